@@ -1,0 +1,5 @@
+"""``python -m rnagen`` (also what ``torchrun -m rnagen`` runs)."""
+from .cli.main import main
+
+if __name__ == "__main__":
+    raise SystemExit(main())

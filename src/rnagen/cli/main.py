@@ -1,0 +1,59 @@
+"""The ``rnagen`` entry point.
+
+Each sub-command lives in its own module under :mod:`rnagen.cli` exposing ``register(subparsers)``; the
+module sets ``func`` on its parser. User errors (:class:`rnagen.errors.RnagenError`) are printed on one line
+and exit with status 2, without a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+from .. import __version__
+from ..errors import RnagenError
+
+# Sub-command modules, in the order they appear in ``rnagen --help``.
+_COMMAND_MODULES = ("data", "models", "reconstruct", "evaluate", "bench", "tune")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rnagen",
+        description="Synthetic bulk RNA-seq profiles with conditional diffusion models, and proof of their quality.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Run 'rnagen COMMAND --help' for the options of each command.",
+    )
+    parser.add_argument("--version", action="version", version=f"rnagen {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in _COMMAND_MODULES:
+        mod = importlib.import_module(f"{__package__}.{name}")
+        mod.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        rc = args.func(args)
+    except RnagenError as e:
+        print(f"rnagen: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("rnagen: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # e.g. `rnagen data info X | head`; keep Python from complaining at exit
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+    return int(rc or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,283 @@
+"""Explicit, stored, invertible per-gene transforms.
+
+A :class:`Pipeline` is a list of transforms fitted on training data only. It is saved as a small JSON-able
+description plus NumPy arrays (no pickles), and inverted to bring generated values back to the data's
+original units. Every model stores the pipeline it was trained with in its run folder.
+
+Transforms
+----------
+``log2p1``   y = log2(x + c) (c = 1 by default); inverse x = max(2**y - c, 0) (expression is non-negative)
+``standard`` y = (x - mean) / std per gene (std of a constant gene taken as 1)
+``maxabs``   y = x / max|x| per gene (the released rna-diffusion code's scaler)
+``minmax``   y = a + (b - a)(x - min)/(max - min) per gene
+``identity`` nothing (keeps a pipeline spec explicit when the data are already on the right scale)
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..errors import ConfigError, DataError
+
+__all__ = [
+    "Transform",
+    "Log2p1",
+    "StandardScaler",
+    "MaxAbsScaler",
+    "MinMaxScaler",
+    "Identity",
+    "Pipeline",
+    "make_pipeline",
+    "TRANSFORMS",
+]
+
+
+def _as2d(X: Any) -> np.ndarray:
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim != 2:
+        raise DataError(f"expected a 2-D samples x genes matrix, got shape {X.shape}")
+    return X
+
+
+class Transform:
+    """Base class: ``fit`` on training data, ``transform`` forward, ``inverse_transform`` back."""
+
+    kind: ClassVar[str] = ""
+    _arrays: ClassVar[tuple[str, ...]] = ()
+
+    def fit(self, X: np.ndarray) -> "Transform":
+        return self
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def inverse_transform(self, X: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def fit_transform(self, X: np.ndarray) -> np.ndarray:
+        return self.fit(X).transform(X)
+
+    # --- state ---------------------------------------------------------------------------------
+    def get_params(self) -> dict[str, Any]:
+        """Scalar parameters (JSON-able)."""
+        return {}
+
+    def get_arrays(self) -> dict[str, np.ndarray]:
+        """Fitted per-gene arrays."""
+        out = {}
+        for name in self._arrays:
+            value = getattr(self, name, None)
+            if value is None:
+                raise DataError(f"transform {self.kind!r} is not fitted")
+            out[name] = np.asarray(value)
+        return out
+
+    def set_arrays(self, arrays: Mapping[str, np.ndarray]) -> None:
+        for name in self._arrays:
+            setattr(self, name, np.asarray(arrays[name], dtype=np.float64))
+
+    def subset(self, idx: np.ndarray) -> "Transform":
+        """The same transform restricted to the genes ``idx`` (per-gene arrays are indexed)."""
+        new = type(self)(**self.get_params())
+        if self._arrays:
+            new.set_arrays({k: v[idx] for k, v in self.get_arrays().items()})
+        return new
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({params})"
+
+
+class Identity(Transform):
+    kind = "identity"
+
+    def transform(self, X):
+        return _as2d(X).copy()
+
+    def inverse_transform(self, X):
+        return _as2d(X).copy()
+
+
+class Log2p1(Transform):
+    """``log2(x + pseudocount)``; the inverse clips at 0 because expression is non-negative."""
+
+    kind = "log2p1"
+
+    def __init__(self, pseudocount: float = 1.0):
+        if pseudocount <= 0:
+            raise ConfigError(f"log pseudocount must be > 0, got {pseudocount}")
+        self.pseudocount = float(pseudocount)
+
+    def get_params(self):
+        return {"pseudocount": self.pseudocount}
+
+    def transform(self, X):
+        X = _as2d(X)
+        if np.any(X < 0):
+            n = int((X < 0).sum())
+            raise DataError(
+                f"log transform got {n} negative values; the data look already log-transformed or centred "
+                "(prepare with --log none, or give raw non-negative counts/TPM)"
+            )
+        return np.log2(X + self.pseudocount)
+
+    def inverse_transform(self, X):
+        return np.maximum(np.exp2(_as2d(X)) - self.pseudocount, 0.0)
+
+
+class StandardScaler(Transform):
+    """Per-gene z-score; a constant gene (std 0) gets std 1 so it maps to 0 and back unchanged."""
+
+    kind = "standard"
+    _arrays = ("mean", "std")
+
+    def __init__(self):
+        self.mean: np.ndarray | None = None
+        self.std: np.ndarray | None = None
+
+    def fit(self, X):
+        X = _as2d(X)
+        self.mean = X.mean(axis=0)
+        std = X.std(axis=0)
+        self.std = np.where(std > 1e-12, std, 1.0)
+        return self
+
+    def transform(self, X):
+        return (_as2d(X) - self.mean) / self.std
+
+    def inverse_transform(self, X):
+        return _as2d(X) * self.std + self.mean
+
+
+class MaxAbsScaler(Transform):
+    """Per-gene division by the maximum absolute training value (scikit-learn's ``MaxAbsScaler``)."""
+
+    kind = "maxabs"
+    _arrays = ("scale",)
+
+    def __init__(self):
+        self.scale: np.ndarray | None = None
+
+    def fit(self, X):
+        m = np.abs(_as2d(X)).max(axis=0)
+        self.scale = np.where(m > 0, m, 1.0)
+        return self
+
+    def transform(self, X):
+        return _as2d(X) / self.scale
+
+    def inverse_transform(self, X):
+        return _as2d(X) * self.scale
+
+
+class MinMaxScaler(Transform):
+    """Per-gene affine map of the training range onto ``[low, high]`` (default [-1, 1])."""
+
+    kind = "minmax"
+    _arrays = ("data_min", "data_range")
+
+    def __init__(self, low: float = -1.0, high: float = 1.0):
+        if not high > low:
+            raise ConfigError(f"minmax range must have high > low, got [{low}, {high}]")
+        self.low, self.high = float(low), float(high)
+        self.data_min: np.ndarray | None = None
+        self.data_range: np.ndarray | None = None
+
+    def get_params(self):
+        return {"low": self.low, "high": self.high}
+
+    def fit(self, X):
+        X = _as2d(X)
+        self.data_min = X.min(axis=0)
+        r = X.max(axis=0) - self.data_min
+        self.data_range = np.where(r > 1e-12, r, 1.0)
+        return self
+
+    def transform(self, X):
+        return self.low + (self.high - self.low) * (_as2d(X) - self.data_min) / self.data_range
+
+    def inverse_transform(self, X):
+        return (_as2d(X) - self.low) / (self.high - self.low) * self.data_range + self.data_min
+
+
+TRANSFORMS: dict[str, type[Transform]] = {
+    c.kind: c for c in (Identity, Log2p1, StandardScaler, MaxAbsScaler, MinMaxScaler)
+}
+
+
+class Pipeline:
+    """An ordered list of transforms, fitted in order and inverted in reverse order."""
+
+    def __init__(self, steps: Sequence[Transform] = ()):
+        self.steps = list(steps)
+
+    def fit(self, X) -> "Pipeline":
+        Y = _as2d(X)
+        for s in self.steps:
+            Y = s.fit(Y).transform(Y)
+        return self
+
+    def transform(self, X) -> np.ndarray:
+        Y = _as2d(X)
+        for s in self.steps:
+            Y = s.transform(Y)
+        return Y
+
+    def fit_transform(self, X) -> np.ndarray:
+        Y = _as2d(X)
+        for s in self.steps:
+            Y = s.fit(Y).transform(Y)
+        return Y
+
+    def inverse_transform(self, X) -> np.ndarray:
+        Y = _as2d(X)
+        for s in reversed(self.steps):
+            Y = s.inverse_transform(Y)
+        return Y
+
+    def subset(self, idx) -> "Pipeline":
+        """The pipeline restricted to the genes ``idx``."""
+        return Pipeline([s.subset(np.asarray(idx)) for s in self.steps])
+
+    @property
+    def spec(self) -> str:
+        return "+".join(s.kind for s in self.steps) or "identity"
+
+    def to_state(self) -> tuple[list[dict[str, Any]], dict[str, np.ndarray]]:
+        """``(description, arrays)``: a JSON-able list of steps and a flat dict of arrays (``"i.name"``)."""
+        desc, arrays = [], {}
+        for i, s in enumerate(self.steps):
+            desc.append({"kind": s.kind, "params": s.get_params()})
+            for k, v in s.get_arrays().items():
+                arrays[f"{i}.{k}"] = v
+        return desc, arrays
+
+    @classmethod
+    def from_state(cls, desc: Sequence[Mapping[str, Any]], arrays: Mapping[str, np.ndarray]) -> "Pipeline":
+        steps = []
+        for i, d in enumerate(desc):
+            kind = d["kind"]
+            if kind not in TRANSFORMS:
+                raise DataError(f"unknown transform {kind!r} in saved pipeline; known: {sorted(TRANSFORMS)}")
+            t = TRANSFORMS[kind](**dict(d.get("params", {})))
+            if t._arrays:
+                t.set_arrays({k: arrays[f"{i}.{k}"] for k in t._arrays})
+            steps.append(t)
+        return cls(steps)
+
+    def __repr__(self) -> str:
+        return f"Pipeline({self.steps!r})"
+
+
+def make_pipeline(spec: str | Sequence[str]) -> Pipeline:
+    """Build an unfitted pipeline from ``"log2p1+standard"`` or ``["log2p1", "standard"]``."""
+    names = [s.strip() for s in spec.split("+")] if isinstance(spec, str) else list(spec)
+    steps = []
+    for n in names:
+        if n not in TRANSFORMS:
+            raise ConfigError(f"unknown transform {n!r}; choose from {sorted(TRANSFORMS)}")
+        if n != "identity":
+            steps.append(TRANSFORMS[n]())
+    return Pipeline(steps)
