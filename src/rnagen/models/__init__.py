@@ -1,0 +1,5 @@
+"""Conditional generators behind one interface: ``fit(adata, label_key=...)``, ``sample(...)``, ``save``,
+``load``; a registry by name (``rnagen list models``)."""
+from ._base import Generator, PreprocessConfig, available_models, get_model, label_plan, load, register
+
+__all__ = ["Generator", "PreprocessConfig", "available_models", "get_model", "label_plan", "load", "register"]

@@ -1,0 +1,462 @@
+"""The one generator interface every model implements, and the run folder it saves to.
+
+Public methods (``fit``, ``sample``, ``save``, ``load``) validate, bind data, seed and convert units; the
+model-specific ``_fit`` / ``_sample`` only ever see float32 matrices in the model's transformed space and
+integer class ids (synthcity's public/private split; scvi-tools' user-facing class owning data binding).
+
+Units: ``fit`` receives an AnnData in whatever units the user has (raw TPM, log2 values, ...). The model
+fits a :class:`rnagen.pp.Pipeline` (``log2(x+1)`` unless the data are already log-scale, then a per-gene
+scaler) on the training data, stores it in the run folder, and ``sample`` inverts it, so synthetic profiles
+come back in the training data's own units with the same ``var_names``.
+
+Run folder (``save``/``load``; every file written atomically)::
+
+    config.toml          model name + resolved configuration (accepted by ``rnagen train --config``)
+    meta.json            rnagen version, label key, labels and counts, data shape, pipeline, timings
+    genes.txt            var_names, one per line, in training order
+    transforms.npz       fitted per-gene transform arrays (no pickles)
+    weights.safetensors  what sampling needs (EMA weights for the torch models)
+    train_log.csv        the training history
+    checkpoint.pt        during training: full state for resume (torch.save of tensors, weights_only)
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import pandas as pd
+
+from .. import __version__
+from .._io import atomic_path, write_json, write_npz, write_text
+from ..config import build_config, config_to_dict, read_toml, write_config
+from ..errors import ConfigError, DataError, RunDirError
+from ..pp.history import log_state, looks_logged
+from ..pp.transforms import Pipeline, make_pipeline
+
+__all__ = ["Generator", "PreprocessConfig", "register", "get_model", "available_models", "load",
+           "label_plan"]
+
+
+@dataclass
+class PreprocessConfig:
+    """How a model maps the user's values to its training space (section ``[preprocess]``)."""
+
+    log: Literal["auto", "log2p1", "none"] = "auto"
+    """``auto``: log2(x+1) unless the data are already log-scale (recorded by ``rnagen data prepare`` or
+    recognised from the value range); ``log2p1``: always; ``none``: never."""
+    scaler: Literal["standard", "maxabs", "minmax", "none"] = "standard"
+    """Per-gene scaler fitted on the training data (``maxabs`` is what the released paper code used)."""
+
+
+_REGISTRY: dict[str, type["Generator"]] = {}
+
+
+def register(cls: type["Generator"]) -> type["Generator"]:
+    """Class decorator adding a generator to the registry under ``cls.name``."""
+    if not cls.name:
+        raise TypeError(f"{cls.__name__} has no registry name")
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def _ensure_builtin_models() -> None:
+    # Import the model modules so their @register decorators run (explicit list: no glob-and-import).
+    from . import gaussian  # noqa: F401
+    for mod in ("diffusion", "vae", "gan"):
+        try:
+            __import__(f"{__package__}.{mod}")
+        except ImportError as e:  # a model whose module is missing in this build
+            if f"{__package__}.{mod}" not in str(e):
+                raise
+
+
+def available_models() -> list[str]:
+    """Names of the registered generators."""
+    _ensure_builtin_models()
+    return sorted(_REGISTRY)
+
+
+def get_model(name: str) -> type["Generator"]:
+    """The generator class registered as ``name``."""
+    _ensure_builtin_models()
+    if name not in _REGISTRY:
+        raise ConfigError(f"unknown model {name!r}; available: {', '.join(sorted(_REGISTRY))}")
+    return _REGISTRY[name]
+
+
+def load(run_dir: str | Path, *, device: str = "auto") -> "Generator":
+    """Load any saved generator from its run folder (the model name is read from ``config.toml``)."""
+    run_dir = Path(run_dir)
+    cfg_path = run_dir / "config.toml"
+    if not cfg_path.is_file():
+        raise RunDirError(f"{run_dir} is not an rnagen run folder (no config.toml); train a model into it first")
+    name = read_toml(cfg_path).get("model")
+    if not name:
+        raise RunDirError(f"{cfg_path} does not name its model")
+    return get_model(name).load(run_dir, device=device)
+
+
+def _largest_remainder(total: int, weights: np.ndarray) -> np.ndarray:
+    """Split ``total`` into integer parts proportional to ``weights`` that sum exactly to ``total``."""
+    w = np.asarray(weights, dtype=np.float64)
+    share = total * w / w.sum()
+    base = np.floor(share).astype(np.int64)
+    rest = total - int(base.sum())
+    order = np.argsort(-(share - base), kind="stable")
+    base[order[:rest]] += 1
+    return base
+
+
+def label_plan(
+    labels: Sequence[str],
+    train_counts: np.ndarray,
+    *,
+    n: int | None = None,
+    n_per_label: int | None = None,
+    like: Any = None,
+    label_key: str | None = None,
+    counts: Mapping[str, int] | None = None,
+) -> np.ndarray:
+    """Class ids to generate, in label order.
+
+    Exactly one of: ``n`` (split by the training label frequencies, largest remainder), ``n_per_label``,
+    ``like`` (an AnnData or .h5ad path whose ``obs[label_key]`` counts are matched), ``counts``
+    (``{label: count}``).
+    """
+    given = [x is not None for x in (n, n_per_label, like, counts)]
+    if sum(given) != 1:
+        raise ConfigError("say how many profiles to generate: exactly one of --n, --n-per-label or --like")
+    index = {lab: i for i, lab in enumerate(labels)}
+    if n is not None:
+        if n < 1:
+            raise ConfigError(f"--n must be >= 1, got {n}")
+        per = _largest_remainder(int(n), train_counts)
+    elif n_per_label is not None:
+        if n_per_label < 1:
+            raise ConfigError(f"--n-per-label must be >= 1, got {n_per_label}")
+        per = np.full(len(labels), int(n_per_label), dtype=np.int64)
+    else:
+        if like is not None:
+            if isinstance(like, (str, Path)):
+                import anndata as ad
+
+                like = ad.read_h5ad(like)
+            if label_key not in like.obs:
+                raise DataError(f"reference data have no label column {label_key!r}; columns: {list(like.obs.columns)}")
+            counts = like.obs[label_key].astype(str).value_counts().to_dict()
+        unknown = sorted(set(counts) - set(index))
+        if unknown:
+            raise DataError(
+                f"unknown label(s) {unknown[:5]} (the model was trained on {len(labels)} labels: "
+                f"{', '.join(labels[:8])}{', ...' if len(labels) > 8 else ''})"
+            )
+        per = np.zeros(len(labels), dtype=np.int64)
+        for lab, c in counts.items():
+            per[index[lab]] = int(c)
+    return np.repeat(np.arange(len(labels), dtype=np.int64), per)
+
+
+class Generator(ABC):
+    """Base class of every conditional generator (see the module docstring for the contract)."""
+
+    name: ClassVar[str] = ""
+    config_cls: ClassVar[type]
+    uses_torch: ClassVar[bool] = True
+
+    def __init__(self, config: Any = None):
+        self.config = config if config is not None else self.config_cls()
+        if not isinstance(self.config, self.config_cls):
+            raise ConfigError(f"{self.name} expects a {self.config_cls.__name__}, got {type(self.config).__name__}")
+        self.var_names: list[str] = []
+        self.label_key: str | None = None
+        self.labels: list[str] = []
+        self.label_counts = np.zeros(0, dtype=np.int64)
+        self.pipeline: Pipeline | None = None
+        self.device = None
+        self.history: list[dict[str, float]] = []
+        self.train_seconds = 0.0
+        self.n_train = 0
+        self.seed = 0
+        self.is_fitted = False
+
+    # ----------------------------------------------------------------------------------------------------
+    @classmethod
+    def from_config(cls, toml: Any = None, overrides: Any = None) -> "Generator":
+        """Build from a TOML file/dict and ``key=value`` overrides on top of the dataclass defaults."""
+        if isinstance(toml, (str, Path)):
+            data = read_toml(toml)
+            if data.get("model", cls.name) != cls.name:
+                raise ConfigError(f"config file {toml} is for model {data['model']!r}, not {cls.name!r}")
+            toml = data
+        return cls(build_config(cls.config_cls, toml=toml, overrides=overrides))
+
+    @property
+    def n_genes(self) -> int:
+        return len(self.var_names)
+
+    @property
+    def n_labels(self) -> int:
+        return len(self.labels)
+
+    # --- data binding -----------------------------------------------------------------------------------
+    def _make_pipeline(self, adata, X: np.ndarray) -> Pipeline:
+        pre: PreprocessConfig = self.config.preprocess
+        steps = []
+        if pre.log == "log2p1":
+            steps.append("log2p1")
+        elif pre.log == "auto":
+            st = log_state(adata)
+            logged = st["logged"] if st is not None else looks_logged(X)
+            if not logged:
+                steps.append("log2p1")
+        if pre.scaler != "none":
+            steps.append(pre.scaler)
+        return make_pipeline(steps or ["identity"])
+
+    def _bind(self, adata, label_key: str) -> tuple[np.ndarray, np.ndarray]:
+        """Validate ``adata`` and turn it into (transformed float32 X, int64 class ids)."""
+        if label_key not in adata.obs:
+            raise DataError(
+                f"no label column {label_key!r} in the data; available columns: {list(adata.obs.columns)} "
+                "(choose one with --label-key)"
+            )
+        X = adata.X
+        if hasattr(X, "toarray"):
+            X = X.toarray()
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim != 2 or X.shape[0] < 2 or X.shape[1] < 1:
+            raise DataError(f"need a samples x genes matrix with at least 2 samples, got shape {X.shape}")
+        bad = ~np.isfinite(X)
+        if bad.any():
+            r, c = np.argwhere(bad)[0]
+            raise DataError(
+                f"the data contain {int(bad.sum())} NaN/inf values (first: sample {adata.obs_names[r]!r}, "
+                f"gene {adata.var_names[c]!r}); impute or drop them before training"
+            )
+        if not adata.var_names.is_unique:
+            dup = adata.var_names[adata.var_names.duplicated()][:3].tolist()
+            raise DataError(f"duplicated gene ids {dup}; make var_names unique before training")
+        lab = adata.obs[label_key]
+        if lab.isna().any():
+            raise DataError(f"{int(lab.isna().sum())} samples have no {label_key!r} label; drop or label them")
+        lab = lab.astype(str)
+        counts = lab.value_counts()
+        small = counts[counts < 2]
+        if len(small):
+            raise DataError(
+                f"class(es) with fewer than 2 samples in {label_key!r}: {dict(small)}; remove them "
+                "(rnagen data prepare --min-samples 2) or add samples"
+            )
+        col = adata.obs[label_key]
+        if isinstance(col.dtype, pd.CategoricalDtype):  # keep the user's category order, drop unused ones
+            self.labels = [str(c) for c in col.cat.categories if str(c) in counts.index]
+        else:
+            self.labels = sorted(counts.index)
+        index = {c: i for i, c in enumerate(self.labels)}
+        y = lab.map(index).to_numpy(dtype=np.int64)
+        self.label_counts = np.bincount(y, minlength=len(self.labels)).astype(np.int64)
+        self.label_key = label_key
+        self.var_names = [str(v) for v in adata.var_names]
+        self.n_train = int(X.shape[0])
+        self.pipeline = self._make_pipeline(adata, X)
+        Xt = self.pipeline.fit_transform(X)
+        return Xt.astype(np.float32), y
+
+    # --- public API ---------------------------------------------------------------------------------------
+    def fit(self, adata, *, label_key: str, seed: int = 0, device: str = "auto", run_dir: str | Path | None = None,
+            progress: bool = True, resume: bool = True) -> "Generator":
+        """Train on ``adata`` conditioned on ``adata.obs[label_key]``.
+
+        Parameters
+        ----------
+        adata
+            Samples x genes AnnData in the user's units.
+        label_key
+            Column of ``adata.obs`` holding the class (tissue, cancer type, ...).
+        seed
+            Seed of every random choice in training.
+        device
+            ``auto`` (CUDA when available), ``cpu`` or ``cuda``.
+        run_dir
+            If given, checkpoints go there during training (resumed after an interruption when ``resume``)
+            and the trained model is saved there.
+        """
+        from ..utils import resolve_device
+
+        X, y = self._bind(adata, label_key)
+        self.seed = int(seed)
+        self.device = resolve_device(device) if self.uses_torch else None
+        if run_dir is not None:
+            Path(run_dir).mkdir(parents=True, exist_ok=True)
+            # configuration first, so an interrupted run folder says what it was doing
+            write_config(Path(run_dir) / "config.toml", self.config, model=self.name)
+        t0 = time.perf_counter()
+        self._fit(X, y, seed=self.seed, run_dir=Path(run_dir) if run_dir is not None else None,
+                  progress=progress, resume=resume)
+        if not self.train_seconds:
+            self.train_seconds = time.perf_counter() - t0
+        self.is_fitted = True
+        if run_dir is not None and self._is_main_process():
+            self.save(run_dir)
+        return self
+
+    def _is_main_process(self) -> bool:
+        from ..train.distributed import dist_info
+
+        return dist_info().is_main
+
+    def fingerprint(self, X: np.ndarray) -> str:
+        """Identifies the data and configuration of a run (a checkpoint is resumed only if it matches)."""
+        import hashlib
+
+        h = hashlib.sha256()
+        h.update(json.dumps(config_to_dict(self.config), sort_keys=True).encode())
+        h.update(np.ascontiguousarray(X[: min(len(X), 256)]).tobytes())
+        h.update(str(X.shape).encode())
+        h.update("\n".join(self.labels).encode())
+        return h.hexdigest()[:16]
+
+    def sample(self, n: int | None = None, *, n_per_label: int | None = None, like: Any = None,
+               counts: Mapping[str, int] | None = None, seed: int = 0, batch_size: int | None = None,
+               progress: bool = False, **sampler_options: Any):
+        """Generate profiles in the training data's units; returns an AnnData.
+
+        Say how many with exactly one of ``n`` (split by the training label frequencies), ``n_per_label``,
+        ``like`` (an AnnData or .h5ad path whose label counts are matched) or ``counts`` ({label: n}).
+        ``sampler_options`` are model-specific (e.g. ``sampler="ddim", steps=50, eta=0.0, guidance=0.0``).
+        """
+        import anndata as ad
+
+        if not self.is_fitted:
+            raise RunDirError(f"{self.name} model is not trained; call fit() or load a run folder")
+        y = label_plan(self.labels, self.label_counts, n=n, n_per_label=n_per_label, like=like,
+                       label_key=self.label_key, counts=counts)
+        bs = int(batch_size or 4096)
+        Z = self._sample(y, seed=int(seed), batch_size=bs, progress=progress, **sampler_options)
+        X = self.pipeline.inverse_transform(Z).astype(np.float32)
+        obs = pd.DataFrame(
+            {self.label_key: pd.Categorical([self.labels[i] for i in y], categories=self.labels)},
+            index=[f"syn_{i:06d}" for i in range(len(y))],
+        )
+        out = ad.AnnData(X=X, obs=obs, var=pd.DataFrame(index=pd.Index(self.var_names)))
+        out.uns["rnagen"] = {
+            "synthetic": {"model": self.name, "seed": int(seed), "rnagen_version": __version__,
+                          **{k: v for k, v in sampler_options.items() if isinstance(v, (int, float, str, bool))}}
+        }
+        return out
+
+    # --- persistence -------------------------------------------------------------------------------------
+    def save(self, run_dir: str | Path) -> Path:
+        """Write the self-contained run folder (see the module docstring)."""
+        from safetensors.torch import save_file
+
+        if not self.is_fitted:
+            raise RunDirError("cannot save an untrained model")
+        run_dir = Path(run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_config(run_dir / "config.toml", self.config, model=self.name)
+        desc, arrays = self.pipeline.to_state()
+        write_npz(run_dir / "transforms.npz", **arrays)
+        write_text(run_dir / "genes.txt", "\n".join(self.var_names) + "\n")
+        tensors = {k: v.detach().cpu().contiguous() for k, v in self._state_tensors().items()}
+        with atomic_path(run_dir / "weights.safetensors") as tmp:
+            save_file(tensors, str(tmp))
+        if self.history:
+            with atomic_path(run_dir / "train_log.csv") as tmp:
+                pd.DataFrame(self.history).to_csv(tmp, index=False)
+        write_json(run_dir / "meta.json", {
+            "model": self.name,
+            "rnagen_version": __version__,
+            "label_key": self.label_key,
+            "labels": self.labels,
+            "label_counts": self.label_counts.tolist(),
+            "n_train": self.n_train,
+            "n_genes": self.n_genes,
+            "pipeline": desc,
+            "train_seconds": self.train_seconds,
+            "seed": self.seed,
+            "extra": self._extra_meta(),
+        })
+        return run_dir
+
+    def _extra_meta(self) -> dict[str, Any]:
+        """Model-specific JSON-able metadata saved in meta.json (read back by ``_load_extra_meta``)."""
+        return {}
+
+    def _load_extra_meta(self, extra: dict[str, Any]) -> None:
+        return None
+
+    @classmethod
+    def load(cls, run_dir: str | Path, *, device: str = "auto") -> "Generator":
+        """Load a trained model from its run folder; needs nothing else."""
+        from safetensors.torch import load_file
+
+        from ..utils import resolve_device
+
+        run_dir = Path(run_dir)
+        missing = [f for f in ("config.toml", "meta.json", "genes.txt", "transforms.npz", "weights.safetensors")
+                   if not (run_dir / f).is_file()]
+        if missing:
+            raise RunDirError(f"{run_dir} is not a complete run folder (missing {', '.join(missing)}); "
+                              "was training interrupted? run `rnagen train` again with the same --out to resume")
+        model = cls.from_config(run_dir / "config.toml")
+        meta = json.loads((run_dir / "meta.json").read_text())
+        if meta.get("model") != cls.name:
+            raise RunDirError(f"{run_dir} holds a {meta.get('model')!r} model, not {cls.name!r}")
+        model.var_names = (run_dir / "genes.txt").read_text().splitlines()
+        if len(model.var_names) != meta["n_genes"]:
+            raise RunDirError(f"{run_dir}/genes.txt lists {len(model.var_names)} genes, meta.json says {meta['n_genes']}")
+        model.label_key = meta["label_key"]
+        model.labels = list(meta["labels"])
+        model.label_counts = np.asarray(meta["label_counts"], dtype=np.int64)
+        model.n_train = int(meta["n_train"])
+        model.train_seconds = float(meta.get("train_seconds", 0.0))
+        model.seed = int(meta.get("seed", 0))
+        with np.load(run_dir / "transforms.npz", allow_pickle=False) as z:
+            model.pipeline = Pipeline.from_state(meta["pipeline"], {k: z[k] for k in z.files})
+        if (run_dir / "train_log.csv").is_file():
+            model.history = pd.read_csv(run_dir / "train_log.csv").to_dict("records")
+        model._load_extra_meta(meta.get("extra", {}))
+        model.device = resolve_device(device) if cls.uses_torch else None
+        model._build()
+        model._load_state_tensors(load_file(str(run_dir / "weights.safetensors")))
+        model.is_fitted = True
+        return model
+
+    # --- what each model implements ----------------------------------------------------------------------
+    def _build(self) -> None:
+        """Create the networks from the configuration, ``n_genes`` and ``n_labels`` (before loading weights)."""
+
+    @abstractmethod
+    def _fit(self, X: np.ndarray, y: np.ndarray, *, seed: int, run_dir: Path | None, progress: bool,
+             resume: bool) -> None: ...
+
+    @abstractmethod
+    def _sample(self, y: np.ndarray, *, seed: int, batch_size: int, progress: bool, **options: Any) -> np.ndarray: ...
+
+    @abstractmethod
+    def _state_tensors(self) -> dict[str, Any]: ...
+
+    @abstractmethod
+    def _load_state_tensors(self, tensors: dict[str, Any]) -> None: ...
+
+    @classmethod
+    def search_space(cls, trial: Any) -> dict[str, Any]:
+        """Optuna search space: ``{dotted.config.key: value}`` drawn from ``trial`` (see ``rnagen tune``)."""
+        raise NotImplementedError(f"model {cls.name!r} declares no search space")
+
+    def __repr__(self) -> str:
+        state = f"{self.n_genes} genes, {self.n_labels} labels" if self.is_fitted else "untrained"
+        return f"{type(self).__name__}({state})"
+
+
+def config_fields(cls: type) -> list[str]:
+    """Names of a config dataclass's fields (used in help texts)."""
+    return [f.name for f in dataclasses.fields(cls)]

@@ -1,0 +1,69 @@
+"""torch.distributed set-up from the environment ``torchrun`` provides (WORLD_SIZE, RANK, LOCAL_RANK).
+
+``torchrun --nproc_per_node=N -m rnagen train ...`` starts N processes; :func:`init_distributed` joins them
+into one process group (``nccl`` on GPUs, ``gloo`` on CPU). A plain ``rnagen train`` runs with world size 1
+and no process group.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    world_size: int = 1
+    rank: int = 0
+    local_rank: int = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def dist_info() -> DistInfo:
+    """The current process's place in the job (world size 1 when not launched by torchrun)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return DistInfo(dist.get_world_size(), dist.get_rank(), int(os.environ.get("LOCAL_RANK", 0)))
+    return DistInfo(int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("RANK", 0)),
+                    int(os.environ.get("LOCAL_RANK", 0)))
+
+
+def init_distributed(device: torch.device) -> DistInfo:
+    """Initialise the process group if launched by torchrun with WORLD_SIZE > 1; idempotent."""
+    import torch.distributed as dist
+
+    info = dist_info()
+    if info.world_size <= 1 or dist.is_initialized():
+        return info
+    backend = "nccl" if device.type == "cuda" else "gloo"
+    if device.type == "cuda":
+        torch.cuda.set_device(info.local_rank)
+    dist.init_process_group(backend=backend)
+    return dist_info()
+
+
+def barrier() -> None:
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+
+
+def broadcast_object(obj, src: int = 0):
+    """Send a picklable object from rank ``src`` to every rank (returns it unchanged when not distributed)."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()):
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=src)
+    return box[0]

@@ -1,0 +1,329 @@
+"""One readable training loop for every torch model (nanoGPT style: top to bottom, comments say why).
+
+What it does, in order, each step:
+  1. take the next global batch from a seeded per-epoch permutation (deterministic, so a resumed run sees
+     exactly the batches an uninterrupted one would); under DDP each rank takes its slice of that batch;
+  2. run the model's step (default: ``loss = module(x, y, generator=g)``; AdamW; gradient clipping;
+     learning-rate schedule; mixed precision on CUDA), or a model's own ``step_fn`` (the GAN's two
+     optimisers);
+  3. update the EMA weights that sampling will use;
+  4. every ``checkpoint_every`` steps (and at the end) write ``checkpoint.pt`` atomically (rank 0 only), so
+     a run killed with ``kill -9`` resumes from the last checkpoint and never leaves a corrupt file.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from torch import nn
+
+from .._io import atomic_path
+from ..errors import ConfigError, RunDirError
+from .distributed import DistInfo, init_distributed
+from .ema import EMA
+
+CHECKPOINT = "checkpoint.pt"
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation settings shared by the torch models (section ``[train]`` of a model config)."""
+
+    steps: int = 2000
+    """Optimiser steps (global batches)."""
+    batch_size: int = 256
+    """Global batch size, split across DDP ranks; capped at the number of training samples."""
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    lr_schedule: Literal["cosine", "onecycle", "constant"] = "cosine"
+    warmup_steps: int = 100
+    grad_clip: float = 1.0
+    """Maximum gradient norm; 0 disables clipping."""
+    ema_decay: float = 0.999
+    """EMA decay of the sampling weights; 0 disables EMA (the live weights are used)."""
+    amp: bool = True
+    """Mixed precision on CUDA (bf16 where supported, else fp16 with loss scaling); ignored on CPU."""
+    checkpoint_every: int = 500
+    log_every: int = 50
+
+    def __post_init__(self) -> None:
+        if self.steps < 1:
+            raise ConfigError(f"train.steps must be >= 1, got {self.steps}")
+        if self.batch_size < 1:
+            raise ConfigError(f"train.batch_size must be >= 1, got {self.batch_size}")
+        if not self.lr > 0:
+            raise ConfigError(f"train.lr must be > 0, got {self.lr}")
+        if not 0 <= self.ema_decay < 1:
+            raise ConfigError(f"train.ema_decay must be in [0, 1), got {self.ema_decay}")
+
+
+@dataclass
+class LossOutput:
+    """What a model's ``forward`` returns during training: the scalar loss and numbers to log."""
+
+    loss: torch.Tensor
+    logs: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class TrainResult:
+    history: list[dict[str, float]]
+    seconds: float
+    steps: int
+    ema: EMA | None
+
+
+class StepContext:
+    """Everything a training step needs; passed to a model's custom ``step_fn``."""
+
+    def __init__(self, *, module, raw, optimizers, schedulers, generator, cfg, device, dist, scaler,
+                 amp_dtype):
+        self.module = module          # the module to call (DDP-wrapped when distributed and no step_fn)
+        self.raw = raw                # the unwrapped module
+        self.optimizers: dict[str, torch.optim.Optimizer] = optimizers
+        self.schedulers: dict[str, Any] = schedulers
+        self.generator: torch.Generator = generator
+        self.cfg: TrainConfig = cfg
+        self.device: torch.device = device
+        self.dist: DistInfo = dist
+        self.scaler = scaler
+        self.amp_dtype = amp_dtype
+        self.step = 0
+
+    def autocast(self):
+        """Mixed-precision context on CUDA when enabled, a no-op otherwise."""
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type="cuda", dtype=self.amp_dtype)
+
+    def all_reduce_grads(self, params: Iterable[nn.Parameter]) -> None:
+        """Average gradients over ranks (for steps that do not go through a DDP wrapper)."""
+        if not self.dist.enabled:
+            return
+        import torch.distributed as dist
+
+        for p in params:
+            if p.grad is not None:
+                dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)
+                p.grad.div_(self.dist.world_size)
+
+    def backward_step(self, loss: torch.Tensor, name: str = "main", params=None) -> float | None:
+        """Backward, (unscale), clip, optimiser step, scheduler step. Returns the gradient norm."""
+        opt = self.optimizers[name]
+        if params is None:
+            params = [p for g in opt.param_groups for p in g["params"]]
+        self.scaler.scale(loss).backward()
+        grad_norm = None
+        if self.cfg.grad_clip > 0:
+            self.scaler.unscale_(opt)
+            grad_norm = float(torch.nn.utils.clip_grad_norm_(params, self.cfg.grad_clip))
+        self.scaler.step(opt)
+        self.scaler.update()
+        self.schedulers[name].step()
+        return grad_norm
+
+
+def _default_step(ctx: StepContext, xb: torch.Tensor, yb: torch.Tensor) -> dict[str, float]:
+    opt = ctx.optimizers["main"]
+    opt.zero_grad(set_to_none=True)
+    with ctx.autocast():
+        out: LossOutput = ctx.module(xb, yb, generator=ctx.generator)
+    ctx.backward_step(out.loss, "main")
+    return {"loss": float(out.loss.detach()), **{k: float(v) for k, v in out.logs.items()}}
+
+
+def _make_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig, lr: float):
+    if cfg.lr_schedule == "onecycle":
+        # Smith & Topor (2019) one-cycle, the paper's schedule; warm-up share from warmup_steps.
+        pct = min(max(cfg.warmup_steps / cfg.steps, 0.01), 0.5)
+        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=cfg.steps, pct_start=pct)
+    warm = max(0, min(cfg.warmup_steps, cfg.steps - 1))
+
+    def factor(step: int) -> float:
+        if step < warm:
+            return (step + 1) / warm
+        if cfg.lr_schedule == "constant":
+            return 1.0
+        progress = (step - warm) / max(1, cfg.steps - warm)
+        # cosine decay to 10% of the peak learning rate
+        return 0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
+
+    return torch.optim.lr_scheduler.LambdaLR(opt, factor)
+
+
+def train_loop(
+    module: nn.Module,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    cfg: TrainConfig,
+    *,
+    device: torch.device,
+    seed: int = 0,
+    run_dir: str | Path | None = None,
+    progress: bool = True,
+    resume: bool = True,
+    step_fn: Callable[[StepContext, torch.Tensor, torch.Tensor], dict[str, float]] | None = None,
+    param_groups: dict[str, dict[str, Any]] | None = None,
+    fingerprint: str = "",
+    desc: str = "train",
+) -> TrainResult:
+    """Train ``module`` on ``(X, y)`` for ``cfg.steps`` steps and return its history and EMA weights.
+
+    Parameters
+    ----------
+    module
+        An ``nn.Module`` whose ``forward(x, y, generator=g)`` returns a :class:`LossOutput` (default step),
+        or any module when ``step_fn`` is given.
+    X, y
+        Training data (float32 samples x features, int64 labels), on any device.
+    step_fn
+        A custom step ``step_fn(ctx, xb, yb) -> logs``; the default is one AdamW step on the loss.
+    param_groups
+        Optimisers to build, ``{name: {"params": ..., "lr": ..., **AdamW kwargs}}``; default
+        ``{"main": {"params": module.parameters(), "lr": cfg.lr}}``.
+    fingerprint
+        A string identifying the data and configuration; a checkpoint written with another fingerprint is
+        not resumed from (the run folder belongs to a different run).
+    """
+    from tqdm.auto import tqdm
+
+    dist = init_distributed(device)
+    raw = module.to(device)
+    n = X.shape[0]
+    if n < 1:
+        raise ConfigError("no training samples")
+    X = X.to(device, torch.float32)
+    y = y.to(device, torch.long)
+    # Global batch: capped at n, divisible by the number of ranks so every rank gets an equal slice.
+    B = min(cfg.batch_size, n)
+    B = max(dist.world_size, B - B % dist.world_size)
+    steps_per_epoch = max(1, n // B)
+
+    groups = param_groups or {"main": {"params": list(raw.parameters()), "lr": cfg.lr}}
+    optimizers, schedulers = {}, {}
+    for name, spec in groups.items():
+        spec = dict(spec)
+        params = list(spec.pop("params"))
+        lr = float(spec.pop("lr", cfg.lr))
+        opt_cls = spec.pop("optimizer", torch.optim.AdamW)
+        spec.setdefault("weight_decay", cfg.weight_decay)
+        optimizers[name] = opt_cls(params, lr=lr, **spec)
+        schedulers[name] = _make_scheduler(optimizers[name], cfg, lr)
+
+    amp_dtype = None
+    if cfg.amp and device.type == "cuda":
+        amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
+
+    call_module = raw
+    if dist.enabled and step_fn is None:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        call_module = DDP(raw, device_ids=[device.index] if device.type == "cuda" else None)
+
+    # Noise for the objective (diffusion timesteps, VAE reparameterisation...): its own seeded generator,
+    # different per rank so ranks do not draw identical noise for different samples.
+    gen = torch.Generator(device=device)
+    gen.manual_seed(int(seed) * 7919 + 1 + dist.rank)
+    ema = EMA(raw, cfg.ema_decay) if cfg.ema_decay > 0 else None
+    ctx = StepContext(module=call_module, raw=raw, optimizers=optimizers, schedulers=schedulers, generator=gen,
+                      cfg=cfg, device=device, dist=dist, scaler=scaler, amp_dtype=amp_dtype)
+
+    history: list[dict[str, float]] = []
+    step, seconds_before = 0, 0.0
+    ckpt_path = Path(run_dir) / CHECKPOINT if run_dir is not None else None
+    if ckpt_path is not None and resume and ckpt_path.exists():
+        state = torch.load(ckpt_path, map_location=device, weights_only=True)
+        if state.get("fingerprint", "") != fingerprint:
+            raise RunDirError(
+                f"{ckpt_path} belongs to a run with other data or settings; use a new --out folder, "
+                "or --no-resume to start this one from scratch"
+            )
+        raw.load_state_dict(state["module"])
+        for k, o in optimizers.items():
+            o.load_state_dict(state["optimizers"][k])
+        for k, s in schedulers.items():
+            s.load_state_dict(state["schedulers"][k])
+        if ema is not None and "ema" in state:
+            ema.load_state_dict(state["ema"], int(state.get("ema_updates", 0)))
+        if state.get("scaler"):
+            scaler.load_state_dict(state["scaler"])
+        gen.set_state(state["noise_rng"][dist.rank % len(state["noise_rng"])].to("cpu"))
+        step = int(state["step"])
+        history = list(state.get("history", []))
+        seconds_before = float(state.get("seconds", 0.0))
+
+    def save_checkpoint() -> None:
+        if ckpt_path is None:
+            return
+        # every rank's noise-generator state, gathered so a resumed DDP run continues each rank's stream
+        states = [gen.get_state()]
+        if dist.enabled:
+            import torch.distributed as tdist
+
+            local = states[0].to(device) if device.type == "cuda" else states[0]  # nccl needs CUDA tensors
+            states = [torch.empty_like(local) for _ in range(dist.world_size)]
+            tdist.all_gather(states, local)
+            states = [s.cpu() for s in states]
+        if not dist.is_main:
+            return
+        payload = {
+            "step": step,
+            "fingerprint": fingerprint,
+            "module": raw.state_dict(),
+            "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
+            "schedulers": {k: s.state_dict() for k, s in schedulers.items()},
+            "scaler": scaler.state_dict() if scaler.is_enabled() else {},
+            "noise_rng": states,
+            "history": history,
+            "seconds": seconds_before + (time.perf_counter() - t0),
+            "config": asdict(cfg),
+        }
+        if ema is not None:
+            payload["ema"] = ema.state_dict()
+            payload["ema_updates"] = ema.num_updates
+        with atomic_path(ckpt_path, suffix=".pt") as tmp:
+            torch.save(payload, tmp)
+
+    raw.train()
+    t0 = time.perf_counter()
+    acc: dict[str, float] = {}
+    n_acc = 0
+    bar = tqdm(total=cfg.steps, initial=step, desc=desc, disable=not progress or not dist.is_main,
+               dynamic_ncols=True, leave=False)
+    perm, perm_epoch = None, -1
+    while step < cfg.steps:
+        epoch, pos = divmod(step, steps_per_epoch)
+        if epoch != perm_epoch:
+            g = torch.Generator().manual_seed(int(seed) * 1_000_003 + epoch)
+            perm = torch.randperm(n, generator=g).to(device)
+            perm_epoch = epoch
+        idx = perm[pos * B:(pos + 1) * B]
+        if dist.enabled:
+            idx = idx[dist.rank::dist.world_size]
+        ctx.step = step
+        logs = (step_fn or _default_step)(ctx, X[idx], y[idx])
+        if ema is not None:
+            ema.update(raw)
+        step += 1
+        for k, v in logs.items():
+            acc[k] = acc.get(k, 0.0) + float(v)
+        n_acc += 1
+        bar.update(1)
+        if step % max(1, cfg.log_every) == 0 or step == cfg.steps:
+            row = {"step": step, "lr": optimizers[next(iter(optimizers))].param_groups[0]["lr"]}
+            row.update({k: v / n_acc for k, v in acc.items()})
+            history.append(row)
+            bar.set_postfix({k: f"{v:.4g}" for k, v in row.items() if k not in ("step", "lr")})
+            acc, n_acc = {}, 0
+        if step % max(1, cfg.checkpoint_every) == 0 or step == cfg.steps:
+            save_checkpoint()
+    bar.close()
+    raw.eval()
+    return TrainResult(history=history, seconds=seconds_before + time.perf_counter() - t0, steps=step, ema=ema)
