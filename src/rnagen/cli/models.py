@@ -1,0 +1,103 @@
+"""``rnagen train``, ``rnagen sample`` and ``rnagen list``: the same calls a Python user makes."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def _read_data(path: str, label_key: str | None, labels: str | None = None):
+    from ..data import read
+
+    return read(path, label_key=label_key, labels=labels)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from ..models import get_model
+    from ..train.distributed import dist_info
+
+    cls = get_model(args.model)
+    model = cls.from_config(args.config, args.set)
+    adata = _read_data(args.data, args.label_key, args.labels)
+    info = dist_info()
+    model.fit(adata, label_key=args.label_key, seed=args.seed, device=args.device, run_dir=args.out,
+              progress=not args.quiet, resume=not args.no_resume)
+    if info.is_main:
+        print(f"trained {cls.name} on {adata.n_obs} samples x {adata.n_vars} genes, {model.n_labels} labels "
+              f"in {model.train_seconds:.1f} s -> {args.out}")
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from .._io import write_h5ad
+    from ..models import load
+
+    model = load(args.run_dir, device=args.device)
+    options = {}
+    for key in ("sampler", "steps", "eta", "guidance"):
+        value = getattr(args, key)
+        if value is not None:
+            options[key] = value
+    syn = model.sample(args.n, n_per_label=args.n_per_label, like=args.like, seed=args.seed,
+                       batch_size=args.batch_size, progress=not args.quiet, **options)
+    write_h5ad(syn, args.out)
+    counts = syn.obs[model.label_key].value_counts()
+    print(f"sampled {syn.n_obs} profiles x {syn.n_vars} genes ({len(counts[counts > 0])} labels) -> {args.out}")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from ..models import available_models, get_model
+
+    for name in available_models():
+        doc = (get_model(name).__doc__ or "").strip().splitlines()
+        print(f"{name:10s} {doc[0] if doc else ''}")
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "train", help="train a generator on labelled expression data",
+        description="Train a conditional generator. DATA is any input the data layer reads (.h5ad, CSV/TSV, "
+                    "GCT, parquet). The run folder gets the resolved config, weights, gene names, fitted "
+                    "transforms, version and training log; an interrupted run resumes from its checkpoint. "
+                    "Several processes: torchrun --nproc_per_node=N -m rnagen train ...",
+    )
+    p.add_argument("data", metavar="DATA", help="expression data with a label column")
+    p.add_argument("--model", default="diffusion", help="registered model name (see `rnagen list models`); default diffusion")
+    p.add_argument("--label-key", required=True, help="column holding the class (e.g. tissue, cancer type)")
+    p.add_argument("--labels", default=None, help="separate annotation file with the labels (CSV/TSV data only)")
+    p.add_argument("--out", required=True, help="run folder to write (created; resumed if it holds a checkpoint)")
+    p.add_argument("--config", default=None, help="TOML file overriding the model's defaults (e.g. from `rnagen tune`)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one config value, e.g. --set train.steps=500 --set network.width=256 (repeatable)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda (default auto)")
+    p.add_argument("--no-resume", action="store_true", help="ignore an existing checkpoint in --out and start over")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser(
+        "sample", help="generate synthetic profiles from a trained run folder",
+        description="Generate profiles in the training data's original units, with the same var_names and the "
+                    "label column. Say how many with exactly one of --n, --n-per-label or --like.",
+    )
+    p.add_argument("run_dir", metavar="RUN_DIR", help="run folder written by `rnagen train`")
+    how = p.add_mutually_exclusive_group(required=True)
+    how.add_argument("--n", type=int, help="total profiles, split by the training label frequencies")
+    how.add_argument("--n-per-label", type=int, help="profiles per label")
+    how.add_argument("--like", help="an .h5ad whose label counts to match (e.g. the real test split)")
+    p.add_argument("--sampler", choices=["ddim", "ddpm"], default=None, help="diffusion sampler (default ddim)")
+    p.add_argument("--steps", type=int, default=None, help="diffusion sampling steps S <= T (default 50)")
+    p.add_argument("--eta", type=float, default=None, help="DDIM eta: 0 deterministic, 1 DDPM-like (default 0)")
+    p.add_argument("--guidance", type=float, default=None, help="classifier-free guidance weight (default 0)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--batch-size", type=int, default=None, help="profiles per batch (default 4096)")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--out", required=True, help="synthetic .h5ad to write")
+    p.set_defaults(func=cmd_sample)
+
+    p = sub.add_parser("list", help="list registered models")
+    p.add_argument("what", choices=["models"], help="what to list")
+    p.set_defaults(func=cmd_list)
