@@ -1,0 +1,94 @@
+"""The generator interface, exercised through the per-class Gaussian (the fastest model)."""
+import json
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+
+from rnagen.errors import ConfigError, DataError, RunDirError
+from rnagen.models import get_model, label_plan, load
+from rnagen.pp import set_log_state
+
+
+def _adata(n_per=60, genes=6, seed=0, raw=True):
+    rng = np.random.default_rng(seed)
+    means = np.array([[2.0] * genes, [6.0] * genes])
+    logx = np.concatenate([rng.normal(means[c], 0.5, (n_per, genes)) for c in range(2)])
+    X = np.exp2(logx) - 1 if raw else logx
+    obs = pd.DataFrame({"tissue": pd.Categorical(["liver"] * n_per + ["brain"] * n_per,
+                                                 categories=["liver", "brain"])},
+                       index=[f"s{i}" for i in range(2 * n_per)])
+    return ad.AnnData(X.astype(np.float32), obs=obs, var=pd.DataFrame(index=[f"G{i}" for i in range(genes)]))
+
+
+def test_label_plan_modes():
+    labels, counts = ["a", "b", "c"], np.array([50, 30, 20])
+    y = label_plan(labels, counts, n=11)
+    assert len(y) == 11 and np.bincount(y).tolist() == [6, 3, 2]  # largest remainder of 5.5/3.3/2.2
+    assert np.bincount(label_plan(labels, counts, n_per_label=4)).tolist() == [4, 4, 4]
+    ref = ad.AnnData(np.zeros((3, 1)), obs=pd.DataFrame({"k": ["c", "c", "a"]}, index=["x", "y", "z"]))
+    assert np.bincount(label_plan(labels, counts, like=ref, label_key="k"), minlength=3).tolist() == [1, 0, 2]
+    with pytest.raises(DataError, match="unknown label"):
+        label_plan(labels, counts, counts={"zzz": 3})
+    with pytest.raises(ConfigError, match="exactly one"):
+        label_plan(labels, counts, n=3, n_per_label=2)
+
+
+def test_raw_units_round_trip_and_run_folder(tmp_path):
+    a = _adata(raw=True)
+    m = get_model("gaussian")().fit(a, label_key="tissue", run_dir=tmp_path / "run")
+    assert m.pipeline.spec == "log2p1+standard"  # raw TPM-like input gets logged, then scaled
+    assert m.labels == ["liver", "brain"]  # the user's category order is kept
+    syn = m.sample(n_per_label=4000, seed=3)
+    assert list(syn.var_names) == list(a.var_names)
+    assert syn.obs["tissue"].value_counts().to_dict() == {"liver": 4000, "brain": 4000}
+    # back in original (linear) units: the log2 mean of each class matches the generating value
+    logged = np.log2(syn.X + 1)
+    assert np.allclose(logged[syn.obs["tissue"] == "liver"].mean(0), 2.0, atol=0.15)
+    assert np.allclose(logged[syn.obs["tissue"] == "brain"].mean(0), 6.0, atol=0.15)
+    assert (syn.X >= 0).all()
+    files = {p.name for p in (tmp_path / "run").iterdir()}
+    assert {"config.toml", "meta.json", "genes.txt", "transforms.npz", "weights.safetensors"} <= files
+    meta = json.loads((tmp_path / "run" / "meta.json").read_text())
+    assert meta["label_counts"] == [60, 60] and meta["n_genes"] == 6
+    again = load(tmp_path / "run").sample(n_per_label=4000, seed=3)
+    np.testing.assert_array_equal(again.X, syn.X)
+
+
+def test_logged_input_is_not_logged_twice():
+    a = _adata(raw=False)
+    set_log_state(a, logged=True, transform="log2(x+1)")
+    m = get_model("gaussian")().fit(a, label_key="tissue")
+    assert m.pipeline.spec == "standard"
+    m2 = get_model("gaussian").from_config(overrides=["preprocess.log=none", "preprocess.scaler=none"])
+    assert m2.fit(a, label_key="tissue").pipeline.spec == "identity"
+
+
+@pytest.mark.parametrize("breaker,msg", [
+    (lambda a: a.obs.drop(columns="tissue", inplace=True), "no label column 'tissue'"),
+    (lambda a: a.X.__setitem__((3, 2), np.nan), "NaN/inf"),
+])
+def test_bad_training_input(breaker, msg):
+    a = _adata()
+    breaker(a)
+    with pytest.raises(DataError, match=msg):
+        get_model("gaussian")().fit(a, label_key="tissue")
+
+
+def test_class_with_one_sample_is_refused():
+    a = _adata()
+    obs = a.obs.copy()
+    obs["tissue"] = obs["tissue"].cat.add_categories("lonely")
+    obs.iloc[0, 0] = "lonely"
+    a.obs = obs
+    with pytest.raises(DataError, match="fewer than 2 samples.*lonely"):
+        get_model("gaussian")().fit(a, label_key="tissue")
+
+
+def test_unknown_model_and_incomplete_run_folder(tmp_path):
+    with pytest.raises(ConfigError, match="unknown model 'nope'.*gaussian"):
+        get_model("nope")
+    (tmp_path / "config.toml").write_text('model = "gaussian"\n')
+    with pytest.raises(RunDirError, match="missing"):
+        load(tmp_path)

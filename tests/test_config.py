@@ -1,0 +1,49 @@
+from dataclasses import dataclass, field
+from typing import Literal
+
+import pytest
+
+from rnagen.config import build_config, config_from_dict, config_to_dict, overrides_to_dict, write_config
+from rnagen.errors import ConfigError
+
+
+@dataclass
+class Inner:
+    lr: float = 1e-3
+    steps: int = 10
+    kind: Literal["a", "b"] = "a"
+
+
+@dataclass
+class Outer:
+    inner: Inner = field(default_factory=Inner)
+    flag: bool = False
+    shrink: float | None = None
+
+
+def test_overrides_nested_and_typed():
+    cfg = build_config(Outer, overrides=["inner.lr=0.5", "inner.steps=3", "flag=true", "inner.kind=b"])
+    assert cfg.inner.lr == 0.5 and cfg.inner.steps == 3 and cfg.flag is True and cfg.inner.kind == "b"
+    assert overrides_to_dict(["a.b=1", "a.c=x"]) == {"a": {"b": 1, "c": "x"}}
+
+
+def test_unknown_key_lists_valid_ones():
+    with pytest.raises(ConfigError, match=r"unknown config key 'inner.lrr'.*inner.lr"):
+        build_config(Outer, overrides=["inner.lrr=1"])
+
+
+@pytest.mark.parametrize("item,msg", [("inner.steps=1.5", "integer"), ("inner.kind=c", "one of"),
+                                      ("flag=3", "true or false"), ("inner=3", "section"), ("noequals", "key=value")])
+def test_bad_values(item, msg):
+    with pytest.raises(ConfigError, match=msg):
+        build_config(Outer, overrides=[item])
+
+
+def test_toml_round_trip(tmp_path):
+    cfg = build_config(Outer, overrides=["inner.lr=0.25", "shrink=0.3"])
+    write_config(tmp_path / "c.toml", cfg, model="m")
+    back = build_config(Outer, toml=tmp_path / "c.toml")
+    assert back == cfg
+    assert config_from_dict(Outer, config_to_dict(cfg)) == cfg
+    # None is dropped from TOML and comes back as the default
+    assert build_config(Outer, toml=config_to_dict(Outer())).shrink is None
