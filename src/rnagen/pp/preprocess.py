@@ -1,0 +1,265 @@
+"""AnnData-level preprocessing, scanpy style: log, gene selection, class filtering, splits, scalers.
+
+Each function records what it did with :func:`rnagen.pp.history.record` into ``adata.uns["rnagen"]``.
+Functions that change values (:func:`log2p1`) work in place and return the object; functions that drop
+samples or genes (:func:`select_genes`, :func:`filter_classes`, :func:`split`) return new objects.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from ..errors import DataError
+from .history import log_state, looks_logged, record, set_log_state
+from .transforms import Pipeline, make_pipeline
+
+__all__ = ["log2p1", "select_genes", "filter_classes", "split", "fit_scaler", "get_scaler", "check_labels",
+           "class_counts"]
+
+
+def _dense(X) -> np.ndarray:
+    return X.toarray() if hasattr(X, "toarray") else np.asarray(X)
+
+
+def log2p1(adata, *, pseudocount: float = 1.0, force: bool = False):
+    """``X <- log2(X + pseudocount)`` in place, unless ``X`` is already on a log scale.
+
+    Already-logged data are recognised from the recorded log state (:func:`rnagen.pp.history.log_state`,
+    e.g. set by the TCGA fetcher for Xena's log2(TPM+0.001)) or, when nothing is recorded, by
+    :func:`rnagen.pp.history.looks_logged`; they are left unchanged (the skip is recorded) unless
+    ``force=True``.
+
+    Raises
+    ------
+    DataError
+        If a value is negative (log of a negative number; such data are centred or already logged).
+    """
+    if pseudocount <= 0:
+        raise DataError(f"log pseudocount must be > 0, got {pseudocount}")
+    X = _dense(adata.X)
+    st = log_state(adata)
+    if not force:
+        if st is not None and st.get("logged"):
+            record(adata, "log2p1", applied=False, reason=f"already logged: {st.get('transform')}")
+            return adata
+        if st is None and looks_logged(X):
+            set_log_state(adata, logged=True, transform="unknown log scale (detected: values within [-10.5, 30])")
+            record(adata, "log2p1", applied=False, reason="values look log-transformed already (max <= 30)")
+            return adata
+    if np.any(X < 0):
+        i, j = np.argwhere(X < 0)[0]
+        raise DataError(
+            f"log2(x+{pseudocount:g}) needs non-negative values but found {int((X < 0).sum())} negative ones "
+            f"(min {float(X.min()):.4g} at sample {adata.obs_names[i]!r}, gene {adata.var_names[j]!r}); the data "
+            f"look centred or already logged: skip the log transform (--log none) or give raw counts/TPM")
+    adata.X = np.log2(X.astype(np.float64) + pseudocount).astype(np.float32)
+    set_log_state(adata, logged=True, transform=f"log2(x+{pseudocount:g})", pseudocount=pseudocount)
+    record(adata, "log2p1", applied=True, pseudocount=float(pseudocount))
+    return adata
+
+
+def select_genes(adata, genes: Literal["landmarks", "all"] | Sequence[str] = "landmarks", *,
+                 id_type: str | None = None):
+    """Keep the landmark genes, all genes, or a given gene list.
+
+    Parameters
+    ----------
+    genes
+        ``"landmarks"``: the 978 L1000 landmarks, found whatever the ID type of ``var_names`` (symbols, Entrez,
+        Ensembl, versioned or not) and ordered as in :func:`rnagen.datasets.landmarks`; ``"all"``: no change;
+        a list: those genes (any supported ID type; matched directly or through Entrez IDs), in list order.
+    id_type
+        ID type of ``var_names``; detected when ``None``.
+
+    Returns
+    -------
+    anndata.AnnData
+        A new object. ``uns["rnagen"]["genes"]`` holds ``n_selected``, ``n_requested`` and ``missing`` (the
+        symbols of absent landmarks, or the absent IDs of the list).
+
+    Raises
+    ------
+    DataError
+        Unrecognised gene ID type, or none of the requested genes present.
+    """
+    from ..data import genes as g
+
+    var = [str(v) for v in adata.var_names]
+    if isinstance(genes, str) and genes == "all":
+        out = adata.copy()
+        record(out, "select_genes", genes="all", n_selected=out.n_vars)
+        return out
+    vtype = id_type or g.detect_id_type(var)
+    if isinstance(genes, str) and genes == "landmarks":
+        idx, rep = g.find_landmarks(var, id_type=vtype)
+        missing = rep.landmarks_missing
+        n_req = 978
+        what = "landmarks"
+    elif isinstance(genes, str):
+        raise DataError(f"unknown gene selection {genes!r}; use 'landmarks', 'all' or a list of gene ids")
+    else:
+        req = [str(x) for x in genes]
+        if not req:
+            raise DataError("empty gene list; give at least one gene id")
+        rtype = g.detect_id_type(req)
+        strip = g.strip_version if vtype.startswith("ensembl") else (lambda s: s)
+        pos = {}
+        for i, v in enumerate(var):
+            pos.setdefault(strip(v), i)
+        if rtype.startswith("ensembl") == vtype.startswith("ensembl") and (rtype == vtype or rtype.startswith("ensembl")):
+            hits = [pos.get(strip(r)) for r in req]
+        else:
+            # different ID types: go through Entrez IDs
+            rent = g.to_entrez(req, id_type=rtype)
+            vent = g.to_entrez(var, id_type=vtype)
+            epos = {}
+            for i, e in enumerate(vent):
+                if e is not None:
+                    epos.setdefault(e, i)
+            hits = [epos.get(e) if e is not None else None for e in rent]
+        idx, seen = [], set()
+        for h in hits:
+            if h is not None and h not in seen:
+                idx.append(h)
+                seen.add(h)
+        missing = [r for r, h in zip(req, hits) if h is None]
+        n_req = len(req)
+        what = "genes of the list"
+    if not idx:
+        raise DataError(f"none of the {what} found among the {len(var)} genes ({vtype} IDs); check the gene IDs "
+                        f"or use --genes all")
+    out = adata[:, idx].copy()
+    u = out.uns.setdefault("rnagen", {})
+    u["genes"] = {"selection": genes if isinstance(genes, str) else "list", "n_selected": len(idx),
+                  "n_requested": n_req, "missing": np.asarray([str(m) for m in missing], dtype=object)
+                  if missing else np.asarray([], dtype=object), "id_type": vtype}
+    record(out, "select_genes", genes=genes if isinstance(genes, str) else "list", id_type=vtype,
+           n_selected=len(idx), n_missing=len(missing))
+    return out
+
+
+def class_counts(adata, label_key: str) -> pd.Series:
+    """Samples per class of ``obs[label_key]`` (classes with zero samples left out), largest first."""
+    if label_key not in adata.obs.columns:
+        cols = ", ".join(map(str, adata.obs.columns)) or "none"
+        raise DataError(f"label column {label_key!r} not found (sample columns: {cols}); pass --label-key with "
+                        f"one of these")
+    vc = adata.obs[label_key].astype(str).value_counts()
+    return vc[vc > 0]
+
+
+def check_labels(adata, label_key: str, *, min_per_class: int = 2) -> None:
+    """Raise :class:`DataError` naming the classes with fewer than ``min_per_class`` samples.
+
+    Also fails for a missing label column or missing (NaN) labels. Models call this before fitting.
+    """
+    if label_key not in adata.obs.columns:
+        class_counts(adata, label_key)
+    lab = adata.obs[label_key]
+    if lab.isna().any():
+        raise DataError(f"{int(lab.isna().sum())} samples have no {label_key!r} label; give every sample a label "
+                        f"or drop those samples")
+    vc = class_counts(adata, label_key)
+    small = vc[vc < min_per_class]
+    if len(small):
+        names = ", ".join(f"{k!r} ({v})" for k, v in small.items())
+        raise DataError(f"{len(small)} class(es) of {label_key!r} have fewer than {min_per_class} samples: {names}; "
+                        f"add samples or drop them (rnagen data prepare --min-samples {min_per_class})")
+
+
+def filter_classes(adata, label_key: str, *, min_samples: int = 2):
+    """Drop the samples of classes with fewer than ``min_samples`` samples; returns a new object."""
+    vc = class_counts(adata, label_key)
+    drop = [str(k) for k, v in vc.items() if v < min_samples]
+    keep = ~adata.obs[label_key].astype(str).isin(drop).to_numpy()
+    if keep.sum() == 0:
+        raise DataError(f"no class of {label_key!r} has at least {min_samples} samples; lower --min-samples")
+    out = adata[keep].copy()
+    lab = out.obs[label_key]
+    if not isinstance(lab.dtype, pd.CategoricalDtype):
+        lab = lab.astype(str).astype("category")
+    out.obs[label_key] = lab.cat.remove_unused_categories()
+    record(out, "filter_classes", label_key=label_key, min_samples=int(min_samples), dropped_classes=drop or "none",
+           n_dropped_samples=int((~keep).sum()))
+    return out
+
+
+def split(adata, *, label_key: str, test_size: float = 0.2, seed: int = 42):
+    """Stratified, seeded train/test split (scikit-learn ``train_test_split``).
+
+    Returns
+    -------
+    train, test
+        New AnnData objects; each records the split (``part``, ``test_size``, ``seed``).
+
+    Raises
+    ------
+    DataError
+        A class with fewer than 2 samples (it cannot be stratified), or a test size too small or too large
+        to hold every class.
+    """
+    from sklearn.model_selection import train_test_split
+
+    if not 0.0 < float(test_size) < 1.0:
+        raise DataError(f"test size must be between 0 and 1 (exclusive), got {test_size}")
+    check_labels(adata, label_key, min_per_class=2)
+    y = adata.obs[label_key].astype(str).to_numpy()
+    try:
+        tr, te = train_test_split(np.arange(adata.n_obs), test_size=float(test_size), random_state=int(seed),
+                                  stratify=y)
+    except ValueError as e:
+        raise DataError(f"cannot split {adata.n_obs} samples of {len(set(y))} classes with test size {test_size}: "
+                        f"{e}; change --test-size") from e
+    tr, te = np.sort(tr), np.sort(te)
+    out = []
+    for part, idx in (("train", tr), ("test", te)):
+        a = adata[idx].copy()
+        a.obs[label_key] = a.obs[label_key].astype(str).astype(
+            pd.CategoricalDtype(categories=sorted(set(y))))
+        record(a, "split", part=part, label_key=label_key, test_size=float(test_size), seed=int(seed),
+               n_obs=int(len(idx)))
+        out.append(a)
+    return out[0], out[1]
+
+
+def fit_scaler(adata, method: str = "standard") -> Pipeline:
+    """Fit a per-gene scaler on ``adata`` (training data only) and store it in ``uns["rnagen"]["scaler"]``.
+
+    Parameters
+    ----------
+    method
+        A :func:`rnagen.pp.transforms.make_pipeline` spec: ``"standard"``, ``"maxabs"``, ``"minmax"``,
+        ``"log2p1+standard"``, ``"identity"``, ...
+
+    Returns
+    -------
+    Pipeline
+        Fitted and invertible; :func:`get_scaler` rebuilds it from ``uns`` (also after an h5ad round trip).
+        ``adata.X`` itself is not changed.
+    """
+    try:
+        pipe = make_pipeline(method)
+    except Exception as e:
+        raise DataError(str(e)) from e
+    pipe.fit(_dense(adata.X).astype(np.float64))
+    desc, arrays = pipe.to_state()
+    adata.uns.setdefault("rnagen", {})["scaler"] = {
+        "spec": pipe.spec,
+        "steps": {f"{i:03d}": {"kind": d["kind"], "params": dict(d["params"])} for i, d in enumerate(desc)},
+        "arrays": {k: np.asarray(v) for k, v in arrays.items()},
+        "var_names": np.asarray([str(v) for v in adata.var_names], dtype=object),
+    }
+    record(adata, "fit_scaler", method=method, n_obs=adata.n_obs)
+    return pipe
+
+
+def get_scaler(adata) -> Pipeline:
+    """The scaler stored by :func:`fit_scaler` (``DataError`` if none)."""
+    st = adata.uns.get("rnagen", {}).get("scaler")
+    if not isinstance(st, dict):
+        raise DataError("no fitted scaler stored in this data; run fit_scaler on the training data first")
+    desc = [{"kind": str(v["kind"]), "params": dict(v.get("params", {}))} for _, v in sorted(st["steps"].items())]
+    return Pipeline.from_state(desc, {k: np.asarray(v) for k, v in st["arrays"].items()})
