@@ -1,0 +1,66 @@
+"""`rnagen train` / `rnagen sample` / `rnagen list` end to end through the real entry point."""
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+
+from rnagen.cli.main import main
+
+
+@pytest.fixture
+def labelled_csv(tmp_path):
+    rng = np.random.default_rng(0)
+    genes = ["PSME1", "CISD1", "SPDEF", "TP53", "EGFR", "MYC", "GAPDH", "ACTB"]
+    rows = []
+    for c, mu in (("tumor", 1.0), ("normal", 4.0), ("other", 7.0)):
+        X = rng.normal(mu, 0.3, (12, len(genes)))
+        rows.append(pd.DataFrame(X, columns=genes).assign(kind=c))
+    df = pd.concat(rows, ignore_index=True)
+    df.index = [f"S{i:03d}" for i in range(len(df))]
+    path = tmp_path / "expr.csv"
+    df.to_csv(path, index_label="sample")
+    return path
+
+
+def test_train_then_sample_on_a_csv(labelled_csv, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", str(labelled_csv), "--model", "gaussian", "--label-key", "kind", "--out", str(run),
+                 "--quiet"]) == 0
+    out = tmp_path / "syn.h5ad"
+    assert main(["sample", str(run), "--n-per-label", "5", "--seed", "1", "--out", str(out), "--quiet"]) == 0
+    syn = ad.read_h5ad(out)
+    assert syn.shape == (15, 8)
+    assert list(syn.var_names) == ["PSME1", "CISD1", "SPDEF", "TP53", "EGFR", "MYC", "GAPDH", "ACTB"]
+    assert syn.obs["kind"].value_counts().to_dict() == {"tumor": 5, "normal": 5, "other": 5}
+    means = syn.to_df().groupby(syn.obs["kind"], observed=True).mean().mean(axis=1)
+    assert means["tumor"] < means["normal"] < means["other"]
+    # --n splits by training label frequencies; --like matches a reference
+    assert main(["sample", str(run), "--n", "7", "--out", str(out), "--quiet"]) == 0
+    assert ad.read_h5ad(out).n_obs == 7
+    assert "sampled 7 profiles" in capsys.readouterr().out
+
+
+def test_config_override_and_errors(labelled_csv, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", str(labelled_csv), "--model", "gaussian", "--label-key", "kind", "--out", str(run),
+                 "--set", "covariance=diag", "--quiet"]) == 0
+    assert 'covariance = "diag"' in (run / "config.toml").read_text()
+    capsys.readouterr()
+    assert main(["train", str(labelled_csv), "--model", "gaussian", "--label-key", "nope", "--out",
+                 str(tmp_path / "r2")]) == 2
+    err = capsys.readouterr().err
+    assert "label column 'nope' not found" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert main(["train", str(labelled_csv), "--model", "gaussian", "--label-key", "kind", "--out",
+                 str(tmp_path / "r3"), "--set", "covarianse=diag"]) == 2
+    assert "unknown config key 'covarianse'" in capsys.readouterr().err
+    assert main(["sample", str(tmp_path / "missing"), "--n", "3", "--out", str(tmp_path / "x.h5ad")]) == 2
+    assert not (tmp_path / "x.h5ad").exists()
+    ref = tmp_path / "ref.h5ad"
+    ad.AnnData(np.zeros((2, 8)), obs=pd.DataFrame({"kind": ["alien", "tumor"]}, index=["a", "b"])).write_h5ad(ref)
+    assert main(["sample", str(run), "--like", str(ref), "--out", str(tmp_path / "y.h5ad")]) == 2
+    assert "unknown label" in capsys.readouterr().err
+
+
+def test_list_models(capsys):
+    assert main(["list", "models"]) == 0
+    assert "gaussian" in capsys.readouterr().out
