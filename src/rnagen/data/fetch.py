@@ -1,0 +1,489 @@
+"""Download the public TCGA and GTEx matrices and convert them into labelled ``.h5ad`` files.
+
+Sources (default base URLs; any mirror holding the same file names can be given instead):
+
+- TCGA: UCSC Xena TOIL hub, ``TcgaTargetGtex_rsem_gene_tpm.gz`` (genes x samples, log2(TPM+0.001), GENCODE
+  v23 versioned Ensembl IDs) and ``TcgaTargetGTEX_phenotype.txt.gz`` (``_primary_site``, ``_sample_type``,
+  ``_study``, ``detailed_category``). Only ``_study == "TCGA"`` samples are kept.
+- GTEx v8: the portal's ``GTEx_Analysis_2017-06-05_v8_RNASeQCv1.1.9_gene_tpm.gct.gz`` (TPM) and
+  ``GTEx_Analysis_v8_Annotations_SampleAttributesDS.txt`` (tissue ``SMTS``, detailed ``SMTSD``).
+
+Downloads stream into ``NAME.part`` in the cache directory, resume with HTTP ``Range`` requests after an
+interruption, are checked against the server's size (and an optional sha256/md5), and only then are renamed
+to ``NAME``. A file already in the cache is not downloaded again.
+
+Conversion (Lacan et al., ``REFERENCE.md``): genes restricted to the GTEx v8 protein-coding universe
+(18,691 genes, :func:`rnagen.datasets.gene_universe`) plus any of the 978 landmarks outside it; two views are
+written, ``<source>_full.h5ad`` (all those genes) and ``<source>_landmarks.h5ad`` (the landmarks present).
+The big matrices are read in row chunks with only the kept sample columns, so memory stays near the size of
+the output.
+"""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from .._io import write_h5ad
+from ..errors import DataError
+from . import genes as _genes
+
+__all__ = [
+    "XENA_BASE_URL",
+    "GTEX_EXPRESSION_BASE_URL",
+    "GTEX_ANNOTATION_BASE_URL",
+    "RemoteFile",
+    "remote_files",
+    "default_cache_dir",
+    "download",
+    "file_checksum",
+    "fetch_files",
+    "convert_tcga",
+    "convert_gtex",
+    "fetch",
+]
+
+XENA_BASE_URL = "https://toil-xena-hub.s3.us-east-1.amazonaws.com/download"
+GTEX_EXPRESSION_BASE_URL = "https://storage.googleapis.com/adult-gtex/bulk-gex/v8/rna-seq"
+GTEX_ANNOTATION_BASE_URL = "https://storage.googleapis.com/adult-gtex/annotations/v8/metadata-files"
+
+Source = Literal["tcga", "gtex"]
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """A file of a public data set: its name, its default base URL and its role (``expression``/``samples``)."""
+
+    name: str
+    base_url: str
+    role: str
+
+    def url(self, base_url: str | None = None) -> str:
+        return f"{(base_url or self.base_url).rstrip('/')}/{self.name}"
+
+
+_FILES: dict[str, tuple[RemoteFile, RemoteFile]] = {
+    "tcga": (RemoteFile("TcgaTargetGtex_rsem_gene_tpm.gz", XENA_BASE_URL, "expression"),
+             RemoteFile("TcgaTargetGTEX_phenotype.txt.gz", XENA_BASE_URL, "samples")),
+    "gtex": (RemoteFile("GTEx_Analysis_2017-06-05_v8_RNASeQCv1.1.9_gene_tpm.gct.gz", GTEX_EXPRESSION_BASE_URL,
+                        "expression"),
+             RemoteFile("GTEx_Analysis_v8_Annotations_SampleAttributesDS.txt", GTEX_ANNOTATION_BASE_URL, "samples")),
+}
+
+# Per-source default for dropping small classes: the paper drops GTEx tissues with < 100 samples; for TCGA
+# only classes that cannot be stratified (< 2 samples) are dropped.
+DEFAULT_MIN_SAMPLES = {"tcga": 2, "gtex": 100}
+
+
+def remote_files(source: Source) -> tuple[RemoteFile, RemoteFile]:
+    """The (expression, samples) files of ``source`` (``"tcga"`` or ``"gtex"``)."""
+    if source not in _FILES:
+        raise DataError(f"unknown data source {source!r}; choose 'tcga' or 'gtex'")
+    return _FILES[source]
+
+
+def default_cache_dir() -> Path:
+    """``$RNAGEN_CACHE`` if set, else ``$XDG_CACHE_HOME/rnagen``, else ``~/.cache/rnagen``."""
+    if os.environ.get("RNAGEN_CACHE"):
+        return Path(os.environ["RNAGEN_CACHE"]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base).expanduser() / "rnagen"
+
+
+# ----------------------------------------------------------------------------------------------- download
+
+def file_checksum(path: str | os.PathLike, algo: str = "sha256", *, chunk_size: int = 1 << 20) -> str:
+    """Hex digest of a file (``algo`` = ``"sha256"`` or ``"md5"``)."""
+    if algo not in ("sha256", "md5"):
+        raise DataError(f"unknown checksum algorithm {algo!r}; use sha256 or md5")
+    h = hashlib.new(algo)
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(chunk_size), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _parse_checksum(checksum: str) -> tuple[str, str]:
+    algo, sep, hexd = checksum.partition(":")
+    if not sep:
+        # bare hex: infer from length
+        hexd, algo = checksum, {64: "sha256", 32: "md5"}.get(len(checksum), "?")
+    algo = algo.lower()
+    if algo not in ("sha256", "md5"):
+        raise DataError(f"bad checksum {checksum!r}; write it as sha256:HEX or md5:HEX")
+    return algo, hexd.lower()
+
+
+def _verify(path: Path, *, checksum: str | None, expected_size: int | None, what: str) -> None:
+    size = path.stat().st_size
+    if expected_size is not None and size != expected_size:
+        raise DataError(f"{what}: size {size} bytes, expected {expected_size}; delete {path} and fetch again")
+    if checksum:
+        algo, want = _parse_checksum(checksum)
+        got = file_checksum(path, algo)
+        if got != want:
+            raise DataError(f"{what}: {algo} checksum mismatch (got {got}, expected {want}); the download is corrupt "
+                            f"or the checksum is wrong: delete {path} and fetch again, or fix --checksum")
+
+
+class _Interrupted(Exception):
+    """A transfer that stopped early; the ``.part`` file keeps what arrived."""
+
+
+def _transfer(session, url: str, part: Path, *, chunk_size: int, timeout: float, progress: bool) -> int | None:
+    """One HTTP request that appends to ``part`` (resuming with ``Range``); returns the total size if known."""
+    import requests
+    from tqdm.auto import tqdm
+
+    have = part.stat().st_size if part.exists() else 0
+    headers = {"Range": f"bytes={have}-"} if have else {}
+    try:
+        r = session.get(url, headers=headers, stream=True, timeout=timeout)
+    except (requests.ConnectionError, requests.Timeout) as e:
+        raise _Interrupted(str(e)) from e
+    with r:
+        if r.status_code == 416 and have:
+            # nothing left to send: the part file is already complete (or the server changed the file)
+            cr = r.headers.get("Content-Range", "")
+            total = int(cr.rsplit("/", 1)[1]) if "/" in cr and cr.rsplit("/", 1)[1].isdigit() else None
+            if total == have:
+                return total
+            part.unlink()
+            raise _Interrupted("server refused the resume range; restarting from the beginning")
+        if r.status_code >= 400:
+            raise DataError(f"HTTP {r.status_code} for {url}; check the URL or --base-url")
+        if r.status_code == 206:
+            cr = r.headers.get("Content-Range", "")
+            try:
+                start = int(cr.split()[1].split("-")[0])
+                total_s = cr.rsplit("/", 1)[1]
+                total = int(total_s) if total_s.isdigit() else None
+            except (IndexError, ValueError):
+                raise DataError(f"bad Content-Range {cr!r} from {url}; try again without the .part file") from None
+            if start != have:
+                part.unlink()
+                raise _Interrupted(f"server resumed at byte {start}, expected {have}; restarting")
+            mode = "ab"
+        else:
+            # 200: the server ignored the Range header (or there was none): start from scratch
+            have = 0
+            cl = r.headers.get("Content-Length")
+            total = int(cl) if cl and cl.isdigit() else None
+            mode = "wb"
+        try:
+            with open(part, mode) as fh, tqdm(total=total, initial=have, unit="B", unit_scale=True,
+                                              unit_divisor=1024, desc=part.name[:-5], disable=not progress,
+                                              leave=False) as bar:
+                for block in r.iter_content(chunk_size=chunk_size):
+                    if block:
+                        fh.write(block)
+                        bar.update(len(block))
+        except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError, requests.Timeout) as e:
+            raise _Interrupted(str(e)) from e
+    got = part.stat().st_size
+    if total is not None and got < total:
+        raise _Interrupted(f"connection closed after {got} of {total} bytes")
+    if total is not None and got > total:
+        part.unlink()
+        raise DataError(f"{url}: received {got} bytes, more than the announced {total}; fetch again")
+    return total
+
+
+def download(url: str, dest: str | os.PathLike, *, checksum: str | None = None, expected_size: int | None = None,
+             retries: int = 3, retry_wait: float = 1.0, chunk_size: int = 1 << 20, timeout: float = 60.0,
+             progress: bool = True, session=None) -> Path:
+    """Download ``url`` to ``dest`` with resume, size check and optional checksum.
+
+    The bytes go to ``dest + ".part"``; an interrupted transfer is resumed with an HTTP ``Range`` request
+    (up to ``retries`` times in this call, and again by a later call). When complete, the size is checked
+    against the server's ``Content-Length``/``Content-Range`` (and ``expected_size``), the checksum is
+    verified, and the file is renamed to ``dest``. An existing ``dest`` is verified and reused.
+
+    Parameters
+    ----------
+    checksum
+        ``"sha256:HEX"`` or ``"md5:HEX"`` (a bare hex string is accepted: 64 digits sha256, 32 md5).
+
+    Raises
+    ------
+    DataError
+        HTTP errors, a size or checksum mismatch, or an interruption that outlasted ``retries`` (the
+        message says to run the command again to resume).
+    """
+    import requests
+
+    dest = Path(dest)
+    if dest.exists():
+        _verify(dest, checksum=checksum, expected_size=expected_size, what=f"cached {dest.name}")
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+    own = session is None
+    session = session or requests.Session()
+    try:
+        attempt = 0
+        while True:
+            try:
+                total = _transfer(session, url, part, chunk_size=chunk_size, timeout=timeout, progress=progress)
+                break
+            except _Interrupted as e:
+                attempt += 1
+                if attempt > retries:
+                    got = part.stat().st_size if part.exists() else 0
+                    raise DataError(f"download of {url} interrupted after {got} bytes ({e}); run the same command "
+                                    f"again to resume from {part.name}") from None
+                time.sleep(retry_wait * min(2 ** (attempt - 1), 30))
+    finally:
+        if own:
+            session.close()
+    try:
+        _verify(part, checksum=checksum, expected_size=expected_size if expected_size is not None else total,
+                what=dest.name)
+    except DataError:
+        part.unlink()
+        raise
+    os.replace(part, dest)
+    return dest
+
+
+def fetch_files(source: Source, *, cache_dir: str | os.PathLike | None = None, base_url: str | None = None,
+                checksums: Mapping[str, str] | None = None, retries: int = 3, retry_wait: float = 1.0,
+                progress: bool = True) -> dict[str, Path]:
+    """Download (or reuse from the cache) the expression and sample files of ``source``.
+
+    Files land in ``<cache_dir>/<source>/``. ``base_url`` replaces every file's default base URL (a mirror
+    holding the same file names). ``checksums`` maps a file name (or its role, ``"expression"`` /
+    ``"samples"``) to ``"sha256:HEX"``/``"md5:HEX"``.
+
+    Returns
+    -------
+    dict
+        ``{"expression": path, "samples": path}``.
+    """
+    cache = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
+    checksums = dict(checksums or {})
+    known = {f.name for f in remote_files(source)} | {"expression", "samples"}
+    unknown = sorted(set(checksums) - known)
+    if unknown:
+        raise DataError(f"checksum given for unknown file(s) {', '.join(unknown)}; use one of {', '.join(sorted(known))}")
+    out = {}
+    for f in remote_files(source):
+        cs = checksums.get(f.name) or checksums.get(f.role)
+        out[f.role] = download(f.url(base_url), cache / source / f.name, checksum=cs, retries=retries,
+                               retry_wait=retry_wait, progress=progress)
+    return out
+
+
+# --------------------------------------------------------------------------------------------- conversion
+
+def _gene_rows(ids: list[str]) -> dict[int, int]:
+    """Map positions in ``ids`` (versioned Ensembl) to rows of the kept gene table (universe + landmarks)."""
+    t = _genes.gene_table()
+    ens = {e: i for i, e in enumerate(t["ensembl_id"].tolist())}
+    out = {}
+    for i, g in enumerate(ids):
+        r = ens.get(_genes.strip_version(g))
+        if r is not None:
+            out[i] = r
+    return out
+
+
+def _read_matrix(handle_factory: Callable[[], io.TextIOBase], *, skip: int, id_col: str, keep_samples: list[str],
+                 chunksize: int, source: str, progress: bool) -> tuple[np.ndarray, list[str], list[str]]:
+    """Chunked read of a genes x samples text matrix, keeping kept genes and ``keep_samples`` columns.
+
+    Returns ``(X_genes_x_samples float32, versioned ids, samples)``.
+    """
+    from tqdm.auto import tqdm
+
+    with handle_factory() as fh:
+        for _ in range(skip):
+            fh.readline()
+        header = fh.readline().rstrip("\r\n").split("\t")
+    if not header or header[0] != id_col:
+        raise DataError(f"{source}: expected first header field {id_col!r}, got {header[0]!r}; is this the right file?")
+    colpos = {c: i for i, c in enumerate(header)}
+    samples = [s for s in keep_samples if s in colpos]
+    if not samples:
+        raise DataError(f"{source}: none of the annotated samples are columns of the matrix; check the files match")
+    usecols = [0] + sorted(colpos[s] for s in samples)
+    samples = [header[i] for i in usecols[1:]]
+    dtype = {header[0]: str, **{header[i]: np.float32 for i in usecols[1:]}}
+    blocks, ids = [], []
+    t = _genes.gene_table()
+    ens = {e: i for i, e in enumerate(t["ensembl_id"].tolist())}
+    with handle_factory() as fh:
+        for _ in range(skip + 1):
+            fh.readline()
+        reader = pd.read_csv(fh, sep="\t", header=None, names=header, usecols=usecols, dtype=dtype,
+                             chunksize=chunksize, index_col=0)
+        try:
+            for chunk in tqdm(reader, desc=f"reading {source}", unit="chunk", disable=not progress, leave=False):
+                keep = np.fromiter((_genes.strip_version(g) in ens for g in chunk.index), dtype=bool, count=len(chunk))
+                if keep.any():
+                    sub = chunk.loc[keep, samples]
+                    blocks.append(sub.to_numpy(dtype=np.float32))
+                    ids.extend(str(x) for x in sub.index)
+        except (pd.errors.ParserError, ValueError) as e:
+            raise DataError(f"{source}: malformed matrix ({str(e).strip().splitlines()[-1]}); delete the cached file "
+                            f"and fetch again") from e
+    if not blocks:
+        raise DataError(f"{source}: no protein-coding or landmark genes found among the matrix rows; is this the "
+                        f"right file?")
+    return np.concatenate(blocks, axis=0), ids, samples
+
+
+def _open_factory(path: Path) -> Callable[[], io.TextIOBase]:
+    def f():
+        if path.name.lower().endswith(".gz"):
+            return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="")
+        return open(path, encoding="utf-8", newline="")
+    return f
+
+
+def _views(X_gs: np.ndarray, ids: list[str], obs: pd.DataFrame, *, label_key: str, min_samples: int,
+           log_logged: bool, log_transform: str, source: str, pseudocount: float | None):
+    """Build the full and landmark AnnData views from a genes x samples block."""
+    import anndata as ad
+
+    from ..pp.history import record, set_log_state
+    from ..pp.preprocess import filter_classes, select_genes
+
+    t = _genes.gene_table()
+    ens = {e: i for i, e in enumerate(t["ensembl_id"].tolist())}
+    stripped = [_genes.strip_version(g) for g in ids]
+    # one row per gene: the first occurrence wins (GENCODE has no duplicates after version stripping except
+    # _PAR_Y rows, which keep their suffix and are not in the table)
+    first: dict[str, int] = {}
+    for i, s in enumerate(stripped):
+        first.setdefault(s, i)
+    order = sorted(first.values(), key=lambda i: ens[stripped[i]])
+    rows = [ens[stripped[i]] for i in order]
+    var = pd.DataFrame({
+        "symbol": t["symbol"].to_numpy()[rows].astype(str),
+        "entrez_id": t["entrez_id"].fillna("").to_numpy()[rows].astype(str),
+        "ensembl_id_versioned": np.asarray(ids, dtype=object)[order].astype(str),
+        "is_landmark": t["is_landmark"].to_numpy()[rows].astype(bool),
+    }, index=pd.Index([stripped[i] for i in order]))
+    full = ad.AnnData(X=np.ascontiguousarray(X_gs[order].T), obs=obs, var=var)
+    if not np.isfinite(full.X).all():
+        raise DataError(f"{source}: the matrix has NaN or inf values; delete the cached file and fetch again")
+    set_log_state(full, logged=log_logged, transform=log_transform, pseudocount=pseudocount)
+    record(full, f"fetch.{source}", n_obs=full.n_obs, n_vars=full.n_vars, label_key=label_key)
+    full.uns["rnagen"]["label_key"] = label_key
+    if min_samples > 1:
+        full = filter_classes(full, label_key, min_samples=min_samples)
+    lm = select_genes(full, "landmarks", id_type="ensembl")
+    return full, lm
+
+
+def convert_tcga(expression: str | os.PathLike, phenotype: str | os.PathLike, *, min_samples: int = 2,
+                 chunksize: int = 2000, progress: bool = True):
+    """Xena TOIL files -> (full, landmarks) AnnData of the TCGA samples.
+
+    ``obs`` has ``tissue`` (``_primary_site``; the default label, as the paper's 24 tissue types),
+    ``cancer_type`` (``detailed_category``), ``sample_type`` (``_sample_type``) and ``study``. Values stay
+    log2(TPM+0.001) as published; the log state records it, so :func:`rnagen.pp.log2p1` will not log again.
+    """
+    pheno_path = Path(phenotype)
+    try:
+        ph = pd.read_csv(pheno_path, sep="\t", dtype=str, encoding="latin-1")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, EOFError, OSError) as e:
+        raise DataError(f"{pheno_path.name}: malformed phenotype table ({e}); delete it and fetch again") from e
+    need = ["sample", "_primary_site", "_sample_type", "_study", "detailed_category"]
+    miss = [c for c in need if c not in ph.columns]
+    if miss:
+        raise DataError(f"{pheno_path.name}: missing column(s) {', '.join(miss)}; is this TcgaTargetGTEX_phenotype?")
+    ph = ph[(ph["_study"] == "TCGA") & ph["_primary_site"].notna()].drop_duplicates("sample").set_index("sample")
+    X, ids, samples = _read_matrix(_open_factory(Path(expression)), skip=0, id_col="sample",
+                                   keep_samples=ph.index.tolist(), chunksize=chunksize,
+                                   source=Path(expression).name, progress=progress)
+    p = ph.loc[samples]
+    obs = pd.DataFrame({
+        "tissue": pd.Categorical(p["_primary_site"].to_numpy()),
+        "cancer_type": pd.Categorical(p["detailed_category"].fillna("unknown").to_numpy()),
+        "sample_type": pd.Categorical(p["_sample_type"].fillna("unknown").to_numpy()),
+        "study": pd.Categorical(p["_study"].to_numpy()),
+    }, index=pd.Index(samples))
+    return _views(X, ids, obs, label_key="tissue", min_samples=min_samples, log_logged=True,
+                  log_transform="log2(TPM+0.001)", source="tcga", pseudocount=0.001)
+
+
+def convert_gtex(expression: str | os.PathLike, attributes: str | os.PathLike, *, min_samples: int = 100,
+                 chunksize: int = 2000, progress: bool = True):
+    """GTEx v8 GCT + SampleAttributesDS -> (full, landmarks) AnnData.
+
+    ``obs`` has ``tissue`` (``SMTS``, the label) and ``tissue_detail`` (``SMTSD``). Tissues with fewer
+    than ``min_samples`` samples are dropped (100 in the paper: 26 tissues remain). Values are TPM (linear
+    scale); the log state says so, and :func:`rnagen.pp.log2p1` logs them.
+    """
+    from ..pp.history import record
+
+    attr_path = Path(attributes)
+    try:
+        at = pd.read_csv(attr_path, sep="\t", dtype=str, encoding="latin-1")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, EOFError, OSError) as e:
+        raise DataError(f"{attr_path.name}: malformed sample attribute table ({e}); delete it and fetch again") from e
+    miss = [c for c in ("SAMPID", "SMTS") if c not in at.columns]
+    if miss:
+        raise DataError(f"{attr_path.name}: missing column(s) {', '.join(miss)}; is this SampleAttributesDS?")
+    at = at[at["SMTS"].notna()].drop_duplicates("SAMPID").set_index("SAMPID")
+    expr = Path(expression)
+    with _open_factory(expr)() as fh:
+        version = fh.readline().strip()
+        fh.readline()
+        header = fh.readline().rstrip("\r\n").split("\t")
+    if version not in ("#1.2", "#1.3") or header[:2] != ["Name", "Description"]:
+        raise DataError(f"{expr.name}: not a GTEx GCT 1.2 file (header {version!r}, {header[:2]}); fetch it again")
+    in_matrix = [s for s in header[2:] if s in at.index]
+    counts = at.loc[in_matrix, "SMTS"].value_counts()
+    keep_tissues = set(counts[counts >= min_samples].index)
+    keep = [s for s in in_matrix if at.at[s, "SMTS"] in keep_tissues]
+    if not keep:
+        raise DataError(f"{expr.name}: no tissue has at least {min_samples} samples; lower --min-samples")
+    X, ids, samples = _read_matrix(_open_factory(expr), skip=2, id_col="Name", keep_samples=keep,
+                                   chunksize=chunksize, source=expr.name, progress=progress)
+    a = at.loc[samples]
+    obs = pd.DataFrame({
+        "tissue": pd.Categorical(a["SMTS"].to_numpy()),
+        "tissue_detail": pd.Categorical(a["SMTSD"].fillna("unknown").to_numpy()) if "SMTSD" in a else "unknown",
+    }, index=pd.Index(samples))
+    full, lm = _views(X, ids, obs, label_key="tissue", min_samples=0, log_logged=False, log_transform="none (TPM)",
+                      source="gtex", pseudocount=None)
+    for ad_ in (full, lm):
+        record(ad_, "filter_classes", label_key="tissue", min_samples=int(min_samples),
+               dropped_classes=sorted(set(counts.index) - keep_tissues) or "none",
+               n_dropped_samples=int(len(in_matrix) - len(keep)))
+    return full, lm
+
+
+def fetch(source: Source, *, out_dir: str | os.PathLike | None = None, cache_dir: str | os.PathLike | None = None,
+          base_url: str | None = None, checksums: Mapping[str, str] | None = None, min_samples: int | None = None,
+          retries: int = 3, retry_wait: float = 1.0, chunksize: int = 2000, progress: bool = True) -> dict[str, Path]:
+    """Download ``source`` (``"tcga"`` or ``"gtex"``) and write ``<source>_full.h5ad`` and
+    ``<source>_landmarks.h5ad`` into ``out_dir`` (default ``<cache_dir>/<source>``).
+
+    Returns
+    -------
+    dict
+        Paths: ``expression``, ``samples`` (downloads), ``full``, ``landmarks`` (converted files).
+    """
+    cache = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
+    files = fetch_files(source, cache_dir=cache, base_url=base_url, checksums=checksums, retries=retries,
+                        retry_wait=retry_wait, progress=progress)
+    ms = DEFAULT_MIN_SAMPLES[source] if min_samples is None else int(min_samples)
+    conv = convert_tcga if source == "tcga" else convert_gtex
+    full, lm = conv(files["expression"], files["samples"], min_samples=ms, chunksize=chunksize, progress=progress)
+    out = Path(out_dir) if out_dir else cache / source
+    files["full"] = write_h5ad(full, out / f"{source}_full.h5ad")
+    files["landmarks"] = write_h5ad(lm, out / f"{source}_landmarks.h5ad")
+    return files

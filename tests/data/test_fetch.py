@@ -1,0 +1,133 @@
+"""Fetchers end to end against a local HTTP server (127.0.0.1), with an interrupted transfer and resume."""
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pytest
+
+from rnagen.cli.main import main
+from rnagen.data import fetch as F
+from rnagen.errors import DataError
+from rnagen.pp import get_history, log_state
+
+BIG = bytes(np.random.default_rng(3).integers(0, 256, size=300_000, dtype=np.uint8))
+
+
+def test_download_resumes_after_interruption_byte_identical(http_server, tmp_path):
+    http_server.files["blob.bin"] = BIG
+    http_server.drop_first.add("blob.bin")
+    dest = tmp_path / "blob.bin"
+    sha = hashlib.sha256(BIG).hexdigest()
+    F.download(f"{http_server.base_url}/blob.bin", dest, checksum=f"sha256:{sha}", retries=2, retry_wait=0,
+               chunk_size=4096, progress=False)
+    assert dest.read_bytes() == BIG
+    assert not (tmp_path / "blob.bin.part").exists()
+    # first request without Range, cut at half; the second asked only for what was missing
+    (n1, r1), (n2, r2) = http_server.requests
+    assert r1 is None and r2.startswith("bytes=") and 0 < int(r2[6:-1]) <= len(BIG) // 2
+
+
+def test_interrupted_download_resumes_in_a_later_call(http_server, tmp_path):
+    http_server.files["blob.bin"] = BIG
+    http_server.drop_first.add("blob.bin")
+    dest = tmp_path / "blob.bin"
+    with pytest.raises(DataError, match="run the same command again to resume"):
+        F.download(f"{http_server.base_url}/blob.bin", dest, retries=0, progress=False, chunk_size=4096)
+    part = tmp_path / "blob.bin.part"
+    have = part.read_bytes()
+    assert not dest.exists() and 0 < len(have) <= len(BIG) // 2 and have == BIG[: len(have)]
+    F.download(f"{http_server.base_url}/blob.bin", dest, retries=0, progress=False,
+               checksum="md5:" + hashlib.md5(BIG).hexdigest())
+    assert dest.read_bytes() == BIG and not part.exists()
+    assert http_server.requests[-1] == ("blob.bin", f"bytes={len(have)}-")
+
+
+def test_server_ignoring_range_restarts_cleanly(http_server, tmp_path):
+    http_server.files["blob.bin"] = BIG
+    http_server.honour_range = False
+    (tmp_path / "blob.bin.part").write_bytes(b"stale bytes from another file")
+    F.download(f"{http_server.base_url}/blob.bin", tmp_path / "blob.bin", progress=False, retries=0)
+    assert (tmp_path / "blob.bin").read_bytes() == BIG
+
+
+def test_bad_checksum_is_an_error_and_leaves_nothing(http_server, tmp_path):
+    http_server.files["blob.bin"] = BIG
+    dest = tmp_path / "blob.bin"
+    with pytest.raises(DataError, match="sha256 checksum mismatch"):
+        F.download(f"{http_server.base_url}/blob.bin", dest, checksum="sha256:" + "0" * 64, progress=False)
+    assert not dest.exists() and not (tmp_path / "blob.bin.part").exists()
+    with pytest.raises(DataError, match="size 300000 bytes, expected 12"):
+        F.download(f"{http_server.base_url}/blob.bin", dest, expected_size=12, progress=False)
+
+
+def test_cache_is_reused_and_http_errors_are_clear(http_server, tmp_path):
+    http_server.files["blob.bin"] = BIG
+    F.download(f"{http_server.base_url}/blob.bin", tmp_path / "blob.bin", progress=False)
+    n = len(http_server.requests)
+    F.download(f"{http_server.base_url}/blob.bin", tmp_path / "blob.bin", progress=False)
+    assert len(http_server.requests) == n  # served from the cache, no request
+    with pytest.raises(DataError, match="HTTP 404"):
+        F.download(f"{http_server.base_url}/missing.bin", tmp_path / "m.bin", progress=False)
+
+
+def test_default_urls_are_the_public_ones():
+    expr, samples = F.remote_files("tcga")
+    assert expr.url() == "https://toil-xena-hub.s3.us-east-1.amazonaws.com/download/TcgaTargetGtex_rsem_gene_tpm.gz"
+    assert samples.url("http://mirror/x/") == "http://mirror/x/TcgaTargetGTEX_phenotype.txt.gz"
+    gexpr, gattr = F.remote_files("gtex")
+    assert gexpr.url().endswith("/adult-gtex/bulk-gex/v8/rna-seq/GTEx_Analysis_2017-06-05_v8_RNASeQCv1.1.9_gene_tpm.gct.gz")
+    assert gattr.url().endswith("/GTEx_Analysis_v8_Annotations_SampleAttributesDS.txt")
+
+
+def test_fetch_tcga_end_to_end_with_interruption(http_server, tmp_path, xena_files):
+    expr, pheno, truth = xena_files
+    http_server.files.update({"TcgaTargetGtex_rsem_gene_tpm.gz": expr, "TcgaTargetGTEX_phenotype.txt.gz": pheno})
+    http_server.drop_first.add("TcgaTargetGtex_rsem_gene_tpm.gz")
+    out = F.fetch("tcga", cache_dir=tmp_path / "cache", base_url=http_server.base_url, retry_wait=0,
+                  progress=False, chunksize=7,
+                  checksums={"expression": "sha256:" + hashlib.sha256(expr).hexdigest()})
+    assert (tmp_path / "cache" / "tcga" / "TcgaTargetGtex_rsem_gene_tpm.gz").read_bytes() == expr
+    import anndata as ad
+
+    full = ad.read_h5ad(out["full"])
+    lm = ad.read_h5ad(out["landmarks"])
+    # TCGA only, and the single-sample class (Eye) dropped by the default min_samples=2
+    exp_samples = [s for s, site in zip(truth["tcga"], truth["sites"]) if site != "Eye"]
+    assert sorted(full.obs_names) == sorted(exp_samples)
+    assert full.obs["tissue"].value_counts().to_dict() == {"Breast": 5, "Lung": 4, "Kidney": 3}
+    assert set(full.obs["cancer_type"]) == {"Breast Invasive Carcinoma", "Lung Adenocarcinoma",
+                                            "Kidney Clear Cell Carcinoma"}
+    # protein-coding / landmark genes only, unversioned Ensembl var_names, versions kept in var
+    assert full.n_vars == len(truth["keep_ids"]) and lm.n_vars == 12
+    assert set(full.var["ensembl_id_versioned"]) == set(truth["keep_ids"])
+    assert all(v.startswith("ENSG") and "." not in v for v in full.var_names)
+    assert lm.var["is_landmark"].all() and full.var["is_landmark"].sum() == 12
+    # values unchanged (log2(TPM+0.001) as published), and the log state says so
+    rows = [truth["ids"].index(v) for v in full.var["ensembl_id_versioned"]]
+    cols = [truth["samples"].index(s) for s in full.obs_names]
+    np.testing.assert_array_equal(full.X, truth["values"][np.ix_(rows, cols)].T)
+    assert log_state(full)["logged"] and log_state(full)["transform"] == "log2(TPM+0.001)"
+    assert [h["step"] for h in get_history(lm)] == ["fetch.tcga", "filter_classes", "select_genes"]
+
+
+def test_fetch_gtex_cli_end_to_end(http_server, tmp_path, gtex_files, capsys):
+    gct, attrs, truth = gtex_files
+    http_server.files.update({"GTEx_Analysis_2017-06-05_v8_RNASeQCv1.1.9_gene_tpm.gct.gz": gct,
+                              "GTEx_Analysis_v8_Annotations_SampleAttributesDS.txt": attrs})
+    http_server.drop_first.add("GTEx_Analysis_v8_Annotations_SampleAttributesDS.txt")
+    rc = main(["data", "fetch", "gtex", "--base-url", http_server.base_url, "--cache-dir", str(tmp_path / "c"),
+               "--out", str(tmp_path / "out"), "--min-samples", "3", "--no-progress", "--retry-wait", "0"])
+    assert rc == 0
+    import anndata as ad
+
+    full = ad.read_h5ad(tmp_path / "out" / "gtex_full.h5ad")
+    lm = ad.read_h5ad(tmp_path / "out" / "gtex_landmarks.h5ad")
+    # Brain has 2 < 3 samples: dropped; the sample only in the attribute table is ignored
+    assert full.obs["tissue"].value_counts().to_dict() == {"Blood": 6, "Lung": 5}
+    assert list(full.obs_names) == truth["samples"][:11]
+    assert full.n_vars == 30 and lm.n_vars == 12
+    rows = [truth["ids"].index(v) for v in full.var["ensembl_id_versioned"]]
+    np.testing.assert_array_equal(full.X, truth["values"][rows, :11].T)
+    assert log_state(full)["logged"] is False and log_state(full)["transform"] == "none (TPM)"
+    assert "gtex_landmarks.h5ad" in capsys.readouterr().out
