@@ -63,7 +63,7 @@ def http_server():
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     srv.files, srv.drop_first, srv.dropped, srv.requests, srv.honour_range = {}, set(), set(), [], True
     srv.base_url = f"http://127.0.0.1:{srv.server_address[1]}/files"
-    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     t.start()
     yield srv
     srv.shutdown()

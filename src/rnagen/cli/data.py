@@ -1,5 +1,214 @@
-"""`rnagen data` sub-commands (placeholder until its issue lands)."""
+"""``rnagen data``: fetch public data, prepare user files, summarise and split ``.h5ad`` files.
+
+Thin: every sub-command parses its options, calls :mod:`rnagen.data` / :mod:`rnagen.pp`, and writes
+outputs atomically (:func:`rnagen._io.write_h5ad`).
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..errors import DataError
 
 
-def register(sub) -> None:  # noqa: D103
-    return None
+def _annotate_var(adata, *, id_type: str) -> None:
+    """Add ``symbol``/``entrez_id``/``ensembl_id``/``is_landmark`` to ``var`` where the shipped tables know
+    the gene (existing columns are kept)."""
+    from ..data import genes as g
+
+    ids = [str(v) for v in adata.var_names]
+    for to, col in (("symbol", "symbol"), ("entrez", "entrez_id"), ("ensembl", "ensembl_id")):
+        if col not in adata.var.columns:
+            mapped, _ = g.map_ids(ids, to=to, id_type=id_type)
+            adata.var[col] = [m or "" for m in mapped]
+    if "is_landmark" not in adata.var.columns:
+        lm = set(g.landmark_entrez())
+        adata.var["is_landmark"] = [e in lm for e in adata.var["entrez_id"]]
+
+
+def _gene_list(path: str) -> list[str]:
+    p = Path(path)
+    if not p.exists():
+        raise DataError(f"gene list {path!r} does not exist; give 'landmarks', 'all' or a file with one gene id per line")
+    out = []
+    for line in p.read_text(encoding="utf-8").splitlines():
+        f = line.replace(",", "\t").split("\t")[0].strip()
+        if f and not f.startswith("#"):
+            out.append(f)
+    if not out:
+        raise DataError(f"gene list {path!r} is empty; put one gene id per line")
+    return out
+
+
+def cmd_prepare(args: argparse.Namespace) -> int:
+    from .._io import write_h5ad
+    from ..data import genes as g
+    from ..data import read
+    from ..pp import check_labels, filter_classes, log2p1, record, select_genes
+
+    adata = read(args.input, label_key=args.label_key, labels=args.labels, orientation=args.orientation, sep=args.sep)
+    label_key = args.label_key
+    if label_key is None and args.labels is not None:
+        label_key = [h for h in reversed(adata.uns["rnagen"]["history"].values()) if h["step"] == "read"][0]["label_key"]
+    id_type = g.detect_id_type(adata.var_names) if args.id_type == "auto" else args.id_type
+    if args.log == "auto":
+        log2p1(adata)
+    elif args.log == "log2p1":
+        log2p1(adata, force=True)
+    else:
+        record(adata, "log2p1", applied=False, reason="--log none")
+    genes = args.genes if args.genes in ("landmarks", "all") else _gene_list(args.genes)
+    adata = select_genes(adata, genes, id_type=id_type)
+    if label_key is not None:
+        if args.min_samples is not None:
+            adata = filter_classes(adata, label_key, min_samples=args.min_samples)
+        check_labels(adata, label_key, min_per_class=2)
+        adata.uns["rnagen"]["label_key"] = label_key
+    _annotate_var(adata, id_type=id_type)
+    write_h5ad(adata, args.out)
+    miss = adata.uns["rnagen"].get("genes", {}).get("missing", [])
+    msg = f"prepared {adata.n_obs} samples x {adata.n_vars} genes ({id_type} IDs)"
+    if args.genes == "landmarks":
+        msg += f"; {adata.n_vars}/978 landmarks" + (f", missing {len(miss)}" if len(miss) else "")
+    if label_key is not None:
+        msg += f"; {adata.obs[label_key].nunique()} classes of {label_key!r}"
+    print(f"{msg} -> {args.out}")
+    return 0
+
+
+def _default_label_key(adata) -> str | None:
+    k = adata.uns.get("rnagen", {}).get("label_key")
+    return str(k) if k is not None and str(k) in adata.obs.columns else None
+
+
+def summarize(adata, *, path: str = "", label_key: str | None = None) -> str:
+    """A text summary: samples, genes, gene ID type, labels with counts, log state and transform history."""
+    from ..data import genes as g
+    from ..pp import get_history, log_state
+
+    lines = [f"file:      {path}"] if path else []
+    lines.append(f"samples:   {adata.n_obs}")
+    try:
+        id_type = g.detect_id_type(adata.var_names)
+        idx, rep = g.find_landmarks(adata.var_names, id_type=id_type)
+        lines.append(f"genes:     {adata.n_vars} ({id_type} IDs; {len(idx)} of 978 landmarks present)")
+    except DataError:
+        lines.append(f"genes:     {adata.n_vars} (unrecognised ID type)")
+    st = log_state(adata)
+    lines.append("log state: " + ("not recorded" if st is None else
+                                  f"{'log scale' if st['logged'] else 'linear scale'} ({st['transform']})"))
+    keys = [label_key] if label_key else ([_default_label_key(adata)] if _default_label_key(adata) else [
+        c for c in adata.obs.columns if str(adata.obs[c].dtype) == "category" and adata.obs[c].nunique() <= 200])
+    for k in keys:
+        if k not in adata.obs.columns:
+            raise DataError(f"label column {k!r} not found (sample columns: {', '.join(map(str, adata.obs.columns)) or 'none'}); "
+                            f"pass --label-key with one of these")
+        vc = adata.obs[k].astype(str).value_counts()
+        lines.append(f"labels ({k}): {len(vc)} classes")
+        w = max(len(s) for s in vc.index)
+        lines.extend(f"  {name:<{w}}  {n}" for name, n in vc.items())
+    hist = get_history(adata)
+    lines.append(f"history:   {len(hist)} steps")
+    for i, h in enumerate(hist, 1):
+        params = ", ".join(f"{k}={v}" for k, v in h.items() if k != "step")
+        lines.append(f"  {i}. {h['step']}" + (f" ({params})" if params else ""))
+    return "\n".join(lines)
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from ..data import read
+
+    adata = read(args.file, label_key=args.label_key, labels=args.labels)
+    print(summarize(adata, path=args.file, label_key=args.label_key))
+    return 0
+
+
+def cmd_split(args: argparse.Namespace) -> int:
+    from .._io import write_h5ad
+    from ..data import read
+    from ..pp import split
+
+    adata = read(args.file, label_key=args.label_key)
+    label_key = args.label_key or _default_label_key(adata)
+    if label_key is None:
+        raise DataError(f"{Path(args.file).name}: no label column recorded; pass --label-key")
+    train, test = split(adata, label_key=label_key, test_size=args.test_size, seed=args.seed)
+    out = Path(args.out)
+    write_h5ad(train, out / "train.h5ad")
+    write_h5ad(test, out / "test.h5ad")
+    print(f"split {adata.n_obs} samples by {label_key!r} (test size {args.test_size}, seed {args.seed}): "
+          f"{train.n_obs} train -> {out / 'train.h5ad'}, {test.n_obs} test -> {out / 'test.h5ad'}")
+    return 0
+
+
+def cmd_fetch(args: argparse.Namespace) -> int:
+    from ..data.fetch import fetch
+
+    checksums = {}
+    for item in args.checksum or []:
+        name, sep, value = item.partition("=")
+        if not sep or not value:
+            raise DataError(f"bad --checksum {item!r}; write NAME=sha256:HEX (NAME: a file name, 'expression' or 'samples')")
+        checksums[name] = value
+    out = fetch(args.source, out_dir=args.out, cache_dir=args.cache_dir, base_url=args.base_url, checksums=checksums,
+                min_samples=args.min_samples, retries=args.retries, retry_wait=args.retry_wait,
+                chunksize=args.chunksize, progress=not args.no_progress)
+    print(f"{args.source}: downloaded {out['expression'].name}, {out['samples'].name} into {out['expression'].parent}")
+    print(f"full-gene view -> {out['full']}")
+    print(f"landmark view  -> {out['landmarks']}")
+    return 0
+
+
+def register(sub) -> None:
+    """Add ``rnagen data {fetch,prepare,info,split}``."""
+    p = sub.add_parser("data", help="fetch, prepare, inspect and split expression data",
+                       description="Fetch public data, prepare expression files as labelled .h5ad, summarise and split them.")
+    dsub = p.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
+    p.set_defaults(func=lambda a: (p.print_help(), 2)[1])
+
+    f = dsub.add_parser("fetch", help="download TCGA (UCSC Xena TOIL) or GTEx v8 and convert to .h5ad",
+                        description="Download the public expression matrix and sample annotations (resumable, "
+                                    "cached, size/checksum checked) and write <source>_full.h5ad and "
+                                    "<source>_landmarks.h5ad.")
+    f.add_argument("source", choices=["tcga", "gtex"], help="tcga: Xena TOIL gene TPM + phenotype; gtex: GTEx v8 gene TPM GCT + SampleAttributesDS")
+    f.add_argument("--base-url", default=None, help="mirror URL holding the same file names (default: the public Xena hub / GTEx portal bucket)")
+    f.add_argument("--cache-dir", default=None, help="download cache (default: $RNAGEN_CACHE or ~/.cache/rnagen)")
+    f.add_argument("--out", default=None, help="folder for the converted .h5ad files (default: CACHE_DIR/SOURCE)")
+    f.add_argument("--min-samples", type=int, default=None, help="drop classes with fewer samples (default: 100 for gtex as in the paper, 2 for tcga)")
+    f.add_argument("--checksum", action="append", metavar="NAME=ALGO:HEX", help="expected sha256/md5 of a file (NAME: file name, 'expression' or 'samples'); repeatable")
+    f.add_argument("--retries", type=int, default=3, help="resume attempts after an interrupted transfer (default 3)")
+    f.add_argument("--retry-wait", type=float, default=1.0, help="seconds to wait before the first retry, doubling after (default 1)")
+    f.add_argument("--chunksize", type=int, default=2000, help="matrix rows parsed per chunk (memory vs speed; default 2000)")
+    f.add_argument("--no-progress", action="store_true", help="no progress bars")
+    f.set_defaults(func=cmd_fetch)
+
+    pr = dsub.add_parser("prepare", help="read an expression file, log, select genes, label, write .h5ad",
+                         description="Read .h5ad, CSV/TSV(.gz), GCT or parquet; validate; log-transform; select genes; "
+                                     "check labels; write a labelled .h5ad.")
+    pr.add_argument("input", help="expression file (.h5ad, .csv/.tsv/.txt[.gz], .gct[.gz], .parquet)")
+    pr.add_argument("--label-key", default=None, help="sample label column (in the file, or in the --labels file)")
+    pr.add_argument("--labels", default=None, help="annotation file: CSV/TSV with sample id + label columns, or one label per line in sample order")
+    pr.add_argument("--orientation", choices=["auto", "samples_x_genes", "genes_x_samples"], default="auto", help="matrix layout of text/parquet input (default: detect)")
+    pr.add_argument("--sep", default=None, help="field separator of text input (default: ',' for .csv, else sniffed)")
+    pr.add_argument("--log", choices=["auto", "log2p1", "none"], default="auto", help="auto: log2(x+1) unless already logged (default); log2p1: always; none: leave values")
+    pr.add_argument("--genes", default="landmarks", help="'landmarks' (978 L1000 genes, default), 'all', or a file with one gene id per line")
+    pr.add_argument("--id-type", choices=["auto", "symbol", "entrez", "ensembl", "ensembl_versioned"], default="auto", help="gene id type of the input (default: detect)")
+    pr.add_argument("--min-samples", type=int, default=None, help="drop classes with fewer samples (default: keep all; a class with < 2 samples is an error)")
+    pr.add_argument("--out", required=True, help="output .h5ad")
+    pr.set_defaults(func=cmd_prepare)
+
+    i = dsub.add_parser("info", help="summarise a data file: samples, genes, labels, transform history",
+                        description="Print samples, genes (ID type, landmarks present), labels with counts, log state and history.")
+    i.add_argument("file", help="data file (any format rnagen reads)")
+    i.add_argument("--label-key", default=None, help="label column to count (default: the recorded one, else categorical columns)")
+    i.add_argument("--labels", default=None, help="annotation file with the labels (for files without them)")
+    i.set_defaults(func=cmd_info)
+
+    s = dsub.add_parser("split", help="stratified, seeded train/test split into DIR/train.h5ad and DIR/test.h5ad",
+                        description="Stratified train/test split (scikit-learn), written as train.h5ad and test.h5ad.")
+    s.add_argument("file", help="input .h5ad (or any readable file with a label column)")
+    s.add_argument("--label-key", default=None, help="label column to stratify on (default: the one recorded by prepare)")
+    s.add_argument("--test-size", type=float, default=0.2, help="fraction of samples in the test set (default 0.2)")
+    s.add_argument("--seed", type=int, default=42, help="random seed (default 42, as in the paper)")
+    s.add_argument("--out", required=True, help="output folder")
+    s.set_defaults(func=cmd_split)

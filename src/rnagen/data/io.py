@@ -352,7 +352,8 @@ def read(path: str | os.PathLike, *, label_key: str | None = None, labels: str |
     Returns
     -------
     anndata.AnnData
-        float32 ``X``; ``uns["rnagen"]["history"]`` starts with a ``read`` step.
+        float32 ``X``; for non-h5ad input ``uns["rnagen"]["history"]`` starts with a ``read`` step (an
+        ``.h5ad`` keeps the history it was written with).
 
     Raises
     ------
@@ -390,6 +391,9 @@ def read(path: str | os.PathLike, *, label_key: str | None = None, labels: str |
     if label_key is not None and label_key in adata.obs.columns:
         adata.obs[label_key] = adata.obs[label_key].astype(str).astype("category")
     validate(adata, label_key=label_key, source=p.name)
+    if fmt == "h5ad":
+        # the canonical format already carries its history; reading it again is not a transform
+        return adata
     record(adata, "read", path=str(p.name), format=fmt, orientation=orient,
            label_key=label_key, n_obs=adata.n_obs, n_vars=adata.n_vars)
     return adata
