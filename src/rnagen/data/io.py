@@ -10,6 +10,7 @@ import csv
 import gzip
 import io
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
@@ -142,7 +143,10 @@ def _frame_to_adata(df: pd.DataFrame, *, orientation: Orientation, source: str):
         obs = pd.DataFrame(index=pd.Index(num))
     obs.index.name = None
     var.index.name = None
-    adata = ad.AnnData(X=X.astype(np.float32), obs=obs, var=var)
+    with warnings.catch_warnings():
+        # duplicated names are reported by validate() as a DataError; anndata's warning would only repeat it
+        warnings.simplefilter("ignore", UserWarning)
+        adata = ad.AnnData(X=X.astype(np.float32), obs=obs, var=var)
     return adata, orient
 
 
@@ -164,6 +168,13 @@ def _read_table(path: Path, *, fmt: str, sep: str | None, orientation: Orientati
         msg = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
         raise DataError(f"{source}: malformed {fmt.upper()} file ({msg}); every row needs the same number of "
                         f"{'tab' if s == chr(9) else repr(s)}-separated fields") from e
+    with _open_text(path) as fh:
+        header = next(csv.reader([fh.readline().rstrip("\r\n")], delimiter=s), [])
+    seen, dups = set(), []
+    for h in header[1:]:
+        if h in seen:
+            dups.append(h)
+        seen.add(h)
     if df.index.name is not None and _gene_score([str(df.index.name)]) > 0 and \
             pd.to_numeric(pd.Series(df.index), errors="coerce").notna().all():
         # no sample-id column: the first header field is a gene, so the first column holds data
@@ -171,7 +182,13 @@ def _read_table(path: Path, *, fmt: str, sep: str | None, orientation: Orientati
         df.index = pd.Index([f"sample_{i}" for i in range(len(df))])
         df.iloc[:, 0] = pd.to_numeric(df.iloc[:, 0])
         df[df.columns[0]] = df[df.columns[0]].astype(np.float64)
-    return _frame_to_adata(df, orientation=orientation, source=source)
+    adata, orient = _frame_to_adata(df, orientation=orientation, source=source)
+    if dups:
+        # pandas renames repeated header fields ("TP53" -> "TP53.1"); catch them from the raw header
+        axis = "gene" if orient == "samples_x_genes" else "sample"
+        raise DataError(f"{source}: duplicated {axis} ids ({len(dups)}, e.g. {dups[0]!r}); make the {axis} ids "
+                        f"unique (or aggregate duplicated {axis}s) before reading")
+    return adata, orient
 
 
 def _read_gct(path: Path):
@@ -200,6 +217,10 @@ def _read_gct(path: Path):
             if len(header) != 1 + n_rmeta + n_cols:
                 raise DataError(f"{source}: GCT header has {len(header)} fields, expected {1 + n_rmeta + n_cols} "
                                 f"(id, {n_rmeta} row-metadata, {n_cols} samples); fix the dimension line")
+            dup = pd.Index(header[1 + n_rmeta:])[pd.Index(header[1 + n_rmeta:]).duplicated()]
+            if len(dup):
+                raise DataError(f"{source}: duplicated sample ids ({len(dup)}, e.g. {dup[0]!r}); make the sample ids "
+                                f"unique before reading")
             cmeta = {}
             for _ in range(n_cmeta):
                 f = fh.readline().rstrip("\r\n").split("\t")

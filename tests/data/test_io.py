@@ -1,0 +1,144 @@
+"""Readers: formats, orientation, labels, and validation errors."""
+from __future__ import annotations
+
+import gzip
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from rnagen import datasets
+from rnagen.data import read, write_gct
+from rnagen.data.io import detect_orientation
+from rnagen.errors import DataError
+from rnagen.pp import get_history
+
+
+@pytest.fixture(scope="module")
+def small():
+    a = datasets.gtex26()
+    idx = np.r_[0:6, 20:26, 40:46]  # 3 tissues x 6 samples
+    return a[idx, :40].copy()
+
+
+def _frame(a) -> pd.DataFrame:
+    return pd.DataFrame(a.X, index=a.obs_names, columns=a.var_names)
+
+
+def _same(a, b, label="tissue"):
+    np.testing.assert_array_equal(a.X, b.X)
+    assert list(a.obs_names) == list(b.obs_names) and list(a.var_names) == list(b.var_names)
+    if label:
+        assert b.obs[label].dtype == "category"
+        assert b.obs[label].astype(str).tolist() == a.obs[label].astype(str).tolist()
+
+
+def test_csv_samples_x_genes_with_label_column(small, tmp_path):
+    df = _frame(small)
+    df.insert(0, "tissue", small.obs["tissue"].astype(str))
+    df.to_csv(tmp_path / "x.csv", float_format="%.9g")
+    b = read(tmp_path / "x.csv", label_key="tissue")
+    _same(small, b)
+    assert b.X.dtype == np.float32
+    h = get_history(b)[0]
+    assert h["step"] == "read" and h["orientation"] == "samples_x_genes" and h["format"] == "csv"
+
+
+def test_tsv_gz_genes_x_samples_detected_and_labels_file(small, tmp_path):
+    _frame(small).T.to_csv(tmp_path / "x.tsv.gz", sep="\t", float_format="%.9g")
+    pd.DataFrame({"sample": small.obs_names, "tissue": small.obs["tissue"].astype(str)}).iloc[::-1].to_csv(
+        tmp_path / "lab.tsv", sep="\t", index=False)
+    b = read(tmp_path / "x.tsv.gz", labels=tmp_path / "lab.tsv")  # label column = second column, matched by id
+    _same(small, b)
+    assert get_history(b)[0]["orientation"] == "genes_x_samples"
+    # explicit orientation gives the other reading
+    c = read(tmp_path / "x.tsv.gz", orientation="samples_x_genes")
+    assert c.shape == (small.n_vars, small.n_obs)
+
+
+def test_one_column_label_file_in_sample_order(small, tmp_path):
+    _frame(small).to_csv(tmp_path / "x.csv", float_format="%.9g")
+    (tmp_path / "l1.txt").write_text("\n".join(small.obs["tissue"].astype(str)) + "\n")
+    (tmp_path / "l2.txt").write_text("tissue\n" + "\n".join(small.obs["tissue"].astype(str)) + "\n")
+    _same(small, read(tmp_path / "x.csv", labels=tmp_path / "l1.txt", label_key="tissue"))
+    _same(small, read(tmp_path / "x.csv", labels=tmp_path / "l2.txt"))
+    (tmp_path / "l3.txt").write_text("a\nb\n")
+    with pytest.raises(DataError, match="2 labels for 18 samples"):
+        read(tmp_path / "x.csv", labels=tmp_path / "l3.txt")
+
+
+@pytest.mark.parametrize("version", ["1.2", "1.3"])
+def test_gct_round_trip(small, tmp_path, version):
+    keys = ["tissue"] if version == "1.3" else []
+    write_gct(small, tmp_path / "x.gct.gz", version=version, obs_keys=keys)
+    with gzip.open(tmp_path / "x.gct.gz", "rt") as fh:
+        assert fh.readline().strip() == f"#{version}"
+    b = read(tmp_path / "x.gct.gz", label_key="tissue" if keys else None)
+    _same(small, b, label="tissue" if keys else None)
+    assert list(b.var.columns) == []  # 'na' descriptions are dropped
+
+
+def test_parquet_and_h5ad(small, tmp_path):
+    df = _frame(small)
+    df.insert(0, "tissue", small.obs["tissue"].astype(str))
+    df.to_parquet(tmp_path / "x.parquet")
+    _same(small, read(tmp_path / "x.parquet", label_key="tissue"))
+    small.write_h5ad(tmp_path / "x.h5ad")
+    _same(small, read(tmp_path / "x.h5ad", label_key="tissue"))
+
+
+def test_table_without_sample_id_column(tmp_path):
+    (tmp_path / "x.csv").write_text("ENSG00000141510.16,ENSG00000146648.15,groups\n1,2,a\n3,4,b\n")
+    b = read(tmp_path / "x.csv", label_key="groups")
+    assert list(b.obs_names) == ["sample_0", "sample_1"] and b.X.tolist() == [[1, 2], [3, 4]]
+
+
+def test_orientation_rules():
+    assert detect_orientation(["s1", "s2"], ["TP53", "EGFR", "MYC"]) == "samples_x_genes"
+    assert detect_orientation(["7157", "1956"], ["1", "2", "3"]) == "genes_x_samples"
+    # no gene-like ids: genes outnumber samples
+    assert detect_orientation(["a", "b"], ["c", "d", "e"]) == "samples_x_genes"
+
+
+@pytest.mark.parametrize("content,match", [
+    ("id,TP53,EGFR\ns1,1,2\ns2,1,2,3,4\n", "malformed CSV"),
+    ("id,TP53,EGFR\ns1,1,nan\ns2,1,2\n", "1 NaN and 0 inf values .*sample 's1', gene 'EGFR'"),
+    ("id,TP53,EGFR\ns1,1,inf\ns2,1,2\n", "0 NaN and 1 inf"),
+    ("id,TP53,EGFR\ns1,1,2\ns1,1,2\n", "duplicated sample ids"),
+    ("id,TP53,TP53\ns1,1,2\ns2,1,2\n", "duplicated gene ids"),
+    ("id,TP53,EGFR,MYC\ns1,1,2,3\ns2,1,abc,3\n", "gene column 'EGFR' has a non-numeric value 'abc'"),
+    ("", "malformed CSV"),
+])
+def test_bad_text_files(tmp_path, content, match):
+    (tmp_path / "bad.csv").write_text(content)
+    with pytest.raises(DataError, match=match):
+        read(tmp_path / "bad.csv")
+
+
+def test_missing_label_column_and_file(tmp_path):
+    (tmp_path / "x.csv").write_text("id,TP53,EGFR,tissue\ns1,1,2,a\ns2,1,2,b\n")
+    with pytest.raises(DataError, match="label column 'cancer' not found .*tissue"):
+        read(tmp_path / "x.csv", label_key="cancer")
+    with pytest.raises(DataError, match="does not exist"):
+        read(tmp_path / "nope.csv")
+
+
+def test_bad_gct(tmp_path):
+    (tmp_path / "a.gct").write_text("#1.2\n2\t2\nName\tDescription\ts1\ts2\nTP53\tna\t1\t2\n")
+    with pytest.raises(DataError, match="GCT says 2 rows but has 1"):
+        read(tmp_path / "a.gct")
+    (tmp_path / "b.gct").write_text("#2.0\n1\t2\nName\tDescription\ts1\ts2\nTP53\tna\t1\t2\n")
+    with pytest.raises(DataError, match="not a GCT file"):
+        read(tmp_path / "b.gct")
+    (tmp_path / "c.gct").write_text("#1.2\n1\t3\nName\tDescription\ts1\ts2\nTP53\tna\t1\t2\n")
+    with pytest.raises(DataError, match="header has 4 fields, expected 5"):
+        read(tmp_path / "c.gct")
+
+
+def test_gct_duplicated_ids(tmp_path):
+    (tmp_path / "a.gct").write_text("#1.2\n1\t2\nName\tDescription\ts1\ts1\nTP53\tna\t1\t2\n")
+    with pytest.raises(DataError, match="duplicated sample ids"):
+        read(tmp_path / "a.gct")
+    (tmp_path / "b.gct").write_text("#1.2\n2\t2\nName\tDescription\ts1\ts2\nTP53\tna\t1\t2\nTP53\tna\t1\t2\n")
+    with pytest.raises(DataError, match="duplicated gene ids"):
+        read(tmp_path / "b.gct")

@@ -1,0 +1,53 @@
+"""Shipped data: the landmark table, the GTEx v8 universe and the GTEx 26-tissue subset."""
+import numpy as np
+import pandas as pd
+
+from rnagen import datasets
+from rnagen.pp import get_history, log_state
+
+
+def test_landmarks_978_unique_ids():
+    lm = datasets.landmarks()
+    assert lm.shape[0] == 978
+    for col in ("entrez_id", "symbol", "ensembl_id"):
+        assert lm[col].notna().all() and lm[col].nunique() == 978, col
+    assert lm["ensembl_id"].str.match(r"^ENSG\d{11}$").all()
+    assert lm["entrez_id"].str.match(r"^\d+$").all()
+    # spot values from the source table (PROVENANCE.md): hand-filled Ensembl IDs of 4 landmarks
+    row = lm.set_index("symbol").loc[["RBM15B", "PIP4K2B", "DUSP14", "IKBKE"]]
+    assert row["ensembl_id"].tolist() == ["ENSG00000259956", "ENSG00000276293", "ENSG00000276023", "ENSG00000263528"]
+    assert row["entrez_id"].tolist() == ["29890", "8396", "11072", "9641"]
+    lm.loc[0, "symbol"] = "changed"  # a copy: the cached table is untouched
+    assert datasets.landmarks().loc[0, "symbol"] != "changed"
+
+
+def test_gene_universe_18691_protein_coding():
+    u = datasets.gene_universe()
+    assert u.shape[0] == 18691 and u["ensembl_id"].nunique() == 18691
+    assert (u["gene_biotype"] == "protein_coding").sum() == 18647  # a few pseudogene biotypes, as shipped
+    assert u["type"].value_counts().to_dict() == {"target": 17717, "landmark": 974}
+    lm = set(datasets.landmarks()["ensembl_id"])
+    assert len(lm & set(u["ensembl_id"])) == 974
+
+
+def test_gtex26_shape_labels_and_log_state():
+    a = datasets.gtex26()
+    assert a.shape == (520, 467) and a.X.dtype == np.float32
+    assert isinstance(a.obs["tissue"].dtype, pd.CategoricalDtype)
+    vc = a.obs["tissue"].value_counts()
+    assert len(vc) == 26 and (vc == 20).all()
+    assert list(a.var.columns) == ["symbol", "ensembl_id", "is_landmark"]
+    assert a.var_names[0] == "9496" and a.var["symbol"].iloc[0] == "TBX4"
+    assert int(a.var["is_landmark"].sum()) == 20
+    # values as documented in PROVENANCE.md: min 0, max 12.85, median 0.49
+    assert float(a.X.min()) == 0.0 and abs(float(a.X.max()) - 12.85) < 0.01
+    assert abs(float(np.median(a.X)) - 0.49) < 0.01
+    st = log_state(a)
+    assert st["logged"] and st["transform"] == "log2(RPKM+1) (as shipped)"
+    assert get_history(a)[0]["step"] == "datasets.gtex26"
+
+
+def test_provenance_is_shipped():
+    assert "SEPIRA" in datasets.provenance("gtex26")
+    assert "978 unique Entrez IDs" in datasets.provenance("landmarks")
+    assert datasets.path("gtex26", "samples.csv").is_file()
