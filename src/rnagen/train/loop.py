@@ -318,7 +318,19 @@ def train_loop(
         bar.update(1)
         if step % max(1, cfg.log_every) == 0 or step == cfg.steps:
             row = {"step": step, "lr": optimizers[next(iter(optimizers))].param_groups[0]["lr"]}
-            row.update({k: v / n_acc for k, v in acc.items()})
+            means = {k: v / n_acc for k, v in acc.items()}
+            if dist.enabled and means:
+                # each rank saw only its slice of the global batch: log the mean over ranks, i.e. what one
+                # process training on the whole global batch would log (equal slices, so exact for means)
+                import torch.distributed as tdist
+
+                keys = sorted(means)
+                t = torch.tensor([means[k] for k in keys], dtype=torch.float64,
+                                 device=device if device.type == "cuda" else "cpu")
+                tdist.all_reduce(t, op=tdist.ReduceOp.SUM)
+                reduced = dict(zip(keys, (t / dist.world_size).tolist()))
+                means = {k: reduced[k] for k in means}
+            row.update(means)
             history.append(row)
             bar.set_postfix({k: f"{v:.4g}" for k, v in row.items() if k not in ("step", "lr")})
             acc, n_acc = {}, 0
