@@ -251,7 +251,9 @@ def _read_gct(path: Path):
             raise DataError(f"{source}: GCT column-metadata line {k!r} has {len(v)} values for {len(samples)} samples")
         num = pd.to_numeric(pd.Series(v), errors="coerce")
         obs[k] = num.to_numpy() if num.notna().all() else pd.Categorical(v)
-    return ad.AnnData(X=vals.to_numpy(dtype=np.float64).T.astype(np.float32), obs=obs, var=var)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # duplicated ids: validate() raises a DataError
+        return ad.AnnData(X=vals.to_numpy(dtype=np.float64).T.astype(np.float32), obs=obs, var=var)
 
 
 def read_labels(path: str | os.PathLike, obs_names: Sequence[str], *, label_key: str | None = None,

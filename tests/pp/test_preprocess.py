@@ -1,0 +1,143 @@
+"""AnnData-level preprocessing: log, gene selection, class filtering, splits, scalers, label checks."""
+from __future__ import annotations
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+
+from rnagen import datasets
+from rnagen.errors import DataError
+from rnagen.pp import (check_labels, filter_classes, fit_scaler, get_history, get_scaler, log2p1, log_state,
+                       select_genes, set_log_state, split)
+
+
+def _adata(X, genes, labels=None):
+    a = ad.AnnData(X=np.asarray(X, dtype=np.float32), obs=pd.DataFrame(index=[f"s{i}" for i in range(len(X))]),
+                   var=pd.DataFrame(index=list(genes)))
+    if labels is not None:
+        a.obs["y"] = pd.Categorical(labels)
+    return a
+
+
+def test_log2p1_values_and_history():
+    a = _adata([[0, 1, 3], [7, 15, 255]], ["TP53", "EGFR", "MYC"])
+    log2p1(a)
+    np.testing.assert_array_equal(a.X, [[0, 1, 2], [3, 4, 8]])
+    assert log_state(a)["logged"] and log_state(a)["transform"] == "log2(x+1)"
+    assert get_history(a)[-1] == {"step": "log2p1", "applied": True, "pseudocount": 1.0}
+    log2p1(a)  # recorded state: not logged twice
+    np.testing.assert_array_equal(a.X, [[0, 1, 2], [3, 4, 8]])
+    assert get_history(a)[-1]["applied"] is False
+
+
+def test_log2p1_recognises_xena_log2_tpm_0001():
+    tpm = np.array([[0.0, 5.0, 1000.0], [12.0, 0.5, 40.0]])
+    a = _adata(np.log2(tpm + 0.001), ["TP53", "EGFR", "MYC"])
+    before = a.X.copy()
+    log2p1(a)  # min log2(0.001) = -9.97: looks logged, left alone
+    np.testing.assert_array_equal(a.X, before)
+    assert log_state(a)["logged"] and "detected" in log_state(a)["transform"]
+    b = _adata(np.log2(tpm + 0.001), ["TP53", "EGFR", "MYC"])
+    set_log_state(b, logged=True, transform="log2(TPM+0.001)", pseudocount=0.001)
+    log2p1(b)
+    np.testing.assert_array_equal(b.X, before)
+    with pytest.raises(DataError, match="negative"):
+        log2p1(b, force=True)
+
+
+def test_log2p1_refuses_negative_values():
+    a = _adata([[-50.0, 100.0], [3.0, 4.0]], ["TP53", "EGFR"])  # not log-like (min < -10.5): must refuse
+    with pytest.raises(DataError, match=r"needs non-negative values but found 1 negative .*sample 's0', gene 'TP53'"):
+        log2p1(a)
+
+
+def test_select_landmarks_any_id_type():
+    lm = datasets.landmarks()
+    rng = np.random.default_rng(0)
+    u = datasets.gene_universe()
+    tg = u[u["type"] == "target"].head(30)
+    for col, tcol in (("symbol", "symbol"), ("entrez_id", "entrez_id"), ("ensembl_id_versioned_gtex_v8", None)):
+        lmids = lm[col].dropna().head(25).tolist()[::-1]
+        others = tg[tcol].tolist() if tcol else [f"{e}.3" for e in tg["ensembl_id"]]
+        ids = others[:10] + lmids + others[10:]
+        a = _adata(rng.random((4, len(ids))), ids)
+        s = select_genes(a, "landmarks")
+        # landmark-table order, whatever the input order
+        assert list(s.var_names) == lmids[::-1], col
+        info = s.uns["rnagen"]["genes"]
+        assert info["n_selected"] == 25 and len(info["missing"]) == 978 - 25
+        np.testing.assert_array_equal(s.X, a[:, lmids[::-1]].X)
+
+
+def test_select_gene_list_across_id_types_and_errors():
+    a = _adata(np.arange(8.0).reshape(2, 4), ["ENSG00000141510.16", "ENSG00000146648.15", "ENSG00000136997.14",
+                                                "ENSG00000000003.14"])
+    s = select_genes(a, ["MYC", "TP53", "NOPE"])
+    assert list(s.var_names) == ["ENSG00000136997.14", "ENSG00000141510.16"]
+    assert list(s.uns["rnagen"]["genes"]["missing"]) == ["NOPE"]
+    s2 = select_genes(a, ["ENSG00000146648"])  # unversioned against versioned
+    assert list(s2.var_names) == ["ENSG00000146648.15"]
+    assert select_genes(a, "all").n_vars == 4
+    with pytest.raises(DataError, match="none of the landmarks"):
+        select_genes(_adata([[1.0]], ["ENSG00000000005"]), "landmarks")  # TNMD: not a landmark
+    with pytest.raises(DataError, match="unrecognised gene identifier type"):
+        select_genes(_adata([[1.0, 2.0]], ["probe_1", "probe 2"]), "landmarks")
+
+
+def test_filter_classes_and_check_labels():
+    a = _adata(np.zeros((6, 2)), ["TP53", "EGFR"], ["a", "a", "a", "b", "b", "c"])
+    with pytest.raises(DataError, match=r"fewer than 2 samples: 'c' \(1\)"):
+        check_labels(a, "y")
+    with pytest.raises(DataError, match="label column 'z' not found"):
+        check_labels(a, "z")
+    f = filter_classes(a, "y", min_samples=2)
+    assert f.obs["y"].value_counts().to_dict() == {"a": 3, "b": 2}
+    assert list(f.obs["y"].cat.categories) == ["a", "b"]
+    assert get_history(f)[-1]["dropped_classes"].tolist() == ["c"]
+    check_labels(f, "y")
+    assert filter_classes(a, "y", min_samples=3).obs["y"].tolist() == ["a"] * 3
+
+
+def test_split_stratified_seeded_golden():
+    a = datasets.gtex26()
+    tr, te = split(a, label_key="tissue", test_size=0.2, seed=42)
+    assert (tr.n_obs, te.n_obs) == (416, 104)
+    assert set(tr.obs_names).isdisjoint(te.obs_names) and len(set(tr.obs_names) | set(te.obs_names)) == 520
+    assert te.obs["tissue"].value_counts().between(4, 4).all()  # 20 per tissue -> 4 in test for each
+    tr2, te2 = split(a, label_key="tissue", test_size=0.2, seed=42)
+    assert list(te2.obs_names) == list(te.obs_names)
+    _, te3 = split(a, label_key="tissue", test_size=0.2, seed=7)
+    assert list(te3.obs_names) != list(te.obs_names)
+    assert get_history(te)[-1] == {"step": "split", "part": "test", "label_key": "tissue", "test_size": 0.2,
+                                   "seed": 42, "n_obs": 104}
+
+
+def test_split_errors():
+    a = _adata(np.zeros((5, 2)), ["TP53", "EGFR"], ["a", "a", "a", "b", "lonely"])
+    with pytest.raises(DataError, match="'lonely' \\(1\\)"):
+        split(a, label_key="y")
+    b = _adata(np.zeros((4, 2)), ["TP53", "EGFR"], ["a", "a", "b", "b"])
+    with pytest.raises(DataError, match="change --test-size"):
+        split(b, label_key="y", test_size=0.25)  # 1 test sample cannot hold 2 classes
+    with pytest.raises(DataError, match="between 0 and 1"):
+        split(b, label_key="y", test_size=1.5)
+
+
+@pytest.mark.parametrize("method", ["standard", "maxabs", "minmax", "log2p1+standard"])
+def test_fit_scaler_inverts_and_survives_h5ad(tmp_path, method):
+    a = datasets.gtex26()[:60, :30].copy()
+    pipe = fit_scaler(a, method)
+    Z = pipe.transform(a.X)
+    if method == "standard":
+        np.testing.assert_allclose(Z.mean(0), 0, atol=1e-6)
+    np.testing.assert_allclose(pipe.inverse_transform(Z), a.X, atol=1e-5)
+    a.write_h5ad(tmp_path / "a.h5ad")
+    back = get_scaler(ad.read_h5ad(tmp_path / "a.h5ad"))
+    np.testing.assert_allclose(back.transform(a.X), Z, atol=1e-6)
+    assert back.spec == pipe.spec
+
+
+def test_get_scaler_missing():
+    with pytest.raises(DataError, match="no fitted scaler"):
+        get_scaler(_adata([[1.0]], ["TP53"]))
