@@ -1,0 +1,145 @@
+"""``rnagen data`` end to end: prepare/info/split, the CSV-vs-GCT equivalence, and every bad input
+(exit status 2, a one-line message, nothing written or an existing file left unchanged)."""
+from __future__ import annotations
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+
+from rnagen import datasets
+from rnagen.cli.main import main
+from rnagen.data import read, write_gct
+
+GTEX_CSV = str(datasets.path("gtex26", "expression_samples_x_entrez.csv.gz"))
+GTEX_SAMPLES = str(datasets.path("gtex26", "samples.csv"))
+
+
+def _assert_same(a, b):
+    np.testing.assert_array_equal(a.X, b.X)
+    assert list(a.obs_names) == list(b.obs_names) and list(a.var_names) == list(b.var_names)
+    pd.testing.assert_frame_equal(a.obs, b.obs)
+    pd.testing.assert_frame_equal(a.var, b.var)
+
+
+def test_prepare_csv_and_gct_give_the_same_anndata(tmp_path, capsys):
+    gct = tmp_path / "gtex26.gct"
+    write_gct(read(GTEX_CSV), gct)
+    for genes in ("all", "landmarks"):
+        rc1 = main(["data", "prepare", GTEX_CSV, "--labels", GTEX_SAMPLES, "--label-key", "tissue", "--genes", genes,
+                    "--out", str(tmp_path / f"csv_{genes}.h5ad")])
+        rc2 = main(["data", "prepare", str(gct), "--labels", GTEX_SAMPLES, "--label-key", "tissue", "--genes", genes,
+                    "--out", str(tmp_path / f"gct_{genes}.h5ad")])
+        assert rc1 == rc2 == 0
+        a, b = ad.read_h5ad(tmp_path / f"csv_{genes}.h5ad"), ad.read_h5ad(tmp_path / f"gct_{genes}.h5ad")
+        _assert_same(a, b)
+    # and the content is the bundled data set itself
+    ref = datasets.gtex26()
+    a = ad.read_h5ad(tmp_path / "csv_all.h5ad")
+    np.testing.assert_array_equal(a.X, ref.X)
+    assert a.obs["tissue"].astype(str).tolist() == ref.obs["tissue"].astype(str).tolist()
+    assert a.var["symbol"].iloc[0] == "TBX4" and int(a.var["is_landmark"].sum()) == 20
+    lm = ad.read_h5ad(tmp_path / "csv_landmarks.h5ad")
+    assert lm.n_vars == 20 and lm.uns["rnagen"]["label_key"] == "tissue"
+    out = capsys.readouterr().out
+    assert "prepared 520 samples x 20 genes (entrez IDs); 20/978 landmarks, missing 958; 26 classes" in out
+
+
+def test_prepare_logs_raw_counts_and_info_split(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    lm = datasets.landmarks()["symbol"].head(50).tolist()
+    df = pd.DataFrame(rng.poisson(200, size=(30, 50)), index=[f"p{i}" for i in range(30)], columns=lm)
+    df.insert(0, "subtype", ["LumA"] * 12 + ["Basal"] * 10 + ["Her2"] * 7 + ["Normal"])
+    df.to_csv(tmp_path / "counts.tsv", sep="\t")
+    rc = main(["data", "prepare", str(tmp_path / "counts.tsv"), "--label-key", "subtype", "--min-samples", "2",
+               "--out", str(tmp_path / "p.h5ad")])
+    assert rc == 0
+    a = ad.read_h5ad(tmp_path / "p.h5ad")
+    assert a.n_obs == 29 and "Normal" not in set(a.obs["subtype"])  # the 1-sample class was dropped
+    np.testing.assert_allclose(a.X, np.log2(df.iloc[:29, 1:].to_numpy(dtype=float) + 1), rtol=1e-6)
+    assert main(["data", "info", str(tmp_path / "p.h5ad")]) == 0
+    info = capsys.readouterr().out
+    assert "samples:   29" in info and "genes:     50 (symbol IDs; 50 of 978 landmarks present)" in info
+    assert "labels (subtype): 3 classes" in info and "LumA   12" in info
+    assert "log scale (log2(x+1))" in info and "log2p1 (applied=True" in info
+    assert main(["data", "split", str(tmp_path / "p.h5ad"), "--test-size", "0.3", "--seed", "1",
+                 "--out", str(tmp_path / "split")]) == 0
+    tr, te = ad.read_h5ad(tmp_path / "split" / "train.h5ad"), ad.read_h5ad(tmp_path / "split" / "test.h5ad")
+    assert tr.n_obs + te.n_obs == 29 and set(tr.obs_names).isdisjoint(te.obs_names)
+    assert te.obs["subtype"].value_counts().to_dict() == {"LumA": 4, "Basal": 3, "Her2": 2}
+
+
+# ------------------------------------------------------------------------------------------- bad inputs
+
+def _expr(tmp_path, text, name="in.csv"):
+    p = tmp_path / name
+    p.write_text(text)
+    return str(p)
+
+
+GOOD = "id,TP53,EGFR,MYC,tissue\ns1,1,2,3,a\ns2,4,5,6,a\ns3,1,2,3,b\ns4,4,5,6,b\n"
+
+BAD = {
+    "malformed file": ("id,TP53,EGFR,MYC,tissue\ns1,1,2,3,a\ns2,4,5,6,a,7,8\n", [], "malformed CSV"),
+    "missing label column": (GOOD, ["--label-key", "cancer"], "label column 'cancer' not found"),
+    "NaN": ("id,TP53,EGFR,MYC,tissue\ns1,1,,3,a\ns2,4,5,6,a\ns3,1,2,3,b\ns4,4,5,6,b\n", [], "1 NaN and 0 inf"),
+    "inf": ("id,TP53,EGFR,MYC,tissue\ns1,1,-inf,3,a\ns2,4,5,6,a\ns3,1,2,3,b\ns4,4,5,6,b\n", [], "0 NaN and 1 inf"),
+    "negative values to log": ("id,TP53,EGFR,MYC,tissue\ns1,1,-40,300,a\ns2,4,5,6,a\ns3,1,2,3,b\ns4,4,5,6,b\n",
+                               [], "needs non-negative values"),
+    "negative values, forced log": (GOOD.replace("s1,1,2,3", "s1,-1,2,3"), ["--log", "log2p1"],
+                                    "needs non-negative values"),
+    "duplicated sample ids": (GOOD.replace("s2,", "s1,"), [], "duplicated sample ids"),
+    "duplicated gene ids": (GOOD.replace("EGFR", "TP53"), [], "duplicated gene ids"),
+    "unrecognised gene id type": ("id,probe_1,probe 2,probe#3,p4,p5,tissue\ns1,1,2,3,4,5,a\ns2,1,2,3,4,5,a\n", [],
+                                  "unrecognised gene identifier type"),
+    "class with fewer than 2 samples": (GOOD + "s5,1,1,1,c\n", [], r"1 class\(es\) .*fewer than 2 samples: 'c' \(1\)"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD))
+@pytest.mark.parametrize("existing", [False, True])
+def test_prepare_bad_input_exit_2_one_line_nothing_written(tmp_path, capsys, case, existing):
+    text, extra, match = BAD[case]
+    out = tmp_path / "out.h5ad"
+    if existing:
+        out.write_bytes(b"previous content")
+    args = ["data", "prepare", _expr(tmp_path, text), "--genes", "all", "--out", str(out)]
+    if "--label-key" not in extra:
+        args += ["--label-key", "tissue"]
+    rc = main(args + extra)
+    err = capsys.readouterr().err
+    assert rc == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("rnagen: error: ") and "Traceback" not in err
+    import re
+
+    assert re.search(match, lines[0]), lines[0]
+    assert (out.read_bytes() == b"previous content") if existing else not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["in.csv"] + (["out.h5ad"] if existing else []))
+
+
+def test_split_class_with_one_sample_exit_2(tmp_path, capsys):
+    a = read(_expr(tmp_path, GOOD + "s5,1,1,1,c\n"), label_key="tissue")
+    a.write_h5ad(tmp_path / "x.h5ad")
+    (tmp_path / "split").mkdir()
+    (tmp_path / "split" / "train.h5ad").write_bytes(b"old")
+    rc = main(["data", "split", str(tmp_path / "x.h5ad"), "--label-key", "tissue", "--out", str(tmp_path / "split")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and "'c' (1)" in err[0]
+    assert (tmp_path / "split" / "train.h5ad").read_bytes() == b"old"
+    assert sorted(p.name for p in (tmp_path / "split").iterdir()) == ["train.h5ad"]
+
+
+def test_info_and_fetch_errors_exit_2(tmp_path, capsys):
+    assert main(["data", "info", str(tmp_path / "missing.h5ad")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    rc = main(["data", "fetch", "tcga", "--cache-dir", str(tmp_path), "--checksum", "nonsense", "--no-progress"])
+    assert rc == 2 and "bad --checksum" in capsys.readouterr().err
+
+
+def test_help_documents_every_option(capsys):
+    for sub in ("fetch", "prepare", "info", "split"):
+        with pytest.raises(SystemExit):
+            main(["data", sub, "--help"])
+        out = capsys.readouterr().out
+        assert "usage: rnagen data " + sub in out
