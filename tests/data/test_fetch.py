@@ -130,4 +130,22 @@ def test_fetch_gtex_cli_end_to_end(http_server, tmp_path, gtex_files, capsys):
     rows = [truth["ids"].index(v) for v in full.var["ensembl_id_versioned"]]
     np.testing.assert_array_equal(full.X, truth["values"][rows, :11].T)
     assert log_state(full)["logged"] is False and log_state(full)["transform"] == "none (TPM)"
+    hist = get_history(lm)
+    assert [h["step"] for h in hist] == ["fetch.gtex", "filter_classes", "select_genes"]
+    assert hist[1]["dropped_classes"].tolist() == ["Brain"] and hist[1]["n_dropped_samples"] == 2
     assert "gtex_landmarks.h5ad" in capsys.readouterr().out
+
+
+def test_convert_rejects_wrong_files(tmp_path, xena_files, gtex_files):
+    expr, pheno, _ = xena_files
+    gct, attrs, _ = gtex_files
+    (tmp_path / "e.gz").write_bytes(expr)
+    (tmp_path / "g.gct.gz").write_bytes(gct)
+    (tmp_path / "a.txt").write_bytes(attrs)
+    (tmp_path / "p.gz").write_bytes(pheno)
+    with pytest.raises(DataError, match="missing column.*_study"):
+        F.convert_tcga(tmp_path / "e.gz", tmp_path / "a.txt", progress=False)  # attributes given as phenotype
+    with pytest.raises(DataError, match="not a GTEx GCT"):
+        F.convert_gtex(tmp_path / "e.gz", tmp_path / "a.txt", progress=False)
+    with pytest.raises(DataError, match="no class has at least 100 samples"):
+        F.convert_gtex(tmp_path / "g.gct.gz", tmp_path / "a.txt", progress=False)

@@ -285,23 +285,19 @@ def fetch_files(source: Source, *, cache_dir: str | os.PathLike | None = None, b
 
 # --------------------------------------------------------------------------------------------- conversion
 
-def _gene_rows(ids: list[str]) -> dict[int, int]:
-    """Map positions in ``ids`` (versioned Ensembl) to rows of the kept gene table (universe + landmarks)."""
-    t = _genes.gene_table()
-    ens = {e: i for i, e in enumerate(t["ensembl_id"].tolist())}
-    out = {}
-    for i, g in enumerate(ids):
-        r = ens.get(_genes.strip_version(g))
-        if r is not None:
-            out[i] = r
-    return out
-
-
 def _read_matrix(handle_factory: Callable[[], io.TextIOBase], *, skip: int, id_col: str, keep_samples: list[str],
-                 chunksize: int, source: str, progress: bool) -> tuple[np.ndarray, list[str], list[str]]:
-    """Chunked read of a genes x samples text matrix, keeping kept genes and ``keep_samples`` columns.
+                 chunksize: int, source: str, progress: bool) -> tuple[np.ndarray, list[str], list[str], list[int]]:
+    """Chunked read of a genes x samples text matrix, keeping the known genes and the ``keep_samples`` columns.
 
-    Returns ``(X_genes_x_samples float32, versioned ids, samples)``.
+    Only the kept columns are parsed (``usecols``) and each chunk of rows is scattered straight into a
+    preallocated samples x genes float32 array with one column per row of :func:`genes.gene_table`, so the
+    peak memory is about twice the output (the array, then its compacted copy), never the whole file.
+
+    Returns
+    -------
+    X, ids, samples, rows
+        ``X`` samples x kept genes (in gene-table order), their IDs as written in the file (e.g. versioned),
+        the sample IDs, and the gene-table row of each kept gene.
     """
     from tqdm.auto import tqdm
 
@@ -312,15 +308,19 @@ def _read_matrix(handle_factory: Callable[[], io.TextIOBase], *, skip: int, id_c
     if not header or header[0] != id_col:
         raise DataError(f"{source}: expected first header field {id_col!r}, got {header[0]!r}; is this the right file?")
     colpos = {c: i for i, c in enumerate(header)}
+    if len(colpos) != len(header):
+        raise DataError(f"{source}: duplicated sample ids in the header; delete the cached file and fetch again")
     samples = [s for s in keep_samples if s in colpos]
     if not samples:
         raise DataError(f"{source}: none of the annotated samples are columns of the matrix; check the files match")
     usecols = [0] + sorted(colpos[s] for s in samples)
     samples = [header[i] for i in usecols[1:]]
     dtype = {header[0]: str, **{header[i]: np.float32 for i in usecols[1:]}}
-    blocks, ids = [], []
     t = _genes.gene_table()
     ens = {e: i for i, e in enumerate(t["ensembl_id"].tolist())}
+    X = np.zeros((len(samples), len(t)), dtype=np.float32)
+    seen = np.zeros(len(t), dtype=bool)
+    ids: dict[int, str] = {}
     with handle_factory() as fh:
         for _ in range(skip + 1):
             fh.readline()
@@ -328,18 +328,25 @@ def _read_matrix(handle_factory: Callable[[], io.TextIOBase], *, skip: int, id_c
                              chunksize=chunksize, index_col=0)
         try:
             for chunk in tqdm(reader, desc=f"reading {source}", unit="chunk", disable=not progress, leave=False):
-                keep = np.fromiter((_genes.strip_version(g) in ens for g in chunk.index), dtype=bool, count=len(chunk))
-                if keep.any():
-                    sub = chunk.loc[keep, samples]
-                    blocks.append(sub.to_numpy(dtype=np.float32))
-                    ids.extend(str(x) for x in sub.index)
+                pos, rows = [], []
+                for i, gid in enumerate(chunk.index):
+                    r = ens.get(_genes.strip_version(str(gid)))
+                    # first occurrence wins; _PAR_Y copies keep their suffix and are not in the table
+                    if r is not None and not seen[r]:
+                        seen[r] = True
+                        ids[r] = str(gid)
+                        pos.append(i)
+                        rows.append(r)
+                if rows:
+                    X[:, rows] = chunk.iloc[pos][samples].to_numpy(dtype=np.float32).T
         except (pd.errors.ParserError, ValueError) as e:
             raise DataError(f"{source}: malformed matrix ({str(e).strip().splitlines()[-1]}); delete the cached file "
                             f"and fetch again") from e
-    if not blocks:
+    kept = np.flatnonzero(seen)
+    if kept.size == 0:
         raise DataError(f"{source}: no protein-coding or landmark genes found among the matrix rows; is this the "
                         f"right file?")
-    return np.concatenate(blocks, axis=0), ids, samples
+    return X[:, kept] if kept.size < len(t) else X, [ids[r] for r in kept], samples, kept.tolist()
 
 
 def _open_factory(path: Path) -> Callable[[], io.TextIOBase]:
@@ -350,38 +357,49 @@ def _open_factory(path: Path) -> Callable[[], io.TextIOBase]:
     return f
 
 
-def _views(X_gs: np.ndarray, ids: list[str], obs: pd.DataFrame, *, label_key: str, min_samples: int,
-           log_logged: bool, log_transform: str, source: str, pseudocount: float | None):
-    """Build the full and landmark AnnData views from a genes x samples block."""
+def _header(path: Path, skip: int) -> list[str]:
+    with _open_factory(path)() as fh:
+        for _ in range(skip):
+            fh.readline()
+        return fh.readline().rstrip("\r\n").split("\t")
+
+
+def _keep_classes(in_matrix: list[str], labels: pd.Series, min_samples: int, source: str) -> tuple[list[str], dict]:
+    """Samples of classes with at least ``min_samples`` samples in the matrix, decided from the header before
+    any data is parsed (so dropped samples are never read), and the ``filter_classes`` record."""
+    counts = labels.loc[in_matrix].value_counts()
+    keep_cls = set(counts[counts >= min_samples].index)
+    keep = [s for s in in_matrix if labels.at[s] in keep_cls]
+    if not keep:
+        raise DataError(f"{source}: no class has at least {min_samples} samples; lower --min-samples")
+    rec = {"label_key": "tissue", "min_samples": int(min_samples),
+           "dropped_classes": sorted(set(counts.index) - keep_cls) or "none",
+           "n_dropped_samples": int(len(in_matrix) - len(keep))}
+    return keep, rec
+
+
+def _views(X: np.ndarray, ids: list[str], rows: list[int], obs: pd.DataFrame, *, label_key: str,
+           filter_record: dict, log_logged: bool, log_transform: str, source: str, pseudocount: float | None):
+    """Build the full and landmark AnnData views from a samples x genes block (genes = gene-table rows)."""
     import anndata as ad
 
     from ..pp.history import record, set_log_state
-    from ..pp.preprocess import filter_classes, select_genes
+    from ..pp.preprocess import select_genes
 
     t = _genes.gene_table()
-    ens = {e: i for i, e in enumerate(t["ensembl_id"].tolist())}
-    stripped = [_genes.strip_version(g) for g in ids]
-    # one row per gene: the first occurrence wins (GENCODE has no duplicates after version stripping except
-    # _PAR_Y rows, which keep their suffix and are not in the table)
-    first: dict[str, int] = {}
-    for i, s in enumerate(stripped):
-        first.setdefault(s, i)
-    order = sorted(first.values(), key=lambda i: ens[stripped[i]])
-    rows = [ens[stripped[i]] for i in order]
     var = pd.DataFrame({
         "symbol": t["symbol"].to_numpy()[rows].astype(str),
         "entrez_id": t["entrez_id"].fillna("").to_numpy()[rows].astype(str),
-        "ensembl_id_versioned": np.asarray(ids, dtype=object)[order].astype(str),
+        "ensembl_id_versioned": np.asarray(ids, dtype=object).astype(str),
         "is_landmark": t["is_landmark"].to_numpy()[rows].astype(bool),
-    }, index=pd.Index([stripped[i] for i in order]))
-    full = ad.AnnData(X=np.ascontiguousarray(X_gs[order].T), obs=obs, var=var)
-    if not np.isfinite(full.X).all():
+    }, index=pd.Index(t["ensembl_id"].to_numpy()[rows].astype(str)))
+    if not np.isfinite(X).all():
         raise DataError(f"{source}: the matrix has NaN or inf values; delete the cached file and fetch again")
+    full = ad.AnnData(X=X, obs=obs, var=var)
     set_log_state(full, logged=log_logged, transform=log_transform, pseudocount=pseudocount)
     record(full, f"fetch.{source}", n_obs=full.n_obs, n_vars=full.n_vars, label_key=label_key)
     full.uns["rnagen"]["label_key"] = label_key
-    if min_samples > 1:
-        full = filter_classes(full, label_key, min_samples=min_samples)
+    record(full, "filter_classes", **filter_record)
     lm = select_genes(full, "landmarks", id_type="ensembl")
     return full, lm
 
@@ -404,9 +422,11 @@ def convert_tcga(expression: str | os.PathLike, phenotype: str | os.PathLike, *,
     if miss:
         raise DataError(f"{pheno_path.name}: missing column(s) {', '.join(miss)}; is this TcgaTargetGTEX_phenotype?")
     ph = ph[(ph["_study"] == "TCGA") & ph["_primary_site"].notna()].drop_duplicates("sample").set_index("sample")
-    X, ids, samples = _read_matrix(_open_factory(Path(expression)), skip=0, id_col="sample",
-                                   keep_samples=ph.index.tolist(), chunksize=chunksize,
-                                   source=Path(expression).name, progress=progress)
+    expr = Path(expression)
+    in_matrix = [x for x in _header(expr, 0)[1:] if x in ph.index]
+    keep, rec = _keep_classes(in_matrix, ph["_primary_site"], min_samples, expr.name)
+    X, ids, samples, rows = _read_matrix(_open_factory(expr), skip=0, id_col="sample", keep_samples=keep,
+                                         chunksize=chunksize, source=expr.name, progress=progress)
     p = ph.loc[samples]
     obs = pd.DataFrame({
         "tissue": pd.Categorical(p["_primary_site"].to_numpy()),
@@ -414,7 +434,7 @@ def convert_tcga(expression: str | os.PathLike, phenotype: str | os.PathLike, *,
         "sample_type": pd.Categorical(p["_sample_type"].fillna("unknown").to_numpy()),
         "study": pd.Categorical(p["_study"].to_numpy()),
     }, index=pd.Index(samples))
-    return _views(X, ids, obs, label_key="tissue", min_samples=min_samples, log_logged=True,
+    return _views(X, ids, rows, obs, label_key="tissue", filter_record=rec, log_logged=True,
                   log_transform="log2(TPM+0.001)", source="tcga", pseudocount=0.001)
 
 
@@ -426,8 +446,6 @@ def convert_gtex(expression: str | os.PathLike, attributes: str | os.PathLike, *
     than ``min_samples`` samples are dropped (100 in the paper: 26 tissues remain). Values are TPM (linear
     scale); the log state says so, and :func:`rnagen.pp.log2p1` logs them.
     """
-    from ..pp.history import record
-
     attr_path = Path(attributes)
     try:
         at = pd.read_csv(attr_path, sep="\t", dtype=str, encoding="latin-1")
@@ -444,26 +462,17 @@ def convert_gtex(expression: str | os.PathLike, attributes: str | os.PathLike, *
         header = fh.readline().rstrip("\r\n").split("\t")
     if version not in ("#1.2", "#1.3") or header[:2] != ["Name", "Description"]:
         raise DataError(f"{expr.name}: not a GTEx GCT 1.2 file (header {version!r}, {header[:2]}); fetch it again")
-    in_matrix = [s for s in header[2:] if s in at.index]
-    counts = at.loc[in_matrix, "SMTS"].value_counts()
-    keep_tissues = set(counts[counts >= min_samples].index)
-    keep = [s for s in in_matrix if at.at[s, "SMTS"] in keep_tissues]
-    if not keep:
-        raise DataError(f"{expr.name}: no tissue has at least {min_samples} samples; lower --min-samples")
-    X, ids, samples = _read_matrix(_open_factory(expr), skip=2, id_col="Name", keep_samples=keep,
-                                   chunksize=chunksize, source=expr.name, progress=progress)
+    in_matrix = [x for x in header[2:] if x in at.index]
+    keep, rec = _keep_classes(in_matrix, at["SMTS"], min_samples, expr.name)
+    X, ids, samples, rows = _read_matrix(_open_factory(expr), skip=2, id_col="Name", keep_samples=keep,
+                                         chunksize=chunksize, source=expr.name, progress=progress)
     a = at.loc[samples]
     obs = pd.DataFrame({
         "tissue": pd.Categorical(a["SMTS"].to_numpy()),
         "tissue_detail": pd.Categorical(a["SMTSD"].fillna("unknown").to_numpy()) if "SMTSD" in a else "unknown",
     }, index=pd.Index(samples))
-    full, lm = _views(X, ids, obs, label_key="tissue", min_samples=0, log_logged=False, log_transform="none (TPM)",
-                      source="gtex", pseudocount=None)
-    for ad_ in (full, lm):
-        record(ad_, "filter_classes", label_key="tissue", min_samples=int(min_samples),
-               dropped_classes=sorted(set(counts.index) - keep_tissues) or "none",
-               n_dropped_samples=int(len(in_matrix) - len(keep)))
-    return full, lm
+    return _views(X, ids, rows, obs, label_key="tissue", filter_record=rec, log_logged=False,
+                  log_transform="none (TPM)", source="gtex", pseudocount=None)
 
 
 def fetch(source: Source, *, out_dir: str | os.PathLike | None = None, cache_dir: str | os.PathLike | None = None,
