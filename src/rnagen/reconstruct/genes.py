@@ -1,0 +1,127 @@
+"""Which genes are inputs: the landmarks, a list, or a genes file; matched to ``var_names`` of any ID type."""
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from ..errors import DataError
+
+__all__ = ["read_genes_file", "match_genes", "resolve_inputs", "require_genes"]
+
+_HEADERS = {"gene", "genes", "gene_id", "gene_ids", "id", "symbol", "entrez", "entrez_id", "ensembl",
+            "ensembl_id", "name", "gene_name", "gene_symbol"}
+
+
+def read_genes_file(path: str | os.PathLike) -> list[str]:
+    """Gene IDs from a text file: one per line (first field of a CSV/TSV line); ``#`` comments, blank lines
+    and a header line (``gene``, ``symbol``, ``entrez_id``, ...) are skipped."""
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"genes file {str(p)!r} does not exist; give 'landmarks' or a file with one gene ID per line")
+    out: list[str] = []
+    for i, line in enumerate(p.read_text(encoding="utf-8").splitlines()):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        first = line.replace(",", "\t").split("\t", 1)[0].strip().strip('"')
+        if not out and i < 3 and first.lower() in _HEADERS:
+            continue
+        if first:
+            out.append(first)
+    if not out:
+        raise DataError(f"genes file {str(p)!r} holds no gene IDs")
+    return out
+
+
+def match_genes(requested: Sequence[str], var_names: Sequence[str]) -> list[int | None]:
+    """Position in ``var_names`` of each requested gene, or ``None``.
+
+    Exact matches first (Ensembl versions ignored); the rest through Entrez IDs with the shipped gene tables
+    (:mod:`rnagen.data.genes`), so symbols find Entrez or Ensembl columns and vice versa.
+    """
+    from ..data import genes as g
+
+    req = [str(r) for r in requested]
+    var = [str(v) for v in var_names]
+    pos: dict[str, int] = {}
+    for i, v in enumerate(var):
+        pos.setdefault(v, i)
+        pos.setdefault(g.strip_version(v), i)
+    hits: list[int | None] = [pos.get(r, pos.get(g.strip_version(r))) for r in req]
+    todo = [k for k, h in enumerate(hits) if h is None]
+    if todo:
+        try:
+            vent = g.to_entrez(var)
+            rent = g.to_entrez([req[k] for k in todo])
+        except DataError:  # IDs of no known type (e.g. "gene_1"): only exact matches count
+            return hits
+        epos: dict[str, int] = {}
+        for i, e in enumerate(vent):
+            if e is not None:
+                epos.setdefault(e, i)
+        for k, e in zip(todo, rent):
+            if e is not None and e in epos:
+                hits[k] = epos[e]
+    return hits
+
+
+def _preview(names: Sequence[str], k: int = 8) -> str:
+    names = list(names)
+    return ", ".join(names[:k]) + (f", ... ({len(names) - k} more)" if len(names) > k else "")
+
+
+def require_genes(requested: Sequence[str], var_names: Sequence[str], *, what: str, where: str) -> list[int]:
+    """Positions of all ``requested`` genes in ``var_names``; :class:`DataError` naming the missing ones."""
+    hits = match_genes(requested, var_names)
+    missing = [r for r, h in zip(requested, hits) if h is None]
+    if missing:
+        raise DataError(f"{len(missing)} of the {len(requested)} {what} are missing from {where}: "
+                        f"{_preview(missing)}")
+    return [int(h) for h in hits]
+
+
+def resolve_inputs(inputs: str | Sequence[str] | os.PathLike, var_names: Sequence[str], *,
+                   where: str = "the training data") -> tuple[list[int], dict]:
+    """Positions of the input genes in ``var_names`` and a report.
+
+    ``"landmarks"`` takes the L1000 landmarks present (in landmark-table order; absent landmarks are
+    reported, not an error, because public matrices lack a few, e.g. 4 in GTEx v8); a list or a genes file
+    must be present in full.
+    """
+    var = [str(v) for v in var_names]
+    if isinstance(inputs, str) and inputs == "landmarks":
+        from ..data import genes as g
+
+        try:
+            idx, _ = g.find_landmarks(var)
+        except DataError:
+            idx = []
+        if not idx:
+            raise DataError(f"none of the 978 L1000 landmark genes found among the {len(var)} genes of {where}; "
+                            f"check the gene IDs or give the input genes as a file (--inputs GENES_FILE)")
+        ent = g.to_entrez([var[i] for i in idx])
+        found = {e for e in ent if e is not None}
+        from .. import datasets
+
+        tab = datasets.landmarks()
+        missing = [s for e, s in zip(tab["entrez_id"], tab["symbol"]) if e not in found]
+        return list(idx), {"selection": "landmarks", "n_requested": 978, "n_inputs": len(idx),
+                           "missing": missing}
+    if isinstance(inputs, (str, os.PathLike)):
+        req = read_genes_file(inputs)
+        sel = str(inputs)
+    else:
+        req = [str(x) for x in inputs]
+        sel = "list"
+    if not req:
+        raise DataError("empty input gene list; give at least one gene ID")
+    seen, uniq = set(), []
+    for r in req:
+        if r not in seen:
+            seen.add(r)
+            uniq.append(r)
+    idx = require_genes(uniq, var, what="input genes", where=where)
+    if len(set(idx)) != len(idx):
+        raise DataError("the input gene list names the same gene twice under different IDs; remove duplicates")
+    return idx, {"selection": sel, "n_requested": len(uniq), "n_inputs": len(idx), "missing": []}

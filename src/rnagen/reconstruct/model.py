@@ -1,0 +1,584 @@
+"""The user-facing reconstructor: fit on real full profiles, apply to (synthetic) input genes, score, save, load.
+
+Lacan et al. train, on real data only, a map from the 978 landmark genes to every other gene (ordinary least
+squares and a D-GEX MLP on z-scored values), apply it to generated landmark profiles and score the full
+profiles like landmark data. Here the map is a ridge regression (penalty chosen on a validation split,
+:mod:`rnagen.reconstruct.ridge`) or a D-GEX MLP (:mod:`rnagen.reconstruct.mlp`).
+
+Units. ``fit`` receives profiles in the user's units (TPM, counts, log2 values...). Inputs and targets each get
+a :class:`rnagen.pp.Pipeline`: ``log2(x+1)`` unless the data are already log-scale (recorded log state, or
+:func:`rnagen.pp.looks_logged`), then a per-gene z-score, fitted on the training data, stored and inverted.
+``apply`` returns profiles in the training data's units.
+
+Folder written by :meth:`Reconstructor.save` (each file atomic; ``meta.json`` last)::
+
+    config.toml              resolved configuration
+    genes.tsv                every training gene in training order: gene, role (input/target), symbol
+    transforms.npz           fitted arrays of both pipelines (keys ``inputs/0.mean``..., no pickles)
+    weights.safetensors      linear: coef (inputs x targets), intercept; mlp: the network's state_dict
+    train_log.csv            mlp: epochs with train and validation MSE
+    meta.json                kind, rnagen version, method, pipelines, input selection, validation record
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from .. import __version__
+from .._io import atomic_path, write_json, write_npz
+from ..config import build_config, config_to_dict, write_config
+from ..errors import ConfigError, DataError, RunDirError
+from ..pp.history import log_state, looks_logged, record
+from ..pp.transforms import Log2p1, Pipeline, StandardScaler
+from .genes import match_genes, require_genes, resolve_inputs
+from .ridge import DEFAULT_ALPHAS, fit_ridge
+
+__all__ = ["ReconstructConfig", "LinearConfig", "MLPConfig", "Reconstructor", "fit", "load", "gene_scores"]
+
+_KIND = "rnagen.reconstruct"
+_CHUNK = 4096  # rows per block when transforming or predicting (bounds memory on wide data)
+
+
+@dataclass
+class LinearConfig:
+    """Ridge least squares (section ``[linear]``)."""
+
+    alphas: list[float] = field(default_factory=lambda: list(DEFAULT_ALPHAS))
+    """Per-sample penalties tried on the validation split (``lam = n * alpha`` on z-scored inputs)."""
+    per_gene_alpha: bool = False
+    """Choose the penalty for each target gene separately (same cost) instead of one for all."""
+    block: int = 4096
+    """Target genes per block in the solver (bounds memory)."""
+
+
+@dataclass
+class MLPConfig:
+    """D-GEX MLP (section ``[mlp]``); defaults sized to train in seconds to minutes on a CPU."""
+
+    hidden: list[int] = field(default_factory=lambda: [1024, 1024])
+    """Width of each Linear-BatchNorm-ReLU-Dropout block."""
+    dropout: float = 0.1
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    batch_size: int = 128
+    max_epochs: int = 100
+    patience: int = 8
+    """Stop after this many epochs without a better validation MSE (the best weights are kept)."""
+
+
+@dataclass
+class ReconstructConfig:
+    """Configuration of a reconstructor."""
+
+    method: Literal["linear", "mlp"] = "linear"
+    log: Literal["auto", "log2p1", "none"] = "auto"
+    """``auto``: log2(x+1) unless the data are already log-scale; ``log2p1``: always; ``none``: never."""
+    val_size: float = 0.1
+    """Fraction of the training samples held out to choose the ridge penalty / stop the MLP."""
+    seed: int = 0
+    linear: LinearConfig = field(default_factory=LinearConfig)
+    mlp: MLPConfig = field(default_factory=MLPConfig)
+
+
+def _dense_rows(X, rows: slice | np.ndarray, cols: np.ndarray | None = None, *, cast: bool = True) -> np.ndarray:
+    B = X[rows]
+    if hasattr(B, "toarray"):
+        B = B.toarray()
+    B = np.asarray(B)
+    if cols is not None:
+        B = B[:, cols]
+    return B.astype(np.float64, copy=False) if cast else B
+
+
+def _fit_pipeline(X, cols: np.ndarray, *, log: bool, what: str) -> tuple[Pipeline, np.ndarray]:
+    """Fit ``[log2p1] + standard`` on the columns ``cols`` of ``X`` row block by row block (two passes, float64
+    sums, so a 10,000 x 20,000 matrix is never copied in float64) and return it with the float32 z-scores."""
+    n = X.shape[0]
+    pre = Pipeline([Log2p1()] if log else [])
+    total = np.zeros(len(cols))
+    for s in range(0, n, _CHUNK):
+        B = pre.transform(_dense_rows(X, slice(s, s + _CHUNK), cols))
+        if not np.isfinite(B).all():
+            raise DataError(f"the {what} contain NaN or infinite values; impute or drop them before fitting")
+        total += B.sum(0)
+    mean = total / n
+    ss = np.zeros(len(cols))
+    for s in range(0, n, _CHUNK):
+        B = pre.transform(_dense_rows(X, slice(s, s + _CHUNK), cols)) - mean
+        ss += (B * B).sum(0)
+    sc = StandardScaler()
+    sc.set_arrays({"mean": mean, "std": np.sqrt(ss / n)})
+    sc.std = np.where(sc.std > 1e-12, sc.std, 1.0)  # a constant gene maps to 0 and back unchanged
+    pipe = Pipeline(pre.steps + [sc])
+    Z = np.empty((n, len(cols)), dtype=np.float32)
+    for s in range(0, n, _CHUNK):
+        Z[s:s + _CHUNK] = pipe.transform(_dense_rows(X, slice(s, s + _CHUNK), cols))
+    return pipe, Z
+
+
+def _summary(values: np.ndarray) -> dict[str, float]:
+    v = np.asarray(values, dtype=np.float64)
+    f = v[np.isfinite(v)]
+    if f.size == 0:
+        nan = float("nan")
+        return {"median": nan, "q1": nan, "q3": nan, "mean": nan, "min": nan, "max": nan, "n": 0,
+                "n_undefined": int(v.size)}
+    q1, med, q3 = np.quantile(f, [0.25, 0.5, 0.75])
+    return {"median": float(med), "q1": float(q1), "q3": float(q3), "mean": float(f.mean()),
+            "min": float(f.min()), "max": float(f.max()), "n": int(f.size), "n_undefined": int(v.size - f.size)}
+
+
+def gene_scores(truth: np.ndarray, pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-gene (per-column) R² and Pearson r of ``pred`` against ``truth``.
+
+    R² = 1 - sum (y - ŷ)² / sum (y - ȳ)² with ȳ the mean of the held-out truth (scikit-learn's ``r2_score``;
+    it can be negative). Both are NaN for a gene constant in ``truth`` (and r also for a constant prediction).
+    """
+    y = np.asarray(truth, dtype=np.float64)
+    p = np.asarray(pred, dtype=np.float64)
+    yc = y - y.mean(0)
+    pc = p - p.mean(0)
+    sst = (yc * yc).sum(0)
+    sse = ((y - p) ** 2).sum(0)
+    spp = (pc * pc).sum(0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r2 = np.where(sst > 1e-12, 1.0 - sse / sst, np.nan)
+        r = np.where((sst > 1e-12) & (spp > 1e-12), (yc * pc).sum(0) / np.sqrt(sst * spp), np.nan)
+    return r2, np.clip(r, -1.0, 1.0)
+
+
+class Reconstructor:
+    """Predicts every non-input gene of the training data from its input genes.
+
+    Build with :func:`fit` (or :meth:`fit`), reload with :func:`load`. Public methods: :meth:`apply`
+    (full profiles), :meth:`predict` (target genes only), :meth:`score` (held-out real data), :meth:`save`.
+    """
+
+    def __init__(self, config: ReconstructConfig | None = None):
+        self.config = config if config is not None else ReconstructConfig()
+        self.var_names: list[str] = []
+        self.symbols: list[str] = []
+        self.input_idx = np.zeros(0, dtype=np.int64)    # positions of the inputs in var_names (model order)
+        self.target_idx = np.zeros(0, dtype=np.int64)   # positions of the targets in var_names
+        self.pipe_in: Pipeline | None = None
+        self.pipe_out: Pipeline | None = None
+        self.coef: np.ndarray | None = None
+        self.intercept: np.ndarray | None = None
+        self.net = None
+        self.device = None
+        self.meta: dict[str, Any] = {}
+        self.history: list[dict] = []
+        self.is_fitted = False
+
+    # ---------------------------------------------------------------------------------------------------
+    @property
+    def method(self) -> str:
+        return self.config.method
+
+    @property
+    def input_names(self) -> list[str]:
+        return [self.var_names[i] for i in self.input_idx]
+
+    @property
+    def target_names(self) -> list[str]:
+        return [self.var_names[i] for i in self.target_idx]
+
+    def __repr__(self) -> str:
+        state = (f"{len(self.input_idx)} inputs -> {len(self.target_idx)} targets" if self.is_fitted
+                 else "not fitted")
+        return f"Reconstructor(method={self.method!r}, {state})"
+
+    # --- fit ------------------------------------------------------------------------------------------------
+    def fit(self, adata, *, inputs: str | Sequence[str] | os.PathLike = "landmarks", label_key: str | None = None,
+            device: str = "auto", progress: bool = False) -> "Reconstructor":
+        """Learn to predict every non-input gene of ``adata`` (real full profiles) from its input genes.
+
+        Parameters
+        ----------
+        adata
+            Samples x genes, in the user's units (all genes: inputs and targets).
+        inputs
+            ``"landmarks"`` (the L1000 landmarks present in the data), a list of gene IDs, or the path of a
+            genes file (one ID per line). IDs of any supported type (symbols, Entrez, Ensembl) are matched.
+        label_key
+            If given, the validation split is stratified by ``adata.obs[label_key]``.
+        device
+            MLP only: ``auto`` (CUDA when available), ``cpu`` or ``cuda``.
+        progress
+            Show a progress bar.
+        """
+        cfg = self.config
+        if cfg.method not in ("linear", "mlp"):
+            raise ConfigError(f"unknown reconstruction method {cfg.method!r}; choose linear or mlp")
+        if not 0.0 <= float(cfg.val_size) < 1.0:
+            raise ConfigError(f"validation size must be in [0, 1), got {cfg.val_size}")
+        var = [str(v) for v in adata.var_names]
+        if len(set(var)) != len(var):
+            dup = pd.Index(var)[pd.Index(var).duplicated()][:3].tolist()
+            raise DataError(f"duplicated gene ids {dup}; make var_names unique before fitting")
+        in_idx, report = resolve_inputs(inputs, var)
+        in_set = set(in_idx)
+        tg_idx = [i for i in range(len(var)) if i not in in_set]
+        if not tg_idx:
+            raise DataError("every gene of the data is an input gene; nothing is left to reconstruct")
+        n = adata.n_obs
+        if n < 3:
+            raise DataError(f"need at least 3 training samples to fit a reconstruction, got {n}")
+        t0 = time.perf_counter()
+        # -- units: decide the log step once for the whole matrix (inputs and targets share their scale) --
+        X = adata.X
+        if cfg.log == "log2p1":
+            log = True
+        elif cfg.log == "none":
+            log = False
+        else:
+            st = log_state(adata)
+            log = not (st["logged"] if st is not None else looks_logged(_dense_rows(X, slice(0, n))))
+        self.var_names = var
+        self.symbols = ([str(s) for s in adata.var["symbol"].astype(str)] if "symbol" in adata.var.columns
+                        else [""] * len(var))
+        self.input_idx = np.asarray(in_idx, dtype=np.int64)
+        self.target_idx = np.asarray(tg_idx, dtype=np.int64)
+        self.pipe_in, Zin = _fit_pipeline(X, self.input_idx, log=log, what="input genes")
+        self.pipe_out, Zout = _fit_pipeline(X, self.target_idx, log=log, what="target genes")
+        val_idx = self._val_split(adata, label_key)
+        t_prep = time.perf_counter() - t0
+
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            bar = (tqdm(total=len(tg_idx), desc="ridge: validation", unit="gene") if cfg.method == "linear"
+                   else tqdm(total=cfg.mlp.max_epochs, desc="mlp", unit="epoch"))
+        t1 = time.perf_counter()
+        try:
+            if cfg.method == "linear":
+                res = fit_ridge(Zin, Zout, val_idx=val_idx if len(cfg.linear.alphas) > 1 else None,
+                                alphas=cfg.linear.alphas, per_gene=cfg.linear.per_gene_alpha,
+                                block=cfg.linear.block, progress=bar.update if bar is not None else None)
+                self.coef, self.intercept = res.coef, res.intercept
+                chosen = np.unique(res.alpha)
+                fit_info = {"alpha": float(chosen[0]) if chosen.size == 1 else "per gene",
+                            "alpha_per_gene_counts": {f"{a:g}": int((res.alpha == a).sum()) for a in chosen},
+                            "alphas": res.alphas.tolist(), "val_mse": res.val_mse.tolist(),
+                            "val_r2_mean": res.val_r2.tolist()}
+                self._alpha = res.alpha.astype(np.float32)
+            else:
+                from ..utils import resolve_device
+                from .mlp import build_mlp, train_mlp
+
+                self.device = resolve_device(device)
+                m = cfg.mlp
+
+                def _tick(epoch, row):
+                    if bar is not None:
+                        bar.update(1)
+                        bar.set_postfix(val_mse=f"{row['val_mse']:.4f}")
+
+                out = train_mlp(Zin, Zout, val_idx=val_idx, hidden=m.hidden, dropout=m.dropout, lr=m.lr,
+                                weight_decay=m.weight_decay, batch_size=m.batch_size, max_epochs=m.max_epochs,
+                                patience=m.patience, seed=cfg.seed, device=self.device, progress=_tick)
+                self.net = build_mlp(len(in_idx), len(tg_idx), m.hidden, m.dropout)
+                self.net.load_state_dict(out.state)
+                self.net.to(self.device).eval()
+                self.history = out.history
+                fit_info = {"best_epoch": out.best_epoch, "epochs": out.epochs, "best_val_mse": out.best_val_mse,
+                            "device": str(self.device)}
+        finally:
+            if bar is not None:
+                bar.close()
+        self.meta = {
+            "kind": _KIND,
+            "rnagen_version": __version__,
+            "method": cfg.method,
+            "n_train": int(n),
+            "n_val": int(len(val_idx)),
+            "n_inputs": int(len(in_idx)),
+            "n_targets": int(len(tg_idx)),
+            "inputs": {k: v for k, v in report.items()},
+            "log": {"applied": bool(log), "decided_by": cfg.log,
+                    "data_log_state": (log_state(adata) or {}).get("transform", "not recorded")},
+            "label_key": label_key,
+            "fit": fit_info,
+            "seconds": {"preprocess": t_prep, "fit": time.perf_counter() - t1},
+        }
+        self.is_fitted = True
+        return self
+
+    def _val_split(self, adata, label_key: str | None) -> np.ndarray:
+        from ..utils import numpy_rng
+
+        n = adata.n_obs
+        n_val = int(round(float(self.config.val_size) * n))
+        if self.config.val_size > 0:
+            n_val = min(max(n_val, 1), n - 2)
+        if n_val <= 0:
+            return np.zeros(0, dtype=np.int64)
+        if label_key is not None:
+            if label_key not in adata.obs.columns:
+                raise DataError(f"label column {label_key!r} not found (sample columns: "
+                                f"{', '.join(map(str, adata.obs.columns)) or 'none'}); pass --label-key with one of these")
+            from sklearn.model_selection import train_test_split
+
+            y = adata.obs[label_key].astype(str).to_numpy()
+            try:
+                _, val = train_test_split(np.arange(n), test_size=n_val, random_state=int(self.config.seed), stratify=y)
+                return np.sort(val)
+            except ValueError:
+                pass  # a class too small to stratify: fall back to a plain random split
+        rng = numpy_rng(int(self.config.seed))
+        return np.sort(rng.permutation(n)[:n_val])
+
+    # --- prediction -------------------------------------------------------------------------------------
+    def _check(self) -> None:
+        if not self.is_fitted:
+            raise RunDirError("the reconstructor is not fitted; call rnagen.reconstruct.fit or load a folder")
+
+    def _predict_z(self, Zin: np.ndarray) -> np.ndarray:
+        if self.method == "linear":
+            return Zin.astype(np.float32) @ self.coef + self.intercept
+        from .mlp import predict_mlp
+
+        return predict_mlp(self.net, Zin, device=self.device)
+
+    def _input_positions(self, adata, where: str) -> list[int]:
+        return require_genes(self.input_names, [str(v) for v in adata.var_names], what="input genes of the "
+                             "reconstructor", where=where)
+
+    def predict(self, adata) -> np.ndarray:
+        """Predicted target genes (``target_names`` order) for the input genes of ``adata``, original units."""
+        self._check()
+        pos = np.asarray(self._input_positions(adata, "the data to reconstruct"))
+        n = adata.n_obs
+        out = np.empty((n, len(self.target_idx)), dtype=np.float32)
+        for s in range(0, n, _CHUNK):
+            Zin = self.pipe_in.transform(_dense_rows(adata.X, slice(s, s + _CHUNK), pos))
+            out[s:s + _CHUNK] = self.pipe_out.inverse_transform(self._predict_z(Zin))
+        return out
+
+    def apply(self, adata):
+        """Full profiles: the input genes of ``adata`` unchanged plus the predicted target genes.
+
+        Returns
+        -------
+        anndata.AnnData
+            ``n_obs`` x all training genes, in the training data's gene order and units; ``obs`` and ``uns``
+            of ``adata`` kept; ``var["reconstructed"]`` marks predicted genes (``var["symbol"]`` when known).
+        """
+        import anndata as ad
+
+        self._check()
+        pos = np.asarray(self._input_positions(adata, "the data to reconstruct"))
+        Xin = adata.X
+        n = adata.n_obs
+        # the inputs are copied as they are, so keep their precision (float32 at least)
+        full = np.empty((n, len(self.var_names)), dtype=np.result_type(Xin.dtype, np.float32))
+        for s in range(0, n, _CHUNK):
+            block = _dense_rows(Xin, slice(s, s + _CHUNK), pos, cast=False)
+            full[s:s + _CHUNK, self.input_idx] = block            # inputs copied, not round-tripped
+            Zin = self.pipe_in.transform(block)
+            full[s:s + _CHUNK, self.target_idx] = self.pipe_out.inverse_transform(self._predict_z(Zin))
+        var = pd.DataFrame(index=pd.Index(self.var_names))
+        if any(self.symbols):
+            var["symbol"] = self.symbols
+        rec = np.ones(len(self.var_names), dtype=bool)
+        rec[self.input_idx] = False
+        var["reconstructed"] = rec
+        out = ad.AnnData(X=full, obs=adata.obs.copy(), var=var)
+        out.uns = dict(adata.uns)
+        u = dict(out.uns.get("rnagen", {}))
+        out.uns["rnagen"] = u
+        record(out, "reconstruct", method=self.method, n_inputs=int(len(self.input_idx)),
+               n_targets=int(len(self.target_idx)), rnagen_version=__version__)
+        return out
+
+    # --- scoring ----------------------------------------------------------------------------------------
+    def score(self, adata, *, per_gene: bool = True) -> dict[str, Any]:
+        """Score the reconstruction on held-out real full profiles.
+
+        The input genes of ``adata`` are mapped to the target genes, and predictions are compared with the
+        real target values on the model's log scale (``log2(x+1)`` of the data, or the data themselves when
+        already log-scale): per-gene R² and Pearson r with their distribution (median, quartiles, mean), and
+        overall MSE and MAE over all target values (plus ``mse_z``, the MSE of the z-scores). Targets absent
+        from ``adata`` are skipped and counted.
+
+        Returns
+        -------
+        dict
+            JSON-able; ``per_gene`` (when asked) holds ``gene``, ``symbol``, ``r2`` and ``pearson`` lists.
+        """
+        self._check()
+        var = [str(v) for v in adata.var_names]
+        pos = np.asarray(self._input_positions(adata, "the test data"))
+        hits = match_genes(self.target_names, var)
+        keep = np.asarray([k for k, h in enumerate(hits) if h is not None], dtype=np.int64)
+        if keep.size == 0:
+            raise DataError(f"none of the {len(self.target_idx)} target genes of the reconstructor are in the test "
+                            f"data; score on full profiles with the training data's genes")
+        tpos = np.asarray([hits[k] for k in keep], dtype=np.int64)
+        if adata.n_obs < 2:
+            raise DataError(f"need at least 2 test samples to score, got {adata.n_obs}")
+        sub_out = self.pipe_out.subset(keep)
+        logstep, scaler = Pipeline(sub_out.steps[:-1]), sub_out.steps[-1]
+        Zin = self.pipe_in.transform(_dense_rows(adata.X, slice(0, adata.n_obs), pos))
+        Zp = self._predict_z(Zin)[:, keep].astype(np.float64)
+        truth_log = logstep.transform(_dense_rows(adata.X, slice(0, adata.n_obs), tpos))
+        pred_log = scaler.inverse_transform(Zp)
+        r2, r = gene_scores(truth_log, pred_log)
+        err = pred_log - truth_log
+        zt = scaler.transform(truth_log)
+        genes = [self.target_names[k] for k in keep]
+        res: dict[str, Any] = {
+            "method": self.method,
+            "n_samples": int(adata.n_obs),
+            "n_inputs": int(len(self.input_idx)),
+            "n_targets": int(len(self.target_idx)),
+            "n_targets_scored": int(keep.size),
+            "n_targets_missing": int(len(self.target_idx) - keep.size),
+            "scale": "log2(x+1)" if self.meta.get("log", {}).get("applied") else "as given (no log applied)",
+            "r2": _summary(r2),
+            "pearson": _summary(r),
+            "mse": float(np.mean(err * err)),
+            "mae": float(np.mean(np.abs(err))),
+            "mse_z": float(np.mean((Zp - zt) ** 2)),
+        }
+        if per_gene:
+            res["per_gene"] = {"gene": genes, "symbol": [self.symbols[self.target_idx[k]] for k in keep],
+                               "r2": r2.tolist(), "pearson": r.tolist()}
+        return res
+
+    # --- persistence ---------------------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the reconstructor folder (see the module docstring); every file atomically, ``meta.json`` last."""
+        self._check()
+        d = Path(path)
+        d.mkdir(parents=True, exist_ok=True)
+        write_config(d / "config.toml", self.config, model="reconstruct")
+        role = np.full(len(self.var_names), "target", dtype=object)
+        role[self.input_idx] = "input"
+        genes = pd.DataFrame({"gene": self.var_names, "role": role, "symbol": self.symbols})
+        with atomic_path(d / "genes.tsv") as tmp:
+            genes.to_csv(tmp, sep="\t", index=False)
+        desc_in, arr_in = self.pipe_in.to_state()
+        desc_out, arr_out = self.pipe_out.to_state()
+        arrays = {f"inputs/{k}": v for k, v in arr_in.items()}
+        arrays.update({f"targets/{k}": v for k, v in arr_out.items()})
+        arrays["input_order"] = self.input_idx
+        write_npz(d / "transforms.npz", **arrays)
+        if self.method == "linear":
+            from safetensors.numpy import save_file
+
+            tensors = {"coef": np.ascontiguousarray(self.coef, dtype=np.float32),
+                       "intercept": np.ascontiguousarray(self.intercept, dtype=np.float32),
+                       "alpha": np.ascontiguousarray(getattr(self, "_alpha", np.zeros(0, np.float32)))}
+            with atomic_path(d / "weights.safetensors") as tmp:
+                save_file(tensors, str(tmp))
+        else:
+            from safetensors.torch import save_file
+
+            state = {k: v.detach().cpu().contiguous() for k, v in self.net.state_dict().items()}
+            with atomic_path(d / "weights.safetensors") as tmp:
+                save_file(state, str(tmp))
+            with atomic_path(d / "train_log.csv") as tmp:
+                pd.DataFrame(self.history).to_csv(tmp, index=False)
+        write_json(d / "meta.json", {**self.meta, "pipelines": {"inputs": desc_in, "targets": desc_out}})
+        return d
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, *, device: str = "auto") -> "Reconstructor":
+        """Load a folder written by :meth:`save`; needs nothing else."""
+        d = Path(path)
+        meta_path = d / "meta.json"
+        if not meta_path.is_file():
+            raise RunDirError(f"{d} is not a reconstructor folder (no meta.json); create one with "
+                              f"`rnagen reconstruct fit`")
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        if meta.get("kind") != _KIND:
+            raise RunDirError(f"{d} holds a {meta.get('kind', meta.get('model', 'unknown'))!r} folder, not a "
+                              f"reconstructor")
+        from ..config import read_toml
+
+        cfg = build_config(ReconstructConfig, toml=read_toml(d / "config.toml"))
+        self = cls(cfg)
+        genes = pd.read_csv(d / "genes.tsv", sep="\t", dtype=str, keep_default_na=False)
+        self.var_names = genes["gene"].tolist()
+        self.symbols = genes["symbol"].tolist()
+        with np.load(d / "transforms.npz", allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+        self.input_idx = arrays["input_order"].astype(np.int64)
+        roles = genes["role"].to_numpy()
+        self.target_idx = np.flatnonzero(roles == "target").astype(np.int64)
+        if sorted(self.input_idx.tolist()) != np.flatnonzero(roles == "input").tolist():
+            raise RunDirError(f"{d}: genes.tsv and transforms.npz disagree on the input genes; refit the folder")
+        pip = meta.pop("pipelines")
+        self.pipe_in = Pipeline.from_state(pip["inputs"], {k[len("inputs/"):]: v for k, v in arrays.items()
+                                                           if k.startswith("inputs/")})
+        self.pipe_out = Pipeline.from_state(pip["targets"], {k[len("targets/"):]: v for k, v in arrays.items()
+                                                             if k.startswith("targets/")})
+        if cfg.method == "linear":
+            from safetensors.numpy import load_file
+
+            w = load_file(str(d / "weights.safetensors"))
+            self.coef, self.intercept = w["coef"], w["intercept"]
+            self._alpha = w.get("alpha")
+        else:
+            from safetensors.torch import load_file
+
+            from ..utils import resolve_device
+            from .mlp import build_mlp
+
+            self.device = resolve_device(device)
+            self.net = build_mlp(len(self.input_idx), len(self.target_idx), cfg.mlp.hidden, cfg.mlp.dropout)
+            self.net.load_state_dict(load_file(str(d / "weights.safetensors")))
+            self.net.to(self.device).eval()
+            log = d / "train_log.csv"
+            self.history = pd.read_csv(log).to_dict("records") if log.is_file() else []
+        self.meta = meta
+        self.is_fitted = True
+        return self
+
+
+def fit(adata, *, inputs: str | Sequence[str] | os.PathLike = "landmarks",
+        method: Literal["linear", "mlp"] | None = None, seed: int | None = None, val_size: float | None = None,
+        label_key: str | None = None, config: ReconstructConfig | None = None,
+        overrides: Sequence[str] | dict | None = None, device: str = "auto", progress: bool = False) -> Reconstructor:
+    """Fit a reconstructor on real full profiles (see :meth:`Reconstructor.fit`).
+
+    Parameters
+    ----------
+    adata
+        Real samples x all genes (inputs and targets), any units.
+    inputs
+        ``"landmarks"``, a list of gene IDs, or a genes file path.
+    method
+        ``"linear"`` (ridge, penalty chosen on the validation split, closed form) or ``"mlp"`` (D-GEX);
+        default: the config's (``"linear"``).
+    seed
+        Seed of the validation split and of the MLP (default: the config's, 0).
+    val_size
+        Fraction of samples held out for the penalty choice / early stopping (default: the config's, 0.1).
+    config, overrides
+        A full :class:`ReconstructConfig`, and ``"section.key=value"`` overrides on top of it (e.g.
+        ``["mlp.hidden=[512]", "linear.per_gene_alpha=true"]``). ``method``, ``seed`` and ``val_size`` given
+        here win over both.
+    """
+    base = config if config is not None else ReconstructConfig()
+    cfg = build_config(ReconstructConfig, overrides=overrides, base=dataclasses.replace(base)) if overrides else base
+    given = {k: v for k, v in (("method", method), ("seed", seed), ("val_size", val_size)) if v is not None}
+    if given:
+        cfg = build_config(ReconstructConfig, overrides=given, base=cfg)
+    return Reconstructor(cfg).fit(adata, inputs=inputs, label_key=label_key, device=device, progress=progress)
+
+
+def load(path: str | os.PathLike, *, device: str = "auto") -> Reconstructor:
+    """Load a reconstructor folder written by :meth:`Reconstructor.save`."""
+    return Reconstructor.load(path, device=device)

@@ -1,0 +1,181 @@
+"""Ridge least squares for many targets, penalty chosen on a validation split, in closed form.
+
+For inputs ``X`` (n x p) and targets ``Y`` (n x q), both centred, the ridge solution for penalty ``lam`` is
+``W = (X^T X + lam I)^-1 X^T Y``. With the eigendecomposition ``X^T X = V diag(s) V^T`` this is
+
+    W(lam) = V diag(1 / (s + lam)) V^T X^T Y                                                   (1)
+
+so ONE eigendecomposition of the small p x p Gram matrix (float64) and ONE product ``C = V^T X^T Y``
+(p x q) serve every target and every penalty of the grid (Hastie, Tibshirani & Friedman, ESL 3.4.1).
+The expensive step is the n x p x q product ``X^T Y``, done once, in float32 blocks over the targets; it is
+split into the fit-part and validation-part sums so the final refit on all training data only adds them
+(no second pass over Y). Validation predictions for a penalty are ``(X_val V) diag(1/(s+lam)) C``.
+
+The penalty is expressed per sample: minimise ``(1/n)||Y - XW||^2 + alpha ||W||^2``, i.e. ``lam = n alpha``,
+so the same ``alpha`` means the same thing for any sample size (inputs are z-scored).
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import DataError
+
+__all__ = ["RidgeResult", "fit_ridge", "DEFAULT_ALPHAS"]
+
+# 10^-5 ... 10^2 in half decades: from nearly ordinary least squares to strong shrinkage of z-scored inputs.
+DEFAULT_ALPHAS: tuple[float, ...] = tuple(float(10.0 ** k) for k in np.arange(-5.0, 2.01, 0.5))
+
+
+@dataclass
+class RidgeResult:
+    """Fitted ridge map ``Y ~ X @ coef + intercept`` and its validation record."""
+
+    coef: np.ndarray                      # p x q, float32
+    intercept: np.ndarray                 # q, float32
+    alpha: np.ndarray                     # q (per-gene choice) or a single value repeated
+    alphas: np.ndarray                    # the grid
+    val_mse: np.ndarray = field(default_factory=lambda: np.zeros(0))   # mean validation MSE per grid alpha
+    val_r2: np.ndarray = field(default_factory=lambda: np.zeros(0))    # mean per-gene validation R^2 per alpha
+
+
+def _blocks(q: int, size: int):
+    for start in range(0, q, size):
+        yield slice(start, min(q, start + size))
+
+
+def _inv(x: np.ndarray) -> np.ndarray:
+    # 1/x, with 0 for a zero eigenvalue at zero penalty (the minimum-norm least-squares solution)
+    out = np.zeros_like(x, dtype=np.float64)
+    np.divide(1.0, x, out=out, where=x > 1e-12 * max(float(np.max(x)), 1.0))
+    return out
+
+
+def _eigh_gram(G: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    s, V = np.linalg.eigh(G)
+    # rounding can make the smallest eigenvalues of a PSD matrix slightly negative
+    return np.clip(s, 0.0, None), V
+
+
+def fit_ridge(
+    X: np.ndarray,
+    Y: np.ndarray,
+    *,
+    val_idx: np.ndarray | None,
+    alphas: Sequence[float] = DEFAULT_ALPHAS,
+    per_gene: bool = False,
+    block: int = 4096,
+    progress=None,
+) -> RidgeResult:
+    """Fit ridge regression of every column of ``Y`` on ``X``; choose ``alpha`` on ``val_idx``; refit on all.
+
+    Parameters
+    ----------
+    X, Y
+        float32 (or float64) matrices, n x p and n x q, in the model's (z-scored) space.
+    val_idx
+        Rows used to choose the penalty (fit on the others); ``None`` or a single alpha skips the choice.
+    alphas
+        Grid of per-sample penalties (``lam = n * alpha``, eq. 1).
+    per_gene
+        Choose the penalty for each target separately (free: the validation errors of every target and
+        every penalty are computed anyway) instead of one penalty minimising the total validation error.
+    block
+        Targets per block (bounds the memory of the validation predictions).
+    progress
+        Optional callable ``progress(n_done)`` advanced by targets processed.
+    """
+    n, p = X.shape
+    q = Y.shape[1]
+    if Y.shape[0] != n:
+        raise DataError(f"inputs have {n} samples but targets {Y.shape[0]}")
+    alphas = np.asarray(sorted(float(a) for a in alphas), dtype=np.float64)
+    if alphas.size == 0 or np.any(alphas < 0):
+        raise DataError(f"ridge penalties must be a non-empty list of values >= 0, got {alphas.tolist()}")
+    X = np.asarray(X, dtype=np.float32)
+    choose = val_idx is not None and len(val_idx) > 0 and alphas.size > 1
+    mask = np.zeros(n, dtype=bool)
+    if choose:
+        mask[np.asarray(val_idx)] = True
+    fit_rows, val_rows = np.flatnonzero(~mask), np.flatnonzero(mask)
+    if len(fit_rows) < 2:
+        raise DataError(f"ridge needs at least 2 training samples outside the validation split, got {len(fit_rows)}")
+    Xf, Xv = X[fit_rows], X[val_rows]
+    nf, nv = len(fit_rows), len(val_rows)
+
+    # -- sufficient statistics, split into fit and validation parts (float64 for everything p x p) ---------
+    Xf64 = Xf.astype(np.float64)
+    Gf = Xf64.T @ Xf64
+    sxf = Xf64.sum(0)
+    del Xf64
+    if choose:
+        Xv64 = Xv.astype(np.float64)
+        Gv, sxv = Xv64.T @ Xv64, Xv64.sum(0)
+        del Xv64
+    else:
+        Gv, sxv = np.zeros((p, p)), np.zeros(p)
+    Sf = np.empty((p, q), dtype=np.float64)   # X_fit^T Y_fit
+    Sv = np.zeros((p, q), dtype=np.float64)   # X_val^T Y_val
+    syf = np.empty(q, dtype=np.float64)
+    syv = np.zeros(q, dtype=np.float64)
+    for b in _blocks(q, block):
+        Yb = np.asarray(Y[:, b], dtype=np.float32)
+        Sf[:, b] = Xf.T @ Yb[fit_rows]
+        syf[b] = Yb[fit_rows].sum(0, dtype=np.float64)
+        if choose:
+            Sv[:, b] = Xv.T @ Yb[val_rows]
+            syv[b] = Yb[val_rows].sum(0, dtype=np.float64)
+
+    val_mse = np.zeros(0)
+    val_r2 = np.zeros(0)
+    if choose:
+        # -- 1. fit part only: eigendecomposition and C = V^T Xc^T Yc (centred with the fit-part means) --
+        mxf, myf = sxf / nf, syf / nf
+        s, V = _eigh_gram(Gf - nf * np.outer(mxf, mxf))
+        C = (V.T @ (Sf - nf * np.outer(mxf, myf))).astype(np.float32)
+        M = ((Xv - mxf.astype(np.float32)) @ V.astype(np.float32))   # validation inputs in the eigenbasis
+        sse = np.zeros((alphas.size, q), dtype=np.float64)
+        sst = np.zeros(q, dtype=np.float64)
+        for b in _blocks(q, block):
+            Yv = np.asarray(Y[val_rows, b], dtype=np.float32) - myf[b].astype(np.float32)
+            yv_mean = Yv.mean(0, dtype=np.float64)
+            sst[b] = ((Yv - yv_mean.astype(np.float32)) ** 2).sum(0, dtype=np.float64)
+            for k, a in enumerate(alphas):
+                d = _inv(s + nf * a).astype(np.float32)                # eq. (1) with lam = n_fit * alpha
+                P = (M * d) @ C[:, b]
+                sse[k, b] = ((Yv - P) ** 2).sum(0, dtype=np.float64)
+            if progress is not None:
+                progress(b.stop - b.start)
+        val_mse = sse.sum(1) / (nv * q)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r2 = 1.0 - sse / np.where(sst > 0, sst, np.nan)
+        val_r2 = np.nanmean(r2, axis=1) if np.isfinite(r2).any() else np.full(alphas.size, np.nan)
+        if per_gene:
+            alpha = alphas[np.argmin(sse, axis=0)]
+        else:
+            alpha = np.full(q, alphas[int(np.argmin(sse.sum(1)))])
+        del C, M
+    else:
+        if alphas.size > 1:
+            raise DataError(f"{alphas.size} ridge penalties given but no validation split to choose among them; "
+                            "give one penalty or a validation size > 0")
+        alpha = np.full(q, alphas[0])
+
+    # -- 2. refit on all training rows: the statistics add up, only the p x p eigenproblem is redone -------
+    mx = (sxf + sxv) / n
+    my = (syf + syv) / n
+    G = Gf + Gv - n * np.outer(mx, mx)
+    S = Sf + Sv
+    del Sf, Sv
+    S -= n * np.outer(mx, my)
+    s, V = _eigh_gram(G)
+    C = V.T @ S
+    del S
+    coef = np.empty((p, q), dtype=np.float32)
+    for b in _blocks(q, block):
+        d = _inv(s[:, None] + n * alpha[None, b])                       # p x |b|, eq. (1) per target
+        coef[:, b] = (V @ (d * C[:, b])).astype(np.float32)
+    intercept = (my - mx @ coef.astype(np.float64)).astype(np.float32)
+    return RidgeResult(coef=coef, intercept=intercept, alpha=alpha, alphas=alphas, val_mse=val_mse, val_r2=val_r2)
