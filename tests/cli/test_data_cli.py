@@ -143,3 +143,12 @@ def test_help_documents_every_option(capsys):
             main(["data", sub, "--help"])
         out = capsys.readouterr().out
         assert "usage: rnagen data " + sub in out
+
+
+def test_bundled_dataset_by_name(tmp_path, capsys):
+    assert main(["data", "info", "gtex26"]) == 0
+    out = capsys.readouterr().out
+    assert "samples:   520" in out and "labels (tissue): 26 classes" in out and "log2(RPKM+1) (as shipped)" in out
+    assert main(["data", "split", "gtex26", "--out", str(tmp_path)]) == 0  # label key recorded in the data set
+    te = ad.read_h5ad(tmp_path / "test.h5ad")
+    assert te.n_obs == 104 and (te.obs["tissue"].value_counts() == 4).all()

@@ -26,6 +26,23 @@ def _annotate_var(adata, *, id_type: str) -> None:
         adata.var["is_landmark"] = [e in lm for e in adata.var["entrez_id"]]
 
 
+def _read_input(path: str, *, label_key: str | None = None, labels: str | None = None, **kw):
+    """:func:`rnagen.data.read`, or a bundled data set by name (``gtex26``) when no such file exists."""
+    from .. import datasets
+    from ..data import read, validate
+
+    if path in datasets.BUNDLED and not Path(path).exists():
+        adata = datasets.load(path)
+        if labels is not None:
+            from ..data import read_labels
+
+            name, lab = read_labels(labels, adata.obs_names, label_key=label_key)
+            adata.obs[name] = lab
+        validate(adata, label_key=label_key, source=path)
+        return adata
+    return read(path, label_key=label_key, labels=labels, **kw)
+
+
 def _gene_list(path: str) -> list[str]:
     p = Path(path)
     if not p.exists():
@@ -43,10 +60,10 @@ def _gene_list(path: str) -> list[str]:
 def cmd_prepare(args: argparse.Namespace) -> int:
     from .._io import write_h5ad
     from ..data import genes as g
-    from ..data import read
     from ..pp import check_labels, filter_classes, log2p1, record, select_genes
 
-    adata = read(args.input, label_key=args.label_key, labels=args.labels, orientation=args.orientation, sep=args.sep)
+    adata = _read_input(args.input, label_key=args.label_key, labels=args.labels, orientation=args.orientation,
+                        sep=args.sep)
     label_key = args.label_key
     if label_key is None and args.labels is not None:
         label_key = [h for h in reversed(adata.uns["rnagen"]["history"].values()) if h["step"] == "read"][0]["label_key"]
@@ -116,19 +133,16 @@ def summarize(adata, *, path: str = "", label_key: str | None = None) -> str:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from ..data import read
-
-    adata = read(args.file, label_key=args.label_key, labels=args.labels)
+    adata = _read_input(args.file, label_key=args.label_key, labels=args.labels)
     print(summarize(adata, path=args.file, label_key=args.label_key))
     return 0
 
 
 def cmd_split(args: argparse.Namespace) -> int:
     from .._io import write_h5ad
-    from ..data import read
     from ..pp import split
 
-    adata = read(args.file, label_key=args.label_key)
+    adata = _read_input(args.file, label_key=args.label_key)
     label_key = args.label_key or _default_label_key(adata)
     if label_key is None:
         raise DataError(f"{Path(args.file).name}: no label column recorded; pass --label-key")
@@ -185,7 +199,7 @@ def register(sub) -> None:
     pr = dsub.add_parser("prepare", help="read an expression file, log, select genes, label, write .h5ad",
                          description="Read .h5ad, CSV/TSV(.gz), GCT or parquet; validate; log-transform; select genes; "
                                      "check labels; write a labelled .h5ad.")
-    pr.add_argument("input", help="expression file (.h5ad, .csv/.tsv/.txt[.gz], .gct[.gz], .parquet)")
+    pr.add_argument("input", help="expression file (.h5ad, .csv/.tsv/.txt[.gz], .gct[.gz], .parquet), or 'gtex26' for the bundled GTEx subset")
     pr.add_argument("--label-key", default=None, help="sample label column (in the file, or in the --labels file)")
     pr.add_argument("--labels", default=None, help="annotation file: CSV/TSV with sample id + label columns, or one label per line in sample order")
     pr.add_argument("--orientation", choices=["auto", "samples_x_genes", "genes_x_samples"], default="auto", help="matrix layout of text/parquet input (default: detect)")
@@ -199,14 +213,14 @@ def register(sub) -> None:
 
     i = dsub.add_parser("info", help="summarise a data file: samples, genes, labels, transform history",
                         description="Print samples, genes (ID type, landmarks present), labels with counts, log state and history.")
-    i.add_argument("file", help="data file (any format rnagen reads)")
+    i.add_argument("file", help="data file (any format rnagen reads), or 'gtex26' for the bundled GTEx subset")
     i.add_argument("--label-key", default=None, help="label column to count (default: the recorded one, else categorical columns)")
     i.add_argument("--labels", default=None, help="annotation file with the labels (for files without them)")
     i.set_defaults(func=cmd_info)
 
     s = dsub.add_parser("split", help="stratified, seeded train/test split into DIR/train.h5ad and DIR/test.h5ad",
                         description="Stratified train/test split (scikit-learn), written as train.h5ad and test.h5ad.")
-    s.add_argument("file", help="input .h5ad (or any readable file with a label column)")
+    s.add_argument("file", help="input .h5ad (or any readable file with a label column, or 'gtex26')")
     s.add_argument("--label-key", default=None, help="label column to stratify on (default: the one recorded by prepare)")
     s.add_argument("--test-size", type=float, default=0.2, help="fraction of samples in the test set (default 0.2)")
     s.add_argument("--seed", type=int, default=42, help="random seed (default 42, as in the paper)")

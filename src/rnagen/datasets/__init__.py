@@ -20,7 +20,7 @@ from importlib import resources
 import numpy as np
 import pandas as pd
 
-__all__ = ["landmarks", "gene_universe", "gtex26", "provenance", "path"]
+__all__ = ["landmarks", "gene_universe", "gtex26", "provenance", "path", "BUNDLED", "load"]
 
 _FILES = "rnagen.datasets"
 
@@ -90,7 +90,7 @@ def gtex26():
         ``X`` float32 (520 x 467); ``obs["tissue"]`` categorical (26 tissues, SMTS level);
         ``var_names`` are Entrez IDs as strings, ``var`` has ``symbol``, ``ensembl_id`` and ``is_landmark``.
         The log state is recorded with :func:`rnagen.pp.history.set_log_state` (logged, "log2(RPKM+1) (as
-        shipped)").
+        shipped)"), and ``uns["rnagen"]["label_key"] = "tissue"``.
     """
     import anndata as ad
 
@@ -112,4 +112,16 @@ def gtex26():
     adata = ad.AnnData(X=expr.to_numpy(dtype=np.float32), obs=obs, var=var)
     set_log_state(adata, logged=True, transform="log2(RPKM+1) (as shipped)", pseudocount=1.0)
     record(adata, "datasets.gtex26", source="SEPIRA GeneExp (GTEx subset)", n_obs=adata.n_obs, n_vars=adata.n_vars)
+    adata.uns["rnagen"]["label_key"] = "tissue"
     return adata
+
+
+#: Bundled expression data sets by name (usable as INPUT of ``rnagen data prepare/info/split``).
+BUNDLED = {"gtex26": gtex26}
+
+
+def load(name: str):
+    """A bundled expression data set by name (``"gtex26"``) as AnnData."""
+    if name not in BUNDLED:
+        raise ValueError(f"unknown bundled data set {name!r}; choose from {', '.join(BUNDLED)}")
+    return BUNDLED[name]()
