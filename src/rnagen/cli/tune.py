@@ -1,5 +1,93 @@
-"""`rnagen tune` sub-commands (placeholder until its issue lands)."""
+"""``rnagen tune``: hyperparameter search with Optuna; the best configuration is written as TOML for
+``rnagen train --config``."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+EPILOG = """\
+examples:
+  rnagen tune data.h5ad --model diffusion --label-key tissue --trials 50 --out best.toml
+  # several workers (any machines) sharing one study in PostgreSQL; run the same line on each:
+  rnagen tune data.h5ad --model diffusion --label-key tissue --trials 25 \\
+      --storage postgresql://rnagen@dbhost:5432/rnagen --study gtex-diffusion --out best.toml
+  rnagen train data.h5ad --model diffusion --config best.toml --label-key tissue --out runs/best
+"""
 
 
-def register(sub) -> None:  # noqa: D103
-    return None
+def register(sub) -> None:
+    """Add the ``tune`` sub-command."""
+    from ..tune.objective import OBJECTIVES
+    from ..tune.spaces import BUDGETS
+
+    p = sub.add_parser(
+        "tune",
+        help="search a model's hyperparameters with Optuna (SQLite or shared PostgreSQL study)",
+        description="Search the hyperparameters of one model on a validation split of DATA with Optuna and "
+                    "write the best configuration as a TOML file that `rnagen train --config` accepts. "
+                    "Several workers given the same --storage and --study share the trials.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("data", metavar="DATA", help="training data (.h5ad or any format `rnagen data` reads)")
+    p.add_argument("--model", required=True, help="model to tune (see `rnagen list models`)")
+    p.add_argument("--label-key", required=True, help="obs column holding the class to condition on")
+    p.add_argument("--trials", type=int, default=20, help="trials this worker runs (default 20)")
+    p.add_argument("--storage", default=None,
+                   help="Optuna storage URL: sqlite:///FILE.db (default: STUDY.db next to --out) or "
+                        "postgresql://USER@HOST:PORT/DB to share the study between workers")
+    p.add_argument("--study", default=None, help="study name to create or join (default rnagen-MODEL)")
+    p.add_argument("--budget", default="standard", choices=list(BUDGETS),
+                   help="training steps per trial and pruning rungs: fast (CPU minutes), standard, paper "
+                        "(default standard)")
+    p.add_argument("--objective", default="default", choices=list(OBJECTIVES),
+                   help="what to maximise on the validation split: default = density + (1 - 2|AA_ts - 0.5|) "
+                        "+ TSTR accuracy (each in [0, 1]), or one of them alone")
+    p.add_argument("--seed", type=int, default=0, help="seed of the validation split and of each trial's "
+                                                       "training and sampling (default 0)")
+    p.add_argument("--sampler-seed", type=int, default=None,
+                   help="seed of the TPE sampler (default: random, what independent workers want)")
+    p.add_argument("--val-size", type=float, default=0.2, help="share of each class held out (default 0.2)")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    p.add_argument("--timeout", type=float, default=None, help="stop starting trials after this many seconds")
+    p.add_argument("--out", required=True, metavar="BEST.toml",
+                   help="where to write the best configuration found in the study (all workers)")
+    p.add_argument("--quiet", action="store_true", help="no line per trial")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import optuna
+
+    from ..tune import tune
+
+    out = Path(args.out)
+    study_name = args.study or f"rnagen-{args.model}"
+    storage = args.storage
+    if storage is None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        storage = f"sqlite:///{(out.parent / f'{study_name}.db').resolve()}"
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+    def report(study, trial) -> None:
+        if args.quiet:
+            return
+        if trial.state == optuna.trial.TrialState.COMPLETE:
+            parts = ", ".join(f"{k}={trial.user_attrs[k]:.3f}" for k in ("density", "aa_ts", "tstr")
+                              if k in trial.user_attrs)
+            print(f"trial {trial.number}: {trial.value:.4f} ({parts}) {trial.params}", flush=True)
+        else:
+            print(f"trial {trial.number}: {trial.state.name.lower()} {trial.params}", flush=True)
+
+    study = tune(args.data, model=args.model, label_key=args.label_key, trials=args.trials, storage=storage,
+                 study_name=study_name, budget=args.budget, objective=args.objective, seed=args.seed,
+                 sampler_seed=args.sampler_seed, val_size=args.val_size, device=args.device,
+                 timeout=args.timeout, out=out, callbacks=[report])
+    states = [t.state.name for t in study.get_trials(deepcopy=False)]
+    best = max((t for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"), key=lambda t: t.value)
+    print(f"study {study_name!r}: {len(states)} trials ({states.count('COMPLETE')} complete, "
+          f"{states.count('PRUNED')} pruned); best trial {best.number}: {best.value:.4f}")
+    print(f"wrote {out} (train it with: rnagen train {args.data} --model {args.model} --config {out} "
+          f"--label-key {args.label_key} --out RUN_DIR)")
+    return 0

@@ -1,0 +1,339 @@
+"""Hyperparameter search with Optuna: one study per model and data set, shared through an RDB storage.
+
+Each trial draws a configuration from the model's search space (:mod:`rnagen.tune.spaces`), trains it on
+the training split, samples as many profiles as the validation split holds (same label mix) and scores them
+(:mod:`rnagen.tune.objective`). Trials of torch models are evaluated at the budget's rungs (e.g. a quarter
+of the steps, then all of them) and Optuna's median pruner stops a trial whose early score is below the
+median of earlier trials at the same rung.
+
+Storage: a local SQLite file by default (nothing to set up). With ``postgresql://user@host/db`` several
+``rnagen tune`` processes, on as many machines, share one study: Optuna hands each a new trial number from
+the database, and the TPE sampler's "constant liar" keeps concurrent workers from proposing the same
+configuration. A worker that dies mid-trial is detected by its missing heartbeat and its trial re-queued.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import socket
+import time
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..config import build_config, write_config
+from ..errors import ConfigError, DataError, RnagenError
+from .objective import Scores, check_objective, objective_value, score_synthetic
+from .spaces import Budget, get_budget, has_train_section, suggest
+
+DEFAULT_STORAGE = "sqlite:///rnagen-tune.db"
+
+__all__ = ["tune", "open_study", "best_config", "write_best_config", "normalise_storage", "split_validation",
+           "DEFAULT_STORAGE"]
+
+
+def normalise_storage(url: str | None) -> str:
+    """Turn a user's storage URL into one SQLAlchemy can open.
+
+    ``None`` gives the default SQLite file in the current folder. ``postgresql://`` (or ``postgres://``)
+    is pointed at the ``psycopg2`` driver when psycopg 3 is not installed (SQLAlchemy 2.1 otherwise
+    expects psycopg 3 and fails with an unhelpful import error).
+    """
+    if url is None or url == "":
+        return DEFAULT_STORAGE
+    url = str(url)
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://"):]
+    if url.startswith("postgresql://"):
+        try:
+            import psycopg  # noqa: F401
+        except ImportError:
+            try:
+                import psycopg2  # noqa: F401
+            except ImportError:
+                raise ConfigError(
+                    "a postgresql:// storage needs a PostgreSQL driver: pip install psycopg2-binary "
+                    "(or pip install 'rnagen[postgres]')"
+                ) from None
+            url = "postgresql+psycopg2://" + url[len("postgresql://"):]
+    if "://" not in url:
+        raise ConfigError(f"storage {url!r} is not a database URL; use sqlite:///FILE.db or "
+                          "postgresql://USER@HOST:PORT/DB")
+    return url
+
+
+def _storage(url: str):
+    import optuna
+    from optuna.storages import RDBStorage
+
+    engine_kwargs: dict[str, Any] = {}
+    if url.startswith("postgresql"):
+        engine_kwargs["pool_pre_ping"] = True  # survive a server restart between long trials
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            # heartbeats: a trial whose worker died (kill -9, lost machine) is marked FAIL after the grace
+            # period instead of staying RUNNING forever
+            return RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=60, grace_period=180)
+    except ImportError as e:
+        raise ConfigError(f"cannot open storage {url!r}: {e}") from None
+    except Exception as e:  # sqlalchemy OperationalError etc.: an unreachable or misnamed database
+        if isinstance(e, optuna.exceptions.OptunaError):
+            raise
+        raise ConfigError(f"cannot open storage {url!r}: {str(e).splitlines()[0]}") from None
+
+
+def open_study(*, storage: str | None = None, study_name: str, model: str | None = None,
+               attrs: Mapping[str, Any] | None = None, sampler_seed: int | None = None,
+               create: bool = True):
+    """Create or load the study ``study_name`` in ``storage`` (maximised).
+
+    ``attrs`` (model, label key, objective, budget, ...) are stored with a new study and checked against an
+    existing one, so a worker started with other settings cannot join (and spoil) the study.
+    """
+    import optuna
+
+    url = normalise_storage(storage)
+    store = _storage(url)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        sampler = optuna.samplers.TPESampler(seed=sampler_seed, constant_liar=True, multivariate=True)
+    pruner = optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=0)
+    if not create:
+        try:
+            return optuna.load_study(study_name=study_name, storage=store, sampler=sampler, pruner=pruner)
+        except KeyError:
+            raise ConfigError(f"no study {study_name!r} in {url}") from None
+    # Two workers starting together may both try to create the study: the loser loads it (retry covers the
+    # window where the row exists but is not yet committed).
+    for attempt in range(5):
+        try:
+            study = optuna.create_study(study_name=study_name, storage=store, sampler=sampler, pruner=pruner,
+                                        direction="maximize", load_if_exists=True)
+            break
+        except Exception:  # IntegrityError from a concurrent create
+            if attempt == 4:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    if study.direction != optuna.study.StudyDirection.MAXIMIZE:
+        raise ConfigError(f"study {study_name!r} in {url} is not an rnagen study (it minimises)")
+    have = study.user_attrs
+    for k, v in (attrs or {}).items():
+        if k in have and have[k] != v:
+            raise ConfigError(
+                f"study {study_name!r} in {url} was started with {k}={have[k]!r}, not {v!r}; use the same "
+                f"settings to join it, or another --study name"
+            )
+        if k not in have:
+            study.set_user_attr(k, v)
+    return study
+
+
+def _nest(overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"train.lr": 1e-3}`` -> ``{"train": {"lr": 1e-3}}`` (the form build_config applies)."""
+    out: dict[str, Any] = {}
+    for key, value in overrides.items():
+        node = out
+        parts = key.split(".")
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+        node[parts[-1]] = value
+    return out
+
+
+def _read(data: Any, label_key: str):
+    import anndata as ad
+
+    from ..data import read
+
+    if isinstance(data, ad.AnnData):
+        return data
+    path = Path(data)
+    if not path.exists():
+        from .. import datasets
+
+        bundled = getattr(datasets, "BUNDLED", {})
+        if str(data) in bundled:  # a data set shipped with rnagen, by name (e.g. gtex26)
+            return bundled[str(data)]()
+    return read(path, label_key=label_key)
+
+
+def split_validation(adata, *, label_key: str, val_size: float, seed: int):
+    """Stratified split into (train, validation) AnnData; every class keeps at least 2 training samples."""
+    from sklearn.model_selection import train_test_split
+
+    if label_key not in adata.obs:
+        raise DataError(f"no label column {label_key!r} in the data; available columns: "
+                        f"{list(adata.obs.columns)} (choose one with --label-key)")
+    if not 0.0 < val_size < 1.0:
+        raise ConfigError(f"val_size must be in (0, 1), got {val_size}")
+    labels = adata.obs[label_key].astype(str).to_numpy()
+    counts = dict(zip(*np.unique(labels, return_counts=True)))
+    small = {k: int(v) for k, v in counts.items() if v < 3}
+    if small:
+        raise DataError(f"class(es) with fewer than 3 samples in {label_key!r}: {small}; tuning needs 2 to "
+                        "train and 1 to validate per class (drop them: rnagen data prepare --min-samples 3)")
+    idx = np.arange(adata.n_obs)
+    try:
+        tr, va = train_test_split(idx, test_size=val_size, stratify=labels, random_state=seed)
+    except ValueError as e:
+        raise DataError(f"cannot split the data for validation ({e}); change --val-size") from None
+    return adata[np.sort(tr)].copy(), adata[np.sort(va)].copy()
+
+
+def _fixed_representation(train, val):
+    """log2(x+1) unless already log-scale, then standardise on the training split (the same for all trials)."""
+    from ..pp.history import log_state, looks_logged
+    from ..pp.transforms import make_pipeline
+
+    X = np.asarray(train.X.toarray() if hasattr(train.X, "toarray") else train.X, dtype=np.float64)
+    st = log_state(train)
+    logged = st["logged"] if st is not None else looks_logged(X)
+    pipe = make_pipeline(["standard"] if logged else ["log2p1", "standard"])
+    pipe.fit(X)
+    Xv = np.asarray(val.X.toarray() if hasattr(val.X, "toarray") else val.X, dtype=np.float64)
+    return pipe, pipe.transform(Xv)
+
+
+def tune(
+    data: Any,
+    *,
+    model: str,
+    label_key: str,
+    trials: int = 20,
+    storage: str | None = None,
+    study_name: str | None = None,
+    budget: str | Budget = "standard",
+    objective: str | Callable[[Scores], float] = "default",
+    seed: int = 0,
+    sampler_seed: int | None = None,
+    val_size: float = 0.2,
+    device: str = "auto",
+    timeout: float | None = None,
+    out: str | Path | None = None,
+    callbacks: Sequence[Callable] = (),
+):
+    """Search the hyperparameters of ``model`` on ``data`` and return the Optuna study.
+
+    Parameters
+    ----------
+    data
+        AnnData or a path to a data file (samples x genes, labels in ``obs[label_key]``).
+    model
+        Registered generator name (``rnagen list models``).
+    label_key
+        Column of ``obs`` with the class to condition on.
+    trials
+        Trials this call runs (several workers on one study each run their own ``trials``).
+    storage
+        Optuna storage URL: ``sqlite:///FILE.db`` (default ``sqlite:///rnagen-tune.db`` in the current
+        folder) or ``postgresql://USER@HOST:PORT/DB`` to share the study between workers.
+    study_name
+        Study to create or join (default ``rnagen-MODEL``).
+    budget
+        ``fast``, ``standard`` or ``paper``: the range of training steps and the pruning rungs
+        (:data:`rnagen.tune.spaces.BUDGETS`).
+    objective
+        ``default`` (density + AA score + TSTR accuracy, each in [0, 1]; see
+        :mod:`rnagen.tune.objective`), ``density``, ``aa``, ``tstr``, or a callable on :class:`Scores`.
+    seed
+        Seed of the validation split, of every trial's training and sampling (trials differ only by their
+        configuration).
+    sampler_seed
+        Seed of the TPE sampler (``None``: fresh entropy, what independent workers want).
+    val_size
+        Share of each class held out for validation.
+    timeout
+        Stop starting new trials after this many seconds.
+    out
+        If given, write the best configuration found so far in the study (all workers) there as TOML
+        that ``rnagen train --config`` accepts.
+    """
+    import optuna
+
+    from ..models import get_model
+
+    model_cls = get_model(model)
+    check_objective(objective)
+    budget = get_budget(budget)
+    if trials < 1:
+        raise ConfigError(f"trials must be >= 1, got {trials}")
+    adata = _read(data, label_key)
+    train, val = split_validation(adata, label_key=label_key, val_size=val_size, seed=seed)
+    pipe, val_rep = _fixed_representation(train, val)
+    y_val = val.obs[label_key].astype(str).to_numpy()
+    study_name = study_name or f"rnagen-{model}"
+    attrs = {"model": model, "label_key": label_key, "budget": budget.name, "val_size": float(val_size),
+             "seed": int(seed), "n_genes": int(adata.n_vars), "n_samples": int(adata.n_obs),
+             "objective": objective if isinstance(objective, str) else getattr(objective, "__name__", "custom")}
+    study = open_study(storage=storage, study_name=study_name, attrs=attrs, sampler_seed=sampler_seed)
+    worker = f"{socket.gethostname()}:{os.getpid()}"
+    torch_model = has_train_section(model_cls.config_cls)
+    rungs = budget.rungs if torch_model else (1.0,)
+
+    def evaluate(cfg) -> tuple[float, Scores, float]:
+        t0 = time.perf_counter()
+        gen = model_cls(cfg).fit(train, label_key=label_key, seed=seed, device=device, run_dir=None,
+                                 progress=False)
+        syn = gen.sample(like=val, seed=seed + 1)
+        fake = pipe.transform(np.asarray(syn.X, dtype=np.float64))
+        y_fake = syn.obs[label_key].astype(str).to_numpy()
+        scores = score_synthetic(val_rep, y_val, fake, y_fake, seed=seed)
+        return objective_value(scores, objective), scores, time.perf_counter() - t0
+
+    def trial_fn(trial: optuna.Trial) -> float:
+        overrides = suggest(model_cls, trial, budget)
+        cfg = build_config(model_cls.config_cls, overrides=_nest(overrides))
+        trial.set_user_attr("overrides", overrides)
+        trial.set_user_attr("worker", worker)
+        value, scores, seconds = float("nan"), None, 0.0
+        for i, frac in enumerate(rungs):
+            cfg_i = cfg
+            if frac < 1.0:
+                steps = max(1, int(round(cfg.train.steps * frac)))
+                cfg_i = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, steps=steps))
+            value, scores, sec = evaluate(cfg_i)
+            seconds += sec
+            trial.report(value, step=i)
+            if i < len(rungs) - 1 and trial.should_prune():
+                trial.set_user_attr("seconds", seconds)
+                raise optuna.TrialPruned()
+        trial.set_user_attr("seconds", seconds)
+        for k, v in scores.as_dict().items():
+            trial.set_user_attr(k, v)
+        return value
+
+    study.optimize(trial_fn, n_trials=int(trials), timeout=timeout, callbacks=list(callbacks),
+                   gc_after_trial=True)
+    if out is not None:
+        write_best_config(study, out)
+    return study
+
+
+def best_config(study):
+    """``(model name, resolved config)`` of the study's best complete trial (over all workers)."""
+    import optuna
+
+    from ..models import get_model
+
+    name = study.user_attrs.get("model")
+    if not name:
+        raise ConfigError(f"study {study.study_name!r} was not made by rnagen tune (no model recorded)")
+    done = [t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))]
+    if not done:
+        raise RnagenError(f"study {study.study_name!r} has no complete trial yet; run more trials")
+    best = max(done, key=lambda t: t.value)
+    model_cls = get_model(name)
+    overrides = best.user_attrs.get("overrides")
+    if overrides is None:
+        raise ConfigError(f"trial {best.number} of study {study.study_name!r} has no recorded configuration")
+    return name, build_config(model_cls.config_cls, overrides=_nest(overrides))
+
+
+def write_best_config(study, path: str | Path) -> Path:
+    """Write the best configuration of ``study`` as TOML for ``rnagen train --config`` (atomically)."""
+    name, cfg = best_config(study)
+    return write_config(path, cfg, model=name)

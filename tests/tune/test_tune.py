@@ -1,0 +1,205 @@
+"""rnagen.tune: storage URLs, the objective's analytic cases, search spaces of every model, pruning, and
+`rnagen tune` on the bundled data whose best configuration trains with `rnagen train --config`."""
+from __future__ import annotations
+
+import sys
+import tomllib
+from dataclasses import dataclass, field
+
+import numpy as np
+import optuna
+import pytest
+
+from rnagen.cli.main import main
+from rnagen.config import build_config
+from rnagen.errors import ConfigError, DataError
+from rnagen.models import available_models, get_model
+from rnagen.models._base import _REGISTRY, Generator, PreprocessConfig, register
+from rnagen.train import TrainConfig
+from rnagen.tune import (best_config, get_budget, normalise_storage, objective_value, open_study, score_synthetic,
+                         space_for, split_validation, suggest, tune)
+from rnagen.tune import spaces as spaces_mod
+from rnagen.tune.study import _nest
+
+
+# --- storage -------------------------------------------------------------------------------------------------
+def test_storage_urls(monkeypatch):
+    assert normalise_storage(None) == "sqlite:///rnagen-tune.db"
+    assert normalise_storage("sqlite:////tmp/x.db") == "sqlite:////tmp/x.db"
+    # without psycopg 3, SQLAlchemy 2.1 cannot open a bare postgresql:// URL: point it at psycopg2
+    monkeypatch.setitem(sys.modules, "psycopg", None)
+    assert normalise_storage("postgresql://u@h:5/db") == "postgresql+psycopg2://u@h:5/db"
+    assert normalise_storage("postgres://u@h/db") == "postgresql+psycopg2://u@h/db"
+    assert normalise_storage("postgresql+psycopg2://u@h/db") == "postgresql+psycopg2://u@h/db"
+    with pytest.raises(ConfigError, match="not a database URL"):
+        normalise_storage("results.db")
+
+
+# --- objective -----------------------------------------------------------------------------------------------
+def _blobs(rng, n_per=30, shift=0.0):
+    y = np.repeat([0, 1, 2], n_per)
+    centres = np.array([[4.0, 0, 0, 0, 0], [0, 4.0, 0, 0, 0], [0, 0, 4.0, 0, 0]])
+    return centres[y] + rng.normal(size=(len(y), 5)) + shift, y
+
+
+def test_objective_analytic_cases():
+    rng = np.random.default_rng(0)
+    real, y = _blobs(rng)
+    # a copy of the real set: each real k-NN ball (self + k neighbours) holds k+1 copies, so density is
+    # (k+1)/k (clipped to 1 in the objective), TSTR 1, but AA_ts = 0 (copying) gives no AA credit
+    s = score_synthetic(real, y, real.copy(), y, k=5)
+    assert s.density == pytest.approx(6 / 5) and s.aa_ts == pytest.approx(0.0) and s.aa_score == 0.0
+    assert s.tstr == 1.0
+    assert objective_value(s) == pytest.approx(2.0)
+    # a fresh draw of the same distribution: AA_ts near 0.5, density near 1, labels learned
+    fresh, yf = _blobs(np.random.default_rng(1))
+    s = score_synthetic(real, y, fresh, yf, k=5)
+    assert 0.35 < s.aa_ts < 0.65 and s.aa_score > 0.7
+    assert 0.7 < s.density < 1.3 and s.tstr > 0.95
+    assert objective_value(s) > 2.4
+    # far away: nothing real-like, fully separable
+    far, yfar = _blobs(np.random.default_rng(2), shift=50.0)
+    s = score_synthetic(real, y, far, yfar, k=5)
+    assert s.density == 0.0 and s.aa_ts == 1.0 and s.aa_score == 0.0
+    # label-permuted synthetic data: TSTR far below the real-label value
+    s = score_synthetic(real, y, fresh, (yf + 1) % 3, k=5)
+    assert s.tstr < 0.1
+    # a diverged model scores the minimum instead of raising
+    s = score_synthetic(real, y, np.full_like(fresh, np.nan), yf)
+    assert objective_value(s) == 0.0
+    assert objective_value(s, "aa") == 0.0
+    with pytest.raises(ConfigError, match="unknown objective"):
+        objective_value(s, "fid")
+
+
+# --- search spaces -------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", available_models())
+def test_every_model_has_a_search_space_with_valid_keys(name):
+    cls = get_model(name)
+    space_for(cls)  # raises if the model has none
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for budget in ("fast", "paper"):
+        for _ in range(4):
+            overrides = suggest(cls, study.ask(), get_budget(budget))
+            assert overrides
+            cfg = build_config(cls.config_cls, overrides=_nest(overrides))  # unknown keys would raise
+            if hasattr(cfg, "train"):
+                lo, hi = get_budget(budget).steps
+                assert lo <= cfg.train.steps <= hi
+
+
+def test_split_validation_is_stratified(gtex_small):
+    import anndata as ad
+
+    a = ad.read_h5ad(gtex_small)
+    tr, va = split_validation(a, label_key="tissue", val_size=0.2, seed=0)
+    assert tr.n_obs + va.n_obs == a.n_obs and not set(tr.obs_names) & set(va.obs_names)
+    assert (va.obs["tissue"].value_counts() == 4).all() and (tr.obs["tissue"].value_counts() == 16).all()
+    small = a[np.r_[0:2, 20:a.n_obs]].copy()  # first tissue left with 2 samples
+    with pytest.raises(DataError, match="fewer than 3 samples"):
+        split_validation(small, label_key="tissue", val_size=0.2, seed=0)
+
+
+# --- pruning, with a test model whose quality is set by one knob --------------------------------------------
+@dataclass
+class NoisyConfig:
+    preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    noise: float = 1.0
+
+
+class NoisyMeans(Generator):
+    """Class means plus Gaussian noise of a configurable size (a stand-in for a torch model)."""
+
+    name = "tune-noisy"
+    config_cls = NoisyConfig
+    uses_torch = False
+
+    def _fit(self, X, y, *, seed, run_dir, progress, resume):
+        self.means = np.stack([X[y == c].mean(0) for c in range(self.n_labels)])
+        self.fit_steps = getattr(type(self), "fit_steps", []) + [self.config.train.steps]
+        type(self).fit_steps = self.fit_steps
+
+    def _sample(self, y, *, seed, batch_size, progress, **options):
+        rng = np.random.default_rng(seed)
+        return (self.means[y] + self.config.noise * rng.standard_normal((len(y), self.n_genes))).astype(np.float32)
+
+    def _state_tensors(self):
+        import torch
+
+        return {"means": torch.from_numpy(self.means)}
+
+    def _load_state_tensors(self, tensors):
+        self.means = tensors["means"].numpy()
+
+
+@pytest.fixture
+def noisy_model():
+    register(NoisyMeans)
+    spaces_mod.register_space("tune-noisy")(
+        lambda trial, keys: {"noise": trial.suggest_float("noise", 0.01, 20.0, log=True)})
+    NoisyMeans.fit_steps = []
+    yield NoisyMeans
+    _REGISTRY.pop("tune-noisy", None)
+    spaces_mod._SPACES.pop("tune-noisy", None)
+
+
+def test_bad_trial_is_pruned_at_the_first_rung(noisy_model, gtex_small, tmp_path):
+    storage = f"sqlite:///{tmp_path / 's.db'}"
+    study = open_study(storage=storage, study_name="p")
+    for noise in (0.9, 1.0, 1.1, 15.0, 0.95):  # the 4th is hopeless
+        study.enqueue_trial({"noise": noise, "train.steps": 400})
+    study = tune(gtex_small, model="tune-noisy", label_key="tissue", trials=5, storage=storage, study_name="p",
+                 budget="fast", out=tmp_path / "best.toml")
+    states = [t.state for t in study.trials]
+    S = optuna.trial.TrialState
+    assert states == [S.COMPLETE, S.COMPLETE, S.COMPLETE, S.PRUNED, S.COMPLETE]
+    # the pruned trial trained once (the quarter rung: 100 of 400 steps); complete ones twice (100, 400)
+    assert NoisyMeans.fit_steps == [100, 400] * 3 + [100] + [100, 400]
+    assert study.trials[3].intermediate_values.keys() == {0}
+    best = tomllib.loads((tmp_path / "best.toml").read_text())
+    assert best["model"] == "tune-noisy"
+    assert best["noise"] == study.best_trial.params["noise"] and best["train"]["steps"] == 400
+    assert {t.user_attrs["worker"] for t in study.trials} and "density" in study.best_trial.user_attrs
+
+
+# --- the command line on the bundled data, and the best configuration trains ------------------------------
+def test_cli_tune_sqlite_then_train(gtex_small, tmp_path, capsys):
+    best = tmp_path / "best.toml"
+    args = ["tune", str(gtex_small), "--model", "gaussian", "--label-key", "tissue", "--trials", "3",
+            "--budget", "fast", "--sampler-seed", "1", "--out", str(best)]
+    assert main(args) == 0
+    db = tmp_path / "rnagen-gaussian.db"  # default storage: a SQLite file next to --out
+    assert db.is_file()
+    # a second run joins the same study: trials add up, numbers stay distinct
+    assert main(args[:7] + ["2"] + args[8:]) == 0
+    out = capsys.readouterr().out
+    assert "5 trials" in out
+    study = optuna.load_study(study_name="rnagen-gaussian", storage=f"sqlite:///{db}")
+    assert sorted(t.number for t in study.trials) == [0, 1, 2, 3, 4]
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
+    name, cfg = best_config(study)
+    assert name == "gaussian"
+    text = tomllib.loads(best.read_text())
+    assert text["model"] == "gaussian" and text["covariance"] == study.best_trial.params["covariance"]
+    assert text["shrinkage"] == pytest.approx(study.best_trial.params["shrinkage"])
+    assert text["preprocess"]["scaler"] == study.best_trial.params["preprocess.scaler"]
+    # the best configuration trains with `rnagen train --config`, and the run folder records it
+    run = tmp_path / "run"
+    assert main(["train", str(gtex_small), "--model", "gaussian", "--config", str(best), "--label-key", "tissue",
+                 "--out", str(run), "--quiet"]) == 0
+    assert tomllib.loads((run / "config.toml").read_text()) == text
+    from rnagen.models import load
+
+    syn = load(run).sample(n_per_label=3, seed=0)
+    assert syn.n_obs == 30 and np.isfinite(syn.X).all()
+
+
+def test_joining_a_study_with_other_settings_is_refused(gtex_small, tmp_path, capsys):
+    base = ["tune", str(gtex_small), "--model", "gaussian", "--label-key", "tissue", "--trials", "1",
+            "--budget", "fast", "--out", str(tmp_path / "b.toml"), "--quiet"]
+    assert main(base) == 0
+    assert main(base + ["--objective", "tstr"]) == 2
+    err = capsys.readouterr().err
+    assert "was started with objective='default'" in err and "\n" not in err.strip()
+    assert main(base[:2] + ["--model", "nope"] + base[4:]) == 2
