@@ -42,7 +42,8 @@ def test_prepare_csv_and_gct_give_the_same_anndata(tmp_path, capsys):
     lm = ad.read_h5ad(tmp_path / "csv_landmarks.h5ad")
     assert lm.n_vars == 20 and lm.uns["rnagen"]["label_key"] == "tissue"
     out = capsys.readouterr().out
-    assert "prepared 520 samples x 20 genes (entrez IDs); 20/978 landmarks, missing 958; 26 classes" in out
+    assert ("prepared 520 samples x 20 genes (entrez IDs); 20/20 mapped to Entrez/symbol/Ensembl; 20/978 landmarks, "
+            "missing 958 (PSME1, CISD1, SPDEF, ATF1, RHEB, ...); 26 classes") in out
 
 
 def test_prepare_logs_raw_counts_and_info_split(tmp_path, capsys):
@@ -152,3 +153,16 @@ def test_bundled_dataset_by_name(tmp_path, capsys):
     assert main(["data", "split", "gtex26", "--out", str(tmp_path)]) == 0  # label key recorded in the data set
     te = ad.read_h5ad(tmp_path / "test.h5ad")
     assert te.n_obs == 104 and (te.obs["tissue"].value_counts() == 4).all()
+
+
+def test_prepare_with_gene_list_file_of_another_id_type(tmp_path):
+    ref = datasets.gtex26()
+    syms = ref.var["symbol"].iloc[[5, 0, 17]].tolist()  # symbols, while the data are keyed by Entrez ID
+    (tmp_path / "genes.txt").write_text("# my genes\n" + "\n".join(syms + ["NOT_A_GENE"]) + "\n")
+    rc = main(["data", "prepare", GTEX_CSV, "--labels", GTEX_SAMPLES, "--genes", str(tmp_path / "genes.txt"),
+               "--out", str(tmp_path / "x.h5ad")])
+    assert rc == 0
+    a = ad.read_h5ad(tmp_path / "x.h5ad")
+    assert a.var["symbol"].tolist() == syms and list(a.var_names) == list(ref.var_names[[5, 0, 17]])
+    assert list(a.uns["rnagen"]["genes"]["missing"]) == ["NOT_A_GENE"]
+    np.testing.assert_array_equal(a.X, ref.X[:, [5, 0, 17]])

@@ -64,7 +64,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 
     adata = _read_input(args.input, label_key=args.label_key, labels=args.labels, orientation=args.orientation,
                         sep=args.sep)
-    label_key = args.label_key
+    label_key = args.label_key or adata.uns.get("rnagen", {}).get("label_key")
     if label_key is None and args.labels is not None:
         label_key = [h for h in reversed(adata.uns["rnagen"]["history"].values()) if h["step"] == "read"][0]["label_key"]
     id_type = g.detect_id_type(adata.var_names) if args.id_type == "auto" else args.id_type
@@ -85,8 +85,11 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     write_h5ad(adata, args.out)
     miss = adata.uns["rnagen"].get("genes", {}).get("missing", [])
     msg = f"prepared {adata.n_obs} samples x {adata.n_vars} genes ({id_type} IDs)"
+    n_mapped = int((adata.var["entrez_id"] != "").sum())
+    msg += f"; {n_mapped}/{adata.n_vars} mapped to Entrez/symbol/Ensembl"
     if args.genes == "landmarks":
-        msg += f"; {adata.n_vars}/978 landmarks" + (f", missing {len(miss)}" if len(miss) else "")
+        shown = ", ".join(map(str, list(miss)[:5])) + (", ..." if len(miss) > 5 else "")
+        msg += f"; {adata.n_vars}/978 landmarks" + (f", missing {len(miss)} ({shown})" if len(miss) else "")
     if label_key is not None:
         msg += f"; {adata.obs[label_key].nunique()} classes of {label_key!r}"
     print(f"{msg} -> {args.out}")

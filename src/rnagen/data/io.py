@@ -348,7 +348,7 @@ def validate(adata, *, label_key: str | None = None, source: str = "data") -> No
 
 
 def read(path: str | os.PathLike, *, label_key: str | None = None, labels: str | os.PathLike | None = None,
-         orientation: Orientation = "auto", sep: str | None = None, var_names: Literal["keep"] = "keep"):
+         orientation: Orientation = "auto", sep: str | None = None):
     """Read an expression file into AnnData (obs = samples, var = genes).
 
     Parameters
@@ -369,8 +369,6 @@ def read(path: str | os.PathLike, *, label_key: str | None = None, labels: str |
         ``"genes_x_samples"``; text and parquet only (GCT is always genes x samples).
     sep
         Field separator for text files; by default ``,`` for ``.csv`` and sniffed (tab or comma) otherwise.
-    var_names
-        Reserved: gene IDs are kept as given (map them with :mod:`rnagen.data.genes`).
 
     Returns
     -------
