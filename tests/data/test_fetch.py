@@ -149,3 +149,17 @@ def test_convert_rejects_wrong_files(tmp_path, xena_files, gtex_files):
         F.convert_gtex(tmp_path / "e.gz", tmp_path / "a.txt", progress=False)
     with pytest.raises(DataError, match="no class has at least 100 samples"):
         F.convert_gtex(tmp_path / "g.gct.gz", tmp_path / "a.txt", progress=False)
+
+
+def test_convert_gtex_same_values_with_and_without_column_selection(tmp_path, gtex_files):
+    gct, attrs, truth = gtex_files
+    (tmp_path / "g.gct.gz").write_bytes(gct)
+    (tmp_path / "a.txt").write_bytes(attrs)
+    # min_samples=1 keeps every column (parsed without usecols); 6 keeps Blood only (usecols path)
+    everything, _ = F.convert_gtex(tmp_path / "g.gct.gz", tmp_path / "a.txt", min_samples=1, chunksize=5,
+                                   progress=False)
+    blood, blm = F.convert_gtex(tmp_path / "g.gct.gz", tmp_path / "a.txt", min_samples=6, chunksize=5,
+                                progress=False)
+    assert everything.n_obs == 13 and blood.n_obs == 6 and set(blood.obs["tissue"]) == {"Blood"}
+    np.testing.assert_array_equal(everything[blood.obs_names].X, blood.X)
+    assert list(blm.var_names) == [v for v in blood.var_names if blood.var.at[v, "is_landmark"]]

@@ -285,7 +285,7 @@ def fetch_files(source: Source, *, cache_dir: str | os.PathLike | None = None, b
 
 # --------------------------------------------------------------------------------------------- conversion
 
-def _read_matrix(handle_factory: Callable[[], io.TextIOBase], *, skip: int, id_col: str, keep_samples: list[str],
+def _read_matrix(handle_factory: Callable[[], io.TextIOBase], *, skip: int, id_col: str | None, keep_samples: list[str],
                  chunksize: int, source: str, progress: bool) -> tuple[np.ndarray, list[str], list[str], list[int]]:
     """Chunked read of a genes x samples text matrix, keeping the known genes and the ``keep_samples`` columns.
 
@@ -305,7 +305,7 @@ def _read_matrix(handle_factory: Callable[[], io.TextIOBase], *, skip: int, id_c
         for _ in range(skip):
             fh.readline()
         header = fh.readline().rstrip("\r\n").split("\t")
-    if not header or header[0] != id_col:
+    if not header or (id_col is not None and header[0] != id_col):
         raise DataError(f"{source}: expected first header field {id_col!r}, got {header[0]!r}; is this the right file?")
     colpos = {c: i for i, c in enumerate(header)}
     if len(colpos) != len(header):
@@ -429,7 +429,7 @@ def convert_tcga(expression: str | os.PathLike, phenotype: str | os.PathLike, *,
     expr = Path(expression)
     in_matrix = [x for x in _header(expr, 0)[1:] if x in ph.index]
     keep, rec = _keep_classes(in_matrix, ph["_primary_site"], min_samples, expr.name)
-    X, ids, samples, rows = _read_matrix(_open_factory(expr), skip=0, id_col="sample", keep_samples=keep,
+    X, ids, samples, rows = _read_matrix(_open_factory(expr), skip=0, id_col=None, keep_samples=keep,
                                          chunksize=chunksize, source=expr.name, progress=progress)
     p = ph.loc[samples]
     obs = pd.DataFrame({
