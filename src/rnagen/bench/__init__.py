@@ -1,0 +1,11 @@
+"""The one-command benchmark: models x seeds on a labelled data set into a leaderboard (and a report).
+
+- :func:`run_benchmark`: split, train, sample, reconstruct, evaluate, resumable; writes ``leaderboard.csv``,
+  ``leaderboard.json`` and the report's plot data into an output folder.
+- :mod:`rnagen.bench.budgets`: the documented table of compute budgets (``fast``, ``standard``, ``paper``).
+"""
+from .budgets import BUDGET_TABLE, BUDGETS, DEFAULT_MODELS, ROWS, budget_overrides, parse_models
+from .runner import DIRECTIONS, LEADERBOARD_COLUMNS, METRIC_COLUMNS, read_leaderboard, run_benchmark
+
+__all__ = ["run_benchmark", "read_leaderboard", "budget_overrides", "parse_models", "BUDGET_TABLE", "BUDGETS",
+           "DEFAULT_MODELS", "ROWS", "LEADERBOARD_COLUMNS", "METRIC_COLUMNS", "DIRECTIONS"]

@@ -1,0 +1,146 @@
+"""Compute budgets of the benchmark: one documented table of configuration overrides per model.
+
+A budget says how much training each model gets. It maps to ``key=value`` overrides applied on top of each
+model's dataclass defaults (the single source of truth for everything not listed here):
+
+``fast``
+    CPU minutes: the whole benchmark of every model on the bundled GTEx subset (416 training profiles x 467
+    genes) runs in under 10 minutes on 2 CPU cores (``rnagen demo``). Numbers are a smoke-level floor, not
+    the paper's quality.
+``standard``
+    The models' own defaults (tuned for a laptop CPU, tens of minutes in all on a few thousand profiles).
+``paper``
+    The settings of Lacan et al. (2026) (see ``REFERENCE.md``: GTEx best rows of the released
+    hyperparameter searches; 15,000 epochs for the denoiser, 1,000 for the VAE and the GAN). Meant for a GPU.
+
+An override value ``"epochs:E"`` on ``train.steps`` is converted to optimiser steps for the data at hand:
+``ceil(E * n_train / batch_size)``, so a budget stated in epochs (as the paper states it) means the same on
+any data set size.
+
+Benchmark rows and the registered model each trains: ``ddpm`` and ``ddim`` are two rows sampled from ONE
+trained ``diffusion`` model (``sampler="ddpm"`` / ``"ddim"``); the other rows are the model of that name.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+from ..errors import ConfigError
+
+Budget = Literal["fast", "standard", "paper"]
+BUDGETS: tuple[str, ...] = ("fast", "standard", "paper")
+
+#: benchmark row -> (registered model name, sampler options passed to ``Generator.sample``)
+ROWS: dict[str, tuple[str, dict[str, Any]]] = {
+    "ddpm": ("diffusion", {"sampler": "ddpm"}),
+    "ddim": ("diffusion", {"sampler": "ddim"}),
+    "vae": ("vae", {}),
+    "wgan-gp": ("wgan-gp", {}),
+    "gaussian": ("gaussian", {}),
+}
+DEFAULT_MODELS: tuple[str, ...] = ("ddpm", "ddim", "vae", "wgan-gp", "gaussian")
+
+#: per budget: model -> overrides (``dotted.key: value``). Keys absent here keep the model's defaults.
+BUDGET_TABLE: dict[str, dict[str, dict[str, Any]]] = {
+    "fast": {
+        # ~40 s on 2 cores for 416 x 467: a smaller denoiser, fewer optimiser steps
+        "diffusion": {"network.width": 256, "network.depth": 2, "train.steps": 600, "train.batch_size": 128,
+                      "train.warmup_steps": 50, "train.ema_decay": 0.99, "train.checkpoint_every": 200},
+        "vae": {"train.steps": 600, "train.batch_size": 128, "train.warmup_steps": 50,
+                "train.checkpoint_every": 200},
+        "wgan-gp": {"train.steps": 600, "train.batch_size": 128, "train.warmup_steps": 50,
+                    "train.checkpoint_every": 200},
+        "gaussian": {},
+    },
+    "standard": {"diffusion": {}, "vae": {}, "wgan-gp": {}, "gaussian": {}},
+    "paper": {
+        # residual MLP denoiser 2 x 8192, quad schedule T=1000, lr 4.8e-4 one-cycle, batch 2048,
+        # 15,000 epochs, EMA 0.999, mixed precision (GTEx best row of the released search)
+        "diffusion": {"network.width": 8192, "network.depth": 2, "network.dropout": 0.1,
+                      "schedule.kind": "quad", "schedule.T": 1000, "schedule.beta_start": 1e-4,
+                      "schedule.beta_end": 0.02, "train.lr": 4.8e-4, "train.lr_schedule": "onecycle",
+                      "train.batch_size": 2048, "train.steps": "epochs:15000", "train.ema_decay": 0.999,
+                      "train.amp": True, "train.checkpoint_every": 2000},
+        # conditional VAE, 1000 epochs, batch 256, lr 7.8e-4 (GTEx best row)
+        "vae": {"train.steps": "epochs:1000", "train.batch_size": 256, "train.lr": 7.8e-4,
+                "train.checkpoint_every": 2000},
+        # conditional WGAN-GP, 1000 epochs, batch 1024 (GTEx best row; RMSprop, 5 critic steps, GP 10 are
+        # the model's defaults)
+        "wgan-gp": {"train.steps": "epochs:1000", "train.batch_size": 1024, "train.checkpoint_every": 2000},
+        "gaussian": {},
+    },
+}
+
+#: DDIM steps for the quality-vs-steps curve of the report, per budget (capped at the schedule's T)
+DDIM_STEP_GRID: dict[str, tuple[int, ...]] = {
+    "fast": (5, 10, 25, 50, 100, 200),
+    "standard": (5, 10, 25, 50, 100, 200, 500, 1000),
+    "paper": (10, 25, 50, 100, 200, 500, 1000),
+}
+#: sampling steps of the ddpm / ddim rows per budget (the paper walks all 1000 steps for both)
+SAMPLER_STEPS: dict[str, dict[str, int]] = {
+    "fast": {"ddpm": 1000, "ddim": 50},
+    "standard": {"ddpm": 1000, "ddim": 100},
+    "paper": {"ddpm": 1000, "ddim": 1000},
+}
+
+
+def check_budget(budget: str) -> str:
+    if budget not in BUDGETS:
+        raise ConfigError(f"unknown budget {budget!r}; choose one of {', '.join(BUDGETS)}")
+    return budget
+
+
+def parse_models(models: str | Sequence[str]) -> list[str]:
+    """Benchmark rows from ``"ddpm,ddim,gaussian"`` or a list; unknown names raise :class:`ConfigError`."""
+    names = [m.strip() for m in (models.split(",") if isinstance(models, str) else models) if m.strip()]
+    if not names:
+        raise ConfigError("no models given; choose from " + ", ".join(ROWS))
+    unknown = [m for m in names if m not in ROWS]
+    if unknown:
+        raise ConfigError(f"unknown benchmark model(s) {unknown}; choose from {', '.join(ROWS)} "
+                          "(ddpm and ddim are two samplers of one trained diffusion model)")
+    if "real" in names:
+        raise ConfigError("'real' is always part of the leaderboard; do not list it")
+    return list(dict.fromkeys(names))
+
+
+def budget_overrides(model: str, budget: str, *, n_train: int,
+                     extra: Mapping[str, Any] | Sequence[str] | None = None) -> list[str]:
+    """The ``key=value`` overrides of registered ``model`` under ``budget`` for ``n_train`` profiles.
+
+    ``extra`` (a mapping or ``["key=value", ...]``) is applied last, so a user can change any setting.
+    """
+    table = dict(BUDGET_TABLE[check_budget(budget)].get(model, {}))
+    if extra:
+        items = extra.items() if isinstance(extra, Mapping) else (s.split("=", 1) for s in extra)
+        for k, v in items:
+            table[k.strip()] = v
+    # resolve "epochs:E" once the batch size is known
+    batch = table.get("train.batch_size")
+    out = []
+    for k, v in table.items():
+        if isinstance(v, str) and v.startswith("epochs:"):
+            if batch is None:
+                raise ConfigError(f"{model}: {k}={v} needs train.batch_size in the same budget")
+            epochs = float(v.split(":", 1)[1])
+            v = max(1, math.ceil(epochs * n_train / int(batch)))
+        out.append(f"{k}={_toml_literal(v)}")
+    return out
+
+
+def _toml_literal(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    s = str(v)
+    # already a TOML literal (number, bool, quoted) from the command line: keep it
+    if s and (s[0] in "\"'[{" or s in ("true", "false")):
+        return s
+    try:
+        float(s)
+        return s
+    except ValueError:
+        return '"' + s.replace('"', '\\"') + '"'

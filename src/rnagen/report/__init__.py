@@ -1,0 +1,198 @@
+"""The benchmark report: one self-contained HTML file drawn from a benchmark folder's saved results.
+
+:func:`write_report` reads ``leaderboard.json`` and the plot data under ``plots/`` written by
+:func:`rnagen.bench.run_benchmark`, computes no new indicator, draws the figures with matplotlib, embeds them
+as base64 PNGs and renders ``templates/report.html.j2`` (jinja2). The file loads nothing from outside, so it
+reads offline and can be mailed around.
+"""
+from __future__ import annotations
+
+import html
+import json
+import math
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import __version__
+from .._io import write_text
+from ..errors import RunDirError
+
+__all__ = ["write_report", "best_rows"]
+
+# leaderboard columns shown in the main table, with their headers
+_SHOWN = (
+    ("tstr_accuracy", "TSTR acc."), ("trtr_accuracy", "TRTR acc."), ("correlation_score", "corr. score"),
+    ("precision", "precision"), ("recall", "recall"), ("density", "density"), ("coverage", "coverage"),
+    ("aa_ts", "AA<sub>ts</sub>"), ("detection_auc", "detection AUC"), ("frechet_distance", "Fréchet"),
+    ("dcr_share", "DCR share"), ("train_seconds", "train s"), ("sample_seconds", "sample s"),
+)
+
+
+def _is_reference(model: str) -> bool:
+    return model == "real" or model.startswith("real-") or model.startswith("real+")
+
+
+def best_rows(rows: list[dict[str, Any]], column: str, direction: Any) -> set[int]:
+    """Indices of the best non-reference rows in ``column`` ("higher", "lower" or a target value)."""
+    cand = [(i, r.get(column)) for i, r in enumerate(rows) if not _is_reference(str(r["model"]))]
+    cand = [(i, float(v)) for i, v in cand if v is not None and isinstance(v, (int, float)) and math.isfinite(v)]
+    if not cand:
+        return set()
+    if direction == "higher":
+        score = [v for _, v in cand]
+    elif direction == "lower":
+        score = [-v for _, v in cand]
+    else:
+        score = [-abs(v - float(direction)) for _, v in cand]
+    top = max(score)
+    best = {i for (i, _), s in zip(cand, score) if math.isclose(s, top, rel_tol=1e-9, abs_tol=1e-12)}
+    # a column where every model ties (e.g. a shared TRTR reference) singles out nobody
+    return set() if len(best) == len(cand) > 1 else best
+
+
+def _fmt(v: Any, column: str = "") -> str:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "–"
+    if isinstance(v, (int, float)):
+        if column.endswith("seconds"):
+            return f"{v:.1f}"
+        a = abs(v)
+        return f"{v:.3g}" if (a >= 1000 or (a < 0.001 and a != 0)) else f"{v:.3f}"
+    return html.escape(str(v))
+
+
+def _direction_text(d: Any) -> str:
+    if d == "higher":
+        return "higher is better"
+    if d == "lower":
+        return "lower is better"
+    try:
+        return f"best near {float(d):g}"
+    except (TypeError, ValueError):
+        return ""
+
+
+def _load_npz(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}
+
+
+def _table(rows, columns, directions) -> dict[str, Any]:
+    """Cells of a leaderboard table: value, CI text, and whether it is the best of its column."""
+    best = {c: best_rows(rows, c, directions.get(c, "higher")) for c, _ in columns}
+    body = []
+    for i, r in enumerate(rows):
+        cells = []
+        for c, _ in columns:
+            lo, hi = r.get(f"{c}_ci_low"), r.get(f"{c}_ci_high")
+            ci = f"[{_fmt(lo, c)}, {_fmt(hi, c)}]" if lo is not None and hi is not None else ""
+            sd = r.get(f"{c}_sd")
+            cells.append({"value": _fmt(r.get(c), c), "ci": ci, "best": i in best[c],
+                          "sd": f"± {_fmt(sd, c)} sd" if sd is not None else ""})
+        body.append({"model": str(r["model"]), "reference": _is_reference(str(r["model"])), "cells": cells})
+    head = [{"key": c, "label": lab, "direction": _direction_text(directions.get(c, ""))} for c, lab in columns]
+    return {"head": head, "rows": body}
+
+
+def write_report(out_dir: str | Path, *, path: str | Path | None = None, title: str | None = None) -> Path:
+    """Write ``report.html`` for a benchmark folder (see :func:`rnagen.bench.run_benchmark`).
+
+    Parameters
+    ----------
+    out_dir
+        The benchmark folder (holds ``leaderboard.json`` and ``plots/``).
+    path
+        Where to write the report; default ``out_dir/report.html``.
+    title
+        Page title; default names the data and label key.
+
+    Returns
+    -------
+    pathlib.Path
+        The report's path.
+    """
+    import jinja2
+
+    from . import plots
+
+    out = Path(out_dir)
+    lb_path = out / "leaderboard.json"
+    if not lb_path.is_file():
+        raise RunDirError(f"{out} has no leaderboard.json; run `rnagen benchmark ... --out {out}` first")
+    lb = json.loads(lb_path.read_text())
+    rows, directions, settings = lb["rows"], lb.get("directions", {}), lb.get("settings", {})
+    shown = [(c, lab) for c, lab in _SHOWN if c in lb["columns"]]
+    main = _table(rows, shown, directions)
+    shown_keys = {c for c, _ in _SHOWN}
+    others = [c for c in lb["columns"] if c not in shown_keys and c not in ("model", "n_seeds")
+              and not c.endswith(("_ci_low", "_ci_high", "_sd"))]
+    extra = _table(rows, [(c, html.escape(c)) for c in others], directions) if others else None
+
+    figures: list[dict[str, str]] = []
+    pdir = out / "plots"
+    real = _load_npz(pdir / "real.npz") if (pdir / "real.npz").is_file() else None
+    syn = {}
+    for r in rows:
+        name = str(r["model"])
+        f = pdir / f"{name}.npz"
+        if not _is_reference(name) and "+" not in name and f.is_file():
+            syn[name] = _load_npz(f)
+    if real is not None and syn:
+        figures.append({"id": "pca", "title": "PCA: real vs synthetic, coloured by label",
+                        "caption": "PCA fitted on the real training profiles (log scale); each synthetic set is "
+                                   "projected on the same axes, over the real profiles in grey.",
+                        "img": plots.embedding(real, syn, key="pca")})
+        if "umap" in real:
+            figures.append({"id": "umap", "title": "UMAP: real vs synthetic, coloured by label",
+                            "caption": "UMAP fitted on the real training profiles; synthetic sets transformed.",
+                            "img": plots.embedding(real, syn, key="umap")})
+        figures.append({"id": "corr", "title": "Gene-gene correlations, real vs synthetic",
+                        "caption": "Pearson correlation of the most variable genes (same gene order in every "
+                                   "panel); the correlation score compares these structures over all genes.",
+                        "img": plots.correlations(real, syn)})
+        figures.append({"id": "moments", "title": "Per-gene mean and variance, real vs synthetic",
+                        "caption": "One point per gene; a faithful generator lies on the diagonal.",
+                        "img": plots.moments(real, syn)})
+    tpc_path = pdir / "tstr_per_class.json"
+    if tpc_path.is_file() and real is not None:
+        tpc = json.loads(tpc_path.read_text())
+        order = ["real"] + [str(r["model"]) for r in rows if str(r["model"]) in tpc and str(r["model"]) != "real"]
+        tpc = {n: tpc[n] for n in order if n in tpc}
+        if tpc:
+            figures.append({"id": "tstr", "title": "TSTR per class",
+                            "caption": "Recall per class on the real test profiles of a logistic regression "
+                                       "trained on each set (real: trained on the real training profiles).",
+                            "img": plots.tstr_per_class(tpc, [str(x) for x in real["label_order"]])})
+    steps_path = pdir / "ddim_steps.json"
+    if steps_path.is_file():
+        curve = json.loads(steps_path.read_text())
+        if curve.get("points"):
+            figures.append({"id": "steps", "title": "DDIM quality against the number of sampling steps",
+                            "caption": "The same trained diffusion model sampled deterministically (eta = 0) "
+                                       "with a growing number of respaced steps; scored against real test.",
+                            "img": plots.steps_curve(curve)})
+    r2 = {}
+    for f in sorted(pdir.glob("recon_*.npz")):
+        d = _load_npz(f)
+        if "r2" in d:
+            r2[f.stem.removeprefix("recon_")] = d["r2"]
+    if r2:
+        figures.append({"id": "recon", "title": "Reconstruction R² distribution",
+                        "caption": "Per-gene R² on held-out real full profiles of each reconstruction method.",
+                        "img": plots.recon_r2(r2)})
+
+    env = jinja2.Environment(loader=jinja2.PackageLoader("rnagen.report", "templates"),
+                             autoescape=jinja2.select_autoescape(["html", "j2"]))
+    tpl = env.get_template("report.html.j2")
+    ttl = title or (f"rnagen benchmark: {Path(str(settings.get('data', 'data'))).name}, "
+                    f"label {settings.get('label_key', '?')}")
+    html_text = tpl.render(
+        title=ttl, settings=settings, main=main, extra=extra, figures=figures, version=__version__,
+        generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    )
+    dest = Path(path) if path is not None else out / "report.html"
+    write_text(dest, html_text)
+    return dest

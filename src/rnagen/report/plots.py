@@ -1,0 +1,187 @@
+"""Figures of the benchmark report, drawn with matplotlib from the saved plot data (nothing is computed
+here beyond arranging what the benchmark saved) and returned as base64 PNG strings for embedding."""
+from __future__ import annotations
+
+import base64
+import io
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def to_base64(fig) -> str:
+    """PNG bytes of ``fig`` as base64 text (the figure is closed)."""
+    plt = _plt()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=80, bbox_inches="tight")
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _colours(labels: Sequence[str]) -> dict[str, Any]:
+    plt = _plt()
+    if len(labels) <= 20:
+        cmap = plt.get_cmap("tab20")
+        return {lab: cmap(i) for i, lab in enumerate(labels)}
+    cmap = plt.get_cmap("gist_rainbow")
+    return {lab: cmap(i / (len(labels) - 1)) for i, lab in enumerate(labels)}
+
+
+def embedding(real: Mapping[str, np.ndarray], synthetic: Mapping[str, Mapping[str, np.ndarray]], *,
+              key: str = "pca") -> str:
+    """Real (first panel) and each model's synthetic profiles in the real data's 2-D embedding, by label."""
+    plt = _plt()
+    order = [str(x) for x in real["label_order"]]
+    col = _colours(order)
+    panels = [("real (train)", real)] + [(name, d) for name, d in synthetic.items() if key in d]
+    ncol = min(3, len(panels))
+    nrow = int(np.ceil(len(panels) / ncol))
+    fig, axes = plt.subplots(nrow, ncol, figsize=(4.2 * ncol, 3.8 * nrow), squeeze=False)
+    R = real[key]
+    lo, hi = R.min(axis=0), R.max(axis=0)
+    pad = 0.15 * (hi - lo + 1e-9)
+    for ax, (name, d) in zip(axes.flat, panels):
+        P, labs = d[key], np.asarray(d["labels"]).astype(str)
+        if name != "real (train)":
+            ax.scatter(R[:, 0], R[:, 1], s=6, c="#d0d0d0", linewidths=0, label="real")
+        for lab in order:
+            m = labs == lab
+            if m.any():
+                ax.scatter(P[m, 0], P[m, 1], s=7, color=col[lab], linewidths=0)
+        ax.set_title(name, fontsize=10)
+        ax.set_xlim(lo[0] - pad[0], hi[0] + pad[0])
+        ax.set_ylim(lo[1] - pad[1], hi[1] + pad[1])
+        ax.set_xticks([]), ax.set_yticks([])
+        if key == "pca" and "pca_explained" in real:
+            ev = real["pca_explained"]
+            ax.set_xlabel(f"PC1 ({100 * ev[0]:.0f}%)", fontsize=8)
+            ax.set_ylabel(f"PC2 ({100 * ev[1]:.0f}%)", fontsize=8)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.axis("off")
+    if len(order) <= 30:
+        handles = [plt.Line2D([], [], marker="o", ls="", color=col[lab], label=lab) for lab in order]
+        fig.legend(handles=handles, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=7, frameon=False)
+    fig.suptitle(f"{key.upper()} of the real training profiles; synthetic sets projected on it (grey: real)",
+                 fontsize=10)
+    fig.tight_layout()
+    return to_base64(fig)
+
+
+def correlations(real: Mapping[str, np.ndarray], synthetic: Mapping[str, Mapping[str, np.ndarray]]) -> str:
+    """Gene-gene Pearson correlation heat maps of the most variable genes: real, then each model."""
+    plt = _plt()
+    panels = [("real (train)", real["corr"])] + [(n, d["corr"]) for n, d in synthetic.items()]
+    ncol = min(4, len(panels))
+    nrow = int(np.ceil(len(panels) / ncol))
+    fig, axes = plt.subplots(nrow, ncol, figsize=(3.3 * ncol, 3.2 * nrow), squeeze=False)
+    im = None
+    for ax, (name, C) in zip(axes.flat, panels):
+        im = ax.imshow(C, vmin=-1, vmax=1, cmap="RdBu_r", interpolation="nearest")
+        ax.set_title(name, fontsize=10)
+        ax.set_xticks([]), ax.set_yticks([])
+    for ax in list(axes.flat)[len(panels):]:
+        ax.axis("off")
+    if im is not None:
+        fig.colorbar(im, ax=axes.ravel().tolist(), shrink=0.7, label="Pearson r")
+    fig.suptitle(f"Gene-gene correlation of the {real['corr'].shape[0]} most variable genes (same order)",
+                 fontsize=10)
+    return to_base64(fig)
+
+
+def moments(real: Mapping[str, np.ndarray], synthetic: Mapping[str, Mapping[str, np.ndarray]]) -> str:
+    """Per-gene mean (top row) and variance (bottom row), real vs synthetic, one column per model."""
+    plt = _plt()
+    names = list(synthetic)
+    n = max(len(names), 1)
+    fig, axes = plt.subplots(2, n, figsize=(3.2 * n, 6.2), squeeze=False)
+    for j, name in enumerate(names):
+        d = synthetic[name]
+        for i, stat in enumerate(("mean", "var")):
+            ax = axes[i, j]
+            x, y = real[stat], d[stat]
+            ax.scatter(x, y, s=4, alpha=0.6, linewidths=0)
+            lim = [float(min(x.min(), y.min())), float(max(x.max(), y.max()))]
+            ax.plot(lim, lim, color="k", lw=0.7)
+            ax.set_xlabel(f"real {stat}", fontsize=8)
+            ax.set_ylabel(f"synthetic {stat}", fontsize=8)
+            if i == 0:
+                ax.set_title(name, fontsize=10)
+            ax.tick_params(labelsize=7)
+    fig.suptitle("Per-gene mean and variance (log scale), real training vs synthetic; the line is y = x",
+                 fontsize=10)
+    fig.tight_layout()
+    return to_base64(fig)
+
+
+def tstr_per_class(per_class: Mapping[str, Mapping[str, Any]], labels: Sequence[str]) -> str:
+    """Heat map: per-class recall on real test of a classifier trained on each set (rows)."""
+    plt = _plt()
+    names = list(per_class)
+    M = np.array([[per_class[n]["per_class"].get(lab, np.nan) for lab in labels] for n in names], dtype=float)
+    fig, ax = plt.subplots(figsize=(max(6, 0.35 * len(labels) + 2), 0.45 * len(names) + 2))
+    im = ax.imshow(M, vmin=0, vmax=1, cmap="viridis", aspect="auto")
+    ax.set_yticks(range(len(names)), [f"{n} ({per_class[n]['accuracy']:.2f})" for n in names], fontsize=8)
+    ax.set_xticks(range(len(labels)), labels, rotation=70, ha="right", fontsize=7)
+    fig.colorbar(im, ax=ax, label="recall on real test")
+    ax.set_title("TSTR per class (logistic regression trained on each set; overall accuracy in brackets)",
+                 fontsize=10)
+    fig.tight_layout()
+    return to_base64(fig)
+
+
+def steps_curve(curve: Mapping[str, Any]) -> str:
+    """DDIM quality indicators against the number of sampling steps (log x axis)."""
+    plt = _plt()
+    pts = curve["points"]
+    steps = [p["steps"] for p in pts]
+    keys = [k for k in ("tstr_accuracy_logreg", "correlation_score", "precision", "recall", "coverage")
+            if k in pts[0]]
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    for k in keys:
+        axes[0].plot(steps, [p[k] for p in pts], marker="o", label=k)
+    axes[0].set_ylim(-0.02, 1.02)
+    axes[0].set_ylabel("higher is better")
+    axes[0].legend(fontsize=7)
+    if "frechet_distance_pca" in pts[0]:
+        axes[1].plot(steps, [p["frechet_distance_pca"] for p in pts], marker="o", color="C3")
+        axes[1].set_ylabel("Fréchet distance (PCA, lower is better)")
+    axes[2].plot(steps, [p["sample_seconds"] for p in pts], marker="o", color="C4")
+    axes[2].set_ylabel("sampling seconds")
+    for ax in axes:
+        ax.set_xscale("log")
+        ax.set_xlabel("DDIM steps")
+        ax.grid(alpha=0.3)
+    fig.suptitle(f"DDIM (eta = 0) quality against the number of sampling steps (T = {curve.get('T')})",
+                 fontsize=10)
+    fig.tight_layout()
+    return to_base64(fig)
+
+
+def recon_r2(r2: Mapping[str, np.ndarray]) -> str:
+    """Distribution of per-gene R² on held-out real profiles, per reconstruction method."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    names = list(r2)
+    data = [np.asarray(r2[n], dtype=float)[np.isfinite(r2[n])] for n in names]
+    lo = min([-0.5] + [float(np.percentile(d, 1)) for d in data if len(d)])
+    bins = np.linspace(max(lo, -1.0), 1.0, 41)
+    for n, d in zip(names, data):
+        axes[0].hist(np.clip(d, bins[0], 1.0), bins=bins, alpha=0.55, label=f"{n} (median {np.median(d):.2f})")
+    axes[0].set_xlabel("per-gene R² on held-out real profiles")
+    axes[0].set_ylabel("genes")
+    axes[0].legend(fontsize=8)
+    axes[1].boxplot(data, labels=names, showfliers=False)
+    axes[1].set_ylabel("per-gene R²")
+    fig.suptitle("Reconstruction of the non-input genes from the input genes (trained on real data)", fontsize=10)
+    fig.tight_layout()
+    return to_base64(fig)
