@@ -1,5 +1,153 @@
-"""`rnagen reconstruct` sub-commands (placeholder until its issue lands)."""
+"""``rnagen reconstruct fit|apply|score``: the same calls as :mod:`rnagen.reconstruct`."""
+from __future__ import annotations
+
+import argparse
 
 
-def register(sub) -> None:  # noqa: D103
-    return None
+def _preview(names, k: int = 6) -> str:
+    names = list(names)
+    return ", ".join(map(str, names[:k])) + (f", ... ({len(names) - k} more)" if len(names) > k else "")
+
+
+def _read(path: str, label_key: str | None = None):
+    """:func:`rnagen.data.read`, or the bundled ``gtex26`` subset by name when no such file exists."""
+    from pathlib import Path
+
+    from ..data import read
+
+    if path == "gtex26" and not Path(path).exists():
+        from .. import datasets
+
+        adata = datasets.gtex26()
+        if label_key is not None and label_key not in adata.obs.columns:
+            from ..errors import DataError
+
+            raise DataError(f"label column {label_key!r} not found in gtex26 (sample columns: tissue)")
+        return adata
+    return read(path, label_key=label_key)
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    from ..reconstruct import fit
+
+    adata = _read(args.full, args.label_key)
+    rec = fit(adata, inputs=args.inputs, method=args.method, seed=args.seed, val_size=args.val_size,
+              label_key=args.label_key, overrides=args.set or None, device=args.device, progress=not args.quiet)
+    rec.save(args.out)
+    m = rec.meta
+    inp = m["inputs"]
+    if inp["selection"] == "landmarks" and inp["missing"]:
+        print(f"using {inp['n_inputs']} of the 978 landmarks ({len(inp['missing'])} not in the data: "
+              f"{_preview(inp['missing'])})")
+    f = m["fit"]
+    if rec.method == "linear":
+        how = f"ridge penalty alpha={f['alpha']}" if f["alpha"] != "per gene" else "ridge penalty chosen per gene"
+        if f["val_r2_mean"]:
+            k = f["alphas"].index(f["alpha"]) if f["alpha"] != "per gene" else None
+            if k is not None:
+                how += f" (validation mean R² {f['val_r2_mean'][k]:.3f} on {m['n_val']} samples)"
+    else:
+        how = f"best epoch {f['best_epoch']} of {f['epochs']}, validation MSE {f['best_val_mse']:.4f} (z-scores)"
+    print(f"fitted {rec.method} reconstruction: {m['n_inputs']} input genes -> {m['n_targets']} target genes on "
+          f"{m['n_train']} samples in {m['seconds']['preprocess'] + m['seconds']['fit']:.1f} s; {how} -> {args.out}")
+    return 0
+
+
+def cmd_apply(args: argparse.Namespace) -> int:
+    from .._io import write_h5ad
+    from ..reconstruct import load
+
+    rec = load(args.recon_dir, device=args.device)
+    syn = _read(args.data)
+    full = rec.apply(syn)
+    write_h5ad(full, args.out)
+    print(f"reconstructed {full.n_obs} profiles: {len(rec.input_idx)} input genes kept + {len(rec.target_idx)} "
+          f"predicted = {full.n_vars} genes -> {args.out}")
+    return 0
+
+
+def format_scores(res: dict) -> str:
+    """A readable summary of :meth:`rnagen.reconstruct.Reconstructor.score`."""
+    lines = [f"{res['method']} reconstruction scored on {res['n_samples']} samples: {res['n_inputs']} inputs -> "
+             f"{res['n_targets_scored']} target genes" + (f" ({res['n_targets_missing']} targets absent)"
+                                                          if res["n_targets_missing"] else "")
+             + f"; values on scale {res['scale']}"]
+    lines.append(f"{'per gene':10s} {'median':>8s} {'q1':>8s} {'q3':>8s} {'mean':>8s}  undefined")
+    for key, name in (("r2", "R²"), ("pearson", "Pearson r")):
+        s = res[key]
+        lines.append(f"{name:10s} {s['median']:8.4f} {s['q1']:8.4f} {s['q3']:8.4f} {s['mean']:8.4f}  "
+                     f"{s['n_undefined']}")
+    lines.append(f"overall    MSE {res['mse']:.4f}  MAE {res['mae']:.4f}  (z-score MSE {res['mse_z']:.4f})")
+    return "\n".join(lines)
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from .._io import write_json
+    from ..reconstruct import load
+
+    rec = load(args.recon_dir, device=args.device)
+    test = _read(args.test)
+    res = rec.score(test, per_gene=bool(args.out))
+    print(format_scores(res))
+    if args.out:
+        write_json(args.out, res)
+        print(f"scores (with per-gene values) -> {args.out}")
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "reconstruct", help="predict the full transcriptome from landmark (input) genes",
+        description="Learn on real full profiles to predict every non-input gene from the input genes (ridge "
+                    "or D-GEX MLP), apply it to synthetic input-gene profiles, and score it on held-out real data.",
+    )
+    rsub = p.add_subparsers(dest="reconstruct_command", metavar="SUBCOMMAND")
+    p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
+
+    f = rsub.add_parser(
+        "fit", help="fit a reconstruction on real full profiles",
+        description="Fit on FULL (any input the data layer reads: .h5ad, CSV/TSV, GCT, parquet) holding the input "
+                    "genes and every gene to predict. Values are log2(x+1)-transformed unless already log-scale, "
+                    "then z-scored; the fitted transforms are stored in RECON_DIR and inverted on apply.",
+    )
+    f.add_argument("full", metavar="FULL", help="real expression data with all genes (inputs and targets), or "
+                   "'gtex26' for the bundled GTEx subset")
+    f.add_argument("--inputs", default="landmarks",
+                   help="input genes: 'landmarks' (the L1000 landmarks present) or a file with one gene ID per line "
+                        "(symbols, Entrez or Ensembl IDs); default landmarks")
+    f.add_argument("--method", choices=["linear", "mlp"], default="linear",
+                   help="linear: ridge least squares, penalty chosen on the validation split (closed form); "
+                        "mlp: D-GEX MLP with early stopping (default linear)")
+    f.add_argument("--label-key", default=None, help="sample label column; stratifies the validation split")
+    f.add_argument("--val-size", type=float, default=0.1, help="fraction of samples held out for validation "
+                   "(default 0.1)")
+    f.add_argument("--seed", type=int, default=0, help="seed of the validation split and the MLP (default 0)")
+    f.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value, e.g. --set mlp.hidden=[512] --set linear.per_gene_alpha=true "
+                        "--set log=none (repeatable)")
+    f.add_argument("--device", default="auto", help="mlp: auto (CUDA when available), cpu or cuda (default auto)")
+    f.add_argument("--quiet", action="store_true", help="no progress bar")
+    f.add_argument("--out", required=True, help="reconstructor folder to write")
+    f.set_defaults(func=cmd_fit)
+
+    a = rsub.add_parser(
+        "apply", help="reconstruct full profiles from input-gene profiles",
+        description="Full profiles = the input genes of SYN unchanged plus the predicted genes, in the training "
+                    "data's units and gene order; sample annotations are kept.",
+    )
+    a.add_argument("recon_dir", metavar="RECON_DIR", help="folder written by `rnagen reconstruct fit`")
+    a.add_argument("data", metavar="SYN", help="profiles holding the input genes (e.g. synthetic landmarks)")
+    a.add_argument("--device", default="auto", help="mlp: auto, cpu or cuda (default auto)")
+    a.add_argument("--out", required=True, help="full-profile .h5ad to write")
+    a.set_defaults(func=cmd_apply)
+
+    s = rsub.add_parser(
+        "score", help="score a reconstruction on held-out real full profiles",
+        description="Per-gene R² and Pearson r (median, quartiles, mean) and overall MSE and MAE of the predicted "
+                    "genes against the real ones, on the model's log scale.",
+    )
+    s.add_argument("recon_dir", metavar="RECON_DIR", help="folder written by `rnagen reconstruct fit`")
+    s.add_argument("test", metavar="TEST_FULL", help="held-out real data with all genes")
+    s.add_argument("--device", default="auto", help="mlp: auto, cpu or cuda (default auto)")
+    s.add_argument("--out", default=None, help="JSON file for the scores, per-gene values included")
+    s.set_defaults(func=cmd_score)

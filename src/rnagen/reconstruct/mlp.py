@@ -19,17 +19,24 @@ from ..errors import DataError
 __all__ = ["build_mlp", "train_mlp", "predict_mlp", "MLPResult"]
 
 
-def build_mlp(n_in: int, n_out: int, hidden: Sequence[int], dropout: float):
-    """The network: ``[Linear, BatchNorm1d, ReLU, Dropout] x len(hidden)`` then ``Linear(hidden[-1], n_out)``."""
+def build_mlp(n_in: int, n_out: int, hidden: Sequence[int], dropout: float, *, seed: int = 0):
+    """The network: ``[Linear, BatchNorm1d, ReLU, Dropout] x len(hidden)`` then ``Linear(hidden[-1], n_out)``.
+
+    The initial weights come from ``seed`` (PyTorch's default initialisation, drawn inside
+    :func:`torch.random.fork_rng` so the caller's global random state is untouched).
+    """
+    import torch
     from torch import nn
 
-    layers: list = []
-    d = n_in
-    for h in hidden:
-        layers += [nn.Linear(d, int(h)), nn.BatchNorm1d(int(h)), nn.ReLU(), nn.Dropout(float(dropout))]
-        d = int(h)
-    layers.append(nn.Linear(d, n_out))
-    return nn.Sequential(*layers)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        layers: list = []
+        d = n_in
+        for h in hidden:
+            layers += [nn.Linear(d, int(h)), nn.BatchNorm1d(int(h)), nn.ReLU(), nn.Dropout(float(dropout))]
+            d = int(h)
+        layers.append(nn.Linear(d, n_out))
+        return nn.Sequential(*layers)
 
 
 @dataclass
@@ -79,7 +86,7 @@ def train_mlp(X: np.ndarray, Y: np.ndarray, *, val_idx: np.ndarray, hidden: Sequ
     t0 = time.perf_counter()
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(int(seed))
-        net = build_mlp(X.shape[1], Y.shape[1], hidden, dropout).to(device)
+        net = build_mlp(X.shape[1], Y.shape[1], hidden, dropout, seed=seed).to(device)
         opt = torch.optim.AdamW(net.parameters(), lr=float(lr), weight_decay=float(weight_decay))
         g = torch.Generator().manual_seed(int(seed) + 1)
         best, best_epoch, best_state, bad = math.inf, -1, None, 0

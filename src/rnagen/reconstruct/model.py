@@ -64,7 +64,7 @@ class LinearConfig:
 class MLPConfig:
     """D-GEX MLP (section ``[mlp]``); defaults sized to train in seconds to minutes on a CPU."""
 
-    hidden: list[int] = field(default_factory=lambda: [1024, 1024])
+    hidden: list[int] = field(default_factory=lambda: [512, 512])
     """Width of each Linear-BatchNorm-ReLU-Dropout block."""
     dropout: float = 0.1
     lr: float = 1e-3
@@ -306,7 +306,7 @@ class Reconstructor:
             "n_targets": int(len(tg_idx)),
             "inputs": {k: v for k, v in report.items()},
             "log": {"applied": bool(log), "decided_by": cfg.log,
-                    "data_log_state": (log_state(adata) or {}).get("transform", "not recorded")},
+                    "data_log_state": (log_state(adata) or {}).get("transform", "detected from the value range")},
             "label_key": label_key,
             "fit": fit_info,
             "seconds": {"preprocess": t_prep, "fit": time.perf_counter() - t1},
@@ -444,7 +444,7 @@ class Reconstructor:
             "n_targets": int(len(self.target_idx)),
             "n_targets_scored": int(keep.size),
             "n_targets_missing": int(len(self.target_idx) - keep.size),
-            "scale": "log2(x+1)" if self.meta.get("log", {}).get("applied") else "as given (no log applied)",
+            "scale": self._scale_name(),
             "r2": _summary(r2),
             "pearson": _summary(r),
             "mse": float(np.mean(err * err)),
@@ -455,6 +455,14 @@ class Reconstructor:
             res["per_gene"] = {"gene": genes, "symbol": [self.symbols[self.target_idx[k]] for k in keep],
                                "r2": r2.tolist(), "pearson": r.tolist()}
         return res
+
+    def _scale_name(self) -> str:
+        lg = self.meta.get("log", {})
+        if lg.get("applied"):
+            return "log2(x+1)"
+        if lg.get("decided_by") == "none":
+            return "as given (no log applied)"
+        return f"as given (already log scale: {lg.get('data_log_state', 'detected')})"
 
     # --- persistence ---------------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> Path:

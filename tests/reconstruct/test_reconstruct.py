@@ -1,0 +1,159 @@
+"""fit / apply / score / save / load of the reconstructor on data from known maps."""
+import numpy as np
+import pandas as pd
+import pytest
+
+import rnagen.reconstruct as rc
+from rnagen.errors import DataError, RunDirError
+
+
+def _split(prob, make_adata, *, raw: bool = False):
+    full = prob["full"]
+    if raw:  # linear units: the log2(x+1) transform must be applied and inverted
+        full = np.exp2(full + 10.0) - 1.0
+    a = make_adata(full, prob["names"])
+    n = prob["n_train"]
+    return a[:n].copy(), a[n:].copy()
+
+
+@pytest.mark.parametrize("raw", [False, True])
+def test_linear_recovers_a_linear_map_to_the_noise_ceiling(make_adata, linear_problem, raw):
+    train, test = _split(linear_problem, make_adata, raw=raw)
+    rec = rc.fit(train, inputs=linear_problem["inputs"], method="linear")
+    assert rec.meta["log"]["applied"] is raw
+    res = rec.score(test)
+    ceiling = linear_problem["ceiling"]
+    r2 = pd.Series(res["per_gene"]["r2"], index=res["per_gene"]["gene"])
+    assert list(r2.index) == [g for g in linear_problem["names"] if g in set(ceiling.index)]  # training order
+    gap = (r2 - ceiling[r2.index])
+    # 1000 test samples: each gene's R^2 scatters ~0.02 around its ceiling; the average sits on it
+    assert abs(gap.mean()) < 0.01 and gap.abs().max() < 0.1
+    assert res["r2"]["median"] == pytest.approx(np.median(r2), abs=1e-12)
+    assert res["r2"]["q1"] <= res["r2"]["median"] <= res["r2"]["q3"]
+    assert res["pearson"]["median"] == pytest.approx(np.sqrt(ceiling).median(), abs=0.01)
+    # MSE on the log scale is the noise variance (0.25) plus a little estimation error
+    assert 0.24 < res["mse"] < 0.27 and res["mae"] == pytest.approx(0.5 * np.sqrt(2 / np.pi), abs=0.015)
+    assert res["scale"] == ("log2(x+1)" if raw else "as given (already log scale: detected from the value range)")
+    # the predictions are the noiseless signal, in the data's units
+    pred = rec.predict(test)
+    if raw:
+        pred = np.log2(pred + 1.0) - 10.0
+    sig = linear_problem["signal"].iloc[linear_problem["n_train"]:][rec.target_names].to_numpy()
+    assert np.mean((pred - sig) ** 2) < 0.01
+
+
+def test_apply_keeps_inputs_and_gene_order(make_adata, linear_problem):
+    train, test = _split(linear_problem, make_adata)
+    rec = rc.fit(train, inputs=linear_problem["inputs"], seed=3)
+    # synthetic landmark-only data: inputs in a different order, one extra gene, float64 values
+    rng = np.random.default_rng(5)
+    cols = list(rng.permutation(linear_problem["inputs"])) + ["extra"]
+    syn_X = np.hstack([test[:, cols[:-1]].X.astype(np.float64) + 1e-9, np.ones((test.n_obs, 1))])
+    syn = make_adata(syn_X, cols)
+    syn.X = syn_X                                   # keep float64
+    syn.uns["note"] = "kept"
+    full = rec.apply(syn)
+    assert list(full.var_names) == linear_problem["names"]
+    assert full.X.dtype == np.float64
+    np.testing.assert_array_equal(full[:, cols[:-1]].X, syn_X[:, :-1])
+    assert full.var["reconstructed"].sum() == len(rec.target_idx)
+    assert not full.var.loc[linear_problem["inputs"], "reconstructed"].any()
+    pd.testing.assert_frame_equal(full.obs, syn.obs)
+    assert full.uns["note"] == "kept" and rc.Reconstructor.__name__
+    np.testing.assert_allclose(full[:, rec.target_names].X, rec.predict(syn), rtol=1e-6)
+
+
+def test_missing_inputs_are_named(make_adata, linear_problem, tmp_path):
+    train, test = _split(linear_problem, make_adata)
+    with pytest.raises(DataError, match=r"2 of the 22 input genes are missing from the training data: nope1, nope2"):
+        rc.fit(train, inputs=linear_problem["inputs"] + ["nope1", "nope2"])
+    rec = rc.fit(train, inputs=linear_problem["inputs"])
+    drop = linear_problem["inputs"][:3]
+    with pytest.raises(DataError, match=r"3 of the 20 input genes of the reconstructor are missing from the data to "
+                                        r"reconstruct: " + ", ".join(drop)):
+        rec.apply(test[:, [g for g in test.var_names if g not in drop]].copy())
+    with pytest.raises(DataError, match="nothing is left to reconstruct"):
+        rc.fit(train[:, linear_problem["inputs"]].copy(), inputs=linear_problem["inputs"])
+    with pytest.raises(DataError, match="none of the 978 L1000 landmark genes"):
+        rc.fit(train, inputs="landmarks")
+    with pytest.raises(RunDirError, match="not a reconstructor folder"):
+        rc.load(tmp_path)
+
+
+@pytest.mark.parametrize("method", ["linear", "mlp"])
+def test_save_load_round_trip(make_adata, linear_problem, tmp_path, method):
+    train, test = _split(linear_problem, make_adata)
+    rec = rc.fit(train[:800].copy(), inputs=linear_problem["inputs"], method=method,
+                 overrides=["mlp.hidden=[32]", "mlp.max_epochs=3"], device="cpu")
+    rec.save(tmp_path / "rec")
+    back = rc.load(tmp_path / "rec", device="cpu")
+    assert back.method == method and back.var_names == rec.var_names and back.input_names == rec.input_names
+    np.testing.assert_array_equal(back.predict(test), rec.predict(test))
+    assert back.score(test)["r2"] == rec.score(test)["r2"]
+    assert sorted(p.name for p in (tmp_path / "rec").iterdir()) == sorted(
+        ["config.toml", "genes.tsv", "meta.json", "transforms.npz", "weights.safetensors"]
+        + (["train_log.csv"] if method == "mlp" else []))
+    assert not list((tmp_path / "rec").glob(".*tmp*"))      # no temp files left behind
+
+
+def test_mlp_beats_linear_on_a_nonlinear_map(make_adata):
+    rng = np.random.default_rng(2)
+    n, p = 2400, 6
+    X = rng.normal(size=(n, p))
+    T = np.column_stack([np.sin(2 * X[:, 0]), X[:, 1] * X[:, 2], np.abs(X[:, 3]), np.maximum(X[:, 4], 0) ** 2,
+                         np.cos(X[:, 5] + X[:, 0]), np.tanh(3 * X[:, 1]) * X[:, 4]])
+    Y = T + 0.1 * rng.normal(size=T.shape)
+    names = [f"x{i}" for i in range(p)] + [f"y{i}" for i in range(T.shape[1])]
+    a = make_adata(np.hstack([X, Y]), names)
+    train, test = a[:2000].copy(), a[2000:].copy()
+    inputs = names[:p]
+    lin = rc.fit(train, inputs=inputs, method="linear", overrides=["log=none"]).score(test)
+    mlp = rc.fit(train, inputs=inputs, method="mlp", seed=0, device="cpu", overrides=[
+        "log=none", "mlp.hidden=[64, 64]", "mlp.lr=3e-3", "mlp.batch_size=64", "mlp.max_epochs=40",
+        "mlp.patience=5", "mlp.dropout=0.0"]).score(test)
+    # noise-free ceiling is ~0.97-0.99 per gene; a linear map explains almost nothing of these targets
+    assert lin["r2"]["median"] < 0.5
+    assert mlp["r2"]["median"] > 0.8 and mlp["mse"] < 0.5 * lin["mse"]
+
+
+def test_mlp_is_seeded(make_adata, linear_problem):
+    train, test = _split(linear_problem, make_adata)
+    kw = dict(inputs=linear_problem["inputs"], method="mlp", device="cpu",
+              overrides=["mlp.hidden=[16]", "mlp.max_epochs=2"])
+    import torch
+
+    state = torch.random.get_rng_state()
+    p1 = rc.fit(train[:500].copy(), seed=4, **kw).predict(test)
+    assert torch.equal(state, torch.random.get_rng_state())       # the global generator is untouched
+    p2 = rc.fit(train[:500].copy(), seed=4, **kw).predict(test)
+    p3 = rc.fit(train[:500].copy(), seed=5, **kw).predict(test)
+    np.testing.assert_array_equal(p1, p2)
+    assert not np.array_equal(p1, p3)
+
+
+def test_genes_file_and_id_mapping(tmp_path):
+    """Inputs given as a file of symbols; a model fitted on Entrez IDs applies to symbol-named data."""
+    from rnagen import datasets
+
+    g = datasets.gtex26()[:200].copy()
+    inputs = list(g.var["symbol"][:30])
+    f = tmp_path / "genes.txt"
+    f.write_text("symbol\n# chosen genes\n" + "\n".join(inputs) + "\n")
+    assert rc.read_genes_file(f) == inputs
+    rec = rc.fit(g, inputs=f)
+    assert rec.input_names == list(g.var_names[:30])
+    syn = g[:, :30].copy()
+    syn.var_names = inputs
+    full = rec.apply(syn)
+    assert list(full.var_names) == list(g.var_names) and list(full.var["symbol"]) == list(g.var["symbol"])
+    np.testing.assert_array_equal(full.X[:, :30], g.X[:, :30])
+    assert rec.meta["log"]["applied"] is False            # gtex26 is already log2(RPKM+1)
+
+
+def test_gene_scores_golden():
+    y = np.array([[1.0, 0.0, 2.0], [2.0, 0.0, 2.0], [3.0, 0.0, 2.0], [4.0, 0.0, 2.0]])
+    p = np.array([[1.5, 1.0, 2.0], [1.5, 0.0, 1.0], [3.5, 0.0, 2.0], [3.5, 0.0, 2.0]])
+    r2, r = rc.gene_scores(y, p)
+    # gene 0: SSE = 4 * 0.25 = 1, SST = 5 -> 0.8; r = corr([1,2,3,4], [1.5,1.5,3.5,3.5]) = 0.894427
+    assert r2[0] == pytest.approx(0.8) and r[0] == pytest.approx(2 / np.sqrt(5))
+    assert np.isnan(r2[1]) and np.isnan(r[1]) and np.isnan(r2[2])
