@@ -1,0 +1,30 @@
+"""Quality indicators of synthetic expression profiles (one module per family).
+
+Every metric is registered in :data:`METRICS` with a name, a family, a direction (``"higher"``, ``"lower"`` or
+a target value) and its definition and source. Array-level functions:
+
+- fidelity: :func:`prdc`, :func:`frechet_distance`, :func:`mmd`, :func:`per_gene_distances`,
+  :func:`gene_distance_summary`
+- correlation: :func:`correlation_score`
+- adversarial: :func:`adversarial_accuracy`, :func:`privacy_loss`
+- utility: :func:`tstr` (TRTR when given real training data), :func:`augmentation`, :func:`classifier_features`
+- detection: :func:`detection_auc`
+- privacy: :func:`dcr`
+
+:func:`evaluate` computes them all on AnnData or arrays and returns a table with bootstrap confidence
+intervals and real-vs-real reference values. This package never imports :mod:`rnagen.models`.
+"""
+from ._registry import METRICS, MetricInfo
+from .fidelity import frechet_distance, gene_distance_summary, mmd, per_gene_distances, prdc
+from .adversarial import adversarial_accuracy, privacy_loss
+from .correlation import correlation_score
+from .utility import augmentation, classifier_features, tstr
+from .detection import detection_auc
+from .privacy import dcr
+from .evaluate import evaluate, format_table, prepare
+
+__all__ = [
+    "METRICS", "MetricInfo", "prdc", "frechet_distance", "mmd", "per_gene_distances", "gene_distance_summary",
+    "correlation_score", "adversarial_accuracy", "privacy_loss", "tstr", "augmentation", "classifier_features",
+    "detection_auc", "dcr", "evaluate", "format_table", "prepare",
+]

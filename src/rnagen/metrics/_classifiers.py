@@ -1,0 +1,86 @@
+"""Small torch classifiers (softmax regression and a one-hidden-layer MLP) shared by utility and detection.
+
+Trained with Adam on mini-batches, seeded through a private ``torch.Generator`` (weight init and shuffling),
+so nothing touches torch's global random state. No dropout (it would draw from the global generator); a
+small weight decay regularises instead.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import torch
+from torch import nn
+
+Kind = Literal["mlp", "logreg"]
+
+
+@dataclass
+class TrainedClassifier:
+    """A fitted classifier: ``predict_proba(X)`` and, for the MLP, ``hidden(X)`` (post-ReLU activations)."""
+
+    net: nn.Module
+    kind: str
+    n_classes: int
+
+    @torch.no_grad()
+    def _forward(self, X: np.ndarray, *, hidden: bool = False) -> np.ndarray:
+        self.net.eval()
+        out = []
+        T = torch.as_tensor(np.ascontiguousarray(X, dtype=np.float32))
+        for s in range(0, len(T), 8192):
+            h = T[s:s + 8192]
+            if hidden:
+                h = self.net[1](self.net[0](h))
+                out.append(h)
+            else:
+                out.append(torch.softmax(self.net(h), dim=1))
+        return torch.cat(out).numpy() if out else np.zeros((0, self.n_classes), np.float32)
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        return self._forward(X)
+
+    def hidden(self, X: np.ndarray) -> np.ndarray:
+        if self.kind != "mlp":
+            raise ValueError("hidden activations exist for the MLP only")
+        return self._forward(X, hidden=True)
+
+
+def _init_(net: nn.Module, g: torch.Generator) -> None:
+    # PyTorch's default Linear init (Kaiming-uniform bound 1/sqrt(fan_in)), drawn from our own generator
+    for m in net.modules():
+        if isinstance(m, nn.Linear):
+            bound = 1.0 / np.sqrt(m.in_features)
+            with torch.no_grad():
+                m.weight.uniform_(-bound, bound, generator=g)
+                m.bias.uniform_(-bound, bound, generator=g)
+
+
+def fit_classifier(X: np.ndarray, y: np.ndarray, *, n_classes: int, kind: Kind = "mlp", seed: int = 0,
+                   epochs: int = 10, hidden: int = 256, batch_size: int = 512, lr: float = 2e-3,
+                   weight_decay: float = 1e-4) -> TrainedClassifier:
+    """Fit a classifier on ``X`` (float32, standardised) and integer labels ``y`` in ``[0, n_classes)``."""
+    g = torch.Generator().manual_seed(int(seed))
+    d = X.shape[1]
+    if kind == "mlp":
+        net = nn.Sequential(nn.Linear(d, hidden), nn.ReLU(), nn.Linear(hidden, n_classes))
+    elif kind == "logreg":
+        net = nn.Sequential(nn.Linear(d, n_classes))
+    else:
+        raise ValueError(f"classifier must be 'mlp' or 'logreg', not {kind!r}")
+    _init_(net, g)
+    opt = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=weight_decay)
+    Xt = torch.as_tensor(np.ascontiguousarray(X, dtype=np.float32))
+    yt = torch.as_tensor(np.asarray(y, dtype=np.int64))
+    n = len(Xt)
+    net.train()
+    for _ in range(epochs):
+        perm = torch.randperm(n, generator=g)
+        for s in range(0, n, batch_size):
+            b = perm[s:s + batch_size]
+            loss = nn.functional.cross_entropy(net(Xt[b]), yt[b])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+    return TrainedClassifier(net, kind, n_classes)

@@ -1,0 +1,423 @@
+"""``evaluate``: every quality indicator of a synthetic set in one table, with CIs and real-vs-real references.
+
+Preprocessing (the same for every set, so no metric is won by a scale difference):
+
+1. Log scale: a set whose ``uns["rnagen"]["log"]`` says it is logged (or, without that record, whose values
+   look logged by :func:`rnagen.pp.history.looks_logged`) is used as is; otherwise ``log2(x + 1)`` is applied.
+2. z-score every gene with the mean and standard deviation of the REAL TRAINING set (of the real set when
+   no training set is given); constant genes get standard deviation 1. Synthetic data are never used to fit
+   anything.
+
+References: with ``train`` given, each fidelity/adversarial/detection metric is also computed for a
+subsample of the training set (as many profiles as the synthetic set) in place of the synthetic set: the
+value a perfect generator (one that draws new real profiles) would get. For utility metrics the reference
+is TRTR (the classifier trained on real training data). Privacy metrics have no real-vs-real reference.
+
+Confidence intervals (95 %, percentile bootstrap, see :mod:`rnagen.metrics._bootstrap`): metrics that are
+means of per-profile terms (precision, recall, density, coverage, AA, DCR shares, accuracy) resample those
+terms ``n_boot`` times (default 1000) with the neighbour structure fixed; the others are recomputed on
+resampled rows ``n_boot_expensive`` times (default 20): Fréchet distances (on the projected features),
+correlation score, MMD (on its subsample), per-gene distances, macro-F1/AUC (resampling the test set), and
+detection AUC (resampling the out-of-fold scores); their replicates are re-centred on the estimate (resampling
+duplicates rows, which alone shifts a distance between sets), so the interval is the spread around it.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import DataError
+from . import _knn
+from ._bootstrap import centred_ci, mean_ci, percentile_ci, stat_ci
+from ._registry import METRICS
+from .adversarial import aa_from_distances, cross_nn2
+from .correlation import correlation_score
+from .detection import binary_auc, detection_scores
+from .fidelity import (PCASpace, _moments, gaussian_frechet, median_bandwidth, mmd, mmd_kernel, per_gene_distances,
+                       per_gene_distances_boot, prdc_terms)
+from .privacy import dcr
+from .utility import _macro_f1_and_per_class, augmentation, encode_labels, macro_auc, tstr
+
+DEFAULT_METRICS: tuple[str, ...] = tuple(METRICS)
+
+COLUMNS = ["name", "group", "value", "ci_low", "ci_high", "reference", "direction", "family", "n_boot"]
+
+
+# --------------------------------------------------------------------------------------------- inputs
+def _unpack(obj, label_key: str | None, labels, what: str) -> tuple[np.ndarray, np.ndarray | None, Any, bool | None]:
+    """Return (X float32, labels or None, var_names or None, logged-flag-or-None)."""
+    if obj is None:
+        return None, None, None, None
+    if hasattr(obj, "obs") and hasattr(obj, "X"):
+        from ..pp.history import log_state
+
+        X = obj.X.toarray() if hasattr(obj.X, "toarray") else np.asarray(obj.X)
+        y = None
+        if label_key is not None:
+            if label_key not in obj.obs.columns:
+                raise DataError(f"{what}: obs has no column {label_key!r} (columns: {list(obj.obs.columns)}); "
+                                "pass the right --label-key")
+            y = np.asarray(obj.obs[label_key].astype(str))
+        st = log_state(obj)
+        return np.asarray(X, np.float32), y, list(obj.var_names), (None if st is None else bool(st["logged"]))
+    X = np.asarray(obj, np.float32)
+    if X.ndim != 2:
+        raise DataError(f"{what}: expected a 2-D samples x genes array, got shape {X.shape}")
+    return X, (None if labels is None else np.asarray(labels).astype(str)), None, None
+
+
+def _to_log(X: np.ndarray, logged: bool | None) -> tuple[np.ndarray, str]:
+    from ..pp.history import looks_logged
+
+    if logged is None:
+        logged = looks_logged(X)
+    if logged:
+        return X, "as is (log scale)"
+    if np.nanmin(X) < 0:
+        raise DataError("values are negative but not log-scale; pass linear-scale expression or log data")
+    return np.log2(X + 1.0).astype(np.float32), "log2(x+1)"
+
+
+def prepare(real, synthetic, train=None, *, label_key: str | None = None, real_labels=None,
+            synthetic_labels=None, train_labels=None) -> dict:
+    """Align genes, bring every set to log scale and z-score with the real training statistics.
+
+    Returns a dict with ``real``, ``synthetic``, ``train`` (float32 arrays or None), their labels, and
+    ``preprocessing`` (a description of what was done to each set).
+    """
+    R, yr, gr, lr = _unpack(real, label_key, real_labels, "real")
+    S, ys, gs, ls = _unpack(synthetic, label_key, synthetic_labels, "synthetic")
+    T, yt, gt, lt = _unpack(train, label_key, train_labels, "train")
+    if gr is not None:
+        for name, g, arr in (("synthetic", gs, S), ("train", gt, T)):
+            if g is None or arr is None:
+                continue
+            if g != gr:
+                pos = pd.Index(g).get_indexer(gr)
+                if (pos < 0).any():
+                    missing = [gr[i] for i in np.flatnonzero(pos < 0)[:5]]
+                    raise DataError(f"{name} lacks {int((pos < 0).sum())} genes of the real set (e.g. {missing}); "
+                                    "evaluate sets with the same genes")
+                arr = arr[:, pos]
+                if name == "synthetic":
+                    S = arr
+                else:
+                    T = arr
+    for name, arr in (("synthetic", S), ("train", T)):
+        if arr is not None and arr.shape[1] != R.shape[1]:
+            raise DataError(f"{name} has {arr.shape[1]} genes, real has {R.shape[1]}; use the same genes")
+    notes = {}
+    R, notes["real"] = _to_log(R, lr)
+    S, notes["synthetic"] = _to_log(S, ls)
+    if T is not None:
+        T, notes["train"] = _to_log(T, lt)
+    ref = T if T is not None else R
+    mu = ref.mean(0, dtype=np.float64)
+    sd = ref.std(0, dtype=np.float64)
+    sd[sd == 0] = 1.0
+    z = lambda a: None if a is None else ((a - mu) / sd).astype(np.float32)  # noqa: E731
+    notes["zscore"] = f"per gene, mean/std of the real {'training' if T is not None else ''} set".replace("  ", " ")
+    return {"real": z(R), "synthetic": z(S), "train": z(T), "real_labels": yr, "synthetic_labels": ys,
+            "train_labels": yt, "preprocessing": notes}
+
+
+# --------------------------------------------------------------------------------------------- evaluate
+def _combo_ci(terms: Sequence[np.ndarray], weights: Sequence[float], *, n_boot: int, rng) -> tuple[float, float]:
+    """CI of sum_i w_i mean(terms_i), each term array resampled independently."""
+    reps = np.zeros(n_boot)
+    for t, w in zip(terms, weights):
+        t = np.asarray(t, np.float64)
+        idx = rng.integers(0, len(t), size=(n_boot, len(t)))
+        reps += w * t[idx].mean(1)
+    return percentile_ci(reps)
+
+
+def evaluate(real, synthetic, *, train=None, label_key: str | None = None, metrics: Sequence[str] | None = None,
+             n_boot: int = 1000, n_boot_expensive: int = 20, k: int = 10, seed: int = 0,
+             classifier_seeds: Sequence[int] = (0, 1, 2), epochs: int = 10, real_labels=None,
+             synthetic_labels=None, train_labels=None, verbose: bool = False) -> pd.DataFrame:
+    """Score a synthetic set against real data: one row per metric with CI, reference and direction.
+
+    Parameters
+    ----------
+    real
+        Real held-out profiles (the test split): AnnData or array.
+    synthetic
+        Generated profiles (same genes): AnnData or array; ideally the same size and label mix as ``real``.
+    train
+        Real training profiles (what the generator was fitted on). Enables real-vs-real references, TRTR,
+        augmentation, privacy metrics and fits the z-scoring and PCA on it.
+    label_key
+        ``obs`` column with the class labels (AnnData inputs); enables utility metrics and the classifier
+        Fréchet distance. For arrays pass ``real_labels``, ``synthetic_labels``, ``train_labels``.
+    metrics
+        Names to compute (default: all of :data:`rnagen.metrics.METRICS` that the inputs allow).
+    n_boot, n_boot_expensive
+        Bootstrap resamples for per-profile-mean metrics and for recomputed metrics.
+    k
+        Neighbourhood size of precision/recall/density/coverage.
+    seed
+        Seeds the bootstrap, subsamples and classifiers.
+    classifier_seeds, epochs
+        Seeds (runs) and epochs of the utility classifiers.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``name, group, value, ci_low, ci_high, reference, direction, family, n_boot``; ``group`` is
+        ``"all"``, or a class name for the per-class TSTR rows. ``df.attrs`` holds ``preprocessing``,
+        ``timings`` (seconds per family) and ``flagged_near_copies`` (synthetic row indices).
+    """
+    want = list(DEFAULT_METRICS if metrics is None else metrics)
+    unknown = [m for m in want if m not in METRICS]
+    if unknown:
+        raise DataError(f"unknown metric(s) {unknown}; valid: {', '.join(METRICS)}")
+    explicit = metrics is not None
+    d = prepare(real, synthetic, train, label_key=label_key, real_labels=real_labels,
+                synthetic_labels=synthetic_labels, train_labels=train_labels)
+    R, S, T = d["real"], d["synthetic"], d["train"]
+    yr, ys, yt = d["real_labels"], d["synthetic_labels"], d["train_labels"]
+    has_labels = yr is not None and ys is not None
+    rng = np.random.default_rng(seed)
+    for m in want:
+        needs = METRICS[m].needs
+        if explicit and (("labels" in needs and not has_labels) or ("train" in needs and T is None)):
+            raise DataError(f"metric {m!r} needs {' and '.join(needs)}; pass --train / --label-key")
+    want = [m for m in want if not (("labels" in METRICS[m].needs and not has_labels)
+                                    or ("train" in METRICS[m].needs and T is None))]
+    rows: list[dict] = []
+    timings: dict[str, float] = {}
+    attrs: dict[str, Any] = {"preprocessing": d["preprocessing"], "timings": timings}
+
+    def add(name, value, ci=(np.nan, np.nan), reference=np.nan, group="all", nb=0, direction=None):
+        info = METRICS[name]
+        rows.append({"name": name, "group": group, "value": float(value), "ci_low": float(ci[0]),
+                     "ci_high": float(ci[1]), "reference": float(reference),
+                     "direction": info.direction_text if direction is None else direction,
+                     "family": info.family, "n_boot": int(nb)})
+
+    # the real-vs-real reference set: as many training profiles as synthetic ones
+    Tsub = None
+    if T is not None:
+        n_sub = min(len(T), len(S))
+        Tsub = T[np.sort(rng.choice(len(T), n_sub, replace=False))] if n_sub < len(T) else T
+
+    def tick(fam, t0):
+        timings[fam] = timings.get(fam, 0.0) + time.perf_counter() - t0
+        if verbose:
+            print(f"  {fam}: {timings[fam]:.1f} s", flush=True)
+
+    # ---- nearest-neighbour family (PRDC, AA, privacy loss) ---------------------------------------------
+    nn_names = {"precision", "recall", "density", "coverage", "aa_ts", "aa_truth", "aa_syn", "privacy_loss"}
+    if nn_names & set(want):
+        t0 = time.perf_counter()
+        kr = _knn.knn(R, k=k, exclude_self=True, squared=True)[0]
+        ks_ = _knn.knn(S, k=k, exclude_self=True, squared=True)[0]
+        main = prdc_terms(R, S, k=k, real_radii2=kr[:, -1], fake_radii2=ks_[:, -1])
+        aa = aa_from_distances(kr[:, 0], main["_real_to_fake_nn2"], ks_[:, 0], main["_fake_to_real_nn2"])
+        ref = ref_aa = None
+        if Tsub is not None:
+            kt = _knn.knn(Tsub, k=k, exclude_self=True, squared=True)[0]
+            ref = prdc_terms(R, Tsub, k=k, real_radii2=kr[:, -1], fake_radii2=kt[:, -1])
+            ref_aa = aa_from_distances(kr[:, 0], ref["_real_to_fake_nn2"], kt[:, 0], ref["_fake_to_real_nn2"])
+        for m in ("precision", "recall", "density", "coverage"):
+            if m in want:
+                add(m, main[m].mean(), mean_ci(main[m], n_boot=n_boot, rng=rng),
+                    ref[m].mean() if ref is not None else np.nan, nb=n_boot)
+        if "aa_ts" in want:
+            add("aa_ts", aa["aa_ts"], _combo_ci([aa["_truth_terms"], aa["_syn_terms"]], [0.5, 0.5],
+                                                n_boot=n_boot, rng=rng),
+                ref_aa["aa_ts"] if ref_aa else np.nan, nb=n_boot)
+        for m, key in (("aa_truth", "_truth_terms"), ("aa_syn", "_syn_terms")):
+            if m in want:
+                add(m, aa[m], mean_ci(aa[key], n_boot=n_boot, rng=rng), ref_aa[m] if ref_aa else np.nan, nb=n_boot)
+        if "privacy_loss" in want and Tsub is not None:
+            # AA against the training subsample (same size as the held-out set would be ideal; we use
+            # the reference subsample) vs against held-out data
+            kt = kt if Tsub is not None else None
+            d_tr_s, d_s_tr = cross_nn2(Tsub, S)
+            aa_tr = aa_from_distances(kt[:, 0], d_tr_s, ks_[:, 0], d_s_tr)
+            loss = aa["aa_ts"] - aa_tr["aa_ts"]
+            ci = _combo_ci([aa["_truth_terms"], aa["_syn_terms"], aa_tr["_truth_terms"], aa_tr["_syn_terms"]],
+                           [0.5, 0.5, -0.5, -0.5], n_boot=n_boot, rng=rng)
+            add("privacy_loss", loss, ci, np.nan, nb=n_boot)
+        tick("neighbours", t0)
+
+    # ---- privacy (DCR) ----------------------------------------------------------------------------------
+    if T is not None and {"dcr_share", "dcr_ratio", "near_copy_share"} & set(want):
+        t0 = time.perf_counter()
+        p = dcr(S, T, R)
+        if "dcr_share" in want:
+            add("dcr_share", p["share_closer_to_train"], mean_ci(p["_share_terms"], n_boot=n_boot, rng=rng),
+                nb=n_boot, direction=f"target {p['expected_share']:.3g}")
+        if "dcr_ratio" in want:
+            reps = []
+            for _ in range(n_boot_expensive):
+                i = rng.integers(0, len(S), len(S))
+                reps.append(np.median(p["dcr_train"][i]) / max(np.median(p["dcr_holdout"][i]), 1e-12))
+            add("dcr_ratio", p["ratio"], centred_ci(p["ratio"], reps), nb=n_boot_expensive)
+        if "near_copy_share" in want:
+            add("near_copy_share", p["near_copy_share"], mean_ci(p["_near_terms"], n_boot=n_boot, rng=rng),
+                nb=n_boot)
+        attrs["flagged_near_copies"] = p["flagged"].tolist()
+        attrs["flagged_train_index"] = p["flagged_train_index"].tolist()
+        attrs["near_copy_threshold"] = p["threshold"]
+        tick("privacy", t0)
+
+    # ---- Fréchet in PCA space ----------------------------------------------------------------------------
+    def fd_feats(fr, fs, fref, name):
+        stat = lambda a, b: gaussian_frechet(*_moments(a), *_moments(b))  # noqa: E731
+        v = stat(fr, fs)
+        add(name, v, stat_ci(stat, [fr, fs], n_boot=n_boot_expensive, rng=rng, estimate=v),
+            stat(fr, fref) if fref is not None else np.nan, nb=n_boot_expensive)
+
+    if "frechet_pca" in want:
+        t0 = time.perf_counter()
+        pca = PCASpace(T if T is not None else R, n_components=50)
+        fd_feats(pca(R), pca(S), pca(Tsub) if Tsub is not None else None, "frechet_pca")
+        tick("frechet", t0)
+
+    # ---- correlation score -------------------------------------------------------------------------------
+    if "correlation_score" in want:
+        t0 = time.perf_counter()
+        v = correlation_score(R, S)
+        add("correlation_score", v, stat_ci(correlation_score, [R, S], n_boot=n_boot_expensive, rng=rng, estimate=v),
+            correlation_score(R, Tsub) if Tsub is not None else np.nan, nb=n_boot_expensive)
+        tick("correlation", t0)
+
+    # ---- MMD -----------------------------------------------------------------------------------------------
+    if "mmd" in want:
+        t0 = time.perf_counter()
+        cap = 2000
+        Rm = R[np.sort(rng.choice(len(R), cap, replace=False))] if len(R) > cap else R
+        Sm = S[np.sort(rng.choice(len(S), cap, replace=False))] if len(S) > cap else S
+        bw = median_bandwidth(Rm, Sm)
+        # one pooled kernel matrix; bootstrap replicates index into it (no kernel recomputation)
+        K = mmd_kernel(np.concatenate([Rm, Sm]), bandwidth=bw)
+        nr, ns = len(Rm), len(Sm)
+
+        def mmd_idx(ix, iy):
+            return float(max(K[np.ix_(ix, ix)].mean() + K[np.ix_(iy, iy)].mean() - 2 * K[np.ix_(ix, iy)].mean(), 0))
+
+        v = mmd_idx(np.arange(nr), nr + np.arange(ns))
+        reps = [mmd_idx(rng.integers(0, nr, nr), nr + rng.integers(0, ns, ns)) for _ in range(n_boot_expensive)]
+        refv = np.nan
+        if Tsub is not None:
+            Tm = Tsub[np.sort(rng.choice(len(Tsub), cap, replace=False))] if len(Tsub) > cap else Tsub
+            refv = mmd(Rm, Tm, bandwidth=bw, max_n=None)
+        add("mmd", v, centred_ci(v, reps), refv, nb=n_boot_expensive)
+        tick("mmd", t0)
+
+    # ---- per-gene distances --------------------------------------------------------------------------------
+    gd = [m for m in ("wasserstein_mean", "wasserstein_median", "ks_mean", "ks_median") if m in want]
+    if gd:
+        t0 = time.perf_counter()
+
+        def summ(w, kk, ax=None):
+            return {"wasserstein_mean": np.mean(w, axis=ax), "wasserstein_median": np.median(w, axis=ax),
+                    "ks_mean": np.mean(kk, axis=ax), "ks_median": np.median(kk, axis=ax)}
+
+        w, kk, bw, bk = per_gene_distances_boot(R, S, n_boot=n_boot_expensive, rng=rng)
+        val, reps = summ(w, kk), summ(bw, bk, 1)
+        refs = summ(*per_gene_distances(R, Tsub)) if Tsub is not None else {}
+        for m in gd:
+            add(m, val[m], centred_ci(val[m], reps[m]), refs.get(m, np.nan), nb=n_boot_expensive)
+        tick("per_gene", t0)
+
+    # ---- detection ---------------------------------------------------------------------------------------
+    if "detection_auc" in want:
+        t0 = time.perf_counter()
+        sc, lab = detection_scores(R, S, seed=seed, epochs=epochs)
+        reps = []
+        for _ in range(n_boot_expensive):
+            i = rng.integers(0, len(sc), len(sc))
+            reps.append(binary_auc(lab[i], sc[i]))
+        refv = np.nan
+        if Tsub is not None:
+            s2, l2 = detection_scores(R, Tsub, seed=seed, epochs=epochs)
+            refv = binary_auc(l2, s2)
+        v = binary_auc(lab, sc)
+        add("detection_auc", v, centred_ci(v, reps), refv, nb=n_boot_expensive)
+        tick("detection", t0)
+
+    # ---- utility -------------------------------------------------------------------------------------------
+    if has_labels:
+        t0 = time.perf_counter()
+        lab_sets = [ys, yr] + ([yt] if yt is not None else [])
+        codes, classes = encode_labels(*lab_sets)
+        cs, cr = codes[0], codes[1]
+        ct = codes[2] if yt is not None else None
+        nc = len(classes)
+        trtr_mlp = None
+        for clf in ("mlp", "logreg"):
+            names = [f"tstr_{clf}_{x}" for x in ("accuracy", "macro_f1", "auc")]
+            if not set(names) & set(want) and not (clf == "mlp" and ("frechet_classifier" in want
+                                                                      or "augmentation_accuracy" in want)):
+                continue
+            res = tstr(S, cs, R, cr, classifier=clf, seeds=classifier_seeds, epochs=epochs, n_classes=nc)
+            ref = None
+            if T is not None and yt is not None:
+                ref = tstr(T, ct, R, cr, classifier=clf, seeds=classifier_seeds, epochs=epochs, n_classes=nc)
+                if clf == "mlp":
+                    trtr_mlp = ref
+            if names[0] in want:
+                add(names[0], res["accuracy"], mean_ci(res["correct"], n_boot=n_boot, rng=rng),
+                    ref["accuracy"] if ref else np.nan, nb=n_boot)
+            reps_f1, reps_auc = [], []
+            for _ in range(n_boot_expensive):
+                i = rng.integers(0, len(cr), len(cr))
+                reps_f1.append(np.mean([_macro_f1_and_per_class(cr[i], p[i], nc)[0] for p in res["_pred"]]))
+                if names[2] in want:
+                    reps_auc.append(np.mean([macro_auc(cr[i], p[i]) for p in res["_proba"]]))
+            if names[1] in want:
+                add(names[1], res["macro_f1"], centred_ci(res["macro_f1"], reps_f1), ref["macro_f1"] if ref else np.nan,
+                    nb=n_boot_expensive)
+            if names[2] in want:
+                add(names[2], res["auc"], centred_ci(res["auc"], reps_auc), ref["auc"] if ref else np.nan,
+                    nb=n_boot_expensive)
+            if names[1] in want:
+                # per-class breakdown: F1 per class (mean over seeds), reference = TRTR per class
+                for ci_, cname in enumerate(classes):
+                    if (cr == ci_).sum() == 0:
+                        continue
+                    add(names[1], res["per_class_f1"][ci_],
+                        reference=ref["per_class_f1"][ci_] if ref else np.nan, group=str(cname))
+        if "augmentation_accuracy" in want and T is not None and yt is not None:
+            aug = augmentation(T, ct.astype(str), S, cs.astype(str), R, cr.astype(str), seeds=classifier_seeds[:1],
+                               epochs=epochs)
+            base = trtr_mlp["per_seed"]["accuracy"][0] if trtr_mlp else np.nan
+            add("augmentation_accuracy", aug["accuracy"], mean_ci(aug["correct"], n_boot=n_boot, rng=rng), base,
+                nb=n_boot)
+        tick("utility", t0)
+        if "frechet_classifier" in want:
+            t0 = time.perf_counter()
+            from ._classifiers import fit_classifier
+            base_X, base_y = (T, ct) if (T is not None and yt is not None) else (R, cr)
+            clf = fit_classifier(base_X, base_y, n_classes=nc, kind="mlp", seed=seed, epochs=epochs)
+            fd_feats(clf.hidden(R), clf.hidden(S), clf.hidden(Tsub) if Tsub is not None else None,
+                     "frechet_classifier")
+            tick("frechet", t0)
+
+    df = pd.DataFrame(rows, columns=COLUMNS)
+    # keep the registry order, per-class rows after the overall ones
+    order = {m: i for i, m in enumerate(METRICS)}
+    df["_o"] = df["name"].map(order)
+    df["_g"] = (df["group"] != "all").astype(int)
+    df = df.sort_values(["_g", "_o"], kind="stable").drop(columns=["_o", "_g"]).reset_index(drop=True)
+    df.attrs.update(attrs)
+    return df
+
+
+def format_table(df: pd.DataFrame, *, per_class: bool = False) -> str:
+    """A readable text table: metric, value, 95% CI, reference, direction."""
+    sub = df if per_class else df[df["group"] == "all"]
+    lines = [f"{'metric':<24} {'group':<12} {'value':>10} {'95% CI':>23} {'reference':>10}  direction"]
+    for r in sub.itertuples():
+        ci = "" if np.isnan(r.ci_low) else f"[{r.ci_low:.4g}, {r.ci_high:.4g}]"
+        ref = "" if np.isnan(r.reference) else f"{r.reference:.4g}"
+        lines.append(f"{r.name:<24} {str(r.group)[:12]:<12} {r.value:>10.4g} {ci:>23} {ref:>10}  {r.direction}")
+    return "\n".join(lines)

@@ -1,0 +1,310 @@
+"""Fidelity: do synthetic profiles look like real ones, set against set?
+
+- :func:`prdc`: precision/recall (Kynkäänniemi et al. 2019) and density/coverage (Naeem et al. 2020) with
+  k-NN balls, blocked.
+- :func:`frechet_distance`: Fréchet distance between Gaussians fitted in a PCA space fitted on real data, in
+  the raw gene space, or in any feature map (e.g. a classifier's hidden layer, see
+  :func:`rnagen.metrics.utility.classifier_features`).
+- :func:`mmd`: maximum mean discrepancy with an RBF kernel whose bandwidth is the median pairwise distance.
+- :func:`per_gene_distances`: per-gene 1-D Wasserstein-1 and Kolmogorov-Smirnov statistics, with
+  :func:`gene_distance_summary`.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Literal
+
+import numpy as np
+import torch
+
+from . import _knn
+from ._registry import register
+
+register("precision", family="fidelity", direction="higher", source="Kynkäänniemi et al. 2019, NeurIPS",
+         definition="share of synthetic profiles inside at least one real k-NN ball (radius = distance to the "
+                    "k-th nearest real neighbour, membership with <=)")
+register("recall", family="fidelity", direction="higher", source="Kynkäänniemi et al. 2019, NeurIPS",
+         definition="share of real profiles inside at least one synthetic k-NN ball")
+register("density", family="fidelity", direction=1.0, source="Naeem et al. 2020, ICML",
+         definition="mean over synthetic profiles of (number of real k-NN balls containing it) / k; about 1 "
+                    "when the two sets are drawn from one distribution ((k+1)/k for identical sets with <=)")
+register("coverage", family="fidelity", direction="higher", source="Naeem et al. 2020, ICML",
+         definition="share of real profiles whose k-NN ball contains at least one synthetic profile")
+register("frechet_pca", family="fidelity", direction="lower", expensive=True,
+         source="Heusel et al. 2017 (FID), in a PCA space fitted on the real training set",
+         definition="|mu_r - mu_s|^2 + tr(S_r + S_s - 2 (S_r^1/2 S_s S_r^1/2)^1/2) of Gaussians fitted to "
+                    "the PCA scores (50 components) of z-scored log expression")
+register("mmd", family="fidelity", direction="lower", expensive=True,
+         source="Gretton et al. 2012, JMLR; median heuristic for the bandwidth",
+         definition="MMD^2 (V-statistic: >= 0, exactly 0 for identical sets) with k(x,y) = exp(-|x-y|^2 / (2 sigma^2)), sigma = median pairwise "
+                    "distance of the pooled sets (on at most 2,000 rows per set)")
+register("wasserstein_mean", family="fidelity", direction="lower", expensive=True,
+         source="1-D optimal transport per gene (scipy.stats.wasserstein_distance)",
+         definition="mean over genes of the Wasserstein-1 distance between real and synthetic marginals")
+register("wasserstein_median", family="fidelity", direction="lower", expensive=True,
+         source="1-D optimal transport per gene", definition="median over genes of the per-gene Wasserstein-1")
+register("ks_mean", family="fidelity", direction="lower", expensive=True,
+         source="two-sample Kolmogorov-Smirnov statistic per gene (scipy.stats.ks_2samp)",
+         definition="mean over genes of sup_x |F_real(x) - F_syn(x)|")
+register("ks_median", family="fidelity", direction="lower", expensive=True,
+         source="two-sample Kolmogorov-Smirnov statistic per gene", definition="median over genes of the KS statistic")
+
+
+# --------------------------------------------------------------------------------------------- PRDC
+def prdc_terms(real, fake, *, k: int = 10, real_radii2: np.ndarray | None = None,
+               fake_radii2: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Per-sample terms whose means are precision, recall, density and coverage.
+
+    Returns ``precision`` (bool per fake), ``density`` (count per fake / k), ``recall`` (bool per real),
+    ``coverage`` (bool per real). ``real_radii2``/``fake_radii2`` (squared k-NN radii) may be passed to
+    reuse a neighbour search.
+    """
+    r0, f0 = _knn.as_tensor(real), _knn.as_tensor(fake)
+    if real_radii2 is None:
+        real_radii2 = _knn.knn(r0, k=k, exclude_self=True, squared=True)[0][:, -1]
+    if fake_radii2 is None:
+        fake_radii2 = _knn.knn(f0, k=k, exclude_self=True, squared=True)[0][:, -1]
+    rr2 = torch.from_numpy(np.asarray(real_radii2, dtype=np.float64))
+    fr2 = torch.from_numpy(np.asarray(fake_radii2, dtype=np.float64))
+    n_r, n_f = len(r0), len(f0)
+    precision = torch.zeros(n_f, dtype=torch.bool)
+    density = torch.zeros(n_f, dtype=torch.float64)
+    recall = torch.zeros(n_r, dtype=torch.bool)
+    nn_to_fake = torch.full((n_r,), float("inf"), dtype=torch.float64)
+    nn_arg = torch.zeros(n_r, dtype=torch.int64)
+    fake_nn_arg = torch.zeros(n_f, dtype=torch.int64)
+
+    def step(s: int, e: int, d2: torch.Tensor) -> None:
+        in_real_ball = _knn.le_refined(d2, rr2[None, :], f0, r0, s)  # fake s:e inside real ball j
+        precision[s:e] = in_real_ball.any(1)
+        density[s:e] = in_real_ball.sum(1).double()
+        in_fake_ball = _knn.le_refined(d2, fr2[s:e, None], f0, r0, s)  # real j inside fake ball i
+        recall.logical_or_(in_fake_ball.any(0))
+        m, a = d2.min(0)
+        better = m.double() < nn_to_fake
+        nn_to_fake[better] = m.double()[better]
+        nn_arg[better] = a[better] + s
+        fake_nn_arg[s:e] = d2.argmin(1)
+
+    _knn.cross_reduce(f0, r0, step)
+    # coverage: nearest synthetic neighbour of each real profile, its distance recomputed exactly
+    exact_nn = _knn.exact_sqdist(r0, f0, nn_arg[:, None])[:, 0]
+    coverage = exact_nn <= rr2
+    fake_nn = _knn.exact_sqdist(f0, r0, fake_nn_arg[:, None])[:, 0]
+    return {"precision": precision.numpy(), "recall": recall.numpy(),
+            "density": density.numpy() / k, "coverage": coverage.numpy(),
+            # by-products reused by adversarial accuracy (squared distance to the nearest profile of the
+            # other set)
+            "_real_to_fake_nn2": exact_nn.numpy(), "_fake_to_real_nn2": fake_nn.numpy()}
+
+
+def prdc(real, fake, *, k: int = 10) -> dict[str, float]:
+    """Precision, recall, density and coverage of ``fake`` against ``real`` with k-NN balls.
+
+    Definitions (Kynkäänniemi et al. 2019; Naeem et al. 2020), with ``B(x, r)`` the ball around ``x`` whose
+    radius ``r`` is the distance to its ``k``-th nearest neighbour in its own set, excluding itself:
+
+    - precision = mean_j 1[exists i: Y_j in B(X_i)]
+    - recall    = mean_i 1[exists j: X_i in B(Y_j)]
+    - density   = 1/(k M) sum_j sum_i 1[Y_j in B(X_i)]
+    - coverage  = mean_i 1[min_j |X_i - Y_j| <= r(X_i)]
+
+    Membership uses ``<=`` (the reference ``prdc`` package uses ``<``), so identical sets give precision =
+    recall = coverage = 1 and density = (k + 1) / k (each profile lies in its own ball and on the boundary of
+    the balls of which it is the k-th neighbour). On continuous data without ties both rules agree.
+
+    Parameters
+    ----------
+    real, fake
+        ``(N, d)`` and ``(M, d)`` arrays (already preprocessed the same way).
+    k
+        Neighbourhood size (10 on landmarks in the paper, 50 on full profiles).
+    """
+    real = np.asarray(real)
+    fake = np.asarray(fake)
+    if real.ndim != 2 or fake.ndim != 2 or real.shape[1] != fake.shape[1]:
+        raise ValueError(f"real {real.shape} and fake {fake.shape} must be 2-D with the same number of columns")
+    t = prdc_terms(real, fake, k=k)
+    return {key: float(np.mean(t[key])) for key in ("precision", "recall", "density", "coverage")}
+
+
+# --------------------------------------------------------------------------------------------- Fréchet
+def gaussian_frechet(mu1: np.ndarray, s1: np.ndarray, mu2: np.ndarray, s2: np.ndarray) -> float:
+    """Fréchet (2-Wasserstein) distance between N(mu1, s1) and N(mu2, s2), squared form as in FID.
+
+    tr((s1 s2)^1/2) is computed as sum(sqrt(eig(s1^1/2 s2 s1^1/2))) with symmetric eigendecompositions, which is
+    stable for rank-deficient covariances (negative rounding eigenvalues are clipped at 0).
+    """
+    mu1, mu2 = np.asarray(mu1, np.float64), np.asarray(mu2, np.float64)
+    s1, s2 = np.asarray(s1, np.float64), np.asarray(s2, np.float64)
+    w, v = np.linalg.eigh((s1 + s1.T) / 2)
+    s1h = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+    m = s1h @ s2 @ s1h
+    ev = np.linalg.eigvalsh((m + m.T) / 2)
+    tr_covmean = np.sqrt(np.clip(ev, 0, None)).sum()
+    diff = mu1 - mu2
+    return float(diff @ diff + np.trace(s1) + np.trace(s2) - 2.0 * tr_covmean)
+
+
+def _moments(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    X = np.asarray(X, np.float64)
+    return X.mean(0), np.cov(X, rowvar=False).reshape(X.shape[1], X.shape[1])
+
+
+class PCASpace:
+    """A PCA projection fitted once on real (training) data, as a feature map for :func:`frechet_distance`."""
+
+    def __init__(self, fit_on: np.ndarray, *, n_components: int = 50):
+        X = np.asarray(fit_on, np.float64)
+        self.mean_ = X.mean(0)
+        n_components = int(min(n_components, X.shape[0] - 1, X.shape[1]))
+        # economical SVD through the Gram/covariance matrix, whichever is smaller
+        Xc = X - self.mean_
+        if X.shape[1] <= X.shape[0]:
+            w, v = np.linalg.eigh(Xc.T @ Xc)
+            self.components_ = v[:, ::-1][:, :n_components].T
+        else:
+            _, _, vt = np.linalg.svd(Xc, full_matrices=False)
+            self.components_ = vt[:n_components]
+
+    def __call__(self, X: np.ndarray) -> np.ndarray:
+        return (np.asarray(X, np.float64) - self.mean_) @ self.components_.T
+
+
+def frechet_distance(real, fake, *, space: Literal["pca", "raw"] | Callable[[np.ndarray], np.ndarray] = "pca",
+                     n_components: int = 50, fit_on=None) -> float:
+    """Fréchet distance between Gaussians fitted to ``real`` and ``fake`` in a feature space.
+
+    FD = |mu_r - mu_f|^2 + tr(S_r + S_f - 2 (S_r S_f)^1/2) (Heusel et al. 2017; Dowson & Landau 1982).
+
+    Parameters
+    ----------
+    space
+        ``"pca"``: scores on the first ``n_components`` principal axes of ``fit_on`` (default ``real``; pass
+        the real *training* set so the space does not depend on the set being judged); ``"raw"``: the
+        input columns themselves; a callable: any feature map, e.g. a classifier's hidden layer
+        (:func:`rnagen.metrics.utility.classifier_features`).
+    """
+    real = np.asarray(real)
+    fake = np.asarray(fake)
+    if callable(space):
+        fr, ff = space(real), space(fake)
+    elif space == "pca":
+        pca = PCASpace(real if fit_on is None else fit_on, n_components=n_components)
+        fr, ff = pca(real), pca(fake)
+    elif space == "raw":
+        fr, ff = real, fake
+    else:
+        raise ValueError(f"space must be 'pca', 'raw' or a callable, not {space!r}")
+    return gaussian_frechet(*_moments(fr), *_moments(ff))
+
+
+# --------------------------------------------------------------------------------------------- MMD
+def median_bandwidth(X: np.ndarray, Y: np.ndarray) -> float:
+    """Median pairwise Euclidean distance of the pooled rows (the usual median heuristic)."""
+    Z = _knn.as_tensor(np.concatenate([X, Y]))
+    meds = []
+    for s, e, d in _knn.sqdist_blocks(*_knn.center_pair(Z, Z)):
+        # strictly upper triangle only: no self pairs
+        iu = torch.arange(s, e)[:, None] < torch.arange(len(Z))[None, :]
+        meds.append(d[iu])
+    return float(torch.cat(meds).median().sqrt())
+
+
+def mmd_kernel(Z: np.ndarray, *, bandwidth: float) -> np.ndarray:
+    """The RBF kernel matrix exp(-|z_i - z_j|^2 / (2 sigma^2)) of the rows of ``Z`` (float32; small sets)."""
+    gamma = 1.0 / (2.0 * max(bandwidth, 1e-12) ** 2)
+    T = _knn.as_tensor(Z)
+    T = T - T.mean(0)
+    K = torch.empty((len(T), len(T)), dtype=torch.float32)
+    for s, e, d in _knn.sqdist_blocks(T, T):
+        K[s:e] = torch.exp(-gamma * d)
+    return K.numpy()
+
+
+def mmd(real, fake, *, bandwidth: float | None = None, max_n: int | None = 2000, seed: int = 0) -> float:
+    """Squared maximum mean discrepancy with an RBF kernel (Gretton et al. 2012), V-statistic.
+
+    MMD^2 = mean k(x, x') + mean k(y, y') - 2 mean k(x, y) over all pairs (self pairs included), with
+    k(x, y) = exp(-|x - y|^2 / (2 sigma^2)) and sigma the median pairwise distance of the pooled sets unless
+    given. The V-statistic is never negative and is exactly 0 for identical sets (the unbiased U-statistic
+    goes slightly negative there); its bias is O(1/n). A fixed sigma = 1 (as in some libraries) makes every
+    kernel value ~0 at 1,000 dimensions; the median heuristic scales with the data. ``max_n`` caps each set
+    by a seeded subsample (all pairs of 17,000 profiles would cost three 17,000^2 kernel passes).
+    """
+    X, Y = np.asarray(real, np.float32), np.asarray(fake, np.float32)
+    rng = np.random.default_rng(seed)
+    if max_n is not None:
+        if len(X) > max_n:
+            X = X[np.sort(rng.choice(len(X), max_n, replace=False))]
+        if len(Y) > max_n:
+            Y = Y[np.sort(rng.choice(len(Y), max_n, replace=False))]
+    sigma = median_bandwidth(X, Y) if bandwidth is None else float(bandwidth)
+    gamma = 1.0 / (2.0 * max(sigma, 1e-12) ** 2)
+    ref = _knn.as_tensor(X)
+
+    def kmean(A, B):
+        tot = 0.0
+        ta, tb = _knn.as_tensor(A) - ref.mean(0), _knn.as_tensor(B) - ref.mean(0)
+        for _, _, d in _knn.sqdist_blocks(ta, tb):
+            tot += float(torch.exp(-gamma * d.double()).sum())
+        return tot / (len(A) * len(B))
+
+    return float(max(kmean(X, X) + kmean(Y, Y) - 2 * kmean(X, Y), 0.0))
+
+
+# --------------------------------------------------------------------------------------------- per gene
+def per_gene_distances(real, fake, *, block_genes: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """Per-gene Wasserstein-1 and Kolmogorov-Smirnov statistics between the marginals of two sets.
+
+    Exact for unequal sizes and ties, vectorised over genes: the pooled values of each gene are sorted, the
+    two empirical CDFs are evaluated after each distinct value, W1 = sum |F_r - F_s| * gap and
+    KS = max |F_r - F_s| (the same values as ``scipy.stats.wasserstein_distance`` and ``ks_2samp``).
+    """
+    w1, ks, _, _ = per_gene_distances_boot(real, fake, n_boot=0, block_genes=block_genes)
+    return w1, ks
+
+
+def per_gene_distances_boot(real, fake, *, n_boot: int, rng: np.random.Generator | None = None,
+                            block_genes: int = 256) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`per_gene_distances` plus ``n_boot`` bootstrap replicates ``(n_boot, genes)`` of each.
+
+    A bootstrap resample of rows only changes the *weights* of the pooled sorted values (multinomial counts
+    / n), not their order, so each replicate is a gather and a cumulative sum; nothing is re-sorted.
+    """
+    X = torch.as_tensor(np.asarray(real, np.float32))
+    Y = torch.as_tensor(np.asarray(fake, np.float32))
+    n, m, g = len(X), len(Y), X.shape[1]
+    w1, ks = np.empty(g), np.empty(g)
+    bw, bk = np.empty((n_boot, g)), np.empty((n_boot, g))
+    lab = torch.cat([torch.full((n,), 1.0 / n, dtype=torch.float64), torch.full((m,), -1.0 / m, dtype=torch.float64)])
+    weights = []
+    if n_boot:
+        rng = rng if rng is not None else np.random.default_rng(0)
+        for _ in range(n_boot):
+            cx = np.bincount(rng.integers(0, n, n), minlength=n) / n
+            cy = np.bincount(rng.integers(0, m, m), minlength=m) / m
+            weights.append(torch.as_tensor(np.concatenate([cx, -cy])))
+    for s in range(0, g, block_genes):
+        Z = torch.cat([X[:, s:s + block_genes], Y[:, s:s + block_genes]])
+        vals, order = torch.sort(Z, dim=0, stable=True)
+        gaps = (vals[1:] - vals[:-1]).double()
+        # only positions after the last copy of a tied value are CDF values
+        last = torch.cat([gaps > 0, torch.ones((1, Z.shape[1]), dtype=torch.bool)])
+
+        def stats(lw):
+            diff_cdf = torch.cumsum(lw[order], dim=0)  # F_r - F_s after each sorted value
+            return ((diff_cdf[:-1].abs() * gaps).sum(0).numpy(), (diff_cdf.abs() * last).max(0).values.numpy())
+
+        w1[s:s + block_genes], ks[s:s + block_genes] = stats(lab)
+        for b, lw in enumerate(weights):
+            bw[b, s:s + block_genes], bk[b, s:s + block_genes] = stats(lw)
+    return w1, ks, bw, bk
+
+
+def gene_distance_summary(real, fake) -> dict[str, float]:
+    """Mean, median and maximum over genes of the per-gene Wasserstein-1 and KS statistics."""
+    w1, ks = per_gene_distances(real, fake)
+    return {"wasserstein_mean": float(w1.mean()), "wasserstein_median": float(np.median(w1)),
+            "wasserstein_max": float(w1.max()), "ks_mean": float(ks.mean()),
+            "ks_median": float(np.median(ks)), "ks_max": float(ks.max())}

@@ -1,0 +1,60 @@
+"""Privacy: are synthetic profiles copies, or near-copies, of training profiles?"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import _knn
+from ._registry import register
+
+register("dcr_share", family="privacy", direction=0.5, needs=("train",),
+         source="distance to closest record (Park et al. 2018; synthcity / SynthEval 'DCR share')",
+         definition="share of synthetic profiles strictly closer to their closest training profile than to "
+                    "any held-out real profile (ties count 1/2); target n_train / (n_train + n_holdout), "
+                    "the value for profiles exchangeable with real ones (0.5 for equal sizes); 1 = copies")
+register("dcr_ratio", family="privacy", direction=1.0, needs=("train",),
+         source="distance to closest record",
+         definition="median DCR to the training set / median DCR to the held-out set (< 1: memorisation)")
+register("near_copy_share", family="privacy", direction="lower", needs=("train",),
+         source="distance to closest record with a real-data threshold",
+         definition="share of synthetic profiles closer to a training profile than 99% of held-out real "
+                    "profiles are (threshold = 1% quantile of held-out-to-training DCR)")
+
+
+def dcr(synthetic, train, holdout, *, quantile: float = 0.01) -> dict:
+    """Distance to closest record of synthetic profiles to training vs held-out real profiles.
+
+    Parameters
+    ----------
+    synthetic, train, holdout
+        Arrays with the same columns; ``holdout`` is real data the generator never saw (the test split).
+    quantile
+        Near-copy threshold: a synthetic profile is flagged when its distance to the closest training
+        profile is below this quantile of the held-out profiles' own distances to their closest training
+        profile (a genuinely new real profile is that close only ``quantile`` of the time). Exact copies
+        (distance 0) are always flagged.
+
+    Returns
+    -------
+    dict
+        ``dcr_train``, ``dcr_holdout`` (per synthetic profile; ``dcr_train`` against the full training set),
+        ``share_closer_to_train`` (for a synthetic profile exchangeable with real ones, its closest record in
+        train + holdout is a training record with probability ``expected_share`` = n_train / (n_train +
+        n_holdout)), ``expected_share``, ``median_dcr_train``, ``median_dcr_holdout``, ``ratio``, ``threshold``,
+        ``flagged`` (indices of flagged synthetic profiles), ``flagged_train_index`` (their closest training
+        profile), ``near_copy_share``, and ``_share_terms`` (per-profile 0/0.5/1 terms).
+    """
+    S, T, H = (_knn.as_tensor(a) for a in (synthetic, train, holdout))
+    d_tr, i_tr = _knn.knn(S, T, k=1)
+    d_tr, i_tr = d_tr[:, 0], i_tr[:, 0]
+    d_ho = _knn.knn(S, H, k=1)[0][:, 0]
+    share_terms = np.where(d_tr < d_ho, 1.0, np.where(d_tr == d_ho, 0.5, 0.0))
+    ho_to_tr = _knn.knn(H, T, k=1)[0][:, 0]
+    thr = float(np.quantile(ho_to_tr, quantile))
+    flag = (d_tr < thr) | (d_tr == 0)
+    med_tr, med_ho = float(np.median(d_tr)), float(np.median(d_ho))
+    return {"dcr_train": d_tr, "dcr_holdout": d_ho, "share_closer_to_train": float(share_terms.mean()),
+            "expected_share": len(T) / (len(T) + len(H)),
+            "median_dcr_train": med_tr, "median_dcr_holdout": med_ho,
+            "ratio": med_tr / med_ho if med_ho > 0 else float("nan"), "threshold": thr,
+            "flagged": np.flatnonzero(flag), "flagged_train_index": i_tr[flag],
+            "near_copy_share": float(flag.mean()), "_share_terms": share_terms, "_near_terms": flag}
