@@ -51,3 +51,17 @@ def test_provenance_is_shipped():
     assert "SEPIRA" in datasets.provenance("gtex26")
     assert "978 unique Entrez IDs" in datasets.provenance("landmarks")
     assert datasets.path("gtex26", "samples.csv").is_file()
+
+
+def test_packaged_files_match_recorded_checksums():
+    import gzip
+    import hashlib
+
+    table = datasets.path("PACKAGING.md").read_text(encoding="utf-8")
+    rows = [r.strip("|").split("|") for r in table.splitlines() if r.startswith("| ") and "sha256" not in r]
+    assert len(rows) == 7
+    for packaged, _, sha in (map(str.strip, r) for r in rows):
+        data = datasets.path(*packaged.split("/")).read_bytes()
+        if packaged.endswith("_18691.csv.gz"):
+            data = gzip.decompress(data)
+        assert hashlib.sha256(data).hexdigest() == sha, packaged
