@@ -64,3 +64,15 @@ def test_config_override_and_errors(labelled_csv, tmp_path, capsys):
 def test_list_models(capsys):
     assert main(["list", "models"]) == 0
     assert "gaussian" in capsys.readouterr().out
+
+
+def test_csv_with_unrecognised_gene_ids_and_a_label_column(tmp_path):
+    """More samples than genes, ids that are no known gene: the label column says rows are samples."""
+    rng = np.random.default_rng(1)
+    df = pd.DataFrame(rng.normal(5, 1, (30, 4)), columns=[f"probe_{i}" for i in range(4)],
+                      index=[f"S{i}" for i in range(30)]).assign(group=["a", "b", "c"] * 10)
+    df.to_csv(tmp_path / "x.csv")
+    run = tmp_path / "run"
+    assert main(["train", str(tmp_path / "x.csv"), "--model", "gaussian", "--label-key", "group", "--out",
+                 str(run), "--quiet"]) == 0
+    assert (run / "genes.txt").read_text().split() == [f"probe_{i}" for i in range(4)]

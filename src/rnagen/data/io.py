@@ -103,7 +103,7 @@ def _first_bad_value(s: pd.Series) -> str:
     return f"{bad.iloc[0]!r} (row {bad.index[0]!r})" if len(bad) else "?"
 
 
-def _frame_to_adata(df: pd.DataFrame, *, orientation: Orientation, source: str):
+def _frame_to_adata(df: pd.DataFrame, *, orientation: Orientation, source: str, label_key: str | None = None):
     """A table with IDs in the index -> AnnData, splitting numeric data from annotation columns."""
     import anndata as ad
 
@@ -114,7 +114,10 @@ def _frame_to_adata(df: pd.DataFrame, *, orientation: Orientation, source: str):
     if orientation not in _ORIENTATIONS:
         raise DataError(f"unknown orientation {orientation!r}; choose one of {', '.join(_ORIENTATIONS)}")
     num, other = _numeric_columns(df)
-    if orientation == "auto":
+    if orientation == "auto" and label_key is not None and label_key in other:
+        # a non-numeric column named by the label key: rows are samples, whatever the ids look like
+        orient = "samples_x_genes"
+    elif orientation == "auto":
         orient = detect_orientation(list(df.index), num or list(df.columns))
     else:
         orient = orientation
@@ -150,7 +153,7 @@ def _frame_to_adata(df: pd.DataFrame, *, orientation: Orientation, source: str):
     return adata, orient
 
 
-def _read_table(path: Path, *, fmt: str, sep: str | None, orientation: Orientation):
+def _read_table(path: Path, *, fmt: str, sep: str | None, orientation: Orientation, label_key: str | None = None):
     source = path.name
     if fmt == "parquet":
         try:
@@ -160,7 +163,7 @@ def _read_table(path: Path, *, fmt: str, sep: str | None, orientation: Orientati
                             f"re-export it") from e
         if isinstance(df.index, pd.RangeIndex) and df.shape[1] and not pd.api.types.is_numeric_dtype(df.iloc[:, 0]):
             df = df.set_index(df.columns[0])
-        return _frame_to_adata(df, orientation=orientation, source=source)
+        return _frame_to_adata(df, orientation=orientation, source=source, label_key=label_key)
     s = _sep_for(path, fmt, sep)
     try:
         df = pd.read_csv(path, sep=s, index_col=0, dtype={0: str}, compression="infer")
@@ -182,7 +185,7 @@ def _read_table(path: Path, *, fmt: str, sep: str | None, orientation: Orientati
         df.index = pd.Index([f"sample_{i}" for i in range(len(df))])
         df.iloc[:, 0] = pd.to_numeric(df.iloc[:, 0])
         df[df.columns[0]] = df[df.columns[0]].astype(np.float64)
-    adata, orient = _frame_to_adata(df, orientation=orientation, source=source)
+    adata, orient = _frame_to_adata(df, orientation=orientation, source=source, label_key=label_key)
     if dups:
         # pandas renames repeated header fields ("TP53" -> "TP53.1"); catch them from the raw header
         axis = "gene" if orient == "samples_x_genes" else "sample"
@@ -404,7 +407,7 @@ def read(path: str | os.PathLike, *, label_key: str | None = None, labels: str |
     elif fmt == "gct":
         adata = _read_gct(p)
     else:
-        adata, orient = _read_table(p, fmt=fmt, sep=sep, orientation=orientation)
+        adata, orient = _read_table(p, fmt=fmt, sep=sep, orientation=orientation, label_key=label_key)
     if labels is not None:
         name, lab = read_labels(labels, adata.obs_names, label_key=label_key, sep=None)
         adata.obs[name] = lab
