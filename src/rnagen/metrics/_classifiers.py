@@ -74,6 +74,8 @@ def fit_classifier(X: np.ndarray, y: np.ndarray, *, n_classes: int, kind: Kind =
     Xt = torch.as_tensor(np.ascontiguousarray(X, dtype=np.float32))
     yt = torch.as_tensor(np.asarray(y, dtype=np.int64))
     n = len(Xt)
+    # small sets get smaller batches, so every epoch still takes ~10 optimiser steps
+    batch_size = int(min(batch_size, max(32, n // 10)))
     net.train()
     for _ in range(epochs):
         perm = torch.randperm(n, generator=g)

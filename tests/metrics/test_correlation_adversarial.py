@@ -1,0 +1,53 @@
+import numpy as np
+import pytest
+
+from rnagen.metrics import adversarial_accuracy, correlation_score, privacy_loss
+
+
+def _correlated(rng, n, g=12):
+    L = rng.normal(size=(g, 3))
+    return (rng.normal(size=(n, 3)) @ L.T + 0.5 * rng.normal(size=(n, g))).astype(np.float32)
+
+
+def test_correlation_score_identical_is_one(rng):
+    X = _correlated(rng, 400)
+    assert correlation_score(X, X.copy()) == pytest.approx(1.0, abs=1e-6)
+
+
+def test_correlation_score_matches_direct_formula_and_blocks(rng):
+    X, Y = _correlated(rng, 400), rng.normal(size=(300, 12))
+    Y[:, 0] = 1.0  # a constant gene is dropped, not a NaN
+    keep = np.arange(1, 12)
+    iu = np.triu_indices(11, 1)
+    a = 1 - np.corrcoef(X[:, keep].T)[iu]
+    b = 1 - np.corrcoef(Y[:, keep].T)[iu]
+    exp = np.corrcoef(a, b)[0, 1]
+    assert correlation_score(X, Y, block_genes=3) == pytest.approx(exp, abs=1e-5)
+    # same structure, new samples: high; independent genes: near 0
+    assert correlation_score(X, _correlated(np.random.default_rng(0), 400)) > 0.3
+    assert abs(exp) < 0.3
+
+
+def test_aa_identical_copies_score_zero(gauss):
+    X, _ = gauss
+    # every profile's nearest cross-set neighbour is its copy at distance 0 < its nearest within-set
+    # neighbour (rows are distinct), so no term is "farther": AA_truth = AA_syn = 0
+    assert adversarial_accuracy(X, X.copy()) == {"aa_ts": 0.0, "aa_truth": 0.0, "aa_syn": 0.0}
+
+
+def test_aa_disjoint_is_one_and_same_distribution_near_half(rng):
+    X = rng.normal(size=(600, 8))
+    Y = rng.normal(size=(600, 8))
+    assert adversarial_accuracy(X, Y + 50)["aa_ts"] == 1.0
+    assert adversarial_accuracy(X, Y)["aa_ts"] == pytest.approx(0.5, abs=0.05)
+
+
+def test_privacy_loss_flags_copies_of_training(rng):
+    train, test = rng.normal(size=(400, 8)), rng.normal(size=(400, 8))
+    copies = train.copy()
+    loss = privacy_loss(test, train, copies)
+    # AA against train is 0 (copies); against unseen test data ~0.5
+    assert adversarial_accuracy(train, copies)["aa_ts"] == 0.0
+    assert loss == pytest.approx(0.5, abs=0.07)
+    fresh = rng.normal(size=(400, 8))
+    assert abs(privacy_loss(test, train, fresh)) < 0.07

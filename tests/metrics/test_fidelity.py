@@ -1,0 +1,80 @@
+import numpy as np
+import pytest
+from scipy.stats import ks_2samp, wasserstein_distance
+
+from rnagen.metrics import frechet_distance, gene_distance_summary, mmd, per_gene_distances, prdc
+from rnagen.metrics._knn import brute_force_knn
+
+
+def _prdc_bruteforce(real, fake, k):
+    """Naeem et al.'s definitions written out on full float64 matrices, with <=."""
+    real, fake = np.asarray(real, np.float64), np.asarray(fake, np.float64)
+    rr = brute_force_knn(real, k=k, exclude_self=True)[0][:, -1]
+    fr = brute_force_knn(fake, k=k, exclude_self=True)[0][:, -1]
+    d = np.sqrt(((real[:, None] - fake[None]) ** 2).sum(-1))  # (N, M)
+    return {"precision": (d <= rr[:, None]).any(0).mean(), "recall": (d <= fr[None, :]).any(1).mean(),
+            "density": (d <= rr[:, None]).sum(0).mean() / k, "coverage": (d.min(1) <= rr).mean()}
+
+
+def test_prdc_identical_sets(gauss):
+    X, _ = gauss
+    r = prdc(X, X.copy(), k=5)
+    assert r["precision"] == 1.0 and r["recall"] == 1.0 and r["coverage"] == 1.0
+    # each profile is in its own ball and on the boundary of the k balls it is the k-th neighbour of...
+    # more precisely sum_j #{i: d(i,j) <= r_i} = N * (k + 1) (self + its k nearest), so density = (k+1)/k
+    assert r["density"] == pytest.approx(6 / 5)
+
+
+def test_prdc_disjoint_sets(gauss):
+    X, Y = gauss
+    assert prdc(X, Y + 100.0, k=5) == {"precision": 0.0, "recall": 0.0, "density": 0.0, "coverage": 0.0}
+
+
+def test_prdc_matches_bruteforce(gauss):
+    X, Y = gauss
+    got = prdc(X, Y, k=10)
+    exp = _prdc_bruteforce(X, Y, 10)
+    for key in exp:
+        assert got[key] == pytest.approx(exp[key], abs=1e-12), key
+
+
+def test_frechet_shifted_gaussian_known_value(rng):
+    mu = np.array([3.0, -1.0, 0.5, 0.0])
+    X = rng.normal(size=(200_000, 4))
+    # N(0, I) vs N(mu, I): |mu|^2; the same samples shifted remove sampling noise in the covariances
+    assert frechet_distance(X, X + mu, space="raw") == pytest.approx(float(mu @ mu), rel=1e-9)
+    # covariance case: S vs 4 S (X vs 2X): tr(S + 4S - 2 (4 S^2)^1/2) = tr(S) (= d = 4 in the population),
+    # plus |mean(X) - mean(2X)|^2 = |mean(X)|^2
+    m = X.mean(0)
+    assert frechet_distance(X, 2 * X, space="raw") == pytest.approx(np.trace(np.cov(X.T)) + m @ m, rel=1e-9)
+    assert np.trace(np.cov(X.T)) == pytest.approx(4.0, rel=0.01)
+
+
+def test_frechet_independent_samples_and_pca(rng):
+    X = rng.normal(size=(20_000, 5))
+    Y = rng.normal(size=(20_000, 5)) + np.array([1.0, 0, 0, 0, 0])
+    assert frechet_distance(X, Y, space="raw") == pytest.approx(1.0, abs=0.03)
+    # a full-rank PCA is a rotation: the distance is unchanged
+    assert frechet_distance(X, Y, space="pca", n_components=5) == pytest.approx(
+        frechet_distance(X, Y, space="raw"), rel=1e-9)
+    assert frechet_distance(X, X.copy(), space="pca", n_components=3) == pytest.approx(0.0, abs=1e-9)
+    assert frechet_distance(X, Y, space=lambda a: a[:, :1]) == pytest.approx(1.0, abs=0.03)
+
+
+def test_mmd_zero_for_identical_positive_for_shift(gauss):
+    X, Y = gauss
+    assert mmd(X, X.copy()) == pytest.approx(0.0, abs=1e-6)
+    same = mmd(X, Y)
+    shifted = mmd(X, Y + 1.0)
+    assert shifted > 10 * max(same, 1e-4)
+
+
+def test_per_gene_distances_match_scipy(rng):
+    X = np.round(rng.normal(size=(120, 6)), 1)  # ties
+    Y = np.round(rng.normal(size=(77, 6)) + 0.3, 1)
+    w, k = per_gene_distances(X, Y, block_genes=4)
+    for g in range(6):
+        assert w[g] == pytest.approx(wasserstein_distance(X[:, g], Y[:, g]), abs=1e-6)
+        assert k[g] == pytest.approx(ks_2samp(X[:, g], Y[:, g]).statistic, abs=1e-6)
+    s = gene_distance_summary(X, X)
+    assert s["wasserstein_max"] == pytest.approx(0.0, abs=1e-12) and s["ks_max"] == pytest.approx(0.0, abs=1e-12)

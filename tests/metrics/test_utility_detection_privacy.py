@@ -1,0 +1,64 @@
+import numpy as np
+import pytest
+
+from rnagen.metrics import classifier_features, dcr, detection_auc, frechet_distance, tstr
+from rnagen.metrics.utility import macro_auc
+
+
+def _blobs(rng, n, C=4, g=10, sep=3.0, centers=None):
+    centers = rng.normal(size=(C, g)) * sep if centers is None else centers
+    y = rng.integers(0, C, n)
+    return (centers[y] + rng.normal(size=(n, g))).astype(np.float32), np.array([f"t{c}" for c in y]), centers
+
+
+def test_tstr_real_vs_label_permuted(rng):
+    X, y, c = _blobs(rng, 600)
+    Xt, yt, _ = _blobs(rng, 400, centers=c)
+    good = tstr(X, y, Xt, yt, classifier="logreg", seeds=(0, 1), epochs=20)
+    assert good["accuracy"] > 0.95 and good["macro_f1"] > 0.95 and good["auc"] > 0.99
+    assert len(good["per_seed"]["accuracy"]) == 2 and good["classes"] == ["t0", "t1", "t2", "t3"]
+    assert good["correct"].mean() == pytest.approx(good["accuracy"])
+    Xb, yb, _ = _blobs(rng, 3000, centers=c)
+    perm = tstr(Xb, rng.permutation(yb), Xt, yt, classifier="mlp", seeds=(0, 1), epochs=5)
+    # labels carry no information: chance accuracy is 1/4 and AUC 0.5 (up to the chance class mix per
+    # cluster in the training set, hence the large training set)
+    assert perm["accuracy"] < 0.35 and abs(perm["auc"] - 0.5) < 0.1
+
+
+def test_macro_auc_against_sklearn(rng):
+    from sklearn.metrics import roc_auc_score
+
+    y = rng.integers(0, 3, 200)
+    p = rng.dirichlet(np.ones(3), 200)
+    assert macro_auc(y, p) == pytest.approx(roc_auc_score(y, p, multi_class="ovr"), abs=1e-12)
+
+
+def test_classifier_features_frechet(rng):
+    X, y, c = _blobs(rng, 500)
+    f = classifier_features(X, y, epochs=5, hidden=32)
+    assert f(X).shape == (500, 32)
+    assert frechet_distance(X, X.copy(), space=f) == pytest.approx(0.0, abs=1e-4)
+    X2, _, _ = _blobs(rng, 500, centers=c + 2.0)
+    assert frechet_distance(X, X2, space=f) > 1.0
+
+
+def test_detection_auc_same_vs_separable(rng):
+    X, Y = rng.normal(size=(400, 10)), rng.normal(size=(400, 10))
+    assert abs(detection_auc(X, Y, cv=3, epochs=5) - 0.5) < 0.1
+    assert detection_auc(X, Y + 3.0, cv=3, epochs=5) > 0.99
+
+
+def test_dcr_flags_copies_of_training(rng):
+    train, holdout = rng.normal(size=(300, 8)), rng.normal(size=(200, 8))
+    syn = np.concatenate([train[:50], rng.normal(size=(50, 8))])  # 50 copies, 50 new
+    r = dcr(syn, train, holdout)
+    assert set(r["flagged"][:50]) >= set(range(50)) and (r["flagged"] < 50).sum() == 50
+    np.testing.assert_array_equal(r["flagged_train_index"][:50], np.arange(50))
+    assert (r["dcr_train"][:50] == 0).all()
+    copies = dcr(train[:100], train, holdout)
+    assert copies["share_closer_to_train"] == 1.0 and copies["near_copy_share"] == 1.0
+    fresh = dcr(rng.normal(size=(400, 8)), train, holdout)
+    # exchangeable with real data: closest record is a training one with prob 300/500
+    assert fresh["expected_share"] == pytest.approx(0.6)
+    assert fresh["share_closer_to_train"] == pytest.approx(0.6, abs=0.08)
+    assert fresh["near_copy_share"] < 0.05 and fresh["ratio"] == pytest.approx(1.0, abs=0.15)
