@@ -3,7 +3,8 @@
 Preprocessing (the same for every set, so no metric is won by a scale difference):
 
 1. Log scale: a set whose ``uns["rnagen"]["log"]`` says it is logged (or, without that record, whose values
-   look logged by :func:`rnagen.pp.history.looks_logged`) is used as is; otherwise ``log2(x + 1)`` is applied.
+   look logged by :func:`rnagen.pp.history.looks_logged`, or that has negative values, i.e. is already
+   transformed) is used as is; otherwise ``log2(x + 1)`` is applied. Each set is judged on its own.
 2. z-score every gene with the mean and standard deviation of the REAL TRAINING set (of the real set when
    no training set is given); constant genes get standard deviation 1. Synthetic data are never used to fit
    anything.
@@ -78,7 +79,8 @@ def _to_log(X: np.ndarray, logged: bool | None) -> tuple[np.ndarray, str]:
     if logged:
         return X, "as is (log scale)"
     if np.nanmin(X) < 0:
-        raise DataError("values are negative but not log-scale; pass linear-scale expression or log data")
+        # negative values: already centred/scaled by the user; logging again would be wrong
+        return X, "as is (negative values: already transformed)"
     return np.log2(X + 1.0).astype(np.float32), "log2(x+1)"
 
 

@@ -1,0 +1,128 @@
+import json
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+
+from rnagen.metrics import METRICS, evaluate, prepare
+
+
+def _sets(rng, n=240, g=20, C=3):
+    centers = rng.normal(size=(C, g)) * 2.0
+
+    def make(m):
+        y = rng.integers(0, C, m)
+        # linear-scale, positive "expression": evaluate must log2(x+1) it
+        X = np.exp2(np.clip(3.0 + centers[y] + rng.normal(size=(m, g)), 0, None)) - 1.0
+        return X.astype(np.float32), np.array([f"c{c}" for c in y])
+
+    return make(n), make(n), make(n)
+
+
+def _adata(X, y):
+    a = ad.AnnData(X=X, obs=pd.DataFrame({"tissue": y}, index=[f"s{i}" for i in range(len(X))]),
+                   var=pd.DataFrame(index=[f"g{j}" for j in range(X.shape[1])]))
+    return a
+
+
+@pytest.fixture(scope="module")
+def result():
+    import torch
+
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(1)
+    (R, yr), (S, ys), (T, yt) = _sets(rng)
+    df = evaluate(_adata(R, yr), _adata(S, ys), train=_adata(T, yt), label_key="tissue", n_boot=200,
+                  n_boot_expensive=5, k=5, classifier_seeds=(0,), epochs=5)
+    return df
+
+
+def test_every_metric_with_ci_reference_and_direction(result):
+    df = result
+    overall = df[df.group == "all"].set_index("name")
+    assert set(overall.index) == set(METRICS)
+    assert overall["value"].notna().all()
+    assert (overall["ci_low"] <= overall["value"] + 1e-9).all() and (overall["value"] <= overall["ci_high"] + 1e-9).all()
+    no_ref = {"privacy_loss", "dcr_share", "dcr_ratio", "near_copy_share"}
+    assert overall.drop(index=list(no_ref))["reference"].notna().all()
+    assert overall.loc[list(no_ref), "reference"].isna().all()
+    assert overall.loc["precision", "direction"] == "higher" and overall.loc["aa_ts", "direction"] == "target 0.5"
+    # the synthetic set is drawn like the real data: every indicator sits near its reference
+    assert abs(overall.loc["aa_ts", "value"] - 0.5) < 0.1
+    assert overall.loc["tstr_mlp_accuracy", "value"] > 0.9
+    per_class = df[df.group != "all"]
+    assert set(per_class.group) == {"c0", "c1", "c2"} and set(per_class.name) == {"tstr_mlp_macro_f1", "tstr_logreg_macro_f1"}
+    assert df.attrs["preprocessing"]["real"] == "log2(x+1)"
+
+
+def test_copies_of_training_are_caught():
+    import torch
+
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(2)
+    (R, yr), _, (T, yt) = _sets(rng, n=200)
+    S = T[:150].copy()
+    df = evaluate(R, S, train=T, real_labels=yr, synthetic_labels=yt[:150], train_labels=yt,
+                  metrics=["aa_ts", "privacy_loss", "dcr_share", "near_copy_share"], n_boot=100)
+    v = df.set_index("name")["value"]
+    assert v["dcr_share"] == 1.0 and v["near_copy_share"] == 1.0
+    assert v["privacy_loss"] > 0.3
+    assert df.attrs["flagged_near_copies"] == list(range(150))
+    assert df.attrs["flagged_train_index"] == list(range(150))
+
+
+def test_prepare_zscores_with_training_statistics(rng):
+    T = rng.normal(size=(100, 4)).astype(np.float32) * 3 + 5
+    R = rng.normal(size=(50, 4)).astype(np.float32)
+    d = prepare(R, R, T)
+    np.testing.assert_allclose(d["train"].mean(0), 0, atol=1e-5)
+    np.testing.assert_allclose(d["train"].std(0), 1, atol=1e-4)
+    assert d["preprocessing"]["train"].startswith("as is")
+
+
+def test_unknown_metric_and_missing_inputs(rng):
+    from rnagen.errors import DataError
+
+    X = rng.normal(size=(30, 4))
+    with pytest.raises(DataError, match="unknown metric"):
+        evaluate(X, X, metrics=["nope"])
+    with pytest.raises(DataError, match="needs"):
+        evaluate(X, X, metrics=["dcr_share"])
+
+
+def test_cli_writes_json_and_table(tmp_path, capsys):
+    import torch
+
+    from rnagen._io import write_h5ad
+    from rnagen.cli.main import main
+
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(3)
+    (R, yr), (S, ys), (T, yt) = _sets(rng, n=150)
+    for name, X, y in (("test", R, yr), ("syn", S, ys), ("train", T, yt)):
+        write_h5ad(_adata(X, y), tmp_path / f"{name}.h5ad")
+    out = tmp_path / "m.json"
+    rc = main(["evaluate", "--real", str(tmp_path / "test.h5ad"), "--synthetic", str(tmp_path / "syn.h5ad"),
+               "--train", str(tmp_path / "train.h5ad"), "--label-key", "tissue", "--metrics",
+               "precision,coverage,aa_ts,tstr_logreg_accuracy,dcr_share", "--n-boot", "50", "--out", str(out)])
+    assert rc == 0
+    printed = capsys.readouterr().out
+    assert "precision" in printed and "95% CI" in printed and "reference" in printed
+    js = json.loads(out.read_text())
+    names = [m["name"] for m in js["metrics"]]
+    assert names == ["precision", "coverage", "aa_ts", "tstr_logreg_accuracy", "dcr_share"]
+    assert all(m["ci_low"] is not None for m in js["metrics"])
+    assert js["inputs"]["n_genes"] == 20
+    # a user error is one line, exit status 2
+    rc = main(["evaluate", "--real", str(tmp_path / "test.h5ad"), "--synthetic", str(tmp_path / "syn.h5ad"),
+               "--metrics", "bogus", "--out", str(out)])
+    assert rc == 2
+
+
+def test_metrics_never_import_models():
+    import subprocess
+    import sys
+
+    code = "import sys, rnagen.metrics, rnagen.cli.evaluate; print(any(m.startswith('rnagen.models') for m in sys.modules))"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
