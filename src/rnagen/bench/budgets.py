@@ -86,6 +86,15 @@ SAMPLER_STEPS: dict[str, dict[str, int]] = {
 }
 
 
+#: options of :func:`rnagen.metrics.evaluate` per budget: the fast budget trims the bootstrap of the
+#: recomputed metrics and runs the TSTR classifiers once; the paper's TSTR is the median of 15 runs
+EVALUATE_OPTIONS: dict[str, dict[str, Any]] = {
+    "fast": {"classifier_seeds": (0,), "n_boot_expensive": 10},
+    "standard": {},
+    "paper": {"classifier_seeds": tuple(range(15))},
+}
+
+
 def check_budget(budget: str) -> str:
     if budget not in BUDGETS:
         raise ConfigError(f"unknown budget {budget!r}; choose one of {', '.join(BUDGETS)}")

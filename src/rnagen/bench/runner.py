@@ -31,7 +31,7 @@ import pandas as pd
 from .. import __version__
 from .._io import write_h5ad, write_json, write_npz, write_text
 from ..errors import ConfigError, DataError, RunDirError
-from .budgets import (DDIM_STEP_GRID, DEFAULT_MODELS, ROWS, SAMPLER_STEPS, budget_overrides, check_budget,
+from .budgets import (DDIM_STEP_GRID, DEFAULT_MODELS, EVALUATE_OPTIONS, ROWS, SAMPLER_STEPS, budget_overrides, check_budget,
                       parse_models)
 from .plotdata import RealReference
 
@@ -60,7 +60,8 @@ _ALIASES: dict[str, tuple[str, ...]] = {
     "precision": ("precision",), "recall": ("recall",), "density": ("density",), "coverage": ("coverage",),
     "aa_ts": ("aa_ts", "adversarial_accuracy"),
     "detection_auc": ("detection_auc", "detection"),
-    "frechet_distance": ("frechet_distance", "frechet_distance_pca", "frechet_pca", "fd_pca", "frechet"),
+    # the paper's Fréchet distance is taken in a hidden layer of a classifier trained on real data
+    "frechet_distance": ("frechet_distance", "frechet_classifier", "frechet_pca", "frechet_distance_pca"),
     "dcr_share": ("dcr_share", "dcr_train_share", "dcr_closer_to_train", "dcr"),
 }
 
@@ -120,12 +121,22 @@ def _direction(value: Any, name: str) -> Any:
     return DIRECTIONS.get(name, "higher")
 
 
-def _table_to_metrics(table: pd.DataFrame) -> dict[str, dict[str, Any]]:
-    """``evaluate``'s table (name, value, ci_low, ci_high, reference, direction) -> {name: {...}}."""
+def _table_to_metrics(table: pd.DataFrame) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """``evaluate``'s table -> ({name: {value, ci_low, ci_high, reference, direction}}, per-class rows).
+
+    Rows whose ``group`` is a class name (per-class breakdowns) go to the second dict:
+    ``{metric: {class: {"value": v, "reference": r}}}``.
+    """
     df = table.reset_index() if "name" not in table.columns else table
     out: dict[str, dict[str, Any]] = {}
+    per_class: dict[str, dict[str, Any]] = {}
     for rec in df.to_dict("records"):
         name = str(rec["name"])
+        group = str(rec.get("group", "all"))
+        if group != "all":
+            per_class.setdefault(name, {})[group] = {"value": _num(rec.get("value")),
+                                                     "reference": _num(rec.get("reference"))}
+            continue
         out[name] = {k: _num(rec.get(k)) for k in ("value", "ci_low", "ci_high", "reference")}
         out[name]["direction"] = _direction(rec.get("direction"), name)
     # headline names: map aliases, and take TRTR from the TSTR row's reference when not reported itself
@@ -140,7 +151,7 @@ def _table_to_metrics(table: pd.DataFrame) -> dict[str, dict[str, Any]]:
         ref = out["tstr_accuracy"]["reference"]
         out["trtr_accuracy"] = {"value": ref, "ci_low": None, "ci_high": None, "reference": ref,
                                 "direction": "higher"}
-    return out
+    return out, per_class
 
 
 def _num(v: Any) -> float | None:
@@ -153,10 +164,11 @@ def _num(v: Any) -> float | None:
     return f if math.isfinite(f) else None
 
 
-def _evaluate(real, synthetic, *, train, label_key: str, seed: int, metrics: Sequence[str] | None):
+def _evaluate(real, synthetic, *, train, label_key: str, seed: int, metrics: Sequence[str] | None,
+              options: Mapping[str, Any]):
     from .. import metrics as M
 
-    kw: dict[str, Any] = {"train": train, "label_key": label_key, "seed": seed}
+    kw: dict[str, Any] = {"train": train, "label_key": label_key, "seed": seed, **options}
     if metrics is not None:
         kw["metrics"] = list(metrics)
     return _table_to_metrics(M.evaluate(real, synthetic, **kw))
@@ -179,6 +191,7 @@ def run_benchmark(
     overrides: Mapping[str, Mapping[str, Any] | Sequence[str]] | None = None,
     steps_grid: Sequence[int] | None = None,
     metrics: Sequence[str] | None = None,
+    evaluate_options: Mapping[str, Any] | None = None,
     device: str = "auto",
     report: bool = True,
 ) -> pd.DataFrame:
@@ -215,6 +228,9 @@ def run_benchmark(
         DDIM step counts of the quality-vs-steps curve (default per budget; capped at the schedule's T).
     metrics
         Names passed to :func:`rnagen.metrics.evaluate` (default: all).
+    evaluate_options
+        Keyword arguments of :func:`rnagen.metrics.evaluate` (``n_boot``, ``classifier_seeds``, ...) on top of
+        the budget's (:data:`rnagen.bench.budgets.EVALUATE_OPTIONS`).
     device
         ``auto``, ``cpu`` or ``cuda``.
     report
@@ -276,14 +292,18 @@ def run_benchmark(
     say = _Progress(n_rows, progress)
     ref = RealReference(train, test, label_key=label_key, seed=seed)
     write_npz(out / "plots" / "real.npz", **ref.arrays())
-    metric_fp = {"metrics": list(metrics) if metrics is not None else "all", "split": split_fp}
+    ev_opts = {**EVALUATE_OPTIONS[budget], **dict(evaluate_options or {})}
+    metric_fp = {"metrics": list(metrics) if metrics is not None else "all", "split": split_fp,
+                 "evaluate": {k: list(v) if isinstance(v, (tuple, list)) else v for k, v in ev_opts.items()}}
+
+    def evaluate_(real, synthetic, *, train, seed):
+        return _evaluate(real, synthetic, train=train, label_key=label_key, seed=seed, metrics=metrics,
+                         options=ev_opts)
 
     # --- the real reference row -------------------------------------------------------------------------
-    tstr_per_class: dict[str, Any] = _read_json(out / "plots" / "tstr_per_class.json") or {}
-    _real_row(out, "real", test, train, train, label_key=label_key, seed=seed, metrics=metrics, fp=metric_fp,
-              say=say)
-    tstr_per_class["real"] = ref.per_class_tstr(ref.Xtr, ref.ytr, seed=seed)
-    write_json(out / "plots" / "tstr_per_class.json", tstr_per_class)
+    _real_row(out, "real", test, train, train, seed=seed, evaluate_=evaluate_, fp=metric_fp, say=say)
+    _update_json(out / "plots" / "tstr_logreg_per_class.json",
+                 {"real": ref.per_class_tstr(ref.Xtr, ref.ytr, seed=seed)})
 
     # --- reconstruction: fitted on real full training profiles only -------------------------------------
     recons: dict[str, Any] = {}
@@ -300,8 +320,8 @@ def run_benchmark(
             recons[m] = rec
             score = rec.score(full_test)
             write_npz(out / "plots" / f"recon_{m}.npz", **_r2_arrays(score))
-        _real_row(out, "real-full", full_test, full_train, full_train, label_key=label_key, seed=seed,
-                  metrics=metrics, fp=metric_fp, say=say)
+        _real_row(out, "real-full", full_test, full_train, full_train, seed=seed, evaluate_=evaluate_,
+                  fp=metric_fp, say=say)
 
     # --- models -------------------------------------------------------------------------------------------
     T_by_model: dict[str, int] = {}
@@ -343,25 +363,22 @@ def run_benchmark(
                 say(f"{r} seed {k}: evaluate")
                 result = {"row": r, "model": model_name, "seed": s, "seed_index": k, "sampler": opts,
                           "overrides": ovr, "train_seconds": float(gen.train_seconds),
-                          "sample_seconds": sample_seconds, "fingerprint": fp,
-                          "metrics": _evaluate(test, syn, train=train, label_key=label_key, seed=s,
-                                               metrics=metrics)}
+                          "sample_seconds": sample_seconds, "fingerprint": fp}
+                result["metrics"], result["per_class"] = evaluate_(test, syn, train=train, seed=s)
                 if k == 0:
                     write_npz(out / "plots" / f"{r}.npz", **ref.synthetic_arrays(syn))
                     Xs, _ = _plot_X(ref, syn)
-                    tstr_per_class = _read_json(out / "plots" / "tstr_per_class.json") or {}
-                    tstr_per_class[r] = ref.per_class_tstr(Xs, syn.obs[label_key].astype(str).to_numpy(), seed=s)
-                    write_json(out / "plots" / "tstr_per_class.json", tstr_per_class)
+                    _update_json(out / "plots" / "tstr_logreg_per_class.json", {r: ref.per_class_tstr(
+                        Xs, syn.obs[label_key].astype(str).to_numpy(), seed=s)})
                 say.done += 1
                 for m, rec in recons.items():
                     say(f"{r}+{m} seed {k}: reconstruct and evaluate full profiles")
                     t1 = time.perf_counter()
                     syn_full = rec.apply(syn)
                     rsec = time.perf_counter() - t1
-                    result.setdefault("reconstructed", {})[m] = {
-                        "sample_seconds": sample_seconds + rsec,
-                        "metrics": _evaluate(full_test, syn_full, train=full_train, label_key=label_key, seed=s,
-                                             metrics=metrics)}
+                    met, _ = evaluate_(full_test, syn_full, train=full_train, seed=s)
+                    result.setdefault("reconstructed", {})[m] = {"sample_seconds": sample_seconds + rsec,
+                                                                 "metrics": met}
                     say.done += 1
                 write_json(out / "results" / f"{r}_seed{k}.json", result)
             # DDIM quality against the number of sampling steps (first seed; same trained network)
@@ -377,6 +394,7 @@ def run_benchmark(
         _steps_curve(out, gen, ref, train, budget=budget, steps_grid=steps_grid, seed=seed, run_fp=run_fp, say=say)
 
     board = _leaderboard(out, rows, seeds=seeds, methods=methods)
+    _per_class_plot(out, rows)
     if report:
         from ..report import write_report
 
@@ -453,7 +471,13 @@ def _plot_X(ref: RealReference, syn):
     return plot_space(syn, logged=ref.logged)
 
 
-def _real_row(out: Path, row: str, real, synthetic, train, *, label_key, seed, metrics, fp, say) -> None:
+def _update_json(path: Path, entries: Mapping[str, Any]) -> None:
+    data = _read_json(path) or {}
+    data.update(entries)
+    write_json(path, data)
+
+
+def _real_row(out: Path, row: str, real, synthetic, train, *, seed, evaluate_, fp, say) -> None:
     path = out / "results" / f"{row}_seed0.json"
     fingerprint = _hash({"row": row, **fp})
     prev = _read_json(path)
@@ -461,10 +485,10 @@ def _real_row(out: Path, row: str, real, synthetic, train, *, label_key, seed, m
         say(f"{row}: done earlier, skipped")
     else:
         say(f"{row}: evaluate real training profiles as the synthetic set (reference)")
+        met, per_class = evaluate_(real, synthetic, train=train, seed=seed)
         write_json(path, {"row": row, "model": row, "seed": seed, "seed_index": 0, "train_seconds": 0.0,
-                          "sample_seconds": 0.0, "fingerprint": fingerprint,
-                          "metrics": _evaluate(real, synthetic, train=train, label_key=label_key, seed=seed,
-                                               metrics=metrics)})
+                          "sample_seconds": 0.0, "fingerprint": fingerprint, "metrics": met,
+                          "per_class": per_class})
     say.done += 1
 
 
@@ -597,6 +621,45 @@ def _leaderboard(out: Path, rows: Sequence[str], *, seeds: int, methods: Sequenc
         "settings": settings,
     })
     return board
+
+
+#: the per-class breakdown of ``rnagen.metrics.evaluate`` drawn as "TSTR per class", in order of preference
+_PER_CLASS_METRICS = ("tstr_mlp_macro_f1", "tstr_logreg_macro_f1", "tstr_mlp_accuracy")
+
+
+def _per_class_plot(out: Path, rows: Sequence[str]) -> None:
+    """``plots/tstr_per_class.json``: per-class TSTR of each row (first seed) and the TRTR reference.
+
+    Taken from ``evaluate``'s per-class rows when it reports them, else from the benchmark's own per-class
+    logistic-regression recall (``plots/tstr_logreg_per_class.json``).
+    """
+    recs = {r: _read_json(out / "results" / f"{r}_seed0.json") for r in ["real", *rows]}
+    recs = {r: v for r, v in recs.items() if v}
+    for name in _PER_CLASS_METRICS:
+        have = {r: v["per_class"][name] for r, v in recs.items() if name in (v.get("per_class") or {})}
+        if not have:
+            continue
+        sets: dict[str, Any] = {}
+        first = next(iter(have.values()))
+        if any(x.get("reference") is not None for x in first.values()):
+            sets["real (TRTR)"] = {"per_class": {c: x["reference"] for c, x in first.items()}}
+        for r, pc in have.items():
+            if r == "real":
+                continue
+            sets[r] = {"per_class": {c: x["value"] for c, x in pc.items()}}
+        for r, v in sets.items():
+            vals = [x for x in v["per_class"].values() if x is not None]
+            v["overall"] = float(np.mean(vals)) if vals else None
+        write_json(out / "plots" / "tstr_per_class.json",
+                   {"metric": f"{name} per class (classifier trained on each set, tested on real test)",
+                    "sets": sets})
+        return
+    lr = _read_json(out / "plots" / "tstr_logreg_per_class.json") or {}
+    sets = {("real (TRTR)" if r == "real" else r): {"per_class": v["per_class"], "overall": v["accuracy"]}
+            for r, v in lr.items() if r == "real" or r in rows}
+    write_json(out / "plots" / "tstr_per_class.json",
+               {"metric": "recall per class of a logistic regression (real-PCA features) trained on each set",
+                "sets": sets})
 
 
 def read_leaderboard(out_dir: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:

@@ -1,5 +1,123 @@
-"""`rnagen bench` sub-commands (placeholder until its issue lands)."""
+"""``rnagen benchmark`` and ``rnagen demo``: the leaderboard and the HTML report in one command."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..errors import ConfigError
+
+# leaderboard columns printed on the terminal (the files hold every column and the CIs)
+_PRINTED = ("model", "tstr_accuracy", "trtr_accuracy", "correlation_score", "precision", "recall", "density",
+            "coverage", "aa_ts", "detection_auc", "frechet_distance", "dcr_share", "train_seconds",
+            "sample_seconds")
 
 
-def register(sub) -> None:  # noqa: D103
-    return None
+def _parse_sets(items: list[str]) -> dict[str, list[str]]:
+    """``--set diffusion:train.steps=100`` -> ``{"diffusion": ["train.steps=100"]}``."""
+    out: dict[str, list[str]] = {}
+    for item in items:
+        model, sep, kv = item.partition(":")
+        if not sep or "=" not in kv:
+            raise ConfigError(f"--set {item!r} must look like MODEL:KEY=VALUE, e.g. diffusion:train.steps=100")
+        model = {"ddpm": "diffusion", "ddim": "diffusion"}.get(model.strip(), model.strip())
+        out.setdefault(model, []).append(kv.strip())
+    return out
+
+
+def print_leaderboard(board, file=sys.stdout) -> None:
+    """The headline columns of a leaderboard as a plain-text table."""
+    import pandas as pd
+
+    cols = [c for c in _PRINTED if c in board.columns]
+    with pd.option_context("display.width", 250, "display.max_columns", 40,
+                           "display.float_format", lambda v: f"{v:.3f}"):
+        print(board[cols].to_string(index=False), file=file)
+
+
+def _run(args: argparse.Namespace, data, label_key: str) -> int:
+    from ..bench import run_benchmark
+
+    board = run_benchmark(
+        data, label_key=label_key, models=args.models, reconstruct=getattr(args, "reconstruct", None),
+        full=getattr(args, "full", None), seeds=args.seeds, budget=args.budget, out_dir=args.out,
+        test_size=args.test_size, seed=args.seed, progress=not args.quiet, overrides=_parse_sets(args.set),
+        device=args.device, report=True,
+    )
+    out = Path(args.out)
+    print_leaderboard(board)
+    print(f"\nleaderboard: {out / 'leaderboard.csv'} (and leaderboard.json)")
+    print(f"report:      {(out / 'report.html').resolve()}")
+    return 0
+
+
+def cmd_benchmark(args: argparse.Namespace) -> int:
+    return _run(args, args.data, args.label_key)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from ..datasets import gtex26
+    from ..models import available_models
+
+    if args.models is None:
+        have = set(available_models())
+        from ..bench import DEFAULT_MODELS, ROWS
+
+        args.models = [m for m in DEFAULT_MODELS if ROWS[m][0] in have]
+        skipped = [m for m in DEFAULT_MODELS if m not in args.models]
+        if skipped:
+            print(f"rnagen demo: models not available in this installation, skipped: {', '.join(skipped)}",
+                  file=sys.stderr)
+    print(f"rnagen demo: benchmark of {', '.join(args.models)} on the bundled GTEx subset "
+          f"(520 samples x 467 genes, 26 tissues), budget {args.budget}, into {args.out}", file=sys.stderr)
+    return _run(args, gtex26(), "tissue")
+
+
+def _common(p: argparse.ArgumentParser, *, budget_default: str = "fast") -> None:
+    p.add_argument("--seeds", type=int, default=1, help="independent trainings per model (default 1); the "
+                   "leaderboard reports the mean and the spread across seeds")
+    p.add_argument("--budget", choices=("fast", "standard", "paper"), default=budget_default,
+                   help="compute budget: fast (CPU minutes), standard (model defaults), paper (the paper's "
+                        f"settings, for a GPU); default {budget_default}")
+    p.add_argument("--test-size", type=float, default=0.2, help="held-out share of the stratified split (default 0.2)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the split and of the first training (default 0)")
+    p.add_argument("--set", action="append", default=[], metavar="MODEL:KEY=VALUE",
+                   help="override one setting of one model after the budget, e.g. diffusion:train.steps=200 "
+                        "(repeatable; ddpm/ddim mean diffusion)")
+    p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda (default auto)")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "benchmark", help="benchmark generators on labelled data: leaderboard + HTML report",
+        description="Split DATA (stratified, seeded), train each model, sample a synthetic set matching the "
+                    "training label counts, score it with every quality indicator against the held-out real "
+                    "profiles, and write OUT/leaderboard.csv, OUT/leaderboard.json and OUT/report.html. Rerun "
+                    "with the same --out to resume: finished models are not redone.",
+    )
+    p.add_argument("data", metavar="DATA", help="expression data the data layer reads (.h5ad, CSV with a label "
+                   "column, TSV, GCT, parquet)")
+    p.add_argument("--label-key", required=True, help="column holding the class (e.g. tissue, cancer type)")
+    p.add_argument("--models", default="ddpm,ddim,vae,wgan-gp,gaussian",
+                   help="comma-separated benchmark rows from ddpm, ddim (two samplers of one trained diffusion "
+                        "model), vae, wgan-gp, gaussian (default: all); a real-data reference row is always added")
+    p.add_argument("--reconstruct", default=None, metavar="METHODS",
+                   help="also complete each synthetic set to full profiles with these reconstruction methods "
+                        "(linear, mlp; comma-separated) and score them; needs --full")
+    p.add_argument("--full", default=None, metavar="FULL",
+                   help="full profiles of the same samples (all genes), for --reconstruct")
+    p.add_argument("--out", required=True, help="output folder (created; rerun to resume)")
+    _common(p)
+    p.set_defaults(func=cmd_benchmark)
+
+    p = sub.add_parser(
+        "demo", help="benchmark every model on the bundled GTEx data (minutes on a CPU)",
+        description="The benchmark of every available model on the bundled GTEx subset (520 samples x 467 "
+                    "genes, 26 tissues) with the fast budget: under 10 minutes on 2 CPU cores. Prints the "
+                    "leaderboard and the path of the HTML report.",
+    )
+    p.add_argument("--out", default="demo_out", help="output folder (default demo_out; rerun to resume)")
+    p.add_argument("--models", default=None, help="comma-separated benchmark rows (default: every available one)")
+    _common(p)
+    p.set_defaults(func=cmd_demo)

@@ -159,13 +159,15 @@ def write_report(out_dir: str | Path, *, path: str | Path | None = None, title: 
     tpc_path = pdir / "tstr_per_class.json"
     if tpc_path.is_file() and real is not None:
         tpc = json.loads(tpc_path.read_text())
-        order = ["real"] + [str(r["model"]) for r in rows if str(r["model"]) in tpc and str(r["model"]) != "real"]
-        tpc = {n: tpc[n] for n in order if n in tpc}
-        if tpc:
+        sets = tpc.get("sets", {})
+        order = [n for n in sets if n.startswith("real")] + [str(r["model"]) for r in rows
+                                                             if str(r["model"]) in sets]
+        sets = {n: sets[n] for n in dict.fromkeys(order)}
+        if sets:
             figures.append({"id": "tstr", "title": "TSTR per class",
-                            "caption": "Recall per class on the real test profiles of a logistic regression "
-                                       "trained on each set (real: trained on the real training profiles).",
-                            "img": plots.tstr_per_class(tpc, [str(x) for x in real["label_order"]])})
+                            "caption": f"{tpc.get('metric', '')}; the real row is the same classifier trained "
+                                       "on the real training profiles (TRTR).",
+                            "img": plots.tstr_per_class(sets, [str(x) for x in real["label_order"]])})
     steps_path = pdir / "ddim_steps.json"
     if steps_path.is_file():
         curve = json.loads(steps_path.read_text())

@@ -123,20 +123,23 @@ def moments(real: Mapping[str, np.ndarray], synthetic: Mapping[str, Mapping[str,
     return to_base64(fig)
 
 
-def tstr_per_class(per_class: Mapping[str, Mapping[str, Any]], labels: Sequence[str]) -> str:
-    """Heat map: per-class recall on real test of a classifier trained on each set (rows)."""
+def tstr_per_class(sets: Mapping[str, Mapping[str, Any]], labels: Sequence[str]) -> str:
+    """Heat map: a per-class score on real test of a classifier trained on each set (rows)."""
     plt = _plt()
-    names = list(per_class)
-    M = np.array([[per_class[n]["per_class"].get(lab, np.nan) for lab in labels] for n in names], dtype=float)
+    names = list(sets)
+    M = np.array([[_nan(sets[n]["per_class"].get(lab)) for lab in labels] for n in names], dtype=float)
     fig, ax = plt.subplots(figsize=(max(6, 0.35 * len(labels) + 2), 0.45 * len(names) + 2))
     im = ax.imshow(M, vmin=0, vmax=1, cmap="viridis", aspect="auto")
-    ax.set_yticks(range(len(names)), [f"{n} ({per_class[n]['accuracy']:.2f})" for n in names], fontsize=8)
+    ax.set_yticks(range(len(names)), [f"{n} ({_nan(sets[n].get('overall')):.2f})" for n in names], fontsize=8)
     ax.set_xticks(range(len(labels)), labels, rotation=70, ha="right", fontsize=7)
-    fig.colorbar(im, ax=ax, label="recall on real test")
-    ax.set_title("TSTR per class (logistic regression trained on each set; overall accuracy in brackets)",
-                 fontsize=10)
+    fig.colorbar(im, ax=ax, label="score on real test")
+    ax.set_title("TSTR per class (classifier trained on each set; mean over classes in brackets)", fontsize=10)
     fig.tight_layout()
     return to_base64(fig)
+
+
+def _nan(v: Any) -> float:
+    return float("nan") if v is None else float(v)
 
 
 def steps_curve(curve: Mapping[str, Any]) -> str:
