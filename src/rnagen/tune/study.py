@@ -67,23 +67,34 @@ def normalise_storage(url: str | None) -> str:
 
 def _storage(url: str):
     import optuna
+    import sqlalchemy.exc
     from optuna.storages import RDBStorage
 
     engine_kwargs: dict[str, Any] = {}
     if url.startswith("postgresql"):
         engine_kwargs["pool_pre_ping"] = True  # survive a server restart between long trials
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            # heartbeats: a trial whose worker died (kill -9, lost machine) is marked FAIL after the grace
-            # period instead of staying RUNNING forever
-            return RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=60, grace_period=180)
-    except ImportError as e:
-        raise ConfigError(f"cannot open storage {url!r}: {e}") from None
-    except Exception as e:  # sqlalchemy OperationalError etc.: an unreachable or misnamed database
-        if isinstance(e, optuna.exceptions.OptunaError):
-            raise
-        raise ConfigError(f"cannot open storage {url!r}: {str(e).splitlines()[0]}") from None
+    attempts = 6
+    for attempt in range(attempts):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                # heartbeats: a trial whose worker died (kill -9, lost machine) is marked FAIL after the
+                # grace period instead of staying RUNNING forever
+                return RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=60, grace_period=180)
+        except ImportError as e:
+            raise ConfigError(f"cannot open storage {url!r}: {e}") from None
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError, sqlalchemy.exc.InternalError):
+            # Workers started together on a fresh database race to create Optuna's tables (PostgreSQL:
+            # "duplicate key value violates unique constraint pg_type_typname_nsp_index"); the loser
+            # retries after a short, jittered wait and then finds the tables in place.
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1) + 0.3 * np.random.default_rng().random())
+        except Exception as e:  # OperationalError etc.: an unreachable or misnamed database
+            if isinstance(e, optuna.exceptions.OptunaError):
+                raise
+            raise ConfigError(f"cannot open storage {url!r}: {str(e).splitlines()[0]}") from None
+    raise AssertionError("unreachable")
 
 
 def open_study(*, storage: str | None = None, study_name: str, model: str | None = None,
