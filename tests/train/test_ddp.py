@@ -126,7 +126,7 @@ def test_matches_single_process_same_global_batch(ddp_run, data_file, tmp_path):
 
 def test_resume_after_a_rank_dies(ddp_run, data_file, tmp_path):
     """Rank 1 dies at step 15; the relaunched job resumes from the step-10 checkpoint and ends where an
-    uninterrupted run ends."""
+    uninterrupted run ends (bitwise), and so does a 1-process run resumed from the same checkpoint."""
     root, _ = ddp_run
     out = tmp_path / "run"
     crashed = _torchrun(["train", str(data_file), *TOY, "--out", str(out)], env=_env(RNAGEN_TEST_CRASH_AT="15"))
@@ -134,6 +134,7 @@ def test_resume_after_a_rank_dies(ddp_run, data_file, tmp_path):
     ck = torch.load(out / "checkpoint.pt", weights_only=True)
     assert ck["step"] == 10
     assert not (out / "weights.safetensors").exists()
+    shutil.copytree(out, tmp_path / "run_single")
     dump = tmp_path / "dump"
     dump.mkdir()
     resumed = _torchrun(["train", str(data_file), *TOY, "--out", str(out)], env=_env(RNAGEN_TEST_DUMP=str(dump)))
@@ -142,6 +143,14 @@ def test_resume_after_a_rank_dies(ddp_run, data_file, tmp_path):
     _assert_state_close(a["live"], b["live"], atol=0.0)
     _assert_state_close(a["ema"], b["ema"], atol=0.0)
     _assert_state_close(_load(dump / "rank1.pt")["live"], a["live"], atol=0.0)
+    # the same checkpoint also resumes in a single process (same global batches; float order aside)
+    dump1 = tmp_path / "dump1"
+    dump1.mkdir()
+    r = subprocess.run([sys.executable, str(HERE / "ddp_worker.py"), "train", str(data_file), *TOY,
+                        "--out", str(tmp_path / "run_single")], env=_env(RNAGEN_TEST_DUMP=str(dump1)),
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-3000:]
+    _assert_state_close(_load(dump1 / "rank0.pt")["live"], a["live"], atol=1e-5, rtol=1e-4)
 
 
 def _real_torch_model() -> str | None:
