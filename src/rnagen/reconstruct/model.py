@@ -99,30 +99,60 @@ def _dense_rows(X, rows: slice | np.ndarray, cols: np.ndarray | None = None, *, 
     return B.astype(np.float64, copy=False) if cast else B
 
 
+def _finite_range(X) -> np.ndarray:
+    """``[[min, max]]`` of the finite values of ``X``, row block by row block: all that
+    :func:`rnagen.pp.looks_logged` looks at, without a float64 copy of a wide matrix."""
+    lo, hi = np.inf, -np.inf
+    step = _chunk_rows(X.shape[1])
+    for s in range(0, X.shape[0], step):
+        B = _dense_rows(X, slice(s, s + step), cast=False)
+        f = B[np.isfinite(B)]
+        if f.size:
+            lo, hi = min(lo, float(f.min())), max(hi, float(f.max()))
+    return np.array([[lo, hi]]) if np.isfinite(lo) else np.zeros((0, 0))
+
+
+def _chunk_rows(n_cols: int) -> int:
+    # about 16 M values (128 MB in float64) per block, whatever the width
+    return max(1, min(_CHUNK, (1 << 24) // max(n_cols, 1)))
+
+
 def _fit_pipeline(X, cols: np.ndarray, *, log: bool, what: str) -> tuple[Pipeline, np.ndarray]:
-    """Fit ``[log2p1] + standard`` on the columns ``cols`` of ``X`` row block by row block (two passes, float64
-    sums, so a 10,000 x 20,000 matrix is never copied in float64) and return it with the float32 z-scores."""
+    """Fit ``[log2p1] + standard`` on the columns ``cols`` of ``X`` and return it with the float32 z-scores.
+
+    One pass over ``X`` in row blocks (so a 10,000 x 20,000 matrix is never copied in float64): each block is
+    logged, written into the float32 output and added to shifted float64 moment sums (shifted by the first
+    row, which keeps the variance free of cancellation); then the output is standardised in place.
+    """
     n = X.shape[0]
-    pre = Pipeline([Log2p1()] if log else [])
-    total = np.zeros(len(cols))
-    for s in range(0, n, _CHUNK):
-        B = pre.transform(_dense_rows(X, slice(s, s + _CHUNK), cols))
+    pre = Log2p1() if log else None
+    Z = np.empty((n, len(cols)), dtype=np.float32)
+    s1 = np.zeros(len(cols))
+    s2 = np.zeros(len(cols))
+    shift = None
+    step = _chunk_rows(len(cols))
+    for s in range(0, n, step):
+        B = _dense_rows(X, slice(s, s + step), cols)
+        if pre is not None:
+            B = pre.transform(B)
         if not np.isfinite(B).all():
             raise DataError(f"the {what} contain NaN or infinite values; impute or drop them before fitting")
-        total += B.sum(0)
-    mean = total / n
-    ss = np.zeros(len(cols))
-    for s in range(0, n, _CHUNK):
-        B = pre.transform(_dense_rows(X, slice(s, s + _CHUNK), cols)) - mean
-        ss += (B * B).sum(0)
+        Z[s:s + step] = B
+        if shift is None:
+            shift = B[0].copy()
+        B -= shift
+        s1 += B.sum(0)
+        s2 += np.einsum("ij,ij->j", B, B)
+    m1 = s1 / n
     sc = StandardScaler()
-    sc.set_arrays({"mean": mean, "std": np.sqrt(ss / n)})
+    sc.set_arrays({"mean": shift + m1, "std": np.sqrt(np.maximum(s2 / n - m1 * m1, 0.0))})
     sc.std = np.where(sc.std > 1e-12, sc.std, 1.0)  # a constant gene maps to 0 and back unchanged
-    pipe = Pipeline(pre.steps + [sc])
-    Z = np.empty((n, len(cols)), dtype=np.float32)
-    for s in range(0, n, _CHUNK):
-        Z[s:s + _CHUNK] = pipe.transform(_dense_rows(X, slice(s, s + _CHUNK), cols))
-    return pipe, Z
+    mean32, inv32 = sc.mean.astype(np.float32), (1.0 / sc.std).astype(np.float32)
+    for s in range(0, n, step):
+        blk = Z[s:s + step]
+        blk -= mean32
+        blk *= inv32
+    return Pipeline(([pre] if pre is not None else []) + [sc]), Z
 
 
 def _summary(values: np.ndarray) -> dict[str, float]:
@@ -242,7 +272,7 @@ class Reconstructor:
             log = False
         else:
             st = log_state(adata)
-            log = not (st["logged"] if st is not None else looks_logged(_dense_rows(X, slice(0, n))))
+            log = not (st["logged"] if st is not None else looks_logged(_finite_range(X)))
         self.var_names = var
         self.symbols = ([str(s) for s in adata.var["symbol"].astype(str)] if "symbol" in adata.var.columns
                         else [""] * len(var))
@@ -360,9 +390,10 @@ class Reconstructor:
         pos = np.asarray(self._input_positions(adata, "the data to reconstruct"))
         n = adata.n_obs
         out = np.empty((n, len(self.target_idx)), dtype=np.float32)
-        for s in range(0, n, _CHUNK):
-            Zin = self.pipe_in.transform(_dense_rows(adata.X, slice(s, s + _CHUNK), pos))
-            out[s:s + _CHUNK] = self.pipe_out.inverse_transform(self._predict_z(Zin))
+        step = _chunk_rows(len(self.var_names))
+        for s in range(0, n, step):
+            Zin = self.pipe_in.transform(_dense_rows(adata.X, slice(s, s + step), pos))
+            out[s:s + step] = self.pipe_out.inverse_transform(self._predict_z(Zin))
         return out
 
     def apply(self, adata):
@@ -382,11 +413,12 @@ class Reconstructor:
         n = adata.n_obs
         # the inputs are copied as they are, so keep their precision (float32 at least)
         full = np.empty((n, len(self.var_names)), dtype=np.result_type(Xin.dtype, np.float32))
-        for s in range(0, n, _CHUNK):
-            block = _dense_rows(Xin, slice(s, s + _CHUNK), pos, cast=False)
-            full[s:s + _CHUNK, self.input_idx] = block            # inputs copied, not round-tripped
+        step = _chunk_rows(len(self.var_names))
+        for s in range(0, n, step):
+            block = _dense_rows(Xin, slice(s, s + step), pos, cast=False)
+            full[s:s + step, self.input_idx] = block              # inputs copied, not round-tripped
             Zin = self.pipe_in.transform(block)
-            full[s:s + _CHUNK, self.target_idx] = self.pipe_out.inverse_transform(self._predict_z(Zin))
+            full[s:s + step, self.target_idx] = self.pipe_out.inverse_transform(self._predict_z(Zin))
         var = pd.DataFrame(index=pd.Index(self.var_names))
         if any(self.symbols):
             var["symbol"] = self.symbols
