@@ -47,12 +47,18 @@ def test_penalty_choice_matches_brute_force(data):
     best = alphas[int(np.argmin(sse.sum(1)))]
     assert np.all(res.alpha == best)
     np.testing.assert_allclose(res.val_mse, sse.sum(1) / (len(val) * Y.shape[1]), rtol=1e-4)
+    k = alphas.index(best)
+    sst = ((Y[val] - Y[val].mean(0)) ** 2).sum(0)
+    assert res.val_r2[0] == pytest.approx(np.mean(1 - sse[k] / sst), rel=1e-4)
     # the final map is refitted on all rows with the chosen penalty
     W, b = _direct(X, Y, len(X) * best)
     np.testing.assert_allclose(res.coef, W, rtol=2e-4, atol=2e-5)
     # per-gene choice: each target its own argmin; the noise-only targets get the strongest shrinkage
     res_g = fit_ridge(X, Y, val_idx=val, alphas=alphas, per_gene=True)
     np.testing.assert_array_equal(res_g.alpha, np.asarray(alphas)[np.argmin(sse, axis=0)])
+    np.testing.assert_allclose(res_g.val_mse, res.val_mse, rtol=1e-4)
+    best_g = sse.min(0)
+    assert res_g.val_r2[0] == pytest.approx(np.mean(1 - best_g / sst), rel=1e-4)
 
 
 def test_bad_grids():

@@ -42,10 +42,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
     f = m["fit"]
     if rec.method == "linear":
         how = f"ridge penalty alpha={f['alpha']}" if f["alpha"] != "per gene" else "ridge penalty chosen per gene"
-        if f["val_r2_mean"]:
-            k = f["alphas"].index(f["alpha"]) if f["alpha"] != "per gene" else None
-            if k is not None:
-                how += f" (validation mean R² {f['val_r2_mean'][k]:.3f} on {m['n_val']} samples)"
+        if f["val_r2_mean"] is not None:
+            how += f" (validation mean R² {f['val_r2_mean']:.3f} on {m['n_val']} samples)"
     else:
         how = f"best epoch {f['best_epoch']} of {f['epochs']}, validation MSE {f['best_val_mse']:.4f} (z-scores)"
     print(f"fitted {rec.method} reconstruction: {m['n_inputs']} input genes -> {m['n_targets']} target genes on "

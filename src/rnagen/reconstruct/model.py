@@ -287,7 +287,7 @@ class Reconstructor:
         if progress:
             from tqdm.auto import tqdm
 
-            bar = (tqdm(total=len(tg_idx), desc="ridge: validation", unit="gene") if cfg.method == "linear"
+            bar = (tqdm(total=len(tg_idx), desc="ridge", unit="gene") if cfg.method == "linear"
                    else tqdm(total=cfg.mlp.max_epochs, desc="mlp", unit="epoch"))
         t1 = time.perf_counter()
         try:
@@ -300,7 +300,7 @@ class Reconstructor:
                 fit_info = {"alpha": float(chosen[0]) if chosen.size == 1 else "per gene",
                             "alpha_per_gene_counts": {f"{a:g}": int((res.alpha == a).sum()) for a in chosen},
                             "alphas": res.alphas.tolist(), "val_mse": res.val_mse.tolist(),
-                            "val_r2_mean": res.val_r2.tolist()}
+                            "val_r2_mean": float(res.val_r2[0]) if res.val_r2.size else None}
                 self._alpha = res.alpha.astype(np.float32)
             else:
                 from ..utils import resolve_device

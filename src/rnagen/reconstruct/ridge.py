@@ -9,7 +9,9 @@ so ONE eigendecomposition of the small p x p Gram matrix (float64) and ONE produ
 (p x q) serve every target and every penalty of the grid (Hastie, Tibshirani & Friedman, ESL 3.4.1).
 The expensive step is the n x p x q product ``X^T Y``, done once, in float32 blocks over the targets; it is
 split into the fit-part and validation-part sums so the final refit on all training data only adds them
-(no second pass over Y). Validation predictions for a penalty are ``(X_val V) diag(1/(s+lam)) C``.
+(no second pass over Y). The validation errors of every target and penalty follow from the same sums without
+predicting (see the comment in :func:`fit_ridge`): the grid costs O(p^2) per penalty for one shared penalty,
+O(p^2 q) per penalty for per-target penalties.
 
 The penalty is expressed per sample: minimise ``(1/n)||Y - XW||^2 + alpha ||W||^2``, i.e. ``lam = n alpha``,
 so the same ``alpha`` means the same thing for any sample size (inputs are z-scored).
@@ -38,7 +40,7 @@ class RidgeResult:
     alpha: np.ndarray                     # q (per-gene choice) or a single value repeated
     alphas: np.ndarray                    # the grid
     val_mse: np.ndarray = field(default_factory=lambda: np.zeros(0))   # mean validation MSE per grid alpha
-    val_r2: np.ndarray = field(default_factory=lambda: np.zeros(0))    # mean per-gene validation R^2 per alpha
+    val_r2: np.ndarray = field(default_factory=lambda: np.zeros(0))    # [mean per-gene validation R^2 at the choice]
 
 
 def _blocks(q: int, size: int):
@@ -95,7 +97,7 @@ def fit_ridge(
         Choose the penalty for each target separately (free: the validation errors of every target and
         every penalty are computed anyway) instead of one penalty minimising the total validation error.
     block
-        Targets per block (bounds the memory of the validation predictions).
+        Targets per block of the pass over ``Y`` (bounds the memory of float32 copies).
     progress
         Optional callable ``progress(n_done)`` advanced by targets processed.
     """
@@ -132,49 +134,63 @@ def fit_ridge(
     Sv = np.zeros((p, q), dtype=np.float64)   # X_val^T Y_val
     syf = np.empty(q, dtype=np.float64)
     syv = np.zeros(q, dtype=np.float64)
+    yyv = np.zeros(q, dtype=np.float64)
     for b in _blocks(q, block):
         Yb = np.asarray(Y[:, b], dtype=np.float32)
         Sf[:, b] = Xf.T @ Yb[fit_rows]
         syf[b] = Yb[fit_rows].sum(0, dtype=np.float64)
         if choose:
             Sv[:, b] = Xv.T @ Yb[val_rows]
-            syv[b] = Yb[val_rows].sum(0, dtype=np.float64)
+            Yv = Yb[val_rows].astype(np.float64)
+            syv[b] = Yv.sum(0)
+            yyv[b] = np.einsum("ij,ij->j", Yv, Yv)
 
     val_mse = np.zeros(0)
     val_r2 = np.zeros(0)
     if choose:
-        # -- 1. fit part only: eigendecomposition and C = V^T Xc^T Yc (centred with the fit-part means) --
+        # -- 1. fit part only: eigendecomposition and C = V^T Xc^T Yc (centred with the fit-part means) -----
         mxf, myf = sxf / nf, syf / nf
         s, V = _eigh_gram(Gf - nf * np.outer(mxf, mxf))
-        C = (V.T @ (Sf - nf * np.outer(mxf, myf))).astype(np.float32)
-        M = ((Xv - mxf.astype(np.float32)) @ V.astype(np.float32))   # validation inputs in the eigenbasis
-        sse = np.zeros((alphas.size, q), dtype=np.float64)
-        sst = np.zeros(q, dtype=np.float64)
-        for b in _blocks(q, block):
-            Yv = np.asarray(Y[val_rows, b], dtype=np.float32) - myf[b].astype(np.float32)
-            yv_mean = Yv.mean(0, dtype=np.float64)
-            sst[b] = ((Yv - yv_mean.astype(np.float32)) ** 2).sum(0, dtype=np.float64)
-            for k, a in enumerate(alphas):
-                d = _inv(s + nf * a).astype(np.float32)                # eq. (1) with lam = n_fit * alpha
-                P = (M * d) @ C[:, b]
-                sse[k, b] = ((Yv - P) ** 2).sum(0, dtype=np.float64)
-            if progress is not None:
-                progress(b.stop - b.start)
-        val_mse = sse.sum(1) / (nv * q)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            r2 = 1.0 - sse / np.where(sst > 0, sst, np.nan)
-        val_r2 = np.nanmean(r2, axis=1) if np.isfinite(r2).any() else np.full(alphas.size, np.nan)
+        C = V.T @ (Sf - nf * np.outer(mxf, myf))                           # p x q
+        # Validation error without predicting: with M = (X_val - mx) V, Yc = Y_val - my, d = 1/(s + lam),
+        #   SSE_j(lam) = |Yc_j|^2 - 2 sum_k d_k B_kj C_kj + (D C)_j^T A (D C)_j,
+        # B = M^T Yc = V^T (X_val - mx)^T (Y_val - my) (from the validation sums already made), A = M^T M.
+        # The total over targets needs only K = C C^T: tr(D A D K), O(p^2) per penalty, so the grid is free.
+        B = V.T @ (Sv - np.outer(mxf, syv) - np.outer(sxv, myf) + nv * np.outer(mxf, myf))
+        A = V.T @ (Gv - np.outer(mxf, sxv) - np.outer(sxv, mxf) + nv * np.outer(mxf, mxf)) @ V
+        yy = yyv - 2.0 * myf * syv + nv * myf * myf                      # |Y_val_j - my_j|^2
+        sst = yyv - syv * syv / nv                                         # around the validation mean
+        BC = B * C
+        gk = BC.sum(1)
+
+        def sse_genes(dk: np.ndarray) -> np.ndarray:                     # dk: p x q or p x 1
+            DC = dk * C
+            return yy - 2.0 * (dk * BC).sum(0) + np.einsum("kj,kj->j", DC, A @ DC)
+
+        lams = nf * alphas
         if per_gene:
+            sse = np.stack([sse_genes(_inv(s + lam)[:, None]) for lam in lams])
             alpha = alphas[np.argmin(sse, axis=0)]
+            val_mse = sse.sum(1) / (nv * q)
+            chosen = sse[np.argmin(sse, axis=0), np.arange(q)]
         else:
-            alpha = np.full(q, alphas[int(np.argmin(sse.sum(1)))])
-        del C, M
+            K = C @ C.T
+            tot = np.array([yy.sum() - 2.0 * (_inv(s + lam) * gk).sum()
+                            + np.einsum("k,kl,l,kl->", _inv(s + lam), A, _inv(s + lam), K) for lam in lams])
+            val_mse = tot / (nv * q)
+            alpha = np.full(q, alphas[int(np.argmin(tot))])
+            chosen = sse_genes(_inv(s + nf * alpha[0])[:, None])
+        if progress is not None:
+            progress(q)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r2 = np.where(sst > 1e-12 * max(float(sst.max()), 1.0), 1.0 - chosen / sst, np.nan)
+        val_r2 = np.array([np.nanmean(r2)]) if np.isfinite(r2).any() else np.array([np.nan])
+        del B, C, BC
     else:
         if alphas.size > 1:
             raise DataError(f"{alphas.size} ridge penalties given but no validation split to choose among them; "
                             "give one penalty or a validation size > 0")
         alpha = np.full(q, alphas[0])
-
     # -- 2. refit on all training rows: the statistics add up, only the p x p eigenproblem is redone -------
     mx = (sxf + sxv) / n
     my = (syf + syv) / n
