@@ -78,3 +78,13 @@ def test_per_gene_distances_match_scipy(rng):
         assert k[g] == pytest.approx(ks_2samp(X[:, g], Y[:, g]).statistic, abs=1e-6)
     s = gene_distance_summary(X, X)
     assert s["wasserstein_max"] == pytest.approx(0.0, abs=1e-12) and s["ks_max"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_prdc_duplicated_profiles_zero_radius(rng):
+    # every profile appears k+1 times: all k-NN radii are 0; with <= the balls still contain their copies
+    # (the reference package's strict < gives 0 everywhere here)
+    base = (rng.normal(size=(40, 30)) * 10 + 50).astype(np.float32)
+    dup = np.repeat(base, 6, axis=0)
+    r = prdc(dup, dup.copy(), k=5)
+    assert r["precision"] == 1.0 and r["recall"] == 1.0 and r["coverage"] == 1.0
+    assert r["density"] == pytest.approx(6 / 5)

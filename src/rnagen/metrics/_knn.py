@@ -139,17 +139,19 @@ def knn_radius(X, *, k: int, block_bytes: int = _BLOCK_BYTES) -> np.ndarray:
 
 
 def le_refined(d2: torch.Tensor, thr2: torch.Tensor, a0: torch.Tensor, b0: torch.Tensor, row0: int,
-               *, rel_tol: float = 1e-5) -> torch.Tensor:
+               *, norm_a: torch.Tensor, norm_b: torch.Tensor, rel_tol: float = 1e-5) -> torch.Tensor:
     """``d2 <= thr2`` for a block of float32 squared distances, with near-ties decided exactly.
 
-    Pairs whose float32 distance lies within ``rel_tol * (|a|^2 + |b|^2 + thr2)`` of the threshold are
+    Pairs whose float32 distance lies within ``rel_tol * (|a|^2 + |b|^2)`` (squared norms of the *centred*
+    rows, ``norm_a`` for this block and ``norm_b``: the scale of the matmul identity's rounding error) of the
+    threshold are
     recomputed in float64 from the uncentred data ``a0``, ``b0`` (block rows start at ``row0`` of ``a0``),
     so a point on a ball's boundary (e.g. the k-th neighbour itself, for identical sets) is counted
     consistently with how the radius was computed.
     """
     thr32 = thr2.to(torch.float32)
     mask = d2 <= thr32
-    tol = rel_tol * (thr32.abs() + d2.abs() + 1e-6)
+    tol = rel_tol * (norm_a[:, None] + norm_b[None, :]) + 1e-6
     amb = (d2 - thr32).abs() <= tol
     if bool(amb.any()):
         ia, ib = amb.nonzero(as_tuple=True)

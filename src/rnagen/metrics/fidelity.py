@@ -74,11 +74,16 @@ def prdc_terms(real, fake, *, k: int = 10, real_radii2: np.ndarray | None = None
     nn_arg = torch.zeros(n_r, dtype=torch.int64)
     fake_nn_arg = torch.zeros(n_f, dtype=torch.int64)
 
+    # squared norms after centring on the real mean (what cross_reduce does): the rounding-error scale
+    mu = r0.mean(0, keepdim=True)
+    nf, nr = ((f0 - mu) ** 2).sum(1), ((r0 - mu) ** 2).sum(1)
+
     def step(s: int, e: int, d2: torch.Tensor) -> None:
-        in_real_ball = _knn.le_refined(d2, rr2[None, :], f0, r0, s)  # fake s:e inside real ball j
+        kw = {"norm_a": nf[s:e], "norm_b": nr}
+        in_real_ball = _knn.le_refined(d2, rr2[None, :], f0, r0, s, **kw)  # fake s:e inside real ball j
         precision[s:e] = in_real_ball.any(1)
         density[s:e] = in_real_ball.sum(1).double()
-        in_fake_ball = _knn.le_refined(d2, fr2[s:e, None], f0, r0, s)  # real j inside fake ball i
+        in_fake_ball = _knn.le_refined(d2, fr2[s:e, None], f0, r0, s, **kw)  # real j inside fake ball i
         recall.logical_or_(in_fake_ball.any(0))
         m, a = d2.min(0)
         better = m.double() < nn_to_fake
