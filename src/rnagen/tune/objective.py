@@ -7,8 +7,11 @@ The default objective (higher is better, range [0, 3]) adds three indicators of 
 * ``aa_score = 1 - 2 |AA_ts - 0.5|`` (Yale et al. 2020): 1 when real and synthetic profiles are
   indistinguishable by nearest neighbours (AA_ts = 0.5), 0 when they are fully separable (AA_ts = 1) or the
   synthetic set copies the real one (AA_ts = 0);
-* ``tstr``: accuracy on the real validation split of a logistic-regression classifier trained on the
-  synthetic set only (train on synthetic, test on real), i.e. whether the labels were learned.
+* ``tstr``: accuracy on the real validation split of the paper's MLP classifier trained on the synthetic
+  set only (train on synthetic, test on real), i.e. whether the labels were learned.
+
+The indicators are those of :mod:`rnagen.metrics` (``prdc``, ``adversarial_accuracy``, ``tstr``), with one
+classifier seed per evaluation to keep trials cheap.
 
 All three are computed on the same fixed representation for every trial (log2(x+1) unless the data are
 already log-scale, then per-gene standardisation fitted on the training split), so trials that search the
@@ -48,55 +51,6 @@ def _clip01(v: float) -> float:
     return float(min(1.0, max(0.0, v)))
 
 
-def _prdc_density(real: np.ndarray, fake: np.ndarray, k: int) -> float:
-    try:
-        from ..metrics import prdc
-    except ImportError:  # metrics layer not installed in this build: same definition, computed here
-        prdc = None
-    if prdc is not None:
-        return float(prdc(real, fake, k=k)["density"])
-    # Naeem et al. (2020) density: (1/kM) sum_j sum_i 1[d(fake_j, real_i) <= r_k(real_i)], `<=` per REFERENCE
-    import torch
-
-    R = torch.as_tensor(real, dtype=torch.float64)
-    F = torch.as_tensor(fake, dtype=torch.float64)
-    d_rr = torch.cdist(R, R)
-    radius = d_rr.kthvalue(k + 1, dim=1).values  # +1: the point itself is its own nearest neighbour
-    d_fr = torch.cdist(F, R)
-    return float((d_fr <= radius[None, :]).sum() / (k * len(F)))
-
-
-def _aa_ts(real: np.ndarray, fake: np.ndarray) -> float:
-    try:
-        from ..metrics import adversarial_accuracy
-    except ImportError:
-        adversarial_accuracy = None
-    if adversarial_accuracy is not None:
-        return float(adversarial_accuracy(real, fake)["aa_ts"])
-    # Yale et al. (2020): AA = 1/2 [mean(d_TS > d_TT) + mean(d_ST > d_SS)], 1-NN distances, self excluded
-    import torch
-
-    R = torch.as_tensor(real, dtype=torch.float64)
-    F = torch.as_tensor(fake, dtype=torch.float64)
-    d_tt = torch.cdist(R, R).fill_diagonal_(float("inf")).min(dim=1).values
-    d_ss = torch.cdist(F, F).fill_diagonal_(float("inf")).min(dim=1).values
-    d_ts = torch.cdist(R, F).min(dim=1).values
-    d_st = torch.cdist(F, R).min(dim=1).values
-    return float(0.5 * ((d_ts > d_tt).double().mean() + (d_st > d_ss).double().mean()))
-
-
-def _tstr(fake: np.ndarray, y_fake: np.ndarray, real: np.ndarray, y_real: np.ndarray, seed: int) -> float:
-    """Accuracy on real data of a logistic regression trained on synthetic data."""
-    from sklearn.linear_model import LogisticRegression
-
-    if len(np.unique(y_fake)) < 2:
-        # a classifier needs two classes; a synthetic set with one label predicts that label everywhere
-        return float(np.mean(y_real == y_fake[0]))
-    clf = LogisticRegression(max_iter=300, C=1.0, random_state=seed)
-    clf.fit(fake, y_fake)
-    return float(clf.score(real, y_real))
-
-
 def score_synthetic(real: np.ndarray, y_real: np.ndarray, fake: np.ndarray, y_fake: np.ndarray, *,
                     k: int = 10, seed: int = 0) -> Scores:
     """Indicators of a synthetic set against real validation data (both in the same representation).
@@ -115,10 +69,16 @@ def score_synthetic(real: np.ndarray, y_real: np.ndarray, fake: np.ndarray, y_fa
     if not np.isfinite(fake).all():
         # a diverged model: the worst possible scores rather than an exception that kills the study
         return Scores(density=0.0, aa_ts=1.0, aa_score=0.0, tstr=0.0)
-    k = max(1, min(int(k), len(real) - 1))
-    density = _prdc_density(real, fake, k)
-    aa = _aa_ts(real, fake)
-    tstr = _tstr(fake, y_fake, real, y_real, seed)
+    from ..metrics import adversarial_accuracy, prdc, tstr as tstr_metric
+
+    k = max(1, min(int(k), len(real) - 1, len(fake) - 1))
+    density = float(prdc(real, fake, k=k)["density"])
+    aa = float(adversarial_accuracy(real, fake)["aa_ts"])
+    if len(np.unique(y_fake)) < 2:
+        # no classifier can be fitted on one class: it would predict that label everywhere
+        tstr = float(np.mean(np.asarray(y_real) == np.asarray(y_fake)[0]))
+    else:
+        tstr = float(tstr_metric(fake, y_fake, real, y_real, classifier="mlp", seeds=(seed,))["accuracy"])
     return Scores(density=density, aa_ts=aa, aa_score=_clip01(1.0 - 2.0 * abs(aa - 0.5)), tstr=_clip01(tstr))
 
 
