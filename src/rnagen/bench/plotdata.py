@@ -151,21 +151,6 @@ class RealReference:
         out["correlation_score"] = float(metrics.correlation_score(self.Xte, Xs))
         p = metrics.prdc(self.Xte, Xs, k=min(k, len(self.Xte) - 1))
         out.update({key: float(p[key]) for key in ("precision", "recall", "density", "coverage")})
-        out["frechet_distance_pca"] = _frechet_pca(self.pca_full(), self.Xte, Xs)
+        # PCA space fitted on the real training profiles, so it does not depend on the set being judged
+        out["frechet_distance_pca"] = float(metrics.frechet_distance(self.Xte, Xs, space="pca", fit_on=self.Xtr))
         return out
-
-    def pca_full(self):
-        """The 50-component PCA of the real training profiles (Fréchet distance in 'PCA space')."""
-        return self.pca_clf
-
-
-def _frechet_pca(pca, A: np.ndarray, B: np.ndarray) -> float:
-    """Fréchet distance between Gaussians fitted to ``A`` and ``B`` in ``pca`` space (Heusel et al. 2017)."""
-    from scipy import linalg
-
-    a, b = pca.transform(A), pca.transform(B)
-    mu1, mu2 = a.mean(0), b.mean(0)
-    s1, s2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
-    covmean, _ = linalg.sqrtm(s1 @ s2, disp=False)
-    covmean = np.real(covmean)
-    return float(((mu1 - mu2) ** 2).sum() + np.trace(s1 + s2 - 2 * covmean))

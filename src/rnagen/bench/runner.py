@@ -293,6 +293,9 @@ def run_benchmark(
     ref = RealReference(train, test, label_key=label_key, seed=seed)
     write_npz(out / "plots" / "real.npz", **ref.arrays())
     ev_opts = {**EVALUATE_OPTIONS[budget], **dict(evaluate_options or {})}
+    if "k" not in ev_opts and test.n_obs < 12:
+        # k-NN metrics need k + 1 profiles per set: a small test split gets a smaller neighbourhood
+        ev_opts["k"] = max(1, test.n_obs - 2)
     metric_fp = {"metrics": list(metrics) if metrics is not None else "all", "split": split_fp,
                  "evaluate": {k: list(v) if isinstance(v, (tuple, list)) else v for k, v in ev_opts.items()}}
 

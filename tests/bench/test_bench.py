@@ -1,0 +1,170 @@
+"""run_benchmark end to end on a labelled CSV that is not bundled, resume, budgets and the CLI."""
+import json
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+
+from rnagen.bench import LEADERBOARD_COLUMNS, budget_overrides, parse_models, run_benchmark
+from rnagen.bench.runner import _table_to_metrics
+from rnagen.cli.main import main
+from rnagen.errors import ConfigError
+
+UNIT = ["tstr_accuracy", "trtr_accuracy", "precision", "recall", "coverage", "aa_ts", "detection_auc", "dcr_share"]
+
+
+def test_leaderboard_files_columns_and_ranges(tiny_bench):
+    out, board, _ = tiny_bench
+    csv = pd.read_csv(out / "leaderboard.csv")
+    meta = json.loads((out / "leaderboard.json").read_text())
+    for col in LEADERBOARD_COLUMNS:
+        assert col in csv.columns, col
+        assert col in meta["columns"]
+        if col not in ("model", "train_seconds", "sample_seconds", "trtr_accuracy"):
+            assert f"{col}_ci_low" in csv.columns and f"{col}_ci_high" in csv.columns
+    assert csv["model"].tolist() == ["real", "gaussian", "ddpm", "ddim"]
+    assert [r["model"] for r in meta["rows"]] == csv["model"].tolist()
+    assert len(board) == 4
+    for col in UNIT:
+        v = csv[col].to_numpy(dtype=float)
+        assert np.isfinite(v).all() and (v >= 0).all() and (v <= 1).all(), (col, v)
+    assert (csv["frechet_distance"] >= 0).all() and (csv["density"] >= 0).all()
+    assert (csv["train_seconds"] >= 0).all() and (csv["sample_seconds"] >= 0).all()
+    # CIs bracket the value (percentile bootstrap of the same statistic)
+    for col in ("precision", "coverage", "aa_ts", "tstr_accuracy"):
+        assert (csv[f"{col}_ci_low"] <= csv[col] + 1e-9).all() and (csv[col] <= csv[f"{col}_ci_high"] + 1e-9).all()
+    real = csv.set_index("model").loc["real"]
+    # the real row trains the TSTR classifier on the real training set: that IS the TRTR reference
+    assert real["tstr_accuracy"] == pytest.approx(real["trtr_accuracy"])
+    assert real["train_seconds"] == 0 and real["sample_seconds"] == 0
+    # three well-separated classes: the per-class Gaussian is nearly as useful as real data
+    assert csv.set_index("model").loc["gaussian", "tstr_accuracy"] >= 0.8
+    # directions travel with the leaderboard (a target value for AA_ts)
+    assert meta["directions"]["aa_ts"] == 0.5 and meta["directions"]["tstr_accuracy"] == "higher"
+    assert meta["settings"]["label_key"] == "kind" and meta["settings"]["n_test"] + meta["settings"]["n_train"] == 42
+
+
+def test_run_folders_synthetic_counts_and_plot_data(tiny_bench):
+    out, _, _ = tiny_bench
+    runs = sorted(p.name for p in (out / "runs").iterdir())
+    # ddpm and ddim are two samplers of ONE trained diffusion model
+    assert runs == ["diffusion_seed0", "gaussian_seed0"]
+    split = json.loads((out / "split.json").read_text())
+    assert len(split["train"]) == 33 and len(split["test"]) == 9 and not set(split["train"]) & set(split["test"])
+    labels = {s: ("alpha", "beta", "gamma")[int(s[1:]) // 14] for s in split["train"]}
+    want = pd.Series(labels).value_counts().sort_index()
+    for row, run in (("gaussian", "gaussian_seed0"), ("ddpm", "diffusion_seed0"), ("ddim", "diffusion_seed0")):
+        syn = ad.read_h5ad(out / "runs" / run / f"synthetic_{row}.h5ad")
+        got = syn.obs["kind"].astype(str).value_counts().sort_index()
+        assert got.to_dict() == want.to_dict()          # same label counts as the training split
+        res = json.loads((out / "results" / f"{row}_seed0.json").read_text())
+        assert res["row"] == row and "tstr_accuracy" in res["metrics"]
+    assert json.loads((out / "results" / "ddpm_seed0.json").read_text())["sampler"] == {"sampler": "ddpm", "steps": 20}
+    assert json.loads((out / "results" / "ddim_seed0.json").read_text())["sampler"] == {"sampler": "ddim", "steps": 20}
+    steps = json.loads((out / "plots" / "ddim_steps.json").read_text())
+    assert [p["steps"] for p in steps["points"]] == [2, 5, 20] and steps["T"] == 20  # 50 capped at T
+    with np.load(out / "plots" / "real.npz") as z:
+        assert z["pca"].shape == (33, 2) and z["corr"].shape == (50, 50) and z["mean"].shape == (60,)
+        assert np.allclose(np.diag(z["corr"]), 1.0, atol=1e-5)
+    with np.load(out / "plots" / "gaussian.npz") as z:
+        assert z["pca"].shape == (33, 2) and set(z["labels"]) == {"alpha", "beta", "gamma"}
+    tpc = json.loads((out / "plots" / "tstr_per_class.json").read_text())
+    assert set(tpc["sets"]) >= {"real (TRTR)", "gaussian", "ddpm", "ddim"}
+    assert set(tpc["sets"]["gaussian"]["per_class"]) == {"alpha", "beta", "gamma"}
+
+
+def test_resume_skips_finished_models(tmp_path, labelled_csv, monkeypatch):
+    from rnagen import metrics
+    from rnagen.models.gaussian import GaussianModel
+
+    calls = {"fit": 0, "evaluate": 0}
+    fit, evaluate = GaussianModel._fit, metrics.evaluate
+
+    def counting_fit(self, *a, **k):
+        calls["fit"] += 1
+        return fit(self, *a, **k)
+
+    def counting_evaluate(*a, **k):
+        calls["evaluate"] += 1
+        return evaluate(*a, **k)
+
+    monkeypatch.setattr(GaussianModel, "_fit", counting_fit)
+    monkeypatch.setattr(metrics, "evaluate", counting_evaluate)
+    kw = dict(label_key="kind", models="gaussian", out_dir=tmp_path / "b", progress=False, report=False,
+              evaluate_options={"n_boot": 20, "n_boot_expensive": 2, "classifier_seeds": (0,), "epochs": 2},
+              metrics=["precision", "recall", "aa_ts", "tstr_mlp_accuracy"])
+    run_benchmark(labelled_csv, **kw)
+    assert calls == {"fit": 1, "evaluate": 2}         # real row + gaussian
+    res = tmp_path / "b" / "results" / "gaussian_seed0.json"
+    mtime = res.stat().st_mtime_ns
+    board = run_benchmark(labelled_csv, **kw)
+    assert calls == {"fit": 1, "evaluate": 2}         # nothing redone
+    assert res.stat().st_mtime_ns == mtime and board["model"].tolist() == ["real", "gaussian"]
+    # an interrupted benchmark: the model trained, its result was not written -> the model is loaded, not refit
+    res.unlink()
+    run_benchmark(labelled_csv, **kw)
+    assert calls == {"fit": 1, "evaluate": 3}
+    # a second seed adds one training; changing the model's settings retrains only that model
+    run_benchmark(labelled_csv, **{**kw, "seeds": 2})
+    assert calls == {"fit": 2, "evaluate": 4}
+    run_benchmark(labelled_csv, **{**kw, "overrides": {"gaussian": ["covariance=diag"]}})
+    assert calls == {"fit": 3, "evaluate": 5}
+    # another split of the same folder is refused
+    with pytest.raises(Exception, match="another split"):
+        run_benchmark(labelled_csv, **{**kw, "seed": 5})
+
+
+def test_budgets_and_model_names():
+    assert parse_models("ddpm, ddim,gaussian") == ["ddpm", "ddim", "gaussian"]
+    with pytest.raises(ConfigError, match="unknown benchmark model"):
+        parse_models("ddpm,gan")
+    fast = budget_overrides("diffusion", "fast", n_train=416)
+    assert "train.steps=600" in fast and "network.width=256" in fast
+    # the paper's budget is stated in epochs: 15,000 epochs of 12,244 profiles at batch 2048
+    paper = budget_overrides("diffusion", "paper", n_train=12244)
+    assert f"train.steps={-(-15000 * 12244 // 2048)}" in paper and "network.width=8192" in paper
+    assert budget_overrides("gaussian", "standard", n_train=10) == []
+    assert budget_overrides("diffusion", "fast", n_train=10, extra=["train.steps=7"])[2] == "train.steps=7"
+    with pytest.raises(ConfigError, match="unknown budget"):
+        budget_overrides("diffusion", "huge", n_train=10)
+
+
+def test_table_to_metrics_maps_names_and_directions():
+    table = pd.DataFrame([
+        {"name": "tstr_mlp_accuracy", "group": "all", "value": 0.8, "ci_low": 0.7, "ci_high": 0.9,
+         "reference": 0.95, "direction": "higher"},
+        {"name": "tstr_mlp_macro_f1", "group": "a", "value": 0.5, "ci_low": np.nan, "ci_high": np.nan,
+         "reference": 0.9, "direction": "higher"},
+        {"name": "aa_ts", "group": "all", "value": 0.6, "ci_low": 0.5, "ci_high": 0.7, "reference": 0.5,
+         "direction": "target 0.5"},
+        {"name": "frechet_classifier", "group": "all", "value": 3.0, "ci_low": 2.0, "ci_high": 4.0,
+         "reference": 1.0, "direction": "lower"},
+    ])
+    m, per_class = _table_to_metrics(table)
+    assert m["tstr_accuracy"]["value"] == 0.8 and m["trtr_accuracy"]["value"] == 0.95
+    assert m["aa_ts"]["direction"] == 0.5 and m["frechet_distance"]["direction"] == "lower"
+    assert per_class == {"tstr_mlp_macro_f1": {"a": {"value": 0.5, "reference": 0.9}}}
+    assert m["tstr_accuracy"]["ci_low"] == 0.7 and "group" not in m["aa_ts"]
+
+
+def test_cli_benchmark_on_csv(tmp_path, labelled_csv, capsys):
+    out = tmp_path / "cli"
+    rc = main(["benchmark", str(labelled_csv), "--label-key", "kind", "--models", "gaussian", "--out", str(out),
+               "--quiet", "--test-size", "0.25"])
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "gaussian" in text and "real" in text and "report.html" in text
+    assert (out / "leaderboard.csv").is_file() and (out / "report.html").is_file()
+    assert json.loads((out / "bench.json").read_text())["test_size"] == 0.25
+    # user errors: one line, exit 2, no traceback
+    assert main(["benchmark", str(labelled_csv), "--label-key", "kind", "--models", "nope", "--out",
+                 str(tmp_path / "x")]) == 2
+    assert "unknown benchmark model" in capsys.readouterr().err
+    assert main(["benchmark", str(labelled_csv), "--label-key", "nolabel", "--out", str(tmp_path / "y")]) == 2
+    assert main(["benchmark", str(labelled_csv), "--label-key", "kind", "--reconstruct", "linear",
+                 "--out", str(tmp_path / "z")]) == 2
+    assert "--full" in capsys.readouterr().err
+    assert main(["benchmark", str(labelled_csv), "--label-key", "kind", "--set", "train.steps=3",
+                 "--out", str(tmp_path / "w")]) == 2
+    assert "MODEL:KEY=VALUE" in capsys.readouterr().err
