@@ -10,7 +10,7 @@ from .utility import macro_auc
 register("detection_auc", family="detection", direction=0.5, expensive=True,
          source="Lopez-Paz & Oquab 2017 (classifier two-sample tests); synthcity's detection metrics",
          definition="cross-validated ROC AUC of an MLP trained to separate real from synthetic profiles "
-                    "(at most 5,000 of each); 0.5 = indistinguishable, 1 = separable")
+                    "(at most 2,500 of each in evaluate(), 5,000 by default); 0.5 = indistinguishable, 1 = separable")
 
 
 def detection_scores(real, fake, *, cv: int = 5, classifier: Kind = "mlp", max_n: int | None = 5000,

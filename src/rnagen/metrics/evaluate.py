@@ -18,7 +18,8 @@ Confidence intervals (95 %, percentile bootstrap, see :mod:`rnagen.metrics._boot
 means of per-profile terms (precision, recall, density, coverage, AA, DCR shares, accuracy) resample those
 terms ``n_boot`` times (default 1000) with the neighbour structure fixed; the others are recomputed on
 resampled rows ``n_boot_expensive`` times (default 20): Fréchet distances (on the projected features),
-correlation score, MMD (on its subsample), per-gene distances, macro-F1/AUC (resampling the test set), and
+correlation score and per-gene distances (m-out-of-n: replicates of at most 2,000 rows per set, spread
+rescaled by sqrt(m/n)), MMD (on its 2,000-row subsample), macro-F1/AUC (resampling the test set), and
 detection AUC (resampling the out-of-fold scores); their replicates are re-centred on the estimate (resampling
 duplicates rows, which alone shifts a distance between sets), so the interval is the spread around it.
 """
@@ -33,7 +34,7 @@ import pandas as pd
 
 from ..errors import DataError
 from . import _knn
-from ._bootstrap import centred_ci, mean_ci, percentile_ci, stat_ci
+from ._bootstrap import centred_ci, m_out_of_n_ci, mean_ci, percentile_ci, stat_ci
 from ._registry import METRICS
 from .adversarial import aa_from_distances, cross_nn2
 from .correlation import correlation_score
@@ -287,7 +288,8 @@ def evaluate(real, synthetic, *, train=None, label_key: str | None = None, metri
     if "correlation_score" in want:
         t0 = time.perf_counter()
         v = correlation_score(R, S)
-        add("correlation_score", v, stat_ci(correlation_score, [R, S], n_boot=n_boot_expensive, rng=rng, estimate=v),
+        add("correlation_score", v, m_out_of_n_ci(correlation_score, [R, S], n_boot=n_boot_expensive, rng=rng,
+                                                  estimate=v),
             correlation_score(R, Tsub) if Tsub is not None else np.nan, nb=n_boot_expensive)
         tick("correlation", t0)
 
@@ -323,24 +325,32 @@ def evaluate(real, synthetic, *, train=None, label_key: str | None = None, metri
             return {"wasserstein_mean": np.mean(w, axis=ax), "wasserstein_median": np.median(w, axis=ax),
                     "ks_mean": np.mean(kk, axis=ax), "ks_median": np.median(kk, axis=ax)}
 
-        w, kk, bw, bk = per_gene_distances_boot(R, S, n_boot=n_boot_expensive, rng=rng)
-        val, reps = summ(w, kk), summ(bw, bk, 1)
+        w, kk = per_gene_distances(R, S)
+        val = summ(w, kk)
+        # replicates on at most 2,000 rows per set, spread rescaled (m-out-of-n bootstrap)
+        m_r, m_s = min(len(R), 2000), min(len(S), 2000)
+        scale = np.sqrt((m_r + m_s) / (len(R) + len(S)))
+        Rb = R[rng.choice(len(R), m_r, replace=False)] if m_r < len(R) else R
+        Sb = S[rng.choice(len(S), m_s, replace=False)] if m_s < len(S) else S
+        _, _, bw, bk = per_gene_distances_boot(Rb, Sb, n_boot=n_boot_expensive, rng=rng)
+        reps = summ(bw, bk, 1)
         refs = summ(*per_gene_distances(R, Tsub)) if Tsub is not None else {}
         for m in gd:
-            add(m, val[m], centred_ci(val[m], reps[m]), refs.get(m, np.nan), nb=n_boot_expensive)
+            dev = scale * (np.asarray(reps[m]) - np.mean(reps[m]))
+            add(m, val[m], percentile_ci(val[m] + dev), refs.get(m, np.nan), nb=n_boot_expensive)
         tick("per_gene", t0)
 
     # ---- detection ---------------------------------------------------------------------------------------
     if "detection_auc" in want:
         t0 = time.perf_counter()
-        sc, lab = detection_scores(R, S, seed=seed, epochs=epochs)
+        sc, lab = detection_scores(R, S, seed=seed, epochs=epochs, max_n=2500)
         reps = []
         for _ in range(n_boot_expensive):
             i = rng.integers(0, len(sc), len(sc))
             reps.append(binary_auc(lab[i], sc[i]))
         refv = np.nan
         if Tsub is not None:
-            s2, l2 = detection_scores(R, Tsub, seed=seed, epochs=epochs)
+            s2, l2 = detection_scores(R, Tsub, seed=seed, epochs=epochs, max_n=2500)
             refv = binary_auc(l2, s2)
         v = binary_auc(lab, sc)
         add("detection_auc", v, centred_ci(v, reps), refv, nb=n_boot_expensive)
