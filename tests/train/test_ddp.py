@@ -179,3 +179,13 @@ def test_torchrun_m_rnagen_trains_a_real_model(data_file, tmp_path):
     syn = model.sample(n_per_label=4, seed=0)
     assert syn.shape == (8, 8) and np.isfinite(syn.X).all()
     assert torch.load(out / "checkpoint.pt", weights_only=True)["step"] == 6
+
+
+def test_custom_step_ranks_agree_even_from_different_initial_weights():
+    """The GAN-style path (own step_fn, gradients via ctx.all_reduce_grads, no DDP wrapper)."""
+    r = subprocess.run([TORCHRUN, "--standalone", "--nproc_per_node=2", "--max-restarts=0",
+                        str(HERE / "ddp_stepfn_worker.py")], env=_env(), capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    line = next(s for s in r.stdout.splitlines() if s.startswith("max-rank-diff"))
+    assert float(line.split()[1]) == 0.0

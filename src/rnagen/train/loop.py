@@ -226,6 +226,14 @@ def train_loop(
         from torch.nn.parallel import DistributedDataParallel as DDP
 
         call_module = DDP(raw, device_ids=[device.index] if device.type == "cuda" else None)
+    elif dist.enabled:
+        # A custom step has no DDP wrapper, so nothing broadcasts the initial weights: start every rank
+        # from rank 0's (as DDP does), else ranks that initialised differently would never agree.
+        import torch.distributed as tdist
+
+        with torch.no_grad():
+            for t in raw.state_dict().values():
+                tdist.broadcast(t, src=0)
 
     # Noise for the objective (diffusion timesteps, VAE reparameterisation...): its own seeded generator,
     # different per rank so ranks do not draw identical noise for different samples.
