@@ -51,3 +51,11 @@ def test_privacy_loss_flags_copies_of_training(rng):
     assert loss == pytest.approx(0.5, abs=0.07)
     fresh = rng.normal(size=(400, 8))
     assert abs(privacy_loss(test, train, fresh)) < 0.07
+
+
+def test_correlation_score_float32_near_constant_gene(rng):
+    X = _correlated(rng, 200).astype(np.float32)
+    Y = _correlated(rng, 200).astype(np.float32)
+    X[:, 2] = np.float32(-0.73)  # constant: its float32 std is not exactly 0
+    X[5, 2] = np.nextafter(np.float32(-0.73), np.float32(0))
+    assert np.isfinite(correlation_score(X, Y))

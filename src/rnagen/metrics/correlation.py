@@ -14,7 +14,7 @@ register("correlation_score", family="correlation", direction="higher", expensiv
 
 
 def _standardise(X: np.ndarray, keep: np.ndarray) -> torch.Tensor:
-    Z = torch.as_tensor(np.asarray(X, np.float64)[:, keep])
+    Z = torch.as_tensor(X[:, keep])
     Z = Z - Z.mean(0)
     Z = Z / Z.norm(dim=0)
     return Z.to(torch.float32)
@@ -31,10 +31,15 @@ def correlation_score(real, fake, *, block_genes: int = 1024) -> float:
     held whole: rows of both are formed ``block_genes`` at a time and only the running sums of the Pearson
     formula are kept, so 20,000 genes fit in memory.
     """
-    X, Y = np.asarray(real), np.asarray(fake)
+    X, Y = np.asarray(real, np.float64), np.asarray(fake, np.float64)
     if X.shape[1] != Y.shape[1]:
         raise ValueError(f"real has {X.shape[1]} genes, fake {Y.shape[1]}")
-    keep = (X.std(0) > 0) & (Y.std(0) > 0)
+    # (near-)constant genes, judged in float64 relative to their level (float32 rounding of a constant
+    # column leaves a tiny non-zero spread)
+    def varies(A):
+        return A.std(0) > 1e-6 * np.maximum(1.0, np.abs(A).mean(0))
+
+    keep = varies(X) & varies(Y)
     if keep.sum() < 3:
         return float("nan")
     A, B = _standardise(X, keep), _standardise(Y, keep)
