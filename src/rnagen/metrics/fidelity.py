@@ -163,14 +163,17 @@ class PCASpace:
         X = np.asarray(fit_on, np.float64)
         self.mean_ = X.mean(0)
         n_components = int(min(n_components, X.shape[0] - 1, X.shape[1]))
-        # economical SVD through the Gram/covariance matrix, whichever is smaller
         Xc = X - self.mean_
-        if X.shape[1] <= X.shape[0]:
+        if X.shape[1] <= 2000:
+            # exact: eigenvectors of the d x d scatter matrix
             w, v = np.linalg.eigh(Xc.T @ Xc)
             self.components_ = v[:, ::-1][:, :n_components].T
         else:
-            _, _, vt = np.linalg.svd(Xc, full_matrices=False)
-            self.components_ = vt[:n_components]
+            # wide data (e.g. 20,000 genes): randomized SVD (Halko et al. 2011), seeded, never d x d
+            from sklearn.utils.extmath import randomized_svd
+
+            _, _, vt = randomized_svd(Xc, n_components, n_iter=7, random_state=0)
+            self.components_ = vt
 
     def __call__(self, X: np.ndarray) -> np.ndarray:
         return (np.asarray(X, np.float64) - self.mean_) @ self.components_.T
