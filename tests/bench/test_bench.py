@@ -11,7 +11,7 @@ from rnagen.bench.runner import _table_to_metrics
 from rnagen.cli.main import main
 from rnagen.errors import ConfigError
 
-UNIT = ["tstr_accuracy", "trtr_accuracy", "precision", "recall", "coverage", "aa_ts", "detection_auc", "dcr_share"]
+UNIT = ["tstr_accuracy", "trtr_accuracy", "precision", "recall", "coverage", "aa_ts", "dcr_share"]
 
 
 def test_leaderboard_files_columns_and_ranges(tiny_bench):
@@ -30,6 +30,7 @@ def test_leaderboard_files_columns_and_ranges(tiny_bench):
         v = csv[col].to_numpy(dtype=float)
         assert np.isfinite(v).all() and (v >= 0).all() and (v <= 1).all(), (col, v)
     assert (csv["frechet_distance"] >= 0).all() and (csv["density"] >= 0).all()
+    assert csv["detection_auc"].isna().all()  # not asked for: an empty column, not a made-up value
     assert (csv["train_seconds"] >= 0).all() and (csv["sample_seconds"] >= 0).all()
     # CIs bracket the value (percentile bootstrap of the same statistic)
     for col in ("precision", "coverage", "aa_ts", "tstr_accuracy"):
@@ -151,12 +152,14 @@ def test_table_to_metrics_maps_names_and_directions():
 def test_cli_benchmark_on_csv(tmp_path, labelled_csv, capsys):
     out = tmp_path / "cli"
     rc = main(["benchmark", str(labelled_csv), "--label-key", "kind", "--models", "gaussian", "--out", str(out),
-               "--quiet", "--test-size", "0.25"])
+               "--quiet", "--test-size", "0.25", "--metrics", "precision,recall,aa_ts"])
     assert rc == 0
     text = capsys.readouterr().out
     assert "gaussian" in text and "real" in text and "report.html" in text
     assert (out / "leaderboard.csv").is_file() and (out / "report.html").is_file()
     assert json.loads((out / "bench.json").read_text())["test_size"] == 0.25
+    board = pd.read_csv(out / "leaderboard.csv").set_index("model")
+    assert 0 <= board.loc["gaussian", "aa_ts"] <= 1 and np.isnan(board.loc["gaussian", "tstr_accuracy"])
     # user errors: one line, exit 2, no traceback
     assert main(["benchmark", str(labelled_csv), "--label-key", "kind", "--models", "nope", "--out",
                  str(tmp_path / "x")]) == 2

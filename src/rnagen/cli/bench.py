@@ -43,6 +43,7 @@ def _run(args: argparse.Namespace, data, label_key: str) -> int:
         full=getattr(args, "full", None), seeds=args.seeds, budget=args.budget, out_dir=args.out,
         test_size=args.test_size, seed=args.seed, progress=not args.quiet, overrides=_parse_sets(args.set),
         device=args.device, report=True,
+        metrics=[m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None,
     )
     out = Path(args.out)
     print_leaderboard(board)
@@ -84,6 +85,8 @@ def _common(p: argparse.ArgumentParser, *, budget_default: str = "fast") -> None
     p.add_argument("--set", action="append", default=[], metavar="MODEL:KEY=VALUE",
                    help="override one setting of one model after the budget, e.g. diffusion:train.steps=200 "
                         "(repeatable; ddpm/ddim mean diffusion)")
+    p.add_argument("--metrics", default=None, metavar="NAMES",
+                   help="comma-separated quality indicators to compute (default: all; see `rnagen evaluate`)")
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda (default auto)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
 

@@ -1,0 +1,118 @@
+"""The HTML report: one self-contained file drawn from saved results only; and it renders in Chromium."""
+import base64
+import re
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from rnagen.errors import RunDirError
+from rnagen.report import best_rows, write_report
+
+_IMG = re.compile(r'<img[^>]*src="data:image/png;base64,([A-Za-z0-9+/=]+)"')
+
+
+def _links(text):
+    return re.findall(r'(?:src|href|action|poster|data)\s*=\s*["\']([^"\']*)["\']', text, flags=re.I)
+
+
+def test_report_is_one_self_contained_file(tiny_bench):
+    out, board, _ = tiny_bench
+    path = out / "report.html"
+    text = path.read_text(encoding="utf-8")
+    # nothing loaded from outside: every src/href is inline data or an in-page anchor
+    links = _links(text)
+    assert links and all(v.startswith(("data:", "#")) for v in links), [v[:40] for v in links
+                                                                        if not v.startswith(("data:", "#"))]
+    assert "<link" not in text and "<script" not in text and "@import" not in text and "url(" not in text
+    # the leaderboard table, one row per model, the reference row marked
+    for model in ("real", "gaussian", "ddpm", "ddim"):
+        assert f'data-model="{model}"' in text
+    assert 'class="reference" data-model="real"' in text
+    assert 'id="leaderboard-table"' in text and "TSTR acc." in text and "★" in text
+    # every figure is an embedded PNG that decodes
+    imgs = _IMG.findall(text)
+    assert len(imgs) >= 5
+    for b64 in imgs:
+        assert base64.b64decode(b64)[:8] == b"\x89PNG\r\n\x1a\n"
+    for fig in ("pca", "corr", "moments", "tstr", "steps"):
+        assert f'id="{fig}"' in text
+    assert 'id="recon"' not in text  # no reconstruction ran
+
+
+def test_best_value_per_column_respects_direction():
+    rows = [{"model": "real", "x": 1.0}, {"model": "a", "x": 0.2}, {"model": "b", "x": 0.7},
+            {"model": "c", "x": 0.45}, {"model": "d", "x": None}]
+    assert best_rows(rows, "x", "higher") == {2}          # the real reference row never wins
+    assert best_rows(rows, "x", "lower") == {1}
+    assert best_rows(rows, "x", 0.5) == {3}               # target: closest to 0.5
+    assert best_rows([{"model": "a", "x": 1.0}, {"model": "b", "x": 1.0}], "x", "higher") == set()  # all tie
+    assert best_rows([{"model": "real", "x": 1.0}], "x", "higher") == set()
+
+
+def test_report_draws_saved_results_only(tiny_bench, tmp_path, monkeypatch):
+    out, _, _ = tiny_bench
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy, ignore=shutil.ignore_patterns("runs", "results", "report.html"))
+    import rnagen.metrics
+
+    def boom(*a, **k):
+        raise AssertionError("the report must not compute indicators")
+
+    monkeypatch.setattr(rnagen.metrics, "evaluate", boom)
+    # a reconstruction R² distribution saved by the benchmark is drawn too
+    np.savez(copy / "plots" / "recon_linear.npz", r2=np.linspace(-0.2, 0.95, 40).astype(np.float32))
+    path = write_report(copy, title="copy <check>")
+    text = path.read_text()
+    assert path == copy / "report.html"
+    assert 'id="recon"' in text and "copy &lt;check&gt;" in text   # titles are escaped
+    assert len(_IMG.findall(text)) >= 6
+    with pytest.raises(RunDirError, match="leaderboard.json"):
+        write_report(tmp_path / "empty")
+
+
+def _chromium():
+    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
+        p = shutil.which(name)
+        if p:
+            return p
+    return None
+
+
+@pytest.mark.browser
+def test_report_renders_in_headless_chromium(tiny_bench, tmp_path):
+    exe = _chromium()
+    if exe is None:
+        pytest.skip("no chromium binary on PATH (Debian: apt-get install chromium; CI installs it)")
+    out, _, _ = tiny_bench
+    text = (out / "report.html").read_text(encoding="utf-8")
+    # a copy with a tiny probe that writes what the browser laid out into the DOM (the report has no script)
+    probe = """<script>window.addEventListener('load', function () {
+      var imgs = Array.from(document.images);
+      var d = document.createElement('pre'); d.id = 'probe';
+      d.textContent = JSON.stringify({widths: imgs.map(function (i) { return i.naturalWidth; }),
+        complete: imgs.every(function (i) { return i.complete; }),
+        rows: document.querySelectorAll('#leaderboard-table tbody tr').length});
+      document.body.appendChild(d); });</script></body>"""
+    page = tmp_path / "probe.html"
+    page.write_text(text.replace("</body>", probe), encoding="utf-8")
+    args = [exe, "--headless", "--disable-gpu", "--no-sandbox", "--disable-dev-shm-usage", "--no-first-run",
+            "--virtual-time-budget=10000"]
+    dom = subprocess.run(args + ["--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120)
+    m = re.search(r'<pre id="probe">(.*?)</pre>', dom.stdout, flags=re.S)
+    assert m, f"chromium did not render the page: {dom.stderr[-500:]}"
+    import json
+
+    probe_data = json.loads(m.group(1).replace("&quot;", '"'))
+    assert probe_data["rows"] == 4 and probe_data["complete"]
+    assert len(probe_data["widths"]) >= 5 and all(w > 100 for w in probe_data["widths"]), probe_data
+    # and a screenshot of the original report is not blank
+    shot = tmp_path / "shot.png"
+    subprocess.run(args + [f"--screenshot={shot}", "--window-size=1200,1600", (out / "report.html").as_uri()],
+                   capture_output=True, timeout=120)
+    assert shot.is_file()
+    import matplotlib.image as mpimg
+
+    img = mpimg.imread(shot)
+    assert img.shape[0] >= 1000 and img[..., :3].std() > 0.05
