@@ -47,10 +47,9 @@ BUDGET_TABLE: dict[str, dict[str, dict[str, Any]]] = {
         # ~40 s on 2 cores for 416 x 467: a smaller denoiser, fewer optimiser steps
         "diffusion": {"network.width": 256, "network.depth": 2, "train.steps": 600, "train.batch_size": 128,
                       "train.warmup_steps": 50, "train.ema_decay": 0.99, "train.checkpoint_every": 200},
-        "vae": {"train.steps": 600, "train.batch_size": 128, "train.warmup_steps": 50,
-                "train.checkpoint_every": 200},
-        "wgan-gp": {"train.steps": 600, "train.batch_size": 128, "train.warmup_steps": 50,
-                    "train.checkpoint_every": 200},
+        # half the models' own CPU defaults (the GAN's steps count critic steps, 5 per generator step)
+        "vae": {"train.steps": 1500, "train.checkpoint_every": 500},
+        "wgan-gp": {"train.steps": 2500, "train.checkpoint_every": 500},
         "gaussian": {},
     },
     "standard": {"diffusion": {}, "vae": {}, "wgan-gp": {}, "gaussian": {}},
@@ -62,12 +61,15 @@ BUDGET_TABLE: dict[str, dict[str, dict[str, Any]]] = {
                       "schedule.beta_end": 0.02, "train.lr": 4.8e-4, "train.lr_schedule": "onecycle",
                       "train.batch_size": 2048, "train.steps": "epochs:15000", "train.ema_decay": 0.999,
                       "train.amp": True, "train.checkpoint_every": 2000},
-        # conditional VAE, 1000 epochs, batch 256, lr 7.8e-4 (GTEx best row)
-        "vae": {"train.steps": "epochs:1000", "train.batch_size": 256, "train.lr": 7.8e-4,
-                "train.checkpoint_every": 2000},
-        # conditional WGAN-GP, 1000 epochs, batch 1024 (GTEx best row; RMSprop, 5 critic steps, GP 10 are
-        # the model's defaults)
-        "wgan-gp": {"train.steps": "epochs:1000", "train.batch_size": 1024, "train.checkpoint_every": 2000},
+        # conditional VAE: 4-block encoder/decoder, latent 128, batch 256, lr 7.8e-4, 1000 epochs (GTEx best row)
+        "vae": {"network.hidden": [8192, 4096, 4096, 2048], "network.latent_dim": 128, "train.batch_size": 256,
+                "train.lr": 7.8e-4, "train.steps": "epochs:1000", "train.checkpoint_every": 2000},
+        # conditional WGAN-GP: noise 32, generator 128-1024-4096, critic 8192-256, RMSprop, lr 2.2e-3 (G) /
+        # 5.8e-4 (critic), batch 1024, 1000 epochs of critic steps, 5 critic steps per generator step, GP 10
+        "wgan-gp": {"network.noise_dim": 32, "network.generator_hidden": [128, 1024, 4096],
+                    "network.critic_hidden": [8192, 256], "gan.optimizer": "rmsprop", "gan.lr_generator": 2.2e-3,
+                    "gan.lr_critic": 5.8e-4, "gan.n_critic": 5, "gan.gp_weight": 10.0, "train.batch_size": 1024,
+                    "train.steps": "epochs:1000", "train.checkpoint_every": 2000},
         "gaussian": {},
     },
 }
