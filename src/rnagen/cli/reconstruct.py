@@ -41,7 +41,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
               f"{_preview(inp['missing'])})")
     f = m["fit"]
     if rec.method == "linear":
-        how = f"ridge penalty alpha={f['alpha']}" if f["alpha"] != "per gene" else "ridge penalty chosen per gene"
+        how = f"ridge penalty alpha={f['alpha']:g}" if f["alpha"] != "per gene" else "ridge penalty chosen per gene"
         if f["val_r2_mean"] is not None:
             how += f" (validation mean R² {f['val_r2_mean']:.3f} on {m['n_val']} samples)"
     else:
