@@ -35,7 +35,7 @@ import pandas as pd
 
 from .. import __version__
 from .._io import atomic_path, write_json, write_npz
-from ..config import build_config, config_to_dict, write_config
+from ..config import build_config, write_config
 from ..errors import ConfigError, DataError, RunDirError
 from ..pp.history import log_state, looks_logged, record
 from ..pp.transforms import Log2p1, Pipeline, StandardScaler
