@@ -407,9 +407,11 @@ def evaluate(real, synthetic, *, train=None, label_key: str | None = None, metri
         tick("utility", t0)
         if "frechet_classifier" in want:
             t0 = time.perf_counter()
-            from ._classifiers import fit_classifier
-            base_X, base_y = (T, ct) if (T is not None and yt is not None) else (R, cr)
-            clf = fit_classifier(base_X, base_y, n_classes=nc, kind="mlp", seed=seed, epochs=epochs)
+            if trtr_mlp is not None:  # the TRTR MLP (first seed) is exactly "a classifier trained on real data"
+                clf = trtr_mlp["_models"][0]
+            else:
+                from ._classifiers import fit_classifier
+                clf = fit_classifier(R, cr, n_classes=nc, kind="mlp", seed=seed, epochs=epochs)
             fd_feats(clf.hidden(R), clf.hidden(S), clf.hidden(Tsub) if Tsub is not None else None,
                      "frechet_classifier")
             tick("frechet", t0)

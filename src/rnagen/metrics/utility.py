@@ -92,9 +92,10 @@ def tstr(synth_X, synth_y, test_X, test_y, *, classifier: Kind = "mlp", seeds: S
     Xs = np.asarray(synth_X, np.float32)
     Xt = np.asarray(test_X, np.float32)
     per = {"accuracy": [], "macro_f1": [], "auc": []}
-    f1s, recs, correct, probas = [], [], np.zeros(len(Xt)), []
+    f1s, recs, correct, probas, models = [], [], np.zeros(len(Xt)), [], []
     for seed in seeds:
         clf = fit_classifier(Xs, ys, n_classes=n_classes, kind=classifier, seed=seed, epochs=epochs)
+        models.append(clf)
         p = clf.predict_proba(Xt)
         pred = p.argmax(1)
         ok = pred == yt
@@ -110,7 +111,7 @@ def tstr(synth_X, synth_y, test_X, test_y, *, classifier: Kind = "mlp", seeds: S
             "auc": float(np.mean(per["auc"])), "per_seed": per, "classes": list(classes),
             "per_class_f1": np.mean(f1s, 0), "per_class_recall": np.mean(recs, 0),
             "correct": correct / len(seeds), "_pred": [p.argmax(1) for p in probas], "_proba": probas,
-            "_y": yt, "n_classes": n_classes}
+            "_y": yt, "n_classes": n_classes, "_models": models}
 
 
 def augmentation(train_X, train_y, synth_X, synth_y, test_X, test_y, *, classifier: Kind = "mlp",
