@@ -62,7 +62,7 @@ def register(sub) -> None:
     p = sub.add_parser(
         "evaluate", help="score a synthetic set against real data (all quality indicators)",
         description="Compute every quality indicator (utility, fidelity, correlation, adversarial, detection, "
-                    "privacy) of a synthetic set against real held-out data, with 95%% bootstrap confidence "
+                    "privacy) of a synthetic set against real held-out data, with 95% bootstrap confidence "
                     "intervals and, given --train, real-vs-real reference values. Inputs are brought to log "
                     "scale (log2(x+1) unless already logged) and z-scored per gene with the real training "
                     "set's statistics.")
