@@ -171,3 +171,34 @@ def test_cli_benchmark_on_csv(tmp_path, labelled_csv, capsys):
     assert main(["benchmark", str(labelled_csv), "--label-key", "kind", "--set", "train.steps=3",
                  "--out", str(tmp_path / "w")]) == 2
     assert "MODEL:KEY=VALUE" in capsys.readouterr().err
+
+
+def test_reconstruction_rows_and_r2(tmp_path, labelled_csv):
+    """Landmark-style data (20 of 60 genes) + full profiles: each model also scored after reconstruction."""
+    from rnagen.data import read
+
+    full = read(labelled_csv, label_key="kind")
+    small = full[:, :20].copy()
+    data_csv = tmp_path / "landmarks.csv"
+    df = pd.DataFrame(small.X, index=small.obs_names, columns=small.var_names).assign(kind=small.obs["kind"].to_numpy())
+    df.to_csv(data_csv, index_label="sample")
+    full_path = tmp_path / "full.h5ad"
+    del full.obs["kind"]  # the labels may live only in the landmark data
+    full.write_h5ad(full_path)
+    out = tmp_path / "rec"
+    board = run_benchmark(data_csv, label_key="kind", models="gaussian", reconstruct="linear", full=full_path,
+                          out_dir=out, progress=False,
+                          evaluate_options={"n_boot": 20, "n_boot_expensive": 2, "classifier_seeds": (0,),
+                                            "epochs": 2},
+                          metrics=["precision", "recall", "coverage", "aa_ts", "tstr_mlp_accuracy"])
+    assert board["model"].tolist() == ["real", "real-full", "gaussian", "gaussian+linear"]
+    with np.load(out / "plots" / "recon_linear.npz") as z:
+        r2 = z["r2"]
+    assert r2.shape == (40,) and np.isfinite(r2).all() and (r2 <= 1).all()  # the 40 non-input genes
+    summary = json.loads((out / "plots" / "recon_linear.json").read_text())
+    assert summary["n_targets"] == 40 and summary["method"] == "linear"
+    assert (out / "recon" / "linear" / "meta.json").is_file()
+    b = board.set_index("model")
+    assert 0 <= b.loc["gaussian+linear", "tstr_accuracy"] <= 1
+    assert b.loc["gaussian+linear", "sample_seconds"] >= b.loc["gaussian", "sample_seconds"]
+    assert 'id="recon"' in (out / "report.html").read_text()

@@ -312,17 +312,27 @@ def run_benchmark(
     recons: dict[str, Any] = {}
     full_train = full_test = None
     if methods:
-        full_ad = _load_data(full, label_key, "full profiles") if not isinstance(full, (str, Path)) \
-            else _read_full(full, label_key)
+        full_ad = _read_full(full, label_key) if isinstance(full, (str, Path)) else full
         full_train, full_test = _align_full(full_ad, train, test, adata, label_key)
         from .. import reconstruct as R
 
         for m in methods:
-            say(f"reconstruction {m}: fit on real full training profiles")
-            rec = R.fit(full_train, inputs=list(map(str, adata.var_names)), method=m)
+            rdir = out / "recon" / m
+            rfp = _hash({"method": m, "split": split_fp, "seed": seed, "genes": list(map(str, full_ad.var_names))})
+            marker = rdir / "bench_fingerprint.txt"
+            if (rdir / "meta.json").is_file() and marker.is_file() and marker.read_text().strip() == rfp:
+                say(f"reconstruction {m}: fitted earlier, loaded from {rdir}")
+                rec = R.load(rdir, device=device)
+            else:
+                say(f"reconstruction {m}: fit on real full training profiles")
+                rec = R.fit(full_train, inputs=list(map(str, adata.var_names)), method=m, seed=seed,
+                            device=device, progress=progress)
+                rec.save(rdir)
+                write_text(marker, rfp + "\n")
             recons[m] = rec
             score = rec.score(full_test)
             write_npz(out / "plots" / f"recon_{m}.npz", **_r2_arrays(score))
+            write_json(out / "plots" / f"recon_{m}.json", {k: v for k, v in score.items() if k != "per_gene"})
         _real_row(out, "real-full", full_test, full_train, full_train, seed=seed, evaluate_=evaluate_,
                   fp=metric_fp, say=say)
 
@@ -452,8 +462,10 @@ def _r2_arrays(score) -> dict[str, np.ndarray]:
     if isinstance(score, pd.DataFrame):
         cols = {c.lower(): c for c in score.columns}
         out = {"r2": score[cols.get("r2", "r2")].to_numpy(dtype=np.float32)}
-        if "pearson_r" in cols or "r" in cols:
-            out["pearson_r"] = score[cols.get("pearson_r", cols.get("r"))].to_numpy(dtype=np.float32)
+        for key in ("pearson", "pearson_r", "r"):
+            if key in cols:
+                out["pearson_r"] = score[cols[key]].to_numpy(dtype=np.float32)
+                break
         return out
     if isinstance(score, Mapping):
         for key in ("per_gene", "genes"):
