@@ -1,0 +1,339 @@
+"""The user-facing conditional diffusion generator (registered as ``"diffusion"``).
+
+Three pieces, kept apart (lucidrains' network / process / trainer split; diffusers' scheduler objects):
+
+- :mod:`.network`   the residual-MLP denoiser ``net(x_t, t, y)``;
+- :mod:`.schedule`  the forward process (β_t, ᾱ_t);
+- :mod:`.samplers`  DDPM / DDIM reverse processes, driven by any trained ``net``;
+
+and here the training objective (:class:`DiffusionObjective`, an ``nn.Module`` whose ``forward`` returns the
+loss, so the shared :func:`rnagen.train.train_loop` and DDP can drive it) and :class:`DiffusionModel`, the
+:class:`~rnagen.models.Generator` that binds data, trains, samples with the EMA weights, saves and loads.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch import nn
+
+from ...errors import ConfigError
+from ...train import LossOutput, TrainConfig, train_loop
+from .._base import Generator, PreprocessConfig, register
+from .network import ResMLPDenoiser
+from .samplers import PREDICTIONS, SAMPLERS, SPACINGS, make_sampler
+from .schedule import SCHEDULE_KINDS, NoiseSchedule
+
+__all__ = ["DiffusionModel", "DiffusionConfig", "NetworkConfig", "ScheduleConfig", "ObjectiveConfig",
+           "SampleConfig", "DiffusionObjective"]
+
+
+# ----------------------------------------------------------------------------------------------------------
+# configuration (dataclass defaults are the single source of truth; sections map to TOML tables)
+# ----------------------------------------------------------------------------------------------------------
+@dataclass
+class NetworkConfig:
+    """Denoiser size (section ``[network]``). The defaults train in about a minute on 2 CPU cores."""
+
+    width: int = 512
+    depth: int = 3
+    """Number of residual blocks."""
+    time_dim: int = 128
+    """Dimension of the sinusoidal time embedding."""
+    dropout: float = 0.1
+    expansion: int = 2
+    """Hidden width of each block's MLP, as a multiple of ``width``."""
+
+    def __post_init__(self) -> None:
+        if self.width < 1 or self.depth < 0 or self.expansion < 1:
+            raise ConfigError(f"network.width/expansion must be >= 1 and depth >= 0, got {self}")
+        if self.time_dim < 2 or self.time_dim % 2:
+            raise ConfigError(f"network.time_dim must be an even number >= 2, got {self.time_dim}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"network.dropout must be in [0, 1), got {self.dropout}")
+
+
+@dataclass
+class ScheduleConfig:
+    """Forward process (section ``[schedule]``); ``quad`` from 1e-4 to 0.02 over T = 1000 is the paper's."""
+
+    kind: Literal["linear", "quad", "cosine"] = "quad"
+    T: int = 1000
+    beta_start: float = 1e-4
+    beta_end: float = 0.02
+
+    def __post_init__(self) -> None:
+        if self.kind not in SCHEDULE_KINDS:
+            raise ConfigError(f"schedule.kind must be one of {list(SCHEDULE_KINDS)}, got {self.kind!r}")
+        if self.T < 2:
+            raise ConfigError(f"schedule.T must be >= 2, got {self.T}")
+        if not 0.0 < self.beta_start < self.beta_end < 1.0:
+            raise ConfigError(f"need 0 < schedule.beta_start < schedule.beta_end < 1, got "
+                              f"{self.beta_start}, {self.beta_end}")
+
+
+@dataclass
+class ObjectiveConfig:
+    """Training objective (section ``[objective]``)."""
+
+    prediction: Literal["eps", "v"] = "v"
+    """What the network predicts: the noise ε (Ho et al. 2020) or v (Salimans & Ho 2022)."""
+    label_dropout: float = 0.1
+    """Probability of replacing a label by the null label in training, so classifier-free guidance works."""
+    loss_weighting: Literal["none", "min_snr"] = "none"
+    """``min_snr``: weight each timestep by min(SNR, γ)/SNR (ε) or min(SNR, γ)/(SNR+1) (v) (Hang et al. 2023)."""
+    min_snr_gamma: float = 5.0
+    antithetic: bool = True
+    """Draw half the batch's timesteps as t and the other half as T-1-t (lower-variance loss, as the paper)."""
+
+    def __post_init__(self) -> None:
+        if self.prediction not in PREDICTIONS:
+            raise ConfigError(f"objective.prediction must be one of {list(PREDICTIONS)}, got {self.prediction!r}")
+        if not 0.0 <= self.label_dropout < 1.0:
+            raise ConfigError(f"objective.label_dropout must be in [0, 1), got {self.label_dropout}")
+        if self.min_snr_gamma <= 0:
+            raise ConfigError(f"objective.min_snr_gamma must be > 0, got {self.min_snr_gamma}")
+
+
+@dataclass
+class SampleConfig:
+    """Sampling defaults (section ``[sample]``); each can be overridden per call / on the command line."""
+
+    sampler: Literal["ddim", "ddpm"] = "ddim"
+    steps: int = 50
+    """Respaced steps S <= T."""
+    eta: float = 0.0
+    """DDIM stochasticity: 0 deterministic, 1 = DDPM (ignored by the ddpm sampler, which is always 1)."""
+    guidance: float = 0.0
+    """Classifier-free guidance weight w: ε = (1+w) ε(x, y) - w ε(x, ∅); 0 = plain conditional sampling."""
+    spacing: Literal["trailing", "leading", "linspace"] = "trailing"
+    clip_x0: float | None = None
+    """Clamp the predicted x0 to ±clip_x0 (standardised units) at each step; unset = no clamping."""
+
+    def __post_init__(self) -> None:
+        _check_sample_options(self.sampler, self.steps, self.eta, self.guidance, self.spacing, self.clip_x0)
+
+
+def _check_sample_options(sampler, steps, eta, guidance, spacing, clip_x0, T: int | None = None) -> None:
+    if sampler not in SAMPLERS:
+        raise ConfigError(f"sampler must be one of {list(SAMPLERS)}, got {sampler!r}")
+    if int(steps) != steps or steps < 1 or (T is not None and steps > T):
+        raise ConfigError(f"steps must be an integer between 1 and T{f' = {T}' if T else ''}, got {steps}")
+    if eta < 0:
+        raise ConfigError(f"eta must be >= 0, got {eta}")
+    if guidance < 0:
+        raise ConfigError(f"guidance must be >= 0 (0 = no guidance), got {guidance}")
+    if spacing not in SPACINGS:
+        raise ConfigError(f"spacing must be one of {list(SPACINGS)}, got {spacing!r}")
+    if clip_x0 is not None and clip_x0 <= 0:
+        raise ConfigError(f"clip_x0 must be > 0, got {clip_x0}")
+
+
+def _default_train() -> TrainConfig:
+    # Tuned on the bundled GTEx subset (416 training profiles x 467 genes) for ~1 minute on 2 CPU cores;
+    # see benchmarks/RESULTS_diffusion.md. The paper's recipe (15,000 epochs, batch 2048) is far beyond this.
+    return TrainConfig(steps=1500, batch_size=128, lr=1e-3, weight_decay=1e-4, lr_schedule="cosine",
+                       warmup_steps=100, grad_clip=1.0, ema_decay=0.995, checkpoint_every=500, log_every=50)
+
+
+@dataclass
+class DiffusionConfig:
+    """Configuration of the conditional diffusion generator (one TOML table per section)."""
+
+    preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+    train: TrainConfig = field(default_factory=_default_train)
+    sample: SampleConfig = field(default_factory=SampleConfig)
+
+    def __post_init__(self) -> None:
+        if self.sample.steps > self.schedule.T:
+            raise ConfigError(f"sample.steps ({self.sample.steps}) cannot exceed schedule.T ({self.schedule.T})")
+
+
+# ----------------------------------------------------------------------------------------------------------
+# the training objective
+# ----------------------------------------------------------------------------------------------------------
+class DiffusionObjective(nn.Module):
+    """``forward(x0, y, generator=g) -> LossOutput``: the denoising loss of one batch (Ho et al. 2020, eq. 14).
+
+    1. draw t uniformly in 0..T-1 (antithetic pairs t, T-1-t when enabled);
+    2. draw ε ~ N(0, I) and form x_t = sqrt(ᾱ_t) x0 + sqrt(1-ᾱ_t) ε;
+    3. replace each label by the null label with probability ``label_dropout`` (classifier-free guidance,
+       Ho & Salimans 2022);
+    4. regress the network output on ε (or v) with a per-sample mean squared error, optionally min-SNR
+       weighted, averaged over the batch.
+    """
+
+    def __init__(self, net: ResMLPDenoiser, schedule: NoiseSchedule, cfg: ObjectiveConfig) -> None:
+        super().__init__()
+        self.net = net
+        self.T = schedule.T
+        self.cfg = cfg
+        # non-persistent buffers: follow .to(device) but are not saved (recomputed from the config)
+        self.register_buffer("sqrt_ab", schedule.sqrt_alphas_cumprod.clone(), persistent=False)
+        self.register_buffer("sqrt_1mab", schedule.sqrt_one_minus_alphas_cumprod.clone(), persistent=False)
+        self.register_buffer("snr", schedule.snr.clone(), persistent=False)
+
+    def forward(self, x0: torch.Tensor, y: torch.Tensor, generator: torch.Generator | None = None) -> LossOutput:
+        B, dev = x0.shape[0], x0.device
+        if self.cfg.antithetic:
+            half = torch.randint(0, self.T, ((B + 1) // 2,), generator=generator, device=dev)
+            t = torch.cat([half, self.T - 1 - half])[:B]
+        else:
+            t = torch.randint(0, self.T, (B,), generator=generator, device=dev)
+        noise = torch.randn(x0.shape, generator=generator, device=dev, dtype=x0.dtype)
+        a, s = self.sqrt_ab[t][:, None], self.sqrt_1mab[t][:, None]
+        x_t = a * x0 + s * noise
+        if self.cfg.label_dropout > 0:
+            drop = torch.rand(B, generator=generator, device=dev) < self.cfg.label_dropout
+            y = torch.where(drop, torch.full_like(y, self.net.null_label), y)
+        out = self.net(x_t, t, y)
+        target = noise if self.cfg.prediction == "eps" else a * noise - s * x0
+        per_sample = (out.float() - target.float()).pow(2).mean(dim=1)
+        if self.cfg.loss_weighting == "min_snr":
+            snr = self.snr[t]
+            clipped = snr.clamp(max=self.cfg.min_snr_gamma)
+            w = clipped / snr if self.cfg.prediction == "eps" else clipped / (snr + 1.0)
+            loss = (w * per_sample).mean()
+        else:
+            loss = per_sample.mean()
+        return LossOutput(loss=loss, logs={"mse": float(per_sample.detach().mean())})
+
+
+# ----------------------------------------------------------------------------------------------------------
+# the user-facing model
+# ----------------------------------------------------------------------------------------------------------
+@register
+class DiffusionModel(Generator):
+    """Conditional denoising diffusion model for expression profiles (DDPM training, DDPM/DDIM sampling).
+
+    Examples
+    --------
+    >>> model = DiffusionModel.from_config(overrides=["train.steps=500"])      # doctest: +SKIP
+    >>> model.fit(adata, label_key="tissue", seed=0)                           # doctest: +SKIP
+    >>> syn = model.sample(n_per_label=100, sampler="ddim", steps=50, seed=1)  # doctest: +SKIP
+    """
+
+    name = "diffusion"
+    config_cls = DiffusionConfig
+
+    net: ResMLPDenoiser
+    schedule: NoiseSchedule
+
+    def _build(self) -> None:
+        cfg: DiffusionConfig = self.config
+        n = cfg.network
+        self.schedule = NoiseSchedule(cfg.schedule.kind, cfg.schedule.T, beta_start=cfg.schedule.beta_start,
+                                      beta_end=cfg.schedule.beta_end)
+        self.net = ResMLPDenoiser(self.n_genes, self.n_labels, width=n.width, depth=n.depth, time_dim=n.time_dim,
+                                  dropout=n.dropout, expansion=n.expansion)
+        if self.device is not None:
+            self.net.to(self.device)
+
+    def _fit(self, X: np.ndarray, y: np.ndarray, *, seed: int, run_dir: Path | None, progress: bool,
+             resume: bool) -> None:
+        # the initial weights come from the seed too, without touching torch's global generator
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            self._build()
+        objective = DiffusionObjective(self.net, self.schedule, self.config.objective)
+        result = train_loop(objective, torch.from_numpy(X), torch.from_numpy(y), self.config.train,
+                            device=self.device, seed=seed, run_dir=run_dir, progress=progress, resume=resume,
+                            fingerprint=self.fingerprint(X), desc="diffusion")
+        if result.ema is not None:
+            result.ema.apply_to(objective)  # sampling uses the EMA weights
+        self.net.eval()
+        self.history = result.history
+        self.train_seconds = result.seconds
+
+    # --- sampling ----------------------------------------------------------------------------------------
+    def _sample(self, y: np.ndarray, *, seed: int, batch_size: int, progress: bool, **options: Any) -> np.ndarray:
+        s = self.config.sample
+        valid = {"sampler", "steps", "eta", "guidance", "spacing", "clip_x0"}
+        unknown = sorted(set(options) - valid)
+        if unknown:
+            raise ConfigError(f"unknown sampler option(s) {unknown}; valid: {sorted(valid)}")
+        opt = {k: (options[k] if options.get(k) is not None else getattr(s, k)) for k in valid}
+        _check_sample_options(opt["sampler"], opt["steps"], opt["eta"], opt["guidance"], opt["spacing"],
+                              opt["clip_x0"], T=self.schedule.T)
+        sampler = make_sampler(opt["sampler"], self.schedule, prediction=self.config.objective.prediction,
+                               spacing=opt["spacing"], clip_x0=opt["clip_x0"])
+        sampler.set_timesteps(int(opt["steps"]))
+        eta = 1.0 if opt["sampler"] == "ddpm" else float(opt["eta"])
+        w = float(opt["guidance"])
+        return self.generate(torch.from_numpy(np.asarray(y, dtype=np.int64)), sampler=sampler, eta=eta,
+                             guidance=w, seed=seed, batch_size=batch_size, progress=progress)
+
+    @torch.inference_mode()
+    def generate(self, y: torch.Tensor, *, sampler, eta: float, guidance: float, seed: int, batch_size: int,
+                 progress: bool = False) -> np.ndarray:
+        """Run ``sampler`` for class ids ``y`` in batches; returns float32 profiles in the transformed space.
+
+        One seeded generator draws every batch's x_T and step noise in order, so the output is reproducible
+        for a given (seed, batch_size).
+        """
+        from tqdm.auto import tqdm
+
+        net, dev = self.net, self.device or torch.device("cpu")
+        net.eval()
+        g = torch.Generator(device=dev)
+        g.manual_seed(int(seed))
+        out = np.empty((len(y), self.n_genes), dtype=np.float32)
+        starts = range(0, len(y), batch_size)
+        bar = tqdm(total=len(y) * sampler.num_steps, desc=f"{sampler.name} {sampler.num_steps} steps",
+                   disable=not progress, leave=False, dynamic_ncols=True, unit="profile-step", unit_scale=True)
+        for start in starts:
+            yb = y[start:start + batch_size].to(dev)
+            B = len(yb)
+            if guidance > 0:
+                y_in = torch.cat([yb, torch.full_like(yb, net.null_label)])
+            t_buf = torch.empty(1, dtype=torch.long, device=dev)  # one timestep, broadcast over the batch
+
+            def denoise(x: torch.Tensor, t: int) -> torch.Tensor:
+                t_buf.fill_(t)
+                if guidance == 0:
+                    return net(x, t_buf, yb)
+                # classifier-free guidance (Ho & Salimans 2022, eq. 6): ε̃ = (1+w) ε(x, y) - w ε(x, ∅),
+                # conditional and unconditional branches in one batched forward pass
+                both = net(torch.cat([x, x]), t_buf, y_in)
+                cond, uncond = both[:B], both[B:]
+                return cond.mul(1.0 + guidance).sub_(uncond, alpha=guidance)
+
+            def counted(x: torch.Tensor, t: int) -> torch.Tensor:
+                bar.update(B)
+                return denoise(x, t)
+
+            x = sampler.sample(counted, (B, self.n_genes), eta=eta, generator=g, device=dev)
+            out[start:start + B] = x.float().cpu().numpy()
+            del x
+        bar.close()
+        return out
+
+    # --- persistence -------------------------------------------------------------------------------------
+    def _state_tensors(self) -> dict[str, torch.Tensor]:
+        return {k: v for k, v in self.net.state_dict().items()}
+
+    def _load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        self.net.load_state_dict(tensors)
+        self.net.to(self.device or torch.device("cpu")).eval()
+
+    def _extra_meta(self) -> dict[str, Any]:
+        return {"n_parameters": int(sum(p.numel() for p in self.net.parameters())),
+                "flops_per_profile_step": self.net.flops_per_sample()}
+
+    @classmethod
+    def search_space(cls, trial: Any) -> dict[str, Any]:
+        return {
+            "network.width": trial.suggest_categorical("network.width", [256, 512, 1024]),
+            "network.depth": trial.suggest_int("network.depth", 1, 4),
+            "network.dropout": trial.suggest_float("network.dropout", 0.0, 0.3),
+            "schedule.kind": trial.suggest_categorical("schedule.kind", ["quad", "linear", "cosine"]),
+            "objective.prediction": trial.suggest_categorical("objective.prediction", ["eps", "v"]),
+            "train.lr": trial.suggest_float("train.lr", 1e-4, 3e-3, log=True),
+            "train.steps": trial.suggest_int("train.steps", 500, 4000, step=500),
+        }

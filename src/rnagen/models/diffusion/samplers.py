@@ -1,0 +1,256 @@
+"""Reverse-process samplers, separate from the network (the huggingface/diffusers design).
+
+A sampler owns a :class:`~rnagen.models.diffusion.schedule.NoiseSchedule` and a grid of ``S <= T``
+respaced timesteps (:meth:`set_timesteps`); :meth:`step` takes the network's output at ``x_t`` and returns
+``x_{t_prev}``; :meth:`sample` runs the whole loop in O(1) memory (only the current ``x`` and the current
+network output are alive: intermediate steps are never kept).
+
+- :class:`DDIMSampler`: Song, Meng & Ermon (2021), "Denoising Diffusion Implicit Models", eq. (12) with the
+  σ of eq. (16). ``eta = 0`` is the deterministic DDIM; ``eta = 1`` is DDPM ancestral sampling.
+- :class:`DDPMSampler`: Ho, Jain & Abbeel (2020), "Denoising Diffusion Probabilistic Models", Algorithm 2
+  (eq. 11 for the mean, σ² = β̃ of eq. 7 or β), on the respaced grid with β'_t = 1 - ᾱ_t/ᾱ_prev (Nichol &
+  Dhariwal 2021, sec. 4). With the small variance β̃ this is algebraically the same chain as DDIM with
+  ``eta = 1``; it is written out separately so tests can check one against the other.
+
+Both accept an ε-prediction or a v-prediction (Salimans & Ho 2022) network output.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Literal
+
+import numpy as np
+import torch
+
+from ...errors import ConfigError
+from .schedule import NoiseSchedule
+
+Prediction = Literal["eps", "v"]
+Spacing = Literal["trailing", "leading", "linspace"]
+SamplerName = Literal["ddim", "ddpm"]
+PREDICTIONS: tuple[str, ...] = ("eps", "v")
+SPACINGS: tuple[str, ...] = ("trailing", "leading", "linspace")
+SAMPLERS: tuple[str, ...] = ("ddim", "ddpm")
+
+#: ``denoise(x_t, t) -> model output`` (ε or v) for a batch that shares the integer timestep ``t``.
+DenoiseFn = Callable[[torch.Tensor, int], torch.Tensor]
+
+__all__ = ["respace", "DDIMSampler", "DDPMSampler", "make_sampler", "Prediction", "Spacing",
+           "SamplerName", "DenoiseFn", "PREDICTIONS", "SPACINGS", "SAMPLERS"]
+
+
+def respace(T: int, S: int, spacing: Spacing = "trailing") -> np.ndarray:
+    """The ``S`` timesteps (descending int64 indices into ``0..T-1``) a sampler visits.
+
+    ``trailing`` (default) always starts at ``T - 1``, the step nearest pure noise (Lin et al. 2024,
+    "Common diffusion noise schedules and sample steps are flawed", table 2); ``leading`` is the DDIM
+    paper's ``0, T/S, 2T/S, ...``; ``linspace`` rounds ``linspace(0, T-1, S)``. With ``S = T`` all three give
+    ``T-1, ..., 0``.
+    """
+    T, S = int(T), int(S)
+    if not 1 <= S <= T:
+        raise ConfigError(f"number of sampling steps must be between 1 and T = {T}, got {S}")
+    if spacing == "trailing":
+        ts = np.round(np.arange(T, 0, -T / S)).astype(np.int64) - 1
+    elif spacing == "leading":
+        ts = (np.arange(S) * (T // S)).astype(np.int64)[::-1]
+    elif spacing == "linspace":
+        ts = np.round(np.linspace(0, T - 1, S)).astype(np.int64)[::-1]
+    else:
+        raise ConfigError(f"timestep spacing must be one of {list(SPACINGS)}, got {spacing!r}")
+    ts = np.ascontiguousarray(ts)
+    assert len(ts) == S and len(np.unique(ts)) == S, (T, S, spacing)
+    return ts
+
+
+class DDIMSampler:
+    """DDIM sampler with stochasticity ``eta`` (Song et al. 2021).
+
+    Parameters
+    ----------
+    schedule
+        The forward process the network was trained with.
+    prediction
+        What the network outputs: ``"eps"`` (the noise ε) or ``"v"`` (``sqrt(ᾱ) ε - sqrt(1-ᾱ) x0``).
+    spacing
+        How :meth:`set_timesteps` respaces ``S`` steps out of ``T`` (see :func:`respace`).
+    clip_x0
+        If given, clamp the predicted x0 to ``[-clip_x0, clip_x0]`` at each step (in the model's standardised
+        space) and re-derive ε from it; ``None`` (default) leaves it alone.
+    """
+
+    name: str = "ddim"
+
+    def __init__(self, schedule: NoiseSchedule, *, prediction: Prediction = "eps",
+                 spacing: Spacing = "trailing", clip_x0: float | None = None) -> None:
+        if prediction not in PREDICTIONS:
+            raise ConfigError(f"prediction must be one of {list(PREDICTIONS)}, got {prediction!r}")
+        if spacing not in SPACINGS:
+            raise ConfigError(f"timestep spacing must be one of {list(SPACINGS)}, got {spacing!r}")
+        self.schedule = schedule
+        self.prediction = prediction
+        self.spacing = spacing
+        self.clip_x0 = clip_x0
+        self.set_timesteps(schedule.T)
+
+    # --- grid ------------------------------------------------------------------------------------
+    def set_timesteps(self, num_steps: int) -> None:
+        """Choose ``num_steps`` (S <= T) respaced timesteps; sets ``self.timesteps`` (descending)."""
+        self.timesteps = respace(self.schedule.T, num_steps, self.spacing)
+        self.num_steps = len(self.timesteps)
+
+    def previous_timestep(self, i: int) -> int:
+        """The timestep after ``self.timesteps[i]`` in the reverse chain; ``-1`` (clean data) after the last."""
+        return int(self.timesteps[i + 1]) if i + 1 < self.num_steps else -1
+
+    # --- one step --------------------------------------------------------------------------------
+    def _eps_x0(self, model_output: torch.Tensor, x: torch.Tensor, a_t: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """(ε̂, x̂0) from the network output at x_t, with ᾱ_t = ``a_t``."""
+        sa, s1 = math.sqrt(a_t), math.sqrt(1.0 - a_t)
+        if self.prediction == "eps":
+            eps = model_output
+            # x̂0 = (x_t - sqrt(1-ᾱ_t) ε̂) / sqrt(ᾱ_t): the "predicted x0" of DDIM eq. (12) (= Ho eq. 15)
+            x0 = (x - s1 * eps) / sa
+        else:
+            # v = sqrt(ᾱ) ε - sqrt(1-ᾱ) x0 and x_t = sqrt(ᾱ) x0 + sqrt(1-ᾱ) ε  =>  (Salimans & Ho 2022, eq. 6)
+            x0 = sa * x - s1 * model_output
+            eps = s1 * x + sa * model_output
+        if self.clip_x0 is not None:
+            x0 = x0.clamp(-self.clip_x0, self.clip_x0)
+            eps = (x - sa * x0) / s1
+        return eps, x0
+
+    def sigma(self, t: int, t_prev: int, eta: float) -> float:
+        """σ_t(η) of DDIM eq. (16): ``η sqrt((1-ᾱ_prev)/(1-ᾱ_t)) sqrt(1 - ᾱ_t/ᾱ_prev)``."""
+        a_t, a_prev = self.schedule.alpha_bar(t), self.schedule.alpha_bar(t_prev)
+        return eta * math.sqrt((1.0 - a_prev) / (1.0 - a_t)) * math.sqrt(1.0 - a_t / a_prev)
+
+    def step(self, model_output: torch.Tensor, t: int, t_prev: int, x: torch.Tensor, *, eta: float = 0.0,
+             generator: torch.Generator | None = None, noise: torch.Tensor | None = None) -> torch.Tensor:
+        """One reverse step x_t -> x_{t_prev} (DDIM eq. 12).
+
+        Parameters
+        ----------
+        model_output
+            The network's ε̂ or v̂ at ``(x, t)``.
+        t, t_prev
+            Current and next timestep (``t_prev = -1`` for the final step to the clean data).
+        eta
+            0 = deterministic DDIM, 1 = DDPM ancestral; anything in between interpolates.
+        generator, noise
+            Where the fresh noise z comes from (drawn only when σ > 0).
+        """
+        if eta < 0:
+            raise ConfigError(f"eta must be >= 0, got {eta}")
+        # 1. ᾱ_t and ᾱ_{t_prev} (ᾱ_{-1} = 1), taken from the float64 schedule
+        a_t, a_prev = self.schedule.alpha_bar(t), self.schedule.alpha_bar(t_prev)
+        # 2. predicted noise ε̂ and predicted clean sample x̂0 ("predicted x0" term of eq. 12)
+        eps, x0 = self._eps_x0(model_output, x, a_t)
+        # 3. σ_t(η) from eq. (16); η = 1 makes it the DDPM posterior standard deviation sqrt(β̃_t)
+        sigma = self.sigma(t, t_prev, eta)
+        # 4. "direction pointing to x_t" of eq. (12): sqrt(1 - ᾱ_prev - σ²) ε̂
+        c_dir = math.sqrt(max(1.0 - a_prev - sigma * sigma, 0.0))
+        # 5. x_prev = sqrt(ᾱ_prev) x̂0 + direction + σ z   (eq. 12); no noise is drawn when σ = 0, so
+        #    eta = 0 sampling depends on the generator only through x_T
+        x_prev = x0.mul_(math.sqrt(a_prev))  # x0 is a fresh tensor here, so scale it in place
+        x_prev.add_(eps, alpha=c_dir)
+        if sigma > 0:
+            if noise is None:
+                noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+            x_prev.add_(noise, alpha=sigma)
+        return x_prev
+
+    # --- the loop --------------------------------------------------------------------------------
+    @torch.no_grad()
+    def sample(self, denoise: DenoiseFn, shape: tuple[int, ...], *, steps: int | None = None, eta: float = 0.0,
+               generator: torch.Generator | None = None, x_T: torch.Tensor | None = None,
+               device: torch.device | str | None = None, dtype: torch.dtype = torch.float32,
+               progress: bool = False, desc: str = "sampling") -> torch.Tensor:
+        """Run the reverse chain from x_T ~ N(0, I) over ``steps`` respaced timesteps and return x_0.
+
+        Only the current ``x`` and the current network output are alive at any time, so memory does not
+        grow with ``steps``.
+
+        Parameters
+        ----------
+        denoise
+            ``denoise(x_t, t) -> ε̂ or v̂`` for the whole batch at integer timestep ``t``.
+        shape
+            Shape of the batch to generate (ignored when ``x_T`` is given).
+        steps
+            Number of respaced steps S (default: keep the current grid).
+        eta
+            DDIM stochasticity (0 deterministic, 1 DDPM).
+        generator
+            Seeded generator for x_T and the per-step noise.
+        x_T
+            Start from this noise instead of drawing it.
+        """
+        from tqdm.auto import tqdm
+
+        if steps is not None:
+            self.set_timesteps(steps)
+        if x_T is None:
+            x = torch.randn(shape, generator=generator, device=device, dtype=dtype)
+        else:
+            x = x_T.to(device=device or x_T.device, dtype=dtype).clone()
+        for i in tqdm(range(self.num_steps), desc=desc, disable=not progress, leave=False, dynamic_ncols=True):
+            t, t_prev = int(self.timesteps[i]), self.previous_timestep(i)
+            out = denoise(x, t)
+            x = self.step(out, t, t_prev, x, eta=eta, generator=generator)
+            del out  # drop the reference before the next network call allocates a new output
+        return x
+
+
+class DDPMSampler(DDIMSampler):
+    """Ancestral DDPM sampler (Ho et al. 2020, Algorithm 2) on a respaced grid.
+
+    Parameters
+    ----------
+    variance
+        ``"small"`` (default): σ² = β̃_t = (1-ᾱ_prev)/(1-ᾱ_t) β'_t (Ho eq. 7; identical to DDIM with η = 1);
+        ``"large"``: σ² = β'_t (Ho et al. 2020, sec. 3.2 report both give similar samples).
+    """
+
+    name: str = "ddpm"
+
+    def __init__(self, schedule: NoiseSchedule, *, prediction: Prediction = "eps",
+                 spacing: Spacing = "trailing", clip_x0: float | None = None,
+                 variance: Literal["small", "large"] = "small") -> None:
+        if variance not in ("small", "large"):
+            raise ConfigError(f"DDPM variance must be 'small' or 'large', got {variance!r}")
+        super().__init__(schedule, prediction=prediction, spacing=spacing, clip_x0=clip_x0)
+        self.variance = variance
+
+    def step(self, model_output: torch.Tensor, t: int, t_prev: int, x: torch.Tensor, *, eta: float = 1.0,
+             generator: torch.Generator | None = None, noise: torch.Tensor | None = None) -> torch.Tensor:
+        """One ancestral step x_t -> x_{t_prev}; ``eta`` is accepted for signature compatibility and ignored."""
+        # 1. ᾱ_t, ᾱ_prev and the respaced β'_t = 1 - ᾱ_t/ᾱ_prev, α'_t = 1 - β'_t (Nichol & Dhariwal 2021)
+        a_t, a_prev = self.schedule.alpha_bar(t), self.schedule.alpha_bar(t_prev)
+        beta = 1.0 - a_t / a_prev
+        alpha = 1.0 - beta
+        # 2. ε̂ (and x̂0) from the network output
+        eps, x0 = self._eps_x0(model_output, x, a_t)
+        # 3. posterior mean μ̃ = 1/sqrt(α'_t) (x_t - β'_t / sqrt(1-ᾱ_t) ε̂)   (Ho eq. 11)
+        mean = (x - (beta / math.sqrt(1.0 - a_t)) * eps) / math.sqrt(alpha)
+        if self.clip_x0 is not None:
+            # with a clipped x̂0, use the equivalent x0-parameterised posterior mean (Ho eq. 7)
+            mean = (math.sqrt(a_prev) * beta / (1.0 - a_t)) * x0 + (math.sqrt(alpha) * (1.0 - a_prev) / (1.0 - a_t)) * x
+        if t_prev < 0:
+            return mean  # 5. last step: return the mean, no noise (Algorithm 2, "z = 0 if t = 1")
+        # 4. σ² = β̃_t = (1-ᾱ_prev)/(1-ᾱ_t) β'_t (eq. 7) or β'_t
+        var = beta * (1.0 - a_prev) / (1.0 - a_t) if self.variance == "small" else beta
+        if noise is None:
+            noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+        return mean.add_(noise, alpha=math.sqrt(var))
+
+
+def make_sampler(name: SamplerName, schedule: NoiseSchedule, *, prediction: Prediction = "eps",
+                 spacing: Spacing = "trailing", clip_x0: float | None = None) -> DDIMSampler:
+    """Build the sampler called ``name`` (``"ddim"`` or ``"ddpm"``) for ``schedule``."""
+    if name == "ddim":
+        return DDIMSampler(schedule, prediction=prediction, spacing=spacing, clip_x0=clip_x0)
+    if name == "ddpm":
+        return DDPMSampler(schedule, prediction=prediction, spacing=spacing, clip_x0=clip_x0)
+    raise ConfigError(f"sampler must be one of {list(SAMPLERS)}, got {name!r}")
