@@ -202,3 +202,16 @@ def test_reconstruction_rows_and_r2(tmp_path, labelled_csv):
     assert 0 <= b.loc["gaussian+linear", "tstr_accuracy"] <= 1
     assert b.loc["gaussian+linear", "sample_seconds"] >= b.loc["gaussian", "sample_seconds"]
     assert 'id="recon"' in (out / "report.html").read_text()
+
+
+@pytest.mark.slow
+def test_demo_command_on_bundled_data(tmp_path, capsys):
+    """`rnagen demo` wiring on the bundled GTEx subset (one fast model, two indicators, to stay short)."""
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--models", "gaussian", "--metrics", "precision,recall", "--quiet"]) == 0
+    text = capsys.readouterr().out
+    assert "gaussian" in text and str((out / "report.html").resolve()) in text
+    meta = json.loads((out / "leaderboard.json").read_text())
+    assert meta["settings"]["n_obs"] == 520 and meta["settings"]["n_genes"] == 467
+    assert meta["settings"]["n_train"] == 416 and len(meta["settings"]["labels"]) == 26
+    assert "bundled GTEx subset" in (out / "report.html").read_text()

@@ -194,6 +194,7 @@ def run_benchmark(
     evaluate_options: Mapping[str, Any] | None = None,
     device: str = "auto",
     report: bool = True,
+    data_name: str | None = None,
 ) -> pd.DataFrame:
     """Benchmark generators on one labelled data set; returns the leaderboard (one row per model).
 
@@ -234,7 +235,9 @@ def run_benchmark(
     device
         ``auto``, ``cpu`` or ``cuda``.
     report
-        Also write ``out_dir/report.html``.
+        Also write ``out_dir/report.html`` (:func:`rnagen.report.write_report`).
+    data_name
+        Name of the data set in the report (default: the file name).
 
     Returns
     -------
@@ -269,6 +272,7 @@ def run_benchmark(
                 "split_fingerprint": split_fp,
                 "labels": [str(c) for c in train.obs[label_key].cat.categories],
                 "data": str(data) if isinstance(data, (str, Path)) else "AnnData",
+                "data_name": data_name or (Path(str(data)).name if isinstance(data, (str, Path)) else "AnnData"),
                 "full": (str(full) if isinstance(full, (str, Path)) else ("AnnData" if full is not None else None))}
     prev = _read_json(out / "bench.json")
     if prev and prev.get("split_fingerprint") != split_fp:

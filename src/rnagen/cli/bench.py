@@ -35,14 +35,14 @@ def print_leaderboard(board, file=sys.stdout) -> None:
         print(board[cols].to_string(index=False), file=file)
 
 
-def _run(args: argparse.Namespace, data, label_key: str) -> int:
+def _run(args: argparse.Namespace, data, label_key: str, data_name: str | None = None) -> int:
     from ..bench import run_benchmark
 
     board = run_benchmark(
         data, label_key=label_key, models=args.models, reconstruct=getattr(args, "reconstruct", None),
         full=getattr(args, "full", None), seeds=args.seeds, budget=args.budget, out_dir=args.out,
         test_size=args.test_size, seed=args.seed, progress=not args.quiet, overrides=_parse_sets(args.set),
-        device=args.device, report=True,
+        device=args.device, report=True, data_name=data_name,
         metrics=[m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None,
     )
     out = Path(args.out)
@@ -71,7 +71,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
                   file=sys.stderr)
     print(f"rnagen demo: benchmark of {', '.join(args.models)} on the bundled GTEx subset "
           f"(520 samples x 467 genes, 26 tissues), budget {args.budget}, into {args.out}", file=sys.stderr)
-    return _run(args, gtex26(), "tissue")
+    return _run(args, gtex26(), "tissue", data_name="bundled GTEx subset (gtex26)")
 
 
 def _common(p: argparse.ArgumentParser, *, budget_default: str = "fast") -> None:

@@ -189,8 +189,8 @@ def write_report(out_dir: str | Path, *, path: str | Path | None = None, title: 
     env = jinja2.Environment(loader=jinja2.PackageLoader("rnagen.report", "templates"),
                              autoescape=jinja2.select_autoescape(["html", "j2"]))
     tpl = env.get_template("report.html.j2")
-    ttl = title or (f"rnagen benchmark: {Path(str(settings.get('data', 'data'))).name}, "
-                    f"label {settings.get('label_key', '?')}")
+    name = settings.get("data_name") or Path(str(settings.get("data", "data"))).name
+    ttl = title or f"rnagen benchmark: {name}, label {settings.get('label_key', '?')}"
     html_text = tpl.render(
         title=ttl, settings=settings, main=main, extra=extra, figures=figures, version=__version__,
         generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
