@@ -13,8 +13,8 @@ The space is declared next to the model: a :class:`~rnagen.models.Generator` sub
         return {"train.lr": trial.suggest_float("train.lr", 1e-5, 1e-2, log=True), ...}
 
 Name each Optuna parameter after the config key it sets, so ``study.best_params`` reads like a config.
-A model that does not define ``search_space`` can be given one here with :func:`register_space` (the
-registry below holds the spaces of the models whose modules do not declare one themselves).
+Every shipped model (gaussian, diffusion, vae, wgan-gp) declares its space this way. A model that does not
+(a user's own generator, say) can be given one with :func:`register_space`, without touching its class.
 
 ``train.steps`` belongs to the **budget**, not the space: for a model with a ``[train]`` section the tuner
 draws ``train.steps`` from the budget's range (log-uniform); a space that draws ``train.steps`` itself is
@@ -98,60 +98,6 @@ def config_keys(config_cls: type, prefix: str = "") -> frozenset[str]:
         else:
             keys.add(f"{prefix}{f.name}")
     return frozenset(keys)
-
-
-class _Draw:
-    """Suggest only the keys the model's config has: the registry's spaces serve models whose config
-    layout is not known here in advance (a key the config lacks is skipped, not an error)."""
-
-    def __init__(self, trial, keys: frozenset[str]):
-        self.trial, self.keys, self.out = trial, keys, {}
-
-    def __call__(self, key: str, kind: str, *args, **kw) -> None:
-        if key in self.keys:
-            self.out[key] = getattr(self.trial, f"suggest_{kind}")(key, *args, **kw)
-
-
-def _train_common(d: _Draw) -> None:
-    """The optimisation knobs every torch model shares (section ``[train]``)."""
-    d("train.lr", "float", 1e-4, 3e-3, log=True)
-    d("train.batch_size", "categorical", [64, 128, 256])
-    d("train.lr_schedule", "categorical", ["cosine", "onecycle"])
-
-
-def _width_depth(d: _Draw, depth: tuple[int, int]) -> None:
-    for section in ("network", "net"):
-        d(f"{section}.width", "categorical", [256, 512, 1024])
-        d(f"{section}.depth", "int", *depth)
-        d(f"{section}.dropout", "float", 0.0, 0.3)
-
-
-@register_space("vae")
-def vae_space(trial, keys: frozenset[str]) -> dict[str, Any]:
-    """Encoder/decoder size, latent size and KL weight (beta-VAE, Higgins et al. 2017)."""
-    d = _Draw(trial, keys)
-    _train_common(d)
-    _width_depth(d, (1, 4))
-    for k in ("latent_dim", "network.latent_dim", "net.latent_dim", "latent", "network.latent"):
-        d(k, "categorical", [16, 32, 64, 128])
-    for k in ("beta", "kl_weight", "objective.beta", "loss.beta"):
-        d(k, "float", 0.1, 2.0, log=True)
-    return d.out
-
-
-@register_space("wgan-gp")
-def wgan_gp_space(trial, keys: frozenset[str]) -> dict[str, Any]:
-    """Generator/critic size, critic steps and gradient-penalty weight (Gulrajani et al. 2017)."""
-    d = _Draw(trial, keys)
-    _train_common(d)
-    _width_depth(d, (2, 4))
-    for k in ("latent_dim", "network.latent_dim", "net.latent_dim", "noise_dim", "network.noise_dim"):
-        d(k, "categorical", [32, 64, 128])
-    for k in ("n_critic", "critic_steps", "gan.n_critic", "objective.n_critic"):
-        d(k, "int", 1, 5)
-    for k in ("gp_weight", "lambda_gp", "gan.gp_weight", "objective.gp_weight"):
-        d(k, "float", 1.0, 20.0, log=True)
-    return d.out
 
 
 def registered_spaces() -> dict[str, SpaceFn]:

@@ -97,8 +97,7 @@ def _storage(url: str):
     raise AssertionError("unreachable")
 
 
-def open_study(*, storage: str | None = None, study_name: str, model: str | None = None,
-               attrs: Mapping[str, Any] | None = None, sampler_seed: int | None = None,
+def open_study(*, storage: str | None = None, study_name: str, attrs: Mapping[str, Any] | None = None, sampler_seed: int | None = None,
                create: bool = True):
     """Create or load the study ``study_name`` in ``storage`` (maximised).
 
@@ -106,6 +105,7 @@ def open_study(*, storage: str | None = None, study_name: str, model: str | None
     existing one, so a worker started with other settings cannot join (and spoil) the study.
     """
     import optuna
+    import sqlalchemy.exc
 
     url = normalise_storage(storage)
     store = _storage(url)
@@ -125,7 +125,7 @@ def open_study(*, storage: str | None = None, study_name: str, model: str | None
             study = optuna.create_study(study_name=study_name, storage=store, sampler=sampler, pruner=pruner,
                                         direction="maximize", load_if_exists=True)
             break
-        except Exception:  # IntegrityError from a concurrent create
+        except (sqlalchemy.exc.IntegrityError, optuna.exceptions.DuplicatedStudyError):
             if attempt == 4:
                 raise
             time.sleep(0.2 * (attempt + 1))
