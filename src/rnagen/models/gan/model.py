@@ -1,0 +1,195 @@
+"""The user-facing conditional WGAN-GP generator (registered as ``"wgan-gp"``).
+
+Training goes through the shared :func:`rnagen.train.train_loop` with this model's own step
+(:func:`~.network.wgan_gp_step`) and two optimisers (``param_groups``): one loop step is one critic update
+on one global batch, and every ``n_critic``-th step also updates the generator, so ``train.steps`` counts
+critic steps and the generator takes ``steps // n_critic``. Checkpoints, resume, EMA (of both networks;
+sampling uses the generator's average, Yazici et al. 2019) and multi-process training come from the loop.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from ...errors import ConfigError
+from ...train import TrainConfig, train_loop
+from .._base import Generator, PreprocessConfig, register
+from .network import WGANGP, CondCritic, CondGenerator, wgan_gp_step
+
+__all__ = ["WGANGPModel", "WGANGPConfig", "GANNetworkConfig", "GANConfig"]
+
+
+@dataclass
+class GANNetworkConfig:
+    """Generator and critic sizes (section ``[network]``)."""
+
+    noise_dim: int = 32
+    """Size of the generator's noise vector (the paper: 32)."""
+    generator_hidden: list[int] = field(default_factory=lambda: [256, 512])
+    """Generator hidden widths (the paper's GTEx best: 128-1024-4096)."""
+    critic_hidden: list[int] = field(default_factory=lambda: [512, 256])
+    """Critic hidden widths (the paper's GTEx best: 8192-256)."""
+    generator_norm: Literal["batch", "layer", "none"] = "batch"
+    critic_norm: Literal["layer", "none"] = "layer"
+    """No BatchNorm in the critic: the per-sample gradient penalty needs per-sample outputs."""
+    negative_slope: float = 0.2
+    label_dim: int = 0
+    """0: one-hot label concatenated to the inputs; > 0: a learned embedding of this size."""
+
+    def __post_init__(self) -> None:
+        for key in ("generator_hidden", "critic_hidden"):
+            v = getattr(self, key)
+            if not v or any(w < 1 for w in v):
+                raise ConfigError(f"network.{key} must be a non-empty list of positive widths, got {v}")
+        if self.noise_dim < 1 or self.label_dim < 0:
+            raise ConfigError(f"network.noise_dim must be >= 1 and label_dim >= 0, got {self.noise_dim}, "
+                              f"{self.label_dim}")
+
+
+@dataclass
+class GANConfig:
+    """The adversarial game (section ``[gan]``)."""
+
+    n_critic: int = 5
+    """Critic steps per generator step (the paper and Gulrajani et al.: 5)."""
+    gp_weight: float = 10.0
+    """Gradient-penalty weight lambda (Gulrajani et al. 2017: 10)."""
+    drift: float = 0.0
+    """Weight of the critic drift penalty E[D(x)^2] (Karras et al. 2018: 1e-3); 0 disables."""
+    optimizer: Literal["adam", "rmsprop"] = "adam"
+    """``adam`` with betas (0.5, 0.9) as Gulrajani et al., or ``rmsprop`` as the paper's best runs."""
+    lr_generator: float | None = None
+    """Generator learning rate; unset = ``train.lr``."""
+    lr_critic: float | None = None
+    """Critic learning rate; unset = ``train.lr``."""
+
+    def __post_init__(self) -> None:
+        if self.n_critic < 1:
+            raise ConfigError(f"gan.n_critic must be >= 1, got {self.n_critic}")
+        if self.gp_weight < 0 or self.drift < 0:
+            raise ConfigError(f"gan.gp_weight and gan.drift must be >= 0, got {self.gp_weight}, {self.drift}")
+        for k in ("lr_generator", "lr_critic"):
+            v = getattr(self, k)
+            if v is not None and not v > 0:
+                raise ConfigError(f"gan.{k} must be > 0, got {v}")
+
+
+def _default_train() -> TrainConfig:
+    # Sized for the bundled GTEx subset (416 training profiles x 467 genes) on 2 CPU cores; steps count critic
+    # steps. No weight decay or clipping: the gradient penalty is the critic's regulariser.
+    # See benchmarks/RESULTS_baselines.md.
+    return TrainConfig(steps=5000, batch_size=64, lr=2e-4, weight_decay=0.0, lr_schedule="constant",
+                       warmup_steps=0, grad_clip=0.0, ema_decay=0.999, checkpoint_every=1000, log_every=100)
+
+
+@dataclass
+class WGANGPConfig:
+    """Configuration of the conditional WGAN-GP (one TOML table per section)."""
+
+    preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
+    network: GANNetworkConfig = field(default_factory=GANNetworkConfig)
+    gan: GANConfig = field(default_factory=GANConfig)
+    train: TrainConfig = field(default_factory=_default_train)
+
+
+@register
+class WGANGPModel(Generator):
+    """Conditional Wasserstein GAN with gradient penalty for expression profiles (a baseline of Lacan et al.).
+
+    Examples
+    --------
+    >>> model = WGANGPModel.from_config(overrides=["train.steps=2000"])  # doctest: +SKIP
+    >>> model.fit(adata, label_key="tissue", seed=0)                    # doctest: +SKIP
+    >>> syn = model.sample(n_per_label=100, seed=1)                     # doctest: +SKIP
+    """
+
+    name = "wgan-gp"
+    config_cls = WGANGPConfig
+
+    gan: WGANGP
+
+    def _build(self) -> None:
+        n, c = self.config.network, self.config.gan
+        G = CondGenerator(self.n_genes, self.n_labels, noise_dim=n.noise_dim, hidden=n.generator_hidden,
+                          norm=n.generator_norm, negative_slope=n.negative_slope, label_dim=n.label_dim)
+        D = CondCritic(self.n_genes, self.n_labels, hidden=n.critic_hidden, norm=n.critic_norm,
+                       negative_slope=n.negative_slope, label_dim=n.label_dim)
+        self.gan = WGANGP(G, D, n_critic=c.n_critic, gp_weight=c.gp_weight, drift=c.drift)
+        if self.device is not None:
+            self.gan.to(self.device)
+
+    def _param_groups(self) -> dict[str, dict[str, Any]]:
+        c, t = self.config.gan, self.config.train
+        if c.optimizer == "adam":
+            opt = {"optimizer": torch.optim.Adam, "betas": (0.5, 0.9)}
+        else:
+            opt = {"optimizer": torch.optim.RMSprop}
+        return {
+            "critic": {"params": list(self.gan.critic.parameters()), "lr": c.lr_critic or t.lr, **opt},
+            "generator": {"params": list(self.gan.generator.parameters()), "lr": c.lr_generator or t.lr, **opt},
+        }
+
+    def _fit(self, X: np.ndarray, y: np.ndarray, *, seed: int, run_dir: Path | None, progress: bool,
+             resume: bool) -> None:
+        with torch.random.fork_rng(devices=[]):  # initial weights from the seed, global RNG untouched
+            torch.manual_seed(seed)
+            self._build()
+        result = train_loop(self.gan, torch.from_numpy(X), torch.from_numpy(y), self.config.train,
+                            device=self.device, seed=seed, run_dir=run_dir, progress=progress, resume=resume,
+                            step_fn=wgan_gp_step, param_groups=self._param_groups(),
+                            fingerprint=self.fingerprint(X), desc="wgan-gp")
+        if result.ema is not None:
+            result.ema.apply_to(self.gan)  # sampling uses the EMA generator
+        self.gan.eval()
+        self.history = result.history
+        self.train_seconds = result.seconds
+
+    # --- sampling ----------------------------------------------------------------------------------------
+    def _sample(self, y: np.ndarray, *, seed: int, batch_size: int, progress: bool, **options: Any) -> np.ndarray:
+        if options:
+            raise ConfigError(f"the wgan-gp model takes no sampler options, got {sorted(options)}")
+        return self.generate(torch.from_numpy(np.asarray(y, dtype=np.int64)), seed=seed, batch_size=batch_size)
+
+    @torch.inference_mode()
+    def generate(self, y: torch.Tensor, *, seed: int, batch_size: int) -> np.ndarray:
+        """``G(z, y)`` for class ids ``y`` in batches, z from one seeded generator (float32, transformed space)."""
+        G, dev = self.gan.generator, self.device or torch.device("cpu")
+        G.eval()
+        g = torch.Generator(device=dev)
+        g.manual_seed(int(seed))
+        out = np.empty((len(y), self.n_genes), dtype=np.float32)
+        for start in range(0, len(y), batch_size):
+            yb = y[start:start + batch_size].to(dev)
+            z = torch.randn((len(yb), G.noise_dim), generator=g, device=dev)
+            out[start:start + len(yb)] = G(z, yb).float().cpu().numpy()
+        return out
+
+    # --- persistence (the generator is all sampling needs) ----------------------------------------------
+    def _state_tensors(self) -> dict[str, torch.Tensor]:
+        return dict(self.gan.generator.state_dict())
+
+    def _load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        self.gan.generator.load_state_dict(tensors)
+        self.gan.to(self.device or torch.device("cpu")).eval()
+
+    def _extra_meta(self) -> dict[str, Any]:
+        return {"n_parameters_generator": int(sum(p.numel() for p in self.gan.generator.parameters())),
+                "n_parameters_critic": int(sum(p.numel() for p in self.gan.critic.parameters()))}
+
+    @classmethod
+    def search_space(cls, trial: Any) -> dict[str, Any]:
+        wg = trial.suggest_categorical("network.generator_width", [256, 512, 1024])
+        wd = trial.suggest_categorical("network.critic_width", [256, 512, 1024])
+        return {
+            "network.generator_hidden": [wg // 2, wg],
+            "network.critic_hidden": [wd, wd // 2],
+            "network.noise_dim": trial.suggest_categorical("network.noise_dim", [32, 64, 128]),
+            "gan.n_critic": trial.suggest_int("gan.n_critic", 1, 5),
+            "gan.gp_weight": trial.suggest_float("gan.gp_weight", 1.0, 20.0, log=True),
+            "gan.optimizer": trial.suggest_categorical("gan.optimizer", ["adam", "rmsprop"]),
+            "train.lr": trial.suggest_float("train.lr", 5e-5, 1e-3, log=True),
+        }

@@ -1,0 +1,127 @@
+"""Networks and training step of the conditional WGAN-GP (Arjovsky et al. 2017; Gulrajani et al. 2017).
+
+Generator G(z, y): an MLP from noise z ~ N(0, I) and the label (concatenated) to a profile. Critic D(x, y): an
+MLP from a profile and its label to a score. The critic uses LayerNorm or no normalisation, never
+BatchNorm: the gradient penalty is defined per sample, and batch statistics would couple the samples
+(Gulrajani et al. 2017, section 4).
+"""
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from typing import Literal
+
+import torch
+from torch import nn
+
+from ..vae.network import LabelInput, mlp
+
+__all__ = ["CondGenerator", "CondCritic", "WGANGP", "gradient_penalty", "wgan_gp_step"]
+
+
+class CondGenerator(nn.Module):
+    """``G(z, y)``: noise and label -> profile (transformed space)."""
+
+    def __init__(self, n_genes: int, n_labels: int, *, noise_dim: int = 32, hidden: Sequence[int] = (256, 512),
+                 norm: Literal["batch", "layer", "none"] = "batch", negative_slope: float = 0.2,
+                 label_dim: int = 0) -> None:
+        super().__init__()
+        self.noise_dim = int(noise_dim)
+        self.label = LabelInput(n_labels, label_dim)
+        self.body = mlp(noise_dim + self.label.out_dim, list(hidden), norm=norm, negative_slope=negative_slope)
+        self.out = nn.Linear(list(hidden)[-1], n_genes)
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.out(self.body(torch.cat([z, self.label(y)], dim=1)))
+
+
+class CondCritic(nn.Module):
+    """``D(x, y)``: profile and label -> real-valued score (higher = more real)."""
+
+    def __init__(self, n_genes: int, n_labels: int, *, hidden: Sequence[int] = (512, 256),
+                 norm: Literal["layer", "none"] = "layer", negative_slope: float = 0.2, label_dim: int = 0) -> None:
+        super().__init__()
+        self.label = LabelInput(n_labels, label_dim)
+        self.body = mlp(n_genes + self.label.out_dim, list(hidden), norm=norm, negative_slope=negative_slope)
+        self.out = nn.Linear(list(hidden)[-1], 1)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.out(self.body(torch.cat([x, self.label(y)], dim=1))).squeeze(1)
+
+
+class WGANGP(nn.Module):
+    """Container of the generator and critic (one module, so the shared loop checkpoints and EMA-averages
+    both). Hyperparameters of the adversarial game live here so the training step needs nothing else."""
+
+    def __init__(self, generator: CondGenerator, critic: CondCritic, *, n_critic: int = 5, gp_weight: float = 10.0,
+                 drift: float = 0.0) -> None:
+        super().__init__()
+        self.generator, self.critic = generator, critic
+        self.n_critic, self.gp_weight, self.drift = int(n_critic), float(gp_weight), float(drift)
+        # the generator loss of its latest update, logged every step (the loop averages logs over steps)
+        self.register_buffer("last_g_loss", torch.zeros(()), persistent=False)
+
+
+def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, y: torch.Tensor,
+                     eps: torch.Tensor) -> torch.Tensor:
+    """``E[(||grad_x D(x_hat, y)||_2 - 1)^2]`` at ``x_hat = eps * real + (1 - eps) * fake`` (Gulrajani et al.
+    2017, Algorithm 1), one ``eps ~ U[0, 1]`` per sample; differentiable (create_graph) for the critic step."""
+    x_hat = (eps * real + (1.0 - eps) * fake).detach().requires_grad_(True)
+    score = critic(x_hat, y)
+    (grad,) = torch.autograd.grad(score.sum(), x_hat, create_graph=True)
+    return (grad.float().norm(2, dim=1) - 1.0).pow(2).mean()
+
+
+def wgan_gp_step(ctx, xb: torch.Tensor, yb: torch.Tensor) -> dict[str, float]:
+    """One step of the shared loop: a critic update on this batch, and every ``n_critic``-th step a generator
+    update (Gulrajani et al. 2017, Algorithm 1: n_critic critic iterations per generator iteration).
+
+    Gradients go through ``ctx.all_reduce_grads`` (no DDP wrapper: two optimisers, double backward), so
+    every rank applies the same averaged update. Both learning-rate schedules advance once per loop step.
+    """
+    gan: WGANGP = ctx.raw
+    G, D = gan.generator, gan.critic
+    opt_d, opt_g = ctx.optimizers["critic"], ctx.optimizers["generator"]
+    g, dev, B = ctx.generator, xb.device, xb.shape[0]
+    # bf16 autocast is safe for the double backward; fp16 would need loss scaling of the penalty: use fp32
+    use_amp = ctx.amp_dtype is torch.bfloat16
+    amp = ctx.autocast() if use_amp else torch.autocast(device_type=dev.type, enabled=False)
+
+    # 1. critic: maximise D(real) - D(fake) under the gradient penalty
+    z = torch.randn((B, G.noise_dim), generator=g, device=dev)
+    eps = torch.rand((B, 1), generator=g, device=dev)
+    with amp:
+        with torch.no_grad():
+            fake = G(z, yb)
+        d_real, d_fake = D(xb, yb).float(), D(fake, yb).float()
+        gp = gradient_penalty(D, xb, fake, yb, eps)
+    w_dist = d_real.mean() - d_fake.mean()
+    loss_d = -w_dist + gan.gp_weight * gp
+    if gan.drift > 0:  # keeps the critic's output near 0 (Karras et al. 2018, eq. in section A.1)
+        loss_d = loss_d + gan.drift * d_real.pow(2).mean()
+    opt_d.zero_grad(set_to_none=True)
+    loss_d.backward(inputs=list(D.parameters()))
+    ctx.all_reduce_grads(D.parameters())
+    if ctx.cfg.grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(D.parameters(), ctx.cfg.grad_clip)
+    opt_d.step()
+
+    # 2. generator: every n_critic-th step, minimise -D(G(z, y), y)
+    if ctx.step % gan.n_critic == gan.n_critic - 1:
+        z = torch.randn((B, G.noise_dim), generator=g, device=dev)
+        with amp:
+            loss_g = -D(G(z, yb), yb).float().mean()
+        opt_g.zero_grad(set_to_none=True)
+        loss_g.backward(inputs=list(G.parameters()))  # the critic's gradients are not needed
+        ctx.all_reduce_grads(G.parameters())
+        if ctx.cfg.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(G.parameters(), ctx.cfg.grad_clip)
+        opt_g.step()
+        gan.last_g_loss.fill_(float(loss_g.detach()))
+    with warnings.catch_warnings():
+        # the generator's scheduler advances before its first update (step n_critic - 1): expected here
+        warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step\\(\\)` before")
+        for s in ctx.schedulers.values():
+            s.step()
+    return {"loss_d": float(loss_d.detach()), "w_dist": float(w_dist.detach()), "gp": float(gp.detach()),
+            "loss_g": float(gan.last_g_loss)}
