@@ -27,12 +27,8 @@ def _parse_sets(items: list[str]) -> dict[str, list[str]]:
 
 def print_leaderboard(board, file=sys.stdout) -> None:
     """The headline columns of a leaderboard as a plain-text table."""
-    import pandas as pd
-
     cols = [c for c in _PRINTED if c in board.columns]
-    with pd.option_context("display.width", 250, "display.max_columns", 40,
-                           "display.float_format", lambda v: f"{v:.3f}"):
-        print(board[cols].to_string(index=False), file=file)
+    print(board[cols].to_string(index=False, float_format=lambda v: f"{v:.3f}", na_rep="-"), file=file)
 
 
 def _run(args: argparse.Namespace, data, label_key: str, data_name: str | None = None) -> int:
@@ -57,10 +53,13 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from ..bench import parse_models
     from ..datasets import gtex26
     from ..models import available_models
 
-    if args.models is None:
+    if args.models is not None:
+        args.models = parse_models(args.models)
+    else:
         have = set(available_models())
         from ..bench import DEFAULT_MODELS, ROWS
 
