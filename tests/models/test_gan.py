@@ -1,0 +1,82 @@
+"""Conditional WGAN-GP: the gradient penalty against its closed form, the critic/generator cadence and
+optimisers, configuration errors."""
+from __future__ import annotations
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+from rnagen.errors import ConfigError
+from rnagen.models import get_model
+from rnagen.models.gan import WGANGPModel, gradient_penalty
+
+
+class _Linear(nn.Module):
+    def __init__(self, w):
+        super().__init__()
+        self.w = nn.Parameter(torch.tensor(w))
+
+    def forward(self, x, y):
+        return x @ self.w
+
+
+def test_gradient_penalty_of_a_linear_critic():
+    # D(x) = w.x has gradient w everywhere: penalty (||w|| - 1)^2 at every interpolate
+    D = _Linear([3.0, 4.0])
+    real, fake = torch.randn(8, 2), torch.randn(8, 2)
+    gp = gradient_penalty(D, real, fake, torch.zeros(8, dtype=torch.long), torch.rand(8, 1))
+    assert float(gp) == pytest.approx((5.0 - 1.0) ** 2)
+    gp.backward()  # differentiable in the critic's weights: d/dw (||w||-1)^2 = 2(||w||-1) w/||w||
+    assert torch.allclose(D.w.grad, torch.tensor([2 * 4 * 3 / 5, 2 * 4 * 4 / 5]))
+
+
+def _data():
+    rng = np.random.default_rng(0)
+    X = np.concatenate([rng.normal(0, 1, (40, 4)), rng.normal(5, 1, (40, 4))]).astype(np.float32)
+    return ad.AnnData(X, obs=pd.DataFrame({"k": ["x"] * 40 + ["y"] * 40}, index=[f"s{i}" for i in range(80)]))
+
+
+@pytest.mark.parametrize("optimizer,cls", [("adam", torch.optim.Adam), ("rmsprop", torch.optim.RMSprop)])
+def test_n_critic_cadence_and_two_optimisers(optimizer, cls, tmp_path):
+    m = get_model("wgan-gp").from_config(overrides=[
+        "preprocess.log=none", "network.generator_hidden=[8]", "network.critic_hidden=[8]", "train.steps=10",
+        "gan.n_critic=3", f"gan.optimizer={optimizer}", "gan.lr_generator=1e-3", "gan.lr_critic=5e-4",
+        "train.log_every=5", "train.checkpoint_every=10"])
+    m.fit(_data(), label_key="k", device="cpu", progress=False, run_dir=tmp_path)
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    opts = state["optimizers"]
+    assert set(opts) == {"critic", "generator"}
+    steps = lambda o: int(next(iter(o["state"].values()))["step"])  # noqa: E731
+    assert steps(opts["critic"]) == 10 and steps(opts["generator"]) == 3  # steps 2, 5, 8
+    assert opts["critic"]["param_groups"][0]["lr"] == pytest.approx(5e-4)
+    assert opts["generator"]["param_groups"][0]["lr"] == pytest.approx(1e-3)
+    if optimizer == "adam":
+        assert tuple(opts["critic"]["param_groups"][0]["betas"]) == (0.5, 0.9)
+    assert {"loss_d", "w_dist", "gp", "loss_g"} <= set(m.history[0]) and len(m.history) == 2
+    # only the generator is saved: sampling needs nothing else
+    from safetensors.torch import load_file
+
+    assert all(not k.startswith("critic") for k in load_file(str(tmp_path / "weights.safetensors")))
+
+
+@pytest.mark.parametrize("override,msg", [
+    ("gan.n_critic=0", "n_critic"),
+    ("gan.gp_weight=-1", "gp_weight"),
+    ("network.critic_norm=batch", "critic_norm"),
+    ("network.generator_hidden=[]", "generator_hidden"),
+    ("gan.lr_critic=0", "lr_critic"),
+])
+def test_bad_config(override, msg):
+    with pytest.raises(ConfigError, match=msg):
+        WGANGPModel.from_config(overrides=[override])
+
+
+def test_no_sampler_options():
+    m = get_model("wgan-gp").from_config(overrides=[
+        "preprocess.log=none", "network.generator_hidden=[8]", "network.critic_hidden=[8]", "train.steps=2"])
+    m.fit(_data(), label_key="k", device="cpu", progress=False)
+    with pytest.raises(ConfigError, match="no sampler options"):
+        m.sample(n_per_label=2, noise=True)
