@@ -95,6 +95,7 @@ def test_by_name_and_directly_then_save_load_same_samples(name, tmp_path):
     np.testing.assert_array_equal(cls.load(tmp_path / "run", device="cpu").sample(n_per_label=7, seed=5).X, s1.X)
 
 
+@pytest.mark.slow  # trains each model to convergence on 450 points (about 5-20 s per model on 2 idle cores)
 @pytest.mark.parametrize("name", available_models())
 def test_recovers_class_means_of_a_2d_mixture(name):
     a = _mixture()
