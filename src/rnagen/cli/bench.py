@@ -25,10 +25,11 @@ def _parse_sets(items: list[str]) -> dict[str, list[str]]:
     return out
 
 
-def print_leaderboard(board, file=sys.stdout) -> None:
-    """The headline columns of a leaderboard as a plain-text table."""
+def print_leaderboard(board, file=None) -> None:
+    """The headline columns of a leaderboard as a plain-text table (on ``file``, default stdout)."""
     cols = [c for c in _PRINTED if c in board.columns]
-    print(board[cols].to_string(index=False, float_format=lambda v: f"{v:.3f}", na_rep="-"), file=file)
+    text = board[cols].to_string(index=False, float_format=lambda v: f"{v:.3f}", na_rep="-")
+    print(text, file=file or sys.stdout)
 
 
 def _run(args: argparse.Namespace, data, label_key: str, data_name: str | None = None) -> int:
