@@ -76,3 +76,13 @@ def test_csv_with_unrecognised_gene_ids_and_a_label_column(tmp_path):
     assert main(["train", str(tmp_path / "x.csv"), "--model", "gaussian", "--label-key", "group", "--out",
                  str(run), "--quiet"]) == 0
     assert (run / "genes.txt").read_text().split() == [f"probe_{i}" for i in range(4)]
+
+
+def test_model_defaults_to_the_one_named_in_config(labelled_csv, tmp_path):
+    cfg = tmp_path / "best.toml"
+    cfg.write_text('model = "gaussian"\ncovariance = "diag"\n')
+    run = tmp_path / "run"
+    assert main(["train", str(labelled_csv), "--config", str(cfg), "--label-key", "kind", "--out", str(run),
+                 "--quiet"]) == 0
+    text = (run / "config.toml").read_text()
+    assert 'model = "gaussian"' in text and 'covariance = "diag"' in text

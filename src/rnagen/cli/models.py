@@ -16,7 +16,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     from ..models import get_model
     from ..train.distributed import dist_info
 
-    cls = get_model(args.model)
+    name = args.model
+    if name is None:  # the model named in --config (e.g. a `rnagen tune` result), else diffusion
+        from ..config import read_toml
+
+        name = read_toml(args.config).get("model", "diffusion") if args.config else "diffusion"
+    cls = get_model(name)
     model = cls.from_config(args.config, args.set)
     adata = _read_data(args.data, args.label_key, args.labels)
     info = dist_info()
@@ -64,7 +69,9 @@ def register(sub) -> None:
                     "Several processes: torchrun --nproc_per_node=N -m rnagen train ...",
     )
     p.add_argument("data", metavar="DATA", help="expression data with a label column")
-    p.add_argument("--model", default="diffusion", help="registered model name (see `rnagen list models`); default diffusion")
+    p.add_argument("--model", default=None,
+                   help="registered model name (see `rnagen list models`); default: the model named in --config, "
+                        "else diffusion")
     p.add_argument("--label-key", required=True, help="column holding the class (e.g. tissue, cancer type)")
     p.add_argument("--labels", default=None, help="separate annotation file with the labels (CSV/TSV data only)")
     p.add_argument("--out", required=True, help="run folder to write (created; resumed if it holds a checkpoint)")
