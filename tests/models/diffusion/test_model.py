@@ -91,8 +91,8 @@ def test_gtex_tstr_well_above_chance():
     adata = gtex26()
     lab = adata.obs["tissue"].astype(str).to_numpy()
     tr, te = train_test_split(np.arange(adata.n_obs), test_size=0.2, stratify=lab, random_state=42)
-    m = DiffusionModel.from_config(overrides=["network.width=128", "network.depth=2", "train.steps=300",
-                                              "train.batch_size=128"])
+    m = DiffusionModel.from_config(overrides=["network.width=256", "network.depth=2", "train.steps=600",
+                                              "train.batch_size=64", "train.lr=2e-3"])
     m.fit(adata[tr].copy(), label_key="tissue", seed=0, progress=False)
     syn = m.sample(n_per_label=16, seed=0, steps=20)
     assert syn.shape == (16 * 26, adata.n_vars) and list(syn.var_names) == list(adata.var_names)
