@@ -81,7 +81,7 @@ class GANConfig:
 def _default_train() -> TrainConfig:
     # Sized for the bundled GTEx subset (416 training profiles x 467 genes) on 2 CPU cores; steps count critic
     # steps. No weight decay or clipping: the gradient penalty is the critic's regulariser.
-    # See benchmarks/RESULTS_baselines.md.
+    # See BENCHMARKS.md ("Baselines").
     return TrainConfig(steps=5000, batch_size=64, lr=2e-4, weight_decay=0.0, lr_schedule="constant",
                        warmup_steps=0, grad_clip=0.0, ema_decay=0.999, checkpoint_every=1000, log_every=100)
 

@@ -82,7 +82,7 @@ class VAESampleConfig:
 
 def _default_train() -> TrainConfig:
     # Sized for the bundled GTEx subset (416 training profiles x 467 genes) on 2 CPU cores;
-    # see benchmarks/RESULTS_baselines.md.
+    # see BENCHMARKS.md ("Baselines").
     return TrainConfig(steps=3000, batch_size=64, lr=1e-3, weight_decay=1e-4, lr_schedule="cosine",
                        warmup_steps=100, grad_clip=1.0, ema_decay=0.995, checkpoint_every=1000, log_every=50)
 
