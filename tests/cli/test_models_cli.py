@@ -86,3 +86,9 @@ def test_model_defaults_to_the_one_named_in_config(labelled_csv, tmp_path):
                  "--quiet"]) == 0
     text = (run / "config.toml").read_text()
     assert 'model = "gaussian"' in text and 'covariance = "diag"' in text
+
+
+def test_train_accepts_the_bundled_data_by_name(tmp_path):
+    run = tmp_path / "run"
+    assert main(["train", "gtex26", "--model", "gaussian", "--label-key", "tissue", "--out", str(run), "--quiet"]) == 0
+    assert len((run / "genes.txt").read_text().split()) == 467

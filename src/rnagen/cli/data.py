@@ -9,6 +9,7 @@ import argparse
 from pathlib import Path
 
 from ..errors import DataError
+from ._common import read_input
 
 
 def _annotate_var(adata, *, id_type: str) -> None:
@@ -24,23 +25,6 @@ def _annotate_var(adata, *, id_type: str) -> None:
     if "is_landmark" not in adata.var.columns:
         lm = set(g.landmark_entrez())
         adata.var["is_landmark"] = [e in lm for e in adata.var["entrez_id"]]
-
-
-def _read_input(path: str, *, label_key: str | None = None, labels: str | None = None, **kw):
-    """:func:`rnagen.data.read`, or a bundled data set by name (``gtex26``) when no such file exists."""
-    from .. import datasets
-    from ..data import read, validate
-
-    if path in datasets.BUNDLED and not Path(path).exists():
-        adata = datasets.load(path)
-        if labels is not None:
-            from ..data import read_labels
-
-            name, lab = read_labels(labels, adata.obs_names, label_key=label_key)
-            adata.obs[name] = lab
-        validate(adata, label_key=label_key, source=path)
-        return adata
-    return read(path, label_key=label_key, labels=labels, **kw)
 
 
 def _gene_list(path: str) -> list[str]:
@@ -62,7 +46,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     from ..data import genes as g
     from ..pp import check_labels, filter_classes, log2p1, record, select_genes
 
-    adata = _read_input(args.input, label_key=args.label_key, labels=args.labels, orientation=args.orientation,
+    adata = read_input(args.input, label_key=args.label_key, labels=args.labels, orientation=args.orientation,
                         sep=args.sep)
     label_key = args.label_key or adata.uns.get("rnagen", {}).get("label_key")
     if label_key is None and args.labels is not None:
@@ -136,7 +120,7 @@ def summarize(adata, *, path: str = "", label_key: str | None = None) -> str:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    adata = _read_input(args.file, label_key=args.label_key, labels=args.labels)
+    adata = read_input(args.file, label_key=args.label_key, labels=args.labels)
     print(summarize(adata, path=args.file, label_key=args.label_key))
     return 0
 
@@ -145,7 +129,7 @@ def cmd_split(args: argparse.Namespace) -> int:
     from .._io import write_h5ad
     from ..pp import split
 
-    adata = _read_input(args.file, label_key=args.label_key)
+    adata = read_input(args.file, label_key=args.label_key)
     label_key = args.label_key or _default_label_key(adata)
     if label_key is None:
         raise DataError(f"{Path(args.file).name}: no label column recorded; pass --label-key")

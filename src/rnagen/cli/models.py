@@ -2,14 +2,10 @@
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
+
+from ._common import read_input
 
 
-def _read_data(path: str, label_key: str | None, labels: str | None = None):
-    from ..data import read
-
-    return read(path, label_key=label_key, labels=labels)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -23,7 +19,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         name = read_toml(args.config).get("model", "diffusion") if args.config else "diffusion"
     cls = get_model(name)
     model = cls.from_config(args.config, args.set)
-    adata = _read_data(args.data, args.label_key, args.labels)
+    adata = read_input(args.data, label_key=args.label_key, labels=args.labels)
     info = dist_info()
     model.fit(adata, label_key=args.label_key, seed=args.seed, device=args.device, run_dir=args.out,
               progress=not args.quiet, resume=not args.no_resume)
@@ -68,7 +64,7 @@ def register(sub) -> None:
                     "transforms, version and training log; an interrupted run resumes from its checkpoint. "
                     "Several processes: torchrun --nproc_per_node=N -m rnagen train ...",
     )
-    p.add_argument("data", metavar="DATA", help="expression data with a label column")
+    p.add_argument("data", metavar="DATA", help="expression data with a label column, or 'gtex26' for the bundled GTEx subset")
     p.add_argument("--model", default=None,
                    help="registered model name (see `rnagen list models`); default: the model named in --config, "
                         "else diffusion")

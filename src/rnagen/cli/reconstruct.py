@@ -3,34 +3,18 @@ from __future__ import annotations
 
 import argparse
 
+from ._common import read_input
+
 
 def _preview(names, k: int = 6) -> str:
     names = list(names)
     return ", ".join(map(str, names[:k])) + (f", ... ({len(names) - k} more)" if len(names) > k else "")
 
 
-def _read(path: str, label_key: str | None = None):
-    """:func:`rnagen.data.read`, or the bundled ``gtex26`` subset by name when no such file exists."""
-    from pathlib import Path
-
-    from ..data import read
-
-    if path == "gtex26" and not Path(path).exists():
-        from .. import datasets
-
-        adata = datasets.gtex26()
-        if label_key is not None and label_key not in adata.obs.columns:
-            from ..errors import DataError
-
-            raise DataError(f"label column {label_key!r} not found in gtex26 (sample columns: tissue)")
-        return adata
-    return read(path, label_key=label_key)
-
-
 def cmd_fit(args: argparse.Namespace) -> int:
     from ..reconstruct import fit
 
-    adata = _read(args.full, args.label_key)
+    adata = read_input(args.full, label_key=args.label_key)
     rec = fit(adata, inputs=args.inputs, method=args.method, seed=args.seed, val_size=args.val_size,
               label_key=args.label_key, overrides=args.set or None, device=args.device, progress=not args.quiet)
     rec.save(args.out)
@@ -56,7 +40,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
     from ..reconstruct import load
 
     rec = load(args.recon_dir, device=args.device)
-    syn = _read(args.data)
+    syn = read_input(args.data)
     full = rec.apply(syn)
     write_h5ad(full, args.out)
     print(f"reconstructed {full.n_obs} profiles: {len(rec.input_idx)} input genes kept + {len(rec.target_idx)} "
@@ -84,7 +68,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     from ..reconstruct import load
 
     rec = load(args.recon_dir, device=args.device)
-    test = _read(args.test)
+    test = read_input(args.test)
     res = rec.score(test, per_gene=bool(args.out))
     print(format_scores(res))
     if args.out:

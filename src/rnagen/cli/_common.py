@@ -1,0 +1,19 @@
+"""Helpers shared by the CLI modules."""
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def read_input(path: str, *, label_key: str | None = None, labels: str | None = None, **kw):
+    """:func:`rnagen.data.read`, or a bundled data set by name (``gtex26``) when no such file exists."""
+    from .. import datasets
+    from ..data import read, read_labels, validate
+
+    if path in datasets.BUNDLED and not Path(path).exists():
+        adata = datasets.load(path)
+        if labels is not None:
+            name, lab = read_labels(labels, adata.obs_names, label_key=label_key)
+            adata.obs[name] = lab
+        validate(adata, label_key=label_key, source=path)
+        return adata
+    return read(path, label_key=label_key, labels=labels, **kw)
