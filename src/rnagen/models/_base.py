@@ -21,7 +21,6 @@ Run folder (``save``/``load``; every file written atomically)::
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import time
 from abc import ABC, abstractmethod
@@ -469,7 +468,3 @@ class Generator(ABC):
         state = f"{self.n_genes} genes, {self.n_labels} labels" if self.is_fitted else "untrained"
         return f"{type(self).__name__}({state})"
 
-
-def config_fields(cls: type) -> list[str]:
-    """Names of a config dataclass's fields (used in help texts)."""
-    return [f.name for f in dataclasses.fields(cls)]

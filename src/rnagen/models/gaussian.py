@@ -8,7 +8,6 @@ many genes (``covariance="auto"`` above 4,000) a diagonal covariance keeps memor
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
