@@ -35,3 +35,30 @@ def test_knn_radius_is_kth_neighbour_excluding_self(rng):
     full = np.sqrt(((X[:, None] - X[None]) ** 2).sum(-1))
     expected = np.sort(full, 1)[:, 3]  # column 0 is self (0), so the 3rd neighbour is column 3
     np.testing.assert_allclose(_knn.knn_radius(X, k=3), expected, rtol=1e-5)
+
+
+def _brute_cross(a, b, ar2, br2):
+    d2 = ((a.astype(np.float64)[:, None] - b.astype(np.float64)[None]) ** 2).sum(-1)
+    return d2, (d2 <= br2[None, :]).sum(1), (d2 <= ar2[:, None]).any(0)
+
+
+@pytest.mark.parametrize("block_bytes", [4096, 2**28])
+def test_cross_pass_equals_brute_force_with_boundary_ties(rng, block_bytes):
+    # far from 0 (cancellation-prone), with duplicated rows across the sets and radii set exactly to
+    # pair distances, so many memberships sit on a ball's boundary
+    a = (rng.normal(size=(180, 21)) * 3 + 200).astype(np.float32)
+    b = (rng.normal(size=(150, 21)) * 3 + 200).astype(np.float32)
+    b[:20] = a[:20]
+    d2 = ((a.astype(np.float64)[:, None] - b.astype(np.float64)[None]) ** 2).sum(-1)
+    ar2 = np.sort(d2, 1)[:, 3]      # a_i's radius = its 4th nearest b: that neighbour lies on the boundary
+    br2 = np.sort(d2, 0)[5, :]      # b_j's radius = its 6th nearest a
+    c = _knn.cross_pass(a, b, a_radii2=ar2, b_radii2=br2, block_bytes=block_bytes)
+    _, counts, in_a = _brute_cross(a, b, ar2, br2)
+    np.testing.assert_array_equal(c.a_in_b_balls, counts)
+    np.testing.assert_array_equal(c.b_in_a_balls, in_a)
+    np.testing.assert_allclose(c.a_nn2, d2.min(1), rtol=1e-12, atol=0)
+    np.testing.assert_allclose(c.b_nn2, d2.min(0), rtol=1e-12, atol=0)
+    assert (c.a_nn2[:20] == 0).all() and (c.b_nn2[:20] == 0).all()  # copies: exactly 0
+    np.testing.assert_array_equal(c.b_nn[:20], np.arange(20))
+    np.testing.assert_array_equal(d2[np.arange(180), c.a_nn], d2.min(1))
+    np.testing.assert_array_equal(d2[c.b_nn, np.arange(150)], d2.min(0))

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from . import _knn
 from ._registry import register
@@ -39,22 +38,8 @@ def aa_from_distances(d_tt: np.ndarray, d_ts: np.ndarray, d_ss: np.ndarray, d_st
 def cross_nn2(a, b) -> tuple[np.ndarray, np.ndarray]:
     """Squared distance of each row of ``a`` to its nearest row of ``b`` and vice versa (one blocked pass;
     the winning pairs recomputed exactly)."""
-    a0, b0 = _knn.as_tensor(a), _knn.as_tensor(b)
-    col_min = torch.full((len(b0),), float("inf"))
-    col_arg = torch.zeros(len(b0), dtype=torch.int64)
-    row_arg = torch.zeros(len(a0), dtype=torch.int64)
-
-    def step(s, e, d2):
-        row_arg[s:e] = d2.argmin(1)
-        m, i = d2.min(0)
-        better = m < col_min
-        col_min[better] = m[better]
-        col_arg[better] = i[better] + s
-
-    _knn.cross_reduce(a0, b0, step)
-    ab = _knn.exact_sqdist(a0, b0, row_arg[:, None])[:, 0]
-    ba = _knn.exact_sqdist(b0, a0, col_arg[:, None])[:, 0]
-    return ab.numpy(), ba.numpy()
+    c = _knn.cross_pass(a, b)
+    return c.a_nn2, c.b_nn2
 
 
 def adversarial_accuracy(real, fake) -> dict[str, float]:

@@ -12,7 +12,10 @@ Preprocessing (the same for every set, so no metric is won by a scale difference
 References: with ``train`` given, each fidelity/adversarial/detection metric is also computed for a
 subsample of the training set (as many profiles as the synthetic set) in place of the synthetic set: the
 value a perfect generator (one that draws new real profiles) would get. For utility metrics the reference
-is TRTR (the classifier trained on real training data). Privacy metrics have no real-vs-real reference.
+is TRTR (the classifier trained on real training data). For the DCR indicators the reference splits the
+held-out set in halves, one playing the synthetic set (real profiles the generator never saw), the other the
+held-out set, against a training subset keeping the train : held-out size ratio. ``privacy_loss`` has none
+(its target, 0, is the real-vs-real value by construction).
 
 Confidence intervals (95 %, percentile bootstrap, see :mod:`rnagen.metrics._bootstrap`): metrics that are
 means of per-profile terms (precision, recall, density, coverage, AA, DCR shares, accuracy) resample those
@@ -36,12 +39,12 @@ from ..errors import DataError
 from . import _knn
 from ._bootstrap import centred_ci, m_out_of_n_ci, mean_ci, percentile_ci, stat_ci
 from ._registry import METRICS
-from .adversarial import aa_from_distances, cross_nn2
+from .adversarial import aa_from_distances
 from .correlation import correlation_score
 from .detection import binary_auc, detection_scores
 from .fidelity import (PCASpace, _moments, gaussian_frechet, median_bandwidth, mmd, mmd_kernel, per_gene_distances,
                        per_gene_distances_boot, prdc_terms)
-from .privacy import dcr
+from .privacy import dcr_from_neighbours
 from .utility import _macro_f1_and_per_class, augmentation, encode_labels, macro_auc, tstr
 
 DEFAULT_METRICS: tuple[str, ...] = tuple(METRICS)
@@ -139,6 +142,22 @@ def _combo_ci(terms: Sequence[np.ndarray], weights: Sequence[float], *, n_boot: 
     return percentile_ci(reps)
 
 
+def _privacy_reference(T: np.ndarray, R: np.ndarray, rng: np.random.Generator) -> dict:
+    """DCR indicators of real profiles the "generator" never saw: the real-vs-real reference.
+
+    The held-out set is split in two random halves: H1 plays the synthetic set, H2 the held-out set, and a
+    random training subset T' (sized so that |T'| / |H2| = |T| / |R|, the same train : held-out ratio as the
+    main computation, hence the same expected share) the training set.
+    """
+    perm = rng.permutation(len(R))
+    h1, h2 = R[np.sort(perm[: len(R) // 2])], R[np.sort(perm[len(R) // 2:])]
+    n_t = int(min(len(T), max(1, round(len(T) * len(h2) / len(R)))))
+    tp = T[np.sort(rng.choice(len(T), n_t, replace=False))]
+    st = _knn.cross_pass(h1, tp)
+    return dcr_from_neighbours(np.sqrt(st.a_nn2), st.a_nn, np.sqrt(_knn.cross_pass(h1, h2).a_nn2),
+                               np.sqrt(_knn.cross_pass(h2, tp).a_nn2), n_train=n_t, n_holdout=len(h2))
+
+
 def evaluate(real, synthetic, *, train=None, label_key: str | None = None, metrics: Sequence[str] | None = None,
              n_boot: int = 1000, n_boot_expensive: int = 20, k: int = 10, seed: int = 0,
              classifier_seeds: Sequence[int] = (0, 1, 2), epochs: int = 10, real_labels=None,
@@ -214,19 +233,27 @@ def evaluate(real, synthetic, *, train=None, label_key: str | None = None, metri
         if verbose:
             print(f"  {fam}: {timings[fam]:.1f} s", flush=True)
 
-    # ---- nearest-neighbour family (PRDC, AA, privacy loss) ---------------------------------------------
+    # ---- nearest-neighbour family (PRDC, AA, privacy loss) and privacy (DCR) ----------------------------
+    # One blocked pass per pair of sets, shared by every metric that needs it: R x S gives PRDC, AA and the
+    # synthetic profiles' DCR to the held-out set; R x Tsub the references and the held-out profiles' DCR to
+    # training; Tsub x S the privacy loss and the DCR to training (Tsub is all of T when T is not larger
+    # than S; otherwise DCR takes two more passes against the full training set).
     nn_names = {"precision", "recall", "density", "coverage", "aa_ts", "aa_truth", "aa_syn", "privacy_loss"}
-    if nn_names & set(want):
+    dcr_names = {"dcr_share", "dcr_ratio", "near_copy_share"}
+    want_dcr = T is not None and bool(dcr_names & set(want))
+    if nn_names & set(want) or want_dcr:
         t0 = time.perf_counter()
         kr = _knn.knn(R, k=k, exclude_self=True, squared=True)[0]
         ks_ = _knn.knn(S, k=k, exclude_self=True, squared=True)[0]
         main = prdc_terms(R, S, k=k, real_radii2=kr[:, -1], fake_radii2=ks_[:, -1])
         aa = aa_from_distances(kr[:, 0], main["_real_to_fake_nn2"], ks_[:, 0], main["_fake_to_real_nn2"])
-        ref = ref_aa = None
+        ref = ref_aa = ts = None
         if Tsub is not None:
             kt = _knn.knn(Tsub, k=k, exclude_self=True, squared=True)[0]
             ref = prdc_terms(R, Tsub, k=k, real_radii2=kr[:, -1], fake_radii2=kt[:, -1])
             ref_aa = aa_from_distances(kr[:, 0], ref["_real_to_fake_nn2"], kt[:, 0], ref["_fake_to_real_nn2"])
+            if "privacy_loss" in want or (want_dcr and Tsub is T):
+                ts = _knn.cross_pass(Tsub, S)
         for m in ("precision", "recall", "density", "coverage"):
             if m in want:
                 add(m, main[m].mean(), mean_ci(main[m], n_boot=n_boot, rng=rng),
@@ -239,37 +266,41 @@ def evaluate(real, synthetic, *, train=None, label_key: str | None = None, metri
             if m in want:
                 add(m, aa[m], mean_ci(aa[key], n_boot=n_boot, rng=rng), ref_aa[m] if ref_aa else np.nan, nb=n_boot)
         if "privacy_loss" in want and Tsub is not None:
-            # AA against the training subsample (same size as the held-out set would be ideal; we use
-            # the reference subsample) vs against held-out data
-            kt = kt if Tsub is not None else None
-            d_tr_s, d_s_tr = cross_nn2(Tsub, S)
-            aa_tr = aa_from_distances(kt[:, 0], d_tr_s, ks_[:, 0], d_s_tr)
+            # AA against the training subsample (as many profiles as the synthetic set) vs against held-out data
+            aa_tr = aa_from_distances(kt[:, 0], ts.a_nn2, ks_[:, 0], ts.b_nn2)
             loss = aa["aa_ts"] - aa_tr["aa_ts"]
             ci = _combo_ci([aa["_truth_terms"], aa["_syn_terms"], aa_tr["_truth_terms"], aa_tr["_syn_terms"]],
                            [0.5, 0.5, -0.5, -0.5], n_boot=n_boot, rng=rng)
             add("privacy_loss", loss, ci, np.nan, nb=n_boot)
         tick("neighbours", t0)
-
-    # ---- privacy (DCR) ----------------------------------------------------------------------------------
-    if T is not None and {"dcr_share", "dcr_ratio", "near_copy_share"} & set(want):
-        t0 = time.perf_counter()
-        p = dcr(S, T, R)
-        if "dcr_share" in want:
-            add("dcr_share", p["share_closer_to_train"], mean_ci(p["_share_terms"], n_boot=n_boot, rng=rng),
-                nb=n_boot, direction=f"target {p['expected_share']:.3g}")
-        if "dcr_ratio" in want:
-            reps = []
-            for _ in range(n_boot_expensive):
-                i = rng.integers(0, len(S), len(S))
-                reps.append(np.median(p["dcr_train"][i]) / max(np.median(p["dcr_holdout"][i]), 1e-12))
-            add("dcr_ratio", p["ratio"], centred_ci(p["ratio"], reps), nb=n_boot_expensive)
-        if "near_copy_share" in want:
-            add("near_copy_share", p["near_copy_share"], mean_ci(p["_near_terms"], n_boot=n_boot, rng=rng),
-                nb=n_boot)
-        attrs["flagged_near_copies"] = p["flagged"].tolist()
-        attrs["flagged_train_index"] = p["flagged_train_index"].tolist()
-        attrs["near_copy_threshold"] = p["threshold"]
-        tick("privacy", t0)
+        if want_dcr:
+            t0 = time.perf_counter()
+            if Tsub is T:
+                s_t2, s_t_idx, r_t2 = ts.b_nn2, ts.b_nn, ref["_real_to_fake_nn2"]
+            else:
+                st = _knn.cross_pass(S, T)
+                s_t2, s_t_idx, r_t2 = st.a_nn2, st.a_nn, _knn.cross_pass(R, T).a_nn2
+            p = dcr_from_neighbours(np.sqrt(s_t2), s_t_idx, np.sqrt(main["_fake_to_real_nn2"]), np.sqrt(r_t2),
+                                    n_train=len(T), n_holdout=len(R))
+            prv_ref = _privacy_reference(T, R, rng) if len(R) >= 4 else {}
+            if "dcr_share" in want:
+                add("dcr_share", p["share_closer_to_train"], mean_ci(p["_share_terms"], n_boot=n_boot, rng=rng),
+                    prv_ref.get("share_closer_to_train", np.nan), nb=n_boot,
+                    direction=f"target {p['expected_share']:.3g}")
+            if "dcr_ratio" in want:
+                reps = []
+                for _ in range(n_boot_expensive):
+                    i = rng.integers(0, len(S), len(S))
+                    reps.append(np.median(p["dcr_train"][i]) / max(np.median(p["dcr_holdout"][i]), 1e-12))
+                add("dcr_ratio", p["ratio"], centred_ci(p["ratio"], reps), prv_ref.get("ratio", np.nan),
+                    nb=n_boot_expensive)
+            if "near_copy_share" in want:
+                add("near_copy_share", p["near_copy_share"], mean_ci(p["_near_terms"], n_boot=n_boot, rng=rng),
+                    prv_ref.get("near_copy_share", np.nan), nb=n_boot)
+            attrs["flagged_near_copies"] = p["flagged"].tolist()
+            attrs["flagged_train_index"] = p["flagged_train_index"].tolist()
+            attrs["near_copy_threshold"] = p["threshold"]
+            tick("privacy", t0)
 
     # ---- Fréchet in PCA space ----------------------------------------------------------------------------
     def fd_feats(fr, fs, fref, name):

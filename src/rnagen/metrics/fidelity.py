@@ -56,51 +56,24 @@ def prdc_terms(real, fake, *, k: int = 10, real_radii2: np.ndarray | None = None
     """Per-sample terms whose means are precision, recall, density and coverage.
 
     Returns ``precision`` (bool per fake), ``density`` (count per fake / k), ``recall`` (bool per real),
-    ``coverage`` (bool per real). ``real_radii2``/``fake_radii2`` (squared k-NN radii) may be passed to
-    reuse a neighbour search.
+    ``coverage`` (bool per real), and the by-products of the same pass, reused by adversarial accuracy and
+    the privacy metrics: ``_real_to_fake_nn2``/``_real_to_fake_nn`` (exact squared distance to, and index
+    of, each real profile's nearest synthetic profile) and ``_fake_to_real_nn2``/``_fake_to_real_nn``.
+    ``real_radii2``/``fake_radii2`` (squared k-NN radii) may be passed to reuse a neighbour search.
     """
     r0, f0 = _knn.as_tensor(real), _knn.as_tensor(fake)
     if real_radii2 is None:
         real_radii2 = _knn.knn(r0, k=k, exclude_self=True, squared=True)[0][:, -1]
     if fake_radii2 is None:
         fake_radii2 = _knn.knn(f0, k=k, exclude_self=True, squared=True)[0][:, -1]
-    rr2 = torch.from_numpy(np.asarray(real_radii2, dtype=np.float64))
-    fr2 = torch.from_numpy(np.asarray(fake_radii2, dtype=np.float64))
-    n_r, n_f = len(r0), len(f0)
-    precision = torch.zeros(n_f, dtype=torch.bool)
-    density = torch.zeros(n_f, dtype=torch.float64)
-    recall = torch.zeros(n_r, dtype=torch.bool)
-    nn_to_fake = torch.full((n_r,), float("inf"), dtype=torch.float64)
-    nn_arg = torch.zeros(n_r, dtype=torch.int64)
-    fake_nn_arg = torch.zeros(n_f, dtype=torch.int64)
-
-    # squared norms after centring on the real mean (what cross_reduce does): the rounding-error scale
-    mu = r0.mean(0, keepdim=True)
-    nf, nr = ((f0 - mu) ** 2).sum(1), ((r0 - mu) ** 2).sum(1)
-
-    def step(s: int, e: int, d2: torch.Tensor) -> None:
-        kw = {"norm_a": nf[s:e], "norm_b": nr}
-        in_real_ball = _knn.le_refined(d2, rr2[None, :], f0, r0, s, **kw)  # fake s:e inside real ball j
-        precision[s:e] = in_real_ball.any(1)
-        density[s:e] = in_real_ball.sum(1).double()
-        in_fake_ball = _knn.le_refined(d2, fr2[s:e, None], f0, r0, s, **kw)  # real j inside fake ball i
-        recall.logical_or_(in_fake_ball.any(0))
-        m, a = d2.min(0)
-        better = m.double() < nn_to_fake
-        nn_to_fake[better] = m.double()[better]
-        nn_arg[better] = a[better] + s
-        fake_nn_arg[s:e] = d2.argmin(1)
-
-    _knn.cross_reduce(f0, r0, step)
-    # coverage: nearest synthetic neighbour of each real profile, its distance recomputed exactly
-    exact_nn = _knn.exact_sqdist(r0, f0, nn_arg[:, None])[:, 0]
-    coverage = exact_nn <= rr2
-    fake_nn = _knn.exact_sqdist(f0, r0, fake_nn_arg[:, None])[:, 0]
-    return {"precision": precision.numpy(), "recall": recall.numpy(),
-            "density": density.numpy() / k, "coverage": coverage.numpy(),
-            # by-products reused by adversarial accuracy (squared distance to the nearest profile of the
-            # other set)
-            "_real_to_fake_nn2": exact_nn.numpy(), "_fake_to_real_nn2": fake_nn.numpy()}
+    # rows = synthetic, columns = real: fake j inside real ball i <=> d2[j, i] <= r_real[i]
+    c = _knn.cross_pass(f0, r0, a_radii2=fake_radii2, b_radii2=real_radii2)
+    return {"precision": c.a_in_b_balls > 0, "recall": c.b_in_a_balls,
+            "density": c.a_in_b_balls / k,
+            # coverage: the nearest synthetic neighbour of each real profile (exact distance) inside its ball
+            "coverage": c.b_nn2 <= np.asarray(real_radii2, np.float64),
+            "_real_to_fake_nn2": c.b_nn2, "_real_to_fake_nn": c.b_nn,
+            "_fake_to_real_nn2": c.a_nn2, "_fake_to_real_nn": c.a_nn}
 
 
 def prdc(real, fake, *, k: int = 10) -> dict[str, float]:

@@ -44,16 +44,27 @@ def dcr(synthetic, train, holdout, *, quantile: float = 0.01) -> dict:
         profile), ``near_copy_share``, and ``_share_terms`` (per-profile 0/0.5/1 terms).
     """
     S, T, H = (_knn.as_tensor(a) for a in (synthetic, train, holdout))
-    d_tr, i_tr = _knn.knn(S, T, k=1)
-    d_tr, i_tr = d_tr[:, 0], i_tr[:, 0]
-    d_ho = _knn.knn(S, H, k=1)[0][:, 0]
+    st = _knn.cross_pass(S, T)
+    sh = _knn.cross_pass(S, H)
+    ht = _knn.cross_pass(H, T)
+    return dcr_from_neighbours(np.sqrt(st.a_nn2), st.a_nn, np.sqrt(sh.a_nn2), np.sqrt(ht.a_nn2),
+                               n_train=len(T), n_holdout=len(H), quantile=quantile)
+
+
+def dcr_from_neighbours(d_tr: np.ndarray, i_tr: np.ndarray, d_ho: np.ndarray, ho_to_tr: np.ndarray, *,
+                        n_train: int, n_holdout: int, quantile: float = 0.01) -> dict:
+    """:func:`dcr` from nearest-neighbour distances already computed (e.g. by the passes of
+    :func:`rnagen.metrics.evaluate`): ``d_tr``/``i_tr`` distance and index of each synthetic profile's closest
+    training profile, ``d_ho`` its distance to the closest held-out profile, ``ho_to_tr`` each held-out
+    profile's distance to its closest training profile."""
+    d_tr, d_ho, ho_to_tr = (np.asarray(x, np.float64) for x in (d_tr, d_ho, ho_to_tr))
+    i_tr = np.asarray(i_tr)
     share_terms = np.where(d_tr < d_ho, 1.0, np.where(d_tr == d_ho, 0.5, 0.0))
-    ho_to_tr = _knn.knn(H, T, k=1)[0][:, 0]
     thr = float(np.quantile(ho_to_tr, quantile))
     flag = (d_tr < thr) | (d_tr == 0)
     med_tr, med_ho = float(np.median(d_tr)), float(np.median(d_ho))
     return {"dcr_train": d_tr, "dcr_holdout": d_ho, "share_closer_to_train": float(share_terms.mean()),
-            "expected_share": len(T) / (len(T) + len(H)),
+            "expected_share": n_train / (n_train + n_holdout),
             "median_dcr_train": med_tr, "median_dcr_holdout": med_ho,
             "ratio": med_tr / med_ho if med_ho > 0 else float("nan"), "threshold": thr,
             "flagged": np.flatnonzero(flag), "flagged_train_index": i_tr[flag],
