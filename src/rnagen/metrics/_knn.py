@@ -11,7 +11,7 @@ the reference set is very large.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -257,16 +257,6 @@ def cross_pass(a, b, *, a_radii2=None, b_radii2=None, rel_tol: float = 1e-5,
     if balls:
         out.a_in_b_balls, out.b_in_a_balls = counts.numpy(), in_a.numpy()
     return out
-
-
-def cross_reduce(a, b, fn: Callable[[int, int, torch.Tensor], None], *, block_bytes: int = _BLOCK_BYTES) -> None:
-    """Call ``fn(start, stop, D2)`` for each block of squared distances between rows of ``a`` and all of ``b``.
-
-    ``D2`` is the float32 matmul-identity block (clamped at 0) after centring both sets on ``b``'s mean.
-    """
-    ta, tb = center_pair(as_tensor(a), as_tensor(b))
-    for s, e, d in sqdist_blocks(ta, tb, block_bytes=block_bytes):
-        fn(s, e, d)
 
 
 def brute_force_knn(query, ref=None, *, k: int, exclude_self: bool = False) -> tuple[np.ndarray, np.ndarray]:

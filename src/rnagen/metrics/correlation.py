@@ -13,48 +13,52 @@ register("correlation_score", family="correlation", direction="higher", expensiv
                     "1 - r of the real and the synthetic set (1 is best)")
 
 
-def _standardise(X: np.ndarray, keep: np.ndarray) -> torch.Tensor:
-    Z = torch.as_tensor(X[:, keep])
+def _standardise(X: np.ndarray) -> torch.Tensor:
+    Z = torch.as_tensor(X)
     Z = Z - Z.mean(0)
-    Z = Z / Z.norm(dim=0)
-    return Z.to(torch.float32)
+    return (Z / Z.norm(dim=0)).to(torch.float32)  # centred and scaled in float64; float32 GEMMs (2-4x faster)
 
 
-def correlation_score(real, fake, *, block_genes: int = 1024) -> float:
+def correlation_score(real, fake, *, block_genes: int = 2048) -> float:
     """Pearson correlation between the real and synthetic gene-gene correlation distances.
 
     For each set, r_gh is the Pearson correlation of genes g and h across samples; the distances 1 - r_gh of
     the upper triangle (g < h) form one vector per set, and the score is the Pearson correlation of the two
-    vectors (Viñas et al. 2022). Correlating 1 - r is the same as correlating r (an affine map).
+    vectors (Viñas et al. 2022). Correlating 1 - r is the same as correlating r (an affine map), and the sums
+    of the Pearson formula over the upper triangle of a symmetric matrix are (sum over all entries - sum over
+    the diagonal) / 2, so no triangle is ever indexed.
 
     Genes that are constant in either set have no correlation and are left out. The G x G matrices are never
-    held whole: rows of both are formed ``block_genes`` at a time and only the running sums of the Pearson
-    formula are kept, so 20,000 genes fit in memory.
+    held whole: rows of both are formed ``block_genes`` at a time and only the running sums are
+    kept, so 20,000 genes fit in memory.
     """
-    X, Y = np.asarray(real, np.float64), np.asarray(fake, np.float64)
+    X, Y = np.asarray(real), np.asarray(fake)
     if X.shape[1] != Y.shape[1]:
         raise ValueError(f"real has {X.shape[1]} genes, fake {Y.shape[1]}")
+
     # (near-)constant genes, judged in float64 relative to their level (float32 rounding of a constant
     # column leaves a tiny non-zero spread)
     def varies(A):
+        A = np.asarray(A, np.float64)
         return A.std(0) > 1e-6 * np.maximum(1.0, np.abs(A).mean(0))
 
     keep = varies(X) & varies(Y)
     if keep.sum() < 3:
         return float("nan")
-    A, B = _standardise(X, keep), _standardise(Y, keep)
+    A = _standardise(np.asarray(X[:, keep], np.float64))
+    B = _standardise(np.asarray(Y[:, keep], np.float64))
     g = A.shape[1]
     sx = sy = sxx = syy = sxy = 0.0
-    cnt = 0
     for s in range(0, g, block_genes):
         ca = (A[:, s:s + block_genes].T @ A).double()  # rows s.. of the real correlation matrix
         cb = (B[:, s:s + block_genes].T @ B).double()
-        rows = torch.arange(s, min(s + block_genes, g))[:, None]
-        upper = rows < torch.arange(g)[None, :]
-        a, b = 1.0 - ca[upper], 1.0 - cb[upper]
-        sx += float(a.sum()); sy += float(b.sum())
-        sxx += float((a * a).sum()); syy += float((b * b).sum()); sxy += float((a * b).sum())
-        cnt += a.numel()
+        sx += float(ca.sum()); sy += float(cb.sum())
+        sxx += float((ca * ca).sum()); syy += float((cb * cb).sum()); sxy += float((ca * cb).sum())
+    da, db = (A * A).sum(0).double(), (B * B).sum(0).double()  # the diagonals (1, up to rounding)
+    sx, sy = (sx - float(da.sum())) / 2, (sy - float(db.sum())) / 2
+    sxx, syy = (sxx - float((da * da).sum())) / 2, (syy - float((db * db).sum())) / 2
+    sxy = (sxy - float((da * db).sum())) / 2
+    cnt = g * (g - 1) / 2
     cov = sxy - sx * sy / cnt
     vx = sxx - sx * sx / cnt
     vy = syy - sy * sy / cnt

@@ -252,34 +252,53 @@ def per_gene_distances_boot(real, fake, *, n_boot: int, rng: np.random.Generator
 
     A bootstrap resample of rows only changes the *weights* of the pooled sorted values (multinomial counts
     / n), not their order, so each replicate is a gather and a cumulative sum; nothing is re-sorted.
+
+    Genes are laid out as rows (contiguous) and sorted with NumPy's vectorised quicksort, in blocks of
+    ``block_genes`` spread over as many threads as torch uses (NumPy releases the GIL while sorting);
+    sorting columns in place with ``torch.sort(dim=0)`` was 5-7x slower. The sort need not be stable: the
+    CDFs are read only after the last copy of a tied value, and W1 weighs each step by the gap to the next
+    value, which is 0 inside a run of ties.
     """
-    X = torch.as_tensor(np.asarray(real, np.float32))
-    Y = torch.as_tensor(np.asarray(fake, np.float32))
+    from concurrent.futures import ThreadPoolExecutor
+
+    X, Y = np.asarray(real, np.float32), np.asarray(fake, np.float32)
     n, m, g = len(X), len(Y), X.shape[1]
     w1, ks = np.empty(g), np.empty(g)
     bw, bk = np.empty((n_boot, g)), np.empty((n_boot, g))
-    lab = torch.cat([torch.full((n,), 1.0 / n, dtype=torch.float64), torch.full((m,), -1.0 / m, dtype=torch.float64)])
+    lab = np.concatenate([np.full(n, 1.0 / n), np.full(m, -1.0 / m)])
     weights = []
     if n_boot:
         rng = rng if rng is not None else np.random.default_rng(0)
         for _ in range(n_boot):
             cx = np.bincount(rng.integers(0, n, n), minlength=n) / n
             cy = np.bincount(rng.integers(0, m, m), minlength=m) / m
-            weights.append(torch.as_tensor(np.concatenate([cx, -cy])))
-    for s in range(0, g, block_genes):
-        Z = torch.cat([X[:, s:s + block_genes], Y[:, s:s + block_genes]])
-        vals, order = torch.sort(Z, dim=0, stable=True)
-        gaps = (vals[1:] - vals[:-1]).double()
+            weights.append(np.concatenate([cx, -cy]))
+
+    def block(s: int) -> None:
+        e = min(s + block_genes, g)
+        Z = np.concatenate([X[:, s:e].T, Y[:, s:e].T], axis=1)  # (genes, n + m), rows contiguous
+        order = np.argsort(Z, axis=1)
+        vals = np.take_along_axis(Z, order, 1)
+        gaps = np.diff(vals, axis=1).astype(np.float64)
         # only positions after the last copy of a tied value are CDF values
-        last = torch.cat([gaps > 0, torch.ones((1, Z.shape[1]), dtype=torch.bool)])
+        last = np.concatenate([gaps > 0, np.ones((e - s, 1), bool)], axis=1)
 
         def stats(lw):
-            diff_cdf = torch.cumsum(lw[order], dim=0)  # F_r - F_s after each sorted value
-            return ((diff_cdf[:-1].abs() * gaps).sum(0).numpy(), (diff_cdf.abs() * last).max(0).values.numpy())
+            diff_cdf = np.cumsum(lw[order], axis=1)  # F_r - F_s after each sorted value
+            return (np.abs(diff_cdf[:, :-1]) * gaps).sum(1), (np.abs(diff_cdf) * last).max(1)
 
-        w1[s:s + block_genes], ks[s:s + block_genes] = stats(lab)
+        w1[s:e], ks[s:e] = stats(lab)
         for b, lw in enumerate(weights):
-            bw[b, s:s + block_genes], bk[b, s:s + block_genes] = stats(lw)
+            bw[b, s:e], bk[b, s:e] = stats(lw)
+
+    starts = range(0, g, block_genes)
+    workers = max(1, min(torch.get_num_threads(), len(starts)))
+    if workers == 1:
+        for s in starts:
+            block(s)
+    else:
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(block, starts))
     return w1, ks, bw, bk
 
 
