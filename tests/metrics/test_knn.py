@@ -62,3 +62,19 @@ def test_cross_pass_equals_brute_force_with_boundary_ties(rng, block_bytes):
     np.testing.assert_array_equal(c.b_nn[:20], np.arange(20))
     np.testing.assert_array_equal(d2[np.arange(180), c.a_nn], d2.min(1))
     np.testing.assert_array_equal(d2[c.b_nn, np.arange(150)], d2.min(0))
+
+
+@pytest.mark.parametrize("exclude_self", [False, True])
+def test_symmetric_tiled_self_search_with_duplicates(rng, exclude_self):
+    # 300 rows in 64-row tiles (block_bytes=4096): the upper-triangle path, with duplicated rows
+    X = rng.normal(size=(300, 9)).astype(np.float32) + 50
+    X[150:170] = X[:20]
+    d, i = _knn.knn(X, k=4, exclude_self=exclude_self, block_bytes=4096)
+    full = ((X.astype(np.float64)[:, None] - X.astype(np.float64)[None]) ** 2).sum(-1)
+    if exclude_self:
+        np.fill_diagonal(full, np.inf)
+    np.testing.assert_allclose(d, np.sqrt(np.sort(full, 1)[:, :4]), rtol=1e-9, atol=0)
+    if exclude_self:  # a duplicated row's nearest other row is its copy, at exactly 0
+        assert (d[:20, 0] == 0).all() and (i[:20, 0] == np.arange(150, 170)).all()
+    else:
+        assert (d[:, 0] == 0).all()  # itself (or its copy) at exactly 0

@@ -80,6 +80,49 @@ def center_pair(a: torch.Tensor, b: torch.Tensor, ref: torch.Tensor | None = Non
     return a - mu, b - mu
 
 
+def _square_tile(n: int, block_bytes: int) -> int:
+    """Side of the square distance tiles of the symmetric within-set search (at least 64)."""
+    return int(max(64, min(4096, np.sqrt(block_bytes / 4))))
+
+
+def _self_topk_symmetric(q: torch.Tensor, kk: int, tile: int, *, mark_self: bool) -> torch.Tensor:
+    """Indices of the ``kk`` smallest float32 squared distances of each row of ``q`` to the rows of ``q``.
+
+    The distance matrix is symmetric, so only the tiles on and above the diagonal are computed (about half
+    the GEMM work of a row-block sweep): each off-diagonal tile serves its rows and, transposed, its
+    columns. Per row, a running top-``kk`` is merged with each tile's top-``kk``. ``mark_self`` puts each
+    row's own index first (distance -1) so the caller can drop it.
+    """
+    n = len(q)
+    norms = (q * q).sum(1)
+    best_d = torch.full((n, kk), float("inf"))
+    best_i = torch.full((n, kk), -1, dtype=torch.int64)
+
+    def merge(lo: int, hi: int, d: torch.Tensor, offset: int) -> None:
+        v, i = torch.topk(d, min(kk, d.shape[1]), dim=1, largest=False, sorted=False)
+        cd = torch.cat([best_d[lo:hi], v], 1)
+        ci = torch.cat([best_i[lo:hi], i + offset], 1)
+        v2, j = torch.topk(cd, kk, dim=1, largest=False, sorted=False)
+        best_d[lo:hi], best_i[lo:hi] = v2, torch.gather(ci, 1, j)
+
+    for s in range(0, n, tile):
+        e = min(s + tile, n)
+        a = q[s:e]
+        for t in range(s, n, tile):
+            f = min(t + tile, n)
+            d = norms[s:e, None] + norms[None, t:f]
+            d.addmm_(a, q[t:f].T, alpha=-2.0)
+            d.clamp_(min=0.0)
+            if t == s:
+                if mark_self:
+                    d.fill_diagonal_(-1.0)
+                merge(s, e, d, t)
+            else:
+                merge(s, e, d, t)
+                merge(t, f, d.T.contiguous(), s)
+    return best_i
+
+
 def knn(query, ref=None, *, k: int, exclude_self: bool = False, block_bytes: int = _BLOCK_BYTES,
         squared: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Distances and indices of the ``k`` nearest rows of ``ref`` for each row of ``query``, ascending.
@@ -111,13 +154,17 @@ def knn(query, ref=None, *, k: int, exclude_self: bool = False, block_bytes: int
     kk = k + 1 if exclude_self else k
     if kk > len(r):
         raise ValueError(f"k={k} neighbours requested but the reference set has {len(r)} rows")
-    idx_out = torch.empty((len(q), kk), dtype=torch.int64)
-    for s, e, d in sqdist_blocks(q, r, block_bytes=block_bytes):
-        if exclude_self:
-            # self goes to the front: it is a neighbour at distance 0 that we then drop by index
-            ar = torch.arange(s, e)
-            d[ar - s, ar] = -1.0
-        idx_out[s:e] = torch.topk(d, kk, dim=1, largest=False, sorted=True).indices
+    tile = _square_tile(len(q), block_bytes)
+    if same and tile < len(q):
+        idx_out = _self_topk_symmetric(q, kk, tile, mark_self=exclude_self)
+    else:
+        idx_out = torch.empty((len(q), kk), dtype=torch.int64)
+        for s, e, d in sqdist_blocks(q, r, block_bytes=block_bytes):
+            if exclude_self:
+                # self goes to the front: it is a neighbour at distance 0 that we then drop by index
+                ar = torch.arange(s, e)
+                d[ar - s, ar] = -1.0
+            idx_out[s:e] = torch.topk(d, kk, dim=1, largest=False, sorted=True).indices
     if exclude_self:
         own = torch.arange(len(q))[:, None]
         keep = idx_out != own
