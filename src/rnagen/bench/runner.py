@@ -48,7 +48,7 @@ LEADERBOARD_COLUMNS: tuple[str, ...] = ("model",) + METRIC_COLUMNS + ("train_sec
 DIRECTIONS: dict[str, Any] = {
     "tstr_accuracy": "higher", "trtr_accuracy": "higher", "correlation_score": "higher",
     "precision": "higher", "recall": "higher", "density": 1.0, "coverage": "higher",
-    "aa_ts": 0.5, "detection_auc": 0.5, "frechet_distance": "lower", "dcr_share": "lower",
+    "aa_ts": 0.5, "detection_auc": 0.5, "frechet_distance": "lower", "dcr_share": 0.5,
     "train_seconds": "lower", "sample_seconds": "lower",
 }
 

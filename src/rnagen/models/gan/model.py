@@ -39,8 +39,15 @@ class GANNetworkConfig:
     negative_slope: float = 0.2
     label_dim: int = 0
     """0: one-hot label concatenated to the inputs; > 0: a learned embedding of this size."""
+    critic_conditioning: Literal["concat", "projection"] = "concat"
+    """How the critic sees the label: concatenated to the profile, or ``projection`` (Miyato & Koyama 2018)."""
+    class_bias: bool = False
+    """Add a learned per-class output offset to the generator, initialised to the training class means."""
 
     def __post_init__(self) -> None:
+        if self.critic_conditioning not in ("concat", "projection"):
+            raise ConfigError(f"network.critic_conditioning must be 'concat' or 'projection', got "
+                              f"{self.critic_conditioning!r}")
         for key in ("generator_hidden", "critic_hidden"):
             v = getattr(self, key)
             if not v or any(w < 1 for w in v):
@@ -61,7 +68,9 @@ class GANConfig:
     drift: float = 0.0
     """Weight of the critic drift penalty E[D(x)^2] (Karras et al. 2018: 1e-3); 0 disables."""
     optimizer: Literal["adam", "rmsprop"] = "adam"
-    """``adam`` with betas (0.5, 0.9) as Gulrajani et al., or ``rmsprop`` as the paper's best runs."""
+    """``adam`` with betas (``adam_beta1``, 0.9) as Gulrajani et al., or ``rmsprop`` as the paper's best runs."""
+    adam_beta1: float = 0.5
+    """Adam's first-moment decay (Gulrajani et al. 2017: 0.5 on images, 0.0 in their later experiments)."""
     lr_generator: float | None = None
     """Generator learning rate; unset = ``train.lr``."""
     lr_critic: float | None = None
@@ -70,6 +79,8 @@ class GANConfig:
     def __post_init__(self) -> None:
         if self.n_critic < 1:
             raise ConfigError(f"gan.n_critic must be >= 1, got {self.n_critic}")
+        if not 0.0 <= self.adam_beta1 < 1.0:
+            raise ConfigError(f"gan.adam_beta1 must be in [0, 1), got {self.adam_beta1}")
         if self.gp_weight < 0 or self.drift < 0:
             raise ConfigError(f"gan.gp_weight and gan.drift must be >= 0, got {self.gp_weight}, {self.drift}")
         for k in ("lr_generator", "lr_critic"):
@@ -115,9 +126,11 @@ class WGANGPModel(Generator):
     def _build(self) -> None:
         n, c = self.config.network, self.config.gan
         G = CondGenerator(self.n_genes, self.n_labels, noise_dim=n.noise_dim, hidden=n.generator_hidden,
-                          norm=n.generator_norm, negative_slope=n.negative_slope, label_dim=n.label_dim)
+                          norm=n.generator_norm, negative_slope=n.negative_slope, label_dim=n.label_dim,
+                          class_bias=n.class_bias)
         D = CondCritic(self.n_genes, self.n_labels, hidden=n.critic_hidden, norm=n.critic_norm,
-                       negative_slope=n.negative_slope, label_dim=n.label_dim)
+                       negative_slope=n.negative_slope, label_dim=n.label_dim,
+                       conditioning=n.critic_conditioning)
         self.gan = WGANGP(G, D, n_critic=c.n_critic, gp_weight=c.gp_weight, drift=c.drift)
         if self.device is not None:
             self.gan.to(self.device)
@@ -125,7 +138,7 @@ class WGANGPModel(Generator):
     def _param_groups(self) -> dict[str, dict[str, Any]]:
         c, t = self.config.gan, self.config.train
         if c.optimizer == "adam":
-            opt = {"optimizer": torch.optim.Adam, "betas": (0.5, 0.9)}
+            opt = {"optimizer": torch.optim.Adam, "betas": (c.adam_beta1, 0.9)}
         else:
             opt = {"optimizer": torch.optim.RMSprop}
         return {
@@ -138,6 +151,10 @@ class WGANGPModel(Generator):
         with torch.random.fork_rng(devices=[]):  # initial weights from the seed, global RNG untouched
             torch.manual_seed(seed)
             self._build()
+        if self.gan.generator.class_bias is not None:  # start at the class centres (data-dependent init)
+            with torch.no_grad():
+                for c in range(self.n_labels):
+                    self.gan.generator.class_bias.weight[c] = torch.from_numpy(X[y == c].mean(axis=0))
         result = train_loop(self.gan, torch.from_numpy(X), torch.from_numpy(y), self.config.train,
                             device=self.device, seed=seed, run_dir=run_dir, progress=progress, resume=resume,
                             step_fn=wgan_gp_step, param_groups=self._param_groups(),

@@ -6,6 +6,12 @@ prior N(0, I) for each requested label and decodes it; by default it returns the
 ``noise=True`` adds Gaussian observation noise N(0, s_g^2), s_g^2 being the per-gene residual variance of
 the training reconstructions (without it the decoder mean under-disperses: on a 2-D mixture the per-class sd
 comes out 0.1 instead of 0.5; with it, 0.5).
+
+``prior="aggregate"`` draws z instead from a Gaussian fitted, per class, to the aggregate posterior of that
+class's training profiles (ex-post density estimation, Ghosh et al. 2020, "From variational to deterministic
+autoencoders"): mean and Ledoit-Wolf-shrunk covariance of the encoder means plus the average posterior
+variance (the moments of the mixture (1/n_c) sum_i N(mu_i, diag sigma_i^2)). A conditional VAE's encoder
+does not make q(z | y) match N(0, I) per class, so prior draws land in regions the decoder never saw.
 """
 from __future__ import annotations
 
@@ -71,11 +77,23 @@ class VAESampleConfig:
     """Sampling defaults (section ``[sample]``), overridable per call (``sample(..., noise=True)``)."""
 
     noise: bool = False
-    """Add the decoder's Gaussian observation noise to the decoded mean."""
+    """Add Gaussian observation noise N(0, diag s^2) to the decoded mean (``noise_variance`` says which s^2)."""
+    noise_variance: Literal["residual", "matched"] = "residual"
+    """``residual``: s_g^2 = the variance of the training reconstruction residuals (small when the decoder
+    overfits); ``matched``: s_g^2 = the pooled within-class variance of the training data minus that of decoded
+    draws from the configured ``prior`` and ``temperature`` (zero where the draws already vary enough), so the
+    samples' per-gene within-class variance matches the data's."""
     temperature: float = 1.0
-    """Standard deviation of the prior draw z ~ N(0, temperature^2 I)."""
+    """Scale of the latent draw: z ~ N(0, temperature^2 I), or the aggregate prior's spread times this."""
+    prior: Literal["standard", "aggregate"] = "standard"
+    """Where z comes from: ``standard`` N(0, I), or ``aggregate``, a per-class Gaussian fitted to the encoder's
+    posteriors of that class's training profiles after training (Ghosh et al. 2020's ex-post estimate)."""
 
     def __post_init__(self) -> None:
+        if self.noise_variance not in ("residual", "matched"):
+            raise ConfigError(f"sample.noise_variance must be 'residual' or 'matched', got {self.noise_variance!r}")
+        if self.prior not in ("standard", "aggregate"):
+            raise ConfigError(f"sample.prior must be 'standard' or 'aggregate', got {self.prior!r}")
         if self.temperature <= 0:
             raise ConfigError(f"sample.temperature must be > 0, got {self.temperature}")
 
@@ -136,6 +154,8 @@ class VAEModel(Generator):
             result.ema.apply_to(self.net)  # sampling uses the EMA weights
         self.net.eval()
         self._set_noise(X, y)
+        self._set_aggregate_prior(X, y)
+        self._set_matched_noise(X, y, seed=seed)
         self.history = result.history
         self.train_seconds = result.seconds
 
@@ -153,9 +173,57 @@ class VAEModel(Generator):
             sq += (xb - net.decode(mu, yb)).double().pow(2).sum(0)
         net.noise_log_var.copy_(torch.log((sq / len(X)).clamp_min(1e-8)).float())
 
+    @torch.inference_mode()
+    def _set_aggregate_prior(self, X: np.ndarray, y: np.ndarray) -> None:
+        """Per-class Gaussian of the aggregate posterior q(z | y=c) = (1/n_c) sum_i N(mu_i, diag sigma_i^2):
+        mean = mean_i mu_i, covariance = Cov_i(mu_i) (Ledoit-Wolf shrunk: a class can have fewer profiles than
+        latent dimensions) + mean_i diag sigma_i^2 (law of total variance). Stored as mean and Cholesky factor."""
+        from sklearn.covariance import ledoit_wolf
+
+        net, dev = self.net, self.device or torch.device("cpu")
+        mus, variances = [], []
+        for s in range(0, len(X), 4096):
+            mu, logvar = net.encode(torch.from_numpy(X[s:s + 4096]).to(dev), torch.from_numpy(y[s:s + 4096]).to(dev))
+            mus.append(mu.double().cpu().numpy())
+            variances.append(logvar.double().exp().cpu().numpy())
+        mu, var = np.concatenate(mus), np.concatenate(variances)
+        d = net.latent_dim
+        means, chols = np.zeros((self.n_labels, d)), np.zeros((self.n_labels, d, d))
+        for c in range(self.n_labels):
+            m = mu[y == c]
+            cov = ledoit_wolf(m)[0] if len(m) > 1 else np.zeros((d, d))
+            cov = cov + np.diag(var[y == c].mean(axis=0))
+            means[c] = m.mean(axis=0)
+            chols[c] = np.linalg.cholesky(cov + 1e-8 * np.eye(d))
+        net.prior_mean.copy_(torch.from_numpy(means).float())
+        net.prior_chol.copy_(torch.from_numpy(chols).float())
+
+    @torch.inference_mode()
+    def _set_matched_noise(self, X: np.ndarray, y: np.ndarray, *, seed: int) -> None:
+        """Noise variance for ``noise_variance="matched"``: pooled within-class per-gene variance of ``X`` minus
+        that of noise-free decoded draws (as many per class as the class has profiles, at least 64), floored at
+        1e-8. Computed for the configured ``sample.prior`` and ``sample.temperature``."""
+        s = self.config.sample
+        counts = np.bincount(y, minlength=self.n_labels)
+        yd = np.repeat(np.arange(self.n_labels), np.maximum(counts, 64))
+        D = self.generate(torch.from_numpy(yd), seed=seed + 7919, batch_size=4096, noise=False,
+                          temperature=s.temperature, prior=s.prior).astype(np.float64)
+
+        def pooled_var(A: np.ndarray, lab: np.ndarray) -> np.ndarray:
+            tot, dof = np.zeros(A.shape[1]), 0
+            for c in range(self.n_labels):
+                a = A[lab == c]
+                if len(a) > 1:
+                    tot += ((a - a.mean(0)) ** 2).sum(0)
+                    dof += len(a) - 1
+            return tot / max(dof, 1)
+
+        gap = np.maximum(pooled_var(X.astype(np.float64), y) - pooled_var(D, yd), 1e-8)
+        self.net.matched_noise_log_var.copy_(torch.from_numpy(np.log(gap)).float())
+
     # --- sampling ----------------------------------------------------------------------------------------
     def _sample(self, y: np.ndarray, *, seed: int, batch_size: int, progress: bool, **options: Any) -> np.ndarray:
-        valid = {"noise", "temperature"}
+        valid = {"noise", "temperature", "prior", "noise_variance"}
         unknown = sorted(set(options) - valid)
         if unknown:
             raise ConfigError(f"unknown sampler option(s) {unknown} for the vae; valid: {sorted(valid)}")
@@ -164,12 +232,19 @@ class VAEModel(Generator):
         temp = float(s.temperature if options.get("temperature") is None else options["temperature"])
         if temp <= 0:
             raise ConfigError(f"temperature must be > 0, got {temp}")
+        prior = str(s.prior if options.get("prior") is None else options["prior"])
+        if prior not in ("standard", "aggregate"):
+            raise ConfigError(f"prior must be 'standard' or 'aggregate', got {prior!r}")
+        nvar = str(s.noise_variance if options.get("noise_variance") is None else options["noise_variance"])
+        if nvar not in ("residual", "matched"):
+            raise ConfigError(f"noise_variance must be 'residual' or 'matched', got {nvar!r}")
         return self.generate(torch.from_numpy(np.asarray(y, dtype=np.int64)), seed=seed, batch_size=batch_size,
-                             noise=noise, temperature=temp)
+                             noise=noise, temperature=temp, prior=prior, noise_variance=nvar)
 
     @torch.inference_mode()
     def generate(self, y: torch.Tensor, *, seed: int, batch_size: int, noise: bool = False,
-                 temperature: float = 1.0) -> np.ndarray:
+                 temperature: float = 1.0, prior: str = "standard",
+                 noise_variance: str = "residual") -> np.ndarray:
         """Decode prior draws for class ids ``y`` in batches (float32, transformed space).
 
         One seeded generator draws every batch's z (and observation noise) in order, so the output is
@@ -179,11 +254,13 @@ class VAEModel(Generator):
         net.eval()
         g = torch.Generator(device=dev)
         g.manual_seed(int(seed))
-        sd = torch.exp(0.5 * net.noise_log_var)
+        sd = torch.exp(0.5 * (net.matched_noise_log_var if noise_variance == "matched" else net.noise_log_var))
         out = np.empty((len(y), self.n_genes), dtype=np.float32)
         for start in range(0, len(y), batch_size):
             yb = y[start:start + batch_size].to(dev)
             z = temperature * torch.randn((len(yb), net.latent_dim), generator=g, device=dev)
+            if prior == "aggregate":  # z = m_c + L_c eps (eps already scaled by the temperature)
+                z = net.prior_mean[yb] + torch.einsum("bij,bj->bi", net.prior_chol[yb], z)
             x = net.decode(z, yb)
             if noise:
                 x = x + sd * torch.randn(x.shape, generator=g, device=dev)
@@ -195,6 +272,9 @@ class VAEModel(Generator):
         return dict(self.net.state_dict())
 
     def _load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        # run folders written before the aggregate prior existed lack its buffers: keep the standard prior
+        tensors = {**{k: v for k, v in self.net.state_dict().items()
+                      if k.startswith("prior_") or k == "matched_noise_log_var"}, **tensors}
         self.net.load_state_dict(tensors)
         self.net.to(self.device or torch.device("cpu")).eval()
 

@@ -93,6 +93,13 @@ class ConditionalVAE(nn.Module):
             self.register_buffer("log_var", torch.full((n_genes,), float(torch.log(torch.tensor(0.5)))))
         # per-gene variance of the observation noise added at sampling time when asked (set after training)
         self.register_buffer("noise_log_var", torch.zeros(n_genes))
+        # the alternative ``noise_variance="matched"``: what the decoded draws lack of the data's per-gene
+        # within-class variance (set after training)
+        self.register_buffer("matched_noise_log_var", torch.zeros(n_genes))
+        # per-class Gaussian fitted to the aggregate posterior after training (the ``aggregate`` prior):
+        # z = prior_mean[c] + prior_chol[c] @ eps; the identity until set, i.e. the standard prior N(0, I)
+        self.register_buffer("prior_mean", torch.zeros(n_labels, latent_dim))
+        self.register_buffer("prior_chol", torch.eye(latent_dim).repeat(n_labels, 1, 1))
         self.register_buffer("steps_done", torch.zeros((), dtype=torch.long))
 
     def encode(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
