@@ -72,11 +72,22 @@ def test_sampler_options_noise_and_temperature():
         "preprocess.log=none", "network.hidden=[16]", "network.latent_dim=2", "train.steps=40",
         "train.log_every=10"]).fit(a, label_key="k", device="cpu", progress=False)
     assert len(m.history) == 4 and {"loss", "mse", "kl"} <= set(m.history[0])
-    plain = m.sample(n_per_label=300, seed=1).X
+    plain = m.sample(n_per_label=300, seed=1, noise=False).X
     noisy = m.sample(n_per_label=300, seed=1, noise=True).X
-    cold = m.sample(n_per_label=300, seed=1, temperature=0.1).X
-    # observation noise adds variance; a cold prior removes it
+    cold = m.sample(n_per_label=300, seed=1, noise=False, temperature=0.1).X
+    # observation noise adds variance; a cold prior removes it (both priors)
     assert noisy.var(0).mean() > plain.var(0).mean() > cold.var(0).mean()
+    std = {k: m.sample(n_per_label=300, seed=1, noise=False, prior="standard", temperature=t).X.var(0).mean()
+           for k, t in (("warm", 1.0), ("cold", 0.1))}
+    assert std["warm"] > std["cold"]
+    # more noise_scale, more spread; the default is the config's
+    wide = m.sample(n_per_label=300, seed=1, noise=True, noise_scale=2.0).X
+    assert wide.var(0).mean() > noisy.var(0).mean()
+    # "matched" noise fills the per-gene within-class variance the decoded draws lack (per class sd 1 here)
+    full = m.sample(n_per_label=300, seed=1, noise=True, noise_variance="matched", noise_scale=1.0)
+    lab = full.obs["k"].astype(str).to_numpy()
+    within = np.mean([full.X[lab == c].var(0).mean() for c in ("x", "y")])
+    assert 0.7 < within < 1.4, within
     # the noise variance is the training residual variance (standardised units, so at most about 1)
     nv = torch.exp(m.net.noise_log_var).numpy()
     assert (nv > 0).all() and (nv < 1.5).all()
@@ -102,15 +113,22 @@ def test_aggregate_prior_recovers_per_class_spread(tmp_path):
     a, means = _three_class_mixture()
     m = get_model("vae").from_config(overrides=[
         "preprocess.log=none", "network.hidden=[64, 64]", "network.latent_dim=2", "network.norm=layer",
-        "objective.beta=0.1", "objective.kl_warmup_steps=50", "train.steps=400", "train.batch_size=128",
-        "train.log_every=100", "train.checkpoint_every=100000", "sample.prior=aggregate", "sample.noise=false",
+        "objective.beta=0.001", "objective.kl_warmup_steps=50", "train.steps=600", "train.batch_size=128",
+        "train.ema_decay=0", "train.log_every=100", "train.checkpoint_every=100000", "sample.prior=aggregate",
+        "sample.noise=false",
     ]).fit(a, label_key="k", seed=0, device="cpu", progress=False, run_dir=tmp_path / "run")
-    syn = m.sample(n_per_label=600, seed=1)
-    lab = syn.obs["k"].astype(str).to_numpy()
-    for c, mu in zip("abc", means):
-        x = syn.X[lab == c]
-        assert np.abs(x.mean(0) - mu).max() < 0.25, (c, x.mean(0))
-        assert ((x.std(0) > 0.35) & (x.std(0) < 0.65)).all(), (c, x.std(0))
+    worst = {}
+    for prior in ("aggregate", "standard"):
+        syn = m.sample(n_per_label=600, seed=1, prior=prior)
+        lab = syn.obs["k"].astype(str).to_numpy()
+        worst[prior] = max(np.abs(syn.X[lab == c].std(0) - 0.5).max() for c in "abc")
+        if prior == "aggregate":
+            for c, mu in zip("abc", means):
+                x = syn.X[lab == c]
+                assert np.abs(x.mean(0) - mu).max() < 0.25, (c, x.mean(0))
+                assert ((x.std(0) > 0.35) & (x.std(0) < 0.65)).all(), (c, x.std(0))
+    # with a small beta the per-class posteriors are far from N(0, I): the standard prior misses the spread
+    assert worst["standard"] > 2 * worst["aggregate"], worst
     # the prior is a per-class mean and Cholesky factor fitted to the data, not N(0, I)
     assert float(m.net.prior_mean.abs().max()) > 0
     again = VAEModel.load(tmp_path / "run", device="cpu")
