@@ -68,6 +68,8 @@ def test_n_critic_cadence_and_two_optimisers(optimizer, cls, tmp_path):
     ("network.critic_norm=batch", "critic_norm"),
     ("network.generator_hidden=[]", "generator_hidden"),
     ("gan.lr_critic=0", "lr_critic"),
+    ("gan.adam_beta1=1.0", "adam_beta1"),
+    ("network.critic_conditioning=film", "critic_conditioning"),
 ])
 def test_bad_config(override, msg):
     with pytest.raises(ConfigError, match=msg):
@@ -80,3 +82,36 @@ def test_no_sampler_options():
     m.fit(_data(), label_key="k", device="cpu", progress=False)
     with pytest.raises(ConfigError, match="no sampler options"):
         m.sample(n_per_label=2, noise=True)
+
+
+def test_projection_critic_scores_the_label_by_an_inner_product():
+    from rnagen.models.gan import CondCritic
+
+    torch.manual_seed(0)
+    D = CondCritic(6, 3, hidden=[8], norm="none", conditioning="projection")
+    x, y = torch.randn(5, 6), torch.tensor([0, 1, 2, 1, 0])
+    h = D.body(x)
+    expected = D.out(h).squeeze(1) + (D.embed(y) * h).sum(1)  # Miyato & Koyama 2018, eq. (3)
+    assert torch.allclose(D(x, y), expected)
+    assert D.body[0].in_features == 6  # the label does not enter the input
+    # the label changes the score only through the projection term
+    assert not torch.allclose(D(x, torch.zeros(5, dtype=torch.long)), D(x, torch.ones(5, dtype=torch.long)))
+
+
+def test_class_bias_starts_at_the_class_means_and_adam_beta1(tmp_path):
+    a = _data()
+    m = get_model("wgan-gp").from_config(overrides=[
+        "preprocess.log=none", "preprocess.scaler=none", "network.generator_hidden=[8]",
+        "network.critic_hidden=[8]", "network.class_bias=true", "network.critic_conditioning=projection",
+        "gan.adam_beta1=0.0", "train.steps=1", "train.ema_decay=0", "train.lr=1e-12",
+        "train.checkpoint_every=1"])
+    m.fit(a, label_key="k", device="cpu", progress=False, run_dir=tmp_path)
+    lab = a.obs["k"].to_numpy()
+    means = np.stack([a.X[lab == c].mean(0) for c in ("x", "y")])
+    # one step at lr 1e-12 leaves the data-dependent initialisation in place
+    np.testing.assert_allclose(m.gan.generator.class_bias.weight.detach().numpy(), means, atol=1e-5)
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    assert tuple(state["optimizers"]["critic"]["param_groups"][0]["betas"]) == (0.0, 0.9)
+    # the class offsets travel with the generator through save/load
+    again = WGANGPModel.load(tmp_path, device="cpu")
+    np.testing.assert_array_equal(again.sample(n_per_label=3, seed=4).X, m.sample(n_per_label=3, seed=4).X)
