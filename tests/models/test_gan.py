@@ -10,8 +10,18 @@ import torch
 from torch import nn
 
 from rnagen.errors import ConfigError
+
 from rnagen.models import get_model
 from rnagen.models.gan import WGANGPModel, gradient_penalty
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    # two threads thrash on the shared 2-core machine when other jobs run (x50 slower seen); restore after
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
 
 
 class _Linear(nn.Module):
@@ -54,7 +64,7 @@ def test_n_critic_cadence_and_two_optimisers(optimizer, cls, tmp_path):
     assert opts["critic"]["param_groups"][0]["lr"] == pytest.approx(5e-4)
     assert opts["generator"]["param_groups"][0]["lr"] == pytest.approx(1e-3)
     if optimizer == "adam":
-        assert tuple(opts["critic"]["param_groups"][0]["betas"]) == (0.5, 0.9)
+        assert tuple(opts["critic"]["param_groups"][0]["betas"]) == (0.0, 0.9)  # the default adam_beta1
     assert {"loss_d", "w_dist", "gp", "loss_g"} <= set(m.history[0]) and len(m.history) == 2
     # only the generator is saved: sampling needs nothing else
     from safetensors.torch import load_file
@@ -103,7 +113,7 @@ def test_class_bias_starts_at_the_class_means_and_adam_beta1(tmp_path):
     m = get_model("wgan-gp").from_config(overrides=[
         "preprocess.log=none", "preprocess.scaler=none", "network.generator_hidden=[8]",
         "network.critic_hidden=[8]", "network.class_bias=true", "network.critic_conditioning=projection",
-        "gan.adam_beta1=0.0", "train.steps=1", "train.ema_decay=0", "train.lr=1e-12",
+        "gan.adam_beta1=0.5", "train.steps=1", "train.ema_decay=0", "train.lr=1e-12",
         "train.checkpoint_every=1"])
     m.fit(a, label_key="k", device="cpu", progress=False, run_dir=tmp_path)
     lab = a.obs["k"].to_numpy()
@@ -111,7 +121,7 @@ def test_class_bias_starts_at_the_class_means_and_adam_beta1(tmp_path):
     # one step at lr 1e-12 leaves the data-dependent initialisation in place
     np.testing.assert_allclose(m.gan.generator.class_bias.weight.detach().numpy(), means, atol=1e-5)
     state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
-    assert tuple(state["optimizers"]["critic"]["param_groups"][0]["betas"]) == (0.0, 0.9)
+    assert tuple(state["optimizers"]["critic"]["param_groups"][0]["betas"]) == (0.5, 0.9)
     # the class offsets travel with the generator through save/load
     again = WGANGPModel.load(tmp_path, device="cpu")
     np.testing.assert_array_equal(again.sample(n_per_label=3, seed=4).X, m.sample(n_per_label=3, seed=4).X)

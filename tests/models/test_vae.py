@@ -8,8 +8,18 @@ import pytest
 import torch
 
 from rnagen.errors import ConfigError
+
 from rnagen.models import get_model
 from rnagen.models.vae import ConditionalVAE, VAEModel
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    # two threads thrash on the shared 2-core machine when other jobs run (x50 slower seen); restore after
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
 
 
 def test_loss_is_the_negative_elbo_per_gene():

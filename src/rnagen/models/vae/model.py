@@ -18,6 +18,8 @@ Sampling (section ``[sample]``, each key overridable per call) decodes a latent 
   decoded draws lack, times ``noise_scale^2`` (0.5^2 by default: the full gap overshoots, density 0.6).
 
 Defaults chosen on the bundled GTEx data; figures and every screened setting in benchmarks/RESULTS_baselines.md.
+The paper's baseline (BatchNorm, MSE + KL, sampling from N(0, I)) is ``network.norm=batch
+objective.likelihood=mse objective.beta=1 sample.prior=standard sample.noise=false``.
 """
 from __future__ import annotations
 
@@ -114,7 +116,7 @@ class VAESampleConfig:
 
 def _default_train() -> TrainConfig:
     # Sized for the bundled GTEx subset (416 training profiles x 467 genes) on 2 CPU cores;
-    # see BENCHMARKS.md ("Baselines").
+    # see benchmarks/RESULTS_baselines.md.
     return TrainConfig(steps=3000, batch_size=64, lr=1e-3, weight_decay=1e-4, lr_schedule="cosine",
                        warmup_steps=100, grad_clip=1.0, ema_decay=0.995, checkpoint_every=1000, log_every=50)
 
@@ -309,5 +311,6 @@ class VAEModel(Generator):
             "network.latent_dim": trial.suggest_categorical("network.latent_dim", [16, 32, 64, 128]),
             "objective.beta": trial.suggest_float("objective.beta", 0.1, 2.0, log=True),
             "objective.likelihood": trial.suggest_categorical("objective.likelihood", ["gaussian", "mse"]),
+            "sample.noise_scale": trial.suggest_float("sample.noise_scale", 0.0, 1.0),
             "train.lr": trial.suggest_float("train.lr", 1e-4, 3e-3, log=True),
         }
