@@ -50,9 +50,10 @@ BUDGET_TABLE: dict[str, dict[str, dict[str, Any]]] = {
         # former width 256 / depth 2 / 600 steps gave density ~0.07, and width 256 at 3,000 steps 0.22.
         "diffusion": {"train.steps": 1500, "train.warmup_steps": 50, "train.lr_schedule": "constant",
                       "train.checkpoint_every": 500},
-        # half the models' own CPU defaults (the GAN's steps count critic steps, 5 per generator step)
+        # about half the models' own CPU defaults (3 GTEx splits, benchmarks/RESULTS_baselines.md: vae ~15 s,
+        # density 1.23, AA_ts 0.524; wgan-gp ~50 s, density 1.36, AA_ts 0.535, TSTR 0.91/0.92)
         "vae": {"train.steps": 1500, "train.checkpoint_every": 500},
-        "wgan-gp": {"train.steps": 2500, "train.checkpoint_every": 500},
+        "wgan-gp": {"train.steps": 4000, "train.checkpoint_every": 1000},
         "gaussian": {},
     },
     "standard": {"diffusion": {}, "vae": {}, "wgan-gp": {}, "gaussian": {}},
@@ -66,13 +67,19 @@ BUDGET_TABLE: dict[str, dict[str, dict[str, Any]]] = {
                       "train.amp": True, "train.checkpoint_every": 2000},
         # conditional VAE: 4-block encoder/decoder, latent 128, batch 256, lr 7.8e-4, 1000 epochs (GTEx best row)
         "vae": {"network.hidden": [8192, 4096, 4096, 2048], "network.latent_dim": 128, "train.batch_size": 256,
-                "train.lr": 7.8e-4, "train.steps": "epochs:1000", "train.checkpoint_every": 2000},
+                "train.lr": 7.8e-4, "train.steps": "epochs:1000", "train.checkpoint_every": 2000,
+                # the paper's model: batch norm, MSE + KL with beta 1, decoder mean from the N(0, I) prior
+                "network.norm": "batch", "objective.likelihood": "mse", "objective.beta": 1.0,
+                "sample.prior": "standard", "sample.noise": False},
         # conditional WGAN-GP: noise 32, generator 128-1024-4096, critic 8192-256, RMSprop, lr 2.2e-3 (G) /
         # 5.8e-4 (critic), batch 1024, 1000 epochs of critic steps, 5 critic steps per generator step, GP 10
         "wgan-gp": {"network.noise_dim": 32, "network.generator_hidden": [128, 1024, 4096],
                     "network.critic_hidden": [8192, 256], "gan.optimizer": "rmsprop", "gan.lr_generator": 2.2e-3,
                     "gan.lr_critic": 5.8e-4, "gan.n_critic": 5, "gan.gp_weight": 10.0, "train.batch_size": 1024,
-                    "train.steps": "epochs:1000", "train.checkpoint_every": 2000},
+                    "train.steps": "epochs:1000", "train.checkpoint_every": 2000,
+                    # the paper's critic: labels concatenated, no class offsets, batch-norm generator
+                    "network.critic_conditioning": "concat", "network.class_bias": False,
+                    "network.generator_norm": "batch"},
         "gaussian": {},
     },
 }
