@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -43,6 +44,24 @@ def atomic_path(path: str | os.PathLike, *, suffix: str | None = None) -> Iterat
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
         raise
+
+
+_TEMP_RE = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp")
+
+
+def remove_stale_temporaries(directory: str | os.PathLike) -> list[str]:
+    """Delete the temporary files :func:`atomic_path` left in ``directory`` when its process was killed
+    (``kill -9`` mid-write: no ``except`` block runs). Call it before a process starts writing into a folder
+    it owns (e.g. a run folder being resumed); returns the names removed."""
+    d = Path(directory)
+    removed = []
+    if d.is_dir():
+        for f in d.iterdir():
+            if f.is_file() and _TEMP_RE.match(f.name):
+                with contextlib.suppress(FileNotFoundError):
+                    f.unlink()
+                removed.append(f.name)
+    return removed
 
 
 def write_text(path: str | os.PathLike, text: str) -> Path:

@@ -23,7 +23,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from .._io import atomic_path
+from .._io import atomic_path, remove_stale_temporaries
 from ..errors import ConfigError, RunDirError
 from .distributed import DistInfo, init_distributed
 from .ema import EMA
@@ -246,6 +246,8 @@ def train_loop(
     history: list[dict[str, float]] = []
     step, seconds_before = 0, 0.0
     ckpt_path = Path(run_dir) / CHECKPOINT if run_dir is not None else None
+    if run_dir is not None and dist.is_main:
+        remove_stale_temporaries(run_dir)  # a checkpoint write interrupted by kill -9 leaves its temp file
     if ckpt_path is not None and resume and ckpt_path.exists():
         state = torch.load(ckpt_path, map_location=device, weights_only=True)
         if state.get("fingerprint", "") != fingerprint:
