@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gzip
 import http.server
-import io
 import threading
 
 import numpy as np

@@ -15,13 +15,8 @@ from rnagen.models import get_model
 from rnagen.models.gan import WGANGPModel, gradient_penalty
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    # two threads thrash on the shared 2-core machine when other jobs run (x50 slower seen); restore after
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+# two threads thrash on the shared 2-core machine when other jobs run (x50 slower seen)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 class _Linear(nn.Module):

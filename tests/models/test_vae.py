@@ -13,13 +13,8 @@ from rnagen.models import get_model
 from rnagen.models.vae import ConditionalVAE, VAEModel
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    # two threads thrash on the shared 2-core machine when other jobs run (x50 slower seen); restore after
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+# two threads thrash on the shared 2-core machine when other jobs run (x50 slower seen)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_loss_is_the_negative_elbo_per_gene():

@@ -12,14 +12,9 @@ def make_adata(X: np.ndarray, names: list[str], *, seed: int = 0) -> ad.AnnData:
 
 
 @pytest.fixture(autouse=True)
-def _one_torch_thread():
+def _one_torch_thread(one_torch_thread):
     """The MLP tests use tiny networks: one thread avoids the oversubscription of a shared 2-core machine."""
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
     yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture(name="make_adata", scope="session")
