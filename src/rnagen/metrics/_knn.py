@@ -258,7 +258,6 @@ def cross_pass(a, b, *, a_radii2=None, b_radii2=None, rel_tol: float = 1e-5,
     ta, tb = center_pair(a0, b0)
     na, nb = (ta * ta).sum(1), (tb * tb).sum(1)
     n, m = len(ta), len(tb)
-    a_min = torch.empty(n, dtype=torch.float32)
     a_arg = torch.empty(n, dtype=torch.int64)
     b_min = torch.full((m,), float("inf"), dtype=torch.float32)
     b_arg = torch.zeros(m, dtype=torch.int64)
@@ -275,7 +274,7 @@ def cross_pass(a, b, *, a_radii2=None, b_radii2=None, rel_tol: float = 1e-5,
     for s, e, d2 in sqdist_blocks(ta, tb, block_bytes=block_bytes):
         rows = e - s
         w, q = buf[:rows], eq[:rows]
-        a_min[s:e], a_arg[s:e] = d2.min(1)
+        a_arg[s:e] = d2.argmin(1)
         mn = d2.amin(0)
         better = (mn < b_min).nonzero().squeeze(1)
         if len(better):
