@@ -13,7 +13,8 @@ every ``--every`` steps (``train.checkpoint_every``); the objective the model tr
 by patching ``DiffusionObjective`` in this process) so that the forward pass after each checkpoint copies
 the file aside. Each copy holds the EMA weights and the training seconds at that step (``seconds``, the
 loop's own clock, which excludes evaluation). After training, every copy is loaded into the model and
-sampled (DDIM 50 steps by default, or ``--sample``), and scored exactly as ``quality.py`` scores.
+sampled (DDIM 50 steps by default, or ``--sample``), and scored exactly as ``quality.py`` scores (a
+test-sized set for fidelity, a training-sized one for TSTR).
 
 Prints one row per (seed, step): training seconds and the figures; then the mean over seeds per step with
 the indicators that beat the floor, and the first step/seconds at which each indicator beats the floor
@@ -38,7 +39,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from quality import METRICS, SHORT, _value, beats, score  # noqa: E402  (the judging protocol, shared)
+from quality import METRICS, PRIVACY, SHORT, _value, beats, score  # noqa: E402  (the judging protocol, shared)
 
 INDICATORS = ["density", "coverage", "aa_ts", "tstr_logreg_accuracy", "tstr_mlp_accuracy"]
 
@@ -120,7 +121,7 @@ def main() -> None:
     for seed in args.seeds:
         tr, te = pp.split(a, label_key="tissue", test_size=0.2, seed=seed)
         g = get_model("gaussian").from_config().fit(tr, label_key="tissue", seed=seed, progress=False)
-        res = score(te, g.sample(like=te, seed=seed + 100), tr, seed)
+        res = score(te, g.sample(like=te, seed=seed + 100), tr, seed, syn_tstr=g.sample(like=tr, seed=seed + 200))
         ref["real (ceiling)"].append(res["reference"])
         ref["gaussian"].append(res["value"])
         with tempfile.TemporaryDirectory(prefix="rnagen-tt-") as tmp:
@@ -134,23 +135,23 @@ def main() -> None:
             model.net.eval()
             for opts in specs + (final_specs if step == snaps[-1][0] else []):
                 syn = model.sample(like=te, seed=seed + 100, **opts)
-                v = score(te, syn, tr, seed)["value"]
+                v = score(te, syn, tr, seed, syn_tstr=model.sample(like=tr, seed=seed + 200, **opts))["value"]
                 rows[(_spec_label(opts), step)].append({**v, "seconds": secs})
                 print(f"seed {seed} step {step:6d} {secs:7.1f} s {_spec_label(opts):22s} "
-                      + " ".join(f"{SHORT[m]}={v[m]:.3f}" for m in METRICS), flush=True)
+                      + " ".join(f"{SHORT[m]}={v[m]:.3f}" for m in METRICS + PRIVACY), flush=True)
 
-    mean_ref = {n: {m: float(np.mean([r[m] for r in rs])) for m in METRICS} for n, rs in ref.items()}
+    mean_ref = {n: {m: float(np.mean([r[m] for r in rs])) for m in METRICS + PRIVACY} for n, rs in ref.items()}
     print(f"\n{args.label}: mean over seeds {args.seeds}; overrides {args.set}; torch threads {args.threads}")
-    print(f"{'set':34s} {'train s':>8s} " + " ".join(f"{SHORT[m]:>8s}" for m in METRICS) + "  beats floor on")
+    print(f"{'set':34s} {'train s':>8s} " + " ".join(f"{SHORT[m]:>8s}" for m in METRICS + PRIVACY) + "  beats floor on")
     for n in ("real (ceiling)", "gaussian"):
-        print(f"{n:34s} {'':>8s} " + " ".join(f"{mean_ref[n][m]:8.3f}" for m in METRICS))
+        print(f"{n:34s} {'':>8s} " + " ".join(f"{mean_ref[n][m]:8.3f}" for m in METRICS + PRIVACY))
     first: dict[str, dict[str, tuple[int, float]]] = defaultdict(dict)
     for (spec, step), rs in sorted(rows.items(), key=lambda kv: (kv[0][0], kv[0][1])):
-        mean = {m: float(np.mean([r[m] for r in rs])) for m in [*METRICS, "seconds"]}
+        mean = {m: float(np.mean([r[m] for r in rs])) for m in [*METRICS, *PRIVACY, "seconds"]}
         won = [m for m in METRICS if beats(m, mean[m], mean_ref["gaussian"][m], mean_ref["real (ceiling)"][m])]
         for m in won:
             first[spec].setdefault(m, (step, mean["seconds"]))
-        print(f"{spec + ' @' + str(step):34s} {mean['seconds']:8.1f} " + " ".join(f"{mean[m]:8.3f}" for m in METRICS)
+        print(f"{spec + ' @' + str(step):34s} {mean['seconds']:8.1f} " + " ".join(f"{mean[m]:8.3f}" for m in METRICS + PRIVACY)
               + "  " + ", ".join(SHORT[m] for m in won))
     print("\nfirst beats the Gaussian floor (seed mean): step / training seconds")
     for spec in dict.fromkeys(s for s, _ in rows):

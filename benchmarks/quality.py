@@ -7,10 +7,20 @@ scores it against the held-out test split with the tool's own preprocessing (log
 the real training statistics) and gives, in the same call, the real-vs-real reference: a training subsample
 of the synthetic set's size scored the same way (the ceiling). The per-class Gaussian is the floor.
 
+Two reference rows besides the ceiling and the floor: "copies", the memoriser (each synthetic profile is a
+training profile of the same label, drawn with replacement), shows what copying scores: it beats the Gaussian
+on density, AA_ts and TSTR on these small splits, so a model that wins only as far as it copies has not won;
+the privacy columns tell them apart: DCR share (share of synthetic profiles nearer the training set than the
+held-out set; reference: the real-vs-real value, held-out profiles playing the synthetic set) and the
+near-copy share (closer to a training profile than 99% of held-out real profiles are; copies: 1).
+
 Indicators: density and coverage (k = 10), precision, recall, AA_ts (0.5 ideal), detection AUC (0.5
-ideal), TSTR accuracy (logistic regression and MLP, 3 classifier seeds). A model "beats the floor" on an
+ideal), TSTR accuracy (logistic regression and MLP, 3 classifier seeds) of classifiers trained on a second
+synthetic set with the training split's size and label mix (416 profiles), so that TSTR compares with its
+reference TRTR (the same classifiers trained on the real training split). A model "beats the floor" on an
 indicator when it is nearer the real-vs-real value than the Gaussian (for density: |density - ceiling|; for
-AA_ts and detection: |value - 0.5|; for coverage, recall and TSTR: higher).
+AA_ts and detection: |value - 0.5|; for coverage, recall and TSTR: higher), judged on the means over the
+seeds; "(k/n)" after an indicator counts the seeds on which the model beats the floor of the same split.
 
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/quality.py --models gaussian diffusion --seeds 0 1 2
     .venv/bin/python benchmarks/quality.py --models diffusion --set diffusion:train.steps=6000 \\
@@ -22,13 +32,16 @@ import argparse
 import time
 from collections import defaultdict
 
+import anndata
 import numpy as np
 import torch
 
 METRICS = ["density", "coverage", "precision", "recall", "aa_ts", "detection_auc", "tstr_logreg_accuracy",
            "tstr_mlp_accuracy"]
+PRIVACY = ["dcr_share", "near_copy_share"]
 SHORT = {"density": "dens", "coverage": "cov", "precision": "prec", "recall": "rec", "aa_ts": "AA_ts",
-         "detection_auc": "det", "tstr_logreg_accuracy": "TSTR_lr", "tstr_mlp_accuracy": "TSTR_mlp"}
+         "detection_auc": "det", "tstr_logreg_accuracy": "TSTR_lr", "tstr_mlp_accuracy": "TSTR_mlp",
+         "dcr_share": "DCR", "near_copy_share": "copies"}
 
 
 def _value(v: str):
@@ -45,14 +58,36 @@ def _value(v: str):
         return v
 
 
-def score(test, syn, train, seed: int) -> dict[str, dict[str, float]]:
-    """evaluate() on the chosen indicators: {"value": {...}, "reference": {...}}."""
+def score(test, syn, train, seed: int, syn_tstr=None) -> dict[str, dict[str, float]]:
+    """evaluate() on the chosen indicators: {"value": {...}, "reference": {...}}.
+
+    ``syn_tstr``: a synthetic set of the training set's size and label mix; when given, the TSTR accuracies
+    come from classifiers trained on it, so that they compare with their reference, TRTR (classifiers trained
+    on the whole real training set): a set of the test split's size has a quarter of the training data.
+    """
     from rnagen.metrics import evaluate
 
-    df = evaluate(test, syn, train=train, label_key="tissue", metrics=METRICS, n_boot=0, n_boot_expensive=0,
-                  seed=seed)
+    df = evaluate(test, syn, train=train, label_key="tissue", metrics=METRICS + PRIVACY, n_boot=0,
+                  n_boot_expensive=0, seed=seed)
     df = df[df["group"] == "all"].set_index("name")
-    return {"value": df["value"].to_dict(), "reference": df["reference"].to_dict()}
+    out = {"value": df["value"].to_dict(), "reference": df["reference"].to_dict()}
+    if syn_tstr is not None:
+        tstr = [m for m in METRICS if m.startswith("tstr_")]
+        dt = evaluate(test, syn_tstr, train=train, label_key="tissue", metrics=tstr, n_boot=0,
+                      n_boot_expensive=0, seed=seed)
+        dt = dt[dt["group"] == "all"].set_index("name")
+        out["value"].update(dt["value"].to_dict())
+    return out
+
+
+def copies(train, test, seed: int):
+    """The memoriser: for each test profile, a training profile of the same label drawn with replacement."""
+    rng = np.random.default_rng(seed)
+    y_tr = train.obs["tissue"].astype(str).to_numpy()
+    pick = [rng.choice(np.flatnonzero(y_tr == lab)) for lab in test.obs["tissue"].astype(str)]
+    obs = train.obs.iloc[pick].reset_index(drop=True)
+    obs.index = [f"copy{i}" for i in range(len(pick))]
+    return anndata.AnnData(X=np.asarray(train.X)[pick], obs=obs, var=train.var.copy())
 
 
 def beats(name: str, model: float, floor: float, ceiling: float) -> bool:
@@ -93,6 +128,10 @@ def main() -> None:
     rows: dict[str, list[dict]] = defaultdict(list)
     for seed in args.seeds:
         tr, te = pp.split(a, label_key="tissue", test_size=0.2, seed=seed)
+        res = score(te, copies(tr, te, seed), tr, seed, syn_tstr=copies(tr, tr, seed + 1))
+        rows["copies"].append({**res["value"], "fit_s": 0.0, "sample_s": 0.0})
+        print(f"seed {seed} {'copies':14s} " + " ".join(f"{SHORT.get(k, k)}={v:.3f}"
+                                                        for k, v in rows["copies"][-1].items()), flush=True)
         for name in models:
             model = get_model(name).from_config(overrides=overrides[name])
             t0 = time.perf_counter()
@@ -101,7 +140,8 @@ def main() -> None:
             t0 = time.perf_counter()
             syn = model.sample(like=te, seed=seed + 100, **sopts[name])
             sample_s = time.perf_counter() - t0
-            res = score(te, syn, tr, seed)
+            syn_tstr = model.sample(like=tr, seed=seed + 200, **sopts[name])
+            res = score(te, syn, tr, seed, syn_tstr=syn_tstr)
             if name == "gaussian":
                 rows["real (ceiling)"].append({**res["reference"], "fit_s": 0.0, "sample_s": 0.0})
             label = name if (name == "gaussian" or args.label is None) else args.label
@@ -110,15 +150,21 @@ def main() -> None:
                   flush=True)
     print(f"\nmean (sd) over seeds {args.seeds}; overrides {dict(overrides)}; sampler {dict(sopts)}; "
           f"torch threads {args.threads}")
-    print(f"{'set':16s} " + " ".join(f"{SHORT[m]:>14s}" for m in METRICS) + f" {'fit s':>7s}  beats floor on")
+    cols = METRICS + PRIVACY
+    print(f"{'set':16s} " + " ".join(f"{SHORT[m]:>14s}" for m in cols) + f" {'fit s':>7s}  beats floor on")
     mean = {n: {k: float(np.mean([r[k] for r in rs])) for k in rs[0]} for n, rs in rows.items()}
     for name, rs in rows.items():
         cells = " ".join(f"{np.mean([r[m] for r in rs]):.3f} ({np.std([r[m] for r in rs]):.3f})".rjust(14)
-                         for m in METRICS)
+                         for m in cols)
         won = ""
         if name not in ("gaussian", "real (ceiling)"):
-            won = ", ".join(SHORT[m] for m in METRICS
-                            if beats(m, mean[name][m], mean["gaussian"][m], mean["real (ceiling)"][m]))
+            parts = []
+            for m in METRICS:
+                if beats(m, mean[name][m], mean["gaussian"][m], mean["real (ceiling)"][m]):
+                    # how many seeds agree, each judged against its own split's floor and ceiling
+                    k = sum(beats(m, r[m], g[m], c[m]) for r, g, c in zip(rs, rows["gaussian"], rows["real (ceiling)"]))
+                    parts.append(f"{SHORT[m]} ({k}/{len(rs)})")
+            won = ", ".join(parts)
         print(f"{name:16s} {cells} {mean[name]['fit_s']:7.1f}  {won}")
 
 
