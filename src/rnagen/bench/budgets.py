@@ -50,8 +50,8 @@ BUDGET_TABLE: dict[str, dict[str, dict[str, Any]]] = {
         # former width 256 / depth 2 / 600 steps gave density ~0.07, and width 256 at 3,000 steps 0.22.
         "diffusion": {"train.steps": 1500, "train.warmup_steps": 50, "train.lr_schedule": "constant",
                       "train.checkpoint_every": 500},
-        # about half the models' own CPU defaults (3 GTEx splits, benchmarks/RESULTS_baselines.md: vae ~15 s,
-        # density 1.23, AA_ts 0.524; wgan-gp ~50 s, density 1.36, AA_ts 0.535, TSTR 0.91/0.92)
+        # the VAE's own default length (~15 s); the WGAN-GP at half its default (3 GTEx splits,
+        # benchmarks/RESULTS_baselines.md: ~50 s, density 1.36, AA_ts 0.535, TSTR 0.97/0.96, near copies 0.19)
         "vae": {"train.steps": 1500, "train.checkpoint_every": 500},
         "wgan-gp": {"train.steps": 4000, "train.checkpoint_every": 1000},
         "gaussian": {},
