@@ -152,14 +152,23 @@ def bench_quality(overrides: list[str]) -> list[dict]:
     score(m.sample(like=ate, seed=0, steps=50), "diffusion DDIM 50", secs)
     score(m.sample(like=ate, seed=0, steps=1000), "diffusion DDIM 1000", secs)
     score(m.sample(like=ate, seed=0, sampler="ddpm", steps=1000), "diffusion DDPM 1000", secs)
-    # TSTR difference 50 vs 1000 steps on a larger synthetic set (less noise than 104 profiles)
-    accs = {}
-    for steps in (50, 1000):
-        syn = m.sample(n_per_label=64, seed=1, steps=steps)
-        clf = LogisticRegression(max_iter=2000).fit(sc.transform(np.asarray(syn.X)), syn.obs["tissue"].astype(str))
-        accs[steps] = float((clf.predict(Xte.numpy()) == yte).mean())
-    print(f"TSTR DDIM 50 steps {accs[50]:.4f} vs 1000 steps {accs[1000]:.4f}: loss "
-          f"{100 * (accs[1000] - accs[50]):.2f} points (target <= 0.5)", flush=True)
+    # TSTR difference 50 vs 1000 steps. One test profile is 0.96 points here, coarser than the 0.5-point
+    # target, so the difference is averaged over several synthetic sets: per seed, DDIM 50 and DDIM 1000 start
+    # from the same x_T (same seed; eta = 0 is deterministic from there), a paired comparison.
+    seeds = (1, 2, 3, 4, 5)
+    accs = {50: [], 1000: []}
+    for seed in seeds:
+        for steps in (50, 1000):
+            syn = m.sample(n_per_label=16, seed=seed, steps=steps)
+            clf = LogisticRegression(max_iter=2000).fit(sc.transform(np.asarray(syn.X)),
+                                                        syn.obs["tissue"].astype(str))
+            accs[steps].append(float((clf.predict(Xte.numpy()) == yte).mean()))
+        print(f"  seed {seed}: TSTR DDIM 50 {accs[50][-1]:.4f}, DDIM 1000 {accs[1000][-1]:.4f}", flush=True)
+    gap = 100 * (np.asarray(accs[1000]) - np.asarray(accs[50]))
+    se = gap.std(ddof=1) / np.sqrt(len(gap))
+    print(f"TSTR DDIM 50 steps {np.mean(accs[50]):.4f} vs 1000 steps {np.mean(accs[1000]):.4f} (mean of "
+          f"{len(seeds)} synthetic sets of 16 per tissue): loss {gap.mean():.2f} +- {se:.2f} (SE) points "
+          f"(target <= 0.5)", flush=True)
     return rows
 
 
