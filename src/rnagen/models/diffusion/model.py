@@ -139,7 +139,7 @@ def _default_train() -> TrainConfig:
     # over 5 splits; benchmarks/RESULTS_diffusion.md): density rises with the number of steps (DDIM 50, mean
     # of 5 splits: 0.95 / 1.08 / 1.22 after runs of 3,000 / 3,500 / 4,000 steps; ceiling 1.07, Gaussian floor
     # 0.96), so 3,500 lands on the real-vs-real density with the best AA_ts and TSTR of the three; lr 2e-3 or
-    # 5e-4 instead of 1e-3 lost 0.23 density at 3,000 steps. About 2.5 CPU minutes on 2 cores; the paper's
+    # 5e-4 instead of 1e-3 lost 0.23 density at 3,000 steps. 185 s on 2 idle CPU cores; the paper's
     # recipe (15,000 epochs, batch 2048) is far beyond this.
     return TrainConfig(steps=3500, batch_size=128, lr=1e-3, weight_decay=1e-4, lr_schedule="cosine",
                        warmup_steps=100, grad_clip=1.0, ema_decay=0.995, checkpoint_every=500, log_every=50)
