@@ -67,16 +67,18 @@ def score(test, syn, train, seed: int, syn_tstr=None) -> dict[str, dict[str, flo
     """
     from rnagen.metrics import evaluate
 
-    df = evaluate(test, syn, train=train, label_key="tissue", metrics=METRICS + PRIVACY, n_boot=0,
+    tstr = [m for m in METRICS if m.startswith("tstr_")]
+    first = [m for m in METRICS + PRIVACY if syn_tstr is None or m not in tstr]
+    df = evaluate(test, syn, train=train, label_key="tissue", metrics=first, n_boot=0,
                   n_boot_expensive=0, seed=seed)
     df = df[df["group"] == "all"].set_index("name")
     out = {"value": df["value"].to_dict(), "reference": df["reference"].to_dict()}
     if syn_tstr is not None:
-        tstr = [m for m in METRICS if m.startswith("tstr_")]
         dt = evaluate(test, syn_tstr, train=train, label_key="tissue", metrics=tstr, n_boot=0,
                       n_boot_expensive=0, seed=seed)
         dt = dt[dt["group"] == "all"].set_index("name")
         out["value"].update(dt["value"].to_dict())
+        out["reference"].update(dt["reference"].to_dict())
     return out
 
 
