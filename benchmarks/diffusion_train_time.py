@@ -151,7 +151,8 @@ def main() -> None:
         won = [m for m in METRICS if beats(m, mean[m], mean_ref["gaussian"][m], mean_ref["real (ceiling)"][m])]
         for m in won:
             first[spec].setdefault(m, (step, mean["seconds"]))
-        print(f"{spec + ' @' + str(step):34s} {mean['seconds']:8.1f} " + " ".join(f"{mean[m]:8.3f}" for m in METRICS + PRIVACY)
+        print(f"{spec + ' @' + str(step):34s} {mean['seconds']:8.1f} "
+              + " ".join(f"{mean[m]:8.3f}" for m in METRICS + PRIVACY)
               + "  " + ", ".join(SHORT[m] for m in won))
     print("\nfirst beats the Gaussian floor (seed mean): step / training seconds")
     for spec in dict.fromkeys(s for s, _ in rows):

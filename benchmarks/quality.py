@@ -164,7 +164,8 @@ def main() -> None:
             for m in METRICS:
                 if beats(m, mean[name][m], mean["gaussian"][m], mean["real (ceiling)"][m]):
                     # how many seeds agree, each judged against its own split's floor and ceiling
-                    k = sum(beats(m, r[m], g[m], c[m]) for r, g, c in zip(rs, rows["gaussian"], rows["real (ceiling)"]))
+                    k = sum(beats(m, r[m], g[m], c[m])
+                            for r, g, c in zip(rs, rows["gaussian"], rows["real (ceiling)"]))
                     parts.append(f"{SHORT[m]} ({k}/{len(rs)})")
             won = ", ".join(parts)
         print(f"{name:16s} {cells} {mean[name]['fit_s']:7.1f}  {won}")

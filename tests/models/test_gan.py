@@ -10,7 +10,6 @@ import torch
 from torch import nn
 
 from rnagen.errors import ConfigError
-
 from rnagen.models import get_model
 from rnagen.models.gan import WGANGPModel, gradient_penalty
 

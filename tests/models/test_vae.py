@@ -8,7 +8,6 @@ import pytest
 import torch
 
 from rnagen.errors import ConfigError
-
 from rnagen.models import get_model
 from rnagen.models.vae import ConditionalVAE, VAEModel
 
