@@ -74,6 +74,9 @@ def test_n_critic_cadence_and_two_optimisers(optimizer, cls, tmp_path):
     ("gan.lr_critic=0", "lr_critic"),
     ("gan.adam_beta1=1.0", "adam_beta1"),
     ("network.critic_conditioning=film", "critic_conditioning"),
+    ("gan.copy_penalty=-1", "copy_penalty"),
+    ("gan.copy_quantile=0", "copy_quantile"),
+    ("gan.copy_quantile=1", "copy_quantile"),
 ])
 def test_bad_config(override, msg):
     with pytest.raises(ConfigError, match=msg):
@@ -119,3 +122,93 @@ def test_class_bias_starts_at_the_class_means_and_adam_beta1(tmp_path):
     # the class offsets travel with the generator through save/load
     again = WGANGPModel.load(tmp_path, device="cpu")
     np.testing.assert_array_equal(again.sample(n_per_label=3, seed=4).X, m.sample(n_per_label=3, seed=4).X)
+
+
+def test_copy_repulsion_value_and_gradient():
+    from rnagen.models.gan import copy_repulsion
+
+    ref = torch.tensor([[0.0, 0.0], [10.0, 0.0]])
+    # distances to the closest reference profile: 0.5 (to ref 0), 1.0 (to ref 1), 3.0 (outside radius 2)
+    fake = torch.tensor([[0.0, 0.5], [9.0, 0.0], [5.0, 3.0]], requires_grad=True)
+    pen, share = copy_repulsion(fake, ref, radius=2.0)
+    assert float(pen) == pytest.approx(((2.0 - 0.5) + (2.0 - 1.0) + 0.0) / 3)
+    assert float(share) == pytest.approx(2 / 3)
+    pen.backward()
+    # descending the penalty moves each profile inside the radius straight away from its closest
+    # reference profile, with gradient norm 1 / batch; the one outside gets no gradient
+    np.testing.assert_allclose(fake.grad.numpy(), [[0.0, -1 / 3], [1 / 3, 0.0], [0.0, 0.0]], atol=1e-6)
+
+
+def test_copy_repulsion_at_an_anchor_pushes_where_the_anchor_copies():
+    from rnagen.models.gan import copy_repulsion
+
+    ref = torch.tensor([[0.0, 0.0], [10.0, 0.0]])
+    # the averaged generator (anchor) copies ref 0 for the first noise, is far from both for the second;
+    # the live outputs are elsewhere: the anchor's distances and directions decide
+    anchor = torch.tensor([[0.0, 0.5], [5.0, 3.0]])
+    fake = torch.tensor([[9.0, 0.0], [0.0, 0.1]], requires_grad=True)
+    pen, share = copy_repulsion(fake, ref, radius=2.0, anchor=anchor)
+    # the hinge linearised at the anchor: (2 - 0.5) - <fake - anchor, unit vector away from ref 0>
+    assert float(pen) == pytest.approx(((2.0 - 0.5) - (0.0 - 0.5)) / 2)
+    assert float(share) == pytest.approx(0.5)
+    pen.backward()
+    np.testing.assert_allclose(fake.grad.numpy(), [[0.0, -0.5], [0.0, 0.0]], atol=1e-6)
+    # at anchor = fake it is the plain hinge
+    same, _ = copy_repulsion(anchor, ref, radius=2.0, anchor=anchor)
+    plain, _ = copy_repulsion(anchor, ref, radius=2.0)
+    assert float(same) == pytest.approx(float(plain))
+
+
+def test_nearest_other_distance_is_leave_one_out_in_chunks():
+    from rnagen.models.gan import nearest_other_distance
+
+    X = torch.randn(23, 5, generator=torch.Generator().manual_seed(0))
+    X[7] = X[3]  # a duplicate: distance 0 for both, not inf
+    full = torch.cdist(X, X) + torch.diag(torch.full((23,), float("inf")))
+    expected = full.min(dim=1).values.numpy()
+    np.testing.assert_allclose(nearest_other_distance(X, chunk=4), expected, rtol=1e-5)
+    assert nearest_other_distance(X)[3] == 0 and nearest_other_distance(X)[7] == 0
+    with pytest.raises(ConfigError, match="at least 2"):
+        nearest_other_distance(X[:1])
+
+
+def test_copy_penalty_radius_and_log(tmp_path):
+    from rnagen.models.gan import nearest_other_distance
+
+    a = _data()
+    m = get_model("wgan-gp").from_config(overrides=[
+        "preprocess.log=none", "preprocess.scaler=none", "network.generator_hidden=[8]",
+        "network.critic_hidden=[8]", "train.steps=4", "train.log_every=2", "train.checkpoint_every=4",
+        "gan.copy_penalty=2", "gan.copy_quantile=0.25"])
+    m.fit(a, label_key="k", device="cpu", progress=False, run_dir=tmp_path)
+    radius = np.quantile(nearest_other_distance(torch.from_numpy(np.asarray(a.X))), 0.25)
+    assert m.copy_radius == pytest.approx(radius, rel=1e-5)
+    assert m.gan.copy_radius == pytest.approx(radius, rel=1e-5)
+    assert all(0.0 <= r["copy_share"] <= 1.0 for r in m.history)
+    # the reference profiles are training data: never written to the run folder
+    from safetensors.torch import load_file
+
+    assert not any("copy_reference" in k for k in load_file(str(tmp_path / "weights.safetensors")))
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    assert not any("copy_reference" in k for k in state["module"]) and "copy_reference" not in state.get("ema", {})
+
+
+def test_the_copy_anchor_is_the_averaged_generator():
+    from types import SimpleNamespace
+
+    from rnagen.models.gan import WGANGP, CondCritic, CondGenerator
+    from rnagen.models.gan.network import _averaged_generator_output
+    from rnagen.train.ema import EMA
+
+    torch.manual_seed(0)
+    gan = WGANGP(CondGenerator(4, 2, noise_dim=3, hidden=[8], norm="layer"), CondCritic(4, 2, hidden=[8]))
+    ema = EMA(gan, decay=0.5)
+    with torch.no_grad():
+        for p in gan.generator.parameters():
+            p.add_(1.0)  # the live generator moves away from the average
+    z, y = torch.randn(5, 3), torch.tensor([0, 1, 0, 1, 1])
+    out = _averaged_generator_output(SimpleNamespace(ema=ema), gan.generator, z, y)
+    averaged = CondGenerator(4, 2, noise_dim=3, hidden=[8], norm="layer")
+    averaged.load_state_dict({k[len("generator."):]: v for k, v in ema.shadow.items() if k.startswith("generator.")})
+    assert torch.allclose(out, averaged(z, y)) and not torch.allclose(out, gan.generator(z, y))
+    assert _averaged_generator_output(SimpleNamespace(ema=None), gan.generator, z, y) is None

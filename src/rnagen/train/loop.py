@@ -95,6 +95,7 @@ class StepContext:
         self.scaler = scaler
         self.amp_dtype = amp_dtype
         self.step = 0
+        self.ema: EMA | None = None   # the parameters' moving average, when train.ema_decay > 0
 
     def autocast(self):
         """Mixed-precision context on CUDA when enabled, a no-op otherwise."""
@@ -242,6 +243,7 @@ def train_loop(
     ema = EMA(raw, cfg.ema_decay) if cfg.ema_decay > 0 else None
     ctx = StepContext(module=call_module, raw=raw, optimizers=optimizers, schedulers=schedulers, generator=gen,
                       cfg=cfg, device=device, dist=dist, scaler=scaler, amp_dtype=amp_dtype)
+    ctx.ema = ema
 
     history: list[dict[str, float]] = []
     step, seconds_before = 0, 0.0

@@ -33,7 +33,21 @@ from ...train import TrainConfig, train_loop
 from .._base import Generator, PreprocessConfig, register
 from .network import WGANGP, CondCritic, CondGenerator, wgan_gp_step
 
-__all__ = ["WGANGPModel", "WGANGPConfig", "GANNetworkConfig", "GANConfig"]
+__all__ = ["WGANGPModel", "WGANGPConfig", "GANNetworkConfig", "GANConfig", "nearest_other_distance"]
+
+
+def nearest_other_distance(X: torch.Tensor, chunk: int = 1024) -> np.ndarray:
+    """Each row's Euclidean distance to its nearest other row (leave-one-out), in row chunks."""
+    X = X.float()
+    if len(X) < 2:
+        raise ConfigError("gan.copy_penalty needs at least 2 training profiles")
+    out = np.empty(len(X))
+    for s in range(0, len(X), chunk):
+        d = torch.cdist(X[s:s + chunk], X)
+        idx = torch.arange(s, min(s + chunk, len(X)))
+        d[idx - s, idx] = float("inf")
+        out[s:s + len(idx)] = d.min(dim=1).values.numpy()
+    return out
 
 
 @dataclass
@@ -90,8 +104,23 @@ class GANConfig:
     """Generator learning rate; unset = ``train.lr``."""
     lr_critic: float | None = None
     """Critic learning rate; unset = ``train.lr``."""
+    copy_penalty: float = 0.0
+    """Weight of the copy repulsion in the generator loss (0 disables): a generated profile nearer a training
+    profile than ``copy_quantile``'s radius is pushed away from it (:func:`~.network.copy_repulsion`)."""
+    copy_quantile: float = 0.05
+    """The repulsion radius: this quantile of the training profiles' distances to their nearest other
+    training profile (a real profile is that close to another only this often)."""
+    copy_target: Literal["ema", "live"] = "ema"
+    """Whose copies are penalised: ``ema``, the averaged generator that sampling uses (its distances decide,
+    the live generator's outputs for the same noise are pushed), or ``live``, the generator being trained.
+    Without an average (``train.ema_decay=0``) both are the live generator."""
 
     def __post_init__(self) -> None:
+        if self.copy_penalty < 0 or not 0.0 < self.copy_quantile < 1.0:
+            raise ConfigError(f"gan.copy_penalty must be >= 0 and gan.copy_quantile in (0, 1), got "
+                              f"{self.copy_penalty}, {self.copy_quantile}")
+        if self.copy_target not in ("ema", "live"):
+            raise ConfigError(f"gan.copy_target must be 'ema' or 'live', got {self.copy_target!r}")
         if self.n_critic < 1:
             raise ConfigError(f"gan.n_critic must be >= 1, got {self.n_critic}")
         if not 0.0 <= self.adam_beta1 < 1.0:
@@ -146,7 +175,8 @@ class WGANGPModel(Generator):
         D = CondCritic(self.n_genes, self.n_labels, hidden=n.critic_hidden, norm=n.critic_norm,
                        negative_slope=n.negative_slope, label_dim=n.label_dim,
                        conditioning=n.critic_conditioning)
-        self.gan = WGANGP(G, D, n_critic=c.n_critic, gp_weight=c.gp_weight, drift=c.drift)
+        self.gan = WGANGP(G, D, n_critic=c.n_critic, gp_weight=c.gp_weight, drift=c.drift,
+                          copy_penalty=c.copy_penalty, copy_target=c.copy_target)
         if self.device is not None:
             self.gan.to(self.device)
 
@@ -170,6 +200,11 @@ class WGANGPModel(Generator):
             with torch.no_grad():
                 for c in range(self.n_labels):
                     self.gan.generator.class_bias.weight[c] = torch.from_numpy(X[y == c].mean(axis=0))
+        if self.config.gan.copy_penalty > 0:
+            ref = torch.from_numpy(X)
+            radius = float(np.quantile(nearest_other_distance(ref), self.config.gan.copy_quantile))
+            self.gan.set_copy_reference(ref, radius)
+            self.copy_radius = radius
         result = train_loop(self.gan, torch.from_numpy(X), torch.from_numpy(y), self.config.train,
                             device=self.device, seed=seed, run_dir=run_dir, progress=progress, resume=resume,
                             step_fn=wgan_gp_step, param_groups=self._param_groups(),
@@ -209,8 +244,11 @@ class WGANGPModel(Generator):
         self.gan.to(self.device or torch.device("cpu")).eval()
 
     def _extra_meta(self) -> dict[str, Any]:
-        return {"n_parameters_generator": int(sum(p.numel() for p in self.gan.generator.parameters())),
+        meta = {"n_parameters_generator": int(sum(p.numel() for p in self.gan.generator.parameters())),
                 "n_parameters_critic": int(sum(p.numel() for p in self.gan.critic.parameters()))}
+        if getattr(self, "copy_radius", None) is not None:
+            meta["copy_radius"] = self.copy_radius
+        return meta
 
     @classmethod
     def search_space(cls, trial: Any) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from torch import nn
 
 from ..vae.network import LabelInput, mlp
 
-__all__ = ["CondGenerator", "CondCritic", "WGANGP", "gradient_penalty", "wgan_gp_step"]
+__all__ = ["CondGenerator", "CondCritic", "WGANGP", "gradient_penalty", "copy_repulsion", "wgan_gp_step"]
 
 
 class CondGenerator(nn.Module):
@@ -83,12 +83,22 @@ class WGANGP(nn.Module):
     both). Hyperparameters of the adversarial game live here so the training step needs nothing else."""
 
     def __init__(self, generator: CondGenerator, critic: CondCritic, *, n_critic: int = 5, gp_weight: float = 10.0,
-                 drift: float = 0.0) -> None:
+                 drift: float = 0.0, copy_penalty: float = 0.0, copy_target: str = "ema") -> None:
         super().__init__()
         self.generator, self.critic = generator, critic
         self.n_critic, self.gp_weight, self.drift = int(n_critic), float(gp_weight), float(drift)
+        self.copy_penalty, self.copy_target = float(copy_penalty), str(copy_target)
         # the generator loss of its latest update, logged every step (the loop averages logs over steps)
         self.register_buffer("last_g_loss", torch.zeros(()), persistent=False)
+        self.register_buffer("last_copy_share", torch.zeros(()), persistent=False)
+        # training profiles and the radius for the copy repulsion (set by the model; never saved)
+        self.register_buffer("copy_reference", None, persistent=False)
+        self.copy_radius = 0.0
+
+    def set_copy_reference(self, X: torch.Tensor, radius: float) -> None:
+        """The training profiles the generator is pushed away from, and the radius of that push."""
+        self.copy_reference = X.detach().float().to(next(self.parameters()).device)
+        self.copy_radius = float(radius)
 
 
 def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, y: torch.Tensor,
@@ -99,6 +109,36 @@ def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, 
     score = critic(x_hat, y)
     (grad,) = torch.autograd.grad(score.sum(), x_hat, create_graph=True)
     return (grad.float().norm(2, dim=1) - 1.0).pow(2).mean()
+
+
+def copy_repulsion(fake: torch.Tensor, reference: torch.Tensor, radius: float,
+                   anchor: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Penalty on generated profiles that lie within ``radius`` of a training profile, and their share.
+
+    Without ``anchor`` it is ``mean(relu(radius - d_i))``, ``d_i`` the distance of ``fake[i]`` to its closest
+    reference profile: its gradient moves a profile inside the radius straight away from that profile with
+    norm 1 / batch size (the scale of the critic's gradient under the 1-Lipschitz penalty) and leaves the
+    others alone. With ``anchor`` (the same noise through the averaged generator that sampling uses) the
+    distances and directions are the anchor's, and the penalty is that hinge linearised at the anchor, so the
+    live generator is pushed wherever the *sampled* generator copies. This is a repulsive variant of
+    memorisation rejection (Bai et al. 2021, which drops such samples from the generator's update instead).
+    """
+    a = fake.detach() if anchor is None else anchor.detach()
+    d, idx = torch.cdist(a.float(), reference).min(dim=1)
+    inside = d < radius
+    away = (a.float() - reference[idx]) / d.clamp_min(1e-12).unsqueeze(1)  # unit vectors away from the copy
+    lin = radius - d - ((fake.float() - a.float()) * away).sum(dim=1)   # = radius - d(fake) to first order
+    return torch.where(inside, lin, torch.zeros_like(lin)).mean(), inside.float().mean()
+
+
+def _averaged_generator_output(ctx, G: CondGenerator, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor | None:
+    """``G(z, y)`` with the loop's moving-average weights (what sampling uses), or None without an average."""
+    ema = getattr(ctx, "ema", None)
+    if ema is None:
+        return None
+    params = {k[len("generator."):]: v for k, v in ema.shadow.items() if k.startswith("generator.")}
+    with torch.no_grad():
+        return torch.func.functional_call(G, params, (z, y))
 
 
 def wgan_gp_step(ctx, xb: torch.Tensor, yb: torch.Tensor) -> dict[str, float]:
@@ -139,7 +179,13 @@ def wgan_gp_step(ctx, xb: torch.Tensor, yb: torch.Tensor) -> dict[str, float]:
     if ctx.step % gan.n_critic == gan.n_critic - 1:
         z = torch.randn((B, G.noise_dim), generator=g, device=dev)
         with amp:
-            loss_g = -D(G(z, yb), yb).float().mean()
+            fake = G(z, yb)
+            loss_g = -D(fake, yb).float().mean()
+        if gan.copy_penalty > 0 and gan.copy_reference is not None:
+            anchor = _averaged_generator_output(ctx, G, z, yb) if gan.copy_target == "ema" else None
+            pen, share = copy_repulsion(fake, gan.copy_reference, gan.copy_radius, anchor=anchor)
+            loss_g = loss_g + gan.copy_penalty * pen
+            gan.last_copy_share.fill_(float(share))
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward(inputs=list(G.parameters()))  # the critic's gradients are not needed
         ctx.all_reduce_grads(G.parameters())
@@ -153,4 +199,5 @@ def wgan_gp_step(ctx, xb: torch.Tensor, yb: torch.Tensor) -> dict[str, float]:
         for s in ctx.schedulers.values():
             s.step()
     return {"loss_d": float(loss_d.detach()), "w_dist": float(w_dist.detach()), "gp": float(gp.detach()),
-            "loss_g": float(gan.last_g_loss)}
+            "loss_g": float(gan.last_g_loss), **({"copy_share": float(gan.last_copy_share)}
+                                                   if gan.copy_penalty > 0 else {})}
