@@ -24,6 +24,7 @@ objective.likelihood=mse objective.beta=1 sample.prior=standard sample.noise=fal
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -36,7 +37,47 @@ from ...train import TrainConfig, train_loop
 from .._base import Generator, PreprocessConfig, register
 from .network import ConditionalVAE
 
-__all__ = ["VAEModel", "VAEConfig", "VAENetworkConfig", "VAEObjectiveConfig", "VAESampleConfig"]
+__all__ = ["VAEModel", "VAEConfig", "VAENetworkConfig", "VAEObjectiveConfig", "VAESampleConfig",
+           "covariance_gap_factor"]
+
+MAX_NOISE_RANK = 1024
+"""Most directions kept in the full-covariance observation noise (bounds its size: genes x rank floats)."""
+
+
+def _pooled_centred(A: np.ndarray, lab: np.ndarray, n_labels: int) -> tuple[np.ndarray, int]:
+    """Rows of ``A`` centred on their class mean (classes with >= 2 rows) and the pooled degrees of freedom."""
+    parts, dof = [], 0
+    for c in range(n_labels):
+        a = A[lab == c]
+        if len(a) > 1:
+            parts.append(a - a.mean(axis=0))
+            dof += len(a) - 1
+    return (np.concatenate(parts) if parts else np.zeros((0, A.shape[1]))), max(dof, 1)
+
+
+def covariance_gap_factor(X: np.ndarray, y: np.ndarray, D: np.ndarray, yd: np.ndarray, n_labels: int, *,
+                          max_rank: int = MAX_NOISE_RANK, rtol: float = 1e-6) -> np.ndarray:
+    """``F`` (genes x r) with ``F F^T`` the positive part of ``S_X - S_D``, the pooled within-class covariances
+    of ``X`` (labels ``y``) and ``D`` (labels ``yd``), keeping its ``max_rank`` largest directions.
+
+    Works in the smaller of the gene space and the row space: with ``M`` the class-centred rows of both sets
+    scaled by 1/sqrt(dof) and ``s`` their signs (+1 for X, -1 for D), ``S_X - S_D = M^T diag(s) M``; for more
+    genes than rows it is diagonalised through a QR factor of ``M^T``, so the cost is O(min(G, n)^2 max(G, n)).
+    """
+    Xc, dx = _pooled_centred(np.asarray(X, np.float64), y, n_labels)
+    Dc, dd = _pooled_centred(np.asarray(D, np.float64), yd, n_labels)
+    M = np.concatenate([Xc / np.sqrt(dx), Dc / np.sqrt(dd)])
+    sign = np.concatenate([np.ones(len(Xc)), -np.ones(len(Dc))])
+    if X.shape[1] <= len(M):
+        w, V = np.linalg.eigh((M.T * sign) @ M)
+    else:
+        Q, R = np.linalg.qr(M.T)
+        w, U = np.linalg.eigh((R * sign) @ R.T)
+        V = Q @ U
+    order = np.argsort(w)[::-1][:max_rank]
+    w_max = float(w.max()) if len(w) else 0.0
+    top = order[w[order] > rtol * w_max] if w_max > 0 else order[:0]
+    return V[:, top] * np.sqrt(w[top])
 
 
 @dataclass
@@ -45,8 +86,9 @@ class VAENetworkConfig:
 
     hidden: list[int] = field(default_factory=lambda: [512, 256])
     """Encoder hidden widths, input side first (the paper's GTEx best: 4 blocks, 8192-4096-4096-2048)."""
-    latent_dim: int = 32
-    """Size of z (the paper: 128)."""
+    latent_dim: int = 16
+    """Size of z (the paper: 128; 16 here: over 5 GTEx splits TSTR 0.962 / 0.953 vs 0.956 / 0.947 with 32,
+    benchmarks/RESULTS_baselines.md)."""
     norm: Literal["batch", "layer", "none"] = "layer"
     """``layer`` by default: on the bundled GTEx data BatchNorm's eval-mode statistics left the training
     reconstruction error 10x higher (0.028 vs 0.003, standardised units) and the samples over-dense."""
@@ -95,6 +137,11 @@ class VAESampleConfig:
     overfits); ``matched``: s_g^2 = the pooled within-class variance of the training data minus that of decoded
     draws from the configured ``prior`` and ``temperature`` (zero where the draws already vary enough), so the
     samples' per-gene within-class variance matches the data's."""
+    noise_covariance: Literal["diagonal", "full"] = "diagonal"
+    """Shape of the ``matched`` noise: ``diagonal``, independent per-gene noise; ``full``, the within-class
+    covariance the decoded draws lack (its positive part, at most ``MAX_NOISE_RANK`` directions), so the noise
+    follows the genes' co-variation (on GTEx no better than diagonal: AA_ts 0.551 vs 0.545, density and TSTR
+    level, 5 splits x 3 draws). ``residual`` noise is always diagonal."""
     noise_scale: float = 0.75
     """Multiplier of the observation noise's standard deviation (independent per-gene noise spreads profiles
     in every direction at once, so the full matched variance overshoots; see benchmarks/RESULTS_baselines.md)."""
@@ -107,6 +154,9 @@ class VAESampleConfig:
     def __post_init__(self) -> None:
         if self.noise_scale < 0:
             raise ConfigError(f"sample.noise_scale must be >= 0, got {self.noise_scale}")
+        if self.noise_covariance not in ("full", "diagonal"):
+            raise ConfigError(f"sample.noise_covariance must be 'full' or 'diagonal', got "
+                              f"{self.noise_covariance!r}")
         if self.noise_variance not in ("residual", "matched"):
             raise ConfigError(f"sample.noise_variance must be 'residual' or 'matched', got {self.noise_variance!r}")
         if self.prior not in ("standard", "aggregate"):
@@ -220,30 +270,25 @@ class VAEModel(Generator):
 
     @torch.inference_mode()
     def _set_matched_noise(self, X: np.ndarray, y: np.ndarray, *, seed: int) -> None:
-        """Noise variance for ``noise_variance="matched"``: pooled within-class per-gene variance of ``X`` minus
-        that of noise-free decoded draws (as many per class as the class has profiles, at least 64), floored at
-        1e-8. Computed for the configured ``sample.prior`` and ``sample.temperature``."""
+        """Noise for ``noise_variance="matched"``: what noise-free decoded draws (as many per class as the class
+        has profiles, at least 64; the configured ``sample.prior`` and ``sample.temperature``) lack of the
+        training data's pooled within-class covariance: its diagonal (per-gene variances, floored at 1e-8)
+        and its positive part as a factor (:func:`covariance_gap_factor`)."""
         s = self.config.sample
         counts = np.bincount(y, minlength=self.n_labels)
         yd = np.repeat(np.arange(self.n_labels), np.maximum(counts, 64))
         D = self.generate(torch.from_numpy(yd), seed=seed + 7919, batch_size=4096, noise=False,
                           temperature=s.temperature, prior=s.prior).astype(np.float64)
-
-        def pooled_var(A: np.ndarray, lab: np.ndarray) -> np.ndarray:
-            tot, dof = np.zeros(A.shape[1]), 0
-            for c in range(self.n_labels):
-                a = A[lab == c]
-                if len(a) > 1:
-                    tot += ((a - a.mean(0)) ** 2).sum(0)
-                    dof += len(a) - 1
-            return tot / max(dof, 1)
-
-        gap = np.maximum(pooled_var(X.astype(np.float64), y) - pooled_var(D, yd), 1e-8)
+        Xc, dx = _pooled_centred(X.astype(np.float64), y, self.n_labels)
+        Dc, dd = _pooled_centred(D, yd, self.n_labels)
+        gap = np.maximum((Xc ** 2).sum(axis=0) / dx - (Dc ** 2).sum(axis=0) / dd, 1e-8)
         self.net.matched_noise_log_var.copy_(torch.from_numpy(np.log(gap)).float())
+        F = covariance_gap_factor(X, y, D, yd, self.n_labels)
+        self.net.matched_noise_factor = torch.from_numpy(F).float().to(self.net.matched_noise_log_var.device)
 
     # --- sampling ----------------------------------------------------------------------------------------
     def _sample(self, y: np.ndarray, *, seed: int, batch_size: int, progress: bool, **options: Any) -> np.ndarray:
-        valid = {"noise", "temperature", "prior", "noise_variance", "noise_scale"}
+        valid = {"noise", "temperature", "prior", "noise_variance", "noise_scale", "noise_covariance"}
         unknown = sorted(set(options) - valid)
         if unknown:
             raise ConfigError(f"unknown sampler option(s) {unknown} for the vae; valid: {sorted(valid)}")
@@ -261,13 +306,21 @@ class VAEModel(Generator):
         nscale = float(s.noise_scale if options.get("noise_scale") is None else options["noise_scale"])
         if nscale < 0:
             raise ConfigError(f"noise_scale must be >= 0, got {nscale}")
+        ncov = str(s.noise_covariance if options.get("noise_covariance") is None else options["noise_covariance"])
+        if ncov not in ("full", "diagonal"):
+            raise ConfigError(f"noise_covariance must be 'full' or 'diagonal', got {ncov!r}")
+        if ncov == "full" and getattr(self, "_noise_factor_missing", False):
+            raise ConfigError("this run folder predates the full-covariance noise (no matched_noise_factor); "
+                              "sample with noise_covariance='diagonal' or train again")
         return self.generate(torch.from_numpy(np.asarray(y, dtype=np.int64)), seed=seed, batch_size=batch_size,
-                             noise=noise, temperature=temp, prior=prior, noise_variance=nvar, noise_scale=nscale)
+                             noise=noise, temperature=temp, prior=prior, noise_variance=nvar, noise_scale=nscale,
+                             noise_covariance=ncov)
 
     @torch.inference_mode()
     def generate(self, y: torch.Tensor, *, seed: int, batch_size: int, noise: bool = False,
                  temperature: float = 1.0, prior: str = "standard",
-                 noise_variance: str = "residual", noise_scale: float = 1.0) -> np.ndarray:
+                 noise_variance: str = "residual", noise_scale: float = 1.0,
+                 noise_covariance: str = "diagonal") -> np.ndarray:
         """Decode prior draws for class ids ``y`` in batches (float32, transformed space).
 
         One seeded generator draws every batch's z (and observation noise) in order, so the output is
@@ -279,6 +332,7 @@ class VAEModel(Generator):
         g.manual_seed(int(seed))
         sd = noise_scale * torch.exp(0.5 * (net.matched_noise_log_var if noise_variance == "matched"
                                             else net.noise_log_var))
+        factor = net.matched_noise_factor if (noise_variance == "matched" and noise_covariance == "full") else None
         out = np.empty((len(y), self.n_genes), dtype=np.float32)
         for start in range(0, len(y), batch_size):
             yb = y[start:start + batch_size].to(dev)
@@ -286,7 +340,10 @@ class VAEModel(Generator):
             if prior == "aggregate":  # z = m_c + L_c eps (eps already scaled by the temperature)
                 z = net.prior_mean[yb] + torch.einsum("bij,bj->bi", net.prior_chol[yb], z)
             x = net.decode(z, yb)
-            if noise:
+            if noise and factor is not None:  # N(0, noise_scale^2 F F^T)
+                e = torch.randn((len(yb), factor.shape[1]), generator=g, device=dev)
+                x = x + noise_scale * (e @ factor.T)
+            elif noise:
                 x = x + sd * torch.randn(x.shape, generator=g, device=dev)
             out[start:start + len(yb)] = x.float().cpu().numpy()
         return out
@@ -297,8 +354,17 @@ class VAEModel(Generator):
 
     def _load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
         # run folders written before the aggregate prior existed lack its buffers: keep the standard prior
+        self._noise_factor_missing = "matched_noise_factor" not in tensors
+        if not self._noise_factor_missing:  # its rank is the fitted one
+            self.net.matched_noise_factor = torch.empty_like(tensors["matched_noise_factor"])
+        elif self.config.sample.noise_covariance == "full":
+            # run folders written before the full-covariance noise existed: their noise was diagonal
+            warnings.warn("this run folder has no full-covariance noise factor: sampling with "
+                          "noise_covariance='diagonal'", stacklevel=2)
+            self.config.sample.noise_covariance = "diagonal"
         tensors = {**{k: v for k, v in self.net.state_dict().items()
-                      if k.startswith("prior_") or k == "matched_noise_log_var"}, **tensors}
+                      if k.startswith("prior_") or k in ("matched_noise_log_var", "matched_noise_factor")},
+                   **tensors}
         self.net.load_state_dict(tensors)
         self.net.to(self.device or torch.device("cpu")).eval()
 

@@ -96,6 +96,9 @@ class ConditionalVAE(nn.Module):
         # the alternative ``noise_variance="matched"``: what the decoded draws lack of the data's per-gene
         # within-class variance (set after training)
         self.register_buffer("matched_noise_log_var", torch.zeros(n_genes))
+        # its full-covariance form (``noise_covariance="full"``): a factor F (genes x rank) with F F^T the
+        # positive part of the within-class covariance the decoded draws lack; rank 0 until set
+        self.register_buffer("matched_noise_factor", torch.zeros(n_genes, 0))
         # per-class Gaussian fitted to the aggregate posterior after training (the ``aggregate`` prior):
         # z = prior_mean[c] + prior_chol[c] @ eps; the identity until set, i.e. the standard prior N(0, I)
         self.register_buffer("prior_mean", torch.zeros(n_labels, latent_dim))
