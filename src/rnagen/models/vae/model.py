@@ -16,11 +16,14 @@ Sampling (section ``[sample]``, each key overridable per call) decodes a latent 
   s^2 = training residual variance (on a 2-D mixture it restores sd 0.5 from 0.1; but it is tiny when the
   decoder fits the training profiles closely); ``"matched"`` (default): the per-gene within-class variance the
   decoded draws lack, times ``noise_scale^2`` (0.75^2 by default: the full gap overshoots, density 0.6; 0.5^2
-  leaves density above the real-vs-real value, 1.24 vs 1.07 over 5 GTEx splits).
+  leaves density above the real-vs-real value, 1.24 vs 1.07 over 5 GTEx splits). ``noise_covariance="full"``
+  draws it with the within-class covariance the decoded draws lack instead, keeping gene-gene co-variation
+  (on GTEx no better than the diagonal default).
 
 Defaults chosen on the bundled GTEx data; figures and every screened setting in benchmarks/RESULTS_baselines.md.
 The paper's baseline (BatchNorm, MSE + KL, sampling from N(0, I)) is ``network.norm=batch
-objective.likelihood=mse objective.beta=1 sample.prior=standard sample.noise=false``.
+objective.likelihood=mse objective.beta=1 sample.prior=standard sample.noise=false`` with its widths and
+latent size (128).
 """
 from __future__ import annotations
 
@@ -168,9 +171,9 @@ class VAESampleConfig:
 def _default_train() -> TrainConfig:
     # Sized for the bundled GTEx subset (416 training profiles x 467 genes) on 2 CPU cores;
     # see benchmarks/RESULTS_baselines.md.
-    # 1,500 steps with noise_scale 0.75: over 5 GTEx splits density 0.97 (ceiling 1.07, Gaussian floor 0.96),
-    # AA_ts 0.542 (floor 0.545), TSTR 0.954 / 0.941 (floor 0.957 / 0.944); 3,000 steps was no better on any
-    # indicator at twice the time.
+    # 1,500 steps, latent 16, noise_scale 0.75: over 5 GTEx splits x 3 draws density 1.015 (ceiling 1.074,
+    # Gaussian floor 0.966), AA_ts 0.545 (floor 0.540), TSTR 0.956 / 0.949 (floor 0.950 / 0.941); 3,000 steps
+    # was no better on any indicator at twice the time.
     return TrainConfig(steps=1500, batch_size=64, lr=1e-3, weight_decay=1e-4, lr_schedule="cosine",
                        warmup_steps=100, grad_clip=1.0, ema_decay=0.995, checkpoint_every=1000, log_every=50)
 
