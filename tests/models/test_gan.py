@@ -168,6 +168,8 @@ def test_nearest_other_distance_is_leave_one_out_in_chunks():
     expected = full.min(dim=1).values.numpy()
     np.testing.assert_allclose(nearest_other_distance(X, chunk=4), expected, rtol=1e-5)
     assert nearest_other_distance(X)[3] == 0 and nearest_other_distance(X)[7] == 0
+    rows = np.array([7, 0, 22])  # a subset of rows, still against all of X
+    np.testing.assert_allclose(nearest_other_distance(X, rows, chunk=2), expected[rows], rtol=1e-5)
     with pytest.raises(ConfigError, match="at least 2"):
         nearest_other_distance(X[:1])
 

@@ -46,16 +46,18 @@ from .network import WGANGP, CondCritic, CondGenerator, wgan_gp_step
 __all__ = ["WGANGPModel", "WGANGPConfig", "GANNetworkConfig", "GANConfig", "nearest_other_distance"]
 
 
-def nearest_other_distance(X: torch.Tensor, chunk: int = 1024) -> np.ndarray:
-    """Each row's Euclidean distance to its nearest other row (leave-one-out), in row chunks."""
+def nearest_other_distance(X: torch.Tensor, rows: np.ndarray | None = None, chunk: int = 1024) -> np.ndarray:
+    """Euclidean distance of each row of ``X`` (or of the rows indexed by ``rows``) to its nearest other row
+    of ``X`` (leave-one-out), in chunks of ``chunk`` rows."""
     X = X.float()
     if len(X) < 2:
         raise ConfigError("gan.copy_penalty needs at least 2 training profiles")
-    out = np.empty(len(X))
-    for s in range(0, len(X), chunk):
-        d = torch.cdist(X[s:s + chunk], X)
-        idx = torch.arange(s, min(s + chunk, len(X)))
-        d[idx - s, idx] = float("inf")
+    rows = np.arange(len(X)) if rows is None else np.asarray(rows)
+    out = np.empty(len(rows))
+    for s in range(0, len(rows), chunk):
+        idx = torch.from_numpy(rows[s:s + chunk]).long()
+        d = torch.cdist(X[idx], X)
+        d[torch.arange(len(idx)), idx] = float("inf")
         out[s:s + len(idx)] = d.min(dim=1).values.numpy()
     return out
 
@@ -214,7 +216,9 @@ class WGANGPModel(Generator):
                     self.gan.generator.class_bias.weight[c] = torch.from_numpy(X[y == c].mean(axis=0))
         if self.config.gan.copy_penalty > 0:
             ref = torch.from_numpy(X)
-            radius = float(np.quantile(nearest_other_distance(ref), self.config.gan.copy_quantile))
+            # the radius from at most 4,096 profiles' leave-one-out distances (the quantile, not all N^2 pairs)
+            rows = np.random.default_rng(seed).permutation(len(X))[:4096] if len(X) > 4096 else None
+            radius = float(np.quantile(nearest_other_distance(ref, rows), self.config.gan.copy_quantile))
             self.gan.set_copy_reference(ref, radius)
             self.copy_radius = radius
         result = train_loop(self.gan, torch.from_numpy(X), torch.from_numpy(y), self.config.train,
