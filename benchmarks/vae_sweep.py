@@ -63,7 +63,9 @@ def main() -> None:
         rows.setdefault("gaussian", []).append(value)
         for steps in args.steps:
             for latent in args.latent_dims:
-                m = get_model("vae").from_config(overrides=[f"train.steps={steps}", f"network.latent_dim={latent}"])
+                full = "full" in args.noise_covariances  # the full factor is computed at fit time when asked
+                m = get_model("vae").from_config(overrides=[f"train.steps={steps}", f"network.latent_dim={latent}"]
+                                                 + (["sample.noise_covariance=full"] if full else []))
                 m.fit(tr, label_key="tissue", seed=seed, progress=False)
                 for v in variants:
                     value, _ = scored(m, tr, te, seed, **v)

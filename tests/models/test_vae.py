@@ -185,7 +185,7 @@ def test_full_covariance_noise_keeps_gene_correlations(tmp_path):
                    obs=pd.DataFrame({"k": ["x"] * 150 + ["y"] * 150}, index=[f"s{i}" for i in range(300)]))
     m = get_model("vae").from_config(overrides=[
         "preprocess.log=none", "network.hidden=[32]", "network.latent_dim=1", "train.steps=300",
-        "train.checkpoint_every=100000", "sample.noise_scale=1.0"]).fit(
+        "train.checkpoint_every=100000", "sample.noise_scale=1.0", "sample.noise_covariance=full"]).fit(
         a, label_key="k", seed=0, device="cpu", progress=False, run_dir=tmp_path / "run")
     assert 1 <= m.net.matched_noise_factor.shape[1] <= 4
 
@@ -212,7 +212,14 @@ def test_full_covariance_noise_keeps_gene_correlations(tmp_path):
         old._load_state_tensors(tensors)
     assert old.config.sample.noise_covariance == "diagonal"
     assert old.sample(n_per_label=2, seed=0).n_obs == 4
-    with pytest.raises(ConfigError, match="predates"):
+    with pytest.raises(ConfigError, match="trained with sample.noise_covariance=diagonal"):
         old.sample(n_per_label=2, noise_covariance="full")
+    # a model trained with diagonal noise (the default) stores no factor and cannot sample the full form
+    diag_model = get_model("vae").from_config(overrides=[
+        "preprocess.log=none", "network.hidden=[8]", "network.latent_dim=1", "train.steps=5"]).fit(
+        a, label_key="k", seed=0, device="cpu", progress=False)
+    assert diag_model.net.matched_noise_factor.shape == (4, 0)
+    with pytest.raises(ConfigError, match="computed at training time"):
+        diag_model.sample(n_per_label=2, noise_covariance="full")
     with pytest.raises(ConfigError, match="noise_covariance"):
         m.sample(n_per_label=2, noise_covariance="banded")

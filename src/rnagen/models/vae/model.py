@@ -90,8 +90,8 @@ class VAENetworkConfig:
     hidden: list[int] = field(default_factory=lambda: [512, 256])
     """Encoder hidden widths, input side first (the paper's GTEx best: 4 blocks, 8192-4096-4096-2048)."""
     latent_dim: int = 16
-    """Size of z (the paper: 128; 16 here: over 5 GTEx splits TSTR 0.962 / 0.953 vs 0.956 / 0.947 with 32,
-    benchmarks/RESULTS_baselines.md)."""
+    """Size of z (the paper: 128; 16 here: over 5 GTEx splits x 3 draws TSTR 0.956 / 0.949 vs 0.951 / 0.943
+    with 32, density and AA_ts level; benchmarks/RESULTS_baselines.md)."""
     norm: Literal["batch", "layer", "none"] = "layer"
     """``layer`` by default: on the bundled GTEx data BatchNorm's eval-mode statistics left the training
     reconstruction error 10x higher (0.028 vs 0.003, standardised units) and the samples over-dense."""
@@ -144,7 +144,9 @@ class VAESampleConfig:
     """Shape of the ``matched`` noise: ``diagonal``, independent per-gene noise; ``full``, the within-class
     covariance the decoded draws lack (its positive part, at most ``MAX_NOISE_RANK`` directions), so the noise
     follows the genes' co-variation (on GTEx no better than diagonal: AA_ts 0.551 vs 0.545, density and TSTR
-    level, 5 splits x 3 draws). ``residual`` noise is always diagonal."""
+    level, 5 splits x 3 draws). ``residual`` noise is always diagonal. The factor (genes x rank floats) is
+    computed and saved only when this is ``full`` at training time; a model trained with ``diagonal`` samples
+    only diagonal noise."""
     noise_scale: float = 0.75
     """Multiplier of the observation noise's standard deviation (independent per-gene noise spreads profiles
     in every direction at once, so the full matched variance overshoots; see benchmarks/RESULTS_baselines.md)."""
@@ -286,8 +288,9 @@ class VAEModel(Generator):
         Dc, dd = _pooled_centred(D, yd, self.n_labels)
         gap = np.maximum((Xc ** 2).sum(axis=0) / dx - (Dc ** 2).sum(axis=0) / dd, 1e-8)
         self.net.matched_noise_log_var.copy_(torch.from_numpy(np.log(gap)).float())
-        F = covariance_gap_factor(X, y, D, yd, self.n_labels)
-        self.net.matched_noise_factor = torch.from_numpy(F).float().to(self.net.matched_noise_log_var.device)
+        if s.noise_covariance == "full":  # only then: the factor can be large (genes x up to 1,024 floats)
+            F = covariance_gap_factor(X, y, D, yd, self.n_labels)
+            self.net.matched_noise_factor = torch.from_numpy(F).float().to(self.net.matched_noise_log_var.device)
 
     # --- sampling ----------------------------------------------------------------------------------------
     def _sample(self, y: np.ndarray, *, seed: int, batch_size: int, progress: bool, **options: Any) -> np.ndarray:
@@ -312,9 +315,10 @@ class VAEModel(Generator):
         ncov = str(s.noise_covariance if options.get("noise_covariance") is None else options["noise_covariance"])
         if ncov not in ("full", "diagonal"):
             raise ConfigError(f"noise_covariance must be 'full' or 'diagonal', got {ncov!r}")
-        if ncov == "full" and getattr(self, "_noise_factor_missing", False):
-            raise ConfigError("this run folder predates the full-covariance noise (no matched_noise_factor); "
-                              "sample with noise_covariance='diagonal' or train again")
+        if ncov == "full" and s.noise_covariance != "full":
+            raise ConfigError("noise_covariance='full' needs the covariance factor computed at training time: "
+                              "this model was trained with sample.noise_covariance=diagonal (train with "
+                              "sample.noise_covariance=full)")
         return self.generate(torch.from_numpy(np.asarray(y, dtype=np.int64)), seed=seed, batch_size=batch_size,
                              noise=noise, temperature=temp, prior=prior, noise_variance=nvar, noise_scale=nscale,
                              noise_covariance=ncov)
@@ -357,8 +361,7 @@ class VAEModel(Generator):
 
     def _load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
         # run folders written before the aggregate prior existed lack its buffers: keep the standard prior
-        self._noise_factor_missing = "matched_noise_factor" not in tensors
-        if not self._noise_factor_missing:  # its rank is the fitted one
+        if "matched_noise_factor" in tensors:  # its rank is the fitted one
             self.net.matched_noise_factor = torch.empty_like(tensors["matched_noise_factor"])
         elif self.config.sample.noise_covariance == "full":
             # run folders written before the full-covariance noise existed: their noise was diagonal
