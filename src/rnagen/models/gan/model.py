@@ -122,8 +122,8 @@ class GANConfig:
     weight w the push is w times the critic's Lipschitz bound. GTEx, 5 splits: near copies 0.2% (21% at 0)."""
     copy_quantile: float = 0.05
     """The repulsion radius: this quantile of the training profiles' distances to their nearest other
-    training profile (a real profile is that close to another only this often). GTEx, 5 splits: 0.05 kept
-    AA_ts at 0.528; 0.2 brought density to the ceiling (1.07) but AA_ts to 0.57."""
+    training profile (a real profile is that close to another only this often). GTEx, 5 splits, one draw:
+    0.05 kept AA_ts at 0.528; 0.2 brought density to the ceiling (1.07) but AA_ts to 0.57."""
     copy_target: Literal["ema", "live"] = "ema"
     """Whose copies are penalised: ``ema``, the averaged generator that sampling uses (its distances decide,
     the live generator's outputs for the same noise are pushed), or ``live``, the generator being trained.
