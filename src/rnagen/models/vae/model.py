@@ -61,7 +61,8 @@ def _pooled_centred(A: np.ndarray, lab: np.ndarray, n_labels: int) -> tuple[np.n
 def covariance_gap_factor(X: np.ndarray, y: np.ndarray, D: np.ndarray, yd: np.ndarray, n_labels: int, *,
                           max_rank: int = MAX_NOISE_RANK, rtol: float = 1e-6) -> np.ndarray:
     """``F`` (genes x r) with ``F F^T`` the positive part of ``S_X - S_D``, the pooled within-class covariances
-    of ``X`` (labels ``y``) and ``D`` (labels ``yd``), keeping its ``max_rank`` largest directions.
+    of ``X`` (labels ``y``) and ``D`` (labels ``yd``), keeping its ``max_rank`` largest directions (those above
+    ``rtol`` times the largest per-gene variance of ``X``).
 
     Works in the smaller of the gene space and the row space: with ``M`` the class-centred rows of both sets
     scaled by 1/sqrt(dof) and ``s`` their signs (+1 for X, -1 for D), ``S_X - S_D = M^T diag(s) M``; for more
@@ -77,9 +78,11 @@ def covariance_gap_factor(X: np.ndarray, y: np.ndarray, D: np.ndarray, yd: np.nd
         Q, R = np.linalg.qr(M.T)
         w, U = np.linalg.eigh((R * sign) @ R.T)
         V = Q @ U
+    # directions above rtol x the largest per-gene variance of X (not of the gap: a zero gap is rank 0, not
+    # its rounding noise)
     order = np.argsort(w)[::-1][:max_rank]
-    w_max = float(w.max()) if len(w) else 0.0
-    top = order[w[order] > rtol * w_max] if w_max > 0 else order[:0]
+    scale = float(((Xc ** 2).sum(axis=0) / dx).max()) if Xc.size else 0.0
+    top = order[w[order] > rtol * scale] if scale > 0 else order[:0]
     return V[:, top] * np.sqrt(w[top])
 
 
