@@ -159,17 +159,17 @@ def test_copy_repulsion_at_an_anchor_pushes_where_the_anchor_copies():
     assert float(same) == pytest.approx(float(plain))
 
 
-def test_nearest_other_distance_is_leave_one_out_in_chunks():
+def test_nearest_other_distance_is_leave_one_out():
     from rnagen.models.gan import nearest_other_distance
 
     X = torch.randn(23, 5, generator=torch.Generator().manual_seed(0))
     X[7] = X[3]  # a duplicate: distance 0 for both, not inf
     full = torch.cdist(X, X) + torch.diag(torch.full((23,), float("inf")))
     expected = full.min(dim=1).values.numpy()
-    np.testing.assert_allclose(nearest_other_distance(X, chunk=4), expected, rtol=1e-5)
+    np.testing.assert_allclose(nearest_other_distance(X), expected, rtol=1e-5)
     assert nearest_other_distance(X)[3] == 0 and nearest_other_distance(X)[7] == 0
     rows = np.array([7, 0, 22])  # a subset of rows, still against all of X
-    np.testing.assert_allclose(nearest_other_distance(X, rows, chunk=2), expected[rows], rtol=1e-5)
+    np.testing.assert_allclose(nearest_other_distance(X, rows), expected[rows], rtol=1e-5)
     with pytest.raises(ConfigError, match="at least 2"):
         nearest_other_distance(X[:1])
 

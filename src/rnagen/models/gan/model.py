@@ -46,20 +46,20 @@ from .network import WGANGP, CondCritic, CondGenerator, wgan_gp_step
 __all__ = ["WGANGPModel", "WGANGPConfig", "GANNetworkConfig", "GANConfig", "nearest_other_distance"]
 
 
-def nearest_other_distance(X: torch.Tensor, rows: np.ndarray | None = None, chunk: int = 1024) -> np.ndarray:
+def nearest_other_distance(X: torch.Tensor | np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
     """Euclidean distance of each row of ``X`` (or of the rows indexed by ``rows``) to its nearest other row
-    of ``X`` (leave-one-out), in chunks of ``chunk`` rows."""
-    X = X.float()
+    of ``X`` (leave-one-out; a duplicated row has distance 0), with the metrics' blocked nearest-neighbour
+    search."""
+    from ...metrics._knn import knn, knn_radius
+
+    X = np.asarray(X, dtype=np.float32)
     if len(X) < 2:
         raise ConfigError("gan.copy_penalty needs at least 2 training profiles")
-    rows = np.arange(len(X)) if rows is None else np.asarray(rows)
-    out = np.empty(len(rows))
-    for s in range(0, len(rows), chunk):
-        idx = torch.from_numpy(rows[s:s + chunk]).long()
-        d = torch.cdist(X[idx], X)
-        d[torch.arange(len(idx)), idx] = float("inf")
-        out[s:s + len(idx)] = d.min(dim=1).values.numpy()
-    return out
+    if rows is None:
+        return knn_radius(X, k=1)
+    rows = np.asarray(rows)
+    d, idx = knn(X[rows], X, k=2)  # the row itself is among its two nearest (distance 0, or tied at 0)
+    return np.where(idx[:, 0] == rows, d[:, 1], d[:, 0])
 
 
 @dataclass
@@ -215,11 +215,10 @@ class WGANGPModel(Generator):
                 for c in range(self.n_labels):
                     self.gan.generator.class_bias.weight[c] = torch.from_numpy(X[y == c].mean(axis=0))
         if self.config.gan.copy_penalty > 0:
-            ref = torch.from_numpy(X)
             # the radius from at most 4,096 profiles' leave-one-out distances (the quantile, not all N^2 pairs)
             rows = np.random.default_rng(seed).permutation(len(X))[:4096] if len(X) > 4096 else None
-            radius = float(np.quantile(nearest_other_distance(ref, rows), self.config.gan.copy_quantile))
-            self.gan.set_copy_reference(ref, radius)
+            radius = float(np.quantile(nearest_other_distance(X, rows), self.config.gan.copy_quantile))
+            self.gan.set_copy_reference(torch.from_numpy(X), radius)
             self.copy_radius = radius
         result = train_loop(self.gan, torch.from_numpy(X), torch.from_numpy(y), self.config.train,
                             device=self.device, seed=seed, run_dir=run_dir, progress=progress, resume=resume,
