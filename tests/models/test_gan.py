@@ -214,3 +214,23 @@ def test_the_copy_anchor_is_the_averaged_generator():
     averaged.load_state_dict({k[len("generator."):]: v for k, v in ema.shadow.items() if k.startswith("generator.")})
     assert torch.allclose(out, averaged(z, y)) and not torch.allclose(out, gan.generator(z, y))
     assert _averaged_generator_output(SimpleNamespace(ema=None), gan.generator, z, y) is None
+
+
+def test_copy_penalty_enters_the_generator_update():
+    # one generator step, every generated profile inside the radius (quantile 0.99): with the penalty the
+    # generator's outputs move away from their closest training profiles, without it they do not
+    a = _data()
+    ref = torch.from_numpy(np.asarray(a.X))
+    z = torch.randn(64, 32, generator=torch.Generator().manual_seed(1))
+    y = torch.tensor([0, 1] * 32)
+
+    def mean_dcr(penalty):
+        m = get_model("wgan-gp").from_config(overrides=[
+            "preprocess.log=none", "preprocess.scaler=none", "network.critic_hidden=[8]", "train.steps=1",
+            "train.lr=1e-2", "train.ema_decay=0", f"gan.copy_penalty={penalty}", "gan.copy_quantile=0.99"])
+        m.fit(a, label_key="k", seed=0, device="cpu", progress=False)
+        with torch.no_grad():
+            return float(torch.cdist(m.gan.generator(z, y), ref).min(dim=1).values.mean())
+
+    # measured: 6.98 with, 6.27 without (and 6.27 with the penalty dropped from the loss)
+    assert mean_dcr(50.0) > mean_dcr(0.0) + 0.3
