@@ -84,6 +84,22 @@ def score(test, syn, train, seed: int, syn_tstr=None) -> dict[str, dict[str, flo
     return out
 
 
+def score_draws(model, train, test, seed: int, draws: int = 1, **opts) -> tuple[dict[str, dict[str, float]], float]:
+    """:func:`score` averaged over ``draws`` synthetic draws of ``model`` (each a test-sized set and a
+    training-sized one for TSTR; draw 0 uses the seeds of the one-draw protocol), and the seconds the last
+    test-sized draw took."""
+    results = []
+    for d in range(draws):
+        t0 = time.perf_counter()
+        syn = model.sample(like=test, seed=seed + 100 + 1000 * d, **opts)
+        sample_s = time.perf_counter() - t0
+        syn_tstr = model.sample(like=train, seed=seed + 200 + 1000 * d, **opts)
+        results.append(score(test, syn, train, seed, syn_tstr=syn_tstr))
+    res = {part: {k: float(np.mean([r[part][k] for r in results])) for k in results[0][part]}
+           for part in ("value", "reference")}
+    return res, sample_s
+
+
 def copies(train, test, seed: int):
     """The memoriser: for each test profile, a training profile of the same label drawn with replacement."""
     rng = np.random.default_rng(seed)
@@ -143,15 +159,7 @@ def main() -> None:
             t0 = time.perf_counter()
             model.fit(tr, label_key="tissue", seed=seed, progress=False)
             fit_s = time.perf_counter() - t0
-            draws = []
-            for d in range(args.draws):  # draw 0 uses the seeds of the one-draw protocol
-                t0 = time.perf_counter()
-                syn = model.sample(like=te, seed=seed + 100 + 1000 * d, **sopts[name])
-                sample_s = time.perf_counter() - t0
-                syn_tstr = model.sample(like=tr, seed=seed + 200 + 1000 * d, **sopts[name])
-                draws.append(score(te, syn, tr, seed, syn_tstr=syn_tstr))
-            res = {part: {k: float(np.mean([r[part][k] for r in draws])) for k in draws[0][part]}
-                   for part in ("value", "reference")}
+            res, sample_s = score_draws(model, tr, te, seed, args.draws, **sopts[name])
             if name == "gaussian":
                 rows["real (ceiling)"].append({**res["reference"], "fit_s": 0.0, "sample_s": 0.0})
             label = name if (name == "gaussian" or args.label is None) else args.label

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from quality import METRICS, PRIVACY, SHORT, beats, score  # noqa: E402  (the judging protocol, shared)
+from quality import METRICS, PRIVACY, SHORT, beats, score_draws  # noqa: E402  (the judging protocol, shared)
 
 
 def main() -> None:
@@ -33,7 +33,7 @@ def main() -> None:
     ap.add_argument("--noise-scales", nargs="+", type=float, default=[0.25, 0.5, 0.75])
     ap.add_argument("--temperatures", nargs="+", type=float, default=[0.8, 1.0])
     ap.add_argument("--latent-dims", nargs="+", type=int, default=[16])
-    ap.add_argument("--noise-covariances", nargs="+", default=["full"])
+    ap.add_argument("--noise-covariances", nargs="+", default=["diagonal"], help="the model's default: diagonal")
     ap.add_argument("--draws", type=int, default=1, help="synthetic draws per setting and split (averaged)")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
@@ -49,11 +49,8 @@ def main() -> None:
     rows: dict[str, list[dict]] = {}
 
     def scored(model, tr, te, seed, **opts) -> tuple[dict, dict]:
-        """Mean over ``--draws`` synthetic draws of quality.score's values (and the reference)."""
-        rs = [score(te, model.sample(like=te, seed=seed + 100 + 1000 * d, **opts), tr, seed,
-                    syn_tstr=model.sample(like=tr, seed=seed + 200 + 1000 * d, **opts)) for d in range(args.draws)]
-        return ({x: float(np.mean([r["value"][x] for r in rs])) for x in cols},
-                {x: float(np.mean([r["reference"][x] for r in rs])) for x in cols})
+        res, _ = score_draws(model, tr, te, seed, args.draws, **opts)
+        return res["value"], res["reference"]
 
     for seed in args.seeds:
         tr, te = pp.split(a, label_key="tissue", test_size=0.2, seed=seed)

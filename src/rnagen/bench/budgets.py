@@ -51,7 +51,8 @@ BUDGET_TABLE: dict[str, dict[str, dict[str, Any]]] = {
         "diffusion": {"train.steps": 1500, "train.warmup_steps": 50, "train.lr_schedule": "constant",
                       "train.checkpoint_every": 500},
         # the VAE's own default length (~15 s); the WGAN-GP at half its default (3 GTEx splits,
-        # benchmarks/RESULTS_baselines.md: ~50 s, density 1.36, AA_ts 0.535, TSTR 0.97/0.96, near copies 0.19)
+        # benchmarks/RESULTS_baselines.md: ~50 s, density 1.36, AA_ts 0.535, TSTR 0.97/0.96, near copies 0.19,
+        # measured before the copy repulsion; not re-measured over splits with it)
         "vae": {"train.steps": 1500, "train.checkpoint_every": 500},
         "wgan-gp": {"train.steps": 4000, "train.checkpoint_every": 1000},
         "gaussian": {},

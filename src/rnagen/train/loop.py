@@ -83,7 +83,7 @@ class StepContext:
     """Everything a training step needs; passed to a model's custom ``step_fn``."""
 
     def __init__(self, *, module, raw, optimizers, schedulers, generator, cfg, device, dist, scaler,
-                 amp_dtype):
+                 amp_dtype, ema: EMA | None = None):
         self.module = module          # the module to call (DDP-wrapped when distributed and no step_fn)
         self.raw = raw                # the unwrapped module
         self.optimizers: dict[str, torch.optim.Optimizer] = optimizers
@@ -95,7 +95,7 @@ class StepContext:
         self.scaler = scaler
         self.amp_dtype = amp_dtype
         self.step = 0
-        self.ema: EMA | None = None   # the parameters' moving average, when train.ema_decay > 0
+        self.ema = ema                # the parameters' moving average, when train.ema_decay > 0
 
     def autocast(self):
         """Mixed-precision context on CUDA when enabled, a no-op otherwise."""
@@ -242,8 +242,7 @@ def train_loop(
     gen.manual_seed(int(seed) * 7919 + 1 + dist.rank)
     ema = EMA(raw, cfg.ema_decay) if cfg.ema_decay > 0 else None
     ctx = StepContext(module=call_module, raw=raw, optimizers=optimizers, schedulers=schedulers, generator=gen,
-                      cfg=cfg, device=device, dist=dist, scaler=scaler, amp_dtype=amp_dtype)
-    ctx.ema = ema
+                      cfg=cfg, device=device, dist=dist, scaler=scaler, amp_dtype=amp_dtype, ema=ema)
 
     history: list[dict[str, float]] = []
     step, seconds_before = 0, 0.0

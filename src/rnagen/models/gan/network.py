@@ -133,10 +133,9 @@ def copy_repulsion(fake: torch.Tensor, reference: torch.Tensor, radius: float,
 
 def _averaged_generator_output(ctx, G: CondGenerator, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor | None:
     """``G(z, y)`` with the loop's moving-average weights (what sampling uses), or None without an average."""
-    ema = getattr(ctx, "ema", None)
-    if ema is None:
+    if ctx.ema is None:
         return None
-    params = {k[len("generator."):]: v for k, v in ema.shadow.items() if k.startswith("generator.")}
+    params = {k[len("generator."):]: v for k, v in ctx.ema.shadow.items() if k.startswith("generator.")}
     with torch.no_grad():
         return torch.func.functional_call(G, params, (z, y))
 
