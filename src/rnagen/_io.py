@@ -1,21 +1,57 @@
-"""Atomic file writes: nothing already written is lost or half-written.
+"""Safe outputs: atomic writes, one writer at a time, outputs that never replace an input.
 
 Every file rnagen writes goes through :func:`atomic_path`: the content is written to a temporary file in the
 same directory and moved over the destination with :func:`os.replace`, which is atomic on POSIX and Windows.
-An interrupted run leaves either the old file or the new one, never a truncated one.
+An interrupted run leaves either the old file or the new one, never a truncated one. Files get the mode the
+user's umask gives a new file (as ``open(..., "w")`` would), and a file-system error while writing (full disk,
+no permission, read-only) becomes one :class:`rnagen.errors.OutputError` naming the path.
+
+A command that writes first checks its outputs (:func:`check_output`: not an input, not under a file, a file
+where a file is expected) and then holds :func:`writer_lock` on them while it writes (``fcntl.flock``, released
+by the kernel when the process dies, so a killed command never blocks the next one). The next writer removes
+what a killed one left behind (:func:`remove_stale_temporaries`).
 """
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
+
+from .errors import OutputError
+
+
+def _umask() -> int:
+    """The process umask (read from /proc where available: ``os.umask`` can only be read by setting it)."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def describe_os_error(e: OSError, path: str | os.PathLike | None = None, *, verb: str = "write") -> str:
+    """One line naming the path and what the file system said, with the fix for the common cases."""
+    where = str(path if path is not None else (e.filename or "")) or "a file"
+    hint = {
+        errno.ENOSPC: "no space left on the device; free some space or write elsewhere",
+        errno.EDQUOT: "disk quota exceeded; free some space or write elsewhere",
+        errno.EACCES: "permission denied; choose a path you can write to",
+        errno.EPERM: "operation not permitted; choose a path you can write to",
+        errno.EROFS: "read-only file system; write elsewhere",
+        errno.ENOTDIR: "a part of the path is a file, not a folder; choose another path",
+        errno.EISDIR: "it is a folder; give a file path",
+    }.get(e.errno or -1)
+    return f"cannot {verb} {where}: {hint or (e.strerror or str(e)).splitlines()[0]}"
 
 
 @contextlib.contextmanager
@@ -31,37 +67,229 @@ def atomic_path(path: str | os.PathLike, *, suffix: str | None = None) -> Iterat
         does). Defaults to the destination's own suffixes.
     """
     dest = Path(path)
-    dest.parent.mkdir(parents=True, exist_ok=True)
     if suffix is None:
         suffix = "".join(dest.suffixes)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=f".tmp{suffix}", dir=dest.parent)
-    os.close(fd)
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=f".tmp{suffix}", dir=dest.parent)
+        os.close(fd)
+    except OSError as e:
+        raise OutputError(describe_os_error(e, dest)) from None
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        # mkstemp (and some writers) create 0600 files; an output gets what the umask gives any new file
+        os.chmod(tmp_path, 0o666 & ~_umask())
         os.replace(tmp_path, dest)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
+        if isinstance(e, OSError) and not isinstance(e, OutputError):
+            raise OutputError(describe_os_error(e, dest)) from None
         raise
 
 
-_TEMP_RE = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp")
+_TEMP_RE = re.compile(r"^\.(?P<dest>.+)\.[A-Za-z0-9_]{8}\.tmp")
 
 
-def remove_stale_temporaries(directory: str | os.PathLike) -> list[str]:
+def remove_stale_temporaries(directory: str | os.PathLike, *, name: str | None = None) -> list[str]:
     """Delete the temporary files :func:`atomic_path` left in ``directory`` when its process was killed
-    (``kill -9`` mid-write: no ``except`` block runs). Call it before a process starts writing into a folder
-    it owns (e.g. a run folder being resumed); returns the names removed."""
+    (``kill -9`` mid-write: no ``except`` block runs); returns the names removed.
+
+    Call it while holding :func:`writer_lock` on what is about to be written: the folder (``name=None``: every
+    temporary in it) or the one file ``name`` (only that file's temporaries). A temporary whose destination
+    file is locked by a live writer is kept: it is being written.
+    """
     d = Path(directory)
     removed = []
     if d.is_dir():
-        for f in d.iterdir():
-            if f.is_file() and _TEMP_RE.match(f.name):
-                with contextlib.suppress(FileNotFoundError):
-                    f.unlink()
-                removed.append(f.name)
+        for f in sorted(d.iterdir()):
+            m = _TEMP_RE.match(f.name)
+            if not m or not f.is_file() or (name is not None and m["dest"] != name):
+                continue
+            if name is None and _held_elsewhere(d / f".{m['dest']}.lock"):
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                f.unlink()
+            removed.append(f.name)
     return removed
+
+
+# --- outputs: never an input, the right kind of path --------------------------------------------------------
+def check_output(
+    path: str | os.PathLike,
+    *,
+    inputs: Iterable[str | os.PathLike | None] = (),
+    kind: Literal["file", "dir"] = "file",
+    writes: Iterable[str] = (),
+    option: str = "--out",
+) -> Path:
+    """Refuse an output that would replace an input or cannot be created, before anything is written.
+
+    Parameters
+    ----------
+    path
+        The output file (``kind="file"``) or folder (``kind="dir"``).
+    inputs
+        Paths the command reads (``None`` and paths that do not exist are skipped). Real paths are compared
+        (symbolic links and hard links resolved), so a link to an input is the input.
+    writes
+        For a folder: the names (files or sub-folders) the command writes inside it; an input there would be
+        replaced.
+    option
+        The option the path came from, for the message.
+    """
+    out = Path(path)
+    for parent in reversed(out.parents):
+        if parent.exists() and not parent.is_dir():
+            raise OutputError(f"{option} {out}: {parent} is a file, not a folder; choose another path")
+    if kind == "file" and out.is_dir():
+        raise OutputError(f"{option} {out} is a folder; give a file path (e.g. {out / 'out.h5ad'})")
+    if kind == "dir" and out.exists() and not out.is_dir():
+        raise OutputError(f"{option} {out} is an existing file; give a folder path")
+    real = os.path.realpath(out)
+    targets = [real] + [os.path.join(real, w) for w in writes]
+    for inp in inputs:
+        if inp is None or not os.path.exists(inp):
+            continue
+        rin = os.path.realpath(inp)
+        clash = any(rin == t or rin.startswith(t + os.sep) for t in targets[1:]) or rin == real
+        if not clash and kind == "file" and out.exists():
+            with contextlib.suppress(OSError):
+                clash = os.path.samefile(inp, out)  # a hard link to the input
+        if clash:
+            raise OutputError(f"{option} {out} would overwrite the input {inp}; choose another output path")
+    return out
+
+
+# --- one writer at a time -----------------------------------------------------------------------------------
+LOCK_NAME = ".rnagen.lock"
+_HELD: dict[str, int] = {}  # lock files this process holds -> nesting depth (re-entrant within a process)
+
+
+def lock_path(target: str | os.PathLike, *, kind: Literal["file", "dir"] = "dir") -> Path:
+    """The lock file guarding ``target``: ``TARGET/.rnagen.lock`` for a folder, ``.NAME.lock`` next to a file."""
+    t = Path(target)
+    return t / LOCK_NAME if kind == "dir" else t.parent / f".{t.name}.lock"
+
+
+def _held_elsewhere(lock_file: Path) -> bool:
+    """Whether another live process holds ``lock_file`` (never blocks)."""
+    import fcntl
+
+    if str(lock_file) in _HELD:
+        return True
+    try:
+        fd = os.open(lock_file, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return False
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
+
+
+def _make_dirs(d: Path) -> list[Path]:
+    """``mkdir -p d``; returns the folders it created, deepest last."""
+    missing = []
+    p = d
+    while not p.exists():
+        missing.append(p)
+        p = p.parent
+    for m in reversed(missing):
+        m.mkdir(exist_ok=True)
+    return list(reversed(missing))
+
+
+def _acquire(lock_file: Path, target: Path) -> int:
+    import fcntl
+
+    while True:
+        fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = ""
+            with contextlib.suppress(OSError, ValueError):
+                holder = os.read(fd, 32).decode().strip()
+            os.close(fd)
+            raise OutputError(f"{target} is being written by another rnagen process (pid {holder or 'unknown'}); "
+                              "wait for it to finish, or write to another path") from None
+        # the previous holder removes the lock file when it is done: make sure we locked the file now at the path
+        try:
+            same = os.stat(lock_file).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+            return fd
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def writer_lock(target: str | os.PathLike, *, kind: Literal["file", "dir"] = "dir") -> Iterator[Path]:
+    """Hold the exclusive write lock of a folder or file while the block runs.
+
+    A second writer gets :class:`rnagen.errors.OutputError` naming the holder's process id. The lock is an
+    ``fcntl.flock`` on :func:`lock_path`, so the kernel releases it when the holder dies; the lock file is
+    removed on release. Folders created to hold the lock are removed again if the block fails and left them
+    empty. Re-entrant within one process.
+    """
+    target = Path(target)
+    lf = lock_path(target, kind=kind)
+    key = str(lf)
+    if key in _HELD:
+        _HELD[key] += 1
+        try:
+            yield target
+        finally:
+            _HELD[key] -= 1
+        return
+    try:
+        created = _make_dirs(lf.parent)
+        fd = _acquire(lf, target)
+    except OSError as e:
+        if isinstance(e, OutputError):
+            raise
+        raise OutputError(describe_os_error(e, target)) from None
+    _HELD[key] = 1
+    ok = False
+    try:
+        yield target
+        ok = True
+    finally:
+        del _HELD[key]
+        with contextlib.suppress(OSError):
+            os.unlink(lf)  # while still holding it: a waiting opener re-checks the path (see _acquire)
+        os.close(fd)
+        if not ok:
+            for d in reversed(created):
+                with contextlib.suppress(OSError):
+                    d.rmdir()
+
+
+@contextlib.contextmanager
+def claim_output(
+    path: str | os.PathLike,
+    *,
+    inputs: Iterable[str | os.PathLike | None] = (),
+    kind: Literal["file", "dir"] = "file",
+    writes: Iterable[str] = (),
+    option: str = "--out",
+) -> Iterator[Path]:
+    """:func:`check_output`, then hold :func:`writer_lock` on the output and remove the temporaries a killed
+    writer left there: what every command that writes runs around its work."""
+    out = check_output(path, inputs=inputs, kind=kind, writes=writes, option=option)
+    with writer_lock(out, kind=kind):
+        if kind == "dir":
+            remove_stale_temporaries(out)
+        else:
+            remove_stale_temporaries(out.parent, name=out.name)
+        yield out
 
 
 def write_text(path: str | os.PathLike, text: str) -> Path:

@@ -20,3 +20,8 @@ class ConfigError(RnagenError, ValueError):
 
 class RunDirError(RnagenError, FileNotFoundError):
     """A run folder that is missing, incomplete or from an incompatible model."""
+
+
+class OutputError(RnagenError, OSError):
+    """An output that must not or cannot be written: it would replace an input, its path is taken by a file
+    or folder of the wrong kind, another process is writing it, or the file system refused the write."""

@@ -91,7 +91,7 @@ def test_save_load_round_trip(make_adata, linear_problem, tmp_path, method):
     np.testing.assert_array_equal(back.predict(test), rec.predict(test))
     assert back.score(test)["r2"] == rec.score(test)["r2"]
     assert sorted(p.name for p in (tmp_path / "rec").iterdir()) == sorted(
-        ["config.toml", "genes.tsv", "meta.json", "transforms.npz", "weights.safetensors"]
+        ["config.toml", "genes.tsv", "manifest.json", "meta.json", "transforms.npz", "weights.safetensors"]
         + (["train_log.csv"] if method == "mlp" else []))
     assert not list((tmp_path / "rec").glob(".*tmp*"))      # no temp files left behind
 

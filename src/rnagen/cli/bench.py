@@ -32,7 +32,20 @@ def print_leaderboard(board, file=None) -> None:
     print(text, file=file or sys.stdout)
 
 
+# what a benchmark writes inside its --out folder (an input there would be replaced)
+_BENCH_WRITES = ("bench.json", "split.json", "leaderboard.csv", "leaderboard.json", "report.html", "runs", "plots",
+                 "results")
+
+
 def _run(args: argparse.Namespace, data, label_key: str, data_name: str | None = None) -> int:
+    from .._io import claim_output
+
+    inputs = [data if isinstance(data, str) else None, getattr(args, "full", None)]
+    with claim_output(args.out, inputs=inputs, kind="dir", writes=_BENCH_WRITES):
+        return _benchmark(args, data, label_key, data_name)
+
+
+def _benchmark(args: argparse.Namespace, data, label_key: str, data_name: str | None) -> int:
     from ..bench import run_benchmark
 
     board = run_benchmark(

@@ -42,6 +42,14 @@ def _gene_list(path: str) -> list[str]:
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
+    from .._io import claim_output
+
+    inputs = [args.input, args.labels] + ([args.genes] if args.genes not in ("landmarks", "all") else [])
+    with claim_output(args.out, inputs=inputs):
+        return _prepare(args)
+
+
+def _prepare(args: argparse.Namespace) -> int:
     from .._io import write_h5ad
     from ..data import genes as g
     from ..pp import check_labels, filter_classes, log2p1, record, select_genes
@@ -126,17 +134,17 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_split(args: argparse.Namespace) -> int:
-    from .._io import write_h5ad
+    from .._io import claim_output, write_h5ad
     from ..pp import split
 
-    adata = read_input(args.file, label_key=args.label_key)
-    label_key = args.label_key or _default_label_key(adata)
-    if label_key is None:
-        raise DataError(f"{Path(args.file).name}: no label column recorded; pass --label-key")
-    train, test = split(adata, label_key=label_key, test_size=args.test_size, seed=args.seed)
-    out = Path(args.out)
-    write_h5ad(train, out / "train.h5ad")
-    write_h5ad(test, out / "test.h5ad")
+    with claim_output(args.out, inputs=[args.file], kind="dir", writes=("train.h5ad", "test.h5ad")) as out:
+        adata = read_input(args.file, label_key=args.label_key)
+        label_key = args.label_key or _default_label_key(adata)
+        if label_key is None:
+            raise DataError(f"{Path(args.file).name}: no label column recorded; pass --label-key")
+        train, test = split(adata, label_key=label_key, test_size=args.test_size, seed=args.seed)
+        write_h5ad(train, out / "train.h5ad")
+        write_h5ad(test, out / "test.h5ad")
     print(f"split {adata.n_obs} samples by {label_key!r} (test size {args.test_size}, seed {args.seed}): "
           f"{train.n_obs} train -> {out / 'train.h5ad'}, {test.n_obs} test -> {out / 'test.h5ad'}")
     return 0

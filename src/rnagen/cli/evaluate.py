@@ -24,8 +24,8 @@ def _clean(v):
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .._io import write_json
-    from ..metrics import METRICS, evaluate, format_table
+    from .._io import claim_output
+    from ..metrics import METRICS
 
     metrics = None
     if args.metrics:
@@ -33,6 +33,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         bad = [m for m in metrics if m not in METRICS]
         if bad:
             raise DataError(f"unknown metric(s) {bad}; valid: {', '.join(METRICS)}")
+    with claim_output(args.out, inputs=[args.real, args.synthetic, args.train]):
+        return _evaluate(args, metrics)
+
+
+def _evaluate(args: argparse.Namespace, metrics: list[str] | None) -> int:
+    from .._io import write_json
+    from ..metrics import METRICS, evaluate, format_table
+
     real = _read(args.real, args.label_key)
     syn = _read(args.synthetic, args.label_key)
     train = _read(args.train, args.label_key) if args.train else None

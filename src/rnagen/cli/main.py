@@ -52,6 +52,11 @@ def main(argv: list[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
+    except OSError as e:  # what the file system refused where no command named it: still one line
+        from .._io import describe_os_error
+
+        print(f"rnagen: error: {describe_os_error(e, verb='use')}", file=sys.stderr)
+        return 2
     return int(rc or 0)
 
 

@@ -9,8 +9,12 @@ from ._common import read_input
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from .._io import check_output
+    from .._manifest import MANIFEST, RUN_FILES
     from ..models import get_model
     from ..train.distributed import dist_info
+
+    check_output(args.out, inputs=[args.data, args.labels, args.config], kind="dir", writes=(*RUN_FILES, MANIFEST))
 
     name = args.model
     if name is None:  # the model named in --config (e.g. a `rnagen tune` result), else diffusion
@@ -30,18 +34,23 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    from .._io import write_h5ad
+    from pathlib import Path
+
+    from .._io import claim_output, write_h5ad
+    from .._manifest import MANIFEST, RUN_FILES
     from ..models import load
 
-    model = load(args.run_dir, device=args.device)
-    options = {}
-    for key in ("sampler", "steps", "eta", "guidance"):
-        value = getattr(args, key)
-        if value is not None:
-            options[key] = value
-    syn = model.sample(args.n, n_per_label=args.n_per_label, like=args.like, seed=args.seed,
-                       batch_size=args.batch_size, progress=not args.quiet, **options)
-    write_h5ad(syn, args.out)
+    run_files = [Path(args.run_dir) / f for f in (*RUN_FILES, MANIFEST)]
+    with claim_output(args.out, inputs=[args.like, *run_files]):
+        model = load(args.run_dir, device=args.device)
+        options = {}
+        for key in ("sampler", "steps", "eta", "guidance"):
+            value = getattr(args, key)
+            if value is not None:
+                options[key] = value
+        syn = model.sample(args.n, n_per_label=args.n_per_label, like=args.like, seed=args.seed,
+                           batch_size=args.batch_size, progress=not args.quiet, **options)
+        write_h5ad(syn, args.out)
     counts = syn.obs[model.label_key].value_counts()
     print(f"sampled {syn.n_obs} profiles x {syn.n_vars} genes ({len(counts[counts > 0])} labels) -> {args.out}")
     return 0

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+from pathlib import Path
 
 from ._common import read_input
 
@@ -12,8 +14,12 @@ def _preview(names, k: int = 6) -> str:
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
+    from .._io import check_output
     from ..reconstruct import fit
+    from ..reconstruct.model import FOLDER_FILES
 
+    inputs = [args.full] + ([args.inputs] if args.inputs != "landmarks" else [])
+    check_output(args.out, inputs=inputs, kind="dir", writes=FOLDER_FILES)
     adata = read_input(args.full, label_key=args.label_key)
     rec = fit(adata, inputs=args.inputs, method=args.method, seed=args.seed, val_size=args.val_size,
               label_key=args.label_key, overrides=args.set or None, device=args.device, progress=not args.quiet)
@@ -36,13 +42,15 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
-    from .._io import write_h5ad
+    from .._io import claim_output, write_h5ad
     from ..reconstruct import load
+    from ..reconstruct.model import FOLDER_FILES
 
-    rec = load(args.recon_dir, device=args.device)
-    syn = read_input(args.data)
-    full = rec.apply(syn)
-    write_h5ad(full, args.out)
+    with claim_output(args.out, inputs=[args.data, *(Path(args.recon_dir) / f for f in FOLDER_FILES)]):
+        rec = load(args.recon_dir, device=args.device)
+        syn = read_input(args.data)
+        full = rec.apply(syn)
+        write_h5ad(full, args.out)
     print(f"reconstructed {full.n_obs} profiles: {len(rec.input_idx)} input genes kept + {len(rec.target_idx)} "
           f"predicted = {full.n_vars} genes -> {args.out}")
     return 0
@@ -64,16 +72,19 @@ def format_scores(res: dict) -> str:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    from .._io import write_json
+    from .._io import claim_output, write_json
     from ..reconstruct import load
+    from ..reconstruct.model import FOLDER_FILES
 
-    rec = load(args.recon_dir, device=args.device)
-    test = read_input(args.test)
-    res = rec.score(test, per_gene=bool(args.out))
-    print(format_scores(res))
-    if args.out:
-        write_json(args.out, res)
-        print(f"scores (with per-gene values) -> {args.out}")
+    inputs = [args.test, *(Path(args.recon_dir) / f for f in FOLDER_FILES)]
+    with claim_output(args.out, inputs=inputs) if args.out else contextlib.nullcontext():
+        rec = load(args.recon_dir, device=args.device)
+        test = read_input(args.test)
+        res = rec.score(test, per_gene=bool(args.out))
+        print(format_scores(res))
+        if args.out:
+            write_json(args.out, res)
+            print(f"scores (with per-gene values) -> {args.out}")
     return 0
 
 

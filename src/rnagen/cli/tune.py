@@ -59,12 +59,15 @@ def register(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     import optuna
 
+    from .._io import check_output
     from ..tune import tune
 
-    out = Path(args.out)
+    # no write lock: several workers may share one --out (the last to finish writes the study's best)
+    out = check_output(args.out, inputs=[args.data])
     study_name = args.study or f"rnagen-{args.model}"
     storage = args.storage
     if storage is None:
+        check_output(out.parent / f"{study_name}.db", inputs=[args.data], option="study database")
         out.parent.mkdir(parents=True, exist_ok=True)
         storage = f"sqlite:///{(out.parent / f'{study_name}.db').resolve()}"
     optuna.logging.set_verbosity(optuna.logging.WARNING)

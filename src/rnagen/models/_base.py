@@ -18,9 +18,16 @@ Run folder (``save``/``load``; every file written atomically)::
     weights.safetensors  what sampling needs (EMA weights for the torch models)
     train_log.csv        the training history
     checkpoint.pt        during training: full state for resume (torch.save of tensors, weights_only)
+    manifest.json        size and SHA-256 of each file above, written last (checked on load and resume)
+
+Training into an existing run folder first compares it with the new run (model, configuration, data
+fingerprint) under the folder's write lock, before a single file in it changes: an interrupted run with the
+same settings resumes; a finished run, or one with other settings, is refused unless ``resume=False``
+(``--no-resume``), which replaces it.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from abc import ABC, abstractmethod
@@ -33,9 +40,10 @@ import numpy as np
 import pandas as pd
 
 from .. import __version__
-from .._io import atomic_path, write_json, write_npz, write_text
+from .._io import atomic_path, check_output, remove_stale_temporaries, write_json, write_npz, write_text, writer_lock
+from .._manifest import MANIFEST, RUN_FILES, reading, verify_manifest, write_manifest
 from ..config import build_config, config_to_dict, read_toml, write_config
-from ..errors import ConfigError, DataError, RunDirError
+from ..errors import ConfigError, DataError, RnagenError, RunDirError
 from ..pp.history import log_state, looks_logged
 from ..pp.transforms import Pipeline, make_pipeline
 
@@ -90,16 +98,22 @@ def get_model(name: str) -> type["Generator"]:
     return _REGISTRY[name]
 
 
+_LOAD_FIX = "retrain it (rnagen train ... --no-resume, or into a new --out)"
+
+
 def load(run_dir: str | Path, *, device: str = "auto") -> "Generator":
     """Load any saved generator from its run folder (the model name is read from ``config.toml``)."""
     run_dir = Path(run_dir)
     cfg_path = run_dir / "config.toml"
     if not cfg_path.is_file():
         raise RunDirError(f"{run_dir} is not an rnagen run folder (no config.toml); train a model into it first")
-    name = read_toml(cfg_path).get("model")
-    if not name:
-        raise RunDirError(f"{cfg_path} does not name its model")
-    return get_model(name).load(run_dir, device=device)
+    verify_manifest(run_dir, fix=_LOAD_FIX)
+    with reading(cfg_path, fix=_LOAD_FIX):
+        name = read_toml(cfg_path).get("model")
+        if not name:
+            raise RunDirError(f"{cfg_path} does not name its model; {_LOAD_FIX}")
+        cls = get_model(name)
+    return cls.load(run_dir, device=device)
 
 
 def _largest_remainder(total: int, weights: np.ndarray) -> np.ndarray:
@@ -160,6 +174,39 @@ def label_plan(
         for lab, c in counts.items():
             per[index[lab]] = int(c)
     return np.repeat(np.arange(len(labels), dtype=np.int64), per)
+
+
+def _config_diff(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = "") -> str:
+    """The first differing dotted keys of two configuration dicts, as ``key: old -> new``."""
+    out = []
+    for k in sorted(set(old) | set(new)):
+        a, b = old.get(k), new.get(k)
+        if isinstance(a, Mapping) and isinstance(b, Mapping):
+            sub = _config_diff(a, b, f"{prefix}{k}.")
+            if sub:
+                out.append(sub)
+        elif a != b:
+            out.append(f"{prefix}{k}: {a!r} -> {b!r}")
+    return ", ".join(out[:3]) + (", ..." if len(out) > 3 else "")
+
+
+_META_KEYS = {"model": str, "label_key": str, "labels": list, "label_counts": list, "n_train": int, "n_genes": int,
+              "pipeline": list}
+
+
+def _read_meta(path: Path) -> dict[str, Any]:
+    """``meta.json`` with its required keys and their types checked (``ValueError`` names the first problem)."""
+    meta = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(meta, dict):
+        raise ValueError("not a JSON object")
+    for key, tp in _META_KEYS.items():
+        if key not in meta:
+            raise ValueError(f"no {key!r} entry")
+        if not isinstance(meta[key], tp) or isinstance(meta[key], bool):
+            raise ValueError(f"{key!r} is not a {tp.__name__}")
+    if len(meta["labels"]) != len(meta["label_counts"]) or not meta["labels"]:
+        raise ValueError("'labels' and 'label_counts' disagree")
+    return meta
 
 
 class Generator(ABC):
@@ -301,19 +348,82 @@ class Generator(ABC):
 
             self.device = torch.device("cuda", info.local_rank)
             torch.cuda.set_device(self.device)
-        if run_dir is not None and info.is_main:
-            Path(run_dir).mkdir(parents=True, exist_ok=True)
-            # configuration first, so an interrupted run folder says what it was doing
-            write_config(Path(run_dir) / "config.toml", self.config, model=self.name)
-        t0 = time.perf_counter()
-        self._fit(X, y, seed=self.seed, run_dir=Path(run_dir) if run_dir is not None else None,
-                  progress=progress, resume=resume)
-        if not self.train_seconds:
-            self.train_seconds = time.perf_counter() - t0
-        self.is_fitted = True
-        if run_dir is not None and self._is_main_process():
-            self.save(run_dir)
+        self._fingerprint = self.fingerprint(X)
+        writes = run_dir is not None and info.is_main  # under torchrun only rank 0 writes the run folder
+        if writes:
+            check_output(run_dir, kind="dir", option="run folder")
+        with writer_lock(run_dir, kind="dir") if writes else contextlib.nullcontext():
+            if writes:
+                self._prepare_run_folder(Path(run_dir), resume=resume)
+                # configuration first, so an interrupted run folder says what it was doing
+                write_config(Path(run_dir) / "config.toml", self.config, model=self.name)
+            t0 = time.perf_counter()
+            self._fit(X, y, seed=self.seed, run_dir=Path(run_dir) if run_dir is not None else None,
+                      progress=progress, resume=resume)
+            if not self.train_seconds:
+                self.train_seconds = time.perf_counter() - t0
+            self.is_fitted = True
+            if writes:
+                self.save(run_dir)
         return self
+
+    def _prepare_run_folder(self, run_dir: Path, *, resume: bool) -> None:
+        """Compare an existing run folder with this run before anything in it changes (caller holds its lock).
+
+        Resumable (same model, configuration and data, unfinished): kept. Finished, or other settings:
+        refused, unless ``resume`` is false, which deletes the old run's files. A folder holding no trained
+        state (at most ``config.toml``) is simply reused.
+        """
+        present = [f for f in (*RUN_FILES, MANIFEST) if (run_dir / f).exists()]
+        trained = [f for f in ("checkpoint.pt", "weights.safetensors") if f in present]
+        cfg_path = run_dir / "config.toml"
+        if present and not cfg_path.is_file():
+            raise RunDirError(f"{run_dir} holds {', '.join(present)} but no config.toml: not an rnagen run folder; "
+                              "choose a new --out")
+        other = None
+        if cfg_path.is_file():
+            try:
+                other = read_toml(cfg_path).get("model")
+            except RnagenError:
+                other = None
+            if other == "reconstruct":
+                raise RunDirError(f"{run_dir} holds a reconstructor (rnagen reconstruct fit); choose a new --out")
+        if not resume:
+            for f in present:
+                if f != "config.toml":
+                    (run_dir / f).unlink()
+            remove_stale_temporaries(run_dir)
+            return
+        if not trained:
+            remove_stale_temporaries(run_dir)
+            return
+        fix = "use a new --out, or --no-resume to replace it"
+        with reading(cfg_path, fix=fix):
+            old = read_toml(cfg_path)
+        if old.get("model") != self.name:
+            raise RunDirError(f"{run_dir} holds a {old.get('model')!r} run, not {self.name!r}; {fix}")
+        with reading(cfg_path, fix=fix):
+            old_cfg = config_to_dict(build_config(self.config_cls, toml={k: v for k, v in old.items()
+                                                                          if k != "model"}))
+        diff = _config_diff(old_cfg, config_to_dict(self.config))
+        if diff:
+            raise RunDirError(f"{run_dir} holds a {self.name} run with other settings ({diff}); {fix}")
+        if "weights.safetensors" in trained:
+            raise RunDirError(f"{run_dir} already holds a finished {self.name} run; sample from it "
+                              f"(rnagen sample {run_dir} ...), or train again with --no-resume or into a new --out")
+        ckpt_fix = "run again with --no-resume to start over"
+        manifest = verify_manifest(run_dir, fix=ckpt_fix, only=["checkpoint.pt", "config.toml"])
+        old_fp = (manifest or {}).get("fingerprint")
+        if old_fp is None:
+            from ..train.loop import read_checkpoint
+
+            old_fp = read_checkpoint(run_dir / "checkpoint.pt", map_location="cpu").get("fingerprint", "")
+        if old_fp != self._fingerprint:
+            raise RunDirError(f"{run_dir / 'checkpoint.pt'} belongs to a run on other data; use a new --out, "
+                              "or --no-resume to start this one from scratch")
+        remove_stale_temporaries(run_dir)
+
+    _fingerprint: str = ""
 
     def _is_main_process(self) -> bool:
         from ..train.distributed import dist_info
@@ -367,12 +477,16 @@ class Generator(ABC):
     # --- persistence -------------------------------------------------------------------------------------
     def save(self, run_dir: str | Path) -> Path:
         """Write the self-contained run folder (see the module docstring)."""
-        from safetensors.torch import save_file
-
         if not self.is_fitted:
             raise RunDirError("cannot save an untrained model")
-        run_dir = Path(run_dir)
-        run_dir.mkdir(parents=True, exist_ok=True)
+        run_dir = check_output(run_dir, kind="dir", option="run folder")
+        with writer_lock(run_dir, kind="dir"):
+            self._save(run_dir)
+        return run_dir
+
+    def _save(self, run_dir: Path) -> None:
+        from safetensors.torch import save_file
+
         write_config(run_dir / "config.toml", self.config, model=self.name)
         desc, arrays = self.pipeline.to_state()
         write_npz(run_dir / "transforms.npz", **arrays)
@@ -394,9 +508,10 @@ class Generator(ABC):
             "pipeline": desc,
             "train_seconds": self.train_seconds,
             "seed": self.seed,
+            "fingerprint": self._fingerprint,
             "extra": self._extra_meta(),
         })
-        return run_dir
+        write_manifest(run_dir, RUN_FILES, model=self.name, fingerprint=self._fingerprint)  # last: all complete
 
     def _extra_meta(self) -> dict[str, Any]:
         """Model-specific JSON-able metadata saved in meta.json (read back by ``_load_extra_meta``)."""
@@ -413,32 +528,55 @@ class Generator(ABC):
         from ..utils import resolve_device
 
         run_dir = Path(run_dir)
+        if not run_dir.is_dir():
+            raise RunDirError(f"{run_dir} is not a run folder; give the --out folder of `rnagen train`")
+        fix = _LOAD_FIX
+        verify_manifest(run_dir, fix=fix)
         missing = [f for f in ("config.toml", "meta.json", "genes.txt", "transforms.npz", "weights.safetensors")
                    if not (run_dir / f).is_file()]
         if missing:
             raise RunDirError(f"{run_dir} is not a complete run folder (missing {', '.join(missing)}); "
                               "was training interrupted? run `rnagen train` again with the same --out to resume")
-        model = cls.from_config(run_dir / "config.toml")
-        meta = json.loads((run_dir / "meta.json").read_text())
-        if meta.get("model") != cls.name:
-            raise RunDirError(f"{run_dir} holds a {meta.get('model')!r} model, not {cls.name!r}")
-        model.var_names = (run_dir / "genes.txt").read_text().splitlines()
-        if len(model.var_names) != meta["n_genes"]:
-            raise RunDirError(f"{run_dir}/genes.txt lists {len(model.var_names)} genes, meta.json says {meta['n_genes']}")
-        model.label_key = meta["label_key"]
-        model.labels = list(meta["labels"])
-        model.label_counts = np.asarray(meta["label_counts"], dtype=np.int64)
-        model.n_train = int(meta["n_train"])
-        model.train_seconds = float(meta.get("train_seconds", 0.0))
-        model.seed = int(meta.get("seed", 0))
-        with np.load(run_dir / "transforms.npz", allow_pickle=False) as z:
-            model.pipeline = Pipeline.from_state(meta["pipeline"], {k: z[k] for k in z.files})
+        with reading(run_dir / "config.toml", fix=fix):
+            model = cls.from_config(run_dir / "config.toml")
+        with reading(run_dir / "meta.json", fix=fix):
+            meta = _read_meta(run_dir / "meta.json")
+            if meta["model"] != cls.name:
+                raise RunDirError(f"{run_dir / 'meta.json'} describes a {meta['model']!r} model, but config.toml a "
+                                  f"{cls.name!r} one; {fix}")
+            model.label_key = meta["label_key"]
+            model.labels = [str(x) for x in meta["labels"]]
+            model.label_counts = np.asarray(meta["label_counts"], dtype=np.int64)
+            model.n_train = int(meta["n_train"])
+            model.train_seconds = float(meta.get("train_seconds", 0.0))
+            model.seed = int(meta.get("seed", 0))
+            model._fingerprint = str(meta.get("fingerprint", ""))
+            model._load_extra_meta(meta.get("extra", {}))
+        genes_path = run_dir / "genes.txt"
+        with reading(genes_path, fix=fix):
+            model.var_names = genes_path.read_text(encoding="utf-8").splitlines()
+            if len(model.var_names) != meta["n_genes"]:
+                raise ValueError(f"it lists {len(model.var_names)} genes, meta.json says {meta['n_genes']}")
+            dup = pd.Index(model.var_names)
+            if not dup.is_unique:
+                raise ValueError(f"duplicated gene ids {dup[dup.duplicated()][:3].tolist()}")
+        with reading(run_dir / "transforms.npz", fix=fix):
+            with np.load(run_dir / "transforms.npz", allow_pickle=False) as z:
+                model.pipeline = Pipeline.from_state(meta["pipeline"], {k: z[k] for k in z.files})
+            back = model.pipeline.inverse_transform(np.zeros((1, model.n_genes), dtype=np.float32))
+            if np.shape(back) != (1, model.n_genes):
+                raise ValueError(f"its arrays do not fit {model.n_genes} genes")
         if (run_dir / "train_log.csv").is_file():
-            model.history = pd.read_csv(run_dir / "train_log.csv").to_dict("records")
-        model._load_extra_meta(meta.get("extra", {}))
+            with reading(run_dir / "train_log.csv", fix=fix):
+                model.history = pd.read_csv(run_dir / "train_log.csv").to_dict("records")
         model.device = resolve_device(device) if cls.uses_torch else None
-        model._build()
-        model._load_state_tensors(load_file(str(run_dir / "weights.safetensors")))
+        with reading(run_dir / "config.toml", fix=fix):
+            model._build()
+        with reading(run_dir / "weights.safetensors", fix=fix):
+            tensors = load_file(str(run_dir / "weights.safetensors"))
+        with reading(run_dir / "weights.safetensors", fix=fix,
+                     reason="its tensors do not fit the model config.toml and meta.json describe"):
+            model._load_state_tensors(tensors)
         model.is_fitted = True
         return model
 

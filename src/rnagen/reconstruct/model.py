@@ -18,6 +18,7 @@ Folder written by :meth:`Reconstructor.save` (each file atomic; ``meta.json`` la
     weights.safetensors      linear: coef (inputs x targets), intercept; mlp: the network's state_dict
     train_log.csv            mlp: epochs with train and validation MSE
     meta.json                kind, rnagen version, method, pipelines, input selection, validation record
+    manifest.json            size and SHA-256 of each file above, written last (checked on load)
 """
 from __future__ import annotations
 
@@ -34,7 +35,8 @@ import numpy as np
 import pandas as pd
 
 from .. import __version__
-from .._io import atomic_path, write_json, write_npz
+from .._io import atomic_path, check_output, write_json, write_npz, writer_lock
+from .._manifest import MANIFEST, reading, verify_manifest, write_manifest
 from ..config import build_config, write_config
 from ..errors import ConfigError, DataError, RunDirError
 from ..pp.history import log_state, looks_logged, record
@@ -45,6 +47,10 @@ from .ridge import DEFAULT_ALPHAS, fit_ridge
 __all__ = ["ReconstructConfig", "LinearConfig", "MLPConfig", "Reconstructor", "fit", "load", "gene_scores"]
 
 _KIND = "rnagen.reconstruct"
+# what a reconstructor folder holds (the manifest covers those present)
+FOLDER_FILES = ("config.toml", "genes.tsv", "transforms.npz", "weights.safetensors", "train_log.csv", "meta.json",
+                MANIFEST)
+_LOAD_FIX = "fit it again (rnagen reconstruct fit ... --out FOLDER)"
 _CHUNK = 4096  # rows per block when transforming or predicting (bounds memory on wide data)
 
 
@@ -500,8 +506,23 @@ class Reconstructor:
     def save(self, path: str | os.PathLike) -> Path:
         """Write the reconstructor folder (see the module docstring); every file atomically, ``meta.json`` last."""
         self._check()
-        d = Path(path)
-        d.mkdir(parents=True, exist_ok=True)
+        d = check_output(path, kind="dir", option="reconstructor folder")
+        with writer_lock(d, kind="dir"):
+            cfg = d / "config.toml"
+            if cfg.is_file():  # never replace a generator's run folder
+                from ..config import read_toml
+
+                try:
+                    other = read_toml(cfg).get("model")
+                except Exception:  # noqa: BLE001 - unreadable: not ours either
+                    other = "unknown"
+                if other != "reconstruct":
+                    raise RunDirError(f"{d} holds an rnagen run folder ({other!r} model), not a reconstructor; "
+                                      "choose another --out")
+            self._save(d)
+        return d
+
+    def _save(self, d: Path) -> None:
         write_config(d / "config.toml", self.config, model="reconstruct")
         role = np.full(len(self.var_names), "target", dtype=object)
         role[self.input_idx] = "input"
@@ -531,7 +552,7 @@ class Reconstructor:
             with atomic_path(d / "train_log.csv") as tmp:
                 pd.DataFrame(self.history).to_csv(tmp, index=False)
         write_json(d / "meta.json", {**self.meta, "pipelines": {"inputs": desc_in, "targets": desc_out}})
-        return d
+        write_manifest(d, FOLDER_FILES[:-1], kind=_KIND)  # last: every file above is complete
 
     @classmethod
     def load(cls, path: str | os.PathLike, *, device: str = "auto") -> "Reconstructor":
@@ -541,35 +562,60 @@ class Reconstructor:
         if not meta_path.is_file():
             raise RunDirError(f"{d} is not a reconstructor folder (no meta.json); create one with "
                               f"`rnagen reconstruct fit`")
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        fix = _LOAD_FIX
+        verify_manifest(d, fix=fix)
+        with reading(meta_path, fix=fix):
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            if not isinstance(meta, dict):
+                raise ValueError("not a JSON object")
         if meta.get("kind") != _KIND:
             raise RunDirError(f"{d} holds a {meta.get('kind', meta.get('model', 'unknown'))!r} folder, not a "
                               f"reconstructor")
+        missing = [f for f in ("config.toml", "genes.tsv", "transforms.npz", "weights.safetensors")
+                   if not (d / f).is_file()]
+        if missing:
+            raise RunDirError(f"{d} is not a complete reconstructor folder (missing {', '.join(missing)}); {fix}")
         from ..config import read_toml
 
-        cfg = build_config(ReconstructConfig, toml=read_toml(d / "config.toml"))
+        with reading(d / "config.toml", fix=fix):
+            cfg = build_config(ReconstructConfig, toml=read_toml(d / "config.toml"))
         self = cls(cfg)
-        genes = pd.read_csv(d / "genes.tsv", sep="\t", dtype=str, keep_default_na=False)
-        self.var_names = genes["gene"].tolist()
-        self.symbols = genes["symbol"].tolist()
-        with np.load(d / "transforms.npz", allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-        self.input_idx = arrays["input_order"].astype(np.int64)
-        roles = genes["role"].to_numpy()
-        self.target_idx = np.flatnonzero(roles == "target").astype(np.int64)
-        if sorted(self.input_idx.tolist()) != np.flatnonzero(roles == "input").tolist():
-            raise RunDirError(f"{d}: genes.tsv and transforms.npz disagree on the input genes; refit the folder")
-        pip = meta.pop("pipelines")
-        self.pipe_in = Pipeline.from_state(pip["inputs"], {k[len("inputs/"):]: v for k, v in arrays.items()
-                                                           if k.startswith("inputs/")})
-        self.pipe_out = Pipeline.from_state(pip["targets"], {k[len("targets/"):]: v for k, v in arrays.items()
-                                                             if k.startswith("targets/")})
+        with reading(d / "genes.tsv", fix=fix):
+            genes = pd.read_csv(d / "genes.tsv", sep="\t", dtype=str, keep_default_na=False)
+            self.var_names = genes["gene"].tolist()
+            self.symbols = genes["symbol"].tolist()
+            roles = genes["role"].to_numpy()
+            if not pd.Index(self.var_names).is_unique:
+                raise ValueError("duplicated gene ids")
+        with reading(d / "transforms.npz", fix=fix):
+            with np.load(d / "transforms.npz", allow_pickle=False) as z:
+                arrays = {k: z[k] for k in z.files}
+            self.input_idx = arrays["input_order"].astype(np.int64)
+            self.target_idx = np.flatnonzero(roles == "target").astype(np.int64)
+            if sorted(self.input_idx.tolist()) != np.flatnonzero(roles == "input").tolist():
+                raise ValueError("genes.tsv and transforms.npz disagree on the input genes")
+        with reading(meta_path, fix=fix):
+            pip = meta.pop("pipelines")
+        with reading(d / "transforms.npz", fix=fix):
+            self.pipe_in = Pipeline.from_state(pip["inputs"], {k[len("inputs/"):]: v for k, v in arrays.items()
+                                                               if k.startswith("inputs/")})
+            self.pipe_out = Pipeline.from_state(pip["targets"], {k[len("targets/"):]: v for k, v in arrays.items()
+                                                                 if k.startswith("targets/")})
+            self.pipe_in.inverse_transform(np.zeros((1, len(self.input_idx)), dtype=np.float32))
+            self.pipe_out.inverse_transform(np.zeros((1, len(self.target_idx)), dtype=np.float32))
+        w_path = d / "weights.safetensors"
+        misfit = "its tensors do not fit the genes and config.toml of the folder"
         if cfg.method == "linear":
             from safetensors.numpy import load_file
 
-            w = load_file(str(d / "weights.safetensors"))
-            self.coef, self.intercept = w["coef"], w["intercept"]
-            self._alpha = w.get("alpha")
+            with reading(w_path, fix=fix):
+                w = load_file(str(w_path))
+            with reading(w_path, fix=fix, reason=misfit):
+                self.coef, self.intercept = w["coef"], w["intercept"]
+                self._alpha = w.get("alpha")
+                if self.coef.shape != (len(self.input_idx), len(self.target_idx)) or \
+                        self.intercept.shape[-1] != len(self.target_idx):
+                    raise ValueError(misfit)
         else:
             from safetensors.torch import load_file
 
@@ -577,11 +623,16 @@ class Reconstructor:
             from .mlp import build_mlp
 
             self.device = resolve_device(device)
-            self.net = build_mlp(len(self.input_idx), len(self.target_idx), cfg.mlp.hidden, cfg.mlp.dropout)
-            self.net.load_state_dict(load_file(str(d / "weights.safetensors")))
+            with reading(d / "config.toml", fix=fix):
+                self.net = build_mlp(len(self.input_idx), len(self.target_idx), cfg.mlp.hidden, cfg.mlp.dropout)
+            with reading(w_path, fix=fix):
+                state = load_file(str(w_path))
+            with reading(w_path, fix=fix, reason=misfit):
+                self.net.load_state_dict(state)
             self.net.to(self.device).eval()
             log = d / "train_log.csv"
-            self.history = pd.read_csv(log).to_dict("records") if log.is_file() else []
+            with reading(log, fix=fix):
+                self.history = pd.read_csv(log).to_dict("records") if log.is_file() else []
         self.meta = meta
         self.is_fitted = True
         return self

@@ -8,13 +8,15 @@ What it does, in order, each step:
      optimisers);
   3. update the EMA weights that sampling will use;
   4. every ``checkpoint_every`` steps (and at the end) write ``checkpoint.pt`` atomically (rank 0 only), so
-     a run killed with ``kill -9`` resumes from the last checkpoint and never leaves a corrupt file.
+     a run killed with ``kill -9`` resumes from the last checkpoint and never leaves a corrupt file; the run
+     folder's ``manifest.json`` is rewritten with it (verified on resume).
 """
 from __future__ import annotations
 
 import contextlib
 import math
 import time
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -24,11 +26,32 @@ import torch
 from torch import nn
 
 from .._io import atomic_path, remove_stale_temporaries
+from .._manifest import RUN_FILES, verify_manifest, write_manifest
 from ..errors import ConfigError, RunDirError
 from .distributed import DistInfo, init_distributed
 from .ema import EMA
 
 CHECKPOINT = "checkpoint.pt"
+_CKPT_FIX = "run again with --no-resume to start over"
+
+
+def read_checkpoint(path: str | Path, *, map_location: Any = "cpu") -> dict[str, Any]:
+    """Load a checkpoint written by :func:`train_loop` without unpickling code (``weights_only=True``).
+
+    A damaged, truncated or foreign file (including a pickle that would run code) is one
+    :class:`rnagen.errors.RunDirError` naming the file and ``--no-resume``; torch's own message, which
+    suggests loading with ``weights_only=False``, never reaches the user.
+    """
+    try:
+        with warnings.catch_warnings():  # torch warns about pickle protocols on stderr: not for the user
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception:  # noqa: BLE001 - unpickling refusals, truncated zip archives, random bytes
+        raise RunDirError(f"{path} is damaged or not an rnagen checkpoint (it cannot be read as tensors only); "
+                          f"{_CKPT_FIX}") from None
+    if not isinstance(state, dict) or not {"step", "module", "optimizers", "schedulers"} <= set(state):
+        raise RunDirError(f"{path} is not an rnagen checkpoint (entries missing); {_CKPT_FIX}")
+    return state
 
 
 @dataclass
@@ -250,25 +273,30 @@ def train_loop(
     if run_dir is not None and dist.is_main:
         remove_stale_temporaries(run_dir)  # a checkpoint write interrupted by kill -9 leaves its temp file
     if ckpt_path is not None and resume and ckpt_path.exists():
-        state = torch.load(ckpt_path, map_location=device, weights_only=True)
+        verify_manifest(run_dir, fix=_CKPT_FIX, only=[CHECKPOINT])
+        state = read_checkpoint(ckpt_path, map_location=device)
         if state.get("fingerprint", "") != fingerprint:
             raise RunDirError(
                 f"{ckpt_path} belongs to a run with other data or settings; use a new --out folder, "
                 "or --no-resume to start this one from scratch"
             )
-        raw.load_state_dict(state["module"])
-        for k, o in optimizers.items():
-            o.load_state_dict(state["optimizers"][k])
-        for k, s in schedulers.items():
-            s.load_state_dict(state["schedulers"][k])
-        if ema is not None and "ema" in state:
-            ema.load_state_dict(state["ema"], int(state.get("ema_updates", 0)))
-        if state.get("scaler"):
-            scaler.load_state_dict(state["scaler"])
-        gen.set_state(state["noise_rng"][dist.rank % len(state["noise_rng"])].to("cpu"))
-        step = int(state["step"])
-        history = list(state.get("history", []))
-        seconds_before = float(state.get("seconds", 0.0))
+        try:
+            raw.load_state_dict(state["module"])
+            for k, o in optimizers.items():
+                o.load_state_dict(state["optimizers"][k])
+            for k, s in schedulers.items():
+                s.load_state_dict(state["schedulers"][k])
+            if ema is not None and "ema" in state:
+                ema.load_state_dict(state["ema"], int(state.get("ema_updates", 0)))
+            if state.get("scaler"):
+                scaler.load_state_dict(state["scaler"])
+            gen.set_state(state["noise_rng"][dist.rank % len(state["noise_rng"])].to("cpu"))
+            step = int(state["step"])
+            history = list(state.get("history", []))
+            seconds_before = float(state.get("seconds", 0.0))
+        except Exception:  # noqa: BLE001 - tensors of the wrong shape, missing entries
+            raise RunDirError(f"{ckpt_path} does not fit this model (its tensors or entries differ); "
+                              f"{_CKPT_FIX}") from None
 
     def save_checkpoint() -> None:
         if ckpt_path is None:
@@ -301,6 +329,10 @@ def train_loop(
             payload["ema_updates"] = ema.num_updates
         with atomic_path(ckpt_path, suffix=".pt") as tmp:
             torch.save(payload, tmp)
+            # the manifest accepts the old and the new checkpoint until it is rewritten below, so a kill
+            # between the two writes leaves a folder that still verifies
+            write_manifest(run_dir, RUN_FILES, pending={CHECKPOINT: tmp}, fingerprint=fingerprint)
+        write_manifest(run_dir, RUN_FILES, fingerprint=fingerprint)
 
     raw.train()
     t0 = time.perf_counter()

@@ -1,0 +1,594 @@
+"""Run folders and outputs under attack: damaged files, outputs that are inputs, two writers, killed writers,
+modes, a full disk. Every refusal is a clean failure (one line, exit 2, nothing changed or left behind)."""
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rnagen._io import lock_path, remove_stale_temporaries, writer_lock
+from rnagen._manifest import MANIFEST, RUN_FILES, verify_manifest, write_manifest
+from rnagen.errors import OutputError, RunDirError
+
+SRC = str(Path(__file__).resolve().parents[2] / "src")
+TINY_DIFFUSION = ["--set", "network.width=16", "--set", "network.depth=1", "--set", "train.steps=4",
+                  "--set", "train.checkpoint_every=2", "--set", "train.batch_size=8", "--set", "schedule.T=20",
+                  "--set", "sample.steps=4", "--set", "train.log_every=2"]
+
+
+# --- module fixtures: a tiny data file and two trained run folders ---------------------------------------------
+@pytest.fixture(scope="module")
+def base(tmp_path_factory):
+    """``{data, gauss, diff, recon}``: a 3-tissue x 12-gene .h5ad and a gaussian and a tiny diffusion run."""
+    from rnagen import datasets
+    from rnagen.cli.main import main
+
+    root = tmp_path_factory.mktemp("adv_runs")
+    full = datasets.gtex26()
+    keep = full.obs["tissue"].astype(str).isin(sorted(set(full.obs["tissue"].astype(str)))[:3]).to_numpy()
+    adata = full[keep, :12].copy()
+    data = root / "data.h5ad"
+    adata.write_h5ad(data)
+    gauss, diff = root / "gauss", root / "diff"
+    assert main(["train", str(data), "--model", "gaussian", "--label-key", "tissue", "--out", str(gauss),
+                 "--quiet", "--device", "cpu"]) == 0
+    assert main(["train", str(data), "--model", "diffusion", "--label-key", "tissue", "--out", str(diff),
+                 "--quiet", "--device", "cpu", *TINY_DIFFUSION]) == 0
+    return {"root": root, "data": data, "gauss": gauss, "diff": diff}
+
+
+@pytest.fixture
+def work(base, tmp_path):
+    """Per-case copies of the run folders (the module's are never touched) and a fresh output folder."""
+    copies = {"data": base["data"], "tmp": tmp_path}
+    for name in ("gauss", "diff"):
+        copies[name] = tmp_path / name
+        shutil.copytree(base[name], copies[name])
+    (tmp_path / "out").mkdir()
+    return copies
+
+
+def _sample_argv(run: Path, out: Path) -> list[str]:
+    return ["sample", str(run), "--n", "6", "--out", str(out), "--quiet", "--device", "cpu"]
+
+
+# --- family: damaged run folders x (rnagen sample, rnagen.models.load) ---------------------------------------
+def _rewrite_toml(path: Path, **section_updates) -> None:
+    import tomllib
+
+    import tomli_w
+
+    data = tomllib.loads(path.read_text())
+    for key, value in section_updates.items():
+        sec, _, k = key.partition("__")
+        if k:
+            data[sec][k] = value
+        else:
+            data[sec] = value
+    path.write_text(tomli_w.dumps(data))
+
+
+def _damage(kind: str, run: Path, other: Path) -> str:
+    """Damage ``run`` in one way; returns the file name the error must name."""
+    import json
+
+    w = run / "weights.safetensors"
+    if kind == "weights_random":
+        w.write_bytes(np.random.default_rng(0).bytes(w.stat().st_size))
+        return "weights.safetensors"
+    if kind == "weights_truncated":
+        w.write_bytes(w.read_bytes()[: w.stat().st_size // 2])
+        return "weights.safetensors"
+    if kind == "weights_empty":
+        w.write_bytes(b"")
+        return "weights.safetensors"
+    if kind == "weights_other_model":
+        shutil.copy(other / "weights.safetensors", w)
+        return "weights.safetensors"
+    if kind == "config_shapes":  # a configuration that no longer matches the weights' shapes
+        if run.name == "diff":
+            _rewrite_toml(run / "config.toml", network__width=32)
+            return "weights.safetensors" if not (run / MANIFEST).exists() else "config.toml"
+        _rewrite_toml(run / "config.toml", covariance="diag")
+        return "weights.safetensors" if not (run / MANIFEST).exists() else "config.toml"
+    if kind == "config_invalid":
+        (run / "config.toml").write_text("model = \n[[[")
+        return "config.toml"
+    if kind == "meta_invalid_json":
+        (run / "meta.json").write_text("{not json")
+        return "meta.json"
+    if kind == "meta_missing_keys":
+        meta = json.loads((run / "meta.json").read_text())
+        del meta["labels"]
+        (run / "meta.json").write_text(json.dumps(meta))
+        return "meta.json"
+    if kind == "transforms_truncated":
+        t = run / "transforms.npz"
+        t.write_bytes(t.read_bytes()[:100])
+        return "transforms.npz"
+    if kind == "genes_duplicated":
+        g = (run / "genes.txt").read_text().splitlines()
+        g[1] = g[0]
+        (run / "genes.txt").write_text("\n".join(g) + "\n")
+        return "genes.txt"
+    if kind == "genes_missing":
+        (run / "genes.txt").unlink()
+        return "genes.txt"
+    if kind == "manifest_invalid":
+        (run / MANIFEST).write_text("[1, 2")
+        return MANIFEST
+    raise AssertionError(kind)
+
+
+DAMAGES = ["weights_random", "weights_truncated", "weights_empty", "weights_other_model", "config_shapes",
+           "config_invalid", "meta_invalid_json", "meta_missing_keys", "transforms_truncated", "genes_duplicated",
+           "genes_missing", "manifest_invalid"]
+
+
+@pytest.mark.parametrize("model", ["gauss", "diff"])
+@pytest.mark.parametrize("damage", DAMAGES)
+def test_sample_from_damaged_run_folder(work, clean_failure, model, damage):
+    """With the manifest (as saved): the damaged file is named before anything reads it."""
+    run = work[model]
+    other = work["diff" if model == "gauss" else "gauss"]
+    name = _damage(damage, run, other)
+    out = work["tmp"] / "out" / "syn.h5ad"
+    res = clean_failure(_sample_argv(run, out), watch=[run, out.parent], match=name)
+    assert "weights_only" not in res.err
+
+
+@pytest.mark.parametrize("model", ["gauss", "diff"])
+@pytest.mark.parametrize("damage", [d for d in DAMAGES if d != "manifest_invalid"])
+def test_load_damaged_run_folder_without_manifest(work, model, damage):
+    """A folder written before manifests existed: every reader still names the damaged file in one line."""
+    from rnagen.models import load
+
+    run = work[model]
+    (run / MANIFEST).unlink()
+    name = _damage(damage, run, work["diff" if model == "gauss" else "gauss"])
+    with pytest.raises(RunDirError) as info:
+        load(run, device="cpu")
+    msg = str(info.value)
+    assert "\n" not in msg and name in msg and "weights_only" not in msg, msg
+    assert "retrain" in msg or "train" in msg
+
+
+def test_saved_run_has_a_verifying_manifest(work):
+    import hashlib
+    import json
+
+    run = work["diff"]
+    m = json.loads((run / MANIFEST).read_text())
+    assert m["model"] == "diffusion" and len(m["fingerprint"]) == 16
+    assert set(m["files"]) == {f for f in RUN_FILES if (run / f).exists()}
+    assert "checkpoint.pt" in m["files"] and "weights.safetensors" in m["files"]
+    for name, rec in m["files"].items():
+        data = (run / name).read_bytes()
+        assert rec["size"] == len(data) and rec["sha256"] == hashlib.sha256(data).hexdigest()
+    assert verify_manifest(run, fix="x") == m
+
+
+def test_run_folder_without_manifest_still_loads_and_samples(work, cli):
+    run = work["gauss"]
+    (run / MANIFEST).unlink()
+    out = work["tmp"] / "out" / "syn.h5ad"
+    res = cli(_sample_argv(run, out))
+    assert res.rc == 0, res.err
+    import anndata as ad
+
+    assert ad.read_h5ad(out).shape == (6, 12)
+
+
+def test_manifest_accepts_the_pending_checkpoint_until_rewritten(tmp_path):
+    """A kill between a checkpoint's replacement and the manifest's rewrite leaves a folder that verifies."""
+    (tmp_path / "checkpoint.pt").write_bytes(b"old")
+    new = tmp_path / ".checkpoint.pt.abcdefgh.tmp.pt"
+    new.write_bytes(b"newer")
+    write_manifest(tmp_path, RUN_FILES, pending={"checkpoint.pt": new})
+    verify_manifest(tmp_path, fix="x")  # the old one
+    os.replace(new, tmp_path / "checkpoint.pt")
+    verify_manifest(tmp_path, fix="x")  # the new one
+    (tmp_path / "checkpoint.pt").write_bytes(b"other")
+    with pytest.raises(RunDirError, match="checkpoint.pt has changed"):
+        verify_manifest(tmp_path, fix="x")
+
+
+# --- family: resume from a damaged checkpoint ----------------------------------------------------------------
+def _interrupted(run: Path, *, manifest: bool) -> None:
+    """Turn a finished run folder into one interrupted after its last checkpoint."""
+    import json
+
+    fp = json.loads((run / MANIFEST).read_text())["fingerprint"]
+    for f in ("weights.safetensors", "meta.json", "genes.txt", "transforms.npz", "train_log.csv", MANIFEST):
+        (run / f).unlink(missing_ok=True)
+    if manifest:
+        write_manifest(run, RUN_FILES, fingerprint=fp)
+
+
+def _train_argv(base_data: Path, out: Path, *extra: str) -> list[str]:
+    return ["train", str(base_data), "--model", "diffusion", "--label-key", "tissue", "--out", str(out), "--quiet",
+            "--device", "cpu", *TINY_DIFFUSION, *extra]
+
+
+def test_interrupted_run_resumes_and_finishes(work, cli):
+    run = work["diff"]
+    _interrupted(run, manifest=True)
+    res = cli(_train_argv(work["data"], run))
+    assert res.rc == 0, res.err
+    from rnagen.models import load
+
+    assert load(run, device="cpu").n_genes == 12 and verify_manifest(run, fix="x") is not None
+
+
+class _Evil:
+    def __reduce__(self):
+        return (os.system, ("touch /tmp/rnagen_pwned_by_checkpoint",))
+
+
+@pytest.mark.parametrize("manifest", [True, False], ids=["manifest", "no_manifest"])
+@pytest.mark.parametrize("damage", ["truncated", "empty", "random", "malicious_pickle"])
+def test_resume_from_damaged_checkpoint(work, clean_failure, damage, manifest):
+    import pickle
+
+    run = work["diff"]
+    _interrupted(run, manifest=manifest)
+    ck = run / "checkpoint.pt"
+    if damage == "truncated":
+        ck.write_bytes(ck.read_bytes()[: ck.stat().st_size // 3])
+    elif damage == "empty":
+        ck.write_bytes(b"")
+    elif damage == "random":
+        ck.write_bytes(np.random.default_rng(1).bytes(4096))
+    else:
+        ck.write_bytes(pickle.dumps(_Evil()))
+    res = clean_failure(_train_argv(work["data"], run), watch=[run], match="--no-resume")
+    assert "checkpoint.pt" in res.err and "weights_only" not in res.err
+    assert not Path("/tmp/rnagen_pwned_by_checkpoint").exists()
+
+
+# --- family: train into an existing run folder -----------------------------------------------------------------
+def test_train_finished_run_same_settings_is_refused(work, clean_failure):
+    clean_failure(_train_argv(work["data"], work["diff"]), watch=[work["diff"]], match="--no-resume")
+
+
+def test_train_finished_run_other_settings_is_refused_before_any_write(work, clean_failure):
+    """The reported loss: config.toml was rewritten before the refusal, so the finished run no longer loaded."""
+    from rnagen.models import load
+
+    run = work["diff"]
+    clean_failure(_train_argv(work["data"], run, "--set", "network.width=24"), watch=[run], match="network.width")
+    assert load(run, device="cpu").config.network.width == 16
+
+
+def test_train_other_model_into_run_is_refused(work, clean_failure):
+    argv = ["train", str(work["data"]), "--model", "gaussian", "--label-key", "tissue", "--out", str(work["diff"]),
+            "--quiet"]
+    clean_failure(argv, watch=[work["diff"]], match="--no-resume")
+
+
+def test_train_interrupted_run_with_other_settings_is_refused(work, clean_failure):
+    run = work["diff"]
+    _interrupted(run, manifest=True)
+    clean_failure(_train_argv(work["data"], run, "--set", "train.lr=0.01"), watch=[run], match="train.lr")
+
+
+def test_train_into_foreign_folder_is_refused(work, clean_failure):
+    d = work["tmp"] / "foreign"
+    d.mkdir()
+    (d / "meta.json").write_text('{"mine": true}')
+    (d / "notes.txt").write_text("keep")
+    clean_failure(_train_argv(work["data"], d), watch=[d], match="not an rnagen run folder")
+
+
+def test_no_resume_replaces_a_finished_run(work, cli):
+    from rnagen.models import load
+
+    run = work["diff"]
+    res = cli(_train_argv(work["data"], run, "--set", "network.width=24", "--no-resume"))
+    assert res.rc == 0, res.err
+    assert load(run, device="cpu").config.network.width == 24 and verify_manifest(run, fix="x")
+
+
+def test_reconstruct_fit_into_a_generator_run_is_refused(work, clean_failure):
+    genes = work["tmp"] / "inputs.txt"
+    import anndata as ad
+
+    genes.write_text("\n".join(ad.read_h5ad(work["data"]).var_names[:4]) + "\n")
+    argv = ["reconstruct", "fit", str(work["data"]), "--inputs", str(genes), "--out", str(work["gauss"]), "--quiet"]
+    clean_failure(argv, watch=[work["gauss"]], match="not a reconstructor")
+
+
+# --- family: outputs that are inputs, or the wrong kind of path --------------------------------------------------
+def _out_cases(w: dict) -> dict[str, tuple[list[str], list[Path]]]:
+    data, tmp, run = w["data"], w["tmp"], w["gauss"]
+    link = tmp / "link.h5ad"
+    if not link.exists():
+        link.symlink_to(data)
+    hard = tmp / "hard.h5ad"
+    if not hard.exists():
+        os.link(data, hard)
+    file_ = tmp / "afile.txt"
+    file_.write_text("x")
+    ev = ["evaluate", "--label-key", "tissue", "--metrics", "density"]
+    return {
+        "evaluate_out_is_real": ([*ev, "--real", data, "--synthetic", link, "--out", data], [data]),
+        "evaluate_out_is_synthetic": ([*ev, "--real", link, "--synthetic", data, "--out", data], [data]),
+        "evaluate_out_is_train": ([*ev, "--real", link, "--synthetic", link, "--train", data, "--out", data], [data]),
+        "evaluate_out_symlink_to_real": ([*ev, "--real", data, "--synthetic", data, "--out", link], [data, link]),
+        "sample_out_is_like": (["sample", run, "--like", data, "--out", data], [data, run]),
+        "sample_out_symlink_to_like": (["sample", run, "--like", data, "--out", link], [data, run]),
+        "sample_out_is_run_weights": (["sample", run, "--n", "3", "--out", run / "weights.safetensors"], [run]),
+        "prepare_out_is_input": (["data", "prepare", data, "--label-key", "tissue", "--out", data], [data]),
+        "prepare_out_hardlink_to_input": (["data", "prepare", data, "--label-key", "tissue", "--out", hard],
+                                          [data, hard]),
+        "prepare_input_is_symlink_to_out": (["data", "prepare", link, "--label-key", "tissue", "--out", data],
+                                            [data]),
+        "split_out_holds_input": (["data", "split", tmp / "s" / "train.h5ad", "--label-key", "tissue",
+                                   "--out", tmp / "s"], [tmp / "s"]),
+        "reconstruct_apply_out_is_input": (["reconstruct", "apply", tmp / "recon", data, "--out", data], [data]),
+        "reconstruct_score_out_is_input": (["reconstruct", "score", tmp / "recon", data, "--out", data], [data]),
+        "benchmark_out_holds_input": (["benchmark", tmp / "b" / "runs" / "d.h5ad", "--label-key", "tissue",
+                                       "--out", tmp / "b"], [tmp / "b"]),
+        "tune_out_is_input": (["tune", data, "--model", "gaussian", "--label-key", "tissue", "--out", data], [data]),
+        "train_out_is_data_file": (["train", data, "--label-key", "tissue", "--out", data], [data]),
+        "train_out_holds_data_as_run_file": (["train", tmp / "r" / "meta.json", "--label-key", "tissue",
+                                              "--out", tmp / "r"], [tmp / "r"]),
+        "sample_out_is_a_folder": (["sample", run, "--n", "3", "--out", tmp / "out"], [tmp / "out", run]),
+        "evaluate_out_is_a_folder": ([*ev, "--real", data, "--synthetic", data, "--out", tmp / "out"], [tmp / "out"]),
+        "prepare_out_is_a_folder": (["data", "prepare", data, "--out", tmp / "out"], [tmp / "out"]),
+        "sample_out_under_a_file": (["sample", run, "--n", "3", "--out", file_ / "x.h5ad"], [file_, run]),
+        "split_out_under_a_file": (["data", "split", data, "--label-key", "tissue", "--out", file_ / "s"], [file_]),
+        "train_out_under_a_file": (["train", data, "--label-key", "tissue", "--out", file_ / "run"], [file_]),
+        "split_out_is_a_file": (["data", "split", data, "--label-key", "tissue", "--out", file_], [file_]),
+        "benchmark_out_is_a_file": (["benchmark", data, "--label-key", "tissue", "--out", file_], [file_]),
+        "evaluate_out_under_a_file": ([*ev, "--real", data, "--synthetic", data, "--out", file_ / "m.json"], [file_]),
+    }
+
+
+OUT_CASES = ["evaluate_out_is_real", "evaluate_out_is_synthetic", "evaluate_out_is_train",
+             "evaluate_out_symlink_to_real", "sample_out_is_like", "sample_out_symlink_to_like",
+             "sample_out_is_run_weights", "prepare_out_is_input", "prepare_out_hardlink_to_input",
+             "prepare_input_is_symlink_to_out", "split_out_holds_input", "reconstruct_apply_out_is_input",
+             "reconstruct_score_out_is_input", "benchmark_out_holds_input", "tune_out_is_input",
+             "train_out_is_data_file", "train_out_holds_data_as_run_file", "sample_out_is_a_folder",
+             "evaluate_out_is_a_folder", "prepare_out_is_a_folder", "sample_out_under_a_file",
+             "split_out_under_a_file", "train_out_under_a_file", "split_out_is_a_file", "benchmark_out_is_a_file",
+             "evaluate_out_under_a_file"]
+
+
+@pytest.mark.parametrize("case", OUT_CASES)
+def test_output_never_replaces_an_input(work, clean_failure, case):
+    tmp = work["tmp"]
+    for sub in ("s", "b/runs", "r"):  # inputs that sit where a command would write
+        (tmp / sub).mkdir(parents=True, exist_ok=True)
+    shutil.copy(work["data"], tmp / "s" / "train.h5ad")
+    shutil.copy(work["data"], tmp / "b" / "runs" / "d.h5ad")
+    shutil.copy(work["data"], tmp / "r" / "meta.json")
+    (tmp / "recon").mkdir(exist_ok=True)
+    argv, watch = _out_cases(work)[case]
+    res = clean_failure([str(a) for a in argv], watch=[*watch, tmp / "s", tmp / "b", tmp / "r", tmp / "out"])
+    line = res.err.lower()
+    assert any(s in line for s in ("overwrite the input", "is a folder", "is a file", "existing file")), line
+
+
+# --- family: one writer at a time --------------------------------------------------------------------------------
+HOLDER = textwrap.dedent("""
+    import sys, time
+    sys.path.insert(0, sys.argv[3])
+    from rnagen._io import writer_lock
+    with writer_lock(sys.argv[1], kind=sys.argv[2]):
+        print("held", flush=True)
+        time.sleep(120)
+""")
+
+
+def _hold(target: Path, kind: str) -> subprocess.Popen:
+    proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(target), kind, SRC], stdout=subprocess.PIPE,
+                            text=True)
+    assert proc.stdout.readline().strip() == "held"
+    return proc
+
+
+@pytest.mark.parametrize("what", ["train_run_folder", "sample_out_file", "split_out_folder"])
+def test_second_writer_is_refused_with_the_holders_pid_and_a_dead_holder_never_blocks(work, clean_failure, cli,
+                                                                                      what):
+    out = work["tmp"] / "out"
+    if what == "train_run_folder":
+        target, kind = work["diff"], "dir"
+        argv = _train_argv(work["data"], target, "--no-resume")
+    elif what == "sample_out_file":
+        target, kind = out / "syn.h5ad", "file"
+        argv = _sample_argv(work["gauss"], target)
+    else:
+        target, kind = out / "split", "dir"
+        argv = ["data", "split", str(work["data"]), "--label-key", "tissue", "--out", str(target)]
+    proc = _hold(target, kind)
+    try:
+        res = clean_failure(argv, watch=[work["diff"], work["gauss"], out], match=f"pid {proc.pid}")
+        assert "another rnagen process" in res.err
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+    assert lock_path(target, kind=kind).exists()  # the killed holder left its lock file ...
+    res = cli(argv)  # ... which blocks nobody: the kernel released its flock
+    assert res.rc == 0, res.err
+    assert not lock_path(target, kind=kind).exists()
+
+
+def test_lock_is_reentrant_in_one_process_and_removed_after(tmp_path):
+    with writer_lock(tmp_path / "d"):
+        with writer_lock(tmp_path / "d"):
+            assert (tmp_path / "d" / ".rnagen.lock").read_text().strip() == str(os.getpid())
+    assert os.listdir(tmp_path / "d") == []
+
+
+def test_failed_lock_holder_removes_the_folder_it_created(tmp_path):
+    with pytest.raises(RuntimeError):
+        with writer_lock(tmp_path / "a" / "b"):
+            raise RuntimeError("failed")
+    assert os.listdir(tmp_path) == []
+
+
+# --- family: stale temporaries -------------------------------------------------------------------------------------
+def test_stale_temporaries_next_to_sample_out_are_removed_but_not_others(work, cli):
+    out = work["tmp"] / "out"
+    mine = out / ".syn.h5ad.abcd1234.tmp.h5ad"
+    theirs = out / ".other.h5ad.abcd1234.tmp.h5ad"
+    mine.write_bytes(b"half")
+    theirs.write_bytes(b"half")
+    res = cli(_sample_argv(work["gauss"], out / "syn.h5ad"))
+    assert res.rc == 0, res.err
+    assert sorted(os.listdir(out)) == [".other.h5ad.abcd1234.tmp.h5ad", "syn.h5ad"]
+
+
+def test_stale_temporaries_in_run_folder_removed_by_next_train(work, cli):
+    run = work["diff"]
+    (run / ".checkpoint.pt.abcd1234.tmp.pt").write_bytes(b"half")
+    (run / ".weights.safetensors.zz_99xyz.tmp").write_bytes(b"half")
+    res = cli(_train_argv(work["data"], run, "--no-resume"))
+    assert res.rc == 0, res.err
+    assert not [n for n in os.listdir(run) if n.startswith(".")]
+
+
+def test_temporary_of_a_live_writer_is_kept(tmp_path):
+    live = tmp_path / ".syn.h5ad.abcd1234.tmp.h5ad"
+    live.write_bytes(b"being written")
+    stale = tmp_path / ".old.h5ad.abcd1234.tmp.h5ad"
+    stale.write_bytes(b"dead")
+    proc = _hold(tmp_path / "syn.h5ad", "file")
+    try:
+        assert remove_stale_temporaries(tmp_path) == [stale.name]
+        assert live.exists()
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+    assert remove_stale_temporaries(tmp_path) == [live.name]
+
+
+SLOW_SAMPLE = textwrap.dedent("""
+    import sys, time
+    sys.path.insert(0, sys.argv[1])
+    import anndata
+    def slow_write(self, path, **kw):
+        open(path, "wb").write(b"partial h5ad")
+        print("writing", flush=True)
+        time.sleep(120)
+    anndata.AnnData.write_h5ad = slow_write
+    from rnagen.cli.main import main
+    main(sys.argv[2:])
+""")
+
+
+def test_kill9_during_sample_then_next_sample_cleans_up(work, cli):
+    out = work["tmp"] / "out"
+    argv = _sample_argv(work["gauss"], out / "syn.h5ad")
+    proc = subprocess.Popen([sys.executable, "-c", SLOW_SAMPLE, SRC, *argv], stdout=subprocess.PIPE, text=True,
+                            env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert proc.stdout.readline().strip() == "writing"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    left = sorted(os.listdir(out))
+    assert len(left) == 2 and ".syn.h5ad.lock" in left and any(".tmp" in n for n in left), left
+    res = cli(argv)
+    assert res.rc == 0, res.err
+    assert os.listdir(out) == ["syn.h5ad"]
+
+
+# --- family: modes ----------------------------------------------------------------------------------------------------
+@pytest.fixture
+def umask():
+    old = os.umask(0o022)
+    yield lambda m: os.umask(m)
+    os.umask(old)
+
+
+@pytest.mark.parametrize("mask,mode", [(0o022, 0o644), (0o027, 0o640), (0o002, 0o664)])
+def test_outputs_follow_the_umask(work, cli, umask, mask, mode):
+    umask(mask)
+    out = work["tmp"] / "out"
+    assert cli(_sample_argv(work["gauss"], out / "syn.h5ad")).rc == 0
+    assert cli(["data", "split", str(work["data"]), "--label-key", "tissue", "--out", str(out / "split")]).rc == 0
+    for f in (out / "syn.h5ad", out / "split" / "train.h5ad", out / "split" / "test.h5ad"):
+        assert stat.S_IMODE(f.stat().st_mode) == mode, (f, oct(f.stat().st_mode))
+
+
+def test_run_folder_files_follow_the_umask(work, cli, umask):
+    umask(0o022)
+    run = work["tmp"] / "newrun"
+    argv = ["train", str(work["data"]), "--model", "gaussian", "--label-key", "tissue", "--out", str(run), "--quiet"]
+    assert cli(argv).rc == 0
+    assert {stat.S_IMODE(f.stat().st_mode) for f in run.iterdir()} == {0o644}
+
+
+# --- family: full disk and other OS errors while writing -----------------------------------------------------------
+def _fail_with(monkeypatch, target: str, code: int) -> None:
+    def writer(self, path, *a, **k):
+        Path(path).write_bytes(b"partial")
+        raise OSError(code, os.strerror(code), str(path))
+    monkeypatch.setattr(target, writer)
+
+
+@pytest.mark.parametrize("code,words", [(errno.ENOSPC, "no space left"), (errno.EACCES, "permission denied"),
+                                        (errno.EROFS, "read-only")])
+def test_sample_os_error_while_writing(work, clean_failure, monkeypatch, code, words):
+    out = work["tmp"] / "out"
+    (out / "syn.h5ad").write_bytes(b"an earlier result")
+    _fail_with(monkeypatch, "anndata.AnnData.write_h5ad", code)
+    res = clean_failure(_sample_argv(work["gauss"], out / "syn.h5ad"), watch=[out, work["gauss"]], match=words)
+    assert "syn.h5ad" in res.err
+
+
+def test_split_disk_full_on_second_file(work, clean_failure, monkeypatch):
+    import anndata
+
+    real = anndata.AnnData.write_h5ad
+    calls = []
+
+    def second_fails(self, path, **kw):
+        calls.append(path)
+        if len(calls) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(self, path, **kw)
+    monkeypatch.setattr(anndata.AnnData, "write_h5ad", second_fails)
+    out = work["tmp"] / "out" / "split"
+    out.mkdir()
+    (out / "test.h5ad").write_bytes(b"older")
+    res = clean_failure(["data", "split", str(work["data"]), "--label-key", "tissue", "--out", str(out)],
+                        watch=[out / "test.h5ad"], match="no space left")
+    assert "test.h5ad" in res.err
+    assert not [n for n in os.listdir(out) if n.startswith(".")]
+
+
+def test_train_disk_full_at_save_keeps_the_existing_run(work, monkeypatch, cli):
+    """--no-resume into a run folder, then a full disk at the weights: one line, no temporaries."""
+    import safetensors.torch
+
+    def full(tensors, filename, *a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(safetensors.torch, "save_file", full)
+    run = work["tmp"] / "newrun"
+    argv = ["train", str(work["data"]), "--model", "gaussian", "--label-key", "tissue", "--out", str(run), "--quiet"]
+    res = cli(argv)
+    assert res.rc == 2 and len(res.err.strip().splitlines()) == 1 and "no space left" in res.err
+    assert "weights.safetensors" in res.err and "Traceback" not in res.err
+    assert not [n for n in os.listdir(run) if n.startswith(".")]
+
+
+def test_output_error_is_an_oserror_and_a_user_error():
+    assert issubclass(OutputError, OSError)
+    with pytest.raises(OutputError, match="no space left"):
+        from rnagen._io import atomic_path
+
+        with atomic_path("/tmp/rnagen_never_written.txt"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+    assert not Path("/tmp/rnagen_never_written.txt").exists()
