@@ -44,14 +44,18 @@ def base(tmp_path_factory):
                  "--quiet", "--device", "cpu"]) == 0
     assert main(["train", str(data), "--model", "diffusion", "--label-key", "tissue", "--out", str(diff),
                  "--quiet", "--device", "cpu", *TINY_DIFFUSION]) == 0
-    return {"root": root, "data": data, "gauss": gauss, "diff": diff}
+    recon = root / "recon"
+    inputs = root / "inputs.txt"
+    inputs.write_text("\n".join(map(str, adata.var_names[:4])) + "\n")
+    assert main(["reconstruct", "fit", str(data), "--inputs", str(inputs), "--out", str(recon), "--quiet"]) == 0
+    return {"root": root, "data": data, "gauss": gauss, "diff": diff, "recon": recon}
 
 
 @pytest.fixture
 def work(base, tmp_path):
     """Per-case copies of the run folders (the module's are never touched) and a fresh output folder."""
     copies = {"data": base["data"], "tmp": tmp_path}
-    for name in ("gauss", "diff"):
+    for name in ("gauss", "diff", "recon"):
         copies[name] = tmp_path / name
         shutil.copytree(base[name], copies[name])
     (tmp_path / "out").mkdir()
@@ -161,6 +165,68 @@ def test_load_damaged_run_folder_without_manifest(work, model, damage):
     msg = str(info.value)
     assert "\n" not in msg and name in msg and "weights_only" not in msg, msg
     assert "retrain" in msg or "train" in msg
+
+
+def _damage_recon(kind: str, d: Path) -> str:
+    if kind == "weights_random":
+        w = d / "weights.safetensors"
+        w.write_bytes(np.random.default_rng(0).bytes(w.stat().st_size))
+        return "weights.safetensors"
+    if kind == "weights_truncated":
+        w = d / "weights.safetensors"
+        w.write_bytes(w.read_bytes()[:40])
+        return "weights.safetensors"
+    if kind == "transforms_truncated":
+        (d / "transforms.npz").write_bytes((d / "transforms.npz").read_bytes()[:64])
+        return "transforms.npz"
+    if kind == "meta_invalid_json":
+        (d / "meta.json").write_text('{"kind": "rnagen.reconstruct", ')
+        return "meta.json"
+    if kind == "meta_missing_pipelines":
+        import json
+
+        meta = json.loads((d / "meta.json").read_text())
+        del meta["pipelines"]
+        (d / "meta.json").write_text(json.dumps(meta))
+        return "meta.json"
+    if kind == "genes_duplicated":
+        lines = (d / "genes.tsv").read_text().splitlines()
+        lines[2] = lines[1]
+        (d / "genes.tsv").write_text("\n".join(lines) + "\n")
+        return "genes.tsv"
+    if kind == "config_invalid":
+        (d / "config.toml").write_text("method = [")
+        return "config.toml"
+    if kind == "genes_missing":
+        (d / "genes.tsv").unlink()
+        return "genes.tsv"
+    raise AssertionError(kind)
+
+
+RECON_DAMAGES = ["weights_random", "weights_truncated", "transforms_truncated", "meta_invalid_json",
+                 "meta_missing_pipelines", "genes_duplicated", "config_invalid", "genes_missing"]
+
+
+@pytest.mark.parametrize("damage", RECON_DAMAGES)
+def test_reconstruct_apply_with_damaged_folder(work, clean_failure, damage):
+    d = work["recon"]
+    name = _damage_recon(damage, d)
+    out = work["tmp"] / "out" / "full.h5ad"
+    clean_failure(["reconstruct", "apply", str(d), str(work["data"]), "--out", str(out)], watch=[d, out.parent],
+                  match=name)
+
+
+@pytest.mark.parametrize("damage", RECON_DAMAGES)
+def test_reconstruct_load_damaged_folder_without_manifest(work, damage):
+    from rnagen.reconstruct import load
+
+    d = work["recon"]
+    (d / MANIFEST).unlink()
+    name = _damage_recon(damage, d)
+    with pytest.raises(RunDirError) as info:
+        load(d, device="cpu")
+    msg = str(info.value)
+    assert "\n" not in msg and name in msg and ("fit" in msg), msg
 
 
 def test_saved_run_has_a_verifying_manifest(work):

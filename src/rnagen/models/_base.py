@@ -332,7 +332,11 @@ class Generator(ABC):
             ``auto`` (CUDA when available), ``cpu`` or ``cuda``.
         run_dir
             If given, checkpoints go there during training (resumed after an interruption when ``resume``)
-            and the trained model is saved there.
+            and the trained model is saved there, under the folder's write lock (a second writer is refused).
+        resume
+            Continue an interrupted run in ``run_dir`` with the same model, configuration and data. A finished
+            run, or one with other settings, is refused before anything in the folder changes; ``False``
+            (``--no-resume``) deletes the old run's files and starts over.
         """
         from ..utils import resolve_device
 
