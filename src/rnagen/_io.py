@@ -204,6 +204,9 @@ def _make_dirs(d: Path) -> list[Path]:
     return list(reversed(missing))
 
 
+_NO_LOCKS = {errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS}
+
+
 def _acquire(lock_file: Path, target: Path) -> int:
     import fcntl
 
@@ -211,7 +214,12 @@ def _acquire(lock_file: Path, target: Path) -> int:
         fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o666)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        except OSError as e:
+            if e.errno in _NO_LOCKS:  # a file system without locks (some network mounts): write unguarded
+                return fd
+            if not isinstance(e, BlockingIOError):
+                os.close(fd)
+                raise
             holder = ""
             with contextlib.suppress(OSError, ValueError):
                 holder = os.read(fd, 32).decode().strip()
@@ -249,10 +257,14 @@ def writer_lock(target: str | os.PathLike, *, kind: Literal["file", "dir"] = "di
         finally:
             _HELD[key] -= 1
         return
+    created: list[Path] = []
     try:
         created = _make_dirs(lf.parent)
         fd = _acquire(lf, target)
     except OSError as e:
+        for d in reversed(created):
+            with contextlib.suppress(OSError):
+                d.rmdir()
         if isinstance(e, OutputError):
             raise
         raise OutputError(describe_os_error(e, target)) from None

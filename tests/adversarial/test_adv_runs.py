@@ -289,7 +289,7 @@ def _train_argv(base_data: Path, out: Path, *extra: str) -> list[str]:
 def test_interrupted_run_resumes_and_finishes(work, cli):
     run = work["diff"]
     _interrupted(run, manifest=True)
-    res = cli(_train_argv(work["data"], run))
+    res = cli(_train_argv(work["data"], run, "--config", str(run / "config.toml")))  # its own config: resumes
     assert res.rc == 0, res.err
     from rnagen.models import load
 

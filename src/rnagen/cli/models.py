@@ -14,7 +14,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from ..models import get_model
     from ..train.distributed import dist_info
 
-    check_output(args.out, inputs=[args.data, args.labels, args.config], kind="dir", writes=(*RUN_FILES, MANIFEST))
+    # --config is read in full before anything is written (a run's own config.toml may resume it)
+    check_output(args.out, inputs=[args.data, args.labels], kind="dir", writes=(*RUN_FILES, MANIFEST))
 
     name = args.model
     if name is None:  # the model named in --config (e.g. a `rnagen tune` result), else diffusion
