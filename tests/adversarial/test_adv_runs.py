@@ -21,6 +21,8 @@ from rnagen._manifest import MANIFEST, RUN_FILES, verify_manifest, write_manifes
 from rnagen.errors import OutputError, RunDirError
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
+LANDMARK_SYMBOLS = ["PSME1", "CISD1", "SPDEF", "IKZF1", "RAB4A", "HADH", "ABCF1", "CHERP", "DRAP1", "HMGCS1",
+                    "FOXO3", "ATF1"]
 TINY_DIFFUSION = ["--set", "network.width=16", "--set", "network.depth=1", "--set", "train.steps=4",
                   "--set", "train.checkpoint_every=2", "--set", "train.batch_size=8", "--set", "schedule.T=20",
                   "--set", "sample.steps=4", "--set", "train.log_every=2"]
@@ -30,13 +32,18 @@ TINY_DIFFUSION = ["--set", "network.width=16", "--set", "network.depth=1", "--se
 @pytest.fixture(scope="module")
 def base(tmp_path_factory):
     """``{data, gauss, diff, recon}``: a 3-tissue x 12-gene .h5ad and a gaussian and a tiny diffusion run."""
-    from rnagen import datasets
+    import anndata as ad
+    import pandas as pd
+
     from rnagen.cli.main import main
 
     root = tmp_path_factory.mktemp("adv_runs")
-    full = datasets.gtex26()
-    keep = full.obs["tissue"].astype(str).isin(sorted(set(full.obs["tissue"].astype(str)))[:3]).to_numpy()
-    adata = full[keep, :12].copy()
+    rng = np.random.default_rng(0)
+    tissue = np.repeat(["blood", "brain", "liver"], 10)
+    centre = rng.normal(3.0, 1.0, (3, 12))[np.repeat(np.arange(3), 10)]
+    adata = ad.AnnData(X=np.exp(centre + rng.normal(0, 0.3, (30, 12))).astype(np.float32),
+                       obs=pd.DataFrame({"tissue": pd.Categorical(tissue)}, index=[f"s{i:02d}" for i in range(30)]),
+                       var=pd.DataFrame(index=LANDMARK_SYMBOLS))
     data = root / "data.h5ad"
     adata.write_h5ad(data)
     gauss, diff = root / "gauss", root / "diff"
@@ -628,26 +635,42 @@ def test_split_disk_full_on_second_file(work, clean_failure, monkeypatch):
     monkeypatch.setattr(anndata.AnnData, "write_h5ad", second_fails)
     out = work["tmp"] / "out" / "split"
     out.mkdir()
-    (out / "test.h5ad").write_bytes(b"older")
+    (out / "train.h5ad").write_bytes(b"an older split")
+    (out / "test.h5ad").write_bytes(b"an older split")
     res = clean_failure(["data", "split", str(work["data"]), "--label-key", "tissue", "--out", str(out)],
-                        watch=[out / "test.h5ad"], match="no space left")
-    assert "test.h5ad" in res.err
-    assert not [n for n in os.listdir(out) if n.startswith(".")]
+                        watch=[out], match="no space left")
+    assert "test.h5ad" in res.err and len(calls) == 2
 
 
-def test_train_disk_full_at_save_keeps_the_existing_run(work, monkeypatch, cli):
-    """--no-resume into a run folder, then a full disk at the weights: one line, no temporaries."""
+def test_train_disk_full_at_save_leaves_no_half_written_run(work, monkeypatch, clean_failure):
+    """A full disk at the weights of a run with no checkpoint: one line, and no run folder left behind."""
     import safetensors.torch
+
+    def full(tensors, filename, *a, **k):
+        Path(filename).write_bytes(b"partial")
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(safetensors.torch, "save_file", full)
+    run = work["tmp"] / "out" / "newrun"
+    argv = ["train", str(work["data"]), "--model", "gaussian", "--label-key", "tissue", "--out", str(run), "--quiet"]
+    res = clean_failure(argv, watch=[work["tmp"] / "out"], match="no space left")
+    assert "weights.safetensors" in res.err and not run.exists()
+
+
+def test_train_disk_full_keeps_the_checkpoint_to_resume_from(work, monkeypatch, cli):
+    import safetensors.torch
+
+    run = work["diff"]
+    _interrupted(run, manifest=True)
+    before = (run / "checkpoint.pt").read_bytes()
 
     def full(tensors, filename, *a, **k):
         raise OSError(errno.ENOSPC, "No space left on device")
     monkeypatch.setattr(safetensors.torch, "save_file", full)
-    run = work["tmp"] / "newrun"
-    argv = ["train", str(work["data"]), "--model", "gaussian", "--label-key", "tissue", "--out", str(run), "--quiet"]
-    res = cli(argv)
-    assert res.rc == 2 and len(res.err.strip().splitlines()) == 1 and "no space left" in res.err
-    assert "weights.safetensors" in res.err and "Traceback" not in res.err
-    assert not [n for n in os.listdir(run) if n.startswith(".")]
+    res = cli(_train_argv(work["data"], run))
+    assert res.rc == 2 and "no space left" in res.err and len(res.err.strip().splitlines()) == 1
+    assert (run / "checkpoint.pt").read_bytes() == before and verify_manifest(run, fix="x")
+    monkeypatch.undo()
+    assert cli(_train_argv(work["data"], run)).rc == 0  # space freed: the same command finishes the run
 
 
 def test_output_error_is_an_oserror_and_a_user_error():

@@ -134,7 +134,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_split(args: argparse.Namespace) -> int:
-    from .._io import claim_output, write_h5ad
+    from .._io import atomic_path, claim_output
     from ..pp import split
 
     with claim_output(args.out, inputs=[args.file], kind="dir", writes=("train.h5ad", "test.h5ad")) as out:
@@ -143,8 +143,11 @@ def cmd_split(args: argparse.Namespace) -> int:
         if label_key is None:
             raise DataError(f"{Path(args.file).name}: no label column recorded; pass --label-key")
         train, test = split(adata, label_key=label_key, test_size=args.test_size, seed=args.seed)
-        write_h5ad(train, out / "train.h5ad")
-        write_h5ad(test, out / "test.h5ad")
+        # both written before either replaces an older split: never a train.h5ad and test.h5ad of two splits
+        with atomic_path(out / "train.h5ad", suffix=".h5ad") as t1, \
+                atomic_path(out / "test.h5ad", suffix=".h5ad") as t2:
+            train.write_h5ad(t1, compression="gzip")
+            test.write_h5ad(t2, compression="gzip")
     print(f"split {adata.n_obs} samples by {label_key!r} (test size {args.test_size}, seed {args.seed}): "
           f"{train.n_obs} train -> {out / 'train.h5ad'}, {test.n_obs} test -> {out / 'test.h5ad'}")
     return 0

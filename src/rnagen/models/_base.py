@@ -359,16 +359,24 @@ class Generator(ABC):
         with writer_lock(run_dir, kind="dir") if writes else contextlib.nullcontext():
             if writes:
                 self._prepare_run_folder(Path(run_dir), resume=resume)
-                # configuration first, so an interrupted run folder says what it was doing
-                write_config(Path(run_dir) / "config.toml", self.config, model=self.name)
-            t0 = time.perf_counter()
-            self._fit(X, y, seed=self.seed, run_dir=Path(run_dir) if run_dir is not None else None,
-                      progress=progress, resume=resume)
-            if not self.train_seconds:
-                self.train_seconds = time.perf_counter() - t0
-            self.is_fitted = True
-            if writes:
-                self.save(run_dir)
+            try:
+                if writes:
+                    # configuration first, so an interrupted run folder says what it was doing
+                    write_config(Path(run_dir) / "config.toml", self.config, model=self.name)
+                t0 = time.perf_counter()
+                self._fit(X, y, seed=self.seed, run_dir=Path(run_dir) if run_dir is not None else None,
+                          progress=progress, resume=resume)
+                if not self.train_seconds:
+                    self.train_seconds = time.perf_counter() - t0
+                self.is_fitted = True
+                if writes:
+                    self.save(run_dir)
+            except BaseException:
+                # nothing to resume from (no checkpoint): leave no half-written run folder behind
+                if writes and not (Path(run_dir) / "checkpoint.pt").exists():
+                    for f in (*RUN_FILES, MANIFEST):
+                        (Path(run_dir) / f).unlink(missing_ok=True)
+                raise
         return self
 
     def _prepare_run_folder(self, run_dir: Path, *, resume: bool) -> None:
