@@ -173,6 +173,17 @@ def lock_path(target: str | os.PathLike, *, kind: Literal["file", "dir"] = "dir"
     return t / LOCK_NAME if kind == "dir" else t.parent / f".{t.name}.lock"
 
 
+def lock_holder(target: str | os.PathLike, *, kind: Literal["file", "dir"] = "dir") -> str | None:
+    """The process id (as written in the lock file) of a live process writing ``target``, else ``None``."""
+    lf = lock_path(target, kind=kind)
+    if not _held_elsewhere(lf):
+        return None
+    try:
+        return lf.read_text().strip() or "unknown"
+    except OSError:
+        return "unknown"
+
+
 def _held_elsewhere(lock_file: Path) -> bool:
     """Whether another live process holds ``lock_file`` (never blocks)."""
     import fcntl

@@ -498,6 +498,19 @@ def test_second_writer_is_refused_with_the_holders_pid_and_a_dead_holder_never_b
     assert not lock_path(target, kind=kind).exists()
 
 
+def test_sample_from_a_run_still_training_names_the_trainer(work, clean_failure):
+    run = work["diff"]
+    _interrupted(run, manifest=True)
+    proc = _hold(run, "dir")
+    try:
+        out = work["tmp"] / "out"
+        clean_failure(_sample_argv(run, out / "syn.h5ad"), watch=[run, out], match=f"trained by another process "
+                                                                                 f"(pid {proc.pid})")
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+
+
 def test_lock_is_reentrant_in_one_process_and_removed_after(tmp_path):
     with writer_lock(tmp_path / "d"):
         with writer_lock(tmp_path / "d"):

@@ -40,7 +40,8 @@ import numpy as np
 import pandas as pd
 
 from .. import __version__
-from .._io import atomic_path, check_output, remove_stale_temporaries, write_json, write_npz, write_text, writer_lock
+from .._io import (atomic_path, check_output, lock_holder, remove_stale_temporaries, write_json, write_npz, write_text,
+                   writer_lock)
 from .._manifest import MANIFEST, RUN_FILES, reading, verify_manifest, write_manifest
 from ..config import build_config, config_to_dict, read_toml, write_config
 from ..errors import ConfigError, DataError, RnagenError, RunDirError
@@ -547,6 +548,10 @@ class Generator(ABC):
         missing = [f for f in ("config.toml", "meta.json", "genes.txt", "transforms.npz", "weights.safetensors")
                    if not (run_dir / f).is_file()]
         if missing:
+            holder = lock_holder(run_dir)
+            if holder is not None:
+                raise RunDirError(f"{run_dir} is being trained by another process (pid {holder}); wait for it to "
+                                  "finish")
             raise RunDirError(f"{run_dir} is not a complete run folder (missing {', '.join(missing)}); "
                               "was training interrupted? run `rnagen train` again with the same --out to resume")
         with reading(run_dir / "config.toml", fix=fix):
