@@ -262,6 +262,15 @@ def test_run_folder_without_manifest_still_loads_and_samples(work, cli):
     assert ad.read_h5ad(out).shape == (6, 12)
 
 
+def test_sampling_reads_and_verifies_only_what_it_needs(work, cli):
+    """The checkpoint (training state, not needed to sample) is verified on resume, not on every load."""
+    run = work["diff"]
+    (run / "checkpoint.pt").write_bytes(b"damaged")
+    assert cli(_sample_argv(run, work["tmp"] / "out" / "syn.h5ad")).rc == 0
+    with pytest.raises(RunDirError, match="checkpoint.pt is truncated or replaced"):
+        verify_manifest(run, fix="x")
+
+
 def test_manifest_accepts_the_pending_checkpoint_until_rewritten(tmp_path):
     """A kill between a checkpoint's replacement and the manifest's rewrite leaves a folder that verifies."""
     (tmp_path / "checkpoint.pt").write_bytes(b"old")

@@ -100,6 +100,7 @@ def get_model(name: str) -> type["Generator"]:
 
 
 _LOAD_FIX = "retrain it (rnagen train ... --no-resume, or into a new --out)"
+_LOADED = [f for f in RUN_FILES if f != "checkpoint.pt"]  # what load reads
 
 
 def load(run_dir: str | Path, *, device: str = "auto") -> "Generator":
@@ -108,8 +109,7 @@ def load(run_dir: str | Path, *, device: str = "auto") -> "Generator":
     cfg_path = run_dir / "config.toml"
     if not cfg_path.is_file():
         raise RunDirError(f"{run_dir} is not an rnagen run folder (no config.toml); train a model into it first")
-    verify_manifest(run_dir, fix=_LOAD_FIX)
-    with reading(cfg_path, fix=_LOAD_FIX):
+    with reading(cfg_path, fix=_LOAD_FIX):  # the model's load verifies the manifest
         name = read_toml(cfg_path).get("model")
         if not name:
             raise RunDirError(f"{cfg_path} does not name its model; {_LOAD_FIX}")
@@ -544,7 +544,7 @@ class Generator(ABC):
         if not run_dir.is_dir():
             raise RunDirError(f"{run_dir} is not a run folder; give the --out folder of `rnagen train`")
         fix = _LOAD_FIX
-        verify_manifest(run_dir, fix=fix)
+        verify_manifest(run_dir, fix=fix, only=_LOADED)  # the checkpoint is verified when resuming
         missing = [f for f in ("config.toml", "meta.json", "genes.txt", "transforms.npz", "weights.safetensors")
                    if not (run_dir / f).is_file()]
         if missing:
