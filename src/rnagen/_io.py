@@ -27,6 +27,11 @@ import numpy as np
 
 from .errors import OutputError
 
+try:
+    import fcntl
+except ImportError:  # not POSIX: outputs are written without a lock
+    fcntl = None
+
 
 def _umask() -> int:
     """The process umask (read from /proc where available: ``os.umask`` can only be read by setting it)."""
@@ -186,10 +191,10 @@ def lock_holder(target: str | os.PathLike, *, kind: Literal["file", "dir"] = "di
 
 def _held_elsewhere(lock_file: Path) -> bool:
     """Whether another live process holds ``lock_file`` (never blocks)."""
-    import fcntl
-
     if str(lock_file) in _HELD:
         return True
+    if fcntl is None:
+        return False
     try:
         fd = os.open(lock_file, os.O_RDONLY)
     except OSError:
@@ -219,10 +224,10 @@ _NO_LOCKS = {errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS}
 
 
 def _acquire(lock_file: Path, target: Path) -> int:
-    import fcntl
-
     while True:
         fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o666)
+        if fcntl is None:  # no flock on this platform: write unguarded
+            return fd
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as e:
