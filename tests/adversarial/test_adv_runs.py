@@ -381,6 +381,11 @@ def test_no_resume_replaces_a_finished_run(work, cli):
     assert load(run, device="cpu").config.network.width == 24 and verify_manifest(run, fix="x")
 
 
+@pytest.mark.parametrize("flags", [[], ["--no-resume"]], ids=["resume", "no_resume"])
+def test_train_into_a_reconstructor_folder_is_refused(work, clean_failure, flags):
+    clean_failure(_train_argv(work["data"], work["recon"], *flags), watch=[work["recon"]], match="reconstructor")
+
+
 def test_reconstruct_fit_into_a_generator_run_is_refused(work, clean_failure):
     genes = work["tmp"] / "inputs.txt"
     import anndata as ad

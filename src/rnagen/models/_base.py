@@ -216,6 +216,7 @@ class Generator(ABC):
     name: ClassVar[str] = ""
     config_cls: ClassVar[type]
     uses_torch: ClassVar[bool] = True
+    _fingerprint: str = ""  # of the training data and configuration (see ``fingerprint``), saved with the run
 
     def __init__(self, config: Any = None):
         self.config = config if config is not None else self.config_cls()
@@ -395,12 +396,10 @@ class Generator(ABC):
                               "choose a new --out")
         other = None
         if cfg_path.is_file():
-            try:
+            with contextlib.suppress(RnagenError):  # a damaged config.toml is judged below
                 other = read_toml(cfg_path).get("model")
-            except RnagenError:
-                other = None
-            if other == "reconstruct":
-                raise RunDirError(f"{run_dir} holds a reconstructor (rnagen reconstruct fit); choose a new --out")
+        if other == "reconstruct":
+            raise RunDirError(f"{run_dir} holds a reconstructor (rnagen reconstruct fit); choose a new --out")
         if not resume:
             for f in present:
                 if f != "config.toml":
@@ -435,13 +434,6 @@ class Generator(ABC):
             raise RunDirError(f"{run_dir / 'checkpoint.pt'} belongs to a run on other data; use a new --out, "
                               "or --no-resume to start this one from scratch")
         remove_stale_temporaries(run_dir)
-
-    _fingerprint: str = ""
-
-    def _is_main_process(self) -> bool:
-        from ..train.distributed import dist_info
-
-        return dist_info().is_main
 
     def fingerprint(self, X: np.ndarray) -> str:
         """Identifies the data and configuration of a run (a checkpoint is resumed only if it matches)."""
