@@ -97,7 +97,8 @@ class GaussianModel(Generator):
         C, G = self.n_labels, self.n_genes
         factor_shape = (C, G, G) if self._full() else (C, G)
         if self.means.shape != (C, G) or self.factors.shape != factor_shape or self.shrinkages.shape != (C,):
-            raise ValueError(f"tensor shapes {self.means.shape}, {self.factors.shape} do not fit {C} labels x {G} genes")
+            raise ValueError(f"tensor shapes {self.means.shape}, {self.factors.shape} do not fit {C} labels x "
+                             f"{G} genes")
 
     @classmethod
     def search_space(cls, trial) -> dict[str, Any]:
