@@ -41,7 +41,7 @@ def test_mixed_ensembl_and_symbols_map_each_id_by_its_own_type():
     # EGFR: the first of its two ids; TSPAN6 (ENSG00000000003) is a landmark too
     assert sorted(ids[i] for i in idx) == ["EGFR", "ENSG00000000003", "ENSG00000141510.16", "MYC"]
     # a symbol matrix with a few Ensembl IDs stays "symbol" and keeps them
-    ids2 = ["TP53", "MYC", "GAPDH", "KRAS", "BRCA1", "PTEN", "AKT1", "SOX2", "JUN", "ENSG00000146648"]
+    ids2 = ["TP53", "MYC", "GAPDH", "KRAS", "BRCA1", "PTEN", "AKT1", "SOX2", "JUN", "FOS", "EGR1", "ENSG00000146648"]
     assert g.detect_id_type(ids2) == "symbol"
     assert g.to_entrez(ids2)[-1] == "1956"
 
