@@ -166,7 +166,7 @@ def detect_id_type(ids: Sequence[str], *, min_fraction: float = 0.8) -> IdType:
     return "other"
 
 
-def require_gene_ids(id_type: str, ids: Sequence[str], *, what: str = "gene mapping") -> None:
+def require_gene_ids(ids: Sequence[str], *, id_type: str, what: str = "gene mapping") -> None:
     """Raise :class:`DataError` naming ``--genes all`` when ``id_type`` is ``"other"`` (not gene IDs)."""
     if id_type == "other":
         ex = ", ".join(repr(str(x)) for x in list(ids)[:3])
@@ -191,7 +191,7 @@ def _row(x: str, lk: dict[str, dict[str, int]]) -> int | None:
 
 def _rows(ids: Sequence[str], id_type: IdType) -> list[int | None]:
     # each ID by its own pattern: a symbol matrix with a few Ensembl IDs (or the reverse) keeps them all
-    require_gene_ids(id_type, ids)
+    require_gene_ids(ids, id_type=id_type)
     lk = _lookups()
     return [_row(str(x), lk) for x in ids]
 
