@@ -280,6 +280,11 @@ def _bad_value(s: pd.Series, *, line_of_row: int, where: str) -> str:
     pos = int(np.flatnonzero(badmask)[0])
     v = str(s.iloc[pos])
     hint = ""
+    try:
+        if np.isinf(float(v)):
+            hint = " (beyond the float64 range)"
+    except ValueError:
+        pass
     if _DEC_COMMA.match(v.strip()):
         hint = " (a decimal comma: write the file with decimal points, or separate fields with ';' or tabs)"
     return (f"{v[:40]!r} at line {pos + line_of_row}, column {str(s.name)[:40]!r} ({where} "
