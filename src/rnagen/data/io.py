@@ -429,7 +429,7 @@ def _read_table(path: Path, txt: _Text, *, fmt: str, orientation: Orientation, l
         df.columns = pd.Index([str(h) for h in header[1:]])
     h0 = str(df.index.name) if df.index.name is not None else ""
     idx_numeric = pd.to_numeric(pd.Series(df.index), errors="coerce").notna().all()
-    if not _looks_like_id_header(h0) and idx_numeric and (_gene_score([h0]) > 0 or _gene_score(list(df.columns)[:50]) >= 0.5
+    if not _looks_like_id_header(h0) and h0 != label_key and idx_numeric and (_gene_score([h0]) > 0 or _gene_score(list(df.columns)[:50]) >= 0.5
                                                          and _gene_score([h0]) > 0):
         # no sample-id column: the first header field is a gene, so the first column holds data
         df = df.reset_index()
