@@ -162,10 +162,10 @@ class _Text:
         self.sep = sep if sep is not None else _sniff_sep(self.lines, fmt)
         self.decimal = _sniff_decimal(self.lines[1:], self.sep)
 
-    def open(self):
-        """The whole file as text (decompressed and decoded)."""
+    def open(self, encoding: str | None = None):
+        """The whole file as text (decompressed and decoded with ``encoding``, default the sniffed one)."""
         raw = _OPENERS[self.compression](self.path, "rb") if self.compression else open(self.path, "rb")
-        return io.TextIOWrapper(raw, encoding=self.encoding, newline="")
+        return io.TextIOWrapper(raw, encoding=encoding or self.encoding, newline="")
 
     def header(self) -> list[str]:
         if not self.lines:
@@ -396,9 +396,7 @@ def _read_table(path: Path, txt: _Text, *, fmt: str, orientation: Orientation, l
         raise DataError(f"{source}: empty file; give a table with a header line and one line per sample or gene")
 
     def _parse(encoding: str) -> pd.DataFrame:
-        with txt.open() as fh:
-            if encoding != txt.encoding:
-                fh = io.TextIOWrapper(fh.detach(), encoding=encoding, newline="")
+        with txt.open(encoding) as fh:
             return pd.read_csv(fh, sep=s, index_col=0, dtype={0: str}, decimal=txt.decimal, low_memory=False)
 
     try:
@@ -428,10 +426,13 @@ def _read_table(path: Path, txt: _Text, *, fmt: str, orientation: Orientation, l
         # pandas renames repeated header fields ("TP53" -> "TP53.1"); keep the names as written
         df.columns = pd.Index([str(h) for h in header[1:]])
     h0 = str(df.index.name) if df.index.name is not None else ""
-    idx_numeric = pd.to_numeric(pd.Series(df.index), errors="coerce").notna().all()
-    if not _looks_like_id_header(h0) and h0 != label_key and idx_numeric and (_gene_score([h0]) > 0 or _gene_score(list(df.columns)[:50]) >= 0.5
-                                                         and _gene_score([h0]) > 0):
-        # no sample-id column: the first header field is a gene, so the first column holds data
+    idx_num = pd.to_numeric(pd.Series(df.index), errors="coerce")
+    idx_numeric = bool(idx_num.notna().all())
+    # fractional numbers are values, never sample ids
+    idx_fractional = idx_numeric and bool((idx_num != np.round(idx_num)).any())
+    h0_feature = _gene_score([h0]) > 0
+    if not _looks_like_id_header(h0) and h0 != label_key and idx_numeric and (h0_feature or idx_fractional):
+        # no sample-id column: the first header field names a feature, so the first column holds data
         df = df.reset_index()
         df.columns = pd.Index([h0, *[str(c) for c in df.columns[1:]]])
         df.index = pd.Index([f"sample_{i}" for i in range(len(df))])
@@ -468,8 +469,8 @@ def _read_gct(path: Path, txt: _Text):
     n_fields = 1 + n_rmeta + n_cols
     if n_rows == 0 or n_cols == 0:
         raise DataError(f"{source}: GCT dimension line says {n_rows} rows x {n_cols} samples; give a file with data")
-    try:
-        with txt.open() as fh:
+    def _parse(encoding: str):
+        with txt.open(encoding) as fh:
             fh.readline()
             fh.readline()
             header = next(csv.reader([fh.readline().rstrip("\r\n")], delimiter="\t"))
@@ -485,6 +486,15 @@ def _read_gct(path: Path, txt: _Text):
                 cmeta[f[0]] = f[1 + n_rmeta:]
             df = pd.read_csv(fh, sep="\t", header=None, names=[f"_{i}" for i in range(n_fields)], index_col=0,
                              dtype={"_0": str}, decimal=txt.decimal, low_memory=False)
+            return header, cmeta, df
+
+    try:
+        try:
+            header, cmeta, df = _parse(txt.encoding)
+        except UnicodeDecodeError:
+            if txt.encoding != "utf-8":
+                raise
+            header, cmeta, df = _parse("latin-1")  # UTF-8 at the start, other bytes further on
     except DataError:
         raise
     except pd.errors.EmptyDataError as e:
