@@ -206,3 +206,13 @@ def test_parquet_and_h5ad_content_under_a_text_name(small, tmp_path):
     _same(small, read(tmp_path / "x.csv", label_key="tissue"))
     small.write_h5ad(tmp_path / "y.txt")
     _same(small, read(tmp_path / "y.txt", label_key="tissue"))
+
+
+def test_unreadable_file_is_named(tmp_path, monkeypatch):
+    import os
+
+    (tmp_path / "x.csv").write_text("id,TP53\ns1,1\n")
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode, **kw: False if str(p).endswith("x.csv") else real_access(p, mode))
+    with pytest.raises(DataError, match=r"'.*x.csv' cannot be read \(permission denied\); check its permissions"):
+        read(tmp_path / "x.csv")

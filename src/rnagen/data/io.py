@@ -657,7 +657,7 @@ def read_labels(path: str | os.PathLike, obs_names: Sequence[str], *, label_key:
 
 def _dup_message(source: str, axis: str, dup: pd.Index) -> str:
     return (f"{source}: duplicated {axis} ids ({len(dup)}, e.g. {str(dup[0])[:40]!r}); keep the first of each or "
-            f"average them with --duplicates first|mean, or make the {axis} ids unique")
+            f"average them (rnagen data prepare --duplicates first|mean), or make the {axis} ids unique")
 
 
 def validate(adata, *, label_key: str | None = None, source: str = "data") -> None:

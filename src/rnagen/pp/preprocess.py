@@ -122,7 +122,8 @@ def select_genes(adata, genes: Literal["landmarks", "all"] | Sequence[str] = "la
             ex = groups[0]
             names = " and ".join(repr(var[i][:40]) for i in ex[:3])
             raise DataError(f"{len(groups)} genes appear in more than one column (e.g. {names} are the same gene); "
-                            f"keep the first or average them with --duplicates first|mean, or remove the extra columns")
+                            f"keep the first or average them (rnagen data prepare --duplicates first|mean), or "
+                            f"remove the extra columns")
         adata = _merge_same_genes(adata, groups, duplicates)
         var = [str(v) for v in adata.var_names]
         record(adata, "merge_same_genes", how=duplicates, n_groups=len(groups),
