@@ -134,20 +134,26 @@ def test_random_csv_tsv_tables(t, enc, name, orientation):
 def gct_files(draw):
     """GCT 1.2/1.3 text with random (sometimes wrong) dimension lines, metadata, ids and values."""
     version = draw(st.sampled_from(["#1.2", "#1.3"]))
-    n_rows, n_cols = draw(st.integers(0, 4)), draw(st.integers(0, 4))
+    clean = draw(st.booleans())  # exact dimensions, unique ids: the success path is exercised too
+    n_rows, n_cols = draw(st.integers(0 if not clean else 1, 4)), draw(st.integers(0 if not clean else 1, 4))
     n_rmeta = 1 if version == "#1.2" else draw(st.integers(1, 2))
     n_cmeta = 0 if version == "#1.2" else draw(st.integers(0, 2))
-    claimed = [n_rows + draw(st.sampled_from([0, 0, 0, 1, -1])), n_cols + draw(st.sampled_from([0, 0, 0, 1, -1]))]
+    off = (lambda: 0) if clean else (lambda: draw(st.sampled_from([0, 0, 0, 1, -1])))
+    claimed = [n_rows + off(), n_cols + off()]
     if version == "#1.3":
-        claimed += [n_rmeta + draw(st.sampled_from([0, 0, 1])), n_cmeta + draw(st.sampled_from([0, 0, 1]))]
-    dims = "\t".join(map(str, claimed)) if draw(st.integers(0, 9)) else draw(st.sampled_from(["", "x y", "3"]))
-    lines = [version, dims, "\t".join(["Name"] + [f"m{i}" for i in range(n_rmeta)] + [draw(IDS) for _ in range(n_cols)])]
+        claimed += [n_rmeta + (0 if clean else draw(st.sampled_from([0, 0, 1]))),
+                    n_cmeta + (0 if clean else draw(st.sampled_from([0, 0, 1])))]
+    dims = "\t".join(map(str, claimed)) if clean or draw(st.integers(0, 9)) else draw(st.sampled_from(["", "x y", "3"]))
+    samples = [f"s{i}" for i in range(n_cols)] if clean else [draw(IDS) for _ in range(n_cols)]
+    genes = ["TP53", "EGFR", "MYC", "hsa-miR-1"][:n_rows] if clean else [draw(IDS) for _ in range(n_rows)]
+    lines = [version, dims, "\t".join(["Name"] + [f"m{i}" for i in range(n_rmeta)] + samples)]
     for k in range(n_cmeta):
         lines.append("\t".join([f"meta{k}"] + ["na"] * n_rmeta + [draw(st.sampled_from(["a", "b", "", "1"]))
                                                                    for _ in range(n_cols)]))
-    for _ in range(n_rows):
-        row = [draw(IDS)] + ["na"] * n_rmeta + [draw(NUMS) for _ in range(n_cols)]
-        if draw(st.integers(0, 9)) == 0:
+    value = st.floats(-1e6, 1e6).map(repr) if clean else NUMS
+    for gid in genes:
+        row = [gid] + ["na"] * n_rmeta + [draw(value) for _ in range(n_cols)]
+        if not clean and draw(st.integers(0, 9)) == 0:
             row = row[:-1]
         lines.append("\t".join(row))
     return "\n".join(lines) + "\n"
