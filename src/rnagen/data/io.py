@@ -188,8 +188,8 @@ def _sniff_sep(lines: list[str], fmt: str) -> str:
         except csv.Error:
             continue
         if len(counts) == 1 and counts.pop() > 1:
-            # a comma-separated file whose values use decimal points never splits consistently on ';' or tab,
-            # so the order of candidates only matters for files with several consistent separators
+            # the first consistent candidate wins; the order puts the separator the file name implies first
+            # (a ';' file with decimal commas never splits consistently on ',', the header has no commas)
             return c
     first = lines[0]
     best = max(cands, key=lambda c: first.count(c))
