@@ -300,6 +300,8 @@ def test_duplicates_first_and_mean(tmp_path, cli, how, expected):
     np.testing.assert_allclose(a.X, expected)
     read_step = [h for h in a.uns["rnagen"]["history"].values() if h["step"] == "read"][0]
     assert read_step["duplicates"] == how and read_step["n_duplicated_samples"] == 1
+    verb = "averaged" if how == "mean" else "dropped (first kept)"
+    assert f"; 1 duplicated sample {verb} (--duplicates {how}) ->" in res.out
 
 
 def test_same_gene_two_cases_first_keeps_the_first_column(tmp_path, cli):
@@ -310,6 +312,7 @@ def test_same_gene_two_cases_first_keeps_the_first_column(tmp_path, cli):
     a = ad.read_h5ad(tmp_path / "o.h5ad")
     assert list(a.var_names) == ["TP53", "MYC"] and a.var["entrez_id"].tolist() == ["7157", "4609"]
     np.testing.assert_allclose(a.X[:, 0], [1.5, 4.5, 1.5, 4.5])
+    assert "1 column naming an earlier column's gene averaged into it (--duplicates mean)" in res.out
 
 
 def test_drop_unlabelled_and_numeric_labels(tmp_path, cli):
@@ -321,7 +324,7 @@ def test_drop_unlabelled_and_numeric_labels(tmp_path, cli):
     a = ad.read_h5ad(tmp_path / "o.h5ad")
     assert list(a.obs_names) == ["s1", "s2", "s4", "s5"]
     assert a.obs["grade"].astype(str).tolist() == ["1", "1", "2", "2"]  # numeric codes found, no "nan" class
-    assert "2 classes of 'grade'" in res.out
+    assert "2 classes of 'grade'; 2 unlabelled samples dropped (--drop-unlabelled)" in res.out
 
 
 def test_mixed_ensembl_and_symbols_keep_every_gene(tmp_path, cli):

@@ -89,8 +89,33 @@ def cmd_prepare(args: argparse.Namespace) -> int:
         msg += f"; {adata.n_vars}/978 landmarks" + (f", missing {len(miss)} ({shown})" if len(miss) else "")
     if label_key is not None:
         msg += f"; {adata.obs[label_key].nunique()} classes of {label_key!r}"
+    msg += _what_was_dropped(adata)
     print(f"{msg} -> {args.out}")
     return 0
+
+
+def _what_was_dropped(adata) -> str:
+    """``"; 1 duplicated sample averaged (--duplicates mean)"``-style notes of what reading and gene selection
+    removed, so a user sees every row or column that did not make it into the output."""
+    from ..pp import get_history
+
+    notes = []
+    for h in get_history(adata):
+        if h["step"] == "read":
+            for key, what in (("n_duplicated_samples", "duplicated sample"), ("n_duplicated_genes", "duplicated gene")):
+                n = int(h.get(key, 0))
+                if n:
+                    verb = "averaged" if h["duplicates"] == "mean" else "dropped (first kept)"
+                    notes.append(f"{n} {what}{'s' if n > 1 else ''} {verb} (--duplicates {h['duplicates']})")
+            n = int(h.get("n_dropped_unlabelled", 0))
+            if n:
+                notes.append(f"{n} unlabelled sample{'s' if n > 1 else ''} dropped (--drop-unlabelled)")
+        elif h["step"] == "merge_same_genes":
+            n = int(h["n_dropped"])
+            verb = "averaged into" if h["how"] == "mean" else "dropped for"
+            notes.append(f"{n} column{'s' if n > 1 else ''} naming an earlier column's gene {verb} it "
+                         f"(--duplicates {h['how']})")
+    return "".join(f"; {n}" for n in notes)
 
 
 def _default_label_key(adata) -> str | None:

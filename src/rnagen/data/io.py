@@ -755,7 +755,8 @@ def read(path: str | os.PathLike, *, label_key: str | None = None, labels: str |
         Field separator for text files; by default sniffed from the first lines (tab, ``;`` or ``,``).
     duplicates
         Duplicated sample ids or gene ids: ``"error"`` (default), ``"first"`` (keep the first occurrence) or
-        ``"mean"`` (average the duplicated rows or columns).
+        ``"mean"`` (average the duplicated rows or columns; a sample keeps the annotations of its first
+        occurrence). What was removed is recorded in the ``read`` step of the history.
     drop_unlabelled
         Drop the samples without a label (empty, blank, ``NA``/``nan``) instead of raising.
 
