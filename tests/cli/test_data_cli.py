@@ -25,7 +25,7 @@ def _assert_same(a, b):
 def test_prepare_csv_and_gct_give_the_same_anndata(tmp_path, capsys):
     gct = tmp_path / "gtex26.gct"
     write_gct(read(GTEX_CSV), gct)
-    for genes in ("all", "landmarks"):
+    for genes in ("all",):
         rc1 = main(["data", "prepare", GTEX_CSV, "--labels", GTEX_SAMPLES, "--label-key", "tissue", "--genes", genes,
                     "--out", str(tmp_path / f"csv_{genes}.h5ad")])
         rc2 = main(["data", "prepare", str(gct), "--labels", GTEX_SAMPLES, "--label-key", "tissue", "--genes", genes,
@@ -39,11 +39,15 @@ def test_prepare_csv_and_gct_give_the_same_anndata(tmp_path, capsys):
     np.testing.assert_array_equal(a.X, ref.X)
     assert a.obs["tissue"].astype(str).tolist() == ref.obs["tissue"].astype(str).tolist()
     assert a.var["symbol"].iloc[0] == "TBX4" and int(a.var["is_landmark"].sum()) == 20
-    lm = ad.read_h5ad(tmp_path / "csv_landmarks.h5ad")
-    assert lm.n_vars == 20 and lm.uns["rnagen"]["label_key"] == "tissue"
+    assert a.uns["rnagen"]["label_key"] == "tissue"
     out = capsys.readouterr().out
-    assert ("prepared 520 samples x 20 genes (entrez IDs); 20/20 mapped to Entrez/symbol/Ensembl; 20/978 landmarks, "
-            "missing 958 (PSME1, CISD1, SPDEF, ATF1, RHEB, ...); 26 classes") in out
+    assert ("prepared 520 samples x 467 genes (entrez IDs); 386/467 mapped to Entrez/symbol/Ensembl; "
+            "26 classes of 'tissue'") in out
+    # the default --genes landmarks on data holding 20 of the 978 landmarks: an error naming --genes all
+    rc = main(["data", "prepare", GTEX_CSV, "--labels", GTEX_SAMPLES, "--out", str(tmp_path / "lm.h5ad")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "only 20 of the 978 L1000 landmarks" in err and "use --genes all" in err
+    assert not (tmp_path / "lm.h5ad").exists()
 
 
 def test_prepare_logs_raw_counts_and_info_split(tmp_path, capsys):
@@ -53,7 +57,7 @@ def test_prepare_logs_raw_counts_and_info_split(tmp_path, capsys):
     df.insert(0, "subtype", ["LumA"] * 12 + ["Basal"] * 10 + ["Her2"] * 7 + ["Normal"])
     df.to_csv(tmp_path / "counts.tsv", sep="\t")
     rc = main(["data", "prepare", str(tmp_path / "counts.tsv"), "--label-key", "subtype", "--min-samples", "2",
-               "--out", str(tmp_path / "p.h5ad")])
+               "--genes", "all", "--out", str(tmp_path / "p.h5ad")])
     assert rc == 0
     a = ad.read_h5ad(tmp_path / "p.h5ad")
     assert a.n_obs == 29 and "Normal" not in set(a.obs["subtype"])  # the 1-sample class was dropped
@@ -91,8 +95,9 @@ BAD = {
                                     "needs non-negative values"),
     "duplicated sample ids": (GOOD.replace("s2,", "s1,"), [], "duplicated sample ids"),
     "duplicated gene ids": (GOOD.replace("EGFR", "TP53"), [], "duplicated gene ids"),
-    "unrecognised gene id type": ("id,probe_1,probe 2,probe#3,p4,p5,tissue\ns1,1,2,3,4,5,a\ns2,1,2,3,4,5,a\n", [],
-                                  "unrecognised gene identifier type"),
+    "landmarks of features that are not genes": (
+        "id,probe_1,probe 2,probe#3,p4,p5,tissue\ns1,1,2,3,4,5,a\ns2,1,2,3,4,5,a\n", ["--genes", "landmarks"],
+        "needs gene identifiers .*use --genes all"),
     "class with fewer than 2 samples": (GOOD + "s5,1,1,1,c\n", [], r"1 class\(es\) .*fewer than 2 samples: 'c' \(1\)"),
 }
 
@@ -104,7 +109,7 @@ def test_prepare_bad_input_exit_2_one_line_nothing_written(tmp_path, capsys, cas
     out = tmp_path / "out.h5ad"
     if existing:
         out.write_bytes(b"previous content")
-    args = ["data", "prepare", _expr(tmp_path, text), "--genes", "all", "--out", str(out)]
+    args = ["data", "prepare", _expr(tmp_path, text), "--out", str(out)] + ([] if "--genes" in extra else ["--genes", "all"])
     if "--label-key" not in extra:
         args += ["--label-key", "tissue"]
     rc = main(args + extra)

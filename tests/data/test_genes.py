@@ -15,10 +15,40 @@ def test_detect_id_types():
     assert g.detect_id_type(["ENSG00000141510.16", "ENSG00000182378.13_PAR_Y"]) == "ensembl_versioned"
 
 
-@pytest.mark.parametrize("ids", [["sample_1", "foo bar", "%%"], ["chr1:100-200", "chr2:5-9", "chr3:1-2"], []])
-def test_unrecognised_ids_are_a_data_error(ids):
-    with pytest.raises(DataError, match="gene identifier|no gene identifiers"):
-        g.detect_id_type(ids)
+@pytest.mark.parametrize("ids", [["sample_1", "foo bar", "%%"], ["chr1:100-200", "chr2:5-9", "chr3:1-2"],
+                                 ["hsa-let-7a-5p", "hsa-miR-21-5p", "hsa-mir-155"], ["cg00000029", "cg00000108"],
+                                 ["P04637", "P00533", "Q9Y6K9"], ["ILMN_1343291", "1007_s_at", "AFFX-BioB-5_at"]])
+def test_features_that_are_not_genes_are_other(ids):
+    assert g.detect_id_type(ids) == "other"
+    with pytest.raises(DataError, match="needs gene identifiers .*--genes all"):
+        g.map_ids(ids, to="entrez")
+    with pytest.raises(DataError, match="--genes all"):
+        g.find_landmarks(ids)
+    assert g.same_gene_groups(ids) == []
+
+
+def test_no_ids_is_a_data_error():
+    with pytest.raises(DataError, match="no feature identifiers"):
+        g.detect_id_type([])
+
+
+def test_mixed_ensembl_and_symbols_map_each_id_by_its_own_type():
+    ids = ["ENSG00000141510.16", "EGFR", "MYC", "ENSG00000146648", "NOTAGENE", "ENSG00000000003"]
+    assert g.detect_id_type(ids) == "mixed"
+    mapped, rep = g.map_ids(ids, to="entrez")
+    assert mapped == ["7157", "1956", "4609", "1956", None, "7105"] and rep.n_mapped == 5
+    idx, _ = g.find_landmarks(ids)
+    # EGFR: the first of its two ids; TSPAN6 (ENSG00000000003) is a landmark too
+    assert sorted(ids[i] for i in idx) == ["EGFR", "ENSG00000000003", "ENSG00000141510.16", "MYC"]
+    # a symbol matrix with a few Ensembl IDs stays "symbol" and keeps them
+    ids2 = ["TP53", "MYC", "GAPDH", "KRAS", "BRCA1", "PTEN", "AKT1", "SOX2", "JUN", "FOS", "EGR1", "ENSG00000146648"]
+    assert g.detect_id_type(ids2) == "symbol"
+    assert g.to_entrez(ids2)[-1] == "1956"
+
+
+def test_same_gene_groups_case_aliases_versions():
+    ids = ["TP53", "EGFR", "tp53", "ENSG00000146648.3", "TOMM70A", "TOMM70", "hsa-miR-1"]
+    assert g.same_gene_groups(ids) == [[0, 2], [1, 3], [4, 5]]
 
 
 def test_map_between_types_and_report():

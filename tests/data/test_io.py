@@ -106,8 +106,8 @@ def test_orientation_rules():
     ("id,TP53,EGFR\ns1,1,inf\ns2,1,2\n", "0 NaN and 1 inf"),
     ("id,TP53,EGFR\ns1,1,2\ns1,1,2\n", "duplicated sample ids"),
     ("id,TP53,TP53\ns1,1,2\ns2,1,2\n", "duplicated gene ids"),
-    ("id,TP53,EGFR,MYC\ns1,1,2,3\ns2,1,abc,3\n", "gene column 'EGFR' has a non-numeric value 'abc'"),
-    ("", "malformed CSV"),
+    ("id,TP53,EGFR,MYC\ns1,1,2,3\ns2,1,abc,3\n", "non-numeric value 'abc' at line 3, column 'EGFR' \\(sample 's2'\\)"),
+    ("", "empty file"),
 ])
 def test_bad_text_files(tmp_path, content, match):
     (tmp_path / "bad.csv").write_text(content)
@@ -142,3 +142,77 @@ def test_gct_duplicated_ids(tmp_path):
     (tmp_path / "b.gct").write_text("#1.2\n2\t2\nName\tDescription\ts1\ts2\nTP53\tna\t1\t2\nTP53\tna\t1\t2\n")
     with pytest.raises(DataError, match="duplicated gene ids"):
         read(tmp_path / "b.gct")
+
+
+# ------------------------------------------------------------------------------------------ messy real-world files
+
+def test_no_sample_id_column_with_fractional_first_column(tmp_path):
+    (tmp_path / "x.csv").write_text("a,b,c\n1.5,2,3\n2.5,4,5\n")
+    b = read(tmp_path / "x.csv", orientation="samples_x_genes")
+    assert list(b.obs_names) == ["sample_0", "sample_1"] and list(b.var_names) == ["a", "b", "c"]
+    np.testing.assert_array_equal(b.X, [[1.5, 2, 3], [2.5, 4, 5]])
+    (tmp_path / "m.csv").write_text("hsa-let-7a-5p,hsa-miR-21-5p\n1,2\n1,3\n")  # miRNA header, no id column
+    m = read(tmp_path / "m.csv")
+    assert list(m.var_names) == ["hsa-let-7a-5p", "hsa-miR-21-5p"] and m.X.tolist() == [[1, 2], [1, 3]]
+
+
+def test_numeric_label_column_and_missing_labels(tmp_path):
+    (tmp_path / "x.csv").write_text("id,TP53,EGFR,stage\ns1,1,2,1\ns2,3,4,2\ns3,5,6,\ns4,7,8,2\n")
+    with pytest.raises(DataError, match=r"1 of 4 samples have no 'stage' label .*first: sample 's3'"):
+        read(tmp_path / "x.csv", label_key="stage")
+    b = read(tmp_path / "x.csv", label_key="stage", drop_unlabelled=True)
+    assert list(b.obs_names) == ["s1", "s2", "s4"] and b.obs["stage"].tolist() == ["1", "2", "2"]
+    assert list(b.var_names) == ["TP53", "EGFR"]  # the numeric label column is not a gene
+    assert get_history(b)[0]["n_dropped_unlabelled"] == 1
+
+
+def test_h5ad_with_a_nan_class_is_refused(small, tmp_path):
+    a = small.copy()
+    a.obs["tissue"] = a.obs["tissue"].astype(str)
+    a.obs.iloc[3, a.obs.columns.get_loc("tissue")] = "nan"
+    a.write_h5ad(tmp_path / "a.h5ad")
+    with pytest.raises(DataError, match="1 of 18 samples have no 'tissue' label"):
+        read(tmp_path / "a.h5ad", label_key="tissue")
+
+
+@pytest.mark.parametrize("how,expected", [("first", [[1, 2], [3, 4]]), ("mean", [[1.5, 2], [3.5, 4]])])
+def test_duplicated_gene_columns_first_and_mean(tmp_path, how, expected):
+    (tmp_path / "x.csv").write_text("id,TP53,EGFR,TP53\ns1,1,2,2\ns2,3,4,4\n")
+    with pytest.raises(DataError, match=r"duplicated gene ids \(1, e.g. 'TP53'\); .*--duplicates first\|mean"):
+        read(tmp_path / "x.csv")
+    b = read(tmp_path / "x.csv", duplicates=how)
+    assert list(b.var_names) == ["TP53", "EGFR"]
+    np.testing.assert_array_equal(b.X, expected)
+
+
+def test_gct_duplicated_samples_with_duplicates_first(tmp_path):
+    (tmp_path / "a.gct").write_text("#1.2\n1\t3\nName\tDescription\ts1\ts1\ts2\nTP53\tna\t1\t2\t3\n")
+    b = read(tmp_path / "a.gct", duplicates="first")
+    assert list(b.obs_names) == ["s1", "s2"] and b.X[:, 0].tolist() == [1, 3]
+
+
+def test_latin1_after_a_utf8_looking_start(tmp_path):
+    # the first 64 KiB are plain ASCII, a Latin-1 byte comes later: still read as Latin-1
+    rows = "".join(f"s{i},1,2,a\n" for i in range(8000))
+    (tmp_path / "x.csv").write_bytes(("id,TP53,EGFR,tissue\n" + rows + "s_end,1,2,caf\xe9\n").encode("latin-1"))
+    b = read(tmp_path / "x.csv", label_key="tissue")
+    assert b.n_obs == 8001 and b.obs["tissue"].iloc[-1] == "caf\xe9"
+
+
+def test_parquet_and_h5ad_content_under_a_text_name(small, tmp_path):
+    df = _frame(small)
+    df.insert(0, "tissue", small.obs["tissue"].astype(str))
+    df.to_parquet(tmp_path / "x.csv")
+    _same(small, read(tmp_path / "x.csv", label_key="tissue"))
+    small.write_h5ad(tmp_path / "y.txt")
+    _same(small, read(tmp_path / "y.txt", label_key="tissue"))
+
+
+def test_unreadable_file_is_named(tmp_path, monkeypatch):
+    import os
+
+    (tmp_path / "x.csv").write_text("id,TP53\ns1,1\n")
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode, **kw: False if str(p).endswith("x.csv") else real_access(p, mode))
+    with pytest.raises(DataError, match=r"'.*x.csv' cannot be read \(permission denied\); check its permissions"):
+        read(tmp_path / "x.csv")

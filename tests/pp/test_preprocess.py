@@ -62,7 +62,7 @@ def test_select_landmarks_any_id_type():
         others = tg[tcol].tolist() if tcol else [f"{e}.3" for e in tg["ensembl_id"]]
         ids = others[:10] + lmids + others[10:]
         a = _adata(rng.random((4, len(ids))), ids)
-        s = select_genes(a, "landmarks")
+        s = select_genes(a, "landmarks", min_landmark_fraction=0.0)
         # landmark-table order, whatever the input order
         assert list(s.var_names) == lmids[::-1], col
         info = s.uns["rnagen"]["genes"]
@@ -81,8 +81,45 @@ def test_select_gene_list_across_id_types_and_errors():
     assert select_genes(a, "all").n_vars == 4
     with pytest.raises(DataError, match="none of the landmarks"):
         select_genes(_adata([[1.0]], ["ENSG00000000005"]), "landmarks")  # TNMD: not a landmark
-    with pytest.raises(DataError, match="unrecognised gene identifier type"):
+    with pytest.raises(DataError, match="needs gene identifiers .*use --genes all"):
         select_genes(_adata([[1.0, 2.0]], ["probe_1", "probe 2"]), "landmarks")
+
+
+def test_landmark_coverage_below_half_is_an_error_naming_genes_all():
+    lm = datasets.landmarks()["symbol"].tolist()
+    few = _adata(np.ones((2, 488)), lm[:488])  # 488 < 489 = half of 978
+    with pytest.raises(DataError, match=r"only 488 of the 978 L1000 landmarks .*use --genes all"):
+        select_genes(few, "landmarks")
+    assert select_genes(few, "landmarks", min_landmark_fraction=0.0).n_vars == 488
+    assert select_genes(_adata(np.ones((2, 489)), lm[:489]), "landmarks").n_vars == 489
+
+
+def test_other_features_work_with_all_and_a_list():
+    mir = ["hsa-let-7a-5p", "hsa-miR-21-5p", "hsa-miR-155-5p", "hsa-miR-1"]
+    a = _adata(np.arange(8.0).reshape(2, 4), mir)
+    assert select_genes(a, "all").uns["rnagen"]["history"]["000_select_genes"]["id_type"] == "other"
+    s = select_genes(a, ["hsa-miR-1", "hsa-let-7a-5p", "hsa-miR-9-5p"])
+    assert list(s.var_names) == ["hsa-miR-1", "hsa-let-7a-5p"] and list(s.uns["rnagen"]["genes"]["missing"]) == [
+        "hsa-miR-9-5p"]
+    np.testing.assert_array_equal(s.X, [[3, 0], [7, 4]])
+
+
+def test_same_gene_in_two_columns_error_first_mean():
+    a = _adata([[1.0, 2.0, 5.0], [3.0, 4.0, 6.0]], ["TP53", "EGFR", "tp53"])
+    with pytest.raises(DataError, match=r"1 genes appear in more than one column \(e.g. 'TP53' and 'tp53'.*--duplicates first\|mean"):
+        select_genes(a, "all")
+    f = select_genes(a, "all", duplicates="first")
+    assert list(f.var_names) == ["TP53", "EGFR"]
+    np.testing.assert_array_equal(f.X, [[1, 2], [3, 4]])
+    m = select_genes(a, "all", duplicates="mean")
+    np.testing.assert_array_equal(m.X, [[3, 2], [4.5, 4]])
+    assert get_history(m)[0] == {"step": "merge_same_genes", "how": "mean", "n_groups": 1, "n_dropped": 1}
+
+
+def test_check_labels_treats_blank_and_nan_strings_as_missing():
+    a = _adata(np.zeros((4, 1)), ["TP53"], ["a", "a", " ", "nan"])
+    with pytest.raises(DataError, match=r"2 of 4 samples have no 'y' label .*first: sample 's2'.*--drop-unlabelled"):
+        check_labels(a, "y")
 
 
 def test_filter_classes_and_check_labels():

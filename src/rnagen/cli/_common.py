@@ -14,6 +14,11 @@ def read_input(path: str, *, label_key: str | None = None, labels: str | None = 
         if labels is not None:
             name, lab = read_labels(labels, adata.obs_names, label_key=label_key)
             adata.obs[name] = lab
+            label_key = name
+        if label_key is not None and label_key in adata.obs.columns and kw.get("drop_unlabelled"):
+            from ..data.io import missing_labels
+
+            adata = adata[~missing_labels(adata.obs[label_key].astype(object).to_numpy())].copy()
         validate(adata, label_key=label_key, source=path)
         return adata
     return read(path, label_key=label_key, labels=labels, **kw)

@@ -14,9 +14,11 @@ from ._common import read_input
 
 def _annotate_var(adata, *, id_type: str) -> None:
     """Add ``symbol``/``entrez_id``/``ensembl_id``/``is_landmark`` to ``var`` where the shipped tables know
-    the gene (existing columns are kept)."""
+    the gene (existing columns are kept); features that are not genes (``other``) get no gene columns."""
     from ..data import genes as g
 
+    if id_type == "other":
+        return
     ids = [str(v) for v in adata.var_names]
     for to, col in (("symbol", "symbol"), ("entrez", "entrez_id"), ("ensembl", "ensembl_id")):
         if col not in adata.var.columns:
@@ -28,14 +30,22 @@ def _annotate_var(adata, *, id_type: str) -> None:
 
 
 def _gene_list(path: str) -> list[str]:
+    """Gene or feature ids of a list file: the first field of each line (comma or tab separated), ``#``
+    comments and blank lines skipped; decoded like any input text (BOM, UTF-16, UTF-8, Latin-1)."""
+    from ..data.io import _check_file, _Text
+
     p = Path(path)
-    if not p.exists():
-        raise DataError(f"gene list {path!r} does not exist; give 'landmarks', 'all' or a file with one gene id per line")
+    _check_file(p, "gene list", "give 'landmarks', 'all' or a file with one gene id per line")
+    txt = _Text(p, sep="\t", fmt="tsv", n_lines=10**9)
+    if txt.content_format is not None:
+        raise DataError(f"gene list {path!r} is a binary {txt.content_format} file; give a text file with one gene "
+                        f"id per line")
     out = []
-    for line in p.read_text(encoding="utf-8").splitlines():
-        f = line.replace(",", "\t").split("\t")[0].strip()
-        if f and not f.startswith("#"):
-            out.append(f)
+    with txt.open() as fh:
+        for line in fh:
+            f = line.replace(",", "\t").split("\t")[0].strip().strip('"')
+            if f and not f.startswith("#"):
+                out.append(f)
     if not out:
         raise DataError(f"gene list {path!r} is empty; put one gene id per line")
     return out
@@ -54,8 +64,9 @@ def _prepare(args: argparse.Namespace) -> int:
     from ..data import genes as g
     from ..pp import check_labels, filter_classes, log2p1, record, select_genes
 
+    genes = args.genes if args.genes in ("landmarks", "all") else _gene_list(args.genes)
     adata = read_input(args.input, label_key=args.label_key, labels=args.labels, orientation=args.orientation,
-                        sep=args.sep)
+                       sep=args.sep, duplicates=args.duplicates, drop_unlabelled=args.drop_unlabelled)
     label_key = args.label_key or adata.uns.get("rnagen", {}).get("label_key")
     if label_key is None and args.labels is not None:
         label_key = [h for h in reversed(adata.uns["rnagen"]["history"].values()) if h["step"] == "read"][0]["label_key"]
@@ -66,8 +77,7 @@ def _prepare(args: argparse.Namespace) -> int:
         log2p1(adata, force=True)
     else:
         record(adata, "log2p1", applied=False, reason="--log none")
-    genes = args.genes if args.genes in ("landmarks", "all") else _gene_list(args.genes)
-    adata = select_genes(adata, genes, id_type=id_type)
+    adata = select_genes(adata, genes, id_type=id_type, duplicates=args.duplicates)
     if label_key is not None:
         if args.min_samples is not None:
             adata = filter_classes(adata, label_key, min_samples=args.min_samples)
@@ -76,16 +86,44 @@ def _prepare(args: argparse.Namespace) -> int:
     _annotate_var(adata, id_type=id_type)
     write_h5ad(adata, args.out)
     miss = adata.uns["rnagen"].get("genes", {}).get("missing", [])
-    msg = f"prepared {adata.n_obs} samples x {adata.n_vars} genes ({id_type} IDs)"
-    n_mapped = int((adata.var["entrez_id"] != "").sum())
-    msg += f"; {n_mapped}/{adata.n_vars} mapped to Entrez/symbol/Ensembl"
+    if id_type == "other":
+        msg = f"prepared {adata.n_obs} samples x {adata.n_vars} features (other IDs: not genes, no gene mapping)"
+    else:
+        msg = f"prepared {adata.n_obs} samples x {adata.n_vars} genes ({id_type} IDs)"
+        n_mapped = int((adata.var["entrez_id"] != "").sum())
+        msg += f"; {n_mapped}/{adata.n_vars} mapped to Entrez/symbol/Ensembl"
     if args.genes == "landmarks":
         shown = ", ".join(map(str, list(miss)[:5])) + (", ..." if len(miss) > 5 else "")
         msg += f"; {adata.n_vars}/978 landmarks" + (f", missing {len(miss)} ({shown})" if len(miss) else "")
     if label_key is not None:
         msg += f"; {adata.obs[label_key].nunique()} classes of {label_key!r}"
+    msg += _what_was_dropped(adata)
     print(f"{msg} -> {args.out}")
     return 0
+
+
+def _what_was_dropped(adata) -> str:
+    """``"; 1 duplicated sample averaged (--duplicates mean)"``-style notes of what reading and gene selection
+    removed, so a user sees every row or column that did not make it into the output."""
+    from ..pp import get_history
+
+    notes = []
+    for h in get_history(adata):
+        if h["step"] == "read":
+            for key, what in (("n_duplicated_samples", "duplicated sample"), ("n_duplicated_genes", "duplicated gene")):
+                n = int(h.get(key, 0))
+                if n:
+                    verb = "averaged" if h["duplicates"] == "mean" else "dropped (first kept)"
+                    notes.append(f"{n} {what}{'s' if n > 1 else ''} {verb} (--duplicates {h['duplicates']})")
+            n = int(h.get("n_dropped_unlabelled", 0))
+            if n:
+                notes.append(f"{n} unlabelled sample{'s' if n > 1 else ''} dropped (--drop-unlabelled)")
+        elif h["step"] == "merge_same_genes":
+            n = int(h["n_dropped"])
+            verb = "averaged into" if h["how"] == "mean" else "dropped for"
+            notes.append(f"{n} column{'s' if n > 1 else ''} naming an earlier column's gene {verb} it "
+                         f"(--duplicates {h['how']})")
+    return "".join(f"; {n}" for n in notes)
 
 
 def _default_label_key(adata) -> str | None:
@@ -100,12 +138,12 @@ def summarize(adata, *, path: str = "", label_key: str | None = None) -> str:
 
     lines = [f"file:      {path}"] if path else []
     lines.append(f"samples:   {adata.n_obs}")
-    try:
-        id_type = g.detect_id_type(adata.var_names)
+    id_type = g.detect_id_type(adata.var_names)
+    if id_type == "other":
+        lines.append(f"features:  {adata.n_vars} (other IDs: not gene identifiers, e.g. {str(adata.var_names[0])[:40]!r})")
+    else:
         idx, rep = g.find_landmarks(adata.var_names, id_type=id_type)
         lines.append(f"genes:     {adata.n_vars} ({id_type} IDs; {len(idx)} of 978 landmarks present)")
-    except DataError:
-        lines.append(f"genes:     {adata.n_vars} (unrecognised ID type)")
     st = log_state(adata)
     lines.append("log state: " + ("not recorded" if st is None else
                                   f"{'log scale' if st['logged'] else 'linear scale'} ({st['transform']})"))
@@ -201,10 +239,12 @@ def register(sub) -> None:
     pr.add_argument("--label-key", default=None, help="sample label column (in the file, or in the --labels file)")
     pr.add_argument("--labels", default=None, help="annotation file: CSV/TSV with sample id + label columns, or one label per line in sample order")
     pr.add_argument("--orientation", choices=["auto", "samples_x_genes", "genes_x_samples"], default="auto", help="matrix layout of text/parquet input (default: detect)")
-    pr.add_argument("--sep", default=None, help="field separator of text input (default: ',' for .csv, else sniffed)")
+    pr.add_argument("--sep", default=None, help="field separator of text input (default: sniffed from the first lines: tab, ';' or ','; a decimal comma is recognised in ';'/tab-separated files)")
     pr.add_argument("--log", choices=["auto", "log2p1", "none"], default="auto", help="auto: log2(x+1) unless already logged (default); log2p1: always; none: leave values")
-    pr.add_argument("--genes", default="landmarks", help="'landmarks' (978 L1000 genes, default), 'all', or a file with one gene id per line")
-    pr.add_argument("--id-type", choices=["auto", "symbol", "entrez", "ensembl", "ensembl_versioned"], default="auto", help="gene id type of the input (default: detect)")
+    pr.add_argument("--genes", default="landmarks", help="'landmarks' (978 L1000 genes, default; needs gene ids and at least half of the landmarks), 'all' (also for features that are not genes: miRNAs, probes, proteins), or a file with one gene/feature id per line")
+    pr.add_argument("--id-type", choices=["auto", "symbol", "entrez", "ensembl", "ensembl_versioned", "mixed", "other"], default="auto", help="feature id type of the input (default: detect; 'mixed': gene ids of several types, each mapped by its own pattern; 'other': not genes, e.g. miRNAs)")
+    pr.add_argument("--duplicates", choices=["error", "first", "mean"], default="error", help="duplicated sample or gene ids (also columns naming the same gene, e.g. TP53 and tp53): error (default), keep the first, or average them")
+    pr.add_argument("--drop-unlabelled", action="store_true", help="drop samples whose label is empty, blank or NaN (default: an error)")
     pr.add_argument("--min-samples", type=int, default=None, help="drop classes with fewer samples (default: keep all; a class with < 2 samples is an error)")
     pr.add_argument("--out", required=True, help="output .h5ad")
     pr.set_defaults(func=cmd_prepare)

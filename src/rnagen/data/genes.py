@@ -1,8 +1,14 @@
-"""Gene identifiers: detect their type and map between symbols, Entrez IDs and Ensembl IDs.
+"""Feature identifiers: detect their type and map genes between symbols, Entrez IDs and Ensembl IDs.
 
 The mapping uses only the tables shipped in :mod:`rnagen.datasets`: the 978 L1000 landmarks (all three IDs,
 plus the 2017 CMap symbols as aliases) and the GTEx v8 protein-coding universe (18,691 genes). Genes outside
 these tables do not map; :class:`MappingReport` says how many mapped and which landmarks are missing.
+
+Features that are not genes (miRNAs such as ``hsa-let-7a-5p``, array probes, proteins, CpG sites) have the
+type ``"other"``: they are valid data wherever no gene mapping is asked for (``--genes all`` or a list of
+those features), and a gene mapping on them is a :class:`DataError` naming ``--genes all``. Every ID is
+mapped by the pattern it has (an Ensembl ID through the Ensembl table, digits through Entrez, anything else as
+a symbol), so a matrix mixing Ensembl IDs and symbols (type ``"mixed"``) loses none of its genes.
 """
 from __future__ import annotations
 
@@ -26,16 +32,27 @@ __all__ = [
     "to_entrez",
     "landmark_entrez",
     "find_landmarks",
+    "require_gene_ids",
+    "same_gene_groups",
+    "looks_like_features",
+    "GENE_ID_TYPES",
 ]
 
-IdType = Literal["symbol", "entrez", "ensembl", "ensembl_versioned"]
-_ID_TYPES = ("symbol", "entrez", "ensembl", "ensembl_versioned")
+IdType = Literal["symbol", "entrez", "ensembl", "ensembl_versioned", "mixed", "other"]
+_ID_TYPES = ("symbol", "entrez", "ensembl", "ensembl_versioned", "mixed", "other")
+#: the ID types that name genes (everything but ``"other"``)
+GENE_ID_TYPES = ("symbol", "entrez", "ensembl", "ensembl_versioned", "mixed")
 
 # Ensembl gene IDs: ENSG + 11 digits (human), optional version, and GENCODE's "_PAR_Y" suffix for the
 # pseudo-autosomal copies on chromosome Y (present in the Xena TOIL and GTEx v8 matrices).
 _ENSEMBL_RE = re.compile(r"^ENS[A-Z]*G\d{11}(\.\d+)?(_PAR_Y)?$")
 _ENTREZ_RE = re.compile(r"^\d+$")
 _SYMBOL_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-@/]*$")
+# Feature names that are not genes but are common matrix row names: miRBase miRNAs (hsa-miR-21-5p,
+# hsa-let-7a-5p, MIMAT0000062), Illumina 450k/EPIC CpG sites (cg00000029), Illumina and Affymetrix probes
+# (ILMN_1343291, 1007_s_at). Recognising them lets the orientation of a table be found from its features.
+_FEATURE_RE = re.compile(r"^([a-z]{3}-(miR|mir|let|lin)-[0-9A-Za-z.\-*]+|MIMAT\d{7}|MI\d{7}|c[gh]\d{8}"
+                         r"|ILMN_\d+|\d+(_[a-z])?_at|AFFX-[A-Za-z0-9_\-]+)$")
 
 
 def strip_version(ensembl_id: str) -> str:
@@ -89,43 +106,72 @@ def _lookups() -> dict[str, dict[str, int]]:
     return out
 
 
+def looks_like_features(ids: Sequence[str]) -> float:
+    """Fraction of ``ids`` named like non-gene features of known naming schemes (miRBase miRNAs, CpG sites,
+    Illumina/Affymetrix probes)."""
+    ids = [str(x) for x in ids]
+    return sum(bool(_FEATURE_RE.match(x)) for x in ids) / len(ids) if ids else 0.0
+
+
 def detect_id_type(ids: Sequence[str], *, min_fraction: float = 0.8) -> IdType:
-    """Detect whether ``ids`` are gene symbols, Entrez IDs or Ensembl IDs (versioned or not).
+    """Detect the type of feature identifiers.
 
     Parameters
     ----------
     ids
-        Gene identifiers (e.g. ``adata.var_names``).
+        Feature identifiers (e.g. ``adata.var_names``).
     min_fraction
         Fraction of IDs that must match the pattern of a type (Ensembl: ``ENSG...``, Entrez: digits).
         Symbols are recognised when at least 30% are known symbols of the shipped tables and the rest look
         like symbols.
 
+    Returns
+    -------
+    str
+        ``"ensembl_versioned"``, ``"ensembl"``, ``"entrez"`` or ``"symbol"`` when one type covers the IDs;
+        ``"mixed"`` when gene IDs of several types together do (each ID is then mapped by its own pattern);
+        ``"other"`` for anything else (miRNAs, probes, proteins, CpG sites: data that need no gene mapping).
+
     Raises
     ------
     DataError
-        If no type fits.
+        If ``ids`` is empty.
     """
     ids = [str(x) for x in ids]
     n = len(ids)
     if n == 0:
-        raise DataError("no gene identifiers given; the data need at least one gene")
-    n_ens = sum(bool(_ENSEMBL_RE.match(x)) for x in ids)
+        raise DataError("no feature identifiers given; the data need at least one gene or feature")
+    is_ens = [bool(_ENSEMBL_RE.match(x)) for x in ids]
+    n_ens = sum(is_ens)
     if n_ens >= min_fraction * n:
-        n_ver = sum("." in x for x in ids if _ENSEMBL_RE.match(x))
+        n_ver = sum("." in x for x, e in zip(ids, is_ens) if e)
         return "ensembl_versioned" if n_ver >= 0.5 * n_ens else "ensembl"
-    if sum(bool(_ENTREZ_RE.match(x)) for x in ids) >= min_fraction * n:
+    n_digits = sum(bool(_ENTREZ_RE.match(x)) for x in ids)
+    if n_digits >= min_fraction * n:
         return "entrez"
-    sym = _lookups()["symbol_upper"]
+    if looks_like_features(ids) >= 0.5:
+        return "other"
+    lk = _lookups()
+    sym, ent = lk["symbol_upper"], lk["entrez"]
     n_known = sum(x.upper() in sym for x in ids)
     n_like = sum(bool(_SYMBOL_RE.match(x)) for x in ids)
-    if n_known >= 0.3 * n and n_like >= min_fraction * n:
+    n_ent_known = sum(x in ent for x in ids)
+    if n_known >= 0.3 * n and n_like >= min_fraction * n and n_ens < 0.1 * n and n_digits < 0.1 * n:
         return "symbol"
-    ex = ", ".join(repr(x) for x in ids[:3])
-    raise DataError(
-        f"unrecognised gene identifier type (e.g. {ex}): expected gene symbols, Entrez IDs or Ensembl IDs "
-        f"(ENSG..., versioned or not); rename the genes to one of these types"
-    )
+    # several gene ID types side by side (e.g. Ensembl IDs where a symbol is missing): at least 30% known
+    # genes, every other ID shaped like one of the gene types
+    n_gene_like = sum(bool(_SYMBOL_RE.match(x) or _ENTREZ_RE.match(x)) for x in ids)
+    if n_ens + n_known + n_ent_known >= 0.3 * n and n_gene_like >= min_fraction * n:
+        return "mixed"
+    return "other"
+
+
+def require_gene_ids(ids: Sequence[str], *, id_type: str, what: str = "gene mapping") -> None:
+    """Raise :class:`DataError` naming ``--genes all`` when ``id_type`` is ``"other"`` (not gene IDs)."""
+    if id_type == "other":
+        ex = ", ".join(repr(str(x)) for x in list(ids)[:3])
+        raise DataError(f"{what} needs gene identifiers (symbols, Entrez or Ensembl IDs) but the features are of "
+                        f"another kind (e.g. {ex}); use --genes all or a list of these features (--genes FILE)")
 
 
 def _check_type(id_type: str) -> None:
@@ -133,16 +179,21 @@ def _check_type(id_type: str) -> None:
         raise DataError(f"unknown gene id type {id_type!r}; choose one of {', '.join(_ID_TYPES)}")
 
 
+def _row(x: str, lk: dict[str, dict[str, int]]) -> int | None:
+    """Gene-table row of one ID, looked up by its own pattern (Ensembl, Entrez digits, else symbol)."""
+    if _ENSEMBL_RE.match(x):
+        return lk["ensembl"].get(strip_version(x))
+    if _ENTREZ_RE.match(x):
+        return lk["entrez"].get(x)
+    r = lk["symbol"].get(x)
+    return r if r is not None else lk["symbol_upper"].get(x.upper())
+
+
 def _rows(ids: Sequence[str], id_type: IdType) -> list[int | None]:
+    # each ID by its own pattern: a symbol matrix with a few Ensembl IDs (or the reverse) keeps them all
+    require_gene_ids(ids, id_type=id_type)
     lk = _lookups()
-    if id_type == "entrez":
-        d = lk["entrez"]
-        return [d.get(str(x)) for x in ids]
-    if id_type in ("ensembl", "ensembl_versioned"):
-        d = lk["ensembl"]
-        return [d.get(strip_version(x)) for x in ids]
-    d, du = lk["symbol"], lk["symbol_upper"]
-    return [d.get(str(x), du.get(str(x).upper())) for x in ids]
+    return [_row(str(x), lk) for x in ids]
 
 
 @dataclass
@@ -237,3 +288,17 @@ def find_landmarks(ids: Sequence[str], *, id_type: IdType | None = None) -> tupl
             pos[e] = i
     idx = [pos[e] for e in landmark_entrez() if e in pos]
     return idx, rep
+
+
+def same_gene_groups(ids: Sequence[str], *, id_type: IdType | None = None) -> list[list[int]]:
+    """Groups of positions in ``ids`` that name the same gene (e.g. ``TP53`` and ``tp53``, an Ensembl ID and
+    its symbol, two versions of one Ensembl ID), each group in input order; empty for ``"other"`` IDs."""
+    ids = [str(x) for x in ids]
+    id_type = id_type or detect_id_type(ids)
+    if id_type == "other":
+        return []
+    groups: dict[int, list[int]] = {}
+    for i, r in enumerate(_rows(ids, id_type)):
+        if r is not None:
+            groups.setdefault(r, []).append(i)
+    return [v for v in groups.values() if len(v) > 1]

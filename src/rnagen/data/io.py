@@ -2,15 +2,27 @@
 
 Supported: ``.h5ad``, CSV/TSV (optionally gzipped; samples x genes or genes x samples), GCT 1.2/1.3 and
 parquet. Every reader ends in :func:`validate`, so a returned object has finite values, unique sample and gene
-IDs and, when asked, a categorical label column.
+IDs and, when asked, a categorical label column without missing labels.
+
+Text files are decoded from what their bytes say, not from their name: a byte-order mark (UTF-8, UTF-16
+LE/BE), UTF-16 without one (NUL bytes in every other position), UTF-8, else Latin-1; gzip is recognised by
+its magic number, and ``.h5ad``/parquet content by theirs. The separator is sniffed from the first lines
+(tab, ``;`` or ``,``), and a decimal comma (``1,5`` in a ``;``- or tab-separated file, the European CSV) is
+recognised. Any malformed input is a :class:`rnagen.errors.DataError` with one line naming the problem, where
+it is (value, line, column) and the fix.
 """
 from __future__ import annotations
 
+import bz2
+import codecs
 import csv
 import gzip
 import io
+import lzma
 import os
+import re
 import warnings
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
@@ -19,19 +31,31 @@ import numpy as np
 import pandas as pd
 
 from .._io import atomic_path
-from ..errors import DataError
+from ..errors import DataError, RnagenError
 from . import genes as _genes
 
-__all__ = ["read", "read_labels", "write_gct", "validate", "detect_orientation", "Orientation"]
+__all__ = ["read", "read_labels", "write_gct", "validate", "detect_orientation", "Orientation", "Duplicates",
+           "missing_labels"]
 
 Orientation = Literal["auto", "samples_x_genes", "genes_x_samples"]
 _ORIENTATIONS = ("auto", "samples_x_genes", "genes_x_samples")
+Duplicates = Literal["error", "first", "mean"]
+_DUPLICATES = ("error", "first", "mean")
+# tokens that mean "no value" in a label (pandas' default NA tokens that people write by hand)
+_NA_TOKENS = frozenset({"", "nan", "NaN", "NAN", "NA", "N/A", "n/a", "na", "null", "NULL", "None", "none", "<NA>",
+                        "#N/A", "-"})
+# the largest float32; larger finite values would silently become inf in the float32 matrix
+_F32_MAX = float(np.finfo(np.float32).max)
+_HEAD_BYTES = 1 << 16
 
+
+# ------------------------------------------------------------------------------------------ files and bytes
 
 def _format(path: Path) -> str:
     name = path.name.lower()
-    if name.endswith(".gz"):
-        name = name[:-3]
+    for c in (".gz", ".bz2", ".xz"):
+        if name.endswith(c):
+            name = name[:-len(c)]
     for ext, fmt in ((".h5ad", "h5ad"), (".gct", "gct"), (".parquet", "parquet"), (".pq", "parquet"),
                      (".csv", "csv"), (".tsv", "tsv"), (".txt", "tsv"), (".tab", "tsv")):
         if name.endswith(ext):
@@ -39,38 +63,178 @@ def _format(path: Path) -> str:
     return "text"
 
 
-def _open_text(path: Path):
-    if path.name.lower().endswith(".gz"):
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="")
-    return open(path, encoding="utf-8", newline="")
+def _check_file(p: Path, what: str = "input file", hint: str = "check the path") -> None:
+    """A clean error for a path that is missing, a directory or unreadable."""
+    if not p.exists():
+        raise DataError(f"{what} {str(p)!r} does not exist; {hint}")
+    if p.is_dir():
+        raise DataError(f"{what} {str(p)!r} is a directory; give the path of a file")
+    if not os.access(p, os.R_OK):
+        raise DataError(f"{what} {str(p)!r} cannot be read (permission denied); check its permissions")
+    try:
+        with open(p, "rb") as fh:
+            fh.read(1)
+    except OSError as e:
+        raise DataError(f"{what} {str(p)!r} cannot be read ({e.strerror or type(e).__name__}); check the file") from e
 
 
-def _sniff_sep(path: Path) -> str:
-    with _open_text(path) as fh:
-        line = fh.readline()
-    return "\t" if line.count("\t") >= line.count(",") and "\t" in line else ","
+_MAGIC = ((b"\x1f\x8b", "gzip"), (b"BZh", "bz2"), (b"\xfd7zXZ\x00", "xz"))
+_OPENERS = {"gzip": gzip.open, "bz2": bz2.open, "xz": lzma.open}
 
 
-def _sep_for(path: Path, fmt: str, sep: str | None) -> str:
-    if sep is not None:
-        return sep
-    if fmt == "csv":
-        return ","
-    return _sniff_sep(path)
+def _compression(p: Path) -> str | None:
+    """Compression from the file's magic number (a ``.gz`` name on a plain file reads as plain)."""
+    with open(p, "rb") as fh:
+        start = fh.read(6)
+    for magic, name in _MAGIC:
+        if start.startswith(magic):
+            return name
+    return None
 
+
+def _raw_head(p: Path, compression: str | None, n: int = _HEAD_BYTES) -> bytes:
+    try:
+        if compression is None:
+            with open(p, "rb") as fh:
+                return fh.read(n)
+        with _OPENERS[compression](p, "rb") as fh:
+            return fh.read(n)
+    except (OSError, EOFError, zlib.error, lzma.LZMAError, ValueError) as e:
+        raise DataError(f"{p.name}: damaged {compression} file ({type(e).__name__}); download or compress it "
+                        f"again") from e
+
+
+def _content_format(head: bytes) -> str | None:
+    """``"h5ad"`` or ``"parquet"`` when the bytes are an HDF5 or parquet file whatever the name says."""
+    if head.startswith(b"\x89HDF\r\n\x1a\n"):
+        return "h5ad"
+    if head.startswith(b"PAR1"):
+        return "parquet"
+    return None
+
+
+def _encoding(head: bytes, source: str) -> str:
+    """The text encoding of a file from its first bytes (BOM, UTF-16 NUL pattern, UTF-8, else Latin-1)."""
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    if head.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+        return "utf-32"
+    if b"\x00" in head:
+        even, odd = head[0::2], head[1::2]
+        # UTF-16 text in ASCII range: every high byte is NUL (LE: odd positions, BE: even positions)
+        if len(head) >= 4 and odd.count(0) >= 0.9 * len(odd) and even.count(0) < 0.1 * len(even):
+            return "utf-16-le"
+        if len(head) >= 4 and even.count(0) >= 0.9 * len(even) and odd.count(0) < 0.1 * len(odd):
+            return "utf-16-be"
+        raise DataError(f"{source}: not a text file (binary content); give CSV/TSV/GCT text, .h5ad or .parquet")
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+        return "utf-8"
+    except UnicodeDecodeError:
+        pass
+    ctrl = sum(b < 9 or 13 < b < 32 for b in head)
+    if ctrl > max(2, 0.01 * len(head)):
+        raise DataError(f"{source}: not a text file (binary content); give CSV/TSV/GCT text, .h5ad or .parquet")
+    return "latin-1"
+
+
+class _Text:
+    """What the first bytes of a text file say: compression, encoding, separator, decimal mark, first lines."""
+
+    def __init__(self, p: Path, *, sep: str | None, fmt: str, n_lines: int = 50):
+        self.path, self.source = p, p.name
+        self.compression = _compression(p)
+        raw = _raw_head(p, self.compression)
+        self.content_format = _content_format(raw)
+        if self.content_format is not None:
+            return
+        self.encoding = _encoding(raw, self.source)
+        text = raw.decode(self.encoding, errors="replace")
+        if len(raw) == _HEAD_BYTES:  # the last line may be cut
+            text = text.rsplit("\n", 1)[0]
+        self.lines = [ln.rstrip("\r") for ln in text.split("\n")][:n_lines]
+        while self.lines and not self.lines[-1].strip():
+            self.lines.pop()
+        if self.lines and self.lines[0].startswith("\ufeff"):
+            self.lines[0] = self.lines[0][1:]
+        self.sep = sep if sep is not None else _sniff_sep(self.lines, fmt)
+        self.decimal = _sniff_decimal(self.lines[1:], self.sep)
+
+    def open(self, encoding: str | None = None):
+        """The whole file as text (decompressed and decoded with ``encoding``, default the sniffed one)."""
+        raw = _OPENERS[self.compression](self.path, "rb") if self.compression else open(self.path, "rb")
+        return io.TextIOWrapper(raw, encoding=encoding or self.encoding, newline="")
+
+    def header(self) -> list[str]:
+        if not self.lines:
+            return []
+        try:
+            return next(csv.reader([self.lines[0]], delimiter=self.sep), [])
+        except csv.Error:
+            return self.lines[0].split(self.sep)
+
+
+def _sniff_sep(lines: list[str], fmt: str) -> str:
+    """Tab, ``;`` or ``,``: the first that splits the first lines into the same number (> 1) of fields."""
+    lines = [ln for ln in lines[:20] if ln.strip()]
+    if not lines:
+        return "\t" if fmt in ("tsv", "gct") else ","
+    cands = ("\t", ";", ",") if fmt != "csv" else (",", ";", "\t")
+    for c in cands:
+        try:
+            counts = {len(r) for r in csv.reader(lines, delimiter=c)}
+        except csv.Error:
+            continue
+        if len(counts) == 1 and counts.pop() > 1:
+            # the first consistent candidate wins; the order puts the separator the file name implies first
+            # (a ';' file with decimal commas never splits consistently on ',', the header has no commas)
+            return c
+    first = lines[0]
+    best = max(cands, key=lambda c: first.count(c))
+    return best if first.count(best) else ("\t" if fmt in ("tsv", "gct", "text") else ",")
+
+
+_DEC_COMMA = re.compile(r"^[+-]?\d*,\d+([eE][+-]?\d+)?$")
+_DEC_POINT = re.compile(r"^[+-]?(\d+\.\d*|\.\d+)([eE][+-]?\d+)?$")
+
+
+def _sniff_decimal(lines: list[str], sep: str) -> str:
+    """``","`` when the values of a non-comma-separated file are written with decimal commas, else ``"."``."""
+    if sep == ",":
+        return "."
+    n_comma = n_point = 0
+    try:
+        for row in csv.reader(lines[:20], delimiter=sep):
+            for f in row[1:]:
+                f = f.strip()
+                n_comma += bool(_DEC_COMMA.match(f))
+                n_point += bool(_DEC_POINT.match(f))
+    except csv.Error:
+        return "."
+    return "," if n_comma and not n_point else "."
+
+
+def _one_line(e: BaseException) -> str:
+    msg = str(e).strip()
+    return msg.splitlines()[-1][:200] if msg else type(e).__name__
+
+
+# ------------------------------------------------------------------------------------------ tables -> AnnData
 
 def _gene_score(ids: Sequence[str]) -> float:
-    """Fraction of ``ids`` that look like gene IDs (0 if no type is recognised)."""
+    """Fraction of ``ids`` that look like feature IDs: genes (symbols, Entrez, Ensembl) or non-gene features of
+    known naming schemes (miRNAs, CpG sites, probes); 0 if no type is recognised."""
     ids = [str(x) for x in ids]
     if not ids:
         return 0.0
-    try:
-        t = _genes.detect_id_type(ids)
-    except DataError:
-        return 0.0
-    if t == "entrez":
-        # sample IDs can be plain numbers too; only count numbers that are known Entrez IDs
-        _, rep = _genes.map_ids(ids, to="entrez", id_type="entrez")
+    t = _genes.detect_id_type(ids)
+    if t == "other":
+        return _genes.looks_like_features(ids)
+    if t in ("entrez", "mixed"):
+        # sample IDs can be plain numbers too; only count IDs that are known genes
+        _, rep = _genes.map_ids(ids, to="entrez", id_type=t)
         return rep.n_mapped / len(ids)
     return 1.0
 
@@ -78,8 +242,9 @@ def _gene_score(ids: Sequence[str]) -> float:
 def detect_orientation(row_ids: Sequence[str], col_ids: Sequence[str]) -> Literal["samples_x_genes", "genes_x_samples"]:
     """Decide whether a table is samples x genes or genes x samples.
 
-    Gene-like identifiers (symbols, Entrez or Ensembl IDs) on exactly one axis decide; otherwise the axis
-    with more entries is taken as genes (bulk RNA-seq matrices have far more genes than samples).
+    Feature-like identifiers (gene symbols, Entrez or Ensembl IDs; miRNA, CpG or probe names) on exactly one
+    axis decide; otherwise the axis with more entries is taken as genes (bulk RNA-seq matrices have far more
+    genes than samples).
     """
     r, c = _gene_score(row_ids), _gene_score(col_ids)
     if c >= 0.5 > r or (c >= 0.5 and r >= 0.5 and c > r):
@@ -89,160 +254,272 @@ def detect_orientation(row_ids: Sequence[str], col_ids: Sequence[str]) -> Litera
     return "samples_x_genes" if len(col_ids) >= len(row_ids) else "genes_x_samples"
 
 
-def _numeric_columns(df: pd.DataFrame) -> tuple[list, list]:
+def _numeric_columns(df: pd.DataFrame) -> tuple[list[int], list[int]]:
+    """Positions of the numeric and of the other columns (positions: column names may repeat)."""
     num, other = [], []
-    for c in df.columns:
-        (num if pd.api.types.is_numeric_dtype(df[c].dtype) and not pd.api.types.is_bool_dtype(df[c].dtype)
-         else other).append(c)
+    for j in range(df.shape[1]):
+        dt = df.iloc[:, j].dtype
+        (num if pd.api.types.is_numeric_dtype(dt) and not pd.api.types.is_bool_dtype(dt) else other).append(j)
     return num, other
 
 
-def _first_bad_value(s: pd.Series) -> str:
+def _mostly_numeric(s: pd.Series) -> bool:
+    """A text column whose values are mostly numbers: a data column with a few stray values, not an annotation."""
+    v = s.dropna()
+    if not len(v):
+        return False
+    return float(pd.to_numeric(v, errors="coerce").notna().mean()) >= 0.5
+
+
+def _bad_value(s: pd.Series, *, line_of_row: int, where: str) -> str:
+    """``'abc' at line 3, column 'EGFR' (sample 's2')``: the first non-numeric value of column ``s``."""
     conv = pd.to_numeric(s, errors="coerce")
-    bad = s[conv.isna() & s.notna()]
-    return f"{bad.iloc[0]!r} (row {bad.index[0]!r})" if len(bad) else "?"
+    badmask = (conv.isna() & s.notna()).to_numpy()
+    if not badmask.any():
+        return "?"
+    pos = int(np.flatnonzero(badmask)[0])
+    v = str(s.iloc[pos])
+    hint = ""
+    try:
+        if np.isinf(float(v)):
+            hint = " (beyond the float64 range)"
+    except ValueError:
+        pass
+    if _DEC_COMMA.match(v.strip()):
+        hint = " (a decimal comma: write the file with decimal points, or separate fields with ';' or tabs)"
+    return (f"{v[:40]!r} at line {pos + line_of_row}, column {str(s.name)[:40]!r} ({where} "
+            f"{str(s.index[pos])[:40]!r}){hint}")
 
 
-def _frame_to_adata(df: pd.DataFrame, *, orientation: Orientation, source: str, label_key: str | None = None):
+def _to_float32(X: np.ndarray, rows: Sequence[str], cols: Sequence[str], source: str) -> np.ndarray:
+    """float64 -> float32, refusing finite values beyond float32's range (they would become inf)."""
+    with np.errstate(invalid="ignore"):
+        big = np.isfinite(X) & (np.abs(X) > _F32_MAX)
+    if big.any():
+        i, j = np.argwhere(big)[0]
+        raise DataError(f"{source}: {int(big.sum())} values beyond the float32 range (first {X[i, j]:g} at "
+                        f"{str(rows[i])[:40]!r}, {str(cols[j])[:40]!r}); expression values are stored as float32 "
+                        f"(|x| <= 3.4e38): rescale or log-transform them")
+    return X.astype(np.float32)
+
+
+def _frame_to_adata(df: pd.DataFrame, *, orientation: Orientation, source: str, label_key: str | None = None,
+                    fmt: str = "csv", header_lines: int = 1):
     """A table with IDs in the index -> AnnData, splitting numeric data from annotation columns."""
     import anndata as ad
 
     df.index = df.index.map(str)
     df.columns = df.columns.map(str)
+    sep_hint = "check the separator (--sep) and the file format" if fmt != "parquet" else "check the file's columns"
     if df.shape[0] == 0 or df.shape[1] == 0:
-        raise DataError(f"{source}: no data rows or columns found; check the separator (--sep) and the file format")
+        raise DataError(f"{source}: no data rows or columns found; {sep_hint}")
     if orientation not in _ORIENTATIONS:
         raise DataError(f"unknown orientation {orientation!r}; choose one of {', '.join(_ORIENTATIONS)}")
+    cols = [str(c) for c in df.columns]
     num, other = _numeric_columns(df)
-    if orientation == "auto" and label_key is not None and label_key in other:
-        # a non-numeric column named by the label key: rows are samples, whatever the ids look like
+    lab = cols.index(label_key) if label_key is not None and label_key in cols else None
+    if orientation == "auto" and lab is not None:
+        # a column named by the label key: rows are samples, whatever the ids look like
         orient = "samples_x_genes"
     elif orientation == "auto":
-        orient = detect_orientation(list(df.index), num or list(df.columns))
+        orient = detect_orientation(list(df.index), [cols[j] for j in num] or cols)
     else:
         orient = orientation
+    line = header_lines + 1
     if orient == "samples_x_genes":
-        # non-numeric columns are sample annotations (labels, splits), unless they are named like genes:
-        # then a stray string broke a gene column
-        gene_like = [c for c in other if _gene_score([c]) > 0 and len(other) < len(df.columns) / 2]
-        if gene_like and num:
-            c = gene_like[0]
-            raise DataError(f"{source}: gene column {c!r} has a non-numeric value {_first_bad_value(df[c])}; "
-                            f"fix or remove that value")
+        if lab is not None and lab in num:
+            num.remove(lab)  # numeric class codes: a label, not a gene
+            other.append(lab)
+        # non-numeric columns are sample annotations (labels, splits), unless they hold mostly numbers or are
+        # named like features: then a stray string broke a data column
+        for j in other:
+            c, col = cols[j], df.iloc[:, j]
+            if j == lab:
+                continue
+            if _mostly_numeric(col) or (num and _genes.looks_like_features([c]) > 0) or \
+                    (num and len(other) < len(cols) / 2 and _gene_score([c]) > 0):
+                raise DataError(f"{source}: non-numeric value {_bad_value(col, line_of_row=line, where='sample')}; "
+                                f"fix or remove that value")
         if not num:
-            raise DataError(f"{source}: no numeric expression columns found; check the separator (--sep) "
-                            f"and that the first column holds sample IDs")
-        X = df[num].to_numpy(dtype=np.float64)
-        obs = df[other].copy()
-        for c in obs.columns:
-            obs[c] = obs[c].astype("category")
-        var = pd.DataFrame(index=pd.Index(num))
+            raise DataError(f"{source}: no numeric expression columns found; {sep_hint}, and that the first "
+                            f"column holds sample IDs")
+        X = _to_float32(df.iloc[:, num].to_numpy(dtype=np.float64), df.index, [cols[j] for j in num], source)
+        obs = pd.DataFrame(index=df.index)
+        for j in other:
+            obs[cols[j]] = df.iloc[:, j].to_numpy() if j == lab else pd.Categorical(df.iloc[:, j].astype(object))
+        var = pd.DataFrame(index=pd.Index([cols[j] for j in num]))
     else:
         # genes x samples: non-numeric columns are gene annotations (e.g. symbol, Description)
+        for j in other:
+            if _mostly_numeric(df.iloc[:, j]):
+                raise DataError(f"{source}: non-numeric value "
+                                f"{_bad_value(df.iloc[:, j], line_of_row=line, where='gene')}; fix or remove that value")
         if not num:
-            raise DataError(f"{source}: no numeric sample columns found; check the separator (--sep)")
-        X = df[num].to_numpy(dtype=np.float64).T
-        var = df[other].astype(str).copy()
-        obs = pd.DataFrame(index=pd.Index(num))
+            raise DataError(f"{source}: no numeric sample columns found; {sep_hint}")
+        X = _to_float32(df.iloc[:, num].to_numpy(dtype=np.float64), df.index, [cols[j] for j in num], source).T
+        var = pd.DataFrame(index=df.index)
+        for j in other:
+            var[cols[j]] = df.iloc[:, j].astype(str).to_numpy()
+        obs = pd.DataFrame(index=pd.Index([cols[j] for j in num]))
     obs.index.name = None
     var.index.name = None
     with warnings.catch_warnings():
         # duplicated names are reported by validate() as a DataError; anndata's warning would only repeat it
         warnings.simplefilter("ignore", UserWarning)
-        adata = ad.AnnData(X=X.astype(np.float32), obs=obs, var=var)
+        adata = ad.AnnData(X=X, obs=obs, var=var)
     return adata, orient
 
 
-def _read_table(path: Path, *, fmt: str, sep: str | None, orientation: Orientation, label_key: str | None = None):
+def _read_parquet(path: Path, *, orientation: Orientation, label_key: str | None):
     source = path.name
-    if fmt == "parquet":
-        try:
-            df = pd.read_parquet(path)
-        except Exception as e:  # pyarrow raises many types for a bad file
-            raise DataError(f"{source}: not a readable parquet file ({type(e).__name__}: {str(e).splitlines()[0]}); "
-                            f"re-export it") from e
-        if isinstance(df.index, pd.RangeIndex) and df.shape[1] and not pd.api.types.is_numeric_dtype(df.iloc[:, 0]):
-            df = df.set_index(df.columns[0])
-        return _frame_to_adata(df, orientation=orientation, source=source, label_key=label_key)
-    s = _sep_for(path, fmt, sep)
     try:
-        df = pd.read_csv(path, sep=s, index_col=0, dtype={0: str}, compression="infer")
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, EOFError, OSError) as e:
-        msg = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
-        raise DataError(f"{source}: malformed {fmt.upper()} file ({msg}); every row needs the same number of "
-                        f"{'tab' if s == chr(9) else repr(s)}-separated fields") from e
-    with _open_text(path) as fh:
-        header = next(csv.reader([fh.readline().rstrip("\r\n")], delimiter=s), [])
-    seen, dups = set(), []
-    for h in header[1:]:
-        if h in seen:
-            dups.append(h)
-        seen.add(h)
-    if df.index.name is not None and _gene_score([str(df.index.name)]) > 0 and \
-            pd.to_numeric(pd.Series(df.index), errors="coerce").notna().all():
-        # no sample-id column: the first header field is a gene, so the first column holds data
+        df = pd.read_parquet(path)
+    except Exception as e:  # pyarrow raises many types for a bad file
+        raise DataError(f"{source}: not a readable parquet file ({type(e).__name__}: {_one_line(e)[:120]}); "
+                        f"re-export it") from e
+    if isinstance(df.index, pd.RangeIndex) and df.shape[1] and not pd.api.types.is_numeric_dtype(df.iloc[:, 0]):
+        df = df.set_index(df.columns[0])
+    if df.columns.duplicated().any():
+        df.columns = df.columns.map(str)
+    return _frame_to_adata(df, orientation=orientation, source=source, label_key=label_key, fmt="parquet")
+
+
+def _looks_like_id_header(h0: str) -> bool:
+    return h0 == "" or h0.startswith("Unnamed:")
+
+
+def _read_table(path: Path, txt: _Text, *, fmt: str, orientation: Orientation, label_key: str | None = None):
+    source = path.name
+    s = txt.sep
+    sep_name = "tab" if s == "\t" else repr(s)
+    if not txt.lines:
+        raise DataError(f"{source}: empty file; give a table with a header line and one line per sample or gene")
+
+    def _parse(encoding: str) -> pd.DataFrame:
+        with txt.open(encoding) as fh:
+            return pd.read_csv(fh, sep=s, index_col=0, dtype={0: str}, decimal=txt.decimal, low_memory=False)
+
+    try:
+        try:
+            df = _parse(txt.encoding)
+        except UnicodeDecodeError:
+            if txt.encoding != "utf-8":
+                raise
+            df = _parse("latin-1")  # UTF-8 at the start, other bytes further on: a Latin-1 file
+    except pd.errors.EmptyDataError as e:
+        raise DataError(f"{source}: no data (empty file or header only); give one line per sample or gene") from e
+    except pd.errors.ParserError as e:
+        msg = _one_line(e)
+        fix = (f"every line needs the same number of {sep_name}-separated fields (or pass --sep)"
+               if "Expected" in msg or "fields" in msg else "check the file format and --sep")
+        raise DataError(f"{source}: malformed {fmt.upper()} file ({msg}); {fix}") from e
+    except (UnicodeDecodeError, UnicodeError) as e:
+        raise DataError(f"{source}: cannot decode the text as {txt.encoding} ({_one_line(e)[:80]}); save it as "
+                        f"UTF-8") from e
+    except (OSError, EOFError, zlib.error, lzma.LZMAError) as e:
+        raise DataError(f"{source}: cannot read the file ({type(e).__name__}: {_one_line(e)[:80]}); check that it "
+                        f"is complete") from e
+    if df.shape[0] == 0:
+        raise DataError(f"{source}: header line only, no data lines; give one line per sample or gene")
+    header = txt.header()
+    if len(header) == df.shape[1] + 1:
+        # pandas renames repeated header fields ("TP53" -> "TP53.1"); keep the names as written
+        df.columns = pd.Index([str(h) for h in header[1:]])
+    h0 = str(df.index.name) if df.index.name is not None else ""
+    idx_num = pd.to_numeric(pd.Series(df.index), errors="coerce")
+    idx_numeric = bool(idx_num.notna().all())
+    # fractional numbers are values, never sample ids
+    idx_fractional = idx_numeric and bool((idx_num != np.round(idx_num)).any())
+    h0_feature = _gene_score([h0]) > 0
+    if not _looks_like_id_header(h0) and h0 != label_key and idx_numeric and (h0_feature or idx_fractional):
+        # no sample-id column: the first header field names a feature, so the first column holds data
         df = df.reset_index()
+        df.columns = pd.Index([h0, *[str(c) for c in df.columns[1:]]])
         df.index = pd.Index([f"sample_{i}" for i in range(len(df))])
-        df.iloc[:, 0] = pd.to_numeric(df.iloc[:, 0])
-        df[df.columns[0]] = df[df.columns[0]].astype(np.float64)
-    adata, orient = _frame_to_adata(df, orientation=orientation, source=source, label_key=label_key)
-    if dups:
-        # pandas renames repeated header fields ("TP53" -> "TP53.1"); catch them from the raw header
-        axis = "gene" if orient == "samples_x_genes" else "sample"
-        raise DataError(f"{source}: duplicated {axis} ids ({len(dups)}, e.g. {dups[0]!r}); make the {axis} ids "
-                        f"unique (or aggregate duplicated {axis}s) before reading")
-    return adata, orient
+        df[h0] = pd.to_numeric(df[h0], errors="coerce").astype(np.float64)
+    elif idx_numeric and pd.Index(df.index).duplicated().any():
+        raise DataError(f"{source}: the first column ({h0 or 'unnamed'!r}) is read as the sample/gene ids but holds "
+                        f"numbers with repeats (e.g. {df.index[pd.Index(df.index).duplicated()][0]!r}); if the file "
+                        f"has no id column, add one as its first column")
+    return _frame_to_adata(df, orientation=orientation, source=source, label_key=label_key, fmt=fmt)
 
 
-def _read_gct(path: Path):
+def _read_gct(path: Path, txt: _Text):
     """GCT 1.2 (``Name``, ``Description``, samples) or 1.3 (row and column metadata), genes x samples."""
     import anndata as ad
 
     source = path.name
+    lines = txt.lines
+    version = lines[0].strip() if lines else ""
+    if version not in ("#1.2", "#1.3"):
+        raise DataError(f"{source}: not a GCT file (first line {version[:20]!r}, expected '#1.2' or '#1.3'); "
+                        f"fix the header or save it as CSV/TSV")
+    dims = lines[1].split() if len(lines) > 1 else []
     try:
-        with _open_text(path) as fh:
-            version = fh.readline().strip()
-            dims = fh.readline().split()
-            if version not in ("#1.2", "#1.3"):
-                raise DataError(f"{source}: not a GCT file (first line {version[:20]!r}, expected '#1.2' or '#1.3'); "
-                                f"fix the header or save it as CSV/TSV")
-            try:
-                dims_i = [int(x) for x in dims]
-            except ValueError:
-                dims_i = []
-            if (version == "#1.2" and len(dims_i) < 2) or (version == "#1.3" and len(dims_i) < 4):
-                raise DataError(f"{source}: malformed GCT dimension line {' '.join(dims)!r}; expected "
-                                f"'rows cols' (1.2) or 'rows cols row-meta col-meta' (1.3)")
-            n_rows, n_cols = dims_i[0], dims_i[1]
-            n_rmeta = 1 if version == "#1.2" else dims_i[2]
-            n_cmeta = 0 if version == "#1.2" else dims_i[3]
+        dims_i = [int(x) for x in dims]
+    except ValueError:
+        dims_i = []
+    need = 2 if version == "#1.2" else 4
+    if len(dims_i) < need or any(d < 0 for d in dims_i[:need]) or (version == "#1.3" and dims_i[2] < 1):
+        raise DataError(f"{source}: malformed GCT dimension line {' '.join(dims)[:40]!r}; expected 'rows cols' (1.2) "
+                        f"or 'rows cols row-meta col-meta' (1.3), non-negative, at least 1 row-metadata field")
+    n_rows, n_cols = dims_i[0], dims_i[1]
+    n_rmeta = 1 if version == "#1.2" else dims_i[2]
+    n_cmeta = 0 if version == "#1.2" else dims_i[3]
+    n_fields = 1 + n_rmeta + n_cols
+    if n_rows == 0 or n_cols == 0:
+        raise DataError(f"{source}: GCT dimension line says {n_rows} rows x {n_cols} samples; give a file with data")
+    def _parse(encoding: str):
+        with txt.open(encoding) as fh:
+            fh.readline()
+            fh.readline()
             header = next(csv.reader([fh.readline().rstrip("\r\n")], delimiter="\t"))
-            if len(header) != 1 + n_rmeta + n_cols:
-                raise DataError(f"{source}: GCT header has {len(header)} fields, expected {1 + n_rmeta + n_cols} "
+            if len(header) != n_fields:
+                raise DataError(f"{source}: GCT header has {len(header)} fields, expected {n_fields} "
                                 f"(id, {n_rmeta} row-metadata, {n_cols} samples); fix the dimension line")
-            dup = pd.Index(header[1 + n_rmeta:])[pd.Index(header[1 + n_rmeta:]).duplicated()]
-            if len(dup):
-                raise DataError(f"{source}: duplicated sample ids ({len(dup)}, e.g. {dup[0]!r}); make the sample ids "
-                                f"unique before reading")
             cmeta = {}
             for _ in range(n_cmeta):
                 f = fh.readline().rstrip("\r\n").split("\t")
+                if len(f) != n_fields:
+                    raise DataError(f"{source}: GCT column-metadata line {f[0][:40]!r} has {len(f)} fields, expected "
+                                    f"{n_fields}; fix the dimension line or the metadata lines")
                 cmeta[f[0]] = f[1 + n_rmeta:]
-            df = pd.read_csv(fh, sep="\t", header=None, names=header, index_col=0, dtype={header[0]: str},
-                             keep_default_na=True)
-    except (pd.errors.ParserError, UnicodeDecodeError, EOFError, OSError, StopIteration) as e:
-        raise DataError(f"{source}: malformed GCT file ({str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__}); "
-                        f"every row needs {1 + n_rmeta + n_cols} tab-separated fields") from e
+            df = pd.read_csv(fh, sep="\t", header=None, names=[f"_{i}" for i in range(n_fields)], index_col=0,
+                             dtype={"_0": str}, decimal=txt.decimal, low_memory=False)
+            return header, cmeta, df
+
+    try:
+        try:
+            header, cmeta, df = _parse(txt.encoding)
+        except UnicodeDecodeError:
+            if txt.encoding != "utf-8":
+                raise
+            header, cmeta, df = _parse("latin-1")  # UTF-8 at the start, other bytes further on
+    except DataError:
+        raise
+    except pd.errors.EmptyDataError as e:
+        raise DataError(f"{source}: GCT file without data lines; GCT says {n_rows} rows") from e
+    except (pd.errors.ParserError, csv.Error, UnicodeError, EOFError, OSError, StopIteration, zlib.error,
+            lzma.LZMAError) as e:
+        raise DataError(f"{source}: malformed GCT file ({_one_line(e)}); every line needs {n_fields} tab-separated "
+                        f"fields") from e
+    if df.shape[1] != n_fields - 1:
+        raise DataError(f"{source}: GCT data lines have {df.shape[1] + 1} fields, expected {n_fields}; fix the file")
+    df.columns = pd.Index(header[1:])
     if df.shape[0] != n_rows:
         raise DataError(f"{source}: GCT says {n_rows} rows but has {df.shape[0]}; fix the dimension line")
     samples = header[1 + n_rmeta:]
-    vals = df[samples]
-    bad = [c for c in samples if not pd.api.types.is_numeric_dtype(vals[c].dtype)]
-    if bad:
-        raise DataError(f"{source}: sample column {bad[0]!r} has a non-numeric value {_first_bad_value(vals[bad[0]])}; "
-                        f"fix or remove that value")
-    var = df[header[1:1 + n_rmeta]].astype(str).copy()
-    var.columns = [c.lower() if c == "Description" else c for c in var.columns]
+    pos = list(range(n_rmeta, n_rmeta + n_cols))
+    vals = df.iloc[:, pos]
+    for k, c in enumerate(pos):
+        if not pd.api.types.is_numeric_dtype(df.iloc[:, c].dtype):
+            col = df.iloc[:, c].rename(samples[k])
+            raise DataError(f"{source}: non-numeric value {_bad_value(col, line_of_row=4 + n_cmeta, where='gene')}; "
+                            f"fix or remove that value")
+    var = df.iloc[:, :n_rmeta].astype(str).copy()
+    var.columns = [str(c).lower() if c == "Description" else str(c) for c in var.columns]
+    if var.columns.duplicated().any():
+        var.columns = [f"{c}_{i}" if d else c for i, (c, d) in enumerate(zip(var.columns, var.columns.duplicated()))]
     if "description" in var.columns and (var["description"].isin(["na", "NA", "nan", ""]).all()
                                          or (var["description"] == var.index).all()):
         var = var.drop(columns="description")
@@ -250,13 +527,56 @@ def _read_gct(path: Path):
     var.index.name = None
     obs = pd.DataFrame(index=pd.Index([str(s) for s in samples]))
     for k, v in cmeta.items():
-        if len(v) != len(samples):
-            raise DataError(f"{source}: GCT column-metadata line {k!r} has {len(v)} values for {len(samples)} samples")
         num = pd.to_numeric(pd.Series(v), errors="coerce")
-        obs[k] = num.to_numpy() if num.notna().all() else pd.Categorical(v)
+        obs[str(k)] = num.to_numpy() if num.notna().all() else pd.Categorical(v)
+    X = _to_float32(vals.to_numpy(dtype=np.float64), var.index, samples, source).T
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # duplicated ids: validate() raises a DataError
-        return ad.AnnData(X=vals.to_numpy(dtype=np.float64).T.astype(np.float32), obs=obs, var=var)
+        return ad.AnnData(X=X, obs=obs, var=var)
+
+
+# ------------------------------------------------------------------------------------------ labels
+
+def missing_labels(values) -> np.ndarray:
+    """Boolean mask of missing labels: NaN/None, empty or blank strings, and NA tokens (``nan``, ``NA``, ...)."""
+    s = pd.Series(np.asarray(values, dtype=object))
+    na = s.isna().to_numpy()
+    txt = s.astype(str).str.strip()
+    return na | txt.isin(_NA_TOKENS).to_numpy()
+
+
+def _label_strings(s: pd.Series) -> pd.Series:
+    """Labels as stripped strings (integral numbers without ``.0``), missing ones as NaN."""
+    vals = s.astype(object) if isinstance(s.dtype, pd.CategoricalDtype) else s
+    miss = missing_labels(vals.to_numpy())
+    num = pd.to_numeric(pd.Series(vals.to_numpy()), errors="coerce")
+    out = []
+    for v, n, m in zip(vals.tolist(), num.tolist(), miss):
+        if m:
+            out.append(np.nan)
+        elif not isinstance(v, str) and n == n and float(n).is_integer():
+            out.append(str(int(n)))
+        else:
+            out.append(str(v).strip())
+    return pd.Series(out, index=s.index, dtype=object)
+
+
+def _apply_labels(adata, label_key: str, *, drop_unlabelled: bool, source: str):
+    """Make ``obs[label_key]`` categorical strings; missing labels are an error or dropped."""
+    lab = _label_strings(adata.obs[label_key])
+    miss = lab.isna().to_numpy()
+    if miss.any():
+        first = str(adata.obs_names[int(np.flatnonzero(miss)[0])])
+        if not drop_unlabelled:
+            raise DataError(f"{source}: {int(miss.sum())} of {adata.n_obs} samples have no {label_key!r} label (empty, "
+                            f"blank or NaN; first: sample {first[:40]!r}); give them a label or drop them "
+                            f"(rnagen data prepare --drop-unlabelled)")
+        if miss.all():
+            raise DataError(f"{source}: no sample has a {label_key!r} label; check --label-key or the label file")
+        adata = adata[~miss].copy()
+        lab = lab[~miss]
+    adata.obs[label_key] = pd.Categorical(lab.to_numpy(dtype=object).astype(str))
+    return adata, int(miss.sum())
 
 
 def read_labels(path: str | os.PathLike, obs_names: Sequence[str], *, label_key: str | None = None,
@@ -265,22 +585,33 @@ def read_labels(path: str | os.PathLike, obs_names: Sequence[str], *, label_key:
 
     Two layouts are accepted: a table with a sample-ID column and a label column (the column named
     ``label_key`` if given, else the second column; rows matched by sample ID), or a single column of labels
-    in sample order (with or without a header line).
+    in sample order (with or without a header line). The file is decoded like an expression file (BOM,
+    UTF-16, UTF-8, Latin-1).
 
     Returns
     -------
     name, labels
-        The label name (column header, ``label_key`` or ``"label"``) and the labels aligned to ``obs_names``.
+        The label name (column header, ``label_key`` or ``"label"``) and the labels aligned to ``obs_names``;
+        missing labels (empty, blank, ``NA``/``nan``) are NaN.
     """
     p = Path(path)
-    if not p.exists():
-        raise DataError(f"label file {str(p)!r} does not exist; check the --labels path")
-    s = _sep_for(p, _format(p), sep)
+    _check_file(p, "label file", "check the --labels path")
+    txt = _Text(p, sep=sep, fmt=_format(p))
+    if txt.content_format is not None:
+        raise DataError(f"label file {p.name}: a binary {txt.content_format} file; give a CSV/TSV with sample id "
+                        f"and label columns, or one label per line")
+    if not txt.lines:
+        raise DataError(f"label file {p.name}: empty; give a CSV/TSV with sample id and label columns, or one label "
+                        f"per line")
     try:
-        raw = pd.read_csv(p, sep=s, header=None, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
-        raise DataError(f"label file {p.name}: malformed ({str(e).strip().splitlines()[-1]}); give a CSV/TSV with "
-                        f"sample id and label columns, or one label per line") from e
+        with txt.open() as fh:
+            raw = pd.read_csv(fh, sep=txt.sep, header=None, dtype=str, keep_default_na=False,
+                              skip_blank_lines=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeError, csv.Error, OSError) as e:
+        raise DataError(f"label file {p.name}: malformed ({_one_line(e)}); give a CSV/TSV with sample id and label "
+                        f"columns, or one label per line") from e
+    while len(raw) and raw.iloc[-1].fillna("").str.strip().eq("").all():
+        raw = raw.iloc[:-1]  # trailing blank lines
     obs_names = [str(x) for x in obs_names]
     n = len(obs_names)
     if raw.shape[1] == 1:
@@ -292,42 +623,55 @@ def read_labels(path: str | os.PathLike, obs_names: Sequence[str], *, label_key:
         else:
             raise DataError(f"label file {p.name}: {len(vals)} labels for {n} samples; give one label per sample "
                             f"in sample order, or a table with sample ids")
-        name = label_key or name
-        return name, pd.Categorical(vals)
-    first = raw.iloc[0].tolist()
+        name = label_key or str(name).strip() or "label"
+        return name, pd.Categorical(_label_strings(pd.Series(vals, dtype=object)))
+    raw = raw.fillna("")
+    first = [str(x) for x in raw.iloc[0].tolist()]
     has_header = first[0] not in set(obs_names)
     table = raw.iloc[1:] if has_header else raw
     cols = first if has_header else [f"col{i}" for i in range(raw.shape[1])]
+    if has_header and len(set(cols)) != len(cols):
+        cols = [c if c not in cols[:i] else f"{c}_{i}" for i, c in enumerate(cols)]
     table = table.set_axis(cols, axis=1)
     if label_key is not None and has_header:
         if label_key not in cols[1:]:
-            raise DataError(f"label column {label_key!r} not in label file {p.name} (columns: {', '.join(cols[1:])}); "
-                            f"pass --label-key with one of these")
+            raise DataError(f"label column {label_key!r} not in label file {p.name} (columns: "
+                            f"{', '.join(c[:30] for c in cols[1:10])}); pass --label-key with one of these")
         name = label_key
     else:
-        name = label_key or (cols[1] if has_header else "label")
-    col = name if has_header else cols[1]
-    ids = table[cols[0]].astype(str)
+        name = label_key or (cols[1].strip() if has_header and cols[1].strip() else "label")
+    col = label_key if label_key is not None and has_header else cols[1]
+    ids = table[cols[0]].astype(str).str.strip()
     if ids.duplicated().any():
-        raise DataError(f"label file {p.name}: sample id {ids[ids.duplicated()].iloc[0]!r} appears twice; "
+        raise DataError(f"label file {p.name}: sample id {ids[ids.duplicated()].iloc[0][:40]!r} appears twice; "
                         f"keep one row per sample")
     m = dict(zip(ids, table[col]))
     missing = [o for o in obs_names if o not in m]
     if missing:
-        raise DataError(f"label file {p.name}: no label for {len(missing)} of {n} samples (e.g. {missing[0]!r}); "
+        raise DataError(f"label file {p.name}: no row for {len(missing)} of {n} samples (e.g. {missing[0][:40]!r}); "
                         f"add them or check that the first column holds the sample ids")
-    return name, pd.Categorical([m[o] for o in obs_names])
+    return name, pd.Categorical(_label_strings(pd.Series([m[o] for o in obs_names], dtype=object)))
+
+
+# ------------------------------------------------------------------------------------------ validation
+
+def _dup_message(source: str, axis: str, dup: pd.Index) -> str:
+    return (f"{source}: duplicated {axis} ids ({len(dup)}, e.g. {str(dup[0])[:40]!r}); keep the first of each or "
+            f"average them (rnagen data prepare --duplicates first|mean), or make the {axis} ids unique")
 
 
 def validate(adata, *, label_key: str | None = None, source: str = "data") -> None:
-    """Check an AnnData for finite values, unique IDs and (optionally) a label column.
+    """Check an AnnData for finite values, unique IDs and (optionally) a label column without missing labels.
 
     Raises
     ------
     DataError
-        Naming the problem (NaN/inf with the first position, duplicated IDs, missing label column) and the fix.
+        Naming the problem (NaN/inf with the first position, duplicated IDs, missing label column or labels)
+        and the fix.
     """
     X = adata.X
+    if X is None:
+        raise DataError(f"{source}: no expression matrix (X is empty); give a file with data")
     X = X.toarray() if hasattr(X, "toarray") else np.asarray(X)
     if X.size == 0:
         raise DataError(f"{source}: empty matrix ({adata.n_obs} samples x {adata.n_vars} genes); give a file with data")
@@ -337,91 +681,177 @@ def validate(adata, *, label_key: str | None = None, source: str = "data") -> No
     if bad.any():
         i, j = np.argwhere(bad)[0]
         n_nan, n_inf = int(np.isnan(X).sum()), int(np.isinf(X).sum())
-        raise DataError(f"{source}: {n_nan} NaN and {n_inf} inf values (first at sample {adata.obs_names[i]!r}, "
-                        f"gene {adata.var_names[j]!r}); impute or remove them before reading")
+        raise DataError(f"{source}: {n_nan} NaN and {n_inf} inf values (first at sample {str(adata.obs_names[i])[:40]!r}, "
+                        f"gene {str(adata.var_names[j])[:40]!r}); impute or remove them before reading")
     for axis, names in (("sample", adata.obs_names), ("gene", adata.var_names)):
         dup = pd.Index(names)[pd.Index(names).duplicated()]
         if len(dup):
-            raise DataError(f"{source}: duplicated {axis} ids ({len(dup)}, e.g. {dup[0]!r}); make the {axis} ids unique "
-                            f"(or aggregate duplicated {axis}s) before reading")
-    if label_key is not None and label_key not in adata.obs.columns:
-        cols = ", ".join(map(str, adata.obs.columns)) or "none"
-        raise DataError(f"{source}: label column {label_key!r} not found (sample columns: {cols}); pass --label-key "
-                        f"with one of these or give a --labels file")
+            raise DataError(_dup_message(source, axis, dup))
+    if label_key is not None:
+        if label_key not in adata.obs.columns:
+            cols = ", ".join(str(c)[:30] for c in list(adata.obs.columns)[:10]) or "none"
+            raise DataError(f"{source}: label column {label_key!r} not found (sample columns: {cols}); pass "
+                            f"--label-key with one of these or give a --labels file")
+        miss = missing_labels(adata.obs[label_key].astype(object).to_numpy())
+        if miss.any():
+            first = str(adata.obs_names[int(np.flatnonzero(miss)[0])])
+            raise DataError(f"{source}: {int(miss.sum())} of {adata.n_obs} samples have no {label_key!r} label (first: "
+                            f"sample {first[:40]!r}); give them a label or drop them (rnagen data prepare "
+                            f"--drop-unlabelled)")
 
+
+def _collapse(adata, *, axis: Literal["obs", "var"], how: Duplicates, source: str):
+    """Resolve duplicated sample (``obs``) or gene (``var``) ids: error, keep the first, or average."""
+    import anndata as ad
+
+    names = pd.Index(adata.obs_names if axis == "obs" else adata.var_names)
+    dup = names.duplicated()
+    if not dup.any():
+        return adata, 0
+    if how == "error":
+        raise DataError(_dup_message(source, "sample" if axis == "obs" else "gene", names[dup]))
+    n = int(dup.sum())
+    if how == "first":
+        return (adata[~dup].copy() if axis == "obs" else adata[:, ~dup].copy()), n
+    X = np.asarray(adata.X, dtype=np.float64)
+    M = X if axis == "obs" else X.T
+    codes, uniq = pd.factorize(names)
+    sums = np.zeros((len(uniq), M.shape[1]))
+    np.add.at(sums, codes, M)
+    mean = (sums / np.bincount(codes)[:, None]).astype(np.float32)
+    keep = np.flatnonzero(~dup)  # first occurrence of each id, in file order = factorize order
+    if axis == "obs":
+        out = ad.AnnData(X=mean, obs=adata.obs.iloc[keep].copy(), var=adata.var.copy(), uns=dict(adata.uns))
+    else:
+        out = ad.AnnData(X=mean.T, obs=adata.obs.copy(), var=adata.var.iloc[keep].copy(), uns=dict(adata.uns))
+    return out, n
+
+
+# ------------------------------------------------------------------------------------------ the reader
 
 def read(path: str | os.PathLike, *, label_key: str | None = None, labels: str | os.PathLike | None = None,
-         orientation: Orientation = "auto", sep: str | None = None):
-    """Read an expression file into AnnData (obs = samples, var = genes).
+         orientation: Orientation = "auto", sep: str | None = None, duplicates: Duplicates = "error",
+         drop_unlabelled: bool = False):
+    """Read an expression file into AnnData (obs = samples, var = genes or other features).
 
     Parameters
     ----------
     path
-        ``.h5ad``, ``.csv``/``.tsv``/``.txt`` (optionally ``.gz``), ``.gct`` (1.2 or 1.3, optionally ``.gz``)
-        or ``.parquet``.
+        ``.h5ad``, ``.csv``/``.tsv``/``.txt`` (optionally ``.gz``/``.bz2``/``.xz``), ``.gct`` (1.2 or 1.3) or
+        ``.parquet``. Text may be UTF-8 (with or without BOM), UTF-16 or Latin-1, with decimal points or
+        (``;``/tab-separated) decimal commas.
     label_key
-        Name of the sample-label column. For samples x genes tables, the non-numeric column of that name; for
-        GCT 1.3 a column-metadata row; for h5ad an ``obs`` column. With ``labels``, the column of the label
-        file to use (and the name of the ``obs`` column). The labels end up categorical in
-        ``obs[label_key]``.
+        Name of the sample-label column. For samples x genes tables, the column of that name (text or
+        numeric class codes); for GCT 1.3 a column-metadata row; for h5ad an ``obs`` column. With ``labels``,
+        the column of the label file to use (and the name of the ``obs`` column). The labels end up as
+        categorical strings in ``obs[label_key]``.
     labels
         Separate annotation file: CSV/TSV with sample id and label columns, or one label per line in sample
         order.
     orientation
-        ``"auto"`` (detect: gene-like IDs on one axis, else genes outnumber samples), ``"samples_x_genes"`` or
-        ``"genes_x_samples"``; text and parquet only (GCT is always genes x samples).
+        ``"auto"`` (detect: feature-like IDs on one axis, else genes outnumber samples), ``"samples_x_genes"``
+        or ``"genes_x_samples"``; text and parquet only (GCT is always genes x samples).
     sep
-        Field separator for text files; by default ``,`` for ``.csv`` and sniffed (tab or comma) otherwise.
+        Field separator for text files; by default sniffed from the first lines (tab, ``;`` or ``,``).
+    duplicates
+        Duplicated sample ids or gene ids: ``"error"`` (default), ``"first"`` (keep the first occurrence) or
+        ``"mean"`` (average the duplicated rows or columns; a sample keeps the annotations of its first
+        occurrence). What was removed is recorded in the ``read`` step of the history.
+    drop_unlabelled
+        Drop the samples without a label (empty, blank, ``NA``/``nan``) instead of raising.
 
     Returns
     -------
     anndata.AnnData
         float32 ``X``; for non-h5ad input ``uns["rnagen"]["history"]`` starts with a ``read`` step (an
-        ``.h5ad`` keeps the history it was written with).
+        ``.h5ad`` keeps the history it was written with and gains a ``read`` step only when duplicates or
+        unlabelled samples were removed).
 
     Raises
     ------
     DataError
-        For a missing or malformed file, NaN/inf values, duplicated sample or gene IDs, or a missing label
-        column.
+        For a missing, unreadable or malformed file, NaN/inf values, duplicated sample or gene IDs, or a
+        missing label column or labels.
     """
+    if duplicates not in _DUPLICATES:
+        raise DataError(f"unknown duplicates policy {duplicates!r}; choose one of {', '.join(_DUPLICATES)}")
+    if sep is not None and (not isinstance(sep, str) or len(sep) != 1 or sep in "\r\n\"'"):
+        raise DataError(f"field separator {sep!r} must be one character (e.g. ',' ';' or a tab); check --sep")
+    p = Path(path)
+    _check_file(p)
+    try:
+        return _read(p, label_key=label_key, labels=labels, orientation=orientation, sep=sep, duplicates=duplicates,
+                     drop_unlabelled=drop_unlabelled)
+    except RnagenError:
+        raise
+    except (ValueError, TypeError, KeyError, IndexError, OverflowError, csv.Error, UnicodeError, OSError,
+            EOFError, zlib.error, lzma.LZMAError, MemoryError) as e:
+        # a malformed file reaching a parser path without a specific check: still one clean line
+        raise DataError(f"{p.name}: cannot read this file as {_format(p)} ({type(e).__name__}: {_one_line(e)[:120]}); "
+                        f"check the file format and --sep") from e
+
+
+def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unlabelled):
     from ..pp.history import record
 
-    p = Path(path)
-    if not p.exists():
-        raise DataError(f"input file {str(p)!r} does not exist; check the path")
     fmt = _format(p)
+    txt = None
+    if fmt not in ("h5ad", "parquet"):
+        txt = _Text(p, sep=sep, fmt=fmt)
+        if txt.content_format is not None:
+            fmt = txt.content_format  # an HDF5/parquet file under a text name
+    if fmt != "h5ad" and label_key is not None and not str(label_key):
+        raise DataError("empty --label-key; give the name of the label column")
     orient = "genes_x_samples"
     if fmt == "h5ad":
-        import anndata as ad
-
-        try:
-            adata = ad.read_h5ad(p)
-        except Exception as e:  # h5py raises OSError/KeyError for broken files
-            raise DataError(f"{p.name}: not a readable .h5ad file ({type(e).__name__}); re-create it") from e
+        adata = _read_h5ad(p)
         orient = "samples_x_genes"
-        if adata.X is not None and hasattr(adata.X, "toarray"):
-            adata.X = adata.X.toarray()
-        if adata.X is not None and adata.X.dtype != np.float32:
-            adata.X = np.asarray(adata.X, dtype=np.float32)
+    elif fmt == "parquet":
+        adata, orient = _read_parquet(p, orientation=orientation, label_key=label_key)
     elif fmt == "gct":
-        adata = _read_gct(p)
+        adata = _read_gct(p, txt)
     else:
-        adata, orient = _read_table(p, fmt=fmt, sep=sep, orientation=orientation, label_key=label_key)
+        adata, orient = _read_table(p, txt, fmt=fmt, orientation=orientation, label_key=label_key)
     if labels is not None:
         name, lab = read_labels(labels, adata.obs_names, label_key=label_key, sep=None)
         adata.obs[name] = lab
         label_key = name
+    adata, n_dup_obs = _collapse(adata, axis="obs", how=duplicates, source=p.name)
+    adata, n_dup_var = _collapse(adata, axis="var", how=duplicates, source=p.name)
+    n_unlabelled = 0
     if label_key is not None and label_key in adata.obs.columns:
-        adata.obs[label_key] = adata.obs[label_key].astype(str).astype("category")
+        adata, n_unlabelled = _apply_labels(adata, label_key, drop_unlabelled=drop_unlabelled, source=p.name)
     validate(adata, label_key=label_key, source=p.name)
-    if fmt == "h5ad":
+    changed = {}
+    if n_dup_obs or n_dup_var:
+        changed.update(duplicates=duplicates, n_duplicated_samples=n_dup_obs, n_duplicated_genes=n_dup_var)
+    if n_unlabelled:
+        changed["n_dropped_unlabelled"] = n_unlabelled
+    if fmt == "h5ad" and not changed:
         # the canonical format already carries its history; reading it again is not a transform
         return adata
-    record(adata, "read", path=str(p.name), format=fmt, orientation=orient,
-           label_key=label_key, n_obs=adata.n_obs, n_vars=adata.n_vars)
+    record(adata, "read", path=str(p.name), format=fmt, orientation=orient, label_key=label_key,
+           n_obs=adata.n_obs, n_vars=adata.n_vars, **changed)
     return adata
 
+
+def _read_h5ad(p: Path):
+    import anndata as ad
+
+    try:
+        adata = ad.read_h5ad(p)
+    except Exception as e:  # h5py raises OSError/KeyError for broken files
+        raise DataError(f"{p.name}: not a readable .h5ad file ({type(e).__name__}); re-create it") from e
+    if adata.X is None:
+        raise DataError(f"{p.name}: the .h5ad file has no expression matrix (X); re-create it with X")
+    if hasattr(adata.X, "toarray"):
+        adata.X = adata.X.toarray()
+    X = np.asarray(adata.X)
+    if not np.issubdtype(X.dtype, np.number):
+        raise DataError(f"{p.name}: expression values are not numeric; fix the file")
+    if X.dtype != np.float32:
+        adata.X = _to_float32(X.astype(np.float64), adata.obs_names, adata.var_names, p.name)
+    return adata
 
 def write_gct(adata, path: str | os.PathLike, *, version: Literal["1.2", "1.3"] = "1.2",
               description: str | None = None, obs_keys: Sequence[str] = ()) -> Path:

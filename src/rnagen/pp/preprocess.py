@@ -61,18 +61,42 @@ def log2p1(adata, *, pseudocount: float = 1.0, force: bool = False):
     return adata
 
 
+def _merge_same_genes(adata, groups: list[list[int]], how: str):
+    """Keep the first column of each group of same-gene columns (``how="first"``) or their mean
+    (``"mean"``, stored in the first column)."""
+    drop = sorted(i for grp in groups for i in grp[1:])
+    if how == "mean":
+        X = _dense(adata.X).astype(np.float64)
+        for grp in groups:
+            X[:, grp[0]] = X[:, grp].mean(axis=1)
+        adata = adata.copy()
+        adata.X = X.astype(np.float32)
+    keep = np.setdiff1d(np.arange(adata.n_vars), drop)
+    return adata[:, keep].copy()
+
+
 def select_genes(adata, genes: Literal["landmarks", "all"] | Sequence[str] = "landmarks", *,
-                 id_type: str | None = None):
+                 id_type: str | None = None, min_landmark_fraction: float = 0.5,
+                 duplicates: Literal["error", "first", "mean"] = "error"):
     """Keep the landmark genes, all genes, or a given gene list.
 
     Parameters
     ----------
     genes
         ``"landmarks"``: the 978 L1000 landmarks, found whatever the ID type of ``var_names`` (symbols, Entrez,
-        Ensembl, versioned or not) and ordered as in :func:`rnagen.datasets.landmarks`; ``"all"``: no change;
-        a list: those genes (any supported ID type; matched directly or through Entrez IDs), in list order.
+        Ensembl, versioned or not, or a mix) and ordered as in :func:`rnagen.datasets.landmarks`; ``"all"``:
+        every feature (also features that are not genes, ID type ``"other"``); a list: those genes or features
+        (any supported ID type; matched directly or, for genes, through Entrez IDs), in list order.
     id_type
-        ID type of ``var_names``; detected when ``None``.
+        ID type of ``var_names``; detected with :func:`rnagen.data.genes.detect_id_type` when ``None``.
+    min_landmark_fraction
+        With ``"landmarks"``, the fraction of the 978 landmarks that must be present: a landmark model
+        trained on a small part of the landmark space is not the model asked for, so too few is an error
+        naming ``--genes all``; ``0`` takes whatever is present.
+    duplicates
+        Columns that name the same gene (``TP53`` and ``tp53``, an Ensembl ID and its symbol, two versions of
+        one Ensembl ID): ``"error"`` (default), ``"first"`` (keep the first column, drop the others) or
+        ``"mean"`` (average them into the first column). The choice is recorded.
 
     Returns
     -------
@@ -83,21 +107,41 @@ def select_genes(adata, genes: Literal["landmarks", "all"] | Sequence[str] = "la
     Raises
     ------
     DataError
-        Unrecognised gene ID type, or none of the requested genes present.
+        Landmarks asked of features that are not genes, fewer than ``min_landmark_fraction`` of the landmarks,
+        none of the requested genes present, or columns naming the same gene with ``duplicates="error"``.
     """
     from ..data import genes as g
 
+    if duplicates not in ("error", "first", "mean"):
+        raise DataError(f"unknown duplicates policy {duplicates!r}; choose error, first or mean")
     var = [str(v) for v in adata.var_names]
+    vtype = id_type or g.detect_id_type(var)
+    groups = g.same_gene_groups(var, id_type=vtype) if vtype != "other" else []
+    if groups:
+        if duplicates == "error":
+            ex = groups[0]
+            names = " and ".join(repr(var[i][:40]) for i in ex[:3])
+            raise DataError(f"{len(groups)} genes appear in more than one column (e.g. {names} are the same gene); "
+                            f"keep the first or average them (rnagen data prepare --duplicates first|mean), or "
+                            f"remove the extra columns")
+        adata = _merge_same_genes(adata, groups, duplicates)
+        var = [str(v) for v in adata.var_names]
+        record(adata, "merge_same_genes", how=duplicates, n_groups=len(groups),
+               n_dropped=sum(len(x) - 1 for x in groups))
     if isinstance(genes, str) and genes == "all":
         out = adata.copy()
-        record(out, "select_genes", genes="all", n_selected=out.n_vars)
+        record(out, "select_genes", genes="all", id_type=vtype, n_selected=out.n_vars)
         return out
-    vtype = id_type or g.detect_id_type(var)
     if isinstance(genes, str) and genes == "landmarks":
+        g.require_gene_ids(var, id_type=vtype, what="landmark selection (--genes landmarks)")
         idx, rep = g.find_landmarks(var, id_type=vtype)
         missing = rep.landmarks_missing
         n_req = 978
         what = "landmarks"
+        if idx and len(idx) < min_landmark_fraction * 978:
+            raise DataError(f"only {len(idx)} of the 978 L1000 landmarks are among the {len(var)} genes ({vtype} IDs), "
+                            f"fewer than {min_landmark_fraction:.0%}; use --genes all (or a gene list file) to keep "
+                            f"the genes the data have")
     elif isinstance(genes, str):
         raise DataError(f"unknown gene selection {genes!r}; use 'landmarks', 'all' or a list of gene ids")
     else:
@@ -105,21 +149,21 @@ def select_genes(adata, genes: Literal["landmarks", "all"] | Sequence[str] = "la
         if not req:
             raise DataError("empty gene list; give at least one gene id")
         rtype = g.detect_id_type(req)
-        strip = g.strip_version if vtype.startswith("ensembl") else (lambda s: s)
-        pos = {}
+        strip = g.strip_version if vtype in ("ensembl", "ensembl_versioned", "mixed") else (lambda s: s)
+        pos: dict[str, int] = {}
         for i, v in enumerate(var):
+            pos.setdefault(v, i)
             pos.setdefault(strip(v), i)
-        if rtype.startswith("ensembl") == vtype.startswith("ensembl") and (rtype == vtype or rtype.startswith("ensembl")):
-            hits = [pos.get(strip(r)) for r in req]
-        else:
-            # different ID types: go through Entrez IDs
+        hits = [pos.get(r, pos.get(strip(r))) for r in req]
+        if vtype != "other" and rtype != "other" and any(h is None for h in hits):
+            # gene IDs of another type: through Entrez IDs
             rent = g.to_entrez(req, id_type=rtype)
             vent = g.to_entrez(var, id_type=vtype)
-            epos = {}
+            epos: dict[str, int] = {}
             for i, e in enumerate(vent):
                 if e is not None:
                     epos.setdefault(e, i)
-            hits = [epos.get(e) if e is not None else None for e in rent]
+            hits = [h if h is not None else (epos.get(e) if e is not None else None) for h, e in zip(hits, rent)]
         idx, seen = [], set()
         for h in hits:
             if h is not None and h not in seen:
@@ -154,14 +198,19 @@ def class_counts(adata, label_key: str) -> pd.Series:
 def check_labels(adata, label_key: str, *, min_per_class: int = 2) -> None:
     """Raise :class:`DataError` naming the classes with fewer than ``min_per_class`` samples.
 
-    Also fails for a missing label column or missing (NaN) labels. Models call this before fitting.
+    Also fails for a missing label column or missing labels (NaN, empty or blank strings, ``NA``/``nan``
+    tokens: never a class of its own). Models call this before fitting.
     """
     if label_key not in adata.obs.columns:
         class_counts(adata, label_key)
-    lab = adata.obs[label_key]
-    if lab.isna().any():
-        raise DataError(f"{int(lab.isna().sum())} samples have no {label_key!r} label; give every sample a label "
-                        f"or drop those samples")
+    from ..data.io import missing_labels
+
+    miss = missing_labels(adata.obs[label_key].astype(object).to_numpy())
+    if miss.any():
+        first = str(adata.obs_names[int(np.flatnonzero(miss)[0])])
+        raise DataError(f"{int(miss.sum())} of {adata.n_obs} samples have no {label_key!r} label (empty, blank or NaN; "
+                        f"first: sample {first[:40]!r}); give them a label or drop them (rnagen data prepare "
+                        f"--drop-unlabelled)")
     vc = class_counts(adata, label_key)
     small = vc[vc < min_per_class]
     if len(small):

@@ -1,0 +1,184 @@
+"""Property-based fuzzing of the readers: whatever bytes or table grammar a file holds, ``rnagen.data.read``
+either returns a valid AnnData or raises :class:`rnagen.errors.RnagenError` (never another exception)."""
+from __future__ import annotations
+
+import codecs
+import gzip
+import os
+import tempfile
+
+import numpy as np
+import pytest
+
+hypothesis = pytest.importorskip("hypothesis")
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from rnagen.data import read  # noqa: E402
+from rnagen.errors import RnagenError  # noqa: E402
+
+FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow],
+                derandomize=True)
+
+
+def _read_bytes(data: bytes, name: str, **kw):
+    """Write ``data`` to a fresh file called ``name`` and read it; returns the AnnData or the RnagenError."""
+    with tempfile.TemporaryDirectory() as d:
+        p = os.path.join(d, name)
+        with open(p, "wb") as fh:
+            fh.write(data)
+        try:
+            a = read(p, **kw)
+        except RnagenError as e:
+            assert "\n" not in str(e), f"multi-line error: {e!r}"
+            return e
+    _assert_valid(a, kw.get("label_key"))
+    return a
+
+
+def _assert_valid(a, label_key):
+    X = np.asarray(a.X)
+    assert X.dtype == np.float32 and X.ndim == 2 and X.size > 0
+    assert np.isfinite(X).all()
+    assert a.obs_names.is_unique and a.var_names.is_unique
+    if label_key is not None:
+        lab = a.obs[label_key]
+        assert lab.dtype == "category" and not lab.isna().any()
+        assert not any(str(c).strip() in ("", "nan") for c in lab.cat.categories)
+
+
+NAMES = ["x.csv", "x.tsv", "x.txt", "x.gct", "x.csv.gz", "x.parquet", "x.h5ad", "x.dat"]
+
+
+@FUZZ
+@given(data=st.binary(max_size=600), name=st.sampled_from(NAMES))
+def test_random_bytes_never_raise_anything_but_rnagen_errors(data, name):
+    _read_bytes(data, name)
+
+
+@FUZZ
+@given(data=st.binary(max_size=300), prefix=st.sampled_from([b"\x1f\x8b", b"PAR1", b"\x89HDF\r\n\x1a\n", b"#1.2\n",
+                                                             b"#1.3\n", codecs.BOM_UTF16_LE, codecs.BOM_UTF8]))
+def test_random_bytes_after_a_magic_number(data, prefix):
+    _read_bytes(prefix + data, "x.csv")
+
+
+# ------------------------------------------------------------------------------------------ table grammars
+
+_ID_CHARS = st.characters(codec="utf-8", exclude_categories=("Cs",), exclude_characters="\x00")
+IDS = st.one_of(
+    st.sampled_from(["TP53", "EGFR", "MYC", "tp53", "7157", "ENSG00000141510.16", "hsa-let-7a-5p", "cg00000029",
+                     "s1", "s2", "", " ", "NA", "nan", "id", "sample", "1", "1.5", "\"q\"", "a,b", "x\ty"]),
+    st.text(_ID_CHARS, min_size=0, max_size=8),
+)
+NUMS = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True, width=64).map(repr),
+    st.integers(-10**6, 10**6).map(str),
+    st.sampled_from(["", "NA", "nan", "NaN", "inf", "-inf", "1e300", "-1e309", "1,5", "0,25", "abc", " 3 ", "1.5.2",
+                     "\"7\"", "1e-320", "TRUE"]),
+)
+
+
+@st.composite
+def tables(draw):
+    """A table as text: header + rows with random ids, separators, quoting, numbers and NaN tokens, sometimes
+    ragged, sometimes with a label column."""
+    sep = draw(st.sampled_from([",", "\t", ";", " ", "|"]))
+    n_cols = draw(st.integers(1, 5))
+    n_rows = draw(st.integers(0, 5))
+    quote = draw(st.booleans())
+    q = (lambda v: f'"{v}"') if quote else (lambda v: v)
+    # half of the tables are well-formed apart from what the numbers draw (unique ids, plain numbers), so
+    # the success path (a valid AnnData) is exercised too
+    clean = draw(st.booleans())
+    pool = ["TP53", "EGFR", "MYC", "hsa-let-7a-5p", "hsa-miR-21-5p", "7157", "1956", "ENSG00000141510"]
+    if clean:
+        header = ["id"] + draw(st.permutations(pool))[:n_cols]
+        n_cols = len(header) - 1
+    else:
+        header = [draw(IDS) for _ in range(n_cols + 1)]
+    with_label = draw(st.booleans())
+    if with_label:
+        header.append("label")
+    lines = [sep.join(q(h) for h in header)]
+    for i in range(n_rows):
+        if clean:
+            row = [f"s{i}"] + [draw(st.one_of(st.integers(-999, 10**6).map(str), st.floats(-1e6, 1e6).map(repr),
+                                               NUMS)) for _ in range(n_cols)]
+        else:
+            row = [draw(IDS)] + [draw(NUMS) for _ in range(n_cols)]
+        if with_label:
+            row.append(draw(st.sampled_from(["a", "b", "", " ", "NA", "1", "2.0"])))
+        if draw(st.integers(0, 9)) == 0:  # ragged
+            row = row[:-1] if len(row) > 1 and draw(st.booleans()) else row + ["9"]
+        lines.append(sep.join(q(v) for v in row))
+    eol = draw(st.sampled_from(["\n", "\r\n"]))
+    return eol.join(lines) + (eol if draw(st.booleans()) else ""), with_label
+
+
+ENCODINGS = ["utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf-16-be", "latin-1"]
+
+
+@FUZZ
+@given(t=tables(), enc=st.sampled_from(ENCODINGS), name=st.sampled_from(["x.csv", "x.tsv", "x.txt", "x.csv.gz"]),
+       orientation=st.sampled_from(["auto", "samples_x_genes", "genes_x_samples"]))
+def test_random_csv_tsv_tables(t, enc, name, orientation):
+    text, with_label = t
+    data = text.encode(enc, errors="replace")
+    if name.endswith(".gz"):
+        data = gzip.compress(data, mtime=0)
+    _read_bytes(data, name, orientation=orientation, label_key="label" if with_label else None)
+
+
+@st.composite
+def gct_files(draw):
+    """GCT 1.2/1.3 text with random (sometimes wrong) dimension lines, metadata, ids and values."""
+    version = draw(st.sampled_from(["#1.2", "#1.3"]))
+    clean = draw(st.booleans())  # exact dimensions, unique ids: the success path is exercised too
+    n_rows, n_cols = draw(st.integers(0 if not clean else 1, 4)), draw(st.integers(0 if not clean else 1, 4))
+    n_rmeta = 1 if version == "#1.2" else draw(st.integers(1, 2))
+    n_cmeta = 0 if version == "#1.2" else draw(st.integers(0, 2))
+    off = (lambda: 0) if clean else (lambda: draw(st.sampled_from([0, 0, 0, 1, -1])))
+    claimed = [n_rows + off(), n_cols + off()]
+    if version == "#1.3":
+        claimed += [n_rmeta + (0 if clean else draw(st.sampled_from([0, 0, 1]))),
+                    n_cmeta + (0 if clean else draw(st.sampled_from([0, 0, 1])))]
+    dims = "\t".join(map(str, claimed)) if clean or draw(st.integers(0, 9)) else draw(st.sampled_from(["", "x y", "3"]))
+    samples = [f"s{i}" for i in range(n_cols)] if clean else [draw(IDS) for _ in range(n_cols)]
+    genes = ["TP53", "EGFR", "MYC", "hsa-miR-1"][:n_rows] if clean else [draw(IDS) for _ in range(n_rows)]
+    lines = [version, dims, "\t".join(["Name"] + [f"m{i}" for i in range(n_rmeta)] + samples)]
+    for k in range(n_cmeta):
+        lines.append("\t".join([f"meta{k}"] + ["na"] * n_rmeta + [draw(st.sampled_from(["a", "b", "", "1"]))
+                                                                   for _ in range(n_cols)]))
+    value = st.floats(-1e6, 1e6).map(repr) if clean else NUMS
+    for gid in genes:
+        row = [gid] + ["na"] * n_rmeta + [draw(value) for _ in range(n_cols)]
+        if not clean and draw(st.integers(0, 9)) == 0:
+            row = row[:-1]
+        lines.append("\t".join(row))
+    return "\n".join(lines) + "\n"
+
+
+@FUZZ
+@given(text=gct_files(), enc=st.sampled_from(ENCODINGS), label=st.sampled_from([None, "meta0"]))
+def test_random_gct_files(text, enc, label):
+    _read_bytes(text.encode(enc, errors="replace"), "x.gct", label_key=label)
+
+
+@FUZZ
+@given(t=tables(), labels=st.lists(st.sampled_from(["a", "b", "", " ", "NA", "1", "\"q\"", "x,y"]), max_size=6),
+       header=st.booleans(), sep=st.sampled_from([",", "\t"]))
+def test_random_label_files(t, labels, header, sep):
+    text, _ = t
+    with tempfile.TemporaryDirectory() as d:
+        p, lp = os.path.join(d, "x.csv"), os.path.join(d, "labels.csv")
+        with open(p, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        rows = (["sample" + sep + "grp"] if header else []) + [f"s{i}{sep}{v}" for i, v in enumerate(labels)]
+        with open(lp, "w", encoding="utf-8") as fh:
+            fh.write("\n".join(rows) + "\n")
+        try:
+            a = read(p, labels=lp)
+        except RnagenError:
+            return
+    _assert_valid(a, [c for c in a.obs.columns][-1] if a.obs.shape[1] else None)
