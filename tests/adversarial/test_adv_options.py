@@ -176,6 +176,9 @@ CASES = [
     ("bench-set-no-model", _bench("--set", "train.lr=1"), "model:key=value"),
     ("bench-set-other-model", _bench("--set", "vae:train.lr=1e-3"), "vae"),
     ("bench-device-mps", _bench("--device", "mps"), "cuda"),
+    ("bench-unknown-metric", _bench("--metrics", "density,sparkle"), "sparkle"),
+    ("bench-full-missing", _bench("--reconstruct", "linear", "--full", "{root}/none.h5ad"), "--full"),
+    ("bench-reconstruct-method", _bench("--reconstruct", "cubic", "--full", "{train}"), "cubic"),
     ("bench-unknown-row", ["benchmark", "{train}", "--label-key", "tissue", "--models", "nosuch", "--out", "{out}"],
      "nosuch"),
     # --- tune ------------------------------------------------------------------------------------------------
@@ -215,6 +218,8 @@ CASES = [
     ("fetch-source", ["data", "fetch", "geo", "--out", "{out}"], "invalid choice"),
     ("info-unknown-option", ["data", "info", "{train}", "--verbose"], "unrecognized arguments"),
     ("top-unknown-command", ["frobnicate"], "invalid choice"),
+    ("list-nothing", ["list"], "required"),
+    ("list-unknown", ["list", "datasets"], "invalid choice"),
 ]
 
 

@@ -280,6 +280,14 @@ def run_benchmark(
     overrides = dict(overrides or {})
     seeds, test_size, seed = _check_options(rows, budget, overrides, seeds=seeds, test_size=test_size, seed=seed,
                                             device=device)
+    if metrics is not None:
+        from ..metrics import METRICS
+
+        unknown = [m for m in metrics if m not in METRICS]
+        if unknown:
+            raise ConfigError(f"unknown metric(s) {unknown}; valid: {', '.join(METRICS)}")
+    if isinstance(full, (str, Path)) and not Path(full).exists():
+        raise DataError(f"--full {str(full)!r} does not exist; give the full profiles of the same samples")
     adata = _load_data(data, label_key)
     train, test = split(adata, label_key=label_key, test_size=test_size, seed=seed)
     out = Path(out_dir)
