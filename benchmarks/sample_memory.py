@@ -120,7 +120,7 @@ def main() -> None:
         note = "" if r["peak_exact"] else " (ru_maxrss)"
         if m == "diffusion":
             note += f"  (network.width {r['network_width']}, DDIM {r['ddim_steps']})"
-        print(f"{m:10s} {r['rss_before_mb']:8.0f} MB {r['peak_mb']:6.0f} MB {above:11.0f} MB {r['output_mb']:10.0f} MB "
+        print(f"{m:10s} {r['rss_before_mb']:7.0f} MiB {r['peak_mb']:5.0f} MiB {above:10.0f} MiB {r['output_mb']:9.0f} MiB "
               f"{above / r['output_mb']:21.2f} {r['seconds']:8.1f}{note}", flush=True)
 
 

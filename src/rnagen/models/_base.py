@@ -34,7 +34,8 @@ import pandas as pd
 
 from .. import __version__
 from .._io import atomic_path, write_json, write_npz, write_text
-from ..config import build_config, check_number, check_seed, config_to_dict, read_toml, write_config
+from ..config import (build_config, check_number, check_seed, checked, config_to_dict, read_toml,
+                      write_config)
 from ..errors import ConfigError, DataError, RunDirError
 from ..pp.history import log_state, looks_logged
 from ..pp.transforms import Pipeline, make_pipeline
@@ -44,6 +45,7 @@ __all__ = ["Generator", "PreprocessConfig", "register", "get_model", "available_
 
 
 @dataclass
+@checked("preprocess")
 class PreprocessConfig:
     """How a model maps the user's values to its training space (section ``[preprocess]``)."""
 
