@@ -11,14 +11,35 @@ metrics     quality indicators, each with a name and a direction
 bench       models x data sets -> leaderboard
 report      leaderboard and plots -> one HTML file
 datasets    small real data shipped with the package
+tune        hyperparameter search (Optuna)
+
+scanpy style: ``import rnagen as rg`` and every sub-package is an attribute (``rg.datasets.landmarks()``,
+``rg.pp.split(...)``), imported on first use (PEP 562), so ``import rnagen`` stays light: torch is imported
+only by the sub-packages that need it (models, train, ...), when they are first touched.
 """
-from importlib.metadata import PackageNotFoundError, version as _version
+from importlib.metadata import PackageNotFoundError as _PackageNotFoundError, version as _version
 
 try:
     __version__ = _version("rnagen")
-except PackageNotFoundError:  # running from a source tree that is not installed
+except _PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0+unknown"
+
+import importlib as _importlib  # noqa: E402
 
 from .errors import RnagenError  # noqa: E402
 
-__all__ = ["RnagenError", "__version__"]
+#: Sub-packages reachable as attributes of the top-level package, imported on first access.
+_SUBMODULES = ("bench", "data", "datasets", "metrics", "models", "pp", "reconstruct", "report", "train", "tune")
+
+__all__ = ["RnagenError", "__version__", *_SUBMODULES]
+
+
+def __getattr__(name: str):
+    """``rnagen.pp`` etc.: import the sub-package on first access (PEP 562)."""
+    if name in _SUBMODULES:
+        return _importlib.import_module(f"{__name__}.{name}")  # also binds it on the package
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_SUBMODULES))

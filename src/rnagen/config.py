@@ -5,14 +5,22 @@ applies a TOML file, then ``key=value`` overrides (dotted keys reach nested sect
 ``train.lr=1e-3``). An unknown key is an error that lists the valid ones. :func:`config_to_dict` and
 :func:`write_config` write the resolved configuration into every run folder, and :func:`config_from_dict`
 reads it back.
+
+Every configuration dataclass is validated when it is built, whatever builds it (the defaults, a TOML file,
+``--set``, or a Python user calling the constructor): :func:`checked` declares each section's numeric ranges
+next to its fields, and every value is checked against its annotated type. Floats must be finite everywhere
+(a NaN learning rate or guidance weight would only show up later as all-NaN profiles).
 """
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
+import re
 import tomllib
 import types
 import typing
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -25,6 +33,141 @@ T = TypeVar("T")
 def _field_types(cls: type) -> dict[str, Any]:
     hints = typing.get_type_hints(cls)
     return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+
+
+# ----------------------------------------------------------------------------------------------------------
+# numeric ranges: one checker for config fields, API options and command-line values
+# ----------------------------------------------------------------------------------------------------------
+_BOUND = re.compile(r"^\s*(?:(?P<op>>=|>|<=|<)\s*(?P<x>\S+)|(?P<lb>[\[(])\s*(?P<lo>[^,]+),\s*(?P<hi>[^\])]+)"
+                    r"(?P<rb>[\])]))\s*$")
+
+
+@dataclasses.dataclass(frozen=True)
+class Bound:
+    """A numeric range written as ``">= 1"``, ``"> 0"``, ``"<= 10"`` or an interval ``"[0, 1)"``."""
+
+    text: str
+    lo: float = -math.inf
+    lo_open: bool = False
+    hi: float = math.inf
+    hi_open: bool = False
+
+    @classmethod
+    def parse(cls, text: str) -> "Bound":
+        m = _BOUND.match(text)
+        if m is None:
+            raise ValueError(f"bad range {text!r}; write '>= 1', '> 0' or '[0, 1)'")
+        if m["op"]:
+            x = float(m["x"])
+            if m["op"].startswith(">"):
+                return cls(text.strip(), lo=x, lo_open=m["op"] == ">")
+            return cls(text.strip(), hi=x, hi_open=m["op"] == "<")
+        return cls(text.strip(), lo=float(m["lo"]), lo_open=m["lb"] == "(", hi=float(m["hi"]), hi_open=m["rb"] == ")")
+
+    def contains(self, v: float) -> bool:
+        above = v > self.lo if self.lo_open else v >= self.lo
+        below = v < self.hi if self.hi_open else v <= self.hi
+        return bool(above and below)
+
+    def describe(self) -> str:
+        return self.text if self.text[0] in "<>" else f"in {self.text}"
+
+
+def check_number(name: str, value: Any, bound: str | None = None, *, integer: bool = False,
+                 optional: bool = False) -> Any:
+    """Return ``value`` (an ``int`` when ``integer``) if it is a finite number in ``bound``, else raise.
+
+    Parameters
+    ----------
+    name
+        What the value is called in the error (``"--eta"``, ``"train.lr"``, ``"k"``).
+    bound
+        A range such as ``">= 1"``, ``"> 0"`` or ``"[0, 1)"`` (see :class:`Bound`); ``None``: any finite value.
+    integer
+        Require an integer (a float with an integral value is accepted and converted).
+    optional
+        Accept ``None`` (returned as is).
+
+    Raises
+    ------
+    ConfigError
+        One line: the name, what is allowed, and the value given.
+    """
+    if value is None and optional:
+        return None
+    b = Bound.parse(bound) if bound else None
+    what = ("an integer" if integer else "a finite number") + (f" {b.describe()}" if b else "")
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if ok:
+        ok = math.isfinite(float(value))
+    if ok and integer:
+        ok = isinstance(value, numbers.Integral) or float(value).is_integer()
+    if ok and b is not None:
+        ok = b.contains(value)
+    if not ok:
+        raise ConfigError(f"{name} must be {what}, got {value!r}")
+    return int(value) if integer else value
+
+
+#: Seeds go to NumPy, torch and scikit-learn; the last accepts 0 .. 2**32 - 1.
+SEED_MAX = 2**32 - 1
+
+
+def check_seed(name: str, value: Any) -> int:
+    """Return ``value`` as an ``int`` if it is a valid seed (an integer in 0 .. 2**32 - 1), else raise."""
+    return check_number(name, value, f"[0, {SEED_MAX}]", integer=True)
+
+
+def checked(section: str | None, **bounds: str) -> Callable[[type[T]], type[T]]:
+    """Class decorator declaring a configuration section's numeric ranges; apply it below ``@dataclass``.
+
+    On construction every field is checked against its annotated type (floats finite, ints integral,
+    ``Literal`` choices) and against its range in ``bounds`` (for a list field: each element), before the
+    class's own ``__post_init__`` runs. Errors name the dotted key, e.g. ``train.lr``.
+
+    Examples
+    --------
+    >>> @dataclasses.dataclass
+    ... @checked("train", steps=">= 1", lr="> 0", ema_decay="[0, 1)")
+    ... class TrainConfig:
+    ...     steps: int = 100
+    ...     lr: float = 1e-3
+    ...     ema_decay: float = 0.999
+    """
+    parsed = {k: Bound.parse(v) for k, v in bounds.items()}
+
+    def deco(cls: type[T]) -> type[T]:
+        unknown = set(parsed) - set(getattr(cls, "__annotations__", {}))
+        if unknown:
+            raise TypeError(f"{cls.__name__}: ranges for unknown fields {sorted(unknown)}")
+        own = cls.__dict__.get("__post_init__")
+
+        def __post_init__(self) -> None:
+            _validate_fields(self, section, parsed)
+            if own is not None:
+                own(self)
+
+        __post_init__.__doc__ = own.__doc__ if own is not None else "Check every field (see rnagen.config.checked)."
+        cls.__post_init__ = __post_init__  # type: ignore[attr-defined]
+        cls.__config_bounds__ = dict(bounds)  # type: ignore[attr-defined]
+        return cls
+
+    return deco
+
+
+def _validate_fields(obj: Any, section: str | None, bounds: Mapping[str, Bound]) -> None:
+    for name, tp in _field_types(type(obj)).items():
+        if _is_dataclass_type(tp):
+            continue  # a nested section validates itself
+        key = f"{section}.{name}" if section else name
+        value = _coerce(getattr(obj, name), tp, key)
+        b = bounds.get(name)
+        if b is not None:
+            items = value if isinstance(value, (list, tuple)) else [value]
+            for v in items:
+                if v is not None and not b.contains(v):
+                    raise ConfigError(f"config key {key!r} must be {b.describe()}, got {getattr(obj, name)!r}")
+        object.__setattr__(obj, name, value)
 
 
 def _is_dataclass_type(tp: Any) -> bool:
@@ -66,12 +209,13 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
             return value.lower() == "true"
         raise ConfigError(f"config key {key!r} must be true or false, got {value!r}")
     if tp is int:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
+        if (isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value)
+                or int(value) != value):
             raise ConfigError(f"config key {key!r} must be an integer, got {value!r}")
         return int(value)
     if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"config key {key!r} must be a number, got {value!r}")
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+            raise ConfigError(f"config key {key!r} must be a finite number, got {value!r}")
         return float(value)
     if tp is str:
         if not isinstance(value, str):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 from typing import Literal
 
 import numpy as np
@@ -11,20 +12,40 @@ from .errors import ConfigError
 DeviceName = Literal["auto", "cpu", "cuda"] | str
 
 
+_DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+
+
+def check_device(device: DeviceName | None) -> str:
+    """Return the device name if it is ``auto``, ``cpu``, ``cuda`` or ``cuda:N``; else raise.
+
+    A syntax check that needs no torch (commands call it before anything is written); whether CUDA is there
+    is :func:`resolve_device`'s question.
+    """
+    name = "auto" if device is None else device
+    if not isinstance(name, str) or not _DEVICE.match(name):
+        raise ConfigError(f"unknown device {device!r}; use auto (CUDA when available), cpu, cuda or cuda:N")
+    return name
+
+
 def resolve_device(device: DeviceName = "auto"):
     """Return a :class:`torch.device`; ``"auto"`` picks CUDA when available, else CPU.
 
-    ``"cuda:1"`` style names are accepted. Asking for CUDA on a machine without it is a user error.
+    ``"cuda:1"`` style names are accepted. Asking for CUDA (or a CUDA device index) that this machine does
+    not have is a user error, as is any other name (``gpu``, ``mps``: rnagen runs on CPU and CUDA only).
     """
     import torch
 
-    if device in (None, "auto"):
+    name = check_device(device)
+    if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device {device!r} requested but CUDA is not available; use --device cpu or auto")
-    if dev.type not in ("cpu", "cuda", "mps"):
-        raise ConfigError(f"unknown device {device!r}; use auto, cpu or cuda")
+    dev = torch.device(name)
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"device {device!r} requested but CUDA is not available; use --device cpu or auto")
+        n = torch.cuda.device_count()
+        if dev.index is not None and dev.index >= n:
+            raise ConfigError(f"device {device!r} requested but this machine has {n} CUDA device(s) "
+                              f"(cuda:0 .. cuda:{n - 1}); use cuda, cpu or auto")
     return dev
 
 

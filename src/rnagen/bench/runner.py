@@ -175,6 +175,32 @@ def _evaluate(real, synthetic, *, train, label_key: str, seed: int, metrics: Seq
 
 
 # ---------------------------------------------------------------------------------------------------------
+def _check_options(rows: list[str], budget: str, overrides: Mapping[str, Any], *, seeds: int, test_size: float,
+                   seed: int, device: str) -> tuple[int, float, int]:
+    """Every option, and every model's configuration (budget + overrides), checked before anything is written."""
+    from ..config import check_number, check_seed
+    from ..models import get_model
+    from ..utils import check_device
+
+    seeds = check_number("seeds", seeds, ">= 1", integer=True)
+    test_size = check_number("test_size", test_size, "(0, 1)")
+    seed = check_seed("seed", seed)
+    check_seed("seed + seeds - 1 (the last training's seed)", seed + seeds - 1)
+    check_device(device)
+    models = {ROWS[r][0] for r in rows}
+    stray = sorted(set(overrides) - models)
+    if stray:
+        raise ConfigError(f"overrides for model(s) {stray} that this benchmark does not train "
+                          f"(models: {', '.join(sorted(models))})")
+    for name in sorted(models):
+        try:
+            cls = get_model(name)
+        except ConfigError:
+            continue  # reported with the available models below, once the rows are known
+        cls.from_config(overrides=budget_overrides(name, budget, n_train=1, extra=overrides.get(name)))
+    return seeds, test_size, seed
+
+
 def run_benchmark(
     data,
     *,
@@ -251,16 +277,23 @@ def run_benchmark(
     methods = _parse_methods(reconstruct)
     if methods and full is None:
         raise ConfigError("--reconstruct needs the full profiles: pass --full FULL.h5ad")
-    if seeds < 1:
-        raise ConfigError(f"--seeds must be >= 1, got {seeds}")
     overrides = dict(overrides or {})
+    seeds, test_size, seed = _check_options(rows, budget, overrides, seeds=seeds, test_size=test_size, seed=seed,
+                                            device=device)
+    if metrics is not None:
+        from ..metrics import METRICS
+
+        unknown = [m for m in metrics if m not in METRICS]
+        if unknown:
+            raise ConfigError(f"unknown metric(s) {unknown}; valid: {', '.join(METRICS)}")
+    if isinstance(full, (str, Path)) and not Path(full).exists():
+        raise DataError(f"--full {str(full)!r} does not exist; give the full profiles of the same samples")
+    adata = _load_data(data, label_key)
+    train, test = split(adata, label_key=label_key, test_size=test_size, seed=seed)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     for sub in ("runs", "results", "plots"):
         (out / sub).mkdir(exist_ok=True)
-
-    adata = _load_data(data, label_key)
-    train, test = split(adata, label_key=label_key, test_size=test_size, seed=seed)
     split_fp = _hash({"train": list(map(str, train.obs_names)), "test": list(map(str, test.obs_names)),
                       "genes": list(map(str, adata.var_names)), "label_key": label_key,
                       "X": hashlib.sha256(np.ascontiguousarray(np.asarray(

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from ..errors import ConfigError
+from . import _types as T
 
 # leaderboard columns printed on the terminal (the files hold every column and the CIs)
 _PRINTED = ("model", "tstr_accuracy", "trtr_accuracy", "correlation_score", "precision", "recall", "density",
@@ -88,19 +89,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _common(p: argparse.ArgumentParser, *, budget_default: str = "fast") -> None:
-    p.add_argument("--seeds", type=int, default=1, help="independent trainings per model (default 1); the "
+    p.add_argument("--seeds", type=T.integer(">= 1"), default=1, help="independent trainings per model (default 1); the "
                    "leaderboard reports the mean and the spread across seeds")
     p.add_argument("--budget", choices=("fast", "standard", "paper"), default=budget_default,
                    help="compute budget: fast (CPU minutes), standard (model defaults), paper (the paper's "
                         f"settings, for a GPU); default {budget_default}")
-    p.add_argument("--test-size", type=float, default=0.2, help="held-out share of the stratified split (default 0.2)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the split and of the first training (default 0)")
+    p.add_argument("--test-size", type=T.fraction_open, default=0.2, help="held-out share of the stratified split (default 0.2)")
+    p.add_argument("--seed", type=T.seed, default=0, help="seed of the split and of the first training (default 0)")
     p.add_argument("--set", action="append", default=[], metavar="MODEL:KEY=VALUE",
                    help="override one setting of one model after the budget, e.g. diffusion:train.steps=200 "
                         "(repeatable; ddpm/ddim mean diffusion)")
     p.add_argument("--metrics", default=None, metavar="NAMES",
                    help="comma-separated quality indicators to compute (default: all; see `rnagen evaluate`)")
-    p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda (default auto)")
+    p.add_argument("--device", type=T.device, default="auto", help="auto (CUDA when available), cpu or cuda (default auto)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
 
 

@@ -9,6 +9,7 @@ import argparse
 from pathlib import Path
 
 from ..errors import DataError
+from . import _types as T
 from ._common import read_input
 
 
@@ -224,11 +225,11 @@ def register(sub) -> None:
     f.add_argument("--base-url", default=None, help="mirror URL holding the same file names (default: the public Xena hub / GTEx portal bucket)")
     f.add_argument("--cache-dir", default=None, help="download cache (default: $RNAGEN_CACHE or ~/.cache/rnagen)")
     f.add_argument("--out", default=None, help="folder for the converted .h5ad files (default: CACHE_DIR/SOURCE)")
-    f.add_argument("--min-samples", type=int, default=None, help="drop classes with fewer samples (default: 100 for gtex as in the paper, 2 for tcga)")
+    f.add_argument("--min-samples", type=T.integer(">= 1"), default=None, help="drop classes with fewer samples (default: 100 for gtex as in the paper, 2 for tcga)")
     f.add_argument("--checksum", action="append", metavar="NAME=ALGO:HEX", help="expected sha256/md5 of a file (NAME: file name, 'expression' or 'samples'); repeatable")
-    f.add_argument("--retries", type=int, default=3, help="resume attempts after an interrupted transfer (default 3)")
-    f.add_argument("--retry-wait", type=float, default=1.0, help="seconds to wait before the first retry, doubling after (default 1)")
-    f.add_argument("--chunksize", type=int, default=2000, help="matrix rows parsed per chunk (memory vs speed; default 2000)")
+    f.add_argument("--retries", type=T.integer(">= 0"), default=3, help="resume attempts after an interrupted transfer (default 3)")
+    f.add_argument("--retry-wait", type=T.number(">= 0"), default=1.0, help="seconds to wait before the first retry, doubling after (default 1)")
+    f.add_argument("--chunksize", type=T.integer(">= 1"), default=2000, help="matrix rows parsed per chunk (memory vs speed; default 2000)")
     f.add_argument("--no-progress", action="store_true", help="no progress bars")
     f.set_defaults(func=cmd_fetch)
 
@@ -245,7 +246,7 @@ def register(sub) -> None:
     pr.add_argument("--id-type", choices=["auto", "symbol", "entrez", "ensembl", "ensembl_versioned", "mixed", "other"], default="auto", help="feature id type of the input (default: detect; 'mixed': gene ids of several types, each mapped by its own pattern; 'other': not genes, e.g. miRNAs)")
     pr.add_argument("--duplicates", choices=["error", "first", "mean"], default="error", help="duplicated sample or gene ids (also columns naming the same gene, e.g. TP53 and tp53): error (default), keep the first, or average them")
     pr.add_argument("--drop-unlabelled", action="store_true", help="drop samples whose label is empty, blank or NaN (default: an error)")
-    pr.add_argument("--min-samples", type=int, default=None, help="drop classes with fewer samples (default: keep all; a class with < 2 samples is an error)")
+    pr.add_argument("--min-samples", type=T.integer(">= 1"), default=None, help="drop classes with fewer samples (default: keep all; a class with < 2 samples is an error)")
     pr.add_argument("--out", required=True, help="output .h5ad")
     pr.set_defaults(func=cmd_prepare)
 
@@ -260,7 +261,7 @@ def register(sub) -> None:
                         description="Stratified train/test split (scikit-learn), written as train.h5ad and test.h5ad.")
     s.add_argument("file", help="input .h5ad (or any readable file with a label column, or 'gtex26')")
     s.add_argument("--label-key", default=None, help="label column to stratify on (default: the one recorded by prepare)")
-    s.add_argument("--test-size", type=float, default=0.2, help="fraction of samples in the test set (default 0.2)")
-    s.add_argument("--seed", type=int, default=42, help="random seed (default 42, as in the paper)")
+    s.add_argument("--test-size", type=T.fraction_open, default=0.2, help="fraction of samples in the test set (default 0.2)")
+    s.add_argument("--seed", type=T.seed, default=42, help="random seed (default 42, as in the paper)")
     s.add_argument("--out", required=True, help="output folder")
     s.set_defaults(func=cmd_split)

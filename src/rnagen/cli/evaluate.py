@@ -9,6 +9,7 @@ import argparse
 import math
 
 from ..errors import DataError
+from . import _types as T
 
 
 def _read(path: str, label_key: str | None):
@@ -80,11 +81,11 @@ def register(sub) -> None:
                    help="real training profiles: enables references, TRTR, augmentation and privacy metrics")
     p.add_argument("--label-key", default=None, help="obs column with class labels (enables utility metrics)")
     p.add_argument("--metrics", default=None, help="comma-separated metric names (default: all that apply)")
-    p.add_argument("--k", type=int, default=10, help="neighbourhood size for precision/recall/density/coverage")
-    p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for per-profile-mean metrics")
-    p.add_argument("--n-boot-expensive", type=int, default=20,
+    p.add_argument("--k", type=T.integer(">= 1"), default=10, help="neighbourhood size for precision/recall/density/coverage")
+    p.add_argument("--n-boot", type=T.integer(">= 1"), default=1000, help="bootstrap resamples for per-profile-mean metrics")
+    p.add_argument("--n-boot-expensive", type=T.integer(">= 1"), default=20,
                    help="bootstrap resamples for recomputed metrics (Fréchet, MMD, correlation, F1/AUC, ...)")
-    p.add_argument("--seed", type=int, default=0, help="seed of bootstrap, subsamples and classifiers")
+    p.add_argument("--seed", type=T.seed, default=0, help="seed of bootstrap, subsamples and classifiers")
     p.add_argument("--per-class", action="store_true", help="also print the per-class TSTR F1 rows")
     p.add_argument("--verbose", action="store_true", help="print the time spent per metric family")
     p.add_argument("--out", required=True, help="output JSON file (written atomically)")

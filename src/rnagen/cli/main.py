@@ -2,7 +2,8 @@
 
 Each sub-command lives in its own module under :mod:`rnagen.cli` exposing ``register(subparsers)``; the
 module sets ``func`` on its parser. User errors (:class:`rnagen.errors.RnagenError`) are printed on one line
-and exit with status 2, without a traceback.
+and exit with status 2, without a traceback; so are argparse's own errors (an unknown option, a missing or
+badly typed value), through :class:`Parser`.
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import argparse
 import importlib
 import os
 import sys
+import typing
 
 from .. import __version__
 from ..errors import RnagenError
@@ -18,8 +20,17 @@ from ..errors import RnagenError
 _COMMAND_MODULES = ("data", "models", "reconstruct", "evaluate", "bench", "tune")
 
 
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line, ``rnagen: error: ... (see 'rnagen CMD --help')``, and exit
+    status 2 (argparse's default prints the whole usage block first). Sub-command parsers inherit the class."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        msg = " ".join(str(message).split())
+        self.exit(2, f"rnagen: error: {msg} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="rnagen",
         description="Synthetic bulk RNA-seq profiles with conditional diffusion models, and proof of their quality.",
         formatter_class=argparse.RawDescriptionHelpFormatter,

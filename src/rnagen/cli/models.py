@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 
+from . import _types as T
 from ._common import read_input
 
 
@@ -84,8 +85,9 @@ def register(sub) -> None:
     p.add_argument("--config", default=None, help="TOML file overriding the model's defaults (e.g. from `rnagen tune`)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override one config value, e.g. --set train.steps=500 --set network.width=256 (repeatable)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda (default auto)")
+    p.add_argument("--seed", type=T.seed, default=0, help="random seed (default 0)")
+    p.add_argument("--device", type=T.device, default="auto",
+                   help="auto (CUDA when available), cpu or cuda (default auto)")
     p.add_argument("--no-resume", action="store_true", help="ignore an existing checkpoint in --out and start over")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
@@ -97,16 +99,16 @@ def register(sub) -> None:
     )
     p.add_argument("run_dir", metavar="RUN_DIR", help="run folder written by `rnagen train`")
     how = p.add_mutually_exclusive_group(required=True)
-    how.add_argument("--n", type=int, help="total profiles, split by the training label frequencies")
-    how.add_argument("--n-per-label", type=int, help="profiles per label")
+    how.add_argument("--n", type=T.integer(">= 1"), help="total profiles, split by the training label frequencies")
+    how.add_argument("--n-per-label", type=T.integer(">= 1"), help="profiles per label")
     how.add_argument("--like", help="an .h5ad whose label counts to match (e.g. the real test split)")
     p.add_argument("--sampler", choices=["ddim", "ddpm"], default=None, help="diffusion sampler (default ddim)")
-    p.add_argument("--steps", type=int, default=None, help="diffusion sampling steps S <= T (default 50)")
-    p.add_argument("--eta", type=float, default=None, help="DDIM eta: 0 deterministic, 1 DDPM-like (default 0)")
-    p.add_argument("--guidance", type=float, default=None, help="classifier-free guidance weight (default 0)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--batch-size", type=int, default=None, help="profiles per batch (default 4096)")
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    p.add_argument("--steps", type=T.integer(">= 1"), default=None, help="diffusion sampling steps S <= T (default 50)")
+    p.add_argument("--eta", type=T.number(">= 0"), default=None, help="DDIM eta: 0 deterministic, 1 DDPM-like (default 0)")
+    p.add_argument("--guidance", type=T.number(">= 0"), default=None, help="classifier-free guidance weight (default 0)")
+    p.add_argument("--seed", type=T.seed, default=0, help="random seed (default 0)")
+    p.add_argument("--batch-size", type=T.integer(">= 1"), default=None, help="profiles per batch (default 4096)")
+    p.add_argument("--device", type=T.device, default="auto", help="auto, cpu or cuda (default auto)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--out", required=True, help="synthetic .h5ad to write")
     p.set_defaults(func=cmd_sample)

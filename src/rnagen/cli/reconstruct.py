@@ -5,6 +5,7 @@ import argparse
 import contextlib
 from pathlib import Path
 
+from . import _types as T
 from ._common import read_input
 
 
@@ -112,13 +113,13 @@ def register(sub) -> None:
                    help="linear: ridge least squares, penalty chosen on the validation split (closed form); "
                         "mlp: D-GEX MLP with early stopping (default linear)")
     f.add_argument("--label-key", default=None, help="sample label column; stratifies the validation split")
-    f.add_argument("--val-size", type=float, default=0.1, help="fraction of samples held out for validation "
+    f.add_argument("--val-size", type=T.share, default=0.1, help="fraction of samples held out for validation "
                    "(default 0.1)")
-    f.add_argument("--seed", type=int, default=0, help="seed of the validation split and the MLP (default 0)")
+    f.add_argument("--seed", type=T.seed, default=0, help="seed of the validation split and the MLP (default 0)")
     f.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value, e.g. --set mlp.hidden=[512] --set linear.per_gene_alpha=true "
                         "--set log=none (repeatable)")
-    f.add_argument("--device", default="auto", help="mlp: auto (CUDA when available), cpu or cuda (default auto)")
+    f.add_argument("--device", type=T.device, default="auto", help="mlp: auto (CUDA when available), cpu or cuda (default auto)")
     f.add_argument("--quiet", action="store_true", help="no progress bar")
     f.add_argument("--out", required=True, help="reconstructor folder to write")
     f.set_defaults(func=cmd_fit)
@@ -130,7 +131,7 @@ def register(sub) -> None:
     )
     a.add_argument("recon_dir", metavar="RECON_DIR", help="folder written by `rnagen reconstruct fit`")
     a.add_argument("data", metavar="SYN", help="profiles holding the input genes (e.g. synthetic landmarks)")
-    a.add_argument("--device", default="auto", help="mlp: auto, cpu or cuda (default auto)")
+    a.add_argument("--device", type=T.device, default="auto", help="mlp: auto, cpu or cuda (default auto)")
     a.add_argument("--out", required=True, help="full-profile .h5ad to write")
     a.set_defaults(func=cmd_apply)
 
@@ -141,6 +142,6 @@ def register(sub) -> None:
     )
     s.add_argument("recon_dir", metavar="RECON_DIR", help="folder written by `rnagen reconstruct fit`")
     s.add_argument("test", metavar="TEST_FULL", help="held-out real data with all genes")
-    s.add_argument("--device", default="auto", help="mlp: auto, cpu or cuda (default auto)")
+    s.add_argument("--device", type=T.device, default="auto", help="mlp: auto, cpu or cuda (default auto)")
     s.add_argument("--out", default=None, help="JSON file for the scores, per-gene values included")
     s.set_defaults(func=cmd_score)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from . import _types as T
+
 EPILOG = """\
 examples:
   rnagen tune data.h5ad --model diffusion --label-key tissue --trials 50 --out best.toml
@@ -31,7 +33,7 @@ def register(sub) -> None:
     p.add_argument("data", metavar="DATA", help="training data (.h5ad or any format `rnagen data` reads)")
     p.add_argument("--model", required=True, help="model to tune (see `rnagen list models`)")
     p.add_argument("--label-key", required=True, help="obs column holding the class to condition on")
-    p.add_argument("--trials", type=int, default=20, help="trials this worker runs (default 20)")
+    p.add_argument("--trials", type=T.integer(">= 1"), default=20, help="trials this worker runs (default 20)")
     p.add_argument("--storage", default=None,
                    help="Optuna storage URL: sqlite:///FILE.db (default: STUDY.db next to --out) or "
                         "postgresql://USER@HOST:PORT/DB to share the study between workers")
@@ -42,13 +44,13 @@ def register(sub) -> None:
     p.add_argument("--objective", default="default", choices=list(OBJECTIVES),
                    help="what to maximise on the validation split: default = density + (1 - 2|AA_ts - 0.5|) "
                         "+ TSTR accuracy (each in [0, 1]), or one of them alone")
-    p.add_argument("--seed", type=int, default=0, help="seed of the validation split and of each trial's "
+    p.add_argument("--seed", type=T.seed, default=0, help="seed of the validation split and of each trial's "
                                                        "training and sampling (default 0)")
-    p.add_argument("--sampler-seed", type=int, default=None,
+    p.add_argument("--sampler-seed", type=T.seed, default=None,
                    help="seed of the TPE sampler (default: random, what independent workers want)")
-    p.add_argument("--val-size", type=float, default=0.2, help="share of each class held out (default 0.2)")
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
-    p.add_argument("--timeout", type=float, default=None, help="stop starting trials after this many seconds")
+    p.add_argument("--val-size", type=T.fraction_open, default=0.2, help="share of each class held out (default 0.2)")
+    p.add_argument("--device", type=T.device, default="auto", help="auto, cpu or cuda (default auto)")
+    p.add_argument("--timeout", type=T.number("> 0"), default=None, help="stop starting trials after this many seconds")
     p.add_argument("--out", required=True, metavar="BEST.toml",
                    help="where to write the best configuration found in the study (all workers)")
     p.add_argument("--quiet", action="store_true", help="no line per trial")
@@ -65,9 +67,8 @@ def run(args: argparse.Namespace) -> int:
     out = check_output(args.out, inputs=[args.data])
     study_name = args.study or f"rnagen-{args.model}"
     storage = args.storage
-    if storage is None:
+    if storage is None:  # its folder is created by tune() once every option and the data are checked
         check_output(out.parent / f"{study_name}.db", inputs=[args.data], option="study database")
-        out.parent.mkdir(parents=True, exist_ok=True)
         storage = f"sqlite:///{(out.parent / f'{study_name}.db').resolve()}"
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 

@@ -35,7 +35,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import DataError
+from ..config import check_number, check_seed
+from ..errors import ConfigError, DataError
 from . import _knn
 from ._bootstrap import centred_ci, m_out_of_n_ci, mean_ci, percentile_ci, stat_ci
 from ._registry import METRICS
@@ -164,6 +165,14 @@ def _privacy_reference(T: np.ndarray, R: np.ndarray, rng: np.random.Generator, *
                                np.sqrt(_knn.cross_pass(h2s, tp).a_nn2), n_train=n_t, n_holdout=len(h2))
 
 
+def _check_k(k: int, **sizes: int | None) -> None:
+    """The k-NN metrics need k + 1 profiles in every set (a profile's k neighbours exclude itself)."""
+    for what, n in sizes.items():
+        if n is not None and n < k + 1:
+            raise ConfigError(f"k = {k} needs at least k + 1 = {k + 1} profiles in every set, but the {what} set "
+                              f"has {n}; lower --k (at most {max(n - 1, 0)}) or use more profiles")
+
+
 def evaluate(real, synthetic, *, train=None, label_key: str | None = None, metrics: Sequence[str] | None = None,
              n_boot: int = 1000, n_boot_expensive: int = 20, k: int = 10, seed: int = 0,
              classifier_seeds: Sequence[int] = (0, 1, 2), epochs: int = 10, real_labels=None,
@@ -200,6 +209,14 @@ def evaluate(real, synthetic, *, train=None, label_key: str | None = None, metri
         ``"all"``, or a class name for the per-class TSTR rows. ``df.attrs`` holds ``preprocessing``,
         ``timings`` (seconds per family) and ``flagged_near_copies`` (synthetic row indices).
     """
+    k = check_number("k", k, ">= 1", integer=True)
+    n_boot = check_number("n_boot", n_boot, ">= 1", integer=True)
+    n_boot_expensive = check_number("n_boot_expensive", n_boot_expensive, ">= 1", integer=True)
+    epochs = check_number("epochs", epochs, ">= 1", integer=True)
+    seed = check_seed("seed", seed)
+    classifier_seeds = tuple(check_seed("classifier_seeds", s) for s in classifier_seeds)
+    if not classifier_seeds:
+        raise ConfigError("classifier_seeds must name at least one seed")
     want = list(DEFAULT_METRICS if metrics is None else metrics)
     unknown = [m for m in want if m not in METRICS]
     if unknown:
@@ -248,6 +265,7 @@ def evaluate(real, synthetic, *, train=None, label_key: str | None = None, metri
     dcr_names = {"dcr_share", "dcr_ratio", "near_copy_share"}
     want_dcr = T is not None and bool(dcr_names & set(want))
     if nn_names & set(want) or want_dcr:
+        _check_k(k, real=len(R), synthetic=len(S), train=len(Tsub) if Tsub is not None else None)
         t0 = time.perf_counter()
         kr = _knn.knn(R, k=k, exclude_self=True, squared=True)[0]
         ks_ = _knn.knn(S, k=k, exclude_self=True, squared=True)[0]

@@ -43,7 +43,8 @@ from .. import __version__
 from .._io import (atomic_path, check_output, lock_holder, remove_stale_temporaries, write_json, write_npz, write_text,
                    writer_lock)
 from .._manifest import MANIFEST, RUN_FILES, reading, verify_manifest, write_manifest
-from ..config import build_config, config_to_dict, read_toml, write_config
+from ..config import (build_config, check_number, check_seed, checked, config_to_dict, read_toml,
+                      write_config)
 from ..errors import ConfigError, DataError, RnagenError, RunDirError
 from ..pp.history import log_state, looks_logged
 from ..pp.transforms import Pipeline, make_pipeline
@@ -53,6 +54,7 @@ __all__ = ["Generator", "PreprocessConfig", "register", "get_model", "available_
 
 
 @dataclass
+@checked("preprocess")
 class PreprocessConfig:
     """How a model maps the user's values to its training space (section ``[preprocess]``)."""
 
@@ -117,6 +119,10 @@ def load(run_dir: str | Path, *, device: str = "auto") -> "Generator":
     return cls.load(run_dir, device=device)
 
 
+#: Profiles one call may ask for (a bound that keeps the integer arithmetic exact; memory is checked too).
+_MAX_PROFILES = f"[1, {2**40}]"
+
+
 def _largest_remainder(total: int, weights: np.ndarray) -> np.ndarray:
     """Split ``total`` into integer parts proportional to ``weights`` that sum exactly to ``total``."""
     w = np.asarray(weights, dtype=np.float64)
@@ -137,31 +143,35 @@ def label_plan(
     like: Any = None,
     label_key: str | None = None,
     counts: Mapping[str, int] | None = None,
+    n_genes: int | None = None,
 ) -> np.ndarray:
     """Class ids to generate, in label order.
 
     Exactly one of: ``n`` (split by the training label frequencies, largest remainder), ``n_per_label``,
-    ``like`` (an AnnData or .h5ad path whose ``obs[label_key]`` counts are matched), ``counts``
-    (``{label: count}``).
+    ``like`` (an AnnData or a data file whose ``obs[label_key]`` counts are matched), ``counts``
+    (``{label: count}``). Given ``n_genes``, a plan whose float32 output would not fit in this machine's
+    memory is refused before anything is allocated.
     """
     given = [x is not None for x in (n, n_per_label, like, counts)]
     if sum(given) != 1:
         raise ConfigError("say how many profiles to generate: exactly one of --n, --n-per-label or --like")
     index = {lab: i for i, lab in enumerate(labels)}
     if n is not None:
-        if n < 1:
-            raise ConfigError(f"--n must be >= 1, got {n}")
-        per = _largest_remainder(int(n), train_counts)
+        per = _largest_remainder(check_number("n", n, _MAX_PROFILES, integer=True), train_counts)
     elif n_per_label is not None:
-        if n_per_label < 1:
-            raise ConfigError(f"--n-per-label must be >= 1, got {n_per_label}")
-        per = np.full(len(labels), int(n_per_label), dtype=np.int64)
+        per = np.full(len(labels), check_number("n_per_label", n_per_label, _MAX_PROFILES, integer=True), dtype=np.int64)
     else:
         if like is not None:
             if isinstance(like, (str, Path)):
-                import anndata as ad
+                from ..data import read
 
-                like = ad.read_h5ad(like)
+                if not Path(like).is_file():
+                    raise DataError(f"like: {str(like)!r} is not a file; give the real data (.h5ad, CSV/TSV, GCT "
+                                    f"or parquet) whose {label_key!r} counts to match")
+                try:
+                    like = read(like, label_key=label_key)
+                except DataError as e:
+                    raise DataError(f"like: {e}") from None
             if label_key not in like.obs:
                 raise DataError(f"reference data have no label column {label_key!r}; columns: {list(like.obs.columns)}")
             counts = like.obs[label_key].astype(str).value_counts().to_dict()
@@ -173,7 +183,11 @@ def label_plan(
             )
         per = np.zeros(len(labels), dtype=np.int64)
         for lab, c in counts.items():
-            per[index[lab]] = int(c)
+            per[index[lab]] = check_number(f"count of label {lab!r}", c, ">= 0", integer=True)
+        if per.sum() < 1:
+            raise DataError("the requested label counts add up to 0 profiles; ask for at least one")
+    if n_genes is not None:
+        _check_output_fits(int(per.sum()), n_genes)
     return np.repeat(np.arange(len(labels), dtype=np.int64), per)
 
 
@@ -208,6 +222,20 @@ def _read_meta(path: Path) -> dict[str, Any]:
     if len(meta["labels"]) != len(meta["label_counts"]) or not meta["labels"]:
         raise ValueError("'labels' and 'label_counts' disagree")
     return meta
+
+
+def _check_output_fits(n: int, n_genes: int) -> None:
+    """Refuse a request whose float32 output array alone exceeds this machine's physical memory."""
+    import os
+
+    need = 4 * n * max(n_genes, 1)
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # not available on this platform: let the allocation decide
+        return
+    if need > total:
+        raise ConfigError(f"{n} profiles x {n_genes} genes need {need / 2**30:.1f} GiB for the output alone, more "
+                          f"than this machine's {total / 2**30:.1f} GiB; ask for fewer profiles")
 
 
 class Generator(ABC):
@@ -340,10 +368,12 @@ class Generator(ABC):
             run, or one with other settings, is refused before anything in the folder changes; ``False``
             (``--no-resume``) deletes the old run's files and starts over.
         """
-        from ..utils import resolve_device
+        from ..utils import check_device, resolve_device
 
         from ..train.distributed import dist_info
 
+        seed = check_seed("seed", seed)
+        check_device(device)
         X, y = self._bind(adata, label_key)
         self.seed = int(seed)
         self.device = resolve_device(device) if self.uses_torch else None
@@ -452,16 +482,17 @@ class Generator(ABC):
         """Generate profiles in the training data's units; returns an AnnData.
 
         Say how many with exactly one of ``n`` (split by the training label frequencies), ``n_per_label``,
-        ``like`` (an AnnData or .h5ad path whose label counts are matched) or ``counts`` ({label: n}).
+        ``like`` (an AnnData or a data file whose label counts are matched) or ``counts`` ({label: n}).
         ``sampler_options`` are model-specific (e.g. ``sampler="ddim", steps=50, eta=0.0, guidance=0.0``).
         """
         import anndata as ad
 
         if not self.is_fitted:
             raise RunDirError(f"{self.name} model is not trained; call fit() or load a run folder")
+        seed = check_seed("seed", seed)
+        bs = check_number("batch_size", 4096 if batch_size is None else batch_size, ">= 1", integer=True)
         y = label_plan(self.labels, self.label_counts, n=n, n_per_label=n_per_label, like=like,
-                       label_key=self.label_key, counts=counts)
-        bs = int(batch_size or 4096)
+                       label_key=self.label_key, counts=counts, n_genes=self.n_genes)
         Z = self._sample(y, seed=int(seed), batch_size=bs, progress=progress, **sampler_options)
         # invert the transforms batch by batch, in place: peak memory stays one float32 output array plus
         # one float64 batch (100,000 x 978 profiles: 391 MB, not 2 x 782 MB)

@@ -4,6 +4,8 @@ For each label c, fit the mean mu_c and a shrunk covariance Sigma_c of the trans
 (Ledoit & Wolf 2004: Sigma = (1 - s) S + s (tr S / p) I, with s estimated in closed form, or fixed by the
 config), so it works when genes outnumber samples; sample x = mu_c + L_c z with Sigma_c = L_c L_c^T. With
 many genes (``covariance="auto"`` above 4,000) a diagonal covariance keeps memory linear in the genes.
+Sampling multiplies each class's factor with that class's rows of a batch (never one G x G factor per
+profile), so its memory is the model plus one batch of profiles.
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from ..config import checked
 from ..errors import ConfigError
 from ._base import Generator, PreprocessConfig, register
 
@@ -20,16 +23,13 @@ FULL_COVARIANCE_MAX_GENES = 4000
 
 
 @dataclass
+@checked(None, shrinkage="[0, 1]")
 class GaussianConfig:
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
     covariance: Literal["auto", "full", "diag"] = "auto"
     """``full`` (shrunk), ``diag``, or ``auto``: full up to 4,000 genes, diagonal above."""
     shrinkage: float | None = None
     """Fixed shrinkage intensity in [0, 1]; ``None`` estimates it per class (Ledoit-Wolf)."""
-
-    def __post_init__(self) -> None:
-        if self.shrinkage is not None and not 0.0 <= self.shrinkage <= 1.0:
-            raise ConfigError(f"shrinkage must be in [0, 1], got {self.shrinkage}")
 
 
 @register
@@ -80,10 +80,14 @@ class GaussianModel(Generator):
         for start in range(0, len(y), batch_size):
             yb = y[start:start + batch_size]
             z = rng.standard_normal((len(yb), self.n_genes))
-            if self._full():
-                out[start:start + len(yb)] = self.means[yb] + np.einsum("bij,bj->bi", self.factors[yb], z)
-            else:
-                out[start:start + len(yb)] = self.means[yb] + self.factors[yb] * z
+            # x = mu_c + L_c z for the rows of class c: one (rows x G) @ (G x G) product per class present, so
+            # the batch never holds a G x G factor per profile; the same z gives the same profiles
+            for c in np.unique(yb):
+                rows = np.flatnonzero(yb == c)
+                zc = z[rows]
+                xc = zc @ self.factors[c].T if self._full() else zc * self.factors[c]
+                xc += self.means[c]
+                out[start + rows] = xc
         return out
 
     def _state_tensors(self) -> dict[str, Any]:

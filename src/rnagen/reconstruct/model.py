@@ -37,7 +37,7 @@ import pandas as pd
 from .. import __version__
 from .._io import atomic_path, check_output, write_json, write_npz, writer_lock
 from .._manifest import MANIFEST, reading, verify_manifest, write_manifest
-from ..config import build_config, write_config
+from ..config import SEED_MAX, build_config, checked, write_config
 from ..errors import ConfigError, DataError, RunDirError
 from ..pp.history import log_state, looks_logged, record
 from ..pp.transforms import Log2p1, Pipeline, StandardScaler
@@ -55,6 +55,7 @@ _CHUNK = 4096  # rows per block when transforming or predicting (bounds memory o
 
 
 @dataclass
+@checked("linear", alphas=">= 0", block=">= 1")
 class LinearConfig:
     """Ridge least squares (section ``[linear]``)."""
 
@@ -67,6 +68,8 @@ class LinearConfig:
 
 
 @dataclass
+@checked("mlp", hidden=">= 1", dropout="[0, 1)", lr="> 0", weight_decay=">= 0", batch_size=">= 1",
+         max_epochs=">= 1", patience=">= 1")
 class MLPConfig:
     """D-GEX MLP (section ``[mlp]``); defaults sized to train in seconds to minutes on a CPU."""
 
@@ -82,6 +85,7 @@ class MLPConfig:
 
 
 @dataclass
+@checked(None, val_size="[0, 1)", seed=f"[0, {SEED_MAX}]")
 class ReconstructConfig:
     """Configuration of a reconstructor."""
 
@@ -252,6 +256,9 @@ class Reconstructor:
         progress
             Show a progress bar.
         """
+        from ..utils import check_device
+
+        check_device(device)
         cfg = self.config
         if cfg.method not in ("linear", "mlp"):
             raise ConfigError(f"unknown reconstruction method {cfg.method!r}; choose linear or mlp")

@@ -27,6 +27,7 @@ from torch import nn
 
 from .._io import atomic_path, remove_stale_temporaries
 from .._manifest import RUN_FILES, verify_manifest, write_manifest
+from ..config import checked
 from ..errors import ConfigError, RunDirError
 from .distributed import DistInfo, init_distributed
 from .ema import EMA
@@ -55,6 +56,8 @@ def read_checkpoint(path: str | Path, *, map_location: Any = "cpu") -> dict[str,
 
 
 @dataclass
+@checked("train", steps=">= 1", batch_size=">= 1", lr="> 0", weight_decay=">= 0", warmup_steps=">= 0",
+         grad_clip=">= 0", ema_decay="[0, 1)", checkpoint_every=">= 1", log_every=">= 1")
 class TrainConfig:
     """Optimisation settings shared by the torch models (section ``[train]`` of a model config)."""
 
@@ -73,17 +76,8 @@ class TrainConfig:
     amp: bool = True
     """Mixed precision on CUDA (bf16 where supported, else fp16 with loss scaling); ignored on CPU."""
     checkpoint_every: int = 500
+    """Steps between checkpoints (the last step is always checkpointed)."""
     log_every: int = 50
-
-    def __post_init__(self) -> None:
-        if self.steps < 1:
-            raise ConfigError(f"train.steps must be >= 1, got {self.steps}")
-        if self.batch_size < 1:
-            raise ConfigError(f"train.batch_size must be >= 1, got {self.batch_size}")
-        if not self.lr > 0:
-            raise ConfigError(f"train.lr must be > 0, got {self.lr}")
-        if not 0 <= self.ema_decay < 1:
-            raise ConfigError(f"train.ema_decay must be in [0, 1), got {self.ema_decay}")
 
 
 @dataclass

@@ -24,9 +24,10 @@ from typing import Any
 
 import numpy as np
 
-from ..config import build_config, write_config
+from ..config import build_config, check_number, check_seed, write_config
 from ..errors import ConfigError, DataError, RnagenError
 from .objective import Scores, check_objective, objective_value, score_synthetic
+from ..utils import check_device
 from .spaces import Budget, get_budget, has_train_section, suggest
 
 DEFAULT_STORAGE = "sqlite:///rnagen-tune.db"
@@ -172,6 +173,12 @@ def _read(data: Any, label_key: str):
     return read(path, label_key=label_key)
 
 
+def _make_sqlite_folder(storage: str | None) -> None:
+    """Create the folder of a ``sqlite:///PATH`` database (only once every option and the data are checked)."""
+    if storage and storage.startswith("sqlite:///"):
+        Path(storage.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+
+
 def split_validation(adata, *, label_key: str, val_size: float, seed: int):
     """Stratified split into (train, validation) AnnData; every class keeps at least 2 training samples."""
     from sklearn.model_selection import train_test_split
@@ -270,8 +277,14 @@ def tune(
     model_cls = get_model(model)
     check_objective(objective)
     budget = get_budget(budget)
-    if trials < 1:
-        raise ConfigError(f"trials must be >= 1, got {trials}")
+    trials = check_number("trials", trials, ">= 1", integer=True)
+    val_size = check_number("val_size", val_size, "(0, 1)")
+    seed = check_seed("seed", seed)
+    check_seed("seed + 1 (the sampling seed)", seed + 1)
+    if sampler_seed is not None:
+        sampler_seed = check_seed("sampler_seed", sampler_seed)
+    timeout = check_number("timeout", timeout, "> 0", optional=True)
+    check_device(device)
     adata = _read(data, label_key)
     train, val = split_validation(adata, label_key=label_key, val_size=val_size, seed=seed)
     pipe, val_rep = _fixed_representation(train, val)
@@ -280,6 +293,7 @@ def tune(
     attrs = {"model": model, "label_key": label_key, "budget": budget.name, "val_size": float(val_size),
              "seed": int(seed), "n_genes": int(adata.n_vars), "n_samples": int(adata.n_obs),
              "objective": objective if isinstance(objective, str) else getattr(objective, "__name__", "custom")}
+    _make_sqlite_folder(storage)
     study = open_study(storage=storage, study_name=study_name, attrs=attrs, sampler_seed=sampler_seed)
     worker = f"{socket.gethostname()}:{os.getpid()}"
     torch_model = has_train_section(model_cls.config_cls)

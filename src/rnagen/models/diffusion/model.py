@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ...config import check_number, checked
 from ...errors import ConfigError
 from ...train import LossOutput, TrainConfig, train_loop
 from .._base import Generator, PreprocessConfig, register
@@ -35,6 +36,7 @@ __all__ = ["DiffusionModel", "DiffusionConfig", "NetworkConfig", "ScheduleConfig
 # configuration (dataclass defaults are the single source of truth; sections map to TOML tables)
 # ----------------------------------------------------------------------------------------------------------
 @dataclass
+@checked("network", width=">= 1", depth=">= 0", time_dim=">= 2", dropout="[0, 1)", expansion=">= 1")
 class NetworkConfig:
     """Denoiser size (section ``[network]``). The defaults train in about 3 minutes on 2 CPU cores."""
 
@@ -50,15 +52,12 @@ class NetworkConfig:
     """Hidden width of each block's MLP, as a multiple of ``width``."""
 
     def __post_init__(self) -> None:
-        if self.width < 1 or self.depth < 0 or self.expansion < 1:
-            raise ConfigError(f"network.width/expansion must be >= 1 and depth >= 0, got {self}")
-        if self.time_dim < 2 or self.time_dim % 2:
+        if self.time_dim % 2:
             raise ConfigError(f"network.time_dim must be an even number >= 2, got {self.time_dim}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ConfigError(f"network.dropout must be in [0, 1), got {self.dropout}")
 
 
 @dataclass
+@checked("schedule", T=">= 2", beta_start="(0, 1)", beta_end="(0, 1)")
 class ScheduleConfig:
     """Forward process (section ``[schedule]``); ``quad`` from 1e-4 to 0.02 over T = 1000 is the paper's."""
 
@@ -70,14 +69,13 @@ class ScheduleConfig:
     def __post_init__(self) -> None:
         if self.kind not in SCHEDULE_KINDS:
             raise ConfigError(f"schedule.kind must be one of {list(SCHEDULE_KINDS)}, got {self.kind!r}")
-        if self.T < 2:
-            raise ConfigError(f"schedule.T must be >= 2, got {self.T}")
-        if not 0.0 < self.beta_start < self.beta_end < 1.0:
+        if not self.beta_start < self.beta_end:
             raise ConfigError(f"need 0 < schedule.beta_start < schedule.beta_end < 1, got "
                               f"{self.beta_start}, {self.beta_end}")
 
 
 @dataclass
+@checked("objective", label_dropout="[0, 1)", min_snr_gamma="> 0")
 class ObjectiveConfig:
     """Training objective (section ``[objective]``)."""
 
@@ -94,13 +92,10 @@ class ObjectiveConfig:
     def __post_init__(self) -> None:
         if self.prediction not in PREDICTIONS:
             raise ConfigError(f"objective.prediction must be one of {list(PREDICTIONS)}, got {self.prediction!r}")
-        if not 0.0 <= self.label_dropout < 1.0:
-            raise ConfigError(f"objective.label_dropout must be in [0, 1), got {self.label_dropout}")
-        if self.min_snr_gamma <= 0:
-            raise ConfigError(f"objective.min_snr_gamma must be > 0, got {self.min_snr_gamma}")
 
 
 @dataclass
+@checked("sample", steps=">= 1", eta=">= 0", guidance=">= 0", clip_x0="> 0")
 class SampleConfig:
     """Sampling defaults (section ``[sample]``); each can be overridden per call / on the command line."""
 
@@ -120,18 +115,16 @@ class SampleConfig:
 
 
 def _check_sample_options(sampler, steps, eta, guidance, spacing, clip_x0, T: int | None = None) -> None:
+    """The sampling options of a call or of the ``[sample]`` section: finite and in range (a NaN or infinite
+    eta or guidance weight would give all-NaN profiles)."""
     if sampler not in SAMPLERS:
         raise ConfigError(f"sampler must be one of {list(SAMPLERS)}, got {sampler!r}")
-    if int(steps) != steps or steps < 1 or (T is not None and steps > T):
-        raise ConfigError(f"steps must be an integer between 1 and T{f' = {T}' if T else ''}, got {steps}")
-    if eta < 0:
-        raise ConfigError(f"eta must be >= 0, got {eta}")
-    if guidance < 0:
-        raise ConfigError(f"guidance must be >= 0 (0 = no guidance), got {guidance}")
+    check_number("steps", steps, f"[1, {T}]" if T is not None else ">= 1", integer=True)
+    check_number("eta", eta, ">= 0")
+    check_number("guidance", guidance, ">= 0")
     if spacing not in SPACINGS:
         raise ConfigError(f"spacing must be one of {list(SPACINGS)}, got {spacing!r}")
-    if clip_x0 is not None and clip_x0 <= 0:
-        raise ConfigError(f"clip_x0 must be > 0, got {clip_x0}")
+    check_number("clip_x0", clip_x0, "> 0", optional=True)
 
 
 def _default_train() -> TrainConfig:

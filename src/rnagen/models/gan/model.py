@@ -38,6 +38,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from ...config import checked
 from ...errors import ConfigError
 from ...train import TrainConfig, train_loop
 from .._base import Generator, PreprocessConfig, register
@@ -63,6 +64,8 @@ def nearest_other_distance(X: torch.Tensor | np.ndarray, rows: np.ndarray | None
 
 
 @dataclass
+@checked("network", noise_dim=">= 1", generator_hidden=">= 1", critic_hidden=">= 1", negative_slope=">= 0",
+         label_dim=">= 0")
 class GANNetworkConfig:
     """Generator and critic sizes (section ``[network]``)."""
 
@@ -90,14 +93,13 @@ class GANNetworkConfig:
                               f"{self.critic_conditioning!r}")
         for key in ("generator_hidden", "critic_hidden"):
             v = getattr(self, key)
-            if not v or any(w < 1 for w in v):
+            if not v:
                 raise ConfigError(f"network.{key} must be a non-empty list of positive widths, got {v}")
-        if self.noise_dim < 1 or self.label_dim < 0:
-            raise ConfigError(f"network.noise_dim must be >= 1 and label_dim >= 0, got {self.noise_dim}, "
-                              f"{self.label_dim}")
 
 
 @dataclass
+@checked("gan", n_critic=">= 1", gp_weight=">= 0", drift=">= 0", adam_beta1="[0, 1)", lr_generator="> 0",
+         lr_critic="> 0", copy_penalty=">= 0", copy_quantile="(0, 1)")
 class GANConfig:
     """The adversarial game (section ``[gan]``)."""
 
@@ -130,21 +132,8 @@ class GANConfig:
     Without an average (``train.ema_decay=0``) both are the live generator."""
 
     def __post_init__(self) -> None:
-        if self.copy_penalty < 0 or not 0.0 < self.copy_quantile < 1.0:
-            raise ConfigError(f"gan.copy_penalty must be >= 0 and gan.copy_quantile in (0, 1), got "
-                              f"{self.copy_penalty}, {self.copy_quantile}")
         if self.copy_target not in ("ema", "live"):
             raise ConfigError(f"gan.copy_target must be 'ema' or 'live', got {self.copy_target!r}")
-        if self.n_critic < 1:
-            raise ConfigError(f"gan.n_critic must be >= 1, got {self.n_critic}")
-        if not 0.0 <= self.adam_beta1 < 1.0:
-            raise ConfigError(f"gan.adam_beta1 must be in [0, 1), got {self.adam_beta1}")
-        if self.gp_weight < 0 or self.drift < 0:
-            raise ConfigError(f"gan.gp_weight and gan.drift must be >= 0, got {self.gp_weight}, {self.drift}")
-        for k in ("lr_generator", "lr_critic"):
-            v = getattr(self, k)
-            if v is not None and not v > 0:
-                raise ConfigError(f"gan.{k} must be > 0, got {v}")
 
 
 def _default_train() -> TrainConfig:

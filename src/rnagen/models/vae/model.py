@@ -35,6 +35,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from ...config import check_number, checked
 from ...errors import ConfigError
 from ...train import TrainConfig, train_loop
 from .._base import Generator, PreprocessConfig, register
@@ -87,6 +88,7 @@ def covariance_gap_factor(X: np.ndarray, y: np.ndarray, D: np.ndarray, yd: np.nd
 
 
 @dataclass
+@checked("network", hidden=">= 1", latent_dim=">= 1", negative_slope=">= 0", dropout="[0, 1)", label_dim=">= 0")
 class VAENetworkConfig:
     """Encoder/decoder size (section ``[network]``); the decoder mirrors the encoder's widths."""
 
@@ -105,16 +107,12 @@ class VAENetworkConfig:
     """0: one-hot label concatenated to the inputs; > 0: a learned embedding of this size."""
 
     def __post_init__(self) -> None:
-        if not self.hidden or any(w < 1 for w in self.hidden):
+        if not self.hidden:
             raise ConfigError(f"network.hidden must be a non-empty list of positive widths, got {self.hidden}")
-        if self.latent_dim < 1 or self.label_dim < 0:
-            raise ConfigError(f"network.latent_dim must be >= 1 and label_dim >= 0, got "
-                              f"{self.latent_dim}, {self.label_dim}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ConfigError(f"network.dropout must be in [0, 1), got {self.dropout}")
 
 
 @dataclass
+@checked("objective", beta=">= 0", kl_warmup_steps=">= 0")
 class VAEObjectiveConfig:
     """Loss (section ``[objective]``)."""
 
@@ -126,13 +124,9 @@ class VAEObjectiveConfig:
     kl_warmup_steps: int = 200
     """Steps over which the KL weight rises linearly from 0 to ``beta`` (0: no warm-up)."""
 
-    def __post_init__(self) -> None:
-        if self.beta < 0 or self.kl_warmup_steps < 0:
-            raise ConfigError(f"objective.beta and kl_warmup_steps must be >= 0, got {self.beta}, "
-                              f"{self.kl_warmup_steps}")
-
 
 @dataclass
+@checked("sample", noise_scale=">= 0", temperature="> 0")
 class VAESampleConfig:
     """Sampling defaults (section ``[sample]``), overridable per call (``sample(..., noise=True)``)."""
 
@@ -160,8 +154,6 @@ class VAESampleConfig:
     posteriors of that class's training profiles after training (Ghosh et al. 2020's ex-post estimate)."""
 
     def __post_init__(self) -> None:
-        if self.noise_scale < 0:
-            raise ConfigError(f"sample.noise_scale must be >= 0, got {self.noise_scale}")
         if self.noise_covariance not in ("full", "diagonal"):
             raise ConfigError(f"sample.noise_covariance must be 'full' or 'diagonal', got "
                               f"{self.noise_covariance!r}")
@@ -169,8 +161,6 @@ class VAESampleConfig:
             raise ConfigError(f"sample.noise_variance must be 'residual' or 'matched', got {self.noise_variance!r}")
         if self.prior not in ("standard", "aggregate"):
             raise ConfigError(f"sample.prior must be 'standard' or 'aggregate', got {self.prior!r}")
-        if self.temperature <= 0:
-            raise ConfigError(f"sample.temperature must be > 0, got {self.temperature}")
 
 
 def _default_train() -> TrainConfig:
@@ -303,18 +293,16 @@ class VAEModel(Generator):
             raise ConfigError(f"unknown sampler option(s) {unknown} for the vae; valid: {sorted(valid)}")
         s = self.config.sample
         noise = bool(s.noise if options.get("noise") is None else options["noise"])
-        temp = float(s.temperature if options.get("temperature") is None else options["temperature"])
-        if temp <= 0:
-            raise ConfigError(f"temperature must be > 0, got {temp}")
+        temp = float(check_number("temperature", s.temperature if options.get("temperature") is None
+                                  else options["temperature"], "> 0"))
         prior = str(s.prior if options.get("prior") is None else options["prior"])
         if prior not in ("standard", "aggregate"):
             raise ConfigError(f"prior must be 'standard' or 'aggregate', got {prior!r}")
         nvar = str(s.noise_variance if options.get("noise_variance") is None else options["noise_variance"])
         if nvar not in ("residual", "matched"):
             raise ConfigError(f"noise_variance must be 'residual' or 'matched', got {nvar!r}")
-        nscale = float(s.noise_scale if options.get("noise_scale") is None else options["noise_scale"])
-        if nscale < 0:
-            raise ConfigError(f"noise_scale must be >= 0, got {nscale}")
+        nscale = float(check_number("noise_scale", s.noise_scale if options.get("noise_scale") is None
+                                    else options["noise_scale"], ">= 0"))
         ncov = str(s.noise_covariance if options.get("noise_covariance") is None else options["noise_covariance"])
         if ncov not in ("full", "diagonal"):
             raise ConfigError(f"noise_covariance must be 'full' or 'diagonal', got {ncov!r}")
@@ -348,7 +336,12 @@ class VAEModel(Generator):
             yb = y[start:start + batch_size].to(dev)
             z = temperature * torch.randn((len(yb), net.latent_dim), generator=g, device=dev)
             if prior == "aggregate":  # z = m_c + L_c eps (eps already scaled by the temperature)
-                z = net.prior_mean[yb] + torch.einsum("bij,bj->bi", net.prior_chol[yb], z)
+                # one product per class present: never a latent x latent factor per profile
+                zc = torch.empty_like(z)
+                for c in torch.unique(yb):
+                    rows = yb == c
+                    zc[rows] = net.prior_mean[c] + z[rows] @ net.prior_chol[c].T
+                z = zc
             x = net.decode(z, yb)
             if noise and factor is not None:  # N(0, noise_scale^2 F F^T)
                 e = torch.randn((len(yb), factor.shape[1]), generator=g, device=dev)

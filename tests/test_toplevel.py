@@ -1,0 +1,40 @@
+"""``import rnagen as rg``: sub-packages as lazy attributes (PEP 562), torch not imported by the top level."""
+import subprocess
+import sys
+
+import pytest
+
+import rnagen
+
+SUBPACKAGES = ["bench", "data", "datasets", "metrics", "models", "pp", "reconstruct", "report", "train", "tune"]
+
+
+def _run(code: str) -> str:
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    return res.stdout.strip()
+
+
+def test_import_and_pp_do_not_import_torch():
+    out = _run("import sys, rnagen as rg\n"
+               "a = 'torch' in sys.modules\n"
+               "rg.pp, rg.datasets, rg.data\n"
+               "print(a, 'torch' in sys.modules, 'rnagen.models' in sys.modules)")
+    assert out == "False False False"
+
+
+def test_subpackages_are_attributes_and_listed():
+    names = dir(rnagen)
+    for name in SUBPACKAGES:
+        assert name in names
+    lm = rnagen.datasets.landmarks()
+    assert lm.shape[0] == 978 and lm["entrez_id"].is_unique
+    assert rnagen.models.get_model("gaussian").name == "gaussian"
+    import rnagen.pp as pp_module
+
+    assert rnagen.pp is pp_module
+
+
+def test_unknown_attribute():
+    with pytest.raises(AttributeError, match="no attribute 'nosuch'"):
+        rnagen.nosuch  # noqa: B018
