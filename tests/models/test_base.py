@@ -92,3 +92,15 @@ def test_unknown_model_and_incomplete_run_folder(tmp_path):
     (tmp_path / "config.toml").write_text('model = "gaussian"\n')
     with pytest.raises(RunDirError, match="missing"):
         load(tmp_path)
+
+
+@pytest.mark.parametrize("bad", [np.nan, "", "   ", "nan", "NA"])
+def test_fit_refuses_missing_labels_of_a_python_anndata(bad):
+    """A label that is empty, blank or a NaN token is missing, never a class called 'nan'."""
+    rng = np.random.default_rng(0)
+    labels = np.array(["a", "b"] * 5, dtype=object)
+    labels[3] = bad
+    adata = ad.AnnData(rng.normal(size=(10, 4)).astype(np.float32),
+                       obs=pd.DataFrame({"y": labels}, index=[f"s{i}" for i in range(10)]))
+    with pytest.raises(DataError, match="1 samples have no 'y' label.*'s3'"):
+        get_model("gaussian")().fit(adata, label_key="y")

@@ -13,11 +13,9 @@ from . import _types as T
 
 
 def _read(path: str, label_key: str | None):
-    try:
-        from .data import _read_input  # also accepts bundled data set names
-    except ImportError:  # pragma: no cover - the data CLI is part of the package
-        from ..data import read as _read_input
-    return _read_input(path, label_key=label_key)
+    from ._common import read_input  # also accepts bundled data set names (gtex26)
+
+    return read_input(path, label_key=label_key)
 
 
 def _clean(v):
