@@ -95,34 +95,38 @@ def trained_diffusion(train, label_key: str, seed: int, cache: Path | None, over
 
 
 def quality(name: str, seeds: list[int], cfgs: list[tuple[str, dict]], cache: Path | None,
-            overrides: list[str], json_path: Path | None = None) -> dict:
-    """{"floor": [...], "ceiling": [...], "rows": {label: [...]}, "fit_s": [...]} over the seeds."""
+            overrides: list[str], json_path: Path | None = None, draws: int = 1) -> dict:
+    """{"floor": [...], "ceiling": [...], "rows": {label: [...]}, "fit_s": [...]}: one entry per (split seed,
+    draw) in the same order everywhere, so rows can be compared pair by pair."""
     from rnagen import pp
     from rnagen.models import get_model
 
     adata, label_key = load_dataset(name)
-    res: dict = {"floor": [], "ceiling": [], "rows": {lab: [] for lab, _ in cfgs}, "fit_s": [], "sample_s": {}}
+    res: dict = {"floor": [], "ceiling": [], "rows": {lab: [] for lab, _ in cfgs}, "fit_s": [], "sample_s": {},
+                 "seeds": seeds, "draws": draws}
     for seed in seeds:
         train, test = pp.split(adata, label_key=label_key, test_size=0.2, seed=seed)
         gauss = get_model("gaussian").from_config().fit(train, label_key=label_key, seed=seed, progress=False)
-        floor, ceiling = score(test, gauss.sample(like=test, seed=seed + 100), train, label_key, seed)
-        res["floor"].append(floor)
-        res["ceiling"].append(ceiling)
-        model, fit_s = trained_diffusion(train, label_key, seed, cache / name if cache else None,
-                                          overrides)
+        model, fit_s = trained_diffusion(train, label_key, seed, cache / name if cache else None, overrides)
         res["fit_s"].append(fit_s)
         print(f"[{name} seed {seed}] n_train={train.n_obs} n_test={test.n_obs} genes={train.n_vars} "
-              f"fit {fit_s:.0f} s; floor {floor}; ceiling {ceiling}", flush=True)
-        for lab, opts in cfgs:
-            t0 = time.perf_counter()
-            syn = model.sample(like=test, seed=seed + 100, progress=False, **opts)
-            res["sample_s"].setdefault(lab, []).append(time.perf_counter() - t0)
-            val, _ = score(test, syn, train, label_key, seed)
-            res["rows"][lab].append(val)
-            print(f"[{name} seed {seed}] {lab:18s} " + " ".join(f"{SHORT[m]}={val[m]:.3f}" for m in METRICS),
-                  flush=True)
-        if json_path is not None:  # after every split, so an interrupted run keeps what it measured
-            json_path.write_text(json.dumps({name: res}))
+              f"fit {fit_s:.0f} s", flush=True)
+        for d in range(draws):
+            s_seed = seed + 100 + 1000 * d  # the same x_T for every deterministic sampler of this draw
+            floor, ceiling = score(test, gauss.sample(like=test, seed=s_seed), train, label_key, seed)
+            res["floor"].append(floor)
+            res["ceiling"].append(ceiling)
+            print(f"[{name} seed {seed} draw {d}] floor {floor}; ceiling {ceiling}", flush=True)
+            for lab, opts in cfgs:
+                t0 = time.perf_counter()
+                syn = model.sample(like=test, seed=s_seed, progress=False, **opts)
+                res["sample_s"].setdefault(lab, []).append(time.perf_counter() - t0)
+                val, _ = score(test, syn, train, label_key, seed)
+                res["rows"][lab].append(val)
+                print(f"[{name} seed {seed} draw {d}] {lab:18s} "
+                      + " ".join(f"{SHORT[m]}={val[m]:.3f}" for m in METRICS), flush=True)
+            if json_path is not None:  # after every draw, so an interrupted run keeps what it measured
+                json_path.write_text(json.dumps({name: res}))
     return res
 
 
@@ -136,7 +140,8 @@ def quality_table(name: str, res: dict, seeds: list[int]) -> str:
     sd = lambda rows, m: float(np.std([r[m] for r in rows]))  # noqa: E731
     floor, ceiling = res["floor"], res["ceiling"]
     base = res["rows"].get("ddim 50")
-    lines = [f"### {name}: mean (sd) over split seeds {seeds}; diffusion trained in "
+    draws = res.get("draws", 1)
+    lines = [f"### {name}: mean (sd) over split seeds {seeds} x {draws} synthetic draw(s); diffusion trained in "
              f"{np.mean(res['fit_s']):.0f} s per split (mean)", "",
              "| sampler | " + " | ".join(SHORT[m] for m in METRICS) + " | gap closed: "
              + " / ".join(SHORT[m] for m in METRICS) + " | Δ vs DDIM 50: " + " / ".join(SHORT[m] for m in METRICS)
@@ -159,6 +164,40 @@ def quality_table(name: str, res: dict, seeds: list[int]) -> str:
         else:
             diffs = ["?"] * len(METRICS)
         lines.append(f"| {lab} | {cells(rows)} | {' / '.join(gaps)} | {' / '.join(diffs)} |")
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# the analytic case: exact denoiser of N(2, 0.5^2) data, error against the exact probability-flow solution
+# ----------------------------------------------------------------------------------------------------------
+def analytic(steps: list[int], *, n: int = 20_000, mu: float = 2.0, sd: float = 0.5) -> str:
+    """Max |x_0 - x_0*| over ``n`` samples, x_0* the exact ODE solution from the same x_T (float64)."""
+    import math
+
+    from rnagen.models.diffusion.samplers import make_sampler
+    from rnagen.models.diffusion.schedule import NoiseSchedule
+
+    sch = NoiseSchedule("quad", 1000)
+
+    def eps(x, t):
+        a = sch.alpha_bar(t)
+        return math.sqrt(1 - a) * (x - math.sqrt(a) * mu) / (a * sd ** 2 + 1 - a)
+
+    xT = torch.randn(n, 1, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    aT = sch.alpha_bar(999)
+    exact = mu + sd * (xT - math.sqrt(aT) * mu) / math.sqrt(aT * sd ** 2 + 1 - aT)
+    lines = ["max |x_0 - exact ODE solution| (sd of the samples; exact: %.4f), quad schedule T = 1000, "
+             "exact ε of N(%g, %g²), %d samples, float64" % (float(exact.std()), mu, sd, n), "",
+             "| sampler | spacing | " + " | ".join(f"{S} steps" for S in steps) + " |",
+             "|---|---|" + "---|" * len(steps)]
+    for name in ("ddim", "dpm++"):
+        for spacing in ("trailing", "logsnr"):
+            cells = []
+            for S in steps:
+                x = make_sampler(name, sch, spacing=spacing).sample(eps, xT.shape, steps=S, x_T=xT,
+                                                                    dtype=torch.float64)
+                cells.append(f"{float((x - exact).abs().max()):.1e} ({float(x.std()):.3f})")
+            lines.append(f"| {name} | {spacing} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -219,6 +258,8 @@ def main() -> None:
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     ap.add_argument("--steps", nargs="+", type=int, default=[5, 10, 15, 20, 25, 50])
     ap.add_argument("--ddpm-steps", nargs="*", type=int, default=[50, 1000])
+    ap.add_argument("--draws", type=int, default=1, help="synthetic draws (sampling seeds) per split; the "
+                    "deterministic samplers start every configuration of a draw from the same x_T")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (training, sampling and timing)")
     ap.add_argument("--cache", type=Path, default=None, help="folder keeping the trained models between runs")
     ap.add_argument("--json", type=Path, default=None, help="write the raw results here")
@@ -226,6 +267,9 @@ def main() -> None:
                     "defaults as users get them)")
     ap.add_argument("--throughput-only", action="store_true")
     ap.add_argument("--no-throughput", action="store_true")
+    ap.add_argument("--analytic", action="store_true", help="only the exact-denoiser table (seconds)")
+    ap.add_argument("--table-from", type=Path, nargs="*", default=[],
+                    help="only print the quality tables of earlier --json outputs")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     load = os.getloadavg()
@@ -233,11 +277,19 @@ def main() -> None:
           f"(machine has {os.cpu_count()} cores)", flush=True)
     out = []
     raw = {}
+    if args.analytic:
+        print(analytic(args.steps + [100, 200]))
+        return
+    if args.table_from:
+        for path in args.table_from:
+            for name, res in json.loads(path.read_text()).items():
+                print(quality_table(name, res, res.get("seeds", args.seeds)) + "\n")
+        return
     if not args.throughput_only:
         cfgs = configs(args.steps, args.ddpm_steps)
         for name in args.datasets:
             raw[name] = quality(name, args.seeds, cfgs, args.cache, args.set,
-                                args.json.with_suffix(f'.{name}.json') if args.json else None)
+                                args.json.with_suffix(f'.{name}.json') if args.json else None, args.draws)
             out.append(quality_table(name, raw[name], args.seeds))
             print("\n" + out[-1] + "\n", flush=True)
             if args.json:
