@@ -249,6 +249,20 @@ def throughput(steps: list[int], *, n: int = 1000, genes: int = 978, repeats: in
             roof = flops * n * S / (gf * 1e9)
             lines.append(f"| {sampler} | {S} | {best:.3f} | {n / best:,.0f} | {roof:.3f} | {100 * roof / best:.0f}% |")
             print(lines[-1], flush=True)
+    # the solver's own arithmetic per step, without the network (a denoiser returning a fixed tensor)
+    from rnagen.models.diffusion.samplers import make_sampler
+
+    out = torch.randn(n, genes)
+    lines += ["", "solver arithmetic alone (no network), %d x %d, per step:" % (n, genes)]
+    for sampler in ("ddim", "dpm++"):
+        s = make_sampler(sampler, model.schedule, prediction="v")
+        best = float("inf")
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            s.sample(lambda x, t: out, (n, genes), steps=50, generator=torch.Generator().manual_seed(0))
+            best = min(best, (time.perf_counter() - t0) / 50)
+        lines.append(f"- {sampler}: {1e3 * best:.2f} ms per step (network step at the roofline: "
+                     f"{1e3 * flops * n / (gf * 1e9):.1f} ms)")
     return "\n".join(lines)
 
 
@@ -267,6 +281,7 @@ def main() -> None:
                     "defaults as users get them)")
     ap.add_argument("--throughput-only", action="store_true")
     ap.add_argument("--no-throughput", action="store_true")
+    ap.add_argument("--repeats", type=int, default=3, help="timing repeats (best of)")
     ap.add_argument("--analytic", action="store_true", help="only the exact-denoiser table (seconds)")
     ap.add_argument("--table-from", type=Path, nargs="*", default=[],
                     help="only print the quality tables of earlier --json outputs")
@@ -295,7 +310,7 @@ def main() -> None:
             if args.json:
                 args.json.write_text(json.dumps(raw))
     if not args.no_throughput:
-        out.append(throughput(args.steps))
+        out.append(throughput(args.steps, repeats=args.repeats))
     load = os.getloadavg()
     print(f"\nload average at end {load[0]:.2f}\n\n" + "\n\n".join(out))
 
