@@ -181,7 +181,6 @@ def test_deterministic_and_memory_constant():
         return f(x, t)
 
     g = torch.Generator().manual_seed(0)
-    state = None
     out = DPMSolverPPSampler(SCH).sample(tracking, (8, 3), steps=100, generator=g)
     state = g.get_state()
     assert len(seen) == 100 and alive_max <= 2
