@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from rnagen.bench import LEADERBOARD_COLUMNS, budget_overrides, parse_models, run_benchmark
+from rnagen.bench.budgets import ROWS
 from rnagen.bench.runner import _table_to_metrics
 from rnagen.cli.main import main
 from rnagen.errors import ConfigError
@@ -118,6 +119,7 @@ def test_resume_skips_finished_models(tmp_path, labelled_csv, monkeypatch):
 
 def test_budgets_and_model_names():
     assert parse_models("ddpm, ddim,gaussian") == ["ddpm", "ddim", "gaussian"]
+    assert parse_models("dpm++") == ["dpm++"] and ROWS["dpm++"] == ("diffusion", {"sampler": "dpm++"})
     with pytest.raises(ConfigError, match="unknown benchmark model"):
         parse_models("ddpm,gan")
     fast = budget_overrides("diffusion", "fast", n_train=416)

@@ -17,8 +17,9 @@ An override value ``"epochs:E"`` on ``train.steps`` is converted to optimiser st
 ``ceil(E * n_train / batch_size)``, so a budget stated in epochs (as the paper states it) means the same on
 any data set size.
 
-Benchmark rows and the registered model each trains: ``ddpm`` and ``ddim`` are two rows sampled from ONE
-trained ``diffusion`` model (``sampler="ddpm"`` / ``"ddim"``); the other rows are the model of that name.
+Benchmark rows and the registered model each trains: ``ddpm``, ``ddim`` and ``dpm++`` are rows sampled from
+ONE trained ``diffusion`` model (``sampler="ddpm"`` / ``"ddim"`` / ``"dpm++"``); the other rows are the model
+of that name.
 """
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ BUDGETS: tuple[str, ...] = ("fast", "standard", "paper")
 ROWS: dict[str, tuple[str, dict[str, Any]]] = {
     "ddpm": ("diffusion", {"sampler": "ddpm"}),
     "ddim": ("diffusion", {"sampler": "ddim"}),
+    "dpm++": ("diffusion", {"sampler": "dpm++"}),
     "vae": ("vae", {}),
     "wgan-gp": ("wgan-gp", {}),
     "gaussian": ("gaussian", {}),
@@ -92,11 +94,13 @@ DDIM_STEP_GRID: dict[str, tuple[int, ...]] = {
     "standard": (5, 10, 25, 50, 100, 200, 500, 1000),
     "paper": (10, 25, 50, 100, 200, 500, 1000),
 }
-#: sampling steps of the ddpm / ddim rows per budget (the paper walks all 1000 steps for both)
+#: sampling steps of the ddpm / ddim / dpm++ rows per budget (the paper walks all 1000 steps for ddpm and
+#: ddim); dpm++ at 10 steps matched DDIM 50 on two data sets (benchmarks/RESULTS_samplers.md), 50 for the
+#: paper budget's longer-trained network
 SAMPLER_STEPS: dict[str, dict[str, int]] = {
-    "fast": {"ddpm": 1000, "ddim": 50},
-    "standard": {"ddpm": 1000, "ddim": 100},
-    "paper": {"ddpm": 1000, "ddim": 1000},
+    "fast": {"ddpm": 1000, "ddim": 50, "dpm++": 10},
+    "standard": {"ddpm": 1000, "ddim": 100, "dpm++": 10},
+    "paper": {"ddpm": 1000, "ddim": 1000, "dpm++": 50},
 }
 
 
@@ -123,7 +127,7 @@ def parse_models(models: str | Sequence[str]) -> list[str]:
     unknown = [m for m in names if m not in ROWS]
     if unknown:
         raise ConfigError(f"unknown benchmark model(s) {unknown}; choose from {', '.join(ROWS)} "
-                          "(ddpm and ddim are two samplers of one trained diffusion model)")
+                          "(ddpm, ddim and dpm++ are samplers of one trained diffusion model)")
     if "real" in names:
         raise ConfigError("'real' is always part of the leaderboard; do not list it")
     return list(dict.fromkeys(names))

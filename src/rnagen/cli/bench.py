@@ -21,7 +21,7 @@ def _parse_sets(items: list[str]) -> dict[str, list[str]]:
         model, sep, kv = item.partition(":")
         if not sep or "=" not in kv:
             raise ConfigError(f"--set {item!r} must look like MODEL:KEY=VALUE, e.g. diffusion:train.steps=100")
-        model = {"ddpm": "diffusion", "ddim": "diffusion"}.get(model.strip(), model.strip())
+        model = {"ddpm": "diffusion", "ddim": "diffusion", "dpm++": "diffusion"}.get(model.strip(), model.strip())
         out.setdefault(model, []).append(kv.strip())
     return out
 
@@ -98,7 +98,7 @@ def _common(p: argparse.ArgumentParser, *, budget_default: str = "fast") -> None
     p.add_argument("--seed", type=T.seed, default=0, help="seed of the split and of the first training (default 0)")
     p.add_argument("--set", action="append", default=[], metavar="MODEL:KEY=VALUE",
                    help="override one setting of one model after the budget, e.g. diffusion:train.steps=200 "
-                        "(repeatable; ddpm/ddim mean diffusion)")
+                        "(repeatable; ddpm/ddim/dpm++ mean diffusion)")
     p.add_argument("--metrics", default=None, metavar="NAMES",
                    help="comma-separated quality indicators to compute (default: all; see `rnagen evaluate`)")
     p.add_argument("--device", type=T.device, default="auto", help="auto (CUDA when available), cpu or cuda (default auto)")
@@ -117,7 +117,7 @@ def register(sub) -> None:
                    "column, TSV, GCT, parquet)")
     p.add_argument("--label-key", required=True, help="column holding the class (e.g. tissue, cancer type)")
     p.add_argument("--models", default="ddpm,ddim,vae,wgan-gp,gaussian",
-                   help="comma-separated benchmark rows from ddpm, ddim (two samplers of one trained diffusion "
+                   help="comma-separated benchmark rows from ddpm, ddim, dpm++ (samplers of one trained diffusion "
                         "model), vae, wgan-gp, gaussian (default: all); a real-data reference row is always added")
     p.add_argument("--reconstruct", default=None, metavar="METHODS",
                    help="also complete each synthetic set to full profiles with these reconstruction methods "

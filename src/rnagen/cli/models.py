@@ -102,7 +102,7 @@ def register(sub) -> None:
     how.add_argument("--n", type=T.integer(">= 1"), help="total profiles, split by the training label frequencies")
     how.add_argument("--n-per-label", type=T.integer(">= 1"), help="profiles per label")
     how.add_argument("--like", help="an .h5ad whose label counts to match (e.g. the real test split)")
-    p.add_argument("--sampler", choices=["ddim", "ddpm"], default=None, help="diffusion sampler (default ddim)")
+    p.add_argument("--sampler", choices=["ddim", "ddpm", "dpm++"], default=None, help="diffusion sampler: ddim, ddpm or dpm++ (DPM-Solver++(2M), deterministic, fewer steps) (default ddim)")
     p.add_argument("--steps", type=T.integer(">= 1"), default=None, help="diffusion sampling steps S <= T (default 50)")
     p.add_argument("--eta", type=T.number(">= 0"), default=None, help="DDIM eta: 0 deterministic, 1 DDPM-like (default 0)")
     p.add_argument("--guidance", type=T.number(">= 0"), default=None, help="classifier-free guidance weight (default 0)")

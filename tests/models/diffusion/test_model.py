@@ -38,7 +38,8 @@ def test_registered():
 
 
 def test_mixture_components_recovered(mixture_model):
-    for kw in ({}, {"sampler": "ddpm", "steps": 200}):
+    for kw in ({}, {"sampler": "ddpm", "steps": 200}, {"sampler": "dpm++", "steps": 15},
+               {"sampler": "dpm++", "steps": 15, "spacing": "logsnr"}):
         syn = mixture_model.sample(n_per_label=3000, seed=1, **kw)
         assert syn.shape == (9000, 2) and list(syn.var_names) == ["g1", "g2"]
         for c, lab in enumerate("abc"):
@@ -52,7 +53,8 @@ def test_save_load_same_samples(mixture_model, tmp_path):
     mixture_model.save(tmp_path / "run")
     back = load(tmp_path / "run", device="cpu")
     assert isinstance(back, DiffusionModel) and back.config == mixture_model.config
-    for kw in ({}, {"sampler": "ddpm", "steps": 20}, {"eta": 0.5, "steps": 10, "guidance": 1.0}):
+    for kw in ({}, {"sampler": "ddpm", "steps": 20}, {"eta": 0.5, "steps": 10, "guidance": 1.0},
+               {"sampler": "dpm++", "steps": 10, "guidance": 1.0}):
         a = mixture_model.sample(n_per_label=50, seed=7, **kw)
         b = back.sample(n_per_label=50, seed=7, **kw)
         np.testing.assert_array_equal(np.asarray(a.X), np.asarray(b.X))
@@ -77,6 +79,16 @@ def test_bad_sampler_options(mixture_model):
         mixture_model.sample(n=5, sampler="euler")
     with pytest.raises(ConfigError, match="guidance"):
         mixture_model.sample(n=5, guidance=-1)
+    with pytest.raises(ConfigError, match="dpm\\+\\+ sampler is deterministic"):
+        mixture_model.sample(n=5, sampler="dpm++", eta=0.5)
+    with pytest.raises(ConfigError, match="spacing"):
+        mixture_model.sample(n=5, sampler="dpm++", spacing="karras")
+    # a configured DDIM eta does not stop a per-call dpm++ (it applies to ddim only)
+    noisy = DiffusionModel.from_config(overrides=["sample.eta=0.5"])
+    noisy.__dict__.update({k: v for k, v in mixture_model.__dict__.items() if k != "config"})
+    a = noisy.sample(n=5, sampler="dpm++", steps=5, seed=0)
+    b = mixture_model.sample(n=5, sampler="dpm++", steps=5, seed=0)
+    np.testing.assert_array_equal(np.asarray(a.X), np.asarray(b.X))
     with pytest.raises(ConfigError, match="network.time_dim"):
         DiffusionModel.from_config(overrides=["network.time_dim=3"])
 

@@ -4,7 +4,7 @@ Three pieces, kept apart (lucidrains' network / process / trainer split; diffuse
 
 - :mod:`.network`   the residual-MLP denoiser ``net(x_t, t, y)``;
 - :mod:`.schedule`  the forward process (β_t, ᾱ_t);
-- :mod:`.samplers`  DDPM / DDIM reverse processes, driven by any trained ``net``;
+- :mod:`.samplers`  DDPM / DDIM / DPM-Solver++ reverse processes, driven by any trained ``net``;
 
 and here the training objective (:class:`DiffusionObjective`, an ``nn.Module`` whose ``forward`` returns the
 loss, so the shared :func:`rnagen.train.train_loop` and DDP can drive it) and :class:`DiffusionModel`, the
@@ -99,14 +99,19 @@ class ObjectiveConfig:
 class SampleConfig:
     """Sampling defaults (section ``[sample]``); each can be overridden per call / on the command line."""
 
-    sampler: Literal["ddim", "ddpm"] = "ddim"
+    sampler: Literal["ddim", "ddpm", "dpm++"] = "ddim"
+    """``ddim`` (Song et al. 2021), ``ddpm`` (Ho et al. 2020, ancestral) or ``dpm++`` (DPM-Solver++(2M), Lu et
+    al. 2022: deterministic like DDIM with eta 0, second order, so it needs fewer steps for the same error)."""
     steps: int = 50
-    """Respaced steps S <= T."""
+    """Respaced steps S <= T (one network call each)."""
     eta: float = 0.0
-    """DDIM stochasticity: 0 deterministic, 1 = DDPM (ignored by the ddpm sampler, which is always 1)."""
+    """DDIM stochasticity: 0 deterministic, 1 = DDPM (ignored by the ddpm sampler, which is always 1, and by
+    dpm++, which is always 0; passing a non-zero eta with ``sampler="dpm++"`` is an error)."""
     guidance: float = 0.0
     """Classifier-free guidance weight w: ε = (1+w) ε(x, y) - w ε(x, ∅); 0 = plain conditional sampling."""
-    spacing: Literal["trailing", "leading", "linspace"] = "trailing"
+    spacing: Literal["trailing", "leading", "linspace", "logsnr"] = "trailing"
+    """Which S of the T timesteps are visited (:func:`~rnagen.models.diffusion.samplers.respace`); ``logsnr``
+    spaces them uniformly in log-SNR, DPM-Solver's grid."""
     clip_x0: float | None = None
     """Clamp the predicted x0 to ±clip_x0 (standardised units) at each step; unset = no clamping."""
 
@@ -122,6 +127,8 @@ def _check_sample_options(sampler, steps, eta, guidance, spacing, clip_x0, T: in
     check_number("steps", steps, f"[1, {T}]" if T is not None else ">= 1", integer=True)
     check_number("eta", eta, ">= 0")
     check_number("guidance", guidance, ">= 0")
+    if sampler == "dpm++" and eta != 0:
+        raise ConfigError(f"the dpm++ sampler is deterministic: eta must be 0 (got {eta}); use ddim for eta > 0")
     if spacing not in SPACINGS:
         raise ConfigError(f"spacing must be one of {list(SPACINGS)}, got {spacing!r}")
     check_number("clip_x0", clip_x0, "> 0", optional=True)
@@ -209,7 +216,8 @@ class DiffusionObjective(nn.Module):
 # ----------------------------------------------------------------------------------------------------------
 @register
 class DiffusionModel(Generator):
-    """Conditional denoising diffusion model for expression profiles (DDPM training, DDPM/DDIM sampling).
+    """Conditional denoising diffusion model for expression profiles (DDPM training; DDPM, DDIM or
+    DPM-Solver++ sampling).
 
     Examples
     --------
@@ -258,6 +266,8 @@ class DiffusionModel(Generator):
         if unknown:
             raise ConfigError(f"unknown sampler option(s) {unknown}; valid: {sorted(valid)}")
         opt = {k: (options[k] if options.get(k) is not None else getattr(s, k)) for k in valid}
+        if opt["sampler"] != "ddim" and options.get("eta") is None:
+            opt["eta"] = 0.0  # the configured DDIM eta does not apply to ddpm or dpm++
         _check_sample_options(opt["sampler"], opt["steps"], opt["eta"], opt["guidance"], opt["spacing"],
                               opt["clip_x0"], T=self.schedule.T)
         sampler = make_sampler(opt["sampler"], self.schedule, prediction=self.config.objective.prediction,
