@@ -17,6 +17,11 @@ held-out set in halves, one playing the synthetic set (real profiles the generat
 held-out set, against a training subset keeping the train : held-out size ratio. ``privacy_loss`` has none
 (its target, 0, is the real-vs-real value by construction).
 
+Share of the gap closed: with ``floor`` (samples of the per-class Gaussian fitted on ``train``, passed in by
+the caller, since this package fits no model) each fidelity-type indicator also gets the floor's value against
+the same held-out and training sets and ``gap_closed`` = 1 - d(synthetic) / d(floor), d the distance from the
+real-vs-real reference (the ceiling) on the indicator's side; see :mod:`rnagen.metrics.gap`.
+
 Confidence intervals (95 %, percentile bootstrap, see :mod:`rnagen.metrics._bootstrap`): metrics that are
 means of per-profile terms (precision, recall, density, coverage, AA, DCR shares, accuracy) resample those
 terms ``n_boot`` times (default 1000) with the neighbour structure fixed; the others are recomputed on

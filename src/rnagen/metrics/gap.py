@@ -53,7 +53,7 @@ def applies(name: str) -> bool:
     return info is not None and info.family in GAP_FAMILIES and name != "privacy_loss"
 
 
-def distance_to_ceiling(value: float, ceiling: float, direction: str | float) -> float:
+def distance_to_ceiling(value: float, *, ceiling: float, direction: str | float) -> float:
     """How far ``value`` falls short of ``ceiling`` on an indicator with registry ``direction``."""
     if direction == "higher":
         return max(ceiling - value, 0.0)
@@ -89,11 +89,11 @@ def gap_closed(name: str, value: float, *, floor: float, ceiling: float) -> floa
         return math.nan
     value, floor, ceiling = vals
     direction = METRICS[name].direction
-    d_floor = distance_to_ceiling(floor, ceiling, direction)
+    d_floor = distance_to_ceiling(floor, ceiling=ceiling, direction=direction)
     # a floor within rounding of the ceiling leaves no gap: the ratio would only amplify noise
     if d_floor <= 1e-12 * max(1.0, abs(ceiling)):
         return math.nan
-    return float(1.0 - distance_to_ceiling(value, ceiling, direction) / d_floor)
+    return float(1.0 - distance_to_ceiling(value, ceiling=ceiling, direction=direction) / d_floor)
 
 
 def gap_closed_array(name: str, values, *, floor, ceiling) -> np.ndarray:
