@@ -139,3 +139,9 @@ def test_cli_reports_gap_closed_with_the_gaussian_floor(tmp_path, capsys):
     assert main(base + ["--floor", "gaussian", "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert "--train" in err and len(err.strip().splitlines()) == 1 and out.read_bytes() == before
+    # a synthetic label the Gaussian never saw: the floor cannot be drawn; the message says how to go on
+    write_h5ad(_adata(T + 1.0, np.where(yt == "c0", "zz", yt)), tmp_path / "odd.h5ad")
+    assert main(base[:4] + [str(tmp_path / "odd.h5ad")] + base[5:] + ["--train", str(tmp_path / "train.h5ad"),
+                                                                      "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "--floor none" in err and "zz" in err and out.read_bytes() == before

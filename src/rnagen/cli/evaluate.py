@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import math
 
-from ..errors import DataError
+from ..errors import DataError, RnagenError
 
 
 def _read(path: str, label_key: str | None):
@@ -36,6 +36,13 @@ def _floor(args: argparse.Namespace, train, syn):
                         "(the ceiling); pass --train or --floor none")
     if choice != "gaussian":
         return _read(choice, args.label_key), choice
+    try:
+        return _gaussian_floor(args, train, syn)
+    except RnagenError as e:
+        raise type(e)(f"--floor gaussian: {e}; or pass --floor none") from None
+
+
+def _gaussian_floor(args: argparse.Namespace, train, syn):
     from ..models import get_model  # the CLI may fit a model; rnagen.metrics never does
 
     model = get_model("gaussian")()
