@@ -36,7 +36,8 @@ its reference TRTR (the same classifiers trained on the real training split). ``
 draws (pairs of a test-sized and a training-sized set) per model and split and averages them, the floor
 included: one draw moves AA_ts by ~0.02 for the same trained model.
 
-``--out PREFIX`` writes PREFIX.json (every split's values, the summaries and the command) and PREFIX.md (the
+``--resume-log LOG`` continues an interrupted run from its printed output (the model rows it printed are
+reused; the floor, ceiling and copies rows are recomputed). ``--out PREFIX`` writes PREFIX.json (every split's values, the summaries and the command) and PREFIX.md (the
 tables printed at the end).
 
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/quality.py --models gaussian diffusion --seeds 0 1 2
@@ -282,6 +283,10 @@ def main() -> None:
     ap.add_argument("--draws", type=int, default=1, help="synthetic draws per model and split, scores averaged "
                     "(one draw moves AA_ts by ~0.02; the Gaussian floor gets the same number of draws)")
     ap.add_argument("--out", default=None, help="write PREFIX.json and PREFIX.md")
+    ap.add_argument("--resume-log", default=None, metavar="LOG",
+                    help="the printed output of an interrupted run with the same settings: its model rows (the "
+                         "'seed N MODEL key=value ...' lines, 3 decimals) are taken instead of retraining; the "
+                         "Gaussian floor, the ceiling and the copies are recomputed (deterministic, seconds)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -299,6 +304,7 @@ def main() -> None:
         sopts[m][k] = _value(v)
     models = ["gaussian"] + [m for m in args.models if m != "gaussian"]
     rows: dict[str, list[dict]] = defaultdict(list)
+    logged = read_log(args.resume_log) if args.resume_log else {}
     t_start = time.perf_counter()
     for seed in args.seeds:
         tr, te = pp.split(a, label_key=LABEL, test_size=0.2, seed=seed)
@@ -308,6 +314,11 @@ def main() -> None:
         print(f"seed {seed} {'copies':14s} " + " ".join(f"{SHORT.get(k, k)}={v:.3f}"
                                                         for k, v in rows["copies"][-1].items()), flush=True)
         for name in models:
+            label = name if (name == "gaussian" or args.label is None) else args.label
+            if (seed, label) in logged and name != "gaussian":
+                rows[label].append(logged[seed, label])
+                print(f"seed {seed} {label:14s} taken from {args.resume_log}", flush=True)
+                continue
             model = get_model(name).from_config(overrides=overrides[name])
             t0 = time.perf_counter()
             model.fit(tr, label_key=LABEL, seed=seed, progress=False)
@@ -315,20 +326,40 @@ def main() -> None:
             res, sample_s = score_draws(model, tr, te, seed, args.draws, label_key=LABEL, **sopts[name])
             if name == "gaussian":
                 rows["real (ceiling)"].append({**res["reference"], "fit_s": 0.0, "sample_s": 0.0})
-            label = name if (name == "gaussian" or args.label is None) else args.label
             rows[label].append({**res["value"], "fit_s": fit_s, "sample_s": sample_s})
             print(f"seed {seed} {label:14s} " + " ".join(f"{SHORT.get(k, k)}={v:.3f}" for k, v in rows[label][-1].items()),
                   flush=True)
-    # the reference rows first, then the models in the order given
-    order = ["real (ceiling)", "gaussian", "copies"] + [n for n in rows if n not in ("real (ceiling)", "gaussian", "copies")]
-    rows = {n: rows[n] for n in order}
+        # every finished split is written at once: an interrupted run keeps the splits it completed
+        finish(rows, args, a, overrides, sopts, time.perf_counter() - t_start, final=seed == args.seeds[-1])
+
+
+def read_log(path: str) -> dict[tuple[int, str], dict[str, float]]:
+    """{(seed, row label): values} from the lines this script prints for each finished model and split."""
+    short_to_name = {v: k for k, v in SHORT.items()}
+    out = {}
+    for line in Path(path).read_text().splitlines():
+        parts = line.split()
+        if len(parts) < 4 or parts[0] != "seed" or "=" not in parts[-1]:
+            continue
+        kv = [p for p in parts[2:] if "=" in p]
+        label = " ".join(p for p in parts[2:] if "=" not in p)
+        vals = {short_to_name.get(k, k): float(v) for k, v in (p.split("=", 1) for p in kv)}
+        out[int(parts[1]), label] = vals
+    return out
+
+
+def finish(rows: dict[str, list[dict]], args, a, overrides, sopts, seconds: float, *, final: bool) -> None:
+    """Gap closed per split, the tables and (with ``--out``) PREFIX.json / PREFIX.md for the splits done."""
+    order = ["real (ceiling)", "gaussian", "copies"] + [n for n in rows if n not in ("real (ceiling)", "gaussian",
+                                                                                     "copies")]
+    rows = {n: [dict(r) for r in rows[n]] for n in order}   # the reference rows first, then the models
     add_gap(rows)
+    done = args.seeds[:len(rows["gaussian"])]
     command = "benchmarks/quality.py " + " ".join(shlex.quote(x) for x in sys.argv[1:])
     header = (f"`{command}`: data set {args.dataset} ({a.n_obs} x {a.n_vars}, {a.obs[LABEL].nunique()} classes), "
-              f"splits {args.seeds}, overrides {dict(overrides)}, sampler {dict(sopts)}, torch threads "
-              f"{args.threads}, draws {args.draws}, {time.perf_counter() - t_start:.0f} s in all")
+              f"splits {done}{'' if final else f' of {args.seeds}'}, overrides {dict(overrides)}, sampler "
+              f"{dict(sopts)}, torch threads {args.threads}, draws {args.draws}, {seconds:.0f} s in all")
     text = tables(rows, header)
-    print("\n" + text)
     old = ""
     mean = {n: {k: float(np.mean([r[k] for r in rs])) for k in rs[0]} for n, rs in rows.items()}
     for name, rs in rows.items():
@@ -341,16 +372,17 @@ def main() -> None:
                 k = sum(beats(m, r[m], g[m], c[m]) for r, g, c in zip(rs, rows["gaussian"], rows["real (ceiling)"]))
                 parts.append(f"{SHORT[m]} ({k}/{len(rs)})")
         old += f"{name}: beats the floor (on the means) on {', '.join(parts) or 'nothing'}\n"
-    print("\n" + old)
+    if final:
+        print("\n" + text + "\n\n" + old)
     if args.out:
         from rnagen._io import write_json, write_text
 
         write_text(Path(args.out + ".md"), text + "\n\n" + old)
         write_json(Path(args.out + ".json"), _clean({
             "command": command, "dataset": args.dataset, "n_obs": a.n_obs, "n_genes": a.n_vars,
-            "seeds": args.seeds, "draws": args.draws, "threads": args.threads, "rows": rows,
+            "seeds": done, "complete": final, "draws": args.draws, "threads": args.threads, "rows": rows,
             "summary": {n: {k: summary([r[k] for r in rs]) for k in rs[0]} for n, rs in rows.items()}}))
-        print(f"wrote {args.out}.json and {args.out}.md")
+        print(f"wrote {args.out}.json and {args.out}.md ({len(done)} of {len(args.seeds)} splits)", flush=True)
 
 
 if __name__ == "__main__":
