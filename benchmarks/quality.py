@@ -201,9 +201,11 @@ def add_gap(rows: dict[str, list[dict]]) -> None:
     each split judged against its own floor (the "gaussian" row) and ceiling (the "real (ceiling)" row)."""
     from rnagen.metrics.gap import gap_closed
 
+    floors = {r["seed"]: r for r in rows["gaussian"]}
+    ceilings = {r["seed"]: r for r in rows["real (ceiling)"]}
     for name, rs in rows.items():
-        for i, r in enumerate(rs):
-            floor, ceiling = rows["gaussian"][i], rows["real (ceiling)"][i]
+        for r in rs:
+            floor, ceiling = floors[r["seed"]], ceilings[r["seed"]]
             for m in GAP:
                 r[f"gap_{m}"] = gap_closed(m, r[m], floor=floor[m], ceiling=ceiling[m])
             for m in TSTR:
@@ -232,11 +234,11 @@ def tables(rows: dict[str, list[dict]], header: str) -> str:
     """The markdown tables: values, share of the gap closed, TSTR vs TRTR (mean ± sd [min, max] over splits)."""
     names = list(rows)
     lines = [header, "", "Values (mean ± sd [min, max] over splits):", "",
-             "| set | " + " | ".join(SHORT[m] for m in METRICS + PRIVACY) + " | train s | sample s |",
-             "|---" * (len(METRICS + PRIVACY) + 3) + "|"]
+             "| set | splits | " + " | ".join(SHORT[m] for m in METRICS + PRIVACY) + " | train s | sample s |",
+             "|---" * (len(METRICS + PRIVACY) + 4) + "|"]
     for n in names:
         cells = [_cell(summary([r[m] for r in rows[n]])) for m in METRICS + PRIVACY]
-        lines.append(f"| {n} | " + " | ".join(cells) + f" | {np.mean([r['fit_s'] for r in rows[n]]):.0f} | "
+        lines.append(f"| {n} | {len(rows[n])} | " + " | ".join(cells) + f" | {np.mean([r['fit_s'] for r in rows[n]]):.0f} | "
                      f"{np.mean([r['sample_s'] for r in rows[n]]):.1f} |")
     lines += ["", "Share of the gap closed (Gaussian floor = 0%, real-vs-real ceiling = 100%; mean ± sd [min, "
               "max] over splits, each split judged against its own floor and ceiling; NaN: no gap on any split):",
@@ -287,6 +289,9 @@ def main() -> None:
                     help="the printed output of an interrupted run with the same settings: its model rows (the "
                          "'seed N MODEL key=value ...' lines, 3 decimals) are taken instead of retraining; the "
                          "Gaussian floor, the ceiling and the copies are recomputed (deterministic, seconds)")
+    ap.add_argument("--only-logged", action="store_true",
+                    help="with --resume-log: train nothing, leave out the (split, model) pairs the log lacks "
+                         "(each model's summary then covers the splits it finished, counted as n)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -310,14 +315,18 @@ def main() -> None:
         tr, te = pp.split(a, label_key=LABEL, test_size=0.2, seed=seed)
         res = score(te, copies(tr, te, seed, label_key=LABEL), tr, seed,
                     syn_tstr=copies(tr, tr, seed + 1, label_key=LABEL), label_key=LABEL)
-        rows["copies"].append({**res["value"], "fit_s": 0.0, "sample_s": 0.0})
+        rows["copies"].append({**res["value"], "fit_s": 0.0, "sample_s": 0.0, "seed": seed})
         print(f"seed {seed} {'copies':14s} " + " ".join(f"{SHORT.get(k, k)}={v:.3f}"
-                                                        for k, v in rows["copies"][-1].items()), flush=True)
+                                                        for k, v in rows["copies"][-1].items() if k != "seed"),
+              flush=True)
         for name in models:
             label = name if (name == "gaussian" or args.label is None) else args.label
             if (seed, label) in logged and name != "gaussian":
-                rows[label].append(logged[seed, label])
+                rows[label].append({**logged[seed, label], "seed": seed})
                 print(f"seed {seed} {label:14s} taken from {args.resume_log}", flush=True)
+                continue
+            if args.only_logged and name != "gaussian":
+                print(f"seed {seed} {label:14s} not in {args.resume_log}: left out (--only-logged)", flush=True)
                 continue
             model = get_model(name).from_config(overrides=overrides[name])
             t0 = time.perf_counter()
@@ -325,10 +334,10 @@ def main() -> None:
             fit_s = time.perf_counter() - t0
             res, sample_s = score_draws(model, tr, te, seed, args.draws, label_key=LABEL, **sopts[name])
             if name == "gaussian":
-                rows["real (ceiling)"].append({**res["reference"], "fit_s": 0.0, "sample_s": 0.0})
-            rows[label].append({**res["value"], "fit_s": fit_s, "sample_s": sample_s})
-            print(f"seed {seed} {label:14s} " + " ".join(f"{SHORT.get(k, k)}={v:.3f}" for k, v in rows[label][-1].items()),
-                  flush=True)
+                rows["real (ceiling)"].append({**res["reference"], "fit_s": 0.0, "sample_s": 0.0, "seed": seed})
+            rows[label].append({**res["value"], "fit_s": fit_s, "sample_s": sample_s, "seed": seed})
+            print(f"seed {seed} {label:14s} " + " ".join(f"{SHORT.get(k, k)}={v:.3f}" for k, v in rows[label][-1].items()
+                                                     if k != "seed"), flush=True)
         # every finished split is written at once: an interrupted run keeps the splits it completed
         finish(rows, args, a, overrides, sopts, time.perf_counter() - t_start, final=seed == args.seeds[-1])
 
@@ -361,15 +370,19 @@ def finish(rows: dict[str, list[dict]], args, a, overrides, sopts, seconds: floa
               f"{dict(sopts)}, torch threads {args.threads}, draws {args.draws}, {seconds:.0f} s in all")
     text = tables(rows, header)
     old = ""
-    mean = {n: {k: float(np.mean([r[k] for r in rs])) for k in rs[0]} for n, rs in rows.items()}
+    g = {r["seed"]: r for r in rows["gaussian"]}
+    c = {r["seed"]: r for r in rows["real (ceiling)"]}
     for name, rs in rows.items():
         if name in ("gaussian", "real (ceiling)"):
             continue
         parts = []
+        # means over the splits this row finished, the floor's and the ceiling's over the same splits
+        mean = {n: {m: float(np.mean([ref[r["seed"]][m] for r in rs])) for m in METRICS} for n, ref in
+                (("gaussian", g), ("real (ceiling)", c), (name, {r["seed"]: r for r in rs}))}
         for m in METRICS:
             if beats(m, mean[name][m], mean["gaussian"][m], mean["real (ceiling)"][m]):
                 # how many seeds agree, each judged against its own split's floor and ceiling
-                k = sum(beats(m, r[m], g[m], c[m]) for r, g, c in zip(rs, rows["gaussian"], rows["real (ceiling)"]))
+                k = sum(beats(m, r[m], g[r["seed"]][m], c[r["seed"]][m]) for r in rs)
                 parts.append(f"{SHORT[m]} ({k}/{len(rs)})")
         old += f"{name}: beats the floor (on the means) on {', '.join(parts) or 'nothing'}\n"
     if final:
