@@ -37,8 +37,9 @@ draws (pairs of a test-sized and a training-sized set) per model and split and a
 included: one draw moves AA_ts by ~0.02 for the same trained model.
 
 ``--resume-log LOG`` continues an interrupted run from its printed output (the model rows it printed are
-reused; the floor, ceiling and copies rows are recomputed). ``--out PREFIX`` writes PREFIX.json (every split's values, the summaries and the command) and PREFIX.md (the
-tables printed at the end).
+reused; the floor, ceiling and copies rows are recomputed). ``--out PREFIX`` writes PREFIX.json (every
+split's values, the summaries and the command) and PREFIX.md (the tables printed at the end), rewritten after
+every finished split.
 
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/quality.py --models gaussian diffusion --seeds 0 1 2
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/quality.py --dataset mirna4 --threads 1 --out mirna4
@@ -238,7 +239,8 @@ def tables(rows: dict[str, list[dict]], header: str) -> str:
              "|---" * (len(METRICS + PRIVACY) + 4) + "|"]
     for n in names:
         cells = [_cell(summary([r[m] for r in rows[n]])) for m in METRICS + PRIVACY]
-        lines.append(f"| {n} | {len(rows[n])} | " + " | ".join(cells) + f" | {np.mean([r['fit_s'] for r in rows[n]]):.0f} | "
+        lines.append(f"| {n} | {len(rows[n])} | " + " | ".join(cells)
+                     + f" | {np.mean([r['fit_s'] for r in rows[n]]):.0f} | "
                      f"{np.mean([r['sample_s'] for r in rows[n]]):.1f} |")
     lines += ["", "Share of the gap closed (Gaussian floor = 0%, real-vs-real ceiling = 100%; mean ± sd [min, "
               "max] over splits, each split judged against its own floor and ceiling; NaN: no gap on any split):",
@@ -336,8 +338,9 @@ def main() -> None:
             if name == "gaussian":
                 rows["real (ceiling)"].append({**res["reference"], "fit_s": 0.0, "sample_s": 0.0, "seed": seed})
             rows[label].append({**res["value"], "fit_s": fit_s, "sample_s": sample_s, "seed": seed})
-            print(f"seed {seed} {label:14s} " + " ".join(f"{SHORT.get(k, k)}={v:.3f}" for k, v in rows[label][-1].items()
-                                                     if k != "seed"), flush=True)
+            print(f"seed {seed} {label:14s} " + " ".join(f"{SHORT.get(k, k)}={v:.3f}"
+                                                         for k, v in rows[label][-1].items() if k != "seed"),
+                  flush=True)
         # every finished split is written at once: an interrupted run keeps the splits it completed
         finish(rows, args, a, overrides, sopts, time.perf_counter() - t_start, final=seed == args.seeds[-1])
 
