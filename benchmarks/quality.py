@@ -369,8 +369,9 @@ def finish(rows: dict[str, list[dict]], args, a, overrides, sopts, seconds: floa
     done = args.seeds[:len(rows["gaussian"])]
     command = "benchmarks/quality.py " + " ".join(shlex.quote(x) for x in sys.argv[1:])
     header = (f"`{command}`: data set {args.dataset} ({a.n_obs} x {a.n_vars}, {a.obs[LABEL].nunique()} classes), "
-              f"splits {done}{'' if final else f' of {args.seeds}'}, overrides {dict(overrides)}, sampler "
-              f"{dict(sopts)}, torch threads {args.threads}, draws {args.draws}, {seconds:.0f} s in all")
+              f"splits {done}{'' if final else f' of {args.seeds}'}, overrides "
+              f"{ {k: v for k, v in overrides.items() if v} }, sampler { {k: v for k, v in sopts.items() if v} }, "
+              f"torch threads {args.threads}, draws {args.draws}, {seconds:.0f} s in all")
     text = tables(rows, header)
     old = ""
     g = {r["seed"]: r for r in rows["gaussian"]}
