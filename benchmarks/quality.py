@@ -1,51 +1,126 @@
-"""Every generator's quality on the bundled GTEx data, next to the real-vs-real ceiling and the Gaussian floor.
+"""Every generator's quality on a development data set, next to the real-vs-real ceiling and the Gaussian floor.
 
-The judging protocol of the project (README "Judging quality"): for each seed, a stratified 80/20 split of
-the bundled GTEx subset (26 tissues x 20 profiles, 467 genes; 416 train / 104 test); each model trains on
-the training split and generates a synthetic set with the test split's label mix; ``rnagen.metrics.evaluate``
-scores it against the held-out test split with the tool's own preprocessing (log scale, genes z-scored with
-the real training statistics) and gives, in the same call, the real-vs-real reference: a training subsample
-of the synthetic set's size scored the same way (the ceiling). The per-class Gaussian is the floor.
+The judging protocol of the project (README "How good are the models?"): for each seed, a stratified 80/20
+split of the data set; each model trains on the training split and generates a synthetic set with the test
+split's label mix; ``rnagen.metrics.evaluate`` scores it against the held-out test split with the tool's own
+preprocessing (log scale, genes z-scored with the real training statistics) and gives, in the same call, the
+real-vs-real reference: a training subsample of the synthetic set's size scored the same way (the ceiling).
+The per-class Gaussian is the floor.
+
+Data sets (``--dataset``; all but gtex26 are read from ``/work/shared/data``, the development data, or from
+``--data-dir``):
+
+``gtex26``   the bundled GTEx subset: 26 tissues x 20 profiles, 467 genes (416 train / 104 test per split)
+``mirna4``   TCGA miRNA-seq of 4 cancer types, 1,934 x 383 miRNAs, log2 then z-scored upstream (label ``label``)
+``brca258``  TCGA BRCA, 1,105 x 258 genes, raw counts (label ``groups``: ductal / lobular)
+``brca200``  TCGA BRCA (mixOmics), 220 x 200 genes, normalised log scale (label ``subtype``: LumA / Basal /
+             Her2); the file's own train/test column is ignored: every seed draws its own stratified split
+
+The share of the gap closed (:mod:`rnagen.metrics.gap`) is computed per split from that split's floor and
+ceiling, then summarised over splits: 1 - d(model) / d(floor), d the distance from the real-vs-real value on
+the indicator's side (100% = as real data, 0% = as the Gaussian, negative = worse; NaN where the Gaussian
+already reaches the ceiling). TSTR is reported against TRTR (the same classifiers trained on the real training
+split), as the difference TSTR - TRTR.
 
 Two reference rows besides the ceiling and the floor: "copies", the memoriser (each synthetic profile is a
 training profile of the same label, drawn with replacement), shows what copying scores: it beats the Gaussian
-on density, AA_ts and TSTR on these small splits, so a model that wins only as far as it copies has not won;
-the privacy columns tell them apart: DCR share (share of synthetic profiles nearer the training set than the
+on density, AA_ts and TSTR on small splits, so a model that wins only as far as it copies has not won; the
+privacy columns tell them apart: DCR share (share of synthetic profiles nearer the training set than the
 held-out set; reference: the real-vs-real value, held-out profiles playing the synthetic set) and the
 near-copy share (closer to a training profile than 99% of held-out real profiles are; copies: 1).
 
 Indicators: density and coverage (k = 10), precision, recall, AA_ts (0.5 ideal), detection AUC (0.5
-ideal), TSTR accuracy (logistic regression and MLP, 3 classifier seeds) of classifiers trained on a second
-synthetic set with the training split's size and label mix (416 profiles), so that TSTR compares with its
-reference TRTR (the same classifiers trained on the real training split). A model "beats the floor" on an
-indicator when it is nearer the real-vs-real value than the Gaussian (for density: |density - ceiling|; for
-AA_ts and detection: |value - 0.5|; for coverage, recall and TSTR: higher), judged on the means over the
-seeds; "(k/n)" after an indicator counts the seeds on which the model beats the floor of the same split.
-``--draws N`` scores N synthetic draws (pairs of a test-sized and a training-sized set) per model and split
-and averages them, the floor included: one draw moves AA_ts by ~0.02 for the same trained model.
+ideal), correlation score, TSTR accuracy (logistic regression and MLP, 3 classifier seeds) of classifiers
+trained on a second synthetic set with the training split's size and label mix, so that TSTR compares with
+its reference TRTR (the same classifiers trained on the real training split). ``--draws N`` scores N synthetic
+draws (pairs of a test-sized and a training-sized set) per model and split and averages them, the floor
+included: one draw moves AA_ts by ~0.02 for the same trained model.
+
+``--resume-log LOG`` continues an interrupted run from its printed output (the model rows it printed are
+reused; the floor, ceiling and copies rows are recomputed). ``--out PREFIX`` writes PREFIX.json (every
+split's values, the summaries and the command) and PREFIX.md (the tables printed at the end), rewritten after
+every finished split.
 
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/quality.py --models gaussian diffusion --seeds 0 1 2
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/quality.py --dataset mirna4 --threads 1 --out mirna4
     .venv/bin/python benchmarks/quality.py --models diffusion --set diffusion:train.steps=6000 \\
         --sample diffusion:steps=50 --threads 1
 """
 from __future__ import annotations
 
 import argparse
+import json
+import math
+import shlex
+import sys
 import time
 from collections import defaultdict
+from pathlib import Path
 
 import anndata
 import numpy as np
+import pandas as pd
 import torch
 
-METRICS = ["density", "coverage", "precision", "recall", "aa_ts", "detection_auc", "tstr_logreg_accuracy",
-           "tstr_mlp_accuracy"]
+METRICS = ["density", "coverage", "precision", "recall", "aa_ts", "detection_auc", "correlation_score",
+           "tstr_logreg_accuracy", "tstr_mlp_accuracy"]
 PRIVACY = ["dcr_share", "near_copy_share"]
+#: the indicators that get a share of the gap closed (fidelity-type; see rnagen.metrics.gap.applies)
+GAP = ["density", "coverage", "precision", "recall", "aa_ts", "detection_auc", "correlation_score"]
+TSTR = ["tstr_logreg_accuracy", "tstr_mlp_accuracy"]
 SHORT = {"density": "dens", "coverage": "cov", "precision": "prec", "recall": "rec", "aa_ts": "AA_ts",
-         "detection_auc": "det", "tstr_logreg_accuracy": "TSTR_lr", "tstr_mlp_accuracy": "TSTR_mlp",
-         "dcr_share": "DCR", "near_copy_share": "copies"}
+         "detection_auc": "det", "correlation_score": "corr", "tstr_logreg_accuracy": "TSTR_lr",
+         "tstr_mlp_accuracy": "TSTR_mlp", "dcr_share": "DCR", "near_copy_share": "copies"}
+DATASETS = ("gtex26", "mirna4", "brca258", "brca200")
+DEFAULT_DATA_DIR = Path("/work/shared/data")
+
+#: the label key of the AnnData every loader returns
+LABEL = "label"
 
 
+# ------------------------------------------------------------------------------------------------- data
+def _adata(X: np.ndarray, labels, obs_names, var_names, *, logged: bool | None, what: str) -> anndata.AnnData:
+    from rnagen.pp.history import set_log_state
+
+    a = anndata.AnnData(X=np.asarray(X, np.float32),
+                        obs=pd.DataFrame({LABEL: pd.Categorical(np.asarray(labels).astype(str))},
+                                         index=[str(s) for s in obs_names]),
+                        var=pd.DataFrame(index=[str(g) for g in var_names]))
+    if logged is not None:
+        # recorded so that every model and evaluate() take the values as they are (no second log)
+        set_log_state(a, logged=logged, transform=what)
+    return a
+
+
+def load_dataset(name: str, data_dir: Path = DEFAULT_DATA_DIR) -> anndata.AnnData:
+    """The development data set ``name`` as AnnData with the class in ``obs["label"]``."""
+    if name == "gtex26":
+        from rnagen import datasets
+
+        a = datasets.gtex26()
+        a.obs[LABEL] = a.obs["tissue"].astype(str).astype("category")
+        return a
+    if name == "mirna4":
+        df = pd.read_csv(data_dir / "tcga_mirna4" / "expression.csv.gz", index_col="sample_id")
+        y = df.pop("label")
+        return _adata(df.to_numpy(np.float32), y, df.index, df.columns, logged=True,
+                      what="log2(x+1), then z-scored per miRNA (upstream)")
+    if name == "brca258":
+        df = pd.read_csv(data_dir / "tcga_brca" / "syngbts_RNABRCASubtypeSel258.csv.gz")
+        y = df.pop("groups")
+        # raw counts: left unrecorded, so models and evaluate() apply log2(x+1) themselves
+        return _adata(df.to_numpy(np.float32), y, [f"BRCA{i:04d}" for i in range(len(df))], df.columns,
+                      logged=None, what="")
+    if name == "brca200":
+        df = pd.read_csv(data_dir / "tcga_brca" / "mixomics_breastTCGA_mrna200.csv", index_col="sample_id")
+        y = df.pop("subtype")
+        df = df.drop(columns=["split"])
+        return _adata(df.to_numpy(np.float32), y, df.index, df.columns, logged=True,
+                      what="normalised log scale (mixOmics DIABLO preprocessing)")
+    raise SystemExit(f"unknown --dataset {name!r}; choose one of {', '.join(DATASETS)}")
+
+
+# ------------------------------------------------------------------------------------------------- scoring
 def _value(v: str):
     low = v.lower()
     if low in ("true", "false"):
@@ -60,7 +135,7 @@ def _value(v: str):
         return v
 
 
-def score(test, syn, train, seed: int, syn_tstr=None) -> dict[str, dict[str, float]]:
+def score(test, syn, train, seed: int, syn_tstr=None, *, label_key: str = "tissue") -> dict[str, dict[str, float]]:
     """evaluate() on the chosen indicators: {"value": {...}, "reference": {...}}.
 
     ``syn_tstr``: a synthetic set of the training set's size and label mix; when given, the TSTR accuracies
@@ -71,12 +146,12 @@ def score(test, syn, train, seed: int, syn_tstr=None) -> dict[str, dict[str, flo
 
     tstr = [m for m in METRICS if m.startswith("tstr_")]
     first = [m for m in METRICS + PRIVACY if syn_tstr is None or m not in tstr]
-    df = evaluate(test, syn, train=train, label_key="tissue", metrics=first, n_boot=0,
+    df = evaluate(test, syn, train=train, label_key=label_key, metrics=first, n_boot=0,
                   n_boot_expensive=0, seed=seed)
     df = df[df["group"] == "all"].set_index("name")
     out = {"value": df["value"].to_dict(), "reference": df["reference"].to_dict()}
     if syn_tstr is not None:
-        dt = evaluate(test, syn_tstr, train=train, label_key="tissue", metrics=tstr, n_boot=0,
+        dt = evaluate(test, syn_tstr, train=train, label_key=label_key, metrics=tstr, n_boot=0,
                       n_boot_expensive=0, seed=seed)
         dt = dt[dt["group"] == "all"].set_index("name")
         out["value"].update(dt["value"].to_dict())
@@ -84,7 +159,8 @@ def score(test, syn, train, seed: int, syn_tstr=None) -> dict[str, dict[str, flo
     return out
 
 
-def score_draws(model, train, test, seed: int, draws: int = 1, **opts) -> tuple[dict[str, dict[str, float]], float]:
+def score_draws(model, train, test, seed: int, draws: int = 1, *, label_key: str = "tissue",
+                **opts) -> tuple[dict[str, dict[str, float]], float]:
     """:func:`score` averaged over ``draws`` synthetic draws of ``model`` (each a test-sized set and a
     training-sized one for TSTR; draw 0 uses the seeds of the one-draw protocol), and the seconds the last
     test-sized draw took."""
@@ -94,20 +170,22 @@ def score_draws(model, train, test, seed: int, draws: int = 1, **opts) -> tuple[
         syn = model.sample(like=test, seed=seed + 100 + 1000 * d, **opts)
         sample_s = time.perf_counter() - t0
         syn_tstr = model.sample(like=train, seed=seed + 200 + 1000 * d, **opts)
-        results.append(score(test, syn, train, seed, syn_tstr=syn_tstr))
+        results.append(score(test, syn, train, seed, syn_tstr=syn_tstr, label_key=label_key))
     res = {part: {k: float(np.mean([r[part][k] for r in results])) for k in results[0][part]}
            for part in ("value", "reference")}
     return res, sample_s
 
 
-def copies(train, test, seed: int):
+def copies(train, test, seed: int, *, label_key: str = "tissue"):
     """The memoriser: for each test profile, a training profile of the same label drawn with replacement."""
     rng = np.random.default_rng(seed)
-    y_tr = train.obs["tissue"].astype(str).to_numpy()
-    pick = [rng.choice(np.flatnonzero(y_tr == lab)) for lab in test.obs["tissue"].astype(str)]
+    y_tr = train.obs[label_key].astype(str).to_numpy()
+    pick = [rng.choice(np.flatnonzero(y_tr == lab)) for lab in test.obs[label_key].astype(str)]
     obs = train.obs.iloc[pick].reset_index(drop=True)
     obs.index = [f"copy{i}" for i in range(len(pick))]
-    return anndata.AnnData(X=np.asarray(train.X)[pick], obs=obs, var=train.var.copy())
+    out = anndata.AnnData(X=np.asarray(train.X)[pick], obs=obs, var=train.var.copy())
+    out.uns = {k: v for k, v in train.uns.items() if k == "rnagen"}  # the same log state as the training set
+    return out
 
 
 def beats(name: str, model: float, floor: float, ceiling: float) -> bool:
@@ -119,8 +197,85 @@ def beats(name: str, model: float, floor: float, ceiling: float) -> bool:
     return model > floor
 
 
+def add_gap(rows: dict[str, list[dict]]) -> None:
+    """Add ``gap_<indicator>`` and ``tstr_gap_<clf>`` (TSTR - TRTR) to every row of every split, in place,
+    each split judged against its own floor (the "gaussian" row) and ceiling (the "real (ceiling)" row)."""
+    from rnagen.metrics.gap import gap_closed
+
+    floors = {r["seed"]: r for r in rows["gaussian"]}
+    ceilings = {r["seed"]: r for r in rows["real (ceiling)"]}
+    for name, rs in rows.items():
+        for r in rs:
+            floor, ceiling = floors[r["seed"]], ceilings[r["seed"]]
+            for m in GAP:
+                r[f"gap_{m}"] = gap_closed(m, r[m], floor=floor[m], ceiling=ceiling[m])
+            for m in TSTR:
+                r[f"tstr_gap_{m}"] = r[m] - ceiling[m]
+
+
+def summary(values) -> dict[str, float]:
+    """Mean, sd (ddof 1), min and max over splits, NaNs left out; ``n`` splits counted."""
+    v = np.asarray([x for x in values if x is not None and math.isfinite(x)], float)
+    if len(v) == 0:
+        return {"mean": math.nan, "sd": math.nan, "min": math.nan, "max": math.nan, "n": 0}
+    return {"mean": float(v.mean()), "sd": float(v.std(ddof=1)) if len(v) > 1 else math.nan,
+            "min": float(v.min()), "max": float(v.max()), "n": int(len(v))}
+
+
+def _cell(s: dict[str, float], pct: bool = False) -> str:
+    if s["n"] == 0:
+        return "NaN"
+    f = (lambda x: f"{100 * x:.0f}%") if pct else (lambda x: f"{x:.3f}")
+    sd = "" if math.isnan(s["sd"]) else f" ± {f(s['sd']).rstrip('%')}"
+    rng = f" [{f(s['min'])}, {f(s['max'])}]" if s["n"] > 1 else ""
+    return f"{f(s['mean'])}{sd}{rng}" + (f" (n={s['n']})" if pct and s["n"] < s.get("of", s["n"]) else "")
+
+
+def tables(rows: dict[str, list[dict]], header: str) -> str:
+    """The markdown tables: values, share of the gap closed, TSTR vs TRTR (mean ± sd [min, max] over splits)."""
+    names = list(rows)
+    lines = [header, "", "Values (mean ± sd [min, max] over splits):", "",
+             "| set | splits | " + " | ".join(SHORT[m] for m in METRICS + PRIVACY) + " | train s | sample s |",
+             "|---" * (len(METRICS + PRIVACY) + 4) + "|"]
+    for n in names:
+        cells = [_cell(summary([r[m] for r in rows[n]])) for m in METRICS + PRIVACY]
+        lines.append(f"| {n} | {len(rows[n])} | " + " | ".join(cells)
+                     + f" | {np.mean([r['fit_s'] for r in rows[n]]):.0f} | "
+                     f"{np.mean([r['sample_s'] for r in rows[n]]):.1f} |")
+    lines += ["", "Share of the gap closed (Gaussian floor = 0%, real-vs-real ceiling = 100%; mean ± sd [min, "
+              "max] over splits, each split judged against its own floor and ceiling; NaN: no gap on any split):",
+              "", "| set | " + " | ".join(SHORT[m] for m in GAP) + " |", "|---" * (len(GAP) + 1) + "|"]
+    for n in names:
+        if n == "real (ceiling)":
+            continue
+        lines.append(f"| {n} | " + " | ".join(_cell({**summary([r[f'gap_{m}'] for r in rows[n]]),
+                                                      "of": len(rows[n])}, pct=True) for m in GAP) + " |")
+    lines += ["", "TSTR vs TRTR (accuracy; TRTR = classifiers trained on the real training split):", "",
+              "| set | " + " | ".join(f"{SHORT[m]} | {SHORT[m]} - TRTR" for m in TSTR) + " |",
+              "|---" * (2 * len(TSTR) + 1) + "|"]
+    for n in names:
+        lines.append(f"| {n} | " + " | ".join(f"{_cell(summary([r[m] for r in rows[n]]))} | "
+                                              f"{_cell(summary([r[f'tstr_gap_{m}'] for r in rows[n]]))}"
+                                              for m in TSTR) + " |")
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------------------- main
+def _clean(obj):
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _clean(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_clean(v) for v in obj]
+    return obj
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--dataset", choices=DATASETS, default="gtex26", help="development data set (default gtex26)")
+    ap.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR,
+                    help=f"folder holding tcga_mirna4/ and tcga_brca/ (default {DEFAULT_DATA_DIR})")
     ap.add_argument("--models", nargs="+", default=["gaussian", "diffusion", "vae", "wgan-gp"],
                     help="registered model names (the Gaussian floor is always added)")
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="split/training seeds")
@@ -131,13 +286,21 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--draws", type=int, default=1, help="synthetic draws per model and split, scores averaged "
                     "(one draw moves AA_ts by ~0.02; the Gaussian floor gets the same number of draws)")
+    ap.add_argument("--out", default=None, help="write PREFIX.json and PREFIX.md")
+    ap.add_argument("--resume-log", default=None, metavar="LOG",
+                    help="the printed output of an interrupted run with the same settings: its model rows (the "
+                         "'seed N MODEL key=value ...' lines, 3 decimals) are taken instead of retraining; the "
+                         "Gaussian floor, the ceiling and the copies are recomputed (deterministic, seconds)")
+    ap.add_argument("--only-logged", action="store_true",
+                    help="with --resume-log: train nothing, leave out the (split, model) pairs the log lacks "
+                         "(each model's summary then covers the splits it finished, counted as n)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
-    from rnagen import datasets, pp
+    from rnagen import pp
     from rnagen.models import get_model
 
-    a = datasets.gtex26()
+    a = load_dataset(args.dataset, args.data_dir)
     overrides, sopts = defaultdict(list), defaultdict(dict)
     for s in args.set:
         m, kv = s.split(":", 1)
@@ -148,43 +311,95 @@ def main() -> None:
         sopts[m][k] = _value(v)
     models = ["gaussian"] + [m for m in args.models if m != "gaussian"]
     rows: dict[str, list[dict]] = defaultdict(list)
+    logged = read_log(args.resume_log) if args.resume_log else {}
+    t_start = time.perf_counter()
     for seed in args.seeds:
-        tr, te = pp.split(a, label_key="tissue", test_size=0.2, seed=seed)
-        res = score(te, copies(tr, te, seed), tr, seed, syn_tstr=copies(tr, tr, seed + 1))
-        rows["copies"].append({**res["value"], "fit_s": 0.0, "sample_s": 0.0})
+        tr, te = pp.split(a, label_key=LABEL, test_size=0.2, seed=seed)
+        res = score(te, copies(tr, te, seed, label_key=LABEL), tr, seed,
+                    syn_tstr=copies(tr, tr, seed + 1, label_key=LABEL), label_key=LABEL)
+        rows["copies"].append({**res["value"], "fit_s": 0.0, "sample_s": 0.0, "seed": seed})
         print(f"seed {seed} {'copies':14s} " + " ".join(f"{SHORT.get(k, k)}={v:.3f}"
-                                                        for k, v in rows["copies"][-1].items()), flush=True)
+                                                        for k, v in rows["copies"][-1].items() if k != "seed"),
+              flush=True)
         for name in models:
+            label = name if (name == "gaussian" or args.label is None) else args.label
+            if (seed, label) in logged and name != "gaussian":
+                rows[label].append({**logged[seed, label], "seed": seed})
+                print(f"seed {seed} {label:14s} taken from {args.resume_log}", flush=True)
+                continue
+            if args.only_logged and name != "gaussian":
+                print(f"seed {seed} {label:14s} not in {args.resume_log}: left out (--only-logged)", flush=True)
+                continue
             model = get_model(name).from_config(overrides=overrides[name])
             t0 = time.perf_counter()
-            model.fit(tr, label_key="tissue", seed=seed, progress=False)
+            model.fit(tr, label_key=LABEL, seed=seed, progress=False)
             fit_s = time.perf_counter() - t0
-            res, sample_s = score_draws(model, tr, te, seed, args.draws, **sopts[name])
+            res, sample_s = score_draws(model, tr, te, seed, args.draws, label_key=LABEL, **sopts[name])
             if name == "gaussian":
-                rows["real (ceiling)"].append({**res["reference"], "fit_s": 0.0, "sample_s": 0.0})
-            label = name if (name == "gaussian" or args.label is None) else args.label
-            rows[label].append({**res["value"], "fit_s": fit_s, "sample_s": sample_s})
-            print(f"seed {seed} {label:14s} " + " ".join(f"{SHORT.get(k, k)}={v:.3f}" for k, v in rows[label][-1].items()),
+                rows["real (ceiling)"].append({**res["reference"], "fit_s": 0.0, "sample_s": 0.0, "seed": seed})
+            rows[label].append({**res["value"], "fit_s": fit_s, "sample_s": sample_s, "seed": seed})
+            print(f"seed {seed} {label:14s} " + " ".join(f"{SHORT.get(k, k)}={v:.3f}"
+                                                         for k, v in rows[label][-1].items() if k != "seed"),
                   flush=True)
-    print(f"\nmean (sd) over seeds {args.seeds}; overrides {dict(overrides)}; sampler {dict(sopts)}; "
-          f"torch threads {args.threads}; draws {args.draws}")
-    cols = METRICS + PRIVACY
-    print(f"{'set':16s} " + " ".join(f"{SHORT[m]:>14s}" for m in cols) + f" {'fit s':>7s}  beats floor on")
-    mean = {n: {k: float(np.mean([r[k] for r in rs])) for k in rs[0]} for n, rs in rows.items()}
+        # every finished split is written at once: an interrupted run keeps the splits it completed
+        finish(rows, args, a, overrides, sopts, time.perf_counter() - t_start, final=seed == args.seeds[-1])
+
+
+def read_log(path: str) -> dict[tuple[int, str], dict[str, float]]:
+    """{(seed, row label): values} from the lines this script prints for each finished model and split."""
+    short_to_name = {v: k for k, v in SHORT.items()}
+    out = {}
+    for line in Path(path).read_text().splitlines():
+        parts = line.split()
+        if len(parts) < 4 or parts[0] != "seed" or "=" not in parts[-1]:
+            continue
+        kv = [p for p in parts[2:] if "=" in p]
+        label = " ".join(p for p in parts[2:] if "=" not in p)
+        vals = {short_to_name.get(k, k): float(v) for k, v in (p.split("=", 1) for p in kv)}
+        out[int(parts[1]), label] = vals
+    return out
+
+
+def finish(rows: dict[str, list[dict]], args, a, overrides, sopts, seconds: float, *, final: bool) -> None:
+    """Gap closed per split, the tables and (with ``--out``) PREFIX.json / PREFIX.md for the splits done."""
+    order = ["real (ceiling)", "gaussian", "copies"] + [n for n in rows if n not in ("real (ceiling)", "gaussian",
+                                                                                     "copies")]
+    rows = {n: [dict(r) for r in rows[n]] for n in order}   # the reference rows first, then the models
+    add_gap(rows)
+    done = args.seeds[:len(rows["gaussian"])]
+    command = "benchmarks/quality.py " + " ".join(shlex.quote(x) for x in sys.argv[1:])
+    header = (f"`{command}`: data set {args.dataset} ({a.n_obs} x {a.n_vars}, {a.obs[LABEL].nunique()} classes), "
+              f"splits {done}{'' if final else f' of {args.seeds}'}, overrides "
+              f"{ {k: v for k, v in overrides.items() if v} }, sampler { {k: v for k, v in sopts.items() if v} }, "
+              f"torch threads {args.threads}, draws {args.draws}, {seconds:.0f} s in all")
+    text = tables(rows, header)
+    old = ""
+    g = {r["seed"]: r for r in rows["gaussian"]}
+    c = {r["seed"]: r for r in rows["real (ceiling)"]}
     for name, rs in rows.items():
-        cells = " ".join(f"{np.mean([r[m] for r in rs]):.3f} ({np.std([r[m] for r in rs]):.3f})".rjust(14)
-                         for m in cols)
-        won = ""
-        if name not in ("gaussian", "real (ceiling)"):
-            parts = []
-            for m in METRICS:
-                if beats(m, mean[name][m], mean["gaussian"][m], mean["real (ceiling)"][m]):
-                    # how many seeds agree, each judged against its own split's floor and ceiling
-                    k = sum(beats(m, r[m], g[m], c[m])
-                            for r, g, c in zip(rs, rows["gaussian"], rows["real (ceiling)"]))
-                    parts.append(f"{SHORT[m]} ({k}/{len(rs)})")
-            won = ", ".join(parts)
-        print(f"{name:16s} {cells} {mean[name]['fit_s']:7.1f}  {won}")
+        if name in ("gaussian", "real (ceiling)"):
+            continue
+        parts = []
+        # means over the splits this row finished, the floor's and the ceiling's over the same splits
+        mean = {n: {m: float(np.mean([ref[r["seed"]][m] for r in rs])) for m in METRICS} for n, ref in
+                (("gaussian", g), ("real (ceiling)", c), (name, {r["seed"]: r for r in rs}))}
+        for m in METRICS:
+            if beats(m, mean[name][m], mean["gaussian"][m], mean["real (ceiling)"][m]):
+                # how many seeds agree, each judged against its own split's floor and ceiling
+                k = sum(beats(m, r[m], g[r["seed"]][m], c[r["seed"]][m]) for r in rs)
+                parts.append(f"{SHORT[m]} ({k}/{len(rs)})")
+        old += f"{name}: beats the floor (on the means) on {', '.join(parts) or 'nothing'}\n"
+    if final:
+        print("\n" + text + "\n\n" + old)
+    if args.out:
+        from rnagen._io import write_json, write_text
+
+        write_text(Path(args.out + ".md"), text + "\n\n" + old)
+        write_json(Path(args.out + ".json"), _clean({
+            "command": command, "dataset": args.dataset, "n_obs": a.n_obs, "n_genes": a.n_vars,
+            "seeds": done, "complete": final, "draws": args.draws, "threads": args.threads, "rows": rows,
+            "summary": {n: {k: summary([r[k] for r in rs]) for k in rs[0]} for n, rs in rows.items()}}))
+        print(f"wrote {args.out}.json and {args.out}.md ({len(done)} of {len(args.seeds)} splits)", flush=True)
 
 
 if __name__ == "__main__":

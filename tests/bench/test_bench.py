@@ -8,7 +8,7 @@ import pytest
 
 from rnagen.bench import LEADERBOARD_COLUMNS, budget_overrides, parse_models, run_benchmark
 from rnagen.bench.budgets import ROWS
-from rnagen.bench.runner import _table_to_metrics
+from rnagen.bench.runner import GAP_COLUMNS, _table_to_metrics
 from rnagen.cli.main import main
 from rnagen.errors import ConfigError
 
@@ -45,6 +45,54 @@ def test_leaderboard_files_columns_and_ranges(tiny_bench):
     # directions travel with the leaderboard (a target value for AA_ts)
     assert meta["directions"]["aa_ts"] == 0.5 and meta["directions"]["tstr_accuracy"] == "higher"
     assert meta["settings"]["label_key"] == "kind" and meta["settings"]["n_test"] + meta["settings"]["n_train"] == 42
+
+
+def test_gap_closed_columns_against_floor_and_ceiling(tiny_bench):
+    """Each row's share of the gap closed, recomputed from its result file and the Gaussian's of the same seed."""
+    from rnagen.metrics.gap import gap_closed
+
+    out, _, _ = tiny_bench
+    csv = pd.read_csv(out / "leaderboard.csv").set_index("model")
+    meta = json.loads((out / "leaderboard.json").read_text())
+    for col in GAP_COLUMNS:
+        assert col in csv.columns and col in meta["columns"]
+    assert meta["gap_closed"]["floor"] == "gaussian" and meta["directions"]["aa_ts_gap_closed"] == "higher"
+    res = {r: json.loads((out / "results" / f"{r}_seed0.json").read_text())["metrics"]
+           for r in ("real", "gaussian", "ddpm", "ddim")}
+    checked = 0
+    for row in ("ddpm", "ddim"):
+        for name in ("aa_ts", "recall", "correlation_score", "density", "coverage", "precision"):
+            m, f = res[row][name], res["gaussian"][name]
+            want = gap_closed(name, m["value"], floor=f["value"], ceiling=m["reference"])
+            got = csv.loc[row, f"{name}_gap_closed"]
+            if np.isnan(want):
+                assert np.isnan(got), (row, name)
+            else:
+                assert got == pytest.approx(want, rel=1e-5), (row, name)   # the csv keeps 6 digits
+                checked += 1
+    assert checked >= 4
+    # the floor closes none of its own gap, the real training profiles all of it (NaN where there is no gap)
+    for name in ("aa_ts", "correlation_score", "frechet_distance"):
+        assert csv.loc["gaussian", f"{name}_gap_closed"] == 0.0
+        assert csv.loc["real", f"{name}_gap_closed"] == pytest.approx(1.0)
+    # detection AUC was not computed: an empty column
+    assert csv["detection_auc_gap_closed"].isna().all()
+
+
+def test_gaussian_floor_row_is_always_run(tmp_path, labelled_csv):
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("tiny", Path(__file__).with_name("tiny_bench.py"))
+    tiny = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tiny)
+    board = run_benchmark(labelled_csv, label_key="kind", models="ddim", out_dir=tmp_path / "b", progress=False,
+                          report=False, overrides=tiny.TINY_OVERRIDES, steps_grid=(2,), device="cpu",
+                          evaluate_options={"n_boot": 20, "n_boot_expensive": 2, "classifier_seeds": (0,),
+                                            "epochs": 2}, metrics=["aa_ts", "recall"])
+    assert board["model"].tolist() == ["real", "gaussian", "ddim"]
+    assert board.set_index("model").loc["gaussian", "aa_ts_gap_closed"] == 0.0
+    assert np.isfinite(board.set_index("model").loc["ddim", "aa_ts_gap_closed"])
 
 
 def test_run_folders_synthetic_counts_and_plot_data(tiny_bench):

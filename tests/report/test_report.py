@@ -1,5 +1,6 @@
 """The HTML report: one self-contained file drawn from saved results only; and it renders in Chromium."""
 import base64
+import json
 import re
 import shutil
 import subprocess
@@ -8,7 +9,7 @@ import numpy as np
 import pytest
 
 from rnagen.errors import RunDirError
-from rnagen.report import best_rows, write_report
+from rnagen.report import best_rows, gap_colour, write_report
 
 _IMG = re.compile(r'<img[^>]*src="data:image/png;base64,([A-Za-z0-9+/=]+)"')
 
@@ -39,6 +40,22 @@ def test_report_is_one_self_contained_file(tiny_bench):
     for fig in ("pca", "corr", "moments", "tstr", "steps"):
         assert f'id="{fig}"' in text
     assert 'id="recon"' not in text  # no reconstruction ran
+    # the report leads with the share of the gap closed: before the leaderboard, one colour-coded row per
+    # model (the Gaussian marked as the floor, the real ceiling left out), the leaderboard's numbers in percent
+    assert 'id="gap-table"' in text and text.index('id="gap-table"') < text.index('id="leaderboard-table"')
+    gap = text[text.index('id="gap-table"'):text.index("</table>", text.index('id="gap-table"'))]
+    assert 'class="floor" data-model="gaussian"' in gap and 'data-model="ddim"' in gap
+    assert 'data-model="real"' not in gap
+    assert gap.count('style="background: hsl(0, 70%, 80%)">0%</td>') >= 2     # the floor: 0%, red
+    board = {r["model"]: r for r in json.loads((out / "leaderboard.json").read_text())["rows"]}
+    aa = board["ddim"]["aa_ts_gap_closed"]
+    assert f">{100 * aa:.0f}%</td>" in gap
+
+
+def test_gap_colours_run_from_red_to_green():
+    assert gap_colour(1.0) == "hsl(120, 70%, 80%)" and gap_colour(0.5) == "hsl(60, 70%, 80%)"
+    assert gap_colour(0.0) == "hsl(0, 70%, 80%)" and gap_colour(-2.0) == "hsl(0, 70%, 72%)"   # worse: deeper red
+    assert gap_colour(float("nan")) == gap_colour(None) == "#eeeeee"
 
 
 def test_best_value_per_column_respects_direction():

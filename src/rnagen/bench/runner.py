@@ -7,8 +7,15 @@ Output folder layout (every file written atomically, so an interrupted benchmark
     OUT/runs/<model>_seed<k>/       the trained generator's run folder (``rnagen.models.load`` reads it)
     OUT/results/<row>_seed<k>.json  one benchmark row's indicators (the unit of resume)
     OUT/plots/                      the data of the report's figures (see :mod:`rnagen.bench.plotdata`)
-    OUT/leaderboard.csv, .json      one row per model (mean over seeds), with confidence intervals
+    OUT/leaderboard.csv, .json      one row per model (mean over seeds), with confidence intervals and the
+                                    share of the gap closed per fidelity indicator
     OUT/report.html                 written by :func:`rnagen.report.write_report`
+
+Two reference rows are always run: ``real`` (the real training profiles as the synthetic set: the ceiling)
+and ``gaussian`` (the per-class Gaussian: the floor). Each row's share of the gap closed on an indicator
+(:mod:`rnagen.metrics.gap`) is computed per seed, against the Gaussian of the same seed and the ceiling of its
+own evaluation (the real-vs-real reference against the same held-out profiles), then averaged over seeds:
+columns ``<indicator>_gap_closed``. TSTR is judged against its reference, TRTR (``trtr_accuracy``).
 
 Resume: a row whose result file exists with the same fingerprint (split, budget overrides, sampler options,
 seed, metrics) is not recomputed; a trained run folder with the same fingerprint is loaded instead of
@@ -35,7 +42,7 @@ from .budgets import (DDIM_STEP_GRID, DEFAULT_MODELS, EVALUATE_OPTIONS, ROWS, SA
                       parse_models)
 from .plotdata import RealReference
 
-__all__ = ["run_benchmark", "LEADERBOARD_COLUMNS", "METRIC_COLUMNS", "DIRECTIONS", "read_leaderboard"]
+__all__ = ["run_benchmark", "LEADERBOARD_COLUMNS", "METRIC_COLUMNS", "GAP_COLUMNS", "DIRECTIONS", "read_leaderboard"]
 
 #: the headline indicators, in leaderboard order; each is also given ``_ci_low`` / ``_ci_high`` columns
 METRIC_COLUMNS: tuple[str, ...] = (
@@ -43,6 +50,13 @@ METRIC_COLUMNS: tuple[str, ...] = (
     "aa_ts", "detection_auc", "frechet_distance", "dcr_share",
 )
 LEADERBOARD_COLUMNS: tuple[str, ...] = ("model",) + METRIC_COLUMNS + ("train_seconds", "sample_seconds")
+#: headline indicators with a share of the gap closed (Gaussian floor 0, real-vs-real ceiling 1), in order
+GAP_INDICATORS: tuple[str, ...] = ("density", "coverage", "precision", "recall", "aa_ts", "detection_auc",
+                                   "correlation_score", "frechet_distance")
+#: their leaderboard columns (always present; empty where the indicator was not computed)
+GAP_COLUMNS: tuple[str, ...] = tuple(f"{c}_gap_closed" for c in GAP_INDICATORS)
+#: the floor row (always run) and the row of real training profiles (the ceiling)
+FLOOR_ROW, CEILING_ROW = "gaussian", "real"
 
 #: direction of each headline indicator: "higher", "lower", or a target value (closest is best)
 DIRECTIONS: dict[str, Any] = {
@@ -233,7 +247,8 @@ def run_benchmark(
     models
         Benchmark rows: ``ddpm``, ``ddim`` (two samplers of one trained ``diffusion`` model), ``vae``,
         ``wgan-gp``, ``gaussian``; a list or a comma-separated string. A ``real`` row (real training data
-        used as the synthetic set) is always added as the reference.
+        used as the synthetic set: the ceiling) is always added, and the ``gaussian`` row (the floor of the
+        share of the gap closed) when not listed.
     reconstruct, full
         Reconstruction methods (``linear``, ``mlp``) and the full-profile data (same samples as ``data``, a
         superset of its genes): each model's synthetic profiles are completed to full profiles and scored
@@ -274,6 +289,8 @@ def run_benchmark(
 
     check_budget(budget)
     rows = parse_models(models)
+    if FLOOR_ROW not in rows:
+        rows.insert(0, FLOOR_ROW)  # the floor of every row's share of the gap closed
     methods = _parse_methods(reconstruct)
     if methods and full is None:
         raise ConfigError("--reconstruct needs the full profiles: pass --full FULL.h5ad")
@@ -618,7 +635,8 @@ def _collect(out: Path, rows: Sequence[str], seeds: int, methods: Sequence[str])
             for m, sub in (res.get("reconstructed") or {}).items():
                 if m in methods:
                     got[f"{r}+{m}"].append({"metrics": sub["metrics"], "train_seconds": res["train_seconds"],
-                                            "sample_seconds": sub["sample_seconds"]})
+                                            "sample_seconds": sub["sample_seconds"],
+                                            "seed_index": res.get("seed_index", k)})
     return {k: v for k, v in got.items() if v}
 
 
@@ -650,14 +668,24 @@ def _leaderboard(out: Path, rows: Sequence[str], *, seeds: int, methods: Sequenc
             rec[f"{name}_ci_high"] = float(np.mean(hi)) if hi else np.nan
             if seeds > 1:
                 rec[f"{name}_sd"] = float(np.std(v, ddof=1)) if len(v) > 1 else np.nan
+        for name, gaps in _gap_per_seed(row, recs, got).items():
+            g = [x for x in gaps if math.isfinite(x)]
+            rec[f"{name}_gap_closed"] = float(np.mean(g)) if g else np.nan
+            if seeds > 1:
+                rec[f"{name}_gap_closed_sd"] = float(np.std(g, ddof=1)) if len(g) > 1 else np.nan
         rec["train_seconds"] = float(np.mean([r.get("train_seconds", 0.0) for r in recs]))
         rec["sample_seconds"] = float(np.mean([r.get("sample_seconds", 0.0) for r in recs]))
         records.append(rec)
     board = pd.DataFrame.from_records(records)
-    first = ["model"] + list(METRIC_COLUMNS) + ["train_seconds", "sample_seconds", "n_seeds"]
+    for c in GAP_COLUMNS:
+        if c not in board.columns:
+            board[c] = np.nan
+    first = ["model"] + list(METRIC_COLUMNS) + ["train_seconds", "sample_seconds", "n_seeds"] + list(GAP_COLUMNS)
     ci = [f"{n}_{s}" for n in METRIC_COLUMNS for s in ("ci_low", "ci_high")]
     rest = [c for c in board.columns if c not in first and c not in ci]
     board = board[first + ci + rest]
+    gap_cols = [c for c in board.columns if c.endswith("_gap_closed")]
+    directions.update({c: "higher" for c in gap_cols})
     with_path = out / "leaderboard.csv"
     from .._io import atomic_path
 
@@ -668,11 +696,60 @@ def _leaderboard(out: Path, rows: Sequence[str], *, seeds: int, methods: Sequenc
         "columns": list(board.columns),
         "rows": [{k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in r.items()}
                  for r in board.to_dict("records")],
-        "directions": {k: directions[k] for k in names + ["train_seconds", "sample_seconds"] if k in directions},
+        "directions": {k: directions[k] for k in names + ["train_seconds", "sample_seconds"] + gap_cols
+                       if k in directions},
         "references": references,
+        "gap_closed": {"columns": gap_cols, "floor": FLOOR_ROW, "ceiling": CEILING_ROW, "note": _GAP_NOTE},
         "settings": settings,
     })
     return board
+
+
+_GAP_NOTE = ("share of the gap closed = 1 - d(row) / d(gaussian), d the distance from the real-vs-real value on the "
+             "indicator's side, per seed then averaged: 1 = as real data, 0 = as the per-class Gaussian, negative = "
+             "worse; empty (NaN) where the Gaussian already reaches the real-vs-real value on every seed. TSTR is "
+             "judged against TRTR (trtr_accuracy) instead.")
+
+
+def _registered_name(col: str, metrics: Mapping[str, Any]) -> str | None:
+    """The registry name behind a leaderboard column (itself, or the alias ``evaluate`` reported it under)."""
+    from ..metrics import METRICS
+
+    if col in METRICS:
+        return col
+    return next((a for a in _ALIASES.get(col, ()) if a in METRICS and a in metrics), None)
+
+
+def _gap_per_seed(row: str, recs: Sequence[dict], got: Mapping[str, list[dict]]) -> dict[str, list[float]]:
+    """Per indicator, the share of the gap ``row`` closes on each of its seeds (NaN where undefined).
+
+    The floor is the Gaussian row of the same seed (its reconstructed row for ``<model>+<method>`` rows); the
+    ceiling is the reference of the row's own evaluation. The ``real`` row is its own ceiling (1 where the
+    floor leaves a gap). Rows without a floor get none.
+    """
+    from ..metrics.gap import applies, gap_closed
+
+    if row.startswith(CEILING_ROW + "-"):  # the full-profile reference: no full-profile floor without a model
+        return {}
+    _, plus, method = row.partition("+")
+    floors = {r.get("seed_index", i): r["metrics"] for i, r in enumerate(got.get(FLOOR_ROW + plus + method, []))}
+    if not floors:
+        return {}
+    out: dict[str, list[float]] = {}
+    names = set().union(*(r["metrics"] for r in recs)) if recs else set()
+    for name in sorted(names | set(GAP_INDICATORS)):
+        vals = []
+        for i, r in enumerate(recs):
+            # the real row (one evaluation, first seed's split) is judged against the first seed's floor
+            f = floors.get(0 if row == CEILING_ROW else r.get("seed_index", i)) or {}
+            key = _registered_name(name, r["metrics"])
+            m = r["metrics"].get(name)
+            if key is None or not applies(key) or m is None or name not in f:
+                continue
+            vals.append(gap_closed(key, m.get("value"), floor=f[name].get("value"), ceiling=m.get("reference")))
+        if vals:
+            out[name] = vals
+    return out
 
 
 #: the per-class breakdown of ``rnagen.metrics.evaluate`` drawn as "TSTR per class", in order of preference

@@ -27,10 +27,18 @@ def _parse_sets(items: list[str]) -> dict[str, list[str]]:
 
 
 def print_leaderboard(board, file=None) -> None:
-    """The headline columns of a leaderboard as a plain-text table (on ``file``, default stdout)."""
+    """The headline columns of a leaderboard as a plain-text table (on ``file``, default stdout), then the
+    share of the gap closed per indicator (Gaussian floor 0%, real-vs-real ceiling 100%)."""
     cols = [c for c in _PRINTED if c in board.columns]
     text = board[cols].to_string(index=False, float_format=lambda v: f"{v:.3f}", na_rep="-")
     print(text, file=file or sys.stdout)
+    gap = [c for c in board.columns if c.endswith("_gap_closed") and board[c].notna().any()]
+    if gap:
+        sub = board[["model"] + gap].rename(columns={c: c.removesuffix("_gap_closed") for c in gap})
+        print("\nshare of the gap closed (gaussian = 0%, real = 100%; - where the gaussian reaches real):",
+              file=file or sys.stdout)
+        print(sub.to_string(index=False, float_format=lambda v: f"{100 * v:.0f}%", na_rep="-"),
+              file=file or sys.stdout)
 
 
 # what a benchmark writes inside its --out folder (an input there would be replaced)
@@ -118,7 +126,8 @@ def register(sub) -> None:
     p.add_argument("--label-key", required=True, help="column holding the class (e.g. tissue, cancer type)")
     p.add_argument("--models", default="ddpm,ddim,vae,wgan-gp,gaussian",
                    help="comma-separated benchmark rows from ddpm, ddim, dpm++ (samplers of one trained diffusion "
-                        "model), vae, wgan-gp, gaussian (default: all); a real-data reference row is always added")
+                        "model), vae, wgan-gp, gaussian (default: all); the real-data row (ceiling) and the "
+                        "gaussian row (floor of the share of the gap closed) are always added")
     p.add_argument("--reconstruct", default=None, metavar="METHODS",
                    help="also complete each synthetic set to full profiles with these reconstruction methods "
                         "(linear, mlp; comma-separated) and score them; needs --full")

@@ -1,14 +1,15 @@
 """``rnagen evaluate``: score a synthetic set against real data (every quality indicator, with 95% CIs and
 real-vs-real references), print a table and write JSON.
 
-Thin: reads the inputs, calls :func:`rnagen.metrics.evaluate`, writes the result atomically.
+Thin: reads the inputs, fits the floor (the per-class Gaussian, ``--floor gaussian``: :mod:`rnagen.metrics`
+never fits a model), calls :func:`rnagen.metrics.evaluate`, writes the result atomically.
 """
 from __future__ import annotations
 
 import argparse
 import math
 
-from ..errors import DataError
+from ..errors import DataError, RnagenError
 from . import _types as T
 
 
@@ -22,6 +23,39 @@ def _clean(v):
     return None if isinstance(v, float) and math.isnan(v) else v
 
 
+def _floor(args: argparse.Namespace, train, syn):
+    """The floor set: ``--floor gaussian`` (default with --train) fits the per-class Gaussian on the training
+    profiles and samples it to the synthetic set's label mix (its size without --label-key); ``none``: no
+    floor; anything else is a file of floor profiles. Returns (AnnData or None, description)."""
+    choice = args.floor if args.floor is not None else ("gaussian" if train is not None else "none")
+    if choice == "none":
+        return None, None
+    if train is None:
+        raise DataError(f"--floor {choice} needs --train: the gap is measured up to the real training profiles "
+                        "(the ceiling); pass --train or --floor none")
+    if choice != "gaussian":
+        return _read(choice, args.label_key), choice
+    try:
+        return _gaussian_floor(args, train, syn)
+    except RnagenError as e:
+        raise type(e)(f"--floor gaussian: {e}; or pass --floor none") from None
+
+
+def _gaussian_floor(args: argparse.Namespace, train, syn):
+    from ..models import get_model  # the CLI may fit a model; rnagen.metrics never does
+
+    model = get_model("gaussian")()
+    if args.label_key is None:
+        # one class: the Gaussian of the whole training set
+        fit_on = train.copy()
+        fit_on.obs["_all"] = "all"
+        model.fit(fit_on, label_key="_all", seed=args.seed, progress=False)
+        return model.sample(syn.n_obs, seed=args.seed, progress=False), "gaussian (one class, no --label-key)"
+    model.fit(train, label_key=args.label_key, seed=args.seed, progress=False)
+    return (model.sample(like=syn, seed=args.seed, progress=False),
+            "gaussian (per-class, fitted on --train, sampled to the synthetic label mix)")
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from .._io import claim_output
     from ..metrics import METRICS
@@ -32,7 +66,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         bad = [m for m in metrics if m not in METRICS]
         if bad:
             raise DataError(f"unknown metric(s) {bad}; valid: {', '.join(METRICS)}")
-    with claim_output(args.out, inputs=[args.real, args.synthetic, args.train]):
+    floor_file = args.floor if args.floor not in (None, "gaussian", "none") else None
+    with claim_output(args.out, inputs=[args.real, args.synthetic, args.train, floor_file]):
         return _evaluate(args, metrics)
 
 
@@ -43,14 +78,17 @@ def _evaluate(args: argparse.Namespace, metrics: list[str] | None) -> int:
     real = _read(args.real, args.label_key)
     syn = _read(args.synthetic, args.label_key)
     train = _read(args.train, args.label_key) if args.train else None
-    df = evaluate(real, syn, train=train, label_key=args.label_key, metrics=metrics, n_boot=args.n_boot,
-                  n_boot_expensive=args.n_boot_expensive, k=args.k, seed=args.seed, verbose=args.verbose)
+    floor, floor_text = _floor(args, train, syn)
+    df = evaluate(real, syn, train=train, floor=floor, label_key=args.label_key, metrics=metrics,
+                  n_boot=args.n_boot, n_boot_expensive=args.n_boot_expensive, k=args.k, seed=args.seed,
+                  verbose=args.verbose)
     print(format_table(df, per_class=args.per_class))
     rows = [{k: _clean(v) for k, v in r.items()} for r in df.to_dict(orient="records")]
     out = {
         "inputs": {"real": args.real, "synthetic": args.synthetic, "train": args.train,
                    "label_key": args.label_key, "n_real": int(real.n_obs), "n_synthetic": int(syn.n_obs),
-                   "n_train": int(train.n_obs) if train is not None else None, "n_genes": int(real.n_vars)},
+                   "n_train": int(train.n_obs) if train is not None else None, "n_genes": int(real.n_vars),
+                   "floor": floor_text},
         "settings": {"seed": args.seed, "k": args.k, "n_boot": args.n_boot,
                      "n_boot_expensive": args.n_boot_expensive, "ci_level": 0.95},
         "metrics": [r for r in rows if r["group"] == "all"],
@@ -70,13 +108,19 @@ def register(sub) -> None:
         "evaluate", help="score a synthetic set against real data (all quality indicators)",
         description="Compute every quality indicator (utility, fidelity, correlation, adversarial, detection, "
                     "privacy) of a synthetic set against real held-out data, with 95% bootstrap confidence "
-                    "intervals and, given --train, real-vs-real reference values. Inputs are brought to log "
-                    "scale (log2(x+1) unless already logged) and z-scored per gene with the real training "
+                    "intervals and, given --train, real-vs-real reference values (the ceiling) and the share "
+                    "of the gap from the per-class Gaussian floor to that ceiling closed. Inputs are brought to "
+                    "log scale (log2(x+1) unless already logged) and z-scored per gene with the real training "
                     "set's statistics.")
     p.add_argument("--real", required=True, help="real held-out (test) profiles, .h5ad or any rnagen-readable file")
     p.add_argument("--synthetic", required=True, help="generated profiles with the same genes")
     p.add_argument("--train", default=None,
                    help="real training profiles: enables references, TRTR, augmentation and privacy metrics")
+    p.add_argument("--floor", default=None, metavar="gaussian|none|FILE",
+                   help="the floor of the share of the gap closed: gaussian (default with --train: the per-class "
+                        "Gaussian fitted on --train, sampled to the synthetic label mix), none, or a file of floor "
+                        "profiles; each fidelity indicator then reports 1 - d(synthetic) / d(floor), d the "
+                        "distance from the real-vs-real reference")
     p.add_argument("--label-key", default=None, help="obs column with class labels (enables utility metrics)")
     p.add_argument("--metrics", default=None, help="comma-separated metric names (default: all that apply)")
     p.add_argument("--k", type=T.integer(">= 1"), default=10, help="neighbourhood size for precision/recall/density/coverage")

@@ -10,6 +10,7 @@ a target value) and its definition and source. Array-level functions:
 - utility: :func:`tstr` (TRTR when given real training data), :func:`augmentation`, :func:`classifier_features`
 - detection: :func:`detection_auc`
 - privacy: :func:`dcr`
+- the share of the gap closed between the Gaussian floor and the real-vs-real ceiling: :func:`gap_closed`
 
 :func:`evaluate` computes them all on AnnData or arrays and returns a table with bootstrap confidence
 intervals and real-vs-real reference values. This package never imports :mod:`rnagen.models`.
@@ -22,9 +23,10 @@ from .utility import augmentation, classifier_features, tstr
 from .detection import detection_auc
 from .privacy import dcr
 from .evaluate import evaluate, format_table, prepare
+from .gap import gap_closed
 
 __all__ = [
     "METRICS", "MetricInfo", "prdc", "frechet_distance", "mmd", "per_gene_distances", "gene_distance_summary",
     "correlation_score", "adversarial_accuracy", "privacy_loss", "tstr", "augmentation", "classifier_features",
-    "detection_auc", "dcr", "evaluate", "format_table", "prepare",
+    "detection_auc", "dcr", "evaluate", "format_table", "prepare", "gap_closed",
 ]

@@ -17,6 +17,11 @@ held-out set in halves, one playing the synthetic set (real profiles the generat
 held-out set, against a training subset keeping the train : held-out size ratio. ``privacy_loss`` has none
 (its target, 0, is the real-vs-real value by construction).
 
+Share of the gap closed: with ``floor`` (samples of the per-class Gaussian fitted on ``train``, passed in by
+the caller, since this package fits no model) each fidelity-type indicator also gets the floor's value against
+the same held-out and training sets and ``gap_closed`` = 1 - d(synthetic) / d(floor), d the distance from the
+real-vs-real reference (the ceiling) on the indicator's side; see :mod:`rnagen.metrics.gap`.
+
 Confidence intervals (95 %, percentile bootstrap, see :mod:`rnagen.metrics._bootstrap`): metrics that are
 means of per-profile terms (precision, recall, density, coverage, AA, DCR shares, accuracy) resample those
 terms ``n_boot`` times (default 1000) with the neighbour structure fixed; the others are recomputed on
@@ -40,6 +45,7 @@ from ..errors import ConfigError, DataError
 from . import _knn
 from ._bootstrap import centred_ci, m_out_of_n_ci, mean_ci, percentile_ci, stat_ci
 from ._registry import METRICS
+from .gap import NO_GAP_NOTE, applies, gap_closed
 from .adversarial import aa_from_distances
 from .correlation import correlation_score
 from .detection import binary_auc, detection_scores
@@ -51,6 +57,8 @@ from .utility import _macro_f1_and_per_class, augmentation, encode_labels, macro
 DEFAULT_METRICS: tuple[str, ...] = tuple(METRICS)
 
 COLUMNS = ["name", "group", "value", "ci_low", "ci_high", "reference", "direction", "family", "n_boot"]
+#: added by :func:`evaluate` after :data:`COLUMNS`: the floor's value and the share of the gap closed
+GAP_COLUMNS = ["floor", "gap_closed"]
 
 
 # --------------------------------------------------------------------------------------------- inputs
@@ -173,10 +181,10 @@ def _check_k(k: int, **sizes: int | None) -> None:
                               f"has {n}; lower --k (at most {max(n - 1, 0)}) or use more profiles")
 
 
-def evaluate(real, synthetic, *, train=None, label_key: str | None = None, metrics: Sequence[str] | None = None,
-             n_boot: int = 1000, n_boot_expensive: int = 20, k: int = 10, seed: int = 0,
-             classifier_seeds: Sequence[int] = (0, 1, 2), epochs: int = 10, real_labels=None,
-             synthetic_labels=None, train_labels=None, verbose: bool = False) -> pd.DataFrame:
+def evaluate(real, synthetic, *, train=None, floor=None, label_key: str | None = None,
+             metrics: Sequence[str] | None = None, n_boot: int = 1000, n_boot_expensive: int = 20, k: int = 10,
+             seed: int = 0, classifier_seeds: Sequence[int] = (0, 1, 2), epochs: int = 10, real_labels=None,
+             synthetic_labels=None, train_labels=None, floor_labels=None, verbose: bool = False) -> pd.DataFrame:
     """Score a synthetic set against real data: one row per metric with CI, reference and direction.
 
     Parameters
@@ -188,9 +196,16 @@ def evaluate(real, synthetic, *, train=None, label_key: str | None = None, metri
     train
         Real training profiles (what the generator was fitted on). Enables real-vs-real references, TRTR,
         augmentation, privacy metrics and fits the z-scoring and PCA on it.
+    floor
+        Profiles of the floor model (the per-class Gaussian fitted on ``train``, sampled to the synthetic
+        set's label mix; this package does not fit models, so the caller passes its samples). Needs
+        ``train``. Adds, for each indicator with a share of the gap closed (:mod:`rnagen.metrics.gap`), the
+        floor's value against the same held-out profiles (``floor`` column) and the share of the
+        floor-to-ceiling gap the synthetic set closes (``gap_closed``, the ceiling being ``reference``).
     label_key
         ``obs`` column with the class labels (AnnData inputs); enables utility metrics and the classifier
-        Fréchet distance. For arrays pass ``real_labels``, ``synthetic_labels``, ``train_labels``.
+        Fréchet distance. For arrays pass ``real_labels``, ``synthetic_labels``, ``train_labels``,
+        ``floor_labels``.
     metrics
         Names to compute (default: all of :data:`rnagen.metrics.METRICS` that the inputs allow).
     n_boot, n_boot_expensive
@@ -205,9 +220,10 @@ def evaluate(real, synthetic, *, train=None, label_key: str | None = None, metri
     Returns
     -------
     pandas.DataFrame
-        Columns ``name, group, value, ci_low, ci_high, reference, direction, family, n_boot``; ``group`` is
-        ``"all"``, or a class name for the per-class TSTR rows. ``df.attrs`` holds ``preprocessing``,
-        ``timings`` (seconds per family) and ``flagged_near_copies`` (synthetic row indices).
+        Columns ``name, group, value, ci_low, ci_high, reference, direction, family, n_boot, floor,
+        gap_closed`` (the last two NaN without ``floor``); ``group`` is ``"all"``, or a class name for the
+        per-class TSTR rows. ``df.attrs`` holds ``preprocessing``, ``timings`` (seconds per family),
+        ``flagged_near_copies`` (synthetic row indices) and, with ``floor``, ``gap_note``.
     """
     k = check_number("k", k, ">= 1", integer=True)
     n_boot = check_number("n_boot", n_boot, ">= 1", integer=True)
@@ -222,6 +238,9 @@ def evaluate(real, synthetic, *, train=None, label_key: str | None = None, metri
     if unknown:
         raise DataError(f"unknown metric(s) {unknown}; valid: {', '.join(METRICS)}")
     explicit = metrics is not None
+    if floor is not None and train is None:
+        raise DataError("the floor's share of the gap closed needs the real training set as the ceiling; pass "
+                        "--train (or --floor none)")
     d = prepare(real, synthetic, train, label_key=label_key, real_labels=real_labels,
                 synthetic_labels=synthetic_labels, train_labels=train_labels)
     R, S, T = d["real"], d["synthetic"], d["train"]
@@ -488,16 +507,67 @@ def evaluate(real, synthetic, *, train=None, label_key: str | None = None, metri
     df["_o"] = df["name"].map(order)
     df["_g"] = (df["group"] != "all").astype(int)
     df = df.sort_values(["_g", "_o"], kind="stable").drop(columns=["_o", "_g"]).reset_index(drop=True)
+    df["floor"] = np.nan
+    df["gap_closed"] = np.nan
+    if floor is not None:
+        t0 = time.perf_counter()
+        _add_gap(df, attrs, real, floor, train=train, label_key=label_key, k=k, seed=seed,
+                 classifier_seeds=classifier_seeds, epochs=epochs, real_labels=real_labels,
+                 floor_labels=floor_labels, train_labels=train_labels)
+        tick("floor", t0)
     df.attrs.update(attrs)
     return df
 
 
+def _add_gap(df: pd.DataFrame, attrs: dict, real, floor, *, train, label_key, k, seed, classifier_seeds, epochs,
+             real_labels, floor_labels, train_labels) -> None:
+    """Fill ``df``'s ``floor`` and ``gap_closed`` columns in place (see :mod:`rnagen.metrics.gap`).
+
+    The floor set is scored by the same :func:`evaluate` (same held-out and training sets, same seed, hence
+    the same real-vs-real subsample when it has the synthetic set's size) on the indicators that get a
+    share; the ceiling is the synthetic set's own ``reference`` column.
+    """
+    overall = df["group"] == "all"
+    names = [m for m in df.loc[overall, "name"] if applies(m)]
+    if label_key is None and floor_labels is None:  # e.g. the classifier Fréchet distance: no floor labels
+        names = [m for m in names if "labels" not in METRICS[m].needs]
+    if not names:
+        return
+    import warnings
+
+    with warnings.catch_warnings():  # no bootstrap for the floor: its empty replicate lists are not an issue
+        warnings.simplefilter("ignore", RuntimeWarning)
+        fl = evaluate(real, floor, train=train, label_key=label_key, metrics=names, n_boot=0, n_boot_expensive=0,
+                      k=k, seed=seed, classifier_seeds=classifier_seeds, epochs=epochs, real_labels=real_labels,
+                      synthetic_labels=floor_labels, train_labels=train_labels)
+    fv = fl[fl["group"] == "all"].set_index("name")["value"]
+    for i in df.index[overall & df["name"].isin(names)]:
+        m = df.at[i, "name"]
+        df.at[i, "floor"] = fv.get(m, np.nan)
+        df.at[i, "gap_closed"] = gap_closed(m, df.at[i, "value"], floor=df.at[i, "floor"],
+                                            ceiling=df.at[i, "reference"])
+    attrs["gap_note"] = ("gap closed = 1 - d(value) / d(floor), d = distance from the real-vs-real reference "
+                         "(the ceiling) on the indicator's side; 1: as real data, 0: as the floor, < 0: worse. "
+                         + NO_GAP_NOTE)
+
+
 def format_table(df: pd.DataFrame, *, per_class: bool = False) -> str:
-    """A readable text table: metric, value, 95% CI, reference, direction."""
+    """A readable text table: metric, value, 95% CI, reference, direction; with a floor (``evaluate(...,
+    floor=...)``) also the floor's value and the share of the gap closed, in percent."""
     sub = df if per_class else df[df["group"] == "all"]
-    lines = [f"{'metric':<24} {'group':<12} {'value':>10} {'95% CI':>23} {'reference':>10}  direction"]
+    has_floor = "floor" in sub.columns and bool(sub["floor"].notna().any())
+    gap_head = f" {'floor':>10} {'gap closed':>10}" if has_floor else ""
+    lines = [f"{'metric':<24} {'group':<12} {'value':>10} {'95% CI':>23} {'reference':>10}{gap_head}  direction"]
     for r in sub.itertuples():
         ci = "" if np.isnan(r.ci_low) else f"[{r.ci_low:.4g}, {r.ci_high:.4g}]"
         ref = "" if np.isnan(r.reference) else f"{r.reference:.4g}"
-        lines.append(f"{r.name:<24} {str(r.group)[:12]:<12} {r.value:>10.4g} {ci:>23} {ref:>10}  {r.direction}")
+        gap = ""
+        if has_floor:
+            fl = "" if np.isnan(r.floor) else f"{r.floor:.4g}"
+            gc = "" if np.isnan(r.floor) else ("NaN" if np.isnan(r.gap_closed) else f"{100 * r.gap_closed:.0f}%")
+            gap = f" {fl:>10} {gc:>10}"
+        lines.append(f"{r.name:<24} {str(r.group)[:12]:<12} {r.value:>10.4g} {ci:>23} {ref:>10}{gap}  {r.direction}")
+    if has_floor:
+        lines.append("gap closed: share of the floor-to-reference (ceiling) distance closed; 100% = as real data, "
+                     "0% = as the floor, negative = worse; NaN = the floor already reaches the ceiling")
     return "\n".join(lines)

@@ -20,7 +20,7 @@ from .. import __version__
 from .._io import write_text
 from ..errors import RunDirError
 
-__all__ = ["write_report", "best_rows"]
+__all__ = ["write_report", "best_rows", "gap_colour"]
 
 # leaderboard columns shown in the main table, with their headers
 _SHOWN = (
@@ -29,6 +29,47 @@ _SHOWN = (
     ("aa_ts", "AA<sub>ts</sub>"), ("detection_auc", "detection AUC"), ("frechet_distance", "Fréchet"),
     ("dcr_share", "DCR share"), ("train_seconds", "train s"), ("sample_seconds", "sample s"),
 )
+
+
+# the share of the gap closed, shown first (columns written by rnagen.bench: ``<indicator>_gap_closed``)
+_GAP_SHOWN = (
+    ("density", "density"), ("coverage", "coverage"), ("precision", "precision"), ("recall", "recall"),
+    ("aa_ts", "AA<sub>ts</sub>"), ("detection_auc", "detection AUC"), ("correlation_score", "corr. score"),
+    ("frechet_distance", "Fréchet"),
+)
+
+
+def gap_colour(v: Any) -> str:
+    """Background colour of a gap-closed cell: red at or below 0 (no better than the floor), through yellow
+    (half the gap), to green at 1 (as real data); grey when undefined."""
+    if v is None or not isinstance(v, (int, float)) or not math.isfinite(v):
+        return "#eeeeee"
+    hue = 120.0 * min(max(float(v), 0.0), 1.0)
+    light = 80 if v >= 0 else 72  # worse than the floor: a deeper red
+    return f"hsl({hue:.0f}, 70%, {light}%)"
+
+
+def _gap_table(rows: list[dict[str, Any]], settings: dict[str, Any]) -> dict[str, Any] | None:
+    """The leading table: the share of the gap closed per model (rows) and indicator (columns), colour-coded."""
+    cols = [(c, lab) for c, lab in _GAP_SHOWN
+            if any(isinstance(r.get(f"{c}_gap_closed"), (int, float)) and math.isfinite(r[f"{c}_gap_closed"])
+                   for r in rows)]
+    if not cols:
+        return None
+    body = []
+    for r in rows:
+        name = str(r["model"])
+        if _is_reference(name):
+            continue  # the real rows are the ceiling: 100% by construction
+        cells = []
+        for c, _ in cols:
+            v = r.get(f"{c}_gap_closed")
+            ok = isinstance(v, (int, float)) and math.isfinite(v)
+            sd = r.get(f"{c}_gap_closed_sd")
+            cells.append({"text": f"{100 * v:.0f}%" if ok else "–", "colour": gap_colour(v),
+                          "sd": f"± {100 * sd:.0f} sd" if isinstance(sd, (int, float)) and math.isfinite(sd) else ""})
+        body.append({"model": name, "floor": name == "gaussian", "cells": cells})
+    return {"head": [{"key": c, "label": lab} for c, lab in cols], "rows": body}
 
 
 def _is_reference(model: str) -> bool:
@@ -126,9 +167,10 @@ def write_report(out_dir: str | Path, *, path: str | Path | None = None, title: 
     rows, directions, settings = lb["rows"], lb.get("directions", {}), lb.get("settings", {})
     shown = [(c, lab) for c, lab in _SHOWN if c in lb["columns"]]
     main = _table(rows, shown, directions)
+    gap = _gap_table(rows, settings)
     shown_keys = {c for c, _ in _SHOWN}
     others = [c for c in lb["columns"] if c not in shown_keys and c not in ("model", "n_seeds")
-              and not c.endswith(("_ci_low", "_ci_high", "_sd"))]
+              and not c.endswith(("_ci_low", "_ci_high", "_sd", "_gap_closed"))]
     extra = _table(rows, [(c, html.escape(c)) for c in others], directions) if others else None
 
     figures: list[dict[str, str]] = []
@@ -192,7 +234,7 @@ def write_report(out_dir: str | Path, *, path: str | Path | None = None, title: 
     name = settings.get("data_name") or Path(str(settings.get("data", "data"))).name
     ttl = title or f"rnagen benchmark: {name}, label {settings.get('label_key', '?')}"
     html_text = tpl.render(
-        title=ttl, settings=settings, main=main, extra=extra, figures=figures, version=__version__,
+        title=ttl, settings=settings, main=main, gap=gap, extra=extra, figures=figures, version=__version__,
         generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     )
     dest = Path(path) if path is not None else out / "report.html"

@@ -1,0 +1,103 @@
+"""The share of the gap closed: where a generator sits between the per-class Gaussian floor and real data.
+
+For a fidelity indicator with a real-vs-real value (the ceiling: real training profiles scored as the synthetic
+set) and the value of the per-class Gaussian model (the floor), both measured against the same held-out
+profiles::
+
+    gap_closed = 1 - d(model) / d(floor),     d(x) = distance of x from the ceiling
+
+100% means indistinguishable from real data on that indicator, 0% no better than the Gaussian, a negative
+value worse than the Gaussian. The distance follows the indicator's direction in the metric registry
+(:data:`rnagen.metrics.METRICS`):
+
+- a target value (density 1, AA_ts 0.5, detection AUC 0.5): ``d(x) = |x - ceiling|``; missing the real value
+  on either side is a shortfall (an over-dense set is as far from real as an under-dense one);
+- ``"higher"`` (precision, recall, coverage, correlation score): ``d(x) = max(ceiling - x, 0)``;
+- ``"lower"`` (Fréchet distances, MMD, per-gene distances): ``d(x) = max(x - ceiling, 0)``.
+
+For a one-sided indicator a value beyond the ceiling on the good side (coverage above the real-vs-real value,
+a Fréchet distance below it: sampling noise of the reference, or a set spread wider than real data) is not a
+shortfall on that indicator, so it counts as 100%; the other indicators show what it costs. Wherever the
+model and the floor are on the far side of the ceiling this is the plain ``1 - |model - ceiling| /
+|floor - ceiling|``.
+
+When the floor already reaches the ceiling (``d(floor) == 0``, e.g. coverage 1.0 for both) there is no gap
+to close and the share is undefined: it is reported as NaN (see :data:`NO_GAP_NOTE`).
+
+Only fidelity, correlation, adversarial and detection indicators get a share (:func:`applies`): utility
+(TSTR) is judged against its own reference, TRTR, and the privacy indicators reward a different thing
+(distance from the training profiles), so "closer to real than the Gaussian" does not order them.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ._registry import METRICS
+
+__all__ = ["gap_closed", "gap_closed_array", "distance_to_ceiling", "applies", "GAP_FAMILIES", "NO_GAP_NOTE"]
+
+#: metric families whose indicators get a share of the gap closed
+GAP_FAMILIES: tuple[str, ...] = ("fidelity", "correlation", "adversarial", "detection")
+
+#: why a share is NaN when the floor already sits at the ceiling
+NO_GAP_NOTE = ("gap closed is undefined (NaN) where the Gaussian floor already reaches the real-vs-real ceiling: "
+               "there is no gap to close on that indicator")
+
+
+def applies(name: str) -> bool:
+    """Does indicator ``name`` get a share of the gap closed? (A registered fidelity-type indicator that has a
+    real-vs-real reference; ``privacy_loss`` has none.)"""
+    info = METRICS.get(name)
+    return info is not None and info.family in GAP_FAMILIES and name != "privacy_loss"
+
+
+def distance_to_ceiling(value: float, *, ceiling: float, direction: str | float) -> float:
+    """How far ``value`` falls short of ``ceiling`` on an indicator with registry ``direction``."""
+    if direction == "higher":
+        return max(ceiling - value, 0.0)
+    if direction == "lower":
+        return max(value - ceiling, 0.0)
+    return abs(value - ceiling)
+
+
+def gap_closed(name: str, value: float, *, floor: float, ceiling: float) -> float:
+    """Share of the floor-to-ceiling gap that ``value`` closes on indicator ``name`` (see the module text).
+
+    Parameters
+    ----------
+    name
+        A registered indicator (its direction is read from :data:`rnagen.metrics.METRICS`).
+    value
+        The model's value.
+    floor
+        The per-class Gaussian model's value against the same held-out profiles.
+    ceiling
+        The real-vs-real value (real training profiles scored as the synthetic set).
+
+    Returns
+    -------
+    float
+        1.0 at the ceiling, 0.0 at the floor, negative when worse than the floor; NaN when the floor already
+        reaches the ceiling, when any input is missing, or when ``name`` gets no share (:func:`applies`).
+    """
+    if not applies(name):
+        return math.nan
+    vals = [float(x) if x is not None else math.nan for x in (value, floor, ceiling)]
+    if not all(math.isfinite(v) for v in vals):
+        return math.nan
+    value, floor, ceiling = vals
+    direction = METRICS[name].direction
+    d_floor = distance_to_ceiling(floor, ceiling=ceiling, direction=direction)
+    # a floor within rounding of the ceiling leaves no gap: the ratio would only amplify noise
+    if d_floor <= 1e-12 * max(1.0, abs(ceiling)):
+        return math.nan
+    return float(1.0 - distance_to_ceiling(value, ceiling=ceiling, direction=direction) / d_floor)
+
+
+def gap_closed_array(name: str, values, *, floor, ceiling) -> np.ndarray:
+    """:func:`gap_closed` element-wise (e.g. one value per split)."""
+    v, f, c = np.broadcast_arrays(np.asarray(values, float), np.asarray(floor, float), np.asarray(ceiling, float))
+    return np.array([gap_closed(name, a, floor=b, ceiling=x) for a, b, x in zip(v.ravel(), f.ravel(), c.ravel())]
+                    ).reshape(v.shape)

@@ -1,0 +1,147 @@
+"""The share of the gap closed: analytic cases, the registry's directions, and evaluate / the CLI end to end."""
+import json
+import math
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+
+from rnagen.errors import DataError
+from rnagen.metrics import METRICS, evaluate, format_table
+from rnagen.metrics.gap import applies, gap_closed, gap_closed_array
+
+
+@pytest.mark.parametrize("name", ["density", "aa_ts", "precision", "coverage", "frechet_pca", "correlation_score"])
+def test_analytic_cases(name):
+    # a floor on the worse side of the ceiling for every direction
+    ceiling = 0.8
+    floor = {"higher": 0.6, "lower": 1.0}.get(METRICS[name].direction, 0.6)
+    assert gap_closed(name, ceiling, floor=floor, ceiling=ceiling) == 1.0           # as real data
+    assert gap_closed(name, floor, floor=floor, ceiling=ceiling) == 0.0             # as the Gaussian
+    halfway = (floor + ceiling) / 2
+    assert gap_closed(name, halfway, floor=floor, ceiling=ceiling) == pytest.approx(0.5)
+    worse = floor + (floor - ceiling)                                               # twice as far as the floor
+    assert gap_closed(name, worse, floor=floor, ceiling=ceiling) == pytest.approx(-1.0)
+    assert math.isnan(gap_closed(name, 0.7, floor=ceiling, ceiling=ceiling))        # no gap: undefined
+    assert math.isnan(gap_closed(name, np.nan, floor=floor, ceiling=ceiling))
+
+
+def test_direction_from_the_registry():
+    """Beyond the ceiling on the good side: a one-sided indicator counts it as closed, a target one as a miss."""
+    checked = 0
+    for name, info in METRICS.items():
+        if not applies(name):
+            continue
+        checked += 1
+        ceiling, step = 1.0, 0.2
+        if info.direction == "higher":
+            floor, beyond = ceiling - step, ceiling + step
+            assert gap_closed(name, beyond, floor=floor, ceiling=ceiling) == 1.0, name
+        elif info.direction == "lower":
+            floor, beyond = ceiling + step, ceiling - step
+            assert gap_closed(name, beyond, floor=floor, ceiling=ceiling) == 1.0, name
+        else:  # a target value: as far above the ceiling as the floor is below is no better than the floor
+            floor, beyond = ceiling - step, ceiling + step
+            assert gap_closed(name, beyond, floor=floor, ceiling=ceiling) == pytest.approx(0.0), name
+        # a floor on the good side of the ceiling leaves no gap for one-sided indicators
+        if isinstance(info.direction, str):
+            assert math.isnan(gap_closed(name, ceiling, floor=beyond, ceiling=ceiling)), name
+    assert checked >= 15
+    # density (target 1.0 in the registry) is two-sided: over-dense is a shortfall
+    assert gap_closed("density", 1.5, floor=0.5, ceiling=1.0) == pytest.approx(0.0)
+    assert gap_closed("coverage", 1.0, floor=0.9, ceiling=0.95) == 1.0
+    # utility (judged against TRTR), privacy and privacy_loss get no share
+    for name in ("tstr_mlp_accuracy", "dcr_share", "near_copy_share", "privacy_loss"):
+        assert not applies(name) and math.isnan(gap_closed(name, 0.9, floor=0.5, ceiling=1.0))
+    np.testing.assert_allclose(gap_closed_array("aa_ts", [0.5, 0.6, 0.7], floor=0.6, ceiling=0.5), [1, 0, -1])
+
+
+def _sets(seed=0, n=150, g=12, C=3):
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(size=(C, g)) * 1.5
+
+    def draw(m, scale=1.0):
+        y = rng.integers(0, C, m)
+        return (centers[y] + scale * rng.normal(size=(m, g))).astype(np.float32), np.array([f"c{c}" for c in y])
+
+    return draw, rng
+
+
+def test_evaluate_copies_close_more_of_the_gap_than_a_shifted_set():
+    draw, rng = _sets()
+    (R, yr), (T, yt) = draw(150), draw(150)
+    F, yf = draw(150, scale=1.5)             # the floor: right class means, too wide
+    shifted = T + 1.0                         # every gene off by one standard deviation
+    kw = dict(train=T, floor=F, real_labels=yr, train_labels=yt, floor_labels=yf, n_boot=20, n_boot_expensive=2,
+              k=5, metrics=["precision", "recall", "density", "coverage", "aa_ts", "correlation_score",
+                            "dcr_share"], classifier_seeds=(0,))
+    cp = evaluate(R, T.copy(), synthetic_labels=yt, **kw).set_index("name")
+    sh = evaluate(R, shifted, synthetic_labels=yt, **kw).set_index("name")
+    for df in (cp, sh):
+        assert list(df.columns[-2:]) == ["floor", "gap_closed"]
+        # the floor's values: the same for both sets (same real, train and seed)
+        assert df.loc["dcr_share", ["floor", "gap_closed"]].isna().all()   # privacy: no share
+    pd.testing.assert_series_equal(cp["floor"], sh["floor"])
+    # the copies ARE the real-vs-real reference set here: all of the gap closed
+    for m in ("density", "coverage", "aa_ts", "correlation_score"):
+        assert cp.loc[m, "gap_closed"] == pytest.approx(1.0), m
+        if m != "correlation_score":   # a shift leaves gene-gene correlations as they are
+            assert sh.loc[m, "gap_closed"] < cp.loc[m, "gap_closed"], m
+        # the column is the function of the value, floor and reference columns
+        assert sh.loc[m, "gap_closed"] == pytest.approx(gap_closed(m, sh.loc[m, "value"], floor=sh.loc[m, "floor"],
+                                                                   ceiling=sh.loc[m, "reference"]))
+    assert sh.loc["aa_ts", "gap_closed"] < 0    # a shifted set is easier to tell from real than the Gaussian
+    assert "gap closed" in format_table(sh.reset_index()) and "floor" in format_table(sh.reset_index())
+    assert "NaN" in cp.attrs["gap_note"]
+    # without a floor: the columns are there and empty; without train there is no ceiling
+    plain = evaluate(R, T, train=T, real_labels=yr, synthetic_labels=yt, train_labels=yt, metrics=["aa_ts"], n_boot=10)
+    assert plain[["floor", "gap_closed"]].isna().all().all() and "gap closed" not in format_table(plain)
+    with pytest.raises(DataError, match="--train"):
+        evaluate(R, T, floor=F, metrics=["aa_ts"])
+
+
+def _adata(X, y):
+    return ad.AnnData(X=X, obs=pd.DataFrame({"tissue": y}, index=[f"s{i}" for i in range(len(X))]),
+                      var=pd.DataFrame(index=[f"g{j}" for j in range(X.shape[1])]))
+
+
+def test_cli_reports_gap_closed_with_the_gaussian_floor(tmp_path, capsys):
+    from rnagen._io import write_h5ad
+    from rnagen.cli.main import main
+
+    draw, _ = _sets(seed=1)
+    (R, yr), (T, yt) = draw(120), draw(120)
+    for name, X, y in (("test", R, yr), ("train", T, yt), ("syn", T + 1.0, yt), ("floor", draw(120, 1.5)[0], yt)):
+        write_h5ad(_adata(X, y), tmp_path / f"{name}.h5ad")
+    base = ["evaluate", "--real", str(tmp_path / "test.h5ad"), "--synthetic", str(tmp_path / "syn.h5ad"),
+            "--label-key", "tissue", "--metrics", "density,coverage,aa_ts,dcr_share", "--n-boot", "20",
+            "--n-boot-expensive", "2", "--k", "5"]
+    out = tmp_path / "m.json"
+    assert main(base + ["--train", str(tmp_path / "train.h5ad"), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "gap closed" in printed and "floor" in printed
+    js = json.loads(out.read_text())
+    assert js["inputs"]["floor"].startswith("gaussian")
+    rows = {m["name"]: m for m in js["metrics"]}
+    assert rows["aa_ts"]["floor"] is not None and rows["aa_ts"]["gap_closed"] < 0.5
+    assert rows["dcr_share"]["gap_closed"] is None
+    # a file as the floor, and no floor at all
+    assert main(base + ["--train", str(tmp_path / "train.h5ad"), "--floor", str(tmp_path / "floor.h5ad"),
+                        "--out", str(out)]) == 0
+    assert json.loads(out.read_text())["inputs"]["floor"] == str(tmp_path / "floor.h5ad")
+    capsys.readouterr()
+    assert main(base + ["--train", str(tmp_path / "train.h5ad"), "--floor", "none", "--out", str(out)]) == 0
+    assert "gap closed" not in capsys.readouterr().out
+    assert all(m["gap_closed"] is None for m in json.loads(out.read_text())["metrics"])
+    # a floor without the training set: one line, exit 2, the output untouched
+    before = out.read_bytes()
+    assert main(base + ["--floor", "gaussian", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "--train" in err and len(err.strip().splitlines()) == 1 and out.read_bytes() == before
+    # a synthetic label the Gaussian never saw: the floor cannot be drawn; the message says how to go on
+    write_h5ad(_adata(T + 1.0, np.where(yt == "c0", "zz", yt)), tmp_path / "odd.h5ad")
+    assert main(base[:4] + [str(tmp_path / "odd.h5ad")] + base[5:] + ["--train", str(tmp_path / "train.h5ad"),
+                                                                      "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "--floor none" in err and "zz" in err and out.read_bytes() == before
