@@ -300,7 +300,7 @@ def test_configs_built_in_python_are_checked_too():
 
 
 @pytest.mark.parametrize("kwargs,match", [
-    ({"k": 0}, "k must"), ({"k": 8}, "k \\+ 1"), ({"n_boot": -1}, "n_boot"), ({"n_boot_expensive": 0}, "n_boot"),
+    ({"k": 0}, "k must"), ({"k": 8}, "k \\+ 1"), ({"n_boot": -1}, "n_boot"), ({"n_boot_expensive": -1}, "n_boot"),
     ({"seed": -1}, "seed"), ({"classifier_seeds": ()}, "classifier_seeds"),
 ])
 def test_evaluate_arguments_checked(env, kwargs, match):

@@ -226,8 +226,9 @@ def evaluate(real, synthetic, *, train=None, floor=None, label_key: str | None =
         ``flagged_near_copies`` (synthetic row indices) and, with ``floor``, ``gap_note``.
     """
     k = check_number("k", k, ">= 1", integer=True)
-    n_boot = check_number("n_boot", n_boot, ">= 1", integer=True)
-    n_boot_expensive = check_number("n_boot_expensive", n_boot_expensive, ">= 1", integer=True)
+    # 0 resamples: point estimates without confidence intervals (how the floor is scored for the gap)
+    n_boot = check_number("n_boot", n_boot, ">= 0", integer=True)
+    n_boot_expensive = check_number("n_boot_expensive", n_boot_expensive, ">= 0", integer=True)
     epochs = check_number("epochs", epochs, ">= 1", integer=True)
     seed = check_seed("seed", seed)
     classifier_seeds = tuple(check_seed("classifier_seeds", s) for s in classifier_seeds)
