@@ -16,7 +16,8 @@ Run folder (``save``/``load``; every file written atomically)::
     genes.txt            var_names, one per line, in training order
     transforms.npz       fitted per-gene transform arrays (no pickles)
     weights.safetensors  what sampling needs (EMA weights for the torch models)
-    train_log.csv        the training history
+    train_log.csv        the training history (with the validation checks' columns, ``val_*``)
+    validation.csv       the validation curve (step, score, density, coverage, AA_ts), when one was held out
     checkpoint.pt        during training: full state for resume (torch.save of tensors, weights_only)
 """
 from __future__ import annotations
@@ -180,6 +181,7 @@ class Generator(ABC):
         self.pipeline: Pipeline | None = None
         self.device = None
         self.history: list[dict[str, float]] = []
+        self.validation: dict[str, Any] | None = None  # how the training length was chosen (train.validation)
         self.train_seconds = 0.0
         self.n_train = 0
         self.seed = 0
@@ -383,6 +385,9 @@ class Generator(ABC):
         if self.history:
             with atomic_path(run_dir / "train_log.csv") as tmp:
                 pd.DataFrame(self.history).to_csv(tmp, index=False)
+        if self.validation and self.validation.get("curve"):
+            with atomic_path(run_dir / "validation.csv") as tmp:
+                pd.DataFrame(self.validation["curve"]).to_csv(tmp, index=False)
         write_json(run_dir / "meta.json", {
             "model": self.name,
             "rnagen_version": __version__,
@@ -395,6 +400,8 @@ class Generator(ABC):
             "train_seconds": self.train_seconds,
             "seed": self.seed,
             "extra": self._extra_meta(),
+            **({"validation": {k: v for k, v in self.validation.items() if k != "curve"}}
+               if self.validation else {}),
         })
         return run_dir
 
@@ -435,6 +442,7 @@ class Generator(ABC):
             model.pipeline = Pipeline.from_state(meta["pipeline"], {k: z[k] for k in z.files})
         if (run_dir / "train_log.csv").is_file():
             model.history = pd.read_csv(run_dir / "train_log.csv").to_dict("records")
+        model.validation = meta.get("validation")
         model._load_extra_meta(meta.get("extra", {}))
         model.device = resolve_device(device) if cls.uses_torch else None
         model._build()

@@ -7,8 +7,16 @@ What it does, in order, each step:
      learning-rate schedule; mixed precision on CUDA), or a model's own ``step_fn`` (the GAN's two
      optimisers);
   3. update the EMA weights that sampling will use;
-  4. every ``checkpoint_every`` steps (and at the end) write ``checkpoint.pt`` atomically (rank 0 only), so
-     a run killed with ``kill -9`` resumes from the last checkpoint and never leaves a corrupt file.
+  4. every ``val_every`` steps, when a validator is given, score the EMA weights on held-out profiles
+     (:mod:`rnagen.train.validation`), keep the weights of the best score and stop once ``patience``
+     checks in a row have not improved on it (early stopping, Prechelt 1998);
+  5. every ``checkpoint_every`` steps (and at the end) write ``checkpoint.pt`` atomically (rank 0 only), so
+     a run killed with ``kill -9`` resumes from the last checkpoint, validation curve and patience counter
+     included, and never leaves a corrupt file.
+
+The length of a run is a budget: ``train.steps`` when set, else ``train.epochs`` passes over the training
+profiles, clipped to [``min_steps``, ``max_steps``] (:func:`resolve_budget`); the learning-rate schedule's
+warm-up and decay are laid out over that budget.
 """
 from __future__ import annotations
 
@@ -27,6 +35,7 @@ from .._io import atomic_path, remove_stale_temporaries
 from ..errors import ConfigError, RunDirError
 from .distributed import DistInfo, init_distributed
 from .ema import EMA
+from .validation import ValidationTracker
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -35,14 +44,22 @@ CHECKPOINT = "checkpoint.pt"
 class TrainConfig:
     """Optimisation settings shared by the torch models (section ``[train]`` of a model config)."""
 
-    steps: int = 2000
-    """Optimiser steps (global batches)."""
+    steps: int | None = None
+    """The step budget (optimiser steps, i.e. global batches); unset: from the data size (``epochs``)."""
+    epochs: float = 1000.0
+    """Budget when ``steps`` is unset: this many passes over the training profiles, in steps
+    ``ceil(epochs * n_train / batch_size)`` clipped to [``min_steps``, ``max_steps``]."""
+    min_steps: int = 500
+    max_steps: int = 20000
     batch_size: int = 256
     """Global batch size, split across DDP ranks; capped at the number of training samples."""
     lr: float = 1e-3
     weight_decay: float = 1e-4
     lr_schedule: Literal["cosine", "onecycle", "constant"] = "cosine"
-    warmup_steps: int = 100
+    warmup_fraction: float = 0.03
+    """Linear warm-up over this share of the budget (the cosine decay spans the rest of it)."""
+    warmup_steps: int | None = None
+    """Warm-up length in steps; overrides ``warmup_fraction`` when set."""
     grad_clip: float = 1.0
     """Maximum gradient norm; 0 disables clipping."""
     ema_decay: float = 0.999
@@ -51,10 +68,35 @@ class TrainConfig:
     """Mixed precision on CUDA (bf16 where supported, else fp16 with loss scaling); ignored on CPU."""
     checkpoint_every: int = 500
     log_every: int = 50
+    val_fraction: float = 0.1
+    """Share of each class held out to choose the training length (0: no validation, train for the budget);
+    see :func:`rnagen.train.validation.stratified_holdout` for the per-class minimum and the fallback."""
+    val_every: int | None = None
+    """Steps between validation checks; unset: a twentieth of the budget (at least 25 steps)."""
+    patience: int = 6
+    """Stop when this many validation checks in a row have not improved on the best score."""
+    refit: bool = False
+    """After choosing the length on the validation share, train again on all profiles for the best step's
+    number of steps (schedule laid out over that length) and keep that model."""
 
     def __post_init__(self) -> None:
-        if self.steps < 1:
-            raise ConfigError(f"train.steps must be >= 1, got {self.steps}")
+        if self.steps is not None and self.steps < 1:
+            raise ConfigError(f"train.steps must be >= 1 (or unset: from train.epochs), got {self.steps}")
+        if not self.epochs > 0:
+            raise ConfigError(f"train.epochs must be > 0, got {self.epochs}")
+        if not 1 <= self.min_steps <= self.max_steps:
+            raise ConfigError(f"need 1 <= train.min_steps <= train.max_steps, got {self.min_steps}, "
+                              f"{self.max_steps}")
+        if not 0 <= self.warmup_fraction < 1:
+            raise ConfigError(f"train.warmup_fraction must be in [0, 1), got {self.warmup_fraction}")
+        if self.warmup_steps is not None and self.warmup_steps < 0:
+            raise ConfigError(f"train.warmup_steps must be >= 0, got {self.warmup_steps}")
+        if not 0 <= self.val_fraction < 1:
+            raise ConfigError(f"train.val_fraction must be in [0, 1) (0 = no validation), got {self.val_fraction}")
+        if self.val_every is not None and self.val_every < 1:
+            raise ConfigError(f"train.val_every must be >= 1 (or unset), got {self.val_every}")
+        if self.patience < 1:
+            raise ConfigError(f"train.patience must be >= 1, got {self.patience}")
         if self.batch_size < 1:
             raise ConfigError(f"train.batch_size must be >= 1, got {self.batch_size}")
         if not self.lr > 0:
@@ -71,12 +113,42 @@ class LossOutput:
     logs: dict[str, float] = field(default_factory=dict)
 
 
+def resolve_budget(cfg: TrainConfig, n_train: int, batch_size: int) -> tuple[int, str]:
+    """The step budget for ``n_train`` profiles in batches of ``batch_size``, and where it came from:
+    ``"steps"`` (set), ``"epochs"``, or ``"min_steps"`` / ``"max_steps"`` (the epochs' count, clipped)."""
+    if cfg.steps is not None:
+        return int(cfg.steps), "steps"
+    want = math.ceil(cfg.epochs * n_train / max(1, batch_size))
+    if want < cfg.min_steps:
+        return int(cfg.min_steps), "min_steps"
+    if want > cfg.max_steps:
+        return int(cfg.max_steps), "max_steps"
+    return int(want), "epochs"
+
+
+def warmup_length(cfg: TrainConfig, total: int) -> int:
+    """Warm-up steps for a budget of ``total`` steps (``warmup_steps`` if set, else the fraction)."""
+    w = cfg.warmup_steps if cfg.warmup_steps is not None else round(cfg.warmup_fraction * total)
+    return max(0, min(int(w), total - 1))
+
+
 @dataclass
 class TrainResult:
     history: list[dict[str, float]]
     seconds: float
     steps: int
     ema: EMA | None
+    best_state: dict[str, torch.Tensor] | None = None
+    """The weights sampling should use when validation chose them (the EMA weights at the best check)."""
+    validation: dict[str, Any] | None = None
+    """Validation record: curve, best step and score, why training stopped (see ``rnagen.train.validation``)."""
+
+    def apply_to(self, module: nn.Module) -> None:
+        """Load the sampling weights into ``module``: the best checkpoint's, else the EMA's, else leave it."""
+        if self.best_state is not None:
+            module.load_state_dict(self.best_state)
+        elif self.ema is not None:
+            self.ema.apply_to(module)
 
 
 class StepContext:
@@ -139,19 +211,20 @@ def _default_step(ctx: StepContext, xb: torch.Tensor, yb: torch.Tensor) -> dict[
     return {"loss": float(out.loss.detach()), **{k: float(v) for k, v in out.logs.items()}}
 
 
-def _make_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig, lr: float):
+def _make_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig, lr: float, total: int):
+    """The learning-rate schedule laid out over a budget of ``total`` steps."""
+    warm = warmup_length(cfg, total)
     if cfg.lr_schedule == "onecycle":
-        # Smith & Topor (2019) one-cycle, the paper's schedule; warm-up share from warmup_steps.
-        pct = min(max(cfg.warmup_steps / cfg.steps, 0.01), 0.5)
-        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=cfg.steps, pct_start=pct)
-    warm = max(0, min(cfg.warmup_steps, cfg.steps - 1))
+        # Smith & Topor (2019) one-cycle, the paper's schedule; warm-up share from the warm-up length.
+        pct = min(max(warm / total, 0.01), 0.5)
+        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=total, pct_start=pct)
 
     def factor(step: int) -> float:
         if step < warm:
             return (step + 1) / warm
         if cfg.lr_schedule == "constant":
             return 1.0
-        progress = (step - warm) / max(1, cfg.steps - warm)
+        progress = (step - warm) / max(1, total - warm)
         # cosine decay to 10% of the peak learning rate
         return 0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
 
@@ -173,8 +246,11 @@ def train_loop(
     param_groups: dict[str, dict[str, Any]] | None = None,
     fingerprint: str = "",
     desc: str = "train",
+    validator: Callable[[], dict[str, float]] | None = None,
+    checkpoint_name: str = CHECKPOINT,
 ) -> TrainResult:
-    """Train ``module`` on ``(X, y)`` for ``cfg.steps`` steps and return its history and EMA weights.
+    """Train ``module`` on ``(X, y)`` for the step budget (or until validation stops it); return its history,
+    EMA weights and, with a validator, the best weights and the validation record.
 
     Parameters
     ----------
@@ -191,6 +267,12 @@ def train_loop(
     fingerprint
         A string identifying the data and configuration; a checkpoint written with another fingerprint is
         not resumed from (the run folder belongs to a different run).
+    validator
+        ``validator() -> {"score": s, ...}`` scores the module as it stands (higher is better); it is called
+        with the EMA weights loaded, every ``cfg.val_every`` steps, under a forked global RNG so training
+        draws the same numbers with or without it. Without one, training runs for the whole budget.
+    checkpoint_name
+        File name of the checkpoint inside ``run_dir``.
     """
     from tqdm.auto import tqdm
 
@@ -205,6 +287,7 @@ def train_loop(
     B = min(cfg.batch_size, n)
     B = max(dist.world_size, B - B % dist.world_size)
     steps_per_epoch = max(1, n // B)
+    total, budget_source = resolve_budget(cfg, n, B)
 
     groups = param_groups or {"main": {"params": list(raw.parameters()), "lr": cfg.lr}}
     optimizers, schedulers = {}, {}
@@ -215,7 +298,7 @@ def train_loop(
         opt_cls = spec.pop("optimizer", torch.optim.AdamW)
         spec.setdefault("weight_decay", cfg.weight_decay)
         optimizers[name] = opt_cls(params, lr=lr, **spec)
-        schedulers[name] = _make_scheduler(optimizers[name], cfg, lr)
+        schedulers[name] = _make_scheduler(optimizers[name], cfg, lr, total)
 
     amp_dtype = None
     if cfg.amp and device.type == "cuda":
@@ -246,7 +329,9 @@ def train_loop(
 
     history: list[dict[str, float]] = []
     step, seconds_before = 0, 0.0
-    ckpt_path = Path(run_dir) / CHECKPOINT if run_dir is not None else None
+    tracker = ValidationTracker(patience=cfg.patience, budget=total, budget_source=budget_source,
+                                every=cfg.val_every or max(25, total // 20)) if validator is not None else None
+    ckpt_path = Path(run_dir) / checkpoint_name if run_dir is not None else None
     if run_dir is not None and dist.is_main:
         remove_stale_temporaries(run_dir)  # a checkpoint write interrupted by kill -9 leaves its temp file
     if ckpt_path is not None and resume and ckpt_path.exists():
@@ -269,6 +354,8 @@ def train_loop(
         step = int(state["step"])
         history = list(state.get("history", []))
         seconds_before = float(state.get("seconds", 0.0))
+        if tracker is not None and "validation" in state:
+            tracker.load_state_dict(state["validation"])
 
     def save_checkpoint() -> None:
         if ckpt_path is None:
@@ -299,17 +386,36 @@ def train_loop(
         if ema is not None:
             payload["ema"] = ema.state_dict()
             payload["ema_updates"] = ema.num_updates
+        if tracker is not None:
+            payload["validation"] = tracker.state_dict()
         with atomic_path(ckpt_path, suffix=".pt") as tmp:
             torch.save(payload, tmp)
+
+    def validate() -> bool:
+        """Score the EMA weights (the live ones without EMA); True when training should stop."""
+        live = {k: v.detach().clone() for k, v in raw.state_dict().items()}
+        if ema is not None:
+            ema.apply_to(raw)
+        raw.eval()
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            row = validator()
+        weights = {k: v.detach().clone() for k, v in raw.state_dict().items()}
+        raw.load_state_dict(live)
+        raw.train()
+        stop = tracker.check(step, row, weights)
+        # the check's numbers join the training log row of the same step
+        if history and history[-1]["step"] == step:
+            history[-1].update({f"val_{k}": float(v) for k, v in row.items()})
+        return stop
 
     raw.train()
     t0 = time.perf_counter()
     acc: dict[str, float] = {}
     n_acc = 0
-    bar = tqdm(total=cfg.steps, initial=step, desc=desc, disable=not progress or not dist.is_main,
+    bar = tqdm(total=total, initial=step, desc=desc, disable=not progress or not dist.is_main,
                dynamic_ncols=True, leave=False)
     perm, perm_epoch = None, -1
-    while step < cfg.steps:
+    while step < total and not (tracker is not None and tracker.stop_reason):
         epoch, pos = divmod(step, steps_per_epoch)
         if epoch != perm_epoch:
             g = torch.Generator().manual_seed(int(seed) * 1_000_003 + epoch)
@@ -327,7 +433,8 @@ def train_loop(
             acc[k] = acc.get(k, 0.0) + float(v)
         n_acc += 1
         bar.update(1)
-        if step % max(1, cfg.log_every) == 0 or step == cfg.steps:
+        check = tracker is not None and (step % tracker.every == 0 or step == total)
+        if step % max(1, cfg.log_every) == 0 or step == total or check:
             row = {"step": step, "lr": optimizers[next(iter(optimizers))].param_groups[0]["lr"]}
             means = {k: v / n_acc for k, v in acc.items()}
             if dist.enabled and means:
@@ -345,8 +452,18 @@ def train_loop(
             history.append(row)
             bar.set_postfix({k: f"{v:.4g}" for k, v in row.items() if k not in ("step", "lr")})
             acc, n_acc = {}, 0
-        if step % max(1, cfg.checkpoint_every) == 0 or step == cfg.steps:
+        # every rank validates the same (synchronised) weights on the same held-out profiles, so all ranks
+        # take the same stopping decision without communicating
+        stopped = check and validate()
+        if step % max(1, cfg.checkpoint_every) == 0 or step == total or stopped:
             save_checkpoint()
     bar.close()
     raw.eval()
-    return TrainResult(history=history, seconds=seconds_before + time.perf_counter() - t0, steps=step, ema=ema)
+    best_state, record = None, None
+    if tracker is not None:
+        if not tracker.stop_reason:  # resumed from a checkpoint written at the end of the budget
+            tracker.stop_reason = "max_steps" if budget_source == "max_steps" else "budget"
+        best_state = tracker.best_weights
+        record = tracker.record(steps=step)
+    return TrainResult(history=history, seconds=seconds_before + time.perf_counter() - t0, steps=step, ema=ema,
+                       best_state=best_state, validation=record)
