@@ -182,9 +182,9 @@ def describe(v: dict[str, Any] | None) -> str:
     if v.get("stop_reason") == "no_validation":
         return (f"trained for the whole budget of {v['steps']} steps without validation "
                 f"({v.get('note', 'train.val_fraction = 0')})")
-    why = {"patience": f"no improvement in {v['patience']} checks (every {v['val_every']} steps)",
+    why = {"patience": f"patience ran out, no improvement in {v['patience']} checks (every {v['val_every']} steps)",
            "budget": "the step budget was spent",
-           "max_steps": "the step budget was spent (train.epochs capped at train.max_steps)"}[v["stop_reason"]]
+           "max_steps": "max_steps reached (train.epochs asked for more)"}[v["stop_reason"]]
     line = (f"stopped at step {v['steps']} of {v['budget']}: {why}; best validation score {v['best_score']:.3f} "
             f"at step {v['best_step']} (those weights kept; {v['n_val']} held-out profiles)")
     if v.get("refit_steps"):
