@@ -163,3 +163,47 @@ def test_resume_continues_the_same_validation_curve(tmp_path):
     assert (resumed.validation["best_step"], resumed.steps) == (100, 160)
     resumed.apply_to(m)
     assert float(m.w.detach()) == full.validation["curve"][4]["w"]
+
+
+def _blobs(n_per=50, k=5, d=5):
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(k), n_per)
+    return (rng.normal(size=(len(y), d)) + 3.0 * y[:, None]).astype(np.float32), y.astype(np.int64)
+
+
+def _fit_walker(refit: bool):
+    """A generator whose draws are the data's distribution shifted by 5 (w - 1): best at w = 1, step 100."""
+    from rnagen.train import fit_validated
+
+    X, y = _blobs()
+    walkers = []
+
+    def setup(Xt, yt):
+        walkers.append(Walker())
+        return walkers[-1], {}
+
+    def generate(Xt, yt, yy, seed):
+        w = float(walkers[-1].w.detach())
+        rng = np.random.default_rng(seed)
+        return rng.normal(size=(len(yy), X.shape[1])) + 3.0 * yy[:, None] + 5.0 * (w - 1.0)
+
+    cfg = TrainConfig(steps=400, batch_size=25, lr=0.01, weight_decay=0.0, lr_schedule="constant",
+                      warmup_steps=0, grad_clip=0.0, ema_decay=0.0, val_every=20, patience=3, refit=refit)
+    res = fit_validated(setup, generate, X, y, cfg, device=torch.device("cpu"), seed=0, run_dir=None,
+                        progress=False, resume=False, fingerprint="w", desc="w")
+    return walkers, res
+
+
+def test_fit_validated_scores_held_out_profiles_and_can_refit_for_the_chosen_length():
+    walkers, res = _fit_walker(refit=False)
+    v = res.validation
+    assert v["n_val"] == 25 and v["best_step"] == 100 and v["stop_reason"] == "patience"
+    assert 0.0 < v["curve"][0]["score"] < v["curve"][4]["score"]  # shifted draws score lower than unshifted
+    res.apply_to(walkers[-1])
+    assert float(walkers[-1].w.detach()) == pytest.approx(1.0, abs=1e-3)
+
+    walkers, res = _fit_walker(refit=True)
+    assert len(walkers) == 2 and res.validation["refit_steps"] == 100 == res.steps
+    assert res.best_state is None  # the refitted model is kept as trained (no checks in the refit)
+    assert float(walkers[-1].w.detach()) == pytest.approx(1.0, abs=1e-3)  # 100 steps from scratch on all data
+    assert "refitted on all profiles for 100 steps" in describe(res.validation)
