@@ -101,6 +101,8 @@ def main() -> None:
             res = score(model, tr, te, key, seed)
             if name == "gaussian":
                 rows["real (ceiling)"].append({**res["reference"], "fit_s": 0.0, "steps": 0})
+                print(f"seed {seed} {'real (ceiling)':16s} " + " ".join(
+                    f"{SHORT.get(k, k)}={val:.3f}" for k, val in rows["real (ceiling)"][-1].items()), flush=True)
             label = name if (name == "gaussian" or args.label is None) else args.label
             v = getattr(model, "validation", None) or {}
             steps = v.get("steps", len(model.history) and model.history[-1].get("step", 0))
