@@ -24,7 +24,7 @@ MANIFEST = "manifest.json"
 FORMAT = "rnagen-manifest/1"
 # what a generator run folder holds (see rnagen.models._base); the manifest covers those present
 RUN_FILES = ("config.toml", "meta.json", "genes.txt", "transforms.npz", "weights.safetensors", "train_log.csv",
-             "checkpoint.pt")
+             "validation.csv", "checkpoint.pt", "checkpoint_refit.pt")
 
 
 def _digest(path: Path) -> dict[str, Any]:

@@ -171,10 +171,12 @@ def test_budgets_and_model_names():
     with pytest.raises(ConfigError, match="unknown benchmark model"):
         parse_models("ddpm,gan")
     fast = budget_overrides("diffusion", "fast", n_train=416)
-    assert "train.steps=1500" in fast and 'train.lr_schedule="constant"' in fast
+    # the fast budget's diffusion trains to its validation-chosen length (the model's own budget)
+    assert not any(o.startswith("train.steps=") for o in fast)
     # the paper's budget is stated in epochs: 15,000 epochs of 12,244 profiles at batch 2048
     paper = budget_overrides("diffusion", "paper", n_train=12244)
     assert f"train.steps={-(-15000 * 12244 // 2048)}" in paper and "network.width=8192" in paper
+    assert "train.val_fraction=0.0" in paper  # the paper's fixed length on every training profile
     assert budget_overrides("gaussian", "standard", n_train=10) == []
     merged = budget_overrides("diffusion", "fast", n_train=10, extra=["train.steps=7"])
     assert "train.steps=7" in merged and "train.steps=1500" not in merged

@@ -23,7 +23,9 @@ def test_sigkill_then_resume(tmp_path):
     run = tmp_path / "run"
     args = ["train", str(data), "--model", "diffusion", "--label-key", "tissue", "--out", str(run), "--quiet",
             "--set", "train.steps=300", "--set", "train.checkpoint_every=10", "--set", "network.width=32",
-            "--set", "network.depth=1", "--set", "train.batch_size=32", "--set", "schedule.T=100", "--device", "cpu"]
+            "--set", "network.depth=1", "--set", "train.batch_size=32", "--set", "schedule.T=100", "--device", "cpu",
+            # the whole 300-step budget (validation-based stopping and its resume: tests/train/test_validation*)
+            "--set", "train.val_fraction=0"]
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
     proc = subprocess.Popen([sys.executable, "-m", "rnagen", *args], env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)

@@ -119,7 +119,7 @@ def test_aggregate_prior_recovers_per_class_spread(tmp_path):
         "preprocess.log=none", "network.hidden=[64, 64]", "network.latent_dim=2", "network.norm=layer",
         "objective.beta=0.001", "objective.kl_warmup_steps=50", "train.steps=600", "train.batch_size=128",
         "train.ema_decay=0", "train.log_every=100", "train.checkpoint_every=100000", "sample.prior=aggregate",
-        "sample.noise=false",
+        "sample.noise=false", "train.val_fraction=0",  # the whole budget: this tests the prior, not the length
     ]).fit(a, label_key="k", seed=0, device="cpu", progress=False, run_dir=tmp_path / "run")
     worst = {}
     for prior in ("aggregate", "standard"):
@@ -185,7 +185,8 @@ def test_full_covariance_noise_keeps_gene_correlations(tmp_path):
                    obs=pd.DataFrame({"k": ["x"] * 150 + ["y"] * 150}, index=[f"s{i}" for i in range(300)]))
     m = get_model("vae").from_config(overrides=[
         "preprocess.log=none", "network.hidden=[32]", "network.latent_dim=1", "train.steps=300",
-        "train.checkpoint_every=100000", "sample.noise_scale=1.0", "sample.noise_covariance=full"]).fit(
+        "train.checkpoint_every=100000", "sample.noise_scale=1.0", "sample.noise_covariance=full",
+        "train.val_fraction=0"]).fit(
         a, label_key="k", seed=0, device="cpu", progress=False, run_dir=tmp_path / "run")
     assert 1 <= m.net.matched_noise_factor.shape[1] <= 4
 

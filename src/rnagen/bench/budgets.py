@@ -5,13 +5,15 @@ model's dataclass defaults (the single source of truth for everything not listed
 
 ``fast``
     CPU minutes: the whole benchmark of every model on the bundled GTEx subset (416 training profiles x 467
-    genes) runs in under 10 minutes on 2 CPU cores (``rnagen demo``). Numbers are a smoke-level floor, not
-    the paper's quality.
+    genes) runs in under 10 minutes on 2 CPU cores (``rnagen demo``). The diffusion model trains as by
+    default, to the length its validation share chooses (``rnagen.train.validation``), so the demo shows
+    what it really does; the VAE and the WGAN-GP get shorter step budgets.
 ``standard``
     The models' own defaults (tuned for a laptop CPU, tens of minutes in all on a few thousand profiles).
 ``paper``
     The settings of Lacan et al. (2026) (see ``REFERENCE.md``: GTEx best rows of the released
-    hyperparameter searches; 15,000 epochs for the denoiser, 1,000 for the VAE and the GAN). Meant for a GPU.
+    hyperparameter searches; 15,000 epochs for the denoiser, 1,000 for the VAE and the GAN, fixed lengths on
+    all training profiles, no validation share). Meant for a GPU.
 
 An override value ``"epochs:E"`` on ``train.steps`` is converted to optimiser steps for the data at hand:
 ``ceil(E * n_train / batch_size)``, so a budget stated in epochs (as the paper states it) means the same on
@@ -46,13 +48,11 @@ DEFAULT_MODELS: tuple[str, ...] = ("ddpm", "ddim", "vae", "wgan-gp", "gaussian")
 #: per budget: model -> overrides (``dotted.key: value``). Keys absent here keep the model's defaults.
 BUDGET_TABLE: dict[str, dict[str, dict[str, Any]]] = {
     "fast": {
-        # ~70 s on 2 cores for 416 x 467: the default denoiser, 1,500 steps at a constant learning rate (an
-        # under-trained model gains nothing from a decaying tail). Measured over 3 GTEx splits
-        # (benchmarks/RESULTS_diffusion.md): density 0.58, coverage 0.99, AA_ts 0.49, TSTR 0.88/0.89; the
-        # former width 256 / depth 2 / 600 steps gave density ~0.07, and width 256 at 3,000 steps 0.22.
-        "diffusion": {"train.steps": 1500, "train.warmup_steps": 50, "train.lr_schedule": "constant",
-                      "train.checkpoint_every": 500},
-        # the VAE's own default length (~15 s); the WGAN-GP at half its default (3 GTEx splits,
+        # the model's own validation-chosen length (budget 1,500 epochs, at most 12,000 steps; on the
+        # bundled GTEx data about 4,300 steps at most); measured in benchmarks/RESULTS_diffusion.md
+        "diffusion": {},
+        # step budgets (each stopped earlier by its validation share's patience): the VAE about its own
+        # default length (~15 s); the WGAN-GP at half its default (3 GTEx splits,
         # benchmarks/RESULTS_baselines.md: ~50 s, density 1.36, AA_ts 0.535, TSTR 0.97/0.96, near copies 0.19,
         # measured before the copy repulsion; not re-measured over splits with it)
         "vae": {"train.steps": 1500, "train.checkpoint_every": 500},
@@ -67,10 +67,11 @@ BUDGET_TABLE: dict[str, dict[str, dict[str, Any]]] = {
                       "schedule.kind": "quad", "schedule.T": 1000, "schedule.beta_start": 1e-4,
                       "schedule.beta_end": 0.02, "train.lr": 4.8e-4, "train.lr_schedule": "onecycle",
                       "train.batch_size": 2048, "train.steps": "epochs:15000", "train.ema_decay": 0.999,
-                      "train.amp": True, "train.checkpoint_every": 2000},
+                      "train.amp": True, "train.checkpoint_every": 2000, "train.val_fraction": 0.0},
         # conditional VAE: 4-block encoder/decoder, latent 128, batch 256, lr 7.8e-4, 1000 epochs (GTEx best row)
         "vae": {"network.hidden": [8192, 4096, 4096, 2048], "network.latent_dim": 128, "train.batch_size": 256,
                 "train.lr": 7.8e-4, "train.steps": "epochs:1000", "train.checkpoint_every": 2000,
+                "train.val_fraction": 0.0,  # the paper trains for a fixed length on all profiles
                 # the paper's model: batch norm, MSE + KL with beta 1, decoder mean from the N(0, I) prior
                 "network.norm": "batch", "objective.likelihood": "mse", "objective.beta": 1.0,
                 "sample.prior": "standard", "sample.noise": False},
@@ -79,7 +80,7 @@ BUDGET_TABLE: dict[str, dict[str, dict[str, Any]]] = {
         "wgan-gp": {"network.noise_dim": 32, "network.generator_hidden": [128, 1024, 4096],
                     "network.critic_hidden": [8192, 256], "gan.optimizer": "rmsprop", "gan.lr_generator": 2.2e-3,
                     "gan.lr_critic": 5.8e-4, "gan.n_critic": 5, "gan.gp_weight": 10.0, "train.batch_size": 1024,
-                    "train.steps": "epochs:1000", "train.checkpoint_every": 2000,
+                    "train.steps": "epochs:1000", "train.checkpoint_every": 2000, "train.val_fraction": 0.0,
                     # the paper's critic: labels concatenated, no class offsets, batch-norm generator, and no
                     # copy repulsion
                     "network.critic_conditioning": "concat", "network.class_bias": False,

@@ -32,6 +32,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     if info.is_main:
         print(f"trained {cls.name} on {adata.n_obs} samples x {adata.n_vars} genes, {model.n_labels} labels "
               f"in {model.train_seconds:.1f} s -> {args.out}")
+        if model.validation:
+            from ..train import describe
+
+            print(describe(model.validation))
     return 0
 
 

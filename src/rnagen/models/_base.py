@@ -16,7 +16,8 @@ Run folder (``save``/``load``; every file written atomically)::
     genes.txt            var_names, one per line, in training order
     transforms.npz       fitted per-gene transform arrays (no pickles)
     weights.safetensors  what sampling needs (EMA weights for the torch models)
-    train_log.csv        the training history
+    train_log.csv        the training history (with the validation checks' columns, ``val_*``)
+    validation.csv       the validation curve (step, score, density, coverage, AA_ts), when one was held out
     checkpoint.pt        during training: full state for resume (torch.save of tensors, weights_only)
     manifest.json        size and SHA-256 of each file above, written last (checked on load and resume)
 
@@ -103,7 +104,7 @@ def get_model(name: str) -> type["Generator"]:
 
 
 _LOAD_FIX = "retrain it (rnagen train ... --no-resume, or into a new --out)"
-_LOADED = [f for f in RUN_FILES if f != "checkpoint.pt"]  # what load reads
+_LOADED = [f for f in RUN_FILES if not f.endswith(".pt")]  # what load reads (checkpoints: on resume)
 
 
 def load(run_dir: str | Path, *, device: str = "auto") -> "Generator":
@@ -258,6 +259,7 @@ class Generator(ABC):
         self.pipeline: Pipeline | None = None
         self.device = None
         self.history: list[dict[str, float]] = []
+        self.validation: dict[str, Any] | None = None  # how the training length was chosen (train.validation)
         self.train_seconds = 0.0
         self.n_train = 0
         self.seed = 0
@@ -537,6 +539,9 @@ class Generator(ABC):
         if self.history:
             with atomic_path(run_dir / "train_log.csv") as tmp:
                 pd.DataFrame(self.history).to_csv(tmp, index=False)
+        if self.validation and self.validation.get("curve"):
+            with atomic_path(run_dir / "validation.csv") as tmp:
+                pd.DataFrame(self.validation["curve"]).to_csv(tmp, index=False)
         write_json(run_dir / "meta.json", {
             "model": self.name,
             "rnagen_version": __version__,
@@ -550,6 +555,8 @@ class Generator(ABC):
             "seed": self.seed,
             "fingerprint": self._fingerprint,
             "extra": self._extra_meta(),
+            **({"validation": {k: v for k, v in self.validation.items() if k != "curve"}}
+               if self.validation else {}),
         })
         write_manifest(run_dir, RUN_FILES, model=self.name, fingerprint=self._fingerprint)  # last: all complete
 
@@ -613,6 +620,7 @@ class Generator(ABC):
         if (run_dir / "train_log.csv").is_file():
             with reading(run_dir / "train_log.csv", fix=fix):
                 model.history = pd.read_csv(run_dir / "train_log.csv").to_dict("records")
+        model.validation = meta.get("validation")
         model.device = resolve_device(device) if cls.uses_torch else None
         with reading(run_dir / "config.toml", fix=fix):
             model._build()

@@ -1,8 +1,11 @@
 """The training loop shared by every torch model: batches, AdamW, LR schedule, EMA, mixed precision,
-atomic checkpoints with resume, and data-parallel training with torch.distributed."""
-from .loop import LossOutput, StepContext, TrainConfig, TrainResult, train_loop
+atomic checkpoints with resume, data-parallel training with torch.distributed, and the training length
+chosen on held-out profiles (:mod:`.validation`)."""
+from .loop import LossOutput, StepContext, TrainConfig, TrainResult, resolve_budget, train_loop
+from .validation import FidelityValidator, describe, fit_validated, stratified_holdout
 from .ema import EMA
 from .distributed import DistInfo, dist_info, init_distributed
 
-__all__ = ["TrainConfig", "TrainResult", "LossOutput", "StepContext", "train_loop", "EMA", "DistInfo",
+__all__ = ["TrainConfig", "TrainResult", "LossOutput", "StepContext", "train_loop", "resolve_budget",
+           "FidelityValidator", "describe", "fit_validated", "stratified_holdout", "EMA", "DistInfo",
            "dist_info", "init_distributed"]

@@ -7,9 +7,17 @@ What it does, in order, each step:
      learning-rate schedule; mixed precision on CUDA), or a model's own ``step_fn`` (the GAN's two
      optimisers);
   3. update the EMA weights that sampling will use;
-  4. every ``checkpoint_every`` steps (and at the end) write ``checkpoint.pt`` atomically (rank 0 only), so
-     a run killed with ``kill -9`` resumes from the last checkpoint and never leaves a corrupt file; the run
-     folder's ``manifest.json`` is rewritten with it (verified on resume).
+  4. every ``val_every`` steps, when a validator is given, score the EMA weights on held-out profiles
+     (:mod:`rnagen.train.validation`), keep the weights of the best score and stop once ``patience``
+     checks in a row have not improved on it (early stopping, Prechelt 1998);
+  5. every ``checkpoint_every`` steps (and at the end) write ``checkpoint.pt`` atomically (rank 0 only), so
+     a run killed with ``kill -9`` resumes from the last checkpoint, validation curve and patience counter
+     included, and never leaves a corrupt file; the run folder's ``manifest.json`` is rewritten with it
+     (verified on resume).
+
+The length of a run is a budget: ``train.steps`` when set, else ``train.epochs`` passes over the training
+profiles, clipped to [``min_steps``, ``max_steps``] (:func:`resolve_budget`); the learning-rate schedule's
+warm-up and decay are laid out over that budget.
 """
 from __future__ import annotations
 
@@ -31,6 +39,7 @@ from ..config import checked
 from ..errors import ConfigError, RunDirError
 from .distributed import DistInfo, init_distributed
 from .ema import EMA
+from .validation import ValidationTracker
 
 CHECKPOINT = "checkpoint.pt"
 _CKPT_FIX = "run again with --no-resume to start over"
@@ -56,19 +65,28 @@ def read_checkpoint(path: str | Path, *, map_location: Any = "cpu") -> dict[str,
 
 
 @dataclass
-@checked("train", steps=">= 1", batch_size=">= 1", lr="> 0", weight_decay=">= 0", warmup_steps=">= 0",
-         grad_clip=">= 0", ema_decay="[0, 1)", checkpoint_every=">= 1", log_every=">= 1")
+@checked("train", steps=">= 1", epochs="> 0", min_steps=">= 1", max_steps=">= 1", batch_size=">= 1", lr="> 0",
+         weight_decay=">= 0", warmup_fraction="[0, 1)", warmup_steps=">= 0", grad_clip=">= 0", ema_decay="[0, 1)",
+         checkpoint_every=">= 1", log_every=">= 1", val_fraction="[0, 1)", val_every=">= 1", patience=">= 1")
 class TrainConfig:
     """Optimisation settings shared by the torch models (section ``[train]`` of a model config)."""
 
-    steps: int = 2000
-    """Optimiser steps (global batches)."""
+    steps: int | None = None
+    """The step budget (optimiser steps, i.e. global batches); unset: from the data size (``epochs``)."""
+    epochs: float = 1000.0
+    """Budget when ``steps`` is unset: this many passes over the training profiles, in steps
+    ``ceil(epochs * n_train / batch_size)`` clipped to [``min_steps``, ``max_steps``]."""
+    min_steps: int = 500
+    max_steps: int = 20000
     batch_size: int = 256
     """Global batch size, split across DDP ranks; capped at the number of training samples."""
     lr: float = 1e-3
     weight_decay: float = 1e-4
     lr_schedule: Literal["cosine", "onecycle", "constant"] = "cosine"
-    warmup_steps: int = 100
+    warmup_fraction: float = 0.03
+    """Linear warm-up over this share of the budget (the cosine decay spans the rest of it)."""
+    warmup_steps: int | None = None
+    """Warm-up length in steps; overrides ``warmup_fraction`` when set."""
     grad_clip: float = 1.0
     """Maximum gradient norm; 0 disables clipping."""
     ema_decay: float = 0.999
@@ -78,6 +96,20 @@ class TrainConfig:
     checkpoint_every: int = 500
     """Steps between checkpoints (the last step is always checkpointed)."""
     log_every: int = 50
+    val_fraction: float = 0.1
+    """Share of each class held out to choose the training length (0: no validation, train for the budget);
+    see :func:`rnagen.train.validation.stratified_holdout` for the per-class minimum and the fallback."""
+    val_every: int | None = None
+    """Steps between validation checks; unset: a twentieth of the budget (at least 25 steps)."""
+    patience: int = 6
+    """Stop when this many validation checks in a row have not improved on the best score."""
+    refit: bool = False
+    """After choosing the length on the validation share, train again on all profiles for the best step's
+    number of steps (schedule laid out over that length) and keep that model."""
+
+    def __post_init__(self) -> None:
+        if self.min_steps > self.max_steps:
+            raise ConfigError(f"need train.min_steps <= train.max_steps, got {self.min_steps}, {self.max_steps}")
 
 
 @dataclass
@@ -88,12 +120,42 @@ class LossOutput:
     logs: dict[str, float] = field(default_factory=dict)
 
 
+def resolve_budget(cfg: TrainConfig, n_train: int, batch_size: int) -> tuple[int, str]:
+    """The step budget for ``n_train`` profiles in batches of ``batch_size``, and where it came from:
+    ``"steps"`` (set), ``"epochs"``, or ``"min_steps"`` / ``"max_steps"`` (the epochs' count, clipped)."""
+    if cfg.steps is not None:
+        return int(cfg.steps), "steps"
+    want = math.ceil(cfg.epochs * n_train / max(1, batch_size))
+    if want < cfg.min_steps:
+        return int(cfg.min_steps), "min_steps"
+    if want > cfg.max_steps:
+        return int(cfg.max_steps), "max_steps"
+    return int(want), "epochs"
+
+
+def warmup_length(cfg: TrainConfig, total: int) -> int:
+    """Warm-up steps for a budget of ``total`` steps (``warmup_steps`` if set, else the fraction)."""
+    w = cfg.warmup_steps if cfg.warmup_steps is not None else round(cfg.warmup_fraction * total)
+    return max(0, min(int(w), total - 1))
+
+
 @dataclass
 class TrainResult:
     history: list[dict[str, float]]
     seconds: float
     steps: int
     ema: EMA | None
+    best_state: dict[str, torch.Tensor] | None = None
+    """The weights sampling should use when validation chose them (the EMA weights at the best check)."""
+    validation: dict[str, Any] | None = None
+    """Validation record: curve, best step and score, why training stopped (see ``rnagen.train.validation``)."""
+
+    def apply_to(self, module: nn.Module) -> None:
+        """Load the sampling weights into ``module``: the best checkpoint's, else the EMA's, else leave it."""
+        if self.best_state is not None:
+            module.load_state_dict(self.best_state)
+        elif self.ema is not None:
+            self.ema.apply_to(module)
 
 
 class StepContext:
@@ -156,19 +218,20 @@ def _default_step(ctx: StepContext, xb: torch.Tensor, yb: torch.Tensor) -> dict[
     return {"loss": float(out.loss.detach()), **{k: float(v) for k, v in out.logs.items()}}
 
 
-def _make_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig, lr: float):
+def _make_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig, lr: float, total: int):
+    """The learning-rate schedule laid out over a budget of ``total`` steps."""
+    warm = warmup_length(cfg, total)
     if cfg.lr_schedule == "onecycle":
-        # Smith & Topor (2019) one-cycle, the paper's schedule; warm-up share from warmup_steps.
-        pct = min(max(cfg.warmup_steps / cfg.steps, 0.01), 0.5)
-        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=cfg.steps, pct_start=pct)
-    warm = max(0, min(cfg.warmup_steps, cfg.steps - 1))
+        # Smith & Topor (2019) one-cycle, the paper's schedule; warm-up share from the warm-up length.
+        pct = min(max(warm / total, 0.01), 0.5)
+        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=total, pct_start=pct)
 
     def factor(step: int) -> float:
         if step < warm:
             return (step + 1) / warm
         if cfg.lr_schedule == "constant":
             return 1.0
-        progress = (step - warm) / max(1, cfg.steps - warm)
+        progress = (step - warm) / max(1, total - warm)
         # cosine decay to 10% of the peak learning rate
         return 0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
 
@@ -190,8 +253,11 @@ def train_loop(
     param_groups: dict[str, dict[str, Any]] | None = None,
     fingerprint: str = "",
     desc: str = "train",
+    validator: Callable[[], dict[str, float]] | None = None,
+    checkpoint_name: str = CHECKPOINT,
 ) -> TrainResult:
-    """Train ``module`` on ``(X, y)`` for ``cfg.steps`` steps and return its history and EMA weights.
+    """Train ``module`` on ``(X, y)`` for the step budget (or until validation stops it); return its history,
+    EMA weights and, with a validator, the best weights and the validation record.
 
     Parameters
     ----------
@@ -208,6 +274,12 @@ def train_loop(
     fingerprint
         A string identifying the data and configuration; a checkpoint written with another fingerprint is
         not resumed from (the run folder belongs to a different run).
+    validator
+        ``validator() -> {"score": s, ...}`` scores the module as it stands (higher is better); it is called
+        with the EMA weights loaded, every ``cfg.val_every`` steps, under a forked global RNG so training
+        draws the same numbers with or without it. Without one, training runs for the whole budget.
+    checkpoint_name
+        File name of the checkpoint inside ``run_dir``.
     """
     from tqdm.auto import tqdm
 
@@ -222,6 +294,7 @@ def train_loop(
     B = min(cfg.batch_size, n)
     B = max(dist.world_size, B - B % dist.world_size)
     steps_per_epoch = max(1, n // B)
+    total, budget_source = resolve_budget(cfg, n, B)
 
     groups = param_groups or {"main": {"params": list(raw.parameters()), "lr": cfg.lr}}
     optimizers, schedulers = {}, {}
@@ -232,7 +305,7 @@ def train_loop(
         opt_cls = spec.pop("optimizer", torch.optim.AdamW)
         spec.setdefault("weight_decay", cfg.weight_decay)
         optimizers[name] = opt_cls(params, lr=lr, **spec)
-        schedulers[name] = _make_scheduler(optimizers[name], cfg, lr)
+        schedulers[name] = _make_scheduler(optimizers[name], cfg, lr, total)
 
     amp_dtype = None
     if cfg.amp and device.type == "cuda":
@@ -263,11 +336,13 @@ def train_loop(
 
     history: list[dict[str, float]] = []
     step, seconds_before = 0, 0.0
-    ckpt_path = Path(run_dir) / CHECKPOINT if run_dir is not None else None
+    tracker = ValidationTracker(patience=cfg.patience, budget=total, budget_source=budget_source,
+                                every=cfg.val_every or max(25, total // 20)) if validator is not None else None
+    ckpt_path = Path(run_dir) / checkpoint_name if run_dir is not None else None
     if run_dir is not None and dist.is_main:
         remove_stale_temporaries(run_dir)  # a checkpoint write interrupted by kill -9 leaves its temp file
     if ckpt_path is not None and resume and ckpt_path.exists():
-        verify_manifest(run_dir, fix=_CKPT_FIX, only=[CHECKPOINT])
+        verify_manifest(run_dir, fix=_CKPT_FIX, only=[ckpt_path.name])
         state = read_checkpoint(ckpt_path, map_location=device)
         if state.get("fingerprint", "") != fingerprint:
             raise RunDirError(
@@ -288,6 +363,8 @@ def train_loop(
             step = int(state["step"])
             history = list(state.get("history", []))
             seconds_before = float(state.get("seconds", 0.0))
+            if tracker is not None and "validation" in state:
+                tracker.load_state_dict(state["validation"])
         except Exception:  # noqa: BLE001 - tensors of the wrong shape, missing entries
             raise RunDirError(f"{ckpt_path} does not fit this model (its tensors or entries differ); "
                               f"{_CKPT_FIX}") from None
@@ -321,21 +398,40 @@ def train_loop(
         if ema is not None:
             payload["ema"] = ema.state_dict()
             payload["ema_updates"] = ema.num_updates
+        if tracker is not None:
+            payload["validation"] = tracker.state_dict()
         with atomic_path(ckpt_path, suffix=".pt") as tmp:
             torch.save(payload, tmp)
             # the manifest accepts the old and the new checkpoint until it is rewritten below, so a kill
             # between the two writes leaves a folder that still verifies
-            write_manifest(run_dir, RUN_FILES, pending={CHECKPOINT: tmp}, fingerprint=fingerprint)
+            write_manifest(run_dir, RUN_FILES, pending={ckpt_path.name: tmp}, fingerprint=fingerprint)
         write_manifest(run_dir, RUN_FILES, fingerprint=fingerprint)
+
+    def validate() -> bool:
+        """Score the EMA weights (the live ones without EMA); True when training should stop."""
+        live = {k: v.detach().clone() for k, v in raw.state_dict().items()}
+        if ema is not None:
+            ema.apply_to(raw)
+        raw.eval()
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            row = validator()
+        weights = {k: v.detach().clone() for k, v in raw.state_dict().items()}
+        raw.load_state_dict(live)
+        raw.train()
+        stop = tracker.check(step, row, weights)
+        # the check's numbers join the training log row of the same step
+        if history and history[-1]["step"] == step:
+            history[-1].update({f"val_{k}": float(v) for k, v in row.items()})
+        return stop
 
     raw.train()
     t0 = time.perf_counter()
     acc: dict[str, float] = {}
     n_acc = 0
-    bar = tqdm(total=cfg.steps, initial=step, desc=desc, disable=not progress or not dist.is_main,
+    bar = tqdm(total=total, initial=step, desc=desc, disable=not progress or not dist.is_main,
                dynamic_ncols=True, leave=False)
     perm, perm_epoch = None, -1
-    while step < cfg.steps:
+    while step < total and not (tracker is not None and tracker.stop_reason):
         epoch, pos = divmod(step, steps_per_epoch)
         if epoch != perm_epoch:
             g = torch.Generator().manual_seed(int(seed) * 1_000_003 + epoch)
@@ -353,7 +449,8 @@ def train_loop(
             acc[k] = acc.get(k, 0.0) + float(v)
         n_acc += 1
         bar.update(1)
-        if step % max(1, cfg.log_every) == 0 or step == cfg.steps:
+        check = tracker is not None and (step % tracker.every == 0 or step == total)
+        if step % max(1, cfg.log_every) == 0 or step == total or check:
             row = {"step": step, "lr": optimizers[next(iter(optimizers))].param_groups[0]["lr"]}
             means = {k: v / n_acc for k, v in acc.items()}
             if dist.enabled and means:
@@ -371,8 +468,18 @@ def train_loop(
             history.append(row)
             bar.set_postfix({k: f"{v:.4g}" for k, v in row.items() if k not in ("step", "lr")})
             acc, n_acc = {}, 0
-        if step % max(1, cfg.checkpoint_every) == 0 or step == cfg.steps:
+        # every rank validates the same (synchronised) weights on the same held-out profiles, so all ranks
+        # take the same stopping decision without communicating
+        stopped = check and validate()
+        if step % max(1, cfg.checkpoint_every) == 0 or step == total or stopped:
             save_checkpoint()
     bar.close()
     raw.eval()
-    return TrainResult(history=history, seconds=seconds_before + time.perf_counter() - t0, steps=step, ema=ema)
+    best_state, record = None, None
+    if tracker is not None:
+        if not tracker.stop_reason:  # resumed from a checkpoint written at the end of the budget
+            tracker.stop_reason = "max_steps" if budget_source == "max_steps" else "budget"
+        best_state = tracker.best_weights
+        record = tracker.record(steps=step)
+    return TrainResult(history=history, seconds=seconds_before + time.perf_counter() - t0, steps=step, ema=ema,
+                       best_state=best_state, validation=record)

@@ -1,0 +1,243 @@
+"""Training length chosen on held-out profiles: a validation share, a fast fidelity score, early stopping.
+
+Pieces, in the order :func:`fit_validated` uses them:
+
+1. :func:`stratified_holdout` sets aside ``train.val_fraction`` of each class (at least one profile from
+   every class that keeps at least two for training); with fewer than :data:`MIN_VAL` held-out profiles
+   there is nothing reliable to score, and training runs for its whole budget instead.
+2. :class:`FidelityValidator` scores a model against the held-out profiles, in the model's transformed
+   space: one synthetic draw with the held-out label mix (fixed seed, so successive checks differ only by
+   the weights), then density and coverage (Naeem et al. 2020, k-NN balls with k = :data:`VAL_K`) and the
+   nearest-neighbour adversarial accuracy AA_ts (Yale et al. 2020), all from :mod:`rnagen.metrics`. Each
+   is compared with its real-vs-real value (training profiles, as many as held out and with the same
+   label mix, scored the same way), and the score is the mean share of the way from the indicator's worst
+   value to that reference::
+
+       s_density  = 1 - min(|density - ref| / ref, 1)          (worst: 0, no synthetic profile in a ball)
+       s_coverage = 1 - min(|coverage - ref| / ref, 1)         (worst: 0)
+       s_aa       = 1 - min(|AA_ts - ref| / (1 - ref), 1)      (worst: 1, fully separable sets)
+       score      = (s_density + s_coverage + s_aa) / 3         (1 = scores like real held-out data)
+
+   The distance to the reference, not to the ideal value, penalises both directions: over-dense samples
+   and near copies (AA_ts below the real-vs-real value) lose as much as under-dense or separable ones.
+3. :class:`ValidationTracker` (driven by :func:`rnagen.train.train_loop`) keeps the curve, the best score,
+   its weights and the patience counter, and is saved inside the checkpoint, so a resumed run continues
+   the same curve.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+if TYPE_CHECKING:
+    from .loop import TrainConfig, TrainResult
+
+__all__ = ["stratified_holdout", "FidelityValidator", "ValidationTracker", "fit_validated", "describe",
+           "MIN_VAL", "VAL_K"]
+
+MIN_VAL = 20
+"""Fewest held-out profiles worth scoring (density and coverage need k-NN balls among them)."""
+VAL_K = 5
+"""Neighbours of the k-NN balls of the validation density and coverage (a held-out share is small)."""
+STOP_REASONS = ("patience", "budget", "max_steps")
+
+
+def stratified_holdout(y: np.ndarray, *, fraction: float, seed: int,
+                       min_total: int = MIN_VAL) -> tuple[np.ndarray, np.ndarray] | None:
+    """Indices ``(train, val)`` holding out ``fraction`` of each class, or ``None`` when too few can be.
+
+    A class of ``n_c`` profiles gives ``max(1, round(fraction * n_c))`` of them, as long as at least two
+    stay for training (a class of fewer than three gives none). ``None`` when ``fraction`` is 0 or the
+    held-out total is below ``min_total``. Deterministic for a given ``seed``.
+    """
+    y = np.asarray(y)
+    if fraction <= 0:
+        return None
+    rng = np.random.default_rng([int(seed), 0x5A1])
+    val = []
+    for c in np.unique(y):
+        idx = np.flatnonzero(y == c)
+        take = max(1, int(round(fraction * len(idx))))
+        if len(idx) - take < 2:
+            continue
+        val.append(rng.permutation(idx)[:take])
+    if not val or sum(len(v) for v in val) < min_total:
+        return None
+    val_idx = np.sort(np.concatenate(val))
+    train_idx = np.setdiff1d(np.arange(len(y)), val_idx)
+    return train_idx, val_idx
+
+
+def _indicators(real: np.ndarray, fake: np.ndarray, k: int) -> dict[str, float]:
+    from ..metrics import adversarial_accuracy, prdc
+
+    p = prdc(real, fake, k=k)
+    return {"density": float(p["density"]), "coverage": float(p["coverage"]),
+            "aa_ts": float(adversarial_accuracy(real, fake)["aa_ts"])}
+
+
+def combine(m: dict[str, float], ref: dict[str, float]) -> float:
+    """The validation score of indicators ``m`` against real-vs-real values ``ref`` (module docstring)."""
+    s_d = 1.0 - min(abs(m["density"] - ref["density"]) / max(ref["density"], 1e-12), 1.0)
+    s_c = 1.0 - min(abs(m["coverage"] - ref["coverage"]) / max(ref["coverage"], 1e-12), 1.0)
+    s_a = 1.0 - min(abs(m["aa_ts"] - ref["aa_ts"]) / max(1.0 - ref["aa_ts"], 1e-12), 1.0)
+    return (s_d + s_c + s_a) / 3.0
+
+
+class FidelityValidator:
+    """``validator() -> {"score", "density", "coverage", "aa_ts"}`` for a model's current weights.
+
+    Parameters
+    ----------
+    generate
+        ``generate(y, seed) -> float array`` draws profiles for class ids ``y`` from the model as it stands
+        (transformed space).
+    X_train, y_train
+        The profiles the model trains on (the real-vs-real reference is drawn from them).
+    X_val, y_val
+        The held-out profiles.
+    """
+
+    def __init__(self, generate: Callable[[np.ndarray, int], np.ndarray], X_train: np.ndarray,
+                 y_train: np.ndarray, X_val: np.ndarray, y_val: np.ndarray, *, seed: int, k: int = VAL_K):
+        self.generate = generate
+        self.X_val = np.asarray(X_val, dtype=np.float32)
+        self.y_val = np.asarray(y_val, dtype=np.int64)
+        self.seed = int(seed) * 104_729 + 17
+        self.k = int(min(k, len(self.X_val) - 1))
+        # the reference: as many training profiles as held out, with the held-out label mix
+        rng = np.random.default_rng([int(seed), 0xC0DE])
+        pick = [rng.choice(np.flatnonzero(y_train == c), size=int((self.y_val == c).sum()),
+                           replace=int((self.y_val == c).sum()) > int((y_train == c).sum()))
+                for c in np.unique(self.y_val)]
+        ref_set = np.asarray(X_train, dtype=np.float32)[np.concatenate(pick)]
+        self.reference = _indicators(self.X_val, ref_set, self.k)
+
+    def __call__(self) -> dict[str, float]:
+        fake = np.asarray(self.generate(self.y_val, self.seed), dtype=np.float32)
+        if not np.isfinite(fake).all():  # a diverged model scores the worst possible value
+            return {"score": 0.0, "density": float("nan"), "coverage": float("nan"), "aa_ts": float("nan")}
+        m = _indicators(self.X_val, fake, self.k)
+        return {"score": combine(m, self.reference), **m}
+
+
+class ValidationTracker:
+    """The validation curve, the best check and its weights, the patience counter and the stop reason."""
+
+    def __init__(self, *, patience: int, budget: int, budget_source: str, every: int):
+        self.patience = int(patience)
+        self.budget = int(budget)
+        self.budget_source = budget_source
+        self.every = int(every)
+        self.curve: list[dict[str, float]] = []
+        self.best_step = 0
+        self.best_score = -float("inf")
+        self.bad = 0
+        self.stop_reason: str | None = None
+        self.best_weights: dict[str, torch.Tensor] | None = None
+
+    def check(self, step: int, row: dict[str, float], weights: dict[str, torch.Tensor]) -> bool:
+        """Record the check at ``step``; True when training should stop (patience run out or budget spent)."""
+        self.curve.append({"step": int(step), **{k: float(v) for k, v in row.items()}})
+        score = float(row["score"])
+        if score > self.best_score:  # strictly better: ties keep the earlier (shorter) run
+            self.best_step, self.best_score, self.bad = int(step), score, 0
+            self.best_weights = weights
+        else:
+            self.bad += 1
+        if self.bad >= self.patience:
+            self.stop_reason = "patience"
+        elif step >= self.budget:
+            self.stop_reason = "max_steps" if self.budget_source == "max_steps" else "budget"
+        return self.stop_reason is not None
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"curve": self.curve, "best_step": self.best_step, "best_score": self.best_score,
+                "bad": self.bad, "stop_reason": self.stop_reason or "", "best_weights": self.best_weights or {}}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.curve = [dict(r) for r in state["curve"]]
+        self.best_step = int(state["best_step"])
+        self.best_score = float(state["best_score"])
+        self.bad = int(state["bad"])
+        self.stop_reason = state["stop_reason"] or None
+        self.best_weights = dict(state["best_weights"]) or None
+
+    def record(self, *, steps: int) -> dict[str, Any]:
+        """What the run folder keeps (``meta.json`` and ``validation.csv``)."""
+        return {"steps": int(steps), "budget": self.budget, "budget_source": self.budget_source,
+                "val_every": self.every, "patience": self.patience, "best_step": self.best_step,
+                "best_score": self.best_score, "stop_reason": self.stop_reason, "curve": list(self.curve)}
+
+
+def describe(v: dict[str, Any] | None) -> str:
+    """One line saying where training stopped and why."""
+    if not v:
+        return "no validation record"
+    if v.get("stop_reason") == "no_validation":
+        return (f"trained for the whole budget of {v['steps']} steps without validation "
+                f"({v.get('note', 'train.val_fraction = 0')})")
+    why = {"patience": f"patience ran out, no improvement in {v['patience']} checks (every {v['val_every']} steps)",
+           "budget": "the step budget was spent",
+           "max_steps": "max_steps reached (train.epochs asked for more)"}[v["stop_reason"]]
+    line = (f"stopped at step {v['steps']} of {v['budget']}: {why}; best validation score {v['best_score']:.3f} "
+            f"at step {v['best_step']} (those weights kept; {v['n_val']} held-out profiles)")
+    if v.get("refit_steps"):
+        line += f"; refitted on all profiles for {v['refit_steps']} steps"
+    return line
+
+
+def fit_validated(setup: Callable[[np.ndarray, np.ndarray], tuple[torch.nn.Module, dict[str, Any]]],
+                  generate: Callable[[np.ndarray, np.ndarray, np.ndarray, int], np.ndarray],
+                  X: np.ndarray, y: np.ndarray, cfg: "TrainConfig", *, device: torch.device, seed: int,
+                  run_dir: Path | None, progress: bool, resume: bool, fingerprint: str,
+                  desc: str) -> "TrainResult":
+    """Train with the length chosen on a held-out share of ``(X, y)``; the common ``_fit`` of torch models.
+
+    Parameters
+    ----------
+    setup
+        ``setup(X, y) -> (module, train_loop keyword arguments)`` builds fresh networks (from the seed) for
+        training on ``(X, y)``.
+    generate
+        ``generate(X_train, y_train, y, seed) -> profiles`` draws from the model being trained, for class ids
+        ``y`` (``X_train, y_train``: the profiles it trains on, for models whose sampler is fitted to them).
+
+    Returns the :class:`~rnagen.train.TrainResult` whose ``apply_to`` loads the weights to keep; its
+    ``validation`` says how the length was chosen (``n_val`` held out, or ``stop_reason="no_validation"``).
+    """
+    from .loop import resolve_budget, train_loop
+
+    common = dict(device=device, seed=seed, run_dir=run_dir, progress=progress, resume=resume, desc=desc)
+    split = stratified_holdout(y, fraction=cfg.val_fraction, seed=seed)
+    if split is None:
+        module, kw = setup(X, y)
+        result = train_loop(module, torch.from_numpy(X), torch.from_numpy(y), cfg, fingerprint=fingerprint,
+                            **common, **kw)
+        note = ("train.val_fraction = 0" if cfg.val_fraction <= 0 else
+                f"too few profiles to hold out {MIN_VAL} with at least 2 per class left for training")
+        budget = resolve_budget(cfg, len(X), min(cfg.batch_size, len(X)))
+        result.validation = {"stop_reason": "no_validation", "note": note, "steps": result.steps,
+                             "budget": budget[0], "budget_source": budget[1], "n_val": 0, "curve": []}
+        return result
+    Xt, yt, Xv, yv = X[split[0]], y[split[0]], X[split[1]], y[split[1]]
+    module, kw = setup(Xt, yt)
+    validator = FidelityValidator(lambda yy, s: generate(Xt, yt, yy, s), Xt, yt, Xv, yv, seed=seed)
+    result = train_loop(module, torch.from_numpy(Xt), torch.from_numpy(yt), cfg, fingerprint=fingerprint,
+                        validator=validator, **common, **kw)
+    record = {**result.validation, "n_val": int(len(Xv)), "reference": validator.reference}
+    if cfg.refit:
+        # the chosen length on all profiles, its schedule laid out over that length
+        refit_cfg = replace(cfg, steps=max(1, record["best_step"]), val_fraction=0.0)
+        module, kw = setup(X, y)
+        result = train_loop(module, torch.from_numpy(X), torch.from_numpy(y), refit_cfg,
+                            fingerprint=fingerprint + "-refit", checkpoint_name="checkpoint_refit.pt",
+                            **common, **kw)
+        record["refit_steps"] = result.steps
+    result.validation = record
+    return result

@@ -1,0 +1,83 @@
+"""Every torch model chooses its training length on held-out profiles and keeps the best check's weights."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from rnagen import datasets
+from rnagen.models import get_model, load
+from rnagen.train import FidelityValidator, stratified_holdout
+
+TINY = {
+    "diffusion": ["network.width=32", "network.depth=1", "schedule.T=100", "sample.steps=10"],
+    "vae": ["network.hidden=[32]", "network.latent_dim=4"],
+    "wgan-gp": ["network.generator_hidden=[32]", "network.critic_hidden=[32]"],
+}
+
+
+@pytest.fixture(scope="module")
+def gtex32():
+    return datasets.gtex26()[:, :32].copy()  # 26 tissues x 20 profiles: 2 per tissue held out (52)
+
+
+@pytest.mark.parametrize("name", ["diffusion", "vae", "wgan-gp"])
+def test_fit_records_the_curve_and_keeps_the_best_step(name, gtex32, tmp_path):
+    torch.set_num_threads(1)
+    cfg = TINY[name] + ["train.steps=100", "train.val_every=20", "train.patience=2", "train.batch_size=64"]
+    model = get_model(name).from_config(overrides=cfg)
+    model.fit(gtex32, label_key="tissue", seed=3, device="cpu", progress=False, run_dir=tmp_path)
+    v = model.validation
+    curve = pd.read_csv(tmp_path / "validation.csv")
+    assert v["n_val"] == 52 and list(curve.columns) == ["step", "score", "density", "coverage", "aa_ts"]
+    assert curve["step"].tolist() == list(range(20, v["steps"] + 1, 20))
+    best = int(curve["step"][curve["score"].idxmax()])   # first maximum: ties keep the shorter run
+    assert v["best_step"] == best and v["best_score"] == pytest.approx(curve["score"].max())
+    if v["stop_reason"] == "patience":
+        assert v["steps"] == best + 2 * 20                # stopped 2 checks after the best one
+    else:
+        assert v["stop_reason"] == "budget" and v["steps"] == 100
+    meta = json.loads((tmp_path / "meta.json").read_text())["validation"]
+    assert meta["best_step"] == best and meta["stop_reason"] == v["stop_reason"] and "curve" not in meta
+    log = pd.read_csv(tmp_path / "train_log.csv")
+    assert log.dropna(subset=["val_score"])["val_score"].tolist() == pytest.approx(curve["score"].tolist())
+    if name == "vae":
+        return  # its sampler is refitted on all profiles after training; the weights are checked below
+    # the saved weights are the best check's: scoring them again gives the best score exactly
+    reloaded = load(tmp_path, device="cpu")
+    X = reloaded.pipeline.transform(np.asarray(gtex32.X, dtype=np.float64)).astype(np.float32)
+    y = gtex32.obs["tissue"].astype(str).map({c: i for i, c in enumerate(reloaded.labels)}).to_numpy(np.int64)
+    tr, va = stratified_holdout(y, fraction=0.1, seed=3)
+    validator = FidelityValidator(lambda yy, s: reloaded._sample(yy, seed=s, batch_size=4096, progress=False),
+                                  X[tr], y[tr], X[va], y[va], seed=3)
+    assert validator()["score"] == pytest.approx(v["best_score"], abs=1e-9)
+
+
+def test_vae_keeps_the_best_weights(gtex32, tmp_path):
+    """The VAE's network weights in the run folder are the EMA weights of its best check."""
+    cfg = TINY["vae"] + ["train.steps=100", "train.val_every=20", "train.patience=10", "train.batch_size=64"]
+    model = get_model("vae").from_config(overrides=cfg)
+    model.fit(gtex32, label_key="tissue", seed=1, device="cpu", progress=False, run_dir=tmp_path)
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    best = state["validation"]["best_weights"]
+    assert state["validation"]["best_step"] == model.validation["best_step"]
+    ema = state["ema"]
+    for k, t in model.net.state_dict().items():
+        if k.startswith(("prior_", "matched_noise", "noise_log_var")):
+            continue  # fitted after training
+        assert torch.equal(t, best[k])
+    if model.validation["best_step"] != state["step"]:  # the final EMA differs from what was kept
+        assert any(not torch.equal(best[k], ema[k]) for k in best)
+
+
+def test_no_validation_when_too_small(tmp_path):
+    small = datasets.gtex26()[:, :16].copy()
+    keep = small.obs.groupby("tissue", observed=True).head(3).index  # 3 per tissue: 1 each, 26 < ... held out
+    small = small[small.obs_names.isin(keep[:30])].copy()            # 10 tissues x 3: 10 held out < 20
+    model = get_model("diffusion").from_config(overrides=TINY["diffusion"] + ["train.steps=30"])
+    model.fit(small, label_key="tissue", seed=0, device="cpu", progress=False, run_dir=tmp_path)
+    v = model.validation
+    assert v["stop_reason"] == "no_validation" and v["steps"] == 30 and "too few profiles" in v["note"]
+    assert not (tmp_path / "validation.csv").exists()
+    assert model.n_train == 30  # trained on every profile

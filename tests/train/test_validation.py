@@ -1,0 +1,209 @@
+"""Training length chosen on held-out profiles: budget, schedule, hold-out split, early stopping, best weights."""
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from rnagen.errors import ConfigError
+from rnagen.train import LossOutput, TrainConfig, resolve_budget, stratified_holdout, train_loop
+from rnagen.train.loop import _make_scheduler, warmup_length
+from rnagen.train.validation import MIN_VAL, combine, describe
+
+
+# ------------------------------------------------------------------------------------------ the budget
+def test_budget_scales_with_the_data_size_in_epochs_and_is_clipped():
+    cfg = TrainConfig(steps=None, epochs=100, min_steps=50, max_steps=1000, batch_size=32)
+    assert resolve_budget(cfg, 320, 32) == (1000, "epochs")       # 100 epochs x 10 batches
+    assert resolve_budget(cfg, 160, 32) == (500, "epochs")        # half the data, half the steps
+    assert resolve_budget(cfg, 161, 32) == (504, "epochs")        # ceil(100 * 161 / 32)
+    assert resolve_budget(cfg, 10, 32) == (50, "min_steps")       # floor
+    assert resolve_budget(cfg, 10_000, 32) == (1000, "max_steps")  # ceiling
+    # an explicit step count is the budget, whatever the data size
+    assert resolve_budget(TrainConfig(steps=77), 10_000, 32) == (77, "steps")
+
+
+def test_schedule_is_laid_out_over_the_budget():
+    cfg = TrainConfig(steps=None, lr_schedule="cosine", warmup_fraction=0.1)
+    assert warmup_length(cfg, 1000) == 100 and warmup_length(cfg, 200) == 20
+    assert warmup_length(TrainConfig(warmup_steps=7), 1000) == 7  # explicit steps win over the fraction
+    for total in (200, 400):
+        opt = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=1.0)
+        sched = _make_scheduler(opt, cfg, 1.0, total)
+        lrs = []
+        for _ in range(total):
+            lrs.append(opt.param_groups[0]["lr"])
+            opt.step()
+            sched.step()
+        warm = total // 10
+        assert lrs[0] == pytest.approx(1 / warm)                 # linear warm-up over a tenth of the budget
+        assert lrs[warm] == pytest.approx(1.0)                   # peak at the end of the warm-up
+        mid = warm + (total - warm) // 2
+        assert lrs[mid] == pytest.approx(0.1 + 0.9 * 0.5, abs=0.01)  # half-way down the cosine
+        assert opt.param_groups[0]["lr"] == pytest.approx(0.1)    # decayed to 10% exactly at the budget
+
+
+def test_config_rejects_bad_validation_settings():
+    for kw in ({"val_fraction": 1.0}, {"val_fraction": -0.1}, {"patience": 0}, {"val_every": 0},
+               {"min_steps": 10, "max_steps": 5}, {"epochs": 0}, {"warmup_fraction": 1.0}):
+        with pytest.raises(ConfigError):
+            TrainConfig(**kw)
+
+
+# ----------------------------------------------------------------------------------- the hold-out split
+def test_stratified_holdout_takes_a_share_of_each_class():
+    y = np.repeat(np.arange(4), [40, 20, 10, 2])
+    tr, va = stratified_holdout(y, fraction=0.1, seed=0, min_total=5)
+    counts = np.bincount(y[va], minlength=4)
+    assert counts.tolist() == [4, 2, 1, 0]  # 10% of each, at least 1, none from a class of 2
+    assert sorted(np.concatenate([tr, va]).tolist()) == list(range(len(y)))  # a partition
+    assert np.bincount(y[tr], minlength=4).min() >= 2
+    tr2, va2 = stratified_holdout(y, fraction=0.1, seed=0, min_total=5)
+    assert np.array_equal(va, va2)  # deterministic for a seed
+    assert not np.array_equal(va, stratified_holdout(y, fraction=0.1, seed=1, min_total=5)[1])
+
+
+def test_too_small_to_split_falls_back_to_the_whole_budget():
+    y = np.repeat(np.arange(5), 3)  # 15 profiles: at most 5 could be held out, fewer than MIN_VAL
+    assert stratified_holdout(y, fraction=0.3, seed=0) is None
+    assert stratified_holdout(np.repeat(np.arange(30), 20), fraction=0.0, seed=0) is None
+    assert stratified_holdout(np.repeat(np.arange(30), 20), fraction=0.1, seed=0)[1].size >= MIN_VAL
+
+
+def test_score_is_one_at_the_reference_and_falls_both_ways():
+    ref = {"density": 1.1, "coverage": 0.9, "aa_ts": 0.52}
+    assert combine(ref, ref) == pytest.approx(1.0)
+    over = combine({**ref, "density": 1.65}, ref)      # over-dense by half the reference
+    under = combine({**ref, "density": 0.55}, ref)     # under-dense by as much
+    assert over == pytest.approx(under) == pytest.approx(1 - 0.5 / 3)
+    copies = combine({**ref, "aa_ts": 0.04}, ref)      # near copies: AA_ts far below the real-vs-real value
+    assert copies == pytest.approx(1 - (0.48 / 0.48) / 3)
+
+
+# ------------------------------------------------------------------------- stopping on a known curve
+class Walker(nn.Module):
+    """One weight that Adam moves up by exactly ``lr`` per step (a constant gradient of -1)."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.zeros(()))
+
+    def forward(self, x, y, generator=None):
+        return LossOutput(-self.w * 1.0 + 0.0 * x.sum())
+
+
+def _walk(tmp_path=None, **kw):
+    """Score = -|w - 1|: with lr 0.01 the weight reaches 1 at step 100 and the score falls after that."""
+    torch.manual_seed(0)
+    m = Walker()
+    def validator():
+        w = float(m.w.detach())
+        return {"score": -abs(w - 1.0), "w": w}
+
+    base = dict(steps=1000, batch_size=8, lr=0.01, weight_decay=0.0, lr_schedule="constant", warmup_steps=0,
+                grad_clip=0.0, ema_decay=0.0, val_every=20, patience=3, checkpoint_every=30, log_every=10)
+    base.update(kw)
+    X, y = torch.zeros(64, 2), torch.zeros(64, dtype=torch.long)
+    res = train_loop(m, X, y, TrainConfig(**base), device=torch.device("cpu"), seed=0, progress=False,
+                     validator=validator, run_dir=tmp_path, fingerprint="walk")
+    return m, res
+
+
+def test_stops_after_the_patience_window_and_keeps_the_best_weights():
+    m, res = _walk()
+    v = res.validation
+    assert v["best_step"] == 100 and v["stop_reason"] == "patience"
+    assert res.steps == 160                                  # 3 checks after the best one (120, 140, 160)
+    assert [r["step"] for r in v["curve"]] == list(range(20, 161, 20))
+    assert float(m.w.detach()) == pytest.approx(1.6, abs=1e-3)        # the live weight walked on
+    res.apply_to(m)
+    assert float(m.w.detach()) == pytest.approx(1.0, abs=1e-3)        # the kept weight is the best step's
+    assert float(m.w.detach()) == v["curve"][4]["w"]                  # exactly what the step-100 check scored
+    # the training log carries the checks' numbers at their steps
+    logged = {r["step"]: r["val_score"] for r in res.history if "val_score" in r}
+    assert logged == {r["step"]: r["score"] for r in v["curve"]}
+    assert "patience" in describe({**v, "n_val": 0})
+
+
+def test_budget_spent_before_patience_runs_out():
+    _, res = _walk(steps=90)
+    assert res.steps == 90 and res.validation["stop_reason"] == "budget"
+    assert res.validation["best_step"] == 90                 # still improving when the budget ended
+
+
+def test_resume_continues_the_same_validation_curve(tmp_path):
+    """Interrupted after step 70 (checkpoint at 60), the resumed run ends with the uninterrupted curve."""
+    _, full = _walk()
+
+    class Boom(Walker):
+        calls = 0
+
+        def forward(self, x, y, generator=None):
+            Boom.calls += 1
+            if Boom.calls > 70:
+                raise KeyboardInterrupt
+            return super().forward(x, y, generator)
+
+    torch.manual_seed(0)
+    broken = Boom()
+    cfg = dict(steps=1000, batch_size=8, lr=0.01, weight_decay=0.0, lr_schedule="constant", warmup_steps=0,
+               grad_clip=0.0, ema_decay=0.0, val_every=20, patience=3, checkpoint_every=30, log_every=10)
+
+    def v_broken():
+        w = float(broken.w.detach())
+        return {"score": -abs(w - 1.0), "w": w}
+
+    with pytest.raises(KeyboardInterrupt):
+        train_loop(broken, torch.zeros(64, 2), torch.zeros(64, dtype=torch.long), TrainConfig(**cfg),
+                   device=torch.device("cpu"), seed=0, progress=False, validator=v_broken, run_dir=tmp_path,
+                   fingerprint="walk")
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    assert state["step"] == 60 and [r["step"] for r in state["validation"]["curve"]] == [20, 40, 60]
+    m, resumed = _walk(tmp_path)
+    assert resumed.validation["curve"] == full.validation["curve"]
+    assert (resumed.validation["best_step"], resumed.steps) == (100, 160)
+    resumed.apply_to(m)
+    assert float(m.w.detach()) == full.validation["curve"][4]["w"]
+
+
+def _blobs(n_per=50, k=5, d=5):
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(k), n_per)
+    return (rng.normal(size=(len(y), d)) + 3.0 * y[:, None]).astype(np.float32), y.astype(np.int64)
+
+
+def _fit_walker(refit: bool):
+    """A generator whose draws are the data's distribution shifted by 5 (w - 1): best at w = 1, step 100."""
+    from rnagen.train import fit_validated
+
+    X, y = _blobs()
+    walkers = []
+
+    def setup(Xt, yt):
+        walkers.append(Walker())
+        return walkers[-1], {}
+
+    def generate(Xt, yt, yy, seed):
+        w = float(walkers[-1].w.detach())
+        rng = np.random.default_rng(seed)
+        return rng.normal(size=(len(yy), X.shape[1])) + 3.0 * yy[:, None] + 5.0 * (w - 1.0)
+
+    cfg = TrainConfig(steps=400, batch_size=25, lr=0.01, weight_decay=0.0, lr_schedule="constant",
+                      warmup_steps=0, grad_clip=0.0, ema_decay=0.0, val_every=20, patience=3, refit=refit)
+    res = fit_validated(setup, generate, X, y, cfg, device=torch.device("cpu"), seed=0, run_dir=None,
+                        progress=False, resume=False, fingerprint="w", desc="w")
+    return walkers, res
+
+
+def test_fit_validated_scores_held_out_profiles_and_can_refit_for_the_chosen_length():
+    walkers, res = _fit_walker(refit=False)
+    v = res.validation
+    assert v["n_val"] == 25 and v["best_step"] == 100 and v["stop_reason"] == "patience"
+    assert 0.0 < v["curve"][0]["score"] < v["curve"][4]["score"]  # shifted draws score lower than unshifted
+    res.apply_to(walkers[-1])
+    assert float(walkers[-1].w.detach()) == pytest.approx(1.0, abs=1e-3)
+
+    walkers, res = _fit_walker(refit=True)
+    assert len(walkers) == 2 and res.validation["refit_steps"] == 100 == res.steps
+    assert res.best_state is None  # the refitted model is kept as trained (no checks in the refit)
+    assert float(walkers[-1].w.detach()) == pytest.approx(1.0, abs=1e-3)  # 100 steps from scratch on all data
+    assert "refitted on all profiles for 100 steps" in describe(res.validation)
