@@ -171,7 +171,7 @@ def test_budgets_and_model_names():
     with pytest.raises(ConfigError, match="unknown benchmark model"):
         parse_models("ddpm,gan")
     fast = budget_overrides("diffusion", "fast", n_train=416)
-    # the fast budget's diffusion trains to its validation-chosen length (the model's own budget)
+    # the fast budget's diffusion trains to the model's own default length (not cut short)
     assert not any(o.startswith("train.steps=") for o in fast)
     # the paper's budget is stated in epochs: 15,000 epochs of 12,244 profiles at batch 2048
     paper = budget_overrides("diffusion", "paper", n_train=12244)

@@ -10,10 +10,11 @@ from rnagen import datasets
 from rnagen.models import get_model, load
 from rnagen.train import FidelityValidator, stratified_holdout
 
+# validation is opt-in (train.val_fraction defaults to 0: a fixed length)
 TINY = {
-    "diffusion": ["network.width=32", "network.depth=1", "schedule.T=100", "sample.steps=10"],
-    "vae": ["network.hidden=[32]", "network.latent_dim=4"],
-    "wgan-gp": ["network.generator_hidden=[32]", "network.critic_hidden=[32]"],
+    "diffusion": ["network.width=32", "network.depth=1", "schedule.T=100", "sample.steps=10", "train.val_fraction=0.1"],
+    "vae": ["network.hidden=[32]", "network.latent_dim=4", "train.val_fraction=0.1"],
+    "wgan-gp": ["network.generator_hidden=[32]", "network.critic_hidden=[32]", "train.val_fraction=0.1"],
 }
 
 

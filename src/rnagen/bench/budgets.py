@@ -6,8 +6,7 @@ model's dataclass defaults (the single source of truth for everything not listed
 ``fast``
     CPU minutes: the whole benchmark of every model on the bundled GTEx subset (416 training profiles x 467
     genes) runs in under 10 minutes on 2 CPU cores (``rnagen demo``). The diffusion model trains as by
-    default, to the length its validation share chooses (``rnagen.train.validation``), so the demo shows
-    what it really does; the VAE and the WGAN-GP get shorter step budgets.
+    default, so the demo shows what it really does; the WGAN-GP gets a shorter step budget.
 ``standard``
     The models' own defaults (tuned for a laptop CPU, tens of minutes in all on a few thousand profiles).
 ``paper``
@@ -48,13 +47,10 @@ DEFAULT_MODELS: tuple[str, ...] = ("ddpm", "ddim", "vae", "wgan-gp", "gaussian")
 #: per budget: model -> overrides (``dotted.key: value``). Keys absent here keep the model's defaults.
 BUDGET_TABLE: dict[str, dict[str, dict[str, Any]]] = {
     "fast": {
-        # the model's own validation-chosen length (budget 1,500 epochs, at most 12,000 steps; on the
-        # bundled GTEx data about 4,300 steps at most); measured in benchmarks/RESULTS_diffusion.md
+        # the model's own default length, not cut short: the demo shows what the default model does
         "diffusion": {},
-        # step budgets (each stopped earlier by its validation share's patience): the VAE about its own
-        # default length (~15 s); the WGAN-GP at half its default (3 GTEx splits,
-        # benchmarks/RESULTS_baselines.md: ~50 s, density 1.36, AA_ts 0.535, TSTR 0.97/0.96, near copies 0.19,
-        # measured before the copy repulsion; not re-measured over splits with it)
+        # the VAE at its default length; the WGAN-GP at half its default, to keep the demo in minutes
+        # (figures in benchmarks/RESULTS_baselines.md)
         "vae": {"train.steps": 1500, "train.checkpoint_every": 500},
         "wgan-gp": {"train.steps": 4000, "train.checkpoint_every": 1000},
         "gaussian": {},
