@@ -707,3 +707,11 @@ def test_output_error_is_an_oserror_and_a_user_error():
         with atomic_path("/tmp/rnagen_never_written.txt"):
             raise OSError(errno.ENOSPC, "No space left on device")
     assert not Path("/tmp/rnagen_never_written.txt").exists()
+
+
+def test_fetch_out_an_existing_file_is_refused_before_any_download(tmp_path, clean_failure):
+    """`data fetch --out` names a folder: an existing file there is refused before anything is fetched."""
+    f = tmp_path / "notes.txt"
+    f.write_text("keep me\n")
+    clean_failure(["data", "fetch", "gtex", "--out", f, "--cache-dir", tmp_path / "cache",
+                   "--base-url", "http://127.0.0.1:9/"], watch=[tmp_path], match="notes.txt")

@@ -201,9 +201,19 @@ def cmd_fetch(args: argparse.Namespace) -> int:
         if not sep or not value:
             raise DataError(f"bad --checksum {item!r}; write NAME=sha256:HEX (NAME: a file name, 'expression' or 'samples')")
         checksums[name] = value
-    out = fetch(args.source, out_dir=args.out, cache_dir=args.cache_dir, base_url=args.base_url, checksums=checksums,
-                min_samples=args.min_samples, retries=args.retries, retry_wait=args.retry_wait,
-                chunksize=args.chunksize, progress=not args.no_progress)
+    def run() -> dict:
+        return fetch(args.source, out_dir=args.out, cache_dir=args.cache_dir, base_url=args.base_url,
+                     checksums=checksums, min_samples=args.min_samples, retries=args.retries,
+                     retry_wait=args.retry_wait, chunksize=args.chunksize, progress=not args.no_progress)
+
+    if args.out is None:
+        out = run()
+    else:  # a folder: never an existing file, one writer at a time
+        from .._io import claim_output
+
+        writes = (f"{args.source}_full.h5ad", f"{args.source}_landmarks.h5ad")
+        with claim_output(args.out, kind="dir", writes=writes):
+            out = run()
     print(f"{args.source}: downloaded {out['expression'].name}, {out['samples'].name} into {out['expression'].parent}")
     print(f"full-gene view -> {out['full']}")
     print(f"landmark view  -> {out['landmarks']}")
