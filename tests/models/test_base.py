@@ -102,5 +102,5 @@ def test_fit_refuses_missing_labels_of_a_python_anndata(bad):
     labels[3] = bad
     adata = ad.AnnData(rng.normal(size=(10, 4)).astype(np.float32),
                        obs=pd.DataFrame({"y": labels}, index=[f"s{i}" for i in range(10)]))
-    with pytest.raises(DataError, match="1 samples have no 'y' label.*'s3'"):
+    with pytest.raises(DataError, match="1 of 10 samples have no 'y' label.*'s3'"):
         get_model("gaussian")().fit(adata, label_key="y")

@@ -35,7 +35,7 @@ from ..errors import DataError, RnagenError
 from . import genes as _genes
 
 __all__ = ["read", "read_labels", "write_gct", "validate", "detect_orientation", "Orientation", "Duplicates",
-           "missing_labels"]
+           "missing_labels", "check_labelled"]
 
 Orientation = Literal["auto", "samples_x_genes", "genes_x_samples"]
 _ORIENTATIONS = ("auto", "samples_x_genes", "genes_x_samples")
@@ -545,6 +545,18 @@ def missing_labels(values) -> np.ndarray:
     return na | txt.isin(_NA_TOKENS).to_numpy()
 
 
+def check_labelled(adata, label_key: str, *, source: str | None = None) -> None:
+    """Raise a :class:`DataError` naming the count and the first sample when any ``obs[label_key]`` value is
+    missing in the sense of :func:`missing_labels` (a missing label must never become a class ``nan``)."""
+    miss = missing_labels(adata.obs[label_key].astype(object).to_numpy())
+    if miss.any():
+        first = str(adata.obs_names[int(np.flatnonzero(miss)[0])])
+        where = f"{source}: " if source else ""
+        raise DataError(f"{where}{int(miss.sum())} of {adata.n_obs} samples have no {label_key!r} label (empty, "
+                        f"blank or NaN; first: sample {first[:40]!r}); give them a label or drop them (rnagen data "
+                        "prepare --drop-unlabelled)")
+
+
 def _label_strings(s: pd.Series) -> pd.Series:
     """Labels as stripped strings (integral numbers without ``.0``), missing ones as NaN."""
     vals = s.astype(object) if isinstance(s.dtype, pd.CategoricalDtype) else s
@@ -692,12 +704,7 @@ def validate(adata, *, label_key: str | None = None, source: str = "data") -> No
             cols = ", ".join(str(c)[:30] for c in list(adata.obs.columns)[:10]) or "none"
             raise DataError(f"{source}: label column {label_key!r} not found (sample columns: {cols}); pass "
                             f"--label-key with one of these or give a --labels file")
-        miss = missing_labels(adata.obs[label_key].astype(object).to_numpy())
-        if miss.any():
-            first = str(adata.obs_names[int(np.flatnonzero(miss)[0])])
-            raise DataError(f"{source}: {int(miss.sum())} of {adata.n_obs} samples have no {label_key!r} label (first: "
-                            f"sample {first[:40]!r}); give them a label or drop them (rnagen data prepare "
-                            f"--drop-unlabelled)")
+        check_labelled(adata, label_key, source=source)
 
 
 def _collapse(adata, *, axis: Literal["obs", "var"], how: Duplicates, source: str):

@@ -47,7 +47,7 @@ from .._manifest import MANIFEST, RUN_FILES, reading, verify_manifest, write_man
 from ..config import (build_config, check_number, check_seed, checked, config_to_dict, read_toml,
                       write_config)
 from ..errors import ConfigError, DataError, RnagenError, RunDirError
-from ..data.io import missing_labels
+from ..data.io import check_labelled
 from ..pp.history import log_state, looks_logged
 from ..pp.transforms import Pipeline, make_pipeline
 
@@ -323,11 +323,7 @@ class Generator(ABC):
             dup = adata.var_names[adata.var_names.duplicated()][:3].tolist()
             raise DataError(f"duplicated gene ids {dup}; make var_names unique before training")
         lab = adata.obs[label_key]
-        missing = missing_labels(lab.to_numpy())
-        if missing.any():
-            first = adata.obs_names[int(np.argmax(missing))]
-            raise DataError(f"{int(missing.sum())} samples have no {label_key!r} label (empty, blank or NaN; first: "
-                            f"{first!r}); drop or label them (rnagen data prepare --drop-unlabelled)")
+        check_labelled(adata, label_key)
         lab = lab.astype(str)
         counts = lab.value_counts()
         small = counts[counts < 2]

@@ -203,14 +203,9 @@ def check_labels(adata, label_key: str, *, min_per_class: int = 2) -> None:
     """
     if label_key not in adata.obs.columns:
         class_counts(adata, label_key)
-    from ..data.io import missing_labels
+    from ..data.io import check_labelled
 
-    miss = missing_labels(adata.obs[label_key].astype(object).to_numpy())
-    if miss.any():
-        first = str(adata.obs_names[int(np.flatnonzero(miss)[0])])
-        raise DataError(f"{int(miss.sum())} of {adata.n_obs} samples have no {label_key!r} label (empty, blank or NaN; "
-                        f"first: sample {first[:40]!r}); give them a label or drop them (rnagen data prepare "
-                        f"--drop-unlabelled)")
+    check_labelled(adata, label_key)
     vc = class_counts(adata, label_key)
     small = vc[vc < min_per_class]
     if len(small):
