@@ -92,8 +92,8 @@ DDIM_STEP_GRID: dict[str, tuple[int, ...]] = {
     "paper": (10, 25, 50, 100, 200, 500, 1000),
 }
 #: sampling steps of the ddpm / ddim / dpm++ rows per budget (the paper walks all 1000 steps for ddpm and
-#: ddim); dpm++ at 10 steps matched DDIM 50 on two data sets (benchmarks/RESULTS_samplers.md), 50 for the
-#: paper budget's longer-trained network
+#: ddim); dpm++, a second-order solver, at 10 steps (its quality against DDIM 50:
+#: benchmarks/RESULTS_samplers.md), 50 for the paper budget's longer-trained network
 SAMPLER_STEPS: dict[str, dict[str, int]] = {
     "fast": {"ddpm": 1000, "ddim": 50, "dpm++": 10},
     "standard": {"ddpm": 1000, "ddim": 100, "dpm++": 10},
