@@ -112,8 +112,10 @@ def test_run_folders_synthetic_counts_and_plot_data(tiny_bench):
         assert res["row"] == row and "tstr_accuracy" in res["metrics"]
     assert json.loads((out / "results" / "ddpm_seed0.json").read_text())["sampler"] == {"sampler": "ddpm", "steps": 20}
     assert json.loads((out / "results" / "ddim_seed0.json").read_text())["sampler"] == {"sampler": "ddim", "steps": 20}
-    steps = json.loads((out / "plots" / "ddim_steps.json").read_text())
-    assert [p["steps"] for p in steps["points"]] == [2, 5, 20] and steps["T"] == 20  # 50 capped at T
+    steps = json.loads((out / "plots" / "steps_curve.json").read_text())
+    assert steps["T"] == 20 and steps["samplers"] == ["ddim", "dpm++"]
+    for sampler in ("ddim", "dpm++"):  # the same grid for both (50 capped at T; dpm++ stops at 50 steps)
+        assert [p["steps"] for p in steps["points"] if p["sampler"] == sampler] == [2, 5, 20]
     with np.load(out / "plots" / "real.npz") as z:
         assert z["pca"].shape == (33, 2) and z["corr"].shape == (50, 50) and z["mean"].shape == (60,)
         assert np.allclose(np.diag(z["corr"]), 1.0, atol=1e-5)

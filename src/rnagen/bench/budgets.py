@@ -85,7 +85,8 @@ BUDGET_TABLE: dict[str, dict[str, dict[str, Any]]] = {
     },
 }
 
-#: DDIM steps for the quality-vs-steps curve of the report, per budget (capped at the schedule's T)
+#: steps of the quality-vs-steps curve of the report, per budget (capped at the schedule's T; DDIM over the
+#: whole grid, DPM-Solver++ over its first part, see ``bench.runner.DPM_MAX_STEPS``)
 DDIM_STEP_GRID: dict[str, tuple[int, ...]] = {
     "fast": (5, 10, 25, 50, 100, 200),
     "standard": (5, 10, 25, 50, 100, 200, 500, 1000),

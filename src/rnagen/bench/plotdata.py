@@ -9,7 +9,7 @@ data lives in ``OUT/plots/``:
 ``<row>.npz``       the same quantities for one benchmark row's synthetic set (first seed), projected on the
                     real PCA basis (and the real UMAP when umap-learn is installed)
 ``tstr_per_class.json``  per-class recall of a classifier trained on each synthetic set, tested on real test
-``ddim_steps.json`` quality of DDIM samples against the number of sampling steps
+``steps_curve.json`` quality of DDIM and DPM-Solver++ samples against the number of sampling steps
 ``recon_<method>.npz``   per-gene R² of each reconstruction method on held-out real profiles
 
 All statistics are taken in a log scale (``log2(x+1)`` unless the data already are log-scale), where
@@ -140,7 +140,7 @@ class RealReference:
         return {"per_class": per, "accuracy": float((pred == self.yte).mean())}
 
     def step_quality(self, syn, *, seed: int, k: int = 10) -> dict[str, float]:
-        """Quality of one synthetic set for the DDIM steps curve (array metrics of ``rnagen.metrics``)."""
+        """Quality of one synthetic set for the steps curve (array metrics of ``rnagen.metrics``)."""
         from .. import metrics
 
         Xs, _ = plot_space(syn, logged=self.logged)

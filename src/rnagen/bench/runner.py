@@ -42,6 +42,11 @@ from .budgets import (DDIM_STEP_GRID, DEFAULT_MODELS, EVALUATE_OPTIONS, ROWS, SA
                       parse_models)
 from .plotdata import RealReference
 
+#: the steps-curve file under ``plots/`` (DDIM and DPM-Solver++ quality against the number of steps)
+STEPS_CURVE = "steps_curve.json"
+#: the largest step count of the DPM-Solver++ part of the curve
+DPM_MAX_STEPS = 50
+
 __all__ = ["run_benchmark", "LEADERBOARD_COLUMNS", "METRIC_COLUMNS", "GAP_COLUMNS", "DIRECTIONS", "read_leaderboard"]
 
 #: the headline indicators, in leaderboard order; each is also given ``_ci_low`` / ``_ci_high`` columns
@@ -267,7 +272,8 @@ def run_benchmark(
         Extra config overrides per registered model, applied after the budget, e.g.
         ``{"diffusion": ["train.steps=50"]}``.
     steps_grid
-        DDIM step counts of the quality-vs-steps curve (default per budget; capped at the schedule's T).
+        Step counts of the quality-vs-steps curve (default per budget; capped at the schedule's T): DDIM over
+        all of them, DPM-Solver++ over those up to ``DPM_MAX_STEPS``.
     metrics
         Names passed to :func:`rnagen.metrics.evaluate` (default: all).
     evaluate_options
@@ -448,12 +454,12 @@ def run_benchmark(
                                                                  "metrics": met}
                     say.done += 1
                 write_json(out / "results" / f"{r}_seed{k}.json", result)
-            # DDIM quality against the number of sampling steps (first seed; same trained network)
+            # quality against the number of sampling steps (first seed; same trained network)
             if model_name == "diffusion" and k == 0:
                 _steps_curve(out, gen, ref, train, budget=budget, steps_grid=steps_grid, seed=s, run_fp=run_fp,
                              say=say)
         # the curve is also wanted when every diffusion row was resumed
-    if "diffusion" in by_model and not (out / "plots" / "ddim_steps.json").is_file():
+    if "diffusion" in by_model and not (out / "plots" / STEPS_CURVE).is_file():
         ovr = budget_overrides("diffusion", budget, n_train=train.n_obs, extra=overrides.get("diffusion"))
         run_fp = _hash({"model": "diffusion", "overrides": ovr, "seed": seed, "split": split_fp})
         gen = _trained("diffusion", ovr, out / "runs" / "diffusion_seed0", run_fp, train, label_key, seed, device,
@@ -593,23 +599,30 @@ def _trained(model_name, ovr, run_dir: Path, run_fp: str, train, label_key, seed
 
 
 def _steps_curve(out: Path, gen, ref: RealReference, train, *, budget, steps_grid, seed, run_fp, say) -> None:
-    path = out / "plots" / "ddim_steps.json"
+    """Quality against the number of sampling steps of the same trained network, for each deterministic
+    sampler: DDIM (eta = 0) over the whole grid, DPM-Solver++(2M) up to ``DPM_MAX_STEPS`` (a second-order
+    solver is meant for few steps)."""
+    path = out / "plots" / STEPS_CURVE
     T = gen.config.schedule.T
     grid = sorted({min(int(s), T) for s in (steps_grid or DDIM_STEP_GRID[budget]) if int(s) >= 1})
-    fp = _hash({"run": run_fp, "grid": grid})
+    grids = {"ddim": grid, "dpm++": [st for st in grid if st <= DPM_MAX_STEPS]}
+    fp = _hash({"run": run_fp, "grids": grids})
     prev = _read_json(path)
     if prev and prev.get("fingerprint") == fp:
         return
     if not gen.is_fitted:
         return
     points = []
-    for st in grid:
-        say(f"ddim steps curve: {st} steps")
-        t0 = time.perf_counter()
-        syn = gen.sample(like=train, seed=seed, sampler="ddim", steps=st)
-        sec = time.perf_counter() - t0
-        points.append({"steps": st, "sample_seconds": sec, **ref.step_quality(syn, seed=seed)})
-    write_json(path, {"fingerprint": fp, "T": T, "model": "diffusion", "sampler": "ddim", "points": points})
+    for sampler, steps in grids.items():
+        for st in steps:
+            say(f"{sampler} steps curve: {st} steps")
+            t0 = time.perf_counter()
+            syn = gen.sample(like=train, seed=seed, sampler=sampler, steps=st)
+            sec = time.perf_counter() - t0
+            points.append({"sampler": sampler, "steps": st, "sample_seconds": sec,
+                           **ref.step_quality(syn, seed=seed)})
+    write_json(path, {"fingerprint": fp, "T": T, "model": "diffusion", "samplers": list(grids),
+                      "points": points})
 
 
 # ---------------------------------------------------------------------------------------------------------

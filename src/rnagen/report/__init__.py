@@ -210,13 +210,14 @@ def write_report(out_dir: str | Path, *, path: str | Path | None = None, title: 
                             "caption": f"{tpc.get('metric', '')}; the real row is the same classifier trained "
                                        "on the real training profiles (TRTR).",
                             "img": plots.tstr_per_class(sets, [str(x) for x in real["label_order"]])})
-    steps_path = pdir / "ddim_steps.json"
+    steps_path = pdir / "steps_curve.json"
     if steps_path.is_file():
         curve = json.loads(steps_path.read_text())
         if curve.get("points"):
-            figures.append({"id": "steps", "title": "DDIM quality against the number of sampling steps",
-                            "caption": "The same trained diffusion model sampled deterministically (eta = 0) "
-                                       "with a growing number of respaced steps; scored against real test.",
+            figures.append({"id": "steps", "title": "Quality against the number of sampling steps",
+                            "caption": "The same trained diffusion model sampled deterministically with a "
+                                       "growing number of respaced steps, by DDIM (eta = 0, solid) and "
+                                       "DPM-Solver++(2M) (dashed); scored against real test.",
                             "img": plots.steps_curve(curve)})
     r2 = {}
     for f in sorted(pdir.glob("recon_*.npz")):

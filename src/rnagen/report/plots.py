@@ -143,28 +143,37 @@ def _nan(v: Any) -> float:
 
 
 def steps_curve(curve: Mapping[str, Any]) -> str:
-    """DDIM quality indicators against the number of sampling steps (log x axis)."""
+    """Quality indicators against the number of sampling steps (log x axis), one line style per sampler."""
     plt = _plt()
     pts = curve["points"]
-    steps = [p["steps"] for p in pts]
+    samplers = list(dict.fromkeys(p.get("sampler", "ddim") for p in pts))
+    styles = {name: ("-", "--", ":", "-.")[i % 4] for i, name in enumerate(samplers)}
     keys = [k for k in ("tstr_accuracy_logreg", "correlation_score", "precision", "recall", "coverage")
             if k in pts[0]]
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
-    for k in keys:
-        axes[0].plot(steps, [p[k] for p in pts], marker="o", label=k)
+    for name in samplers:
+        sp = [p for p in pts if p.get("sampler", "ddim") == name]
+        steps = [p["steps"] for p in sp]
+        for c, k in enumerate(keys):
+            axes[0].plot(steps, [p[k] for p in sp], marker="o", ls=styles[name], color=f"C{c}",
+                         label=f"{k} ({name})")
+        if "frechet_distance_pca" in sp[0]:
+            axes[1].plot(steps, [p["frechet_distance_pca"] for p in sp], marker="o", ls=styles[name],
+                         color="C3", label=name)
+        axes[2].plot(steps, [p["sample_seconds"] for p in sp], marker="o", ls=styles[name], color="C4",
+                     label=name)
     axes[0].set_ylim(-0.02, 1.02)
     axes[0].set_ylabel("higher is better")
-    axes[0].legend(fontsize=7)
-    if "frechet_distance_pca" in pts[0]:
-        axes[1].plot(steps, [p["frechet_distance_pca"] for p in pts], marker="o", color="C3")
-        axes[1].set_ylabel("Fréchet distance (PCA, lower is better)")
-    axes[2].plot(steps, [p["sample_seconds"] for p in pts], marker="o", color="C4")
+    axes[0].legend(fontsize=6, ncol=2 if len(samplers) > 1 else 1)
+    axes[1].set_ylabel("Fréchet distance (PCA, lower is better)")
     axes[2].set_ylabel("sampling seconds")
+    for ax in axes[1:]:
+        ax.legend(fontsize=7)
     for ax in axes:
         ax.set_xscale("log")
-        ax.set_xlabel("DDIM steps")
+        ax.set_xlabel("sampling steps")
         ax.grid(alpha=0.3)
-    fig.suptitle(f"DDIM (eta = 0) quality against the number of sampling steps (T = {curve.get('T')})",
+    fig.suptitle(f"Quality against the number of sampling steps ({', '.join(samplers)}; T = {curve.get('T')})",
                  fontsize=10)
     fig.tight_layout()
     return to_base64(fig)
