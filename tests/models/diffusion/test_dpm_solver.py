@@ -17,23 +17,9 @@ from rnagen.errors import ConfigError
 from rnagen.models.diffusion import DiffusionModel, SampleConfig
 from rnagen.models.diffusion.samplers import DDIMSampler, DPMSolverPPSampler, make_sampler, respace
 from rnagen.models.diffusion.schedule import NoiseSchedule
+from gaussian_case import MU, SD, exact_denoiser  # the shared analytic case (this folder)
 
 SCH = NoiseSchedule("quad", 1000)
-MU, SD = 2.0, 0.5
-
-
-def exact_denoiser(s: NoiseSchedule, prediction: str = "eps"):
-    """E[ε | x_t] (or E[v | x_t]) for x0 ~ N(MU, SD^2) in every coordinate."""
-
-    def f(x: torch.Tensor, t: int) -> torch.Tensor:
-        a = s.alpha_bar(t)
-        eps = math.sqrt(1 - a) * (x - math.sqrt(a) * MU) / (a * SD ** 2 + 1 - a)
-        if prediction == "eps":
-            return eps
-        x0 = (x - math.sqrt(1 - a) * eps) / math.sqrt(a)
-        return math.sqrt(a) * eps - math.sqrt(1 - a) * x0
-
-    return f
 
 
 def x_T(n: int = 20_000, seed: int = 0) -> torch.Tensor:
