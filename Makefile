@@ -24,7 +24,11 @@ install-test: $(VENV)/.installed-test
 demo: $(VENV)/.installed
 	$(VENV)/bin/rnagen demo --out demo_out
 
+# Lint (ruff: pyflakes, pycodestyle, import order, docstrings on public names) and type-check (mypy on src/rnagen,
+# configured in pyproject.toml) before the tests, so a finding fails `make test` like a failing test.
 test: $(VENV)/.installed-test
+	$(PY) -m ruff check src tests
+	$(PY) -m mypy
 	$(PY) -m pytest -q tests
 
 clean:
