@@ -17,7 +17,8 @@ scanpy style: ``import rnagen as rg`` and every sub-package is an attribute (``r
 ``rg.pp.split(...)``), imported on first use (PEP 562), so ``import rnagen`` stays light: torch is imported
 only by the sub-packages that need it (models, train, ...), when they are first touched.
 """
-from importlib.metadata import PackageNotFoundError as _PackageNotFoundError, version as _version
+from importlib.metadata import PackageNotFoundError as _PackageNotFoundError
+from importlib.metadata import version as _version
 
 try:
     __version__ = _version("rnagen")

@@ -13,7 +13,6 @@ from rnagen.errors import ConfigError
 from rnagen.models import get_model
 from rnagen.models.gan import WGANGPModel, gradient_penalty
 
-
 # two threads thrash on the shared 2-core machine when other jobs run (x50 slower seen)
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -8,8 +8,18 @@ import pytest
 
 from rnagen import datasets
 from rnagen.errors import DataError
-from rnagen.pp import (check_labels, filter_classes, fit_scaler, get_history, get_scaler, log2p1, log_state,
-                       select_genes, set_log_state, split)
+from rnagen.pp import (
+    check_labels,
+    filter_classes,
+    fit_scaler,
+    get_history,
+    get_scaler,
+    log2p1,
+    log_state,
+    select_genes,
+    set_log_state,
+    split,
+)
 
 
 def _adata(X, genes, labels=None):

@@ -16,8 +16,18 @@ from rnagen.errors import ConfigError, DataError
 from rnagen.models import available_models, get_model
 from rnagen.models._base import _REGISTRY, Generator, PreprocessConfig, register
 from rnagen.train import TrainConfig
-from rnagen.tune import (best_config, get_budget, normalise_storage, objective_value, open_study, score_synthetic,
-                         space_for, split_validation, suggest, tune)
+from rnagen.tune import (
+    best_config,
+    get_budget,
+    normalise_storage,
+    objective_value,
+    open_study,
+    score_synthetic,
+    space_for,
+    split_validation,
+    suggest,
+    tune,
+)
 from rnagen.tune import spaces as spaces_mod
 from rnagen.tune.study import _nest
 

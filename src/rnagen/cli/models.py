@@ -7,8 +7,6 @@ from . import _types as T
 from ._common import read_input
 
 
-
-
 def cmd_train(args: argparse.Namespace) -> int:
     from .._io import check_output
     from .._manifest import MANIFEST, RUN_FILES

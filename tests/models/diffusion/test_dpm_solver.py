@@ -17,6 +17,7 @@ from rnagen.errors import ConfigError
 from rnagen.models.diffusion import DiffusionModel, SampleConfig
 from rnagen.models.diffusion.samplers import DDIMSampler, DPMSolverPPSampler, make_sampler, respace
 from rnagen.models.diffusion.schedule import NoiseSchedule
+
 from gaussian_case import MU, SD, exact_denoiser  # the shared analytic case (this folder)
 
 SCH = NoiseSchedule("quad", 1000)

@@ -10,6 +10,7 @@ import torch
 from rnagen.errors import ConfigError
 from rnagen.models.diffusion.samplers import DDIMSampler, DDPMSampler, make_sampler, respace
 from rnagen.models.diffusion.schedule import NoiseSchedule
+
 from gaussian_case import MU, SD, exact_denoiser  # the shared analytic case (this folder)
 
 
