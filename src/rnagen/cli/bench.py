@@ -72,10 +72,12 @@ def _benchmark(args: argparse.Namespace, data, label_key: str, data_name: str | 
 
 
 def cmd_benchmark(args: argparse.Namespace) -> int:
+    """``rnagen benchmark DATA``: every requested model on DATA into ``--out``; returns the exit status."""
     return _run(args, args.data, args.label_key)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    """``rnagen demo``: the benchmark on the bundled GTEx subset (``gtex26``); returns the exit status."""
     from ..bench import parse_models
     from ..datasets import gtex26
     from ..models import available_models
@@ -97,23 +99,27 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _common(p: argparse.ArgumentParser, *, budget_default: str = "fast") -> None:
-    p.add_argument("--seeds", type=T.integer(">= 1"), default=1, help="independent trainings per model (default 1); the "
-                   "leaderboard reports the mean and the spread across seeds")
+    p.add_argument("--seeds", type=T.integer(">= 1"), default=1,
+                   help="independent trainings per model (default 1); the leaderboard reports the mean and the "
+                        "spread across seeds")
     p.add_argument("--budget", choices=("fast", "standard", "paper"), default=budget_default,
                    help="compute budget: fast (CPU minutes), standard (model defaults), paper (the paper's "
                         f"settings, for a GPU); default {budget_default}")
-    p.add_argument("--test-size", type=T.fraction_open, default=0.2, help="held-out share of the stratified split (default 0.2)")
+    p.add_argument("--test-size", type=T.fraction_open, default=0.2,
+                   help="held-out share of the stratified split (default 0.2)")
     p.add_argument("--seed", type=T.seed, default=0, help="seed of the split and of the first training (default 0)")
     p.add_argument("--set", action="append", default=[], metavar="MODEL:KEY=VALUE",
                    help="override one setting of one model after the budget, e.g. diffusion:train.steps=200 "
                         "(repeatable; ddpm/ddim/dpm++ mean diffusion)")
     p.add_argument("--metrics", default=None, metavar="NAMES",
                    help="comma-separated quality indicators to compute (default: all; see `rnagen evaluate`)")
-    p.add_argument("--device", type=T.device, default="auto", help="auto (CUDA when available), cpu or cuda (default auto)")
+    p.add_argument("--device", type=T.device, default="auto",
+                   help="auto (CUDA when available), cpu or cuda (default auto)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
 
 
 def register(sub) -> None:
+    """Add the ``benchmark`` and ``demo`` sub-commands."""
     p = sub.add_parser(
         "benchmark", help="benchmark generators on labelled data: leaderboard + HTML report",
         description="Split DATA (stratified, seeded), train each model, sample a synthetic set matching the "

@@ -53,6 +53,8 @@ def _gene_list(path: str) -> list[str]:
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
+    """``rnagen data prepare``: read, log-transform, select genes, check labels, write ``--out``
+    (claimed first, so an existing file or a concurrent writer is refused before any work)."""
     from .._io import claim_output
 
     inputs = [args.input, args.labels] + ([args.genes] if args.genes not in ("landmarks", "all") else [])
@@ -70,7 +72,8 @@ def _prepare(args: argparse.Namespace) -> int:
                        sep=args.sep, duplicates=args.duplicates, drop_unlabelled=args.drop_unlabelled)
     label_key = args.label_key or adata.uns.get("rnagen", {}).get("label_key")
     if label_key is None and args.labels is not None:
-        label_key = [h for h in reversed(adata.uns["rnagen"]["history"].values()) if h["step"] == "read"][0]["label_key"]
+        reads = [h for h in reversed(adata.uns["rnagen"]["history"].values()) if h["step"] == "read"]
+        label_key = reads[0]["label_key"]
     id_type = g.detect_id_type(adata.var_names) if args.id_type == "auto" else args.id_type
     if args.log == "auto":
         log2p1(adata)
@@ -141,7 +144,8 @@ def summarize(adata, *, path: str = "", label_key: str | None = None) -> str:
     lines.append(f"samples:   {adata.n_obs}")
     id_type = g.detect_id_type(adata.var_names)
     if id_type == "other":
-        lines.append(f"features:  {adata.n_vars} (other IDs: not gene identifiers, e.g. {str(adata.var_names[0])[:40]!r})")
+        example = str(adata.var_names[0])[:40]
+        lines.append(f"features:  {adata.n_vars} (other IDs: not gene identifiers, e.g. {example!r})")
     else:
         idx, rep = g.find_landmarks(adata.var_names, id_type=id_type)
         lines.append(f"genes:     {adata.n_vars} ({id_type} IDs; {len(idx)} of 978 landmarks present)")
@@ -152,8 +156,9 @@ def summarize(adata, *, path: str = "", label_key: str | None = None) -> str:
         c for c in adata.obs.columns if str(adata.obs[c].dtype) == "category" and adata.obs[c].nunique() <= 200])
     for k in keys:
         if k not in adata.obs.columns:
-            raise DataError(f"label column {k!r} not found (sample columns: {', '.join(map(str, adata.obs.columns)) or 'none'}); "
-                            f"pass --label-key with one of these")
+            columns = ", ".join(map(str, adata.obs.columns)) or "none"
+            raise DataError(f"label column {k!r} not found (sample columns: {columns}); "
+                            "pass --label-key with one of these")
         vc = adata.obs[k].astype(str).value_counts()
         lines.append(f"labels ({k}): {len(vc)} classes")
         w = max(len(s) for s in vc.index)
@@ -167,12 +172,14 @@ def summarize(adata, *, path: str = "", label_key: str | None = None) -> str:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
+    """``rnagen data info``: print :func:`summarize` of a data file."""
     adata = read_input(args.file, label_key=args.label_key, labels=args.labels)
     print(summarize(adata, path=args.file, label_key=args.label_key))
     return 0
 
 
 def cmd_split(args: argparse.Namespace) -> int:
+    """``rnagen data split``: stratified, seeded train/test split written as ``train.h5ad`` and ``test.h5ad``."""
     from .._io import atomic_path, claim_output
     from ..pp import split
 
@@ -193,13 +200,15 @@ def cmd_split(args: argparse.Namespace) -> int:
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:
+    """``rnagen data fetch``: download and convert TCGA or GTEx (:func:`rnagen.data.fetch.fetch`)."""
     from ..data.fetch import fetch
 
     checksums = {}
     for item in args.checksum or []:
         name, sep, value = item.partition("=")
         if not sep or not value:
-            raise DataError(f"bad --checksum {item!r}; write NAME=sha256:HEX (NAME: a file name, 'expression' or 'samples')")
+            raise DataError(f"bad --checksum {item!r}; write NAME=sha256:HEX (NAME: a file name, 'expression' or "
+                            f"'samples')")
         checksums[name] = value
     def run() -> dict:
         return fetch(args.source, out_dir=args.out, cache_dir=args.cache_dir, base_url=args.base_url,
@@ -223,7 +232,8 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 def register(sub) -> None:
     """Add ``rnagen data {fetch,prepare,info,split}``."""
     p = sub.add_parser("data", help="fetch, prepare, inspect and split expression data",
-                       description="Fetch public data, prepare expression files as labelled .h5ad, summarise and split them.")
+                       description="Fetch public data, prepare expression files as labelled .h5ad, summarise and "
+                                   "split them.")
     dsub = p.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
     p.set_defaults(func=lambda a: (p.print_help(), 2)[1])
 
@@ -231,47 +241,76 @@ def register(sub) -> None:
                         description="Download the public expression matrix and sample annotations (resumable, "
                                     "cached, size/checksum checked) and write <source>_full.h5ad and "
                                     "<source>_landmarks.h5ad.")
-    f.add_argument("source", choices=["tcga", "gtex"], help="tcga: Xena TOIL gene TPM + phenotype; gtex: GTEx v8 gene TPM GCT + SampleAttributesDS")
-    f.add_argument("--base-url", default=None, help="mirror URL holding the same file names (default: the public Xena hub / GTEx portal bucket)")
+    f.add_argument("source", choices=["tcga", "gtex"],
+                   help="tcga: Xena TOIL gene TPM + phenotype; gtex: GTEx v8 gene TPM GCT + SampleAttributesDS")
+    f.add_argument("--base-url", default=None,
+                   help="mirror URL holding the same file names (default: the public Xena hub / GTEx portal bucket)")
     f.add_argument("--cache-dir", default=None, help="download cache (default: $RNAGEN_CACHE or ~/.cache/rnagen)")
     f.add_argument("--out", default=None, help="folder for the converted .h5ad files (default: CACHE_DIR/SOURCE)")
-    f.add_argument("--min-samples", type=T.integer(">= 1"), default=None, help="drop classes with fewer samples (default: 100 for gtex as in the paper, 2 for tcga)")
-    f.add_argument("--checksum", action="append", metavar="NAME=ALGO:HEX", help="expected sha256/md5 of a file (NAME: file name, 'expression' or 'samples'); repeatable")
-    f.add_argument("--retries", type=T.integer(">= 0"), default=3, help="resume attempts after an interrupted transfer (default 3)")
-    f.add_argument("--retry-wait", type=T.number(">= 0"), default=1.0, help="seconds to wait before the first retry, doubling after (default 1)")
-    f.add_argument("--chunksize", type=T.integer(">= 1"), default=2000, help="matrix rows parsed per chunk (memory vs speed; default 2000)")
+    f.add_argument("--min-samples", type=T.integer(">= 1"), default=None,
+                   help="drop classes with fewer samples (default: 100 for gtex as in the paper, 2 for tcga)")
+    f.add_argument("--checksum", action="append", metavar="NAME=ALGO:HEX",
+                   help="expected sha256/md5 of a file (NAME: file name, 'expression' or 'samples'); repeatable")
+    f.add_argument("--retries", type=T.integer(">= 0"), default=3,
+                   help="resume attempts after an interrupted transfer (default 3)")
+    f.add_argument("--retry-wait", type=T.number(">= 0"), default=1.0,
+                   help="seconds to wait before the first retry, doubling after (default 1)")
+    f.add_argument("--chunksize", type=T.integer(">= 1"), default=2000,
+                   help="matrix rows parsed per chunk (memory vs speed; default 2000)")
     f.add_argument("--no-progress", action="store_true", help="no progress bars")
     f.set_defaults(func=cmd_fetch)
 
     pr = dsub.add_parser("prepare", help="read an expression file, log, select genes, label, write .h5ad",
                          description="Read .h5ad, CSV/TSV(.gz), GCT or parquet; validate; log-transform; select genes; "
                                      "check labels; write a labelled .h5ad.")
-    pr.add_argument("input", help="expression file (.h5ad, .csv/.tsv/.txt[.gz], .gct[.gz], .parquet), or 'gtex26' for the bundled GTEx subset")
+    pr.add_argument("input",
+                    help="expression file (.h5ad, .csv/.tsv/.txt[.gz], .gct[.gz], .parquet), or 'gtex26' for the "
+                         "bundled GTEx subset")
     pr.add_argument("--label-key", default=None, help="sample label column (in the file, or in the --labels file)")
-    pr.add_argument("--labels", default=None, help="annotation file: CSV/TSV with sample id + label columns, or one label per line in sample order")
-    pr.add_argument("--orientation", choices=["auto", "samples_x_genes", "genes_x_samples"], default="auto", help="matrix layout of text/parquet input (default: detect)")
-    pr.add_argument("--sep", default=None, help="field separator of text input (default: sniffed from the first lines: tab, ';' or ','; a decimal comma is recognised in ';'/tab-separated files)")
-    pr.add_argument("--log", choices=["auto", "log2p1", "none"], default="auto", help="auto: log2(x+1) unless already logged (default); log2p1: always; none: leave values")
-    pr.add_argument("--genes", default="landmarks", help="'landmarks' (978 L1000 genes, default; needs gene ids and at least half of the landmarks), 'all' (also for features that are not genes: miRNAs, probes, proteins), or a file with one gene/feature id per line")
-    pr.add_argument("--id-type", choices=["auto", "symbol", "entrez", "ensembl", "ensembl_versioned", "mixed", "other"], default="auto", help="feature id type of the input (default: detect; 'mixed': gene ids of several types, each mapped by its own pattern; 'other': not genes, e.g. miRNAs)")
-    pr.add_argument("--duplicates", choices=["error", "first", "mean"], default="error", help="duplicated sample or gene ids (also columns naming the same gene, e.g. TP53 and tp53): error (default), keep the first, or average them")
-    pr.add_argument("--drop-unlabelled", action="store_true", help="drop samples whose label is empty, blank or NaN (default: an error)")
-    pr.add_argument("--min-samples", type=T.integer(">= 1"), default=None, help="drop classes with fewer samples (default: keep all; a class with < 2 samples is an error)")
+    pr.add_argument("--labels", default=None,
+                    help="annotation file: CSV/TSV with sample id + label columns, or one label per line in sample "
+                         "order")
+    pr.add_argument("--orientation", choices=["auto", "samples_x_genes", "genes_x_samples"], default="auto",
+                    help="matrix layout of text/parquet input (default: detect)")
+    pr.add_argument("--sep", default=None,
+                    help="field separator of text input (default: sniffed from the first lines: tab, ';' or ','; a "
+                         "decimal comma is recognised in ';'/tab-separated files)")
+    pr.add_argument("--log", choices=["auto", "log2p1", "none"], default="auto",
+                    help="auto: log2(x+1) unless already logged (default); log2p1: always; none: leave values")
+    pr.add_argument("--genes", default="landmarks",
+                    help="'landmarks' (978 L1000 genes, default; needs gene ids and at least half of the landmarks), "
+                         "'all' (also for features that are not genes: miRNAs, probes, proteins), or a file with one "
+                         "gene/feature id per line")
+    pr.add_argument("--id-type", choices=["auto", "symbol", "entrez", "ensembl", "ensembl_versioned", "mixed", "other"],
+                    default="auto",
+                    help="feature id type of the input (default: detect; 'mixed': gene ids of several types, each "
+                         "mapped by its own pattern; 'other': not genes, e.g. miRNAs)")
+    pr.add_argument("--duplicates", choices=["error", "first", "mean"], default="error",
+                    help="duplicated sample or gene ids (also columns naming the same gene, e.g. TP53 and tp53): "
+                         "error (default), keep the first, or average them")
+    pr.add_argument("--drop-unlabelled", action="store_true",
+                    help="drop samples whose label is empty, blank or NaN (default: an error)")
+    pr.add_argument("--min-samples", type=T.integer(">= 1"), default=None,
+                    help="drop classes with fewer samples (default: keep all; a class with < 2 samples is an error)")
     pr.add_argument("--out", required=True, help="output .h5ad")
     pr.set_defaults(func=cmd_prepare)
 
     i = dsub.add_parser("info", help="summarise a data file: samples, genes, labels, transform history",
-                        description="Print samples, genes (ID type, landmarks present), labels with counts, log state and history.")
+                        description="Print samples, genes (ID type, landmarks present), labels with counts, log state "
+                                    "and history.")
     i.add_argument("file", help="data file (any format rnagen reads), or 'gtex26' for the bundled GTEx subset")
-    i.add_argument("--label-key", default=None, help="label column to count (default: the recorded one, else categorical columns)")
+    i.add_argument("--label-key", default=None,
+                   help="label column to count (default: the recorded one, else categorical columns)")
     i.add_argument("--labels", default=None, help="annotation file with the labels (for files without them)")
     i.set_defaults(func=cmd_info)
 
     s = dsub.add_parser("split", help="stratified, seeded train/test split into DIR/train.h5ad and DIR/test.h5ad",
                         description="Stratified train/test split (scikit-learn), written as train.h5ad and test.h5ad.")
     s.add_argument("file", help="input .h5ad (or any readable file with a label column, or 'gtex26')")
-    s.add_argument("--label-key", default=None, help="label column to stratify on (default: the one recorded by prepare)")
-    s.add_argument("--test-size", type=T.fraction_open, default=0.2, help="fraction of samples in the test set (default 0.2)")
+    s.add_argument("--label-key", default=None,
+                   help="label column to stratify on (default: the one recorded by prepare)")
+    s.add_argument("--test-size", type=T.fraction_open, default=0.2,
+                   help="fraction of samples in the test set (default 0.2)")
     s.add_argument("--seed", type=T.seed, default=42, help="random seed (default 42, as in the paper)")
     s.add_argument("--out", required=True, help="output folder")
     s.set_defaults(func=cmd_split)

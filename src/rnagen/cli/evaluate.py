@@ -57,6 +57,7 @@ def _gaussian_floor(args: argparse.Namespace, train, syn):
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    """``rnagen evaluate``: score ``--synthetic`` against ``--real``, print the table and write ``--out``."""
     from .._io import claim_output
     from ..metrics import METRICS
 
@@ -123,8 +124,10 @@ def register(sub) -> None:
                         "distance from the real-vs-real reference")
     p.add_argument("--label-key", default=None, help="obs column with class labels (enables utility metrics)")
     p.add_argument("--metrics", default=None, help="comma-separated metric names (default: all that apply)")
-    p.add_argument("--k", type=T.integer(">= 1"), default=10, help="neighbourhood size for precision/recall/density/coverage")
-    p.add_argument("--n-boot", type=T.integer(">= 1"), default=1000, help="bootstrap resamples for per-profile-mean metrics")
+    p.add_argument("--k", type=T.integer(">= 1"), default=10,
+                   help="neighbourhood size for precision/recall/density/coverage")
+    p.add_argument("--n-boot", type=T.integer(">= 1"), default=1000,
+                   help="bootstrap resamples for per-profile-mean metrics")
     p.add_argument("--n-boot-expensive", type=T.integer(">= 1"), default=20,
                    help="bootstrap resamples for recomputed metrics (Fréchet, MMD, correlation, F1/AUC, ...)")
     p.add_argument("--seed", type=T.seed, default=0, help="seed of bootstrap, subsamples and classifiers")

@@ -25,11 +25,13 @@ class Parser(argparse.ArgumentParser):
     status 2 (argparse's default prints the whole usage block first). Sub-command parsers inherit the class."""
 
     def error(self, message: str) -> typing.NoReturn:
+        """Print ``message`` on one line and exit with status 2."""
         msg = " ".join(str(message).split())
         self.exit(2, f"rnagen: error: {msg} (see '{self.prog} --help')\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``rnagen`` parser with every sub-command of :data:`_COMMAND_MODULES` registered."""
     parser = Parser(
         prog="rnagen",
         description="Synthetic bulk RNA-seq profiles with conditional diffusion models, and proof of their quality.",
@@ -45,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line ``argv`` (default ``sys.argv[1:]``); returns the exit status (2 on a user error)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

@@ -8,6 +8,8 @@ from ._common import read_input
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    """``rnagen train``: fit a registered model on DATA into the run folder ``--out`` (resumed when it holds a
+    checkpoint of the same settings)."""
     from .._io import check_output
     from .._manifest import MANIFEST, RUN_FILES
     from ..models import get_model
@@ -38,6 +40,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
+    """``rnagen sample``: load a run folder and write a synthetic ``.h5ad`` with the requested label counts."""
     from pathlib import Path
 
     from .._io import claim_output, write_h5ad
@@ -61,6 +64,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    """``rnagen list models``: each registered model with the first line of its docstring."""
     from ..models import available_models, get_model
 
     for name in available_models():
@@ -70,6 +74,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def register(sub) -> None:
+    """Add the ``train``, ``sample`` and ``list`` sub-commands."""
     p = sub.add_parser(
         "train", help="train a generator on labelled expression data",
         description="Train a conditional generator. DATA is any input the data layer reads (.h5ad, CSV/TSV, "
@@ -77,7 +82,8 @@ def register(sub) -> None:
                     "transforms, version and training log; an interrupted run resumes from its checkpoint. "
                     "Several processes: torchrun --nproc_per_node=N -m rnagen train ...",
     )
-    p.add_argument("data", metavar="DATA", help="expression data with a label column, or 'gtex26' for the bundled GTEx subset")
+    p.add_argument("data", metavar="DATA",
+                   help="expression data with a label column, or 'gtex26' for the bundled GTEx subset")
     p.add_argument("--model", default=None,
                    help="registered model name (see `rnagen list models`); default: the model named in --config, "
                         "else diffusion")
@@ -104,10 +110,14 @@ def register(sub) -> None:
     how.add_argument("--n", type=T.integer(">= 1"), help="total profiles, split by the training label frequencies")
     how.add_argument("--n-per-label", type=T.integer(">= 1"), help="profiles per label")
     how.add_argument("--like", help="an .h5ad whose label counts to match (e.g. the real test split)")
-    p.add_argument("--sampler", choices=["ddim", "ddpm", "dpm++"], default=None, help="diffusion sampler: ddim, ddpm or dpm++ (DPM-Solver++(2M), deterministic, fewer steps) (default ddim)")
+    p.add_argument("--sampler", choices=["ddim", "ddpm", "dpm++"], default=None,
+                   help="diffusion sampler: ddim, ddpm or dpm++ (DPM-Solver++(2M), deterministic, fewer steps) "
+                        "(default ddim)")
     p.add_argument("--steps", type=T.integer(">= 1"), default=None, help="diffusion sampling steps S <= T (default 50)")
-    p.add_argument("--eta", type=T.number(">= 0"), default=None, help="DDIM eta: 0 deterministic, 1 DDPM-like (default 0)")
-    p.add_argument("--guidance", type=T.number(">= 0"), default=None, help="classifier-free guidance weight (default 0)")
+    p.add_argument("--eta", type=T.number(">= 0"), default=None,
+                   help="DDIM eta: 0 deterministic, 1 DDPM-like (default 0)")
+    p.add_argument("--guidance", type=T.number(">= 0"), default=None,
+                   help="classifier-free guidance weight (default 0)")
     p.add_argument("--seed", type=T.seed, default=0, help="random seed (default 0)")
     p.add_argument("--batch-size", type=T.integer(">= 1"), default=None, help="profiles per batch (default 4096)")
     p.add_argument("--device", type=T.device, default="auto", help="auto, cpu or cuda (default auto)")

@@ -15,6 +15,7 @@ def _preview(names, k: int = 6) -> str:
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
+    """``rnagen reconstruct fit``: learn full profiles from the input genes and save the folder ``--out``."""
     from .._io import check_output
     from ..reconstruct import fit
     from ..reconstruct.model import FOLDER_FILES
@@ -43,6 +44,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
+    """``rnagen reconstruct apply``: complete input-gene profiles to the full gene set and write ``--out``."""
     from .._io import claim_output, write_h5ad
     from ..reconstruct import load
     from ..reconstruct.model import FOLDER_FILES
@@ -73,6 +75,8 @@ def format_scores(res: dict) -> str:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
+    """``rnagen reconstruct score``: print R², Pearson r and errors on held-out real profiles (per gene in
+    ``--out``)."""
     from .._io import claim_output, write_json
     from ..reconstruct import load
     from ..reconstruct.model import FOLDER_FILES
@@ -90,6 +94,7 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def register(sub) -> None:
+    """Add the ``reconstruct {fit,apply,score}`` sub-commands."""
     p = sub.add_parser(
         "reconstruct", help="predict the full transcriptome from landmark (input) genes",
         description="Learn on real full profiles to predict every non-input gene from the input genes (ridge "
@@ -119,7 +124,8 @@ def register(sub) -> None:
     f.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value, e.g. --set mlp.hidden=[512] --set linear.per_gene_alpha=true "
                         "--set log=none (repeatable)")
-    f.add_argument("--device", type=T.device, default="auto", help="mlp: auto (CUDA when available), cpu or cuda (default auto)")
+    f.add_argument("--device", type=T.device, default="auto",
+                   help="mlp: auto (CUDA when available), cpu or cuda (default auto)")
     f.add_argument("--quiet", action="store_true", help="no progress bar")
     f.add_argument("--out", required=True, help="reconstructor folder to write")
     f.set_defaults(func=cmd_fit)

@@ -58,6 +58,7 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """``rnagen tune``: run this worker's trials of the study and write the study's best configuration to ``--out``."""
     import optuna
 
     from .._io import check_output
