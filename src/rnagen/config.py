@@ -54,6 +54,7 @@ class Bound:
 
     @classmethod
     def parse(cls, text: str) -> "Bound":
+        """The range written in ``text``; raises ``ValueError`` naming the accepted forms."""
         m = _BOUND.match(text)
         if m is None:
             raise ValueError(f"bad range {text!r}; write '>= 1', '> 0' or '[0, 1)'")
@@ -65,11 +66,13 @@ class Bound:
         return cls(text.strip(), lo=float(m["lo"]), lo_open=m["lb"] == "(", hi=float(m["hi"]), hi_open=m["rb"] == ")")
 
     def contains(self, v: float) -> bool:
+        """Whether ``v`` lies in the range (open or closed at each end as written)."""
         above = v > self.lo if self.lo_open else v >= self.lo
         below = v < self.hi if self.hi_open else v <= self.hi
         return bool(above and below)
 
     def describe(self) -> str:
+        """The range for an error message: ``">= 1"`` as written, an interval as ``"in [0, 1)"``."""
         return self.text if self.text[0] in "<>" else f"in {self.text}"
 
 

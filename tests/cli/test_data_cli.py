@@ -109,7 +109,8 @@ def test_prepare_bad_input_exit_2_one_line_nothing_written(tmp_path, capsys, cas
     out = tmp_path / "out.h5ad"
     if existing:
         out.write_bytes(b"previous content")
-    args = ["data", "prepare", _expr(tmp_path, text), "--out", str(out)] + ([] if "--genes" in extra else ["--genes", "all"])
+    args = ["data", "prepare", _expr(tmp_path, text), "--out", str(out)]
+    args += [] if "--genes" in extra else ["--genes", "all"]
     if "--label-key" not in extra:
         args += ["--label-key", "tissue"]
     rc = main(args + extra)

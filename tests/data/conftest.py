@@ -90,8 +90,8 @@ def xena_files():
     keep_ids, drop_ids = _genes()
     ids = keep_ids[:5] + drop_ids[:2] + keep_ids[5:] + drop_ids[2:]
     sites = ["Breast"] * 5 + ["Lung"] * 4 + ["Kidney"] * 3 + ["Eye"]
-    cats = {"Breast": "Breast Invasive Carcinoma", "Lung": "Lung Adenocarcinoma", "Kidney": "Kidney Clear Cell Carcinoma",
-            "Eye": "Uveal Melanoma"}
+    cats = {"Breast": "Breast Invasive Carcinoma", "Lung": "Lung Adenocarcinoma",
+            "Kidney": "Kidney Clear Cell Carcinoma", "Eye": "Uveal Melanoma"}
     tcga = [f"TCGA-{i:02d}-{1000 + i}-01" for i in range(len(sites))]
     other = ["GTEX-1117F-0226-SM-5GZZ7", "GTEX-111CU-1826-SM-5GZYN", "TARGET-10-PAKHZT-03"]
     samples = tcga[:6] + other[:2] + tcga[6:] + other[2:]
@@ -106,7 +106,8 @@ def xena_files():
         ph.append(f"{s}\t{cats[site]}\t{cats[site]}\t{site}\tPrimary Tumor\tFemale\tTCGA")
     ph.append(f"{other[0]}\tAdipose - Subcutaneous\tAdipose - Subcutaneous\tAdipose Tissue\tNormal Tissue\tMale\tGTEX")
     ph.append(f"{other[1]}\tLung\tLung\tLung\tNormal Tissue\tMale\tGTEX")
-    ph.append(f"{other[2]}\tAcute Myeloid Leukemia\tAcute Myeloid Leukemia\tBone Marrow\tPrimary Blood Derived Cancer - Bone Marrow\tMale\tTARGET")
+    ph.append(f"{other[2]}\tAcute Myeloid Leukemia\tAcute Myeloid Leukemia\tBone Marrow\t"
+              "Primary Blood Derived Cancer - Bone Marrow\tMale\tTARGET")
     pheno = gz("\n".join(ph) + "\n")
     truth = {"ids": ids, "samples": samples, "values": vals.astype(np.float32), "tcga": tcga, "sites": sites,
              "keep_ids": keep_ids, "drop_ids": drop_ids}

@@ -76,7 +76,8 @@ def test_default_urls_are_the_public_ones():
     assert expr.url() == "https://toil-xena-hub.s3.us-east-1.amazonaws.com/download/TcgaTargetGtex_rsem_gene_tpm.gz"
     assert samples.url("http://mirror/x/") == "http://mirror/x/TcgaTargetGTEX_phenotype.txt.gz"
     gexpr, gattr = F.remote_files("gtex")
-    assert gexpr.url().endswith("/adult-gtex/bulk-gex/v8/rna-seq/GTEx_Analysis_2017-06-05_v8_RNASeQCv1.1.9_gene_tpm.gct.gz")
+    assert gexpr.url().endswith(
+        "/adult-gtex/bulk-gex/v8/rna-seq/GTEx_Analysis_2017-06-05_v8_RNASeQCv1.1.9_gene_tpm.gct.gz")
     assert gattr.url().endswith("/GTEx_Analysis_v8_Annotations_SampleAttributesDS.txt")
 
 

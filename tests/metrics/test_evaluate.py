@@ -43,7 +43,8 @@ def test_every_metric_with_ci_reference_and_direction(result):
     overall = df[df.group == "all"].set_index("name")
     assert set(overall.index) == set(METRICS)
     assert overall["value"].notna().all()
-    assert (overall["ci_low"] <= overall["value"] + 1e-9).all() and (overall["value"] <= overall["ci_high"] + 1e-9).all()
+    assert (overall["ci_low"] <= overall["value"] + 1e-9).all()
+    assert (overall["value"] <= overall["ci_high"] + 1e-9).all()
     assert overall.drop(index="privacy_loss")["reference"].notna().all()
     assert np.isnan(overall.loc["privacy_loss", "reference"])
     # DCR references: held-out halves scored like a synthetic set sit at the exchangeable values
@@ -55,7 +56,8 @@ def test_every_metric_with_ci_reference_and_direction(result):
     assert abs(overall.loc["aa_ts", "value"] - 0.5) < 0.1
     assert overall.loc["tstr_mlp_accuracy", "value"] > 0.9
     per_class = df[df.group != "all"]
-    assert set(per_class.group) == {"c0", "c1", "c2"} and set(per_class.name) == {"tstr_mlp_macro_f1", "tstr_logreg_macro_f1"}
+    assert set(per_class.group) == {"c0", "c1", "c2"}
+    assert set(per_class.name) == {"tstr_mlp_macro_f1", "tstr_logreg_macro_f1"}
     assert df.attrs["preprocessing"]["real"] == "log2(x+1)"
 
 
@@ -129,5 +131,6 @@ def test_metrics_never_import_models():
     import subprocess
     import sys
 
-    code = "import sys, rnagen.metrics, rnagen.cli.evaluate; print(any(m.startswith('rnagen.models') for m in sys.modules))"
+    code = ("import sys, rnagen.metrics, rnagen.cli.evaluate; "
+            "print(any(m.startswith('rnagen.models') for m in sys.modules))")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"

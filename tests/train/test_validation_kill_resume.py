@@ -18,7 +18,8 @@ ENV = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
 def _args(data, run):
     return ["train", str(data), "--model", "diffusion", "--label-key", "tissue", "--out", str(run), "--quiet",
             "--device", "cpu", "--seed", "2",
-            "--set", "train.steps=400", "--set", "train.val_fraction=0.1", "--set", "train.val_every=20", "--set", "train.patience=4",
+            "--set", "train.steps=400", "--set", "train.val_fraction=0.1", "--set", "train.val_every=20",
+            "--set", "train.patience=4",
             "--set", "train.checkpoint_every=10", "--set", "network.width=32", "--set", "network.depth=1",
             "--set", "train.batch_size=32", "--set", "schedule.T=100", "--set", "sample.steps=10"]
 

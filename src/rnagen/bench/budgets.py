@@ -112,6 +112,7 @@ EVALUATE_OPTIONS: dict[str, dict[str, Any]] = {
 
 
 def check_budget(budget: str) -> str:
+    """Return ``budget`` if it names one of :data:`BUDGETS`, else raise :class:`ConfigError` listing them."""
     if budget not in BUDGETS:
         raise ConfigError(f"unknown budget {budget!r}; choose one of {', '.join(BUDGETS)}")
     return budget

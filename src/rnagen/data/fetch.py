@@ -68,6 +68,7 @@ class RemoteFile:
     role: str
 
     def url(self, base_url: str | None = None) -> str:
+        """The download URL: the file name under ``base_url`` (a mirror), else under the default base URL."""
         return f"{(base_url or self.base_url).rstrip('/')}/{self.name}"
 
 
@@ -274,7 +275,8 @@ def fetch_files(source: Source, *, cache_dir: str | os.PathLike | None = None, b
     known = {f.name for f in remote_files(source)} | {"expression", "samples"}
     unknown = sorted(set(checksums) - known)
     if unknown:
-        raise DataError(f"checksum given for unknown file(s) {', '.join(unknown)}; use one of {', '.join(sorted(known))}")
+        raise DataError(f"checksum given for unknown file(s) {', '.join(unknown)}; "
+                        f"use one of {', '.join(sorted(known))}")
     out = {}
     for f in remote_files(source):
         cs = checksums.get(f.name) or checksums.get(f.role)

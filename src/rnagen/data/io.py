@@ -352,8 +352,8 @@ def _frame_to_adata(df: pd.DataFrame, *, orientation: Orientation, source: str, 
         # genes x samples: non-numeric columns are gene annotations (e.g. symbol, Description)
         for j in other:
             if _mostly_numeric(df.iloc[:, j]):
-                raise DataError(f"{source}: non-numeric value "
-                                f"{_bad_value(df.iloc[:, j], line_of_row=line, where='gene')}; fix or remove that value")
+                value = _bad_value(df.iloc[:, j], line_of_row=line, where="gene")
+                raise DataError(f"{source}: non-numeric value {value}; fix or remove that value")
         if not num:
             raise DataError(f"{source}: no numeric sample columns found; {sep_hint}")
         X = _to_float32(df.iloc[:, num].to_numpy(dtype=np.float64), df.index, [cols[j] for j in num], source).T
@@ -693,8 +693,9 @@ def validate(adata, *, label_key: str | None = None, source: str = "data") -> No
     if bad.any():
         i, j = np.argwhere(bad)[0]
         n_nan, n_inf = int(np.isnan(X).sum()), int(np.isinf(X).sum())
-        raise DataError(f"{source}: {n_nan} NaN and {n_inf} inf values (first at sample {str(adata.obs_names[i])[:40]!r}, "
-                        f"gene {str(adata.var_names[j])[:40]!r}); impute or remove them before reading")
+        raise DataError(f"{source}: {n_nan} NaN and {n_inf} inf values (first at sample "
+                        f"{str(adata.obs_names[i])[:40]!r}, gene {str(adata.var_names[j])[:40]!r}); "
+                        "impute or remove them before reading")
     for axis, names in (("sample", adata.obs_names), ("gene", adata.var_names)):
         dup = pd.Index(names)[pd.Index(names).duplicated()]
         if len(dup):

@@ -25,6 +25,7 @@ FULL_COVARIANCE_MAX_GENES = 4000
 @dataclass
 @checked(None, shrinkage="[0, 1]")
 class GaussianConfig:
+    """Configuration of :class:`GaussianModel`: preprocessing, covariance form and shrinkage."""
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
     covariance: Literal["auto", "full", "diag"] = "auto"
     """``full`` (shrunk), ``diag``, or ``auto``: full up to 4,000 genes, diagonal above."""
@@ -106,6 +107,7 @@ class GaussianModel(Generator):
 
     @classmethod
     def search_space(cls, trial) -> dict[str, Any]:
+        """Optuna search space: covariance form, shrinkage intensity and scaler drawn from ``trial``."""
         return {
             "covariance": trial.suggest_categorical("covariance", ["full", "diag"]),
             "shrinkage": trial.suggest_float("shrinkage", 0.01, 0.99),

@@ -264,6 +264,8 @@ class WGANGPModel(Generator):
 
     @classmethod
     def search_space(cls, trial: Any) -> dict[str, Any]:
+        """Optuna search space: dotted config keys -> values drawn from ``trial`` (widths, noise size,
+        critic steps, gradient-penalty weight, optimiser, critic conditioning, learning rate)."""
         wg = trial.suggest_categorical("network.generator_width", [256, 512, 1024])
         wd = trial.suggest_categorical("network.critic_width", [256, 512, 1024])
         return {

@@ -41,6 +41,7 @@ class CondGenerator(nn.Module):
             nn.init.zeros_(self.class_bias.weight)
 
     def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Profiles ``(batch, genes)`` for noise ``z`` and class ids ``y``."""
         x = self.out(self.body(torch.cat([z, self.label(y)], dim=1)))
         if self.class_bias is not None:
             x = x + self.class_bias(y)
@@ -72,6 +73,7 @@ class CondCritic(nn.Module):
         self.out = nn.Linear(list(hidden)[-1], 1)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Critic scores ``(batch,)`` of profiles ``x`` with class ids ``y``."""
         if self.embed is not None:
             h = self.body(x)
             return self.out(h).squeeze(1) + (self.embed(y) * h).sum(dim=1)

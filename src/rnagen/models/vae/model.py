@@ -387,6 +387,8 @@ class VAEModel(Generator):
 
     @classmethod
     def search_space(cls, trial: Any) -> dict[str, Any]:
+        """Optuna search space: dotted config keys -> values drawn from ``trial`` (hidden widths and depth,
+        latent size, KL weight beta, likelihood, sampling noise scale, learning rate)."""
         width = trial.suggest_categorical("network.width", [256, 512, 1024])
         depth = trial.suggest_int("network.depth", 1, 4)
         return {

@@ -31,6 +31,7 @@ class LabelInput(nn.Module):
         self.out_dim = dim if dim > 0 else self.n_labels
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:
+        """Conditioning vectors ``(batch, out_dim)`` for class ids ``y``."""
         if self.embed is not None:
             return self.embed(y)
         return F.one_hot(y, self.n_labels).float()
@@ -116,11 +117,15 @@ class ConditionalVAE(nn.Module):
         return self.to_x(self.decoder(torch.cat([z, self.dec_label(y)], dim=1)))
 
     def kl_weight(self, step: int) -> float:
+        """``beta_t``, the weight of the KL term at ``step``: ``beta`` ramped up linearly over the first
+        ``kl_warmup_steps`` steps (KL annealing, Bowman et al. 2016)."""
         if self.kl_warmup_steps <= 0:
             return self.beta
         return self.beta * min(1.0, (step + 1) / self.kl_warmup_steps)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator | None = None) -> LossOutput:
+        """The loss of the class docstring, averaged over the batch; ``generator`` draws the reparameterisation
+        noise (Kingma & Welling 2014, eq. 10)."""
         mu, logvar = self.encode(x, y)
         # reparameterisation trick: z = mu + sigma * eps, eps from the loop's seeded noise generator
         eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
