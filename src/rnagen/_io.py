@@ -21,12 +21,14 @@ import re
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any, Literal
 
 import numpy as np
 
 from .errors import OutputError
 
+fcntl: ModuleType | None
 try:
     import fcntl
 except ImportError:  # not POSIX: outputs are written without a lock
@@ -357,5 +359,7 @@ def write_npz(path: str | os.PathLike, **arrays: np.ndarray) -> Path:
     """Write NumPy arrays to ``.npz`` atomically (no pickles: read back with ``allow_pickle=False``)."""
     with atomic_path(path, suffix=".npz") as tmp:
         with open(tmp, "wb") as fh:
-            np.savez(fh, **arrays)
+            # numpy's stub types savez's keywords as arrays plus ``allow_pickle: bool``; mypy checks ``**arrays``
+            # against that bool too, though every name here is an array's
+            np.savez(fh, **arrays)  # type: ignore[arg-type]
     return Path(path)

@@ -213,9 +213,9 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
         raise ConfigError(f"config key {key!r} must be true or false, got {value!r}")
     if tp is int:
         if (isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value)
-                or int(value) != value):
+                or math.trunc(value) != value):
             raise ConfigError(f"config key {key!r} must be an integer, got {value!r}")
-        return int(value)
+        return math.trunc(value)
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
             raise ConfigError(f"config key {key!r} must be a finite number, got {value!r}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from typing import cast
 
 from ..config import SEED_MAX, check_number
 from ..errors import ConfigError
@@ -46,12 +47,13 @@ def _converter(bound: str | None, *, integer: bool, name: str) -> Callable[[str]
 
 def integer(bound: str | None = None) -> Callable[[str], int]:
     """An integer option in ``bound`` (e.g. ``">= 1"``)."""
-    return _converter(bound, integer=True, name="integer")  # type: ignore[return-value]
+    # check_number(..., integer=True) returns an int
+    return cast(Callable[[str], int], _converter(bound, integer=True, name="integer"))
 
 
 def number(bound: str | None = None) -> Callable[[str], float]:
     """A finite float option in ``bound`` (NaN and inf are refused)."""
-    return _converter(bound, integer=False, name="number")  # type: ignore[return-value]
+    return _converter(bound, integer=False, name="number")
 
 
 #: A seed: an integer in 0 .. 2**32 - 1 (NumPy, torch and scikit-learn all accept it).

@@ -7,13 +7,21 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
 from ..errors import DataError
 from . import _types as T
 from ._common import read_input
 
+if TYPE_CHECKING:
+    from ..data.genes import IdType
 
-def _annotate_var(adata, *, id_type: str) -> None:
+# the gene columns written into ``var``: the ID type each maps to -> its column name
+_VAR_COLUMNS: dict[Literal["symbol", "entrez", "ensembl"], str] = {
+    "symbol": "symbol", "entrez": "entrez_id", "ensembl": "ensembl_id"}
+
+
+def _annotate_var(adata, *, id_type: IdType) -> None:
     """Add ``symbol``/``entrez_id``/``ensembl_id``/``is_landmark`` to ``var`` where the shipped tables know
     the gene (existing columns are kept); features that are not genes (``other``) get no gene columns."""
     from ..data import genes as g
@@ -21,7 +29,7 @@ def _annotate_var(adata, *, id_type: str) -> None:
     if id_type == "other":
         return
     ids = [str(v) for v in adata.var_names]
-    for to, col in (("symbol", "symbol"), ("entrez", "entrez_id"), ("ensembl", "ensembl_id")):
+    for to, col in _VAR_COLUMNS.items():
         if col not in adata.var.columns:
             mapped, _ = g.map_ids(ids, to=to, id_type=id_type)
             adata.var[col] = [m or "" for m in mapped]

@@ -39,21 +39,26 @@ _GAP_SHOWN = (
 )
 
 
+def _finite(v: Any) -> float | None:
+    """``v`` as a float if it is a finite number, else ``None`` (missing, NaN, infinite or not a number)."""
+    return float(v) if isinstance(v, (int, float)) and math.isfinite(v) else None
+
+
 def gap_colour(v: Any) -> str:
     """Background colour of a gap-closed cell: red at or below 0 (no better than the floor), through yellow
     (half the gap), to green at 1 (as real data); grey when undefined."""
-    if v is None or not isinstance(v, (int, float)) or not math.isfinite(v):
+    x = _finite(v)
+    if x is None:
         return "#eeeeee"
-    hue = 120.0 * min(max(float(v), 0.0), 1.0)
-    light = 80 if v >= 0 else 72  # worse than the floor: a deeper red
+    hue = 120.0 * min(max(x, 0.0), 1.0)
+    light = 80 if x >= 0 else 72  # worse than the floor: a deeper red
     return f"hsl({hue:.0f}, 70%, {light}%)"
 
 
 def _gap_table(rows: list[dict[str, Any]], settings: dict[str, Any]) -> dict[str, Any] | None:
     """The leading table: the share of the gap closed per model (rows) and indicator (columns), colour-coded."""
     cols = [(c, lab) for c, lab in _GAP_SHOWN
-            if any(isinstance(r.get(f"{c}_gap_closed"), (int, float)) and math.isfinite(r[f"{c}_gap_closed"])
-                   for r in rows)]
+            if any(_finite(r.get(f"{c}_gap_closed")) is not None for r in rows)]
     if not cols:
         return None
     body = []
@@ -63,11 +68,10 @@ def _gap_table(rows: list[dict[str, Any]], settings: dict[str, Any]) -> dict[str
             continue  # the real rows are the ceiling: 100% by construction
         cells = []
         for c, _ in cols:
-            v = r.get(f"{c}_gap_closed")
-            ok = isinstance(v, (int, float)) and math.isfinite(v)
-            sd = r.get(f"{c}_gap_closed_sd")
-            cells.append({"text": f"{100 * v:.0f}%" if ok else "–", "colour": gap_colour(v),
-                          "sd": f"± {100 * sd:.0f} sd" if isinstance(sd, (int, float)) and math.isfinite(sd) else ""})
+            v = _finite(r.get(f"{c}_gap_closed"))
+            sd = _finite(r.get(f"{c}_gap_closed_sd"))
+            cells.append({"text": "–" if v is None else f"{100 * v:.0f}%", "colour": gap_colour(v),
+                          "sd": "" if sd is None else f"± {100 * sd:.0f} sd"})
         body.append({"model": name, "floor": name == "gaussian", "cells": cells})
     return {"head": [{"key": c, "label": lab} for c, lab in cols], "rows": body}
 
@@ -78,8 +82,8 @@ def _is_reference(model: str) -> bool:
 
 def best_rows(rows: list[dict[str, Any]], column: str, direction: Any) -> set[int]:
     """Indices of the best non-reference rows in ``column`` ("higher", "lower" or a target value)."""
-    cand = [(i, r.get(column)) for i, r in enumerate(rows) if not _is_reference(str(r["model"]))]
-    cand = [(i, float(v)) for i, v in cand if v is not None and isinstance(v, (int, float)) and math.isfinite(v)]
+    values = [(i, _finite(r.get(column))) for i, r in enumerate(rows) if not _is_reference(str(r["model"]))]
+    cand = [(i, v) for i, v in values if v is not None]
     if not cand:
         return set()
     if direction == "higher":
