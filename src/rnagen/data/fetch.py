@@ -319,8 +319,7 @@ def _read_matrix(handle_factory: Callable[[], io.TextIOBase], *, skip: int, id_c
     samples = [header[i] for i in usecols[1:]]
     # usecols pays off only when many columns are dropped (TCGA out of the Xena TCGA+TARGET+GTEx matrix);
     # per-column float32 dtypes slow the C parser down, so values are parsed as float64 and cast per chunk
-    if len(usecols) > 0.8 * len(header):
-        usecols = None
+    read_cols = None if len(usecols) > 0.8 * len(header) else usecols
     dtype = {header[0]: str}
     t = _genes.gene_table()
     ens = {e: i for i, e in enumerate(t["ensembl_id"].tolist())}
@@ -330,7 +329,7 @@ def _read_matrix(handle_factory: Callable[[], io.TextIOBase], *, skip: int, id_c
     with handle_factory() as fh:
         for _ in range(skip + 1):
             fh.readline()
-        reader = pd.read_csv(fh, sep="\t", header=None, names=header, usecols=usecols, dtype=dtype,
+        reader = pd.read_csv(fh, sep="\t", header=None, names=header, usecols=read_cols, dtype=dtype,
                              chunksize=chunksize, index_col=0)
         try:
             for chunk in tqdm(reader, desc=f"reading {source}", unit="chunk", disable=not progress, leave=False):
@@ -352,7 +351,7 @@ def _read_matrix(handle_factory: Callable[[], io.TextIOBase], *, skip: int, id_c
     if kept.size == 0:
         raise DataError(f"{source}: no protein-coding or landmark genes found among the matrix rows; is this the "
                         f"right file?")
-    return X[:, kept] if kept.size < len(t) else X, [ids[r] for r in kept], samples, kept.tolist()
+    return X[:, kept] if kept.size < len(t) else X, [ids[int(r)] for r in kept], samples, kept.tolist()
 
 
 def _open_factory(path: Path) -> Callable[[], io.TextIOBase]:

@@ -23,7 +23,7 @@ import os
 import re
 import warnings
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -79,7 +79,8 @@ def _check_file(p: Path, what: str = "input file", hint: str = "check the path")
 
 
 _MAGIC = ((b"\x1f\x8b", "gzip"), (b"BZh", "bz2"), (b"\xfd7zXZ\x00", "xz"))
-_OPENERS = {"gzip": gzip.open, "bz2": bz2.open, "xz": lzma.open}
+_OPENERS: dict[str, Callable[[Path, Literal["rb"]], gzip.GzipFile | bz2.BZ2File | lzma.LZMAFile]] = {
+    "gzip": gzip.open, "bz2": bz2.open, "xz": lzma.open}
 
 
 def _compression(p: Path) -> str | None:
@@ -256,7 +257,8 @@ def detect_orientation(row_ids: Sequence[str], col_ids: Sequence[str]) -> Litera
 
 def _numeric_columns(df: pd.DataFrame) -> tuple[list[int], list[int]]:
     """Positions of the numeric and of the other columns (positions: column names may repeat)."""
-    num, other = [], []
+    num: list[int] = []
+    other: list[int] = []
     for j in range(df.shape[1]):
         dt = df.iloc[:, j].dtype
         (num if pd.api.types.is_numeric_dtype(dt) and not pd.api.types.is_bool_dtype(dt) else other).append(j)
@@ -562,7 +564,7 @@ def _label_strings(s: pd.Series) -> pd.Series:
     vals = s.astype(object) if isinstance(s.dtype, pd.CategoricalDtype) else s
     miss = missing_labels(vals.to_numpy())
     num = pd.to_numeric(pd.Series(vals.to_numpy()), errors="coerce")
-    out = []
+    out: list[str | float] = []
     for v, n, m in zip(vals.tolist(), num.tolist(), miss):
         if m:
             out.append(np.nan)
@@ -816,10 +818,12 @@ def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unla
         orient = "samples_x_genes"
     elif fmt == "parquet":
         adata, orient = _read_parquet(p, orientation=orientation, label_key=label_key)
-    elif fmt == "gct":
-        adata = _read_gct(p, txt)
     else:
-        adata, orient = _read_table(p, txt, fmt=fmt, orientation=orientation, label_key=label_key)
+        assert txt is not None  # every format but h5ad and parquet is text, sniffed above
+        if fmt == "gct":
+            adata = _read_gct(p, txt)
+        else:
+            adata, orient = _read_table(p, txt, fmt=fmt, orientation=orientation, label_key=label_key)
     if labels is not None:
         name, lab = read_labels(labels, adata.obs_names, label_key=label_key, sep=None)
         adata.obs[name] = lab
@@ -830,7 +834,7 @@ def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unla
     if label_key is not None and label_key in adata.obs.columns:
         adata, n_unlabelled = _apply_labels(adata, label_key, drop_unlabelled=drop_unlabelled, source=p.name)
     validate(adata, label_key=label_key, source=p.name)
-    changed = {}
+    changed: dict[str, object] = {}
     if n_dup_obs or n_dup_var:
         changed.update(duplicates=duplicates, n_duplicated_samples=n_dup_obs, n_duplicated_genes=n_dup_var)
     if n_unlabelled:
