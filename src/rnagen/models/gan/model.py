@@ -218,6 +218,7 @@ class WGANGPModel(Generator):
         def generate(Xt, yt, yy: np.ndarray, sd: int) -> np.ndarray:
             return self.generate(torch.from_numpy(yy), seed=sd, batch_size=4096)
 
+        assert self.device is not None  # Generator.fit resolves it for every torch model
         result = fit_validated(setup, generate, X, y, self.config.train, device=self.device, seed=seed,
                                run_dir=run_dir, progress=progress, resume=resume, fingerprint=self.fingerprint(X),
                                desc="wgan-gp")
@@ -256,8 +257,9 @@ class WGANGPModel(Generator):
         self.gan.to(self.device or torch.device("cpu")).eval()
 
     def _extra_meta(self) -> dict[str, Any]:
-        meta = {"n_parameters_generator": int(sum(p.numel() for p in self.gan.generator.parameters())),
-                "n_parameters_critic": int(sum(p.numel() for p in self.gan.critic.parameters()))}
+        meta: dict[str, Any] = {
+            "n_parameters_generator": int(sum(p.numel() for p in self.gan.generator.parameters())),
+            "n_parameters_critic": int(sum(p.numel() for p in self.gan.critic.parameters()))}
         if getattr(self, "copy_radius", None) is not None:
             meta["copy_radius"] = self.copy_radius
         return meta

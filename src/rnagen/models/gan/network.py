@@ -56,6 +56,9 @@ class CondCritic(nn.Module):
     an inner product of a class embedding with the features, which scores class membership directly.
     """
 
+    label: LabelInput | None  # concat conditioning
+    embed: nn.Embedding | None  # projection conditioning
+
     def __init__(self, n_genes: int, n_labels: int, *, hidden: Sequence[int] = (512, 256),
                  norm: Literal["layer", "none"] = "layer", negative_slope: float = 0.2, label_dim: int = 0,
                  conditioning: Literal["concat", "projection"] = "concat") -> None:
@@ -77,12 +80,18 @@ class CondCritic(nn.Module):
         if self.embed is not None:
             h = self.body(x)
             return self.out(h).squeeze(1) + (self.embed(y) * h).sum(dim=1)
+        assert self.label is not None  # concat conditioning: set in __init__ whenever embed is not
         return self.out(self.body(torch.cat([x, self.label(y)], dim=1))).squeeze(1)
 
 
 class WGANGP(nn.Module):
     """Container of the generator and critic (one module, so the shared loop checkpoints and EMA-averages
     both). Hyperparameters of the adversarial game live here so the training step needs nothing else."""
+
+    # buffers (registered in __init__; declared here for the type checker)
+    last_g_loss: torch.Tensor
+    last_copy_share: torch.Tensor
+    copy_reference: torch.Tensor | None
 
     def __init__(self, generator: CondGenerator, critic: CondCritic, *, n_critic: int = 5, gp_weight: float = 10.0,
                  drift: float = 0.0, copy_penalty: float = 0.0, copy_target: str = "ema") -> None:

@@ -222,6 +222,7 @@ class VAEModel(Generator):
             self._fit_sampler(Xt, yt, seed=seed)
             return self._sample(yy, seed=sd, batch_size=4096, progress=False)
 
+        assert self.device is not None  # Generator.fit resolves it for every torch model
         result = fit_validated(setup, generate, X, y, self.config.train, device=self.device, seed=seed,
                                run_dir=run_dir, progress=progress, resume=resume, fingerprint=self.fingerprint(X),
                                desc="vae")
@@ -262,9 +263,10 @@ class VAEModel(Generator):
         net, dev = self.net, self.device or torch.device("cpu")
         mus, variances = [], []
         for s in range(0, len(X), 4096):
-            mu, logvar = net.encode(torch.from_numpy(X[s:s + 4096]).to(dev), torch.from_numpy(y[s:s + 4096]).to(dev))
-            mus.append(mu.double().cpu().numpy())
-            variances.append(logvar.double().exp().cpu().numpy())
+            mu_b, logvar_b = net.encode(torch.from_numpy(X[s:s + 4096]).to(dev),
+                                        torch.from_numpy(y[s:s + 4096]).to(dev))
+            mus.append(mu_b.double().cpu().numpy())
+            variances.append(logvar_b.double().exp().cpu().numpy())
         mu, var = np.concatenate(mus), np.concatenate(variances)
         d = net.latent_dim
         means, chols = np.zeros((self.n_labels, d)), np.zeros((self.n_labels, d, d))

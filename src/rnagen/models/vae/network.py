@@ -72,6 +72,15 @@ class ConditionalVAE(nn.Module):
     persistent buffer so a resumed run continues the warm-up where it stopped.
     """
 
+    # parameter or buffers registered in __init__ (declared here for the type checker)
+    log_var: torch.Tensor
+    noise_log_var: torch.Tensor
+    matched_noise_log_var: torch.Tensor
+    matched_noise_factor: torch.Tensor
+    prior_mean: torch.Tensor
+    prior_chol: torch.Tensor
+    steps_done: torch.Tensor
+
     def __init__(self, n_genes: int, n_labels: int, *, hidden: Sequence[int] = (512, 256), latent_dim: int = 32,
                  norm: Norm = "batch", negative_slope: float = 0.2, dropout: float = 0.0, label_dim: int = 0,
                  likelihood: Literal["mse", "gaussian"] = "gaussian", beta: float = 1.0,
