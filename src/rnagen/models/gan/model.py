@@ -6,28 +6,33 @@ on one global batch, and every ``n_critic``-th step also updates the generator, 
 critic steps and the generator takes ``steps // n_critic``. Checkpoints, resume, EMA (of both networks;
 sampling uses the generator's average, Yazici et al. 2019) and multi-process training come from the loop.
 
-Defaults are sized for a CPU and a few hundred profiles and were chosen on the bundled GTEx data
-(benchmarks/RESULTS_baselines.md): a projection critic (Miyato & Koyama 2018; GTEx density 1.31 vs 1.44 with
-the label concatenated) of widths 256-128 with LayerNorm, a LayerNorm generator whose output adds a per-class
-offset initialised at the training class means (so the MLP learns the within-class variation, not the class
-centres), Adam with betas (0, 0.9) at 5e-4 (Gulrajani et al. 2017's later setting), one critic step per
-generator step, 8,000 steps. The paper's baseline is ``network.critic_conditioning=concat
-network.class_bias=false network.generator_norm=batch gan.optimizer=rmsprop gan.n_critic=5
-gan.copy_penalty=0`` with its widths and learning rates.
+Defaults are sized for a CPU and a few hundred profiles, chosen on the bundled GTEx data (the comparisons,
+with their commands, are in ``benchmarks/RESULTS_baselines.md``):
 
-Memorisation and the copy repulsion (on by default): on small sets the generator memorises. With 16
-training profiles per tissue (bundled GTEx, 5 splits) and no repulsion about a fifth of its profiles are near
-copies of training profiles (real-vs-real: 3%). The copies come from the weight average that sampling uses:
-on split 0 the live generator's profiles were 5% near copies, its average's 23% (our reading: the live
-generator moves around each training profile and its average lands on it). ``gan.copy_penalty`` (3 by
-default) therefore judges the *averaged* generator: for each noise vector whose averaged output lies within
-``copy_quantile``'s radius of a training profile, the live generator's output for it is pushed straight away
-from that profile (:func:`~.network.copy_repulsion`). Near copies fall to 0.2% (5 splits), density from 1.31
-to 1.19, TSTR unchanged; the DCR share stays high (0.98: its profiles are still nearer the training set than
-held-out ones are). The training profiles stay in memory for this (never in the run folder);
-``gan.copy_penalty=0`` turns it off. A guard for high-dimensional profiles: on a 2-D mixture it distorts
-the fragile small GAN (tests/models/test_registry.py). Check the ``near_copy_share`` and ``dcr_share``
-indicators before sharing any generator's output.
+- a projection critic (Miyato & Koyama 2018: the label enters as an inner product of a class embedding with
+  the critic's features, which scores class membership directly) with LayerNorm, since the per-sample
+  gradient penalty rules out batch statistics in the critic (Gulrajani et al. 2017, section 4);
+- a LayerNorm generator whose output adds a per-class offset initialised at the training class means, so the
+  MLP learns the within-class variation instead of spending its steps reaching the class centres;
+- Adam with betas (0, 0.9) (Gulrajani et al. 2017, Algorithm 1) and one critic step per generator step: on a
+  few hundred profiles the generator needs the updates more than the critic does.
+
+The paper's baseline is ``network.critic_conditioning=concat network.class_bias=false
+network.generator_norm=batch gan.optimizer=rmsprop gan.n_critic=5 gan.copy_penalty=0`` with its widths and
+learning rates.
+
+Memorisation and the copy repulsion (on by default): on small training sets the generator produces near
+copies of training profiles, mostly through the weight average that sampling uses (a plausible reading: the
+live generator moves around each training profile and its average lands on it; the diagnosis is in
+``benchmarks/RESULTS_baselines.md``, "where the copies come from"). ``gan.copy_penalty`` therefore judges the
+*averaged* generator: for each noise vector whose averaged output lies within ``copy_quantile``'s radius of a
+training profile, the live generator's output for it is pushed straight away from that profile
+(:func:`~.network.copy_repulsion`, a repulsive variant of the memorisation rejection of Bai et al. 2021). The
+training profiles stay in memory for this (never in the run folder); ``gan.copy_penalty=0`` turns it off. It
+is a guard for high-dimensional profiles: on a 2-D mixture it distorts the fragile small GAN
+(tests/models/test_registry.py). The DCR share stays high with it (the profiles remain nearer the training
+set than held-out ones are), so check the ``near_copy_share`` and ``dcr_share`` indicators before sharing any
+generator's output.
 """
 from __future__ import annotations
 
@@ -74,8 +79,8 @@ class GANNetworkConfig:
     generator_hidden: list[int] = field(default_factory=lambda: [256, 512])
     """Generator hidden widths (the paper's GTEx best: 128-1024-4096)."""
     critic_hidden: list[int] = field(default_factory=lambda: [256, 128])
-    """Critic hidden widths (the paper's GTEx best: 8192-256; 512-256 here was no better on the bundled data
-    and twice as slow)."""
+    """Critic hidden widths (the paper's GTEx best: 8192-256; 512-256 against 256-128 on the bundled data:
+    ``benchmarks/RESULTS_baselines.md``)."""
     generator_norm: Literal["batch", "layer", "none"] = "layer"
     critic_norm: Literal["layer", "none"] = "layer"
     """No BatchNorm in the critic: the per-sample gradient penalty needs per-sample outputs."""
@@ -105,7 +110,8 @@ class GANConfig:
 
     n_critic: int = 1
     """Critic steps per generator step (the paper and Gulrajani et al.: 5; 1 here: on a few hundred profiles
-    the generator needs the updates more than the critic does, GTEx AA_ts 0.53 vs 0.55 with 2)."""
+    the generator needs the updates more than the critic does; 1 against 2 and 5 on the bundled GTEx data:
+    ``benchmarks/RESULTS_baselines.md``)."""
     gp_weight: float = 10.0
     """Gradient-penalty weight lambda (Gulrajani et al. 2017: 10)."""
     drift: float = 0.0
@@ -121,11 +127,12 @@ class GANConfig:
     copy_penalty: float = 3.0
     """Weight of the copy repulsion in the generator loss (0 disables): a generated profile nearer a training
     profile than ``copy_quantile``'s radius is pushed away from it (:func:`~.network.copy_repulsion`); at
-    weight w the push is w times the critic's Lipschitz bound. GTEx, 5 splits: near copies 0.2% (21% at 0)."""
+    weight w the push is w times the critic's Lipschitz bound. Near-copy shares with and without it:
+    ``benchmarks/RESULTS_baselines.md``."""
     copy_quantile: float = 0.05
     """The repulsion radius: this quantile of the training profiles' distances to their nearest other
-    training profile (a real profile is that close to another only this often). GTEx, 5 splits, one draw:
-    0.05 kept AA_ts at 0.528; 0.2 brought density to the ceiling (1.07) but AA_ts to 0.57."""
+    training profile (a real profile is that close to another only this often). A larger radius brings the
+    density down at the cost of adversarial accuracy (0.05 against 0.2: ``benchmarks/RESULTS_baselines.md``)."""
     copy_target: Literal["ema", "live"] = "ema"
     """Whose copies are penalised: ``ema``, the averaged generator that sampling uses (its distances decide,
     the live generator's outputs for the same noise are pushed), or ``live``, the generator being trained.
