@@ -9,21 +9,20 @@ Sampling (section ``[sample]``, each key overridable per call) decodes a latent 
   class's training profiles (ex-post density estimation, Ghosh et al. 2020, "From variational to deterministic
   autoencoders"): mean and Ledoit-Wolf-shrunk covariance of the encoder means plus the average posterior
   variance (the moments of (1/n_c) sum_i N(mu_i, diag sigma_i^2)). A conditional VAE's encoder does not make
-  q(z | y) match N(0, I) per class, so prior draws land where the decoder never was (GTEx: AA_ts 0.69 with
-  N(0, I) vs 0.51 with the aggregate prior, same network). ``prior="standard"``: z ~ N(0, I).
+  q(z | y) match N(0, I) per class, so prior draws land where the decoder never was (holes in the prior: the
+  adversarial accuracy AA_ts rises). ``prior="standard"``: z ~ N(0, I).
 - ``noise=True`` (default) adds N(0, diag s^2) to the decoded mean: the decoder mean alone is a denoised
-  profile and crowds the data's dense regions (GTEx density 1.3 vs 1.0 real). ``noise_variance="residual"``:
-  s^2 = training residual variance (on a 2-D mixture it restores sd 0.5 from 0.1; but it is tiny when the
-  decoder fits the training profiles closely); ``"matched"`` (default): the per-gene within-class variance the
-  decoded draws lack, times ``noise_scale^2`` (0.75^2 by default: the full gap overshoots, density 0.6; 0.5^2
-  leaves density above the real-vs-real value, 1.24 vs 1.07 over 5 GTEx splits). ``noise_covariance="full"``
-  draws it with the within-class covariance the decoded draws lack instead, keeping gene-gene co-variation
-  (on GTEx no better than the diagonal default).
+  profile and crowds the data's dense regions (density above the real-vs-real value).
+  ``noise_variance="residual"``: s^2 = training residual variance (tiny when the decoder fits the training
+  profiles closely); ``"matched"`` (default): the per-gene within-class variance the decoded draws lack, times
+  ``noise_scale^2`` (below 1: independent per-gene noise spreads profiles in every direction at once, so the
+  full gap overshoots and density falls below the real value). ``noise_covariance="full"`` draws it with the
+  within-class covariance the decoded draws lack instead, keeping gene-gene co-variation.
 
-Defaults chosen on the bundled GTEx data; figures and every screened setting in benchmarks/RESULTS_baselines.md.
-The paper's baseline (BatchNorm, MSE + KL, sampling from N(0, I)) is ``network.norm=batch
-objective.likelihood=mse objective.beta=1 sample.prior=standard sample.noise=false`` with its widths and
-latent size (128).
+Defaults chosen on the bundled GTEx data; the figures behind each choice, and every screened setting, are in
+``benchmarks/RESULTS_baselines.md``. The paper's baseline (BatchNorm, MSE + KL, sampling from N(0, I)) is
+``network.norm=batch objective.likelihood=mse objective.beta=1 sample.prior=standard sample.noise=false`` with
+its widths and latent size (128).
 """
 from __future__ import annotations
 
@@ -95,11 +94,12 @@ class VAENetworkConfig:
     hidden: list[int] = field(default_factory=lambda: [512, 256])
     """Encoder hidden widths, input side first (the paper's GTEx best: 4 blocks, 8192-4096-4096-2048)."""
     latent_dim: int = 16
-    """Size of z (the paper: 128; 16 here: over 5 GTEx splits x 3 draws TSTR 0.956 / 0.949 vs 0.951 / 0.943
-    with 32, density and AA_ts level; benchmarks/RESULTS_baselines.md)."""
+    """Size of z (the paper: 128; 16 here, against 32 on the bundled GTEx data in
+    ``benchmarks/RESULTS_baselines.md``)."""
     norm: Literal["batch", "layer", "none"] = "layer"
-    """``layer`` by default: on the bundled GTEx data BatchNorm's eval-mode statistics left the training
-    reconstruction error 10x higher (0.028 vs 0.003, standardised units) and the samples over-dense."""
+    """``layer`` by default: BatchNorm's eval-mode (running) statistics differ from the batch statistics the
+    decoder was trained with, which raised the training reconstruction error and over-densified the samples
+    on the bundled GTEx data (``benchmarks/RESULTS_baselines.md``)."""
     negative_slope: float = 0.2
     """LeakyReLU slope."""
     dropout: float = 0.0
@@ -120,7 +120,8 @@ class VAEObjectiveConfig:
     """``gaussian``: learned per-gene decoder variance; ``mse``: squared error (the paper's MSE + KL)."""
     beta: float = 0.3
     """Weight of the KL term (beta-VAE, Higgins et al. 2017). Below 1 the latent keeps more of each profile;
-    the aggregate prior then supplies the matching latent distribution (GTEx screen: 0.3)."""
+    the aggregate prior then supplies the matching latent distribution (beta screened on the bundled GTEx
+    data: ``benchmarks/RESULTS_baselines.md``)."""
     kl_warmup_steps: int = 200
     """Steps over which the KL weight rises linearly from 0 to ``beta`` (0: no warm-up)."""
 
@@ -140,8 +141,8 @@ class VAESampleConfig:
     noise_covariance: Literal["diagonal", "full"] = "diagonal"
     """Shape of the ``matched`` noise: ``diagonal``, independent per-gene noise; ``full``, the within-class
     covariance the decoded draws lack (its positive part, at most ``MAX_NOISE_RANK`` directions), so the noise
-    follows the genes' co-variation (on GTEx no better than diagonal: AA_ts 0.551 vs 0.545, density and TSTR
-    level, 5 splits x 3 draws). ``residual`` noise is always diagonal. The factor (genes x rank floats) is
+    follows the genes' co-variation (against ``diagonal`` on the bundled GTEx data:
+    ``benchmarks/RESULTS_baselines.md``). ``residual`` noise is always diagonal. The factor (genes x rank floats) is
     computed and saved only when this is ``full`` at training time; a model trained with ``diagonal`` samples
     only diagonal noise."""
     noise_scale: float = 0.75
@@ -369,11 +370,11 @@ class VAEModel(Generator):
         return dict(self.net.state_dict())
 
     def _load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
-        # run folders written before the aggregate prior existed lack its buffers: keep the standard prior
+        # a run folder without the aggregate prior's buffers (from a version without it) keeps the standard prior
         if "matched_noise_factor" in tensors:  # its rank is the fitted one
             self.net.matched_noise_factor = torch.empty_like(tensors["matched_noise_factor"])
         elif self.config.sample.noise_covariance == "full":
-            # run folders written before the full-covariance noise existed: their noise was diagonal
+            # a run folder without the noise factor (from a version without it) was trained with diagonal noise
             warnings.warn("this run folder has no full-covariance noise factor: sampling with "
                           "noise_covariance='diagonal'", stacklevel=2)
             self.config.sample.noise_covariance = "diagonal"
