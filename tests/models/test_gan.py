@@ -13,7 +13,7 @@ from rnagen.errors import ConfigError
 from rnagen.models import get_model
 from rnagen.models.gan import WGANGPModel, gradient_penalty
 
-# two threads thrash on the shared 2-core machine when other jobs run (x50 slower seen)
+# one torch thread: two thrash on a shared 2-core machine under load (benchmarks/RESULTS_baselines.md, "Tests")
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
@@ -231,5 +231,5 @@ def test_copy_penalty_enters_the_generator_update():
         with torch.no_grad():
             return float(torch.cdist(m.gan.generator(z, y), ref).min(dim=1).values.mean())
 
-    # measured: 6.98 with, 6.27 without (and 6.27 with the penalty dropped from the loss)
+    # the penalty's gradient moves generated profiles away from the reference: a larger mean distance to it
     assert mean_dcr(50.0) > mean_dcr(0.0) + 0.3

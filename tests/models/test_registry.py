@@ -32,14 +32,12 @@ FAST: dict[str, list[str]] = {
                   "train.batch_size=128", "train.log_every=100", "schedule.T=200", "sample.steps=20",
                   "objective.label_dropout=0.0"],
 }
-# Known weakness, kept visible: the WGAN-GP recovers every class mean (error 0.05-0.17 over 3 seeds and 1 or 2
-# threads) but under-disperses, along one axis of one class at times (sd 0.02-0.44 against the true 0.5);
-# its check only rules out a point mass.
+# Known weakness, kept visible: the WGAN-GP recovers every class mean but at times under-disperses along one
+# axis of one class; its spread check (SD_MIN) only rules out a point mass.
 # The copy repulsion (a guard for high-dimensional profiles) is off here: on this 2-D mixture, where training
-# points are dense and any generated point lies near one, every weight tried (0.3, 1 and 3 on the averaged
-# generator, 1 on the live one) moved some class mean by 1.4-3.6 units (seed 0; 0.09 without). Our reading:
-# this small GAN is fragile to any change of its game (a seed change alone gave errors of 3.9-5.2 in an
-# earlier screen, benchmarks/RESULTS_baselines.md).
+# points are dense and any generated point lies near one, every repulsion weight tried moved some class mean
+# by more units than the tolerance; this small GAN is fragile to any change of its game, a seed change
+# included (both in benchmarks/RESULTS_baselines.md, "Tests" and "the copy repulsion").
 SD_MIN: dict[str, float] = {"wgan-gp": 0.01}
 SAVE_STEPS = 5  # the round-trip test only needs a trained-for-a-few-steps model
 
