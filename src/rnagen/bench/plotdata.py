@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ..pp.history import log_state, looks_logged
+from ..pp.prepare import dense, is_logged, to_log_scale
 
 #: number of most variable genes shown in the correlation heat maps
 N_CORR_GENES = 50
@@ -30,13 +30,12 @@ MAX_POINTS = 3000
 
 
 def plot_space(adata, *, logged: bool | None = None) -> tuple[np.ndarray, bool]:
-    """Dense float64 matrix in log scale, and whether the input was already log-scale."""
-    X = adata.X.toarray() if hasattr(adata.X, "toarray") else np.asarray(adata.X)
-    X = np.asarray(X, dtype=np.float64)
+    """Dense float64 matrix in log scale (:func:`rnagen.pp.to_log_scale`), and whether the input was already
+    log-scale (``logged``: decided by :func:`rnagen.pp.is_logged` when not given)."""
+    X = dense(adata.X, dtype=np.float64)
     if logged is None:
-        st = log_state(adata)
-        logged = st["logged"] if st is not None else looks_logged(X)
-    return (X if logged else np.log2(np.clip(X, 0, None) + 1.0)), bool(logged)
+        logged = is_logged(adata, X=X)
+    return to_log_scale(X, logged=logged)[0], bool(logged)
 
 
 def _subsample(n: int, rng: np.random.Generator) -> np.ndarray:

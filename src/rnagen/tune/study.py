@@ -26,6 +26,7 @@ import numpy as np
 
 from ..config import build_config, check_number, check_seed, write_config
 from ..errors import ConfigError, DataError, RnagenError
+from ..pp.prepare import dense, is_logged
 from .objective import Scores, check_objective, objective_value, score_synthetic
 from ..utils import check_device
 from .spaces import Budget, get_budget, has_train_section, suggest
@@ -204,16 +205,12 @@ def split_validation(adata, *, label_key: str, val_size: float, seed: int):
 
 def _fixed_representation(train, val):
     """log2(x+1) unless already log-scale, then standardise on the training split (the same for all trials)."""
-    from ..pp.history import log_state, looks_logged
     from ..pp.transforms import make_pipeline
 
-    X = np.asarray(train.X.toarray() if hasattr(train.X, "toarray") else train.X, dtype=np.float64)
-    st = log_state(train)
-    logged = st["logged"] if st is not None else looks_logged(X)
-    pipe = make_pipeline(["standard"] if logged else ["log2p1", "standard"])
+    X = dense(train.X, dtype=np.float64)
+    pipe = make_pipeline(["standard"] if is_logged(train, X=X) else ["log2p1", "standard"])
     pipe.fit(X)
-    Xv = np.asarray(val.X.toarray() if hasattr(val.X, "toarray") else val.X, dtype=np.float64)
-    return pipe, pipe.transform(Xv)
+    return pipe, pipe.transform(dense(val.X, dtype=np.float64))
 
 
 def tune(
@@ -304,7 +301,7 @@ def tune(
         gen = model_cls(cfg).fit(train, label_key=label_key, seed=seed, device=device, run_dir=None,
                                  progress=False)
         syn = gen.sample(like=val, seed=seed + 1)
-        fake = pipe.transform(np.asarray(syn.X, dtype=np.float64))
+        fake = pipe.transform(dense(syn.X, dtype=np.float64))
         y_fake = syn.obs[label_key].astype(str).to_numpy()
         scores = score_synthetic(val_rep, y_val, fake, y_fake, seed=seed)
         return objective_value(scores, objective), scores, time.perf_counter() - t0
