@@ -139,17 +139,22 @@ class RealReference:
         return {"per_class": per, "accuracy": float((pred == self.yte).mean())}
 
     def step_quality(self, syn, *, seed: int, k: int = 10) -> dict[str, float]:
-        """Quality of one synthetic set for the steps curve (array metrics of ``rnagen.metrics``)."""
+        """Quality of one synthetic set for the steps curve, under registry names, computed with the array
+        functions of ``rnagen.metrics`` in this reference's log space (not z-scored, unlike ``evaluate``).
+
+        ``tstr_logreg_accuracy`` is :meth:`per_class_tstr`'s accuracy (a logistic regression on the standardised
+        real-PCA coordinates); ``frechet_pca`` is taken in a PCA space fitted on the real training profiles, so
+        it does not depend on the set being judged.
+        """
         from .. import metrics
 
         Xs, _ = plot_space(syn, logged=self.logged)
         Xs = np.nan_to_num(Xs)
         ys = syn.obs[self.label_key].astype(str).to_numpy()
         out: dict[str, float] = {}
-        out["tstr_accuracy_logreg"] = self.per_class_tstr(Xs, ys, seed=seed)["accuracy"]
+        out["tstr_logreg_accuracy"] = self.per_class_tstr(Xs, ys, seed=seed)["accuracy"]
         out["correlation_score"] = float(metrics.correlation_score(self.Xte, Xs))
         p = metrics.prdc(self.Xte, Xs, k=min(k, len(self.Xte) - 1))
         out.update({key: float(p[key]) for key in ("precision", "recall", "density", "coverage")})
-        # PCA space fitted on the real training profiles, so it does not depend on the set being judged
-        out["frechet_distance_pca"] = float(metrics.frechet_distance(self.Xte, Xs, space="pca", fit_on=self.Xtr))
+        out["frechet_pca"] = float(metrics.frechet_distance(self.Xte, Xs, space="pca", fit_on=self.Xtr))
         return out

@@ -24,9 +24,9 @@ __all__ = ["write_report", "best_rows", "gap_colour"]
 
 # leaderboard columns shown in the main table, with their headers
 _SHOWN = (
-    ("tstr_accuracy", "TSTR acc."), ("trtr_accuracy", "TRTR acc."), ("correlation_score", "corr. score"),
+    ("tstr_mlp_accuracy", "TSTR acc."), ("trtr_accuracy", "TRTR acc."), ("correlation_score", "corr. score"),
     ("precision", "precision"), ("recall", "recall"), ("density", "density"), ("coverage", "coverage"),
-    ("aa_ts", "AA<sub>ts</sub>"), ("detection_auc", "detection AUC"), ("frechet_distance", "Fréchet"),
+    ("aa_ts", "AA<sub>ts</sub>"), ("detection_auc", "detection AUC"), ("frechet_classifier", "Fréchet"),
     ("dcr_share", "DCR share"), ("train_seconds", "train s"), ("sample_seconds", "sample s"),
 )
 
@@ -35,7 +35,7 @@ _SHOWN = (
 _GAP_SHOWN = (
     ("density", "density"), ("coverage", "coverage"), ("precision", "precision"), ("recall", "recall"),
     ("aa_ts", "AA<sub>ts</sub>"), ("detection_auc", "detection AUC"), ("correlation_score", "corr. score"),
-    ("frechet_distance", "Fréchet"),
+    ("frechet_classifier", "Fréchet"), ("frechet_pca", "Fréchet (PCA)"),
 )
 
 
@@ -163,7 +163,9 @@ def write_report(out_dir: str | Path, *, path: str | Path | None = None, title: 
     lb_path = out / "leaderboard.json"
     if not lb_path.is_file():
         raise RunDirError(f"{out} has no leaderboard.json; run `rnagen benchmark ... --out {out}` first")
-    lb = json.loads(lb_path.read_text())
+    from ..bench.runner import upgrade_leaderboard
+
+    lb = upgrade_leaderboard(json.loads(lb_path.read_text()))
     rows, directions, settings = lb["rows"], lb.get("directions", {}), lb.get("settings", {})
     shown = [(c, lab) for c, lab in _SHOWN if c in lb["columns"]]
     main = _table(rows, shown, directions)
