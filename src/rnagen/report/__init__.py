@@ -157,8 +157,6 @@ def write_report(out_dir: str | Path, *, path: str | Path | None = None, title: 
     """
     import jinja2
 
-    from . import plots
-
     out = Path(out_dir)
     lb_path = out / "leaderboard.json"
     if not lb_path.is_file():
@@ -174,10 +172,37 @@ def write_report(out_dir: str | Path, *, path: str | Path | None = None, title: 
     others = [c for c in lb["columns"] if c not in shown_keys and c not in ("model", "n_seeds")
               and not c.endswith(("_ci_low", "_ci_high", "_sd", "_gap_closed"))]
     extra = _table(rows, [(c, html.escape(c)) for c in others], directions) if others else None
+    figures = _figures(out / "plots", rows)
+
+    env = jinja2.Environment(loader=jinja2.PackageLoader("rnagen.report", "templates"),
+                             autoescape=jinja2.select_autoescape(["html", "j2"]))
+    tpl = env.get_template("report.html.j2")
+    name = settings.get("data_name") or Path(str(settings.get("data", "data"))).name
+    ttl = title or f"rnagen benchmark: {name}, label {settings.get('label_key', '?')}"
+    html_text = tpl.render(
+        title=ttl, settings=settings, main=main, gap=gap, extra=extra, figures=figures, version=__version__,
+        generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    )
+    dest = Path(path) if path is not None else out / "report.html"
+    write_text(dest, html_text)
+    return dest
+
+
+def _figures(pdir: Path, rows: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """Every figure whose data the benchmark wrote under ``pdir`` (``OUT/plots``), in page order."""
+    real = _load_npz(pdir / "real.npz") if (pdir / "real.npz").is_file() else None
+    figures = _set_figures(pdir, rows, real)
+    figures += _result_figures(pdir, rows, real)
+    return figures
+
+
+def _set_figures(pdir: Path, rows: list[dict[str, Any]], real: dict[str, np.ndarray] | None
+                 ) -> list[dict[str, str]]:
+    """The figures comparing each synthetic set (first seed) with the real profiles: embeddings, gene-gene
+    correlations and per-gene moments."""
+    from . import plots
 
     figures: list[dict[str, str]] = []
-    pdir = out / "plots"
-    real = _load_npz(pdir / "real.npz") if (pdir / "real.npz").is_file() else None
     syn = {}
     for r in rows:
         name = str(r["model"])
@@ -200,6 +225,15 @@ def write_report(out_dir: str | Path, *, path: str | Path | None = None, title: 
         figures.append({"id": "moments", "title": "Per-gene mean and variance, real vs synthetic",
                         "caption": "One point per gene; a faithful generator lies on the diagonal.",
                         "img": plots.moments(real, syn)})
+    return figures
+
+
+def _result_figures(pdir: Path, rows: list[dict[str, Any]], real: dict[str, np.ndarray] | None
+                    ) -> list[dict[str, str]]:
+    """The figures of per-class TSTR, the quality-vs-steps curve and the reconstruction R²."""
+    from . import plots
+
+    figures: list[dict[str, str]] = []
     tpc_path = pdir / "tstr_per_class.json"
     if tpc_path.is_file() and real is not None:
         tpc = json.loads(tpc_path.read_text())
@@ -231,15 +265,4 @@ def write_report(out_dir: str | Path, *, path: str | Path | None = None, title: 
                         "caption": "Per-gene R² on held-out real full profiles of each reconstruction method.",
                         "img": plots.recon_r2(r2)})
 
-    env = jinja2.Environment(loader=jinja2.PackageLoader("rnagen.report", "templates"),
-                             autoescape=jinja2.select_autoescape(["html", "j2"]))
-    tpl = env.get_template("report.html.j2")
-    name = settings.get("data_name") or Path(str(settings.get("data", "data"))).name
-    ttl = title or f"rnagen benchmark: {name}, label {settings.get('label_key', '?')}"
-    html_text = tpl.render(
-        title=ttl, settings=settings, main=main, gap=gap, extra=extra, figures=figures, version=__version__,
-        generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-    )
-    dest = Path(path) if path is not None else out / "report.html"
-    write_text(dest, html_text)
-    return dest
+    return figures
