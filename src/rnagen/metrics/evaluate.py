@@ -50,7 +50,6 @@ import pandas as pd
 from ..config import check_number, check_seed
 from ..errors import ConfigError, DataError
 from ..pp.prepare import dense, is_logged, to_log_scale
-from . import adversarial, correlation, detection, fidelity, privacy, utility  # noqa: F401  (register scorers)
 from ._context import EvalContext
 from ._registry import METRICS, ordered_scorers
 from .gap import NO_GAP_NOTE, add_gap_columns, applies

@@ -40,7 +40,8 @@ register("frechet_pca", family="fidelity", direction="lower", expensive=True,
                     "the PCA scores (50 components) of z-scored log expression")
 register("mmd", family="fidelity", direction="lower", expensive=True,
          source="Gretton et al. 2012, JMLR; median heuristic for the bandwidth",
-         definition="MMD^2 (V-statistic: >= 0, exactly 0 for identical sets) with k(x,y) = exp(-|x-y|^2 / (2 sigma^2)), sigma = median pairwise "
+         definition="MMD^2 (V-statistic: >= 0, exactly 0 for identical sets) with "
+                    "k(x,y) = exp(-|x-y|^2 / (2 sigma^2)), sigma = median pairwise "
                     "distance of the pooled sets (on at most 2,000 rows per set)")
 register("wasserstein_mean", family="fidelity", direction="lower", expensive=True,
          source="1-D optimal transport per gene (scipy.stats.wasserstein_distance)",
@@ -259,7 +260,7 @@ def per_gene_distances_boot(real, fake, *, n_boot: int, rng: np.random.Generator
 
     Genes are laid out as rows (contiguous) and sorted with NumPy's vectorised quicksort, in blocks of
     ``block_genes`` spread over as many threads as torch uses (NumPy releases the GIL while sorting);
-    sorting columns in place with ``torch.sort(dim=0)`` was 5-7x slower. The sort need not be stable: the
+    sorting strided columns in place with ``torch.sort(dim=0)`` is slower. The sort need not be stable: the
     CDFs are read only after the last copy of a tied value, and W1 weighs each step by the gap to the next
     value, which is 0 inside a run of ties.
     """

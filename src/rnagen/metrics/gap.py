@@ -36,7 +36,8 @@ import numpy as np
 
 from ._registry import METRICS
 
-__all__ = ["gap_closed", "gap_closed_array", "add_gap_columns", "distance_to_ceiling", "applies", "GAP_FAMILIES", "NO_GAP_NOTE"]
+__all__ = ["gap_closed", "gap_closed_array", "add_gap_columns", "distance_to_ceiling", "applies", "GAP_FAMILIES",
+           "NO_GAP_NOTE"]
 
 #: metric families whose indicators get a share of the gap closed
 GAP_FAMILIES: tuple[str, ...] = ("fidelity", "correlation", "adversarial", "detection")

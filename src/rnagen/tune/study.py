@@ -99,8 +99,8 @@ def _storage(url: str):
     raise AssertionError("unreachable")
 
 
-def open_study(*, storage: str | None = None, study_name: str, attrs: Mapping[str, Any] | None = None, sampler_seed: int | None = None,
-               create: bool = True):
+def open_study(*, storage: str | None = None, study_name: str, attrs: Mapping[str, Any] | None = None,
+               sampler_seed: int | None = None, create: bool = True):
     """Create or load the study ``study_name`` in ``storage`` (maximised).
 
     ``attrs`` (model, label key, objective, budget, ...) are stored with a new study and checked against an
