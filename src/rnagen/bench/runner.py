@@ -332,7 +332,7 @@ class _Job:
     model: str
     seed_index: int
     seed: int
-    overrides: dict[str, Any]
+    overrides: list[str]   # the budget's and the user's config overrides, ``key=value``
     run_dir: Path
     run_fp: str
     todo: tuple[tuple[str, dict[str, Any], str], ...]
@@ -529,7 +529,7 @@ def _run_row(bench: _Bench, job: _Job, gen, row: str, opts: dict[str, Any], fp: 
     sample_seconds = time.perf_counter() - t0
     write_h5ad(syn, job.run_dir / f"synthetic_{row}.h5ad")
     say(f"{row} seed {k}: evaluate")
-    result = {"row": row, "model": job.model, "seed": s, "seed_index": k, "sampler": opts,
+    result: dict[str, Any] = {"row": row, "model": job.model, "seed": s, "seed_index": k, "sampler": opts,
               "overrides": job.overrides, "train_seconds": float(gen.train_seconds),
               "sample_seconds": sample_seconds, "fingerprint": fp}
     result["metrics"], result["per_class"] = bench.evaluate(bench.test, syn, train=bench.train, seed=s)
@@ -923,7 +923,12 @@ def upgrade_leaderboard(meta: dict[str, Any]) -> dict[str, Any]:
         return meta
 
     def keys(d: Mapping[str, Any]) -> dict[str, Any]:
-        return {rename.get(k, k): v for k, v in d.items() if not (k in rename and rename[k] is None)}
+        renamed: dict[str, Any] = {}
+        for k, v in d.items():
+            new = rename.get(k, k)
+            if new is not None:
+                renamed[new] = v
+        return renamed
 
     out = dict(meta)
     out["columns"] = list(keys({c: None for c in cols}))

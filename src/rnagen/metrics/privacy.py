@@ -104,6 +104,7 @@ def _dcr(ctx: EvalContext) -> dict:
     """DCR of the synthetic set against the full training set and the held-out set; the neighbour passes of
     the context are reused when the reference set is the whole training set."""
     R, S, T = ctx.real, ctx.synthetic, ctx.train
+    assert T is not None  # the DCR indicators need a training set (registry needs)
     if ctx.reference is T:
         ts = ctx.reference_to_synthetic
         s_t2, s_t_idx, r_t2 = ts.b_nn2, ts.b_nn, ctx.prdc_reference["_real_to_fake_nn2"]
@@ -120,6 +121,7 @@ def score_privacy(ctx: EvalContext) -> Scored:
     real-vs-real reference of :func:`privacy_reference`; ``attrs`` name the flagged near copies."""
     p = _dcr(ctx)
     nb, rng = ctx.n_boot, ctx.rng
+    assert ctx.train is not None
     ref = privacy_reference(ctx.train, ctx.real, rng) if len(ctx.real) >= 4 else {}
     rows = []
     if ctx.wants("dcr_share"):

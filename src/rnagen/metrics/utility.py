@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -40,7 +40,7 @@ register("frechet_classifier", family="fidelity", direction="lower", needs=("lab
                     "activations of an MLP trained to predict the label on real training data")
 
 
-def encode_labels(*ys: Sequence) -> tuple[list[np.ndarray], np.ndarray]:
+def encode_labels(*ys: Sequence | np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
     """Map label arrays to shared integer codes; returns (codes per array, sorted class names)."""
     classes = np.unique(np.concatenate([np.asarray(y).astype(str) for y in ys]))
     lookup = {c: i for i, c in enumerate(classes)}
@@ -144,7 +144,8 @@ def _codes(ctx: EvalContext) -> tuple[np.ndarray, np.ndarray, np.ndarray | None,
     """Shared integer codes of the synthetic, real and training labels, and the class names (memoised)."""
     if "label_codes" not in ctx.memo:
         ys, yr, yt = ctx.synthetic_labels, ctx.real_labels, ctx.train_labels
-        codes, classes = encode_labels(*([ys, yr] + ([yt] if yt is not None else [])))
+        assert ys is not None and yr is not None  # the utility indicators need labels (registry needs)
+        codes, classes = encode_labels(ys, yr, *([yt] if yt is not None else []))
         ctx.memo["label_codes"] = (codes[0], codes[1], codes[2] if yt is not None else None, classes)
     return ctx.memo["label_codes"]
 
@@ -157,16 +158,17 @@ def _tstr_rows(ctx: EvalContext, clf: str, res: dict, ref: dict | None, cr: np.n
     if ctx.wants(acc):
         rows.append(ctx.row(acc, res["accuracy"], mean_ci(res["correct"], n_boot=ctx.n_boot, rng=rng),
                             ref["accuracy"] if ref else np.nan, n_boot=ctx.n_boot))
-    reps_f1, reps_auc = [], []
+    reps_f1: list[float] = []
+    reps_auc: list[float] = []
     # AUC replicates rank every class's scores: m-out-of-n (at most 2,000 test profiles, spread rescaled by
     # sqrt(m / n), see _bootstrap.m_out_of_n_ci); macro-F1 replicates are full-size
     m_auc = min(len(cr), 2000)
     for _ in range(ctx.n_boot_expensive):
         i = rng.integers(0, len(cr), len(cr))
-        reps_f1.append(np.mean([_macro_f1_and_per_class(cr[i], p[i], nc)[0] for p in res["_pred"]]))
+        reps_f1.append(float(np.mean([_macro_f1_and_per_class(cr[i], p[i], nc)[0] for p in res["_pred"]])))
         if ctx.wants(auc):
             j = i[:m_auc]  # the first m draws of a resample are an m-out-of-n resample
-            reps_auc.append(np.mean([macro_auc(cr[j], p[j]) for p in res["_proba"]]))
+            reps_auc.append(float(np.mean([macro_auc(cr[j], p[j]) for p in res["_proba"]])))
     if ctx.wants(f1):
         rows.append(ctx.row(f1, res["macro_f1"], centred_ci(res["macro_f1"], reps_f1),
                             ref["macro_f1"] if ref else np.nan, n_boot=ctx.n_boot_expensive))
@@ -189,7 +191,7 @@ def score_utility(ctx: EvalContext) -> Scored:
     MLP is kept in ``ctx.memo["trtr_mlp"]`` for the classifier Fréchet distance."""
     cs, cr, ct, classes = _codes(ctx)
     R, S, T = ctx.real, ctx.synthetic, ctx.train
-    kw = {"seeds": ctx.classifier_seeds, "epochs": ctx.epochs, "n_classes": len(classes)}
+    kw: dict[str, Any] = {"seeds": ctx.classifier_seeds, "epochs": ctx.epochs, "n_classes": len(classes)}
     rows: list[dict] = []
     for clf in ("mlp", "logreg"):
         names = {f"tstr_{clf}_{x}" for x in ("accuracy", "macro_f1", "auc")}
