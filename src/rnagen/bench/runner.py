@@ -269,9 +269,10 @@ def run_benchmark(
                    overrides=overrides, steps_grid=steps_grid, metrics=metrics, evaluate_options=evaluate_options,
                    device=device, data_name=data_name)
     _real_rows(bench)
-    for k in range(bench.seeds):
-        for model_name, model_rows in bench.by_model.items():
-            _run_jobs(bench, _plan(bench, model_name, model_rows, k))
+    jobs = [_plan(bench, model_name, model_rows, k) for k in range(bench.seeds)
+            for model_name, model_rows in bench.by_model.items()]
+    for job in jobs:
+        _run_job(bench, job)
     if "diffusion" in bench.by_model and not (bench.out / "plots" / STEPS_CURVE).is_file():
         # the curve is also wanted when every diffusion row was resumed
         job = _plan(bench, "diffusion", [], 0)
@@ -506,7 +507,7 @@ def _plan(bench: _Bench, model_name: str, model_rows: Sequence[str], k: int) -> 
     return _Job(model_name, k, s, ovr, run_dir, run_fp, tuple(todo), gen)
 
 
-def _run_jobs(bench: _Bench, job: _Job) -> None:
+def _run_job(bench: _Bench, job: _Job) -> None:
     """Train (or load) the job's generator, then sample, score and save each of its pending rows; the first
     seed of the diffusion model also gets the quality-vs-steps curve."""
     if job.todo:
