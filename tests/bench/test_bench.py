@@ -12,7 +12,7 @@ from rnagen.bench.runner import GAP_COLUMNS, _table_to_metrics
 from rnagen.cli.main import main
 from rnagen.errors import ConfigError
 
-UNIT = ["tstr_accuracy", "trtr_accuracy", "precision", "recall", "coverage", "aa_ts", "dcr_share"]
+UNIT = ["tstr_mlp_accuracy", "trtr_accuracy", "precision", "recall", "coverage", "aa_ts", "dcr_share"]
 
 
 def test_leaderboard_files_columns_and_ranges(tiny_bench):
@@ -30,20 +30,20 @@ def test_leaderboard_files_columns_and_ranges(tiny_bench):
     for col in UNIT:
         v = csv[col].to_numpy(dtype=float)
         assert np.isfinite(v).all() and (v >= 0).all() and (v <= 1).all(), (col, v)
-    assert (csv["frechet_distance"] >= 0).all() and (csv["density"] >= 0).all()
+    assert (csv["frechet_pca"] >= 0).all() and (csv["density"] >= 0).all()
     assert csv["detection_auc"].isna().all()  # not asked for: an empty column, not a made-up value
     assert (csv["train_seconds"] >= 0).all() and (csv["sample_seconds"] >= 0).all()
     # CIs bracket the value (percentile bootstrap of the same statistic)
-    for col in ("precision", "coverage", "aa_ts", "tstr_accuracy"):
+    for col in ("precision", "coverage", "aa_ts", "tstr_mlp_accuracy"):
         assert (csv[f"{col}_ci_low"] <= csv[col] + 1e-9).all() and (csv[col] <= csv[f"{col}_ci_high"] + 1e-9).all()
     real = csv.set_index("model").loc["real"]
     # the real row trains the TSTR classifier on the real training set: that IS the TRTR reference
-    assert real["tstr_accuracy"] == pytest.approx(real["trtr_accuracy"])
+    assert real["tstr_mlp_accuracy"] == pytest.approx(real["trtr_accuracy"])
     assert real["train_seconds"] == 0 and real["sample_seconds"] == 0
     # three well-separated classes: the per-class Gaussian is nearly as useful as real data
-    assert csv.set_index("model").loc["gaussian", "tstr_accuracy"] >= 0.8
+    assert csv.set_index("model").loc["gaussian", "tstr_mlp_accuracy"] >= 0.8
     # directions travel with the leaderboard (a target value for AA_ts)
-    assert meta["directions"]["aa_ts"] == 0.5 and meta["directions"]["tstr_accuracy"] == "higher"
+    assert meta["directions"]["aa_ts"] == 0.5 and meta["directions"]["tstr_mlp_accuracy"] == "higher"
     assert meta["settings"]["label_key"] == "kind" and meta["settings"]["n_test"] + meta["settings"]["n_train"] == 42
 
 
@@ -72,7 +72,7 @@ def test_gap_closed_columns_against_floor_and_ceiling(tiny_bench):
                 checked += 1
     assert checked >= 4
     # the floor closes none of its own gap, the real training profiles all of it (NaN where there is no gap)
-    for name in ("aa_ts", "correlation_score", "frechet_distance"):
+    for name in ("aa_ts", "correlation_score", "frechet_pca"):
         assert csv.loc["gaussian", f"{name}_gap_closed"] == 0.0
         assert csv.loc["real", f"{name}_gap_closed"] == pytest.approx(1.0)
     # detection AUC was not computed: an empty column
@@ -109,7 +109,7 @@ def test_run_folders_synthetic_counts_and_plot_data(tiny_bench):
         got = syn.obs["kind"].astype(str).value_counts().sort_index()
         assert got.to_dict() == want.to_dict()          # same label counts as the training split
         res = json.loads((out / "results" / f"{row}_seed0.json").read_text())
-        assert res["row"] == row and "tstr_accuracy" in res["metrics"]
+        assert res["row"] == row and "tstr_mlp_accuracy" in res["metrics"]
     assert json.loads((out / "results" / "ddpm_seed0.json").read_text())["sampler"] == {"sampler": "ddpm", "steps": 20}
     assert json.loads((out / "results" / "ddim_seed0.json").read_text())["sampler"] == {"sampler": "ddim", "steps": 20}
     steps = json.loads((out / "plots" / "steps_curve.json").read_text())
@@ -186,7 +186,7 @@ def test_budgets_and_model_names():
         budget_overrides("diffusion", "huge", n_train=10)
 
 
-def test_table_to_metrics_maps_names_and_directions():
+def test_table_to_metrics_keeps_registry_names_and_directions():
     table = pd.DataFrame([
         {"name": "tstr_mlp_accuracy", "group": "all", "value": 0.8, "ci_low": 0.7, "ci_high": 0.9,
          "reference": 0.95, "direction": "higher"},
@@ -198,10 +198,13 @@ def test_table_to_metrics_maps_names_and_directions():
          "reference": 1.0, "direction": "lower"},
     ])
     m, per_class = _table_to_metrics(table)
-    assert m["tstr_accuracy"]["value"] == 0.8 and m["trtr_accuracy"]["value"] == 0.95
-    assert m["aa_ts"]["direction"] == 0.5 and m["frechet_distance"]["direction"] == "lower"
+    assert m["tstr_mlp_accuracy"]["value"] == 0.8 and m["trtr_accuracy"]["value"] == 0.95
+    assert m["trtr_accuracy"]["direction"] == "higher" and m["trtr_accuracy"]["ci_low"] is None
+    assert m["aa_ts"]["direction"] == 0.5 and m["frechet_classifier"]["direction"] == "lower"
     assert per_class == {"tstr_mlp_macro_f1": {"a": {"value": 0.5, "reference": 0.9}}}
-    assert m["tstr_accuracy"]["ci_low"] == 0.7 and "group" not in m["aa_ts"]
+    assert m["tstr_mlp_accuracy"]["ci_low"] == 0.7 and "group" not in m["aa_ts"]
+    # one name per indicator: no second copy under another name
+    assert set(m) == {"tstr_mlp_accuracy", "trtr_accuracy", "aa_ts", "frechet_classifier"}
 
 
 def test_cli_benchmark_on_csv(tmp_path, labelled_csv, capsys):
@@ -214,7 +217,7 @@ def test_cli_benchmark_on_csv(tmp_path, labelled_csv, capsys):
     assert (out / "leaderboard.csv").is_file() and (out / "report.html").is_file()
     assert json.loads((out / "bench.json").read_text())["test_size"] == 0.25
     board = pd.read_csv(out / "leaderboard.csv").set_index("model")
-    assert 0 <= board.loc["gaussian", "aa_ts"] <= 1 and np.isnan(board.loc["gaussian", "tstr_accuracy"])
+    assert 0 <= board.loc["gaussian", "aa_ts"] <= 1 and np.isnan(board.loc["gaussian", "tstr_mlp_accuracy"])
     # user errors: one line, exit 2, no traceback
     assert main(["benchmark", str(labelled_csv), "--label-key", "kind", "--models", "nope", "--out",
                  str(tmp_path / "x")]) == 2
@@ -254,7 +257,7 @@ def test_reconstruction_rows_and_r2(tmp_path, labelled_csv):
     assert summary["n_targets"] == 40 and summary["method"] == "linear"
     assert (out / "recon" / "linear" / "meta.json").is_file()
     b = board.set_index("model")
-    assert 0 <= b.loc["gaussian+linear", "tstr_accuracy"] <= 1
+    assert 0 <= b.loc["gaussian+linear", "tstr_mlp_accuracy"] <= 1
     assert b.loc["gaussian+linear", "sample_seconds"] >= b.loc["gaussian", "sample_seconds"]
     assert 'id="recon"' in (out / "report.html").read_text()
 
@@ -270,3 +273,31 @@ def test_demo_command_on_bundled_data(tmp_path, capsys):
     assert meta["settings"]["n_obs"] == 520 and meta["settings"]["n_genes"] == 467
     assert meta["settings"]["n_train"] == 416 and len(meta["settings"]["labels"]) == 26
     assert "bundled GTEx subset" in (out / "report.html").read_text()
+
+
+def test_read_leaderboard_renames_columns_of_earlier_versions(tmp_path):
+    """Earlier files named the TSTR accuracy ``tstr_accuracy`` and the Fréchet distance ``frechet_distance``
+    (a copy of the classifier one, else of the PCA one): the copy is dropped where the registry column is
+    there, and renamed where it is not."""
+    from rnagen.bench import read_leaderboard
+
+    old = {"columns": ["model", "tstr_accuracy", "tstr_accuracy_ci_low", "frechet_distance",
+                       "frechet_distance_gap_closed", "frechet_pca", "frechet_pca_gap_closed"],
+           "rows": [{"model": "ddim", "tstr_accuracy": 0.7, "tstr_accuracy_ci_low": 0.6, "frechet_distance": 3.0,
+                     "frechet_distance_gap_closed": 0.5, "frechet_pca": 3.0, "frechet_pca_gap_closed": 0.5}],
+           "directions": {"tstr_accuracy": "higher", "frechet_distance": "lower", "frechet_pca": "lower"},
+           "references": {"tstr_accuracy": 0.9, "frechet_distance": 1.0, "frechet_pca": 1.0},
+           "gap_closed": {"columns": ["frechet_distance_gap_closed", "frechet_pca_gap_closed"]}}
+    (tmp_path / "leaderboard.json").write_text(json.dumps(old))
+    board, meta = read_leaderboard(tmp_path)
+    assert list(board.columns) == ["model", "tstr_mlp_accuracy", "tstr_mlp_accuracy_ci_low", "frechet_pca",
+                                   "frechet_pca_gap_closed"]
+    assert board.loc[0, "tstr_mlp_accuracy"] == 0.7 and board.loc[0, "frechet_pca_gap_closed"] == 0.5
+    assert meta["directions"] == {"tstr_mlp_accuracy": "higher", "frechet_pca": "lower"}
+    assert meta["references"] == {"tstr_mlp_accuracy": 0.9, "frechet_pca": 1.0}
+    assert meta["gap_closed"]["columns"] == ["frechet_pca_gap_closed"]
+    # the Fréchet copy alone: renamed to the classifier Fréchet distance it copied
+    alone = {"columns": ["model", "frechet_distance"], "rows": [{"model": "vae", "frechet_distance": 2.0}]}
+    (tmp_path / "leaderboard.json").write_text(json.dumps(alone))
+    board, _ = read_leaderboard(tmp_path)
+    assert list(board.columns) == ["model", "frechet_classifier"] and board.loc[0, "frechet_classifier"] == 2.0

@@ -133,3 +133,20 @@ def test_report_renders_in_headless_chromium(tiny_bench, tmp_path):
 
     img = mpimg.imread(shot)
     assert img.shape[0] >= 1000 and img[..., :3].std() > 0.05
+
+
+def test_report_of_a_leaderboard_with_earlier_column_names(tmp_path):
+    """A leaderboard.json written before the registry names (``tstr_accuracy``, ``frechet_distance``) still
+    gives the TSTR and Fréchet columns of the main table, under the registry names."""
+    lb = {"columns": ["model", "tstr_accuracy", "frechet_distance", "frechet_distance_gap_closed"],
+          "rows": [{"model": "real", "tstr_accuracy": 0.9, "frechet_distance": 1.0, "frechet_distance_gap_closed": 1.0},
+                   {"model": "ddim", "tstr_accuracy": 0.7, "frechet_distance": 2.5,
+                    "frechet_distance_gap_closed": 0.25}],
+          "directions": {"tstr_accuracy": "higher", "frechet_distance": "lower"}, "settings": {}}
+    (tmp_path / "leaderboard.json").write_text(json.dumps(lb))
+    text = write_report(tmp_path).read_text(encoding="utf-8")
+    table = text[text.index('id="leaderboard-table"'):]
+    assert "TSTR acc." in table and "Fréchet" in table and "2.500" in table and "0.700" in table
+    assert "frechet_distance" not in text and "tstr_accuracy" not in text
+    gap = text[text.index('id="gap-table"'):text.index("</table>", text.index('id="gap-table"'))]
+    assert ">25%</td>" in gap

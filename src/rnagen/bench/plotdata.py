@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ..pp.history import log_state, looks_logged
+from ..pp.prepare import dense, is_logged, to_log_scale
 
 #: number of most variable genes shown in the correlation heat maps
 N_CORR_GENES = 50
@@ -30,13 +30,12 @@ MAX_POINTS = 3000
 
 
 def plot_space(adata, *, logged: bool | None = None) -> tuple[np.ndarray, bool]:
-    """Dense float64 matrix in log scale, and whether the input was already log-scale."""
-    X = adata.X.toarray() if hasattr(adata.X, "toarray") else np.asarray(adata.X)
-    X = np.asarray(X, dtype=np.float64)
+    """Dense float64 matrix in log scale (:func:`rnagen.pp.to_log_scale`), and whether the input was already
+    log-scale (``logged``: decided by :func:`rnagen.pp.is_logged` when not given)."""
+    X = dense(adata.X, dtype=np.float64)
     if logged is None:
-        st = log_state(adata)
-        logged = st["logged"] if st is not None else looks_logged(X)
-    return (X if logged else np.log2(np.clip(X, 0, None) + 1.0)), bool(logged)
+        logged = is_logged(adata, X=X)
+    return to_log_scale(X, logged=logged)[0], bool(logged)
 
 
 def _subsample(n: int, rng: np.random.Generator) -> np.ndarray:
@@ -140,17 +139,22 @@ class RealReference:
         return {"per_class": per, "accuracy": float((pred == self.yte).mean())}
 
     def step_quality(self, syn, *, seed: int, k: int = 10) -> dict[str, float]:
-        """Quality of one synthetic set for the steps curve (array metrics of ``rnagen.metrics``)."""
+        """Quality of one synthetic set for the steps curve, under registry names, computed with the array
+        functions of ``rnagen.metrics`` in this reference's log space (not z-scored, unlike ``evaluate``).
+
+        ``tstr_logreg_accuracy`` is :meth:`per_class_tstr`'s accuracy (a logistic regression on the standardised
+        real-PCA coordinates); ``frechet_pca`` is taken in a PCA space fitted on the real training profiles, so
+        it does not depend on the set being judged.
+        """
         from .. import metrics
 
         Xs, _ = plot_space(syn, logged=self.logged)
         Xs = np.nan_to_num(Xs)
         ys = syn.obs[self.label_key].astype(str).to_numpy()
         out: dict[str, float] = {}
-        out["tstr_accuracy_logreg"] = self.per_class_tstr(Xs, ys, seed=seed)["accuracy"]
+        out["tstr_logreg_accuracy"] = self.per_class_tstr(Xs, ys, seed=seed)["accuracy"]
         out["correlation_score"] = float(metrics.correlation_score(self.Xte, Xs))
         p = metrics.prdc(self.Xte, Xs, k=min(k, len(self.Xte) - 1))
         out.update({key: float(p[key]) for key in ("precision", "recall", "density", "coverage")})
-        # PCA space fitted on the real training profiles, so it does not depend on the set being judged
-        out["frechet_distance_pca"] = float(metrics.frechet_distance(self.Xte, Xs, space="pca", fit_on=self.Xtr))
+        out["frechet_pca"] = float(metrics.frechet_distance(self.Xte, Xs, space="pca", fit_on=self.Xtr))
         return out

@@ -29,6 +29,7 @@ import math
 import sys
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +39,9 @@ import pandas as pd
 from .. import __version__
 from .._io import write_h5ad, write_json, write_npz, write_text
 from ..errors import ConfigError, DataError, RunDirError
-from .budgets import (DDIM_STEP_GRID, DEFAULT_MODELS, EVALUATE_OPTIONS, ROWS, SAMPLER_STEPS, budget_overrides, check_budget,
-                      parse_models)
+from ..pp.prepare import dense
+from .budgets import (DDIM_STEP_GRID, DEFAULT_MODELS, EVALUATE_OPTIONS, ROWS, SAMPLER_STEPS, budget_overrides,
+                      check_budget, parse_models)
 from .plotdata import RealReference
 
 #: the steps-curve file under ``plots/`` (DDIM and DPM-Solver++ quality against the number of steps)
@@ -47,42 +49,34 @@ STEPS_CURVE = "steps_curve.json"
 #: the largest step count of the DPM-Solver++ part of the curve
 DPM_MAX_STEPS = 50
 
-__all__ = ["run_benchmark", "LEADERBOARD_COLUMNS", "METRIC_COLUMNS", "GAP_COLUMNS", "DIRECTIONS", "read_leaderboard"]
+__all__ = ["run_benchmark", "LEADERBOARD_COLUMNS", "METRIC_COLUMNS", "GAP_COLUMNS", "read_leaderboard",
+           "upgrade_leaderboard"]
 
-#: the headline indicators, in leaderboard order; each is also given ``_ci_low`` / ``_ci_high`` columns
+#: the headline indicators (registry names, :data:`rnagen.metrics.METRICS`), in leaderboard order; each is
+#: also given ``_ci_low`` / ``_ci_high`` columns
 METRIC_COLUMNS: tuple[str, ...] = (
-    "tstr_accuracy", "trtr_accuracy", "correlation_score", "precision", "recall", "density", "coverage",
-    "aa_ts", "detection_auc", "frechet_distance", "dcr_share",
+    "tstr_mlp_accuracy", "trtr_accuracy", "correlation_score", "precision", "recall", "density", "coverage",
+    "aa_ts", "detection_auc", "frechet_classifier", "dcr_share",
 )
-LEADERBOARD_COLUMNS: tuple[str, ...] = ("model",) + METRIC_COLUMNS + ("train_seconds", "sample_seconds")
+#: columns that hold the real-vs-real reference of an indicator (TRTR: the TSTR classifier trained on real
+#: training data), with that indicator's direction
+REFERENCE_COLUMNS: dict[str, str] = {"trtr_accuracy": "tstr_mlp_accuracy"}
+#: cost columns (seconds; lower is better)
+COST_COLUMNS: tuple[str, ...] = ("train_seconds", "sample_seconds")
+LEADERBOARD_COLUMNS: tuple[str, ...] = ("model",) + METRIC_COLUMNS + COST_COLUMNS
 #: headline indicators with a share of the gap closed (Gaussian floor 0, real-vs-real ceiling 1), in order
 GAP_INDICATORS: tuple[str, ...] = ("density", "coverage", "precision", "recall", "aa_ts", "detection_auc",
-                                   "correlation_score", "frechet_distance")
+                                   "correlation_score", "frechet_classifier")
 #: their leaderboard columns (always present; empty where the indicator was not computed)
 GAP_COLUMNS: tuple[str, ...] = tuple(f"{c}_gap_closed" for c in GAP_INDICATORS)
 #: the floor row (always run) and the row of real training profiles (the ceiling)
 FLOOR_ROW, CEILING_ROW = "gaussian", "real"
-
-#: direction of each headline indicator: "higher", "lower", or a target value (closest is best)
-DIRECTIONS: dict[str, Any] = {
-    "tstr_accuracy": "higher", "trtr_accuracy": "higher", "correlation_score": "higher",
-    "precision": "higher", "recall": "higher", "density": 1.0, "coverage": "higher",
-    "aa_ts": 0.5, "detection_auc": 0.5, "frechet_distance": "lower", "dcr_share": 0.5,
-    "train_seconds": "lower", "sample_seconds": "lower",
-}
-
-# names under which rnagen.metrics.evaluate may report a headline indicator (first match wins)
-_ALIASES: dict[str, tuple[str, ...]] = {
-    "tstr_accuracy": ("tstr_accuracy", "tstr_mlp_accuracy", "tstr_acc", "tstr_accuracy_mlp", "tstr"),
-    "trtr_accuracy": ("trtr_accuracy", "trtr_mlp_accuracy", "trtr_acc", "trtr_accuracy_mlp", "trtr"),
-    "correlation_score": ("correlation_score", "corr_score"),
-    "precision": ("precision",), "recall": ("recall",), "density": ("density",), "coverage": ("coverage",),
-    "aa_ts": ("aa_ts", "adversarial_accuracy"),
-    "detection_auc": ("detection_auc", "detection"),
-    # the paper's Fréchet distance is taken in a hidden layer of a classifier trained on real data
-    "frechet_distance": ("frechet_distance", "frechet_classifier", "frechet_pca", "frechet_distance_pca"),
-    "dcr_share": ("dcr_share", "dcr_train_share", "dcr_closer_to_train", "dcr"),
-}
+#: leaderboard columns of files written by earlier versions, and the registry columns that replace them: a
+#: column is dropped where its replacement is in the file, else renamed to the first (see
+#: :func:`upgrade_leaderboard`)
+_LEGACY_COLUMNS: dict[str, tuple[str, ...]] = {"tstr_accuracy": ("tstr_mlp_accuracy",),
+                                               "frechet_distance": ("frechet_classifier", "frechet_pca")}
+_SUFFIXES = ("", "_ci_low", "_ci_high", "_sd", "_gap_closed", "_gap_closed_sd")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -123,29 +117,15 @@ def _load_data(data, label_key: str, what: str = "data"):
 
 
 # ---------------------------------------------------------------------------------------------------------
-def _direction(value: Any, name: str) -> Any:
-    """Normalise a direction from ``rnagen.metrics`` to "higher" / "lower" / a float target."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
-        return float(value)
-    s = str(value).strip().lower()
-    if s in ("higher", "max", "maximize", "up", "higher is better", "+"):
-        return "higher"
-    if s in ("lower", "min", "minimize", "down", "lower is better", "-"):
-        return "lower"
-    for tok in s.replace("=", " ").replace(":", " ").split():
-        try:
-            return float(tok)
-        except ValueError:
-            continue
-    return DIRECTIONS.get(name, "higher")
-
-
 def _table_to_metrics(table: pd.DataFrame) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
     """``evaluate``'s table -> ({name: {value, ci_low, ci_high, reference, direction}}, per-class rows).
 
     Rows whose ``group`` is a class name (per-class breakdowns) go to the second dict:
-    ``{metric: {class: {"value": v, "reference": r}}}``.
+    ``{metric: {class: {"value": v, "reference": r}}}``. The reference columns (:data:`REFERENCE_COLUMNS`)
+    are added from their indicator's reference.
     """
+    from ..metrics._registry import direction_from_text
+
     df = table.reset_index() if "name" not in table.columns else table
     out: dict[str, dict[str, Any]] = {}
     per_class: dict[str, dict[str, Any]] = {}
@@ -157,19 +137,12 @@ def _table_to_metrics(table: pd.DataFrame) -> tuple[dict[str, dict[str, Any]], d
                                                      "reference": _num(rec.get("reference"))}
             continue
         out[name] = {k: _num(rec.get(k)) for k in ("value", "ci_low", "ci_high", "reference")}
-        out[name]["direction"] = _direction(rec.get("direction"), name)
-    # headline names: map aliases, and take TRTR from the TSTR row's reference when not reported itself
-    for col, aliases in _ALIASES.items():
-        if col in out:
-            continue
-        for a in aliases:
-            if a in out:
-                out[col] = dict(out[a])
-                break
-    if "trtr_accuracy" not in out and "tstr_accuracy" in out and out["tstr_accuracy"]["reference"] is not None:
-        ref = out["tstr_accuracy"]["reference"]
-        out["trtr_accuracy"] = {"value": ref, "ci_low": None, "ci_high": None, "reference": ref,
-                                "direction": "higher"}
+        out[name]["direction"] = direction_from_text(rec["direction"])
+    for col, src in REFERENCE_COLUMNS.items():
+        if src in out and out[src]["reference"] is not None:
+            ref = out[src]["reference"]
+            out[col] = {"value": ref, "ci_low": None, "ci_high": None, "reference": ref,
+                        "direction": out[src]["direction"]}
     return out, per_class
 
 
@@ -291,10 +264,87 @@ def run_benchmark(
     pandas.DataFrame
         The leaderboard, also written to ``out_dir/leaderboard.csv`` and ``leaderboard.json``.
     """
-    from ..pp import split
+    bench = _setup(data, label_key=label_key, models=models, reconstruct=reconstruct, full=full, seeds=seeds,
+                   budget=budget, out_dir=out_dir, test_size=test_size, seed=seed, progress=progress,
+                   overrides=overrides, steps_grid=steps_grid, metrics=metrics, evaluate_options=evaluate_options,
+                   device=device, data_name=data_name)
+    _real_rows(bench)
+    jobs = [_plan(bench, model_name, model_rows, k) for k in range(bench.seeds)
+            for model_name, model_rows in bench.by_model.items()]
+    for job in jobs:
+        _run_job(bench, job)
+    if "diffusion" in bench.by_model and not (bench.out / "plots" / STEPS_CURVE).is_file():
+        # the curve is also wanted when every diffusion row was resumed
+        job = _plan(bench, "diffusion", [], 0)
+        gen = _trained("diffusion", job.overrides, job.run_dir, job.run_fp, bench.train, label_key, bench.seed,
+                       device, progress, bench.say)
+        _steps_curve(bench, gen, seed=bench.seed, run_fp=job.run_fp)
+    board = _leaderboard(bench.out, bench.rows, seeds=bench.seeds, methods=bench.methods)
+    _per_class_plot(bench.out, bench.rows)
+    if report:
+        from ..report import write_report
 
+        bench.say(f"report: {write_report(bench.out)}")
+    return board
+
+
+# ---------------------------------------------------------------------------------------------------------
+@dataclass
+class _Bench:
+    """A benchmark once checked and set up: its folder, data parts, settings and the shared real reference."""
+
+    out: Path
+    label_key: str
+    budget: str
+    rows: list[str]
+    by_model: dict[str, list[str]]   # registered model -> the rows it serves
+    methods: list[str]
+    seeds: int
+    seed: int
+    overrides: dict[str, Any]
+    steps_grid: Sequence[int] | None
+    metrics: Sequence[str] | None
+    device: str
+    progress: bool
+    train: Any
+    test: Any
+    adata: Any
+    split_fp: str
+    metric_fp: dict[str, Any]
+    ev_opts: dict[str, Any]
+    say: _Progress
+    ref: RealReference
+    recons: dict[str, Any] = field(default_factory=dict)   # reconstruction method -> fitted reconstructor
+    full: Any = None          # the full profiles (with reconstruction), and their training / test parts
+    full_train: Any = None
+    full_test: Any = None
+
+    def evaluate(self, real, synthetic, *, train, seed: int):
+        """``evaluate`` with the benchmark's metrics and options, as leaderboard records."""
+        return _evaluate(real, synthetic, train=train, label_key=self.label_key, seed=seed, metrics=self.metrics,
+                         options=self.ev_opts)
+
+
+@dataclass(frozen=True)
+class _Job:
+    """One registered model trained with one seed, and the rows still to sample from it (with the sampler
+    options and result fingerprint of each: a row whose result file has its fingerprint is done)."""
+
+    model: str
+    seed_index: int
+    seed: int
+    overrides: list[str]   # the budget's and the user's config overrides, ``key=value``
+    run_dir: Path
+    run_fp: str
+    todo: tuple[tuple[str, dict[str, Any], str], ...]
+    gen: Any = None   # the (lazily built) generator, when planning needed its configuration
+
+
+def _validated(rows_arg, *, reconstruct, full, overrides, budget, seeds, test_size, seed, device, metrics):
+    """Every option checked before anything is written; returns (rows, methods, overrides, seeds,
+    test_size, seed)."""
     check_budget(budget)
-    rows = parse_models(models)
+    rows = parse_models(rows_arg)
     if FLOOR_ROW not in rows:
         rows.insert(0, FLOOR_ROW)  # the floor of every row's share of the gap closed
     methods = _parse_methods(reconstruct)
@@ -311,25 +361,19 @@ def run_benchmark(
             raise ConfigError(f"unknown metric(s) {unknown}; valid: {', '.join(METRICS)}")
     if isinstance(full, (str, Path)) and not Path(full).exists():
         raise DataError(f"--full {str(full)!r} does not exist; give the full profiles of the same samples")
-    adata = _load_data(data, label_key)
-    train, test = split(adata, label_key=label_key, test_size=test_size, seed=seed)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    for sub in ("runs", "results", "plots"):
-        (out / sub).mkdir(exist_ok=True)
-    split_fp = _hash({"train": list(map(str, train.obs_names)), "test": list(map(str, test.obs_names)),
-                      "genes": list(map(str, adata.var_names)), "label_key": label_key,
-                      "X": hashlib.sha256(np.ascontiguousarray(np.asarray(
-                          adata.X[: min(adata.n_obs, 64)].toarray() if hasattr(adata.X, "toarray")
-                          else adata.X[: min(adata.n_obs, 64)], dtype=np.float32)).tobytes()).hexdigest()})
-    settings = {"rnagen_version": __version__, "label_key": label_key, "n_obs": adata.n_obs,
-                "n_genes": adata.n_vars, "n_train": train.n_obs, "n_test": test.n_obs, "test_size": test_size,
-                "seed": seed, "seeds": seeds, "budget": budget, "models": rows, "reconstruct": methods,
-                "split_fingerprint": split_fp,
-                "labels": [str(c) for c in train.obs[label_key].cat.categories],
-                "data": str(data) if isinstance(data, (str, Path)) else "AnnData",
-                "data_name": data_name or (Path(str(data)).name if isinstance(data, (str, Path)) else "AnnData"),
-                "full": (str(full) if isinstance(full, (str, Path)) else ("AnnData" if full is not None else None))}
+    return rows, methods, overrides, seeds, test_size, seed
+
+
+def _split_fingerprint(adata, train, test, label_key: str) -> str:
+    """Identifies the data and its split: sample ids of both parts, genes, label key and the first values."""
+    head = dense(adata.X[: min(adata.n_obs, 64)], dtype=np.float32)
+    return _hash({"train": list(map(str, train.obs_names)), "test": list(map(str, test.obs_names)),
+                  "genes": list(map(str, adata.var_names)), "label_key": label_key,
+                  "X": hashlib.sha256(np.ascontiguousarray(head).tobytes()).hexdigest()})
+
+
+def _write_settings(out: Path, train, test, *, split_fp: str, settings: dict[str, Any]) -> None:
+    """``bench.json`` and ``split.json``; a folder holding another data set or split is refused."""
     prev = _read_json(out / "bench.json")
     if prev and prev.get("split_fingerprint") != split_fp:
         raise RunDirError(f"{out} holds a benchmark of other data or another split (label key, test size, seed "
@@ -337,19 +381,48 @@ def run_benchmark(
     write_json(out / "bench.json", settings)
     write_json(out / "split.json", {"train": list(map(str, train.obs_names)), "test": list(map(str, test.obs_names))})
 
-    # registered models to train and the rows each one serves
+
+def _by_model(rows: Sequence[str]) -> dict[str, list[str]]:
+    """Registered model -> the benchmark rows it serves; a model this installation lacks is an error."""
+    from ..models import available_models
+
     by_model: dict[str, list[str]] = {}
     for r in rows:
         by_model.setdefault(ROWS[r][0], []).append(r)
-    from ..models import available_models
-
     missing = sorted(set(by_model) - set(available_models()))
     if missing:
         raise ConfigError(f"model(s) {missing} are not available in this installation "
                           f"(available: {', '.join(available_models())}); drop them from --models")
+    return by_model
 
+
+def _setup(data, *, label_key, models, reconstruct, full, seeds, budget, out_dir, test_size, seed, progress,
+           overrides, steps_grid, metrics, evaluate_options, device, data_name) -> _Bench:
+    """Check the options, split the data, write the settings and the real reference's plot data."""
+    from ..pp import split
+
+    rows, methods, overrides, seeds, test_size, seed = _validated(
+        models, reconstruct=reconstruct, full=full, overrides=overrides, budget=budget, seeds=seeds,
+        test_size=test_size, seed=seed, device=device, metrics=metrics)
+    adata = _load_data(data, label_key)
+    train, test = split(adata, label_key=label_key, test_size=test_size, seed=seed)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for sub in ("runs", "results", "plots"):
+        (out / sub).mkdir(exist_ok=True)
+    split_fp = _split_fingerprint(adata, train, test, label_key)
+    path_like = isinstance(data, (str, Path))
+    settings = {"rnagen_version": __version__, "label_key": label_key, "n_obs": adata.n_obs,
+                "n_genes": adata.n_vars, "n_train": train.n_obs, "n_test": test.n_obs, "test_size": test_size,
+                "seed": seed, "seeds": seeds, "budget": budget, "models": rows, "reconstruct": methods,
+                "split_fingerprint": split_fp,
+                "labels": [str(c) for c in train.obs[label_key].cat.categories],
+                "data": str(data) if path_like else "AnnData",
+                "data_name": data_name or (Path(str(data)).name if path_like else "AnnData"),
+                "full": (str(full) if isinstance(full, (str, Path)) else ("AnnData" if full is not None else None))}
+    _write_settings(out, train, test, split_fp=split_fp, settings=settings)
+    by_model = _by_model(rows)
     n_rows = 1 + len(rows) * seeds * (1 + len(methods)) + (1 if methods else 0)
-    say = _Progress(n_rows, progress)
     ref = RealReference(train, test, label_key=label_key, seed=seed)
     write_npz(out / "plots" / "real.npz", **ref.arrays())
     ev_opts = {**EVALUATE_OPTIONS[budget], **dict(evaluate_options or {})}
@@ -358,122 +431,125 @@ def run_benchmark(
         ev_opts["k"] = max(1, test.n_obs - 2)
     metric_fp = {"metrics": list(metrics) if metrics is not None else "all", "split": split_fp,
                  "evaluate": {k: list(v) if isinstance(v, (tuple, list)) else v for k, v in ev_opts.items()}}
-
-    def evaluate_(real, synthetic, *, train, seed):
-        return _evaluate(real, synthetic, train=train, label_key=label_key, seed=seed, metrics=metrics,
-                         options=ev_opts)
-
-    # --- the real reference row -------------------------------------------------------------------------
-    _real_row(out, "real", test, train, train, seed=seed, evaluate_=evaluate_, fp=metric_fp, say=say)
-    _update_json(out / "plots" / "tstr_logreg_per_class.json",
-                 {"real": ref.per_class_tstr(ref.Xtr, ref.ytr, seed=seed)})
-
-    # --- reconstruction: fitted on real full training profiles only -------------------------------------
-    recons: dict[str, Any] = {}
-    full_train = full_test = None
+    bench = _Bench(out=out, label_key=label_key, budget=budget, rows=rows, by_model=by_model, methods=methods,
+                   seeds=seeds, seed=seed, overrides=overrides, steps_grid=steps_grid, metrics=metrics,
+                   device=device, progress=progress, train=train, test=test, adata=adata, split_fp=split_fp,
+                   metric_fp=metric_fp, ev_opts=ev_opts, say=_Progress(n_rows, progress), ref=ref)
     if methods:
-        full_ad = _read_full(full, label_key) if isinstance(full, (str, Path)) else full
-        full_train, full_test = _align_full(full_ad, train, test, adata, label_key)
-        from .. import reconstruct as R
+        bench.full = _read_full(full, label_key) if isinstance(full, (str, Path)) else full
+        bench.full_train, bench.full_test = _align_full(bench.full, train, test, adata, label_key)
+    return bench
 
-        for m in methods:
-            rdir = out / "recon" / m
-            rfp = _hash({"method": m, "split": split_fp, "seed": seed, "genes": list(map(str, full_ad.var_names))})
-            marker = rdir / "bench_fingerprint.txt"
-            if (rdir / "meta.json").is_file() and marker.is_file() and marker.read_text().strip() == rfp:
-                say(f"reconstruction {m}: fitted earlier, loaded from {rdir}")
-                rec = R.load(rdir, device=device)
-            else:
-                say(f"reconstruction {m}: fit on real full training profiles")
-                rec = R.fit(full_train, inputs=list(map(str, adata.var_names)), method=m, seed=seed,
-                            device=device, progress=progress)
-                rec.save(rdir)
-                write_text(marker, rfp + "\n")
-            recons[m] = rec
-            score = rec.score(full_test)
-            write_npz(out / "plots" / f"recon_{m}.npz", **_r2_arrays(score))
-            write_json(out / "plots" / f"recon_{m}.json", {k: v for k, v in score.items() if k != "per_gene"})
-        _real_row(out, "real-full", full_test, full_train, full_train, seed=seed, evaluate_=evaluate_,
-                  fp=metric_fp, say=say)
 
-    # --- models -------------------------------------------------------------------------------------------
-    T_by_model: dict[str, int] = {}
-    for k in range(seeds):
-        s = seed + k
-        for model_name, model_rows in by_model.items():
-            extra = overrides.get(model_name)
-            ovr = budget_overrides(model_name, budget, n_train=train.n_obs, extra=extra)
-            run_dir = out / "runs" / f"{model_name}_seed{k}"
-            run_fp = _hash({"model": model_name, "overrides": ovr, "seed": s, "split": split_fp})
-            want: list[tuple[str, dict[str, Any], str]] = []   # (row, sampler options, fingerprint)
-            gen = None
-            for r in model_rows:
-                opts = dict(ROWS[r][1])
-                if model_name == "diffusion":
-                    gen = gen or _trained(model_name, ovr, run_dir, run_fp, train, label_key, s, device,
-                                          progress, say, lazy=True)
-                    T = gen.config.schedule.T
-                    T_by_model[model_name] = T
-                    opts["steps"] = min(SAMPLER_STEPS[budget][r], T)
-                fp = _hash({"run": run_fp, "row": r, "opts": opts, **metric_fp,
-                            "recon": methods})
-                res = _read_json(out / "results" / f"{r}_seed{k}.json")
-                if res and res.get("fingerprint") == fp:
-                    say(f"{r} seed {k}: done earlier, skipped")
-                    say.done += 1 + len(methods)
-                    continue
-                want.append((r, opts, fp))
-            if not want:
-                continue
-            if gen is None or not gen.is_fitted:
-                gen = _trained(model_name, ovr, run_dir, run_fp, train, label_key, s, device, progress, say)
-            for r, opts, fp in want:
-                say(f"{r} seed {k}: sample {train.n_obs} profiles like the training set {opts or ''}")
-                t0 = time.perf_counter()
-                syn = gen.sample(like=train, seed=s, progress=progress, **opts)
-                sample_seconds = time.perf_counter() - t0
-                write_h5ad(syn, run_dir / f"synthetic_{r}.h5ad")
-                say(f"{r} seed {k}: evaluate")
-                result = {"row": r, "model": model_name, "seed": s, "seed_index": k, "sampler": opts,
-                          "overrides": ovr, "train_seconds": float(gen.train_seconds),
-                          "sample_seconds": sample_seconds, "fingerprint": fp}
-                result["metrics"], result["per_class"] = evaluate_(test, syn, train=train, seed=s)
-                if k == 0:
-                    write_npz(out / "plots" / f"{r}.npz", **ref.synthetic_arrays(syn))
-                    Xs, _ = _plot_X(ref, syn)
-                    _update_json(out / "plots" / "tstr_logreg_per_class.json", {r: ref.per_class_tstr(
-                        Xs, syn.obs[label_key].astype(str).to_numpy(), seed=s)})
-                say.done += 1
-                for m, rec in recons.items():
-                    say(f"{r}+{m} seed {k}: reconstruct and evaluate full profiles")
-                    t1 = time.perf_counter()
-                    syn_full = rec.apply(syn)
-                    rsec = time.perf_counter() - t1
-                    met, _ = evaluate_(full_test, syn_full, train=full_train, seed=s)
-                    result.setdefault("reconstructed", {})[m] = {"sample_seconds": sample_seconds + rsec,
-                                                                 "metrics": met}
-                    say.done += 1
-                write_json(out / "results" / f"{r}_seed{k}.json", result)
-            # quality against the number of sampling steps (first seed; same trained network)
-            if model_name == "diffusion" and k == 0:
-                _steps_curve(out, gen, ref, train, budget=budget, steps_grid=steps_grid, seed=s, run_fp=run_fp,
-                             say=say)
-        # the curve is also wanted when every diffusion row was resumed
-    if "diffusion" in by_model and not (out / "plots" / STEPS_CURVE).is_file():
-        ovr = budget_overrides("diffusion", budget, n_train=train.n_obs, extra=overrides.get("diffusion"))
-        run_fp = _hash({"model": "diffusion", "overrides": ovr, "seed": seed, "split": split_fp})
-        gen = _trained("diffusion", ovr, out / "runs" / "diffusion_seed0", run_fp, train, label_key, seed, device,
-                       progress, say)
-        _steps_curve(out, gen, ref, train, budget=budget, steps_grid=steps_grid, seed=seed, run_fp=run_fp, say=say)
+def _real_rows(bench: _Bench) -> None:
+    """The reference rows: real training profiles scored as the synthetic set (landmark and, with
+    reconstruction, full profiles), and the fitted reconstructions."""
+    out, seed = bench.out, bench.seed
+    _real_row(out, "real", bench.test, bench.train, bench.train, seed=seed, evaluate_=bench.evaluate,
+              fp=bench.metric_fp, say=bench.say)
+    _update_json(out / "plots" / "tstr_logreg_per_class.json",
+                 {"real": bench.ref.per_class_tstr(bench.ref.Xtr, bench.ref.ytr, seed=seed)})
+    if not bench.methods:
+        return
+    for m in bench.methods:
+        bench.recons[m] = _reconstructor(bench, m)
+    _real_row(out, "real-full", bench.full_test, bench.full_train, bench.full_train, seed=seed,
+              evaluate_=bench.evaluate, fp=bench.metric_fp, say=bench.say)
 
-    board = _leaderboard(out, rows, seeds=seeds, methods=methods)
-    _per_class_plot(out, rows)
-    if report:
-        from ..report import write_report
 
-        path = write_report(out)
-        say(f"report: {path}")
-    return board
+def _reconstructor(bench: _Bench, method: str):
+    """Reconstruction ``method`` fitted on the real full training profiles (loaded when fitted earlier on the
+    same split), with its per-gene R² on the real full test profiles written for the report."""
+    from .. import reconstruct as R
+
+    out = bench.out
+    rdir = out / "recon" / method
+    rfp = _hash({"method": method, "split": bench.split_fp, "seed": bench.seed,
+                 "genes": list(map(str, bench.full.var_names))})
+    marker = rdir / "bench_fingerprint.txt"
+    if (rdir / "meta.json").is_file() and marker.is_file() and marker.read_text().strip() == rfp:
+        bench.say(f"reconstruction {method}: fitted earlier, loaded from {rdir}")
+        rec = R.load(rdir, device=bench.device)
+    else:
+        bench.say(f"reconstruction {method}: fit on real full training profiles")
+        rec = R.fit(bench.full_train, inputs=list(map(str, bench.adata.var_names)), method=method,
+                    seed=bench.seed, device=bench.device, progress=bench.progress)
+        rec.save(rdir)
+        write_text(marker, rfp + "\n")
+    score = rec.score(bench.full_test)
+    write_npz(out / "plots" / f"recon_{method}.npz", **_r2_arrays(score))
+    write_json(out / "plots" / f"recon_{method}.json", {k: v for k, v in score.items() if k != "per_gene"})
+    return rec
+
+
+def _plan(bench: _Bench, model_name: str, model_rows: Sequence[str], k: int) -> _Job:
+    """The job of ``model_name`` with seed index ``k``: its configuration and fingerprints, and the rows whose
+    results are missing or stale (done rows are counted as progress)."""
+    s = bench.seed + k
+    ovr = budget_overrides(model_name, bench.budget, n_train=bench.train.n_obs,
+                           extra=bench.overrides.get(model_name))
+    run_dir = bench.out / "runs" / f"{model_name}_seed{k}"
+    run_fp = _hash({"model": model_name, "overrides": ovr, "seed": s, "split": bench.split_fp})
+    todo, gen = [], None
+    for r in model_rows:
+        opts = dict(ROWS[r][1])
+        if model_name == "diffusion":
+            gen = gen or _trained(model_name, ovr, run_dir, run_fp, bench.train, bench.label_key, s, bench.device,
+                                  bench.progress, bench.say, lazy=True)
+            opts["steps"] = min(SAMPLER_STEPS[bench.budget][r], gen.config.schedule.T)
+        fp = _hash({"run": run_fp, "row": r, "opts": opts, **bench.metric_fp, "recon": bench.methods})
+        res = _read_json(bench.out / "results" / f"{r}_seed{k}.json")
+        if res and res.get("fingerprint") == fp:
+            bench.say(f"{r} seed {k}: done earlier, skipped")
+            bench.say.done += 1 + len(bench.methods)
+            continue
+        todo.append((r, opts, fp))
+    return _Job(model_name, k, s, ovr, run_dir, run_fp, tuple(todo), gen)
+
+
+def _run_job(bench: _Bench, job: _Job) -> None:
+    """Train (or load) the job's generator, then sample, score and save each of its pending rows; the first
+    seed of the diffusion model also gets the quality-vs-steps curve."""
+    if job.todo:
+        gen = job.gen
+        if gen is None or not gen.is_fitted:
+            gen = _trained(job.model, job.overrides, job.run_dir, job.run_fp, bench.train, bench.label_key,
+                           job.seed, bench.device, bench.progress, bench.say)
+        for row, opts, fp in job.todo:
+            _run_row(bench, job, gen, row, opts, fp)
+        if job.model == "diffusion" and job.seed_index == 0:
+            _steps_curve(bench, gen, seed=job.seed, run_fp=job.run_fp)
+
+
+def _run_row(bench: _Bench, job: _Job, gen, row: str, opts: dict[str, Any], fp: str) -> None:
+    """Sample one row's synthetic set like the training set, score it (and its reconstructions), save it."""
+    k, s, say = job.seed_index, job.seed, bench.say
+    say(f"{row} seed {k}: sample {bench.train.n_obs} profiles like the training set {opts or ''}")
+    t0 = time.perf_counter()
+    syn = gen.sample(like=bench.train, seed=s, progress=bench.progress, **opts)
+    sample_seconds = time.perf_counter() - t0
+    write_h5ad(syn, job.run_dir / f"synthetic_{row}.h5ad")
+    say(f"{row} seed {k}: evaluate")
+    result: dict[str, Any] = {"row": row, "model": job.model, "seed": s, "seed_index": k, "sampler": opts,
+              "overrides": job.overrides, "train_seconds": float(gen.train_seconds),
+              "sample_seconds": sample_seconds, "fingerprint": fp}
+    result["metrics"], result["per_class"] = bench.evaluate(bench.test, syn, train=bench.train, seed=s)
+    if k == 0:
+        plots = bench.out / "plots"
+        write_npz(plots / f"{row}.npz", **bench.ref.synthetic_arrays(syn))
+        Xs, _ = _plot_X(bench.ref, syn)
+        _update_json(plots / "tstr_logreg_per_class.json", {row: bench.ref.per_class_tstr(
+            Xs, syn.obs[bench.label_key].astype(str).to_numpy(), seed=s)})
+    say.done += 1
+    for m, rec in bench.recons.items():
+        say(f"{row}+{m} seed {k}: reconstruct and evaluate full profiles")
+        t1 = time.perf_counter()
+        syn_full = rec.apply(syn)
+        rsec = time.perf_counter() - t1
+        met, _ = bench.evaluate(bench.full_test, syn_full, train=bench.full_train, seed=s)
+        result.setdefault("reconstructed", {})[m] = {"sample_seconds": sample_seconds + rsec, "metrics": met}
+        say.done += 1
+    write_json(bench.out / "results" / f"{row}_seed{k}.json", result)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -598,29 +674,27 @@ def _trained(model_name, ovr, run_dir: Path, run_fp: str, train, label_key, seed
     return gen
 
 
-def _steps_curve(out: Path, gen, ref: RealReference, train, *, budget, steps_grid, seed, run_fp, say) -> None:
+def _steps_curve(bench: _Bench, gen, *, seed: int, run_fp: str) -> None:
     """Quality against the number of sampling steps of the same trained network, for each deterministic
     sampler: DDIM (eta = 0) over the whole grid, DPM-Solver++(2M) up to ``DPM_MAX_STEPS`` (a second-order
     solver is meant for few steps)."""
-    path = out / "plots" / STEPS_CURVE
+    path = bench.out / "plots" / STEPS_CURVE
     T = gen.config.schedule.T
-    grid = sorted({min(int(s), T) for s in (steps_grid or DDIM_STEP_GRID[budget]) if int(s) >= 1})
+    grid = sorted({min(int(s), T) for s in (bench.steps_grid or DDIM_STEP_GRID[bench.budget]) if int(s) >= 1})
     grids = {"ddim": grid, "dpm++": [st for st in grid if st <= DPM_MAX_STEPS]}
     fp = _hash({"run": run_fp, "grids": grids})
     prev = _read_json(path)
-    if prev and prev.get("fingerprint") == fp:
-        return
-    if not gen.is_fitted:
+    if (prev and prev.get("fingerprint") == fp) or not gen.is_fitted:
         return
     points = []
     for sampler, steps in grids.items():
         for st in steps:
-            say(f"{sampler} steps curve: {st} steps")
+            bench.say(f"{sampler} steps curve: {st} steps")
             t0 = time.perf_counter()
-            syn = gen.sample(like=train, seed=seed, sampler=sampler, steps=st)
+            syn = gen.sample(like=bench.train, seed=seed, sampler=sampler, steps=st)
             sec = time.perf_counter() - t0
             points.append({"sampler": sampler, "steps": st, "sample_seconds": sec,
-                           **ref.step_quality(syn, seed=seed)})
+                           **bench.ref.step_quality(syn, seed=seed)})
     write_json(path, {"fingerprint": fp, "T": T, "model": "diffusion", "samplers": list(grids),
                       "points": points})
 
@@ -653,67 +727,91 @@ def _collect(out: Path, rows: Sequence[str], seeds: int, methods: Sequence[str])
     return {k: v for k, v in got.items() if v}
 
 
-def _leaderboard(out: Path, rows: Sequence[str], *, seeds: int, methods: Sequence[str]) -> pd.DataFrame:
-    got = _collect(out, rows, seeds, methods)
+def _registry_direction(name: str) -> Any:
+    """The registry direction of a leaderboard column (an indicator, or a reference column's indicator)."""
+    from ..metrics import METRICS
+
+    info = METRICS.get(REFERENCE_COLUMNS.get(name, name))
+    return None if info is None else info.direction
+
+
+def _indicators(got: Mapping[str, list[dict]]) -> tuple[list[str], dict[str, Any], dict[str, float | None]]:
+    """The leaderboard's indicator columns (headline first, then every other one reported, in order), the
+    direction of each (as its evaluation reported it, e.g. the DCR share's data-dependent target, else the
+    registry's) and the first reference value reported for each."""
+    from ..metrics import METRICS
+
     names: list[str] = list(METRIC_COLUMNS)
-    directions = dict(DIRECTIONS)
+    directions: dict[str, Any] = {n: _registry_direction(n) for n in METRIC_COLUMNS}
     references: dict[str, float | None] = {}
     for recs in got.values():
         for rec in recs:
             for name, m in rec["metrics"].items():
+                if name not in METRICS and name not in REFERENCE_COLUMNS:
+                    continue  # a column name of an earlier version (see _LEGACY_COLUMNS)
                 if name not in names:
                     names.append(name)
-                directions.setdefault(name, m.get("direction", "higher"))
+                    directions[name] = m.get("direction", _registry_direction(name))
                 if name in METRIC_COLUMNS and m.get("direction") is not None:
                     directions[name] = m["direction"]
                 if references.get(name) is None and m.get("reference") is not None:
                     references[name] = m["reference"]
-    records = []
-    for row, recs in got.items():
-        rec: dict[str, Any] = {"model": row, "n_seeds": len(recs)}
-        for name in names:
-            vals = [r["metrics"].get(name, {}) for r in recs]
-            v = [x.get("value") for x in vals if x.get("value") is not None]
-            lo = [x.get("ci_low") for x in vals if x.get("ci_low") is not None]
-            hi = [x.get("ci_high") for x in vals if x.get("ci_high") is not None]
-            rec[name] = float(np.mean(v)) if v else np.nan
-            rec[f"{name}_ci_low"] = float(np.mean(lo)) if lo else np.nan
-            rec[f"{name}_ci_high"] = float(np.mean(hi)) if hi else np.nan
-            if seeds > 1:
-                rec[f"{name}_sd"] = float(np.std(v, ddof=1)) if len(v) > 1 else np.nan
-        for name, gaps in _gap_per_seed(row, recs, got).items():
-            g = [x for x in gaps if math.isfinite(x)]
-            rec[f"{name}_gap_closed"] = float(np.mean(g)) if g else np.nan
-            if seeds > 1:
-                rec[f"{name}_gap_closed_sd"] = float(np.std(g, ddof=1)) if len(g) > 1 else np.nan
-        rec["train_seconds"] = float(np.mean([r.get("train_seconds", 0.0) for r in recs]))
-        rec["sample_seconds"] = float(np.mean([r.get("sample_seconds", 0.0) for r in recs]))
-        records.append(rec)
-    board = pd.DataFrame.from_records(records)
+    return names, directions, references
+
+
+def _board_row(row: str, recs: Sequence[dict], got: Mapping[str, list[dict]], names: Sequence[str], *,
+               seeds: int) -> dict[str, Any]:
+    """One leaderboard row: per indicator the mean over seeds of the value and the CI bounds (and the spread
+    across seeds), the mean share of the gap closed, and the mean times."""
+    rec: dict[str, Any] = {"model": row, "n_seeds": len(recs)}
+    for name in names:
+        vals = [r["metrics"].get(name, {}) for r in recs]
+        v = [x.get("value") for x in vals if x.get("value") is not None]
+        lo = [x.get("ci_low") for x in vals if x.get("ci_low") is not None]
+        hi = [x.get("ci_high") for x in vals if x.get("ci_high") is not None]
+        rec[name] = float(np.mean(v)) if v else np.nan
+        rec[f"{name}_ci_low"] = float(np.mean(lo)) if lo else np.nan
+        rec[f"{name}_ci_high"] = float(np.mean(hi)) if hi else np.nan
+        if seeds > 1:
+            rec[f"{name}_sd"] = float(np.std(v, ddof=1)) if len(v) > 1 else np.nan
+    for name, gaps in _gap_per_seed(row, recs, got).items():
+        g = [x for x in gaps if math.isfinite(x)]
+        rec[f"{name}_gap_closed"] = float(np.mean(g)) if g else np.nan
+        if seeds > 1:
+            rec[f"{name}_gap_closed_sd"] = float(np.std(g, ddof=1)) if len(g) > 1 else np.nan
+    for c in COST_COLUMNS:
+        rec[c] = float(np.mean([r.get(c, 0.0) for r in recs]))
+    return rec
+
+
+def _leaderboard(out: Path, rows: Sequence[str], *, seeds: int, methods: Sequence[str]) -> pd.DataFrame:
+    """The leaderboard of the results in ``out``, written to ``leaderboard.csv`` and ``leaderboard.json``."""
+    got = _collect(out, rows, seeds, methods)
+    names, directions, references = _indicators(got)
+    board = pd.DataFrame.from_records([_board_row(row, recs, got, names, seeds=seeds) for row, recs in got.items()])
     for c in GAP_COLUMNS:
         if c not in board.columns:
             board[c] = np.nan
-    first = ["model"] + list(METRIC_COLUMNS) + ["train_seconds", "sample_seconds", "n_seeds"] + list(GAP_COLUMNS)
+    first = ["model"] + list(METRIC_COLUMNS) + list(COST_COLUMNS) + ["n_seeds"] + list(GAP_COLUMNS)
     ci = [f"{n}_{s}" for n in METRIC_COLUMNS for s in ("ci_low", "ci_high")]
     rest = [c for c in board.columns if c not in first and c not in ci]
     board = board[first + ci + rest]
     gap_cols = [c for c in board.columns if c.endswith("_gap_closed")]
+    directions.update({c: "lower" for c in COST_COLUMNS})
     directions.update({c: "higher" for c in gap_cols})
-    with_path = out / "leaderboard.csv"
     from .._io import atomic_path
 
-    with atomic_path(with_path) as tmp:
+    with atomic_path(out / "leaderboard.csv") as tmp:
         board.to_csv(tmp, index=False, float_format="%.6g")
-    settings = _read_json(out / "bench.json") or {}
     write_json(out / "leaderboard.json", {
         "columns": list(board.columns),
         "rows": [{k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in r.items()}
                  for r in board.to_dict("records")],
-        "directions": {k: directions[k] for k in names + ["train_seconds", "sample_seconds"] + gap_cols
-                       if k in directions},
+        "directions": {k: directions[k] for k in names + list(COST_COLUMNS) + gap_cols
+                       if directions.get(k) is not None},
         "references": references,
         "gap_closed": {"columns": gap_cols, "floor": FLOOR_ROW, "ceiling": CEILING_ROW, "note": _GAP_NOTE},
-        "settings": settings,
+        "settings": _read_json(out / "bench.json") or {},
     })
     return board
 
@@ -722,15 +820,6 @@ _GAP_NOTE = ("share of the gap closed = 1 - d(row) / d(gaussian), d the distance
              "indicator's side, per seed then averaged: 1 = as real data, 0 = as the per-class Gaussian, negative = "
              "worse; empty (NaN) where the Gaussian already reaches the real-vs-real value on every seed. TSTR is "
              "judged against TRTR (trtr_accuracy) instead.")
-
-
-def _registered_name(col: str, metrics: Mapping[str, Any]) -> str | None:
-    """The registry name behind a leaderboard column (itself, or the alias ``evaluate`` reported it under)."""
-    from ..metrics import METRICS
-
-    if col in METRICS:
-        return col
-    return next((a for a in _ALIASES.get(col, ()) if a in METRICS and a in metrics), None)
 
 
 def _gap_per_seed(row: str, recs: Sequence[dict], got: Mapping[str, list[dict]]) -> dict[str, list[float]]:
@@ -755,11 +844,10 @@ def _gap_per_seed(row: str, recs: Sequence[dict], got: Mapping[str, list[dict]])
         for i, r in enumerate(recs):
             # the real row (one evaluation, first seed's split) is judged against the first seed's floor
             f = floors.get(0 if row == CEILING_ROW else r.get("seed_index", i)) or {}
-            key = _registered_name(name, r["metrics"])
             m = r["metrics"].get(name)
-            if key is None or not applies(key) or m is None or name not in f:
+            if not applies(name) or m is None or name not in f:
                 continue
-            vals.append(gap_closed(key, m.get("value"), floor=f[name].get("value"), ceiling=m.get("reference")))
+            vals.append(gap_closed(name, m.get("value"), floor=f[name].get("value"), ceiling=m.get("reference")))
         if vals:
             out[name] = vals
     return out
@@ -805,10 +893,51 @@ def _per_class_plot(out: Path, rows: Sequence[str]) -> None:
 
 
 def read_leaderboard(out_dir: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """The saved leaderboard of a benchmark folder and its metadata (directions, references, settings)."""
+    """The saved leaderboard of a benchmark folder and its metadata (directions, references, settings), with
+    the columns of files written by earlier versions under their registry names (:func:`upgrade_leaderboard`)."""
     p = Path(out_dir) / "leaderboard.json"
     meta = _read_json(p)
     if meta is None:
         raise RunDirError(f"{out_dir} has no leaderboard.json; run `rnagen benchmark ... --out {out_dir}` first")
+    meta = upgrade_leaderboard(meta)
     board = pd.DataFrame.from_records(meta["rows"], columns=meta["columns"])
     return board, meta
+
+
+def upgrade_leaderboard(meta: dict[str, Any]) -> dict[str, Any]:
+    """A ``leaderboard.json`` document with every column named by the registry.
+
+    Files written by earlier versions name two headline columns otherwise (:data:`_LEGACY_COLUMNS`): the
+    TSTR accuracy ``tstr_accuracy`` and the Fréchet distance ``frechet_distance`` (the classifier one, or the
+    PCA one where the classifier one was not computed). Such a column (with its ``_ci_low``, ``_ci_high``,
+    ``_sd`` and gap-closed companions) is dropped where the file also holds the registry column it copied,
+    and renamed to it otherwise. A current file is returned unchanged.
+    """
+    cols = list(meta["columns"])
+    rename: dict[str, str | None] = {}
+    for old, new in _LEGACY_COLUMNS.items():
+        if old not in cols:
+            continue
+        target = None if any(n in cols for n in new) else new[0]
+        rename.update({old + sfx: (None if target is None else target + sfx) for sfx in _SUFFIXES})
+    if not rename:
+        return meta
+
+    def keys(d: Mapping[str, Any]) -> dict[str, Any]:
+        renamed: dict[str, Any] = {}
+        for k, v in d.items():
+            new = rename.get(k, k)
+            if new is not None:
+                renamed[new] = v
+        return renamed
+
+    out = dict(meta)
+    out["columns"] = list(keys({c: None for c in cols}))
+    out["rows"] = [keys(r) for r in meta["rows"]]
+    for key in ("directions", "references"):
+        if key in meta:
+            out[key] = keys(meta[key])
+    if "gap_closed" in meta:
+        out["gap_closed"] = {**meta["gap_closed"], "columns": list(keys({c: None for c in
+                                                                          meta["gap_closed"].get("columns", [])}))}
+    return out

@@ -9,8 +9,8 @@ from ..errors import ConfigError
 from . import _types as T
 
 # leaderboard columns printed on the terminal (the files hold every column and the CIs)
-_PRINTED = ("model", "tstr_accuracy", "trtr_accuracy", "correlation_score", "precision", "recall", "density",
-            "coverage", "aa_ts", "detection_auc", "frechet_distance", "dcr_share", "train_seconds",
+_PRINTED = ("model", "tstr_mlp_accuracy", "trtr_accuracy", "correlation_score", "precision", "recall", "density",
+            "coverage", "aa_ts", "detection_auc", "frechet_classifier", "dcr_share", "train_seconds",
             "sample_seconds")
 
 

@@ -14,8 +14,14 @@ a target value) and its definition and source. Array-level functions:
 
 :func:`evaluate` computes them all on AnnData or arrays and returns a table with bootstrap confidence
 intervals and real-vs-real reference values. This package never imports :mod:`rnagen.models`.
+
+Structure: each family module registers its indicators (:func:`rnagen.metrics._registry.register`) and one
+scorer per group of indicators computed together (:func:`rnagen.metrics._registry.scorer`), which reads the
+shared :class:`rnagen.metrics._context.EvalContext`; :func:`evaluate` runs the scorers of the requested
+indicators in their registered order. A new family is a new module with its registrations, imported below.
 """
 from ._registry import METRICS, MetricInfo
+# the family modules, in the order of evaluate()'s rows (registration order)
 from .fidelity import frechet_distance, gene_distance_summary, mmd, per_gene_distances, prdc
 from .adversarial import adversarial_accuracy, privacy_loss
 from .correlation import correlation_score

@@ -95,3 +95,15 @@ def m_out_of_n_ci(fn: Callable[..., float], arrays: Sequence[np.ndarray], *, est
     if reps.size == 0:
         return float("nan"), float("nan")
     return percentile_ci(estimate + scale * (reps - reps.mean()), level=level)
+
+
+def combo_ci(terms: Sequence[np.ndarray], weights: Sequence[float], *, n_boot: int, rng: np.random.Generator,
+             level: float = 0.95) -> tuple[float, float]:
+    """CI of ``sum_i w_i mean(terms_i)``, each term array resampled independently (e.g. AA_ts, the mean of
+    its real and its synthetic half)."""
+    reps = np.zeros(n_boot)
+    for t, w in zip(terms, weights):
+        t = np.asarray(t, np.float64)
+        idx = rng.integers(0, len(t), size=(n_boot, len(t)))
+        reps += w * t[idx].mean(1)
+    return percentile_ci(reps, level=level)

@@ -1,16 +1,31 @@
-"""The metric registry: every quality indicator has a name, a family, a direction and a definition.
+"""The metric registry: the single source of each quality indicator's name, family, direction, definition,
+source and needs, and of the scorers that compute them.
 
 ``direction`` is ``"higher"`` (higher is better), ``"lower"`` (lower is better) or a number: the ideal target
-value (e.g. 0.5 for adversarial accuracy, 0.0 for privacy loss).
+value (e.g. 0.5 for adversarial accuracy, 0.0 for privacy loss). Every consumer (``evaluate``, the benchmark's
+leaderboard, the share of the gap closed, the report) reads it from here.
+
+A scorer (:func:`scorer`) is the one function of a family module that computes a group of indicators from the
+shared evaluation context (:class:`rnagen.metrics._context.EvalContext`); :func:`rnagen.metrics.evaluate`
+runs the scorers of the requested indicators in their ``order``. The order is part of the result: the
+scorers draw their bootstrap resamples from one seeded stream, in this order.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["MetricInfo", "METRICS", "register", "direction_from_text", "Scorer", "SCORERS", "scorer", "Scored"]
 
 
 @dataclass(frozen=True)
 class MetricInfo:
-    """What a reader needs to interpret one indicator."""
+    """What a reader needs to interpret one indicator.
+
+    ``needs`` names the inputs it cannot do without (``"labels"``, ``"train"``); ``reference`` says whether
+    it has a real-vs-real reference value (the ceiling of the share of the gap closed).
+    """
 
     name: str
     family: str
@@ -19,20 +34,79 @@ class MetricInfo:
     source: str
     needs: tuple[str, ...] = ()  # "labels", "train"
     expensive: bool = False      # bootstrap by recomputation with fewer resamples
+    reference: bool = True
 
     @property
     def direction_text(self) -> str:
-        return self.direction if isinstance(self.direction, str) else f"target {self.direction:g}"
+        """The direction as printed in ``evaluate``'s table: ``higher``, ``lower`` or ``target X``."""
+        return direction_text(self.direction)
 
 
 METRICS: dict[str, MetricInfo] = {}
 
 
 def register(name: str, *, family: str, direction: str | float, definition: str, source: str,
-             needs: tuple[str, ...] = (), expensive: bool = False) -> MetricInfo:
+             needs: tuple[str, ...] = (), expensive: bool = False, reference: bool = True) -> MetricInfo:
     """Add a metric to :data:`METRICS` (names are unique)."""
     if name in METRICS:
         raise ValueError(f"metric {name!r} registered twice")
-    info = MetricInfo(name, family, direction, definition, source, needs, expensive)
+    info = MetricInfo(name, family, direction, definition, source, needs, expensive, reference)
     METRICS[name] = info
     return info
+
+
+def direction_text(direction: str | float) -> str:
+    """``"higher"`` / ``"lower"`` as they are, a target value as ``"target X"`` (read back by
+    :func:`direction_from_text`)."""
+    return direction if isinstance(direction, str) else f"target {direction:g}"
+
+
+def direction_from_text(text: str) -> str | float:
+    """The inverse of :func:`direction_text`: ``"higher"``, ``"lower"`` or the target value as a float."""
+    text = str(text).strip()
+    if text in ("higher", "lower"):
+        return text
+    if text.startswith("target "):
+        return float(text.removeprefix("target "))
+    raise ValueError(f"not a metric direction: {text!r} (expected higher, lower or 'target X')")
+
+
+# --------------------------------------------------------------------------------------------- scorers
+@dataclass
+class Scored:
+    """What a scorer returns: table rows (see ``EvalContext.row``) and entries for the table's ``attrs``."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Scorer:
+    """A family module's function computing ``metrics`` from an evaluation context; ``timing`` names its entry
+    in ``evaluate``'s ``attrs["timings"]``."""
+
+    name: str
+    order: int
+    metrics: frozenset[str]
+    timing: str
+    fn: Callable[[Any], Scored]
+
+
+SCORERS: dict[str, Scorer] = {}
+
+
+def scorer(name: str, *, order: int, metrics: tuple[str, ...], timing: str | None = None
+           ) -> Callable[[Callable[[Any], Scored]], Callable[[Any], Scored]]:
+    """Register the decorated function as the scorer ``name``: run by ``evaluate`` when any of ``metrics`` is
+    requested, after every scorer of lower ``order``."""
+    def deco(fn: Callable[[Any], Scored]) -> Callable[[Any], Scored]:
+        if name in SCORERS:
+            raise ValueError(f"scorer {name!r} registered twice")
+        SCORERS[name] = Scorer(name, order, frozenset(metrics), timing or name, fn)
+        return fn
+    return deco
+
+
+def ordered_scorers() -> list[Scorer]:
+    """The registered scorers in their run order."""
+    return sorted(SCORERS.values(), key=lambda s: s.order)

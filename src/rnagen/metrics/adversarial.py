@@ -1,10 +1,16 @@
 """Nearest-neighbour adversarial accuracy (Yale et al. 2020) and the privacy loss derived from it."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from . import _knn
-from ._registry import register
+from ._bootstrap import combo_ci, mean_ci
+from ._registry import Scored, register, scorer
+
+if TYPE_CHECKING:
+    from ._context import EvalContext
 
 register("aa_ts", family="adversarial", direction=0.5,
          source="Yale, Dash, Dutta, Guyon, Pavao, Bennett 2020, Neurocomputing",
@@ -16,7 +22,7 @@ register("aa_truth", family="adversarial", direction=0.5, source="Yale et al. 20
 register("aa_syn", family="adversarial", direction=0.5, source="Yale et al. 2020",
          definition="share of synthetic profiles whose nearest real profile is farther than their nearest "
                     "other synthetic profile (the synthetic half of AA_ts)")
-register("privacy_loss", family="adversarial", direction=0.0, needs=("train",),
+register("privacy_loss", family="adversarial", direction=0.0, needs=("train",), reference=False,
          source="Yale et al. 2020",
          definition="AA_ts(real held-out, synthetic) - AA_ts(real training, synthetic); large when the "
                     "synthetic set sits closer to the training profiles than to unseen ones")
@@ -68,3 +74,34 @@ def privacy_loss(test, train, fake) -> float:
     """AA_ts(test, fake) - AA_ts(train, fake) (Yale et al. 2020). Use a training subset of the test set's
     size so the two AA values are comparable."""
     return adversarial_accuracy(test, fake)["aa_ts"] - adversarial_accuracy(train, fake)["aa_ts"]
+
+
+# --------------------------------------------------------------------------------------------- scorer
+@scorer("adversarial", order=20, metrics=("aa_ts", "aa_truth", "aa_syn", "privacy_loss"), timing="neighbours")
+def score_adversarial(ctx: EvalContext) -> Scored:
+    """AA_ts and its halves from the shared neighbour passes (per-profile terms resampled ``n_boot`` times),
+    and the privacy loss: AA_ts against the held-out set minus AA_ts against the training subsample (as many
+    profiles as the synthetic set)."""
+    main, kr, ks = ctx.prdc, ctx.real_knn2, ctx.synthetic_knn2
+    aa = aa_from_distances(kr[:, 0], main["_real_to_fake_nn2"], ks[:, 0], main["_fake_to_real_nn2"])
+    ref_aa = None
+    if ctx.reference is not None:
+        ref = ctx.prdc_reference
+        ref_aa = aa_from_distances(kr[:, 0], ref["_real_to_fake_nn2"], ctx.reference_knn2[:, 0],
+                                   ref["_fake_to_real_nn2"])
+    nb, rng = ctx.n_boot, ctx.rng
+    rows = []
+    if ctx.wants("aa_ts"):
+        ci = combo_ci([aa["_truth_terms"], aa["_syn_terms"]], [0.5, 0.5], n_boot=nb, rng=rng)
+        rows.append(ctx.row("aa_ts", aa["aa_ts"], ci, ref_aa["aa_ts"] if ref_aa else np.nan, n_boot=nb))
+    for m, key in (("aa_truth", "_truth_terms"), ("aa_syn", "_syn_terms")):
+        if ctx.wants(m):
+            rows.append(ctx.row(m, aa[m], mean_ci(aa[key], n_boot=nb, rng=rng), ref_aa[m] if ref_aa else np.nan,
+                                n_boot=nb))
+    if ctx.wants("privacy_loss") and ctx.reference is not None:
+        ts = ctx.reference_to_synthetic
+        aa_tr = aa_from_distances(ctx.reference_knn2[:, 0], ts.a_nn2, ks[:, 0], ts.b_nn2)
+        ci = combo_ci([aa["_truth_terms"], aa["_syn_terms"], aa_tr["_truth_terms"], aa_tr["_syn_terms"]],
+                      [0.5, 0.5, -0.5, -0.5], n_boot=nb, rng=rng)
+        rows.append(ctx.row("privacy_loss", aa["aa_ts"] - aa_tr["aa_ts"], ci, n_boot=nb))
+    return Scored(rows)

@@ -1,11 +1,17 @@
 """Detection: can a classifier tell real from synthetic profiles?"""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
+from ._bootstrap import centred_ci
 from ._classifiers import Kind, fit_classifier
-from ._registry import register
+from ._registry import Scored, register, scorer
 from .utility import macro_auc
+
+if TYPE_CHECKING:
+    from ._context import EvalContext
 
 register("detection_auc", family="detection", direction=0.5, expensive=True,
          source="Lopez-Paz & Oquab 2017 (classifier two-sample tests); synthcity's detection metrics",
@@ -47,3 +53,20 @@ def detection_auc(real, fake, *, cv: int = 5, classifier: Kind = "mlp", max_n: i
 def binary_auc(y: np.ndarray, s: np.ndarray) -> float:
     """ROC AUC of scores ``s`` for 0/1 labels ``y`` (ties counted half)."""
     return macro_auc(y, np.stack([-s, s], 1)) if len(np.unique(y)) == 2 else float("nan")
+
+
+# --------------------------------------------------------------------------------------------- scorer
+@scorer("detection", order=80, metrics=("detection_auc",))
+def score_detection(ctx: EvalContext) -> Scored:
+    """Detection AUC on at most 2,500 profiles per set; CI by resampling the out-of-fold scores (re-centred)."""
+    sc, lab = detection_scores(ctx.real, ctx.synthetic, seed=ctx.seed, epochs=ctx.epochs, max_n=2500)
+    reps = []
+    for _ in range(ctx.n_boot_expensive):
+        i = ctx.rng.integers(0, len(sc), len(sc))
+        reps.append(binary_auc(lab[i], sc[i]))
+    refv = np.nan
+    if ctx.reference is not None:
+        s2, l2 = detection_scores(ctx.real, ctx.reference, seed=ctx.seed, epochs=ctx.epochs, max_n=2500)
+        refv = binary_auc(l2, s2)
+    v = binary_auc(lab, sc)
+    return Scored([ctx.row("detection_auc", v, centred_ci(v, reps), refv, n_boot=ctx.n_boot_expensive)])

@@ -12,13 +12,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import torch
 
 from . import _knn
-from ._registry import register
+from ._bootstrap import centred_ci, mean_ci, percentile_ci, stat_ci
+from ._registry import Scored, register, scorer
+
+if TYPE_CHECKING:
+    from ._context import EvalContext
 
 register("precision", family="fidelity", direction="higher", source="Kynkäänniemi et al. 2019, NeurIPS",
          definition="share of synthetic profiles inside at least one real k-NN ball (radius = distance to the "
@@ -36,7 +40,8 @@ register("frechet_pca", family="fidelity", direction="lower", expensive=True,
                     "the PCA scores (50 components) of z-scored log expression")
 register("mmd", family="fidelity", direction="lower", expensive=True,
          source="Gretton et al. 2012, JMLR; median heuristic for the bandwidth",
-         definition="MMD^2 (V-statistic: >= 0, exactly 0 for identical sets) with k(x,y) = exp(-|x-y|^2 / (2 sigma^2)), sigma = median pairwise "
+         definition="MMD^2 (V-statistic: >= 0, exactly 0 for identical sets) with "
+                    "k(x,y) = exp(-|x-y|^2 / (2 sigma^2)), sigma = median pairwise "
                     "distance of the pooled sets (on at most 2,000 rows per set)")
 register("wasserstein_mean", family="fidelity", direction="lower", expensive=True,
          source="1-D optimal transport per gene (scipy.stats.wasserstein_distance)",
@@ -255,7 +260,7 @@ def per_gene_distances_boot(real, fake, *, n_boot: int, rng: np.random.Generator
 
     Genes are laid out as rows (contiguous) and sorted with NumPy's vectorised quicksort, in blocks of
     ``block_genes`` spread over as many threads as torch uses (NumPy releases the GIL while sorting);
-    sorting columns in place with ``torch.sort(dim=0)`` was 5-7x slower. The sort need not be stable: the
+    sorting strided columns in place with ``torch.sort(dim=0)`` is slower. The sort need not be stable: the
     CDFs are read only after the last copy of a tied value, and W1 weighs each step by the gap to the next
     value, which is 0 inside a run of ties.
     """
@@ -308,3 +313,97 @@ def gene_distance_summary(real, fake) -> dict[str, float]:
     return {"wasserstein_mean": float(w1.mean()), "wasserstein_median": float(np.median(w1)),
             "wasserstein_max": float(w1.max()), "ks_mean": float(ks.mean()),
             "ks_median": float(np.median(ks)), "ks_max": float(ks.max())}
+
+
+# --------------------------------------------------------------------------------------------- scorers
+# The functions below compute this family's indicators for rnagen.metrics.evaluate from the shared context
+# (rnagen.metrics._context.EvalContext); their bootstrap CIs are described in rnagen.metrics.evaluate.
+_PRDC = ("precision", "recall", "density", "coverage")
+_GENEWISE = ("wasserstein_mean", "wasserstein_median", "ks_mean", "ks_median")
+
+
+@scorer("prdc", order=10, metrics=_PRDC, timing="neighbours")
+def score_prdc(ctx: EvalContext) -> Scored:
+    """Precision, recall, density and coverage: means of per-profile terms, resampled ``n_boot`` times with
+    the neighbour structure fixed; the reference is the same against the real-vs-real reference set."""
+    main = ctx.prdc
+    ref = ctx.prdc_reference if ctx.reference is not None else None
+    return Scored([ctx.row(m, main[m].mean(), mean_ci(main[m], n_boot=ctx.n_boot, rng=ctx.rng),
+                           ref[m].mean() if ref is not None else np.nan, n_boot=ctx.n_boot)
+                   for m in _PRDC if ctx.wants(m)])
+
+
+def frechet_row(ctx: EvalContext, name: str, fr: np.ndarray, fs: np.ndarray, fref: np.ndarray | None
+                ) -> dict[str, Any]:
+    """The Fréchet distance row ``name`` between real features ``fr`` and synthetic features ``fs`` (CI by
+    recomputation on resampled rows, re-centred), with the reference features ``fref``."""
+    def stat(a, b):
+        return gaussian_frechet(*_moments(a), *_moments(b))
+
+    v = stat(fr, fs)
+    return ctx.row(name, v, stat_ci(stat, [fr, fs], n_boot=ctx.n_boot_expensive, rng=ctx.rng, estimate=v),
+                   stat(fr, fref) if fref is not None else np.nan, n_boot=ctx.n_boot_expensive)
+
+
+@scorer("frechet_pca", order=40, metrics=("frechet_pca",), timing="frechet")
+def score_frechet_pca(ctx: EvalContext) -> Scored:
+    """The Fréchet distance in a 50-component PCA space fitted on the training set (the real set without)."""
+    pca = PCASpace(ctx.train if ctx.train is not None else ctx.real, n_components=50)
+    fref = pca(ctx.reference) if ctx.reference is not None else None
+    return Scored([frechet_row(ctx, "frechet_pca", pca(ctx.real), pca(ctx.synthetic), fref)])
+
+
+def _cap_rows(X: np.ndarray, cap: int, rng: np.random.Generator) -> np.ndarray:
+    """At most ``cap`` rows of ``X``, drawn without replacement (kept in order)."""
+    return X[np.sort(rng.choice(len(X), cap, replace=False))] if len(X) > cap else X
+
+
+@scorer("mmd", order=60, metrics=("mmd",))
+def score_mmd(ctx: EvalContext) -> Scored:
+    """MMD² on at most 2,000 rows per set; bootstrap replicates index into one pooled kernel matrix."""
+    cap, rng = 2000, ctx.rng
+    Rm, Sm = _cap_rows(ctx.real, cap, rng), _cap_rows(ctx.synthetic, cap, rng)
+    bw = median_bandwidth(Rm, Sm)
+    K = mmd_kernel(np.concatenate([Rm, Sm]), bandwidth=bw).astype(np.float64)
+    nr, ns = len(Rm), len(Sm)
+    Kxx, Kyy, Kxy = K[:nr, :nr], K[nr:, nr:], K[:nr, nr:]
+
+    def mmd_w(wx, wy):
+        # V-statistic with row weights (a resample's multiplicities / n): w'Kw replaces the means over the
+        # resampled index grid (identical values, matrix-vector products instead of gathers)
+        return float(max(wx @ Kxx @ wx + wy @ Kyy @ wy - 2 * wx @ Kxy @ wy, 0))
+
+    v = mmd_w(np.full(nr, 1.0 / nr), np.full(ns, 1.0 / ns))
+    reps = [mmd_w(np.bincount(rng.integers(0, nr, nr), minlength=nr) / nr,
+                  np.bincount(rng.integers(0, ns, ns), minlength=ns) / ns) for _ in range(ctx.n_boot_expensive)]
+    refv = np.nan
+    if ctx.reference is not None:
+        refv = mmd(Rm, _cap_rows(ctx.reference, cap, rng), bandwidth=bw, max_n=None)
+    return Scored([ctx.row("mmd", v, centred_ci(v, reps), refv, n_boot=ctx.n_boot_expensive)])
+
+
+def _gene_summary(w: np.ndarray, ks: np.ndarray, axis: int | None = None) -> dict[str, Any]:
+    return {"wasserstein_mean": np.mean(w, axis=axis), "wasserstein_median": np.median(w, axis=axis),
+            "ks_mean": np.mean(ks, axis=axis), "ks_median": np.median(ks, axis=axis)}
+
+
+@scorer("per_gene", order=70, metrics=_GENEWISE)
+def score_per_gene(ctx: EvalContext) -> Scored:
+    """Per-gene Wasserstein-1 and KS summaries; replicates on at most 2,000 rows per set with the spread
+    rescaled by sqrt(m / n) (m-out-of-n bootstrap)."""
+    R, S, rng = ctx.real, ctx.synthetic, ctx.rng
+    val = _gene_summary(*per_gene_distances(R, S))
+    m_r, m_s = min(len(R), 2000), min(len(S), 2000)
+    scale = np.sqrt((m_r + m_s) / (len(R) + len(S)))
+    Rb = R[rng.choice(len(R), m_r, replace=False)] if m_r < len(R) else R
+    Sb = S[rng.choice(len(S), m_s, replace=False)] if m_s < len(S) else S
+    _, _, bw, bk = per_gene_distances_boot(Rb, Sb, n_boot=ctx.n_boot_expensive, rng=rng)
+    reps = _gene_summary(bw, bk, 1)
+    refs = _gene_summary(*per_gene_distances(R, ctx.reference)) if ctx.reference is not None else {}
+    rows = []
+    for m in _GENEWISE:
+        if ctx.wants(m):
+            dev = scale * (np.asarray(reps[m]) - np.mean(reps[m]))
+            rows.append(ctx.row(m, val[m], percentile_ci(val[m] + dev), refs.get(m, np.nan),
+                                n_boot=ctx.n_boot_expensive))
+    return Scored(rows)

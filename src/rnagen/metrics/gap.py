@@ -36,7 +36,8 @@ import numpy as np
 
 from ._registry import METRICS
 
-__all__ = ["gap_closed", "gap_closed_array", "distance_to_ceiling", "applies", "GAP_FAMILIES", "NO_GAP_NOTE"]
+__all__ = ["gap_closed", "gap_closed_array", "add_gap_columns", "distance_to_ceiling", "applies", "GAP_FAMILIES",
+           "NO_GAP_NOTE"]
 
 #: metric families whose indicators get a share of the gap closed
 GAP_FAMILIES: tuple[str, ...] = ("fidelity", "correlation", "adversarial", "detection")
@@ -48,9 +49,9 @@ NO_GAP_NOTE = ("gap closed is undefined (NaN) where the Gaussian floor already r
 
 def applies(name: str) -> bool:
     """Does indicator ``name`` get a share of the gap closed? (A registered fidelity-type indicator that has a
-    real-vs-real reference; ``privacy_loss`` has none.)"""
+    real-vs-real reference in the registry; ``privacy_loss`` has none.)"""
     info = METRICS.get(name)
-    return info is not None and info.family in GAP_FAMILIES and name != "privacy_loss"
+    return info is not None and info.family in GAP_FAMILIES and info.reference
 
 
 def distance_to_ceiling(value: float, *, ceiling: float, direction: str | float) -> float:
@@ -101,3 +102,20 @@ def gap_closed_array(name: str, values, *, floor, ceiling) -> np.ndarray:
     v, f, c = np.broadcast_arrays(np.asarray(values, float), np.asarray(floor, float), np.asarray(ceiling, float))
     return np.array([gap_closed(name, a, floor=b, ceiling=x) for a, b, x in zip(v.ravel(), f.ravel(), c.ravel())]
                     ).reshape(v.shape)
+
+
+def add_gap_columns(table, floor_table) -> None:
+    """Fill the ``floor`` and ``gap_closed`` columns of an ``evaluate`` table in place.
+
+    ``floor_table`` is the floor set's ``evaluate`` table against the same held-out and training sets with the
+    same seed (hence the same real-vs-real subsample when it has the synthetic set's size); the ceiling is
+    ``table``'s own ``reference`` column. Only overall rows of indicators with a share (:func:`applies`) that
+    the floor table holds are filled.
+    """
+    fv = floor_table[floor_table["group"] == "all"].set_index("name")["value"]
+    overall = table["group"] == "all"
+    for i in table.index[overall & table["name"].isin([m for m in fv.index if applies(m)])]:
+        m = table.at[i, "name"]
+        table.at[i, "floor"] = fv.get(m, np.nan)
+        table.at[i, "gap_closed"] = gap_closed(m, table.at[i, "value"], floor=table.at[i, "floor"],
+                                               ceiling=table.at[i, "reference"])

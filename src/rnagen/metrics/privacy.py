@@ -1,10 +1,16 @@
 """Privacy: are synthetic profiles copies, or near-copies, of training profiles?"""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from . import _knn
-from ._registry import register
+from ._bootstrap import centred_ci, mean_ci
+from ._registry import Scored, register, scorer
+
+if TYPE_CHECKING:
+    from ._context import EvalContext
 
 register("dcr_share", family="privacy", direction=0.5, needs=("train",),
          source="distance to closest record (Park et al. 2018; synthcity / SynthEval 'DCR share')",
@@ -69,3 +75,69 @@ def dcr_from_neighbours(d_tr: np.ndarray, i_tr: np.ndarray, d_ho: np.ndarray, ho
             "ratio": med_tr / med_ho if med_ho > 0 else float("nan"), "threshold": thr,
             "flagged": np.flatnonzero(flag), "flagged_train_index": i_tr[flag],
             "near_copy_share": float(flag.mean()), "_share_terms": share_terms, "_near_terms": flag}
+
+
+# --------------------------------------------------------------------------------------------- scorer
+def privacy_reference(T: np.ndarray, R: np.ndarray, rng: np.random.Generator, *, cap: int = 2000) -> dict:
+    """DCR indicators of real profiles the "generator" never saw: the real-vs-real reference.
+
+    The held-out set is split in two random halves: H1 plays the synthetic set, H2 the held-out set, and a
+    random training subset T' (sized so that |T'| / |H2| = |T| / |R|, the same train : held-out ratio as the
+    main computation, hence the same expected share) the training set. At most ``cap`` profiles of H1 are
+    scored, and the near-copy threshold is estimated from at most ``cap`` profiles of H2 (per-profile
+    indicators: fewer profiles widen the spread, they do not shift the value), so the reference costs a small
+    fraction of one pass over the data.
+    """
+    perm = rng.permutation(len(R))
+    half = len(R) // 2
+    h1 = R[np.sort(perm[:half][:cap])]
+    h2 = R[np.sort(perm[half:])]
+    n_t = int(min(len(T), max(1, round(len(T) * len(h2) / len(R)))))
+    tp = T[np.sort(rng.choice(len(T), n_t, replace=False))]
+    h2s = h2[np.sort(rng.choice(len(h2), min(cap, len(h2)), replace=False))]
+    st = _knn.cross_pass(h1, tp)
+    return dcr_from_neighbours(np.sqrt(st.a_nn2), st.a_nn, np.sqrt(_knn.cross_pass(h1, h2).a_nn2),
+                               np.sqrt(_knn.cross_pass(h2s, tp).a_nn2), n_train=n_t, n_holdout=len(h2))
+
+
+def _dcr(ctx: EvalContext) -> dict:
+    """DCR of the synthetic set against the full training set and the held-out set; the neighbour passes of
+    the context are reused when the reference set is the whole training set."""
+    R, S, T = ctx.real, ctx.synthetic, ctx.train
+    assert T is not None  # the DCR indicators need a training set (registry needs)
+    if ctx.reference is T:
+        ts = ctx.reference_to_synthetic
+        s_t2, s_t_idx, r_t2 = ts.b_nn2, ts.b_nn, ctx.prdc_reference["_real_to_fake_nn2"]
+    else:
+        st = _knn.cross_pass(S, T)
+        s_t2, s_t_idx, r_t2 = st.a_nn2, st.a_nn, _knn.cross_pass(R, T).a_nn2
+    return dcr_from_neighbours(np.sqrt(s_t2), s_t_idx, np.sqrt(ctx.prdc["_fake_to_real_nn2"]), np.sqrt(r_t2),
+                               n_train=len(T), n_holdout=len(R))
+
+
+@scorer("privacy", order=30, metrics=("dcr_share", "dcr_ratio", "near_copy_share"))
+def score_privacy(ctx: EvalContext) -> Scored:
+    """DCR share (target: the train share of train + held-out), DCR ratio and near-copy share, with the
+    real-vs-real reference of :func:`privacy_reference`; ``attrs`` name the flagged near copies."""
+    p = _dcr(ctx)
+    nb, rng = ctx.n_boot, ctx.rng
+    assert ctx.train is not None
+    ref = privacy_reference(ctx.train, ctx.real, rng) if len(ctx.real) >= 4 else {}
+    rows = []
+    if ctx.wants("dcr_share"):
+        rows.append(ctx.row("dcr_share", p["share_closer_to_train"], mean_ci(p["_share_terms"], n_boot=nb, rng=rng),
+                            ref.get("share_closer_to_train", np.nan), n_boot=nb,
+                            direction=f"target {p['expected_share']:.3g}"))
+    if ctx.wants("dcr_ratio"):
+        reps = []
+        for _ in range(ctx.n_boot_expensive):
+            i = rng.integers(0, len(ctx.synthetic), len(ctx.synthetic))
+            reps.append(np.median(p["dcr_train"][i]) / max(np.median(p["dcr_holdout"][i]), 1e-12))
+        rows.append(ctx.row("dcr_ratio", p["ratio"], centred_ci(p["ratio"], reps), ref.get("ratio", np.nan),
+                            n_boot=ctx.n_boot_expensive))
+    if ctx.wants("near_copy_share"):
+        rows.append(ctx.row("near_copy_share", p["near_copy_share"], mean_ci(p["_near_terms"], n_boot=nb, rng=rng),
+                            ref.get("near_copy_share", np.nan), n_boot=nb))
+    return Scored(rows, {"flagged_near_copies": p["flagged"].tolist(),
+                         "flagged_train_index": p["flagged_train_index"].tolist(),
+                         "near_copy_threshold": p["threshold"]})

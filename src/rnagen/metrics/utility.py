@@ -9,11 +9,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ._bootstrap import centred_ci, mean_ci, percentile_ci
 from ._classifiers import Kind, fit_classifier
-from ._registry import register
+from ._registry import Scored, register, scorer
+
+if TYPE_CHECKING:
+    from ._context import EvalContext
 
 for _clf in ("mlp", "logreg"):
     register(f"tstr_{_clf}_accuracy", family="utility", direction="higher", needs=("labels",),
@@ -35,7 +40,7 @@ register("frechet_classifier", family="fidelity", direction="lower", needs=("lab
                     "activations of an MLP trained to predict the label on real training data")
 
 
-def encode_labels(*ys: Sequence) -> tuple[list[np.ndarray], np.ndarray]:
+def encode_labels(*ys: Sequence | np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
     """Map label arrays to shared integer codes; returns (codes per array, sorted class names)."""
     classes = np.unique(np.concatenate([np.asarray(y).astype(str) for y in ys]))
     lookup = {c: i for i, c in enumerate(classes)}
@@ -129,3 +134,96 @@ def classifier_features(train_X, train_y, *, seed: int = 0, epochs: int = 10, hi
     clf = fit_classifier(np.asarray(train_X, np.float32), y, n_classes=len(classes), kind="mlp", seed=seed,
                          epochs=epochs, hidden=hidden)
     return clf.hidden
+
+
+# --------------------------------------------------------------------------------------------- scorers
+_TSTR = tuple(f"tstr_{c}_{m}" for c in ("mlp", "logreg") for m in ("accuracy", "macro_f1", "auc"))
+
+
+def _codes(ctx: EvalContext) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]:
+    """Shared integer codes of the synthetic, real and training labels, and the class names (memoised)."""
+    if "label_codes" not in ctx.memo:
+        ys, yr, yt = ctx.synthetic_labels, ctx.real_labels, ctx.train_labels
+        assert ys is not None and yr is not None  # the utility indicators need labels (registry needs)
+        codes, classes = encode_labels(ys, yr, *([yt] if yt is not None else []))
+        ctx.memo["label_codes"] = (codes[0], codes[1], codes[2] if yt is not None else None, classes)
+    return ctx.memo["label_codes"]
+
+
+def _tstr_rows(ctx: EvalContext, clf: str, res: dict, ref: dict | None, cr: np.ndarray, classes: np.ndarray
+               ) -> list[dict]:
+    """Rows of one classifier's TSTR accuracy, macro-F1 (overall and per class) and AUC; references: TRTR."""
+    acc, f1, auc = (f"tstr_{clf}_{x}" for x in ("accuracy", "macro_f1", "auc"))
+    nc, rng, rows = len(classes), ctx.rng, []
+    if ctx.wants(acc):
+        rows.append(ctx.row(acc, res["accuracy"], mean_ci(res["correct"], n_boot=ctx.n_boot, rng=rng),
+                            ref["accuracy"] if ref else np.nan, n_boot=ctx.n_boot))
+    reps_f1: list[float] = []
+    reps_auc: list[float] = []
+    # AUC replicates rank every class's scores: m-out-of-n (at most 2,000 test profiles, spread rescaled by
+    # sqrt(m / n), see _bootstrap.m_out_of_n_ci); macro-F1 replicates are full-size
+    m_auc = min(len(cr), 2000)
+    for _ in range(ctx.n_boot_expensive):
+        i = rng.integers(0, len(cr), len(cr))
+        reps_f1.append(float(np.mean([_macro_f1_and_per_class(cr[i], p[i], nc)[0] for p in res["_pred"]])))
+        if ctx.wants(auc):
+            j = i[:m_auc]  # the first m draws of a resample are an m-out-of-n resample
+            reps_auc.append(float(np.mean([macro_auc(cr[j], p[j]) for p in res["_proba"]])))
+    if ctx.wants(f1):
+        rows.append(ctx.row(f1, res["macro_f1"], centred_ci(res["macro_f1"], reps_f1),
+                            ref["macro_f1"] if ref else np.nan, n_boot=ctx.n_boot_expensive))
+    if ctx.wants(auc):
+        dev = np.sqrt(m_auc / len(cr)) * (np.asarray(reps_auc) - np.nanmean(reps_auc))
+        rows.append(ctx.row(auc, res["auc"], percentile_ci(res["auc"] + dev), ref["auc"] if ref else np.nan,
+                            n_boot=ctx.n_boot_expensive))
+    if ctx.wants(f1):
+        # per-class breakdown: F1 per class (mean over seeds), reference = TRTR per class
+        for k, cname in enumerate(classes):
+            if (cr == k).sum() > 0:
+                rows.append(ctx.row(f1, res["per_class_f1"][k],
+                                    reference=ref["per_class_f1"][k] if ref else np.nan, group=str(cname)))
+    return rows
+
+
+@scorer("utility", order=90, metrics=_TSTR + ("augmentation_accuracy", "frechet_classifier"))
+def score_utility(ctx: EvalContext) -> Scored:
+    """TSTR of the MLP and the logistic regression (reference: TRTR) and the augmentation accuracy. The TRTR
+    MLP is kept in ``ctx.memo["trtr_mlp"]`` for the classifier Fréchet distance."""
+    cs, cr, ct, classes = _codes(ctx)
+    R, S, T = ctx.real, ctx.synthetic, ctx.train
+    kw: dict[str, Any] = {"seeds": ctx.classifier_seeds, "epochs": ctx.epochs, "n_classes": len(classes)}
+    rows: list[dict] = []
+    for clf in ("mlp", "logreg"):
+        names = {f"tstr_{clf}_{x}" for x in ("accuracy", "macro_f1", "auc")}
+        if not names & set(ctx.want) and not (clf == "mlp" and (ctx.wants("frechet_classifier")
+                                                               or ctx.wants("augmentation_accuracy"))):
+            continue
+        res = tstr(S, cs, R, cr, classifier=clf, **kw)
+        ref = tstr(T, ct, R, cr, classifier=clf, **kw) if T is not None and ct is not None else None
+        if clf == "mlp":
+            ctx.memo["trtr_mlp"] = ref
+        rows += _tstr_rows(ctx, clf, res, ref, cr, classes)
+    if ctx.wants("augmentation_accuracy") and T is not None and ct is not None:
+        aug = augmentation(T, ct.astype(str), S, cs.astype(str), R, cr.astype(str), seeds=ctx.classifier_seeds[:1],
+                           epochs=ctx.epochs)
+        trtr_mlp = ctx.memo.get("trtr_mlp")
+        base = trtr_mlp["per_seed"]["accuracy"][0] if trtr_mlp else np.nan
+        rows.append(ctx.row("augmentation_accuracy", aug["accuracy"],
+                            mean_ci(aug["correct"], n_boot=ctx.n_boot, rng=ctx.rng), base, n_boot=ctx.n_boot))
+    return Scored(rows)
+
+
+@scorer("frechet_classifier", order=100, metrics=("frechet_classifier",), timing="frechet")
+def score_frechet_classifier(ctx: EvalContext) -> Scored:
+    """The paper's Fréchet distance in the hidden layer of an MLP trained on real data: the TRTR MLP (first
+    seed) when there is one, else an MLP fitted on the real set."""
+    from .fidelity import frechet_row
+
+    _, cr, _, classes = _codes(ctx)
+    trtr_mlp = ctx.memo.get("trtr_mlp")
+    if trtr_mlp is not None:
+        clf = trtr_mlp["_models"][0]
+    else:
+        clf = fit_classifier(ctx.real, cr, n_classes=len(classes), kind="mlp", seed=ctx.seed, epochs=ctx.epochs)
+    fref = clf.hidden(ctx.reference) if ctx.reference is not None else None
+    return Scored([frechet_row(ctx, "frechet_classifier", clf.hidden(ctx.real), clf.hidden(ctx.synthetic), fref)])

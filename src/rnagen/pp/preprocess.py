@@ -14,14 +14,11 @@ import pandas as pd
 
 from ..errors import DataError
 from .history import log_state, looks_logged, record, set_log_state
+from .prepare import dense
 from .transforms import Pipeline, make_pipeline
 
 __all__ = ["log2p1", "select_genes", "filter_classes", "split", "fit_scaler", "get_scaler", "check_labels",
            "class_counts"]
-
-
-def _dense(X) -> np.ndarray:
-    return X.toarray() if hasattr(X, "toarray") else np.asarray(X)
 
 
 def log2p1(adata, *, pseudocount: float = 1.0, force: bool = False):
@@ -39,7 +36,7 @@ def log2p1(adata, *, pseudocount: float = 1.0, force: bool = False):
     """
     if pseudocount <= 0:
         raise DataError(f"log pseudocount must be > 0, got {pseudocount}")
-    X = _dense(adata.X)
+    X = dense(adata.X)
     st = log_state(adata)
     if not force:
         if st is not None and st.get("logged"):
@@ -66,7 +63,7 @@ def _merge_same_genes(adata, groups: list[list[int]], how: str):
     (``"mean"``, stored in the first column)."""
     drop = sorted(i for grp in groups for i in grp[1:])
     if how == "mean":
-        X = _dense(adata.X).astype(np.float64)
+        X = dense(adata.X).astype(np.float64)
         for grp in groups:
             X[:, grp[0]] = X[:, grp].mean(axis=1)
         adata = adata.copy()
@@ -288,7 +285,7 @@ def fit_scaler(adata, method: str = "standard") -> Pipeline:
         pipe = make_pipeline(method)
     except Exception as e:
         raise DataError(str(e)) from e
-    pipe.fit(_dense(adata.X).astype(np.float64))
+    pipe.fit(dense(adata.X).astype(np.float64))
     desc, arrays = pipe.to_state()
     adata.uns.setdefault("rnagen", {})["scaler"] = {
         "spec": pipe.spec,

@@ -24,9 +24,9 @@ __all__ = ["write_report", "best_rows", "gap_colour"]
 
 # leaderboard columns shown in the main table, with their headers
 _SHOWN = (
-    ("tstr_accuracy", "TSTR acc."), ("trtr_accuracy", "TRTR acc."), ("correlation_score", "corr. score"),
+    ("tstr_mlp_accuracy", "TSTR acc."), ("trtr_accuracy", "TRTR acc."), ("correlation_score", "corr. score"),
     ("precision", "precision"), ("recall", "recall"), ("density", "density"), ("coverage", "coverage"),
-    ("aa_ts", "AA<sub>ts</sub>"), ("detection_auc", "detection AUC"), ("frechet_distance", "Fréchet"),
+    ("aa_ts", "AA<sub>ts</sub>"), ("detection_auc", "detection AUC"), ("frechet_classifier", "Fréchet"),
     ("dcr_share", "DCR share"), ("train_seconds", "train s"), ("sample_seconds", "sample s"),
 )
 
@@ -35,7 +35,7 @@ _SHOWN = (
 _GAP_SHOWN = (
     ("density", "density"), ("coverage", "coverage"), ("precision", "precision"), ("recall", "recall"),
     ("aa_ts", "AA<sub>ts</sub>"), ("detection_auc", "detection AUC"), ("correlation_score", "corr. score"),
-    ("frechet_distance", "Fréchet"),
+    ("frechet_classifier", "Fréchet"), ("frechet_pca", "Fréchet (PCA)"),
 )
 
 
@@ -161,13 +161,13 @@ def write_report(out_dir: str | Path, *, path: str | Path | None = None, title: 
     """
     import jinja2
 
-    from . import plots
-
     out = Path(out_dir)
     lb_path = out / "leaderboard.json"
     if not lb_path.is_file():
         raise RunDirError(f"{out} has no leaderboard.json; run `rnagen benchmark ... --out {out}` first")
-    lb = json.loads(lb_path.read_text())
+    from ..bench.runner import upgrade_leaderboard
+
+    lb = upgrade_leaderboard(json.loads(lb_path.read_text()))
     rows, directions, settings = lb["rows"], lb.get("directions", {}), lb.get("settings", {})
     shown = [(c, lab) for c, lab in _SHOWN if c in lb["columns"]]
     main = _table(rows, shown, directions)
@@ -176,10 +176,37 @@ def write_report(out_dir: str | Path, *, path: str | Path | None = None, title: 
     others = [c for c in lb["columns"] if c not in shown_keys and c not in ("model", "n_seeds")
               and not c.endswith(("_ci_low", "_ci_high", "_sd", "_gap_closed"))]
     extra = _table(rows, [(c, html.escape(c)) for c in others], directions) if others else None
+    figures = _figures(out / "plots", rows)
+
+    env = jinja2.Environment(loader=jinja2.PackageLoader("rnagen.report", "templates"),
+                             autoescape=jinja2.select_autoescape(["html", "j2"]))
+    tpl = env.get_template("report.html.j2")
+    name = settings.get("data_name") or Path(str(settings.get("data", "data"))).name
+    ttl = title or f"rnagen benchmark: {name}, label {settings.get('label_key', '?')}"
+    html_text = tpl.render(
+        title=ttl, settings=settings, main=main, gap=gap, extra=extra, figures=figures, version=__version__,
+        generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    )
+    dest = Path(path) if path is not None else out / "report.html"
+    write_text(dest, html_text)
+    return dest
+
+
+def _figures(pdir: Path, rows: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """Every figure whose data the benchmark wrote under ``pdir`` (``OUT/plots``), in page order."""
+    real = _load_npz(pdir / "real.npz") if (pdir / "real.npz").is_file() else None
+    figures = _set_figures(pdir, rows, real)
+    figures += _result_figures(pdir, rows, real)
+    return figures
+
+
+def _set_figures(pdir: Path, rows: list[dict[str, Any]], real: dict[str, np.ndarray] | None
+                 ) -> list[dict[str, str]]:
+    """The figures comparing each synthetic set (first seed) with the real profiles: embeddings, gene-gene
+    correlations and per-gene moments."""
+    from . import plots
 
     figures: list[dict[str, str]] = []
-    pdir = out / "plots"
-    real = _load_npz(pdir / "real.npz") if (pdir / "real.npz").is_file() else None
     syn = {}
     for r in rows:
         name = str(r["model"])
@@ -202,6 +229,15 @@ def write_report(out_dir: str | Path, *, path: str | Path | None = None, title: 
         figures.append({"id": "moments", "title": "Per-gene mean and variance, real vs synthetic",
                         "caption": "One point per gene; a faithful generator lies on the diagonal.",
                         "img": plots.moments(real, syn)})
+    return figures
+
+
+def _result_figures(pdir: Path, rows: list[dict[str, Any]], real: dict[str, np.ndarray] | None
+                    ) -> list[dict[str, str]]:
+    """The figures of per-class TSTR, the quality-vs-steps curve and the reconstruction R²."""
+    from . import plots
+
+    figures: list[dict[str, str]] = []
     tpc_path = pdir / "tstr_per_class.json"
     if tpc_path.is_file() and real is not None:
         tpc = json.loads(tpc_path.read_text())
@@ -233,15 +269,4 @@ def write_report(out_dir: str | Path, *, path: str | Path | None = None, title: 
                         "caption": "Per-gene R² on held-out real full profiles of each reconstruction method.",
                         "img": plots.recon_r2(r2)})
 
-    env = jinja2.Environment(loader=jinja2.PackageLoader("rnagen.report", "templates"),
-                             autoescape=jinja2.select_autoescape(["html", "j2"]))
-    tpl = env.get_template("report.html.j2")
-    name = settings.get("data_name") or Path(str(settings.get("data", "data"))).name
-    ttl = title or f"rnagen benchmark: {name}, label {settings.get('label_key', '?')}"
-    html_text = tpl.render(
-        title=ttl, settings=settings, main=main, gap=gap, extra=extra, figures=figures, version=__version__,
-        generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-    )
-    dest = Path(path) if path is not None else out / "report.html"
-    write_text(dest, html_text)
-    return dest
+    return figures

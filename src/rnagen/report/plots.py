@@ -145,10 +145,12 @@ def _nan(v: Any) -> float:
 def steps_curve(curve: Mapping[str, Any]) -> str:
     """Quality indicators against the number of sampling steps (log x axis), one line style per sampler."""
     plt = _plt()
-    pts = curve["points"]
+    # steps curves written by earlier versions name two points' keys otherwise
+    legacy = {"tstr_accuracy_logreg": "tstr_logreg_accuracy", "frechet_distance_pca": "frechet_pca"}
+    pts = [{legacy.get(k, k): v for k, v in p.items()} for p in curve["points"]]
     samplers = list(dict.fromkeys(p.get("sampler", "ddim") for p in pts))
     styles = {name: ("-", "--", ":", "-.")[i % 4] for i, name in enumerate(samplers)}
-    keys = [k for k in ("tstr_accuracy_logreg", "correlation_score", "precision", "recall", "coverage")
+    keys = [k for k in ("tstr_logreg_accuracy", "correlation_score", "precision", "recall", "coverage")
             if k in pts[0]]
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
     for name in samplers:
@@ -157,8 +159,8 @@ def steps_curve(curve: Mapping[str, Any]) -> str:
         for c, k in enumerate(keys):
             axes[0].plot(steps, [p[k] for p in sp], marker="o", ls=styles[name], color=f"C{c}",
                          label=f"{k} ({name})")
-        if "frechet_distance_pca" in sp[0]:
-            axes[1].plot(steps, [p["frechet_distance_pca"] for p in sp], marker="o", ls=styles[name],
+        if "frechet_pca" in sp[0]:
+            axes[1].plot(steps, [p["frechet_pca"] for p in sp], marker="o", ls=styles[name],
                          color="C3", label=name)
         axes[2].plot(steps, [p["sample_seconds"] for p in sp], marker="o", ls=styles[name], color="C4",
                      label=name)

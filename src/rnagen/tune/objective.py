@@ -69,7 +69,7 @@ def score_synthetic(real: np.ndarray, y_real: np.ndarray, fake: np.ndarray, y_fa
     if not np.isfinite(fake).all():
         # a diverged model: the worst possible scores rather than an exception that kills the study
         return Scores(density=0.0, aa_ts=1.0, aa_score=0.0, tstr=0.0)
-    from ..metrics import adversarial_accuracy, prdc, tstr as tstr_metric
+    from ..metrics import METRICS, adversarial_accuracy, prdc, tstr as tstr_metric
 
     k = max(1, min(int(k), len(real) - 1, len(fake) - 1))
     density = float(prdc(real, fake, k=k)["density"])
@@ -79,7 +79,8 @@ def score_synthetic(real: np.ndarray, y_real: np.ndarray, fake: np.ndarray, y_fa
         tstr = float(np.mean(np.asarray(y_real) == np.asarray(y_fake)[0]))
     else:
         tstr = float(tstr_metric(fake, y_fake, real, y_real, classifier="mlp", seeds=(seed,))["accuracy"])
-    return Scores(density=density, aa_ts=aa, aa_score=_clip01(1.0 - 2.0 * abs(aa - 0.5)), tstr=_clip01(tstr))
+    target = float(METRICS["aa_ts"].direction)  # the registry's ideal AA_ts
+    return Scores(density=density, aa_ts=aa, aa_score=_clip01(1.0 - 2.0 * abs(aa - target)), tstr=_clip01(tstr))
 
 
 def objective_value(scores: Scores, objective: str | Callable[[Scores], float] = "default") -> float:

@@ -26,6 +26,7 @@ import numpy as np
 
 from ..config import build_config, check_number, check_seed, write_config
 from ..errors import ConfigError, DataError, RnagenError
+from ..pp.prepare import dense, is_logged
 from .objective import Scores, check_objective, objective_value, score_synthetic
 from ..utils import check_device
 from .spaces import Budget, get_budget, has_train_section, suggest
@@ -98,8 +99,8 @@ def _storage(url: str):
     raise AssertionError("unreachable")
 
 
-def open_study(*, storage: str | None = None, study_name: str, attrs: Mapping[str, Any] | None = None, sampler_seed: int | None = None,
-               create: bool = True):
+def open_study(*, storage: str | None = None, study_name: str, attrs: Mapping[str, Any] | None = None,
+               sampler_seed: int | None = None, create: bool = True):
     """Create or load the study ``study_name`` in ``storage`` (maximised).
 
     ``attrs`` (model, label key, objective, budget, ...) are stored with a new study and checked against an
@@ -204,16 +205,12 @@ def split_validation(adata, *, label_key: str, val_size: float, seed: int):
 
 def _fixed_representation(train, val):
     """log2(x+1) unless already log-scale, then standardise on the training split (the same for all trials)."""
-    from ..pp.history import log_state, looks_logged
     from ..pp.transforms import make_pipeline
 
-    X = np.asarray(train.X.toarray() if hasattr(train.X, "toarray") else train.X, dtype=np.float64)
-    st = log_state(train)
-    logged = st["logged"] if st is not None else looks_logged(X)
-    pipe = make_pipeline(["standard"] if logged else ["log2p1", "standard"])
+    X = dense(train.X, dtype=np.float64)
+    pipe = make_pipeline(["standard"] if is_logged(train, X=X) else ["log2p1", "standard"])
     pipe.fit(X)
-    Xv = np.asarray(val.X.toarray() if hasattr(val.X, "toarray") else val.X, dtype=np.float64)
-    return pipe, pipe.transform(Xv)
+    return pipe, pipe.transform(dense(val.X, dtype=np.float64))
 
 
 def tune(
@@ -270,8 +267,6 @@ def tune(
         If given, write the best configuration found so far in the study (all workers) there as TOML
         that ``rnagen train --config`` accepts.
     """
-    import optuna
-
     from ..models import get_model
 
     model_cls = get_model(model)
@@ -288,39 +283,71 @@ def tune(
     adata = _read(data, label_key)
     train, val = split_validation(adata, label_key=label_key, val_size=val_size, seed=seed)
     pipe, val_rep = _fixed_representation(train, val)
-    y_val = val.obs[label_key].astype(str).to_numpy()
-    study_name = study_name or f"rnagen-{model}"
     attrs = {"model": model, "label_key": label_key, "budget": budget.name, "val_size": float(val_size),
              "seed": int(seed), "n_genes": int(adata.n_vars), "n_samples": int(adata.n_obs),
              "objective": objective if isinstance(objective, str) else getattr(objective, "__name__", "custom")}
     _make_sqlite_folder(storage)
-    study = open_study(storage=storage, study_name=study_name, attrs=attrs, sampler_seed=sampler_seed)
-    worker = f"{socket.gethostname()}:{os.getpid()}"
-    torch_model = has_train_section(model_cls.config_cls)
-    rungs = budget.rungs if torch_model else (1.0,)
+    study = open_study(storage=storage, study_name=study_name or f"rnagen-{model}", attrs=attrs,
+                       sampler_seed=sampler_seed)
+    runner = _TrialRunner(model_cls=model_cls, budget=budget, objective=objective, train=train, val=val,
+                          label_key=label_key, pipe=pipe, val_rep=val_rep,
+                          y_val=val.obs[label_key].astype(str).to_numpy(), seed=seed, device=device,
+                          worker=f"{socket.gethostname()}:{os.getpid()}")
+    study.optimize(runner, n_trials=int(trials), timeout=timeout, callbacks=list(callbacks), gc_after_trial=True)
+    if out is not None:
+        write_best_config(study, out)
+    return study
 
-    def evaluate(cfg) -> tuple[float, Scores, float]:
+
+@dataclasses.dataclass(frozen=True)
+class _TrialRunner:
+    """One trial of a study: suggest a configuration, train and score it at each pruning rung.
+
+    Every trial trains on the same training split with the same seed, samples the validation split's label
+    mix with ``seed + 1`` and is scored in the same fixed representation (``pipe``), so trials differ only
+    by their configuration.
+    """
+
+    model_cls: Any
+    budget: Budget
+    objective: str | Callable[[Scores], float]
+    train: Any
+    val: Any
+    label_key: str
+    pipe: Any
+    val_rep: np.ndarray
+    y_val: np.ndarray
+    seed: int
+    device: str
+    worker: str
+
+    def evaluate(self, cfg) -> tuple[float, Scores, float]:
+        """Objective value, scores and seconds of one configuration, trained from scratch."""
         t0 = time.perf_counter()
-        gen = model_cls(cfg).fit(train, label_key=label_key, seed=seed, device=device, run_dir=None,
-                                 progress=False)
-        syn = gen.sample(like=val, seed=seed + 1)
-        fake = pipe.transform(np.asarray(syn.X, dtype=np.float64))
-        y_fake = syn.obs[label_key].astype(str).to_numpy()
-        scores = score_synthetic(val_rep, y_val, fake, y_fake, seed=seed)
-        return objective_value(scores, objective), scores, time.perf_counter() - t0
+        gen = self.model_cls(cfg).fit(self.train, label_key=self.label_key, seed=self.seed, device=self.device,
+                                      run_dir=None, progress=False)
+        syn = gen.sample(like=self.val, seed=self.seed + 1)
+        fake = self.pipe.transform(dense(syn.X, dtype=np.float64))
+        y_fake = syn.obs[self.label_key].astype(str).to_numpy()
+        scores = score_synthetic(self.val_rep, self.y_val, fake, y_fake, seed=self.seed)
+        return objective_value(scores, self.objective), scores, time.perf_counter() - t0
 
-    def trial_fn(trial: optuna.Trial) -> float:
-        overrides = suggest(model_cls, trial, budget)
-        cfg = build_config(model_cls.config_cls, overrides=_nest(overrides))
+    def __call__(self, trial) -> float:
+        import optuna
+
+        overrides = suggest(self.model_cls, trial, self.budget)
+        cfg = build_config(self.model_cls.config_cls, overrides=_nest(overrides))
         trial.set_user_attr("overrides", overrides)
-        trial.set_user_attr("worker", worker)
+        trial.set_user_attr("worker", self.worker)
+        # successive halving: shorter trainings first (torch models only), pruned when behind the others
+        rungs = self.budget.rungs if has_train_section(self.model_cls.config_cls) else (1.0,)
         value, scores, seconds = float("nan"), None, 0.0
         for i, frac in enumerate(rungs):
             cfg_i = cfg
             if frac < 1.0:
                 steps = max(1, int(round(cfg.train.steps * frac)))
                 cfg_i = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, steps=steps))
-            value, scores, sec = evaluate(cfg_i)
+            value, scores, sec = self.evaluate(cfg_i)
             seconds += sec
             trial.report(value, step=i)
             if i < len(rungs) - 1 and trial.should_prune():
@@ -330,12 +357,6 @@ def tune(
         for k, v in scores.as_dict().items():
             trial.set_user_attr(k, v)
         return value
-
-    study.optimize(trial_fn, n_trials=int(trials), timeout=timeout, callbacks=list(callbacks),
-                   gc_after_trial=True)
-    if out is not None:
-        write_best_config(study, out)
-    return study
 
 
 def best_config(study):

@@ -1,0 +1,129 @@
+"""The shared, immutable evaluation context every scorer of :func:`rnagen.metrics.evaluate` reads.
+
+It holds the prepared sets (log scale, z-scored with the real training statistics; see
+:func:`rnagen.metrics.evaluate.prepare`), their labels, the requested indicators, the bootstrap settings and
+the seeded resampling stream, and computes the nearest-neighbour passes that several families share (PRDC,
+adversarial accuracy, privacy) lazily, once.
+
+The real-vs-real reference set (``reference``) is a subsample of the training set with as many profiles as
+the synthetic set: scored in place of the synthetic set, it gives the value a perfect generator (one that
+draws new real profiles) would get.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConfigError
+from . import _knn
+from ._registry import METRICS
+from .fidelity import prdc_terms
+
+__all__ = ["EvalContext"]
+
+
+@dataclass(frozen=True)
+class EvalContext:
+    """Prepared inputs and settings of one evaluation (see the module docstring).
+
+    ``real`` is the held-out real set, ``synthetic`` the set judged, ``train`` the real training set and
+    ``reference`` its subsample of the synthetic set's size (both ``None`` without a training set). ``rng``
+    is the one bootstrap stream: scorers draw from it in their registry order.
+    """
+
+    real: np.ndarray
+    synthetic: np.ndarray
+    train: np.ndarray | None
+    reference: np.ndarray | None
+    real_labels: np.ndarray | None
+    synthetic_labels: np.ndarray | None
+    train_labels: np.ndarray | None
+    want: tuple[str, ...]
+    k: int
+    n_boot: int
+    n_boot_expensive: int
+    seed: int
+    classifier_seeds: tuple[int, ...]
+    epochs: int
+    rng: np.random.Generator = field(repr=False, compare=False)
+    memo: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def build(cls, prepared: dict, *, want: Sequence[str], k: int, n_boot: int, n_boot_expensive: int, seed: int,
+              classifier_seeds: tuple[int, ...], epochs: int) -> EvalContext:
+        """The context of ``prepared`` (the output of ``prepare``); draws the reference subsample first."""
+        rng = np.random.default_rng(seed)
+        T, S = prepared["train"], prepared["synthetic"]
+        ref = None
+        if T is not None:
+            n_sub = min(len(T), len(S))
+            ref = T[np.sort(rng.choice(len(T), n_sub, replace=False))] if n_sub < len(T) else T
+        return cls(real=prepared["real"], synthetic=S, train=T, reference=ref,
+                   real_labels=prepared["real_labels"], synthetic_labels=prepared["synthetic_labels"],
+                   train_labels=prepared["train_labels"], want=tuple(want), k=k, n_boot=n_boot,
+                   n_boot_expensive=n_boot_expensive, seed=seed, classifier_seeds=classifier_seeds, epochs=epochs,
+                   rng=rng)
+
+    def wants(self, name: str) -> bool:
+        """Is indicator ``name`` requested (and computable from these inputs)?"""
+        return name in self.want
+
+    def row(self, name: str, value: float, ci: tuple[float, float] = (np.nan, np.nan), reference: float = np.nan,
+            *, group: str = "all", n_boot: int = 0, direction: str | None = None) -> dict[str, Any]:
+        """One row of ``evaluate``'s table; direction and family come from the registry unless ``direction``
+        (a data-dependent target, as text) is given."""
+        info = METRICS[name]
+        return {"name": name, "group": group, "value": float(value), "ci_low": float(ci[0]),
+                "ci_high": float(ci[1]), "reference": float(reference),
+                "direction": info.direction_text if direction is None else direction,
+                "family": info.family, "n_boot": int(n_boot)}
+
+    # ------------------------------------------------------------------------ shared neighbour passes
+    def _check_k(self) -> None:
+        """The k-NN metrics need k + 1 profiles in every set (a profile's k neighbours exclude itself)."""
+        sizes = {"real": len(self.real), "synthetic": len(self.synthetic),
+                 "train": len(self.reference) if self.reference is not None else None}
+        for what, n in sizes.items():
+            if n is not None and n < self.k + 1:
+                raise ConfigError(f"k = {self.k} needs at least k + 1 = {self.k + 1} profiles in every set, but "
+                                  f"the {what} set has {n}; lower --k (at most {max(n - 1, 0)}) or use more "
+                                  "profiles")
+
+    @cached_property
+    def real_knn2(self) -> np.ndarray:
+        """Squared distances of each real profile to its k nearest other real profiles."""
+        self._check_k()
+        return _knn.knn(self.real, k=self.k, exclude_self=True, squared=True)[0]
+
+    @cached_property
+    def synthetic_knn2(self) -> np.ndarray:
+        """Squared distances of each synthetic profile to its k nearest other synthetic profiles."""
+        self._check_k()
+        return _knn.knn(self.synthetic, k=self.k, exclude_self=True, squared=True)[0]
+
+    @cached_property
+    def reference_knn2(self) -> np.ndarray:
+        """Squared distances of each reference profile to its k nearest other reference profiles."""
+        self._check_k()
+        return _knn.knn(self.reference, k=self.k, exclude_self=True, squared=True)[0]
+
+    @cached_property
+    def prdc(self) -> dict[str, np.ndarray]:
+        """PRDC terms of real vs synthetic, with the cross nearest-neighbour by-products (one blocked pass)."""
+        return prdc_terms(self.real, self.synthetic, k=self.k, real_radii2=self.real_knn2[:, -1],
+                          fake_radii2=self.synthetic_knn2[:, -1])
+
+    @cached_property
+    def prdc_reference(self) -> dict[str, np.ndarray]:
+        """PRDC terms of real vs the real-vs-real reference set."""
+        return prdc_terms(self.real, self.reference, k=self.k, real_radii2=self.real_knn2[:, -1],
+                          fake_radii2=self.reference_knn2[:, -1])
+
+    @cached_property
+    def reference_to_synthetic(self) -> _knn.CrossNeighbours:
+        """Nearest neighbours between the reference set and the synthetic set (both directions)."""
+        return _knn.cross_pass(self.reference, self.synthetic)
