@@ -17,7 +17,8 @@ sampler and step count (best of ``--repeats``); the roofline is the GFLOP/s of a
 network's widest layer at that batch size, measured in the same run, times the network's FLOPs per step.
 
 Data sets: ``gtex26`` (the bundled GTEx subset, label ``tissue``) and ``tcga_mirna4``
-(``/work/shared/data/tcga_mirna4/expression.csv.gz``, label ``label``, already z-scored).
+(``/work/shared/data/tcga_mirna4/expression.csv.gz``, label ``label``, already z-scored); ``brca258`` and
+``brca200`` as read by ``quality.py`` (label ``label``).
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/sampler_steps.py --datasets gtex26 tcga_mirna4 \\
         --seeds 0 1 2 --threads 1 --cache /tmp/sampler_steps
@@ -53,6 +54,11 @@ def load_dataset(name: str):
         obs = pd.DataFrame({"label": df.pop("label").astype(str).to_numpy()}, index=df.index.astype(str))
         return anndata.AnnData(X=df.to_numpy(np.float32), obs=obs,
                                var=pd.DataFrame(index=df.columns.astype(str))), "label"
+    if name in ("brca258", "brca200"):
+        from quality import LABEL
+        from quality import load_dataset as load_development
+
+        return load_development(name), LABEL
     raise SystemExit(f"unknown data set {name!r}")
 
 
