@@ -29,6 +29,7 @@ same settings resumes; a finished run, or one with other settings, is refused un
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import time
 from abc import ABC, abstractmethod
@@ -78,15 +79,15 @@ def register(cls: type["Generator"]) -> type["Generator"]:
     return cls
 
 
+#: The built-in models and the module (under ``rnagen.models``) that defines and registers each one: an
+#: explicit table, so the registry never globs for plug-ins and a broken module fails loudly.
+BUILTIN_MODELS: dict[str, str] = {"diffusion": "diffusion", "vae": "vae", "wgan-gp": "gan", "gaussian": "gaussian"}
+
+
 def _ensure_builtin_models() -> None:
-    # Import the model modules so their @register decorators run (explicit list: no glob-and-import).
-    from . import gaussian  # noqa: F401
-    for mod in ("diffusion", "vae", "gan"):
-        try:
-            __import__(f"{__package__}.{mod}")
-        except ImportError as e:  # a model whose module is missing in this build
-            if f"{__package__}.{mod}" not in str(e):
-                raise
+    """Import the built-in models' modules, so their ``@register`` decorators have run."""
+    for module in dict.fromkeys(BUILTIN_MODELS.values()):
+        importlib.import_module(f"{__package__}.{module}")
 
 
 def available_models() -> list[str]:

@@ -12,4 +12,5 @@ from .model import (LinearConfig, LinearReconstructor, MLPConfig, MLPReconstruct
 from .ridge import DEFAULT_ALPHAS, fit_ridge
 
 __all__ = ["fit", "load", "Reconstructor", "LinearReconstructor", "MLPReconstructor", "ReconstructConfig",
-           "LinearConfig", "MLPConfig", "gene_scores", "fit_ridge", "DEFAULT_ALPHAS", "match_genes", "read_genes_file", "resolve_inputs"]
+           "LinearConfig", "MLPConfig", "gene_scores", "fit_ridge", "DEFAULT_ALPHAS", "match_genes",
+           "read_genes_file", "resolve_inputs"]
