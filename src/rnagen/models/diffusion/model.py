@@ -38,7 +38,8 @@ __all__ = ["DiffusionModel", "DiffusionConfig", "NetworkConfig", "ScheduleConfig
 @dataclass
 @checked("network", width=">= 1", depth=">= 0", time_dim=">= 2", dropout="[0, 1)", expansion=">= 1")
 class NetworkConfig:
-    """Denoiser size (section ``[network]``). The defaults train in about 3 minutes on 2 CPU cores."""
+    """Denoiser size (section ``[network]``), sized to train on CPU (training times: ``BENCHMARKS.md``, "Diffusion:
+    training time to quality")."""
 
     width: int = 512
     depth: int = 3
@@ -47,7 +48,7 @@ class NetworkConfig:
     """Dimension of the sinusoidal time embedding."""
     dropout: float = 0.0
     """Dropout inside each block. 0 by default: on small sets the model is under-fitted, not over-fitted, at CPU
-    budgets (dropout 0.1 cost 0.07 density at 3,000 steps on the bundled GTEx data; benchmarks/RESULTS_diffusion.md)."""
+    budgets, and dropout lowered the density on the bundled GTEx data (``benchmarks/RESULTS_diffusion.md``)."""
     expansion: int = 2
     """Hidden width of each block's MLP, as a multiple of ``width``."""
 
