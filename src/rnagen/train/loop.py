@@ -264,6 +264,12 @@ def _build_optimizers(raw: nn.Module, cfg: TrainConfig, param_groups: dict[str, 
     return optimizers, schedulers
 
 
+def _global_batch(batch_size: int, n: int, dist: DistInfo) -> int:
+    """The global batch: capped at ``n``, divisible by the number of ranks so every rank gets an equal slice."""
+    B = min(batch_size, n)
+    return max(dist.world_size, B - B % dist.world_size)
+
+
 def _mixed_precision(cfg: TrainConfig, device: torch.device) -> tuple[torch.dtype | None, torch.amp.GradScaler]:
     """The autocast dtype on CUDA (bf16 where supported, else fp16) and the loss scaler fp16 needs."""
     amp_dtype = None
@@ -559,9 +565,7 @@ def train_loop(
         raise ConfigError("no training samples")
     X = X.to(device, torch.float32)
     y = y.to(device, torch.long)
-    # Global batch: capped at n, divisible by the number of ranks so every rank gets an equal slice.
-    B = min(cfg.batch_size, n)
-    B = max(dist.world_size, B - B % dist.world_size)
+    B = _global_batch(cfg.batch_size, n, dist)
     total, budget_source = resolve_budget(cfg, n, B)
     ctx = _make_context(raw, cfg, device=device, dist=dist, seed=seed, total=total, custom_step=step_fn is not None,
                         param_groups=param_groups)
