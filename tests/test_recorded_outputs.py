@@ -46,6 +46,8 @@ def test_reconstruction_is_the_recorded_one_and_survives_save_load(method, tmp_p
     train, test, inputs = ro.reconstruction_problem()
     rec, out = ro.reconstruct_outputs(method, train, test, inputs)
     _check(out, f"reconstruct_{method}")
+    assert type(rec) is {"linear": rc.LinearReconstructor, "mlp": rc.MLPReconstructor}[method]
+    assert type(rc.Reconstructor(rc.ReconstructConfig(method=method))) is type(rec)
     rec.save(tmp_path / "rec")
     again = rc.load(tmp_path / "rec", device="cpu")
     assert type(again) is type(rec) and again.method == method
