@@ -1,7 +1,6 @@
-"""Small shared helpers: device choice and explicit random generators."""
+"""Small shared helpers: device choice and an explicit random generator."""
 from __future__ import annotations
 
-import os
 import re
 from typing import Literal
 
@@ -49,23 +48,7 @@ def resolve_device(device: DeviceName = "auto"):
     return dev
 
 
-def torch_generator(seed: int, device=None):
-    """A seeded :class:`torch.Generator` on ``device`` (never touches global RNG state)."""
-    import torch
-
-    g = torch.Generator(device=device if device is not None else "cpu")
-    g.manual_seed(int(seed))
-    return g
-
-
 def numpy_rng(seed: int | None) -> np.random.Generator:
     """A seeded NumPy generator."""
     return np.random.default_rng(seed)
 
-
-def n_threads() -> int:
-    """CPU threads torch should use (respects ``OMP_NUM_THREADS``)."""
-    env = os.environ.get("OMP_NUM_THREADS")
-    if env and env.isdigit():
-        return max(1, int(env))
-    return max(1, os.cpu_count() or 1)

@@ -75,3 +75,18 @@ def test_strip_version():
     assert g.strip_version("ENSG00000141510.16") == "ENSG00000141510"
     assert g.strip_version("ENSG00000182378.13_PAR_Y") == "ENSG00000182378_PAR_Y"
     assert g.strip_version("ENSG00000141510") == "ENSG00000141510"
+
+
+def test_gene_mapping_lives_below_data_and_pp():
+    """``rnagen.data.genes`` is the public face of ``rnagen._genes``, which maps IDs without importing the
+    readers (``rnagen.data``) or the transforms (``rnagen.pp``)."""
+    import subprocess
+    import sys
+
+    import rnagen._genes as low
+
+    assert g.map_ids is low.map_ids and g.__all__ == low.__all__
+    code = ("import sys, rnagen._genes as g; ids, rep = g.map_ids(['TP53', 'ENSG00000141510'], to='entrez'); "
+            "print(ids, sorted(m for m in sys.modules if m.split('.')[:2] in (['rnagen', 'data'], ['rnagen', 'pp'])))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "['7157', '7157'] []"

@@ -116,3 +116,11 @@ def test_recovers_class_means_of_a_2d_mixture(name):
         assert np.abs(got - m).max() < 0.6, f"{name}: class {c} mean {got}, expected {m}"
         sd = syn.X[lab == c].std(0)
         assert (sd > SD_MIN.get(name, 0.1)).all() and (sd < 2.0).all(), f"{name}: class {c} sd {sd} (true {SD})"
+
+
+def test_the_builtin_table_names_each_model_and_its_module():
+    from rnagen.models._base import BUILTIN_MODELS
+
+    assert set(BUILTIN_MODELS) == {"diffusion", "vae", "wgan-gp", "gaussian"} <= set(available_models())
+    for name, module in BUILTIN_MODELS.items():
+        assert get_model(name).__module__.startswith(f"rnagen.models.{module}")

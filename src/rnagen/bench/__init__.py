@@ -5,8 +5,14 @@
 - :mod:`rnagen.bench.budgets`: the documented table of compute budgets (``fast``, ``standard``, ``paper``).
 """
 from .budgets import BUDGET_TABLE, BUDGETS, DEFAULT_MODELS, ROWS, budget_overrides, parse_models
-from .runner import (GAP_COLUMNS, LEADERBOARD_COLUMNS, METRIC_COLUMNS, read_leaderboard, run_benchmark,
-                     upgrade_leaderboard)
+from .runner import (
+                     GAP_COLUMNS,
+                     LEADERBOARD_COLUMNS,
+                     METRIC_COLUMNS,
+                     read_leaderboard,
+                     run_benchmark,
+                     upgrade_leaderboard,
+)
 
 __all__ = ["run_benchmark", "read_leaderboard", "budget_overrides", "parse_models", "BUDGET_TABLE", "BUDGETS",
            "DEFAULT_MODELS", "ROWS", "LEADERBOARD_COLUMNS", "METRIC_COLUMNS", "GAP_COLUMNS", "upgrade_leaderboard"]

@@ -40,8 +40,16 @@ from .. import __version__
 from .._io import write_h5ad, write_json, write_npz, write_text
 from ..errors import ConfigError, DataError, RunDirError
 from ..pp.prepare import dense
-from .budgets import (DDIM_STEP_GRID, DEFAULT_MODELS, EVALUATE_OPTIONS, ROWS, SAMPLER_STEPS, budget_overrides,
-                      check_budget, parse_models)
+from .budgets import (
+    DDIM_STEP_GRID,
+    DEFAULT_MODELS,
+    EVALUATE_OPTIONS,
+    ROWS,
+    SAMPLER_STEPS,
+    budget_overrides,
+    check_budget,
+    parse_models,
+)
 from .plotdata import RealReference
 
 #: the steps-curve file under ``plots/`` (DDIM and DPM-Solver++ quality against the number of steps)

@@ -29,6 +29,7 @@ same settings resumes; a finished run, or one with other settings, is refused un
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import time
 from abc import ABC, abstractmethod
@@ -41,13 +42,20 @@ import numpy as np
 import pandas as pd
 
 from .. import __version__
-from .._io import (atomic_path, check_output, lock_holder, remove_stale_temporaries, write_json, write_npz, write_text,
-                   writer_lock)
+from .._io import (
+    atomic_path,
+    check_output,
+    lock_holder,
+    remove_stale_temporaries,
+    write_json,
+    write_npz,
+    write_text,
+    writer_lock,
+)
 from .._manifest import MANIFEST, RUN_FILES, reading, verify_manifest, write_manifest
-from ..config import (build_config, check_number, check_seed, checked, config_to_dict, read_toml,
-                      write_config)
-from ..errors import ConfigError, DataError, RnagenError, RunDirError
+from ..config import build_config, check_number, check_seed, checked, config_to_dict, read_toml, write_config
 from ..data.io import check_labelled
+from ..errors import ConfigError, DataError, RnagenError, RunDirError
 from ..pp.history import log_state, looks_logged
 from ..pp.transforms import Pipeline, make_pipeline
 
@@ -78,15 +86,15 @@ def register(cls: type["Generator"]) -> type["Generator"]:
     return cls
 
 
+#: The built-in models and the module (under ``rnagen.models``) that defines and registers each one: an
+#: explicit table, so the registry never globs for plug-ins and a broken module fails loudly.
+BUILTIN_MODELS: dict[str, str] = {"diffusion": "diffusion", "vae": "vae", "wgan-gp": "gan", "gaussian": "gaussian"}
+
+
 def _ensure_builtin_models() -> None:
-    # Import the model modules so their @register decorators run (explicit list: no glob-and-import).
-    from . import gaussian  # noqa: F401
-    for mod in ("diffusion", "vae", "gan"):
-        try:
-            __import__(f"{__package__}.{mod}")
-        except ImportError as e:  # a model whose module is missing in this build
-            if f"{__package__}.{mod}" not in str(e):
-                raise
+    """Import the built-in models' modules, so their ``@register`` decorators have run."""
+    for module in dict.fromkeys(BUILTIN_MODELS.values()):
+        importlib.import_module(f"{__package__}.{module}")
 
 
 def available_models() -> list[str]:
@@ -370,9 +378,8 @@ class Generator(ABC):
             run, or one with other settings, is refused before anything in the folder changes; ``False``
             (``--no-resume``) deletes the old run's files and starts over.
         """
-        from ..utils import check_device, resolve_device
-
         from ..train.distributed import dist_info
+        from ..utils import check_device, resolve_device
 
         seed = check_seed("seed", seed)
         check_device(device)

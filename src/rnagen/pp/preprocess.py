@@ -107,7 +107,7 @@ def select_genes(adata, genes: Literal["landmarks", "all"] | Sequence[str] = "la
         Landmarks asked of features that are not genes, fewer than ``min_landmark_fraction`` of the landmarks,
         none of the requested genes present, or columns naming the same gene with ``duplicates="error"``.
     """
-    from ..data import genes as g
+    from .. import _genes as g
 
     if duplicates not in ("error", "first", "mean"):
         raise DataError(f"unknown duplicates policy {duplicates!r}; choose error, first or mean")

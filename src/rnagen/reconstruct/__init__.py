@@ -7,8 +7,19 @@
 >>> rec.save("recon/"); rec = rc.load("recon/")                    # doctest: +SKIP
 """
 from .genes import match_genes, read_genes_file, resolve_inputs
-from .model import LinearConfig, MLPConfig, ReconstructConfig, Reconstructor, fit, gene_scores, load
+from .model import (
+                    LinearConfig,
+                    LinearReconstructor,
+                    MLPConfig,
+                    MLPReconstructor,
+                    ReconstructConfig,
+                    Reconstructor,
+                    fit,
+                    gene_scores,
+                    load,
+)
 from .ridge import DEFAULT_ALPHAS, fit_ridge
 
-__all__ = ["fit", "load", "Reconstructor", "ReconstructConfig", "LinearConfig", "MLPConfig", "gene_scores",
-           "fit_ridge", "DEFAULT_ALPHAS", "match_genes", "read_genes_file", "resolve_inputs"]
+__all__ = ["fit", "load", "Reconstructor", "LinearReconstructor", "MLPReconstructor", "ReconstructConfig",
+           "LinearConfig", "MLPConfig", "gene_scores", "fit_ridge", "DEFAULT_ALPHAS", "match_genes",
+           "read_genes_file", "resolve_inputs"]

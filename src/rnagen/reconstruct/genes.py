@@ -40,7 +40,7 @@ def match_genes(requested: Sequence[str], var_names: Sequence[str]) -> list[int 
     Exact matches first (Ensembl versions ignored); the rest through Entrez IDs with the shipped gene tables
     (:mod:`rnagen.data.genes`), so symbols find Entrez or Ensembl columns and vice versa.
     """
-    from ..data import genes as g
+    from .. import _genes as g
 
     req = [str(r) for r in requested]
     var = [str(v) for v in var_names]
@@ -91,7 +91,7 @@ def resolve_inputs(inputs: str | Sequence[str] | os.PathLike, var_names: Sequenc
     """
     var = [str(v) for v in var_names]
     if isinstance(inputs, str) and inputs == "landmarks":
-        from ..data import genes as g
+        from .. import _genes as g
 
         try:
             idx, _ = g.find_landmarks(var)

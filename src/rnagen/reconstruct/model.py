@@ -44,13 +44,15 @@ from ..pp.transforms import Log2p1, Pipeline, StandardScaler
 from .genes import match_genes, require_genes, resolve_inputs
 from .ridge import DEFAULT_ALPHAS, fit_ridge
 
-__all__ = ["ReconstructConfig", "LinearConfig", "MLPConfig", "Reconstructor", "fit", "load", "gene_scores"]
+__all__ = ["ReconstructConfig", "LinearConfig", "MLPConfig", "Reconstructor", "LinearReconstructor", "MLPReconstructor",
+           "fit", "load", "gene_scores"]
 
 _KIND = "rnagen.reconstruct"
 # what a reconstructor folder holds (the manifest covers those present)
 FOLDER_FILES = ("config.toml", "genes.tsv", "transforms.npz", "weights.safetensors", "train_log.csv", "meta.json",
                 MANIFEST)
 _LOAD_FIX = "fit it again (rnagen reconstruct fit ... --out FOLDER)"
+_MISFIT = "its tensors do not fit the genes and config.toml of the folder"
 _CHUNK = 4096  # rows per block when transforming or predicting (bounds memory on wide data)
 
 
@@ -201,7 +203,16 @@ class Reconstructor:
 
     Build with :func:`fit` (or :meth:`fit`), reload with :func:`load`. Public methods: :meth:`apply`
     (full profiles), :meth:`predict` (target genes only), :meth:`score` (held-out real data), :meth:`save`.
+
+    The gene bookkeeping, units, scoring and folder are shared; the map itself is a method's subclass
+    (:class:`LinearReconstructor`, :class:`MLPReconstructor`). ``Reconstructor(config)`` builds the subclass
+    of ``config.method``.
     """
+
+    def __new__(cls, config: ReconstructConfig | None = None):
+        if cls is Reconstructor:
+            cls = _METHODS.get((config if config is not None else ReconstructConfig()).method, cls)
+        return super().__new__(cls)
 
     def __init__(self, config: ReconstructConfig | None = None):
         self.config = config if config is not None else ReconstructConfig()
@@ -211,10 +222,6 @@ class Reconstructor:
         self.target_idx = np.zeros(0, dtype=np.int64)   # positions of the targets in var_names
         self.pipe_in: Pipeline | None = None
         self.pipe_out: Pipeline | None = None
-        self.coef: np.ndarray | None = None
-        self.intercept: np.ndarray | None = None
-        self.net = None
-        self.device = None
         self.meta: dict[str, Any] = {}
         self.history: list[dict] = []
         self.is_fitted = False
@@ -260,82 +267,27 @@ class Reconstructor:
 
         check_device(device)
         cfg = self.config
-        if cfg.method not in ("linear", "mlp"):
+        if cfg.method not in _METHODS:
             raise ConfigError(f"unknown reconstruction method {cfg.method!r}; choose linear or mlp")
         if not 0.0 <= float(cfg.val_size) < 1.0:
             raise ConfigError(f"validation size must be in [0, 1), got {cfg.val_size}")
-        var = [str(v) for v in adata.var_names]
-        if len(set(var)) != len(var):
-            dup = pd.Index(var)[pd.Index(var).duplicated()][:3].tolist()
-            raise DataError(f"duplicated gene ids {dup}; make var_names unique before fitting")
-        in_idx, report = resolve_inputs(inputs, var)
-        in_set = set(in_idx)
-        tg_idx = [i for i in range(len(var)) if i not in in_set]
-        if not tg_idx:
-            raise DataError("every gene of the data is an input gene; nothing is left to reconstruct")
-        n = adata.n_obs
-        if n < 3:
-            raise DataError(f"need at least 3 training samples to fit a reconstruction, got {n}")
+        var, in_idx, tg_idx, report = self._split_genes(adata, inputs)
         t0 = time.perf_counter()
-        # -- units: decide the log step once for the whole matrix (inputs and targets share their scale) --
-        X = adata.X
-        if cfg.log == "log2p1":
-            log = True
-        elif cfg.log == "none":
-            log = False
-        else:
-            st = log_state(adata)
-            log = not (st["logged"] if st is not None else looks_logged(_finite_range(X)))
+        # units: decide the log step once for the whole matrix (inputs and targets share their scale)
+        log = self._log_step(adata)
         self.var_names = var
         self.symbols = ([str(s) for s in adata.var["symbol"].astype(str)] if "symbol" in adata.var.columns
                         else [""] * len(var))
         self.input_idx = np.asarray(in_idx, dtype=np.int64)
         self.target_idx = np.asarray(tg_idx, dtype=np.int64)
-        self.pipe_in, Zin = _fit_pipeline(X, self.input_idx, log=log, what="input genes")
-        self.pipe_out, Zout = _fit_pipeline(X, self.target_idx, log=log, what="target genes")
+        self.pipe_in, Zin = _fit_pipeline(adata.X, self.input_idx, log=log, what="input genes")
+        self.pipe_out, Zout = _fit_pipeline(adata.X, self.target_idx, log=log, what="target genes")
         val_idx = self._val_split(adata, label_key)
         t_prep = time.perf_counter() - t0
-
-        bar = None
-        if progress:
-            from tqdm.auto import tqdm
-
-            bar = (tqdm(total=len(tg_idx), desc="ridge", unit="gene") if cfg.method == "linear"
-                   else tqdm(total=cfg.mlp.max_epochs, desc="mlp", unit="epoch"))
+        bar = self._progress_bar(len(tg_idx)) if progress else None
         t1 = time.perf_counter()
         try:
-            if cfg.method == "linear":
-                res = fit_ridge(Zin, Zout, val_idx=val_idx if len(cfg.linear.alphas) > 1 else None,
-                                alphas=cfg.linear.alphas, per_gene=cfg.linear.per_gene_alpha,
-                                block=cfg.linear.block, progress=bar.update if bar is not None else None)
-                self.coef, self.intercept = res.coef, res.intercept
-                chosen = np.unique(res.alpha)
-                fit_info = {"alpha": float(chosen[0]) if chosen.size == 1 else "per gene",
-                            "alpha_per_gene_counts": {f"{a:g}": int((res.alpha == a).sum()) for a in chosen},
-                            "alphas": res.alphas.tolist(), "val_mse": res.val_mse.tolist(),
-                            "val_r2_mean": float(res.val_r2[0]) if res.val_r2.size else None}
-                self._alpha = res.alpha.astype(np.float32)
-            else:
-                from ..utils import resolve_device
-                from .mlp import build_mlp, train_mlp
-
-                self.device = resolve_device(device)
-                m = cfg.mlp
-
-                def _tick(epoch, row):
-                    if bar is not None:
-                        bar.update(1)
-                        bar.set_postfix(val_mse=f"{row['val_mse']:.4f}")
-
-                out = train_mlp(Zin, Zout, val_idx=val_idx, hidden=m.hidden, dropout=m.dropout, lr=m.lr,
-                                weight_decay=m.weight_decay, batch_size=m.batch_size, max_epochs=m.max_epochs,
-                                patience=m.patience, seed=cfg.seed, device=self.device, progress=_tick)
-                self.net = build_mlp(len(in_idx), len(tg_idx), m.hidden, m.dropout)
-                self.net.load_state_dict(out.state)
-                self.net.to(self.device).eval()
-                self.history = out.history
-                fit_info = {"best_epoch": out.best_epoch, "epochs": out.epochs, "best_val_mse": out.best_val_mse,
-                            "device": str(self.device)}
+            fit_info = self._fit_map(Zin, Zout, val_idx, device=device, bar=bar)
         finally:
             if bar is not None:
                 bar.close()
@@ -343,7 +295,7 @@ class Reconstructor:
             "kind": _KIND,
             "rnagen_version": __version__,
             "method": cfg.method,
-            "n_train": int(n),
+            "n_train": int(adata.n_obs),
             "n_val": int(len(val_idx)),
             "n_inputs": int(len(in_idx)),
             "n_targets": int(len(tg_idx)),
@@ -356,6 +308,31 @@ class Reconstructor:
         }
         self.is_fitted = True
         return self
+
+    @staticmethod
+    def _split_genes(adata, inputs) -> tuple[list[str], list[int], list[int], dict[str, Any]]:
+        """The gene IDs, the positions of the input and of the target genes, and the input-matching report."""
+        var = [str(v) for v in adata.var_names]
+        if len(set(var)) != len(var):
+            dup = pd.Index(var)[pd.Index(var).duplicated()][:3].tolist()
+            raise DataError(f"duplicated gene ids {dup}; make var_names unique before fitting")
+        in_idx, report = resolve_inputs(inputs, var)
+        in_set = set(in_idx)
+        tg_idx = [i for i in range(len(var)) if i not in in_set]
+        if not tg_idx:
+            raise DataError("every gene of the data is an input gene; nothing is left to reconstruct")
+        if adata.n_obs < 3:
+            raise DataError(f"need at least 3 training samples to fit a reconstruction, got {adata.n_obs}")
+        return var, in_idx, tg_idx, report
+
+    def _log_step(self, adata) -> bool:
+        """Whether to apply ``log2(x+1)``: as configured, or (``auto``) unless the data are already log-scale."""
+        if self.config.log == "log2p1":
+            return True
+        if self.config.log == "none":
+            return False
+        st = log_state(adata)
+        return not (st["logged"] if st is not None else looks_logged(_finite_range(adata.X)))
 
     def _val_split(self, adata, label_key: str | None) -> np.ndarray:
         from ..utils import numpy_rng
@@ -381,17 +358,32 @@ class Reconstructor:
         rng = numpy_rng(int(self.config.seed))
         return np.sort(rng.permutation(n)[:n_val])
 
+
+    # --- what each method provides ------------------------------------------------------------------------
+    def _progress_bar(self, n_targets: int) -> Any:
+        raise NotImplementedError
+
+    def _fit_map(self, Zin: np.ndarray, Zout: np.ndarray, val_idx: np.ndarray, *, device: str,
+                 bar: Any) -> dict[str, Any]:
+        """Fit the map from input to target z-scores (``val_idx``: held-out rows); returns ``meta["fit"]``."""
+        raise NotImplementedError
+
+    def _predict_z(self, Zin: np.ndarray) -> np.ndarray:
+        """Target z-scores (float32) for input z-scores."""
+        raise NotImplementedError
+
+    def _save_weights(self, d: Path) -> None:
+        """Write ``weights.safetensors`` (and the method's other files) into ``d``, each atomically."""
+        raise NotImplementedError
+
+    def _load_weights(self, d: Path, *, fix: str, device: str) -> None:
+        """Read what :meth:`_save_weights` wrote, checked against the genes (errors name ``fix``)."""
+        raise NotImplementedError
+
     # --- prediction -------------------------------------------------------------------------------------
     def _check(self) -> None:
         if not self.is_fitted:
             raise RunDirError("the reconstructor is not fitted; call rnagen.reconstruct.fit or load a folder")
-
-    def _predict_z(self, Zin: np.ndarray) -> np.ndarray:
-        if self.method == "linear":
-            return Zin.astype(np.float32) @ self.coef + self.intercept
-        from .mlp import predict_mlp
-
-        return predict_mlp(self.net, Zin, device=self.device)
 
     def _input_positions(self, adata, where: str) -> list[int]:
         return require_genes(self.input_names, [str(v) for v in adata.var_names], what="input genes of the "
@@ -542,51 +534,30 @@ class Reconstructor:
         arrays.update({f"targets/{k}": v for k, v in arr_out.items()})
         arrays["input_order"] = self.input_idx
         write_npz(d / "transforms.npz", **arrays)
-        if self.method == "linear":
-            from safetensors.numpy import save_file
-
-            tensors = {"coef": np.ascontiguousarray(self.coef, dtype=np.float32),
-                       "intercept": np.ascontiguousarray(self.intercept, dtype=np.float32),
-                       "alpha": np.ascontiguousarray(getattr(self, "_alpha", np.zeros(0, np.float32)))}
-            with atomic_path(d / "weights.safetensors") as tmp:
-                save_file(tensors, str(tmp))
-        else:
-            from safetensors.torch import save_file
-
-            state = {k: v.detach().cpu().contiguous() for k, v in self.net.state_dict().items()}
-            with atomic_path(d / "weights.safetensors") as tmp:
-                save_file(state, str(tmp))
-            with atomic_path(d / "train_log.csv") as tmp:
-                pd.DataFrame(self.history).to_csv(tmp, index=False)
+        self._save_weights(d)
         write_json(d / "meta.json", {**self.meta, "pipelines": {"inputs": desc_in, "targets": desc_out}})
         write_manifest(d, FOLDER_FILES[:-1], kind=_KIND)  # last: every file above is complete
 
     @classmethod
     def load(cls, path: str | os.PathLike, *, device: str = "auto") -> "Reconstructor":
-        """Load a folder written by :meth:`save`; needs nothing else."""
+        """Load a folder written by :meth:`save` (as the class of its method); needs nothing else."""
         d = Path(path)
-        meta_path = d / "meta.json"
-        if not meta_path.is_file():
-            raise RunDirError(f"{d} is not a reconstructor folder (no meta.json); create one with "
-                              f"`rnagen reconstruct fit`")
+        meta = _read_folder_meta(d)
         fix = _LOAD_FIX
-        verify_manifest(d, fix=fix)
-        with reading(meta_path, fix=fix):
-            meta = json.loads(meta_path.read_text(encoding="utf-8"))
-            if not isinstance(meta, dict):
-                raise ValueError("not a JSON object")
-        if meta.get("kind") != _KIND:
-            raise RunDirError(f"{d} holds a {meta.get('kind', meta.get('model', 'unknown'))!r} folder, not a "
-                              f"reconstructor")
-        missing = [f for f in ("config.toml", "genes.tsv", "transforms.npz", "weights.safetensors")
-                   if not (d / f).is_file()]
-        if missing:
-            raise RunDirError(f"{d} is not a complete reconstructor folder (missing {', '.join(missing)}); {fix}")
         from ..config import read_toml
 
         with reading(d / "config.toml", fix=fix):
             cfg = build_config(ReconstructConfig, toml=read_toml(d / "config.toml"))
-        self = cls(cfg)
+        self = _METHODS[cfg.method](cfg)
+        self._load_genes_and_transforms(d, meta)
+        self._load_weights(d, fix=fix, device=device)
+        self.meta = meta
+        self.is_fitted = True
+        return self
+
+    def _load_genes_and_transforms(self, d: Path, meta: dict[str, Any]) -> None:
+        """Genes, roles and fitted pipelines of the folder (``meta`` loses its ``pipelines`` entry)."""
+        fix = _LOAD_FIX
         with reading(d / "genes.tsv", fix=fix):
             genes = pd.read_csv(d / "genes.tsv", sep="\t", dtype=str, keep_default_na=False)
             self.var_names = genes["gene"].tolist()
@@ -601,48 +572,169 @@ class Reconstructor:
             self.target_idx = np.flatnonzero(roles == "target").astype(np.int64)
             if sorted(self.input_idx.tolist()) != np.flatnonzero(roles == "input").tolist():
                 raise ValueError("genes.tsv and transforms.npz disagree on the input genes")
-        with reading(meta_path, fix=fix):
-            pip = meta.pop("pipelines")
+        with reading(d / "meta.json", fix=fix):
+            pipelines = meta.pop("pipelines")
         with reading(d / "transforms.npz", fix=fix):
-            self.pipe_in = Pipeline.from_state(pip["inputs"], {k[len("inputs/"):]: v for k, v in arrays.items()
-                                                               if k.startswith("inputs/")})
-            self.pipe_out = Pipeline.from_state(pip["targets"], {k[len("targets/"):]: v for k, v in arrays.items()
-                                                                 if k.startswith("targets/")})
+            self.pipe_in = Pipeline.from_state(pipelines["inputs"], {k[len("inputs/"):]: v for k, v in arrays.items()
+                                                                     if k.startswith("inputs/")})
+            self.pipe_out = Pipeline.from_state(pipelines["targets"], {k[len("targets/"):]: v
+                                                                       for k, v in arrays.items()
+                                                                       if k.startswith("targets/")})
             self.pipe_in.inverse_transform(np.zeros((1, len(self.input_idx)), dtype=np.float32))
             self.pipe_out.inverse_transform(np.zeros((1, len(self.target_idx)), dtype=np.float32))
+
+
+class LinearReconstructor(Reconstructor):
+    """Ridge least squares from input to target z-scores (Lacan et al.'s linear map, with a penalty chosen on
+    the validation split: :func:`rnagen.reconstruct.ridge.fit_ridge`)."""
+
+    def __init__(self, config: ReconstructConfig | None = None):
+        super().__init__(config)
+        self.coef: np.ndarray | None = None         # inputs x targets
+        self.intercept: np.ndarray | None = None
+        self._alpha: np.ndarray | None = None       # the penalty chosen for each target gene
+
+    def _progress_bar(self, n_targets: int) -> Any:
+        from tqdm.auto import tqdm
+
+        return tqdm(total=n_targets, desc="ridge", unit="gene")
+
+    def _fit_map(self, Zin: np.ndarray, Zout: np.ndarray, val_idx: np.ndarray, *, device: str,
+                 bar: Any) -> dict[str, Any]:
+        lin = self.config.linear
+        res = fit_ridge(Zin, Zout, val_idx=val_idx if len(lin.alphas) > 1 else None, alphas=lin.alphas,
+                        per_gene=lin.per_gene_alpha, block=lin.block,
+                        progress=bar.update if bar is not None else None)
+        self.coef, self.intercept = res.coef, res.intercept
+        self._alpha = res.alpha.astype(np.float32)
+        chosen = np.unique(res.alpha)
+        return {"alpha": float(chosen[0]) if chosen.size == 1 else "per gene",
+                "alpha_per_gene_counts": {f"{a:g}": int((res.alpha == a).sum()) for a in chosen},
+                "alphas": res.alphas.tolist(), "val_mse": res.val_mse.tolist(),
+                "val_r2_mean": float(res.val_r2[0]) if res.val_r2.size else None}
+
+    def _predict_z(self, Zin: np.ndarray) -> np.ndarray:
+        return Zin.astype(np.float32) @ self.coef + self.intercept
+
+    def _save_weights(self, d: Path) -> None:
+        from safetensors.numpy import save_file
+
+        alpha = self._alpha if self._alpha is not None else np.zeros(0, np.float32)
+        tensors = {"coef": np.ascontiguousarray(self.coef, dtype=np.float32),
+                   "intercept": np.ascontiguousarray(self.intercept, dtype=np.float32),
+                   "alpha": np.ascontiguousarray(alpha)}
+        with atomic_path(d / "weights.safetensors") as tmp:
+            save_file(tensors, str(tmp))
+
+    def _load_weights(self, d: Path, *, fix: str, device: str) -> None:
+        from safetensors.numpy import load_file
+
         w_path = d / "weights.safetensors"
-        misfit = "its tensors do not fit the genes and config.toml of the folder"
-        if cfg.method == "linear":
-            from safetensors.numpy import load_file
+        with reading(w_path, fix=fix):
+            w = load_file(str(w_path))
+        with reading(w_path, fix=fix, reason=_MISFIT):
+            self.coef, self.intercept = w["coef"], w["intercept"]
+            self._alpha = w.get("alpha")
+            if self.coef.shape != (len(self.input_idx), len(self.target_idx)) or \
+                    self.intercept.shape[-1] != len(self.target_idx):
+                raise ValueError(_MISFIT)
 
-            with reading(w_path, fix=fix):
-                w = load_file(str(w_path))
-            with reading(w_path, fix=fix, reason=misfit):
-                self.coef, self.intercept = w["coef"], w["intercept"]
-                self._alpha = w.get("alpha")
-                if self.coef.shape != (len(self.input_idx), len(self.target_idx)) or \
-                        self.intercept.shape[-1] != len(self.target_idx):
-                    raise ValueError(misfit)
-        else:
-            from safetensors.torch import load_file
 
-            from ..utils import resolve_device
-            from .mlp import build_mlp
+class MLPReconstructor(Reconstructor):
+    """A D-GEX MLP from input to target z-scores (Chen et al. 2016; :mod:`rnagen.reconstruct.mlp`), stopped
+    early on the validation split; its epochs are saved as ``train_log.csv``."""
 
-            self.device = resolve_device(device)
-            with reading(d / "config.toml", fix=fix):
-                self.net = build_mlp(len(self.input_idx), len(self.target_idx), cfg.mlp.hidden, cfg.mlp.dropout)
-            with reading(w_path, fix=fix):
-                state = load_file(str(w_path))
-            with reading(w_path, fix=fix, reason=misfit):
-                self.net.load_state_dict(state)
-            self.net.to(self.device).eval()
-            log = d / "train_log.csv"
-            with reading(log, fix=fix):
-                self.history = pd.read_csv(log).to_dict("records") if log.is_file() else []
-        self.meta = meta
-        self.is_fitted = True
-        return self
+    def __init__(self, config: ReconstructConfig | None = None):
+        super().__init__(config)
+        self.net = None
+        self.device = None
+
+    def _progress_bar(self, n_targets: int) -> Any:
+        from tqdm.auto import tqdm
+
+        return tqdm(total=self.config.mlp.max_epochs, desc="mlp", unit="epoch")
+
+    def _fit_map(self, Zin: np.ndarray, Zout: np.ndarray, val_idx: np.ndarray, *, device: str,
+                 bar: Any) -> dict[str, Any]:
+        from ..utils import resolve_device
+        from .mlp import build_mlp, train_mlp
+
+        self.device = resolve_device(device)
+        m = self.config.mlp
+
+        def _tick(epoch, row):
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(val_mse=f"{row['val_mse']:.4f}")
+
+        out = train_mlp(Zin, Zout, val_idx=val_idx, hidden=m.hidden, dropout=m.dropout, lr=m.lr,
+                        weight_decay=m.weight_decay, batch_size=m.batch_size, max_epochs=m.max_epochs,
+                        patience=m.patience, seed=self.config.seed, device=self.device, progress=_tick)
+        self.net = build_mlp(Zin.shape[1], Zout.shape[1], m.hidden, m.dropout)
+        self.net.load_state_dict(out.state)
+        self.net.to(self.device).eval()
+        self.history = out.history
+        return {"best_epoch": out.best_epoch, "epochs": out.epochs, "best_val_mse": out.best_val_mse,
+                "device": str(self.device)}
+
+    def _predict_z(self, Zin: np.ndarray) -> np.ndarray:
+        from .mlp import predict_mlp
+
+        return predict_mlp(self.net, Zin, device=self.device)
+
+    def _save_weights(self, d: Path) -> None:
+        from safetensors.torch import save_file
+
+        state = {k: v.detach().cpu().contiguous() for k, v in self.net.state_dict().items()}
+        with atomic_path(d / "weights.safetensors") as tmp:
+            save_file(state, str(tmp))
+        with atomic_path(d / "train_log.csv") as tmp:
+            pd.DataFrame(self.history).to_csv(tmp, index=False)
+
+    def _load_weights(self, d: Path, *, fix: str, device: str) -> None:
+        from safetensors.torch import load_file
+
+        from ..utils import resolve_device
+        from .mlp import build_mlp
+
+        w_path, m = d / "weights.safetensors", self.config.mlp
+        self.device = resolve_device(device)
+        with reading(d / "config.toml", fix=fix):
+            self.net = build_mlp(len(self.input_idx), len(self.target_idx), m.hidden, m.dropout)
+        with reading(w_path, fix=fix):
+            state = load_file(str(w_path))
+        with reading(w_path, fix=fix, reason=_MISFIT):
+            self.net.load_state_dict(state)
+        self.net.to(self.device).eval()
+        log = d / "train_log.csv"
+        with reading(log, fix=fix):
+            self.history = pd.read_csv(log).to_dict("records") if log.is_file() else []
+
+
+#: the class of each ``method``
+_METHODS: dict[str, type[Reconstructor]] = {"linear": LinearReconstructor, "mlp": MLPReconstructor}
+
+
+def _read_folder_meta(d: Path) -> dict[str, Any]:
+    """``meta.json`` of a complete, verified reconstructor folder ."""
+    meta_path = d / "meta.json"
+    if not meta_path.is_file():
+        raise RunDirError(f"{d} is not a reconstructor folder (no meta.json); create one with "
+                          f"`rnagen reconstruct fit`")
+    fix = _LOAD_FIX
+    verify_manifest(d, fix=fix)
+    with reading(meta_path, fix=fix):
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        if not isinstance(meta, dict):
+            raise ValueError("not a JSON object")
+    if meta.get("kind") != _KIND:
+        raise RunDirError(f"{d} holds a {meta.get('kind', meta.get('model', 'unknown'))!r} folder, not a "
+                          f"reconstructor")
+    missing = [f for f in ("config.toml", "genes.tsv", "transforms.npz", "weights.safetensors")
+               if not (d / f).is_file()]
+    if missing:
+        raise RunDirError(f"{d} is not a complete reconstructor folder (missing {', '.join(missing)}); {fix}")
+    return meta
 
 
 def fit(adata, *, inputs: str | Sequence[str] | os.PathLike = "landmarks",

@@ -56,9 +56,9 @@ def _inv(x: np.ndarray) -> np.ndarray:
 
 
 def _eigh_gram(G: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    # One BLAS thread: a p x p eigenproblem (p ~ 1,000) takes ~0.2 s on one core, while multi-threaded LAPACK
-    # on a busy machine spins for seconds (measured: 978 x 978, 0.19 s with 1 thread vs 2.6 s with 2 threads
-    # on a loaded 2-core host). The large products stay multi-threaded.
+    # One BLAS thread: a p x p eigenproblem (p ~ 1,000) is small, and multi-threaded LAPACK on a busy machine
+    # spends far longer spinning for cores than one thread takes to solve it. The large products stay
+    # multi-threaded.
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:  # pragma: no cover - shipped with scikit-learn
@@ -71,6 +71,23 @@ def _eigh_gram(G: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         s, V = np.linalg.eigh(G)
     # rounding can make the smallest eigenvalues of a PSD matrix slightly negative
     return np.clip(s, 0.0, None), V
+
+
+@dataclass
+class _Sums:
+    """Sufficient statistics of the fit part (``f``) and the validation part (``v``) of the rows, float64."""
+
+    nf: int
+    nv: int
+    Gf: np.ndarray    # X_fit^T X_fit (p x p)
+    sxf: np.ndarray   # column sums of X_fit
+    Gv: np.ndarray    # X_val^T X_val (zeros without a validation part)
+    sxv: np.ndarray
+    Sf: np.ndarray    # X_fit^T Y_fit (p x q)
+    Sv: np.ndarray    # X_val^T Y_val
+    syf: np.ndarray   # column sums of Y_fit
+    syv: np.ndarray
+    yyv: np.ndarray   # column sums of squares of Y_val
 
 
 def fit_ridge(
@@ -101,7 +118,7 @@ def fit_ridge(
     progress
         Optional callable ``progress(n_done)`` advanced by targets processed.
     """
-    n, p = X.shape
+    n = X.shape[0]
     q = Y.shape[1]
     if Y.shape[0] != n:
         raise DataError(f"inputs have {n} samples but targets {Y.shape[0]}")
@@ -116,10 +133,28 @@ def fit_ridge(
     fit_rows, val_rows = np.flatnonzero(~mask), np.flatnonzero(mask)
     if len(fit_rows) < 2:
         raise DataError(f"ridge needs at least 2 training samples outside the validation split, got {len(fit_rows)}")
-    Xf, Xv = X[fit_rows], X[val_rows]
-    nf, nv = len(fit_rows), len(val_rows)
+    sums = _sufficient_sums(X, Y, fit_rows, val_rows, choose=choose, block=block)
+    val_mse = np.zeros(0)
+    val_r2 = np.zeros(0)
+    if choose:
+        alpha, val_mse, val_r2 = _choose_penalty(sums, alphas, per_gene=per_gene)
+        if progress is not None:
+            progress(q)
+    else:
+        if alphas.size > 1:
+            raise DataError(f"{alphas.size} ridge penalties given but no validation split to choose among them; "
+                            "give one penalty or a validation size > 0")
+        alpha = np.full(q, alphas[0])
+    coef, intercept = _refit(sums, alpha, block=block)
+    return RidgeResult(coef=coef, intercept=intercept, alpha=alpha, alphas=alphas, val_mse=val_mse, val_r2=val_r2)
 
-    # -- sufficient statistics, split into fit and validation parts (float64 for everything p x p) ---------
+
+def _sufficient_sums(X: np.ndarray, Y: np.ndarray, fit_rows: np.ndarray, val_rows: np.ndarray, *, choose: bool,
+                     block: int) -> _Sums:
+    """The one pass over ``Y``: sufficient statistics split into fit and validation parts (float64 for
+    everything p x p; ``X^T Y`` in float32 blocks over the targets)."""
+    p, q = X.shape[1], Y.shape[1]
+    Xf, Xv = X[fit_rows], X[val_rows]
     Xf64 = Xf.astype(np.float64)
     Gf = Xf64.T @ Xf64
     sxf = Xf64.sum(0)
@@ -130,8 +165,8 @@ def fit_ridge(
         del Xv64
     else:
         Gv, sxv = np.zeros((p, p)), np.zeros(p)
-    Sf = np.empty((p, q), dtype=np.float64)   # X_fit^T Y_fit
-    Sv = np.zeros((p, q), dtype=np.float64)   # X_val^T Y_val
+    Sf = np.empty((p, q), dtype=np.float64)
+    Sv = np.zeros((p, q), dtype=np.float64)
     syf = np.empty(q, dtype=np.float64)
     syv = np.zeros(q, dtype=np.float64)
     yyv = np.zeros(q, dtype=np.float64)
@@ -144,59 +179,63 @@ def fit_ridge(
             Yv = Yb[val_rows].astype(np.float64)
             syv[b] = Yv.sum(0)
             yyv[b] = np.einsum("ij,ij->j", Yv, Yv)
+    return _Sums(nf=len(fit_rows), nv=len(val_rows), Gf=Gf, sxf=sxf, Gv=Gv, sxv=sxv, Sf=Sf, Sv=Sv, syf=syf,
+                 syv=syv, yyv=yyv)
 
-    val_mse = np.zeros(0)
-    val_r2 = np.zeros(0)
-    if choose:
-        # -- 1. fit part only: eigendecomposition and C = V^T Xc^T Yc (centred with the fit-part means) -----
-        mxf, myf = sxf / nf, syf / nf
-        s, V = _eigh_gram(Gf - nf * np.outer(mxf, mxf))
-        C = V.T @ (Sf - nf * np.outer(mxf, myf))                           # p x q
-        # Validation error without predicting: with M = (X_val - mx) V, Yc = Y_val - my, d = 1/(s + lam),
-        #   SSE_j(lam) = |Yc_j|^2 - 2 sum_k d_k B_kj C_kj + (D C)_j^T A (D C)_j,
-        # B = M^T Yc = V^T (X_val - mx)^T (Y_val - my) (from the validation sums already made), A = M^T M.
-        # The total over targets needs only K = C C^T: tr(D A D K), O(p^2) per penalty, so the grid is free.
-        B = V.T @ (Sv - np.outer(mxf, syv) - np.outer(sxv, myf) + nv * np.outer(mxf, myf))
-        A = V.T @ (Gv - np.outer(mxf, sxv) - np.outer(sxv, mxf) + nv * np.outer(mxf, mxf)) @ V
-        yy = yyv - 2.0 * myf * syv + nv * myf * myf                      # |Y_val_j - my_j|^2
-        sst = yyv - syv * syv / nv                                         # around the validation mean
-        BC = B * C
-        gk = BC.sum(1)
 
-        def sse_genes(dk: np.ndarray) -> np.ndarray:                     # dk: p x q or p x 1
-            DC = dk * C
-            return yy - 2.0 * (dk * BC).sum(0) + np.einsum("kj,kj->j", DC, A @ DC)
+def _choose_penalty(st: _Sums, alphas: np.ndarray, *,
+                    per_gene: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(alpha per target, mean validation MSE per grid penalty, [mean validation R^2 at the choice])``,
+    from a fit on the fit part only."""
+    nf, nv, q = st.nf, st.nv, st.Sf.shape[1]
+    # -- fit part only: eigendecomposition and C = V^T Xc^T Yc (centred with the fit-part means) ------------
+    mxf, myf = st.sxf / nf, st.syf / nf
+    s, V = _eigh_gram(st.Gf - nf * np.outer(mxf, mxf))
+    C = V.T @ (st.Sf - nf * np.outer(mxf, myf))                            # p x q
+    # Validation error without predicting: with M = (X_val - mx) V, Yc = Y_val - my, d = 1/(s + lam),
+    #   SSE_j(lam) = |Yc_j|^2 - 2 sum_k d_k B_kj C_kj + (D C)_j^T A (D C)_j,
+    # B = M^T Yc = V^T (X_val - mx)^T (Y_val - my) (from the validation sums already made), A = M^T M.
+    # The total over targets needs only K = C C^T: tr(D A D K), O(p^2) per penalty, so the grid is free.
+    sxv, syv, yyv = st.sxv, st.syv, st.yyv
+    B = V.T @ (st.Sv - np.outer(mxf, syv) - np.outer(sxv, myf) + nv * np.outer(mxf, myf))
+    A = V.T @ (st.Gv - np.outer(mxf, sxv) - np.outer(sxv, mxf) + nv * np.outer(mxf, mxf)) @ V
+    yy = yyv - 2.0 * myf * syv + nv * myf * myf                          # |Y_val_j - my_j|^2
+    sst = yyv - syv * syv / nv                                             # around the validation mean
+    BC = B * C
+    gk = BC.sum(1)
 
-        lams = nf * alphas
-        if per_gene:
-            sse = np.stack([sse_genes(_inv(s + lam)[:, None]) for lam in lams])
-            alpha = alphas[np.argmin(sse, axis=0)]
-            val_mse = sse.sum(1) / (nv * q)
-            chosen = sse[np.argmin(sse, axis=0), np.arange(q)]
-        else:
-            K = C @ C.T
-            tot = np.array([yy.sum() - 2.0 * (_inv(s + lam) * gk).sum()
-                            + np.einsum("k,kl,l,kl->", _inv(s + lam), A, _inv(s + lam), K) for lam in lams])
-            val_mse = tot / (nv * q)
-            alpha = np.full(q, alphas[int(np.argmin(tot))])
-            chosen = sse_genes(_inv(s + nf * alpha[0])[:, None])
-        if progress is not None:
-            progress(q)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            r2 = np.where(sst > 1e-12 * max(float(sst.max()), 1.0), 1.0 - chosen / sst, np.nan)
-        val_r2 = np.array([np.nanmean(r2)]) if np.isfinite(r2).any() else np.array([np.nan])
-        del B, C, BC
+    def sse_genes(dk: np.ndarray) -> np.ndarray:                         # dk: p x q or p x 1
+        DC = dk * C
+        return yy - 2.0 * (dk * BC).sum(0) + np.einsum("kj,kj->j", DC, A @ DC)
+
+    lams = nf * alphas
+    if per_gene:
+        sse = np.stack([sse_genes(_inv(s + lam)[:, None]) for lam in lams])
+        alpha = alphas[np.argmin(sse, axis=0)]
+        val_mse = sse.sum(1) / (nv * q)
+        chosen = sse[np.argmin(sse, axis=0), np.arange(q)]
     else:
-        if alphas.size > 1:
-            raise DataError(f"{alphas.size} ridge penalties given but no validation split to choose among them; "
-                            "give one penalty or a validation size > 0")
-        alpha = np.full(q, alphas[0])
-    # -- 2. refit on all training rows: the statistics add up, only the p x p eigenproblem is redone -------
-    mx = (sxf + sxv) / n
-    my = (syf + syv) / n
-    G = Gf + Gv - n * np.outer(mx, mx)
-    S = Sf + Sv
-    del Sf, Sv
+        K = C @ C.T
+        tot = np.array([yy.sum() - 2.0 * (_inv(s + lam) * gk).sum()
+                        + np.einsum("k,kl,l,kl->", _inv(s + lam), A, _inv(s + lam), K) for lam in lams])
+        val_mse = tot / (nv * q)
+        alpha = np.full(q, alphas[int(np.argmin(tot))])
+        chosen = sse_genes(_inv(s + nf * alpha[0])[:, None])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r2 = np.where(sst > 1e-12 * max(float(sst.max()), 1.0), 1.0 - chosen / sst, np.nan)
+    val_r2 = np.array([np.nanmean(r2)]) if np.isfinite(r2).any() else np.array([np.nan])
+    return alpha, val_mse, val_r2
+
+
+def _refit(st: _Sums, alpha: np.ndarray, *, block: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(coef, intercept)`` (float32) on all training rows: the statistics add up, only the p x p
+    eigenproblem is redone. Frees the summed ``X^T Y`` parts of ``st``."""
+    n, p, q = st.nf + st.nv, st.Sf.shape[0], st.Sf.shape[1]
+    mx = (st.sxf + st.sxv) / n
+    my = (st.syf + st.syv) / n
+    G = st.Gf + st.Gv - n * np.outer(mx, mx)
+    S = st.Sf + st.Sv
+    st.Sf = st.Sv = None  # type: ignore[assignment]  # p x q each: free them before the next p x q arrays
     S -= n * np.outer(mx, my)
     s, V = _eigh_gram(G)
     C = V.T @ S
@@ -206,4 +245,4 @@ def fit_ridge(
         d = _inv(s[:, None] + n * alpha[None, b])                       # p x |b|, eq. (1) per target
         coef[:, b] = (V @ (d * C[:, b])).astype(np.float32)
     intercept = (my - mx @ coef.astype(np.float64)).astype(np.float32)
-    return RidgeResult(coef=coef, intercept=intercept, alpha=alpha, alphas=alphas, val_mse=val_mse, val_r2=val_r2)
+    return coef, intercept

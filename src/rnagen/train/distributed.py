@@ -50,20 +50,3 @@ def init_distributed(device: torch.device) -> DistInfo:
     dist.init_process_group(backend=backend)
     return dist_info()
 
-
-def barrier() -> None:
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        dist.barrier()
-
-
-def broadcast_object(obj, src: int = 0):
-    """Send a picklable object from rank ``src`` to every rank (returns it unchanged when not distributed)."""
-    import torch.distributed as dist
-
-    if not (dist.is_available() and dist.is_initialized()):
-        return obj
-    box = [obj]
-    dist.broadcast_object_list(box, src=src)
-    return box[0]

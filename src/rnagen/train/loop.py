@@ -158,25 +158,29 @@ class TrainResult:
             self.ema.apply_to(module)
 
 
+@dataclass
 class StepContext:
     """Everything a training step needs; passed to a model's custom ``step_fn``."""
 
-    def __init__(self, *, module, raw, optimizers, schedulers, generator, cfg, device, dist, scaler,
-                 amp_dtype, ema: EMA | None = None):
-        self.module = module          # the module to call (DDP-wrapped when distributed and no step_fn)
-        self.raw = raw                # the unwrapped module
-        self.optimizers: dict[str, torch.optim.Optimizer] = optimizers
-        self.schedulers: dict[str, Any] = schedulers
-        self.generator: torch.Generator = generator
-        self.cfg: TrainConfig = cfg
-        self.device: torch.device = device
-        self.dist: DistInfo = dist
-        self.scaler = scaler
-        self.amp_dtype = amp_dtype
-        self.step = 0
-        self.ema = ema                # the parameters' moving average, when train.ema_decay > 0
+    module: nn.Module
+    """The module to call (DDP-wrapped when distributed with the default step)."""
+    raw: nn.Module
+    """The unwrapped module (what is saved, averaged and validated)."""
+    optimizers: dict[str, torch.optim.Optimizer]
+    schedulers: dict[str, Any]
+    generator: torch.Generator
+    """Noise of the objective (timesteps, reparameterisation...), seeded per run and rank."""
+    cfg: TrainConfig
+    device: torch.device
+    dist: DistInfo
+    scaler: torch.amp.GradScaler
+    amp_dtype: torch.dtype | None
+    ema: EMA | None = None
+    """The parameters' moving average, when ``train.ema_decay > 0``."""
+    step: int = 0
+    """Index of the step being taken (0-based)."""
 
-    def autocast(self):
+    def autocast(self) -> contextlib.AbstractContextManager:
         """Mixed-precision context on CUDA when enabled, a no-op otherwise."""
         if self.amp_dtype is None:
             return contextlib.nullcontext()
@@ -193,7 +197,8 @@ class StepContext:
                 dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)
                 p.grad.div_(self.dist.world_size)
 
-    def backward_step(self, loss: torch.Tensor, name: str = "main", params=None) -> float | None:
+    def backward_step(self, loss: torch.Tensor, name: str = "main",
+                      params: Iterable[nn.Parameter] | None = None) -> float | None:
         """Backward, (unscale), clip, optimiser step, scheduler step. Returns the gradient norm."""
         opt = self.optimizers[name]
         if params is None:
@@ -207,6 +212,9 @@ class StepContext:
         self.scaler.update()
         self.schedulers[name].step()
         return grad_norm
+
+
+StepFn = Callable[[StepContext, torch.Tensor, torch.Tensor], dict[str, float]]
 
 
 def _default_step(ctx: StepContext, xb: torch.Tensor, yb: torch.Tensor) -> dict[str, float]:
@@ -237,7 +245,274 @@ def _make_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig, lr: float, tot
 
     return torch.optim.lr_scheduler.LambdaLR(opt, factor)
 
+# ----------------------------------------------------------------------------------------------------------
+# set-up: optimisers, mixed precision, the rank wrapper
+# ----------------------------------------------------------------------------------------------------------
+def _build_optimizers(raw: nn.Module, cfg: TrainConfig, param_groups: dict[str, dict[str, Any]] | None,
+                      total: int) -> tuple[dict[str, torch.optim.Optimizer], dict[str, Any]]:
+    """One optimiser (AdamW unless the group names another) and one schedule over ``total`` steps per group."""
+    groups = param_groups or {"main": {"params": list(raw.parameters()), "lr": cfg.lr}}
+    optimizers, schedulers = {}, {}
+    for name, spec in groups.items():
+        spec = dict(spec)
+        params = list(spec.pop("params"))
+        lr = float(spec.pop("lr", cfg.lr))
+        opt_cls = spec.pop("optimizer", torch.optim.AdamW)
+        spec.setdefault("weight_decay", cfg.weight_decay)
+        optimizers[name] = opt_cls(params, lr=lr, **spec)
+        schedulers[name] = _make_scheduler(optimizers[name], cfg, lr, total)
+    return optimizers, schedulers
 
+
+def _global_batch(batch_size: int, n: int, dist: DistInfo) -> int:
+    """The global batch: capped at ``n``, divisible by the number of ranks so every rank gets an equal slice."""
+    B = min(batch_size, n)
+    return max(dist.world_size, B - B % dist.world_size)
+
+
+def _mixed_precision(cfg: TrainConfig, device: torch.device) -> tuple[torch.dtype | None, torch.amp.GradScaler]:
+    """The autocast dtype on CUDA (bf16 where supported, else fp16) and the loss scaler fp16 needs."""
+    amp_dtype = None
+    if cfg.amp and device.type == "cuda":
+        amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return amp_dtype, torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
+
+
+def _module_for_ranks(raw: nn.Module, dist: DistInfo, device: torch.device, custom_step: bool) -> nn.Module:
+    """The module the default step calls: DDP-wrapped under torch.distributed, else ``raw`` itself."""
+    if not dist.enabled:
+        return raw
+    if not custom_step:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        return DDP(raw, device_ids=[device.index] if device.type == "cuda" else None)
+    # A custom step has no DDP wrapper, so nothing broadcasts the initial weights: start every rank from
+    # rank 0's (as DDP does), else ranks that initialised differently would never agree.
+    import torch.distributed as tdist
+
+    with torch.no_grad():
+        for t in raw.state_dict().values():
+            tdist.broadcast(t, src=0)
+    return raw
+
+
+def _make_context(raw: nn.Module, cfg: TrainConfig, *, device: torch.device, dist: DistInfo, seed: int,
+                  total: int, custom_step: bool,
+                  param_groups: dict[str, dict[str, Any]] | None) -> StepContext:
+    optimizers, schedulers = _build_optimizers(raw, cfg, param_groups, total)
+    amp_dtype, scaler = _mixed_precision(cfg, device)
+    call_module = _module_for_ranks(raw, dist, device, custom_step)
+    # Noise for the objective (diffusion timesteps, VAE reparameterisation...): its own seeded generator,
+    # different per rank so ranks do not draw identical noise for different samples.
+    gen = torch.Generator(device=device)
+    gen.manual_seed(int(seed) * 7919 + 1 + dist.rank)
+    ema = EMA(raw, cfg.ema_decay) if cfg.ema_decay > 0 else None
+    return StepContext(module=call_module, raw=raw, optimizers=optimizers, schedulers=schedulers, generator=gen,
+                       cfg=cfg, device=device, dist=dist, scaler=scaler, amp_dtype=amp_dtype, ema=ema)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# progress, checkpoints and resume
+# ----------------------------------------------------------------------------------------------------------
+@dataclass
+class _Progress:
+    """What a run has done so far; saved in the checkpoint and restored on resume."""
+
+    step: int = 0
+    history: list[dict[str, float]] = field(default_factory=list)
+    seconds_before: float = 0.0
+    """Training time of the runs this one resumes."""
+    started: float = field(default_factory=time.perf_counter)
+
+    def seconds(self) -> float:
+        return self.seconds_before + (time.perf_counter() - self.started)
+
+
+@dataclass
+class _Checkpoints:
+    """Writes and reads ``run_dir / name`` for one run (identified by its fingerprint)."""
+
+    run_dir: Path
+    name: str
+    fingerprint: str
+
+    @property
+    def path(self) -> Path:
+        return self.run_dir / self.name
+
+    def resume(self, ctx: StepContext, tracker: ValidationTracker | None) -> _Progress:
+        """The progress saved in the checkpoint, with every state of ``ctx`` (and ``tracker``) restored."""
+        verify_manifest(self.run_dir, fix=_CKPT_FIX, only=[self.name])
+        state = read_checkpoint(self.path, map_location=ctx.device)
+        if state.get("fingerprint", "") != self.fingerprint:
+            raise RunDirError(
+                f"{self.path} belongs to a run with other data or settings; use a new --out folder, "
+                "or --no-resume to start this one from scratch"
+            )
+        try:
+            ctx.raw.load_state_dict(state["module"])
+            for k, o in ctx.optimizers.items():
+                o.load_state_dict(state["optimizers"][k])
+            for k, s in ctx.schedulers.items():
+                s.load_state_dict(state["schedulers"][k])
+            if ctx.ema is not None and "ema" in state:
+                ctx.ema.load_state_dict(state["ema"], int(state.get("ema_updates", 0)))
+            if state.get("scaler"):
+                ctx.scaler.load_state_dict(state["scaler"])
+            ctx.generator.set_state(state["noise_rng"][ctx.dist.rank % len(state["noise_rng"])].to("cpu"))
+            progress = _Progress(step=int(state["step"]), history=list(state.get("history", [])),
+                                 seconds_before=float(state.get("seconds", 0.0)))
+            if tracker is not None and "validation" in state:
+                tracker.load_state_dict(state["validation"])
+        except Exception:  # noqa: BLE001 - tensors of the wrong shape, missing entries
+            raise RunDirError(f"{self.path} does not fit this model (its tensors or entries differ); "
+                              f"{_CKPT_FIX}") from None
+        return progress
+
+    def save(self, ctx: StepContext, progress: _Progress, tracker: ValidationTracker | None) -> None:
+        """Write the checkpoint atomically (rank 0), with every rank's noise-generator state."""
+        states = _gather_generator_states(ctx)
+        if not ctx.dist.is_main:
+            return
+        payload = {
+            "step": progress.step,
+            "fingerprint": self.fingerprint,
+            "module": ctx.raw.state_dict(),
+            "optimizers": {k: o.state_dict() for k, o in ctx.optimizers.items()},
+            "schedulers": {k: s.state_dict() for k, s in ctx.schedulers.items()},
+            "scaler": ctx.scaler.state_dict() if ctx.scaler.is_enabled() else {},
+            "noise_rng": states,
+            "history": progress.history,
+            "seconds": progress.seconds(),
+            "config": asdict(ctx.cfg),
+        }
+        if ctx.ema is not None:
+            payload["ema"] = ctx.ema.state_dict()
+            payload["ema_updates"] = ctx.ema.num_updates
+        if tracker is not None:
+            payload["validation"] = tracker.state_dict()
+        with atomic_path(self.path, suffix=".pt") as tmp:
+            torch.save(payload, tmp)
+            # the manifest accepts the old and the new checkpoint until it is rewritten below, so a kill
+            # between the two writes leaves a folder that still verifies
+            write_manifest(self.run_dir, RUN_FILES, pending={self.name: tmp}, fingerprint=self.fingerprint)
+        write_manifest(self.run_dir, RUN_FILES, fingerprint=self.fingerprint)
+
+
+def _gather_generator_states(ctx: StepContext) -> list[torch.Tensor]:
+    """Every rank's noise-generator state, so a resumed DDP run continues each rank's stream."""
+    states = [ctx.generator.get_state()]
+    if not ctx.dist.enabled:
+        return states
+    import torch.distributed as tdist
+
+    local = states[0].to(ctx.device) if ctx.device.type == "cuda" else states[0]  # nccl needs CUDA tensors
+    states = [torch.empty_like(local) for _ in range(ctx.dist.world_size)]
+    tdist.all_gather(states, local)
+    return [s.cpu() for s in states]
+
+
+# ----------------------------------------------------------------------------------------------------------
+# the steps: batches, the rank-averaged log, validation
+# ----------------------------------------------------------------------------------------------------------
+class _Batches:
+    """Global batches of a seeded permutation per epoch (a resumed run sees the batches an uninterrupted one
+    would); under DDP each rank takes its slice of the global batch."""
+
+    def __init__(self, n: int, batch: int, *, seed: int, device: torch.device, dist: DistInfo) -> None:
+        self.n, self.batch, self.seed, self.device, self.dist = n, batch, int(seed), device, dist
+        self.per_epoch = max(1, n // batch)
+        self._perm: torch.Tensor | None = None
+        self._epoch = -1
+
+    def indices(self, step: int) -> torch.Tensor:
+        epoch, pos = divmod(step, self.per_epoch)
+        if epoch != self._epoch:
+            g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+            self._perm = torch.randperm(self.n, generator=g).to(self.device)
+            self._epoch = epoch
+        idx = self._perm[pos * self.batch:(pos + 1) * self.batch]
+        return idx[self.dist.rank::self.dist.world_size] if self.dist.enabled else idx
+
+
+def _log_row(ctx: StepContext, step: int, sums: dict[str, float], count: int) -> dict[str, float]:
+    """The training log row of ``step``: the learning rate and the mean of each logged number since the
+    last row, averaged over ranks."""
+    row = {"step": step, "lr": ctx.optimizers[next(iter(ctx.optimizers))].param_groups[0]["lr"]}
+    means = {k: v / count for k, v in sums.items()}
+    if ctx.dist.enabled and means:
+        # each rank saw only its slice of the global batch: log the mean over ranks, i.e. what one process
+        # training on the whole global batch would log (equal slices, so exact for means)
+        import torch.distributed as tdist
+
+        keys = sorted(means)
+        t = torch.tensor([means[k] for k in keys], dtype=torch.float64,
+                         device=ctx.device if ctx.device.type == "cuda" else "cpu")
+        tdist.all_reduce(t, op=tdist.ReduceOp.SUM)
+        reduced = dict(zip(keys, (t / ctx.dist.world_size).tolist()))
+        means = {k: reduced[k] for k in means}
+    row.update(means)
+    return row
+
+
+def _validate(ctx: StepContext, validator: Callable[[], dict[str, float]], tracker: ValidationTracker,
+              progress: _Progress) -> bool:
+    """Score the EMA weights (the live ones without EMA) at this step; True when training should stop.
+
+    Every rank validates the same (synchronised) weights on the same held-out profiles, so all ranks take
+    the same stopping decision without communicating. The global RNG is forked, so training draws the same
+    numbers with or without validation.
+    """
+    raw = ctx.raw
+    live = {k: v.detach().clone() for k, v in raw.state_dict().items()}
+    if ctx.ema is not None:
+        ctx.ema.apply_to(raw)
+    raw.eval()
+    with torch.random.fork_rng(devices=[ctx.device] if ctx.device.type == "cuda" else []):
+        row = validator()
+    weights = {k: v.detach().clone() for k, v in raw.state_dict().items()}
+    raw.load_state_dict(live)
+    raw.train()
+    stop = tracker.check(progress.step, row, weights)
+    # the check's numbers join the training log row of the same step
+    if progress.history and progress.history[-1]["step"] == progress.step:
+        progress.history[-1].update({f"val_{k}": float(v) for k, v in row.items()})
+    return stop
+
+
+def _run_steps(ctx: StepContext, step_fn: StepFn, batches: _Batches, X: torch.Tensor, y: torch.Tensor, *,
+               total: int, progress: _Progress, checkpoints: _Checkpoints | None,
+               validator: Callable[[], dict[str, float]] | None, tracker: ValidationTracker | None,
+               bar: Any) -> None:
+    """Steps from ``progress.step`` to ``total`` (or until validation stops), logging and checkpointing."""
+    cfg, sums, count = ctx.cfg, {}, 0
+    ctx.raw.train()
+    while progress.step < total and not (tracker is not None and tracker.stop_reason):
+        idx = batches.indices(progress.step)
+        ctx.step = progress.step
+        logs = step_fn(ctx, X[idx], y[idx])
+        if ctx.ema is not None:
+            ctx.ema.update(ctx.raw)
+        progress.step += 1
+        step = progress.step
+        for k, v in logs.items():
+            sums[k] = sums.get(k, 0.0) + float(v)
+        count += 1
+        bar.update(1)
+        check = tracker is not None and (step % tracker.every == 0 or step == total)
+        if step % max(1, cfg.log_every) == 0 or step == total or check:
+            row = _log_row(ctx, step, sums, count)
+            progress.history.append(row)
+            bar.set_postfix({k: f"{v:.4g}" for k, v in row.items() if k not in ("step", "lr")})
+            sums, count = {}, 0
+        stopped = check and _validate(ctx, validator, tracker, progress)
+        if checkpoints is not None and (step % max(1, cfg.checkpoint_every) == 0 or step == total or stopped):
+            checkpoints.save(ctx, progress, tracker)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# the loop
+# ----------------------------------------------------------------------------------------------------------
 def train_loop(
     module: nn.Module,
     X: torch.Tensor,
@@ -249,7 +524,7 @@ def train_loop(
     run_dir: str | Path | None = None,
     progress: bool = True,
     resume: bool = True,
-    step_fn: Callable[[StepContext, torch.Tensor, torch.Tensor], dict[str, float]] | None = None,
+    step_fn: StepFn | None = None,
     param_groups: dict[str, dict[str, Any]] | None = None,
     fingerprint: str = "",
     desc: str = "train",
@@ -290,189 +565,24 @@ def train_loop(
         raise ConfigError("no training samples")
     X = X.to(device, torch.float32)
     y = y.to(device, torch.long)
-    # Global batch: capped at n, divisible by the number of ranks so every rank gets an equal slice.
-    B = min(cfg.batch_size, n)
-    B = max(dist.world_size, B - B % dist.world_size)
-    steps_per_epoch = max(1, n // B)
+    B = _global_batch(cfg.batch_size, n, dist)
     total, budget_source = resolve_budget(cfg, n, B)
-
-    groups = param_groups or {"main": {"params": list(raw.parameters()), "lr": cfg.lr}}
-    optimizers, schedulers = {}, {}
-    for name, spec in groups.items():
-        spec = dict(spec)
-        params = list(spec.pop("params"))
-        lr = float(spec.pop("lr", cfg.lr))
-        opt_cls = spec.pop("optimizer", torch.optim.AdamW)
-        spec.setdefault("weight_decay", cfg.weight_decay)
-        optimizers[name] = opt_cls(params, lr=lr, **spec)
-        schedulers[name] = _make_scheduler(optimizers[name], cfg, lr, total)
-
-    amp_dtype = None
-    if cfg.amp and device.type == "cuda":
-        amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
-
-    call_module = raw
-    if dist.enabled and step_fn is None:
-        from torch.nn.parallel import DistributedDataParallel as DDP
-
-        call_module = DDP(raw, device_ids=[device.index] if device.type == "cuda" else None)
-    elif dist.enabled:
-        # A custom step has no DDP wrapper, so nothing broadcasts the initial weights: start every rank
-        # from rank 0's (as DDP does), else ranks that initialised differently would never agree.
-        import torch.distributed as tdist
-
-        with torch.no_grad():
-            for t in raw.state_dict().values():
-                tdist.broadcast(t, src=0)
-
-    # Noise for the objective (diffusion timesteps, VAE reparameterisation...): its own seeded generator,
-    # different per rank so ranks do not draw identical noise for different samples.
-    gen = torch.Generator(device=device)
-    gen.manual_seed(int(seed) * 7919 + 1 + dist.rank)
-    ema = EMA(raw, cfg.ema_decay) if cfg.ema_decay > 0 else None
-    ctx = StepContext(module=call_module, raw=raw, optimizers=optimizers, schedulers=schedulers, generator=gen,
-                      cfg=cfg, device=device, dist=dist, scaler=scaler, amp_dtype=amp_dtype, ema=ema)
-
-    history: list[dict[str, float]] = []
-    step, seconds_before = 0, 0.0
+    ctx = _make_context(raw, cfg, device=device, dist=dist, seed=seed, total=total, custom_step=step_fn is not None,
+                        param_groups=param_groups)
     tracker = ValidationTracker(patience=cfg.patience, budget=total, budget_source=budget_source,
                                 every=cfg.val_every or max(25, total // 20)) if validator is not None else None
-    ckpt_path = Path(run_dir) / checkpoint_name if run_dir is not None else None
+    checkpoints = _Checkpoints(Path(run_dir), checkpoint_name, fingerprint) if run_dir is not None else None
     if run_dir is not None and dist.is_main:
         remove_stale_temporaries(run_dir)  # a checkpoint write interrupted by kill -9 leaves its temp file
-    if ckpt_path is not None and resume and ckpt_path.exists():
-        verify_manifest(run_dir, fix=_CKPT_FIX, only=[ckpt_path.name])
-        state = read_checkpoint(ckpt_path, map_location=device)
-        if state.get("fingerprint", "") != fingerprint:
-            raise RunDirError(
-                f"{ckpt_path} belongs to a run with other data or settings; use a new --out folder, "
-                "or --no-resume to start this one from scratch"
-            )
-        try:
-            raw.load_state_dict(state["module"])
-            for k, o in optimizers.items():
-                o.load_state_dict(state["optimizers"][k])
-            for k, s in schedulers.items():
-                s.load_state_dict(state["schedulers"][k])
-            if ema is not None and "ema" in state:
-                ema.load_state_dict(state["ema"], int(state.get("ema_updates", 0)))
-            if state.get("scaler"):
-                scaler.load_state_dict(state["scaler"])
-            gen.set_state(state["noise_rng"][dist.rank % len(state["noise_rng"])].to("cpu"))
-            step = int(state["step"])
-            history = list(state.get("history", []))
-            seconds_before = float(state.get("seconds", 0.0))
-            if tracker is not None and "validation" in state:
-                tracker.load_state_dict(state["validation"])
-        except Exception:  # noqa: BLE001 - tensors of the wrong shape, missing entries
-            raise RunDirError(f"{ckpt_path} does not fit this model (its tensors or entries differ); "
-                              f"{_CKPT_FIX}") from None
+    done = _Progress()
+    if checkpoints is not None and resume and checkpoints.path.exists():
+        done = checkpoints.resume(ctx, tracker)
 
-    def save_checkpoint() -> None:
-        if ckpt_path is None:
-            return
-        # every rank's noise-generator state, gathered so a resumed DDP run continues each rank's stream
-        states = [gen.get_state()]
-        if dist.enabled:
-            import torch.distributed as tdist
-
-            local = states[0].to(device) if device.type == "cuda" else states[0]  # nccl needs CUDA tensors
-            states = [torch.empty_like(local) for _ in range(dist.world_size)]
-            tdist.all_gather(states, local)
-            states = [s.cpu() for s in states]
-        if not dist.is_main:
-            return
-        payload = {
-            "step": step,
-            "fingerprint": fingerprint,
-            "module": raw.state_dict(),
-            "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
-            "schedulers": {k: s.state_dict() for k, s in schedulers.items()},
-            "scaler": scaler.state_dict() if scaler.is_enabled() else {},
-            "noise_rng": states,
-            "history": history,
-            "seconds": seconds_before + (time.perf_counter() - t0),
-            "config": asdict(cfg),
-        }
-        if ema is not None:
-            payload["ema"] = ema.state_dict()
-            payload["ema_updates"] = ema.num_updates
-        if tracker is not None:
-            payload["validation"] = tracker.state_dict()
-        with atomic_path(ckpt_path, suffix=".pt") as tmp:
-            torch.save(payload, tmp)
-            # the manifest accepts the old and the new checkpoint until it is rewritten below, so a kill
-            # between the two writes leaves a folder that still verifies
-            write_manifest(run_dir, RUN_FILES, pending={ckpt_path.name: tmp}, fingerprint=fingerprint)
-        write_manifest(run_dir, RUN_FILES, fingerprint=fingerprint)
-
-    def validate() -> bool:
-        """Score the EMA weights (the live ones without EMA); True when training should stop."""
-        live = {k: v.detach().clone() for k, v in raw.state_dict().items()}
-        if ema is not None:
-            ema.apply_to(raw)
-        raw.eval()
-        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-            row = validator()
-        weights = {k: v.detach().clone() for k, v in raw.state_dict().items()}
-        raw.load_state_dict(live)
-        raw.train()
-        stop = tracker.check(step, row, weights)
-        # the check's numbers join the training log row of the same step
-        if history and history[-1]["step"] == step:
-            history[-1].update({f"val_{k}": float(v) for k, v in row.items()})
-        return stop
-
-    raw.train()
-    t0 = time.perf_counter()
-    acc: dict[str, float] = {}
-    n_acc = 0
-    bar = tqdm(total=total, initial=step, desc=desc, disable=not progress or not dist.is_main,
+    done.started = time.perf_counter()
+    bar = tqdm(total=total, initial=done.step, desc=desc, disable=not progress or not dist.is_main,
                dynamic_ncols=True, leave=False)
-    perm, perm_epoch = None, -1
-    while step < total and not (tracker is not None and tracker.stop_reason):
-        epoch, pos = divmod(step, steps_per_epoch)
-        if epoch != perm_epoch:
-            g = torch.Generator().manual_seed(int(seed) * 1_000_003 + epoch)
-            perm = torch.randperm(n, generator=g).to(device)
-            perm_epoch = epoch
-        idx = perm[pos * B:(pos + 1) * B]
-        if dist.enabled:
-            idx = idx[dist.rank::dist.world_size]
-        ctx.step = step
-        logs = (step_fn or _default_step)(ctx, X[idx], y[idx])
-        if ema is not None:
-            ema.update(raw)
-        step += 1
-        for k, v in logs.items():
-            acc[k] = acc.get(k, 0.0) + float(v)
-        n_acc += 1
-        bar.update(1)
-        check = tracker is not None and (step % tracker.every == 0 or step == total)
-        if step % max(1, cfg.log_every) == 0 or step == total or check:
-            row = {"step": step, "lr": optimizers[next(iter(optimizers))].param_groups[0]["lr"]}
-            means = {k: v / n_acc for k, v in acc.items()}
-            if dist.enabled and means:
-                # each rank saw only its slice of the global batch: log the mean over ranks, i.e. what one
-                # process training on the whole global batch would log (equal slices, so exact for means)
-                import torch.distributed as tdist
-
-                keys = sorted(means)
-                t = torch.tensor([means[k] for k in keys], dtype=torch.float64,
-                                 device=device if device.type == "cuda" else "cpu")
-                tdist.all_reduce(t, op=tdist.ReduceOp.SUM)
-                reduced = dict(zip(keys, (t / dist.world_size).tolist()))
-                means = {k: reduced[k] for k in means}
-            row.update(means)
-            history.append(row)
-            bar.set_postfix({k: f"{v:.4g}" for k, v in row.items() if k not in ("step", "lr")})
-            acc, n_acc = {}, 0
-        # every rank validates the same (synchronised) weights on the same held-out profiles, so all ranks
-        # take the same stopping decision without communicating
-        stopped = check and validate()
-        if step % max(1, cfg.checkpoint_every) == 0 or step == total or stopped:
-            save_checkpoint()
+    _run_steps(ctx, step_fn or _default_step, _Batches(n, B, seed=seed, device=device, dist=dist), X, y,
+               total=total, progress=done, checkpoints=checkpoints, validator=validator, tracker=tracker, bar=bar)
     bar.close()
     raw.eval()
     best_state, record = None, None
@@ -480,6 +590,6 @@ def train_loop(
         if not tracker.stop_reason:  # resumed from a checkpoint written at the end of the budget
             tracker.stop_reason = "max_steps" if budget_source == "max_steps" else "budget"
         best_state = tracker.best_weights
-        record = tracker.record(steps=step)
-    return TrainResult(history=history, seconds=seconds_before + time.perf_counter() - t0, steps=step, ema=ema,
+        record = tracker.record(steps=done.step)
+    return TrainResult(history=done.history, seconds=done.seconds(), steps=done.step, ema=ctx.ema,
                        best_state=best_state, validation=record)

@@ -3,8 +3,15 @@ objective measured on a validation split, pruning, and storage shared by several
 default, PostgreSQL for several machines)."""
 from .objective import OBJECTIVES, Scores, objective_value, score_synthetic
 from .spaces import BUDGETS, Budget, get_budget, register_space, registered_spaces, space_for, suggest
-from .study import (DEFAULT_STORAGE, best_config, normalise_storage, open_study, split_validation, tune,
-                    write_best_config)
+from .study import (
+                    DEFAULT_STORAGE,
+                    best_config,
+                    normalise_storage,
+                    open_study,
+                    split_validation,
+                    tune,
+                    write_best_config,
+)
 
 __all__ = ["tune", "open_study", "best_config", "write_best_config", "normalise_storage", "split_validation",
            "DEFAULT_STORAGE", "OBJECTIVES", "Scores", "objective_value", "score_synthetic", "BUDGETS", "Budget",

@@ -69,7 +69,8 @@ def score_synthetic(real: np.ndarray, y_real: np.ndarray, fake: np.ndarray, y_fa
     if not np.isfinite(fake).all():
         # a diverged model: the worst possible scores rather than an exception that kills the study
         return Scores(density=0.0, aa_ts=1.0, aa_score=0.0, tstr=0.0)
-    from ..metrics import METRICS, adversarial_accuracy, prdc, tstr as tstr_metric
+    from ..metrics import METRICS, adversarial_accuracy, prdc
+    from ..metrics import tstr as tstr_metric
 
     k = max(1, min(int(k), len(real) - 1, len(fake) - 1))
     density = float(prdc(real, fake, k=k)["density"])

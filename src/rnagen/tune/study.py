@@ -27,8 +27,8 @@ import numpy as np
 from ..config import build_config, check_number, check_seed, write_config
 from ..errors import ConfigError, DataError, RnagenError
 from ..pp.prepare import dense, is_logged
-from .objective import Scores, check_objective, objective_value, score_synthetic
 from ..utils import check_device
+from .objective import Scores, check_objective, objective_value, score_synthetic
 from .spaces import Budget, get_budget, has_train_section, suggest
 
 DEFAULT_STORAGE = "sqlite:///rnagen-tune.db"

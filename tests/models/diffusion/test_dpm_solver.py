@@ -73,8 +73,9 @@ def test_one_and_two_steps_golden_against_hand_computation():
     s = DPMSolverPPSampler(SCH)
     s.set_timesteps(5)
     assert s.timesteps.tolist() == [999, 799, 599, 399, 199]
-    X1 = s.step(torch.tensor([[e1]], dtype=torch.float64), 999, 799, torch.tensor([[x]], dtype=torch.float64))
-    X2 = s.step(torch.tensor([[e2]], dtype=torch.float64), 799, 599, X1)
+    X1, P1 = s.step(torch.tensor([[e1]], dtype=torch.float64), 999, 799, torch.tensor([[x]], dtype=torch.float64))
+    X2, P2 = s.step(torch.tensor([[e2]], dtype=torch.float64), 799, 599, X1)
+    assert (P1.item(), P2.item()) == pytest.approx((d1, d2), rel=1e-12)  # the data predictions x_θ
     assert X1.item() == pytest.approx(x1, rel=1e-12)
     assert X2.item() == pytest.approx(x2, rel=1e-12)
     # the first-order update of the same second step (what dropping the 2M correction gives) is far off
@@ -93,7 +94,9 @@ def test_first_step_and_last_step_are_ddim(prediction):
     torch.testing.assert_close(dpm.step(f(x, t), t, tp, x), ddim.step(f(x, t), t, tp, x), rtol=1e-12, atol=1e-12)
     # the final step returns the predicted x0 whatever the history
     t = int(dpm.timesteps[-1])
-    torch.testing.assert_close(dpm.step(f(x, t), t, -1, x), ddim.step(f(x, t), t, -1, x), rtol=1e-12, atol=1e-12)
+    last, x0 = dpm.step(f(x, t), t, -1, x)
+    torch.testing.assert_close((last, x0), ddim.step(f(x, t), t, -1, x), rtol=1e-12, atol=1e-12)
+    assert torch.equal(last, x0)
 
 
 @pytest.mark.parametrize("prediction", ["eps", "v"])
@@ -180,9 +183,9 @@ def test_deterministic_and_memory_constant():
 
 
 def test_eta_must_be_zero():
-    s = DPMSolverPPSampler(SCH)
-    with pytest.raises(ConfigError, match="deterministic"):
-        s.step(torch.zeros(1, 1), 999, 979, torch.zeros(1, 1), eta=0.5)
+    assert DPMSolverPPSampler(SCH).eta == 0.0 and DPMSolverPPSampler(SCH, eta=0).eta == 0.0
+    with pytest.raises(ConfigError, match=r"deterministic: eta must be 0 \(got 0.5\); use ddim for eta > 0"):
+        DPMSolverPPSampler(SCH, eta=0.5)
     with pytest.raises(ConfigError, match="deterministic"):
         SampleConfig(sampler="dpm++", eta=1.0)
     assert SampleConfig(sampler="dpm++", spacing="logsnr").sampler == "dpm++"
@@ -225,7 +228,7 @@ def test_guidance_with_an_exact_denoiser(prediction):
     for w in (0.0, 1.5):
         s = make_sampler("dpm++", SCH, prediction=prediction)
         s.set_timesteps(15)
-        x = m.generate(y, sampler=s, eta=0.0, guidance=w, seed=0, batch_size=8192)
+        x = m.generate(y, sampler=s, guidance=w, seed=0, batch_size=8192)
         for c, mu in enumerate(MUS):
             xc = x[y.numpy() == c, 0]
             # the exact map from x_T ~ N(0, 1) shifts the mean by -SD α_T μ (α_T ≈ 0.027; see above)

@@ -57,7 +57,7 @@ def test_eta_one_sigma_is_ddpm_posterior_std():
 def test_ddim_eta1_equals_ddpm_step_by_step(prediction, S):
     sch = NoiseSchedule("quad", 1000)
     f = exact_denoiser(sch, prediction)
-    ddim, ddpm = DDIMSampler(sch, prediction=prediction), DDPMSampler(sch, prediction=prediction)
+    ddim, ddpm = DDIMSampler(sch, prediction=prediction, eta=1.0), DDPMSampler(sch, prediction=prediction)
     ddim.set_timesteps(S), ddpm.set_timesteps(S)
     g = torch.Generator().manual_seed(0)
     x = torch.randn(256, 3, generator=g, dtype=torch.float64)
@@ -65,9 +65,10 @@ def test_ddim_eta1_equals_ddpm_step_by_step(prediction, S):
     for i in range(S):
         t, tp = int(ddim.timesteps[i]), ddim.previous_timestep(i)
         z = torch.randn(x.shape, generator=g, dtype=torch.float64)
-        x = ddim.step(f(x, t), t, tp, x, eta=1.0, noise=z)
-        y = ddpm.step(f(y, t), t, tp, y, noise=z)
+        x, x0_ddim = ddim.step(f(x, t), t, tp, x, noise=z)
+        y, x0_ddpm = ddpm.step(f(y, t), t, tp, y, noise=z)
     torch.testing.assert_close(x, y, rtol=1e-8, atol=1e-8)
+    torch.testing.assert_close(x0_ddim, x0_ddpm, rtol=1e-8, atol=1e-8)
 
 
 @pytest.mark.parametrize("prediction", ["eps", "v"])
@@ -79,11 +80,12 @@ def test_ddpm_and_ddim_recover_the_data_distribution(prediction):
     x = ddpm.sample(f, (n, 1), steps=1000, generator=torch.Generator().manual_seed(1))
     assert float(x.mean()) == pytest.approx(MU, abs=0.02)
     assert float(x.std()) == pytest.approx(SD, rel=0.03)
-    ddim = make_sampler("ddim", sch, prediction=prediction)
-    x2 = ddim.sample(f, (n, 1), steps=1000, eta=1.0, generator=torch.Generator().manual_seed(1))
+    ddim = make_sampler("ddim", sch, prediction=prediction, eta=1.0)
+    x2 = ddim.sample(f, (n, 1), steps=1000, generator=torch.Generator().manual_seed(1))
     torch.testing.assert_close(x2, x, rtol=1e-4, atol=1e-4)  # same chain, same noise: DDIM(eta=1, S=T) == DDPM
     # deterministic DDIM with 50 respaced steps: same statistics (probability-flow discretisation)
-    x3 = ddim.sample(f, (n, 1), steps=50, eta=0.0, generator=torch.Generator().manual_seed(2))
+    x3 = make_sampler("ddim", sch, prediction=prediction).sample(f, (n, 1), steps=50,
+                                                                 generator=torch.Generator().manual_seed(2))
     assert float(x3.mean()) == pytest.approx(MU, abs=0.05)
     assert float(x3.std()) == pytest.approx(SD, rel=0.05)
 
@@ -93,16 +95,16 @@ def test_eta0_is_deterministic_given_x_T():
     f = exact_denoiser(sch)
     s = DDIMSampler(sch)
     x_T = torch.randn(100, 4, generator=torch.Generator().manual_seed(3))
-    a = s.sample(f, x_T.shape, steps=20, eta=0.0, x_T=x_T, generator=torch.Generator().manual_seed(10))
+    a = s.sample(f, x_T.shape, steps=20, x_T=x_T, generator=torch.Generator().manual_seed(10))
     g = torch.Generator().manual_seed(99)
     state = g.get_state()
-    b = s.sample(f, x_T.shape, steps=20, eta=0.0, x_T=x_T, generator=g)
+    b = s.sample(f, x_T.shape, steps=20, x_T=x_T, generator=g)
     assert torch.equal(a, b)
     assert torch.equal(g.get_state(), state)  # no noise was drawn after x_T
     # same seed -> same x_T -> same samples; eta > 0 draws fresh noise and changes them
     c = s.sample(f, (100, 4), steps=20, generator=torch.Generator().manual_seed(5))
     d = s.sample(f, (100, 4), steps=20, generator=torch.Generator().manual_seed(5))
-    e = s.sample(f, (100, 4), steps=20, eta=0.5, generator=torch.Generator().manual_seed(5))
+    e = DDIMSampler(sch, eta=0.5).sample(f, (100, 4), steps=20, generator=torch.Generator().manual_seed(5))
     assert torch.equal(c, d) and not torch.allclose(c, e)
 
 
@@ -132,5 +134,30 @@ def test_bad_options():
         DDIMSampler(sch, prediction="x0")
     with pytest.raises(ConfigError, match="sampler"):
         make_sampler("euler", sch)
-    with pytest.raises(ConfigError, match="eta"):
-        DDIMSampler(sch).step(torch.zeros(1, 1), 5, 4, torch.zeros(1, 1), eta=-1)
+    with pytest.raises(ConfigError, match="eta must be a finite number >= 0, got -1"):
+        DDIMSampler(sch, eta=-1)
+    with pytest.raises(ConfigError, match="eta must be a finite number >= 0, got nan"):
+        DDPMSampler(sch, eta=float("nan"))
+
+
+def test_each_sampler_owns_its_eta():
+    """ddim runs with the eta it is given (default 0); ddpm always with 1; dpm++ always with 0."""
+    sch = NoiseSchedule("quad", 100)
+    assert [make_sampler(n, sch).eta for n in ("ddim", "ddpm", "dpm++")] == [0.0, 1.0, 0.0]
+    assert make_sampler("ddim", sch, eta=0.5).eta == 0.5 and make_sampler("ddpm", sch, eta=0.3).eta == 1.0
+
+
+@pytest.mark.parametrize("name", ["ddim", "ddpm", "dpm++"])
+def test_step_returns_the_next_sample_and_the_predicted_x0(name):
+    """With an exact denoiser of N(MU, SD^2) data, the x0 a step predicts is E[x0 | x_t] (Tweedie):
+    MU + SD^2 sqrt(a) (x_t - sqrt(a) MU) / (a SD^2 + 1 - a)."""
+    sch = NoiseSchedule("quad", 1000)
+    s = make_sampler(name, sch, prediction="v")
+    s.set_timesteps(10)
+    x = torch.randn(64, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    t, tp = int(s.timesteps[0]), s.previous_timestep(0)
+    prev, x0 = s.step(exact_denoiser(sch, "v")(x, t), t, tp, x, generator=torch.Generator().manual_seed(1))
+    a = sch.alpha_bar(t)
+    torch.testing.assert_close(x0, MU + SD ** 2 * math.sqrt(a) * (x - math.sqrt(a) * MU) / (a * SD ** 2 + 1 - a),
+                               rtol=1e-9, atol=1e-9)
+    assert prev.shape == x.shape and not torch.equal(prev, x0)

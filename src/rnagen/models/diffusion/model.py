@@ -25,7 +25,7 @@ from ...errors import ConfigError
 from ...train import LossOutput, TrainConfig, fit_validated
 from .._base import Generator, PreprocessConfig, register
 from .network import ResMLPDenoiser
-from .samplers import PREDICTIONS, SAMPLERS, SPACINGS, make_sampler
+from .samplers import PREDICTIONS, SPACINGS, make_sampler, sampler_class
 from .schedule import SCHEDULE_KINDS, NoiseSchedule
 
 __all__ = ["DiffusionModel", "DiffusionConfig", "NetworkConfig", "ScheduleConfig", "ObjectiveConfig",
@@ -38,7 +38,8 @@ __all__ = ["DiffusionModel", "DiffusionConfig", "NetworkConfig", "ScheduleConfig
 @dataclass
 @checked("network", width=">= 1", depth=">= 0", time_dim=">= 2", dropout="[0, 1)", expansion=">= 1")
 class NetworkConfig:
-    """Denoiser size (section ``[network]``). The defaults train in about 3 minutes on 2 CPU cores."""
+    """Denoiser size (section ``[network]``), sized to train on CPU (training times: ``BENCHMARKS.md``, "Diffusion:
+    training time to quality")."""
 
     width: int = 512
     depth: int = 3
@@ -47,7 +48,7 @@ class NetworkConfig:
     """Dimension of the sinusoidal time embedding."""
     dropout: float = 0.0
     """Dropout inside each block. 0 by default: on small sets the model is under-fitted, not over-fitted, at CPU
-    budgets (dropout 0.1 cost 0.07 density at 3,000 steps on the bundled GTEx data; benchmarks/RESULTS_diffusion.md)."""
+    budgets, and dropout lowered the density on the bundled GTEx data (``benchmarks/RESULTS_diffusion.md``)."""
     expansion: int = 2
     """Hidden width of each block's MLP, as a multiple of ``width``."""
 
@@ -121,14 +122,12 @@ class SampleConfig:
 
 def _check_sample_options(sampler, steps, eta, guidance, spacing, clip_x0, T: int | None = None) -> None:
     """The sampling options of a call or of the ``[sample]`` section: finite and in range (a NaN or infinite
-    eta or guidance weight would give all-NaN profiles)."""
-    if sampler not in SAMPLERS:
-        raise ConfigError(f"sampler must be one of {list(SAMPLERS)}, got {sampler!r}")
+    eta or guidance weight would give all-NaN profiles). The sampler's name and its eta are checked by the
+    sampler class (:meth:`~rnagen.models.diffusion.samplers.DDIMSampler.check_eta`)."""
+    cls = sampler_class(sampler)
     check_number("steps", steps, f"[1, {T}]" if T is not None else ">= 1", integer=True)
-    check_number("eta", eta, ">= 0")
+    cls.check_eta(eta)
     check_number("guidance", guidance, ">= 0")
-    if sampler == "dpm++" and eta != 0:
-        raise ConfigError(f"the dpm++ sampler is deterministic: eta must be 0 (got {eta}); use ddim for eta > 0")
     if spacing not in SPACINGS:
         raise ConfigError(f"spacing must be one of {list(SPACINGS)}, got {spacing!r}")
     check_number("clip_x0", clip_x0, "> 0", optional=True)
@@ -168,22 +167,21 @@ class DiffusionObjective(nn.Module):
     """``forward(x0, y, generator=g) -> LossOutput``: the denoising loss of one batch (Ho et al. 2020, eq. 14).
 
     1. draw t uniformly in 0..T-1 (antithetic pairs t, T-1-t when enabled);
-    2. draw ε ~ N(0, I) and form x_t = sqrt(ᾱ_t) x0 + sqrt(1-ᾱ_t) ε;
+    2. draw ε ~ N(0, I) and form x_t = sqrt(ᾱ_t) x0 + sqrt(1-ᾱ_t) ε (:meth:`NoiseSchedule.add_noise`);
     3. replace each label by the null label with probability ``label_dropout`` (classifier-free guidance,
        Ho & Salimans 2022);
-    4. regress the network output on ε (or v) with a per-sample mean squared error, optionally min-SNR
-       weighted, averaged over the batch.
+    4. regress the network output on ε (or v, :meth:`NoiseSchedule.velocity`) with a per-sample mean squared
+       error, optionally min-SNR weighted, averaged over the batch.
+
+    The schedule is not a sub-module (it has no weights); its tensors are gathered on the batch's device.
     """
 
     def __init__(self, net: ResMLPDenoiser, schedule: NoiseSchedule, cfg: ObjectiveConfig) -> None:
         super().__init__()
         self.net = net
+        self.schedule = schedule
         self.T = schedule.T
         self.cfg = cfg
-        # non-persistent buffers: follow .to(device) but are not saved (recomputed from the config)
-        self.register_buffer("sqrt_ab", schedule.sqrt_alphas_cumprod.clone(), persistent=False)
-        self.register_buffer("sqrt_1mab", schedule.sqrt_one_minus_alphas_cumprod.clone(), persistent=False)
-        self.register_buffer("snr", schedule.snr.clone(), persistent=False)
 
     def forward(self, x0: torch.Tensor, y: torch.Tensor, generator: torch.Generator | None = None) -> LossOutput:
         B, dev = x0.shape[0], x0.device
@@ -193,16 +191,15 @@ class DiffusionObjective(nn.Module):
         else:
             t = torch.randint(0, self.T, (B,), generator=generator, device=dev)
         noise = torch.randn(x0.shape, generator=generator, device=dev, dtype=x0.dtype)
-        a, s = self.sqrt_ab[t][:, None], self.sqrt_1mab[t][:, None]
-        x_t = a * x0 + s * noise
+        x_t = self.schedule.add_noise(x0, noise, t)
         if self.cfg.label_dropout > 0:
             drop = torch.rand(B, generator=generator, device=dev) < self.cfg.label_dropout
             y = torch.where(drop, torch.full_like(y, self.net.null_label), y)
         out = self.net(x_t, t, y)
-        target = noise if self.cfg.prediction == "eps" else a * noise - s * x0
+        target = noise if self.cfg.prediction == "eps" else self.schedule.velocity(x0, noise, t)
         per_sample = (out.float() - target.float()).pow(2).mean(dim=1)
         if self.cfg.loss_weighting == "min_snr":
-            snr = self.snr[t]
+            snr = self.schedule.snr_at(t)
             clipped = snr.clamp(max=self.cfg.min_snr_gamma)
             w = clipped / snr if self.cfg.prediction == "eps" else clipped / (snr + 1.0)
             loss = (w * per_sample).mean()
@@ -241,6 +238,7 @@ class DiffusionModel(Generator):
                                   dropout=n.dropout, expansion=n.expansion)
         if self.device is not None:
             self.net.to(self.device)
+            self.schedule.to(self.device)  # the training objective gathers ᾱ_t on the batch's device
 
     def _fit(self, X: np.ndarray, y: np.ndarray, *, seed: int, run_dir: Path | None, progress: bool,
              resume: bool) -> None:
@@ -274,23 +272,24 @@ class DiffusionModel(Generator):
         unknown = sorted(set(options) - valid)
         if unknown:
             raise ConfigError(f"unknown sampler option(s) {unknown}; valid: {sorted(valid)}")
-        opt = {k: (options[k] if options.get(k) is not None else getattr(s, k)) for k in valid}
-        if opt["sampler"] != "ddim" and options.get("eta") is None:
-            opt["eta"] = 0.0  # the configured DDIM eta does not apply to ddpm or dpm++
-        _check_sample_options(opt["sampler"], opt["steps"], opt["eta"], opt["guidance"], opt["spacing"],
+        opt = {k: (options[k] if options.get(k) is not None else getattr(s, k)) for k in valid - {"eta"}}
+        eta = options.get("eta")
+        if eta is None and opt["sampler"] == "ddim":
+            eta = s.eta  # the configured eta is DDIM's; ddpm and dpm++ run with their own unless one is asked
+        _check_sample_options(opt["sampler"], opt["steps"], eta, opt["guidance"], opt["spacing"],
                               opt["clip_x0"], T=self.schedule.T)
         sampler = make_sampler(opt["sampler"], self.schedule, prediction=self.config.objective.prediction,
-                               spacing=opt["spacing"], clip_x0=opt["clip_x0"])
+                               spacing=opt["spacing"], clip_x0=opt["clip_x0"], eta=eta)
         sampler.set_timesteps(int(opt["steps"]))
-        eta = 1.0 if opt["sampler"] == "ddpm" else float(opt["eta"])
         w = float(opt["guidance"])
-        return self.generate(torch.from_numpy(np.asarray(y, dtype=np.int64)), sampler=sampler, eta=eta,
-                             guidance=w, seed=seed, batch_size=batch_size, progress=progress)
+        return self.generate(torch.from_numpy(np.asarray(y, dtype=np.int64)), sampler=sampler, guidance=w,
+                             seed=seed, batch_size=batch_size, progress=progress)
 
     @torch.inference_mode()
-    def generate(self, y: torch.Tensor, *, sampler, eta: float, guidance: float, seed: int, batch_size: int,
+    def generate(self, y: torch.Tensor, *, sampler, guidance: float, seed: int, batch_size: int,
                  progress: bool = False) -> np.ndarray:
-        """Run ``sampler`` for class ids ``y`` in batches; returns float32 profiles in the transformed space.
+        """Run ``sampler`` (with its own eta) for class ids ``y`` in batches; returns float32 profiles in the
+        transformed space.
 
         One seeded generator draws every batch's x_T and step noise in order, so the output is reproducible
         for a given (seed, batch_size).
@@ -326,7 +325,7 @@ class DiffusionModel(Generator):
                 bar.update(B)
                 return denoise(x, t)
 
-            x = sampler.sample(counted, (B, self.n_genes), eta=eta, generator=g, device=dev)
+            x = sampler.sample(counted, (B, self.n_genes), generator=g, device=dev)
             out[start:start + B] = x.float().cpu().numpy()
             del x
         bar.close()

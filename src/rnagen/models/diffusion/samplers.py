@@ -1,20 +1,21 @@
 """Reverse-process samplers, separate from the network (the huggingface/diffusers design).
 
-A sampler owns a :class:`~rnagen.models.diffusion.schedule.NoiseSchedule` and a grid of ``S <= T``
-respaced timesteps (:meth:`set_timesteps`); :meth:`step` takes the network's output at ``x_t`` and returns
-``x_{t_prev}``; :meth:`sample` runs the whole loop in O(1) memory (only the current ``x`` and the current
-network output are alive: intermediate steps are never kept).
+A sampler owns a :class:`~rnagen.models.diffusion.schedule.NoiseSchedule`, its stochasticity ``eta`` and a
+grid of ``S <= T`` respaced timesteps (:meth:`set_timesteps`); :meth:`step` takes the network's output at
+``x_t`` and returns ``(x_{t_prev}, predicted x_0)``, as diffusers' ``prev_sample`` and
+``pred_original_sample``; :meth:`sample` runs the whole loop in O(1) memory (only the current ``x`` and the
+current network output are alive: intermediate steps are never kept).
 
 - :class:`DDIMSampler`: Song, Meng & Ermon (2021), "Denoising Diffusion Implicit Models", eq. (12) with the
   σ of eq. (16). ``eta = 0`` is the deterministic DDIM; ``eta = 1`` is DDPM ancestral sampling.
 - :class:`DDPMSampler`: Ho, Jain & Abbeel (2020), "Denoising Diffusion Probabilistic Models", Algorithm 2
   (eq. 11 for the mean, σ² = β̃ of eq. 7 or β), on the respaced grid with β'_t = 1 - ᾱ_t/ᾱ_prev (Nichol &
-  Dhariwal 2021, sec. 4). With the small variance β̃ this is algebraically the same chain as DDIM with
-  ``eta = 1``; it is written out separately so tests can check one against the other.
+  Dhariwal 2021, sec. 4); its eta is always 1. With the small variance β̃ this is algebraically the same chain
+  as DDIM with ``eta = 1``; it is written out separately so tests can check one against the other.
 - :class:`DPMSolverPPSampler`: Lu et al. (2022), "DPM-Solver++: Fast Solver for Guided Sampling of Diffusion
   Probabilistic Models", Algorithm 2 (DPM-Solver++(2M)): a second-order multistep solver of the
   probability-flow ODE in data-prediction form, exact in the linear part; its first order is DDIM with
-  ``eta = 0``. One network call per step, like DDIM, but a smaller error per step.
+  ``eta = 0``, and its eta is always 0. One network call per step, like DDIM, but a smaller error per step.
 
 All accept an ε-prediction or a v-prediction (Salimans & Ho 2022) network output.
 """
@@ -27,6 +28,7 @@ from typing import Literal
 import numpy as np
 import torch
 
+from ...config import check_number
 from ...errors import ConfigError
 from .schedule import NoiseSchedule
 
@@ -40,8 +42,8 @@ SAMPLERS: tuple[str, ...] = ("ddim", "ddpm", "dpm++")
 #: ``denoise(x_t, t) -> model output`` (ε or v) for a batch that shares the integer timestep ``t``.
 DenoiseFn = Callable[[torch.Tensor, int], torch.Tensor]
 
-__all__ = ["respace", "DDIMSampler", "DDPMSampler", "DPMSolverPPSampler", "make_sampler", "Prediction", "Spacing",
-           "SamplerName", "DenoiseFn", "PREDICTIONS", "SPACINGS", "SAMPLERS"]
+__all__ = ["respace", "DDIMSampler", "DDPMSampler", "DPMSolverPPSampler", "make_sampler", "sampler_class",
+           "Prediction", "Spacing", "SamplerName", "DenoiseFn", "PREDICTIONS", "SPACINGS", "SAMPLERS"]
 
 
 def respace(T: int, S: int, spacing: Spacing = "trailing", *,
@@ -109,12 +111,15 @@ class DDIMSampler:
     clip_x0
         If given, clamp the predicted x0 to ``[-clip_x0, clip_x0]`` at each step (in the model's standardised
         space) and re-derive ε from it; ``None`` (default) leaves it alone.
+    eta
+        The η of DDIM eq. (16): 0 (default) is the deterministic DDIM, 1 is DDPM ancestral sampling, anything
+        in between interpolates.
     """
 
     name: str = "ddim"
 
     def __init__(self, schedule: NoiseSchedule, *, prediction: Prediction = "eps",
-                 spacing: Spacing = "trailing", clip_x0: float | None = None) -> None:
+                 spacing: Spacing = "trailing", clip_x0: float | None = None, eta: float | None = None) -> None:
         if prediction not in PREDICTIONS:
             raise ConfigError(f"prediction must be one of {list(PREDICTIONS)}, got {prediction!r}")
         if spacing not in SPACINGS:
@@ -123,7 +128,13 @@ class DDIMSampler:
         self.prediction = prediction
         self.spacing = spacing
         self.clip_x0 = clip_x0
+        self.eta = self.check_eta(eta)
         self.set_timesteps(schedule.T)
+
+    @classmethod
+    def check_eta(cls, eta: float | None) -> float:
+        """The η this sampler runs with for a requested ``eta`` (``None``: its default, 0); a finite η >= 0."""
+        return float(check_number("eta", 0.0 if eta is None else eta, ">= 0"))
 
     # --- grid ------------------------------------------------------------------------------------
     def set_timesteps(self, num_steps: int) -> None:
@@ -158,9 +169,10 @@ class DDIMSampler:
         a_t, a_prev = self.schedule.alpha_bar(t), self.schedule.alpha_bar(t_prev)
         return eta * math.sqrt((1.0 - a_prev) / (1.0 - a_t)) * math.sqrt(1.0 - a_t / a_prev)
 
-    def step(self, model_output: torch.Tensor, t: int, t_prev: int, x: torch.Tensor, *, eta: float = 0.0,
-             generator: torch.Generator | None = None, noise: torch.Tensor | None = None) -> torch.Tensor:
-        """One reverse step x_t -> x_{t_prev} (DDIM eq. 12).
+    def step(self, model_output: torch.Tensor, t: int, t_prev: int, x: torch.Tensor, *,
+             generator: torch.Generator | None = None,
+             noise: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """One reverse step x_t -> x_{t_prev} (DDIM eq. 12) with the sampler's ``eta``.
 
         Parameters
         ----------
@@ -168,13 +180,15 @@ class DDIMSampler:
             The network's ε̂ or v̂ at ``(x, t)``.
         t, t_prev
             Current and next timestep (``t_prev = -1`` for the final step to the clean data).
-        eta
-            0 = deterministic DDIM, 1 = DDPM ancestral; anything in between interpolates.
         generator, noise
             Where the fresh noise z comes from (drawn only when σ > 0).
+
+        Returns
+        -------
+        (x_{t_prev}, x̂0)
+            The next sample and the clean sample predicted at this step.
         """
-        if eta < 0:
-            raise ConfigError(f"eta must be >= 0, got {eta}")
+        eta = self.eta
         # 1. ᾱ_t and ᾱ_{t_prev} (ᾱ_{-1} = 1), taken from the float64 schedule
         a_t, a_prev = self.schedule.alpha_bar(t), self.schedule.alpha_bar(t_prev)
         # 2. predicted noise ε̂ and predicted clean sample x̂0 ("predicted x0" term of eq. 12)
@@ -185,17 +199,17 @@ class DDIMSampler:
         c_dir = math.sqrt(max(1.0 - a_prev - sigma * sigma, 0.0))
         # 5. x_prev = sqrt(ᾱ_prev) x̂0 + direction + σ z   (eq. 12); no noise is drawn when σ = 0, so
         #    eta = 0 sampling depends on the generator only through x_T
-        x_prev = x0.mul_(math.sqrt(a_prev))  # x0 is a fresh tensor here, so scale it in place
+        x_prev = x0.mul(math.sqrt(a_prev))
         x_prev.add_(eps, alpha=c_dir)
         if sigma > 0:
             if noise is None:
                 noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
             x_prev.add_(noise, alpha=sigma)
-        return x_prev
+        return x_prev, x0
 
     # --- the loop --------------------------------------------------------------------------------
     @torch.no_grad()
-    def sample(self, denoise: DenoiseFn, shape: tuple[int, ...], *, steps: int | None = None, eta: float = 0.0,
+    def sample(self, denoise: DenoiseFn, shape: tuple[int, ...], *, steps: int | None = None,
                generator: torch.Generator | None = None, x_T: torch.Tensor | None = None,
                device: torch.device | str | None = None, dtype: torch.dtype = torch.float32,
                progress: bool = False, desc: str = "sampling") -> torch.Tensor:
@@ -212,8 +226,6 @@ class DDIMSampler:
             Shape of the batch to generate (ignored when ``x_T`` is given).
         steps
             Number of respaced steps S (default: keep the current grid).
-        eta
-            DDIM stochasticity (0 deterministic, 1 DDPM).
         generator
             Seeded generator for x_T and the per-step noise.
         x_T
@@ -230,8 +242,8 @@ class DDIMSampler:
         for i in tqdm(range(self.num_steps), desc=desc, disable=not progress, leave=False, dynamic_ncols=True):
             t, t_prev = int(self.timesteps[i]), self.previous_timestep(i)
             out = denoise(x, t)
-            x = self.step(out, t, t_prev, x, eta=eta, generator=generator)
-            del out  # drop the reference before the next network call allocates a new output
+            x, _ = self.step(out, t, t_prev, x, generator=generator)
+            del out  # drop the references before the next network call allocates a new output
         return x
 
 
@@ -243,21 +255,30 @@ class DDPMSampler(DDIMSampler):
     variance
         ``"small"`` (default): σ² = β̃_t = (1-ᾱ_prev)/(1-ᾱ_t) β'_t (Ho eq. 7; identical to DDIM with η = 1);
         ``"large"``: σ² = β'_t (Ho et al. 2020, sec. 3.2 report both give similar samples).
+    eta
+        Checked like DDIM's, then ignored: ancestral sampling is η = 1.
     """
 
     name: str = "ddpm"
 
     def __init__(self, schedule: NoiseSchedule, *, prediction: Prediction = "eps",
-                 spacing: Spacing = "trailing", clip_x0: float | None = None,
+                 spacing: Spacing = "trailing", clip_x0: float | None = None, eta: float | None = None,
                  variance: Literal["small", "large"] = "small") -> None:
         if variance not in ("small", "large"):
             raise ConfigError(f"DDPM variance must be 'small' or 'large', got {variance!r}")
-        super().__init__(schedule, prediction=prediction, spacing=spacing, clip_x0=clip_x0)
+        super().__init__(schedule, prediction=prediction, spacing=spacing, clip_x0=clip_x0, eta=eta)
         self.variance = variance
 
-    def step(self, model_output: torch.Tensor, t: int, t_prev: int, x: torch.Tensor, *, eta: float = 1.0,
-             generator: torch.Generator | None = None, noise: torch.Tensor | None = None) -> torch.Tensor:
-        """One ancestral step x_t -> x_{t_prev}; ``eta`` is accepted for signature compatibility and ignored."""
+    @classmethod
+    def check_eta(cls, eta: float | None) -> float:
+        """Always 1 (a requested ``eta`` must still be a finite number >= 0)."""
+        super().check_eta(eta)
+        return 1.0
+
+    def step(self, model_output: torch.Tensor, t: int, t_prev: int, x: torch.Tensor, *,
+             generator: torch.Generator | None = None,
+             noise: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """One ancestral step x_t -> x_{t_prev}; returns ``(x_{t_prev}, x̂0)``."""
         # 1. ᾱ_t, ᾱ_prev and the respaced β'_t = 1 - ᾱ_t/ᾱ_prev, α'_t = 1 - β'_t (Nichol & Dhariwal 2021)
         a_t, a_prev = self.schedule.alpha_bar(t), self.schedule.alpha_bar(t_prev)
         beta = 1.0 - a_t / a_prev
@@ -270,12 +291,12 @@ class DDPMSampler(DDIMSampler):
             # with a clipped x̂0, use the equivalent x0-parameterised posterior mean (Ho eq. 7)
             mean = (math.sqrt(a_prev) * beta / (1.0 - a_t)) * x0 + (math.sqrt(alpha) * (1.0 - a_prev) / (1.0 - a_t)) * x
         if t_prev < 0:
-            return mean  # 5. last step: return the mean, no noise (Algorithm 2, "z = 0 if t = 1")
+            return mean, x0  # 5. last step: return the mean, no noise (Algorithm 2, "z = 0 if t = 1")
         # 4. σ² = β̃_t = (1-ᾱ_prev)/(1-ᾱ_t) β'_t (eq. 7) or β'_t
         var = beta * (1.0 - a_prev) / (1.0 - a_t) if self.variance == "small" else beta
         if noise is None:
             noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-        return mean.add_(noise, alpha=math.sqrt(var))
+        return mean.add_(noise, alpha=math.sqrt(var)), x0
 
 
 class DPMSolverPPSampler(DDIMSampler):
@@ -302,6 +323,13 @@ class DPMSolverPPSampler(DDIMSampler):
 
     name: str = "dpm++"
 
+    @classmethod
+    def check_eta(cls, eta: float | None) -> float:
+        """Always 0: the solver is deterministic, so a requested non-zero ``eta`` is an error."""
+        if super().check_eta(eta) != 0:
+            raise ConfigError(f"the dpm++ sampler is deterministic: eta must be 0 (got {eta}); use ddim for eta > 0")
+        return 0.0
+
     def set_timesteps(self, num_steps: int) -> None:
         super().set_timesteps(num_steps)
         self.reset()
@@ -311,8 +339,9 @@ class DPMSolverPPSampler(DDIMSampler):
         self._x0_prev: torch.Tensor | None = None   # x_θ(x̃_{t_{i-2}}, t_{i-2}) in Algorithm 2
         self._lam_prev: float | None = None         # λ_{t_{i-2}}
 
-    def step(self, model_output: torch.Tensor, t: int, t_prev: int, x: torch.Tensor, *, eta: float = 0.0,
-             generator: torch.Generator | None = None, noise: torch.Tensor | None = None) -> torch.Tensor:
+    def step(self, model_output: torch.Tensor, t: int, t_prev: int, x: torch.Tensor, *,
+             generator: torch.Generator | None = None,
+             noise: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """One step x̃_{t_{i-1}} -> x̃_{t_i} of Algorithm 2 (here ``t`` = t_{i-1}, ``t_prev`` = t_i < t).
 
         Parameters
@@ -321,12 +350,14 @@ class DPMSolverPPSampler(DDIMSampler):
             The network's ε̂ or v̂ at ``(x, t)``.
         t, t_prev
             Current and next timestep (``t_prev = -1`` for the final step to the clean data).
-        eta, generator, noise
-            Accepted for signature compatibility with the other samplers; the solver is deterministic and
-            ``eta`` must be 0.
+        generator, noise
+            Unused (the solver is deterministic); accepted so every sampler's step is called alike.
+
+        Returns
+        -------
+        (x̃_{t_i}, x_θ)
+            The next sample and the data prediction at this step (the same tensor at the last step).
         """
-        if eta != 0:
-            raise ConfigError(f"the dpm++ sampler is deterministic: eta must be 0, got {eta}")
         # 1. α, σ and the half-log-SNR λ = log(α/σ) at the current and the next timestep (float64 schedule)
         a_t, a_p = self.schedule.alpha_bar(t), self.schedule.alpha_bar(t_prev)
         alpha_p, sigma_t, sigma_p = math.sqrt(a_p), math.sqrt(1.0 - a_t), math.sqrt(1.0 - a_p)
@@ -339,7 +370,7 @@ class DPMSolverPPSampler(DDIMSampler):
         if t_prev < 0:
             # 3. final step to the clean data (σ_{t_i} = 0, h = ∞): first order, x̃_0 = α_0 x_θ = x_θ
             self.reset()
-            return x0
+            return x0, x0
         # 4. step size in λ: h_i = λ_{t_i} - λ_{t_{i-1}} (Algorithm 2, line 3)
         h = float(_half_log_snr(a_p)) - lam_t
         if x0_prev is None:
@@ -353,30 +384,34 @@ class DPMSolverPPSampler(DDIMSampler):
             D = x0.mul(1.0 + c).sub_(x0_prev, alpha=c)
         # 7. x̃_{t_i} = (σ_{t_i}/σ_{t_{i-1}}) x̃_{t_{i-1}} - α_{t_i} (e^{-h_i} - 1) D_i (Algorithm 2, line 9)
         #    (out of place: D may be the stored x_θ, which the next step still needs)
-        return x.mul(sigma_p / sigma_t).add_(D, alpha=-alpha_p * math.expm1(-h))
+        return x.mul(sigma_p / sigma_t).add_(D, alpha=-alpha_p * math.expm1(-h)), x0
 
     @torch.no_grad()
-    def sample(self, denoise: DenoiseFn, shape: tuple[int, ...], *, steps: int | None = None, eta: float = 0.0,
+    def sample(self, denoise: DenoiseFn, shape: tuple[int, ...], *, steps: int | None = None,
                generator: torch.Generator | None = None, x_T: torch.Tensor | None = None,
                device: torch.device | str | None = None, dtype: torch.dtype = torch.float32,
                progress: bool = False, desc: str = "sampling") -> torch.Tensor:
         """Solve the probability-flow ODE from x_T ~ N(0, I) over ``steps`` respaced timesteps; see
-        :meth:`DDIMSampler.sample` (``eta`` must be 0: the solver is deterministic)."""
+        :meth:`DDIMSampler.sample`."""
         self.reset()
         try:
-            return super().sample(denoise, shape, steps=steps, eta=eta, generator=generator, x_T=x_T,
+            return super().sample(denoise, shape, steps=steps, generator=generator, x_T=x_T,
                                   device=device, dtype=dtype, progress=progress, desc=desc)
         finally:
             self.reset()
 
 
+def sampler_class(name: SamplerName) -> type[DDIMSampler]:
+    """The sampler class called ``name`` (``"ddim"``, ``"ddpm"`` or ``"dpm++"``)."""
+    classes = {"ddim": DDIMSampler, "ddpm": DDPMSampler, "dpm++": DPMSolverPPSampler}
+    if name not in classes:
+        raise ConfigError(f"sampler must be one of {list(SAMPLERS)}, got {name!r}")
+    return classes[name]
+
+
 def make_sampler(name: SamplerName, schedule: NoiseSchedule, *, prediction: Prediction = "eps",
-                 spacing: Spacing = "trailing", clip_x0: float | None = None) -> DDIMSampler:
-    """Build the sampler called ``name`` (``"ddim"``, ``"ddpm"`` or ``"dpm++"``) for ``schedule``."""
-    if name == "dpm++":
-        return DPMSolverPPSampler(schedule, prediction=prediction, spacing=spacing, clip_x0=clip_x0)
-    if name == "ddim":
-        return DDIMSampler(schedule, prediction=prediction, spacing=spacing, clip_x0=clip_x0)
-    if name == "ddpm":
-        return DDPMSampler(schedule, prediction=prediction, spacing=spacing, clip_x0=clip_x0)
-    raise ConfigError(f"sampler must be one of {list(SAMPLERS)}, got {name!r}")
+                 spacing: Spacing = "trailing", clip_x0: float | None = None,
+                 eta: float | None = None) -> DDIMSampler:
+    """Build the sampler called ``name`` for ``schedule``; ``eta`` as the sampler takes it (``None``: its own,
+    0 for ddim and dpm++, 1 for ddpm)."""
+    return sampler_class(name)(schedule, prediction=prediction, spacing=spacing, clip_x0=clip_x0, eta=eta)

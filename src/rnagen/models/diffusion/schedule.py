@@ -137,6 +137,10 @@ class NoiseSchedule:
         s = self._gather(self.sqrt_one_minus_alphas_cumprod, t, x0.ndim).to(x0.dtype)
         return a * x0 + s * noise
 
+    def snr_at(self, t: torch.Tensor) -> torch.Tensor:
+        """SNR(t) = ᾱ_t / (1 - ᾱ_t) at integer timesteps ``t`` (on ``t``'s device)."""
+        return self.snr.to(t.device)[t]
+
     def velocity(self, x0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """The v-prediction target ``v = sqrt(ᾱ_t) ε - sqrt(1 - ᾱ_t) x0`` (Salimans & Ho 2022, sec. 4)."""
         a = self._gather(self.sqrt_alphas_cumprod, t, x0.ndim).to(x0.dtype)

@@ -14,7 +14,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from ..vae.network import LabelInput, mlp
+from .._blocks import LabelInput, mlp
 
 __all__ = ["CondGenerator", "CondCritic", "WGANGP", "gradient_penalty", "copy_repulsion", "wgan_gp_step"]
 

@@ -1,4 +1,4 @@
-"""Networks of the conditional VAE (and the MLP pieces the WGAN-GP reuses).
+"""Networks of the conditional VAE (its MLP blocks and label input: :mod:`rnagen.models._blocks`).
 
 Gene vectors have no spatial order, so every network here is a plain MLP: ``Linear -> norm -> LeakyReLU``
 blocks as in the paper's baselines (Lacan et al. 2026: BatchNorm and LeakyReLU, label concatenated to the
@@ -11,51 +11,12 @@ from collections.abc import Sequence
 from typing import Literal
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ...train import LossOutput
+from .._blocks import LabelInput, Norm, mlp
 
 __all__ = ["LabelInput", "mlp", "ConditionalVAE"]
-
-Norm = Literal["batch", "layer", "none"]
-
-
-class LabelInput(nn.Module):
-    """Class ids -> conditioning vector: one-hot (``dim == 0``) or a learned embedding of size ``dim``."""
-
-    def __init__(self, n_labels: int, dim: int = 0) -> None:
-        super().__init__()
-        self.n_labels = int(n_labels)
-        self.embed = nn.Embedding(self.n_labels, dim) if dim > 0 else None
-        self.out_dim = dim if dim > 0 else self.n_labels
-
-    def forward(self, y: torch.Tensor) -> torch.Tensor:
-        """Conditioning vectors ``(batch, out_dim)`` for class ids ``y``."""
-        if self.embed is not None:
-            return self.embed(y)
-        return F.one_hot(y, self.n_labels).float()
-
-
-def _norm(kind: Norm, width: int) -> nn.Module:
-    if kind == "batch":
-        return nn.BatchNorm1d(width)
-    if kind == "layer":
-        return nn.LayerNorm(width)
-    return nn.Identity()
-
-
-def mlp(in_dim: int, hidden: Sequence[int], *, norm: Norm = "batch", negative_slope: float = 0.2,
-        dropout: float = 0.0) -> nn.Sequential:
-    """``[Linear -> norm -> LeakyReLU -> dropout] * len(hidden)`` (output width ``hidden[-1]``)."""
-    layers: list[nn.Module] = []
-    d = in_dim
-    for w in hidden:
-        layers += [nn.Linear(d, w), _norm(norm, w), nn.LeakyReLU(negative_slope)]
-        if dropout > 0:
-            layers.append(nn.Dropout(dropout))
-        d = w
-    return nn.Sequential(*layers)
 
 
 class ConditionalVAE(nn.Module):

@@ -1,0 +1,307 @@
+"""Feature identifiers: detect their type and map genes between symbols, Entrez IDs and Ensembl IDs.
+
+Public as :mod:`rnagen.data.genes`; it lives here, below both :mod:`rnagen.data` and :mod:`rnagen.pp`, so the
+transforms on AnnData map genes without importing the readers.
+
+The mapping uses only the tables shipped in :mod:`rnagen.datasets`: the 978 L1000 landmarks (all three IDs,
+plus the 2017 CMap symbols as aliases) and the GTEx v8 protein-coding universe (18,691 genes). Genes outside
+these tables do not map; :class:`MappingReport` says how many mapped and which landmarks are missing.
+
+Features that are not genes (miRNAs such as ``hsa-let-7a-5p``, array probes, proteins, CpG sites) have the
+type ``"other"``: they are valid data wherever no gene mapping is asked for (``--genes all`` or a list of
+those features), and a gene mapping on them is a :class:`DataError` naming ``--genes all``. Every ID is
+mapped by the pattern it has (an Ensembl ID through the Ensembl table, digits through Entrez, anything else as
+a symbol), so a matrix mixing Ensembl IDs and symbols (type ``"mixed"``) loses none of its genes.
+"""
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import pandas as pd
+
+from .errors import DataError
+
+__all__ = [
+    "IdType",
+    "MappingReport",
+    "detect_id_type",
+    "strip_version",
+    "gene_table",
+    "map_ids",
+    "to_entrez",
+    "landmark_entrez",
+    "find_landmarks",
+    "require_gene_ids",
+    "same_gene_groups",
+    "looks_like_features",
+    "GENE_ID_TYPES",
+]
+
+IdType = Literal["symbol", "entrez", "ensembl", "ensembl_versioned", "mixed", "other"]
+_ID_TYPES = ("symbol", "entrez", "ensembl", "ensembl_versioned", "mixed", "other")
+#: the ID types that name genes (everything but ``"other"``)
+GENE_ID_TYPES = ("symbol", "entrez", "ensembl", "ensembl_versioned", "mixed")
+
+# Ensembl gene IDs: ENSG + 11 digits (human), optional version, and GENCODE's "_PAR_Y" suffix for the
+# pseudo-autosomal copies on chromosome Y (present in the Xena TOIL and GTEx v8 matrices).
+_ENSEMBL_RE = re.compile(r"^ENS[A-Z]*G\d{11}(\.\d+)?(_PAR_Y)?$")
+_ENTREZ_RE = re.compile(r"^\d+$")
+_SYMBOL_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-@/]*$")
+# Feature names that are not genes but are common matrix row names: miRBase miRNAs (hsa-miR-21-5p,
+# hsa-let-7a-5p, MIMAT0000062), Illumina 450k/EPIC CpG sites (cg00000029), Illumina and Affymetrix probes
+# (ILMN_1343291, 1007_s_at). Recognising them lets the orientation of a table be found from its features.
+_FEATURE_RE = re.compile(r"^([a-z]{3}-(miR|mir|let|lin)-[0-9A-Za-z.\-*]+|MIMAT\d{7}|MI\d{7}|c[gh]\d{8}"
+                         r"|ILMN_\d+|\d+(_[a-z])?_at|AFFX-[A-Za-z0-9_\-]+)$")
+
+
+def strip_version(ensembl_id: str) -> str:
+    """``"ENSG00000141510.16"`` -> ``"ENSG00000141510"`` (a ``_PAR_Y`` suffix is kept)."""
+    s = str(ensembl_id)
+    par = s.endswith("_PAR_Y")
+    base = s[:-6] if par else s
+    base = base.split(".", 1)[0]
+    return base + ("_PAR_Y" if par else "")
+
+
+@functools.lru_cache(maxsize=1)
+def gene_table() -> pd.DataFrame:
+    """One row per gene: ``entrez_id``, ``symbol``, ``ensembl_id``, ``is_landmark`` (all landmarks included).
+
+    Built from :func:`rnagen.datasets.gene_universe` and :func:`rnagen.datasets.landmarks`; landmark rows win
+    where both tables know a gene, so the 4 landmarks missing from the GTEx v8 table still map.
+    """
+    from . import datasets
+
+    lm = datasets.landmarks()
+    uni = datasets.gene_universe()
+    lm_t = pd.DataFrame({"entrez_id": lm["entrez_id"], "symbol": lm["symbol"], "ensembl_id": lm["ensembl_id"],
+                         "is_landmark": True})
+    uni_t = pd.DataFrame({"entrez_id": uni["entrez_id"], "symbol": uni["symbol"], "ensembl_id": uni["ensembl_id"],
+                          "is_landmark": False})
+    uni_t = uni_t[~uni_t["ensembl_id"].isin(set(lm_t["ensembl_id"])) & ~uni_t["entrez_id"].isin(set(lm_t["entrez_id"]))]
+    return pd.concat([lm_t, uni_t], ignore_index=True)
+
+
+@functools.lru_cache(maxsize=1)
+def _lookups() -> dict[str, dict[str, int]]:
+    """For each ID type, a dict from ID to row of :func:`gene_table` (first occurrence wins)."""
+    from . import datasets
+
+    t = gene_table()
+    out: dict[str, dict[str, int]] = {}
+    for col, key in (("entrez_id", "entrez"), ("symbol", "symbol"), ("ensembl_id", "ensembl")):
+        d: dict[str, int] = {}
+        for i, v in enumerate(t[col].tolist()):
+            if isinstance(v, str) and v and v not in d:
+                d[v] = i
+        out[key] = d
+    # older CMap symbols of the landmarks (e.g. TOMM70A -> TOMM70) as aliases
+    lm = datasets.landmarks()
+    sym = out["symbol"]
+    for old, new in zip(lm["symbol_cmap_2017"], lm["symbol"]):
+        if isinstance(old, str) and old not in sym:
+            sym[old] = sym[new]
+    out["symbol_upper"] = {k.upper(): v for k, v in sym.items()}
+    return out
+
+
+def looks_like_features(ids: Sequence[str]) -> float:
+    """Fraction of ``ids`` named like non-gene features of known naming schemes (miRBase miRNAs, CpG sites,
+    Illumina/Affymetrix probes)."""
+    ids = [str(x) for x in ids]
+    return sum(bool(_FEATURE_RE.match(x)) for x in ids) / len(ids) if ids else 0.0
+
+
+def detect_id_type(ids: Sequence[str], *, min_fraction: float = 0.8) -> IdType:
+    """Detect the type of feature identifiers.
+
+    Parameters
+    ----------
+    ids
+        Feature identifiers (e.g. ``adata.var_names``).
+    min_fraction
+        Fraction of IDs that must match the pattern of a type (Ensembl: ``ENSG...``, Entrez: digits).
+        Symbols are recognised when at least 30% are known symbols of the shipped tables and the rest look
+        like symbols.
+
+    Returns
+    -------
+    str
+        ``"ensembl_versioned"``, ``"ensembl"``, ``"entrez"`` or ``"symbol"`` when one type covers the IDs;
+        ``"mixed"`` when gene IDs of several types together do (each ID is then mapped by its own pattern);
+        ``"other"`` for anything else (miRNAs, probes, proteins, CpG sites: data that need no gene mapping).
+
+    Raises
+    ------
+    DataError
+        If ``ids`` is empty.
+    """
+    ids = [str(x) for x in ids]
+    n = len(ids)
+    if n == 0:
+        raise DataError("no feature identifiers given; the data need at least one gene or feature")
+    is_ens = [bool(_ENSEMBL_RE.match(x)) for x in ids]
+    n_ens = sum(is_ens)
+    if n_ens >= min_fraction * n:
+        n_ver = sum("." in x for x, e in zip(ids, is_ens) if e)
+        return "ensembl_versioned" if n_ver >= 0.5 * n_ens else "ensembl"
+    n_digits = sum(bool(_ENTREZ_RE.match(x)) for x in ids)
+    if n_digits >= min_fraction * n:
+        return "entrez"
+    if looks_like_features(ids) >= 0.5:
+        return "other"
+    lk = _lookups()
+    sym, ent = lk["symbol_upper"], lk["entrez"]
+    n_known = sum(x.upper() in sym for x in ids)
+    n_like = sum(bool(_SYMBOL_RE.match(x)) for x in ids)
+    n_ent_known = sum(x in ent for x in ids)
+    if n_known >= 0.3 * n and n_like >= min_fraction * n and n_ens < 0.1 * n and n_digits < 0.1 * n:
+        return "symbol"
+    # several gene ID types side by side (e.g. Ensembl IDs where a symbol is missing): at least 30% known
+    # genes, every other ID shaped like one of the gene types
+    n_gene_like = sum(bool(_SYMBOL_RE.match(x) or _ENTREZ_RE.match(x)) for x in ids)
+    if n_ens + n_known + n_ent_known >= 0.3 * n and n_gene_like >= min_fraction * n:
+        return "mixed"
+    return "other"
+
+
+def require_gene_ids(ids: Sequence[str], *, id_type: str, what: str = "gene mapping") -> None:
+    """Raise :class:`DataError` naming ``--genes all`` when ``id_type`` is ``"other"`` (not gene IDs)."""
+    if id_type == "other":
+        ex = ", ".join(repr(str(x)) for x in list(ids)[:3])
+        raise DataError(f"{what} needs gene identifiers (symbols, Entrez or Ensembl IDs) but the features are of "
+                        f"another kind (e.g. {ex}); use --genes all or a list of these features (--genes FILE)")
+
+
+def _check_type(id_type: str) -> None:
+    if id_type not in _ID_TYPES:
+        raise DataError(f"unknown gene id type {id_type!r}; choose one of {', '.join(_ID_TYPES)}")
+
+
+def _row(x: str, lk: dict[str, dict[str, int]]) -> int | None:
+    """Gene-table row of one ID, looked up by its own pattern (Ensembl, Entrez digits, else symbol)."""
+    if _ENSEMBL_RE.match(x):
+        return lk["ensembl"].get(strip_version(x))
+    if _ENTREZ_RE.match(x):
+        return lk["entrez"].get(x)
+    r = lk["symbol"].get(x)
+    return r if r is not None else lk["symbol_upper"].get(x.upper())
+
+
+def _rows(ids: Sequence[str], id_type: IdType) -> list[int | None]:
+    # each ID by its own pattern: a symbol matrix with a few Ensembl IDs (or the reverse) keeps them all
+    require_gene_ids(ids, id_type=id_type)
+    lk = _lookups()
+    return [_row(str(x), lk) for x in ids]
+
+
+@dataclass
+class MappingReport:
+    """How a list of gene IDs mapped onto the shipped tables.
+
+    Attributes
+    ----------
+    id_type
+        Detected (or given) type of the input IDs.
+    n_total, n_mapped
+        Number of input IDs and how many were found.
+    unmapped
+        Input IDs that were not found.
+    landmarks_found, landmarks_missing
+        Count of landmarks among the input, and the symbols of the landmarks that are absent.
+    """
+
+    id_type: str
+    n_total: int
+    n_mapped: int
+    unmapped: list[str] = field(default_factory=list)
+    landmarks_found: int = 0
+    landmarks_missing: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """One-paragraph human summary."""
+        miss = ", ".join(self.landmarks_missing[:10]) + (" ..." if len(self.landmarks_missing) > 10 else "")
+        return (f"{self.n_mapped}/{self.n_total} {self.id_type} IDs mapped; {self.landmarks_found}/978 landmarks "
+                f"present" + (f" (missing: {miss})" if self.landmarks_missing else ""))
+
+
+def map_ids(ids: Sequence[str], *, to: Literal["symbol", "entrez", "ensembl"],
+            id_type: IdType | None = None) -> tuple[list[str | None], MappingReport]:
+    """Map gene IDs to another type with the shipped tables.
+
+    Parameters
+    ----------
+    ids
+        Input IDs.
+    to
+        Target type: ``"symbol"``, ``"entrez"`` or ``"ensembl"`` (unversioned).
+    id_type
+        Type of ``ids``; detected with :func:`detect_id_type` when ``None``.
+
+    Returns
+    -------
+    mapped, report
+        ``mapped[i]`` is the target ID of ``ids[i]`` or ``None``; ``report`` is a :class:`MappingReport`.
+    """
+    if to not in ("symbol", "entrez", "ensembl"):
+        raise DataError(f"unknown target id type {to!r}; choose symbol, entrez or ensembl")
+    ids = [str(x) for x in ids]
+    id_type = id_type or detect_id_type(ids)
+    _check_type(id_type)
+    t = gene_table()
+    col = {"symbol": "symbol", "entrez": "entrez_id", "ensembl": "ensembl_id"}[to]
+    vals = t[col].tolist()
+    rows = _rows(ids, id_type)
+    mapped: list[str | None] = []
+    for r in rows:
+        v = vals[r] if r is not None else None
+        mapped.append(v if isinstance(v, str) and v else None)
+    found_lm = {r for r in rows if r is not None and bool(t["is_landmark"].iat[r])}
+    lm_rows = [i for i, x in enumerate(t["is_landmark"].tolist()) if x]
+    missing = [t["symbol"].iat[i] for i in lm_rows if i not in found_lm]
+    rep = MappingReport(id_type=id_type, n_total=len(ids), n_mapped=sum(m is not None for m in mapped),
+                        unmapped=[i for i, m in zip(ids, mapped) if m is None],
+                        landmarks_found=len(found_lm), landmarks_missing=missing)
+    return mapped, rep
+
+
+def to_entrez(ids: Sequence[str], *, id_type: IdType | None = None) -> list[str | None]:
+    """Entrez ID of each input ID (``None`` where unknown)."""
+    return map_ids(ids, to="entrez", id_type=id_type)[0]
+
+
+def landmark_entrez() -> list[str]:
+    """The 978 landmark Entrez IDs, in the order of the shipped landmark table."""
+    from . import datasets
+
+    return datasets.landmarks()["entrez_id"].tolist()
+
+
+def find_landmarks(ids: Sequence[str], *, id_type: IdType | None = None) -> tuple[list[int], MappingReport]:
+    """Positions in ``ids`` of the landmark genes, in landmark-table order, and the mapping report."""
+    ids = [str(x) for x in ids]
+    entrez, rep = map_ids(ids, to="entrez", id_type=id_type)
+    pos: dict[str, int] = {}
+    for i, e in enumerate(entrez):
+        if e is not None and e not in pos:
+            pos[e] = i
+    idx = [pos[e] for e in landmark_entrez() if e in pos]
+    return idx, rep
+
+
+def same_gene_groups(ids: Sequence[str], *, id_type: IdType | None = None) -> list[list[int]]:
+    """Groups of positions in ``ids`` that name the same gene (e.g. ``TP53`` and ``tp53``, an Ensembl ID and
+    its symbol, two versions of one Ensembl ID), each group in input order; empty for ``"other"`` IDs."""
+    ids = [str(x) for x in ids]
+    id_type = id_type or detect_id_type(ids)
+    if id_type == "other":
+        return []
+    groups: dict[int, list[int]] = {}
+    for i, r in enumerate(_rows(ids, id_type)):
+        if r is not None:
+            groups.setdefault(r, []).append(i)
+    return [v for v in groups.values() if len(v) > 1]
