@@ -20,17 +20,23 @@ scorer per group of indicators computed together (:func:`rnagen.metrics._registr
 shared :class:`rnagen.metrics._context.EvalContext`; :func:`evaluate` runs the scorers of the requested
 indicators in their registered order. A new family is a new module with its registrations, imported below.
 """
-from ._registry import METRICS, MetricInfo
-from .adversarial import adversarial_accuracy, privacy_loss
-from .correlation import correlation_score
-from .detection import detection_auc
-from .evaluate import evaluate, format_table, prepare
+from importlib import import_module
 
-# the family modules, in the order of evaluate()'s rows (registration order)
-from .fidelity import frechet_distance, gene_distance_summary, mmd, per_gene_distances, prdc
-from .gap import gap_closed
-from .privacy import dcr
-from .utility import augmentation, classifier_features, tstr
+# The family modules register their indicators when imported; the registration order is the order of
+# evaluate()'s rows and of the shared resampling stream, so it is fixed here, not left to the import sorter.
+FAMILIES = ("fidelity", "adversarial", "correlation", "utility", "detection", "privacy")
+for _family in FAMILIES:
+    import_module(f"{__name__}.{_family}")
+
+from ._registry import METRICS, MetricInfo  # noqa: E402
+from .adversarial import adversarial_accuracy, privacy_loss  # noqa: E402
+from .correlation import correlation_score  # noqa: E402
+from .detection import detection_auc  # noqa: E402
+from .evaluate import evaluate, format_table, prepare  # noqa: E402
+from .fidelity import frechet_distance, gene_distance_summary, mmd, per_gene_distances, prdc  # noqa: E402
+from .gap import gap_closed  # noqa: E402
+from .privacy import dcr  # noqa: E402
+from .utility import augmentation, classifier_features, tstr  # noqa: E402
 
 __all__ = [
     "METRICS", "MetricInfo", "prdc", "frechet_distance", "mmd", "per_gene_distances", "gene_distance_summary",
