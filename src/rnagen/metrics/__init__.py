@@ -21,16 +21,19 @@ shared :class:`rnagen.metrics._context.EvalContext`; :func:`evaluate` runs the s
 indicators in their registered order. A new family is a new module with its registrations, imported below.
 """
 from ._registry import METRICS, MetricInfo
+
+# the family modules, in the order of evaluate()'s rows: importing a module registers its indicators, so this
+# order is the registration order, and evaluate (whose default is every registered indicator) comes after them
+# isort: off
+from .fidelity import frechet_distance, gene_distance_summary, mmd, per_gene_distances, prdc
 from .adversarial import adversarial_accuracy, privacy_loss
 from .correlation import correlation_score
-from .detection import detection_auc
-from .evaluate import evaluate, format_table, prepare
-
-# the family modules, in the order of evaluate()'s rows (registration order)
-from .fidelity import frechet_distance, gene_distance_summary, mmd, per_gene_distances, prdc
-from .gap import gap_closed
-from .privacy import dcr
 from .utility import augmentation, classifier_features, tstr
+from .detection import detection_auc
+from .privacy import dcr
+from .evaluate import evaluate, format_table, prepare
+from .gap import gap_closed
+# isort: on
 
 __all__ = [
     "METRICS", "MetricInfo", "prdc", "frechet_distance", "mmd", "per_gene_distances", "gene_distance_summary",
