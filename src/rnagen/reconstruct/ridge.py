@@ -229,13 +229,13 @@ def _choose_penalty(st: _Sums, alphas: np.ndarray, *,
 
 def _refit(st: _Sums, alpha: np.ndarray, *, block: int) -> tuple[np.ndarray, np.ndarray]:
     """``(coef, intercept)`` (float32) on all training rows: the statistics add up, only the p x p
-    eigenproblem is redone. Frees the summed ``X^T Y`` parts of ``st``."""
+    eigenproblem is redone. Frees the summed ``X^T Y`` parts of ``st`` (left empty)."""
     n, p, q = st.nf + st.nv, st.Sf.shape[0], st.Sf.shape[1]
     mx = (st.sxf + st.sxv) / n
     my = (st.syf + st.syv) / n
     G = st.Gf + st.Gv - n * np.outer(mx, mx)
     S = st.Sf + st.Sv
-    st.Sf = st.Sv = None  # type: ignore[assignment]  # p x q each: free them before the next p x q arrays
+    st.Sf = st.Sv = np.empty((0, 0))  # p x q each: free them before the next p x q arrays
     S -= n * np.outer(mx, my)
     s, V = _eigh_gram(G)
     C = V.T @ S
