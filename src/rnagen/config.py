@@ -151,8 +151,9 @@ def checked(section: str | None, **bounds: str) -> Callable[[type[T]], type[T]]:
                 own(self)
 
         __post_init__.__doc__ = own.__doc__ if own is not None else "Check every field (see rnagen.config.checked)."
-        cls.__post_init__ = __post_init__  # type: ignore[attr-defined]
-        cls.__config_bounds__ = dict(bounds)  # type: ignore[attr-defined]
+        # attributes added to the class at decoration time, hence setattr
+        setattr(cls, "__post_init__", __post_init__)
+        setattr(cls, "__config_bounds__", dict(bounds))
         return cls
 
     return deco

@@ -69,7 +69,7 @@ class RealReference:
         self.seed = seed
         self.umap = None
         try:  # optional dependency: UMAP is drawn only when umap-learn is installed
-            import umap  # type: ignore
+            import umap
 
             self.umap = umap.UMAP(n_components=2, random_state=seed).fit(Xtr)
         except ImportError:
@@ -81,6 +81,8 @@ class RealReference:
         self.scaler_mean, self.scaler_std = Ztr.mean(axis=0), Ztr.std(axis=0) + 1e-8
 
     def arrays(self) -> dict[str, np.ndarray]:
+        """The real training profiles' plot data: 2-D PCA (and UMAP) of a subsample with labels, the correlation
+        matrix of the most variable genes, per-gene mean and variance (the same seed gives the same subsample)."""
         rng = np.random.default_rng(self.seed)
         idx = _subsample(len(self.Xtr), rng)
         out = {
@@ -98,6 +100,10 @@ class RealReference:
         return out
 
     def synthetic_arrays(self, syn) -> dict[str, np.ndarray]:
+        """The same plot data for a synthetic set ``syn``, projected on the real profiles' PCA (and UMAP) basis.
+
+        Non-finite values are set to 0 for the plots and counted in ``n_nonfinite``.
+        """
         Xs, _ = plot_space(syn, logged=self.logged)
         ys = syn.obs[self.label_key].astype(str).to_numpy()
         rng = np.random.default_rng(self.seed + 1)

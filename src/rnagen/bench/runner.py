@@ -31,7 +31,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, cast, get_args
 
 import numpy as np
 import pandas as pd
@@ -56,6 +56,8 @@ from .plotdata import RealReference
 STEPS_CURVE = "steps_curve.json"
 #: the largest step count of the DPM-Solver++ part of the curve
 DPM_MAX_STEPS = 50
+#: the reconstruction methods a benchmark runs (``ReconstructConfig.method`` of :mod:`rnagen.reconstruct`)
+_Method = Literal["linear", "mlp"]
 
 __all__ = ["run_benchmark", "LEADERBOARD_COLUMNS", "METRIC_COLUMNS", "GAP_COLUMNS", "read_leaderboard",
            "upgrade_leaderboard"]
@@ -306,7 +308,7 @@ class _Bench:
     budget: str
     rows: list[str]
     by_model: dict[str, list[str]]   # registered model -> the rows it serves
-    methods: list[str]
+    methods: list[_Method]
     seeds: int
     seed: int
     overrides: dict[str, Any]
@@ -465,7 +467,7 @@ def _real_rows(bench: _Bench) -> None:
               evaluate_=bench.evaluate, fp=bench.metric_fp, say=bench.say)
 
 
-def _reconstructor(bench: _Bench, method: str):
+def _reconstructor(bench: _Bench, method: _Method):
     """Reconstruction ``method`` fitted on the real full training profiles (loaded when fitted earlier on the
     same split), with its per-gene R² on the real full test profiles written for the report."""
     from .. import reconstruct as R
@@ -561,15 +563,15 @@ def _run_row(bench: _Bench, job: _Job, gen, row: str, opts: dict[str, Any], fp: 
 
 
 # ---------------------------------------------------------------------------------------------------------
-def _parse_methods(reconstruct) -> list[str]:
+def _parse_methods(reconstruct) -> list[_Method]:
     if not reconstruct:
         return []
     names = [m.strip() for m in (reconstruct.split(",") if isinstance(reconstruct, str) else reconstruct)
              if m.strip()]
-    bad = [m for m in names if m not in ("linear", "mlp")]
+    bad = [m for m in names if m not in get_args(_Method)]
     if bad:
         raise ConfigError(f"unknown reconstruction method(s) {bad}; choose linear and/or mlp")
-    return list(dict.fromkeys(names))
+    return cast(list[_Method], list(dict.fromkeys(names)))  # every name checked above
 
 
 def _read_full(path, label_key):

@@ -22,9 +22,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import numpy as np
+import numpy.typing as npt
 
 
-def percentile_ci(samples: Sequence[float], *, level: float = 0.95) -> tuple[float, float]:
+def percentile_ci(samples: npt.ArrayLike, *, level: float = 0.95) -> tuple[float, float]:
     """Two-sided percentile interval of bootstrap replicates (NaN replicates ignored)."""
     s = np.asarray(samples, dtype=np.float64)
     s = s[np.isfinite(s)]
@@ -52,7 +53,7 @@ def mean_ci(terms: np.ndarray, *, n_boot: int, rng: np.random.Generator, level: 
     return percentile_ci(np.concatenate(reps), level=level)
 
 
-def centred_ci(estimate: float, samples: Sequence[float], *, level: float = 0.95) -> tuple[float, float]:
+def centred_ci(estimate: float, samples: npt.ArrayLike, *, level: float = 0.95) -> tuple[float, float]:
     """Percentile interval of the replicates shifted so that their mean equals ``estimate``."""
     s = np.asarray(samples, dtype=np.float64)
     s = s[np.isfinite(s)]

@@ -23,7 +23,7 @@ MAX_PROFILES = 51_200
 class TrainedClassifier:
     """A fitted classifier: ``predict_proba(X)`` and, for the MLP, ``hidden(X)`` (post-ReLU activations)."""
 
-    net: nn.Module
+    net: nn.Sequential
     kind: str
     n_classes: int
 
@@ -42,6 +42,7 @@ class TrainedClassifier:
         return torch.cat(out).numpy() if out else np.zeros((0, self.n_classes), np.float32)
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        """Class probabilities (softmax of the logits), ``n x n_classes``, in blocks of 8192 rows."""
         return self._forward(X)
 
     def hidden(self, X: np.ndarray) -> np.ndarray:

@@ -59,8 +59,11 @@ def correlation_score(real, fake, *, block_genes: int = 2048) -> float:
     for s in range(0, g, block_genes):
         ca = (A[:, s:s + block_genes].T @ A).double()  # rows s.. of the real correlation matrix
         cb = (B[:, s:s + block_genes].T @ B).double()
-        sx += float(ca.sum()); sy += float(cb.sum())
-        sxx += float((ca * ca).sum()); syy += float((cb * cb).sum()); sxy += float((ca * cb).sum())
+        sx += float(ca.sum())
+        sy += float(cb.sum())
+        sxx += float((ca * ca).sum())
+        syy += float((cb * cb).sum())
+        sxy += float((ca * cb).sum())
     da, db = (A * A).sum(0).double(), (B * B).sum(0).double()  # the diagonals (1, up to rounding)
     sx, sy = (sx - float(da.sum())) / 2, (sy - float(db.sum())) / 2
     sxx, syy = (sxx - float((da * da).sum())) / 2, (syy - float((db * db).sum())) / 2

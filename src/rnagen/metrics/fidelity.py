@@ -73,6 +73,7 @@ def prdc_terms(real, fake, *, k: int = 10, real_radii2: np.ndarray | None = None
         fake_radii2 = _knn.knn(f0, k=k, exclude_self=True, squared=True)[0][:, -1]
     # rows = synthetic, columns = real: fake j inside real ball i <=> d2[j, i] <= r_real[i]
     c = _knn.cross_pass(f0, r0, a_radii2=fake_radii2, b_radii2=real_radii2)
+    assert c.a_in_b_balls is not None and c.b_in_a_balls is not None  # filled whenever radii are given
     return {"precision": c.a_in_b_balls > 0, "recall": c.b_in_a_balls,
             "density": c.a_in_b_balls / k,
             # coverage: the nearest synthetic neighbour of each real profile (exact distance) inside its ball
@@ -154,6 +155,7 @@ class PCASpace:
             self.components_ = vt
 
     def __call__(self, X: np.ndarray) -> np.ndarray:
+        """Project ``X`` (samples x genes) onto the fitted components: ``(X - mean) V^T``."""
         return (np.asarray(X, np.float64) - self.mean_) @ self.components_.T
 
 

@@ -96,7 +96,7 @@ def tstr(synth_X, synth_y, test_X, test_y, *, classifier: Kind = "mlp", seeds: S
         classes = np.arange(n_classes)
     Xs = np.asarray(synth_X, np.float32)
     Xt = np.asarray(test_X, np.float32)
-    per = {"accuracy": [], "macro_f1": [], "auc": []}
+    per: dict[str, list[float]] = {"accuracy": [], "macro_f1": [], "auc": []}
     f1s, recs, correct, probas, models = [], [], np.zeros(len(Xt)), [], []
     for seed in seeds:
         clf = fit_classifier(Xs, ys, n_classes=n_classes, kind=classifier, seed=seed, epochs=epochs)

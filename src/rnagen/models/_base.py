@@ -36,7 +36,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
@@ -58,6 +58,9 @@ from ..data.io import check_labelled
 from ..errors import ConfigError, DataError, RnagenError, RunDirError
 from ..pp.history import log_state, looks_logged
 from ..pp.transforms import Pipeline, make_pipeline
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["Generator", "PreprocessConfig", "register", "get_model", "available_models", "load",
            "label_plan"]
@@ -169,7 +172,8 @@ def label_plan(
     if n is not None:
         per = _largest_remainder(check_number("n", n, _MAX_PROFILES, integer=True), train_counts)
     elif n_per_label is not None:
-        per = np.full(len(labels), check_number("n_per_label", n_per_label, _MAX_PROFILES, integer=True), dtype=np.int64)
+        per = np.full(len(labels), check_number("n_per_label", n_per_label, _MAX_PROFILES, integer=True),
+                      dtype=np.int64)
     else:
         if like is not None:
             if isinstance(like, (str, Path)):
@@ -185,6 +189,7 @@ def label_plan(
             if label_key not in like.obs:
                 raise DataError(f"reference data have no label column {label_key!r}; columns: {list(like.obs.columns)}")
             counts = like.obs[label_key].astype(str).value_counts().to_dict()
+        assert counts is not None  # neither n nor n_per_label: counts were given or read from ``like``
         unknown = sorted(set(counts) - set(index))
         if unknown:
             raise DataError(
@@ -265,7 +270,7 @@ class Generator(ABC):
         self.labels: list[str] = []
         self.label_counts = np.zeros(0, dtype=np.int64)
         self.pipeline: Pipeline | None = None
-        self.device = None
+        self.device: torch.device | None = None  # set by fit/load; None for models that do not use torch
         self.history: list[dict[str, float]] = []
         self.validation: dict[str, Any] | None = None  # how the training length was chosen (train.validation)
         self.train_seconds = 0.0
@@ -394,29 +399,30 @@ class Generator(ABC):
             self.device = torch.device("cuda", info.local_rank)
             torch.cuda.set_device(self.device)
         self._fingerprint = self.fingerprint(X)
-        writes = run_dir is not None and info.is_main  # under torchrun only rank 0 writes the run folder
-        if writes:
-            check_output(run_dir, kind="dir", option="run folder")
-        with writer_lock(run_dir, kind="dir") if writes else contextlib.nullcontext():
-            if writes:
-                self._prepare_run_folder(Path(run_dir), resume=resume)
+        # the folder this process writes: under torchrun only rank 0 writes the run folder
+        out = Path(run_dir) if run_dir is not None and info.is_main else None
+        if out is not None:
+            check_output(out, kind="dir", option="run folder")
+        with writer_lock(out, kind="dir") if out is not None else contextlib.nullcontext():
+            if out is not None:
+                self._prepare_run_folder(out, resume=resume)
             try:
-                if writes:
+                if out is not None:
                     # configuration first, so an interrupted run folder says what it was doing
-                    write_config(Path(run_dir) / "config.toml", self.config, model=self.name)
+                    write_config(out / "config.toml", self.config, model=self.name)
                 t0 = time.perf_counter()
                 self._fit(X, y, seed=self.seed, run_dir=Path(run_dir) if run_dir is not None else None,
                           progress=progress, resume=resume)
                 if not self.train_seconds:
                     self.train_seconds = time.perf_counter() - t0
                 self.is_fitted = True
-                if writes:
-                    self.save(run_dir)
+                if out is not None:
+                    self.save(out)
             except BaseException:
                 # nothing to resume from (no checkpoint): leave no half-written run folder behind
-                if writes and not (Path(run_dir) / "checkpoint.pt").exists():
+                if out is not None and not (out / "checkpoint.pt").exists():
                     for f in (*RUN_FILES, MANIFEST):
-                        (Path(run_dir) / f).unlink(missing_ok=True)
+                        (out / f).unlink(missing_ok=True)
                 raise
         return self
 
@@ -506,8 +512,9 @@ class Generator(ABC):
         # invert the transforms batch by batch, in place: peak memory stays one float32 output array plus
         # one float64 batch (100,000 x 978 profiles: 391 MB, not 2 x 782 MB)
         X = np.asarray(Z, dtype=np.float32)
+        pipeline = self._fitted_pipeline()
         for start in range(0, len(X), bs):
-            X[start:start + bs] = self.pipeline.inverse_transform(X[start:start + bs])
+            X[start:start + bs] = pipeline.inverse_transform(X[start:start + bs])
         obs = pd.DataFrame(
             {self.label_key: pd.Categorical([self.labels[i] for i in y], categories=self.labels)},
             index=[f"syn_{i:06d}" for i in range(len(y))],
@@ -518,6 +525,12 @@ class Generator(ABC):
                           **{k: v for k, v in sampler_options.items() if isinstance(v, (int, float, str, bool))}}
         }
         return out
+
+    def _fitted_pipeline(self) -> Pipeline:
+        """The transforms fitted with the model (set by ``fit`` and ``load``); an untrained model is refused."""
+        if self.pipeline is None:
+            raise RunDirError(f"{self.name} model is not trained; call fit() or load a run folder")
+        return self.pipeline
 
     # --- persistence -------------------------------------------------------------------------------------
     def save(self, run_dir: str | Path) -> Path:
@@ -533,7 +546,7 @@ class Generator(ABC):
         from safetensors.torch import save_file
 
         write_config(run_dir / "config.toml", self.config, model=self.name)
-        desc, arrays = self.pipeline.to_state()
+        desc, arrays = self._fitted_pipeline().to_state()
         write_npz(run_dir / "transforms.npz", **arrays)
         write_text(run_dir / "genes.txt", "\n".join(self.var_names) + "\n")
         tensors = {k: v.detach().cpu().contiguous() for k, v in self._state_tensors().items()}

@@ -7,7 +7,7 @@ samples or genes (:func:`select_genes`, :func:`filter_classes`, :func:`split`) r
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pandas as pd
@@ -16,6 +16,9 @@ from ..errors import DataError
 from .history import log_state, looks_logged, record, set_log_state
 from .prepare import dense
 from .transforms import Pipeline, make_pipeline
+
+if TYPE_CHECKING:
+    from .._genes import IdType
 
 __all__ = ["log2p1", "select_genes", "filter_classes", "split", "fit_scaler", "get_scaler", "check_labels",
            "class_counts"]
@@ -73,7 +76,7 @@ def _merge_same_genes(adata, groups: list[list[int]], how: str):
 
 
 def select_genes(adata, genes: Literal["landmarks", "all"] | Sequence[str] = "landmarks", *,
-                 id_type: str | None = None, min_landmark_fraction: float = 0.5,
+                 id_type: IdType | None = None, min_landmark_fraction: float = 0.5,
                  duplicates: Literal["error", "first", "mean"] = "error"):
     """Keep the landmark genes, all genes, or a given gene list.
 

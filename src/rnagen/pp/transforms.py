@@ -48,15 +48,19 @@ class Transform:
     _arrays: ClassVar[tuple[str, ...]] = ()
 
     def fit(self, X: np.ndarray) -> "Transform":
+        """Learn the per-gene parameters from training data ``X`` (samples x genes); returns ``self``."""
         return self
 
     def transform(self, X: np.ndarray) -> np.ndarray:
+        """Map ``X`` from data units to model units."""
         raise NotImplementedError
 
     def inverse_transform(self, X: np.ndarray) -> np.ndarray:
+        """Map ``X`` from model units back to data units (the inverse of :meth:`transform`)."""
         raise NotImplementedError
 
     def fit_transform(self, X: np.ndarray) -> np.ndarray:
+        """:meth:`fit` on ``X``, then :meth:`transform` it."""
         return self.fit(X).transform(X)
 
     # --- state ---------------------------------------------------------------------------------
@@ -66,15 +70,17 @@ class Transform:
 
     def get_arrays(self) -> dict[str, np.ndarray]:
         """Fitted per-gene arrays."""
-        out = {}
-        for name in self._arrays:
-            value = getattr(self, name, None)
-            if value is None:
-                raise DataError(f"transform {self.kind!r} is not fitted")
-            out[name] = np.asarray(value)
-        return out
+        return {name: np.asarray(self._fitted(name)) for name in self._arrays}
+
+    def _fitted(self, name: str) -> np.ndarray:
+        """The fitted per-gene array ``name``; a transform used before ``fit`` is refused by name."""
+        value = getattr(self, name, None)
+        if value is None:
+            raise DataError(f"transform {self.kind!r} is not fitted")
+        return value
 
     def set_arrays(self, arrays: Mapping[str, np.ndarray]) -> None:
+        """Restore the fitted per-gene arrays (as returned by :meth:`get_arrays`), as float64."""
         for name in self._arrays:
             setattr(self, name, np.asarray(arrays[name], dtype=np.float64))
 
@@ -91,12 +97,16 @@ class Transform:
 
 
 class Identity(Transform):
+    """No change; keeps a pipeline spec explicit when the data are already on the right scale."""
+
     kind = "identity"
 
-    def transform(self, X):
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        """A float64 copy of ``X``."""
         return _as2d(X).copy()
 
-    def inverse_transform(self, X):
+    def inverse_transform(self, X: np.ndarray) -> np.ndarray:
+        """A float64 copy of ``X``."""
         return _as2d(X).copy()
 
 
@@ -110,10 +120,12 @@ class Log2p1(Transform):
             raise ConfigError(f"log pseudocount must be > 0, got {pseudocount}")
         self.pseudocount = float(pseudocount)
 
-    def get_params(self):
+    def get_params(self) -> dict[str, Any]:
+        """``{"pseudocount": c}``."""
         return {"pseudocount": self.pseudocount}
 
-    def transform(self, X):
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        """``log2(x + c)``; negative input is refused because it means the data are already logged or centred."""
         X = _as2d(X)
         if np.any(X < 0):
             n = int((X < 0).sum())
@@ -123,7 +135,8 @@ class Log2p1(Transform):
             )
         return np.log2(X + self.pseudocount)
 
-    def inverse_transform(self, X):
+    def inverse_transform(self, X: np.ndarray) -> np.ndarray:
+        """``max(2**y - c, 0)``: generated values below the pseudocount map to zero expression."""
         return np.maximum(np.exp2(_as2d(X)) - self.pseudocount, 0.0)
 
 
@@ -133,22 +146,25 @@ class StandardScaler(Transform):
     kind = "standard"
     _arrays = ("mean", "std")
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.mean: np.ndarray | None = None
         self.std: np.ndarray | None = None
 
-    def fit(self, X):
+    def fit(self, X: np.ndarray) -> "StandardScaler":
+        """Learn each gene's mean and standard deviation from ``X``."""
         X = _as2d(X)
         self.mean = X.mean(axis=0)
         std = X.std(axis=0)
         self.std = np.where(std > 1e-12, std, 1.0)
         return self
 
-    def transform(self, X):
-        return (_as2d(X) - self.mean) / self.std
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        """``(x - mean) / std`` per gene."""
+        return (_as2d(X) - self._fitted("mean")) / self._fitted("std")
 
-    def inverse_transform(self, X):
-        return _as2d(X) * self.std + self.mean
+    def inverse_transform(self, X: np.ndarray) -> np.ndarray:
+        """``y * std + mean`` per gene."""
+        return _as2d(X) * self._fitted("std") + self._fitted("mean")
 
 
 class MaxAbsScaler(Transform):
@@ -157,19 +173,22 @@ class MaxAbsScaler(Transform):
     kind = "maxabs"
     _arrays = ("scale",)
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.scale: np.ndarray | None = None
 
-    def fit(self, X):
+    def fit(self, X: np.ndarray) -> "MaxAbsScaler":
+        """Learn each gene's maximum absolute value (1 for an all-zero gene)."""
         m = np.abs(_as2d(X)).max(axis=0)
         self.scale = np.where(m > 0, m, 1.0)
         return self
 
-    def transform(self, X):
-        return _as2d(X) / self.scale
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        """``x / max|x|`` per gene."""
+        return _as2d(X) / self._fitted("scale")
 
-    def inverse_transform(self, X):
-        return _as2d(X) * self.scale
+    def inverse_transform(self, X: np.ndarray) -> np.ndarray:
+        """``y * max|x|`` per gene."""
+        return _as2d(X) * self._fitted("scale")
 
 
 class MinMaxScaler(Transform):
@@ -185,21 +204,25 @@ class MinMaxScaler(Transform):
         self.data_min: np.ndarray | None = None
         self.data_range: np.ndarray | None = None
 
-    def get_params(self):
+    def get_params(self) -> dict[str, Any]:
+        """``{"low": a, "high": b}``, the target range."""
         return {"low": self.low, "high": self.high}
 
-    def fit(self, X):
+    def fit(self, X: np.ndarray) -> "MinMaxScaler":
+        """Learn each gene's training minimum and range (1 for a constant gene)."""
         X = _as2d(X)
         self.data_min = X.min(axis=0)
         r = X.max(axis=0) - self.data_min
         self.data_range = np.where(r > 1e-12, r, 1.0)
         return self
 
-    def transform(self, X):
-        return self.low + (self.high - self.low) * (_as2d(X) - self.data_min) / self.data_range
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        """``a + (b - a)(x - min) / (max - min)`` per gene."""
+        return self.low + (self.high - self.low) * (_as2d(X) - self._fitted("data_min")) / self._fitted("data_range")
 
-    def inverse_transform(self, X):
-        return (_as2d(X) - self.low) / (self.high - self.low) * self.data_range + self.data_min
+    def inverse_transform(self, X: np.ndarray) -> np.ndarray:
+        """``(y - a) / (b - a) * (max - min) + min`` per gene."""
+        return (_as2d(X) - self.low) / (self.high - self.low) * self._fitted("data_range") + self._fitted("data_min")
 
 
 TRANSFORMS: dict[str, type[Transform]] = {
@@ -213,36 +236,41 @@ class Pipeline:
     def __init__(self, steps: Sequence[Transform] = ()):
         self.steps = list(steps)
 
-    def fit(self, X) -> "Pipeline":
+    def fit(self, X: Any) -> "Pipeline":
+        """Fit each step on the output of the steps before it (training data only); returns ``self``."""
         Y = _as2d(X)
         for s in self.steps:
             Y = s.fit(Y).transform(Y)
         return self
 
-    def transform(self, X) -> np.ndarray:
+    def transform(self, X: Any) -> np.ndarray:
+        """Apply the fitted steps in order: data units to model units."""
         Y = _as2d(X)
         for s in self.steps:
             Y = s.transform(Y)
         return Y
 
-    def fit_transform(self, X) -> np.ndarray:
+    def fit_transform(self, X: Any) -> np.ndarray:
+        """:meth:`fit` on ``X`` and return ``X`` in model units, in one pass."""
         Y = _as2d(X)
         for s in self.steps:
             Y = s.fit(Y).transform(Y)
         return Y
 
-    def inverse_transform(self, X) -> np.ndarray:
+    def inverse_transform(self, X: Any) -> np.ndarray:
+        """Invert the steps in reverse order: model units back to data units."""
         Y = _as2d(X)
         for s in reversed(self.steps):
             Y = s.inverse_transform(Y)
         return Y
 
-    def subset(self, idx) -> "Pipeline":
+    def subset(self, idx: Any) -> "Pipeline":
         """The pipeline restricted to the genes ``idx``."""
         return Pipeline([s.subset(np.asarray(idx)) for s in self.steps])
 
     @property
     def spec(self) -> str:
+        """The step kinds joined by ``+`` (``"identity"`` for no steps), as :func:`make_pipeline` reads them."""
         return "+".join(s.kind for s in self.steps) or "identity"
 
     def to_state(self) -> tuple[list[dict[str, Any]], dict[str, np.ndarray]]:
@@ -256,6 +284,7 @@ class Pipeline:
 
     @classmethod
     def from_state(cls, desc: Sequence[Mapping[str, Any]], arrays: Mapping[str, np.ndarray]) -> "Pipeline":
+        """Rebuild a fitted pipeline from :meth:`to_state`'s ``(description, arrays)``."""
         steps = []
         for i, d in enumerate(desc):
             kind = d["kind"]

@@ -78,7 +78,7 @@ def require_genes(requested: Sequence[str], var_names: Sequence[str], *, what: s
     if missing:
         raise DataError(f"{len(missing)} of the {len(requested)} {what} are missing from {where}: "
                         f"{_preview(missing)}")
-    return [int(h) for h in hits]
+    return [h for h in hits if h is not None]  # every one: the missing ones raised above
 
 
 def resolve_inputs(inputs: str | Sequence[str] | os.PathLike, var_names: Sequence[str], *,

@@ -41,6 +41,8 @@ def build_mlp(n_in: int, n_out: int, hidden: Sequence[int], dropout: float, *, s
 
 @dataclass
 class MLPResult:
+    """What :func:`train_mlp` returns: the best epoch's weights, where and how well it stopped, the epoch log."""
+
     state: dict                     # best state_dict (CPU tensors)
     best_epoch: int
     best_val_mse: float

@@ -29,7 +29,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -43,6 +43,9 @@ from ..pp.history import log_state, looks_logged, record
 from ..pp.transforms import Log2p1, Pipeline, StandardScaler
 from .genes import match_genes, require_genes, resolve_inputs
 from .ridge import DEFAULT_ALPHAS, fit_ridge
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["ReconstructConfig", "LinearConfig", "MLPConfig", "Reconstructor", "LinearReconstructor", "MLPReconstructor",
            "fit", "load", "gene_scores"]
@@ -156,10 +159,12 @@ def _fit_pipeline(X, cols: np.ndarray, *, log: bool, what: str) -> tuple[Pipelin
         s1 += B.sum(0)
         s2 += np.einsum("ij,ij->j", B, B)
     m1 = s1 / n
+    mean = np.asarray(shift + m1, dtype=np.float64)
+    std = np.sqrt(np.maximum(s2 / n - m1 * m1, 0.0))
+    std = np.where(std > 1e-12, std, 1.0)  # a constant gene maps to 0 and back unchanged
     sc = StandardScaler()
-    sc.set_arrays({"mean": shift + m1, "std": np.sqrt(np.maximum(s2 / n - m1 * m1, 0.0))})
-    sc.std = np.where(sc.std > 1e-12, sc.std, 1.0)  # a constant gene maps to 0 and back unchanged
-    mean32, inv32 = sc.mean.astype(np.float32), (1.0 / sc.std).astype(np.float32)
+    sc.set_arrays({"mean": mean, "std": std})
+    mean32, inv32 = mean.astype(np.float32), (1.0 / std).astype(np.float32)
     for s in range(0, n, step):
         blk = Z[s:s + step]
         blk -= mean32
@@ -210,6 +215,7 @@ class Reconstructor:
     """
 
     def __new__(cls, config: ReconstructConfig | None = None):
+        """An instance of the subclass of ``config.method`` when called on the base class."""
         if cls is Reconstructor:
             cls = _METHODS.get((config if config is not None else ReconstructConfig()).method, cls)
         return super().__new__(cls)
@@ -229,14 +235,17 @@ class Reconstructor:
     # ---------------------------------------------------------------------------------------------------
     @property
     def method(self) -> str:
+        """The map's name (``config.method``): ``"linear"`` or ``"mlp"``."""
         return self.config.method
 
     @property
     def input_names(self) -> list[str]:
+        """The input genes, in the order the map reads them."""
         return [self.var_names[i] for i in self.input_idx]
 
     @property
     def target_names(self) -> list[str]:
+        """The predicted genes, in the order :meth:`predict` returns them."""
         return [self.var_names[i] for i in self.target_idx]
 
     def __repr__(self) -> str:
@@ -346,7 +355,8 @@ class Reconstructor:
         if label_key is not None:
             if label_key not in adata.obs.columns:
                 raise DataError(f"label column {label_key!r} not found (sample columns: "
-                                f"{', '.join(map(str, adata.obs.columns)) or 'none'}); pass --label-key with one of these")
+                                f"{', '.join(map(str, adata.obs.columns)) or 'none'}); "
+                                "pass --label-key with one of these")
             from sklearn.model_selection import train_test_split
 
             y = adata.obs[label_key].astype(str).to_numpy()
@@ -385,6 +395,12 @@ class Reconstructor:
         if not self.is_fitted:
             raise RunDirError("the reconstructor is not fitted; call rnagen.reconstruct.fit or load a folder")
 
+    def _pipelines(self) -> tuple[Pipeline, Pipeline]:
+        """The fitted input and target transforms (set by ``fit`` and ``load``)."""
+        if self.pipe_in is None or self.pipe_out is None:
+            raise RunDirError("the reconstructor is not fitted; call rnagen.reconstruct.fit or load a folder")
+        return self.pipe_in, self.pipe_out
+
     def _input_positions(self, adata, where: str) -> list[int]:
         return require_genes(self.input_names, [str(v) for v in adata.var_names], what="input genes of the "
                              "reconstructor", where=where)
@@ -396,9 +412,10 @@ class Reconstructor:
         n = adata.n_obs
         out = np.empty((n, len(self.target_idx)), dtype=np.float32)
         step = _chunk_rows(len(self.var_names))
+        pipe_in, pipe_out = self._pipelines()
         for s in range(0, n, step):
-            Zin = self.pipe_in.transform(_dense_rows(adata.X, slice(s, s + step), pos))
-            out[s:s + step] = self.pipe_out.inverse_transform(self._predict_z(Zin))
+            Zin = pipe_in.transform(_dense_rows(adata.X, slice(s, s + step), pos))
+            out[s:s + step] = pipe_out.inverse_transform(self._predict_z(Zin))
         return out
 
     def apply(self, adata):
@@ -419,11 +436,12 @@ class Reconstructor:
         # the inputs are copied as they are, so keep their precision (float32 at least)
         full = np.empty((n, len(self.var_names)), dtype=np.result_type(Xin.dtype, np.float32))
         step = _chunk_rows(len(self.var_names))
+        pipe_in, pipe_out = self._pipelines()
         for s in range(0, n, step):
             block = _dense_rows(Xin, slice(s, s + step), pos, cast=False)
             full[s:s + step, self.input_idx] = block              # inputs copied, not round-tripped
-            Zin = self.pipe_in.transform(block)
-            full[s:s + step, self.target_idx] = self.pipe_out.inverse_transform(self._predict_z(Zin))
+            Zin = pipe_in.transform(block)
+            full[s:s + step, self.target_idx] = pipe_out.inverse_transform(self._predict_z(Zin))
         var = pd.DataFrame(index=pd.Index(self.var_names))
         if any(self.symbols):
             var["symbol"] = self.symbols
@@ -464,9 +482,10 @@ class Reconstructor:
         tpos = np.asarray([hits[k] for k in keep], dtype=np.int64)
         if adata.n_obs < 2:
             raise DataError(f"need at least 2 test samples to score, got {adata.n_obs}")
-        sub_out = self.pipe_out.subset(keep)
+        pipe_in, pipe_out = self._pipelines()
+        sub_out = pipe_out.subset(keep)
         logstep, scaler = Pipeline(sub_out.steps[:-1]), sub_out.steps[-1]
-        Zin = self.pipe_in.transform(_dense_rows(adata.X, slice(0, adata.n_obs), pos))
+        Zin = pipe_in.transform(_dense_rows(adata.X, slice(0, adata.n_obs), pos))
         Zp = self._predict_z(Zin)[:, keep].astype(np.float64)
         truth_log = logstep.transform(_dense_rows(adata.X, slice(0, adata.n_obs), tpos))
         pred_log = scaler.inverse_transform(Zp)
@@ -528,8 +547,9 @@ class Reconstructor:
         genes = pd.DataFrame({"gene": self.var_names, "role": role, "symbol": self.symbols})
         with atomic_path(d / "genes.tsv") as tmp:
             genes.to_csv(tmp, sep="\t", index=False)
-        desc_in, arr_in = self.pipe_in.to_state()
-        desc_out, arr_out = self.pipe_out.to_state()
+        pipe_in, pipe_out = self._pipelines()
+        desc_in, arr_in = pipe_in.to_state()
+        desc_out, arr_out = pipe_out.to_state()
         arrays = {f"inputs/{k}": v for k, v in arr_in.items()}
         arrays.update({f"targets/{k}": v for k, v in arr_out.items()})
         arrays["input_order"] = self.input_idx
@@ -614,6 +634,7 @@ class LinearReconstructor(Reconstructor):
                 "val_r2_mean": float(res.val_r2[0]) if res.val_r2.size else None}
 
     def _predict_z(self, Zin: np.ndarray) -> np.ndarray:
+        assert self.coef is not None and self.intercept is not None  # fitted: callers check first
         return Zin.astype(np.float32) @ self.coef + self.intercept
 
     def _save_weights(self, d: Path) -> None:
@@ -646,8 +667,8 @@ class MLPReconstructor(Reconstructor):
 
     def __init__(self, config: ReconstructConfig | None = None):
         super().__init__(config)
-        self.net = None
-        self.device = None
+        self.net: torch.nn.Module | None = None
+        self.device: torch.device | None = None
 
     def _progress_bar(self, n_targets: int) -> Any:
         from tqdm.auto import tqdm
@@ -670,9 +691,9 @@ class MLPReconstructor(Reconstructor):
         out = train_mlp(Zin, Zout, val_idx=val_idx, hidden=m.hidden, dropout=m.dropout, lr=m.lr,
                         weight_decay=m.weight_decay, batch_size=m.batch_size, max_epochs=m.max_epochs,
                         patience=m.patience, seed=self.config.seed, device=self.device, progress=_tick)
-        self.net = build_mlp(Zin.shape[1], Zout.shape[1], m.hidden, m.dropout)
-        self.net.load_state_dict(out.state)
-        self.net.to(self.device).eval()
+        self.net = net = build_mlp(Zin.shape[1], Zout.shape[1], m.hidden, m.dropout)
+        net.load_state_dict(out.state)
+        net.to(self.device).eval()
         self.history = out.history
         return {"best_epoch": out.best_epoch, "epochs": out.epochs, "best_val_mse": out.best_val_mse,
                 "device": str(self.device)}
@@ -680,11 +701,13 @@ class MLPReconstructor(Reconstructor):
     def _predict_z(self, Zin: np.ndarray) -> np.ndarray:
         from .mlp import predict_mlp
 
+        assert self.net is not None  # fitted: callers check first
         return predict_mlp(self.net, Zin, device=self.device)
 
     def _save_weights(self, d: Path) -> None:
         from safetensors.torch import save_file
 
+        assert self.net is not None  # only a fitted reconstructor is saved
         state = {k: v.detach().cpu().contiguous() for k, v in self.net.state_dict().items()}
         with atomic_path(d / "weights.safetensors") as tmp:
             save_file(state, str(tmp))
@@ -700,12 +723,12 @@ class MLPReconstructor(Reconstructor):
         w_path, m = d / "weights.safetensors", self.config.mlp
         self.device = resolve_device(device)
         with reading(d / "config.toml", fix=fix):
-            self.net = build_mlp(len(self.input_idx), len(self.target_idx), m.hidden, m.dropout)
+            self.net = net = build_mlp(len(self.input_idx), len(self.target_idx), m.hidden, m.dropout)
         with reading(w_path, fix=fix):
             state = load_file(str(w_path))
         with reading(w_path, fix=fix, reason=_MISFIT):
-            self.net.load_state_dict(state)
-        self.net.to(self.device).eval()
+            net.load_state_dict(state)
+        net.to(self.device).eval()
         log = d / "train_log.csv"
         with reading(log, fix=fix):
             self.history = pd.read_csv(log).to_dict("records") if log.is_file() else []

@@ -122,11 +122,11 @@ def fit_ridge(
     q = Y.shape[1]
     if Y.shape[0] != n:
         raise DataError(f"inputs have {n} samples but targets {Y.shape[0]}")
-    alphas = np.asarray(sorted(float(a) for a in alphas), dtype=np.float64)
-    if alphas.size == 0 or np.any(alphas < 0):
-        raise DataError(f"ridge penalties must be a non-empty list of values >= 0, got {alphas.tolist()}")
+    grid = np.asarray(sorted(float(a) for a in alphas), dtype=np.float64)  # the penalties, ascending
+    if grid.size == 0 or np.any(grid < 0):
+        raise DataError(f"ridge penalties must be a non-empty list of values >= 0, got {grid.tolist()}")
     X = np.asarray(X, dtype=np.float32)
-    choose = val_idx is not None and len(val_idx) > 0 and alphas.size > 1
+    choose = val_idx is not None and len(val_idx) > 0 and grid.size > 1
     mask = np.zeros(n, dtype=bool)
     if choose:
         mask[np.asarray(val_idx)] = True
@@ -137,16 +137,16 @@ def fit_ridge(
     val_mse = np.zeros(0)
     val_r2 = np.zeros(0)
     if choose:
-        alpha, val_mse, val_r2 = _choose_penalty(sums, alphas, per_gene=per_gene)
+        alpha, val_mse, val_r2 = _choose_penalty(sums, grid, per_gene=per_gene)
         if progress is not None:
             progress(q)
     else:
-        if alphas.size > 1:
-            raise DataError(f"{alphas.size} ridge penalties given but no validation split to choose among them; "
+        if grid.size > 1:
+            raise DataError(f"{grid.size} ridge penalties given but no validation split to choose among them; "
                             "give one penalty or a validation size > 0")
-        alpha = np.full(q, alphas[0])
+        alpha = np.full(q, grid[0])
     coef, intercept = _refit(sums, alpha, block=block)
-    return RidgeResult(coef=coef, intercept=intercept, alpha=alpha, alphas=alphas, val_mse=val_mse, val_r2=val_r2)
+    return RidgeResult(coef=coef, intercept=intercept, alpha=alpha, alphas=grid, val_mse=val_mse, val_r2=val_r2)
 
 
 def _sufficient_sums(X: np.ndarray, Y: np.ndarray, fit_rows: np.ndarray, val_rows: np.ndarray, *, choose: bool,
@@ -229,13 +229,13 @@ def _choose_penalty(st: _Sums, alphas: np.ndarray, *,
 
 def _refit(st: _Sums, alpha: np.ndarray, *, block: int) -> tuple[np.ndarray, np.ndarray]:
     """``(coef, intercept)`` (float32) on all training rows: the statistics add up, only the p x p
-    eigenproblem is redone. Frees the summed ``X^T Y`` parts of ``st``."""
+    eigenproblem is redone. Frees the summed ``X^T Y`` parts of ``st`` (left empty)."""
     n, p, q = st.nf + st.nv, st.Sf.shape[0], st.Sf.shape[1]
     mx = (st.sxf + st.sxv) / n
     my = (st.syf + st.syv) / n
     G = st.Gf + st.Gv - n * np.outer(mx, mx)
     S = st.Sf + st.Sv
-    st.Sf = st.Sv = None  # type: ignore[assignment]  # p x q each: free them before the next p x q arrays
+    st.Sf = st.Sv = np.empty((0, 0))  # p x q each: free them before the next p x q arrays
     S -= n * np.outer(mx, my)
     s, V = _eigh_gram(G)
     C = V.T @ S

@@ -14,16 +14,20 @@ import torch
 
 @dataclass(frozen=True)
 class DistInfo:
+    """This process's place in the run: ``world_size`` processes, global ``rank``, ``local_rank`` on its machine."""
+
     world_size: int = 1
     rank: int = 0
     local_rank: int = 0
 
     @property
     def enabled(self) -> bool:
+        """True under ``torchrun`` with more than one process (gradients and logs are averaged over ranks)."""
         return self.world_size > 1
 
     @property
     def is_main(self) -> bool:
+        """True on rank 0, the one process that writes files (checkpoints, run folder, logs)."""
         return self.rank == 0
 
 

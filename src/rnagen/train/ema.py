@@ -19,6 +19,10 @@ class EMA:
 
     @torch.no_grad()
     def update(self, module: nn.Module) -> None:
+        """Move the shadow towards ``module``'s current weights (one step of the average, after an optimiser step).
+
+        Floating-point tensors are averaged; integer buffers (e.g. counters) are copied.
+        """
         self.num_updates += 1
         d = min(self.decay, (1 + self.num_updates) / (10 + self.num_updates))
         for k, v in module.state_dict().items():
@@ -29,9 +33,11 @@ class EMA:
                 s.copy_(v)
 
     def state_dict(self) -> dict[str, torch.Tensor]:
+        """The shadow tensors by parameter name (saved in checkpoints)."""
         return dict(self.shadow)
 
     def load_state_dict(self, state: dict[str, torch.Tensor], num_updates: int = 0) -> None:
+        """Restore the shadow from :meth:`state_dict` and the update count (which sets the warm-up) on resume."""
         for k, v in state.items():
             self.shadow[k].copy_(v)
         self.num_updates = int(num_updates)

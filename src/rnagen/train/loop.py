@@ -141,6 +141,8 @@ def warmup_length(cfg: TrainConfig, total: int) -> int:
 
 @dataclass
 class TrainResult:
+    """What :func:`train_loop` returns: the training log, wall time, steps taken, the EMA and validation's choice."""
+
     history: list[dict[str, float]]
     seconds: float
     steps: int
@@ -427,7 +429,7 @@ class _Batches:
 
     def indices(self, step: int) -> torch.Tensor:
         epoch, pos = divmod(step, self.per_epoch)
-        if epoch != self._epoch:
+        if self._perm is None or epoch != self._epoch:  # no permutation yet, or a new epoch
             g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
             self._perm = torch.randperm(self.n, generator=g).to(self.device)
             self._epoch = epoch
@@ -485,7 +487,8 @@ def _run_steps(ctx: StepContext, step_fn: StepFn, batches: _Batches, X: torch.Te
                validator: Callable[[], dict[str, float]] | None, tracker: ValidationTracker | None,
                bar: Any) -> None:
     """Steps from ``progress.step`` to ``total`` (or until validation stops), logging and checkpointing."""
-    cfg, sums, count = ctx.cfg, {}, 0
+    cfg, count = ctx.cfg, 0
+    sums: dict[str, float] = {}
     ctx.raw.train()
     while progress.step < total and not (tracker is not None and tracker.stop_reason):
         idx = batches.indices(progress.step)
@@ -505,7 +508,9 @@ def _run_steps(ctx: StepContext, step_fn: StepFn, batches: _Batches, X: torch.Te
             progress.history.append(row)
             bar.set_postfix({k: f"{v:.4g}" for k, v in row.items() if k not in ("step", "lr")})
             sums, count = {}, 0
-        stopped = check and _validate(ctx, validator, tracker, progress)
+        stopped = False
+        if check and validator is not None and tracker is not None:  # a tracker exists exactly with a validator
+            stopped = _validate(ctx, validator, tracker, progress)
         if checkpoints is not None and (step % max(1, cfg.checkpoint_every) == 0 or step == total or stopped):
             checkpoints.save(ctx, progress, tracker)
 

@@ -119,6 +119,7 @@ class FidelityValidator:
         self.reference = _indicators(self.X_val, ref_set, self.k)
 
     def __call__(self) -> dict[str, float]:
+        """Draw the held-out label mix from the model as it stands and score it against the reference."""
         fake = np.asarray(self.generate(self.y_val, self.seed), dtype=np.float32)
         if not np.isfinite(fake).all():  # a diverged model scores the worst possible value
             return {"score": 0.0, "density": float("nan"), "coverage": float("nan"), "aa_ts": float("nan")}
@@ -157,10 +158,12 @@ class ValidationTracker:
         return self.stop_reason is not None
 
     def state_dict(self) -> dict[str, Any]:
+        """The tracker's state for a checkpoint (read back by :meth:`load_state_dict`)."""
         return {"curve": self.curve, "best_step": self.best_step, "best_score": self.best_score,
                 "bad": self.bad, "stop_reason": self.stop_reason or "", "best_weights": self.best_weights or {}}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore the tracker from :meth:`state_dict` when training resumes from a checkpoint."""
         self.curve = [dict(r) for r in state["curve"]]
         self.best_step = int(state["best_step"])
         self.best_score = float(state["best_score"])
@@ -213,7 +216,8 @@ def fit_validated(setup: Callable[[np.ndarray, np.ndarray], tuple[torch.nn.Modul
     """
     from .loop import resolve_budget, train_loop
 
-    common = dict(device=device, seed=seed, run_dir=run_dir, progress=progress, resume=resume, desc=desc)
+    common: dict[str, Any] = dict(device=device, seed=seed, run_dir=run_dir, progress=progress, resume=resume,
+                                  desc=desc)
     split = stratified_holdout(y, fraction=cfg.val_fraction, seed=seed)
     if split is None:
         module, kw = setup(X, y)
@@ -230,6 +234,7 @@ def fit_validated(setup: Callable[[np.ndarray, np.ndarray], tuple[torch.nn.Modul
     validator = FidelityValidator(lambda yy, s: generate(Xt, yt, yy, s), Xt, yt, Xv, yv, seed=seed)
     result = train_loop(module, torch.from_numpy(Xt), torch.from_numpy(yt), cfg, fingerprint=fingerprint,
                         validator=validator, **common, **kw)
+    assert result.validation is not None  # train_loop returns the validation record when given a validator
     record = {**result.validation, "n_val": int(len(Xv)), "reference": validator.reference}
     if cfg.refit:
         # the chosen length on all profiles, its schedule laid out over that length

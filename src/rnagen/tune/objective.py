@@ -41,6 +41,7 @@ class Scores:
     tstr: float
 
     def as_dict(self) -> dict[str, float]:
+        """The four indicators by name (stored as a trial's user attributes)."""
         return {"density": self.density, "aa_ts": self.aa_ts, "aa_score": self.aa_score, "tstr": self.tstr}
 
 
@@ -100,5 +101,6 @@ def objective_value(scores: Scores, objective: str | Callable[[Scores], float] =
 
 
 def check_objective(objective: Any) -> None:
+    """Refuse an unknown objective name before a study starts (a callable is accepted as it is)."""
     if not callable(objective) and objective not in OBJECTIVES:
         raise ConfigError(f"unknown objective {objective!r}; choose one of {', '.join(OBJECTIVES)}")

@@ -26,9 +26,12 @@ import dataclasses
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from ..errors import ConfigError
+
+if TYPE_CHECKING:
+    from ..models._base import Generator
 
 SpaceFn = Callable[..., dict[str, Any]]
 BudgetName = Literal["fast", "standard", "paper"]
@@ -105,7 +108,7 @@ def registered_spaces() -> dict[str, SpaceFn]:
     return dict(_SPACES)
 
 
-def space_for(model_cls: type) -> Callable[[Any], dict[str, Any]]:
+def space_for(model_cls: type[Generator]) -> Callable[[Any], dict[str, Any]]:
     """The search space ``fn(trial) -> overrides`` of a generator class: its own ``search_space``
     classmethod when it defines one, else the registry entry for its name."""
     from ..models._base import Generator
@@ -132,7 +135,7 @@ def has_train_section(config_cls: type) -> bool:
     return tp is not None and dataclasses.is_dataclass(tp) and "steps" in {f.name for f in dataclasses.fields(tp)}
 
 
-def suggest(model_cls: type, trial, budget: Budget) -> dict[str, Any]:
+def suggest(model_cls: type[Generator], trial, budget: Budget) -> dict[str, Any]:
     """Draw one configuration for ``trial``: the model's space plus ``train.steps`` from the budget."""
     overrides = dict(space_for(model_cls)(trial))
     if has_train_section(model_cls.config_cls):

@@ -341,7 +341,8 @@ class _TrialRunner:
         trial.set_user_attr("worker", self.worker)
         # successive halving: shorter trainings first (torch models only), pruned when behind the others
         rungs = self.budget.rungs if has_train_section(self.model_cls.config_cls) else (1.0,)
-        value, scores, seconds = float("nan"), None, 0.0
+        value, seconds = float("nan"), 0.0
+        scores: Scores | None = None
         for i, frac in enumerate(rungs):
             cfg_i = cfg
             if frac < 1.0:
@@ -354,6 +355,7 @@ class _TrialRunner:
                 trial.set_user_attr("seconds", seconds)
                 raise optuna.TrialPruned()
         trial.set_user_attr("seconds", seconds)
+        assert scores is not None  # the last rung is always the full run, so the loop ran at least once
         for k, v in scores.as_dict().items():
             trial.set_user_attr(k, v)
         return value

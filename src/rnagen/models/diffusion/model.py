@@ -184,6 +184,7 @@ class DiffusionObjective(nn.Module):
         self.cfg = cfg
 
     def forward(self, x0: torch.Tensor, y: torch.Tensor, generator: torch.Generator | None = None) -> LossOutput:
+        """The training loss of a batch ``x0`` with class ids ``y`` (steps 1-4 above); ``generator`` draws t and ε."""
         B, dev = x0.shape[0], x0.device
         if self.cfg.antithetic:
             half = torch.randint(0, self.T, ((B + 1) // 2,), generator=generator, device=dev)
@@ -256,6 +257,7 @@ class DiffusionModel(Generator):
             # validation draws with the configured sampler, as sample() does by default
             return self._sample(yy, seed=sd, batch_size=4096, progress=False)
 
+        assert self.device is not None  # Generator.fit resolves it for every torch model
         result = fit_validated(setup, generate, X, y, self.config.train, device=self.device, seed=seed,
                                run_dir=run_dir, progress=progress, resume=resume, fingerprint=self.fingerprint(X),
                                desc="diffusion")
@@ -345,6 +347,8 @@ class DiffusionModel(Generator):
 
     @classmethod
     def search_space(cls, trial: Any) -> dict[str, Any]:
+        """Optuna search space: dotted config keys -> values drawn from ``trial`` (network width, depth and
+        dropout, noise schedule, prediction target, learning rate, training steps)."""
         return {
             "network.width": trial.suggest_categorical("network.width", [256, 512, 1024]),
             "network.depth": trial.suggest_int("network.depth", 1, 4),

@@ -23,6 +23,8 @@ class SinusoidalEmbedding(nn.Module):
     ``ω_k = max_period^(-k / (dim/2))`` for ``k = 0 .. dim/2 - 1`` (the Transformer's position encoding).
     """
 
+    freqs: torch.Tensor  # registered buffer (non-persistent): rebuilt from ``dim`` rather than saved
+
     def __init__(self, dim: int, *, max_period: float = 10_000.0) -> None:
         super().__init__()
         if dim % 2:
@@ -33,6 +35,7 @@ class SinusoidalEmbedding(nn.Module):
         self.dim = dim
 
     def forward(self, t: torch.Tensor) -> torch.Tensor:
+        """``[sin(t ω), cos(t ω)]`` for a batch of timesteps ``t`` (shape ``(n,)``) -> ``(n, dim)``."""
         args = t.float()[:, None] * self.freqs[None, :]
         return torch.cat([torch.sin(args), torch.cos(args)], dim=-1)
 
@@ -58,6 +61,7 @@ class ResidualBlock(nn.Module):
         nn.init.zeros_(self.film.bias)
 
     def forward(self, h: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        """The block applied to hidden state ``h`` under the conditioning embedding ``c`` (FiLM scale and shift)."""
         scale, shift = self.film(c).chunk(2, dim=-1)
         z = self.norm(h) * (1.0 + scale) + shift
         return h + self.fc2(self.drop(self.act(self.fc1(z))))

@@ -331,6 +331,7 @@ class DPMSolverPPSampler(DDIMSampler):
         return 0.0
 
     def set_timesteps(self, num_steps: int) -> None:
+        """Set the grid of ``num_steps`` timesteps and start a new trajectory (the multistep history is per grid)."""
         super().set_timesteps(num_steps)
         self.reset()
 
@@ -373,7 +374,7 @@ class DPMSolverPPSampler(DDIMSampler):
             return x0, x0
         # 4. step size in λ: h_i = λ_{t_i} - λ_{t_{i-1}} (Algorithm 2, line 3)
         h = float(_half_log_snr(a_p)) - lam_t
-        if x0_prev is None:
+        if x0_prev is None or lam_prev is None:  # set together: both None on the first step
             # 5. first step (i = 1): D = x_θ(x̃_{t_0}, t_0), the DPM-Solver++(1) update (eq. 9)
             D = x0
         else:
