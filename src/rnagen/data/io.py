@@ -25,7 +25,7 @@ import warnings
 import zlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -47,6 +47,7 @@ _NA_TOKENS = frozenset({"", "nan", "NaN", "NAN", "NA", "N/A", "n/a", "na", "null
 # the largest float32; larger finite values would silently become inf in the float32 matrix
 _F32_MAX = float(np.finfo(np.float32).max)
 _HEAD_BYTES = 1 << 16
+_T = TypeVar("_T")
 
 
 # ------------------------------------------------------------------------------------------ files and bytes
@@ -390,6 +391,17 @@ def _looks_like_id_header(h0: str) -> bool:
     return h0 == "" or h0.startswith("Unnamed:")
 
 
+def _parse_text(txt: _Text, parse: Callable[[str], _T]) -> _T:
+    """``parse(encoding)`` with the sniffed encoding; a file that starts as UTF-8 and has other bytes further
+    on is a Latin-1 file, parsed again as such."""
+    try:
+        return parse(txt.encoding)
+    except UnicodeDecodeError:
+        if txt.encoding != "utf-8":
+            raise
+        return parse("latin-1")
+
+
 def _read_table(path: Path, txt: _Text, *, fmt: str, orientation: Orientation, label_key: str | None = None):
     source = path.name
     s = txt.sep
@@ -402,12 +414,7 @@ def _read_table(path: Path, txt: _Text, *, fmt: str, orientation: Orientation, l
             return pd.read_csv(fh, sep=s, index_col=0, dtype={0: str}, decimal=txt.decimal, low_memory=False)
 
     try:
-        try:
-            df = _parse(txt.encoding)
-        except UnicodeDecodeError:
-            if txt.encoding != "utf-8":
-                raise
-            df = _parse("latin-1")  # UTF-8 at the start, other bytes further on: a Latin-1 file
+        df = _parse_text(txt, _parse)
     except pd.errors.EmptyDataError as e:
         raise DataError(f"{source}: no data (empty file or header only); give one line per sample or gene") from e
     except pd.errors.ParserError as e:
@@ -446,12 +453,22 @@ def _read_table(path: Path, txt: _Text, *, fmt: str, orientation: Orientation, l
     return _frame_to_adata(df, orientation=orientation, source=source, label_key=label_key, fmt=fmt)
 
 
-def _read_gct(path: Path, txt: _Text):
-    """GCT 1.2 (``Name``, ``Description``, samples) or 1.3 (row and column metadata), genes x samples."""
-    import anndata as ad
+class _GctShape(NamedTuple):
+    """What a GCT file's dimension line declares: data rows, samples, row- and column-metadata fields."""
 
-    source = path.name
-    lines = txt.lines
+    n_rows: int
+    n_cols: int
+    n_rmeta: int
+    n_cmeta: int
+
+    @property
+    def n_fields(self) -> int:
+        """Fields of the column header and of every data line: the id, the row metadata, the samples."""
+        return 1 + self.n_rmeta + self.n_cols
+
+
+def _gct_shape(lines: list[str], source: str) -> _GctShape:
+    """The version line (``#1.2`` or ``#1.3``) and the dimension line, checked."""
     version = lines[0].strip() if lines else ""
     if version not in ("#1.2", "#1.3"):
         raise DataError(f"{source}: not a GCT file (first line {version[:20]!r}, expected '#1.2' or '#1.3'); "
@@ -466,41 +483,51 @@ def _read_gct(path: Path, txt: _Text):
         raise DataError(f"{source}: malformed GCT dimension line {' '.join(dims)[:40]!r}; expected 'rows cols' (1.2) "
                         f"or 'rows cols row-meta col-meta' (1.3), non-negative, at least 1 row-metadata field")
     n_rows, n_cols = dims_i[0], dims_i[1]
-    n_rmeta = 1 if version == "#1.2" else dims_i[2]
-    n_cmeta = 0 if version == "#1.2" else dims_i[3]
-    n_fields = 1 + n_rmeta + n_cols
     if n_rows == 0 or n_cols == 0:
         raise DataError(f"{source}: GCT dimension line says {n_rows} rows x {n_cols} samples; give a file with data")
-    def _parse(encoding: str):
+    if version == "#1.2":
+        return _GctShape(n_rows, n_cols, n_rmeta=1, n_cmeta=0)
+    return _GctShape(n_rows, n_cols, n_rmeta=dims_i[2], n_cmeta=dims_i[3])
+
+
+def _gct_columns(fh, shape: _GctShape, source: str) -> tuple[list[str], dict[str, list[str]]]:
+    """The column header and the column-metadata lines (GCT 1.3: one line per sample annotation), read from
+    ``fh`` after its version and dimension lines."""
+    fh.readline()
+    fh.readline()
+    n_fields = shape.n_fields
+    header = next(csv.reader([fh.readline().rstrip("\r\n")], delimiter="\t"))
+    if len(header) != n_fields:
+        raise DataError(f"{source}: GCT header has {len(header)} fields, expected {n_fields} "
+                        f"(id, {shape.n_rmeta} row-metadata, {shape.n_cols} samples); fix the dimension line")
+    cmeta = {}
+    for _ in range(shape.n_cmeta):
+        f = fh.readline().rstrip("\r\n").split("\t")
+        if len(f) != n_fields:
+            raise DataError(f"{source}: GCT column-metadata line {f[0][:40]!r} has {len(f)} fields, expected "
+                            f"{n_fields}; fix the dimension line or the metadata lines")
+        cmeta[f[0]] = f[1 + shape.n_rmeta:]
+    return header, cmeta
+
+
+def _gct_frame(txt: _Text, shape: _GctShape, source: str) -> tuple[list[str], dict[str, list[str]], pd.DataFrame]:
+    """The column header, the column metadata and the data lines (ids as the index, columns named by the
+    header) of a GCT file, with as many fields and rows as the dimension line says."""
+    n_fields = shape.n_fields
+
+    def _parse(encoding: str) -> tuple[list[str], dict[str, list[str]], pd.DataFrame]:
         with txt.open(encoding) as fh:
-            fh.readline()
-            fh.readline()
-            header = next(csv.reader([fh.readline().rstrip("\r\n")], delimiter="\t"))
-            if len(header) != n_fields:
-                raise DataError(f"{source}: GCT header has {len(header)} fields, expected {n_fields} "
-                                f"(id, {n_rmeta} row-metadata, {n_cols} samples); fix the dimension line")
-            cmeta = {}
-            for _ in range(n_cmeta):
-                f = fh.readline().rstrip("\r\n").split("\t")
-                if len(f) != n_fields:
-                    raise DataError(f"{source}: GCT column-metadata line {f[0][:40]!r} has {len(f)} fields, expected "
-                                    f"{n_fields}; fix the dimension line or the metadata lines")
-                cmeta[f[0]] = f[1 + n_rmeta:]
+            header, cmeta = _gct_columns(fh, shape, source)
             df = pd.read_csv(fh, sep="\t", header=None, names=[f"_{i}" for i in range(n_fields)], index_col=0,
                              dtype={"_0": str}, decimal=txt.decimal, low_memory=False)
             return header, cmeta, df
 
     try:
-        try:
-            header, cmeta, df = _parse(txt.encoding)
-        except UnicodeDecodeError:
-            if txt.encoding != "utf-8":
-                raise
-            header, cmeta, df = _parse("latin-1")  # UTF-8 at the start, other bytes further on
+        header, cmeta, df = _parse_text(txt, _parse)
     except DataError:
         raise
     except pd.errors.EmptyDataError as e:
-        raise DataError(f"{source}: GCT file without data lines; GCT says {n_rows} rows") from e
+        raise DataError(f"{source}: GCT file without data lines; GCT says {shape.n_rows} rows") from e
     except (pd.errors.ParserError, csv.Error, UnicodeError, EOFError, OSError, StopIteration, zlib.error,
             lzma.LZMAError) as e:
         raise DataError(f"{source}: malformed GCT file ({_one_line(e)}); every line needs {n_fields} tab-separated "
@@ -508,16 +535,26 @@ def _read_gct(path: Path, txt: _Text):
     if df.shape[1] != n_fields - 1:
         raise DataError(f"{source}: GCT data lines have {df.shape[1] + 1} fields, expected {n_fields}; fix the file")
     df.columns = pd.Index(header[1:])
-    if df.shape[0] != n_rows:
-        raise DataError(f"{source}: GCT says {n_rows} rows but has {df.shape[0]}; fix the dimension line")
-    samples = header[1 + n_rmeta:]
-    pos = list(range(n_rmeta, n_rmeta + n_cols))
-    vals = df.iloc[:, pos]
+    if df.shape[0] != shape.n_rows:
+        raise DataError(f"{source}: GCT says {shape.n_rows} rows but has {df.shape[0]}; fix the dimension line")
+    return header, cmeta, df
+
+
+def _gct_values(df: pd.DataFrame, shape: _GctShape, samples: list[str], source: str) -> pd.DataFrame:
+    """The sample columns of the data lines, each checked to be numeric."""
+    pos = list(range(shape.n_rmeta, shape.n_rmeta + shape.n_cols))
     for k, c in enumerate(pos):
         if not pd.api.types.is_numeric_dtype(df.iloc[:, c].dtype):
             col = df.iloc[:, c].rename(samples[k])
-            raise DataError(f"{source}: non-numeric value {_bad_value(col, line_of_row=4 + n_cmeta, where='gene')}; "
+            line = 4 + shape.n_cmeta
+            raise DataError(f"{source}: non-numeric value {_bad_value(col, line_of_row=line, where='gene')}; "
                             f"fix or remove that value")
+    return df.iloc[:, pos]
+
+
+def _gct_var(df: pd.DataFrame, n_rmeta: int) -> pd.DataFrame:
+    """Gene annotations from the row-metadata columns; a ``Description`` that is empty or repeats the id is
+    dropped, repeated column names get a position suffix."""
     var = df.iloc[:, :n_rmeta].astype(str).copy()
     var.columns = [str(c).lower() if c == "Description" else str(c) for c in var.columns]
     if var.columns.duplicated().any():
@@ -527,10 +564,29 @@ def _read_gct(path: Path, txt: _Text):
         var = var.drop(columns="description")
     var.index = var.index.map(str)
     var.index.name = None
+    return var
+
+
+def _gct_obs(samples: list[str], cmeta: dict[str, list[str]]) -> pd.DataFrame:
+    """Sample annotations from the column metadata: numeric when every value is a number, else categorical."""
     obs = pd.DataFrame(index=pd.Index([str(s) for s in samples]))
     for k, v in cmeta.items():
         num = pd.to_numeric(pd.Series(v), errors="coerce")
         obs[str(k)] = num.to_numpy() if num.notna().all() else pd.Categorical(v)
+    return obs
+
+
+def _read_gct(path: Path, txt: _Text):
+    """GCT 1.2 (``Name``, ``Description``, samples) or 1.3 (row and column metadata), genes x samples."""
+    import anndata as ad
+
+    source = path.name
+    shape = _gct_shape(txt.lines, source)
+    header, cmeta, df = _gct_frame(txt, shape, source)
+    samples = header[1 + shape.n_rmeta:]
+    vals = _gct_values(df, shape, samples, source)
+    var = _gct_var(df, shape.n_rmeta)
+    obs = _gct_obs(samples, cmeta)
     X = _to_float32(vals.to_numpy(dtype=np.float64), var.index, samples, source).T
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # duplicated ids: validate() raises a DataError
