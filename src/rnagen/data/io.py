@@ -306,6 +306,63 @@ def _to_float32(X: np.ndarray, rows: Sequence[str], cols: Sequence[str], source:
     return X.astype(np.float32)
 
 
+def _frame_orientation(df: pd.DataFrame, *, cols: list[str], num: list[int], lab: int | None,
+                       orientation: Orientation) -> str:
+    """The layout of a table: the one given, else samples x genes when a column is named by the label key,
+    else detected from what the row and column ids look like."""
+    if orientation == "auto" and lab is not None:
+        # a column named by the label key: rows are samples, whatever the ids look like
+        return "samples_x_genes"
+    if orientation == "auto":
+        return detect_orientation(list(df.index), [cols[j] for j in num] or cols)
+    return orientation
+
+
+def _samples_x_genes(df: pd.DataFrame, *, cols: list[str], num: list[int], other: list[int], lab: int | None,
+                     source: str, line: int, sep_hint: str) -> tuple[np.ndarray, pd.DataFrame, pd.DataFrame]:
+    """Rows are samples: numeric columns are genes, the others sample annotations; returns X, obs, var."""
+    if lab is not None and lab in num:
+        num.remove(lab)  # numeric class codes: a label, not a gene
+        other.append(lab)
+    # non-numeric columns are sample annotations (labels, splits), unless they hold mostly numbers or are
+    # named like features: then a stray string broke a data column
+    for j in other:
+        c, col = cols[j], df.iloc[:, j]
+        if j == lab:
+            continue
+        if _mostly_numeric(col) or (num and _genes.looks_like_features([c]) > 0) or \
+                (num and len(other) < len(cols) / 2 and _gene_score([c]) > 0):
+            raise DataError(f"{source}: non-numeric value {_bad_value(col, line_of_row=line, where='sample')}; "
+                            f"fix or remove that value")
+    if not num:
+        raise DataError(f"{source}: no numeric expression columns found; {sep_hint}, and that the first "
+                        f"column holds sample IDs")
+    X = _to_float32(df.iloc[:, num].to_numpy(dtype=np.float64), df.index, [cols[j] for j in num], source)
+    obs = pd.DataFrame(index=df.index)
+    for j in other:
+        obs[cols[j]] = df.iloc[:, j].to_numpy() if j == lab else pd.Categorical(df.iloc[:, j].astype(object))
+    var = pd.DataFrame(index=pd.Index([cols[j] for j in num]))
+    return X, obs, var
+
+
+def _genes_x_samples(df: pd.DataFrame, *, cols: list[str], num: list[int], other: list[int], source: str,
+                     line: int, sep_hint: str) -> tuple[np.ndarray, pd.DataFrame, pd.DataFrame]:
+    """Rows are genes: numeric columns are samples, the others gene annotations (e.g. symbol, Description);
+    returns X (samples x genes), obs, var."""
+    for j in other:
+        if _mostly_numeric(df.iloc[:, j]):
+            value = _bad_value(df.iloc[:, j], line_of_row=line, where="gene")
+            raise DataError(f"{source}: non-numeric value {value}; fix or remove that value")
+    if not num:
+        raise DataError(f"{source}: no numeric sample columns found; {sep_hint}")
+    X = _to_float32(df.iloc[:, num].to_numpy(dtype=np.float64), df.index, [cols[j] for j in num], source).T
+    var = pd.DataFrame(index=df.index)
+    for j in other:
+        var[cols[j]] = df.iloc[:, j].astype(str).to_numpy()
+    obs = pd.DataFrame(index=pd.Index([cols[j] for j in num]))
+    return X, obs, var
+
+
 def _frame_to_adata(df: pd.DataFrame, *, orientation: Orientation, source: str, label_key: str | None = None,
                     fmt: str = "csv", header_lines: int = 1):
     """A table with IDs in the index -> AnnData, splitting numeric data from annotation columns."""
@@ -321,49 +378,14 @@ def _frame_to_adata(df: pd.DataFrame, *, orientation: Orientation, source: str, 
     cols = [str(c) for c in df.columns]
     num, other = _numeric_columns(df)
     lab = cols.index(label_key) if label_key is not None and label_key in cols else None
-    if orientation == "auto" and lab is not None:
-        # a column named by the label key: rows are samples, whatever the ids look like
-        orient = "samples_x_genes"
-    elif orientation == "auto":
-        orient = detect_orientation(list(df.index), [cols[j] for j in num] or cols)
-    else:
-        orient = orientation
+    orient = _frame_orientation(df, cols=cols, num=num, lab=lab, orientation=orientation)
     line = header_lines + 1
     if orient == "samples_x_genes":
-        if lab is not None and lab in num:
-            num.remove(lab)  # numeric class codes: a label, not a gene
-            other.append(lab)
-        # non-numeric columns are sample annotations (labels, splits), unless they hold mostly numbers or are
-        # named like features: then a stray string broke a data column
-        for j in other:
-            c, col = cols[j], df.iloc[:, j]
-            if j == lab:
-                continue
-            if _mostly_numeric(col) or (num and _genes.looks_like_features([c]) > 0) or \
-                    (num and len(other) < len(cols) / 2 and _gene_score([c]) > 0):
-                raise DataError(f"{source}: non-numeric value {_bad_value(col, line_of_row=line, where='sample')}; "
-                                f"fix or remove that value")
-        if not num:
-            raise DataError(f"{source}: no numeric expression columns found; {sep_hint}, and that the first "
-                            f"column holds sample IDs")
-        X = _to_float32(df.iloc[:, num].to_numpy(dtype=np.float64), df.index, [cols[j] for j in num], source)
-        obs = pd.DataFrame(index=df.index)
-        for j in other:
-            obs[cols[j]] = df.iloc[:, j].to_numpy() if j == lab else pd.Categorical(df.iloc[:, j].astype(object))
-        var = pd.DataFrame(index=pd.Index([cols[j] for j in num]))
+        X, obs, var = _samples_x_genes(df, cols=cols, num=num, other=other, lab=lab, source=source, line=line,
+                                       sep_hint=sep_hint)
     else:
-        # genes x samples: non-numeric columns are gene annotations (e.g. symbol, Description)
-        for j in other:
-            if _mostly_numeric(df.iloc[:, j]):
-                value = _bad_value(df.iloc[:, j], line_of_row=line, where="gene")
-                raise DataError(f"{source}: non-numeric value {value}; fix or remove that value")
-        if not num:
-            raise DataError(f"{source}: no numeric sample columns found; {sep_hint}")
-        X = _to_float32(df.iloc[:, num].to_numpy(dtype=np.float64), df.index, [cols[j] for j in num], source).T
-        var = pd.DataFrame(index=df.index)
-        for j in other:
-            var[cols[j]] = df.iloc[:, j].astype(str).to_numpy()
-        obs = pd.DataFrame(index=pd.Index([cols[j] for j in num]))
+        X, obs, var = _genes_x_samples(df, cols=cols, num=num, other=other, source=source, line=line,
+                                       sep_hint=sep_hint)
     obs.index.name = None
     var.index.name = None
     with warnings.catch_warnings():
