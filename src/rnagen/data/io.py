@@ -671,22 +671,8 @@ def _apply_labels(adata, label_key: str, *, drop_unlabelled: bool, source: str):
     return adata, int(miss.sum())
 
 
-def read_labels(path: str | os.PathLike, obs_names: Sequence[str], *, label_key: str | None = None,
-                sep: str | None = None) -> tuple[str, pd.Categorical]:
-    """Read sample labels from an annotation file.
-
-    Two layouts are accepted: a table with a sample-ID column and a label column (the column named
-    ``label_key`` if given, else the second column; rows matched by sample ID), or a single column of labels
-    in sample order (with or without a header line). The file is decoded like an expression file (BOM,
-    UTF-16, UTF-8, Latin-1).
-
-    Returns
-    -------
-    name, labels
-        The label name (column header, ``label_key`` or ``"label"``) and the labels aligned to ``obs_names``;
-        missing labels (empty, blank, ``NA``/``nan``) are NaN.
-    """
-    p = Path(path)
+def _label_rows(p: Path, *, sep: str | None) -> pd.DataFrame:
+    """The fields of a label file as strings (no NA parsing), trailing blank lines removed."""
     _check_file(p, "label file", "check the --labels path")
     txt = _Text(p, sep=sep, fmt=_format(p))
     if txt.content_format is not None:
@@ -704,19 +690,27 @@ def read_labels(path: str | os.PathLike, obs_names: Sequence[str], *, label_key:
                         f"columns, or one label per line") from e
     while len(raw) and raw.iloc[-1].fillna("").str.strip().eq("").all():
         raw = raw.iloc[:-1]  # trailing blank lines
-    obs_names = [str(x) for x in obs_names]
-    n = len(obs_names)
-    if raw.shape[1] == 1:
-        vals = raw[0].tolist()
-        if len(vals) == n + 1:
-            name, vals = vals[0], vals[1:]
-        elif len(vals) == n:
-            name = label_key or "label"
-        else:
-            raise DataError(f"label file {p.name}: {len(vals)} labels for {n} samples; give one label per sample "
-                            f"in sample order, or a table with sample ids")
-        name = label_key or str(name).strip() or "label"
-        return name, pd.Categorical(_label_strings(pd.Series(vals, dtype=object)))
+    return raw
+
+
+def _labels_in_order(raw: pd.DataFrame, n: int, *, label_key: str | None, source: str) -> tuple[str, pd.Categorical]:
+    """One column of labels in sample order, with a header line when it has one line more than samples."""
+    vals = raw[0].tolist()
+    if len(vals) == n + 1:
+        name, vals = vals[0], vals[1:]
+    elif len(vals) == n:
+        name = label_key or "label"
+    else:
+        raise DataError(f"label file {source}: {len(vals)} labels for {n} samples; give one label per sample "
+                        f"in sample order, or a table with sample ids")
+    name = label_key or str(name).strip() or "label"
+    return name, pd.Categorical(_label_strings(pd.Series(vals, dtype=object)))
+
+
+def _labels_by_id(raw: pd.DataFrame, obs_names: list[str], *, label_key: str | None,
+                  source: str) -> tuple[str, pd.Categorical]:
+    """A table of sample ids (first column) and labels (the ``label_key`` column, else the second), with a
+    header line unless its first field is a sample id; rows matched to ``obs_names`` by id."""
     raw = raw.fillna("")
     first = [str(x) for x in raw.iloc[0].tolist()]
     has_header = first[0] not in set(obs_names)
@@ -727,7 +721,7 @@ def read_labels(path: str | os.PathLike, obs_names: Sequence[str], *, label_key:
     table = table.set_axis(cols, axis=1)
     if label_key is not None and has_header:
         if label_key not in cols[1:]:
-            raise DataError(f"label column {label_key!r} not in label file {p.name} (columns: "
+            raise DataError(f"label column {label_key!r} not in label file {source} (columns: "
                             f"{', '.join(c[:30] for c in cols[1:10])}); pass --label-key with one of these")
         name = label_key
     else:
@@ -735,14 +729,37 @@ def read_labels(path: str | os.PathLike, obs_names: Sequence[str], *, label_key:
     col = label_key if label_key is not None and has_header else cols[1]
     ids = table[cols[0]].astype(str).str.strip()
     if ids.duplicated().any():
-        raise DataError(f"label file {p.name}: sample id {ids[ids.duplicated()].iloc[0][:40]!r} appears twice; "
+        raise DataError(f"label file {source}: sample id {ids[ids.duplicated()].iloc[0][:40]!r} appears twice; "
                         f"keep one row per sample")
     m = dict(zip(ids, table[col]))
     missing = [o for o in obs_names if o not in m]
     if missing:
-        raise DataError(f"label file {p.name}: no row for {len(missing)} of {n} samples (e.g. {missing[0][:40]!r}); "
-                        f"add them or check that the first column holds the sample ids")
+        raise DataError(f"label file {source}: no row for {len(missing)} of {len(obs_names)} samples (e.g. "
+                        f"{missing[0][:40]!r}); add them or check that the first column holds the sample ids")
     return name, pd.Categorical(_label_strings(pd.Series([m[o] for o in obs_names], dtype=object)))
+
+
+def read_labels(path: str | os.PathLike, obs_names: Sequence[str], *, label_key: str | None = None,
+                sep: str | None = None) -> tuple[str, pd.Categorical]:
+    """Read sample labels from an annotation file.
+
+    Two layouts are accepted: a table with a sample-ID column and a label column (the column named
+    ``label_key`` if given, else the second column; rows matched by sample ID), or a single column of labels
+    in sample order (with or without a header line). The file is decoded like an expression file (BOM,
+    UTF-16, UTF-8, Latin-1).
+
+    Returns
+    -------
+    name, labels
+        The label name (column header, ``label_key`` or ``"label"``) and the labels aligned to ``obs_names``;
+        missing labels (empty, blank, ``NA``/``nan``) are NaN.
+    """
+    p = Path(path)
+    raw = _label_rows(p, sep=sep)
+    names = [str(x) for x in obs_names]
+    if raw.shape[1] == 1:
+        return _labels_in_order(raw, len(names), label_key=label_key, source=p.name)
+    return _labels_by_id(raw, names, label_key=label_key, source=p.name)
 
 
 # ------------------------------------------------------------------------------------------ validation
