@@ -199,6 +199,16 @@ def test_latin1_after_a_utf8_looking_start(tmp_path):
     assert b.n_obs == 8001 and b.obs["tissue"].iloc[-1] == "caf\xe9"
 
 
+def test_gct_latin1_after_a_utf8_looking_start(tmp_path):
+    # the GCT reader retries a UTF-8 start with Latin-1 bytes further on like the table reader
+    rows = "".join(f"G{i}\tgene {i}\t1\t2\n" for i in range(6000))
+    text = "#1.2\n6001\t2\nName\tDescription\ts1\ts2\n" + rows + "G_end\tcaf\xe9\t3\t4\n"
+    (tmp_path / "x.gct").write_bytes(text.encode("latin-1"))
+    b = read(tmp_path / "x.gct")
+    assert b.shape == (2, 6001) and b.var["description"].iloc[-1] == "caf\xe9"
+    assert b.X[:, -1].tolist() == [3.0, 4.0]
+
+
 def test_parquet_and_h5ad_content_under_a_text_name(small, tmp_path):
     df = _frame(small)
     df.insert(0, "tissue", small.obs["tissue"].astype(str))

@@ -244,7 +244,14 @@ def register(sub) -> None:
                                    "split them.")
     dsub = p.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
     p.set_defaults(func=lambda a: (p.print_help(), 2)[1])
+    _add_fetch(dsub)
+    _add_prepare(dsub)
+    _add_info(dsub)
+    _add_split(dsub)
 
+
+def _add_fetch(dsub) -> None:
+    """Add ``rnagen data fetch`` (:func:`cmd_fetch`)."""
     f = dsub.add_parser("fetch", help="download TCGA (UCSC Xena TOIL) or GTEx v8 and convert to .h5ad",
                         description="Download the public expression matrix and sample annotations (resumable, "
                                     "cached, size/checksum checked) and write <source>_full.h5ad and "
@@ -268,6 +275,9 @@ def register(sub) -> None:
     f.add_argument("--no-progress", action="store_true", help="no progress bars")
     f.set_defaults(func=cmd_fetch)
 
+
+def _add_prepare(dsub) -> None:
+    """Add ``rnagen data prepare`` (:func:`cmd_prepare`)."""
     pr = dsub.add_parser("prepare", help="read an expression file, log, select genes, label, write .h5ad",
                          description="Read .h5ad, CSV/TSV(.gz), GCT or parquet; validate; log-transform; select genes; "
                                      "check labels; write a labelled .h5ad.")
@@ -303,6 +313,9 @@ def register(sub) -> None:
     pr.add_argument("--out", required=True, help="output .h5ad")
     pr.set_defaults(func=cmd_prepare)
 
+
+def _add_info(dsub) -> None:
+    """Add ``rnagen data info`` (:func:`cmd_info`)."""
     i = dsub.add_parser("info", help="summarise a data file: samples, genes, labels, transform history",
                         description="Print samples, genes (ID type, landmarks present), labels with counts, log state "
                                     "and history.")
@@ -312,6 +325,9 @@ def register(sub) -> None:
     i.add_argument("--labels", default=None, help="annotation file with the labels (for files without them)")
     i.set_defaults(func=cmd_info)
 
+
+def _add_split(dsub) -> None:
+    """Add ``rnagen data split`` (:func:`cmd_split`)."""
     s = dsub.add_parser("split", help="stratified, seeded train/test split into DIR/train.h5ad and DIR/test.h5ad",
                         description="Stratified train/test split (scikit-learn), written as train.h5ad and test.h5ad.")
     s.add_argument("file", help="input .h5ad (or any readable file with a label column, or 'gtex26')")

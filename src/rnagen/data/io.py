@@ -25,7 +25,7 @@ import warnings
 import zlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -47,6 +47,7 @@ _NA_TOKENS = frozenset({"", "nan", "NaN", "NAN", "NA", "N/A", "n/a", "na", "null
 # the largest float32; larger finite values would silently become inf in the float32 matrix
 _F32_MAX = float(np.finfo(np.float32).max)
 _HEAD_BYTES = 1 << 16
+_T = TypeVar("_T")
 
 
 # ------------------------------------------------------------------------------------------ files and bytes
@@ -305,6 +306,63 @@ def _to_float32(X: np.ndarray, rows: Sequence[str], cols: Sequence[str], source:
     return X.astype(np.float32)
 
 
+def _frame_orientation(df: pd.DataFrame, *, cols: list[str], num: list[int], lab: int | None,
+                       orientation: Orientation) -> str:
+    """The layout of a table: the one given, else samples x genes when a column is named by the label key,
+    else detected from what the row and column ids look like."""
+    if orientation == "auto" and lab is not None:
+        # a column named by the label key: rows are samples, whatever the ids look like
+        return "samples_x_genes"
+    if orientation == "auto":
+        return detect_orientation(list(df.index), [cols[j] for j in num] or cols)
+    return orientation
+
+
+def _samples_x_genes(df: pd.DataFrame, *, cols: list[str], num: list[int], other: list[int], lab: int | None,
+                     source: str, line: int, sep_hint: str) -> tuple[np.ndarray, pd.DataFrame, pd.DataFrame]:
+    """Rows are samples: numeric columns are genes, the others sample annotations; returns X, obs, var."""
+    if lab is not None and lab in num:
+        num.remove(lab)  # numeric class codes: a label, not a gene
+        other.append(lab)
+    # non-numeric columns are sample annotations (labels, splits), unless they hold mostly numbers or are
+    # named like features: then a stray string broke a data column
+    for j in other:
+        c, col = cols[j], df.iloc[:, j]
+        if j == lab:
+            continue
+        if _mostly_numeric(col) or (num and _genes.looks_like_features([c]) > 0) or \
+                (num and len(other) < len(cols) / 2 and _gene_score([c]) > 0):
+            raise DataError(f"{source}: non-numeric value {_bad_value(col, line_of_row=line, where='sample')}; "
+                            f"fix or remove that value")
+    if not num:
+        raise DataError(f"{source}: no numeric expression columns found; {sep_hint}, and that the first "
+                        f"column holds sample IDs")
+    X = _to_float32(df.iloc[:, num].to_numpy(dtype=np.float64), df.index, [cols[j] for j in num], source)
+    obs = pd.DataFrame(index=df.index)
+    for j in other:
+        obs[cols[j]] = df.iloc[:, j].to_numpy() if j == lab else pd.Categorical(df.iloc[:, j].astype(object))
+    var = pd.DataFrame(index=pd.Index([cols[j] for j in num]))
+    return X, obs, var
+
+
+def _genes_x_samples(df: pd.DataFrame, *, cols: list[str], num: list[int], other: list[int], source: str,
+                     line: int, sep_hint: str) -> tuple[np.ndarray, pd.DataFrame, pd.DataFrame]:
+    """Rows are genes: numeric columns are samples, the others gene annotations (e.g. symbol, Description);
+    returns X (samples x genes), obs, var."""
+    for j in other:
+        if _mostly_numeric(df.iloc[:, j]):
+            value = _bad_value(df.iloc[:, j], line_of_row=line, where="gene")
+            raise DataError(f"{source}: non-numeric value {value}; fix or remove that value")
+    if not num:
+        raise DataError(f"{source}: no numeric sample columns found; {sep_hint}")
+    X = _to_float32(df.iloc[:, num].to_numpy(dtype=np.float64), df.index, [cols[j] for j in num], source).T
+    var = pd.DataFrame(index=df.index)
+    for j in other:
+        var[cols[j]] = df.iloc[:, j].astype(str).to_numpy()
+    obs = pd.DataFrame(index=pd.Index([cols[j] for j in num]))
+    return X, obs, var
+
+
 def _frame_to_adata(df: pd.DataFrame, *, orientation: Orientation, source: str, label_key: str | None = None,
                     fmt: str = "csv", header_lines: int = 1):
     """A table with IDs in the index -> AnnData, splitting numeric data from annotation columns."""
@@ -320,49 +378,14 @@ def _frame_to_adata(df: pd.DataFrame, *, orientation: Orientation, source: str, 
     cols = [str(c) for c in df.columns]
     num, other = _numeric_columns(df)
     lab = cols.index(label_key) if label_key is not None and label_key in cols else None
-    if orientation == "auto" and lab is not None:
-        # a column named by the label key: rows are samples, whatever the ids look like
-        orient = "samples_x_genes"
-    elif orientation == "auto":
-        orient = detect_orientation(list(df.index), [cols[j] for j in num] or cols)
-    else:
-        orient = orientation
+    orient = _frame_orientation(df, cols=cols, num=num, lab=lab, orientation=orientation)
     line = header_lines + 1
     if orient == "samples_x_genes":
-        if lab is not None and lab in num:
-            num.remove(lab)  # numeric class codes: a label, not a gene
-            other.append(lab)
-        # non-numeric columns are sample annotations (labels, splits), unless they hold mostly numbers or are
-        # named like features: then a stray string broke a data column
-        for j in other:
-            c, col = cols[j], df.iloc[:, j]
-            if j == lab:
-                continue
-            if _mostly_numeric(col) or (num and _genes.looks_like_features([c]) > 0) or \
-                    (num and len(other) < len(cols) / 2 and _gene_score([c]) > 0):
-                raise DataError(f"{source}: non-numeric value {_bad_value(col, line_of_row=line, where='sample')}; "
-                                f"fix or remove that value")
-        if not num:
-            raise DataError(f"{source}: no numeric expression columns found; {sep_hint}, and that the first "
-                            f"column holds sample IDs")
-        X = _to_float32(df.iloc[:, num].to_numpy(dtype=np.float64), df.index, [cols[j] for j in num], source)
-        obs = pd.DataFrame(index=df.index)
-        for j in other:
-            obs[cols[j]] = df.iloc[:, j].to_numpy() if j == lab else pd.Categorical(df.iloc[:, j].astype(object))
-        var = pd.DataFrame(index=pd.Index([cols[j] for j in num]))
+        X, obs, var = _samples_x_genes(df, cols=cols, num=num, other=other, lab=lab, source=source, line=line,
+                                       sep_hint=sep_hint)
     else:
-        # genes x samples: non-numeric columns are gene annotations (e.g. symbol, Description)
-        for j in other:
-            if _mostly_numeric(df.iloc[:, j]):
-                value = _bad_value(df.iloc[:, j], line_of_row=line, where="gene")
-                raise DataError(f"{source}: non-numeric value {value}; fix or remove that value")
-        if not num:
-            raise DataError(f"{source}: no numeric sample columns found; {sep_hint}")
-        X = _to_float32(df.iloc[:, num].to_numpy(dtype=np.float64), df.index, [cols[j] for j in num], source).T
-        var = pd.DataFrame(index=df.index)
-        for j in other:
-            var[cols[j]] = df.iloc[:, j].astype(str).to_numpy()
-        obs = pd.DataFrame(index=pd.Index([cols[j] for j in num]))
+        X, obs, var = _genes_x_samples(df, cols=cols, num=num, other=other, source=source, line=line,
+                                       sep_hint=sep_hint)
     obs.index.name = None
     var.index.name = None
     with warnings.catch_warnings():
@@ -390,6 +413,17 @@ def _looks_like_id_header(h0: str) -> bool:
     return h0 == "" or h0.startswith("Unnamed:")
 
 
+def _parse_text(txt: _Text, parse: Callable[[str], _T]) -> _T:
+    """``parse(encoding)`` with the sniffed encoding; a file that starts as UTF-8 and has other bytes further
+    on is a Latin-1 file, parsed again as such."""
+    try:
+        return parse(txt.encoding)
+    except UnicodeDecodeError:
+        if txt.encoding != "utf-8":
+            raise
+        return parse("latin-1")
+
+
 def _read_table(path: Path, txt: _Text, *, fmt: str, orientation: Orientation, label_key: str | None = None):
     source = path.name
     s = txt.sep
@@ -402,12 +436,7 @@ def _read_table(path: Path, txt: _Text, *, fmt: str, orientation: Orientation, l
             return pd.read_csv(fh, sep=s, index_col=0, dtype={0: str}, decimal=txt.decimal, low_memory=False)
 
     try:
-        try:
-            df = _parse(txt.encoding)
-        except UnicodeDecodeError:
-            if txt.encoding != "utf-8":
-                raise
-            df = _parse("latin-1")  # UTF-8 at the start, other bytes further on: a Latin-1 file
+        df = _parse_text(txt, _parse)
     except pd.errors.EmptyDataError as e:
         raise DataError(f"{source}: no data (empty file or header only); give one line per sample or gene") from e
     except pd.errors.ParserError as e:
@@ -446,12 +475,22 @@ def _read_table(path: Path, txt: _Text, *, fmt: str, orientation: Orientation, l
     return _frame_to_adata(df, orientation=orientation, source=source, label_key=label_key, fmt=fmt)
 
 
-def _read_gct(path: Path, txt: _Text):
-    """GCT 1.2 (``Name``, ``Description``, samples) or 1.3 (row and column metadata), genes x samples."""
-    import anndata as ad
+class _GctShape(NamedTuple):
+    """What a GCT file's dimension line declares: data rows, samples, row- and column-metadata fields."""
 
-    source = path.name
-    lines = txt.lines
+    n_rows: int
+    n_cols: int
+    n_rmeta: int
+    n_cmeta: int
+
+    @property
+    def n_fields(self) -> int:
+        """Fields of the column header and of every data line: the id, the row metadata, the samples."""
+        return 1 + self.n_rmeta + self.n_cols
+
+
+def _gct_shape(lines: list[str], source: str) -> _GctShape:
+    """The version line (``#1.2`` or ``#1.3``) and the dimension line, checked."""
     version = lines[0].strip() if lines else ""
     if version not in ("#1.2", "#1.3"):
         raise DataError(f"{source}: not a GCT file (first line {version[:20]!r}, expected '#1.2' or '#1.3'); "
@@ -466,41 +505,51 @@ def _read_gct(path: Path, txt: _Text):
         raise DataError(f"{source}: malformed GCT dimension line {' '.join(dims)[:40]!r}; expected 'rows cols' (1.2) "
                         f"or 'rows cols row-meta col-meta' (1.3), non-negative, at least 1 row-metadata field")
     n_rows, n_cols = dims_i[0], dims_i[1]
-    n_rmeta = 1 if version == "#1.2" else dims_i[2]
-    n_cmeta = 0 if version == "#1.2" else dims_i[3]
-    n_fields = 1 + n_rmeta + n_cols
     if n_rows == 0 or n_cols == 0:
         raise DataError(f"{source}: GCT dimension line says {n_rows} rows x {n_cols} samples; give a file with data")
-    def _parse(encoding: str):
+    if version == "#1.2":
+        return _GctShape(n_rows, n_cols, n_rmeta=1, n_cmeta=0)
+    return _GctShape(n_rows, n_cols, n_rmeta=dims_i[2], n_cmeta=dims_i[3])
+
+
+def _gct_columns(fh, shape: _GctShape, source: str) -> tuple[list[str], dict[str, list[str]]]:
+    """The column header and the column-metadata lines (GCT 1.3: one line per sample annotation), read from
+    ``fh`` after its version and dimension lines."""
+    fh.readline()
+    fh.readline()
+    n_fields = shape.n_fields
+    header = next(csv.reader([fh.readline().rstrip("\r\n")], delimiter="\t"))
+    if len(header) != n_fields:
+        raise DataError(f"{source}: GCT header has {len(header)} fields, expected {n_fields} "
+                        f"(id, {shape.n_rmeta} row-metadata, {shape.n_cols} samples); fix the dimension line")
+    cmeta = {}
+    for _ in range(shape.n_cmeta):
+        f = fh.readline().rstrip("\r\n").split("\t")
+        if len(f) != n_fields:
+            raise DataError(f"{source}: GCT column-metadata line {f[0][:40]!r} has {len(f)} fields, expected "
+                            f"{n_fields}; fix the dimension line or the metadata lines")
+        cmeta[f[0]] = f[1 + shape.n_rmeta:]
+    return header, cmeta
+
+
+def _gct_frame(txt: _Text, shape: _GctShape, source: str) -> tuple[list[str], dict[str, list[str]], pd.DataFrame]:
+    """The column header, the column metadata and the data lines (ids as the index, columns named by the
+    header) of a GCT file, with as many fields and rows as the dimension line says."""
+    n_fields = shape.n_fields
+
+    def _parse(encoding: str) -> tuple[list[str], dict[str, list[str]], pd.DataFrame]:
         with txt.open(encoding) as fh:
-            fh.readline()
-            fh.readline()
-            header = next(csv.reader([fh.readline().rstrip("\r\n")], delimiter="\t"))
-            if len(header) != n_fields:
-                raise DataError(f"{source}: GCT header has {len(header)} fields, expected {n_fields} "
-                                f"(id, {n_rmeta} row-metadata, {n_cols} samples); fix the dimension line")
-            cmeta = {}
-            for _ in range(n_cmeta):
-                f = fh.readline().rstrip("\r\n").split("\t")
-                if len(f) != n_fields:
-                    raise DataError(f"{source}: GCT column-metadata line {f[0][:40]!r} has {len(f)} fields, expected "
-                                    f"{n_fields}; fix the dimension line or the metadata lines")
-                cmeta[f[0]] = f[1 + n_rmeta:]
+            header, cmeta = _gct_columns(fh, shape, source)
             df = pd.read_csv(fh, sep="\t", header=None, names=[f"_{i}" for i in range(n_fields)], index_col=0,
                              dtype={"_0": str}, decimal=txt.decimal, low_memory=False)
             return header, cmeta, df
 
     try:
-        try:
-            header, cmeta, df = _parse(txt.encoding)
-        except UnicodeDecodeError:
-            if txt.encoding != "utf-8":
-                raise
-            header, cmeta, df = _parse("latin-1")  # UTF-8 at the start, other bytes further on
+        header, cmeta, df = _parse_text(txt, _parse)
     except DataError:
         raise
     except pd.errors.EmptyDataError as e:
-        raise DataError(f"{source}: GCT file without data lines; GCT says {n_rows} rows") from e
+        raise DataError(f"{source}: GCT file without data lines; GCT says {shape.n_rows} rows") from e
     except (pd.errors.ParserError, csv.Error, UnicodeError, EOFError, OSError, StopIteration, zlib.error,
             lzma.LZMAError) as e:
         raise DataError(f"{source}: malformed GCT file ({_one_line(e)}); every line needs {n_fields} tab-separated "
@@ -508,16 +557,26 @@ def _read_gct(path: Path, txt: _Text):
     if df.shape[1] != n_fields - 1:
         raise DataError(f"{source}: GCT data lines have {df.shape[1] + 1} fields, expected {n_fields}; fix the file")
     df.columns = pd.Index(header[1:])
-    if df.shape[0] != n_rows:
-        raise DataError(f"{source}: GCT says {n_rows} rows but has {df.shape[0]}; fix the dimension line")
-    samples = header[1 + n_rmeta:]
-    pos = list(range(n_rmeta, n_rmeta + n_cols))
-    vals = df.iloc[:, pos]
+    if df.shape[0] != shape.n_rows:
+        raise DataError(f"{source}: GCT says {shape.n_rows} rows but has {df.shape[0]}; fix the dimension line")
+    return header, cmeta, df
+
+
+def _gct_values(df: pd.DataFrame, shape: _GctShape, samples: list[str], source: str) -> pd.DataFrame:
+    """The sample columns of the data lines, each checked to be numeric."""
+    pos = list(range(shape.n_rmeta, shape.n_rmeta + shape.n_cols))
     for k, c in enumerate(pos):
         if not pd.api.types.is_numeric_dtype(df.iloc[:, c].dtype):
             col = df.iloc[:, c].rename(samples[k])
-            raise DataError(f"{source}: non-numeric value {_bad_value(col, line_of_row=4 + n_cmeta, where='gene')}; "
+            line = 4 + shape.n_cmeta
+            raise DataError(f"{source}: non-numeric value {_bad_value(col, line_of_row=line, where='gene')}; "
                             f"fix or remove that value")
+    return df.iloc[:, pos]
+
+
+def _gct_var(df: pd.DataFrame, n_rmeta: int) -> pd.DataFrame:
+    """Gene annotations from the row-metadata columns; a ``Description`` that is empty or repeats the id is
+    dropped, repeated column names get a position suffix."""
     var = df.iloc[:, :n_rmeta].astype(str).copy()
     var.columns = [str(c).lower() if c == "Description" else str(c) for c in var.columns]
     if var.columns.duplicated().any():
@@ -527,10 +586,29 @@ def _read_gct(path: Path, txt: _Text):
         var = var.drop(columns="description")
     var.index = var.index.map(str)
     var.index.name = None
+    return var
+
+
+def _gct_obs(samples: list[str], cmeta: dict[str, list[str]]) -> pd.DataFrame:
+    """Sample annotations from the column metadata: numeric when every value is a number, else categorical."""
     obs = pd.DataFrame(index=pd.Index([str(s) for s in samples]))
     for k, v in cmeta.items():
         num = pd.to_numeric(pd.Series(v), errors="coerce")
         obs[str(k)] = num.to_numpy() if num.notna().all() else pd.Categorical(v)
+    return obs
+
+
+def _read_gct(path: Path, txt: _Text):
+    """GCT 1.2 (``Name``, ``Description``, samples) or 1.3 (row and column metadata), genes x samples."""
+    import anndata as ad
+
+    source = path.name
+    shape = _gct_shape(txt.lines, source)
+    header, cmeta, df = _gct_frame(txt, shape, source)
+    samples = header[1 + shape.n_rmeta:]
+    vals = _gct_values(df, shape, samples, source)
+    var = _gct_var(df, shape.n_rmeta)
+    obs = _gct_obs(samples, cmeta)
     X = _to_float32(vals.to_numpy(dtype=np.float64), var.index, samples, source).T
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # duplicated ids: validate() raises a DataError
@@ -593,22 +671,8 @@ def _apply_labels(adata, label_key: str, *, drop_unlabelled: bool, source: str):
     return adata, int(miss.sum())
 
 
-def read_labels(path: str | os.PathLike, obs_names: Sequence[str], *, label_key: str | None = None,
-                sep: str | None = None) -> tuple[str, pd.Categorical]:
-    """Read sample labels from an annotation file.
-
-    Two layouts are accepted: a table with a sample-ID column and a label column (the column named
-    ``label_key`` if given, else the second column; rows matched by sample ID), or a single column of labels
-    in sample order (with or without a header line). The file is decoded like an expression file (BOM,
-    UTF-16, UTF-8, Latin-1).
-
-    Returns
-    -------
-    name, labels
-        The label name (column header, ``label_key`` or ``"label"``) and the labels aligned to ``obs_names``;
-        missing labels (empty, blank, ``NA``/``nan``) are NaN.
-    """
-    p = Path(path)
+def _label_rows(p: Path, *, sep: str | None) -> pd.DataFrame:
+    """The fields of a label file as strings (no NA parsing), trailing blank lines removed."""
     _check_file(p, "label file", "check the --labels path")
     txt = _Text(p, sep=sep, fmt=_format(p))
     if txt.content_format is not None:
@@ -626,19 +690,27 @@ def read_labels(path: str | os.PathLike, obs_names: Sequence[str], *, label_key:
                         f"columns, or one label per line") from e
     while len(raw) and raw.iloc[-1].fillna("").str.strip().eq("").all():
         raw = raw.iloc[:-1]  # trailing blank lines
-    obs_names = [str(x) for x in obs_names]
-    n = len(obs_names)
-    if raw.shape[1] == 1:
-        vals = raw[0].tolist()
-        if len(vals) == n + 1:
-            name, vals = vals[0], vals[1:]
-        elif len(vals) == n:
-            name = label_key or "label"
-        else:
-            raise DataError(f"label file {p.name}: {len(vals)} labels for {n} samples; give one label per sample "
-                            f"in sample order, or a table with sample ids")
-        name = label_key or str(name).strip() or "label"
-        return name, pd.Categorical(_label_strings(pd.Series(vals, dtype=object)))
+    return raw
+
+
+def _labels_in_order(raw: pd.DataFrame, n: int, *, label_key: str | None, source: str) -> tuple[str, pd.Categorical]:
+    """One column of labels in sample order, with a header line when it has one line more than samples."""
+    vals = raw[0].tolist()
+    if len(vals) == n + 1:
+        name, vals = vals[0], vals[1:]
+    elif len(vals) == n:
+        name = label_key or "label"
+    else:
+        raise DataError(f"label file {source}: {len(vals)} labels for {n} samples; give one label per sample "
+                        f"in sample order, or a table with sample ids")
+    name = label_key or str(name).strip() or "label"
+    return name, pd.Categorical(_label_strings(pd.Series(vals, dtype=object)))
+
+
+def _labels_by_id(raw: pd.DataFrame, obs_names: list[str], *, label_key: str | None,
+                  source: str) -> tuple[str, pd.Categorical]:
+    """A table of sample ids (first column) and labels (the ``label_key`` column, else the second), with a
+    header line unless its first field is a sample id; rows matched to ``obs_names`` by id."""
     raw = raw.fillna("")
     first = [str(x) for x in raw.iloc[0].tolist()]
     has_header = first[0] not in set(obs_names)
@@ -649,7 +721,7 @@ def read_labels(path: str | os.PathLike, obs_names: Sequence[str], *, label_key:
     table = table.set_axis(cols, axis=1)
     if label_key is not None and has_header:
         if label_key not in cols[1:]:
-            raise DataError(f"label column {label_key!r} not in label file {p.name} (columns: "
+            raise DataError(f"label column {label_key!r} not in label file {source} (columns: "
                             f"{', '.join(c[:30] for c in cols[1:10])}); pass --label-key with one of these")
         name = label_key
     else:
@@ -657,14 +729,37 @@ def read_labels(path: str | os.PathLike, obs_names: Sequence[str], *, label_key:
     col = label_key if label_key is not None and has_header else cols[1]
     ids = table[cols[0]].astype(str).str.strip()
     if ids.duplicated().any():
-        raise DataError(f"label file {p.name}: sample id {ids[ids.duplicated()].iloc[0][:40]!r} appears twice; "
+        raise DataError(f"label file {source}: sample id {ids[ids.duplicated()].iloc[0][:40]!r} appears twice; "
                         f"keep one row per sample")
     m = dict(zip(ids, table[col]))
     missing = [o for o in obs_names if o not in m]
     if missing:
-        raise DataError(f"label file {p.name}: no row for {len(missing)} of {n} samples (e.g. {missing[0][:40]!r}); "
-                        f"add them or check that the first column holds the sample ids")
+        raise DataError(f"label file {source}: no row for {len(missing)} of {len(obs_names)} samples (e.g. "
+                        f"{missing[0][:40]!r}); add them or check that the first column holds the sample ids")
     return name, pd.Categorical(_label_strings(pd.Series([m[o] for o in obs_names], dtype=object)))
+
+
+def read_labels(path: str | os.PathLike, obs_names: Sequence[str], *, label_key: str | None = None,
+                sep: str | None = None) -> tuple[str, pd.Categorical]:
+    """Read sample labels from an annotation file.
+
+    Two layouts are accepted: a table with a sample-ID column and a label column (the column named
+    ``label_key`` if given, else the second column; rows matched by sample ID), or a single column of labels
+    in sample order (with or without a header line). The file is decoded like an expression file (BOM,
+    UTF-16, UTF-8, Latin-1).
+
+    Returns
+    -------
+    name, labels
+        The label name (column header, ``label_key`` or ``"label"``) and the labels aligned to ``obs_names``;
+        missing labels (empty, blank, ``NA``/``nan``) are NaN.
+    """
+    p = Path(path)
+    raw = _label_rows(p, sep=sep)
+    names = [str(x) for x in obs_names]
+    if raw.shape[1] == 1:
+        return _labels_in_order(raw, len(names), label_key=label_key, source=p.name)
+    return _labels_by_id(raw, names, label_key=label_key, source=p.name)
 
 
 # ------------------------------------------------------------------------------------------ validation

@@ -7,7 +7,7 @@ samples or genes (:func:`select_genes`, :func:`filter_classes`, :func:`split`) r
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -75,6 +75,97 @@ def _merge_same_genes(adata, groups: list[list[int]], how: str):
     return adata[:, keep].copy()
 
 
+def _resolve_duplicates(adata, var: list[str], vtype: IdType, duplicates: str) -> tuple[Any, list[str]]:
+    """Columns naming the same gene: an error (``duplicates="error"``), else merged and the merge recorded;
+    returns the (possibly new) object and its gene ids."""
+    from .. import _genes as g
+
+    groups = g.same_gene_groups(var, id_type=vtype) if vtype != "other" else []
+    if not groups:
+        return adata, var
+    if duplicates == "error":
+        ex = groups[0]
+        names = " and ".join(repr(var[i][:40]) for i in ex[:3])
+        raise DataError(f"{len(groups)} genes appear in more than one column (e.g. {names} are the same gene); "
+                        f"keep the first or average them (rnagen data prepare --duplicates first|mean), or "
+                        f"remove the extra columns")
+    adata = _merge_same_genes(adata, groups, duplicates)
+    record(adata, "merge_same_genes", how=duplicates, n_groups=len(groups),
+           n_dropped=sum(len(x) - 1 for x in groups))
+    return adata, [str(v) for v in adata.var_names]
+
+
+def _landmark_columns(var: list[str], vtype: IdType, min_landmark_fraction: float) -> tuple[list[int], list[str]]:
+    """Columns of the 978 L1000 landmarks (in landmark order) and the symbols of the absent ones; too few
+    present is an error."""
+    from .. import _genes as g
+
+    g.require_gene_ids(var, id_type=vtype, what="landmark selection (--genes landmarks)")
+    idx, rep = g.find_landmarks(var, id_type=vtype)
+    if idx and len(idx) < min_landmark_fraction * 978:
+        raise DataError(f"only {len(idx)} of the 978 L1000 landmarks are among the {len(var)} genes ({vtype} IDs), "
+                        f"fewer than {min_landmark_fraction:.0%}; use --genes all (or a gene list file) to keep "
+                        f"the genes the data have")
+    return idx, rep.landmarks_missing
+
+
+def _direct_hits(req: list[str], var: list[str], vtype: IdType) -> list[int | None]:
+    """The first column of each requested id, matched as written or (Ensembl) without the version."""
+    from .. import _genes as g
+
+    strip = g.strip_version if vtype in ("ensembl", "ensembl_versioned", "mixed") else (lambda s: s)
+    pos: dict[str, int] = {}
+    for i, v in enumerate(var):
+        pos.setdefault(v, i)
+        pos.setdefault(strip(v), i)
+    return [pos.get(r, pos.get(strip(r))) for r in req]
+
+
+def _entrez_hits(hits: list[int | None], req: list[str], rtype: IdType, var: list[str],
+                 vtype: IdType) -> list[int | None]:
+    """``hits`` with the unmatched ids matched through Entrez IDs (gene IDs of another type than the data's)."""
+    from .. import _genes as g
+
+    rent = g.to_entrez(req, id_type=rtype)
+    vent = g.to_entrez(var, id_type=vtype)
+    epos: dict[str, int] = {}
+    for i, e in enumerate(vent):
+        if e is not None:
+            epos.setdefault(e, i)
+    return [h if h is not None else (epos.get(e) if e is not None else None) for h, e in zip(hits, rent)]
+
+
+def _list_columns(req: list[str], var: list[str], vtype: IdType) -> tuple[list[int], list[str]]:
+    """Columns of a gene list (in list order, each column once) and the requested ids not found."""
+    from .. import _genes as g
+
+    if not req:
+        raise DataError("empty gene list; give at least one gene id")
+    rtype = g.detect_id_type(req)
+    hits = _direct_hits(req, var, vtype)
+    if vtype != "other" and rtype != "other" and any(h is None for h in hits):
+        hits = _entrez_hits(hits, req, rtype, var, vtype)
+    idx: list[int] = []
+    seen = set()
+    for h in hits:
+        if h is not None and h not in seen:
+            idx.append(h)
+            seen.add(h)
+    return idx, [r for r, h in zip(req, hits) if h is None]
+
+
+def _subset_genes(adata, idx: list[int], *, selection: str, n_req: int, missing: list[str], vtype: IdType):
+    """A new object with the columns ``idx``; the selection is stored in ``uns["rnagen"]["genes"]`` and
+    recorded."""
+    out = adata[:, idx].copy()
+    u = out.uns.setdefault("rnagen", {})
+    u["genes"] = {"selection": selection, "n_selected": len(idx),
+                  "n_requested": n_req, "missing": np.asarray([str(m) for m in missing], dtype=object)
+                  if missing else np.asarray([], dtype=object), "id_type": vtype}
+    record(out, "select_genes", genes=selection, id_type=vtype, n_selected=len(idx), n_missing=len(missing))
+    return out
+
+
 def select_genes(adata, genes: Literal["landmarks", "all"] | Sequence[str] = "landmarks", *,
                  id_type: IdType | None = None, min_landmark_fraction: float = 0.5,
                  duplicates: Literal["error", "first", "mean"] = "error"):
@@ -116,73 +207,25 @@ def select_genes(adata, genes: Literal["landmarks", "all"] | Sequence[str] = "la
         raise DataError(f"unknown duplicates policy {duplicates!r}; choose error, first or mean")
     var = [str(v) for v in adata.var_names]
     vtype = id_type or g.detect_id_type(var)
-    groups = g.same_gene_groups(var, id_type=vtype) if vtype != "other" else []
-    if groups:
-        if duplicates == "error":
-            ex = groups[0]
-            names = " and ".join(repr(var[i][:40]) for i in ex[:3])
-            raise DataError(f"{len(groups)} genes appear in more than one column (e.g. {names} are the same gene); "
-                            f"keep the first or average them (rnagen data prepare --duplicates first|mean), or "
-                            f"remove the extra columns")
-        adata = _merge_same_genes(adata, groups, duplicates)
-        var = [str(v) for v in adata.var_names]
-        record(adata, "merge_same_genes", how=duplicates, n_groups=len(groups),
-               n_dropped=sum(len(x) - 1 for x in groups))
+    adata, var = _resolve_duplicates(adata, var, vtype, duplicates)
     if isinstance(genes, str) and genes == "all":
         out = adata.copy()
         record(out, "select_genes", genes="all", id_type=vtype, n_selected=out.n_vars)
         return out
     if isinstance(genes, str) and genes == "landmarks":
-        g.require_gene_ids(var, id_type=vtype, what="landmark selection (--genes landmarks)")
-        idx, rep = g.find_landmarks(var, id_type=vtype)
-        missing = rep.landmarks_missing
-        n_req = 978
-        what = "landmarks"
-        if idx and len(idx) < min_landmark_fraction * 978:
-            raise DataError(f"only {len(idx)} of the 978 L1000 landmarks are among the {len(var)} genes ({vtype} IDs), "
-                            f"fewer than {min_landmark_fraction:.0%}; use --genes all (or a gene list file) to keep "
-                            f"the genes the data have")
+        idx, missing = _landmark_columns(var, vtype, min_landmark_fraction)
+        n_req, what = 978, "landmarks"
     elif isinstance(genes, str):
         raise DataError(f"unknown gene selection {genes!r}; use 'landmarks', 'all' or a list of gene ids")
     else:
         req = [str(x) for x in genes]
-        if not req:
-            raise DataError("empty gene list; give at least one gene id")
-        rtype = g.detect_id_type(req)
-        strip = g.strip_version if vtype in ("ensembl", "ensembl_versioned", "mixed") else (lambda s: s)
-        pos: dict[str, int] = {}
-        for i, v in enumerate(var):
-            pos.setdefault(v, i)
-            pos.setdefault(strip(v), i)
-        hits = [pos.get(r, pos.get(strip(r))) for r in req]
-        if vtype != "other" and rtype != "other" and any(h is None for h in hits):
-            # gene IDs of another type: through Entrez IDs
-            rent = g.to_entrez(req, id_type=rtype)
-            vent = g.to_entrez(var, id_type=vtype)
-            epos: dict[str, int] = {}
-            for i, e in enumerate(vent):
-                if e is not None:
-                    epos.setdefault(e, i)
-            hits = [h if h is not None else (epos.get(e) if e is not None else None) for h, e in zip(hits, rent)]
-        idx, seen = [], set()
-        for h in hits:
-            if h is not None and h not in seen:
-                idx.append(h)
-                seen.add(h)
-        missing = [r for r, h in zip(req, hits) if h is None]
-        n_req = len(req)
-        what = "genes of the list"
+        idx, missing = _list_columns(req, var, vtype)
+        n_req, what = len(req), "genes of the list"
     if not idx:
         raise DataError(f"none of the {what} found among the {len(var)} genes ({vtype} IDs); check the gene IDs "
                         f"or use --genes all")
-    out = adata[:, idx].copy()
-    u = out.uns.setdefault("rnagen", {})
-    u["genes"] = {"selection": genes if isinstance(genes, str) else "list", "n_selected": len(idx),
-                  "n_requested": n_req, "missing": np.asarray([str(m) for m in missing], dtype=object)
-                  if missing else np.asarray([], dtype=object), "id_type": vtype}
-    record(out, "select_genes", genes=genes if isinstance(genes, str) else "list", id_type=vtype,
-           n_selected=len(idx), n_missing=len(missing))
-    return out
+    return _subset_genes(adata, idx, selection=genes if isinstance(genes, str) else "list", n_req=n_req,
+                         missing=missing, vtype=vtype)
 
 
 def class_counts(adata, label_key: str) -> pd.Series:
