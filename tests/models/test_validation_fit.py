@@ -10,7 +10,7 @@ from rnagen import datasets
 from rnagen.models import get_model, load
 from rnagen.train import FidelityValidator, stratified_holdout
 
-# validation is opt-in (train.val_fraction defaults to 0: a fixed length)
+# the diffusion model validates by default; the VAE and the WGAN-GP opt in (train.val_fraction = 0.1)
 TINY = {
     "diffusion": ["network.width=32", "network.depth=1", "schedule.T=100", "sample.steps=10", "train.val_fraction=0.1"],
     "vae": ["network.hidden=[32]", "network.latent_dim=4", "train.val_fraction=0.1"],

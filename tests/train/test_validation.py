@@ -69,6 +69,19 @@ def test_too_small_to_split_falls_back_to_the_whole_budget():
     assert stratified_holdout(np.repeat(np.arange(30), 20), fraction=0.1, seed=0)[1].size >= MIN_VAL
 
 
+def test_a_small_set_holds_out_enough_to_score_within_the_cap():
+    from rnagen.train.validation import MAX_VAL_FRACTION
+
+    y = np.repeat(np.arange(3), [80, 40, 56])  # 176 profiles: 10% would be 18, under MIN_VAL
+    tr, va = stratified_holdout(y, fraction=0.1, seed=0)
+    assert va.size == MIN_VAL and np.bincount(y[va]).tolist() == [9, 5, 6]  # the raised share, per class
+    big = np.repeat(np.arange(4), 500)  # a large set keeps the asked share
+    assert stratified_holdout(big, fraction=0.1, seed=0)[1].size == 200
+    # under MIN_VAL / MAX_VAL_FRACTION profiles the cap leaves too few to score: the whole budget instead
+    n = int(MIN_VAL / MAX_VAL_FRACTION) - 10
+    assert stratified_holdout(np.repeat(np.arange(2), n // 2), fraction=0.1, seed=0) is None
+
+
 def test_score_is_one_at_the_reference_and_falls_both_ways():
     ref = {"density": 1.1, "coverage": 0.9, "aa_ts": 0.52}
     assert combine(ref, ref) == pytest.approx(1.0)

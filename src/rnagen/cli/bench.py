@@ -130,7 +130,7 @@ def register(sub) -> None:
     p.add_argument("data", metavar="DATA", help="expression data the data layer reads (.h5ad, CSV with a label "
                    "column, TSV, GCT, parquet)")
     p.add_argument("--label-key", required=True, help="column holding the class (e.g. tissue, cancer type)")
-    p.add_argument("--models", default="ddpm,ddim,vae,wgan-gp,gaussian",
+    p.add_argument("--models", default="ddpm,ddim,dpm++,vae,wgan-gp,gaussian",
                    help="comma-separated benchmark rows from ddpm, ddim, dpm++ (samplers of one trained diffusion "
                         "model), vae, wgan-gp, gaussian (default: all); the real-data row (ceiling) and the "
                         "gaussian row (floor of the share of the gap closed) are always added")

@@ -112,7 +112,7 @@ def register(sub) -> None:
     how.add_argument("--like", help="an .h5ad whose label counts to match (e.g. the real test split)")
     p.add_argument("--sampler", choices=["ddim", "ddpm", "dpm++"], default=None,
                    help="diffusion sampler: ddim, ddpm or dpm++ (DPM-Solver++(2M), deterministic, fewer steps) "
-                        "(default ddim)")
+                        "(default: the model's, dpm++)")
     p.add_argument("--steps", type=T.integer(">= 1"), default=None, help="diffusion sampling steps S <= T (default 50)")
     p.add_argument("--eta", type=T.number(">= 0"), default=None,
                    help="DDIM eta: 0 deterministic, 1 DDPM-like (default 0)")

@@ -3,7 +3,8 @@
 Pieces, in the order :func:`fit_validated` uses them:
 
 1. :func:`stratified_holdout` sets aside ``train.val_fraction`` of each class (at least one profile from
-   every class that keeps at least two for training); with fewer than :data:`MIN_VAL` held-out profiles
+   every class that keeps at least two for training; a small set holds out up to :data:`MAX_VAL_FRACTION`
+   so that :data:`MIN_VAL` profiles can be scored); with fewer than :data:`MIN_VAL` held-out profiles
    there is nothing reliable to score, and training runs for its whole budget instead.
 2. :class:`FidelityValidator` scores a model against the held-out profiles, in the model's transformed
    space: one synthetic draw with the held-out label mix (fixed seed, so successive checks differ only by
@@ -38,10 +39,13 @@ if TYPE_CHECKING:
     from .loop import TrainConfig, TrainResult
 
 __all__ = ["stratified_holdout", "FidelityValidator", "ValidationTracker", "fit_validated", "describe",
-           "MIN_VAL", "VAL_K"]
+           "MIN_VAL", "MAX_VAL_FRACTION", "VAL_K"]
 
 MIN_VAL = 20
 """Fewest held-out profiles worth scoring (density and coverage need k-NN balls among them)."""
+MAX_VAL_FRACTION = 0.2
+"""The largest share of a small training set held out to reach :data:`MIN_VAL` profiles (a set of under
+``MIN_VAL / MAX_VAL_FRACTION`` profiles trains for its whole budget instead)."""
 VAL_K = 5
 """Neighbours of the k-NN balls of the validation density and coverage (a held-out share is small)."""
 STOP_REASONS = ("patience", "budget", "max_steps")
@@ -51,13 +55,16 @@ def stratified_holdout(y: np.ndarray, *, fraction: float, seed: int,
                        min_total: int = MIN_VAL) -> tuple[np.ndarray, np.ndarray] | None:
     """Indices ``(train, val)`` holding out ``fraction`` of each class, or ``None`` when too few can be.
 
-    A class of ``n_c`` profiles gives ``max(1, round(fraction * n_c))`` of them, as long as at least two
-    stay for training (a class of fewer than three gives none). ``None`` when ``fraction`` is 0 or the
-    held-out total is below ``min_total``. Deterministic for a given ``seed``.
+    A class of ``n_c`` profiles gives ``max(1, round(f * n_c))`` of them, as long as at least two stay for
+    training (a class of fewer than three gives none), where ``f`` is ``fraction`` raised to
+    ``min_total / n`` (at most :data:`MAX_VAL_FRACTION`) on a small set of ``n`` profiles. ``None`` when
+    ``fraction`` is 0 or the held-out total is below ``min_total``. Deterministic for a given ``seed``.
     """
     y = np.asarray(y)
     if fraction <= 0:
         return None
+    # a small set holds out enough profiles to score, within MAX_VAL_FRACTION of it
+    fraction = max(fraction, min(min_total / max(len(y), 1), MAX_VAL_FRACTION))
     rng = np.random.default_rng([int(seed), 0x5A1])
     val = []
     for c in np.unique(y):

@@ -34,7 +34,10 @@ def test_registered():
     assert get_model("diffusion") is DiffusionModel
     cfg = DiffusionModel().config
     assert cfg.objective.prediction == "v" and cfg.schedule.kind == "quad" and cfg.schedule.T == 1000
-    assert (cfg.sample.sampler, cfg.sample.steps, cfg.sample.eta, cfg.sample.guidance) == ("ddim", 50, 0.0, 0.0)
+    assert (cfg.sample.sampler, cfg.sample.steps, cfg.sample.eta, cfg.sample.guidance) == ("dpm++", 20, 0.0, 0.0)
+    # the training length is chosen on held-out profiles by default, with a constant rate and EMA annealing
+    t = cfg.train
+    assert (t.steps, t.val_fraction, t.lr_schedule, t.ema_decay) == (None, 0.1, "constant", 0.999)
 
 
 def test_mixture_components_recovered(mixture_model):
@@ -53,7 +56,7 @@ def test_save_load_same_samples(mixture_model, tmp_path):
     mixture_model.save(tmp_path / "run")
     back = load(tmp_path / "run", device="cpu")
     assert isinstance(back, DiffusionModel) and back.config == mixture_model.config
-    for kw in ({}, {"sampler": "ddpm", "steps": 20}, {"eta": 0.5, "steps": 10, "guidance": 1.0},
+    for kw in ({}, {"sampler": "ddpm", "steps": 20}, {"sampler": "ddim", "eta": 0.5, "steps": 10, "guidance": 1.0},
                {"sampler": "dpm++", "steps": 10, "guidance": 1.0}):
         a = mixture_model.sample(n_per_label=50, seed=7, **kw)
         b = back.sample(n_per_label=50, seed=7, **kw)
@@ -84,7 +87,7 @@ def test_bad_sampler_options(mixture_model):
     with pytest.raises(ConfigError, match="spacing"):
         mixture_model.sample(n=5, sampler="dpm++", spacing="karras")
     # a configured DDIM eta does not stop a per-call dpm++ (it applies to ddim only)
-    noisy = DiffusionModel.from_config(overrides=["sample.eta=0.5"])
+    noisy = DiffusionModel.from_config(overrides=["sample.sampler=ddim", "sample.eta=0.5"])
     noisy.__dict__.update({k: v for k, v in mixture_model.__dict__.items() if k != "config"})
     a = noisy.sample(n=5, sampler="dpm++", steps=5, seed=0)
     b = mixture_model.sample(n=5, sampler="dpm++", steps=5, seed=0)
