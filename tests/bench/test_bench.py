@@ -301,3 +301,18 @@ def test_read_leaderboard_renames_columns_of_earlier_versions(tmp_path):
     (tmp_path / "leaderboard.json").write_text(json.dumps(alone))
     board, _ = read_leaderboard(tmp_path)
     assert list(board.columns) == ["model", "frechet_classifier"] and board.loc[0, "frechet_classifier"] == 2.0
+
+
+def test_rows_whose_name_has_a_plus_find_their_floor():
+    """``dpm++`` is a plain row (its floor is ``gaussian``); ``dpm+++linear`` is its linear reconstruction."""
+    from rnagen.bench.runner import _gap_per_seed, _reconstruction_method
+
+    assert _reconstruction_method("dpm++") is None and _reconstruction_method("ddim") is None
+    assert _reconstruction_method("dpm+++linear") == "linear" and _reconstruction_method("vae+mlp") == "mlp"
+    metric = lambda v, ref=None: {"value": v, "reference": ref}  # noqa: E731
+    got = {"gaussian": [{"metrics": {"aa_ts": metric(0.60)}}],
+           "gaussian+linear": [{"metrics": {"aa_ts": metric(0.70)}}]}
+    gap = _gap_per_seed("dpm++", [{"metrics": {"aa_ts": metric(0.55, 0.50)}}], got)
+    assert gap["aa_ts"] == [pytest.approx(0.5)]  # half of the way from 0.60 to 0.50
+    gap = _gap_per_seed("dpm+++linear", [{"metrics": {"aa_ts": metric(0.55, 0.50)}}], got)
+    assert gap["aa_ts"] == [pytest.approx(0.75)]  # against the reconstructed floor, 0.70

@@ -563,6 +563,13 @@ def _run_row(bench: _Bench, job: _Job, gen, row: str, opts: dict[str, Any], fp: 
 
 
 # ---------------------------------------------------------------------------------------------------------
+def _reconstruction_method(row: str) -> str | None:
+    """The reconstruction method of a ``<row>+<method>`` leaderboard row, ``None`` for a plain row (a row name
+    may itself contain "+", as ``dpm++`` does)."""
+    base, plus, method = row.rpartition("+")
+    return method if plus and base and method in get_args(_Method) else None
+
+
 def _parse_methods(reconstruct) -> list[_Method]:
     if not reconstruct:
         return []
@@ -843,8 +850,8 @@ def _gap_per_seed(row: str, recs: Sequence[dict], got: Mapping[str, list[dict]])
 
     if row.startswith(CEILING_ROW + "-"):  # the full-profile reference: no full-profile floor without a model
         return {}
-    _, plus, method = row.partition("+")
-    floors = {r.get("seed_index", i): r["metrics"] for i, r in enumerate(got.get(FLOOR_ROW + plus + method, []))}
+    floor_row = FLOOR_ROW + (f"+{method}" if (method := _reconstruction_method(row)) else "")
+    floors = {r.get("seed_index", i): r["metrics"] for i, r in enumerate(got.get(floor_row, []))}
     if not floors:
         return {}
     out: dict[str, list[float]] = {}
