@@ -113,7 +113,8 @@ def register(sub) -> None:
     p.add_argument("--sampler", choices=["ddim", "ddpm", "dpm++"], default=None,
                    help="diffusion sampler: ddim, ddpm or dpm++ (DPM-Solver++(2M), deterministic, fewer steps) "
                         "(default: the model's, dpm++)")
-    p.add_argument("--steps", type=T.integer(">= 1"), default=None, help="diffusion sampling steps S <= T (default: the model's, 20)")
+    p.add_argument("--steps", type=T.integer(">= 1"), default=None,
+                   help="diffusion sampling steps S <= T (default: the model's, 20)")
     p.add_argument("--eta", type=T.number(">= 0"), default=None,
                    help="DDIM eta: 0 deterministic, 1 DDPM-like (default 0)")
     p.add_argument("--guidance", type=T.number(">= 0"), default=None,
