@@ -6,7 +6,6 @@ marginal there is N(α MU, α² SD² + σ²)) and N(MU, SD^2), x_0 = MU + SD (x_
 The ODE solvers (DDIM with eta 0 is the first-order one) can therefore be checked sample by sample.
 """
 import math
-import weakref
 
 import numpy as np
 import pytest
@@ -18,7 +17,7 @@ from rnagen.models.diffusion import DiffusionModel, SampleConfig
 from rnagen.models.diffusion.samplers import DDIMSampler, DPMSolverPPSampler, make_sampler, respace
 from rnagen.models.diffusion.schedule import NoiseSchedule
 
-from gaussian_case import MU, SD, exact_denoiser  # the shared analytic case (this folder)
+from gaussian_case import MU, SD, LiveInputs, exact_denoiser  # the shared analytic case (this folder)
 
 SCH = NoiseSchedule("quad", 1000)
 
@@ -161,19 +160,11 @@ def test_state_does_not_leak_between_runs():
 
 def test_deterministic_and_memory_constant():
     f = exact_denoiser(SCH)
-    seen: list[weakref.ref] = []
-    alive_max = 0
-
-    def tracking(x, t):
-        nonlocal alive_max
-        alive_max = max(alive_max, sum(r() is not None for r in seen))
-        seen.append(weakref.ref(x))
-        return f(x, t)
-
+    tracking = LiveInputs(f)
     g = torch.Generator().manual_seed(0)
     out = DPMSolverPPSampler(SCH).sample(tracking, (8, 3), steps=100, generator=g)
     state = g.get_state()
-    assert len(seen) == 100 and alive_max <= 2
+    assert len(tracking.seen) == 100 and tracking.max_alive <= 2
     again = DPMSolverPPSampler(SCH).sample(f, (8, 3), steps=100, generator=torch.Generator().manual_seed(0))
     assert torch.equal(out, again)
     # only x_T was drawn: the generator moved by exactly one draw of that shape

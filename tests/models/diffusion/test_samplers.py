@@ -1,7 +1,6 @@
 """Samplers, checked against an exact denoiser: for Gaussian data N(mu, s^2) the optimal epsilon is known in
 closed form, so the samplers can be tested without training anything."""
 import math
-import weakref
 
 import numpy as np
 import pytest
@@ -11,7 +10,7 @@ from rnagen.errors import ConfigError
 from rnagen.models.diffusion.samplers import DDIMSampler, DDPMSampler, make_sampler, respace
 from rnagen.models.diffusion.schedule import NoiseSchedule
 
-from gaussian_case import MU, SD, exact_denoiser  # the shared analytic case (this folder)
+from gaussian_case import MU, SD, LiveInputs, exact_denoiser  # the shared analytic case (this folder)
 
 
 @pytest.mark.parametrize("spacing", ["trailing", "leading", "linspace"])
@@ -112,20 +111,11 @@ def test_eta0_is_deterministic_given_x_T():
 def test_memory_does_not_grow_with_steps(S):
     """The loop keeps no intermediate x_t: at every network call, at most two earlier inputs are alive."""
     sch = NoiseSchedule("quad", 1000)
-    f = exact_denoiser(sch)
-    seen: list[weakref.ref] = []
-    alive_max = 0
-
-    def tracking(x, t):
-        nonlocal alive_max
-        alive_max = max(alive_max, sum(r() is not None for r in seen))
-        seen.append(weakref.ref(x))
-        return f(x, t)
-
+    tracking = LiveInputs(exact_denoiser(sch))
     out = DDPMSampler(sch).sample(tracking, (8, 3), steps=S, generator=torch.Generator().manual_seed(0))
-    assert len(seen) == S and alive_max <= 2
+    assert len(tracking.seen) == S and tracking.max_alive <= 2
     del out
-    assert sum(r() is not None for r in seen) <= 1
+    assert tracking.alive() <= 1
 
 
 def test_bad_options():
