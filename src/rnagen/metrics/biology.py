@@ -35,6 +35,7 @@ no bootstrap resamples (no confidence intervals; the real-vs-real reference show
 """
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -251,7 +252,7 @@ def _tie_term(R: np.ndarray) -> np.ndarray:
     return np.maximum(12.0 * (n * (n + 1) * (2 * n + 1) / 6.0 - (R * R).sum(0)), 0.0)
 
 
-def differential_expression(X: np.ndarray, labels: Sequence[str], *, classes: Sequence[str] | None = None,
+def differential_expression(X: np.ndarray, labels: Sequence[str] | np.ndarray, *, classes: Sequence[str] | None = None,
                             scale: np.ndarray | None = None, test: str = "welch", fdr: float = 0.05,
                             min_lfc: float = 1.0, versus: str | None = None) -> DEResult:
     """Each class of ``classes`` against every other profile (or against class ``versus``), vectorised over
@@ -455,10 +456,13 @@ def coexpression_recovery(real: np.ndarray, others: Sequence[np.ndarray], *, thr
 def _importance(X: np.ndarray, y: np.ndarray, classes: Sequence[str], *, how: str, seed: int) -> np.ndarray:
     """Per class (rows, in ``classes`` order) and gene, the importance of the gene for a multinomial logistic
     regression fitted on (X, y)."""
+    from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
 
     clf = LogisticRegression(max_iter=300, C=1.0, random_state=seed)
-    clf.fit(X, y)
+    with warnings.catch_warnings():  # an unconverged fit still ranks the genes; the budget bounds the cost
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, y)
     pos = [list(clf.classes_).index(c) for c in classes]
     W = clf.coef_ if clf.coef_.shape[0] == len(clf.classes_) else np.vstack([-clf.coef_, clf.coef_])
     if how == "coef":
@@ -608,102 +612,89 @@ def _opts(ctx: EvalContext) -> BiologyOptions:
     return BiologyOptions.from_any(getattr(ctx, "biology", None))
 
 
-def _de_of(ctx: EvalContext, which: str, classes: list[str], versus: str | None = None) -> DEResult:
-    o = _opts(ctx)
-    X = {"real": ctx.real, "synthetic": ctx.synthetic, "reference": ctx.reference}[which]
-    y = {"real": ctx.real_labels, "synthetic": ctx.synthetic_labels, "reference": _reference_labels(ctx)}[which]
-    return differential_expression(X, y, classes=classes, scale=ctx.gene_scale, test=o.de_test, fdr=o.fdr,
-                                   min_lfc=o.min_lfc, versus=versus)
+def _labelled_sets(ctx: EvalContext) -> tuple[np.ndarray, np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
+    """The held-out set and its labels, and the labelled sets judged against it: the synthetic set, then the
+    real-vs-real reference (the ceiling) when there is a training set."""
+    if ctx.real_labels is None or ctx.synthetic_labels is None:
+        raise DataError("the biology indicators need class labels; pass --label-key")
+    judged = [(ctx.synthetic, ctx.synthetic_labels)]
+    if ctx.reference is not None and ctx.reference_labels is not None:
+        judged.append((ctx.reference, ctx.reference_labels))
+    return ctx.real, ctx.real_labels, judged
 
 
-def _reference_labels(ctx: EvalContext) -> np.ndarray | None:
-    """Labels of the real-vs-real reference subsample (``None`` without a training set)."""
-    return ctx.reference_labels if ctx.reference is not None else None
+def _rows(ctx: EvalContext, names: Sequence[str], res: list[dict], *, group: str = "all") -> list:
+    """Rows of ``names`` from the synthetic set's result ``res[0]``, the reference from ``res[1]`` if any."""
+    return [ctx.row(m, res[0][m], reference=res[1][m] if len(res) > 1 else np.nan, group=group) for m in names]
 
 
-def _rows(ctx: EvalContext, names: Sequence[str], got: dict, ref: dict | None, *, group: str = "all") -> list:
-    return [ctx.row(m, got[m], reference=(ref[m] if ref is not None else np.nan), group=group) for m in names]
-
-
-def _per_class_rows(ctx: EvalContext, name: str, got: dict, ref: dict | None) -> list:
-    rows = []
-    for c, v in got.items():
-        r = ref.get(c, {}).get(name, np.nan) if ref is not None else np.nan
-        rows.append(ctx.row(name, v[name], reference=r, group=c))
-    return rows
+def _per_class_rows(ctx: EvalContext, name: str, res: list[dict]) -> list:
+    """Per-class rows of ``name`` from the results' ``per_class`` entries."""
+    ref = res[1]["per_class"] if len(res) > 1 else {}
+    return [ctx.row(name, v[name], reference=ref.get(c, {}).get(name, np.nan), group=c)
+            for c, v in res[0]["per_class"].items()]
 
 
 @scorer("biology_de", order=200, metrics=_DE, timing="biology")
 def score_de(ctx: EvalContext) -> Scored:
     """DE recovery of the synthetic set and of the real-vs-real reference against the held-out set."""
     o = _opts(ctx)
-    yref = _reference_labels(ctx)
-    classes = _shared_classes(ctx.real_labels, ctx.synthetic_labels, yref)
-    if not classes:
-        return Scored([ctx.row(m, np.nan) for m in _DE if ctx.wants(m)])
-    real = _de_of(ctx, "real", classes)
-    syn = de_recovery(real, _de_of(ctx, "synthetic", classes))
-    ref = de_recovery(real, _de_of(ctx, "reference", classes)) if yref is not None else None
+    R, yr, judged = _labelled_sets(ctx)
     want = [m for m in _DE if ctx.wants(m)]
-    rows = _rows(ctx, want, syn, ref)
+    classes = _shared_classes(yr, *(y for _, y in judged))
+    if not classes:
+        return Scored([ctx.row(m, np.nan) for m in want])
+    kw: dict[str, Any] = {"scale": ctx.gene_scale, "test": o.de_test, "fdr": o.fdr, "min_lfc": o.min_lfc}
+    real = differential_expression(R, yr, classes=classes, **kw)
+    res = [de_recovery(real, differential_expression(X, y, classes=classes, **kw)) for X, y in judged]
+    rows = _rows(ctx, want, res)
     if ctx.wants("de_f1"):
-        rows += _per_class_rows(ctx, "de_f1", syn["per_class"], ref["per_class"] if ref else None)
+        rows += _per_class_rows(ctx, "de_f1", res)
     if o.de_pair is not None:
-        rows += _pair_rows(ctx, o.de_pair, want, yref)
+        a, b = (str(x) for x in o.de_pair)
+        if not all(a in set(y) and b in set(y) for y in [yr] + [y for _, y in judged]):
+            raise DataError(f"biology de_pair {o.de_pair!r}: both classes must be present in every set")
+        real_ab = differential_expression(R, yr, classes=[a], versus=b, **kw)
+        res_ab = [de_recovery(real_ab, differential_expression(X, y, classes=[a], versus=b, **kw))
+                  for X, y in judged]
+        rows += _rows(ctx, want, res_ab, group=f"{a} vs {b}")
     return Scored(rows, {"biology_de": {"real_de_genes": int(real.up.sum() + real.down.sum()),
                                         "classes": len(classes)}})
-
-
-def _pair_rows(ctx: EvalContext, pair: tuple[str, str], want: list[str], yref) -> list:
-    a, b = (str(x) for x in pair)
-    have = [set(map(str, y)) for y in (ctx.real_labels, ctx.synthetic_labels) if y is not None]
-    if not all(a in s and b in s for s in have):
-        raise DataError(f"biology de_pair {pair!r}: both classes must be present in the real and synthetic sets")
-    real = _de_of(ctx, "real", [a], versus=b)
-    syn = de_recovery(real, _de_of(ctx, "synthetic", [a], versus=b))
-    ref = de_recovery(real, _de_of(ctx, "reference", [a], versus=b)) if yref is not None else None
-    return _rows(ctx, want, syn, ref, group=f"{a} vs {b}")
 
 
 @scorer("biology_coexpr", order=210, metrics=_COEXPR, timing="biology")
 def score_coexpr(ctx: EvalContext) -> Scored:
     """Pooled within-class co-expression recovery, then per class where every set has enough profiles."""
     o = _opts(ctx)
-    yref = _reference_labels(ctx)
-    others = [ctx.synthetic] + ([ctx.reference] if yref is not None else [])
-    olabs = [ctx.synthetic_labels] + ([yref] if yref is not None else [])
-    res = coexpression_recovery(ctx.real, others, threshold=o.coexpr_threshold, real_labels=ctx.real_labels,
-                                other_labels=olabs, block_genes=o.block_genes)
-    want = [m for m in _COEXPR if ctx.wants(m)]
-    rows = _rows(ctx, want, res[0], res[1] if len(res) > 1 else None)
-    per_class = {}
-    for c in _shared_classes(ctx.real_labels, ctx.synthetic_labels, yref, min_n=o.coexpr_min_class):
-        sel = [ctx.synthetic[ctx.synthetic_labels == c]] + ([ctx.reference[yref == c]] if yref is not None else [])
-        rc = coexpression_recovery(ctx.real[ctx.real_labels == c], sel, threshold=o.coexpr_threshold,
-                                   block_genes=o.block_genes)
-        per_class[c] = rc
+    R, yr, judged = _labelled_sets(ctx)
+    kw: dict[str, Any] = {"threshold": o.coexpr_threshold, "block_genes": o.block_genes}
+    res = coexpression_recovery(R, [X for X, _ in judged], real_labels=yr, other_labels=[y for _, y in judged],
+                                **kw)
+    rows = _rows(ctx, [m for m in _COEXPR if ctx.wants(m)], res)
+    own = _shared_classes(yr, *(y for _, y in judged), min_n=o.coexpr_min_class)
+    for c in own:
+        rc = coexpression_recovery(R[yr == c], [X[y == c] for X, y in judged], **kw)
         if ctx.wants("coexpr_edge_f1"):
-            rows.append(ctx.row("coexpr_edge_f1", rc[0]["coexpr_edge_f1"], group=c,
-                                reference=rc[1]["coexpr_edge_f1"] if len(rc) > 1 else np.nan))
+            rows += _rows(ctx, ["coexpr_edge_f1"], rc, group=c)
     return Scored(rows, {"biology_coexpr": {"real_edges": res[0]["real_edges"],
                                             "synthetic_edges": res[0]["synthetic_edges"],
-                                            "classes_with_own_network": sorted(per_class)}})
+                                            "classes_with_own_network": own}})
 
 
 @scorer("biology_concordance", order=220, metrics=_CONC, timing="biology")
 def score_concordance(ctx: EvalContext) -> Scored:
     """Top-gene concordance of the classifiers trained on real held-out and on synthetic profiles."""
     o = _opts(ctx)
-    yref = _reference_labels(ctx)
-    classes = _shared_classes(ctx.real_labels, ctx.synthetic_labels, yref, min_n=1)
-    kw = {"top_k": o.top_k, "importance": o.importance, "seed": o.seed, "classes": classes}
-    syn = classifier_concordance(ctx.real, ctx.real_labels, ctx.synthetic, ctx.synthetic_labels, **kw)
-    ref = (classifier_concordance(ctx.real, ctx.real_labels, ctx.reference, yref,
-                                  real_importance=syn["real_importance"], **kw) if yref is not None else None)
-    want = [m for m in _CONC if ctx.wants(m)]
-    rows = _rows(ctx, want, syn, ref)
+    R, yr, judged = _labelled_sets(ctx)
+    kw: dict[str, Any] = {"top_k": o.top_k, "importance": o.importance, "seed": o.seed,
+                          "classes": _shared_classes(yr, *(y for _, y in judged), min_n=1)}
+    res: list[dict] = []
+    for X, y in judged:  # the real classifier is fitted once
+        res.append(classifier_concordance(R, yr, X, y, real_importance=res[0]["real_importance"] if res else None,
+                                          **kw))
+    rows = _rows(ctx, [m for m in _CONC if ctx.wants(m)], res)
     if ctx.wants("concordance_jaccard"):
-        rows += _per_class_rows(ctx, "concordance_jaccard", syn["per_class"], ref["per_class"] if ref else None)
+        rows += _per_class_rows(ctx, "concordance_jaccard", res)
     return Scored(rows)
 
 
