@@ -243,3 +243,40 @@ def test_de_pair_rows_and_summary_registered():
     row = df[df["group"] == "c0 vs c1"]
     assert row["value"].tolist() == [1.0]
     assert all(METRICS[m].family == "biology" for m in SUMMARY)
+
+
+def test_cli_gene_sets_scores_and_bad_gmt_is_one_line_exit_2(tmp_path, capsys):
+    import json
+
+    import anndata as ad
+    import pandas as pd
+
+    from rnagen._io import write_h5ad
+    from rnagen.cli.main import main
+
+    rng = np.random.default_rng(14)
+    genes = [f"G{i}" for i in range(20)]
+    for name, seed, shift in (("test", 1, 0.0), ("syn", 2, 3.0)):
+        X, y = _classes(np.random.default_rng(seed), n_per=10, g=20)
+        X[:, 10:14] += shift  # the synthetic set moves set S2's genes
+        a = ad.AnnData(X=X.astype(np.float32), obs=pd.DataFrame({"t": pd.Categorical(y)},
+                                                                 index=[f"{name}{i}" for i in range(len(y))]),
+                       var=pd.DataFrame(index=genes))
+        write_h5ad(a, tmp_path / f"{name}.h5ad")
+    gmt = tmp_path / "sets.gmt"
+    gmt.write_text("S1\tx\tG0\tG1\tG2\nS2\tx\tg10\tG11\tG12\tG13\n")
+    out = tmp_path / "m.json"
+    base = ["evaluate", "--real", str(tmp_path / "test.h5ad"), "--synthetic", str(tmp_path / "syn.h5ad"),
+            "--label-key", "t", "--metrics", "geneset_ks,de_f1", "--out", str(out)]
+    assert main(base + ["--gene-sets", str(gmt)]) == 0
+    js = json.loads(out.read_text())
+    per_set = js["geneset_ks"]["per_set"]
+    assert per_set["S2"] == 1.0 and per_set["S1"] < 0.3
+    capsys.readouterr()
+    bad = tmp_path / "bad.gmt"
+    bad.write_text("S1\tonly a description\n")
+    out.unlink()
+    assert main(base + ["--gene-sets", str(bad)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("rnagen: error:") and "bad.gmt line 1" in err and "\n" not in err
+    assert not out.exists()

@@ -56,6 +56,15 @@ def _gaussian_floor(args: argparse.Namespace, train, syn):
             "gaussian (per-class, fitted on --train, sampled to the synthetic label mix)")
 
 
+def _gene_sets(args: argparse.Namespace):
+    """``--gene-sets FILE.gmt`` read (a bad file fails before any data is read), or ``None``."""
+    if args.gene_sets is None:
+        return None
+    from ..metrics.biology import read_gmt
+
+    return read_gmt(args.gene_sets)
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """``rnagen evaluate``: score ``--synthetic`` against ``--real``, print the table and write ``--out``."""
     from .._io import claim_output
@@ -68,7 +77,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         if bad:
             raise DataError(f"unknown metric(s) {bad}; valid: {', '.join(METRICS)}")
     floor_file = args.floor if args.floor not in (None, "gaussian", "none") else None
-    with claim_output(args.out, inputs=[args.real, args.synthetic, args.train, floor_file]):
+    with claim_output(args.out, inputs=[args.real, args.synthetic, args.train, floor_file, args.gene_sets]):
         return _evaluate(args, metrics)
 
 
@@ -76,13 +85,14 @@ def _evaluate(args: argparse.Namespace, metrics: list[str] | None) -> int:
     from .._io import write_json
     from ..metrics import METRICS, evaluate, format_table
 
+    gene_sets = _gene_sets(args)
     real = _read(args.real, args.label_key)
     syn = _read(args.synthetic, args.label_key)
     train = _read(args.train, args.label_key) if args.train else None
     floor, floor_text = _floor(args, train, syn)
     df = evaluate(real, syn, train=train, floor=floor, label_key=args.label_key, metrics=metrics,
                   n_boot=args.n_boot, n_boot_expensive=args.n_boot_expensive, k=args.k, seed=args.seed,
-                  verbose=args.verbose)
+                  verbose=args.verbose, gene_sets=gene_sets)
     print(format_table(df, per_class=args.per_class))
     rows = [{k: _clean(v) for k, v in r.items()} for r in df.to_dict(orient="records")]
     out = {
@@ -108,7 +118,7 @@ def register(sub) -> None:
     p = sub.add_parser(
         "evaluate", help="score a synthetic set against real data (all quality indicators)",
         description="Compute every quality indicator (utility, fidelity, correlation, adversarial, detection, "
-                    "privacy) of a synthetic set against real held-out data, with 95% bootstrap confidence "
+                    "privacy, biology) of a synthetic set against real held-out data, with 95% bootstrap confidence "
                     "intervals and, given --train, real-vs-real reference values (the ceiling) and the share "
                     "of the gap from the per-class Gaussian floor to that ceiling closed. Inputs are brought to "
                     "log scale (log2(x+1) unless already logged) and z-scored per gene with the real training "
@@ -131,6 +141,9 @@ def register(sub) -> None:
     p.add_argument("--n-boot-expensive", type=T.integer(">= 1"), default=20,
                    help="bootstrap resamples for recomputed metrics (Fréchet, MMD, correlation, F1/AUC, ...)")
     p.add_argument("--seed", type=T.seed, default=0, help="seed of bootstrap, subsamples and classifiers")
+    p.add_argument("--gene-sets", default=None, metavar="FILE.gmt",
+                   help="gene sets (GMT: name, description, genes, tab-separated) for the gene-set indicator "
+                        "geneset_ks: KS distance of the per-sample mean z-score of each set, real vs synthetic")
     p.add_argument("--per-class", action="store_true", help="also print the per-class TSTR F1 rows")
     p.add_argument("--verbose", action="store_true", help="print the time spent per metric family")
     p.add_argument("--out", required=True, help="output JSON file (written atomically)")

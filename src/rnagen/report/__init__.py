@@ -28,7 +28,7 @@ _SHOWN = (
     ("precision", "precision"), ("recall", "recall"), ("density", "density"), ("coverage", "coverage"),
     ("aa_ts", "AA<sub>ts</sub>"), ("detection_auc", "detection AUC"), ("frechet_classifier", "Fréchet"),
     ("dcr_share", "DCR share"), ("train_seconds", "train s"), ("sample_seconds", "sample s"),
-)
+) + (("de_f1", "DE F1"), ("coexpr_edge_f1", "co-expr. edge F1"), ("concordance_jaccard", "top-gene Jaccard"))
 
 
 # the share of the gap closed, shown first (columns written by rnagen.bench: ``<indicator>_gap_closed``)
@@ -36,7 +36,7 @@ _GAP_SHOWN = (
     ("density", "density"), ("coverage", "coverage"), ("precision", "precision"), ("recall", "recall"),
     ("aa_ts", "AA<sub>ts</sub>"), ("detection_auc", "detection AUC"), ("correlation_score", "corr. score"),
     ("frechet_classifier", "Fréchet"), ("frechet_pca", "Fréchet (PCA)"),
-)
+) + (("de_f1", "DE F1"), ("coexpr_edge_f1", "co-expr. edge F1"), ("concordance_jaccard", "top-gene Jaccard"))
 
 
 def _finite(v: Any) -> float | None:
