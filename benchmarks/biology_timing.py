@@ -33,6 +33,7 @@ def simulate(n: int, g: int, *, seed: int, classes: int = 26):
 
 
 def worker(args) -> None:
+    """One size, timed in this process: prints one JSON line."""
     import resource
 
     import torch
@@ -59,6 +60,7 @@ def worker(args) -> None:
 
 
 def main() -> None:
+    """Run the requested size in a child process and print its JSON line."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=17000, help="profiles per set")
     ap.add_argument("--genes", type=int, default=978)

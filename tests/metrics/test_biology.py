@@ -254,7 +254,6 @@ def test_cli_gene_sets_scores_and_bad_gmt_is_one_line_exit_2(tmp_path, capsys):
     from rnagen._io import write_h5ad
     from rnagen.cli.main import main
 
-    rng = np.random.default_rng(14)
     genes = [f"G{i}" for i in range(20)]
     for name, seed, shift in (("test", 1, 0.0), ("syn", 2, 3.0)):
         X, y = _classes(np.random.default_rng(seed), n_per=10, g=20)
