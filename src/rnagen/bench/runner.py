@@ -554,6 +554,7 @@ def _run_row(bench: _Bench, job: _Job, gen, row: str, opts: dict[str, Any], fp: 
         Xs, _ = _plot_X(bench.ref, syn)
         _update_json(plots / "tstr_logreg_per_class.json", {row: bench.ref.per_class_tstr(
             Xs, syn.obs[bench.label_key].astype(str).to_numpy(), seed=s)})
+        write_npz(plots / f"biology_{row}.npz", **bench.ref.biology_arrays(syn))
     say.done += 1
     for m, rec in bench.recons.items():
         say(f"{row}+{m} seed {k}: reconstruct and evaluate full profiles")

@@ -52,7 +52,7 @@ if TYPE_CHECKING:
 
 __all__ = ["BiologyOptions", "DEResult", "welch_t", "mann_whitney", "bh_fdr", "differential_expression",
            "de_recovery", "coexpression_recovery", "classifier_concordance", "read_gmt", "gene_set_index",
-           "gene_set_scores", "gene_set_ks", "SUMMARY"]
+           "gene_set_scores", "gene_set_ks", "shared_classes", "SUMMARY"]
 
 _DE_SRC = ("CAMDA 2025 / ELSA Health Privacy Challenge (DE recovery on TCGA); Chen et al. 2024, PoPETs "
            "(PRO-GENE-GEN, DE-gene preservation); Nanda & Saha 2026; Welch 1947; Mann & Whitney 1947; "
@@ -321,9 +321,10 @@ def _safe_div(a: float, b: float) -> float:
     return float(a / b) if b > 0 else float("nan")
 
 
-def _f1(p: float, r: float) -> float:
-    return 2 * p * r / (p + r) if np.isfinite(p) and np.isfinite(r) and p + r > 0 else (
-        0.0 if np.isfinite(p) and np.isfinite(r) else float("nan"))
+def _f1(tp: float, n_found: float, n_true: float) -> float:
+    """F1 = 2 TP / (found + true): defined whenever either set has a call (0 when one set has none), NaN when
+    neither has any."""
+    return _safe_div(2.0 * tp, n_found + n_true)
 
 
 def _row_spearman(A: np.ndarray, B: np.ndarray) -> np.ndarray:
@@ -345,21 +346,18 @@ def de_recovery(real: DEResult, synthetic: DEResult) -> dict[str, Any]:
     tp_u = (real.up & synthetic.up).sum(1)
     tp_d = (real.down & synthetic.down).sum(1)
     nr_u, nr_d, ns_u, ns_d = real.up.sum(1), real.down.sum(1), synthetic.up.sum(1), synthetic.down.sum(1)
-    prec = _safe_div(tp_u.sum() + tp_d.sum(), ns_u.sum() + ns_d.sum())
-    rec = _safe_div(tp_u.sum() + tp_d.sum(), nr_u.sum() + nr_d.sum())
     rho = _row_spearman(real.lfc, synthetic.lfc)
-    per_class = {}
-    for i, c in enumerate(real.classes):
-        pc, rc = _safe_div(tp_u[i] + tp_d[i], ns_u[i] + ns_d[i]), _safe_div(tp_u[i] + tp_d[i], nr_u[i] + nr_d[i])
-        per_class[c] = {"de_f1": _f1(pc, rc), "de_lfc_spearman": float(rho[i])}
+    tp, ns, nr = tp_u + tp_d, ns_u + ns_d, nr_u + nr_d
+    per_class = {c: {"de_f1": _f1(tp[i], ns[i], nr[i]), "de_lfc_spearman": float(rho[i])}
+                 for i, c in enumerate(real.classes)}
     return {"de_precision_up": _safe_div(tp_u.sum(), ns_u.sum()), "de_recall_up": _safe_div(tp_u.sum(), nr_u.sum()),
             "de_precision_down": _safe_div(tp_d.sum(), ns_d.sum()),
-            "de_recall_down": _safe_div(tp_d.sum(), nr_d.sum()), "de_f1": _f1(prec, rec),
+            "de_recall_down": _safe_div(tp_d.sum(), nr_d.sum()), "de_f1": _f1(tp.sum(), ns.sum(), nr.sum()),
             "de_lfc_spearman": float(np.nanmean(rho)) if np.isfinite(rho).any() else float("nan"),
             "per_class": per_class}
 
 
-def _shared_classes(*label_sets: np.ndarray | None, min_n: int = 2) -> list[str]:
+def shared_classes(*label_sets: np.ndarray | None, min_n: int = 2) -> list[str]:
     """Classes with at least ``min_n`` profiles in every labelled set (and a rest of at least ``min_n``)."""
     common: set[str] | None = None
     for y in label_sets:
@@ -446,7 +444,7 @@ def coexpression_recovery(real: np.ndarray, others: Sequence[np.ndarray], *, thr
         sxy = (a["sxy"] - float((da * db).sum())) / 2
         cov, vx, vy = sxy - sx * sy / cnt, sxx - sx * sx / cnt, syy - sy * sy / cnt
         prec, rec = _safe_div(tp, n_s), _safe_div(tp, n_r)
-        out.append({"coexpr_edge_precision": prec, "coexpr_edge_recall": rec, "coexpr_edge_f1": _f1(prec, rec),
+        out.append({"coexpr_edge_precision": prec, "coexpr_edge_recall": rec, "coexpr_edge_f1": _f1(tp, n_s, n_r),
                     "coexpr_corr": float(cov / np.sqrt(vx * vy)) if vx > 0 and vy > 0 else float("nan"),
                     "real_edges": n_r, "synthetic_edges": n_s, "shared_edges": tp})
     return out
@@ -507,7 +505,7 @@ def classifier_concordance(real: np.ndarray, real_labels: np.ndarray, synthetic:
     """Jaccard overlap of the top-``top_k`` genes per class and Spearman correlation of the importances over
     all genes (means over the classes), for the classifier trained on real and the one trained on synthetic
     profiles. ``real_importance``: the real classifier's importances when computed already."""
-    cls = list(classes) if classes is not None else _shared_classes(real_labels, synthetic_labels, min_n=1)
+    cls = list(classes) if classes is not None else shared_classes(real_labels, synthetic_labels, min_n=1)
     if len(cls) < 2:
         return {"concordance_jaccard": float("nan"), "concordance_spearman": float("nan"), "per_class": {},
                 "real_importance": None}
@@ -641,7 +639,7 @@ def score_de(ctx: EvalContext) -> Scored:
     o = _opts(ctx)
     R, yr, judged = _labelled_sets(ctx)
     want = [m for m in _DE if ctx.wants(m)]
-    classes = _shared_classes(yr, *(y for _, y in judged))
+    classes = shared_classes(yr, *(y for _, y in judged))
     if not classes:
         return Scored([ctx.row(m, np.nan) for m in want])
     kw: dict[str, Any] = {"scale": ctx.gene_scale, "test": o.de_test, "fdr": o.fdr, "min_lfc": o.min_lfc}
@@ -671,7 +669,7 @@ def score_coexpr(ctx: EvalContext) -> Scored:
     res = coexpression_recovery(R, [X for X, _ in judged], real_labels=yr, other_labels=[y for _, y in judged],
                                 **kw)
     rows = _rows(ctx, [m for m in _COEXPR if ctx.wants(m)], res)
-    own = _shared_classes(yr, *(y for _, y in judged), min_n=o.coexpr_min_class)
+    own = shared_classes(yr, *(y for _, y in judged), min_n=o.coexpr_min_class)
     for c in own:
         rc = coexpression_recovery(R[yr == c], [X[y == c] for X, y in judged], **kw)
         if ctx.wants("coexpr_edge_f1"):
@@ -687,7 +685,7 @@ def score_concordance(ctx: EvalContext) -> Scored:
     o = _opts(ctx)
     R, yr, judged = _labelled_sets(ctx)
     kw: dict[str, Any] = {"top_k": o.top_k, "importance": o.importance, "seed": o.seed,
-                          "classes": _shared_classes(yr, *(y for _, y in judged), min_n=1)}
+                          "classes": shared_classes(yr, *(y for _, y in judged), min_n=1)}
     res: list[dict] = []
     for X, y in judged:  # the real classifier is fitted once
         res.append(classifier_concordance(R, yr, X, y, real_importance=res[0]["real_importance"] if res else None,
