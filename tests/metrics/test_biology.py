@@ -93,6 +93,7 @@ def test_shuffled_labels_recover_almost_no_de_gene():
     rec = de_recovery(real, syn)
     assert real.up.sum() >= 18
     assert rec["de_recall_up"] < 0.1
+    assert 0.0 <= rec["de_f1"] < 0.1  # F1 from counts: defined (not NaN) even when one set has no call
     assert abs(rec["de_lfc_spearman"]) < 0.3
 
 
