@@ -17,8 +17,9 @@ and the per-class Gaussian as the floor:
    upper triangles. The headline network is the pooled within-class one (each class centred on its own
    mean: the co-expression that class differences do not explain, defined even for classes too small for a
    network of their own); classes with at least ``coexpr_min_class`` profiles in every set also get their
-   own rows. Blocked: rows of the G x G matrices are formed ``block_genes`` at a time and only counts and
-   sums are kept.
+   own rows, over the ``coexpr_class_genes`` genes most variable in the real held-out set (every gene up to
+   that number: the per-class networks cost one G x G pass per class). Blocked: rows of the G x G matrices
+   are formed ``block_genes`` at a time and only counts and sums are kept.
 3. **Classifier concordance** (:func:`classifier_concordance`). A multinomial logistic regression trained on
    the real held-out profiles and the same one trained on the synthetic profiles; per class, the Jaccard
    overlap of the top-k genes by importance (|coefficient| by default, or the permutation importance) and the
@@ -124,6 +125,9 @@ class BiologyOptions:
         Two class names: also report DE recovery of the first class against the second (group ``"A vs B"``).
     coexpr_threshold
         |r| above which two genes are linked in a co-expression network.
+    coexpr_class_genes
+        Genes of the per-class networks at most (the most variable in the real held-out set); the pooled
+        network always uses every gene.
     coexpr_min_class
         Fewest profiles a class needs in every set for its own co-expression rows.
     block_genes
@@ -143,6 +147,7 @@ class BiologyOptions:
     de_pair: tuple[str, str] | None = None
     coexpr_threshold: float = 0.3
     coexpr_min_class: int = 10
+    coexpr_class_genes: int = 2000
     block_genes: int = 1024
     top_k: int = 20
     importance: Literal["coef", "permutation"] = "coef"
@@ -177,7 +182,7 @@ class BiologyOptions:
             raise ConfigError(f"biology min_lfc must be >= 0, got {self.min_lfc}")
         if not 0 <= self.coexpr_threshold < 1:
             raise ConfigError(f"biology coexpr_threshold must be in [0, 1), got {self.coexpr_threshold}")
-        for name in ("coexpr_min_class", "block_genes", "top_k"):
+        for name in ("coexpr_min_class", "coexpr_class_genes", "block_genes", "top_k"):
             if int(getattr(self, name)) < (3 if name == "coexpr_min_class" else 1):
                 raise ConfigError(f"biology {name} is too small: {getattr(self, name)}")
         if self.de_pair is not None and (len(self.de_pair) != 2 or self.de_pair[0] == self.de_pair[1]):
@@ -670,8 +675,11 @@ def score_coexpr(ctx: EvalContext) -> Scored:
                                 **kw)
     rows = _rows(ctx, [m for m in _COEXPR if ctx.wants(m)], res)
     own = shared_classes(yr, *(y for _, y in judged), min_n=o.coexpr_min_class)
+    scale = ctx.gene_scale if ctx.gene_scale is not None else 1.0
+    log_var = R.var(0, dtype=np.float64) * np.square(scale)  # in log2 units: the z-scores' variance is ~1
+    genes = np.sort(np.argsort(-log_var, kind="stable")[:o.coexpr_class_genes])
     for c in own:
-        rc = coexpression_recovery(R[yr == c], [X[y == c] for X, y in judged], **kw)
+        rc = coexpression_recovery(R[yr == c][:, genes], [X[y == c][:, genes] for X, y in judged], **kw)
         if ctx.wants("coexpr_edge_f1"):
             rows += _rows(ctx, ["coexpr_edge_f1"], rc, group=c)
     return Scored(rows, {"biology_coexpr": {"real_edges": res[0]["real_edges"],
