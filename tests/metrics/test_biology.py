@@ -280,3 +280,18 @@ def test_cli_gene_sets_scores_and_bad_gmt_is_one_line_exit_2(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("rnagen: error:") and "bad.gmt line 1" in err and "\n" not in err
     assert not out.exists()
+
+
+def test_per_class_coexpression_rows_use_the_most_variable_genes():
+    X, y = _classes(np.random.default_rng(15))
+    S, ys = _classes(np.random.default_rng(16))
+    X[:, 40:50] *= 3.0  # the factor genes: the most variable in log2 units
+    S[:, 40:50] *= 3.0
+    df = evaluate(X, S, train=X, real_labels=y, synthetic_labels=ys, train_labels=y, metrics=["coexpr_edge_f1"],
+                  n_boot=0, n_boot_expensive=0, biology={"coexpr_class_genes": 10})
+    got = df[df["group"] != "all"].set_index("group")["value"]
+    assert list(got.index) == ["c0", "c1", "c2"]
+    for c in got.index:
+        exp = coexpression_recovery(X[y == c][:, 40:50], [S[ys == c][:, 40:50]])[0]["coexpr_edge_f1"]
+        assert got[c] == pytest.approx(exp, abs=1e-6)
+    assert got.min() > 0.8  # the factor's edges are in both sets
