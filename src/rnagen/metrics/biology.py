@@ -396,6 +396,11 @@ def _within_class_standardised(X: np.ndarray, labels: np.ndarray | None):
     return torch.as_tensor(A.astype(np.float32))
 
 
+def _twice_right(M, width: int, stat) -> float:
+    """``stat`` of the square ``M[:, :width]`` plus twice ``stat`` of the rest of the rows of ``M``."""
+    return stat(M[:, :width]) + (2.0 * stat(M[:, width:]) if M.shape[1] > width else 0.0)
+
+
 def coexpression_recovery(real: np.ndarray, others: Sequence[np.ndarray], *, threshold: float = 0.3,
                           real_labels: np.ndarray | None = None,
                           other_labels: Sequence[np.ndarray | None] | None = None,
@@ -404,8 +409,9 @@ def coexpression_recovery(real: np.ndarray, others: Sequence[np.ndarray], *, thr
     ``others`` against that of ``real`` (one pass over the real matrix serves every other set).
 
     With labels, every set is centred within its classes first (the pooled within-class correlation). The
-    G x G matrices are formed ``block_genes`` rows at a time in float32; counts and sums over a block's full
-    rows are accumulated, and the diagonal is taken off at the end, halving for the symmetric upper
+    G x G matrices are formed ``block_genes`` rows at a time in float32, each block only from its diagonal
+    rightwards (half the products); the full matrices' counts and sums are accumulated (the part right of
+    the diagonal block twice), and the diagonal is taken off at the end, halving for the symmetric upper
     triangle, so no triangle is indexed and 20,000 genes need a few hundred MB.
     """
     import torch
@@ -421,19 +427,23 @@ def coexpression_recovery(real: np.ndarray, others: Sequence[np.ndarray], *, thr
     acc = [dict.fromkeys(("tp", "n", "sx", "sy", "sxx", "syy", "sxy"), 0.0) for _ in Bs]
     sa = saa = 0.0
     for s in range(0, g, block_genes):
-        ca = A[:, s:s + block_genes].T @ A
+        # rows s..e of the matrix, columns s.. only (the lower part is the mirror image): the square block on
+        # the diagonal counts as itself, the part right of it twice, giving the full matrix's sums at half
+        # the products
+        e = min(s + block_genes, g)
+        ca = A[:, s:e].T @ A[:, s:]
         ea = ca.abs() > thr
-        n_real += float(ea.sum())
-        sa += float(ca.sum(dtype=torch.float64))
-        saa += float((ca * ca).sum(dtype=torch.float64))
+        n_real += _twice_right(ea, e - s, lambda m: float(m.sum()))
+        sa += _twice_right(ca, e - s, lambda m: float(m.sum(dtype=torch.float64)))
+        saa += _twice_right(ca, e - s, lambda m: float((m * m).sum(dtype=torch.float64)))
         for B, a in zip(Bs, acc):
-            cb = B[:, s:s + block_genes].T @ B
+            cb = B[:, s:e].T @ B[:, s:]
             eb = cb.abs() > thr
-            a["tp"] += float((ea & eb).sum())
-            a["n"] += float(eb.sum())
-            a["syy"] += float((cb * cb).sum(dtype=torch.float64))
-            a["sy"] += float(cb.sum(dtype=torch.float64))
-            a["sxy"] += float((ca * cb).sum(dtype=torch.float64))
+            a["tp"] += _twice_right(ea & eb, e - s, lambda m: float(m.sum()))
+            a["n"] += _twice_right(eb, e - s, lambda m: float(m.sum()))
+            a["syy"] += _twice_right(cb, e - s, lambda m: float((m * m).sum(dtype=torch.float64)))
+            a["sy"] += _twice_right(cb, e - s, lambda m: float(m.sum(dtype=torch.float64)))
+            a["sxy"] += _twice_right(ca * cb, e - s, lambda m: float(m.sum(dtype=torch.float64)))
     da = (A * A).sum(0).double()
     out = []
     cnt = g * (g - 1) / 2
