@@ -10,6 +10,11 @@ peak resident memory (``ru_maxrss``) is its own.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/biology_timing.py --n 17000 --genes 978
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/biology_timing.py --n 1000 --genes 20000
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/biology_timing.py --row-cost
+
+``--row-cost``: what the family adds to one row of ``rnagen benchmark`` on the bundled gtex26 (the family in
+``evaluate`` with the floor, and the report's plot data ``RealReference.biology_arrays``), for a per-class
+Gaussian synthetic set.
 """
 from __future__ import annotations
 
@@ -61,6 +66,30 @@ def worker(args) -> None:
     print(json.dumps(out))
 
 
+def row_cost() -> None:
+    """The biology family's added cost per benchmark row on gtex26 (twice: the second without first-call costs)."""
+    from rnagen import datasets, metrics, pp
+    from rnagen.bench.plotdata import RealReference
+    from rnagen.models import get_model
+
+    ad = datasets.gtex26()
+    tr, te = pp.split(ad, label_key="tissue", test_size=0.2, seed=0)
+    syn = get_model("gaussian")().fit(tr, label_key="tissue", seed=0, progress=False).sample(like=tr, seed=0,
+                                                                                              progress=False)
+    bio = [m for m, i in metrics.METRICS.items() if i.family == "biology" and m != "geneset_ks"]
+    for _ in range(2):
+        t0, c0 = time.perf_counter(), time.process_time()
+        metrics.evaluate(te, syn, train=tr, floor=syn, label_key="tissue", metrics=bio, n_boot=0,
+                         n_boot_expensive=0)
+        t1, c1 = time.perf_counter(), time.process_time()
+        ref = RealReference(tr, te, label_key="tissue", seed=0)
+        t2, c2 = time.perf_counter(), time.process_time()
+        ref.biology_arrays(syn)
+        t3, c3 = time.perf_counter(), time.process_time()
+        print(json.dumps({"evaluate_wall": round(t1 - t0, 2), "evaluate_cpu": round(c1 - c0, 2),
+                          "plotdata_wall": round(t3 - t2, 2), "plotdata_cpu": round(c3 - c2, 2)}))
+
+
 def main() -> None:
     """Run the requested size in a child process and print its JSON line."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -68,7 +97,11 @@ def main() -> None:
     ap.add_argument("--genes", type=int, default=978)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--row-cost", action="store_true", help="the added cost per benchmark row on gtex26")
     args = ap.parse_args()
+    if args.row_cost:
+        row_cost()
+        return
     if args.worker:
         worker(args)
         return
