@@ -221,7 +221,7 @@ def volcano(sets: Mapping[str, Mapping[str, np.ndarray]], *, n_classes: int = 4)
         for j, c in enumerate(cols):
             ax = axes[i, j]
             for tag, col, lab in (("real", "0.6", "real"), ("syn", "tab:red", name)):
-                q = np.maximum(d[f"q_{tag}"][c], 1e-300)
+                q = np.maximum(d[f"q_{tag}"][c].astype(np.float64), 1e-300)  # float32 q underflows to 0
                 ax.scatter(d[f"lfc_{tag}"][c], -np.log10(q), s=4, c=col, alpha=0.6, label=lab, linewidths=0)
             ax.axhline(-np.log10(float(d["fdr"])), ls="--", c="k", lw=0.6)
             for x in (-float(d["min_lfc"]), float(d["min_lfc"])):
