@@ -188,7 +188,7 @@ class RealReference:
             return out
         for tag, X, y in (("real", self.Xtr, self.ytr), ("syn", Xs, ys)):
             de = B.differential_expression(X, y, classes=classes, test=o.de_test, fdr=o.fdr, min_lfc=o.min_lfc)
-            out[f"lfc_{tag}"], out[f"q_{tag}"] = de.lfc.astype(np.float32), de.q.astype(np.float32)
+            out[f"lfc_{tag}"], out[f"q_{tag}"] = de.lfc.astype(np.float32), de.q  # q in float64: tiny q-values
         own = B.shared_classes(self.ytr, ys, min_n=min_class)
         rec = [B.coexpression_recovery(self.Xtr[self.ytr == c], [Xs[ys == c]], threshold=o.coexpr_threshold)[0]
                for c in own]
