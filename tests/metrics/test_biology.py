@@ -268,8 +268,9 @@ def test_cli_gene_sets_scores_and_bad_gmt_is_one_line_exit_2(tmp_path, capsys):
     out = tmp_path / "m.json"
     base = ["evaluate", "--real", str(tmp_path / "test.h5ad"), "--synthetic", str(tmp_path / "syn.h5ad"),
             "--label-key", "t", "--metrics", "geneset_ks,de_f1", "--out", str(out)]
-    assert main(base + ["--gene-sets", str(gmt)]) == 0
+    assert main(base + ["--gene-sets", str(gmt), "--biology", "de_test=mannwhitney", "--biology", "min_lfc=0.5"]) == 0
     js = json.loads(out.read_text())
+    assert js["settings"]["biology"]["de_test"] == "mannwhitney" and js["settings"]["biology"]["min_lfc"] == 0.5
     per_set = js["geneset_ks"]["per_set"]
     assert per_set["S2"] == 1.0 and per_set["S1"] < 0.3
     capsys.readouterr()
@@ -280,6 +281,11 @@ def test_cli_gene_sets_scores_and_bad_gmt_is_one_line_exit_2(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("rnagen: error:") and "bad.gmt line 1" in err and "\n" not in err
     assert not out.exists()
+    for item, msg in (("nope=1", "unknown biology option"), ("fdr=x", "not a valid value of fdr"),
+                      ("de_test", "KEY=VALUE")):
+        assert main(base + ["--biology", item]) == 2
+        err = capsys.readouterr().err.strip()
+        assert msg in err and "\n" not in err
 
 
 def test_per_class_coexpression_rows_use_the_most_variable_genes():

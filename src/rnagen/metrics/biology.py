@@ -171,6 +171,27 @@ class BiologyOptions:
         opts._check()
         return opts
 
+    @classmethod
+    def from_strings(cls, items: Sequence[str]) -> BiologyOptions:
+        """Options from ``KEY=VALUE`` texts (``rnagen evaluate --biology``), each value read as its field's type
+        (``de_pair=A,B`` for the pair); a malformed item or unknown key is a :class:`ConfigError`."""
+        types = {"fdr": float, "min_lfc": float, "coexpr_threshold": float, "coexpr_min_class": int,
+                 "coexpr_class_genes": int, "block_genes": int, "top_k": int, "seed": int}
+        out: dict[str, Any] = {}
+        for item in items:
+            key, sep, value = (x.strip() for x in item.partition("="))
+            if not sep or not key:
+                raise ConfigError(f"--biology {item!r} must look like KEY=VALUE, e.g. de_test=mannwhitney")
+            try:
+                if key == "de_pair":
+                    a, b = (v.strip() for v in value.split(","))
+                    out[key] = (a, b)
+                else:
+                    out[key] = types[key](value) if key in types else value
+            except ValueError:
+                raise ConfigError(f"--biology {item!r}: {value!r} is not a valid value of {key}") from None
+        return cls.from_any(out)
+
     def _check(self) -> None:
         if self.de_test not in ("welch", "mannwhitney"):
             raise ConfigError(f"biology de_test {self.de_test!r} is not one of welch, mannwhitney")
