@@ -26,8 +26,7 @@ from importlib import import_module
 
 # The family modules register their indicators when imported; the registration order is the order of
 # evaluate()'s rows and of the shared resampling stream, so it is fixed here, not left to the import sorter.
-FAMILIES = ("fidelity", "adversarial", "correlation", "utility", "detection", "privacy",
-            "biology")
+FAMILIES = ("fidelity", "adversarial", "correlation", "utility", "detection", "privacy", "biology")
 for _family in FAMILIES:
     import_module(f"{__name__}.{_family}")
 
