@@ -310,7 +310,7 @@ def differential_expression(X: np.ndarray, labels: Sequence[str] | np.ndarray, *
     if (n1 < 2).any() or (n2 < 2).any():
         raise DataError("differential expression needs at least 2 profiles in every class and in its comparison "
                         "group")
-    Xc = X - X.mean(0)  # centred: the sums of squares below lose no precision
+    Xc = X - X.mean(0)  # centred first, so the sums of squares below do not cancel catastrophically
     s1, s2 = member @ Xc, rest @ Xc
     q1, q2 = member @ (Xc * Xc), rest @ (Xc * Xc)
     m1, m2 = s1 / n1, s2 / n2
