@@ -26,3 +26,19 @@ def test_biology_figures_and_their_data(tiny_bench):
     assert ((d["q_real"] >= 0) & (d["q_real"] <= 1)).all()
     assert d["top_real"].shape == (len(classes), min(10, X.shape[1]))
     assert ((d["jaccard"] >= 0) & (d["jaccard"] <= 1)).all()
+
+
+def test_biology_figures_take_dpm_rows_but_not_reconstructed_rows(tiny_bench, tmp_path, monkeypatch):
+    import shutil
+
+    from rnagen import report
+    from rnagen.report import plots
+
+    out = tiny_bench[0]
+    for name in ("dpm++", "ddim+linear", "real"):
+        shutil.copy(out / "plots" / "biology_ddim.npz", tmp_path / f"biology_{name}.npz")
+    drawn = []
+    monkeypatch.setattr(plots, "volcano", lambda sets, **kw: drawn.append(list(sets)) or "")
+    figs = report._biology_figures(tmp_path, [{"model": m} for m in ("real", "dpm++", "ddim+linear")])
+    assert drawn == [["dpm++"]]
+    assert [f["id"] for f in figs][:2] == ["volcano", "lfc"]

@@ -276,13 +276,15 @@ def _result_figures(pdir: Path, rows: list[dict[str, Any]], real: dict[str, np.n
 def _biology_figures(pdir: Path, rows: list[dict[str, Any]]) -> list[dict[str, str]]:
     """The biological-fidelity figures of each synthetic set (first seed) against the real training profiles:
     volcano plots, the fold-change scatter, co-expression recovery per class and the top-gene overlap."""
+    from ..bench.runner import _reconstruction_method
     from . import plots
 
     sets = {}
     for r in rows:
         name = str(r["model"])
         f = pdir / f"biology_{name}.npz"
-        if not _is_reference(name) and "+" not in name and f.is_file():
+        # a reconstructed row (``<row>+<method>``) has no plot data of its own; ``dpm++`` is a plain row
+        if not _is_reference(name) and _reconstruction_method(name) is None and f.is_file():
             d = _load_npz(f)
             if "lfc_real" in d:
                 sets[name] = d
