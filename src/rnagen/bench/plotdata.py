@@ -11,6 +11,10 @@ data lives in ``OUT/plots/``:
 ``tstr_per_class.json``  per-class recall of a classifier trained on each synthetic set, tested on real test
 ``steps_curve.json`` quality of DDIM and DPM-Solver++ samples against the number of sampling steps
 ``recon_<method>.npz``   per-gene R² of each reconstruction method on held-out real profiles
+``biology_<row>.npz``    biological fidelity of one row's synthetic set (first seed) against the real training
+                    profiles: per class and gene the log2 fold change and BH q-value of each set (class vs
+                    rest), per-class co-expression edge recovery, and the top genes of the classifier
+                    trained on each set (:meth:`RealReference.biology_arrays`)
 
 All statistics are taken in a log scale (``log2(x+1)`` unless the data already are log-scale), where
 expression values are comparable across genes.
@@ -163,4 +167,39 @@ class RealReference:
         p = metrics.prdc(self.Xte, Xs, k=min(k, len(self.Xte) - 1))
         out.update({key: float(p[key]) for key in ("precision", "recall", "density", "coverage")})
         out["frechet_pca"] = float(metrics.frechet_distance(self.Xte, Xs, space="pca", fit_on=self.Xtr))
+        return out
+
+    def biology_arrays(self, syn, *, top_k: int = 10, min_class: int = 10) -> dict[str, np.ndarray]:
+        """The biology figures' data for a synthetic set ``syn`` against the real training profiles (log scale,
+        as every figure): DE of each class vs the rest in both sets (Welch + BH, the
+        :class:`rnagen.metrics.biology.BiologyOptions` defaults), co-expression edge recovery per class with at
+        least ``min_class`` profiles in both sets, and the ``top_k`` genes per class of a logistic regression
+        trained on each set (on genes standardised with the real training statistics)."""
+        from ..metrics import biology as B
+
+        o = B.BiologyOptions()
+        Xs, _ = plot_space(syn, logged=self.logged)
+        Xs = np.nan_to_num(Xs)
+        ys = syn.obs[self.label_key].astype(str).to_numpy()
+        classes = B.shared_classes(self.ytr, ys)
+        out: dict[str, np.ndarray] = {"classes": np.asarray(classes, dtype=str), "genes": self.var_names,
+                                      "fdr": np.asarray(o.fdr), "min_lfc": np.asarray(o.min_lfc)}
+        if not classes:
+            return out
+        for tag, X, y in (("real", self.Xtr, self.ytr), ("syn", Xs, ys)):
+            de = B.differential_expression(X, y, classes=classes, test=o.de_test, fdr=o.fdr, min_lfc=o.min_lfc)
+            out[f"lfc_{tag}"], out[f"q_{tag}"] = de.lfc.astype(np.float32), de.q  # q in float64: tiny q-values
+        own = B.shared_classes(self.ytr, ys, min_n=min_class)
+        rec = [B.coexpression_recovery(self.Xtr[self.ytr == c], [Xs[ys == c]], threshold=o.coexpr_threshold)[0]
+               for c in own]
+        out["coexpr_classes"] = np.asarray(own, dtype=str)
+        out["coexpr"] = np.asarray([[r["coexpr_edge_precision"], r["coexpr_edge_recall"], r["coexpr_edge_f1"]]
+                                    for r in rec], dtype=np.float32).reshape(len(own), 3)
+        mu, sd = self.Xtr.mean(0), self.Xtr.std(0) + 1e-8
+        conc = B.classifier_concordance((self.Xtr - mu) / sd, self.ytr, (Xs - mu) / sd, ys, top_k=top_k,
+                                        classes=classes, seed=self.seed)
+        pc = conc["per_class"]
+        out["top_real"] = np.asarray([self.var_names[pc[c]["top_real"]] for c in classes], dtype=str)
+        out["top_syn"] = np.asarray([self.var_names[pc[c]["top_synthetic"]] for c in classes], dtype=str)
+        out["jaccard"] = np.asarray([pc[c]["concordance_jaccard"] for c in classes], dtype=np.float32)
         return out

@@ -67,6 +67,9 @@ __all__ = ["run_benchmark", "LEADERBOARD_COLUMNS", "METRIC_COLUMNS", "GAP_COLUMN
 METRIC_COLUMNS: tuple[str, ...] = (
     "tstr_mlp_accuracy", "trtr_accuracy", "correlation_score", "precision", "recall", "density", "coverage",
     "aa_ts", "detection_auc", "frechet_classifier", "dcr_share",
+) + (
+    # the biology family's summary per group (rnagen.metrics.biology.SUMMARY; a benchmark has no gene sets)
+    "de_f1", "coexpr_edge_f1", "concordance_jaccard",
 )
 #: columns that hold the real-vs-real reference of an indicator (TRTR: the TSTR classifier trained on real
 #: training data), with that indicator's direction
@@ -76,7 +79,8 @@ COST_COLUMNS: tuple[str, ...] = ("train_seconds", "sample_seconds")
 LEADERBOARD_COLUMNS: tuple[str, ...] = ("model",) + METRIC_COLUMNS + COST_COLUMNS
 #: headline indicators with a share of the gap closed (Gaussian floor 0, real-vs-real ceiling 1), in order
 GAP_INDICATORS: tuple[str, ...] = ("density", "coverage", "precision", "recall", "aa_ts", "detection_auc",
-                                   "correlation_score", "frechet_classifier")
+                                   "correlation_score", "frechet_classifier") + (
+    "de_f1", "coexpr_edge_f1", "concordance_jaccard")
 #: their leaderboard columns (always present; empty where the indicator was not computed)
 GAP_COLUMNS: tuple[str, ...] = tuple(f"{c}_gap_closed" for c in GAP_INDICATORS)
 #: the floor row (always run) and the row of real training profiles (the ceiling)
@@ -550,6 +554,7 @@ def _run_row(bench: _Bench, job: _Job, gen, row: str, opts: dict[str, Any], fp: 
         Xs, _ = _plot_X(bench.ref, syn)
         _update_json(plots / "tstr_logreg_per_class.json", {row: bench.ref.per_class_tstr(
             Xs, syn.obs[bench.label_key].astype(str).to_numpy(), seed=s)})
+        write_npz(plots / f"biology_{row}.npz", **bench.ref.biology_arrays(syn))
     say.done += 1
     for m, rec in bench.recons.items():
         say(f"{row}+{m} seed {k}: reconstruct and evaluate full profiles")

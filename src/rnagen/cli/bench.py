@@ -11,7 +11,7 @@ from . import _types as T
 # leaderboard columns printed on the terminal (the files hold every column and the CIs)
 _PRINTED = ("model", "tstr_mlp_accuracy", "trtr_accuracy", "correlation_score", "precision", "recall", "density",
             "coverage", "aa_ts", "detection_auc", "frechet_classifier", "dcr_share", "train_seconds",
-            "sample_seconds")
+            "sample_seconds") + ("de_f1", "coexpr_edge_f1", "concordance_jaccard")
 
 
 def _parse_sets(items: list[str]) -> dict[str, list[str]]:

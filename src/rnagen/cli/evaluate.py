@@ -7,6 +7,7 @@ never fits a model), calls :func:`rnagen.metrics.evaluate`, writes the result at
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 
 from ..errors import DataError, RnagenError
@@ -56,6 +57,15 @@ def _gaussian_floor(args: argparse.Namespace, train, syn):
             "gaussian (per-class, fitted on --train, sampled to the synthetic label mix)")
 
 
+def _gene_sets(args: argparse.Namespace):
+    """``--gene-sets FILE.gmt`` read (a bad file fails before any data is read), or ``None``."""
+    if args.gene_sets is None:
+        return None
+    from ..metrics.biology import read_gmt
+
+    return read_gmt(args.gene_sets)
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """``rnagen evaluate``: score ``--synthetic`` against ``--real``, print the table and write ``--out``."""
     from .._io import claim_output
@@ -68,21 +78,24 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         if bad:
             raise DataError(f"unknown metric(s) {bad}; valid: {', '.join(METRICS)}")
     floor_file = args.floor if args.floor not in (None, "gaussian", "none") else None
-    with claim_output(args.out, inputs=[args.real, args.synthetic, args.train, floor_file]):
+    with claim_output(args.out, inputs=[args.real, args.synthetic, args.train, floor_file, args.gene_sets]):
         return _evaluate(args, metrics)
 
 
 def _evaluate(args: argparse.Namespace, metrics: list[str] | None) -> int:
     from .._io import write_json
     from ..metrics import METRICS, evaluate, format_table
+    from ..metrics.biology import BiologyOptions
 
+    gene_sets = _gene_sets(args)
+    biology = BiologyOptions.from_strings(args.biology or [])
     real = _read(args.real, args.label_key)
     syn = _read(args.synthetic, args.label_key)
     train = _read(args.train, args.label_key) if args.train else None
     floor, floor_text = _floor(args, train, syn)
     df = evaluate(real, syn, train=train, floor=floor, label_key=args.label_key, metrics=metrics,
                   n_boot=args.n_boot, n_boot_expensive=args.n_boot_expensive, k=args.k, seed=args.seed,
-                  verbose=args.verbose)
+                  verbose=args.verbose, gene_sets=gene_sets, biology=biology)
     print(format_table(df, per_class=args.per_class))
     rows = [{k: _clean(v) for k, v in r.items()} for r in df.to_dict(orient="records")]
     out = {
@@ -91,7 +104,8 @@ def _evaluate(args: argparse.Namespace, metrics: list[str] | None) -> int:
                    "n_train": int(train.n_obs) if train is not None else None, "n_genes": int(real.n_vars),
                    "floor": floor_text},
         "settings": {"seed": args.seed, "k": args.k, "n_boot": args.n_boot,
-                     "n_boot_expensive": args.n_boot_expensive, "ci_level": 0.95},
+                     "n_boot_expensive": args.n_boot_expensive, "ci_level": 0.95,
+                     "biology": dataclasses.asdict(biology)},
         "metrics": [r for r in rows if r["group"] == "all"],
         "per_class": [r for r in rows if r["group"] != "all"],
         "definitions": {m: {"direction": METRICS[m].direction, "definition": METRICS[m].definition,
@@ -108,7 +122,7 @@ def register(sub) -> None:
     p = sub.add_parser(
         "evaluate", help="score a synthetic set against real data (all quality indicators)",
         description="Compute every quality indicator (utility, fidelity, correlation, adversarial, detection, "
-                    "privacy) of a synthetic set against real held-out data, with 95% bootstrap confidence "
+                    "privacy, biology) of a synthetic set against real held-out data, with 95% bootstrap confidence "
                     "intervals and, given --train, real-vs-real reference values (the ceiling) and the share "
                     "of the gap from the per-class Gaussian floor to that ceiling closed. Inputs are brought to "
                     "log scale (log2(x+1) unless already logged) and z-scored per gene with the real training "
@@ -131,6 +145,14 @@ def register(sub) -> None:
     p.add_argument("--n-boot-expensive", type=T.integer(">= 1"), default=20,
                    help="bootstrap resamples for recomputed metrics (Fréchet, MMD, correlation, F1/AUC, ...)")
     p.add_argument("--seed", type=T.seed, default=0, help="seed of bootstrap, subsamples and classifiers")
+    p.add_argument("--gene-sets", default=None, metavar="FILE.gmt",
+                   help="gene sets (GMT: name, description, genes, tab-separated) for the gene-set indicator "
+                        "geneset_ks: KS distance of the per-sample mean z-score of each set, real vs synthetic")
+    p.add_argument("--biology", action="append", default=None, metavar="KEY=VALUE",
+                   help="a setting of the biology indicators (repeatable): de_test=welch|mannwhitney, fdr=0.05, "
+                        "min_lfc=1 (|log2 fold change|), de_pair=A,B (also class A vs class B), "
+                        "coexpr_threshold=0.3, coexpr_min_class=10, coexpr_class_genes=2000, top_k=20, "
+                        "importance=coef|permutation, seed=0")
     p.add_argument("--per-class", action="store_true", help="also print the per-class TSTR F1 rows")
     p.add_argument("--verbose", action="store_true", help="print the time spent per metric family")
     p.add_argument("--out", required=True, help="output JSON file (written atomically)")

@@ -10,6 +10,8 @@ a target value) and its definition and source. Array-level functions:
 - utility: :func:`tstr` (TRTR when given real training data), :func:`augmentation`, :func:`classifier_features`
 - detection: :func:`detection_auc`
 - privacy: :func:`dcr`
+- biology: :func:`differential_expression`, :func:`coexpression_recovery`, :func:`classifier_concordance`,
+  :func:`read_gmt`
 - the share of the gap closed between the Gaussian floor and the real-vs-real ceiling: :func:`gap_closed`
 
 :func:`evaluate` computes them all on AnnData or arrays and returns a table with bootstrap confidence
@@ -24,12 +26,19 @@ from importlib import import_module
 
 # The family modules register their indicators when imported; the registration order is the order of
 # evaluate()'s rows and of the shared resampling stream, so it is fixed here, not left to the import sorter.
-FAMILIES = ("fidelity", "adversarial", "correlation", "utility", "detection", "privacy")
+FAMILIES = ("fidelity", "adversarial", "correlation", "utility", "detection", "privacy", "biology")
 for _family in FAMILIES:
     import_module(f"{__name__}.{_family}")
 
 from ._registry import METRICS, MetricInfo  # noqa: E402
 from .adversarial import adversarial_accuracy, privacy_loss  # noqa: E402
+from .biology import (  # noqa: E402
+    BiologyOptions,
+    classifier_concordance,
+    coexpression_recovery,
+    differential_expression,
+    read_gmt,
+)
 from .correlation import correlation_score  # noqa: E402
 from .detection import detection_auc  # noqa: E402
 from .evaluate import evaluate, format_table, prepare  # noqa: E402
@@ -42,4 +51,5 @@ __all__ = [
     "METRICS", "MetricInfo", "prdc", "frechet_distance", "mmd", "per_gene_distances", "gene_distance_summary",
     "correlation_score", "adversarial_accuracy", "privacy_loss", "tstr", "augmentation", "classifier_features",
     "detection_auc", "dcr", "evaluate", "format_table", "prepare", "gap_closed",
+    "BiologyOptions", "differential_expression", "coexpression_recovery", "classifier_concordance", "read_gmt",
 ]

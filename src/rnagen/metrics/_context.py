@@ -51,22 +51,34 @@ class EvalContext:
     epochs: int
     rng: np.random.Generator = field(repr=False, compare=False)
     memo: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    #: labels of ``reference`` (the training rows it was drawn from)
+    reference_labels: np.ndarray | None = None
+    #: per-gene factor from the z-scored values back to log2 units (the real training standard deviation)
+    gene_scale: np.ndarray | None = None
+    #: gene sets as column indices (``evaluate(..., gene_sets=...)``), for the gene-set indicators
+    gene_sets: dict[str, np.ndarray] | None = None
+    #: settings of the biology indicators (:class:`rnagen.metrics.biology.BiologyOptions`)
+    biology: Any = None
 
     @classmethod
     def build(cls, prepared: dict, *, want: Sequence[str], k: int, n_boot: int, n_boot_expensive: int, seed: int,
-              classifier_seeds: tuple[int, ...], epochs: int) -> EvalContext:
+              classifier_seeds: tuple[int, ...], epochs: int, gene_sets: dict[str, np.ndarray] | None = None,
+              biology: Any = None) -> EvalContext:
         """The context of ``prepared`` (the output of ``prepare``); draws the reference subsample first."""
         rng = np.random.default_rng(seed)
-        T, S = prepared["train"], prepared["synthetic"]
-        ref = None
+        T, S, yt = prepared["train"], prepared["synthetic"], prepared["train_labels"]
+        ref = ref_labels = None
         if T is not None:
             n_sub = min(len(T), len(S))
-            ref = T[np.sort(rng.choice(len(T), n_sub, replace=False))] if n_sub < len(T) else T
+            rows = np.sort(rng.choice(len(T), n_sub, replace=False)) if n_sub < len(T) else None
+            ref = T[rows] if rows is not None else T
+            ref_labels = yt if yt is None or rows is None else yt[rows]
         return cls(real=prepared["real"], synthetic=S, train=T, reference=ref,
                    real_labels=prepared["real_labels"], synthetic_labels=prepared["synthetic_labels"],
                    train_labels=prepared["train_labels"], want=tuple(want), k=k, n_boot=n_boot,
                    n_boot_expensive=n_boot_expensive, seed=seed, classifier_seeds=classifier_seeds, epochs=epochs,
-                   rng=rng)
+                   rng=rng, reference_labels=ref_labels, gene_scale=prepared.get("scale"), gene_sets=gene_sets,
+                   biology=biology)
 
     def wants(self, name: str) -> bool:
         """Is indicator ``name`` requested (and computable from these inputs)?"""

@@ -52,6 +52,7 @@ from ..errors import ConfigError, DataError
 from ..pp.prepare import dense, is_logged, to_log_scale
 from ._context import EvalContext
 from ._registry import METRICS, ordered_scorers
+from .biology import BiologyOptions, gene_set_index
 from .gap import NO_GAP_NOTE, add_gap_columns, applies
 
 DEFAULT_METRICS: tuple[str, ...] = tuple(METRICS)
@@ -127,7 +128,7 @@ def prepare(real, synthetic, train=None, *, label_key: str | None = None, real_l
 
     notes["zscore"] = f"per gene, mean/std of the real {'training' if T is not None else ''} set".replace("  ", " ")
     return {"real": z(R), "synthetic": z(S), "train": z(T), "real_labels": yr, "synthetic_labels": ys,
-            "train_labels": yt, "preprocessing": notes}
+            "train_labels": yt, "preprocessing": notes, "scale": sd}
 
 
 def _logged(X: np.ndarray, logged: bool | None) -> bool:
@@ -161,11 +162,12 @@ def _computable(want: list[str], prepared: dict, *, explicit: bool) -> list[str]
     """The requested indicators whose needs (labels, a training set) the inputs meet; an explicitly requested
     one that cannot be computed is an error."""
     has = {"labels": prepared["real_labels"] is not None and prepared["synthetic_labels"] is not None,
-           "train": prepared["train"] is not None}
+           "train": prepared["train"] is not None, "gene_sets": prepared.get("gene_sets") is not None}
     ok = [m for m in want if all(has[n] for n in METRICS[m].needs)]
     if explicit and len(ok) < len(want):
         m = next(m for m in want if m not in ok)
-        raise DataError(f"metric {m!r} needs {' and '.join(METRICS[m].needs)}; pass --train / --label-key")
+        raise DataError(f"metric {m!r} needs {' and '.join(METRICS[m].needs)}; pass --train / --label-key / "
+                        "--gene-sets")
     return ok
 
 
@@ -203,7 +205,8 @@ def _table(rows: list[dict]) -> pd.DataFrame:
 def evaluate(real, synthetic, *, train=None, floor=None, label_key: str | None = None,
              metrics: Sequence[str] | None = None, n_boot: int = 1000, n_boot_expensive: int = 20, k: int = 10,
              seed: int = 0, classifier_seeds: Sequence[int] = (0, 1, 2), epochs: int = 10, real_labels=None,
-             synthetic_labels=None, train_labels=None, floor_labels=None, verbose: bool = False) -> pd.DataFrame:
+             synthetic_labels=None, train_labels=None, floor_labels=None, verbose: bool = False,
+             gene_sets=None, biology=None) -> pd.DataFrame:
     """Score a synthetic set against real data: one row per metric with CI, reference and direction.
 
     Parameters
@@ -235,6 +238,13 @@ def evaluate(real, synthetic, *, train=None, floor=None, label_key: str | None =
         Seeds the bootstrap, subsamples and classifiers.
     classifier_seeds, epochs
         Seeds (runs) and epochs of the utility classifiers.
+    gene_sets
+        Gene sets for the gene-set indicator ``geneset_ks``: a GMT file path
+        (:func:`rnagen.metrics.biology.read_gmt`) or a mapping of set name to gene names (column indices for
+        array inputs).
+    biology
+        Settings of the biology family (:class:`rnagen.metrics.biology.BiologyOptions` or a dict of its
+        fields): DE test, FDR, fold-change threshold, co-expression threshold, top-k, importance.
 
     Returns
     -------
@@ -250,10 +260,14 @@ def evaluate(real, synthetic, *, train=None, floor=None, label_key: str | None =
     if floor is not None and train is None:
         raise DataError("the floor's share of the gap closed needs the real training set as the ceiling; pass "
                         "--train (or --floor none)")
+    bio = BiologyOptions.from_any(biology)
     prepared = prepare(real, synthetic, train, label_key=label_key, real_labels=real_labels,
                        synthetic_labels=synthetic_labels, train_labels=train_labels)
+    if gene_sets is not None:
+        genes = list(map(str, real.var_names)) if hasattr(real, "var_names") else None
+        prepared["gene_sets"] = gene_set_index(gene_sets, genes, prepared["real"].shape[1])
     want = _computable(want, prepared, explicit=metrics is not None)
-    ctx = EvalContext.build(prepared, want=want, **opts)
+    ctx = EvalContext.build(prepared, want=want, gene_sets=prepared.get("gene_sets"), biology=bio, **opts)
     rows, attrs = _run_scorers(ctx, verbose=verbose)
     attrs = {"preprocessing": prepared["preprocessing"], **attrs}
     df = _table(rows)
@@ -266,7 +280,8 @@ def evaluate(real, synthetic, *, train=None, floor=None, label_key: str | None =
                 fl = evaluate(real, floor, train=train, label_key=label_key, metrics=names, n_boot=0,
                               n_boot_expensive=0, k=opts["k"], seed=opts["seed"],
                               classifier_seeds=opts["classifier_seeds"], epochs=opts["epochs"],
-                              real_labels=real_labels, synthetic_labels=floor_labels, train_labels=train_labels)
+                              real_labels=real_labels, synthetic_labels=floor_labels, train_labels=train_labels,
+                              gene_sets=gene_sets, biology=bio)
             add_gap_columns(df, fl)
             attrs["gap_note"] = GAP_NOTE
         attrs["timings"]["floor"] = time.perf_counter() - t0

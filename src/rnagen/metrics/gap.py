@@ -24,7 +24,7 @@ model and the floor are on the far side of the ceiling this is the plain ``1 - |
 When the floor already reaches the ceiling (``d(floor) == 0``, e.g. coverage 1.0 for both) there is no gap
 to close and the share is undefined: it is reported as NaN (see :data:`NO_GAP_NOTE`).
 
-Only fidelity, correlation, adversarial and detection indicators get a share (:func:`applies`): utility
+Only fidelity, correlation, adversarial, detection and biology indicators get a share (:func:`applies`): utility
 (TSTR) is judged against its own reference, TRTR, and the privacy indicators reward a different thing
 (distance from the training profiles), so "closer to real than the Gaussian" does not order them.
 """
@@ -40,7 +40,7 @@ __all__ = ["gap_closed", "gap_closed_array", "add_gap_columns", "distance_to_cei
            "NO_GAP_NOTE"]
 
 #: metric families whose indicators get a share of the gap closed
-GAP_FAMILIES: tuple[str, ...] = ("fidelity", "correlation", "adversarial", "detection")
+GAP_FAMILIES: tuple[str, ...] = ("fidelity", "correlation", "adversarial", "detection", "biology")
 
 #: why a share is NaN when the floor already sits at the ceiling
 NO_GAP_NOTE = ("gap closed is undefined (NaN) where the Gaussian floor already reaches the real-vs-real ceiling: "

@@ -28,7 +28,7 @@ _SHOWN = (
     ("precision", "precision"), ("recall", "recall"), ("density", "density"), ("coverage", "coverage"),
     ("aa_ts", "AA<sub>ts</sub>"), ("detection_auc", "detection AUC"), ("frechet_classifier", "Fréchet"),
     ("dcr_share", "DCR share"), ("train_seconds", "train s"), ("sample_seconds", "sample s"),
-)
+) + (("de_f1", "DE F1"), ("coexpr_edge_f1", "co-expr. edge F1"), ("concordance_jaccard", "top-gene Jaccard"))
 
 
 # the share of the gap closed, shown first (columns written by rnagen.bench: ``<indicator>_gap_closed``)
@@ -36,7 +36,7 @@ _GAP_SHOWN = (
     ("density", "density"), ("coverage", "coverage"), ("precision", "precision"), ("recall", "recall"),
     ("aa_ts", "AA<sub>ts</sub>"), ("detection_auc", "detection AUC"), ("correlation_score", "corr. score"),
     ("frechet_classifier", "Fréchet"), ("frechet_pca", "Fréchet (PCA)"),
-)
+) + (("de_f1", "DE F1"), ("coexpr_edge_f1", "co-expr. edge F1"), ("concordance_jaccard", "top-gene Jaccard"))
 
 
 def _finite(v: Any) -> float | None:
@@ -197,6 +197,7 @@ def _figures(pdir: Path, rows: list[dict[str, Any]]) -> list[dict[str, str]]:
     real = _load_npz(pdir / "real.npz") if (pdir / "real.npz").is_file() else None
     figures = _set_figures(pdir, rows, real)
     figures += _result_figures(pdir, rows, real)
+    figures += _biology_figures(pdir, rows)
     return figures
 
 
@@ -269,4 +270,47 @@ def _result_figures(pdir: Path, rows: list[dict[str, Any]], real: dict[str, np.n
                         "caption": "Per-gene R² on held-out real full profiles of each reconstruction method.",
                         "img": plots.recon_r2(r2)})
 
+    return figures
+
+
+def _biology_figures(pdir: Path, rows: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """The biological-fidelity figures of each synthetic set (first seed) against the real training profiles:
+    volcano plots, the fold-change scatter, co-expression recovery per class and the top-gene overlap."""
+    from ..bench.runner import _reconstruction_method
+    from . import plots
+
+    sets = {}
+    for r in rows:
+        name = str(r["model"])
+        f = pdir / f"biology_{name}.npz"
+        # a reconstructed row (``<row>+<method>``) has no plot data of its own; ``dpm++`` is a plain row
+        if not _is_reference(name) and _reconstruction_method(name) is None and f.is_file():
+            d = _load_npz(f)
+            if "lfc_real" in d:
+                sets[name] = d
+    if not sets:
+        return []
+    figures = [
+        {"id": "volcano", "title": "Differential expression: volcano plots, real vs synthetic",
+         "caption": "Each class against the rest (Welch t-test, Benjamini-Hochberg q), real training profiles in "
+                    "grey, the synthetic set in red; dashed: the DE thresholds (q and |log2 fold change|). The "
+                    "classes with the most real DE genes are shown.",
+         "img": plots.volcano(sets)},
+        {"id": "lfc", "title": "Log2 fold changes, synthetic against real",
+         "caption": "Every class (vs the rest) and gene; genes DE in the real profiles in red. A faithful "
+                    "generator lies on the diagonal.",
+         "img": plots.fold_change_scatter(sets)},
+    ]
+    if any(len(d.get("coexpr_classes", ())) for d in sets.values()):
+        figures.append({"id": "coexpr", "title": "Co-expression recovery per class",
+                        "caption": "Edges |r| > 0.3 of each class's gene-gene correlation network (classes with "
+                                   "at least 10 profiles in both sets): F1, precision and recall of the "
+                                   "synthetic edges against the real ones.",
+                        "img": plots.coexpr_per_class(sets)})
+    if all("jaccard" in d for d in sets.values()):
+        figures.append({"id": "topgenes", "title": "Top genes of a classifier: real vs synthetic",
+                        "caption": "Per class, the genes with the largest |coefficient| of a logistic "
+                                   "regression trained on real training profiles, and the Jaccard overlap of "
+                                   "the top 10 genes of the same classifier trained on each synthetic set.",
+                        "img": plots.top_gene_table(sets)})
     return figures

@@ -200,3 +200,100 @@ def recon_r2(r2: Mapping[str, np.ndarray]) -> str:
     fig.suptitle("Reconstruction of the non-input genes from the input genes (trained on real data)", fontsize=10)
     fig.tight_layout()
     return to_base64(fig)
+
+
+# ----------------------------------------------------------------------------------- biological fidelity
+def _volcano_classes(d: Mapping[str, np.ndarray], n: int) -> list[int]:
+    """The ``n`` classes with the most real DE genes (the most informative panels)."""
+    calls = (d["q_real"] < float(d["fdr"])) & (np.abs(d["lfc_real"]) >= float(d["min_lfc"]))
+    return sorted(np.argsort(-calls.sum(1), kind="stable")[:n].tolist())
+
+
+def volcano(sets: Mapping[str, Mapping[str, np.ndarray]], *, n_classes: int = 4) -> str:
+    """Volcano plots, one row per synthetic set and one column per class (the classes with the most real DE
+    genes): log2 fold change (class vs rest) against -log10 BH q, real training profiles in grey under the
+    synthetic set in colour, with the DE thresholds dashed."""
+    plt = _plt()
+    first = next(iter(sets.values()))
+    cols = _volcano_classes(first, n_classes)
+    fig, axes = plt.subplots(len(sets), len(cols), figsize=(3.2 * len(cols), 2.8 * len(sets)), squeeze=False)
+    for i, (name, d) in enumerate(sets.items()):
+        for j, c in enumerate(cols):
+            ax = axes[i, j]
+            for tag, col, lab in (("real", "0.6", "real"), ("syn", "tab:red", name)):
+                q = np.maximum(d[f"q_{tag}"][c].astype(np.float64), 1e-300)  # float32 q underflows to 0
+                ax.scatter(d[f"lfc_{tag}"][c], -np.log10(q), s=4, c=col, alpha=0.6, label=lab, linewidths=0)
+            ax.axhline(-np.log10(float(d["fdr"])), ls="--", c="k", lw=0.6)
+            for x in (-float(d["min_lfc"]), float(d["min_lfc"])):
+                ax.axvline(x, ls="--", c="k", lw=0.6)
+            ax.set_title(f"{name}: {d['classes'][c]}"[:40], fontsize=8)
+            ax.set_xlabel("log2 fold change", fontsize=7)
+            if j == 0:
+                ax.set_ylabel("-log10 q", fontsize=7)
+                ax.legend(fontsize=6, markerscale=2, loc="upper left")
+    fig.tight_layout()
+    return to_base64(fig)
+
+
+def fold_change_scatter(sets: Mapping[str, Mapping[str, np.ndarray]], *, max_points: int = 20000) -> str:
+    """Synthetic against real log2 fold changes (every class and gene; real DE genes in colour), one panel
+    per synthetic set, with the diagonal and the Spearman correlation over all points."""
+    from scipy.stats import spearmanr
+
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(sets), figsize=(3.4 * len(sets), 3.4), squeeze=False)
+    rng = np.random.default_rng(0)
+    for ax, (name, d) in zip(axes[0], sets.items()):
+        x, y = d["lfc_real"].ravel(), d["lfc_syn"].ravel()
+        de = ((d["q_real"] < float(d["fdr"])) & (np.abs(d["lfc_real"]) >= float(d["min_lfc"]))).ravel()
+        idx = np.sort(rng.choice(len(x), max_points, replace=False)) if len(x) > max_points else np.arange(len(x))
+        ax.scatter(x[idx][~de[idx]], y[idx][~de[idx]], s=3, c="0.6", alpha=0.5, linewidths=0, label="not DE")
+        ax.scatter(x[idx][de[idx]], y[idx][de[idx]], s=3, c="tab:red", alpha=0.6, linewidths=0, label="real DE")
+        lim = float(np.nanmax(np.abs(np.r_[x, y]))) if len(x) else 1.0
+        ax.plot([-lim, lim], [-lim, lim], c="k", lw=0.6)
+        rho = spearmanr(x, y).statistic if len(x) > 2 else float("nan")
+        ax.set_title(f"{name} (Spearman {rho:.2f})", fontsize=9)
+        ax.set_xlabel("real log2 FC", fontsize=8)
+        ax.set_ylabel("synthetic log2 FC", fontsize=8)
+    axes[0, 0].legend(fontsize=7, markerscale=3)
+    fig.tight_layout()
+    return to_base64(fig)
+
+
+def coexpr_per_class(sets: Mapping[str, Mapping[str, np.ndarray]]) -> str:
+    """Co-expression edge F1 per class (classes with enough profiles for a network of their own), one line
+    per synthetic set; edge precision and recall as thin markers."""
+    plt = _plt()
+    classes = sorted({str(c) for d in sets.values() for c in d["coexpr_classes"]})
+    fig, ax = plt.subplots(figsize=(max(6, 0.35 * len(classes) + 2), 3.6))
+    pos = {c: i for i, c in enumerate(classes)}
+    for name, d in sets.items():
+        x = [pos[str(c)] for c in d["coexpr_classes"]]
+        line, = ax.plot(x, d["coexpr"][:, 2], marker="o", label=f"{name} F1")
+        ax.plot(x, d["coexpr"][:, 0], ls="none", marker="^", ms=3, c=line.get_color(), alpha=0.6)
+        ax.plot(x, d["coexpr"][:, 1], ls="none", marker="v", ms=3, c=line.get_color(), alpha=0.6)
+    ax.set_xticks(range(len(classes)), classes, rotation=90, fontsize=7)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("edge F1 (^ precision, v recall)", fontsize=8)
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    return to_base64(fig)
+
+
+def top_gene_table(sets: Mapping[str, Mapping[str, np.ndarray]], *, n_show: int = 5) -> str:
+    """A table: per class, the first ``n_show`` top genes of the classifier trained on real profiles and, per
+    synthetic set, the Jaccard overlap of its top genes with them."""
+    plt = _plt()
+    first = next(iter(sets.values()))
+    classes = [str(c) for c in first["classes"]]
+    cells = [[c[:24], ", ".join(map(str, first["top_real"][i][:n_show]))]
+             + [f"{float(d['jaccard'][i]):.2f}" if i < len(d["jaccard"]) else "" for d in sets.values()]
+             for i, c in enumerate(classes)]
+    cols = ["class", f"real top {n_show} genes"] + [f"{n} Jaccard" for n in sets]
+    fig, ax = plt.subplots(figsize=(4 + 1.3 * len(sets) + 0.9 * n_show, 0.28 * len(classes) + 0.8))
+    ax.axis("off")
+    tab = ax.table(cellText=cells, colLabels=cols, loc="center", cellLoc="left")
+    tab.auto_set_font_size(False)
+    tab.set_fontsize(7)
+    tab.auto_set_column_width(list(range(len(cols))))
+    return to_base64(fig)

@@ -1,0 +1,303 @@
+"""The biology family: DE tests against scipy, analytic recovery cases, the stated power of a planted fold
+change, blocked co-expression against a brute-force version, classifier concordance and gene sets."""
+import numpy as np
+import pytest
+from scipy import optimize, stats
+
+from rnagen.errors import ConfigError, DataError
+from rnagen.metrics import METRICS, evaluate
+from rnagen.metrics.biology import (
+    SUMMARY,
+    BiologyOptions,
+    bh_fdr,
+    classifier_concordance,
+    coexpression_recovery,
+    de_recovery,
+    differential_expression,
+    gene_set_index,
+    gene_set_ks,
+    read_gmt,
+)
+
+BIO = [m for m, i in METRICS.items() if i.family == "biology" and m != "geneset_ks"]
+
+
+def _classes(rng, n_per=30, g=60, n_classes=3, shift=2.0, n_de=6):
+    """Log-scale profiles of ``n_classes`` classes; class c has genes c*n_de..(c+1)*n_de-1 up by ``shift``
+    (sd 1) and a within-class factor linking genes 40..49."""
+    y = np.repeat([f"c{i}" for i in range(n_classes)], n_per)
+    X = rng.normal(size=(len(y), g)) + 5.0
+    f = rng.normal(size=(len(y), 1))
+    X[:, 40:50] += 1.5 * f
+    for i in range(n_classes):
+        X[y == f"c{i}", i * n_de:(i + 1) * n_de] += shift
+    return X, y
+
+
+# ----------------------------------------------------------------------------------- tests vs scipy
+def test_welch_and_mannwhitney_and_bh_match_scipy():
+    rng = np.random.default_rng(1)
+    X, y = _classes(rng, n_per=9, g=25)
+    X[:, 3] = np.round(X[:, 3])  # ties for the U test
+    X[:, 4] = 7.0                # a constant gene: no test, p = 1
+    for test in ("welch", "mannwhitney"):
+        de = differential_expression(X, y, test=test, min_lfc=0.0)
+        for i, c in enumerate(de.classes):
+            a, b = X[y == c], X[y != c]
+            if test == "welch":
+                exp = stats.ttest_ind(a, b, equal_var=False).pvalue
+            else:
+                exp = stats.mannwhitneyu(a, b, method="asymptotic", use_continuity=True).pvalue
+            exp = np.where(np.isnan(exp), 1.0, exp)
+            np.testing.assert_allclose(de.p[i], exp, rtol=1e-6, atol=1e-12)
+            np.testing.assert_allclose(de.q[i], stats.false_discovery_control(exp), rtol=1e-6, atol=1e-12)
+            np.testing.assert_allclose(de.lfc[i], a.mean(0) - b.mean(0), atol=1e-9)
+
+
+def test_de_against_one_class_and_scale_matches_scipy():
+    rng = np.random.default_rng(2)
+    X, y = _classes(rng, n_per=8, g=12)
+    scale = rng.uniform(0.5, 2.0, size=12)
+    de = differential_expression(X / scale, y, classes=["c0"], versus="c2", scale=scale, min_lfc=0.0)
+    a, b = X[y == "c0"], X[y == "c2"]
+    np.testing.assert_allclose(de.p[0], stats.ttest_ind(a, b, equal_var=False).pvalue, rtol=1e-6)
+    np.testing.assert_allclose(de.lfc[0], a.mean(0) - b.mean(0), atol=1e-9)
+
+
+def test_bh_matches_scipy_on_ties_and_rows():
+    p = np.array([[0.01, 0.04, 0.04, 0.5, 0.001, 1.0], [0.2, 0.2, 0.2, 0.01, 0.03, 0.9]])
+    np.testing.assert_allclose(bh_fdr(p), stats.false_discovery_control(p, axis=-1))
+
+
+# ----------------------------------------------------------------------------------- analytic cases
+def test_synthetic_equal_to_real_recovers_every_de_gene_and_edge():
+    rng = np.random.default_rng(3)
+    X, y = _classes(rng)
+    T, yt = _classes(np.random.default_rng(4))
+    df = evaluate(X, X.copy(), train=T, real_labels=y, synthetic_labels=y, train_labels=yt, metrics=BIO,
+                  n_boot=0, n_boot_expensive=0).set_index(["name", "group"])["value"]
+    for m in ("de_precision_up", "de_recall_up", "de_precision_down", "de_recall_down", "de_f1",
+              "de_lfc_spearman", "coexpr_edge_precision", "coexpr_edge_recall", "coexpr_edge_f1", "coexpr_corr",
+              "concordance_jaccard", "concordance_spearman"):
+        assert df[(m, "all")] == pytest.approx(1.0, abs=1e-5), m
+    # every class has the 6 planted up genes (and the rest's mirror image is no down call: rest shifts by 1/3)
+    de = differential_expression(X, y)
+    assert de.up.sum() >= 18
+
+
+def test_shuffled_labels_recover_almost_no_de_gene():
+    rng = np.random.default_rng(5)
+    X, y = _classes(rng)
+    real = differential_expression(X, y)
+    syn = differential_expression(X, rng.permutation(y))
+    rec = de_recovery(real, syn)
+    assert real.up.sum() >= 18
+    assert rec["de_recall_up"] < 0.1
+    assert 0.0 <= rec["de_f1"] < 0.1  # F1 from counts: defined (not NaN) even when one set has no call
+    assert abs(rec["de_lfc_spearman"]) < 0.3
+
+
+def _bh_power(*, n: int, delta: float, m: int, m1: int, alpha: float) -> float:
+    """Expected share of the planted genes that Welch's test + BH at ``alpha`` finds (two groups of n, sd 1,
+    m genes of which m1 shifted by delta), by the large-m fixed point of the BH cut-off u = alpha * R/m with
+    R/m = pi0 u + pi1 power(u), power(u) = P(|T'| > t_{1-u/2}) for T' noncentral t (df 2n-2, noncentrality
+    delta / sqrt(2/n))."""
+    df, nc = 2 * n - 2, delta / np.sqrt(2.0 / n)
+    pi1 = m1 / m
+
+    def power(u):
+        c = stats.t.isf(u / 2, df)
+        return stats.nct.sf(c, df, nc) + stats.nct.cdf(-c, df, nc)
+
+    u = optimize.brentq(lambda u: alpha * ((1 - pi1) * u + pi1 * power(u)) - u, 1e-12, alpha)
+    return float(power(u))
+
+
+def test_planted_fold_change_found_with_the_stated_power():
+    n, delta, m, m1, alpha = 15, 1.2, 1000, 100, 0.05
+    expected = _bh_power(n=n, delta=delta, m=m, m1=m1, alpha=alpha)
+    assert 0.4 < expected < 0.8  # a case where power is neither trivial nor total
+    rng = np.random.default_rng(6)
+    y = np.repeat(["A", "B"], n)
+    recalls, false = [], []
+    for _ in range(30):  # the BH cut-off varies from draw to draw: average over draws
+        X = rng.normal(size=(2 * n, m))
+        X[:n, :m1] += delta
+        de = differential_expression(X, y, classes=["A"], fdr=alpha, min_lfc=0.0)
+        recalls.append(de.up[0, :m1].mean())
+        false.append((de.up[0, m1:] | de.down[0, m1:]).sum() / max(1, (de.up[0] | de.down[0]).sum()))
+    # the fixed point is a large-m limit (and Welch's df is near, not at, 2n - 2): 0.05 absolute tolerance
+    assert np.mean(recalls) == pytest.approx(expected, abs=0.05)
+    assert np.mean(false) < 2 * alpha  # BH keeps the false discovery proportion near alpha * pi0
+
+
+# ----------------------------------------------------------------------------------- co-expression
+def _brute_coexpr(A, B, thr):
+    def corr(X):
+        X = X - X.mean(0)
+        nrm = np.linalg.norm(X, axis=0)
+        Z = np.divide(X, nrm, out=np.zeros_like(X), where=nrm > 1e-9)
+        return Z.T @ Z
+
+    iu = np.triu_indices(A.shape[1], 1)
+    ca, cb = corr(A)[iu], corr(B)[iu]
+    ea, eb = np.abs(ca) > thr, np.abs(cb) > thr
+    tp = (ea & eb).sum()
+    return {"coexpr_edge_precision": tp / eb.sum(), "coexpr_edge_recall": tp / ea.sum(),
+            "coexpr_corr": np.corrcoef(ca, cb)[0, 1]}
+
+
+def test_blocked_coexpression_equals_brute_force():
+    rng = np.random.default_rng(7)
+    A, _ = _classes(rng, g=23)
+    B, _ = _classes(np.random.default_rng(8), g=23)
+    B[:, 5] = 3.0  # a constant gene: correlated with nothing
+    exp = _brute_coexpr(A, B, 0.2)
+    for block in (4, 7, 1024):
+        got = coexpression_recovery(A, [B], threshold=0.2, block_genes=block)[0]
+        for k, v in exp.items():
+            assert got[k] == pytest.approx(v, abs=1e-5), (k, block)
+
+
+def test_coexpression_within_class_and_destroyed_structure():
+    rng = np.random.default_rng(9)
+    X, y = _classes(rng)
+    # genes permuted independently across profiles: no co-expression left
+    P = np.stack([rng.permutation(col) for col in X.T], axis=1)
+    same, gone = coexpression_recovery(X, [X.copy(), P], real_labels=y, other_labels=[y, y])
+    assert same["coexpr_edge_recall"] == pytest.approx(1.0) and same["coexpr_edge_precision"] == pytest.approx(1.0)
+    assert same["real_edges"] >= 45  # the 10-gene factor links every pair of its genes
+    assert gone["coexpr_edge_recall"] < 0.1 and abs(gone["coexpr_corr"]) < 0.2
+
+
+# ----------------------------------------------------------------------------------- concordance
+@pytest.mark.parametrize("importance", ["coef", "permutation"])
+def test_concordance_identical_sets_agree_and_noise_does_not(importance):
+    rng = np.random.default_rng(10)
+    X, y = _classes(rng, g=30, n_de=4)
+    same = classifier_concordance(X, y, X.copy(), y, top_k=4, importance=importance)
+    assert same["concordance_jaccard"] == pytest.approx(1.0)
+    assert same["concordance_spearman"] == pytest.approx(1.0)
+    noise = classifier_concordance(X, y, rng.normal(size=X.shape) + 5.0, y, top_k=4, importance=importance)
+    assert noise["concordance_jaccard"] < 0.4
+    # the planted genes of each class are its top genes on real data
+    top = same["per_class"]["c1"]["top_real"]
+    assert set(top) == {4, 5, 6, 7}
+
+
+# ----------------------------------------------------------------------------------- gene sets
+def test_gene_set_ks_zero_for_identical_and_large_for_shift():
+    rng = np.random.default_rng(11)
+    X = rng.normal(size=(200, 10))
+    sets = gene_set_index({"a": ["g0", "g1", "g2"], "b": ["G5", "g6", "nope"]}, [f"g{i}" for i in range(10)], 10)
+    assert [list(v) for v in sets.values()] == [[0, 1, 2], [5, 6]]
+    assert gene_set_ks(X, X.copy(), sets).tolist() == [0.0, 0.0]
+    Y = X.copy()
+    Y[:, 5:7] += 2.0
+    ks = gene_set_ks(X, Y, sets)
+    assert ks[0] == 0.0 and ks[1] > 0.8
+
+
+def test_read_gmt_and_its_errors(tmp_path):
+    good = tmp_path / "s.gmt"
+    good.write_text("# comment\nSET1\tdesc\tTP53\tBRCA1\t\nSET2\thttp://x\tEGFR\tTP53\tTP53\n\n")
+    assert read_gmt(good) == {"SET1": ["TP53", "BRCA1"], "SET2": ["EGFR", "TP53"]}
+    cases = {"missing.gmt": None, "nogene.gmt": "SET1\tdesc\n", "dup.gmt": "A\td\tX\nA\td\tY\n", "empty.gmt": "\n",
+             "bin.gmt": b"\xff\xfe\x00\xd8"}
+    for name, text in cases.items():
+        p = tmp_path / name
+        if isinstance(text, bytes):
+            p.write_bytes(text)
+        elif text is not None:
+            p.write_text(text)
+        with pytest.raises(DataError) as e:
+            read_gmt(p)
+        assert "\n" not in str(e.value)
+    with pytest.raises(DataError, match="none of the 1 gene sets"):
+        gene_set_index({"x": ["A", "B"]}, ["C", "D"], 2)
+
+
+def test_evaluate_gene_sets_and_options(tmp_path):
+    rng = np.random.default_rng(12)
+    X, y = _classes(rng, g=20)
+    gmt = tmp_path / "s.gmt"
+    gmt.write_text("S1\td\t0\t1\t2\n")  # integer names: indices for array inputs come from a mapping
+    sets = {"S1": [0, 1, 2], "S2": [10, 11]}
+    df = evaluate(X, X + 0.0, train=X, real_labels=y, synthetic_labels=y, train_labels=y, gene_sets=sets,
+                  metrics=["geneset_ks"], n_boot=0, n_boot_expensive=0)
+    assert df["value"].tolist() == [0.0] and df.attrs["geneset_ks"]["n_sets"] == 2
+    with pytest.raises(DataError, match="need gene names"):
+        evaluate(X, X, real_labels=y, synthetic_labels=y, gene_sets=gmt, metrics=["geneset_ks"])
+    with pytest.raises(DataError, match="needs gene_sets"):
+        evaluate(X, X, real_labels=y, synthetic_labels=y, metrics=["geneset_ks"])
+    with pytest.raises(ConfigError, match="unknown biology option"):
+        BiologyOptions.from_any({"fdr": 0.1, "nope": 1})
+    with pytest.raises(ConfigError, match="de_test"):
+        BiologyOptions.from_any({"de_test": "deseq"})
+
+
+def test_de_pair_rows_and_summary_registered():
+    rng = np.random.default_rng(13)
+    X, y = _classes(rng)
+    df = evaluate(X, X.copy(), real_labels=y, synthetic_labels=y, metrics=["de_f1"], n_boot=0,
+                  n_boot_expensive=0, biology={"de_pair": ("c0", "c1")})
+    row = df[df["group"] == "c0 vs c1"]
+    assert row["value"].tolist() == [1.0]
+    assert all(METRICS[m].family == "biology" for m in SUMMARY)
+
+
+def test_cli_gene_sets_scores_and_bad_gmt_is_one_line_exit_2(tmp_path, capsys):
+    import json
+
+    import anndata as ad
+    import pandas as pd
+
+    from rnagen._io import write_h5ad
+    from rnagen.cli.main import main
+
+    genes = [f"G{i}" for i in range(20)]
+    for name, seed, shift in (("test", 1, 0.0), ("syn", 2, 3.0)):
+        X, y = _classes(np.random.default_rng(seed), n_per=10, g=20)
+        X[:, 10:14] += shift  # the synthetic set moves set S2's genes
+        a = ad.AnnData(X=X.astype(np.float32), obs=pd.DataFrame({"t": pd.Categorical(y)},
+                                                                 index=[f"{name}{i}" for i in range(len(y))]),
+                       var=pd.DataFrame(index=genes))
+        write_h5ad(a, tmp_path / f"{name}.h5ad")
+    gmt = tmp_path / "sets.gmt"
+    gmt.write_text("S1\tx\tG0\tG1\tG2\nS2\tx\tg10\tG11\tG12\tG13\n")
+    out = tmp_path / "m.json"
+    base = ["evaluate", "--real", str(tmp_path / "test.h5ad"), "--synthetic", str(tmp_path / "syn.h5ad"),
+            "--label-key", "t", "--metrics", "geneset_ks,de_f1", "--out", str(out)]
+    assert main(base + ["--gene-sets", str(gmt), "--biology", "de_test=mannwhitney", "--biology", "min_lfc=0.5"]) == 0
+    js = json.loads(out.read_text())
+    assert js["settings"]["biology"]["de_test"] == "mannwhitney" and js["settings"]["biology"]["min_lfc"] == 0.5
+    per_set = js["geneset_ks"]["per_set"]
+    assert per_set["S2"] == 1.0 and per_set["S1"] < 0.3
+    capsys.readouterr()
+    bad = tmp_path / "bad.gmt"
+    bad.write_text("S1\tonly a description\n")
+    out.unlink()
+    assert main(base + ["--gene-sets", str(bad)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("rnagen: error:") and "bad.gmt line 1" in err and "\n" not in err
+    assert not out.exists()
+    for item, msg in (("nope=1", "unknown biology option"), ("fdr=x", "not a valid value of fdr"),
+                      ("de_test", "KEY=VALUE")):
+        assert main(base + ["--biology", item]) == 2
+        err = capsys.readouterr().err.strip()
+        assert msg in err and "\n" not in err
+
+
+def test_per_class_coexpression_rows_use_the_most_variable_genes():
+    X, y = _classes(np.random.default_rng(15))
+    S, ys = _classes(np.random.default_rng(16))
+    X[:, 40:50] *= 3.0  # the factor genes: the most variable in log2 units
+    S[:, 40:50] *= 3.0
+    df = evaluate(X, S, train=X, real_labels=y, synthetic_labels=ys, train_labels=y, metrics=["coexpr_edge_f1"],
+                  n_boot=0, n_boot_expensive=0, biology={"coexpr_class_genes": 10})
+    got = df[df["group"] != "all"].set_index("group")["value"]
+    assert list(got.index) == ["c0", "c1", "c2"]
+    for c in got.index:
+        exp = coexpression_recovery(X[y == c][:, 40:50], [S[ys == c][:, 40:50]])[0]["coexpr_edge_f1"]
+        assert got[c] == pytest.approx(exp, abs=1e-6)
+    assert got.min() > 0.8  # the factor's edges are in both sets
