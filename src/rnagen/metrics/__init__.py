@@ -10,6 +10,8 @@ a target value) and its definition and source. Array-level functions:
 - utility: :func:`tstr` (TRTR when given real training data), :func:`augmentation`, :func:`classifier_features`
 - detection: :func:`detection_auc`
 - privacy: :func:`dcr`
+- membership: :func:`membership_inference` (GAN-Leaks, calibrated GAN-Leaks, MC set membership, LOGAN-D1,
+  DOMIAS), :func:`membership_split`
 - the share of the gap closed between the Gaussian floor and the real-vs-real ceiling: :func:`gap_closed`
 
 :func:`evaluate` computes them all on AnnData or arrays and returns a table with bootstrap confidence
@@ -24,7 +26,7 @@ from importlib import import_module
 
 # The family modules register their indicators when imported; the registration order is the order of
 # evaluate()'s rows and of the shared resampling stream, so it is fixed here, not left to the import sorter.
-FAMILIES = ("fidelity", "adversarial", "correlation", "utility", "detection", "privacy")
+FAMILIES = ("fidelity", "adversarial", "correlation", "utility", "detection", "privacy", "membership")
 for _family in FAMILIES:
     import_module(f"{__name__}.{_family}")
 
@@ -35,6 +37,7 @@ from .detection import detection_auc  # noqa: E402
 from .evaluate import evaluate, format_table, prepare  # noqa: E402
 from .fidelity import frechet_distance, gene_distance_summary, mmd, per_gene_distances, prdc  # noqa: E402
 from .gap import gap_closed  # noqa: E402
+from .membership import membership_inference, membership_split  # noqa: E402
 from .privacy import dcr  # noqa: E402
 from .utility import augmentation, classifier_features, tstr  # noqa: E402
 
@@ -42,4 +45,5 @@ __all__ = [
     "METRICS", "MetricInfo", "prdc", "frechet_distance", "mmd", "per_gene_distances", "gene_distance_summary",
     "correlation_score", "adversarial_accuracy", "privacy_loss", "tstr", "augmentation", "classifier_features",
     "detection_auc", "dcr", "evaluate", "format_table", "prepare", "gap_closed",
+    "membership_inference", "membership_split",
 ]

@@ -51,10 +51,14 @@ class EvalContext:
     epochs: int
     rng: np.random.Generator = field(repr=False, compare=False)
     memo: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    #: the membership-inference reference set (real profiles disjoint from ``real`` and ``train``), when given
+    mia_reference: np.ndarray | None = None
+    #: seed of the membership audit's partition of ``real`` (``None``: ``seed``)
+    membership_seed: int | None = None
 
     @classmethod
     def build(cls, prepared: dict, *, want: Sequence[str], k: int, n_boot: int, n_boot_expensive: int, seed: int,
-              classifier_seeds: tuple[int, ...], epochs: int) -> EvalContext:
+              classifier_seeds: tuple[int, ...], epochs: int, membership_seed: int | None = None) -> EvalContext:
         """The context of ``prepared`` (the output of ``prepare``); draws the reference subsample first."""
         rng = np.random.default_rng(seed)
         T, S = prepared["train"], prepared["synthetic"]
@@ -66,7 +70,7 @@ class EvalContext:
                    real_labels=prepared["real_labels"], synthetic_labels=prepared["synthetic_labels"],
                    train_labels=prepared["train_labels"], want=tuple(want), k=k, n_boot=n_boot,
                    n_boot_expensive=n_boot_expensive, seed=seed, classifier_seeds=classifier_seeds, epochs=epochs,
-                   rng=rng)
+                   rng=rng, mia_reference=prepared.get("mia_reference"), membership_seed=membership_seed)
 
     def wants(self, name: str) -> bool:
         """Is indicator ``name`` requested (and computable from these inputs)?"""

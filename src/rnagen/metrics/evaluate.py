@@ -94,11 +94,12 @@ def _aligned(X: np.ndarray, genes: list, real_genes: list, what: str) -> np.ndar
 
 
 def prepare(real, synthetic, train=None, *, label_key: str | None = None, real_labels=None,
-            synthetic_labels=None, train_labels=None) -> dict:
+            synthetic_labels=None, train_labels=None, mia_reference=None) -> dict:
     """Align genes, bring every set to log scale and z-score with the real training statistics.
 
     Returns a dict with ``real``, ``synthetic``, ``train`` (float32 arrays or None), their labels, and
-    ``preprocessing`` (a description of what was done to each set).
+    ``preprocessing`` (a description of what was done to each set); with ``mia_reference`` (the
+    membership-inference reference set) also ``mia_reference``, prepared like the others.
     """
     R, yr, gr, lr = _unpack(real, label_key, real_labels, "real")
     S, ys, gs, ls = _unpack(synthetic, label_key, synthetic_labels, "synthetic")
@@ -126,8 +127,23 @@ def prepare(real, synthetic, train=None, *, label_key: str | None = None, real_l
         return None if a is None else ((a - mu) / sd).astype(np.float32)
 
     notes["zscore"] = f"per gene, mean/std of the real {'training' if T is not None else ''} set".replace("  ", " ")
-    return {"real": z(R), "synthetic": z(S), "train": z(T), "real_labels": yr, "synthetic_labels": ys,
-            "train_labels": yt, "preprocessing": notes}
+    out = {"real": z(R), "synthetic": z(S), "train": z(T), "real_labels": yr, "synthetic_labels": ys,
+           "train_labels": yt, "preprocessing": notes}
+    if mia_reference is not None:
+        out["mia_reference"], notes["mia_reference"] = _prepared_extra(mia_reference, gr, n_genes, z)
+    return out
+
+
+def _prepared_extra(obj, real_genes: list | None, n_genes: int, z) -> tuple[np.ndarray, str]:
+    """A further real set (the membership-inference reference), aligned, logged and z-scored like ``train``."""
+    X, _, g, logged = _unpack(obj, None, None, "the membership-inference reference set")
+    if real_genes is not None and g is not None:
+        X = _aligned(X, g, real_genes, "the membership-inference reference set")
+    if X.shape[1] != n_genes:
+        raise DataError(f"the membership-inference reference set has {X.shape[1]} genes, real has {n_genes}; "
+                        "use the same genes")
+    X, note = to_log_scale(X, logged=_logged(X, logged))
+    return z(X), note
 
 
 def _logged(X: np.ndarray, logged: bool | None) -> bool:
@@ -203,7 +219,8 @@ def _table(rows: list[dict]) -> pd.DataFrame:
 def evaluate(real, synthetic, *, train=None, floor=None, label_key: str | None = None,
              metrics: Sequence[str] | None = None, n_boot: int = 1000, n_boot_expensive: int = 20, k: int = 10,
              seed: int = 0, classifier_seeds: Sequence[int] = (0, 1, 2), epochs: int = 10, real_labels=None,
-             synthetic_labels=None, train_labels=None, floor_labels=None, verbose: bool = False) -> pd.DataFrame:
+             synthetic_labels=None, train_labels=None, floor_labels=None, verbose: bool = False,
+             mia_reference=None, membership_seed: int | None = None) -> pd.DataFrame:
     """Score a synthetic set against real data: one row per metric with CI, reference and direction.
 
     Parameters
@@ -235,6 +252,14 @@ def evaluate(real, synthetic, *, train=None, floor=None, label_key: str | None =
         Seeds the bootstrap, subsamples and classifiers.
     classifier_seeds, epochs
         Seeds (runs) and epochs of the utility classifiers.
+    mia_reference
+        Real profiles disjoint from ``real`` and ``train`` (AnnData or array): the reference set of the
+        membership-inference attacks (:mod:`rnagen.metrics.membership`). Without it the attacks take their
+        reference from ``real`` (a stratified third of it, the other thirds being the non-members and the
+        independent real draw).
+    membership_seed
+        Seed of the membership audit's partition of ``real`` and of its member subsample (default ``seed``):
+        a benchmark fixes it so every row is attacked with the same sets.
 
     Returns
     -------
@@ -250,10 +275,12 @@ def evaluate(real, synthetic, *, train=None, floor=None, label_key: str | None =
     if floor is not None and train is None:
         raise DataError("the floor's share of the gap closed needs the real training set as the ceiling; pass "
                         "--train (or --floor none)")
+    _check_mia_reference(mia_reference, real=real, train=train)
     prepared = prepare(real, synthetic, train, label_key=label_key, real_labels=real_labels,
-                       synthetic_labels=synthetic_labels, train_labels=train_labels)
+                       synthetic_labels=synthetic_labels, train_labels=train_labels, mia_reference=mia_reference)
     want = _computable(want, prepared, explicit=metrics is not None)
-    ctx = EvalContext.build(prepared, want=want, **opts)
+    ms = None if membership_seed is None else check_seed("membership_seed", membership_seed)
+    ctx = EvalContext.build(prepared, want=want, **opts, membership_seed=ms)
     rows, attrs = _run_scorers(ctx, verbose=verbose)
     attrs = {"preprocessing": prepared["preprocessing"], **attrs}
     df = _table(rows)
@@ -272,6 +299,22 @@ def evaluate(real, synthetic, *, train=None, floor=None, label_key: str | None =
         attrs["timings"]["floor"] = time.perf_counter() - t0
     df.attrs.update(attrs)
     return df
+
+
+def _check_mia_reference(ref, *, real, train) -> None:
+    """The membership-inference reference set needs the training set (the members), and shares no sample with
+    the held-out or training profiles (checked by sample id for AnnData inputs)."""
+    if ref is None:
+        return
+    if train is None:
+        raise DataError("the membership-inference reference set needs the training profiles (the members); pass "
+                        "--train with --reference")
+    ids = set(map(str, getattr(ref, "obs_names", [])))
+    for what, other in (("--real (the non-members)", real), ("--train (the members)", train)):
+        shared = sorted(ids & set(map(str, getattr(other, "obs_names", []))))
+        if shared:
+            raise DataError(f"the --reference set shares {len(shared)} sample(s) with {what}, e.g. {shared[0]!r}; "
+                            "the reference must be other held-out profiles")
 
 
 #: ``attrs["gap_note"]`` of a table with a floor
