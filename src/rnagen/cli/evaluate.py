@@ -1,7 +1,7 @@
 """``rnagen evaluate``: score a synthetic set against real data (every quality indicator, with 95% CIs and
 real-vs-real references), print a table and write JSON.
 
-Thin: reads the inputs, fits the floor (the per-class Gaussian, ``--floor gaussian``: :mod:`rnagen.metrics`
+Thin: reads the inputs (``--reference``: the membership-inference reference set), fits the floor (the per-class Gaussian, ``--floor gaussian``: :mod:`rnagen.metrics`
 never fits a model), calls :func:`rnagen.metrics.evaluate`, writes the result atomically.
 """
 from __future__ import annotations
@@ -68,7 +68,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         if bad:
             raise DataError(f"unknown metric(s) {bad}; valid: {', '.join(METRICS)}")
     floor_file = args.floor if args.floor not in (None, "gaussian", "none") else None
-    with claim_output(args.out, inputs=[args.real, args.synthetic, args.train, floor_file]):
+    if args.reference and not args.train:
+        raise DataError("--reference (the membership-inference reference set) needs --train (the members); pass "
+                        "--train or drop --reference")
+    with claim_output(args.out, inputs=[args.real, args.synthetic, args.train, floor_file, args.reference]):
         return _evaluate(args, metrics)
 
 
@@ -79,17 +82,19 @@ def _evaluate(args: argparse.Namespace, metrics: list[str] | None) -> int:
     real = _read(args.real, args.label_key)
     syn = _read(args.synthetic, args.label_key)
     train = _read(args.train, args.label_key) if args.train else None
+    mia_ref = _read(args.reference, None) if args.reference else None
     floor, floor_text = _floor(args, train, syn)
     df = evaluate(real, syn, train=train, floor=floor, label_key=args.label_key, metrics=metrics,
                   n_boot=args.n_boot, n_boot_expensive=args.n_boot_expensive, k=args.k, seed=args.seed,
-                  verbose=args.verbose)
+                  verbose=args.verbose, mia_reference=mia_ref)
     print(format_table(df, per_class=args.per_class))
     rows = [{k: _clean(v) for k, v in r.items()} for r in df.to_dict(orient="records")]
     out = {
         "inputs": {"real": args.real, "synthetic": args.synthetic, "train": args.train,
                    "label_key": args.label_key, "n_real": int(real.n_obs), "n_synthetic": int(syn.n_obs),
                    "n_train": int(train.n_obs) if train is not None else None, "n_genes": int(real.n_vars),
-                   "floor": floor_text},
+                   "floor": floor_text, "reference": args.reference,
+                   "n_reference": int(mia_ref.n_obs) if mia_ref is not None else None},
         "settings": {"seed": args.seed, "k": args.k, "n_boot": args.n_boot,
                      "n_boot_expensive": args.n_boot_expensive, "ci_level": 0.95},
         "metrics": [r for r in rows if r["group"] == "all"],
@@ -122,6 +127,10 @@ def register(sub) -> None:
                         "Gaussian fitted on --train, sampled to the synthetic label mix), none, or a file of floor "
                         "profiles; each fidelity indicator then reports 1 - d(synthetic) / d(floor), d the "
                         "distance from the real-vs-real reference")
+    p.add_argument("--reference", default=None,
+                   help="membership-inference reference set: real profiles in neither --real nor --train (the "
+                        "attacks' sample of the population); default: a stratified third of --real (the other "
+                        "thirds: the non-members and an independent real draw)")
     p.add_argument("--label-key", default=None, help="obs column with class labels (enables utility metrics)")
     p.add_argument("--metrics", default=None, help="comma-separated metric names (default: all that apply)")
     p.add_argument("--k", type=T.integer(">= 1"), default=10,
