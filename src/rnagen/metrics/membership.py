@@ -305,40 +305,67 @@ def roc_vertices(pos: np.ndarray, neg: np.ndarray) -> tuple[np.ndarray, np.ndarr
     """Vertices ``(fpr, tpr)`` of the ROC curve of scores ``pos`` (members) vs ``neg`` (non-members): from
     ``(0, 0)``, one vertex per distinct score (thresholds high to low, ``score >= threshold`` called member),
     to ``(1, 1)``."""
-    s = np.concatenate([np.asarray(pos, np.float64), np.asarray(neg, np.float64)])
-    y = np.concatenate([np.ones(len(pos)), np.zeros(len(neg))])
-    order = np.argsort(-s, kind="stable")
-    s, y = s[order], y[order]
-    last = np.r_[np.flatnonzero(np.diff(s) != 0), len(s) - 1]  # the last position of each distinct score
-    tp = np.cumsum(y)[last]
-    fp = (last + 1) - tp
-    return np.r_[0.0, fp / max(len(neg), 1)], np.r_[0.0, tp / max(len(pos), 1)]
+    roc = _Roc(np.asarray(pos, np.float64), np.asarray(neg, np.float64))
+    fpr, tpr = roc.curves(roc.pos_w[None], roc.neg_w[None])
+    return fpr[0], tpr[0]
 
 
 def tpr_at_fpr(fpr: np.ndarray, tpr: np.ndarray, alpha: float) -> float:
     """TPR at FPR ``alpha`` on the interpolated ROC (see the module docstring): linear between the last vertex
     with FPR <= ``alpha`` (the largest TPR reached at that FPR) and the next vertex."""
-    i = int(np.searchsorted(fpr, alpha, side="right")) - 1
-    if i >= len(fpr) - 1:
-        return float(tpr[-1])
-    f0, f1, t0, t1 = fpr[i], fpr[i + 1], tpr[i], tpr[i + 1]
-    return float(t0 + (t1 - t0) * (alpha - f0) / (f1 - f0))
+    return float(_tpr_at(np.asarray(fpr)[None], np.asarray(tpr)[None], alpha)[0])
 
 
-def _auc(pos: np.ndarray, neg: np.ndarray) -> float:
-    """ROC AUC by ranks (Mann-Whitney U / n_pos n_neg, ties half)."""
-    from scipy.stats import rankdata
+def _tpr_at(fpr: np.ndarray, tpr: np.ndarray, alpha: float) -> np.ndarray:
+    """:func:`tpr_at_fpr` for each row of ``(B, G)`` vertex arrays (FPR non-decreasing along a row)."""
+    i = (fpr <= alpha).sum(1) - 1
+    j = np.minimum(i + 1, fpr.shape[1] - 1)
+    rows = np.arange(len(fpr))
+    f0, f1, t0, t1 = fpr[rows, i], fpr[rows, j], tpr[rows, i], tpr[rows, j]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = t0 + (t1 - t0) * (alpha - f0) / (f1 - f0)
+    return np.where(j > i, out, t0)
 
-    r = rankdata(np.concatenate([pos, neg]))
-    n1, n0 = len(pos), len(neg)
-    return float((r[:n1].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
+
+class _Roc:
+    """Member and non-member scores sorted once (high to low); a bootstrap replicate is a vector of counts per
+    profile, so every replicate's ROC comes from cumulative sums over the same order (no re-sorting)."""
+
+    def __init__(self, pos: np.ndarray, neg: np.ndarray):
+        s = np.concatenate([pos, neg])
+        self.order = np.argsort(-s, kind="stable")
+        ss = s[self.order]
+        # the last position of each distinct score: the ROC vertices
+        self.last = np.concatenate([np.flatnonzero(np.diff(ss) != 0), [len(ss) - 1]])
+        self.n_pos = len(pos)
+        self.pos_w = np.concatenate([np.ones(len(pos)), np.zeros(len(neg))])
+        self.neg_w = 1.0 - self.pos_w
+
+    def curves(self, wp: np.ndarray, wn: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(fpr, tpr)`` vertex arrays ``(B, G + 1)`` for member / non-member weights ``(B, n)`` (input order)."""
+        tp = np.cumsum(wp[:, self.order], 1)[:, self.last]
+        fp = np.cumsum(wn[:, self.order], 1)[:, self.last]
+        zero = np.zeros((len(wp), 1))
+        return (np.concatenate([zero, fp / fp[:, -1:]], 1), np.concatenate([zero, tp / tp[:, -1:]], 1))
+
+    def statistics(self, wp: np.ndarray, wn: np.ndarray) -> dict[str, np.ndarray]:
+        """Every statistic of :data:`STATISTICS` per replicate: the AUC as the area under the vertices
+        (trapezoids: ties count half, the Mann-Whitney U), the TPRs by :func:`tpr_at_fpr`."""
+        fpr, tpr = self.curves(wp, wn)
+        out = {}
+        for k, (alpha, _) in STATISTICS.items():
+            if alpha is None:
+                out[k] = 0.5 * (np.diff(fpr, axis=1) * (tpr[:, 1:] + tpr[:, :-1])).sum(1)
+            else:
+                out[k] = _tpr_at(fpr, tpr, alpha)
+        return out
 
 
 def attack_statistics(pos: np.ndarray, neg: np.ndarray) -> dict[str, float]:
     """AUC and the TPRs at FPR 0.1 and 0.01 (:data:`STATISTICS`) of member scores ``pos`` vs non-member
     scores ``neg``."""
-    fpr, tpr = roc_vertices(pos, neg)
-    return {k: (_auc(pos, neg) if a is None else tpr_at_fpr(fpr, tpr, a)) for k, (a, _) in STATISTICS.items()}
+    roc = _Roc(np.asarray(pos, np.float64), np.asarray(neg, np.float64))
+    return {k: float(v[0]) for k, v in roc.statistics(roc.pos_w[None], roc.neg_w[None]).items()}
 
 
 def chance_tpr(alpha: float, n_nonmembers: int) -> float:
@@ -349,19 +376,27 @@ def chance_tpr(alpha: float, n_nonmembers: int) -> float:
     return min(1.0, (math.floor(alpha * n + 1e-9) + 1) / (n + 1))
 
 
-def _bootstrap(scores: Mapping[str, np.ndarray], n_pos: int, *, n_boot: int, rng: np.random.Generator
-               ) -> dict[str, dict[str, tuple[float, float]]]:
+def _bootstrap(scores: Mapping[str, np.ndarray], n_pos: int, *, n_boot: int, rng: np.random.Generator,
+               chunk: int = 100) -> dict[str, dict[str, tuple[float, float]]]:
     """Percentile CIs of every statistic of every attack; members and non-members resampled separately (one
-    draw shared by the attacks), the scores held fixed."""
-    n_neg = len(next(iter(scores.values()))) - n_pos
-    reps: dict[str, dict[str, list[float]]] = {a: {k: [] for k in STATISTICS} for a in scores}
-    for _ in range(n_boot):
-        ip = rng.integers(0, n_pos, n_pos)
-        ineg = n_pos + rng.integers(0, n_neg, n_neg)
-        for a, s in scores.items():
-            for k, v in attack_statistics(s[ip], s[ineg]).items():
+    draw shared by the attacks, as counts per profile), the scores held fixed."""
+    n = len(next(iter(scores.values())))
+    n_neg = n - n_pos
+    rocs = {a: _Roc(s[:n_pos], s[n_pos:]) for a, s in scores.items()}
+    reps: dict[str, dict[str, list[np.ndarray]]] = {a: {k: [] for k in STATISTICS} for a in scores}
+    for b0 in range(0, n_boot, chunk):
+        m = min(chunk, n_boot - b0)
+        ip = rng.integers(0, n_pos, (m, n_pos))
+        ineg = rng.integers(0, n_neg, (m, n_neg))
+        wp = np.zeros((m, n))
+        wn = np.zeros((m, n))
+        rows = np.arange(m)[:, None]
+        np.add.at(wp, (rows, ip), 1.0)
+        np.add.at(wn, (rows, n_pos + ineg), 1.0)
+        for a, roc in rocs.items():
+            for k, v in roc.statistics(wp, wn).items():
                 reps[a][k].append(v)
-    return {a: {k: percentile_ci(v) for k, v in st.items()} for a, st in reps.items()}
+    return {a: {k: percentile_ci(np.concatenate(v)) for k, v in st.items()} for a, st in reps.items()}
 
 
 @dataclass(frozen=True)
