@@ -231,7 +231,8 @@ def cli_sets(tmp_path):
     T, yt = population(60, seed=17)
     R, yr = population(30, seed=18)
     Ref, yf = population(20, seed=19)
-    return {"train": _h5ad(tmp_path / "train.h5ad", T + 8, yt, "t"), "real": _h5ad(tmp_path / "real.h5ad", R + 8, yr, "r"),
+    return {"train": _h5ad(tmp_path / "train.h5ad", T + 8, yt, "t"),
+            "real": _h5ad(tmp_path / "real.h5ad", R + 8, yr, "r"),
             "ref": _h5ad(tmp_path / "ref.h5ad", Ref + 8, yf, "f"), "tmp": tmp_path}
 
 

@@ -1,8 +1,9 @@
 """``rnagen evaluate``: score a synthetic set against real data (every quality indicator, with 95% CIs and
 real-vs-real references), print a table and write JSON.
 
-Thin: reads the inputs (``--reference``: the membership-inference reference set), fits the floor (the per-class Gaussian, ``--floor gaussian``: :mod:`rnagen.metrics`
-never fits a model), calls :func:`rnagen.metrics.evaluate`, writes the result atomically.
+Thin: reads the inputs (``--reference``: the membership-inference reference set), fits the floor (the
+per-class Gaussian, ``--floor gaussian``: :mod:`rnagen.metrics` never fits a model), calls
+:func:`rnagen.metrics.evaluate`, writes the result atomically.
 """
 from __future__ import annotations
 
