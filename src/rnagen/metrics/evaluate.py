@@ -16,7 +16,10 @@ value a perfect generator (one that draws new real profiles) would get. For util
 is TRTR (the classifier trained on real training data). For the DCR indicators the reference splits the
 held-out set in halves, one playing the synthetic set (real profiles the generator never saw), the other the
 held-out set, against a training subset keeping the train : held-out size ratio. ``privacy_loss`` has none
-(its target, 0, is the real-vs-real value by construction).
+(its target, 0, is the real-vs-real value by construction). For the membership-inference indicators the
+reference is an independent draw of held-out real profiles scored as the synthetic set (the ideal), and
+``attrs["membership"]["copies"]`` holds the values of the training set itself (the worst case); see
+:mod:`rnagen.metrics.membership` for the four disjoint sets the audit takes from ``real`` and ``train``.
 
 Share of the gap closed: with ``floor`` (samples of the per-class Gaussian fitted on ``train``, passed in by
 the caller, since this package fits no model) each fidelity-type indicator also gets the floor's value against
