@@ -248,11 +248,13 @@ def test_cli_reference_set_is_used(cli_sets, capsys):
     out = cli_sets["tmp"] / "m.json"
     rc, cap = _run(["evaluate", "--real", cli_sets["real"], "--synthetic", cli_sets["train"], "--train",
                     cli_sets["train"], "--reference", cli_sets["ref"], "--label-key", "kind", "--metrics",
-                    "mia_ganleaks_auc,mia_mc_auc", "--n-boot", "20", "--floor", "none", "--out", out], capsys)
+                    "mia_ganleaks_auc,mia_mc_auc,mia_ganleaks_tpr_at_fpr001", "--n-boot", "20", "--floor", "none",
+                    "--out", out], capsys)
     assert rc == 0, cap.err
+    assert "membership inference: 1 of 1 attacks beat chance at FPR 0.01: GAN-Leaks (1, CI low 1" in cap.out
     res = json.loads(out.read_text())
     assert res["inputs"]["n_reference"] == 20 and res["membership"]["reference_given"] is True
-    assert [m["value"] for m in res["metrics"]] == [1.0, 1.0]
+    assert [m["value"] for m in res["metrics"]] == [1.0, 1.0, 1.0]
 
 
 @pytest.mark.parametrize("case, match", [

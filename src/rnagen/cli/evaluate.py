@@ -89,6 +89,10 @@ def _evaluate(args: argparse.Namespace, metrics: list[str] | None) -> int:
                   n_boot=args.n_boot, n_boot_expensive=args.n_boot_expensive, k=args.k, seed=args.seed,
                   verbose=args.verbose, mia_reference=mia_ref)
     print(format_table(df, per_class=args.per_class))
+    audit = df.attrs.get("membership", {})
+    if "verdict" in audit:
+        print(f"membership inference: {audit['verdict']} (copying generator and independent real draw: "
+              "attrs 'membership' of the output)")
     rows = [{k: _clean(v) for k, v in r.items()} for r in df.to_dict(orient="records")]
     out = {
         "inputs": {"real": args.real, "synthetic": args.synthetic, "train": args.train,
