@@ -312,6 +312,10 @@ def _check_mia_reference(ref, *, real, train) -> None:
     if train is None:
         raise DataError("the membership-inference reference set needs the training profiles (the members); pass "
                         "--train with --reference")
+    n = int(ref.n_obs) if hasattr(ref, "n_obs") else len(ref)
+    if n < 3:
+        raise DataError(f"the --reference set has {n} profile(s); the membership-inference attacks need at least 3 "
+                        "(a density and a classifier are fitted on it)")
     ids = set(map(str, getattr(ref, "obs_names", [])))
     for what, other in (("--real (the non-members)", real), ("--train (the members)", train)):
         shared = sorted(ids & set(map(str, getattr(other, "obs_names", []))))
