@@ -210,6 +210,12 @@ def test_separate_reference_and_too_small_sets():
     att = df.attrs["membership"]
     assert att["reference_given"] and att["sizes"]["reference"] == 25
     assert att["sizes"]["nonmembers"] + att["sizes"]["independent"] == 30
+    gmm = evaluate(R, T, train=T, real_labels=yr, synthetic_labels=yt, train_labels=yt, metrics=["mia_domias_auc"],
+                   n_boot=0, mia_reference=Ref, mia_density="gmm", mia_pca_dims=3)
+    assert gmm.attrs["membership"]["options"] == {"density": "gmm", "pca_dims": 3}
+    kde = evaluate(R, T, train=T, real_labels=yr, synthetic_labels=yt, train_labels=yt, metrics=["mia_domias_auc"],
+                   n_boot=0, mia_reference=Ref, mia_pca_dims=3)
+    assert gmm["value"].iloc[0] != kde["value"].iloc[0]
     small = evaluate(R[:5], T, train=T, metrics=MIA[:1], n_boot=0)
     assert np.isnan(small["value"].iloc[0]) and "too small" in small.attrs["membership"]["note"]
 

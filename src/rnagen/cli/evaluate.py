@@ -87,7 +87,8 @@ def _evaluate(args: argparse.Namespace, metrics: list[str] | None) -> int:
     floor, floor_text = _floor(args, train, syn)
     df = evaluate(real, syn, train=train, floor=floor, label_key=args.label_key, metrics=metrics,
                   n_boot=args.n_boot, n_boot_expensive=args.n_boot_expensive, k=args.k, seed=args.seed,
-                  verbose=args.verbose, mia_reference=mia_ref)
+                  verbose=args.verbose, mia_reference=mia_ref, mia_density=args.mia_density,
+                  mia_pca_dims=args.mia_pca_dims)
     print(format_table(df, per_class=args.per_class))
     audit = df.attrs.get("membership", {})
     if "verdict" in audit:
@@ -136,6 +137,10 @@ def register(sub) -> None:
                    help="membership-inference reference set: real profiles in neither --real nor --train (the "
                         "attacks' sample of the population); default: a stratified third of --real (the other "
                         "thirds: the non-members and an independent real draw)")
+    p.add_argument("--mia-density", choices=("kde", "gmm"), default="kde",
+                   help="DOMIAS's density model: kde (Gaussian KDE, default) or gmm (Gaussian mixture)")
+    p.add_argument("--mia-pca-dims", type=T.integer(">= 1"), default=10,
+                   help="dimensions of DOMIAS's PCA space (fitted on the reference set; default 10)")
     p.add_argument("--label-key", default=None, help="obs column with class labels (enables utility metrics)")
     p.add_argument("--metrics", default=None, help="comma-separated metric names (default: all that apply)")
     p.add_argument("--k", type=T.integer(">= 1"), default=10,

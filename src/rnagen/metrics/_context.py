@@ -55,10 +55,14 @@ class EvalContext:
     mia_reference: np.ndarray | None = None
     #: seed of the membership audit's partition of ``real`` (``None``: ``seed``)
     membership_seed: int | None = None
+    #: options of the membership attacks (:func:`rnagen.metrics.membership.attack_scores`: ``density``,
+    #: ``pca_dims``)
+    membership_options: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def build(cls, prepared: dict, *, want: Sequence[str], k: int, n_boot: int, n_boot_expensive: int, seed: int,
-              classifier_seeds: tuple[int, ...], epochs: int, membership_seed: int | None = None) -> EvalContext:
+              classifier_seeds: tuple[int, ...], epochs: int, membership_seed: int | None = None,
+              membership_options: dict[str, Any] | None = None) -> EvalContext:
         """The context of ``prepared`` (the output of ``prepare``); draws the reference subsample first."""
         rng = np.random.default_rng(seed)
         T, S = prepared["train"], prepared["synthetic"]
@@ -70,7 +74,8 @@ class EvalContext:
                    real_labels=prepared["real_labels"], synthetic_labels=prepared["synthetic_labels"],
                    train_labels=prepared["train_labels"], want=tuple(want), k=k, n_boot=n_boot,
                    n_boot_expensive=n_boot_expensive, seed=seed, classifier_seeds=classifier_seeds, epochs=epochs,
-                   rng=rng, mia_reference=prepared.get("mia_reference"), membership_seed=membership_seed)
+                   rng=rng, mia_reference=prepared.get("mia_reference"), membership_seed=membership_seed,
+                   membership_options=dict(membership_options or {}))
 
     def wants(self, name: str) -> bool:
         """Is indicator ``name`` requested (and computable from these inputs)?"""

@@ -45,7 +45,7 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -223,7 +223,8 @@ def evaluate(real, synthetic, *, train=None, floor=None, label_key: str | None =
              metrics: Sequence[str] | None = None, n_boot: int = 1000, n_boot_expensive: int = 20, k: int = 10,
              seed: int = 0, classifier_seeds: Sequence[int] = (0, 1, 2), epochs: int = 10, real_labels=None,
              synthetic_labels=None, train_labels=None, floor_labels=None, verbose: bool = False,
-             mia_reference=None, membership_seed: int | None = None) -> pd.DataFrame:
+             mia_reference=None, membership_seed: int | None = None, mia_density: Literal["kde", "gmm"] = "kde",
+             mia_pca_dims: int = 10) -> pd.DataFrame:
     """Score a synthetic set against real data: one row per metric with CI, reference and direction.
 
     Parameters
@@ -263,6 +264,9 @@ def evaluate(real, synthetic, *, train=None, floor=None, label_key: str | None =
     membership_seed
         Seed of the membership audit's partition of ``real`` and of its member subsample (default ``seed``):
         a benchmark fixes it so every row is attacked with the same sets.
+    mia_density, mia_pca_dims
+        DOMIAS's density model (``kde``: Gaussian KDE; ``gmm``: a Gaussian mixture, the stronger model) and the
+        dimensions of its PCA space (see :func:`rnagen.metrics.membership.attack_scores`).
 
     Returns
     -------
@@ -283,7 +287,10 @@ def evaluate(real, synthetic, *, train=None, floor=None, label_key: str | None =
                        synthetic_labels=synthetic_labels, train_labels=train_labels, mia_reference=mia_reference)
     want = _computable(want, prepared, explicit=metrics is not None)
     ms = None if membership_seed is None else check_seed("membership_seed", membership_seed)
-    ctx = EvalContext.build(prepared, want=want, **opts, membership_seed=ms)
+    if mia_density not in ("kde", "gmm"):
+        raise ConfigError(f"mia_density must be kde or gmm, not {mia_density!r}")
+    mia_opts = {"density": mia_density, "pca_dims": check_number("mia_pca_dims", mia_pca_dims, ">= 1", integer=True)}
+    ctx = EvalContext.build(prepared, want=want, **opts, membership_seed=ms, membership_options=mia_opts)
     rows, attrs = _run_scorers(ctx, verbose=verbose)
     attrs = {"preprocessing": prepared["preprocessing"], **attrs}
     df = _table(rows)

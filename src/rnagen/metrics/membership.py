@@ -525,7 +525,7 @@ def score_membership(ctx: EvalContext) -> Scored:
                 f"{MIN_HOLDOUT} profiles, 4 with a separate reference set)")
         return Scored([ctx.row(n, np.nan) for n in want], {"membership": {"note": note}})
     seed = int(p["seed"])
-    kw: dict[str, Any] = {"attacks": attacks, "seed": seed, "epochs": ctx.epochs}
+    kw: dict[str, Any] = {"attacks": attacks, "seed": seed, "epochs": ctx.epochs, **ctx.membership_options}
     M, N, Rf = p["members"], p["nonmembers"], p["reference"]
     assert ctx.train is not None
     model = _audit(M, N, ctx.synthetic, Rf, **kw)
@@ -545,6 +545,7 @@ def score_membership(ctx: EvalContext) -> Scored:
     attrs = {"sizes": {"members": len(M), "nonmembers": len(N), "reference": len(Rf),
                        "independent": len(p["independent"]), "copies": len(ctx.train)},
              "reference_given": ctx.mia_reference is not None, "split_seed": seed,
+             "options": dict(ctx.membership_options),
              "copies": {metric_name(a, k): float(v) for a in attacks for k, v in copies.values[a].items()
                         if metric_name(a, k) in want},
              "verdict": verdict(table)}
