@@ -334,9 +334,11 @@ class _Bench:
     full_test: Any = None
 
     def evaluate(self, real, synthetic, *, train, seed: int):
-        """``evaluate`` with the benchmark's metrics and options, as leaderboard records."""
+        """``evaluate`` with the benchmark's metrics and options, as leaderboard records; the membership audit
+        attacks every row with the same sets (``membership_seed``: the benchmark's seed, see
+        :func:`_write_membership_split`)."""
         return _evaluate(real, synthetic, train=train, label_key=self.label_key, seed=seed, metrics=self.metrics,
-                         options=self.ev_opts)
+                         options={**self.ev_opts, "membership_seed": self.seed})
 
 
 @dataclass(frozen=True)
@@ -396,6 +398,23 @@ def _write_settings(out: Path, train, test, *, split_fp: str, settings: dict[str
     write_json(out / "split.json", {"train": list(map(str, train.obs_names)), "test": list(map(str, test.obs_names))})
 
 
+def _write_membership_split(out: Path, train, test, *, label_key: str, seed: int) -> None:
+    """Add the membership audit's sets to ``split.json`` (sample ids): the test part split, stratified and
+    seeded, into non-members, the attacks' reference set and the independent real draw (the ideal), and the
+    members (training profiles, as many as the non-members). Every row's evaluation attacks these same sets
+    (:func:`rnagen.metrics.membership.membership_sets` with the benchmark's seed); the fidelity indicators
+    still read the whole test part (no indicator is fitted on it, so sharing the non-members biases none)."""
+    from ..metrics.membership import membership_sets
+
+    idx = membership_sets(real_labels=test.obs[label_key].astype(str).to_numpy(), n_real=test.n_obs,
+                          train_labels=train.obs[label_key].astype(str).to_numpy(), n_train=train.n_obs, seed=seed)
+    ids = {"members": list(map(str, train.obs_names[idx["members"]]))}
+    ids.update({k: list(map(str, test.obs_names[idx[k]])) for k in ("nonmembers", "reference", "independent")})
+    record = _read_json(out / "split.json") or {}
+    record["membership"] = {"seed": seed, "stratified_by": label_key, **ids}
+    write_json(out / "split.json", record)
+
+
 def _by_model(rows: Sequence[str]) -> dict[str, list[str]]:
     """Registered model -> the benchmark rows it serves; a model this installation lacks is an error."""
     from ..models import available_models
@@ -435,6 +454,7 @@ def _setup(data, *, label_key, models, reconstruct, full, seeds, budget, out_dir
                 "data_name": data_name or (Path(str(data)).name if path_like else "AnnData"),
                 "full": (str(full) if isinstance(full, (str, Path)) else ("AnnData" if full is not None else None))}
     _write_settings(out, train, test, split_fp=split_fp, settings=settings)
+    _write_membership_split(out, train, test, label_key=label_key, seed=seed)
     by_model = _by_model(rows)
     n_rows = 1 + len(rows) * seeds * (1 + len(methods)) + (1 if methods else 0)
     ref = RealReference(train, test, label_key=label_key, seed=seed)
@@ -443,7 +463,10 @@ def _setup(data, *, label_key, models, reconstruct, full, seeds, budget, out_dir
     if "k" not in ev_opts and test.n_obs < 12:
         # k-NN metrics need k + 1 profiles per set: a small test split gets a smaller neighbourhood
         ev_opts["k"] = max(1, test.n_obs - 2)
-    metric_fp = {"metrics": list(metrics) if metrics is not None else "all", "split": split_fp,
+    from ..metrics import METRICS
+
+    # "all" names the registry's indicators: a result written before an indicator was added is recomputed
+    metric_fp = {"metrics": list(metrics) if metrics is not None else ["all", *METRICS], "split": split_fp,
                  "evaluate": {k: list(v) if isinstance(v, (tuple, list)) else v for k, v in ev_opts.items()}}
     bench = _Bench(out=out, label_key=label_key, budget=budget, rows=rows, by_model=by_model, methods=methods,
                    seeds=seeds, seed=seed, overrides=overrides, steps_grid=steps_grid, metrics=metrics,

@@ -1,8 +1,9 @@
 """``rnagen evaluate``: score a synthetic set against real data (every quality indicator, with 95% CIs and
 real-vs-real references), print a table and write JSON.
 
-Thin: reads the inputs, fits the floor (the per-class Gaussian, ``--floor gaussian``: :mod:`rnagen.metrics`
-never fits a model), calls :func:`rnagen.metrics.evaluate`, writes the result atomically.
+Thin: reads the inputs (``--reference``: the membership-inference reference set), fits the floor (the
+per-class Gaussian, ``--floor gaussian``: :mod:`rnagen.metrics` never fits a model), calls
+:func:`rnagen.metrics.evaluate`, writes the result atomically.
 """
 from __future__ import annotations
 
@@ -78,7 +79,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         if bad:
             raise DataError(f"unknown metric(s) {bad}; valid: {', '.join(METRICS)}")
     floor_file = args.floor if args.floor not in (None, "gaussian", "none") else None
-    with claim_output(args.out, inputs=[args.real, args.synthetic, args.train, floor_file, args.gene_sets]):
+    if args.reference and not args.train:
+        raise DataError("--reference (the membership-inference reference set) needs --train (the members); pass "
+                        "--train or drop --reference")
+    with claim_output(args.out, inputs=[args.real, args.synthetic, args.train, floor_file, args.gene_sets, args.reference]):
         return _evaluate(args, metrics)
 
 
@@ -92,17 +96,24 @@ def _evaluate(args: argparse.Namespace, metrics: list[str] | None) -> int:
     real = _read(args.real, args.label_key)
     syn = _read(args.synthetic, args.label_key)
     train = _read(args.train, args.label_key) if args.train else None
+    mia_ref = _read(args.reference, None) if args.reference else None
     floor, floor_text = _floor(args, train, syn)
     df = evaluate(real, syn, train=train, floor=floor, label_key=args.label_key, metrics=metrics,
                   n_boot=args.n_boot, n_boot_expensive=args.n_boot_expensive, k=args.k, seed=args.seed,
-                  verbose=args.verbose, gene_sets=gene_sets, biology=biology)
+                  verbose=args.verbose, gene_sets=gene_sets, biology=biology, mia_reference=mia_ref,
+                  mia_density=args.mia_density, mia_pca_dims=args.mia_pca_dims)
     print(format_table(df, per_class=args.per_class))
+    audit = df.attrs.get("membership", {})
+    if "verdict" in audit:
+        print(f"membership inference: {audit['verdict']} (copying generator and independent real draw: "
+              "attrs 'membership' of the output)")
     rows = [{k: _clean(v) for k, v in r.items()} for r in df.to_dict(orient="records")]
     out = {
         "inputs": {"real": args.real, "synthetic": args.synthetic, "train": args.train,
                    "label_key": args.label_key, "n_real": int(real.n_obs), "n_synthetic": int(syn.n_obs),
                    "n_train": int(train.n_obs) if train is not None else None, "n_genes": int(real.n_vars),
-                   "floor": floor_text},
+                   "floor": floor_text, "reference": args.reference,
+                   "n_reference": int(mia_ref.n_obs) if mia_ref is not None else None},
         "settings": {"seed": args.seed, "k": args.k, "n_boot": args.n_boot,
                      "n_boot_expensive": args.n_boot_expensive, "ci_level": 0.95,
                      "biology": dataclasses.asdict(biology)},
@@ -136,6 +147,14 @@ def register(sub) -> None:
                         "Gaussian fitted on --train, sampled to the synthetic label mix), none, or a file of floor "
                         "profiles; each fidelity indicator then reports 1 - d(synthetic) / d(floor), d the "
                         "distance from the real-vs-real reference")
+    p.add_argument("--reference", default=None,
+                   help="membership-inference reference set: real profiles in neither --real nor --train (the "
+                        "attacks' sample of the population); default: a stratified third of --real (the other "
+                        "thirds: the non-members and an independent real draw)")
+    p.add_argument("--mia-density", choices=("kde", "gmm"), default="kde",
+                   help="DOMIAS's density model: kde (Gaussian KDE, default) or gmm (Gaussian mixture)")
+    p.add_argument("--mia-pca-dims", type=T.integer(">= 1"), default=10,
+                   help="dimensions of DOMIAS's PCA space (fitted on the reference set; default 10)")
     p.add_argument("--label-key", default=None, help="obs column with class labels (enables utility metrics)")
     p.add_argument("--metrics", default=None, help="comma-separated metric names (default: all that apply)")
     p.add_argument("--k", type=T.integer(">= 1"), default=10,

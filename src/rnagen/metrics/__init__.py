@@ -12,6 +12,8 @@ a target value) and its definition and source. Array-level functions:
 - privacy: :func:`dcr`
 - biology: :func:`differential_expression`, :func:`coexpression_recovery`, :func:`classifier_concordance`,
   :func:`read_gmt`
+- membership: :func:`membership_inference` (GAN-Leaks, calibrated GAN-Leaks, MC set membership, LOGAN-D1,
+  DOMIAS), :func:`membership_split`
 - the share of the gap closed between the Gaussian floor and the real-vs-real ceiling: :func:`gap_closed`
 
 :func:`evaluate` computes them all on AnnData or arrays and returns a table with bootstrap confidence
@@ -26,7 +28,7 @@ from importlib import import_module
 
 # The family modules register their indicators when imported; the registration order is the order of
 # evaluate()'s rows and of the shared resampling stream, so it is fixed here, not left to the import sorter.
-FAMILIES = ("fidelity", "adversarial", "correlation", "utility", "detection", "privacy", "biology")
+FAMILIES = ("fidelity", "adversarial", "correlation", "utility", "detection", "privacy", "membership", "biology")
 for _family in FAMILIES:
     import_module(f"{__name__}.{_family}")
 
@@ -44,6 +46,7 @@ from .detection import detection_auc  # noqa: E402
 from .evaluate import evaluate, format_table, prepare  # noqa: E402
 from .fidelity import frechet_distance, gene_distance_summary, mmd, per_gene_distances, prdc  # noqa: E402
 from .gap import gap_closed  # noqa: E402
+from .membership import membership_inference, membership_split  # noqa: E402
 from .privacy import dcr  # noqa: E402
 from .utility import augmentation, classifier_features, tstr  # noqa: E402
 
@@ -52,4 +55,5 @@ __all__ = [
     "correlation_score", "adversarial_accuracy", "privacy_loss", "tstr", "augmentation", "classifier_features",
     "detection_auc", "dcr", "evaluate", "format_table", "prepare", "gap_closed",
     "BiologyOptions", "differential_expression", "coexpression_recovery", "classifier_concordance", "read_gmt",
+    "membership_inference", "membership_split",
 ]

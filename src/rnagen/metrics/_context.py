@@ -59,11 +59,19 @@ class EvalContext:
     gene_sets: dict[str, np.ndarray] | None = None
     #: settings of the biology indicators (:class:`rnagen.metrics.biology.BiologyOptions`)
     biology: Any = None
+    #: the membership-inference reference set (real profiles disjoint from ``real`` and ``train``), when given
+    mia_reference: np.ndarray | None = None
+    #: seed of the membership audit's partition of ``real`` (``None``: ``seed``)
+    membership_seed: int | None = None
+    #: options of the membership attacks (:func:`rnagen.metrics.membership.attack_scores`: ``density``,
+    #: ``pca_dims``)
+    membership_options: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def build(cls, prepared: dict, *, want: Sequence[str], k: int, n_boot: int, n_boot_expensive: int, seed: int,
               classifier_seeds: tuple[int, ...], epochs: int, gene_sets: dict[str, np.ndarray] | None = None,
-              biology: Any = None) -> EvalContext:
+              biology: Any = None, membership_seed: int | None = None,
+              membership_options: dict[str, Any] | None = None) -> EvalContext:
         """The context of ``prepared`` (the output of ``prepare``); draws the reference subsample first."""
         rng = np.random.default_rng(seed)
         T, S, yt = prepared["train"], prepared["synthetic"], prepared["train_labels"]
@@ -78,7 +86,8 @@ class EvalContext:
                    train_labels=prepared["train_labels"], want=tuple(want), k=k, n_boot=n_boot,
                    n_boot_expensive=n_boot_expensive, seed=seed, classifier_seeds=classifier_seeds, epochs=epochs,
                    rng=rng, reference_labels=ref_labels, gene_scale=prepared.get("scale"), gene_sets=gene_sets,
-                   biology=biology)
+                   biology=biology, mia_reference=prepared.get("mia_reference"), membership_seed=membership_seed,
+                   membership_options=dict(membership_options or {}))
 
     def wants(self, name: str) -> bool:
         """Is indicator ``name`` requested (and computable from these inputs)?"""

@@ -16,7 +16,10 @@ value a perfect generator (one that draws new real profiles) would get. For util
 is TRTR (the classifier trained on real training data). For the DCR indicators the reference splits the
 held-out set in halves, one playing the synthetic set (real profiles the generator never saw), the other the
 held-out set, against a training subset keeping the train : held-out size ratio. ``privacy_loss`` has none
-(its target, 0, is the real-vs-real value by construction).
+(its target, 0, is the real-vs-real value by construction). For the membership-inference indicators the
+reference is an independent draw of held-out real profiles scored as the synthetic set (the ideal), and
+``attrs["membership"]["copies"]`` holds the values of the training set itself (the worst case); see
+:mod:`rnagen.metrics.membership` for the four disjoint sets the audit takes from ``real`` and ``train``.
 
 Share of the gap closed: with ``floor`` (samples of the per-class Gaussian fitted on ``train``, passed in by
 the caller, since this package fits no model) each fidelity-type indicator also gets the floor's value against
@@ -42,7 +45,7 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -95,11 +98,12 @@ def _aligned(X: np.ndarray, genes: list, real_genes: list, what: str) -> np.ndar
 
 
 def prepare(real, synthetic, train=None, *, label_key: str | None = None, real_labels=None,
-            synthetic_labels=None, train_labels=None) -> dict:
+            synthetic_labels=None, train_labels=None, mia_reference=None) -> dict:
     """Align genes, bring every set to log scale and z-score with the real training statistics.
 
     Returns a dict with ``real``, ``synthetic``, ``train`` (float32 arrays or None), their labels, and
-    ``preprocessing`` (a description of what was done to each set).
+    ``preprocessing`` (a description of what was done to each set); with ``mia_reference`` (the
+    membership-inference reference set) also ``mia_reference``, prepared like the others.
     """
     R, yr, gr, lr = _unpack(real, label_key, real_labels, "real")
     S, ys, gs, ls = _unpack(synthetic, label_key, synthetic_labels, "synthetic")
@@ -127,8 +131,23 @@ def prepare(real, synthetic, train=None, *, label_key: str | None = None, real_l
         return None if a is None else ((a - mu) / sd).astype(np.float32)
 
     notes["zscore"] = f"per gene, mean/std of the real {'training' if T is not None else ''} set".replace("  ", " ")
-    return {"real": z(R), "synthetic": z(S), "train": z(T), "real_labels": yr, "synthetic_labels": ys,
-            "train_labels": yt, "preprocessing": notes, "scale": sd}
+    out = {"real": z(R), "synthetic": z(S), "train": z(T), "real_labels": yr, "synthetic_labels": ys,
+           "train_labels": yt, "preprocessing": notes, "scale": sd}
+    if mia_reference is not None:
+        out["mia_reference"], notes["mia_reference"] = _prepared_extra(mia_reference, gr, n_genes, z)
+    return out
+
+
+def _prepared_extra(obj, real_genes: list | None, n_genes: int, z) -> tuple[np.ndarray, str]:
+    """A further real set (the membership-inference reference), aligned, logged and z-scored like ``train``."""
+    X, _, g, logged = _unpack(obj, None, None, "the membership-inference reference set")
+    if real_genes is not None and g is not None:
+        X = _aligned(X, g, real_genes, "the membership-inference reference set")
+    if X.shape[1] != n_genes:
+        raise DataError(f"the membership-inference reference set has {X.shape[1]} genes, real has {n_genes}; "
+                        "use the same genes")
+    X, note = to_log_scale(X, logged=_logged(X, logged))
+    return z(X), note
 
 
 def _logged(X: np.ndarray, logged: bool | None) -> bool:
@@ -206,7 +225,8 @@ def evaluate(real, synthetic, *, train=None, floor=None, label_key: str | None =
              metrics: Sequence[str] | None = None, n_boot: int = 1000, n_boot_expensive: int = 20, k: int = 10,
              seed: int = 0, classifier_seeds: Sequence[int] = (0, 1, 2), epochs: int = 10, real_labels=None,
              synthetic_labels=None, train_labels=None, floor_labels=None, verbose: bool = False,
-             gene_sets=None, biology=None) -> pd.DataFrame:
+             gene_sets=None, biology=None, mia_reference=None, membership_seed: int | None = None,
+             mia_density: Literal["kde", "gmm"] = "kde", mia_pca_dims: int = 10) -> pd.DataFrame:
     """Score a synthetic set against real data: one row per metric with CI, reference and direction.
 
     Parameters
@@ -245,6 +265,17 @@ def evaluate(real, synthetic, *, train=None, floor=None, label_key: str | None =
     biology
         Settings of the biology family (:class:`rnagen.metrics.biology.BiologyOptions` or a dict of its
         fields): DE test, FDR, fold-change threshold, co-expression threshold, top-k, importance.
+    mia_reference
+        Real profiles disjoint from ``real`` and ``train`` (AnnData or array): the reference set of the
+        membership-inference attacks (:mod:`rnagen.metrics.membership`). Without it the attacks take their
+        reference from ``real`` (a stratified third of it, the other thirds being the non-members and the
+        independent real draw).
+    membership_seed
+        Seed of the membership audit's partition of ``real`` and of its member subsample (default ``seed``):
+        a benchmark fixes it so every row is attacked with the same sets.
+    mia_density, mia_pca_dims
+        DOMIAS's density model (``kde``: Gaussian KDE; ``gmm``: a Gaussian mixture, the stronger model) and the
+        dimensions of its PCA space (see :func:`rnagen.metrics.membership.attack_scores`).
 
     Returns
     -------
@@ -261,13 +292,19 @@ def evaluate(real, synthetic, *, train=None, floor=None, label_key: str | None =
         raise DataError("the floor's share of the gap closed needs the real training set as the ceiling; pass "
                         "--train (or --floor none)")
     bio = BiologyOptions.from_any(biology)
+    _check_mia_reference(mia_reference, real=real, train=train)
     prepared = prepare(real, synthetic, train, label_key=label_key, real_labels=real_labels,
-                       synthetic_labels=synthetic_labels, train_labels=train_labels)
+                       synthetic_labels=synthetic_labels, train_labels=train_labels, mia_reference=mia_reference)
     if gene_sets is not None:
         genes = list(map(str, real.var_names)) if hasattr(real, "var_names") else None
         prepared["gene_sets"] = gene_set_index(gene_sets, genes, prepared["real"].shape[1])
     want = _computable(want, prepared, explicit=metrics is not None)
-    ctx = EvalContext.build(prepared, want=want, gene_sets=prepared.get("gene_sets"), biology=bio, **opts)
+    ms = None if membership_seed is None else check_seed("membership_seed", membership_seed)
+    if mia_density not in ("kde", "gmm"):
+        raise ConfigError(f"mia_density must be kde or gmm, not {mia_density!r}")
+    mia_opts = {"density": mia_density, "pca_dims": check_number("mia_pca_dims", mia_pca_dims, ">= 1", integer=True)}
+    ctx = EvalContext.build(prepared, want=want, gene_sets=prepared.get("gene_sets"), biology=bio, **opts,
+                            membership_seed=ms, membership_options=mia_opts)
     rows, attrs = _run_scorers(ctx, verbose=verbose)
     attrs = {"preprocessing": prepared["preprocessing"], **attrs}
     df = _table(rows)
@@ -287,6 +324,26 @@ def evaluate(real, synthetic, *, train=None, floor=None, label_key: str | None =
         attrs["timings"]["floor"] = time.perf_counter() - t0
     df.attrs.update(attrs)
     return df
+
+
+def _check_mia_reference(ref, *, real, train) -> None:
+    """The membership-inference reference set needs the training set (the members), and shares no sample with
+    the held-out or training profiles (checked by sample id for AnnData inputs)."""
+    if ref is None:
+        return
+    if train is None:
+        raise DataError("the membership-inference reference set needs the training profiles (the members); pass "
+                        "--train with --reference")
+    n = int(ref.n_obs) if hasattr(ref, "n_obs") else len(ref)
+    if n < 3:
+        raise DataError(f"the --reference set has {n} profile(s); the membership-inference attacks need at least 3 "
+                        "(a density and a classifier are fitted on it)")
+    ids = set(map(str, getattr(ref, "obs_names", [])))
+    for what, other in (("--real (the non-members)", real), ("--train (the members)", train)):
+        shared = sorted(ids & set(map(str, getattr(other, "obs_names", []))))
+        if shared:
+            raise DataError(f"the --reference set shares {len(shared)} sample(s) with {what}, e.g. {shared[0]!r}; "
+                            "the reference must be other held-out profiles")
 
 
 #: ``attrs["gap_note"]`` of a table with a floor

@@ -76,6 +76,48 @@ def _gap_table(rows: list[dict[str, Any]], settings: dict[str, Any]) -> dict[str
     return {"head": [{"key": c, "label": lab} for c, lab in cols], "rows": body}
 
 
+def _membership_cell(v: Any, lo: Any, hi: Any) -> dict[str, str]:
+    return {"value": _fmt(v), "ci": f"[{_fmt(lo)}, {_fmt(hi)}]" if _finite(lo) is not None else ""}
+
+
+def _membership(rows: list[dict[str, Any]], lb: dict[str, Any]) -> dict[str, Any] | None:
+    """The membership-inference section: per model and attack the AUC and the TPRs at FPR 0.1 / 0.01 (with
+    CIs), next to the copying generator (the ``real`` row: training profiles as the synthetic set, the worst
+    case), the independent real draw (each indicator's reference: the ideal) and chance; and one verdict line
+    per model (:func:`rnagen.metrics.membership.verdict`, judged by the CI)."""
+    from ..metrics.membership import ATTACKS, STATISTICS, metric_name, verdict
+
+    names = [(a, k) for a in ATTACKS for k in STATISTICS if metric_name(a, k) in lb["columns"]]
+    if not names:
+        return None
+    directions, refs = lb.get("directions", {}), lb.get("references", {})
+    attacks = list(dict.fromkeys(a for a, _ in names))
+    body, verdicts = [], []
+    for r in rows:
+        model = str(r["model"])
+        if model.startswith("real-") or model.startswith("real+"):
+            continue
+        cells = [_membership_cell(r.get(metric_name(a, k)), r.get(metric_name(a, k) + "_ci_low"),
+                                  r.get(metric_name(a, k) + "_ci_high")) for a, k in names]
+        label = "copies (real training profiles as the synthetic set: worst case)" if model == "real" else model
+        body.append({"model": label, "reference": model == "real", "cells": cells})
+        if model != "real":
+            entries = {metric_name(a, k): {"value": r.get(metric_name(a, k)),
+                                           "ci_low": r.get(metric_name(a, k) + "_ci_low"),
+                                           "ci_high": r.get(metric_name(a, k) + "_ci_high"),
+                                           "direction": directions.get(metric_name(a, k))} for a, k in names}
+            verdicts.append({"model": model, "text": verdict(entries)})
+    body.append({"model": "independent real draw (held-out real profiles as the synthetic set: ideal)",
+                 "reference": True, "cells": [_membership_cell(refs.get(metric_name(a, k)), None, None)
+                                              for a, k in names]})
+    body.append({"model": "chance", "reference": True,
+                 "cells": [_membership_cell(directions.get(metric_name(a, k)), None, None) for a, k in names]})
+    head = [{"label": ATTACKS[a][0], "span": sum(1 for x, _ in names if x == a), "source": ATTACKS[a][2]}
+            for a in attacks]
+    sub = [{"auc": "AUC", "tpr_at_fpr01": "TPR@FPR 0.1", "tpr_at_fpr001": "TPR@FPR 0.01"}[k] for _, k in names]
+    return {"head": head, "sub": sub, "rows": body, "verdicts": verdicts}
+
+
 def _is_reference(model: str) -> bool:
     return model == "real" or model.startswith("real-") or model.startswith("real+")
 
@@ -174,9 +216,10 @@ def write_report(out_dir: str | Path, *, path: str | Path | None = None, title: 
     gap = _gap_table(rows, settings)
     shown_keys = {c for c, _ in _SHOWN}
     others = [c for c in lb["columns"] if c not in shown_keys and c not in ("model", "n_seeds")
-              and not c.endswith(("_ci_low", "_ci_high", "_sd", "_gap_closed"))]
+              and not c.endswith(("_ci_low", "_ci_high", "_sd", "_gap_closed")) and not c.startswith("mia_")]
     extra = _table(rows, [(c, html.escape(c)) for c in others], directions) if others else None
     figures = _figures(out / "plots", rows)
+    membership = _membership(rows, lb)
 
     env = jinja2.Environment(loader=jinja2.PackageLoader("rnagen.report", "templates"),
                              autoescape=jinja2.select_autoescape(["html", "j2"]))
@@ -185,6 +228,7 @@ def write_report(out_dir: str | Path, *, path: str | Path | None = None, title: 
     ttl = title or f"rnagen benchmark: {name}, label {settings.get('label_key', '?')}"
     html_text = tpl.render(
         title=ttl, settings=settings, main=main, gap=gap, extra=extra, figures=figures, version=__version__,
+        membership=membership,
         generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     )
     dest = Path(path) if path is not None else out / "report.html"

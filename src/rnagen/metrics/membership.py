@@ -1,0 +1,552 @@
+"""Membership inference: can an attacker holding the synthetic set tell whether a profile was trained on?
+
+The audit needs four disjoint sets of real profiles:
+
+- **members**: profiles the generator was trained on (a subsample of the training set, as many as there are
+  non-members and with their label mix, so the attack AUC is balanced);
+- **non-members**: held-out profiles the generator never saw;
+- **reference**: other held-out profiles, the attacker's sample of the population (calibrated attacks);
+- **independent draw**: still other held-out profiles, scored in place of the synthetic set. A generator whose
+  output is a fresh draw from the population (the ideal) cannot leak membership: its values are the
+  real-vs-real reference (AUC near 0.5).
+
+:func:`rnagen.metrics.evaluate` takes the non-members, the reference set (unless ``mia_reference`` is given)
+and the independent draw from its held-out real set (``real``) by a stratified, seeded partition
+(:func:`membership_split`). The non-members are held-out profiles that the fidelity indicators also read:
+no indicator is fitted on them and none is fitted on the reference set or the members, so sharing them
+biases neither; what must not be shared is a profile between the four sets above (a non-member in the
+reference set sits at distance 0 from it and the calibrated attacks would call it a member).
+Each attack is also run with the training set itself as the synthetic set (a generator that copies its
+training profiles: the worst case), reported in ``attrs["membership"]["copies"]``.
+
+Attacks (score: higher = "member"), all black-box (they see only the synthetic set and, where calibrated,
+the reference set):
+
+1. GAN-Leaks full black-box (Chen et al. 2020, CCS, eq. 4): ``-min_s |x - s|``.
+2. GAN-Leaks calibrated (Chen et al. 2020, sec. 5.2, with the reference set in place of a reference
+   generator): ``min_r |x - r| - min_s |x - s|``.
+3. Monte-Carlo set membership (Hilprecht et al. 2019, PoPETs, eq. 2): the share of synthetic profiles within
+   ``epsilon`` of ``x``; ``epsilon`` is a quantile (default the median) of the candidates' nearest-synthetic
+   distances, as in the DOMIAS baseline code. A count of neighbours ranks profiles without the ``exp(-d^2)``
+   kernel that underflows in hundreds of dimensions.
+4. LOGAN-D1 (Hayes et al. 2019, PoPETs): a classifier of synthetic (1) vs reference (0) profiles (the MLP of
+   :mod:`rnagen.metrics._classifiers`); the score is its probability of "synthetic".
+5. DOMIAS (van Breugel et al. 2023, AISTATS, eq. 3): ``log p_S(x) - log p_R(x)``, both densities estimated
+   in the space of the reference set's first principal components (at most ``pca_dims``), by a Gaussian KDE
+   with Scott's bandwidth (as ``scipy.stats.gaussian_kde``) evaluated in log space with a blocked
+   logsumexp, or by a Gaussian mixture (``density="gmm"``, the stronger density model).
+
+Statistics per attack: ROC AUC (ties count half) and the true-positive rate at false-positive rates 0.1 and
+0.01, read off the interpolated ROC curve: the piecewise-linear curve through the ROC vertices (one per
+distinct score, ties giving a diagonal segment: the mean over random tie-breaking), at the largest TPR
+reached at each FPR. With ``n`` non-members and scores that carry no information the expected TPR at FPR
+``alpha`` on this curve is ``(floor(alpha n) + 1) / (n + 1)`` (:func:`chance_tpr`), which is above ``alpha``
+when ``n`` is small (0.028 at ``alpha = 0.01`` with 35 non-members): that is the target the rows carry.
+Confidence intervals: percentile bootstrap over the members and the non-members (resampled separately, the
+attack's scores held fixed, as the other neighbour indicators do). They do not include the variation of
+what the attacks fit (LOGAN's classifier, the densities), which on small reference sets can be larger.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import torch
+
+from . import _knn
+from ._bootstrap import percentile_ci
+from ._registry import Scored, register, scorer
+
+if TYPE_CHECKING:
+    from ._context import EvalContext
+
+__all__ = ["ATTACKS", "STATISTICS", "membership_split", "membership_sets", "attack_scores", "attack_statistics",
+           "roc_vertices", "tpr_at_fpr", "chance_tpr", "membership_inference", "verdict", "metric_name", "kde_logpdf"]
+
+Density = Literal["kde", "gmm"]
+
+#: attack key -> (display name, definition, source)
+ATTACKS: dict[str, tuple[str, str, str]] = {
+    "ganleaks": ("GAN-Leaks",
+                 "GAN-Leaks full black-box: score = minus the distance to the nearest synthetic profile",
+                 "Chen et al. 2020, GAN-Leaks (CCS), eq. 4"),
+    "ganleaks_cal": ("GAN-Leaks calibrated",
+                     "calibrated GAN-Leaks: score = distance to the nearest reference profile minus the distance "
+                     "to the nearest synthetic profile",
+                     "Chen et al. 2020, GAN-Leaks (CCS), sec. 5.2 (reference set in place of a reference model)"),
+    "mc": ("MC set membership",
+           "Monte-Carlo set membership: share of synthetic profiles within epsilon of the profile, epsilon the "
+           "median of the candidates' nearest-synthetic distances (counts, no exp(-d^2))",
+           "Hilprecht et al. 2019, Monte Carlo and reconstruction membership inference (PoPETs), eq. 2"),
+    "logan": ("LOGAN-D1",
+              "LOGAN-D1: an MLP classifier of synthetic vs reference profiles; score = its probability of "
+              "'synthetic'",
+              "Hayes et al. 2019, LOGAN (PoPETs); the D1 variant of the DOMIAS baselines"),
+    "domias": ("DOMIAS",
+               "DOMIAS: log density ratio synthetic / reference, Gaussian KDE (Scott bandwidth) on the first "
+               "principal components of the reference set, in log space (logsumexp)",
+               "van Breugel et al. 2023, DOMIAS (AISTATS), eq. 3"),
+}
+
+#: statistic key -> (FPR for a TPR statistic or None for the AUC, definition)
+STATISTICS: dict[str, tuple[float | None, str]] = {
+    "auc": (None, "ROC AUC of the attack score, members vs non-members (ties half)"),
+    "tpr_at_fpr01": (0.1, "true-positive rate at false-positive rate 0.1 on the interpolated ROC"),
+    "tpr_at_fpr001": (0.01, "true-positive rate at false-positive rate 0.01 on the interpolated ROC"),
+}
+
+
+def metric_name(attack: str, statistic: str) -> str:
+    """The registry name of ``statistic`` of ``attack`` (``mia_<attack>_<statistic>``)."""
+    return f"mia_{attack}_{statistic}"
+
+
+# Direction. AUC: target 0.5, since a score that ranks members BELOW non-members leaks as much (the attacker
+# flips it). TPR at a fixed FPR: target the FPR (chance), not "lower": an attack carrying no information has
+# TPR = FPR in expectation, and values below chance are sampling noise at that end of the ROC, not more
+# privacy, so "lower" would reward noise. Each row carries the exact chance level of its ROC estimator
+# (chance_tpr), which the registry's value approaches with many non-members.
+for _attack, (_label, _definition, _source) in ATTACKS.items():
+    for _stat, (_alpha, _stat_def) in STATISTICS.items():
+        register(metric_name(_attack, _stat), family="membership", direction=0.5 if _alpha is None else _alpha,
+                 needs=("train",), source=_source,
+                 definition=f"{_stat_def}; attack: {_definition}; members = training profiles subsampled to the "
+                            "number of non-members (held-out profiles); reference = the value of an independent "
+                            "real draw scored as the synthetic set (ideal)")
+
+
+# --------------------------------------------------------------------------------------------- the split
+def membership_split(labels: Sequence[Any] | np.ndarray | int, *, seed: int, with_reference: bool = True
+                     ) -> dict[str, np.ndarray]:
+    """Stratified, seeded partition of the held-out profiles into the audit's parts.
+
+    Parameters
+    ----------
+    labels
+        The held-out profiles' class labels, or their number (one class).
+    seed
+        Seeds the partition.
+    with_reference
+        Three parts (``nonmembers``, ``reference``, ``independent``); ``False``: two (``nonmembers``,
+        ``independent``), for a reference set given separately.
+
+    Returns
+    -------
+    dict
+        Sorted index arrays into the held-out set, one per part. Within each class the profiles are shuffled
+        and dealt to the parts in turn, starting at the part that has received the fewest so far, so every
+        part gets about a third (half) of each class and of the whole.
+    """
+    y = np.zeros(labels, dtype=np.int64) if isinstance(labels, (int, np.integer)) else np.asarray(labels)
+    parts = ("nonmembers", "reference", "independent") if with_reference else ("nonmembers", "independent")
+    rng = np.random.default_rng([int(seed), 18])
+    got: list[list[int]] = [[] for _ in parts]
+    for c in sorted(set(y.tolist()), key=str):
+        idx = rng.permutation(np.flatnonzero(y == c))
+        start = int(np.argmin([len(g) for g in got]))
+        for j, i in enumerate(idx.tolist()):
+            got[(start + j) % len(parts)].append(i)
+    return {p: np.sort(np.asarray(g, dtype=np.int64)) for p, g in zip(parts, got)}
+
+
+def _members(n_train: int, n: int, *, train_labels: np.ndarray | None, nonmember_labels: np.ndarray | None,
+             seed: int) -> np.ndarray:
+    """Indices of the ``n`` training profiles that serve as members (all of them when there are fewer): with
+    the non-members' label mix where the training set has enough of a class, the rest drawn at random."""
+    rng = np.random.default_rng([int(seed), 18, 1])
+    if n >= n_train:
+        return np.arange(n_train)
+    if train_labels is None or nonmember_labels is None:
+        return np.sort(rng.choice(n_train, n, replace=False))
+    chosen: list[int] = []
+    for c in sorted(set(nonmember_labels.tolist()), key=str):
+        pool = np.flatnonzero(train_labels == c)
+        want = int((nonmember_labels == c).sum())
+        chosen += rng.choice(pool, min(want, len(pool)), replace=False).tolist()
+    if len(chosen) < n:
+        rest = np.setdiff1d(np.arange(n_train), chosen)
+        chosen += rng.choice(rest, n - len(chosen), replace=False).tolist()
+    return np.sort(np.asarray(chosen, dtype=np.int64))
+
+
+# --------------------------------------------------------------------------------------------- attacks
+def _nearest2(X: torch.Tensor, S: torch.Tensor) -> np.ndarray:
+    """Squared distance of each row of ``X`` to its nearest row of ``S`` (one blocked pass)."""
+    return _knn.cross_pass(X, S).a_nn2
+
+
+def _mc_counts(X: torch.Tensor, S: torch.Tensor, eps2: float) -> np.ndarray:
+    """Number of rows of ``S`` within squared distance ``eps2`` (``<=``) of each row of ``X``: the k-NN-ball
+    count of :func:`rnagen.metrics._knn.cross_pass` with every synthetic ball of radius ``epsilon`` (the
+    candidates' balls are empty, radius -1)."""
+    cp = _knn.cross_pass(X, S, a_radii2=np.full(len(X), -1.0), b_radii2=np.full(len(S), eps2))
+    assert cp.a_in_b_balls is not None
+    return cp.a_in_b_balls
+
+
+def _pca(reference: np.ndarray, dims: int, seed: int):
+    from sklearn.decomposition import PCA
+
+    return PCA(n_components=dims, random_state=seed).fit(np.asarray(reference, np.float64))
+
+
+def kde_logpdf(data: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """``log`` of the Gaussian KDE of ``data`` at ``points`` (the estimator of ``scipy.stats.gaussian_kde``:
+    kernel covariance = data covariance x Scott's factor ``n^(-1/(d+4))``, equal weights), in log space.
+
+    The points are whitened with the Cholesky factor of the kernel covariance, so the kernel exponent is
+    ``-|z - z_j|^2 / 2``; the squared distances come block by block (:func:`rnagen.metrics._knn.sqdist_blocks`,
+    float64) and are reduced with ``logsumexp``: a point far from every kernel centre keeps a finite, ranked
+    log density where ``exp`` would underflow to 0.
+    """
+    D = np.asarray(data, np.float64)
+    P = np.asarray(points, np.float64)
+    n, d = D.shape
+    cov = np.atleast_2d(np.cov(D, rowvar=False)) * n ** (-2.0 / (d + 4))
+    L = np.linalg.cholesky(cov)
+    zd = torch.from_numpy(np.linalg.solve(L, D.T).T.copy())
+    zp = torch.from_numpy(np.linalg.solve(L, P.T).T.copy())
+    out = np.empty(len(P))
+    for s, e, d2 in _knn.sqdist_blocks(zp, zd):
+        out[s:e] = torch.logsumexp(-0.5 * d2, dim=1).numpy()
+    log_norm = math.log(n) + 0.5 * d * math.log(2 * math.pi) + float(np.log(np.diag(L)).sum())
+    return out - log_norm
+
+
+def _gmm_logpdf(data: np.ndarray, points: np.ndarray, *, seed: int, n_components: int = 8) -> np.ndarray:
+    """``log`` density of a full-covariance Gaussian mixture fitted on ``data`` (at most ``n_components``, at
+    most one per ``d + 2`` profiles); scikit-learn evaluates it with logsumexp."""
+    from sklearn.mixture import GaussianMixture
+
+    n, d = data.shape
+    k = int(max(1, min(n_components, n // (d + 2))))
+    gm = GaussianMixture(n_components=k, covariance_type="full", reg_covar=1e-4, random_state=seed, n_init=1)
+    return gm.fit(np.asarray(data, np.float64)).score_samples(np.asarray(points, np.float64))
+
+
+def _logan(X: np.ndarray, S: np.ndarray, R: np.ndarray, *, seed: int, epochs: int, max_n: int = 5000) -> np.ndarray:
+    """LOGAN-D1 scores: P(synthetic) of an MLP trained on synthetic (1) vs reference (0) profiles (at most
+    ``max_n`` of each, drawn with ``seed``)."""
+    from ._classifiers import fit_classifier
+
+    rng = np.random.default_rng([int(seed), 18, 2])
+    S = S[np.sort(rng.choice(len(S), max_n, replace=False))] if len(S) > max_n else S
+    R = R[np.sort(rng.choice(len(R), max_n, replace=False))] if len(R) > max_n else R
+    Xy = np.concatenate([S, R]).astype(np.float32)
+    y = np.concatenate([np.ones(len(S), np.int64), np.zeros(len(R), np.int64)])
+    clf = fit_classifier(Xy, y, n_classes=2, kind="mlp", seed=seed, epochs=epochs, hidden=128)
+    return clf.predict_proba(np.asarray(X, np.float32))[:, 1].astype(np.float64)
+
+
+def attack_scores(candidates: np.ndarray, synthetic: np.ndarray, reference: np.ndarray, *,
+                  attacks: Sequence[str] = tuple(ATTACKS), epsilon_quantile: float = 0.5, pca_dims: int = 10,
+                  density: Density = "kde", seed: int = 0, epochs: int = 10) -> dict[str, np.ndarray]:
+    """Every attack's membership score (higher = "member") for each candidate profile.
+
+    Parameters
+    ----------
+    candidates
+        Profiles whose membership is guessed (members and non-members, in any order).
+    synthetic
+        The released synthetic set.
+    reference
+        Real profiles from the population that were not trained on (the attacker's calibration sample).
+    attacks
+        Keys of :data:`ATTACKS`.
+    epsilon_quantile
+        The MC attack's ball radius: this quantile of the candidates' nearest-synthetic distances.
+    pca_dims
+        DOMIAS: dimensions of the reference set's PCA space (capped at the number of genes and at two less
+        than the smaller of the synthetic and reference sets, so every covariance is full rank).
+    density
+        DOMIAS's density model: ``kde`` (Gaussian KDE) or ``gmm`` (Gaussian mixture).
+    seed, epochs
+        Seed of the PCA, the mixture and LOGAN's classifier; LOGAN's training epochs.
+
+    Returns
+    -------
+    dict
+        attack key -> float64 scores, one per candidate.
+    """
+    bad = [a for a in attacks if a not in ATTACKS]
+    if bad:
+        raise ValueError(f"unknown attack(s) {bad}; valid: {', '.join(ATTACKS)}")
+    Xn, Sn, Rn = (np.asarray(a, np.float32) for a in (candidates, synthetic, reference))
+    X, S, R = (_knn.as_tensor(a) for a in (Xn, Sn, Rn))
+    out: dict[str, np.ndarray] = {}
+    # the nearest-synthetic distances serve three attacks: one blocked pass
+    d_s = np.sqrt(_nearest2(X, S)) if {"ganleaks", "ganleaks_cal", "mc"} & set(attacks) else np.empty(0)
+    if "ganleaks" in attacks:
+        out["ganleaks"] = -d_s
+    if "ganleaks_cal" in attacks:
+        out["ganleaks_cal"] = np.sqrt(_nearest2(X, R)) - d_s
+    if "mc" in attacks:
+        eps = float(np.quantile(d_s, epsilon_quantile))
+        out["mc"] = _mc_counts(X, S, eps * eps).astype(np.float64) / len(Sn)
+    if "logan" in attacks:
+        out["logan"] = _logan(Xn, Sn, Rn, seed=seed, epochs=epochs)
+    if "domias" in attacks:
+        dims = int(max(1, min(pca_dims, Xn.shape[1], len(Sn) - 2, len(Rn) - 2)))
+        pca = _pca(Rn, dims, seed)
+        zx, zs, zr = (pca.transform(np.asarray(a, np.float64)) for a in (Xn, Sn, Rn))
+        if density == "kde":
+            out["domias"] = kde_logpdf(zs, zx) - kde_logpdf(zr, zx)
+        elif density == "gmm":
+            out["domias"] = _gmm_logpdf(zs, zx, seed=seed) - _gmm_logpdf(zr, zx, seed=seed)
+        else:
+            raise ValueError(f"density must be 'kde' or 'gmm', not {density!r}")
+    return {a: out[a] for a in attacks}
+
+
+# --------------------------------------------------------------------------------------------- ROC
+def roc_vertices(pos: np.ndarray, neg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Vertices ``(fpr, tpr)`` of the ROC curve of scores ``pos`` (members) vs ``neg`` (non-members): from
+    ``(0, 0)``, one vertex per distinct score (thresholds high to low, ``score >= threshold`` called member),
+    to ``(1, 1)``."""
+    roc = _Roc(np.asarray(pos, np.float64), np.asarray(neg, np.float64))
+    fpr, tpr = roc.curves(roc.pos_w[None], roc.neg_w[None])
+    return fpr[0], tpr[0]
+
+
+def tpr_at_fpr(fpr: np.ndarray, tpr: np.ndarray, alpha: float) -> float:
+    """TPR at FPR ``alpha`` on the interpolated ROC (see the module docstring): linear between the last vertex
+    with FPR <= ``alpha`` (the largest TPR reached at that FPR) and the next vertex."""
+    return float(_tpr_at(np.asarray(fpr)[None], np.asarray(tpr)[None], alpha)[0])
+
+
+def _tpr_at(fpr: np.ndarray, tpr: np.ndarray, alpha: float) -> np.ndarray:
+    """:func:`tpr_at_fpr` for each row of ``(B, G)`` vertex arrays (FPR non-decreasing along a row)."""
+    i = (fpr <= alpha).sum(1) - 1
+    j = np.minimum(i + 1, fpr.shape[1] - 1)
+    rows = np.arange(len(fpr))
+    f0, f1, t0, t1 = fpr[rows, i], fpr[rows, j], tpr[rows, i], tpr[rows, j]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = t0 + (t1 - t0) * (alpha - f0) / (f1 - f0)
+    return np.where(j > i, out, t0)
+
+
+class _Roc:
+    """Member and non-member scores sorted once (high to low); a bootstrap replicate is a vector of counts per
+    profile, so every replicate's ROC comes from cumulative sums over the same order (no re-sorting)."""
+
+    def __init__(self, pos: np.ndarray, neg: np.ndarray):
+        s = np.concatenate([pos, neg])
+        self.order = np.argsort(-s, kind="stable")
+        ss = s[self.order]
+        # the last position of each distinct score: the ROC vertices
+        self.last = np.concatenate([np.flatnonzero(np.diff(ss) != 0), [len(ss) - 1]])
+        self.n_pos = len(pos)
+        self.pos_w = np.concatenate([np.ones(len(pos)), np.zeros(len(neg))])
+        self.neg_w = 1.0 - self.pos_w
+
+    def curves(self, wp: np.ndarray, wn: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(fpr, tpr)`` vertex arrays ``(B, G + 1)`` for member / non-member weights ``(B, n)`` (input order)."""
+        tp = np.cumsum(wp[:, self.order], 1)[:, self.last]
+        fp = np.cumsum(wn[:, self.order], 1)[:, self.last]
+        zero = np.zeros((len(wp), 1))
+        return (np.concatenate([zero, fp / fp[:, -1:]], 1), np.concatenate([zero, tp / tp[:, -1:]], 1))
+
+    def statistics(self, wp: np.ndarray, wn: np.ndarray) -> dict[str, np.ndarray]:
+        """Every statistic of :data:`STATISTICS` per replicate: the AUC as the area under the vertices
+        (trapezoids: ties count half, the Mann-Whitney U), the TPRs by :func:`tpr_at_fpr`."""
+        fpr, tpr = self.curves(wp, wn)
+        out = {}
+        for k, (alpha, _) in STATISTICS.items():
+            if alpha is None:
+                out[k] = 0.5 * (np.diff(fpr, axis=1) * (tpr[:, 1:] + tpr[:, :-1])).sum(1)
+            else:
+                out[k] = _tpr_at(fpr, tpr, alpha)
+        return out
+
+
+def attack_statistics(pos: np.ndarray, neg: np.ndarray) -> dict[str, float]:
+    """AUC and the TPRs at FPR 0.1 and 0.01 (:data:`STATISTICS`) of member scores ``pos`` vs non-member
+    scores ``neg``."""
+    roc = _Roc(np.asarray(pos, np.float64), np.asarray(neg, np.float64))
+    return {k: float(v[0]) for k, v in roc.statistics(roc.pos_w[None], roc.neg_w[None]).items()}
+
+
+def chance_tpr(alpha: float, n_nonmembers: int) -> float:
+    """Expected TPR at FPR ``alpha`` on the interpolated ROC for scores without information (members and
+    non-members exchangeable, no ties): the share of members above the ``(floor(alpha n) + 1)``-th highest
+    non-member, ``(floor(alpha n) + 1) / (n + 1)``."""
+    n = int(n_nonmembers)
+    return min(1.0, (math.floor(alpha * n + 1e-9) + 1) / (n + 1))
+
+
+def _bootstrap(scores: Mapping[str, np.ndarray], n_pos: int, *, n_boot: int, rng: np.random.Generator,
+               chunk: int = 100) -> dict[str, dict[str, tuple[float, float]]]:
+    """Percentile CIs of every statistic of every attack; members and non-members resampled separately (one
+    draw shared by the attacks, as counts per profile), the scores held fixed."""
+    n = len(next(iter(scores.values())))
+    n_neg = n - n_pos
+    rocs = {a: _Roc(s[:n_pos], s[n_pos:]) for a, s in scores.items()}
+    reps: dict[str, dict[str, list[np.ndarray]]] = {a: {k: [] for k in STATISTICS} for a in scores}
+    for b0 in range(0, n_boot, chunk):
+        m = min(chunk, n_boot - b0)
+        ip = rng.integers(0, n_pos, (m, n_pos))
+        ineg = rng.integers(0, n_neg, (m, n_neg))
+        wp = np.zeros((m, n))
+        wn = np.zeros((m, n))
+        rows = np.arange(m)[:, None]
+        np.add.at(wp, (rows, ip), 1.0)
+        np.add.at(wn, (rows, n_pos + ineg), 1.0)
+        for a, roc in rocs.items():
+            for k, v in roc.statistics(wp, wn).items():
+                reps[a][k].append(v)
+    return {a: {k: percentile_ci(np.concatenate(v)) for k, v in st.items()} for a, st in reps.items()}
+
+
+@dataclass(frozen=True)
+class _Audit:
+    """The statistics of every attack on one synthetic set: values, per-attack scores (members first)."""
+
+    values: dict[str, dict[str, float]]
+    scores: dict[str, np.ndarray]
+
+
+def _audit(members: np.ndarray, nonmembers: np.ndarray, synthetic: np.ndarray, reference: np.ndarray,
+           **kw: Any) -> _Audit:
+    X = np.concatenate([members, nonmembers])
+    scores = attack_scores(X, synthetic, reference, **kw)
+    n = len(members)
+    return _Audit({a: attack_statistics(s[:n], s[n:]) for a, s in scores.items()}, scores)
+
+
+def membership_inference(members, nonmembers, synthetic, reference, *, attacks: Sequence[str] = tuple(ATTACKS),
+                         n_boot: int = 1000, seed: int = 0, epsilon_quantile: float = 0.5, pca_dims: int = 10,
+                         density: Density = "kde", epochs: int = 10) -> dict[str, dict[str, Any]]:
+    """Run the attacks on one synthetic set and report AUC and TPRs at FPR 0.1 / 0.01 with bootstrap CIs.
+
+    Parameters
+    ----------
+    members, nonmembers
+        Training profiles and held-out profiles the generator never saw (same columns, same preprocessing as
+        the other sets; equal sizes give a balanced AUC).
+    synthetic, reference
+        The synthetic set and real reference profiles disjoint from both (see the module docstring).
+    attacks, epsilon_quantile, pca_dims, density, epochs
+        See :func:`attack_scores`.
+    n_boot, seed
+        Bootstrap resamples (0: no CI) and the seed of the attacks and the resampling.
+
+    Returns
+    -------
+    dict
+        attack -> ``{statistic: value, statistic + "_ci": (low, high), "chance": {statistic: chance level}}``.
+    """
+    a = _audit(*(np.asarray(x, np.float32) for x in (members, nonmembers, synthetic, reference)), attacks=attacks,
+               epsilon_quantile=epsilon_quantile, pca_dims=pca_dims, density=density, seed=seed, epochs=epochs)
+    n_pos, n_neg = len(members), len(nonmembers)
+    ci = _bootstrap(a.scores, n_pos, n_boot=n_boot, rng=np.random.default_rng(seed)) if n_boot > 0 else {}
+    chance = {k: (0.5 if al is None else chance_tpr(al, n_neg)) for k, (al, _) in STATISTICS.items()}
+    return {att: {**v, **{f"{k}_ci": ci.get(att, {}).get(k, (math.nan, math.nan)) for k in v}, "chance": chance}
+            for att, v in a.values.items()}
+
+
+# --------------------------------------------------------------------------------------------- verdict
+def verdict(rows: Mapping[str, Mapping[str, Any]], *, statistic: str = "tpr_at_fpr001") -> str:
+    """A plain-language line: which attacks beat chance on ``statistic``, judged by the CI.
+
+    ``rows`` maps indicator names to ``{"value", "ci_low", "ci_high", "direction"}`` (an ``evaluate`` row or
+    a leaderboard entry); an attack beats chance when the lower end of its 95% CI lies above the chance level
+    (the row's target direction).
+    """
+    alpha = STATISTICS[statistic][0]
+    beaten, seen = [], 0
+    for att, (label, _, _) in ATTACKS.items():
+        r = rows.get(metric_name(att, statistic))
+        if not r or r.get("value") is None or not math.isfinite(float(r["value"])):
+            continue
+        seen += 1
+        target = r.get("direction")
+        try:
+            chance = float(str(target).removeprefix("target ")) if target is not None else float(alpha or 0.5)
+        except ValueError:
+            chance = float(alpha or 0.5)
+        lo = r.get("ci_low")
+        if lo is not None and math.isfinite(float(lo)) and float(lo) > chance:
+            beaten.append(f"{label} ({float(r['value']):.3g}, CI low {float(lo):.3g} > chance {chance:.3g})")
+    what = "AUC" if alpha is None else f"FPR {alpha:g}"
+    if not seen:
+        return f"membership inference at {what}: not measured"
+    if not beaten:
+        return f"no attack beats chance at {what}"
+    return f"{len(beaten)} of {seen} attacks beat chance at {what}: " + "; ".join(beaten)
+
+
+# --------------------------------------------------------------------------------------------- scorer
+_NAMES = tuple(metric_name(a, k) for a in ATTACKS for k in STATISTICS)
+#: the smallest held-out set the audit runs on (two non-members, two reference and two independent profiles)
+MIN_HOLDOUT = 6
+
+
+def membership_sets(*, real_labels: np.ndarray | None, n_real: int, train_labels: np.ndarray | None,
+                    n_train: int, seed: int, with_reference: bool = True) -> dict[str, np.ndarray]:
+    """The audit's index sets: :func:`membership_split` of the held-out set (``nonmembers``, ``reference``
+    unless given separately, ``independent``: indices into it) and ``members`` (indices into the training
+    set: as many as the non-members, with their label mix). ``evaluate`` and the benchmark's split record
+    both call this, so the record names exactly the profiles attacked."""
+    part = membership_split(real_labels if real_labels is not None else n_real, seed=seed,
+                            with_reference=with_reference)
+    yn = None if real_labels is None else np.asarray(real_labels)[part["nonmembers"]]
+    part["members"] = _members(n_train, len(part["nonmembers"]), train_labels=train_labels, nonmember_labels=yn,
+                               seed=seed)
+    return part
+
+
+def _parts(ctx: EvalContext) -> dict[str, Any] | None:
+    """The audit's sets from the context (None when the held-out set is too small to split)."""
+    R, T = ctx.real, ctx.train
+    assert T is not None
+    given = ctx.mia_reference is not None
+    if len(R) < (4 if given else MIN_HOLDOUT) or len(T) < 2:
+        return None
+    seed = ctx.seed if ctx.membership_seed is None else ctx.membership_seed
+    idx = membership_sets(real_labels=ctx.real_labels, n_real=len(R), train_labels=ctx.train_labels,
+                          n_train=len(T), seed=seed, with_reference=not given)
+    return {"members": T[idx["members"]], "nonmembers": R[idx["nonmembers"]], "independent": R[idx["independent"]],
+            "reference": ctx.mia_reference if given else R[idx["reference"]], "seed": seed}
+
+
+# order 110: after every other family, so their rows and bootstrap draws are the same with or without it
+@scorer("membership", order=110, metrics=_NAMES)
+def score_membership(ctx: EvalContext) -> Scored:
+    """Every attack on the synthetic set (value and CI), on an independent real draw (the reference column:
+    the ideal) and on the training set itself (``attrs["membership"]["copies"]``: the worst case)."""
+    want = [n for n in _NAMES if ctx.wants(n)]
+    attacks = [a for a in ATTACKS if any(metric_name(a, k) in want for k in STATISTICS)]
+    p = _parts(ctx)
+    if p is None:
+        note = ("the held-out set is too small for the membership audit (at least "
+                f"{MIN_HOLDOUT} profiles, 4 with a separate reference set)")
+        return Scored([ctx.row(n, np.nan) for n in want], {"membership": {"note": note}})
+    seed = int(p["seed"])
+    kw: dict[str, Any] = {"attacks": attacks, "seed": seed, "epochs": ctx.epochs, **ctx.membership_options}
+    M, N, Rf = p["members"], p["nonmembers"], p["reference"]
+    assert ctx.train is not None
+    model = _audit(M, N, ctx.synthetic, Rf, **kw)
+    ideal = _audit(M, N, p["independent"], Rf, **kw)
+    copies = _audit(M, N, ctx.train, Rf, **kw)
+    ci = _bootstrap(model.scores, len(M), n_boot=ctx.n_boot, rng=ctx.rng) if ctx.n_boot > 0 else {}
+    rows = []
+    for a in attacks:
+        for k, (alpha, _) in STATISTICS.items():
+            name = metric_name(a, k)
+            if name not in want:
+                continue
+            target = None if alpha is None else f"target {chance_tpr(alpha, len(N)):.3g}"
+            rows.append(ctx.row(name, model.values[a][k], ci.get(a, {}).get(k, (np.nan, np.nan)),
+                                ideal.values[a][k], n_boot=ctx.n_boot if ci else 0, direction=target))
+    table = {r["name"]: r for r in rows}
+    attrs = {"sizes": {"members": len(M), "nonmembers": len(N), "reference": len(Rf),
+                       "independent": len(p["independent"]), "copies": len(ctx.train)},
+             "reference_given": ctx.mia_reference is not None, "split_seed": seed,
+             "options": dict(ctx.membership_options),
+             "copies": {metric_name(a, k): float(v) for a in attacks for k, v in copies.values[a].items()
+                        if metric_name(a, k) in want},
+             "verdict": verdict(table)}
+    return Scored(rows, {"membership": attrs})

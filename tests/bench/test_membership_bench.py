@@ -1,0 +1,67 @@
+"""The benchmark's membership audit: its sets in split.json, the copying generator (the real row) and the
+independent real draw (each indicator's reference) next to every model, and the report's verdict lines."""
+import importlib.util
+import json
+from html import escape as html_escape
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rnagen.metrics import membership as mm
+
+_spec = importlib.util.spec_from_file_location("rnagen_tests_tiny_bench_mia", Path(__file__).with_name("tiny_bench.py"))
+tiny = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(tiny)
+
+MIA = tuple(mm.metric_name(a, k) for a in ("ganleaks", "mc", "domias") for k in mm.STATISTICS)
+
+
+@pytest.fixture(scope="module")
+def mia_bench(tmp_path_factory):
+    from rnagen.bench import run_benchmark
+
+    base = tmp_path_factory.mktemp("mia_bench")
+    csv = tiny.write_labelled_csv(base / "expr.csv", n_per=30)
+    out = base / "bench"
+    board = run_benchmark(csv, label_key="kind", models="gaussian", out_dir=out, budget="fast", metrics=MIA,
+                          evaluate_options={"n_boot": 100}, progress=False, device="cpu", seed=3)
+    return out, board
+
+
+def test_split_record_names_disjoint_stratified_sets(mia_bench):
+    out, _ = mia_bench
+    split = json.loads((out / "split.json").read_text())
+    m = split["membership"]
+    assert m["seed"] == 3 and m["stratified_by"] == "kind"
+    parts = [set(m[k]) for k in ("nonmembers", "reference", "independent")]
+    assert set().union(*parts) == set(split["test"]) and sum(map(len, parts)) == len(split["test"])
+    assert set(m["members"]) <= set(split["train"]) and len(m["members"]) == len(m["nonmembers"]) == 6
+    # the same sets as evaluate draws with the benchmark's seed
+    import pandas as pd
+
+    df = pd.read_csv(out.parent / "expr.csv", index_col=0)
+    yte, ytr = df.loc[split["test"], "kind"].to_numpy(), df.loc[split["train"], "kind"].to_numpy()
+    idx = mm.membership_sets(real_labels=yte, n_real=len(yte), train_labels=ytr, n_train=len(ytr), seed=3)
+    assert list(np.asarray(split["test"])[idx["nonmembers"]]) == m["nonmembers"]
+    assert list(np.asarray(split["train"])[idx["members"]]) == m["members"]
+
+
+def test_copies_row_reference_and_report_verdict(mia_bench):
+    out, board = mia_bench
+    b = board.set_index("model")
+    # the real row scores the training profiles as the synthetic set: the copying generator, found by GAN-Leaks
+    assert b.loc["real", "mia_ganleaks_auc"] == 1.0 and b.loc["real", "mia_mc_auc"] == 1.0
+    assert b.loc["gaussian", "mia_ganleaks_auc"] < 1.0
+    meta = json.loads((out / "leaderboard.json").read_text())
+    assert 0.0 <= meta["references"]["mia_ganleaks_auc"] <= 1.0  # the independent real draw
+    assert meta["directions"]["mia_ganleaks_auc"] == 0.5
+    assert meta["directions"]["mia_ganleaks_tpr_at_fpr001"] == pytest.approx(1 / 7, abs=1e-3)  # 6 non-members
+    html = (out / "report.html").read_text()
+    assert 'id="membership-table"' in html and "copies (real training profiles" in html
+    assert "independent real draw" in html
+    line = mm.verdict({n: {"value": b.loc["gaussian", n], "ci_low": b.loc["gaussian", n + "_ci_low"],
+                           "ci_high": b.loc["gaussian", n + "_ci_high"], "direction": meta["directions"][n]}
+                       for n in MIA})
+    assert f"<strong>gaussian</strong>: {html_escape(line)}" in html
+    assert "All indicators" not in html or "mia_ganleaks_auc</th>" not in html

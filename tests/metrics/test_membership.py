@@ -1,0 +1,285 @@
+"""Membership-inference audit: analytic cases (copies, held-out real data, a Gaussian fitted to a large
+population), agreement of every attack and statistic with a dense brute-force implementation, numerical
+stability in 500 dimensions, the split, and the CLI's --reference."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from rnagen.metrics import evaluate
+from rnagen.metrics import membership as mm
+
+MIA = [mm.metric_name(a, k) for a in mm.ATTACKS for k in mm.STATISTICS]
+
+
+def population(n: int, *, d: int = 8, n_classes: int = 4, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Draws from a fixed mixture of ``n_classes`` Gaussians (class means on a sphere, shared covariance)."""
+    means = np.random.default_rng(99).normal(0, 2.0, (n_classes, d))
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % n_classes
+    return (means[y] + rng.normal(0, 1.0, (n, d))).astype(np.float32), y.astype(str)
+
+
+def _rows(df) -> dict:
+    return {r["name"]: r for r in df.to_dict("records")}
+
+
+# ------------------------------------------------------------------------------------------- analytic cases
+def test_copying_generator_is_detected_and_is_the_copies_reference():
+    T, yt = population(240, seed=1)
+    R, yr = population(150, seed=2)
+    df = evaluate(R, T, train=T, real_labels=yr, synthetic_labels=yt, train_labels=yt, metrics=MIA, n_boot=200)
+    rows = _rows(df)
+    # every member sits at distance 0 from a synthetic profile, no non-member does
+    assert rows["mia_ganleaks_auc"]["value"] == 1.0 and rows["mia_mc_auc"]["value"] == 1.0
+    assert rows["mia_ganleaks_tpr_at_fpr001"]["value"] == 1.0
+    assert rows["mia_ganleaks_auc"]["ci_low"] == 1.0
+    assert rows["mia_ganleaks_cal_auc"]["value"] > 0.9
+    att = df.attrs["membership"]
+    # the synthetic set IS the training set here, so the worst-case reference equals the value
+    for name in MIA:
+        assert att["copies"][name] == pytest.approx(rows[name]["value"])
+    assert att["sizes"] == {"members": 50, "nonmembers": 50, "reference": 50, "independent": 50, "copies": 240}
+    assert "beat chance at FPR 0.01" in att["verdict"]
+    assert "GAN-Leaks (1, CI low 1" in att["verdict"] and "MC set membership (1, CI low 1" in att["verdict"]
+    # the independent real draw (the ideal) is far from the copies
+    assert abs(rows["mia_ganleaks_auc"]["reference"] - 0.5) < 0.2
+    assert rows["mia_ganleaks_auc"]["direction"] == "target 0.5"
+    assert rows["mia_ganleaks_tpr_at_fpr001"]["direction"] == f"target {1 / 51:.3g}"
+
+
+def test_held_out_real_data_gives_chance_within_the_ci():
+    T, yt = population(600, seed=3)
+    R, yr = population(600, seed=4)
+    S, ys = population(600, seed=5)  # a fresh real draw: the generator an auditor hopes for
+    df = evaluate(R, S, train=T, real_labels=yr, synthetic_labels=ys, train_labels=yt, metrics=MIA, n_boot=300)
+    rows = _rows(df)
+    for a in mm.ATTACKS:
+        r = rows[mm.metric_name(a, "auc")]
+        assert r["ci_low"] <= 0.5 <= r["ci_high"], (a, r)
+        assert abs(r["value"] - 0.5) < 0.08, (a, r)
+        assert abs(r["reference"] - 0.5) < 0.1, (a, r)
+    assert df.attrs["membership"]["verdict"] == "no attack beats chance at FPR 0.01"
+
+
+def test_gaussian_fitted_on_a_large_population_gives_near_chance():
+    T, _ = population(4000, seed=6, n_classes=1)
+    R, _ = population(300, seed=7, n_classes=1)
+    rng = np.random.default_rng(8)
+    mu, cov = T.mean(0), np.cov(T, rowvar=False)
+    S = rng.multivariate_normal(mu, cov, size=2000).astype(np.float32)
+    res = mm.membership_inference(T[:100], R[:100], S, R[100:], n_boot=200, seed=0)
+    for a, v in res.items():
+        assert abs(v["auc"] - 0.5) < 0.1, (a, v["auc"])
+        assert v["chance"]["tpr_at_fpr001"] == pytest.approx(2 / 101)  # alpha n = 1: above the 2nd non-member
+    # five 95% intervals: one may miss 0.5 by chance (here LOGAN's, whose CI holds its classifier fixed)
+    assert sum(v["auc_ci"][0] <= 0.5 <= v["auc_ci"][1] for v in res.values()) >= 4
+
+
+# ------------------------------------------------------------------------------------------- brute force
+def _dense(X, S):
+    return np.sqrt(((X[:, None, :].astype(np.float64) - S[None, :, :].astype(np.float64)) ** 2).sum(-1))
+
+
+def test_every_attack_agrees_with_a_dense_brute_force():
+    from scipy.stats import gaussian_kde
+    from sklearn.decomposition import PCA
+
+    from rnagen.metrics._classifiers import fit_classifier
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(30, 6)).astype(np.float32)
+    S = rng.normal(0.2, 1.1, size=(45, 6)).astype(np.float32)
+    R = rng.normal(size=(25, 6)).astype(np.float32)
+    got = mm.attack_scores(X, S, R, pca_dims=3, seed=4, epochs=3)
+    ds, dr = _dense(X, S), _dense(X, R)
+    np.testing.assert_allclose(got["ganleaks"], -ds.min(1), rtol=1e-10)
+    np.testing.assert_allclose(got["ganleaks_cal"], dr.min(1) - ds.min(1), rtol=1e-10, atol=1e-12)
+    eps = np.median(ds.min(1))
+    np.testing.assert_array_equal(got["mc"], (ds <= eps).sum(1) / len(S))
+    assert len(set(got["mc"].tolist())) >= 3  # the counts vary: the comparison is not between constants
+    clf = fit_classifier(np.concatenate([S, R]), np.r_[np.ones(45), np.zeros(25)].astype(np.int64), n_classes=2,
+                         kind="mlp", seed=4, epochs=3, hidden=128)
+    np.testing.assert_allclose(got["logan"], clf.predict_proba(X)[:, 1], rtol=1e-6)
+    pca = PCA(n_components=3, random_state=4).fit(R.astype(np.float64))
+    zx, zs, zr = (pca.transform(a.astype(np.float64)) for a in (X, S, R))
+    want = gaussian_kde(zs.T).logpdf(zx.T) - gaussian_kde(zr.T).logpdf(zx.T)
+    np.testing.assert_allclose(got["domias"], want, rtol=1e-7, atol=1e-9)
+
+
+def test_gmm_density_option_ranks_copies_and_differs_from_kde():
+    T, _ = population(300, seed=9)
+    R, _ = population(200, seed=10)
+    X = np.concatenate([T[:60], R[:60]])
+    kde = mm.attack_scores(X, T, R[60:], attacks=("domias",), pca_dims=4)["domias"]
+    gmm = mm.attack_scores(X, T, R[60:], attacks=("domias",), pca_dims=4, density="gmm")["domias"]
+    assert np.isfinite(gmm).all() and not np.allclose(gmm, kde)
+    with pytest.raises(ValueError, match="density"):
+        mm.attack_scores(X, T, R, attacks=("domias",), density="flow")  # type: ignore[arg-type]
+
+
+def test_roc_statistics_agree_with_brute_force_and_ties():
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(1)
+    pos, neg = rng.normal(0.7, 1, 80), rng.normal(0, 1, 120)
+    st = mm.attack_statistics(pos, neg)
+    assert st["auc"] == pytest.approx(roc_auc_score(np.r_[np.ones(80), np.zeros(120)], np.r_[pos, neg]))
+    # untied scores: the interpolated ROC is the staircase, max TPR over thresholds with FPR <= alpha
+    for alpha, key in ((0.1, "tpr_at_fpr01"), (0.01, "tpr_at_fpr001")):
+        best = max((pos >= t).mean() for t in np.r_[np.inf, pos, neg] if (neg >= t).mean() <= alpha)
+        assert st[key] == pytest.approx(best)
+    # all scores tied: the diagonal (random tie-breaking), TPR = FPR, AUC 0.5
+    tied = mm.attack_statistics(np.zeros(10), np.zeros(40))
+    assert tied == pytest.approx({"auc": 0.5, "tpr_at_fpr01": 0.1, "tpr_at_fpr001": 0.01})
+
+
+def test_chance_level_of_the_tpr_matches_simulation():
+    rng = np.random.default_rng(2)
+    n = 35
+    sims = [mm.attack_statistics(rng.normal(size=n), rng.normal(size=n))["tpr_at_fpr001"] for _ in range(3000)]
+    assert np.mean(sims) == pytest.approx(mm.chance_tpr(0.01, n), abs=0.004)
+    assert mm.chance_tpr(0.01, n) == pytest.approx(1 / 36) and mm.chance_tpr(0.1, 1000) == pytest.approx(101 / 1001)
+
+
+# ------------------------------------------------------------------------------------------- 500 dimensions
+def test_stable_in_500_dimensions_where_exp_underflows():
+    rng = np.random.default_rng(3)
+    d = 500
+    data = rng.normal(size=(700, d))
+    shifts = np.array([3.0, 3.5, 4.0, 5.0])
+    far = np.stack([np.full(d, s) for s in shifts]) + rng.normal(size=(4, d)) * 0.01
+    # the naive kernel sum underflows to exactly 0 for every far point: log density -inf, no ranking left
+    n = len(data)
+    cov = np.cov(data, rowvar=False) * n ** (-2.0 / (d + 4))
+    L = np.linalg.cholesky(cov)
+    zf, zd = np.linalg.solve(L, far.T).T, np.linalg.solve(L, data.T).T
+    naive = np.exp(-0.5 * ((zf[:, None, :] - zd[None]) ** 2).sum(-1)).sum(1)
+    assert (naive == 0).all()
+    logp = mm.kde_logpdf(data, far)
+    assert np.isfinite(logp).all() and (np.diff(logp) < 0).all()  # farther: strictly lower log density
+    # the whole audit on 500-gene profiles: a copying generator is still found by every distance attack
+    T = rng.normal(size=(200, d)).astype(np.float32) * 5
+    R = rng.normal(size=(150, d)).astype(np.float32) * 5
+    res = mm.membership_inference(T[:50], R[:50], T, R[50:], n_boot=0, pca_dims=10)
+    assert all(np.isfinite(v["auc"]) for v in res.values())
+    assert res["ganleaks"]["auc"] == 1.0 and res["mc"]["auc"] == 1.0
+
+
+# ------------------------------------------------------------------------------------------- the split
+def test_split_is_stratified_disjoint_and_seeded():
+    y = np.repeat(["a", "b", "c", "d"], [9, 7, 3, 1])
+    part = mm.membership_split(y, seed=5)
+    allidx = np.concatenate(list(part.values()))
+    assert sorted(allidx.tolist()) == list(range(len(y)))
+    assert sorted(len(p) for p in part.values()) == [6, 7, 7]
+    for c, n in (("a", 9), ("b", 7)):
+        per = [int((y[p] == c).sum()) for p in part.values()]
+        assert max(per) - min(per) <= 1 and sum(per) == n
+    assert all(np.array_equal(part[k], mm.membership_split(y, seed=5)[k]) for k in part)
+    assert not np.array_equal(part["nonmembers"], mm.membership_split(y, seed=6)["nonmembers"])
+    two = mm.membership_split(y, seed=5, with_reference=False)
+    assert set(two) == {"nonmembers", "independent"} and len(two["nonmembers"]) + len(two["independent"]) == 20
+    sets = mm.membership_sets(real_labels=y, n_real=20, train_labels=np.repeat(["a", "b", "c", "d"], 10),
+                              n_train=40, seed=5)
+    ytr = np.repeat(["a", "b", "c", "d"], 10)
+    assert sorted(ytr[sets["members"]].tolist()) == sorted(y[sets["nonmembers"]].tolist())
+
+
+def test_membership_rows_leave_the_other_rows_unchanged():
+    T, yt = population(120, seed=11)
+    R, yr = population(60, seed=12)
+    S, ys = population(120, seed=13)
+    kw = dict(train=T, real_labels=yr, synthetic_labels=ys, train_labels=yt, n_boot=50, n_boot_expensive=2,
+              classifier_seeds=(0,), epochs=2, k=3)
+    other = ["precision", "density", "aa_ts", "dcr_share", "tstr_logreg_accuracy"]
+    a = evaluate(R, S, metrics=other, **kw)
+    b = evaluate(R, S, metrics=other + MIA[:3], **kw)
+    assert b.iloc[: len(a)][["name", "value", "ci_low", "ci_high"]].equals(a[["name", "value", "ci_low", "ci_high"]])
+    assert b["name"].tolist()[len(a):] == MIA[:3]
+
+
+def test_separate_reference_and_too_small_sets():
+    T, yt = population(80, seed=14)
+    R, yr = population(30, seed=15)
+    Ref, _ = population(25, seed=16)
+    df = evaluate(R, T, train=T, real_labels=yr, synthetic_labels=yt, train_labels=yt, metrics=MIA[:1],
+                  n_boot=0, mia_reference=Ref)
+    att = df.attrs["membership"]
+    assert att["reference_given"] and att["sizes"]["reference"] == 25
+    assert att["sizes"]["nonmembers"] + att["sizes"]["independent"] == 30
+    gmm = evaluate(R, T, train=T, real_labels=yr, synthetic_labels=yt, train_labels=yt, metrics=["mia_domias_auc"],
+                   n_boot=0, mia_reference=Ref, mia_density="gmm", mia_pca_dims=3)
+    assert gmm.attrs["membership"]["options"] == {"density": "gmm", "pca_dims": 3}
+    kde = evaluate(R, T, train=T, real_labels=yr, synthetic_labels=yt, train_labels=yt, metrics=["mia_domias_auc"],
+                   n_boot=0, mia_reference=Ref, mia_pca_dims=3)
+    assert gmm["value"].iloc[0] != kde["value"].iloc[0]
+    small = evaluate(R[:5], T, train=T, metrics=MIA[:1], n_boot=0)
+    assert np.isnan(small["value"].iloc[0]) and "too small" in small.attrs["membership"]["note"]
+
+
+# ------------------------------------------------------------------------------------------- CLI
+def _h5ad(path, X, y, prefix):
+    import anndata as ad
+    import pandas as pd
+
+    a = ad.AnnData(X=np.asarray(X, np.float32), obs=pd.DataFrame({"kind": pd.Categorical(y)},
+                   index=[f"{prefix}{i}" for i in range(len(X))]),
+                   var=pd.DataFrame(index=[f"g{j}" for j in range(X.shape[1])]))
+    a.write_h5ad(path)
+    return str(path)
+
+
+@pytest.fixture
+def cli_sets(tmp_path):
+    T, yt = population(60, seed=17)
+    R, yr = population(30, seed=18)
+    Ref, yf = population(20, seed=19)
+    return {"train": _h5ad(tmp_path / "train.h5ad", T + 8, yt, "t"),
+            "real": _h5ad(tmp_path / "real.h5ad", R + 8, yr, "r"),
+            "ref": _h5ad(tmp_path / "ref.h5ad", Ref + 8, yf, "f"), "tmp": tmp_path}
+
+
+def _run(argv, capsys):
+    from rnagen.cli.main import main
+
+    capsys.readouterr()
+    rc = main([str(a) for a in argv])
+    return rc, capsys.readouterr()
+
+
+def test_cli_reference_set_is_used(cli_sets, capsys):
+    out = cli_sets["tmp"] / "m.json"
+    rc, cap = _run(["evaluate", "--real", cli_sets["real"], "--synthetic", cli_sets["train"], "--train",
+                    cli_sets["train"], "--reference", cli_sets["ref"], "--label-key", "kind", "--metrics",
+                    "mia_ganleaks_auc,mia_mc_auc,mia_ganleaks_tpr_at_fpr001", "--n-boot", "20", "--floor", "none",
+                    "--out", out], capsys)
+    assert rc == 0, cap.err
+    assert "membership inference: 1 of 1 attacks beat chance at FPR 0.01: GAN-Leaks (1, CI low 1" in cap.out
+    res = json.loads(out.read_text())
+    assert res["inputs"]["n_reference"] == 20 and res["membership"]["reference_given"] is True
+    assert [m["value"] for m in res["metrics"]] == [1.0, 1.0, 1.0]
+
+
+@pytest.mark.parametrize("case, match", [
+    ("overlap_train", "shares"), ("overlap_real", "shares"), ("no_train", "needs --train"),
+    ("missing", "ref_missing"), ("genes", "genes"), ("tiny", "at least 3"),
+])
+def test_cli_bad_reference_is_one_line_exit_2(cli_sets, capsys, case, match):
+    tmp = cli_sets["tmp"]
+    ref = {"overlap_train": cli_sets["train"], "overlap_real": cli_sets["real"], "no_train": cli_sets["ref"],
+           "missing": str(tmp / "ref_missing.h5ad"),
+           "genes": _h5ad(tmp / "ref_genes.h5ad", np.ones((10, 3)), ["x"] * 10, "q"),
+           "tiny": _h5ad(tmp / "ref_tiny.h5ad", np.ones((2, 8)), ["x"] * 2, "z")}[case]
+    out = tmp / "bad.json"
+    argv = ["evaluate", "--real", cli_sets["real"], "--synthetic", cli_sets["train"], "--reference", ref,
+            "--metrics", "mia_ganleaks_auc", "--n-boot", "5", "--floor", "none", "--out", out]
+    if case != "no_train":
+        argv += ["--train", cli_sets["train"]]
+    rc, cap = _run(argv, capsys)
+    lines = [ln for ln in cap.err.splitlines() if ln.strip()]
+    assert rc == 2 and len(lines) == 1 and lines[0].startswith("rnagen: error:"), cap.err
+    assert match in lines[0] and "Traceback" not in cap.err
+    assert not out.exists()
