@@ -305,10 +305,10 @@ def test_read_leaderboard_renames_columns_of_earlier_versions(tmp_path):
 
 def test_rows_whose_name_has_a_plus_find_their_floor():
     """``dpm++`` is a plain row (its floor is ``gaussian``); ``dpm+++linear`` is its linear reconstruction."""
-    from rnagen.bench.runner import _gap_per_seed, _reconstruction_method
+    from rnagen.bench.runner import _gap_per_seed, reconstruction_method
 
-    assert _reconstruction_method("dpm++") is None and _reconstruction_method("ddim") is None
-    assert _reconstruction_method("dpm+++linear") == "linear" and _reconstruction_method("vae+mlp") == "mlp"
+    assert reconstruction_method("dpm++") is None and reconstruction_method("ddim") is None
+    assert reconstruction_method("dpm+++linear") == "linear" and reconstruction_method("vae+mlp") == "mlp"
     metric = lambda v, ref=None: {"value": v, "reference": ref}  # noqa: E731
     got = {"gaussian": [{"metrics": {"aa_ts": metric(0.60)}}],
            "gaussian+linear": [{"metrics": {"aa_ts": metric(0.70)}}]}

@@ -150,3 +150,18 @@ def test_report_of_a_leaderboard_with_earlier_column_names(tmp_path):
     assert "frechet_distance" not in text and "tstr_accuracy" not in text
     gap = text[text.index('id="gap-table"'):text.index("</table>", text.index('id="gap-table"'))]
     assert ">25%</td>" in gap
+
+
+def test_set_figures_take_dpm_rows_but_not_reconstructed_rows(tiny_bench, tmp_path, monkeypatch):
+    """A row named ``dpm++`` is a synthetic set of its own; ``ddim+linear`` (a reconstruction) is not drawn."""
+    from rnagen import report
+    from rnagen.report import plots
+
+    out = tiny_bench[0]
+    for name in ("dpm++", "ddim+linear", "real"):
+        shutil.copy(out / "plots" / "ddim.npz", tmp_path / f"{name}.npz")
+    drawn = []
+    monkeypatch.setattr(plots, "embedding", lambda real, syn, **kw: drawn.append(sorted(syn)) or "")
+    real = {k: np.asarray(v) for k, v in np.load(out / "plots" / "ddim.npz").items()}
+    report._set_figures(tmp_path, [{"model": m} for m in ("real", "dpm++", "ddim+linear")], real)
+    assert drawn and drawn[0] == ["dpm++"]

@@ -59,7 +59,7 @@ DPM_MAX_STEPS = 50
 #: the reconstruction methods a benchmark runs (``ReconstructConfig.method`` of :mod:`rnagen.reconstruct`)
 _Method = Literal["linear", "mlp"]
 
-__all__ = ["run_benchmark", "LEADERBOARD_COLUMNS", "METRIC_COLUMNS", "GAP_COLUMNS", "read_leaderboard",
+__all__ = ["run_benchmark", "reconstruction_method", "LEADERBOARD_COLUMNS", "METRIC_COLUMNS", "GAP_COLUMNS", "read_leaderboard",
            "upgrade_leaderboard"]
 
 #: the headline indicators (registry names, :data:`rnagen.metrics.METRICS`), in leaderboard order; each is
@@ -591,7 +591,7 @@ def _run_row(bench: _Bench, job: _Job, gen, row: str, opts: dict[str, Any], fp: 
 
 
 # ---------------------------------------------------------------------------------------------------------
-def _reconstruction_method(row: str) -> str | None:
+def reconstruction_method(row: str) -> str | None:
     """The reconstruction method of a ``<row>+<method>`` leaderboard row, ``None`` for a plain row (a row name
     may itself contain "+", as ``dpm++`` does)."""
     base, plus, method = row.rpartition("+")
@@ -878,7 +878,7 @@ def _gap_per_seed(row: str, recs: Sequence[dict], got: Mapping[str, list[dict]])
 
     if row.startswith(CEILING_ROW + "-"):  # the full-profile reference: no full-profile floor without a model
         return {}
-    floor_row = FLOOR_ROW + (f"+{method}" if (method := _reconstruction_method(row)) else "")
+    floor_row = FLOOR_ROW + (f"+{method}" if (method := reconstruction_method(row)) else "")
     floors = {r.get("seed_index", i): r["metrics"] for i, r in enumerate(got.get(floor_row, []))}
     if not floors:
         return {}

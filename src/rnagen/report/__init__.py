@@ -249,6 +249,7 @@ def _set_figures(pdir: Path, rows: list[dict[str, Any]], real: dict[str, np.ndar
                  ) -> list[dict[str, str]]:
     """The figures comparing each synthetic set (first seed) with the real profiles: embeddings, gene-gene
     correlations and per-gene moments."""
+    from ..bench.runner import reconstruction_method
     from . import plots
 
     figures: list[dict[str, str]] = []
@@ -256,7 +257,8 @@ def _set_figures(pdir: Path, rows: list[dict[str, Any]], real: dict[str, np.ndar
     for r in rows:
         name = str(r["model"])
         f = pdir / f"{name}.npz"
-        if not _is_reference(name) and "+" not in name and f.is_file():
+        # reconstructed rows (<row>+<method>) are full-transcriptome sets on other genes; "dpm++" is not one
+        if not _is_reference(name) and reconstruction_method(name) is None and f.is_file():
             syn[name] = _load_npz(f)
     if real is not None and syn:
         figures.append({"id": "pca", "title": "PCA: real vs synthetic, coloured by label",
@@ -320,7 +322,7 @@ def _result_figures(pdir: Path, rows: list[dict[str, Any]], real: dict[str, np.n
 def _biology_figures(pdir: Path, rows: list[dict[str, Any]]) -> list[dict[str, str]]:
     """The biological-fidelity figures of each synthetic set (first seed) against the real training profiles:
     volcano plots, the fold-change scatter, co-expression recovery per class and the top-gene overlap."""
-    from ..bench.runner import _reconstruction_method
+    from ..bench.runner import reconstruction_method
     from . import plots
 
     sets = {}
@@ -328,7 +330,7 @@ def _biology_figures(pdir: Path, rows: list[dict[str, Any]]) -> list[dict[str, s
         name = str(r["model"])
         f = pdir / f"biology_{name}.npz"
         # a reconstructed row (``<row>+<method>``) has no plot data of its own; ``dpm++`` is a plain row
-        if not _is_reference(name) and _reconstruction_method(name) is None and f.is_file():
+        if not _is_reference(name) and reconstruction_method(name) is None and f.is_file():
             d = _load_npz(f)
             if "lfc_real" in d:
                 sets[name] = d
