@@ -59,8 +59,8 @@ DPM_MAX_STEPS = 50
 #: the reconstruction methods a benchmark runs (``ReconstructConfig.method`` of :mod:`rnagen.reconstruct`)
 _Method = Literal["linear", "mlp"]
 
-__all__ = ["run_benchmark", "reconstruction_method", "LEADERBOARD_COLUMNS", "METRIC_COLUMNS", "GAP_COLUMNS", "read_leaderboard",
-           "upgrade_leaderboard"]
+__all__ = ["run_benchmark", "reconstruction_method", "LEADERBOARD_COLUMNS", "METRIC_COLUMNS", "GAP_COLUMNS",
+           "read_leaderboard", "upgrade_leaderboard"]
 
 #: the headline indicators (registry names, :data:`rnagen.metrics.METRICS`), in leaderboard order; each is
 #: also given ``_ci_low`` / ``_ci_high`` columns

@@ -82,7 +82,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.reference and not args.train:
         raise DataError("--reference (the membership-inference reference set) needs --train (the members); pass "
                         "--train or drop --reference")
-    with claim_output(args.out, inputs=[args.real, args.synthetic, args.train, floor_file, args.gene_sets, args.reference]):
+    inputs = [args.real, args.synthetic, args.train, floor_file, args.gene_sets, args.reference]
+    with claim_output(args.out, inputs=inputs):
         return _evaluate(args, metrics)
 
 
