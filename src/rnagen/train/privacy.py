@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from .loop import StepContext
 
 __all__ = ["PrivacyConfig", "PrivacyPlan", "PrivateTraining", "plan_privacy", "require_opacus", "spent_epsilon",
-           "INSTALL_HINT", "preprocessing_coverage"]
+           "INSTALL_HINT", "preprocessing_coverage", "describe_privacy", "zcdp_to_dp", "dp_to_zcdp"]
 
 INSTALL_HINT = "pip install 'rnagen[privacy]'"
 DEFAULT_MAX_GRAD_NORM = 1.0
@@ -307,3 +307,16 @@ def dp_to_zcdp(epsilon: float, delta: float) -> float:
     """The largest ρ whose :func:`zcdp_to_dp` is ``epsilon``: (sqrt(log(1/δ) + ε) - sqrt(log(1/δ)))^2."""
     L = math.log(1.0 / delta)
     return (math.sqrt(L + epsilon) - math.sqrt(L)) ** 2
+
+
+def describe_privacy(record: dict[str, Any]) -> str:
+    """One line for ``rnagen train``: the spent ε with its δ and the settings behind it."""
+    parts = [f"differential privacy: epsilon {record['epsilon']:.4g} spent"]
+    if "epsilon_target" in record:
+        parts[0] += f" (target {record['epsilon_target']:.4g})"
+    parts.append(f"delta {record['delta']:.3g}")
+    parts.append(f"{record['accountant']} accountant")
+    if "noise_multiplier" in record:
+        parts.append(f"noise multiplier {record['noise_multiplier']:.4g}, clipping norm {record['max_grad_norm']:.4g}, "
+                     f"sample rate {record['sample_rate']:.4g}, {record['steps']} steps")
+    return ", ".join(parts) + f"; preprocessing {record.get('preprocessing', 'not covered')}"

@@ -243,7 +243,7 @@ def fit_validated(setup: Callable[[np.ndarray, np.ndarray], tuple[torch.nn.Modul
             kw = {**kw, "privacy": privacy}
         result = train_loop(module, torch.from_numpy(X), torch.from_numpy(y), cfg, fingerprint=fingerprint,
                             **common, **kw)
-        note = ("differential privacy: a fixed length (train.val_fraction ignored)" if private else
+        note = ("differential privacy: a fixed length, train.val_fraction ignored" if private else
                 "train.val_fraction = 0" if cfg.val_fraction <= 0 else
                 f"too few profiles to hold out {MIN_VAL} with at least 2 per class left for training")
         budget = resolve_budget(cfg, len(X), min(cfg.batch_size, len(X)))
