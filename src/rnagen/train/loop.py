@@ -605,7 +605,8 @@ def train_loop(
     done.started = time.perf_counter()
     bar = tqdm(total=total, initial=done.step, desc=desc, disable=not progress or not dist.is_main,
                dynamic_ncols=True, leave=False)
-    _run_steps(ctx, step_fn or _default_step, batches, X, y, total=total, progress=done, checkpoints=checkpoints, validator=validator, tracker=tracker, bar=bar)
+    _run_steps(ctx, step_fn or _default_step, batches, X, y, total=total, progress=done, checkpoints=checkpoints,
+               validator=validator, tracker=tracker, bar=bar)
     bar.close()
     if ctx.private is not None:
         ctx.private.detach()
