@@ -10,7 +10,8 @@ The torch models' private rows train with :data:`PRIVATE_SETTINGS` on top of the
 length (a private run cannot choose it on held-out private profiles), and a smaller diffusion network than the
 non-private default (the noise DP-SGD adds to the averaged gradient has the same standard deviation on every
 parameter, so its norm grows with the square root of the parameter count, and opacus's per-sample gradients
-take batch x parameters memory). A user's ``--set MODEL:KEY=VALUE`` applies to the private rows of that model
+take batch x parameters memory and time; the VAE's encoder and decoder are halved for the same reason). A
+user's ``--set MODEL:KEY=VALUE`` applies to the private rows of that model
 too, after these settings.
 """
 from __future__ import annotations
@@ -29,10 +30,10 @@ __all__ = ["PRIVATE_FAMILIES", "PRIVATE_SETTINGS", "parse_privacy_budgets", "pri
 PRIVATE_FAMILIES: tuple[str, ...] = ("diffusion", "vae", "gaussian")
 #: settings of the private rows, applied after the budget's (``dotted.key: value``)
 PRIVATE_SETTINGS: dict[str, dict[str, Any]] = {
-    "diffusion": {"network.width": 128, "network.depth": 2, "train.steps": 1000, "train.batch_size": 128,
-                  "train.val_fraction": 0.0, "train.checkpoint_every": 500, "train.ema_decay": 0.99},
-    "vae": {"train.steps": 1000, "train.batch_size": 128, "train.val_fraction": 0.0,
-            "train.checkpoint_every": 500},
+    "diffusion": {"network.width": 128, "network.depth": 2, "train.steps": 600, "train.batch_size": 128,
+                  "train.val_fraction": 0.0, "train.checkpoint_every": 200, "train.ema_decay": 0.99},
+    "vae": {"network.hidden": [256, 128], "train.steps": 600, "train.batch_size": 128, "train.val_fraction": 0.0,
+            "train.checkpoint_every": 200},
     "gaussian": {},
 }
 #: the sampler options of each family's private rows
@@ -92,4 +93,4 @@ def private_rows(budgets: Sequence[float], families: Sequence[str] = PRIVATE_FAM
 def _literal(v: Any) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
-    return repr(v)
+    return repr(v)  # numbers and lists of numbers are TOML literals as Python writes them
