@@ -10,6 +10,12 @@ rows use the settings of :data:`rnagen.bench.privacy.PRIVATE_SETTINGS` with δ =
 
     python benchmarks/privacy.py --dataset gtex26 --budgets 1,4,10 --out bench_privacy_gtex26
     python benchmarks/privacy.py --dataset mirna4 --budgets 1,4,10 --out bench_privacy_mirna4
+    # the non-private diffusion model with the private rows' network and length (the private rows unchanged)
+    cp -r bench_privacy_gtex26 bench_privacy_gtex26_same
+    python benchmarks/privacy.py --dataset gtex26 --budgets 1,4,10 --out bench_privacy_gtex26_same \
+        --set diffusion:network.width=128 --set diffusion:network.depth=2 --set diffusion:train.steps=600 \
+        --set diffusion:train.batch_size=128 --set diffusion:train.val_fraction=0.0 \
+        --set diffusion:train.checkpoint_every=200 --set diffusion:train.ema_decay=0.99
 
 Prints the table written into ``benchmarks/RESULTS_privacy.md``; the benchmark folder holds the leaderboard,
 the run folders (each private one with its guarantee in ``meta.json``) and ``report.html``.
@@ -46,13 +52,19 @@ def main() -> None:
     ap.add_argument("--models", default="dpm++,vae,gaussian")
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--set", action="append", default=[], metavar="MODEL:KEY=VALUE",
+                    help="as rnagen benchmark --set (applies to the model's private rows too)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     from rnagen.bench import run_benchmark
 
     adata, key = load(args.dataset, args.data_dir)
+    overrides: dict[str, list[str]] = {}
+    for item in args.set:
+        model, _, kv = item.partition(":")
+        overrides.setdefault(model, []).append(kv)
     board = run_benchmark(adata, label_key=key, models=args.models, out_dir=args.out, budget="fast",
-                          privacy_budgets=args.budgets, device="cpu", data_name=args.dataset)
+                          privacy_budgets=args.budgets, device="cpu", data_name=args.dataset, overrides=overrides)
     cols = [c for c in COLUMNS if c in board.columns]
     print("| row | " + " | ".join(cols) + " |")
     print("|---" * (len(cols) + 1) + "|")

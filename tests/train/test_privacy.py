@@ -265,3 +265,18 @@ def test_batchnorm_vae_is_refused_for_per_sample_clipping(small):
 def test_unreachable_epsilon_is_a_config_error():
     with pytest.raises(ConfigError, match="cannot be reached"):
         plan_privacy(PrivacyConfig(epsilon=1e-6, delta=1e-9), n=10, batch_size=10, steps=10_000)
+
+
+def test_private_training_under_ddp_or_with_validation_is_refused():
+    from rnagen.train.loop import _make_private
+
+    toy = _Toy()
+    cfg = TrainConfig(steps=1, batch_size=4, ema_decay=0.0)
+    for dist, validator, match in ((DistInfo(world_size=2), None, "one process"),
+                                   (DistInfo(), lambda: {"score": 0.0}, "fixed length")):
+        ctx = _make_context(toy, cfg, device=torch.device("cpu"), dist=DistInfo(), seed=0, total=1,
+                            custom_step=False, param_groups=None)
+        ctx.dist = dist
+        with pytest.raises(ConfigError, match=match):
+            _make_private(ctx, PrivacyConfig(noise_multiplier=1.0), n=10, batch=4, total=1, seed=0,
+                          custom_step=False, validator=validator)
