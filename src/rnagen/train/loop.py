@@ -5,7 +5,8 @@ What it does, in order, each step:
      exactly the batches an uninterrupted one would); under DDP each rank takes its slice of that batch;
   2. run the model's step (default: ``loss = module(x, y, generator=g)``; AdamW; gradient clipping;
      learning-rate schedule; mixed precision on CUDA), or a model's own ``step_fn`` (the GAN's two
-     optimisers);
+     optimisers); with ``privacy`` set, DP-SGD instead: Poisson batches, per-sample clipping, Gaussian noise
+     and the accountant (:mod:`rnagen.train.privacy`);
   3. update the EMA weights that sampling will use;
   4. every ``val_every`` steps, when a validator is given, score the EMA weights on held-out profiles
      (:mod:`rnagen.train.validation`), keep the weights of the best score and stop once ``patience``
