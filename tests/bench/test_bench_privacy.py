@@ -72,14 +72,16 @@ def test_cli_refuses_bad_budgets_before_writing(tmp_path, capsys):
 def test_report_plots_utility_and_attack_auc_against_epsilon_when_the_columns_exist():
     from rnagen.report import _privacy_figures
 
-    rows = [{"model": "dpm++", "tstr_mlp_accuracy": 0.9, "gan_leaks_auc": 0.6, "detection_auc": 0.7},
-            {"model": "diffusion-dp-eps1", "tstr_mlp_accuracy": 0.3, "gan_leaks_auc": 0.5},
-            {"model": "diffusion-dp-eps10", "tstr_mlp_accuracy": 0.6, "gan_leaks_auc": 0.52},
+    rows = [{"model": "dpm++", "tstr_mlp_accuracy": 0.9, "mia_gan_leaks_auc": 0.6, "detection_auc": 0.7,
+             "tstr_mlp_auc": 0.9},
+            {"model": "diffusion-dp-eps1", "tstr_mlp_accuracy": 0.3, "mia_gan_leaks_auc": 0.5},
+            {"model": "diffusion-dp-eps10", "tstr_mlp_accuracy": 0.6, "mia_gan_leaks_auc": 0.52},
             {"model": "gaussian-dp-eps1", "tstr_mlp_accuracy": 0.2}]
     (fig,) = _privacy_figures(rows)
-    assert "gan_leaks_auc" in fig["caption"] and "detection_auc" not in fig["caption"]
+    assert "mia_gan_leaks_auc" in fig["caption"]
+    assert "detection_auc" not in fig["caption"] and "tstr_mlp_auc" not in fig["caption"]
     assert fig["img"]  # a PNG, base64
-    no_attack = [{k: v for k, v in r.items() if k != "gan_leaks_auc"} for r in rows]
+    no_attack = [{k: v for k, v in r.items() if k != "mia_gan_leaks_auc"} for r in rows]
     (fig,) = _privacy_figures(no_attack)
     assert "membership" not in fig["caption"]
     assert _privacy_figures([{"model": "dpm++", "tstr_mlp_accuracy": 0.9}]) == []

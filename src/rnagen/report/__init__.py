@@ -207,10 +207,10 @@ _UTILITY = "tstr_mlp_accuracy"
 
 
 def _attack_columns(rows: list[dict[str, Any]]) -> list[str]:
-    """Membership-inference AUC columns present in the leaderboard (``*_auc`` other than the detection
-    classifier's), read by name: the benchmark writes them when the membership audit runs."""
+    """Membership-inference AUC columns present in the leaderboard (``mia_<attack>_auc``), read by name: the
+    benchmark writes them when the membership audit runs."""
     cols = dict.fromkeys(k for r in rows for k in r)
-    return [c for c in cols if c.endswith("_auc") and c != "detection_auc"]
+    return [c for c in cols if c.startswith("mia_") and c.endswith("_auc")]
 
 
 def _privacy_figures(rows: list[dict[str, Any]]) -> list[dict[str, str]]:
@@ -222,8 +222,9 @@ def _privacy_figures(rows: list[dict[str, Any]]) -> list[dict[str, str]]:
     attacks = _attack_columns(rows)
 
     def strongest(r: dict[str, Any]) -> float | None:
+        # the attack farthest from chance (an AUC below 0.5 leaks as much: the attacker flips the score)
         vals = [v for v in (_finite(r.get(c)) for c in attacks) if v is not None]
-        return max(vals) if vals else None
+        return max(vals, key=lambda v: abs(v - 0.5)) if vals else None
 
     curves: dict[str, dict[str, Any]] = {}
     for name, r in by_name.items():
@@ -245,10 +246,11 @@ def _privacy_figures(rows: list[dict[str, Any]]) -> list[dict[str, str]]:
     caption = ("Differentially private rows (<family>-dp-eps<ε>): TSTR accuracy against the privacy budget ε, "
                "with each family's non-private row dashed")
     if has_attack:
-        caption += f"; right: the highest membership-inference AUC among {', '.join(attacks)} (0.5 = chance)"
+        caption += (f"; right: the membership-inference AUC farthest from chance among {', '.join(attacks)} "
+                    "(0.5 = chance)")
     return [{"id": "privacy", "title": "Utility against the privacy budget", "caption": caption + ".",
              "img": plots.privacy_curve(curves, utility="TSTR accuracy (higher is better)",
-                                        attack="attack AUC (lower is better)" if has_attack else None)}]
+                                        attack="attack AUC (0.5 = chance)" if has_attack else None)}]
 
 
 def _set_figures(pdir: Path, rows: list[dict[str, Any]], real: dict[str, np.ndarray] | None
