@@ -227,6 +227,7 @@ def run_benchmark(
     device: str = "auto",
     report: bool = True,
     data_name: str | None = None,
+    privacy_budgets: str | Sequence[float] | None = None,
 ) -> pd.DataFrame:
     """Benchmark generators on one labelled data set; returns the leaderboard (one row per model).
 
@@ -272,19 +273,26 @@ def run_benchmark(
         Also write ``out_dir/report.html`` (:func:`rnagen.report.write_report`).
     data_name
         Name of the data set in the report (default: the file name).
+    privacy_budgets
+        ε values (``"1,4,10"`` or a list): adds the differentially private rows ``diffusion-dp-eps<ε>``,
+        ``vae-dp-eps<ε>`` and ``gaussian-dp-eps<ε>`` (:mod:`rnagen.bench.privacy`).
 
     Returns
     -------
     pandas.DataFrame
         The leaderboard, also written to ``out_dir/leaderboard.csv`` and ``leaderboard.json``.
     """
+    private = _private_rows(privacy_budgets, budget=budget, overrides=overrides)
     bench = _setup(data, label_key=label_key, models=models, reconstruct=reconstruct, full=full, seeds=seeds,
                    budget=budget, out_dir=out_dir, test_size=test_size, seed=seed, progress=progress,
-                   overrides=overrides, steps_grid=steps_grid, metrics=metrics, evaluate_options=evaluate_options,
-                   device=device, data_name=data_name)
+                   overrides=_for_rows(models, overrides, private), steps_grid=steps_grid, metrics=metrics,
+                   evaluate_options=evaluate_options, device=device, data_name=data_name)
+    _add_private_rows(bench, private)
     _real_rows(bench)
     jobs = [_plan(bench, model_name, model_rows, k) for k in range(bench.seeds)
             for model_name, model_rows in bench.by_model.items()]
+    jobs += [_plan_private(bench, row, spec, k, overrides) for k in range(bench.seeds)
+             for row, spec in private.items()]
     for job in jobs:
         _run_job(bench, job)
     if "diffusion" in bench.by_model and not (bench.out / "plots" / STEPS_CURVE).is_file():
@@ -354,6 +362,7 @@ class _Job:
     run_fp: str
     todo: tuple[tuple[str, dict[str, Any], str], ...]
     gen: Any = None   # the (lazily built) generator, when planning needed its configuration
+    private: bool = False   # a differentially private row's job (rnagen.bench.privacy)
 
 
 def _validated(rows_arg, *, reconstruct, full, overrides, budget, seeds, test_size, seed, device, metrics):
@@ -544,6 +553,81 @@ def _plan(bench: _Bench, model_name: str, model_rows: Sequence[str], k: int) -> 
     return _Job(model_name, k, s, ovr, run_dir, run_fp, tuple(todo), gen)
 
 
+def _private_rows(budgets, *, budget: str, overrides) -> dict[str, tuple[str, dict[str, Any], list[str]]]:
+    """The private rows asked for (:mod:`rnagen.bench.privacy`), their configurations checked and opacus
+    present, before anything is written."""
+    from ..models import get_model
+    from .privacy import parse_privacy_budgets, private_rows
+
+    eps = parse_privacy_budgets(budgets)
+    if not eps:
+        return {}
+    from ..train.privacy import require_opacus
+
+    require_opacus()
+    rows = private_rows(eps)
+    for model, _, settings in rows.values():
+        get_model(model).from_config(overrides=_private_overrides(model, settings, budget, 1, overrides))
+    return rows
+
+
+def _private_overrides(model: str, settings: list[str], budget: str, n_train: int, overrides) -> list[str]:
+    """The budget's settings, then the private row's, then the user's ``--set`` for ``model``, then its ε."""
+    user = (overrides or {}).get(model) or []
+    if isinstance(user, Mapping):
+        user = [f"{k}={v}" for k, v in user.items()]
+    *fixed, eps = settings
+    return budget_overrides(model, budget, n_train=n_train, extra=[*fixed, *user, eps])
+
+
+def _for_rows(models, overrides, private: Mapping[str, Any]):
+    """``overrides`` less those of models that only private rows train (checked with those rows)."""
+    if not private or not overrides:
+        return overrides
+    plain = {ROWS[r][0] for r in parse_models(models)}
+    only_private = {spec[0] for spec in private.values()} - plain
+    return {m: v for m, v in overrides.items() if m not in only_private}
+
+
+def _add_private_rows(bench: _Bench, private: Mapping[str, Any]) -> None:
+    """Append the private rows to the leaderboard's rows, the progress count and ``bench.json``."""
+    if not private:
+        return
+    bench.rows.extend(r for r in private if r not in bench.rows)
+    bench.say.total += len(private) * bench.seeds * (1 + len(bench.methods))
+    settings = _read_json(bench.out / "bench.json") or {}
+    write_json(bench.out / "bench.json", {**settings, "private_rows": list(private)})
+
+
+def _plan_private(bench: _Bench, row: str, spec: tuple[str, dict[str, Any], list[str]], k: int,
+                  overrides) -> _Job:
+    """The job of one private row with seed index ``k`` (its own run folder ``runs/<row>_seed<k>``)."""
+    model, opts, settings = spec
+    s = bench.seed + k
+    ovr = _private_overrides(model, settings, bench.budget, bench.train.n_obs, overrides)
+    run_dir = bench.out / "runs" / f"{row}_seed{k}"
+    run_fp = _hash({"model": model, "overrides": ovr, "seed": s, "split": bench.split_fp, "private": row})
+    opts = dict(opts)
+    if model == "diffusion":
+        T = _schedule_T(model, ovr)
+        opts["steps"] = min(SAMPLER_STEPS[bench.budget]["dpm++"], T)
+    fp = _hash({"run": run_fp, "row": row, "opts": opts, **bench.metric_fp, "recon": bench.methods})
+    res = _read_json(bench.out / "results" / f"{row}_seed{k}.json")
+    todo: tuple[tuple[str, dict[str, Any], str], ...] = ((row, opts, fp),)
+    if res and res.get("fingerprint") == fp:
+        bench.say(f"{row} seed {k}: done earlier, skipped")
+        bench.say.done += 1 + len(bench.methods)
+        todo = ()
+    return _Job(model, k, s, ovr, run_dir, run_fp, todo, private=True)
+
+
+def _schedule_T(model: str, overrides: list[str]) -> int:
+    """The diffusion schedule's T under ``overrides`` (the sampling steps are capped at it)."""
+    from ..models import get_model
+
+    return int(get_model(model).from_config(overrides=overrides).config.schedule.T)
+
+
 def _run_job(bench: _Bench, job: _Job) -> None:
     """Train (or load) the job's generator, then sample, score and save each of its pending rows; the first
     seed of the diffusion model also gets the quality-vs-steps curve."""
@@ -554,7 +638,7 @@ def _run_job(bench: _Bench, job: _Job) -> None:
                            job.seed, bench.device, bench.progress, bench.say)
         for row, opts, fp in job.todo:
             _run_row(bench, job, gen, row, opts, fp)
-        if job.model == "diffusion" and job.seed_index == 0:
+        if job.model == "diffusion" and job.seed_index == 0 and not job.private:
             _steps_curve(bench, gen, seed=job.seed, run_fp=job.run_fp)
 
 

@@ -63,6 +63,7 @@ def _benchmark(args: argparse.Namespace, data, label_key: str, data_name: str | 
         test_size=args.test_size, seed=args.seed, progress=not args.quiet, overrides=_parse_sets(args.set),
         device=args.device, report=True, data_name=data_name,
         metrics=[m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None,
+        privacy_budgets=getattr(args, "privacy_budgets", None),
     )
     out = Path(args.out)
     print_leaderboard(board)
@@ -140,6 +141,9 @@ def register(sub) -> None:
     p.add_argument("--full", default=None, metavar="FULL",
                    help="full profiles of the same samples (all genes), for --reconstruct")
     p.add_argument("--out", required=True, help="output folder (created; rerun to resume)")
+    p.add_argument("--privacy-budgets", default=None, metavar="EPSILONS",
+                   help="also train differentially private diffusion, vae and gaussian rows at these epsilons "
+                        "(comma-separated, e.g. 1,4,10; rows diffusion-dp-eps1, ...; needs rnagen[privacy])")
     _common(p)
     p.set_defaults(func=cmd_benchmark)
 

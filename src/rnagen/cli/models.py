@@ -36,6 +36,10 @@ def cmd_train(args: argparse.Namespace) -> int:
             from ..train import describe
 
             print(describe(model.validation))
+        if model.privacy:
+            from ..train.privacy import describe_privacy
+
+            print(describe_privacy(model.privacy))
     return 0
 
 
@@ -60,6 +64,9 @@ def cmd_sample(args: argparse.Namespace) -> int:
         write_h5ad(syn, args.out)
     counts = syn.obs[model.label_key].value_counts()
     print(f"sampled {syn.n_obs} profiles x {syn.n_vars} genes ({len(counts[counts > 0])} labels) -> {args.out}")
+    if model.privacy:
+        print(f"differentially private model: epsilon {model.privacy['epsilon']:.4g}, delta "
+              f"{model.privacy['delta']:.3g} (adata.uns['rnagen']['privacy'])")
     return 0
 
 

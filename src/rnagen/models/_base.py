@@ -273,6 +273,7 @@ class Generator(ABC):
         self.device: torch.device | None = None  # set by fit/load; None for models that do not use torch
         self.history: list[dict[str, float]] = []
         self.validation: dict[str, Any] | None = None  # how the training length was chosen (train.validation)
+        self.privacy: dict[str, Any] | None = None  # the DP guarantee and settings of a private run
         self.train_seconds = 0.0
         self.n_train = 0
         self.seed = 0
@@ -524,6 +525,8 @@ class Generator(ABC):
             "synthetic": {"model": self.name, "seed": int(seed), "rnagen_version": __version__,
                           **{k: v for k, v in sampler_options.items() if isinstance(v, (int, float, str, bool))}}
         }
+        if self.privacy:  # a private model's samples carry its guarantee and DP settings
+            out.uns["rnagen"]["privacy"] = dict(self.privacy)
         return out
 
     def _fitted_pipeline(self) -> Pipeline:
@@ -573,8 +576,18 @@ class Generator(ABC):
             "extra": self._extra_meta(),
             **({"validation": {k: v for k, v in self.validation.items() if k != "curve"}}
                if self.validation else {}),
+            **({"privacy": self.privacy} if self.privacy else {}),
         })
         write_manifest(run_dir, RUN_FILES, model=self.name, fingerprint=self._fingerprint)  # last: all complete
+
+    def _privacy_record(self, result: Any) -> dict[str, Any] | None:
+        """The run record of a private training result (``None`` for a non-private one)."""
+        if getattr(result, "private", None) is None:
+            return None
+        from ..train.privacy import preprocessing_coverage
+
+        pre: PreprocessConfig = self.config.preprocess
+        return result.private.record(preprocessing=preprocessing_coverage(log=pre.log, scaler=pre.scaler))
 
     def _extra_meta(self) -> dict[str, Any]:
         """Model-specific JSON-able metadata saved in meta.json (read back by ``_load_extra_meta``)."""
@@ -637,6 +650,7 @@ class Generator(ABC):
             with reading(run_dir / "train_log.csv", fix=fix):
                 model.history = pd.read_csv(run_dir / "train_log.csv").to_dict("records")
         model.validation = meta.get("validation")
+        model.privacy = meta.get("privacy")
         model.device = resolve_device(device) if cls.uses_torch else None
         with reading(run_dir / "config.toml", fix=fix):
             model._build()

@@ -6,6 +6,25 @@ config), so it works when genes outnumber samples; sample x = mu_c + L_c z with 
 many genes (``covariance="auto"`` above 4,000) a diagonal covariance keeps memory linear in the genes.
 Sampling multiplies each class's factor with that class's rows of a batch (never one G x G factor per
 profile), so its memory is the model plus one batch of profiles.
+
+The differentially private variant (``--set privacy.epsilon=E``; :func:`noisy_class_statistics`) releases
+noisy sufficient statistics with the Gaussian mechanism and fits a diagonal Gaussian per class to them:
+the honest private floor. Its analysis is in zero-concentrated DP (Bun & Steinke 2016):
+
+- each profile x (in the model's transformed space) contributes to its class's count (sensitivity 1), sum of
+  ``clip(x, R1)`` and sum of ``clip(x∘x, R2)``, where ``clip(v, R)`` rescales v to L2 norm at most R
+  (``privacy.clip_norm`` R1, default sqrt(G), the expected norm of a standardised profile of G genes;
+  ``privacy.clip_norm_sq`` R2, default sqrt(3 G), that of its squares for Gaussian genes). Adding or removing
+  one profile changes one class's three statistics by at most 1, R1 and R2 in L2 norm;
+- each statistic gets N(0, σ_i^2) noise per entry with σ_i = Δ_i / sqrt(2 ρ_i), which is ρ_i-zCDP
+  (Bun & Steinke 2016, Proposition 1.6); the three compose to ρ = ρ_n + ρ_s + ρ_q (Lemma 1.7) with the
+  split ρ_n : ρ_s : ρ_q = 0.1 : 0.3 : 0.6;
+- ρ is the largest that gives the target (ε, δ): ε = ρ + 2 sqrt(ρ log(1/δ)) (Proposition 1.3);
+- the class means (``sum / count``, projected back into the ball of radius R1), variances
+  (``sum_sq / count - mean^2``, floored at 1e-3) and the class sizes used to split ``sample(n=...)`` are
+  computed from the noisy statistics only (post-processing). The number of profiles and the label set are
+  treated as public; the preprocessing fitted on the training data is not covered (as for DP-SGD,
+  :mod:`rnagen.train.privacy`).
 """
 from __future__ import annotations
 
@@ -20,6 +39,71 @@ from ..errors import ConfigError
 from ._base import Generator, PreprocessConfig, register
 
 FULL_COVARIANCE_MAX_GENES = 4000
+#: Shares of the zCDP budget ρ spent on the counts, the sums and the sums of squares.
+RHO_SPLIT = (0.1, 0.3, 0.6)
+VARIANCE_FLOOR = 1e-3
+
+
+@dataclass
+@checked("privacy", epsilon="> 0", delta="(0, 1)", clip_norm="> 0", clip_norm_sq="> 0")
+class GaussianPrivacyConfig:
+    """The DP variant of the per-class Gaussian (section ``[privacy]``; analysis in the module docstring)."""
+
+    epsilon: float | None = None
+    """Target ε of the (ε, δ) guarantee; unset: not private."""
+    delta: float | None = None
+    """δ; unset: 1/n for n training profiles."""
+    clip_norm: float | None = None
+    """R1, the L2 norm each profile is clipped to for the sums; unset: sqrt(number of genes)."""
+    clip_norm_sq: float | None = None
+    """R2, the L2 norm of each profile's squares for the sums of squares; unset: sqrt(3 x number of genes)."""
+
+    def __post_init__(self) -> None:
+        if self.epsilon is None and any(v is not None for v in (self.delta, self.clip_norm, self.clip_norm_sq)):
+            raise ConfigError("privacy.delta and privacy.clip_norm* need privacy.epsilon")
+
+    @property
+    def enabled(self) -> bool:
+        """Whether the model is fitted with differential privacy."""
+        return self.epsilon is not None
+
+
+def _clip_rows(A: np.ndarray, R: float) -> np.ndarray:
+    """Rows of ``A`` rescaled to L2 norm at most ``R``."""
+    norms = np.linalg.norm(A, axis=1, keepdims=True)
+    return A * np.minimum(1.0, R / np.maximum(norms, 1e-300))
+
+
+def noise_scales(epsilon: float, delta: float, *, clip_norm: float, clip_norm_sq: float) -> dict[str, float]:
+    """ρ and the noise standard deviations (σ_n, σ_s, σ_q) of the counts, sums and sums of squares for an
+    (ε, δ) target (the module docstring's analysis)."""
+    from ..train.privacy import dp_to_zcdp
+
+    rho = dp_to_zcdp(epsilon, delta)
+    sens = (1.0, float(clip_norm), float(clip_norm_sq))
+    sig = [d / np.sqrt(2.0 * share * rho) for d, share in zip(sens, RHO_SPLIT)]
+    return {"rho": rho, "sigma_count": sig[0], "sigma_sum": sig[1], "sigma_sum_sq": sig[2]}
+
+
+def noisy_class_statistics(X: np.ndarray, y: np.ndarray, n_labels: int, *, epsilon: float, delta: float,
+                           clip_norm: float, clip_norm_sq: float,
+                           rng: np.random.Generator) -> dict[str, np.ndarray | float]:
+    """Per-class counts, sums of clipped profiles and sums of clipped squares with Gaussian noise.
+
+    Returns ``counts`` (C,), ``sums`` (C, G), ``sums_sq`` (C, G) (all noisy) and the scales of
+    :func:`noise_scales`.
+    """
+    sc = noise_scales(epsilon, delta, clip_norm=clip_norm, clip_norm_sq=clip_norm_sq)
+    X = np.asarray(X, dtype=np.float64)
+    G = X.shape[1]
+    Xs, Xq = _clip_rows(X, clip_norm), _clip_rows(X * X, clip_norm_sq)
+    counts = np.bincount(y, minlength=n_labels).astype(np.float64)
+    sums, sums_sq = np.zeros((n_labels, G)), np.zeros((n_labels, G))
+    np.add.at(sums, y, Xs)
+    np.add.at(sums_sq, y, Xq)
+    return {"counts": counts + rng.normal(0.0, sc["sigma_count"], n_labels),
+            "sums": sums + rng.normal(0.0, sc["sigma_sum"], sums.shape),
+            "sums_sq": sums_sq + rng.normal(0.0, sc["sigma_sum_sq"], sums_sq.shape), **sc}
 
 
 @dataclass
@@ -31,6 +115,13 @@ class GaussianConfig:
     """``full`` (shrunk), ``diag``, or ``auto``: full up to 4,000 genes, diagonal above."""
     shrinkage: float | None = None
     """Fixed shrinkage intensity in [0, 1]; ``None`` estimates it per class (Ledoit-Wolf)."""
+    privacy: GaussianPrivacyConfig = field(default_factory=GaussianPrivacyConfig)
+    """The differentially private variant: noisy sufficient statistics, diagonal covariance."""
+
+    def __post_init__(self) -> None:
+        if self.privacy.enabled and self.covariance == "full":
+            raise ConfigError("the private gaussian has a diagonal covariance (a full one needs far more noise); "
+                              "use covariance=auto or diag with privacy.epsilon")
 
 
 @register
@@ -43,11 +134,16 @@ class GaussianModel(Generator):
 
     def _full(self) -> bool:
         kind = self.config.covariance
+        if self.config.privacy.enabled:
+            return False
         return kind == "full" or (kind == "auto" and self.n_genes <= FULL_COVARIANCE_MAX_GENES)
 
     def _fit(self, X, y, *, seed, run_dir, progress, resume) -> None:
         from sklearn.covariance import ledoit_wolf, shrunk_covariance
 
+        if self.config.privacy.enabled:
+            self._fit_private(X, y, seed=seed)
+            return
         X = X.astype(np.float64)
         G = X.shape[1]
         self.means = np.zeros((self.n_labels, G))
@@ -72,6 +168,34 @@ class GaussianModel(Generator):
                 self.factors[c] = np.sqrt(np.maximum(var, 1e-12))
                 self.shrinkages[c] = s
         self.history = [{"step": 1, "mean_shrinkage": float(self.shrinkages.mean())}]
+
+    def _fit_private(self, X: np.ndarray, y: np.ndarray, *, seed: int) -> None:
+        """Means and diagonal variances from noisy statistics (module docstring); the class sizes too."""
+        from ..train.privacy import preprocessing_coverage, zcdp_to_dp
+
+        p, G = self.config.privacy, X.shape[1]
+        delta = p.delta if p.delta is not None else 1.0 / len(X)
+        R1 = p.clip_norm if p.clip_norm is not None else float(np.sqrt(G))
+        R2 = p.clip_norm_sq if p.clip_norm_sq is not None else float(np.sqrt(3.0 * G))
+        st = noisy_class_statistics(X, y, self.n_labels, epsilon=float(p.epsilon), delta=delta, clip_norm=R1,
+                                    clip_norm_sq=R2, rng=np.random.default_rng([int(seed), 0xD1FF]))
+        # post-processing of the noisy statistics only
+        n = np.maximum(np.asarray(st["counts"]), 1.0)[:, None]
+        means = _clip_rows(np.asarray(st["sums"]) / n, R1)
+        var = np.maximum(np.asarray(st["sums_sq"]) / n - means ** 2, VARIANCE_FLOOR)
+        self.means, self.factors, self.shrinkages = means, np.sqrt(var), np.zeros(self.n_labels)
+        self.label_counts = np.maximum(np.rint(n[:, 0]), 1).astype(np.int64)
+        pre = self.config.preprocess
+        self.privacy = {
+            "mechanism": "Gaussian mechanism on clipped per-class counts, sums and sums of squares (zCDP)",
+            "epsilon": zcdp_to_dp(float(st["rho"]), delta), "epsilon_target": float(p.epsilon), "delta": delta,
+            "accountant": "zcdp", "rho": float(st["rho"]), "rho_split": "counts 0.1, sums 0.3, squares 0.6",
+            "noise_count": float(st["sigma_count"]), "noise_sum": float(st["sigma_sum"]),
+            "noise_sum_sq": float(st["sigma_sum_sq"]), "clip_norm": R1, "clip_norm_sq": R2,
+            "n_train": int(len(X)), "preprocessing": preprocessing_coverage(log=pre.log, scaler=pre.scaler),
+            "public": "n_train and labels (class sizes released with noise)",
+        }
+        self.history = [{"step": 1, "mean_shrinkage": 0.0}]
 
     def _sample(self, y, *, seed, batch_size, progress, **options) -> np.ndarray:
         if options:

@@ -242,7 +242,60 @@ def _figures(pdir: Path, rows: list[dict[str, Any]]) -> list[dict[str, str]]:
     figures = _set_figures(pdir, rows, real)
     figures += _result_figures(pdir, rows, real)
     figures += _biology_figures(pdir, rows)
+    figures += _privacy_figures(rows)
     return figures
+
+
+#: each private family's non-private leaderboard row (the first present), for the reference line
+_NON_PRIVATE_ROW = {"diffusion": ("dpm++", "ddim", "ddpm"), "vae": ("vae",), "gaussian": ("gaussian",)}
+_UTILITY = "tstr_mlp_accuracy"
+
+
+def _attack_columns(rows: list[dict[str, Any]]) -> list[str]:
+    """Membership-inference AUC columns present in the leaderboard (``mia_<attack>_auc``), read by name: the
+    benchmark writes them when the membership audit runs."""
+    cols = dict.fromkeys(k for r in rows for k in r)
+    return [c for c in cols if c.startswith("mia_") and c.endswith("_auc")]
+
+
+def _privacy_figures(rows: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """TSTR (and the strongest attack's AUC) against ε of the private rows (:mod:`rnagen.bench.privacy`)."""
+    from ..bench.privacy import parse_private_row
+    from . import plots
+
+    by_name = {str(r["model"]): r for r in rows}
+    attacks = _attack_columns(rows)
+
+    def strongest(r: dict[str, Any]) -> float | None:
+        # the attack farthest from chance (an AUC below 0.5 leaks as much: the attacker flips the score)
+        vals = [v for v in (_finite(r.get(c)) for c in attacks) if v is not None]
+        return max(vals, key=lambda v: abs(v - 0.5)) if vals else None
+
+    curves: dict[str, dict[str, Any]] = {}
+    for name, r in by_name.items():
+        parsed = parse_private_row(name)
+        if parsed is None:
+            continue
+        family, eps = parsed
+        cur = curves.setdefault(family, {"eps": [], "utility": [], "attack": []})
+        cur["eps"].append(eps)
+        cur["utility"].append(_finite(r.get(_UTILITY)))
+        cur["attack"].append(strongest(r))
+    if not curves:
+        return []
+    for family, cur in curves.items():
+        ref = next((by_name[n] for n in _NON_PRIVATE_ROW.get(family, ()) if n in by_name), None)
+        cur["utility_ref"] = _finite(ref.get(_UTILITY)) if ref else None
+        cur["attack_ref"] = strongest(ref) if ref else None
+    has_attack = any(v is not None for cur in curves.values() for v in cur["attack"])
+    caption = ("Differentially private rows (<family>-dp-eps<ε>): TSTR accuracy against the privacy budget ε, "
+               "with each family's non-private row dashed")
+    if has_attack:
+        caption += (f"; right: the membership-inference AUC farthest from chance among {', '.join(attacks)} "
+                    "(0.5 = chance)")
+    return [{"id": "privacy", "title": "Utility against the privacy budget", "caption": caption + ".",
+             "img": plots.privacy_curve(curves, utility="TSTR accuracy (higher is better)",
+                                        attack="attack AUC (0.5 = chance)" if has_attack else None)}]
 
 
 def _set_figures(pdir: Path, rows: list[dict[str, Any]], real: dict[str, np.ndarray] | None

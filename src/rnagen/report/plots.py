@@ -297,3 +297,32 @@ def top_gene_table(sets: Mapping[str, Mapping[str, np.ndarray]], *, n_show: int 
     tab.set_fontsize(7)
     tab.auto_set_column_width(list(range(len(cols))))
     return to_base64(fig)
+
+
+def privacy_curve(curves: Mapping[str, Mapping[str, Any]], *, utility: str, attack: str | None) -> str:
+    """Utility (and the strongest attack's AUC, when given) against ε, one line per model family, with each
+    family's non-private value as a dashed horizontal line of the same colour.
+
+    ``curves[family] = {"eps": [...], "utility": [...], "attack": [...], "utility_ref": v, "attack_ref": v}``.
+    """
+    plt = _plt()
+    panels = [("utility", utility)] + ([("attack", attack)] if attack else [])
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 3.6), squeeze=False)
+    for ax, (key, label) in zip(axes[0], panels):
+        for c, (family, cur) in enumerate(curves.items()):
+            order = np.argsort(cur["eps"])
+            eps = np.asarray(cur["eps"], dtype=float)[order]
+            vals = np.asarray([_nan(v) for v in cur[key]], dtype=float)[order]
+            ax.plot(eps, vals, marker="o", color=f"C{c}", label=f"{family} (DP)")
+            ref = cur.get(f"{key}_ref")
+            if ref is not None:
+                ax.axhline(float(ref), color=f"C{c}", ls="--", lw=1, label=f"{family} (not private)")
+        if key == "attack":
+            ax.axhline(0.5, color="grey", ls=":", lw=1, label="chance")
+        ax.set_xscale("log")
+        ax.set_xlabel("privacy budget ε (log scale)")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return to_base64(fig)

@@ -5,7 +5,8 @@ What it does, in order, each step:
      exactly the batches an uninterrupted one would); under DDP each rank takes its slice of that batch;
   2. run the model's step (default: ``loss = module(x, y, generator=g)``; AdamW; gradient clipping;
      learning-rate schedule; mixed precision on CUDA), or a model's own ``step_fn`` (the GAN's two
-     optimisers);
+     optimisers); with ``privacy`` set, DP-SGD instead: Poisson batches, per-sample clipping, Gaussian noise
+     and the accountant (:mod:`rnagen.train.privacy`);
   3. update the EMA weights that sampling will use;
   4. every ``val_every`` steps, when a validator is given, score the EMA weights on held-out profiles
      (:mod:`rnagen.train.validation`), keep the weights of the best score and stop once ``patience``
@@ -151,6 +152,9 @@ class TrainResult:
     """The weights sampling should use when validation chose them (the EMA weights at the best check)."""
     validation: dict[str, Any] | None = None
     """Validation record: curve, best step and score, why training stopped (see ``rnagen.train.validation``)."""
+    private: Any = None
+    """The :class:`rnagen.train.privacy.PrivateTraining` of a differentially private run (its accountant and
+    settings: ``private.record()``)."""
 
     def apply_to(self, module: nn.Module) -> None:
         """Load the sampling weights into ``module``: the best checkpoint's, else the EMA's, else leave it."""
@@ -181,6 +185,9 @@ class StepContext:
     """The parameters' moving average, when ``train.ema_decay > 0``."""
     step: int = 0
     """Index of the step being taken (0-based)."""
+    private: Any = None
+    """The run's :class:`rnagen.train.privacy.PrivateTraining` when training is differentially private (its
+    accountant is saved in the checkpoint)."""
 
     def autocast(self) -> contextlib.AbstractContextManager:
         """Mixed-precision context on CUDA when enabled, a no-op otherwise."""
@@ -366,6 +373,8 @@ class _Checkpoints:
                                  seconds_before=float(state.get("seconds", 0.0)))
             if tracker is not None and "validation" in state:
                 tracker.load_state_dict(state["validation"])
+            if ctx.private is not None:
+                ctx.private.load_state_dict(state["privacy"])
         except Exception:  # noqa: BLE001 - tensors of the wrong shape, missing entries
             raise RunDirError(f"{self.path} does not fit this model (its tensors or entries differ); "
                               f"{_CKPT_FIX}") from None
@@ -393,6 +402,8 @@ class _Checkpoints:
             payload["ema_updates"] = ctx.ema.num_updates
         if tracker is not None:
             payload["validation"] = tracker.state_dict()
+        if ctx.private is not None:
+            payload["privacy"] = ctx.private.state_dict()
         with atomic_path(self.path, suffix=".pt") as tmp:
             torch.save(payload, tmp)
             # the manifest accepts the old and the new checkpoint until it is rewritten below, so a kill
@@ -482,7 +493,7 @@ def _validate(ctx: StepContext, validator: Callable[[], dict[str, float]], track
     return stop
 
 
-def _run_steps(ctx: StepContext, step_fn: StepFn, batches: _Batches, X: torch.Tensor, y: torch.Tensor, *,
+def _run_steps(ctx: StepContext, step_fn: StepFn, batches: Any, X: torch.Tensor, y: torch.Tensor, *,
                total: int, progress: _Progress, checkpoints: _Checkpoints | None,
                validator: Callable[[], dict[str, float]] | None, tracker: ValidationTracker | None,
                bar: Any) -> None:
@@ -535,6 +546,7 @@ def train_loop(
     desc: str = "train",
     validator: Callable[[], dict[str, float]] | None = None,
     checkpoint_name: str = CHECKPOINT,
+    privacy: Any = None,
 ) -> TrainResult:
     """Train ``module`` on ``(X, y)`` for the step budget (or until validation stops it); return its history,
     EMA weights and, with a validator, the best weights and the validation record.
@@ -560,6 +572,10 @@ def train_loop(
         draws the same numbers with or without it. Without one, training runs for the whole budget.
     checkpoint_name
         File name of the checkpoint inside ``run_dir``.
+    privacy
+        A :class:`rnagen.train.privacy.PrivacyConfig`; when enabled, DP-SGD (:mod:`rnagen.train.privacy`):
+        Poisson batches, per-sample clipping and noise, the accountant saved in the checkpoint. Not with a
+        validator, a custom ``step_fn`` or several processes.
     """
     from tqdm.auto import tqdm
 
@@ -574,6 +590,10 @@ def train_loop(
     total, budget_source = resolve_budget(cfg, n, B)
     ctx = _make_context(raw, cfg, device=device, dist=dist, seed=seed, total=total, custom_step=step_fn is not None,
                         param_groups=param_groups)
+    batches: Any = _Batches(n, B, seed=seed, device=device, dist=dist)
+    if privacy is not None and privacy.enabled:
+        step_fn, batches = _make_private(ctx, privacy, n=n, batch=B, total=total, seed=seed,
+                                         custom_step=step_fn is not None, validator=validator)
     tracker = ValidationTracker(patience=cfg.patience, budget=total, budget_source=budget_source,
                                 every=cfg.val_every or max(25, total // 20)) if validator is not None else None
     checkpoints = _Checkpoints(Path(run_dir), checkpoint_name, fingerprint) if run_dir is not None else None
@@ -586,9 +606,11 @@ def train_loop(
     done.started = time.perf_counter()
     bar = tqdm(total=total, initial=done.step, desc=desc, disable=not progress or not dist.is_main,
                dynamic_ncols=True, leave=False)
-    _run_steps(ctx, step_fn or _default_step, _Batches(n, B, seed=seed, device=device, dist=dist), X, y,
-               total=total, progress=done, checkpoints=checkpoints, validator=validator, tracker=tracker, bar=bar)
+    _run_steps(ctx, step_fn or _default_step, batches, X, y, total=total, progress=done, checkpoints=checkpoints,
+               validator=validator, tracker=tracker, bar=bar)
     bar.close()
+    if ctx.private is not None:
+        ctx.private.detach()
     raw.eval()
     best_state, record = None, None
     if tracker is not None:
@@ -597,4 +619,24 @@ def train_loop(
         best_state = tracker.best_weights
         record = tracker.record(steps=done.step)
     return TrainResult(history=done.history, seconds=done.seconds(), steps=done.step, ema=ctx.ema,
-                       best_state=best_state, validation=record)
+                       best_state=best_state, validation=record, private=ctx.private)
+
+
+def _make_private(ctx: StepContext, privacy: Any, *, n: int, batch: int, total: int, seed: int, custom_step: bool,
+                  validator: Any) -> tuple[StepFn, Any]:
+    """Set ``ctx`` up for DP-SGD (:mod:`rnagen.train.privacy`); the step and the Poisson batches to use."""
+    from .privacy import PrivateTraining, plan_privacy
+
+    if ctx.dist.enabled:
+        raise ConfigError("differentially private training runs in one process: per-sample clipping and the "
+                          "accountant are not set up for torchrun/DDP; run it without torchrun")
+    if custom_step:
+        raise ConfigError("differentially private training is available for models trained by the default step "
+                          "(diffusion, vae)")
+    if validator is not None:
+        raise ConfigError("a private run has a fixed length: choosing it on held-out private profiles spends "
+                          "budget the accountant does not count; set train.val_fraction=0")
+    private = PrivateTraining(plan_privacy(privacy, n=n, batch_size=batch, steps=total), seed=seed)
+    private.attach(ctx)
+    ctx.private = private
+    return private.step, private.batches(n, device=ctx.device)

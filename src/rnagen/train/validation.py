@@ -35,6 +35,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from ..errors import ConfigError
+
 if TYPE_CHECKING:
     from .loop import TrainConfig, TrainResult
 
@@ -206,7 +208,7 @@ def fit_validated(setup: Callable[[np.ndarray, np.ndarray], tuple[torch.nn.Modul
                   generate: Callable[[np.ndarray, np.ndarray, np.ndarray, int], np.ndarray],
                   X: np.ndarray, y: np.ndarray, cfg: "TrainConfig", *, device: torch.device, seed: int,
                   run_dir: Path | None, progress: bool, resume: bool, fingerprint: str,
-                  desc: str) -> "TrainResult":
+                  desc: str, privacy: Any = None) -> "TrainResult":
     """Train with the length chosen on a held-out share of ``(X, y)``; the common ``_fit`` of torch models.
 
     Parameters
@@ -218,6 +220,11 @@ def fit_validated(setup: Callable[[np.ndarray, np.ndarray], tuple[torch.nn.Modul
         ``generate(X_train, y_train, y, seed) -> profiles`` draws from the model being trained, for class ids
         ``y`` (``X_train, y_train``: the profiles it trains on, for models whose sampler is fitted to them).
 
+    privacy
+        A :class:`rnagen.train.privacy.PrivacyConfig`; when enabled the run is differentially private and
+        has a fixed length: nothing is held out (``cfg.val_fraction`` is ignored, ``cfg.refit`` is an error),
+        since choosing the length on private profiles would spend budget the accountant does not count.
+
     Returns the :class:`~rnagen.train.TrainResult` whose ``apply_to`` loads the weights to keep; its
     ``validation`` says how the length was chosen (``n_val`` held out, or ``stop_reason="no_validation"``).
     """
@@ -225,12 +232,19 @@ def fit_validated(setup: Callable[[np.ndarray, np.ndarray], tuple[torch.nn.Modul
 
     common: dict[str, Any] = dict(device=device, seed=seed, run_dir=run_dir, progress=progress, resume=resume,
                                   desc=desc)
-    split = stratified_holdout(y, fraction=cfg.val_fraction, seed=seed)
+    private = privacy is not None and privacy.enabled
+    if private and cfg.refit:
+        raise ConfigError("train.refit needs a validation-chosen length, which a private run does not have; "
+                          "remove train.refit=true (the run trains for train.steps)")
+    split = None if private else stratified_holdout(y, fraction=cfg.val_fraction, seed=seed)
     if split is None:
         module, kw = setup(X, y)
+        if private:
+            kw = {**kw, "privacy": privacy}
         result = train_loop(module, torch.from_numpy(X), torch.from_numpy(y), cfg, fingerprint=fingerprint,
                             **common, **kw)
-        note = ("train.val_fraction = 0" if cfg.val_fraction <= 0 else
+        note = ("differential privacy: a fixed length, train.val_fraction ignored" if private else
+                "train.val_fraction = 0" if cfg.val_fraction <= 0 else
                 f"too few profiles to hold out {MIN_VAL} with at least 2 per class left for training")
         budget = resolve_budget(cfg, len(X), min(cfg.batch_size, len(X)))
         result.validation = {"stop_reason": "no_validation", "note": note, "steps": result.steps,

@@ -23,6 +23,7 @@ from torch import nn
 from ...config import check_number, checked
 from ...errors import ConfigError
 from ...train import LossOutput, TrainConfig, fit_validated
+from ...train.privacy import PrivacyConfig
 from .._base import Generator, PreprocessConfig, register
 from .network import ResMLPDenoiser
 from .samplers import PREDICTIONS, SPACINGS, make_sampler, sampler_class
@@ -158,6 +159,8 @@ class DiffusionConfig:
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     train: TrainConfig = field(default_factory=_default_train)
     sample: SampleConfig = field(default_factory=SampleConfig)
+    privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
+    """DP-SGD (:mod:`rnagen.train.privacy`): ``privacy.epsilon=E`` trains with a (E, δ) guarantee."""
 
     def __post_init__(self) -> None:
         if self.sample.steps > self.schedule.T:
@@ -264,11 +267,12 @@ class DiffusionModel(Generator):
         assert self.device is not None  # Generator.fit resolves it for every torch model
         result = fit_validated(setup, generate, X, y, self.config.train, device=self.device, seed=seed,
                                run_dir=run_dir, progress=progress, resume=resume, fingerprint=self.fingerprint(X),
-                               desc="diffusion")
+                               desc="diffusion", privacy=self.config.privacy)
         result.apply_to(built[-1])  # sampling uses the best checkpoint's weights (else the EMA's)
         self.net.eval()
         self.history = result.history
         self.validation = result.validation
+        self.privacy = self._privacy_record(result)
         self.train_seconds = result.seconds
 
     # --- sampling ----------------------------------------------------------------------------------------

@@ -46,6 +46,7 @@ import torch
 from ...config import checked
 from ...errors import ConfigError
 from ...train import TrainConfig, fit_validated
+from ...train.privacy import PrivacyConfig
 from .._base import Generator, PreprocessConfig, register
 from .network import WGANGP, CondCritic, CondGenerator, wgan_gp_step
 
@@ -161,6 +162,19 @@ class WGANGPConfig:
     network: GANNetworkConfig = field(default_factory=GANNetworkConfig)
     gan: GANConfig = field(default_factory=GANConfig)
     train: TrainConfig = field(default_factory=_default_train)
+    privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
+    """Declared so that asking for privacy gets a reason: a private WGAN-GP is not available (see
+    ``__post_init__``)."""
+
+    def __post_init__(self) -> None:
+        # The critic, the only network that reads real profiles, is trained with the gradient penalty
+        # (Gulrajani et al. 2017), a loss on the critic's input gradient: its parameter gradient needs a second
+        # backward pass through the critic, which opacus's per-sample hooks do not compute (opacus issue #31);
+        # the generator's class-centre start and its copy repulsion read the training profiles directly too.
+        if self.privacy.enabled:
+            raise ConfigError("privacy is not available for wgan-gp: its gradient penalty needs second-order "
+                              "gradients, which opacus's per-sample clipping does not compute; use --model "
+                              "diffusion, vae or gaussian")
 
 
 @register

@@ -37,6 +37,7 @@ import torch
 from ...config import check_number, checked
 from ...errors import ConfigError
 from ...train import TrainConfig, fit_validated
+from ...train.privacy import PrivacyConfig
 from .._base import Generator, PreprocessConfig, register
 from .network import ConditionalVAE
 
@@ -182,6 +183,16 @@ class VAEConfig:
     objective: VAEObjectiveConfig = field(default_factory=VAEObjectiveConfig)
     train: TrainConfig = field(default_factory=_default_train)
     sample: VAESampleConfig = field(default_factory=VAESampleConfig)
+    privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
+    """DP-SGD (:mod:`rnagen.train.privacy`). A private VAE's decoder variance is fixed at 1 (not learned: a
+    parameter outside a layer gets no per-sample gradient), and its sampler is fitted on no private data:
+    the standard prior N(0, I) and unit-variance observation noise times ``sample.noise_scale`` (the aggregate
+    prior and the matched or residual noise are statistics of the training profiles outside the budget)."""
+
+    def __post_init__(self) -> None:
+        if self.privacy.enabled and self.sample.noise_covariance == "full":
+            raise ConfigError("sample.noise_covariance=full is fitted on the training profiles, outside a private "
+                              "run's budget; use sample.noise_covariance=diagonal with privacy")
 
 
 @register
@@ -216,7 +227,11 @@ class VAEModel(Generator):
             with torch.random.fork_rng(devices=[]):  # initial weights from the seed, global RNG untouched
                 torch.manual_seed(seed)
                 self._build()
+            if private and isinstance(self.net.log_var, torch.nn.Parameter):
+                self.net.log_var.requires_grad_(False)  # see VAEConfig.privacy
             return self.net, {}
+
+        private = self.config.privacy.enabled
 
         def generate(Xt: np.ndarray, yt: np.ndarray, yy: np.ndarray, sd: int) -> np.ndarray:
             # the sampler is fitted to the weights being validated, then draws as sample() does by default
@@ -226,12 +241,14 @@ class VAEModel(Generator):
         assert self.device is not None  # Generator.fit resolves it for every torch model
         result = fit_validated(setup, generate, X, y, self.config.train, device=self.device, seed=seed,
                                run_dir=run_dir, progress=progress, resume=resume, fingerprint=self.fingerprint(X),
-                               desc="vae")
+                               desc="vae", privacy=self.config.privacy)
         result.apply_to(self.net)  # sampling uses the best checkpoint's weights (else the EMA's)
         self.net.eval()
-        self._fit_sampler(X, y, seed=seed)
+        if not private:  # a private model keeps the data-independent sampler (see VAEConfig.privacy)
+            self._fit_sampler(X, y, seed=seed)
         self.history = result.history
         self.validation = result.validation
+        self.privacy = self._privacy_record(result)
         self.train_seconds = result.seconds
 
     def _fit_sampler(self, X: np.ndarray, y: np.ndarray, *, seed: int) -> None:

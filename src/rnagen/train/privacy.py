@@ -1,0 +1,323 @@
+"""Differentially private training of the torch models: DP-SGD through opacus (section ``[privacy]``).
+
+DP-SGD (Abadi et al. 2016, "Deep learning with differential privacy", Algorithm 1), each step:
+
+  1. a Poisson-sampled batch: every training profile joins with probability ``q = B / n`` independently (the
+     subsampling the privacy amplification of the accountants assumes; Mironov et al. 2019), so batches vary
+     in size and can be empty;
+  2. per-profile gradients (opacus's ``GradSampleModule`` hooks), each clipped to L2 norm ``C``
+     (``privacy.max_grad_norm``);
+  3. their sum plus Gaussian noise N(0, (σ C)^2 I), divided by the expected batch size ``B``
+     (opacus's ``DPOptimizer``), then the model's optimiser step;
+  4. the accountant (opacus's RDP, Mironov 2017, or PRV, Gopi et al. 2021) records (σ, q) for the step.
+
+``privacy.epsilon`` sets σ for the whole step budget with opacus's ``get_noise_multiplier``;
+``privacy.noise_multiplier`` sets σ directly and the spent ε is reported. δ defaults to 1/n.
+
+What the guarantee covers and what it does not (also written into the run record):
+
+- the weights, and everything computed from them alone (EMA of the weights, samples): post-processing;
+- **not** the preprocessing fitted on the training data (the per-gene scaler, the log-scale detection of
+  ``preprocess.log=auto``), unless it is data-independent (``preprocess.scaler=none`` with
+  ``preprocess.log=log2p1`` or ``none``); the run record says ``preprocessing: "not covered"`` otherwise;
+- **not** the number of training profiles and the class sizes saved in ``meta.json`` (treated as public, as
+  the sample rate ``q = B / n`` of DP-SGD is).
+
+A private run has a fixed length (the step budget of ``[train]``): choosing the length on held-out private
+profiles would spend budget that the accountant does not count, so ``train.val_fraction`` is ignored (the
+record says so) and ``train.refit=true`` is an error. The non-private gradient clipping ``train.grad_clip``
+and mixed precision are off (the noisy gradient is already bounded; opacus's per-sample hooks run in float32).
+Noise and batches come from generators seeded per step from the run's seed, so a resumed run draws what an
+uninterrupted one would; the accountant's history is saved in the checkpoint and restored. Not a
+cryptographically secure noise source (opacus's ``secure_mode`` needs ``torchcsprng``).
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+import torch
+
+from ..config import checked
+from ..errors import ConfigError
+
+if TYPE_CHECKING:
+    from .loop import StepContext
+
+__all__ = ["PrivacyConfig", "PrivacyPlan", "PrivateTraining", "plan_privacy", "require_opacus", "spent_epsilon",
+           "INSTALL_HINT", "preprocessing_coverage", "describe_privacy", "zcdp_to_dp", "dp_to_zcdp"]
+
+INSTALL_HINT = "pip install 'rnagen[privacy]'"
+DEFAULT_MAX_GRAD_NORM = 1.0
+DEFAULT_ACCOUNTANT = "rdp"
+
+
+def require_opacus() -> Any:
+    """The ``opacus`` module, or a one-line :class:`ConfigError` naming how to install it."""
+    try:
+        import opacus
+    except ImportError:
+        raise ConfigError(f"differentially private training needs opacus, which is not installed; "
+                          f"{INSTALL_HINT}") from None
+    return opacus
+
+
+@dataclass
+@checked("privacy", epsilon="> 0", delta="(0, 1)", noise_multiplier="> 0", max_grad_norm="> 0")
+class PrivacyConfig:
+    """DP-SGD settings (section ``[privacy]``); all unset (the default) trains without privacy.
+
+    Set exactly one of ``epsilon`` (the noise is chosen for the step budget) or ``noise_multiplier`` (the
+    spent ε is reported).
+    """
+
+    epsilon: float | None = None
+    """Target ε of the (ε, δ) guarantee at the end of the step budget."""
+    delta: float | None = None
+    """δ of the guarantee; unset: 1/n for n training profiles."""
+    noise_multiplier: float | None = None
+    """σ, the noise standard deviation in units of the clipping norm (instead of ``epsilon``)."""
+    max_grad_norm: float | None = None
+    """C, the L2 norm each profile's gradient is clipped to; unset: 1.0."""
+    accountant: Literal["rdp", "prv"] | None = None
+    """opacus's accountant: ``rdp`` (Rényi DP, Mironov 2017) or ``prv`` (privacy random variables, Gopi et al.
+    2021, tighter); unset: ``rdp``."""
+
+    def __post_init__(self) -> None:
+        if self.epsilon is not None and self.noise_multiplier is not None:
+            raise ConfigError("set privacy.epsilon or privacy.noise_multiplier, not both (epsilon chooses the "
+                              "noise multiplier for the step budget)")
+        if not self.enabled and (self.delta is not None or self.max_grad_norm is not None
+                                 or self.accountant is not None):
+            raise ConfigError("privacy.delta, privacy.max_grad_norm and privacy.accountant need "
+                              "privacy.epsilon or privacy.noise_multiplier")
+
+    @property
+    def enabled(self) -> bool:
+        """Whether training is differentially private."""
+        return self.epsilon is not None or self.noise_multiplier is not None
+
+
+@dataclass
+class PrivacyPlan:
+    """The DP-SGD settings of one run, resolved from a :class:`PrivacyConfig` and the data size."""
+
+    noise_multiplier: float
+    max_grad_norm: float
+    sample_rate: float
+    expected_batch_size: int
+    steps: int
+    delta: float
+    accountant: str
+    n_train: int
+    epsilon_target: float | None = None
+
+
+def plan_privacy(cfg: PrivacyConfig, *, n: int, batch_size: int, steps: int) -> PrivacyPlan:
+    """σ, q and δ for ``steps`` DP-SGD steps with expected batch ``batch_size`` out of ``n`` profiles.
+
+    With ``cfg.epsilon`` set, σ is opacus's ``get_noise_multiplier`` for (ε, δ, q, steps) with the chosen
+    accountant (the smallest σ on its bisection grid whose ε does not exceed the target).
+    """
+    require_opacus()
+    from opacus.accountants.utils import get_noise_multiplier
+
+    if n < 1 or steps < 1:
+        raise ConfigError(f"private training needs at least one profile and one step, got n={n}, steps={steps}")
+    B = max(1, min(int(batch_size), int(n)))
+    q = B / n
+    delta = float(cfg.delta) if cfg.delta is not None else 1.0 / n
+    accountant = cfg.accountant or DEFAULT_ACCOUNTANT
+    C = float(cfg.max_grad_norm or DEFAULT_MAX_GRAD_NORM)
+    if cfg.noise_multiplier is not None:
+        sigma = float(cfg.noise_multiplier)
+    else:
+        assert cfg.epsilon is not None
+        try:
+            sigma = float(get_noise_multiplier(target_epsilon=float(cfg.epsilon), target_delta=delta,
+                                               sample_rate=q, steps=int(steps), accountant=accountant))
+        except ValueError:
+            raise ConfigError(f"privacy.epsilon={cfg.epsilon} cannot be reached in {steps} steps at sample rate "
+                              f"{q:.3g} (noise multiplier above 1e6); raise epsilon or lower train.steps") from None
+    return PrivacyPlan(noise_multiplier=sigma, max_grad_norm=C, sample_rate=q, expected_batch_size=B,
+                       steps=int(steps), delta=delta, accountant=accountant, n_train=int(n),
+                       epsilon_target=None if cfg.epsilon is None else float(cfg.epsilon))
+
+
+def spent_epsilon(history: list[tuple[float, float, int]], *, delta: float, accountant: str) -> float:
+    """ε spent by a DP-SGD history ``[(σ, q, steps), ...]`` at ``delta``, by opacus's accountant."""
+    require_opacus()
+    from opacus.accountants import create_accountant
+
+    if not history:
+        return 0.0
+    acc = create_accountant(mechanism=accountant)
+    acc.history = [(float(s), float(q), int(k)) for s, q, k in history]
+    return float(acc.get_epsilon(delta=delta))
+
+
+def preprocessing_coverage(*, log: str, scaler: str) -> str:
+    """What the DP guarantee says about a model's preprocessing (section ``[preprocess]``): ``"data-independent"``
+    when nothing is fitted on the training data (no scaler, a fixed log choice), else ``"not covered"``."""
+    return "data-independent" if scaler == "none" and log != "auto" else "not covered"
+
+
+class _PoissonBatches:
+    """Poisson subsampling: at step ``k`` each of the ``n`` profiles joins the batch with probability ``q``,
+    drawn from a generator seeded by (seed, k), so a resumed run draws the batches an uninterrupted one would."""
+
+    def __init__(self, n: int, q: float, *, seed: int, device: torch.device) -> None:
+        self.n, self.q, self.seed, self.device = int(n), float(q), int(seed), device
+
+    def indices(self, step: int) -> torch.Tensor:
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + 7 + step)
+        keep = torch.rand(self.n, generator=g) < self.q
+        return torch.nonzero(keep).flatten().to(self.device)
+
+
+class PrivateTraining:
+    """DP-SGD for one run of :func:`rnagen.train.train_loop`: Poisson batches, the per-sample clipped and
+    noised step, and the accountant (see the module docstring).
+
+    Parameters
+    ----------
+    plan
+        The resolved settings (:func:`plan_privacy`).
+    seed
+        The run's seed; the batch and noise generators of step ``k`` are seeded from (seed, k).
+    """
+
+    def __init__(self, plan: PrivacyPlan, *, seed: int) -> None:
+        require_opacus()
+        from opacus.accountants import create_accountant
+
+        self.plan, self.seed = plan, int(seed)
+        self.accountant = create_accountant(mechanism=plan.accountant)
+        self._gsm: Any = None
+        self._dp_optimizer: Any = None
+        self._noise: torch.Generator | None = None
+
+    # --- set-up -----------------------------------------------------------------------------------------
+    def batches(self, n: int, *, device: torch.device) -> _PoissonBatches:
+        """The Poisson batches of this run."""
+        return _PoissonBatches(n, self.plan.sample_rate, seed=self.seed, device=device)
+
+    def attach(self, ctx: "StepContext") -> None:
+        """Wrap ``ctx.raw`` for per-sample gradients and the ``main`` optimiser in opacus's ``DPOptimizer``."""
+        from opacus import GradSampleModule
+        from opacus.optimizers import DPOptimizer
+        from opacus.validators import ModuleValidator
+
+        if set(ctx.optimizers) != {"main"}:
+            raise ConfigError("differentially private training supports models with one optimiser (diffusion, "
+                              "vae); this model has " + ", ".join(sorted(ctx.optimizers)))
+        problems = ModuleValidator.validate(ctx.raw, strict=False)
+        if problems:
+            raise ConfigError(f"this network cannot be trained with per-sample gradient clipping: {problems[0]} "
+                              "(with the vae: --set network.norm=layer)")
+        self._noise = torch.Generator(device=ctx.device)
+        self._gsm = GradSampleModule(ctx.raw, loss_reduction="mean")
+        self._dp_optimizer = DPOptimizer(ctx.optimizers["main"], noise_multiplier=self.plan.noise_multiplier,
+                                         max_grad_norm=self.plan.max_grad_norm,
+                                         expected_batch_size=self.plan.expected_batch_size, loss_reduction="mean",
+                                         generator=self._noise)
+        ctx.module = self._gsm
+
+    def detach(self) -> None:
+        """Remove opacus's hooks from the trained module (sampling then runs the plain network)."""
+        if self._gsm is not None:
+            self._gsm._close()
+            self._gsm = None
+
+    # --- one step ----------------------------------------------------------------------------------------
+    def step(self, ctx: "StepContext", xb: torch.Tensor, yb: torch.Tensor) -> dict[str, float]:
+        """One DP-SGD step on the Poisson batch ``(xb, yb)`` (steps 2-4 of the module docstring)."""
+        opt = self._dp_optimizer
+        assert opt is not None and self._noise is not None, "attach() first"
+        opt.zero_grad(set_to_none=True)
+        self._noise.manual_seed(self.seed * 1_000_003 + 11 + ctx.step)
+        logs: dict[str, float] = {}
+        if len(xb):
+            with warnings.catch_warnings():  # torch notes that the inputs need no gradient: expected here
+                warnings.simplefilter("ignore", UserWarning)
+                out = ctx.module(xb, yb, generator=ctx.generator)
+                out.loss.backward()
+            logs = {"loss": float(out.loss.detach()), **{k: float(v) for k, v in out.logs.items()}}
+        else:  # an empty Poisson batch: no gradients, but the noise is added and the step is accounted
+            for p in opt.params:
+                p.grad_sample = torch.zeros((0, *p.shape), device=p.device, dtype=p.dtype)
+        opt.step()
+        ctx.schedulers["main"].step()
+        self.accountant.step(noise_multiplier=self.plan.noise_multiplier, sample_rate=self.plan.sample_rate)
+        return {**logs, "batch": float(len(xb))}
+
+    # --- accounting and checkpoints -----------------------------------------------------------------------
+    @property
+    def history(self) -> list[tuple[float, float, int]]:
+        """The accountant's history, ``[(σ, q, steps), ...]``."""
+        return [(float(s), float(q), int(k)) for s, q, k in self.accountant.history]
+
+    def epsilon(self) -> float:
+        """ε spent so far at the plan's δ."""
+        return spent_epsilon(self.history, delta=self.plan.delta, accountant=self.plan.accountant)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The accountant's state for the checkpoint (plain lists and numbers: loadable with weights_only)."""
+        return {"mechanism": self.accountant.mechanism(), "history": [list(h) for h in self.history]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore the accountant's history saved by :meth:`state_dict`."""
+        if state.get("mechanism") != self.accountant.mechanism():
+            raise ValueError(f"accountant {state.get('mechanism')!r} is not {self.accountant.mechanism()!r}")
+        self.accountant.history = [(float(s), float(q), int(k)) for s, q, k in state["history"]]
+
+    def record(self, *, preprocessing: str = "not covered") -> dict[str, Any]:
+        """What the run folder and the samples carry: the guarantee and every DP setting (JSON-able)."""
+        p = self.plan
+        steps = sum(k for _, _, k in self.history)
+        out: dict[str, Any] = {
+            "mechanism": "DP-SGD (Abadi et al. 2016) with opacus",
+            "epsilon": self.epsilon(),
+            "delta": p.delta,
+            "accountant": p.accountant,
+            "noise_multiplier": p.noise_multiplier,
+            "max_grad_norm": p.max_grad_norm,
+            "sample_rate": p.sample_rate,
+            "expected_batch_size": p.expected_batch_size,
+            "sampling": "poisson",
+            "steps": int(steps),
+            "n_train": p.n_train,
+            "length": "fixed (train.val_fraction ignored)",
+            "preprocessing": preprocessing,
+            "public": "n_train, labels and class sizes",
+        }
+        if p.epsilon_target is not None:
+            out["epsilon_target"] = p.epsilon_target
+        return out
+
+
+def zcdp_to_dp(rho: float, delta: float) -> float:
+    """ε of the (ε, δ)-DP guarantee implied by ρ-zCDP (Bun & Steinke 2016, Proposition 1.3):
+    ε = ρ + 2 sqrt(ρ log(1/δ))."""
+    return rho + 2.0 * math.sqrt(rho * math.log(1.0 / delta))
+
+
+def dp_to_zcdp(epsilon: float, delta: float) -> float:
+    """The largest ρ whose :func:`zcdp_to_dp` is ``epsilon``: (sqrt(log(1/δ) + ε) - sqrt(log(1/δ)))^2."""
+    L = math.log(1.0 / delta)
+    return (math.sqrt(L + epsilon) - math.sqrt(L)) ** 2
+
+
+def describe_privacy(record: dict[str, Any]) -> str:
+    """One line for ``rnagen train``: the spent ε with its δ and the settings behind it."""
+    parts = [f"differential privacy: epsilon {record['epsilon']:.4g} spent"]
+    if "epsilon_target" in record:
+        parts[0] += f" (target {record['epsilon_target']:.4g})"
+    parts.append(f"delta {record['delta']:.3g}")
+    parts.append(f"{record['accountant']} accountant")
+    if "noise_multiplier" in record:
+        parts.append(f"noise multiplier {record['noise_multiplier']:.4g}, clipping norm {record['max_grad_norm']:.4g}, "
+                     f"sample rate {record['sample_rate']:.4g}, {record['steps']} steps")
+    return ", ".join(parts) + f"; preprocessing {record.get('preprocessing', 'not covered')}"

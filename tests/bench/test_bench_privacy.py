@@ -1,0 +1,87 @@
+"""``rnagen benchmark --privacy-budgets``: private rows next to the others, with their guarantee recorded."""
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from rnagen.bench.privacy import parse_privacy_budgets, parse_private_row, private_row_name
+from rnagen.cli.main import main
+from rnagen.errors import ConfigError
+
+pytest.importorskip("opacus")
+
+_spec = importlib.util.spec_from_file_location("rnagen_tests_tiny_bench_dp", Path(__file__).with_name("tiny_bench.py"))
+tiny = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(tiny)
+TINY_EVAL, TINY_METRICS, TINY_OVERRIDES, write_labelled_csv = (tiny.TINY_EVAL, tiny.TINY_METRICS,
+                                                               tiny.TINY_OVERRIDES, tiny.write_labelled_csv)
+
+TINY_PRIVATE = {**TINY_OVERRIDES,
+                "vae": ["network.hidden=[16]", "network.latent_dim=3", "train.steps=10", "train.batch_size=16"]}
+TINY_PRIVATE["diffusion"] = TINY_OVERRIDES["diffusion"] + ["network.width=16", "network.depth=1", "train.steps=10",
+                                                           "train.batch_size=16"]
+
+
+def test_budget_list_and_row_names():
+    assert parse_privacy_budgets("1, 4,10,4") == [1.0, 4.0, 10.0]
+    assert private_row_name("diffusion", 1.0) == "diffusion-dp-eps1"
+    assert private_row_name("vae", 0.5) == "vae-dp-eps0.5"
+    assert parse_private_row("gaussian-dp-eps10") == ("gaussian", 10.0)
+    assert parse_private_row("dpm++") is None and parse_private_row("wgan-gp-dp-eps1") is None
+    for bad in ("0", "-1", "x", "nan"):
+        with pytest.raises(ConfigError, match="--privacy-budgets"):
+            parse_privacy_budgets(bad)
+
+
+@pytest.mark.slow
+def test_private_rows_are_trained_scored_and_plotted(tmp_path):
+    from rnagen.bench import run_benchmark
+
+    csv = write_labelled_csv(tmp_path / "expr.csv")
+    out = tmp_path / "bench"
+    board = run_benchmark(csv, label_key="kind", models="gaussian", out_dir=out, budget="fast",
+                          overrides=TINY_PRIVATE, evaluate_options=TINY_EVAL, metrics=TINY_METRICS, progress=False,
+                          device="cpu", privacy_budgets="3")
+    rows = list(board["model"])
+    want = [f"{f}-dp-eps{e}" for f in ("diffusion", "vae", "gaussian") for e in (3,)]
+    assert set(want) <= set(rows)
+    for row in want:
+        meta = json.loads((out / "runs" / f"{row}_seed0" / "meta.json").read_text())
+        eps = float(row.rsplit("eps", 1)[1])
+        assert eps - 0.011 < meta["privacy"]["epsilon"] <= eps + 1e-9, row
+        acc = float(board.loc[board["model"] == row, "tstr_mlp_accuracy"].iloc[0])
+        assert 0.0 <= acc <= 1.0
+    # a private diffusion run is trained for its fixed length, with the user's settings on top of the row's
+    meta = json.loads((out / "runs" / "diffusion-dp-eps3_seed0" / "meta.json").read_text())
+    assert meta["privacy"]["steps"] == 10 and meta["validation"]["stop_reason"] == "no_validation"
+    report = (out / "report.html").read_text()
+    assert "Utility against the privacy budget" in report
+
+
+def test_cli_refuses_bad_budgets_before_writing(tmp_path, capsys):
+    csv = write_labelled_csv(tmp_path / "expr.csv")
+    out = tmp_path / "b"
+    assert main(["benchmark", str(csv), "--label-key", "kind", "--models", "gaussian", "--out", str(out),
+                 "--privacy-budgets", "1,0"]) == 2
+    err = capsys.readouterr().err
+    assert "--privacy-budgets" in err and len(err.strip().splitlines()) == 1
+    assert not (out / "bench.json").exists()
+
+
+def test_report_plots_utility_and_attack_auc_against_epsilon_when_the_columns_exist():
+    from rnagen.report import _privacy_figures
+
+    rows = [{"model": "dpm++", "tstr_mlp_accuracy": 0.9, "mia_gan_leaks_auc": 0.6, "detection_auc": 0.7,
+             "tstr_mlp_auc": 0.9},
+            {"model": "diffusion-dp-eps1", "tstr_mlp_accuracy": 0.3, "mia_gan_leaks_auc": 0.5},
+            {"model": "diffusion-dp-eps10", "tstr_mlp_accuracy": 0.6, "mia_gan_leaks_auc": 0.52},
+            {"model": "gaussian-dp-eps1", "tstr_mlp_accuracy": 0.2}]
+    (fig,) = _privacy_figures(rows)
+    assert "mia_gan_leaks_auc" in fig["caption"]
+    assert "detection_auc" not in fig["caption"] and "tstr_mlp_auc" not in fig["caption"]
+    assert fig["img"]  # a PNG, base64
+    no_attack = [{k: v for k, v in r.items() if k != "mia_gan_leaks_auc"} for r in rows]
+    (fig,) = _privacy_figures(no_attack)
+    assert "membership" not in fig["caption"]
+    assert _privacy_figures([{"model": "dpm++", "tstr_mlp_accuracy": 0.9}]) == []

@@ -1,0 +1,282 @@
+"""Differentially private training (``rnagen.train.privacy``): the accountant is opacus's, clipping and noise
+are in force at the sizes DP-SGD prescribes, a resumed run keeps its accountant, and bad requests are one-line
+errors."""
+import sys
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+pytest.importorskip("opacus")
+
+from opacus.accountants import PRVAccountant, RDPAccountant  # noqa: E402
+from opacus.accountants.utils import get_noise_multiplier  # noqa: E402
+
+from rnagen.cli.main import main  # noqa: E402
+from rnagen.errors import ConfigError  # noqa: E402
+from rnagen.models import get_model  # noqa: E402
+from rnagen.train import LossOutput, TrainConfig  # noqa: E402
+from rnagen.train.distributed import DistInfo  # noqa: E402
+from rnagen.train.loop import _make_context  # noqa: E402
+from rnagen.train.privacy import (  # noqa: E402
+    PrivacyConfig,
+    PrivacyPlan,
+    PrivateTraining,
+    dp_to_zcdp,
+    plan_privacy,
+    zcdp_to_dp,
+)
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+TINY = ["network.width=16", "network.depth=1", "network.time_dim=8", "schedule.T=50", "sample.steps=5",
+        "train.batch_size=32", "train.log_every=5"]
+
+
+@pytest.fixture(scope="module")
+def small():
+    from rnagen import datasets
+
+    ad = datasets.gtex26()
+    keep = ad.obs["tissue"].isin(sorted(ad.obs["tissue"].unique())[:4]).to_numpy()
+    return ad[keep, :24].copy()  # 4 tissues x 20 profiles, 24 genes
+
+
+def _fit(name, data, overrides, **kw):
+    model = get_model(name).from_config(overrides=overrides)
+    return model.fit(data, label_key="tissue", seed=3, device="cpu", progress=False, **kw)
+
+
+# --- the accountant --------------------------------------------------------------------------------------
+@pytest.mark.parametrize("accountant,cls", [("rdp", RDPAccountant), ("prv", PRVAccountant)])
+def test_spent_epsilon_is_opacus_accountants(small, accountant, cls):
+    model = _fit("diffusion", small, TINY + ["train.steps=12", "privacy.noise_multiplier=0.8",
+                                            f"privacy.accountant={accountant}", "privacy.delta=1e-3"])
+    rec = model.privacy
+    q = 32 / 80
+    assert rec["sample_rate"] == pytest.approx(q) and rec["steps"] == 12 and rec["noise_multiplier"] == 0.8
+    ref = cls()
+    for _ in range(12):
+        ref.step(noise_multiplier=0.8, sample_rate=q)
+    assert rec["epsilon"] == pytest.approx(ref.get_epsilon(delta=1e-3), rel=1e-9)
+    assert rec["accountant"] == accountant and rec["delta"] == 1e-3 and rec["sampling"] == "poisson"
+
+
+def test_epsilon_target_sets_opacus_noise_multiplier_and_delta_defaults_to_one_over_n(small):
+    model = _fit("diffusion", small, TINY + ["train.steps=15", "privacy.epsilon=3"])
+    rec = model.privacy
+    want = get_noise_multiplier(target_epsilon=3.0, target_delta=1 / 80, sample_rate=32 / 80, steps=15,
+                                accountant="rdp")
+    assert rec["noise_multiplier"] == want and rec["delta"] == 1 / 80
+    assert 3.0 - 0.011 < rec["epsilon"] <= 3.0 and rec["epsilon_target"] == 3.0
+
+
+def test_zcdp_conversion_round_trips():
+    for eps, delta in [(0.5, 1e-5), (4.0, 1e-3), (10.0, 0.01)]:
+        assert zcdp_to_dp(dp_to_zcdp(eps, delta), delta) == pytest.approx(eps, rel=1e-12)
+
+
+# --- clipping and noise ----------------------------------------------------------------------------------
+class _Toy(nn.Module):
+    """A deterministic per-sample loss, so per-sample gradients can be computed one profile at a time."""
+
+    def __init__(self, d_in=6, d_out=40):
+        super().__init__()
+        self.lin = nn.Linear(d_in, d_out)
+
+    def forward(self, x, y, generator=None):
+        out = self.lin(x)
+        return LossOutput(loss=(out - y[:, None].float()).pow(2).sum(1).mean())
+
+
+def _private_step(sigma, C, xb, yb, *, B, seed=0):
+    """One DP-SGD step of the toy module; returns the gradient the optimiser applied and the module."""
+    torch.manual_seed(0)
+    toy = _Toy(d_in=xb.shape[1])
+    cfg = TrainConfig(steps=1, batch_size=B, lr=1e-3, warmup_steps=0, ema_decay=0.0)
+    ctx = _make_context(toy, cfg, device=torch.device("cpu"), dist=DistInfo(), seed=0, total=1, custom_step=False,
+                        param_groups=None)
+    plan = PrivacyPlan(noise_multiplier=sigma, max_grad_norm=C, sample_rate=B / 100, expected_batch_size=B,
+                       steps=1, delta=1e-5, accountant="rdp", n_train=100)
+    private = PrivateTraining(plan, seed=seed)
+    private.attach(ctx)
+    ctx.private = private
+    private.step(ctx, xb, yb)
+    return {n: p.grad.detach().clone() for n, p in toy.named_parameters()}, private
+
+
+def _clipped_mean_grad(xb, yb, C, B):
+    """Brute force: each profile's gradient, clipped to norm C, summed and divided by the expected batch B."""
+    torch.manual_seed(0)
+    toy = _Toy(d_in=xb.shape[1])
+    total = {n: torch.zeros_like(p) for n, p in toy.named_parameters()}
+    unclipped = {n: torch.zeros_like(p) for n, p in toy.named_parameters()}
+    for i in range(len(xb)):
+        toy.zero_grad()
+        toy(xb[i:i + 1], yb[i:i + 1]).loss.backward()
+        g = {n: p.grad.detach().clone() for n, p in toy.named_parameters()}
+        norm = torch.sqrt(sum(v.pow(2).sum() for v in g.values()))
+        for n in g:
+            total[n] += g[n] * min(1.0, C / (float(norm) + 1e-6))
+            unclipped[n] += g[n]
+    return {n: v / B for n, v in total.items()}, {n: v / B for n, v in unclipped.items()}
+
+
+def test_per_sample_gradients_are_clipped_to_the_norm():
+    g = torch.Generator().manual_seed(1)
+    xb, yb = torch.randn(9, 6, generator=g) * 3, torch.randint(0, 4, (9,), generator=g)
+    applied, _ = _private_step(0.0, 0.5, xb, yb, B=12)
+    want, unclipped = _clipped_mean_grad(xb, yb, 0.5, 12)
+    for n in applied:
+        torch.testing.assert_close(applied[n], want[n], rtol=1e-4, atol=1e-6)
+    # the clipping is active here: without it the gradient would be far larger
+    assert float(unclipped["lin.weight"].norm()) > 5 * float(want["lin.weight"].norm())
+
+
+@pytest.mark.parametrize("B", [8, 64])
+def test_noise_has_the_dp_sgd_scale_sigma_c_over_b(B):
+    g = torch.Generator().manual_seed(2)
+    xb, yb = torch.randn(5, 6, generator=g), torch.randint(0, 4, (5,), generator=g)
+    sigma, C = 1.7, 0.9
+    noisy, _ = _private_step(sigma, C, xb, yb, B=B)
+    clean, _ = _private_step(0.0, C, xb, yb, B=B)
+    diff = torch.cat([(noisy[n] - clean[n]).flatten() for n in noisy])  # 280 noise draws
+    assert diff.numel() == 6 * 40 + 40
+    assert float(diff.std()) == pytest.approx(sigma * C / B, rel=0.12)
+    assert abs(float(diff.mean())) < 4 * sigma * C / B / np.sqrt(diff.numel())
+
+
+def test_an_empty_poisson_batch_still_adds_noise_and_counts_as_a_step():
+    applied, private = _private_step(2.0, 1.0, torch.zeros(0, 6), torch.zeros(0, dtype=torch.long), B=10)
+    flat = torch.cat([v.flatten() for v in applied.values()])
+    assert float(flat.std()) == pytest.approx(2.0 * 1.0 / 10, rel=0.12)
+    assert private.history == [(2.0, 0.1, 1)]
+
+
+def test_poisson_batches_have_the_sample_rate_and_are_reproducible():
+    plan = PrivacyPlan(noise_multiplier=1.0, max_grad_norm=1.0, sample_rate=0.25, expected_batch_size=250,
+                       steps=1, delta=1e-5, accountant="rdp", n_train=1000)
+    batches = PrivateTraining(plan, seed=5).batches(1000, device=torch.device("cpu"))
+    sizes = [len(batches.indices(k)) for k in range(40)]
+    assert np.mean(sizes) == pytest.approx(250, rel=0.05) and len(set(sizes)) > 5  # sizes vary
+    assert torch.equal(batches.indices(7), batches.indices(7))
+    assert not torch.equal(batches.indices(7), batches.indices(8))
+
+
+# --- resume ----------------------------------------------------------------------------------------------
+def test_killed_private_run_resumes_with_the_same_accountant_and_weights(small, tmp_path, monkeypatch):
+    from rnagen.models.diffusion import DiffusionObjective
+
+    cfg = TINY + ["train.steps=12", "train.checkpoint_every=5", "privacy.noise_multiplier=1.1"]
+    full = _fit("diffusion", small, cfg, run_dir=tmp_path / "full")
+    forward, calls = DiffusionObjective.forward, []
+
+    def dies_at_8(self, *a, **kw):
+        calls.append(1)
+        if len(calls) > 8:
+            raise KeyboardInterrupt
+        return forward(self, *a, **kw)
+
+    monkeypatch.setattr(DiffusionObjective, "forward", dies_at_8)
+    with pytest.raises(KeyboardInterrupt):
+        _fit("diffusion", small, cfg, run_dir=tmp_path / "run")
+    state = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
+    assert state["step"] == 5 and sum(k for _, _, k in state["privacy"]["history"]) == 5
+    monkeypatch.setattr(DiffusionObjective, "forward", forward)
+    resumed = _fit("diffusion", small, cfg, run_dir=tmp_path / "run")
+    assert resumed.privacy["steps"] == 12
+    assert resumed.privacy["epsilon"] == full.privacy["epsilon"]
+    for k, v in full._state_tensors().items():
+        torch.testing.assert_close(resumed._state_tensors()[k], v, rtol=0, atol=0)
+
+
+# --- the models ------------------------------------------------------------------------------------------
+def test_private_vae_trains_samples_and_keeps_the_data_independent_sampler(small, tmp_path):
+    from rnagen.models import load
+
+    model = _fit("vae", small, ["network.hidden=[16]", "network.latent_dim=3", "train.steps=10",
+                                "train.batch_size=32", "privacy.noise_multiplier=1.2"], run_dir=tmp_path / "v")
+    assert model.privacy["noise_multiplier"] == 1.2 and model.privacy["steps"] == 10
+    assert torch.equal(model.net.prior_chol, torch.eye(3).repeat(4, 1, 1))  # standard prior, not fitted
+    assert torch.equal(model.net.log_var, torch.zeros(24))  # decoder variance not trained
+    again = load(tmp_path / "v", device="cpu")
+    syn = again.sample(n=8, seed=0)
+    assert syn.uns["rnagen"]["privacy"]["epsilon"] == model.privacy["epsilon"]
+    assert np.isfinite(syn.X).all()
+
+
+def test_non_private_fit_records_nothing(small):
+    model = _fit("diffusion", small, TINY + ["train.steps=3", "train.val_fraction=0"])
+    assert model.privacy is None and "privacy" not in model.sample(n=4, seed=0).uns["rnagen"]
+
+
+def test_preprocessing_is_reported_data_independent_only_when_nothing_is_fitted(small):
+    m = _fit("diffusion", small, TINY + ["train.steps=2", "privacy.noise_multiplier=1",
+                                        "preprocess.scaler=none", "preprocess.log=log2p1"])
+    assert m.privacy["preprocessing"] == "data-independent"
+    m = _fit("diffusion", small, TINY + ["train.steps=2", "privacy.noise_multiplier=1"])
+    assert m.privacy["preprocessing"] == "not covered"
+
+
+# --- errors ----------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("sets,message", [
+    (["privacy.epsilon=0"], "'privacy.epsilon' must be > 0"),
+    (["privacy.epsilon=-1"], "'privacy.epsilon' must be > 0"),
+    (["privacy.epsilon=2", "privacy.noise_multiplier=1"], "not both"),
+    (["privacy.delta=1e-5"], "need privacy.epsilon or privacy.noise_multiplier"),
+    (["privacy.epsilon=2", "train.refit=true", "train.steps=5"], "train.refit"),
+])
+def test_cli_refuses_bad_privacy_settings_in_one_line(small, tmp_path, capsys, sets, message):
+    data = tmp_path / "d.h5ad"
+    small.write_h5ad(data)
+    args = ["train", str(data), "--model", "diffusion", "--label-key", "tissue", "--out", str(tmp_path / "r"),
+            "--quiet"]
+    for s in TINY + sets:
+        args += ["--set", s]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "r" / "weights.safetensors").exists()
+
+
+def test_cli_without_opacus_names_the_extra(small, tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "opacus", None)  # `import opacus` now raises ImportError
+    data = tmp_path / "d.h5ad"
+    small.write_h5ad(data)
+    out = tmp_path / "r"
+    assert main(["train", str(data), "--model", "vae", "--label-key", "tissue", "--out", str(out), "--quiet",
+                 "--set", "privacy.epsilon=4", "--set", "train.steps=3"]) == 2
+    err = capsys.readouterr().err
+    assert "pip install 'rnagen[privacy]'" in err and len(err.strip().splitlines()) == 1
+    assert not any(out.glob("*.safetensors")) and not (out / "config.toml").exists()
+
+
+def test_wgan_gp_refuses_privacy_with_the_reason():
+    with pytest.raises(ConfigError, match="second-order gradients"):
+        get_model("wgan-gp").from_config(overrides=["privacy.epsilon=4"])
+
+
+def test_batchnorm_vae_is_refused_for_per_sample_clipping(small):
+    with pytest.raises(ConfigError, match="per-sample gradient clipping"):
+        _fit("vae", small, ["network.norm=batch", "train.steps=2", "privacy.epsilon=4"])
+
+
+def test_unreachable_epsilon_is_a_config_error():
+    with pytest.raises(ConfigError, match="cannot be reached"):
+        plan_privacy(PrivacyConfig(epsilon=1e-6, delta=1e-9), n=10, batch_size=10, steps=10_000)
+
+
+def test_private_training_under_ddp_or_with_validation_is_refused():
+    from rnagen.train.loop import _make_private
+
+    toy = _Toy()
+    cfg = TrainConfig(steps=1, batch_size=4, ema_decay=0.0)
+    for dist, validator, match in ((DistInfo(world_size=2), None, "one process"),
+                                   (DistInfo(), lambda: {"score": 0.0}, "fixed length")):
+        ctx = _make_context(toy, cfg, device=torch.device("cpu"), dist=DistInfo(), seed=0, total=1,
+                            custom_step=False, param_groups=None)
+        ctx.dist = dist
+        with pytest.raises(ConfigError, match=match):
+            _make_private(ctx, PrivacyConfig(noise_multiplier=1.0), n=10, batch=4, total=1, seed=0,
+                          custom_step=False, validator=validator)
