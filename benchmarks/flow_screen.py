@@ -13,7 +13,6 @@ Euler or Heun steps from t = 1 to 0. The network's time input is 999 t, the deno
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -23,7 +22,7 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from sampler_steps import METRICS, SHORT, load_dataset, score  # noqa: E402
+from sampler_steps import load_dataset, screen_draws  # noqa: E402
 
 from rnagen.models.diffusion.model import DiffusionModel  # noqa: E402
 from rnagen.train import LossOutput, fit_validated  # noqa: E402
@@ -121,20 +120,8 @@ def main():
     v = {k: x for k, x in (model.validation or {}).items() if k != "curve"}
     print(f"[{a.dataset} seed {a.seed}] fit {fit_s:.0f} s; validation {v}", flush=True)
     cfgs = [(f"{s} {n}", {"sampler": s, "steps": n}) for s in ("euler", "heun") for n in (10, 20, 50)]
-    res = {"floor": [], "ceiling": [], "rows": {lab: [] for lab, _ in cfgs}, "fit_s": [fit_s]}
-    for d in range(a.draws):
-        s_seed = a.seed + 100 + 1000 * d
-        floor, ceiling = score(test, gauss.sample(like=test, seed=s_seed), train, key, a.seed)
-        res["floor"].append(floor)
-        res["ceiling"].append(ceiling)
-        print(f"[draw {d}] floor {floor}; ceiling {ceiling}", flush=True)
-        for lab, opts in cfgs:
-            syn = model.sample(like=test, seed=s_seed, progress=False, **opts)
-            val, _ = score(test, syn, train, key, a.seed)
-            res["rows"][lab].append(val)
-            print(f"[draw {d}] {lab:12s} " + " ".join(f"{SHORT[m]}={val[m]:.3f}" for m in METRICS), flush=True)
-        if a.json:
-            a.json.write_text(json.dumps(res))
+    res = {"fit_s": [fit_s]}
+    screen_draws(model, gauss, train, test, key, a.seed, cfgs, a.draws, res, a.json)
 
 
 if __name__ == "__main__":

@@ -83,6 +83,30 @@ def score(test, syn, train, label_key: str, seed: int) -> tuple[dict[str, float]
     return ({m: float(df.loc[m, "value"]) for m in METRICS}, {m: float(df.loc[m, "reference"]) for m in METRICS})
 
 
+def screen_draws(model, gauss, train, test, label_key: str, seed: int, cfgs: list[tuple[str, dict]], draws: int,
+                 res: dict, json_path: Path | None = None) -> dict:
+    """Score ``draws`` synthetic sets of ``model`` per sampler configuration next to the Gaussian floor and the
+    real-vs-real ceiling (the screens' shared protocol: sampling seeds ``seed + 100 + 1000 d``); fills ``res``
+    (``floor``, ``ceiling``, ``rows``) and rewrites ``json_path`` after every draw."""
+    res.setdefault("floor", [])
+    res.setdefault("ceiling", [])
+    res.setdefault("rows", {lab: [] for lab, _ in cfgs})
+    for d in range(draws):
+        s_seed = seed + 100 + 1000 * d
+        floor, ceiling = score(test, gauss.sample(like=test, seed=s_seed), train, label_key, seed)
+        res["floor"].append(floor)
+        res["ceiling"].append(ceiling)
+        print(f"[draw {d}] floor {floor}; ceiling {ceiling}", flush=True)
+        for lab, opts in cfgs:
+            syn = model.sample(like=test, seed=s_seed, progress=False, **opts)
+            val, _ = score(test, syn, train, label_key, seed)
+            res["rows"][lab].append(val)
+            print(f"[draw {d}] {lab:12s} " + " ".join(f"{SHORT[m]}={val[m]:.3f}" for m in METRICS), flush=True)
+        if json_path:
+            json_path.write_text(json.dumps(res, default=float))
+    return res
+
+
 def trained_diffusion(train, label_key: str, seed: int, cache: Path | None, overrides: list[str]):
     """The default diffusion model trained on ``train`` (loaded from ``cache`` when it is there)."""
     from rnagen.models import get_model, load

@@ -20,7 +20,6 @@ as there, so the floor and ceiling are the same numbers). The model is the packa
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -29,7 +28,7 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from sampler_steps import METRICS, SHORT, load_dataset, score  # noqa: E402
+from sampler_steps import load_dataset, screen_draws  # noqa: E402
 
 from rnagen.models.diffusion.model import DiffusionModel, DiffusionObjective  # noqa: E402
 from rnagen.models.diffusion.network import ResMLPDenoiser  # noqa: E402
@@ -52,11 +51,13 @@ class SelfCondNet(ResMLPDenoiser):
         self._last_x0: torch.Tensor | None = None
 
     def x0_from(self, x: torch.Tensor, t: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        """The x0 estimate implied by the network output ``out`` at ``(x, t)`` (v or eps parametrisation)."""
         a = self._schedule.sqrt_alphas_cumprod.to(x.device)[t][:, None]
         s = self._schedule.sqrt_one_minus_alphas_cumprod.to(x.device)[t][:, None]
         return a * x - s * out if self._prediction == "v" else (x - s * out) / a
 
     def core(self, x, t, y, x_sc):
+        """The network on ``x_t`` with the self-conditioning input ``x_sc`` added to the input projection."""
         c = self.cond_act(self.time_embed(t) + self.label_embed(y))
         h = self.inp(x) + self.sc(x_sc)
         for block in self.blocks:
@@ -64,6 +65,7 @@ class SelfCondNet(ResMLPDenoiser):
         return self.out(self.cond_act(self.out_norm(h)))
 
     def forward(self, x, t, y, x_sc=None):
+        """``core`` with ``x_sc`` given, else with the previous call's x0 estimate of the same trajectory."""
         if x_sc is not None:
             return self.core(x, t, y, x_sc)
         t0 = int(t.reshape(-1)[0])
@@ -80,6 +82,7 @@ class SelfCondObjective(DiffusionObjective):
     """The denoising loss with self-conditioning on a random half of the batch."""
 
     def forward(self, x0, y, generator=None):
+        """The loss of a batch; half of it (a per-profile coin) conditions on a first, gradient-free estimate."""
         B, dev = x0.shape[0], x0.device
         half = torch.randint(0, self.T, ((B + 1) // 2,), generator=generator, device=dev)
         t = torch.cat([half, self.T - 1 - half])[:B]
@@ -100,6 +103,8 @@ class SelfCondObjective(DiffusionObjective):
 
 
 class SelfCondModel(DiffusionModel):
+    """The default diffusion model with :class:`SelfCondNet` and :class:`SelfCondObjective`."""
+
     def _build(self):
         cfg, n = self.config, self.config.network
         super()._build()
@@ -131,6 +136,7 @@ class SelfCondModel(DiffusionModel):
 
 
 def main():
+    """Train on one split and score the draws (module docstring)."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--dataset", default="tcga_mirna4")
     ap.add_argument("--seed", type=int, default=0)
@@ -153,21 +159,8 @@ def main():
     print(f"[{a.dataset} seed {a.seed}] fit {fit_s:.0f} s; validation {v}", flush=True)
     cfgs = [("dpm++ 20", {"sampler": "dpm++", "steps": 20}), ("dpm++ 50", {"sampler": "dpm++", "steps": 50}),
             ("ddim 50", {"sampler": "ddim", "steps": 50})]
-    res = {"floor": [], "ceiling": [], "rows": {lab: [] for lab, _ in cfgs}, "fit_s": [fit_s],
-           "validation": model.validation}
-    for d in range(a.draws):
-        s_seed = a.seed + 100 + 1000 * d
-        floor, ceiling = score(test, gauss.sample(like=test, seed=s_seed), train, key, a.seed)
-        res["floor"].append(floor)
-        res["ceiling"].append(ceiling)
-        print(f"[draw {d}] floor {floor}; ceiling {ceiling}", flush=True)
-        for lab, opts in cfgs:
-            syn = model.sample(like=test, seed=s_seed, progress=False, **opts)
-            val, _ = score(test, syn, train, key, a.seed)
-            res["rows"][lab].append(val)
-            print(f"[draw {d}] {lab:12s} " + " ".join(f"{SHORT[m]}={val[m]:.3f}" for m in METRICS), flush=True)
-        if a.json:
-            a.json.write_text(json.dumps(res, default=float))
+    res = {"fit_s": [fit_s], "validation": model.validation}
+    screen_draws(model, gauss, train, test, key, a.seed, cfgs, a.draws, res, a.json)
 
 
 if __name__ == "__main__":
