@@ -301,3 +301,59 @@ def test_per_class_coexpression_rows_use_the_most_variable_genes():
         exp = coexpression_recovery(X[y == c][:, 40:50], [S[ys == c][:, 40:50]])[0]["coexpr_edge_f1"]
         assert got[c] == pytest.approx(exp, abs=1e-6)
     assert got.min() > 0.8  # the factor's edges are in both sets
+
+
+# ----------------------------------------------------------------------------------- DESeq2 on raw counts
+def _nb_counts(rng, n_per=12, g=30, fold=4.0, n_de=5):
+    """Negative-binomial counts (mean 200, dispersion 0.05) of 2 classes; class c0 has genes 0..n_de-1 up by
+    ``fold`` and genes n_de..2 n_de-1 down by ``fold``; every profile has its own library size."""
+    y = np.repeat(["c0", "c1"], n_per)
+    mu = np.full((len(y), g), 200.0)
+    mu[y == "c0", :n_de] *= fold
+    mu[y == "c0", n_de:2 * n_de] /= fold
+    mu *= rng.uniform(0.7, 1.4, size=(len(y), 1))
+    disp = 0.05
+    return rng.negative_binomial(1 / disp, 1 / (1 + disp * mu)).astype(float), y
+
+
+def test_deseq2_finds_a_planted_fold_change_with_its_sign_and_size():
+    pytest.importorskip("pydeseq2")
+    from rnagen.metrics.biology import deseq2_de
+
+    rng = np.random.default_rng(5)
+    C, y = _nb_counts(rng)
+    de = deseq2_de(C, y, classes=["c0"], fdr=0.05, min_lfc=1.0)
+    assert de.classes == ("c0",)
+    assert de.up[0, :5].all() and de.down[0, 5:10].all()          # every planted gene, in its direction
+    assert not (de.up[0, 10:] | de.down[0, 10:]).any()            # no null gene called
+    np.testing.assert_allclose(de.lfc[0, :5], 2.0, atol=0.35)     # log2(4), library sizes normalised away
+    np.testing.assert_allclose(de.lfc[0, 5:10], -2.0, atol=0.35)
+    # the comparison with one other class equals class vs rest when there are two classes
+    de_vs = deseq2_de(C, y, classes=["c0"], versus="c1")
+    np.testing.assert_allclose(de_vs.lfc, de.lfc, atol=1e-6)
+    with pytest.raises(DataError, match="non-negative"):
+        deseq2_de(-C, y)
+
+
+def test_evaluate_deseq2_on_counts_and_its_errors(monkeypatch):
+    pytest.importorskip("pydeseq2")
+    rng = np.random.default_rng(6)
+    C, y = _nb_counts(rng, n_per=10, g=20)
+    T, yt = _nb_counts(rng, n_per=10, g=20)
+    names = ["de_f1", "de_recall_up", "de_recall_down"]
+    df = evaluate(C, C, train=T, real_labels=y, synthetic_labels=y, train_labels=yt, metrics=names, n_boot=0,
+                  biology={"de_test": "deseq2"})
+    v = df[df["group"] == "all"].set_index("name")
+    assert (v.loc[names, "value"] == 1.0).all()                 # the real set itself recovers every DE gene
+    assert v.loc["de_f1", "reference"] > 0.8                    # another real draw: most of them
+    shuffled = evaluate(C, C, train=T, real_labels=y, synthetic_labels=rng.permutation(y), train_labels=yt,
+                        metrics=["de_f1"], n_boot=0, biology={"de_test": "deseq2"})
+    assert shuffled[shuffled["group"] == "all"].set_index("name").loc["de_f1", "value"] < 0.5
+    with pytest.raises(DataError, match="needs raw counts"):    # a log-scale synthetic set has no counts
+        evaluate(C, np.log2(C + 1) - 5, train=T, real_labels=y, synthetic_labels=y, train_labels=yt,
+                 metrics=["de_f1"], n_boot=0, biology={"de_test": "deseq2"})
+    monkeypatch.setitem(__import__("sys").modules, "pydeseq2.dds", None)  # pydeseq2 not installed
+    with pytest.raises(ConfigError, match=r"pip install 'rnagen\[deseq2\]'"):
+        evaluate(C, C, train=T, real_labels=y, synthetic_labels=y, train_labels=yt, metrics=["de_f1"],
+                 n_boot=0, biology={"de_test": "deseq2"})
+    assert BiologyOptions.from_strings(["de_test=deseq2"]).de_test == "deseq2"

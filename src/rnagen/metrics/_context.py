@@ -59,6 +59,8 @@ class EvalContext:
     gene_sets: dict[str, np.ndarray] | None = None
     #: settings of the biology indicators (:class:`rnagen.metrics.biology.BiologyOptions`)
     biology: Any = None
+    #: the raw counts of the sets given as counts (``real``, ``synthetic``, ``train``, ``reference``), for DESeq2
+    counts: dict[str, np.ndarray] | None = None
     #: the membership-inference reference set (real profiles disjoint from ``real`` and ``train``), when given
     mia_reference: np.ndarray | None = None
     #: seed of the membership audit's partition of ``real`` (``None``: ``seed``)
@@ -76,18 +78,21 @@ class EvalContext:
         rng = np.random.default_rng(seed)
         T, S, yt = prepared["train"], prepared["synthetic"], prepared["train_labels"]
         ref = ref_labels = None
+        counts = dict(prepared.get("counts") or {})
         if T is not None:
             n_sub = min(len(T), len(S))
             rows = np.sort(rng.choice(len(T), n_sub, replace=False)) if n_sub < len(T) else None
             ref = T[rows] if rows is not None else T
             ref_labels = yt if yt is None or rows is None else yt[rows]
+            if "train" in counts:
+                counts["reference"] = counts["train"] if rows is None else counts["train"][rows]
         return cls(real=prepared["real"], synthetic=S, train=T, reference=ref,
                    real_labels=prepared["real_labels"], synthetic_labels=prepared["synthetic_labels"],
                    train_labels=prepared["train_labels"], want=tuple(want), k=k, n_boot=n_boot,
                    n_boot_expensive=n_boot_expensive, seed=seed, classifier_seeds=classifier_seeds, epochs=epochs,
                    rng=rng, reference_labels=ref_labels, gene_scale=prepared.get("scale"), gene_sets=gene_sets,
-                   biology=biology, mia_reference=prepared.get("mia_reference"), membership_seed=membership_seed,
-                   membership_options=dict(membership_options or {}))
+                   biology=biology, counts=counts, mia_reference=prepared.get("mia_reference"),
+                   membership_seed=membership_seed, membership_options=dict(membership_options or {}))
 
     def wants(self, name: str) -> bool:
         """Is indicator ``name`` requested (and computable from these inputs)?"""

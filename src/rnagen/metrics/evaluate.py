@@ -118,10 +118,13 @@ def prepare(real, synthetic, train=None, *, label_key: str | None = None, real_l
             raise DataError(f"{name} has {arr.shape[1]} genes, real has {n_genes}; use the same genes")
         S, T = (arr, T) if name == "synthetic" else (S, arr)
     notes = {}
+    raw = {"real": R, "synthetic": S, "train": T}
     R, notes["real"] = to_log_scale(R, logged=_logged(R, lr))
     S, notes["synthetic"] = to_log_scale(S, logged=_logged(S, ls))
     if T is not None:
         T, notes["train"] = to_log_scale(T, logged=_logged(T, lt))
+    # the sets given as counts (log2(x+1) applied here), for the count-based DE test (biology de_test=deseq2)
+    counts = {k: v for k, v in raw.items() if v is not None and notes.get(k) == "log2(x+1)"}
     ref = T if T is not None else R
     mu = ref.mean(0, dtype=np.float64)
     sd = ref.std(0, dtype=np.float64)
@@ -132,7 +135,7 @@ def prepare(real, synthetic, train=None, *, label_key: str | None = None, real_l
 
     notes["zscore"] = f"per gene, mean/std of the real {'training' if T is not None else ''} set".replace("  ", " ")
     out = {"real": z(R), "synthetic": z(S), "train": z(T), "real_labels": yr, "synthetic_labels": ys,
-           "train_labels": yt, "preprocessing": notes, "scale": sd}
+           "train_labels": yt, "preprocessing": notes, "scale": sd, "counts": counts}
     if mia_reference is not None:
         out["mia_reference"], notes["mia_reference"] = _prepared_extra(mia_reference, gr, n_genes, z)
     return out
