@@ -184,6 +184,9 @@ class DiffusionObjective(nn.Module):
     4. regress the network output on ε (or v, :meth:`NoiseSchedule.velocity`) with a per-sample mean squared
        error, optionally min-SNR weighted, averaged over the batch.
 
+    With ``noise_multiplicity`` K > 1, steps 1-4 draw K (t, ε) per profile and average its K losses into one
+    per-profile loss before the batch mean (:meth:`multiple_draw_losses`; Dockhorn et al. 2022).
+
     The schedule is not a sub-module (it has no weights); its tensors are gathered on the batch's device.
     """
 
