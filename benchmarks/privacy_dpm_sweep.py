@@ -26,6 +26,11 @@ def main() -> None:
     ap.add_argument("--data-dir", type=Path, default=Path("/work/shared/data"))
     ap.add_argument("--eps", type=float, default=10.0, help="privacy.epsilon; 0 trains without privacy")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    ap.add_argument("--sampler", default="dpm++", help="the sampler of the synthetic set (dpm++, ddim, ddpm)")
+    ap.add_argument("--adam-eps", type=float, default=None,
+                    help="AdamW's eps term for this process (a larger one damps the steps of noise-dominated "
+                         "coordinates, as SGD would); the loop's default otherwise")
+    ap.add_argument("--clip-x0", type=float, default=None, help="clamp the predicted x0 at every sampling step")
     args = ap.parse_args()
     torch.set_num_threads(1)
     import sys
@@ -36,6 +41,9 @@ def main() -> None:
     from rnagen.models.diffusion import DiffusionModel
     from rnagen.pp import split
 
+    if args.adam_eps is not None:  # this process only: the loop builds torch.optim.AdamW by name
+        import functools
+        torch.optim.AdamW = functools.partial(torch.optim.AdamW, eps=args.adam_eps)  # type: ignore[misc]
     adata, key = load(args.dataset, args.data_dir)
     train, test = split(adata, label_key=key, test_size=0.2, seed=0)
     base = ["train.val_fraction=0.0", "train.checkpoint_every=100000"]
@@ -44,12 +52,14 @@ def main() -> None:
     t0 = time.time()
     model.fit(train, label_key=key, seed=0)
     secs = time.time() - t0
-    syn = model.sample(like=train, sampler="dpm++", steps=20, seed=1)
+    syn = model.sample(like=train, sampler=args.sampler, steps=20, seed=1, clip_x0=args.clip_x0)
     res = evaluate(test, syn, train=train, label_key=key, metrics=["tstr_mlp_accuracy", "density", "coverage"],
                    classifier_seeds=(0,), n_boot=10, n_boot_expensive=2)
     val = {r["name"]: r["value"] for r in res.to_dict("records") if r["group"] == "all"}
     rec = getattr(model, "privacy", None) or {}
-    print(f"| {args.dataset} | {args.eps:g} | {' '.join(args.set)} | {rec.get('noise_multiplier', float('nan')):.3g} | "
+    extra = [f"sampler={args.sampler}"] + ([f"clip_x0={args.clip_x0:g}"] if args.clip_x0 else []) \
+        + ([f"adam_eps={args.adam_eps:g}"] if args.adam_eps is not None else [])
+    print(f"| {args.dataset} | {args.eps:g} | {' '.join(args.set + extra)} | {rec.get('noise_multiplier', float('nan')):.3g} | "
           f"{rec.get('epsilon', float('inf')):.3g} | {val['tstr_mlp_accuracy']:.3f} | {val['density']:.3f} | "
           f"{val['coverage']:.3f} | {secs:.0f} |", flush=True)
 
