@@ -59,7 +59,8 @@ def main() -> None:
     rec = getattr(model, "privacy", None) or {}
     extra = [f"sampler={args.sampler}"] + ([f"clip_x0={args.clip_x0:g}"] if args.clip_x0 else []) \
         + ([f"adam_eps={args.adam_eps:g}"] if args.adam_eps is not None else [])
-    print(f"| {args.dataset} | {args.eps:g} | {' '.join(args.set + extra)} | {rec.get('noise_multiplier', float('nan')):.3g} | "
+    sigma = rec.get("noise_multiplier", float("nan"))
+    print(f"| {args.dataset} | {args.eps:g} | {' '.join(args.set + extra)} | {sigma:.3g} | "
           f"{rec.get('epsilon', float('inf')):.3g} | {val['tstr_mlp_accuracy']:.3f} | {val['density']:.3f} | "
           f"{val['coverage']:.3f} | {secs:.0f} |", flush=True)
 
