@@ -92,7 +92,7 @@ class ObjectiveConfig:
     """Draw half the batch's timesteps as t and the other half as T-1-t (lower-variance loss, as the paper)."""
     noise_multiplicity: int = 1
     """K: draws of (t, ε) per profile whose losses are averaged inside that profile's loss (Dockhorn et al.
-    2022, "Differentially private diffusion models", section 3.2). Under DP-SGD each profile still yields one
+    2022, "Differentially private diffusion models", TMLR). Under DP-SGD each profile still yields one
     clipped gradient, so K lowers the gradient's variance at no privacy cost; 1 = one draw per profile."""
 
     def __post_init__(self) -> None:
@@ -227,7 +227,7 @@ class DiffusionObjective(nn.Module):
 
     def multiple_draw_losses(self, x0: torch.Tensor, y: torch.Tensor, generator: torch.Generator | None = None
                              ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Noise multiplicity K (Dockhorn et al. 2022, eq. 6): K draws of (t, ε) per profile, in one batch row.
+        """Noise multiplicity K (Dockhorn et al. 2022): K draws of (t, ε) per profile, in one batch row.
 
         Returns the per-profile losses ``(B,)`` (each the mean of its K weighted draws) and the unweighted
         per-draw errors ``(B, K)``.
