@@ -77,7 +77,7 @@ class ScheduleConfig:
 
 
 @dataclass
-@checked("objective", label_dropout="[0, 1)", min_snr_gamma="> 0")
+@checked("objective", label_dropout="[0, 1)", min_snr_gamma="> 0", noise_multiplicity=">= 1")
 class ObjectiveConfig:
     """Training objective (section ``[objective]``)."""
 
@@ -90,6 +90,10 @@ class ObjectiveConfig:
     min_snr_gamma: float = 5.0
     antithetic: bool = True
     """Draw half the batch's timesteps as t and the other half as T-1-t (lower-variance loss, as the paper)."""
+    noise_multiplicity: int = 1
+    """K: draws of (t, ε) per profile whose losses are averaged inside that profile's loss (Dockhorn et al.
+    2022, "Differentially private diffusion models", TMLR). Under DP-SGD each profile still yields one
+    clipped gradient, so K lowers the gradient's variance at no privacy cost; 1 = one draw per profile."""
 
     def __post_init__(self) -> None:
         if self.prediction not in PREDICTIONS:
@@ -180,6 +184,9 @@ class DiffusionObjective(nn.Module):
     4. regress the network output on ε (or v, :meth:`NoiseSchedule.velocity`) with a per-sample mean squared
        error, optionally min-SNR weighted, averaged over the batch.
 
+    With ``noise_multiplicity`` K > 1, steps 1-4 draw K (t, ε) per profile and average its K losses into one
+    per-profile loss before the batch mean (:meth:`multiple_draw_losses`; Dockhorn et al. 2022).
+
     The schedule is not a sub-module (it has no weights); its tensors are gathered on the batch's device.
     """
 
@@ -192,6 +199,9 @@ class DiffusionObjective(nn.Module):
 
     def forward(self, x0: torch.Tensor, y: torch.Tensor, generator: torch.Generator | None = None) -> LossOutput:
         """The training loss of a batch ``x0`` with class ids ``y`` (steps 1-4 above); ``generator`` draws t and ε."""
+        if self.cfg.noise_multiplicity > 1:
+            per_sample, per_draw = self.multiple_draw_losses(x0, y, generator)
+            return LossOutput(loss=per_sample.mean(), logs={"mse": float(per_draw.detach().mean())})
         B, dev = x0.shape[0], x0.device
         if self.cfg.antithetic:
             half = torch.randint(0, self.T, ((B + 1) // 2,), generator=generator, device=dev)
@@ -206,14 +216,49 @@ class DiffusionObjective(nn.Module):
         out = self.net(x_t, t, y)
         target = noise if self.cfg.prediction == "eps" else self.schedule.velocity(x0, noise, t)
         per_sample = (out.float() - target.float()).pow(2).mean(dim=1)
-        if self.cfg.loss_weighting == "min_snr":
-            snr = self.schedule.snr_at(t)
-            clipped = snr.clamp(max=self.cfg.min_snr_gamma)
-            w = clipped / snr if self.cfg.prediction == "eps" else clipped / (snr + 1.0)
-            loss = (w * per_sample).mean()
-        else:
-            loss = per_sample.mean()
+        loss = (self._weights(t) * per_sample).mean() if self.cfg.loss_weighting == "min_snr" else per_sample.mean()
         return LossOutput(loss=loss, logs={"mse": float(per_sample.detach().mean())})
+
+    def _weights(self, t: torch.Tensor) -> torch.Tensor:
+        """min-SNR weights of timesteps ``t`` (Hang et al. 2023), any shape."""
+        snr = self.schedule.snr_at(t.reshape(-1)).reshape(t.shape)
+        clipped = snr.clamp(max=self.cfg.min_snr_gamma)
+        return clipped / snr if self.cfg.prediction == "eps" else clipped / (snr + 1.0)
+
+    def multiple_draw_losses(self, x0: torch.Tensor, y: torch.Tensor, generator: torch.Generator | None = None
+                             ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Noise multiplicity K (Dockhorn et al. 2022): K draws of (t, ε) per profile, in one batch row.
+
+        Returns the per-profile losses ``(B,)`` (each the mean of its K weighted draws) and the unweighted
+        per-draw errors ``(B, K)``.
+
+        The network runs on ``(B, K, genes)`` with timesteps and labels ``(B, K)``: every layer acts on the last
+        dimension, so row b of the batch holds profile b's K copies and a per-sample gradient (opacus's hooks sum
+        over the middle dimension) is the gradient of profile b's loss, the mean of its K losses. Antithetic
+        timesteps pair the copies within a profile (t and T-1-t).
+        """
+        B, K, dev = x0.shape[0], int(self.cfg.noise_multiplicity), x0.device
+        if self.cfg.antithetic:
+            half = torch.randint(0, self.T, (B, (K + 1) // 2), generator=generator, device=dev)
+            t = torch.cat([half, self.T - 1 - half], dim=1)[:, :K]
+        else:
+            t = torch.randint(0, self.T, (B, K), generator=generator, device=dev)
+        x0k = x0[:, None, :].expand(B, K, x0.shape[1])
+        noise = torch.randn(x0k.shape, generator=generator, device=dev, dtype=x0.dtype)
+        flat = (B * K, x0.shape[1])
+        x_t = self.schedule.add_noise(x0k.reshape(flat), noise.reshape(flat), t.reshape(-1)).reshape(x0k.shape)
+        yk = y[:, None].expand(B, K)
+        if self.cfg.label_dropout > 0:
+            drop = torch.rand((B, K), generator=generator, device=dev) < self.cfg.label_dropout
+            yk = torch.where(drop, torch.full_like(yk, self.net.null_label), yk)
+        out = self.net(x_t, t, yk)
+        if self.cfg.prediction == "eps":
+            target = noise
+        else:
+            target = self.schedule.velocity(x0k.reshape(flat), noise.reshape(flat), t.reshape(-1)).reshape(x0k.shape)
+        per_draw = (out.float() - target.float()).pow(2).mean(dim=-1)  # (B, K)
+        weighted = self._weights(t) * per_draw if self.cfg.loss_weighting == "min_snr" else per_draw
+        return weighted.mean(dim=1), per_draw  # one loss per profile: its K draws averaged before any clipping
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -35,8 +35,8 @@ class SinusoidalEmbedding(nn.Module):
         self.dim = dim
 
     def forward(self, t: torch.Tensor) -> torch.Tensor:
-        """``[sin(t ω), cos(t ω)]`` for a batch of timesteps ``t`` (shape ``(n,)``) -> ``(n, dim)``."""
-        args = t.float()[:, None] * self.freqs[None, :]
+        """``[sin(t ω), cos(t ω)]`` for timesteps ``t`` of any shape ``(...)`` -> ``(..., dim)``."""
+        args = t.float()[..., None] * self.freqs
         return torch.cat([torch.sin(args), torch.cos(args)], dim=-1)
 
 
@@ -112,7 +112,11 @@ class ResMLPDenoiser(nn.Module):
         nn.init.zeros_(self.out.bias)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Predict ε (or v) from ``x`` (batch, genes), integer timesteps ``t`` (batch,) and labels ``y``."""
+        """Predict ε (or v) from ``x`` (batch, genes), integer timesteps ``t`` (batch,) and labels ``y``.
+
+        Leading dimensions may be more than one (``x`` of shape ``(..., genes)`` with ``t`` and ``y`` of shape
+        ``(...)``): every layer acts on the last dimension.
+        """
         c = self.cond_act(self.time_embed(t) + self.label_embed(y))
         h = self.inp(x)
         for block in self.blocks:
