@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from sampler_steps import load_dataset, screen_draws  # noqa: E402
 
 from rnagen.models.diffusion.model import DiffusionModel  # noqa: E402
-from rnagen.train import LossOutput, fit_validated  # noqa: E402
+from rnagen.train import LossOutput  # noqa: E402
 
 TSCALE = 999.0
 
@@ -55,26 +55,10 @@ class FlowObjective(nn.Module):
 class FlowModel(DiffusionModel):
     tdist = "uniform"
 
-    def _fit(self, X, y, *, seed, run_dir, progress, resume):
-        built = []
-
-        def setup(Xt, yt):
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(seed)
-                self._build()
-            built.append(FlowObjective(self.net, label_dropout=self.config.objective.label_dropout,
-                                       tdist=self.tdist))
-            return built[-1], {}
-
-        def generate(Xt, yt, yy, sd):
-            return self._sample(yy, seed=sd, batch_size=4096, progress=False)
-
-        result = fit_validated(setup, generate, X, y, self.config.train, device=self.device, seed=seed,
-                               run_dir=run_dir, progress=progress, resume=resume, fingerprint=self.fingerprint(X),
-                               desc="flow")
-        result.apply_to(built[-1])
-        self.net.eval()
-        self.history, self.validation, self.train_seconds = result.history, result.validation, result.seconds
+    def _objective(self):
+        """The screened objective on the freshly built network (the package's training loop does the rest)."""
+        return FlowObjective(self.net, label_dropout=self.config.objective.label_dropout,
+                             tdist=self.tdist)
 
     @torch.inference_mode()
     def _sample(self, y, *, seed, batch_size, progress, sampler="euler", steps=20, **_):

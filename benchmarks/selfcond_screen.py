@@ -32,7 +32,7 @@ from sampler_steps import load_dataset, screen_draws  # noqa: E402
 
 from rnagen.models.diffusion.model import DiffusionModel, DiffusionObjective  # noqa: E402
 from rnagen.models.diffusion.network import ResMLPDenoiser  # noqa: E402
-from rnagen.train import LossOutput, fit_validated  # noqa: E402
+from rnagen.train import LossOutput  # noqa: E402
 
 
 class SelfCondNet(ResMLPDenoiser):
@@ -114,25 +114,9 @@ class SelfCondModel(DiffusionModel):
         if self.device is not None:
             self.net.to(self.device)
 
-    def _fit(self, X, y, *, seed, run_dir, progress, resume):
-        built = []
-
-        def setup(Xt, yt):
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(seed)
-                self._build()
-            built.append(SelfCondObjective(self.net, self.schedule, self.config.objective))
-            return built[-1], {}
-
-        def generate(Xt, yt, yy, sd):
-            return self._sample(yy, seed=sd, batch_size=4096, progress=False)
-
-        result = fit_validated(setup, generate, X, y, self.config.train, device=self.device, seed=seed,
-                               run_dir=run_dir, progress=progress, resume=resume, fingerprint=self.fingerprint(X),
-                               desc="selfcond")
-        result.apply_to(built[-1])
-        self.net.eval()
-        self.history, self.validation, self.train_seconds = result.history, result.validation, result.seconds
+    def _objective(self):
+        """The screened objective on the freshly built network (the package's training loop does the rest)."""
+        return SelfCondObjective(self.net, self.schedule, self.config.objective)
 
 
 def main():

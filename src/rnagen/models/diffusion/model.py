@@ -295,14 +295,14 @@ class DiffusionModel(Generator):
 
     def _fit(self, X: np.ndarray, y: np.ndarray, *, seed: int, run_dir: Path | None, progress: bool,
              resume: bool) -> None:
-        built: list[DiffusionObjective] = []
+        built: list[nn.Module] = []
 
         def setup(Xt: np.ndarray, yt: np.ndarray):
             # the initial weights come from the seed too, without touching torch's global generator
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(seed)
                 self._build()
-            built.append(DiffusionObjective(self.net, self.schedule, self.config.objective))
+            built.append(self._objective())
             return built[-1], {}
 
         def generate(Xt, yt, yy: np.ndarray, sd: int) -> np.ndarray:
@@ -319,6 +319,11 @@ class DiffusionModel(Generator):
         self.validation = result.validation
         self.privacy = self._privacy_record(result)
         self.train_seconds = result.seconds
+
+    def _objective(self) -> nn.Module:
+        """The training objective of the freshly built network (a module whose ``forward(x0, y, generator)``
+        returns a :class:`~rnagen.train.LossOutput`); variants of the objective override this."""
+        return DiffusionObjective(self.net, self.schedule, self.config.objective)
 
     # --- sampling ----------------------------------------------------------------------------------------
     def _sample(self, y: np.ndarray, *, seed: int, batch_size: int, progress: bool, **options: Any) -> np.ndarray:
