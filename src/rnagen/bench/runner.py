@@ -419,9 +419,7 @@ def _write_membership_split(out: Path, train, test, *, label_key: str, seed: int
                           train_labels=train.obs[label_key].astype(str).to_numpy(), n_train=train.n_obs, seed=seed)
     ids = {"members": list(map(str, train.obs_names[idx["members"]]))}
     ids.update({k: list(map(str, test.obs_names[idx[k]])) for k in ("nonmembers", "reference", "independent")})
-    record = _read_json(out / "split.json") or {}
-    record["membership"] = {"seed": seed, "stratified_by": label_key, **ids}
-    write_json(out / "split.json", record)
+    _update_json(out / "split.json", {"membership": {"seed": seed, "stratified_by": label_key, **ids}})
 
 
 def _by_model(rows: Sequence[str]) -> dict[str, list[str]]:
@@ -543,14 +541,21 @@ def _plan(bench: _Bench, model_name: str, model_rows: Sequence[str], k: int) -> 
             gen = gen or _trained(model_name, ovr, run_dir, run_fp, bench.train, bench.label_key, s, bench.device,
                                   bench.progress, bench.say, lazy=True)
             opts["steps"] = min(SAMPLER_STEPS[bench.budget][r], gen.config.schedule.T)
-        fp = _hash({"run": run_fp, "row": r, "opts": opts, **bench.metric_fp, "recon": bench.methods})
-        res = _read_json(bench.out / "results" / f"{r}_seed{k}.json")
-        if res and res.get("fingerprint") == fp:
-            bench.say(f"{r} seed {k}: done earlier, skipped")
-            bench.say.done += 1 + len(bench.methods)
-            continue
-        todo.append((r, opts, fp))
+        todo += _row_todo(bench, r, k, run_fp, opts)
     return _Job(model_name, k, s, ovr, run_dir, run_fp, tuple(todo), gen)
+
+
+def _row_todo(bench: _Bench, row: str, k: int, run_fp: str, opts: dict[str, Any]
+              ) -> list[tuple[str, dict[str, Any], str]]:
+    """``[(row, opts, fingerprint)]`` when the row's result for seed index ``k`` is still to compute, ``[]``
+    (counted as done) when a result with the same fingerprint is on disk."""
+    fp = _hash({"run": run_fp, "row": row, "opts": opts, **bench.metric_fp, "recon": bench.methods})
+    res = _read_json(bench.out / "results" / f"{row}_seed{k}.json")
+    if res and res.get("fingerprint") == fp:
+        bench.say(f"{row} seed {k}: done earlier, skipped")
+        bench.say.done += 1 + len(bench.methods)
+        return []
+    return [(row, opts, fp)]
 
 
 def _private_rows(budgets, *, budget: str, overrides) -> dict[str, tuple[str, dict[str, Any], list[str]]]:
@@ -595,8 +600,7 @@ def _add_private_rows(bench: _Bench, private: Mapping[str, Any]) -> None:
         return
     bench.rows.extend(r for r in private if r not in bench.rows)
     bench.say.total += len(private) * bench.seeds * (1 + len(bench.methods))
-    settings = _read_json(bench.out / "bench.json") or {}
-    write_json(bench.out / "bench.json", {**settings, "private_rows": list(private)})
+    _update_json(bench.out / "bench.json", {"private_rows": list(private)})
 
 
 def _plan_private(bench: _Bench, row: str, spec: tuple[str, dict[str, Any], list[str]], k: int,
@@ -611,14 +615,7 @@ def _plan_private(bench: _Bench, row: str, spec: tuple[str, dict[str, Any], list
     if model == "diffusion":
         T = _schedule_T(model, ovr)
         opts["steps"] = min(SAMPLER_STEPS[bench.budget]["dpm++"], T)
-    fp = _hash({"run": run_fp, "row": row, "opts": opts, **bench.metric_fp, "recon": bench.methods})
-    res = _read_json(bench.out / "results" / f"{row}_seed{k}.json")
-    todo: tuple[tuple[str, dict[str, Any], str], ...] = ((row, opts, fp),)
-    if res and res.get("fingerprint") == fp:
-        bench.say(f"{row} seed {k}: done earlier, skipped")
-        bench.say.done += 1 + len(bench.methods)
-        todo = ()
-    return _Job(model, k, s, ovr, run_dir, run_fp, todo, private=True)
+    return _Job(model, k, s, ovr, run_dir, run_fp, tuple(_row_todo(bench, row, k, run_fp, opts)), private=True)
 
 
 def _schedule_T(model: str, overrides: list[str]) -> int:
