@@ -10,9 +10,12 @@ The torch models' private rows train with :data:`PRIVATE_SETTINGS` on top of the
 length (a private run cannot choose it on held-out private profiles), and a smaller diffusion network than the
 non-private default (the noise DP-SGD adds to the averaged gradient has the same standard deviation on every
 parameter, so its norm grows with the square root of the parameter count, and opacus's per-sample gradients
-take batch x parameters memory and time; the VAE's encoder and decoder are halved for the same reason). A
-user's ``--set MODEL:KEY=VALUE`` applies to the private rows of that model
-too, after these settings.
+take batch x parameters memory and time; the VAE's encoder and decoder are halved for the same reason). The
+private diffusion rows learn a residual on top of the exact denoiser of a per-class diagonal Gaussian whose
+statistics are released with half the budget (``objective.anchor=diag``; the accountant composes both), with
+16 noise draws per profile inside each clipped gradient (``objective.noise_multiplicity``, Dockhorn et al.
+2022) and no label dropout (guidance is not used). A user's ``--set MODEL:KEY=VALUE`` applies to the private
+rows of that model too, after these settings.
 """
 from __future__ import annotations
 
@@ -30,8 +33,10 @@ __all__ = ["PRIVATE_FAMILIES", "PRIVATE_SETTINGS", "parse_privacy_budgets", "pri
 PRIVATE_FAMILIES: tuple[str, ...] = ("diffusion", "vae", "gaussian")
 #: settings of the private rows, applied after the budget's (``dotted.key: value``)
 PRIVATE_SETTINGS: dict[str, dict[str, Any]] = {
-    "diffusion": {"network.width": 128, "network.depth": 2, "train.steps": 600, "train.batch_size": 128,
-                  "train.val_fraction": 0.0, "train.checkpoint_every": 200, "train.ema_decay": 0.99},
+    "diffusion": {"objective.anchor": "diag", "network.width": 64, "network.depth": 1, "train.steps": 300,
+                  "train.batch_size": 256, "train.lr": 3e-3, "objective.noise_multiplicity": 16,
+                  "objective.label_dropout": 0.0, "train.val_fraction": 0.0, "train.checkpoint_every": 100,
+                  "train.ema_decay": 0.99},
     "vae": {"network.hidden": [256, 128], "train.steps": 600, "train.batch_size": 128, "train.val_fraction": 0.0,
             "train.checkpoint_every": 200},
     "gaussian": {},

@@ -12,16 +12,20 @@ noisy sufficient statistics with the Gaussian mechanism and fits a diagonal Gaus
 the honest private floor. Its analysis is in zero-concentrated DP (Bun & Steinke 2016):
 
 - each profile x (in the model's transformed space) contributes to its class's count (sensitivity 1), sum of
-  ``clip(x, R1)`` and sum of ``clip(x∘x, R2)``, where ``clip(v, R)`` rescales v to L2 norm at most R
-  (``privacy.clip_norm`` R1, default sqrt(G), the expected norm of a standardised profile of G genes;
-  ``privacy.clip_norm_sq`` R2, default sqrt(3 G), that of its squares for Gaussian genes). Adding or removing
-  one profile changes one class's three statistics by at most 1, R1 and R2 in L2 norm;
+  ``clip(x, R1)`` and sum of ``clip(d∘d, R2)``, where d = x - m̂_c is its deviation from its class's mean as
+  released by the first two statistics (an adaptive query: the squares are released after the means), and
+  ``clip(v, R)`` rescales v to L2 norm at most R (``privacy.clip_norm`` R1, default sqrt(G), the expected
+  norm of a standardised profile of G genes; ``privacy.clip_norm_sq`` R2, default sqrt(3 G), that of the
+  squares of G standard Gaussian genes). Adding or removing one profile changes one class's three statistics
+  by at most 1, R1 and R2 in L2 norm. Centring keeps the squares of classes whose means are far from zero
+  from being clipped (raw squares would be, and their variances shrunk);
 - each statistic gets N(0, σ_i^2) noise per entry with σ_i = Δ_i / sqrt(2 ρ_i), which is ρ_i-zCDP
-  (Bun & Steinke 2016, Proposition 1.6); the three compose to ρ = ρ_n + ρ_s + ρ_q (Lemma 1.7) with the
-  split ρ_n : ρ_s : ρ_q = 0.1 : 0.3 : 0.6;
+  (Bun & Steinke 2016, Proposition 1.6); the three compose (adaptively, Lemma 2.3) to ρ = ρ_n + ρ_s + ρ_q
+  with the split ρ_n : ρ_s : ρ_q = 0.1 : 0.3 : 0.6;
 - ρ is the largest that gives the target (ε, δ): ε = ρ + 2 sqrt(ρ log(1/δ)) (Proposition 1.3);
 - the class means (``sum / count``, projected back into the ball of radius R1), variances
-  (``sum_sq / count - mean^2``, floored at 1e-3) and the class sizes used to split ``sample(n=...)`` are
+  (``sum_sq / count`` less the variance of the released mean, (σ_sum / count)^2, floored at 1e-3) and the
+  class sizes used to split ``sample(n=...)`` are
   computed from the noisy statistics only (post-processing). The number of profiles and the label set are
   treated as public; the preprocessing fitted on the training data is not covered (as for DP-SGD,
   :mod:`rnagen.train.privacy`).
@@ -86,24 +90,66 @@ def noise_scales(epsilon: float, delta: float, *, clip_norm: float, clip_norm_sq
 
 
 def noisy_class_statistics(X: np.ndarray, y: np.ndarray, n_labels: int, *, epsilon: float, delta: float,
-                           clip_norm: float, clip_norm_sq: float,
-                           rng: np.random.Generator) -> dict[str, np.ndarray | float]:
+                           clip_norm: float, clip_norm_sq: float, rng: np.random.Generator,
+                           centered: bool = False) -> dict[str, np.ndarray | float]:
     """Per-class counts, sums of clipped profiles and sums of clipped squares with Gaussian noise.
 
     Returns ``counts`` (C,), ``sums`` (C, G), ``sums_sq`` (C, G) (all noisy) and the scales of
-    :func:`noise_scales`.
+    :func:`noise_scales`. With ``centered``, the squares are those of each profile's deviation from its
+    class's mean as released by the first two statistics (``means``, also returned): an adaptive query whose
+    sensitivity is still ``clip_norm_sq``, so the zCDP composition is unchanged (Bun & Steinke 2016, Lemma
+    2.3), while far fewer squares are clipped when the class means are far from zero.
     """
     sc = noise_scales(epsilon, delta, clip_norm=clip_norm, clip_norm_sq=clip_norm_sq)
     X = np.asarray(X, dtype=np.float64)
     G = X.shape[1]
-    Xs, Xq = _clip_rows(X, clip_norm), _clip_rows(X * X, clip_norm_sq)
     counts = np.bincount(y, minlength=n_labels).astype(np.float64)
     sums, sums_sq = np.zeros((n_labels, G)), np.zeros((n_labels, G))
-    np.add.at(sums, y, Xs)
-    np.add.at(sums_sq, y, Xq)
-    return {"counts": counts + rng.normal(0.0, sc["sigma_count"], n_labels),
-            "sums": sums + rng.normal(0.0, sc["sigma_sum"], sums.shape),
-            "sums_sq": sums_sq + rng.normal(0.0, sc["sigma_sum_sq"], sums_sq.shape), **sc}
+    np.add.at(sums, y, _clip_rows(X, clip_norm))
+    out: dict[str, Any] = {"counts": counts + rng.normal(0.0, sc["sigma_count"], n_labels),
+                           "sums": sums + rng.normal(0.0, sc["sigma_sum"], sums.shape), **sc}
+    if centered:
+        out["means"] = _released_means(out["counts"], out["sums"], clip_norm)
+        D = X - out["means"][y]
+    else:
+        D = X
+    np.add.at(sums_sq, y, _clip_rows(D * D, clip_norm_sq))
+    out["sums_sq"] = sums_sq + rng.normal(0.0, sc["sigma_sum_sq"], sums_sq.shape)
+    return out
+
+
+def _released_means(counts: np.ndarray, sums: np.ndarray, clip_norm: float) -> np.ndarray:
+    """Class means from noisy counts and sums, projected into the ball of the clipping norm."""
+    return _clip_rows(sums / np.maximum(counts, 1.0)[:, None], clip_norm)
+
+
+def private_class_moments(X: np.ndarray, y: np.ndarray, n_labels: int, *, epsilon: float, delta: float,
+                          clip_norm: float, clip_norm_sq: float, rng: np.random.Generator,
+                          centered: bool = True, pooled: bool = False) -> dict[str, Any]:
+    """Per-class means and diagonal variances from :func:`noisy_class_statistics` (post-processing only).
+
+    Returns ``means`` and ``var`` (C, G), the noisy class sizes ``n`` (C,) floored at 1, and the noise
+    scales. ``centered`` (the default) releases the squared deviations from the released means; their mean
+    then over-states the variance by that of the released mean, about (σ_sum / n)^2, which is subtracted.
+    Otherwise the variance is the mean square less the squared mean. With ``pooled``, also ``pooled_mean``
+    and ``pooled_var`` (G,), the moments of all classes together (law of total variance over the released
+    class moments; no further privacy cost).
+    """
+    st = noisy_class_statistics(X, y, n_labels, epsilon=epsilon, delta=delta, clip_norm=clip_norm,
+                                clip_norm_sq=clip_norm_sq, rng=rng, centered=centered)
+    n = np.maximum(np.asarray(st["counts"]), 1.0)
+    means = _released_means(np.asarray(st["counts"]), np.asarray(st["sums"]), clip_norm)
+    if centered:
+        var = np.asarray(st["sums_sq"]) / n[:, None] - (st["sigma_sum"] / n[:, None]) ** 2
+    else:
+        var = np.asarray(st["sums_sq"]) / n[:, None] - means ** 2
+    out: dict[str, Any] = {**st, "n": n, "means": means, "var": np.maximum(var, VARIANCE_FLOOR)}
+    if pooled:
+        w = n / n.sum()
+        mean = w @ means
+        out["pooled_mean"] = mean
+        out["pooled_var"] = np.maximum(w @ (out["var"] + (means - mean) ** 2), VARIANCE_FLOOR)
+    return out
 
 
 @dataclass
@@ -177,17 +223,14 @@ class GaussianModel(Generator):
         delta = p.delta if p.delta is not None else 1.0 / len(X)
         R1 = p.clip_norm if p.clip_norm is not None else float(np.sqrt(G))
         R2 = p.clip_norm_sq if p.clip_norm_sq is not None else float(np.sqrt(3.0 * G))
-        st = noisy_class_statistics(X, y, self.n_labels, epsilon=float(p.epsilon), delta=delta, clip_norm=R1,
-                                    clip_norm_sq=R2, rng=np.random.default_rng([int(seed), 0xD1FF]))
-        # post-processing of the noisy statistics only
-        n = np.maximum(np.asarray(st["counts"]), 1.0)[:, None]
-        means = _clip_rows(np.asarray(st["sums"]) / n, R1)
-        var = np.maximum(np.asarray(st["sums_sq"]) / n - means ** 2, VARIANCE_FLOOR)
-        self.means, self.factors, self.shrinkages = means, np.sqrt(var), np.zeros(self.n_labels)
-        self.label_counts = np.maximum(np.rint(n[:, 0]), 1).astype(np.int64)
+        st = private_class_moments(X, y, self.n_labels, epsilon=float(p.epsilon), delta=delta, clip_norm=R1,
+                                   clip_norm_sq=R2, rng=np.random.default_rng([int(seed), 0xD1FF]))
+        self.means, self.factors, self.shrinkages = st["means"], np.sqrt(st["var"]), np.zeros(self.n_labels)
+        self.label_counts = np.maximum(np.rint(st["n"]), 1).astype(np.int64)
         pre = self.config.preprocess
         self.privacy = {
-            "mechanism": "Gaussian mechanism on clipped per-class counts, sums and sums of squares (zCDP)",
+            "mechanism": ("Gaussian mechanism on clipped per-class counts, sums and sums of squared deviations "
+                          "from the released means (zCDP)"),
             "epsilon": zcdp_to_dp(float(st["rho"]), delta), "epsilon_target": float(p.epsilon), "delta": delta,
             "accountant": "zcdp", "rho": float(st["rho"]), "rho_split": "counts 0.1, sums 0.3, squares 0.6",
             "noise_count": float(st["sigma_count"]), "noise_sum": float(st["sigma_sum"]),

@@ -547,6 +547,7 @@ def train_loop(
     validator: Callable[[], dict[str, float]] | None = None,
     checkpoint_name: str = CHECKPOINT,
     privacy: Any = None,
+    privacy_prior: dict[str, Any] | None = None,
 ) -> TrainResult:
     """Train ``module`` on ``(X, y)`` for the step budget (or until validation stops it); return its history,
     EMA weights and, with a validator, the best weights and the validation record.
@@ -576,6 +577,10 @@ def train_loop(
         A :class:`rnagen.train.privacy.PrivacyConfig`; when enabled, DP-SGD (:mod:`rnagen.train.privacy`):
         Poisson batches, per-sample clipping and noise, the accountant saved in the checkpoint. Not with a
         validator, a custom ``step_fn`` or several processes.
+    privacy_prior
+        ``{"rho": ρ, "mechanism": text}``: a ρ-zCDP release the model made from the same profiles before
+        training (the diffusion model's anchor statistics); the accountant composes it with DP-SGD and σ is
+        chosen for the composed target ε (:func:`rnagen.train.privacy.plan_privacy`).
     """
     from tqdm.auto import tqdm
 
@@ -593,7 +598,8 @@ def train_loop(
     batches: Any = _Batches(n, B, seed=seed, device=device, dist=dist)
     if privacy is not None and privacy.enabled:
         step_fn, batches = _make_private(ctx, privacy, n=n, batch=B, total=total, seed=seed,
-                                         custom_step=step_fn is not None, validator=validator)
+                                         custom_step=step_fn is not None, validator=validator,
+                                         prior=privacy_prior)
     tracker = ValidationTracker(patience=cfg.patience, budget=total, budget_source=budget_source,
                                 every=cfg.val_every or max(25, total // 20)) if validator is not None else None
     checkpoints = _Checkpoints(Path(run_dir), checkpoint_name, fingerprint) if run_dir is not None else None
@@ -623,7 +629,7 @@ def train_loop(
 
 
 def _make_private(ctx: StepContext, privacy: Any, *, n: int, batch: int, total: int, seed: int, custom_step: bool,
-                  validator: Any) -> tuple[StepFn, Any]:
+                  validator: Any, prior: dict[str, Any] | None = None) -> tuple[StepFn, Any]:
     """Set ``ctx`` up for DP-SGD (:mod:`rnagen.train.privacy`); the step and the Poisson batches to use."""
     from .privacy import PrivateTraining, plan_privacy
 
@@ -636,7 +642,10 @@ def _make_private(ctx: StepContext, privacy: Any, *, n: int, batch: int, total: 
     if validator is not None:
         raise ConfigError("a private run has a fixed length: choosing it on held-out private profiles spends "
                           "budget the accountant does not count; set train.val_fraction=0")
-    private = PrivateTraining(plan_privacy(privacy, n=n, batch_size=batch, steps=total), seed=seed)
+    prior = prior or {}
+    plan = plan_privacy(privacy, n=n, batch_size=batch, steps=total, prior_rho=float(prior.get("rho", 0.0)),
+                        prior_mechanism=str(prior.get("mechanism", "")))
+    private = PrivateTraining(plan, seed=seed)
     private.attach(ctx)
     ctx.private = private
     return private.step, private.batches(n, device=ctx.device)

@@ -113,13 +113,21 @@ class PrivacyPlan:
     accountant: str
     n_train: int
     epsilon_target: float | None = None
+    prior_rho: float = 0.0
+    """ρ (zCDP) of a release made from the same profiles before DP-SGD (the diffusion model's anchor
+    statistics, ``objective.anchor``), composed with DP-SGD in Rényi DP: ρ-zCDP is (α, ρα)-RDP for every α
+    (Bun & Steinke 2016, Definition 1.1), and RDP composes by adding (Mironov 2017, Proposition 1)."""
+    prior_mechanism: str = ""
 
 
-def plan_privacy(cfg: PrivacyConfig, *, n: int, batch_size: int, steps: int) -> PrivacyPlan:
+def plan_privacy(cfg: PrivacyConfig, *, n: int, batch_size: int, steps: int, prior_rho: float = 0.0,
+                 prior_mechanism: str = "") -> PrivacyPlan:
     """σ, q and δ for ``steps`` DP-SGD steps with expected batch ``batch_size`` out of ``n`` profiles.
 
     With ``cfg.epsilon`` set, σ is opacus's ``get_noise_multiplier`` for (ε, δ, q, steps) with the chosen
-    accountant (the smallest σ on its bisection grid whose ε does not exceed the target).
+    accountant (the smallest σ on its bisection grid whose ε does not exceed the target). With a prior
+    release of ``prior_rho``-zCDP from the same profiles, σ is the one whose composition with that release
+    (:func:`spent_epsilon`) spends the target to within 0.01 and not more; this needs the RDP accountant.
     """
     require_opacus()
     from opacus.accountants.utils import get_noise_multiplier
@@ -131,8 +139,15 @@ def plan_privacy(cfg: PrivacyConfig, *, n: int, batch_size: int, steps: int) -> 
     delta = float(cfg.delta) if cfg.delta is not None else 1.0 / n
     accountant = cfg.accountant or DEFAULT_ACCOUNTANT
     C = float(cfg.max_grad_norm or DEFAULT_MAX_GRAD_NORM)
+    if prior_rho > 0 and accountant != "rdp":
+        raise ConfigError(f"privacy.accountant={accountant} cannot compose the anchor statistics' release with "
+                          "DP-SGD; use privacy.accountant=rdp")
     if cfg.noise_multiplier is not None:
         sigma = float(cfg.noise_multiplier)
+    elif prior_rho > 0:
+        assert cfg.epsilon is not None
+        sigma = _composed_noise_multiplier(float(cfg.epsilon), delta=delta, q=q, steps=int(steps),
+                                           prior_rho=prior_rho)
     else:
         assert cfg.epsilon is not None
         try:
@@ -143,14 +158,56 @@ def plan_privacy(cfg: PrivacyConfig, *, n: int, batch_size: int, steps: int) -> 
                               f"{q:.3g} (noise multiplier above 1e6); raise epsilon or lower train.steps") from None
     return PrivacyPlan(noise_multiplier=sigma, max_grad_norm=C, sample_rate=q, expected_batch_size=B,
                        steps=int(steps), delta=delta, accountant=accountant, n_train=int(n),
-                       epsilon_target=None if cfg.epsilon is None else float(cfg.epsilon))
+                       epsilon_target=None if cfg.epsilon is None else float(cfg.epsilon),
+                       prior_rho=float(prior_rho), prior_mechanism=prior_mechanism)
 
 
-def spent_epsilon(history: list[tuple[float, float, int]], *, delta: float, accountant: str) -> float:
-    """ε spent by a DP-SGD history ``[(σ, q, steps), ...]`` at ``delta``, by opacus's accountant."""
+def _composed_noise_multiplier(epsilon: float, *, delta: float, q: float, steps: int, prior_rho: float) -> float:
+    """The σ whose ``steps`` DP-SGD steps at rate ``q`` composed with a ``prior_rho``-zCDP release spend at
+    most ``epsilon`` at ``delta`` and within 0.01 of it (bisection, the tolerance of opacus's
+    ``get_noise_multiplier``)."""
+    def eps(sigma: float) -> float:
+        return spent_epsilon([(sigma, q, steps)], delta=delta, accountant="rdp", prior_rho=prior_rho)
+
+    if spent_epsilon([], delta=delta, accountant="rdp", prior_rho=prior_rho) >= epsilon:
+        raise ConfigError(f"the anchor statistics alone spend privacy.epsilon={epsilon}; lower "
+                          "objective.anchor_epsilon_share")
+    lo, hi = 0.0, 1.0
+    while eps(hi) > epsilon:
+        lo, hi = hi, 2.0 * hi
+        if hi > 1e6:
+            raise ConfigError(f"privacy.epsilon={epsilon} cannot be reached in {steps} steps at sample rate "
+                              f"{q:.3g} (noise multiplier above 1e6); raise epsilon or lower train.steps")
+    spent = eps(hi)
+    while epsilon - spent > 0.01 and hi - lo > 1e-6 * hi:
+        mid = 0.5 * (lo + hi)
+        e = eps(mid)
+        if e <= epsilon:
+            hi, spent = mid, e
+        else:
+            lo = mid
+    return hi
+
+
+def spent_epsilon(history: list[tuple[float, float, int]], *, delta: float, accountant: str,
+                  prior_rho: float = 0.0) -> float:
+    """ε spent by a DP-SGD history ``[(σ, q, steps), ...]`` at ``delta``, by opacus's accountant; with a prior
+    ``prior_rho``-zCDP release composed in (RDP accountant only): the RDP curves add, ρα at each order α."""
     require_opacus()
     from opacus.accountants import create_accountant
 
+    if prior_rho > 0:
+        import numpy as np
+        from opacus.accountants import RDPAccountant
+        from opacus.accountants.analysis.rdp import compute_rdp, get_privacy_spent
+
+        if accountant != "rdp":
+            raise ConfigError("a prior zCDP release composes with DP-SGD through the RDP accountant only")
+        orders = np.asarray(RDPAccountant.DEFAULT_ALPHAS, dtype=np.float64)
+        rdp = prior_rho * orders
+        for s, q, k in history:
+            rdp = rdp + compute_rdp(q=float(q), noise_multiplier=float(s), steps=int(k), orders=orders)
+        return float(get_privacy_spent(orders=orders, rdp=rdp, delta=delta)[0])
     if not history:
         return 0.0
     acc = create_accountant(mechanism=accountant)
@@ -261,7 +318,8 @@ class PrivateTraining:
 
     def epsilon(self) -> float:
         """ε spent so far at the plan's δ."""
-        return spent_epsilon(self.history, delta=self.plan.delta, accountant=self.plan.accountant)
+        return spent_epsilon(self.history, delta=self.plan.delta, accountant=self.plan.accountant,
+                             prior_rho=self.plan.prior_rho)
 
     def state_dict(self) -> dict[str, Any]:
         """The accountant's state for the checkpoint (plain lists and numbers: loadable with weights_only)."""
@@ -295,6 +353,10 @@ class PrivateTraining:
         }
         if p.epsilon_target is not None:
             out["epsilon_target"] = p.epsilon_target
+        if p.prior_rho > 0:
+            out["mechanism"] += f" composed with {p.prior_mechanism} (RDP)"
+            out["prior_rho"] = p.prior_rho
+            out["epsilon_dpsgd"] = spent_epsilon(self.history, delta=p.delta, accountant=p.accountant)
         return out
 
 

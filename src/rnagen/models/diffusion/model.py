@@ -25,7 +25,7 @@ from ...errors import ConfigError
 from ...train import LossOutput, TrainConfig, fit_validated
 from ...train.privacy import PrivacyConfig
 from .._base import Generator, PreprocessConfig, register
-from .network import ResMLPDenoiser
+from .network import AnchoredDenoiser, ResMLPDenoiser
 from .samplers import PREDICTIONS, SPACINGS, make_sampler, sampler_class
 from .schedule import SCHEDULE_KINDS, NoiseSchedule
 
@@ -77,7 +77,8 @@ class ScheduleConfig:
 
 
 @dataclass
-@checked("objective", label_dropout="[0, 1)", min_snr_gamma="> 0", noise_multiplicity=">= 1")
+@checked("objective", label_dropout="[0, 1)", min_snr_gamma="> 0", noise_multiplicity=">= 1",
+         anchor_epsilon_share="(0, 1)")
 class ObjectiveConfig:
     """Training objective (section ``[objective]``)."""
 
@@ -94,6 +95,16 @@ class ObjectiveConfig:
     """K: draws of (t, ε) per profile whose losses are averaged inside that profile's loss (Dockhorn et al.
     2022, "Differentially private diffusion models", TMLR). Under DP-SGD each profile still yields one
     clipped gradient, so K lowers the gradient's variance at no privacy cost; 1 = one draw per profile."""
+    anchor: Literal["none", "diag", "full"] = "none"
+    """The network learns the residual from the exact denoiser of a per-class Gaussian fitted to the training
+    profiles (:class:`~rnagen.models.diffusion.network.AnchoredDenoiser`), so an untrained or noisily trained
+    network samples that Gaussian: ``diag`` (per-gene variances; the private choice) or ``full`` (the
+    Ledoit-Wolf covariance of the per-class Gaussian floor; not with privacy); ``none``: the network predicts
+    ε or v alone."""
+    anchor_epsilon_share: float = 0.5
+    """With an anchor and ``privacy.epsilon``: the share of ε the anchor's statistics would spend on their
+    own; they are released with the Gaussian mechanism (as the private Gaussian's) and the DP-SGD noise is
+    chosen so that both together, composed in Rényi DP, spend ``privacy.epsilon``."""
 
     def __post_init__(self) -> None:
         if self.prediction not in PREDICTIONS:
@@ -190,7 +201,8 @@ class DiffusionObjective(nn.Module):
     The schedule is not a sub-module (it has no weights); its tensors are gathered on the batch's device.
     """
 
-    def __init__(self, net: ResMLPDenoiser, schedule: NoiseSchedule, cfg: ObjectiveConfig) -> None:
+    def __init__(self, net: ResMLPDenoiser | AnchoredDenoiser, schedule: NoiseSchedule,
+                 cfg: ObjectiveConfig) -> None:
         super().__init__()
         self.net = net
         self.schedule = schedule
@@ -261,6 +273,53 @@ class DiffusionObjective(nn.Module):
         return weighted.mean(dim=1), per_draw  # one loss per profile: its K draws averaged before any clipping
 
 
+def anchor_statistics(X: np.ndarray, y: np.ndarray, n_labels: int, *, objective: ObjectiveConfig,
+                      privacy: PrivacyConfig, seed: int
+                      ) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray | None], dict[str, Any] | None]:
+    """The anchor's statistics (``objective.anchor``), one row per class then the pooled row of the null
+    label: ``(means, eigenvalues, eigenvectors)`` (``diag``: variances and ``None``); and the privacy release
+    to compose with DP-SGD, if any.
+
+    ``full``: each class's Ledoit-Wolf covariance (the per-class Gaussian floor's, :mod:`rnagen.models.gaussian`)
+    in its eigenbasis. ``diag`` not private: the classes' variances. ``diag`` private (``privacy.epsilon``): the
+    private Gaussian's noisy, clipped per-class statistics (:func:`rnagen.models.gaussian.private_class_moments`)
+    at ``anchor_epsilon_share x epsilon`` on their own, returned as a ρ-zCDP release for the accountant.
+    Eigenvalues and variances are floored at the private Gaussian's floor, so a class of one profile is not a
+    point mass.
+    """
+    from ...train.privacy import dp_to_zcdp, zcdp_to_dp
+    from ..gaussian import VARIANCE_FLOOR, private_class_moments
+
+    X = np.asarray(X, dtype=np.float64)
+    G = X.shape[1]
+    groups = [X[y == c] for c in range(n_labels)] + [X]
+    means = np.stack([g.mean(axis=0) if len(g) else np.zeros(G) for g in groups])
+    if objective.anchor == "full":
+        from sklearn.covariance import ledoit_wolf
+
+        eig, basis = np.ones((n_labels + 1, G)), np.tile(np.eye(G), (n_labels + 1, 1, 1))
+        for i, g in enumerate(groups):
+            if len(g) >= 2:
+                w, U = np.linalg.eigh(ledoit_wolf(g)[0])
+                eig[i], basis[i] = w, U
+        return (means, np.maximum(eig, VARIANCE_FLOOR), basis), None
+    if not privacy.enabled:
+        var = np.stack([g.var(axis=0) if len(g) else np.ones(G) for g in groups])
+        return (means, np.maximum(var, VARIANCE_FLOOR), None), None
+    assert privacy.epsilon is not None
+    delta = float(privacy.delta) if privacy.delta is not None else 1.0 / len(X)
+    eps_anchor = objective.anchor_epsilon_share * float(privacy.epsilon)
+    st = private_class_moments(X, y, n_labels, epsilon=eps_anchor, delta=delta, clip_norm=float(np.sqrt(G)),
+                               clip_norm_sq=float(np.sqrt(3.0 * G)), rng=np.random.default_rng([int(seed), 0xA4C0]),
+                               pooled=True)
+    means = np.vstack([st["means"], st["pooled_mean"]])
+    var = np.vstack([st["var"], st["pooled_var"]])
+    rho = dp_to_zcdp(eps_anchor, delta)
+    prior = {"rho": rho, "mechanism": (f"the anchor's per-class Gaussian statistics (Gaussian mechanism, "
+                                       f"rho={rho:.4g} zCDP, epsilon {zcdp_to_dp(rho, delta):.3g} on their own)")}
+    return (means, var, None), prior
+
+
 # ----------------------------------------------------------------------------------------------------------
 # the user-facing model
 # ----------------------------------------------------------------------------------------------------------
@@ -279,7 +338,7 @@ class DiffusionModel(Generator):
     name = "diffusion"
     config_cls = DiffusionConfig
 
-    net: ResMLPDenoiser
+    net: ResMLPDenoiser | AnchoredDenoiser
     schedule: NoiseSchedule
 
     def _build(self) -> None:
@@ -289,6 +348,9 @@ class DiffusionModel(Generator):
                                       beta_end=cfg.schedule.beta_end)
         self.net = ResMLPDenoiser(self.n_genes, self.n_labels, width=n.width, depth=n.depth, time_dim=n.time_dim,
                                   dropout=n.dropout, expansion=n.expansion)
+        if cfg.objective.anchor != "none":
+            self.net = AnchoredDenoiser(self.net, self.schedule.alphas_cumprod,
+                                        prediction=cfg.objective.prediction, kind=cfg.objective.anchor)
         if self.device is not None:
             self.net.to(self.device)
             self.schedule.to(self.device)  # the training objective gathers ᾱ_t on the batch's device
@@ -296,14 +358,32 @@ class DiffusionModel(Generator):
     def _fit(self, X: np.ndarray, y: np.ndarray, *, seed: int, run_dir: Path | None, progress: bool,
              resume: bool) -> None:
         built: list[nn.Module] = []
+        anchored = self.config.objective.anchor != "none"
+        if anchored and self.config.privacy.enabled:
+            if self.config.objective.anchor == "full":
+                raise ConfigError("a private run's anchor has per-gene variances only (a covariance matrix needs "
+                                  "far more noise); use objective.anchor=diag with privacy")
+            if self.config.privacy.epsilon is None:
+                raise ConfigError("objective.anchor splits privacy.epsilon between the anchor's statistics and "
+                                  "DP-SGD; set privacy.epsilon instead of privacy.noise_multiplier")
 
         def setup(Xt: np.ndarray, yt: np.ndarray):
             # the initial weights come from the seed too, without touching torch's global generator
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(seed)
                 self._build()
+            kw: dict[str, Any] = {}
+            if anchored:
+                assert isinstance(self.net, AnchoredDenoiser)
+                stats, prior = anchor_statistics(Xt, yt, self.n_labels, objective=self.config.objective,
+                                                 privacy=self.config.privacy, seed=seed)
+                means, eig, basis = stats
+                self.net.set_anchor(torch.from_numpy(means).float(), torch.from_numpy(eig).float(),
+                                    None if basis is None else torch.from_numpy(basis).float())
+                if prior is not None:
+                    kw["privacy_prior"] = prior
             built.append(self._objective())
-            return built[-1], {}
+            return built[-1], kw
 
         def generate(Xt, yt, yy: np.ndarray, sd: int) -> np.ndarray:
             # validation draws with the configured sampler, as sample() does by default

@@ -14,7 +14,7 @@ import math
 import torch
 from torch import nn
 
-__all__ = ["SinusoidalEmbedding", "ResidualBlock", "ResMLPDenoiser"]
+__all__ = ["SinusoidalEmbedding", "ResidualBlock", "ResMLPDenoiser", "AnchoredDenoiser"]
 
 
 class SinusoidalEmbedding(nn.Module):
@@ -126,3 +126,95 @@ class ResMLPDenoiser(nn.Module):
     def flops_per_sample(self) -> int:
         """Multiply-add FLOPs (2 per MAC) of one forward pass for one profile (the Linear layers)."""
         return int(sum(2 * m.in_features * m.out_features for m in self.modules() if isinstance(m, nn.Linear)))
+
+
+class AnchoredDenoiser(nn.Module):
+    """``net(x_t, t, y)`` added to the exact prediction for a per-class Gaussian (the "anchor").
+
+    If x0 | y ~ N(m_y, Σ_y) and x_t = sqrt(ᾱ_t) x0 + sqrt(1-ᾱ_t) ε, the minimum-MSE predictions are
+    (Gaussian conditioning; with Σ_y = U diag(λ) U^T, per eigen-direction):
+
+        r = (ᾱ_t Σ_y + (1-ᾱ_t) I)^-1 (x_t - sqrt(ᾱ_t) m_y)
+        E[ε | x_t] = sqrt(1-ᾱ_t) r,   E[x0 | x_t] = m_y + sqrt(ᾱ_t) Σ_y r,
+        E[v | x_t] = sqrt(ᾱ_t) E[ε | x_t] - sqrt(1-ᾱ_t) E[x0 | x_t]   (v of Salimans & Ho 2022).
+
+    The network (whose output layer starts at zero) learns only the residual, so the untrained model samples
+    the per-class Gaussian and training moves it from there toward the data; an imperfect (under-trained, or
+    noised by DP-SGD) network degrades toward that Gaussian rather than toward noise. ``kind="diag"`` keeps
+    the variances only (U = I); ``"full"`` stores each class's eigenvectors. The null label (classifier-free
+    guidance) has its own row: the moments of all profiles pooled. The statistics are persistent buffers
+    (saved with the weights, not trained); no gradient flows through the anchor.
+    """
+
+    anchor_mean: torch.Tensor
+    anchor_eig: torch.Tensor
+    anchor_basis: torch.Tensor
+    alphas_cumprod: torch.Tensor
+
+    def __init__(self, net: ResMLPDenoiser, alphas_cumprod: torch.Tensor, *, prediction: str,
+                 kind: str = "diag") -> None:
+        super().__init__()
+        if kind not in ("diag", "full"):
+            raise ValueError(f"anchor kind must be 'diag' or 'full', got {kind!r}")
+        self.net = net
+        self.n_genes, self.n_labels, self.null_label = net.n_genes, net.n_labels, net.null_label
+        self.prediction, self.kind = prediction, kind
+        rows, G = net.n_labels + 1, net.n_genes
+        self.register_buffer("anchor_mean", torch.zeros(rows, G))
+        self.register_buffer("anchor_eig", torch.ones(rows, G))
+        if kind == "full":
+            self.register_buffer("anchor_basis", torch.eye(G).repeat(rows, 1, 1))
+        self.register_buffer("alphas_cumprod", alphas_cumprod.detach().float().clone(), persistent=False)
+
+    def set_anchor(self, means: torch.Tensor, eig: torch.Tensor, basis: torch.Tensor | None = None) -> None:
+        """Set the anchor's rows (one per class, then the null label's): means and variances (``diag``) or
+        means, covariance eigenvalues and eigenvectors as columns (``full``)."""
+        if means.shape != self.anchor_mean.shape or eig.shape != self.anchor_eig.shape:
+            raise ValueError(f"anchor statistics of shape {tuple(means.shape)} / {tuple(eig.shape)}; "
+                             f"expected {tuple(self.anchor_mean.shape)}")
+        if (basis is None) != (self.kind == "diag"):
+            raise ValueError(f"a {self.kind} anchor {'takes no' if self.kind == 'diag' else 'needs an'} eigenbasis")
+        self.anchor_mean.copy_(means)
+        self.anchor_eig.copy_(eig)
+        if basis is not None:
+            if basis.shape != self.anchor_basis.shape:
+                raise ValueError(f"eigenbasis of shape {tuple(basis.shape)}; expected {tuple(self.anchor_basis.shape)}")
+            self.anchor_basis.copy_(basis)
+
+    @torch.no_grad()
+    def anchor(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The Gaussian's exact ε or v prediction (class docstring) at ``(x, t, y)``; shapes as :meth:`forward`."""
+        a = self.alphas_cumprod[t][..., None].to(x.dtype)
+        m, lam = self.anchor_mean[y].to(x.dtype), self.anchor_eig[y].to(x.dtype)
+        sa, sb = a.sqrt(), (1.0 - a).sqrt()
+        z = x - sa * m
+        if self.kind == "diag":
+            r = z / (a * lam + (1.0 - a))
+            dev = lam * r  # Σ r
+        else:
+            # per class present: coordinates in the eigenbasis, scaled, rotated back (never a G x G per row)
+            G = x.shape[-1]
+            zf, lf = z.reshape(-1, G), lam.reshape(-1, G)
+            af = a.expand(*z.shape[:-1], 1).reshape(-1, 1)
+            yf = y.expand(z.shape[:-1]).reshape(-1)
+            rf, devf = torch.empty_like(zf), torch.empty_like(zf)
+            for c in torch.unique(yf).tolist():
+                rows = torch.nonzero(yf == c).flatten()
+                U = self.anchor_basis[c].to(x.dtype)
+                coef = (zf[rows] @ U) / (af[rows] * lf[rows] + (1.0 - af[rows]))
+                rf[rows], devf[rows] = coef @ U.T, (coef * lf[rows]) @ U.T
+            r, dev = rf.reshape(z.shape), devf.reshape(z.shape)
+        eps = sb * r
+        if self.prediction == "eps":
+            return eps
+        return sa * eps - sb * (m + sa * dev)
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The anchor's prediction plus the network's residual (shapes as :meth:`ResMLPDenoiser.forward`)."""
+        return self.anchor(x, t, y) + self.net(x, t, y)
+
+    def flops_per_sample(self) -> int:
+        """Multiply-add FLOPs of one forward pass for one profile: the network's, and the full anchor's
+        two G x G products."""
+        extra = 2 * 2 * self.n_genes * self.n_genes if self.kind == "full" else 0
+        return self.net.flops_per_sample() + extra
