@@ -98,3 +98,24 @@ def test_centred_squares_remove_the_clipping_bias_of_far_class_means():
     spread = np.std([r["sums_sq"][0] for r in runs], axis=0).mean()
     sc = noise_scales(20.0, 1e-5, clip_norm=kw["clip_norm"], clip_norm_sq=kw["clip_norm_sq"])
     assert spread == pytest.approx(sc["sigma_sum_sq"], rel=0.15)
+
+
+def test_noisy_variances_of_small_classes_shrink_to_the_pooled_ones():
+    """Empirical-Bayes shrinkage: with the same noise on every class's sum of squares, a class of 5 profiles
+    (estimate mostly noise) takes nearly the pooled variance while classes of 2,000 keep their own."""
+    from rnagen.models.gaussian import _shrink_to_pooled
+
+    rng = np.random.default_rng(0)
+    G = 200
+    true = np.stack([np.full(G, 0.5), np.full(G, 2.0), np.full(G, 1.0)])
+    n = np.array([2000.0, 2000.0, 5.0])
+    sigma = 30.0
+    var = true + rng.normal(0, 1, true.shape) * (sigma / n)[:, None]
+    out = _shrink_to_pooled(var, n, sigma)
+    pooled = (n / n.sum()) @ var
+    assert np.abs(out[:2] - var[:2]).max() < 0.01                  # the large classes keep their estimates
+    assert np.abs(out[2] - pooled).mean() < 0.05 * np.abs(var[2] - pooled).mean()  # the small one is pooled
+    assert np.mean((out - true) ** 2) < 0.1 * np.mean((var - true) ** 2)
+    # no spread beyond the noise: everything pooled
+    flat = np.ones((3, G)) + rng.normal(0, 1, (3, G)) * (sigma / n)[:, None]
+    np.testing.assert_allclose(_shrink_to_pooled(flat, n, sigma)[2], (n / n.sum()) @ flat, atol=0.05)

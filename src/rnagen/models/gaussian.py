@@ -24,7 +24,8 @@ the honest private floor. Its analysis is in zero-concentrated DP (Bun & Steinke
   with the split ρ_n : ρ_s : ρ_q = 0.1 : 0.3 : 0.6;
 - ρ is the largest that gives the target (ε, δ): ε = ρ + 2 sqrt(ρ log(1/δ)) (Proposition 1.3);
 - the class means (``sum / count``, projected back into the ball of radius R1), variances
-  (``sum_sq / count`` less the variance of the released mean, (σ_sum / count)^2, floored at 1e-3) and the
+  (``sum_sq / count`` less the variance of the released mean, (σ_sum / count)^2, pulled toward the pooled
+  variances by empirical-Bayes weights so that small classes are not mostly noise, floored at 1e-3) and the
   class sizes used to split ``sample(n=...)`` are
   computed from the noisy statistics only (post-processing). The number of profiles and the label set are
   treated as public; the preprocessing fitted on the training data is not covered (as for DP-SGD,
@@ -125,13 +126,15 @@ def _released_means(counts: np.ndarray, sums: np.ndarray, clip_norm: float) -> n
 
 def private_class_moments(X: np.ndarray, y: np.ndarray, n_labels: int, *, epsilon: float, delta: float,
                           clip_norm: float, clip_norm_sq: float, rng: np.random.Generator,
-                          centered: bool = True, pooled: bool = False) -> dict[str, Any]:
+                          centered: bool = True, shrink: bool = True, pooled: bool = False) -> dict[str, Any]:
     """Per-class means and diagonal variances from :func:`noisy_class_statistics` (post-processing only).
 
     Returns ``means`` and ``var`` (C, G), the noisy class sizes ``n`` (C,) floored at 1, and the noise
     scales. ``centered`` (the default) releases the squared deviations from the released means; their mean
     then over-states the variance by that of the released mean, about (σ_sum / n)^2, which is subtracted.
-    Otherwise the variance is the mean square less the squared mean. With ``pooled``, also ``pooled_mean``
+    Otherwise the variance is the mean square less the squared mean. ``shrink`` (the default) pulls each
+    class's variances toward the pooled ones by the noise they carry (:func:`_shrink_to_pooled`). With
+    ``pooled``, also ``pooled_mean``
     and ``pooled_var`` (G,), the moments of all classes together (law of total variance over the released
     class moments; no further privacy cost).
     """
@@ -143,6 +146,8 @@ def private_class_moments(X: np.ndarray, y: np.ndarray, n_labels: int, *, epsilo
         var = np.asarray(st["sums_sq"]) / n[:, None] - (st["sigma_sum"] / n[:, None]) ** 2
     else:
         var = np.asarray(st["sums_sq"]) / n[:, None] - means ** 2
+    if shrink:
+        var = _shrink_to_pooled(var, n, float(st["sigma_sum_sq"]))
     out: dict[str, Any] = {**st, "n": n, "means": means, "var": np.maximum(var, VARIANCE_FLOOR)}
     if pooled:
         w = n / n.sum()
@@ -150,6 +155,24 @@ def private_class_moments(X: np.ndarray, y: np.ndarray, n_labels: int, *, epsilo
         out["pooled_mean"] = mean
         out["pooled_var"] = np.maximum(w @ (out["var"] + (means - mean) ** 2), VARIANCE_FLOOR)
     return out
+
+
+def _shrink_to_pooled(var: np.ndarray, n: np.ndarray, sigma_sq: float) -> np.ndarray:
+    """Per-class variances ``var`` (C, G) pulled toward their pooled value by empirical-Bayes weights.
+
+    Each class's estimate carries the released noise's variance ``(sigma_sq / n_c)^2`` (its sum of squares
+    divided by its size); the spread of the true class variances around the pooled one, τ², is estimated by
+    the method of moments (the mean squared deviation less the mean noise variance, at least 0), and class c
+    keeps the weight τ² / (τ² + (sigma_sq / n_c)^2) of its own estimate (James & Stein 1961; Efron & Morris
+    1973). Post-processing of released values: no privacy cost. Large classes keep their estimates; classes
+    of a few profiles, whose estimates are mostly noise, take the pooled variance instead of a floored one.
+    """
+    w = n / n.sum()
+    pooled = w @ var
+    noise = (sigma_sq / n) ** 2
+    tau2 = max(float(np.mean((var - pooled) ** 2)) - float(np.mean(noise)), 0.0)
+    keep = (tau2 / (tau2 + noise))[:, None] if tau2 > 0 else np.zeros((len(n), 1))
+    return keep * var + (1.0 - keep) * pooled
 
 
 @dataclass
