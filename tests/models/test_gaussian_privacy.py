@@ -75,31 +75,6 @@ def test_private_gaussian_refuses_a_full_covariance_and_settings_without_epsilon
         get_model("gaussian").from_config(overrides=["privacy.clip_norm=3"])
 
 
-def test_centred_squares_remove_the_clipping_bias_of_far_class_means():
-    """Squares of deviations from the released class means are clipped far less than raw squares when the
-    class means are far from zero, so the variances are estimated without the raw squares' shrinkage; the
-    released squares keep the stated noise scale."""
-    from rnagen.models.gaussian import private_class_moments
-
-    rng = np.random.default_rng(0)
-    G, n = 40, 3000
-    y = np.repeat([0, 1], n // 2)
-    means = np.where(np.arange(G) % 2, 1.5, -1.5)[None, :] * np.array([[1.0], [-1.0]])
-    X = means[y] + rng.normal(0, 0.5, (n, G))
-    kw = dict(epsilon=20.0, delta=1e-5, clip_norm=np.sqrt(G) * 1.6, clip_norm_sq=np.sqrt(3 * G))
-    raw = private_class_moments(X, y, 2, rng=np.random.default_rng(1), centered=False, **kw)
-    cen = private_class_moments(X, y, 2, rng=np.random.default_rng(1), centered=True, **kw)
-    assert abs(np.median(cen["var"]) - 0.25) < 0.03       # the true variance
-    assert np.median(raw["var"]) < 0.1                      # raw squares clipped: variances shrunk
-    np.testing.assert_allclose(cen["means"], means, atol=0.1)
-    runs = [noisy_class_statistics(X[:60], y[:60], 2, rng=np.random.default_rng(s), centered=True, **kw)
-            for s in range(40)]
-    # each run's noisy means move its deviations a little; the spread is the added noise's
-    spread = np.std([r["sums_sq"][0] for r in runs], axis=0).mean()
-    sc = noise_scales(20.0, 1e-5, clip_norm=kw["clip_norm"], clip_norm_sq=kw["clip_norm_sq"])
-    assert spread == pytest.approx(sc["sigma_sum_sq"], rel=0.15)
-
-
 def test_noisy_variances_of_small_classes_shrink_to_the_pooled_ones():
     """Empirical-Bayes shrinkage: with the same noise on every class's sum of squares, a class of 5 profiles
     (estimate mostly noise) takes nearly the pooled variance while classes of 2,000 keep their own."""

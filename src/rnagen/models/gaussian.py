@@ -12,22 +12,18 @@ noisy sufficient statistics with the Gaussian mechanism and fits a diagonal Gaus
 the honest private floor. Its analysis is in zero-concentrated DP (Bun & Steinke 2016):
 
 - each profile x (in the model's transformed space) contributes to its class's count (sensitivity 1), sum of
-  ``clip(x, R1)`` and sum of ``clip(d∘d, R2)``, where d = x - m̂_c is its deviation from its class's mean as
-  released by the first two statistics (an adaptive query: the squares are released after the means), and
-  ``clip(v, R)`` rescales v to L2 norm at most R (``privacy.clip_norm`` R1, default sqrt(G), the expected
-  norm of a standardised profile of G genes; ``privacy.clip_norm_sq`` R2, default sqrt(3 G), that of the
-  squares of G standard Gaussian genes). Adding or removing one profile changes one class's three statistics
-  by at most 1, R1 and R2 in L2 norm. Centring keeps the squares of classes whose means are far from zero
-  from being clipped (raw squares would be, and their variances shrunk);
+  ``clip(x, R1)`` and sum of ``clip(x∘x, R2)``, where ``clip(v, R)`` rescales v to L2 norm at most R
+  (``privacy.clip_norm`` R1, default sqrt(G), the expected norm of a standardised profile of G genes;
+  ``privacy.clip_norm_sq`` R2, default sqrt(3 G), that of its squares for Gaussian genes). Adding or removing
+  one profile changes one class's three statistics by at most 1, R1 and R2 in L2 norm;
 - each statistic gets N(0, σ_i^2) noise per entry with σ_i = Δ_i / sqrt(2 ρ_i), which is ρ_i-zCDP
-  (Bun & Steinke 2016, Proposition 1.6); the three compose (adaptively, Lemma 2.3) to ρ = ρ_n + ρ_s + ρ_q
-  with the split ρ_n : ρ_s : ρ_q = 0.1 : 0.3 : 0.6;
+  (Bun & Steinke 2016, Proposition 1.6); the three compose to ρ = ρ_n + ρ_s + ρ_q (Lemma 1.7) with the
+  split ρ_n : ρ_s : ρ_q = 0.1 : 0.3 : 0.6;
 - ρ is the largest that gives the target (ε, δ): ε = ρ + 2 sqrt(ρ log(1/δ)) (Proposition 1.3);
 - the class means (``sum / count``, projected back into the ball of radius R1), variances
-  (``sum_sq / count`` less the variance of the released mean, (σ_sum / count)^2, pulled toward the pooled
-  variances by empirical-Bayes weights so that small classes are not mostly noise, floored at 1e-3) and the
-  class sizes used to split ``sample(n=...)`` are
-  computed from the noisy statistics only (post-processing). The number of profiles and the label set are
+  (``sum_sq / count - mean^2``, pulled toward the pooled variances by empirical-Bayes weights so that a
+  small class's are not mostly noise, floored at 1e-3) and the class sizes used to split ``sample(n=...)``
+  are computed from the noisy statistics only (post-processing). The number of profiles and the label set are
   treated as public; the preprocessing fitted on the training data is not covered (as for DP-SGD,
   :mod:`rnagen.train.privacy`).
 """
@@ -91,61 +87,42 @@ def noise_scales(epsilon: float, delta: float, *, clip_norm: float, clip_norm_sq
 
 
 def noisy_class_statistics(X: np.ndarray, y: np.ndarray, n_labels: int, *, epsilon: float, delta: float,
-                           clip_norm: float, clip_norm_sq: float, rng: np.random.Generator,
-                           centered: bool = False) -> dict[str, np.ndarray | float]:
+                           clip_norm: float, clip_norm_sq: float,
+                           rng: np.random.Generator) -> dict[str, np.ndarray | float]:
     """Per-class counts, sums of clipped profiles and sums of clipped squares with Gaussian noise.
 
     Returns ``counts`` (C,), ``sums`` (C, G), ``sums_sq`` (C, G) (all noisy) and the scales of
-    :func:`noise_scales`. With ``centered``, the squares are those of each profile's deviation from its
-    class's mean as released by the first two statistics (``means``, also returned): an adaptive query whose
-    sensitivity is still ``clip_norm_sq``, so the zCDP composition is unchanged (Bun & Steinke 2016, Lemma
-    2.3), while far fewer squares are clipped when the class means are far from zero.
+    :func:`noise_scales`.
     """
     sc = noise_scales(epsilon, delta, clip_norm=clip_norm, clip_norm_sq=clip_norm_sq)
     X = np.asarray(X, dtype=np.float64)
     G = X.shape[1]
+    Xs, Xq = _clip_rows(X, clip_norm), _clip_rows(X * X, clip_norm_sq)
     counts = np.bincount(y, minlength=n_labels).astype(np.float64)
     sums, sums_sq = np.zeros((n_labels, G)), np.zeros((n_labels, G))
-    np.add.at(sums, y, _clip_rows(X, clip_norm))
-    out: dict[str, Any] = {"counts": counts + rng.normal(0.0, sc["sigma_count"], n_labels),
-                           "sums": sums + rng.normal(0.0, sc["sigma_sum"], sums.shape), **sc}
-    if centered:
-        out["means"] = _released_means(out["counts"], out["sums"], clip_norm)
-        D = X - out["means"][y]
-    else:
-        D = X
-    np.add.at(sums_sq, y, _clip_rows(D * D, clip_norm_sq))
-    out["sums_sq"] = sums_sq + rng.normal(0.0, sc["sigma_sum_sq"], sums_sq.shape)
-    return out
-
-
-def _released_means(counts: np.ndarray, sums: np.ndarray, clip_norm: float) -> np.ndarray:
-    """Class means from noisy counts and sums, projected into the ball of the clipping norm."""
-    return _clip_rows(sums / np.maximum(counts, 1.0)[:, None], clip_norm)
+    np.add.at(sums, y, Xs)
+    np.add.at(sums_sq, y, Xq)
+    return {"counts": counts + rng.normal(0.0, sc["sigma_count"], n_labels),
+            "sums": sums + rng.normal(0.0, sc["sigma_sum"], sums.shape),
+            "sums_sq": sums_sq + rng.normal(0.0, sc["sigma_sum_sq"], sums_sq.shape), **sc}
 
 
 def private_class_moments(X: np.ndarray, y: np.ndarray, n_labels: int, *, epsilon: float, delta: float,
                           clip_norm: float, clip_norm_sq: float, rng: np.random.Generator,
-                          centered: bool = True, shrink: bool = True, pooled: bool = False) -> dict[str, Any]:
+                          shrink: bool = True, pooled: bool = False) -> dict[str, Any]:
     """Per-class means and diagonal variances from :func:`noisy_class_statistics` (post-processing only).
 
     Returns ``means`` and ``var`` (C, G), the noisy class sizes ``n`` (C,) floored at 1, and the noise
-    scales. ``centered`` (the default) releases the squared deviations from the released means; their mean
-    then over-states the variance by that of the released mean, about (σ_sum / n)^2, which is subtracted.
-    Otherwise the variance is the mean square less the squared mean. ``shrink`` (the default) pulls each
-    class's variances toward the pooled ones by the noise they carry (:func:`_shrink_to_pooled`). With
-    ``pooled``, also ``pooled_mean``
-    and ``pooled_var`` (G,), the moments of all classes together (law of total variance over the released
-    class moments; no further privacy cost).
+    scales. The variance is the mean square less the squared mean; ``shrink`` (the default) pulls each class's
+    variances toward the pooled ones by the noise they carry (:func:`_shrink_to_pooled`). With ``pooled``,
+    also ``pooled_mean`` and ``pooled_var`` (G,), the moments of all classes together (law of total variance
+    over the released class moments; no further privacy cost).
     """
     st = noisy_class_statistics(X, y, n_labels, epsilon=epsilon, delta=delta, clip_norm=clip_norm,
-                                clip_norm_sq=clip_norm_sq, rng=rng, centered=centered)
+                                clip_norm_sq=clip_norm_sq, rng=rng)
     n = np.maximum(np.asarray(st["counts"]), 1.0)
-    means = _released_means(np.asarray(st["counts"]), np.asarray(st["sums"]), clip_norm)
-    if centered:
-        var = np.asarray(st["sums_sq"]) / n[:, None] - (st["sigma_sum"] / n[:, None]) ** 2
-    else:
-        var = np.asarray(st["sums_sq"]) / n[:, None] - means ** 2
+    means = _clip_rows(np.asarray(st["sums"]) / n[:, None], clip_norm)
+    var = np.asarray(st["sums_sq"]) / n[:, None] - means ** 2
     if shrink:
         var = _shrink_to_pooled(var, n, float(st["sigma_sum_sq"]))
     out: dict[str, Any] = {**st, "n": n, "means": means, "var": np.maximum(var, VARIANCE_FLOOR)}
@@ -252,8 +229,7 @@ class GaussianModel(Generator):
         self.label_counts = np.maximum(np.rint(st["n"]), 1).astype(np.int64)
         pre = self.config.preprocess
         self.privacy = {
-            "mechanism": ("Gaussian mechanism on clipped per-class counts, sums and sums of squared deviations "
-                          "from the released means (zCDP)"),
+            "mechanism": "Gaussian mechanism on clipped per-class counts, sums and sums of squares (zCDP)",
             "epsilon": zcdp_to_dp(float(st["rho"]), delta), "epsilon_target": float(p.epsilon), "delta": delta,
             "accountant": "zcdp", "rho": float(st["rho"]), "rho_split": "counts 0.1, sums 0.3, squares 0.6",
             "noise_count": float(st["sigma_count"]), "noise_sum": float(st["sigma_sum"]),
