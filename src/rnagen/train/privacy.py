@@ -377,6 +377,9 @@ def describe_privacy(record: dict[str, Any]) -> str:
     parts = [f"differential privacy: epsilon {record['epsilon']:.4g} spent"]
     if "epsilon_target" in record:
         parts[0] += f" (target {record['epsilon_target']:.4g})"
+    if "epsilon_dpsgd" in record:
+        parts[0] += (f", composed of DP-SGD (epsilon {record['epsilon_dpsgd']:.4g} alone) and the anchor "
+                     f"statistics' release")
     parts.append(f"delta {record['delta']:.3g}")
     parts.append(f"{record['accountant']} accountant")
     if "noise_multiplier" in record:

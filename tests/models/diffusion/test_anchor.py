@@ -195,6 +195,10 @@ def test_private_anchored_diffusion_spends_the_target_in_total(gaussian_data):
     assert 5.0 - 0.011 < rec["epsilon"] <= 5.0 + 1e-9 and rec["epsilon_target"] == 5.0
     assert 0 < rec["epsilon_dpsgd"] < rec["epsilon"] and rec["prior_rho"] > 0
     assert "anchor" in rec["mechanism"]
+    from rnagen.train.privacy import describe_privacy
+
+    line = describe_privacy(rec)
+    assert "anchor statistics" in line and f"{rec['epsilon_dpsgd']:.4g} alone" in line
     plain = DiffusionModel.from_config(overrides=TINY + ["train.steps=10", "privacy.epsilon=5"])
     plain.fit(gaussian_data, label_key="c", seed=0, device="cpu", progress=False)
     assert rec["noise_multiplier"] > plain.privacy["noise_multiplier"]
