@@ -1,7 +1,7 @@
 """Private diffusion settings against TSTR, one configuration per call (issue 18: noise multiplicity and
 DP-suited settings, Dockhorn et al. 2022).
 
-The benchmark's split (stratified 80/20, seed 0, :func:`rnagen.pp.split`), one private diffusion model trained
+The benchmark's split (stratified 80/20, seed 0 or ``--split-seed``, :func:`rnagen.pp.split`), one private diffusion model trained
 on the training split at ``privacy.epsilon=EPS`` with the given overrides, a synthetic set with the training
 split's label mix sampled by DPM-Solver++ in 20 steps, and the ``fast`` budget's TSTR (MLP, classifier seed 0)
 against the held-out split, with density and coverage:
@@ -26,6 +26,7 @@ def main() -> None:
     ap.add_argument("--data-dir", type=Path, default=Path("/work/shared/data"))
     ap.add_argument("--eps", type=float, default=10.0, help="privacy.epsilon; 0 trains without privacy")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    ap.add_argument("--split-seed", type=int, default=0, help="seed of the stratified 80/20 split (and of training)")
     ap.add_argument("--sampler", default="dpm++", help="the sampler of the synthetic set (dpm++, ddim, ddpm)")
     ap.add_argument("--adam-eps", type=float, default=None,
                     help="AdamW's eps term for this process (a larger one damps the steps of noise-dominated "
@@ -45,12 +46,12 @@ def main() -> None:
         import functools
         torch.optim.AdamW = functools.partial(torch.optim.AdamW, eps=args.adam_eps)  # type: ignore[misc]
     adata, key = load(args.dataset, args.data_dir)
-    train, test = split(adata, label_key=key, test_size=0.2, seed=0)
+    train, test = split(adata, label_key=key, test_size=0.2, seed=args.split_seed)
     base = ["train.val_fraction=0.0", "train.checkpoint_every=100000"]
     priv = [f"privacy.epsilon={args.eps!r}"] if args.eps > 0 else []
     model = DiffusionModel.from_config(overrides=base + priv + list(args.set))
     t0 = time.time()
-    model.fit(train, label_key=key, seed=0)
+    model.fit(train, label_key=key, seed=args.split_seed)
     secs = time.time() - t0
     syn = model.sample(like=train, sampler=args.sampler, steps=20, seed=1, clip_x0=args.clip_x0)
     res = evaluate(test, syn, train=train, label_key=key, metrics=["tstr_mlp_accuracy", "density", "coverage"],
@@ -60,7 +61,7 @@ def main() -> None:
     extra = [f"sampler={args.sampler}"] + ([f"clip_x0={args.clip_x0:g}"] if args.clip_x0 else []) \
         + ([f"adam_eps={args.adam_eps:g}"] if args.adam_eps is not None else [])
     sigma = rec.get("noise_multiplier", float("nan"))
-    print(f"| {args.dataset} | {args.eps:g} | {' '.join(args.set + extra)} | {sigma:.3g} | "
+    print(f"| {args.dataset} (split {args.split_seed}) | {args.eps:g} | {' '.join(args.set + extra)} | {sigma:.3g} | "
           f"{rec.get('epsilon', float('inf')):.3g} | {val['tstr_mlp_accuracy']:.3f} | {val['density']:.3f} | "
           f"{val['coverage']:.3f} | {secs:.0f} |", flush=True)
 

@@ -211,7 +211,15 @@ def test_private_anchored_diffusion_spends_the_target_in_total(gaussian_data):
     (["objective.anchor=full", "privacy.epsilon=5"], "per-gene variances only"),
     (["objective.anchor=diag", "privacy.noise_multiplier=1"], "set privacy.epsilon instead"),
 ])
-def test_private_anchor_refusals_name_the_fix(gaussian_data, sets, message):
-    m = DiffusionModel.from_config(overrides=TINY + ["train.steps=2"] + sets)
+def test_private_anchor_refusals_name_the_fix(sets, message):
     with pytest.raises(ConfigError, match=message):
+        DiffusionModel.from_config(overrides=TINY + ["train.steps=2"] + sets)
+
+
+def test_full_anchor_is_refused_for_many_genes(monkeypatch, gaussian_data):
+    import rnagen.models.diffusion.model as dm
+
+    monkeypatch.setattr(dm, "FULL_COVARIANCE_MAX_GENES", 5)  # the data have 6 genes
+    m = DiffusionModel.from_config(overrides=TINY + ["train.steps=2", "objective.anchor=full"])
+    with pytest.raises(ConfigError, match="use objective.anchor=diag"):
         m.fit(gaussian_data, label_key="c", seed=0, device="cpu", progress=False)

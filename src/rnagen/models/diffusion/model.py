@@ -25,6 +25,7 @@ from ...errors import ConfigError
 from ...train import LossOutput, TrainConfig, fit_validated
 from ...train.privacy import PrivacyConfig
 from .._base import Generator, PreprocessConfig, register
+from ..gaussian import FULL_COVARIANCE_MAX_GENES
 from .network import AnchoredDenoiser, ResMLPDenoiser
 from .samplers import PREDICTIONS, SPACINGS, make_sampler, sampler_class
 from .schedule import SCHEDULE_KINDS, NoiseSchedule
@@ -180,6 +181,13 @@ class DiffusionConfig:
     def __post_init__(self) -> None:
         if self.sample.steps > self.schedule.T:
             raise ConfigError(f"sample.steps ({self.sample.steps}) cannot exceed schedule.T ({self.schedule.T})")
+        if self.objective.anchor != "none" and self.privacy.enabled:
+            if self.objective.anchor == "full":
+                raise ConfigError("a private run's anchor has per-gene variances only (a covariance matrix needs "
+                                  "far more noise); use objective.anchor=diag with privacy")
+            if self.privacy.epsilon is None:
+                raise ConfigError("objective.anchor splits privacy.epsilon between the anchor's statistics and "
+                                  "DP-SGD; set privacy.epsilon instead of privacy.noise_multiplier")
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -359,13 +367,9 @@ class DiffusionModel(Generator):
              resume: bool) -> None:
         built: list[nn.Module] = []
         anchored = self.config.objective.anchor != "none"
-        if anchored and self.config.privacy.enabled:
-            if self.config.objective.anchor == "full":
-                raise ConfigError("a private run's anchor has per-gene variances only (a covariance matrix needs "
-                                  "far more noise); use objective.anchor=diag with privacy")
-            if self.config.privacy.epsilon is None:
-                raise ConfigError("objective.anchor splits privacy.epsilon between the anchor's statistics and "
-                                  "DP-SGD; set privacy.epsilon instead of privacy.noise_multiplier")
+        if self.config.objective.anchor == "full" and self.n_genes > FULL_COVARIANCE_MAX_GENES:
+            raise ConfigError(f"objective.anchor=full keeps a genes x genes eigenbasis per class, too large for "
+                              f"{self.n_genes} genes (at most {FULL_COVARIANCE_MAX_GENES}); use objective.anchor=diag")
 
         def setup(Xt: np.ndarray, yt: np.ndarray):
             # the initial weights come from the seed too, without touching torch's global generator
