@@ -223,3 +223,15 @@ def test_full_anchor_is_refused_for_many_genes(monkeypatch, gaussian_data):
     m = DiffusionModel.from_config(overrides=TINY + ["train.steps=2", "objective.anchor=full"])
     with pytest.raises(ConfigError, match="use objective.anchor=diag"):
         m.fit(gaussian_data, label_key="c", seed=0, device="cpu", progress=False)
+
+
+def test_anchor_keeps_float32_precision_for_low_precision_inputs():
+    """bfloat16 inputs (mixed precision on a GPU) get the float32 prediction, rounded once at the end."""
+    net, _, _, _ = _gaussian_net("full", "v")
+    x = torch.randn(8, 4, generator=torch.Generator().manual_seed(0))
+    t, y = torch.full((8,), 1), torch.zeros(8, dtype=torch.long)
+    ref = net.anchor(x, t, y)
+    low = net.anchor(x.bfloat16(), t, y)
+    assert low.dtype == torch.bfloat16
+    torch.testing.assert_close(low.float(), net.anchor(x.bfloat16().float(), t, y).bfloat16().float())
+    assert torch.isfinite(low).all() and (low.float() - ref).abs().max() < 0.05 * ref.abs().max()

@@ -183,9 +183,12 @@ class AnchoredDenoiser(nn.Module):
 
     @torch.no_grad()
     def anchor(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """The Gaussian's exact ε or v prediction (class docstring) at ``(x, t, y)``; shapes as :meth:`forward`."""
-        a = self.alphas_cumprod[t][..., None].to(x.dtype)
-        m, lam = self.anchor_mean[y].to(x.dtype), self.anchor_eig[y].to(x.dtype)
+        """The Gaussian's exact ε or v prediction (class docstring) at ``(x, t, y)``; shapes as :meth:`forward`.
+
+        Computed in float32 whatever the input's precision: near t = 0, 1 - ᾱ_t is below bfloat16's resolution."""
+        dtype, x = x.dtype, x.float()
+        a = self.alphas_cumprod[t][..., None].float()
+        m, lam = self.anchor_mean[y].float(), self.anchor_eig[y].float()
         sa, sb = a.sqrt(), (1.0 - a).sqrt()
         z = x - sa * m
         if self.kind == "diag":
@@ -200,14 +203,13 @@ class AnchoredDenoiser(nn.Module):
             rf, devf = torch.empty_like(zf), torch.empty_like(zf)
             for c in torch.unique(yf).tolist():
                 rows = torch.nonzero(yf == c).flatten()
-                U = self.anchor_basis[c].to(x.dtype)
+                U = self.anchor_basis[c].float()
                 coef = (zf[rows] @ U) / (af[rows] * lf[rows] + (1.0 - af[rows]))
                 rf[rows], devf[rows] = coef @ U.T, (coef * lf[rows]) @ U.T
             r, dev = rf.reshape(z.shape), devf.reshape(z.shape)
         eps = sb * r
-        if self.prediction == "eps":
-            return eps
-        return sa * eps - sb * (m + sa * dev)
+        out = eps if self.prediction == "eps" else sa * eps - sb * (m + sa * dev)
+        return out.to(dtype)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """The anchor's prediction plus the network's residual (shapes as :meth:`ResMLPDenoiser.forward`)."""
