@@ -6,6 +6,7 @@ and no process group.
 """
 from __future__ import annotations
 
+import atexit
 import os
 from dataclasses import dataclass
 
@@ -52,5 +53,15 @@ def init_distributed(device: torch.device) -> DistInfo:
     if device.type == "cuda":
         torch.cuda.set_device(info.local_rank)
     dist.init_process_group(backend=backend)
+    # destroy the group before the interpreter tears down: a gloo group left to its destructor can abort the
+    # process at exit ("terminate called without an active exception") while its threads are still running
+    atexit.register(_destroy_process_group)
     return dist_info()
+
+
+def _destroy_process_group() -> None:
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
