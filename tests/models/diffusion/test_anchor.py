@@ -202,9 +202,19 @@ def test_private_anchored_diffusion_spends_the_target_in_total(gaussian_data):
     plain = DiffusionModel.from_config(overrides=TINY + ["train.steps=10", "privacy.epsilon=5"])
     plain.fit(gaussian_data, label_key="c", seed=0, device="cpu", progress=False)
     assert rec["noise_multiplier"] > plain.privacy["noise_multiplier"]
-    # the anchor holds noisy statistics: not the classes' exact means
-    X = np.asarray(gaussian_data.X, dtype=np.float64)
-    assert not np.allclose(m.net.anchor_mean[0].numpy(), ((X - X.mean(0)) / X.std(0))[:200].mean(0), atol=1e-3)
+    # the anchor holds noisy, clipped statistics: the class means in the model's space, off by at least the
+    # released sums' noise (σ_sum / n_c, n_c = 200) and close to them
+    Xt = m.pipeline.transform(np.asarray(gaussian_data.X, dtype=np.float64))
+    y = gaussian_data.obs["c"].cat.codes.to_numpy()
+    exact = np.stack([Xt[y == c].mean(0) for c in range(3)])
+    err = m.net.anchor_mean[:3].numpy() - exact
+    from rnagen.models.gaussian import noise_scales
+    from rnagen.train.privacy import dp_to_zcdp
+
+    assert rec["prior_rho"] == pytest.approx(dp_to_zcdp(0.4 * 5, 1 / 600))
+    sd = noise_scales(2.0, 1 / 600, clip_norm=np.sqrt(6), clip_norm_sq=np.sqrt(18))["sigma_sum"] / 200
+    assert err.std() > 0.5 * sd
+    assert np.corrcoef(m.net.anchor_mean[:3].numpy().ravel(), exact.ravel())[0, 1] > 0.95
 
 
 @pytest.mark.parametrize("sets,message", [
