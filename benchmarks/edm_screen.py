@@ -34,6 +34,9 @@ Variants (``--variant``):
                pairs t, T-1-t), σ = σ_t.
 ``lognormal``  the same D and λ with EDM's log-normal σ: ln σ ~ N(P_mean = -1.2, P_std = 1.2) (EDM table 1),
                a continuous σ clamped to the schedule's range [σ_0, σ_{T-1}] (the range the samplers visit).
+``default``    the package's own model, for a control with another ``--train-seed`` (the training run's seed:
+               weights, batches, noise and validation hold-out; by default the split seed, as in the other
+               screens) on the same split and draws.
 
 Lives in this script, not in the package, until it beats the default. Same protocol as ``sampler_steps.py`` and
 ``selfcond_screen.py`` (stratified 80/20 split, per-class Gaussian floor, real-vs-real ceiling, draws with the
@@ -194,7 +197,9 @@ def main():
     ap.add_argument("--dataset", default="tcga_mirna4")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--draws", type=int, default=2)
-    ap.add_argument("--variant", choices=["precond", "lognormal"], default="precond")
+    ap.add_argument("--variant", choices=["precond", "lognormal", "default"], default="precond")
+    ap.add_argument("--train-seed", type=int, default=None,
+                    help="seed of the training run (weights, batches, noise, validation hold-out); default: --seed")
     ap.add_argument("--set", nargs="*", default=[])
     ap.add_argument("--json", type=Path)
     a = ap.parse_args()
@@ -207,16 +212,19 @@ def main():
     train, test = pp.split(adata, label_key=key, test_size=0.2, seed=a.seed)
     gauss = get_model("gaussian").from_config().fit(train, label_key=key, seed=a.seed, progress=False)
     EDMModel.sigma_dist = "lognormal" if a.variant == "lognormal" else "vp"
-    model = EDMModel.from_config(overrides=a.set)
+    model = (DiffusionModel if a.variant == "default" else EDMModel).from_config(overrides=a.set)
+    train_seed = a.seed if a.train_seed is None else a.train_seed
     t0 = time.perf_counter()
-    model.fit(train, label_key=key, seed=a.seed, device="cpu", progress=False)
+    model.fit(train, label_key=key, seed=train_seed, device="cpu", progress=False)
     fit_s = time.perf_counter() - t0
     v = {k: x for k, x in (model.validation or {}).items() if k != "curve"}
-    print(f"[{a.dataset} seed {a.seed} {a.variant}] fit {fit_s:.0f} s; sigma_data {model.sigma_data:.4f}; "
+    sd = getattr(model, "sigma_data", None)
+    print(f"[{a.dataset} seed {a.seed} train seed {train_seed} {a.variant}] fit {fit_s:.0f} s; sigma_data {sd}; "
           f"validation {v}", flush=True)
     cfgs = [("dpm++ 20", {"sampler": "dpm++", "steps": 20}), ("dpm++ 50", {"sampler": "dpm++", "steps": 50}),
             ("ddim 50", {"sampler": "ddim", "steps": 50})]
-    res = {"fit_s": [fit_s], "variant": a.variant, "sigma_data": model.sigma_data, "validation": model.validation}
+    res = {"fit_s": [fit_s], "variant": a.variant, "train_seed": train_seed, "sigma_data": sd,
+           "validation": model.validation}
     screen_draws(model, gauss, train, test, key, a.seed, cfgs, a.draws, res, a.json)
 
 
