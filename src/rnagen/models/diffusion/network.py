@@ -217,6 +217,6 @@ class AnchoredDenoiser(nn.Module):
 
     def flops_per_sample(self) -> int:
         """Multiply-add FLOPs of one forward pass for one profile: the network's, and the full anchor's
-        two G x G products."""
-        extra = 2 * 2 * self.n_genes * self.n_genes if self.kind == "full" else 0
+        three products with a G x G eigenbasis."""
+        extra = 2 * 3 * self.n_genes * self.n_genes if self.kind == "full" else 0
         return self.net.flops_per_sample() + extra
