@@ -2,6 +2,8 @@
 and, for private runs, the anchor's noisy statistics composed with DP-SGD in the accountant."""
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 import pytest
 import torch
@@ -145,9 +147,10 @@ def test_anchor_option_errors_are_one_line():
 
 
 # --- private runs: the anchor's release composed with DP-SGD ---------------------------------------------
-opacus = pytest.importorskip("opacus")
+needs_opacus = pytest.mark.skipif(importlib.util.find_spec("opacus") is None, reason="opacus is not installed")
 
 
+@needs_opacus
 def test_spent_epsilon_composes_a_zcdp_release_in_renyi_dp():
     from opacus.accountants import RDPAccountant
 
@@ -170,6 +173,7 @@ def test_spent_epsilon_composes_a_zcdp_release_in_renyi_dp():
         spent_epsilon(hist, delta=delta, accountant="prv", prior_rho=rho)
 
 
+@needs_opacus
 def test_plan_with_a_prior_release_spends_the_target_in_total():
     from rnagen.train.privacy import PrivacyConfig, plan_privacy, spent_epsilon
 
@@ -187,6 +191,7 @@ def test_plan_with_a_prior_release_spends_the_target_in_total():
                      prior_rho=0.05)
 
 
+@needs_opacus
 def test_private_anchored_diffusion_spends_the_target_in_total(gaussian_data):
     m = DiffusionModel.from_config(overrides=TINY + ["objective.anchor=diag", "train.steps=10", "privacy.epsilon=5",
                                                      "objective.anchor_epsilon_share=0.4"])
