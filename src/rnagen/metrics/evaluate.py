@@ -109,14 +109,9 @@ def prepare(real, synthetic, train=None, *, label_key: str | None = None, real_l
     S, ys, gs, ls = _unpack(synthetic, label_key, synthetic_labels, "synthetic")
     T, yt, gt, lt = _unpack(train, label_key, train_labels, "train")
     n_genes = R.shape[1]
-    for name, g, arr in (("synthetic", gs, S), ("train", gt, T)):
-        if arr is None:
-            continue
-        if gr is not None and g is not None:
-            arr = _aligned(arr, g, gr, name)
-        if arr.shape[1] != n_genes:
-            raise DataError(f"{name} has {arr.shape[1]} genes, real has {n_genes}; use the same genes")
-        S, T = (arr, T) if name == "synthetic" else (S, arr)
+    S = _on_real_genes(S, gs, gr, n_genes, "synthetic")
+    if T is not None:
+        T = _on_real_genes(T, gt, gr, n_genes, "train")
     notes = {}
     raw = {"real": R, "synthetic": S, "train": T}
     R, notes["real"] = to_log_scale(R, logged=_logged(R, lr))
@@ -141,14 +136,22 @@ def prepare(real, synthetic, train=None, *, label_key: str | None = None, real_l
     return out
 
 
+def _on_real_genes(X: np.ndarray, genes: list | None, real_genes: list | None, n_genes: int, name: str
+                   ) -> np.ndarray:
+    """``X`` with its genes in the real set's order (by name when both have names); a different number of
+    genes is an error."""
+    if real_genes is not None and genes is not None:
+        X = _aligned(X, genes, real_genes, name)
+    if X.shape[1] != n_genes:
+        raise DataError(f"{name} has {X.shape[1]} genes, real has {n_genes}; use the same genes")
+    return X
+
+
 def _prepared_extra(obj, real_genes: list | None, n_genes: int, z) -> tuple[np.ndarray, str]:
     """A further real set (the membership-inference reference), aligned, logged and z-scored like ``train``."""
-    X, _, g, logged = _unpack(obj, None, None, "the membership-inference reference set")
-    if real_genes is not None and g is not None:
-        X = _aligned(X, g, real_genes, "the membership-inference reference set")
-    if X.shape[1] != n_genes:
-        raise DataError(f"the membership-inference reference set has {X.shape[1]} genes, real has {n_genes}; "
-                        "use the same genes")
+    name = "the membership-inference reference set"
+    X, _, g, logged = _unpack(obj, None, None, name)
+    X = _on_real_genes(X, g, real_genes, n_genes, name)
     X, note = to_log_scale(X, logged=_logged(X, logged))
     return z(X), note
 
@@ -335,8 +338,8 @@ def _check_mia_reference(ref, *, real, train) -> None:
     if ref is None:
         return
     if train is None:
-        raise DataError("the membership-inference reference set needs the training profiles (the members); pass "
-                        "--train with --reference")
+        raise DataError("the membership-inference reference set needs --train (the training profiles: the "
+                        "members); pass --train or drop --reference")
     n = int(ref.n_obs) if hasattr(ref, "n_obs") else len(ref)
     if n < 3:
         raise DataError(f"the --reference set has {n} profile(s); the membership-inference attacks need at least 3 "

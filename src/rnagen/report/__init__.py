@@ -95,7 +95,7 @@ def _membership(rows: list[dict[str, Any]], lb: dict[str, Any]) -> dict[str, Any
     body, verdicts = [], []
     for r in rows:
         model = str(r["model"])
-        if model.startswith("real-") or model.startswith("real+"):
+        if _is_reference(model) and model != "real":  # the full-profile and reconstructed references
             continue
         cells = [_membership_cell(r.get(metric_name(a, k)), r.get(metric_name(a, k) + "_ci_low"),
                                   r.get(metric_name(a, k) + "_ci_high")) for a, k in names]
