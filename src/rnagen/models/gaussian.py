@@ -8,8 +8,10 @@ Sampling multiplies each class's factor with that class's rows of a batch (never
 profile), so its memory is the model plus one batch of profiles.
 
 The differentially private variant (``--set privacy.epsilon=E``; :func:`noisy_class_statistics`) releases
-noisy sufficient statistics with the Gaussian mechanism and fits a diagonal Gaussian per class to them:
-the honest private floor. Its analysis is in zero-concentrated DP (Bun & Steinke 2016):
+noisy sufficient statistics with the Gaussian mechanism and fits a Gaussian per class to them: class means,
+class variances and (up to 4,000 genes) one low-rank within-class correlation shared by the classes, a
+factor model x = mu_c + s_c * (W z1 + u * z2). It is the honest private floor. Its analysis is in
+zero-concentrated DP (Bun & Steinke 2016):
 
 - each profile x (in the model's transformed space) contributes to its class's count (sensitivity 1), sum of
   ``clip(x, R1)`` and sum of ``clip(x∘x, R2)``, where ``clip(v, R)`` rescales v to L2 norm at most R
@@ -17,8 +19,19 @@ the honest private floor. Its analysis is in zero-concentrated DP (Bun & Steinke
   ``privacy.clip_norm_sq`` R2, default sqrt(3 G), that of its squares for Gaussian genes). Adding or removing
   one profile changes one class's three statistics by at most 1, R1 and R2 in L2 norm;
 - each statistic gets N(0, σ_i^2) noise per entry with σ_i = Δ_i / sqrt(2 ρ_i), which is ρ_i-zCDP
-  (Bun & Steinke 2016, Proposition 1.6); the three compose to ρ = ρ_n + ρ_s + ρ_q (Lemma 1.7) with the
-  split ρ_n : ρ_s : ρ_q = 0.1 : 0.3 : 0.6;
+  (Bun & Steinke 2016, Proposition 1.6); the releases compose to the sum of their ρ_i (Lemma 1.7, adaptively:
+  Lemma 2.3). The correlation release takes ``privacy.covariance_share`` of ρ (0.3 when released by default);
+  the rest is split
+  ρ_n : ρ_s : ρ_q = 0.05 : 0.6 : 0.35 (the means carry most of the utility, and the variances are
+  further denoised by pooling, below);
+- the within-class correlation (:func:`private_correlation`, Dwork et al. 2014's "Analyze Gauss"): each
+  profile's residual from its class's *released* mean, divided by its released standard deviations and
+  clipped to L2 norm R3 = sqrt(G), adds r r^T to one G x G matrix (sensitivity R3^2 in Frobenius norm, so
+  symmetric noise of σ_c = R3^2 / sqrt(2 ρ_c) per upper-triangle entry). The eigenvectors whose eigenvalues
+  stand above the bulk's and the noise's reach are kept as a probabilistic-PCA correlation
+  (:func:`private_correlation`). It is released by default (:func:`auto_covariance_share`) only when the
+  public n, G, ε and δ let it detect a direction carrying 8% of the within-class variance, and never above
+  4,000 genes; otherwise its share goes to the other statistics;
 - ρ is the largest that gives the target (ε, δ): ε = ρ + 2 sqrt(ρ log(1/δ)) (Proposition 1.3);
 - the class means (``sum / count``, projected back into the ball of radius R1), variances
   (``sum_sq / count - mean^2``, pulled toward the pooled variances by empirical-Bayes weights so that a
@@ -40,13 +53,24 @@ from ..errors import ConfigError
 from ._base import Generator, PreprocessConfig, register
 
 FULL_COVARIANCE_MAX_GENES = 4000
-#: Shares of the zCDP budget ρ spent on the counts, the sums and the sums of squares.
-RHO_SPLIT = (0.1, 0.3, 0.6)
+#: Shares of the zCDP budget ρ left after the correlation release spent on the counts, the sums and the sums
+#: of squares.
+RHO_SPLIT = (0.05, 0.6, 0.35)
 VARIANCE_FLOOR = 1e-3
+#: A kept eigenvalue of the noisy correlation release must exceed the noise's semicircle edge by this factor
+#: (the edge's fluctuations are of relative order G^(-2/3); Tracy & Widom 1996).
+EDGE_MARGIN = 1.05
+#: The least share of each gene's correlation-scale variance left to its independent part.
+UNIQUE_FLOOR = 0.05
+#: The correlation's share of ρ when it is released by default.
+COVARIANCE_SHARE = 0.3
+#: The default releases the correlation only when a direction carrying this share of the within-class
+#: variance would stand out of the release's bulk and noise (:func:`correlation_detection_floor`).
+DETECTABLE_SHARE = 0.08
 
 
 @dataclass
-@checked("privacy", epsilon="> 0", delta="(0, 1)", clip_norm="> 0", clip_norm_sq="> 0")
+@checked("privacy", epsilon="> 0", delta="(0, 1)", clip_norm="> 0", clip_norm_sq="> 0", covariance_share="[0, 1)")
 class GaussianPrivacyConfig:
     """The DP variant of the per-class Gaussian (section ``[privacy]``; analysis in the module docstring)."""
 
@@ -58,6 +82,9 @@ class GaussianPrivacyConfig:
     """R1, the L2 norm each profile is clipped to for the sums; unset: sqrt(number of genes)."""
     clip_norm_sq: float | None = None
     """R2, the L2 norm of each profile's squares for the sums of squares; unset: sqrt(3 x number of genes)."""
+    covariance_share: float | None = None
+    """Share of ρ spent on the low-rank within-class correlation (0: a diagonal Gaussian; never released above
+    4,000 genes or with ``covariance=diag``); unset: :func:`auto_covariance_share`."""
 
     def __post_init__(self) -> None:
         if self.epsilon is None and any(v is not None for v in (self.delta, self.clip_norm, self.clip_norm_sq)):
@@ -75,26 +102,60 @@ def _clip_rows(A: np.ndarray, R: float) -> np.ndarray:
     return A * np.minimum(1.0, R / np.maximum(norms, 1e-300))
 
 
-def noise_scales(epsilon: float, delta: float, *, clip_norm: float, clip_norm_sq: float) -> dict[str, float]:
+def noise_scales(epsilon: float, delta: float, *, clip_norm: float, clip_norm_sq: float,
+                 covariance_share: float = 0.0, clip_norm_cov: float | None = None) -> dict[str, float]:
     """ρ and the noise standard deviations (σ_n, σ_s, σ_q) of the counts, sums and sums of squares for an
-    (ε, δ) target (the module docstring's analysis)."""
+    (ε, δ) target, and with ``covariance_share`` > 0 σ_c of the correlation release whose residuals are
+    clipped to ``clip_norm_cov`` (the module docstring's analysis)."""
     from ..train.privacy import dp_to_zcdp
 
     rho = dp_to_zcdp(epsilon, delta)
+    rest = 1.0 - covariance_share
     sens = (1.0, float(clip_norm), float(clip_norm_sq))
-    sig = [d / np.sqrt(2.0 * share * rho) for d, share in zip(sens, RHO_SPLIT)]
-    return {"rho": rho, "sigma_count": sig[0], "sigma_sum": sig[1], "sigma_sum_sq": sig[2]}
+    sig = [d / np.sqrt(2.0 * share * rest * rho) for d, share in zip(sens, RHO_SPLIT)]
+    out = {"rho": rho, "sigma_count": sig[0], "sigma_sum": sig[1], "sigma_sum_sq": sig[2]}
+    if covariance_share > 0:
+        if clip_norm_cov is None:
+            raise ValueError("a correlation release needs clip_norm_cov")
+        out["sigma_cov"] = float(clip_norm_cov) ** 2 / np.sqrt(2.0 * covariance_share * rho)
+    return out
+
+
+def correlation_detection_floor(n: int, n_genes: int, epsilon: float, delta: float, share: float) -> float:
+    """The least share of the within-class variance (on the correlation scale, total G) that one direction must
+    carry to be kept by :func:`private_correlation` from ``n`` profiles at ``share`` of the (ε, δ) budget:
+    ((1 + sqrt(G / n))^2 - 1 + 2 σ_c sqrt(G) x :data:`EDGE_MARGIN` / n) / G, the release's bulk edge and noise
+    edge above a unit bulk, with σ_c = G / sqrt(2 share ρ). Depends on public quantities only."""
+    from ..train.privacy import dp_to_zcdp
+
+    G = float(n_genes)
+    sigma = G / np.sqrt(2.0 * share * dp_to_zcdp(epsilon, delta))
+    return float(((1.0 + np.sqrt(G / n)) ** 2 - 1.0 + EDGE_MARGIN * 2.0 * sigma * np.sqrt(G) / n) / G)
+
+
+def auto_covariance_share(n: int, n_genes: int, epsilon: float, delta: float) -> float:
+    """:data:`COVARIANCE_SHARE` when a direction carrying :data:`DETECTABLE_SHARE` of the within-class variance
+    would be detected at that share (:func:`correlation_detection_floor`), else 0: below that the release would
+    rarely find a direction and its budget is better spent on the means. Expression data sets have few
+    directions carrying more than a few percent of the within-class variance; the cut-off is the development
+    sets' (``benchmarks/RESULTS_privacy.md``)."""
+    if n_genes > FULL_COVARIANCE_MAX_GENES:
+        return 0.0
+    floor = correlation_detection_floor(n, n_genes, epsilon, delta, COVARIANCE_SHARE)
+    return COVARIANCE_SHARE if floor <= DETECTABLE_SHARE else 0.0
 
 
 def noisy_class_statistics(X: np.ndarray, y: np.ndarray, n_labels: int, *, epsilon: float, delta: float,
-                           clip_norm: float, clip_norm_sq: float,
-                           rng: np.random.Generator) -> dict[str, np.ndarray | float]:
+                           clip_norm: float, clip_norm_sq: float, rng: np.random.Generator,
+                           covariance_share: float = 0.0) -> dict[str, np.ndarray | float]:
     """Per-class counts, sums of clipped profiles and sums of clipped squares with Gaussian noise.
 
     Returns ``counts`` (C,), ``sums`` (C, G), ``sums_sq`` (C, G) (all noisy) and the scales of
-    :func:`noise_scales`.
+    :func:`noise_scales` (``covariance_share`` of ρ is left for a correlation release, whose residuals are
+    clipped to R3 = sqrt(G)).
     """
-    sc = noise_scales(epsilon, delta, clip_norm=clip_norm, clip_norm_sq=clip_norm_sq)
+    sc = noise_scales(epsilon, delta, clip_norm=clip_norm, clip_norm_sq=clip_norm_sq,
+                      covariance_share=covariance_share, clip_norm_cov=float(np.sqrt(X.shape[1])))
     X = np.asarray(X, dtype=np.float64)
     G = X.shape[1]
     Xs, Xq = _clip_rows(X, clip_norm), _clip_rows(X * X, clip_norm_sq)
@@ -109,29 +170,85 @@ def noisy_class_statistics(X: np.ndarray, y: np.ndarray, n_labels: int, *, epsil
 
 def private_class_moments(X: np.ndarray, y: np.ndarray, n_labels: int, *, epsilon: float, delta: float,
                           clip_norm: float, clip_norm_sq: float, rng: np.random.Generator,
-                          shrink: bool = True, pooled: bool = False) -> dict[str, Any]:
-    """Per-class means and diagonal variances from :func:`noisy_class_statistics` (post-processing only).
+                          shrink: bool = True, pooled: bool = False, covariance_share: float = 0.0) -> dict[str, Any]:
+    """Per-class means and diagonal variances from :func:`noisy_class_statistics` (post-processing only),
+    and with ``covariance_share`` > 0 the low-rank within-class correlation (:func:`private_correlation`).
 
-    Returns ``means`` and ``var`` (C, G), the noisy class sizes ``n`` (C,) floored at 1, and the noise
-    scales. The variance is the mean square less the squared mean; ``shrink`` (the default) pulls each class's
+    Returns ``means`` and ``var`` (C, G), the noisy class sizes ``n`` (C,) floored at 1, the noise scales, and
+    ``loadings`` (G, k) and ``unique_sd`` (G,) of the correlation (k = 0 and ones without the release). The
+    variance is the mean square less the squared mean; ``shrink`` (the default) pulls each class's
     variances toward the pooled ones by the noise they carry (:func:`_shrink_to_pooled`). With ``pooled``,
     also ``pooled_mean`` and ``pooled_var`` (G,), the moments of all classes together (law of total variance
     over the released class moments; no further privacy cost).
     """
+    X = np.asarray(X, dtype=np.float64)
     st = noisy_class_statistics(X, y, n_labels, epsilon=epsilon, delta=delta, clip_norm=clip_norm,
-                                clip_norm_sq=clip_norm_sq, rng=rng)
+                                clip_norm_sq=clip_norm_sq, rng=rng, covariance_share=covariance_share)
     n = np.maximum(np.asarray(st["counts"]), 1.0)
     means = _clip_rows(np.asarray(st["sums"]) / n[:, None], clip_norm)
     var = np.asarray(st["sums_sq"]) / n[:, None] - means ** 2
     if shrink:
         var = _shrink_to_pooled(var, n, float(st["sigma_sum_sq"]))
-    out: dict[str, Any] = {**st, "n": n, "means": means, "var": np.maximum(var, VARIANCE_FLOOR)}
+    var = np.maximum(var, VARIANCE_FLOOR)
+    out: dict[str, Any] = {**st, "n": n, "means": means, "var": var}
+    if covariance_share > 0:
+        out["loadings"], out["unique_sd"] = private_correlation(
+            X, y, means, var, float(n.sum()), sigma=float(st["sigma_cov"]), clip_norm=float(np.sqrt(X.shape[1])),
+            rng=rng)
+    else:
+        out["loadings"], out["unique_sd"] = np.zeros((X.shape[1], 0)), np.ones(X.shape[1])
     if pooled:
         w = n / n.sum()
         mean = w @ means
         out["pooled_mean"] = mean
         out["pooled_var"] = np.maximum(w @ (out["var"] + (means - mean) ** 2), VARIANCE_FLOOR)
     return out
+
+
+def private_correlation(X: np.ndarray, y: np.ndarray, means: np.ndarray, var: np.ndarray, n_total: float, *,
+                        sigma: float, clip_norm: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """A low-rank within-class correlation from one noisy second-moment release (module docstring).
+
+    ``means`` and ``var`` (C, G) are the released class moments, ``n_total`` the released number of profiles;
+    residuals ``(x - mean_c) / sqrt(var_c)`` clipped to ``clip_norm`` are summed as outer products with
+    symmetric Gaussian noise of ``sigma`` per entry (:func:`noisy_gram`; Dwork et al. 2014, "Analyze Gauss").
+    The release M is read as a factor model: a bulk a I (each gene's independent part, n ψ) plus k spikes.
+    a is the mean eigenvalue of the rest once the spikes are set aside (iterated from tr M / G); a spike is an
+    eigenvalue above the largest the bulk's sampling spread reaches, a (1 + sqrt(G / n))^2 (Marchenko &
+    Pastur 1967), plus the largest the noise adds, 2 sigma sqrt(G) (the semicircle edge, times
+    :data:`EDGE_MARGIN`; the sum bounds the bulk's top eigenvalue by Weyl's inequality). Its size above the bulk is corrected for the noise's push (a spike θ in symmetric
+    Gaussian noise appears at θ + G sigma^2 / θ; Péché 2006). The correlation is that of probabilistic PCA
+    (Tipping & Bishop 1999), D^(-1/2) (V Θ V^T + a I) D^(-1/2) / n with D its diagonal (clipping scales the
+    spikes and the bulk alike, so their ratio is kept), each gene's independent share at least
+    :data:`UNIQUE_FLOOR`; returned as loadings W (G, k) and independent standard deviations u (G,) with
+    W W^T + diag(u^2) of unit diagonal.
+    """
+    G = X.shape[1]
+    n = max(n_total, 1.0)
+    R = _clip_rows((X - means[y]) / np.sqrt(var[y]), clip_norm)
+    lam, V = np.linalg.eigh(noisy_gram(R, sigma, rng))
+    noise_edge = EDGE_MARGIN * 2.0 * sigma * np.sqrt(G)
+    keep = np.zeros(G, dtype=bool)
+    for _ in range(20):
+        bulk = max(float(lam[~keep].mean()), 0.0)
+        new = lam > bulk * (1.0 + np.sqrt(G / n)) ** 2 + noise_edge
+        if (new == keep).all():
+            break
+        keep = new
+    spike = lam[keep] - bulk
+    theta = (spike + np.sqrt(np.maximum(spike ** 2 - 4.0 * G * sigma ** 2, 0.0))) / 2.0 / n
+    W = V[:, keep] * np.sqrt(theta)
+    common = (W ** 2).sum(axis=1)
+    unique = np.clip(bulk / n / np.maximum(common + bulk / n, 1e-300), UNIQUE_FLOOR, 1.0)
+    scale = np.sqrt((1.0 - unique) / np.maximum(common, 1e-300))
+    return W * scale[:, None], np.sqrt(unique)
+
+
+def noisy_gram(R: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
+    """R^T R plus a symmetric matrix of independent N(0, sigma^2) entries on and above the diagonal."""
+    G = R.shape[1]
+    E = np.triu(rng.normal(0.0, sigma, (G, G)))
+    return R.T @ R + E + np.triu(E, 1).T
 
 
 def _shrink_to_pooled(var: np.ndarray, n: np.ndarray, sigma_sq: float) -> np.ndarray:
@@ -162,12 +279,13 @@ class GaussianConfig:
     shrinkage: float | None = None
     """Fixed shrinkage intensity in [0, 1]; ``None`` estimates it per class (Ledoit-Wolf)."""
     privacy: GaussianPrivacyConfig = field(default_factory=GaussianPrivacyConfig)
-    """The differentially private variant: noisy sufficient statistics, diagonal covariance."""
+    """The differentially private variant: noisy sufficient statistics; with ``covariance=auto`` (up to 4,000
+    genes) a low-rank within-class correlation, with ``diag`` none."""
 
     def __post_init__(self) -> None:
         if self.privacy.enabled and self.covariance == "full":
-            raise ConfigError("the private gaussian has a diagonal covariance (a full one needs far more noise); "
-                              "use covariance=auto or diag with privacy.epsilon")
+            raise ConfigError("the private gaussian has a low-rank or diagonal covariance (a full one needs far "
+                              "more noise); use covariance=auto or diag with privacy.epsilon")
 
 
 @register
@@ -195,6 +313,7 @@ class GaussianModel(Generator):
         self.means = np.zeros((self.n_labels, G))
         self.factors = np.zeros((self.n_labels, G, G)) if self._full() else np.zeros((self.n_labels, G))
         self.shrinkages = np.zeros(self.n_labels)
+        self.loadings, self.unique_sd = np.zeros((G, 0)), np.ones(G)
         for c in range(self.n_labels):
             Xc = X[y == c]
             self.means[c] = Xc.mean(axis=0)
@@ -216,28 +335,52 @@ class GaussianModel(Generator):
         self.history = [{"step": 1, "mean_shrinkage": float(self.shrinkages.mean())}]
 
     def _fit_private(self, X: np.ndarray, y: np.ndarray, *, seed: int) -> None:
-        """Means and diagonal variances from noisy statistics (module docstring); the class sizes too."""
+        """Means, variances and the low-rank correlation from noisy statistics (module docstring); the class
+        sizes too."""
         from ..train.privacy import preprocessing_coverage, zcdp_to_dp
 
         p, G = self.config.privacy, X.shape[1]
         delta = p.delta if p.delta is not None else 1.0 / len(X)
         R1 = p.clip_norm if p.clip_norm is not None else float(np.sqrt(G))
         R2 = p.clip_norm_sq if p.clip_norm_sq is not None else float(np.sqrt(3.0 * G))
+        share = self._covariance_share(len(X), delta)
         st = private_class_moments(X, y, self.n_labels, epsilon=float(p.epsilon), delta=delta, clip_norm=R1,
-                                   clip_norm_sq=R2, rng=np.random.default_rng([int(seed), 0xD1FF]))
+                                   clip_norm_sq=R2, rng=np.random.default_rng([int(seed), 0xD1FF]),
+                                   covariance_share=share)
         self.means, self.factors, self.shrinkages = st["means"], np.sqrt(st["var"]), np.zeros(self.n_labels)
+        self.loadings, self.unique_sd = st["loadings"], st["unique_sd"]
         self.label_counts = np.maximum(np.rint(st["n"]), 1).astype(np.int64)
         pre = self.config.preprocess
+        rest = 1.0 - share
+        split = ", ".join(f"{name} {rest * v:.3g}" for name, v in zip(("counts", "sums", "squares"), RHO_SPLIT))
         self.privacy = {
-            "mechanism": "Gaussian mechanism on clipped per-class counts, sums and sums of squares (zCDP)",
+            "mechanism": ("Gaussian mechanism on clipped per-class counts, sums and sums of squares"
+                          + (" and the within-class residuals' second moments" if share > 0 else "") + " (zCDP)"),
             "epsilon": zcdp_to_dp(float(st["rho"]), delta), "epsilon_target": float(p.epsilon), "delta": delta,
-            "accountant": "zcdp", "rho": float(st["rho"]), "rho_split": "counts 0.1, sums 0.3, squares 0.6",
+            "accountant": "zcdp", "rho": float(st["rho"]),
+            "rho_split": split + (f", correlation {share:.3g}" if share > 0 else ""),
             "noise_count": float(st["sigma_count"]), "noise_sum": float(st["sigma_sum"]),
             "noise_sum_sq": float(st["sigma_sum_sq"]), "clip_norm": R1, "clip_norm_sq": R2,
+            "covariance_share": share, "correlation_rank": int(self.loadings.shape[1]),
+            "correlation_detection_floor": correlation_detection_floor(len(X), G, float(p.epsilon), delta,
+                                                                       share or COVARIANCE_SHARE),
             "n_train": int(len(X)), "preprocessing": preprocessing_coverage(log=pre.log, scaler=pre.scaler),
-            "public": "n_train and labels (class sizes released with noise)",
+            "public": "n_train, the gene count and labels (class sizes released with noise)",
         }
+        if share > 0:
+            self.privacy.update(noise_cov=float(st["sigma_cov"]), clip_norm_cov=float(np.sqrt(G)))
         self.history = [{"step": 1, "mean_shrinkage": 0.0}]
+
+    def _covariance_share(self, n: int, delta: float) -> float:
+        """The share of ρ the private fit spends on the correlation: none with ``covariance=diag`` or above
+        4,000 genes (the gene count is public), ``privacy.covariance_share`` if set, else
+        :func:`auto_covariance_share`."""
+        p = self.config.privacy
+        if self.config.covariance == "diag" or self.n_genes > FULL_COVARIANCE_MAX_GENES:
+            return 0.0
+        if p.covariance_share is not None:
+            return float(p.covariance_share)
+        return auto_covariance_share(n, self.n_genes, float(p.epsilon), delta)
 
     def _sample(self, y, *, seed, batch_size, progress, **options) -> np.ndarray:
         if options:
@@ -249,27 +392,45 @@ class GaussianModel(Generator):
             z = rng.standard_normal((len(yb), self.n_genes))
             # x = mu_c + L_c z for the rows of class c: one (rows x G) @ (G x G) product per class present, so
             # the batch never holds a G x G factor per profile; the same z gives the same profiles
+            # the private factor model's common part: k more normals per profile, drawn after z
+            common = rng.standard_normal((len(yb), self._rank())) @ self.loadings.T if self._rank() else None
             for c in np.unique(yb):
                 rows = np.flatnonzero(yb == c)
                 zc = z[rows]
-                xc = zc @ self.factors[c].T if self._full() else zc * self.factors[c]
+                if self._full():
+                    xc = zc @ self.factors[c].T
+                elif common is not None:
+                    xc = (common[rows] + zc * self.unique_sd) * self.factors[c]
+                else:
+                    xc = zc * self.factors[c]
                 xc += self.means[c]
                 out[start + rows] = xc
         return out
 
+    def _rank(self) -> int:
+        """k, the rank of the private factor model's common part (0 for every other form)."""
+        loadings = getattr(self, "loadings", None)
+        return 0 if loadings is None else int(loadings.shape[1])
+
     def _state_tensors(self) -> dict[str, Any]:
-        return {"means": torch.from_numpy(self.means), "factors": torch.from_numpy(self.factors),
-                "shrinkages": torch.from_numpy(self.shrinkages)}
+        out = {"means": torch.from_numpy(self.means), "factors": torch.from_numpy(self.factors),
+               "shrinkages": torch.from_numpy(self.shrinkages)}
+        if self._rank():
+            out.update(loadings=torch.from_numpy(self.loadings), unique_sd=torch.from_numpy(self.unique_sd))
+        return out
 
     def _load_state_tensors(self, tensors) -> None:
         self.means = tensors["means"].numpy().astype(np.float64)
         self.factors = tensors["factors"].numpy().astype(np.float64)
         self.shrinkages = tensors["shrinkages"].numpy().astype(np.float64)
         C, G = self.n_labels, self.n_genes
+        self.loadings = tensors["loadings"].numpy().astype(np.float64) if "loadings" in tensors else np.zeros((G, 0))
+        self.unique_sd = tensors["unique_sd"].numpy().astype(np.float64) if "unique_sd" in tensors else np.ones(G)
         factor_shape = (C, G, G) if self._full() else (C, G)
-        if self.means.shape != (C, G) or self.factors.shape != factor_shape or self.shrinkages.shape != (C,):
-            raise ValueError(f"tensor shapes {self.means.shape}, {self.factors.shape} do not fit {C} labels x "
-                             f"{G} genes")
+        if (self.means.shape != (C, G) or self.factors.shape != factor_shape or self.shrinkages.shape != (C,)
+                or self.loadings.shape[0] != G or self.unique_sd.shape != (G,)):
+            raise ValueError(f"tensor shapes {self.means.shape}, {self.factors.shape}, {self.loadings.shape} do "
+                             f"not fit {C} labels x {G} genes")
 
     @classmethod
     def search_space(cls, trial) -> dict[str, Any]:

@@ -222,13 +222,27 @@ def test_private_anchored_diffusion_spends_the_target_in_total(gaussian_data):
     assert np.corrcoef(m.net.anchor_mean[:3].numpy().ravel(), exact.ravel())[0, 1] > 0.95
 
 
-@pytest.mark.parametrize("sets,message", [
-    (["objective.anchor=full", "privacy.epsilon=5"], "per-gene variances only"),
-    (["objective.anchor=diag", "privacy.noise_multiplier=1"], "set privacy.epsilon instead"),
-])
-def test_private_anchor_refusals_name_the_fix(sets, message):
-    with pytest.raises(ConfigError, match=message):
-        DiffusionModel.from_config(overrides=TINY + ["train.steps=2"] + sets)
+def test_private_full_anchor_holds_the_private_gaussians_correlation(gaussian_data):
+    """objective.anchor=full with privacy: each class's covariance is its released standard deviations times
+    the released low-rank correlation (rnagen.models.gaussian.private_correlation), and the whole still spends
+    the target."""
+    m = DiffusionModel.from_config(overrides=TINY + ["objective.anchor=full", "train.steps=10",
+                                                     "privacy.epsilon=5"])
+    m.fit(gaussian_data, label_key="c", seed=0, device="cpu", progress=False)
+    rec = m.privacy
+    assert 5.0 - 0.011 < rec["epsilon"] <= 5.0 + 1e-9 and "within-class correlation" in rec["mechanism"]
+    U, w = m.net.anchor_basis.double().numpy(), m.net.anchor_eig.double().numpy()
+    covs = np.einsum("cij,cj,ckj->cik", U, w, U)
+    sd = np.sqrt(np.einsum("cii->ci", covs))
+    corr = covs / sd[:, :, None] / sd[:, None, :]
+    # one correlation shared by every class (and the pooled row), with a unit diagonal
+    np.testing.assert_allclose(corr, np.broadcast_to(corr[0], corr.shape), atol=1e-4)
+
+
+def test_private_anchor_refusal_names_the_fix():
+    with pytest.raises(ConfigError, match="set privacy.epsilon instead"):
+        DiffusionModel.from_config(overrides=TINY + ["train.steps=2", "objective.anchor=diag",
+                                                     "privacy.noise_multiplier=1"])
 
 
 def test_full_anchor_is_refused_for_many_genes(monkeypatch, gaussian_data):

@@ -99,9 +99,9 @@ class ObjectiveConfig:
     anchor: Literal["none", "diag", "full"] = "none"
     """The network learns the residual from the exact denoiser of a per-class Gaussian fitted to the training
     profiles (:class:`~rnagen.models.diffusion.network.AnchoredDenoiser`), so an untrained or noisily trained
-    network samples that Gaussian: ``diag`` (per-gene variances; the private choice) or ``full`` (the
-    Ledoit-Wolf covariance of the per-class Gaussian floor; not with privacy); ``none``: the network predicts
-    ε or v alone."""
+    network samples that Gaussian: ``diag`` (per-gene variances) or ``full`` (the Ledoit-Wolf covariance of
+    the per-class Gaussian floor; with privacy, the private Gaussian's class variances and low-rank
+    within-class correlation); ``none``: the network predicts ε or v alone."""
     anchor_epsilon_share: float = 0.5
     """With an anchor and ``privacy.epsilon``: the share of ε the anchor's statistics would spend on their
     own; they are released with the Gaussian mechanism (as the private Gaussian's) and the DP-SGD noise is
@@ -182,9 +182,6 @@ class DiffusionConfig:
         if self.sample.steps > self.schedule.T:
             raise ConfigError(f"sample.steps ({self.sample.steps}) cannot exceed schedule.T ({self.schedule.T})")
         if self.objective.anchor != "none" and self.privacy.enabled:
-            if self.objective.anchor == "full":
-                raise ConfigError("a private run's anchor has per-gene variances only (a covariance matrix needs "
-                                  "far more noise); use objective.anchor=diag with privacy")
             if self.privacy.epsilon is None:
                 raise ConfigError("objective.anchor splits privacy.epsilon between the anchor's statistics and "
                                   "DP-SGD; set privacy.epsilon instead of privacy.noise_multiplier")
@@ -289,20 +286,23 @@ def anchor_statistics(X: np.ndarray, y: np.ndarray, n_labels: int, *, objective:
     to compose with DP-SGD, if any.
 
     ``full``: each class's Ledoit-Wolf covariance (the per-class Gaussian floor's, :mod:`rnagen.models.gaussian`)
-    in its eigenbasis. ``diag`` not private: the classes' variances. ``diag`` private (``privacy.epsilon``): the
+    in its eigenbasis. ``diag`` not private: the classes' variances. Private (``privacy.epsilon``): the
     private Gaussian's noisy, clipped per-class statistics (:func:`rnagen.models.gaussian.private_class_moments`)
-    at ``anchor_epsilon_share x epsilon`` on their own, returned as a ρ-zCDP release for the accountant.
+    at ``anchor_epsilon_share x epsilon`` on their own, returned as a ρ-zCDP release for the accountant;
+    ``full`` adds its low-rank within-class correlation where the private Gaussian's default would release it
+    (:func:`rnagen.models.gaussian.auto_covariance_share` at that ε), each class's covariance being its
+    standard deviations times that correlation, in its eigenbasis.
     Eigenvalues and variances are floored at the private Gaussian's floor, so a class of one profile is not a
     point mass.
     """
     from ...train.privacy import dp_to_zcdp, zcdp_to_dp
-    from ..gaussian import VARIANCE_FLOOR, private_class_moments
+    from ..gaussian import VARIANCE_FLOOR, auto_covariance_share, private_class_moments
 
     X = np.asarray(X, dtype=np.float64)
     G = X.shape[1]
     groups = [X[y == c] for c in range(n_labels)] + [X]
     means = np.stack([g.mean(axis=0) if len(g) else np.zeros(G) for g in groups])
-    if objective.anchor == "full":
+    if objective.anchor == "full" and not privacy.enabled:
         from sklearn.covariance import ledoit_wolf
 
         eig, basis = np.ones((n_labels + 1, G)), np.tile(np.eye(G), (n_labels + 1, 1, 1))
@@ -317,15 +317,24 @@ def anchor_statistics(X: np.ndarray, y: np.ndarray, n_labels: int, *, objective:
     assert privacy.epsilon is not None
     delta = float(privacy.delta) if privacy.delta is not None else 1.0 / len(X)
     eps_anchor = objective.anchor_epsilon_share * float(privacy.epsilon)
+    share = auto_covariance_share(len(X), G, eps_anchor, delta) if objective.anchor == "full" else 0.0
     st = private_class_moments(X, y, n_labels, epsilon=eps_anchor, delta=delta, clip_norm=float(np.sqrt(G)),
                                clip_norm_sq=float(np.sqrt(3.0 * G)), rng=np.random.default_rng([int(seed), 0xA4C0]),
-                               pooled=True)
+                               pooled=True, covariance_share=share)
     means = np.vstack([st["means"], st["pooled_mean"]])
     var = np.vstack([st["var"], st["pooled_var"]])
     rho = dp_to_zcdp(eps_anchor, delta)
-    prior = {"rho": rho, "mechanism": (f"the anchor's per-class Gaussian statistics (Gaussian mechanism, "
-                                       f"rho={rho:.4g} zCDP, epsilon {zcdp_to_dp(rho, delta):.3g} on their own)")}
-    return (means, var, None), prior
+    what = "per-class Gaussian statistics" + (" and within-class correlation" if share > 0 else "")
+    prior = {"rho": rho, "mechanism": (f"the anchor's {what} (Gaussian mechanism, rho={rho:.4g} zCDP, epsilon "
+                                       f"{zcdp_to_dp(rho, delta):.3g} on their own)")}
+    if objective.anchor != "full":
+        return (means, var, None), prior
+    corr = st["loadings"] @ st["loadings"].T + np.diag(st["unique_sd"] ** 2)
+    eig, basis = np.empty_like(var), np.empty((len(var), G, G))
+    for i, v in enumerate(var):
+        sd = np.sqrt(v)
+        eig[i], basis[i] = np.linalg.eigh(sd[:, None] * corr * sd[None, :])
+    return (means, np.maximum(eig, VARIANCE_FLOOR), basis), prior
 
 
 # ----------------------------------------------------------------------------------------------------------
