@@ -239,6 +239,18 @@ def test_private_full_anchor_holds_the_private_gaussians_correlation(gaussian_da
     np.testing.assert_allclose(corr, np.broadcast_to(corr[0], corr.shape), atol=1e-4)
 
 
+def test_private_full_anchor_above_the_gene_limit_is_diagonal(monkeypatch, gaussian_data):
+    """Above 4,000 genes the private Gaussian releases no correlation, so a private anchor=full is built as diag
+    (no genes x genes eigenbasis per class) instead of refused; the non-private full anchor is still refused."""
+    import rnagen.models.diffusion.model as dm
+
+    monkeypatch.setattr(dm, "FULL_COVARIANCE_MAX_GENES", 5)  # the data have 6 genes
+    m = DiffusionModel.from_config(overrides=TINY + ["objective.anchor=full", "train.steps=4", "privacy.epsilon=5"])
+    m.fit(gaussian_data, label_key="c", seed=0, device="cpu", progress=False)
+    assert m.net.kind == "diag" and not hasattr(m.net, "anchor_basis")
+    assert "within-class correlation" not in m.privacy["mechanism"]
+
+
 def test_private_anchor_refusal_names_the_fix():
     with pytest.raises(ConfigError, match="set privacy.epsilon instead"):
         DiffusionModel.from_config(overrides=TINY + ["train.steps=2", "objective.anchor=diag",

@@ -101,7 +101,8 @@ class ObjectiveConfig:
     profiles (:class:`~rnagen.models.diffusion.network.AnchoredDenoiser`), so an untrained or noisily trained
     network samples that Gaussian: ``diag`` (per-gene variances) or ``full`` (the Ledoit-Wolf covariance of
     the per-class Gaussian floor; with privacy, the private Gaussian's class variances and low-rank
-    within-class correlation); ``none``: the network predicts ε or v alone."""
+    within-class correlation, and above 4,000 genes, where it releases none, ``diag``); ``none``: the network
+    predicts ε or v alone."""
     anchor_epsilon_share: float = 0.5
     """With an anchor and ``privacy.epsilon``: the share of ε the anchor's statistics would spend on their
     own; they are released with the Gaussian mechanism (as the private Gaussian's) and the DP-SGD noise is
@@ -317,7 +318,8 @@ def anchor_statistics(X: np.ndarray, y: np.ndarray, n_labels: int, *, objective:
     assert privacy.epsilon is not None
     delta = float(privacy.delta) if privacy.delta is not None else 1.0 / len(X)
     eps_anchor = objective.anchor_epsilon_share * float(privacy.epsilon)
-    share = auto_covariance_share(len(X), G, eps_anchor, delta) if objective.anchor == "full" else 0.0
+    full = objective.anchor == "full" and G <= FULL_COVARIANCE_MAX_GENES
+    share = auto_covariance_share(len(X), G, eps_anchor, delta) if full else 0.0
     st = private_class_moments(X, y, n_labels, epsilon=eps_anchor, delta=delta, clip_norm=float(np.sqrt(G)),
                                clip_norm_sq=float(np.sqrt(3.0 * G)), rng=np.random.default_rng([int(seed), 0xA4C0]),
                                pooled=True, covariance_share=share)
@@ -327,7 +329,7 @@ def anchor_statistics(X: np.ndarray, y: np.ndarray, n_labels: int, *, objective:
     what = "per-class Gaussian statistics" + (" and within-class correlation" if share > 0 else "")
     prior = {"rho": rho, "mechanism": (f"the anchor's {what} (Gaussian mechanism, rho={rho:.4g} zCDP, epsilon "
                                        f"{zcdp_to_dp(rho, delta):.3g} on their own)")}
-    if objective.anchor != "full":
+    if not full:
         return (means, var, None), prior
     corr = st["loadings"] @ st["loadings"].T + np.diag(st["unique_sd"] ** 2)
     eig, basis = np.empty_like(var), np.empty((len(var), G, G))
@@ -367,16 +369,25 @@ class DiffusionModel(Generator):
                                   dropout=n.dropout, expansion=n.expansion)
         if cfg.objective.anchor != "none":
             self.net = AnchoredDenoiser(self.net, self.schedule.alphas_cumprod,
-                                        prediction=cfg.objective.prediction, kind=cfg.objective.anchor)
+                                        prediction=cfg.objective.prediction, kind=self._anchor_kind())
         if self.device is not None:
             self.net.to(self.device)
             self.schedule.to(self.device)  # the training objective gathers ᾱ_t on the batch's device
+
+    def _anchor_kind(self) -> str:
+        """``objective.anchor``, except that a private ``full`` anchor above 4,000 genes is ``diag``: the private
+        Gaussian releases no correlation there (:func:`rnagen.models.gaussian.auto_covariance_share`), so the
+        per-class eigenbasis would be the identity."""
+        kind = self.config.objective.anchor
+        if kind == "full" and self.config.privacy.enabled and self.n_genes > FULL_COVARIANCE_MAX_GENES:
+            return "diag"
+        return kind
 
     def _fit(self, X: np.ndarray, y: np.ndarray, *, seed: int, run_dir: Path | None, progress: bool,
              resume: bool) -> None:
         built: list[nn.Module] = []
         anchored = self.config.objective.anchor != "none"
-        if self.config.objective.anchor == "full" and self.n_genes > FULL_COVARIANCE_MAX_GENES:
+        if self._anchor_kind() == "full" and self.n_genes > FULL_COVARIANCE_MAX_GENES:
             raise ConfigError(f"objective.anchor=full keeps a genes x genes eigenbasis per class, too large for "
                               f"{self.n_genes} genes (at most {FULL_COVARIANCE_MAX_GENES}); use objective.anchor=diag")
 
