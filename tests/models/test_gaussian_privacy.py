@@ -149,7 +149,8 @@ def test_private_gaussian_samples_the_released_correlation_and_its_record_says_s
 
     rng = np.random.default_rng(1)
     X, W = _factor_data(4000, 60, 2, rng)
-    ad = anndata.AnnData(X=(X + 5).astype(np.float32), obs=pd.DataFrame({"c": np.repeat(["a", "b"], 2000)}, index=[f"s{i}" for i in range(4000)]))
+    obs = pd.DataFrame({"c": np.repeat(["a", "b"], 2000)}, index=[f"s{i}" for i in range(4000)])
+    ad = anndata.AnnData(X=(X + 5).astype(np.float32), obs=obs)
     over = ["privacy.epsilon=20", "preprocess.log=none"]
     m = get_model("gaussian").from_config(overrides=over).fit(ad, label_key="c", seed=0, progress=False)
     assert m.privacy["correlation_rank"] == 2 and "correlation 0.3" in m.privacy["rho_split"]

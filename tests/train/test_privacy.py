@@ -226,7 +226,7 @@ def test_preprocessing_is_reported_data_independent_only_when_nothing_is_fitted(
     (["privacy.epsilon=2", "privacy.noise_multiplier=1"], "not both"),
     (["privacy.delta=1e-5"], "need privacy.epsilon or privacy.noise_multiplier"),
     (["privacy.epsilon=2", "train.refit=true", "train.steps=5"], "train.refit"),
-    (["privacy.epsilon=2", "objective.anchor=full"], "use objective.anchor=diag with privacy"),
+    (["privacy.noise_multiplier=1", "objective.anchor=full"], "set privacy.epsilon instead"),
 ])
 def test_cli_refuses_bad_privacy_settings_in_one_line(small, tmp_path, capsys, sets, message):
     data = tmp_path / "d.h5ad"

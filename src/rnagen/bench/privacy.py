@@ -11,8 +11,9 @@ length (a private run cannot choose it on held-out private profiles), and a smal
 non-private default (the noise DP-SGD adds to the averaged gradient has the same standard deviation on every
 parameter, so its norm grows with the square root of the parameter count, and opacus's per-sample gradients
 take batch x parameters memory and time; the VAE's encoder and decoder are halved for the same reason). The
-private diffusion rows learn a residual on top of the exact denoiser of a per-class diagonal Gaussian whose
-statistics are released with half the budget (``objective.anchor=diag``; the accountant composes both), with
+private diffusion rows learn a residual on top of the exact denoiser of the private per-class Gaussian
+(means, variances and, where it can be detected, the low-rank within-class correlation) whose statistics are
+released with half the budget (``objective.anchor=full``; the accountant composes both), with
 16 noise draws per profile inside each clipped gradient (``objective.noise_multiplicity``, Dockhorn et al.
 2022) and no label dropout (guidance is not used). A user's ``--set MODEL:KEY=VALUE`` applies to the private
 rows of that model too, after these settings.
@@ -33,7 +34,7 @@ __all__ = ["PRIVATE_FAMILIES", "PRIVATE_SETTINGS", "parse_privacy_budgets", "pri
 PRIVATE_FAMILIES: tuple[str, ...] = ("diffusion", "vae", "gaussian")
 #: settings of the private rows, applied after the budget's (``dotted.key: value``)
 PRIVATE_SETTINGS: dict[str, dict[str, Any]] = {
-    "diffusion": {"objective.anchor": "diag", "network.width": 64, "network.depth": 1, "train.steps": 300,
+    "diffusion": {"objective.anchor": "full", "network.width": 64, "network.depth": 1, "train.steps": 300,
                   "train.batch_size": 256, "train.lr": 3e-3, "objective.noise_multiplicity": 16,
                   "objective.label_dropout": 0.0, "train.val_fraction": 0.0, "train.checkpoint_every": 100,
                   "train.ema_decay": 0.99},

@@ -216,8 +216,9 @@ def private_correlation(X: np.ndarray, y: np.ndarray, means: np.ndarray, var: np
     a is the mean eigenvalue of the rest once the spikes are set aside (iterated from tr M / G); a spike is an
     eigenvalue above the largest the bulk's sampling spread reaches, a (1 + sqrt(G / n))^2 (Marchenko &
     Pastur 1967), plus the largest the noise adds, 2 sigma sqrt(G) (the semicircle edge, times
-    :data:`EDGE_MARGIN`; the sum bounds the bulk's top eigenvalue by Weyl's inequality). Its size above the bulk is corrected for the noise's push (a spike θ in symmetric
-    Gaussian noise appears at θ + G sigma^2 / θ; Péché 2006). The correlation is that of probabilistic PCA
+    :data:`EDGE_MARGIN`; the sum bounds the bulk's top eigenvalue by Weyl's inequality). Its size above the
+    bulk is corrected for the noise's push (a spike θ in symmetric Gaussian noise appears at θ + G sigma^2 / θ;
+    Péché 2006). The correlation is that of probabilistic PCA
     (Tipping & Bishop 1999), D^(-1/2) (V Θ V^T + a I) D^(-1/2) / n with D its diagonal (clipping scales the
     spikes and the bulk alike, so their ratio is kept), each gene's independent share at least
     :data:`UNIQUE_FLOOR`; returned as loadings W (G, k) and independent standard deviations u (G,) with
