@@ -79,8 +79,11 @@ def test_private_gaussian_fits_from_noisy_statistics_and_records_its_guarantee(t
 def test_private_gaussian_refuses_a_full_covariance_and_settings_without_epsilon():
     with pytest.raises(ConfigError, match="low-rank or diagonal"):
         get_model("gaussian").from_config(overrides=["privacy.epsilon=1", "covariance=full"])
-    with pytest.raises(ConfigError, match="need privacy.epsilon"):
-        get_model("gaussian").from_config(overrides=["privacy.clip_norm=3"])
+    for key in ("privacy.clip_norm=3", "privacy.covariance_share=0.3"):
+        with pytest.raises(ConfigError, match="need privacy.epsilon"):
+            get_model("gaussian").from_config(overrides=[key])
+    with pytest.raises(ConfigError, match="covariance_share"):
+        get_model("gaussian").from_config(overrides=["privacy.epsilon=1", "privacy.covariance_share=1"])
 
 
 def test_noisy_variances_of_small_classes_shrink_to_the_pooled_ones():

@@ -87,8 +87,9 @@ class GaussianPrivacyConfig:
     4,000 genes or with ``covariance=diag``); unset: :func:`auto_covariance_share`."""
 
     def __post_init__(self) -> None:
-        if self.epsilon is None and any(v is not None for v in (self.delta, self.clip_norm, self.clip_norm_sq)):
-            raise ConfigError("privacy.delta and privacy.clip_norm* need privacy.epsilon")
+        if self.epsilon is None and any(v is not None for v in (self.delta, self.clip_norm, self.clip_norm_sq,
+                                                                self.covariance_share)):
+            raise ConfigError("privacy.delta, privacy.clip_norm* and privacy.covariance_share need privacy.epsilon")
 
     @property
     def enabled(self) -> bool:
@@ -231,7 +232,8 @@ def private_correlation(X: np.ndarray, y: np.ndarray, means: np.ndarray, var: np
     noise_edge = EDGE_MARGIN * 2.0 * sigma * np.sqrt(G)
     keep = np.zeros(G, dtype=bool)
     for _ in range(20):
-        bulk = max(float(lam[~keep].mean()), 0.0)
+        rest = lam[~keep]
+        bulk = max(float(rest.mean()), 0.0) if rest.size else 0.0
         new = lam > bulk * (1.0 + np.sqrt(G / n)) ** 2 + noise_edge
         if (new == keep).all():
             break
