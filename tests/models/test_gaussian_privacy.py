@@ -204,7 +204,11 @@ def test_the_default_releases_the_correlation_only_where_it_can_be_detected():
     m.fit(ad, label_key="c", seed=0, progress=False)
     rec = m.privacy
     assert rec["covariance_share"] == 0.0 and rec["correlation_detection_floor"] > 0.08
+    from rnagen.train.privacy import describe_privacy
+
+    assert "no correlation released" in describe_privacy(rec)
     forced = get_model("gaussian").from_config(overrides=["privacy.epsilon=2", "preprocess.log=none",
                                                           "privacy.covariance_share=0.5"])
     forced.fit(ad, label_key="c", seed=0, progress=False)
     assert forced.privacy["covariance_share"] == 0.5 and "noise_cov" in forced.privacy
+    assert "correlation of rank" in describe_privacy(forced.privacy)

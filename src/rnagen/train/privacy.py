@@ -385,4 +385,11 @@ def describe_privacy(record: dict[str, Any]) -> str:
     if "noise_multiplier" in record:
         parts.append(f"noise multiplier {record['noise_multiplier']:.4g}, clipping norm {record['max_grad_norm']:.4g}, "
                      f"sample rate {record['sample_rate']:.4g}, {record['steps']} steps")
+    if "correlation_rank" in record:  # the private Gaussian (rnagen.models.gaussian)
+        if record["covariance_share"] > 0:
+            parts.append(f"within-class correlation of rank {record['correlation_rank']} from "
+                         f"{record['covariance_share']:.0%} of rho")
+        else:
+            parts.append(f"no correlation released (one direction would need "
+                         f"{record['correlation_detection_floor']:.0%} of the within-class variance to be seen)")
     return ", ".join(parts) + f"; preprocessing {record.get('preprocessing', 'not covered')}"
