@@ -165,6 +165,7 @@ def test_private_gaussian_samples_the_released_correlation_and_its_record_says_s
     d = get_model("gaussian").from_config(overrides=over + ["covariance=diag"]).fit(ad, label_key="c", seed=0,
                                                                                   progress=False)
     assert d.privacy["covariance_share"] == 0.0 and d.privacy["correlation_rank"] == 0
+    assert d.privacy["correlation"] == "not released: covariance=diag" and m.privacy["correlation"] == "released"
     assert "correlation" not in d.privacy["rho_split"]
     cd = np.corrcoef(np.asarray(d.sample(n=20000, seed=1).X, dtype=np.float64), rowvar=False)
     assert abs(cd[:30, :30][~np.eye(30, dtype=bool)].mean()) < 0.03
@@ -180,6 +181,7 @@ def test_private_gaussian_releases_no_correlation_above_4000_genes():
     m = get_model("gaussian").from_config(overrides=["privacy.epsilon=5", "preprocess.log=none"])
     m.fit(ad, label_key="c", seed=0, progress=False)
     assert m.privacy["covariance_share"] == 0.0 and m.loadings.shape == (4001, 0) and "noise_cov" not in m.privacy
+    assert m.privacy["correlation"] == "not released: more than 4000 genes"
 
 
 def test_the_default_releases_the_correlation_only_where_it_can_be_detected():
@@ -206,7 +208,7 @@ def test_the_default_releases_the_correlation_only_where_it_can_be_detected():
     assert rec["covariance_share"] == 0.0 and rec["correlation_detection_floor"] > 0.08
     from rnagen.train.privacy import describe_privacy
 
-    assert "no correlation released" in describe_privacy(rec)
+    assert "correlation not released: no direction under 8%" in describe_privacy(rec)
     forced = get_model("gaussian").from_config(overrides=["privacy.epsilon=2", "preprocess.log=none",
                                                           "privacy.covariance_share=0.5"])
     forced.fit(ad, label_key="c", seed=0, progress=False)

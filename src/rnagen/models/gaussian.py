@@ -370,9 +370,22 @@ class GaussianModel(Generator):
             "n_train": int(len(X)), "preprocessing": preprocessing_coverage(log=pre.log, scaler=pre.scaler),
             "public": "n_train, the gene count and labels (class sizes released with noise)",
         }
+        self.privacy["correlation"] = self._correlation_reason(share)
         if share > 0:
             self.privacy.update(noise_cov=float(st["sigma_cov"]), clip_norm_cov=float(np.sqrt(G)))
         self.history = [{"step": 1, "mean_shrinkage": 0.0}]
+
+    def _correlation_reason(self, share: float) -> str:
+        """Why the private fit did or did not release the correlation, in words for the record."""
+        if share > 0:
+            return "released"
+        if self.config.covariance == "diag":
+            return "not released: covariance=diag"
+        if self.n_genes > FULL_COVARIANCE_MAX_GENES:
+            return f"not released: more than {FULL_COVARIANCE_MAX_GENES} genes"
+        if self.config.privacy.covariance_share is not None:
+            return "not released: privacy.covariance_share=0"
+        return f"not released: no direction under {DETECTABLE_SHARE:.0%} of the within-class variance detectable"
 
     def _covariance_share(self, n: int, delta: float) -> float:
         """The share of ρ the private fit spends on the correlation: none with ``covariance=diag`` or above

@@ -390,6 +390,6 @@ def describe_privacy(record: dict[str, Any]) -> str:
             parts.append(f"within-class correlation of rank {record['correlation_rank']} from "
                          f"{record['covariance_share']:.0%} of rho")
         else:
-            parts.append(f"no correlation released (one direction would need "
-                         f"{record['correlation_detection_floor']:.0%} of the within-class variance to be seen)")
+            parts.append(f"correlation {record.get('correlation', 'not released')} (detection floor "
+                         f"{record['correlation_detection_floor']:.0%})")
     return ", ".join(parts) + f"; preprocessing {record.get('preprocessing', 'not covered')}"
