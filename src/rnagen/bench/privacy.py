@@ -13,7 +13,7 @@ parameter, so its norm grows with the square root of the parameter count, and op
 take batch x parameters memory and time; the VAE's encoder and decoder are halved for the same reason). The
 private diffusion rows learn a residual on top of the exact denoiser of the private per-class Gaussian
 (means, variances and, where it can be detected, the low-rank within-class correlation) whose statistics are
-released with half the budget (``objective.anchor=full``; the accountant composes both), with
+released with 80% of the budget (``objective.anchor=full``; the accountant composes both), with
 16 noise draws per profile inside each clipped gradient (``objective.noise_multiplicity``, Dockhorn et al.
 2022) and no label dropout (guidance is not used). A user's ``--set MODEL:KEY=VALUE`` applies to the private
 rows of that model too, after these settings.
