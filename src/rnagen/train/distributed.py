@@ -59,9 +59,23 @@ def init_distributed(device: torch.device) -> DistInfo:
     return dist_info()
 
 
+#: How long a rank leaving waits at exit for its peers before tearing its group down anyway.
+EXIT_BARRIER_SECONDS = 60
+
+
 def _destroy_process_group() -> None:
+    """Tear the process group down at exit, on gloo after every rank has arrived (a rank that destroys its
+    group while a peer still talks to it can abort), with a timeout so a rank whose peers died does not hang."""
+    import datetime
+
     import torch.distributed as dist
 
-    if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
+    if not (dist.is_available() and dist.is_initialized()):
+        return
+    if dist.get_backend() == "gloo":
+        try:
+            dist.monitored_barrier(timeout=datetime.timedelta(seconds=EXIT_BARRIER_SECONDS))
+        except RuntimeError:
+            pass  # a peer is gone: nothing left to wait for
+    dist.destroy_process_group()
 
