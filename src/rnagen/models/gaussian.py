@@ -107,7 +107,7 @@ def noise_scales(epsilon: float, delta: float, *, clip_norm: float, clip_norm_sq
                  covariance_share: float = 0.0, clip_norm_cov: float | None = None) -> dict[str, float]:
     """ρ and the noise standard deviations (σ_n, σ_s, σ_q) of the counts, sums and sums of squares for an
     (ε, δ) target, and with ``covariance_share`` > 0 σ_c of the correlation release whose residuals are
-    clipped to ``clip_norm_cov`` (the module docstring's analysis)."""
+    clipped to ``clip_norm_cov`` (returned too; the module docstring's analysis)."""
     from ..train.privacy import dp_to_zcdp
 
     rho = dp_to_zcdp(epsilon, delta)
@@ -118,7 +118,8 @@ def noise_scales(epsilon: float, delta: float, *, clip_norm: float, clip_norm_sq
     if covariance_share > 0:
         if clip_norm_cov is None:
             raise ValueError("a correlation release needs clip_norm_cov")
-        out["sigma_cov"] = float(clip_norm_cov) ** 2 / np.sqrt(2.0 * covariance_share * rho)
+        out["clip_norm_cov"] = float(clip_norm_cov)
+        out["sigma_cov"] = out["clip_norm_cov"] ** 2 / np.sqrt(2.0 * covariance_share * rho)
     return out
 
 
@@ -129,9 +130,15 @@ def correlation_detection_floor(n: int, n_genes: int, epsilon: float, delta: flo
     edge above a unit bulk, with σ_c = G / sqrt(2 share ρ). Depends on public quantities only."""
     from ..train.privacy import dp_to_zcdp
 
-    G = float(n_genes)
-    sigma = G / np.sqrt(2.0 * share * dp_to_zcdp(epsilon, delta))
-    return float(((1.0 + np.sqrt(G / n)) ** 2 - 1.0 + EDGE_MARGIN * 2.0 * sigma * np.sqrt(G) / n) / G)
+    sigma = n_genes / np.sqrt(2.0 * share * dp_to_zcdp(epsilon, delta))
+    return float((_spike_threshold(float(n), n_genes, float(n), sigma) / n - 1.0) / n_genes)
+
+
+def _spike_threshold(bulk: float, n_genes: int, n: float, sigma: float) -> float:
+    """The eigenvalue a spike of the correlation release must exceed (:func:`private_correlation`): the bulk's
+    Marchenko-Pastur edge bulk (1 + sqrt(G / n))^2 plus the noise's semicircle edge 2 sigma sqrt(G) x
+    :data:`EDGE_MARGIN`."""
+    return bulk * (1.0 + np.sqrt(n_genes / n)) ** 2 + EDGE_MARGIN * 2.0 * sigma * np.sqrt(n_genes)
 
 
 def auto_covariance_share(n: int, n_genes: int, epsilon: float, delta: float) -> float:
@@ -194,7 +201,7 @@ def private_class_moments(X: np.ndarray, y: np.ndarray, n_labels: int, *, epsilo
     out: dict[str, Any] = {**st, "n": n, "means": means, "var": var}
     if covariance_share > 0:
         out["loadings"], out["unique_sd"] = private_correlation(
-            X, y, means, var, float(n.sum()), sigma=float(st["sigma_cov"]), clip_norm=float(np.sqrt(X.shape[1])),
+            X, y, means, var, float(n.sum()), sigma=float(st["sigma_cov"]), clip_norm=float(st["clip_norm_cov"]),
             rng=rng)
     else:
         out["loadings"], out["unique_sd"] = np.zeros((X.shape[1], 0)), np.ones(X.shape[1])
@@ -229,12 +236,11 @@ def private_correlation(X: np.ndarray, y: np.ndarray, means: np.ndarray, var: np
     n = max(n_total, 1.0)
     R = _clip_rows((X - means[y]) / np.sqrt(var[y]), clip_norm)
     lam, V = np.linalg.eigh(noisy_gram(R, sigma, rng))
-    noise_edge = EDGE_MARGIN * 2.0 * sigma * np.sqrt(G)
     keep = np.zeros(G, dtype=bool)
     for _ in range(20):
         rest = lam[~keep]
         bulk = max(float(rest.mean()), 0.0) if rest.size else 0.0
-        new = lam > bulk * (1.0 + np.sqrt(G / n)) ** 2 + noise_edge
+        new = lam > _spike_threshold(bulk, G, n, sigma)
         if (new == keep).all():
             break
         keep = new
@@ -372,7 +378,7 @@ class GaussianModel(Generator):
         }
         self.privacy["correlation"] = self._correlation_reason(share)
         if share > 0:
-            self.privacy.update(noise_cov=float(st["sigma_cov"]), clip_norm_cov=float(np.sqrt(G)))
+            self.privacy.update(noise_cov=float(st["sigma_cov"]), clip_norm_cov=float(st["clip_norm_cov"]))
         self.history = [{"step": 1, "mean_shrinkage": 0.0}]
 
     def _correlation_reason(self, share: float) -> str:
@@ -425,8 +431,7 @@ class GaussianModel(Generator):
 
     def _rank(self) -> int:
         """k, the rank of the private factor model's common part (0 for every other form)."""
-        loadings = getattr(self, "loadings", None)
-        return 0 if loadings is None else int(loadings.shape[1])
+        return int(self.loadings.shape[1])
 
     def _state_tensors(self) -> dict[str, Any]:
         out = {"means": torch.from_numpy(self.means), "factors": torch.from_numpy(self.factors),

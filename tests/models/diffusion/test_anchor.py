@@ -237,6 +237,20 @@ def test_private_full_anchor_holds_the_private_gaussians_correlation(gaussian_da
     corr = covs / sd[:, :, None] / sd[:, None, :]
     # one correlation shared by every class (and the pooled row), with a unit diagonal
     np.testing.assert_allclose(corr, np.broadcast_to(corr[0], corr.shape), atol=1e-4)
+    # and it is the private Gaussian's released correlation, recomputed from the same profiles and noise seed
+    from rnagen.models.gaussian import auto_covariance_share, private_class_moments
+
+    Xt = m.pipeline.transform(np.asarray(gaussian_data.X, dtype=np.float64))
+    y = gaussian_data.obs["c"].cat.codes.to_numpy()
+    eps_anchor = 0.8 * 5.0
+    share = auto_covariance_share(600, 6, eps_anchor, 1 / 600)
+    st = private_class_moments(Xt, y, 3, epsilon=eps_anchor, delta=1 / 600, clip_norm=np.sqrt(6),
+                               clip_norm_sq=np.sqrt(18), rng=np.random.default_rng([0, 0xA4C0]), pooled=True,
+                               covariance_share=share)
+    released = st["loadings"] @ st["loadings"].T + np.diag(st["unique_sd"] ** 2)
+    assert share > 0 and st["loadings"].shape[1] >= 1
+    assert np.abs(released - np.eye(6)).max() > 0.1          # a correlation, not the identity
+    np.testing.assert_allclose(corr[0], released, atol=1e-4)
 
 
 def test_private_full_anchor_above_the_gene_limit_is_diagonal(monkeypatch, gaussian_data):

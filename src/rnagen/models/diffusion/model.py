@@ -281,12 +281,13 @@ class DiffusionObjective(nn.Module):
         return weighted.mean(dim=1), per_draw  # one loss per profile: its K draws averaged before any clipping
 
 
-def anchor_statistics(X: np.ndarray, y: np.ndarray, n_labels: int, *, objective: ObjectiveConfig,
+def anchor_statistics(X: np.ndarray, y: np.ndarray, n_labels: int, *, kind: str, objective: ObjectiveConfig,
                       privacy: PrivacyConfig, seed: int
                       ) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray | None], dict[str, Any] | None]:
-    """The anchor's statistics (``objective.anchor``), one row per class then the pooled row of the null
-    label: ``(means, eigenvalues, eigenvectors)`` (``diag``: variances and ``None``); and the privacy release
-    to compose with DP-SGD, if any.
+    """The statistics of an anchor of ``kind`` (``objective.anchor`` as the model builds it,
+    :meth:`DiffusionModel._anchor_kind`), one row per class then the pooled row of the null label:
+    ``(means, eigenvalues, eigenvectors)`` (``diag``: variances and ``None``); and the privacy release to
+    compose with DP-SGD, if any.
 
     ``full``: each class's Ledoit-Wolf covariance (the per-class Gaussian floor's, :mod:`rnagen.models.gaussian`)
     in its eigenbasis. ``diag`` not private: the classes' variances. Private (``privacy.epsilon``): the
@@ -305,7 +306,7 @@ def anchor_statistics(X: np.ndarray, y: np.ndarray, n_labels: int, *, objective:
     G = X.shape[1]
     groups = [X[y == c] for c in range(n_labels)] + [X]
     means = np.stack([g.mean(axis=0) if len(g) else np.zeros(G) for g in groups])
-    if objective.anchor == "full" and not privacy.enabled:
+    if kind == "full" and not privacy.enabled:
         from sklearn.covariance import ledoit_wolf
 
         eig, basis = np.ones((n_labels + 1, G)), np.tile(np.eye(G), (n_labels + 1, 1, 1))
@@ -320,7 +321,7 @@ def anchor_statistics(X: np.ndarray, y: np.ndarray, n_labels: int, *, objective:
     assert privacy.epsilon is not None
     delta = float(privacy.delta) if privacy.delta is not None else 1.0 / len(X)
     eps_anchor = objective.anchor_epsilon_share * float(privacy.epsilon)
-    full = objective.anchor == "full" and G <= FULL_COVARIANCE_MAX_GENES
+    full = kind == "full"
     share = auto_covariance_share(len(X), G, eps_anchor, delta) if full else 0.0
     st = private_class_moments(X, y, n_labels, epsilon=eps_anchor, delta=delta, clip_norm=float(np.sqrt(G)),
                                clip_norm_sq=float(np.sqrt(3.0 * G)), rng=np.random.default_rng([int(seed), 0xA4C0]),
@@ -401,7 +402,8 @@ class DiffusionModel(Generator):
             kw: dict[str, Any] = {}
             if anchored:
                 assert isinstance(self.net, AnchoredDenoiser)
-                stats, prior = anchor_statistics(Xt, yt, self.n_labels, objective=self.config.objective,
+                stats, prior = anchor_statistics(Xt, yt, self.n_labels, kind=self._anchor_kind(),
+                                                 objective=self.config.objective,
                                                  privacy=self.config.privacy, seed=seed)
                 means, eig, basis = stats
                 self.net.set_anchor(torch.from_numpy(means).float(), torch.from_numpy(eig).float(),
