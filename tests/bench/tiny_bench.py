@@ -12,8 +12,8 @@ TINY_EVAL = {"n_boot": 100, "n_boot_expensive": 3, "classifier_seeds": (0,), "ep
 STEPS_GRID = (2, 5, 50)
 #: the headline indicators, leaving out the slow ones (cross-validated detection, classifier Fréchet, MMD,
 #: per-gene tests), whose columns stay empty here
-TINY_METRICS = ("precision", "recall", "density", "coverage", "aa_ts", "correlation_score", "tstr_mlp_accuracy",
-                "frechet_pca", "dcr_share")  # 50 > T: capped at 20
+TINY_METRICS = ("precision", "recall", "density", "coverage", "aa_ts", "aa_truth", "aa_syn", "correlation_score",
+                "tstr_mlp_accuracy", "frechet_pca", "dcr_share")  # 50 > T: capped at 20
 
 
 def write_labelled_csv(path, *, n_per=14, n_genes=60, classes=("alpha", "beta", "gamma"), seed=0):

@@ -9,7 +9,7 @@ import pytest
 
 from rnagen.errors import DataError
 from rnagen.metrics import METRICS, evaluate, format_table
-from rnagen.metrics.gap import applies, gap_closed, gap_closed_array
+from rnagen.metrics.gap import applies, gap_closed, gap_closed_array, gap_closed_from
 
 
 @pytest.mark.parametrize("name", ["density", "aa_ts", "precision", "coverage", "frechet_pca", "correlation_score"])
@@ -55,6 +55,41 @@ def test_direction_from_the_registry():
     for name in ("tstr_mlp_accuracy", "dcr_share", "near_copy_share", "privacy_loss"):
         assert not applies(name) and math.isnan(gap_closed(name, 0.9, floor=0.5, ceiling=1.0))
     np.testing.assert_allclose(gap_closed_array("aa_ts", [0.5, 0.6, 0.7], floor=0.6, ceiling=0.5), [1, 0, -1])
+
+
+def test_aa_ts_is_judged_on_its_halves():
+    """AA_ts = (AA_truth + AA_syn) / 2 can sit at its ideal while both halves miss it on opposite sides."""
+    ceil = {"aa_ts": 0.50, "aa_truth": 0.50, "aa_syn": 0.50}
+    floor = {"aa_ts": 0.58, "aa_truth": 0.66, "aa_syn": 0.50}
+    spread = {"aa_ts": 0.50, "aa_truth": 1.00, "aa_syn": 0.00}      # far from the data, wider than it
+    assert gap_closed("aa_ts", 0.50, floor=0.58, ceiling=0.50) == 1.0  # the value alone: "as real data"
+    # on the halves: twice 0.5 away against the floor's (0.16 + 0) / 2
+    assert gap_closed_from("aa_ts", spread, floor, ceil) == pytest.approx(1 - 0.5 / 0.08)
+    # halves missing on the same side: the same as the value's distance
+    same = {"aa_ts": 0.54, "aa_truth": 0.58, "aa_syn": 0.50}
+    assert gap_closed_from("aa_ts", same, floor, ceil) == pytest.approx(
+        gap_closed("aa_ts", 0.54, floor=0.58, ceiling=0.50)) == pytest.approx(0.5)
+    # a part missing or not finite: the value is used
+    assert gap_closed_from("aa_ts", {"aa_ts": 0.5}, floor, ceil) == 1.0
+    assert gap_closed_from("aa_ts", {**spread, "aa_syn": np.nan}, floor, ceil) == 1.0
+    # the halves themselves are plain target indicators
+    assert gap_closed_from("aa_truth", spread, floor, ceil) == pytest.approx(1 - 0.5 / 0.16)
+
+
+def test_evaluate_reads_a_wide_set_s_aa_ts_on_its_halves():
+    """A set spread three times wider than the data scores AA_ts near 0.5 (real profiles' nearest neighbours
+    are real, and so are the synthetic ones'): its share of the gap is far below the floor's, while its
+    value alone would put it near the ceiling."""
+    draw, rng = _sets(1, g=200)   # distances concentrate in many dimensions
+    (R, yr), (T, yt), (F, yf) = draw(150), draw(150), draw(150)   # the floor: the data's own model
+    W, yw = draw(150, scale=3.0)
+    df = evaluate(R, W, train=T, floor=F, real_labels=yr, synthetic_labels=yw, train_labels=yt, floor_labels=yf,
+                  metrics=["aa_ts", "aa_truth", "aa_syn"], n_boot=0, k=5).set_index("name")
+    assert df.loc["aa_truth", "value"] > 0.95 and df.loc["aa_syn", "value"] < 0.05
+    assert abs(df.loc["aa_ts", "value"] - 0.5) < 0.05
+    assert df.loc["aa_ts", "gap_closed"] < -1
+    assert gap_closed("aa_ts", df.loc["aa_ts", "value"], floor=df.loc["aa_ts", "floor"],
+                      ceiling=df.loc["aa_ts", "reference"]) > 0
 
 
 def _sets(seed=0, n=150, g=12, C=3):

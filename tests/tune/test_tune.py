@@ -71,6 +71,12 @@ def test_objective_analytic_cases():
     far, yfar = _blobs(np.random.default_rng(2), shift=50.0)
     s = score_synthetic(real, y, far, yfar, k=5)
     assert s.density == 0.0 and s.aa_ts == 1.0 and s.aa_score == 0.0
+    # spread far wider than the data, in many genes: every profile's nearest neighbour is real (AA_truth 1,
+    # AA_syn 0), AA_ts 0.5, yet no AA credit
+    wide_real = rng.normal(size=(120, 200))
+    wide = np.random.default_rng(3).normal(size=(120, 200)) * 3.0
+    s = score_synthetic(wide_real, np.zeros(120, int), wide, np.zeros(120, int), k=5)
+    assert s.aa_ts == pytest.approx(0.5) and s.aa_score == 0.0
     # label-permuted synthetic data: TSTR far below the real-label value
     s = score_synthetic(real, y, fresh, (yf + 1) % 3, k=5)
     assert s.tstr < 0.1

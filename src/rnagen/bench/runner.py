@@ -955,7 +955,7 @@ def _gap_per_seed(row: str, recs: Sequence[dict], got: Mapping[str, list[dict]])
     ceiling is the reference of the row's own evaluation. The ``real`` row is its own ceiling (1 where the
     floor leaves a gap). Rows without a floor get none.
     """
-    from ..metrics.gap import applies, gap_closed
+    from ..metrics.gap import applies, gap_closed_from
 
     if row.startswith(CEILING_ROW + "-"):  # the full-profile reference: no full-profile floor without a model
         return {}
@@ -973,7 +973,10 @@ def _gap_per_seed(row: str, recs: Sequence[dict], got: Mapping[str, list[dict]])
             m = r["metrics"].get(name)
             if not applies(name) or m is None or name not in f:
                 continue
-            vals.append(gap_closed(name, m.get("value"), floor=f[name].get("value"), ceiling=m.get("reference")))
+            mine = r["metrics"]
+            vals.append(gap_closed_from(name, {k: v.get("value") for k, v in mine.items()},
+                                        {k: v.get("value") for k, v in f.items()},
+                                        {k: v.get("reference") for k, v in mine.items()}))
         if vals:
             out[name] = vals
     return out

@@ -24,7 +24,8 @@ class MetricInfo:
     """What a reader needs to interpret one indicator.
 
     ``needs`` names the inputs it cannot do without (``"labels"``, ``"train"``); ``reference`` says whether
-    it has a real-vs-real reference value (the ceiling of the share of the gap closed).
+    it has a real-vs-real reference value (the ceiling of the share of the gap closed); ``parts`` names the
+    indicators it averages when its distance from real data is read on them (:mod:`rnagen.metrics.gap`).
     """
 
     name: str
@@ -35,6 +36,7 @@ class MetricInfo:
     needs: tuple[str, ...] = ()  # "labels", "train"
     expensive: bool = False      # bootstrap by recomputation with fewer resamples
     reference: bool = True
+    parts: tuple[str, ...] = ()
 
     @property
     def direction_text(self) -> str:
@@ -46,11 +48,12 @@ METRICS: dict[str, MetricInfo] = {}
 
 
 def register(name: str, *, family: str, direction: str | float, definition: str, source: str,
-             needs: tuple[str, ...] = (), expensive: bool = False, reference: bool = True) -> MetricInfo:
+             needs: tuple[str, ...] = (), expensive: bool = False, reference: bool = True,
+             parts: tuple[str, ...] = ()) -> MetricInfo:
     """Add a metric to :data:`METRICS` (names are unique)."""
     if name in METRICS:
         raise ValueError(f"metric {name!r} registered twice")
-    info = MetricInfo(name, family, direction, definition, source, needs, expensive, reference)
+    info = MetricInfo(name, family, direction, definition, source, needs, expensive, reference, parts)
     METRICS[name] = info
     return info
 
