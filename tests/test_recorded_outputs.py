@@ -27,7 +27,11 @@ def _check(outputs: dict[str, np.ndarray], prefix: str) -> None:
     for k in names:
         # the shape exactly; sums and end values within float32 rounding across BLAS builds
         got = ro.summary(outputs[k])
-        assert got == pytest.approx(RECORDED[k], rel=1e-5, abs=1e-6), k
+        # the reconstructors return counts, 2^x - 1 of their log2 predictions x: a relative difference r in x
+        # (float32 rounding of another CPU's BLAS kernels, through the MLP's training) becomes one of
+        # ln 2 * |x| * r in the counts (x up to ~20 here), so they get 30x the tolerance of the rest
+        rel = 3e-4 if k.startswith("reconstruct_") else 1e-5
+        assert got == pytest.approx(RECORDED[k], rel=rel, abs=1e-6), k
 
 
 @pytest.mark.parametrize("key", list(ro.CONFIGS))

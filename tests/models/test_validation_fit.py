@@ -31,12 +31,20 @@ def test_fit_records_the_curve_and_keeps_the_best_step(name, gtex32, tmp_path):
     model.fit(gtex32, label_key="tissue", seed=3, device="cpu", progress=False, run_dir=tmp_path)
     v = model.validation
     curve = pd.read_csv(tmp_path / "validation.csv")
-    assert v["n_val"] == 52 and list(curve.columns) == ["step", "score", "density", "coverage", "aa_ts"]
+    assert v["n_val"] == 52 and list(curve.columns) == ["step", "score", "density", "coverage", "aa_ts", "aa_truth",
+                                                       "aa_syn", "smoothed"]
     assert curve["step"].tolist() == list(range(20, v["steps"] + 1, 20))
-    best = int(curve["step"][curve["score"].idxmax()])   # first maximum: ties keep the shorter run
-    assert v["best_step"] == best and v["best_score"] == pytest.approx(curve["score"].max())
+    # each check is judged by the mean of the last `window` scores; the kept weights are the window's middle
+    W = v["window"]
+    assert W == 3 and curve["smoothed"].tolist() == pytest.approx(
+        curve["score"].rolling(W, min_periods=1).mean().tolist())
+    i = int(curve["smoothed"].idxmax())                  # first maximum: ties keep the shorter run
+    best = int(curve["step"][i - ((W - 1) // 2 if i + 1 >= W else i - i // 2)])
+    if i == len(curve) - 1 and v["stop_reason"] == "budget":
+        best = int(curve["step"][i])                     # still improving at the end: the last check
+    assert v["best_step"] == best and v["best_score"] == pytest.approx(curve["smoothed"].max())
     if v["stop_reason"] == "patience":
-        assert v["steps"] == best + 2 * 20                # stopped 2 checks after the best one
+        assert v["steps"] == int(curve["step"][i]) + 2 * 20   # stopped 2 checks after the best window
     else:
         assert v["stop_reason"] == "budget" and v["steps"] == 100
     meta = json.loads((tmp_path / "meta.json").read_text())["validation"]
@@ -52,7 +60,7 @@ def test_fit_records_the_curve_and_keeps_the_best_step(name, gtex32, tmp_path):
     tr, va = stratified_holdout(y, fraction=0.1, seed=3)
     validator = FidelityValidator(lambda yy, s: reloaded._sample(yy, seed=s, batch_size=4096, progress=False),
                                   X[tr], y[tr], X[va], y[va], seed=3)
-    assert validator()["score"] == pytest.approx(v["best_score"], abs=1e-9)
+    assert validator()["score"] == pytest.approx(curve.set_index("step")["score"][best], abs=1e-9)
 
 
 def test_vae_keeps_the_best_weights(gtex32, tmp_path):

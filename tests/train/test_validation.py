@@ -7,7 +7,7 @@ from torch import nn
 from rnagen.errors import ConfigError
 from rnagen.train import LossOutput, TrainConfig, resolve_budget, stratified_holdout, train_loop
 from rnagen.train.loop import _make_scheduler, warmup_length
-from rnagen.train.validation import MIN_VAL, combine, describe
+from rnagen.train.validation import MIN_VAL, ValidationTracker, combine, describe
 
 
 # ------------------------------------------------------------------------------------------ the budget
@@ -92,6 +92,18 @@ def test_score_is_one_at_the_reference_and_falls_both_ways():
     assert copies == pytest.approx(1 - (0.48 / 0.48) / 3)
 
 
+def test_score_reads_adversarial_accuracy_on_its_halves():
+    """Samples spread wider than the data (early training) score AA_truth ~1 and AA_syn ~0: AA_ts at the
+    reference's value, but the worst adversarial score on the halves."""
+    ref = {"density": 1.0, "coverage": 1.0, "aa_ts": 0.5, "aa_truth": 0.52, "aa_syn": 0.48}
+    spread = {"density": 1.0, "coverage": 1.0, "aa_ts": 0.5, "aa_truth": 1.0, "aa_syn": 0.0}
+    assert combine(spread, ref) == pytest.approx((1 + 1 + (1 - 0.48 / 0.5)) / 3)   # d_AA = (0.48 + 0.48) / 2
+    without_halves = {k: v for k, v in spread.items() if not k.startswith("aa_") or k == "aa_ts"}
+    assert combine(without_halves, ref) == pytest.approx(1.0)
+    same_side = {**ref, "aa_ts": 0.6, "aa_truth": 0.62, "aa_syn": 0.58}  # both halves 0.1 above
+    assert combine(same_side, ref) == pytest.approx(1 - (0.1 / 0.5) / 3)
+
+
 # ------------------------------------------------------------------------- stopping on a known curve
 class Walker(nn.Module):
     """One weight that Adam moves up by exactly ``lr`` per step (a constant gradient of -1)."""
@@ -122,7 +134,7 @@ def _walk(tmp_path=None, **kw):
 
 
 def test_stops_after_the_patience_window_and_keeps_the_best_weights():
-    m, res = _walk()
+    m, res = _walk(val_window=1)
     v = res.validation
     assert v["best_step"] == 100 and v["stop_reason"] == "patience"
     assert res.steps == 160                                  # 3 checks after the best one (120, 140, 160)
@@ -137,10 +149,40 @@ def test_stops_after_the_patience_window_and_keeps_the_best_weights():
     assert "patience" in describe({**v, "n_val": 0})
 
 
+def test_smoothed_score_keeps_the_best_window_s_middle_check():
+    """Window 3 (the default): the trailing mean of -|w - 1| peaks at the check after the best one (120: mean
+    of 80, 100, 120), whose middle check, 100, is kept; patience counts from that window."""
+    m, res = _walk()
+    v = res.validation
+    assert v["window"] == 3 and v["best_step"] == 100 and res.steps == 180
+    raw = [r["score"] for r in v["curve"]]
+    assert [r["smoothed"] for r in v["curve"]] == pytest.approx(
+        [np.mean(raw[max(0, i - 2):i + 1]) for i in range(len(raw))])
+    assert v["best_score"] == pytest.approx(np.mean(raw[3:6]))
+    res.apply_to(m)
+    assert float(m.w.detach()) == v["curve"][4]["w"] == pytest.approx(1.0, abs=1e-3)
+
+
+def test_a_lucky_check_does_not_choose_the_length():
+    """One check scoring far above its neighbours (noise of a small held-out share) wins on its own score but
+    not on the mean of three; the smoothed rule keeps the peak of the underlying curve."""
+    scores = [0.1, 0.2, 0.3, 0.9, 0.3, 0.5, 0.6, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1]
+    kept = {}
+    for window in (1, 3):
+        t = ValidationTracker(patience=4, budget=10_000, budget_source="epochs", every=10, window=window)
+        for i, s in enumerate(scores):
+            if t.check(10 * (i + 1), {"score": s}, {"w": torch.tensor(float(i))}):
+                break
+        kept[window] = (t.best_step, float(t.best_weights["w"]), t.stop_reason)
+    assert kept[1] == (40, 3.0, "patience")     # the spike, and training stopped 4 checks later
+    assert kept[3] == (80, 7.0, "patience")     # the window 0.6, 0.7, 0.6 is the best; its middle, the peak
+
+
 def test_budget_spent_before_patience_runs_out():
-    _, res = _walk(steps=90)
-    assert res.steps == 90 and res.validation["stop_reason"] == "budget"
-    assert res.validation["best_step"] == 90                 # still improving when the budget ended
+    for window in (1, 3):
+        _, res = _walk(steps=90, val_window=window)
+        assert res.steps == 90 and res.validation["stop_reason"] == "budget"
+        assert res.validation["best_step"] == 90             # still improving when the budget ended: the last
 
 
 def test_resume_continues_the_same_validation_curve(tmp_path):
@@ -173,7 +215,7 @@ def test_resume_continues_the_same_validation_curve(tmp_path):
     assert state["step"] == 60 and [r["step"] for r in state["validation"]["curve"]] == [20, 40, 60]
     m, resumed = _walk(tmp_path)
     assert resumed.validation["curve"] == full.validation["curve"]
-    assert (resumed.validation["best_step"], resumed.steps) == (100, 160)
+    assert (resumed.validation["best_step"], resumed.steps) == (100, 180)
     resumed.apply_to(m)
     assert float(m.w.detach()) == full.validation["curve"][4]["w"]
 
@@ -181,11 +223,12 @@ def test_resume_continues_the_same_validation_curve(tmp_path):
 def _blobs(n_per=50, k=5, d=5):
     rng = np.random.default_rng(0)
     y = np.repeat(np.arange(k), n_per)
-    return (rng.normal(size=(len(y), d)) + 3.0 * y[:, None]).astype(np.float32), y.astype(np.int64)
+    return (rng.normal(size=(len(y), d)) + 30.0 * y[:, None]).astype(np.float32), y.astype(np.int64)
 
 
 def _fit_walker(refit: bool):
-    """A generator whose draws are the data's distribution shifted by 5 (w - 1): best at w = 1, step 100."""
+    """A generator whose draws are the data's distribution shifted by 5 (w - 1): best at w = 1, step 100 (the
+    classes 30 apart, so that no shift lands one class on another)."""
     from rnagen.train import fit_validated
 
     X, y = _blobs()
@@ -198,7 +241,7 @@ def _fit_walker(refit: bool):
     def generate(Xt, yt, yy, seed):
         w = float(walkers[-1].w.detach())
         rng = np.random.default_rng(seed)
-        return rng.normal(size=(len(yy), X.shape[1])) + 3.0 * yy[:, None] + 5.0 * (w - 1.0)
+        return rng.normal(size=(len(yy), X.shape[1])) + 30.0 * yy[:, None] + 5.0 * (w - 1.0)
 
     cfg = TrainConfig(steps=400, batch_size=25, lr=0.01, weight_decay=0.0, lr_schedule="constant",
                       warmup_steps=0, grad_clip=0.0, ema_decay=0.0, val_every=20, patience=3, refit=refit)

@@ -17,7 +17,8 @@ Run folder (``save``/``load``; every file written atomically)::
     transforms.npz       fitted per-gene transform arrays (no pickles)
     weights.safetensors  what sampling needs (EMA weights for the torch models)
     train_log.csv        the training history (with the validation checks' columns, ``val_*``)
-    validation.csv       the validation curve (step, score, density, coverage, AA_ts), when one was held out
+    validation.csv       the validation curve (step, score, its indicators, the smoothed score), when one was
+                         held out
     checkpoint.pt        during training: full state for resume (torch.save of tensors, weights_only)
     manifest.json        size and SHA-256 of each file above, written last (checked on load and resume)
 

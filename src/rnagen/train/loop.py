@@ -68,7 +68,8 @@ def read_checkpoint(path: str | Path, *, map_location: Any = "cpu") -> dict[str,
 @dataclass
 @checked("train", steps=">= 1", epochs="> 0", min_steps=">= 1", max_steps=">= 1", batch_size=">= 1", lr="> 0",
          weight_decay=">= 0", warmup_fraction="[0, 1)", warmup_steps=">= 0", grad_clip=">= 0", ema_decay="[0, 1)",
-         checkpoint_every=">= 1", log_every=">= 1", val_fraction="[0, 1)", val_every=">= 1", patience=">= 1")
+         checkpoint_every=">= 1", log_every=">= 1", val_fraction="[0, 1)", val_every=">= 1", patience=">= 1",
+         val_window=">= 1")
 class TrainConfig:
     """Optimisation settings shared by the torch models (section ``[train]`` of a model config)."""
 
@@ -104,6 +105,9 @@ class TrainConfig:
     """Steps between validation checks; unset: a twentieth of the budget (at least 25 steps)."""
     patience: int = 6
     """Stop when this many validation checks in a row have not improved on the best score."""
+    val_window: int = 3
+    """The score a check is judged by: the mean of the last ``val_window`` checks' scores; the weights kept for
+    the best window are its middle check's (1: each check's own score and weights)."""
     refit: bool = False
     """After choosing the length on the validation share, train again on all profiles for the best step's
     number of steps (schedule laid out over that length) and keep that model."""
@@ -601,7 +605,8 @@ def train_loop(
                                          custom_step=step_fn is not None, validator=validator,
                                          prior=privacy_prior)
     tracker = ValidationTracker(patience=cfg.patience, budget=total, budget_source=budget_source,
-                                every=cfg.val_every or max(25, total // 20)) if validator is not None else None
+                                every=cfg.val_every or max(25, total // 20),
+                                window=cfg.val_window) if validator is not None else None
     checkpoints = _Checkpoints(Path(run_dir), checkpoint_name, fingerprint) if run_dir is not None else None
     if run_dir is not None and dist.is_main:
         remove_stale_temporaries(run_dir)  # a checkpoint write interrupted by kill -9 leaves its temp file
