@@ -7,7 +7,7 @@ from torch import nn
 from rnagen.errors import ConfigError
 from rnagen.train import LossOutput, TrainConfig, resolve_budget, stratified_holdout, train_loop
 from rnagen.train.loop import _make_scheduler, warmup_length
-from rnagen.train.validation import MIN_VAL, ValidationTracker, combine, describe
+from rnagen.train.validation import MIN_VAL, FidelityValidator, ValidationTracker, _indicators, combine, describe
 
 
 # ------------------------------------------------------------------------------------------ the budget
@@ -104,6 +104,51 @@ def test_score_reads_adversarial_accuracy_on_its_halves():
     assert combine(same_side, ref) == pytest.approx(1 - (0.1 / 0.5) / 3)
 
 
+def _noisy_problem(n_val=26, n_train=200, g=20, C=13, seed=0):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(C, g)) * 3
+    yt, yv = rng.integers(0, C, n_train), np.repeat(np.arange(C), n_val // C)
+    Xt = (centres[yt] + rng.normal(size=(n_train, g))).astype(np.float32)
+    Xv = (centres[yv] + rng.normal(size=(len(yv), g))).astype(np.float32)
+    return Xt, yt, Xv, yv, centres
+
+
+def test_validator_averages_its_draws_and_reference_subsamples():
+    Xt, yt, Xv, yv, centres = _noisy_problem()
+    seeds = []
+
+    def generate(yy, seed):
+        seeds.append(seed)
+        return centres[yy] + 1.2 * np.random.default_rng(seed).normal(size=(len(yy), Xt.shape[1]))
+
+    v = FidelityValidator(generate, Xt, yt, Xv, yv, seed=0, draws=3, reference_draws=5)
+    row = v()
+    assert len(seeds) == 3 == len(set(seeds))                     # three distinct draws per check
+    per = [_indicators(Xv, generate(yv, s).astype(np.float32), v.k) for s in seeds[:3]]
+    for key in ("density", "coverage", "aa_ts", "aa_truth", "aa_syn"):
+        assert row[key] == pytest.approx(np.mean([p[key] for p in per]))
+    assert row["score"] == pytest.approx(combine({k: row[k] for k in per[0]}, v.reference))
+    assert v() == row                                               # the same seeds at every check
+    one = FidelityValidator(generate, Xt, yt, Xv, yv, seed=0, draws=1, reference_draws=1)
+    assert one.reference != v.reference                             # one subsample is not the average
+
+
+def test_more_draws_make_the_score_of_a_small_held_out_share_steadier():
+    """26 held-out profiles: the score of one model under different validator seeds spreads less with the
+    indicators averaged over 4 draws and 8 reference subsamples than with one of each."""
+    Xt, yt, Xv, yv, centres = _noisy_problem()
+
+    def generate(yy, seed):
+        return centres[yy] + 1.2 * np.random.default_rng(seed).normal(size=(len(yy), Xt.shape[1]))
+
+    spread = {}
+    for draws, refs in ((1, 1), (4, 8)):
+        scores = [FidelityValidator(generate, Xt, yt, Xv, yv, seed=s, draws=draws, reference_draws=refs)()["score"]
+                  for s in range(30)]
+        spread[draws] = np.std(scores)
+    assert spread[4] < 0.7 * spread[1]
+
+
 # ------------------------------------------------------------------------- stopping on a known curve
 class Walker(nn.Module):
     """One weight that Adam moves up by exactly ``lr`` per step (a constant gradient of -1)."""
@@ -150,9 +195,9 @@ def test_stops_after_the_patience_window_and_keeps_the_best_weights():
 
 
 def test_smoothed_score_keeps_the_best_window_s_middle_check():
-    """Window 3 (the default): the trailing mean of -|w - 1| peaks at the check after the best one (120: mean
+    """Window 3: the trailing mean of -|w - 1| peaks at the check after the best one (120: mean
     of 80, 100, 120), whose middle check, 100, is kept; patience counts from that window."""
-    m, res = _walk()
+    m, res = _walk(val_window=3)
     v = res.validation
     assert v["window"] == 3 and v["best_step"] == 100 and res.steps == 180
     raw = [r["score"] for r in v["curve"]]
@@ -215,7 +260,7 @@ def test_resume_continues_the_same_validation_curve(tmp_path):
     assert state["step"] == 60 and [r["step"] for r in state["validation"]["curve"]] == [20, 40, 60]
     m, resumed = _walk(tmp_path)
     assert resumed.validation["curve"] == full.validation["curve"]
-    assert (resumed.validation["best_step"], resumed.steps) == (100, 180)
+    assert (resumed.validation["best_step"], resumed.steps) == (100, 160)
     resumed.apply_to(m)
     assert float(m.w.detach()) == full.validation["curve"][4]["w"]
 

@@ -105,9 +105,10 @@ class TrainConfig:
     """Steps between validation checks; unset: a twentieth of the budget (at least 25 steps)."""
     patience: int = 6
     """Stop when this many validation checks in a row have not improved on the best score."""
-    val_window: int = 3
+    val_window: int = 1
     """The score a check is judged by: the mean of the last ``val_window`` checks' scores; the weights kept for
-    the best window are its middle check's (1: each check's own score and weights)."""
+    the best window are its middle check's (1: each check's own score and weights; each score already averages
+    several synthetic draws, :data:`rnagen.train.validation.VAL_DRAWS`)."""
     refit: bool = False
     """After choosing the length on the validation share, train again on all profiles for the best step's
     number of steps (schedule laid out over that length) and keep that model."""

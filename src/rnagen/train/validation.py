@@ -7,11 +7,12 @@ Pieces, in the order :func:`fit_validated` uses them:
    so that :data:`MIN_VAL` profiles can be scored); with fewer than :data:`MIN_VAL` held-out profiles
    there is nothing reliable to score, and training runs for its whole budget instead.
 2. :class:`FidelityValidator` scores a model against the held-out profiles, in the model's transformed
-   space: one synthetic draw with the held-out label mix (fixed seed, so successive checks differ only by
-   the weights), then density and coverage (Naeem et al. 2020, k-NN balls with k = :data:`VAL_K`) and the
-   nearest-neighbour adversarial accuracy AA_ts (Yale et al. 2020), all from :mod:`rnagen.metrics`. Each
-   is compared with its real-vs-real value (training profiles, as many as held out and with the same
-   label mix, scored the same way), and the score is the mean share of the way from the indicator's worst
+   space: :data:`VAL_DRAWS` synthetic draws with the held-out label mix (fixed seeds, so successive checks
+   differ only by the weights), then density and coverage (Naeem et al. 2020, k-NN balls with k =
+   :data:`VAL_K`) and the nearest-neighbour adversarial accuracy AA_ts (Yale et al. 2020), all from
+   :mod:`rnagen.metrics`, averaged over the draws. Each is compared with its real-vs-real value (training
+   profiles, as many as held out and with the same label mix, scored the same way, averaged over
+   :data:`VAL_REFERENCE_DRAWS` subsamples), and the score is the mean share of the way from the indicator's worst
    value to that reference::
 
        s_density  = 1 - min(|density - ref| / ref, 1)          (worst: 0, no synthetic profile in a ball)
@@ -45,7 +46,7 @@ if TYPE_CHECKING:
     from .loop import TrainConfig, TrainResult
 
 __all__ = ["stratified_holdout", "FidelityValidator", "ValidationTracker", "fit_validated", "describe",
-           "MIN_VAL", "MAX_VAL_FRACTION", "VAL_K"]
+           "MIN_VAL", "MAX_VAL_FRACTION", "VAL_K", "VAL_DRAWS", "VAL_REFERENCE_DRAWS"]
 
 MIN_VAL = 20
 """Fewest held-out profiles worth scoring (density and coverage need k-NN balls among them)."""
@@ -54,6 +55,10 @@ MAX_VAL_FRACTION = 0.2
 ``MIN_VAL / MAX_VAL_FRACTION`` profiles trains for its whole budget instead)."""
 VAL_K = 5
 """Neighbours of the k-NN balls of the validation density and coverage (a held-out share is small)."""
+VAL_DRAWS = 4
+"""Synthetic draws of the held-out label mix scored per check (their indicators averaged)."""
+VAL_REFERENCE_DRAWS = 8
+"""Training subsamples averaged into the real-vs-real reference of the validation score."""
 STOP_REASONS = ("patience", "budget", "max_steps")
 
 
@@ -113,7 +118,12 @@ def aa_distance(m: dict[str, float], ref: dict[str, float]) -> float:
 
 
 class FidelityValidator:
-    """``validator() -> {"score", "density", "coverage", "aa_ts"}`` for a model's current weights.
+    """``validator() -> {"score", "density", "coverage", "aa_ts", ...}`` for a model's current weights.
+
+    A held-out share of a small set is a few dozen profiles, and one synthetic draw of that size, or one
+    training subsample as the reference, moves each indicator by several hundredths: the indicators are
+    averaged over ``draws`` synthetic draws per check (fixed seeds, so successive checks differ only by the
+    weights) and the reference over ``reference_draws`` training subsamples.
 
     Parameters
     ----------
@@ -124,30 +134,44 @@ class FidelityValidator:
         The profiles the model trains on (the real-vs-real reference is drawn from them).
     X_val, y_val
         The held-out profiles.
+    draws, reference_draws
+        Synthetic draws per check; training subsamples of the reference.
     """
 
     def __init__(self, generate: Callable[[np.ndarray, int], np.ndarray], X_train: np.ndarray,
-                 y_train: np.ndarray, X_val: np.ndarray, y_val: np.ndarray, *, seed: int, k: int = VAL_K):
+                 y_train: np.ndarray, X_val: np.ndarray, y_val: np.ndarray, *, seed: int, k: int = VAL_K,
+                 draws: int = VAL_DRAWS, reference_draws: int = VAL_REFERENCE_DRAWS):
         self.generate = generate
         self.X_val = np.asarray(X_val, dtype=np.float32)
         self.y_val = np.asarray(y_val, dtype=np.int64)
         self.seed = int(seed) * 104_729 + 17
+        self.draws = int(draws)
         self.k = int(min(k, len(self.X_val) - 1))
-        # the reference: as many training profiles as held out, with the held-out label mix
-        rng = np.random.default_rng([int(seed), 0xC0DE])
-        pick = [rng.choice(np.flatnonzero(y_train == c), size=int((self.y_val == c).sum()),
-                           replace=int((self.y_val == c).sum()) > int((y_train == c).sum()))
-                for c in np.unique(self.y_val)]
-        ref_set = np.asarray(X_train, dtype=np.float32)[np.concatenate(pick)]
-        self.reference = _indicators(self.X_val, ref_set, self.k)
+        # the reference: as many training profiles as held out, with the held-out label mix, averaged
+        X_train = np.asarray(X_train, dtype=np.float32)
+        refs = []
+        for r in range(int(reference_draws)):
+            rng = np.random.default_rng([int(seed), r, 0xC0DE])
+            pick = [rng.choice(np.flatnonzero(y_train == c), size=int((self.y_val == c).sum()),
+                               replace=int((self.y_val == c).sum()) > int((y_train == c).sum()))
+                    for c in np.unique(self.y_val)]
+            refs.append(_indicators(self.X_val, X_train[np.concatenate(pick)], self.k))
+        self.reference = _mean(refs)
 
     def __call__(self) -> dict[str, float]:
         """Draw the held-out label mix from the model as it stands and score it against the reference."""
-        fake = np.asarray(self.generate(self.y_val, self.seed), dtype=np.float32)
-        if not np.isfinite(fake).all():  # a diverged model scores the worst possible value
-            return {"score": 0.0, **{k: float("nan") for k in self.reference}}
-        m = _indicators(self.X_val, fake, self.k)
+        found = []
+        for j in range(self.draws):
+            fake = np.asarray(self.generate(self.y_val, self.seed + 7919 * j), dtype=np.float32)
+            if not np.isfinite(fake).all():  # a diverged model scores the worst possible value
+                return {"score": 0.0, **{k: float("nan") for k in self.reference}}
+            found.append(_indicators(self.X_val, fake, self.k))
+        m = _mean(found)
         return {"score": combine(m, self.reference), **m}
+
+
+def _mean(rows: list[dict[str, float]]) -> dict[str, float]:
+    return {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
 
 
 class ValidationTracker:
