@@ -28,6 +28,27 @@ from sampler_steps import METRICS, SHORT, load_dataset, score  # noqa: E402
 BANDS = [(0, 5), (5, 20), (20, 50), (50, 100), (100, 200), (200, None)]
 
 
+def epsilon_scaling(model) -> list[float]:
+    """Make ``model``'s network divide its implied noise prediction by ``lam[0]`` (Ning et al. 2024) at every
+    sampling step; returns ``lam``, a one-element list to set (1.0: the network's own output). The network
+    predicts v; eps and x0 are derived from it and recombined into v."""
+    sa = model.schedule.sqrt_alphas_cumprod.float()
+    s1 = model.schedule.sqrt_one_minus_alphas_cumprod.float()
+    forward, lam = model.net.forward, [1.0]
+
+    def scaled(x, t, yy):
+        v = forward(x, t, yy)
+        if lam[0] == 1.0:
+            return v
+        al, si = sa[t].reshape(-1, 1), s1[t].reshape(-1, 1)
+        eps = (si * x + al * v) / lam[0]
+        x0 = (x - si * eps) / al
+        return al * eps - si * x0
+
+    model.net.forward = scaled
+    return lam
+
+
 def recall_mask(R: np.ndarray, F: np.ndarray, k: int = 10) -> np.ndarray:
     """Which real profiles lie inside the k-NN ball of some synthetic profile (Kynkäänniemi et al. 2019)."""
     from scipy.spatial.distance import cdist
@@ -78,20 +99,7 @@ def main() -> None:
               + f" | {rec.mean():.3f} | {missed} (median distance to training: missed "
               f"{np.median(d_train[~rec]):.1f}, recalled {np.median(d_train[rec]):.1f}) |")
 
-    sa = model.schedule.sqrt_alphas_cumprod.float()
-    s1 = model.schedule.sqrt_one_minus_alphas_cumprod.float()
-    forward, lam = model.net.forward, [1.0]
-
-    def scaled(x, t, yy):
-        v = forward(x, t, yy)
-        if lam[0] == 1.0:
-            return v
-        al, si = sa[t].reshape(-1, 1), s1[t].reshape(-1, 1)
-        eps = (si * x + al * v) / lam[0]
-        x0 = (x - si * eps) / al
-        return al * eps - si * x0
-
-    model.net.forward = scaled
+    lam = epsilon_scaling(model)
     print("\n| lambda | sampler | " + " | ".join(SHORT[m] for m in METRICS) + " | total variance / real |")
     print("|---|---|" + "---|" * (len(METRICS) + 1))
     for L in a.lambdas:

@@ -170,7 +170,8 @@ def _walk(tmp_path=None, **kw):
         return {"score": -abs(w - 1.0), "w": w}
 
     base = dict(steps=1000, batch_size=8, lr=0.01, weight_decay=0.0, lr_schedule="constant", warmup_steps=0,
-                grad_clip=0.0, ema_decay=0.0, val_every=20, patience=3, checkpoint_every=30, log_every=10)
+                grad_clip=0.0, ema_decay=0.0, val_every=20, patience=3, checkpoint_every=30, log_every=10,
+                patience_from=0.0)
     base.update(kw)
     X, y = torch.zeros(64, 2), torch.zeros(64, dtype=torch.long)
     res = train_loop(m, X, y, TrainConfig(**base), device=torch.device("cpu"), seed=0, progress=False,
@@ -223,6 +224,22 @@ def test_a_lucky_check_does_not_choose_the_length():
     assert kept[3] == (80, 7.0, "patience")     # the window 0.6, 0.7, 0.6 is the best; its middle, the peak
 
 
+def test_checks_early_in_the_budget_do_not_count_toward_patience():
+    """A short budget's early checks, all far from the data, move by noise: with patience counted from 25% of
+    the budget a run does not stop on them."""
+    scores = [0.30, 0.20, 0.25, 0.28, 0.35, 0.50, 0.60, 0.55, 0.50, 0.45, 0.40]
+    ends = {}
+    for start in (0.0, 0.25):
+        t = ValidationTracker(patience=3, budget=1000, budget_source="steps", every=50, patience_from=start)
+        for i, s in enumerate(scores):
+            if t.check(50 * (i + 1), {"score": s}, {"w": torch.tensor(float(i))}):
+                break
+        ends[start] = (t.curve[-1]["step"], t.best_step)
+    assert ends[0.0] == (200, 50)       # three early dips end the run at the first check's weights
+    assert ends[0.25] == (500, 350)     # 100..250 do not count; the peak at 350 is found, 3 checks on
+    assert TrainConfig().patience_from == 0.25
+
+
 def test_budget_spent_before_patience_runs_out():
     for window in (1, 3):
         _, res = _walk(steps=90, val_window=window)
@@ -246,7 +263,8 @@ def test_resume_continues_the_same_validation_curve(tmp_path):
     torch.manual_seed(0)
     broken = Boom()
     cfg = dict(steps=1000, batch_size=8, lr=0.01, weight_decay=0.0, lr_schedule="constant", warmup_steps=0,
-               grad_clip=0.0, ema_decay=0.0, val_every=20, patience=3, checkpoint_every=30, log_every=10)
+               grad_clip=0.0, ema_decay=0.0, val_every=20, patience=3, checkpoint_every=30, log_every=10,
+               patience_from=0.0)
 
     def v_broken():
         w = float(broken.w.detach())
@@ -289,7 +307,8 @@ def _fit_walker(refit: bool):
         return rng.normal(size=(len(yy), X.shape[1])) + 30.0 * yy[:, None] + 5.0 * (w - 1.0)
 
     cfg = TrainConfig(steps=400, batch_size=25, lr=0.01, weight_decay=0.0, lr_schedule="constant",
-                      warmup_steps=0, grad_clip=0.0, ema_decay=0.0, val_every=20, patience=3, refit=refit)
+                      warmup_steps=0, grad_clip=0.0, ema_decay=0.0, val_every=20, patience=3, refit=refit,
+                      patience_from=0.0)
     res = fit_validated(setup, generate, X, y, cfg, device=torch.device("cpu"), seed=0, run_dir=None,
                         progress=False, resume=False, fingerprint="w", desc="w")
     return walkers, res

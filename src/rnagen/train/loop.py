@@ -69,7 +69,7 @@ def read_checkpoint(path: str | Path, *, map_location: Any = "cpu") -> dict[str,
 @checked("train", steps=">= 1", epochs="> 0", min_steps=">= 1", max_steps=">= 1", batch_size=">= 1", lr="> 0",
          weight_decay=">= 0", warmup_fraction="[0, 1)", warmup_steps=">= 0", grad_clip=">= 0", ema_decay="[0, 1)",
          checkpoint_every=">= 1", log_every=">= 1", val_fraction="[0, 1)", val_every=">= 1", patience=">= 1",
-         val_window=">= 1")
+         val_window=">= 1", patience_from="[0, 1)")
 class TrainConfig:
     """Optimisation settings shared by the torch models (section ``[train]`` of a model config)."""
 
@@ -105,6 +105,10 @@ class TrainConfig:
     """Steps between validation checks; unset: a twentieth of the budget (at least 25 steps)."""
     patience: int = 6
     """Stop when this many validation checks in a row have not improved on the best score."""
+    patience_from: float = 0.25
+    """Share of the budget before which checks without improvement do not count toward ``patience``: early in
+    training every sample set is far from the data (AA_truth ~1, AA_syn ~0, density ~0), the score moves by
+    noise, and a short budget's closely spaced checks would take that for a plateau."""
     val_window: int = 1
     """The score a check is judged by: the mean of the last ``val_window`` checks' scores; the weights kept for
     the best window are its middle check's (1: each check's own score and weights; each score already averages
@@ -607,7 +611,8 @@ def train_loop(
                                          prior=privacy_prior)
     tracker = ValidationTracker(patience=cfg.patience, budget=total, budget_source=budget_source,
                                 every=cfg.val_every or max(25, total // 20),
-                                window=cfg.val_window) if validator is not None else None
+                                window=cfg.val_window, patience_from=cfg.patience_from
+                                ) if validator is not None else None
     checkpoints = _Checkpoints(Path(run_dir), checkpoint_name, fingerprint) if run_dir is not None else None
     if run_dir is not None and dist.is_main:
         remove_stale_temporaries(run_dir)  # a checkpoint write interrupted by kill -9 leaves its temp file

@@ -185,8 +185,10 @@ class ValidationTracker:
     keeps its last check.
     """
 
-    def __init__(self, *, patience: int, budget: int, budget_source: str, every: int, window: int = 1):
+    def __init__(self, *, patience: int, budget: int, budget_source: str, every: int, window: int = 1,
+                 patience_from: float = 0.0):
         self.patience = int(patience)
+        self.patience_from = float(patience_from)
         self.budget = int(budget)
         self.budget_source = budget_source
         self.every = int(every)
@@ -210,7 +212,7 @@ class ValidationTracker:
             back = (self.window - 1) // 2 if n >= self.window else (n - 1) - (n - 1) // 2
             self.best_step, self.best_weights = self.recent[-1 - back]
             self.best_score, self.bad = smoothed, 0
-        else:
+        elif step > self.patience_from * self.budget:  # early checks move by noise: no count toward patience
             self.bad += 1
         if self.bad >= self.patience:
             self.stop_reason = "patience"
