@@ -210,7 +210,7 @@ class ValidationTracker:
         if smoothed > self.best_score:  # strictly better: ties keep the earlier (shorter) run
             n = len(self.curve)  # the window's middle check (of the checks there are at the start)
             back = (self.window - 1) // 2 if n >= self.window else (n - 1) - (n - 1) // 2
-            self.best_step, self.best_weights = self.recent[-1 - back]
+            self.best_step, self.best_weights = self.recent[-1 - min(back, len(self.recent) - 1)]
             self.best_score, self.bad = smoothed, 0
         elif step > self.patience_from * self.budget:  # early checks move by noise: no count toward patience
             self.bad += 1
