@@ -209,16 +209,22 @@ def test_smoothed_score_keeps_the_best_window_s_middle_check():
     assert float(m.w.detach()) == v["curve"][4]["w"] == pytest.approx(1.0, abs=1e-3)
 
 
+def _replay(scores, every, **kw):
+    """A tracker fed ``scores`` at steps every, 2 every, ... (weights: the check's index) until it stops."""
+    t = ValidationTracker(budget_source="steps", every=every, **kw)
+    for i, s in enumerate(scores):
+        if t.check(every * (i + 1), {"score": s}, {"w": torch.tensor(float(i))}):
+            break
+    return t
+
+
 def test_a_lucky_check_does_not_choose_the_length():
     """One check scoring far above its neighbours (noise of a small held-out share) wins on its own score but
     not on the mean of three; the smoothed rule keeps the peak of the underlying curve."""
     scores = [0.1, 0.2, 0.3, 0.9, 0.3, 0.5, 0.6, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1]
     kept = {}
     for window in (1, 3):
-        t = ValidationTracker(patience=4, budget=10_000, budget_source="epochs", every=10, window=window)
-        for i, s in enumerate(scores):
-            if t.check(10 * (i + 1), {"score": s}, {"w": torch.tensor(float(i))}):
-                break
+        t = _replay(scores, 10, patience=4, budget=10_000, window=window)
         kept[window] = (t.best_step, float(t.best_weights["w"]), t.stop_reason)
     assert kept[1] == (40, 3.0, "patience")     # the spike, and training stopped 4 checks later
     assert kept[3] == (80, 7.0, "patience")     # the window 0.6, 0.7, 0.6 is the best; its middle, the peak
@@ -230,10 +236,7 @@ def test_checks_early_in_the_budget_do_not_count_toward_patience():
     scores = [0.30, 0.20, 0.25, 0.28, 0.35, 0.50, 0.60, 0.55, 0.50, 0.45, 0.40]
     ends = {}
     for start in (0.0, 0.25):
-        t = ValidationTracker(patience=3, budget=1000, budget_source="steps", every=50, patience_from=start)
-        for i, s in enumerate(scores):
-            if t.check(50 * (i + 1), {"score": s}, {"w": torch.tensor(float(i))}):
-                break
+        t = _replay(scores, 50, patience=3, budget=1000, patience_from=start)
         ends[start] = (t.curve[-1]["step"], t.best_step)
     assert ends[0.0] == (200, 50)       # three early dips end the run at the first check's weights
     assert ends[0.25] == (500, 350)     # 100..250 do not count; the peak at 350 is found, 3 checks on
