@@ -74,13 +74,15 @@ def configs(steps: list[int], ddpm_steps: list[int]) -> list[tuple[str, dict]]:
     return out
 
 
-def score(test, syn, train, label_key: str, seed: int) -> tuple[dict[str, float], dict[str, float]]:
+def score(test, syn, train, label_key: str, seed: int, metrics: list[str] = METRICS
+          ) -> tuple[dict[str, float], dict[str, float]]:
+    """(values, real-vs-real references) of ``syn`` against the held-out ``test`` split on ``metrics``."""
     from rnagen.metrics import evaluate
 
-    df = evaluate(test, syn, train=train, label_key=label_key, metrics=METRICS, n_boot=0, n_boot_expensive=0,
+    df = evaluate(test, syn, train=train, label_key=label_key, metrics=metrics, n_boot=0, n_boot_expensive=0,
                   seed=seed)
     df = df[df["group"] == "all"].set_index("name")
-    return ({m: float(df.loc[m, "value"]) for m in METRICS}, {m: float(df.loc[m, "reference"]) for m in METRICS})
+    return ({m: float(df.loc[m, "value"]) for m in metrics}, {m: float(df.loc[m, "reference"]) for m in metrics})
 
 
 def screen_draws(model, gauss, train, test, label_key: str, seed: int, cfgs: list[tuple[str, dict]], draws: int,

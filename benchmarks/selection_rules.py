@@ -11,11 +11,13 @@ a user's held-out data would have scored.
 From them any stopping rule can be replayed without retraining (``--analyse``): the step a rule keeps, and
 the held-out share of the gap closed there (per split, then mean and sd over splits). Rules:
 
-``patience P``        the package's rule: the best raw score, stop after P checks without improvement, on the
-                      package's validation score (AA_ts read on its halves) or on the same score with AA_ts
-                      itself
-``smooth W, P``       the same on the mean of the last W checks' scores; the kept weights are the window's
-                      middle check (the package's ``train.val_window``: W = 3, P = 6 by default)
+``patience P``        the package's rule: the best score, stop after P checks without improvement, on the
+                      validation score with AA_ts read on its halves or on AA_ts itself; "multi": each check's
+                      indicators averaged over the package's default draws and reference subsamples, the
+                      others one draw against one subsample; "from 25%": ``train.patience_from``
+``smooth W, P``       the same on the mean of the last W checks' scores (``train.val_window``)
+
+Every rule is replayed by the package's own ``ValidationTracker``.
 ``budget``            no early stop: the last check
 ``oracle <m>``        the check with the best held-out gap closed on indicator m (a bound no rule can beat)
 
@@ -38,18 +40,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 METRICS = ["density", "coverage", "precision", "recall", "aa_ts", "aa_truth", "aa_syn"]
 GAP = ["density", "coverage", "aa_ts", "recall", "precision"]
-REF_SUBSAMPLES = 8   # training subsamples averaged into the "multi" validation reference
-VAL_DRAWS = 3        # extra synthetic draws per check for the "multi" validation indicators
 
 
 def score(test, syn, train, label_key: str, seed: int) -> tuple[dict[str, float], dict[str, float]]:
-    """(values, real-vs-real references) of ``syn`` against the held-out ``test`` split."""
-    from rnagen.metrics import evaluate
+    """``sampler_steps.score`` on this script's indicators (the AA halves included)."""
+    from sampler_steps import score as score_on
 
-    df = evaluate(test, syn, train=train, label_key=label_key, metrics=METRICS, n_boot=0, n_boot_expensive=0,
-                  seed=seed)
-    df = df[df["group"] == "all"].set_index("name")
-    return ({m: float(df.loc[m, "value"]) for m in METRICS}, {m: float(df.loc[m, "reference"]) for m in METRICS})
+    return score_on(test, syn, train, label_key, seed, METRICS)
 
 
 def run(name: str, seed: int, draws: int, overrides: list[str], keep_weights: str | None = None) -> dict:
@@ -78,12 +75,15 @@ def run(name: str, seed: int, draws: int, overrides: list[str], keep_weights: st
         return original(self, step, row, weights)
 
     validation.ValidationTracker.check = check
-    seen: list = []  # the validator of the run, with its training and held-out profiles
+    seen: list = []  # the run's validator, scoring one draw against one reference subsample
     original_init = validation.FidelityValidator.__init__
 
     def init(self, generate, X_train, y_train, X_val, y_val, **kw):
-        original_init(self, generate, X_train, y_train, X_val, y_val, **kw)
-        seen.append((self, np.asarray(X_train, np.float32), np.asarray(y_train)))
+        original_init(self, generate, X_train, y_train, X_val, y_val, **{**kw, "draws": 1, "reference_draws": 1})
+        # the package's default validator on the same profiles, scored after training at every check
+        default = object.__new__(validation.FidelityValidator)
+        original_init(default, generate, X_train, y_train, X_val, y_val, **kw)
+        seen.append(default)
 
     validation.FidelityValidator.__init__ = init
     model = get_model("diffusion").from_config(overrides=["train.patience=100000", *overrides])
@@ -92,16 +92,7 @@ def run(name: str, seed: int, draws: int, overrides: list[str], keep_weights: st
     fit_s = time.perf_counter() - t0
     validation.ValidationTracker.check = original
     validation.FidelityValidator.__init__ = original_init
-    validator, Xt, yt = seen[0]
-    # the validation reference averaged over REF_SUBSAMPLES training subsamples (the package draws one)
-    refs = []
-    for r in range(REF_SUBSAMPLES):
-        rng = np.random.default_rng([seed, r, 0xC0DE])
-        pick = np.concatenate([rng.choice(np.flatnonzero(yt == c), size=int((validator.y_val == c).sum()),
-                                          replace=int((validator.y_val == c).sum()) > int((yt == c).sum()))
-                               for c in np.unique(validator.y_val)])
-        refs.append(validation._indicators(validator.X_val, Xt[pick], validator.k))
-    ref_multi = {k: float(np.mean([r[k] for r in refs])) for k in refs[0]}
+    multi_validator = seen[0]
     curve = model.validation["curve"]
     print(f"[{name} {seed}] fit {fit_s:.0f} s, {len(kept)} checks, budget {model.validation['budget']}", flush=True)
 
@@ -117,18 +108,15 @@ def run(name: str, seed: int, draws: int, overrides: list[str], keep_weights: st
         for d in range(draws):
             syn = model.sample(like=test, seed=seed + 100 + 1000 * d, progress=False)
             vals.append(score(test, syn, train, label_key, seed)[0])
-        # the same check scored on VAL_DRAWS synthetic draws of the held-out label mix (the package: one)
-        multi = [validation._indicators(validator.X_val, np.asarray(validator.generate(
-            validator.y_val, validator.seed + 7919 * (j + 1)), np.float32), validator.k) for j in range(VAL_DRAWS)]
-        val_multi = {k: float(np.mean([vrow[k]] + [m[k] for m in multi])) for k in multi[0]}
+        val_multi = {k: v for k, v in multi_validator().items() if k != "score"}
         rows.append({"step": step, "val": vrow, "val_multi": val_multi, "test": vals})
         print(f"[{name} {seed}] step {step:5d} val {vrow['score']:.3f} | test " + " ".join(
             f"{m}={np.mean([v[m] for v in vals]):.3f}" for m in ("density", "coverage", "recall", "aa_ts")),
             flush=True)
     return {"dataset": name, "seed": seed, "draws": draws, "overrides": overrides, "fit_s": fit_s,
             "budget": model.validation["budget"], "n_val": model.validation["n_val"],
-            "val_reference": model.validation["reference"], "val_reference_multi": ref_multi, "floor": floors,
-            "ceiling": ceilings, "checks": rows}
+            "val_reference": model.validation["reference"], "val_reference_multi": multi_validator.reference,
+            "floor": floors, "ceiling": ceilings, "checks": rows}
 
 
 # ------------------------------------------------------------------------------------------------ analysis
@@ -147,35 +135,18 @@ def held_out(res: dict, i: int) -> dict[str, float]:
     return out
 
 
-def rule_patience(scores: np.ndarray, patience: int, counts: np.ndarray | None = None) -> int:
-    """The check ``rnagen.train.validation.ValidationTracker`` keeps: the best score before ``patience``
-    checks in a row without improvement (``counts``: whether a check may count toward the patience, after
-    ``train.patience_from`` of the budget; all by default)."""
-    best, bad, keep = -np.inf, 0, 0
-    for i, s in enumerate(scores):
-        if s > best:
-            best, bad, keep = s, 0, i
-        elif counts is None or counts[i]:
-            bad += 1
-        if bad >= patience:
+def replay(res: dict, scores: np.ndarray, *, patience: int, window: int = 1, patience_from: float = 0.0) -> int:
+    """The index of the check ``rnagen.train.validation.ValidationTracker`` keeps when fed ``scores`` at the
+    run's check steps (its patience, ``train.val_window`` and ``train.patience_from``)."""
+    from rnagen.train.validation import ValidationTracker
+
+    t = ValidationTracker(patience=patience, budget=res["budget"], budget_source="epochs", every=1, window=window,
+                          patience_from=patience_from)
+    for i, (c, s) in enumerate(zip(res["checks"], scores)):
+        if t.check(c["step"], {"score": float(s)}, {"i": torch.tensor(i)}):
             break
-    return keep
-
-
-def rule_smooth(scores: np.ndarray, window: int, patience: int) -> int:
-    """The same on the trailing mean of ``window`` checks; the kept check is the best window's middle one,
-    or the last check when the run is still improving at the end of its budget (the package's tracker with
-    ``train.val_window``)."""
-    best, bad, keep = -np.inf, 0, 0
-    for i in range(len(scores)):
-        s = float(np.mean(scores[max(0, i - window + 1):i + 1]))
-        if s > best:
-            best, bad, keep = s, 0, max(0, i - (window - 1) // 2) if i >= window - 1 else i // 2
-        else:
-            bad += 1
-        if bad >= patience:
-            return keep
-    return len(scores) - 1 if bad == 0 else keep
+    assert t.best_weights is not None
+    return int(t.best_weights["i"])
 
 
 def val_scores(res: dict, halves: bool, multi: bool = False) -> np.ndarray:
@@ -198,18 +169,21 @@ def rules(res: dict) -> dict[str, int]:
     """{rule: index of the check it keeps} for one run."""
     old, new = val_scores(res, halves=False), val_scores(res, halves=True)
     n = len(old)
-    out = {"AA_ts score, patience 6": rule_patience(old, 6), "AA_ts score, smooth 3": rule_smooth(old, 3, 6),
-           "halves score, patience 6": rule_patience(new, 6), "halves score, patience 10": rule_patience(new, 10),
-           "halves score, smooth 3": rule_smooth(new, 3, 6), "halves score, smooth 5": rule_smooth(new, 5, 8),
+    out = {"AA_ts score, patience 6": replay(res, old, patience=6),
+           "AA_ts score, smooth 3": replay(res, old, patience=6, window=3),
+           "halves score, patience 6": replay(res, new, patience=6),
+           "halves score, patience 10": replay(res, new, patience=10),
+           "halves score, smooth 3": replay(res, new, patience=6, window=3),
+           "halves score, smooth 5": replay(res, new, patience=8, window=5),
            "budget": n - 1}
     if "val_reference_multi" in res:
         from rnagen.train import TrainConfig
 
         multi = val_scores(res, halves=True, multi=True)
-        counts = np.array([c["step"] > TrainConfig.patience_from * res["budget"] for c in res["checks"]])
-        out["halves score, multi, patience 6"] = rule_patience(multi, 6)
-        out["halves score, multi, patience 6 from 25%"] = rule_patience(multi, 6, counts)
-        out["halves score, multi, smooth 3"] = rule_smooth(multi, 3, 6)
+        out["halves score, multi, patience 6"] = replay(res, multi, patience=6)
+        out["halves score, multi, smooth 3"] = replay(res, multi, patience=6, window=3)
+        out["halves score, multi, patience 6 from 25%"] = replay(res, multi, patience=6,
+                                                                 patience_from=TrainConfig.patience_from)
     for m in ("density", "coverage", "aa_ts"):
         g = np.array([held_out(res, i)[m] for i in range(n)])
         if np.isfinite(g).any():  # NaN where the floor reaches the ceiling

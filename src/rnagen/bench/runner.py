@@ -963,20 +963,20 @@ def _gap_per_seed(row: str, recs: Sequence[dict], got: Mapping[str, list[dict]])
     floors = {r.get("seed_index", i): r["metrics"] for i, r in enumerate(got.get(floor_row, []))}
     if not floors:
         return {}
+    def column(metrics: Mapping[str, dict], key: str) -> dict[str, Any]:
+        return {k: v.get(key) for k, v in metrics.items()}
+
+    # per seed: the row's values and references and its floor's values, indicator by name
+    # (the real row, one evaluation on the first seed's split, is judged against the first seed's floor)
+    seeds = [(column(r["metrics"], "value"), column(r["metrics"], "reference"),
+              column(floors.get(0 if row == CEILING_ROW else r.get("seed_index", i)) or {}, "value"))
+             for i, r in enumerate(recs)]
     out: dict[str, list[float]] = {}
     names = set().union(*(r["metrics"] for r in recs)) if recs else set()
     for name in sorted(names | set(GAP_INDICATORS)):
-        vals = []
-        for i, r in enumerate(recs):
-            # the real row (one evaluation, first seed's split) is judged against the first seed's floor
-            f = floors.get(0 if row == CEILING_ROW else r.get("seed_index", i)) or {}
-            m = r["metrics"].get(name)
-            if not applies(name) or m is None or name not in f:
-                continue
-            mine = r["metrics"]
-            vals.append(gap_closed_from(name, {k: v.get("value") for k, v in mine.items()},
-                                        {k: v.get("value") for k, v in f.items()},
-                                        {k: v.get("reference") for k, v in mine.items()}))
+        if not applies(name):
+            continue
+        vals = [gap_closed_from(name, v, f, c) for v, c, f in seeds if name in v and name in f]
         if vals:
             out[name] = vals
     return out

@@ -45,8 +45,8 @@ import numpy as np
 
 from ._registry import METRICS
 
-__all__ = ["gap_closed", "gap_closed_from", "gap_closed_array", "add_gap_columns", "distance_to_ceiling", "applies",
-           "GAP_FAMILIES", "NO_GAP_NOTE"]
+__all__ = ["gap_closed", "gap_closed_from", "gap_closed_array", "add_gap_columns", "distance_to_ceiling",
+           "distance_from", "applies", "GAP_FAMILIES", "NO_GAP_NOTE"]
 
 #: metric families whose indicators get a share of the gap closed
 GAP_FAMILIES: tuple[str, ...] = ("fidelity", "correlation", "adversarial", "detection", "biology")
@@ -104,11 +104,11 @@ def gap_closed(name: str, value: float, *, floor: float, ceiling: float,
         return math.nan
     value, floor, ceiling = vals
     direction = METRICS[name].direction
-    split = _parts(name, parts)
-    if split is not None:
-        d_model = float(np.mean([abs(v - c) for v, _, c in split]))
-        d_floor = float(np.mean([abs(f - c) for _, f, c in split]))
-        scale = max(1.0, max(abs(c) for _, _, c in split))
+    ceil_p = {p: t[2] for p, t in (parts or {}).items()}
+    d_model = part_distance(name, {p: t[0] for p, t in (parts or {}).items()}, ceil_p)
+    d_floor = part_distance(name, {p: t[1] for p, t in (parts or {}).items()}, ceil_p)
+    if d_model is not None and d_floor is not None:
+        scale = max(1.0, max(abs(_num(ceil_p[p])) for p in METRICS[name].parts))
     else:
         d_model = distance_to_ceiling(value, ceiling=ceiling, direction=direction)
         d_floor = distance_to_ceiling(floor, ceiling=ceiling, direction=direction)
@@ -134,13 +134,26 @@ def _num(x: Any) -> float:
     return float(x) if x is not None else math.nan
 
 
-def _parts(name: str, parts: Mapping[str, tuple[float, float, float]] | None) -> list[tuple[float, ...]] | None:
-    """The parts' finite (value, floor, ceiling) triples of a composite indicator, or None to use its value."""
-    want = METRICS[name].parts
-    if not want or not parts or any(p not in parts for p in want):
+def part_distance(name: str, values: Mapping[str, Any], references: Mapping[str, Any]) -> float | None:
+    """How far a composite indicator (registry ``parts``) is from ``references`` read on its parts:
+    mean_p |values[p] - references[p]|; ``None`` when ``name`` has no parts or a part is missing or not finite
+    in either mapping."""
+    info = METRICS.get(name)
+    want = info.parts if info is not None else ()
+    if not want or any(p not in values or p not in references for p in want):
         return None
-    split = [tuple(_num(x) for x in parts[p]) for p in want]
-    return split if all(math.isfinite(x) for t in split for x in t) else None
+    d = [abs(_num(values[p]) - _num(references[p])) for p in want]
+    return float(np.mean(d)) if all(math.isfinite(x) for x in d) else None
+
+
+def distance_from(name: str, values: Mapping[str, Any], references: Mapping[str, Any]) -> float:
+    """The distance of ``values[name]`` from ``references[name]``: on the parts of a composite indicator when
+    both mappings hold them (:func:`part_distance`), else on the indicator's side (:func:`distance_to_ceiling`)."""
+    d = part_distance(name, values, references)
+    if d is not None:
+        return d
+    return distance_to_ceiling(_num(values.get(name)), ceiling=_num(references.get(name)),
+                               direction=METRICS[name].direction)
 
 
 def gap_closed_array(name: str, values, *, floor, ceiling) -> np.ndarray:

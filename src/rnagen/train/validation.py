@@ -102,19 +102,14 @@ def _indicators(real: np.ndarray, fake: np.ndarray, k: int) -> dict[str, float]:
 
 def combine(m: dict[str, float], ref: dict[str, float]) -> float:
     """The validation score of indicators ``m`` against real-vs-real values ``ref`` (module docstring)."""
+    from ..metrics.gap import distance_from
+
     s_d = 1.0 - min(abs(m["density"] - ref["density"]) / max(ref["density"], 1e-12), 1.0)
     s_c = 1.0 - min(abs(m["coverage"] - ref["coverage"]) / max(ref["coverage"], 1e-12), 1.0)
-    s_a = 1.0 - min(aa_distance(m, ref) / max(1.0 - ref["aa_ts"], 1e-12), 1.0)
+    # AA_ts read on its halves when both hold them (rnagen.metrics.gap): a model whose samples are spread
+    # wider than the data scores AA_truth ~1 and AA_syn ~0, an AA_ts at its ideal value
+    s_a = 1.0 - min(distance_from("aa_ts", m, ref) / max(1.0 - ref["aa_ts"], 1e-12), 1.0)
     return (s_d + s_c + s_a) / 3.0
-
-
-def aa_distance(m: dict[str, float], ref: dict[str, float]) -> float:
-    """How far the adversarial accuracy of ``m`` is from the reference's, read on its two halves when both
-    hold them (the mean of |AA_truth - ref| and |AA_syn - ref|; :mod:`rnagen.metrics.gap`): a model whose
-    samples are spread wider than the data scores AA_truth ~1 and AA_syn ~0, an AA_ts at its ideal value."""
-    if all(k in m and k in ref for k in ("aa_truth", "aa_syn")):
-        return 0.5 * (abs(m["aa_truth"] - ref["aa_truth"]) + abs(m["aa_syn"] - ref["aa_syn"]))
-    return abs(m["aa_ts"] - ref["aa_ts"])
 
 
 class FidelityValidator:

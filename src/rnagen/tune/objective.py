@@ -74,6 +74,7 @@ def score_synthetic(real: np.ndarray, y_real: np.ndarray, fake: np.ndarray, y_fa
         return Scores(density=0.0, aa_ts=1.0, aa_score=0.0, tstr=0.0)
     from ..metrics import METRICS, adversarial_accuracy, prdc
     from ..metrics import tstr as tstr_metric
+    from ..metrics.gap import distance_from
 
     k = max(1, min(int(k), len(real) - 1, len(fake) - 1))
     density = float(prdc(real, fake, k=k)["density"])
@@ -85,7 +86,7 @@ def score_synthetic(real: np.ndarray, y_real: np.ndarray, fake: np.ndarray, y_fa
     else:
         tstr = float(tstr_metric(fake, y_fake, real, y_real, classifier="mlp", seeds=(seed,))["accuracy"])
     target = float(METRICS["aa_ts"].direction)  # the registry's ideal AA_ts
-    miss = abs(aa_all["aa_truth"] - target) + abs(aa_all["aa_syn"] - target)
+    miss = 2.0 * distance_from("aa_ts", aa_all, dict.fromkeys(aa_all, target))  # on the halves
     return Scores(density=density, aa_ts=aa, aa_score=_clip01(1.0 - miss), tstr=_clip01(tstr))
 
 
