@@ -36,6 +36,10 @@ its reference TRTR (the same classifiers trained on the real training split). ``
 draws (pairs of a test-sized and a training-sized set) per model and split and averages them, the floor
 included: one draw moves AA_ts by ~0.02 for the same trained model.
 
+``--variant "MODEL:LABEL:option=value,..."`` scores the same trained model again with other sampler options
+as a row of its own (e.g. ``--variant "diffusion:diffusion ddim 50:sampler=ddim,steps=50"``): the samplers of
+one network compared on the same splits and draws, its training seconds repeated on each row.
+
 ``--resume-log LOG`` continues an interrupted run from its printed output (the model rows it printed are
 reused; the floor, ceiling and copies rows are recomputed). ``--out PREFIX`` writes PREFIX.json (every
 split's values, the summaries and the command) and PREFIX.md (the tables printed at the end), rewritten after
@@ -49,7 +53,6 @@ every finished split.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import shlex
 import sys
@@ -274,6 +277,7 @@ def _clean(obj):
 
 
 def main() -> None:
+    """Train and score every model on every split (module text)."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dataset", choices=DATASETS, default="gtex26", help="development data set (default gtex26)")
     ap.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR,
@@ -284,6 +288,9 @@ def main() -> None:
     ap.add_argument("--set", nargs="*", default=[], help="MODEL:key=value config overrides")
     ap.add_argument("--sample", nargs="*", default=[], help="MODEL:option=value sampler options (e.g. "
                     "diffusion:steps=50, diffusion:sampler=ddpm, vae:noise=true)")
+    ap.add_argument("--variant", nargs="*", default=[], metavar="MODEL:LABEL:OPTS",
+                    help="also score MODEL's trained model with sampler options OPTS (option=value,...) as row "
+                         "LABEL, e.g. 'diffusion:diffusion ddim 50:sampler=ddim,steps=50'")
     ap.add_argument("--label", default=None, help="row label for the (single) non-Gaussian model")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--draws", type=int, default=1, help="synthetic draws per model and split, scores averaged "
@@ -312,6 +319,16 @@ def main() -> None:
         k, v = kv.split("=", 1)
         sopts[m][k] = _value(v)
     models = ["gaussian"] + [m for m in args.models if m != "gaussian"]
+    variants: dict[str, list[tuple[str, dict]]] = defaultdict(list)
+    for v in args.variant:
+        try:
+            m, vlabel, opts = v.split(":", 2)
+            vopts = {k: _value(x) for k, x in (kv.split("=", 1) for kv in opts.split(",") if kv)}
+        except ValueError:
+            ap.error(f"--variant {v!r}: expected MODEL:LABEL:option=value,...")
+        if m not in models:
+            ap.error(f"--variant {v!r}: model {m!r} is not in --models")
+        variants[m].append((vlabel, {**sopts[m], **vopts}))
     rows: dict[str, list[dict]] = defaultdict(list)
     logged = read_log(args.resume_log) if args.resume_log else {}
     t_start = time.perf_counter()
@@ -328,6 +345,9 @@ def main() -> None:
             if (seed, label) in logged and name != "gaussian":
                 rows[label].append({**logged[seed, label], "seed": seed})
                 print(f"seed {seed} {label:14s} taken from {args.resume_log}", flush=True)
+                # a variant needs the trained model: only its logged rows are taken
+                rows.update({vl: rows[vl] + [{**logged[seed, vl], "seed": seed}]
+                             for vl, _ in variants[name] if (seed, vl) in logged})
                 continue
             if args.only_logged and name != "gaussian":
                 print(f"seed {seed} {label:14s} not in {args.resume_log}: left out (--only-logged)", flush=True)
@@ -343,6 +363,15 @@ def main() -> None:
             print(f"seed {seed} {label:14s} " + " ".join(f"{SHORT.get(k, k)}={v:.3f}"
                                                          for k, v in rows[label][-1].items() if k != "seed"),
                   flush=True)
+            for vlabel, vopts in variants[name]:
+                if (seed, vlabel) in logged:
+                    rows[vlabel].append({**logged[seed, vlabel], "seed": seed})
+                    continue
+                res, sample_s = score_draws(model, tr, te, seed, args.draws, label_key=LABEL, **vopts)
+                rows[vlabel].append({**res["value"], "fit_s": fit_s, "sample_s": sample_s, "seed": seed})
+                print(f"seed {seed} {vlabel:14s} " + " ".join(f"{SHORT.get(k, k)}={v:.3f}"
+                                                              for k, v in rows[vlabel][-1].items() if k != "seed"),
+                      flush=True)
         # every finished split is written at once: an interrupted run keeps the splits it completed
         finish(rows, args, a, overrides, sopts, time.perf_counter() - t_start, final=seed == args.seeds[-1])
 
