@@ -140,7 +140,7 @@ def test_training_the_residual_moves_away_from_the_anchor_and_round_trips(gaussi
 
 
 def test_anchor_option_errors_are_one_line():
-    with pytest.raises(ConfigError, match=r"objective.anchor.*one of \['none', 'diag', 'full'\]"):
+    with pytest.raises(ConfigError, match=r"objective.anchor.*one of \['none', 'diag', 'full', 'auto'\]"):
         DiffusionModel.from_config(overrides=["objective.anchor=class"])
     with pytest.raises(ConfigError, match="anchor_epsilon_share"):
         DiffusionModel.from_config(overrides=["objective.anchor_epsilon_share=1.5"])
@@ -278,6 +278,28 @@ def test_full_anchor_is_refused_for_many_genes(monkeypatch, gaussian_data):
     m = DiffusionModel.from_config(overrides=TINY + ["train.steps=2", "objective.anchor=full"])
     with pytest.raises(ConfigError, match="use objective.anchor=diag"):
         m.fit(gaussian_data, label_key="c", seed=0, device="cpu", progress=False)
+
+
+def test_auto_anchor_is_full_up_to_the_gene_limit_and_diagonal_above(monkeypatch, gaussian_data, tmp_path):
+    """objective.anchor=auto: the full anchor (one eigenbasis per class) where it fits, diag above 4,000 genes
+    instead of the full anchor's refusal; both train, sample, and load back as the anchor they were built."""
+    import rnagen.models.diffusion.model as dm
+    from rnagen.models import load
+
+    over = TINY + ["train.steps=2", "objective.anchor=auto"]
+    m = DiffusionModel.from_config(overrides=over)
+    m.fit(gaussian_data, label_key="c", seed=0, device="cpu", progress=False)
+    assert m.net.kind == "full" and m.net.anchor_basis.shape[-1] == 6
+    monkeypatch.setattr(dm, "FULL_COVARIANCE_MAX_GENES", 5)  # the data have 6 genes
+    m = DiffusionModel.from_config(overrides=over)
+    m.fit(gaussian_data, label_key="c", seed=0, device="cpu", progress=False)
+    assert m.net.kind == "diag" and not hasattr(m.net, "anchor_basis")
+    a = np.asarray(m.sample(n_per_label=3, seed=1, progress=False).X)
+    m.save(tmp_path / "r")
+    back = load(tmp_path / "r")
+    assert back.net.kind == "diag"
+    np.testing.assert_array_equal(a, np.asarray(back.sample(n_per_label=3, seed=1, progress=False).X))
+    assert np.isfinite(a).all()
 
 
 def test_anchor_keeps_float32_precision_for_low_precision_inputs():

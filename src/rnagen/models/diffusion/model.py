@@ -96,13 +96,14 @@ class ObjectiveConfig:
     """K: draws of (t, ε) per profile whose losses are averaged inside that profile's loss (Dockhorn et al.
     2022, "Differentially private diffusion models", TMLR). Under DP-SGD each profile still yields one
     clipped gradient, so K lowers the gradient's variance at no privacy cost; 1 = one draw per profile."""
-    anchor: Literal["none", "diag", "full"] = "none"
+    anchor: Literal["none", "diag", "full", "auto"] = "none"
     """The network learns the residual from the exact denoiser of a per-class Gaussian fitted to the training
     profiles (:class:`~rnagen.models.diffusion.network.AnchoredDenoiser`), so an untrained or noisily trained
     network samples that Gaussian: ``diag`` (per-gene variances) or ``full`` (the Ledoit-Wolf covariance of
     the per-class Gaussian floor; with privacy, the private Gaussian's class variances and low-rank
-    within-class correlation, and above 4,000 genes, where it releases none, ``diag``); ``none``: the network
-    predicts ε or v alone."""
+    within-class correlation, and above 4,000 genes, where it releases none, ``diag``); ``auto``: ``full`` up
+    to 4,000 genes and ``diag`` above, where a genes x genes eigenbasis per class would not fit (the per-class
+    Gaussian's ``covariance=auto`` rule); ``none``: the network predicts ε or v alone."""
     anchor_epsilon_share: float = 0.8
     """With an anchor and ``privacy.epsilon``: the share of ε the anchor's statistics would spend on their
     own; they are released with the Gaussian mechanism (as the private Gaussian's) and the DP-SGD noise is
@@ -378,11 +379,15 @@ class DiffusionModel(Generator):
             self.schedule.to(self.device)  # the training objective gathers ᾱ_t on the batch's device
 
     def _anchor_kind(self) -> str:
-        """``objective.anchor``, except that a private ``full`` anchor above 4,000 genes is ``diag``: the private
-        Gaussian releases no correlation there (:func:`rnagen.models.gaussian.auto_covariance_share`), so the
-        per-class eigenbasis would be the identity."""
+        """The anchor built: ``objective.anchor``, except that ``auto`` and a private ``full`` anchor are
+        ``diag`` above 4,000 genes (``auto``: no genes x genes eigenbasis per class; private: the private
+        Gaussian releases no correlation there, :func:`rnagen.models.gaussian.auto_covariance_share`, so the
+        per-class eigenbasis would be the identity), and ``auto`` is ``full`` below."""
         kind = self.config.objective.anchor
-        if kind == "full" and self.config.privacy.enabled and self.n_genes > FULL_COVARIANCE_MAX_GENES:
+        many = self.n_genes > FULL_COVARIANCE_MAX_GENES
+        if kind == "auto":
+            return "diag" if many else "full"
+        if kind == "full" and self.config.privacy.enabled and many:
             return "diag"
         return kind
 
@@ -392,7 +397,7 @@ class DiffusionModel(Generator):
         anchored = self.config.objective.anchor != "none"
         if self._anchor_kind() == "full" and self.n_genes > FULL_COVARIANCE_MAX_GENES:
             raise ConfigError(f"objective.anchor=full keeps a genes x genes eigenbasis per class, too large for "
-                              f"{self.n_genes} genes (at most {FULL_COVARIANCE_MAX_GENES}); use objective.anchor=diag")
+                              f"{self.n_genes} genes (at most {FULL_COVARIANCE_MAX_GENES}); use objective.anchor=diag or auto")
 
         def setup(Xt: np.ndarray, yt: np.ndarray):
             # the initial weights come from the seed too, without touching torch's global generator
