@@ -397,7 +397,8 @@ class DiffusionModel(Generator):
         anchored = self.config.objective.anchor != "none"
         if self._anchor_kind() == "full" and self.n_genes > FULL_COVARIANCE_MAX_GENES:
             raise ConfigError(f"objective.anchor=full keeps a genes x genes eigenbasis per class, too large for "
-                              f"{self.n_genes} genes (at most {FULL_COVARIANCE_MAX_GENES}); use objective.anchor=diag or auto")
+                              f"{self.n_genes} genes (at most {FULL_COVARIANCE_MAX_GENES}); use objective.anchor=diag "
+                              "or auto")
 
         def setup(Xt: np.ndarray, yt: np.ndarray):
             # the initial weights come from the seed too, without touching torch's global generator
