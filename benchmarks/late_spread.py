@@ -27,7 +27,7 @@ def main() -> None:
     """Score the chosen checks' weights at each lambda (module text)."""
     from dispersion import epsilon_scaling
     from sampler_steps import load_dataset
-    from selection_rules import score
+    from selection_rules import floor_and_ceiling, score_draws
 
     from rnagen import pp
     from rnagen.metrics.gap import gap_closed_from
@@ -45,11 +45,7 @@ def main() -> None:
     adata, key = load_dataset(a.dataset)
     train, test = pp.split(adata, label_key=key, test_size=0.2, seed=a.seed)
     gauss = get_model("gaussian").from_config().fit(train, label_key=key, seed=a.seed, progress=False)
-    fl, ce = [], []
-    for d in range(a.draws):
-        f, c = score(test, gauss.sample(like=test, seed=a.seed + 100 + 1000 * d), train, key, a.seed)
-        fl.append(f)
-        ce.append(c)
+    fl, ce = floor_and_ceiling(gauss, train, test, key, a.seed, a.draws)
     model = load(a.run, device="cpu")
     checks = dict(torch.load(a.run / "checks.pt", weights_only=False))
     objective = model._objective()
@@ -65,8 +61,7 @@ def main() -> None:
         model.net.eval()
         for L in a.lambdas:
             lam[0] = L
-            vals = [score(test, model.sample(like=test, seed=a.seed + 100 + 1000 * d, progress=False), train, key,
-                          a.seed)[0] for d in range(a.draws)]
+            vals = score_draws(model, train, test, key, a.seed, a.draws)
             g = {m: np.nanmean([gap_closed_from(m, v, f, c) for v, f, c in zip(vals, fl, ce)]) for m in names}
             mean = {m: float(np.mean([v[m] for v in vals])) for m in vals[0]}
             print(f"| {step} | {L} | {mean['density']:.3f} | {mean['coverage']:.3f} | {mean['recall']:.3f} | "

@@ -337,17 +337,15 @@ def main() -> None:
         res = score(te, copies(tr, te, seed, label_key=LABEL), tr, seed,
                     syn_tstr=copies(tr, tr, seed + 1, label_key=LABEL), label_key=LABEL)
         rows["copies"].append({**res["value"], "fit_s": 0.0, "sample_s": 0.0, "seed": seed})
-        print(f"seed {seed} {'copies':14s} " + " ".join(f"{SHORT.get(k, k)}={v:.3f}"
-                                                        for k, v in rows["copies"][-1].items() if k != "seed"),
-              flush=True)
+        print_row(seed, "copies", rows["copies"][-1])
         for name in models:
             label = name if (name == "gaussian" or args.label is None) else args.label
             if (seed, label) in logged and name != "gaussian":
                 rows[label].append({**logged[seed, label], "seed": seed})
                 print(f"seed {seed} {label:14s} taken from {args.resume_log}", flush=True)
-                # a variant needs the trained model: only its logged rows are taken
-                rows.update({vl: rows[vl] + [{**logged[seed, vl], "seed": seed}]
-                             for vl, _ in variants[name] if (seed, vl) in logged})
+                for vl, _ in variants[name]:  # a variant needs the trained model: only its logged rows are taken
+                    if (seed, vl) in logged:
+                        rows[vl].append({**logged[seed, vl], "seed": seed})
                 continue
             if args.only_logged and name != "gaussian":
                 print(f"seed {seed} {label:14s} not in {args.resume_log}: left out (--only-logged)", flush=True)
@@ -360,20 +358,22 @@ def main() -> None:
             if name == "gaussian":
                 rows["real (ceiling)"].append({**res["reference"], "fit_s": 0.0, "sample_s": 0.0, "seed": seed})
             rows[label].append({**res["value"], "fit_s": fit_s, "sample_s": sample_s, "seed": seed})
-            print(f"seed {seed} {label:14s} " + " ".join(f"{SHORT.get(k, k)}={v:.3f}"
-                                                         for k, v in rows[label][-1].items() if k != "seed"),
-                  flush=True)
+            print_row(seed, label, rows[label][-1])
             for vlabel, vopts in variants[name]:
                 if (seed, vlabel) in logged:
                     rows[vlabel].append({**logged[seed, vlabel], "seed": seed})
                     continue
                 res, sample_s = score_draws(model, tr, te, seed, args.draws, label_key=LABEL, **vopts)
                 rows[vlabel].append({**res["value"], "fit_s": fit_s, "sample_s": sample_s, "seed": seed})
-                print(f"seed {seed} {vlabel:14s} " + " ".join(f"{SHORT.get(k, k)}={v:.3f}"
-                                                              for k, v in rows[vlabel][-1].items() if k != "seed"),
-                      flush=True)
+                print_row(seed, vlabel, rows[vlabel][-1])
         # every finished split is written at once: an interrupted run keeps the splits it completed
         finish(rows, args, a, overrides, sopts, time.perf_counter() - t_start, final=seed == args.seeds[-1])
+
+
+def print_row(seed: int, label: str, row: dict) -> None:
+    """The line of a finished (split, row): what :func:`read_log` reads back."""
+    print(f"seed {seed} {label:14s} " + " ".join(f"{SHORT.get(k, k)}={v:.3f}" for k, v in row.items() if k != "seed"),
+          flush=True)
 
 
 def read_log(path: str) -> dict[tuple[int, str], dict[str, float]]:

@@ -49,6 +49,23 @@ def score(test, syn, train, label_key: str, seed: int) -> tuple[dict[str, float]
     return score_on(test, syn, train, label_key, seed, METRICS)
 
 
+def floor_and_ceiling(gauss, train, test, label_key: str, seed: int, draws: int) -> tuple[list, list]:
+    """The per-class Gaussian's values (the floor) and the real-vs-real references (the ceiling) on ``draws``
+    draws with the screens' sampling seeds ``seed + 100 + 1000 d``."""
+    floors, ceilings = [], []
+    for d in range(draws):
+        f, c = score(test, gauss.sample(like=test, seed=seed + 100 + 1000 * d), train, label_key, seed)
+        floors.append(f)
+        ceilings.append(c)
+    return floors, ceilings
+
+
+def score_draws(model, train, test, label_key: str, seed: int, draws: int) -> list[dict[str, float]]:
+    """The values of ``draws`` synthetic draws of ``model`` as it stands (the floor's sampling seeds)."""
+    return [score(test, model.sample(like=test, seed=seed + 100 + 1000 * d, progress=False), train, label_key,
+                  seed)[0] for d in range(draws)]
+
+
 def run(name: str, seed: int, draws: int, overrides: list[str], keep_weights: str | None = None) -> dict:
     """Train on split ``seed`` of ``name`` to the whole budget, then score every check on the held-out split."""
     from sampler_steps import load_dataset
@@ -60,11 +77,7 @@ def run(name: str, seed: int, draws: int, overrides: list[str], keep_weights: st
     adata, label_key = load_dataset(name)
     train, test = pp.split(adata, label_key=label_key, test_size=0.2, seed=seed)
     gauss = get_model("gaussian").from_config().fit(train, label_key=label_key, seed=seed, progress=False)
-    floors, ceilings = [], []
-    for d in range(draws):
-        f, c = score(test, gauss.sample(like=test, seed=seed + 100 + 1000 * d), train, label_key, seed)
-        floors.append(f)
-        ceilings.append(c)
+    floors, ceilings = floor_and_ceiling(gauss, train, test, label_key, seed, draws)
     print(f"[{name} {seed}] floor {floors[0]}\n[{name} {seed}] ceiling {ceilings[0]}", flush=True)
 
     kept: list[tuple[int, dict]] = []
@@ -104,10 +117,7 @@ def run(name: str, seed: int, draws: int, overrides: list[str], keep_weights: st
     for (step, weights), vrow in zip(kept, curve):
         objective.load_state_dict(weights)
         model.net.eval()
-        vals = []
-        for d in range(draws):
-            syn = model.sample(like=test, seed=seed + 100 + 1000 * d, progress=False)
-            vals.append(score(test, syn, train, label_key, seed)[0])
+        vals = score_draws(model, train, test, label_key, seed, draws)
         val_multi = {k: v for k, v in multi_validator().items() if k != "score"}
         rows.append({"step": step, "val": vrow, "val_multi": val_multi, "test": vals})
         print(f"[{name} {seed}] step {step:5d} val {vrow['score']:.3f} | test " + " ".join(
@@ -184,13 +194,13 @@ def rules(res: dict) -> dict[str, int]:
         out["halves score, multi, smooth 3"] = replay(res, multi, patience=6, window=3)
         out["halves score, multi, patience 6 from 25%"] = replay(res, multi, patience=6,
                                                                  patience_from=TrainConfig.patience_from)
+    h = [held_out(res, i) for i in range(n)]
     for m in ("density", "coverage", "aa_ts"):
-        g = np.array([held_out(res, i)[m] for i in range(n)])
+        g = np.array([x[m] for x in h])
         if np.isfinite(g).any():  # NaN where the floor reaches the ceiling
             out[f"oracle {m}"] = int(np.nanargmax(g))
     with np.errstate(all="ignore"):
-        g3 = np.array([np.nanmean([held_out(res, i)[m] for m in ("density", "coverage", "aa_ts")])
-                       for i in range(n)])
+        g3 = np.array([np.nanmean([x[m] for m in ("density", "coverage", "aa_ts")]) for x in h])
     out["oracle mean of 3"] = int(np.nanargmax(g3))
     return out
 
