@@ -1,5 +1,6 @@
 """run_benchmark end to end on a labelled CSV that is not bundled, resume, budgets and the CLI."""
 import json
+import math
 
 import anndata as ad
 import numpy as np
@@ -319,3 +320,41 @@ def test_rows_whose_name_has_a_plus_find_their_floor():
     assert gap["aa_ts"] == [pytest.approx(0.5)]  # half of the way from 0.60 to 0.50
     gap = _gap_per_seed("dpm+++linear", [{"metrics": {"aa_ts": metric(0.55, 0.50)}}], got)
     assert gap["aa_ts"] == [pytest.approx(0.75)]  # against the reconstructed floor, 0.70
+
+
+def test_board_rows_say_on_how_many_seeds_the_floor_is_measurably_off_the_ceiling(capsys):
+    """``<indicator>_gap_resolved``: the share of a row's seeds whose floor CI excludes the ceiling; the printed
+    leaderboard brackets a share resolved on half the seeds or fewer and says why."""
+    from rnagen.bench.runner import _board_row
+    from rnagen.cli.bench import print_leaderboard
+
+    def metric(v, ref, lo=None, hi=None):
+        return {"value": v, "reference": ref, "ci_low": lo, "ci_high": hi}
+
+    # seed 0: the floor's density 0.5 [0.45, 0.55] against a ceiling of 1.0 (resolved); seed 1: 0.97 [0.9, 1.04]
+    # (within noise); detection AUC without CIs: cannot be told
+    got = {"gaussian": [{"seed_index": 0, "metrics": {"density": metric(0.5, 1.0, 0.45, 0.55),
+                                                      "detection_auc": metric(0.6, 0.5)}},
+                        {"seed_index": 1, "metrics": {"density": metric(0.97, 1.0, 0.90, 1.04),
+                                                      "detection_auc": metric(0.6, 0.5)}}]}
+    recs = [{"seed_index": 0, "metrics": {"density": metric(0.75, 1.0), "detection_auc": metric(0.55, 0.5)}},
+            {"seed_index": 1, "metrics": {"density": metric(1.06, 1.0), "detection_auc": metric(0.55, 0.5)}}]
+    rec = _board_row("vae", recs, got, ["density", "detection_auc"], seeds=2)
+    assert rec["density_gap_closed"] == pytest.approx((0.5 + (1 - 0.06 / 0.03)) / 2)
+    assert rec["density_gap_resolved"] == 0.5
+    assert math.isnan(rec["detection_auc_gap_resolved"])
+    floor_rec = _board_row("gaussian", got["gaussian"], got, ["density"], seeds=2)
+    assert floor_rec["density_gap_resolved"] == 0.5
+    board = pd.DataFrame([floor_rec, rec])
+    print_leaderboard(board)
+    out = capsys.readouterr().out
+    assert f"({100 * rec['density_gap_closed']:.0f}%)" in out and "sampling noise" in out
+    assert f"{100 * rec['detection_auc_gap_closed']:.0f}%" in out
+    assert f"({100 * rec['detection_auc_gap_closed']:.0f}%)" not in out
+    # resolved on both seeds: printed as measured
+    got["gaussian"][1]["metrics"]["density"] = metric(0.6, 1.0, 0.55, 0.65)
+    rec = _board_row("vae", recs, got, ["density"], seeds=2)
+    assert rec["density_gap_resolved"] == 1.0
+    print_leaderboard(pd.DataFrame([rec]))
+    out = capsys.readouterr().out
+    assert "%)" not in out.split("share of the gap closed")[1] and "sampling noise" not in out

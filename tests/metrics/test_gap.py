@@ -9,7 +9,7 @@ import pytest
 
 from rnagen.errors import DataError
 from rnagen.metrics import METRICS, evaluate, format_table
-from rnagen.metrics.gap import applies, gap_closed, gap_closed_array, gap_closed_from
+from rnagen.metrics.gap import applies, gap_closed, gap_closed_array, gap_closed_from, gap_resolved
 
 
 @pytest.mark.parametrize("name", ["density", "aa_ts", "precision", "coverage", "frechet_pca", "correlation_score"])
@@ -76,6 +76,56 @@ def test_aa_ts_is_judged_on_its_halves():
     assert gap_closed_from("aa_truth", spread, floor, ceil) == pytest.approx(1 - 0.5 / 0.16)
 
 
+def test_a_gap_within_the_floor_s_ci_is_not_resolved():
+    """The floor is measurably away from the ceiling only where the ceiling lies outside the floor's 95% CI on
+    the side the floor falls short; a composite indicator is resolved when any of its parts is."""
+    f = lambda v, lo, hi: {"value": v, "ci_low": lo, "ci_high": hi}  # noqa: E731
+    # a target indicator: either side counts
+    assert gap_resolved("density", {"density": f(0.5, 0.45, 0.55)}, {"density": 1.0}) == 1.0
+    assert gap_resolved("density", {"density": f(1.5, 1.4, 1.6)}, {"density": 1.0}) == 1.0
+    assert gap_resolved("density", {"density": f(0.95, 0.85, 1.05)}, {"density": 1.0}) == 0.0
+    # one-sided: only a floor short of the ceiling beyond its CI
+    assert gap_resolved("coverage", {"coverage": f(0.90, 0.87, 0.93)}, {"coverage": 0.99}) == 1.0
+    assert gap_resolved("coverage", {"coverage": f(0.98, 0.96, 1.0)}, {"coverage": 0.99}) == 0.0
+    assert gap_resolved("frechet_pca", {"frechet_pca": f(3.0, 2.5, 3.5)}, {"frechet_pca": 1.0}) == 1.0
+    assert gap_resolved("frechet_pca", {"frechet_pca": f(1.2, 0.9, 1.5)}, {"frechet_pca": 1.0}) == 0.0
+    # AA_ts on its halves: a floor whose mean sits at the ceiling's while a half misses is resolved
+    halves = {"aa_ts": f(0.51, 0.47, 0.55), "aa_truth": f(0.87, 0.84, 0.90), "aa_syn": f(0.15, 0.12, 0.18)}
+    ceil = {"aa_ts": 0.51, "aa_truth": 0.47, "aa_syn": 0.55}
+    assert gap_resolved("aa_ts", halves, ceil) == 1.0
+    near = {"aa_ts": f(0.52, 0.48, 0.56), "aa_truth": f(0.50, 0.44, 0.56), "aa_syn": f(0.54, 0.48, 0.60)}
+    assert gap_resolved("aa_ts", near, ceil) == 0.0
+    # halves without CIs: the indicator itself is judged
+    assert gap_resolved("aa_ts", {"aa_ts": f(0.60, 0.58, 0.62), "aa_truth": {"value": 0.8}, "aa_syn": {}},
+                        ceil) == 1.0
+    # cannot be told: no CI, no value, or an indicator without a share
+    assert math.isnan(gap_resolved("density", {"density": {"value": 0.5}}, {"density": 1.0}))
+    assert math.isnan(gap_resolved("density", {}, {"density": 1.0}))
+    assert math.isnan(gap_resolved("density", {"density": f(0.5, 0.4, 0.6)}, {}))
+    assert math.isnan(gap_resolved("dcr_share", {"dcr_share": f(0.5, 0.4, 0.6)}, {"dcr_share": 0.9}))
+
+
+def test_evaluate_marks_a_floor_within_noise_of_the_ceiling():
+    """A floor that is itself a draw of the data distribution leaves no measurable gap on density: the table
+    says so (``gap_resolved`` 0, the share printed in brackets); the wide floor's gap is measured."""
+    draw, _ = _sets(2)
+    (R, yr), (T, yt), (F, yf) = draw(200), draw(200), draw(200)
+    W, yw = draw(200, scale=1.5)
+    kw = dict(train=T, real_labels=yr, train_labels=yt, synthetic_labels=yt, n_boot=200, k=5,
+              metrics=["density", "aa_ts", "aa_truth", "aa_syn"])
+    same = evaluate(R, T + 0.3, floor=F, floor_labels=yf, **kw).set_index("name")
+    wide = evaluate(R, T + 0.3, floor=W, floor_labels=yw, **kw).set_index("name")
+    for m in ("density", "aa_ts"):
+        assert same.loc[m, "gap_resolved"] == 0.0 and wide.loc[m, "gap_resolved"] == 1.0, m
+        # the share itself is still there: the mark says how to read it
+        assert np.isfinite(same.loc[m, "gap_closed"]) and np.isfinite(wide.loc[m, "gap_closed"])
+    text = format_table(same.reset_index())
+    assert f"({100 * same.loc['density', 'gap_closed']:.0f}%)" in text and "sampling noise" in text
+    wide_text = format_table(wide.reset_index())
+    assert "(" + f"{100 * wide.loc['density', 'gap_closed']:.0f}%)" not in wide_text
+    assert "sampling noise" not in wide_text
+
+
 def test_evaluate_reads_a_wide_set_s_aa_ts_on_its_halves():
     """A set spread three times wider than the data scores AA_ts near 0.5 (real profiles' nearest neighbours
     are real, and so are the synthetic ones'): its share of the gap is far below the floor's, while its
@@ -114,7 +164,7 @@ def test_evaluate_copies_close_more_of_the_gap_than_a_shifted_set():
     cp = evaluate(R, T.copy(), synthetic_labels=yt, **kw).set_index("name")
     sh = evaluate(R, shifted, synthetic_labels=yt, **kw).set_index("name")
     for df in (cp, sh):
-        assert list(df.columns[-2:]) == ["floor", "gap_closed"]
+        assert list(df.columns[-3:]) == ["floor", "gap_closed", "gap_resolved"]
         # the floor's values: the same for both sets (same real, train and seed)
         assert df.loc["dcr_share", ["floor", "gap_closed"]].isna().all()   # privacy: no share
     pd.testing.assert_series_equal(cp["floor"], sh["floor"])

@@ -46,10 +46,42 @@ def test_report_is_one_self_contained_file(tiny_bench):
     gap = text[text.index('id="gap-table"'):text.index("</table>", text.index('id="gap-table"'))]
     assert 'class="floor" data-model="gaussian"' in gap and 'data-model="ddim"' in gap
     assert 'data-model="real"' not in gap
-    assert gap.count('style="background: hsl(0, 70%, 80%)">0%</td>') >= 2     # the floor: 0%, red
+    # the floor: 0%, red; or in brackets, grey, where its gap to the ceiling is within its CI (tiny data)
+    floor_cells = gap.count('style="background: hsl(0, 70%, 80%)">0%</td>') + gap.count(">(0%)</td>")
+    assert floor_cells >= 2
     board = {r["model"]: r for r in json.loads((out / "leaderboard.json").read_text())["rows"]}
     aa = board["ddim"]["aa_ts_gap_closed"]
-    assert f">{100 * aa:.0f}%</td>" in gap
+    measured = board["ddim"].get("aa_ts_gap_resolved") is None or board["ddim"]["aa_ts_gap_resolved"] > 0.5
+    assert (f">{100 * aa:.0f}%</td>" if measured else f">({100 * aa:.0f}%)</td>") in gap
+    if ">(" in gap:
+        assert 'id="gap-unresolved"' in text
+
+
+def test_a_share_within_noise_of_the_floor_is_greyed_and_explained(tmp_path):
+    """A share whose floor was within its CI of the ceiling on most seeds is shown in brackets, grey, with the
+    reason; a measured one (or one from a leaderboard without the column) keeps its colour."""
+    lb = {"columns": ["model", "density", "density_gap_closed", "density_gap_resolved", "aa_ts", "aa_ts_gap_closed"],
+          "rows": [{"model": "real", "density": 1.0, "density_gap_closed": 1.0, "aa_ts": 0.5, "aa_ts_gap_closed": 1.0},
+                   {"model": "gaussian", "density": 0.97, "density_gap_closed": 0.0, "density_gap_resolved": 0.0,
+                    "aa_ts": 0.6, "aa_ts_gap_closed": 0.0},
+                   {"model": "ddim", "density": 1.2, "density_gap_closed": -5.5, "density_gap_resolved": 1 / 3,
+                    "aa_ts": 0.55, "aa_ts_gap_closed": 0.5},
+                   {"model": "vae", "density": 0.8, "density_gap_closed": 0.4, "density_gap_resolved": 1.0,
+                    "aa_ts": 0.57, "aa_ts_gap_closed": 0.3}],
+          "directions": {"density": 1.0, "aa_ts": 0.5}, "settings": {}}
+    (tmp_path / "leaderboard.json").write_text(json.dumps(lb))
+    text = write_report(tmp_path).read_text(encoding="utf-8")
+    gap = text[text.index('id="gap-table"'):text.index("</table>", text.index('id="gap-table"'))]
+    assert 'class="gap unresolved" style="background: #eeeeee"' in gap and ">(-550%)</td>" in gap
+    assert ">(0%)</td>" in gap                      # the floor's own row, same verdict
+    assert f'style="background: {gap_colour(0.4)}">40%</td>' in gap
+    assert f'style="background: {gap_colour(0.5)}">50%</td>' in gap     # no column: read as measured
+    assert 'id="gap-unresolved"' in text and "sampling noise" in text
+    for r in lb["rows"]:
+        r.pop("density_gap_resolved", None)
+    (tmp_path / "leaderboard.json").write_text(json.dumps(lb))
+    text = write_report(tmp_path).read_text(encoding="utf-8")
+    assert "unresolved" not in text and ">-550%</td>" in text
 
 
 def test_gap_colours_run_from_red_to_green():

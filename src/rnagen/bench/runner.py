@@ -15,7 +15,9 @@ Two reference rows are always run: ``real`` (the real training profiles as the s
 and ``gaussian`` (the per-class Gaussian: the floor). Each row's share of the gap closed on an indicator
 (:mod:`rnagen.metrics.gap`) is computed per seed, against the Gaussian of the same seed and the ceiling of its
 own evaluation (the real-vs-real reference against the same held-out profiles), then averaged over seeds:
-columns ``<indicator>_gap_closed``. TSTR is judged against its reference, TRTR (``trtr_accuracy``).
+columns ``<indicator>_gap_closed``; ``<indicator>_gap_resolved`` is the share of those seeds whose Gaussian CI
+excludes the ceiling (:func:`rnagen.metrics.gap.gap_resolved`; at 0.5 or below the share is read as noise).
+TSTR is judged against its reference, TRTR (``trtr_accuracy``).
 
 Resume: a row whose result file exists with the same fingerprint (split, budget overrides, sampler options,
 seed, metrics) is not recomputed; a trained run folder with the same fingerprint is loaded instead of
@@ -90,7 +92,7 @@ FLOOR_ROW, CEILING_ROW = "gaussian", "real"
 #: :func:`upgrade_leaderboard`)
 _LEGACY_COLUMNS: dict[str, tuple[str, ...]] = {"tstr_accuracy": ("tstr_mlp_accuracy",),
                                                "frechet_distance": ("frechet_classifier", "frechet_pca")}
-_SUFFIXES = ("", "_ci_low", "_ci_high", "_sd", "_gap_closed", "_gap_closed_sd")
+_SUFFIXES = ("", "_ci_low", "_ci_high", "_sd", "_gap_closed", "_gap_closed_sd", "_gap_resolved")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -905,6 +907,10 @@ def _board_row(row: str, recs: Sequence[dict], got: Mapping[str, list[dict]], na
         rec[f"{name}_gap_closed"] = float(np.mean(g)) if g else np.nan
         if seeds > 1:
             rec[f"{name}_gap_closed_sd"] = float(np.std(g, ddof=1)) if len(g) > 1 else np.nan
+    for name, res in _gap_resolved_per_seed(row, recs, got).items():
+        known = [x for x in res if math.isfinite(x)]
+        # share of the seeds whose floor is measurably away from the ceiling (rnagen.metrics.gap.gap_resolved)
+        rec[f"{name}_gap_resolved"] = float(np.mean(known)) if known else np.nan
     for c in COST_COLUMNS:
         rec[c] = float(np.mean([r.get(c, 0.0) for r in recs]))
     return rec
@@ -944,41 +950,64 @@ def _leaderboard(out: Path, rows: Sequence[str], *, seeds: int, methods: Sequenc
 
 _GAP_NOTE = ("share of the gap closed = 1 - d(row) / d(gaussian), d the distance from the real-vs-real value on the "
              "indicator's side, per seed then averaged: 1 = as real data, 0 = as the per-class Gaussian, negative = "
-             "worse; empty (NaN) where the Gaussian already reaches the real-vs-real value on every seed. TSTR is "
-             "judged against TRTR (trtr_accuracy) instead.")
+             "worse; empty (NaN) where the Gaussian already reaches the real-vs-real value on every seed. "
+             "<indicator>_gap_resolved: the share of those seeds where the real-vs-real value lies outside the "
+             "Gaussian's 95% CI (at 0.5 or below, the gap is within the sampling noise and the share is not a "
+             "measurement). TSTR is judged against TRTR (trtr_accuracy) instead.")
+
+
+def _seed_floors(row: str, recs: Sequence[dict], got: Mapping[str, list[dict]]
+                 ) -> list[tuple[dict[str, Any], dict[str, Any], dict[str, Any]]]:
+    """Per seed of ``row``: its values and references, indicator by name, and its floor's metrics (the
+    Gaussian row of the same seed; its reconstructed row for ``<model>+<method>`` rows). The ``real`` row, one
+    evaluation on the first seed's split, is judged against the first seed's floor. Empty for rows without a
+    floor."""
+    if row.startswith(CEILING_ROW + "-"):  # the full-profile reference: no full-profile floor without a model
+        return []
+    floor_row = FLOOR_ROW + (f"+{method}" if (method := reconstruction_method(row)) else "")
+    floors = {r.get("seed_index", i): r["metrics"] for i, r in enumerate(got.get(floor_row, []))}
+    if not floors:
+        return []
+
+    def column(metrics: Mapping[str, dict], key: str) -> dict[str, Any]:
+        return {k: v.get(key) for k, v in metrics.items()}
+
+    return [(column(r["metrics"], "value"), column(r["metrics"], "reference"),
+             floors.get(0 if row == CEILING_ROW else r.get("seed_index", i)) or {}) for i, r in enumerate(recs)]
 
 
 def _gap_per_seed(row: str, recs: Sequence[dict], got: Mapping[str, list[dict]]) -> dict[str, list[float]]:
     """Per indicator, the share of the gap ``row`` closes on each of its seeds (NaN where undefined).
 
-    The floor is the Gaussian row of the same seed (its reconstructed row for ``<model>+<method>`` rows); the
-    ceiling is the reference of the row's own evaluation. The ``real`` row is its own ceiling (1 where the
-    floor leaves a gap). Rows without a floor get none.
+    The floor is the Gaussian row of the same seed (:func:`_seed_floors`); the ceiling is the reference of the
+    row's own evaluation. The ``real`` row is its own ceiling (1 where the floor leaves a gap). Rows without a
+    floor get none.
     """
     from ..metrics.gap import applies, gap_closed_from
 
-    if row.startswith(CEILING_ROW + "-"):  # the full-profile reference: no full-profile floor without a model
-        return {}
-    floor_row = FLOOR_ROW + (f"+{method}" if (method := reconstruction_method(row)) else "")
-    floors = {r.get("seed_index", i): r["metrics"] for i, r in enumerate(got.get(floor_row, []))}
-    if not floors:
-        return {}
-    def column(metrics: Mapping[str, dict], key: str) -> dict[str, Any]:
-        return {k: v.get(key) for k, v in metrics.items()}
-
-    # per seed: the row's values and references and its floor's values, indicator by name
-    # (the real row, one evaluation on the first seed's split, is judged against the first seed's floor)
-    seeds = [(column(r["metrics"], "value"), column(r["metrics"], "reference"),
-              column(floors.get(0 if row == CEILING_ROW else r.get("seed_index", i)) or {}, "value"))
-             for i, r in enumerate(recs)]
+    seeds = [(v, c, {k: m.get("value") for k, m in f.items()}) for v, c, f in _seed_floors(row, recs, got)]
     out: dict[str, list[float]] = {}
-    names = set().union(*(r["metrics"] for r in recs)) if recs else set()
-    for name in sorted(names | set(GAP_INDICATORS)):
+    names = set().union(*(r["metrics"] for r in recs)) if recs and seeds else set()
+    for name in sorted(names | (set(GAP_INDICATORS) if seeds else set())):
         if not applies(name):
             continue
         vals = [gap_closed_from(name, v, f, c) for v, c, f in seeds if name in v and name in f]
         if vals:
             out[name] = vals
+    return out
+
+
+def _gap_resolved_per_seed(row: str, recs: Sequence[dict], got: Mapping[str, list[dict]]) -> dict[str, list[float]]:
+    """Per indicator, on each of ``row``'s seeds with a finite share, whether the floor is measurably away from
+    the ceiling (1 or 0; NaN where it cannot be told: :func:`rnagen.metrics.gap.gap_resolved`)."""
+    from ..metrics.gap import applies, gap_closed_from, gap_resolved
+
+    out: dict[str, list[float]] = {}
+    for v, c, f in _seed_floors(row, recs, got):
+        fv = {k: m.get("value") for k, m in f.items()}
+        for name in v:
+            if applies(name) and name in f and math.isfinite(gap_closed_from(name, v, fv, c)):
+                out.setdefault(name, []).append(gap_resolved(name, f, c))
     return out
 
 

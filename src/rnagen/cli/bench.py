@@ -34,11 +34,26 @@ def print_leaderboard(board, file=None) -> None:
     print(text, file=file or sys.stdout)
     gap = [c for c in board.columns if c.endswith("_gap_closed") and board[c].notna().any()]
     if gap:
-        sub = board[["model"] + gap].rename(columns={c: c.removesuffix("_gap_closed") for c in gap})
+        import math
+
+        from ..metrics.gap import UNRESOLVED_NOTE
+
+        def cell(r, c: str) -> str:
+            v = r[c]
+            if not isinstance(v, (int, float)) or not math.isfinite(v):
+                return "-"
+            res = r.get(c.removesuffix("_gap_closed") + "_gap_resolved")
+            measured = not isinstance(res, (int, float)) or not math.isfinite(res) or res > 0.5
+            return f"{100 * v:.0f}%" if measured else f"({100 * v:.0f}%)"
+
+        sub = board[["model"]].copy()
+        for c in gap:
+            sub[c.removesuffix("_gap_closed")] = [cell(r, c) for r in board.to_dict("records")]
         print("\nshare of the gap closed (gaussian = 0%, real = 100%; - where the gaussian reaches real):",
               file=file or sys.stdout)
-        print(sub.to_string(index=False, float_format=lambda v: f"{100 * v:.0f}%", na_rep="-"),
-              file=file or sys.stdout)
+        print(sub.to_string(index=False), file=file or sys.stdout)
+        if any("(" in x for c in sub.columns[1:] for x in sub[c]):
+            print(f"(in brackets): {UNRESOLVED_NOTE} on at least half the seeds", file=file or sys.stdout)
 
 
 # what a benchmark writes inside its --out folder (an input there would be replaced)

@@ -56,13 +56,14 @@ from ..pp.prepare import dense, is_logged, to_log_scale
 from ._context import EvalContext
 from ._registry import METRICS, ordered_scorers
 from .biology import BiologyOptions, gene_set_index
-from .gap import NO_GAP_NOTE, add_gap_columns, applies
+from .gap import NO_GAP_NOTE, UNRESOLVED_NOTE, add_gap_columns, applies
 
 DEFAULT_METRICS: tuple[str, ...] = tuple(METRICS)
 
 COLUMNS = ["name", "group", "value", "ci_low", "ci_high", "reference", "direction", "family", "n_boot"]
-#: added by :func:`evaluate` after :data:`COLUMNS`: the floor's value and the share of the gap closed
-GAP_COLUMNS = ["floor", "gap_closed"]
+#: added by :func:`evaluate` after :data:`COLUMNS`: the floor's value, the share of the gap closed and whether
+#: the floor is measurably away from the ceiling (1, 0, or NaN: :func:`rnagen.metrics.gap.gap_resolved`)
+GAP_COLUMNS = ["floor", "gap_closed", "gap_resolved"]
 
 
 # --------------------------------------------------------------------------------------------- inputs
@@ -222,8 +223,8 @@ def _table(rows: list[dict]) -> pd.DataFrame:
     df["_o"] = df["name"].map(order)
     df["_g"] = (df["group"] != "all").astype(int)
     df = df.sort_values(["_g", "_o"], kind="stable").drop(columns=["_o", "_g"]).reset_index(drop=True)
-    df["floor"] = np.nan
-    df["gap_closed"] = np.nan
+    for c in GAP_COLUMNS:
+        df[c] = np.nan
     return df
 
 
@@ -287,8 +288,9 @@ def evaluate(real, synthetic, *, train=None, floor=None, label_key: str | None =
     -------
     pandas.DataFrame
         Columns ``name, group, value, ci_low, ci_high, reference, direction, family, n_boot, floor,
-        gap_closed`` (the last two NaN without ``floor``); ``group`` is ``"all"``, or a class name for the
-        per-class TSTR rows. ``df.attrs`` holds ``preprocessing``, ``timings`` (seconds per family),
+        gap_closed, gap_resolved`` (the last three NaN without ``floor``; ``gap_resolved`` 0 where the floor is
+        within its CI of the ceiling, :func:`rnagen.metrics.gap.gap_resolved`); ``group`` is ``"all"``, or a
+        class name for the per-class TSTR rows. ``df.attrs`` holds ``preprocessing``, ``timings`` (seconds per family),
         ``flagged_near_copies`` (synthetic row indices) and, with ``floor``, ``gap_note``.
     """
     opts = _check_options(k=k, n_boot=n_boot, n_boot_expensive=n_boot_expensive, epochs=epochs, seed=seed,
@@ -318,10 +320,11 @@ def evaluate(real, synthetic, *, train=None, floor=None, label_key: str | None =
         t0 = time.perf_counter()
         names = _floor_metrics(df, with_labels=label_key is not None or floor_labels is not None)
         if names:
-            with warnings.catch_warnings():  # no bootstrap for the floor: empty replicate lists are no issue
+            # the floor's CIs tell whether its gap to the ceiling exceeds the sampling noise (gap_resolved)
+            with warnings.catch_warnings():  # with n_boot=0, empty replicate lists are no issue
                 warnings.simplefilter("ignore", RuntimeWarning)
-                fl = evaluate(real, floor, train=train, label_key=label_key, metrics=names, n_boot=0,
-                              n_boot_expensive=0, k=opts["k"], seed=opts["seed"],
+                fl = evaluate(real, floor, train=train, label_key=label_key, metrics=names, n_boot=opts["n_boot"],
+                              n_boot_expensive=opts["n_boot_expensive"], k=opts["k"], seed=opts["seed"],
                               classifier_seeds=opts["classifier_seeds"], epochs=opts["epochs"],
                               real_labels=real_labels, synthetic_labels=floor_labels, train_labels=train_labels,
                               gene_sets=gene_sets, biology=bio)
@@ -371,6 +374,7 @@ def format_table(df: pd.DataFrame, *, per_class: bool = False) -> str:
     has_floor = "floor" in sub.columns and bool(sub["floor"].notna().any())
     gap_head = f" {'floor':>10} {'gap closed':>10}" if has_floor else ""
     lines = [f"{'metric':<24} {'group':<12} {'value':>10} {'95% CI':>23} {'reference':>10}{gap_head}  direction"]
+    unresolved = False
     for r in sub.itertuples():
         ci = "" if np.isnan(r.ci_low) else f"[{r.ci_low:.4g}, {r.ci_high:.4g}]"
         ref = "" if np.isnan(r.reference) else f"{r.reference:.4g}"
@@ -378,9 +382,14 @@ def format_table(df: pd.DataFrame, *, per_class: bool = False) -> str:
         if has_floor:
             fl = "" if np.isnan(r.floor) else f"{r.floor:.4g}"
             gc = "" if np.isnan(r.floor) else ("NaN" if np.isnan(r.gap_closed) else f"{100 * r.gap_closed:.0f}%")
+            if gc and gc != "NaN" and getattr(r, "gap_resolved", np.nan) == 0:
+                gc = f"({gc})"
+                unresolved = True
             gap = f" {fl:>10} {gc:>10}"
         lines.append(f"{r.name:<24} {str(r.group)[:12]:<12} {r.value:>10.4g} {ci:>23} {ref:>10}{gap}  {r.direction}")
     if has_floor:
         lines.append("gap closed: share of the floor-to-reference (ceiling) distance closed; 100% = as real data, "
                      "0% = as the floor, negative = worse; NaN = the floor already reaches the ceiling")
+    if unresolved:
+        lines.append(f"(in brackets): {UNRESOLVED_NOTE}")
     return "\n".join(lines)

@@ -31,6 +31,13 @@ the two distances agree.
 When the floor already reaches the ceiling (``d(floor) == 0``, e.g. coverage 1.0 for both) there is no gap
 to close and the share is undefined: it is reported as NaN (see :data:`NO_GAP_NOTE`).
 
+A gap smaller than the indicator's sampling noise is not measured either: the share divides by ``d(floor)``,
+so a floor a hair from the ceiling turns any wobble of the model into hundreds of percent.
+:func:`gap_resolved` says whether the floor is measurably away from the ceiling: whether the ceiling lies
+outside the floor's 95% bootstrap CI on the side the floor falls short (on any part of a composite
+indicator). The share is still computed; the tables that show it mark the unresolved ones
+(:data:`UNRESOLVED_NOTE`).
+
 Only fidelity, correlation, adversarial, detection and biology indicators get a share (:func:`applies`): utility
 (TSTR) is judged against its own reference, TRTR, and the privacy indicators reward a different thing
 (distance from the training profiles), so "closer to real than the Gaussian" does not order them.
@@ -46,7 +53,7 @@ import numpy as np
 from ._registry import METRICS
 
 __all__ = ["gap_closed", "gap_closed_from", "gap_closed_array", "add_gap_columns", "distance_to_ceiling",
-           "distance_from", "applies", "GAP_FAMILIES", "NO_GAP_NOTE"]
+           "distance_from", "applies", "gap_resolved", "GAP_FAMILIES", "NO_GAP_NOTE", "UNRESOLVED_NOTE"]
 
 #: metric families whose indicators get a share of the gap closed
 GAP_FAMILIES: tuple[str, ...] = ("fidelity", "correlation", "adversarial", "detection", "biology")
@@ -54,6 +61,10 @@ GAP_FAMILIES: tuple[str, ...] = ("fidelity", "correlation", "adversarial", "dete
 #: why a share is NaN when the floor already sits at the ceiling
 NO_GAP_NOTE = ("gap closed is undefined (NaN) where the Gaussian floor already reaches the real-vs-real ceiling: "
                "there is no gap to close on that indicator")
+
+#: what a table says of a share whose floor is within its CI of the ceiling (:func:`gap_resolved`)
+UNRESOLVED_NOTE = ("the Gaussian floor is within its 95% CI of the real-vs-real value: the gap is smaller than the "
+                   "indicator's sampling noise, so its share is not a measurement")
 
 
 def applies(name: str) -> bool:
@@ -156,6 +167,53 @@ def distance_from(name: str, values: Mapping[str, Any], references: Mapping[str,
                                direction=METRICS[name].direction)
 
 
+def _outside(ceiling: float, lo: float, hi: float, direction: str | float) -> bool | None:
+    """Is ``ceiling`` beyond the floor's CI ``[lo, hi]`` on the side the floor falls short? ``None`` without a
+    finite CI."""
+    if not (math.isfinite(lo) and math.isfinite(hi) and math.isfinite(ceiling)):
+        return None
+    if direction == "higher":
+        return ceiling > hi
+    if direction == "lower":
+        return ceiling < lo
+    return ceiling < lo or ceiling > hi
+
+
+def gap_resolved(name: str, floors: Mapping[str, Mapping[str, Any]], ceilings: Mapping[str, Any]) -> float:
+    """Whether the floor of indicator ``name`` is measurably away from its ceiling (see the module text).
+
+    Parameters
+    ----------
+    name
+        A registered indicator with a share (:func:`applies`).
+    floors
+        Indicator name to the floor's ``{"value", "ci_low", "ci_high"}`` (a benchmark result's ``metrics``).
+    ceilings
+        Indicator name to the real-vs-real value.
+
+    Returns
+    -------
+    float
+        1.0 when the ceiling lies outside the floor's 95% CI on the side the floor falls short (for an
+        indicator with registry ``parts``, on any part when every part has a CI), 0.0 when it lies within it,
+        NaN when it cannot be told (no share, no CI, a missing value).
+    """
+    if not applies(name):
+        return math.nan
+    info = METRICS[name]
+    names = list(info.parts) if info.parts and all(p in floors and p in ceilings for p in info.parts) else [name]
+    verdicts = []
+    for n in names:
+        f = floors.get(n) or {}
+        verdicts.append(_outside(_num(ceilings.get(n)), _num(f.get("ci_low")), _num(f.get("ci_high")),
+                                 METRICS[n].direction))
+    if any(v is None for v in verdicts):
+        if names != [name]:  # a part without a CI: judge the indicator itself
+            return gap_resolved(name, {name: floors.get(name) or {}}, {name: ceilings.get(name)})
+        return math.nan
+    return 1.0 if any(verdicts) else 0.0
+
+
 def gap_closed_array(name: str, values, *, floor, ceiling) -> np.ndarray:
     """:func:`gap_closed` element-wise (e.g. one value per split)."""
     v, f, c = np.broadcast_arrays(np.asarray(values, float), np.asarray(floor, float), np.asarray(ceiling, float))
@@ -164,18 +222,24 @@ def gap_closed_array(name: str, values, *, floor, ceiling) -> np.ndarray:
 
 
 def add_gap_columns(table, floor_table) -> None:
-    """Fill the ``floor`` and ``gap_closed`` columns of an ``evaluate`` table in place.
+    """Fill the ``floor``, ``gap_closed`` and ``gap_resolved`` columns of an ``evaluate`` table in place.
 
     ``floor_table`` is the floor set's ``evaluate`` table against the same held-out and training sets with the
     same seed (hence the same real-vs-real subsample when it has the synthetic set's size); the ceiling is
     ``table``'s own ``reference`` column. Only overall rows of indicators with a share (:func:`applies`) that
     the floor table holds are filled.
     """
-    fv = floor_table[floor_table["group"] == "all"].set_index("name")["value"].to_dict()
+    ft = floor_table[floor_table["group"] == "all"].set_index("name")
+    fv = ft["value"].to_dict()
+    fci = ft[["value", "ci_low", "ci_high"]].to_dict("index")
     overall = table["group"] == "all"
     mine = table[overall].set_index("name")
     values, ceilings = mine["value"].to_dict(), mine["reference"].to_dict()
+    if "gap_resolved" not in table.columns:
+        table["gap_resolved"] = np.nan
     for i in table.index[overall & table["name"].isin([m for m in fv if applies(m)])]:
         m = table.at[i, "name"]
         table.at[i, "floor"] = fv.get(m, np.nan)
-        table.at[i, "gap_closed"] = gap_closed_from(m, values, fv, ceilings)
+        share = gap_closed_from(m, values, fv, ceilings)
+        table.at[i, "gap_closed"] = share
+        table.at[i, "gap_resolved"] = gap_resolved(m, fci, ceilings) if math.isfinite(share) else math.nan

@@ -56,12 +56,16 @@ def gap_colour(v: Any) -> str:
 
 
 def _gap_table(rows: list[dict[str, Any]], settings: dict[str, Any]) -> dict[str, Any] | None:
-    """The leading table: the share of the gap closed per model (rows) and indicator (columns), colour-coded."""
+    """The leading table: the share of the gap closed per model (rows) and indicator (columns), colour-coded;
+    a share whose floor is within noise of the ceiling (:func:`_resolved`) in brackets, grey."""
+    from ..metrics.gap import UNRESOLVED_NOTE
+
     cols = [(c, lab) for c, lab in _GAP_SHOWN
             if any(_finite(r.get(f"{c}_gap_closed")) is not None for r in rows)]
     if not cols:
         return None
     body = []
+    unresolved = False
     for r in rows:
         name = str(r["model"])
         if _is_reference(name):
@@ -70,10 +74,24 @@ def _gap_table(rows: list[dict[str, Any]], settings: dict[str, Any]) -> dict[str
         for c, _ in cols:
             v = _finite(r.get(f"{c}_gap_closed"))
             sd = _finite(r.get(f"{c}_gap_closed_sd"))
-            cells.append({"text": "–" if v is None else f"{100 * v:.0f}%", "colour": gap_colour(v),
-                          "sd": "" if sd is None else f"± {100 * sd:.0f} sd"})
+            text = "–" if v is None else f"{100 * v:.0f}%"
+            if v is not None and not _resolved(r.get(f"{c}_gap_resolved")):
+                # the floor within its CI of the ceiling on most seeds: a ratio of two noise-sized distances
+                cells.append({"text": f"({text})", "colour": gap_colour(None), "sd": "", "unresolved": True})
+                unresolved = True
+                continue
+            cells.append({"text": text, "colour": gap_colour(v), "sd": "" if sd is None else f"± {100 * sd:.0f} sd",
+                          "unresolved": False})
         body.append({"model": name, "floor": name == "gaussian", "cells": cells})
-    return {"head": [{"key": c, "label": lab} for c, lab in cols], "rows": body}
+    return {"head": [{"key": c, "label": lab} for c, lab in cols], "rows": body,
+            "unresolved_note": UNRESOLVED_NOTE if unresolved else ""}
+
+
+def _resolved(v: Any) -> bool:
+    """A share is read as measured unless the floor was within its CI of the ceiling on at least half the seeds
+    (``<indicator>_gap_resolved`` below 0.5; a leaderboard without the column: measured)."""
+    x = _finite(v)
+    return x is None or x > 0.5
 
 
 def _membership_cell(v: Any, lo: Any, hi: Any) -> dict[str, str]:
