@@ -266,9 +266,32 @@ def test_private_full_anchor_above_the_gene_limit_is_diagonal(monkeypatch, gauss
 
 
 def test_private_anchor_refusal_names_the_fix():
-    with pytest.raises(ConfigError, match="set privacy.epsilon instead"):
-        DiffusionModel.from_config(overrides=TINY + ["train.steps=2", "objective.anchor=diag",
-                                                     "privacy.noise_multiplier=1"])
+    for kind in ("diag", "full"):
+        with pytest.raises(ConfigError, match="set privacy.epsilon instead.*objective.anchor=auto"):
+            DiffusionModel.from_config(overrides=TINY + ["train.steps=2", f"objective.anchor={kind}",
+                                                         "privacy.noise_multiplier=1"])
+
+
+@needs_opacus
+def test_auto_anchor_with_a_noise_multiplier_is_no_anchor(gaussian_data, tmp_path):
+    """With privacy.noise_multiplier there is no target ε to give the statistics a share of: auto builds the
+    plain denoiser (no statistics released, DP-SGD alone, as without an anchor), and loads back as it."""
+    from rnagen.models import load
+    from rnagen.models.diffusion.network import AnchoredDenoiser
+
+    over = TINY + ["train.steps=4", "privacy.noise_multiplier=1"]
+    m = DiffusionModel.from_config(overrides=over + ["objective.anchor=auto"])
+    m.fit(gaussian_data, label_key="c", seed=0, device="cpu", progress=False)
+    assert not isinstance(m.net, AnchoredDenoiser) and "anchor" not in m.privacy["mechanism"]
+    plain = DiffusionModel.from_config(overrides=over)
+    plain.fit(gaussian_data, label_key="c", seed=0, device="cpu", progress=False)
+    assert m.privacy["epsilon"] == plain.privacy["epsilon"]
+    a = np.asarray(m.sample(n_per_label=3, seed=1, progress=False).X)
+    np.testing.assert_array_equal(a, np.asarray(plain.sample(n_per_label=3, seed=1, progress=False).X))
+    m.save(tmp_path / "r")
+    back = load(tmp_path / "r")
+    assert not isinstance(back.net, AnchoredDenoiser)
+    np.testing.assert_array_equal(a, np.asarray(back.sample(n_per_label=3, seed=1, progress=False).X))
 
 
 def test_full_anchor_is_refused_for_many_genes(monkeypatch, gaussian_data):

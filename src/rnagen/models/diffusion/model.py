@@ -103,7 +103,8 @@ class ObjectiveConfig:
     the per-class Gaussian floor; with privacy, the private Gaussian's class variances and low-rank
     within-class correlation, and above 4,000 genes, where it releases none, ``diag``); ``auto``: ``full`` up
     to 4,000 genes and ``diag`` above, where a genes x genes eigenbasis per class would not fit (the per-class
-    Gaussian's ``covariance=auto`` rule); ``none``: the network predicts ε or v alone."""
+    Gaussian's ``covariance=auto`` rule; with ``privacy.noise_multiplier`` instead of ``privacy.epsilon``, where
+    the statistics would have no share of a target ε, no anchor); ``none``: the network predicts ε or v alone."""
     anchor_epsilon_share: float = 0.8
     """With an anchor and ``privacy.epsilon``: the share of ε the anchor's statistics would spend on their
     own; they are released with the Gaussian mechanism (as the private Gaussian's) and the DP-SGD noise is
@@ -185,10 +186,13 @@ class DiffusionConfig:
     def __post_init__(self) -> None:
         if self.sample.steps > self.schedule.T:
             raise ConfigError(f"sample.steps ({self.sample.steps}) cannot exceed schedule.T ({self.schedule.T})")
-        if self.objective.anchor != "none" and self.privacy.enabled:
+        # auto with privacy.noise_multiplier resolves to no anchor (DiffusionModel._anchor_kind): there is no
+        # target ε to give the statistics a share of; an explicit anchor is refused with the fix
+        if self.objective.anchor in ("diag", "full") and self.privacy.enabled:
             if self.privacy.epsilon is None:
                 raise ConfigError("objective.anchor splits privacy.epsilon between the anchor's statistics and "
-                                  "DP-SGD; set privacy.epsilon instead of privacy.noise_multiplier")
+                                  "DP-SGD; set privacy.epsilon instead of privacy.noise_multiplier (or "
+                                  "objective.anchor=auto, no anchor then)")
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -371,7 +375,7 @@ class DiffusionModel(Generator):
                                       beta_end=cfg.schedule.beta_end)
         self.net = ResMLPDenoiser(self.n_genes, self.n_labels, width=n.width, depth=n.depth, time_dim=n.time_dim,
                                   dropout=n.dropout, expansion=n.expansion)
-        if cfg.objective.anchor != "none":
+        if self._anchor_kind() != "none":
             self.net = AnchoredDenoiser(self.net, self.schedule.alphas_cumprod,
                                         prediction=cfg.objective.prediction, kind=self._anchor_kind())
         if self.device is not None:
@@ -382,10 +386,13 @@ class DiffusionModel(Generator):
         """The anchor built: ``objective.anchor``, except that ``auto`` and a private ``full`` anchor are
         ``diag`` above 4,000 genes (``auto``: no genes x genes eigenbasis per class; private: the private
         Gaussian releases no correlation there, :func:`rnagen.models.gaussian.auto_covariance_share`, so the
-        per-class eigenbasis would be the identity), and ``auto`` is ``full`` below."""
+        per-class eigenbasis would be the identity), and ``auto`` is ``full`` below; ``auto`` with
+        ``privacy.noise_multiplier`` (no target ε, so no share of it for the statistics) is ``none``."""
         kind = self.config.objective.anchor
         many = self.n_genes > FULL_COVARIANCE_MAX_GENES
         if kind == "auto":
+            if self.config.privacy.enabled and self.config.privacy.epsilon is None:
+                return "none"
             return "diag" if many else "full"
         if kind == "full" and self.config.privacy.enabled and many:
             return "diag"
@@ -394,7 +401,7 @@ class DiffusionModel(Generator):
     def _fit(self, X: np.ndarray, y: np.ndarray, *, seed: int, run_dir: Path | None, progress: bool,
              resume: bool) -> None:
         built: list[nn.Module] = []
-        anchored = self.config.objective.anchor != "none"
+        anchored = self._anchor_kind() != "none"
         if self._anchor_kind() == "full" and self.n_genes > FULL_COVARIANCE_MAX_GENES:
             raise ConfigError(f"objective.anchor=full keeps a genes x genes eigenbasis per class, too large for "
                               f"{self.n_genes} genes (at most {FULL_COVARIANCE_MAX_GENES}); use objective.anchor=diag "
