@@ -210,7 +210,8 @@ def test_cli_reports_gap_closed_with_the_gaussian_floor(tmp_path, capsys):
     assert js["inputs"]["floor"].startswith("gaussian")
     rows = {m["name"]: m for m in js["metrics"]}
     assert rows["aa_ts"]["floor"] is not None and rows["aa_ts"]["gap_closed"] < 0.5
-    assert rows["dcr_share"]["gap_closed"] is None
+    assert rows["aa_ts"]["gap_resolved"] in (0.0, 1.0)       # the floor bootstrapped: its gap is judged
+    assert rows["dcr_share"]["gap_closed"] is None and rows["dcr_share"]["gap_resolved"] is None
     # a file as the floor, and no floor at all
     assert main(base + ["--train", str(tmp_path / "train.h5ad"), "--floor", str(tmp_path / "floor.h5ad"),
                         "--out", str(out)]) == 0
