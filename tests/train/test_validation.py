@@ -195,6 +195,25 @@ def test_stops_after_the_patience_window_and_keeps_the_best_weights():
     assert "patience" in describe({**v, "n_val": 0})
 
 
+def test_a_run_still_improving_when_its_budget_ends_says_so(tmp_path):
+    """The weight reaches 1 at step 100: a 60-step budget ends on the best check, and the stop line says the run
+    may be under-trained and which key lengthens it; a run that turned (patience) gets no such hint."""
+    from rnagen.train.validation import ValidationTracker
+
+    _, res = _walk(tmp_path, steps=60, val_window=1)
+    v = res.validation
+    assert v["stop_reason"] == "budget" and v["best_step"] == 60 == res.steps
+    line = describe({**v, "n_val": 0})
+    assert "still improving at the last check" in line and "train.steps" in line
+    _, turned = _walk(val_window=1)
+    assert "still improving" not in describe({**turned.validation, "n_val": 0})
+    # the budget from train.epochs clipped at train.max_steps: the hint names max_steps
+    t = ValidationTracker(patience=3, budget=40, budget_source="max_steps", every=20)
+    assert not t.check(20, {"score": 0.1}, {}) and t.check(40, {"score": 0.2}, {})
+    rec = {**t.record(steps=40), "n_val": 5}
+    assert rec["stop_reason"] == "max_steps" and "raise train.max_steps" in describe(rec)
+
+
 def test_smoothed_score_keeps_the_best_window_s_middle_check():
     """Window 3: the trailing mean of -|w - 1| peaks at the check after the best one (120: mean
     of 80, 100, 120), whose middle check, 100, is kept; patience counts from that window."""
