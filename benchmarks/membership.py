@@ -7,6 +7,14 @@ report's, :func:`rnagen.metrics.membership.verdict`). Reads only ``leaderboard.j
 
     python benchmarks/membership.py table OUT            # OUT: an `rnagen benchmark` / `rnagen demo` folder
 
+``splits``: the same attacks over several benchmark folders of one data set (``benchmarks/privacy.py --seed S``:
+one stratified split each), per model row the mean over the splits of each attack's AUC and TPR at FPR 0.01
+(with their spread) next to the mean of the independent real draw's TPR at FPR 0.01 (the reference of the
+target "at most twice the reference"); one split's rate moves in steps of one member (1 / members), the mean of
+k splits in steps of 1 / (k x members).
+
+    python benchmarks/membership.py splits OUT_SEED0 OUT_SEED1 ... [--rows diffusion-dp-eps10 ...]
+
 ``cost``: seconds of the membership scorer of ``evaluate`` on the bundled gtex26 split of ``rnagen demo``
 (test 20%, seed 0; synthetic set = the training profiles, as large as the demo's synthetic sets; 1,000
 bootstrap resamples), ``--repeats`` times after one warm-up.
@@ -114,6 +122,40 @@ def domias_dims(dims=(2, 5, 10, 20, 30)) -> list[tuple[int, str, float]]:
     return out
 
 
+def splits(outs: list[Path], rows: list[str] | None = None) -> str:
+    """The markdown table of the ``splits`` subcommand (module text) for the benchmark folders ``outs``."""
+    import numpy as np
+
+    boards = [json.loads((o / "leaderboard.json").read_text()) for o in outs]
+    members = [len(json.loads((o / "split.json").read_text()).get("membership", {}).get("members", []))
+               for o in outs]
+    names = rows or [r["model"] for r in boards[0]["rows"] if r["model"] != "real"]
+    attacks = [a for a in ATTACKS if metric_name(a, "tpr_at_fpr001") in boards[0]["columns"]]
+
+    def stat(xs: list[float]) -> str:
+        v = [x for x in xs if x is not None and math.isfinite(x)]
+        if not v:
+            return "–"
+        return f"{np.mean(v):.3f}" + (f" ± {np.std(v, ddof=1):.3f}" if len(v) > 1 else "")
+
+    lines = [f"{len(outs)} splits, members per split {members} ({sum(members)} in all)", "",
+             "| model | " + " | ".join(f"{ATTACKS[a][0]}: AUC / TPR@0.01 (reference)" for a in attacks) + " |",
+             "|---|" + "---|" * len(attacks)]
+    for name in ["real"] + [n for n in names if n != "real"]:
+        recs = [next((r for r in b["rows"] if r["model"] == name), None) for b in boards]
+        if any(r is None for r in recs):
+            continue
+        cells = []
+        for a in attacks:
+            auc = [r.get(metric_name(a, "auc")) for r in recs]
+            tpr = [r.get(metric_name(a, "tpr_at_fpr001")) for r in recs]
+            ref = [b.get("references", {}).get(metric_name(a, "tpr_at_fpr001")) for b in boards]
+            cells.append(f"{stat(auc)} / {stat(tpr)} ({stat(ref)})")
+        label = "copies (`real` row)" if name == "real" else name
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     """Parse the subcommand and print its result."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -123,9 +165,14 @@ def main() -> None:
     c = sub.add_parser("cost")
     c.add_argument("--repeats", type=int, default=3)
     sub.add_parser("domias-dims")
+    sp = sub.add_parser("splits")
+    sp.add_argument("outs", type=Path, nargs="+")
+    sp.add_argument("--rows", nargs="*", default=None, help="model rows (default: all but the real row)")
     args = ap.parse_args()
     if args.cmd == "table":
         print(table(args.out))
+    elif args.cmd == "splits":
+        print(splits(args.outs, args.rows))
     elif args.cmd == "domias-dims":
         for d, dens, auc in domias_dims():
             print(f"pca_dims {d:>3} {dens}: AUC against the copying generator {auc:.3f}")

@@ -1,8 +1,8 @@
 """Utility against the privacy budget: DP diffusion, DP VAE and the DP Gaussian at several ε, next to the
 non-private models, through ``rnagen benchmark --privacy-budgets`` (:mod:`rnagen.bench.privacy`).
 
-One stratified 80/20 split (seed 0); every row trains on the training split, samples a set with its label mix
-and is scored against the held-out split by the benchmark's ``fast`` evaluation (TSTR with one classifier
+One stratified 80/20 split (``--seed``, default 0); every row trains on the training split, samples a set with
+its label mix and is scored against the held-out split by the benchmark's ``fast`` evaluation (TSTR with one classifier
 seed; density, coverage and their share of the gap closed between the per-class Gaussian floor and the
 real-vs-real ceiling). The non-private rows are the models' defaults (``dpm++``: the default diffusion model
 with its validation-chosen length, sampled with DPM-Solver++ in 20 steps; ``vae``; ``gaussian``); the private
@@ -52,6 +52,7 @@ def main() -> None:
     ap.add_argument("--models", default="dpm++,vae,gaussian")
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=0, help="seed of the stratified split (and of every row)")
     ap.add_argument("--set", action="append", default=[], metavar="MODEL:KEY=VALUE",
                     help="as rnagen benchmark --set (applies to the model's private rows too)")
     args = ap.parse_args()
@@ -63,7 +64,7 @@ def main() -> None:
     for item in args.set:
         model, _, kv = item.partition(":")
         overrides.setdefault(model, []).append(kv)
-    board = run_benchmark(adata, label_key=key, models=args.models, out_dir=args.out, budget="fast",
+    board = run_benchmark(adata, label_key=key, models=args.models, out_dir=args.out, budget="fast", seed=args.seed,
                           privacy_budgets=args.budgets, device="cpu", data_name=args.dataset, overrides=overrides)
     cols = [c for c in COLUMNS if c in board.columns]
     print("| row | " + " | ".join(cols) + " |")
