@@ -53,7 +53,7 @@ def print_leaderboard(board, file=None) -> None:
               file=file or sys.stdout)
         print(sub.to_string(index=False), file=file or sys.stdout)
         if any("(" in x for c in sub.columns[1:] for x in sub[c]):
-            print(f"(in brackets): {UNRESOLVED_NOTE} on at least half the seeds", file=file or sys.stdout)
+            print(f"(in brackets): on at least half the seeds, {UNRESOLVED_NOTE}", file=file or sys.stdout)
 
 
 # what a benchmark writes inside its --out folder (an input there would be replaced)
