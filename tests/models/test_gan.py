@@ -104,6 +104,50 @@ def test_projection_critic_scores_the_label_by_an_inner_product():
     assert not torch.allclose(D(x, torch.zeros(5, dtype=torch.long)), D(x, torch.ones(5, dtype=torch.long)))
 
 
+@pytest.mark.parametrize("conditioning", ["projection", "concat"])
+def test_minibatch_std_feature_is_the_group_spread(conditioning):
+    """Karras et al. 2018: groups of G consecutive rows (the rest a smaller group), each row's last feature the
+    mean over features of the within-group standard deviation; finite gradients for identical rows; off by
+    default."""
+    from rnagen.models.gan import CondCritic
+
+    torch.manual_seed(0)
+    D = CondCritic(6, 3, hidden=[8], norm="none", conditioning=conditioning, minibatch_std=4)
+    assert D.out.in_features == 9 and CondCritic(6, 3, hidden=[8]).out.in_features == 8
+    h = torch.randn(10, 8)
+    got = D._with_group_std(h)
+    assert torch.equal(got[:, :8], h)
+    for rows in (slice(0, 4), slice(4, 8), slice(8, 10)):
+        g = h[rows].double()
+        want = (g.var(dim=0, unbiased=False) + 1e-8).sqrt().mean()
+        assert torch.allclose(got[rows, 8].double(), want.expand(len(g)), atol=1e-6)
+    # a collapsed group (identical profiles) has the smallest spread, and its gradient stays finite
+    x = torch.zeros(8, 6, requires_grad=True)
+    y = torch.tensor([0, 1, 2, 0, 1, 2, 0, 1])
+    (grad,) = torch.autograd.grad(D(x, y).sum(), x)
+    assert torch.isfinite(grad).all()
+    # the score of a row depends on the other rows of its group only through the feature
+    x2 = torch.randn(8, 6)
+    moved = x2.clone()
+    moved[1] += 1.0
+    diff = (D(moved, y) - D(x2, y)).abs()
+    assert diff[0] > 0 and diff[4:].abs().max() == 0
+
+
+def test_wgan_with_minibatch_std_trains_samples_and_loads(tmp_path):
+    over = ["preprocess.log=none", "network.generator_hidden=[8]", "network.critic_hidden=[8]", "train.steps=4",
+            "train.checkpoint_every=2", "network.critic_minibatch_std=4"]
+    m = get_model("wgan-gp").from_config(overrides=over)
+    m.fit(_data(), label_key="k", device="cpu", progress=False, run_dir=tmp_path)
+    assert m.gan.critic.minibatch_std == 4
+    a = np.asarray(m.sample(n_per_label=3, seed=1).X)
+    assert np.isfinite(a).all()
+    again = WGANGPModel.load(tmp_path, device="cpu")
+    np.testing.assert_array_equal(a, np.asarray(again.sample(n_per_label=3, seed=1).X))
+    with pytest.raises(ConfigError, match="critic_minibatch_std"):
+        WGANGPModel.from_config(overrides=["network.critic_minibatch_std=-1"])
+
+
 def test_class_bias_starts_at_the_class_means_and_adam_beta1(tmp_path):
     a = _data()
     m = get_model("wgan-gp").from_config(overrides=[

@@ -71,7 +71,7 @@ def nearest_other_distance(X: torch.Tensor | np.ndarray, rows: np.ndarray | None
 
 @dataclass
 @checked("network", noise_dim=">= 1", generator_hidden=">= 1", critic_hidden=">= 1", negative_slope=">= 0",
-         label_dim=">= 0")
+         label_dim=">= 0", critic_minibatch_std=">= 0")
 class GANNetworkConfig:
     """Generator and critic sizes (section ``[network]``)."""
 
@@ -90,6 +90,10 @@ class GANNetworkConfig:
     """0: one-hot label concatenated to the inputs; > 0: a learned embedding of this size."""
     critic_conditioning: Literal["concat", "projection"] = "projection"
     """How the critic sees the label: concatenated to the profile, or ``projection`` (Miyato & Koyama 2018)."""
+    critic_minibatch_std: int = 0
+    """Group size of the critic's minibatch standard-deviation feature (Karras et al. 2018; 0: none): the critic
+    sees how varied each group of generated profiles is, against real groups with the same labels
+    (:class:`~.network.CondCritic`)."""
     class_bias: bool = True
     """Add a learned per-class output offset to the generator, initialised to the training class means."""
 
@@ -200,7 +204,7 @@ class WGANGPModel(Generator):
                           class_bias=n.class_bias)
         D = CondCritic(self.n_genes, self.n_labels, hidden=n.critic_hidden, norm=n.critic_norm,
                        negative_slope=n.negative_slope, label_dim=n.label_dim,
-                       conditioning=n.critic_conditioning)
+                       conditioning=n.critic_conditioning, minibatch_std=n.critic_minibatch_std)
         self.gan = WGANGP(G, D, n_critic=c.n_critic, gp_weight=c.gp_weight, drift=c.drift,
                           copy_penalty=c.copy_penalty, copy_target=c.copy_target)
         if self.device is not None:

@@ -54,6 +54,12 @@ class CondCritic(nn.Module):
     ``conditioning="concat"``: the label (one-hot or embedded) is concatenated to the profile.
     ``"projection"`` (Miyato & Koyama 2018): ``D(x, y) = w . phi(x) + e_y . phi(x)``, the label entering as
     an inner product of a class embedding with the features, which scores class membership directly.
+
+    ``minibatch_std=G`` > 0 (Karras et al. 2018, "Progressive growing of GANs", section 3): the batch is cut
+    into groups of G consecutive profiles, and each profile's last features get one more, the standard
+    deviation of the features within its group averaged over features, so the critic sees how varied a set of
+    profiles is and can score a generator whose profiles crowd together (mode collapse) as fake. Real and
+    generated batches carry the same labels in the same order, so their groups compare like with like.
     """
 
     label: LabelInput | None  # concat conditioning
@@ -61,9 +67,10 @@ class CondCritic(nn.Module):
 
     def __init__(self, n_genes: int, n_labels: int, *, hidden: Sequence[int] = (512, 256),
                  norm: Literal["layer", "none"] = "layer", negative_slope: float = 0.2, label_dim: int = 0,
-                 conditioning: Literal["concat", "projection"] = "concat") -> None:
+                 conditioning: Literal["concat", "projection"] = "concat", minibatch_std: int = 0) -> None:
         super().__init__()
         self.conditioning = conditioning
+        self.minibatch_std = int(minibatch_std)
         if conditioning == "projection":
             self.label = None
             self.body = mlp(n_genes, list(hidden), norm=norm, negative_slope=negative_slope)
@@ -73,15 +80,35 @@ class CondCritic(nn.Module):
             self.label = LabelInput(n_labels, label_dim)
             self.body = mlp(n_genes + self.label.out_dim, list(hidden), norm=norm, negative_slope=negative_slope)
             self.embed = None
-        self.out = nn.Linear(list(hidden)[-1], 1)
+        self.out = nn.Linear(list(hidden)[-1] + (1 if self.minibatch_std > 0 else 0), 1)
+
+    def _with_group_std(self, h: torch.Tensor) -> torch.Tensor:
+        """``h`` with one more feature: the mean over features of their standard deviation within each group
+        of ``minibatch_std`` consecutive rows (the rows left over form a last, smaller group). The variance gets
+        1e-8 under the square root, as in Karras et al., so identical rows still have a finite gradient."""
+        B, G = h.shape[0], self.minibatch_std
+
+        def group_sd(grp: torch.Tensor) -> torch.Tensor:  # (groups, size, features) -> (groups,)
+            var = (grp - grp.mean(dim=1, keepdim=True)).pow(2).mean(dim=1)
+            return (var + 1e-8).sqrt().mean(dim=1)
+
+        full = (B // G) * G
+        parts = []
+        if full:
+            parts.append(group_sd(h[:full].reshape(B // G, G, -1)).repeat_interleave(G))
+        if B > full:
+            parts.append(group_sd(h[full:].unsqueeze(0)).expand(B - full))
+        return torch.cat([h, torch.cat(parts).unsqueeze(1)], dim=1)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Critic scores ``(batch,)`` of profiles ``x`` with class ids ``y``."""
         if self.embed is not None:
             h = self.body(x)
-            return self.out(h).squeeze(1) + (self.embed(y) * h).sum(dim=1)
+            hs = self._with_group_std(h) if self.minibatch_std > 0 else h
+            return self.out(hs).squeeze(1) + (self.embed(y) * h).sum(dim=1)
         assert self.label is not None  # concat conditioning: set in __init__ whenever embed is not
-        return self.out(self.body(torch.cat([x, self.label(y)], dim=1))).squeeze(1)
+        h = self.body(torch.cat([x, self.label(y)], dim=1))
+        return self.out(self._with_group_std(h) if self.minibatch_std > 0 else h).squeeze(1)
 
 
 class WGANGP(nn.Module):
