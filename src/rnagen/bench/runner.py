@@ -902,15 +902,17 @@ def _board_row(row: str, recs: Sequence[dict], got: Mapping[str, list[dict]], na
         rec[f"{name}_ci_high"] = float(np.mean(hi)) if hi else np.nan
         if seeds > 1:
             rec[f"{name}_sd"] = float(np.std(v, ddof=1)) if len(v) > 1 else np.nan
-    for name, gaps in _gap_per_seed(row, recs, got).items():
-        g = [x for x in gaps if math.isfinite(x)]
+    shares = _gap_shares(row, recs, got)
+    for name in sorted(shares):
+        g = [share for share, _ in shares[name] if math.isfinite(share)]
         rec[f"{name}_gap_closed"] = float(np.mean(g)) if g else np.nan
         if seeds > 1:
             rec[f"{name}_gap_closed_sd"] = float(np.std(g, ddof=1)) if len(g) > 1 else np.nan
-    for name, res in _gap_resolved_per_seed(row, recs, got).items():
-        known = [x for x in res if math.isfinite(x)]
-        # share of the seeds whose floor is measurably away from the ceiling (rnagen.metrics.gap.gap_resolved)
-        rec[f"{name}_gap_resolved"] = float(np.mean(known)) if known else np.nan
+    for name, pairs in shares.items():
+        if any(math.isfinite(share) for share, _ in pairs):
+            # the share of the seeds whose floor is measurably away from the ceiling (gap_resolved)
+            known = [res for _, res in pairs if math.isfinite(res)]
+            rec[f"{name}_gap_resolved"] = float(np.mean(known)) if known else np.nan
     for c in COST_COLUMNS:
         rec[c] = float(np.mean([r.get(c, 0.0) for r in recs]))
     return rec
@@ -976,39 +978,33 @@ def _seed_floors(row: str, recs: Sequence[dict], got: Mapping[str, list[dict]]
              floors.get(0 if row == CEILING_ROW else r.get("seed_index", i)) or {}) for i, r in enumerate(recs)]
 
 
-def _gap_per_seed(row: str, recs: Sequence[dict], got: Mapping[str, list[dict]]) -> dict[str, list[float]]:
-    """Per indicator, the share of the gap ``row`` closes on each of its seeds (NaN where undefined).
+def _gap_shares(row: str, recs: Sequence[dict], got: Mapping[str, list[dict]]
+                ) -> dict[str, list[tuple[float, float]]]:
+    """Per indicator, on each of ``row``'s seeds, the share of the gap it closes (NaN where undefined) and
+    whether the floor is measurably away from the ceiling there (:func:`rnagen.metrics.gap.gap_resolved`; NaN
+    where the share is undefined or it cannot be told).
 
     The floor is the Gaussian row of the same seed (:func:`_seed_floors`); the ceiling is the reference of the
     row's own evaluation. The ``real`` row is its own ceiling (1 where the floor leaves a gap). Rows without a
     floor get none.
     """
-    from ..metrics.gap import applies, gap_closed_from
-
-    seeds = [(v, c, {k: m.get("value") for k, m in f.items()}) for v, c, f in _seed_floors(row, recs, got)]
-    out: dict[str, list[float]] = {}
-    names = set().union(*(r["metrics"] for r in recs)) if recs and seeds else set()
-    for name in sorted(names | (set(GAP_INDICATORS) if seeds else set())):
-        if not applies(name):
-            continue
-        vals = [gap_closed_from(name, v, f, c) for v, c, f in seeds if name in v and name in f]
-        if vals:
-            out[name] = vals
-    return out
-
-
-def _gap_resolved_per_seed(row: str, recs: Sequence[dict], got: Mapping[str, list[dict]]) -> dict[str, list[float]]:
-    """Per indicator, on each of ``row``'s seeds with a finite share, whether the floor is measurably away from
-    the ceiling (1 or 0; NaN where it cannot be told: :func:`rnagen.metrics.gap.gap_resolved`)."""
     from ..metrics.gap import applies, gap_closed_from, gap_resolved
 
-    out: dict[str, list[float]] = {}
+    out: dict[str, list[tuple[float, float]]] = {}
     for v, c, f in _seed_floors(row, recs, got):
         fv = {k: m.get("value") for k, m in f.items()}
         for name in v:
-            if applies(name) and name in f and math.isfinite(gap_closed_from(name, v, fv, c)):
-                out.setdefault(name, []).append(gap_resolved(name, f, c))
+            if not applies(name) or name not in fv:
+                continue
+            share = gap_closed_from(name, v, fv, c)
+            out.setdefault(name, []).append((share, gap_resolved(name, f, c) if math.isfinite(share) else math.nan))
     return out
+
+
+def _gap_per_seed(row: str, recs: Sequence[dict], got: Mapping[str, list[dict]]) -> dict[str, list[float]]:
+    """Per indicator, the share of the gap ``row`` closes on each of its seeds (:func:`_gap_shares`)."""
+    shares = _gap_shares(row, recs, got)
+    return {name: [share for share, _ in shares[name]] for name in sorted(shares)}
 
 
 #: the per-class breakdown of ``rnagen.metrics.evaluate`` drawn as "TSTR per class", in order of preference

@@ -36,14 +36,13 @@ def print_leaderboard(board, file=None) -> None:
     if gap:
         import math
 
-        from ..metrics.gap import UNRESOLVED_NOTE
+        from ..metrics.gap import UNRESOLVED_NOTE, share_measured
 
         def cell(r, c: str) -> str:
             v = r[c]
             if not isinstance(v, (int, float)) or not math.isfinite(v):
                 return "-"
-            res = r.get(c.removesuffix("_gap_closed") + "_gap_resolved")
-            measured = not isinstance(res, (int, float)) or not math.isfinite(res) or res > 0.5
+            measured = share_measured(r.get(c.removesuffix("_gap_closed") + "_gap_resolved"))
             return f"{100 * v:.0f}%" if measured else f"({100 * v:.0f}%)"
 
         sub = board[["model"]].copy()

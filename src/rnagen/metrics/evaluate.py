@@ -56,7 +56,7 @@ from ..pp.prepare import dense, is_logged, to_log_scale
 from ._context import EvalContext
 from ._registry import METRICS, ordered_scorers
 from .biology import BiologyOptions, gene_set_index
-from .gap import NO_GAP_NOTE, UNRESOLVED_NOTE, add_gap_columns, applies
+from .gap import NO_GAP_NOTE, UNRESOLVED_NOTE, add_gap_columns, applies, share_measured
 
 DEFAULT_METRICS: tuple[str, ...] = tuple(METRICS)
 
@@ -382,7 +382,7 @@ def format_table(df: pd.DataFrame, *, per_class: bool = False) -> str:
         if has_floor:
             fl = "" if np.isnan(r.floor) else f"{r.floor:.4g}"
             gc = "" if np.isnan(r.floor) else ("NaN" if np.isnan(r.gap_closed) else f"{100 * r.gap_closed:.0f}%")
-            if gc and gc != "NaN" and getattr(r, "gap_resolved", np.nan) == 0:
+            if gc and gc != "NaN" and not share_measured(getattr(r, "gap_resolved", None)):
                 gc = f"({gc})"
                 unresolved = True
             gap = f" {fl:>10} {gc:>10}"

@@ -53,7 +53,8 @@ import numpy as np
 from ._registry import METRICS
 
 __all__ = ["gap_closed", "gap_closed_from", "gap_closed_array", "add_gap_columns", "distance_to_ceiling",
-           "distance_from", "applies", "gap_resolved", "GAP_FAMILIES", "NO_GAP_NOTE", "UNRESOLVED_NOTE"]
+           "distance_from", "applies", "gap_resolved", "share_measured", "GAP_FAMILIES", "NO_GAP_NOTE",
+           "UNRESOLVED_NOTE"]
 
 #: metric families whose indicators get a share of the gap closed
 GAP_FAMILIES: tuple[str, ...] = ("fidelity", "correlation", "adversarial", "detection", "biology")
@@ -212,6 +213,14 @@ def gap_resolved(name: str, floors: Mapping[str, Mapping[str, Any]], ceilings: M
             return gap_resolved(name, {name: floors.get(name) or {}}, {name: ceilings.get(name)})
         return math.nan
     return 1.0 if any(verdicts) else 0.0
+
+
+def share_measured(resolved: Any) -> bool:
+    """Is a share read as a measurement, given its :func:`gap_resolved` flag (one evaluation: 1 / 0) or the
+    share of seeds whose floor was resolved (a leaderboard)? Not when the floor was within its CI of the
+    ceiling on at least half of them; a missing or NaN flag (cannot be told) is read as measured."""
+    x = _num(resolved) if isinstance(resolved, (int, float)) else math.nan
+    return not math.isfinite(x) or x > 0.5
 
 
 def gap_closed_array(name: str, values, *, floor, ceiling) -> np.ndarray:

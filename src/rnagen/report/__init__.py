@@ -57,8 +57,9 @@ def gap_colour(v: Any) -> str:
 
 def _gap_table(rows: list[dict[str, Any]], settings: dict[str, Any]) -> dict[str, Any] | None:
     """The leading table: the share of the gap closed per model (rows) and indicator (columns), colour-coded;
-    a share whose floor is within noise of the ceiling (:func:`_resolved`) in brackets, grey."""
-    from ..metrics.gap import UNRESOLVED_NOTE
+    a share whose floor is within noise of the ceiling (:func:`rnagen.metrics.gap.share_measured`) in
+    brackets, grey."""
+    from ..metrics.gap import UNRESOLVED_NOTE, share_measured
 
     cols = [(c, lab) for c, lab in _GAP_SHOWN
             if any(_finite(r.get(f"{c}_gap_closed")) is not None for r in rows)]
@@ -75,7 +76,7 @@ def _gap_table(rows: list[dict[str, Any]], settings: dict[str, Any]) -> dict[str
             v = _finite(r.get(f"{c}_gap_closed"))
             sd = _finite(r.get(f"{c}_gap_closed_sd"))
             text = "–" if v is None else f"{100 * v:.0f}%"
-            if v is not None and not _resolved(r.get(f"{c}_gap_resolved")):
+            if v is not None and not share_measured(r.get(f"{c}_gap_resolved")):
                 # the floor within its CI of the ceiling on most seeds: a ratio of two noise-sized distances
                 cells.append({"text": f"({text})", "colour": gap_colour(None), "sd": "", "unresolved": True})
                 unresolved = True
@@ -86,12 +87,6 @@ def _gap_table(rows: list[dict[str, Any]], settings: dict[str, Any]) -> dict[str
     return {"head": [{"key": c, "label": lab} for c, lab in cols], "rows": body,
             "unresolved_note": UNRESOLVED_NOTE if unresolved else ""}
 
-
-def _resolved(v: Any) -> bool:
-    """A share is read as measured unless the floor was within its CI of the ceiling on at least half the seeds
-    (``<indicator>_gap_resolved`` below 0.5; a leaderboard without the column: measured)."""
-    x = _finite(v)
-    return x is None or x > 0.5
 
 
 def _membership_cell(v: Any, lo: Any, hi: Any) -> dict[str, str]:

@@ -375,9 +375,9 @@ class DiffusionModel(Generator):
                                       beta_end=cfg.schedule.beta_end)
         self.net = ResMLPDenoiser(self.n_genes, self.n_labels, width=n.width, depth=n.depth, time_dim=n.time_dim,
                                   dropout=n.dropout, expansion=n.expansion)
-        if self._anchor_kind() != "none":
+        if (kind := self._anchor_kind()) != "none":
             self.net = AnchoredDenoiser(self.net, self.schedule.alphas_cumprod,
-                                        prediction=cfg.objective.prediction, kind=self._anchor_kind())
+                                        prediction=cfg.objective.prediction, kind=kind)
         if self.device is not None:
             self.net.to(self.device)
             self.schedule.to(self.device)  # the training objective gathers ᾱ_t on the batch's device
@@ -401,8 +401,8 @@ class DiffusionModel(Generator):
     def _fit(self, X: np.ndarray, y: np.ndarray, *, seed: int, run_dir: Path | None, progress: bool,
              resume: bool) -> None:
         built: list[nn.Module] = []
-        anchored = self._anchor_kind() != "none"
-        if self._anchor_kind() == "full" and self.n_genes > FULL_COVARIANCE_MAX_GENES:
+        kind = self._anchor_kind()
+        if kind == "full" and self.n_genes > FULL_COVARIANCE_MAX_GENES:
             raise ConfigError(f"objective.anchor=full keeps a genes x genes eigenbasis per class, too large for "
                               f"{self.n_genes} genes (at most {FULL_COVARIANCE_MAX_GENES}); use objective.anchor=diag "
                               "or auto")
@@ -413,9 +413,9 @@ class DiffusionModel(Generator):
                 torch.manual_seed(seed)
                 self._build()
             kw: dict[str, Any] = {}
-            if anchored:
+            if kind != "none":
                 assert isinstance(self.net, AnchoredDenoiser)
-                stats, prior = anchor_statistics(Xt, yt, self.n_labels, kind=self._anchor_kind(),
+                stats, prior = anchor_statistics(Xt, yt, self.n_labels, kind=kind,
                                                  objective=self.config.objective,
                                                  privacy=self.config.privacy, seed=seed)
                 means, eig, basis = stats
