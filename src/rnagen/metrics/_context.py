@@ -73,8 +73,10 @@ class EvalContext:
     def build(cls, prepared: dict, *, want: Sequence[str], k: int, n_boot: int, n_boot_expensive: int, seed: int,
               classifier_seeds: tuple[int, ...], epochs: int, gene_sets: dict[str, np.ndarray] | None = None,
               biology: Any = None, membership_seed: int | None = None,
-              membership_options: dict[str, Any] | None = None) -> EvalContext:
-        """The context of ``prepared`` (the output of ``prepare``); draws the reference subsample first."""
+              membership_options: dict[str, Any] | None = None, with_reference: bool = True) -> EvalContext:
+        """The context of ``prepared`` (the output of ``prepare``); draws the reference subsample first.
+        ``with_reference=False`` still draws it (the random stream is the same either way) but leaves
+        ``reference`` unset, so no scorer computes a real-vs-real value."""
         rng = np.random.default_rng(seed)
         T, S, yt = prepared["train"], prepared["synthetic"], prepared["train_labels"]
         ref = ref_labels = None
@@ -86,6 +88,9 @@ class EvalContext:
             ref_labels = yt if yt is None or rows is None else yt[rows]
             if "train" in counts:
                 counts["reference"] = counts["train"] if rows is None else counts["train"][rows]
+            if not with_reference:
+                ref = ref_labels = None
+                counts.pop("reference", None)
         return cls(real=prepared["real"], synthetic=S, train=T, reference=ref,
                    real_labels=prepared["real_labels"], synthetic_labels=prepared["synthetic_labels"],
                    train_labels=prepared["train_labels"], want=tuple(want), k=k, n_boot=n_boot,

@@ -228,6 +228,28 @@ def _table(rows: list[dict]) -> pd.DataFrame:
     return df
 
 
+def _scored(real, synthetic, train, *, metrics: Sequence[str] | None, opts: dict[str, Any], ceiling: bool,
+            label_key: str | None, real_labels, synthetic_labels, train_labels, gene_sets, biology: BiologyOptions,
+            mia_reference=None, membership_seed: int | None = None, mia_opts: dict[str, Any] | None = None,
+            verbose: bool = False) -> pd.DataFrame:
+    """``synthetic``'s table (rows and attrs, the gap columns empty). ``ceiling=False`` leaves out the
+    real-vs-real references: the floor's table needs only its values and CIs, its ceiling being the synthetic
+    set's own (the same training subsample), so they are not computed twice."""
+    want = _requested(metrics)
+    prepared = prepare(real, synthetic, train, label_key=label_key, real_labels=real_labels,
+                       synthetic_labels=synthetic_labels, train_labels=train_labels, mia_reference=mia_reference)
+    if gene_sets is not None:
+        genes = list(map(str, real.var_names)) if hasattr(real, "var_names") else None
+        prepared["gene_sets"] = gene_set_index(gene_sets, genes, prepared["real"].shape[1])
+    want = _computable(want, prepared, explicit=metrics is not None)
+    ctx = EvalContext.build(prepared, want=want, gene_sets=prepared.get("gene_sets"), biology=biology, **opts,
+                            membership_seed=membership_seed, membership_options=mia_opts, with_reference=ceiling)
+    rows, attrs = _run_scorers(ctx, verbose=verbose)
+    df = _table(rows)
+    df.attrs.update({"preprocessing": prepared["preprocessing"], **attrs})
+    return df
+
+
 def evaluate(real, synthetic, *, train=None, floor=None, label_key: str | None = None,
              metrics: Sequence[str] | None = None, n_boot: int = 1000, n_boot_expensive: int = 20, k: int = 10,
              seed: int = 0, classifier_seeds: Sequence[int] = (0, 1, 2), epochs: int = 10, real_labels=None,
@@ -295,27 +317,19 @@ def evaluate(real, synthetic, *, train=None, floor=None, label_key: str | None =
     """
     opts = _check_options(k=k, n_boot=n_boot, n_boot_expensive=n_boot_expensive, epochs=epochs, seed=seed,
                           classifier_seeds=classifier_seeds)
-    want = _requested(metrics)
     if floor is not None and train is None:
         raise DataError("the floor's share of the gap closed needs the real training set as the ceiling; pass "
                         "--train (or --floor none)")
     bio = BiologyOptions.from_any(biology)
     _check_mia_reference(mia_reference, real=real, train=train)
-    prepared = prepare(real, synthetic, train, label_key=label_key, real_labels=real_labels,
-                       synthetic_labels=synthetic_labels, train_labels=train_labels, mia_reference=mia_reference)
-    if gene_sets is not None:
-        genes = list(map(str, real.var_names)) if hasattr(real, "var_names") else None
-        prepared["gene_sets"] = gene_set_index(gene_sets, genes, prepared["real"].shape[1])
-    want = _computable(want, prepared, explicit=metrics is not None)
     ms = None if membership_seed is None else check_seed("membership_seed", membership_seed)
     if mia_density not in ("kde", "gmm"):
         raise ConfigError(f"mia_density must be kde or gmm, not {mia_density!r}")
     mia_opts = {"density": mia_density, "pca_dims": check_number("mia_pca_dims", mia_pca_dims, ">= 1", integer=True)}
-    ctx = EvalContext.build(prepared, want=want, gene_sets=prepared.get("gene_sets"), biology=bio, **opts,
-                            membership_seed=ms, membership_options=mia_opts)
-    rows, attrs = _run_scorers(ctx, verbose=verbose)
-    attrs = {"preprocessing": prepared["preprocessing"], **attrs}
-    df = _table(rows)
+    labels = {"label_key": label_key, "real_labels": real_labels, "train_labels": train_labels}
+    df = _scored(real, synthetic, train, metrics=metrics, opts=opts, ceiling=True, synthetic_labels=synthetic_labels,
+                 gene_sets=gene_sets, biology=bio, mia_reference=mia_reference, membership_seed=ms,
+                 mia_opts=mia_opts, verbose=verbose, **labels)
     if floor is not None:
         t0 = time.perf_counter()
         names = _floor_metrics(df, with_labels=label_key is not None or floor_labels is not None)
@@ -323,15 +337,11 @@ def evaluate(real, synthetic, *, train=None, floor=None, label_key: str | None =
             # the floor's CIs tell whether its gap to the ceiling exceeds the sampling noise (gap_resolved)
             with warnings.catch_warnings():  # with n_boot=0, empty replicate lists are no issue
                 warnings.simplefilter("ignore", RuntimeWarning)
-                fl = evaluate(real, floor, train=train, label_key=label_key, metrics=names, n_boot=opts["n_boot"],
-                              n_boot_expensive=opts["n_boot_expensive"], k=opts["k"], seed=opts["seed"],
-                              classifier_seeds=opts["classifier_seeds"], epochs=opts["epochs"],
-                              real_labels=real_labels, synthetic_labels=floor_labels, train_labels=train_labels,
-                              gene_sets=gene_sets, biology=bio)
+                fl = _scored(real, floor, train, metrics=names, opts=opts, ceiling=False,
+                             synthetic_labels=floor_labels, gene_sets=gene_sets, biology=bio, **labels)
             add_gap_columns(df, fl)
-            attrs["gap_note"] = GAP_NOTE
-        attrs["timings"]["floor"] = time.perf_counter() - t0
-    df.attrs.update(attrs)
+            df.attrs["gap_note"] = GAP_NOTE
+        df.attrs["timings"]["floor"] = time.perf_counter() - t0
     return df
 
 

@@ -195,8 +195,7 @@ def score_utility(ctx: EvalContext) -> Scored:
     rows: list[dict] = []
     for clf in ("mlp", "logreg"):
         names = {f"tstr_{clf}_{x}" for x in ("accuracy", "macro_f1", "auc")}
-        if not names & set(ctx.want) and not (clf == "mlp" and (ctx.wants("frechet_classifier")
-                                                               or ctx.wants("augmentation_accuracy"))):
+        if not names & set(ctx.want) and not (clf == "mlp" and ctx.wants("augmentation_accuracy")):
             continue
         res = tstr(S, cs, R, cr, classifier=clf, **kw)
         ref = tstr(T, ct, R, cr, classifier=clf, **kw) if T is not None and ct is not None else None
@@ -219,10 +218,15 @@ def score_frechet_classifier(ctx: EvalContext) -> Scored:
     seed) when there is one, else an MLP fitted on the real set."""
     from .fidelity import frechet_row
 
-    _, cr, _, classes = _codes(ctx)
+    _, cr, ct, classes = _codes(ctx)
     trtr_mlp = ctx.memo.get("trtr_mlp")
     if trtr_mlp is not None:
         clf = trtr_mlp["_models"][0]
+    elif ctx.train is not None and ct is not None:
+        # the TRTR MLP of the first classifier seed, as tstr() fits it, without the other seeds' runs
+        # (the floor's table and a request of this indicator alone need no TSTR)
+        clf = fit_classifier(np.asarray(ctx.train, np.float32), np.asarray(ct, np.int64), n_classes=len(classes),
+                             kind="mlp", seed=ctx.classifier_seeds[0], epochs=ctx.epochs)
     else:
         clf = fit_classifier(ctx.real, cr, n_classes=len(classes), kind="mlp", seed=ctx.seed, epochs=ctx.epochs)
     fref = clf.hidden(ctx.reference) if ctx.reference is not None else None
