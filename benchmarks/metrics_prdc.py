@@ -6,6 +6,7 @@ The reference package is a benchmark-only dependency: ``.venv/bin/pip install pr
 
     .venv/bin/python benchmarks/metrics_prdc.py --n 17000 --genes 978 --threads 2
     .venv/bin/python benchmarks/metrics_prdc.py --n 5000 --genes 978 --threads 2 --no-evaluate
+    .venv/bin/python benchmarks/metrics_prdc.py --n 17000 --threads 2 --no-reference --evaluate-train --evaluate-floor
 """
 from __future__ import annotations
 
@@ -60,6 +61,8 @@ def worker(args) -> None:
         kw = {}
         if "train" in d:
             kw = {"train": d["train"], "train_labels": d["train_labels"]}
+        if "floor" in d:
+            kw.update(floor=d["floor"], floor_labels=d["floor_labels"])
         df = evaluate(real, fake, real_labels=d["real_labels"], synthetic_labels=d["fake_labels"], k=args.k,
                       **kw)
         res = {"table": df[df.group == "all"][["name", "value", "ci_low", "ci_high", "reference"]].to_dict("records"),
@@ -89,6 +92,8 @@ def main() -> None:
     p.add_argument("--no-reference", action="store_true", help="skip the reference prdc package")
     p.add_argument("--no-evaluate", action="store_true", help="skip the full evaluate() timing")
     p.add_argument("--evaluate-train", action="store_true", help="also pass a real training set to evaluate()")
+    p.add_argument("--evaluate-floor", action="store_true",
+                   help="also pass a floor set (`rnagen evaluate --train` fits one by default); needs --evaluate-train")
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     p.add_argument("--data", default=None, help=argparse.SUPPRESS)
     a = p.parse_args()
@@ -128,9 +133,15 @@ def main() -> None:
         if a.evaluate_train:
             train, yt = simulate(a.n, a.genes, seed=3)
             kw = {"train": train, "train_labels": yt}
+        if a.evaluate_floor:
+            if not a.evaluate_train:
+                raise SystemExit("--evaluate-floor needs --evaluate-train: the floor's gap is measured to the ceiling")
+            floor, yfl = simulate(a.n, a.genes, seed=4, shift=0.1)
+            kw.update(floor=floor, floor_labels=yfl)
         np.savez(path, real=real, fake=fake, real_labels=yr, fake_labels=yf, **kw)
         ev = run_child("evaluate", path, a)
-        print(f"evaluate() {'with' if kw else 'without'} train, labels (26 classes): {ev['seconds']:.1f} s (CPU {ev['cpu_s']:.1f} s), "
+        what = ("with train and floor" if "floor" in kw else "with train") if kw else "without train"
+        print(f"evaluate() {what}, labels (26 classes): {ev['seconds']:.1f} s (CPU {ev['cpu_s']:.1f} s), "
               f"peak RSS {ev['peak_mb']:.0f} MB; per family: "
               + ", ".join(f"{k} {v:.1f}" for k, v in ev["result"]["timings"].items()))
         for r in ev["result"]["table"]:
