@@ -236,12 +236,14 @@ def test_cli_reports_gap_closed_with_the_gaussian_floor(tmp_path, capsys):
 def test_the_floor_column_is_the_floor_set_s_value_scored_without_a_second_ceiling(monkeypatch):
     """The floor's values equal the floor set's own ``evaluate`` values; its table leaves the real-vs-real
     references out (they are the synthetic table's), so the detection classifier runs three times (the
-    synthetic set, its reference, the floor), not four; the classifier Fréchet distance alone fits the first
-    seed's TRTR MLP only, and it is the model TSTR's TRTR run fits (same value either way)."""
+    synthetic set, its reference, the floor), not four, and it reuses the real set's neighbour radii (one pass
+    over the real set); the classifier Fréchet distance alone fits the first seed's TRTR MLP only, and it is
+    the model TSTR's TRTR run fits (same value either way)."""
+    import rnagen.metrics._knn as knn
     import rnagen.metrics.detection as detection
 
     draw, _ = _sets()
-    (R, yr), (T, yt), (S, ys) = draw(150), draw(150), draw(150, scale=1.2)
+    (R, yr), (T, yt), (S, ys) = draw(140), draw(150), draw(150, scale=1.2)   # only the real set has 140
     F, yf = draw(150, scale=1.5)
     names = ["density", "aa_ts", "detection_auc", "frechet_classifier", "correlation_score"]
     kw = dict(train=T, real_labels=yr, train_labels=yt, n_boot=20, n_boot_expensive=2, k=5, epochs=3,
@@ -249,8 +251,11 @@ def test_the_floor_column_is_the_floor_set_s_value_scored_without_a_second_ceili
     calls = []
     real_scores = detection.detection_scores
     monkeypatch.setattr(detection, "detection_scores", lambda *a, **k: calls.append(1) or real_scores(*a, **k))
+    real_passes = []
+    real_knn = knn.knn
+    monkeypatch.setattr(knn, "knn", lambda X, **k: real_passes.append(len(X) == 140) or real_knn(X, **k))
     df = evaluate(R, S, floor=F, synthetic_labels=ys, floor_labels=yf, metrics=names, **kw).set_index("name")
-    assert len(calls) == 3
+    assert len(calls) == 3 and sum(real_passes) == 1
     alone = evaluate(R, F, synthetic_labels=yf, metrics=names, **kw).set_index("name")
     with_tstr = evaluate(R, F, synthetic_labels=yf, metrics=["frechet_classifier", "tstr_mlp_accuracy"],
                          **kw).set_index("name")

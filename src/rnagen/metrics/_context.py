@@ -113,6 +113,18 @@ class EvalContext:
                 "direction": info.direction_text if direction is None else direction,
                 "family": info.family, "n_boot": int(n_boot)}
 
+    #: cached passes that depend on the real set and ``k`` alone: another set scored against the same prepared
+    #: real set (``evaluate``'s floor) reuses them instead of recomputing them
+    REAL_SIDE = ("real_knn2",)
+
+    def real_side(self) -> dict[str, Any]:
+        """The :data:`REAL_SIDE` passes computed so far."""
+        return {n: self.__dict__[n] for n in self.REAL_SIDE if n in self.__dict__}
+
+    def adopt(self, passes: dict[str, Any]) -> None:
+        """Take over another context's :data:`REAL_SIDE` passes (same real set, same ``k``)."""
+        self.__dict__.update({n: v for n, v in passes.items() if n in self.REAL_SIDE})
+
     # ------------------------------------------------------------------------ shared neighbour passes
     def _check_k(self) -> None:
         """The k-NN metrics need k + 1 profiles in every set (a profile's k neighbours exclude itself)."""

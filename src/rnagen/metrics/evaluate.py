@@ -230,11 +230,12 @@ def _table(rows: list[dict]) -> pd.DataFrame:
 
 def _scored(real, synthetic, train, *, metrics: Sequence[str] | None, opts: dict[str, Any], ceiling: bool,
             label_key: str | None, real_labels, synthetic_labels, train_labels, gene_sets, biology: BiologyOptions,
-            mia_reference=None, membership_seed: int | None = None, mia_opts: dict[str, Any] | None = None,
-            verbose: bool = False) -> pd.DataFrame:
+            real_side: dict[str, Any], mia_reference=None, membership_seed: int | None = None,
+            mia_opts: dict[str, Any] | None = None, verbose: bool = False) -> pd.DataFrame:
     """``synthetic``'s table (rows and attrs, the gap columns empty). ``ceiling=False`` leaves out the
     real-vs-real references: the floor's table needs only its values and CIs, its ceiling being the synthetic
-    set's own (the same training subsample), so they are not computed twice."""
+    set's own (the same training subsample), so they are not computed twice. ``real_side`` carries the passes
+    over the real set alone from one call to the next (:meth:`EvalContext.real_side`)."""
     want = _requested(metrics)
     prepared = prepare(real, synthetic, train, label_key=label_key, real_labels=real_labels,
                        synthetic_labels=synthetic_labels, train_labels=train_labels, mia_reference=mia_reference)
@@ -244,7 +245,9 @@ def _scored(real, synthetic, train, *, metrics: Sequence[str] | None, opts: dict
     want = _computable(want, prepared, explicit=metrics is not None)
     ctx = EvalContext.build(prepared, want=want, gene_sets=prepared.get("gene_sets"), biology=biology, **opts,
                             membership_seed=membership_seed, membership_options=mia_opts, with_reference=ceiling)
+    ctx.adopt(real_side)
     rows, attrs = _run_scorers(ctx, verbose=verbose)
+    real_side.update(ctx.real_side())
     df = _table(rows)
     df.attrs.update({"preprocessing": prepared["preprocessing"], **attrs})
     return df
@@ -327,9 +330,10 @@ def evaluate(real, synthetic, *, train=None, floor=None, label_key: str | None =
         raise ConfigError(f"mia_density must be kde or gmm, not {mia_density!r}")
     mia_opts = {"density": mia_density, "pca_dims": check_number("mia_pca_dims", mia_pca_dims, ">= 1", integer=True)}
     labels = {"label_key": label_key, "real_labels": real_labels, "train_labels": train_labels}
+    real_side: dict[str, Any] = {}   # the floor is scored against the same prepared real set
     df = _scored(real, synthetic, train, metrics=metrics, opts=opts, ceiling=True, synthetic_labels=synthetic_labels,
-                 gene_sets=gene_sets, biology=bio, mia_reference=mia_reference, membership_seed=ms,
-                 mia_opts=mia_opts, verbose=verbose, **labels)
+                 gene_sets=gene_sets, biology=bio, real_side=real_side, mia_reference=mia_reference,
+                 membership_seed=ms, mia_opts=mia_opts, verbose=verbose, **labels)
     if floor is not None:
         t0 = time.perf_counter()
         names = _floor_metrics(df, with_labels=label_key is not None or floor_labels is not None)
@@ -338,7 +342,8 @@ def evaluate(real, synthetic, *, train=None, floor=None, label_key: str | None =
             with warnings.catch_warnings():  # with n_boot=0, empty replicate lists are no issue
                 warnings.simplefilter("ignore", RuntimeWarning)
                 fl = _scored(real, floor, train, metrics=names, opts=opts, ceiling=False,
-                             synthetic_labels=floor_labels, gene_sets=gene_sets, biology=bio, **labels)
+                             synthetic_labels=floor_labels, gene_sets=gene_sets, biology=bio, real_side=real_side,
+                             **labels)
             add_gap_columns(df, fl)
             df.attrs["gap_note"] = GAP_NOTE
         df.attrs["timings"]["floor"] = time.perf_counter() - t0
