@@ -92,3 +92,24 @@ def test_train_accepts_the_bundled_data_by_name(tmp_path):
     run = tmp_path / "run"
     assert main(["train", "gtex26", "--model", "gaussian", "--label-key", "tissue", "--out", str(run), "--quiet"]) == 0
     assert len((run / "genes.txt").read_text().split()) == 467
+
+
+def test_train_refuses_a_nonnegative_support_for_negative_data(labelled_csv, tmp_path, capsys):
+    """``preprocess.support=nonnegative`` on data with values below 0: one line naming the key and the fix,
+    exit 2, no run folder."""
+    df = pd.read_csv(labelled_csv, index_col=0)
+    genes = df.columns[:-1]
+    df[genes] = df[genes] - 4.0                       # centred values: many below 0
+    path = tmp_path / "centred.csv"
+    df.to_csv(path, index_label="sample")
+    run = tmp_path / "run"
+    assert main(["train", str(path), "--model", "gaussian", "--label-key", "kind", "--out", str(run),
+                 "--set", "preprocess.support=nonnegative", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "preprocess.support=nonnegative" in err and "auto or any" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1 and not run.exists()
+    # the default (auto) trains on them and leaves values below 0 in its samples
+    assert main(["train", str(path), "--model", "gaussian", "--label-key", "kind", "--out", str(run), "--quiet"]) == 0
+    out = tmp_path / "syn.h5ad"
+    assert main(["sample", str(run), "--n-per-label", "50", "--out", str(out), "--quiet"]) == 0
+    assert ad.read_h5ad(out).X.min() < 0

@@ -60,9 +60,40 @@ def test_logged_input_is_not_logged_twice():
     a = _adata(raw=False)
     set_log_state(a, logged=True, transform="log2(x+1)")
     m = get_model("gaussian")().fit(a, label_key="tissue")
-    assert m.pipeline.spec == "standard"
-    m2 = get_model("gaussian").from_config(overrides=["preprocess.log=none", "preprocess.scaler=none"])
+    assert m.pipeline.spec == "nonnegative+standard"   # log values >= 0: the support step, no second log
+    m2 = get_model("gaussian").from_config(overrides=["preprocess.log=none", "preprocess.scaler=none",
+                                                      "preprocess.support=any"])
     assert m2.fit(a, label_key="tissue").pipeline.spec == "identity"
+
+
+def test_generated_values_stay_on_the_data_s_support(tmp_path):
+    """Log2(x+1) values prepared upstream, with the point mass at 0 real expression has: the per-class Gaussian
+    puts mass below 0, which the pipeline's ``nonnegative`` step clips to 0 (kept in the run folder); with
+    ``preprocess.support=any`` the values below 0 stay; data that can be negative (z-scores) get no step, and
+    ``support=nonnegative`` on them is refused by name."""
+    a = _adata(raw=False)
+    a.X[a.X < 2.0] = 0.0                      # a quarter of the liver values: not expressed
+    set_log_state(a, logged=True, transform="log2(x+1)")
+    m = get_model("gaussian")().fit(a, label_key="tissue", run_dir=tmp_path / "run")
+    assert m.pipeline.spec == "nonnegative+standard"
+    syn = m.sample(n_per_label=2000, seed=3)
+    liver = syn.X[syn.obs["tissue"] == "liver"]
+    assert syn.X.min() == 0.0 and 0.05 < (liver == 0).mean() < 0.5   # the point mass at zero
+    np.testing.assert_array_equal(load(tmp_path / "run").sample(n_per_label=2000, seed=3).X, syn.X)
+    free = get_model("gaussian").from_config(overrides=["preprocess.support=any"]).fit(a, label_key="tissue")
+    raw = free.sample(n_per_label=2000, seed=3).X
+    assert free.pipeline.spec == "standard" and raw.min() < -0.5
+    np.testing.assert_allclose(syn.X, np.maximum(raw, 0), atol=1e-5)  # the same draw, clipped
+    # the validation during training scores what sampling gives: the round trip in model units clips too
+    Z = m.pipeline.transform(raw[:50])
+    np.testing.assert_allclose(m.pipeline.inverse_transform(m._as_sampled(Z.astype(np.float32))),
+                               np.maximum(raw[:50], 0), atol=1e-4)
+    z = a.copy()
+    z.X = (z.X - z.X.mean(0)) / z.X.std(0)     # z-scores: negative values are data
+    set_log_state(z, logged=True, transform="z-score")
+    assert get_model("gaussian")().fit(z, label_key="tissue").pipeline.spec == "standard"
+    with pytest.raises(DataError, match="preprocess.support=nonnegative but the training data have .* below 0"):
+        get_model("gaussian").from_config(overrides=["preprocess.support=nonnegative"]).fit(z, label_key="tissue")
 
 
 @pytest.mark.parametrize("breaker,msg", [

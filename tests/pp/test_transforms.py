@@ -2,7 +2,15 @@ import numpy as np
 import pytest
 
 from rnagen.errors import DataError
-from rnagen.pp.transforms import Log2p1, MaxAbsScaler, MinMaxScaler, Pipeline, StandardScaler, make_pipeline
+from rnagen.pp.transforms import (
+    Log2p1,
+    MaxAbsScaler,
+    MinMaxScaler,
+    NonNegative,
+    Pipeline,
+    StandardScaler,
+    make_pipeline,
+)
 
 # three samples x three genes; the last gene is constant
 X = np.array([[1.0, -2.0, 5.0],
@@ -36,6 +44,19 @@ def test_log2p1_inverse_clips_at_zero():
     lg = Log2p1()
     np.testing.assert_allclose(lg.transform(np.array([[0.0, 1.0, 3.0]])), [[0.0, 1.0, 2.0]])
     np.testing.assert_array_equal(lg.inverse_transform(np.array([[-1.0, 1.0]])), [[0.0, 1.0]])
+
+
+def test_nonnegative_is_the_identity_forward_and_clips_at_zero_back():
+    nn = NonNegative()
+    np.testing.assert_array_equal(nn.transform(X), X)
+    np.testing.assert_array_equal(nn.inverse_transform(X), np.maximum(X, 0))
+    pipe = make_pipeline("nonnegative+standard").fit(np.abs(X))
+    back = Pipeline.from_state(*pipe.to_state())
+    assert back.spec == "nonnegative+standard"
+    below = -np.abs(X) - 1.0                      # values no profile of the data can have
+    Z = pipe.transform(below)
+    assert (back.inverse_transform(Z) == 0).all() and (pipe.inverse_transform(Z) == 0).all()
+    np.testing.assert_allclose(back.inverse_transform(pipe.transform(np.abs(X))), np.abs(X), atol=1e-12)
 
 
 @pytest.mark.parametrize("cls", [StandardScaler, MaxAbsScaler, MinMaxScaler])

@@ -217,6 +217,10 @@ def test_preprocessing_is_reported_data_independent_only_when_nothing_is_fitted(
     assert m.privacy["preprocessing"] == "data-independent"
     m = _fit("diffusion", small, TINY + ["train.steps=2", "privacy.noise_multiplier=1"])
     assert m.privacy["preprocessing"] == "not covered"
+    # without a log step, preprocess.support=auto reads the data (is any value below 0?)
+    fixed = TINY + ["train.steps=2", "privacy.noise_multiplier=1", "preprocess.scaler=none", "preprocess.log=none"]
+    assert _fit("diffusion", small, fixed).privacy["preprocessing"] == "not covered"
+    assert _fit("diffusion", small, fixed + ["preprocess.support=any"]).privacy["preprocessing"] == "data-independent"
 
 
 # --- errors ----------------------------------------------------------------------------------------------

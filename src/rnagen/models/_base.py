@@ -77,6 +77,11 @@ class PreprocessConfig:
     recognised from the value range); ``log2p1``: always; ``none``: never."""
     scaler: Literal["standard", "maxabs", "minmax", "none"] = "standard"
     """Per-gene scaler fitted on the training data (``maxabs`` is what the released paper code used)."""
+    support: Literal["auto", "nonnegative", "any"] = "auto"
+    """Where generated values may lie, in the data's units. ``auto``: at or above 0 when every training value
+    is (expression on a log2(x+1), TPM or count scale; a model of such data puts part of its mass below 0,
+    which the ``nonnegative`` step clips to 0 when sampling); ``nonnegative``: the same, and training values
+    below 0 are an error; ``any``: no bound. With a ``log2p1`` step the inverse already stops at 0."""
 
 
 _REGISTRY: dict[str, type["Generator"]] = {}
@@ -310,6 +315,12 @@ class Generator(ABC):
             logged = st["logged"] if st is not None else looks_logged(X)
             if not logged:
                 steps.append("log2p1")
+        if pre.support == "nonnegative" and "log2p1" not in steps and X.min() < 0:
+            raise DataError(f"preprocess.support=nonnegative but the training data have {int((X < 0).sum())} "
+                            "values below 0; set preprocess.support=auto or any for data that can be negative "
+                            "(e.g. z-scores)")
+        if "log2p1" not in steps and (pre.support == "nonnegative" or (pre.support == "auto" and X.min() >= 0)):
+            steps.insert(0, "nonnegative")
         if pre.scaler != "none":
             steps.append(pre.scaler)
         return make_pipeline(steps or ["identity"])
@@ -530,6 +541,15 @@ class Generator(ABC):
             out.uns["rnagen"]["privacy"] = dict(self.privacy)
         return out
 
+    def _as_sampled(self, Z: np.ndarray) -> np.ndarray:
+        """Profiles ``Z`` in model units as :meth:`sample` delivers them, back in model units: the round trip
+        through the pipeline applies the data's support (the ``nonnegative`` step's clip at 0), so that the
+        validation during training scores what sampling gives. ``Z`` itself without such a step."""
+        pipe = self._fitted_pipeline()
+        if not any(st.kind == "nonnegative" for st in pipe.steps):
+            return Z
+        return pipe.transform(pipe.inverse_transform(Z)).astype(np.float32)
+
     def _fitted_pipeline(self) -> Pipeline:
         """The transforms fitted with the model (set by ``fit`` and ``load``); an untrained model is refused."""
         if self.pipeline is None:
@@ -588,7 +608,8 @@ class Generator(ABC):
         from ..train.privacy import preprocessing_coverage
 
         pre: PreprocessConfig = self.config.preprocess
-        return result.private.record(preprocessing=preprocessing_coverage(log=pre.log, scaler=pre.scaler))
+        return result.private.record(preprocessing=preprocessing_coverage(log=pre.log, scaler=pre.scaler,
+                                                                          support=pre.support))
 
     def _extra_meta(self) -> dict[str, Any]:
         """Model-specific JSON-able metadata saved in meta.json (read back by ``_load_extra_meta``)."""

@@ -373,7 +373,8 @@ class GaussianModel(Generator):
             "covariance_share": share, "correlation_rank": int(self.loadings.shape[1]),
             "correlation_detection_floor": correlation_detection_floor(len(X), G, float(p.epsilon), delta,
                                                                        share or COVARIANCE_SHARE),
-            "n_train": int(len(X)), "preprocessing": preprocessing_coverage(log=pre.log, scaler=pre.scaler),
+            "n_train": int(len(X)),
+            "preprocessing": preprocessing_coverage(log=pre.log, scaler=pre.scaler, support=pre.support),
             "public": "n_train, the gene count and labels (class sizes released with noise)",
         }
         self.privacy["correlation"] = self._correlation_reason(share)

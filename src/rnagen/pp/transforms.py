@@ -11,6 +11,8 @@ Transforms
 ``maxabs``   y = x / max|x| per gene (the released rna-diffusion code's scaler)
 ``minmax``   y = a + (b - a)(x - min)/(max - min) per gene
 ``identity`` nothing (keeps a pipeline spec explicit when the data are already on the right scale)
+``nonnegative`` y = x; inverse x = max(y, 0): the data's support is [0, inf) (expression already on a log2(x+1)
+             or TPM scale), so generated values below 0 are brought to its edge
 """
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ __all__ = [
     "MaxAbsScaler",
     "MinMaxScaler",
     "Identity",
+    "NonNegative",
     "Pipeline",
     "make_pipeline",
     "TRANSFORMS",
@@ -108,6 +111,23 @@ class Identity(Transform):
     def inverse_transform(self, X: np.ndarray) -> np.ndarray:
         """A float64 copy of ``X``."""
         return _as2d(X).copy()
+
+
+class NonNegative(Transform):
+    """The identity on data whose support is [0, inf); its inverse clips at 0. A model of such data (e.g.
+    log2(x+1) values prepared upstream, where 0 is the most frequent value of many genes) places part of its
+    probability below 0, which no profile can have: clipping maps it to the support's edge, the point mass at
+    zero the data have."""
+
+    kind = "nonnegative"
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        """A float64 copy of ``X``."""
+        return _as2d(X).copy()
+
+    def inverse_transform(self, X: np.ndarray) -> np.ndarray:
+        """``X`` with values below 0 set to 0 (float64)."""
+        return np.maximum(_as2d(X), 0.0)
 
 
 class Log2p1(Transform):
@@ -226,7 +246,7 @@ class MinMaxScaler(Transform):
 
 
 TRANSFORMS: dict[str, type[Transform]] = {
-    c.kind: c for c in (Identity, Log2p1, StandardScaler, MaxAbsScaler, MinMaxScaler)
+    c.kind: c for c in (Identity, NonNegative, Log2p1, StandardScaler, MaxAbsScaler, MinMaxScaler)
 }
 
 

@@ -18,8 +18,9 @@ What the guarantee covers and what it does not (also written into the run record
 
 - the weights, and everything computed from them alone (EMA of the weights, samples): post-processing;
 - **not** the preprocessing fitted on the training data (the per-gene scaler, the log-scale detection of
-  ``preprocess.log=auto``), unless it is data-independent (``preprocess.scaler=none`` with
-  ``preprocess.log=log2p1`` or ``none``); the run record says ``preprocessing: "not covered"`` otherwise;
+  ``preprocess.log=auto``, the support read by ``preprocess.support=auto``), unless it is data-independent
+  (``preprocess.scaler=none`` with ``preprocess.log=log2p1``, or with ``preprocess.log=none`` and
+  ``preprocess.support=nonnegative`` or ``any``); the run record says ``preprocessing: "not covered"`` otherwise;
 - **not** the number of training profiles and the class sizes saved in ``meta.json`` (treated as public, as
   the sample rate ``q = B / n`` of DP-SGD is).
 
@@ -215,10 +216,13 @@ def spent_epsilon(history: list[tuple[float, float, int]], *, delta: float, acco
     return float(acc.get_epsilon(delta=delta))
 
 
-def preprocessing_coverage(*, log: str, scaler: str) -> str:
+def preprocessing_coverage(*, log: str, scaler: str, support: str = "auto") -> str:
     """What the DP guarantee says about a model's preprocessing (section ``[preprocess]``): ``"data-independent"``
-    when nothing is fitted on the training data (no scaler, a fixed log choice), else ``"not covered"``."""
-    return "data-independent" if scaler == "none" and log != "auto" else "not covered"
+    when nothing is fitted on or read from the training data (no scaler, a fixed log choice, a fixed support:
+    ``support=auto`` reads whether any training value is below 0, except after ``log2p1``, whose inverse
+    stops at 0 anyway), else ``"not covered"``."""
+    support_fixed = support != "auto" or log == "log2p1"
+    return "data-independent" if scaler == "none" and log != "auto" and support_fixed else "not covered"
 
 
 class _PoissonBatches:
