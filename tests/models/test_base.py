@@ -84,10 +84,6 @@ def test_generated_values_stay_on_the_data_s_support(tmp_path):
     raw = free.sample(n_per_label=2000, seed=3).X
     assert free.pipeline.spec == "standard" and raw.min() < -0.5
     np.testing.assert_allclose(syn.X, np.maximum(raw, 0), atol=1e-5)  # the same draw, clipped
-    # the validation during training scores what sampling gives: the round trip in model units clips too
-    Z = m.pipeline.transform(raw[:50])
-    np.testing.assert_allclose(m.pipeline.inverse_transform(m._as_sampled(Z.astype(np.float32))),
-                               np.maximum(raw[:50], 0), atol=1e-4)
     z = a.copy()
     z.X = (z.X - z.X.mean(0)) / z.X.std(0)     # z-scores: negative values are data
     set_log_state(z, logged=True, transform="z-score")

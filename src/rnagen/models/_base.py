@@ -81,7 +81,10 @@ class PreprocessConfig:
     """Where generated values may lie, in the data's units. ``auto``: at or above 0 when every training value
     is (expression on a log2(x+1), TPM or count scale; a model of such data puts part of its mass below 0,
     which the ``nonnegative`` step clips to 0 when sampling); ``nonnegative``: the same, and training values
-    below 0 are an error; ``any``: no bound. With a ``log2p1`` step the inverse already stops at 0."""
+    below 0 are an error; ``any``: no bound. With a ``log2p1`` step the inverse already stops at 0. The
+    validation during training scores the network's own samples, before the clip: scored after it, an early
+    check's spread reads as the data's and the length chosen is shorter, with a worse AA_ts
+    (``benchmarks/RESULTS_realdata.md``, "Generated values on the data's support")."""
 
 
 _REGISTRY: dict[str, type["Generator"]] = {}
@@ -540,15 +543,6 @@ class Generator(ABC):
         if self.privacy:  # a private model's samples carry its guarantee and DP settings
             out.uns["rnagen"]["privacy"] = dict(self.privacy)
         return out
-
-    def _as_sampled(self, Z: np.ndarray) -> np.ndarray:
-        """Profiles ``Z`` in model units as :meth:`sample` delivers them, back in model units: the round trip
-        through the pipeline applies the data's support (the ``nonnegative`` step's clip at 0), so that the
-        validation during training scores what sampling gives. ``Z`` itself without such a step."""
-        pipe = self._fitted_pipeline()
-        if not any(st.kind == "nonnegative" for st in pipe.steps):
-            return Z
-        return pipe.transform(pipe.inverse_transform(Z)).astype(np.float32)
 
     def _fitted_pipeline(self) -> Pipeline:
         """The transforms fitted with the model (set by ``fit`` and ``load``); an untrained model is refused."""

@@ -428,7 +428,7 @@ class DiffusionModel(Generator):
 
         def generate(Xt, yt, yy: np.ndarray, sd: int) -> np.ndarray:
             # validation draws with the configured sampler, as sample() does by default
-            return self._as_sampled(self._sample(yy, seed=sd, batch_size=4096, progress=False))
+            return self._sample(yy, seed=sd, batch_size=4096, progress=False)
 
         assert self.device is not None  # Generator.fit resolves it for every torch model
         result = fit_validated(setup, generate, X, y, self.config.train, device=self.device, seed=seed,

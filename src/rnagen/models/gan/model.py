@@ -241,7 +241,7 @@ class WGANGPModel(Generator):
             return self.gan, {"step_fn": wgan_gp_step, "param_groups": self._param_groups()}
 
         def generate(Xt, yt, yy: np.ndarray, sd: int) -> np.ndarray:
-            return self._as_sampled(self.generate(torch.from_numpy(yy), seed=sd, batch_size=4096))
+            return self.generate(torch.from_numpy(yy), seed=sd, batch_size=4096)
 
         assert self.device is not None  # Generator.fit resolves it for every torch model
         result = fit_validated(setup, generate, X, y, self.config.train, device=self.device, seed=seed,

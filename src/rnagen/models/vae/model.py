@@ -236,7 +236,7 @@ class VAEModel(Generator):
         def generate(Xt: np.ndarray, yt: np.ndarray, yy: np.ndarray, sd: int) -> np.ndarray:
             # the sampler is fitted to the weights being validated, then draws as sample() does by default
             self._fit_sampler(Xt, yt, seed=seed)
-            return self._as_sampled(self._sample(yy, seed=sd, batch_size=4096, progress=False))
+            return self._sample(yy, seed=sd, batch_size=4096, progress=False)
 
         assert self.device is not None  # Generator.fit resolves it for every torch model
         result = fit_validated(setup, generate, X, y, self.config.train, device=self.device, seed=seed,
