@@ -309,17 +309,17 @@ def test_read_leaderboard_renames_columns_of_earlier_versions(tmp_path):
 
 def test_rows_whose_name_has_a_plus_find_their_floor():
     """``dpm++`` is a plain row (its floor is ``gaussian``); ``dpm+++linear`` is its linear reconstruction."""
-    from rnagen.bench.runner import _gap_per_seed, reconstruction_method
+    from rnagen.bench.runner import _gap_shares, reconstruction_method
 
     assert reconstruction_method("dpm++") is None and reconstruction_method("ddim") is None
     assert reconstruction_method("dpm+++linear") == "linear" and reconstruction_method("vae+mlp") == "mlp"
     metric = lambda v, ref=None: {"value": v, "reference": ref}  # noqa: E731
     got = {"gaussian": [{"metrics": {"aa_ts": metric(0.60)}}],
            "gaussian+linear": [{"metrics": {"aa_ts": metric(0.70)}}]}
-    gap = _gap_per_seed("dpm++", [{"metrics": {"aa_ts": metric(0.55, 0.50)}}], got)
-    assert gap["aa_ts"] == [pytest.approx(0.5)]  # half of the way from 0.60 to 0.50
-    gap = _gap_per_seed("dpm+++linear", [{"metrics": {"aa_ts": metric(0.55, 0.50)}}], got)
-    assert gap["aa_ts"] == [pytest.approx(0.75)]  # against the reconstructed floor, 0.70
+    gap = _gap_shares("dpm++", [{"metrics": {"aa_ts": metric(0.55, 0.50)}}], got)
+    assert [share for share, _ in gap["aa_ts"]] == [pytest.approx(0.5)]  # half of the way from 0.60 to 0.50
+    gap = _gap_shares("dpm+++linear", [{"metrics": {"aa_ts": metric(0.55, 0.50)}}], got)
+    assert [share for share, _ in gap["aa_ts"]] == [pytest.approx(0.75)]  # against the reconstructed floor, 0.70
 
 
 def test_board_rows_say_on_how_many_seeds_the_floor_is_measurably_off_the_ceiling(capsys):

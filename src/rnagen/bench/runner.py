@@ -1001,12 +1001,6 @@ def _gap_shares(row: str, recs: Sequence[dict], got: Mapping[str, list[dict]]
     return out
 
 
-def _gap_per_seed(row: str, recs: Sequence[dict], got: Mapping[str, list[dict]]) -> dict[str, list[float]]:
-    """Per indicator, the share of the gap ``row`` closes on each of its seeds (:func:`_gap_shares`)."""
-    shares = _gap_shares(row, recs, got)
-    return {name: [share for share, _ in shares[name]] for name in sorted(shares)}
-
-
 #: the per-class breakdown of ``rnagen.metrics.evaluate`` drawn as "TSTR per class", in order of preference
 _PER_CLASS_METRICS = ("tstr_mlp_macro_f1", "tstr_logreg_macro_f1", "tstr_mlp_accuracy")
 
