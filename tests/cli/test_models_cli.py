@@ -113,3 +113,14 @@ def test_train_refuses_a_nonnegative_support_for_negative_data(labelled_csv, tmp
     out = tmp_path / "syn.h5ad"
     assert main(["sample", str(run), "--n-per-label", "50", "--out", str(out), "--quiet"]) == 0
     assert ad.read_h5ad(out).X.min() < 0
+
+
+def test_train_refuses_matched_zeros_with_privacy(labelled_csv, tmp_path, capsys):
+    """``preprocess.zeros=match`` reads per-class shares of the training data outside the DP guarantee: with
+    ``privacy.epsilon`` it is one line naming the key and the fix, exit 2, no run folder."""
+    run = tmp_path / "run"
+    assert main(["train", str(labelled_csv), "--model", "gaussian", "--label-key", "kind", "--out", str(run),
+                 "--set", "preprocess.zeros=match", "--set", "privacy.epsilon=4", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "preprocess.zeros=match" in err and "auto or clip" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1 and not run.exists()

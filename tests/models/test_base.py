@@ -78,18 +78,77 @@ def test_generated_values_stay_on_the_data_s_support(tmp_path):
     assert m.pipeline.spec == "nonnegative+standard"
     syn = m.sample(n_per_label=2000, seed=3)
     liver = syn.X[syn.obs["tissue"] == "liver"]
-    assert syn.X.min() == 0.0 and 0.05 < (liver == 0).mean() < 0.5   # the point mass at zero
+    share = (a.X[(a.obs["tissue"] == "liver").to_numpy()] == 0).mean()
+    assert syn.X.min() == 0.0 and abs((liver == 0).mean() - share) < 0.03   # the point mass at zero
     np.testing.assert_array_equal(load(tmp_path / "run").sample(n_per_label=2000, seed=3).X, syn.X)
     free = get_model("gaussian").from_config(overrides=["preprocess.support=any"]).fit(a, label_key="tissue")
     raw = free.sample(n_per_label=2000, seed=3).X
-    assert free.pipeline.spec == "standard" and raw.min() < -0.5
-    np.testing.assert_allclose(syn.X, np.maximum(raw, 0), atol=1e-5)  # the same draw, clipped
+    assert free.pipeline.spec == "standard" and raw.min() < -0.5 and free.zero_threshold is None
+    clip = get_model("gaussian").from_config(overrides=["preprocess.zeros=clip"]).fit(a, label_key="tissue")
+    np.testing.assert_allclose(clip.sample(n_per_label=2000, seed=3).X, np.maximum(raw, 0), atol=1e-5)  # clipped
     z = a.copy()
     z.X = (z.X - z.X.mean(0)) / z.X.std(0)     # z-scores: negative values are data
     set_log_state(z, logged=True, transform="z-score")
     assert get_model("gaussian")().fit(z, label_key="tissue").pipeline.spec == "standard"
     with pytest.raises(DataError, match="preprocess.support=nonnegative but the training data have .* below 0"):
         get_model("gaussian").from_config(overrides=["preprocess.support=nonnegative"]).fit(z, label_key="tissue")
+
+
+def _zero_inflated(n_per=200, seed=1):
+    """Log2(x+1) values whose zeros depend on the class: G0 is 0 in half the liver profiles and in none of the
+    brain ones, G1 in a quarter of the brain ones, G2 in every liver profile."""
+    a = _adata(n_per=n_per, raw=False, seed=seed)
+    rng = np.random.default_rng(seed)
+    liver = np.flatnonzero(a.obs["tissue"] == "liver")
+    brain = np.flatnonzero(a.obs["tissue"] == "brain")
+    a.X[rng.choice(liver, n_per // 2, replace=False), 0] = 0.0
+    a.X[rng.choice(brain, n_per // 4, replace=False), 1] = 0.0
+    a.X[liver, 2] = 0.0
+    set_log_state(a, logged=True, transform="log2(x+1)")
+    return a
+
+
+def _zero_shares(adata):
+    return np.stack([(np.asarray(adata.X)[(adata.obs["tissue"] == c).to_numpy()] == 0).mean(0)
+                     for c in ("liver", "brain")])
+
+
+def test_each_class_s_zeros_fall_where_the_data_s_do(tmp_path):
+    """``preprocess.zeros=match`` (the default): each class's share of exact zeros per gene is the training
+    data's, where the clip alone gives the model's mass below 0 (a Gaussian fitted to half zeros, half values
+    near 2 puts about a fifth below 0); the zeros fall on the network's lowest values of the same draw, the
+    other values are the clipped draw's, and the thresholds live in the run folder."""
+    a = _zero_inflated()
+    want = _zero_shares(a)
+    m = get_model("gaussian")().fit(a, label_key="tissue", run_dir=tmp_path / "run")
+    assert m.zero_threshold.shape == (2, 6)
+    syn = m.sample(n_per_label=4000, seed=3)
+    got = _zero_shares(syn)
+    np.testing.assert_allclose(got, want, atol=0.03)
+    assert got[0, 2] == 1.0 and got[1, 0] == 0.0 and got[0, 3:].max() == 0.0   # all, and none beyond the clip's
+    clip = get_model("gaussian").from_config(overrides=["preprocess.zeros=clip"]).fit(a, label_key="tissue")
+    clipped = clip.sample(n_per_label=4000, seed=3)
+    assert clip.zero_threshold is None and _zero_shares(clipped)[0, 0] < 0.35   # the clip alone misses it
+    kept = syn.X != 0
+    np.testing.assert_array_equal(syn.X[kept], clipped.X[kept])             # the same draw ...
+    liver0 = (syn.obs["tissue"] == "liver").to_numpy()
+    below = clipped.X[liver0, 0]
+    assert below[~kept[liver0, 0]].max() <= below[kept[liver0, 0]].min()     # ... zero on its lowest values
+    meta = json.loads((tmp_path / "run" / "meta.json").read_text())
+    assert meta["zeros"]["calibration_per_class"] == 256
+    np.testing.assert_array_equal(load(tmp_path / "run").sample(n_per_label=4000, seed=3).X, syn.X)
+
+
+def test_zero_matching_is_not_read_from_the_data_of_a_private_model():
+    """The per-class shares are statistics of the training data outside the DP guarantee: ``auto`` clips only
+    for a private model, and ``match`` with privacy is refused by name before anything is trained."""
+    a = _zero_inflated()
+    private = get_model("gaussian").from_config(overrides=["privacy.epsilon=10"]).fit(a, label_key="tissue")
+    assert private.zero_threshold is None and private.pipeline.spec == "nonnegative+standard"
+    with pytest.raises(ConfigError, match="preprocess.zeros=match reads each class's share of zeros"):
+        get_model("gaussian").from_config(overrides=["privacy.epsilon=10", "preprocess.zeros=match"])
+    with pytest.raises(ConfigError, match="preprocess.zeros"):
+        get_model("gaussian").from_config(overrides=["preprocess.zeros=inflate"])
 
 
 @pytest.mark.parametrize("breaker,msg", [

@@ -14,7 +14,8 @@ Run folder (``save``/``load``; every file written atomically)::
     config.toml          model name + resolved configuration (accepted by ``rnagen train --config``)
     meta.json            rnagen version, label key, labels and counts, data shape, pipeline, timings
     genes.txt            var_names, one per line, in training order
-    transforms.npz       fitted per-gene transform arrays (no pickles)
+    transforms.npz       fitted per-gene transform arrays (no pickles), and where each class's zeros fall
+                         (``preprocess.zeros``)
     weights.safetensors  what sampling needs (EMA weights for the torch models)
     train_log.csv        the training history (with the validation checks' columns, ``val_*``)
     validation.csv       the validation curve (step, score, its indicators, the smoothed score), when one was
@@ -54,7 +55,16 @@ from .._io import (
     writer_lock,
 )
 from .._manifest import MANIFEST, RUN_FILES, reading, verify_manifest, write_manifest
-from ..config import build_config, check_number, check_seed, checked, config_to_dict, read_toml, write_config
+from ..config import (
+    SEED_MAX,
+    build_config,
+    check_number,
+    check_seed,
+    checked,
+    config_to_dict,
+    read_toml,
+    write_config,
+)
 from ..data.io import check_labelled
 from ..errors import ConfigError, DataError, RnagenError, RunDirError
 from ..pp.history import log_state, looks_logged
@@ -85,6 +95,16 @@ class PreprocessConfig:
     validation during training scores the network's own samples, before the clip: scored after it, an early
     check's spread reads as the data's and the length chosen is shorter, with a worse AA_ts
     (``benchmarks/RESULTS_realdata.md``, "Generated values on the data's support")."""
+    zeros: Literal["auto", "match", "clip"] = "auto"
+    """Where the exact zeros of bounded data fall (data at or above 0, see ``support``, with values at exactly
+    0: log2(x+1) of genes not expressed in some profiles). ``match``: after training, a calibration draw of
+    :data:`ZERO_CALIBRATION_PER_CLASS` profiles per class gives, for each class and gene, the value of the
+    network's output below which the share of generated profiles equals that class's share of training
+    profiles at exactly 0; sampling sets those values to 0 (a hurdle on the model's own ranking, so a class's
+    zeros co-occur as the network places them) and clips the rest at the support's edge. ``clip``: the clip
+    only (a gene's share of zeros is the model's mass below 0, whatever the class). ``auto``: ``match``,
+    except for a private model (the shares are read from the training data, which the DP guarantee does not
+    cover)."""
 
 
 _REGISTRY: dict[str, type["Generator"]] = {}
@@ -124,6 +144,10 @@ def get_model(name: str) -> type["Generator"]:
 
 
 _LOAD_FIX = "retrain it (rnagen train ... --no-resume, or into a new --out)"
+#: profiles per class drawn after training to place each class's zeros (``preprocess.zeros``): the share of
+#: zeros is matched to within 1/256
+ZERO_CALIBRATION_PER_CLASS = 256
+ZERO_KEY = "zeros.threshold"  # its array in transforms.npz
 _LOADED = [f for f in RUN_FILES if not f.endswith(".pt")]  # what load reads (checkpoints: on resume)
 
 
@@ -271,7 +295,7 @@ class Generator(ABC):
     _fingerprint: str = ""  # of the training data and configuration (see ``fingerprint``), saved with the run
 
     def __init__(self, config: Any = None):
-        self.config = config if config is not None else self.config_cls()
+        self.config: Any = config if config is not None else self.config_cls()
         if not isinstance(self.config, self.config_cls):
             raise ConfigError(f"{self.name} expects a {self.config_cls.__name__}, got {type(self.config).__name__}")
         self.var_names: list[str] = []
@@ -283,6 +307,10 @@ class Generator(ABC):
         self.history: list[dict[str, float]] = []
         self.validation: dict[str, Any] | None = None  # how the training length was chosen (train.validation)
         self.privacy: dict[str, Any] | None = None  # the DP guarantee and settings of a private run
+        # per class and gene, the network output at or below which a sample is 0 (``preprocess.zeros``)
+        self.zero_threshold: np.ndarray | None = None
+        self._zero_share: np.ndarray | None = None  # the training data's share of zeros, set by _bind
+        self._check_zeros_setting()
         self.train_seconds = 0.0
         self.n_train = 0
         self.seed = 0
@@ -298,6 +326,20 @@ class Generator(ABC):
                 raise ConfigError(f"config file {toml} is for model {data['model']!r}, not {cls.name!r}")
             toml = data
         return cls(build_config(cls.config_cls, toml=toml, overrides=overrides))
+
+    def _check_zeros_setting(self) -> None:
+        """Refuse ``preprocess.zeros=match`` with privacy: it reads per-class statistics outside the guarantee."""
+        pre: PreprocessConfig = self.config.preprocess
+        if pre.zeros == "match" and self._private:
+            raise ConfigError("preprocess.zeros=match reads each class's share of zeros from the training data, "
+                              "which the DP guarantee does not cover; use preprocess.zeros=auto or clip with "
+                              "privacy")
+
+    @property
+    def _private(self) -> bool:
+        """Whether the configuration asks for differential privacy (``privacy.epsilon`` or a noise multiplier)."""
+        privacy = getattr(self.config, "privacy", None)
+        return bool(privacy is not None and privacy.enabled)
 
     @property
     def n_genes(self) -> int:
@@ -373,8 +415,40 @@ class Generator(ABC):
         self.var_names = [str(v) for v in adata.var_names]
         self.n_train = int(X.shape[0])
         self.pipeline = self._make_pipeline(adata, X)
+        self._zero_share = self._zero_shares(X, y)
         Xt = self.pipeline.fit_transform(X)
         return Xt.astype(np.float32), y
+
+    def _zero_shares(self, X: np.ndarray, y: np.ndarray) -> np.ndarray | None:
+        """Each class's share of training values at exactly 0, per gene (classes x genes), when
+        ``preprocess.zeros`` places them: the pipeline bounds the data at 0 and some value is 0; else ``None``."""
+        zeros = self.config.preprocess.zeros
+        bounded = any(s.kind in ("nonnegative", "log2p1") for s in self._fitted_pipeline().steps)
+        if zeros == "clip" or (zeros == "auto" and self._private) or not bounded:
+            return None
+        at0 = X == 0
+        if not at0.any():
+            return None
+        return np.stack([at0[y == c].mean(axis=0) for c in range(self.n_labels)])
+
+    def _calibrate_zeros(self, share: np.ndarray) -> np.ndarray:
+        """Per class and gene, the network output whose quantile in a calibration draw is the class's share of
+        zeros (``preprocess.zeros=match``): ``-inf`` where the class has none, ``inf`` where it has only zeros.
+        The draw is seeded from the run's seed, one class at a time (its memory stays one class's draw)."""
+        n = ZERO_CALIBRATION_PER_CLASS
+        genes = np.arange(self.n_genes)
+        rank = np.clip(np.ceil(share * n).astype(np.int64) - 1, 0, n - 1)
+        threshold = np.full(share.shape, -np.inf, dtype=np.float32)
+        for c in range(self.n_labels):
+            if not (share[c] > 0).any():
+                continue
+            seed = (self.seed + 7919 * (c + 1)) % (SEED_MAX + 1)
+            Z = np.asarray(self._sample(np.full(n, c, dtype=np.int64), seed=seed, batch_size=4096, progress=False),
+                           dtype=np.float32)
+            Z.sort(axis=0)
+            threshold[c] = np.where(share[c] > 0, Z[rank[c], genes], -np.inf)
+            threshold[c][share[c] >= 1] = np.inf
+        return threshold
 
     # --- public API ---------------------------------------------------------------------------------------
     def fit(self, adata, *, label_key: str, seed: int = 0, device: str = "auto", run_dir: str | Path | None = None,
@@ -429,6 +503,8 @@ class Generator(ABC):
                 t0 = time.perf_counter()
                 self._fit(X, y, seed=self.seed, run_dir=Path(run_dir) if run_dir is not None else None,
                           progress=progress, resume=resume)
+                if self._zero_share is not None:
+                    self.zero_threshold = self._calibrate_zeros(self._zero_share)
                 if not self.train_seconds:
                     self.train_seconds = time.perf_counter() - t0
                 self.is_fitted = True
@@ -530,7 +606,11 @@ class Generator(ABC):
         X = np.asarray(Z, dtype=np.float32)
         pipeline = self._fitted_pipeline()
         for start in range(0, len(X), bs):
-            X[start:start + bs] = pipeline.inverse_transform(X[start:start + bs])
+            rows = slice(start, start + bs)
+            at0 = X[rows] <= self.zero_threshold[y[rows]] if self.zero_threshold is not None else None
+            X[rows] = pipeline.inverse_transform(X[rows])
+            if at0 is not None:  # each class's zeros (preprocess.zeros=match); every step is monotone per gene
+                X[rows][at0] = 0.0
         obs = pd.DataFrame(
             {self.label_key: pd.Categorical([self.labels[i] for i in y], categories=self.labels)},
             index=[f"syn_{i:06d}" for i in range(len(y))],
@@ -565,6 +645,8 @@ class Generator(ABC):
 
         write_config(run_dir / "config.toml", self.config, model=self.name)
         desc, arrays = self._fitted_pipeline().to_state()
+        if self.zero_threshold is not None:
+            arrays[ZERO_KEY] = self.zero_threshold
         write_npz(run_dir / "transforms.npz", **arrays)
         write_text(run_dir / "genes.txt", "\n".join(self.var_names) + "\n")
         tensors = {k: v.detach().cpu().contiguous() for k, v in self._state_tensors().items()}
@@ -585,6 +667,8 @@ class Generator(ABC):
             "n_train": self.n_train,
             "n_genes": self.n_genes,
             "pipeline": desc,
+            **({"zeros": {"placed": "per class and gene", "calibration_per_class": ZERO_CALIBRATION_PER_CLASS}}
+               if self.zero_threshold is not None else {}),
             "train_seconds": self.train_seconds,
             "seed": self.seed,
             "fingerprint": self._fingerprint,
@@ -659,6 +743,11 @@ class Generator(ABC):
         with reading(run_dir / "transforms.npz", fix=fix):
             with np.load(run_dir / "transforms.npz", allow_pickle=False) as z:
                 model.pipeline = Pipeline.from_state(meta["pipeline"], {k: z[k] for k in z.files})
+                if ZERO_KEY in z.files:
+                    model.zero_threshold = np.asarray(z[ZERO_KEY], dtype=np.float32)
+                    if model.zero_threshold.shape != (model.n_labels, model.n_genes):
+                        raise ValueError(f"its {ZERO_KEY} array does not fit {model.n_labels} labels x "
+                                         f"{model.n_genes} genes")
             back = model.pipeline.inverse_transform(np.zeros((1, model.n_genes), dtype=np.float32))
             if np.shape(back) != (1, model.n_genes):
                 raise ValueError(f"its arrays do not fit {model.n_genes} genes")
