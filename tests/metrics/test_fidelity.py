@@ -80,6 +80,21 @@ def test_per_gene_distances_match_scipy(rng):
     assert s["wasserstein_max"] == pytest.approx(0.0, abs=1e-12) and s["ks_max"] == pytest.approx(0.0, abs=1e-12)
 
 
+def test_per_gene_family_without_replicates_has_no_ci_and_no_warning(rng):
+    """``n_boot_expensive=0`` (a quick evaluate): the per-gene summaries keep their values, with a NaN interval
+    and no numpy warning about the mean of no replicates."""
+    import warnings
+
+    from rnagen.metrics import evaluate
+
+    X, Y = rng.normal(size=(60, 5)), rng.normal(size=(50, 5)) + 0.5
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        df = evaluate(X, Y, metrics=["ks_mean", "wasserstein_mean"], n_boot=0, n_boot_expensive=0).set_index("name")
+    assert df.loc["ks_mean", "value"] == pytest.approx(np.mean(per_gene_distances(X, Y)[1]))
+    assert np.isnan(df.loc["ks_mean", "ci_low"]) and np.isnan(df.loc["wasserstein_mean", "ci_high"])
+
+
 def test_prdc_duplicated_profiles_zero_radius(rng):
     # every profile appears k+1 times: all k-NN radii are 0; with <= the balls still contain their copies
     # (the reference package's strict < gives 0 everywhere here)

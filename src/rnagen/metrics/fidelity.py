@@ -405,7 +405,8 @@ def score_per_gene(ctx: EvalContext) -> Scored:
     rows = []
     for m in _GENEWISE:
         if ctx.wants(m):
-            dev = scale * (np.asarray(reps[m]) - np.mean(reps[m]))
+            r = np.asarray(reps[m])
+            dev = scale * (r - r.mean()) if r.size else r  # no replicates (n_boot_expensive=0): no CI
             rows.append(ctx.row(m, val[m], percentile_ci(val[m] + dev), refs.get(m, np.nan),
                                 n_boot=ctx.n_boot_expensive))
     return Scored(rows)
