@@ -109,6 +109,24 @@ def test_every_attack_agrees_with_a_dense_brute_force():
     np.testing.assert_allclose(got["domias"], want, rtol=1e-7, atol=1e-9)
 
 
+@pytest.mark.parametrize("density", ["kde", "gmm"])
+def test_reference_side_shared_by_the_audits_gives_the_scores_of_separate_calls(density):
+    """The audit attacks three synthetic sets with the same candidates and reference: what depends on those
+    two alone is computed once (one entry per PCA dimension: 6 synthetic profiles allow 4, not 5) and every score
+    equals that of a call computing it afresh."""
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(40, 8)).astype(np.float32)
+    R = rng.normal(size=(30, 8)).astype(np.float32)
+    sets = [rng.normal(0.1 * i, 1.0, size=(n, 8)).astype(np.float32) for i, n in enumerate((50, 60, 6))]
+    side = mm._ReferenceSide()
+    for S in sets:
+        shared = mm.attack_scores(X, S, R, pca_dims=5, seed=2, epochs=2, density=density, reference_side=side)
+        alone = mm.attack_scores(X, S, R, pca_dims=5, seed=2, epochs=2, density=density)
+        for a in mm.ATTACKS:
+            np.testing.assert_allclose(shared[a], alone[a], rtol=1e-12, atol=1e-12, err_msg=a)
+    assert side.d_r is not None and sorted(side.domias) == [(4, density), (5, density)]
+
+
 def test_gmm_density_option_ranks_copies_and_differs_from_kde():
     T, _ = population(300, seed=9)
     R, _ = population(200, seed=10)

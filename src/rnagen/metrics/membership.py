@@ -241,9 +241,21 @@ def _logan(X: np.ndarray, S: np.ndarray, R: np.ndarray, *, seed: int, epochs: in
     return clf.predict_proba(np.asarray(X, np.float32))[:, 1].astype(np.float64)
 
 
+class _ReferenceSide:
+    """What the attacks compute from the candidates and the reference set alone, kept for the next synthetic
+    set attacked with the same two (the audit scores three: the model's, the independent draw, the copies):
+    the candidates' nearest-reference distances (calibrated GAN-Leaks) and, per PCA dimension, DOMIAS's
+    fitted PCA with the reference density at the candidates."""
+
+    def __init__(self) -> None:
+        self.d_r: np.ndarray | None = None
+        self.domias: dict[tuple[int, str], tuple[Any, np.ndarray]] = {}
+
+
 def attack_scores(candidates: np.ndarray, synthetic: np.ndarray, reference: np.ndarray, *,
                   attacks: Sequence[str] = tuple(ATTACKS), epsilon_quantile: float = 0.5, pca_dims: int = 10,
-                  density: Density = "kde", seed: int = 0, epochs: int = 10) -> dict[str, np.ndarray]:
+                  density: Density = "kde", seed: int = 0, epochs: int = 10,
+                  reference_side: _ReferenceSide | None = None) -> dict[str, np.ndarray]:
     """Every attack's membership score (higher = "member") for each candidate profile.
 
     Parameters
@@ -265,6 +277,9 @@ def attack_scores(candidates: np.ndarray, synthetic: np.ndarray, reference: np.n
         DOMIAS's density model: ``kde`` (Gaussian KDE) or ``gmm`` (Gaussian mixture).
     seed, epochs
         Seed of the PCA, the mixture and LOGAN's classifier; LOGAN's training epochs.
+    reference_side
+        A cache of the parts computed from ``candidates`` and ``reference`` alone, filled on the first call and
+        read on the next ones; give the same object only with the same candidates, reference and seed.
 
     Returns
     -------
@@ -276,13 +291,16 @@ def attack_scores(candidates: np.ndarray, synthetic: np.ndarray, reference: np.n
         raise ValueError(f"unknown attack(s) {bad}; valid: {', '.join(ATTACKS)}")
     Xn, Sn, Rn = (np.asarray(a, np.float32) for a in (candidates, synthetic, reference))
     X, S, R = (_knn.as_tensor(a) for a in (Xn, Sn, Rn))
+    side = reference_side if reference_side is not None else _ReferenceSide()
     out: dict[str, np.ndarray] = {}
     # the nearest-synthetic distances serve three attacks: one blocked pass
     d_s = np.sqrt(_nearest2(X, S)) if {"ganleaks", "ganleaks_cal", "mc"} & set(attacks) else np.empty(0)
     if "ganleaks" in attacks:
         out["ganleaks"] = -d_s
     if "ganleaks_cal" in attacks:
-        out["ganleaks_cal"] = np.sqrt(_nearest2(X, R)) - d_s
+        if side.d_r is None:
+            side.d_r = np.sqrt(_nearest2(X, R))
+        out["ganleaks_cal"] = side.d_r - d_s
     if "mc" in attacks:
         eps = float(np.quantile(d_s, epsilon_quantile))
         # a candidate whose nearest synthetic profile lies beyond the radius has none within it, so only the
@@ -295,15 +313,17 @@ def attack_scores(candidates: np.ndarray, synthetic: np.ndarray, reference: np.n
     if "logan" in attacks:
         out["logan"] = _logan(Xn, Sn, Rn, seed=seed, epochs=epochs)
     if "domias" in attacks:
-        dims = int(max(1, min(pca_dims, Xn.shape[1], len(Sn) - 2, len(Rn) - 2)))
-        pca = _pca(Rn, dims, seed)
-        zx, zs, zr = (pca.transform(np.asarray(a, np.float64)) for a in (Xn, Sn, Rn))
-        if density == "kde":
-            out["domias"] = kde_logpdf(zs, zx) - kde_logpdf(zr, zx)
-        elif density == "gmm":
-            out["domias"] = _gmm_logpdf(zs, zx, seed=seed) - _gmm_logpdf(zr, zx, seed=seed)
-        else:
+        if density not in ("kde", "gmm"):
             raise ValueError(f"density must be 'kde' or 'gmm', not {density!r}")
+        dims = int(max(1, min(pca_dims, Xn.shape[1], len(Sn) - 2, len(Rn) - 2)))
+        if (dims, density) not in side.domias:
+            pca = _pca(Rn, dims, seed)
+            zx, zr = (pca.transform(np.asarray(a, np.float64)) for a in (Xn, Rn))
+            log_r = kde_logpdf(zr, zx) if density == "kde" else _gmm_logpdf(zr, zx, seed=seed)
+            side.domias[dims, density] = (pca, log_r)
+        pca, log_r = side.domias[dims, density]
+        zx, zs = (pca.transform(np.asarray(a, np.float64)) for a in (Xn, Sn))
+        out["domias"] = (kde_logpdf(zs, zx) if density == "kde" else _gmm_logpdf(zs, zx, seed=seed)) - log_r
     return {a: out[a] for a in attacks}
 
 
@@ -534,9 +554,10 @@ def score_membership(ctx: EvalContext) -> Scored:
     kw: dict[str, Any] = {"attacks": attacks, "seed": seed, "epochs": ctx.epochs, **ctx.membership_options}
     M, N, Rf = p["members"], p["nonmembers"], p["reference"]
     assert ctx.train is not None
-    model = _audit(M, N, ctx.synthetic, Rf, **kw)
-    ideal = _audit(M, N, p["independent"], Rf, **kw)
-    copies = _audit(M, N, ctx.train, Rf, **kw)
+    side = _ReferenceSide()  # the same candidates and reference in the three audits
+    model = _audit(M, N, ctx.synthetic, Rf, reference_side=side, **kw)
+    ideal = _audit(M, N, p["independent"], Rf, reference_side=side, **kw)
+    copies = _audit(M, N, ctx.train, Rf, reference_side=side, **kw)
     ci = _bootstrap(model.scores, len(M), n_boot=ctx.n_boot, rng=ctx.rng) if ctx.n_boot > 0 else {}
     rows = []
     for a in attacks:
