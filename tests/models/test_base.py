@@ -137,6 +137,9 @@ def test_each_class_s_zeros_fall_where_the_data_s_do(tmp_path):
     meta = json.loads((tmp_path / "run" / "meta.json").read_text())
     assert meta["zeros"]["calibration_per_class"] == 256
     np.testing.assert_array_equal(load(tmp_path / "run").sample(n_per_label=4000, seed=3).X, syn.X)
+    plain = _adata(raw=False)
+    set_log_state(plain, logged=True, transform="log2(x+1)")
+    assert m.fit(plain, label_key="tissue").zero_threshold is None   # a refit on data without zeros places none
 
 
 def test_zero_matching_is_not_read_from_the_data_of_a_private_model():

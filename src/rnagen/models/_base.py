@@ -309,7 +309,6 @@ class Generator(ABC):
         self.privacy: dict[str, Any] | None = None  # the DP guarantee and settings of a private run
         # per class and gene, the network output at or below which a sample is 0 (``preprocess.zeros``)
         self.zero_threshold: np.ndarray | None = None
-        self._zero_share: np.ndarray | None = None  # the training data's share of zeros, set by _bind
         self._check_zeros_setting()
         self.train_seconds = 0.0
         self.n_train = 0
@@ -370,8 +369,9 @@ class Generator(ABC):
             steps.append(pre.scaler)
         return make_pipeline(steps or ["identity"])
 
-    def _bind(self, adata, label_key: str) -> tuple[np.ndarray, np.ndarray]:
-        """Validate ``adata`` and turn it into (transformed float32 X, int64 class ids)."""
+    def _bind(self, adata, label_key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Validate ``adata`` and turn it into (transformed float32 X, int64 class ids, each class's share of
+        zeros per gene when ``preprocess.zeros`` places them, else ``None``)."""
         if label_key not in adata.obs:
             raise DataError(
                 f"no label column {label_key!r} in the data; available columns: {list(adata.obs.columns)} "
@@ -415,9 +415,9 @@ class Generator(ABC):
         self.var_names = [str(v) for v in adata.var_names]
         self.n_train = int(X.shape[0])
         self.pipeline = self._make_pipeline(adata, X)
-        self._zero_share = self._zero_shares(X, y)
+        share = self._zero_shares(X, y)
         Xt = self.pipeline.fit_transform(X)
-        return Xt.astype(np.float32), y
+        return Xt.astype(np.float32), y, share
 
     def _zero_shares(self, X: np.ndarray, y: np.ndarray) -> np.ndarray | None:
         """Each class's share of training values at exactly 0, per gene (classes x genes), when
@@ -478,7 +478,7 @@ class Generator(ABC):
 
         seed = check_seed("seed", seed)
         check_device(device)
-        X, y = self._bind(adata, label_key)
+        X, y, zero_share = self._bind(adata, label_key)
         self.seed = int(seed)
         self.device = resolve_device(device) if self.uses_torch else None
         info = dist_info()
@@ -503,8 +503,7 @@ class Generator(ABC):
                 t0 = time.perf_counter()
                 self._fit(X, y, seed=self.seed, run_dir=Path(run_dir) if run_dir is not None else None,
                           progress=progress, resume=resume)
-                if self._zero_share is not None:
-                    self.zero_threshold = self._calibrate_zeros(self._zero_share)
+                self.zero_threshold = self._calibrate_zeros(zero_share) if zero_share is not None else None
                 if not self.train_seconds:
                     self.train_seconds = time.perf_counter() - t0
                 self.is_fitted = True
