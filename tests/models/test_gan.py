@@ -2,6 +2,8 @@
 optimisers, configuration errors."""
 from __future__ import annotations
 
+import json
+
 import anndata as ad
 import numpy as np
 import pandas as pd
@@ -12,6 +14,7 @@ from torch import nn
 from rnagen.errors import ConfigError
 from rnagen.models import get_model
 from rnagen.models.gan import WGANGPModel, gradient_penalty
+from rnagen.models.gan.model import NOISE_GRID
 
 # one torch thread: two thrash on a shared 2-core machine under load (benchmarks/RESULTS_baselines.md, "Tests")
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -82,12 +85,84 @@ def test_bad_config(override, msg):
         WGANGPModel.from_config(overrides=[override])
 
 
-def test_no_sampler_options():
+def test_sampler_options():
     m = get_model("wgan-gp").from_config(overrides=[
         "preprocess.log=none", "network.generator_hidden=[8]", "network.critic_hidden=[8]", "train.steps=2"])
     m.fit(_data(), label_key="k", device="cpu", progress=False)
-    with pytest.raises(ConfigError, match="no sampler options"):
-        m.sample(n_per_label=2, noise=True)
+    with pytest.raises(ConfigError, match="unknown sampler option"):
+        m.sample(n_per_label=2, steps=3)
+    with pytest.raises(ConfigError, match="noise"):
+        m.sample(n_per_label=2, noise=-0.5)
+
+
+@pytest.mark.parametrize("override,msg", [("sample.noise=-1", "sample.noise"), ("sample.noise=lots", "sample.noise"),
+                                          ("sample.holdout=0", "sample.holdout"),
+                                          ("sample.holdout=1", "sample.holdout")])
+def test_bad_noise_config(override, msg):
+    with pytest.raises(ConfigError, match=msg):
+        WGANGPModel.from_config(overrides=[override])
+
+
+def _mean_generator(means: np.ndarray) -> WGANGPModel:
+    """A wgan-gp model whose generator outputs each class's mean exactly (no spread of its own)."""
+    m = WGANGPModel.from_config(overrides=["network.generator_hidden=[8]", "network.critic_hidden=[8]"])
+    m.var_names, m.labels = [f"g{i}" for i in range(means.shape[1])], [str(c) for c in range(len(means))]
+    m.device = torch.device("cpu")
+    m._build()
+    with torch.no_grad():
+        m.gan.generator.out.weight.zero_()
+        m.gan.generator.out.bias.zero_()
+        m.gan.generator.class_bias.weight.copy_(torch.from_numpy(means))
+    return m
+
+
+def test_auto_noise_finds_the_spread_the_generator_lacks():
+    # Known answer: the data are N(mu_c, 0.3^2 I) and the generator gives mu_c exactly, so the output noise
+    # that makes its samples score like held-out profiles is the data's own spread, 0.3
+    rng = np.random.default_rng(3)
+    means = rng.normal(0, 3, (3, 12)).astype(np.float32)
+    y = np.repeat(np.arange(3), 80)
+    X = (means[y] + 0.3 * rng.standard_normal((len(y), 12))).astype(np.float32)
+    m = _mean_generator(means)
+    noise, record = m._choose_noise(X[::2], y[::2], X[1::2], y[1::2], seed=0)
+    assert noise in (0.25, 0.3, 0.35)
+    assert record["noise"] == noise and record["n_heldout"] == 120
+    assert len(record["scores"]) == len(NOISE_GRID) and max(record["scores"].values()) == record["scores"][str(noise)]
+    assert record["scores"]["0.0"] < record["scores"][str(noise)] - 0.2  # without noise it scores far worse
+    # the chosen noise is what sampling adds: the samples' within-class sd is the data's
+    m.output_noise, m.is_fitted = noise, True
+    Z = m.generate(torch.from_numpy(y), seed=1, batch_size=64)
+    assert np.std(Z - means[y]) == pytest.approx(noise, rel=0.05)
+    np.testing.assert_array_equal(m.generate(torch.from_numpy(y), seed=1, batch_size=64, noise=0.0), means[y])
+
+
+def test_auto_noise_holds_out_profiles_records_and_reloads(tmp_path):
+    rng = np.random.default_rng(0)
+    X = np.concatenate([rng.normal(0, 1, (60, 6)), rng.normal(4, 1, (60, 6))]).astype(np.float32)
+    a = ad.AnnData(X, obs=pd.DataFrame({"k": ["x"] * 60 + ["y"] * 60}, index=[f"s{i}" for i in range(120)]))
+    over = ["preprocess.log=none", "network.generator_hidden=[8]", "network.critic_hidden=[8]", "train.steps=3",
+            "train.checkpoint_every=3"]
+    m = get_model("wgan-gp").from_config(overrides=over)
+    m.fit(a, label_key="k", device="cpu", progress=False, run_dir=tmp_path)
+    # 120 profiles: the share raised so that MIN_VAL = 20 are held out (10 per class), the rest trained on
+    assert m.noise_choice["n_heldout"] == 20 and m.output_noise == m.noise_choice["noise"] in NOISE_GRID
+    assert len(m.gan.copy_reference) == 100  # the held-out profiles are not trained on
+    meta = json.loads((tmp_path / "meta.json").read_text())
+    assert meta["extra"]["output_noise"] == m.output_noise
+    assert meta["extra"]["noise_choice"]["scores"] == m.noise_choice["scores"]
+    again = WGANGPModel.load(tmp_path, device="cpu")
+    assert again.output_noise == m.output_noise
+    np.testing.assert_array_equal(again.sample(n_per_label=4, seed=2).X, m.sample(n_per_label=4, seed=2).X)
+    # a fixed noise is used as given, without holding anything out
+    fixed = get_model("wgan-gp").from_config(overrides=over + ["sample.noise=0.4"])
+    fixed.fit(a, label_key="k", device="cpu", progress=False)
+    assert fixed.output_noise == 0.4 and fixed.noise_choice is None
+    base = fixed.sample(n_per_label=200, seed=5, noise=0.0).X
+    noisy = fixed.sample(n_per_label=200, seed=5).X
+    assert not np.array_equal(base, noisy)
+    # the noise is added in the transformed (scaled) space: 0.4 of each gene's training sd
+    sd = fixed.pipeline.transform(X).std(0) / X.std(0)  # 1 / sd per gene
+    np.testing.assert_allclose((np.asarray(noisy) - np.asarray(base)).std(0) * sd, 0.4, rtol=0.15)
 
 
 def test_projection_critic_scores_the_label_by_an_inner_product():

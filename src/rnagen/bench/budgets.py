@@ -77,10 +77,10 @@ BUDGET_TABLE: dict[str, dict[str, dict[str, Any]]] = {
                     "network.critic_hidden": [8192, 256], "gan.optimizer": "rmsprop", "gan.lr_generator": 2.2e-3,
                     "gan.lr_critic": 5.8e-4, "gan.n_critic": 5, "gan.gp_weight": 10.0, "train.batch_size": 1024,
                     "train.steps": "epochs:1000", "train.checkpoint_every": 2000, "train.val_fraction": 0.0,
-                    # the paper's critic: labels concatenated, no class offsets, batch-norm generator, and no
-                    # copy repulsion
+                    # the paper's critic: labels concatenated, no class offsets, batch-norm generator, no
+                    # copy repulsion, and the generator's outputs as they are (trained on all profiles)
                     "network.critic_conditioning": "concat", "network.class_bias": False,
-                    "network.generator_norm": "batch", "gan.copy_penalty": 0.0},
+                    "network.generator_norm": "batch", "gan.copy_penalty": 0.0, "sample.noise": 0.0},
         "gaussian": {},
     },
 }

@@ -17,9 +17,15 @@ with their commands, are in ``benchmarks/RESULTS_baselines.md``):
 - Adam with betas (0, 0.9) (Gulrajani et al. 2017, Algorithm 1) and one critic step per generator step: on a
   few hundred profiles the generator needs the updates more than the critic does.
 
+Output noise (``[sample]``, :class:`GANSampleConfig`): the generator maps a 32-dimensional noise vector
+onto the profiles, so its samples lie closer together than real profiles do (over-dense; each one's nearest
+neighbour is another synthetic profile). Gaussian noise added to its outputs spreads them, as a VAE's
+observation noise does; by default (``sample.noise=auto``) its scale is chosen on a tenth of each class held
+out from training, with the fidelity score that chooses the diffusion model's length.
+
 The paper's baseline is ``network.critic_conditioning=concat network.class_bias=false
-network.generator_norm=batch gan.optimizer=rmsprop gan.n_critic=5 gan.copy_penalty=0`` with its widths and
-learning rates.
+network.generator_norm=batch gan.optimizer=rmsprop gan.n_critic=5 gan.copy_penalty=0 sample.noise=0`` with its
+widths and learning rates.
 
 Memorisation and the copy repulsion (on by default): on small training sets the generator produces near
 copies of training profiles, mostly through the weight average that sampling uses (a plausible reading: the
@@ -36,6 +42,8 @@ generator's output.
 """
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -43,14 +51,15 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from ...config import checked
+from ...config import check_number, checked
 from ...errors import ConfigError
-from ...train import TrainConfig, fit_validated
+from ...train import FidelityValidator, TrainConfig, fit_validated, stratified_holdout
 from ...train.privacy import PrivacyConfig
 from .._base import Generator, PreprocessConfig, register
 from .network import WGANGP, CondCritic, CondGenerator, wgan_gp_step
 
-__all__ = ["WGANGPModel", "WGANGPConfig", "GANNetworkConfig", "GANConfig", "nearest_other_distance"]
+__all__ = ["WGANGPModel", "WGANGPConfig", "GANNetworkConfig", "GANConfig", "GANSampleConfig", "NOISE_GRID",
+           "nearest_other_distance"]
 
 
 def nearest_other_distance(X: torch.Tensor | np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
@@ -148,6 +157,38 @@ class GANConfig:
             raise ConfigError(f"gan.copy_target must be 'ema' or 'live', got {self.copy_target!r}")
 
 
+#: the output-noise scales :class:`GANSampleConfig`'s ``noise="auto"`` scores on the held-out profiles
+NOISE_GRID = tuple(round(0.05 * i, 2) for i in range(13))
+
+
+@dataclass
+@checked("sample", holdout="(0, 1)")
+class GANSampleConfig:
+    """Sampling (section ``[sample]``): Gaussian noise added to the generator's outputs.
+
+    A WGAN generator maps a low-dimensional noise vector onto a thin set of profiles: its samples sit closer
+    together than real profiles do (over-dense, each synthetic profile's nearest neighbour another synthetic
+    one). Adding N(0, s^2 I) to each output, in the model's transformed space (per gene, in units of the
+    training standard deviation after the default scaler), spreads them off that set, as the observation noise
+    of a VAE decoder does; with ``s`` too large the samples leave the data altogether. ``auto`` chooses ``s``
+    on held-out profiles: ``holdout`` of each class is set aside before training (stratified,
+    :func:`rnagen.train.stratified_holdout`), the generator trains on the rest, and each scale of
+    :data:`NOISE_GRID` is scored on the held-out profiles with the fidelity score that chooses the diffusion
+    model's length (:class:`rnagen.train.FidelityValidator`: density, coverage and the adversarial accuracy
+    halves against their real-vs-real values); the best is kept and recorded in ``meta.json``. A set too
+    small to hold out enough profiles trains on all of them with no noise. Comparisons:
+    ``benchmarks/RESULTS_baselines.md``."""
+
+    noise: float | Literal["auto"] = "auto"
+    """Standard deviation ``s`` of the output noise (0: the generator's outputs as they are), or ``auto``."""
+    holdout: float = 0.1
+    """Share of each class held out to choose ``s`` when ``noise = "auto"`` (the generator trains on the rest)."""
+
+    def __post_init__(self) -> None:
+        if self.noise != "auto" and not float(self.noise) >= 0:
+            raise ConfigError(f"config key 'sample.noise' must be auto or a number >= 0, got {self.noise!r}")
+
+
 def _default_train() -> TrainConfig:
     # Sized for the bundled GTEx subset (416 training profiles x 467 genes) on 2 CPU cores; steps count critic
     # steps. No weight decay or clipping: the gradient penalty is the critic's regulariser. A fixed 8,000
@@ -166,6 +207,7 @@ class WGANGPConfig:
     network: GANNetworkConfig = field(default_factory=GANNetworkConfig)
     gan: GANConfig = field(default_factory=GANConfig)
     train: TrainConfig = field(default_factory=_default_train)
+    sample: GANSampleConfig = field(default_factory=GANSampleConfig)
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
     """Declared so that asking for privacy gets a reason: a private WGAN-GP is not available (see
     ``__post_init__``)."""
@@ -196,6 +238,10 @@ class WGANGPModel(Generator):
     config_cls = WGANGPConfig
 
     gan: WGANGP
+    #: the output noise's standard deviation in use (``sample.noise``, or the scale ``auto`` chose)
+    output_noise: float = 0.0
+    #: how ``sample.noise = "auto"`` chose it (held-out profiles, the score of each scale), for meta.json
+    noise_choice: dict[str, Any] | None = None
 
     def _build(self) -> None:
         n, c = self.config.network, self.config.gan
@@ -241,10 +287,13 @@ class WGANGPModel(Generator):
             return self.gan, {"step_fn": wgan_gp_step, "param_groups": self._param_groups()}
 
         def generate(Xt, yt, yy: np.ndarray, sd: int) -> np.ndarray:
-            return self.generate(torch.from_numpy(yy), seed=sd, batch_size=4096)
+            return self.generate(torch.from_numpy(yy), seed=sd, batch_size=4096, noise=0.0)
 
         assert self.device is not None  # Generator.fit resolves it for every torch model
-        result = fit_validated(setup, generate, X, y, self.config.train, device=self.device, seed=seed,
+        auto = self.config.sample.noise == "auto"
+        held = stratified_holdout(y, fraction=self.config.sample.holdout, seed=seed) if auto else None
+        Xfit, yfit = (X[held[0]], y[held[0]]) if held is not None else (X, y)
+        result = fit_validated(setup, generate, Xfit, yfit, self.config.train, device=self.device, seed=seed,
                                run_dir=run_dir, progress=progress, resume=resume, fingerprint=self.fingerprint(X),
                                desc="wgan-gp")
         result.apply_to(self.gan)  # sampling uses the best checkpoint's generator (else the EMA generator)
@@ -252,17 +301,50 @@ class WGANGPModel(Generator):
         self.history = result.history
         self.validation = result.validation
         self.train_seconds = result.seconds
+        if not auto:
+            self.output_noise, self.noise_choice = float(self.config.sample.noise), None
+        elif held is None:
+            self.output_noise = 0.0
+            self.noise_choice = {"noise": 0.0, "n_heldout": 0,
+                                 "note": "too few profiles to hold out: trained on all of them, no output noise"}
+        else:
+            self.output_noise, self.noise_choice = self._choose_noise(Xfit, yfit, X[held[1]], y[held[1]],
+                                                                      seed=seed)
+
+    def _choose_noise(self, Xt: np.ndarray, yt: np.ndarray, Xv: np.ndarray, yv: np.ndarray, *,
+                      seed: int) -> tuple[float, dict[str, Any]]:
+        """The scale of :data:`NOISE_GRID` whose samples score best on the held-out profiles ``(Xv, yv)``
+        (:class:`rnagen.train.FidelityValidator`; the same draws for every scale, so the scores differ by the
+        noise alone) and the record of the choice."""
+        def draw(s: float) -> Callable[[np.ndarray, int], np.ndarray]:
+            return lambda yy, sd: self.generate(torch.from_numpy(yy), seed=sd, batch_size=4096, noise=s)
+
+        validator = FidelityValidator(draw(0.0), Xt, yt, Xv, yv, seed=seed)  # its reference is drawn once
+        scores = {}
+        for s in NOISE_GRID:
+            validator.generate = draw(s)
+            scores[s] = float(validator()["score"])
+        best = max(NOISE_GRID, key=lambda s: (scores[s], -s))  # ties: the smaller noise
+        return float(best), {"noise": float(best), "n_heldout": int(len(Xv)), "scores": {str(k): round(v, 4)
+                                                                                      for k, v in scores.items()}}
 
     # --- sampling ----------------------------------------------------------------------------------------
     def _sample(self, y: np.ndarray, *, seed: int, batch_size: int, progress: bool, **options: Any) -> np.ndarray:
-        if options:
-            raise ConfigError(f"the wgan-gp model takes no sampler options, got {sorted(options)}")
-        return self.generate(torch.from_numpy(np.asarray(y, dtype=np.int64)), seed=seed, batch_size=batch_size)
+        unknown = sorted(set(options) - {"noise"})
+        if unknown:
+            raise ConfigError(f"unknown sampler option(s) {unknown} for the wgan-gp; valid: ['noise']")
+        noise = options.get("noise")
+        noise = self.output_noise if noise is None else float(check_number("noise", noise, ">= 0"))
+        return self.generate(torch.from_numpy(np.asarray(y, dtype=np.int64)), seed=seed, batch_size=batch_size,
+                             noise=noise)
 
     @torch.inference_mode()
-    def generate(self, y: torch.Tensor, *, seed: int, batch_size: int) -> np.ndarray:
-        """``G(z, y)`` for class ids ``y`` in batches, z from one seeded generator (float32, transformed space)."""
+    def generate(self, y: torch.Tensor, *, seed: int, batch_size: int, noise: float | None = None) -> np.ndarray:
+        """``G(z, y) + noise * e`` for class ids ``y`` in batches, ``z`` and ``e ~ N(0, I)`` from one seeded
+        generator (float32, transformed space); ``noise`` defaults to :attr:`output_noise`. Without noise the
+        draws of ``z`` are those of a generator without this option."""
         G, dev = self.gan.generator, self.device or torch.device("cpu")
+        s = self.output_noise if noise is None else float(noise)
         G.eval()
         g = torch.Generator(device=dev)
         g.manual_seed(int(seed))
@@ -270,7 +352,10 @@ class WGANGPModel(Generator):
         for start in range(0, len(y), batch_size):
             yb = y[start:start + batch_size].to(dev)
             z = torch.randn((len(yb), G.noise_dim), generator=g, device=dev)
-            out[start:start + len(yb)] = G(z, yb).float().cpu().numpy()
+            x = G(z, yb)
+            if s > 0:
+                x = x + s * torch.randn(x.shape, generator=g, device=dev, dtype=x.dtype)
+            out[start:start + len(yb)] = x.float().cpu().numpy()
         return out
 
     # --- persistence (the generator is all sampling needs) ----------------------------------------------
@@ -287,7 +372,17 @@ class WGANGPModel(Generator):
             "n_parameters_critic": int(sum(p.numel() for p in self.gan.critic.parameters()))}
         if getattr(self, "copy_radius", None) is not None:
             meta["copy_radius"] = self.copy_radius
+        meta["output_noise"] = self.output_noise
+        if self.noise_choice is not None:
+            meta["noise_choice"] = self.noise_choice
         return meta
+
+    def _load_extra_meta(self, extra: dict[str, Any]) -> None:
+        # a run folder from before the output noise samples without it, as it did
+        self.output_noise = float(extra.get("output_noise", 0.0))
+        if not (math.isfinite(self.output_noise) and self.output_noise >= 0):
+            raise ValueError(f"its output_noise {self.output_noise!r} is not a number >= 0")
+        self.noise_choice = extra.get("noise_choice")
 
     @classmethod
     def search_space(cls, trial: Any) -> dict[str, Any]:
