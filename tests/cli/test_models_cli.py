@@ -124,3 +124,21 @@ def test_train_refuses_matched_zeros_with_privacy(labelled_csv, tmp_path, capsys
     err = capsys.readouterr().err
     assert "preprocess.zeros=match" in err and "auto or clip" in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1 and not run.exists()
+
+
+def test_train_prints_the_wgan_output_noise_choice(tmp_path, capsys):
+    """`rnagen train` says which output noise the WGAN-GP chose and on how many held-out profiles."""
+    rng = np.random.default_rng(2)
+    df = pd.DataFrame(rng.normal(5, 1, (120, 6)), columns=[f"g{i}" for i in range(6)],
+                      index=[f"S{i}" for i in range(120)]).assign(group=["a", "b"] * 60)
+    df.to_csv(tmp_path / "x.csv")
+    run = tmp_path / "run"
+    assert main(["train", str(tmp_path / "x.csv"), "--model", "wgan-gp", "--label-key", "group", "--out", str(run),
+                 "--set", "train.steps=2", "--set", "network.generator_hidden=[8]", "--set",
+                 "network.critic_hidden=[8]", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "held-out profiles (validation score" in out and "output noise" in out
+    assert main(["train", str(tmp_path / "x.csv"), "--model", "wgan-gp", "--label-key", "group", "--out",
+                 str(tmp_path / "run0"), "--set", "train.steps=2", "--set", "network.generator_hidden=[8]", "--set",
+                 "network.critic_hidden=[8]", "--set", "sample.noise=0", "--quiet"]) == 0
+    assert "output noise" not in capsys.readouterr().out

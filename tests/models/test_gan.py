@@ -147,6 +147,7 @@ def test_auto_noise_holds_out_profiles_records_and_reloads(tmp_path):
     # 120 profiles: the share raised so that MIN_VAL = 20 are held out (10 per class), the rest trained on
     assert m.noise_choice["n_heldout"] == 20 and m.output_noise == m.noise_choice["noise"] in NOISE_GRID
     assert len(m.gan.copy_reference) == 100  # the held-out profiles are not trained on
+    assert m.sampling_note().startswith(f"output noise {m.output_noise:g} chosen on 20 held-out profiles")
     meta = json.loads((tmp_path / "meta.json").read_text())
     assert meta["extra"]["output_noise"] == m.output_noise
     assert meta["extra"]["noise_choice"]["scores"] == m.noise_choice["scores"]
@@ -157,6 +158,7 @@ def test_auto_noise_holds_out_profiles_records_and_reloads(tmp_path):
     fixed = get_model("wgan-gp").from_config(overrides=over + ["sample.noise=0.4"])
     fixed.fit(a, label_key="k", device="cpu", progress=False)
     assert fixed.output_noise == 0.4 and fixed.noise_choice is None
+    assert fixed.sampling_note() == "output noise 0.4 (sample.noise)"
     base = fixed.sample(n_per_label=200, seed=5, noise=0.0).X
     noisy = fixed.sample(n_per_label=200, seed=5).X
     assert not np.array_equal(base, noisy)

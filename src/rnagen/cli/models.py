@@ -36,6 +36,9 @@ def cmd_train(args: argparse.Namespace) -> int:
             from ..train import describe
 
             print(describe(model.validation))
+        note = model.sampling_note()
+        if note:
+            print(note)
         if model.privacy:
             from ..train.privacy import describe_privacy
 

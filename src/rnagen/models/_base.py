@@ -692,6 +692,10 @@ class Generator(ABC):
         """Model-specific JSON-able metadata saved in meta.json (read back by ``_load_extra_meta``)."""
         return {}
 
+    def sampling_note(self) -> str | None:
+        """One line on a sampling setting chosen during ``fit`` (printed by ``rnagen train``), if any."""
+        return None
+
     def _load_extra_meta(self, extra: dict[str, Any]) -> None:
         return None
 

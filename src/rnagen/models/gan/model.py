@@ -377,6 +377,17 @@ class WGANGPModel(Generator):
             meta["noise_choice"] = self.noise_choice
         return meta
 
+    def sampling_note(self) -> str | None:
+        """Which output noise sampling adds and, for ``sample.noise=auto``, how it was chosen."""
+        c = self.noise_choice
+        if c is None:
+            return f"output noise {self.output_noise:g} (sample.noise)" if self.output_noise > 0 else None
+        if not c.get("n_heldout"):
+            return f"output noise 0: {c.get('note', 'nothing held out')}"
+        s = c["scores"]
+        return (f"output noise {c['noise']:g} chosen on {c['n_heldout']} held-out profiles (validation score "
+                f"{s[str(c['noise'])]:.3f}; {s[str(NOISE_GRID[0])]:.3f} without noise)")
+
     def _load_extra_meta(self, extra: dict[str, Any]) -> None:
         # a run folder from before the output noise samples without it, as it did
         self.output_noise = float(extra.get("output_noise", 0.0))
