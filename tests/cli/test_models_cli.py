@@ -40,6 +40,20 @@ def test_train_then_sample_on_a_csv(labelled_csv, tmp_path, capsys):
     assert "sampled 7 profiles" in capsys.readouterr().out
 
 
+def test_messages_count_labels_in_the_singular_too(labelled_csv, tmp_path, capsys):
+    one = tmp_path / "one.csv"
+    df = pd.read_csv(labelled_csv, index_col=0)
+    df[df["kind"] == "tumor"].to_csv(one, index_label="sample")
+    run = tmp_path / "run"
+    assert main(["train", str(one), "--model", "gaussian", "--label-key", "kind", "--out", str(run), "--quiet"]) == 0
+    assert "12 samples x 8 genes, 1 label in " in capsys.readouterr().out
+    assert main(["sample", str(run), "--n", "4", "--out", str(tmp_path / "s.h5ad"), "--quiet"]) == 0
+    assert "(1 label) ->" in capsys.readouterr().out
+    assert main(["train", str(labelled_csv), "--model", "gaussian", "--label-key", "kind", "--out",
+                 str(tmp_path / "run3"), "--quiet"]) == 0
+    assert "3 labels in " in capsys.readouterr().out
+
+
 def test_config_override_and_errors(labelled_csv, tmp_path, capsys):
     run = tmp_path / "run"
     assert main(["train", str(labelled_csv), "--model", "gaussian", "--label-key", "kind", "--out", str(run),

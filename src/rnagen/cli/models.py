@@ -30,8 +30,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     model.fit(adata, label_key=args.label_key, seed=args.seed, device=args.device, run_dir=args.out,
               progress=not args.quiet, resume=not args.no_resume)
     if info.is_main:
-        print(f"trained {cls.name} on {adata.n_obs} samples x {adata.n_vars} genes, {model.n_labels} labels "
-              f"in {model.train_seconds:.1f} s -> {args.out}")
+        print(f"trained {cls.name} on {adata.n_obs} samples x {adata.n_vars} genes, {model.n_labels} "
+              f"label{'s' if model.n_labels != 1 else ''} in {model.train_seconds:.1f} s -> {args.out}")
         if model.validation:
             from ..train import describe
 
@@ -66,7 +66,9 @@ def cmd_sample(args: argparse.Namespace) -> int:
                            batch_size=args.batch_size, progress=not args.quiet, **options)
         write_h5ad(syn, args.out)
     counts = syn.obs[model.label_key].value_counts()
-    print(f"sampled {syn.n_obs} profiles x {syn.n_vars} genes ({len(counts[counts > 0])} labels) -> {args.out}")
+    n_lab = int((counts > 0).sum())
+    print(f"sampled {syn.n_obs} profiles x {syn.n_vars} genes ({n_lab} label{'s' if n_lab != 1 else ''}) "
+          f"-> {args.out}")
     if model.privacy:
         print(f"differentially private model: epsilon {model.privacy['epsilon']:.4g}, delta "
               f"{model.privacy['delta']:.3g} (adata.uns['rnagen']['privacy'])")
