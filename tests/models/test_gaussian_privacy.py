@@ -1,12 +1,12 @@
-"""The differentially private per-class Gaussian: its noise has the scales of its zCDP analysis, the released
-statistics are the clipped ones plus that noise, and the model is fitted from them alone."""
+"""The differentially private per-class Gaussian: its noise has the scales of its Gaussian-mechanism analysis,
+the released statistics are the clipped ones plus that noise, and the model is fitted from them alone."""
 import numpy as np
 import pytest
 
 from rnagen.errors import ConfigError
 from rnagen.models import get_model
 from rnagen.models.gaussian import RHO_SPLIT, noise_scales, noisy_class_statistics
-from rnagen.train.privacy import zcdp_to_dp
+from rnagen.train.privacy import gaussian_mechanism_epsilon
 
 
 @pytest.mark.parametrize("eps,delta", [(1.0, 1e-5), (10.0, 1 / 416)])
@@ -17,7 +17,7 @@ def test_noise_scales_spend_exactly_the_budget(eps, delta):
              5.0 ** 2 / (2 * sc["sigma_sum_sq"] ** 2)]
     assert sum(parts) == pytest.approx(sc["rho"], rel=1e-12)
     assert [p / sc["rho"] for p in parts] == pytest.approx(list(RHO_SPLIT), rel=1e-12)
-    assert zcdp_to_dp(sc["rho"], delta) == pytest.approx(eps, rel=1e-12)
+    assert gaussian_mechanism_epsilon(sc["rho"], delta) == pytest.approx(eps, rel=1e-9)
     # with a correlation release (residuals clipped to 7): its share, and the rest split as before
     sc = noise_scales(eps, delta, clip_norm=3.0, clip_norm_sq=5.0, covariance_share=0.3, clip_norm_cov=7.0)
     parts = [1.0 / (2 * sc["sigma_count"] ** 2), 3.0 ** 2 / (2 * sc["sigma_sum"] ** 2),

@@ -24,7 +24,12 @@ from rnagen.train.privacy import (  # noqa: E402
     PrivacyPlan,
     PrivateTraining,
     dp_to_zcdp,
+    gaussian_mechanism_delta,
+    gaussian_mechanism_epsilon,
+    gaussian_mechanism_rho,
     plan_privacy,
+    release_rho,
+    spent_epsilon,
     zcdp_to_dp,
 )
 
@@ -75,6 +80,44 @@ def test_epsilon_target_sets_opacus_noise_multiplier_and_delta_defaults_to_one_o
 def test_zcdp_conversion_round_trips():
     for eps, delta in [(0.5, 1e-5), (4.0, 1e-3), (10.0, 0.01)]:
         assert zcdp_to_dp(dp_to_zcdp(eps, delta), delta) == pytest.approx(eps, rel=1e-12)
+
+
+@pytest.mark.parametrize("rho,eps", [(0.05, 0.5), (0.85, 4.0), (3.36, 10.0), (3.36, 2.0)])
+def test_gaussian_mechanism_delta_is_the_privacy_loss_tail(rho, eps):
+    # δ(ε) = E[(1 - e^(ε - L))_+] for the privacy loss L ~ N(μ²/2, μ²) of the Gaussian mechanism, μ² = 2ρ
+    # (the definition, integrated numerically; Balle & Wang 2018, Lemma 3)
+    from scipy import integrate
+    from scipy.stats import norm
+
+    mu = np.sqrt(2 * rho)
+    want, _ = integrate.quad(lambda L: (1 - np.exp(eps - L)) * norm.pdf(L, mu ** 2 / 2, mu), eps, np.inf,
+                             epsabs=1e-14)
+    assert gaussian_mechanism_delta(rho, eps) == pytest.approx(want, rel=1e-6, abs=1e-14)
+
+
+@pytest.mark.parametrize("eps,delta", [(0.5, 1e-5), (1.0, 1 / 416), (4.0, 1 / 1547), (10.0, 1 / 416)])
+def test_gaussian_mechanism_conversion_is_exact_and_tighter_than_zcdp(eps, delta):
+    rho = gaussian_mechanism_rho(eps, delta)
+    assert gaussian_mechanism_delta(rho, eps) <= delta
+    assert gaussian_mechanism_delta(rho * (1 + 1e-6), eps) > delta  # the largest ρ
+    assert gaussian_mechanism_epsilon(rho, delta) == pytest.approx(eps, rel=1e-9)
+    assert rho > dp_to_zcdp(eps, delta)  # the zCDP bound allows less: more noise for the same guarantee
+    # opacus's PRV accountant on the same mechanism (noise multiplier 1/μ, one step at sample rate 1) agrees,
+    # within its ε error bound of 0.01 and from above
+    acc = PRVAccountant()
+    acc.history = [(1 / np.sqrt(2 * rho), 1.0, 1)]
+    assert eps <= acc.get_epsilon(delta=delta) <= eps + 0.011
+
+
+@pytest.mark.parametrize("accountant", ["rdp", "prv"])
+def test_release_rho_is_the_releases_share_by_the_runs_accountant(accountant):
+    rho = release_rho(8.0, 1 / 416, accountant)
+    alone = spent_epsilon([], delta=1 / 416, accountant=accountant, prior_rho=rho)
+    if accountant == "rdp":
+        assert alone == pytest.approx(8.0, abs=1e-6) and dp_to_zcdp(8.0, 1 / 416) < rho
+        assert rho < gaussian_mechanism_rho(8.0, 1 / 416)
+    else:
+        assert rho == gaussian_mechanism_rho(8.0, 1 / 416) and 8.0 <= alone <= 8.011
 
 
 # --- clipping and noise ----------------------------------------------------------------------------------

@@ -2,9 +2,9 @@
 
 For each ε of the list and each model family with a private variant (:data:`PRIVATE_FAMILIES`), one row
 ``<family>-dp-eps<ε>`` (``diffusion-dp-eps1``, ``vae-dp-eps4``, ``gaussian-dp-eps10``, ...): the model
-trained with ``privacy.epsilon=ε`` (δ = 1/n, opacus's RDP accountant for the torch models; the zCDP analysis
-of :mod:`rnagen.models.gaussian` for the Gaussian), sampled and scored like every other row. The diffusion
-rows sample with DPM-Solver++ (the model's default sampler).
+trained with ``privacy.epsilon=ε`` (δ = 1/n, opacus's RDP accountant for the torch models; the exact
+Gaussian-mechanism analysis of :mod:`rnagen.models.gaussian` for the Gaussian), sampled and scored like every
+other row. The diffusion rows sample with DPM-Solver++ (the model's default sampler).
 
 The torch models' private rows train with :data:`PRIVATE_SETTINGS` on top of the budget's settings: a fixed
 length (a private run cannot choose it on held-out private profiles), and a smaller diffusion network than the

@@ -10,17 +10,19 @@ profile), so its memory is the model plus one batch of profiles.
 The differentially private variant (``--set privacy.epsilon=E``; :func:`noisy_class_statistics`) releases
 noisy sufficient statistics with the Gaussian mechanism and fits a Gaussian per class to them: class means,
 class variances and (up to 4,000 genes) one low-rank within-class correlation shared by the classes, a
-factor model x = mu_c + s_c * (W z1 + u * z2). It is the honest private floor. Its analysis is in
-zero-concentrated DP (Bun & Steinke 2016):
+factor model x = mu_c + s_c * (W z1 + u * z2). It is the honest private floor. Its budget is written as ρ, as in
+zero-concentrated DP (Bun & Steinke 2016), and converted to (ε, δ) exactly, every release being a Gaussian
+mechanism:
 
 - each profile x (in the model's transformed space) contributes to its class's count (sensitivity 1), sum of
   ``clip(x, R1)`` and sum of ``clip(x∘x, R2)``, where ``clip(v, R)`` rescales v to L2 norm at most R
   (``privacy.clip_norm`` R1, default sqrt(G), the expected norm of a standardised profile of G genes;
   ``privacy.clip_norm_sq`` R2, default sqrt(3 G), that of its squares for Gaussian genes). Adding or removing
   one profile changes one class's three statistics by at most 1, R1 and R2 in L2 norm;
-- each statistic gets N(0, σ_i^2) noise per entry with σ_i = Δ_i / sqrt(2 ρ_i), which is ρ_i-zCDP
-  (Bun & Steinke 2016, Proposition 1.6); the releases compose to the sum of their ρ_i (Lemma 1.7, adaptively:
-  Lemma 2.3). The correlation release takes ``privacy.covariance_share`` of ρ (0.3 when released by default);
+- each statistic gets N(0, σ_i^2) noise per entry with σ_i = Δ_i / sqrt(2 ρ_i), a Gaussian mechanism
+  (ρ_i-zCDP, Bun & Steinke 2016, Proposition 1.6; μ_i-GDP with μ_i² = 2 ρ_i, Dong, Roth & Su 2022); the
+  releases compose, adaptively, to one Gaussian mechanism with μ² = 2 Σ ρ_i (Dong, Roth & Su 2022, Corollary
+  3.3). The correlation release takes ``privacy.covariance_share`` of ρ (0.3 when released by default);
   the rest is split
   ρ_n : ρ_s : ρ_q = 0.05 : 0.6 : 0.35 (the means carry most of the utility, and the variances are
   further denoised by pooling, below);
@@ -32,7 +34,10 @@ zero-concentrated DP (Bun & Steinke 2016):
   (:func:`private_correlation`). It is released by default (:func:`auto_covariance_share`) only when the
   public n, G, ε and δ let it detect a direction carrying 8% of the within-class variance, and never above
   4,000 genes; otherwise its share goes to the other statistics;
-- ρ is the largest that gives the target (ε, δ): ε = ρ + 2 sqrt(ρ log(1/δ)) (Proposition 1.3);
+- ρ is the largest whose Gaussian mechanism meets the target (ε, δ) by its exact privacy profile
+  δ(ε) = Φ(-ε/μ + μ/2) - e^ε Φ(-ε/μ - μ/2), μ = sqrt(2 ρ) (Balle & Wang 2018, Theorem 8;
+  :func:`rnagen.train.privacy.gaussian_mechanism_rho`), larger than the zCDP bound ε = ρ + 2 sqrt(ρ log(1/δ))
+  allows (Bun & Steinke 2016, Proposition 1.3), so the same guarantee costs less noise;
 - the class means (``sum / count``, projected back into the ball of radius R1), variances
   (``sum_sq / count - mean^2``, pulled toward the pooled variances by empirical-Bayes weights so that a
   small class's are not mostly noise, floored at 1e-3) and the class sizes used to split ``sample(n=...)``
@@ -108,9 +113,9 @@ def noise_scales(epsilon: float, delta: float, *, clip_norm: float, clip_norm_sq
     """ρ and the noise standard deviations (σ_n, σ_s, σ_q) of the counts, sums and sums of squares for an
     (ε, δ) target, and with ``covariance_share`` > 0 σ_c of the correlation release whose residuals are
     clipped to ``clip_norm_cov`` (returned too; the module docstring's analysis)."""
-    from ..train.privacy import dp_to_zcdp
+    from ..train.privacy import gaussian_mechanism_rho
 
-    rho = dp_to_zcdp(epsilon, delta)
+    rho = gaussian_mechanism_rho(epsilon, delta)
     rest = 1.0 - covariance_share
     sens = (1.0, float(clip_norm), float(clip_norm_sq))
     sig = [d / np.sqrt(2.0 * share * rest * rho) for d, share in zip(sens, RHO_SPLIT)]
@@ -128,9 +133,9 @@ def correlation_detection_floor(n: int, n_genes: int, epsilon: float, delta: flo
     carry to be kept by :func:`private_correlation` from ``n`` profiles at ``share`` of the (ε, δ) budget:
     ((1 + sqrt(G / n))^2 - 1 + 2 σ_c sqrt(G) x :data:`EDGE_MARGIN` / n) / G, the release's bulk edge and noise
     edge above a unit bulk, with σ_c = G / sqrt(2 share ρ). Depends on public quantities only."""
-    from ..train.privacy import dp_to_zcdp
+    from ..train.privacy import gaussian_mechanism_rho
 
-    sigma = n_genes / np.sqrt(2.0 * share * dp_to_zcdp(epsilon, delta))
+    sigma = n_genes / np.sqrt(2.0 * share * gaussian_mechanism_rho(epsilon, delta))
     return float((_spike_threshold(float(n), n_genes, float(n), sigma) / n - 1.0) / n_genes)
 
 
@@ -346,7 +351,7 @@ class GaussianModel(Generator):
     def _fit_private(self, X: np.ndarray, y: np.ndarray, *, seed: int) -> None:
         """Means, variances and the low-rank correlation from noisy statistics (module docstring); the class
         sizes too."""
-        from ..train.privacy import preprocessing_coverage, zcdp_to_dp
+        from ..train.privacy import gaussian_mechanism_epsilon, preprocessing_coverage
 
         p, G = self.config.privacy, X.shape[1]
         delta = p.delta if p.delta is not None else 1.0 / len(X)
@@ -364,9 +369,10 @@ class GaussianModel(Generator):
         split = ", ".join(f"{name} {rest * v:.3g}" for name, v in zip(("counts", "sums", "squares"), RHO_SPLIT))
         self.privacy = {
             "mechanism": ("Gaussian mechanism on clipped per-class counts, sums and sums of squares"
-                          + (" and the within-class residuals' second moments" if share > 0 else "") + " (zCDP)"),
-            "epsilon": zcdp_to_dp(float(st["rho"]), delta), "epsilon_target": float(p.epsilon), "delta": delta,
-            "accountant": "zcdp", "rho": float(st["rho"]),
+                          + (" and the within-class residuals' second moments" if share > 0 else "")
+                          + " (composed exactly: one Gaussian mechanism, mu = sqrt(2 rho))"),
+            "epsilon": gaussian_mechanism_epsilon(float(st["rho"]), delta), "epsilon_target": float(p.epsilon),
+            "delta": delta, "accountant": "gdp", "rho": float(st["rho"]),
             "rho_split": split + (f", correlation {share:.3g}" if share > 0 else ""),
             "noise_count": float(st["sigma_count"]), "noise_sum": float(st["sigma_sum"]),
             "noise_sum_sq": float(st["sigma_sum_sq"]), "clip_norm": R1, "clip_norm_sq": R2,

@@ -587,9 +587,10 @@ def train_loop(
         Poisson batches, per-sample clipping and noise, the accountant saved in the checkpoint. Not with a
         validator, a custom ``step_fn`` or several processes.
     privacy_prior
-        ``{"rho": ρ, "mechanism": text}``: a ρ-zCDP release the model made from the same profiles before
-        training (the diffusion model's anchor statistics); the accountant composes it with DP-SGD and σ is
-        chosen for the composed target ε (:func:`rnagen.train.privacy.plan_privacy`).
+        ``{"rho": ρ, "mechanism": text}``: a Gaussian-mechanism release of ρ (:attr:`PrivacyPlan.prior_rho`)
+        the model made from the same profiles before training (the diffusion model's anchor statistics); the
+        accountant composes it with DP-SGD and σ is chosen for the composed target ε
+        (:func:`rnagen.train.privacy.plan_privacy`).
     """
     from tqdm.auto import tqdm
 

@@ -48,7 +48,8 @@ if TYPE_CHECKING:
     from .loop import StepContext
 
 __all__ = ["PrivacyConfig", "PrivacyPlan", "PrivateTraining", "plan_privacy", "require_opacus", "spent_epsilon",
-           "INSTALL_HINT", "preprocessing_coverage", "describe_privacy", "zcdp_to_dp", "dp_to_zcdp"]
+           "INSTALL_HINT", "preprocessing_coverage", "describe_privacy", "zcdp_to_dp", "dp_to_zcdp",
+           "gaussian_mechanism_delta", "gaussian_mechanism_epsilon", "gaussian_mechanism_rho", "release_rho"]
 
 INSTALL_HINT = "pip install 'rnagen[privacy]'"
 DEFAULT_MAX_GRAD_NORM = 1.0
@@ -115,9 +116,10 @@ class PrivacyPlan:
     n_train: int
     epsilon_target: float | None = None
     prior_rho: float = 0.0
-    """ρ (zCDP) of a release made from the same profiles before DP-SGD (the diffusion model's anchor
-    statistics, ``objective.anchor``), composed with DP-SGD in Rényi DP: ρ-zCDP is (α, ρα)-RDP for every α
-    (Bun & Steinke 2016, Definition 1.1), and RDP composes by adding (Mironov 2017, Proposition 1)."""
+    """ρ of a Gaussian-mechanism release made from the same profiles before DP-SGD (the diffusion model's
+    anchor statistics, ``objective.anchor``), σ_i = Δ_i / sqrt(2 ρ_i) with the ρ_i adding up to ρ: one Gaussian
+    mechanism of sensitivity 1 and noise 1 / sqrt(2 ρ) (Dong, Roth & Su 2022, Corollary 3.3), which either
+    accountant composes with DP-SGD as one step at sample rate 1 (:func:`spent_epsilon`)."""
     prior_mechanism: str = ""
 
 
@@ -127,8 +129,8 @@ def plan_privacy(cfg: PrivacyConfig, *, n: int, batch_size: int, steps: int, pri
 
     With ``cfg.epsilon`` set, σ is opacus's ``get_noise_multiplier`` for (ε, δ, q, steps) with the chosen
     accountant (the smallest σ on its bisection grid whose ε does not exceed the target). With a prior
-    release of ``prior_rho``-zCDP from the same profiles, σ is the one whose composition with that release
-    (:func:`spent_epsilon`) spends the target to within 0.01 and not more; this needs the RDP accountant.
+    Gaussian-mechanism release of ``prior_rho`` from the same profiles, σ is the one whose composition with
+    that release (:func:`spent_epsilon`) spends the target to within 0.01 and not more.
     """
     require_opacus()
     from opacus.accountants.utils import get_noise_multiplier
@@ -140,15 +142,12 @@ def plan_privacy(cfg: PrivacyConfig, *, n: int, batch_size: int, steps: int, pri
     delta = float(cfg.delta) if cfg.delta is not None else 1.0 / n
     accountant = cfg.accountant or DEFAULT_ACCOUNTANT
     C = float(cfg.max_grad_norm or DEFAULT_MAX_GRAD_NORM)
-    if prior_rho > 0 and accountant != "rdp":
-        raise ConfigError(f"privacy.accountant={accountant} cannot compose the anchor statistics' release with "
-                          "DP-SGD; use privacy.accountant=rdp")
     if cfg.noise_multiplier is not None:
         sigma = float(cfg.noise_multiplier)
     elif prior_rho > 0:
         assert cfg.epsilon is not None
         sigma = _composed_noise_multiplier(float(cfg.epsilon), delta=delta, q=q, steps=int(steps),
-                                           prior_rho=prior_rho)
+                                           prior_rho=prior_rho, accountant=accountant)
     else:
         assert cfg.epsilon is not None
         try:
@@ -163,14 +162,15 @@ def plan_privacy(cfg: PrivacyConfig, *, n: int, batch_size: int, steps: int, pri
                        prior_rho=float(prior_rho), prior_mechanism=prior_mechanism)
 
 
-def _composed_noise_multiplier(epsilon: float, *, delta: float, q: float, steps: int, prior_rho: float) -> float:
-    """The σ whose ``steps`` DP-SGD steps at rate ``q`` composed with a ``prior_rho``-zCDP release spend at
-    most ``epsilon`` at ``delta`` and within 0.01 of it (bisection, the tolerance of opacus's
-    ``get_noise_multiplier``)."""
+def _composed_noise_multiplier(epsilon: float, *, delta: float, q: float, steps: int, prior_rho: float,
+                               accountant: str) -> float:
+    """The σ whose ``steps`` DP-SGD steps at rate ``q`` composed with a Gaussian-mechanism release of
+    ``prior_rho`` spend at most ``epsilon`` at ``delta`` and within 0.01 of it (bisection, the tolerance of
+    opacus's ``get_noise_multiplier``)."""
     def eps(sigma: float) -> float:
-        return spent_epsilon([(sigma, q, steps)], delta=delta, accountant="rdp", prior_rho=prior_rho)
+        return spent_epsilon([(sigma, q, steps)], delta=delta, accountant=accountant, prior_rho=prior_rho)
 
-    if spent_epsilon([], delta=delta, accountant="rdp", prior_rho=prior_rho) >= epsilon:
+    if spent_epsilon([], delta=delta, accountant=accountant, prior_rho=prior_rho) >= epsilon:
         raise ConfigError(f"the anchor statistics alone spend privacy.epsilon={epsilon}; lower "
                           "objective.anchor_epsilon_share")
     lo, hi = 0.0, 1.0
@@ -192,28 +192,51 @@ def _composed_noise_multiplier(epsilon: float, *, delta: float, q: float, steps:
 
 def spent_epsilon(history: list[tuple[float, float, int]], *, delta: float, accountant: str,
                   prior_rho: float = 0.0) -> float:
-    """ε spent by a DP-SGD history ``[(σ, q, steps), ...]`` at ``delta``, by opacus's accountant; with a prior
-    ``prior_rho``-zCDP release composed in (RDP accountant only): the RDP curves add, ρα at each order α."""
+    """ε spent by a DP-SGD history ``[(σ, q, steps), ...]`` at ``delta``, by opacus's accountant, with a prior
+    Gaussian-mechanism release of ``prior_rho`` (:attr:`PrivacyPlan.prior_rho`) composed in as one step of
+    noise multiplier 1 / sqrt(2 ρ) at sample rate 1: its Rényi divergence α ρ at order α (Mironov 2017), its
+    privacy random variable that of the Gaussian mechanism (Gopi et al. 2021)."""
     require_opacus()
     from opacus.accountants import create_accountant
 
+    hist = [(float(s), float(q), int(k)) for s, q, k in history]
     if prior_rho > 0:
-        import numpy as np
-        from opacus.accountants import RDPAccountant
-        from opacus.accountants.analysis.rdp import compute_rdp, get_privacy_spent
-
-        if accountant != "rdp":
-            raise ConfigError("a prior zCDP release composes with DP-SGD through the RDP accountant only")
-        orders = np.asarray(RDPAccountant.DEFAULT_ALPHAS, dtype=np.float64)
-        rdp = prior_rho * orders
-        for s, q, k in history:
-            rdp = rdp + compute_rdp(q=float(q), noise_multiplier=float(s), steps=int(k), orders=orders)
-        return float(get_privacy_spent(orders=orders, rdp=rdp, delta=delta)[0])
-    if not history:
+        hist.insert(0, (1.0 / math.sqrt(2.0 * prior_rho), 1.0, 1))
+    if not hist:
         return 0.0
     acc = create_accountant(mechanism=accountant)
-    acc.history = [(float(s), float(q), int(k)) for s, q, k in history]
-    return float(acc.get_epsilon(delta=delta))
+    acc.history = hist
+    with warnings.catch_warnings():  # RDP's "optimal order is the largest alpha" for a release on its own;
+        warnings.simplefilter("ignore", UserWarning)  # PRV's log(1 - q) at sample rate 1, in a branch not taken
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return float(acc.get_epsilon(delta=delta))
+
+
+def release_rho(epsilon: float, delta: float, accountant: str) -> float:
+    """The largest ρ of a Gaussian-mechanism release that ``accountant`` (:func:`spent_epsilon`) counts as at
+    most (``epsilon``, ``delta``)-DP on its own: the exact :func:`gaussian_mechanism_rho` for ``prv``, whose
+    privacy random variable is the Gaussian mechanism's, and for ``rdp`` the largest ρ its conversion from
+    Rényi DP allows (bisection to 1e-9 relative, rounded down), so that the release's share of a composed
+    budget is its share by the run's own accountant."""
+    if accountant != "rdp":
+        return gaussian_mechanism_rho(epsilon, delta)
+    require_opacus()
+    import numpy as np
+    from opacus.accountants import RDPAccountant
+    from opacus.accountants.analysis.rdp import get_privacy_spent
+
+    orders = np.asarray(RDPAccountant.DEFAULT_ALPHAS, dtype=np.float64)
+
+    def eps(rho: float) -> float:  # the RDP accountant's conversion of the release's α ρ
+        return float(get_privacy_spent(orders=orders, rdp=rho * orders, delta=delta)[0])
+
+    lo, hi = 0.0, gaussian_mechanism_rho(epsilon, delta)  # RDP's conversion is never tighter than the exact one
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        while hi - lo > 1e-9 * hi:
+            mid = 0.5 * (lo + hi)
+            lo, hi = (mid, hi) if eps(mid) <= epsilon else (lo, mid)
+    return lo
 
 
 def preprocessing_coverage(*, log: str, scaler: str, support: str = "auto") -> str:
@@ -358,7 +381,7 @@ class PrivateTraining:
         if p.epsilon_target is not None:
             out["epsilon_target"] = p.epsilon_target
         if p.prior_rho > 0:
-            out["mechanism"] += f" composed with {p.prior_mechanism} (RDP)"
+            out["mechanism"] += f" composed with {p.prior_mechanism} ({p.accountant.upper()} accountant)"
             out["prior_rho"] = p.prior_rho
             out["epsilon_dpsgd"] = spent_epsilon(self.history, delta=p.delta, accountant=p.accountant)
         return out
@@ -374,6 +397,51 @@ def dp_to_zcdp(epsilon: float, delta: float) -> float:
     """The largest ρ whose :func:`zcdp_to_dp` is ``epsilon``: (sqrt(log(1/δ) + ε) - sqrt(log(1/δ)))^2."""
     L = math.log(1.0 / delta)
     return (math.sqrt(L + epsilon) - math.sqrt(L)) ** 2
+
+
+def gaussian_mechanism_delta(rho: float, epsilon: float) -> float:
+    """δ(ε) of Gaussian mechanisms whose ρ_i = Δ_i² / (2 σ_i²) add up to ``rho``, exactly.
+
+    A Gaussian mechanism of sensitivity Δ and noise σ is μ-GDP with μ = Δ / σ, adaptive compositions of them are
+    μ-GDP with μ² the sum of theirs (Dong, Roth & Su 2022, Corollary 3.3), so μ = sqrt(2 ρ); the privacy
+    profile of μ-GDP is δ(ε) = Φ(-ε/μ + μ/2) - e^ε Φ(-ε/μ - μ/2) (Balle & Wang 2018, Theorem 8; Dong, Roth &
+    Su 2022, Corollary 2.13). Tighter than the zCDP bound :func:`zcdp_to_dp`, which holds for any ρ-zCDP
+    mechanism."""
+    from scipy.special import log_ndtr, ndtr
+
+    if rho <= 0:
+        return 0.0
+    mu = math.sqrt(2.0 * rho)
+    return max(0.0, float(ndtr(-epsilon / mu + mu / 2.0) - math.exp(epsilon + log_ndtr(-epsilon / mu - mu / 2.0))))
+
+
+def gaussian_mechanism_epsilon(rho: float, delta: float) -> float:
+    """The least ε at which Gaussian mechanisms totalling ``rho`` are (ε, ``delta``)-DP
+    (:func:`gaussian_mechanism_delta`, decreasing in ε; bisection to 1e-12 relative, rounded up)."""
+    if gaussian_mechanism_delta(rho, 0.0) <= delta:
+        return 0.0
+    lo, hi = 0.0, 1.0
+    while gaussian_mechanism_delta(rho, hi) > delta:
+        lo, hi = hi, 2.0 * hi
+    while hi - lo > 1e-12 * hi:
+        mid = 0.5 * (lo + hi)
+        lo, hi = (lo, mid) if gaussian_mechanism_delta(rho, mid) <= delta else (mid, hi)
+    return hi
+
+
+def gaussian_mechanism_rho(epsilon: float, delta: float) -> float:
+    """The largest ρ whose Gaussian mechanisms are (``epsilon``, ``delta``)-DP (:func:`gaussian_mechanism_delta`,
+    increasing in ρ; bisection to 1e-12 relative, rounded down). Larger than :func:`dp_to_zcdp`'s, the most
+    that the zCDP bound allows: less noise for the same guarantee, most at small ε."""
+    if epsilon <= 0 or not 0 < delta < 1:
+        raise ValueError(f"need epsilon > 0 and 0 < delta < 1, got {epsilon}, {delta}")
+    lo, hi = 0.0, 1.0
+    while gaussian_mechanism_delta(hi, epsilon) <= delta:
+        lo, hi = hi, 2.0 * hi
+    while hi - lo > 1e-12 * hi:
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if gaussian_mechanism_delta(mid, epsilon) <= delta else (lo, mid)
+    return lo
 
 
 def describe_privacy(record: dict[str, Any]) -> str:

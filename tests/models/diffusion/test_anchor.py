@@ -151,26 +151,35 @@ needs_opacus = pytest.mark.skipif(importlib.util.find_spec("opacus") is None, re
 
 
 @needs_opacus
-def test_spent_epsilon_composes_a_zcdp_release_in_renyi_dp():
-    from opacus.accountants import RDPAccountant
+def test_spent_epsilon_composes_a_gaussian_release_with_either_accountant():
+    from opacus.accountants import PRVAccountant, RDPAccountant
 
-    from rnagen.train.privacy import spent_epsilon, zcdp_to_dp
+    from rnagen.train.privacy import gaussian_mechanism_epsilon, spent_epsilon, zcdp_to_dp
 
-    hist, delta = [(1.2, 0.1, 200)], 1e-4
-    acc = RDPAccountant()
-    acc.history = list(hist)
-    sgd = acc.get_epsilon(delta=delta)
-    rho = 0.3
-    alone = spent_epsilon([], delta=delta, accountant="rdp", prior_rho=rho)
-    both = spent_epsilon(hist, delta=delta, accountant="rdp", prior_rho=rho)
-    # RDP's conversion of ρ-zCDP is at least as tight as Bun & Steinke's, and composing costs more than either
-    # part and less than their sum (basic composition)
-    assert 0 < alone <= zcdp_to_dp(rho, delta)
-    assert max(sgd, alone) < both < sgd + alone
-    # a negligible release leaves opacus's ε
-    assert spent_epsilon(hist, delta=delta, accountant="rdp", prior_rho=1e-12) == pytest.approx(sgd, rel=1e-6)
-    with pytest.raises(ConfigError, match="RDP"):
-        spent_epsilon(hist, delta=delta, accountant="prv", prior_rho=rho)
+    hist, delta, rho = [(1.2, 0.1, 200)], 1e-4, 0.3
+    for accountant, cls in (("rdp", RDPAccountant), ("prv", PRVAccountant)):
+        acc = cls()
+        acc.history = list(hist)
+        sgd = acc.get_epsilon(delta=delta)
+        alone = spent_epsilon([], delta=delta, accountant=accountant, prior_rho=rho)
+        both = spent_epsilon(hist, delta=delta, accountant=accountant, prior_rho=rho)
+        # composing costs more than either part and less than their sum (basic composition)
+        assert max(sgd, alone) < both < sgd + alone
+        # a negligible release leaves opacus's ε
+        assert spent_epsilon(hist, delta=delta, accountant=accountant, prior_rho=1e-12) == pytest.approx(
+            sgd, rel=1e-3 if accountant == "prv" else 1e-6)
+        if accountant == "rdp":  # RDP's conversion is between the exact one and Bun & Steinke's zCDP bound
+            assert gaussian_mechanism_epsilon(rho, delta) < alone <= zcdp_to_dp(rho, delta)
+            # the release is α ρ at every order: the history entry of noise 1/sqrt(2ρ) at sample rate 1
+            from opacus.accountants.analysis.rdp import get_privacy_spent
+
+            orders = np.asarray(RDPAccountant.DEFAULT_ALPHAS, dtype=float)
+            assert alone == pytest.approx(get_privacy_spent(orders=orders, rdp=rho * orders, delta=delta)[0],
+                                          rel=1e-9)
+        else:  # PRV's is the exact one, within its error bound of 0.01 and from above
+            assert gaussian_mechanism_epsilon(rho, delta) <= alone <= gaussian_mechanism_epsilon(rho, delta) + 0.011
+            rdp_both = spent_epsilon(hist, delta=delta, accountant="rdp", prior_rho=rho)
+            assert both < rdp_both  # tighter than RDP on the composition
 
 
 @needs_opacus
@@ -186,9 +195,11 @@ def test_plan_with_a_prior_release_spends_the_target_in_total():
     assert plan.noise_multiplier > plain.noise_multiplier  # the release's share costs DP-SGD noise
     with pytest.raises(ConfigError, match="anchor statistics alone"):
         plan_privacy(cfg, n=1000, batch_size=100, steps=300, prior_rho=5.0)
-    with pytest.raises(ConfigError, match="privacy.accountant=rdp"):
-        plan_privacy(PrivacyConfig(epsilon=4.0, accountant="prv"), n=1000, batch_size=100, steps=300,
-                     prior_rho=0.05)
+    prv = plan_privacy(PrivacyConfig(epsilon=4.0, accountant="prv"), n=1000, batch_size=100, steps=300,
+                       prior_rho=0.05)
+    spent = spent_epsilon([(prv.noise_multiplier, prv.sample_rate, 300)], delta=prv.delta, accountant="prv",
+                          prior_rho=0.05)
+    assert 4.0 - 0.01 <= spent <= 4.0 and prv.noise_multiplier < plan.noise_multiplier
 
 
 @needs_opacus
@@ -214,10 +225,14 @@ def test_private_anchored_diffusion_spends_the_target_in_total(gaussian_data):
     exact = np.stack([Xt[y == c].mean(0) for c in range(3)])
     err = m.net.anchor_mean[:3].numpy() - exact
     from rnagen.models.gaussian import noise_scales
-    from rnagen.train.privacy import dp_to_zcdp
+    from rnagen.train.privacy import gaussian_mechanism_epsilon, release_rho, spent_epsilon
 
-    assert rec["prior_rho"] == pytest.approx(dp_to_zcdp(0.4 * 5, 1 / 600))
-    sd = noise_scales(2.0, 1 / 600, clip_norm=np.sqrt(6), clip_norm_sq=np.sqrt(18))["sigma_sum"] / 200
+    # the anchor's share of ε by the run's (RDP) accountant, noised as that Gaussian mechanism
+    assert rec["prior_rho"] == pytest.approx(release_rho(0.4 * 5, 1 / 600, "rdp"), rel=1e-8)
+    assert spent_epsilon([], delta=1 / 600, accountant="rdp", prior_rho=rec["prior_rho"]) == pytest.approx(2.0)
+    eps_anchor = gaussian_mechanism_epsilon(rec["prior_rho"], 1 / 600)
+    sd = noise_scales(eps_anchor, 1 / 600, clip_norm=np.sqrt(6), clip_norm_sq=np.sqrt(18))["sigma_sum"] / 200
+    assert noise_scales(eps_anchor, 1 / 600, clip_norm=1, clip_norm_sq=1)["rho"] == pytest.approx(rec["prior_rho"])
     assert err.std() > 0.5 * sd
     assert np.corrcoef(m.net.anchor_mean[:3].numpy().ravel(), exact.ravel())[0, 1] > 0.95
 
@@ -242,7 +257,9 @@ def test_private_full_anchor_holds_the_private_gaussians_correlation(gaussian_da
 
     Xt = m.pipeline.transform(np.asarray(gaussian_data.X, dtype=np.float64))
     y = gaussian_data.obs["c"].cat.codes.to_numpy()
-    eps_anchor = 0.8 * 5.0
+    from rnagen.train.privacy import gaussian_mechanism_epsilon, release_rho
+
+    eps_anchor = gaussian_mechanism_epsilon(release_rho(0.8 * 5.0, 1 / 600, "rdp"), 1 / 600)
     share = auto_covariance_share(600, 6, eps_anchor, 1 / 600)
     st = private_class_moments(Xt, y, 3, epsilon=eps_anchor, delta=1 / 600, clip_norm=np.sqrt(6),
                                clip_norm_sq=np.sqrt(18), rng=np.random.default_rng([0, 0xA4C0]), pooled=True,

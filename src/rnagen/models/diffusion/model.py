@@ -297,14 +297,15 @@ def anchor_statistics(X: np.ndarray, y: np.ndarray, n_labels: int, *, kind: str,
     ``full``: each class's Ledoit-Wolf covariance (the per-class Gaussian floor's, :mod:`rnagen.models.gaussian`)
     in its eigenbasis. ``diag`` not private: the classes' variances. Private (``privacy.epsilon``): the
     private Gaussian's noisy, clipped per-class statistics (:func:`rnagen.models.gaussian.private_class_moments`)
-    at ``anchor_epsilon_share x epsilon`` on their own, returned as a ρ-zCDP release for the accountant;
+    at ``anchor_epsilon_share x epsilon`` on their own by the run's accountant
+    (:func:`rnagen.train.privacy.release_rho`), returned as a Gaussian-mechanism release of ρ for it;
     ``full`` adds its low-rank within-class correlation where the private Gaussian's default would release it
     (:func:`rnagen.models.gaussian.auto_covariance_share` at that ε), each class's covariance being its
     standard deviations times that correlation, in its eigenbasis.
     Eigenvalues and variances are floored at the private Gaussian's floor, so a class of one profile is not a
     point mass.
     """
-    from ...train.privacy import dp_to_zcdp, zcdp_to_dp
+    from ...train.privacy import DEFAULT_ACCOUNTANT, gaussian_mechanism_epsilon, release_rho, spent_epsilon
     from ..gaussian import VARIANCE_FLOOR, auto_covariance_share, private_class_moments
 
     X = np.asarray(X, dtype=np.float64)
@@ -325,7 +326,10 @@ def anchor_statistics(X: np.ndarray, y: np.ndarray, n_labels: int, *, kind: str,
         return (means, np.maximum(var, VARIANCE_FLOOR), None), None
     assert privacy.epsilon is not None
     delta = float(privacy.delta) if privacy.delta is not None else 1.0 / len(X)
-    eps_anchor = objective.anchor_epsilon_share * float(privacy.epsilon)
+    accountant = privacy.accountant or DEFAULT_ACCOUNTANT
+    # the release's share of ε by the run's accountant, as the Gaussian mechanism's exact (ε, δ) it is noised for
+    eps_anchor = gaussian_mechanism_epsilon(
+        release_rho(objective.anchor_epsilon_share * float(privacy.epsilon), delta, accountant), delta)
     full = kind == "full"
     share = auto_covariance_share(len(X), G, eps_anchor, delta) if full else 0.0
     st = private_class_moments(X, y, n_labels, epsilon=eps_anchor, delta=delta, clip_norm=float(np.sqrt(G)),
@@ -333,10 +337,11 @@ def anchor_statistics(X: np.ndarray, y: np.ndarray, n_labels: int, *, kind: str,
                                pooled=True, covariance_share=share)
     means = np.vstack([st["means"], st["pooled_mean"]])
     var = np.vstack([st["var"], st["pooled_var"]])
-    rho = dp_to_zcdp(eps_anchor, delta)
+    rho = float(st["rho"])
+    alone = spent_epsilon([], delta=delta, accountant=accountant, prior_rho=rho)
     what = "per-class Gaussian statistics" + (" and within-class correlation" if share > 0 else "")
-    prior = {"rho": rho, "mechanism": (f"the anchor's {what} (Gaussian mechanism, rho={rho:.4g} zCDP, epsilon "
-                                       f"{zcdp_to_dp(rho, delta):.3g} on their own)")}
+    prior = {"rho": rho, "mechanism": (f"the anchor's {what} (Gaussian mechanism, rho={rho:.4g}, epsilon "
+                                       f"{alone:.3g} on their own)")}
     if not full:
         return (means, var, None), prior
     corr = st["loadings"] @ st["loadings"].T + np.diag(st["unique_sd"] ** 2)
