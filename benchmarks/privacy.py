@@ -6,7 +6,7 @@ its label mix and is scored against the held-out split by the benchmark's ``fast
 seed; density, coverage and their share of the gap closed between the per-class Gaussian floor and the
 real-vs-real ceiling). The non-private rows are the models' defaults (``dpm++``: the default diffusion model
 with its validation-chosen length, sampled with DPM-Solver++ in 20 steps; ``vae``; ``gaussian``); the private
-rows use the settings of :data:`rnagen.bench.privacy.PRIVATE_SETTINGS` with δ = 1/n and the RDP accountant.
+rows use the settings of :data:`rnagen.bench.privacy.PRIVATE_SETTINGS` with δ = 1/n and the default accountant.
 
     python benchmarks/privacy.py --dataset gtex26 --budgets 1,4,10 --out bench_privacy_gtex26
     python benchmarks/privacy.py --dataset mirna4 --budgets 1,4,10 --out bench_privacy_mirna4

@@ -69,12 +69,49 @@ def test_spent_epsilon_is_opacus_accountants(small, accountant, cls):
 
 
 def test_epsilon_target_sets_opacus_noise_multiplier_and_delta_defaults_to_one_over_n(small):
-    model = _fit("diffusion", small, TINY + ["train.steps=15", "privacy.epsilon=3"])
+    model = _fit("diffusion", small, TINY + ["train.steps=15", "privacy.epsilon=3", "privacy.accountant=rdp"])
     rec = model.privacy
     want = get_noise_multiplier(target_epsilon=3.0, target_delta=1 / 80, sample_rate=32 / 80, steps=15,
                                 accountant="rdp")
     assert rec["noise_multiplier"] == want and rec["delta"] == 1 / 80
     assert 3.0 - 0.011 < rec["epsilon"] <= 3.0 and rec["epsilon_target"] == 3.0
+
+
+def test_auto_accountant_counts_the_smaller_of_rdp_and_prv(small):
+    """The default: ε is the smaller of the two accountants' (both bound the same mechanism's), and σ the least
+    that keeps it within the target, so it needs less noise than RDP alone for the same guarantee."""
+    model = _fit("diffusion", small, TINY + ["train.steps=15", "privacy.epsilon=3"])
+    rec = model.privacy
+    assert rec["accountant"] == "auto" and 3.0 - 0.011 < rec["epsilon"] <= 3.0
+    hist = [(rec["noise_multiplier"], rec["sample_rate"], 15)]
+    by = {a: spent_epsilon(hist, delta=1 / 80, accountant=a) for a in ("rdp", "prv")}
+    assert rec["epsilon"] == pytest.approx(min(by.values()), rel=1e-12)
+    assert by["prv"] < by["rdp"]  # PRV is the tighter here, so it sets the noise
+    rdp_sigma = get_noise_multiplier(target_epsilon=3.0, target_delta=1 / 80, sample_rate=32 / 80, steps=15,
+                                     accountant="rdp")
+    assert rec["noise_multiplier"] < rdp_sigma
+
+
+def test_auto_accountant_falls_back_on_rdp_where_prv_cannot_run(monkeypatch):
+    import rnagen.train.privacy as tp
+
+    # far past PRV_MAX_EPSILON PRV is not asked (it would need petabytes here)
+    tiny = [(1e-6, 0.1, 10)]
+    assert spent_epsilon(tiny, delta=1e-3, accountant="auto") == spent_epsilon(tiny, delta=1e-3, accountant="rdp")
+    # and where PRV fails, RDP's ε stands
+    from opacus import accountants
+
+    real = accountants.create_accountant
+
+    def failing(mechanism):
+        if mechanism == "prv":
+            raise MemoryError("grid")
+        return real(mechanism=mechanism)
+
+    monkeypatch.setattr(accountants, "create_accountant", failing)
+    hist = [(1.1, 0.1, 50)]
+    assert spent_epsilon(hist, delta=1e-3, accountant="auto") == spent_epsilon(hist, delta=1e-3, accountant="rdp")
+    assert tp.PRV_MAX_EPSILON >= 10
 
 
 def test_zcdp_conversion_round_trips():

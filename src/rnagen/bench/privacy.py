@@ -2,7 +2,7 @@
 
 For each ε of the list and each model family with a private variant (:data:`PRIVATE_FAMILIES`), one row
 ``<family>-dp-eps<ε>`` (``diffusion-dp-eps1``, ``vae-dp-eps4``, ``gaussian-dp-eps10``, ...): the model
-trained with ``privacy.epsilon=ε`` (δ = 1/n, opacus's RDP accountant for the torch models; the exact
+trained with ``privacy.epsilon=ε`` (δ = 1/n, the default accountant for the torch models; the exact
 Gaussian-mechanism analysis of :mod:`rnagen.models.gaussian` for the Gaussian), sampled and scored like every
 other row. The diffusion rows sample with DPM-Solver++ (the model's default sampler).
 

@@ -9,10 +9,13 @@ DP-SGD (Abadi et al. 2016, "Deep learning with differential privacy", Algorithm 
      (``privacy.max_grad_norm``);
   3. their sum plus Gaussian noise N(0, (σ C)^2 I), divided by the expected batch size ``B``
      (opacus's ``DPOptimizer``), then the model's optimiser step;
-  4. the accountant (opacus's RDP, Mironov 2017, or PRV, Gopi et al. 2021) records (σ, q) for the step.
+  4. the accountant records (σ, q) for the step; the spent ε is opacus's RDP (Mironov 2017) or PRV (Gopi et al.
+     2021) accountant's, or by default (``auto``) the smaller of the two: each is an upper bound on the same
+     mechanism's ε at δ, so their minimum is one too; PRV's numerical composition is the tighter where it
+     runs (it is not tried past ε = :data:`PRV_MAX_EPSILON` by RDP, where it runs out of memory or range).
 
-``privacy.epsilon`` sets σ for the whole step budget with opacus's ``get_noise_multiplier``;
-``privacy.noise_multiplier`` sets σ directly and the spent ε is reported. δ defaults to 1/n.
+``privacy.epsilon`` sets σ for the whole step budget (the smallest σ whose ε does not exceed the target, to
+0.01); ``privacy.noise_multiplier`` sets σ directly and the spent ε is reported. δ defaults to 1/n.
 
 What the guarantee covers and what it does not (also written into the run record):
 
@@ -53,7 +56,10 @@ __all__ = ["PrivacyConfig", "PrivacyPlan", "PrivateTraining", "plan_privacy", "r
 
 INSTALL_HINT = "pip install 'rnagen[privacy]'"
 DEFAULT_MAX_GRAD_NORM = 1.0
-DEFAULT_ACCOUNTANT = "rdp"
+DEFAULT_ACCOUNTANT = "auto"
+#: ``auto`` asks the PRV accountant only when RDP's ε is at most this (past it PRV's grid outgrows memory or
+#: overflows, and a guarantee that weak gains nothing from a tighter count)
+PRV_MAX_EPSILON = 100.0
 
 
 def require_opacus() -> Any:
@@ -83,9 +89,9 @@ class PrivacyConfig:
     """σ, the noise standard deviation in units of the clipping norm (instead of ``epsilon``)."""
     max_grad_norm: float | None = None
     """C, the L2 norm each profile's gradient is clipped to; unset: 1.0."""
-    accountant: Literal["rdp", "prv"] | None = None
-    """opacus's accountant: ``rdp`` (Rényi DP, Mironov 2017) or ``prv`` (privacy random variables, Gopi et al.
-    2021, tighter); unset: ``rdp``."""
+    accountant: Literal["auto", "rdp", "prv"] | None = None
+    """opacus's accountant: ``rdp`` (Rényi DP, Mironov 2017), ``prv`` (privacy random variables, Gopi et al.
+    2021, tighter) or ``auto``, the smaller ε of the two (module docstring); unset: ``auto``."""
 
     def __post_init__(self) -> None:
         if self.epsilon is not None and self.noise_multiplier is not None:
@@ -127,10 +133,10 @@ def plan_privacy(cfg: PrivacyConfig, *, n: int, batch_size: int, steps: int, pri
                  prior_mechanism: str = "") -> PrivacyPlan:
     """σ, q and δ for ``steps`` DP-SGD steps with expected batch ``batch_size`` out of ``n`` profiles.
 
-    With ``cfg.epsilon`` set, σ is opacus's ``get_noise_multiplier`` for (ε, δ, q, steps) with the chosen
-    accountant (the smallest σ on its bisection grid whose ε does not exceed the target). With a prior
-    Gaussian-mechanism release of ``prior_rho`` from the same profiles, σ is the one whose composition with
-    that release (:func:`spent_epsilon`) spends the target to within 0.01 and not more.
+    With ``cfg.epsilon`` set, σ is opacus's ``get_noise_multiplier`` for (ε, δ, q, steps) with an ``rdp`` or
+    ``prv`` accountant (the smallest σ on its bisection grid whose ε does not exceed the target). With ``auto``,
+    or a prior Gaussian-mechanism release of ``prior_rho`` from the same profiles, σ is the one whose ε by
+    :func:`spent_epsilon` (composed with that release) is the target to within 0.01 and not more.
     """
     require_opacus()
     from opacus.accountants.utils import get_noise_multiplier
@@ -144,7 +150,7 @@ def plan_privacy(cfg: PrivacyConfig, *, n: int, batch_size: int, steps: int, pri
     C = float(cfg.max_grad_norm or DEFAULT_MAX_GRAD_NORM)
     if cfg.noise_multiplier is not None:
         sigma = float(cfg.noise_multiplier)
-    elif prior_rho > 0:
+    elif prior_rho > 0 or accountant == "auto":
         assert cfg.epsilon is not None
         sigma = _composed_noise_multiplier(float(cfg.epsilon), delta=delta, q=q, steps=int(steps),
                                            prior_rho=prior_rho, accountant=accountant)
@@ -170,7 +176,7 @@ def _composed_noise_multiplier(epsilon: float, *, delta: float, q: float, steps:
     def eps(sigma: float) -> float:
         return spent_epsilon([(sigma, q, steps)], delta=delta, accountant=accountant, prior_rho=prior_rho)
 
-    if spent_epsilon([], delta=delta, accountant=accountant, prior_rho=prior_rho) >= epsilon:
+    if prior_rho > 0 and spent_epsilon([], delta=delta, accountant=accountant, prior_rho=prior_rho) >= epsilon:
         raise ConfigError(f"the anchor statistics alone spend privacy.epsilon={epsilon}; lower "
                           "objective.anchor_epsilon_share")
     lo, hi = 0.0, 1.0
@@ -192,7 +198,8 @@ def _composed_noise_multiplier(epsilon: float, *, delta: float, q: float, steps:
 
 def spent_epsilon(history: list[tuple[float, float, int]], *, delta: float, accountant: str,
                   prior_rho: float = 0.0) -> float:
-    """ε spent by a DP-SGD history ``[(σ, q, steps), ...]`` at ``delta``, by opacus's accountant, with a prior
+    """ε spent by a DP-SGD history ``[(σ, q, steps), ...]`` at ``delta``, by opacus's ``rdp`` or ``prv``
+    accountant or the smaller of their two (``auto``; module docstring), with a prior
     Gaussian-mechanism release of ``prior_rho`` (:attr:`PrivacyPlan.prior_rho`) composed in as one step of
     noise multiplier 1 / sqrt(2 ρ) at sample rate 1: its Rényi divergence α ρ at order α (Mironov 2017), its
     privacy random variable that of the Gaussian mechanism (Gopi et al. 2021)."""
@@ -204,20 +211,33 @@ def spent_epsilon(history: list[tuple[float, float, int]], *, delta: float, acco
         hist.insert(0, (1.0 / math.sqrt(2.0 * prior_rho), 1.0, 1))
     if not hist:
         return 0.0
-    acc = create_accountant(mechanism=accountant)
-    acc.history = hist
-    with warnings.catch_warnings():  # RDP's "optimal order is the largest alpha" for a release on its own;
-        warnings.simplefilter("ignore", UserWarning)  # PRV's log(1 - q) at sample rate 1, in a branch not taken
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return float(acc.get_epsilon(delta=delta))
+
+    def by(mechanism: str) -> float:
+        acc = create_accountant(mechanism=mechanism)
+        acc.history = hist
+        with warnings.catch_warnings():  # RDP's "optimal order is the largest alpha" for a release on its own;
+            warnings.simplefilter("ignore", UserWarning)  # PRV's log(1 - q) at rate 1, in a branch not taken
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return float(acc.get_epsilon(delta=delta))
+
+    if accountant != "auto":
+        return by(accountant)
+    rdp = by("rdp")
+    if not rdp <= PRV_MAX_EPSILON:
+        return rdp
+    try:
+        prv = by("prv")
+    except (MemoryError, ValueError, OverflowError, FloatingPointError, RuntimeError):
+        return rdp
+    return min(rdp, prv) if math.isfinite(prv) else rdp
 
 
 def release_rho(epsilon: float, delta: float, accountant: str) -> float:
     """The largest ρ of a Gaussian-mechanism release that ``accountant`` (:func:`spent_epsilon`) counts as at
-    most (``epsilon``, ``delta``)-DP on its own: the exact :func:`gaussian_mechanism_rho` for ``prv``, whose
-    privacy random variable is the Gaussian mechanism's, and for ``rdp`` the largest ρ its conversion from
-    Rényi DP allows (bisection to 1e-9 relative, rounded down), so that the release's share of a composed
-    budget is its share by the run's own accountant."""
+    most (``epsilon``, ``delta``)-DP on its own: the exact :func:`gaussian_mechanism_rho` for ``prv`` and
+    ``auto``, PRV's privacy random variable being the Gaussian mechanism's, and for ``rdp`` the largest ρ its
+    conversion from Rényi DP allows (bisection to 1e-9 relative, rounded down), so that the release's share of
+    a composed budget is its share by the run's own accountant."""
     if accountant != "rdp":
         return gaussian_mechanism_rho(epsilon, delta)
     require_opacus()
@@ -278,7 +298,8 @@ class PrivateTraining:
         from opacus.accountants import create_accountant
 
         self.plan, self.seed = plan, int(seed)
-        self.accountant = create_accountant(mechanism=plan.accountant)
+        # the history of (σ, q, steps) it keeps is the same for every accountant; ε is spent_epsilon's
+        self.accountant = create_accountant(mechanism="rdp" if plan.accountant == "auto" else plan.accountant)
         self._gsm: Any = None
         self._dp_optimizer: Any = None
         self._noise: torch.Generator | None = None
@@ -350,12 +371,13 @@ class PrivateTraining:
 
     def state_dict(self) -> dict[str, Any]:
         """The accountant's state for the checkpoint (plain lists and numbers: loadable with weights_only)."""
-        return {"mechanism": self.accountant.mechanism(), "history": [list(h) for h in self.history]}
+        return {"mechanism": self.plan.accountant, "history": [list(h) for h in self.history]}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore the accountant's history saved by :meth:`state_dict`."""
-        if state.get("mechanism") != self.accountant.mechanism():
-            raise ValueError(f"accountant {state.get('mechanism')!r} is not {self.accountant.mechanism()!r}")
+        """Restore the accountant's history saved by :meth:`state_dict` (from a run with the same accountant:
+        its σ was chosen by it)."""
+        if state.get("mechanism") != self.plan.accountant:
+            raise ValueError(f"accountant {state.get('mechanism')!r} is not {self.plan.accountant!r}")
         self.accountant.history = [(float(s), float(q), int(k)) for s, q, k in state["history"]]
 
     def record(self, *, preprocessing: str = "not covered") -> dict[str, Any]:

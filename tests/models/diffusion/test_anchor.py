@@ -186,7 +186,7 @@ def test_spent_epsilon_composes_a_gaussian_release_with_either_accountant():
 def test_plan_with_a_prior_release_spends_the_target_in_total():
     from rnagen.train.privacy import PrivacyConfig, plan_privacy, spent_epsilon
 
-    cfg = PrivacyConfig(epsilon=4.0)
+    cfg = PrivacyConfig(epsilon=4.0, accountant="rdp")
     plain = plan_privacy(cfg, n=1000, batch_size=100, steps=300)
     plan = plan_privacy(cfg, n=1000, batch_size=100, steps=300, prior_rho=0.05, prior_mechanism="x")
     spent = spent_epsilon([(plan.noise_multiplier, plan.sample_rate, 300)], delta=plan.delta, accountant="rdp",
@@ -195,11 +195,12 @@ def test_plan_with_a_prior_release_spends_the_target_in_total():
     assert plan.noise_multiplier > plain.noise_multiplier  # the release's share costs DP-SGD noise
     with pytest.raises(ConfigError, match="anchor statistics alone"):
         plan_privacy(cfg, n=1000, batch_size=100, steps=300, prior_rho=5.0)
-    prv = plan_privacy(PrivacyConfig(epsilon=4.0, accountant="prv"), n=1000, batch_size=100, steps=300,
-                       prior_rho=0.05)
-    spent = spent_epsilon([(prv.noise_multiplier, prv.sample_rate, 300)], delta=prv.delta, accountant="prv",
-                          prior_rho=0.05)
-    assert 4.0 - 0.01 <= spent <= 4.0 and prv.noise_multiplier < plan.noise_multiplier
+    for accountant in ("prv", "auto"):
+        other = plan_privacy(PrivacyConfig(epsilon=4.0, accountant=accountant), n=1000, batch_size=100,
+                             steps=300, prior_rho=0.05)
+        spent = spent_epsilon([(other.noise_multiplier, other.sample_rate, 300)], delta=other.delta,
+                              accountant=accountant, prior_rho=0.05)
+        assert 4.0 - 0.01 <= spent <= 4.0 and other.noise_multiplier < plan.noise_multiplier
 
 
 @needs_opacus
@@ -227,9 +228,10 @@ def test_private_anchored_diffusion_spends_the_target_in_total(gaussian_data):
     from rnagen.models.gaussian import noise_scales
     from rnagen.train.privacy import gaussian_mechanism_epsilon, release_rho, spent_epsilon
 
-    # the anchor's share of ε by the run's (RDP) accountant, noised as that Gaussian mechanism
-    assert rec["prior_rho"] == pytest.approx(release_rho(0.4 * 5, 1 / 600, "rdp"), rel=1e-8)
-    assert spent_epsilon([], delta=1 / 600, accountant="rdp", prior_rho=rec["prior_rho"]) == pytest.approx(2.0)
+    # the anchor's share of ε by the run's (default: auto) accountant, noised as that Gaussian mechanism
+    assert rec["accountant"] == "auto"
+    assert rec["prior_rho"] == pytest.approx(release_rho(0.4 * 5, 1 / 600, "auto"), rel=1e-8)
+    assert 2.0 <= spent_epsilon([], delta=1 / 600, accountant="auto", prior_rho=rec["prior_rho"]) <= 2.011
     eps_anchor = gaussian_mechanism_epsilon(rec["prior_rho"], 1 / 600)
     sd = noise_scales(eps_anchor, 1 / 600, clip_norm=np.sqrt(6), clip_norm_sq=np.sqrt(18))["sigma_sum"] / 200
     assert noise_scales(eps_anchor, 1 / 600, clip_norm=1, clip_norm_sq=1)["rho"] == pytest.approx(rec["prior_rho"])
@@ -259,7 +261,7 @@ def test_private_full_anchor_holds_the_private_gaussians_correlation(gaussian_da
     y = gaussian_data.obs["c"].cat.codes.to_numpy()
     from rnagen.train.privacy import gaussian_mechanism_epsilon, release_rho
 
-    eps_anchor = gaussian_mechanism_epsilon(release_rho(0.8 * 5.0, 1 / 600, "rdp"), 1 / 600)
+    eps_anchor = gaussian_mechanism_epsilon(release_rho(0.8 * 5.0, 1 / 600, "auto"), 1 / 600)
     share = auto_covariance_share(600, 6, eps_anchor, 1 / 600)
     st = private_class_moments(Xt, y, 3, epsilon=eps_anchor, delta=1 / 600, clip_norm=np.sqrt(6),
                                clip_norm_sq=np.sqrt(18), rng=np.random.default_rng([0, 0xA4C0]), pooled=True,
