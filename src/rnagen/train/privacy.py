@@ -475,7 +475,8 @@ def describe_privacy(record: dict[str, Any]) -> str:
         parts[0] += (f", composed of DP-SGD (epsilon {record['epsilon_dpsgd']:.4g} alone) and the anchor "
                      f"statistics' release")
     parts.append(f"delta {record['delta']:.3g}")
-    parts.append(f"{record['accountant']} accountant")
+    parts.append("accountant auto (the smaller epsilon of RDP and PRV)" if record["accountant"] == "auto"
+                 else f"{record['accountant']} accountant")
     if "noise_multiplier" in record:
         parts.append(f"noise multiplier {record['noise_multiplier']:.4g}, clipping norm {record['max_grad_norm']:.4g}, "
                      f"sample rate {record['sample_rate']:.4g}, {record['steps']} steps")

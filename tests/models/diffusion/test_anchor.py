@@ -216,6 +216,7 @@ def test_private_anchored_diffusion_spends_the_target_in_total(gaussian_data):
 
     line = describe_privacy(rec)
     assert "anchor statistics" in line and f"{rec['epsilon_dpsgd']:.4g} alone" in line
+    assert "accountant auto (the smaller epsilon of RDP and PRV)" in line
     plain = DiffusionModel.from_config(overrides=TINY + ["train.steps=10", "privacy.epsilon=5"])
     plain.fit(gaussian_data, label_key="c", seed=0, device="cpu", progress=False)
     assert rec["noise_multiplier"] > plain.privacy["noise_multiplier"]
