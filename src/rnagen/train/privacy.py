@@ -40,7 +40,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Callable, Literal
 
 import torch
 
@@ -250,13 +250,9 @@ def release_rho(epsilon: float, delta: float, accountant: str) -> float:
     def eps(rho: float) -> float:  # the RDP accountant's conversion of the release's α ρ
         return float(get_privacy_spent(orders=orders, rdp=rho * orders, delta=delta)[0])
 
-    lo, hi = 0.0, gaussian_mechanism_rho(epsilon, delta)  # RDP's conversion is never tighter than the exact one
-    with warnings.catch_warnings():
+    with warnings.catch_warnings():  # RDP's conversion is never tighter than the exact one: an upper bracket
         warnings.simplefilter("ignore", UserWarning)
-        while hi - lo > 1e-9 * hi:
-            mid = 0.5 * (lo + hi)
-            lo, hi = (mid, hi) if eps(mid) <= epsilon else (lo, mid)
-    return lo
+        return _boundary(lambda rho: eps(rho) <= epsilon, gaussian_mechanism_rho(epsilon, delta), rel=1e-9)[0]
 
 
 def preprocessing_coverage(*, log: str, scaler: str, support: str = "auto") -> str:
@@ -442,13 +438,7 @@ def gaussian_mechanism_epsilon(rho: float, delta: float) -> float:
     (:func:`gaussian_mechanism_delta`, decreasing in ε; bisection to 1e-12 relative, rounded up)."""
     if gaussian_mechanism_delta(rho, 0.0) <= delta:
         return 0.0
-    lo, hi = 0.0, 1.0
-    while gaussian_mechanism_delta(rho, hi) > delta:
-        lo, hi = hi, 2.0 * hi
-    while hi - lo > 1e-12 * hi:
-        mid = 0.5 * (lo + hi)
-        lo, hi = (lo, mid) if gaussian_mechanism_delta(rho, mid) <= delta else (mid, hi)
-    return hi
+    return _boundary(lambda eps: gaussian_mechanism_delta(rho, eps) > delta, 1.0)[1]
 
 
 def gaussian_mechanism_rho(epsilon: float, delta: float) -> float:
@@ -457,13 +447,19 @@ def gaussian_mechanism_rho(epsilon: float, delta: float) -> float:
     that the zCDP bound allows: less noise for the same guarantee, most at small ε."""
     if epsilon <= 0 or not 0 < delta < 1:
         raise ValueError(f"need epsilon > 0 and 0 < delta < 1, got {epsilon}, {delta}")
-    lo, hi = 0.0, 1.0
-    while gaussian_mechanism_delta(hi, epsilon) <= delta:
+    return _boundary(lambda rho: gaussian_mechanism_delta(rho, epsilon) <= delta, 1.0)[0]
+
+
+def _boundary(below: Callable[[float], bool], hi: float, *, rel: float = 1e-12) -> tuple[float, float]:
+    """(lo, hi) within ``rel`` of where the monotone ``below`` turns false on [0, inf), ``below(lo)`` true and
+    ``below(hi)`` false: ``hi`` doubled until ``below`` is false there, then bisection."""
+    lo = 0.0
+    while below(hi):
         lo, hi = hi, 2.0 * hi
-    while hi - lo > 1e-12 * hi:
+    while hi - lo > rel * hi:
         mid = 0.5 * (lo + hi)
-        lo, hi = (mid, hi) if gaussian_mechanism_delta(mid, epsilon) <= delta else (lo, mid)
-    return lo
+        lo, hi = (mid, hi) if below(mid) else (lo, mid)
+    return lo, hi
 
 
 def describe_privacy(record: dict[str, Any]) -> str:
