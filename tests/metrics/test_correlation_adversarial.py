@@ -28,6 +28,25 @@ def test_correlation_score_matches_direct_formula_and_blocks(rng):
     assert abs(exp) < 0.3
 
 
+@pytest.mark.parametrize("n_real,n_fake,genes", [(40, 30, 300), (400, 300, 12)])
+def test_correlation_score_gene_and_sample_routes_agree(rng, n_real, n_fake, genes):
+    """The G x G route and the n x n Gram route are the same sums; "auto" takes the Gram route when there are
+    fewer profiles than genes. Both equal the direct formula on the upper triangles."""
+    L = rng.normal(size=(genes, 4))
+    X = (rng.normal(size=(n_real, 4)) @ L.T + rng.normal(size=(n_real, genes))).astype(np.float32)
+    Y = (rng.normal(size=(n_fake, 4)) @ L.T + 2 * rng.normal(size=(n_fake, genes))).astype(np.float32)
+    Y[:, 3] = 2.0  # dropped from both
+    keep = np.r_[0:3, 4:genes]
+    iu = np.triu_indices(len(keep), 1)
+    exp = np.corrcoef(np.corrcoef(X[:, keep].T)[iu], np.corrcoef(Y[:, keep].T)[iu])[0, 1]
+    got = {m: correlation_score(X, Y, method=m, block_genes=7) for m in ("genes", "samples", "auto")}
+    assert got["genes"] == pytest.approx(exp, abs=1e-5)
+    assert got["samples"] == pytest.approx(exp, abs=1e-5)
+    assert got["auto"] == got["samples" if n_real + n_fake < genes else "genes"]
+    with pytest.raises(ValueError, match="method"):
+        correlation_score(X, Y, method="rows")
+
+
 def test_aa_identical_copies_score_zero(gauss):
     X, _ = gauss
     # every profile's nearest cross-set neighbour is its copy at distance 0 < its nearest within-set
