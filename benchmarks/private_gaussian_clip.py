@@ -13,6 +13,8 @@ splits. The non-private Gaussian on the same splits is the reference row.
 
     OMP_NUM_THREADS=1 python benchmarks/private_gaussian_clip.py --dataset gtex26 --eps 1 4 10 \\
         --clip 1:1 0.7:0.7 0.5:0.5 0.5:1
+    OMP_NUM_THREADS=1 python benchmarks/private_gaussian_clip.py --dataset gtex26 --eps 1000000 10 --clip 1:1 \\
+        --set privacy.covariance_share=0.3
 """
 from __future__ import annotations
 
@@ -57,6 +59,8 @@ def main() -> None:
     ap.add_argument("--clip", nargs="+", default=["1:1", "0.7:0.7", "0.5:0.5", "0.5:1"],
                     help="R1:R2 as multiples of the defaults sqrt(G) and sqrt(3 G)")
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                    help="further overrides of every private fit, e.g. privacy.covariance_share=0.3")
     args = ap.parse_args()
     torch.set_num_threads(1)
     a = load_dataset(args.dataset, args.data_dir)
@@ -75,7 +79,7 @@ def main() -> None:
         for pair in args.clip:
             f1, f2 = (float(x) for x in pair.split(":"))
             over = [f"privacy.epsilon={eps}", f"privacy.clip_norm={f1 * np.sqrt(G)}",
-                    f"privacy.clip_norm_sq={f2 * np.sqrt(3 * G)}"]
+                    f"privacy.clip_norm_sq={f2 * np.sqrt(3 * G)}", *args.set]
             row(f"{eps:g}", f"{f1:g}", f"{f2:g}", scores(over, a, args.seeds, LABEL))
 
 
