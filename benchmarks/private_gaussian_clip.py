@@ -30,21 +30,27 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 METRICS = ["tstr_mlp_accuracy", "tstr_logreg_accuracy", "density", "coverage", "aa_ts"]
 
 
+def fitted_scores(m, tr, te, label: str, seed: int, metrics: list[str]) -> list[float]:
+    """Fit ``m`` on ``tr``, draw a set of ``tr``'s size and label mix, and score it against ``te``."""
+    from rnagen.metrics import evaluate
+
+    m.fit(tr, label_key=label, seed=seed, progress=False)
+    syn = m.sample(like=tr, seed=seed + 200)
+    df = evaluate(te, syn, train=tr, label_key=label, metrics=metrics, n_boot=0, n_boot_expensive=0, seed=seed)
+    df = df[df["group"] == "all"].set_index("name")["value"]
+    return [float(df[k]) for k in metrics]
+
+
 def scores(model_overrides: list[str], a, seeds: list[int], label: str) -> np.ndarray:
     """(splits x METRICS) of the Gaussian with ``model_overrides`` on each split seed."""
     from rnagen import pp
-    from rnagen.metrics import evaluate
     from rnagen.models import get_model
 
     out = []
     for seed in seeds:
         tr, te = pp.split(a, label_key=label, test_size=0.2, seed=seed)
         m = get_model("gaussian").from_config(overrides=model_overrides)
-        m.fit(tr, label_key=label, seed=seed, progress=False)
-        syn = m.sample(like=tr, seed=seed + 200)
-        df = evaluate(te, syn, train=tr, label_key=label, metrics=METRICS, n_boot=0, n_boot_expensive=0, seed=seed)
-        df = df[df["group"] == "all"].set_index("name")["value"]
-        out.append([float(df[k]) for k in METRICS])
+        out.append(fitted_scores(m, tr, te, label, seed, METRICS))
     return np.asarray(out)
 
 

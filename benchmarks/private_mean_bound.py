@@ -36,8 +36,9 @@ METRICS = ["tstr_mlp_accuracy", "tstr_logreg_accuracy"]
 def scores(a, seeds: list[int], label: str, *, eps: float | None, r1_factor: float,
            covariance: str = "full") -> np.ndarray:
     """(splits x METRICS) of the Gaussian whose class means are released with all of ε (none: exact)."""
+    from private_gaussian_clip import fitted_scores
+
     from rnagen import pp
-    from rnagen.metrics import evaluate
     from rnagen.models import get_model
     from rnagen.models.gaussian import _clip_rows
     from rnagen.train.privacy import gaussian_mechanism_rho
@@ -62,11 +63,7 @@ def scores(a, seeds: list[int], label: str, *, eps: float | None, r1_factor: flo
                 self.means[c] = (Xc[y == c].sum(0) + rng.normal(0.0, sigma, G)) / n_c
 
         m._fit = private_means.__get__(m)
-        m.fit(tr, label_key=label, seed=seed, progress=False)
-        syn = m.sample(like=tr, seed=seed + 200)
-        df = evaluate(te, syn, train=tr, label_key=label, metrics=METRICS, n_boot=0, n_boot_expensive=0, seed=seed)
-        df = df[df["group"] == "all"].set_index("name")["value"]
-        out.append([float(df[k]) for k in METRICS])
+        out.append(fitted_scores(m, tr, te, label, seed, METRICS))
     return np.asarray(out)
 
 
