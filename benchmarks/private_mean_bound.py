@@ -8,8 +8,8 @@ class's covariance is the non-private Ledoit-Wolf estimate, free. Only the means
 sums get N(0, σ² I) noise with σ = R1 / sqrt(2ρ), ρ the largest whose Gaussian mechanism meets (ε, δ = 1/n)
 exactly (:func:`rnagen.train.privacy.gaussian_mechanism_rho`). The per-class Gaussian with these means is
 sampled to the training split's size and label mix and scored as in ``private_gaussian_clip.py``: TSTR (MLP
-and logistic regression, 3 classifier seeds) on the held-out part of 3 stratified 80/20 splits. The
-non-private Gaussian (exact means) is the first row, ``R1 = 0`` meaning no noise.
+and logistic regression, 3 classifier seeds) on the held-out part of 3 stratified 80/20 splits. The first
+row is the same Gaussian with its exact, non-private means.
 
 It then prints, for split 0, the largest shares of the within-class variance that single directions of the
 pooled within-class correlation carry (standardised residuals from each class's mean), next to the share a
