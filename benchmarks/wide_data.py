@@ -15,11 +15,15 @@ variant) and the per-class Gaussian are fitted on the training part and draw a h
   With fewer profiles than genes the span is a strict subspace: a new real profile has most of its energy
   outside it, a copy of a training profile all of it inside.
 
-``--dataset`` runs the same on a development set instead (its split seed 0).
+``--dataset`` runs the same on a development set instead (its split seed 0). ``--span-only`` prints only the
+share of the validation hold-out's variance outside the span of the rest of the training split
+(:func:`rnagen.train.validation.outside_span_share` on the standardised profiles, the hold-out that the
+diffusion model's length is chosen on), the share on which ``rnagen train`` warns.
 
     OMP_NUM_THREADS=2 python benchmarks/wide_data.py --samples 400 --genes 2000
     OMP_NUM_THREADS=2 python benchmarks/wide_data.py --samples 400 --genes 2000 --set objective.anchor=diag
     OMP_NUM_THREADS=2 python benchmarks/wide_data.py --dataset gtex26
+    python benchmarks/wide_data.py --span-only [--dataset D]
 """
 from __future__ import annotations
 
@@ -93,6 +97,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="overrides of the diffusion model")
     ap.add_argument("--dataset", default=None, help="a development set (quality.py's names) instead of simulated data")
+    ap.add_argument("--span-only", action="store_true", help="print the hold-out's share outside the training span")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     if a.dataset is None:
@@ -103,6 +108,15 @@ def main() -> None:
         data = load_dataset(a.dataset)
         data.obs["label"] = data.obs[LABEL].astype(str)
     tr, te = pp.split(data, label_key="label", test_size=0.2, seed=0)
+    if a.span_only:
+        from rnagen.train.validation import outside_span_share, stratified_holdout
+
+        X = np.asarray(tr.X, np.float64)
+        X = (X - X.mean(0)) / (X.std(0) + 1e-8)
+        fit, held = stratified_holdout(tr.obs["label"].astype("category").cat.codes.to_numpy(), fraction=0.1, seed=0)
+        print(f"{a.dataset or 'simulated'} ({tr.n_obs} x {tr.n_vars} training): {len(held)} held out, "
+              f"{outside_span_share(X[fit], X[held]):.4f} of their variance outside the span of the other {len(fit)}")
+        return
     print(f"# {a.dataset or 'simulated'}: {data.n_obs} profiles x {data.n_vars} genes, {data.obs['label'].nunique()} "
           f"classes; {tr.n_obs} training, {te.n_obs} held out; diffusion overrides {a.set}")
     sets = {}

@@ -336,9 +336,38 @@ def _fit_walker(refit: bool):
     return walkers, res
 
 
+def test_outside_span_share_is_the_held_out_variance_the_training_profiles_do_not_span():
+    from rnagen.train.validation import OUTSIDE_SPAN_WARN, outside_span_share
+
+    rng = np.random.default_rng(0)
+    # more profiles than genes: the span is the whole space
+    assert outside_span_share(rng.normal(size=(300, 20)), rng.normal(size=(50, 20))) == 0.0
+    # independent gene noise, 60 training profiles in 400 genes: the centred span has 59 dimensions, so a new
+    # profile keeps about (400 - 59) / 400 of its energy outside it
+    share = outside_span_share(rng.normal(size=(60, 400)), rng.normal(size=(40, 400)))
+    assert share == pytest.approx(341 / 400, abs=0.03) and share > OUTSIDE_SPAN_WARN
+    # five factors and a little gene noise: a new profile lies almost wholly inside the span
+    L = rng.normal(size=(5, 400))
+    low = lambda n: rng.normal(size=(n, 5)) @ L + 0.05 * rng.normal(size=(n, 400))  # noqa: E731
+    assert outside_span_share(low(60), low(40)) < 0.01
+    # a held-out profile that is a training profile lies inside it exactly
+    T = rng.normal(size=(30, 100))
+    assert outside_span_share(T, T[:5]) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_describe_warns_when_the_held_out_profiles_lie_outside_the_training_span():
+    v = {"stop_reason": "patience", "patience": 6, "val_every": 10, "steps": 60, "budget": 100, "best_score": 0.1,
+         "best_step": 20, "n_val": 20}
+    assert "warning" not in describe({**v, "outside_span": 0.05}) and "warning" not in describe(v)
+    line = describe({**v, "outside_span": 0.72})
+    assert "72% of the held-out profiles' variance lies outside the span" in line and "--genes landmarks" in line
+    assert len(line.splitlines()) == 1
+
+
 def test_fit_validated_scores_held_out_profiles_and_can_refit_for_the_chosen_length():
     walkers, res = _fit_walker(refit=False)
     v = res.validation
+    assert v["outside_span"] == 0.0  # 225 profiles of 5 genes
     assert v["n_val"] == 25 and v["best_step"] == 100 and v["stop_reason"] == "patience"
     assert 0.0 < v["curve"][0]["score"] < v["curve"][4]["score"]  # shifted draws score lower than unshifted
     res.apply_to(walkers[-1])

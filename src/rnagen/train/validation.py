@@ -60,6 +60,10 @@ VAL_DRAWS = 4
 VAL_REFERENCE_DRAWS = 8
 """Training subsamples averaged into the real-vs-real reference of the validation score."""
 STOP_REASONS = ("patience", "budget", "max_steps")
+OUTSIDE_SPAN_WARN = 0.2
+"""Share of the held-out profiles' variance outside the span of the training profiles above which
+:func:`describe` warns: between the development sets' shares and that of the simulated counts on which the
+diffusion model fails (``benchmarks/RESULTS_realdata.md``, "Fewer training profiles than genes")."""
 
 
 def stratified_holdout(y: np.ndarray, *, fraction: float, seed: int,
@@ -89,6 +93,29 @@ def stratified_holdout(y: np.ndarray, *, fraction: float, seed: int,
     val_idx = np.sort(np.concatenate(val))
     train_idx = np.setdiff1d(np.arange(len(y)), val_idx)
     return train_idx, val_idx
+
+
+def outside_span_share(X_train: np.ndarray, X_val: np.ndarray) -> float:
+    """Share of the held-out profiles' squared norm (centred on the training mean) that lies outside the span
+    of the centred training profiles.
+
+    A generator learns nothing about directions its training profiles do not span. With more profiles than
+    genes the span is the whole space (0); with fewer, genes whose noise no other gene predicts put a new
+    profile's energy outside it, where a model can only reproduce its training profiles or leave noise.
+    """
+    Xt = np.asarray(X_train, dtype=np.float64)
+    Xv = np.asarray(X_val, dtype=np.float64)
+    if len(Xt) - 1 >= Xt.shape[1]:
+        return 0.0
+    mu = Xt.mean(axis=0)
+    Q, R = np.linalg.qr((Xt - mu).T)
+    Q = Q[:, np.abs(np.diag(R)) > 1e-10 * max(float(np.abs(R).max()), 1e-300)]  # drop null directions
+    A = Xv - mu
+    total = float((A ** 2).sum())
+    if total <= 0:
+        return 0.0
+    inside = float(((A @ Q) ** 2).sum())
+    return max(0.0, 1.0 - inside / total)
 
 
 def _indicators(real: np.ndarray, fake: np.ndarray, k: int) -> dict[str, float]:
@@ -261,6 +288,10 @@ def describe(v: dict[str, Any] | None) -> str:
         line += f"; still improving at the last check: a longer run may do better (raise {key})"
     if v.get("refit_steps"):
         line += f"; refitted on all profiles for {v['refit_steps']} steps"
+    if v.get("outside_span", 0.0) > OUTSIDE_SPAN_WARN:
+        line += (f"; warning: {v['outside_span']:.0%} of the held-out profiles' variance lies outside the span of "
+                 "the training profiles, where a model can only reproduce its training profiles or leave noise "
+                 "(fewer profiles than genes, with gene-level noise: keep fewer genes, e.g. --genes landmarks)")
     return line
 
 
@@ -316,7 +347,8 @@ def fit_validated(setup: Callable[[np.ndarray, np.ndarray], tuple[torch.nn.Modul
     result = train_loop(module, torch.from_numpy(Xt), torch.from_numpy(yt), cfg, fingerprint=fingerprint,
                         validator=validator, **common, **kw)
     assert result.validation is not None  # train_loop returns the validation record when given a validator
-    record = {**result.validation, "n_val": int(len(Xv)), "reference": validator.reference}
+    record = {**result.validation, "n_val": int(len(Xv)), "reference": validator.reference,
+              "outside_span": outside_span_share(Xt, Xv)}
     if cfg.refit:
         # the chosen length on all profiles, its schedule laid out over that length
         refit_cfg = replace(cfg, steps=max(1, record["best_step"]), val_fraction=0.0)
