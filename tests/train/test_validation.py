@@ -353,6 +353,10 @@ def test_outside_span_share_is_the_held_out_variance_the_training_profiles_do_no
     # a held-out profile that is a training profile lies inside it exactly
     T = rng.normal(size=(30, 100))
     assert outside_span_share(T, T[:5]) == pytest.approx(0.0, abs=1e-9)
+    # beyond max_train the span is a subset's: less of it, so at least the exact share
+    T, V = rng.normal(size=(80, 400)), rng.normal(size=(20, 400))
+    exact, capped = outside_span_share(T, V), outside_span_share(T, V, max_train=40)
+    assert capped > exact and capped == pytest.approx((400 - 40) / 400, abs=0.03)
 
 
 def test_describe_warns_when_the_held_out_profiles_lie_outside_the_training_span():
