@@ -368,6 +368,25 @@ def test_describe_warns_when_the_held_out_profiles_lie_outside_the_training_span
     assert len(line.splitlines()) == 1
 
 
+def test_fit_validated_records_the_hold_out_share_outside_the_span_of_what_it_trained_on():
+    # independent gene noise, 100 profiles of 400 genes: the held-out profiles lie mostly outside the span of the
+    # profiles trained on (the record would read 0 if the span included the held-out profiles themselves)
+    from rnagen.train import fit_validated
+    from rnagen.train.validation import outside_span_share
+
+    rng = np.random.default_rng(1)
+    X, y = rng.normal(size=(100, 400)).astype(np.float32), np.repeat(np.arange(2), 50).astype(np.int64)
+    cfg = TrainConfig(steps=40, batch_size=25, lr=0.01, weight_decay=0.0, lr_schedule="constant", warmup_steps=0,
+                      grad_clip=0.0, ema_decay=0.0, val_every=20, patience=3, patience_from=0.0)
+    res = fit_validated(lambda Xt, yt: (Walker(), {}), lambda Xt, yt, yy, seed: X[:len(yy)], X, y, cfg,
+                        device=torch.device("cpu"), seed=0, run_dir=None, progress=False, resume=False,
+                        fingerprint="span", desc="span")
+    tr, va = stratified_holdout(y, fraction=cfg.val_fraction, seed=0)
+    v = res.validation
+    assert v["outside_span"] == outside_span_share(X[tr], X[va]) and v["outside_span"] > 0.7
+    assert "warning" in describe(v)
+
+
 def test_fit_validated_scores_held_out_profiles_and_can_refit_for_the_chosen_length():
     walkers, res = _fit_walker(refit=False)
     v = res.validation
