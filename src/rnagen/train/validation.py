@@ -62,8 +62,9 @@ VAL_REFERENCE_DRAWS = 8
 STOP_REASONS = ("patience", "budget", "max_steps")
 OUTSIDE_SPAN_WARN = 0.2
 """Share of the held-out profiles' variance outside the span of the training profiles above which
-:func:`describe` warns: between the development sets' shares and that of the simulated counts on which the
-diffusion model fails (``benchmarks/RESULTS_realdata.md``, "Fewer training profiles than genes")."""
+:func:`describe` warns and the diffusion model's ``objective.space=auto`` denoises in principal components:
+between the development sets' shares and that of the simulated counts on which a denoiser on the genes fails
+(``benchmarks/RESULTS_realdata.md``, "Fewer training profiles than genes")."""
 
 
 def stratified_holdout(y: np.ndarray, *, fraction: float, seed: int,
@@ -292,10 +293,16 @@ def describe(v: dict[str, Any] | None) -> str:
         line += f"; still improving at the last check: a longer run may do better (raise {key})"
     if v.get("refit_steps"):
         line += f"; refitted on all profiles for {v['refit_steps']} steps"
-    if v.get("outside_span", 0.0) > OUTSIDE_SPAN_WARN:
+    sub = v.get("subspace")
+    if isinstance(sub, dict):
+        line += (f"; denoised in the {sub['n_components']} leading principal components of the training profiles "
+                 f"({sub['kept_share']:.0%} of their variance), each class's rest a per-gene Gaussian "
+                 f"({sub['reason']})")
+    elif v.get("outside_span", 0.0) > OUTSIDE_SPAN_WARN:
         line += (f"; warning: {v['outside_span']:.0%} of the held-out profiles' variance lies outside the span of "
                  "the training profiles, where a model can only reproduce its training profiles or leave noise "
-                 "(fewer profiles than genes, with gene-level noise: keep fewer genes, e.g. --genes landmarks)")
+                 "(fewer profiles than genes, with gene-level noise: the diffusion model with objective.space=pca, or "
+                 "fewer genes, e.g. --genes landmarks)")
     return line
 
 
@@ -303,7 +310,8 @@ def fit_validated(setup: Callable[[np.ndarray, np.ndarray], tuple[torch.nn.Modul
                   generate: Callable[[np.ndarray, np.ndarray, np.ndarray, int], np.ndarray],
                   X: np.ndarray, y: np.ndarray, cfg: "TrainConfig", *, device: torch.device, seed: int,
                   run_dir: Path | None, progress: bool, resume: bool, fingerprint: str,
-                  desc: str, privacy: Any = None) -> "TrainResult":
+                  desc: str, privacy: Any = None,
+                  scored_in: Callable[[np.ndarray], np.ndarray] | None = None) -> "TrainResult":
     """Train with the length chosen on a held-out share of ``(X, y)``; the common ``_fit`` of torch models.
 
     Parameters
@@ -319,6 +327,10 @@ def fit_validated(setup: Callable[[np.ndarray, np.ndarray], tuple[torch.nn.Modul
         A :class:`rnagen.train.privacy.PrivacyConfig`; when enabled the run is differentially private and
         has a fixed length: nothing is held out (``cfg.val_fraction`` is ignored, ``cfg.refit`` is an error),
         since choosing the length on private profiles would spend budget the accountant does not count.
+    scored_in
+        Maps profiles into the space ``generate`` draws in, when that is not the profiles' own (a model that
+        trains in a fitted latent space and is scored there): called on the profiles trained on and the held-out
+        ones after ``setup``, so it may use what ``setup`` fitted.
 
     Returns the :class:`~rnagen.train.TrainResult` whose ``apply_to`` loads the weights to keep; its
     ``validation`` says how the length was chosen (``n_val`` held out, or ``stop_reason="no_validation"``).
@@ -347,7 +359,8 @@ def fit_validated(setup: Callable[[np.ndarray, np.ndarray], tuple[torch.nn.Modul
         return result
     Xt, yt, Xv, yv = X[split[0]], y[split[0]], X[split[1]], y[split[1]]
     module, kw = setup(Xt, yt)
-    validator = FidelityValidator(lambda yy, s: generate(Xt, yt, yy, s), Xt, yt, Xv, yv, seed=seed)
+    mapped = (lambda A: A) if scored_in is None else scored_in
+    validator = FidelityValidator(lambda yy, s: generate(Xt, yt, yy, s), mapped(Xt), yt, mapped(Xv), yv, seed=seed)
     result = train_loop(module, torch.from_numpy(Xt), torch.from_numpy(yt), cfg, fingerprint=fingerprint,
                         validator=validator, **common, **kw)
     assert result.validation is not None  # train_loop returns the validation record when given a validator

@@ -29,6 +29,10 @@ from ..gaussian import FULL_COVARIANCE_MAX_GENES
 from .network import AnchoredDenoiser, ResMLPDenoiser
 from .samplers import PREDICTIONS, SPACINGS, make_sampler, sampler_class
 from .schedule import SCHEDULE_KINDS, NoiseSchedule
+from .subspace import MAX_COMPONENTS, SubspaceCodec, SubspaceObjective, fit_subspace
+
+SUBSPACE_PREFIX = "subspace."
+"""Prefix of the principal-component space's arrays among the saved weights."""
 
 __all__ = ["DiffusionModel", "DiffusionConfig", "NetworkConfig", "ScheduleConfig", "ObjectiveConfig",
            "SampleConfig", "DiffusionObjective"]
@@ -111,6 +115,15 @@ class ObjectiveConfig:
     chosen so that both together, composed in Rényi DP, spend ``privacy.epsilon``. Most of the budget goes to
     the statistics because that is where a private model's utility comes from at ε <= 10: the DP-SGD residual
     adds nothing measurable on top of the anchor (``benchmarks/RESULTS_privacy.md``)."""
+    space: Literal["auto", "genes", "pca"] = "auto"
+    """Where the network denoises. ``genes``: the standardised profiles. ``pca``: the standardised scores of
+    the training profiles' leading principal components, as many as hold their variance in held-out profiles,
+    each class's residual outside them a per-gene Gaussian (:mod:`rnagen.models.diffusion.subspace`).
+    ``auto``: ``pca`` when the training profiles do not span the held-out ones, i.e. when more than
+    :data:`rnagen.train.validation.OUTSIDE_SPAN_WARN` of the validation hold-out's variance lies outside the
+    span of the rest (fewer profiles than genes, with gene-level noise: there a denoiser on the genes
+    reproduces its training profiles and leaves noise outside their span), else ``genes``; always ``genes``
+    for a private model (the principal directions would be fitted outside the privacy budget)."""
 
     def __post_init__(self) -> None:
         if self.prediction not in PREDICTIONS:
@@ -188,6 +201,9 @@ class DiffusionConfig:
             raise ConfigError(f"sample.steps ({self.sample.steps}) cannot exceed schedule.T ({self.schedule.T})")
         # auto with privacy.noise_multiplier resolves to no anchor (DiffusionModel._anchor_kind): there is no
         # target ε to give the statistics a share of; an explicit anchor is refused with the fix
+        if self.objective.space == "pca" and self.privacy.enabled:
+            raise ConfigError("objective.space=pca fits principal directions to the training profiles, outside "
+                              "the privacy budget; use objective.space=genes (or auto) with privacy")
         if self.objective.anchor in ("diag", "full") and self.privacy.enabled:
             if self.privacy.epsilon is None:
                 raise ConfigError("objective.anchor splits privacy.epsilon between the anchor's statistics and "
@@ -372,13 +388,22 @@ class DiffusionModel(Generator):
 
     net: ResMLPDenoiser | AnchoredDenoiser
     schedule: NoiseSchedule
+    codec: SubspaceCodec | None = None
+    """The principal-component space the network denoises in (``objective.space``), or ``None`` (the genes)."""
+    subspace: dict[str, Any] | None = None
+    """How that space was chosen (saved in meta.json's ``extra``)."""
 
     def _build(self) -> None:
         cfg: DiffusionConfig = self.config
         n = cfg.network
         self.schedule = NoiseSchedule(cfg.schedule.kind, cfg.schedule.T, beta_start=cfg.schedule.beta_start,
                                       beta_end=cfg.schedule.beta_end)
-        self.net = ResMLPDenoiser(self.n_genes, self.n_labels, width=n.width, depth=n.depth, time_dim=n.time_dim,
+        if self.subspace is not None and self.codec is None:  # loading: the arrays come with the weights
+            self.codec = SubspaceCodec(self.n_genes, int(self.subspace["n_components"]), self.n_labels)
+        if self.codec is not None and self.device is not None:
+            self.codec.to(self.device)
+        dim = self.codec.n_components if self.codec is not None else self.n_genes
+        self.net = ResMLPDenoiser(dim, self.n_labels, width=n.width, depth=n.depth, time_dim=n.time_dim,
                                   dropout=n.dropout, expansion=n.expansion)
         if (kind := self._anchor_kind()) != "none":
             self.net = AnchoredDenoiser(self.net, self.schedule.alphas_cumprod,
@@ -394,7 +419,8 @@ class DiffusionModel(Generator):
         per-class eigenbasis would be the identity), and ``auto`` is ``full`` below; ``auto`` with
         ``privacy.noise_multiplier`` (no target ε, so no share of it for the statistics) is ``none``."""
         kind = self.config.objective.anchor
-        many = self.n_genes > FULL_COVARIANCE_MAX_GENES
+        # in a principal-component space the anchor has at most MAX_COMPONENTS dimensions
+        many = (MAX_COMPONENTS if self.subspace is not None else self.n_genes) > FULL_COVARIANCE_MAX_GENES
         if kind == "auto":
             if self.config.privacy.enabled and self.config.privacy.epsilon is None:
                 return "none"
@@ -403,16 +429,45 @@ class DiffusionModel(Generator):
             return "diag"
         return kind
 
+    def _choose_space(self, X: np.ndarray, y: np.ndarray, seed: int) -> dict[str, Any] | None:
+        """``objective.space`` resolved: ``None`` for the genes, else the record of why the principal-component
+        space is used (``auto``: the validation hold-out's share of variance outside the span of the rest,
+        on the split :func:`~rnagen.train.validation.fit_validated` makes, or a tenth without validation)."""
+        from ...train.validation import OUTSIDE_SPAN_WARN, outside_span_share, stratified_holdout
+
+        space = self.config.objective.space
+        if space == "genes" or self.config.privacy.enabled:
+            return None
+        if space == "pca":
+            return {"reason": "objective.space=pca"}
+        if len(X) - 1 >= X.shape[1]:
+            return None  # the training profiles span every direction
+        frac = self.config.train.val_fraction if self.config.train.val_fraction > 0 else 0.1
+        split = stratified_holdout(y, fraction=frac, seed=seed)
+        if split is None:
+            return None
+        share = outside_span_share(X[split[0]], X[split[1]])
+        if share <= OUTSIDE_SPAN_WARN:
+            return None
+        return {"reason": f"objective.space=auto: {share:.0%} of the held-out profiles' variance lies outside the "
+                          "span of the training profiles", "outside_span": share}
+
     def _fit(self, X: np.ndarray, y: np.ndarray, *, seed: int, run_dir: Path | None, progress: bool,
              resume: bool) -> None:
         built: list[nn.Module] = []
+        chosen = self._choose_space(X, y, seed)
+        self.codec, self.subspace = None, chosen
         kind = self._anchor_kind()
-        if kind == "full" and self.n_genes > FULL_COVARIANCE_MAX_GENES:
+        if kind == "full" and chosen is None and self.n_genes > FULL_COVARIANCE_MAX_GENES:
             raise ConfigError(f"objective.anchor=full keeps a genes x genes eigenbasis per class, too large for "
                               f"{self.n_genes} genes (at most {FULL_COVARIANCE_MAX_GENES}); use objective.anchor=diag "
                               "or auto")
 
         def setup(Xt: np.ndarray, yt: np.ndarray):
+            if chosen is not None:
+                # the principal directions of the profiles trained on (not of the validation hold-out)
+                self.codec, record = fit_subspace(Xt, yt, self.n_labels, seed=seed)
+                self.subspace = {**chosen, **record}
             # the initial weights come from the seed too, without touching torch's global generator
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(seed)
@@ -420,6 +475,9 @@ class DiffusionModel(Generator):
             kw: dict[str, Any] = {}
             if kind != "none":
                 assert isinstance(self.net, AnchoredDenoiser)
+                if self.codec is not None:
+                    with torch.no_grad():
+                        Xt = self.codec.encode(torch.from_numpy(Xt).to(self.device)).cpu().numpy()
                 stats, prior = anchor_statistics(Xt, yt, self.n_labels, kind=kind,
                                                  objective=self.config.objective,
                                                  privacy=self.config.privacy, seed=seed)
@@ -428,21 +486,33 @@ class DiffusionModel(Generator):
                                     None if basis is None else torch.from_numpy(basis).float())
                 if prior is not None:
                     kw["privacy_prior"] = prior
-            built.append(self._objective())
+            objective = self._objective()
+            built.append(objective if self.codec is None else SubspaceObjective(self.codec, objective))
             return built[-1], kw
 
         def generate(Xt, yt, yy: np.ndarray, sd: int) -> np.ndarray:
-            # validation draws with the configured sampler, as sample() does by default
-            return self._sample(yy, seed=sd, batch_size=4096, progress=False)
+            # validation draws with the configured sampler, as sample() does by default; in a principal-component
+            # space the scores, since only they are trained (the residual is fitted once) and in the genes the
+            # residual's noise would swamp their differences between checks
+            return self._sample(yy, seed=sd, batch_size=4096, progress=False, decode=False)
+
+        def scored_in(A: np.ndarray) -> np.ndarray:
+            assert self.codec is not None
+            with torch.no_grad():
+                return self.codec.encode(torch.from_numpy(np.asarray(A, dtype=np.float32))
+                                         .to(self.codec.mean.device)).cpu().numpy()
 
         assert self.device is not None  # Generator.fit resolves it for every torch model
         result = fit_validated(setup, generate, X, y, self.config.train, device=self.device, seed=seed,
                                run_dir=run_dir, progress=progress, resume=resume, fingerprint=self.fingerprint(X),
-                               desc="diffusion", privacy=self.config.privacy)
+                               desc="diffusion", privacy=self.config.privacy,
+                               scored_in=scored_in if chosen is not None else None)
         result.apply_to(built[-1])  # sampling uses the best checkpoint's weights (else the EMA's)
         self.net.eval()
         self.history = result.history
         self.validation = result.validation
+        if self.subspace is not None and isinstance(self.validation, dict):
+            self.validation["subspace"] = {k: self.subspace[k] for k in ("n_components", "kept_share", "reason")}
         self.privacy = self._privacy_record(result)
         self.train_seconds = result.seconds
 
@@ -452,7 +522,8 @@ class DiffusionModel(Generator):
         return DiffusionObjective(self.net, self.schedule, self.config.objective)
 
     # --- sampling ----------------------------------------------------------------------------------------
-    def _sample(self, y: np.ndarray, *, seed: int, batch_size: int, progress: bool, **options: Any) -> np.ndarray:
+    def _sample(self, y: np.ndarray, *, seed: int, batch_size: int, progress: bool, decode: bool = True,
+                **options: Any) -> np.ndarray:
         s = self.config.sample
         valid = {"sampler", "steps", "eta", "guidance", "spacing", "clip_x0"}
         unknown = sorted(set(options) - valid)
@@ -469,16 +540,17 @@ class DiffusionModel(Generator):
         sampler.set_timesteps(int(opt["steps"]))
         w = float(opt["guidance"])
         return self.generate(torch.from_numpy(np.asarray(y, dtype=np.int64)), sampler=sampler, guidance=w,
-                             seed=seed, batch_size=batch_size, progress=progress)
+                             seed=seed, batch_size=batch_size, progress=progress, decode=decode)
 
     @torch.inference_mode()
     def generate(self, y: torch.Tensor, *, sampler, guidance: float, seed: int, batch_size: int,
-                 progress: bool = False) -> np.ndarray:
+                 progress: bool = False, decode: bool = True) -> np.ndarray:
         """Run ``sampler`` (with its own eta) for class ids ``y`` in batches; returns float32 profiles in the
-        transformed space.
+        transformed space (in a principal-component space, ``objective.space``, the scores decoded with each
+        class's residual drawn; with ``decode=False`` the scores themselves).
 
-        One seeded generator draws every batch's x_T and step noise in order, so the output is reproducible
-        for a given (seed, batch_size).
+        One seeded generator draws every batch's x_T and step noise in order (then the residual), so the output
+        is reproducible for a given (seed, batch_size).
         """
         from tqdm.auto import tqdm
 
@@ -486,7 +558,9 @@ class DiffusionModel(Generator):
         net.eval()
         g = torch.Generator(device=dev)
         g.manual_seed(int(seed))
-        out = np.empty((len(y), self.n_genes), dtype=np.float32)
+        dim = self.codec.n_components if self.codec is not None else self.n_genes  # the space denoised in
+        decode = decode and self.codec is not None
+        out = np.empty((len(y), self.n_genes if decode else dim), dtype=np.float32)
         starts = range(0, len(y), batch_size)
         bar = tqdm(total=len(y) * sampler.num_steps, desc=f"{sampler.name} {sampler.num_steps} steps",
                    disable=not progress, leave=False, dynamic_ncols=True, unit="profile-step", unit_scale=True)
@@ -511,7 +585,10 @@ class DiffusionModel(Generator):
                 bar.update(B)
                 return denoise(x, t)
 
-            x = sampler.sample(counted, (B, self.n_genes), generator=g, device=dev)
+            x = sampler.sample(counted, (B, dim), generator=g, device=dev)
+            if decode:
+                assert self.codec is not None
+                x = self.codec.decode(x, yb, generator=g)
             out[start:start + B] = x.float().cpu().numpy()
             del x
         bar.close()
@@ -519,15 +596,34 @@ class DiffusionModel(Generator):
 
     # --- persistence -------------------------------------------------------------------------------------
     def _state_tensors(self) -> dict[str, torch.Tensor]:
-        return {k: v for k, v in self.net.state_dict().items()}
+        out = {k: v for k, v in self.net.state_dict().items()}
+        if self.codec is not None:
+            out.update({SUBSPACE_PREFIX + k: v for k, v in self.codec.state_dict().items()})
+        return out
 
     def _load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
-        self.net.load_state_dict(tensors)
+        codec = {k[len(SUBSPACE_PREFIX):]: v for k, v in tensors.items() if k.startswith(SUBSPACE_PREFIX)}
+        if self.codec is not None:
+            self.codec.load_state_dict(codec)
+            self.codec.to(self.device or torch.device("cpu"))
+        elif codec:
+            raise ValueError("it holds a principal-component space that meta.json does not describe")
+        self.net.load_state_dict({k: v for k, v in tensors.items() if not k.startswith(SUBSPACE_PREFIX)})
         self.net.to(self.device or torch.device("cpu")).eval()
 
     def _extra_meta(self) -> dict[str, Any]:
-        return {"n_parameters": int(sum(p.numel() for p in self.net.parameters())),
-                "flops_per_profile_step": self.net.flops_per_sample()}
+        extra: dict[str, Any] = {"n_parameters": int(sum(p.numel() for p in self.net.parameters())),
+                                 "flops_per_profile_step": self.net.flops_per_sample()}
+        if self.subspace is not None:
+            extra["subspace"] = self.subspace
+        return extra
+
+    def _load_extra_meta(self, extra: dict[str, Any]) -> None:
+        sub = extra.get("subspace")
+        if sub is not None:
+            if not isinstance(sub, dict) or not isinstance(sub.get("n_components"), int) or sub["n_components"] < 1:
+                raise ValueError(f"its extra.subspace record {sub!r} has no valid n_components")
+            self.subspace = dict(sub)
 
     @classmethod
     def search_space(cls, trial: Any) -> dict[str, Any]:

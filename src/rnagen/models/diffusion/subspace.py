@@ -1,0 +1,170 @@
+"""Diffusion in a principal-component space, for data with fewer training profiles than genes.
+
+With ``n`` training profiles and ``G > n`` genes the profiles span a subspace of at most ``n - 1`` directions. Where
+genes carry noise that no other gene predicts (low counts, a full transcriptome), a new profile has much of its
+energy outside that span, and a denoiser trained on the genes reproduces its training profiles inside the span
+and leaves noise outside it: its samples are over-spread and near no real profile
+(``benchmarks/RESULTS_realdata.md``, "Fewer training profiles than genes"). The remedy is a factor model whose
+factors are learnt by the diffusion model (latent diffusion, Rombach et al. 2022, with a linear encoder; the
+noise model of probabilistic PCA, Tipping & Bishop 1999):
+
+    x = m + (z * s) Vᵀ + r_c + ψ_c^½ ε,    ε ~ N(0, I),
+
+where ``V`` holds the ``k`` leading principal directions of the training profiles (genes x k), ``s`` their
+standard deviations, ``z`` the standardised scores that the diffusion model generates for class ``c``, and
+``r_c``, ``ψ_c`` each class's per-gene mean and variance of the residual outside the ``k`` directions.
+
+``k`` is chosen on held-out profiles, not from the spectrum alone: the training profiles are split in two
+halves (stratified), the first half's principal directions are found, and a direction is kept while the
+second half's variance along it is at least :data:`KEEP_RATIO` of the first half's. A direction that carries
+signal has the same variance in profiles it was not fitted to; one that is a fit to the first half's noise has
+far less there (about ``n/G`` of it). The residual variances are in-sample estimates, slightly low for a new
+profile; they are scaled by the ratio of the second half's residual energy to the first half's in-sample
+residual variance (at least 1).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..gaussian import VARIANCE_FLOOR
+
+__all__ = ["SubspaceCodec", "SubspaceObjective", "fit_subspace", "choose_components", "KEEP_RATIO",
+           "MAX_COMPONENTS"]
+
+KEEP_RATIO = 0.5
+"""A principal direction of one half of the training profiles is kept while the other half's variance along it
+is at least this share of the first half's (module docstring): signal directions sit near 1, directions fitted
+to noise near ``n / G``."""
+MAX_COMPONENTS = 512
+"""At most this many directions are kept (the denoiser's input width)."""
+
+
+class SubspaceCodec(nn.Module):
+    """The factor model of the module docstring as buffers: ``encode`` maps standardised profiles to the
+    diffusion model's scores, ``decode`` maps generated scores back and adds each class's residual."""
+
+    mean: torch.Tensor
+    basis: torch.Tensor
+    scale: torch.Tensor
+    res_mean: torch.Tensor
+    res_sd: torch.Tensor
+
+    def __init__(self, n_genes: int, n_components: int, n_labels: int) -> None:
+        super().__init__()
+        self.n_genes, self.n_components, self.n_labels = int(n_genes), int(n_components), int(n_labels)
+        self.register_buffer("mean", torch.zeros(self.n_genes))
+        self.register_buffer("basis", torch.zeros(self.n_components, self.n_genes))
+        self.register_buffer("scale", torch.ones(self.n_components))
+        self.register_buffer("res_mean", torch.zeros(self.n_labels, self.n_genes))
+        self.register_buffer("res_sd", torch.ones(self.n_labels, self.n_genes))
+
+    def set(self, mean: np.ndarray, basis: np.ndarray, scale: np.ndarray, res_mean: np.ndarray,
+            res_sd: np.ndarray) -> None:
+        """Set the fitted arrays (shapes as the buffers)."""
+        for name, value in (("mean", mean), ("basis", basis), ("scale", scale), ("res_mean", res_mean),
+                            ("res_sd", res_sd)):
+            buf = getattr(self, name)
+            if tuple(np.shape(value)) != tuple(buf.shape):
+                raise ValueError(f"subspace {name} of shape {np.shape(value)}; expected {tuple(buf.shape)}")
+            buf.copy_(torch.as_tensor(np.asarray(value), dtype=buf.dtype))
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Standardised scores ``((x - m) V) / s`` of profiles ``x`` (batch x genes)."""
+        return ((x.float() - self.mean) @ self.basis.T / self.scale).to(x.dtype)
+
+    def decode(self, z: torch.Tensor, y: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Profiles from scores ``z`` of classes ``y``: the factor part plus a draw of the class's residual."""
+        z = z.float()
+        noise = torch.randn((len(z), self.n_genes), generator=generator, device=z.device)
+        return self.mean + (z * self.scale) @ self.basis + self.res_mean[y] + self.res_sd[y] * noise
+
+
+class SubspaceObjective(nn.Module):
+    """A diffusion objective on the codec's scores: ``forward(x0, y, generator)`` encodes the batch of
+    profiles and returns the inner objective's loss (the codec is fixed; only the denoiser trains)."""
+
+    def __init__(self, codec: SubspaceCodec, inner: nn.Module) -> None:
+        super().__init__()
+        self.codec = codec
+        self.inner = inner
+
+    def forward(self, x0: torch.Tensor, y: torch.Tensor, generator: torch.Generator | None = None) -> Any:
+        """The inner objective's loss on the batch's scores."""
+        return self.inner(self.codec.encode(x0), y, generator=generator)
+
+
+def _pca(X: np.ndarray, k: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean, leading principal directions (rows) and their variances of the rows of ``X``."""
+    mu = X.mean(axis=0)
+    _, s, Vt = np.linalg.svd(X - mu, full_matrices=False)
+    var = s ** 2 / max(len(X) - 1, 1)
+    if k is not None:
+        Vt, var = Vt[:k], var[:k]
+    return mu, Vt, var
+
+
+def _residual(X: np.ndarray, mu: np.ndarray, V: np.ndarray) -> np.ndarray:
+    A = X - mu
+    return A - (A @ V.T) @ V
+
+
+def _class_moments(R: np.ndarray, y: np.ndarray, n_labels: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each class's per-gene mean and variance (ddof 1; the pooled variance for a class of one profile)."""
+    pooled = R.var(axis=0, ddof=1) if len(R) > 1 else np.ones(R.shape[1])
+    means = np.zeros((n_labels, R.shape[1]))
+    var = np.tile(pooled, (n_labels, 1))
+    for c in range(n_labels):
+        rows = R[y == c]
+        if len(rows):
+            means[c] = rows.mean(axis=0)
+        if len(rows) > 1:
+            var[c] = rows.var(axis=0, ddof=1)
+    return means, var
+
+
+def choose_components(X: np.ndarray, y: np.ndarray, n_labels: int, *, seed: int
+                      ) -> tuple[int, float, dict[str, Any]]:
+    """The number of principal directions to keep and the residual variances' scale (module docstring), from
+    a stratified split of ``(X, y)`` into halves; also a record of the choice. Without a split (too few
+    profiles), the number of classes (at least 1) and scale 1."""
+    from ...train.validation import stratified_holdout
+
+    X = np.asarray(X, dtype=np.float64)
+    y = np.asarray(y)
+    cap = max(1, min(len(X) - 1, X.shape[1], MAX_COMPONENTS))
+    split = stratified_holdout(y, fraction=0.5, seed=seed)
+    if split is None:
+        k = max(1, min(len(np.unique(y)), cap))
+        return k, 1.0, {"rule": "too few profiles to split: one direction per class", "n_components": k}
+    a, b = split
+    mu, Vt, var = _pca(X[a])
+    ratio = ((X[b] - mu) @ Vt.T).var(axis=0, ddof=0) / np.maximum(var, 1e-12)
+    below = np.flatnonzero(ratio < KEEP_RATIO)
+    k = int(below[0]) if len(below) else len(ratio)
+    k = max(1, min(k, cap))
+    V = Vt[:k]
+    rm, rv = _class_moments(_residual(X[a], mu, V), y[a], n_labels)
+    Rb = _residual(X[b], mu, V) - rm[y[b]]
+    scale = max(1.0, float((Rb ** 2).sum() / max(float(rv[y[b]].sum()), 1e-12)))
+    record = {"rule": f"held-out variance ratio >= {KEEP_RATIO}", "n_components": k, "residual_scale": scale,
+              "ratios": [round(float(r), 4) for r in ratio[:k + 5]]}
+    return k, scale, record
+
+
+def fit_subspace(X: np.ndarray, y: np.ndarray, n_labels: int, *, seed: int) -> tuple[SubspaceCodec, dict[str, Any]]:
+    """The codec fitted to standardised training profiles ``X`` of classes ``y`` (module docstring), and the
+    record of its choice (:func:`choose_components`) with the share of the profiles' variance it keeps."""
+    X = np.asarray(X, dtype=np.float64)
+    k, scale, record = choose_components(X, y, n_labels, seed=seed)
+    mu, V, var = _pca(X, k)
+    R = _residual(X, mu, V)
+    rm, rv = _class_moments(R, np.asarray(y), n_labels)
+    codec = SubspaceCodec(X.shape[1], len(V), n_labels)
+    codec.set(mu, V, np.sqrt(np.maximum(var, VARIANCE_FLOOR)), rm, np.sqrt(np.maximum(rv * scale, VARIANCE_FLOOR)))
+    total = float(((X - mu) ** 2).sum())
+    record["kept_share"] = float(1.0 - (R ** 2).sum() / total) if total > 0 else 1.0
+    return codec, record

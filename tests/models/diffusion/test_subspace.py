@@ -1,0 +1,169 @@
+"""Diffusion in a principal-component space (``objective.space``): the number of directions chosen on held-out
+profiles, the codec's factor model, when ``auto`` uses it, and a model trained, saved and loaded in it."""
+from __future__ import annotations
+
+import json
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from rnagen.errors import ConfigError, RunDirError
+from rnagen.models.diffusion import DiffusionModel
+from rnagen.models.diffusion.subspace import KEEP_RATIO, SubspaceCodec, choose_components, fit_subspace
+from rnagen.train.validation import OUTSIDE_SPAN_WARN, describe, outside_span_share, stratified_holdout
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+TINY = ["network.width=16", "network.depth=1", "network.time_dim=8", "schedule.T=50", "sample.steps=5",
+        "train.batch_size=32", "train.log_every=5", "train.steps=60", "train.val_every=20",
+        "preprocess.log=none"]
+
+
+def _factor_data(n: int, g: int, *, rank: int = 3, noise: float = 1.0, seed: int = 0):
+    """Profiles of 3 classes: class means and ``rank - 2`` shared factors in a few directions, plus independent
+    gene noise (sd ``noise``); the signal directions have variances well above the noise's."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 3
+    loads = rng.normal(size=(rank, g)) * 0.4
+    centres = rng.normal(size=(3, 2)) * 2.0
+    factors = np.hstack([centres[y], rng.normal(size=(n, rank - 2))])
+    X = factors @ loads + noise * rng.normal(size=(n, g))
+    return X, y
+
+
+def test_choose_components_keeps_the_signal_directions_and_drops_those_fitted_to_noise():
+    X, y = _factor_data(160, 600, rank=4)
+    k, scale, record = choose_components(X, y, 3, seed=0)
+    assert k == 4
+    # signal directions keep their variance in the other half, noise directions keep about n/G of it
+    assert min(record["ratios"][:4]) >= KEEP_RATIO > max(record["ratios"][4:])
+    # the in-sample residual variance is too low for a new profile: the scale raises it, but not far
+    assert 1.0 < scale < 1.3
+    # pure noise: no direction holds its variance; still one is kept
+    k0, _, _ = choose_components(np.random.default_rng(1).normal(size=(100, 500)), np.arange(100) % 2, 2, seed=0)
+    assert k0 == 1
+
+
+def test_codec_round_trip_and_residual_draws_have_the_fitted_moments():
+    X, y = _factor_data(150, 300, rank=3)
+    codec, record = fit_subspace(X, y, 3, seed=0)
+    assert codec.n_components == record["n_components"] == 3 and 0.0 < record["kept_share"] < 1.0
+    Xt = torch.tensor(X, dtype=torch.float32)
+    Z = codec.encode(Xt)
+    # standardised scores of the profiles fitted to
+    assert torch.allclose(Z.var(dim=0, unbiased=True), torch.ones(3), atol=1e-3)
+    # decoding adds each class's residual: mean and variance per gene as fitted
+    yy = torch.zeros(20_000, dtype=torch.long)
+    z0 = torch.zeros(20_000, 3)
+    D = codec.decode(z0, yy, generator=torch.Generator().manual_seed(0)) - codec.mean
+    assert torch.allclose(D.mean(dim=0), codec.res_mean[0], atol=0.05)
+    assert torch.allclose(D.std(dim=0), codec.res_sd[0], rtol=0.05)
+    # the factor part of decode(encode(x)) is the projection of x on the kept directions
+    P = codec.decode(Z, torch.from_numpy(y), generator=torch.Generator().manual_seed(0))
+    noise_free = codec.mean + (Z * codec.scale) @ codec.basis
+    A = Xt - codec.mean
+    assert torch.allclose(noise_free - codec.mean, (A @ codec.basis.T) @ codec.basis, atol=1e-3)
+    assert P.shape == Xt.shape
+    with pytest.raises(ValueError, match="subspace basis of shape"):
+        SubspaceCodec(300, 3, 3).set(codec.mean.numpy(), np.zeros((2, 300)), np.ones(3), np.zeros((3, 300)),
+                                     np.ones((3, 300)))
+
+
+def _adata(X, y):
+    obs = pd.DataFrame({"label": pd.Categorical(np.array(["a", "b", "c"])[y])}, index=[f"s{i}" for i in range(len(y))])
+    return ad.AnnData(X.astype(np.float32), obs=obs, var=pd.DataFrame(index=[f"g{j}" for j in range(X.shape[1])]))
+
+
+def test_auto_uses_the_principal_component_space_only_where_the_profiles_do_not_span_the_held_out_ones():
+    def chosen(X, y, *over):
+        m = DiffusionModel.from_config(overrides=["preprocess.log=none", *over])
+        Xt, yt, _ = m._bind(_adata(X, y), "label")
+        return m._choose_space(Xt, yt, 0)
+
+    wide, y = _factor_data(150, 600, rank=3, noise=1.0)
+    rec = chosen(wide, y)
+    assert rec is not None and rec["outside_span"] > OUTSIDE_SPAN_WARN and "objective.space=auto" in rec["reason"]
+    # the share is the one the validation record reports: same hold-out as fit_validated's
+    m = DiffusionModel.from_config(overrides=["preprocess.log=none"])
+    Xt, yt, _ = m._bind(_adata(wide, y), "label")
+    tr, va = stratified_holdout(yt, fraction=m.config.train.val_fraction, seed=0)
+    assert rec["outside_span"] == outside_span_share(Xt[tr], Xt[va])
+    # as many genes, but almost no gene-level noise: the held-out profiles lie in the training span
+    assert chosen(*_factor_data(150, 600, rank=3, noise=0.01)) is None
+    # more profiles than genes: the span is everything
+    assert chosen(*_factor_data(300, 100, rank=3)) is None
+    assert chosen(wide, y, "objective.space=genes") is None
+    assert chosen(*_factor_data(300, 100, rank=3), "objective.space=pca") == {"reason": "objective.space=pca"}
+    # a private model stays on the genes: the directions would be fitted outside the budget
+    assert chosen(wide, y, "privacy.epsilon=10") is None
+
+
+def test_pca_space_with_privacy_is_refused_with_the_fix():
+    with pytest.raises(ConfigError, match="objective.space=genes") as e:
+        DiffusionModel.from_config(overrides=["objective.space=pca", "privacy.epsilon=10"])
+    assert "\n" not in str(e.value)
+    with pytest.raises(ConfigError, match="objective.space"):
+        DiffusionModel.from_config(overrides=["objective.space=latent"])
+
+
+@pytest.fixture(scope="module")
+def wide_run(tmp_path_factory):
+    X, y = _factor_data(300, 400, rank=3, noise=1.0, seed=2)
+    X, y, new = X[:150], y[:150], X[150:]  # new: profiles of the same process, not trained on
+    run = tmp_path_factory.mktemp("wide") / "run"
+    with torch.random.fork_rng(devices=[]):
+        torch.set_num_threads(1)
+        m = DiffusionModel.from_config(overrides=TINY).fit(_adata(X, y), label_key="label", seed=0,
+                                                           progress=False, run_dir=run)
+    return m, run, X, y, new
+
+
+def test_a_model_trained_in_the_principal_component_space_samples_profiles_of_all_genes(wide_run):
+    m, run, X, y, new = wide_run
+    assert m.codec is not None and m.codec.n_components == 3 and m.net.n_genes == 3
+    assert m.subspace["n_components"] == 3 and m.subspace["outside_span"] > OUTSIDE_SPAN_WARN
+    line = describe(m.validation)
+    assert "denoised in the 3 leading principal components" in line and "warning" not in line
+    assert len(line.splitlines()) == 1
+    meta = json.loads((run / "meta.json").read_text())
+    assert meta["extra"]["subspace"]["n_components"] == 3 and meta["validation"]["subspace"]["n_components"] == 3
+    s = m.sample(n_per_label=200, seed=1)
+    assert s.shape == (600, 400) and np.isfinite(s.X).all()
+    # each sample carries a new profile's worth of gene noise outside the training span, not a training
+    # profile's worth inside it (the failure of a denoiser on the genes)
+    Xs = m.pipeline.transform(np.asarray(s.X, dtype=np.float64))
+    Xt = m.pipeline.transform(X)
+    mu = Xt.mean(axis=0)
+    Q = np.linalg.qr((Xt - mu).T)[0]
+
+    def outside(A):
+        A = A - mu
+        return float(((A ** 2).sum(1) - ((A @ Q) ** 2).sum(1)).mean())
+
+    ratio = outside(Xs) / outside(m.pipeline.transform(new))
+    assert 0.8 < ratio < 1.25
+
+
+def test_the_principal_component_space_round_trips_through_the_run_folder(wide_run, tmp_path):
+    m, run, _, _, _ = wide_run
+    loaded = DiffusionModel.load(run)
+    assert loaded.subspace == m.subspace and loaded.codec is not None
+    a, b = m.sample(n_per_label=5, seed=4), loaded.sample(n_per_label=5, seed=4)
+    np.testing.assert_array_equal(np.asarray(a.X), np.asarray(b.X))
+    # a run folder whose record says nothing of the space its weights hold is refused, in one line
+    import shutil
+
+    bad = tmp_path / "bad"
+    shutil.copytree(run, bad)
+    meta = json.loads((bad / "meta.json").read_text())
+    del meta["extra"]["subspace"]
+    (bad / "meta.json").write_text(json.dumps(meta))
+    from rnagen._manifest import RUN_FILES, write_manifest
+
+    write_manifest(bad, RUN_FILES)
+    with pytest.raises(RunDirError, match="weights.safetensors") as e:
+        DiffusionModel.load(bad)
+    assert "\n" not in str(e.value)
