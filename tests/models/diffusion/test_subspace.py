@@ -45,6 +45,10 @@ def test_choose_components_keeps_the_signal_directions_and_drops_those_fitted_to
     # pure noise: no direction holds its variance; still one is kept
     k0, _, _ = choose_components(np.random.default_rng(1).normal(size=(100, 500)), np.arange(100) % 2, 2, seed=0)
     assert k0 == 1
+    # too few profiles to split in halves: one direction per class
+    Xs, ys = _factor_data(12, 50, rank=3)
+    k1, scale1, rec1 = choose_components(Xs, ys, 3, seed=0)
+    assert (k1, scale1) == (3, 1.0) and "too few" in rec1["rule"]
 
 
 def test_codec_round_trip_and_residual_draws_have_the_fitted_moments():
