@@ -1,12 +1,13 @@
-"""Fewer training profiles than genes: where the diffusion default's samples sit (simulated counts).
+"""Fewer training profiles than genes: where the generators' samples sit (simulated counts).
 
 Simulated RNA-seq counts: ``--samples`` profiles of ``--genes`` genes in 4 classes, each gene a negative
 binomial (dispersion 1/5) around a log-normal base level, 10% of the genes shifted per class (log-normal fold,
 sd 0.7), a log-normal library size per profile (sd 0.3, the one factor shared by all genes); prepared as the CLI
 does (log2(x + 1)), split 80/20 (stratified, by each of ``--seeds``, default 0). The default diffusion model
-(which denoises in the training profiles' leading principal components on such data, ``objective.space=auto``;
-``--set objective.space=genes`` gives the denoiser on the genes) and the per-class Gaussian are fitted on the
-training part and draw a held-out-sized set. Printed, per split and as mean ± sd over the splits:
+(which denoises in the training profiles' leading principal components on such data, ``preprocess.space=auto``;
+``--set preprocess.space=genes`` gives the denoiser on the genes; ``--models`` adds or replaces learned models,
+``--set`` applies to each) and the per-class Gaussian are fitted on the training part and draw a held-out-sized
+set. Printed, per split and as mean ± sd over the splits:
 
 - ``rnagen.metrics.evaluate``'s precision, density, coverage, AA_ts (halves), TSTR and the near-copy share and
   DCR ratio for both models, the real-vs-real value beside them;
@@ -23,8 +24,8 @@ share of the validation hold-out's variance outside the span of the rest of the 
 diffusion model's length is chosen on), the share on which ``rnagen train`` warns.
 
     OMP_NUM_THREADS=2 python benchmarks/wide_data.py --samples 400 --genes 2000 --seeds 0 1 2
-    OMP_NUM_THREADS=2 python benchmarks/wide_data.py --samples 400 --genes 2000 --set objective.space=genes
-    OMP_NUM_THREADS=2 python benchmarks/wide_data.py --samples 400 --genes 2000 --set objective.space=genes \
+    OMP_NUM_THREADS=2 python benchmarks/wide_data.py --samples 400 --genes 2000 --set preprocess.space=genes
+    OMP_NUM_THREADS=2 python benchmarks/wide_data.py --samples 400 --genes 2000 --set preprocess.space=genes \
         objective.anchor=diag
     OMP_NUM_THREADS=2 python benchmarks/wide_data.py --dataset gtex26
     python benchmarks/wide_data.py --span-only [--dataset D]
@@ -103,7 +104,8 @@ def main() -> None:
     ap.add_argument("--genes", type=int, default=2000)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0], help="split (and model) seeds")
-    ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="overrides of the diffusion model")
+    ap.add_argument("--models", nargs="+", default=["diffusion"], help="learned models beside the Gaussian floor")
+    ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="overrides of the learned models")
     ap.add_argument("--dataset", default=None, help="a development set (quality.py's names) instead of simulated data")
     ap.add_argument("--span-only", action="store_true", help="print the hold-out's share outside the training span")
     a = ap.parse_args()
@@ -126,17 +128,18 @@ def main() -> None:
               f"{outside_span_share(X[fit], X[held]):.4f} of their variance outside the span of the other {len(fit)}")
         return
     print(f"# {a.dataset or 'simulated'}: {data.n_obs} profiles x {data.n_vars} genes, {data.obs['label'].nunique()} "
-          f"classes; split seeds {a.seeds}; diffusion overrides {a.set}")
+          f"classes; split seeds {a.seeds}; overrides of {a.models}: {a.set}")
     rows: dict[str, list[list[float]]] = {}
     for seed in a.seeds:
         tr, te = pp.split(data, label_key="label", test_size=0.2, seed=seed)
         sets = {}
-        for name, model, over in (("gaussian", "gaussian", []), ("diffusion", "diffusion", a.set)):
+        for name, model, over in (("gaussian", "gaussian", []), *((m, m, a.set) for m in a.models)):
             t0 = time.perf_counter()
             m = get_model(model).from_config(overrides=over).fit(tr, label_key="label", seed=seed, progress=False)
             sets[name] = m.sample(like=te, seed=100 + seed)
             note = getattr(m, "validation", None)
-            stop = f", best check at step {note['best_step']} of {note['steps']}" if isinstance(note, dict) else ""
+            stop = (f", best check at step {note['best_step']} of {note['steps']}"
+                    if isinstance(note, dict) and "best_step" in note else "")
             sub = getattr(m, "subspace", None)
             space = f"; {sub['n_components']} principal components" if sub else ""
             print(f"# split {seed}, {name}: fitted in {time.perf_counter() - t0:.0f} s{stop}{space}")

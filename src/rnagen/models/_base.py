@@ -73,6 +73,8 @@ from ..pp.transforms import Pipeline, make_pipeline
 if TYPE_CHECKING:
     import torch
 
+    from ._subspace import SubspaceCodec
+
 __all__ = ["Generator", "PreprocessConfig", "register", "get_model", "available_models", "load",
            "label_plan"]
 
@@ -105,7 +107,20 @@ class PreprocessConfig:
     only (a gene's share of zeros is the model's mass below 0, whatever the class). ``auto``: ``match``,
     except for a private model (the shares are read from the training data, which the DP guarantee does not
     cover)."""
+    space: Literal["auto", "genes", "pca"] = "auto"
+    """Where the network learns (models with a principal-component space: ``diffusion``, ``wgan-gp``).
+    ``genes``: the standardised profiles. ``pca``: the standardised scores of the training profiles' leading
+    principal components, as many as keep their variance in held-out profiles, each class's residual outside
+    them a per-gene Gaussian (:mod:`rnagen.models._subspace`). ``auto``: ``pca`` when the training profiles do
+    not span the held-out ones, i.e. more than :data:`rnagen.train.validation.OUTSIDE_SPAN_WARN` of a held-out
+    tenth's variance lies outside the span of the rest (fewer profiles than genes, with gene-level noise: there
+    a network on the genes reproduces its training profiles or strays from all of them), else ``genes``;
+    ``genes`` for a private model (the directions would be fitted outside the privacy budget) and for the
+    ``vae`` and ``gaussian``, which have no such space (their latent space or covariance plays that part)."""
 
+
+SUBSPACE_PREFIX = "subspace."
+"""Prefix of the principal-component space's arrays (:mod:`rnagen.models._subspace`) among the saved weights."""
 
 _REGISTRY: dict[str, type["Generator"]] = {}
 
@@ -292,6 +307,8 @@ class Generator(ABC):
     name: ClassVar[str] = ""
     config_cls: ClassVar[type]
     uses_torch: ClassVar[bool] = True
+    supports_space: ClassVar[bool] = False
+    """Whether the model can learn in a principal-component space (``preprocess.space``)."""
     _fingerprint: str = ""  # of the training data and configuration (see ``fingerprint``), saved with the run
 
     def __init__(self, config: Any = None):
@@ -309,7 +326,11 @@ class Generator(ABC):
         self.privacy: dict[str, Any] | None = None  # the DP guarantee and settings of a private run
         # per class and gene, the network output at or below which a sample is 0 (``preprocess.zeros``)
         self.zero_threshold: np.ndarray | None = None
+        # the principal-component space the network learns in (``preprocess.space``) and how it was chosen
+        self.codec: SubspaceCodec | None = None
+        self.subspace: dict[str, Any] | None = None
         self._check_zeros_setting()
+        self._check_space_setting()
         self.train_seconds = 0.0
         self.n_train = 0
         self.seed = 0
@@ -333,6 +354,67 @@ class Generator(ABC):
             raise ConfigError("preprocess.zeros=match reads each class's share of zeros from the training data, "
                               "which the DP guarantee does not cover; use preprocess.zeros=auto or clip with "
                               "privacy")
+
+    def _check_space_setting(self) -> None:
+        """Refuse ``preprocess.space=pca`` for a model without that space or with privacy."""
+        if self.config.preprocess.space != "pca":
+            return
+        if not self.supports_space:
+            raise ConfigError(f"preprocess.space=pca: the {self.name} model has no principal-component space "
+                              "(diffusion and wgan-gp have); use preprocess.space=auto or genes")
+        if self._private:
+            raise ConfigError("preprocess.space=pca fits principal directions to the training profiles, outside "
+                              "the privacy budget; use preprocess.space=genes (or auto) with privacy")
+
+    def _choose_space(self, X: np.ndarray, y: np.ndarray, seed: int) -> dict[str, Any] | None:
+        """``preprocess.space`` resolved: ``None`` for the genes, else the record of why the principal-component
+        space is used (``auto``: a held-out share's variance outside the span of the rest of ``X``, on the split
+        :func:`~rnagen.train.validation.fit_validated` makes, or a tenth without validation)."""
+        from ..train.validation import OUTSIDE_SPAN_WARN, outside_span_share, stratified_holdout
+
+        space = self.config.preprocess.space
+        if space == "genes" or not self.supports_space or self._private:
+            return None
+        if space == "pca":
+            return {"reason": "preprocess.space=pca"}
+        if len(X) - 1 >= X.shape[1]:
+            return None  # the training profiles span every direction
+        train = getattr(self.config, "train", None)
+        frac = train.val_fraction if train is not None and train.val_fraction > 0 else 0.1
+        split = stratified_holdout(y, fraction=frac, seed=seed)
+        if split is None:
+            return None
+        share = outside_span_share(X[split[0]], X[split[1]])
+        if share <= OUTSIDE_SPAN_WARN:
+            return None
+        return {"reason": f"preprocess.space=auto: {share:.0%} of the held-out profiles' variance lies outside the "
+                          "span of the training profiles", "outside_span": share}
+
+    def _fit_space(self, X: np.ndarray, y: np.ndarray, chosen: dict[str, Any] | None, *, seed: int) -> None:
+        """Fit the principal-component space to ``(X, y)`` when ``chosen`` (:meth:`_choose_space`), else none."""
+        from ._subspace import fit_subspace
+
+        if chosen is None:
+            self.codec, self.subspace = None, None
+            return
+        self.codec, record = fit_subspace(X, y, self.n_labels, seed=seed)
+        self.subspace = {**chosen, **record}
+        if self.device is not None:
+            self.codec.to(self.device)
+
+    def _encode(self, X: np.ndarray) -> np.ndarray:
+        """Profiles (standardised) as the codec's scores, float32."""
+        import torch
+
+        assert self.codec is not None
+        with torch.no_grad():
+            A = torch.from_numpy(np.asarray(X, dtype=np.float32)).to(self.codec.mean.device)
+            return self.codec.encode(A).cpu().numpy()
+
+    @property
+    def space_dim(self) -> int:
+        """The dimension the network learns in: the principal components kept, else the genes."""
+        return self.codec.n_components if self.codec is not None else self.n_genes
 
     @property
     def _private(self) -> bool:
@@ -503,6 +585,9 @@ class Generator(ABC):
                 t0 = time.perf_counter()
                 self._fit(X, y, seed=self.seed, run_dir=Path(run_dir) if run_dir is not None else None,
                           progress=progress, resume=resume)
+                if self.subspace is not None and isinstance(self.validation, dict):
+                    self.validation["subspace"] = {k: self.subspace[k] for k in ("n_components", "kept_share",
+                                                                                 "reason")}
                 self.zero_threshold = self._calibrate_zeros(zero_share) if zero_share is not None else None
                 if not self.train_seconds:
                     self.train_seconds = time.perf_counter() - t0
@@ -648,7 +733,10 @@ class Generator(ABC):
             arrays[ZERO_KEY] = self.zero_threshold
         write_npz(run_dir / "transforms.npz", **arrays)
         write_text(run_dir / "genes.txt", "\n".join(self.var_names) + "\n")
-        tensors = {k: v.detach().cpu().contiguous() for k, v in self._state_tensors().items()}
+        state = dict(self._state_tensors())
+        if self.codec is not None:
+            state.update({SUBSPACE_PREFIX + k: v for k, v in self.codec.state_dict().items()})
+        tensors = {k: v.detach().cpu().contiguous() for k, v in state.items()}
         with atomic_path(run_dir / "weights.safetensors") as tmp:
             save_file(tensors, str(tmp))
         if self.history:
@@ -672,6 +760,7 @@ class Generator(ABC):
             "seed": self.seed,
             "fingerprint": self._fingerprint,
             "extra": self._extra_meta(),
+            **({"subspace": self.subspace} if self.subspace is not None else {}),
             **({"validation": {k: v for k, v in self.validation.items() if k != "curve"}}
                if self.validation else {}),
             **({"privacy": self.privacy} if self.privacy else {}),
@@ -735,6 +824,11 @@ class Generator(ABC):
             model.seed = int(meta.get("seed", 0))
             model._fingerprint = str(meta.get("fingerprint", ""))
             model._load_extra_meta(meta.get("extra", {}))
+            sub = meta.get("subspace")
+            if sub is not None:
+                if not isinstance(sub, dict) or not isinstance(sub.get("n_components"), int) or sub["n_components"] < 1:
+                    raise ValueError(f"its subspace record {sub!r} has no valid n_components")
+                model.subspace = dict(sub)
         genes_path = run_dir / "genes.txt"
         with reading(genes_path, fix=fix):
             model.var_names = genes_path.read_text(encoding="utf-8").splitlines()
@@ -760,13 +854,23 @@ class Generator(ABC):
         model.validation = meta.get("validation")
         model.privacy = meta.get("privacy")
         model.device = resolve_device(device) if cls.uses_torch else None
+        if model.subspace is not None:  # built before the networks, whose input it sizes; arrays below
+            from ._subspace import SubspaceCodec
+
+            model.codec = SubspaceCodec(model.n_genes, int(model.subspace["n_components"]), model.n_labels)
         with reading(run_dir / "config.toml", fix=fix):
             model._build()
         with reading(run_dir / "weights.safetensors", fix=fix):
             tensors = load_file(str(run_dir / "weights.safetensors"))
         with reading(run_dir / "weights.safetensors", fix=fix,
                      reason="its tensors do not fit the model config.toml and meta.json describe"):
-            model._load_state_tensors(tensors)
+            codec = {k[len(SUBSPACE_PREFIX):]: v for k, v in tensors.items() if k.startswith(SUBSPACE_PREFIX)}
+            if model.codec is not None:
+                model.codec.load_state_dict(codec)
+                model.codec.to(model.device or "cpu")
+            elif codec:
+                raise ValueError("it holds a principal-component space that meta.json does not describe")
+            model._load_state_tensors({k: v for k, v in tensors.items() if not k.startswith(SUBSPACE_PREFIX)})
         model.is_fitted = True
         return model
 

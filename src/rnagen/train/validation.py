@@ -62,7 +62,7 @@ VAL_REFERENCE_DRAWS = 8
 STOP_REASONS = ("patience", "budget", "max_steps")
 OUTSIDE_SPAN_WARN = 0.2
 """Share of the held-out profiles' variance outside the span of the training profiles above which
-:func:`describe` warns and the diffusion model's ``objective.space=auto`` denoises in principal components:
+:func:`describe` warns and ``preprocess.space=auto`` trains the diffusion and wgan-gp models on principal components:
 between the development sets' shares and that of the simulated counts on which a denoiser on the genes fails
 (``benchmarks/RESULTS_realdata.md``, "Fewer training profiles than genes")."""
 
@@ -274,13 +274,29 @@ class ValidationTracker:
                 "curve": list(self.curve)}
 
 
+def _space_note(v: dict[str, Any]) -> str:
+    """The clause of :func:`describe` on the space trained in, or the warning that the held-out profiles lie
+    outside the span of the training profiles."""
+    sub = v.get("subspace")
+    if isinstance(sub, dict):
+        return (f"; trained on the {sub['n_components']} leading principal components of the training profiles "
+                f"({sub['kept_share']:.0%} of their variance), each class's rest a per-gene Gaussian "
+                f"({sub['reason']})")
+    if v.get("outside_span", 0.0) > OUTSIDE_SPAN_WARN:
+        return (f"; warning: {v['outside_span']:.0%} of the held-out profiles' variance lies outside the span of "
+                "the training profiles, where a model can only reproduce its training profiles or leave noise "
+                "(fewer profiles than genes, with gene-level noise: the diffusion or wgan-gp model, "
+                "preprocess.space=pca, or fewer genes, e.g. --genes landmarks)")
+    return ""
+
+
 def describe(v: dict[str, Any] | None) -> str:
     """One line saying where training stopped and why."""
     if not v:
         return "no validation record"
     if v.get("stop_reason") == "no_validation":
         return (f"trained for the whole budget of {v['steps']} steps without validation "
-                f"({v.get('note', 'train.val_fraction = 0')})")
+                f"({v.get('note', 'train.val_fraction = 0')})" + _space_note(v))
     why = {"patience": f"patience ran out, no improvement in {v['patience']} checks (every {v['val_every']} steps)",
            "budget": "the step budget was spent",
            "max_steps": "max_steps reached (train.epochs asked for more)"}[v["stop_reason"]]
@@ -293,17 +309,7 @@ def describe(v: dict[str, Any] | None) -> str:
         line += f"; still improving at the last check: a longer run may do better (raise {key})"
     if v.get("refit_steps"):
         line += f"; refitted on all profiles for {v['refit_steps']} steps"
-    sub = v.get("subspace")
-    if isinstance(sub, dict):
-        line += (f"; denoised in the {sub['n_components']} leading principal components of the training profiles "
-                 f"({sub['kept_share']:.0%} of their variance), each class's rest a per-gene Gaussian "
-                 f"({sub['reason']})")
-    elif v.get("outside_span", 0.0) > OUTSIDE_SPAN_WARN:
-        line += (f"; warning: {v['outside_span']:.0%} of the held-out profiles' variance lies outside the span of "
-                 "the training profiles, where a model can only reproduce its training profiles or leave noise "
-                 "(fewer profiles than genes, with gene-level noise: the diffusion model with objective.space=pca, or "
-                 "fewer genes, e.g. --genes landmarks)")
-    return line
+    return line + _space_note(v)
 
 
 def fit_validated(setup: Callable[[np.ndarray, np.ndarray], tuple[torch.nn.Module, dict[str, Any]]],

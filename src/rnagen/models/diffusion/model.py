@@ -25,14 +25,11 @@ from ...errors import ConfigError
 from ...train import LossOutput, TrainConfig, fit_validated
 from ...train.privacy import PrivacyConfig
 from .._base import Generator, PreprocessConfig, register
+from .._subspace import MAX_COMPONENTS, SubspaceObjective
 from ..gaussian import FULL_COVARIANCE_MAX_GENES
 from .network import AnchoredDenoiser, ResMLPDenoiser
 from .samplers import PREDICTIONS, SPACINGS, make_sampler, sampler_class
 from .schedule import SCHEDULE_KINDS, NoiseSchedule
-from .subspace import MAX_COMPONENTS, SubspaceCodec, SubspaceObjective, fit_subspace
-
-SUBSPACE_PREFIX = "subspace."
-"""Prefix of the principal-component space's arrays among the saved weights."""
 
 __all__ = ["DiffusionModel", "DiffusionConfig", "NetworkConfig", "ScheduleConfig", "ObjectiveConfig",
            "SampleConfig", "DiffusionObjective"]
@@ -115,16 +112,6 @@ class ObjectiveConfig:
     chosen so that both together, composed in Rényi DP, spend ``privacy.epsilon``. Most of the budget goes to
     the statistics because that is where a private model's utility comes from at ε <= 10: the DP-SGD residual
     adds nothing measurable on top of the anchor (``benchmarks/RESULTS_privacy.md``)."""
-    space: Literal["auto", "genes", "pca"] = "auto"
-    """Where the network denoises. ``genes``: the standardised profiles. ``pca``: the standardised scores of
-    the training profiles' leading principal components, as many as hold their variance in held-out profiles,
-    each class's residual outside them a per-gene Gaussian (:mod:`rnagen.models.diffusion.subspace`).
-    ``auto``: ``pca`` when the training profiles do not span the held-out ones, i.e. when more than
-    :data:`rnagen.train.validation.OUTSIDE_SPAN_WARN` of the validation hold-out's variance lies outside the
-    span of the rest (fewer profiles than genes, with gene-level noise: there a denoiser on the genes
-    reproduces its training profiles and leaves noise outside their span), else ``genes``; always ``genes``
-    for a private model (the principal directions would be fitted outside the privacy budget)."""
-
     def __post_init__(self) -> None:
         if self.prediction not in PREDICTIONS:
             raise ConfigError(f"objective.prediction must be one of {list(PREDICTIONS)}, got {self.prediction!r}")
@@ -201,9 +188,6 @@ class DiffusionConfig:
             raise ConfigError(f"sample.steps ({self.sample.steps}) cannot exceed schedule.T ({self.schedule.T})")
         # auto with privacy.noise_multiplier resolves to no anchor (DiffusionModel._anchor_kind): there is no
         # target ε to give the statistics a share of; an explicit anchor is refused with the fix
-        if self.objective.space == "pca" and self.privacy.enabled:
-            raise ConfigError("objective.space=pca fits principal directions to the training profiles, outside "
-                              "the privacy budget; use objective.space=genes (or auto) with privacy")
         if self.objective.anchor in ("diag", "full") and self.privacy.enabled:
             if self.privacy.epsilon is None:
                 raise ConfigError("objective.anchor splits privacy.epsilon between the anchor's statistics and "
@@ -388,22 +372,16 @@ class DiffusionModel(Generator):
 
     net: ResMLPDenoiser | AnchoredDenoiser
     schedule: NoiseSchedule
-    codec: SubspaceCodec | None = None
-    """The principal-component space the network denoises in (``objective.space``), or ``None`` (the genes)."""
-    subspace: dict[str, Any] | None = None
-    """How that space was chosen (saved in meta.json's ``extra``)."""
+    supports_space = True
 
     def _build(self) -> None:
         cfg: DiffusionConfig = self.config
         n = cfg.network
         self.schedule = NoiseSchedule(cfg.schedule.kind, cfg.schedule.T, beta_start=cfg.schedule.beta_start,
                                       beta_end=cfg.schedule.beta_end)
-        if self.subspace is not None and self.codec is None:  # loading: the arrays come with the weights
-            self.codec = SubspaceCodec(self.n_genes, int(self.subspace["n_components"]), self.n_labels)
         if self.codec is not None and self.device is not None:
             self.codec.to(self.device)
-        dim = self.codec.n_components if self.codec is not None else self.n_genes
-        self.net = ResMLPDenoiser(dim, self.n_labels, width=n.width, depth=n.depth, time_dim=n.time_dim,
+        self.net = ResMLPDenoiser(self.space_dim, self.n_labels, width=n.width, depth=n.depth, time_dim=n.time_dim,
                                   dropout=n.dropout, expansion=n.expansion)
         if (kind := self._anchor_kind()) != "none":
             self.net = AnchoredDenoiser(self.net, self.schedule.alphas_cumprod,
@@ -429,29 +407,6 @@ class DiffusionModel(Generator):
             return "diag"
         return kind
 
-    def _choose_space(self, X: np.ndarray, y: np.ndarray, seed: int) -> dict[str, Any] | None:
-        """``objective.space`` resolved: ``None`` for the genes, else the record of why the principal-component
-        space is used (``auto``: the validation hold-out's share of variance outside the span of the rest,
-        on the split :func:`~rnagen.train.validation.fit_validated` makes, or a tenth without validation)."""
-        from ...train.validation import OUTSIDE_SPAN_WARN, outside_span_share, stratified_holdout
-
-        space = self.config.objective.space
-        if space == "genes" or self.config.privacy.enabled:
-            return None
-        if space == "pca":
-            return {"reason": "objective.space=pca"}
-        if len(X) - 1 >= X.shape[1]:
-            return None  # the training profiles span every direction
-        frac = self.config.train.val_fraction if self.config.train.val_fraction > 0 else 0.1
-        split = stratified_holdout(y, fraction=frac, seed=seed)
-        if split is None:
-            return None
-        share = outside_span_share(X[split[0]], X[split[1]])
-        if share <= OUTSIDE_SPAN_WARN:
-            return None
-        return {"reason": f"objective.space=auto: {share:.0%} of the held-out profiles' variance lies outside the "
-                          "span of the training profiles", "outside_span": share}
-
     def _fit(self, X: np.ndarray, y: np.ndarray, *, seed: int, run_dir: Path | None, progress: bool,
              resume: bool) -> None:
         built: list[nn.Module] = []
@@ -466,8 +421,7 @@ class DiffusionModel(Generator):
         def setup(Xt: np.ndarray, yt: np.ndarray):
             if chosen is not None:
                 # the principal directions of the profiles trained on (not of the validation hold-out)
-                self.codec, record = fit_subspace(Xt, yt, self.n_labels, seed=seed)
-                self.subspace = {**chosen, **record}
+                self._fit_space(Xt, yt, chosen, seed=seed)
             # the initial weights come from the seed too, without touching torch's global generator
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(seed)
@@ -476,8 +430,7 @@ class DiffusionModel(Generator):
             if kind != "none":
                 assert isinstance(self.net, AnchoredDenoiser)
                 if self.codec is not None:
-                    with torch.no_grad():
-                        Xt = self.codec.encode(torch.from_numpy(Xt).to(self.device)).cpu().numpy()
+                    Xt = self._encode(Xt)
                 stats, prior = anchor_statistics(Xt, yt, self.n_labels, kind=kind,
                                                  objective=self.config.objective,
                                                  privacy=self.config.privacy, seed=seed)
@@ -496,23 +449,15 @@ class DiffusionModel(Generator):
             # residual's noise would swamp their differences between checks
             return self._sample(yy, seed=sd, batch_size=4096, progress=False, decode=False)
 
-        def scored_in(A: np.ndarray) -> np.ndarray:
-            assert self.codec is not None
-            with torch.no_grad():
-                return self.codec.encode(torch.from_numpy(np.asarray(A, dtype=np.float32))
-                                         .to(self.codec.mean.device)).cpu().numpy()
-
         assert self.device is not None  # Generator.fit resolves it for every torch model
         result = fit_validated(setup, generate, X, y, self.config.train, device=self.device, seed=seed,
                                run_dir=run_dir, progress=progress, resume=resume, fingerprint=self.fingerprint(X),
                                desc="diffusion", privacy=self.config.privacy,
-                               scored_in=scored_in if chosen is not None else None)
+                               scored_in=self._encode if chosen is not None else None)
         result.apply_to(built[-1])  # sampling uses the best checkpoint's weights (else the EMA's)
         self.net.eval()
         self.history = result.history
         self.validation = result.validation
-        if self.subspace is not None and isinstance(self.validation, dict):
-            self.validation["subspace"] = {k: self.subspace[k] for k in ("n_components", "kept_share", "reason")}
         self.privacy = self._privacy_record(result)
         self.train_seconds = result.seconds
 
@@ -546,7 +491,7 @@ class DiffusionModel(Generator):
     def generate(self, y: torch.Tensor, *, sampler, guidance: float, seed: int, batch_size: int,
                  progress: bool = False, decode: bool = True) -> np.ndarray:
         """Run ``sampler`` (with its own eta) for class ids ``y`` in batches; returns float32 profiles in the
-        transformed space (in a principal-component space, ``objective.space``, the scores decoded with each
+        transformed space (in a principal-component space, ``preprocess.space``, the scores decoded with each
         class's residual drawn; with ``decode=False`` the scores themselves).
 
         One seeded generator draws every batch's x_T and step noise in order (then the residual), so the output
@@ -558,7 +503,7 @@ class DiffusionModel(Generator):
         net.eval()
         g = torch.Generator(device=dev)
         g.manual_seed(int(seed))
-        dim = self.codec.n_components if self.codec is not None else self.n_genes  # the space denoised in
+        dim = self.space_dim
         decode = decode and self.codec is not None
         out = np.empty((len(y), self.n_genes if decode else dim), dtype=np.float32)
         starts = range(0, len(y), batch_size)
@@ -596,34 +541,15 @@ class DiffusionModel(Generator):
 
     # --- persistence -------------------------------------------------------------------------------------
     def _state_tensors(self) -> dict[str, torch.Tensor]:
-        out = {k: v for k, v in self.net.state_dict().items()}
-        if self.codec is not None:
-            out.update({SUBSPACE_PREFIX + k: v for k, v in self.codec.state_dict().items()})
-        return out
+        return {k: v for k, v in self.net.state_dict().items()}
 
     def _load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
-        codec = {k[len(SUBSPACE_PREFIX):]: v for k, v in tensors.items() if k.startswith(SUBSPACE_PREFIX)}
-        if self.codec is not None:
-            self.codec.load_state_dict(codec)
-            self.codec.to(self.device or torch.device("cpu"))
-        elif codec:
-            raise ValueError("it holds a principal-component space that meta.json does not describe")
-        self.net.load_state_dict({k: v for k, v in tensors.items() if not k.startswith(SUBSPACE_PREFIX)})
+        self.net.load_state_dict(tensors)
         self.net.to(self.device or torch.device("cpu")).eval()
 
     def _extra_meta(self) -> dict[str, Any]:
-        extra: dict[str, Any] = {"n_parameters": int(sum(p.numel() for p in self.net.parameters())),
-                                 "flops_per_profile_step": self.net.flops_per_sample()}
-        if self.subspace is not None:
-            extra["subspace"] = self.subspace
-        return extra
-
-    def _load_extra_meta(self, extra: dict[str, Any]) -> None:
-        sub = extra.get("subspace")
-        if sub is not None:
-            if not isinstance(sub, dict) or not isinstance(sub.get("n_components"), int) or sub["n_components"] < 1:
-                raise ValueError(f"its extra.subspace record {sub!r} has no valid n_components")
-            self.subspace = dict(sub)
+        return {"n_parameters": int(sum(p.numel() for p in self.net.parameters())),
+                "flops_per_profile_step": self.net.flops_per_sample()}
 
     @classmethod
     def search_space(cls, trial: Any) -> dict[str, Any]:

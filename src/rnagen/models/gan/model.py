@@ -238,6 +238,7 @@ class WGANGPModel(Generator):
     config_cls = WGANGPConfig
 
     gan: WGANGP
+    supports_space = True
     #: the output noise's standard deviation in use (``sample.noise``, or the scale ``auto`` chose)
     output_noise: float = 0.0
     #: how ``sample.noise = "auto"`` chose it (held-out profiles, the score of each scale), for meta.json
@@ -245,10 +246,10 @@ class WGANGPModel(Generator):
 
     def _build(self) -> None:
         n, c = self.config.network, self.config.gan
-        G = CondGenerator(self.n_genes, self.n_labels, noise_dim=n.noise_dim, hidden=n.generator_hidden,
+        G = CondGenerator(self.space_dim, self.n_labels, noise_dim=n.noise_dim, hidden=n.generator_hidden,
                           norm=n.generator_norm, negative_slope=n.negative_slope, label_dim=n.label_dim,
                           class_bias=n.class_bias)
-        D = CondCritic(self.n_genes, self.n_labels, hidden=n.critic_hidden, norm=n.critic_norm,
+        D = CondCritic(self.space_dim, self.n_labels, hidden=n.critic_hidden, norm=n.critic_norm,
                        negative_slope=n.negative_slope, label_dim=n.label_dim,
                        conditioning=n.critic_conditioning, minibatch_std=n.critic_minibatch_std)
         self.gan = WGANGP(G, D, n_critic=c.n_critic, gp_weight=c.gp_weight, drift=c.drift,
@@ -269,6 +270,13 @@ class WGANGPModel(Generator):
 
     def _fit(self, X: np.ndarray, y: np.ndarray, *, seed: int, run_dir: Path | None, progress: bool,
              resume: bool) -> None:
+        # in a principal-component space (preprocess.space) the whole GAN, its validation and its output noise
+        # work on the scores, fitted to every training profile (the held-out ones of the length and the noise
+        # choice included: the directions, not the network, see them)
+        self._fit_space(X, y, self._choose_space(X, y, seed), seed=seed)
+        if self.codec is not None:
+            X = self._encode(X)
+
         def setup(Xt: np.ndarray, yt: np.ndarray):
             with torch.random.fork_rng(devices=[]):  # initial weights from the seed, global RNG untouched
                 torch.manual_seed(seed)
@@ -287,7 +295,7 @@ class WGANGPModel(Generator):
             return self.gan, {"step_fn": wgan_gp_step, "param_groups": self._param_groups()}
 
         def generate(Xt, yt, yy: np.ndarray, sd: int) -> np.ndarray:
-            return self.generate(torch.from_numpy(yy), seed=sd, batch_size=4096, noise=0.0)
+            return self.generate(torch.from_numpy(yy), seed=sd, batch_size=4096, noise=0.0, decode=False)
 
         assert self.device is not None  # Generator.fit resolves it for every torch model
         auto = self.config.sample.noise == "auto"
@@ -317,7 +325,7 @@ class WGANGPModel(Generator):
         (:class:`rnagen.train.FidelityValidator`; the same draws for every scale, so the scores differ by the
         noise alone) and the record of the choice."""
         def draw(s: float) -> Callable[[np.ndarray, int], np.ndarray]:
-            return lambda yy, sd: self.generate(torch.from_numpy(yy), seed=sd, batch_size=4096, noise=s)
+            return lambda yy, sd: self.generate(torch.from_numpy(yy), seed=sd, batch_size=4096, noise=s, decode=False)
 
         validator = FidelityValidator(draw(0.0), Xt, yt, Xv, yv, seed=seed)  # its reference is drawn once
         scores = {}
@@ -339,22 +347,29 @@ class WGANGPModel(Generator):
                              noise=noise)
 
     @torch.inference_mode()
-    def generate(self, y: torch.Tensor, *, seed: int, batch_size: int, noise: float | None = None) -> np.ndarray:
+    def generate(self, y: torch.Tensor, *, seed: int, batch_size: int, noise: float | None = None,
+                 decode: bool = True) -> np.ndarray:
         """``G(z, y) + noise * e`` for class ids ``y`` in batches, ``z`` and ``e ~ N(0, I)`` from one seeded
         generator (float32, transformed space); ``noise`` defaults to :attr:`output_noise`. Without noise the
-        draws of ``z`` are those of a generator without this option."""
+        draws of ``z`` are those of a generator without this option. In a principal-component space
+        (``preprocess.space``) that is the scores, decoded with each class's residual drawn unless ``decode``
+        is false."""
         G, dev = self.gan.generator, self.device or torch.device("cpu")
         s = self.output_noise if noise is None else float(noise)
         G.eval()
         g = torch.Generator(device=dev)
         g.manual_seed(int(seed))
-        out = np.empty((len(y), self.n_genes), dtype=np.float32)
+        decode = decode and self.codec is not None
+        out = np.empty((len(y), self.n_genes if decode else self.space_dim), dtype=np.float32)
         for start in range(0, len(y), batch_size):
             yb = y[start:start + batch_size].to(dev)
             z = torch.randn((len(yb), G.noise_dim), generator=g, device=dev)
             x = G(z, yb)
             if s > 0:
                 x = x + s * torch.randn(x.shape, generator=g, device=dev, dtype=x.dtype)
+            if decode:
+                assert self.codec is not None
+                x = self.codec.decode(x, yb, generator=g)
             out[start:start + len(yb)] = x.float().cpu().numpy()
         return out
 

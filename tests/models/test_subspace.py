@@ -1,5 +1,6 @@
-"""Diffusion in a principal-component space (``objective.space``): the number of directions chosen on held-out
-profiles, the codec's factor model, when ``auto`` uses it, and a model trained, saved and loaded in it."""
+"""The principal-component space (``preprocess.space``): the number of directions chosen on held-out
+profiles, the codec's factor model, when ``auto`` uses it, and diffusion and WGAN-GP models trained, saved and
+loaded in it."""
 from __future__ import annotations
 
 import json
@@ -11,8 +12,8 @@ import pytest
 import torch
 
 from rnagen.errors import ConfigError, RunDirError
+from rnagen.models._subspace import KEEP_RATIO, SubspaceCodec, choose_components, fit_subspace
 from rnagen.models.diffusion import DiffusionModel
-from rnagen.models.diffusion.subspace import KEEP_RATIO, SubspaceCodec, choose_components, fit_subspace
 from rnagen.train.validation import OUTSIDE_SPAN_WARN, describe, outside_span_share, stratified_holdout
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -89,7 +90,7 @@ def test_auto_uses_the_principal_component_space_only_where_the_profiles_do_not_
 
     wide, y = _factor_data(150, 600, rank=3, noise=1.0)
     rec = chosen(wide, y)
-    assert rec is not None and rec["outside_span"] > OUTSIDE_SPAN_WARN and "objective.space=auto" in rec["reason"]
+    assert rec is not None and rec["outside_span"] > OUTSIDE_SPAN_WARN and "preprocess.space=auto" in rec["reason"]
     # the share is the one the validation record reports: same hold-out as fit_validated's
     m = DiffusionModel.from_config(overrides=["preprocess.log=none"])
     Xt, yt, _ = m._bind(_adata(wide, y), "label")
@@ -99,18 +100,18 @@ def test_auto_uses_the_principal_component_space_only_where_the_profiles_do_not_
     assert chosen(*_factor_data(150, 600, rank=3, noise=0.01)) is None
     # more profiles than genes: the span is everything
     assert chosen(*_factor_data(300, 100, rank=3)) is None
-    assert chosen(wide, y, "objective.space=genes") is None
-    assert chosen(*_factor_data(300, 100, rank=3), "objective.space=pca") == {"reason": "objective.space=pca"}
+    assert chosen(wide, y, "preprocess.space=genes") is None
+    assert chosen(*_factor_data(300, 100, rank=3), "preprocess.space=pca") == {"reason": "preprocess.space=pca"}
     # a private model stays on the genes: the directions would be fitted outside the budget
     assert chosen(wide, y, "privacy.epsilon=10") is None
 
 
 def test_pca_space_with_privacy_is_refused_with_the_fix():
-    with pytest.raises(ConfigError, match="objective.space=genes") as e:
-        DiffusionModel.from_config(overrides=["objective.space=pca", "privacy.epsilon=10"])
+    with pytest.raises(ConfigError, match="preprocess.space=genes") as e:
+        DiffusionModel.from_config(overrides=["preprocess.space=pca", "privacy.epsilon=10"])
     assert "\n" not in str(e.value)
-    with pytest.raises(ConfigError, match="objective.space"):
-        DiffusionModel.from_config(overrides=["objective.space=latent"])
+    with pytest.raises(ConfigError, match="preprocess.space"):
+        DiffusionModel.from_config(overrides=["preprocess.space=latent"])
 
 
 @pytest.fixture(scope="module")
@@ -130,10 +131,10 @@ def test_a_model_trained_in_the_principal_component_space_samples_profiles_of_al
     assert m.codec is not None and m.codec.n_components == 3 and m.net.n_genes == 3
     assert m.subspace["n_components"] == 3 and m.subspace["outside_span"] > OUTSIDE_SPAN_WARN
     line = describe(m.validation)
-    assert "denoised in the 3 leading principal components" in line and "warning" not in line
+    assert "trained on the 3 leading principal components" in line and "warning" not in line
     assert len(line.splitlines()) == 1
     meta = json.loads((run / "meta.json").read_text())
-    assert meta["extra"]["subspace"]["n_components"] == 3 and meta["validation"]["subspace"]["n_components"] == 3
+    assert meta["subspace"]["n_components"] == 3 and meta["validation"]["subspace"]["n_components"] == 3
     s = m.sample(n_per_label=200, seed=1)
     assert s.shape == (600, 400) and np.isfinite(s.X).all()
     # each sample carries a new profile's worth of gene noise outside the training span, not a training
@@ -163,7 +164,7 @@ def test_the_principal_component_space_round_trips_through_the_run_folder(wide_r
     bad = tmp_path / "bad"
     shutil.copytree(run, bad)
     meta = json.loads((bad / "meta.json").read_text())
-    del meta["extra"]["subspace"]
+    del meta["subspace"]
     (bad / "meta.json").write_text(json.dumps(meta))
     from rnagen._manifest import RUN_FILES, write_manifest
 
@@ -201,3 +202,43 @@ def test_an_interrupted_run_in_the_principal_component_space_resumes_to_the_same
     assert resumed.validation["curve"] == full.validation["curve"] and resumed.subspace == full.subspace
     a, b = full.sample(n_per_label=4, seed=2), resumed.sample(n_per_label=4, seed=2)
     np.testing.assert_array_equal(np.asarray(a.X), np.asarray(b.X))
+
+
+def test_the_wgan_gp_learns_the_scores_of_wide_data_and_round_trips(tmp_path):
+    """The WGAN-GP in the principal-component space: its networks take the scores, its validation and output
+    noise work on them, its samples are profiles of every gene with a new profile's worth of residual."""
+    from rnagen.models import get_model
+
+    X, y = _factor_data(300, 400, rank=3, noise=1.0, seed=2)
+    X, y, new = X[:150], y[:150], X[150:]
+    m = get_model("wgan-gp").from_config(overrides=[
+        "preprocess.log=none", "network.generator_hidden=[16]", "network.critic_hidden=[16]", "train.steps=40",
+        "train.val_every=20", "train.log_every=10"])
+    m.fit(_adata(X, y), label_key="label", seed=0, progress=False, run_dir=tmp_path / "gan")
+    assert m.codec is not None and m.codec.n_components == 3 and m.subspace["outside_span"] > OUTSIDE_SPAN_WARN
+    assert m.gan.generator(torch.zeros(2, m.gan.generator.noise_dim), torch.zeros(2, dtype=torch.long)).shape == (2, 3)
+    assert "trained on the 3 leading principal components" in describe(m.validation)
+    assert m.noise_choice is not None and m.noise_choice["n_heldout"] > 0  # chosen on held-out scores
+    s = m.sample(n_per_label=100, seed=1)
+    assert s.shape == (300, 400) and np.isfinite(s.X).all()
+    Xs = m.pipeline.transform(np.asarray(s.X, dtype=np.float64))
+    mu = m.pipeline.transform(X).mean(axis=0)
+    Q = np.linalg.qr((m.pipeline.transform(X) - mu).T)[0]
+    out = lambda A: float((((A - mu) ** 2).sum(1) - (((A - mu) @ Q) ** 2).sum(1)).mean())  # noqa: E731
+    assert 0.8 < out(Xs) / out(m.pipeline.transform(new)) < 1.25
+    loaded = get_model("wgan-gp").load(tmp_path / "gan")
+    np.testing.assert_array_equal(np.asarray(loaded.sample(n_per_label=3, seed=2).X),
+                                  np.asarray(m.sample(n_per_label=3, seed=2).X))
+
+
+@pytest.mark.parametrize("model", ["vae", "gaussian"])
+def test_models_without_a_principal_component_space_refuse_it_and_stay_on_the_genes(model):
+    from rnagen.models import get_model
+
+    with pytest.raises(ConfigError, match=f"the {model} model has no principal-component space") as e:
+        get_model(model).from_config(overrides=["preprocess.space=pca"])
+    assert "\n" not in str(e.value)
+    m = get_model(model).from_config(overrides=["preprocess.log=none"])
+    wide, y = _factor_data(150, 600, rank=3, noise=1.0)
+    Xt, yt, _ = m._bind(_adata(wide, y), "label")
+    assert m._choose_space(Xt, yt, 0) is None

@@ -1,18 +1,19 @@
-"""Diffusion in a principal-component space, for data with fewer training profiles than genes.
+"""A principal-component space for generators, for data with fewer training profiles than genes.
 
 With ``n`` training profiles and ``G > n`` genes the profiles span a subspace of at most ``n - 1`` directions. Where
 genes carry noise that no other gene predicts (low counts, a full transcriptome), a new profile has much of its
-energy outside that span, and a denoiser trained on the genes reproduces its training profiles inside the span
-and leaves noise outside it: its samples are over-spread and near no real profile
-(``benchmarks/RESULTS_realdata.md``, "Fewer training profiles than genes"). The remedy is a factor model whose
-factors are learnt by the diffusion model (latent diffusion, Rombach et al. 2022, with a linear encoder; the
-noise model of probabilistic PCA, Tipping & Bishop 1999):
+energy outside that span, and a network trained on the genes reproduces its training profiles inside the span
+and leaves noise outside it (a denoiser), or puts its samples near none of them (a GAN): its samples are near no
+real profile (``benchmarks/RESULTS_realdata.md``, "Fewer training profiles than genes"). The remedy is a factor
+model whose factors are learnt by the generator (latent diffusion, Rombach et al. 2022, with a linear encoder;
+the noise model of probabilistic PCA, Tipping & Bishop 1999):
 
     x = m + (z * s) Vᵀ + r_c + ψ_c^½ ε,    ε ~ N(0, I),
 
 where ``V`` holds the ``k`` leading principal directions of the training profiles (genes x k), ``s`` their
-standard deviations, ``z`` the standardised scores that the diffusion model generates for class ``c``, and
-``r_c``, ``ψ_c`` each class's per-gene mean and variance of the residual outside the ``k`` directions.
+standard deviations, ``z`` the standardised scores that the generator draws for class ``c``, and
+``r_c``, ``ψ_c`` each class's per-gene mean and variance of the residual outside the ``k`` directions
+(``preprocess.space``: :meth:`rnagen.models.Generator._choose_space` says when).
 
 ``k`` is chosen on held-out profiles, not from the spectrum alone: the training profiles are split in two
 halves (stratified), the first half's principal directions are found, and a direction is kept while the
@@ -30,7 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..gaussian import VARIANCE_FLOOR
+from .gaussian import VARIANCE_FLOOR
 
 __all__ = ["SubspaceCodec", "SubspaceObjective", "fit_subspace", "choose_components", "KEEP_RATIO",
            "MAX_COMPONENTS"]
@@ -40,12 +41,12 @@ KEEP_RATIO = 0.5
 is at least this share of the first half's (module docstring): signal directions sit near 1, directions fitted
 to noise near ``n / G``."""
 MAX_COMPONENTS = 512
-"""At most this many directions are kept (the denoiser's input width)."""
+"""At most this many directions are kept (the network's input width)."""
 
 
 class SubspaceCodec(nn.Module):
     """The factor model of the module docstring as buffers: ``encode`` maps standardised profiles to the
-    diffusion model's scores, ``decode`` maps generated scores back and adds each class's residual."""
+    generator's scores, ``decode`` maps generated scores back and adds each class's residual."""
 
     mean: torch.Tensor
     basis: torch.Tensor
@@ -84,8 +85,8 @@ class SubspaceCodec(nn.Module):
 
 
 class SubspaceObjective(nn.Module):
-    """A diffusion objective on the codec's scores: ``forward(x0, y, generator)`` encodes the batch of
-    profiles and returns the inner objective's loss (the codec is fixed; only the denoiser trains)."""
+    """A training objective on the codec's scores: ``forward(x0, y, generator)`` encodes the batch of profiles
+    and returns the inner objective's loss (the codec is fixed; only the network trains)."""
 
     def __init__(self, codec: SubspaceCodec, inner: nn.Module) -> None:
         super().__init__()
@@ -131,7 +132,7 @@ def choose_components(X: np.ndarray, y: np.ndarray, n_labels: int, *, seed: int
     """The number of principal directions to keep and the residual variances' scale (module docstring), from
     a stratified split of ``(X, y)`` into halves; also a record of the choice. Without a split (too few
     profiles), the number of classes (at least 1) and scale 1."""
-    from ...train.validation import stratified_holdout
+    from ..train.validation import stratified_holdout
 
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y)
