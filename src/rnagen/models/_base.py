@@ -108,7 +108,7 @@ class PreprocessConfig:
     except for a private model (the shares are read from the training data, which the DP guarantee does not
     cover)."""
     space: Literal["auto", "genes", "pca"] = "auto"
-    """Where the network learns (models with a principal-component space: ``diffusion``, ``wgan-gp``).
+    """Where the network learns (``diffusion``, ``wgan-gp``, ``vae``; the ``gaussian`` has no such option).
     ``genes``: the standardised profiles. ``pca``: the standardised scores of the training profiles' leading
     principal components, as many as keep their variance in held-out profiles, each class's residual outside
     them a per-gene Gaussian (:mod:`rnagen.models._subspace`). ``auto``: ``pca`` when the training profiles do
@@ -116,7 +116,7 @@ class PreprocessConfig:
     tenth's variance lies outside the span of the rest (fewer profiles than genes, with gene-level noise: there
     a network on the genes reproduces its training profiles or strays from all of them), else ``genes``;
     ``genes`` for a private model (the directions would be fitted outside the privacy budget) and for the
-    ``vae`` and ``gaussian``, which have no such space (their latent space or covariance plays that part)."""
+    per-class Gaussian (the floor, kept as it is)."""
 
 
 SUBSPACE_PREFIX = "subspace."
@@ -361,7 +361,7 @@ class Generator(ABC):
             return
         if not self.supports_space:
             raise ConfigError(f"preprocess.space=pca: the {self.name} model has no principal-component space "
-                              "(diffusion and wgan-gp have); use preprocess.space=auto or genes")
+                              "(diffusion, wgan-gp and vae have); use preprocess.space=auto or genes")
         if self._private:
             raise ConfigError("preprocess.space=pca fits principal directions to the training profiles, outside "
                               "the privacy budget; use preprocess.space=genes (or auto) with privacy")

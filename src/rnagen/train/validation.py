@@ -62,7 +62,7 @@ VAL_REFERENCE_DRAWS = 8
 STOP_REASONS = ("patience", "budget", "max_steps")
 OUTSIDE_SPAN_WARN = 0.2
 """Share of the held-out profiles' variance outside the span of the training profiles above which
-:func:`describe` warns and ``preprocess.space=auto`` trains the diffusion and wgan-gp models on principal components:
+:func:`describe` warns and ``preprocess.space=auto`` trains the learned models on principal components:
 between the development sets' shares and that of the simulated counts on which a denoiser on the genes fails
 (``benchmarks/RESULTS_realdata.md``, "Fewer training profiles than genes")."""
 
@@ -285,8 +285,8 @@ def _space_note(v: dict[str, Any]) -> str:
     if v.get("outside_span", 0.0) > OUTSIDE_SPAN_WARN:
         return (f"; warning: {v['outside_span']:.0%} of the held-out profiles' variance lies outside the span of "
                 "the training profiles, where a model can only reproduce its training profiles or leave noise "
-                "(fewer profiles than genes, with gene-level noise: the diffusion or wgan-gp model, "
-                "preprocess.space=pca, or fewer genes, e.g. --genes landmarks)")
+                "(fewer profiles than genes, with gene-level noise: preprocess.space=pca, or fewer genes, e.g. "
+                "--genes landmarks)")
     return ""
 
 

@@ -210,11 +210,12 @@ class VAEModel(Generator):
     config_cls = VAEConfig
 
     net: ConditionalVAE
+    supports_space = True
 
     def _build(self) -> None:
         cfg: VAEConfig = self.config
         n, o = cfg.network, cfg.objective
-        self.net = ConditionalVAE(self.n_genes, self.n_labels, hidden=n.hidden, latent_dim=n.latent_dim,
+        self.net = ConditionalVAE(self.space_dim, self.n_labels, hidden=n.hidden, latent_dim=n.latent_dim,
                                   norm=n.norm, negative_slope=n.negative_slope, dropout=n.dropout,
                                   label_dim=n.label_dim, likelihood=o.likelihood, beta=o.beta,
                                   kl_warmup_steps=o.kl_warmup_steps)
@@ -223,6 +224,12 @@ class VAEModel(Generator):
 
     def _fit(self, X: np.ndarray, y: np.ndarray, *, seed: int, run_dir: Path | None, progress: bool,
              resume: bool) -> None:
+        # in a principal-component space (preprocess.space) the whole VAE, its validation and its sampler's noise
+        # work on the scores, fitted to every training profile (a held-out share for the length included)
+        self._fit_space(X, y, self._choose_space(X, y, seed), seed=seed)
+        if self.codec is not None:
+            X = self._encode(X)
+
         def setup(Xt: np.ndarray, yt: np.ndarray):
             with torch.random.fork_rng(devices=[]):  # initial weights from the seed, global RNG untouched
                 torch.manual_seed(seed)
@@ -236,7 +243,7 @@ class VAEModel(Generator):
         def generate(Xt: np.ndarray, yt: np.ndarray, yy: np.ndarray, sd: int) -> np.ndarray:
             # the sampler is fitted to the weights being validated, then draws as sample() does by default
             self._fit_sampler(Xt, yt, seed=seed)
-            return self._sample(yy, seed=sd, batch_size=4096, progress=False)
+            return self._sample(yy, seed=sd, batch_size=4096, progress=False, decode=False)
 
         assert self.device is not None  # Generator.fit resolves it for every torch model
         result = fit_validated(setup, generate, X, y, self.config.train, device=self.device, seed=seed,
@@ -263,7 +270,7 @@ class VAEModel(Generator):
         x - f(mu(x, y), y) (the maximum-likelihood decoder variance for the trained decoder; the learned
         ``log_var`` of the gaussian likelihood converges too slowly to rely on in short runs)."""
         net, dev = self.net, self.device or torch.device("cpu")
-        sq = torch.zeros(self.n_genes, dtype=torch.float64, device=dev)
+        sq = torch.zeros(self.space_dim, dtype=torch.float64, device=dev)
         for s in range(0, len(X), 4096):
             xb = torch.from_numpy(X[s:s + 4096]).to(dev)
             yb = torch.from_numpy(y[s:s + 4096]).to(dev)
@@ -307,7 +314,7 @@ class VAEModel(Generator):
         counts = np.bincount(y, minlength=self.n_labels)
         yd = np.repeat(np.arange(self.n_labels), np.maximum(counts, 64))
         D = self.generate(torch.from_numpy(yd), seed=seed + 7919, batch_size=4096, noise=False,
-                          temperature=s.temperature, prior=s.prior).astype(np.float64)
+                          temperature=s.temperature, prior=s.prior, decode=False).astype(np.float64)
         Xc, dx = _pooled_centred(X.astype(np.float64), y, self.n_labels)
         Dc, dd = _pooled_centred(D, yd, self.n_labels)
         gap = np.maximum((Xc ** 2).sum(axis=0) / dx - (Dc ** 2).sum(axis=0) / dd, 1e-8)
@@ -317,7 +324,8 @@ class VAEModel(Generator):
             self.net.matched_noise_factor = torch.from_numpy(F).float().to(self.net.matched_noise_log_var.device)
 
     # --- sampling ----------------------------------------------------------------------------------------
-    def _sample(self, y: np.ndarray, *, seed: int, batch_size: int, progress: bool, **options: Any) -> np.ndarray:
+    def _sample(self, y: np.ndarray, *, seed: int, batch_size: int, progress: bool, decode: bool = True,
+                **options: Any) -> np.ndarray:
         valid = {"noise", "temperature", "prior", "noise_variance", "noise_scale", "noise_covariance"}
         unknown = sorted(set(options) - valid)
         if unknown:
@@ -343,17 +351,19 @@ class VAEModel(Generator):
                               "sample.noise_covariance=full)")
         return self.generate(torch.from_numpy(np.asarray(y, dtype=np.int64)), seed=seed, batch_size=batch_size,
                              noise=noise, temperature=temp, prior=prior, noise_variance=nvar, noise_scale=nscale,
-                             noise_covariance=ncov)
+                             noise_covariance=ncov, decode=decode)
 
     @torch.inference_mode()
     def generate(self, y: torch.Tensor, *, seed: int, batch_size: int, noise: bool = False,
                  temperature: float = 1.0, prior: str = "standard",
                  noise_variance: str = "residual", noise_scale: float = 1.0,
-                 noise_covariance: str = "diagonal") -> np.ndarray:
-        """Decode prior draws for class ids ``y`` in batches (float32, transformed space).
+                 noise_covariance: str = "diagonal", decode: bool = True) -> np.ndarray:
+        """Decode prior draws for class ids ``y`` in batches (float32, transformed space; in a
+        principal-component space, ``preprocess.space``, the scores decoded with each class's residual drawn
+        unless ``decode`` is false).
 
-        One seeded generator draws every batch's z (and observation noise) in order, so the output is
-        reproducible for a given (seed, batch_size).
+        One seeded generator draws every batch's z (and observation noise, then the residual) in order, so the
+        output is reproducible for a given (seed, batch_size).
         """
         net, dev = self.net, self.device or torch.device("cpu")
         net.eval()
@@ -362,7 +372,8 @@ class VAEModel(Generator):
         sd = noise_scale * torch.exp(0.5 * (net.matched_noise_log_var if noise_variance == "matched"
                                             else net.noise_log_var))
         factor = net.matched_noise_factor if (noise_variance == "matched" and noise_covariance == "full") else None
-        out = np.empty((len(y), self.n_genes), dtype=np.float32)
+        decode = decode and self.codec is not None
+        out = np.empty((len(y), self.n_genes if decode else self.space_dim), dtype=np.float32)
         for start in range(0, len(y), batch_size):
             yb = y[start:start + batch_size].to(dev)
             z = temperature * torch.randn((len(yb), net.latent_dim), generator=g, device=dev)
@@ -379,6 +390,9 @@ class VAEModel(Generator):
                 x = x + noise_scale * (e @ factor.T)
             elif noise:
                 x = x + sd * torch.randn(x.shape, generator=g, device=dev)
+            if decode:
+                assert self.codec is not None
+                x = self.codec.decode(x, yb, generator=g)
             out[start:start + len(yb)] = x.float().cpu().numpy()
         return out
 
