@@ -112,9 +112,10 @@ class PreprocessConfig:
     ``genes``: the standardised profiles. ``pca``: the standardised scores of the training profiles' leading
     principal components, as many as keep their variance in held-out profiles, each class's residual outside
     them a per-gene Gaussian (:mod:`rnagen.models._subspace`). ``auto``: ``pca`` when the training profiles do
-    not span the held-out ones, i.e. more than :data:`rnagen.train.validation.OUTSIDE_SPAN_WARN` of a held-out
-    tenth's variance lies outside the span of the rest (fewer profiles than genes, with gene-level noise: there
-    a network on the genes reproduces its training profiles or strays from all of them), else ``genes``;
+    not span the held-out ones, i.e. more than :data:`rnagen.train.validation.OUTSIDE_SPAN_WARN` of the
+    validation hold-out's variance (``train.val_fraction``, a tenth without validation) lies outside the span of
+    the rest (fewer profiles than genes, with gene-level noise: there a network on the genes reproduces its
+    training profiles or strays from all of them), else ``genes``;
     ``genes`` for a private model (the directions would be fitted outside the privacy budget) and for the
     per-class Gaussian (the floor, kept as it is)."""
 
