@@ -251,3 +251,20 @@ def test_models_without_a_principal_component_space_refuse_it_and_stay_on_the_ge
     wide, y = _factor_data(150, 600, rank=3, noise=1.0)
     Xt, yt, _ = m._bind(_adata(wide, y), "label")
     assert m._choose_space(Xt, yt, 0) is None
+
+
+def test_the_randomized_route_of_large_sets_chooses_the_same_space(monkeypatch):
+    """Beyond EXACT_SVD_MAX the leading directions come from a randomized SVD: on the same data it keeps the
+    same directions, scale and residual as the exact SVD."""
+    import rnagen.models._subspace as sub
+
+    X, y = _factor_data(160, 600, rank=4)
+    exact, rec = fit_subspace(X, y, 3, seed=0)
+    monkeypatch.setattr(sub, "EXACT_SVD_MAX", 20)
+    fast, rec_fast = fit_subspace(X, y, 3, seed=0)
+    assert rec_fast["n_components"] == rec["n_components"] == 4
+    assert rec_fast["residual_scale"] == pytest.approx(rec["residual_scale"], rel=1e-3)
+    # the same subspace (directions up to sign and rotation): no angle between them
+    gap = 4 - float((exact.basis.double() @ fast.basis.double().T).pow(2).sum())
+    assert abs(gap) < 1e-4
+    np.testing.assert_allclose(fast.res_sd.numpy(), exact.res_sd.numpy(), rtol=1e-3)

@@ -98,10 +98,24 @@ class SubspaceObjective(nn.Module):
         return self.inner(self.codec.encode(x0), y, generator=generator)
 
 
+EXACT_SVD_MAX = 2 * MAX_COMPONENTS
+"""Above this many profiles and genes both, the leading directions come from a randomized SVD (Halko et al.
+2011; ``sklearn.utils.extmath.randomized_svd``, 4 power iterations), since at most ``MAX_COMPONENTS + 1`` of
+them are used (the exact SVD's cost grows as profiles² x genes; ``benchmarks/subspace_fit.py``)."""
+
+
 def _pca(X: np.ndarray, k: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Mean, leading principal directions (rows) and their variances of the rows of ``X``."""
+    """Mean, leading principal directions (rows) and their variances of the rows of ``X`` (``k`` of them, or all
+    that are used: every one, or ``MAX_COMPONENTS + 1`` beyond :data:`EXACT_SVD_MAX`)."""
     mu = X.mean(axis=0)
-    _, s, Vt = np.linalg.svd(X - mu, full_matrices=False)
+    A = X - mu
+    if min(A.shape) > EXACT_SVD_MAX:
+        from sklearn.utils.extmath import randomized_svd
+
+        want = min(k if k is not None else MAX_COMPONENTS + 1, min(A.shape))
+        _, s, Vt = randomized_svd(A, n_components=want, n_iter=4, random_state=0)
+    else:
+        _, s, Vt = np.linalg.svd(A, full_matrices=False)
     var = s ** 2 / max(len(X) - 1, 1)
     if k is not None:
         Vt, var = Vt[:k], var[:k]
