@@ -417,6 +417,21 @@ class Generator(ABC):
         """The dimension the network learns in: the principal components kept, else the genes."""
         return self.codec.n_components if self.codec is not None else self.n_genes
 
+    def _draw_buffer(self, n: int, decode: bool) -> tuple[np.ndarray, bool]:
+        """The float32 output of ``n`` draws and whether they are decoded: in a principal-component space,
+        profiles of every gene when ``decode``, else the scores; on the genes, profiles."""
+        decode = decode and self.codec is not None
+        return np.empty((n, self.n_genes if decode else self.space_dim), dtype=np.float32), decode
+
+    def _decoded(self, x: "torch.Tensor", y: "torch.Tensor", generator: "torch.Generator", decode: bool
+                 ) -> "torch.Tensor":
+        """A batch of the network's draws ``x`` for classes ``y`` as profiles (``decode`` from
+        :meth:`_draw_buffer`: the codec adds each class's residual, drawn from ``generator``) or as they are."""
+        if not decode:
+            return x
+        assert self.codec is not None
+        return self.codec.decode(x, y, generator=generator)
+
     @property
     def _private(self) -> bool:
         """Whether the configuration asks for differential privacy (``privacy.epsilon`` or a noise multiplier)."""

@@ -379,8 +379,6 @@ class DiffusionModel(Generator):
         n = cfg.network
         self.schedule = NoiseSchedule(cfg.schedule.kind, cfg.schedule.T, beta_start=cfg.schedule.beta_start,
                                       beta_end=cfg.schedule.beta_end)
-        if self.codec is not None and self.device is not None:
-            self.codec.to(self.device)
         self.net = ResMLPDenoiser(self.space_dim, self.n_labels, width=n.width, depth=n.depth, time_dim=n.time_dim,
                                   dropout=n.dropout, expansion=n.expansion)
         if (kind := self._anchor_kind()) != "none":
@@ -419,9 +417,8 @@ class DiffusionModel(Generator):
                               "or auto")
 
         def setup(Xt: np.ndarray, yt: np.ndarray):
-            if chosen is not None:
-                # the principal directions of the profiles trained on (not of the validation hold-out)
-                self._fit_space(Xt, yt, chosen, seed=seed)
+            # the principal directions, if any, of the profiles trained on (not of the validation hold-out)
+            self._fit_space(Xt, yt, chosen, seed=seed)
             # the initial weights come from the seed too, without touching torch's global generator
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(seed)
@@ -503,9 +500,7 @@ class DiffusionModel(Generator):
         net.eval()
         g = torch.Generator(device=dev)
         g.manual_seed(int(seed))
-        dim = self.space_dim
-        decode = decode and self.codec is not None
-        out = np.empty((len(y), self.n_genes if decode else dim), dtype=np.float32)
+        out, decode = self._draw_buffer(len(y), decode)
         starts = range(0, len(y), batch_size)
         bar = tqdm(total=len(y) * sampler.num_steps, desc=f"{sampler.name} {sampler.num_steps} steps",
                    disable=not progress, leave=False, dynamic_ncols=True, unit="profile-step", unit_scale=True)
@@ -530,10 +525,7 @@ class DiffusionModel(Generator):
                 bar.update(B)
                 return denoise(x, t)
 
-            x = sampler.sample(counted, (B, dim), generator=g, device=dev)
-            if decode:
-                assert self.codec is not None
-                x = self.codec.decode(x, yb, generator=g)
+            x = self._decoded(sampler.sample(counted, (B, self.space_dim), generator=g, device=dev), yb, g, decode)
             out[start:start + B] = x.float().cpu().numpy()
             del x
         bar.close()

@@ -359,17 +359,14 @@ class WGANGPModel(Generator):
         G.eval()
         g = torch.Generator(device=dev)
         g.manual_seed(int(seed))
-        decode = decode and self.codec is not None
-        out = np.empty((len(y), self.n_genes if decode else self.space_dim), dtype=np.float32)
+        out, decode = self._draw_buffer(len(y), decode)
         for start in range(0, len(y), batch_size):
             yb = y[start:start + batch_size].to(dev)
             z = torch.randn((len(yb), G.noise_dim), generator=g, device=dev)
             x = G(z, yb)
             if s > 0:
                 x = x + s * torch.randn(x.shape, generator=g, device=dev, dtype=x.dtype)
-            if decode:
-                assert self.codec is not None
-                x = self.codec.decode(x, yb, generator=g)
+            x = self._decoded(x, yb, g, decode)
             out[start:start + len(yb)] = x.float().cpu().numpy()
         return out
 

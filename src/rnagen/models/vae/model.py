@@ -372,8 +372,7 @@ class VAEModel(Generator):
         sd = noise_scale * torch.exp(0.5 * (net.matched_noise_log_var if noise_variance == "matched"
                                             else net.noise_log_var))
         factor = net.matched_noise_factor if (noise_variance == "matched" and noise_covariance == "full") else None
-        decode = decode and self.codec is not None
-        out = np.empty((len(y), self.n_genes if decode else self.space_dim), dtype=np.float32)
+        out, decode = self._draw_buffer(len(y), decode)
         for start in range(0, len(y), batch_size):
             yb = y[start:start + batch_size].to(dev)
             z = temperature * torch.randn((len(yb), net.latent_dim), generator=g, device=dev)
@@ -390,9 +389,7 @@ class VAEModel(Generator):
                 x = x + noise_scale * (e @ factor.T)
             elif noise:
                 x = x + sd * torch.randn(x.shape, generator=g, device=dev)
-            if decode:
-                assert self.codec is not None
-                x = self.codec.decode(x, yb, generator=g)
+            x = self._decoded(x, yb, g, decode)
             out[start:start + len(yb)] = x.float().cpu().numpy()
         return out
 
