@@ -10,7 +10,7 @@ def read_input(path: str, *, label_key: str | None = None, labels: str | None = 
     from ..data import read, read_labels, validate
 
     if path in datasets.BUNDLED and not Path(path).exists():
-        adata = datasets.load(path)
+        adata = datasets.load(path)  # complete: kw's missing-value handling has nothing to do
         if labels is not None:
             name, lab = read_labels(labels, adata.obs_names, label_key=label_key)
             adata.obs[name] = lab

@@ -65,19 +65,30 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     (claimed first, so an existing file or a concurrent writer is refused before any work)."""
     from .._io import claim_output
 
+    _check_missing_options(args)
     inputs = [args.input, args.labels] + ([args.genes] if args.genes not in ("landmarks", "all") else [])
     with claim_output(args.out, inputs=inputs):
         return _prepare(args)
+
+
+def _check_missing_options(args: argparse.Namespace) -> None:
+    """``--max-missing`` and ``--impute-neighbours`` only with the ``--missing`` policy that uses them."""
+    if args.missing == "error" and args.max_missing is not None:
+        raise DataError("--max-missing applies to --missing impute or drop; add one of them or remove --max-missing")
+    if args.missing != "impute" and args.impute_neighbours is not None:
+        raise DataError("--impute-neighbours applies to --missing impute; add it or remove --impute-neighbours")
 
 
 def _prepare(args: argparse.Namespace) -> int:
     from .._io import write_h5ad
     from ..data import genes as g
     from ..pp import check_labels, filter_classes, log2p1, record, select_genes
+    from ..pp.impute import complete_missing
 
     genes = args.genes if args.genes in ("landmarks", "all") else _gene_list(args.genes)
     adata = read_input(args.input, label_key=args.label_key, labels=args.labels, orientation=args.orientation,
-                       sep=args.sep, duplicates=args.duplicates, drop_unlabelled=args.drop_unlabelled)
+                       sep=args.sep, duplicates=args.duplicates, drop_unlabelled=args.drop_unlabelled,
+                       missing="error" if args.missing == "error" else "keep")
     label_key = args.label_key or adata.uns.get("rnagen", {}).get("label_key")
     if label_key is None and args.labels is not None:
         reads = [h for h in reversed(adata.uns["rnagen"]["history"].values()) if h["step"] == "read"]
@@ -90,9 +101,15 @@ def _prepare(args: argparse.Namespace) -> int:
     else:
         record(adata, "log2p1", applied=False, reason="--log none")
     adata = select_genes(adata, genes, id_type=id_type, duplicates=args.duplicates)
+    if label_key is not None and args.min_samples is not None:
+        adata = filter_classes(adata, label_key, min_samples=args.min_samples)
+    if args.missing != "error":
+        # on the log scale and the selected genes, the classes' missing shares from the classes kept
+        adata = complete_missing(adata, how=args.missing,
+                                 max_missing=0.2 if args.max_missing is None else args.max_missing,
+                                 k=10 if args.impute_neighbours is None else args.impute_neighbours,
+                                 label_key=label_key)
     if label_key is not None:
-        if args.min_samples is not None:
-            adata = filter_classes(adata, label_key, min_samples=args.min_samples)
         check_labels(adata, label_key, min_per_class=2)
         adata.uns["rnagen"]["label_key"] = label_key
     _annotate_var(adata, id_type=id_type)
@@ -135,6 +152,17 @@ def _what_was_dropped(adata) -> str:
             verb = "averaged into" if h["how"] == "mean" else "dropped for"
             notes.append(f"{n} column{'s' if n > 1 else ''} naming an earlier column's gene {verb} it "
                          f"(--duplicates {h['how']})")
+        elif h["step"] == "impute":
+            for key, what in (("n_dropped_genes", "gene"), ("n_dropped_samples", "sample")):
+                n = int(h[key])
+                if n:
+                    where = " in a class" if what == "gene" and h["within"] != "all" else ""
+                    why = (f"more than {h['max_missing']:.0%} missing{where}" if what == "gene" or h["how"] == "impute"
+                           else "a value left missing")
+                    notes.append(f"{n} {what}{'s' if n > 1 else ''} with {why} dropped (--missing {h['how']})")
+            if int(h["n_imputed"]):
+                notes.append(f"{h['n_imputed']} missing values filled in from the {h['method'].split('=')[1][:-1]} "
+                             f"nearest samples (--missing impute)")
     return "".join(f"; {n}" for n in notes)
 
 
@@ -310,6 +338,17 @@ def _add_prepare(dsub) -> None:
                     help="drop samples whose label is empty, blank or NaN (default: an error)")
     pr.add_argument("--min-samples", type=T.integer(">= 1"), default=None,
                     help="drop classes with fewer samples (default: keep all; a class with < 2 samples is an error)")
+    pr.add_argument("--missing", choices=["error", "impute", "drop"], default="error",
+                    help="missing (NaN, empty) values: error (default); impute: drop the genes missing in more than "
+                         "--max-missing of any class's samples and the samples missing more than that share of the "
+                         "rest, then fill in the remaining values from the nearest samples (KNNimpute, on the log "
+                         "scale, labels not used); drop: the same drops, then drop every sample with a value "
+                         "still missing")
+    pr.add_argument("--max-missing", type=T.number("[0, 1)"), default=None,
+                    help="with --missing impute|drop: the largest share of missing values a gene (in any class) or "
+                         "a sample may have and be kept (default 0.2)")
+    pr.add_argument("--impute-neighbours", type=T.integer(">= 1"), default=None,
+                    help="with --missing impute: the samples each missing value is averaged over (default 10)")
     pr.add_argument("--out", required=True, help="output .h5ad")
     pr.set_defaults(func=cmd_prepare)
 

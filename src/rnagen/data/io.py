@@ -769,8 +769,10 @@ def _dup_message(source: str, axis: str, dup: pd.Index) -> str:
             f"average them (rnagen data prepare --duplicates first|mean), or make the {axis} ids unique")
 
 
-def validate(adata, *, label_key: str | None = None, source: str = "data") -> None:
+def validate(adata, *, label_key: str | None = None, source: str = "data", allow_missing: bool = False) -> None:
     """Check an AnnData for finite values, unique IDs and (optionally) a label column without missing labels.
+
+    ``allow_missing`` lets NaN through (not infinities), for :func:`rnagen.pp.impute.complete_missing` to deal with.
 
     Raises
     ------
@@ -786,13 +788,16 @@ def validate(adata, *, label_key: str | None = None, source: str = "data") -> No
         raise DataError(f"{source}: empty matrix ({adata.n_obs} samples x {adata.n_vars} genes); give a file with data")
     if not np.issubdtype(X.dtype, np.number):
         raise DataError(f"{source}: expression values are not numeric; fix the file")
-    bad = ~np.isfinite(X)
+    bad = np.isinf(X) if allow_missing else ~np.isfinite(X)
     if bad.any():
         i, j = np.argwhere(bad)[0]
         n_nan, n_inf = int(np.isnan(X).sum()), int(np.isinf(X).sum())
+        fixes = (["replace the infinite values in the file"] if n_inf else []) + (
+            [] if allow_missing or not n_nan else
+            ["fill in or drop the missing values with rnagen data prepare --missing impute|drop and use its .h5ad"])
+        fix = " and ".join(fixes)
         raise DataError(f"{source}: {n_nan} NaN and {n_inf} inf values (first at sample "
-                        f"{str(adata.obs_names[i])[:40]!r}, gene {str(adata.var_names[j])[:40]!r}); "
-                        "impute or remove them before reading")
+                        f"{str(adata.obs_names[i])[:40]!r}, gene {str(adata.var_names[j])[:40]!r}); {fix}")
     for axis, names in (("sample", adata.obs_names), ("gene", adata.var_names)):
         dup = pd.Index(names)[pd.Index(names).duplicated()]
         if len(dup):
@@ -836,7 +841,7 @@ def _collapse(adata, *, axis: Literal["obs", "var"], how: Duplicates, source: st
 
 def read(path: str | os.PathLike, *, label_key: str | None = None, labels: str | os.PathLike | None = None,
          orientation: Orientation = "auto", sep: str | None = None, duplicates: Duplicates = "error",
-         drop_unlabelled: bool = False):
+         drop_unlabelled: bool = False, missing: Literal["error", "keep"] = "error"):
     """Read an expression file into AnnData (obs = samples, var = genes or other features).
 
     Parameters
@@ -864,6 +869,9 @@ def read(path: str | os.PathLike, *, label_key: str | None = None, labels: str |
         occurrence). What was removed is recorded in the ``read`` step of the history.
     drop_unlabelled
         Drop the samples without a label (empty, blank, ``NA``/``nan``) instead of raising.
+    missing
+        ``"error"`` (default): a missing (NaN) value is an error; ``"keep"``: NaN are kept, for
+        :func:`rnagen.pp.impute.complete_missing` (infinite values are an error either way).
 
     Returns
     -------
@@ -880,13 +888,15 @@ def read(path: str | os.PathLike, *, label_key: str | None = None, labels: str |
     """
     if duplicates not in _DUPLICATES:
         raise DataError(f"unknown duplicates policy {duplicates!r}; choose one of {', '.join(_DUPLICATES)}")
+    if missing not in ("error", "keep"):
+        raise DataError(f"unknown missing-value handling {missing!r}; choose 'error' or 'keep'")
     if sep is not None and (not isinstance(sep, str) or len(sep) != 1 or sep in "\r\n\"'"):
         raise DataError(f"field separator {sep!r} must be one character (e.g. ',' ';' or a tab); check --sep")
     p = Path(path)
     _check_file(p)
     try:
         return _read(p, label_key=label_key, labels=labels, orientation=orientation, sep=sep, duplicates=duplicates,
-                     drop_unlabelled=drop_unlabelled)
+                     drop_unlabelled=drop_unlabelled, missing=missing)
     except RnagenError:
         raise
     except (ValueError, TypeError, KeyError, IndexError, OverflowError, csv.Error, UnicodeError, OSError,
@@ -896,7 +906,7 @@ def read(path: str | os.PathLike, *, label_key: str | None = None, labels: str |
                         f"check the file format and --sep") from e
 
 
-def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unlabelled):
+def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unlabelled, missing):
     from ..pp.history import record
 
     fmt = _format(p)
@@ -928,7 +938,7 @@ def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unla
     n_unlabelled = 0
     if label_key is not None and label_key in adata.obs.columns:
         adata, n_unlabelled = _apply_labels(adata, label_key, drop_unlabelled=drop_unlabelled, source=p.name)
-    validate(adata, label_key=label_key, source=p.name)
+    validate(adata, label_key=label_key, source=p.name, allow_missing=missing == "keep")
     changed: dict[str, object] = {}
     if n_dup_obs or n_dup_var:
         changed.update(duplicates=duplicates, n_duplicated_samples=n_dup_obs, n_duplicated_genes=n_dup_var)
