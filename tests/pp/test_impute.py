@@ -57,6 +57,24 @@ def test_brute_force_neighbour_mean():
     assert np.asarray(out.X)[0, 2] == pytest.approx(X32[nearest, 2].mean(), rel=1e-5)
 
 
+@pytest.mark.parametrize("n,g,share,k,block", [(300, 40, 0.1, 10, 256), (200, 30, 0.4, 5, 7), (40, 5, 0.6, 3, 256),
+                                                 (12, 4, 0.3, 10, 5)])
+def test_knn_fill_is_scikit_learns_rule(n, g, share, k, block):
+    """The blocked GEMM route gives KNNImputer's values: rows sharing no observed gene (60% missing of 5), genes
+    with fewer observers than k (12 samples, k 10), blocks smaller than the rows with gaps."""
+    from sklearn.impute import KNNImputer
+
+    from rnagen.pp.impute import knn_fill
+
+    rng = np.random.default_rng(n)
+    X = rng.normal(size=(n, 3)) @ rng.normal(size=(3, g)) + 0.3 * rng.normal(size=(n, g)) + 5
+    X[rng.random(X.shape) < share] = np.nan
+    X[0, :] = np.nan
+    X[0, 0] = 1.0  # observes one gene only
+    ref = KNNImputer(n_neighbors=k, keep_empty_features=True).fit_transform(X)
+    np.testing.assert_allclose(knn_fill(X, k=k, block=block), ref, rtol=0, atol=1e-10)
+
+
 def test_genes_missing_in_one_class_are_dropped_within_classes():
     adata = _low_rank()
     X = np.asarray(adata.X).copy()
