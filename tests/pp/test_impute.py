@@ -170,6 +170,9 @@ def test_cli_prepare_missing(tmp_path, capsys):
     src = _holed_tsv(tmp_path)
     base = ["data", "prepare", str(src), "--label-key", "label", "--genes", "all", "--id-type", "other"]
     out = tmp_path / "p.h5ad"
+    assert main(["data", "info", str(src), "--label-key", "label"]) == 0  # info shows the gaps, reads the rest
+    info = capsys.readouterr().out
+    assert "missing:   19 values (2.6%) in 2 genes (most: g0 17%, g3 15%" in info and "labels (label): 3" in info
     assert main([*base, "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "NaN" in err and "--missing impute|drop" in err and not out.exists()

@@ -173,6 +173,8 @@ def _default_label_key(adata) -> str | None:
 
 def summarize(adata, *, path: str = "", label_key: str | None = None) -> str:
     """A text summary: samples, genes, gene ID type, labels with counts, log state and transform history."""
+    import numpy as np
+
     from ..data import genes as g
     from ..pp import get_history, log_state
 
@@ -185,6 +187,13 @@ def summarize(adata, *, path: str = "", label_key: str | None = None) -> str:
     else:
         idx, rep = g.find_landmarks(adata.var_names, id_type=id_type)
         lines.append(f"genes:     {adata.n_vars} ({id_type} IDs; {len(idx)} of 978 landmarks present)")
+    miss = np.isnan(np.asarray(adata.X.toarray() if hasattr(adata.X, "toarray") else adata.X))
+    if miss.any():
+        per_gene = miss.sum(axis=0)
+        worst = np.argsort(-per_gene, kind="stable")[:3]
+        shown = ", ".join(f"{str(adata.var_names[j])[:30]} {per_gene[j] / adata.n_obs:.0%}" for j in worst)
+        lines.append(f"missing:   {int(miss.sum())} values ({miss.mean():.1%}) in {int((per_gene > 0).sum())} genes "
+                     f"(most: {shown}); rnagen data prepare --missing impute|drop completes them")
     st = log_state(adata)
     lines.append("log state: " + ("not recorded" if st is None else
                                   f"{'log scale' if st['logged'] else 'linear scale'} ({st['transform']})"))
@@ -209,7 +218,7 @@ def summarize(adata, *, path: str = "", label_key: str | None = None) -> str:
 
 def cmd_info(args: argparse.Namespace) -> int:
     """``rnagen data info``: print :func:`summarize` of a data file."""
-    adata = read_input(args.file, label_key=args.label_key, labels=args.labels)
+    adata = read_input(args.file, label_key=args.label_key, labels=args.labels, missing="keep")
     print(summarize(adata, path=args.file, label_key=args.label_key))
     return 0
 
