@@ -146,6 +146,27 @@ def test_gct_duplicated_ids(tmp_path):
 
 # ------------------------------------------------------------------------------------------ messy real-world files
 
+def test_spreadsheets_and_archives_are_named(tmp_path):
+    """An Excel workbook or a zip archive under any name: a one-line error saying what it is and what to do."""
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "expr.xlsx", "w") as z:  # the parts every .xlsx holds
+        z.writestr("[Content_Types].xml", "<Types/>")
+        z.writestr("xl/workbook.xml", "<workbook/>")
+    with zipfile.ZipFile(tmp_path / "expr.csv", "w") as z:  # a zipped table under a .csv name
+        z.writestr("expr.csv", "id,TP53\ns1,1\n")
+    (tmp_path / "old.xls").write_bytes(bytes.fromhex("d0cf11e0a1b11ae1") + bytes(504))
+    for name, match in (("expr.xlsx", "an Excel .xlsx workbook, not a text table; save the sheet as CSV/TSV"),
+                        ("expr.csv", "a zip archive, not a text table; unzip it"),
+                        ("old.xls", "an Excel 97-2003 .xls workbook")):
+        with pytest.raises(DataError, match=match):
+            read(tmp_path / name)
+    with pytest.raises(DataError, match="labels.xlsx: an Excel .xlsx workbook"):
+        (tmp_path / "e.csv").write_text("id,TP53\ns1,1\ns2,2\n")
+        (tmp_path / "labels.xlsx").write_bytes((tmp_path / "expr.xlsx").read_bytes())
+        read(tmp_path / "e.csv", labels=tmp_path / "labels.xlsx")
+
+
 def test_no_sample_id_column_with_fractional_first_column(tmp_path):
     (tmp_path / "x.csv").write_text("a,b,c\n1.5,2,3\n2.5,4,5\n")
     b = read(tmp_path / "x.csv", orientation="samples_x_genes")

@@ -115,6 +115,18 @@ def _content_format(head: bytes) -> str | None:
     return None
 
 
+def _check_not_archive(head: bytes, source: str) -> None:
+    """A spreadsheet or zip archive under any name: say what it is and how to get a table out of it."""
+    if head.startswith(b"PK\x03\x04"):
+        if b"xl/" in head or b"[Content_Types]" in head:
+            raise DataError(f"{source}: an Excel .xlsx workbook, not a text table; save the sheet as CSV/TSV and "
+                            "give that file")
+        raise DataError(f"{source}: a zip archive, not a text table; unzip it and give the file inside")
+    if head.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
+        raise DataError(f"{source}: an Excel 97-2003 .xls workbook, not a text table; save the sheet as CSV/TSV and "
+                        "give that file")
+
+
 def _encoding(head: bytes, source: str) -> str:
     """The text encoding of a file from its first bytes (BOM, UTF-16 NUL pattern, UTF-8, else Latin-1)."""
     if head.startswith(codecs.BOM_UTF8):
@@ -152,6 +164,7 @@ class _Text:
         self.content_format = _content_format(raw)
         if self.content_format is not None:
             return
+        _check_not_archive(raw, self.source)
         self.encoding = _encoding(raw, self.source)
         text = raw.decode(self.encoding, errors="replace")
         if len(raw) == _HEAD_BYTES:  # the last line may be cut
