@@ -130,6 +130,8 @@ def test_a_model_trained_in_the_principal_component_space_samples_profiles_of_al
     m, run, X, y, new = wide_run
     assert m.codec is not None and m.codec.n_components == 3 and m.net.n_genes == 3
     assert m.subspace["n_components"] == 3 and m.subspace["outside_span"] > OUTSIDE_SPAN_WARN
+    # the validation record's share is the one the choice measured on the same hold-out, not a second QR
+    assert m.validation["outside_span"] == m.subspace["outside_span"]
     line = describe(m.validation)
     assert "trained on the 3 leading principal components" in line and "warning" not in line
     assert len(line.splitlines()) == 1

@@ -317,7 +317,8 @@ def fit_validated(setup: Callable[[np.ndarray, np.ndarray], tuple[torch.nn.Modul
                   X: np.ndarray, y: np.ndarray, cfg: "TrainConfig", *, device: torch.device, seed: int,
                   run_dir: Path | None, progress: bool, resume: bool, fingerprint: str,
                   desc: str, privacy: Any = None,
-                  scored_in: Callable[[np.ndarray], np.ndarray] | None = None) -> "TrainResult":
+                  scored_in: Callable[[np.ndarray], np.ndarray] | None = None,
+                  outside_span: float | None = None) -> "TrainResult":
     """Train with the length chosen on a held-out share of ``(X, y)``; the common ``_fit`` of torch models.
 
     Parameters
@@ -337,6 +338,9 @@ def fit_validated(setup: Callable[[np.ndarray, np.ndarray], tuple[torch.nn.Modul
         Maps profiles into the space ``generate`` draws in, when that is not the profiles' own (a model that
         trains in a fitted latent space and is scored there): called on the profiles trained on and the held-out
         ones after ``setup``, so it may use what ``setup`` fitted.
+    outside_span
+        The validation hold-out's :func:`outside_span_share`, when the caller has measured it on the same split
+        (``stratified_holdout(y, fraction=cfg.val_fraction, seed=seed)``); else it is computed for the record.
 
     Returns the :class:`~rnagen.train.TrainResult` whose ``apply_to`` loads the weights to keep; its
     ``validation`` says how the length was chosen (``n_val`` held out, or ``stop_reason="no_validation"``).
@@ -371,7 +375,7 @@ def fit_validated(setup: Callable[[np.ndarray, np.ndarray], tuple[torch.nn.Modul
                         validator=validator, **common, **kw)
     assert result.validation is not None  # train_loop returns the validation record when given a validator
     record = {**result.validation, "n_val": int(len(Xv)), "reference": validator.reference,
-              "outside_span": outside_span_share(Xt, Xv)}
+              "outside_span": outside_span_share(Xt, Xv) if outside_span is None else float(outside_span)}
     if cfg.refit:
         # the chosen length on all profiles, its schedule laid out over that length
         refit_cfg = replace(cfg, steps=max(1, record["best_step"]), val_fraction=0.0)

@@ -450,7 +450,9 @@ class DiffusionModel(Generator):
         result = fit_validated(setup, generate, X, y, self.config.train, device=self.device, seed=seed,
                                run_dir=run_dir, progress=progress, resume=resume, fingerprint=self.fingerprint(X),
                                desc="diffusion", privacy=self.config.privacy,
-                               scored_in=self._encode if chosen is not None else None)
+                               scored_in=self._encode if chosen is not None else None,
+                               # preprocess.space=auto measured it on fit_validated's split
+                               outside_span=(chosen or {}).get("outside_span"))
         result.apply_to(built[-1])  # sampling uses the best checkpoint's weights (else the EMA's)
         self.net.eval()
         self.history = result.history
