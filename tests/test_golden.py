@@ -36,3 +36,8 @@ def test_compare_detects_changes():
     assert cases.compare({"columns": ["a", "b"], "rows": [{"a": 1.0001, "b": "nan"}]}, want)
     assert cases.compare({"columns": ["a", "b"], "rows": [{"a": 1.0, "b": 0.0}]}, want)
     assert cases.compare({"columns": ["b", "a"], "rows": [{"b": "nan", "a": 1.0}]}, want)
+    # a solver-bound indicator is compared at its own tolerance, every other key at the default
+    conc = {"rows": [{"concordance_spearman": 0.42, "density": 1.0}]}
+    assert cases.compare({"rows": [{"concordance_spearman": 0.4202, "density": 1.0}]}, conc) == []
+    assert cases.compare({"rows": [{"concordance_spearman": 0.43, "density": 1.0}]}, conc)
+    assert cases.compare({"rows": [{"concordance_spearman": 0.42, "density": 1.0002}]}, conc)
