@@ -190,6 +190,34 @@ def test_cli_prepare_missing(tmp_path, capsys):
     assert ad.read_h5ad(out2).shape == (51, 11)
 
 
+def test_cli_min_samples_applies_after_the_drops(tmp_path, capsys):
+    """A class the missing-value drops shrink below --min-samples is dropped too; without the option the error
+    names it, and a class left with no sample is no category of the output."""
+    adata = _low_rank(n=60, g=12)
+    X = np.asarray(adata.X).copy()
+    labels = adata.obs["label"].to_numpy().copy()
+    labels[:3] = "rare"
+    X[1:3, 5] = np.nan  # two of the three 'rare' samples have a gap
+    df = pd.DataFrame(X, index=adata.obs_names, columns=adata.var_names)
+    df.insert(0, "label", labels)
+    src = tmp_path / "rare.tsv"
+    df.to_csv(src, sep="\t", na_rep="")
+    base = ["data", "prepare", str(src), "--label-key", "label", "--genes", "all", "--id-type", "other",
+            "--missing", "drop", "--max-missing", "0.7"]
+    assert main([*base, "--out", str(tmp_path / "a.h5ad")]) == 2
+    assert "'rare' (1)" in capsys.readouterr().err and not (tmp_path / "a.h5ad").exists()
+    assert main([*base, "--min-samples", "2", "--out", str(tmp_path / "b.h5ad")]) == 0
+    b = ad.read_h5ad(tmp_path / "b.h5ad")
+    assert b.n_obs == 57 and "rare" not in b.obs["label"].cat.categories
+    assert [h["step"] for h in get_history(b)][-2:] == ["impute", "filter_classes"]
+    X[0, 6] = np.nan  # a gap in each of the three: the class goes with the drops
+    gone = _low_rank(n=60, g=12)
+    gone.X = X
+    gone.obs["label"] = pd.Categorical(labels)
+    out = complete_missing(gone, how="drop", max_missing=0.7, label_key="label")
+    assert out.n_obs == 57 and list(out.obs["label"].cat.categories) == ["a", "b", "c"]
+
+
 @pytest.mark.parametrize("extra,match", [
     (["--max-missing", "0.3"], "--max-missing applies to --missing impute or drop"),
     (["--missing", "drop", "--impute-neighbours", "3"], "--impute-neighbours applies to --missing impute"),

@@ -82,8 +82,7 @@ def _check_missing_options(args: argparse.Namespace) -> None:
 def _prepare(args: argparse.Namespace) -> int:
     from .._io import write_h5ad
     from ..data import genes as g
-    from ..pp import check_labels, filter_classes, log2p1, record, select_genes
-    from ..pp.impute import complete_missing
+    from ..pp import check_labels, class_counts, complete_missing, filter_classes, log2p1, record, select_genes
 
     genes = args.genes if args.genes in ("landmarks", "all") else _gene_list(args.genes)
     adata = read_input(args.input, label_key=args.label_key, labels=args.labels, orientation=args.orientation,
@@ -109,6 +108,9 @@ def _prepare(args: argparse.Namespace) -> int:
                                  max_missing=0.2 if args.max_missing is None else args.max_missing,
                                  k=10 if args.impute_neighbours is None else args.impute_neighbours,
                                  label_key=label_key)
+        if label_key is not None and args.min_samples is not None and \
+                min(class_counts(adata, label_key).values) < args.min_samples:
+            adata = filter_classes(adata, label_key, min_samples=args.min_samples)  # classes the drops shrank
     if label_key is not None:
         check_labels(adata, label_key, min_per_class=2)
         adata.uns["rnagen"]["label_key"] = label_key

@@ -96,6 +96,8 @@ def complete_missing(adata, *, how: Literal["impute", "drop"] = "impute", max_mi
         raise DataError(f"every sample has a missing value left after dropping the genes missing in more than "
                         f"{max_missing:.0%} of the samples{where}; use --missing impute or raise --max-missing")
     out = adata[keep_samples][:, keep_genes].copy()
+    if label_key is not None and isinstance(out.obs[label_key].dtype, pd.CategoricalDtype):
+        out.obs[label_key] = out.obs[label_key].cat.remove_unused_categories()  # a class whose samples all went
     Xk = dense(out.X).astype(np.float64)
     left = np.isnan(Xk)
     n_imputed = int(left.sum())
