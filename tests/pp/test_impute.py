@@ -141,6 +141,7 @@ def test_infinite_values_and_nothing_left_are_errors():
         complete_missing(ad.AnnData(X=X), how="drop")
 
 
+
 def test_read_keeps_nan_only_when_asked(tmp_path):
     (tmp_path / "x.csv").write_text("id,TP53,EGFR\ns1,1,\ns2,1,2\n")
     with pytest.raises(DataError, match="1 NaN and 0 inf values .*rnagen data prepare --missing impute\\|drop"):

@@ -93,8 +93,10 @@ def complete_missing(adata, *, how: Literal["impute", "drop"] = "impute", max_mi
     if how == "drop":
         keep_samples &= ~miss[:, keep_genes].any(axis=1)
     if not keep_samples.any():
+        # only with drop: the samples' missing shares over the kept genes average to at most max_missing (the
+        # kept genes' mean share), so some sample is within it
         raise DataError(f"every sample has a missing value left after dropping the genes missing in more than "
-                        f"{max_missing:.0%} of the samples{where}; use --missing impute or raise --max-missing")
+                        f"{max_missing:.0%} of the samples{where}; use --missing impute or lower --max-missing")
     out = adata[keep_samples][:, keep_genes].copy()
     if label_key is not None and isinstance(out.obs[label_key].dtype, pd.CategoricalDtype):
         out.obs[label_key] = out.obs[label_key].cat.remove_unused_categories()  # a class whose samples all went
@@ -119,7 +121,8 @@ def knn_fill(X: np.ndarray, *, k: int, block: int = 256) -> np.ndarray:
     """``X`` (float64, NaN = missing) with each missing value replaced by the mean of its gene over the ``k``
     samples that observe the gene and lie nearest to the sample (scikit-learn's ``KNNImputer`` with uniform
     weights, fitted and applied to ``X``): distance² = G / (genes both observe) x the squared differences over
-    those genes; a sample sharing no observed gene is no donor; without any donor, the gene's observed mean.
+    those genes; a sample sharing no observed gene is no donor; without any donor, the gene's observed mean (0
+    for a gene observed nowhere, as ``keep_empty_features=True``).
 
     The distances of a block of samples to all samples are three matrix products (on the observed masks, the
     values with 0 for missing, and their squares), so the cost is that of a few GEMMs over n² x G instead of one
@@ -159,7 +162,8 @@ def knn_fill(X: np.ndarray, *, k: int, block: int = 256) -> np.ndarray:
         need = np.minimum(k, n_obs)[None, :]
         miss = ~M[R]
         ok = miss & (got >= need) & (got > 0)
-        out[R[:, None].repeat(G, axis=1)[ok], np.nonzero(ok)[1]] = filled[ok]
+        rr, jj = np.nonzero(ok)
+        out[R[rr], jj] = filled[rr, jj]
         for i, j in zip(*np.nonzero(miss & ~ok)):                    # the exact search for the rest
             donors = np.flatnonzero(M[:, j] & np.isfinite(d2[i]))
             if len(donors) == 0:
