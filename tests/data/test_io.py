@@ -247,3 +247,68 @@ def test_unreadable_file_is_named(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "access", lambda p, mode, **kw: False if str(p).endswith("x.csv") else real_access(p, mode))
     with pytest.raises(DataError, match=r"'.*x.csv' cannot be read \(permission denied\); check its permissions"):
         read(tmp_path / "x.csv")
+
+
+# ------------------------------------------------------------------------------------------ GEO series matrix
+
+_GEO = """!Series_title\t"A test series"
+!Series_geo_accession\t"GSE1"
+!Sample_title\t"liver 1"\t"liver 2"\t"brain 1"\t"brain 2"
+!Sample_geo_accession\t"GSM1"\t"GSM2"\t"GSM3"\t"GSM4"
+!Sample_source_name_ch1\t"liver"\t"liver"\t"brain"\t"brain"
+!Sample_characteristics_ch1\t"tissue: liver"\t"tissue: liver"\t"age: 55"\t"tissue: brain"
+!Sample_characteristics_ch1\t"age: 50"\t"age: 60"\t"tissue: brain"\t"age: 40"
+!Sample_characteristics_ch1\t"title: a"\t"title: b"\t"title: c"\t"title: d"
+!Sample_relation\t"r1"\t"r2"\t"r3"\t"r4"
+!Sample_relation\t"s1"\t"s2"\t"s3"\t"s4"
+!series_matrix_table_begin
+"ID_REF"\t"GSM1"\t"GSM2"\t"GSM3"\t"GSM4"
+"1007_s_at"\t10.1\t10.3\t8.2\t8.1
+"1053_at"\t5.5\t5.2\t7.1\tnull
+"117_at"\t6.0\t6.1\t6.3\t6.2
+!series_matrix_table_end
+"""
+
+
+def test_geo_series_matrix(tmp_path, capsys):
+    """Probes x samples between the table markers, the !Sample_ lines as sample columns (each characteristic
+    under its own key whichever line GEO put it on), 'null' a missing value, gzipped or not."""
+    import anndata as ad
+
+    from rnagen.cli.main import main
+
+    path = tmp_path / "GSE1_series_matrix.txt.gz"
+    path.write_bytes(gzip.compress(_GEO.encode()))
+    with pytest.raises(DataError, match="1 NaN and 0 inf values .*sample 'GSM4', gene '1053_at'.*--missing impute"):
+        read(path)
+    a = read(path, missing="keep", label_key="tissue")
+    assert list(a.obs_names) == ["GSM1", "GSM2", "GSM3", "GSM4"] and list(a.var_names) == ["1007_s_at", "1053_at",
+                                                                                          "117_at"]
+    assert a.obs["tissue"].astype(str).tolist() == ["liver", "liver", "brain", "brain"]
+    assert a.obs["age"].tolist() == [50, 60, 55, 40] and a.obs["title"].astype(str).tolist()[0] == "liver 1"
+    assert a.obs["title (characteristics)"].astype(str).tolist() == ["a", "b", "c", "d"]
+    assert a.obs["relation_2"].astype(str).tolist()[0] == "s1" and a.obs["relation"].astype(str).tolist()[0] == "r1"
+    np.testing.assert_allclose(a.X[:, 0], [10.1, 10.3, 8.2, 8.1], rtol=1e-6)
+    assert np.isnan(a.X[3, 1]) and get_history(a)[0]["format"] == "geo"
+    out = tmp_path / "geo.h5ad"
+    assert main(["data", "prepare", str(path), "--label-key", "tissue", "--genes", "all", "--id-type", "other",
+                 "--missing", "impute", "--max-missing", "0.5", "--out", str(out)]) == 0
+    assert "1 missing value filled in from the 10 nearest samples" in capsys.readouterr().out
+    b = ad.read_h5ad(out)
+    assert b.shape == (4, 3) and not np.isnan(b.X).any()
+
+
+@pytest.mark.parametrize("edit,match", [
+    (lambda t: t.replace("!series_matrix_table_begin\n", ""), "without its '!series_matrix_table_begin' line"),
+    (lambda t: t.replace("!series_matrix_table_end\n", ""), "no '!series_matrix_table_end' line"),
+    (lambda t: t.replace("\t6.1\t", "\tabc\t"),
+     "non-numeric value 'abc' at line 15, column 'GSM2' \\(gene '117_at'\\)"),
+    (lambda t: t.replace('"GSM2"\t"GSM3"\t"GSM4"\n!Sample_source', '"GSM3"\t"GSM2"\t"GSM4"\n!Sample_source'),
+     "!Sample_geo_accession line does not list the table's sample columns in order"),
+    (lambda t: t.split('"ID_REF"')[0] + "!series_matrix_table_end\n", "no data lines between its table markers"),
+])
+def test_bad_geo_series_matrix(tmp_path, edit, match):
+    path = tmp_path / "GSE1_series_matrix.txt"
+    path.write_text(edit(_GEO))
+    with pytest.raises(DataError, match=match):
+        read(path, missing="keep")

@@ -162,9 +162,10 @@ def _what_was_dropped(adata) -> str:
                     why = (f"more than {h['max_missing']:.0%} missing{where}" if what == "gene" or h["how"] == "impute"
                            else "a value left missing")
                     notes.append(f"{n} {what}{'s' if n > 1 else ''} with {why} dropped (--missing {h['how']})")
-            if int(h["n_imputed"]):
-                notes.append(f"{h['n_imputed']} missing values filled in from the {h['method'].split('=')[1][:-1]} "
-                             f"nearest samples (--missing impute)")
+            n = int(h["n_imputed"])
+            if n:
+                notes.append(f"{n} missing value{'s' if n > 1 else ''} filled in from the "
+                             f"{h['method'].split('=')[1][:-1]} nearest samples (--missing impute)")
     return "".join(f"; {n}" for n in notes)
 
 
@@ -192,10 +193,13 @@ def summarize(adata, *, path: str = "", label_key: str | None = None) -> str:
     miss = np.isnan(np.asarray(adata.X.toarray() if hasattr(adata.X, "toarray") else adata.X))
     if miss.any():
         per_gene = miss.sum(axis=0)
-        worst = np.argsort(-per_gene, kind="stable")[:3]
+        n_genes = int((per_gene > 0).sum())
+        worst = np.argsort(-per_gene, kind="stable")[:min(3, n_genes)]
         shown = ", ".join(f"{str(adata.var_names[j])[:30]} {per_gene[j] / adata.n_obs:.0%}" for j in worst)
-        lines.append(f"missing:   {int(miss.sum())} values ({miss.mean():.1%}) in {int((per_gene > 0).sum())} genes "
-                     f"(most: {shown}); rnagen data prepare --missing impute|drop completes them")
+        n = int(miss.sum())
+        lines.append(f"missing:   {n} value{'s' if n > 1 else ''} ({miss.mean():.1%}) in {n_genes} "
+                     f"gene{'s' if n_genes > 1 else ''} (most: {shown}); rnagen data prepare --missing impute|drop "
+                     "completes them")
     st = log_state(adata)
     lines.append("log state: " + ("not recorded" if st is None else
                                   f"{'log scale' if st['logged'] else 'linear scale'} ({st['transform']})"))
@@ -321,8 +325,8 @@ def _add_prepare(dsub) -> None:
                          description="Read .h5ad, CSV/TSV(.gz), GCT or parquet; validate; log-transform; select genes; "
                                      "check labels; write a labelled .h5ad.")
     pr.add_argument("input",
-                    help="expression file (.h5ad, .csv/.tsv/.txt[.gz], .gct[.gz], .parquet), or 'gtex26' for the "
-                         "bundled GTEx subset")
+                    help="expression file (.h5ad, .csv/.tsv/.txt[.gz], .gct[.gz], a GEO series matrix "
+                         "GSExxx_series_matrix.txt[.gz], .parquet), or 'gtex26' for the bundled GTEx subset")
     pr.add_argument("--label-key", default=None, help="sample label column (in the file, or in the --labels file)")
     pr.add_argument("--labels", default=None,
                     help="annotation file: CSV/TSV with sample id + label columns, or one label per line in sample "

@@ -1,8 +1,9 @@
 """Readers that turn expression files into validated, labelled AnnData (obs = samples, var = genes).
 
-Supported: ``.h5ad``, CSV/TSV (optionally gzipped; samples x genes or genes x samples), GCT 1.2/1.3 and
-parquet. Every reader ends in :func:`validate`, so a returned object has finite values, unique sample and gene
-IDs and, when asked, a categorical label column without missing labels.
+Supported: ``.h5ad``, CSV/TSV (optionally gzipped; samples x genes or genes x samples), GCT 1.2/1.3, GEO
+series matrix files (``GSExxx_series_matrix.txt.gz``: probes x samples, the ``!Sample_`` annotations as sample
+columns) and parquet. Every reader ends in :func:`validate`, so a returned object has finite values, unique
+sample and gene IDs and, when asked, a categorical label column without missing labels.
 
 Text files are decoded from what their bytes say, not from their name: a byte-order mark (UTF-8, UTF-16
 LE/BE), UTF-16 without one (NUL bytes in every other position), UTF-8, else Latin-1; gzip is recognised by
@@ -628,6 +629,113 @@ def _read_gct(path: Path, txt: _Text):
         return ad.AnnData(X=X, obs=obs, var=var)
 
 
+# ------------------------------------------------------------------------------------------ GEO series matrix
+
+_GEO_BEGIN, _GEO_END = "!series_matrix_table_begin", "!series_matrix_table_end"
+
+
+def _is_geo(lines: list[str]) -> bool:
+    """A GEO series matrix (``GSExxx_series_matrix.txt``) starts with ``!Series_`` / ``!Sample_`` lines."""
+    first = next((ln for ln in lines if ln.strip()), "")
+    return first.startswith(("!Series_", "!Sample_")) or first.lower().startswith(_GEO_BEGIN)
+
+
+def _unquote(field: str) -> str:
+    field = field.strip()
+    return field[1:-1] if len(field) >= 2 and field[0] == field[-1] == '"' else field
+
+
+def _geo_obs(samples: list[str], meta: list[tuple[str, list[str]]], source: str) -> pd.DataFrame:
+    """Sample annotations from the ``!Sample_*`` lines: one column per field (``title``, ``source_name_ch1``,
+    ...), and each ``key: value`` of the ``characteristics`` lines in a column named by its key (``tissue``,
+    ``disease state``, ...), whichever line GEO put it on; values numeric where all are numbers."""
+    n = len(samples)
+    cols: dict[str, list[str]] = {}
+    chars: set[str] = set()  # the columns the characteristics lines fill
+    for key, vals in meta:
+        if len(vals) != n:
+            continue  # a field GEO did not give per sample
+        if key == "geo_accession":
+            if vals != samples:
+                raise DataError(f"{source}: the !Sample_geo_accession line does not list the table's sample "
+                                f"columns in order ({vals[:2]} against {samples[:2]}); download the file again")
+            continue
+        if key.startswith("characteristics"):
+            for i, cell in enumerate(vals):
+                ck, colon, value = cell.partition(":")
+                keyed = bool(colon and ck.strip())
+                name = ck.strip() if keyed else key
+                if name in cols and name not in chars:
+                    name += " (characteristics)"  # a key that names another !Sample_ field
+                chars.add(name)
+                cols.setdefault(name, [""] * n)[i] = value.strip() if keyed else cell
+            continue
+        name, j = key, 2
+        while name in cols:  # a field GEO repeats (relation, data_processing, ...) or a characteristic's key
+            name, j = f"{key}_{j}", j + 1
+        cols[name] = vals
+    obs = pd.DataFrame(index=pd.Index(samples))
+    for k, v in cols.items():
+        num = pd.to_numeric(pd.Series(v), errors="coerce")
+        obs[k] = num.to_numpy() if num.notna().all() else pd.Categorical(v)
+    return obs
+
+
+def _read_geo(path: Path, txt: _Text):
+    """A GEO series matrix: ``!Sample_*`` annotation lines, then the probes x samples table between
+    ``!series_matrix_table_begin`` and ``!series_matrix_table_end`` (``null`` = missing)."""
+    import anndata as ad
+
+    source = path.name
+
+    def _parse(encoding: str) -> tuple[list[tuple[str, list[str]]], int, list[str]]:
+        meta: list[tuple[str, list[str]]] = []
+        with txt.open(encoding) as fh:
+            n_line = 0
+            for line in fh:
+                n_line += 1
+                row = line.rstrip("\r\n")
+                if row.strip().lower() == _GEO_BEGIN:
+                    break
+                if row.startswith("!Sample_"):
+                    fields = row.split("\t")
+                    meta.append((fields[0][len("!Sample_"):], [_unquote(f) for f in fields[1:]]))
+            else:
+                raise DataError(f"{source}: a GEO series matrix without its {_GEO_BEGIN!r} line; download the "
+                                "*_series_matrix.txt.gz file again")
+            body: list[str] = []
+            for line in fh:
+                if line.strip().lower() == _GEO_END:
+                    break
+                body.append(line)
+            else:
+                raise DataError(f"{source}: the GEO table has no {_GEO_END!r} line (a cut file?); download it again")
+        return meta, n_line, body
+
+    meta, n_head, body = _parse_text(txt, _parse)
+    if len(body) < 2:
+        raise DataError(f"{source}: the GEO series matrix has no data lines between its table markers; pick a "
+                        "series with expression values (some list their data only as supplementary files)")
+    header = [_unquote(f) for f in body[0].rstrip("\r\n").split("\t")]
+    try:
+        df = pd.read_csv(io.StringIO("".join(body)), sep="\t", index_col=0, dtype={header[0]: str},
+                         na_values=sorted(_NA_TOKENS), keep_default_na=True, low_memory=False)
+    except (pd.errors.ParserError, csv.Error) as e:
+        raise DataError(f"{source}: malformed GEO table ({_one_line(e)}); every line needs {len(header)} "
+                        "tab-separated fields") from e
+    for c in df.columns:
+        if not pd.api.types.is_numeric_dtype(df[c].dtype):
+            raise DataError(f"{source}: non-numeric value {_bad_value(df[c], line_of_row=n_head + 2, where='gene')}; "
+                            "fix or remove that value")
+    samples = [str(c) for c in df.columns]
+    obs = _geo_obs(samples, meta, source)
+    var = pd.DataFrame(index=pd.Index([str(i) for i in df.index]))
+    X = _to_float32(df.to_numpy(dtype=np.float64), var.index, samples, source).T
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # duplicated ids: validate() raises a DataError
+        return ad.AnnData(X=X, obs=obs, var=var)
+
+
 # ------------------------------------------------------------------------------------------ labels
 
 def missing_labels(values) -> np.ndarray:
@@ -940,6 +1048,9 @@ def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unla
         assert txt is not None  # every format but h5ad and parquet is text, sniffed above
         if fmt == "gct":
             adata = _read_gct(p, txt)
+        elif _is_geo(txt.lines):
+            fmt = "geo"
+            adata = _read_geo(p, txt)
         else:
             adata, orient = _read_table(p, txt, fmt=fmt, orientation=orientation, label_key=label_key)
     if labels is not None:
