@@ -312,3 +312,85 @@ def test_bad_geo_series_matrix(tmp_path, edit, match):
     path.write_text(edit(_GEO))
     with pytest.raises(DataError, match=match):
         read(path, missing="keep")
+
+
+# ------------------------------------------------------------------------------------------ feature -> gene maps
+
+def test_read_feature_map(tmp_path):
+    from rnagen.data import read_feature_map
+
+    (tmp_path / "GPL.annot").write_text(
+        "#ID = probe\n^PLATFORM = GPL1\n!platform_table_begin\nID\tGene symbol\tGene title\n"
+        "p1\tTP53\ttumor protein p53, a title with commas\np2\tEGFR\t\np3\tDDR1 /// MIR4640\t\np4\t---\t\np5\t\t\n"
+        "p1\tMYC\tlisted twice: the first mapping kept\n")
+    m = read_feature_map(tmp_path / "GPL.annot")
+    assert m == {"ID": "Gene symbol", "p1": "TP53", "p2": "EGFR", "p3": "", "p4": "", "p5": ""}
+    (tmp_path / "map.csv").write_text('probe,gene\n"p1","TP53"\np2,EGFR\n')
+    assert read_feature_map(tmp_path / "map.csv") == {"probe": "gene", "p1": "TP53", "p2": "EGFR"}
+    (tmp_path / "one.txt").write_text("p1\n")
+    with pytest.raises(DataError, match="a line with one field .*give two columns"):
+        read_feature_map(tmp_path / "one.txt")
+    (tmp_path / "empty.txt").write_text("# nothing\n")
+    with pytest.raises(DataError, match="no feature id and gene id lines"):
+        read_feature_map(tmp_path / "empty.txt")
+    with pytest.raises(DataError, match="feature map .* does not exist"):
+        read_feature_map(tmp_path / "nope.txt")
+
+
+def _probes():
+    import anndata as ad
+
+    X = np.array([[1.0, 3.0, 5.0, 7.0], [2.0, np.nan, 6.0, 8.0]], dtype=np.float32)
+    return ad.AnnData(X=X, obs=pd.DataFrame(index=["s1", "s2"]), var=pd.DataFrame(index=["p1", "p2", "p3", "p9"]))
+
+
+def test_map_features():
+    from rnagen.data import map_features
+
+    m = {"p1": "TP53", "p2": "TP53", "p3": "", "p4": "MYC"}  # p9 unlisted, p3 no single gene
+    with pytest.raises(DataError, match="1 features map to a gene another feature maps to, e.g. 'TP53'.*"
+                                       "--duplicates mean\\|first"):
+        map_features(_probes(), m)
+    a = map_features(_probes(), m, duplicates="mean")
+    assert list(a.var_names) == ["TP53"] and a.var["feature_id"].tolist() == ["p1"]
+    np.testing.assert_array_equal(a.X[:, 0], [2.0, 2.0])  # s2: p2 missing, the mean of what is there
+    h = get_history(a)[-1]
+    assert (h["step"], h["n_features"], h["n_unlisted"], h["n_no_single_gene"], h["n_merged"], h["n_genes"]) == (
+        "map_features", 4, 1, 1, 1, 1)
+    f = map_features(_probes(), m, duplicates="first")
+    np.testing.assert_array_equal(f.X[:, 0], [1.0, 2.0])
+    with pytest.raises(DataError, match="none of the data's 4 feature ids is listed"):
+        map_features(_probes(), {"x": "TP53"})
+    with pytest.raises(DataError, match="the 2 listed features map to no single gene"):
+        map_features(_probes(), {"p1": "", "p2": ""})
+
+
+def test_duplicated_ids_averaged_leave_missing_values_out(tmp_path):
+    (tmp_path / "d.csv").write_text("id,TP53,EGFR\ns1,1,\ns1,3,4\ns2,5,6\n")
+    a = read(tmp_path / "d.csv", duplicates="mean", missing="keep")
+    np.testing.assert_array_equal(a.X, [[2.0, 4.0], [5.0, 6.0]])
+    (tmp_path / "e.csv").write_text("id,TP53,EGFR\ns1,1,\ns1,3,\ns2,5,6\n")
+    assert np.isnan(read(tmp_path / "e.csv", duplicates="mean", missing="keep").X[0, 1])
+
+
+def test_cli_prepare_geo_with_feature_map(tmp_path, capsys):
+    import anndata as ad
+
+    from rnagen.cli.main import main
+
+    geo = tmp_path / "GSE1_series_matrix.txt"
+    geo.write_text(_GEO)
+    fmap = tmp_path / "GPL1.annot"
+    fmap.write_text("ID\tGene symbol\n1007_s_at\tDDR1 /// MIR4640\n1053_at\tRFC2\n117_at\tRFC2\n")
+    base = ["data", "prepare", str(geo), "--feature-map", str(fmap), "--label-key", "tissue", "--genes", "all",
+            "--missing", "impute", "--max-missing", "0.5"]
+    assert main([*base, "--out", str(tmp_path / "a.h5ad")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--duplicates mean|first" in err and not (tmp_path / "a.h5ad").exists()
+    assert main([*base, "--duplicates", "mean", "--out", str(tmp_path / "b.h5ad")]) == 0
+    out = capsys.readouterr().out
+    assert "1 feature without a single gene in the feature map dropped" in out
+    assert "1 feature averaged into another of the same gene (--duplicates mean)" in out
+    b = ad.read_h5ad(tmp_path / "b.h5ad")
+    assert list(b.var_names) == ["RFC2"] and not np.isnan(b.X).any()
+    np.testing.assert_allclose(b.X[:, 0], [5.75, 5.65, 6.7, 6.2], rtol=1e-6)  # GSM4: 1053_at null, 117_at alone

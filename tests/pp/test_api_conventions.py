@@ -13,7 +13,7 @@ ALLOWED_POSITIONAL = {
     ("select_genes", "genes"), ("fit_scaler", "method"), ("filter_classes", "label_key"),
     ("check_labels", "label_key"), ("class_counts", "label_key"), ("read_labels", "obs_names"),
     ("write_gct", "path"), ("download", "dest"), ("convert_tcga", "phenotype"), ("convert_gtex", "attributes"),
-    ("file_checksum", "algo"), ("record", "step"),
+    ("file_checksum", "algo"), ("record", "step"), ("map_features", "mapping"),
 }
 
 FUNCS = [(m.__name__, n, getattr(m, n)) for m in (pp, data, fetch, genes) for n in m.__all__

@@ -66,7 +66,8 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     from .._io import claim_output
 
     _check_missing_options(args)
-    inputs = [args.input, args.labels] + ([args.genes] if args.genes not in ("landmarks", "all") else [])
+    inputs = [args.input, args.labels, args.feature_map] + (
+        [args.genes] if args.genes not in ("landmarks", "all") else [])
     with claim_output(args.out, inputs=inputs):
         return _prepare(args)
 
@@ -82,12 +83,16 @@ def _check_missing_options(args: argparse.Namespace) -> None:
 def _prepare(args: argparse.Namespace) -> int:
     from .._io import write_h5ad
     from ..data import genes as g
+    from ..data import map_features, read_feature_map
     from ..pp import check_labels, class_counts, complete_missing, filter_classes, log2p1, record, select_genes
 
     genes = args.genes if args.genes in ("landmarks", "all") else _gene_list(args.genes)
     adata = read_input(args.input, label_key=args.label_key, labels=args.labels, orientation=args.orientation,
                        sep=args.sep, duplicates=args.duplicates, drop_unlabelled=args.drop_unlabelled,
                        missing="error" if args.missing == "error" else "keep")
+    if args.feature_map is not None:
+        adata = map_features(adata, read_feature_map(args.feature_map), duplicates=args.duplicates,
+                             source=f"feature map {Path(args.feature_map).name}")
     label_key = args.label_key or adata.uns.get("rnagen", {}).get("label_key")
     if label_key is None and args.labels is not None:
         reads = [h for h in reversed(adata.uns["rnagen"]["history"].values()) if h["step"] == "read"]
@@ -154,6 +159,16 @@ def _what_was_dropped(adata) -> str:
             verb = "averaged into" if h["how"] == "mean" else "dropped for"
             notes.append(f"{n} column{'s' if n > 1 else ''} naming an earlier column's gene {verb} it "
                          f"(--duplicates {h['how']})")
+        elif h["step"] == "map_features":
+            n_drop = int(h["n_unlisted"]) + int(h["n_no_single_gene"])
+            if n_drop:
+                notes.append(f"{n_drop} feature{'s' if n_drop > 1 else ''} without a single gene in the feature map "
+                             "dropped")
+            n = int(h["n_merged"])
+            if n:
+                verb = "averaged into" if h["duplicates"] == "mean" else "dropped for"
+                notes.append(f"{n} feature{'s' if n > 1 else ''} {verb} another of the same gene "
+                             f"(--duplicates {h['duplicates']})")
         elif h["step"] == "impute":
             for key, what in (("n_dropped_genes", "gene"), ("n_dropped_samples", "sample")):
                 n = int(h[key])
@@ -342,6 +357,11 @@ def _add_prepare(dsub) -> None:
                     help="'landmarks' (978 L1000 genes, default; needs gene ids and at least half of the landmarks), "
                          "'all' (also for features that are not genes: miRNAs, probes, proteins), or a file with one "
                          "gene/feature id per line")
+    pr.add_argument("--feature-map", default=None, metavar="FILE",
+                    help="rename the features (e.g. microarray probes) to genes: a text table whose first two columns "
+                         "are feature id and gene id (a GEO platform table with its ID and gene symbol columns "
+                         "first; #, ! and ^ lines skipped); features with no single gene are dropped, features of "
+                         "one gene resolved by --duplicates (error, first, mean)")
     pr.add_argument("--id-type", choices=["auto", "symbol", "entrez", "ensembl", "ensembl_versioned", "mixed", "other"],
                     default="auto",
                     help="feature id type of the input (default: detect; 'mixed': gene ids of several types, each "

@@ -1,10 +1,11 @@
 """Readers and fetchers; everything returns AnnData (obs = samples, var = genes).
 
-- :func:`read`: ``.h5ad``, CSV/TSV, GCT 1.2/1.3, parquet, with validation and labels.
+- :func:`read`: ``.h5ad``, CSV/TSV, GCT 1.2/1.3, GEO series matrix, parquet, with validation and labels.
+- :func:`read_feature_map`, :func:`map_features`: features (microarray probes) to genes.
 - :mod:`rnagen.data.genes`: detect and map gene identifiers (symbols, Entrez, Ensembl).
 - :mod:`rnagen.data.fetch`: download and convert the public TCGA (UCSC Xena TOIL) and GTEx v8 matrices.
 """
 from . import genes
-from .io import read, read_labels, validate, write_gct
+from .io import map_features, read, read_feature_map, read_labels, validate, write_gct
 
-__all__ = ["read", "read_labels", "validate", "write_gct", "genes"]
+__all__ = ["read", "read_labels", "validate", "write_gct", "genes", "read_feature_map", "map_features"]

@@ -36,7 +36,7 @@ from ..errors import DataError, RnagenError
 from . import genes as _genes
 
 __all__ = ["read", "read_labels", "write_gct", "validate", "detect_orientation", "Orientation", "Duplicates",
-           "missing_labels", "check_labelled"]
+           "missing_labels", "check_labelled", "read_feature_map", "map_features"]
 
 Orientation = Literal["auto", "samples_x_genes", "genes_x_samples"]
 _ORIENTATIONS = ("auto", "samples_x_genes", "genes_x_samples")
@@ -629,6 +629,79 @@ def _read_gct(path: Path, txt: _Text):
         return ad.AnnData(X=X, obs=obs, var=var)
 
 
+# ------------------------------------------------------------------------------------------ feature -> gene maps
+
+#: gene fields of an annotation table that name no single gene: empty, Affymetrix's '---', several genes
+_NO_GENE = re.compile(r"^(|-+|NA|N/A|nan|null)$|//|[,;|]", re.IGNORECASE)
+
+
+def read_feature_map(path: str | os.PathLike) -> dict[str, str]:
+    """Feature (probe) id -> gene id from a text table: the first two fields of each line (tab-, comma- or
+    ``;``-separated, quotes removed); ``#``, ``!`` and ``^`` lines are comments (GEO platform files), a header
+    line is allowed. A gene field naming no single gene (empty, ``---``, ``A /// B``, ``A, B``) maps the
+    feature to nothing. The first mapping of a feature listed twice is kept."""
+    p = Path(path)
+    _check_file(p, "feature map", "check the --feature-map path")
+    txt = _Text(p, sep=None, fmt=_format(p))
+    if txt.content_format is not None:
+        raise DataError(f"feature map {p.name}: a binary {txt.content_format} file; give a text table of feature id "
+                        "and gene id")
+    out: dict[str, str] = {}
+
+    def _parse(encoding: str) -> None:
+        out.clear()
+        with txt.open(encoding) as fh:
+            for line in fh:
+                row = line.rstrip("\r\n")
+                if not row.strip() or row.lstrip().startswith(("#", "!", "^")):
+                    continue
+                sep = "\t" if "\t" in row else (";" if ";" in row and "," not in row else ",")
+                fields = [_unquote(f) for f in row.split(sep)]
+                if len(fields) < 2:
+                    raise DataError(f"feature map {p.name}: a line with one field ({row[:40]!r}); give two columns, "
+                                    "feature id and gene id")
+                feat, gene = fields[0], fields[1]
+                if feat and feat not in out:
+                    out[feat] = "" if _NO_GENE.search(gene) else gene
+
+    _parse_text(txt, _parse)
+    if not out:
+        raise DataError(f"feature map {p.name}: no feature id and gene id lines; give two columns")
+    return out
+
+
+def map_features(adata, mapping: dict[str, str], *, duplicates: Duplicates = "error", source: str = "feature map"):
+    """``adata`` with its features renamed to the genes ``mapping`` gives them (microarray probes to genes);
+    features without a gene, or with several, are dropped, and features of one gene are resolved by
+    ``duplicates`` (``"error"``, ``"first"``, or ``"mean"``: averaged, missing values left out). The original
+    id is kept in ``var["feature_id"]`` (the first feature's, for merged ones) and the counts in the history."""
+    from ..pp.history import record
+
+    if duplicates not in _DUPLICATES:
+        raise DataError(f"unknown duplicates policy {duplicates!r}; choose one of {', '.join(_DUPLICATES)}")
+    feats = [str(v) for v in adata.var_names]
+    genes = [mapping.get(f) for f in feats]
+    listed = sum(g is not None for g in genes)
+    if listed == 0:
+        raise DataError(f"{source}: none of the data's {len(feats)} feature ids is listed (data: {feats[0][:30]!r}, "
+                        f"map: {next(iter(mapping))[:30]!r}); give the map of this platform")
+    keep = [i for i, g in enumerate(genes) if g]
+    if not keep:
+        raise DataError(f"{source}: the {listed} listed features map to no single gene; check the map's gene column")
+    out = adata[:, keep].copy()
+    out.var["feature_id"] = [feats[i] for i in keep]
+    out.var_names = pd.Index([str(genes[i]) for i in keep])
+    dup_source = f"{source} (several features of one gene)"
+    if duplicates == "error" and out.var_names.duplicated().any():
+        d = out.var_names[out.var_names.duplicated()]
+        raise DataError(f"{dup_source}: {len(d)} features map to a gene another feature maps to, e.g. {str(d[0])!r}; "
+                        "average them or keep the first (rnagen data prepare --duplicates mean|first)")
+    out, n_merged = _collapse(out, axis="var", how=duplicates, source=dup_source)
+    record(out, "map_features", source=source, n_features=len(feats), n_unlisted=len(feats) - listed,
+           n_no_single_gene=listed - len(keep), n_merged=n_merged, duplicates=duplicates, n_genes=out.n_vars)
+    return out
+
+
 # ------------------------------------------------------------------------------------------ GEO series matrix
 
 _GEO_BEGIN, _GEO_END = "!series_matrix_table_begin", "!series_matrix_table_end"
@@ -947,9 +1020,13 @@ def _collapse(adata, *, axis: Literal["obs", "var"], how: Duplicates, source: st
     X = np.asarray(adata.X, dtype=np.float64)
     M = X if axis == "obs" else X.T
     codes, uniq = pd.factorize(names)
+    seen = ~np.isnan(M)  # a missing value (kept for --missing) is left out of its group's mean
     sums = np.zeros((len(uniq), M.shape[1]))
-    np.add.at(sums, codes, M)
-    mean = (sums / np.bincount(codes)[:, None]).astype(np.float32)
+    counts = np.zeros((len(uniq), M.shape[1]))
+    np.add.at(sums, codes, np.where(seen, M, 0.0))
+    np.add.at(counts, codes, seen)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = (sums / counts).astype(np.float32)  # NaN where every copy is missing
     keep = np.flatnonzero(~dup)  # first occurrence of each id, in file order = factorize order
     if axis == "obs":
         out = ad.AnnData(X=mean, obs=adata.obs.iloc[keep].copy(), var=adata.var.copy(), uns=dict(adata.uns))
