@@ -324,9 +324,14 @@ def test_read_feature_map(tmp_path):
         "p1\tTP53\ttumor protein p53, a title with commas\np2\tEGFR\t\np3\tDDR1 /// MIR4640\t\np4\t---\t\np5\t\t\n"
         "p1\tMYC\tlisted twice: the first mapping kept\n")
     m = read_feature_map(tmp_path / "GPL.annot")
-    assert m == {"ID": "Gene symbol", "p1": "TP53", "p2": "EGFR", "p3": "", "p4": "", "p5": ""}
-    (tmp_path / "map.csv").write_text('probe,gene\n"p1","TP53"\np2,EGFR\n')
-    assert read_feature_map(tmp_path / "map.csv") == {"probe": "gene", "p1": "TP53", "p2": "EGFR"}
+    assert m == {"p1": "TP53", "p2": "EGFR", "p3": "", "p4": "", "p5": ""}
+    # GEO's .annot layout: the symbol in the third column, after the gene title; a map without a header
+    (tmp_path / "GPL96.annot").write_text("^Annotation\n!platform_table_begin\nID\tGene title\tGene symbol\tGene ID\n"
+                                          "1007_s_at\tdiscoidin domain receptor\tDDR1\t780\n117_at\theat\tHSPA6\t3310\n"
+                                          "!platform_table_end\n")
+    assert read_feature_map(tmp_path / "GPL96.annot") == {"1007_s_at": "DDR1", "117_at": "HSPA6"}
+    (tmp_path / "map.csv").write_text('"p1","TP53"\np2,EGFR\n')
+    assert read_feature_map(tmp_path / "map.csv") == {"p1": "TP53", "p2": "EGFR"}
     (tmp_path / "one.txt").write_text("p1\n")
     with pytest.raises(DataError, match="a line with one field .*give two columns"):
         read_feature_map(tmp_path / "one.txt")

@@ -358,10 +358,11 @@ def _add_prepare(dsub) -> None:
                          "'all' (also for features that are not genes: miRNAs, probes, proteins), or a file with one "
                          "gene/feature id per line")
     pr.add_argument("--feature-map", default=None, metavar="FILE",
-                    help="rename the features (e.g. microarray probes) to genes: a text table whose first two columns "
-                         "are feature id and gene id (a GEO platform table with its ID and gene symbol columns "
-                         "first; #, ! and ^ lines skipped); features with no single gene are dropped, features of "
-                         "one gene resolved by --duplicates (error, first, mean)")
+                    help="rename the features (e.g. microarray probes) to genes: a text table of feature id (first "
+                         "column) and gene (the column headed Gene symbol, Symbol, GENE_SYMBOL, IDENTIFIER or gene, "
+                         "else the second), e.g. a GEO platform's GPLxxx.annot (#, ! and ^ lines skipped); features "
+                         "with no single gene are dropped, features of one gene resolved by --duplicates (error, "
+                         "first, mean)")
     pr.add_argument("--id-type", choices=["auto", "symbol", "entrez", "ensembl", "ensembl_versioned", "mixed", "other"],
                     default="auto",
                     help="feature id type of the input (default: detect; 'mixed': gene ids of several types, each "

@@ -635,11 +635,19 @@ def _read_gct(path: Path, txt: _Text):
 _NO_GENE = re.compile(r"^(|-+|NA|N/A|nan|null)$|//|[,;|]", re.IGNORECASE)
 
 
+#: header names of the gene column in platform tables, most specific first: GEO's .annot files ("Gene symbol",
+#: after "Gene title"), Affymetrix ("Gene Symbol"), Illumina ("Symbol"), Agilent ("GENE_SYMBOL"), GDS ("IDENTIFIER")
+_GENE_COLUMNS = ("gene symbol", "gene_symbol", "symbol", "identifier", "gene")
+#: first-column header names that mark the first line of a feature map as a header
+_ID_COLUMNS = frozenset({"id", "id_ref", "name", "probe", "probe_id", "probeset", "feature", "feature_id"})
+
+
 def read_feature_map(path: str | os.PathLike) -> dict[str, str]:
-    """Feature (probe) id -> gene id from a text table: the first two fields of each line (tab-, comma- or
-    ``;``-separated, quotes removed); ``#``, ``!`` and ``^`` lines are comments (GEO platform files), a header
-    line is allowed. A gene field naming no single gene (empty, ``---``, ``A /// B``, ``A, B``) maps the
-    feature to nothing. The first mapping of a feature listed twice is kept."""
+    """Feature (probe) id -> gene id from a text table (tab-, comma- or ``;``-separated, quotes removed): the
+    first field and, when the first line is a header naming a gene column (``Gene symbol``, ``Symbol``,
+    ``GENE_SYMBOL``, ``IDENTIFIER``, ``gene``; GEO platform files), that column, else the second field.
+    ``#``, ``!`` and ``^`` lines are comments. A gene field naming no single gene (empty, ``---``,
+    ``A /// B``, ``A, B``) maps the feature to nothing. The first mapping of a feature listed twice is kept."""
     p = Path(path)
     _check_file(p, "feature map", "check the --feature-map path")
     txt = _Text(p, sep=None, fmt=_format(p))
@@ -650,6 +658,7 @@ def read_feature_map(path: str | os.PathLike) -> dict[str, str]:
 
     def _parse(encoding: str) -> None:
         out.clear()
+        col = None
         with txt.open(encoding) as fh:
             for line in fh:
                 row = line.rstrip("\r\n")
@@ -660,7 +669,13 @@ def read_feature_map(path: str | os.PathLike) -> dict[str, str]:
                 if len(fields) < 2:
                     raise DataError(f"feature map {p.name}: a line with one field ({row[:40]!r}); give two columns, "
                                     "feature id and gene id")
-                feat, gene = fields[0], fields[1]
+                if col is None:  # the first line: a header naming the gene column, or data
+                    names = [f.strip().lower() for f in fields]
+                    col = next((names.index(c) for c in _GENE_COLUMNS if c in names[1:]), 1)
+                    if col != 1 or names[0] in _ID_COLUMNS:
+                        continue
+                feat = fields[0]
+                gene = fields[col] if col < len(fields) else ""
                 if feat and feat not in out:
                     out[feat] = "" if _NO_GENE.search(gene) else gene
 
