@@ -22,6 +22,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         name = self.path.lstrip("/").split("/")[-1]
         rng = self.headers.get("Range")
         srv.requests.append((name, rng))
+        srv.paths.append(self.path)
         if name not in srv.files:
             self.send_error(404)
             return
@@ -61,6 +62,7 @@ def http_server():
     """
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     srv.files, srv.drop_first, srv.dropped, srv.requests, srv.honour_range = {}, set(), set(), [], True
+    srv.paths = []  # the full request paths (folder layouts such as GEO's)
     srv.base_url = f"http://127.0.0.1:{srv.server_address[1]}/files"
     t = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     t.start()

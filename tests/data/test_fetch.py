@@ -164,3 +164,97 @@ def test_convert_gtex_same_values_with_and_without_column_selection(tmp_path, gt
     assert everything.n_obs == 13 and blood.n_obs == 6 and set(blood.obs["tissue"]) == {"Blood"}
     np.testing.assert_array_equal(everything[blood.obs_names].X, blood.X)
     assert list(blm.var_names) == [v for v in blood.var_names if blood.var.at[v, "is_landmark"]]
+
+
+# ------------------------------------------------------------------------------------------ GEO
+
+_SERIES = """!Series_title\t"A test series"
+!Series_geo_accession\t"GSE1234"
+!Series_platform_id\t"GPL96"
+!Sample_title\t"liver 1"\t"liver 2"\t"brain 1"\t"brain 2"
+!Sample_geo_accession\t"GSM1"\t"GSM2"\t"GSM3"\t"GSM4"
+!Sample_characteristics_ch1\t"tissue: liver"\t"tissue: liver"\t"tissue: brain"\t"tissue: brain"
+!series_matrix_table_begin
+"ID_REF"\t"GSM1"\t"GSM2"\t"GSM3"\t"GSM4"
+"1007_s_at"\t10.1\t10.3\t8.2\t8.1
+"1053_at"\t5.5\t5.2\t7.1\tnull
+"117_at"\t6.0\t6.1\t6.3\t6.2
+"121_at"\t7.0\t7.1\t7.3\t7.2
+!series_matrix_table_end
+"""
+_ANNOT = """^Annotation
+!Annotation_platform = GPL96
+!platform_table_begin
+ID\tGene title\tGene symbol\tGene ID
+1007_s_at\tdiscoidin domain receptor\tDDR1 /// MIR4640\t780
+1053_at\treplication factor C\tRFC2\t5982
+117_at\theat shock protein\tHSPA6\t3310
+121_at\tpaired box 8\tPAX8\t7849
+!platform_table_end
+"""
+
+
+def test_geo_urls():
+    assert F.geo_url("GSE2034") == "https://ftp.ncbi.nlm.nih.gov/geo/series/GSE2nnn/GSE2034/matrix/GSE2034_series_matrix.txt.gz"
+    assert F.geo_url("GSE123", "http://m/") == "http://m/series/GSEnnn/GSE123/matrix/GSE123_series_matrix.txt.gz"
+    assert F.geo_url("GPL13534").endswith("/platforms/GPL13nnn/GPL13534/annot/GPL13534.annot.gz")
+    for bad in ("GSE", "gse12", "GSE12a", "GDS507", "GSE012"):
+        with pytest.raises(DataError, match="is not a series .* or a platform"):
+            F.geo_url(bad)
+    with pytest.raises(DataError, match="GPL96 is a platform; give a series accession"):
+        F.fetch_geo("GPL96", cache_dir="/nonexistent", progress=False)
+
+
+def test_fetch_geo_cli_end_to_end(http_server, tmp_path, capsys):
+    import gzip
+    import shlex
+
+    import anndata as ad
+
+    http_server.files["GSE1234_series_matrix.txt.gz"] = gzip.compress(_SERIES.encode(), mtime=0)
+    http_server.files["GPL96.annot.gz"] = gzip.compress(_ANNOT.encode(), mtime=0)
+    http_server.drop_first.add("GSE1234_series_matrix.txt.gz")  # an interrupted transfer, resumed
+    base = http_server.base_url
+    args = ["data", "fetch", "geo", "--accession", "GSE1234", "--base-url", base, "--cache-dir", str(tmp_path / "c"),
+            "--no-progress", "--retry-wait", "0"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "/files/series/GSE1nnn/GSE1234/matrix/GSE1234_series_matrix.txt.gz" in http_server.paths
+    assert "/files/platforms/GPLnnn/GPL96/annot/GPL96.annot.gz" in http_server.paths
+    assert "GSE1234: downloaded GSE1234_series_matrix.txt.gz (GPL96) and GPL96.annot.gz" in out
+    assert "sample columns (for --label-key): title, tissue" in out
+    nxt = next(line for line in out.splitlines() if line.startswith("next: "))[len("next: "):]
+    cmd = shlex.split(nxt.replace("COLUMN", "tissue").replace("DATA.h5ad", str(tmp_path / "geo.h5ad")))
+    assert cmd[:3] == ["rnagen", "data", "prepare"]
+    assert main(cmd[1:] + ["--genes", "all", "--max-missing", "0.5"]) == 0
+    a = ad.read_h5ad(tmp_path / "geo.h5ad")
+    assert list(a.var_names) == ["RFC2", "HSPA6", "PAX8"] and a.obs["tissue"].astype(str).tolist()[0] == "liver"
+    assert not np.isnan(a.X).any() and a.var["feature_id"].tolist() == ["1053_at", "117_at", "121_at"]
+    n = len(http_server.requests)
+    assert main(args) == 0 and len(http_server.requests) == n  # both from the cache
+
+
+def test_fetch_geo_missing_files_and_options(http_server, tmp_path, capsys):
+    import gzip
+
+    base = http_server.base_url
+    args = ["data", "fetch", "geo", "--base-url", base, "--cache-dir", str(tmp_path), "--no-progress"]
+    assert main([*args, "--accession", "GSE1234"]) == 2  # no matrix on the server
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "GEO has no GSE1234_series_matrix.txt.gz" in err and "several platforms" in err
+    http_server.files["GSE1234_series_matrix.txt.gz"] = gzip.compress(_SERIES.encode(), mtime=0)
+    assert main([*args, "--accession", "gse1234"]) == 0  # no annotation for the platform: the probes stay
+    out = capsys.readouterr().out
+    assert "no probe -> gene annotation on GEO for platform GPL96" in out and "--genes all" in out
+    for extra, match in ((["--accession", "GSE1234", "--out", str(tmp_path / "o")], "--out do not apply to geo"),
+                         (["--accession", "GSE1234", "--chunksize", "10"], "--chunksize do not apply to geo"),
+                         ([], "needs --accession GSExxx"),
+                         (["--accession", "GSE1234", "--checksum", "GPL1.annot.gz=md5:" + "0" * 32],
+                          "checksum given for GPL1.annot.gz, but GSE1234 is on platform GPL96"),
+                         (["--accession", "GSE1234", "--checksum", "expression=md5:" + "0" * 32],
+                          "checksum given for unknown file")):
+        assert main([*args, *extra]) == 2
+        assert match in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+    assert main(["data", "fetch", "tcga", "--accession", "GSE1", "--cache-dir", str(tmp_path)]) == 2
+    assert "--accession applies to geo" in capsys.readouterr().err

@@ -265,10 +265,49 @@ def cmd_split(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_fetch_options(args: argparse.Namespace) -> None:
+    """``--accession`` for geo alone; the conversion options for tcga and gtex alone (geo converts nothing)."""
+    if args.source == "geo":
+        if not args.accession:
+            raise DataError("rnagen data fetch geo needs --accession GSExxx (the series, e.g. GSE2034)")
+        given = [o for o, v in (("--out", args.out), ("--min-samples", args.min_samples),
+                                ("--chunksize", args.chunksize)) if v is not None]
+        if given:
+            raise DataError(f"{', '.join(given)} do not apply to geo, which only downloads; convert with rnagen "
+                            "data prepare (its --out, --min-samples)")
+    elif args.accession:
+        raise DataError(f"--accession applies to geo; {args.source} has one fixed data set, remove --accession")
+
+
+def _fetch_geo(args: argparse.Namespace, checksums: dict[str, str]) -> int:
+    """``rnagen data fetch geo``: the series matrix and its platform's annotation, and the command to go on."""
+    import shlex
+
+    from ..data import read
+    from ..data.fetch import fetch_geo
+
+    out = fetch_geo(args.accession, cache_dir=args.cache_dir, base_url=args.base_url, checksums=checksums,
+                    retries=args.retries, retry_wait=args.retry_wait, progress=not args.no_progress)
+    series, gpl, annot = out["series"], out["platform"], out["annotation"]
+    columns = [str(c) for c in read(series, missing="keep").obs.columns]
+    got = series.name + (f" ({gpl})" if gpl else "") + (f" and {annot.name}" if annot else "")
+    print(f"{args.accession.strip().upper()}: downloaded {got} into {series.parent}")
+    if annot is None:
+        print("no probe -> gene annotation on GEO for " + (f"platform {gpl}" if gpl else "a series on several "
+              "platforms") + ": the probes stay feature ids (--genes all), or give a --feature-map of your own")
+    cmd = ["rnagen", "data", "prepare", str(series)] + (["--feature-map", str(annot), "--duplicates", "mean"]
+                                                         if annot else ["--genes", "all"])
+    print("sample columns (for --label-key): " + (", ".join(columns) if columns else "none"))
+    print("next: " + " ".join(shlex.quote(c) for c in cmd) + " --label-key COLUMN --missing impute --out DATA.h5ad")
+    return 0
+
+
 def cmd_fetch(args: argparse.Namespace) -> int:
-    """``rnagen data fetch``: download and convert TCGA or GTEx (:func:`rnagen.data.fetch.fetch`)."""
+    """``rnagen data fetch``: download and convert TCGA or GTEx (:func:`rnagen.data.fetch.fetch`), or download a
+    GEO series and its platform annotation (:func:`rnagen.data.fetch.fetch_geo`)."""
     from ..data.fetch import fetch
 
+    _check_fetch_options(args)
     checksums = {}
     for item in args.checksum or []:
         name, sep, value = item.partition("=")
@@ -276,10 +315,14 @@ def cmd_fetch(args: argparse.Namespace) -> int:
             raise DataError(f"bad --checksum {item!r}; write NAME=sha256:HEX (NAME: a file name, 'expression' or "
                             f"'samples')")
         checksums[name] = value
+    if args.source == "geo":
+        return _fetch_geo(args, checksums)
+
     def run() -> dict:
         return fetch(args.source, out_dir=args.out, cache_dir=args.cache_dir, base_url=args.base_url,
                      checksums=checksums, min_samples=args.min_samples, retries=args.retries,
-                     retry_wait=args.retry_wait, chunksize=args.chunksize, progress=not args.no_progress)
+                     retry_wait=args.retry_wait, chunksize=2000 if args.chunksize is None else args.chunksize,
+                     progress=not args.no_progress)
 
     if args.out is None:
         out = run()
@@ -310,25 +353,32 @@ def register(sub) -> None:
 
 def _add_fetch(dsub) -> None:
     """Add ``rnagen data fetch`` (:func:`cmd_fetch`)."""
-    f = dsub.add_parser("fetch", help="download TCGA (UCSC Xena TOIL) or GTEx v8 and convert to .h5ad",
+    f = dsub.add_parser("fetch", help="download TCGA (UCSC Xena TOIL) or GTEx v8 and convert to .h5ad, or a GEO "
+                                      "series",
                         description="Download the public expression matrix and sample annotations (resumable, "
                                     "cached, size/checksum checked) and write <source>_full.h5ad and "
-                                    "<source>_landmarks.h5ad.")
-    f.add_argument("source", choices=["tcga", "gtex"],
-                   help="tcga: Xena TOIL gene TPM + phenotype; gtex: GTEx v8 gene TPM GCT + SampleAttributesDS")
+                                    "<source>_landmarks.h5ad; for geo, download a series matrix and its platform's "
+                                    "probe annotation and print the rnagen data prepare command that converts them.")
+    f.add_argument("source", choices=["tcga", "gtex", "geo"],
+                   help="tcga: Xena TOIL gene TPM + phenotype; gtex: GTEx v8 gene TPM GCT + SampleAttributesDS; geo: "
+                        "a GEO series (--accession)")
+    f.add_argument("--accession", default=None, metavar="GSExxx",
+                   help="geo: the series to download (its GSExxx_series_matrix.txt.gz and GPLxxx.annot.gz)")
     f.add_argument("--base-url", default=None,
-                   help="mirror URL holding the same file names (default: the public Xena hub / GTEx portal bucket)")
+                   help="mirror URL holding the same file names (default: the public Xena hub / GTEx portal bucket / "
+                        "GEO's https://ftp.ncbi.nlm.nih.gov/geo tree)")
     f.add_argument("--cache-dir", default=None, help="download cache (default: $RNAGEN_CACHE or ~/.cache/rnagen)")
     f.add_argument("--out", default=None, help="folder for the converted .h5ad files (default: CACHE_DIR/SOURCE)")
     f.add_argument("--min-samples", type=T.integer(">= 1"), default=None,
                    help="drop classes with fewer samples (default: 100 for gtex as in the paper, 2 for tcga)")
     f.add_argument("--checksum", action="append", metavar="NAME=ALGO:HEX",
-                   help="expected sha256/md5 of a file (NAME: file name, 'expression' or 'samples'); repeatable")
+                   help="expected sha256/md5 of a file (NAME: file name, 'expression' or 'samples'; for geo "
+                        "'series' or 'annotation'); repeatable")
     f.add_argument("--retries", type=T.integer(">= 0"), default=3,
                    help="resume attempts after an interrupted transfer (default 3)")
     f.add_argument("--retry-wait", type=T.number(">= 0"), default=1.0,
                    help="seconds to wait before the first retry, doubling after (default 1)")
-    f.add_argument("--chunksize", type=T.integer(">= 1"), default=2000,
+    f.add_argument("--chunksize", type=T.integer(">= 1"), default=None,
                    help="matrix rows parsed per chunk (memory vs speed; default 2000)")
     f.add_argument("--no-progress", action="store_true", help="no progress bars")
     f.set_defaults(func=cmd_fetch)

@@ -1,4 +1,4 @@
-"""Download the public TCGA and GTEx matrices and convert them into labelled ``.h5ad`` files.
+"""Download the public TCGA and GTEx matrices and convert them into labelled ``.h5ad`` files; download GEO series.
 
 Sources (default base URLs; any mirror holding the same file names can be given instead):
 
@@ -7,6 +7,10 @@ Sources (default base URLs; any mirror holding the same file names can be given 
   ``_study``, ``detailed_category``). Only ``_study == "TCGA"`` samples are kept.
 - GTEx v8: the portal's ``GTEx_Analysis_2017-06-05_v8_RNASeQCv1.1.9_gene_tpm.gct.gz`` (TPM) and
   ``GTEx_Analysis_v8_Annotations_SampleAttributesDS.txt`` (tissue ``SMTS``, detailed ``SMTSD``).
+
+- GEO (:func:`fetch_geo`): a series' ``GSExxx_series_matrix.txt.gz`` and its platform's ``GPLxxx.annot.gz``
+  (probe -> gene) from NCBI's ``https://ftp.ncbi.nlm.nih.gov/geo`` tree, downloaded only: ``rnagen data
+  prepare`` reads them (:func:`rnagen.data.read`, ``--feature-map``).
 
 Downloads stream into ``NAME.part`` in the cache directory, resume with HTTP ``Range`` requests after an
 interruption, are checked against the server's size (and an optional sha256/md5), and only then are renamed
@@ -24,11 +28,12 @@ import gzip
 import hashlib
 import io
 import os
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -50,9 +55,14 @@ __all__ = [
     "convert_tcga",
     "convert_gtex",
     "fetch",
+    "GEO_BASE_URL",
+    "geo_url",
+    "fetch_geo",
 ]
 
 XENA_BASE_URL = "https://toil-xena-hub.s3.us-east-1.amazonaws.com/download"
+#: NCBI GEO's FTP tree over HTTPS: series/GSEnnn/GSExxx/matrix/, platforms/GPLnnn/GPLxxx/annot/
+GEO_BASE_URL = "https://ftp.ncbi.nlm.nih.gov/geo"
 GTEX_EXPRESSION_BASE_URL = "https://storage.googleapis.com/adult-gtex/bulk-gex/v8/rna-seq"
 GTEX_ANNOTATION_BASE_URL = "https://storage.googleapis.com/adult-gtex/annotations/v8/metadata-files"
 
@@ -136,6 +146,14 @@ def _verify(path: Path, *, checksum: str | None, expected_size: int | None, what
                             f"or the checksum is wrong: delete {path} and fetch again, or fix --checksum")
 
 
+class HTTPStatusError(DataError):
+    """An HTTP error status (``status``) for a download: a missing file (404) is told apart from the rest."""
+
+    def __init__(self, status: int, url: str):
+        super().__init__(f"HTTP {status} for {url}; check the URL or --base-url")
+        self.status = status
+
+
 class _Interrupted(Exception):
     """A transfer that stopped early; the ``.part`` file keeps what arrived."""
 
@@ -161,7 +179,7 @@ def _transfer(session, url: str, part: Path, *, chunk_size: int, timeout: float,
             part.unlink()
             raise _Interrupted("server refused the resume range; restarting from the beginning")
         if r.status_code >= 400:
-            raise DataError(f"HTTP {r.status_code} for {url}; check the URL or --base-url")
+            raise HTTPStatusError(r.status_code, url)
         if r.status_code == 206:
             cr = r.headers.get("Content-Range", "")
             try:
@@ -502,3 +520,90 @@ def fetch(source: Source, *, out_dir: str | os.PathLike | None = None, cache_dir
     files["full"] = write_h5ad(full, out / f"{source}_full.h5ad")
     files["landmarks"] = write_h5ad(lm, out / f"{source}_landmarks.h5ad")
     return files
+
+
+# --------------------------------------------------------------------------------------------- GEO
+
+_GEO_ACCESSION = re.compile(r"^(GSE|GPL)([1-9][0-9]*)$")
+
+
+def geo_url(accession: str, base_url: str | None = None) -> str:
+    """The URL of a series' matrix (``GSExxx``) or a platform's annotation (``GPLxxx``) in GEO's tree: files
+    sit under ``GSEnnn`` / ``GPLnnn`` folders named by the accession less its last three digits."""
+    m = _GEO_ACCESSION.match(accession)
+    if m is None:
+        raise DataError(f"GEO accession {accession!r} is not a series (GSE followed by digits, e.g. GSE2034) or a "
+                        "platform (GPL96); check --accession")
+    kind, digits = m.groups()
+    folder = f"{kind}{digits[:-3]}nnn"
+    base = (base_url or GEO_BASE_URL).rstrip("/")
+    if kind == "GSE":
+        return f"{base}/series/{folder}/{accession}/matrix/{accession}_series_matrix.txt.gz"
+    return f"{base}/platforms/{folder}/{accession}/annot/{accession}.annot.gz"
+
+
+def _series_platforms(path: Path) -> list[str]:
+    """The platform ids of a series matrix's ``!Series_platform_id`` line(s)."""
+    out: list[str] = []
+    with gzip.open(path, "rt", encoding="utf-8", errors="replace") as fh:
+        for line in fh:
+            if line.lower().startswith("!series_matrix_table_begin"):
+                break
+            if line.startswith("!Series_platform_id"):
+                out += [f.strip().strip('"') for f in line.rstrip("\r\n").split("\t")[1:] if f.strip()]
+    return out
+
+
+def fetch_geo(accession: str, *, cache_dir: str | os.PathLike | None = None, base_url: str | None = None,
+              checksums: Mapping[str, str] | None = None, retries: int = 3, retry_wait: float = 1.0,
+              progress: bool = True) -> dict[str, Any]:
+    """Download a GEO series matrix and its platform's annotation (probe -> gene) into ``<cache>/geo/``.
+
+    Nothing is converted: labels, missing values and probes of one gene are choices of ``rnagen data prepare``
+    (``--label-key``, ``--missing``, ``--feature-map`` with the annotation, ``--duplicates``). A platform
+    without an annotation file on GEO gives ``annotation=None`` (the probes stay probes).
+
+    Returns
+    -------
+    dict
+        ``series`` (path), ``platform`` (its id, or ``None`` when the matrix names none) and ``annotation``
+        (path or ``None``).
+    """
+    acc = str(accession).strip().upper()
+    series_url = geo_url(acc, base_url)
+    if not acc.startswith("GSE"):
+        raise DataError(f"{acc} is a platform; give a series accession (GSE...) to --accession")
+    cache = (Path(cache_dir).expanduser() if cache_dir else default_cache_dir()) / "geo"
+    checksums = dict(checksums or {})
+    series_name = f"{acc}_series_matrix.txt.gz"
+    unknown = sorted(k for k in checksums
+                     if k not in (series_name, "series", "annotation") and not re.match(r"^GPL\d+\.annot\.gz$", k))
+    if unknown:
+        raise DataError(f"checksum given for unknown file(s) {', '.join(unknown)}; use {series_name}, GPLxxx.annot.gz, "
+                        "'series' or 'annotation'")
+    kw: dict[str, Any] = {"retries": retries, "retry_wait": retry_wait, "progress": progress}
+    try:
+        series = download(series_url, cache / series_name,
+                          checksum=checksums.get(series_name) or checksums.get("series"), **kw)
+    except HTTPStatusError as e:
+        if e.status != 404:
+            raise
+        raise DataError(f"GEO has no {acc}_series_matrix.txt.gz at {series_url}: a series on several platforms has "
+                        f"one matrix per platform ({acc}-GPLxxx_series_matrix.txt.gz in its matrix/ folder), and a "
+                        "series without processed values has none; download the one you need and give it to rnagen "
+                        "data prepare") from None
+    platforms = _series_platforms(series)
+    gpl = platforms[0] if len(platforms) == 1 else None
+    out: dict[str, Any] = {"series": series, "platform": gpl, "annotation": None}
+    other = sorted(k for k in checksums if k.endswith(".annot.gz") and k != f"{gpl}.annot.gz")
+    if other:
+        raise DataError(f"checksum given for {', '.join(other)}, but {acc} is on platform {gpl or 'several platforms'}")
+    if gpl is not None and _GEO_ACCESSION.match(gpl):
+        try:
+            out["annotation"] = download(geo_url(gpl, base_url), cache / f"{gpl}.annot.gz",
+                                         checksum=checksums.get(f"{gpl}.annot.gz") or checksums.get("annotation"),
+                                         **kw)
+        except HTTPStatusError as e:
+            if e.status != 404:
+                raise
+    return out
