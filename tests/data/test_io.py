@@ -260,6 +260,7 @@ _GEO = """!Series_title\t"A test series"
 !Sample_characteristics_ch1\t"age: 50"\t"age: 60"\t"tissue: brain"\t"age: 40"
 !Sample_characteristics_ch1\t"title: a"\t"title: b"\t"title: c"\t"title: d"
 !Sample_relation\t"r1"\t"r2"\t"r3"\t"r4"
+!Sample_characteristics_ch2\t"tissue: reference"\t"tissue: reference"\t"tissue: reference"\t"tissue: reference"
 !Sample_relation\t"s1"\t"s2"\t"s3"\t"s4"
 !series_matrix_table_begin
 "ID_REF"\t"GSM1"\t"GSM2"\t"GSM3"\t"GSM4"
@@ -287,6 +288,7 @@ def test_geo_series_matrix(tmp_path, capsys):
     assert a.obs["tissue"].astype(str).tolist() == ["liver", "liver", "brain", "brain"]
     assert a.obs["age"].tolist() == [50, 60, 55, 40] and a.obs["title"].astype(str).tolist()[0] == "liver 1"
     assert a.obs["title (characteristics)"].astype(str).tolist() == ["a", "b", "c", "d"]
+    assert a.obs["tissue (ch2)"].astype(str).tolist() == ["reference"] * 4  # the other channel's, beside ch1's
     assert a.obs["relation_2"].astype(str).tolist()[0] == "s1" and a.obs["relation"].astype(str).tolist()[0] == "r1"
     np.testing.assert_allclose(a.X[:, 0], [10.1, 10.3, 8.2, 8.1], rtol=1e-6)
     assert np.isnan(a.X[3, 1]) and get_history(a)[0]["format"] == "geo"
@@ -302,7 +304,7 @@ def test_geo_series_matrix(tmp_path, capsys):
     (lambda t: t.replace("!series_matrix_table_begin\n", ""), "without its '!series_matrix_table_begin' line"),
     (lambda t: t.replace("!series_matrix_table_end\n", ""), "no '!series_matrix_table_end' line"),
     (lambda t: t.replace("\t6.1\t", "\tabc\t"),
-     "non-numeric value 'abc' at line 15, column 'GSM2' \\(gene '117_at'\\)"),
+     "non-numeric value 'abc' at line 16, column 'GSM2' \\(gene '117_at'\\)"),
     (lambda t: t.replace('"GSM2"\t"GSM3"\t"GSM4"\n!Sample_source', '"GSM3"\t"GSM2"\t"GSM4"\n!Sample_source'),
      "!Sample_geo_accession line does not list the table's sample columns in order"),
     (lambda t: t.split('"ID_REF"')[0] + "!series_matrix_table_end\n", "no data lines between its table markers"),

@@ -739,7 +739,7 @@ def _geo_obs(samples: list[str], meta: list[tuple[str, list[str]]], source: str)
     ``disease state``, ...), whichever line GEO put it on; values numeric where all are numbers."""
     n = len(samples)
     cols: dict[str, list[str]] = {}
-    chars: set[str] = set()  # the columns the characteristics lines fill
+    chars: dict[str, str] = {}  # the columns the characteristics lines fill -> which line kind (ch1, ch2)
     for key, vals in meta:
         if len(vals) != n:
             continue  # a field GEO did not give per sample
@@ -753,9 +753,10 @@ def _geo_obs(samples: list[str], meta: list[tuple[str, list[str]]], source: str)
                 ck, colon, value = cell.partition(":")
                 keyed = bool(colon and ck.strip())
                 name = ck.strip() if keyed else key
-                if name in cols and name not in chars:
-                    name += " (characteristics)"  # a key that names another !Sample_ field
-                chars.add(name)
+                if name in cols and chars.get(name) != key:
+                    # a key that names another !Sample_ field, or the other channel's (two-colour arrays)
+                    name += f" ({key.rsplit('_', 1)[-1]})" if name in chars else " (characteristics)"
+                chars.setdefault(name, key)
                 cols.setdefault(name, [""] * n)[i] = value.strip() if keyed else cell
             continue
         name, j = key, 2
