@@ -196,7 +196,7 @@ ID\tGene title\tGene symbol\tGene ID
 
 def test_geo_urls():
     assert F.geo_url("GSE2034") == "https://ftp.ncbi.nlm.nih.gov/geo/series/GSE2nnn/GSE2034/matrix/GSE2034_series_matrix.txt.gz"
-    assert F.geo_url("GSE123", "http://m/") == "http://m/series/GSEnnn/GSE123/matrix/GSE123_series_matrix.txt.gz"
+    assert F.geo_url("GSE123", base_url="http://m/") == "http://m/series/GSEnnn/GSE123/matrix/GSE123_series_matrix.txt.gz"
     assert F.geo_url("GPL13534").endswith("/platforms/GPL13nnn/GPL13534/annot/GPL13534.annot.gz")
     for bad in ("GSE", "gse12", "GSE12a", "GDS507", "GSE012"):
         with pytest.raises(DataError, match="is not a series .* or a platform"):

@@ -292,6 +292,9 @@ def test_geo_series_matrix(tmp_path, capsys):
     assert a.obs["relation_2"].astype(str).tolist()[0] == "s1" and a.obs["relation"].astype(str).tolist()[0] == "r1"
     np.testing.assert_allclose(a.X[:, 0], [10.1, 10.3, 8.2, 8.1], rtol=1e-6)
     assert np.isnan(a.X[3, 1]) and get_history(a)[0]["format"] == "geo"
+    assert main(["data", "info", str(path)]) == 0  # one value per sample (titles): not offered as labels
+    info = capsys.readouterr().out
+    assert "labels (tissue): 2 classes" in info and "labels (title)" not in info
     out = tmp_path / "geo.h5ad"
     assert main(["data", "prepare", str(path), "--label-key", "tissue", "--genes", "all", "--id-type", "other",
                  "--missing", "impute", "--max-missing", "0.5", "--out", str(out)]) == 0

@@ -218,8 +218,13 @@ def summarize(adata, *, path: str = "", label_key: str | None = None) -> str:
     st = log_state(adata)
     lines.append("log state: " + ("not recorded" if st is None else
                                   f"{'log scale' if st['logged'] else 'linear scale'} ({st['transform']})"))
+    # without a label key: the categorical columns that could be labels (not one value per sample, as GEO's
+    # titles and descriptions are; at most 200 classes)
     keys = [label_key] if label_key else ([_default_label_key(adata)] if _default_label_key(adata) else [
-        c for c in adata.obs.columns if str(adata.obs[c].dtype) == "category" and adata.obs[c].nunique() <= 200])
+        c for c in adata.obs.columns if str(adata.obs[c].dtype) == "category"
+        and adata.obs[c].nunique() <= min(200, max(1, adata.n_obs - 1))])
+    if not label_key and not keys and len(adata.obs.columns):
+        lines.append("columns:   " + ", ".join(map(str, adata.obs.columns))[:300] + " (none looks like labels)")
     for k in keys:
         if k not in adata.obs.columns:
             columns = ", ".join(map(str, adata.obs.columns)) or "none"

@@ -527,7 +527,7 @@ def fetch(source: Source, *, out_dir: str | os.PathLike | None = None, cache_dir
 _GEO_ACCESSION = re.compile(r"^(GSE|GPL)([1-9][0-9]*)$")
 
 
-def geo_url(accession: str, base_url: str | None = None) -> str:
+def geo_url(accession: str, *, base_url: str | None = None) -> str:
     """The URL of a series' matrix (``GSExxx``) or a platform's annotation (``GPLxxx``) in GEO's tree: files
     sit under ``GSEnnn`` / ``GPLnnn`` folders named by the accession less its last three digits."""
     m = _GEO_ACCESSION.match(accession)
@@ -570,7 +570,7 @@ def fetch_geo(accession: str, *, cache_dir: str | os.PathLike | None = None, bas
         (path or ``None``).
     """
     acc = str(accession).strip().upper()
-    series_url = geo_url(acc, base_url)
+    series_url = geo_url(acc, base_url=base_url)
     if not acc.startswith("GSE"):
         raise DataError(f"{acc} is a platform; give a series accession (GSE...) to --accession")
     cache = (Path(cache_dir).expanduser() if cache_dir else default_cache_dir()) / "geo"
@@ -600,7 +600,7 @@ def fetch_geo(accession: str, *, cache_dir: str | os.PathLike | None = None, bas
         raise DataError(f"checksum given for {', '.join(other)}, but {acc} is on platform {gpl or 'several platforms'}")
     if gpl is not None and _GEO_ACCESSION.match(gpl):
         try:
-            out["annotation"] = download(geo_url(gpl, base_url), cache / f"{gpl}.annot.gz",
+            out["annotation"] = download(geo_url(gpl, base_url=base_url), cache / f"{gpl}.annot.gz",
                                          checksum=checksums.get(f"{gpl}.annot.gz") or checksums.get("annotation"),
                                          **kw)
         except HTTPStatusError as e:
