@@ -256,5 +256,9 @@ def test_fetch_geo_missing_files_and_options(http_server, tmp_path, capsys):
         assert main([*args, *extra]) == 2
         assert match in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+    http_server.files["GSE999_series_matrix.txt.gz"] = b"<html>not found</html>"  # an error page served as 200
+    assert main([*args, "--accession", "GSE999"]) == 2
+    assert "GSE999_series_matrix.txt.gz is not a gzipped GEO series matrix" in capsys.readouterr().err
+    assert not (tmp_path / "geo" / "GSE999_series_matrix.txt.gz").exists()
     assert main(["data", "fetch", "tcga", "--accession", "GSE1", "--cache-dir", str(tmp_path)]) == 2
     assert "--accession applies to geo" in capsys.readouterr().err

@@ -298,8 +298,9 @@ def _fetch_geo(args: argparse.Namespace, checksums: dict[str, str]) -> int:
     got = series.name + (f" ({gpl})" if gpl else "") + (f" and {annot.name}" if annot else "")
     print(f"{args.accession.strip().upper()}: downloaded {got} into {series.parent}")
     if annot is None:
-        print("no probe -> gene annotation on GEO for " + (f"platform {gpl}" if gpl else "a series on several "
-              "platforms") + ": the probes stay feature ids (--genes all), or give a --feature-map of your own")
+        print("no probe -> gene annotation on GEO for " + (f"platform {gpl}" if gpl else "the series (its matrix "
+              "names no single platform)") + ": the probes stay feature ids (--genes all), or give a --feature-map "
+              "of your own")
     cmd = ["rnagen", "data", "prepare", str(series)] + (["--feature-map", str(annot), "--duplicates", "mean"]
                                                          if annot else ["--genes", "all"])
     print("sample columns (for --label-key): " + (", ".join(columns) if columns else "none"))

@@ -30,6 +30,7 @@ import io
 import os
 import re
 import time
+import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -545,12 +546,17 @@ def geo_url(accession: str, *, base_url: str | None = None) -> str:
 def _series_platforms(path: Path) -> list[str]:
     """The platform ids of a series matrix's ``!Series_platform_id`` line(s)."""
     out: list[str] = []
-    with gzip.open(path, "rt", encoding="utf-8", errors="replace") as fh:
-        for line in fh:
-            if line.lower().startswith("!series_matrix_table_begin"):
-                break
-            if line.startswith("!Series_platform_id"):
-                out += [f.strip().strip('"') for f in line.rstrip("\r\n").split("\t")[1:] if f.strip()]
+    try:
+        with gzip.open(path, "rt", encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                if line.lower().startswith("!series_matrix_table_begin"):
+                    break
+                if line.startswith("!Series_platform_id"):
+                    out += [f.strip().strip('"') for f in line.rstrip("\r\n").split("\t")[1:] if f.strip()]
+    except (OSError, EOFError, zlib.error) as e:
+        path.unlink(missing_ok=True)  # not kept in the cache, where the next run would reuse it
+        raise DataError(f"{path.name} is not a gzipped GEO series matrix ({type(e).__name__}; removed from the "
+                        "cache); check --base-url, or fetch again") from e
     return out
 
 
