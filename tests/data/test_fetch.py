@@ -198,6 +198,9 @@ def test_geo_urls():
     assert F.geo_url("GSE2034") == "https://ftp.ncbi.nlm.nih.gov/geo/series/GSE2nnn/GSE2034/matrix/GSE2034_series_matrix.txt.gz"
     assert F.geo_url("GSE123", base_url="http://m/") == "http://m/series/GSEnnn/GSE123/matrix/GSE123_series_matrix.txt.gz"
     assert F.geo_url("GPL13534").endswith("/platforms/GPL13nnn/GPL13534/annot/GPL13534.annot.gz")
+    assert F.geo_url("GSE2034", platform="GPL96").endswith("/GSE2nnn/GSE2034/matrix/GSE2034-GPL96_series_matrix.txt.gz")
+    with pytest.raises(DataError, match="GEO platform 'GPL' is not GPL followed by digits"):
+        F.geo_url("GSE2034", platform="GPL")
     for bad in ("GSE", "gse12", "GSE12a", "GDS507", "GSE012"):
         with pytest.raises(DataError, match="is not a series .* or a platform"):
             F.geo_url(bad)
@@ -241,7 +244,15 @@ def test_fetch_geo_missing_files_and_options(http_server, tmp_path, capsys):
     args = ["data", "fetch", "geo", "--base-url", base, "--cache-dir", str(tmp_path), "--no-progress"]
     assert main([*args, "--accession", "GSE1234"]) == 2  # no matrix on the server
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "GEO has no GSE1234_series_matrix.txt.gz" in err and "several platforms" in err
+    assert err.count("\n") == 1 and "GEO has no GSE1234_series_matrix.txt.gz" in err and "--platform GPLxxx" in err
+    # one platform's matrix of a series on two
+    two = _SERIES.replace('!Series_platform_id\t"GPL96"', '!Series_platform_id\t"GPL96"\n!Series_platform_id\t"GPL97"')
+    http_server.files["GSE1234-GPL97_series_matrix.txt.gz"] = gzip.compress(two.encode(), mtime=0)
+    http_server.files["GPL97.annot.gz"] = gzip.compress(_ANNOT.encode(), mtime=0)
+    assert main([*args, "--accession", "GSE1234", "--platform", "gpl97"]) == 0
+    assert "downloaded GSE1234-GPL97_series_matrix.txt.gz (GPL97) and GPL97.annot.gz" in capsys.readouterr().out
+    assert main([*args, "--accession", "GSE1234", "--platform", "GPL98"]) == 2
+    assert "is GSE1234 on platform GPL98?" in capsys.readouterr().err
     http_server.files["GSE1234_series_matrix.txt.gz"] = gzip.compress(_SERIES.encode(), mtime=0)
     assert main([*args, "--accession", "gse1234"]) == 0  # no annotation for the platform: the probes stay
     out = capsys.readouterr().out
@@ -262,3 +273,5 @@ def test_fetch_geo_missing_files_and_options(http_server, tmp_path, capsys):
     assert not (tmp_path / "geo" / "GSE999_series_matrix.txt.gz").exists()
     assert main(["data", "fetch", "tcga", "--accession", "GSE1", "--cache-dir", str(tmp_path)]) == 2
     assert "--accession applies to geo" in capsys.readouterr().err
+    assert main(["data", "fetch", "gtex", "--platform", "GPL1", "--cache-dir", str(tmp_path)]) == 2
+    assert "--platform applies to geo" in capsys.readouterr().err

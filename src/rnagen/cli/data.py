@@ -280,8 +280,9 @@ def _check_fetch_options(args: argparse.Namespace) -> None:
         if given:
             raise DataError(f"{', '.join(given)} do not apply to geo, which only downloads; convert with rnagen "
                             "data prepare (its --out, --min-samples)")
-    elif args.accession:
-        raise DataError(f"--accession applies to geo; {args.source} has one fixed data set, remove --accession")
+    elif args.accession or args.platform:
+        opt = "--accession" if args.accession else "--platform"
+        raise DataError(f"{opt} applies to geo; {args.source} has one fixed data set, remove {opt}")
 
 
 def _fetch_geo(args: argparse.Namespace, checksums: dict[str, str]) -> int:
@@ -291,8 +292,9 @@ def _fetch_geo(args: argparse.Namespace, checksums: dict[str, str]) -> int:
     from ..data import read
     from ..data.fetch import fetch_geo
 
-    out = fetch_geo(args.accession, cache_dir=args.cache_dir, base_url=args.base_url, checksums=checksums,
-                    retries=args.retries, retry_wait=args.retry_wait, progress=not args.no_progress)
+    out = fetch_geo(args.accession, platform=args.platform, cache_dir=args.cache_dir, base_url=args.base_url,
+                    checksums=checksums, retries=args.retries, retry_wait=args.retry_wait,
+                    progress=not args.no_progress)
     series, gpl, annot = out["series"], out["platform"], out["annotation"]
     columns = [str(c) for c in read(series, missing="keep").obs.columns]
     got = series.name + (f" ({gpl})" if gpl else "") + (f" and {annot.name}" if annot else "")
@@ -370,6 +372,9 @@ def _add_fetch(dsub) -> None:
                         "a GEO series (--accession)")
     f.add_argument("--accession", default=None, metavar="GSExxx",
                    help="geo: the series to download (its GSExxx_series_matrix.txt.gz and GPLxxx.annot.gz)")
+    f.add_argument("--platform", default=None, metavar="GPLxxx",
+                   help="geo: for a series on several platforms, the platform whose matrix to download "
+                        "(GSExxx-GPLxxx_series_matrix.txt.gz)")
     f.add_argument("--base-url", default=None,
                    help="mirror URL holding the same file names (default: the public Xena hub / GTEx portal bucket / "
                         "GEO's https://ftp.ncbi.nlm.nih.gov/geo tree)")

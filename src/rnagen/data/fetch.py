@@ -528,9 +528,10 @@ def fetch(source: Source, *, out_dir: str | os.PathLike | None = None, cache_dir
 _GEO_ACCESSION = re.compile(r"^(GSE|GPL)([1-9][0-9]*)$")
 
 
-def geo_url(accession: str, *, base_url: str | None = None) -> str:
-    """The URL of a series' matrix (``GSExxx``) or a platform's annotation (``GPLxxx``) in GEO's tree: files
-    sit under ``GSEnnn`` / ``GPLnnn`` folders named by the accession less its last three digits."""
+def geo_url(accession: str, *, base_url: str | None = None, platform: str | None = None) -> str:
+    """The URL of a series' matrix (``GSExxx``; with ``platform``, that platform's matrix of a series on
+    several, ``GSExxx-GPLyyy_series_matrix.txt.gz``) or a platform's annotation (``GPLxxx``) in GEO's tree:
+    files sit under ``GSEnnn`` / ``GPLnnn`` folders named by the accession less its last three digits."""
     m = _GEO_ACCESSION.match(accession)
     if m is None:
         raise DataError(f"GEO accession {accession!r} is not a series (GSE followed by digits, e.g. GSE2034) or a "
@@ -539,7 +540,10 @@ def geo_url(accession: str, *, base_url: str | None = None) -> str:
     folder = f"{kind}{digits[:-3]}nnn"
     base = (base_url or GEO_BASE_URL).rstrip("/")
     if kind == "GSE":
-        return f"{base}/series/{folder}/{accession}/matrix/{accession}_series_matrix.txt.gz"
+        if platform is not None and not re.match(r"^GPL[1-9][0-9]*$", platform):
+            raise DataError(f"GEO platform {platform!r} is not GPL followed by digits (e.g. GPL570); check --platform")
+        name = f"{accession}-{platform}" if platform else accession
+        return f"{base}/series/{folder}/{accession}/matrix/{name}_series_matrix.txt.gz"
     return f"{base}/platforms/{folder}/{accession}/annot/{accession}.annot.gz"
 
 
@@ -560,10 +564,11 @@ def _series_platforms(path: Path) -> list[str]:
     return out
 
 
-def fetch_geo(accession: str, *, cache_dir: str | os.PathLike | None = None, base_url: str | None = None,
-              checksums: Mapping[str, str] | None = None, retries: int = 3, retry_wait: float = 1.0,
-              progress: bool = True) -> dict[str, Any]:
-    """Download a GEO series matrix and its platform's annotation (probe -> gene) into ``<cache>/geo/``.
+def fetch_geo(accession: str, *, platform: str | None = None, cache_dir: str | os.PathLike | None = None,
+              base_url: str | None = None, checksums: Mapping[str, str] | None = None, retries: int = 3,
+              retry_wait: float = 1.0, progress: bool = True) -> dict[str, Any]:
+    """Download a GEO series matrix and its platform's annotation (probe -> gene) into ``<cache>/geo/``;
+    ``platform`` picks one platform's matrix of a series on several.
 
     Nothing is converted: labels, missing values and probes of one gene are choices of ``rnagen data prepare``
     (``--label-key``, ``--missing``, ``--feature-map`` with the annotation, ``--duplicates``). A platform
@@ -576,12 +581,13 @@ def fetch_geo(accession: str, *, cache_dir: str | os.PathLike | None = None, bas
         (path or ``None``).
     """
     acc = str(accession).strip().upper()
-    series_url = geo_url(acc, base_url=base_url)
+    gpl_asked = None if platform is None else str(platform).strip().upper()
+    series_url = geo_url(acc, base_url=base_url, platform=gpl_asked)
     if not acc.startswith("GSE"):
         raise DataError(f"{acc} is a platform; give a series accession (GSE...) to --accession")
     cache = (Path(cache_dir).expanduser() if cache_dir else default_cache_dir()) / "geo"
     checksums = dict(checksums or {})
-    series_name = f"{acc}_series_matrix.txt.gz"
+    series_name = series_url.rsplit("/", 1)[1]
     unknown = sorted(k for k in checksums
                      if k not in (series_name, "series", "annotation") and not re.match(r"^GPL\d+\.annot\.gz$", k))
     if unknown:
@@ -594,12 +600,14 @@ def fetch_geo(accession: str, *, cache_dir: str | os.PathLike | None = None, bas
     except HTTPStatusError as e:
         if e.status != 404:
             raise
-        raise DataError(f"GEO has no {acc}_series_matrix.txt.gz at {series_url}: a series on several platforms has "
-                        f"one matrix per platform ({acc}-GPLxxx_series_matrix.txt.gz in its matrix/ folder), and a "
-                        "series without processed values has none; download the one you need and give it to rnagen "
-                        "data prepare") from None
+        if gpl_asked is not None:
+            raise DataError(f"GEO has no {series_name} at {series_url}: is {acc} on platform {gpl_asked}? Its matrix/ "
+                            "folder lists the platforms it has matrices for") from None
+        raise DataError(f"GEO has no {series_name} at {series_url}: a series on several platforms has one matrix "
+                        f"per platform ({acc}-GPLxxx_series_matrix.txt.gz: pass --platform GPLxxx), and a series "
+                        "without processed values has none") from None
     platforms = _series_platforms(series)
-    gpl = platforms[0] if len(platforms) == 1 else None
+    gpl = platforms[0] if len(platforms) == 1 else gpl_asked
     out: dict[str, Any] = {"series": series, "platform": gpl, "annotation": None}
     other = sorted(k for k in checksums if k.endswith(".annot.gz") and k != f"{gpl}.annot.gz")
     if other:
