@@ -179,8 +179,8 @@ def _what_was_dropped(adata) -> str:
                     notes.append(f"{n} {what}{'s' if n > 1 else ''} with {why} dropped (--missing {h['how']})")
             n = int(h["n_imputed"])
             if n:
-                notes.append(f"{n} missing value{'s' if n > 1 else ''} filled in from the "
-                             f"{h['method'].split('=')[1][:-1]} nearest samples (--missing impute)")
+                notes.append(f"{n} missing value{'s' if n > 1 else ''} filled in from the {h['k']} nearest samples "
+                             "(--missing impute)")
     return "".join(f"; {n}" for n in notes)
 
 
@@ -194,7 +194,7 @@ def summarize(adata, *, path: str = "", label_key: str | None = None) -> str:
     import numpy as np
 
     from ..data import genes as g
-    from ..pp import get_history, log_state
+    from ..pp import dense, get_history, log_state
 
     lines = [f"file:      {path}"] if path else []
     lines.append(f"samples:   {adata.n_obs}")
@@ -205,7 +205,7 @@ def summarize(adata, *, path: str = "", label_key: str | None = None) -> str:
     else:
         idx, rep = g.find_landmarks(adata.var_names, id_type=id_type)
         lines.append(f"genes:     {adata.n_vars} ({id_type} IDs; {len(idx)} of 978 landmarks present)")
-    miss = np.isnan(np.asarray(adata.X.toarray() if hasattr(adata.X, "toarray") else adata.X))
+    miss = np.isnan(dense(adata.X))
     if miss.any():
         per_gene = miss.sum(axis=0)
         n_genes = int((per_gene > 0).sum())

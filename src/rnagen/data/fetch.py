@@ -42,6 +42,7 @@ import pandas as pd
 from .._io import write_h5ad
 from ..errors import DataError
 from . import genes as _genes
+from .io import _unquote
 
 __all__ = [
     "XENA_BASE_URL",
@@ -556,7 +557,7 @@ def _series_platforms(path: Path) -> list[str]:
                 if line.lower().startswith("!series_matrix_table_begin"):
                     break
                 if line.startswith("!Series_platform_id"):
-                    out += [f.strip().strip('"') for f in line.rstrip("\r\n").split("\t")[1:] if f.strip()]
+                    out += [_unquote(f) for f in line.rstrip("\r\n").split("\t")[1:] if f.strip()]
     except (OSError, EOFError, zlib.error) as e:
         path.unlink(missing_ok=True)  # not kept in the cache, where the next run would reuse it
         raise DataError(f"{path.name} is not a gzipped GEO series matrix ({type(e).__name__}; removed from the "

@@ -110,6 +110,7 @@ def complete_missing(adata, *, how: Literal["impute", "drop"] = "impute", max_mi
     dropped_genes = list(map(str, adata.var_names[~keep_genes]))
     dropped_samples = list(map(str, adata.obs_names[~keep_samples]))
     record(out, "impute", how=how, method=f"knn (k={int(k)})" if how == "impute" else "none",
+           **({"k": int(k)} if how == "impute" else {}),
            max_missing=float(max_missing), within=f"classes of {label_key!r}" if label_key is not None else "all",
            n_missing=n_missing, n_imputed=n_imputed, n_dropped_genes=len(dropped_genes),
            n_dropped_samples=len(dropped_samples), dropped_genes=_shown(dropped_genes, 50) or "none",
