@@ -74,6 +74,40 @@ def test_prepare_logs_raw_counts_and_info_split(tmp_path, capsys):
     assert te.obs["subtype"].value_counts().to_dict() == {"LumA": 4, "Basal": 3, "Her2": 2}
 
 
+def test_prepare_normalises_sequencing_depth(tmp_path, capsys):
+    """Raw counts of samples sequenced to different depths: without --normalize the summary says so; with it the
+    depth is gone (counts per million of the whole library, before the landmarks are picked)."""
+    rng = np.random.default_rng(1)
+    lm = datasets.landmarks()["symbol"].head(600).tolist()
+    other = [f"NOTAGENE{i}" for i in range(50)]
+    mu = rng.gamma(1.0, 100.0, size=650)
+    depth = np.repeat([1.0, 5.0], 10)
+    counts = rng.poisson(np.outer(depth, mu))
+    df = pd.DataFrame(counts, index=[f"s{i}" for i in range(20)], columns=lm + other)
+    df.insert(0, "group", ["a", "b"] * 10)
+    df.to_csv(tmp_path / "counts.tsv", sep="\t")
+    assert main(["data", "info", str(tmp_path / "counts.tsv"), "--label-key", "group"]) == 0
+    assert "values:    raw counts (whole numbers; per-sample totals over its 650 features" in capsys.readouterr().out
+    base = ["data", "prepare", str(tmp_path / "counts.tsv"), "--label-key", "group"]
+    assert main([*base, "--out", str(tmp_path / "raw.h5ad")]) == 0
+    out = capsys.readouterr().out
+    assert "the values look like raw counts, per-sample totals" in out and "--normalize cpm or median-ratio" in out
+    assert main([*base, "--normalize", "cpm", "--out", str(tmp_path / "cpm.h5ad")]) == 0
+    out = capsys.readouterr().out
+    assert "depth normalised (cpm; library sizes" in out and "look like raw counts" not in out
+    a = ad.read_h5ad(tmp_path / "cpm.h5ad")
+    assert a.n_vars == 600  # the landmarks; the library total counted the other 50 features too
+    lib = counts.sum(axis=1)
+    np.testing.assert_allclose(a.X, np.log2(counts[:, :600] / lib[:, None] * 1e6 + 1), rtol=1e-5)
+    raw = ad.read_h5ad(tmp_path / "raw.h5ad")
+    gap = lambda x: abs(x[depth == 5].mean() - x[depth == 1].mean())  # noqa: E731
+    assert gap(raw.X.mean(axis=1)) > 2.0 and gap(a.X.mean(axis=1)) < 0.05  # log2(5) = 2.3 removed
+    assert main([*base, "--normalize", "median-ratio", "--out", str(tmp_path / "mr.h5ad")]) == 0
+    m = ad.read_h5ad(tmp_path / "mr.h5ad")
+    assert gap(m.X.mean(axis=1)) < 0.05 and [h["step"] for h in m.uns["rnagen"]["history"].values()].count(
+        "normalize_depth") == 1
+
+
 # ------------------------------------------------------------------------------------------- bad inputs
 
 def _expr(tmp_path, text, name="in.csv"):
@@ -99,6 +133,9 @@ BAD = {
         "id,probe_1,probe 2,probe#3,p4,p5,tissue\ns1,1,2,3,4,5,a\ns2,1,2,3,4,5,a\n", ["--genes", "landmarks"],
         "needs gene identifiers .*use --genes all"),
     "class with fewer than 2 samples": (GOOD + "s5,1,1,1,c\n", [], r"1 class\(es\) .*fewer than 2 samples: 'c' \(1\)"),
+    "depth normalisation of log values": (GOOD, ["--normalize", "cpm"], "needs counts, but the values are on a log"),
+    "depth normalisation of an empty library": (GOOD.replace("s1,1,2,3", "s1,0,0,0").replace("s2,4,5,6", "s2,40,50,60"),
+                                                ["--normalize", "median-ratio"], "sample 's1' has no counts"),
 }
 
 

@@ -1,7 +1,9 @@
 """Fetchers end to end against a local HTTP server (127.0.0.1), with an interrupted transfer and resume."""
 from __future__ import annotations
 
+import gzip
 import hashlib
+import re
 
 import numpy as np
 import pytest
@@ -199,6 +201,9 @@ def test_geo_urls():
     assert F.geo_url("GSE123", base_url="http://m/") == "http://m/series/GSEnnn/GSE123/matrix/GSE123_series_matrix.txt.gz"
     assert F.geo_url("GPL13534").endswith("/platforms/GPL13nnn/GPL13534/annot/GPL13534.annot.gz")
     assert F.geo_url("GSE2034", platform="GPL96").endswith("/GSE2nnn/GSE2034/matrix/GSE2034-GPL96_series_matrix.txt.gz")
+    assert F.geo_counts_url("GSE48843") == "https://www.ncbi.nlm.nih.gov/geo/download/?type=rnaseq_counts&acc=GSE48843"
+    assert F.geo_counts_url("GSE1", name="GSE1_raw_counts_GRCh38.p13_NCBI.tsv.gz", base_url="http://m/") == (
+        "http://m/download/?type=rnaseq_counts&acc=GSE1&format=file&file=GSE1_raw_counts_GRCh38.p13_NCBI.tsv.gz")
     with pytest.raises(DataError, match="GEO platform 'GPL' is not GPL followed by digits"):
         F.geo_url("GSE2034", platform="GPL")
     for bad in ("GSE", "gse12", "GSE12a", "GDS507", "GSE012"):
@@ -275,3 +280,110 @@ def test_fetch_geo_missing_files_and_options(http_server, tmp_path, capsys):
     assert "--accession applies to geo" in capsys.readouterr().err
     assert main(["data", "fetch", "gtex", "--platform", "GPL1", "--cache-dir", str(tmp_path)]) == 2
     assert "--platform applies to geo" in capsys.readouterr().err
+
+
+# an RNA-seq series: its series matrix has an empty table; NCBI's counts page links the gene counts
+_RNASEQ_SERIES = """!Series_title\t"An RNA-seq series"
+!Series_geo_accession\t"GSE5678"
+!Series_platform_id\t"GPL24676"
+!Sample_title\t"tumour A"\t"tumour B"\t"normal A"\t"normal B"
+!Sample_geo_accession\t"GSM11"\t"GSM12"\t"GSM13"\t"GSM14"
+!Sample_characteristics_ch1\t"tissue: tumour"\t"tissue: tumour"\t"tissue: normal"\t"tissue: normal"
+!Sample_library_strategy\t"RNA-Seq"\t"RNA-Seq"\t"RNA-Seq"\t"RNA-Seq"
+!series_matrix_table_begin
+"ID_REF"\t"GSM11"\t"GSM12"\t"GSM13"\t"GSM14"
+!series_matrix_table_end
+"""
+_RAW = "GSE5678_raw_counts_GRCh38.p13_NCBI.tsv.gz"
+_PAGE = ("<html><body><table><tr><td><a href=\"/geo/download/?type=rnaseq_counts&amp;acc=GSE5678&amp;format=file&amp;"
+         f"file={_RAW}\">{_RAW}</a></td></tr><tr><td><a href=\"/geo/download/?type=rnaseq_counts&amp;acc=GSE5678&amp;"
+         "format=file&amp;file=GSE5678_norm_counts_TPM_GRCh38.p13_NCBI.tsv.gz\">TPM</a></td></tr><tr><td><a href=\""
+         "/geo/download/?format=file&amp;type=rnaseq_counts&amp;file=Human.GRCh38.p13.annot.tsv.gz\">annotation</a>"
+         "</td></tr></table></body></html>")
+
+
+def _ncbi_counts() -> tuple[bytes, np.ndarray, list[str]]:
+    """NCBI's layout: GeneID (Entrez) x GSM, integer counts; two samples sequenced 4x deeper."""
+    from rnagen.data import genes as g
+
+    t = g.gene_table()
+    entrez = t[t.is_landmark].entrez_id.astype(str).tolist()[:600] + ["100287102", "653635"]
+    rng = np.random.default_rng(0)
+    mu = rng.gamma(1.0, 200.0, size=len(entrez))
+    depth = np.array([1.0, 4.0, 1.0, 4.0])
+    counts = rng.poisson(mu[:, None] * depth[None, :])
+    lines = ["GeneID\tGSM11\tGSM12\tGSM13\tGSM14"] + [e + "\t" + "\t".join(map(str, r)) for e, r in zip(entrez, counts)]
+    return gzip.compress(("\n".join(lines) + "\n").encode(), mtime=0), counts.T, entrez
+
+
+def test_fetch_geo_rnaseq_counts_end_to_end(http_server, tmp_path, capsys):
+    import shlex
+
+    import anndata as ad
+
+    counts_gz, counts, entrez = _ncbi_counts()
+    http_server.files["GSE5678_series_matrix.txt.gz"] = gzip.compress(_RNASEQ_SERIES.encode(), mtime=0)
+    http_server.files["?type=rnaseq_counts&acc=GSE5678"] = _PAGE.encode()
+    http_server.files[f"?type=rnaseq_counts&acc=GSE5678&format=file&file={_RAW}"] = counts_gz
+    http_server.drop_first.add(f"?type=rnaseq_counts&acc=GSE5678&format=file&file={_RAW}")  # resumed
+    base = http_server.base_url
+    args = ["data", "fetch", "geo", "--accession", "GSE5678", "--base-url", base, "--cache-dir", str(tmp_path / "c"),
+            "--no-progress", "--retry-wait", "0"]
+    # without --counts: the empty series matrix is downloaded and the user told where the values are
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "holds no expression values" in out and "--counts raw" in out and "next:" not in out
+    assert main([*args, "--counts", "raw"]) == 0
+    out = capsys.readouterr().out
+    assert "/files/download/?type=rnaseq_counts&acc=GSE5678" in http_server.paths
+    assert f"downloaded GSE5678_series_matrix.txt.gz (GPL24676) and {_RAW}" in out
+    assert "sample columns (for --label-key): title, tissue, library_strategy" in out
+    assert not (tmp_path / "c" / "geo" / ".GSE5678_rnaseq_counts.html").exists()  # the listing is not kept
+    nxt = next(line for line in out.splitlines() if line.startswith("next: "))[len("next: "):]
+    cmd = shlex.split(nxt.replace("COLUMN", "tissue").replace("DATA.h5ad", str(tmp_path / "rnaseq.h5ad")))
+    assert cmd[:4] == ["rnagen", "data", "prepare", str(tmp_path / "c" / "geo" / _RAW)] and "--normalize" in cmd
+    assert main(cmd[1:]) == 0
+    out = capsys.readouterr().out
+    assert "depth normalised (cpm;" in out and "2 classes of 'tissue'" in out
+    a = ad.read_h5ad(tmp_path / "rnaseq.h5ad")
+    assert a.obs["tissue"].astype(str).tolist() == ["tumour", "tumour", "normal", "normal"]
+    assert a.n_vars == 600 and set(a.var["entrez_id"].astype(str)) == set(entrez[:600])  # the landmarks
+    # log2 of counts per million of the whole library (all 602 genes), the 4x deeper samples brought level
+    lib = counts.sum(axis=1)
+    j = entrez.index(str(a.var["entrez_id"].iloc[0]))
+    np.testing.assert_allclose(a.X[:, 0], np.log2(counts[:, j] / lib * 1e6 + 1), rtol=1e-5)
+    np.testing.assert_allclose(a.obs["size_factor"], lib / 1e6, rtol=1e-9)
+    n = len(http_server.requests)
+    assert main([*args, "--counts", "raw"]) == 0 and len(http_server.requests) == n + 0  # all from the cache
+
+
+def test_fetch_geo_counts_refusals(http_server, tmp_path, capsys):
+    base = http_server.base_url
+    args = ["data", "fetch", "geo", "--accession", "GSE5678", "--base-url", base, "--cache-dir", str(tmp_path),
+            "--no-progress", "--retry-wait", "0"]
+    http_server.files["GSE5678_series_matrix.txt.gz"] = gzip.compress(_RNASEQ_SERIES.encode(), mtime=0)
+    # a series NCBI has not counted: its page links no file
+    http_server.files["?type=rnaseq_counts&acc=GSE5678"] = b"<html><body>No files</body></html>"
+    assert main([*args, "--counts", "raw"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "NCBI has computed no RNA-seq counts for GSE5678" in err and "suppl/" in err
+    # the page links raw and TPM only
+    http_server.files["?type=rnaseq_counts&acc=GSE5678"] = _PAGE.encode()
+    assert main([*args, "--counts", "fpkm"]) == 2
+    assert "links no fpkm counts, only raw, tpm; pass --counts raw" in capsys.readouterr().err
+    # a web page (a bot check) served where the gzip should be: refused and not kept
+    http_server.files[f"?type=rnaseq_counts&acc=GSE5678&format=file&file={_RAW}"] = b"<html>captcha</html>"
+    assert main([*args, "--counts", "raw"]) == 2
+    err = capsys.readouterr().err
+    assert f"NCBI sent a web page instead of {_RAW}" in err and err.count("\n") == 1
+    assert not (tmp_path / "geo" / _RAW).exists()
+    http_server.files[f"?type=rnaseq_counts&acc=GSE5678&format=file&file={_RAW}"] = _ncbi_counts()[0]
+    for extra, match in ((["--counts", "raw", "--platform", "GPL1"], "give one"),
+                         (["--counts", "raw", "--checksum", f"{_RAW}=md5:" + "0" * 32], "checksum mismatch|md5")):
+        assert main([*args, *extra]) == 2
+        assert re.search(match, capsys.readouterr().err)
+    assert main(["data", "fetch", "tcga", "--counts", "raw", "--cache-dir", str(tmp_path)]) == 2
+    assert "--counts applies to geo" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        main([*args, "--counts", "counts"])
+    assert e.value.code == 2 and "invalid choice: 'counts'" in capsys.readouterr().err

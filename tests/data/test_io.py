@@ -310,13 +310,46 @@ def test_geo_series_matrix(tmp_path, capsys):
      "non-numeric value 'abc' at line 16, column 'GSM2' \\(gene '117_at'\\)"),
     (lambda t: t.replace('"GSM2"\t"GSM3"\t"GSM4"\n!Sample_source', '"GSM3"\t"GSM2"\t"GSM4"\n!Sample_source'),
      "!Sample_geo_accession line does not list the table's sample columns in order"),
-    (lambda t: t.split('"ID_REF"')[0] + "!series_matrix_table_end\n", "no data lines between its table markers"),
+    (lambda t: t.split('"ID_REF"')[0] + '"ID_REF"\t"GSM1"\n!series_matrix_table_end\n',
+     "holds no expression values .*fetch geo --accession GSE1 --counts raw and give this file as --labels"),
 ])
 def test_bad_geo_series_matrix(tmp_path, edit, match):
     path = tmp_path / "GSE1_series_matrix.txt"
     path.write_text(edit(_GEO))
     with pytest.raises(DataError, match=match):
         read(path, missing="keep")
+
+
+def test_labels_from_a_geo_series_matrix(tmp_path):
+    """An RNA-seq series' values live outside its series matrix (NCBI's counts by GSM, a submitter's table by
+    sample title): the matrix gives the labels, matched by accession or title, its table left unread."""
+    from rnagen.data import read_geo_samples
+
+    series = tmp_path / "GSE1_series_matrix.txt.gz"
+    series.write_bytes(gzip.compress((_GEO.split('"ID_REF"')[0] + "!series_matrix_table_end\n").encode()))
+    obs = read_geo_samples(series)
+    assert list(obs.index) == ["GSM1", "GSM2", "GSM3", "GSM4"] and obs["age"].tolist() == [50, 60, 55, 40]
+    rng = np.random.default_rng(0)
+    for ids in (["GSM3", "GSM1", "GSM4", "GSM2"], ["brain 1", "liver 1", "brain 2", "liver 2"]):
+        counts = pd.DataFrame(rng.poisson(50, size=(30, 4)), index=[f"g{i}" for i in range(30)], columns=ids)
+        counts.index.name = "GeneID"
+        path = tmp_path / "counts.tsv"
+        counts.to_csv(path, sep="\t")
+        a = read(path, labels=series, label_key="tissue")
+        assert a.obs["tissue"].astype(str).tolist() == ["brain", "liver", "brain", "liver"]
+        assert list(a.obs_names) == ids and a.shape == (4, 30)
+    for kw, match in (({}, "is a GEO series matrix and needs --label-key: pass one of its sample columns "
+                           "\\('source_name_ch1', 'tissue'\\)"),
+                      ({"label_key": "disease"}, "has no sample column 'disease'")):
+        with pytest.raises(DataError, match=match):
+            read(path, labels=series, **kw)
+    counts.columns = ["GSM1", "GSM2", "GSM3", "GSM9"]
+    counts.to_csv(path, sep="\t")
+    with pytest.raises(DataError, match="1 of 4 samples \\(e.g. 'GSM9'\\) are neither GSM accessions nor sample"):
+        read(path, labels=series, label_key="tissue")
+    (tmp_path / "x.tsv").write_text("a\tb\n1\t2\n")
+    with pytest.raises(DataError, match="x.tsv is not a GEO series matrix"):
+        read_geo_samples(tmp_path / "x.tsv")
 
 
 # ------------------------------------------------------------------------------------------ feature -> gene maps

@@ -10,7 +10,7 @@ import rnagen.pp as pp
 
 # positional parameters allowed by the documented signatures (besides the first argument)
 ALLOWED_POSITIONAL = {
-    ("select_genes", "genes"), ("fit_scaler", "method"), ("filter_classes", "label_key"),
+    ("select_genes", "genes"), ("fit_scaler", "method"), ("normalize_depth", "method"), ("filter_classes", "label_key"),
     ("check_labels", "label_key"), ("class_counts", "label_key"), ("read_labels", "obs_names"),
     ("write_gct", "path"), ("download", "dest"), ("convert_tcga", "phenotype"), ("convert_gtex", "attributes"),
     ("file_checksum", "algo"), ("record", "step"), ("map_features", "mapping"),

@@ -16,6 +16,8 @@ from rnagen.pp import (
     get_scaler,
     log2p1,
     log_state,
+    looks_like_counts,
+    normalize_depth,
     select_genes,
     set_log_state,
     split,
@@ -28,6 +30,61 @@ def _adata(X, genes, labels=None):
     if labels is not None:
         a.obs["y"] = pd.Categorical(labels)
     return a
+
+
+def test_normalize_depth_cpm_and_median_ratio():
+    """CPM divides by the library; DESeq2's median-of-ratios (Anders & Huber 2010, eq. 5) by the median ratio to
+    the genes' geometric means, so one gene taking most of a sample's reads does not shrink its other genes."""
+    rng = np.random.default_rng(0)
+    base = rng.integers(5, 500, size=200).astype(float)
+    depth = np.array([1.0, 3.0, 0.5])
+    X = np.vstack([base * d for d in depth])
+    a = normalize_depth(_adata(X, [f"g{i}" for i in range(200)]), "cpm")
+    np.testing.assert_allclose(a.X, X / X.sum(axis=1, keepdims=True) * 1e6, rtol=1e-6)
+    np.testing.assert_allclose(a.obs["size_factor"], X.sum(axis=1) / 1e6)
+    b = normalize_depth(_adata(X, [f"g{i}" for i in range(200)]), "median-ratio")
+    np.testing.assert_allclose(b.obs["size_factor"], depth / np.exp(np.log(depth).mean()), rtol=1e-12)
+    np.testing.assert_allclose(b.X[0], b.X[1], rtol=1e-5)  # depth removed
+    h = get_history(b)[-1]
+    assert h["step"] == "normalize_depth" and h["method"] == "median-ratio" and h["n_genes_used"] == 200
+    # composition: gene 0 takes most of sample 1's reads
+    Y = X[:2].copy()
+    Y[1, 0] *= 2000
+    c = normalize_depth(_adata(Y, [f"g{i}" for i in range(200)]), "cpm")
+    m = normalize_depth(_adata(Y, [f"g{i}" for i in range(200)]), "median-ratio")
+    assert np.median(c.X[1, 1:] / c.X[0, 1:]) < 0.5  # CPM shrinks the other genes of that sample
+    np.testing.assert_allclose(m.X[1, 1:] / m.X[0, 1:], 1.0, rtol=1e-5)  # median-ratio does not
+    # brute force of eq. 5 on noisy counts with a zero, which leaves its gene out
+    Z = rng.poisson(np.outer(depth, base)).astype(float)
+    Z[2, 7] = 0
+    used = [g for g in range(200) if (Z[:, g] > 0).all()]
+    gm = [np.exp(np.mean(np.log(Z[:, g]))) for g in used]
+    want = [np.median([Z[j, g] / m_ for g, m_ in zip(used, gm)]) for j in range(3)]
+    d = normalize_depth(_adata(Z, [f"g{i}" for i in range(200)]), "median-ratio")
+    np.testing.assert_allclose(d.obs["size_factor"], want, rtol=1e-9)
+    assert get_history(d)[-1]["n_genes_used"] == 199
+
+
+def test_normalize_depth_refusals():
+    genes = ["a", "b", "c"]
+    with pytest.raises(DataError, match="values are on a log scale already"):
+        normalize_depth(_adata([[1.5, 2.0, 3.0], [2.5, 1.0, 4.0]], genes))
+    logged = _adata([[100, 200, 300], [250, 100, 400]], genes)
+    set_log_state(logged, logged=True, transform="log2(x+1)")
+    with pytest.raises(DataError, match="log scale already"):
+        normalize_depth(logged)
+    with pytest.raises(DataError, match="2 values are negative"):
+        normalize_depth(_adata([[-100, 200, 300], [250, -1, 400]], genes))
+    with pytest.raises(DataError, match="sample 's1' has no counts"):
+        normalize_depth(_adata([[100, 200, 300], [0, 0, 0]], genes))
+    with pytest.raises(DataError, match="needs genes counted in every sample and none is; use --normalize cpm"):
+        normalize_depth(_adata([[100, 0, 300], [0, 50, 0]], genes), "median-ratio")
+    with pytest.raises(DataError, match="unknown depth normalisation 'tmm'"):
+        normalize_depth(_adata([[100, 200, 300], [250, 100, 400]], genes), "tmm")  # type: ignore[arg-type]
+    assert looks_like_counts(np.array([[0, 31, 2], [5, 6, 1000]]))
+    assert not looks_like_counts(np.array([[0, 31.5, 2], [5, 6, 1000]]))  # TPM-like fractions
+    assert not looks_like_counts(np.array([[0, 3, 2], [5, 6, 10]]))  # within a log scale
+    assert not looks_like_counts(np.array([[-1, 31, 2], [5, 6, 1000]]))
 
 
 def test_log2p1_values_and_history():

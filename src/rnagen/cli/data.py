@@ -84,7 +84,16 @@ def _prepare(args: argparse.Namespace) -> int:
     from .._io import write_h5ad
     from ..data import genes as g
     from ..data import map_features, read_feature_map
-    from ..pp import check_labels, class_counts, complete_missing, filter_classes, log2p1, record, select_genes
+    from ..pp import (
+        check_labels,
+        class_counts,
+        complete_missing,
+        filter_classes,
+        log2p1,
+        normalize_depth,
+        record,
+        select_genes,
+    )
 
     genes = args.genes if args.genes in ("landmarks", "all") else _gene_list(args.genes)
     adata = read_input(args.input, label_key=args.label_key, labels=args.labels, orientation=args.orientation,
@@ -98,6 +107,12 @@ def _prepare(args: argparse.Namespace) -> int:
         reads = [h for h in reversed(adata.uns["rnagen"]["history"].values()) if h["step"] == "read"]
         label_key = reads[0]["label_key"]
     id_type = g.detect_id_type(adata.var_names) if args.id_type == "auto" else args.id_type
+    # sequencing depth: over every feature read (before gene selection), on the counts (before the log)
+    if args.normalize != "none":
+        normalize_depth(adata, args.normalize)
+        depth = _depth_note(adata)
+    else:
+        depth = _counts_hint(adata)
     if args.log == "auto":
         log2p1(adata)
     elif args.log == "log2p1":
@@ -133,9 +148,44 @@ def _prepare(args: argparse.Namespace) -> int:
         msg += f"; {adata.n_vars}/978 landmarks" + (f", missing {len(miss)} ({shown})" if len(miss) else "")
     if label_key is not None:
         msg += f"; {adata.obs[label_key].nunique()} classes of {label_key!r}"
-    msg += _what_was_dropped(adata)
+    msg += _what_was_dropped(adata) + depth
     print(f"{msg} -> {args.out}")
     return 0
+
+
+def _depth_note(adata) -> str:
+    """``"; depth normalised (cpm; library sizes 1.2M-35M)"``: what ``--normalize`` did, for prepare's summary."""
+    from ..pp import get_history
+
+    h = [h for h in get_history(adata) if h["step"] == "normalize_depth"][-1]
+    return (f"; depth normalised ({h['method']}; library sizes {_count_str(h['library_size_min'])}-"
+            f"{_count_str(h['library_size_max'])})")
+
+
+def _counts_hint(adata) -> str:
+    """A note for raw counts left as they are whose library sizes differ (more than 1.5x): depth then varies
+    between samples as much as biology does, and ``--normalize`` removes it."""
+    import numpy as np
+
+    from ..pp import dense, looks_like_counts
+
+    X = dense(adata.X)
+    if not looks_like_counts(X):
+        return ""
+    total = np.nansum(X, axis=1)
+    if total.min() <= 0 or total.max() / total.min() <= 1.5:
+        return ""
+    return (f"; the values look like raw counts, per-sample totals {_count_str(total.min())}-"
+            f"{_count_str(total.max())} over {adata.n_vars} features: --normalize cpm or median-ratio removes "
+            "sequencing depth")
+
+
+def _count_str(x: float) -> str:
+    """1234567 -> "1.2M", 45600 -> "45.6k"."""
+    for div, unit in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if x >= div:
+            return f"{x / div:.3g}{unit}"
+    return f"{x:.3g}"
 
 
 def _what_was_dropped(adata) -> str:
@@ -194,7 +244,7 @@ def summarize(adata, *, path: str = "", label_key: str | None = None) -> str:
     import numpy as np
 
     from ..data import genes as g
-    from ..pp import dense, get_history, log_state
+    from ..pp import dense, get_history, log_state, looks_like_counts
 
     lines = [f"file:      {path}"] if path else []
     lines.append(f"samples:   {adata.n_obs}")
@@ -218,6 +268,11 @@ def summarize(adata, *, path: str = "", label_key: str | None = None) -> str:
     st = log_state(adata)
     lines.append("log state: " + ("not recorded" if st is None else
                                   f"{'log scale' if st['logged'] else 'linear scale'} ({st['transform']})"))
+    if (st is None or not st["logged"]) and looks_like_counts(X := dense(adata.X)):
+        total = np.nansum(X, axis=1)
+        lines.append(f"values:    raw counts (whole numbers; per-sample totals over its {adata.n_vars} features "
+                     f"{_count_str(total.min())}-{_count_str(total.max())}); rnagen data prepare --normalize "
+                     "cpm|median-ratio removes sequencing depth")
     # without a label key: the categorical columns that could be labels (not one value per sample, as GEO's
     # titles and descriptions are; at most 200 classes)
     keys = [label_key] if label_key else ([_default_label_key(adata)] if _default_label_key(adata) else [
@@ -280,34 +335,62 @@ def _check_fetch_options(args: argparse.Namespace) -> None:
         if given:
             raise DataError(f"{', '.join(given)} do not apply to geo, which only downloads; convert with rnagen "
                             "data prepare (its --out, --min-samples)")
-    elif args.accession or args.platform:
-        opt = "--accession" if args.accession else "--platform"
+        if args.counts and args.platform:
+            raise DataError("--platform picks a microarray series' matrix, --counts NCBI's RNA-seq counts; give one")
+    elif args.accession or args.platform or args.counts:
+        opt = "--accession" if args.accession else "--platform" if args.platform else "--counts"
         raise DataError(f"{opt} applies to geo; {args.source} has one fixed data set, remove {opt}")
 
 
 def _fetch_geo(args: argparse.Namespace, checksums: dict[str, str]) -> int:
-    """``rnagen data fetch geo``: the series matrix and its platform's annotation, and the command to go on."""
+    """``rnagen data fetch geo``: the series matrix and its platform's annotation (or NCBI's RNA-seq counts), and
+    the command to go on."""
     import shlex
 
-    from ..data import read
+    from ..data import read_geo_samples
     from ..data.fetch import fetch_geo
 
-    out = fetch_geo(args.accession, platform=args.platform, cache_dir=args.cache_dir, base_url=args.base_url,
-                    checksums=checksums, retries=args.retries, retry_wait=args.retry_wait,
+    out = fetch_geo(args.accession, platform=args.platform, counts=args.counts, cache_dir=args.cache_dir,
+                    base_url=args.base_url, checksums=checksums, retries=args.retries, retry_wait=args.retry_wait,
                     progress=not args.no_progress)
-    series, gpl, annot = out["series"], out["platform"], out["annotation"]
-    columns = [str(c) for c in read(series, missing="keep").obs.columns]
-    got = series.name + (f" ({gpl})" if gpl else "") + (f" and {annot.name}" if annot else "")
-    print(f"{args.accession.strip().upper()}: downloaded {got} into {series.parent}")
+    series, gpl, annot, counts = out["series"], out["platform"], out["annotation"], out["counts"]
+    samples = read_geo_samples(series)
+    columns = [str(c) for c in samples.columns]
+    acc = args.accession.strip().upper()
+    extra = annot or counts
+    got = series.name + (f" ({gpl})" if gpl else "") + (f" and {extra.name}" if extra else "")
+    print(f"{acc}: downloaded {got} into {series.parent}")
+    print("sample columns (for --label-key): " + (", ".join(columns) if columns else "none"))
+    if counts is not None:
+        cmd = ["rnagen", "data", "prepare", str(counts), "--labels", str(series)]
+        tail = (" --normalize cpm" if args.counts == "raw" else "") + " --label-key COLUMN --out DATA.h5ad"
+        print("next: " + " ".join(shlex.quote(c) for c in cmd) + tail)
+        return 0
+    if not _geo_has_values(series):
+        print(f"the series matrix holds no expression values (an RNA-seq series keeps them outside it): add --counts "
+              f"raw for NCBI's gene counts of {acc}, or take the submitter's table from the series' suppl/ folder")
+        return 0
     if annot is None:
         print("no probe -> gene annotation on GEO for " + (f"platform {gpl}" if gpl else "the series (its matrix "
               "names no single platform)") + ": the probes stay feature ids (--genes all), or give a --feature-map "
               "of your own")
     cmd = ["rnagen", "data", "prepare", str(series)] + (["--feature-map", str(annot), "--duplicates", "mean"]
                                                          if annot else ["--genes", "all"])
-    print("sample columns (for --label-key): " + (", ".join(columns) if columns else "none"))
     print("next: " + " ".join(shlex.quote(c) for c in cmd) + " --label-key COLUMN --missing impute --out DATA.h5ad")
     return 0
+
+
+def _geo_has_values(series: Path) -> bool:
+    """Whether a (gzipped) series matrix has a data line after its table header."""
+    import gzip
+
+    with gzip.open(series, "rt", encoding="utf-8", errors="replace") as fh:
+        for line in fh:
+            if line.strip().lower() == "!series_matrix_table_begin":
+                next(fh, "")  # the table's header line
+                nxt = next(fh, "").strip().lower()
+                return bool(nxt) and nxt != "!series_matrix_table_end"
+    return False
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:
@@ -366,7 +449,8 @@ def _add_fetch(dsub) -> None:
                         description="Download the public expression matrix and sample annotations (resumable, "
                                     "cached, size/checksum checked) and write <source>_full.h5ad and "
                                     "<source>_landmarks.h5ad; for geo, download a series matrix and its platform's "
-                                    "probe annotation and print the rnagen data prepare command that converts them.")
+                                    "probe annotation, or with --counts NCBI's RNA-seq gene counts of the series, "
+                                    "and print the rnagen data prepare command that converts them.")
     f.add_argument("source", choices=["tcga", "gtex", "geo"],
                    help="tcga: Xena TOIL gene TPM + phenotype; gtex: GTEx v8 gene TPM GCT + SampleAttributesDS; geo: "
                         "a GEO series (--accession)")
@@ -375,16 +459,21 @@ def _add_fetch(dsub) -> None:
     f.add_argument("--platform", default=None, metavar="GPLxxx",
                    help="geo: for a series on several platforms, the platform whose matrix to download "
                         "(GSExxx-GPLxxx_series_matrix.txt.gz)")
+    f.add_argument("--counts", default=None, choices=["raw", "tpm", "fpkm"],
+                   help="geo, an RNA-seq series: NCBI's gene counts of it (raw, or normalised to TPM or FPKM; NCBI "
+                        "GeneID x GSM, computed for human and mouse series with reads in SRA) instead of the platform "
+                        "annotation; the series matrix gives the labels (prepare --labels)")
     f.add_argument("--base-url", default=None,
                    help="mirror URL holding the same file names (default: the public Xena hub / GTEx portal bucket / "
-                        "GEO's https://ftp.ncbi.nlm.nih.gov/geo tree)")
+                        "GEO's https://ftp.ncbi.nlm.nih.gov/geo tree, and https://www.ncbi.nlm.nih.gov/geo for "
+                        "--counts)")
     f.add_argument("--cache-dir", default=None, help="download cache (default: $RNAGEN_CACHE or ~/.cache/rnagen)")
     f.add_argument("--out", default=None, help="folder for the converted .h5ad files (default: CACHE_DIR/SOURCE)")
     f.add_argument("--min-samples", type=T.integer(">= 1"), default=None,
                    help="drop classes with fewer samples (default: 100 for gtex as in the paper, 2 for tcga)")
     f.add_argument("--checksum", action="append", metavar="NAME=ALGO:HEX",
                    help="expected sha256/md5 of a file (NAME: file name, 'expression' or 'samples'; for geo "
-                        "'series' or 'annotation'); repeatable")
+                        "'series', 'annotation' or 'counts'); repeatable")
     f.add_argument("--retries", type=T.integer(">= 0"), default=3,
                    help="resume attempts after an interrupted transfer (default 3)")
     f.add_argument("--retry-wait", type=T.number(">= 0"), default=1.0,
@@ -399,7 +488,8 @@ def _add_prepare(dsub) -> None:
     """Add ``rnagen data prepare`` (:func:`cmd_prepare`)."""
     pr = dsub.add_parser("prepare", help="read an expression file, log, select genes, label, write .h5ad",
                          description="Read .h5ad, CSV/TSV(.gz), GCT, a GEO series matrix or parquet; validate; "
-                                     "map features to genes (--feature-map); log-transform; select genes; complete "
+                                     "map features to genes (--feature-map); normalise sequencing depth "
+                                     "(--normalize); log-transform; select genes; complete "
                                      "missing values (--missing); check labels; write a labelled .h5ad.")
     pr.add_argument("input",
                     help="expression file (.h5ad, .csv/.tsv/.txt[.gz], .gct[.gz], a GEO series matrix "
@@ -413,6 +503,10 @@ def _add_prepare(dsub) -> None:
     pr.add_argument("--sep", default=None,
                     help="field separator of text input (default: sniffed from the first lines: tab, ';' or ','; a "
                          "decimal comma is recognised in ';'/tab-separated files)")
+    pr.add_argument("--normalize", choices=["none", "cpm", "median-ratio"], default="none",
+                    help="sequencing depth of raw counts, removed before the log and gene selection: cpm (counts per "
+                         "million of each sample's total), median-ratio (DESeq2's size factors, robust to a few genes "
+                         "taking many reads), none (default: values as given, e.g. TPM)")
     pr.add_argument("--log", choices=["auto", "log2p1", "none"], default="auto",
                     help="auto: log2(x+1) unless already logged (default); log2p1: always; none: leave values")
     pr.add_argument("--genes", default="landmarks",

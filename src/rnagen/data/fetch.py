@@ -58,13 +58,17 @@ __all__ = [
     "convert_gtex",
     "fetch",
     "GEO_BASE_URL",
+    "GEO_WEB_URL",
     "geo_url",
+    "GEO_COUNTS",
+    "geo_counts_url",
     "fetch_geo",
 ]
 
 XENA_BASE_URL = "https://toil-xena-hub.s3.us-east-1.amazonaws.com/download"
 #: NCBI GEO's FTP tree over HTTPS: series/GSEnnn/GSExxx/matrix/, platforms/GPLnnn/GPLxxx/annot/
 GEO_BASE_URL = "https://ftp.ncbi.nlm.nih.gov/geo"
+GEO_WEB_URL = "https://www.ncbi.nlm.nih.gov/geo"
 GTEX_EXPRESSION_BASE_URL = "https://storage.googleapis.com/adult-gtex/bulk-gex/v8/rna-seq"
 GTEX_ANNOTATION_BASE_URL = "https://storage.googleapis.com/adult-gtex/annotations/v8/metadata-files"
 
@@ -565,35 +569,108 @@ def _series_platforms(path: Path) -> list[str]:
     return out
 
 
-def fetch_geo(accession: str, *, platform: str | None = None, cache_dir: str | os.PathLike | None = None,
-              base_url: str | None = None, checksums: Mapping[str, str] | None = None, retries: int = 3,
-              retry_wait: float = 1.0, progress: bool = True) -> dict[str, Any]:
-    """Download a GEO series matrix and its platform's annotation (probe -> gene) into ``<cache>/geo/``;
-    ``platform`` picks one platform's matrix of a series on several.
+#: NCBI's RNA-seq quantifications of a series (https://www.ncbi.nlm.nih.gov/geo/info/rnaseqcounts.html): the
+#: name part of each kind in ``GSExxx_<part>_<assembly>_NCBI.tsv.gz``
+GEO_COUNTS = {"raw": "raw_counts", "tpm": "norm_counts_TPM", "fpkm": "norm_counts_FPKM"}
 
-    Nothing is converted: labels, missing values and probes of one gene are choices of ``rnagen data prepare``
-    (``--label-key``, ``--missing``, ``--feature-map`` with the annotation, ``--duplicates``). A platform
-    without an annotation file on GEO gives ``annotation=None`` (the probes stay probes).
+
+def geo_counts_url(accession: str, *, name: str | None = None, base_url: str | None = None) -> str:
+    """The URL of NCBI's RNA-seq counts page for a series (``name=None``: the page listing its files), or of
+    one of those files; ``base_url`` (a mirror of ``https://www.ncbi.nlm.nih.gov/geo``) replaces the host."""
+    base = (base_url or GEO_WEB_URL).rstrip("/")
+    url = f"{base}/download/?type=rnaseq_counts&acc={accession}"
+    return url if name is None else f"{url}&format=file&file={name}"
+
+
+def _counts_files(page: str, accession: str) -> dict[str, list[str]]:
+    """The counts files an NCBI counts page links for ``accession``, by kind (``raw``, ``tpm``, ``fpkm``)."""
+    names = re.findall(rf"file=({re.escape(accession)}_[A-Za-z0-9_.]+?_NCBI\.tsv\.gz)", page)
+    out: dict[str, list[str]] = {}
+    for kind, part in GEO_COUNTS.items():
+        for n in dict.fromkeys(names):
+            if n.startswith(f"{accession}_{part}_"):
+                out.setdefault(kind, []).append(n)
+    return out
+
+
+def _is_gzip(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        return fh.read(2) == b"\x1f\x8b"
+
+
+def _fetch_geo_counts(acc: str, kind: str, cache: Path, *, base_url: str | None, checksum: str | None,
+                      kw: dict[str, Any]) -> Path:
+    """NCBI's counts file of one kind for a series: from the cache, else named by the series' counts page."""
+    part = GEO_COUNTS[kind]
+    cached = sorted(cache.glob(f"{acc}_{part}_*_NCBI.tsv.gz"))
+    if len(cached) == 1:
+        _verify(cached[0], checksum=checksum, expected_size=None, what=f"cached {cached[0].name}")
+        return cached[0]  # reused: the counts page is not asked again
+    page_url = geo_counts_url(acc, base_url=base_url)
+    page_path = cache / f".{acc}_rnaseq_counts.html"
+    page_path.unlink(missing_ok=True)  # the listing is asked for again on each run, never reused
+    try:
+        download(page_url, page_path, **kw)
+        page = page_path.read_text(encoding="utf-8", errors="replace")
+    finally:
+        page_path.unlink(missing_ok=True)
+        page_path.with_name(page_path.name + ".part").unlink(missing_ok=True)
+    files = _counts_files(page, acc)
+    if not files:
+        raise DataError(f"NCBI has computed no RNA-seq counts for {acc} (its page {page_url} links none: NCBI counts "
+                        "human and mouse series with reads in SRA); take the submitter's table from the series' "
+                        "suppl/ folder and give the series matrix as --labels")
+    if kind not in files:
+        raise DataError(f"NCBI's counts page for {acc} links no {kind} counts, only {', '.join(sorted(files))}; pass "
+                        f"--counts {sorted(files)[0]}")
+    name = files[kind][0]
+    dest = download(geo_counts_url(acc, name=name, base_url=base_url), cache / name, checksum=checksum, **kw)
+    if not _is_gzip(dest):
+        dest.unlink()
+        raise DataError(f"NCBI sent a web page instead of {name} (a bot check or an error; removed from the cache): "
+                        f"download {geo_counts_url(acc, name=name, base_url=base_url)} in a browser into {cache}, then "
+                        "run this command again")
+    return dest
+
+
+def fetch_geo(accession: str, *, platform: str | None = None, counts: str | None = None,
+              cache_dir: str | os.PathLike | None = None, base_url: str | None = None,
+              checksums: Mapping[str, str] | None = None, retries: int = 3, retry_wait: float = 1.0,
+              progress: bool = True) -> dict[str, Any]:
+    """Download a GEO series matrix and its platform's annotation (probe -> gene) into ``<cache>/geo/``;
+    ``platform`` picks one platform's matrix of a series on several. With ``counts`` (``"raw"``, ``"tpm"`` or
+    ``"fpkm"``), NCBI's gene counts of an RNA-seq series instead of the platform annotation: the file its
+    counts page (:func:`geo_counts_url`) links for that kind, genes by NCBI GeneID (Entrez) x samples by GSM
+    accession; its series matrix, whose table is empty, holds the sample annotations (``--labels``).
+
+    Nothing is converted: labels, missing values, depth normalisation and probes of one gene are choices of
+    ``rnagen data prepare`` (``--label-key``, ``--labels``, ``--missing``, ``--normalize``, ``--feature-map``
+    with the annotation, ``--duplicates``). A platform without an annotation file on GEO gives
+    ``annotation=None`` (the probes stay probes).
 
     Returns
     -------
     dict
-        ``series`` (path), ``platform`` (its id, or ``None`` when the matrix names none) and ``annotation``
-        (path or ``None``).
+        ``series`` (path), ``platform`` (its id, or ``None`` when the matrix names none), ``annotation`` (path or
+        ``None``) and ``counts`` (path, or ``None`` without ``counts``).
     """
     acc = str(accession).strip().upper()
     gpl_asked = None if platform is None else str(platform).strip().upper()
     series_url = geo_url(acc, base_url=base_url, platform=gpl_asked)
     if not acc.startswith("GSE"):
         raise DataError(f"{acc} is a platform; give a series accession (GSE...) to --accession")
+    if counts is not None and counts not in GEO_COUNTS:
+        raise DataError(f"unknown counts kind {counts!r}; use one of {', '.join(GEO_COUNTS)}")
     cache = (Path(cache_dir).expanduser() if cache_dir else default_cache_dir()) / "geo"
     checksums = dict(checksums or {})
     series_name = series_url.rsplit("/", 1)[1]
     unknown = sorted(k for k in checksums
-                     if k not in (series_name, "series", "annotation") and not re.match(r"^GPL\d+\.annot\.gz$", k))
+                     if k not in (series_name, "series", "annotation", "counts")
+                     and not re.match(r"^GPL\d+\.annot\.gz$", k)
+                     and not re.match(rf"^{re.escape(acc)}_[\w.]+_NCBI\.tsv\.gz$", k))
     if unknown:
         raise DataError(f"checksum given for unknown file(s) {', '.join(unknown)}; use {series_name}, GPLxxx.annot.gz, "
-                        "'series' or 'annotation'")
+                        "a counts file name, 'series', 'annotation' or 'counts'")
     kw: dict[str, Any] = {"retries": retries, "retry_wait": retry_wait, "progress": progress}
     try:
         series = download(series_url, cache / series_name,
@@ -609,7 +686,15 @@ def fetch_geo(accession: str, *, platform: str | None = None, cache_dir: str | o
                         "without processed values has none") from None
     platforms = _series_platforms(series)
     gpl = platforms[0] if len(platforms) == 1 else gpl_asked
-    out: dict[str, Any] = {"series": series, "platform": gpl, "annotation": None}
+    out: dict[str, Any] = {"series": series, "platform": gpl, "annotation": None, "counts": None}
+    if counts is not None:
+        named = [k for k in checksums if k.endswith("_NCBI.tsv.gz")]
+        cs = checksums.get("counts") or (checksums[named[0]] if named else None)
+        out["counts"] = _fetch_geo_counts(acc, counts, cache, base_url=base_url, checksum=cs, kw=kw)
+        if named and named[0] != out["counts"].name:
+            raise DataError(f"checksum given for {named[0]}, but NCBI's {counts} counts of {acc} are "
+                            f"{out['counts'].name}")
+        return out
     other = sorted(k for k in checksums if k.endswith(".annot.gz") and k != f"{gpl}.annot.gz")
     if other:
         raise DataError(f"checksum given for {', '.join(other)}, but {acc} is on platform {gpl or 'several platforms'}")

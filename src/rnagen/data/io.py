@@ -35,8 +35,8 @@ from .._io import atomic_path
 from ..errors import DataError, RnagenError
 from . import genes as _genes
 
-__all__ = ["read", "read_labels", "write_gct", "validate", "detect_orientation", "Orientation", "Duplicates",
-           "missing_labels", "check_labelled", "read_feature_map", "map_features"]
+__all__ = ["read", "read_labels", "read_geo_samples", "write_gct", "validate", "detect_orientation", "Orientation",
+           "Duplicates", "missing_labels", "check_labelled", "read_feature_map", "map_features"]
 
 Orientation = Literal["auto", "samples_x_genes", "genes_x_samples"]
 _ORIENTATIONS = ("auto", "samples_x_genes", "genes_x_samples")
@@ -770,6 +770,49 @@ def _geo_obs(samples: list[str], meta: list[tuple[str, list[str]]], source: str)
     return obs
 
 
+def _geo_head(fh, source: str) -> tuple[list[tuple[str, list[str]]], int]:
+    """The ``!Sample_*`` lines of an open series matrix, read up to its table's begin marker, and the number of
+    lines read."""
+    meta: list[tuple[str, list[str]]] = []
+    n_line = 0
+    for line in fh:
+        n_line += 1
+        row = line.rstrip("\r\n")
+        if row.strip().lower() == _GEO_BEGIN:
+            return meta, n_line
+        if row.startswith("!Sample_"):
+            fields = row.split("\t")
+            meta.append((fields[0][len("!Sample_"):], [_unquote(f) for f in fields[1:]]))
+    raise DataError(f"{source}: a GEO series matrix without its {_GEO_BEGIN!r} line; download the "
+                    "*_series_matrix.txt.gz file again")
+
+
+def _geo_samples(p: Path, txt: _Text) -> pd.DataFrame:
+    """The sample annotations of a series matrix (one row per ``GSM`` accession), its table left unread."""
+    def _parse(encoding: str) -> list[tuple[str, list[str]]]:
+        with txt.open(encoding) as fh:
+            return _geo_head(fh, p.name)[0]
+
+    meta = _parse_text(txt, _parse)
+    samples = next((vals for key, vals in meta if key == "geo_accession"), None)
+    if not samples:
+        raise DataError(f"{p.name}: a GEO series matrix without its !Sample_geo_accession line; download it again")
+    return _geo_obs(samples, meta, p.name)
+
+
+def read_geo_samples(path: str | os.PathLike) -> pd.DataFrame:
+    """The sample annotations of a GEO series matrix (``GSExxx_series_matrix.txt[.gz]``), indexed by ``GSM``
+    accession: one column per ``!Sample_`` field and per characteristic key, as :func:`read` puts them in ``obs``;
+    the expression table is not read (an RNA-seq series has none there)."""
+    p = Path(path)
+    _check_file(p, "GEO series matrix")
+    txt = _Text(p, sep="\t", fmt="tsv")
+    if txt.content_format is not None or not _is_geo(txt.lines):
+        raise DataError(f"{p.name} is not a GEO series matrix (it starts with neither !Series_ nor !Sample_ lines); "
+                        "give a GSExxx_series_matrix.txt[.gz] file")
+    return _geo_samples(p, txt)
+
+
 def _read_geo(path: Path, txt: _Text):
     """A GEO series matrix: ``!Sample_*`` annotation lines, then the probes x samples table between
     ``!series_matrix_table_begin`` and ``!series_matrix_table_end`` (``null`` = missing)."""
@@ -778,20 +821,8 @@ def _read_geo(path: Path, txt: _Text):
     source = path.name
 
     def _parse(encoding: str) -> tuple[list[tuple[str, list[str]]], int, list[str]]:
-        meta: list[tuple[str, list[str]]] = []
         with txt.open(encoding) as fh:
-            n_line = 0
-            for line in fh:
-                n_line += 1
-                row = line.rstrip("\r\n")
-                if row.strip().lower() == _GEO_BEGIN:
-                    break
-                if row.startswith("!Sample_"):
-                    fields = row.split("\t")
-                    meta.append((fields[0][len("!Sample_"):], [_unquote(f) for f in fields[1:]]))
-            else:
-                raise DataError(f"{source}: a GEO series matrix without its {_GEO_BEGIN!r} line; download the "
-                                "*_series_matrix.txt.gz file again")
+            meta, n_line = _geo_head(fh, source)
             body: list[str] = []
             for line in fh:
                 if line.strip().lower() == _GEO_END:
@@ -803,8 +834,11 @@ def _read_geo(path: Path, txt: _Text):
 
     meta, n_head, body = _parse_text(txt, _parse)
     if len(body) < 2:
-        raise DataError(f"{source}: the GEO series matrix has no data lines between its table markers; pick a "
-                        "series with expression values (some list their data only as supplementary files)")
+        m = re.match(r"(GSE[0-9]+)", source, flags=re.IGNORECASE)
+        acc = m.group(1).upper() if m else "GSExxx"
+        raise DataError(f"{source}: the GEO series matrix holds no expression values (an RNA-seq series keeps them "
+                        f"outside it); download NCBI's gene counts with rnagen data fetch geo --accession {acc} "
+                        "--counts raw and give this file as --labels")
     header = [_unquote(f) for f in body[0].rstrip("\r\n").split("\t")]
     try:
         df = pd.read_csv(io.StringIO("".join(body)), sep="\t", index_col=0, dtype={header[0]: str},
@@ -949,6 +983,31 @@ def _labels_by_id(raw: pd.DataFrame, obs_names: list[str], *, label_key: str | N
     return name, pd.Categorical(_label_strings(pd.Series([m[o] for o in obs_names], dtype=object)))
 
 
+def _labels_from_geo(p: Path, txt: _Text, names: list[str], *, label_key: str | None) -> tuple[str, pd.Categorical]:
+    """Labels from a series matrix's sample columns, matched by GSM accession, else by unique sample title."""
+    obs = _geo_samples(p, txt)
+    candidates = [str(c) for c in obs.columns if 1 < obs[c].nunique() < len(obs)]
+    shown = ", ".join(repr(c[:40]) for c in candidates[:12]) + (", ..." if len(candidates) > 12 else "")
+    if label_key is None or label_key not in obs.columns:
+        what = "needs --label-key" if label_key is None else f"has no sample column {label_key!r}"
+        raise DataError(f"label file {p.name} is a GEO series matrix and {what}: pass one of its sample columns "
+                        f"({shown or 'none with more than one value'})")
+    ids = [str(i) for i in obs.index]
+    if not set(names) <= set(ids) and "title" in obs.columns:
+        titles = [str(t) for t in obs["title"].astype(object)]
+        if len(set(titles)) == len(titles) and set(names) <= set(titles):
+            ids = titles
+    pos = {k: i for i, k in enumerate(ids)}
+    missing = [n for n in names if n not in pos]
+    if missing:
+        raise DataError(f"label file {p.name}: {len(missing)} of {len(names)} samples (e.g. {missing[0][:40]!r}) are "
+                        "neither GSM accessions nor sample titles of this series; give the series matrix of the "
+                        "series the expression file comes from")
+    col = obs[label_key].astype(object).reset_index(drop=True)
+    vals = pd.Series([col.iloc[pos[n]] for n in names], dtype=object)
+    return str(label_key), pd.Categorical(_label_strings(vals))
+
+
 def read_labels(path: str | os.PathLike, obs_names: Sequence[str], *, label_key: str | None = None,
                 sep: str | None = None) -> tuple[str, pd.Categorical]:
     """Read sample labels from an annotation file.
@@ -956,7 +1015,9 @@ def read_labels(path: str | os.PathLike, obs_names: Sequence[str], *, label_key:
     Two layouts are accepted: a table with a sample-ID column and a label column (the column named
     ``label_key`` if given, else the second column; rows matched by sample ID), or a single column of labels
     in sample order (with or without a header line). The file is decoded like an expression file (BOM,
-    UTF-16, UTF-8, Latin-1).
+    UTF-16, UTF-8, Latin-1). A GEO series matrix is a third: ``label_key`` names one of its sample columns
+    (:func:`read_geo_samples`), matched by ``GSM`` accession or else by sample title (NCBI's RNA-seq counts
+    and submitters' tables name their samples by one or the other).
 
     Returns
     -------
@@ -965,8 +1026,12 @@ def read_labels(path: str | os.PathLike, obs_names: Sequence[str], *, label_key:
         missing labels (empty, blank, ``NA``/``nan``) are NaN.
     """
     p = Path(path)
-    raw = _label_rows(p, sep=sep)
     names = [str(x) for x in obs_names]
+    _check_file(p, "label file", "check the --labels path")
+    txt = _Text(p, sep=sep, fmt=_format(p))
+    if txt.content_format is None and _is_geo(txt.lines):
+        return _labels_from_geo(p, txt, names, label_key=label_key)
+    raw = _label_rows(p, sep=sep)
     if raw.shape[1] == 1:
         return _labels_in_order(raw, len(names), label_key=label_key, source=p.name)
     return _labels_by_id(raw, names, label_key=label_key, source=p.name)

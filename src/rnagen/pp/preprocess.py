@@ -1,8 +1,9 @@
-"""AnnData-level preprocessing, scanpy style: log, gene selection, class filtering, splits, scalers.
+"""AnnData-level preprocessing, scanpy style: depth normalisation, log, gene selection, class filtering, splits,
+scalers.
 
 Each function records what it did with :func:`rnagen.pp.history.record` into ``adata.uns["rnagen"]``.
-Functions that change values (:func:`log2p1`) work in place and return the object; functions that drop
-samples or genes (:func:`select_genes`, :func:`filter_classes`, :func:`split`) return new objects.
+Functions that change values (:func:`normalize_depth`, :func:`log2p1`) work in place and return the object;
+functions that drop samples or genes (:func:`select_genes`, :func:`filter_classes`, :func:`split`) return new objects.
 """
 from __future__ import annotations
 
@@ -20,8 +21,68 @@ from .transforms import Pipeline, make_pipeline
 if TYPE_CHECKING:
     from .._genes import IdType
 
-__all__ = ["log2p1", "select_genes", "filter_classes", "split", "fit_scaler", "get_scaler", "check_labels",
-           "class_counts"]
+__all__ = ["normalize_depth", "looks_like_counts", "log2p1", "select_genes", "filter_classes", "split", "fit_scaler",
+           "get_scaler", "check_labels", "class_counts"]
+
+
+def looks_like_counts(X) -> bool:
+    """Do these values look like raw read counts: non-negative whole numbers, not on a log scale (some above
+    30)? TPM, FPKM and normalised values have fractions; logged values stay below 30."""
+    X = np.asarray(X)
+    finite = X[np.isfinite(X)]
+    if finite.size == 0 or float(finite.max()) <= 30.0:
+        return False
+    return bool((finite >= 0).all() and np.array_equal(finite, np.round(finite)))
+
+
+def normalize_depth(adata, method: Literal["cpm", "median-ratio"] = "cpm"):
+    """Remove sequencing depth from raw counts, in place: each sample's values divided by its size factor.
+
+    ``cpm``: counts per million, the factor being the sample's total over every feature of ``adata`` divided by
+    10^6 (run it before gene selection, so that the total is the library's). ``median-ratio``: DESeq2's size
+    factors (Anders & Huber 2010, eq. 5), the median over the genes counted in every sample of the sample's
+    ratio to the gene's geometric mean; robust to a few genes taking much of one sample's reads, and the values
+    stay on the scale of counts. The factors are kept in ``obs["size_factor"]`` and the step in the history.
+    Missing values are left out of the totals and ratios.
+
+    Raises
+    ------
+    DataError
+        If the values are on a log scale or negative (normalise counts before the log), a sample has no counts,
+        or (``median-ratio``) no gene is counted in every sample.
+    """
+    if method not in ("cpm", "median-ratio"):
+        raise DataError(f"unknown depth normalisation {method!r}; use 'cpm' or 'median-ratio'")
+    X = dense(adata.X).astype(np.float64)
+    st = log_state(adata)
+    if (st is not None and st.get("logged")) or (st is None and looks_logged(X)):
+        raise DataError(f"--normalize {method} needs counts, but the values are on a log scale already (max "
+                        f"{float(np.nanmax(X)):.4g}); remove --normalize, or give the counts")
+    if np.nanmin(X) < 0:
+        raise DataError(f"--normalize {method} needs counts, but {int((X < 0).sum())} values are negative (the data "
+                        "look centred); remove --normalize, or give the counts")
+    total = np.nansum(X, axis=1)
+    if (total <= 0).any():
+        i = int(np.flatnonzero(total <= 0)[0])
+        raise DataError(f"sample {str(adata.obs_names[i])!r} has no counts (total 0): depth cannot be normalised; "
+                        "remove the sample")
+    n_used = adata.n_vars
+    if method == "cpm":
+        factor = total / 1e6
+    else:
+        counted = np.all(np.isfinite(X) & (X > 0), axis=0)
+        n_used = int(counted.sum())
+        if n_used == 0:
+            raise DataError("--normalize median-ratio needs genes counted in every sample and none is; use "
+                            "--normalize cpm")
+        logs = np.log(X[:, counted])
+        factor = np.exp(np.median(logs - logs.mean(axis=0), axis=1))
+    adata.X = (X / factor[:, None]).astype(np.float32)
+    adata.obs["size_factor"] = factor
+    record(adata, "normalize_depth", method=method, n_genes_used=int(n_used),
+           library_size_min=float(total.min()), library_size_median=float(np.median(total)),
+           library_size_max=float(total.max()))
+    return adata
 
 
 def log2p1(adata, *, pseudocount: float = 1.0, force: bool = False):
