@@ -352,6 +352,48 @@ def test_labels_from_a_geo_series_matrix(tmp_path):
         read_geo_samples(tmp_path / "x.tsv")
 
 
+# ------------------------------------------------------------------------------------------ featureCounts
+
+def _featurecounts(files: list[str], counts: np.ndarray) -> str:
+    lines = ['# Program:featureCounts v2.0.6; Command:"featureCounts" "-a" "gencode.v44.gtf" "-o" "counts.txt" '
+             + " ".join(f'"{f}"' for f in files),
+             "Geneid\tChr\tStart\tEnd\tStrand\tLength\t" + "\t".join(files)]
+    genes = ["ENSG00000092010.15", "ENSG00000122873.12", "ENSG00000124664.11"]
+    for g, row, ln in zip(genes, counts, (1520, 873, 2210)):
+        lines.append(f"{g}\tchr14;chr14\t24136;24140\t24141;24150\t+;+\t{ln}\t" + "\t".join(map(str, row)))
+    return "\n".join(lines) + "\n"
+
+
+def test_featurecounts_table(tmp_path):
+    """featureCounts' output, the usual raw counts of an RNA-seq pipeline: the comment line and the five
+    annotation columns are not samples; samples are named by their BAM files less path, extension and the
+    aligner's suffix."""
+    counts = np.array([[10, 0, 7, 3], [200, 150, 90, 310], [5, 6, 7, 8]])
+    files = [f"/data/star/{s}_Aligned.sortedByCoord.out.bam" for s in ("t1", "t2", "n1", "n2")]
+    path = tmp_path / "counts.txt"
+    path.write_text(_featurecounts(files, counts))
+    a = read(path)
+    assert list(a.obs_names) == ["t1", "t2", "n1", "n2"] and a.obs["file"].tolist() == files
+    assert list(a.var_names) == ["ENSG00000092010.15", "ENSG00000122873.12", "ENSG00000124664.11"]
+    assert a.var["length"].tolist() == [1520, 873, 2210] and get_history(a)[0]["format"] == "featurecounts"
+    np.testing.assert_array_equal(a.X, counts.T)
+    labels = tmp_path / "labels.tsv"
+    labels.write_text("sample\tgroup\nt1\ttumour\nt2\ttumour\nn1\tnormal\nn2\tnormal\n")
+    assert read(path, labels=labels).obs["group"].astype(str).tolist() == ["tumour", "tumour", "normal", "normal"]
+    # names that the shortening would make equal stay the paths; plain names lose the extension only
+    path.write_text(_featurecounts(["run1/s.bam", "run2/s.bam", "x.bam", "y.bam"], counts))
+    assert list(read(path).obs_names) == ["run1/s.bam", "run2/s.bam", "x.bam", "y.bam"]
+    path.write_text(_featurecounts(["a.bam", "b.BAM", "c.sam", "d"], counts))
+    assert list(read(path).obs_names) == ["a", "b", "c", "d"]
+    (tmp_path / "counts.txt.summary").write_text("Status\t" + "\t".join(files) + "\nAssigned\t1\t2\t3\t4\n"
+                                                 "Unassigned_Unmapped\t0\t0\t1\t0\n")
+    with pytest.raises(DataError, match="is featureCounts' summary .*without .summary"):
+        read(tmp_path / "counts.txt.summary")
+    path.write_text(_featurecounts(files, counts).replace("\t310\n", "\tx\n"))
+    with pytest.raises(DataError, match="non-numeric value 'x' at line 4"):
+        read(path)
+
+
 # ------------------------------------------------------------------------------------------ feature -> gene maps
 
 def test_read_feature_map(tmp_path):

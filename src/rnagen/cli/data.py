@@ -487,13 +487,14 @@ def _add_fetch(dsub) -> None:
 def _add_prepare(dsub) -> None:
     """Add ``rnagen data prepare`` (:func:`cmd_prepare`)."""
     pr = dsub.add_parser("prepare", help="read an expression file, log, select genes, label, write .h5ad",
-                         description="Read .h5ad, CSV/TSV(.gz), GCT, a GEO series matrix or parquet; validate; "
-                                     "map features to genes (--feature-map); normalise sequencing depth "
-                                     "(--normalize); log-transform; select genes; complete "
-                                     "missing values (--missing); check labels; write a labelled .h5ad.")
+                         description="Read .h5ad, CSV/TSV(.gz), GCT, a GEO series matrix, featureCounts output or "
+                                     "parquet; validate; map features to genes (--feature-map); normalise "
+                                     "sequencing depth (--normalize); log-transform; select genes; complete missing "
+                                     "values (--missing); check labels; write a labelled .h5ad.")
     pr.add_argument("input",
                     help="expression file (.h5ad, .csv/.tsv/.txt[.gz], .gct[.gz], a GEO series matrix "
-                         "GSExxx_series_matrix.txt[.gz], .parquet), or 'gtex26' for the bundled GTEx subset")
+                         "GSExxx_series_matrix.txt[.gz], featureCounts output, .parquet), or 'gtex26' for the "
+                         "bundled GTEx subset")
     pr.add_argument("--label-key", default=None, help="sample label column (in the file, or in the --labels file)")
     pr.add_argument("--labels", default=None,
                     help="annotation file: CSV/TSV with sample id + label columns, or one label per line in sample "

@@ -2,8 +2,9 @@
 
 Supported: ``.h5ad``, CSV/TSV (optionally gzipped; samples x genes or genes x samples), GCT 1.2/1.3, GEO
 series matrix files (``GSExxx_series_matrix.txt.gz``: probes x samples, the ``!Sample_`` annotations as sample
-columns) and parquet. Every reader ends in :func:`validate`, so a returned object has finite values, unique
-sample and gene IDs and, when asked, a categorical label column without missing labels.
+columns), featureCounts tables (genes x BAM files; Liao et al. 2014) and parquet. Every reader ends in
+:func:`validate`, so a returned object has finite values, unique sample and gene IDs and, when asked, a
+categorical label column without missing labels.
 
 Text files are decoded from what their bytes say, not from their name: a byte-order mark (UTF-8, UTF-16
 LE/BE), UTF-16 without one (NUL bytes in every other position), UTF-8, else Latin-1; gzip is recognised by
@@ -859,6 +860,74 @@ def _read_geo(path: Path, txt: _Text):
         return ad.AnnData(X=X, obs=obs, var=var)
 
 
+# ------------------------------------------------------------------------------------------ featureCounts
+
+_FC_HEADER = ["Geneid", "Chr", "Start", "End", "Strand", "Length"]
+# what aligners append to a sample's name in its BAM file name (STAR's Aligned.sortedByCoord.out.bam, ...)
+_BAM_SUFFIXES = ("Aligned.sortedByCoord.out", "Aligned.toTranscriptome.out", "Aligned.out", ".sorted", ".sort",
+                 ".dedup", ".markdup")
+
+
+def _fc_comment_lines(lines: list[str]) -> int:
+    n = 0
+    while n < len(lines) and lines[n].startswith("#"):
+        n += 1
+    return n
+
+
+def _is_featurecounts(lines: list[str]) -> bool:
+    """A featureCounts table (Liao et al. 2014): ``# Program:featureCounts`` comment lines, then ``Geneid Chr
+    Start End Strand Length`` and one column per BAM file."""
+    n = _fc_comment_lines(lines)
+    return n < len(lines) and lines[n].split("\t")[:6] == _FC_HEADER
+
+
+def _bam_sample_names(files: list[str]) -> list[str]:
+    """Sample names from featureCounts' BAM paths: the file name less its extension and an aligner suffix all of
+    them share; the paths themselves where that would name two samples alike."""
+    names = [re.sub(r"\.(bam|sam|cram)$", "", f.replace("\\", "/").rsplit("/", 1)[-1], flags=re.IGNORECASE)
+             for f in files]
+    for suffix in _BAM_SUFFIXES:
+        if all(n.endswith(suffix) and len(n) > len(suffix) for n in names):
+            names = [n[: -len(suffix)].rstrip("._-") or n for n in names]
+            break
+    return names if len(set(names)) == len(names) and all(names) else list(files)
+
+
+def _read_featurecounts(path: Path, txt: _Text):
+    """featureCounts' output: genes x BAM files of counts after five annotation columns; samples named by their
+    BAM files (the paths kept in ``obs["file"]``), the gene lengths kept in ``var["length"]``."""
+    import anndata as ad
+
+    source = path.name
+    skip = _fc_comment_lines(txt.lines)
+
+    def _parse(encoding: str) -> pd.DataFrame:
+        with txt.open(encoding) as fh:
+            return pd.read_csv(fh, sep="\t", skiprows=skip, index_col=0, low_memory=False,
+                               dtype={c: str for c in _FC_HEADER[:5]})
+
+    try:
+        df = _parse_text(txt, _parse)
+    except (pd.errors.ParserError, csv.Error) as e:
+        raise DataError(f"{source}: malformed featureCounts table ({_one_line(e)}); every line needs the header's "
+                        "tab-separated fields") from e
+    files = [str(c) for c in df.columns[5:]]
+    if not files:
+        raise DataError(f"{source}: a featureCounts table without count columns; run featureCounts on the BAM files")
+    for c in ["Length", *df.columns[5:]]:
+        if not pd.api.types.is_numeric_dtype(df[c].dtype):
+            raise DataError(f"{source}: non-numeric value "
+                            f"{_bad_value(df[c], line_of_row=skip + 2, where='gene')}; fix or remove that value")
+    samples = _bam_sample_names(files)
+    var = pd.DataFrame({"length": df["Length"].to_numpy()}, index=pd.Index([str(i) for i in df.index]))
+    obs = pd.DataFrame({"file": files}, index=pd.Index(samples))
+    X = _to_float32(df[df.columns[5:]].to_numpy(dtype=np.float64), var.index, samples, source).T
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # duplicated ids: validate() raises a DataError
+        return ad.AnnData(X=X, obs=obs, var=var)
+
+
 # ------------------------------------------------------------------------------------------ labels
 
 def missing_labels(values) -> np.ndarray:
@@ -1209,6 +1278,12 @@ def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unla
         elif _is_geo(txt.lines):
             fmt = "geo"
             adata = _read_geo(p, txt)
+        elif _is_featurecounts(txt.lines):
+            fmt = "featurecounts"
+            adata = _read_featurecounts(p, txt)
+        elif len(txt.lines) > 1 and txt.lines[0].startswith("Status\t") and txt.lines[1].startswith("Assigned\t"):
+            raise DataError(f"{p.name} is featureCounts' summary (reads per assignment status), not counts per gene; "
+                            "give the counts table it was written beside (the same name without .summary)")
         else:
             adata, orient = _read_table(p, txt, fmt=fmt, orientation=orientation, label_key=label_key)
     if labels is not None:
