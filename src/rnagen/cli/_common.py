@@ -8,8 +8,12 @@ def read_input(path: str, *, label_key: str | None = None, labels: str | None = 
     """:func:`rnagen.data.read`, or a bundled data set by name (``gtex26``) when no such file exists."""
     from .. import datasets
     from ..data import read, read_labels, validate
+    from ..errors import DataError
 
     if path in datasets.BUNDLED and not Path(path).exists():
+        if kw.get("quantity", "counts") != "counts" or kw.get("strand", "auto") != "auto":
+            raise DataError("--quantity and --strand apply to a folder of per-sample quantification files; remove "
+                            f"them for {path}")
         adata = datasets.load(path)  # complete: kw's missing-value handling has nothing to do
         if labels is not None:
             name, lab = read_labels(labels, adata.obs_names, label_key=label_key)

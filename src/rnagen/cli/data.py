@@ -98,7 +98,8 @@ def _prepare(args: argparse.Namespace) -> int:
     genes = args.genes if args.genes in ("landmarks", "all") else _gene_list(args.genes)
     adata = read_input(args.input, label_key=args.label_key, labels=args.labels, orientation=args.orientation,
                        sep=args.sep, duplicates=args.duplicates, drop_unlabelled=args.drop_unlabelled,
-                       missing="error" if args.missing == "error" else "keep")
+                       missing="error" if args.missing == "error" else "keep", quantity=args.quantity,
+                       strand=args.strand)
     if args.feature_map is not None:
         adata = map_features(adata, read_feature_map(args.feature_map), duplicates=args.duplicates,
                              source=f"feature map {Path(args.feature_map).name}")
@@ -493,8 +494,10 @@ def _add_prepare(dsub) -> None:
                                      "values (--missing); check labels; write a labelled .h5ad.")
     pr.add_argument("input",
                     help="expression file (.h5ad, .csv/.tsv/.txt[.gz], .gct[.gz], a GEO series matrix "
-                         "GSExxx_series_matrix.txt[.gz], featureCounts output, .parquet), or 'gtex26' for the "
-                         "bundled GTEx subset")
+                         "GSExxx_series_matrix.txt[.gz], featureCounts output, .parquet), a folder of per-sample "
+                         "files (STAR *ReadsPerGene.out.tab, GDC *.augmented_star_gene_counts.tsv, RSEM "
+                         "*.genes.results, Salmon quant.genes.sf, HTSeq-count tables), or 'gtex26' for the bundled "
+                         "GTEx subset")
     pr.add_argument("--label-key", default=None, help="sample label column (in the file, or in the --labels file)")
     pr.add_argument("--labels", default=None,
                     help="annotation file: CSV/TSV with sample id + label columns, or one label per line in sample "
@@ -504,6 +507,11 @@ def _add_prepare(dsub) -> None:
     pr.add_argument("--sep", default=None,
                     help="field separator of text input (default: sniffed from the first lines: tab, ';' or ','; a "
                          "decimal comma is recognised in ';'/tab-separated files)")
+    pr.add_argument("--quantity", choices=["counts", "tpm"], default="counts",
+                    help="a folder of per-sample files: read counts (default) or TPM (RSEM, Salmon, GDC)")
+    pr.add_argument("--strand", choices=["auto", "unstranded", "forward", "reverse"], default="auto",
+                    help="a folder of STAR or GDC counts: the column of the library's strandedness (auto: the "
+                         "stranded column holding over 3x the other's reads, else unstranded)")
     pr.add_argument("--normalize", choices=["none", "cpm", "median-ratio"], default="none",
                     help="sequencing depth of raw counts, removed before the log and gene selection: cpm (counts per "
                          "million of each sample's total), median-ratio (DESeq2's size factors, robust to a few genes "

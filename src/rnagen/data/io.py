@@ -1189,15 +1189,19 @@ def _collapse(adata, *, axis: Literal["obs", "var"], how: Duplicates, source: st
 
 def read(path: str | os.PathLike, *, label_key: str | None = None, labels: str | os.PathLike | None = None,
          orientation: Orientation = "auto", sep: str | None = None, duplicates: Duplicates = "error",
-         drop_unlabelled: bool = False, missing: Literal["error", "keep"] = "error"):
-    """Read an expression file into AnnData (obs = samples, var = genes or other features).
+         drop_unlabelled: bool = False, missing: Literal["error", "keep"] = "error",
+         quantity: Literal["counts", "tpm"] = "counts", strand: Literal["auto", "unstranded", "forward", "reverse"]
+         = "auto"):
+    """Read an expression file, or a folder of per-sample quantification files, into AnnData (obs = samples,
+    var = genes or other features).
 
     Parameters
     ----------
     path
         ``.h5ad``, ``.csv``/``.tsv``/``.txt`` (optionally ``.gz``/``.bz2``/``.xz``), ``.gct`` (1.2 or 1.3) or
         ``.parquet``. Text may be UTF-8 (with or without BOM), UTF-16 or Latin-1, with decimal points or
-        (``;``/tab-separated) decimal commas.
+        (``;``/tab-separated) decimal commas. A folder: one file per sample from STAR, GDC, RSEM, Salmon or
+        HTSeq-count (:func:`rnagen.data.quant.read_quant_folder`).
     label_key
         Name of the sample-label column. For samples x genes tables, the column of that name (text or
         numeric class codes); for GCT 1.3 a column-metadata row; for h5ad an ``obs`` column. With ``labels``,
@@ -1220,6 +1224,9 @@ def read(path: str | os.PathLike, *, label_key: str | None = None, labels: str |
     missing
         ``"error"`` (default): a missing (NaN) value is an error; ``"keep"``: NaN are kept, for
         :func:`rnagen.pp.impute.complete_missing` (infinite values are an error either way).
+    quantity, strand
+        A folder only: counts (default) or TPM, and the STAR counts column (``auto``: detected from the reads
+        each stranded column holds).
 
     Returns
     -------
@@ -1241,10 +1248,16 @@ def read(path: str | os.PathLike, *, label_key: str | None = None, labels: str |
     if sep is not None and (not isinstance(sep, str) or len(sep) != 1 or sep in "\r\n\"'"):
         raise DataError(f"field separator {sep!r} must be one character (e.g. ',' ';' or a tab); check --sep")
     p = Path(path)
-    _check_file(p)
+    if not p.is_dir():
+        _check_file(p)
+        if (quantity, strand) != ("counts", "auto"):
+            raise DataError("--quantity and --strand apply to a folder of per-sample quantification files; remove them "
+                            "for a matrix file")
+    elif not os.access(p, os.R_OK | os.X_OK):
+        raise DataError(f"input folder {str(p)!r} cannot be read (permission denied); check its permissions")
     try:
         return _read(p, label_key=label_key, labels=labels, orientation=orientation, sep=sep, duplicates=duplicates,
-                     drop_unlabelled=drop_unlabelled, missing=missing)
+                     drop_unlabelled=drop_unlabelled, missing=missing, quantity=quantity, strand=strand)
     except RnagenError:
         raise
     except (ValueError, TypeError, KeyError, IndexError, OverflowError, csv.Error, UnicodeError, OSError,
@@ -1254,19 +1267,25 @@ def read(path: str | os.PathLike, *, label_key: str | None = None, labels: str |
                         f"check the file format and --sep") from e
 
 
-def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unlabelled, missing):
+def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unlabelled, missing, quantity, strand):
     from ..pp.history import record
 
-    fmt = _format(p)
+    fmt = "folder" if p.is_dir() else _format(p)
     txt = None
-    if fmt not in ("h5ad", "parquet"):
+    folder: dict[str, object] = {}
+    if fmt not in ("h5ad", "parquet", "folder"):
         txt = _Text(p, sep=sep, fmt=fmt)
         if txt.content_format is not None:
             fmt = txt.content_format  # an HDF5/parquet file under a text name
     if fmt != "h5ad" and label_key is not None and not str(label_key):
         raise DataError("empty --label-key; give the name of the label column")
     orient = "genes_x_samples"
-    if fmt == "h5ad":
+    if fmt == "folder":
+        from .quant import read_quant_folder
+
+        adata, folder = read_quant_folder(p, quantity=quantity, strand=strand)
+        orient = "one file per sample"
+    elif fmt == "h5ad":
         adata = _read_h5ad(p)
         orient = "samples_x_genes"
     elif fmt == "parquet":
@@ -1305,7 +1324,7 @@ def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unla
         # the canonical format already carries its history; reading it again is not a transform
         return adata
     record(adata, "read", path=str(p.name), format=fmt, orientation=orient, label_key=label_key,
-           n_obs=adata.n_obs, n_vars=adata.n_vars, **changed)
+           n_obs=adata.n_obs, n_vars=adata.n_vars, **{f"quant_{k}": v for k, v in folder.items()}, **changed)
     return adata
 
 

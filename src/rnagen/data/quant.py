@@ -1,0 +1,230 @@
+"""A folder of per-sample quantification files, as RNA-seq pipelines write them, read as one matrix.
+
+Recognised (by file name, and for HTSeq by content), one kind per folder, searched up to three levels down:
+
+``*ReadsPerGene.out.tab``
+    STAR ``--quantMode GeneCounts`` (Dobin et al. 2013): gene id, then reads counted unstranded, on the first
+    read's strand (htseq-count ``-s yes``) and on the second's (``-s reverse``); four ``N_`` summary rows.
+``*.augmented_star_gene_counts.tsv``
+    GDC's harmonised STAR counts (TCGA, CPTAC, ...): ``gene_id gene_name gene_type unstranded stranded_first
+    stranded_second tpm_unstranded ...``, ``N_`` rows and a ``# gene-model`` line.
+``*.genes.results``
+    RSEM (Li & Dewey 2011): ``expected_count`` and ``TPM`` per gene.
+``quant.genes.sf``
+    Salmon's gene-level table (Patro et al. 2017; ``-g``): ``NumReads`` and ``TPM``.
+HTSeq-count output (Anders et al. 2015)
+    any other file of two tab-separated columns, gene and whole count, its ``__no_feature``-style rows dropped.
+
+``quantity`` picks counts (the default) or TPM; for the two STAR kinds ``strand`` picks the column, and
+``auto`` takes the stranded column that holds more than three times the other's reads in every sample, else the
+unstranded one. Samples are named by their files (less the kind's suffix; by the folder for a file named only
+``quant.genes.sf``), their paths kept in ``obs["file"]``. Every file must list the same genes.
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from ..errors import DataError
+
+__all__ = ["read_quant_folder", "QUANT_KINDS"]
+
+Quantity = Literal["counts", "tpm"]
+Strand = Literal["auto", "unstranded", "forward", "reverse"]
+
+
+@dataclass(frozen=True)
+class _Kind:
+    name: str
+    suffix: str                      # the file-name ending that identifies the kind ("" for HTSeq: by content)
+    header: bool                     # a header line (after '#' comment lines)
+    counts: str | tuple[str, str, str]  # the counts column, or STAR's (unstranded, forward, reverse)
+    tpm: str | None
+
+
+_STAR = ("unstranded", "forward", "reverse")
+QUANT_KINDS = {
+    "star": _Kind("STAR ReadsPerGene.out.tab", "ReadsPerGene.out.tab", False, _STAR, None),
+    "gdc": _Kind("GDC augmented STAR counts", ".augmented_star_gene_counts.tsv", True,
+                 ("unstranded", "stranded_first", "stranded_second"), "tpm_unstranded"),
+    "rsem": _Kind("RSEM .genes.results", ".genes.results", True, "expected_count", "TPM"),
+    "salmon": _Kind("Salmon quant.genes.sf", "quant.genes.sf", True, "NumReads", "TPM"),
+    "htseq": _Kind("HTSeq-count", "", False, "count", None),
+}
+_MAX_DEPTH = 3
+_HTSEQ_SUFFIXES = (".gz", ".txt", ".tsv", ".tab", ".counts", ".count", ".htseq", ".htseq-count", ".htseq_counts")
+
+
+def _kind_of(path: Path) -> str | None:
+    """The kind of a per-sample file, by its name; HTSeq by its first line (gene, tab, a whole number)."""
+    name = path.name
+    for key, k in QUANT_KINDS.items():
+        if k.suffix and name.endswith(k.suffix):
+            return key
+    if name.startswith(".") or path.suffix.lower() in (".bam", ".bai", ".sam", ".cram", ".log", ".md5", ".html",
+                                                       ".json", ".h5ad", ".gct", ".csv", ".parquet"):
+        return None
+    try:
+        with open(path, "rb") as fh:
+            first = fh.readline(4096).decode("utf-8", errors="replace").rstrip("\r\n")
+    except OSError:
+        return None
+    fields = first.split("\t")
+    return "htseq" if len(fields) == 2 and fields[0] and re.fullmatch(r"[0-9]+", fields[1]) else None
+
+
+def _files(folder: Path) -> dict[str, list[Path]]:
+    """The per-sample files under ``folder`` (up to three levels down), by kind, in path order."""
+    found: dict[str, list[Path]] = {}
+    base = len(folder.parts)
+    for root, dirs, names in os.walk(folder):
+        depth = len(Path(root).parts) - base
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".")) if depth < _MAX_DEPTH - 1 else []
+        for n in sorted(names):
+            p = Path(root) / n
+            kind = _kind_of(p) if p.is_file() else None
+            if kind is not None:
+                found.setdefault(kind, []).append(p)
+    return found
+
+
+def _sample_name(path: Path, kind: str) -> str:
+    name = path.name
+    if kind == "htseq":
+        stem = name
+        while True:
+            low = stem.lower()
+            cut = next((s for s in _HTSEQ_SUFFIXES if low.endswith(s) and len(stem) > len(s)), None)
+            if cut is None:
+                return stem
+            stem = stem[: -len(cut)]
+    stem = name[: -len(QUANT_KINDS[kind].suffix)]
+    if kind == "gdc":
+        stem = stem.removesuffix(".rna_seq")
+    stem = stem.rstrip("._-")
+    return stem or path.parent.name
+
+
+def _table(path: Path, kind: str) -> pd.DataFrame:
+    """One file as a table indexed by gene id, its summary rows dropped."""
+    k = QUANT_KINDS[kind]
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(1 << 16).decode("utf-8", errors="replace").split("\n")
+        skip = 0
+        while skip < len(head) and head[skip].startswith("#"):
+            skip += 1
+        if k.header:
+            df = pd.read_csv(path, sep="\t", skiprows=skip, index_col=0, low_memory=False)
+        else:
+            cols = ["gene", *_STAR] if kind == "star" else ["gene", "count"]
+            df = pd.read_csv(path, sep="\t", header=None, names=cols, index_col=0, skiprows=skip, low_memory=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeError, ValueError) as e:
+        raise DataError(f"{path}: not a readable {k.name} file ({type(e).__name__}); check the file") from e
+    df.index = df.index.astype(str)
+    summary = df.index.str.startswith("__" if kind == "htseq" else "N_") if kind in ("htseq", "star", "gdc") \
+        else np.zeros(len(df), bool)
+    return df[~summary]
+
+
+def _strand_column(star: list[pd.DataFrame], cols: tuple[str, str, str], files: list[Path], strand: Strand) -> str:
+    if strand != "auto":
+        return cols[_STAR.index(strand)]
+    calls = []
+    for df in star:
+        first, second = float(df[cols[1]].sum()), float(df[cols[2]].sum())
+        calls.append("forward" if first > 3 * second else "reverse" if second > 3 * first else "unstranded")
+    if len(set(calls)) > 1:
+        shown = ", ".join(f"{files[i].name} {c}" for i, c in enumerate(calls)
+                          if c != calls[0] or i == 0)[:200]
+        raise DataError(f"the samples' libraries do not look equally stranded ({shown}); pass --strand "
+                        "unstranded|forward|reverse")
+    return cols[_STAR.index(calls[0])]
+
+
+def read_quant_folder(folder: str | os.PathLike, *, quantity: Quantity = "counts", strand: Strand = "auto"):
+    """Read a folder of per-sample quantification files into AnnData (samples x genes, float32).
+
+    Returns
+    -------
+    (anndata.AnnData, dict)
+        The matrix (``obs["file"]``: each sample's file, relative to ``folder``) and what was read: ``kind``,
+        ``quantity``, the column taken, ``strand`` (STAR kinds) and ``n_files``.
+
+    Raises
+    ------
+    DataError
+        No recognised file, files of several kinds, a quantity the kind does not have, files listing different
+        genes, a malformed file, or samples that disagree on strandedness under ``strand="auto"``.
+    """
+    import anndata as ad
+
+    folder = Path(folder)
+    if quantity not in ("counts", "tpm"):
+        raise DataError(f"unknown quantity {quantity!r}; use 'counts' or 'tpm'")
+    if strand not in ("auto", *_STAR):
+        raise DataError(f"unknown strand {strand!r}; use auto, unstranded, forward or reverse")
+    found = _files(folder)
+    if not found:
+        raise DataError(f"{folder}: a folder without per-sample quantification files (STAR *ReadsPerGene.out.tab, "
+                        "GDC *.augmented_star_gene_counts.tsv, RSEM *.genes.results, Salmon quant.genes.sf or "
+                        "HTSeq-count tables); give a matrix file or a folder of such files")
+    if len(found) > 1:
+        kinds = ", ".join(f"{len(v)} {QUANT_KINDS[k].name}" for k, v in found.items())
+        raise DataError(f"{folder}: files of several kinds ({kinds}); give a folder holding one kind")
+    kind, files = next(iter(found.items()))
+    k = QUANT_KINDS[kind]
+    if strand != "auto" and not isinstance(k.counts, tuple):
+        raise DataError(f"--strand applies to STAR's and GDC's counts, not to {k.name} files; remove --strand")
+    if quantity == "tpm":
+        if k.tpm is None:
+            raise DataError(f"{k.name} files hold counts only; remove --quantity tpm (and normalise the counts with "
+                            "--normalize)")
+        if strand != "auto":
+            raise DataError("--strand chooses a counts column; it does not apply with --quantity tpm")
+    tables = [_table(p, kind) for p in files]
+    if quantity == "tpm":
+        assert k.tpm is not None
+        column = k.tpm
+    elif isinstance(k.counts, tuple):
+        column = _strand_column(tables, k.counts, files, strand)
+    else:
+        column = k.counts
+    genes = tables[0].index
+    if genes.duplicated().any():
+        raise DataError(f"{files[0]}: gene {genes[genes.duplicated()][0]!r} is listed twice; check the file")
+    cols = []
+    for p, df in zip(files, tables):
+        if column not in df.columns:
+            raise DataError(f"{p}: no {column!r} column (columns: {', '.join(map(str, df.columns[:8]))}); is it a "
+                            f"{k.name} file?")
+        if len(df.index) != len(genes) or not df.index.equals(genes):
+            if len(df.index) != len(genes) or set(df.index) != set(genes):
+                raise DataError(f"{p} lists {len(df.index)} genes and {files[0]} {len(genes)}, not the same ones: "
+                                "the files come from different annotations; quantify every sample with one")
+            df = df.loc[genes]
+        vals = pd.to_numeric(df[column], errors="coerce")
+        if vals.isna().any():
+            bad = df[column][vals.isna()]
+            raise DataError(f"{p}: non-numeric value {str(bad.iloc[0])[:30]!r} for gene {str(bad.index[0])[:40]!r} in "
+                            f"column {column!r}; fix the file")
+        cols.append(vals.to_numpy(dtype=np.float64))
+    X = np.vstack(cols)
+    rel = [str(p.relative_to(folder)) for p in files]
+    names = [_sample_name(p, kind) for p in files]
+    if len(set(names)) != len(names):
+        names = rel
+    obs = pd.DataFrame({"file": rel}, index=pd.Index(names))
+    var = pd.DataFrame(index=pd.Index(genes))
+    if kind == "gdc" and "gene_name" in tables[0].columns:
+        var["gene_name"] = tables[0]["gene_name"].astype(str).to_numpy()
+    info = {"kind": kind, "quantity": quantity, "column": column, "n_files": len(files)}
+    if isinstance(k.counts, tuple) and quantity == "counts":
+        info["strand"] = _STAR[k.counts.index(column)]
+    return ad.AnnData(X=X.astype(np.float32), obs=obs, var=var), info

@@ -1,0 +1,165 @@
+"""A folder of per-sample quantification files (STAR, GDC, RSEM, Salmon, HTSeq-count) read as one matrix,
+each kind written here in its tool's layout."""
+from __future__ import annotations
+
+import anndata as ad
+import numpy as np
+import pytest
+
+from rnagen.cli.main import main
+from rnagen.data import read
+from rnagen.data.quant import read_quant_folder
+from rnagen.errors import DataError
+from rnagen.pp import get_history
+
+GENES = ["ENSG00000092010.15", "ENSG00000122873.12", "ENSG00000124664.11", "ENSG00000000003.15"]
+
+
+def _star(path, unstranded, first, second):
+    rows = ["N_unmapped\t1000\t1000\t1000", "N_multimapping\t500\t500\t500", "N_noFeature\t80\t9000\t9100",
+            "N_ambiguous\t300\t2\t3"]
+    rows += [f"{g}\t{u}\t{f}\t{s}" for g, u, f, s in zip(GENES, unstranded, first, second)]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(rows) + "\n")
+
+
+def test_star_folder_strandedness(tmp_path):
+    """STAR's three count columns: a reverse-stranded library's reads sit in the fourth column, and auto takes it
+    when every sample agrees; samples are named by their files less STAR's suffix."""
+    rng = np.random.default_rng(0)
+    truth = {}
+    for s in ("S1", "S2", "S3"):
+        c = rng.integers(50, 500, size=len(GENES))
+        truth[s] = c
+        _star(tmp_path / "star" / f"{s}_ReadsPerGene.out.tab", c + 3, c // 40, c)  # reverse-stranded
+    (tmp_path / "star" / "S1_Log.final.out").write_text("Started job on |\tDec 01\n")  # not a counts file
+    (tmp_path / "star" / "S1_Aligned.sortedByCoord.out.bam").write_bytes(b"BAM\x01")
+    a = read(tmp_path / "star")
+    assert list(a.obs_names) == ["S1", "S2", "S3"] and list(a.var_names) == GENES  # the N_ rows dropped
+    np.testing.assert_array_equal(a.X, np.vstack([truth[s] for s in ("S1", "S2", "S3")]))
+    h = get_history(a)[0]
+    assert h["format"] == "folder" and h["quant_kind"] == "star" and h["quant_strand"] == "reverse"
+    assert a.obs["file"].tolist() == ["S1_ReadsPerGene.out.tab", "S2_ReadsPerGene.out.tab",
+                                      "S3_ReadsPerGene.out.tab"]
+    b, info = read_quant_folder(tmp_path / "star", strand="unstranded")
+    np.testing.assert_array_equal(b.X, a.X + 3)
+    assert info["column"] == "unstranded" and info["n_files"] == 3
+    # a library of another strandedness among them: auto refuses, a named column reads
+    c = truth["S1"]
+    _star(tmp_path / "star" / "S4_ReadsPerGene.out.tab", c, c // 2, c // 2)
+    with pytest.raises(DataError, match="do not look equally stranded .*S4_ReadsPerGene.out.tab unstranded"):
+        read(tmp_path / "star")
+    assert read(tmp_path / "star", strand="reverse").n_obs == 4
+    # an unstranded library set reads the unstranded column
+    for s in ("U1", "U2"):
+        _star(tmp_path / "unstr" / s / "ReadsPerGene.out.tab", c, c // 2, c // 2 + 1)  # named by its folder
+    u = read(tmp_path / "unstr")
+    assert list(u.obs_names) == ["U1", "U2"] and u.obs["file"].tolist() == ["U1/ReadsPerGene.out.tab",
+                                                                           "U2/ReadsPerGene.out.tab"]
+    np.testing.assert_array_equal(u.X[0], c)
+
+
+def test_gdc_rsem_salmon_htseq_folders(tmp_path):
+    counts = np.array([[12, 0, 7, 300], [40, 5, 9, 150]])
+    tpm = np.array([[10.5, 0.0, 2.25, 87.25], [20.0, 1.5, 3.5, 75.0]])
+    # GDC's augmented STAR counts (unstranded TCGA libraries)
+    for i, uuid in enumerate(["0a1b", "2c3d"]):
+        lines = ["# gene-model: GENCODE v36",
+                 "gene_id\tgene_name\tgene_type\tunstranded\tstranded_first\tstranded_second\ttpm_unstranded\t"
+                 "fpkm_unstranded\tfpkm_uq_unstranded",
+                 "N_unmapped\t\t\t100\t100\t100\t\t\t", "N_multimapping\t\t\t20\t20\t20\t\t\t",
+                 "N_noFeature\t\t\t30\t900\t910\t\t\t", "N_ambiguous\t\t\t4\t1\t1\t\t\t"]
+        lines += [f"{g}\tG{j}\tprotein_coding\t{counts[i, j]}\t{counts[i, j] // 2}\t{counts[i, j] // 2}\t"
+                  f"{tpm[i, j]}\t1.0\t1.0" for j, g in enumerate(GENES)]
+        d = tmp_path / "gdc" / uuid
+        d.mkdir(parents=True)
+        (d / f"{uuid}.rna_seq.augmented_star_gene_counts.tsv").write_text("\n".join(lines) + "\n")
+    g = read(tmp_path / "gdc")
+    assert list(g.obs_names) == ["0a1b", "2c3d"] and g.var["gene_name"].tolist() == ["G0", "G1", "G2", "G3"]
+    np.testing.assert_array_equal(g.X, counts)
+    np.testing.assert_allclose(read(tmp_path / "gdc", quantity="tpm").X, tpm)
+    # RSEM, genes in another order in the second file
+    for i, s in enumerate(["A", "B"]):
+        order = [3, 1, 0, 2] if i else [0, 1, 2, 3]
+        rows = ["gene_id\ttranscript_id(s)\tlength\teffective_length\texpected_count\tTPM\tFPKM"]
+        rows += [f"{GENES[j]}\tT{j}\t1000\t850.5\t{counts[i, j]}.00\t{tpm[i, j]}\t1.0" for j in order]
+        (tmp_path / "rsem").mkdir(exist_ok=True)
+        (tmp_path / "rsem" / f"{s}.genes.results").write_text("\n".join(rows) + "\n")
+    r = read(tmp_path / "rsem")
+    assert list(r.obs_names) == ["A", "B"] and list(r.var_names) == GENES
+    np.testing.assert_array_equal(r.X, counts)
+    np.testing.assert_allclose(read(tmp_path / "rsem", quantity="tpm").X, tpm)
+    # Salmon (nf-core layout: salmon/<sample>/quant.genes.sf)
+    for i, s in enumerate(["ctl_1", "trt_1"]):
+        rows = ["Name\tLength\tEffectiveLength\tTPM\tNumReads"]
+        rows += [f"{g}\t1500\t1320.7\t{tpm[i, j]}\t{counts[i, j] + 0.25}" for j, g in enumerate(GENES)]
+        (tmp_path / "salmon" / s).mkdir(parents=True)
+        (tmp_path / "salmon" / s / "quant.genes.sf").write_text("\n".join(rows) + "\n")
+        (tmp_path / "salmon" / s / "quant.sf").write_text("Name\tLength\tEffectiveLength\tTPM\tNumReads\n")
+    sa = read(tmp_path / "salmon")
+    assert list(sa.obs_names) == ["ctl_1", "trt_1"]
+    np.testing.assert_allclose(sa.X, counts + 0.25)
+    # HTSeq-count: any file name, the __ rows dropped
+    for i, s in enumerate(["x1", "x2"]):
+        rows = [f"{g}\t{counts[i, j]}" for j, g in enumerate(GENES)]
+        rows += ["__no_feature\t99", "__ambiguous\t3", "__too_low_aQual\t0", "__not_aligned\t7",
+                 "__alignment_not_unique\t12"]
+        (tmp_path / "htseq").mkdir(exist_ok=True)
+        (tmp_path / "htseq" / f"{s}.counts.txt").write_text("\n".join(rows) + "\n")
+    (tmp_path / "htseq" / "README.md").write_text("# counts of the run\n")
+    h = read(tmp_path / "htseq")
+    assert list(h.obs_names) == ["x1", "x2"] and list(h.var_names) == GENES
+    np.testing.assert_array_equal(h.X, counts)
+
+
+def test_quant_folder_refusals_and_cli(tmp_path, capsys):
+    c = np.array([10, 20, 30, 40])
+    _star(tmp_path / "s" / "a.ReadsPerGene.out.tab", c, c // 2, c // 2)
+    _star(tmp_path / "s" / "b.ReadsPerGene.out.tab", c, c // 2, c // 2)
+    (tmp_path / "empty").mkdir()
+    cases = [
+        (tmp_path / "empty", {}, "a folder without per-sample quantification files"),
+        (tmp_path / "s", {"quantity": "tpm"}, "hold counts only; remove --quantity tpm"),
+    ]
+    for path, kw, match in cases:
+        with pytest.raises(DataError, match=match):
+            read(path, **kw)
+    (tmp_path / "s" / "c.counts").write_text("\n".join(f"{g}\t5" for g in GENES) + "\n")
+    with pytest.raises(DataError, match=r"files of several kinds \(2 STAR ReadsPerGene.out.tab, 1 HTSeq-count\)"):
+        read(tmp_path / "s")
+    (tmp_path / "s" / "c.counts").unlink()
+    _star(tmp_path / "s" / "d.ReadsPerGene.out.tab", c[:3], c[:3], c[:3])
+    (tmp_path / "s" / "d.ReadsPerGene.out.tab").write_text(
+        (tmp_path / "s" / "d.ReadsPerGene.out.tab").read_text().replace(GENES[3], "ENSG00000999999.1") + "")
+    with pytest.raises(DataError, match="not the same ones: the files come from different annotations"):
+        read(tmp_path / "s")
+    (tmp_path / "s" / "d.ReadsPerGene.out.tab").unlink()
+    (tmp_path / "h").mkdir()
+    (tmp_path / "h" / "x.txt").write_text(f"{GENES[0]}\t5\n{GENES[1]}\tfive\n")
+    (tmp_path / "h" / "y.txt").write_text(f"{GENES[0]}\t5\n{GENES[1]}\t6\n")
+    with pytest.raises(DataError, match="non-numeric value 'five' for gene"):
+        read(tmp_path / "h")
+    with pytest.raises(DataError, match="--strand applies to STAR's and GDC's counts"):
+        read(tmp_path / "h", strand="forward")
+    m = tmp_path / "m.csv"
+    m.write_text("id,TP53,EGFR\ns1,1,2\ns2,3,4\n")
+    with pytest.raises(DataError, match="--quantity and --strand apply to a folder"):
+        read(m, quantity="tpm")
+    # the command line: labels by sample name, depth normalised, one-line refusals that write nothing
+    _star(tmp_path / "s" / "e.ReadsPerGene.out.tab", 2 * c, c, c)
+    _star(tmp_path / "s" / "f.ReadsPerGene.out.tab", 3 * c, c, c)
+    (tmp_path / "labels.tsv").write_text("sample\tgroup\na\tx\nb\ty\ne\tx\nf\ty\n")
+    out = tmp_path / "p.h5ad"
+    assert main(["data", "prepare", str(tmp_path / "s"), "--labels", str(tmp_path / "labels.tsv"), "--genes", "all",
+                 "--normalize", "cpm", "--out", str(out)]) == 0
+    p = ad.read_h5ad(out)
+    assert p.obs["group"].astype(str).tolist() == ["x", "y", "x", "y"] and p.n_vars == 4
+    np.testing.assert_allclose(p.X, np.log2(np.tile(c / c.sum() * 1e6, (4, 1)) + 1), rtol=1e-5)  # depth removed
+    capsys.readouterr()
+    for args, match in (([str(tmp_path / "empty")], "without per-sample quantification files"),
+                        ([str(m), "--strand", "reverse"], "apply to a folder"),
+                        (["gtex26", "--quantity", "tpm"], "apply to a folder")):
+        assert main(["data", "prepare", *args, "--genes", "all", "--out", str(tmp_path / "q.h5ad")]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and match in err
+    assert not (tmp_path / "q.h5ad").exists()
