@@ -127,6 +127,8 @@ def _table(path: Path, kind: str) -> pd.DataFrame:
             df = pd.read_csv(path, sep="\t", header=None, names=cols, index_col=0, skiprows=skip, low_memory=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeError, ValueError) as e:
         raise DataError(f"{path}: not a readable {k.name} file ({type(e).__name__}); check the file") from e
+    except OSError as e:
+        raise DataError(f"{path} cannot be read ({e.strerror or type(e).__name__}); check its permissions") from e
     df.index = df.index.astype(str)
     summary = df.index.str.startswith("__" if kind == "htseq" else "N_") if kind in ("htseq", "star", "gdc") \
         else np.zeros(len(df), bool)
