@@ -4,7 +4,7 @@ Each bad case runs a real command (``data prepare``, ``data info``, ``data split
 and asserts the clean-failure contract of ``conftest.py``: exit status 2, one ``rnagen: error:`` line naming
 the problem (checked with ``match``), no traceback, nothing that existed changed, nothing left behind. The
 positive cases show that the inputs which should work (BOM, UTF-16, Latin-1, decimal commas, miRNA ids,
-``--duplicates first|mean``, numeric labels) do, with the values read back.
+``--duplicates first|mean|sum``, numeric labels) do, with the values read back.
 """
 from __future__ import annotations
 
@@ -92,11 +92,11 @@ BAD_FILES = {
     "nan label": ("x.csv", _replace_line(GOOD, 1, "s1,1,2,3,nan"), [], "have no 'tissue' label"),
     "label column missing": ("x.csv", GOOD, ["--label-key", "cancer"], "label column 'cancer' not found"),
     # duplicated ids
-    "duplicated sample": ("x.csv", _replace_line(GOOD, 2, "s1,4,5,6,a"), [], "--duplicates first|mean"),
+    "duplicated sample": ("x.csv", _replace_line(GOOD, 2, "s1,4,5,6,a"), [], "--duplicates first|mean|sum"),
     "duplicated gene": ("x.csv", GOOD.replace("EGFR", "TP53"), [], "duplicated gene ids (1, e.g. 'tp53')"),
     "same gene in two cases": ("x.csv", GOOD.replace("EGFR", "tp53"), [], "'tp53' and 'tp53' are the same gene"),
     "ensembl and symbol of one gene": ("x.csv", GOOD.replace("EGFR", "ENSG00000141510.16"), [],
-                                       "--duplicates first|mean"),
+                                       "--duplicates first|mean|sum"),
     "no sample-id column, numeric repeats": ("x.csv", "grp,TP53,EGFR\n1,2,3\n1,4,5\n", ["--label-key", "grp"],
                                              "if the file has no id column, add one"),
     # features that are not genes: landmarks / mapping need genes
@@ -187,8 +187,8 @@ def _unreadable(tmp_path: Path) -> Path:
 @pytest.mark.parametrize("command", ["prepare", "info", "split", "train"])
 @pytest.mark.parametrize("kind", ["directory", "unreadable", "missing", "h5ad directory"])
 def test_bad_paths(tmp_path, clean_failure, command, kind):
-    if kind == "directory":
-        p, match = tmp_path / "adir", "is a directory"
+    if kind == "directory":  # a folder of per-sample files would be read; an empty one is refused
+        p, match = tmp_path / "adir", "a folder without per-sample quantification files"
         p.mkdir()
     elif kind == "h5ad directory":
         p, match = tmp_path / "data.h5ad", "is a directory"

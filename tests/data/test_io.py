@@ -434,7 +434,7 @@ def test_map_features():
 
     m = {"p1": "TP53", "p2": "TP53", "p3": "", "p4": "MYC"}  # p9 unlisted, p3 no single gene
     with pytest.raises(DataError, match="1 features map to a gene another feature maps to, e.g. 'TP53'.*"
-                                       "--duplicates mean\\|first"):
+                                       "--duplicates mean\\|sum\\|first"):
         map_features(_probes(), m)
     a = map_features(_probes(), m, duplicates="mean")
     assert list(a.var_names) == ["TP53"] and a.var["feature_id"].tolist() == ["p1"]
@@ -471,7 +471,7 @@ def test_cli_prepare_geo_with_feature_map(tmp_path, capsys):
             "--missing", "impute", "--max-missing", "0.5"]
     assert main([*base, "--out", str(tmp_path / "a.h5ad")]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "--duplicates mean|first" in err and not (tmp_path / "a.h5ad").exists()
+    assert err.count("\n") == 1 and "--duplicates mean|sum|first" in err and not (tmp_path / "a.h5ad").exists()
     assert main([*base, "--duplicates", "mean", "--out", str(tmp_path / "b.h5ad")]) == 0
     out = capsys.readouterr().out
     assert "1 feature without a single gene in the feature map dropped" in out

@@ -163,3 +163,56 @@ def test_quant_folder_refusals_and_cli(tmp_path, capsys):
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and match in err
     assert not (tmp_path / "q.h5ad").exists()
+
+
+def test_transcript_folders_summed_to_genes(tmp_path, capsys):
+    """Salmon quant.sf / kallisto abundance.tsv are per transcript: a tx2gene table with --duplicates sum adds
+    them up to genes (tximport's counts), versions on one side only matched; without one, landmark genes are
+    refused with the fix."""
+    tx = ["ENST00000000001.3", "ENST00000000002.1", "ENST00000000003.7", "ENST00000000004.2"]
+    gene_of = {"ENST00000000001": "ENSG00000092010", "ENST00000000002": "ENSG00000092010",
+               "ENST00000000003": "ENSG00000122873", "ENST00000000004": "ENSG00000124664"}
+    reads = {"c1": [10.5, 4.5, 30.0, 2.0], "c2": [20.0, 0.0, 12.25, 8.0], "t1": [1.0, 1.0, 50.0, 3.0],
+             "t2": [3.0, 2.0, 44.0, 1.0]}
+    for s, r in reads.items():
+        d = tmp_path / "salmon" / s
+        d.mkdir(parents=True)
+        rows = ["Name\tLength\tEffectiveLength\tTPM\tNumReads"] + [f"{t}\t900\t750.2\t1.0\t{v}" for t, v in zip(tx, r)]
+        (d / "quant.sf").write_text("\n".join(rows) + "\n")
+        k = tmp_path / "kallisto" / s
+        k.mkdir(parents=True)
+        rows = ["target_id\tlength\teff_length\test_counts\ttpm"]
+        rows += [f"{t}\t900\t750.2\t{v}\t2.5" for t, v in zip(tx, r)]
+        (k / "abundance.tsv").write_text("\n".join(rows) + "\n")
+    a = read(tmp_path / "kallisto")
+    assert list(a.obs_names) == ["c1", "c2", "t1", "t2"] and list(a.var_names) == tx
+    assert get_history(a)[0]["quant_level"] == "transcript"
+    np.testing.assert_allclose(read(tmp_path / "kallisto", quantity="tpm").X, 2.5)
+    (tmp_path / "tx2gene.tsv").write_text("TXNAME\tGENEID\n" + "".join(f"{t}\t{g}\n" for t, g in gene_of.items()))
+    (tmp_path / "labels.tsv").write_text("sample\tarm\nc1\tctl\nc2\tctl\nt1\ttrt\nt2\ttrt\n")
+    base = ["data", "prepare", str(tmp_path / "salmon"), "--labels", str(tmp_path / "labels.tsv")]
+    assert main([*base, "--out", str(tmp_path / "x.h5ad")]) == 2
+    err = capsys.readouterr().err
+    assert "holds transcript-level values (salmon_tx)" in err and "--duplicates sum" in err and err.count("\n") == 1
+    out = tmp_path / "genes.h5ad"
+    assert main([*base, "--feature-map", str(tmp_path / "tx2gene.tsv"), "--duplicates", "sum", "--genes", "all",
+                 "--log", "none", "--out", str(out)]) == 0
+    assert "1 feature added to another of the same gene (--duplicates sum)" in capsys.readouterr().out
+    g = ad.read_h5ad(out)
+    assert list(g.var_names) == ["ENSG00000092010", "ENSG00000122873", "ENSG00000124664"]
+    r = np.array(list(reads.values()))
+    np.testing.assert_allclose(g.X, np.c_[r[:, 0] + r[:, 1], r[:, 2], r[:, 3]], rtol=1e-6)
+    assert [h["matched_without_version"] for h in get_history(g) if h["step"] == "map_features"] == [True]
+
+
+def test_duplicates_sum(tmp_path):
+    """--duplicates sum adds duplicated samples' or genes' counts (a sum with a copy missing is unknown: NaN),
+    and refuses log-scale values."""
+    p = tmp_path / "c.csv"
+    p.write_text("id,TP53,EGFR,TP53,MYC\ns1,100,200,50,40\ns2,300,,70,60\ns1,1,2,3,4\n")
+    a = read(p, duplicates="sum", missing="keep")
+    assert list(a.obs_names) == ["s1", "s2"] and list(a.var_names) == ["TP53", "EGFR", "MYC"]
+    np.testing.assert_allclose(a.X, [[154, 202, 44], [370, np.nan, 60]])
+    p.write_text("id,TP53,EGFR,TP53\ns1,1.5,2.5,3.5\ns2,4.5,5.5,6.5\n")
+    with pytest.raises(DataError, match="--duplicates sum adds counts or TPM, and these values look log-scaled"):
+        read(p, duplicates="sum")

@@ -107,6 +107,7 @@ def _prepare(args: argparse.Namespace) -> int:
     if label_key is None and args.labels is not None:
         reads = [h for h in reversed(adata.uns["rnagen"]["history"].values()) if h["step"] == "read"]
         label_key = reads[0]["label_key"]
+    _check_transcripts(adata, args)
     id_type = g.detect_id_type(adata.var_names) if args.id_type == "auto" else args.id_type
     # sequencing depth: over every feature read (before gene selection), on the counts (before the log)
     if args.normalize != "none":
@@ -152,6 +153,19 @@ def _prepare(args: argparse.Namespace) -> int:
     msg += _what_was_dropped(adata) + depth
     print(f"{msg} -> {args.out}")
     return 0
+
+
+def _check_transcripts(adata, args: argparse.Namespace) -> None:
+    """Transcript-level values (a folder of Salmon quant.sf or kallisto abundance.tsv) asked for landmark genes
+    without a tx2gene table: the gene selection could only fail, so say what adds them up to genes."""
+    from ..pp import get_history
+
+    reads = [h for h in get_history(adata) if h["step"] == "read"]
+    if reads and reads[0].get("quant_level") == "transcript" and args.feature_map is None and \
+            args.genes != "all":
+        raise DataError(f"{args.input} holds transcript-level values ({reads[0]['quant_kind']}): add them up to genes "
+                        "with --feature-map tx2gene.tsv (transcript id, gene id) --duplicates sum, or keep the "
+                        "transcripts with --genes all")
 
 
 def _depth_note(adata) -> str:
@@ -200,14 +214,14 @@ def _what_was_dropped(adata) -> str:
             for key, what in (("n_duplicated_samples", "duplicated sample"), ("n_duplicated_genes", "duplicated gene")):
                 n = int(h.get(key, 0))
                 if n:
-                    verb = "averaged" if h["duplicates"] == "mean" else "dropped (first kept)"
+                    verb = {"mean": "averaged", "sum": "summed"}.get(h["duplicates"], "dropped (first kept)")
                     notes.append(f"{n} {what}{'s' if n > 1 else ''} {verb} (--duplicates {h['duplicates']})")
             n = int(h.get("n_dropped_unlabelled", 0))
             if n:
                 notes.append(f"{n} unlabelled sample{'s' if n > 1 else ''} dropped (--drop-unlabelled)")
         elif h["step"] == "merge_same_genes":
             n = int(h["n_dropped"])
-            verb = "averaged into" if h["how"] == "mean" else "dropped for"
+            verb = {"mean": "averaged into", "sum": "added to"}.get(h["how"], "dropped for")
             notes.append(f"{n} column{'s' if n > 1 else ''} naming an earlier column's gene {verb} it "
                          f"(--duplicates {h['how']})")
         elif h["step"] == "map_features":
@@ -217,7 +231,7 @@ def _what_was_dropped(adata) -> str:
                              "dropped")
             n = int(h["n_merged"])
             if n:
-                verb = "averaged into" if h["duplicates"] == "mean" else "dropped for"
+                verb = {"mean": "averaged into", "sum": "added to"}.get(h["duplicates"], "dropped for")
                 notes.append(f"{n} feature{'s' if n > 1 else ''} {verb} another of the same gene "
                              f"(--duplicates {h['duplicates']})")
         elif h["step"] == "impute":
@@ -527,14 +541,15 @@ def _add_prepare(dsub) -> None:
                          "column) and gene (the column headed Gene symbol, Symbol, GENE_SYMBOL, IDENTIFIER or gene, "
                          "else the second), e.g. a GEO platform's GPLxxx.annot (#, ! and ^ lines skipped); features "
                          "with no single gene are dropped, features of one gene resolved by --duplicates (error, "
-                         "first, mean)")
+                         "first, mean, sum: a tx2gene table sums transcript counts to genes)")
     pr.add_argument("--id-type", choices=["auto", "symbol", "entrez", "ensembl", "ensembl_versioned", "mixed", "other"],
                     default="auto",
                     help="feature id type of the input (default: detect; 'mixed': gene ids of several types, each "
                          "mapped by its own pattern; 'other': not genes, e.g. miRNAs)")
-    pr.add_argument("--duplicates", choices=["error", "first", "mean"], default="error",
+    pr.add_argument("--duplicates", choices=["error", "first", "mean", "sum"], default="error",
                     help="duplicated sample or gene ids (also columns naming the same gene, e.g. TP53 and tp53): "
-                         "error (default), keep the first, or average them")
+                         "error (default), keep the first, average them, or add them (counts or TPM: technical "
+                         "replicates, a gene's transcripts)")
     pr.add_argument("--drop-unlabelled", action="store_true",
                     help="drop samples whose label is empty, blank or NaN (default: an error)")
     pr.add_argument("--min-samples", type=T.integer(">= 1"), default=None,

@@ -41,8 +41,8 @@ __all__ = ["read", "read_labels", "read_geo_samples", "write_gct", "validate", "
 
 Orientation = Literal["auto", "samples_x_genes", "genes_x_samples"]
 _ORIENTATIONS = ("auto", "samples_x_genes", "genes_x_samples")
-Duplicates = Literal["error", "first", "mean"]
-_DUPLICATES = ("error", "first", "mean")
+Duplicates = Literal["error", "first", "mean", "sum"]
+_DUPLICATES = ("error", "first", "mean", "sum")
 # tokens that mean "no value" in a label (pandas' default NA tokens that people write by hand)
 _NA_TOKENS = frozenset({"", "nan", "NaN", "NAN", "NA", "N/A", "n/a", "na", "null", "NULL", "None", "none", "<NA>",
                         "#N/A", "-"})
@@ -686,11 +686,16 @@ def read_feature_map(path: str | os.PathLike) -> dict[str, str]:
     return out
 
 
+_ENSEMBL_VERSION = re.compile(r"^(ENS[A-Z]*[TGP][0-9]{11})\.[0-9]+$")
+
+
 def map_features(adata, mapping: dict[str, str], *, duplicates: Duplicates = "error", source: str = "feature map"):
     """``adata`` with its features renamed to the genes ``mapping`` gives them (microarray probes to genes);
     features without a gene, or with several, are dropped, and features of one gene are resolved by
-    ``duplicates`` (``"error"``, ``"first"``, or ``"mean"``: averaged, missing values left out). The original
-    id is kept in ``var["feature_id"]`` (the first feature's, for merged ones) and the counts in the history."""
+    ``duplicates`` (``"error"``, ``"first"``, ``"mean"``: averaged, missing values left out, or ``"sum"``: added,
+    for counts or TPM, e.g. transcripts to their genes with a tx2gene table). The original
+    id is kept in ``var["feature_id"]`` (the first feature's, for merged ones) and the counts in the history.
+    Ensembl ids versioned on one side only are matched without their versions."""
     from ..pp.history import record
 
     if duplicates not in _DUPLICATES:
@@ -698,6 +703,13 @@ def map_features(adata, mapping: dict[str, str], *, duplicates: Duplicates = "er
     feats = [str(v) for v in adata.var_names]
     genes = [mapping.get(f) for f in feats]
     listed = sum(g is not None for g in genes)
+    unversioned = False
+    if listed < len(feats):
+        # Ensembl ids with a version on one side only (ENST00000456328.2 against ENST00000456328)
+        strip = {_ENSEMBL_VERSION.sub(r"\1", k): v for k, v in mapping.items()}
+        alt = [strip.get(_ENSEMBL_VERSION.sub(r"\1", f)) for f in feats]
+        if sum(g is not None for g in alt) > listed:
+            genes, listed, unversioned = alt, sum(g is not None for g in alt), True
     if listed == 0:
         raise DataError(f"{source}: none of the data's {len(feats)} feature ids is listed (data: {feats[0][:30]!r}, "
                         f"map: {next(iter(mapping))[:30]!r}); give the map of this platform")
@@ -711,10 +723,12 @@ def map_features(adata, mapping: dict[str, str], *, duplicates: Duplicates = "er
     if duplicates == "error" and out.var_names.duplicated().any():
         d = out.var_names[out.var_names.duplicated()]
         raise DataError(f"{dup_source}: {len(d)} features map to a gene another feature maps to, e.g. {str(d[0])!r}; "
-                        "average them or keep the first (rnagen data prepare --duplicates mean|first)")
+                        "average them, add them (counts) or keep the first (rnagen data prepare --duplicates "
+                        "mean|sum|first)")
     out, n_merged = _collapse(out, axis="var", how=duplicates, source=dup_source)
     record(out, "map_features", source=source, n_features=len(feats), n_unlisted=len(feats) - listed,
-           n_no_single_gene=listed - len(keep), n_merged=n_merged, duplicates=duplicates, n_genes=out.n_vars)
+           n_no_single_gene=listed - len(keep), n_merged=n_merged, duplicates=duplicates, n_genes=out.n_vars,
+           matched_without_version=unversioned)
     return out
 
 
@@ -1109,8 +1123,8 @@ def read_labels(path: str | os.PathLike, obs_names: Sequence[str], *, label_key:
 # ------------------------------------------------------------------------------------------ validation
 
 def _dup_message(source: str, axis: str, dup: pd.Index) -> str:
-    return (f"{source}: duplicated {axis} ids ({len(dup)}, e.g. {str(dup[0])[:40]!r}); keep the first of each or "
-            f"average them (rnagen data prepare --duplicates first|mean), or make the {axis} ids unique")
+    return (f"{source}: duplicated {axis} ids ({len(dup)}, e.g. {str(dup[0])[:40]!r}); keep the first of each, "
+            f"average or add them (rnagen data prepare --duplicates first|mean|sum), or make the {axis} ids unique")
 
 
 def validate(adata, *, label_key: str | None = None, source: str = "data", allow_missing: bool = False) -> None:
@@ -1154,8 +1168,19 @@ def validate(adata, *, label_key: str | None = None, source: str = "data", allow
         check_labelled(adata, label_key, source=source)
 
 
+def check_summable(X: np.ndarray, source: str) -> None:
+    """``--duplicates sum`` adds counts or TPM; log-scale or centred values are refused (their sum means
+    nothing)."""
+    from ..pp.history import looks_logged
+
+    finite = X[np.isfinite(X)]
+    if finite.size and (float(finite.min()) < 0 or looks_logged(finite)):
+        raise DataError(f"{source}: --duplicates sum adds counts or TPM, and these values look log-scaled or centred "
+                        "(all within [-10.5, 30] or negative); use --duplicates mean")
+
+
 def _collapse(adata, *, axis: Literal["obs", "var"], how: Duplicates, source: str):
-    """Resolve duplicated sample (``obs``) or gene (``var``) ids: error, keep the first, or average."""
+    """Resolve duplicated sample (``obs``) or gene (``var``) ids: error, keep the first, average or add."""
     import anndata as ad
 
     names = pd.Index(adata.obs_names if axis == "obs" else adata.var_names)
@@ -1168,6 +1193,8 @@ def _collapse(adata, *, axis: Literal["obs", "var"], how: Duplicates, source: st
     if how == "first":
         return (adata[~dup].copy() if axis == "obs" else adata[:, ~dup].copy()), n
     X = np.asarray(adata.X, dtype=np.float64)
+    if how == "sum":
+        check_summable(X, source)
     M = X if axis == "obs" else X.T
     codes, uniq = pd.factorize(names)
     seen = ~np.isnan(M)  # a missing value (kept for --missing) is left out of its group's mean
@@ -1175,8 +1202,13 @@ def _collapse(adata, *, axis: Literal["obs", "var"], how: Duplicates, source: st
     counts = np.zeros((len(uniq), M.shape[1]))
     np.add.at(sums, codes, np.where(seen, M, 0.0))
     np.add.at(counts, codes, seen)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = (sums / counts).astype(np.float32)  # NaN where every copy is missing
+    if how == "sum":
+        n_copies = np.bincount(codes, minlength=len(uniq))[:, None]
+        with np.errstate(invalid="ignore"):
+            mean = np.where(counts == n_copies, sums, np.nan).astype(np.float32)  # a sum with a copy missing: NaN
+    else:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = (sums / counts).astype(np.float32)  # NaN where every copy is missing
     keep = np.flatnonzero(~dup)  # first occurrence of each id, in file order = factorize order
     if axis == "obs":
         out = ad.AnnData(X=mean, obs=adata.obs.iloc[keep].copy(), var=adata.var.copy(), uns=dict(adata.uns))
@@ -1216,9 +1248,10 @@ def read(path: str | os.PathLike, *, label_key: str | None = None, labels: str |
     sep
         Field separator for text files; by default sniffed from the first lines (tab, ``;`` or ``,``).
     duplicates
-        Duplicated sample ids or gene ids: ``"error"`` (default), ``"first"`` (keep the first occurrence) or
+        Duplicated sample ids or gene ids: ``"error"`` (default), ``"first"`` (keep the first occurrence),
         ``"mean"`` (average the duplicated rows or columns; a sample keeps the annotations of its first
-        occurrence). What was removed is recorded in the ``read`` step of the history.
+        occurrence) or ``"sum"`` (add them: counts of technical replicates or of one gene's transcripts; refused
+        for log-scale values). What was removed is recorded in the ``read`` step of the history.
     drop_unlabelled
         Drop the samples without a label (empty, blank, ``NA``/``nan``) instead of raising.
     missing
@@ -1248,8 +1281,8 @@ def read(path: str | os.PathLike, *, label_key: str | None = None, labels: str |
     if sep is not None and (not isinstance(sep, str) or len(sep) != 1 or sep in "\r\n\"'"):
         raise DataError(f"field separator {sep!r} must be one character (e.g. ',' ';' or a tab); check --sep")
     p = Path(path)
-    if not p.is_dir():
-        _check_file(p)
+    if not p.is_dir() or _format(p) != "text" or p.suffix.lower() in (".gz", ".bz2", ".xz"):
+        _check_file(p)  # a folder named like a file (data.h5ad/) is a mistake, not a folder of per-sample files
         if (quantity, strand) != ("counts", "auto"):
             raise DataError("--quantity and --strand apply to a folder of per-sample quantification files; remove them "
                             "for a matrix file")

@@ -12,13 +12,18 @@ Recognised (by file name, and for HTSeq by content), one kind per folder, search
     RSEM (Li & Dewey 2011): ``expected_count`` and ``TPM`` per gene.
 ``quant.genes.sf``
     Salmon's gene-level table (Patro et al. 2017; ``-g``): ``NumReads`` and ``TPM``.
+``quant.sf``, ``abundance.tsv``
+    Salmon's and kallisto's (Bray et al. 2016) transcript-level tables (``NumReads``/``est_counts``, ``TPM``/
+    ``tpm``), read where a folder has no gene-level table; a tx2gene table adds them up to genes
+    (``rnagen data prepare --feature-map tx2gene.tsv --duplicates sum``, the sums tximport takes).
 HTSeq-count output (Anders et al. 2015)
     any other file of two tab-separated columns, gene and whole count, its ``__no_feature``-style rows dropped.
 
 ``quantity`` picks counts (the default) or TPM; for the two STAR kinds ``strand`` picks the column, and
 ``auto`` takes the stranded column that holds more than three times the other's reads in every sample, else the
 unstranded one. Samples are named by their files (less the kind's suffix; by the folder for a file named only
-``quant.genes.sf``), their paths kept in ``obs["file"]``. Every file must list the same genes.
+``quant.genes.sf``, ``quant.sf`` or ``abundance.tsv``), their paths kept in ``obs["file"]``. Every file must list
+the same genes (transcripts).
 """
 from __future__ import annotations
 
@@ -33,7 +38,7 @@ import pandas as pd
 
 from ..errors import DataError
 
-__all__ = ["read_quant_folder", "QUANT_KINDS"]
+__all__ = ["read_quant_folder", "QUANT_KINDS", "TRANSCRIPT_KINDS"]
 
 Quantity = Literal["counts", "tpm"]
 Strand = Literal["auto", "unstranded", "forward", "reverse"]
@@ -55,8 +60,11 @@ QUANT_KINDS = {
                  ("unstranded", "stranded_first", "stranded_second"), "tpm_unstranded"),
     "rsem": _Kind("RSEM .genes.results", ".genes.results", True, "expected_count", "TPM"),
     "salmon": _Kind("Salmon quant.genes.sf", "quant.genes.sf", True, "NumReads", "TPM"),
+    "salmon_tx": _Kind("Salmon quant.sf (transcripts)", "quant.sf", True, "NumReads", "TPM"),
+    "kallisto": _Kind("kallisto abundance.tsv (transcripts)", "abundance.tsv", True, "est_counts", "tpm"),
     "htseq": _Kind("HTSeq-count", "", False, "count", None),
 }
+TRANSCRIPT_KINDS = ("salmon_tx", "kallisto")
 _MAX_DEPTH = 3
 _HTSEQ_SUFFIXES = (".gz", ".txt", ".tsv", ".tab", ".counts", ".count", ".htseq", ".htseq-count", ".htseq_counts")
 
@@ -173,10 +181,13 @@ def read_quant_folder(folder: str | os.PathLike, *, quantity: Quantity = "counts
     if strand not in ("auto", *_STAR):
         raise DataError(f"unknown strand {strand!r}; use auto, unstranded, forward or reverse")
     found = _files(folder)
+    if "salmon" in found:
+        found.pop("salmon_tx", None)  # Salmon -g writes quant.genes.sf beside quant.sf: the genes are read
     if not found:
         raise DataError(f"{folder}: a folder without per-sample quantification files (STAR *ReadsPerGene.out.tab, "
                         "GDC *.augmented_star_gene_counts.tsv, RSEM *.genes.results, Salmon quant.genes.sf or "
-                        "HTSeq-count tables); give a matrix file or a folder of such files")
+                        "quant.sf, kallisto abundance.tsv or HTSeq-count tables); give a matrix file or a folder of "
+                        "such files")
     if len(found) > 1:
         kinds = ", ".join(f"{len(v)} {QUANT_KINDS[k].name}" for k, v in found.items())
         raise DataError(f"{folder}: files of several kinds ({kinds}); give a folder holding one kind")
@@ -226,7 +237,8 @@ def read_quant_folder(folder: str | os.PathLike, *, quantity: Quantity = "counts
     var = pd.DataFrame(index=pd.Index(genes))
     if kind == "gdc" and "gene_name" in tables[0].columns:
         var["gene_name"] = tables[0]["gene_name"].astype(str).to_numpy()
-    info = {"kind": kind, "quantity": quantity, "column": column, "n_files": len(files)}
+    info = {"kind": kind, "quantity": quantity, "column": column, "n_files": len(files),
+            "level": "transcript" if kind in TRANSCRIPT_KINDS else "gene"}
     if isinstance(k.counts, tuple) and quantity == "counts":
         info["strand"] = _STAR[k.counts.index(column)]
     return ad.AnnData(X=X.astype(np.float32), obs=obs, var=var), info

@@ -123,13 +123,17 @@ def log2p1(adata, *, pseudocount: float = 1.0, force: bool = False):
 
 
 def _merge_same_genes(adata, groups: list[list[int]], how: str):
-    """Keep the first column of each group of same-gene columns (``how="first"``) or their mean
-    (``"mean"``, stored in the first column)."""
+    """Keep the first column of each group of same-gene columns (``how="first"``), or their mean (``"mean"``)
+    or sum (``"sum"``, counts) stored in the first column."""
+    from ..data.io import check_summable
+
     drop = sorted(i for grp in groups for i in grp[1:])
-    if how == "mean":
+    if how in ("mean", "sum"):
         X = dense(adata.X).astype(np.float64)
+        if how == "sum":
+            check_summable(X, "columns naming the same gene")
         for grp in groups:
-            X[:, grp[0]] = X[:, grp].mean(axis=1)
+            X[:, grp[0]] = X[:, grp].mean(axis=1) if how == "mean" else X[:, grp].sum(axis=1)
         adata = adata.copy()
         adata.X = X.astype(np.float32)
     keep = np.setdiff1d(np.arange(adata.n_vars), drop)
@@ -148,7 +152,7 @@ def _resolve_duplicates(adata, var: list[str], vtype: IdType, duplicates: str) -
         ex = groups[0]
         names = " and ".join(repr(var[i][:40]) for i in ex[:3])
         raise DataError(f"{len(groups)} genes appear in more than one column (e.g. {names} are the same gene); "
-                        f"keep the first or average them (rnagen data prepare --duplicates first|mean), or "
+                        f"keep the first, average or add them (rnagen data prepare --duplicates first|mean|sum), or "
                         f"remove the extra columns")
     adata = _merge_same_genes(adata, groups, duplicates)
     record(adata, "merge_same_genes", how=duplicates, n_groups=len(groups),
@@ -229,7 +233,7 @@ def _subset_genes(adata, idx: list[int], *, selection: str, n_req: int, missing:
 
 def select_genes(adata, genes: Literal["landmarks", "all"] | Sequence[str] = "landmarks", *,
                  id_type: IdType | None = None, min_landmark_fraction: float = 0.5,
-                 duplicates: Literal["error", "first", "mean"] = "error"):
+                 duplicates: Literal["error", "first", "mean", "sum"] = "error"):
     """Keep the landmark genes, all genes, or a given gene list.
 
     Parameters
@@ -247,8 +251,8 @@ def select_genes(adata, genes: Literal["landmarks", "all"] | Sequence[str] = "la
         naming ``--genes all``; ``0`` takes whatever is present.
     duplicates
         Columns that name the same gene (``TP53`` and ``tp53``, an Ensembl ID and its symbol, two versions of
-        one Ensembl ID): ``"error"`` (default), ``"first"`` (keep the first column, drop the others) or
-        ``"mean"`` (average them into the first column). The choice is recorded.
+        one Ensembl ID): ``"error"`` (default), ``"first"`` (keep the first column, drop the others), ``"mean"``
+        (average them into the first column) or ``"sum"`` (add them, counts). The choice is recorded.
 
     Returns
     -------
@@ -264,8 +268,8 @@ def select_genes(adata, genes: Literal["landmarks", "all"] | Sequence[str] = "la
     """
     from .. import _genes as g
 
-    if duplicates not in ("error", "first", "mean"):
-        raise DataError(f"unknown duplicates policy {duplicates!r}; choose error, first or mean")
+    if duplicates not in ("error", "first", "mean", "sum"):
+        raise DataError(f"unknown duplicates policy {duplicates!r}; choose error, first, mean or sum")
     var = [str(v) for v in adata.var_names]
     vtype = id_type or g.detect_id_type(var)
     adata, var = _resolve_duplicates(adata, var, vtype, duplicates)
