@@ -387,3 +387,62 @@ def test_fetch_geo_counts_refusals(http_server, tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         main([*args, "--counts", "counts"])
     assert e.value.code == 2 and "invalid choice: 'counts'" in capsys.readouterr().err
+
+
+def test_fetch_geo_supplementary_files(http_server, tmp_path, capsys):
+    """A series NCBI did not count: --suppl lists the submitter's files, --suppl NAME downloads one; GEO's
+    RAW.tar of gzipped per-sample HTSeq tables (GSMxxx_<title>.counts.txt.gz), unpacked, prepares with the
+    series matrix as labels (matched by the accession that starts each file name)."""
+    import io
+    import shlex
+    import tarfile
+
+    import anndata as ad
+
+    rng = np.random.default_rng(3)
+    genes = ["ENSG00000092010", "ENSG00000122873", "ENSG00000124664", "ENSG00000000003"]
+    tar_bytes = io.BytesIO()
+    with tarfile.open(fileobj=tar_bytes, mode="w") as tf:
+        for gsm, title in zip(["GSM11", "GSM12", "GSM13", "GSM14"], ["tumour_A", "tumour_B", "normal_A", "normal_B"]):
+            rows = [f"{g}\t{c}" for g, c in zip(genes, rng.integers(10, 900, size=4))] + ["__no_feature\t5"]
+            data = gzip.compress(("\n".join(rows) + "\n").encode(), mtime=0)
+            info = tarfile.TarInfo(f"{gsm}_{title}.counts.txt.gz")
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    http_server.files["GSE5678_series_matrix.txt.gz"] = gzip.compress(_RNASEQ_SERIES.encode(), mtime=0)
+    http_server.files["GSE5678_RAW.tar"] = tar_bytes.getvalue()
+    http_server.files[""] = (  # the suppl/ folder's listing (the handler serves the last path component)
+        b'<html><body><pre><a href="?C=N;O=D">Name</a> <a href="/geo/series/GSE5nnn/GSE5678/">Parent Directory</a>\n'
+        b'<a href="GSE5678_RAW.tar">GSE5678_RAW.tar</a>   2020-01-01 10:00   40K\n'
+        b'<a href="filelist.txt">filelist.txt</a>   2020-01-01 10:00   1.1K\n</pre></body></html>')
+    base = http_server.base_url
+    args = ["data", "fetch", "geo", "--accession", "GSE5678", "--base-url", base, "--cache-dir", str(tmp_path / "c"),
+            "--no-progress", "--retry-wait", "0"]
+    assert main([*args, "--suppl"]) == 0
+    out = capsys.readouterr().out
+    assert "/files/series/GSE5nnn/GSE5678/suppl/" in http_server.paths
+    assert "supplementary files of GSE5678: GSE5678_RAW.tar (40K), filelist.txt (1.1K); download one with --suppl" \
+        in out
+    assert not list((tmp_path / "c" / "geo").glob(".*"))  # the listing is not kept
+    assert main([*args, "--suppl", "GSE5678_RAW.tar"]) == 0
+    out = capsys.readouterr().out
+    assert "/files/series/GSE5nnn/GSE5678/suppl/GSE5678_RAW.tar" in http_server.paths
+    assert "an archive: unpack it (mkdir GSE5678_suppl && tar -xf" in out
+    nxt = next(line for line in out.splitlines() if line.startswith("next: "))[len("next: "):]
+    with tarfile.open(tmp_path / "c" / "geo" / "GSE5678_RAW.tar") as tf:
+        tf.extractall(tmp_path / "GSE5678_suppl", filter="data")
+    cmd = shlex.split(nxt.replace("COLUMN", "tissue").replace("DATA.h5ad", str(tmp_path / "s.h5ad")))
+    cmd[3] = str(tmp_path / cmd[3])
+    assert main(cmd[1:] + ["--genes", "all", "--normalize", "cpm"]) == 0
+    a = ad.read_h5ad(tmp_path / "s.h5ad")
+    assert list(a.obs_names) == ["GSM11_tumour_A", "GSM12_tumour_B", "GSM13_normal_A", "GSM14_normal_B"]
+    assert a.obs["tissue"].astype(str).tolist() == ["tumour", "tumour", "normal", "normal"] and a.n_vars == 4
+    capsys.readouterr()
+    for extra, match in ((["--suppl", "missing.txt"], "GSE5678's suppl/ folder has no missing.txt; list its files"),
+                         (["--suppl", "../x"], "is not a file name"),
+                         (["--suppl", "--counts", "raw"], "give one")):
+        assert main([*args, *extra]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and match in err, err
+    assert main(["data", "fetch", "gtex", "--suppl", "--cache-dir", str(tmp_path)]) == 2
+    assert "--suppl applies to geo" in capsys.readouterr().err

@@ -352,30 +352,49 @@ def _check_fetch_options(args: argparse.Namespace) -> None:
                             "data prepare (its --out, --min-samples)")
         if args.counts and args.platform:
             raise DataError("--platform picks a microarray series' matrix, --counts NCBI's RNA-seq counts; give one")
-    elif args.accession or args.platform or args.counts:
-        opt = "--accession" if args.accession else "--platform" if args.platform else "--counts"
+    elif args.accession or args.platform or args.counts or args.suppl is not None:
+        opt = ("--accession" if args.accession else "--platform" if args.platform else "--counts" if args.counts
+               else "--suppl")
         raise DataError(f"{opt} applies to geo; {args.source} has one fixed data set, remove {opt}")
 
 
 def _fetch_geo(args: argparse.Namespace, checksums: dict[str, str]) -> int:
-    """``rnagen data fetch geo``: the series matrix and its platform's annotation (or NCBI's RNA-seq counts), and
-    the command to go on."""
+    """``rnagen data fetch geo``: the series matrix and its platform's annotation (or NCBI's RNA-seq counts, or a
+    submitter's supplementary file), and the command to go on."""
+    import re
     import shlex
 
     from ..data import read_geo_samples
     from ..data.fetch import fetch_geo
 
-    out = fetch_geo(args.accession, platform=args.platform, counts=args.counts, cache_dir=args.cache_dir,
-                    base_url=args.base_url, checksums=checksums, retries=args.retries, retry_wait=args.retry_wait,
-                    progress=not args.no_progress)
-    series, gpl, annot, counts = out["series"], out["platform"], out["annotation"], out["counts"]
+    out = fetch_geo(args.accession, platform=args.platform, counts=args.counts, suppl=args.suppl,
+                    cache_dir=args.cache_dir, base_url=args.base_url, checksums=checksums, retries=args.retries,
+                    retry_wait=args.retry_wait, progress=not args.no_progress)
+    series, gpl, annot, counts, suppl = (out["series"], out["platform"], out["annotation"], out["counts"],
+                                         out["suppl"])
     samples = read_geo_samples(series)
     columns = [str(c) for c in samples.columns]
     acc = args.accession.strip().upper()
-    extra = annot or counts
+    extra = annot or counts or (suppl if isinstance(suppl, Path) else None)
     got = series.name + (f" ({gpl})" if gpl else "") + (f" and {extra.name}" if extra else "")
     print(f"{acc}: downloaded {got} into {series.parent}")
     print("sample columns (for --label-key): " + (", ".join(columns) if columns else "none"))
+    if isinstance(suppl, list):
+        shown = ", ".join(f"{n} ({s})" if s else n for n, s in suppl)
+        print(f"supplementary files of {acc}: " + (shown + "; download one with --suppl NAME" if suppl else
+                                                    "none (GEO lists no suppl/ folder for it)"))
+        return 0
+    if suppl is not None:
+        if re.search(r"\.(tar|tgz|tar\.gz|zip)$", suppl.name, flags=re.IGNORECASE):
+            unpack = (f"unzip -d {acc}_suppl {shlex.quote(str(suppl))}" if suppl.name.lower().endswith(".zip") else
+                      f"mkdir {acc}_suppl && tar -xf {shlex.quote(str(suppl))} -C {acc}_suppl")
+            print(f"an archive: unpack it ({unpack}) and prepare the folder of per-sample files or the table in it")
+            target = f"{acc}_suppl"
+        else:
+            target = str(suppl)
+        cmd = ["rnagen", "data", "prepare", target, "--labels", str(series)]
+        print("next: " + " ".join(shlex.quote(c) for c in cmd) + " --label-key COLUMN --out DATA.h5ad")
+        return 0
     if counts is not None:
         cmd = ["rnagen", "data", "prepare", str(counts), "--labels", str(series)]
         tail = (" --normalize cpm" if args.counts == "raw" else "") + " --label-key COLUMN --out DATA.h5ad"
@@ -383,7 +402,7 @@ def _fetch_geo(args: argparse.Namespace, checksums: dict[str, str]) -> int:
         return 0
     if not _geo_has_values(series):
         print(f"the series matrix holds no expression values (an RNA-seq series keeps them outside it): add --counts "
-              f"raw for NCBI's gene counts of {acc}, or take the submitter's table from the series' suppl/ folder")
+              f"raw for NCBI's gene counts of {acc}, or --suppl to list the submitter's files")
         return 0
     if annot is None:
         print("no probe -> gene annotation on GEO for " + (f"platform {gpl}" if gpl else "the series (its matrix "
@@ -478,6 +497,9 @@ def _add_fetch(dsub) -> None:
                    help="geo, an RNA-seq series: NCBI's gene counts of it (raw, or normalised to TPM or FPKM; NCBI "
                         "GeneID x GSM, computed for human and mouse series with reads in SRA) instead of the platform "
                         "annotation; the series matrix gives the labels (prepare --labels)")
+    f.add_argument("--suppl", nargs="?", const="", default=None, metavar="NAME",
+                   help="geo: the submitter's supplementary files of the series (its suppl/ folder): alone, list "
+                        "them; with a NAME, download that file (the series matrix gives the labels)")
     f.add_argument("--base-url", default=None,
                    help="mirror URL holding the same file names (default: the public Xena hub / GTEx portal bucket / "
                         "GEO's https://ftp.ncbi.nlm.nih.gov/geo tree, and https://www.ncbi.nlm.nih.gov/geo for "

@@ -62,6 +62,7 @@ __all__ = [
     "geo_url",
     "GEO_COUNTS",
     "geo_counts_url",
+    "geo_suppl_url",
     "fetch_geo",
 ]
 
@@ -633,7 +634,50 @@ def _fetch_geo_counts(acc: str, kind: str, cache: Path, *, base_url: str | None,
     return dest
 
 
-def fetch_geo(accession: str, *, platform: str | None = None, counts: str | None = None,
+def geo_suppl_url(accession: str, *, name: str | None = None, base_url: str | None = None) -> str:
+    """The URL of a series' supplementary folder in GEO's tree (``GSExxx/suppl/``), or of one file in it."""
+    matrix = geo_url(accession, base_url=base_url)
+    return matrix.rsplit("/matrix/", 1)[0] + "/suppl/" + (name or "")
+
+
+def _suppl_files(page: str) -> list[tuple[str, str]]:
+    """(file name, size as the listing prints it) of a directory listing's file links."""
+    out: list[tuple[str, str]] = []
+    for m in re.finditer(r'<a href="([^"?/][^"/]*)">[^<]*</a>([^<\n]*)', page):
+        name, rest = m.group(1), m.group(2).split()
+        if name not in (n for n, _ in out) and name not in ("..", "."):
+            out.append((name, rest[-1] if rest and rest[-1] != "-" else ""))
+    return out
+
+
+def _fetch_geo_suppl(acc: str, name: str, cache: Path, *, base_url: str | None, checksum: str | None,
+                     kw: dict[str, Any]) -> Path | list[tuple[str, str]]:
+    """The series' supplementary files (``name=""``: their list, from the folder's listing) or one of them."""
+    if name:
+        if "/" in name or "\\" in name or name in (".", ".."):
+            raise DataError(f"--suppl {name!r} is not a file name; give one of the names --suppl lists")
+        try:
+            return download(geo_suppl_url(acc, name=name, base_url=base_url), cache / name, checksum=checksum, **kw)
+        except HTTPStatusError as e:
+            if e.status != 404:
+                raise
+            raise DataError(f"{acc}'s suppl/ folder has no {name}; list its files with --suppl alone") from None
+    listing = cache / f".{acc}_suppl.html"
+    listing.unlink(missing_ok=True)  # asked for again on each run, never reused
+    try:
+        download(geo_suppl_url(acc, base_url=base_url), listing, **kw)
+        files = _suppl_files(listing.read_text(encoding="utf-8", errors="replace"))
+    except HTTPStatusError as e:
+        if e.status != 404:
+            raise
+        files = []
+    finally:
+        listing.unlink(missing_ok=True)
+        listing.with_name(listing.name + ".part").unlink(missing_ok=True)
+    return files
+
+
+def fetch_geo(accession: str, *, platform: str | None = None, counts: str | None = None, suppl: str | None = None,
               cache_dir: str | os.PathLike | None = None, base_url: str | None = None,
               checksums: Mapping[str, str] | None = None, retries: int = 3, retry_wait: float = 1.0,
               progress: bool = True) -> dict[str, Any]:
@@ -641,7 +685,9 @@ def fetch_geo(accession: str, *, platform: str | None = None, counts: str | None
     ``platform`` picks one platform's matrix of a series on several. With ``counts`` (``"raw"``, ``"tpm"`` or
     ``"fpkm"``), NCBI's gene counts of an RNA-seq series instead of the platform annotation: the file its
     counts page (:func:`geo_counts_url`) links for that kind, genes by NCBI GeneID (Entrez) x samples by GSM
-    accession; its series matrix, whose table is empty, holds the sample annotations (``--labels``).
+    accession; its series matrix, whose table is empty, holds the sample annotations (``--labels``). With
+    ``suppl``, the submitter's files of the series (``GSExxx/suppl/``) instead: ``""`` lists them, a name
+    downloads that file.
 
     Nothing is converted: labels, missing values, depth normalisation and probes of one gene are choices of
     ``rnagen data prepare`` (``--label-key``, ``--labels``, ``--missing``, ``--normalize``, ``--feature-map``
@@ -652,7 +698,8 @@ def fetch_geo(accession: str, *, platform: str | None = None, counts: str | None
     -------
     dict
         ``series`` (path), ``platform`` (its id, or ``None`` when the matrix names none), ``annotation`` (path or
-        ``None``) and ``counts`` (path, or ``None`` without ``counts``).
+        ``None``), ``counts`` (path, or ``None`` without ``counts``) and ``suppl`` (with ``suppl``: the
+        downloaded file's path, or the listed files as (name, size) pairs).
     """
     acc = str(accession).strip().upper()
     gpl_asked = None if platform is None else str(platform).strip().upper()
@@ -661,11 +708,13 @@ def fetch_geo(accession: str, *, platform: str | None = None, counts: str | None
         raise DataError(f"{acc} is a platform; give a series accession (GSE...) to --accession")
     if counts is not None and counts not in GEO_COUNTS:
         raise DataError(f"unknown counts kind {counts!r}; use one of {', '.join(GEO_COUNTS)}")
+    if counts is not None and suppl is not None:
+        raise DataError("--counts downloads NCBI's counts, --suppl a submitter's file; give one")
     cache = (Path(cache_dir).expanduser() if cache_dir else default_cache_dir()) / "geo"
     checksums = dict(checksums or {})
     series_name = series_url.rsplit("/", 1)[1]
     unknown = sorted(k for k in checksums
-                     if k not in (series_name, "series", "annotation", "counts")
+                     if k not in (series_name, "series", "annotation", "counts", "suppl", suppl)
                      and not re.match(r"^GPL\d+\.annot\.gz$", k)
                      and not re.match(rf"^{re.escape(acc)}_[\w.]+_NCBI\.tsv\.gz$", k))
     if unknown:
@@ -686,7 +735,11 @@ def fetch_geo(accession: str, *, platform: str | None = None, counts: str | None
                         "without processed values has none") from None
     platforms = _series_platforms(series)
     gpl = platforms[0] if len(platforms) == 1 else gpl_asked
-    out: dict[str, Any] = {"series": series, "platform": gpl, "annotation": None, "counts": None}
+    out: dict[str, Any] = {"series": series, "platform": gpl, "annotation": None, "counts": None, "suppl": None}
+    if suppl is not None:
+        cs = checksums.get(suppl) or checksums.get("suppl") if suppl else None
+        out["suppl"] = _fetch_geo_suppl(acc, suppl, cache, base_url=base_url, checksum=cs, kw=kw)
+        return out
     if counts is not None:
         named = [k for k in checksums if k.endswith("_NCBI.tsv.gz")]
         cs = checksums.get("counts") or (checksums[named[0]] if named else None)

@@ -1067,7 +1067,8 @@ def _labels_by_id(raw: pd.DataFrame, obs_names: list[str], *, label_key: str | N
 
 
 def _labels_from_geo(p: Path, txt: _Text, names: list[str], *, label_key: str | None) -> tuple[str, pd.Categorical]:
-    """Labels from a series matrix's sample columns, matched by GSM accession, else by unique sample title."""
+    """Labels from a series matrix's sample columns, matched by GSM accession, else by unique sample title, else
+    by the GSM accession that starts each sample's name (GEO's per-sample files)."""
     obs = _geo_samples(p, txt)
     candidates = [str(c) for c in obs.columns if 1 < obs[c].nunique() < len(obs)]
     shown = ", ".join(repr(c[:40]) for c in candidates[:12]) + (", ..." if len(candidates) > 12 else "")
@@ -1076,15 +1077,22 @@ def _labels_from_geo(p: Path, txt: _Text, names: list[str], *, label_key: str | 
         raise DataError(f"label file {p.name} is a GEO series matrix and {what}: pass one of its sample columns "
                         f"({shown or 'none with more than one value'})")
     ids = [str(i) for i in obs.index]
+    pos = {k: i for i, k in enumerate(ids)}
     if not set(names) <= set(ids) and "title" in obs.columns:
         titles = [str(t) for t in obs["title"].astype(object)]
         if len(set(titles)) == len(titles) and set(names) <= set(titles):
-            ids = titles
-    pos = {k: i for i, k in enumerate(ids)}
+            pos = {k: i for i, k in enumerate(titles)}
+    if not set(names) <= set(pos):
+        # GEO's per-sample supplementary files are named GSMxxx_<title>...: the accession that starts each name
+        acc = {n: m.group(1) for n in names if (m := re.match(r"(GSM[0-9]+)(?:[_.-]|$)", n))}
+        if len(acc) == len(names) and len(set(acc.values())) == len(names) and set(acc.values()) <= set(ids):
+            by_acc = {k: i for i, k in enumerate(ids)}
+            pos = {n: by_acc[a] for n, a in acc.items()}
     missing = [n for n in names if n not in pos]
     if missing:
         raise DataError(f"label file {p.name}: {len(missing)} of {len(names)} samples (e.g. {missing[0][:40]!r}) are "
-                        "neither GSM accessions nor sample titles of this series; give the series matrix of the "
+                        "neither GSM accessions nor sample titles of this series, nor start with one; give the series "
+                        "matrix of the "
                         "series the expression file comes from")
     col = obs[label_key].astype(object).reset_index(drop=True)
     vals = pd.Series([col.iloc[pos[n]] for n in names], dtype=object)

@@ -1,6 +1,7 @@
 """A folder of per-sample quantification files, as RNA-seq pipelines write them, read as one matrix.
 
-Recognised (by file name, and for HTSeq by content), one kind per folder, searched up to three levels down:
+Recognised (by file name, and for HTSeq by content; gzipped or not, as GEO's per-sample files are), one kind per
+folder, searched up to three levels down:
 
 ``*ReadsPerGene.out.tab``
     STAR ``--quantMode GeneCounts`` (Dobin et al. 2013): gene id, then reads counted unstranded, on the first
@@ -27,6 +28,7 @@ the same genes (transcripts).
 """
 from __future__ import annotations
 
+import gzip
 import os
 import re
 from dataclasses import dataclass
@@ -69,19 +71,29 @@ _MAX_DEPTH = 3
 _HTSEQ_SUFFIXES = (".gz", ".txt", ".tsv", ".tab", ".counts", ".count", ".htseq", ".htseq-count", ".htseq_counts")
 
 
+def _plain_name(path: Path) -> str:
+    """The file name less a ``.gz`` (GEO's per-sample files are gzipped)."""
+    return path.name[:-3] if path.name.lower().endswith(".gz") else path.name
+
+
+def _open(path: Path):
+    return gzip.open(path, "rb") if path.name.lower().endswith(".gz") else open(path, "rb")
+
+
 def _kind_of(path: Path) -> str | None:
     """The kind of a per-sample file, by its name; HTSeq by its first line (gene, tab, a whole number)."""
-    name = path.name
+    name = _plain_name(path)
     for key, k in QUANT_KINDS.items():
         if k.suffix and name.endswith(k.suffix):
             return key
-    if name.startswith(".") or path.suffix.lower() in (".bam", ".bai", ".sam", ".cram", ".log", ".md5", ".html",
-                                                       ".json", ".h5ad", ".gct", ".csv", ".parquet"):
+    if name.startswith(".") or Path(name).suffix.lower() in (".bam", ".bai", ".sam", ".cram", ".log", ".md5",
+                                                             ".html", ".json", ".h5ad", ".gct", ".csv", ".parquet",
+                                                             ".tar", ".zip"):
         return None
     try:
-        with open(path, "rb") as fh:
+        with _open(path) as fh:
             first = fh.readline(4096).decode("utf-8", errors="replace").rstrip("\r\n")
-    except OSError:
+    except (OSError, EOFError):
         return None
     fields = first.split("\t")
     return "htseq" if len(fields) == 2 and fields[0] and re.fullmatch(r"[0-9]+", fields[1]) else None
@@ -103,7 +115,7 @@ def _files(folder: Path) -> dict[str, list[Path]]:
 
 
 def _sample_name(path: Path, kind: str) -> str:
-    name = path.name
+    name = _plain_name(path)
     if kind == "htseq":
         stem = name
         while True:
@@ -123,7 +135,7 @@ def _table(path: Path, kind: str) -> pd.DataFrame:
     """One file as a table indexed by gene id, its summary rows dropped."""
     k = QUANT_KINDS[kind]
     try:
-        with open(path, "rb") as fh:
+        with _open(path) as fh:
             head = fh.read(1 << 16).decode("utf-8", errors="replace").split("\n")
         skip = 0
         while skip < len(head) and head[skip].startswith("#"):
@@ -135,8 +147,9 @@ def _table(path: Path, kind: str) -> pd.DataFrame:
             df = pd.read_csv(path, sep="\t", header=None, names=cols, index_col=0, skiprows=skip, low_memory=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeError, ValueError) as e:
         raise DataError(f"{path}: not a readable {k.name} file ({type(e).__name__}); check the file") from e
-    except OSError as e:
-        raise DataError(f"{path} cannot be read ({e.strerror or type(e).__name__}); check its permissions") from e
+    except (OSError, EOFError) as e:
+        raise DataError(f"{path} cannot be read ({getattr(e, 'strerror', None) or type(e).__name__}); check the file "
+                        "and its permissions") from e
     df.index = df.index.astype(str)
     summary = df.index.str.startswith("__" if kind == "htseq" else "N_") if kind in ("htseq", "star", "gdc") \
         else np.zeros(len(df), bool)
