@@ -550,6 +550,8 @@ def _importance(X: np.ndarray, y: np.ndarray, classes: Sequence[str], *, how: st
     clf = LogisticRegression(max_iter=300, C=1.0, random_state=seed)
     with warnings.catch_warnings():  # an unconverged fit still ranks the genes; the budget bounds the cost
         warnings.simplefilter("ignore", ConvergenceWarning)
+        # many classes of few held-out profiles each (sklearn suspects a regression target): still classes
+        warnings.filterwarnings("ignore", message="The number of unique classes is greater than 50%")
         clf.fit(X, y)
     pos = [list(clf.classes_).index(c) for c in classes]
     W = clf.coef_ if clf.coef_.shape[0] == len(clf.classes_) else np.vstack([-clf.coef_, clf.coef_])
