@@ -366,7 +366,7 @@ def test_fetch_geo_counts_refusals(http_server, tmp_path, capsys):
     http_server.files["?type=rnaseq_counts&acc=GSE5678"] = b"<html><body>No files</body></html>"
     assert main([*args, "--counts", "raw"]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "NCBI has computed no RNA-seq counts for GSE5678" in err and "suppl/" in err
+    assert err.count("\n") == 1 and "NCBI has computed no RNA-seq counts for GSE5678" in err and "--suppl" in err
     # the page links raw and TPM only
     http_server.files["?type=rnaseq_counts&acc=GSE5678"] = _PAGE.encode()
     assert main([*args, "--counts", "fpkm"]) == 2

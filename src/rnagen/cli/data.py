@@ -483,8 +483,9 @@ def _add_fetch(dsub) -> None:
                         description="Download the public expression matrix and sample annotations (resumable, "
                                     "cached, size/checksum checked) and write <source>_full.h5ad and "
                                     "<source>_landmarks.h5ad; for geo, download a series matrix and its platform's "
-                                    "probe annotation, or with --counts NCBI's RNA-seq gene counts of the series, "
-                                    "and print the rnagen data prepare command that converts them.")
+                                    "probe annotation, or with --counts NCBI's RNA-seq gene counts of the series, or "
+                                    "with --suppl the submitter's files, and print the rnagen data prepare command "
+                                    "that converts them.")
     f.add_argument("source", choices=["tcga", "gtex", "geo"],
                    help="tcga: Xena TOIL gene TPM + phenotype; gtex: GTEx v8 gene TPM GCT + SampleAttributesDS; geo: "
                         "a GEO series (--accession)")
@@ -510,7 +511,7 @@ def _add_fetch(dsub) -> None:
                    help="drop classes with fewer samples (default: 100 for gtex as in the paper, 2 for tcga)")
     f.add_argument("--checksum", action="append", metavar="NAME=ALGO:HEX",
                    help="expected sha256/md5 of a file (NAME: file name, 'expression' or 'samples'; for geo "
-                        "'series', 'annotation' or 'counts'); repeatable")
+                        "'series', 'annotation', 'counts' or 'suppl'); repeatable")
     f.add_argument("--retries", type=T.integer(">= 0"), default=3,
                    help="resume attempts after an interrupted transfer (default 3)")
     f.add_argument("--retry-wait", type=T.number(">= 0"), default=1.0,

@@ -619,8 +619,7 @@ def _fetch_geo_counts(acc: str, kind: str, cache: Path, *, base_url: str | None,
     files = _counts_files(page, acc)
     if not files:
         raise DataError(f"NCBI has computed no RNA-seq counts for {acc} (its page {page_url} links none: NCBI counts "
-                        "human and mouse series with reads in SRA); take the submitter's table from the series' "
-                        "suppl/ folder and give the series matrix as --labels")
+                        "human and mouse series with reads in SRA); list the submitter's files with --suppl instead")
     if kind not in files:
         raise DataError(f"NCBI's counts page for {acc} links no {kind} counts, only {', '.join(sorted(files))}; pass "
                         f"--counts {sorted(files)[0]}")
