@@ -1092,8 +1092,7 @@ def _labels_from_geo(p: Path, txt: _Text, names: list[str], *, label_key: str | 
     if missing:
         raise DataError(f"label file {p.name}: {len(missing)} of {len(names)} samples (e.g. {missing[0][:40]!r}) are "
                         "neither GSM accessions nor sample titles of this series, nor start with one; give the series "
-                        "matrix of the "
-                        "series the expression file comes from")
+                        "matrix of the series the expression file comes from")
     col = obs[label_key].astype(object).reset_index(drop=True)
     vals = pd.Series([col.iloc[pos[n]] for n in names], dtype=object)
     return str(label_key), pd.Categorical(_label_strings(vals))
