@@ -131,8 +131,9 @@ def _sample_name(path: Path, kind: str) -> str:
     return stem or path.parent.name
 
 
-def _table(path: Path, kind: str) -> pd.DataFrame:
-    """One file as a table indexed by gene id, its summary rows dropped."""
+def _table(path: Path, kind: str, columns: list[str]) -> pd.DataFrame:
+    """One file's ``columns`` as a table indexed by gene id, its summary rows dropped (only the columns asked
+    for are parsed: a folder of a thousand files is read one file at a time, keeping one column of each)."""
     k = QUANT_KINDS[kind]
     try:
         with _open(path) as fh:
@@ -141,34 +142,43 @@ def _table(path: Path, kind: str) -> pd.DataFrame:
         while skip < len(head) and head[skip].startswith("#"):
             skip += 1
         if k.header:
-            df = pd.read_csv(path, sep="\t", skiprows=skip, index_col=0, low_memory=False)
+            header = head[skip].rstrip("\r").split("\t") if skip < len(head) else []
+            absent = [c for c in columns if c not in header[1:]]
+            if absent:
+                raise DataError(f"{path}: no {absent[0]!r} column (columns: {', '.join(header[1:9])}); is it a "
+                                f"{k.name} file?")
+            df = pd.read_csv(path, sep="\t", skiprows=skip, index_col=0, usecols=[header[0], *columns],
+                             low_memory=False)
         else:
-            cols = ["gene", *_STAR] if kind == "star" else ["gene", "count"]
-            df = pd.read_csv(path, sep="\t", header=None, names=cols, index_col=0, skiprows=skip, low_memory=False)
+            names = ["gene", *_STAR] if kind == "star" else ["gene", "count"]
+            df = pd.read_csv(path, sep="\t", header=None, names=names, index_col=0, skiprows=skip,
+                             usecols=["gene", *columns], low_memory=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeError, ValueError) as e:
         raise DataError(f"{path}: not a readable {k.name} file ({type(e).__name__}); check the file") from e
     except (OSError, EOFError) as e:
         raise DataError(f"{path} cannot be read ({getattr(e, 'strerror', None) or type(e).__name__}); check the file "
                         "and its permissions") from e
     df.index = df.index.astype(str)
-    summary = df.index.str.startswith("__" if kind == "htseq" else "N_") if kind in ("htseq", "star", "gdc") \
-        else np.zeros(len(df), bool)
-    return df[~summary]
+    if kind not in ("htseq", "star", "gdc"):
+        return df
+    # the summary rows close (HTSeq: __no_feature, ...) or open (STAR, GDC: N_unmapped, ...) the table
+    prefix, ends = ("__", df.index[-8:]) if kind == "htseq" else ("N_", df.index[:8])
+    summary = [i for i in ends if i.startswith(prefix)]
+    return df.drop(index=summary) if summary else df
 
 
-def _strand_column(star: list[pd.DataFrame], cols: tuple[str, str, str], files: list[Path], strand: Strand) -> str:
-    if strand != "auto":
-        return cols[_STAR.index(strand)]
-    calls = []
-    for df in star:
-        first, second = float(df[cols[1]].sum()), float(df[cols[2]].sum())
-        calls.append("forward" if first > 3 * second else "reverse" if second > 3 * first else "unstranded")
-    if len(set(calls)) > 1:
-        shown = ", ".join(f"{files[i].name} {c}" for i, c in enumerate(calls)
-                          if c != calls[0] or i == 0)[:200]
-        raise DataError(f"the samples' libraries do not look equally stranded ({shown}); pass --strand "
-                        "unstranded|forward|reverse")
-    return cols[_STAR.index(calls[0])]
+def _numbers(df: pd.DataFrame, column: str, path: Path) -> np.ndarray:
+    vals = pd.to_numeric(df[column], errors="coerce")
+    if vals.isna().any():
+        bad = df[column][vals.isna()]
+        raise DataError(f"{path}: non-numeric value {str(bad.iloc[0])[:30]!r} for gene {str(bad.index[0])[:40]!r} in "
+                        f"column {column!r}; fix the file")
+    return vals.to_numpy(dtype=np.float64)
+
+
+def _strand_call(first: float, second: float) -> str:
+    """A library's strandedness from the reads counted on each strand's column."""
+    return "forward" if first > 3 * second else "reverse" if second > 3 * first else "unstranded"
 
 
 def read_quant_folder(folder: str | os.PathLike, *, quantity: Quantity = "counts", strand: Strand = "auto"):
@@ -214,44 +224,53 @@ def read_quant_folder(folder: str | os.PathLike, *, quantity: Quantity = "counts
                             "--normalize)")
         if strand != "auto":
             raise DataError("--strand chooses a counts column; it does not apply with --quantity tpm")
-    tables = [_table(p, kind) for p in files]
     if quantity == "tpm":
         assert k.tpm is not None
-        column = k.tpm
+        wanted = [k.tpm]
     elif isinstance(k.counts, tuple):
-        column = _strand_column(tables, k.counts, files, strand)
+        wanted = list(k.counts) if strand == "auto" else [k.counts[_STAR.index(strand)]]
     else:
-        column = k.counts
-    genes = tables[0].index
-    if genes.duplicated().any():
-        raise DataError(f"{files[0]}: gene {genes[genes.duplicated()][0]!r} is listed twice; check the file")
-    cols = []
-    for p, df in zip(files, tables):
-        if column not in df.columns:
-            raise DataError(f"{p}: no {column!r} column (columns: {', '.join(map(str, df.columns[:8]))}); is it a "
-                            f"{k.name} file?")
-        if len(df.index) != len(genes) or not df.index.equals(genes):
+        wanted = [k.counts]
+    genes: pd.Index | None = None
+    gene_names = None
+    rows, calls = [], []
+    for p in files:
+        df = _table(p, kind, wanted + (["gene_name"] if kind == "gdc" and genes is None else []))
+        if genes is None:
+            genes = df.index
+            if genes.duplicated().any():
+                raise DataError(f"{p}: gene {genes[genes.duplicated()][0]!r} is listed twice; check the file")
+            if "gene_name" in df.columns:
+                gene_names = df["gene_name"].astype(str).to_numpy()
+        elif not df.index.equals(genes):
             if len(df.index) != len(genes) or set(df.index) != set(genes):
                 raise DataError(f"{p} lists {len(df.index)} genes and {files[0]} {len(genes)}, not the same ones: "
                                 "the files come from different annotations; quantify every sample with one")
             df = df.loc[genes]
-        vals = pd.to_numeric(df[column], errors="coerce")
-        if vals.isna().any():
-            bad = df[column][vals.isna()]
-            raise DataError(f"{p}: non-numeric value {str(bad.iloc[0])[:30]!r} for gene {str(bad.index[0])[:40]!r} in "
-                            f"column {column!r}; fix the file")
-        cols.append(vals.to_numpy(dtype=np.float64))
-    X = np.vstack(cols)
+        if len(wanted) == 3:  # strand auto: this sample's call picks its column; every call must agree
+            assert isinstance(k.counts, tuple)
+            calls.append(_strand_call(float(_numbers(df, k.counts[1], p).sum()),
+                                      float(_numbers(df, k.counts[2], p).sum())))
+            rows.append(_numbers(df, k.counts[_STAR.index(calls[-1])], p).astype(np.float32))
+        else:
+            rows.append(_numbers(df, wanted[0], p).astype(np.float32))
+    assert genes is not None
+    if len(set(calls)) > 1:
+        shown = ", ".join(f"{files[i].name} {c}" for i, c in enumerate(calls) if c != calls[0] or i == 0)[:200]
+        raise DataError(f"the samples' libraries do not look equally stranded ({shown}); pass --strand "
+                        "unstranded|forward|reverse")
+    column = k.counts[_STAR.index(calls[0])] if calls and isinstance(k.counts, tuple) else wanted[0]
+    X = np.vstack(rows)
     rel = [str(p.relative_to(folder)) for p in files]
     names = [_sample_name(p, kind) for p in files]
     if len(set(names)) != len(names):
         names = rel
     obs = pd.DataFrame({"file": rel}, index=pd.Index(names))
     var = pd.DataFrame(index=pd.Index(genes))
-    if kind == "gdc" and "gene_name" in tables[0].columns:
-        var["gene_name"] = tables[0]["gene_name"].astype(str).to_numpy()
+    if gene_names is not None:
+        var["gene_name"] = gene_names
     info = {"kind": kind, "quantity": quantity, "column": column, "n_files": len(files),
             "level": "transcript" if kind in TRANSCRIPT_KINDS else "gene"}
     if isinstance(k.counts, tuple) and quantity == "counts":
         info["strand"] = _STAR[k.counts.index(column)]
-    return ad.AnnData(X=X.astype(np.float32), obs=obs, var=var), info
+    return ad.AnnData(X=X, obs=obs, var=var), info
