@@ -181,8 +181,9 @@ def test_transcript_folders_summed_to_genes(tmp_path, capsys):
         (d / "quant.sf").write_text("\n".join(rows) + "\n")
         k = tmp_path / "kallisto" / s
         k.mkdir(parents=True)
-        rows = ["target_id\tlength\teff_length\test_counts\ttpm"]
-        rows += [f"{t}\t900\t750.2\t{v}\t2.5" for t, v in zip(tx, r)]
+        rows = ["target_id\tlength\teff_length\test_counts\ttpm"]  # a GENCODE transcriptome's names
+        rows += [f"{t}|{gene_of[t.split('.')[0]]}.4|OTTHUMG1|OTTHUMT1|X-201|X|900|protein_coding|\t900\t750.2\t{v}\t2.5"
+                 for t, v in zip(tx, r)]
         (k / "abundance.tsv").write_text("\n".join(rows) + "\n")
     a = read(tmp_path / "kallisto")
     assert list(a.obs_names) == ["c1", "c2", "t1", "t2"] and list(a.var_names) == tx

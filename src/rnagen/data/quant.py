@@ -16,7 +16,8 @@ folder, searched up to three levels down:
 ``quant.sf``, ``abundance.tsv``
     Salmon's and kallisto's (Bray et al. 2016) transcript-level tables (``NumReads``/``est_counts``, ``TPM``/
     ``tpm``), read where a folder has no gene-level table; a tx2gene table adds them up to genes
-    (``rnagen data prepare --feature-map tx2gene.tsv --duplicates sum``, the sums tximport takes).
+    (``rnagen data prepare --feature-map tx2gene.tsv --duplicates sum``, the sums tximport takes). GENCODE's
+    ``ENST...|ENSG...|...|`` names are cut to the transcript id.
 HTSeq-count output (Anders et al. 2015)
     any other file of two tab-separated columns, gene and whole count, its ``__no_feature``-style rows dropped.
 
@@ -159,6 +160,9 @@ def _table(path: Path, kind: str, columns: list[str]) -> pd.DataFrame:
         raise DataError(f"{path} cannot be read ({getattr(e, 'strerror', None) or type(e).__name__}); check the file "
                         "and its permissions") from e
     df.index = df.index.astype(str)
+    if kind in TRANSCRIPT_KINDS and len(df) and "|" in df.index[0]:
+        # a GENCODE transcriptome indexed without --gencode: ENST...|ENSG...|...|name|length|biotype|
+        df.index = df.index.str.split("|", n=1).str[0]
     if kind not in ("htseq", "star", "gdc"):
         return df
     # the summary rows close (HTSeq: __no_feature, ...) or open (STAR, GDC: N_unmapped, ...) the table
