@@ -158,7 +158,7 @@ def test_quant_folder_refusals_and_cli(tmp_path, capsys):
     capsys.readouterr()
     for args, match in (([str(tmp_path / "empty")], "without per-sample quantification files"),
                         ([str(m), "--strand", "reverse"], "apply to a folder"),
-                        (["gtex26", "--quantity", "tpm"], "apply to a folder")):
+                        (["gtex26", "--quantity", "tpm"], "apply to other inputs")):
         assert main(["data", "prepare", *args, "--genes", "all", "--out", str(tmp_path / "q.h5ad")]) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and match in err
@@ -217,3 +217,38 @@ def test_duplicates_sum(tmp_path):
     p.write_text("id,TP53,EGFR,TP53\ns1,1.5,2.5,3.5\ns2,4.5,5.5,6.5\n")
     with pytest.raises(DataError, match="--duplicates sum adds counts or TPM, and these values look log-scaled"):
         read(p, duplicates="sum")
+
+
+def test_h5ad_layer(tmp_path, capsys):
+    """A scanpy file keeps the counts beside a normalised, logged X: --layer reads them (or adata.raw), and the
+    log state recorded for X is not taken for them."""
+    import pandas as pd
+
+    from rnagen.pp import log_state, set_log_state
+
+    rng = np.random.default_rng(0)
+    counts = rng.poisson(rng.gamma(1.0, 300.0, size=40), size=(12, 40)).astype(np.float32)
+    X = np.log1p(counts / counts.sum(1, keepdims=True) * 1e4).astype(np.float32)
+    a = ad.AnnData(X=X, obs=pd.DataFrame({"grp": ["a", "b"] * 6}, index=[f"s{i}" for i in range(12)]),
+                   var=pd.DataFrame(index=[f"g{j}" for j in range(40)]))
+    a.layers["counts"] = counts
+    set_log_state(a, logged=True, transform="log1p of CP10k")
+    path = tmp_path / "sc.h5ad"
+    a.write_h5ad(path)
+    b = read(path, layer="counts")
+    np.testing.assert_array_equal(b.X, counts)
+    assert log_state(b) is None and not b.layers and get_history(b)[-1]["layer"] == "counts"
+    a.raw = ad.AnnData(X=counts * 2, var=pd.DataFrame(index=[f"g{j}" for j in range(40)]))
+    a.write_h5ad(path)
+    np.testing.assert_array_equal(read(path, layer="raw").X, counts * 2)
+    with pytest.raises(DataError, match="has no layer 'spliced'; its layers: counts, raw"):
+        read(path, layer="spliced")
+    out = tmp_path / "p.h5ad"
+    assert main(["data", "prepare", str(path), "--layer", "counts", "--label-key", "grp", "--genes", "all",
+                 "--id-type", "other", "--normalize", "cpm", "--out", str(out)]) == 0
+    p = ad.read_h5ad(out)
+    np.testing.assert_allclose(p.X, np.log2(counts / counts.sum(1, keepdims=True) * 1e6 + 1), rtol=1e-5)
+    (tmp_path / "m.csv").write_text("id,TP53,EGFR\ns1,1,2\ns2,3,4\n")
+    for target in (tmp_path / "m.csv", tmp_path):
+        with pytest.raises(DataError, match="--layer applies to .h5ad input"):
+            read(target, layer="counts")

@@ -99,7 +99,7 @@ def _prepare(args: argparse.Namespace) -> int:
     adata = read_input(args.input, label_key=args.label_key, labels=args.labels, orientation=args.orientation,
                        sep=args.sep, duplicates=args.duplicates, drop_unlabelled=args.drop_unlabelled,
                        missing="error" if args.missing == "error" else "keep", quantity=args.quantity,
-                       strand=args.strand)
+                       strand=args.strand, layer=args.layer)
     if args.feature_map is not None:
         adata = map_features(adata, read_feature_map(args.feature_map), duplicates=args.duplicates,
                              source=f"feature map {Path(args.feature_map).name}")
@@ -544,6 +544,9 @@ def _add_prepare(dsub) -> None:
     pr.add_argument("--sep", default=None,
                     help="field separator of text input (default: sniffed from the first lines: tab, ';' or ','; a "
                          "decimal comma is recognised in ';'/tab-separated files)")
+    pr.add_argument("--layer", default=None, metavar="NAME",
+                    help=".h5ad input: the matrix to read instead of X, a layer (e.g. counts, where scanpy keeps raw "
+                         "counts beside a normalised X) or raw (adata.raw)")
     pr.add_argument("--quantity", choices=["counts", "tpm"], default="counts",
                     help="a folder of per-sample files: read counts (default) or TPM (RSEM, Salmon, GDC)")
     pr.add_argument("--strand", choices=["auto", "unstranded", "forward", "reverse"], default="auto",

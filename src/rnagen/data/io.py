@@ -1230,7 +1230,7 @@ def read(path: str | os.PathLike, *, label_key: str | None = None, labels: str |
          orientation: Orientation = "auto", sep: str | None = None, duplicates: Duplicates = "error",
          drop_unlabelled: bool = False, missing: Literal["error", "keep"] = "error",
          quantity: Literal["counts", "tpm"] = "counts", strand: Literal["auto", "unstranded", "forward", "reverse"]
-         = "auto"):
+         = "auto", layer: str | None = None):
     """Read an expression file, or a folder of per-sample quantification files, into AnnData (obs = samples,
     var = genes or other features).
 
@@ -1267,6 +1267,9 @@ def read(path: str | os.PathLike, *, label_key: str | None = None, labels: str |
     quantity, strand
         A folder only: counts (default) or TPM, and the STAR counts column (``auto``: detected from the reads
         each stranded column holds).
+    layer
+        ``.h5ad`` only: the matrix to read instead of ``X``, a layer's name (e.g. ``"counts"``) or ``"raw"``
+        (``adata.raw``, with its genes).
 
     Returns
     -------
@@ -1293,11 +1296,14 @@ def read(path: str | os.PathLike, *, label_key: str | None = None, labels: str |
         if (quantity, strand) != ("counts", "auto"):
             raise DataError("--quantity and --strand apply to a folder of per-sample quantification files; remove them "
                             "for a matrix file")
+    elif layer is not None:
+        raise DataError(f"--layer applies to .h5ad input; {p.name} is a folder, remove --layer")
     elif not os.access(p, os.R_OK | os.X_OK):
         raise DataError(f"input folder {str(p)!r} cannot be read (permission denied); check its permissions")
     try:
         return _read(p, label_key=label_key, labels=labels, orientation=orientation, sep=sep, duplicates=duplicates,
-                     drop_unlabelled=drop_unlabelled, missing=missing, quantity=quantity, strand=strand)
+                     drop_unlabelled=drop_unlabelled, missing=missing, quantity=quantity, strand=strand,
+                     layer=layer)
     except RnagenError:
         raise
     except (ValueError, TypeError, KeyError, IndexError, OverflowError, csv.Error, UnicodeError, OSError,
@@ -1307,7 +1313,8 @@ def read(path: str | os.PathLike, *, label_key: str | None = None, labels: str |
                         f"check the file format and --sep") from e
 
 
-def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unlabelled, missing, quantity, strand):
+def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unlabelled, missing, quantity, strand,
+          layer=None):
     from ..pp.history import record
 
     fmt = "folder" if p.is_dir() else _format(p)
@@ -1317,6 +1324,8 @@ def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unla
         txt = _Text(p, sep=sep, fmt=fmt)
         if txt.content_format is not None:
             fmt = txt.content_format  # an HDF5/parquet file under a text name
+    if layer is not None and fmt != "h5ad":
+        raise DataError(f"--layer applies to .h5ad input; {p.name} is not one, remove --layer")
     if fmt != "h5ad" and label_key is not None and not str(label_key):
         raise DataError("empty --label-key; give the name of the label column")
     orient = "genes_x_samples"
@@ -1326,7 +1335,7 @@ def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unla
         adata, folder = read_quant_folder(p, quantity=quantity, strand=strand)
         orient = "one file per sample"
     elif fmt == "h5ad":
-        adata = _read_h5ad(p)
+        adata = _read_h5ad(p, layer)
         orient = "samples_x_genes"
     elif fmt == "parquet":
         adata, orient = _read_parquet(p, orientation=orientation, label_key=label_key)
@@ -1360,6 +1369,8 @@ def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unla
         changed.update(duplicates=duplicates, n_duplicated_samples=n_dup_obs, n_duplicated_genes=n_dup_var)
     if n_unlabelled:
         changed["n_dropped_unlabelled"] = n_unlabelled
+    if layer is not None:
+        changed["layer"] = layer
     if fmt == "h5ad" and not changed:
         # the canonical format already carries its history; reading it again is not a transform
         return adata
@@ -1368,13 +1379,15 @@ def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unla
     return adata
 
 
-def _read_h5ad(p: Path):
+def _read_h5ad(p: Path, layer: str | None = None):
     import anndata as ad
 
     try:
         adata = ad.read_h5ad(p)
     except Exception as e:  # h5py raises OSError/KeyError for broken files
         raise DataError(f"{p.name}: not a readable .h5ad file ({type(e).__name__}); re-create it") from e
+    if layer is not None:
+        adata = _h5ad_layer(adata, layer, p.name)
     if adata.X is None:
         raise DataError(f"{p.name}: the .h5ad file has no expression matrix (X); re-create it with X")
     if hasattr(adata.X, "toarray"):
@@ -1385,6 +1398,25 @@ def _read_h5ad(p: Path):
     if X.dtype != np.float32:
         adata.X = _to_float32(X.astype(np.float64), adata.obs_names, adata.var_names, p.name)
     return adata
+
+
+def _h5ad_layer(adata, layer: str, source: str):
+    """``adata`` with the matrix of ``layer`` as X (``"raw"``: ``adata.raw``, its genes with it; the usual place of
+    the counts in a scanpy file whose X was normalised and logged), the other matrices dropped."""
+    import anndata as ad
+
+    have = ", ".join(list(adata.layers.keys()) + (["raw"] if adata.raw is not None else [])) or "none"
+    uns = dict(adata.uns)
+    if isinstance(uns.get("rnagen"), dict):  # a recorded log state describes X, not this matrix
+        uns["rnagen"] = {k: v for k, v in uns["rnagen"].items() if k != "log"}
+    if layer == "raw":
+        if adata.raw is None:
+            raise DataError(f"{source} has no raw matrix (adata.raw); its layers: {have}")
+        return ad.AnnData(X=adata.raw.X, obs=adata.obs.copy(), var=adata.raw.var.copy(), uns=uns)
+    if layer not in adata.layers:
+        raise DataError(f"{source} has no layer {layer!r}; its layers: {have} (or omit --layer to read X)")
+    return ad.AnnData(X=adata.layers[layer], obs=adata.obs.copy(), var=adata.var.copy(), uns=uns)
+
 
 def write_gct(adata, path: str | os.PathLike, *, version: Literal["1.2", "1.3"] = "1.2",
               description: str | None = None, obs_keys: Sequence[str] = ()) -> Path:
