@@ -376,6 +376,11 @@ def test_featurecounts_table(tmp_path):
     assert list(a.obs_names) == ["t1", "t2", "n1", "n2"] and a.obs["file"].tolist() == files
     assert list(a.var_names) == ["ENSG00000092010.15", "ENSG00000122873.12", "ENSG00000124664.11"]
     assert a.var["length"].tolist() == [1520, 873, 2210] and get_history(a)[0]["format"] == "featurecounts"
+    from rnagen.pp import normalize_depth
+
+    rate = counts.T / (np.array([1520, 873, 2210]) / 1e3)
+    np.testing.assert_allclose(normalize_depth(a.copy(), "tpm").X, rate / rate.sum(1, keepdims=True) * 1e6,
+                               rtol=1e-5)  # the table's lengths give TPM
     np.testing.assert_array_equal(a.X, counts.T)
     labels = tmp_path / "labels.tsv"
     labels.write_text("sample\tgroup\nt1\ttumour\nt2\ttumour\nn1\tnormal\nn2\tnormal\n")

@@ -65,6 +65,24 @@ def test_normalize_depth_cpm_and_median_ratio():
     assert get_history(d)[-1]["n_genes_used"] == 199
 
 
+def test_normalize_depth_tpm():
+    """TPM (Wagner et al. 2012): counts per kb of gene length, scaled to a million per sample."""
+    X = np.array([[100.0, 400.0, 50.0], [300.0, 300.0, 900.0]])
+    a = _adata(X, ["a", "b", "c"])
+    a.var["length"] = [1000, 4000, 500]
+    normalize_depth(a, "tpm")
+    rate = X / np.array([1.0, 4.0, 0.5])
+    np.testing.assert_allclose(a.X, rate / rate.sum(axis=1, keepdims=True) * 1e6, rtol=1e-6)
+    np.testing.assert_allclose(a.X.sum(axis=1), 1e6, rtol=1e-6)
+    assert get_history(a)[-1]["method"] == "tpm"
+    with pytest.raises(DataError, match="needs each gene's length"):
+        normalize_depth(_adata(X, ["a", "b", "c"]), "tpm")
+    b = _adata(X, ["a", "b", "c"])
+    b.var["length"] = [1000, 0, 500]
+    with pytest.raises(DataError, match="gene 'b' has '0'"):
+        normalize_depth(b, "tpm")
+
+
 def test_normalize_depth_refusals():
     genes = ["a", "b", "c"]
     with pytest.raises(DataError, match="values are on a log scale already"):

@@ -552,10 +552,11 @@ def _add_prepare(dsub) -> None:
     pr.add_argument("--strand", choices=["auto", "unstranded", "forward", "reverse"], default="auto",
                     help="a folder of STAR or GDC counts: the column of the library's strandedness (auto: the "
                          "stranded column holding over 3x the other's reads, else unstranded)")
-    pr.add_argument("--normalize", choices=["none", "cpm", "median-ratio"], default="none",
+    pr.add_argument("--normalize", choices=["none", "cpm", "median-ratio", "tpm"], default="none",
                     help="sequencing depth of raw counts, removed before the log and gene selection: cpm (counts per "
                          "million of each sample's total), median-ratio (DESeq2's size factors, robust to a few genes "
-                         "taking many reads), none (default: values as given, e.g. TPM)")
+                         "taking many reads), tpm (per kb of gene length, then per million: needs gene lengths, as a "
+                         "featureCounts table has), none (default: values as given, e.g. TPM)")
     pr.add_argument("--log", choices=["auto", "log2p1", "none"], default="auto",
                     help="auto: log2(x+1) unless already logged (default); log2p1: always; none: leave values")
     pr.add_argument("--genes", default="landmarks",

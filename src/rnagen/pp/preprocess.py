@@ -35,25 +35,37 @@ def looks_like_counts(X) -> bool:
     return bool((finite >= 0).all() and np.array_equal(finite, np.round(finite)))
 
 
-def normalize_depth(adata, method: Literal["cpm", "median-ratio"] = "cpm"):
+def normalize_depth(adata, method: Literal["cpm", "median-ratio", "tpm"] = "cpm"):
     """Remove sequencing depth from raw counts, in place: each sample's values divided by its size factor.
 
     ``cpm``: counts per million, the factor being the sample's total over every feature of ``adata`` divided by
     10^6 (run it before gene selection, so that the total is the library's). ``median-ratio``: DESeq2's size
     factors (Anders & Huber 2010, eq. 5), the median over the genes counted in every sample of the sample's
     ratio to the gene's geometric mean; robust to a few genes taking much of one sample's reads, and the values
-    stay on the scale of counts. The factors are kept in ``obs["size_factor"]`` and the step in the history.
-    Missing values are left out of the totals and ratios.
+    stay on the scale of counts. ``tpm``: transcripts per million (Wagner et al. 2012), each count divided by
+    its gene's length in kb (``var["length"]``, as a featureCounts table gives it) before the per-million
+    scaling, so long and short genes compare. The factors are kept in ``obs["size_factor"]`` and the step in the
+    history. Missing values are left out of the totals and ratios.
 
     Raises
     ------
     DataError
         If the values are on a log scale or negative (normalise counts before the log), a sample has no counts,
-        or (``median-ratio``) no gene is counted in every sample.
+        (``median-ratio``) no gene is counted in every sample, or (``tpm``) gene lengths are missing or not
+        positive.
     """
-    if method not in ("cpm", "median-ratio"):
-        raise DataError(f"unknown depth normalisation {method!r}; use 'cpm' or 'median-ratio'")
+    if method not in ("cpm", "median-ratio", "tpm"):
+        raise DataError(f"unknown depth normalisation {method!r}; use 'cpm', 'median-ratio' or 'tpm'")
     X = dense(adata.X).astype(np.float64)
+    if method == "tpm":
+        if "length" not in adata.var.columns:
+            raise DataError("--normalize tpm needs each gene's length (var['length'], as a featureCounts table "
+                            "gives it) and these data have none; use --normalize cpm or median-ratio")
+        length = pd.to_numeric(adata.var["length"], errors="coerce").to_numpy(dtype=np.float64)
+        if not (np.isfinite(length) & (length > 0)).all():
+            j = int(np.flatnonzero(~(np.isfinite(length) & (length > 0)))[0])
+            raise DataError(f"--normalize tpm needs positive gene lengths; gene {str(adata.var_names[j])!r} has "
+                            f"{str(adata.var['length'].iloc[j])!r}; fix the lengths or use --normalize cpm")
     st = log_state(adata)
     if (st is not None and st.get("logged")) or (st is None and looks_logged(X)):
         raise DataError(f"--normalize {method} needs counts, but the values are on a log scale already (max "
@@ -67,7 +79,10 @@ def normalize_depth(adata, method: Literal["cpm", "median-ratio"] = "cpm"):
         raise DataError(f"sample {str(adata.obs_names[i])!r} has no counts (total 0): depth cannot be normalised; "
                         "remove the sample")
     n_used = adata.n_vars
-    if method == "cpm":
+    if method == "tpm":
+        X = X / (length / 1e3)  # reads per kilobase: the rate TPM scales to a million per sample
+        factor = np.nansum(X, axis=1) / 1e6
+    elif method == "cpm":
         factor = total / 1e6
     else:
         counted = np.all(np.isfinite(X) & (X > 0), axis=0)
