@@ -77,6 +77,13 @@ def test_normalize_depth_tpm():
     assert get_history(a)[-1]["method"] == "tpm"
     with pytest.raises(DataError, match="needs each gene's length"):
         normalize_depth(_adata(X, ["a", "b", "c"]), "tpm")
+    from rnagen.data import map_features
+
+    m = _adata(X, ["t1", "t2", "t3"])
+    m.var["length"] = [1000, 4000, 500]
+    summed = map_features(m, {"t1": "a", "t2": "a", "t3": "c"}, duplicates="sum")
+    with pytest.raises(DataError, match="needs each gene's length"):  # a sum of transcripts has no one length
+        normalize_depth(summed, "tpm")
     b = _adata(X, ["a", "b", "c"])
     b.var["length"] = [1000, 0, 500]
     with pytest.raises(DataError, match="gene 'b' has '0'"):

@@ -1220,7 +1220,9 @@ def _collapse(adata, *, axis: Literal["obs", "var"], how: Duplicates, source: st
     if axis == "obs":
         out = ad.AnnData(X=mean, obs=adata.obs.iloc[keep].copy(), var=adata.var.copy(), uns=dict(adata.uns))
     else:
-        out = ad.AnnData(X=mean.T, obs=adata.obs.copy(), var=adata.var.iloc[keep].copy(), uns=dict(adata.uns))
+        # a merged gene's length is none of its parts' (transcripts summed to genes): TPM cannot use it
+        var = adata.var.iloc[keep].drop(columns=["length"], errors="ignore")
+        out = ad.AnnData(X=mean.T, obs=adata.obs.copy(), var=var, uns=dict(adata.uns))
     return out, n
 
 
