@@ -180,19 +180,26 @@ def _depth_note(adata) -> str:
 def _counts_hint(adata) -> str:
     """A note for raw counts left as they are whose library sizes differ (more than 1.5x): depth then varies
     between samples as much as biology does, and ``--normalize`` removes it."""
-    import numpy as np
-
-    from ..pp import dense, looks_like_counts
-
-    X = dense(adata.X)
-    if not looks_like_counts(X):
-        return ""
-    total = np.nansum(X, axis=1)
-    if total.min() <= 0 or total.max() / total.min() <= 1.5:
+    total = _raw_count_totals(adata)
+    if total is None or total.min() <= 0 or total.max() / total.min() <= 1.5:
         return ""
     return (f"; the values look like raw counts, per-sample totals {_count_str(total.min())}-"
             f"{_count_str(total.max())} over {adata.n_vars} features: --normalize cpm or median-ratio removes "
             "sequencing depth")
+
+
+def _raw_count_totals(adata):
+    """Each sample's total when the values look like raw read counts (and are not recorded as logged), else
+    ``None``: what the raw-counts notes of ``prepare`` and ``info`` read."""
+    import numpy as np
+
+    from ..pp import dense, log_state, looks_like_counts
+
+    st = log_state(adata)
+    X = dense(adata.X)
+    if (st is not None and st["logged"]) or not looks_like_counts(X):
+        return None
+    return np.nansum(X, axis=1)
 
 
 def _count_str(x: float) -> str:
@@ -259,7 +266,7 @@ def summarize(adata, *, path: str = "", label_key: str | None = None) -> str:
     import numpy as np
 
     from ..data import genes as g
-    from ..pp import dense, get_history, log_state, looks_like_counts
+    from ..pp import dense, get_history, log_state
 
     lines = [f"file:      {path}"] if path else []
     lines.append(f"samples:   {adata.n_obs}")
@@ -283,8 +290,7 @@ def summarize(adata, *, path: str = "", label_key: str | None = None) -> str:
     st = log_state(adata)
     lines.append("log state: " + ("not recorded" if st is None else
                                   f"{'log scale' if st['logged'] else 'linear scale'} ({st['transform']})"))
-    if (st is None or not st["logged"]) and looks_like_counts(X := dense(adata.X)):
-        total = np.nansum(X, axis=1)
+    if (total := _raw_count_totals(adata)) is not None:
         lines.append(f"values:    raw counts (whole numbers; per-sample totals over its {adata.n_vars} features "
                      f"{_count_str(total.min())}-{_count_str(total.max())}); rnagen data prepare --normalize "
                      "cpm|median-ratio removes sequencing depth")
@@ -366,6 +372,7 @@ def _fetch_geo(args: argparse.Namespace, checksums: dict[str, str]) -> int:
 
     from ..data import read_geo_samples
     from ..data.fetch import fetch_geo
+    from ..data.io import geo_has_values
 
     out = fetch_geo(args.accession, platform=args.platform, counts=args.counts, suppl=args.suppl,
                     cache_dir=args.cache_dir, base_url=args.base_url, checksums=checksums, retries=args.retries,
@@ -400,7 +407,7 @@ def _fetch_geo(args: argparse.Namespace, checksums: dict[str, str]) -> int:
         tail = (" --normalize cpm" if args.counts == "raw" else "") + " --label-key COLUMN --out DATA.h5ad"
         print("next: " + " ".join(shlex.quote(c) for c in cmd) + tail)
         return 0
-    if not _geo_has_values(series):
+    if not geo_has_values(series):
         print(f"the series matrix holds no expression values (an RNA-seq series keeps them outside it): add --counts "
               f"raw for NCBI's gene counts of {acc}, or --suppl to list the submitter's files")
         return 0
@@ -412,19 +419,6 @@ def _fetch_geo(args: argparse.Namespace, checksums: dict[str, str]) -> int:
                                                          if annot else ["--genes", "all"])
     print("next: " + " ".join(shlex.quote(c) for c in cmd) + " --label-key COLUMN --missing impute --out DATA.h5ad")
     return 0
-
-
-def _geo_has_values(series: Path) -> bool:
-    """Whether a (gzipped) series matrix has a data line after its table header."""
-    import gzip
-
-    with gzip.open(series, "rt", encoding="utf-8", errors="replace") as fh:
-        for line in fh:
-            if line.strip().lower() == "!series_matrix_table_begin":
-                next(fh, "")  # the table's header line
-                nxt = next(fh, "").strip().lower()
-                return bool(nxt) and nxt != "!series_matrix_table_end"
-    return False
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:

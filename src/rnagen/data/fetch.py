@@ -594,6 +594,18 @@ def _counts_files(page: str, accession: str) -> dict[str, list[str]]:
     return out
 
 
+def _listing(url: str, tmp: Path, kw: dict[str, Any]) -> str:
+    """The text of a listing page (a series' counts page, a suppl/ folder), fetched through ``tmp`` and not
+    kept: a listing is asked for again on each run, never reused from the cache."""
+    tmp.unlink(missing_ok=True)
+    try:
+        download(url, tmp, **kw)
+        return tmp.read_text(encoding="utf-8", errors="replace")
+    finally:
+        tmp.unlink(missing_ok=True)
+        tmp.with_name(tmp.name + ".part").unlink(missing_ok=True)
+
+
 def _is_gzip(path: Path) -> bool:
     with open(path, "rb") as fh:
         return fh.read(2) == b"\x1f\x8b"
@@ -608,15 +620,7 @@ def _fetch_geo_counts(acc: str, kind: str, cache: Path, *, base_url: str | None,
         _verify(cached[0], checksum=checksum, expected_size=None, what=f"cached {cached[0].name}")
         return cached[0]  # reused: the counts page is not asked again
     page_url = geo_counts_url(acc, base_url=base_url)
-    page_path = cache / f".{acc}_rnaseq_counts.html"
-    page_path.unlink(missing_ok=True)  # the listing is asked for again on each run, never reused
-    try:
-        download(page_url, page_path, **kw)
-        page = page_path.read_text(encoding="utf-8", errors="replace")
-    finally:
-        page_path.unlink(missing_ok=True)
-        page_path.with_name(page_path.name + ".part").unlink(missing_ok=True)
-    files = _counts_files(page, acc)
+    files = _counts_files(_listing(page_url, cache / f".{acc}_rnaseq_counts.html", kw), acc)
     if not files:
         raise DataError(f"NCBI has computed no RNA-seq counts for {acc} (its page {page_url} links none: NCBI counts "
                         "human and mouse series with reads in SRA); list the submitter's files with --suppl instead")
@@ -661,19 +665,12 @@ def _fetch_geo_suppl(acc: str, name: str, cache: Path, *, base_url: str | None, 
             if e.status != 404:
                 raise
             raise DataError(f"{acc}'s suppl/ folder has no {name}; list its files with --suppl alone") from None
-    listing = cache / f".{acc}_suppl.html"
-    listing.unlink(missing_ok=True)  # asked for again on each run, never reused
     try:
-        download(geo_suppl_url(acc, base_url=base_url), listing, **kw)
-        files = _suppl_files(listing.read_text(encoding="utf-8", errors="replace"))
+        return _suppl_files(_listing(geo_suppl_url(acc, base_url=base_url), cache / f".{acc}_suppl.html", kw))
     except HTTPStatusError as e:
         if e.status != 404:
             raise
-        files = []
-    finally:
-        listing.unlink(missing_ok=True)
-        listing.with_name(listing.name + ".part").unlink(missing_ok=True)
-    return files
+        return []
 
 
 def fetch_geo(accession: str, *, platform: str | None = None, counts: str | None = None, suppl: str | None = None,

@@ -36,8 +36,9 @@ from .._io import atomic_path
 from ..errors import DataError, RnagenError
 from . import genes as _genes
 
-__all__ = ["read", "read_labels", "read_geo_samples", "write_gct", "validate", "detect_orientation", "Orientation",
-           "Duplicates", "missing_labels", "check_labelled", "read_feature_map", "map_features"]
+__all__ = ["read", "read_labels", "read_geo_samples", "geo_has_values", "write_gct", "validate",
+           "detect_orientation", "Orientation", "Duplicates", "missing_labels", "check_labelled", "read_feature_map",
+           "map_features"]
 
 Orientation = Literal["auto", "samples_x_genes", "genes_x_samples"]
 _ORIENTATIONS = ("auto", "samples_x_genes", "genes_x_samples")
@@ -307,6 +308,14 @@ def _bad_value(s: pd.Series, *, line_of_row: int, where: str) -> str:
         hint = " (a decimal comma: write the file with decimal points, or separate fields with ';' or tabs)"
     return (f"{v[:40]!r} at line {pos + line_of_row}, column {str(s.name)[:40]!r} ({where} "
             f"{str(s.index[pos])[:40]!r}){hint}")
+
+
+def _require_numeric(df: pd.DataFrame, columns, *, line_of_row: int, source: str) -> None:
+    """A one-line error naming the first non-numeric value of ``columns`` (genes x samples tables)."""
+    for c in columns:
+        if not pd.api.types.is_numeric_dtype(df[c].dtype):
+            raise DataError(f"{source}: non-numeric value {_bad_value(df[c], line_of_row=line_of_row, where='gene')}; "
+                            "fix or remove that value")
 
 
 def _to_float32(X: np.ndarray, rows: Sequence[str], cols: Sequence[str], source: str) -> np.ndarray:
@@ -815,17 +824,36 @@ def _geo_samples(p: Path, txt: _Text) -> pd.DataFrame:
     return _geo_obs(samples, meta, p.name)
 
 
-def read_geo_samples(path: str | os.PathLike) -> pd.DataFrame:
-    """The sample annotations of a GEO series matrix (``GSExxx_series_matrix.txt[.gz]``), indexed by ``GSM``
-    accession: one column per ``!Sample_`` field and per characteristic key, as :func:`read` puts them in ``obs``;
-    the expression table is not read (an RNA-seq series has none there)."""
-    p = Path(path)
+def _geo_text(p: Path) -> _Text:
     _check_file(p, "GEO series matrix")
     txt = _Text(p, sep="\t", fmt="tsv")
     if txt.content_format is not None or not _is_geo(txt.lines):
         raise DataError(f"{p.name} is not a GEO series matrix (it starts with neither !Series_ nor !Sample_ lines); "
                         "give a GSExxx_series_matrix.txt[.gz] file")
-    return _geo_samples(p, txt)
+    return txt
+
+
+def read_geo_samples(path: str | os.PathLike) -> pd.DataFrame:
+    """The sample annotations of a GEO series matrix (``GSExxx_series_matrix.txt[.gz]``), indexed by ``GSM``
+    accession: one column per ``!Sample_`` field and per characteristic key, as :func:`read` puts them in ``obs``;
+    the expression table is not read (an RNA-seq series has none there)."""
+    p = Path(path)
+    return _geo_samples(p, _geo_text(p))
+
+
+def geo_has_values(path: str | os.PathLike) -> bool:
+    """Whether a GEO series matrix's table has a data line after its header (an RNA-seq series' has none)."""
+    p = Path(path)
+    txt = _geo_text(p)
+
+    def _parse(encoding: str) -> bool:
+        with txt.open(encoding) as fh:
+            _geo_head(fh, p.name)
+            next(fh, "")  # the table's header line
+            first = next(fh, "").strip().lower()
+            return bool(first) and first != _GEO_END
+
+    return _parse_text(txt, _parse)
 
 
 def _read_geo(path: Path, txt: _Text):
@@ -861,10 +889,7 @@ def _read_geo(path: Path, txt: _Text):
     except (pd.errors.ParserError, csv.Error) as e:
         raise DataError(f"{source}: malformed GEO table ({_one_line(e)}); every line needs {len(header)} "
                         "tab-separated fields") from e
-    for c in df.columns:
-        if not pd.api.types.is_numeric_dtype(df[c].dtype):
-            raise DataError(f"{source}: non-numeric value {_bad_value(df[c], line_of_row=n_head + 2, where='gene')}; "
-                            "fix or remove that value")
+    _require_numeric(df, df.columns, line_of_row=n_head + 2, source=source)
     samples = [str(c) for c in df.columns]
     obs = _geo_obs(samples, meta, source)
     var = pd.DataFrame(index=pd.Index([str(i) for i in df.index]))
@@ -929,10 +954,7 @@ def _read_featurecounts(path: Path, txt: _Text):
     files = [str(c) for c in df.columns[5:]]
     if not files:
         raise DataError(f"{source}: a featureCounts table without count columns; run featureCounts on the BAM files")
-    for c in ["Length", *df.columns[5:]]:
-        if not pd.api.types.is_numeric_dtype(df[c].dtype):
-            raise DataError(f"{source}: non-numeric value "
-                            f"{_bad_value(df[c], line_of_row=skip + 2, where='gene')}; fix or remove that value")
+    _require_numeric(df, ["Length", *df.columns[5:]], line_of_row=skip + 2, source=source)
     samples = _bam_sample_names(files)
     var = pd.DataFrame({"length": df["Length"].to_numpy()}, index=pd.Index([str(i) for i in df.index]))
     obs = pd.DataFrame({"file": files}, index=pd.Index(samples))
@@ -1175,17 +1197,6 @@ def validate(adata, *, label_key: str | None = None, source: str = "data", allow
         check_labelled(adata, label_key, source=source)
 
 
-def check_summable(X: np.ndarray, source: str) -> None:
-    """``--duplicates sum`` adds counts or TPM; log-scale or centred values are refused (their sum means
-    nothing)."""
-    from ..pp.history import looks_logged
-
-    finite = X[np.isfinite(X)]
-    if finite.size and (float(finite.min()) < 0 or looks_logged(finite)):
-        raise DataError(f"{source}: --duplicates sum adds counts or TPM, and these values look log-scaled or centred "
-                        "(all within [-10.5, 30] or negative); use --duplicates mean")
-
-
 def _collapse(adata, *, axis: Literal["obs", "var"], how: Duplicates, source: str):
     """Resolve duplicated sample (``obs``) or gene (``var``) ids: error, keep the first, average or add."""
     import anndata as ad
@@ -1201,6 +1212,8 @@ def _collapse(adata, *, axis: Literal["obs", "var"], how: Duplicates, source: st
         return (adata[~dup].copy() if axis == "obs" else adata[:, ~dup].copy()), n
     X = np.asarray(adata.X, dtype=np.float64)
     if how == "sum":
+        from ..pp.history import check_summable
+
         check_summable(X, source)
     M = X if axis == "obs" else X.T
     codes, uniq = pd.factorize(names)

@@ -10,7 +10,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["record", "get_history", "log_state", "set_log_state", "looks_logged"]
+from ..errors import DataError
+
+__all__ = ["record", "get_history", "log_state", "set_log_state", "looks_logged", "check_summable"]
 
 
 def _uns(adata) -> dict:
@@ -88,3 +90,13 @@ def looks_logged(X) -> bool:
         return False
     lo, hi = float(finite.min()), float(finite.max())
     return hi <= 30.0 and lo >= -10.5
+
+
+def check_summable(X, source: str) -> None:
+    """``--duplicates sum`` adds counts or TPM; log-scale or centred values are refused (their sum means
+    nothing)."""
+    X = np.asarray(X)
+    finite = X[np.isfinite(X)]
+    if finite.size and (float(finite.min()) < 0 or looks_logged(finite)):
+        raise DataError(f"{source}: --duplicates sum adds counts or TPM, and these values look log-scaled or centred "
+                        "(all within [-10.5, 30] or negative); use --duplicates mean")

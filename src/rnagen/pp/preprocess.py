@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError
-from .history import log_state, looks_logged, record, set_log_state
+from .history import check_summable, log_state, looks_logged, record, set_log_state
 from .prepare import dense
 from .transforms import Pipeline, make_pipeline
 
@@ -140,8 +140,6 @@ def log2p1(adata, *, pseudocount: float = 1.0, force: bool = False):
 def _merge_same_genes(adata, groups: list[list[int]], how: str):
     """Keep the first column of each group of same-gene columns (``how="first"``), or their mean (``"mean"``)
     or sum (``"sum"``, counts) stored in the first column."""
-    from ..data.io import check_summable
-
     drop = sorted(i for grp in groups for i in grp[1:])
     if how in ("mean", "sum"):
         X = dense(adata.X).astype(np.float64)
