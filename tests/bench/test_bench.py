@@ -358,3 +358,82 @@ def test_board_rows_say_on_how_many_seeds_the_floor_is_measurably_off_the_ceilin
     print_leaderboard(pd.DataFrame([rec]))
     out = capsys.readouterr().out
     assert "%)" not in out.split("share of the gap closed")[1] and "sampling noise" not in out
+
+
+def test_splits_score_each_run_on_its_own_split_against_its_own_floor_and_ceiling(tmp_path, labelled_csv):
+    """``splits=2``: two stratified splits, the real row and the Gaussian floor on each, every other row's share
+    of the gap closed per run against its own split's floor and ceiling, the leaderboard's mean and sd those of
+    the runs; a third split resumes the first two."""
+    from rnagen.metrics.gap import gap_closed_from
+
+    tiny = _tiny()
+    out = tmp_path / "b"
+    kw = dict(label_key="kind", models="gaussian,ddim", out_dir=out, progress=False, report=False,
+              overrides=tiny.TINY_OVERRIDES, steps_grid=(2,), device="cpu", seed=3,
+              evaluate_options={"n_boot": 20, "n_boot_expensive": 2, "classifier_seeds": (0,), "epochs": 2},
+              metrics=["precision", "density", "coverage", "aa_ts", "correlation_score", "tstr_mlp_accuracy"])
+    board = run_benchmark(labelled_csv, splits=2, **kw).set_index("model")
+    split = json.loads((out / "split.json").read_text())
+    assert [s["seed"] for s in split["splits"]] == [3, 4]
+    assert split["train"] == split["splits"][0]["train"] and split["membership"] == split["splits"][0]["membership"]
+    tests = [set(s["test"]) for s in split["splits"]]
+    assert tests[0] != tests[1] and all(len(t) == 9 for t in tests)
+    for s in split["splits"]:
+        assert not set(s["train"]) & set(s["test"])
+        labels = pd.Series([("alpha", "beta", "gamma")[int(x[1:]) // 14] for x in s["test"]]).value_counts()
+        assert labels.to_dict() == {"alpha": 3, "beta": 3, "gamma": 3}   # stratified
+        assert set(s["membership"]["nonmembers"]) <= set(s["test"]) and set(s["membership"]["members"]) <= set(
+            s["train"])
+    res = {p.stem: json.loads(p.read_text()) for p in (out / "results").glob("*.json")}
+    assert sorted(res) == ["ddim_seed0", "ddim_seed1", "gaussian_seed0", "gaussian_seed1", "real_seed0",
+                           "real_seed1"]
+    assert [res[f"ddim_seed{k}"]["split_seed"] for k in (0, 1)] == [3, 4]
+    assert [res[f"ddim_seed{k}"]["seed"] for k in (0, 1)] == [3, 4]
+    # each run's ceiling is the real row of its own split (the real training profiles scored on that test part)
+    for k in (0, 1):
+        for name in ("precision", "density", "coverage"):
+            assert res[f"ddim_seed{k}"]["metrics"][name]["reference"] == pytest.approx(
+                res[f"real_seed{k}"]["metrics"][name]["value"])
+    assert res["real_seed0"]["metrics"]["density"]["value"] != res["real_seed1"]["metrics"]["density"]["value"]
+    # the leaderboard: the mean and sd over the two runs of the per-run shares, each against its own floor
+    checked = 0
+    for name in ("density", "coverage", "aa_ts", "correlation_score"):
+        shares = [gap_closed_from(name, {n: m["value"] for n, m in res[f"ddim_seed{k}"]["metrics"].items()},
+                                  {n: m["value"] for n, m in res[f"gaussian_seed{k}"]["metrics"].items()},
+                                  {n: m["reference"] for n, m in res[f"ddim_seed{k}"]["metrics"].items()})
+                  for k in (0, 1)]
+        if not all(np.isfinite(shares)):
+            continue
+        assert board.loc["ddim", f"{name}_gap_closed"] == pytest.approx(np.mean(shares), rel=1e-5)
+        assert board.loc["ddim", f"{name}_gap_closed_sd"] == pytest.approx(np.std(shares, ddof=1), rel=1e-4)
+        checked += 1
+    assert checked >= 2
+    vals = [res[f"ddim_seed{k}"]["metrics"]["density"]["value"] for k in (0, 1)]
+    assert board.loc["ddim", "density"] == pytest.approx(np.mean(vals), rel=1e-5)
+    assert board.loc["ddim", "density_sd"] == pytest.approx(np.std(vals, ddof=1), rel=1e-4)
+    assert board.loc["real", "n_seeds"] == 2 and board.loc["ddim", "n_seeds"] == 2
+    assert board.loc["real", "coverage_gap_closed"] == pytest.approx(1.0) or np.isnan(
+        board.loc["real", "coverage_gap_closed"])
+    assert json.loads((out / "bench.json").read_text())["splits"] == 2
+    # a third split: the first two runs are not redone
+    mtimes = {p.name: p.stat().st_mtime_ns for p in (out / "results").glob("*.json")}
+    board = run_benchmark(labelled_csv, splits=3, **kw).set_index("model")
+    assert {p.name: p.stat().st_mtime_ns for p in (out / "results").glob("*.json") if p.name in mtimes} == mtimes
+    assert {p.stem for p in (out / "results").glob("*_seed2.json")} == {"real_seed2", "gaussian_seed2", "ddim_seed2"}
+    assert board.loc["ddim", "n_seeds"] == 3
+    assert json.loads((out / "results" / "ddim_seed2.json").read_text())["split_seed"] == 5
+    # reconstruction scores one split: refused before anything is written
+    with pytest.raises(ConfigError, match="one split"):
+        run_benchmark(labelled_csv, **{**kw, "out_dir": tmp_path / "c"}, splits=2, reconstruct="linear",
+                      full=labelled_csv)
+    assert not (tmp_path / "c").exists()
+
+
+def _tiny():
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("tiny", Path(__file__).with_name("tiny_bench.py"))
+    tiny = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tiny)
+    return tiny

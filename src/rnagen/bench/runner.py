@@ -1,21 +1,26 @@
-"""``run_benchmark``: models x seeds on one labelled data set into a leaderboard, resumable.
+"""``run_benchmark``: models x splits x seeds on one labelled data set into a leaderboard, resumable.
 
 Output folder layout (every file written atomically, so an interrupted benchmark leaves only whole files)::
 
     OUT/bench.json                  settings of the benchmark (data shape, split, budget, models, seeds)
-    OUT/split.json                  sample ids of the real training and test parts
+    OUT/split.json                  sample ids of the real training and test parts (of every split)
     OUT/runs/<model>_seed<k>/       the trained generator's run folder (``rnagen.models.load`` reads it)
     OUT/results/<row>_seed<k>.json  one benchmark row's indicators (the unit of resume)
     OUT/plots/                      the data of the report's figures (see :mod:`rnagen.bench.plotdata`)
-    OUT/leaderboard.csv, .json      one row per model (mean over seeds), with confidence intervals and the
+    OUT/leaderboard.csv, .json      one row per model (mean over runs), with confidence intervals and the
                                     share of the gap closed per fidelity indicator
     OUT/report.html                 written by :func:`rnagen.report.write_report`
 
-Two reference rows are always run: ``real`` (the real training profiles as the synthetic set: the ceiling)
-and ``gaussian`` (the per-class Gaussian: the floor). Each row's share of the gap closed on an indicator
-(:mod:`rnagen.metrics.gap`) is computed per seed, against the Gaussian of the same seed and the ceiling of its
-own evaluation (the real-vs-real reference against the same held-out profiles), then averaged over seeds:
-columns ``<indicator>_gap_closed``; ``<indicator>_gap_resolved`` is the share of those seeds whose Gaussian CI
+A run ``k`` is one training of a model: with ``splits`` stratified splits (seeds ``seed``, ``seed + 1``, ...)
+and ``seeds`` trainings on each, run ``k`` trains on split ``k // seeds`` with seed ``seed + k``; one split
+and one seed is run 0. One split is one draw of the held-out profiles, so a difference between generators is
+only read against the spread over splits (the leaderboard's ``_sd`` columns).
+
+Two reference rows are always run: ``real`` (the real training profiles as the synthetic set: the ceiling,
+once per split) and ``gaussian`` (the per-class Gaussian: the floor). Each row's share of the gap closed on an
+indicator (:mod:`rnagen.metrics.gap`) is computed per run, against the Gaussian of the same run and the ceiling
+of its own evaluation (the real-vs-real reference against the same held-out profiles), then averaged over runs:
+columns ``<indicator>_gap_closed``; ``<indicator>_gap_resolved`` is the share of those runs whose Gaussian CI
 excludes the ceiling (:func:`rnagen.metrics.gap.gap_resolved`; at 0.5 or below the share is read as noise).
 TSTR is judged against its reference, TRTR (``trtr_accuracy``).
 
@@ -183,17 +188,18 @@ def _evaluate(real, synthetic, *, train, label_key: str, seed: int, metrics: Seq
 
 
 # ---------------------------------------------------------------------------------------------------------
-def _check_options(rows: list[str], budget: str, overrides: Mapping[str, Any], *, seeds: int, test_size: float,
-                   seed: int, device: str) -> tuple[int, float, int]:
+def _check_options(rows: list[str], budget: str, overrides: Mapping[str, Any], *, seeds: int, splits: int,
+                   test_size: float, seed: int, device: str) -> tuple[int, int, float, int]:
     """Every option, and every model's configuration (budget + overrides), checked before anything is written."""
     from ..config import check_number, check_seed
     from ..models import get_model
     from ..utils import check_device
 
     seeds = check_number("seeds", seeds, ">= 1", integer=True)
+    splits = check_number("splits", splits, ">= 1", integer=True)
     test_size = check_number("test_size", test_size, "(0, 1)")
     seed = check_seed("seed", seed)
-    check_seed("seed + seeds - 1 (the last training's seed)", seed + seeds - 1)
+    check_seed("seed + splits x seeds - 1 (the last training's seed)", seed + splits * seeds - 1)
     check_device(device)
     models = {ROWS[r][0] for r in rows}
     stray = sorted(set(overrides) - models)
@@ -206,7 +212,7 @@ def _check_options(rows: list[str], budget: str, overrides: Mapping[str, Any], *
         except ConfigError:
             continue  # reported with the available models below, once the rows are known
         cls.from_config(overrides=budget_overrides(name, budget, n_train=1, extra=overrides.get(name)))
-    return seeds, test_size, seed
+    return seeds, splits, test_size, seed
 
 
 def run_benchmark(
@@ -217,6 +223,7 @@ def run_benchmark(
     reconstruct: str | Sequence[str] | None = None,
     full=None,
     seeds: int = 1,
+    splits: int = 1,
     budget: str = "fast",
     out_dir: str | Path,
     test_size: float = 0.2,
@@ -249,15 +256,19 @@ def run_benchmark(
         superset of its genes): each model's synthetic profiles are completed to full profiles and scored
         again as rows ``<model>+<method>``; a ``real-full`` row is the full-profile reference.
     seeds
-        Independent trainings per model (seeds ``seed``, ``seed+1``, ...); the leaderboard reports the mean
-        (and ``<metric>_sd`` across seeds when ``seeds > 1``).
+        Independent trainings per model and split (seeds ``seed``, ``seed+1``, ...); the leaderboard reports
+        the mean over every run (and ``<metric>_sd`` across runs when there is more than one).
+    splits
+        Stratified splits of ``data`` (seeds ``seed``, ``seed+1``, ...), each model trained ``seeds`` times on
+        each; the real row (ceiling) and the Gaussian floor are measured on every split, and each run's
+        share of the gap closed against its own split's. Not with ``reconstruct``.
     budget
         ``fast`` (CPU minutes), ``standard`` (model defaults) or ``paper`` (the paper's settings, for a GPU);
         see :mod:`rnagen.bench.budgets`.
     out_dir
         Output folder (see the module docstring); rerunning on the same folder resumes.
     test_size, seed
-        Stratified split of ``data`` into real training and test parts, seeded.
+        Stratified split of ``data`` into real training and test parts, seeded (the first split's seed).
     overrides
         Extra config overrides per registered model, applied after the budget, e.g.
         ``{"diffusion": ["train.steps=50"]}``.
@@ -286,24 +297,24 @@ def run_benchmark(
     """
     private = _private_rows(privacy_budgets, budget=budget, overrides=overrides)
     bench = _setup(data, label_key=label_key, models=models, reconstruct=reconstruct, full=full, seeds=seeds,
-                   budget=budget, out_dir=out_dir, test_size=test_size, seed=seed, progress=progress,
+                   splits=splits, budget=budget, out_dir=out_dir, test_size=test_size, seed=seed, progress=progress,
                    overrides=_for_rows(models, overrides, private), steps_grid=steps_grid, metrics=metrics,
                    evaluate_options=evaluate_options, device=device, data_name=data_name)
     _add_private_rows(bench, private)
     _real_rows(bench)
-    jobs = [_plan(bench, model_name, model_rows, k) for k in range(bench.seeds)
-            for model_name, model_rows in bench.by_model.items()]
-    jobs += [_plan_private(bench, row, spec, k, overrides) for k in range(bench.seeds)
-             for row, spec in private.items()]
-    for job in jobs:
-        _run_job(bench, job)
+    # planned one run at a time (a run's split is built when it is reached; see _Bench.part)
+    for k in range(bench.runs):
+        for model_name, model_rows in bench.by_model.items():
+            _run_job(bench, _plan(bench, model_name, model_rows, k))
+        for row, spec in private.items():
+            _run_job(bench, _plan_private(bench, row, spec, k, overrides))
     if "diffusion" in bench.by_model and not (bench.out / "plots" / STEPS_CURVE).is_file():
         # the curve is also wanted when every diffusion row was resumed
         job = _plan(bench, "diffusion", [], 0)
         gen = _trained("diffusion", job.overrides, job.run_dir, job.run_fp, bench.train, label_key, bench.seed,
                        device, progress, bench.say)
         _steps_curve(bench, gen, seed=bench.seed, run_fp=job.run_fp)
-    board = _leaderboard(bench.out, bench.rows, seeds=bench.seeds, methods=bench.methods)
+    board = _leaderboard(bench.out, bench.rows, seeds=bench.seeds, splits=bench.splits, methods=bench.methods)
     _per_class_plot(bench.out, bench.rows)
     if report:
         from ..report import write_report
@@ -314,8 +325,23 @@ def run_benchmark(
 
 # ---------------------------------------------------------------------------------------------------------
 @dataclass
+class _Part:
+    """One stratified split of the data: its index, seed, training and test parts, and fingerprints."""
+
+    index: int
+    seed: int
+    train: Any
+    test: Any
+    split_fp: str
+    metric_fp: dict[str, Any]   # the fingerprint of a result's scoring on this split
+
+
+@dataclass
 class _Bench:
-    """A benchmark once checked and set up: its folder, data parts, settings and the shared real reference."""
+    """A benchmark once checked and set up: its folder, data parts, settings and the shared real reference.
+
+    ``train``, ``test``, ``split_fp`` and ``metric_fp`` are the first split's (the report's figures, the
+    steps curve and the reconstruction read that split); :meth:`part` gives any split's."""
 
     out: Path
     label_key: str
@@ -338,17 +364,45 @@ class _Bench:
     ev_opts: dict[str, Any]
     say: _Progress
     ref: RealReference
+    splits: int = 1
     recons: dict[str, Any] = field(default_factory=dict)   # reconstruction method -> fitted reconstructor
     full: Any = None          # the full profiles (with reconstruction), and their training / test parts
     full_train: Any = None
     full_test: Any = None
+    test_size: float = 0.2
+    _parts: dict[int, _Part] = field(default_factory=dict)   # split 0 and the last one built
 
-    def evaluate(self, real, synthetic, *, train, seed: int):
+    @property
+    def runs(self) -> int:
+        """Trainings per model: ``seeds`` on each of ``splits`` splits (see the module docstring)."""
+        return self.splits * self.seeds
+
+    def part(self, k: int) -> _Part:
+        """The split of run ``k`` (split ``k // seeds``), built when first asked for: only the first split
+        and the current one are held, not every split's copy of the data."""
+        j = k // self.seeds
+        if j not in self._parts:
+            for i in [i for i in self._parts if i != 0]:
+                del self._parts[i]
+            self._parts[j] = _make_part(self.adata, j, seed=self.seed + j, label_key=self.label_key,
+                                        test_size=self.test_size, metric_fp=self.metric_fp)
+        return self._parts[j]
+
+    def evaluate(self, real, synthetic, *, train, seed: int, part: _Part | None = None):
         """``evaluate`` with the benchmark's metrics and options, as leaderboard records; the membership audit
-        attacks every row with the same sets (``membership_seed``: the benchmark's seed, see
-        :func:`_write_membership_split`)."""
+        attacks every row of a split with the same sets (``membership_seed``: the split's seed, see
+        :func:`_split_record`)."""
         return _evaluate(real, synthetic, train=train, label_key=self.label_key, seed=seed, metrics=self.metrics,
-                         options={**self.ev_opts, "membership_seed": self.seed})
+                         options={**self.ev_opts, "membership_seed": self.seed if part is None else part.seed})
+
+
+def _make_part(adata, j: int, *, seed: int, label_key: str, test_size: float, metric_fp: Mapping[str, Any]) -> _Part:
+    """Split ``j`` of the data (stratified, ``seed``) with its fingerprints."""
+    from ..pp import split
+
+    train, test = split(adata, label_key=label_key, test_size=test_size, seed=seed)
+    split_fp = _split_fingerprint(adata, train, test, label_key)
+    return _Part(j, seed, train, test, split_fp, {**metric_fp, "split": split_fp})
 
 
 @dataclass(frozen=True)
@@ -367,8 +421,8 @@ class _Job:
     private: bool = False   # a differentially private row's job (rnagen.bench.privacy)
 
 
-def _validated(rows_arg, *, reconstruct, full, overrides, budget, seeds, test_size, seed, device, metrics):
-    """Every option checked before anything is written; returns (rows, methods, overrides, seeds,
+def _validated(rows_arg, *, reconstruct, full, overrides, budget, seeds, splits, test_size, seed, device, metrics):
+    """Every option checked before anything is written; returns (rows, methods, overrides, seeds, splits,
     test_size, seed)."""
     check_budget(budget)
     rows = parse_models(rows_arg)
@@ -378,8 +432,11 @@ def _validated(rows_arg, *, reconstruct, full, overrides, budget, seeds, test_si
     if methods and full is None:
         raise ConfigError("--reconstruct needs the full profiles: pass --full FULL.h5ad")
     overrides = dict(overrides or {})
-    seeds, test_size, seed = _check_options(rows, budget, overrides, seeds=seeds, test_size=test_size, seed=seed,
-                                            device=device)
+    seeds, splits, test_size, seed = _check_options(rows, budget, overrides, seeds=seeds, splits=splits,
+                                                    test_size=test_size, seed=seed, device=device)
+    if methods and splits > 1:
+        raise ConfigError("--reconstruct scores one split: drop --splits, or run one benchmark per split "
+                          "(--seed S, a new --out each)")
     if metrics is not None:
         from ..metrics import METRICS
 
@@ -388,7 +445,7 @@ def _validated(rows_arg, *, reconstruct, full, overrides, budget, seeds, test_si
             raise ConfigError(f"unknown metric(s) {unknown}; valid: {', '.join(METRICS)}")
     if isinstance(full, (str, Path)) and not Path(full).exists():
         raise DataError(f"--full {str(full)!r} does not exist; give the full profiles of the same samples")
-    return rows, methods, overrides, seeds, test_size, seed
+    return rows, methods, overrides, seeds, splits, test_size, seed
 
 
 def _split_fingerprint(adata, train, test, label_key: str) -> str:
@@ -399,29 +456,39 @@ def _split_fingerprint(adata, train, test, label_key: str) -> str:
                   "X": hashlib.sha256(np.ascontiguousarray(head).tobytes()).hexdigest()})
 
 
-def _write_settings(out: Path, train, test, *, split_fp: str, settings: dict[str, Any]) -> None:
-    """``bench.json`` and ``split.json``; a folder holding another data set or split is refused."""
+def _write_settings(out: Path, records: Sequence[dict[str, Any]], *, split_fp: str, settings: dict[str, Any]
+                    ) -> None:
+    """``bench.json`` and ``split.json`` (the first split's sample ids and membership sets at the top level,
+    every split's record, :func:`_split_record`, under ``splits`` when there are several); a folder holding
+    another data set or first split is refused."""
     prev = _read_json(out / "bench.json")
     if prev and prev.get("split_fingerprint") != split_fp:
         raise RunDirError(f"{out} holds a benchmark of other data or another split (label key, test size, seed "
                           "or samples differ); choose a new --out folder or delete the old one")
+    doc = {k: v for k, v in records[0].items() if k != "seed"}
+    if len(records) > 1:
+        doc["splits"] = records
     write_json(out / "bench.json", settings)
-    write_json(out / "split.json", {"train": list(map(str, train.obs_names)), "test": list(map(str, test.obs_names))})
+    write_json(out / "split.json", doc)
 
 
-def _write_membership_split(out: Path, train, test, *, label_key: str, seed: int) -> None:
-    """Add the membership audit's sets to ``split.json`` (sample ids): the test part split, stratified and
+def _split_record(part: _Part, *, label_key: str) -> dict[str, Any]:
+    """A split's sample ids and the membership audit's sets (sample ids): the test part split, stratified and
     seeded, into non-members, the attacks' reference set and the independent real draw (the ideal), and the
-    members (training profiles, as many as the non-members). Every row's evaluation attacks these same sets
-    (:func:`rnagen.metrics.membership.membership_sets` with the benchmark's seed); the fidelity indicators
-    still read the whole test part (no indicator is fitted on it, so sharing the non-members biases none)."""
+    members (training profiles, as many as the non-members). Every row's evaluation on the split attacks these
+    same sets (:func:`rnagen.metrics.membership.membership_sets` with the split's seed); the fidelity
+    indicators still read the whole test part (no indicator is fitted on it, so sharing the non-members biases
+    none)."""
     from ..metrics.membership import membership_sets
 
+    train, test = part.train, part.test
     idx = membership_sets(real_labels=test.obs[label_key].astype(str).to_numpy(), n_real=test.n_obs,
-                          train_labels=train.obs[label_key].astype(str).to_numpy(), n_train=train.n_obs, seed=seed)
+                          train_labels=train.obs[label_key].astype(str).to_numpy(), n_train=train.n_obs,
+                          seed=part.seed)
     ids = {"members": list(map(str, train.obs_names[idx["members"]]))}
     ids.update({k: list(map(str, test.obs_names[idx[k]])) for k in ("nonmembers", "reference", "independent")})
-    _update_json(out / "split.json", {"membership": {"seed": seed, "stratified_by": label_key, **ids}})
+    return {"seed": part.seed, "train": list(map(str, train.obs_names)), "test": list(map(str, test.obs_names)),
+            "membership": {"seed": part.seed, "stratified_by": label_key, **ids}}
 
 
 def _by_model(rows: Sequence[str]) -> dict[str, list[str]]:
@@ -438,34 +505,37 @@ def _by_model(rows: Sequence[str]) -> dict[str, list[str]]:
     return by_model
 
 
-def _setup(data, *, label_key, models, reconstruct, full, seeds, budget, out_dir, test_size, seed, progress,
-           overrides, steps_grid, metrics, evaluate_options, device, data_name) -> _Bench:
+def _setup(data, *, label_key, models, reconstruct, full, seeds, splits, budget, out_dir, test_size, seed,
+           progress, overrides, steps_grid, metrics, evaluate_options, device, data_name) -> _Bench:
     """Check the options, split the data, write the settings and the real reference's plot data."""
-    from ..pp import split
-
-    rows, methods, overrides, seeds, test_size, seed = _validated(
-        models, reconstruct=reconstruct, full=full, overrides=overrides, budget=budget, seeds=seeds,
+    rows, methods, overrides, seeds, splits, test_size, seed = _validated(
+        models, reconstruct=reconstruct, full=full, overrides=overrides, budget=budget, seeds=seeds, splits=splits,
         test_size=test_size, seed=seed, device=device, metrics=metrics)
     adata = _load_data(data, label_key)
-    train, test = split(adata, label_key=label_key, test_size=test_size, seed=seed)
+    # every split is made (and checked) before anything is written; only the first is kept (Bench.part remakes
+    # the others when their runs come)
+    first = _make_part(adata, 0, seed=seed, label_key=label_key, test_size=test_size, metric_fp={})
+    records = [_split_record(first, label_key=label_key)]
+    records += [_split_record(_make_part(adata, j, seed=seed + j, label_key=label_key, test_size=test_size,
+                                         metric_fp={}), label_key=label_key) for j in range(1, splits)]
+    train, test = first.train, first.test
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     for sub in ("runs", "results", "plots"):
         (out / sub).mkdir(exist_ok=True)
-    split_fp = _split_fingerprint(adata, train, test, label_key)
+    split_fp = first.split_fp
     path_like = isinstance(data, (str, Path))
     settings = {"rnagen_version": __version__, "label_key": label_key, "n_obs": adata.n_obs,
                 "n_genes": adata.n_vars, "n_train": train.n_obs, "n_test": test.n_obs, "test_size": test_size,
-                "seed": seed, "seeds": seeds, "budget": budget, "models": rows, "reconstruct": methods,
-                "split_fingerprint": split_fp,
+                "seed": seed, "seeds": seeds, "splits": splits, "budget": budget, "models": rows,
+                "reconstruct": methods, "split_fingerprint": split_fp,
                 "labels": [str(c) for c in train.obs[label_key].cat.categories],
                 "data": str(data) if path_like else "AnnData",
                 "data_name": data_name or (Path(str(data)).name if path_like else "AnnData"),
                 "full": (str(full) if isinstance(full, (str, Path)) else ("AnnData" if full is not None else None))}
-    _write_settings(out, train, test, split_fp=split_fp, settings=settings)
-    _write_membership_split(out, train, test, label_key=label_key, seed=seed)
+    _write_settings(out, records, split_fp=split_fp, settings=settings)
     by_model = _by_model(rows)
-    n_rows = 1 + len(rows) * seeds * (1 + len(methods)) + (1 if methods else 0)
+    n_rows = splits * (1 + len(rows) * seeds * (1 + len(methods))) + (1 if methods else 0)
     ref = RealReference(train, test, label_key=label_key, seed=seed)
     write_npz(out / "plots" / "real.npz", **ref.arrays())
     ev_opts = {**EVALUATE_OPTIONS[budget], **dict(evaluate_options or {})}
@@ -477,10 +547,12 @@ def _setup(data, *, label_key, models, reconstruct, full, seeds, budget, out_dir
     # "all" names the registry's indicators: a result written before an indicator was added is recomputed
     metric_fp = {"metrics": list(metrics) if metrics is not None else ["all", *METRICS], "split": split_fp,
                  "evaluate": {k: list(v) if isinstance(v, (tuple, list)) else v for k, v in ev_opts.items()}}
+    first.metric_fp = metric_fp
     bench = _Bench(out=out, label_key=label_key, budget=budget, rows=rows, by_model=by_model, methods=methods,
                    seeds=seeds, seed=seed, overrides=overrides, steps_grid=steps_grid, metrics=metrics,
                    device=device, progress=progress, train=train, test=test, adata=adata, split_fp=split_fp,
-                   metric_fp=metric_fp, ev_opts=ev_opts, say=_Progress(n_rows, progress), ref=ref)
+                   metric_fp=metric_fp, ev_opts=ev_opts, say=_Progress(n_rows, progress), ref=ref,
+                   splits=splits, test_size=test_size, _parts={0: first})
     if methods:
         bench.full = _read_full(full, label_key) if isinstance(full, (str, Path)) else full
         bench.full_train, bench.full_test = _align_full(bench.full, train, test, adata, label_key)
@@ -489,17 +561,22 @@ def _setup(data, *, label_key, models, reconstruct, full, seeds, budget, out_dir
 
 def _real_rows(bench: _Bench) -> None:
     """The reference rows: real training profiles scored as the synthetic set (landmark and, with
-    reconstruction, full profiles), and the fitted reconstructions."""
+    reconstruction, full profiles), on every split (as the result of its first run), and the fitted
+    reconstructions."""
     out, seed = bench.out, bench.seed
-    _real_row(out, "real", bench.test, bench.train, bench.train, seed=seed, evaluate_=bench.evaluate,
-              fp=bench.metric_fp, say=bench.say)
+    for j in range(bench.splits):
+        k = j * bench.seeds
+        part = bench.part(k)
+        _real_row(out, "real", part.test, part.train, part.train, seed=seed + k, k=k,
+                  evaluate_=lambda *a, part=part, **kw: bench.evaluate(*a, part=part, **kw), fp=part.metric_fp,
+                  say=bench.say)
     _update_json(out / "plots" / "tstr_logreg_per_class.json",
                  {"real": bench.ref.per_class_tstr(bench.ref.Xtr, bench.ref.ytr, seed=seed)})
     if not bench.methods:
         return
     for m in bench.methods:
         bench.recons[m] = _reconstructor(bench, m)
-    _real_row(out, "real-full", bench.full_test, bench.full_train, bench.full_train, seed=seed,
+    _real_row(out, "real-full", bench.full_test, bench.full_train, bench.full_train, seed=seed, k=0,
               evaluate_=bench.evaluate, fp=bench.metric_fp, say=bench.say)
 
 
@@ -529,18 +606,18 @@ def _reconstructor(bench: _Bench, method: _Method):
 
 
 def _plan(bench: _Bench, model_name: str, model_rows: Sequence[str], k: int) -> _Job:
-    """The job of ``model_name`` with seed index ``k``: its configuration and fingerprints, and the rows whose
-    results are missing or stale (done rows are counted as progress)."""
-    s = bench.seed + k
-    ovr = budget_overrides(model_name, bench.budget, n_train=bench.train.n_obs,
+    """The job of ``model_name`` in run ``k`` (seed ``seed + k`` on split ``k // seeds``): its configuration and
+    fingerprints, and the rows whose results are missing or stale (done rows are counted as progress)."""
+    s, part = bench.seed + k, bench.part(k)
+    ovr = budget_overrides(model_name, bench.budget, n_train=part.train.n_obs,
                            extra=bench.overrides.get(model_name))
     run_dir = bench.out / "runs" / f"{model_name}_seed{k}"
-    run_fp = _hash({"model": model_name, "overrides": ovr, "seed": s, "split": bench.split_fp})
+    run_fp = _hash({"model": model_name, "overrides": ovr, "seed": s, "split": part.split_fp})
     todo, gen = [], None
     for r in model_rows:
         opts = dict(ROWS[r][1])
         if model_name == "diffusion":
-            gen = gen or _trained(model_name, ovr, run_dir, run_fp, bench.train, bench.label_key, s, bench.device,
+            gen = gen or _trained(model_name, ovr, run_dir, run_fp, part.train, bench.label_key, s, bench.device,
                                   bench.progress, bench.say, lazy=True)
             opts["steps"] = min(SAMPLER_STEPS[bench.budget][r], gen.config.schedule.T)
         todo += _row_todo(bench, r, k, run_fp, opts)
@@ -549,9 +626,9 @@ def _plan(bench: _Bench, model_name: str, model_rows: Sequence[str], k: int) -> 
 
 def _row_todo(bench: _Bench, row: str, k: int, run_fp: str, opts: dict[str, Any]
               ) -> list[tuple[str, dict[str, Any], str]]:
-    """``[(row, opts, fingerprint)]`` when the row's result for seed index ``k`` is still to compute, ``[]``
+    """``[(row, opts, fingerprint)]`` when the row's result for run ``k`` is still to compute, ``[]``
     (counted as done) when a result with the same fingerprint is on disk."""
-    fp = _hash({"run": run_fp, "row": row, "opts": opts, **bench.metric_fp, "recon": bench.methods})
+    fp = _hash({"run": run_fp, "row": row, "opts": opts, **bench.part(k).metric_fp, "recon": bench.methods})
     res = _read_json(bench.out / "results" / f"{row}_seed{k}.json")
     if res and res.get("fingerprint") == fp:
         bench.say(f"{row} seed {k}: done earlier, skipped")
@@ -601,18 +678,18 @@ def _add_private_rows(bench: _Bench, private: Mapping[str, Any]) -> None:
     if not private:
         return
     bench.rows.extend(r for r in private if r not in bench.rows)
-    bench.say.total += len(private) * bench.seeds * (1 + len(bench.methods))
+    bench.say.total += len(private) * bench.runs * (1 + len(bench.methods))
     _update_json(bench.out / "bench.json", {"private_rows": list(private)})
 
 
 def _plan_private(bench: _Bench, row: str, spec: tuple[str, dict[str, Any], list[str]], k: int,
                   overrides) -> _Job:
-    """The job of one private row with seed index ``k`` (its own run folder ``runs/<row>_seed<k>``)."""
+    """The job of one private row in run ``k`` (its own run folder ``runs/<row>_seed<k>``)."""
     model, opts, settings = spec
-    s = bench.seed + k
-    ovr = _private_overrides(model, settings, bench.budget, bench.train.n_obs, overrides)
+    s, part = bench.seed + k, bench.part(k)
+    ovr = _private_overrides(model, settings, bench.budget, part.train.n_obs, overrides)
     run_dir = bench.out / "runs" / f"{row}_seed{k}"
-    run_fp = _hash({"model": model, "overrides": ovr, "seed": s, "split": bench.split_fp, "private": row})
+    run_fp = _hash({"model": model, "overrides": ovr, "seed": s, "split": part.split_fp, "private": row})
     opts = dict(opts)
     if model == "diffusion":
         T = _schedule_T(model, ovr)
@@ -633,8 +710,8 @@ def _run_job(bench: _Bench, job: _Job) -> None:
     if job.todo:
         gen = job.gen
         if gen is None or not gen.is_fitted:
-            gen = _trained(job.model, job.overrides, job.run_dir, job.run_fp, bench.train, bench.label_key,
-                           job.seed, bench.device, bench.progress, bench.say)
+            gen = _trained(job.model, job.overrides, job.run_dir, job.run_fp, bench.part(job.seed_index).train,
+                           bench.label_key, job.seed, bench.device, bench.progress, bench.say)
         for row, opts, fp in job.todo:
             _run_row(bench, job, gen, row, opts, fp)
         if job.model == "diffusion" and job.seed_index == 0 and not job.private:
@@ -644,16 +721,18 @@ def _run_job(bench: _Bench, job: _Job) -> None:
 def _run_row(bench: _Bench, job: _Job, gen, row: str, opts: dict[str, Any], fp: str) -> None:
     """Sample one row's synthetic set like the training set, score it (and its reconstructions), save it."""
     k, s, say = job.seed_index, job.seed, bench.say
-    say(f"{row} seed {k}: sample {bench.train.n_obs} profiles like the training set {opts or ''}")
+    part = bench.part(k)
+    say(f"{row} seed {k}: sample {part.train.n_obs} profiles like the training set {opts or ''}")
     t0 = time.perf_counter()
-    syn = gen.sample(like=bench.train, seed=s, progress=bench.progress, **opts)
+    syn = gen.sample(like=part.train, seed=s, progress=bench.progress, **opts)
     sample_seconds = time.perf_counter() - t0
     write_h5ad(syn, job.run_dir / f"synthetic_{row}.h5ad")
     say(f"{row} seed {k}: evaluate")
-    result: dict[str, Any] = {"row": row, "model": job.model, "seed": s, "seed_index": k, "sampler": opts,
-              "overrides": job.overrides, "train_seconds": float(gen.train_seconds),
-              "sample_seconds": sample_seconds, "fingerprint": fp}
-    result["metrics"], result["per_class"] = bench.evaluate(bench.test, syn, train=bench.train, seed=s)
+    result: dict[str, Any] = {"row": row, "model": job.model, "seed": s, "seed_index": k, "split": part.index,
+                              "split_seed": part.seed, "sampler": opts, "overrides": job.overrides,
+                              "train_seconds": float(gen.train_seconds), "sample_seconds": sample_seconds,
+                              "fingerprint": fp}
+    result["metrics"], result["per_class"] = bench.evaluate(part.test, syn, train=part.train, seed=s, part=part)
     if k == 0:
         plots = bench.out / "plots"
         write_npz(plots / f"{row}.npz", **bench.ref.synthetic_arrays(syn))
@@ -756,16 +835,17 @@ def _update_json(path: Path, entries: Mapping[str, Any]) -> None:
     write_json(path, data)
 
 
-def _real_row(out: Path, row: str, real, synthetic, train, *, seed, evaluate_, fp, say) -> None:
-    path = out / "results" / f"{row}_seed0.json"
+def _real_row(out: Path, row: str, real, synthetic, train, *, seed, k: int, evaluate_, fp, say) -> None:
+    """A reference row's result for run ``k`` (the first run of its split)."""
+    path = out / "results" / f"{row}_seed{k}.json"
     fingerprint = _hash({"row": row, **fp})
     prev = _read_json(path)
     if prev and prev.get("fingerprint") == fingerprint:
-        say(f"{row}: done earlier, skipped")
+        say(f"{row} seed {k}: done earlier, skipped")
     else:
-        say(f"{row}: evaluate real training profiles as the synthetic set (reference)")
+        say(f"{row} seed {k}: evaluate real training profiles as the synthetic set (reference)")
         met, per_class = evaluate_(real, synthetic, train=train, seed=seed)
-        write_json(path, {"row": row, "model": row, "seed": seed, "seed_index": 0, "train_seconds": 0.0,
+        write_json(path, {"row": row, "model": row, "seed": seed, "seed_index": k, "train_seconds": 0.0,
                           "sample_seconds": 0.0, "fingerprint": fingerprint, "metrics": met,
                           "per_class": per_class})
     say.done += 1
@@ -828,12 +908,15 @@ def _steps_curve(bench: _Bench, gen, *, seed: int, run_fp: str) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------------
-def _collect(out: Path, rows: Sequence[str], seeds: int, methods: Sequence[str]) -> dict[str, list[dict]]:
-    """Per leaderboard row, its per-seed records ``{metrics, train_seconds, sample_seconds}``."""
+def _collect(out: Path, rows: Sequence[str], seeds: int, methods: Sequence[str], splits: int = 1
+             ) -> dict[str, list[dict]]:
+    """Per leaderboard row, its per-run records ``{metrics, train_seconds, sample_seconds}`` (the real row:
+    one per split)."""
     got: dict[str, list[dict]] = {"real": []}
-    r0 = _read_json(out / "results" / "real_seed0.json")
-    if r0:
-        got["real"].append(r0)
+    for j in range(splits):
+        rj = _read_json(out / "results" / f"real_seed{j * seeds}.json")
+        if rj:
+            got["real"].append(rj)
     if methods:
         rf = _read_json(out / "results" / "real-full_seed0.json")
         if rf:
@@ -842,7 +925,7 @@ def _collect(out: Path, rows: Sequence[str], seeds: int, methods: Sequence[str])
         got[r] = []
         for m in methods:
             got[f"{r}+{m}"] = []
-        for k in range(seeds):
+        for k in range(seeds * splits):
             res = _read_json(out / "results" / f"{r}_seed{k}.json")
             if not res:
                 continue
@@ -889,8 +972,8 @@ def _indicators(got: Mapping[str, list[dict]]) -> tuple[list[str], dict[str, Any
 
 def _board_row(row: str, recs: Sequence[dict], got: Mapping[str, list[dict]], names: Sequence[str], *,
                seeds: int) -> dict[str, Any]:
-    """One leaderboard row: per indicator the mean over seeds of the value and the CI bounds (and the spread
-    across seeds), the mean share of the gap closed, and the mean times."""
+    """One leaderboard row: per indicator the mean over runs of the value and the CI bounds (and the spread
+    across runs when there are ``seeds`` > 1 of them), the mean share of the gap closed, and the mean times."""
     rec: dict[str, Any] = {"model": row, "n_seeds": len(recs)}
     for name in names:
         vals = [r["metrics"].get(name, {}) for r in recs]
@@ -918,11 +1001,13 @@ def _board_row(row: str, recs: Sequence[dict], got: Mapping[str, list[dict]], na
     return rec
 
 
-def _leaderboard(out: Path, rows: Sequence[str], *, seeds: int, methods: Sequence[str]) -> pd.DataFrame:
+def _leaderboard(out: Path, rows: Sequence[str], *, seeds: int, methods: Sequence[str], splits: int = 1
+                 ) -> pd.DataFrame:
     """The leaderboard of the results in ``out``, written to ``leaderboard.csv`` and ``leaderboard.json``."""
-    got = _collect(out, rows, seeds, methods)
+    got = _collect(out, rows, seeds, methods, splits)
     names, directions, references = _indicators(got)
-    board = pd.DataFrame.from_records([_board_row(row, recs, got, names, seeds=seeds) for row, recs in got.items()])
+    board = pd.DataFrame.from_records([_board_row(row, recs, got, names, seeds=seeds * splits)
+                                       for row, recs in got.items()])
     for c in GAP_COLUMNS:
         if c not in board.columns:
             board[c] = np.nan
@@ -951,19 +1036,20 @@ def _leaderboard(out: Path, rows: Sequence[str], *, seeds: int, methods: Sequenc
 
 
 _GAP_NOTE = ("share of the gap closed = 1 - d(row) / d(gaussian), d the distance from the real-vs-real value on the "
-             "indicator's side, per seed then averaged: 1 = as real data, 0 = as the per-class Gaussian, negative = "
-             "worse; empty (NaN) where the Gaussian already reaches the real-vs-real value on every seed. "
-             "<indicator>_gap_resolved: the share of those seeds where the real-vs-real value lies outside the "
+             "indicator's side, per run (split and seed) against that run's Gaussian, then averaged: 1 = as real "
+             "data, 0 = as the per-class Gaussian, negative = worse; empty (NaN) where the Gaussian already reaches "
+             "the real-vs-real value on every run. "
+             "<indicator>_gap_resolved: the share of those runs where the real-vs-real value lies outside the "
              "Gaussian's 95% CI (at 0.5 or below, the gap is within the sampling noise and the share is not a "
              "measurement). TSTR is judged against TRTR (trtr_accuracy) instead.")
 
 
 def _seed_floors(row: str, recs: Sequence[dict], got: Mapping[str, list[dict]]
                  ) -> list[tuple[dict[str, Any], dict[str, Any], dict[str, Any]]]:
-    """Per seed of ``row``: its values and references, indicator by name, and its floor's metrics (the
-    Gaussian row of the same seed; its reconstructed row for ``<model>+<method>`` rows). The ``real`` row, one
-    evaluation on the first seed's split, is judged against the first seed's floor. Empty for rows without a
-    floor."""
+    """Per run of ``row``: its values and references, indicator by name, and its floor's metrics (the
+    Gaussian row of the same run; its reconstructed row for ``<model>+<method>`` rows). The ``real`` row, one
+    evaluation per split stored as the split's first run, is judged against that run's floor. Empty for rows
+    without a floor."""
     if row.startswith(CEILING_ROW + "-"):  # the full-profile reference: no full-profile floor without a model
         return []
     floor_row = FLOOR_ROW + (f"+{method}" if (method := reconstruction_method(row)) else "")
@@ -975,7 +1061,7 @@ def _seed_floors(row: str, recs: Sequence[dict], got: Mapping[str, list[dict]]
         return {k: v.get(key) for k, v in metrics.items()}
 
     return [(column(r["metrics"], "value"), column(r["metrics"], "reference"),
-             floors.get(0 if row == CEILING_ROW else r.get("seed_index", i)) or {}) for i, r in enumerate(recs)]
+             floors.get(r.get("seed_index", i)) or {}) for i, r in enumerate(recs)]
 
 
 def _gap_shares(row: str, recs: Sequence[dict], got: Mapping[str, list[dict]]

@@ -77,7 +77,7 @@ def _gap_table(rows: list[dict[str, Any]], settings: dict[str, Any]) -> dict[str
             sd = _finite(r.get(f"{c}_gap_closed_sd"))
             text = "–" if v is None else f"{100 * v:.0f}%"
             if v is not None and not share_measured(r.get(f"{c}_gap_resolved")):
-                # the floor within its CI of the ceiling on most seeds: a ratio of two noise-sized distances
+                # the floor within its CI of the ceiling on most runs: a ratio of two noise-sized distances
                 cells.append({"text": f"({text})", "colour": gap_colour(None), "sd": "", "unresolved": True})
                 unresolved = True
                 continue
