@@ -28,7 +28,8 @@ def _parse_sets(items: list[str]) -> dict[str, list[str]]:
 
 def print_leaderboard(board, file=None) -> None:
     """The headline columns of a leaderboard as a plain-text table (on ``file``, default stdout), then the
-    share of the gap closed per indicator (Gaussian floor 0%, real-vs-real ceiling 100%)."""
+    share of the gap closed per indicator (Gaussian floor 0%, real-vs-real ceiling 100%), with its standard
+    deviation over runs where there are several (``--splits``, ``--seeds``)."""
     cols = [c for c in _PRINTED if c in board.columns]
     text = board[cols].to_string(index=False, float_format=lambda v: f"{v:.3f}", na_rep="-")
     print(text, file=file or sys.stdout)
@@ -43,13 +44,16 @@ def print_leaderboard(board, file=None) -> None:
             if not isinstance(v, (int, float)) or not math.isfinite(v):
                 return "-"
             measured = share_measured(r.get(c.removesuffix("_gap_closed") + "_gap_resolved"))
-            return f"{100 * v:.0f}%" if measured else f"({100 * v:.0f}%)"
+            sd = r.get(c + "_sd")
+            text = f"{100 * v:.0f}%" + (f" ± {100 * sd:.0f}" if isinstance(sd, float) and math.isfinite(sd) else "")
+            return text if measured else f"({text})"
 
         sub = board[["model"]].copy()
         for c in gap:
             sub[c.removesuffix("_gap_closed")] = [cell(r, c) for r in board.to_dict("records")]
-        print("\nshare of the gap closed (gaussian = 0%, real = 100%; - where the gaussian reaches real):",
-              file=file or sys.stdout)
+        spread = any(c + "_sd" in board.columns and board[c + "_sd"].notna().any() for c in gap)
+        print("\nshare of the gap closed (gaussian = 0%, real = 100%; - where the gaussian reaches real"
+              + ("; ± sd over runs" if spread else "") + "):", file=file or sys.stdout)
         print(sub.to_string(index=False), file=file or sys.stdout)
         if any("(" in x for c in sub.columns[1:] for x in sub[c]):
             print(f"(in brackets): on at least half the runs, {UNRESOLVED_NOTE}", file=file or sys.stdout)
