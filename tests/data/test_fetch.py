@@ -391,8 +391,8 @@ def test_fetch_geo_counts_refusals(http_server, tmp_path, capsys):
 
 def test_fetch_geo_supplementary_files(http_server, tmp_path, capsys):
     """A series NCBI did not count: --suppl lists the submitter's files, --suppl NAME downloads one; GEO's
-    RAW.tar of gzipped per-sample HTSeq tables (GSMxxx_<title>.counts.txt.gz), unpacked, prepares with the
-    series matrix as labels (matched by the accession that starts each file name)."""
+    RAW.tar of gzipped per-sample HTSeq tables (GSMxxx_<title>.counts.txt.gz) prepares as it is (and unpacked)
+    with the series matrix as labels (matched by the accession that starts each file name)."""
     import io
     import shlex
     import tarfile
@@ -427,16 +427,22 @@ def test_fetch_geo_supplementary_files(http_server, tmp_path, capsys):
     assert main([*args, "--suppl", "GSE5678_RAW.tar"]) == 0
     out = capsys.readouterr().out
     assert "/files/series/GSE5nnn/GSE5678/suppl/GSE5678_RAW.tar" in http_server.paths
-    assert "an archive: unpack it (mkdir GSE5678_suppl && tar -xf" in out
+    assert "an archive: prepare reads the per-sample files in it as they are; for a matrix file in it, unpack it " \
+        "first (mkdir GSE5678_suppl && tar -xf" in out
     nxt = next(line for line in out.splitlines() if line.startswith("next: "))[len("next: "):]
-    with tarfile.open(tmp_path / "c" / "geo" / "GSE5678_RAW.tar") as tf:
-        tf.extractall(tmp_path / "GSE5678_suppl", filter="data")
     cmd = shlex.split(nxt.replace("COLUMN", "tissue").replace("DATA.h5ad", str(tmp_path / "s.h5ad")))
-    cmd[3] = str(tmp_path / cmd[3])
+    assert cmd[3] == str(tmp_path / "c" / "geo" / "GSE5678_RAW.tar")
     assert main(cmd[1:] + ["--genes", "all", "--normalize", "cpm"]) == 0
     a = ad.read_h5ad(tmp_path / "s.h5ad")
     assert list(a.obs_names) == ["GSM11_tumour_A", "GSM12_tumour_B", "GSM13_normal_A", "GSM14_normal_B"]
     assert a.obs["tissue"].astype(str).tolist() == ["tumour", "tumour", "normal", "normal"] and a.n_vars == 4
+    # unpacked, the folder reads the same
+    with tarfile.open(tmp_path / "c" / "geo" / "GSE5678_RAW.tar") as tf:
+        tf.extractall(tmp_path / "GSE5678_suppl", filter="data")
+    cmd[3] = str(tmp_path / "GSE5678_suppl")
+    assert main(cmd[1:] + ["--genes", "all", "--normalize", "cpm", "--out", str(tmp_path / "f.h5ad")]) == 0
+    f = ad.read_h5ad(tmp_path / "f.h5ad")
+    assert list(f.obs_names) == list(a.obs_names) and np.array_equal(f.X, a.X)
     capsys.readouterr()
     for extra, match in ((["--suppl", "missing.txt"], "GSE5678's suppl/ folder has no missing.txt; list its files"),
                          (["--suppl", "../x"], "is not a file name"),

@@ -252,3 +252,91 @@ def test_h5ad_layer(tmp_path, capsys):
     for target in (tmp_path / "m.csv", tmp_path):
         with pytest.raises(DataError, match="--layer applies to .h5ad input"):
             read(target, layer="counts")
+
+
+def _archive(src_dir, dest, kind, extra=()):
+    """``src_dir``'s files packed into a tar, tar.gz or zip archive ``dest`` (paths relative to ``src_dir``),
+    with ``extra`` (name, bytes) members added."""
+    import io
+    import tarfile
+    import zipfile
+
+    files = sorted(p for p in src_dir.rglob("*") if p.is_file())
+    if kind == "zip":
+        with zipfile.ZipFile(dest, "w") as zf:
+            for p in files:
+                zf.write(p, str(p.relative_to(src_dir)))
+            for name, data in extra:
+                zf.writestr(name, data)
+    else:
+        with tarfile.open(dest, "w:gz" if kind == "tgz" else "w") as tf:
+            for p in files:
+                tf.add(p, str(p.relative_to(src_dir)))
+            for name, data in extra:
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                tf.addfile(info, io.BytesIO(data))
+    return dest
+
+
+def test_archives_read_as_the_folders_they_unpack_to(tmp_path, capsys):
+    """A tar, tar.gz or zip of per-sample files reads as its folder does, without unpacking (nothing written);
+    GEO's per-sample two-column tables with a header line read as HTSeq tables; archives without such files,
+    damaged archives and --layer are refused in one line."""
+    import gzip
+    import os
+
+    rng = np.random.default_rng(5)
+    c = rng.integers(50, 500, size=(3, len(GENES)))
+    for i, s in enumerate(("U1", "U2", "U3")):
+        _star(tmp_path / "star" / s / "ReadsPerGene.out.tab", c[i], c[i] // 2, c[i] // 2 + 1)
+    (tmp_path / "star" / "U1" / "Log.final.out").write_text("Started job on |\tDec 01\n")
+    want = read(tmp_path / "star")
+    junk = [("__MACOSX/U1/._ReadsPerGene.out.tab", b"\x00\x05\x16\x07"), (".DS_Store", b"\x00\x00"),
+            ("a/b/c/d/S9_ReadsPerGene.out.tab", b"too deep\t1\n")]
+    before = sorted(os.listdir(tmp_path))
+    for kind, name in (("tar", "star.tar"), ("tgz", "star.tar.gz"), ("tgz", "star.tgz"), ("zip", "star.zip")):
+        arc = _archive(tmp_path / "star", tmp_path / name, kind, junk)
+        before.append(name)
+        a = read(arc)
+        assert list(a.obs_names) == ["U1", "U2", "U3"] and list(a.var_names) == GENES, name
+        np.testing.assert_array_equal(a.X, want.X)
+        assert a.obs["file"].tolist() == want.obs["file"].tolist()
+        h = get_history(a)[0]
+        assert h["format"] == "folder" and h["quant_archive"] == name and h["quant_strand"] == "unstranded"
+        b, info = read_quant_folder(arc, strand="forward")
+        np.testing.assert_array_equal(b.X, c // 2)
+    assert sorted(os.listdir(tmp_path)) == sorted(before)   # nothing unpacked
+    # GEO's RAW.tar: gzipped two-column tables named GSMxxx_<title>, a header line in some
+    geo = tmp_path / "geo"
+    geo.mkdir()
+    for i, (gsm, header) in enumerate((("GSM11_tumour_A", True), ("GSM12_normal_A", False))):
+        rows = ([f"gene_id\t{gsm[:5]}"] if header else []) + [f"{g}\t{v}" for g, v in zip(GENES, c[i])]
+        (geo / f"{gsm}.txt.gz").write_bytes(gzip.compress(("\n".join(rows + ["__no_feature\t5"]) + "\n").encode()))
+    (geo / "README.txt").write_text("Counts per gene from HTSeq\nversion 0.11\n")   # not a table
+    arc = _archive(geo, tmp_path / "GSE1_RAW.tar", "tar")
+    g = read(arc)
+    assert list(g.obs_names) == ["GSM11_tumour_A", "GSM12_normal_A"] and list(g.var_names) == GENES
+    np.testing.assert_array_equal(g.X, c[:2])
+    # refusals
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "matrix.csv").write_text("gene,S1,S2\nA,1,2\n")
+    with pytest.raises(DataError, match=r"an archive without per-sample .*unpack it \(tar -xf or unzip\)"):
+        read(_archive(tmp_path / "m", tmp_path / "m.tar", "tar"))
+    cut = tmp_path / "cut.tar.gz"
+    cut.write_bytes((tmp_path / "star.tar.gz").read_bytes()[:200])
+    with pytest.raises(DataError, match="cut.tar.gz: not a readable tar archive"):
+        read(cut)
+    (tmp_path / "bad.zip").write_bytes(b"PK\x03\x04 not really")
+    with pytest.raises(DataError, match="bad.zip: not a readable zip archive"):
+        read(tmp_path / "bad.zip")
+    with pytest.raises(DataError, match="--layer applies to .h5ad input; star.tar is an archive"):
+        read(tmp_path / "star.tar", layer="counts")
+    # the command line: an archive prepares like its folder; a bad one fails in one line, writes nothing
+    out = tmp_path / "p.h5ad"
+    assert main(["data", "prepare", str(tmp_path / "star.zip"), "--genes", "all", "--out", str(out)]) == 0
+    np.testing.assert_allclose(ad.read_h5ad(out).X, np.log2(want.X + 1), rtol=1e-6)
+    capsys.readouterr()
+    assert main(["data", "prepare", str(cut), "--genes", "all", "--out", str(tmp_path / "q.h5ad")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not a readable tar archive" in err and not (tmp_path / "q.h5ad").exists()

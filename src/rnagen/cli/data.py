@@ -395,11 +395,9 @@ def _fetch_geo(args: argparse.Namespace, checksums: dict[str, str]) -> int:
         if re.search(r"\.(tar|tgz|tar\.gz|zip)$", suppl.name, flags=re.IGNORECASE):
             unpack = (f"unzip -d {acc}_suppl {shlex.quote(str(suppl))}" if suppl.name.lower().endswith(".zip") else
                       f"mkdir {acc}_suppl && tar -xf {shlex.quote(str(suppl))} -C {acc}_suppl")
-            print(f"an archive: unpack it ({unpack}) and prepare the folder of per-sample files or the table in it")
-            target = f"{acc}_suppl"
-        else:
-            target = str(suppl)
-        cmd = ["rnagen", "data", "prepare", target, "--labels", str(series)]
+            print(f"an archive: prepare reads the per-sample files in it as they are; for a matrix file in it, "
+                  f"unpack it first ({unpack}) and prepare that file")
+        cmd = ["rnagen", "data", "prepare", str(suppl), "--labels", str(series)]
         print("next: " + " ".join(shlex.quote(c) for c in cmd) + " --label-key COLUMN --out DATA.h5ad")
         return 0
     if counts is not None:

@@ -1255,7 +1255,8 @@ def read(path: str | os.PathLike, *, label_key: str | None = None, labels: str |
         ``.h5ad``, ``.csv``/``.tsv``/``.txt`` (optionally ``.gz``/``.bz2``/``.xz``), ``.gct`` (1.2 or 1.3) or
         ``.parquet``. Text may be UTF-8 (with or without BOM), UTF-16 or Latin-1, with decimal points or
         (``;``/tab-separated) decimal commas. A folder: one file per sample from STAR, GDC, RSEM, Salmon or
-        HTSeq-count (:func:`rnagen.data.quant.read_quant_folder`).
+        HTSeq-count (:func:`rnagen.data.quant.read_quant_folder`); a ``.tar``, ``.tar.gz``/``.tgz`` or ``.zip``
+        archive of such files (GEO's ``GSExxx_RAW.tar``) is read the same way without unpacking it.
     label_key
         Name of the sample-label column. For samples x genes tables, the column of that name (text or
         numeric class codes); for GCT 1.3 a column-metadata row; for h5ad an ``obs`` column. With ``labels``,
@@ -1305,10 +1306,15 @@ def read(path: str | os.PathLike, *, label_key: str | None = None, labels: str |
         raise DataError(f"unknown missing-value handling {missing!r}; choose 'error' or 'keep'")
     if sep is not None and (not isinstance(sep, str) or len(sep) != 1 or sep in "\r\n\"'"):
         raise DataError(f"field separator {sep!r} must be one character (e.g. ',' ';' or a tab); check --sep")
+    from .quant import is_archive
+
     p = Path(path)
     if not p.is_dir() or _format(p) != "text" or p.suffix.lower() in (".gz", ".bz2", ".xz"):
         _check_file(p)  # a folder named like a file (data.h5ad/) is a mistake, not a folder of per-sample files
-        if (quantity, strand) != ("counts", "auto"):
+        if is_archive(p):
+            if layer is not None:
+                raise DataError(f"--layer applies to .h5ad input; {p.name} is an archive, remove --layer")
+        elif (quantity, strand) != ("counts", "auto"):
             raise DataError("--quantity and --strand apply to a folder of per-sample quantification files; remove them "
                             "for a matrix file")
     elif layer is not None:
@@ -1331,8 +1337,9 @@ def read(path: str | os.PathLike, *, label_key: str | None = None, labels: str |
 def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unlabelled, missing, quantity, strand,
           layer=None):
     from ..pp.history import record
+    from .quant import is_archive, read_quant_folder
 
-    fmt = "folder" if p.is_dir() else _format(p)
+    fmt = "folder" if p.is_dir() or is_archive(p) else _format(p)
     txt = None
     folder: dict[str, object] = {}
     if fmt not in ("h5ad", "parquet", "folder"):
@@ -1345,8 +1352,6 @@ def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unla
         raise DataError("empty --label-key; give the name of the label column")
     orient = "genes_x_samples"
     if fmt == "folder":
-        from .quant import read_quant_folder
-
         adata, folder = read_quant_folder(p, quantity=quantity, strand=strand)
         orient = "one file per sample"
     elif fmt == "h5ad":

@@ -1,7 +1,10 @@
-"""A folder of per-sample quantification files, as RNA-seq pipelines write them, read as one matrix.
+"""A folder (or an archive) of per-sample quantification files, as RNA-seq pipelines write them, read as one
+matrix.
 
 Recognised (by file name, and for HTSeq by content; gzipped or not, as GEO's per-sample files are), one kind per
-folder, searched up to three levels down:
+folder, searched up to three levels down. A ``.tar`` (GEO's ``GSExxx_RAW.tar`` of a series' per-sample files),
+``.tar.gz``/``.tgz`` or ``.zip`` archive is read as the folder it would unpack to, one member at a time, without
+unpacking it:
 
 ``*ReadsPerGene.out.tab``
     STAR ``--quantMode GeneCounts`` (Dobin et al. 2013): gene id, then reads counted unstranded, on the first
@@ -19,7 +22,8 @@ folder, searched up to three levels down:
     (``rnagen data prepare --feature-map tx2gene.tsv --duplicates sum``, the sums tximport takes). GENCODE's
     ``ENST...|ENSG...|...|`` names are cut to the transcript id.
 HTSeq-count output (Anders et al. 2015)
-    any other file of two tab-separated columns, gene and whole count, its ``__no_feature``-style rows dropped.
+    any other file of two tab-separated columns, gene and whole count, its ``__no_feature``-style rows dropped;
+    a header line before them (``gene_id<TAB>GSM123``, as submitters' per-sample files on GEO have) is skipped.
 
 ``quantity`` picks counts (the default) or TPM; for the two STAR kinds ``strand`` picks the column, and
 ``auto`` takes the stranded column that holds more than three times the other's reads in every sample, else the
@@ -29,19 +33,24 @@ the same genes (transcripts).
 """
 from __future__ import annotations
 
+import contextlib
 import gzip
 import os
 import re
+import tarfile
+import zipfile
+import zlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Literal
+from pathlib import Path, PurePosixPath
+from typing import IO, Literal
 
 import numpy as np
 import pandas as pd
 
 from ..errors import DataError
 
-__all__ = ["read_quant_folder", "QUANT_KINDS", "TRANSCRIPT_KINDS"]
+__all__ = ["read_quant_folder", "is_archive", "QUANT_KINDS", "TRANSCRIPT_KINDS"]
 
 Quantity = Literal["counts", "tpm"]
 Strand = Literal["auto", "unstranded", "forward", "reverse"]
@@ -72,51 +81,155 @@ _MAX_DEPTH = 3
 _HTSEQ_SUFFIXES = (".gz", ".txt", ".tsv", ".tab", ".counts", ".count", ".htseq", ".htseq-count", ".htseq_counts")
 
 
-def _plain_name(path: Path) -> str:
+_ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".zip")
+
+
+def is_archive(path: str | os.PathLike) -> bool:
+    """Is ``path`` a file named as a tar or zip archive (``.tar``, ``.tar.gz``, ``.tgz``, ``.zip``)?"""
+    p = Path(path)
+    return p.name.lower().endswith(_ARCHIVE_SUFFIXES) and not p.is_dir()
+
+
+@dataclass(frozen=True)
+class _Source:
+    """One per-sample file: in a folder (``path``), or a member of an archive (``member`` read through
+    ``reader``). ``rel`` is its path relative to the folder or inside the archive."""
+
+    rel: str
+    path: Path | None = None
+    reader: Callable[[str], IO[bytes]] | None = None
+
+    @property
+    def name(self) -> str:
+        return PurePosixPath(self.rel).name
+
+    @property
+    def parent(self) -> str:
+        """The name of the folder holding the file ("" at the top of an archive)."""
+        return self.path.parent.name if self.path is not None else PurePosixPath(self.rel).parent.name
+
+    @property
+    def label(self) -> str:
+        """How error messages name the file."""
+        return str(self.path) if self.path is not None else self.rel
+
+    def open(self) -> IO[bytes]:
+        """The file's bytes, decompressed when its name ends in ``.gz``."""
+        if self.path is not None:
+            fh: IO[bytes] = open(self.path, "rb")
+        else:
+            assert self.reader is not None
+            fh = self.reader(self.rel)
+        return gzip.GzipFile(fileobj=fh, mode="rb") if self.name.lower().endswith(".gz") else fh  # type: ignore[return-value]
+
+    @contextlib.contextmanager
+    def source(self) -> Iterator[Path | IO[bytes]]:
+        """What pandas reads: the path of a file (compression inferred from its name), else the open member."""
+        if self.path is not None:
+            yield self.path
+        else:
+            with self.open() as fh:
+                yield fh
+
+
+def _plain_name(src: _Source) -> str:
     """The file name less a ``.gz`` (GEO's per-sample files are gzipped)."""
-    return path.name[:-3] if path.name.lower().endswith(".gz") else path.name
+    return src.name[:-3] if src.name.lower().endswith(".gz") else src.name
 
 
-def _open(path: Path):
-    return gzip.open(path, "rb") if path.name.lower().endswith(".gz") else open(path, "rb")
+def _two_columns(line: str) -> tuple[str, str] | None:
+    fields = line.rstrip("\r\n").split("\t")
+    return (fields[0], fields[1]) if len(fields) == 2 and fields[0] else None
 
 
-def _kind_of(path: Path) -> str | None:
-    """The kind of a per-sample file, by its name; HTSeq by its first line (gene, tab, a whole number)."""
-    name = _plain_name(path)
+def _htseq_header(lines: list[str]) -> int | None:
+    """How many header lines a two-column gene/count table starts with (0 or 1: a ``gene<TAB>sample`` line
+    before the first gene), or ``None`` when the lines do not start such a table."""
+    for skip in (0, 1):
+        if len(lines) <= skip:
+            return None
+        row = _two_columns(lines[skip])
+        if row is None:
+            return None
+        if re.fullmatch(r"[0-9]+", row[1]):
+            # a header names columns: it has no whole number where the counts are
+            return skip
+    return None
+
+
+def _kind_of(src: _Source) -> str | None:
+    """The kind of a per-sample file, by its name; HTSeq by its first lines (gene, tab, a whole number; a
+    header line before them allowed)."""
+    name = _plain_name(src)
     for key, k in QUANT_KINDS.items():
         if k.suffix and name.endswith(k.suffix):
             return key
     if name.startswith(".") or Path(name).suffix.lower() in (".bam", ".bai", ".sam", ".cram", ".log", ".md5",
                                                              ".html", ".json", ".h5ad", ".gct", ".csv", ".parquet",
-                                                             ".tar", ".zip"):
+                                                             ".tar", ".zip", ".tgz", ".pdf", ".xlsx", ".bed",
+                                                             ".bw", ".bigwig", ".fastq", ".fq"):
         return None
     try:
-        with _open(path) as fh:
-            first = fh.readline(4096).decode("utf-8", errors="replace").rstrip("\r\n")
-    except (OSError, EOFError):
+        with src.open() as fh:
+            lines = fh.read(8192).decode("utf-8", errors="replace").split("\n")[:2]
+    except (OSError, EOFError, zlib.error):
         return None
-    fields = first.split("\t")
-    return "htseq" if len(fields) == 2 and fields[0] and re.fullmatch(r"[0-9]+", fields[1]) else None
+    return "htseq" if _htseq_header(lines) is not None else None
 
 
-def _files(folder: Path) -> dict[str, list[Path]]:
+def _files(folder: Path) -> dict[str, list[_Source]]:
     """The per-sample files under ``folder`` (up to three levels down), by kind, in path order."""
-    found: dict[str, list[Path]] = {}
+    found: dict[str, list[_Source]] = {}
     base = len(folder.parts)
     for root, dirs, names in os.walk(folder):
         depth = len(Path(root).parts) - base
         dirs[:] = sorted(d for d in dirs if not d.startswith(".")) if depth < _MAX_DEPTH - 1 else []
         for n in sorted(names):
             p = Path(root) / n
-            kind = _kind_of(p) if p.is_file() else None
+            src = _Source(str(p.relative_to(folder)), path=p)
+            kind = _kind_of(src) if p.is_file() else None
             if kind is not None:
-                found.setdefault(kind, []).append(p)
+                found.setdefault(kind, []).append(src)
     return found
 
 
-def _sample_name(path: Path, kind: str) -> str:
-    name = _plain_name(path)
+def _archive_files(archive: Path, opened: list) -> dict[str, list[_Source]]:
+    """The per-sample files inside a tar or zip ``archive`` (up to three levels down), by kind, in path order;
+    the open archive is appended to ``opened`` (closed by the caller). Members are never written to disk, so
+    their names (absolute, ``..``) cannot reach outside."""
+    try:
+        if archive.name.lower().endswith(".zip"):
+            zf = zipfile.ZipFile(archive)
+            opened.append(zf)
+            names = [i.filename for i in zf.infolist() if not i.is_dir()]
+            reader: Callable[[str], IO[bytes]] = lambda n: zf.open(n)  # noqa: E731
+        else:
+            tf = tarfile.open(archive)
+            opened.append(tf)
+            members = {m.name: m for m in tf.getmembers() if m.isfile()}
+            names = list(members)
+
+            def reader(n: str) -> IO[bytes]:
+                fh = tf.extractfile(members[n])
+                assert fh is not None  # a regular member
+                return fh
+    except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError, zlib.error) as e:
+        raise DataError(f"{archive}: not a readable {'zip' if archive.name.lower().endswith('.zip') else 'tar'} "
+                        f"archive ({type(e).__name__}); download it again") from e
+    found: dict[str, list[_Source]] = {}
+    for n in sorted(names):
+        parts = PurePosixPath(n).parts
+        if len(parts) > _MAX_DEPTH or any(x.startswith(".") or x == "__MACOSX" for x in parts):
+            continue
+        src = _Source(n, reader=reader)
+        kind = _kind_of(src)
+        if kind is not None:
+            found.setdefault(kind, []).append(src)
+    return found
+
+
+def _sample_name(src: _Source, kind: str) -> str:
+    name = _plain_name(src)
     if kind == "htseq":
         stem = name
         while True:
@@ -129,15 +242,16 @@ def _sample_name(path: Path, kind: str) -> str:
     if kind == "gdc":
         stem = stem.removesuffix(".rna_seq")
     stem = stem.rstrip("._-")
-    return stem or path.parent.name
+    return stem or src.parent
 
 
-def _table(path: Path, kind: str, columns: list[str]) -> pd.DataFrame:
+def _table(src: _Source, kind: str, columns: list[str]) -> pd.DataFrame:
     """One file's ``columns`` as a table indexed by gene id, its summary rows dropped (only the columns asked
     for are parsed: a folder of a thousand files is read one file at a time, keeping one column of each)."""
     k = QUANT_KINDS[kind]
+    path = src.label
     try:
-        with _open(path) as fh:
+        with src.open() as fh:
             head = fh.read(1 << 16).decode("utf-8", errors="replace").split("\n")
         skip = 0
         while skip < len(head) and head[skip].startswith("#"):
@@ -148,15 +262,19 @@ def _table(path: Path, kind: str, columns: list[str]) -> pd.DataFrame:
             if absent:
                 raise DataError(f"{path}: no {absent[0]!r} column (columns: {', '.join(header[1:9])}); is it a "
                                 f"{k.name} file?")
-            df = pd.read_csv(path, sep="\t", skiprows=skip, index_col=0, usecols=[header[0], *columns],
-                             low_memory=False)
+            with src.source() as handle:
+                df = pd.read_csv(handle, sep="\t", skiprows=skip, index_col=0, usecols=[header[0], *columns],
+                                 low_memory=False)
         else:
+            if kind == "htseq":
+                skip += _htseq_header(head[skip:skip + 2]) or 0
             names = ["gene", *_STAR] if kind == "star" else ["gene", "count"]
-            df = pd.read_csv(path, sep="\t", header=None, names=names, index_col=0, skiprows=skip,
-                             usecols=["gene", *columns], low_memory=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeError, ValueError) as e:
+            with src.source() as handle:
+                df = pd.read_csv(handle, sep="\t", header=None, names=names, index_col=0, skiprows=skip,
+                                 usecols=["gene", *columns], low_memory=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeError, ValueError, zlib.error) as e:
         raise DataError(f"{path}: not a readable {k.name} file ({type(e).__name__}); check the file") from e
-    except (OSError, EOFError) as e:
+    except (OSError, EOFError, tarfile.TarError, zipfile.BadZipFile) as e:
         raise DataError(f"{path} cannot be read ({getattr(e, 'strerror', None) or type(e).__name__}); check the file "
                         "and its permissions") from e
     df.index = df.index.astype(str)
@@ -171,7 +289,7 @@ def _table(path: Path, kind: str, columns: list[str]) -> pd.DataFrame:
     return df.drop(index=summary) if summary else df
 
 
-def _numbers(df: pd.DataFrame, column: str, path: Path) -> np.ndarray:
+def _numbers(df: pd.DataFrame, column: str, path: str) -> np.ndarray:
     vals = pd.to_numeric(df[column], errors="coerce")
     if vals.isna().any():
         bad = df[column][vals.isna()]
@@ -186,35 +304,50 @@ def _strand_call(first: float, second: float) -> str:
 
 
 def read_quant_folder(folder: str | os.PathLike, *, quantity: Quantity = "counts", strand: Strand = "auto"):
-    """Read a folder of per-sample quantification files into AnnData (samples x genes, float32).
+    """Read a folder (or a tar or zip archive) of per-sample quantification files into AnnData (samples x genes,
+    float32).
 
     Returns
     -------
     (anndata.AnnData, dict)
-        The matrix (``obs["file"]``: each sample's file, relative to ``folder``) and what was read: ``kind``,
-        ``quantity``, the column taken, ``strand`` (STAR kinds) and ``n_files``.
+        The matrix (``obs["file"]``: each sample's file, relative to ``folder`` or inside the archive) and what
+        was read: ``kind``, ``quantity``, the column taken, ``strand`` (STAR kinds), ``n_files`` and, for an
+        archive, ``archive``.
 
     Raises
     ------
     DataError
         No recognised file, files of several kinds, a quantity the kind does not have, files listing different
-        genes, a malformed file, or samples that disagree on strandedness under ``strand="auto"``.
+        genes, a malformed file or archive, or samples that disagree on strandedness under ``strand="auto"``.
     """
-    import anndata as ad
-
-    folder = Path(folder)
     if quantity not in ("counts", "tpm"):
         raise DataError(f"unknown quantity {quantity!r}; use 'counts' or 'tpm'")
     if strand not in ("auto", *_STAR):
         raise DataError(f"unknown strand {strand!r}; use auto, unstranded, forward or reverse")
-    found = _files(folder)
+    folder = Path(folder)
+    opened: list = []
+    try:
+        found = _archive_files(folder, opened) if is_archive(folder) else _files(folder)
+        return _read_found(folder, found, quantity=quantity, strand=strand)
+    finally:
+        for a in opened:
+            a.close()
+
+
+def _read_found(folder: Path, found: dict[str, list[_Source]], *, quantity: Quantity, strand: Strand):
+    import anndata as ad
+
+    archive = is_archive(folder)
     if "salmon" in found:
         found.pop("salmon_tx", None)  # Salmon -g writes quant.genes.sf beside quant.sf: the genes are read
     if not found:
-        raise DataError(f"{folder}: a folder without per-sample quantification files (STAR *ReadsPerGene.out.tab, "
-                        "GDC *.augmented_star_gene_counts.tsv, RSEM *.genes.results, Salmon quant.genes.sf or "
-                        "quant.sf, kallisto abundance.tsv or HTSeq-count tables); give a matrix file or a folder of "
-                        "such files")
+        kinds = ("per-sample quantification files (STAR *ReadsPerGene.out.tab, GDC *.augmented_star_gene_counts.tsv, "
+                 "RSEM *.genes.results, Salmon quant.genes.sf or quant.sf, kallisto abundance.tsv or HTSeq-count "
+                 "tables)")
+        if archive:
+            raise DataError(f"{folder}: an archive without {kinds}; if it holds a matrix file, unpack it (tar -xf or "
+                            "unzip) and give that file")
+        raise DataError(f"{folder}: a folder without {kinds}; give a matrix file or a folder of such files")
     if len(found) > 1:
         kinds = ", ".join(f"{len(v)} {QUANT_KINDS[k].name}" for k, v in found.items())
         raise DataError(f"{folder}: files of several kinds ({kinds}); give a folder holding one kind")
@@ -238,8 +371,9 @@ def read_quant_folder(folder: str | os.PathLike, *, quantity: Quantity = "counts
     genes: pd.Index | None = None
     gene_names = None
     rows, calls = [], []
-    for p in files:
-        df = _table(p, kind, wanted + (["gene_name"] if kind == "gdc" and genes is None else []))
+    for src in files:
+        p = src.label
+        df = _table(src, kind, wanted + (["gene_name"] if kind == "gdc" and genes is None else []))
         if genes is None:
             genes = df.index
             if genes.duplicated().any():
@@ -248,8 +382,8 @@ def read_quant_folder(folder: str | os.PathLike, *, quantity: Quantity = "counts
                 gene_names = df["gene_name"].astype(str).to_numpy()
         elif not df.index.equals(genes):
             if len(df.index) != len(genes) or set(df.index) != set(genes):
-                raise DataError(f"{p} lists {len(df.index)} genes and {files[0]} {len(genes)}, not the same ones: "
-                                "the files come from different annotations; quantify every sample with one")
+                raise DataError(f"{p} lists {len(df.index)} genes and {files[0].label} {len(genes)}, not the same "
+                                "ones: the files come from different annotations; quantify every sample with one")
             df = df.loc[genes]
         if len(wanted) == 3:  # strand auto: this sample's call picks its column; every call must agree
             assert isinstance(k.counts, tuple)
@@ -265,8 +399,8 @@ def read_quant_folder(folder: str | os.PathLike, *, quantity: Quantity = "counts
                         "unstranded|forward|reverse")
     column = k.counts[_STAR.index(calls[0])] if calls and isinstance(k.counts, tuple) else wanted[0]
     X = np.vstack(rows)
-    rel = [str(p.relative_to(folder)) for p in files]
-    names = [_sample_name(p, kind) for p in files]
+    rel = [src.rel for src in files]
+    names = [_sample_name(src, kind) for src in files]
     if len(set(names)) != len(names):
         names = rel
     obs = pd.DataFrame({"file": rel}, index=pd.Index(names))
@@ -275,6 +409,8 @@ def read_quant_folder(folder: str | os.PathLike, *, quantity: Quantity = "counts
         var["gene_name"] = gene_names
     info = {"kind": kind, "quantity": quantity, "column": column, "n_files": len(files),
             "level": "transcript" if kind in TRANSCRIPT_KINDS else "gene"}
+    if archive:
+        info["archive"] = folder.name
     if isinstance(k.counts, tuple) and quantity == "counts":
         info["strand"] = _STAR[k.counts.index(column)]
     return ad.AnnData(X=X, obs=obs, var=var), info
