@@ -5,11 +5,19 @@ The files are written here in STAR's ``ReadsPerGene.out.tab`` layout (or GDC's a
 x G genes of Poisson counts plus the four ``N_`` summary rows.
 
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/quant_folder.py --samples 500 --genes 60660 [--kind gdc]
+
+``--archive``: the files gzipped and packed into one ``.tar`` (GEO's ``GSExxx_RAW.tar``), read as it is, next to
+what it takes without archive support: unpack it (``tarfile``, the ``data`` filter) and read the folder.
+
+    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/quant_folder.py --samples 500 --genes 60660 --archive
 """
 from __future__ import annotations
 
 import argparse
+import gzip
 import resource
+import shutil
+import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -59,6 +67,18 @@ def naive(folder: Path, kind: str) -> pd.DataFrame:
     return pd.concat(cols, axis=1).T
 
 
+def archive(folder: Path, dest: Path) -> Path:
+    """Every file of ``folder`` gzipped into the tar ``dest`` (names relative to the folder, ``.gz`` added)."""
+    with tarfile.open(dest, "w") as tf:
+        for p in sorted(x for x in folder.rglob("*") if x.is_file()):
+            gz = p.with_name(p.name + ".gz")
+            with open(p, "rb") as src, gzip.open(gz, "wb", compresslevel=6) as out:
+                shutil.copyfileobj(src, out)
+            tf.add(gz, str(gz.relative_to(folder)))
+            gz.unlink()
+    return dest
+
+
 def main() -> None:
     """Write the folder, read it both ways, print the times and whether the values agree."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -67,12 +87,37 @@ def main() -> None:
     ap.add_argument("--kind", choices=["star", "gdc"], default="star")
     ap.add_argument("--no-reference", action="store_true",
                     help="skip the pandas loop (the peak RSS printed is then read_quant_folder's own)")
+    ap.add_argument("--archive", action="store_true",
+                    help="read the files gzipped in one .tar, against unpacking it and reading the folder")
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
+        folder = Path(tmp) / "files"
+        folder.mkdir()
         t = time.perf_counter()
         write(folder, a.samples, a.genes, a.kind)
         print(f"wrote {a.samples} {a.kind} files x {a.genes} genes in {time.perf_counter() - t:.1f} s")
+        if a.archive:
+            tar = archive(folder, Path(tmp) / "RAW.tar")
+            shutil.rmtree(folder)
+            print(f"packed them gzipped into one tar of {tar.stat().st_size / 2**20:.0f} MB")
+            before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            t = time.perf_counter()
+            adata, info = read_quant_folder(tar)
+            t_ours = time.perf_counter() - t
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            print(f"read_quant_folder(the tar): {t_ours:.1f} s ({adata.n_obs} x {adata.n_vars}); peak RSS "
+                  f"{peak:.0f} MB ({before:.0f} MB before), the matrix {adata.X.nbytes / 2**20:.0f} MB")
+            if not a.no_reference:
+                t = time.perf_counter()
+                with tarfile.open(tar) as tf:
+                    tf.extractall(Path(tmp) / "unpacked", filter="data")
+                t_unpack = time.perf_counter() - t
+                ref, _ = read_quant_folder(Path(tmp) / "unpacked")
+                t_ref = time.perf_counter() - t
+                same = np.array_equal(adata.X, ref.X) and list(adata.obs_names) == list(ref.obs_names)
+                print(f"unpack ({t_unpack:.1f} s) then read the folder (reference): {t_ref:.1f} s; same values: "
+                      f"{same}")
+            return
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         t = time.perf_counter()
         adata, info = read_quant_folder(folder)
