@@ -340,3 +340,63 @@ def test_archives_read_as_the_folders_they_unpack_to(tmp_path, capsys):
     assert main(["data", "prepare", str(cut), "--genes", "all", "--out", str(tmp_path / "q.h5ad")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "not a readable tar archive" in err and not (tmp_path / "q.h5ad").exists()
+
+
+def test_per_sample_featurecounts_and_rsem_isoforms(tmp_path, capsys):
+    """featureCounts run once per sample (its comment line, five annotation columns, the BAM's counts): read by
+    content, named by the file, gene lengths kept for TPM; its .summary files beside are skipped; a table of
+    several samples in such a folder is refused. RSEM's .isoforms.results are read where no .genes.results is
+    beside them, as transcripts."""
+    counts = np.array([[12, 0, 7, 300], [40, 5, 9, 150]])
+    lengths = [1200, 800, 4000, 2500]
+    fc = tmp_path / "fc"
+    fc.mkdir()
+    for i, s in enumerate(["ctl_1", "trt_1"]):
+        rows = [f'# Program:featureCounts v2.0.6; Command:"featureCounts" "-a" "genes.gtf" "-o" '
+                f'"{s}.featureCounts.txt" "{s}.bam"',
+                "Geneid\tChr\tStart\tEnd\tStrand\tLength\t" + f"/data/bam/{s}.Aligned.sortedByCoord.out.bam"]
+        rows += [f"{g}\tchr1;chr1\t100;400\t300;900\t+;+\t{n}\t{counts[i, j]}"
+                 for j, (g, n) in enumerate(zip(GENES, lengths))]
+        (fc / f"{s}.featureCounts.txt").write_text("\n".join(rows) + "\n")
+        (fc / f"{s}.featureCounts.txt.summary").write_text(f"Status\t/data/bam/{s}.bam\nAssigned\t{counts[i].sum()}\n")
+    a = read(fc)
+    assert list(a.obs_names) == ["ctl_1", "trt_1"] and list(a.var_names) == GENES
+    np.testing.assert_array_equal(a.X, counts)
+    assert a.var["length"].tolist() == lengths and get_history(a)[0]["quant_kind"] == "featurecounts"
+    out = tmp_path / "p.h5ad"
+    assert main(["data", "prepare", str(fc), "--genes", "all", "--normalize", "tpm", "--out", str(out)]) == 0
+    rate = counts / np.array(lengths) * 1000
+    np.testing.assert_allclose(ad.read_h5ad(out).X, np.log2(rate / rate.sum(1, keepdims=True) * 1e6 + 1), rtol=1e-5)
+    capsys.readouterr()
+    with pytest.raises(DataError, match="featureCounts files hold counts only"):
+        read(fc, quantity="tpm")
+    # a table of two samples among them: refused with the fix
+    rows = ["# Program:featureCounts v2.0.6", "Geneid\tChr\tStart\tEnd\tStrand\tLength\ta.bam\tb.bam"]
+    rows += [f"{g}\tchr1\t1\t2\t+\t{n}\t1\t2" for g, n in zip(GENES, lengths)]
+    (fc / "all.txt").write_text("\n".join(rows) + "\n")
+    with pytest.raises(DataError, match="a featureCounts table of 2 samples in a folder of per-sample files; give "
+                                        "the table itself"):
+        read(fc)
+    # RSEM: genes and isoforms side by side -> the genes; isoforms alone -> transcripts
+    rs = tmp_path / "rsem"
+    rs.mkdir()
+    tx = ["ENST00000373020.9", "ENST00000494424.1", "ENST00000496771.5"]
+    for i, s in enumerate(["A", "B"]):
+        rows = ["transcript_id\tgene_id\tlength\teffective_length\texpected_count\tTPM\tFPKM\tIsoPct"]
+        rows += [f"{t}\t{GENES[3]}\t2206\t2056.5\t{counts[i, j]}.00\t{j + 1.5}\t1.0\t50.0" for j, t in enumerate(tx)]
+        (rs / f"{s}.isoforms.results").write_text("\n".join(rows) + "\n")
+    t, info = read_quant_folder(rs)
+    assert info["kind"] == "rsem_tx" and info["level"] == "transcript" and list(t.var_names) == tx
+    np.testing.assert_array_equal(t.X, counts[:, :3])
+    np.testing.assert_allclose(read_quant_folder(rs, quantity="tpm")[0].X, [[1.5, 2.5, 3.5]] * 2)
+    for i, s in enumerate(["A", "B"]):
+        rows = ["gene_id\ttranscript_id(s)\tlength\teffective_length\texpected_count\tTPM\tFPKM"]
+        rows += [f"{g}\tT{j}\t1000\t850.5\t{counts[i, j]}.00\t1.0\t1.0" for j, g in enumerate(GENES)]
+        (rs / f"{s}.genes.results").write_text("\n".join(rows) + "\n")
+    g, info = read_quant_folder(rs)
+    assert info["kind"] == "rsem" and list(g.var_names) == GENES and list(g.obs_names) == ["A", "B"]
+    # a table of the kind without the column asked for: named, with the columns it has
+    (rs / "B.genes.results").write_text("gene_id\tlength\tTPM\n" + "".join(f"{g}\t1000\t1.0\n" for g in GENES))
+    with pytest.raises(DataError, match=r"B.genes.results: no 'expected_count' column \(columns: length, TPM\); is it "
+                                        "a RSEM .genes.results file"):
+        read_quant_folder(rs)

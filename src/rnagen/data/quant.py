@@ -13,7 +13,8 @@ unpacking it:
     GDC's harmonised STAR counts (TCGA, CPTAC, ...): ``gene_id gene_name gene_type unstranded stranded_first
     stranded_second tpm_unstranded ...``, ``N_`` rows and a ``# gene-model`` line.
 ``*.genes.results``
-    RSEM (Li & Dewey 2011): ``expected_count`` and ``TPM`` per gene.
+    RSEM (Li & Dewey 2011): ``expected_count`` and ``TPM`` per gene (``*.isoforms.results`` per transcript, read
+    where a folder has no gene-level table).
 ``quant.genes.sf``
     Salmon's gene-level table (Patro et al. 2017; ``-g``): ``NumReads`` and ``TPM``.
 ``quant.sf``, ``abundance.tsv``
@@ -21,6 +22,9 @@ unpacking it:
     ``tpm``), read where a folder has no gene-level table; a tx2gene table adds them up to genes
     (``rnagen data prepare --feature-map tx2gene.tsv --duplicates sum``, the sums tximport takes). GENCODE's
     ``ENST...|ENSG...|...|`` names are cut to the transcript id.
+featureCounts output of one sample (Liao et al. 2014; by content)
+    ``# Program:featureCounts`` comment lines, ``Geneid Chr Start End Strand Length`` and the sample's counts;
+    the gene lengths are kept in ``var["length"]`` (for ``--normalize tpm``).
 HTSeq-count output (Anders et al. 2015)
     any other file of two tab-separated columns, gene and whole count, its ``__no_feature``-style rows dropped;
     a header line before them (``gene_id<TAB>GSM123``, as submitters' per-sample files on GEO have) is skipped.
@@ -71,14 +75,20 @@ QUANT_KINDS = {
     "gdc": _Kind("GDC augmented STAR counts", ".augmented_star_gene_counts.tsv", True,
                  ("unstranded", "stranded_first", "stranded_second"), "tpm_unstranded"),
     "rsem": _Kind("RSEM .genes.results", ".genes.results", True, "expected_count", "TPM"),
+    "rsem_tx": _Kind("RSEM .isoforms.results (transcripts)", ".isoforms.results", True, "expected_count", "TPM"),
     "salmon": _Kind("Salmon quant.genes.sf", "quant.genes.sf", True, "NumReads", "TPM"),
     "salmon_tx": _Kind("Salmon quant.sf (transcripts)", "quant.sf", True, "NumReads", "TPM"),
     "kallisto": _Kind("kallisto abundance.tsv (transcripts)", "abundance.tsv", True, "est_counts", "tpm"),
+    "featurecounts": _Kind("featureCounts", "", True, "count", None),
     "htseq": _Kind("HTSeq-count", "", False, "count", None),
 }
-TRANSCRIPT_KINDS = ("salmon_tx", "kallisto")
+TRANSCRIPT_KINDS = ("salmon_tx", "kallisto", "rsem_tx")
+#: the gene-level kind whose files a tool writes beside the transcript-level ones (read instead of them)
+_GENES_BESIDE = {"salmon": "salmon_tx", "rsem": "rsem_tx"}
+_FC_HEADER = ["Geneid", "Chr", "Start", "End", "Strand", "Length"]
 _MAX_DEPTH = 3
-_HTSEQ_SUFFIXES = (".gz", ".txt", ".tsv", ".tab", ".counts", ".count", ".htseq", ".htseq-count", ".htseq_counts")
+_HTSEQ_SUFFIXES = (".gz", ".txt", ".tsv", ".tab", ".counts", ".count", ".htseq", ".htseq-count", ".htseq_counts",
+                   ".featurecounts", "_featurecounts", "_counts", ".readcounts")
 
 
 _ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".zip")
@@ -167,14 +177,18 @@ def _kind_of(src: _Source) -> str | None:
     if name.startswith(".") or Path(name).suffix.lower() in (".bam", ".bai", ".sam", ".cram", ".log", ".md5",
                                                              ".html", ".json", ".h5ad", ".gct", ".csv", ".parquet",
                                                              ".tar", ".zip", ".tgz", ".pdf", ".xlsx", ".bed",
-                                                             ".bw", ".bigwig", ".fastq", ".fq"):
+                                                             ".bw", ".bigwig", ".fastq", ".fq", ".summary"):
         return None
     try:
         with src.open() as fh:
-            lines = fh.read(8192).decode("utf-8", errors="replace").split("\n")[:2]
-    except (OSError, EOFError, zlib.error):
+            lines = fh.read(1 << 16).decode("utf-8", errors="replace").split("\n")
+    except (OSError, EOFError, zlib.error, tarfile.TarError, zipfile.BadZipFile):
         return None
-    return "htseq" if _htseq_header(lines) is not None else None
+    if lines[0].startswith("# Program:featureCounts"):
+        skip = next((i for i, line in enumerate(lines) if not line.startswith("#")), len(lines))
+        if skip < len(lines) and lines[skip].rstrip("\r").split("\t")[:6] == _FC_HEADER:
+            return "featurecounts"
+    return "htseq" if _htseq_header(lines[:2]) is not None else None
 
 
 def _files(folder: Path) -> dict[str, list[_Source]]:
@@ -230,7 +244,7 @@ def _archive_files(archive: Path, opened: list) -> dict[str, list[_Source]]:
 
 def _sample_name(src: _Source, kind: str) -> str:
     name = _plain_name(src)
-    if kind == "htseq":
+    if kind in ("htseq", "featurecounts"):
         stem = name
         while True:
             low = stem.lower()
@@ -258,13 +272,20 @@ def _table(src: _Source, kind: str, columns: list[str]) -> pd.DataFrame:
             skip += 1
         if k.header:
             header = head[skip].rstrip("\r").split("\t") if skip < len(head) else []
+            rename = {}
+            if kind == "featurecounts":
+                if len(header) != 7:
+                    raise DataError(f"{path}: a featureCounts table of {len(header) - 6} samples in a folder of "
+                                    "per-sample files; give the table itself as the input (or one file per sample)")
+                rename = {header[6]: "count"}
+                columns = [header[6] if c == "count" else c for c in columns]
             absent = [c for c in columns if c not in header[1:]]
             if absent:
                 raise DataError(f"{path}: no {absent[0]!r} column (columns: {', '.join(header[1:9])}); is it a "
                                 f"{k.name} file?")
             with src.source() as handle:
                 df = pd.read_csv(handle, sep="\t", skiprows=skip, index_col=0, usecols=[header[0], *columns],
-                                 low_memory=False)
+                                 low_memory=False).rename(columns=rename)
         else:
             if kind == "htseq":
                 skip += _htseq_header(head[skip:skip + 2]) or 0
@@ -272,6 +293,8 @@ def _table(src: _Source, kind: str, columns: list[str]) -> pd.DataFrame:
             with src.source() as handle:
                 df = pd.read_csv(handle, sep="\t", header=None, names=names, index_col=0, skiprows=skip,
                                  usecols=["gene", *columns], low_memory=False)
+    except DataError:
+        raise
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeError, ValueError, zlib.error) as e:
         raise DataError(f"{path}: not a readable {k.name} file ({type(e).__name__}); check the file") from e
     except (OSError, EOFError, tarfile.TarError, zipfile.BadZipFile) as e:
@@ -338,12 +361,14 @@ def _read_found(folder: Path, found: dict[str, list[_Source]], *, quantity: Quan
     import anndata as ad
 
     archive = is_archive(folder)
-    if "salmon" in found:
-        found.pop("salmon_tx", None)  # Salmon -g writes quant.genes.sf beside quant.sf: the genes are read
+    for genes_kind, tx_kind in _GENES_BESIDE.items():
+        if genes_kind in found:
+            # Salmon -g writes quant.genes.sf beside quant.sf, RSEM .genes.results beside .isoforms.results
+            found.pop(tx_kind, None)
     if not found:
         kinds = ("per-sample quantification files (STAR *ReadsPerGene.out.tab, GDC *.augmented_star_gene_counts.tsv, "
-                 "RSEM *.genes.results, Salmon quant.genes.sf or quant.sf, kallisto abundance.tsv or HTSeq-count "
-                 "tables)")
+                 "RSEM *.genes.results or *.isoforms.results, Salmon quant.genes.sf or quant.sf, kallisto "
+                 "abundance.tsv, featureCounts or HTSeq-count tables)")
         if archive:
             raise DataError(f"{folder}: an archive without {kinds}; if it holds a matrix file, unpack it (tar -xf or "
                             "unzip) and give that file")
@@ -369,17 +394,20 @@ def _read_found(folder: Path, found: dict[str, list[_Source]], *, quantity: Quan
     else:
         wanted = [k.counts]
     genes: pd.Index | None = None
-    gene_names = None
+    gene_names = lengths = None
     rows, calls = [], []
     for src in files:
         p = src.label
-        df = _table(src, kind, wanted + (["gene_name"] if kind == "gdc" and genes is None else []))
+        extra = {"gdc": ["gene_name"], "featurecounts": ["Length"]}.get(kind, []) if genes is None else []
+        df = _table(src, kind, wanted + extra)
         if genes is None:
             genes = df.index
             if genes.duplicated().any():
                 raise DataError(f"{p}: gene {genes[genes.duplicated()][0]!r} is listed twice; check the file")
             if "gene_name" in df.columns:
                 gene_names = df["gene_name"].astype(str).to_numpy()
+            if "Length" in df.columns:
+                lengths = _numbers(df, "Length", p)
         elif not df.index.equals(genes):
             if len(df.index) != len(genes) or set(df.index) != set(genes):
                 raise DataError(f"{p} lists {len(df.index)} genes and {files[0].label} {len(genes)}, not the same "
@@ -407,6 +435,8 @@ def _read_found(folder: Path, found: dict[str, list[_Source]], *, quantity: Quan
     var = pd.DataFrame(index=pd.Index(genes))
     if gene_names is not None:
         var["gene_name"] = gene_names
+    if lengths is not None:
+        var["length"] = lengths
     info = {"kind": kind, "quantity": quantity, "column": column, "n_files": len(files),
             "level": "transcript" if kind in TRANSCRIPT_KINDS else "gene"}
     if archive:
