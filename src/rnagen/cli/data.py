@@ -523,10 +523,11 @@ def _add_prepare(dsub) -> None:
                                      "values (--missing); check labels; write a labelled .h5ad.")
     pr.add_argument("input",
                     help="expression file (.h5ad, .csv/.tsv/.txt[.gz], .gct[.gz], a GEO series matrix "
-                         "GSExxx_series_matrix.txt[.gz], featureCounts output, .parquet), a folder of per-sample "
-                         "files (STAR *ReadsPerGene.out.tab, GDC *.augmented_star_gene_counts.tsv, RSEM "
-                         "*.genes.results, Salmon quant.genes.sf, HTSeq-count tables), or 'gtex26' for the bundled "
-                         "GTEx subset")
+                         "GSExxx_series_matrix.txt[.gz], featureCounts output, .parquet), a folder or a "
+                         ".tar/.tar.gz/.zip of per-sample files (STAR *ReadsPerGene.out.tab, GDC "
+                         "*.augmented_star_gene_counts.tsv, RSEM *.genes.results, Salmon quant.genes.sf, kallisto "
+                         "abundance.tsv, featureCounts or HTSeq-count tables), or 'gtex26' for the bundled GTEx "
+                         "subset")
     pr.add_argument("--label-key", default=None, help="sample label column (in the file, or in the --labels file)")
     pr.add_argument("--labels", default=None,
                     help="annotation file: CSV/TSV with sample id + label columns, or one label per line in sample "
