@@ -430,6 +430,13 @@ def test_splits_score_each_run_on_its_own_split_against_its_own_floor_and_ceilin
     assert {p.stem for p in (out / "results").glob("*_seed2.json")} == {"real_seed2", "gaussian_seed2", "ddim_seed2"}
     assert board.loc["ddim", "n_seeds"] == 3
     assert json.loads((out / "results" / "ddim_seed2.json").read_text())["split_seed"] == 5
+    # the report names the splits and shows each share with its spread over them
+    from rnagen.report import write_report
+
+    html = write_report(out).read_text()
+    assert "3 stratified\n  splits (test size 0.2, seeds 3 to 5)" in html and "1 seed(s) per split" in html
+    sd = board.loc["ddim", "aa_ts_gap_closed_sd"]
+    assert np.isfinite(sd) and f"± {100 * sd:.0f} sd" in html
     # reconstruction scores one split: refused before anything is written
     with pytest.raises(ConfigError, match="one split"):
         run_benchmark(labelled_csv, **{**kw, "out_dir": tmp_path / "c"}, splits=2, reconstruct="linear",
