@@ -47,7 +47,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import IO, Literal
+from typing import IO, Literal, cast
 
 import numpy as np
 import pandas as pd
@@ -124,13 +124,13 @@ class _Source:
         return str(self.path) if self.path is not None else self.rel
 
     def open(self) -> IO[bytes]:
-        """The file's bytes, decompressed when its name ends in ``.gz``."""
+        """The file's bytes, decompressed when its name ends in ``.gz`` (closing it closes the file or member)."""
+        gz = self.name.lower().endswith(".gz")
         if self.path is not None:
-            fh: IO[bytes] = open(self.path, "rb")
-        else:
-            assert self.reader is not None
-            fh = self.reader(self.rel)
-        return gzip.GzipFile(fileobj=fh, mode="rb") if self.name.lower().endswith(".gz") else fh  # type: ignore[return-value]
+            return cast(IO[bytes], gzip.open(self.path, "rb") if gz else open(self.path, "rb"))
+        assert self.reader is not None
+        fh = self.reader(self.rel)
+        return cast(IO[bytes], _GzipMember(fileobj=fh, mode="rb")) if gz else fh
 
     @contextlib.contextmanager
     def source(self) -> Iterator[Path | IO[bytes]]:
@@ -140,6 +140,19 @@ class _Source:
         else:
             with self.open() as fh:
                 yield fh
+
+
+class _GzipMember(gzip.GzipFile):
+    """A gzipped archive member: closing it also closes the member it reads."""
+
+    def close(self) -> None:
+        inner = self.fileobj
+        try:
+            super().close()
+        finally:
+            closer = getattr(inner, "close", None)
+            if closer is not None:
+                closer()
 
 
 def _plain_name(src: _Source) -> str:
