@@ -484,3 +484,76 @@ def test_cli_prepare_geo_with_feature_map(tmp_path, capsys):
     b = ad.read_h5ad(tmp_path / "b.h5ad")
     assert list(b.var_names) == ["RFC2"] and not np.isnan(b.X).any()
     np.testing.assert_allclose(b.X[:, 0], [5.75, 5.65, 6.7, 6.2], rtol=1e-6)  # GSM4: 1053_at null, 117_at alone
+
+
+def test_tcga_barcodes_matched_to_labels_given_at_a_shorter_level(tmp_path):
+    """Expression columns named by aliquot barcodes, labels by participant (a clinical table) or by sample (a
+    sample sheet): each sample takes the row of the longest barcode it extends; a participant's label on two of
+    its samples (tumour and normal) is refused."""
+    from rnagen.data import read_labels
+
+    obs = ["TCGA-A1-A0SB-01A-11R-A144-07", "TCGA-A2-A04P-01A-31R-A034-07", "TCGA-AN-A0FL-01B-11R-A034-07"]
+    (tmp_path / "clin.csv").write_text("bcr_patient_barcode,subtype\nTCGA-A2-A04P,Basal\ntcga-a1-a0sb,LumA\n"
+                                       "TCGA-AN-A0FL,Her2\nTCGA-ZZ-0000,LumB\n")
+    name, lab = read_labels(tmp_path / "clin.csv", obs)
+    assert name == "subtype" and list(lab) == ["LumA", "Basal", "Her2"]
+    # no header line: the first row is a barcode, not column names
+    (tmp_path / "clin_nohead.tsv").write_text("TCGA-A2-A04P\tBasal\nTCGA-A1-A0SB\tLumA\nTCGA-AN-A0FL\tHer2\n")
+    assert list(read_labels(tmp_path / "clin_nohead.tsv", obs)[1]) == ["LumA", "Basal", "Her2"]
+    # a tumour and its normal tissue: per-sample rows (type code, with or without the vial letter) label each
+    pair = ["TCGA-A1-A0SB-01A-11R-A144-07", "TCGA-A1-A0SB-11A-13R-A144-07", "TCGA-A2-A04P-01A-31R-A034-07"]
+    (tmp_path / "samples.csv").write_text("sample,type\nTCGA-A1-A0SB-01,tumour\nTCGA-A1-A0SB-11A,normal\n"
+                                          "TCGA-A2-A04P-01,tumour\n")
+    assert list(read_labels(tmp_path / "samples.csv", pair)[1]) == ["tumour", "normal", "tumour"]
+    with pytest.raises(DataError, match=r"clin.csv labels participants \(TCGA-A1-A0SB\) and the data has 2 samples "
+                                        r"of 1 of them .*give labels per sample"):
+        read_labels(tmp_path / "clin.csv", pair)
+    # a sample of no row: named as before
+    with pytest.raises(DataError, match="no row for 1 of 2 samples .*TCGA-B6-A0RE"):
+        read_labels(tmp_path / "clin.csv", [obs[0], "TCGA-B6-A0RE-01A-11R-A034-07"])
+
+
+def test_gdc_sample_sheet_labels_a_folder_of_gdc_files(tmp_path, capsys):
+    """gdc-client puts each file in a folder named by its file id; the portal's sample sheet names each file, its
+    project, case, sample id and type: it labels the folder's samples through --label-key."""
+    import anndata as ad
+
+    from rnagen.cli.main import main
+
+    genes = ["ENSG00000092010.15", "ENSG00000122873.12", "ENSG00000124664.11"]
+    rows = ["File ID\tFile Name\tData Category\tData Type\tProject ID\tCase ID\tSample ID\tSample Type"]
+    samples = [("f1d1", "9a7c", "TCGA-BRCA", "TCGA-A1-A0SB-01A", "Primary Tumor"),
+               ("f2d2", "3b4e", "TCGA-BRCA", "TCGA-A1-A0SB-11A", "Solid Tissue Normal"),
+               ("f3d3", "77e0", "TCGA-LUAD", "TCGA-05-4244-01A", "Primary Tumor")]
+    for i, (fid, uuid, proj, sid, stype) in enumerate(samples):
+        fname = f"{uuid}.rna_seq.augmented_star_gene_counts.tsv"
+        lines = ["# gene-model: GENCODE v36",
+                 "gene_id\tgene_name\tgene_type\tunstranded\tstranded_first\tstranded_second\ttpm_unstranded",
+                 "N_unmapped\t\t\t100\t100\t100\t"]
+        lines += [f"{g}\tG{j}\tprotein_coding\t{10 * (i + 1) + j}\t1\t1\t1.0" for j, g in enumerate(genes)]
+        (tmp_path / "gdc" / fid).mkdir(parents=True)
+        (tmp_path / "gdc" / fid / fname).write_text("\n".join(lines) + "\n")
+        rows.append(f"{fid}\t{fname}\tTranscriptome Profiling\tGene Expression Quantification\t{proj}\t{sid[:12]}\t"
+                    f"{sid}\t{stype}")
+    rows.append("f9d9\t5555.rna_seq.augmented_star_gene_counts.tsv\tTranscriptome Profiling\tGene Expression "
+                "Quantification\tTCGA-LUAD\tTCGA-05-4249\tTCGA-05-4249-01A\tPrimary Tumor")   # not downloaded
+    (tmp_path / "gdc_sample_sheet.tsv").write_text("\n".join(rows) + "\n")
+    out = tmp_path / "d.h5ad"
+    assert main(["data", "prepare", str(tmp_path / "gdc"), "--labels", str(tmp_path / "gdc_sample_sheet.tsv"),
+                 "--label-key", "Sample Type", "--min-samples", "2", "--genes", "all", "--out", str(out)]) == 0
+    a = ad.read_h5ad(out)   # the one normal sample's class dropped
+    assert list(a.obs_names) == ["9a7c", "77e0"] and set(a.obs["Sample Type"]) == {"Primary Tumor"}
+    a = read(tmp_path / "gdc", labels=tmp_path / "gdc_sample_sheet.tsv", label_key="Sample Type")
+    assert a.obs["Sample Type"].astype(str).tolist() == ["Primary Tumor", "Solid Tissue Normal", "Primary Tumor"]
+    a = read(tmp_path / "gdc", labels=tmp_path / "gdc_sample_sheet.tsv", label_key="Project ID")
+    assert a.obs["Project ID"].astype(str).tolist() == ["TCGA-BRCA", "TCGA-BRCA", "TCGA-LUAD"]
+    capsys.readouterr()
+    assert main(["data", "prepare", str(tmp_path / "gdc"), "--labels", str(tmp_path / "gdc_sample_sheet.tsv"),
+                 "--genes", "all", "--out", str(tmp_path / "e.h5ad")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is a GDC sample sheet and needs --label-key: pass one of its columns " \
+        "('Project ID', 'Case ID', 'Sample ID', 'Sample Type')" in err and not (tmp_path / "e.h5ad").exists()
+    (tmp_path / "other_sheet.tsv").write_text("\n".join(rows[:2] + rows[3:]) + "\n")
+    with pytest.raises(DataError, match="GDC sample sheet other_sheet.tsv: no file, file id or sample id of it names "
+                                        "1 of 3 samples .*'3b4e'"):
+        read(tmp_path / "gdc", labels=tmp_path / "other_sheet.tsv", label_key="Sample Type")

@@ -25,9 +25,9 @@ import os
 import re
 import warnings
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Literal, NamedTuple, TypeVar
+from typing import Any, Literal, NamedTuple, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -1062,7 +1062,7 @@ def _labels_by_id(raw: pd.DataFrame, obs_names: list[str], *, label_key: str | N
     header line unless its first field is a sample id; rows matched to ``obs_names`` by id."""
     raw = raw.fillna("")
     first = [str(x) for x in raw.iloc[0].tolist()]
-    has_header = first[0] not in set(obs_names)
+    has_header = first[0] not in set(obs_names) and not _TCGA_BARCODE.fullmatch(first[0].strip())
     table = raw.iloc[1:] if has_header else raw
     cols = first if has_header else [f"col{i}" for i in range(raw.shape[1])]
     if has_header and len(set(cols)) != len(cols):
@@ -1080,12 +1080,94 @@ def _labels_by_id(raw: pd.DataFrame, obs_names: list[str], *, label_key: str | N
     if ids.duplicated().any():
         raise DataError(f"label file {source}: sample id {ids[ids.duplicated()].iloc[0][:40]!r} appears twice; "
                         f"keep one row per sample")
+    if has_header and {"File Name", "Sample ID"} <= set(cols):
+        return _labels_from_gdc_sheet(table, cols, obs_names, label_key=label_key, source=source)
     m = dict(zip(ids, table[col]))
+    if not set(obs_names) <= set(m):
+        m = {**m, **_tcga_matches(obs_names, m, source=source)}
     missing = [o for o in obs_names if o not in m]
     if missing:
         raise DataError(f"label file {source}: no row for {len(missing)} of {len(obs_names)} samples (e.g. "
                         f"{missing[0][:40]!r}); add them or check that the first column holds the sample ids")
     return name, pd.Categorical(_label_strings(pd.Series([m[o] for o in obs_names], dtype=object)))
+
+
+#: a TCGA barcode: project-TSS-participant, then sample type + vial, portion + analyte, plate, centre
+#: (https://docs.gdc.cancer.gov/Encyclopedia/pages/TCGA_Barcode/)
+_TCGA_BARCODE = re.compile(r"TCGA-[A-Z0-9]{2}-[A-Z0-9]{4}"
+                           r"(-[0-9]{2}[A-Z]?(-[0-9]{2}[A-Z](-[A-Z0-9]{4}(-[0-9]{2})?)?)?)?", re.IGNORECASE)
+
+
+def _tcga_prefixes(barcode: str) -> list[str]:
+    """The shorter barcodes a TCGA barcode extends, longest first: aliquot -> portion -> sample (with and
+    without its vial letter) -> participant."""
+    f = barcode.split("-")
+    out = ["-".join(f[:n]) for n in range(len(f) - 1, 2, -1)]
+    if len(f) >= 4 and len(f[3]) == 3:   # sample type + vial (01A): also the sample type alone (01)
+        out.insert(out.index("-".join(f[:4])) + 1, "-".join(f[:3] + [f[3][:2]]))
+    return out
+
+
+def _tcga_matches(obs_names: list[str], m: Mapping[str, Any], *, source: str) -> dict[str, Any]:
+    """Labels for TCGA barcodes that the label file gives at a shorter level (a clinical table's participant
+    ``TCGA-A1-A0SB``, a sample sheet's ``TCGA-A1-A0SB-01``): each sample takes the row of the longest barcode it
+    extends. A participant-level row labelling two samples of one participant (a tumour and its normal tissue,
+    say) is refused: a per-patient label is not that of every sample taken from the patient."""
+    upper = {str(k).upper(): v for k, v in m.items()}
+    out: dict[str, Any] = {}
+    by_participant: dict[str, list[str]] = {}
+    for o in obs_names:
+        if o in m or not _TCGA_BARCODE.fullmatch(o):
+            continue
+        for pre in _tcga_prefixes(o.upper()):
+            if pre in upper:
+                out[o] = upper[pre]
+                if pre.count("-") == 2:
+                    by_participant.setdefault(pre, []).append(o)
+                break
+    shared = {p: s for p, s in by_participant.items() if len(s) > 1}
+    if shared:
+        p, s = next(iter(shared.items()))
+        raise DataError(f"label file {source} labels participants ({p}) and the data has {len(s)} samples of "
+                        f"{len(shared)} of them ({', '.join(x[:16] for x in s[:3])}: e.g. a tumour and its normal "
+                        "tissue); give labels per sample (TCGA-XX-XXXX-01 ...) or keep one sample per participant")
+    return out
+
+
+def _labels_from_gdc_sheet(table: pd.DataFrame, cols: list[str], obs_names: list[str], *, label_key: str | None,
+                           source: str) -> tuple[str, pd.Categorical]:
+    """Labels from a GDC sample sheet (``File ID, File Name, ..., Project ID, Case ID, Sample ID, Sample Type``,
+    as the GDC portal's cart writes it for files downloaded with gdc-client): a sample matches the row of its
+    file (its name, a folder of per-sample files being named by its files, is the file name less its suffix),
+    of its file's id (the folder gdc-client puts the file in) or of its TCGA sample id."""
+    offered = [c for c in cols if c not in ("File ID", "File Name", "Data Category", "Data Type")]
+    if label_key is None:
+        raise DataError(f"label file {source} is a GDC sample sheet and needs --label-key: pass one of its columns "
+                        f"({', '.join(repr(c) for c in offered[:10])})")
+    keys: dict[str, int] = {}
+    clash: set[str] = set()
+    for i, row in enumerate(table.itertuples(index=False)):
+        rec = dict(zip(cols, row))
+        fname = str(rec.get("File Name", "")).strip()
+        cand = {str(rec.get("File ID", "")).strip(), fname, fname.split(".", 1)[0]}
+        cand |= {s.strip() for s in str(rec.get("Sample ID", "")).split(",")}
+        for key in cand - {""}:
+            if key in keys and keys[key] != i:
+                clash.add(key)
+            keys[key] = i
+    for key in clash:
+        del keys[key]   # a sample id two files share names neither
+    pos: dict[str, int] = {}
+    for o in obs_names:
+        if o in keys:
+            pos[o] = keys[o]
+    missing = [o for o in obs_names if o not in pos]
+    if missing:
+        raise DataError(f"GDC sample sheet {source}: no file, file id or sample id of it names {len(missing)} of "
+                        f"{len(obs_names)} samples (e.g. {missing[0][:40]!r}); give the sample sheet of the files "
+                        "the data was read from")
+    col = table[label_key].tolist()
+    return str(label_key), pd.Categorical(_label_strings(pd.Series([col[pos[o]] for o in obs_names], dtype=object)))
 
 
 def _labels_from_geo(p: Path, txt: _Text, names: list[str], *, label_key: str | None) -> tuple[str, pd.Categorical]:
