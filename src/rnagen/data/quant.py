@@ -440,7 +440,7 @@ def _read_found(folder: Path, found: dict[str, list[_Source]], *, quantity: Quan
                         "unstranded|forward|reverse")
     column = k.counts[_STAR.index(calls[0])] if calls and isinstance(k.counts, tuple) else wanted[0]
     X = np.vstack(rows)
-    rel = [src.rel for src in files]
+    rel = [str(PurePosixPath(src.rel)) for src in files]   # a tar member "./x" shown as "x"
     names = [_sample_name(src, kind) for src in files]
     if len(set(names)) != len(names):
         names = rel
