@@ -67,6 +67,18 @@ def naive(folder: Path, kind: str) -> pd.DataFrame:
     return pd.concat(cols, axis=1).T
 
 
+def timed_read(path: Path, what: str):
+    """``read_quant_folder(path)`` timed, with the peak RSS it reached; prints one line."""
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    t = time.perf_counter()
+    adata, info = read_quant_folder(path)
+    took = time.perf_counter() - t
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"{what}: {took:.1f} s ({adata.n_obs} x {adata.n_vars}, strand {info.get('strand')}); peak RSS "
+          f"{peak:.0f} MB ({before:.0f} MB before), the matrix {adata.X.nbytes / 2**20:.0f} MB")
+    return adata
+
+
 def archive(folder: Path, dest: Path) -> Path:
     """Every file of ``folder`` gzipped into the tar ``dest`` (names relative to the folder, ``.gz`` added)."""
     with tarfile.open(dest, "w") as tf:
@@ -100,13 +112,7 @@ def main() -> None:
             tar = archive(folder, Path(tmp) / "RAW.tar")
             shutil.rmtree(folder)
             print(f"packed them gzipped into one tar of {tar.stat().st_size / 2**20:.0f} MB")
-            before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-            t = time.perf_counter()
-            adata, info = read_quant_folder(tar)
-            t_ours = time.perf_counter() - t
-            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-            print(f"read_quant_folder(the tar): {t_ours:.1f} s ({adata.n_obs} x {adata.n_vars}); peak RSS "
-                  f"{peak:.0f} MB ({before:.0f} MB before), the matrix {adata.X.nbytes / 2**20:.0f} MB")
+            adata = timed_read(tar, "read_quant_folder(the tar)")
             if not a.no_reference:
                 t = time.perf_counter()
                 with tarfile.open(tar) as tf:
@@ -118,13 +124,7 @@ def main() -> None:
                 print(f"unpack ({t_unpack:.1f} s) then read the folder (reference): {t_ref:.1f} s; same values: "
                       f"{same}")
             return
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        t = time.perf_counter()
-        adata, info = read_quant_folder(folder)
-        t_ours = time.perf_counter() - t
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(f"read_quant_folder: {t_ours:.1f} s ({adata.n_obs} x {adata.n_vars}, strand {info.get('strand')}); "
-              f"peak RSS {peak:.0f} MB ({before:.0f} MB before), the matrix {adata.X.nbytes / 2**20:.0f} MB")
+        adata = timed_read(folder, "read_quant_folder")
         if not a.no_reference:
             t = time.perf_counter()
             ref = naive(folder, a.kind)
