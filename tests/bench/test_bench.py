@@ -218,7 +218,9 @@ def test_cli_benchmark_on_csv(tmp_path, labelled_csv, capsys):
     assert rc == 0
     text = capsys.readouterr().out
     assert "gaussian" in text and "real" in text and "report.html" in text
+    assert "one split: a difference between models smaller than the spread over splits is noise" in text
     assert (out / "leaderboard.csv").is_file() and (out / "report.html").is_file()
+    assert 'id="one-split"' in (out / "report.html").read_text()
     assert json.loads((out / "bench.json").read_text())["test_size"] == 0.25
     board = pd.read_csv(out / "leaderboard.csv").set_index("model")
     assert 0 <= board.loc["gaussian", "aa_ts"] <= 1 and np.isnan(board.loc["gaussian", "tstr_mlp_accuracy"])
@@ -435,6 +437,7 @@ def test_splits_score_each_run_on_its_own_split_against_its_own_floor_and_ceilin
 
     html = write_report(out).read_text()
     assert "3 stratified\n  splits (test size 0.2, seeds 3 to 5)" in html and "1 seed(s) per split" in html
+    assert 'id="one-split"' not in html
     sd = board.loc["ddim", "aa_ts_gap_closed_sd"]
     assert np.isfinite(sd) and f"± {100 * sd:.0f} sd" in html
     # reconstruction scores one split: refused before anything is written

@@ -59,6 +59,11 @@ def print_leaderboard(board, file=None) -> None:
             print(f"(in brackets): on at least half the runs, {UNRESOLVED_NOTE}", file=file or sys.stdout)
 
 
+#: printed (and shown in the report) after a benchmark of one split
+ONE_SPLIT_NOTE = ("one split: a difference between models smaller than the spread over splits is noise; "
+                  "--splits 3 measures that spread")
+
+
 # what a benchmark writes inside its --out folder (an input there would be replaced)
 _BENCH_WRITES = ("bench.json", "split.json", "leaderboard.csv", "leaderboard.json", "report.html", "runs", "plots",
                  "results")
@@ -86,6 +91,8 @@ def _benchmark(args: argparse.Namespace, data, label_key: str, data_name: str | 
     )
     out = Path(args.out)
     print_leaderboard(board)
+    if args.splits == 1:
+        print(f"\n{ONE_SPLIT_NOTE}")
     print(f"\nleaderboard: {out / 'leaderboard.csv'} (and leaderboard.json)")
     print(f"report:      {(out / 'report.html').resolve()}")
     return 0
