@@ -553,6 +553,12 @@ def test_gdc_sample_sheet_labels_a_folder_of_gdc_files(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "is a GDC sample sheet and needs --label-key: pass one of its columns " \
         "('Project ID', 'Case ID', 'Sample ID', 'Sample Type')" in err and not (tmp_path / "e.h5ad").exists()
+    # a matrix whose columns are aliquot barcodes: matched to the sheet's sample ids
+    from rnagen.data import read_labels
+
+    aliquots = ["TCGA-05-4244-01A-01R-1107-07", "TCGA-A1-A0SB-11A-13R-A144-07"]
+    assert list(read_labels(tmp_path / "gdc_sample_sheet.tsv", aliquots, label_key="Sample Type")[1]) == [
+        "Primary Tumor", "Solid Tissue Normal"]
     (tmp_path / "other_sheet.tsv").write_text("\n".join(rows[:2] + rows[3:]) + "\n")
     with pytest.raises(DataError, match="GDC sample sheet other_sheet.tsv: no file, file id or sample id of it names "
                                         "1 of 3 samples .*'3b4e'"):

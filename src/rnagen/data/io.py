@@ -1139,7 +1139,8 @@ def _labels_from_gdc_sheet(table: pd.DataFrame, cols: list[str], obs_names: list
     """Labels from a GDC sample sheet (``File ID, File Name, ..., Project ID, Case ID, Sample ID, Sample Type``,
     as the GDC portal's cart writes it for files downloaded with gdc-client): a sample matches the row of its
     file (its name, a folder of per-sample files being named by its files, is the file name less its suffix),
-    of its file's id (the folder gdc-client puts the file in) or of its TCGA sample id."""
+    of its file's id (the folder gdc-client puts the file in) or of its TCGA sample id (or one its barcode
+    extends)."""
     offered = [c for c in cols if c not in ("File ID", "File Name", "Data Category", "Data Type")]
     if label_key is None:
         raise DataError(f"label file {source} is a GDC sample sheet and needs --label-key: pass one of its columns "
@@ -1157,10 +1158,9 @@ def _labels_from_gdc_sheet(table: pd.DataFrame, cols: list[str], obs_names: list
             keys[key] = i
     for key in clash:
         del keys[key]   # a sample id two files share names neither
-    pos: dict[str, int] = {}
-    for o in obs_names:
-        if o in keys:
-            pos[o] = keys[o]
+    pos = {o: keys[o] for o in obs_names if o in keys}
+    if len(pos) < len(obs_names):   # aliquot barcodes in the data, the sheet's sample ids shorter
+        pos.update(_tcga_matches([o for o in obs_names if o not in pos], keys, source=source))
     missing = [o for o in obs_names if o not in pos]
     if missing:
         raise DataError(f"GDC sample sheet {source}: no file, file id or sample id of it names {len(missing)} of "
