@@ -505,8 +505,9 @@ def test_tcga_barcodes_matched_to_labels_given_at_a_shorter_level(tmp_path):
     (tmp_path / "samples.csv").write_text("sample,type\nTCGA-A1-A0SB-01,tumour\nTCGA-A1-A0SB-11A,normal\n"
                                           "TCGA-A2-A04P-01,tumour\n")
     assert list(read_labels(tmp_path / "samples.csv", pair)[1]) == ["tumour", "normal", "tumour"]
-    with pytest.raises(DataError, match=r"clin.csv labels participants \(TCGA-A1-A0SB\) and the data has 2 samples "
-                                        r"of 1 of them .*give labels per sample"):
+    with pytest.raises(DataError, match=r"clin.csv labels participants, and 1 of them have several samples in the "
+                                        r"data \(TCGA-A1-A0SB: TCGA-A1-A0SB-01A, TCGA-A1-A0SB-11A;.*give labels per "
+                                        "sample"):
         read_labels(tmp_path / "clin.csv", pair)
     # a sample of no row: named as before
     with pytest.raises(DataError, match="no row for 1 of 2 samples .*TCGA-B6-A0RE"):

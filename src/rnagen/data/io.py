@@ -1128,9 +1128,9 @@ def _tcga_matches(obs_names: list[str], m: Mapping[str, Any], *, source: str) ->
     shared = {p: s for p, s in by_participant.items() if len(s) > 1}
     if shared:
         p, s = next(iter(shared.items()))
-        raise DataError(f"label file {source} labels participants ({p}) and the data has {len(s)} samples of "
-                        f"{len(shared)} of them ({', '.join(x[:16] for x in s[:3])}: e.g. a tumour and its normal "
-                        "tissue); give labels per sample (TCGA-XX-XXXX-01 ...) or keep one sample per participant")
+        raise DataError(f"label file {source} labels participants, and {len(shared)} of them have several samples in "
+                        f"the data ({p}: {', '.join(x[:16] for x in s[:3])}; a tumour and its normal tissue, say); "
+                        "give labels per sample (TCGA-XX-XXXX-01 ...) or keep one sample per participant")
     return out
 
 
