@@ -338,10 +338,10 @@ class _Part:
 
 @dataclass
 class _Bench:
-    """A benchmark once checked and set up: its folder, data parts, settings and the shared real reference.
+    """A benchmark once checked and set up: its folder, data, settings and the shared real reference.
 
-    ``train``, ``test``, ``split_fp`` and ``metric_fp`` are the first split's (the report's figures, the
-    steps curve and the reconstruction read that split); :meth:`part` gives any split's."""
+    ``first`` is the first split (the report's figures, the steps curve and the reconstruction read it;
+    ``train``, ``test``, ``split_fp`` and ``metric_fp`` are its); :meth:`part` gives any run's split."""
 
     out: Path
     label_key: str
@@ -356,11 +356,8 @@ class _Bench:
     metrics: Sequence[str] | None
     device: str
     progress: bool
-    train: Any
-    test: Any
     adata: Any
-    split_fp: str
-    metric_fp: dict[str, Any]
+    first: _Part
     ev_opts: dict[str, Any]
     say: _Progress
     ref: RealReference
@@ -370,7 +367,23 @@ class _Bench:
     full_train: Any = None
     full_test: Any = None
     test_size: float = 0.2
-    _parts: dict[int, _Part] = field(default_factory=dict)   # split 0 and the last one built
+    _other: _Part | None = None   # the split built last, when not the first
+
+    @property
+    def train(self):
+        return self.first.train
+
+    @property
+    def test(self):
+        return self.first.test
+
+    @property
+    def split_fp(self) -> str:
+        return self.first.split_fp
+
+    @property
+    def metric_fp(self) -> dict[str, Any]:
+        return self.first.metric_fp
 
     @property
     def runs(self) -> int:
@@ -381,12 +394,13 @@ class _Bench:
         """The split of run ``k`` (split ``k // seeds``), built when first asked for: only the first split
         and the current one are held, not every split's copy of the data."""
         j = k // self.seeds
-        if j not in self._parts:
-            for i in [i for i in self._parts if i != 0]:
-                del self._parts[i]
-            self._parts[j] = _make_part(self.adata, j, seed=self.seed + j, label_key=self.label_key,
-                                        test_size=self.test_size, metric_fp=self.metric_fp)
-        return self._parts[j]
+        if j == 0:
+            return self.first
+        if self._other is None or self._other.index != j:
+            self._other = None   # one copy of the data at a time besides the first split's
+            self._other = _make_part(self.adata, j, seed=self.seed + j, label_key=self.label_key,
+                                     test_size=self.test_size, metric_fp=self.metric_fp)
+        return self._other
 
     def evaluate(self, real, synthetic, *, train, seed: int, part: _Part | None = None):
         """``evaluate`` with the benchmark's metrics and options, as leaderboard records; the membership audit
@@ -550,9 +564,8 @@ def _setup(data, *, label_key, models, reconstruct, full, seeds, splits, budget,
     first.metric_fp = metric_fp
     bench = _Bench(out=out, label_key=label_key, budget=budget, rows=rows, by_model=by_model, methods=methods,
                    seeds=seeds, seed=seed, overrides=overrides, steps_grid=steps_grid, metrics=metrics,
-                   device=device, progress=progress, train=train, test=test, adata=adata, split_fp=split_fp,
-                   metric_fp=metric_fp, ev_opts=ev_opts, say=_Progress(n_rows, progress), ref=ref,
-                   splits=splits, test_size=test_size, _parts={0: first})
+                   device=device, progress=progress, adata=adata, first=first, ev_opts=ev_opts,
+                   say=_Progress(n_rows, progress), ref=ref, splits=splits, test_size=test_size)
     if methods:
         bench.full = _read_full(full, label_key) if isinstance(full, (str, Path)) else full
         bench.full_train, bench.full_test = _align_full(bench.full, train, test, adata, label_key)

@@ -53,6 +53,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError
+from .io import _is_featurecounts
 
 __all__ = ["read_quant_folder", "is_archive", "QUANT_KINDS", "TRANSCRIPT_KINDS"]
 
@@ -85,7 +86,6 @@ QUANT_KINDS = {
 TRANSCRIPT_KINDS = ("salmon_tx", "kallisto", "rsem_tx")
 #: the gene-level kind whose files a tool writes beside the transcript-level ones (read instead of them)
 _GENES_BESIDE = {"salmon": "salmon_tx", "rsem": "rsem_tx"}
-_FC_HEADER = ["Geneid", "Chr", "Start", "End", "Strand", "Length"]
 _MAX_DEPTH = 3
 _HTSEQ_SUFFIXES = (".gz", ".txt", ".tsv", ".tab", ".counts", ".count", ".htseq", ".htseq-count", ".htseq_counts",
                    ".featurecounts", "_featurecounts", "_counts", ".readcounts")
@@ -197,10 +197,8 @@ def _kind_of(src: _Source) -> str | None:
             lines = fh.read(1 << 16).decode("utf-8", errors="replace").split("\n")
     except (OSError, EOFError, zlib.error, tarfile.TarError, zipfile.BadZipFile):
         return None
-    if lines[0].startswith("# Program:featureCounts"):
-        skip = next((i for i, line in enumerate(lines) if not line.startswith("#")), len(lines))
-        if skip < len(lines) and lines[skip].rstrip("\r").split("\t")[:6] == _FC_HEADER:
-            return "featurecounts"
+    if lines[0].startswith("# Program:featureCounts") and _is_featurecounts(lines):
+        return "featurecounts"
     return "htseq" if _htseq_header(lines[:2]) is not None else None
 
 
@@ -220,19 +218,18 @@ def _files(folder: Path) -> dict[str, list[_Source]]:
     return found
 
 
-def _archive_files(archive: Path, opened: list) -> dict[str, list[_Source]]:
+def _archive_files(archive: Path, stack: contextlib.ExitStack) -> dict[str, list[_Source]]:
     """The per-sample files inside a tar or zip ``archive`` (up to three levels down), by kind, in path order;
-    the open archive is appended to ``opened`` (closed by the caller). Members are never written to disk, so
-    their names (absolute, ``..``) cannot reach outside."""
+    the open archive is left to ``stack`` to close. Members are never written to disk, so their names
+    (absolute, ``..``) cannot reach outside."""
+    is_zip = archive.name.lower().endswith(".zip")
     try:
-        if archive.name.lower().endswith(".zip"):
-            zf = zipfile.ZipFile(archive)
-            opened.append(zf)
+        if is_zip:
+            zf = stack.enter_context(zipfile.ZipFile(archive))
             names = [i.filename for i in zf.infolist() if not i.is_dir()]
             reader: Callable[[str], IO[bytes]] = lambda n: zf.open(n)  # noqa: E731
         else:
-            tf = tarfile.open(archive)
-            opened.append(tf)
+            tf = stack.enter_context(tarfile.open(archive))
             members = {m.name: m for m in tf.getmembers() if m.isfile()}
             names = list(members)
 
@@ -241,8 +238,8 @@ def _archive_files(archive: Path, opened: list) -> dict[str, list[_Source]]:
                 assert fh is not None  # a regular member
                 return fh
     except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError, zlib.error) as e:
-        raise DataError(f"{archive}: not a readable {'zip' if archive.name.lower().endswith('.zip') else 'tar'} "
-                        f"archive ({type(e).__name__}); download it again") from e
+        raise DataError(f"{archive}: not a readable {'zip' if is_zip else 'tar'} archive ({type(e).__name__}); "
+                        "download it again") from e
     found: dict[str, list[_Source]] = {}
     for n in sorted(names):
         parts = PurePosixPath(n).parts
@@ -361,19 +358,16 @@ def read_quant_folder(folder: str | os.PathLike, *, quantity: Quantity = "counts
     if strand not in ("auto", *_STAR):
         raise DataError(f"unknown strand {strand!r}; use auto, unstranded, forward or reverse")
     folder = Path(folder)
-    opened: list = []
-    try:
-        found = _archive_files(folder, opened) if is_archive(folder) else _files(folder)
-        return _read_found(folder, found, quantity=quantity, strand=strand)
-    finally:
-        for a in opened:
-            a.close()
+    archive = is_archive(folder)
+    with contextlib.ExitStack() as stack:
+        found = _archive_files(folder, stack) if archive else _files(folder)
+        return _read_found(folder, found, archive=archive, quantity=quantity, strand=strand)
 
 
-def _read_found(folder: Path, found: dict[str, list[_Source]], *, quantity: Quantity, strand: Strand):
+def _read_found(folder: Path, found: dict[str, list[_Source]], *, archive: bool, quantity: Quantity,
+                strand: Strand):
     import anndata as ad
 
-    archive = is_archive(folder)
     for genes_kind, tx_kind in _GENES_BESIDE.items():
         if genes_kind in found:
             # Salmon -g writes quant.genes.sf beside quant.sf, RSEM .genes.results beside .isoforms.results
