@@ -38,6 +38,7 @@ __all__ = [
     "require_gene_ids",
     "same_gene_groups",
     "looks_like_features",
+    "spreadsheet_dates",
     "GENE_ID_TYPES",
 ]
 
@@ -105,8 +106,90 @@ def _lookups() -> dict[str, dict[str, int]]:
     for old, new in zip(lm["symbol_cmap_2017"], lm["symbol"]):
         if isinstance(old, str) and old not in sym:
             sym[old] = sym[new]
+    # the other symbol, old or current, of each date-prone gene (below)
+    for alias, name in _renamed_symbols().items():
+        if name in sym and alias not in sym:
+            sym[alias] = sym[name]
     out["symbol_upper"] = {k.upper(): v for k, v in sym.items()}
     return out
+
+
+# Gene symbols that spreadsheet programs read as dates (Zeeberg et al. 2004, BMC Bioinformatics 5:80; Ziemann
+# et al. 2016, Genome Biology 17:177): SEPT1-SEPT14 become 1-Sep..14-Sep, MARCH1-MARCH11 and MARC1-MARC2 1-Mar..,
+# DEC1 1-Dec, SEP15 15-Sep. HGNC renamed them (Bruford et al. 2020, Nature Genetics 52:754: SEPTIN1, MARCHF1,
+# MTARC1, DELEC1; SEP15 is SELENOF): the shipped tables, from GTEx v8, use the old symbols.
+_DATE_PRONE: dict[tuple[int, int], tuple[str, ...]] = {
+    **{(9, d): (f"SEPT{d}",) for d in range(1, 15)},
+    (9, 15): ("SEP15",),
+    **{(3, d): (f"MARCH{d}",) for d in range(1, 12)},
+    (3, 1): ("MARCH1", "MARC1"),
+    (3, 2): ("MARCH2", "MARC2"),
+    (12, 1): ("DEC1",),
+}
+_MONTHS = {m: i for i, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov",
+                                       "dec"), start=1)}
+# how a spreadsheet writes such a date back out: 1-Sep, 01-Sep, 1-Sep-20, 1-Sep-2020 (day first; its default
+# display), Sep-01 is a month and a year and is not read), an ISO date with or without a midnight time (a date
+# cell of an .xlsx read by pandas)
+_DAY_MONTH_RE = re.compile(r"^(\d{1,2})-([A-Za-z]{3,4})(-\d{2}|-\d{4})?$")
+_ISO_DATE_RE = re.compile(r"^\d{4}-(\d{2})-(\d{2})( 00:00:00)?$")
+
+
+def _renamed_symbols() -> dict[str, str]:
+    """The other symbol of each date-prone gene -> the one the shipped tables use (HGNC's current SEPTIN7 ->
+    SEPT7; the old SEP15 -> SELENOF)."""
+    out = {f"SEPTIN{d}": f"SEPT{d}" for d in range(1, 15)}
+    out.update({f"MARCHF{d}": f"MARCH{d}" for d in range(1, 12)})
+    out.update({"MTARC1": "MARC1", "MTARC2": "MARC2", "DELEC1": "DEC1", "SEP15": "SELENOF"})
+    return out
+
+
+def _date_of(x: str) -> tuple[int, int] | None:
+    """(month, day) of an identifier written as a spreadsheet's date, else ``None``."""
+    m = _DAY_MONTH_RE.match(x)
+    if m:
+        month = _MONTHS.get(m.group(2).lower()[:3]) if m.group(2).lower() in (*_MONTHS, "sept") else None
+        return (month, int(m.group(1))) if month is not None else None
+    m = _ISO_DATE_RE.match(x)
+    if m:
+        return int(m.group(1)), int(m.group(2))
+    return None
+
+
+def spreadsheet_dates(ids: Sequence[str]) -> tuple[dict[int, str], dict[int, tuple[str, ...]]]:
+    """Gene symbols a spreadsheet turned into dates, among gene symbols: which can be given back their names.
+
+    A date among identifiers that are otherwise gene symbols (at least half of the others known) is a symbol a
+    spreadsheet read as a date: ``1-Sep`` is SEPT1, ``15-Sep`` SEP15, ``4-Mar`` MARCH4, ``1-Dec`` DEC1. ``1-Mar``
+    and ``2-Mar`` are each two genes (MARCH1 or MARC1, MARCH2 or MARC2) and cannot be told apart.
+
+    Returns
+    -------
+    restored, ambiguous
+        Position -> the gene's symbol (the shipped tables' spelling: SEP15 is SELENOF); position -> the genes
+        it may be. Both empty when the identifiers are not gene symbols or hold no such date.
+    """
+    ids = [str(x) for x in ids]
+    dated = {i: d for i, x in enumerate(ids) if (d := _date_of(x)) is not None}
+    if not dated or len(dated) == len(ids):
+        return {}, {}
+    others = [x for i, x in enumerate(ids) if i not in dated]
+    sym = _lookups()["symbol_upper"]
+    if sum(x.upper() in sym for x in others) < 0.5 * len(others):
+        return {}, {}
+    t = gene_table()
+    restored: dict[int, str] = {}
+    ambiguous: dict[int, tuple[str, ...]] = {}
+    for i, d in dated.items():
+        genes = _DATE_PRONE.get(d)
+        if genes is None:
+            continue
+        if len(genes) > 1:
+            ambiguous[i] = genes
+        else:
+            r = sym.get(genes[0])
+            restored[i] = str(t["symbol"].iat[r]) if r is not None else genes[0]
+    return restored, ambiguous
 
 
 def looks_like_features(ids: Sequence[str]) -> float:

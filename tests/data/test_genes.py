@@ -90,3 +90,27 @@ def test_gene_mapping_lives_below_data_and_pp():
             "print(ids, sorted(m for m in sys.modules if m.split('.')[:2] in (['rnagen', 'data'], ['rnagen', 'pp'])))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "['7157', '7157'] []"
+
+
+def test_spreadsheet_dates_among_gene_symbols():
+    """Symbols a spreadsheet read as dates (Ziemann et al. 2016) get their names back; 1-Mar and 2-Mar, each the
+    date of two genes, are reported as such; dates among ids that are not gene symbols are left alone."""
+    ids = ["TP53", "EGFR", "MYC", "1-Sep", "01-Sep", "15-Sep", "1-Mar", "4-Mar", "1-Dec", "2024-09-07 00:00:00",
+           "14-Sept", "3-Oct", "2-Mar-2020"]
+    restored, ambiguous = g.spreadsheet_dates(ids)
+    assert restored == {3: "SEPT1", 4: "SEPT1", 5: "SELENOF", 7: "MARCH4", 8: "DEC1", 9: "SEPT7", 10: "SEPT14"}
+    assert ambiguous == {6: ("MARCH1", "MARC1"), 12: ("MARCH2", "MARC2")}
+    assert 11 not in restored and 11 not in ambiguous  # 3-Oct: no gene becomes that date
+    assert g.spreadsheet_dates(["hsa-miR-21-5p", "hsa-let-7a-5p", "1-Sep"]) == ({}, {})
+    assert g.spreadsheet_dates(["sample_a", "sample_b", "1-Sep"]) == ({}, {})
+    assert g.spreadsheet_dates(["1-Sep", "2-Sep"]) == ({}, {})  # nothing but dates: not a list of genes
+    assert g.spreadsheet_dates(["TP53", "Sep-01"]) == ({}, {})  # month-year, not a day
+
+
+def test_current_hgnc_symbols_of_date_prone_genes_map():
+    """HGNC's 2020 symbols (SEPTIN7, MARCHF6, MTARC1) and the old SEP15 map to the shipped tables' genes."""
+    mapped, rep = g.map_ids(["SEPTIN7", "MARCHF6", "MTARC1", "SEP15", "SEPT7", "TP53"], to="entrez")
+    assert mapped[0] == mapped[4] and mapped[0] is not None
+    assert None not in mapped and rep.n_mapped == 6
+    sym, _ = g.map_ids(["SEPTIN7", "MARCHF6", "MTARC1", "SEP15"], to="symbol")
+    assert sym == ["SEPT7", "MARCH6", "MARC1", "SELENOF"]

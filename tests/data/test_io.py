@@ -147,7 +147,8 @@ def test_gct_duplicated_ids(tmp_path):
 # ------------------------------------------------------------------------------------------ messy real-world files
 
 def test_spreadsheets_and_archives_are_named(tmp_path):
-    """An Excel workbook or a zip archive under any name: a one-line error saying what it is and what to do."""
+    """A damaged Excel workbook, an old .xls one or a zip archive under any name: a one-line error saying what it
+    is and what to do."""
     import zipfile
 
     with zipfile.ZipFile(tmp_path / "expr.xlsx", "w") as z:  # the parts every .xlsx holds
@@ -156,12 +157,12 @@ def test_spreadsheets_and_archives_are_named(tmp_path):
     with zipfile.ZipFile(tmp_path / "expr.csv", "w") as z:  # a zipped table under a .csv name
         z.writestr("expr.csv", "id,TP53\ns1,1\n")
     (tmp_path / "old.xls").write_bytes(bytes.fromhex("d0cf11e0a1b11ae1") + bytes(504))
-    for name, match in (("expr.xlsx", "an Excel .xlsx workbook, not a text table; save the sheet as CSV/TSV"),
+    for name, match in (("expr.xlsx", "expr.xlsx: not a readable Excel workbook .*; save it again"),
                         ("expr.csv", "a zip archive, not a text table; unzip it"),
                         ("old.xls", "an Excel 97-2003 .xls workbook")):
         with pytest.raises(DataError, match=match):
             read(tmp_path / name)
-    with pytest.raises(DataError, match="labels.xlsx: an Excel .xlsx workbook"):
+    with pytest.raises(DataError, match="label file labels.xlsx: not a readable Excel workbook"):
         (tmp_path / "e.csv").write_text("id,TP53\ns1,1\ns2,2\n")
         (tmp_path / "labels.xlsx").write_bytes((tmp_path / "expr.xlsx").read_bytes())
         read(tmp_path / "e.csv", labels=tmp_path / "labels.xlsx")
@@ -564,3 +565,99 @@ def test_gdc_sample_sheet_labels_a_folder_of_gdc_files(tmp_path, capsys):
     with pytest.raises(DataError, match="GDC sample sheet other_sheet.tsv: no file, file id or sample id of it names "
                                         "1 of 3 samples .*'3b4e'"):
         read(tmp_path / "gdc", labels=tmp_path / "other_sheet.tsv", label_key="Sample Type")
+
+
+# ------------------------------------------------------------------------------------------ spreadsheets
+
+def _dated_genes(small):
+    """``small``'s genes x samples table with four symbols as a spreadsheet writes them back: 1-Sep (SEPT1),
+    3-Mar (MARCH3) and both genes of 1-Mar (MARCH1 and MARC1)."""
+    from rnagen.data import genes
+
+    df = _frame(small).T
+    names = genes.map_ids(list(df.index), to="symbol")[0]
+    names[5:9] = ["1-Sep", "3-Mar", "1-Mar", "1-Mar"]
+    df.index = pd.Index(names)
+    return df
+
+
+def test_gene_symbols_a_spreadsheet_made_dates_are_renamed_back(small, tmp_path, capsys):
+    from rnagen.cli.main import main
+
+    df = _dated_genes(small)
+    df.to_csv(tmp_path / "x.csv", index_label="gene", float_format="%.9g")
+    b = read(tmp_path / "x.csv")
+    want = [n for n in df.index if n != "1-Mar"]
+    want[5:7] = ["SEPT1", "MARCH3"]
+    assert list(b.var_names) == want
+    keep = [i for i, n in enumerate(df.index) if n != "1-Mar"]
+    np.testing.assert_array_equal(b.X, df.to_numpy(np.float32).T[:, keep])
+    h = get_history(b)[0]
+    assert list(h["dates_restored_from"]) == ["1-Sep", "3-Mar"] and list(h["dates_restored_to"]) == ["SEPT1", "MARCH3"]
+    assert list(h["dates_dropped"]) == ["1-Mar", "1-Mar"]
+    assert list(h["dates_dropped_genes"]) == ["MARCH1 or MARC1"] * 2
+    (tmp_path / "lab.csv").write_text("id,tissue\n" + "".join(f"{s},{t}\n" for s, t in zip(small.obs_names,
+                                                                                          small.obs["tissue"])))
+    assert main(["data", "prepare", str(tmp_path / "x.csv"), "--labels", str(tmp_path / "lab.csv"), "--genes", "all",
+                 "--out", str(tmp_path / "x.h5ad")]) == 0
+    out = capsys.readouterr().out
+    assert "2 gene symbols a spreadsheet had turned into dates renamed back (1-Sep -> SEPT1, 3-Mar -> MARCH3)" in out
+    assert "2 genes dropped whose symbol a spreadsheet had turned into a date that two genes share (1-Mar: MARCH1 " \
+           "or MARC1)" in out
+
+
+def test_excel_workbook_reads_as_its_table(small, tmp_path, capsys):
+    """An .xlsx sheet: title rows above the header and a footnote below skipped, date cells in the gene column
+    renamed back, values equal to the CSV's; labels from a workbook; sheets chosen or refused in one line."""
+    import datetime
+
+    from rnagen.cli.main import main
+
+    df = _dated_genes(small)
+    dated = list(df.index)
+    dated[5:9] = [datetime.datetime(2024, 9, 1), datetime.datetime(2024, 3, 3), datetime.datetime(2024, 3, 1),
+                  datetime.datetime(2024, 3, 1)]
+    xl = df.copy()
+    xl.index = pd.Index(dated, dtype=object)
+    labels = pd.DataFrame({"sample": small.obs_names, "tissue": small.obs["tissue"].astype(str)})
+    with pd.ExcelWriter(tmp_path / "x.xlsx") as w:
+        pd.DataFrame([["Supplementary Table 2. Expression per gene"]]).to_excel(w, sheet_name="expr", header=False,
+                                                                               index=False)
+        xl.to_excel(w, sheet_name="expr", startrow=2, index_label="gene")
+        pd.DataFrame([["* values are log2(TPM + 1)"]]).to_excel(w, sheet_name="expr", header=False, index=False,
+                                                                 startrow=len(xl) + 4)
+    with pd.ExcelWriter(tmp_path / "two.xlsx") as w:
+        pd.DataFrame([["read me"]]).to_excel(w, sheet_name="README", header=False, index=False)
+        xl.to_excel(w, sheet_name="expr", index_label="gene")
+    labels.to_excel(tmp_path / "lab.xlsx", index=False)
+    df.to_csv(tmp_path / "x.csv", index_label="gene", float_format="%.9g")
+
+    a = read(tmp_path / "x.csv")
+    b = read(tmp_path / "x.xlsx", labels=tmp_path / "lab.xlsx", label_key="tissue")
+    np.testing.assert_allclose(b.X, a.X, rtol=1e-6)
+    assert list(b.var_names) == list(a.var_names) and list(b.obs_names) == list(small.obs_names)
+    assert b.obs["tissue"].astype(str).tolist() == small.obs["tissue"].astype(str).tolist()
+    assert list(get_history(b)[0]["dates_restored_from"]) == ["2024-09-01", "2024-03-03"]
+    c = read(tmp_path / "two.xlsx", sheet="expr")
+    np.testing.assert_allclose(c.X, a.X, rtol=1e-6)
+    assert get_history(c)[0]["sheet"] == "expr" and get_history(c)[0]["format"] == "xlsx"
+    (tmp_path / "x_as.txt").write_bytes((tmp_path / "x.xlsx").read_bytes())  # a workbook under a text name
+    np.testing.assert_allclose(read(tmp_path / "x_as.txt").X, a.X, rtol=1e-6)
+
+    for path, kw, match in (
+            ("two.xlsx", {}, r"two.xlsx: a workbook of 2 sheets \('README', 'expr'\); choose one with --sheet NAME"),
+            ("two.xlsx", {"sheet": "counts"}, "two.xlsx has no sheet 'counts'; its sheets: 'README', 'expr'"),
+            ("x.csv", {"sheet": "expr"}, "--sheet applies to an Excel workbook"),
+            ("two.xlsx", {"sheet": "README"}, "the sheet holds no table")):
+        with pytest.raises(DataError, match=match):
+            read(tmp_path / path, **kw)
+    with pytest.raises(DataError, match="label file two.xlsx: a workbook of 2 sheets .*save the sheet of labels"):
+        read(tmp_path / "x.csv", labels=tmp_path / "two.xlsx")
+
+    out = tmp_path / "p.h5ad"
+    assert main(["data", "prepare", str(tmp_path / "two.xlsx"), "--sheet", "expr", "--labels",
+                 str(tmp_path / "lab.xlsx"), "--genes", "all", "--out", str(out)]) == 0
+    assert "renamed back (2024-09-01 -> SEPT1, 2024-03-03 -> MARCH3)" in capsys.readouterr().out
+    assert main(["data", "prepare", str(tmp_path / "two.xlsx"), "--labels", str(tmp_path / "lab.xlsx"),
+                 "--out", str(tmp_path / "q.h5ad")]) == 2
+    assert "choose one with --sheet NAME" in capsys.readouterr().err and not (tmp_path / "q.h5ad").exists()

@@ -11,9 +11,10 @@ def read_input(path: str, *, label_key: str | None = None, labels: str | None = 
     from ..errors import DataError
 
     if path in datasets.BUNDLED and not Path(path).exists():
-        if kw.get("quantity", "counts") != "counts" or kw.get("strand", "auto") != "auto" or kw.get("layer"):
-            raise DataError("--quantity, --strand and --layer apply to other inputs (a folder of per-sample files, "
-                            f"an .h5ad); remove them for {path}")
+        if kw.get("quantity", "counts") != "counts" or kw.get("strand", "auto") != "auto" or kw.get("layer") or \
+                kw.get("sheet"):
+            raise DataError("--quantity, --strand, --layer and --sheet apply to other inputs (a folder of per-sample "
+                            f"files, an .h5ad, an .xlsx); remove them for {path}")
         adata = datasets.load(path)  # complete: kw's missing-value handling has nothing to do
         if labels is not None:
             name, lab = read_labels(labels, adata.obs_names, label_key=label_key)

@@ -99,7 +99,7 @@ def _prepare(args: argparse.Namespace) -> int:
     adata = read_input(args.input, label_key=args.label_key, labels=args.labels, orientation=args.orientation,
                        sep=args.sep, duplicates=args.duplicates, drop_unlabelled=args.drop_unlabelled,
                        missing="error" if args.missing == "error" else "keep", quantity=args.quantity,
-                       strand=args.strand, layer=args.layer)
+                       strand=args.strand, layer=args.layer, sheet=args.sheet)
     if args.feature_map is not None:
         adata = map_features(adata, read_feature_map(args.feature_map), duplicates=args.duplicates,
                              source=f"feature map {Path(args.feature_map).name}")
@@ -226,6 +226,7 @@ def _what_was_dropped(adata) -> str:
             n = int(h.get("n_dropped_unlabelled", 0))
             if n:
                 notes.append(f"{n} unlabelled sample{'s' if n > 1 else ''} dropped (--drop-unlabelled)")
+            notes += _dates_notes(h)
         elif h["step"] == "merge_same_genes":
             n = int(h["n_dropped"])
             verb = {"mean": "averaged into", "sum": "added to"}.get(h["how"], "dropped for")
@@ -254,6 +255,23 @@ def _what_was_dropped(adata) -> str:
                 notes.append(f"{n} missing value{'s' if n > 1 else ''} filled in from the {h['k']} nearest samples "
                              "(--missing impute)")
     return "".join(f"; {n}" for n in notes)
+
+
+def _dates_notes(h: dict) -> list[str]:
+    """What reading did with gene symbols a spreadsheet had turned into dates (``1-Sep`` for SEPT1)."""
+    notes = []
+    src, dst = list(h.get("dates_restored_from", [])), list(h.get("dates_restored_to", []))
+    if src:
+        shown = ", ".join(f"{a} -> {b}" for a, b in zip(src[:3], dst[:3])) + (", ..." if len(src) > 3 else "")
+        notes.append(f"{len(src)} gene symbol{'s' if len(src) > 1 else ''} a spreadsheet had turned into dates "
+                     f"renamed back ({shown})")
+    gone = dict(zip(h.get("dates_dropped", []), h.get("dates_dropped_genes", [])))
+    if gone:
+        n = len(h["dates_dropped"])
+        shown = ", ".join(f"{a}: {b}" for a, b in gone.items())
+        notes.append(f"{n} gene{'s' if n > 1 else ''} dropped whose symbol a spreadsheet had turned into a date that "
+                     f"two genes share ({shown}); take these genes from a file that did not pass through a spreadsheet")
+    return notes
 
 
 def _default_label_key(adata) -> str | None:
@@ -320,7 +338,7 @@ def summarize(adata, *, path: str = "", label_key: str | None = None) -> str:
 
 def cmd_info(args: argparse.Namespace) -> int:
     """``rnagen data info``: print :func:`summarize` of a data file."""
-    adata = read_input(args.file, label_key=args.label_key, labels=args.labels, missing="keep")
+    adata = read_input(args.file, label_key=args.label_key, labels=args.labels, missing="keep", sheet=args.sheet)
     print(summarize(adata, path=args.file, label_key=args.label_key))
     return 0
 
@@ -517,13 +535,13 @@ def _add_fetch(dsub) -> None:
 def _add_prepare(dsub) -> None:
     """Add ``rnagen data prepare`` (:func:`cmd_prepare`)."""
     pr = dsub.add_parser("prepare", help="read an expression file, log, select genes, label, write .h5ad",
-                         description="Read .h5ad, CSV/TSV(.gz), GCT, a GEO series matrix, featureCounts output or "
-                                     "parquet; validate; map features to genes (--feature-map); normalise "
-                                     "sequencing depth (--normalize); log-transform; select genes; complete missing "
-                                     "values (--missing); check labels; write a labelled .h5ad.")
+                         description="Read .h5ad, CSV/TSV(.gz), GCT, a GEO series matrix, featureCounts output, "
+                                     "parquet or an Excel sheet; validate; map features to genes (--feature-map); "
+                                     "normalise sequencing depth (--normalize); log-transform; select genes; complete "
+                                     "missing values (--missing); check labels; write a labelled .h5ad.")
     pr.add_argument("input",
                     help="expression file (.h5ad, .csv/.tsv/.txt[.gz], .gct[.gz], a GEO series matrix "
-                         "GSExxx_series_matrix.txt[.gz], featureCounts output, .parquet), a folder or a "
+                         "GSExxx_series_matrix.txt[.gz], featureCounts output, .parquet, .xlsx), a folder or a "
                          ".tar/.tar.gz/.zip of per-sample files (STAR *ReadsPerGene.out.tab, GDC "
                          "*.augmented_star_gene_counts.tsv, RSEM *.genes.results, Salmon quant.genes.sf, kallisto "
                          "abundance.tsv, featureCounts or HTSeq-count tables), or 'gtex26' for the bundled GTEx "
@@ -540,6 +558,8 @@ def _add_prepare(dsub) -> None:
     pr.add_argument("--layer", default=None, metavar="NAME",
                     help=".h5ad input: the matrix to read instead of X, a layer (e.g. counts, where scanpy keeps raw "
                          "counts beside a normalised X) or raw (adata.raw)")
+    pr.add_argument("--sheet", default=None, metavar="NAME",
+                    help="an Excel workbook (.xlsx) of several sheets: the sheet holding the matrix")
     pr.add_argument("--quantity", choices=["counts", "tpm"], default="counts",
                     help="a folder of per-sample files: read counts (default) or TPM (RSEM, Salmon, GDC)")
     pr.add_argument("--strand", choices=["auto", "unstranded", "forward", "reverse"], default="auto",
@@ -598,6 +618,8 @@ def _add_info(dsub) -> None:
     i.add_argument("--label-key", default=None,
                    help="label column to count (default: the recorded one, else categorical columns)")
     i.add_argument("--labels", default=None, help="annotation file with the labels (for files without them)")
+    i.add_argument("--sheet", default=None, metavar="NAME",
+                   help="an Excel workbook (.xlsx) of several sheets: the sheet to summarise")
     i.set_defaults(func=cmd_info)
 
 

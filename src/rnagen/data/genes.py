@@ -15,10 +15,12 @@ from .._genes import (
                       map_ids,
                       require_gene_ids,
                       same_gene_groups,
+                      spreadsheet_dates,
                       strip_version,
                       to_entrez,
 )
 
 __all__ = ["IdType", "MappingReport", "detect_id_type", "strip_version", "gene_table", "map_ids", "to_entrez",
            "landmark_entrez", "find_landmarks", "require_gene_ids", "same_gene_groups", "looks_like_features",
+           "spreadsheet_dates",
            "GENE_ID_TYPES"]

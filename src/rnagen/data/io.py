@@ -61,6 +61,7 @@ def _format(path: Path) -> str:
         if name.endswith(c):
             name = name[:-len(c)]
     for ext, fmt in ((".h5ad", "h5ad"), (".gct", "gct"), (".parquet", "parquet"), (".pq", "parquet"),
+                     (".xlsx", "xlsx"), (".xlsm", "xlsx"),
                      (".csv", "csv"), (".tsv", "tsv"), (".txt", "tsv"), (".tab", "tsv")):
         if name.endswith(ext):
             return fmt
@@ -110,24 +111,24 @@ def _raw_head(p: Path, compression: str | None, n: int = _HEAD_BYTES) -> bytes:
 
 
 def _content_format(head: bytes) -> str | None:
-    """``"h5ad"`` or ``"parquet"`` when the bytes are an HDF5 or parquet file whatever the name says."""
+    """``"h5ad"``, ``"parquet"`` or ``"xlsx"`` when the bytes are an HDF5 file, a parquet file or an Excel
+    workbook (a zip archive holding ``xl/``), whatever the name says."""
     if head.startswith(b"\x89HDF\r\n\x1a\n"):
         return "h5ad"
     if head.startswith(b"PAR1"):
         return "parquet"
+    if head.startswith(b"PK\x03\x04") and (b"xl/" in head or b"[Content_Types]" in head):
+        return "xlsx"
     return None
 
 
 def _check_not_archive(head: bytes, source: str) -> None:
-    """A spreadsheet or zip archive under any name: say what it is and how to get a table out of it."""
+    """A zip archive or an old Excel workbook under any name: say what it is and how to get a table out of it."""
     if head.startswith(b"PK\x03\x04"):
-        if b"xl/" in head or b"[Content_Types]" in head:
-            raise DataError(f"{source}: an Excel .xlsx workbook, not a text table; save the sheet as CSV/TSV and "
-                            "give that file")
         raise DataError(f"{source}: a zip archive, not a text table; unzip it and give the file inside")
     if head.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
-        raise DataError(f"{source}: an Excel 97-2003 .xls workbook, not a text table; save the sheet as CSV/TSV and "
-                        "give that file")
+        raise DataError(f"{source}: an Excel 97-2003 .xls workbook, not a text table; save it as .xlsx or the sheet "
+                        "as CSV/TSV and give that file")
 
 
 def _encoding(head: bytes, source: str) -> str:
@@ -394,7 +395,8 @@ def _frame_to_adata(df: pd.DataFrame, *, orientation: Orientation, source: str, 
 
     df.index = df.index.map(str)
     df.columns = df.columns.map(str)
-    sep_hint = "check the separator (--sep) and the file format" if fmt != "parquet" else "check the file's columns"
+    sep_hint = ("check the separator (--sep) and the file format" if fmt not in ("parquet", "xlsx") else
+                "check the file's columns")
     if df.shape[0] == 0 or df.shape[1] == 0:
         raise DataError(f"{source}: no data rows or columns found; {sep_hint}")
     if orientation not in _ORIENTATIONS:
@@ -431,6 +433,60 @@ def _read_parquet(path: Path, *, orientation: Orientation, label_key: str | None
     if df.columns.duplicated().any():
         df.columns = df.columns.map(str)
     return _frame_to_adata(df, orientation=orientation, source=source, label_key=label_key, fmt="parquet")
+
+
+# ------------------------------------------------------------------------------------------ Excel workbooks
+
+def _excel_sheet(p: Path, sheet: str | None, *, what: str = "") -> pd.DataFrame:
+    """One sheet of an .xlsx workbook as cells (no header; empty cells and Excel's #N/A are NaN): the sheet named
+    ``sheet``, else the workbook's only sheet."""
+    source = f"{what}{p.name}"
+    try:
+        import openpyxl  # noqa: F401  (pandas' reader of .xlsx)
+    except ImportError as e:
+        raise DataError(f"{source}: reading an Excel workbook needs openpyxl (pip install openpyxl); or save the "
+                        "sheet as CSV/TSV and give that file") from e
+    try:
+        with pd.ExcelFile(p, engine="openpyxl") as book:
+            names = [str(s) for s in book.sheet_names]
+            if sheet is None and len(names) != 1:
+                fix = "choose one with --sheet NAME" if not what else "save the sheet of labels as CSV/TSV"
+                raise DataError(f"{source}: a workbook of {len(names)} sheets ({', '.join(map(repr, names[:10]))}); "
+                                f"{fix}")
+            if sheet is not None and sheet not in names:
+                raise DataError(f"{source} has no sheet {sheet!r}; its sheets: {', '.join(map(repr, names[:10]))}")
+            cells = book.parse(sheet if sheet is not None else names[0], header=None)
+    except RnagenError:
+        raise
+    except Exception as e:  # zipfile.BadZipFile, KeyError, openpyxl's InvalidFileException: a damaged workbook
+        raise DataError(f"{source}: not a readable Excel workbook ({type(e).__name__}: {_one_line(e)[:100]}); save it "
+                        "again from the spreadsheet program, or the sheet as CSV/TSV") from e
+    return cells.dropna(axis=0, how="all").dropna(axis=1, how="all")
+
+
+def _read_excel(p: Path, *, sheet: str | None, orientation: Orientation, label_key: str | None):
+    """An .xlsx sheet as a table: title lines above the header (a single filled cell) and footnotes below the data
+    (a single filled cell holding a sentence) skipped, the first column the sample or gene ids."""
+    source = p.name
+    cells = _excel_sheet(p, sheet)
+    if cells.shape[0] < 2 or cells.shape[1] < 2:
+        raise DataError(f"{source}: the sheet holds no table (a header row and a row per sample or gene); check the "
+                        "sheet (--sheet)")
+    filled = cells.notna().sum(axis=1).to_numpy()
+    top = int(np.argmax(filled >= 2))
+    end = len(cells)
+    while end > top + 1 and filled[end - 1] == 1 and pd.notna(cells.iat[end - 1, 0]) and \
+            " " in str(cells.iat[end - 1, 0]).strip():
+        end -= 1
+    header = ["" if pd.isna(h) else str(h) for h in cells.iloc[top]]
+    df = cells.iloc[top + 1:end].copy()
+    df.columns = pd.Index(header)
+    df = df.set_index(df.columns[0]).infer_objects()
+    df.index = pd.Index(["" if pd.isna(x) else str(x) for x in df.index])
+    if df.shape[0] == 0:
+        raise DataError(f"{source}: header row only, no data rows; give one row per sample or gene")
+    return _frame_to_adata(df, orientation=orientation, source=source, label_key=label_key, fmt="xlsx",
+                           header_lines=int(cells.index[top]) + 1)
 
 
 def _looks_like_id_header(h0: str) -> bool:
@@ -1024,6 +1080,10 @@ def _label_rows(p: Path, *, sep: str | None) -> pd.DataFrame:
     """The fields of a label file as strings (no NA parsing), trailing blank lines removed."""
     _check_file(p, "label file", "check the --labels path")
     txt = _Text(p, sep=sep, fmt=_format(p))
+    if txt.content_format == "xlsx":
+        cells = _excel_sheet(p, None, what="label file ")
+        return cells.apply(lambda c: c.map(lambda v: "" if pd.isna(v) else str(v))).reset_index(drop=True).set_axis(
+            range(cells.shape[1]), axis=1)
     if txt.content_format is not None:
         raise DataError(f"label file {p.name}: a binary {txt.content_format} file; give a CSV/TSV with sample id "
                         f"and label columns, or one label per line")
@@ -1327,15 +1387,16 @@ def read(path: str | os.PathLike, *, label_key: str | None = None, labels: str |
          orientation: Orientation = "auto", sep: str | None = None, duplicates: Duplicates = "error",
          drop_unlabelled: bool = False, missing: Literal["error", "keep"] = "error",
          quantity: Literal["counts", "tpm"] = "counts", strand: Literal["auto", "unstranded", "forward", "reverse"]
-         = "auto", layer: str | None = None):
+         = "auto", layer: str | None = None, sheet: str | None = None):
     """Read an expression file, or a folder of per-sample quantification files, into AnnData (obs = samples,
     var = genes or other features).
 
     Parameters
     ----------
     path
-        ``.h5ad``, ``.csv``/``.tsv``/``.txt`` (optionally ``.gz``/``.bz2``/``.xz``), ``.gct`` (1.2 or 1.3) or
-        ``.parquet``. Text may be UTF-8 (with or without BOM), UTF-16 or Latin-1, with decimal points or
+        ``.h5ad``, ``.csv``/``.tsv``/``.txt`` (optionally ``.gz``/``.bz2``/``.xz``), ``.gct`` (1.2 or 1.3),
+        ``.parquet`` or an Excel workbook (``.xlsx``: one sheet, its first column the ids; title rows above the
+        header skipped). Text may be UTF-8 (with or without BOM), UTF-16 or Latin-1, with decimal points or
         (``;``/tab-separated) decimal commas. A folder: one file per sample from STAR, GDC, RSEM, Salmon or
         HTSeq-count (:func:`rnagen.data.quant.read_quant_folder`); a ``.tar``, ``.tar.gz``/``.tgz`` or ``.zip``
         archive of such files (GEO's ``GSExxx_RAW.tar``) is read the same way without unpacking it.
@@ -1368,6 +1429,8 @@ def read(path: str | os.PathLike, *, label_key: str | None = None, labels: str |
     layer
         ``.h5ad`` only: the matrix to read instead of ``X``, a layer's name (e.g. ``"counts"``) or ``"raw"``
         (``adata.raw``, with its genes).
+    sheet
+        ``.xlsx`` only: the sheet to read (needed when the workbook has several).
 
     Returns
     -------
@@ -1381,6 +1444,12 @@ def read(path: str | os.PathLike, *, label_key: str | None = None, labels: str |
     DataError
         For a missing, unreadable or malformed file, NaN/inf values, duplicated sample or gene IDs, or a
         missing label column or labels.
+
+    Notes
+    -----
+    Gene symbols that a spreadsheet turned into dates (``1-Sep`` for SEPT1, ``4-Mar`` for MARCH4; Ziemann et al.
+    2016) are given back their names, and the two dates that each stand for two genes (``1-Mar``: MARCH1 or MARC1;
+    ``2-Mar``) are dropped; the ``read`` step of the history lists both.
     """
     if duplicates not in _DUPLICATES:
         raise DataError(f"unknown duplicates policy {duplicates!r}; choose one of {', '.join(_DUPLICATES)}")
@@ -1406,7 +1475,7 @@ def read(path: str | os.PathLike, *, label_key: str | None = None, labels: str |
     try:
         return _read(p, label_key=label_key, labels=labels, orientation=orientation, sep=sep, duplicates=duplicates,
                      drop_unlabelled=drop_unlabelled, missing=missing, quantity=quantity, strand=strand,
-                     layer=layer)
+                     layer=layer, sheet=sheet)
     except RnagenError:
         raise
     except (ValueError, TypeError, KeyError, IndexError, OverflowError, csv.Error, UnicodeError, OSError,
@@ -1417,19 +1486,21 @@ def read(path: str | os.PathLike, *, label_key: str | None = None, labels: str |
 
 
 def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unlabelled, missing, quantity, strand,
-          layer=None):
+          layer=None, sheet=None):
     from ..pp.history import record
     from .quant import is_archive, read_quant_folder
 
     fmt = "folder" if p.is_dir() or is_archive(p) else _format(p)
     txt = None
     folder: dict[str, object] = {}
-    if fmt not in ("h5ad", "parquet", "folder"):
+    if fmt not in ("h5ad", "parquet", "folder", "xlsx"):
         txt = _Text(p, sep=sep, fmt=fmt)
         if txt.content_format is not None:
-            fmt = txt.content_format  # an HDF5/parquet file under a text name
+            fmt = txt.content_format  # an HDF5/parquet/Excel file under a text name
     if layer is not None and fmt != "h5ad":
         raise DataError(f"--layer applies to .h5ad input; {p.name} is not one, remove --layer")
+    if sheet is not None and fmt != "xlsx":
+        raise DataError(f"--sheet applies to an Excel workbook (.xlsx); {p.name} is not one, remove --sheet")
     if fmt != "h5ad" and label_key is not None and not str(label_key):
         raise DataError("empty --label-key; give the name of the label column")
     orient = "genes_x_samples"
@@ -1441,6 +1512,8 @@ def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unla
         orient = "samples_x_genes"
     elif fmt == "parquet":
         adata, orient = _read_parquet(p, orientation=orientation, label_key=label_key)
+    elif fmt == "xlsx":
+        adata, orient = _read_excel(p, sheet=sheet, orientation=orientation, label_key=label_key)
     else:
         assert txt is not None  # every format but h5ad and parquet is text, sniffed above
         if fmt == "gct":
@@ -1456,6 +1529,7 @@ def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unla
                             "give the counts table it was written beside (the same name without .summary)")
         else:
             adata, orient = _read_table(p, txt, fmt=fmt, orientation=orientation, label_key=label_key)
+    adata, dated = _undate_genes(adata)
     if labels is not None:
         name, lab = read_labels(labels, adata.obs_names, label_key=label_key, sep=None)
         adata.obs[name] = lab
@@ -1466,19 +1540,47 @@ def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unla
     if label_key is not None and label_key in adata.obs.columns:
         adata, n_unlabelled = _apply_labels(adata, label_key, drop_unlabelled=drop_unlabelled, source=p.name)
     validate(adata, label_key=label_key, source=p.name, allow_missing=missing == "keep")
-    changed: dict[str, object] = {}
+    changed: dict[str, object] = dict(dated)
     if n_dup_obs or n_dup_var:
         changed.update(duplicates=duplicates, n_duplicated_samples=n_dup_obs, n_duplicated_genes=n_dup_var)
     if n_unlabelled:
         changed["n_dropped_unlabelled"] = n_unlabelled
     if layer is not None:
         changed["layer"] = layer
+    if sheet is not None:
+        changed["sheet"] = sheet
     if fmt == "h5ad" and not changed:
         # the canonical format already carries its history; reading it again is not a transform
         return adata
     record(adata, "read", path=str(p.name), format=fmt, orientation=orient, label_key=label_key,
            n_obs=adata.n_obs, n_vars=adata.n_vars, **{f"quant_{k}": v for k, v in folder.items()}, **changed)
     return adata
+
+
+def _undate_genes(adata: Any) -> tuple[Any, dict[str, object]]:
+    """Gene symbols a spreadsheet turned into dates (``1-Sep``: SEPT1) given back their names; the two dates that
+    are each two genes (``1-Mar``: MARCH1 or MARC1) dropped, since their values cannot be told apart. Returns the
+    AnnData and what was done, for the ``read`` step of the history (empty when nothing was)."""
+    restored, ambiguous = _genes.spreadsheet_dates(list(adata.var_names))
+    if not restored and not ambiguous:
+        return adata, {}
+    old = [str(v).removesuffix(" 00:00:00") for v in adata.var_names]  # an .xlsx date cell read by pandas
+    names = [str(v) for v in adata.var_names]
+    for i, g in restored.items():
+        names[i] = g
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # a restored name may repeat: --duplicates resolves it
+        adata.var_names = pd.Index(names)
+        if ambiguous:
+            adata = adata[:, [i not in ambiguous for i in range(len(names))]].copy()
+    done: dict[str, object] = {}
+    if restored:
+        done.update(dates_restored_from=[old[i] for i in sorted(restored)],
+                    dates_restored_to=[restored[i] for i in sorted(restored)])
+    if ambiguous:
+        done.update(dates_dropped=[old[i] for i in sorted(ambiguous)],
+                    dates_dropped_genes=[" or ".join(ambiguous[i]) for i in sorted(ambiguous)])
+    return adata, done
 
 
 def _read_h5ad(p: Path, layer: str | None = None):
