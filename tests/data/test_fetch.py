@@ -427,8 +427,8 @@ def test_fetch_geo_supplementary_files(http_server, tmp_path, capsys):
     assert main([*args, "--suppl", "GSE5678_RAW.tar"]) == 0
     out = capsys.readouterr().out
     assert "/files/series/GSE5nnn/GSE5678/suppl/GSE5678_RAW.tar" in http_server.paths
-    assert "an archive: prepare reads the per-sample files in it as they are; for a matrix file in it, unpack it " \
-        "first (mkdir GSE5678_suppl && tar -xf" in out
+    assert "an archive: prepare reads the per-sample files in it, or its one matrix file, as they are; for one of " \
+        "several matrix files in it, unpack it first (mkdir GSE5678_suppl && tar -xf" in out
     nxt = next(line for line in out.splitlines() if line.startswith("next: "))[len("next: "):]
     cmd = shlex.split(nxt.replace("COLUMN", "tissue").replace("DATA.h5ad", str(tmp_path / "s.h5ad")))
     assert cmd[3] == str(tmp_path / "c" / "geo" / "GSE5678_RAW.tar")

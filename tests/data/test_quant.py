@@ -318,11 +318,27 @@ def test_archives_read_as_the_folders_they_unpack_to(tmp_path, capsys):
     g = read(arc)
     assert list(g.obs_names) == ["GSM11_tumour_A", "GSM12_normal_A"] and list(g.var_names) == GENES
     np.testing.assert_array_equal(g.X, c[:2])
-    # refusals
+    # an archive of one matrix file reads as that file (copied to a temporary folder, removed after)
     (tmp_path / "m").mkdir()
-    (tmp_path / "m" / "matrix.csv").write_text("gene,S1,S2\nA,1,2\n")
-    with pytest.raises(DataError, match=r"an archive without per-sample .*unpack it \(tar -xf or unzip\)"):
-        read(_archive(tmp_path / "m", tmp_path / "m.tar", "tar"))
+    (tmp_path / "m" / "matrix.csv.gz").write_bytes(gzip.compress(b"gene,S1,S2\nTP53,1,2\nEGFR,3,4\n"))
+    (tmp_path / "m" / ".DS_Store").write_bytes(b"\0\1")
+    before = sorted(os.listdir(tmp_path))
+    for kind in ("tar", "zip"):
+        m = read(_archive(tmp_path / "m", tmp_path / f"m.{kind}", kind))
+        assert list(m.obs_names) == ["S1", "S2"] and list(m.var_names) == ["TP53", "EGFR"]
+        np.testing.assert_array_equal(m.X, [[1, 3], [2, 4]])
+        h = get_history(m)[0]
+        assert (h["archive"], h["member"], h["format"]) == (f"m.{kind}", "matrix.csv.gz", "csv")
+    assert sorted(os.listdir(tmp_path)) == sorted(before + ["m.tar", "m.zip"])
+    # refusals
+    (tmp_path / "m" / "other.tsv").write_text("gene\tS1\tS2\nTP53\t1\t2\n")
+    with pytest.raises(DataError, match=r"m2.tar: an archive of 2 matrix files \(matrix.csv.gz, other.tsv\); "
+                                        r"unpack it \(tar -xf or unzip\) and give the one to read"):
+        read(_archive(tmp_path / "m", tmp_path / "m2.tar", "tar"))
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "notes.pdf").write_bytes(b"%PDF")
+    with pytest.raises(DataError, match=r"an archive without per-sample .* or a single matrix file .*unpack it"):
+        read(_archive(tmp_path / "r", tmp_path / "r.tar", "tar"))
     cut = tmp_path / "cut.tar.gz"
     cut.write_bytes((tmp_path / "star.tar.gz").read_bytes()[:200])
     with pytest.raises(DataError, match="cut.tar.gz: not a readable tar archive"):
@@ -377,6 +393,14 @@ def test_per_sample_featurecounts_and_rsem_isoforms(tmp_path, capsys):
     with pytest.raises(DataError, match="a featureCounts table of 2 samples in a folder of per-sample files; give "
                                         "the table itself"):
         read(fc)
+    # that table alone in an archive (with its .summary): the table itself
+    (tmp_path / "fc2").mkdir()
+    (tmp_path / "fc2" / "all.txt").write_bytes((fc / "all.txt").read_bytes())
+    (tmp_path / "fc2" / "all.txt.summary").write_text("Status\ta.bam\tb.bam\nAssigned\t4\t8\n")
+    t = read(_archive(tmp_path / "fc2", tmp_path / "fc2.tar.gz", "tar.gz"))
+    assert list(t.obs_names) == ["a", "b"] and list(t.var_names) == GENES
+    np.testing.assert_array_equal(t.X, [[1] * 4, [2] * 4])
+    assert get_history(t)[0]["format"] == "featurecounts" and get_history(t)[0]["member"] == "all.txt"
     # RSEM: genes and isoforms side by side -> the genes; isoforms alone -> transcripts
     rs = tmp_path / "rsem"
     rs.mkdir()

@@ -413,8 +413,8 @@ def _fetch_geo(args: argparse.Namespace, checksums: dict[str, str]) -> int:
         if re.search(r"\.(tar|tgz|tar\.gz|zip)$", suppl.name, flags=re.IGNORECASE):
             unpack = (f"unzip -d {acc}_suppl {shlex.quote(str(suppl))}" if suppl.name.lower().endswith(".zip") else
                       f"mkdir {acc}_suppl && tar -xf {shlex.quote(str(suppl))} -C {acc}_suppl")
-            print(f"an archive: prepare reads the per-sample files in it as they are; for a matrix file in it, "
-                  f"unpack it first ({unpack}) and prepare that file")
+            print(f"an archive: prepare reads the per-sample files in it, or its one matrix file, as they are; for "
+                  f"one of several matrix files in it, unpack it first ({unpack}) and prepare that file")
         cmd = ["rnagen", "data", "prepare", str(suppl), "--labels", str(series)]
         print("next: " + " ".join(shlex.quote(c) for c in cmd) + " --label-key COLUMN --out DATA.h5ad")
         return 0
@@ -541,11 +541,11 @@ def _add_prepare(dsub) -> None:
                                      "missing values (--missing); check labels; write a labelled .h5ad.")
     pr.add_argument("input",
                     help="expression file (.h5ad, .csv/.tsv/.txt[.gz], .gct[.gz], a GEO series matrix "
-                         "GSExxx_series_matrix.txt[.gz], featureCounts output, .parquet, .xlsx), a folder or a "
-                         ".tar/.tar.gz/.zip of per-sample files (STAR *ReadsPerGene.out.tab, GDC "
-                         "*.augmented_star_gene_counts.tsv, RSEM *.genes.results, Salmon quant.genes.sf, kallisto "
-                         "abundance.tsv, featureCounts or HTSeq-count tables), or 'gtex26' for the bundled GTEx "
-                         "subset")
+                         "GSExxx_series_matrix.txt[.gz], featureCounts output, .parquet, .xlsx; or such a file alone "
+                         "in a .zip/.tar.gz), a folder or a .tar/.tar.gz/.zip of per-sample files (STAR "
+                         "*ReadsPerGene.out.tab, GDC *.augmented_star_gene_counts.tsv, RSEM *.genes.results, Salmon "
+                         "quant.genes.sf, kallisto abundance.tsv, featureCounts or HTSeq-count tables), or 'gtex26' "
+                         "for the bundled GTEx subset")
     pr.add_argument("--label-key", default=None, help="sample label column (in the file, or in the --labels file)")
     pr.add_argument("--labels", default=None,
                     help="annotation file: CSV/TSV with sample id + label columns, or one label per line in sample "

@@ -1399,7 +1399,8 @@ def read(path: str | os.PathLike, *, label_key: str | None = None, labels: str |
         header skipped). Text may be UTF-8 (with or without BOM), UTF-16 or Latin-1, with decimal points or
         (``;``/tab-separated) decimal commas. A folder: one file per sample from STAR, GDC, RSEM, Salmon or
         HTSeq-count (:func:`rnagen.data.quant.read_quant_folder`); a ``.tar``, ``.tar.gz``/``.tgz`` or ``.zip``
-        archive of such files (GEO's ``GSExxx_RAW.tar``) is read the same way without unpacking it.
+        archive of such files (GEO's ``GSExxx_RAW.tar``) is read the same way without unpacking it, and an archive
+        of one matrix file (``GSExxx_counts.csv.zip``) as that file.
     label_key
         Name of the sample-label column. For samples x genes tables, the column of that name (text or
         numeric class codes); for GCT 1.3 a column-metadata row; for h5ad an ``obs`` column. With ``labels``,
@@ -1457,9 +1458,20 @@ def read(path: str | os.PathLike, *, label_key: str | None = None, labels: str |
         raise DataError(f"unknown missing-value handling {missing!r}; choose 'error' or 'keep'")
     if sep is not None and (not isinstance(sep, str) or len(sep) != 1 or sep in "\r\n\"'"):
         raise DataError(f"field separator {sep!r} must be one character (e.g. ',' ';' or a tab); check --sep")
-    from .quant import is_archive
+    from .quant import archive_table, is_archive
 
     p = Path(path)
+    if is_archive(p) and p.is_file() and os.access(p, os.R_OK):
+        # an archive of one matrix file (GSExxx_counts.csv.zip) is that file
+        with archive_table(p) as table:
+            if table is not None:
+                adata = read(table[0], label_key=label_key, labels=labels, orientation=orientation, sep=sep,
+                             duplicates=duplicates, drop_unlabelled=drop_unlabelled, missing=missing,
+                             quantity=quantity, strand=strand, layer=layer, sheet=sheet)
+                for step in adata.uns.get("rnagen", {}).get("history", {}).values():
+                    if step.get("step") == "read" and "archive" not in step:
+                        step.update(archive=p.name, member=table[1])
+                return adata
     if not p.is_dir() or _format(p) != "text" or p.suffix.lower() in (".gz", ".bz2", ".xz"):
         _check_file(p)  # a folder named like a file (data.h5ad/) is a mistake, not a folder of per-sample files
         if is_archive(p):

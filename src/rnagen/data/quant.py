@@ -4,7 +4,7 @@ matrix.
 Recognised (by file name, and for HTSeq by content; gzipped or not, as GEO's per-sample files are), one kind per
 folder, searched up to three levels down. A ``.tar`` (GEO's ``GSExxx_RAW.tar`` of a series' per-sample files),
 ``.tar.gz``/``.tgz`` or ``.zip`` archive is read as the folder it would unpack to, one member at a time, without
-unpacking it:
+unpacking it (an archive holding no such files but one matrix file is that file: :func:`archive_table`):
 
 ``*ReadsPerGene.out.tab``
     STAR ``--quantMode GeneCounts`` (Dobin et al. 2013): gene id, then reads counted unstranded, on the first
@@ -55,7 +55,7 @@ import pandas as pd
 from ..errors import DataError
 from .io import _is_featurecounts
 
-__all__ = ["read_quant_folder", "is_archive", "QUANT_KINDS", "TRANSCRIPT_KINDS"]
+__all__ = ["read_quant_folder", "is_archive", "archive_table", "QUANT_KINDS", "TRANSCRIPT_KINDS"]
 
 Quantity = Literal["counts", "tpm"]
 Strand = Literal["auto", "unstranded", "forward", "reverse"]
@@ -218,10 +218,10 @@ def _files(folder: Path) -> dict[str, list[_Source]]:
     return found
 
 
-def _archive_files(archive: Path, stack: contextlib.ExitStack) -> dict[str, list[_Source]]:
-    """The per-sample files inside a tar or zip ``archive`` (up to three levels down), by kind, in path order;
-    the open archive is left to ``stack`` to close. Members are never written to disk, so their names
-    (absolute, ``..``) cannot reach outside."""
+def _archive_members(archive: Path, stack: contextlib.ExitStack) -> list[_Source]:
+    """The files inside a tar or zip ``archive`` (up to three levels down; no ``__MACOSX`` or dot files), in path
+    order; the open archive is left to ``stack`` to close. Members are read through the archive, never written
+    under their own names, so a name (absolute, ``..``) cannot reach outside."""
     is_zip = archive.name.lower().endswith(".zip")
     try:
         if is_zip:
@@ -240,16 +240,68 @@ def _archive_files(archive: Path, stack: contextlib.ExitStack) -> dict[str, list
     except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError, zlib.error) as e:
         raise DataError(f"{archive}: not a readable {'zip' if is_zip else 'tar'} archive ({type(e).__name__}); "
                         "download it again") from e
-    found: dict[str, list[_Source]] = {}
+    out = []
     for n in sorted(names):
         parts = PurePosixPath(n).parts
         if len(parts) > _MAX_DEPTH or any(x.startswith(".") or x == "__MACOSX" for x in parts):
             continue
-        src = _Source(n, reader=reader)
+        out.append(_Source(n, reader=reader))
+    return out
+
+
+def _archive_files(archive: Path, stack: contextlib.ExitStack) -> dict[str, list[_Source]]:
+    """The per-sample files inside a tar or zip ``archive``, by kind, in path order (:func:`_archive_members`)."""
+    found: dict[str, list[_Source]] = {}
+    for src in _archive_members(archive, stack):
         kind = _kind_of(src)
         if kind is not None:
             found.setdefault(kind, []).append(src)
     return found
+
+
+# a matrix file, gzipped or not, as data portals and GEO submitters zip one
+_TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".tab", ".gct", ".parquet", ".pq", ".xlsx", ".h5ad")
+
+
+@contextlib.contextmanager
+def archive_table(archive: str | os.PathLike) -> Iterator[tuple[Path, str] | None]:
+    """The one matrix file of an archive that holds no per-sample files (``GSExxx_counts.csv.zip``), copied to a
+    temporary folder removed afterwards, and its name inside the archive; ``None`` for an archive of per-sample
+    files (read by :func:`read_quant_folder`). An archive of several matrix files is refused: which one is meant
+    is the user's to say."""
+    import shutil
+    import tempfile
+
+    archive = Path(archive)
+    with contextlib.ExitStack() as stack:
+        members = _archive_members(archive, stack)
+        kinds = [_kind_of(src) for src in members]
+        if kinds.count("featurecounts") == 1 and all(k in (None, "featurecounts") for k in kinds):
+            # one featureCounts table: the matrix reader takes it whatever its number of samples
+            tables = [s for s, k in zip(members, kinds) if k == "featurecounts"]
+        elif any(k is not None for k in kinds):
+            yield None
+            return
+        else:
+            tables = [s for s in members if _plain_name(s).lower().endswith(_TABLE_SUFFIXES)]
+        if len(tables) > 1:
+            shown = ", ".join(s.rel for s in tables[:5]) + (", ..." if len(tables) > 5 else "")
+            raise DataError(f"{archive.name}: an archive of {len(tables)} matrix files ({shown}); unpack it (tar -xf "
+                            "or unzip) and give the one to read")
+        if not tables:
+            yield None  # read_quant_folder says what the archive lacks
+            return
+        src = tables[0]
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="rnagen-archive-")))
+        name = src.name if not src.name.startswith(".") else "table" + Path(src.name).suffix
+        assert src.reader is not None  # an archive member
+        try:
+            with src.reader(src.rel) as fh, open(tmp / name, "wb") as out:
+                shutil.copyfileobj(fh, out, 1 << 20)
+        except (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error) as e:
+            raise DataError(f"{archive}: damaged archive, {src.rel} cannot be read ({type(e).__name__}); download "
+                            "it again") from e
+        yield tmp / name, src.rel
 
 
 def _sample_name(src: _Source, kind: str) -> str:
@@ -377,8 +429,8 @@ def _read_found(folder: Path, found: dict[str, list[_Source]], *, archive: bool,
                  "RSEM *.genes.results or *.isoforms.results, Salmon quant.genes.sf or quant.sf, kallisto "
                  "abundance.tsv, featureCounts or HTSeq-count tables)")
         if archive:
-            raise DataError(f"{folder}: an archive without {kinds}; if it holds a matrix file, unpack it (tar -xf or "
-                            "unzip) and give that file")
+            raise DataError(f"{folder}: an archive without {kinds} or a single matrix file (.csv, .tsv, .txt, .gct, "
+                            ".parquet, .xlsx, .h5ad); unpack it (tar -xf or unzip) and give the matrix file")
         raise DataError(f"{folder}: a folder without {kinds}; give a matrix file or a folder of such files")
     if len(found) > 1:
         kinds = ", ".join(f"{len(v)} {QUANT_KINDS[k].name}" for k, v in found.items())
