@@ -567,6 +567,57 @@ def test_gdc_sample_sheet_labels_a_folder_of_gdc_files(tmp_path, capsys):
         read(tmp_path / "gdc", labels=tmp_path / "other_sheet.tsv", label_key="Sample Type")
 
 
+def test_samples_renamed_by_a_gdc_sample_sheet_find_clinical_labels(tmp_path, capsys):
+    """--sample-names: a GDC folder's samples named by the sheet's TCGA sample ids, which then find their labels
+    in a clinical table given per participant (also from a folder of links to some of the file folders); a plain
+    table of current and new ids; refusals in one line."""
+    import anndata as ad
+
+    from rnagen.cli.main import main
+    from rnagen.data import read_sample_names
+
+    test_gdc_sample_sheet_labels_a_folder_of_gdc_files(tmp_path, capsys)  # writes gdc/ and gdc_sample_sheet.tsv
+    sheet = tmp_path / "gdc_sample_sheet.tsv"
+    (tmp_path / "clinical.tsv").write_text("bcr_patient_barcode\tsubtype\nTCGA-05-4244\tLumA\nTCGA-A1-A0SB\tBasal\n"
+                                           "TCGA-XX-0000\tHer2\n")
+    a = read(tmp_path / "gdc", sample_names=sheet)
+    assert list(a.obs_names) == ["TCGA-A1-A0SB-01A", "TCGA-A1-A0SB-11A", "TCGA-05-4244-01A"]
+    assert [f.split("/")[-1][:4] for f in a.obs["file"]] == ["9a7c", "3b4e", "77e0"]
+    assert get_history(a)[0]["sample_names"] == "gdc_sample_sheet.tsv"
+    # a participant's label on its tumour and its normal: refused; with the normal left out, labelled
+    with pytest.raises(DataError, match="labels participants, and 1 of them have several samples"):
+        read(tmp_path / "gdc", sample_names=sheet, labels=tmp_path / "clinical.tsv", label_key="subtype")
+    tumours = tmp_path / "tumours.tsv"
+    tumours.write_text("old\tnew\n9a7c\tTCGA-A1-A0SB-01A\n3b4e\tTCGA-A1-A0SB-11A\n77e0\tTCGA-05-4244-01A\n")
+    assert read_sample_names(tumours, ["77e0", "9a7c"]) == ["TCGA-05-4244-01A", "TCGA-A1-A0SB-01A"]
+    (tmp_path / "one").mkdir()
+    for fid in ("f1d1", "f3d3"):
+        (tmp_path / "one" / fid).symlink_to(tmp_path / "gdc" / fid)
+    b = read(tmp_path / "one", sample_names=sheet, labels=tmp_path / "clinical.tsv", label_key="subtype")
+    assert list(b.obs_names) == ["TCGA-A1-A0SB-01A", "TCGA-05-4244-01A"]
+    assert b.obs["subtype"].astype(str).tolist() == ["Basal", "LumA"]
+    (tmp_path / "clinical2.tsv").write_text("bcr_patient_barcode\tstage\nTCGA-05-4244\tII\nTCGA-A1-A0SB\tII\n")
+    out = tmp_path / "c.h5ad"
+    assert main(["data", "prepare", str(tmp_path / "one"), "--sample-names", str(sheet), "--labels",
+                 str(tmp_path / "clinical2.tsv"), "--label-key", "stage", "--genes", "all", "--out", str(out)]) == 0
+    c = ad.read_h5ad(out)
+    assert list(c.obs_names) == ["TCGA-A1-A0SB-01A", "TCGA-05-4244-01A"] and set(c.obs["stage"]) == {"II"}
+    # refusals: a sample the file does not name, two names for one sample, a one-column file; nothing written
+    for body, match in (("old\tnew\n9a7c\tA\n", "names 2 of 3 samples .*'3b4e'"),
+                        ("old\tnew\n9a7c\tA\n9a7c\tB\n3b4e\tC\n77e0\tD\n", "'9a7c' appears twice"),
+                        ("old\tnew\n9a7c\tA\n3b4e\t\n77e0\tD\n", "sample '3b4e' gets the name ''"),
+                        ("9a7c\n3b4e\n77e0\n", "one column")):
+        (tmp_path / "n.tsv").write_text(body)
+        with pytest.raises(DataError, match=match):
+            read(tmp_path / "gdc", sample_names=tmp_path / "n.tsv")
+    capsys.readouterr()
+    assert main(["data", "prepare", str(tmp_path / "gdc"), "--sample-names", str(tmp_path / "absent.tsv"),
+                 "--genes", "all", "--out", str(tmp_path / "e.h5ad")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "sample-name file" in err and "does not exist" in err
+    assert not (tmp_path / "e.h5ad").exists()
+
+
 # ------------------------------------------------------------------------------------------ spreadsheets
 
 def _dated_genes(small):

@@ -99,7 +99,7 @@ def _prepare(args: argparse.Namespace) -> int:
     adata = read_input(args.input, label_key=args.label_key, labels=args.labels, orientation=args.orientation,
                        sep=args.sep, duplicates=args.duplicates, drop_unlabelled=args.drop_unlabelled,
                        missing="error" if args.missing == "error" else "keep", quantity=args.quantity,
-                       strand=args.strand, layer=args.layer, sheet=args.sheet)
+                       strand=args.strand, layer=args.layer, sheet=args.sheet, sample_names=args.sample_names)
     if args.feature_map is not None:
         adata = map_features(adata, read_feature_map(args.feature_map), duplicates=args.duplicates,
                              source=f"feature map {Path(args.feature_map).name}")
@@ -558,6 +558,10 @@ def _add_prepare(dsub) -> None:
     pr.add_argument("--layer", default=None, metavar="NAME",
                     help=".h5ad input: the matrix to read instead of X, a layer (e.g. counts, where scanpy keeps raw "
                          "counts beside a normalised X) or raw (adata.raw)")
+    pr.add_argument("--sample-names", default=None, metavar="FILE",
+                    help="rename the samples before labelling them: a GDC sample sheet (a folder of GDC files named "
+                         "by their TCGA sample ids, which then find their labels in a clinical table given per "
+                         "participant) or a table of current and new sample ids; the old names kept in obs")
     pr.add_argument("--sheet", default=None, metavar="NAME",
                     help="an Excel workbook (.xlsx) of several sheets: the sheet holding the matrix")
     pr.add_argument("--quantity", choices=["counts", "tpm"], default="counts",

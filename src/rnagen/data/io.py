@@ -38,7 +38,7 @@ from . import genes as _genes
 
 __all__ = ["read", "read_labels", "read_geo_samples", "geo_has_values", "write_gct", "validate",
            "detect_orientation", "Orientation", "Duplicates", "missing_labels", "check_labelled", "read_feature_map",
-           "map_features"]
+           "map_features", "read_sample_names"]
 
 Orientation = Literal["auto", "samples_x_genes", "genes_x_samples"]
 _ORIENTATIONS = ("auto", "samples_x_genes", "genes_x_samples")
@@ -1164,7 +1164,8 @@ def _tcga_prefixes(barcode: str) -> list[str]:
     f = barcode.split("-")
     out = ["-".join(f[:n]) for n in range(len(f) - 1, 2, -1)]
     if len(f) >= 4 and len(f[3]) == 3:   # sample type + vial (01A): also the sample type alone (01)
-        out.insert(out.index("-".join(f[:4])) + 1, "-".join(f[:3] + [f[3][:2]]))
+        sample = "-".join(f[:4])  # the barcode itself when it is a sample's: then the sample type comes first
+        out.insert(out.index(sample) + 1 if sample in out else 0, "-".join(f[:3] + [f[3][:2]]))
     return out
 
 
@@ -1194,6 +1195,73 @@ def _tcga_matches(obs_names: list[str], m: Mapping[str, Any], *, source: str) ->
     return out
 
 
+def _gdc_keys(table: pd.DataFrame, cols: list[str], *, sample_ids: bool) -> dict[str, int]:
+    """The names by which a GDC sample sheet's rows are found: each file's id (the folder gdc-client puts it in),
+    its name and its name less every suffix (what a folder of per-sample files names its sample), and with
+    ``sample_ids`` its TCGA sample ids; a name two rows share finds neither."""
+    keys: dict[str, int] = {}
+    clash: set[str] = set()
+    for i, row in enumerate(table.itertuples(index=False)):
+        rec = dict(zip(cols, row))
+        fname = str(rec.get("File Name", "")).strip()
+        cand = {str(rec.get("File ID", "")).strip(), fname, fname.split(".", 1)[0]}
+        if sample_ids:
+            cand |= {s.strip() for s in str(rec.get("Sample ID", "")).split(",")}
+        for key in cand - {""}:
+            if key in keys and keys[key] != i:
+                clash.add(key)
+            keys[key] = i
+    for key in clash:
+        del keys[key]
+    return keys
+
+
+def read_sample_names(path: str | os.PathLike, obs_names: Sequence[str]) -> list[str]:
+    """New names for samples, from a GDC sample sheet (each file's TCGA ``Sample ID``, found by its file name or
+    file id) or a two-column table (current id, new id; a header line allowed).
+
+    A folder of files downloaded from the GDC names its samples by file (a UUID); named by their TCGA barcodes
+    instead, they find their labels in a clinical table given per participant or per sample
+    (:func:`read_labels` matches barcodes given at a shorter level).
+
+    Raises
+    ------
+    DataError
+        A sample without a row, a row naming several samples (a GDC file of two samples), an empty new name.
+    """
+    p = Path(path)
+    source = p.name
+    names = [str(x) for x in obs_names]
+    raw = _label_rows(p, sep=None).fillna("")
+    if raw.shape[1] < 2:
+        raise DataError(f"sample-name file {source}: one column; give a GDC sample sheet or a table of current and "
+                        "new sample ids")
+    first = [str(x).strip() for x in raw.iloc[0].tolist()]
+    if {"Sample ID", "File Name"} <= set(first):
+        table = raw.iloc[1:].set_axis(first, axis=1)
+        keys = _gdc_keys(table, first, sample_ids=False)
+        new_of = {k: str(table["Sample ID"].iloc[i]).strip() for k, i in keys.items()}
+        what = "no file name or file id of the GDC sample sheet"
+    else:
+        table = raw.iloc[1:] if first[0] not in set(names) else raw
+        old, new = table.iloc[:, 0].astype(str).str.strip(), table.iloc[:, 1].astype(str).str.strip()
+        if old.duplicated().any():
+            raise DataError(f"sample-name file {source}: sample id {old[old.duplicated()].iloc[0][:40]!r} appears "
+                            "twice; keep one row per sample")
+        new_of = dict(zip(old, new))
+        what = "no row of the table (current id, new id)"
+    missing = [o for o in names if o not in new_of]
+    if missing:
+        raise DataError(f"sample-name file {source}: {what} names {len(missing)} of {len(names)} samples (e.g. "
+                        f"{missing[0][:40]!r}); give the file written for this data")
+    out = [new_of[o] for o in names]
+    bad = next((o for o, n in zip(names, out) if not n or "," in n), None)
+    if bad is not None:
+        raise DataError(f"sample-name file {source}: sample {bad[:40]!r} gets the name {new_of[bad][:60]!r}; a "
+                        "sample needs one non-empty name (a GDC file of several samples is not one profile)")
+    return out
+
+
 def _labels_from_gdc_sheet(table: pd.DataFrame, cols: list[str], obs_names: list[str], *, label_key: str | None,
                            source: str) -> tuple[str, pd.Categorical]:
     """Labels from a GDC sample sheet (``File ID, File Name, ..., Project ID, Case ID, Sample ID, Sample Type``,
@@ -1205,19 +1273,7 @@ def _labels_from_gdc_sheet(table: pd.DataFrame, cols: list[str], obs_names: list
     if label_key is None:
         raise DataError(f"label file {source} is a GDC sample sheet and needs --label-key: pass one of its columns "
                         f"({', '.join(repr(c) for c in offered[:10])})")
-    keys: dict[str, int] = {}
-    clash: set[str] = set()
-    for i, row in enumerate(table.itertuples(index=False)):
-        rec = dict(zip(cols, row))
-        fname = str(rec.get("File Name", "")).strip()
-        cand = {str(rec.get("File ID", "")).strip(), fname, fname.split(".", 1)[0]}
-        cand |= {s.strip() for s in str(rec.get("Sample ID", "")).split(",")}
-        for key in cand - {""}:
-            if key in keys and keys[key] != i:
-                clash.add(key)
-            keys[key] = i
-    for key in clash:
-        del keys[key]   # a sample id two files share names neither
+    keys = _gdc_keys(table, cols, sample_ids=True)
     pos = {o: keys[o] for o in obs_names if o in keys}
     if len(pos) < len(obs_names):   # aliquot barcodes in the data, the sheet's sample ids shorter
         pos.update(_tcga_matches([o for o in obs_names if o not in pos], keys, source=source))
@@ -1387,7 +1443,8 @@ def read(path: str | os.PathLike, *, label_key: str | None = None, labels: str |
          orientation: Orientation = "auto", sep: str | None = None, duplicates: Duplicates = "error",
          drop_unlabelled: bool = False, missing: Literal["error", "keep"] = "error",
          quantity: Literal["counts", "tpm"] = "counts", strand: Literal["auto", "unstranded", "forward", "reverse"]
-         = "auto", layer: str | None = None, sheet: str | None = None):
+         = "auto", layer: str | None = None, sheet: str | None = None,
+         sample_names: str | os.PathLike | None = None):
     """Read an expression file, or a folder of per-sample quantification files, into AnnData (obs = samples,
     var = genes or other features).
 
@@ -1432,6 +1489,9 @@ def read(path: str | os.PathLike, *, label_key: str | None = None, labels: str |
         (``adata.raw``, with its genes).
     sheet
         ``.xlsx`` only: the sheet to read (needed when the workbook has several).
+    sample_names
+        A file renaming the samples before labels and duplicates are resolved (:func:`read_sample_names`): a
+        GDC sample sheet (each file's TCGA sample id) or a table of current and new ids.
 
     Returns
     -------
@@ -1467,7 +1527,7 @@ def read(path: str | os.PathLike, *, label_key: str | None = None, labels: str |
             if table is not None:
                 adata = read(table[0], label_key=label_key, labels=labels, orientation=orientation, sep=sep,
                              duplicates=duplicates, drop_unlabelled=drop_unlabelled, missing=missing,
-                             quantity=quantity, strand=strand, layer=layer, sheet=sheet)
+                             quantity=quantity, strand=strand, layer=layer, sheet=sheet, sample_names=sample_names)
                 for step in adata.uns.get("rnagen", {}).get("history", {}).values():
                     if step.get("step") == "read" and "archive" not in step:
                         step.update(archive=p.name, member=table[1])
@@ -1487,7 +1547,7 @@ def read(path: str | os.PathLike, *, label_key: str | None = None, labels: str |
     try:
         return _read(p, label_key=label_key, labels=labels, orientation=orientation, sep=sep, duplicates=duplicates,
                      drop_unlabelled=drop_unlabelled, missing=missing, quantity=quantity, strand=strand,
-                     layer=layer, sheet=sheet)
+                     layer=layer, sheet=sheet, sample_names=sample_names)
     except RnagenError:
         raise
     except (ValueError, TypeError, KeyError, IndexError, OverflowError, csv.Error, UnicodeError, OSError,
@@ -1498,7 +1558,7 @@ def read(path: str | os.PathLike, *, label_key: str | None = None, labels: str |
 
 
 def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unlabelled, missing, quantity, strand,
-          layer=None, sheet=None):
+          layer=None, sheet=None, sample_names=None):
     from ..pp.history import record
     from .quant import is_archive, read_quant_folder
 
@@ -1541,7 +1601,16 @@ def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unla
                             "give the counts table it was written beside (the same name without .summary)")
         else:
             adata, orient = _read_table(p, txt, fmt=fmt, orientation=orientation, label_key=label_key)
-    adata, dated = _undate_genes(adata)
+    adata, changed = _undate_genes(adata)
+    if sample_names is not None:
+        _check_file(Path(sample_names), "sample-name file", "check the --sample-names path")
+        new = read_sample_names(sample_names, adata.obs_names)
+        if "file" not in adata.obs.columns:  # a folder's samples keep their files' paths there already
+            adata.obs["input_id"] = list(adata.obs_names)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # two files of one sample: --duplicates resolves them
+            adata.obs_names = pd.Index(new)
+        changed["sample_names"] = Path(sample_names).name
     if labels is not None:
         name, lab = read_labels(labels, adata.obs_names, label_key=label_key, sep=None)
         adata.obs[name] = lab
@@ -1552,7 +1621,6 @@ def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unla
     if label_key is not None and label_key in adata.obs.columns:
         adata, n_unlabelled = _apply_labels(adata, label_key, drop_unlabelled=drop_unlabelled, source=p.name)
     validate(adata, label_key=label_key, source=p.name, allow_missing=missing == "keep")
-    changed: dict[str, object] = dict(dated)
     if n_dup_obs or n_dup_var:
         changed.update(duplicates=duplicates, n_duplicated_samples=n_dup_obs, n_duplicated_genes=n_dup_var)
     if n_unlabelled:

@@ -206,7 +206,8 @@ def _files(folder: Path) -> dict[str, list[_Source]]:
     """The per-sample files under ``folder`` (up to three levels down), by kind, in path order."""
     found: dict[str, list[_Source]] = {}
     base = len(folder.parts)
-    for root, dirs, names in os.walk(folder):
+    # linked folders followed (a subset of samples gathered by symbolic links); the depth limit ends any cycle
+    for root, dirs, names in os.walk(folder, followlinks=True):
         depth = len(Path(root).parts) - base
         dirs[:] = sorted(d for d in dirs if not d.startswith(".")) if depth < _MAX_DEPTH - 1 else []
         for n in sorted(names):
