@@ -712,3 +712,52 @@ def test_excel_workbook_reads_as_its_table(small, tmp_path, capsys):
     assert main(["data", "prepare", str(tmp_path / "two.xlsx"), "--labels", str(tmp_path / "lab.xlsx"),
                  "--out", str(tmp_path / "q.h5ad")]) == 2
     assert "choose one with --sheet NAME" in capsys.readouterr().err and not (tmp_path / "q.h5ad").exists()
+
+
+# ------------------------------------------------------------------------------------------ portals' tables
+
+def test_tcga_firehose_and_cbioportal_tables(tmp_path):
+    """Broad GDAC Firehose: a second header line of quantities (skipped when one per sample, refused naming them
+    when several) and SYMBOL|ENTREZ feature names (read by the Entrez id, the symbol kept); cBioPortal: the
+    Entrez_Gene_Id column beside the samples is a gene annotation, not a sample, and names the genes whose
+    symbol is empty; genes or samples without an id are refused with the line."""
+    from rnagen import datasets
+
+    lm = datasets.landmarks()
+    syms, ent = list(lm["symbol"][:30]), [str(e) for e in lm["entrez_id"][:30]]
+    X = np.random.default_rng(0).gamma(2.0, 50.0, size=(30, 4)).round(3)
+    samples = [f"TCGA-A1-A0S{i}-01A-11R-A144-07" for i in range(4)]
+    head = "Hybridization REF\t" + "\t".join(samples) + "\n"
+    body = "?|100130426\t" + "\t".join(["0"] * 4) + "\n" + "".join(
+        f"{s}|{e}\t" + "\t".join(f"{v:g}" for v in row) + "\n" for s, e, row in zip(syms, ent, X))
+    (tmp_path / "fh.txt").write_text(head + "gene_id\t" + "\t".join(["normalized_count"] * 4) + "\n" + body)
+    a = read(tmp_path / "fh.txt")
+    assert list(a.obs_names) == samples and list(a.var_names) == ["100130426", *ent]
+    assert a.var["symbol"].tolist() == ["?", *syms]
+    np.testing.assert_allclose(a.X[:, 1:], X.T.astype(np.float32))
+    assert get_history(a)[0]["n_symbol_entrez_ids"] == 31
+    (tmp_path / "fh3.txt").write_text(
+        "Hybridization REF\t" + "\t".join(s for s in samples[:2] for _ in range(3)) + "\n"
+        + "gene_id\t" + "\t".join(["raw_count", "scaled_estimate", "transcript_id"] * 2) + "\n"
+        + "TP53|7157\t" + "\t".join(["5", "0.1", "uc1"] * 2) + "\n")
+    with pytest.raises(DataError, match=r"fh3.txt: a TCGA Firehose table of several quantities per sample "
+                                        r"\(raw_count, scaled_estimate, transcript_id\)"):
+        read(tmp_path / "fh3.txt")
+
+    df = pd.DataFrame(X, columns=[s[:15] for s in samples])
+    df.insert(0, "Entrez_Gene_Id", [int(e) for e in ent])
+    df.insert(0, "Hugo_Symbol", syms)
+    df.loc[3, "Hugo_Symbol"] = np.nan
+    df.to_csv(tmp_path / "data_mrna_seq_v2_rsem.txt", sep="\t", index=False)
+    c = read(tmp_path / "data_mrna_seq_v2_rsem.txt")
+    assert list(c.obs_names) == [s[:15] for s in samples]   # no sample named Entrez_Gene_Id
+    want = list(syms)
+    want[3] = ent[3]
+    assert list(c.var_names) == want and c.var["Entrez_Gene_Id"].tolist() == [int(e) for e in ent]
+    np.testing.assert_allclose(c.X, X.T.astype(np.float32))
+    (tmp_path / "e.csv").write_text("gene,s1,s2\nTP53,1,2\n,4,5\nEGFR,1,1\n,2,2\n")
+    with pytest.raises(DataError, match=r"e.csv: 2 gene\(s\) without an id \(the first at line 3\)"):
+        read(tmp_path / "e.csv")
+    (tmp_path / "e2.csv").write_text("id,TP53,EGFR\ns1,1,2\n,3,4\n")
+    with pytest.raises(DataError, match=r"e2.csv: 1 sample\(s\) without an id \(the first at line 3\)"):
+        read(tmp_path / "e2.csv")

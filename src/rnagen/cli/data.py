@@ -227,6 +227,9 @@ def _what_was_dropped(adata) -> str:
             if n:
                 notes.append(f"{n} unlabelled sample{'s' if n > 1 else ''} dropped (--drop-unlabelled)")
             notes += _dates_notes(h)
+            n = int(h.get("n_symbol_entrez_ids", 0))
+            if n:
+                notes.append(f"{n} features named SYMBOL|ENTREZ (TCGA's legacy tables) read by their Entrez ids")
         elif h["step"] == "merge_same_genes":
             n = int(h["n_dropped"])
             verb = {"mean": "averaged into", "sum": "added to"}.get(h["how"], "dropped for")

@@ -370,11 +370,37 @@ def _samples_x_genes(df: pd.DataFrame, *, cols: list[str], num: list[int], other
     return X, obs, var
 
 
+# numeric gene annotations beside the samples (cBioPortal's Entrez_Gene_Id, featureCounts-like Length, Start,
+# End): by their header, never a sample
+_GENE_ANNOTATION = re.compile(r"(entrez([ _]?gene)?([ _]?ids?)?|ncbi[ _]?gene[ _]?id|gene[ _]?ids?|length|"
+                              r"effective[ _]?length|transcript[ _]?length|start|end|chr(om(osome)?)?|strand|"
+                              r"gc([ _]?content)?)", re.IGNORECASE)
+
+
 def _genes_x_samples(df: pd.DataFrame, *, cols: list[str], num: list[int], other: list[int], source: str,
                      line: int, sep_hint: str) -> tuple[np.ndarray, pd.DataFrame, pd.DataFrame]:
-    """Rows are genes: numeric columns are samples, the others gene annotations (e.g. symbol, Description);
-    returns X (samples x genes), obs, var."""
+    """Rows are genes: numeric columns are samples (unless named as a gene annotation, :data:`_GENE_ANNOTATION`),
+    the others gene annotations (e.g. symbol, Description); a gene without an id takes its Entrez id where a
+    column gives one; returns X (samples x genes), obs, var."""
+    annot = [j for j in num if _GENE_ANNOTATION.fullmatch(cols[j].strip())]
+    num = [j for j in num if j not in annot]
+    other = sorted(other + annot)
+    no_id = np.asarray([_blank_id(x) for x in df.index])
+    if no_id.any():
+        entrez = next((j for j in annot if "entrez" in cols[j].lower() or "ncbi" in cols[j].lower()), None)
+        if entrez is not None:
+            ids = pd.to_numeric(df.iloc[:, entrez], errors="coerce")
+            fill = no_id & ids.notna().to_numpy()
+            df.index = pd.Index([str(int(ids.iloc[i])) if fill[i] else x for i, x in enumerate(df.index)])
+            no_id &= ~fill
+        if no_id.any():
+            i = int(np.flatnonzero(no_id)[0])
+            raise DataError(f"{source}: {int(no_id.sum())} gene(s) without an id (the first at line {i + line}); give "
+                            "each gene an id in the first column or remove those lines")
+    df.index = df.index.map(str)
     for j in other:
+        if j in annot:
+            continue
         if _mostly_numeric(df.iloc[:, j]):
             value = _bad_value(df.iloc[:, j], line_of_row=line, where="gene")
             raise DataError(f"{source}: non-numeric value {value}; fix or remove that value")
@@ -383,9 +409,14 @@ def _genes_x_samples(df: pd.DataFrame, *, cols: list[str], num: list[int], other
     X = _to_float32(df.iloc[:, num].to_numpy(dtype=np.float64), df.index, [cols[j] for j in num], source).T
     var = pd.DataFrame(index=df.index)
     for j in other:
-        var[cols[j]] = df.iloc[:, j].astype(str).to_numpy()
+        var[cols[j]] = df.iloc[:, j].to_numpy() if j in annot else df.iloc[:, j].astype(str).to_numpy()
     obs = pd.DataFrame(index=pd.Index([cols[j] for j in num]))
     return X, obs, var
+
+
+def _blank_id(x: Any) -> bool:
+    """An empty cell where an id belongs (NaN, None or blank text)."""
+    return x is None or (isinstance(x, float) and np.isnan(x)) or (isinstance(x, str) and not x.strip())
 
 
 def _frame_to_adata(df: pd.DataFrame, *, orientation: Orientation, source: str, label_key: str | None = None,
@@ -393,7 +424,6 @@ def _frame_to_adata(df: pd.DataFrame, *, orientation: Orientation, source: str, 
     """A table with IDs in the index -> AnnData, splitting numeric data from annotation columns."""
     import anndata as ad
 
-    df.index = df.index.map(str)
     df.columns = df.columns.map(str)
     sep_hint = ("check the separator (--sep) and the file format" if fmt not in ("parquet", "xlsx") else
                 "check the file's columns")
@@ -407,6 +437,11 @@ def _frame_to_adata(df: pd.DataFrame, *, orientation: Orientation, source: str, 
     orient = _frame_orientation(df, cols=cols, num=num, lab=lab, orientation=orientation)
     line = header_lines + 1
     if orient == "samples_x_genes":
+        no_id = [i for i, x in enumerate(df.index) if _blank_id(x)]
+        if no_id:
+            raise DataError(f"{source}: {len(no_id)} sample(s) without an id (the first at line {no_id[0] + line}); "
+                            "give each sample an id in the first column or remove those lines")
+        df.index = df.index.map(str)
         X, obs, var = _samples_x_genes(df, cols=cols, num=num, other=other, lab=lab, source=source, line=line,
                                        sep_hint=sep_hint)
     else:
@@ -489,6 +524,22 @@ def _read_excel(p: Path, *, sheet: str | None, orientation: Orientation, label_k
                            header_lines=int(cells.index[top]) + 1)
 
 
+def _second_header(lines: list[str], sep: str) -> list[str] | None:
+    """The quantity of each column when the table has a second header line, as TCGA's Firehose (Broad GDAC)
+    tables do (``Hybridization REF  TCGA-...`` then ``gene_id  normalized_count ...``), else ``None``."""
+    if len(lines) < 3:
+        return None
+    try:
+        f = next(csv.reader([lines[1]], delimiter=sep), [])
+    except csv.Error:
+        return None
+    if len(f) < 2 or f[0].strip() not in ("gene_id", "Composite Element REF", "miRNA_ID", "gene", "probe"):
+        return None
+    if any(pd.notna(pd.to_numeric(x, errors="coerce")) or not x.strip() for x in f[1:]):
+        return None
+    return [x.strip() for x in f[1:]]
+
+
 def _looks_like_id_header(h0: str) -> bool:
     return h0 == "" or h0.startswith("Unnamed:")
 
@@ -511,9 +562,17 @@ def _read_table(path: Path, txt: _Text, *, fmt: str, orientation: Orientation, l
     if not txt.lines:
         raise DataError(f"{source}: empty file; give a table with a header line and one line per sample or gene")
 
+    quantities = _second_header(txt.lines, s)
+    if quantities is not None and len(set(quantities)) > 1:
+        shown = ", ".join(dict.fromkeys(quantities))
+        raise DataError(f"{source}: a TCGA Firehose table of several quantities per sample ({shown}); give the file "
+                        "of one quantity per sample (its *normalized_results or *.data.txt), or keep the columns "
+                        "of one quantity and remove the second header line")
+
     def _parse(encoding: str) -> pd.DataFrame:
         with txt.open(encoding) as fh:
-            return pd.read_csv(fh, sep=s, index_col=0, dtype={0: str}, decimal=txt.decimal, low_memory=False)
+            return pd.read_csv(fh, sep=s, index_col=0, dtype={0: str}, decimal=txt.decimal, low_memory=False,
+                               skiprows=[1] if quantities is not None else None)
 
     try:
         df = _parse_text(txt, _parse)
@@ -1602,6 +1661,9 @@ def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unla
         else:
             adata, orient = _read_table(p, txt, fmt=fmt, orientation=orientation, label_key=label_key)
     adata, changed = _undate_genes(adata)
+    adata, n_piped = _pipe_ids(adata)
+    if n_piped:
+        changed["n_symbol_entrez_ids"] = n_piped
     if sample_names is not None:
         _check_file(Path(sample_names), "sample-name file", "check the --sample-names path")
         new = read_sample_names(sample_names, adata.obs_names)
@@ -1635,6 +1697,25 @@ def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unla
     record(adata, "read", path=str(p.name), format=fmt, orientation=orient, label_key=label_key,
            n_obs=adata.n_obs, n_vars=adata.n_vars, **{f"quant_{k}": v for k, v in folder.items()}, **changed)
     return adata
+
+
+_SYMBOL_ENTREZ = re.compile(r"([^|]*)\|([0-9]+)")
+
+
+def _pipe_ids(adata: Any) -> tuple[Any, int]:
+    """Features named ``SYMBOL|ENTREZ`` (TCGA's legacy RSEM tables: ``TP53|7157``, ``?|100130426``) renamed to
+    their Entrez ids, which map without ambiguity; the symbols kept in ``var["symbol"]``. Returns the AnnData and
+    how many were renamed (0 unless at least 80% of the features are named so)."""
+    names = [str(v) for v in adata.var_names]
+    m = [_SYMBOL_ENTREZ.fullmatch(x) for x in names]
+    if not names or sum(x is not None for x in m) < 0.8 * len(names):
+        return adata, 0
+    if "symbol" not in adata.var.columns:
+        adata.var["symbol"] = [x.group(1) if x is not None else "" for x in m]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # two symbols of one Entrez id: --duplicates resolves them
+        adata.var_names = pd.Index([x.group(2) if x is not None else n for x, n in zip(m, names)])
+    return adata, sum(x is not None for x in m)
 
 
 def _undate_genes(adata: Any) -> tuple[Any, dict[str, object]]:
