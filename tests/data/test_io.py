@@ -761,3 +761,36 @@ def test_tcga_firehose_and_cbioportal_tables(tmp_path):
     (tmp_path / "e2.csv").write_text("id,TP53,EGFR\ns1,1,2\n,3,4\n")
     with pytest.raises(DataError, match=r"e2.csv: 1 sample\(s\) without an id \(the first at line 3\)"):
         read(tmp_path / "e2.csv")
+
+
+def test_inputs_given_as_pipes(small, tmp_path):
+    """A named pipe (a shell's <(zcat x.gz)) is read once and spooled: data, labels and the feature map read
+    from pipes give what the files give."""
+    import gzip as gz
+    import os
+    import threading
+
+    df = _frame(small)
+    df.to_csv(tmp_path / "x.csv", float_format="%.9g")
+    (tmp_path / "lab.csv").write_text("id,tissue\n" + "".join(f"{s},{t}\n" for s, t in zip(small.obs_names,
+                                                                                          small.obs["tissue"])))
+    want = read(tmp_path / "x.csv", labels=tmp_path / "lab.csv", label_key="tissue")
+
+    def pipe(name: str, data: bytes):
+        path = tmp_path / name
+        os.mkfifo(path)
+
+        def feed():
+            with open(path, "wb") as fh:
+                fh.write(data)
+        t = threading.Thread(target=feed, daemon=True)
+        t.start()
+        return path, t
+
+    xp, t1 = pipe("x_pipe", gz.compress((tmp_path / "x.csv").read_bytes()))   # zcat's input, not its output
+    lp, t2 = pipe("lab_pipe", (tmp_path / "lab.csv").read_bytes())
+    got = read(xp, labels=lp, label_key="tissue")
+    t1.join(5)
+    t2.join(5)
+    _same(want, got)
+    assert not list(tmp_path.glob("rnagen-pipe-*"))

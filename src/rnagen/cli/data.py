@@ -41,6 +41,12 @@ def _annotate_var(adata, *, id_type: IdType) -> None:
 def _gene_list(path: str) -> list[str]:
     """Gene or feature ids of a list file: the first field of each line (comma or tab separated), ``#``
     comments and blank lines skipped; decoded like any input text (BOM, UTF-16, UTF-8, Latin-1)."""
+    from ..data.io import _spools_pipes
+
+    return _spools_pipes(_gene_ids)(path)
+
+
+def _gene_ids(path: str | Path) -> list[str]:
     from ..data.io import _check_file, _Text
 
     p = Path(path)

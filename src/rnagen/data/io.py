@@ -18,16 +18,20 @@ from __future__ import annotations
 import bz2
 import codecs
 import csv
+import functools
 import gzip
 import io
 import lzma
 import os
 import re
+import shutil
+import stat
+import tempfile
 import warnings
 import zlib
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal, NamedTuple, TypeVar
+from typing import Any, Literal, NamedTuple, TypeVar, cast
 
 import numpy as np
 import pandas as pd
@@ -66,6 +70,38 @@ def _format(path: Path) -> str:
         if name.endswith(ext):
             return fmt
     return "text"
+
+
+def _is_pipe(p: Path) -> bool:
+    """A named pipe or device (a shell's ``<(zcat x.gz)``, ``/dev/stdin`` fed by a pipe): readable once."""
+    try:
+        mode = p.stat().st_mode
+    except OSError:
+        return False
+    return stat.S_ISFIFO(mode) or stat.S_ISCHR(mode)
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _spools_pipes(fn: _F) -> _F:
+    """``fn(path, ...)`` given a pipe: its bytes copied once into a temporary file (removed after) that ``fn``
+    reads instead, since the readers open a file more than once (its first bytes, then the whole)."""
+    @functools.wraps(fn)
+    def wrapper(path: Any, *args: Any, **kw: Any) -> Any:
+        p = Path(path)
+        if not _is_pipe(p):
+            return fn(path, *args, **kw)
+        with tempfile.TemporaryDirectory(prefix="rnagen-pipe-") as d:
+            q = Path(d) / (p.name or "input")
+            try:
+                with open(p, "rb") as src, open(q, "wb") as dst:
+                    shutil.copyfileobj(src, dst, 1 << 20)
+            except OSError as e:
+                raise DataError(f"{p}: cannot be read ({e.strerror or type(e).__name__}); check the command that "
+                                "writes it") from e
+            return fn(q, *args, **kw)
+    return cast(_F, wrapper)
 
 
 def _check_file(p: Path, what: str = "input file", hint: str = "check the path") -> None:
@@ -767,6 +803,7 @@ _GENE_COLUMNS = ("gene symbol", "gene_symbol", "symbol", "identifier", "gene")
 _ID_COLUMNS = frozenset({"id", "id_ref", "name", "probe", "probe_id", "probeset", "feature", "feature_id"})
 
 
+@_spools_pipes
 def read_feature_map(path: str | os.PathLike) -> dict[str, str]:
     """Feature (probe) id -> gene id from a text table (tab-, comma- or ``;``-separated, quotes removed): the
     first field and, when the first line is a header naming a gene column (``Gene symbol``, ``Symbol``,
@@ -1275,6 +1312,7 @@ def _gdc_keys(table: pd.DataFrame, cols: list[str], *, sample_ids: bool) -> dict
     return keys
 
 
+@_spools_pipes
 def read_sample_names(path: str | os.PathLike, obs_names: Sequence[str]) -> list[str]:
     """New names for samples, from a GDC sample sheet (each file's TCGA ``Sample ID``, found by its file name or
     file id) or a two-column table (current id, new id; a header line allowed).
@@ -1377,6 +1415,7 @@ def _labels_from_geo(p: Path, txt: _Text, names: list[str], *, label_key: str | 
     return str(label_key), pd.Categorical(_label_strings(vals))
 
 
+@_spools_pipes
 def read_labels(path: str | os.PathLike, obs_names: Sequence[str], *, label_key: str | None = None,
                 sep: str | None = None) -> tuple[str, pd.Categorical]:
     """Read sample labels from an annotation file.
@@ -1498,6 +1537,7 @@ def _collapse(adata, *, axis: Literal["obs", "var"], how: Duplicates, source: st
 
 # ------------------------------------------------------------------------------------------ the reader
 
+@_spools_pipes
 def read(path: str | os.PathLike, *, label_key: str | None = None, labels: str | os.PathLike | None = None,
          orientation: Orientation = "auto", sep: str | None = None, duplicates: Duplicates = "error",
          drop_unlabelled: bool = False, missing: Literal["error", "keep"] = "error",
