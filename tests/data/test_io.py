@@ -794,3 +794,19 @@ def test_inputs_given_as_pipes(small, tmp_path):
     t2.join(5)
     _same(want, got)
     assert not list(tmp_path.glob("rnagen-pipe-*"))
+
+
+@pytest.mark.parametrize("header_end", ["", "\t"])
+def test_lines_ending_with_the_separator(tmp_path, header_end):
+    """Every line ending with a tab (some exporters): no empty extra sample, and no shift of the sample names
+    by pandas' implicit index when the header lacks that tab; R's write.table header (no id field) still
+    reads as before."""
+    (tmp_path / "t.tsv").write_text(f"gene\ts1\ts2\ts3{header_end}\nTP53\t1\t2\t3\t\nEGFR\t4\t5\t6\t\n")
+    a = read(tmp_path / "t.tsv")
+    assert list(a.obs_names) == ["s1", "s2", "s3"] and list(a.var_names) == ["TP53", "EGFR"]
+    np.testing.assert_array_equal(a.X, [[1, 4], [2, 5], [3, 6]])
+    (tmp_path / "r.tsv").write_text("s1\ts2\ts3\nTP53\t1\t2\t3\nEGFR\t4\t5\t6\n")
+    np.testing.assert_array_equal(read(tmp_path / "r.tsv").X, [[1, 4], [2, 5], [3, 6]])
+    (tmp_path / "s.csv").write_text("id,TP53,EGFR,\ns1,1,4,\ns2,2,5,\n")
+    b = read(tmp_path / "s.csv")
+    assert list(b.obs_names) == ["s1", "s2"] and list(b.var_names) == ["TP53", "EGFR"]

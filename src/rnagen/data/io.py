@@ -560,6 +560,20 @@ def _read_excel(p: Path, *, sheet: str | None, orientation: Orientation, label_k
                            header_lines=int(cells.index[top]) + 1)
 
 
+def _trailing_separator(data_lines: list[str], header: list[str], sep: str) -> bool:
+    """Does every line end with the separator (``TP53<TAB>1<TAB>2<TAB>``), as some exporters write them? Then
+    the data lines are one field longer than a header without it; a header ending with it too has an empty
+    last field."""
+    lines = [ln for ln in data_lines if ln.strip()]
+    if not lines or not all(ln.endswith(sep) for ln in lines) or not header:
+        return False
+    try:
+        n = len(next(csv.reader([lines[0]], delimiter=sep)))
+    except csv.Error:
+        return False
+    return len(header) == n - 1 or (len(header) == n and not header[-1].strip())
+
+
 def _second_header(lines: list[str], sep: str) -> list[str] | None:
     """The quantity of each column when the table has a second header line, as TCGA's Firehose (Broad GDAC)
     tables do (``Hybridization REF  TCGA-...`` then ``gene_id  normalized_count ...``), else ``None``."""
@@ -605,10 +619,20 @@ def _read_table(path: Path, txt: _Text, *, fmt: str, orientation: Orientation, l
                         "of one quantity per sample (its *normalized_results or *.data.txt), or keep the columns "
                         "of one quantity and remove the second header line")
 
+    trailing = _trailing_separator(txt.lines[2 if quantities is not None else 1:], txt.header(), s)
+
     def _parse(encoding: str) -> pd.DataFrame:
         with txt.open(encoding) as fh:
-            return pd.read_csv(fh, sep=s, index_col=0, dtype={0: str}, decimal=txt.decimal, low_memory=False,
-                               skiprows=[1] if quantities is not None else None)
+            df = pd.read_csv(fh, sep=s, index_col=False if trailing else 0, dtype={0: str}, decimal=txt.decimal,
+                             low_memory=False, skiprows=[1] if quantities is not None else None)
+        if trailing:
+            # every line ends with the separator: its empty last field is no column, and the first column is the
+            # ids, not pandas' implicit index of lines one field longer than the header
+            last = str(df.columns[-1])
+            if df.shape[1] > 2 and (not last.strip() or last.startswith("Unnamed:")) and df.iloc[:, -1].isna().all():
+                df = df.iloc[:, :-1]
+            df = df.set_index(df.columns[0])
+        return df
 
     try:
         df = _parse_text(txt, _parse)
