@@ -100,6 +100,20 @@ def test_orientation_rules():
     assert detect_orientation(["a", "b"], ["c", "d", "e"]) == "samples_x_genes"
 
 
+def test_orientation_of_entrez_ids_against_numbered_samples():
+    """Samples numbered 1..24 are mostly Entrez ids too (1: A1BG, 2: A2M): a genes x samples table of NCBI's
+    gene ids, half of them outside the shipped tables (non-coding), stays genes x samples; a table of 2,000
+    numbered samples x the landmarks' Entrez ids stays samples x genes."""
+    uni = [str(e) for e in dict.fromkeys(datasets.gene_universe()["entrez_id"][:800])]
+    genes = uni + [str(200_000_000 + i) for i in range(900)]
+    numbered = [str(i) for i in range(1, 25)]
+    assert detect_orientation(genes, numbered) == "genes_x_samples"
+    assert detect_orientation(numbered, genes) == "samples_x_genes"
+    landmarks = [str(e) for e in datasets.landmarks()["entrez_id"]]
+    assert detect_orientation([str(i) for i in range(1, 2001)], landmarks) == "samples_x_genes"
+    assert detect_orientation(landmarks[:24], numbered) == "genes_x_samples"
+
+
 @pytest.mark.parametrize("content,match", [
     ("id,TP53,EGFR\ns1,1,2\ns2,1,2,3,4\n", "malformed CSV"),
     ("id,TP53,EGFR\ns1,1,nan\ns2,1,2\n", "1 NaN and 0 inf values .*sample 's1', gene 'EGFR'"),

@@ -294,14 +294,31 @@ def _gene_score(ids: Sequence[str]) -> float:
     return 1.0
 
 
+def _all_digits(ids: Sequence[str]) -> bool:
+    return bool(len(ids)) and all(str(x).isdigit() for x in ids)
+
+
+def _consecutive(ids: Sequence[str]) -> bool:
+    """Whole numbers that are a run (1, 2, ..., n in any order; n >= 3): sample numbers, not Entrez ids."""
+    v = sorted(int(str(x)) for x in ids)
+    return len(v) >= 3 and v == list(range(v[0], v[0] + len(v)))
+
+
 def detect_orientation(row_ids: Sequence[str], col_ids: Sequence[str]) -> Literal["samples_x_genes", "genes_x_samples"]:
     """Decide whether a table is samples x genes or genes x samples.
 
     Feature-like identifiers (gene symbols, Entrez or Ensembl IDs; miRNA, CpG or probe names) on exactly one
     axis decide; otherwise the axis with more entries is taken as genes (bulk RNA-seq matrices have far more
-    genes than samples).
+    genes than samples). When both axes are whole numbers (Entrez ids against numbered samples), only an axis of
+    which 90% are known Entrez ids, and not a run 1..n, decides over the size rule.
     """
     r, c = _gene_score(row_ids), _gene_score(col_ids)
+    if _all_digits(row_ids) and _all_digits(col_ids):
+        # Entrez ids and sample numbers look alike, and many small numbers are Entrez ids (1: A1BG, 2: A2M):
+        # a run 1..n numbers samples, and only an axis of near-certain genes outvotes the size rule below
+        r = 0.0 if _consecutive(row_ids) else r
+        c = 0.0 if _consecutive(col_ids) else c
+        r, c = (r if r >= 0.9 else 0.0), (c if c >= 0.9 else 0.0)
     if c >= 0.5 > r or (c >= 0.5 and r >= 0.5 and c > r):
         return "samples_x_genes"
     if r >= 0.5 > c or (c >= 0.5 and r >= 0.5 and r > c):
