@@ -529,6 +529,22 @@ def test_tcga_barcodes_matched_to_labels_given_at_a_shorter_level(tmp_path):
         read_labels(tmp_path / "clin.csv", [obs[0], "TCGA-B6-A0RE-01A-11R-A034-07"])
 
 
+def test_labels_for_sample_names_r_rewrote(tmp_path):
+    """A matrix saved from R names its samples as make.names left them (TCGA.A1.A0SB.01A..., X1234, GSM1.a)
+    while the label file keeps the ids as they were: matched, TCGA barcodes also at a shorter level; a rewritten
+    name that two label rows share is matched to neither."""
+    from rnagen.data import read_labels
+
+    (tmp_path / "clin.tsv").write_text("id\tsubtype\nTCGA-A1-A0SB\tLumA\nTCGA-A1-A0SC\tBasal\n")
+    names = ["TCGA.A1.A0SC.01A.11R.A144.07", "TCGA.A1.A0SB.01A.11R.A144.07"]
+    assert list(read_labels(tmp_path / "clin.tsv", names)[1]) == ["Basal", "LumA"]
+    (tmp_path / "l.tsv").write_text("id\tgroup\n1234\tA\nGSM1-a\tB\ns 1\tC\n")
+    assert list(read_labels(tmp_path / "l.tsv", ["X1234", "GSM1.a", "s.1"])[1]) == ["A", "B", "C"]
+    (tmp_path / "two.tsv").write_text("id\tgroup\nGSM1-a\tA\nGSM1 a\tB\n")
+    with pytest.raises(DataError, match="no row for 1 of 1 samples"):
+        read_labels(tmp_path / "two.tsv", ["GSM1.a"])
+
+
 def test_gdc_sample_sheet_labels_a_folder_of_gdc_files(tmp_path, capsys):
     """gdc-client puts each file in a folder named by its file id; the portal's sample sheet names each file, its
     project, case, sample id and type: it labels the folder's samples through --label-key."""

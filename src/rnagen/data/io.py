@@ -1282,6 +1282,8 @@ def _labels_by_id(raw: pd.DataFrame, obs_names: list[str], *, label_key: str | N
     m = dict(zip(ids, table[col]))
     if not set(obs_names) <= set(m):
         m = {**m, **_tcga_matches(obs_names, m, source=source)}
+    if not set(obs_names) <= set(m):
+        m = {**m, **_r_name_matches([o for o in obs_names if o not in m], m, source=source)}
     missing = [o for o in obs_names if o not in m]
     if missing:
         raise DataError(f"label file {source}: no row for {len(missing)} of {len(obs_names)} samples (e.g. "
@@ -1293,6 +1295,36 @@ def _labels_by_id(raw: pd.DataFrame, obs_names: list[str], *, label_key: str | N
 #: (https://docs.gdc.cancer.gov/Encyclopedia/pages/TCGA_Barcode/)
 _TCGA_BARCODE = re.compile(r"TCGA-[A-Z0-9]{2}-[A-Z0-9]{4}"
                            r"(-[0-9]{2}[A-Z]?(-[0-9]{2}[A-Z](-[A-Z0-9]{4}(-[0-9]{2})?)?)?)?", re.IGNORECASE)
+
+
+def _make_names(x: str) -> str:
+    """R's ``make.names``: characters other than letters, digits, ``.`` and ``_`` become ``.``; an ``X`` is put
+    before a name starting with a digit, ``_`` or ``.`` and a digit (what ``read.table`` and ``data.frame`` do
+    to column names: ``TCGA-A1-A0SB-01A`` -> ``TCGA.A1.A0SB.01A``, ``1234`` -> ``X1234``)."""
+    s = re.sub(r"[^A-Za-z0-9._]", ".", x)
+    if not s or s[0].isdigit() or s[0] == "_" or (s[0] == "." and s[1:2].isdigit()):
+        s = "X" + s
+    return s
+
+
+def _r_name_matches(obs_names: list[str], m: Mapping[str, Any], *, source: str) -> dict[str, Any]:
+    """Labels for samples whose names R rewrote (a matrix saved from R: ``TCGA.A1.A0SB.01A``, ``X1234``) while
+    the label file has them as they were; a rewritten name two label rows share matches neither. TCGA barcodes
+    with dots then find rows given at a shorter level (:func:`_tcga_matches`)."""
+    by_r: dict[str, Any] = {}
+    clash: set[str] = set()
+    for k, v in m.items():
+        r = _make_names(str(k))
+        if r in by_r:
+            clash.add(r)
+        by_r.setdefault(r, v)
+    out = {o: by_r[o] for o in obs_names if o in by_r and o not in clash}
+    dashed = {o: o.replace(".", "-") for o in obs_names if o not in out and "-" not in o and
+              _TCGA_BARCODE.fullmatch(o.replace(".", "-"))}
+    if dashed:
+        found = _tcga_matches(list(dashed.values()), m, source=source)
+        out.update({o: m[d] if d in m else found[d] for o, d in dashed.items() if d in m or d in found})
+    return out
 
 
 def _tcga_prefixes(barcode: str) -> list[str]:
