@@ -238,8 +238,8 @@ def detect_id_type(ids: Sequence[str], *, min_fraction: float = 0.8) -> IdType:
     if looks_like_features(ids) >= 0.5:
         return "other"
     lk = _lookups()
-    sym, ent = lk["symbol_upper"], lk["entrez"]
-    n_known = sum(x.upper() in sym for x in ids)
+    ent = lk["entrez"]
+    n_known = sum(_symbol_row(x, lk) is not None for x in ids)
     n_like = sum(bool(_SYMBOL_RE.match(x)) for x in ids)
     n_ent_known = sum(x in ent for x in ids)
     if n_known >= 0.3 * n and n_like >= min_fraction * n and n_ens < 0.1 * n and n_digits < 0.1 * n:
@@ -271,8 +271,18 @@ def _row(x: str, lk: dict[str, dict[str, int]]) -> int | None:
         return lk["ensembl"].get(strip_version(x))
     if _ENTREZ_RE.match(x):
         return lk["entrez"].get(x)
+    return _symbol_row(x, lk)
+
+
+def _symbol_row(x: str, lk: dict[str, dict[str, int]]) -> int | None:
+    """Gene-table row of a symbol: as written, in any case, or with R's make.names undone (it writes HLA-DRA as
+    HLA.DRA in a samples x genes data frame saved from R)."""
     r = lk["symbol"].get(x)
-    return r if r is not None else lk["symbol_upper"].get(x.upper())
+    if r is None:
+        r = lk["symbol_upper"].get(x.upper())
+    if r is None and "." in x:
+        r = lk["symbol_upper"].get(x.upper().replace(".", "-"))
+    return r
 
 
 def _rows(ids: Sequence[str], id_type: IdType) -> list[int | None]:

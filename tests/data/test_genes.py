@@ -107,6 +107,15 @@ def test_spreadsheet_dates_among_gene_symbols():
     assert g.spreadsheet_dates(["TP53", "Sep-01"]) == ({}, {})  # month-year, not a day
 
 
+def test_symbols_r_rewrote_map():
+    """R's make.names turns HLA-DRA (a landmark) into HLA.DRA: it still maps; a symbol with a dot matching
+    nothing stays unmapped."""
+    mapped, rep = g.map_ids(["HLA.DRA", "HLA.DMA", "TP53", "NOT.A.GENE"], to="symbol")
+    assert mapped == ["HLA-DRA", "HLA-DMA", "TP53", None]
+    idx, _ = g.find_landmarks(["HLA.DRA", "HLA.DMA", "TP53"])
+    assert len(idx) == 3  # all three are landmarks
+
+
 def test_current_hgnc_symbols_of_date_prone_genes_map():
     """HGNC's 2020 symbols (SEPTIN7, MARCHF6, MTARC1) and the old SEP15 map to the shipped tables' genes."""
     mapped, rep = g.map_ids(["SEPTIN7", "MARCHF6", "MTARC1", "SEP15", "SEPT7", "TP53"], to="entrez")
