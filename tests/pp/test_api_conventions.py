@@ -12,6 +12,7 @@ import rnagen.pp as pp
 ALLOWED_POSITIONAL = {
     ("select_genes", "genes"), ("fit_scaler", "method"), ("normalize_depth", "method"), ("filter_classes", "label_key"),
     ("check_labels", "label_key"), ("class_counts", "label_key"), ("read_labels", "obs_names"),
+    ("read_sample_names", "obs_names"),
     ("write_gct", "path"), ("download", "dest"), ("convert_tcga", "phenotype"), ("convert_gtex", "attributes"),
     ("file_checksum", "algo"), ("record", "step"), ("map_features", "mapping"),
 }
