@@ -543,6 +543,11 @@ def test_labels_for_sample_names_r_rewrote(tmp_path):
     (tmp_path / "two.tsv").write_text("id\tgroup\nGSM1-a\tA\nGSM1 a\tB\n")
     with pytest.raises(DataError, match="no row for 1 of 1 samples"):
         read_labels(tmp_path / "two.tsv", ["GSM1.a"])
+    # samples named by their files, or in another case: matched when unambiguous
+    (tmp_path / "s.tsv").write_text("id\tgroup\nS1\tA\nS2\tB\nctl_3\tC\n")
+    assert list(read_labels(tmp_path / "s.tsv", ["/data/bam/S2.bam", "s1", "CTL_3.counts.txt"])[1]) == ["B", "A", "C"]
+    with pytest.raises(DataError, match="no row for 2 of 2 samples"):   # two samples of one loose name
+        read_labels(tmp_path / "s.tsv", ["s1.bam", "S1.counts"])
 
 
 def test_gdc_sample_sheet_labels_a_folder_of_gdc_files(tmp_path, capsys):

@@ -1284,6 +1284,8 @@ def _labels_by_id(raw: pd.DataFrame, obs_names: list[str], *, label_key: str | N
         m = {**m, **_tcga_matches(obs_names, m, source=source)}
     if not set(obs_names) <= set(m):
         m = {**m, **_r_name_matches([o for o in obs_names if o not in m], m, source=source)}
+    if not set(obs_names) <= set(m):
+        m = {**m, **_loose_matches([o for o in obs_names if o not in m], m)}
     missing = [o for o in obs_names if o not in m]
     if missing:
         raise DataError(f"label file {source}: no row for {len(missing)} of {len(obs_names)} samples (e.g. "
@@ -1295,6 +1297,36 @@ def _labels_by_id(raw: pd.DataFrame, obs_names: list[str], *, label_key: str | N
 #: (https://docs.gdc.cancer.gov/Encyclopedia/pages/TCGA_Barcode/)
 _TCGA_BARCODE = re.compile(r"TCGA-[A-Z0-9]{2}-[A-Z0-9]{4}"
                            r"(-[0-9]{2}[A-Z]?(-[0-9]{2}[A-Z](-[A-Z0-9]{4}(-[0-9]{2})?)?)?)?", re.IGNORECASE)
+
+
+# what pipelines add to a sample's name when it names its columns by files (a merged counts table's
+# /data/S1.bam, S1.counts.txt)
+_FILE_SUFFIX = re.compile(r"\.(bam|sam|cram|fastq|fq|gz|bz2|counts?|txt|tsv|csv|tab|sf|results|genes|isoforms)$",
+                          re.IGNORECASE)
+
+
+def _loose_key(x: str) -> str:
+    """A sample name less its folder and file extensions, in any case: ``/data/S1.bam`` -> ``s1``."""
+    s = x.strip().replace("\\", "/").rsplit("/", 1)[-1]
+    while (t := _FILE_SUFFIX.sub("", s)) != s and t:
+        s = t
+    return s.casefold()
+
+
+def _loose_matches(obs_names: list[str], m: Mapping[str, Any]) -> dict[str, Any]:
+    """Labels for samples named by their files or in another case than the label file's ids (``/data/S1.bam``,
+    ``s1`` for ``S1``); a loose name two label rows or two samples share matches neither."""
+    by_key: dict[str, Any] = {}
+    clash: set[str] = set()
+    for k, v in m.items():
+        key = _loose_key(str(k))
+        if key in by_key:
+            clash.add(key)
+        by_key[key] = v
+    keys = [_loose_key(o) for o in obs_names]
+    seen = pd.Index(keys)
+    clash |= set(seen[seen.duplicated()])
+    return {o: by_key[k] for o, k in zip(obs_names, keys) if k in by_key and k not in clash}
 
 
 def _make_names(x: str) -> str:
