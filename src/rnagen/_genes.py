@@ -39,6 +39,7 @@ __all__ = [
     "same_gene_groups",
     "looks_like_features",
     "spreadsheet_dates",
+    "other_species",
     "GENE_ID_TYPES",
 ]
 
@@ -133,6 +134,36 @@ _MONTHS = {m: i for i, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun",
 # cell of an .xlsx read by pandas)
 _DAY_MONTH_RE = re.compile(r"^(\d{1,2})-([A-Za-z]{3,4})(-\d{2}|-\d{4})?$")
 _ISO_DATE_RE = re.compile(r"^\d{4}-(\d{2})-(\d{2})( 00:00:00)?$")
+
+
+# Ensembl gene-id prefixes of other species (human: ENSG), and the case of mouse and rat symbols (Gapdh, Trp53;
+# MGI and RGD nomenclature) against human's upper case (HGNC)
+_ENSEMBL_SPECIES = {"ENSMUSG": "mouse", "ENSRNOG": "rat", "ENSDARG": "zebrafish", "ENSGALG": "chicken",
+                    "ENSSSCG": "pig", "ENSBTAG": "cow", "ENSMMUG": "macaque", "ENSCAFG": "dog",
+                    "ENSPTRG": "chimpanzee"}
+_RODENT_SYMBOL_RE = re.compile(r"^[A-Z][a-z][A-Za-z0-9]*(-[A-Za-z0-9]+)*$")
+
+
+def other_species(ids: Sequence[str]) -> str | None:
+    """The species the gene ids name when they are not human: ``"mouse"``, ``"rat"``, ... for another
+    species' Ensembl ids (``ENSMUSG...``), ``"mouse or rat"`` for symbols in their case (``Gapdh``, ``Trp53``);
+    ``None`` when at least half are neither. The shipped tables are human: landmarks and gene ids map to human
+    genes (symbols in any case; orthologs are not checked)."""
+    ids = [str(x) for x in ids]
+    if not ids:
+        return None
+    species: dict[str, int] = {}
+    for x in ids:
+        m = re.match(r"^(ENS[A-Z]*G)\d{11}", x)
+        if m and m.group(1) in _ENSEMBL_SPECIES:
+            species[_ENSEMBL_SPECIES[m.group(1)]] = species.get(_ENSEMBL_SPECIES[m.group(1)], 0) + 1
+    if species:
+        name, n = max(species.items(), key=lambda kv: kv[1])
+        if n >= 0.5 * len(ids):
+            return name
+    n_rodent = sum(bool(_RODENT_SYMBOL_RE.match(x)) and any(c.islower() for c in x[1:]) and not
+                   any(c.isupper() for c in x[1:]) for x in ids)
+    return "mouse or rat" if n_rodent >= 0.5 * len(ids) else None
 
 
 def _renamed_symbols() -> dict[str, str]:

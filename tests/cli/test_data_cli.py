@@ -209,3 +209,36 @@ def test_prepare_with_gene_list_file_of_another_id_type(tmp_path):
     assert a.var["symbol"].tolist() == syms and list(a.var_names) == list(ref.var_names[[5, 0, 17]])
     assert list(a.uns["rnagen"]["genes"]["missing"]) == ["NOT_A_GENE"]
     np.testing.assert_array_equal(a.X, ref.X[:, [5, 0, 17]])
+
+
+def test_prepare_names_another_species(tmp_path, capsys):
+    """Mouse symbols map to the human genes of the same name, said in the summary; mouse Ensembl ids find no
+    landmark and the error names the species and the ortholog route (--feature-map), which then works."""
+    import anndata as ad
+    import numpy as np
+    import pandas as pd
+
+    from rnagen import datasets
+    from rnagen.cli.main import main
+
+    lm = datasets.landmarks()
+    X = np.random.default_rng(0).gamma(2.0, 50.0, size=(600, 6))
+    cols = [f"s{i}" for i in range(6)]
+    pd.Series(["a"] * 3 + ["b"] * 3, index=cols, name="l").to_csv(tmp_path / "l.csv")
+    df = pd.DataFrame(X, index=pd.Index([s.capitalize() for s in lm["symbol"][:600]], name="gene"), columns=cols)
+    df.to_csv(tmp_path / "sym.csv")
+    assert main(["data", "prepare", str(tmp_path / "sym.csv"), "--labels", str(tmp_path / "l.csv"), "--out",
+                 str(tmp_path / "a.h5ad")]) == 0
+    assert "the symbols are in mouse/rat case (e.g. " in capsys.readouterr().out
+    ens = [f"ENSMUSG{i:011d}" for i in range(600)]
+    df.index = pd.Index(ens, name="gene")
+    df.to_csv(tmp_path / "ens.csv")
+    assert main(["data", "prepare", str(tmp_path / "ens.csv"), "--labels", str(tmp_path / "l.csv"), "--out",
+                 str(tmp_path / "b.h5ad")]) == 2
+    err = capsys.readouterr().err
+    assert "they are mouse Ensembl ids and rnagen's gene tables are human" in err and "--feature-map" in err
+    pd.DataFrame({"Gene stable ID": ens, "Human gene stable ID": lm["ensembl_id"][:600]}).to_csv(
+        tmp_path / "orthologs.tsv", sep="\t", index=False)
+    assert main(["data", "prepare", str(tmp_path / "ens.csv"), "--labels", str(tmp_path / "l.csv"), "--feature-map",
+                 str(tmp_path / "orthologs.tsv"), "--out", str(tmp_path / "b.h5ad")]) == 0
+    assert ad.read_h5ad(tmp_path / "b.h5ad").n_vars == 600

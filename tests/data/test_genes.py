@@ -123,3 +123,13 @@ def test_current_hgnc_symbols_of_date_prone_genes_map():
     assert None not in mapped and rep.n_mapped == 6
     sym, _ = g.map_ids(["SEPTIN7", "MARCHF6", "MTARC1", "SEP15"], to="symbol")
     assert sym == ["SEPT7", "MARCH6", "MARC1", "SELENOF"]
+
+
+def test_other_species_named():
+    """Another species' Ensembl ids or mouse/rat-case symbols are recognised (the tables are human); human ids,
+    including symbols with lower-case parts (C1orf43), are not."""
+    assert g.other_species([f"ENSMUSG{i:011d}" for i in range(10)]) == "mouse"
+    assert g.other_species([f"ENSRNOG{i:011d}.2" for i in range(10)]) == "rat"
+    assert g.other_species(["Gapdh", "Trp53", "Cd4", "H2-K1", "TP53"]) == "mouse or rat"
+    assert g.other_species(["GAPDH", "TP53", "C1orf43", "ENSG00000141510"]) is None
+    assert g.other_species(["hsa-miR-21-5p", "hsa-let-7a-5p"]) is None

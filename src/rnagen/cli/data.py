@@ -151,6 +151,9 @@ def _prepare(args: argparse.Namespace) -> int:
         msg = f"prepared {adata.n_obs} samples x {adata.n_vars} genes ({id_type} IDs)"
         n_mapped = int((adata.var["entrez_id"] != "").sum())
         msg += f"; {n_mapped}/{adata.n_vars} mapped to Entrez/symbol/Ensembl"
+        if g.other_species(adata.var_names) == "mouse or rat":
+            msg += (f"; the symbols are in mouse/rat case (e.g. {str(adata.var_names[0])!r}): mapped to the human "
+                    "genes of the same name (rnagen's gene tables and the landmarks are human; orthologs not checked)")
     if args.genes == "landmarks":
         shown = ", ".join(map(str, list(miss)[:5])) + (", ..." if len(miss) > 5 else "")
         msg += f"; {adata.n_vars}/978 landmarks" + (f", missing {len(miss)} ({shown})" if len(miss) else "")

@@ -13,6 +13,7 @@ from .._genes import (
                       landmark_entrez,
                       looks_like_features,
                       map_ids,
+                      other_species,
                       require_gene_ids,
                       same_gene_groups,
                       spreadsheet_dates,
@@ -22,5 +23,5 @@ from .._genes import (
 
 __all__ = ["IdType", "MappingReport", "detect_id_type", "strip_version", "gene_table", "map_ids", "to_entrez",
            "landmark_entrez", "find_landmarks", "require_gene_ids", "same_gene_groups", "looks_like_features",
-           "spreadsheet_dates",
+           "spreadsheet_dates", "other_species",
            "GENE_ID_TYPES"]

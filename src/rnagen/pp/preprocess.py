@@ -300,6 +300,12 @@ def select_genes(adata, genes: Literal["landmarks", "all"] | Sequence[str] = "la
         idx, missing = _list_columns(req, var, vtype)
         n_req, what = len(req), "genes of the list"
     if not idx:
+        species = g.other_species(var)
+        if species is not None and species != "mouse or rat":
+            raise DataError(f"none of the {what} found among the {len(var)} genes: they are {species} Ensembl ids and "
+                            "rnagen's gene tables are human; map them to their human orthologs first (--feature-map "
+                            f"with a table of {species} gene id and human gene symbol, e.g. from Ensembl BioMart) or "
+                            "use --genes all")
         raise DataError(f"none of the {what} found among the {len(var)} genes ({vtype} IDs); check the gene IDs "
                         f"or use --genes all")
     return _subset_genes(adata, idx, selection=genes if isinstance(genes, str) else "list", n_req=n_req,
