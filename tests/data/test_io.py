@@ -173,7 +173,7 @@ def test_spreadsheets_and_archives_are_named(tmp_path):
     (tmp_path / "old.xls").write_bytes(bytes.fromhex("d0cf11e0a1b11ae1") + bytes(504))
     for name, match in (("expr.xlsx", "expr.xlsx: not a readable Excel workbook .*; save it again"),
                         ("expr.csv", "a zip archive, not a text table; unzip it"),
-                        ("old.xls", "an Excel 97-2003 .xls workbook")):
+                        ("old.xls", "old.xls: not a readable Excel workbook")):
         with pytest.raises(DataError, match=match):
             read(tmp_path / name)
     with pytest.raises(DataError, match="label file labels.xlsx: not a readable Excel workbook"):
@@ -729,6 +729,30 @@ def test_excel_workbook_reads_as_its_table(small, tmp_path, capsys):
     assert get_history(c)[0]["sheet"] == "expr" and get_history(c)[0]["format"] == "xlsx"
     (tmp_path / "x_as.txt").write_bytes((tmp_path / "x.xlsx").read_bytes())  # a workbook under a text name
     np.testing.assert_allclose(read(tmp_path / "x_as.txt").X, a.X, rtol=1e-6)
+    # Excel 97-2003 (.xls): the same table, a date cell in the gene column, a title row, labels from an .xls
+    import xlwt
+
+    wb = xlwt.Workbook()
+    ws = wb.add_sheet("expr")
+    ws.write(0, 0, "Supplementary Table 2")
+    for j, h in enumerate(["gene", *map(str, xl.columns)]):
+        ws.write(2, j, h)
+    dated_style = xlwt.easyxf(num_format_str="D-MMM")
+    for i, (g, row) in enumerate(zip(xl.index, xl.to_numpy())):
+        ws.write(3 + i, 0, g, dated_style if isinstance(g, datetime.datetime) else xlwt.Style.default_style)
+        for j, v in enumerate(row):
+            ws.write(3 + i, 1 + j, float(v))
+    wb.save(str(tmp_path / "x.xls"))
+    lb = xlwt.Workbook()
+    ls = lb.add_sheet("labels")
+    for i, row in enumerate([["sample", "tissue"], *labels.to_numpy().tolist()]):
+        for j, v in enumerate(row):
+            ls.write(i, j, str(v))
+    lb.save(str(tmp_path / "lab.xls"))
+    d = read(tmp_path / "x.xls", labels=tmp_path / "lab.xls", label_key="tissue")
+    np.testing.assert_allclose(d.X, a.X, rtol=1e-6)
+    assert list(d.var_names) == list(a.var_names) and get_history(d)[0]["format"] == "xls"
+    assert d.obs["tissue"].astype(str).tolist() == small.obs["tissue"].astype(str).tolist()
 
     for path, kw, match in (
             ("two.xlsx", {}, r"two.xlsx: a workbook of 2 sheets \('README', 'expr'\); choose one with --sheet NAME"),

@@ -553,8 +553,8 @@ def _add_prepare(dsub) -> None:
                                      "missing values (--missing); check labels; write a labelled .h5ad.")
     pr.add_argument("input",
                     help="expression file (.h5ad, .csv/.tsv/.txt[.gz], .gct[.gz], a GEO series matrix "
-                         "GSExxx_series_matrix.txt[.gz], featureCounts output, .parquet, .xlsx; or such a file alone "
-                         "in a .zip/.tar.gz), a folder or a .tar/.tar.gz/.zip of per-sample files (STAR "
+                         "GSExxx_series_matrix.txt[.gz], featureCounts output, .parquet, .xlsx/.xls; or such a file "
+                         "alone in a .zip/.tar.gz), a folder or a .tar/.tar.gz/.zip of per-sample files (STAR "
                          "*ReadsPerGene.out.tab, GDC *.augmented_star_gene_counts.tsv, RSEM *.genes.results, Salmon "
                          "quant.genes.sf, kallisto abundance.tsv, featureCounts or HTSeq-count tables), or 'gtex26' "
                          "for the bundled GTEx subset")
@@ -575,7 +575,7 @@ def _add_prepare(dsub) -> None:
                          "by their TCGA sample ids, which then find their labels in a clinical table given per "
                          "participant) or a table of current and new sample ids; the old names kept in obs")
     pr.add_argument("--sheet", default=None, metavar="NAME",
-                    help="an Excel workbook (.xlsx) of several sheets: the sheet holding the matrix")
+                    help="an Excel workbook (.xlsx, .xls) of several sheets: the sheet holding the matrix")
     pr.add_argument("--quantity", choices=["counts", "tpm"], default="counts",
                     help="a folder of per-sample files: read counts (default) or TPM (RSEM, Salmon, GDC)")
     pr.add_argument("--strand", choices=["auto", "unstranded", "forward", "reverse"], default="auto",
@@ -635,7 +635,7 @@ def _add_info(dsub) -> None:
                    help="label column to count (default: the recorded one, else categorical columns)")
     i.add_argument("--labels", default=None, help="annotation file with the labels (for files without them)")
     i.add_argument("--sheet", default=None, metavar="NAME",
-                   help="an Excel workbook (.xlsx) of several sheets: the sheet to summarise")
+                   help="an Excel workbook (.xlsx, .xls) of several sheets: the sheet to summarise")
     i.set_defaults(func=cmd_info)
 
 

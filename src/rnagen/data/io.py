@@ -65,7 +65,7 @@ def _format(path: Path) -> str:
         if name.endswith(c):
             name = name[:-len(c)]
     for ext, fmt in ((".h5ad", "h5ad"), (".gct", "gct"), (".parquet", "parquet"), (".pq", "parquet"),
-                     (".xlsx", "xlsx"), (".xlsm", "xlsx"),
+                     (".xlsx", "xlsx"), (".xlsm", "xlsx"), (".xls", "xls"),
                      (".csv", "csv"), (".tsv", "tsv"), (".txt", "tsv"), (".tab", "tsv")):
         if name.endswith(ext):
             return fmt
@@ -147,24 +147,23 @@ def _raw_head(p: Path, compression: str | None, n: int = _HEAD_BYTES) -> bytes:
 
 
 def _content_format(head: bytes) -> str | None:
-    """``"h5ad"``, ``"parquet"`` or ``"xlsx"`` when the bytes are an HDF5 file, a parquet file or an Excel
-    workbook (a zip archive holding ``xl/``), whatever the name says."""
+    """``"h5ad"``, ``"parquet"``, ``"xlsx"`` or ``"xls"`` when the bytes are an HDF5 file, a parquet file or an
+    Excel workbook (a zip archive holding ``xl/``; Excel 97-2003's OLE2 container), whatever the name says."""
     if head.startswith(b"\x89HDF\r\n\x1a\n"):
         return "h5ad"
     if head.startswith(b"PAR1"):
         return "parquet"
     if head.startswith(b"PK\x03\x04") and (b"xl/" in head or b"[Content_Types]" in head):
         return "xlsx"
+    if head.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
+        return "xls"
     return None
 
 
 def _check_not_archive(head: bytes, source: str) -> None:
-    """A zip archive or an old Excel workbook under any name: say what it is and how to get a table out of it."""
+    """A zip archive under any name: say what it is and how to get a table out of it."""
     if head.startswith(b"PK\x03\x04"):
         raise DataError(f"{source}: a zip archive, not a text table; unzip it and give the file inside")
-    if head.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
-        raise DataError(f"{source}: an Excel 97-2003 .xls workbook, not a text table; save it as .xlsx or the sheet "
-                        "as CSV/TSV and give that file")
 
 
 def _encoding(head: bytes, source: str) -> str:
@@ -478,7 +477,7 @@ def _frame_to_adata(df: pd.DataFrame, *, orientation: Orientation, source: str, 
     import anndata as ad
 
     df.columns = df.columns.map(str)
-    sep_hint = ("check the separator (--sep) and the file format" if fmt not in ("parquet", "xlsx") else
+    sep_hint = ("check the separator (--sep) and the file format" if fmt not in ("parquet", "xlsx", "xls") else
                 "check the file's columns")
     if df.shape[0] == 0 or df.shape[1] == 0:
         raise DataError(f"{source}: no data rows or columns found; {sep_hint}")
@@ -525,17 +524,19 @@ def _read_parquet(path: Path, *, orientation: Orientation, label_key: str | None
 
 # ------------------------------------------------------------------------------------------ Excel workbooks
 
-def _excel_sheet(p: Path, sheet: str | None, *, what: str = "") -> pd.DataFrame:
-    """One sheet of an .xlsx workbook as cells (no header; empty cells and Excel's #N/A are NaN): the sheet named
-    ``sheet``, else the workbook's only sheet."""
+def _excel_sheet(p: Path, sheet: str | None, *, what: str = "", fmt: str = "xlsx") -> pd.DataFrame:
+    """One sheet of an Excel workbook (``fmt``: ``.xlsx`` through openpyxl, Excel 97-2003's ``.xls`` through
+    xlrd) as cells (no header; empty cells and Excel's #N/A are NaN): the sheet named ``sheet``, else the
+    workbook's only sheet."""
     source = f"{what}{p.name}"
+    engine = "openpyxl" if fmt == "xlsx" else "xlrd"
     try:
-        import openpyxl  # noqa: F401  (pandas' reader of .xlsx)
+        __import__(engine)
     except ImportError as e:
-        raise DataError(f"{source}: reading an Excel workbook needs openpyxl (pip install openpyxl); or save the "
-                        "sheet as CSV/TSV and give that file") from e
+        raise DataError(f"{source}: reading an Excel {'.' + fmt} workbook needs {engine} (pip install {engine}); or "
+                        "save the sheet as CSV/TSV and give that file") from e
     try:
-        with pd.ExcelFile(p, engine="openpyxl") as book:
+        with pd.ExcelFile(p, engine=engine) as book:
             names = [str(s) for s in book.sheet_names]
             if sheet is None and len(names) != 1:
                 fix = "choose one with --sheet NAME" if not what else "save the sheet of labels as CSV/TSV"
@@ -552,11 +553,12 @@ def _excel_sheet(p: Path, sheet: str | None, *, what: str = "") -> pd.DataFrame:
     return cells.dropna(axis=0, how="all").dropna(axis=1, how="all")
 
 
-def _read_excel(p: Path, *, sheet: str | None, orientation: Orientation, label_key: str | None):
-    """An .xlsx sheet as a table: title lines above the header (a single filled cell) and footnotes below the data
-    (a single filled cell holding a sentence) skipped, the first column the sample or gene ids."""
+def _read_excel(p: Path, *, sheet: str | None, orientation: Orientation, label_key: str | None,
+                fmt: str = "xlsx"):
+    """An Excel sheet as a table: title lines above the header (a single filled cell) and footnotes below the
+    data (a single filled cell holding a sentence) skipped, the first column the sample or gene ids."""
     source = p.name
-    cells = _excel_sheet(p, sheet)
+    cells = _excel_sheet(p, sheet, fmt=fmt)
     if cells.shape[0] < 2 or cells.shape[1] < 2:
         raise DataError(f"{source}: the sheet holds no table (a header row and a row per sample or gene); check the "
                         "sheet (--sheet)")
@@ -573,7 +575,7 @@ def _read_excel(p: Path, *, sheet: str | None, orientation: Orientation, label_k
     df.index = pd.Index(["" if pd.isna(x) else str(x) for x in df.index])
     if df.shape[0] == 0:
         raise DataError(f"{source}: header row only, no data rows; give one row per sample or gene")
-    return _frame_to_adata(df, orientation=orientation, source=source, label_key=label_key, fmt="xlsx",
+    return _frame_to_adata(df, orientation=orientation, source=source, label_key=label_key, fmt=fmt,
                            header_lines=int(cells.index[top]) + 1)
 
 
@@ -1217,8 +1219,8 @@ def _label_rows(p: Path, *, sep: str | None) -> pd.DataFrame:
     """The fields of a label file as strings (no NA parsing), trailing blank lines removed."""
     _check_file(p, "label file", "check the --labels path")
     txt = _Text(p, sep=sep, fmt=_format(p))
-    if txt.content_format == "xlsx":
-        cells = _excel_sheet(p, None, what="label file ")
+    if txt.content_format in ("xlsx", "xls"):
+        cells = _excel_sheet(p, None, what="label file ", fmt=txt.content_format)
         return cells.apply(lambda c: c.map(lambda v: "" if pd.isna(v) else str(v))).reset_index(drop=True).set_axis(
             range(cells.shape[1]), axis=1)
     if txt.content_format is not None:
@@ -1656,8 +1658,8 @@ def read(path: str | os.PathLike, *, label_key: str | None = None, labels: str |
     ----------
     path
         ``.h5ad``, ``.csv``/``.tsv``/``.txt`` (optionally ``.gz``/``.bz2``/``.xz``), ``.gct`` (1.2 or 1.3),
-        ``.parquet`` or an Excel workbook (``.xlsx``: one sheet, its first column the ids; title rows above the
-        header skipped). Text may be UTF-8 (with or without BOM), UTF-16 or Latin-1, with decimal points or
+        ``.parquet`` or an Excel workbook (``.xlsx``, ``.xls``: one sheet, its first column the ids; title rows
+        above the header skipped). Text may be UTF-8 (with or without BOM), UTF-16 or Latin-1, with decimal points or
         (``;``/tab-separated) decimal commas. A folder: one file per sample from STAR, GDC, RSEM, Salmon or
         HTSeq-count (:func:`rnagen.data.quant.read_quant_folder`); a ``.tar``, ``.tar.gz``/``.tgz`` or ``.zip``
         archive of such files (GEO's ``GSExxx_RAW.tar``) is read the same way without unpacking it, and an archive
@@ -1692,7 +1694,7 @@ def read(path: str | os.PathLike, *, label_key: str | None = None, labels: str |
         ``.h5ad`` only: the matrix to read instead of ``X``, a layer's name (e.g. ``"counts"``) or ``"raw"``
         (``adata.raw``, with its genes).
     sheet
-        ``.xlsx`` only: the sheet to read (needed when the workbook has several).
+        An Excel workbook only: the sheet to read (needed when the workbook has several).
     sample_names
         A file renaming the samples before labels and duplicates are resolved (:func:`read_sample_names`): a
         GDC sample sheet (each file's TCGA sample id) or a table of current and new ids.
@@ -1769,14 +1771,14 @@ def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unla
     fmt = "folder" if p.is_dir() or is_archive(p) else _format(p)
     txt = None
     folder: dict[str, object] = {}
-    if fmt not in ("h5ad", "parquet", "folder", "xlsx"):
+    if fmt not in ("h5ad", "parquet", "folder", "xlsx", "xls"):
         txt = _Text(p, sep=sep, fmt=fmt)
         if txt.content_format is not None:
             fmt = txt.content_format  # an HDF5/parquet/Excel file under a text name
     if layer is not None and fmt != "h5ad":
         raise DataError(f"--layer applies to .h5ad input; {p.name} is not one, remove --layer")
-    if sheet is not None and fmt != "xlsx":
-        raise DataError(f"--sheet applies to an Excel workbook (.xlsx); {p.name} is not one, remove --sheet")
+    if sheet is not None and fmt not in ("xlsx", "xls"):
+        raise DataError(f"--sheet applies to an Excel workbook (.xlsx, .xls); {p.name} is not one, remove --sheet")
     if fmt != "h5ad" and label_key is not None and not str(label_key):
         raise DataError("empty --label-key; give the name of the label column")
     orient = "genes_x_samples"
@@ -1788,8 +1790,8 @@ def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unla
         orient = "samples_x_genes"
     elif fmt == "parquet":
         adata, orient = _read_parquet(p, orientation=orientation, label_key=label_key)
-    elif fmt == "xlsx":
-        adata, orient = _read_excel(p, sheet=sheet, orientation=orientation, label_key=label_key)
+    elif fmt in ("xlsx", "xls"):
+        adata, orient = _read_excel(p, sheet=sheet, orientation=orientation, label_key=label_key, fmt=fmt)
     else:
         assert txt is not None  # every format but h5ad and parquet is text, sniffed above
         if fmt == "gct":

@@ -189,7 +189,7 @@ def _kind_of(src: _Source) -> str | None:
             return key
     if name.startswith(".") or Path(name).suffix.lower() in (".bam", ".bai", ".sam", ".cram", ".log", ".md5",
                                                              ".html", ".json", ".h5ad", ".gct", ".csv", ".parquet",
-                                                             ".tar", ".zip", ".tgz", ".pdf", ".xlsx", ".bed",
+                                                             ".tar", ".zip", ".tgz", ".pdf", ".xlsx", ".xls", ".bed",
                                                              ".bw", ".bigwig", ".fastq", ".fq", ".summary"):
         return None
     try:
@@ -261,7 +261,7 @@ def _archive_files(archive: Path, stack: contextlib.ExitStack) -> dict[str, list
 
 
 # a matrix file, gzipped or not, as data portals and GEO submitters zip one
-_TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".tab", ".gct", ".parquet", ".pq", ".xlsx", ".h5ad")
+_TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".tab", ".gct", ".parquet", ".pq", ".xlsx", ".xls", ".h5ad")
 
 
 @contextlib.contextmanager
@@ -431,7 +431,7 @@ def _read_found(folder: Path, found: dict[str, list[_Source]], *, archive: bool,
                  "abundance.tsv, featureCounts or HTSeq-count tables)")
         if archive:
             raise DataError(f"{folder}: an archive without {kinds} or a single matrix file (.csv, .tsv, .txt, .gct, "
-                            ".parquet, .xlsx, .h5ad); unpack it (tar -xf or unzip) and give the matrix file")
+                            ".parquet, .xlsx, .xls, .h5ad); unpack it (tar -xf or unzip) and give the matrix file")
         raise DataError(f"{folder}: a folder without {kinds}; give a matrix file or a folder of such files")
     if len(found) > 1:
         kinds = ", ".join(f"{len(v)} {QUANT_KINDS[k].name}" for k, v in found.items())
