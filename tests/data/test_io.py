@@ -869,3 +869,27 @@ def test_lines_ending_with_the_separator(tmp_path, header_end):
     (tmp_path / "s.csv").write_text("id,TP53,EGFR,\ns1,1,4,\ns2,2,5,\n")
     b = read(tmp_path / "s.csv")
     assert list(b.obs_names) == ["s1", "s2"] and list(b.var_names) == ["TP53", "EGFR"]
+
+
+def test_a_table_read_in_blocks_of_lines(tmp_path):
+    """Tables are parsed in blocks of lines (at least 256) cast to float32 one at a time: a table of several
+    blocks gives the exact values, and a bad value in a later block is still named with its line."""
+    from rnagen import datasets
+
+    genes = list(dict.fromkeys(datasets.gene_universe()["symbol"]))[:700]
+    X = np.random.default_rng(0).gamma(2.0, 50.0, size=(700, 3))
+    lines = ["gene,s1,s2,s3"] + [f"{g}," + ",".join(f"{v:.6g}" for v in row) for g, row in zip(genes, X)]
+    (tmp_path / "t.csv").write_text("\n".join(lines) + "\n")
+    a = read(tmp_path / "t.csv")
+    assert list(a.var_names) == genes and a.X.dtype == np.float32
+    np.testing.assert_array_equal(a.X, np.array([[float(f"{v:.6g}") for v in row] for row in X], np.float32).T)
+    bad = list(lines)
+    bad[601] = f"{genes[600]},1,abc,3"
+    (tmp_path / "b.csv").write_text("\n".join(bad) + "\n")
+    with pytest.raises(DataError, match=rf"non-numeric value 'abc' at line 602, column 's2' \(gene '{genes[600]}'\)"):
+        read(tmp_path / "b.csv")
+    big = list(lines)
+    big[500] = f"{genes[499]},1,2,1e39"
+    (tmp_path / "o.csv").write_text("\n".join(big) + "\n")
+    with pytest.raises(DataError, match="beyond the float32 range"):
+        read(tmp_path / "o.csv")

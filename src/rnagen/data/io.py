@@ -329,8 +329,7 @@ def _numeric_columns(df: pd.DataFrame) -> tuple[list[int], list[int]]:
     """Positions of the numeric and of the other columns (positions: column names may repeat)."""
     num: list[int] = []
     other: list[int] = []
-    for j in range(df.shape[1]):
-        dt = df.iloc[:, j].dtype
+    for j, dt in enumerate(df.dtypes.tolist()):
         (num if pd.api.types.is_numeric_dtype(dt) and not pd.api.types.is_bool_dtype(dt) else other).append(j)
     return num, other
 
@@ -383,6 +382,32 @@ def _to_float32(X: np.ndarray, rows: Sequence[str], cols: Sequence[str], source:
     return X.astype(np.float32)
 
 
+def _matrix(df: pd.DataFrame, num: list[int], cols: list[str], source: str) -> np.ndarray:
+    """The ``num`` columns as a float32 matrix: as they are when the reader cast them already (after its range
+    check), else through float64 with the range check."""
+    block = df.iloc[:, num]
+    if all(dt == np.float32 for dt in block.dtypes):
+        return block.to_numpy(dtype=np.float32)
+    return _to_float32(block.to_numpy(dtype=np.float64), df.index, [cols[j] for j in num], source)
+
+
+def _float32_chunk(chunk: pd.DataFrame, source: str) -> pd.DataFrame:
+    """A parsed block of lines with its numeric columns cast to float32 (a value beyond float32's range
+    refused), so a large table is held once in float32 instead of float64; the other columns as parsed."""
+    num = [j for j, dt in enumerate(chunk.dtypes.tolist())
+           if pd.api.types.is_numeric_dtype(dt) and not pd.api.types.is_bool_dtype(dt)]
+    if not num:
+        return chunk
+    vals = _to_float32(chunk.iloc[:, num].to_numpy(dtype=np.float64), chunk.index,
+                       [str(chunk.columns[j]) for j in num], source)
+    if len(num) == chunk.shape[1]:
+        return pd.DataFrame(vals, index=chunk.index, columns=chunk.columns)
+    out = chunk.copy()
+    for k, j in enumerate(num):
+        out.isetitem(j, vals[:, k])
+    return out
+
+
 def _frame_orientation(df: pd.DataFrame, *, cols: list[str], num: list[int], lab: int | None,
                        orientation: Orientation) -> str:
     """The layout of a table: the one given, else samples x genes when a column is named by the label key,
@@ -414,7 +439,7 @@ def _samples_x_genes(df: pd.DataFrame, *, cols: list[str], num: list[int], other
     if not num:
         raise DataError(f"{source}: no numeric expression columns found; {sep_hint}, and that the first "
                         f"column holds sample IDs")
-    X = _to_float32(df.iloc[:, num].to_numpy(dtype=np.float64), df.index, [cols[j] for j in num], source)
+    X = _matrix(df, num, cols, source)
     obs = pd.DataFrame(index=df.index)
     for j in other:
         obs[cols[j]] = df.iloc[:, j].to_numpy() if j == lab else pd.Categorical(df.iloc[:, j].astype(object))
@@ -458,7 +483,7 @@ def _genes_x_samples(df: pd.DataFrame, *, cols: list[str], num: list[int], other
             raise DataError(f"{source}: non-numeric value {value}; fix or remove that value")
     if not num:
         raise DataError(f"{source}: no numeric sample columns found; {sep_hint}")
-    X = _to_float32(df.iloc[:, num].to_numpy(dtype=np.float64), df.index, [cols[j] for j in num], source).T
+    X = np.ascontiguousarray(_matrix(df, num, cols, source).T)
     var = pd.DataFrame(index=df.index)
     for j in other:
         var[cols[j]] = df.iloc[:, j].to_numpy() if j in annot else df.iloc[:, j].astype(str).to_numpy()
@@ -640,10 +665,16 @@ def _read_table(path: Path, txt: _Text, *, fmt: str, orientation: Orientation, l
 
     trailing = _trailing_separator(txt.lines[2 if quantities is not None else 1:], txt.header(), s)
 
+    # blocks of ~8M values, each cast to float32 before the next is read: the peak memory is the float32 table
+    # and one block's tokens and values, not the whole table's in float64 and its copies
+    rows = max(256, (8 << 20) // max(1, len(txt.header())))
+
     def _parse(encoding: str) -> pd.DataFrame:
         with txt.open(encoding) as fh:
-            df = pd.read_csv(fh, sep=s, index_col=False if trailing else 0, dtype={0: str}, decimal=txt.decimal,
-                             low_memory=False, skiprows=[1] if quantities is not None else None)
+            blocks = [_float32_chunk(c, source) for c in pd.read_csv(
+                fh, sep=s, index_col=False if trailing else 0, dtype={0: str}, decimal=txt.decimal,
+                skiprows=[1] if quantities is not None else None, chunksize=rows, low_memory=False)]
+        df = pd.concat(blocks) if len(blocks) > 1 else blocks[0]
         if trailing:
             # every line ends with the separator: its empty last field is no column, and the first column is the
             # ids, not pandas' implicit index of lines one field longer than the header

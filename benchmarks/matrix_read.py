@@ -1,0 +1,76 @@
+"""Reading a large expression matrix from CSV with `rnagen.data.read` (blocks of lines cast to float32 as they
+are parsed) next to a whole-file pandas read (`pd.read_csv(..., low_memory=False)` then a float32 matrix), in
+the same run, each in a fresh process so its peak resident memory (`ru_maxrss`) is its own.
+
+Two layouts of the same G genes x N samples of values with two decimals: genes x samples (tall) and samples x
+genes (wide).
+
+    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/matrix_read.py --genes 18000 --samples 2000
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def worker(kind: str, path: str) -> None:
+    """Read ``path`` one way and print seconds, peak RSS and the matrix shape as JSON."""
+    import resource
+
+    import numpy as np
+    import pandas as pd
+
+    t = time.perf_counter()
+    if kind == "rnagen":
+        from rnagen.data import read
+
+        shape = read(path).shape
+    else:
+        X = pd.read_csv(path, index_col=0, dtype={0: str}, low_memory=False).to_numpy(np.float32)
+        shape = X.shape
+    print(json.dumps({"seconds": time.perf_counter() - t, "shape": list(shape),
+                      "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+
+
+def main() -> None:
+    """Write both layouts, read each both ways in child processes, print the table."""
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--genes", type=int, default=18000)
+    ap.add_argument("--samples", type=int, default=2000)
+    ap.add_argument("--worker", nargs=2, metavar=("KIND", "PATH"), help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.worker:
+        return worker(*a.worker)
+    import numpy as np
+    import pandas as pd
+
+    from rnagen import datasets
+
+    genes = list(dict.fromkeys(datasets.gene_universe()["symbol"]))[:a.genes]
+    X = np.random.default_rng(0).gamma(2.0, 50.0, size=(len(genes), a.samples)).astype(np.float32)
+    samples = [f"S{i}" for i in range(a.samples)]
+    with tempfile.TemporaryDirectory() as d:
+        tall, wide = Path(d) / "genes_x_samples.csv", Path(d) / "samples_x_genes.csv"
+        pd.DataFrame(X, index=pd.Index(genes, name="gene"), columns=samples).to_csv(tall, float_format="%.2f")
+        pd.DataFrame(X.T, index=pd.Index(samples, name="sample"), columns=genes).to_csv(wide, float_format="%.2f")
+        print(f"# {len(genes)} genes x {a.samples} samples: float32 matrix {X.nbytes / 1e6:.0f} MB; CSV "
+              f"{tall.stat().st_size / 1e6:.0f} MB")
+        print("| layout | rnagen.data.read | pandas whole-file read | peak RSS rnagen | peak RSS pandas |")
+        print("|---|---|---|---|---|")
+        for name, path in (("genes x samples", tall), ("samples x genes", wide)):
+            res = {}
+            for kind in ("rnagen", "pandas"):
+                out = subprocess.run([sys.executable, __file__, "--worker", kind, str(path)], check=True,
+                                     capture_output=True, text=True)
+                res[kind] = json.loads(out.stdout.strip().splitlines()[-1])
+            print(f"| {name} | {res['rnagen']['seconds']:.1f} s | {res['pandas']['seconds']:.1f} s | "
+                  f"{res['rnagen']['peak_mb']:.0f} MB | {res['pandas']['peak_mb']:.0f} MB |")
+
+
+if __name__ == "__main__":
+    main()
