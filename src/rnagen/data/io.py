@@ -391,11 +391,12 @@ def _matrix(df: pd.DataFrame, num: list[int], cols: list[str], source: str) -> n
     return _to_float32(block.to_numpy(dtype=np.float64), df.index, [cols[j] for j in num], source)
 
 
-def _float32_chunk(chunk: pd.DataFrame, source: str) -> pd.DataFrame:
-    """A parsed block of lines with its numeric columns cast to float32 (a value beyond float32's range
-    refused), so a large table is held once in float32 instead of float64; the other columns as parsed."""
+def _float32_chunk(chunk: pd.DataFrame, source: str, first: int = 0) -> pd.DataFrame:
+    """A parsed block of lines with its numeric columns from position ``first`` on cast to float32 (a value
+    beyond float32's range refused), so a large table is held once in float32 instead of float64; the other
+    columns as parsed."""
     num = [j for j, dt in enumerate(chunk.dtypes.tolist())
-           if pd.api.types.is_numeric_dtype(dt) and not pd.api.types.is_bool_dtype(dt)]
+           if j >= first and pd.api.types.is_numeric_dtype(dt) and not pd.api.types.is_bool_dtype(dt)]
     if not num:
         return chunk
     vals = _to_float32(chunk.iloc[:, num].to_numpy(dtype=np.float64), chunk.index,
@@ -786,12 +787,15 @@ def _gct_frame(txt: _Text, shape: _GctShape, source: str) -> tuple[list[str], di
     header) of a GCT file, with as many fields and rows as the dimension line says."""
     n_fields = shape.n_fields
 
+    rows = max(256, (8 << 20) // max(1, n_fields))  # blocks cast to float32 one at a time (as _read_table)
+
     def _parse(encoding: str) -> tuple[list[str], dict[str, list[str]], pd.DataFrame]:
         with txt.open(encoding) as fh:
             header, cmeta = _gct_columns(fh, shape, source)
-            df = pd.read_csv(fh, sep="\t", header=None, names=[f"_{i}" for i in range(n_fields)], index_col=0,
-                             dtype={"_0": str}, decimal=txt.decimal, low_memory=False)
-            return header, cmeta, df
+            blocks = [_float32_chunk(c, source, first=shape.n_rmeta) for c in pd.read_csv(
+                fh, sep="\t", header=None, names=[f"_{i}" for i in range(n_fields)], index_col=0, dtype={"_0": str},
+                decimal=txt.decimal, low_memory=False, chunksize=rows)]
+            return header, cmeta, pd.concat(blocks) if len(blocks) > 1 else blocks[0]
 
     try:
         header, cmeta, df = _parse_text(txt, _parse)
@@ -858,7 +862,7 @@ def _read_gct(path: Path, txt: _Text):
     vals = _gct_values(df, shape, samples, source)
     var = _gct_var(df, shape.n_rmeta)
     obs = _gct_obs(samples, cmeta)
-    X = _to_float32(vals.to_numpy(dtype=np.float64), var.index, samples, source).T
+    X = np.ascontiguousarray(_matrix(vals, list(range(vals.shape[1])), samples, source).T)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # duplicated ids: validate() raises a DataError
         return ad.AnnData(X=X, obs=obs, var=var)
