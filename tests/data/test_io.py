@@ -871,6 +871,27 @@ def test_lines_ending_with_the_separator(tmp_path, header_end):
     assert list(b.obs_names) == ["s1", "s2"] and list(b.var_names) == ["TP53", "EGFR"]
 
 
+def test_a_merged_counts_tables_summary_rows_are_dropped(tmp_path, capsys):
+    """HTSeq-count's __no_feature-style and STAR's N_unmapped-style rows in a merged counts table are no genes:
+    dropped before CPM, whose library sizes they would otherwise inflate."""
+    from rnagen.cli.main import main
+
+    (tmp_path / "c.tsv").write_text("gene\ts1\ts2\ts3\nTP53\t100\t200\t300\nEGFR\t300\t200\t100\n"
+                                    "__no_feature\t1000\t2000\t5\n__ambiguous\t10\t10\t10\nN_unmapped\t500\t600\t1\n")
+    a = read(tmp_path / "c.tsv")
+    assert list(a.var_names) == ["TP53", "EGFR"]
+    assert list(get_history(a)[0]["count_summary_rows"]) == ["__no_feature", "__ambiguous", "N_unmapped"]
+    out = tmp_path / "c.h5ad"
+    assert main(["data", "prepare", str(tmp_path / "c.tsv"), "--genes", "all", "--normalize", "cpm", "--out",
+                 str(out)]) == 0
+    assert "3 counter summary rows dropped (__no_feature, __ambiguous, N_unmapped: reads given no gene)" in \
+        capsys.readouterr().out
+    import anndata as ad
+
+    np.testing.assert_allclose(ad.read_h5ad(out).X[:, 0], np.log2(np.array([100, 200, 300]) / 400 * 1e6 + 1),
+                               rtol=1e-5)
+
+
 def test_a_table_read_in_blocks_of_lines(tmp_path):
     """Tables are parsed in blocks of lines (at least 256) cast to float32 one at a time: a table of several
     blocks gives the exact values, and a bad value in a later block is still named with its line."""

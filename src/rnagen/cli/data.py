@@ -236,6 +236,10 @@ def _what_was_dropped(adata) -> str:
             if n:
                 notes.append(f"{n} unlabelled sample{'s' if n > 1 else ''} dropped (--drop-unlabelled)")
             notes += _dates_notes(h)
+            rows = list(h.get("count_summary_rows", []))
+            if rows:
+                notes.append(f"{len(rows)} counter summary row{'s' if len(rows) > 1 else ''} dropped "
+                             f"({', '.join(rows[:3])}{', ...' if len(rows) > 3 else ''}: reads given no gene)")
             n = int(h.get("n_symbol_entrez_ids", 0))
             if n:
                 notes.append(f"{n} features named SYMBOL|ENTREZ (TCGA's legacy tables) read by their Entrez ids")

@@ -1843,6 +1843,9 @@ def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unla
         else:
             adata, orient = _read_table(p, txt, fmt=fmt, orientation=orientation, label_key=label_key)
     adata, changed = _undate_genes(adata)
+    adata, summary = _drop_count_summaries(adata)
+    if summary:
+        changed["count_summary_rows"] = summary
     adata, n_piped = _pipe_ids(adata)
     if n_piped:
         changed["n_symbol_entrez_ids"] = n_piped
@@ -1879,6 +1882,23 @@ def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unla
     record(adata, "read", path=str(p.name), format=fmt, orientation=orient, label_key=label_key,
            n_obs=adata.n_obs, n_vars=adata.n_vars, **{f"quant_{k}": v for k, v in folder.items()}, **changed)
     return adata
+
+
+# the reads a counter could not give a gene, which a merged counts table keeps as rows: HTSeq-count's and STAR's
+# (--quantMode GeneCounts) summary lines
+_COUNT_SUMMARIES = frozenset({"__no_feature", "__ambiguous", "__too_low_aQual", "__not_aligned",
+                              "__alignment_not_unique", "N_unmapped", "N_multimapping", "N_noFeature", "N_ambiguous"})
+
+
+def _drop_count_summaries(adata: Any) -> tuple[Any, list[str]]:
+    """A counts table's summary rows (HTSeq's ``__no_feature``, STAR's ``N_unmapped``, ...) dropped: they are
+    no genes, and a library size taken over them (``--normalize cpm``) would count unassigned reads. Returns
+    the AnnData and the names dropped."""
+    names = [str(v) for v in adata.var_names]
+    drop = [n for n in names if n in _COUNT_SUMMARIES]
+    if not drop or len(drop) == len(names):
+        return adata, []
+    return adata[:, [n not in _COUNT_SUMMARIES for n in names]].copy(), drop
 
 
 _SYMBOL_ENTREZ = re.compile(r"([^|]*)\|([0-9]+)")
