@@ -871,6 +871,20 @@ def test_lines_ending_with_the_separator(tmp_path, header_end):
     assert list(b.obs_names) == ["s1", "s2"] and list(b.var_names) == ["TP53", "EGFR"]
 
 
+def test_row_numbers_before_the_ids(tmp_path):
+    """pandas' to_csv and R's write.csv write row numbers first by default: the ids in the next column name the
+    genes (or samples), not 0, 1, 2; a label column after row numbers stays a label column."""
+    (tmp_path / "g.csv").write_text(",gene,s1,s2,s3\n0,TP53,100,200,300\n1,EGFR,3,4,5\n2,MYC,1,1,1\n")
+    a = read(tmp_path / "g.csv")
+    assert list(a.var_names) == ["TP53", "EGFR", "MYC"] and list(a.obs_names) == ["s1", "s2", "s3"]
+    (tmp_path / "s.csv").write_text('"","sample","TP53","EGFR"\n"1","s1",1,2\n"2","s2",3,4\n"3","s3",5,6\n')
+    b = read(tmp_path / "s.csv")
+    assert list(b.obs_names) == ["s1", "s2", "s3"] and list(b.var_names) == ["TP53", "EGFR"]
+    (tmp_path / "l.csv").write_text(",tissue,TP53,EGFR\n0,liver,1,2\n1,lung,3,4\n2,liver,5,6\n")
+    c = read(tmp_path / "l.csv", label_key="tissue")
+    assert list(c.obs_names) == ["0", "1", "2"] and c.obs["tissue"].astype(str).tolist() == ["liver", "lung", "liver"]
+
+
 def test_a_merged_counts_tables_summary_rows_are_dropped(tmp_path, capsys):
     """HTSeq-count's __no_feature-style and STAR's N_unmapped-style rows in a merged counts table are no genes:
     dropped before CPM, whose library sizes they would otherwise inflate."""

@@ -492,6 +492,27 @@ def _genes_x_samples(df: pd.DataFrame, *, cols: list[str], num: list[int], other
     return X, obs, var
 
 
+def _row_numbers_dropped(df: pd.DataFrame, *, label_key: str | None) -> pd.DataFrame:
+    """A first column of row numbers (0..n-1 or 1..n under an empty header: pandas' ``to_csv`` and R's
+    ``write.csv`` write them by default) before a column of distinct text ids: the ids become the index."""
+    name = "" if df.index.name is None else str(df.index.name)
+    if (name.strip() and not name.startswith("Unnamed:")) or df.shape[1] < 2 or str(df.columns[0]) == label_key:
+        return df
+    idx = [str(x) for x in df.index]
+    if not idx or not all(x.isdigit() for x in idx):
+        return df
+    v = [int(x) for x in idx]
+    if v[0] not in (0, 1) or v != list(range(v[0], v[0] + len(v))):
+        return df
+    ids = df.iloc[:, 0]
+    if pd.api.types.is_numeric_dtype(ids.dtype) or ids.isna().any() or ids.astype(str).duplicated().any() or \
+            _mostly_numeric(ids.astype(str)):
+        return df
+    out = df.iloc[:, 1:]
+    out.index = pd.Index(ids.astype(str).to_numpy(), name=str(df.columns[0]))
+    return out
+
+
 def _blank_id(x: Any) -> bool:
     """An empty cell where an id belongs (NaN, None or blank text)."""
     return x is None or (isinstance(x, float) and np.isnan(x)) or (isinstance(x, str) and not x.strip())
@@ -503,6 +524,7 @@ def _frame_to_adata(df: pd.DataFrame, *, orientation: Orientation, source: str, 
     import anndata as ad
 
     df.columns = df.columns.map(str)
+    df = _row_numbers_dropped(df, label_key=label_key)
     sep_hint = ("check the separator (--sep) and the file format" if fmt not in ("parquet", "xlsx", "xls") else
                 "check the file's columns")
     if df.shape[0] == 0 or df.shape[1] == 0:
