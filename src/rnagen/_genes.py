@@ -129,9 +129,9 @@ _DATE_PRONE: dict[tuple[int, int], tuple[str, ...]] = {
 }
 _MONTHS = {m: i for i, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov",
                                        "dec"), start=1)}
-# how a spreadsheet writes such a date back out: 1-Sep, 01-Sep, 1-Sep-20, 1-Sep-2020 (day first; its default
-# display), Sep-01 is a month and a year and is not read), an ISO date with or without a midnight time (a date
-# cell of an .xlsx read by pandas)
+# how a spreadsheet writes such a date back out: 1-Sep, 01-Sep, 1-Sep-20, 1-Sep-2020 (day first, its default
+# display; Sep-01 is a month and a year and is not read), or an ISO date with or without a midnight time (a
+# date cell of a workbook read by pandas)
 _DAY_MONTH_RE = re.compile(r"^(\d{1,2})-([A-Za-z]{3,4})(-\d{2}|-\d{4})?$")
 _ISO_DATE_RE = re.compile(r"^\d{4}-(\d{2})-(\d{2})( 00:00:00)?$")
 

@@ -322,6 +322,7 @@ def test_archives_read_as_the_folders_they_unpack_to(tmp_path, capsys):
     (tmp_path / "m").mkdir()
     (tmp_path / "m" / "matrix.csv.gz").write_bytes(gzip.compress(b"gene,S1,S2\nTP53,1,2\nEGFR,3,4\n"))
     (tmp_path / "m" / ".DS_Store").write_bytes(b"\0\1")
+    (tmp_path / "m" / "README.txt").write_text("Counts per gene, one column per sample.\n")
     before = sorted(os.listdir(tmp_path))
     for kind in ("tar", "zip"):
         m = read(_archive(tmp_path / "m", tmp_path / f"m.{kind}", kind))

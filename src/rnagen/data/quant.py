@@ -284,7 +284,8 @@ def archive_table(archive: str | os.PathLike) -> Iterator[tuple[Path, str] | Non
             yield None
             return
         else:
-            tables = [s for s in members if _plain_name(s).lower().endswith(_TABLE_SUFFIXES)]
+            tables = [s for s in members if _plain_name(s).lower().endswith(_TABLE_SUFFIXES)
+                      and not re.match(r"(readme|license|licence|manifest|md5|checksum)", s.name, re.IGNORECASE)]
         if len(tables) > 1:
             shown = ", ".join(s.rel for s in tables[:5]) + (", ..." if len(tables) > 5 else "")
             raise DataError(f"{archive.name}: an archive of {len(tables)} matrix files ({shown}); unpack it (tar -xf "
