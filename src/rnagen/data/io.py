@@ -1786,15 +1786,20 @@ def read(path: str | os.PathLike, *, label_key: str | None = None, labels: str |
     p = Path(path)
     if is_archive(p) and p.is_file() and os.access(p, os.R_OK):
         # an archive of one matrix file (GSExxx_counts.csv.zip) is that file
-        with archive_table(p) as table:
-            if table is not None:
-                adata = read(table[0], label_key=label_key, labels=labels, orientation=orientation, sep=sep,
-                             duplicates=duplicates, drop_unlabelled=drop_unlabelled, missing=missing,
-                             quantity=quantity, strand=strand, layer=layer, sheet=sheet, sample_names=sample_names)
-                for step in adata.uns.get("rnagen", {}).get("history", {}).values():
-                    if step.get("step") == "read" and "archive" not in step:
-                        step.update(archive=p.name, member=table[1])
-                return adata
+        try:
+            with archive_table(p) as table:
+                if table is not None:
+                    adata = read(table[0], label_key=label_key, labels=labels, orientation=orientation, sep=sep,
+                                 duplicates=duplicates, drop_unlabelled=drop_unlabelled, missing=missing,
+                                 quantity=quantity, strand=strand, layer=layer, sheet=sheet,
+                                 sample_names=sample_names)
+                    for step in adata.uns.get("rnagen", {}).get("history", {}).values():
+                        if step.get("step") == "read" and "archive" not in step:
+                            step.update(archive=p.name, member=table[1])
+                    return adata
+        except OSError as e:  # the temporary copy: a full disk, say
+            raise DataError(f"{p.name}: its matrix file cannot be copied out to be read ({e.strerror or e}); free "
+                            "space in the temporary folder (TMPDIR) or unpack the archive yourself") from e
     if not p.is_dir() or _format(p) != "text" or p.suffix.lower() in (".gz", ".bz2", ".xz"):
         _check_file(p)  # a folder named like a file (data.h5ad/) is a mistake, not a folder of per-sample files
         if is_archive(p):
