@@ -1372,20 +1372,25 @@ def _loose_key(x: str) -> str:
     return s.casefold()
 
 
+def _rekeyed(m: Mapping[str, Any], key: Callable[[str], str]) -> dict[str, Any]:
+    """``m`` keyed by ``key`` of its keys; a new key two entries share is left out (it could name either)."""
+    out: dict[str, Any] = {}
+    clash: set[str] = set()
+    for k, v in m.items():
+        nk = key(str(k))
+        if nk in out:
+            clash.add(nk)
+        out[nk] = v
+    return {k: v for k, v in out.items() if k not in clash}
+
+
 def _loose_matches(obs_names: list[str], m: Mapping[str, Any]) -> dict[str, Any]:
     """Labels for samples named by their files or in another case than the label file's ids (``/data/S1.bam``,
     ``s1`` for ``S1``); a loose name two label rows or two samples share matches neither."""
-    by_key: dict[str, Any] = {}
-    clash: set[str] = set()
-    for k, v in m.items():
-        key = _loose_key(str(k))
-        if key in by_key:
-            clash.add(key)
-        by_key[key] = v
-    keys = [_loose_key(o) for o in obs_names]
-    seen = pd.Index(keys)
-    clash |= set(seen[seen.duplicated()])
-    return {o: by_key[k] for o, k in zip(obs_names, keys) if k in by_key and k not in clash}
+    by_key = _rekeyed(m, _loose_key)
+    keys = pd.Index([_loose_key(o) for o in obs_names])
+    shared = set(keys[keys.duplicated()])
+    return {o: by_key[k] for o, k in zip(obs_names, keys) if k in by_key and k not in shared}
 
 
 def _make_names(x: str) -> str:
@@ -1402,14 +1407,8 @@ def _r_name_matches(obs_names: list[str], m: Mapping[str, Any], *, source: str) 
     """Labels for samples whose names R rewrote (a matrix saved from R: ``TCGA.A1.A0SB.01A``, ``X1234``) while
     the label file has them as they were; a rewritten name two label rows share matches neither. TCGA barcodes
     with dots then find rows given at a shorter level (:func:`_tcga_matches`)."""
-    by_r: dict[str, Any] = {}
-    clash: set[str] = set()
-    for k, v in m.items():
-        r = _make_names(str(k))
-        if r in by_r:
-            clash.add(r)
-        by_r.setdefault(r, v)
-    out = {o: by_r[o] for o in obs_names if o in by_r and o not in clash}
+    by_r = _rekeyed(m, _make_names)
+    out = {o: by_r[o] for o in obs_names if o in by_r}
     dashed = {o: o.replace(".", "-") for o in obs_names if o not in out and "-" not in o and
               _TCGA_BARCODE.fullmatch(o.replace(".", "-"))}
     if dashed:
