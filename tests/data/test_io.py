@@ -543,6 +543,18 @@ def test_labels_for_sample_names_r_rewrote(tmp_path):
     (tmp_path / "two.tsv").write_text("id\tgroup\nGSM1-a\tA\nGSM1 a\tB\n")
     with pytest.raises(DataError, match="no row for 1 of 1 samples"):
         read_labels(tmp_path / "two.tsv", ["GSM1.a"])
+    # the ids in another column: SRA's run table (Run first, GEO_Accession later) for samples named by GSM, a
+    # clinical table whose first column is the patient (repeated) and a later one the sample
+    (tmp_path / "SraRunTable.txt").write_text(
+        "Run,Assay Type,BioSample,GEO_Accession (exp),tissue\nSRR1,RNA-Seq,SAMN1,GSM11,liver\n"
+        "SRR2,RNA-Seq,SAMN2,GSM12,lung\nSRR3,RNA-Seq,SAMN3,GSM13,liver\n")
+    assert list(read_labels(tmp_path / "SraRunTable.txt", ["GSM12", "GSM11"], label_key="tissue")[1]) == [
+        "lung", "liver"]
+    assert list(read_labels(tmp_path / "SraRunTable.txt", ["SRR3"], label_key="tissue")[1]) == ["liver"]
+    (tmp_path / "clin.csv").write_text("patient,sample,stage\nP1,P1_t,II\nP1,P1_n,I\nP2,P2_t,III\n")
+    assert list(read_labels(tmp_path / "clin.csv", ["P2_t", "P1_n"], label_key="stage")[1]) == ["III", "I"]
+    with pytest.raises(DataError, match="sample id 'P1' appears twice"):
+        read_labels(tmp_path / "clin.csv", ["P9_t"], label_key="stage")
     # samples named by their files, or in another case: matched when unambiguous
     (tmp_path / "s.tsv").write_text("id\tgroup\nS1\tA\nS2\tB\nctl_3\tC\n")
     assert list(read_labels(tmp_path / "s.tsv", ["/data/bam/S2.bam", "s1", "CTL_3.counts.txt"])[1]) == ["B", "A", "C"]

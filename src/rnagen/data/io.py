@@ -1333,23 +1333,44 @@ def _labels_by_id(raw: pd.DataFrame, obs_names: list[str], *, label_key: str | N
         name = label_key or (cols[1].strip() if has_header and cols[1].strip() else "label")
     col = label_key if label_key is not None and has_header else cols[1]
     ids = table[cols[0]].astype(str).str.strip()
-    if ids.duplicated().any():
+    if has_header and {"File Name", "Sample ID"} <= set(cols):
+        if ids.duplicated().any():
+            raise DataError(f"label file {source}: file id {ids[ids.duplicated()].iloc[0][:40]!r} appears twice; "
+                            "keep one row per file")
+        return _labels_from_gdc_sheet(table, cols, obs_names, label_key=label_key, source=source)
+    m = _matched(obs_names, ids, table[col], source=source) if not ids.duplicated().any() else {}
+    if len(m) < len(obs_names) and has_header:
+        # the sample ids in another column (SRA's run table: Run, ..., GEO_Accession; a clinical table whose
+        # first column is the patient): the first column that names every sample, once
+        for c in cols[1:]:
+            other = table[c].astype(str).str.strip()
+            if c == col or other.duplicated().any():
+                continue
+            found = _matched(obs_names, other, table[col], source=source)
+            if len(found) == len(obs_names):
+                m = found
+                break
+    if len(m) < len(obs_names) and ids.duplicated().any():
         raise DataError(f"label file {source}: sample id {ids[ids.duplicated()].iloc[0][:40]!r} appears twice; "
                         f"keep one row per sample")
-    if has_header and {"File Name", "Sample ID"} <= set(cols):
-        return _labels_from_gdc_sheet(table, cols, obs_names, label_key=label_key, source=source)
-    m = dict(zip(ids, table[col]))
+    missing = [o for o in obs_names if o not in m]
+    if missing:
+        raise DataError(f"label file {source}: no row for {len(missing)} of {len(obs_names)} samples (e.g. "
+                        f"{missing[0][:40]!r}); add them or check that a column holds the sample ids")
+    return name, pd.Categorical(_label_strings(pd.Series([m[o] for o in obs_names], dtype=object)))
+
+
+def _matched(obs_names: list[str], ids: pd.Series, labels: pd.Series, *, source: str) -> dict[str, Any]:
+    """Each sample's label through the label file's ``ids``: the id itself, else a TCGA barcode at a shorter
+    level, a name R rewrote, or a file name or another case of the id."""
+    m = dict(zip(ids, labels))
     if not set(obs_names) <= set(m):
         m = {**m, **_tcga_matches(obs_names, m, source=source)}
     if not set(obs_names) <= set(m):
         m = {**m, **_r_name_matches([o for o in obs_names if o not in m], m, source=source)}
     if not set(obs_names) <= set(m):
         m = {**m, **_loose_matches([o for o in obs_names if o not in m], m)}
-    missing = [o for o in obs_names if o not in m]
-    if missing:
-        raise DataError(f"label file {source}: no row for {len(missing)} of {len(obs_names)} samples (e.g. "
-                        f"{missing[0][:40]!r}); add them or check that the first column holds the sample ids")
-    return name, pd.Categorical(_label_strings(pd.Series([m[o] for o in obs_names], dtype=object)))
+    return {o: m[o] for o in obs_names if o in m}
 
 
 #: a TCGA barcode: project-TSS-participant, then sample type + vial, portion + analyte, plate, centre
