@@ -727,7 +727,9 @@ def test_excel_workbook_reads_as_its_table(small, tmp_path, capsys):
     with pd.ExcelWriter(tmp_path / "two.xlsx") as w:
         pd.DataFrame([["read me"]]).to_excel(w, sheet_name="README", header=False, index=False)
         xl.to_excel(w, sheet_name="expr", index_label="gene")
-    labels.to_excel(tmp_path / "lab.xlsx", index=False)
+    with pd.ExcelWriter(tmp_path / "lab.xlsx") as w:   # a title row above the labels' table
+        pd.DataFrame([["Table S1. Samples"]]).to_excel(w, header=False, index=False)
+        labels.to_excel(w, index=False, startrow=1)
     df.to_csv(tmp_path / "x.csv", index_label="gene", float_format="%.9g")
 
     a = read(tmp_path / "x.csv")

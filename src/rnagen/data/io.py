@@ -1278,6 +1278,9 @@ def _label_rows(p: Path, *, sep: str | None) -> pd.DataFrame:
     txt = _Text(p, sep=sep, fmt=_format(p))
     if txt.content_format in ("xlsx", "xls"):
         cells = _excel_sheet(p, None, what="label file ", fmt=txt.content_format)
+        if cells.shape[1] > 1:  # title rows (one filled cell) above the table skipped
+            filled = cells.notna().sum(axis=1).to_numpy()
+            cells = cells.iloc[int(np.argmax(filled >= 2)):]
         return cells.apply(lambda c: c.map(lambda v: "" if pd.isna(v) else str(v))).reset_index(drop=True).set_axis(
             range(cells.shape[1]), axis=1)
     if txt.content_format is not None:
