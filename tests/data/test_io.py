@@ -254,6 +254,23 @@ def test_parquet_and_h5ad_content_under_a_text_name(small, tmp_path):
     _same(small, read(tmp_path / "y.txt", label_key="tissue"))
 
 
+def test_hdf5_files_that_are_no_anndata_are_named(tmp_path):
+    """An ARCHS4 gene-count file and a 10x Genomics matrix are HDF5 files but no AnnData: said so, with the way
+    on, instead of "not a readable .h5ad"."""
+    import h5py
+
+    with h5py.File(tmp_path / "human_gene_v2.h5", "w") as f:
+        f["data/expression"] = np.zeros((5, 3), np.uint32)
+        f["meta/genes/symbol"] = np.array([b"TP53"] * 5)
+        f["meta/samples/geo_accession"] = np.array([b"GSM1", b"GSM2", b"GSM3"])
+    with h5py.File(tmp_path / "filtered_feature_bc_matrix.h5", "w") as f:
+        f["matrix/barcodes"] = np.array([b"AAACCTG"])
+    with pytest.raises(DataError, match="human_gene_v2.h5: an ARCHS4 HDF5 file, not an .h5ad: extract the samples"):
+        read(tmp_path / "human_gene_v2.h5")
+    with pytest.raises(DataError, match="a 10x Genomics HDF5 matrix of single cells"):
+        read(tmp_path / "filtered_feature_bc_matrix.h5")
+
+
 def test_unreadable_file_is_named(tmp_path, monkeypatch):
     import os
 

@@ -1996,9 +1996,32 @@ def _undate_genes(adata: Any) -> tuple[Any, dict[str, object]]:
     return adata, done
 
 
+def _other_hdf5(p: Path) -> str | None:
+    """What an HDF5 file that is no AnnData is, when it is one of the well-known kinds: an ARCHS4 gene-count file
+    (Lachmann et al. 2018; ``data/expression`` and ``meta/``: over a million GEO samples, read a selection of
+    them with archs4py), a 10x Genomics matrix (single cells, not bulk profiles); else ``None``."""
+    import h5py
+
+    try:
+        with h5py.File(p, "r") as f:
+            keys = set(f.keys())
+            if {"data", "meta"} <= keys and "expression" in f["data"]:
+                return ("an ARCHS4 HDF5 file, not an .h5ad: extract the samples you need with archs4py (e.g. "
+                        "a4.data.series(file, 'GSE...')) and save them as CSV")
+            if "matrix" in keys and "barcodes" in f["matrix"]:
+                return ("a 10x Genomics HDF5 matrix of single cells, not an .h5ad of bulk profiles; give bulk "
+                        "profiles (cells summed per sample, say) as a table or an .h5ad")
+    except Exception:  # noqa: BLE001 - a damaged file: the caller's message stands
+        return None
+    return None
+
+
 def _read_h5ad(p: Path, layer: str | None = None):
     import anndata as ad
 
+    other = _other_hdf5(p)
+    if other:
+        raise DataError(f"{p.name}: {other}")
     try:
         adata = ad.read_h5ad(p)
     except Exception as e:  # h5py raises OSError/KeyError for broken files
