@@ -916,6 +916,34 @@ def test_row_numbers_before_the_ids(tmp_path):
     assert list(c.obs_names) == ["0", "1", "2"] and c.obs["tissue"].astype(str).tolist() == ["liver", "lung", "liver"]
 
 
+def test_long_tables_one_line_per_sample_and_gene(tmp_path):
+    """A long ("tidy") table (sample, gene, value, and the label column) reads as the samples x genes matrix it
+    lists, whichever id column comes first; a missing pair is a missing value; a pair listed twice or a sample
+    with two labels is refused."""
+    genes = [str(x) for x in datasets.landmarks()["symbol"][:20]]
+    rows = [(f"s{i}", g, float(10 * i + j), "A" if i < 3 else "B") for i in range(6) for j, g in enumerate(genes)]
+    df = pd.DataFrame(rows, columns=["sample", "gene", "tpm", "group"])
+    df.to_csv(tmp_path / "long.csv", index=False)
+    a = read(tmp_path / "long.csv", label_key="group")
+    assert list(a.obs_names) == [f"s{i}" for i in range(6)] and list(a.var_names) == genes
+    np.testing.assert_array_equal(a.X, np.arange(6)[:, None] * 10 + np.arange(20)[None, :])
+    assert a.obs["group"].astype(str).tolist() == ["A"] * 3 + ["B"] * 3
+    assert get_history(a)[0]["orientation"] == "long (one line per sample and gene)"
+    df[["gene", "sample", "tpm"]].to_csv(tmp_path / "long.tsv", sep="\t", index=False)
+    np.testing.assert_array_equal(read(tmp_path / "long.tsv").X, a.X)
+    df.iloc[1:].to_csv(tmp_path / "gap.csv", index=False)
+    b = read(tmp_path / "gap.csv", label_key="group", missing="keep")
+    assert np.isnan(b.X[0, list(b.var_names).index(genes[0])]) and np.isnan(b.X).sum() == 1
+    pd.concat([df, df.iloc[[5]]]).to_csv(tmp_path / "twice.csv", index=False)
+    with pytest.raises(DataError, match=r"a long table \(one line per sample and gene\) with the pair \('s0', "):
+        read(tmp_path / "twice.csv", label_key="group")
+    bad = df.copy()
+    bad.loc[3, "group"] = "B"
+    bad.to_csv(tmp_path / "labels.csv", index=False)
+    with pytest.raises(DataError, match="sample 's0' has several 'group' labels"):
+        read(tmp_path / "labels.csv", label_key="group")
+
+
 def test_a_merged_counts_tables_summary_rows_are_dropped(tmp_path, capsys):
     """HTSeq-count's __no_feature-style and STAR's N_unmapped-style rows in a merged counts table are no genes:
     dropped before CPM, whose library sizes they would otherwise inflate."""

@@ -492,6 +492,44 @@ def _genes_x_samples(df: pd.DataFrame, *, cols: list[str], num: list[int], other
     return X, obs, var
 
 
+def _long_to_wide(df: pd.DataFrame, *, label_key: str | None, source: str) -> pd.DataFrame | None:
+    """A long ("tidy") table, one line per sample and gene (ids, a second id column, one numeric value column,
+    and the label column if named), as a samples x genes table: which id column holds the genes is told by
+    :func:`detect_orientation`; a pair missing from the lines is a missing value. ``None`` for any other table.
+    """
+    num, other = _numeric_columns(df)
+    lab = [j for j in other if str(df.columns[j]) == label_key]
+    keys = [j for j in other if j not in lab]
+    if len(num) != 1 or len(keys) != 1 or not pd.Index(df.index).duplicated().any():
+        return None
+    a = pd.Index([str(x) for x in df.index])
+    b = pd.Index(df.iloc[:, keys[0]].astype(str).to_numpy())
+    if b.is_unique:
+        return None
+    pairs = pd.MultiIndex.from_arrays([a, b])
+    if pairs.duplicated().any():
+        i = int(np.flatnonzero(pairs.duplicated())[0])
+        raise DataError(f"{source}: a long table (one line per sample and gene) with the pair ({a[i][:40]!r}, "
+                        f"{b[i][:40]!r}) on two lines; keep one line per pair")
+    ua, ub = a.unique(), b.unique()
+    if len(df) < 0.5 * len(ua) * len(ub):
+        return None  # not a grid of samples and genes: an annotated table with repeated ids
+    samples_first = detect_orientation(list(ua), list(ub)) == "samples_x_genes"
+    (us, ug), (s, g) = ((ua, ub), (a, b)) if samples_first else ((ub, ua), (b, a))
+    M = np.full((len(us), len(ug)), np.nan)
+    M[us.get_indexer(s), ug.get_indexer(g)] = df.iloc[:, num[0]].to_numpy(dtype=np.float64)
+    out = pd.DataFrame(M, index=pd.Index(us, name=str(df.index.name) if samples_first else str(df.columns[keys[0]])),
+                       columns=pd.Index(ug))
+    if lab:
+        per = pd.Series(df.iloc[:, lab[0]].to_numpy(), index=s).groupby(level=0, sort=False)
+        mixed = per.nunique(dropna=False)
+        if (mixed > 1).any():
+            raise DataError(f"{source}: sample {mixed.index[mixed > 1][0][:40]!r} has several {label_key!r} labels in "
+                            "this long table; give each sample one label")
+        out.insert(0, str(label_key), per.first().reindex(us).to_numpy())
+    return out
+
+
 def _row_numbers_dropped(df: pd.DataFrame, *, label_key: str | None) -> pd.DataFrame:
     """A first column of row numbers (0..n-1 or 1..n under an empty header: pandas' ``to_csv`` and R's
     ``write.csv`` write them by default) before a column of distinct text ids: the ids become the index."""
@@ -525,6 +563,9 @@ def _frame_to_adata(df: pd.DataFrame, *, orientation: Orientation, source: str, 
 
     df.columns = df.columns.map(str)
     df = _row_numbers_dropped(df, label_key=label_key)
+    wide = _long_to_wide(df, label_key=label_key, source=source) if orientation == "auto" else None
+    if wide is not None:
+        df = wide
     sep_hint = ("check the separator (--sep) and the file format" if fmt not in ("parquet", "xlsx", "xls") else
                 "check the file's columns")
     if df.shape[0] == 0 or df.shape[1] == 0:
@@ -534,7 +575,8 @@ def _frame_to_adata(df: pd.DataFrame, *, orientation: Orientation, source: str, 
     cols = [str(c) for c in df.columns]
     num, other = _numeric_columns(df)
     lab = cols.index(label_key) if label_key is not None and label_key in cols else None
-    orient = _frame_orientation(df, cols=cols, num=num, lab=lab, orientation=orientation)
+    orient = _frame_orientation(df, cols=cols, num=num, lab=lab,
+                                orientation="samples_x_genes" if wide is not None else orientation)
     line = header_lines + 1
     if orient == "samples_x_genes":
         no_id = [i for i, x in enumerate(df.index) if _blank_id(x)]
@@ -553,7 +595,7 @@ def _frame_to_adata(df: pd.DataFrame, *, orientation: Orientation, source: str, 
         # duplicated names are reported by validate() as a DataError; anndata's warning would only repeat it
         warnings.simplefilter("ignore", UserWarning)
         adata = ad.AnnData(X=X, obs=obs, var=var)
-    return adata, orient
+    return adata, "long (one line per sample and gene)" if wide is not None else orient
 
 
 def _read_parquet(path: Path, *, orientation: Orientation, label_key: str | None):
