@@ -564,10 +564,12 @@ def _add_prepare(dsub) -> None:
                          "for the bundled GTEx subset")
     pr.add_argument("--label-key", default=None, help="sample label column (in the file, or in the --labels file)")
     pr.add_argument("--labels", default=None,
-                    help="annotation file: CSV/TSV with sample id + label columns, or one label per line in sample "
-                         "order")
+                    help="annotation file: CSV/TSV (or an Excel sheet, a GEO series matrix, a GDC sample sheet) with "
+                         "a sample id column (any column naming every sample) + label columns, or one label per "
+                         "line in sample order")
     pr.add_argument("--orientation", choices=["auto", "samples_x_genes", "genes_x_samples"], default="auto",
-                    help="matrix layout of text/parquet input (default: detect)")
+                    help="matrix layout of text/parquet/Excel input (default: detect; a long table, one line per "
+                         "sample and gene, is detected too)")
     pr.add_argument("--sep", default=None,
                     help="field separator of text input (default: sniffed from the first lines: tab, ';' or ','; a "
                          "decimal comma is recognised in ';'/tab-separated files)")
