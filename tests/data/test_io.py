@@ -886,6 +886,21 @@ def test_inputs_given_as_pipes(small, tmp_path):
     assert not list(tmp_path.glob("rnagen-pipe-*"))
 
 
+def test_a_preamble_of_comment_lines(tmp_path):
+    """Lines starting with '#' before the table (a tool's version, date, command) are skipped; a header written
+    with a '#' in front of it (#gene<TAB>s1...) is the header; the separator is sniffed from the table."""
+    body = "TP53\t100\t200\t300\nEGFR\t3\t4\t5\n"
+    (tmp_path / "a.tsv").write_text("# exported by tool X 1.2\n# 2024-01-01, a; b\ngene\ts1\ts2\ts3\n" + body)
+    (tmp_path / "b.tsv").write_text("#gene\ts1\ts2\ts3\n" + body)
+    (tmp_path / "c.csv").write_text("# a,b;c\n# x\ngene,s1,s2\nTP53,1.5,2\nEGFR,3,4\n")
+    for name in ("a.tsv", "b.tsv"):
+        a = read(tmp_path / name)
+        assert list(a.obs_names) == ["s1", "s2", "s3"] and list(a.var_names) == ["TP53", "EGFR"], name
+        np.testing.assert_array_equal(a.X, [[100, 3], [200, 4], [300, 5]])
+    c = read(tmp_path / "c.csv")
+    assert list(c.obs_names) == ["s1", "s2"] and c.X.tolist() == [[1.5, 3.0], [2.0, 4.0]]
+
+
 @pytest.mark.parametrize("header_end", ["", "\t"])
 def test_lines_ending_with_the_separator(tmp_path, header_end):
     """Every line ending with a tab (some exporters): no empty extra sample, and no shift of the sample names

@@ -213,8 +213,9 @@ class _Text:
             self.lines.pop()
         if self.lines and self.lines[0].startswith("\ufeff"):
             self.lines[0] = self.lines[0][1:]
-        self.sep = sep if sep is not None else _sniff_sep(self.lines, fmt)
-        self.decimal = _sniff_decimal(self.lines[1:], self.sep)
+        table = self.lines[_comment_lines(self.lines):]  # the separator of the table, not of its preamble
+        self.sep = sep if sep is not None else _sniff_sep(table, fmt)
+        self.decimal = _sniff_decimal(table[1:], self.sep)
 
     def open(self, encoding: str | None = None):
         """The whole file as text (decompressed and decoded with ``encoding``, default the sniffed one)."""
@@ -228,6 +229,29 @@ class _Text:
             return next(csv.reader([self.lines[0]], delimiter=self.sep), [])
         except csv.Error:
             return self.lines[0].split(self.sep)
+
+
+def _comment_lines(lines: list[str]) -> int:
+    """How many lines starting with ``#`` open the file (a tool's preamble: version, date, command)."""
+    n = 0
+    while n < len(lines) and lines[n].startswith("#"):
+        n += 1
+    return n if n < len(lines) else 0
+
+
+def _table_start(lines: list[str], sep: str) -> int:
+    """The line a table's header is on after a ``#`` preamble: the first line after it, or the preamble's last
+    line when the line after it is already data (a header written as ``#gene<TAB>s1...``)."""
+    n = _comment_lines(lines)
+    if not n:
+        return 0
+    try:
+        fields = next(csv.reader([lines[n]], delimiter=sep), [])
+    except csv.Error:
+        return n
+    values = [f for f in fields[1:] if f.strip()]
+    is_data = bool(values) and all(pd.notna(pd.to_numeric(f.replace(",", "."), errors="coerce")) for f in values)
+    return n - 1 if is_data else n
 
 
 def _sniff_sep(lines: list[str], fmt: str) -> str:
@@ -721,24 +745,31 @@ def _read_table(path: Path, txt: _Text, *, fmt: str, orientation: Orientation, l
     if not txt.lines:
         raise DataError(f"{source}: empty file; give a table with a header line and one line per sample or gene")
 
-    quantities = _second_header(txt.lines, s)
+    start = _table_start(txt.lines, s)   # a '#' preamble skipped
+    lines = txt.lines[start:]
+    try:
+        header = next(csv.reader([lines[0]], delimiter=s), [])
+    except csv.Error:
+        header = lines[0].split(s)
+    quantities = _second_header(lines, s)
     if quantities is not None and len(set(quantities)) > 1:
         shown = ", ".join(dict.fromkeys(quantities))
         raise DataError(f"{source}: a TCGA Firehose table of several quantities per sample ({shown}); give the file "
                         "of one quantity per sample (its *normalized_results or *.data.txt), or keep the columns "
                         "of one quantity and remove the second header line")
 
-    trailing = _trailing_separator(txt.lines[2 if quantities is not None else 1:], txt.header(), s)
+    trailing = _trailing_separator(lines[2 if quantities is not None else 1:], header, s)
+    skip = list(range(start)) + ([start + 1] if quantities is not None else [])
 
     # blocks of ~8M values, each cast to float32 before the next is read: the peak memory is the float32 table
     # and one block's tokens and values, not the whole table's in float64 and its copies
-    rows = max(256, (8 << 20) // max(1, len(txt.header())))
+    rows = max(256, (8 << 20) // max(1, len(header)))
 
     def _parse(encoding: str) -> pd.DataFrame:
         with txt.open(encoding) as fh:
             blocks = [_float32_chunk(c, source) for c in pd.read_csv(
                 fh, sep=s, index_col=False if trailing else 0, dtype={0: str}, decimal=txt.decimal,
-                skiprows=[1] if quantities is not None else None, chunksize=rows, low_memory=False)]
+                skiprows=skip or None, chunksize=rows, low_memory=False)]
         df = pd.concat(blocks) if len(blocks) > 1 else blocks[0]
         if trailing:
             # every line ends with the separator: its empty last field is no column, and the first column is the
@@ -766,7 +797,6 @@ def _read_table(path: Path, txt: _Text, *, fmt: str, orientation: Orientation, l
                         f"is complete") from e
     if df.shape[0] == 0:
         raise DataError(f"{source}: header line only, no data lines; give one line per sample or gene")
-    header = txt.header()
     if len(header) == df.shape[1] + 1:
         # pandas renames repeated header fields ("TP53" -> "TP53.1"); keep the names as written
         df.columns = pd.Index([str(h) for h in header[1:]])
