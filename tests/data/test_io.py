@@ -899,6 +899,10 @@ def test_a_preamble_of_comment_lines(tmp_path):
         np.testing.assert_array_equal(a.X, [[100, 3], [200, 4], [300, 5]])
     c = read(tmp_path / "c.csv")
     assert list(c.obs_names) == ["s1", "s2"] and c.X.tolist() == [[1.5, 3.0], [2.0, 4.0]]
+    from rnagen.data import read_labels
+
+    (tmp_path / "l.tsv").write_text("# sample annotations, 2024\nsample\tgroup\ns2\tB\ns1\tA\n")
+    assert list(read_labels(tmp_path / "l.tsv", ["s1", "s2"])[1]) == ["A", "B"]
 
 
 @pytest.mark.parametrize("header_end", ["", "\t"])

@@ -1364,7 +1364,7 @@ def _label_rows(p: Path, *, sep: str | None) -> pd.DataFrame:
     try:
         with txt.open() as fh:
             raw = pd.read_csv(fh, sep=txt.sep, header=None, dtype=str, keep_default_na=False,
-                              skip_blank_lines=False)
+                              skip_blank_lines=False, skiprows=_table_start(txt.lines, txt.sep))
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeError, csv.Error, OSError) as e:
         raise DataError(f"label file {p.name}: malformed ({_one_line(e)}); give a CSV/TSV with sample id and label "
                         f"columns, or one label per line") from e
