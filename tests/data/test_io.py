@@ -570,8 +570,11 @@ def test_labels_for_sample_names_r_rewrote(tmp_path):
     assert list(read_labels(tmp_path / "SraRunTable.txt", ["SRR3"], label_key="tissue")[1]) == ["liver"]
     (tmp_path / "clin.csv").write_text("patient,sample,stage\nP1,P1_t,II\nP1,P1_n,I\nP2,P2_t,III\n")
     assert list(read_labels(tmp_path / "clin.csv", ["P2_t", "P1_n"], label_key="stage")[1]) == ["III", "I"]
-    with pytest.raises(DataError, match="sample id 'P1' appears twice"):
+    with pytest.raises(DataError, match="sample id 'P1' appears twice with different 'stage' labels \\('II', 'I'\\)"):
         read_labels(tmp_path / "clin.csv", ["P9_t"], label_key="stage")
+    # a row repeated with the same label (a merged export): read once
+    (tmp_path / "rep.csv").write_text("sample,group\ns1,A\ns2,B\ns1,A\n")
+    assert list(read_labels(tmp_path / "rep.csv", ["s2", "s1"])[1]) == ["B", "A"]
     # samples named by their files, or in another case: matched when unambiguous
     (tmp_path / "s.tsv").write_text("id\tgroup\nS1\tA\nS2\tB\nctl_3\tC\n")
     assert list(read_labels(tmp_path / "s.tsv", ["/data/bam/S2.bam", "s1", "CTL_3.counts.txt"])[1]) == ["B", "A", "C"]

@@ -1413,6 +1413,11 @@ def _labels_by_id(raw: pd.DataFrame, obs_names: list[str], *, label_key: str | N
             raise DataError(f"label file {source}: file id {ids[ids.duplicated()].iloc[0][:40]!r} appears twice; "
                             "keep one row per file")
         return _labels_from_gdc_sheet(table, cols, obs_names, label_key=label_key, source=source)
+    if ids.duplicated().any():
+        labels_of = table[col].astype(str).str.strip().groupby(ids.to_numpy()).nunique()
+        if (labels_of <= 1).all():  # a row repeated with the same label (a merged export): one kept
+            keep = ~ids.duplicated().to_numpy()
+            table, ids = table[keep], ids[keep]
     m = _matched(obs_names, ids, table[col], source=source) if not ids.duplicated().any() else {}
     if len(m) < len(obs_names) and has_header:
         # the sample ids in another column (SRA's run table: Run, ..., GEO_Accession; a clinical table whose
@@ -1426,8 +1431,10 @@ def _labels_by_id(raw: pd.DataFrame, obs_names: list[str], *, label_key: str | N
                 m = found
                 break
     if len(m) < len(obs_names) and ids.duplicated().any():
-        raise DataError(f"label file {source}: sample id {ids[ids.duplicated()].iloc[0][:40]!r} appears twice; "
-                        f"keep one row per sample")
+        dup = ids[ids.duplicated()].iloc[0]
+        seen = ", ".join(repr(str(v)[:20]) for v in dict.fromkeys(table[col][ids == dup]))
+        raise DataError(f"label file {source}: sample id {dup[:40]!r} appears twice with different {name!r} labels "
+                        f"({seen}); keep one row per sample")
     missing = [o for o in obs_names if o not in m]
     if missing:
         raise DataError(f"label file {source}: no row for {len(missing)} of {len(obs_names)} samples (e.g. "
