@@ -829,13 +829,22 @@ def test_tcga_firehose_and_cbioportal_tables(tmp_path):
     assert a.var["symbol"].tolist() == ["?", *syms]
     np.testing.assert_allclose(a.X[:, 1:], X.T.astype(np.float32))
     assert get_history(a)[0]["n_symbol_entrez_ids"] == 31
+    # RSEM genes: raw_count, scaled_estimate, transcript_id per sample -> the raw counts
     (tmp_path / "fh3.txt").write_text(
         "Hybridization REF\t" + "\t".join(s for s in samples[:2] for _ in range(3)) + "\n"
         + "gene_id\t" + "\t".join(["raw_count", "scaled_estimate", "transcript_id"] * 2) + "\n"
-        + "TP53|7157\t" + "\t".join(["5", "0.1", "uc1"] * 2) + "\n")
-    with pytest.raises(DataError, match=r"fh3.txt: a TCGA Firehose table of several quantities per sample "
-                                        r"\(raw_count, scaled_estimate, transcript_id\)"):
-        read(tmp_path / "fh3.txt")
+        + "TP53|7157\t5\t0.1\tuc1\t7\t0.2\tuc1\nEGFR|1956\t9\t0.3\tuc2\t11\t0.4\tuc2\n")
+    r = read(tmp_path / "fh3.txt")
+    assert list(r.obs_names) == samples[:2] and list(r.var_names) == ["7157", "1956"]
+    np.testing.assert_array_equal(r.X, [[5, 9], [7, 11]])
+    assert "the read counts of a Firehose table: 2 of its 6 columns" in get_history(r)[0]["orientation"]
+    (tmp_path / "fh4.txt").write_text(
+        "Hybridization REF\t" + "\t".join(s for s in samples[:2] for _ in range(2)) + "\n"
+        + "gene_id\t" + "\t".join(["scaled_estimate", "transcript_id"] * 2) + "\n"
+        + "TP53|7157\t" + "\t".join(["0.1", "uc1"] * 2) + "\n")
+    with pytest.raises(DataError, match=r"fh4.txt: a TCGA Firehose table of several quantities per sample "
+                                        r"\(scaled_estimate, transcript_id\) without read counts"):
+        read(tmp_path / "fh4.txt")
 
     df = pd.DataFrame(X, columns=[s[:15] for s in samples])
     df.insert(0, "Entrez_Gene_Id", [int(e) for e in ent])

@@ -309,7 +309,9 @@ def _gene_score(ids: Sequence[str]) -> float:
         return 0.0
     t = _genes.detect_id_type(ids)
     if t == "other":
-        return _genes.looks_like_features(ids)
+        # TCGA's legacy SYMBOL|ENTREZ names (read by their Entrez ids, :func:`_pipe_ids`) are genes too
+        piped = sum(bool(_SYMBOL_ENTREZ.fullmatch(x)) for x in ids) / len(ids)
+        return max(_genes.looks_like_features(ids), piped if piped >= 0.8 else 0.0)
     if t in ("entrez", "mixed"):
         # sample IDs can be plain numbers too; only count IDs that are known genes
         _, rep = _genes.map_ids(ids, to="entrez", id_type=t)
@@ -752,11 +754,17 @@ def _read_table(path: Path, txt: _Text, *, fmt: str, orientation: Orientation, l
     except csv.Error:
         header = lines[0].split(s)
     quantities = _second_header(lines, s)
+    usecols = None
     if quantities is not None and len(set(quantities)) > 1:
-        shown = ", ".join(dict.fromkeys(quantities))
-        raise DataError(f"{source}: a TCGA Firehose table of several quantities per sample ({shown}); give the file "
-                        "of one quantity per sample (its *normalized_results or *.data.txt), or keep the columns "
-                        "of one quantity and remove the second header line")
+        # several quantities per sample (Firehose's RSEM genes: raw_count, scaled_estimate, transcript_id;
+        # miRNA-seq: read_count, reads_per_million_miRNA_mapped, cross-mapped): its read counts are the matrix
+        raw = next((q for q in ("raw_count", "read_count") if q in quantities), None)
+        if raw is None:
+            shown = ", ".join(dict.fromkeys(quantities))
+            raise DataError(f"{source}: a TCGA Firehose table of several quantities per sample ({shown}) without "
+                            "read counts; give the file of one quantity per sample (its *normalized_results or "
+                            "*.data.txt), or keep the columns of one quantity and remove the second header line")
+        usecols = [0] + [j + 1 for j, q in enumerate(quantities) if q == raw]
 
     trailing = _trailing_separator(lines[2 if quantities is not None else 1:], header, s)
     skip = list(range(start)) + ([start + 1] if quantities is not None else [])
@@ -769,7 +777,7 @@ def _read_table(path: Path, txt: _Text, *, fmt: str, orientation: Orientation, l
         with txt.open(encoding) as fh:
             blocks = [_float32_chunk(c, source) for c in pd.read_csv(
                 fh, sep=s, index_col=False if trailing else 0, dtype={0: str}, decimal=txt.decimal,
-                skiprows=skip or None, chunksize=rows, low_memory=False)]
+                skiprows=skip or None, chunksize=rows, low_memory=False, usecols=usecols)]
         df = pd.concat(blocks) if len(blocks) > 1 else blocks[0]
         if trailing:
             # every line ends with the separator: its empty last field is no column, and the first column is the
@@ -816,7 +824,9 @@ def _read_table(path: Path, txt: _Text, *, fmt: str, orientation: Orientation, l
         raise DataError(f"{source}: the first column ({h0 or 'unnamed'!r}) is read as the sample/gene ids but holds "
                         f"numbers with repeats (e.g. {df.index[pd.Index(df.index).duplicated()][0]!r}); if the file "
                         f"has no id column, add one as its first column")
-    return _frame_to_adata(df, orientation=orientation, source=source, label_key=label_key, fmt=fmt)
+    adata, orient = _frame_to_adata(df, orientation=orientation, source=source, label_key=label_key, fmt=fmt)
+    return adata, (orient if usecols is None else f"{orient} (the read counts of a Firehose table: "
+                   f"{len(usecols) - 1} of its {len(quantities or [])} columns)")
 
 
 class _GctShape(NamedTuple):
