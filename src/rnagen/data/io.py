@@ -223,12 +223,15 @@ class _Text:
         return io.TextIOWrapper(raw, encoding=encoding or self.encoding, newline="")
 
     def header(self) -> list[str]:
-        if not self.lines:
-            return []
-        try:
-            return next(csv.reader([self.lines[0]], delimiter=self.sep), [])
-        except csv.Error:
-            return self.lines[0].split(self.sep)
+        return _fields(self.lines[0], self.sep) if self.lines else []
+
+
+def _fields(line: str, sep: str) -> list[str]:
+    """The fields of one line (quotes honoured; split plainly where the csv module refuses the line)."""
+    try:
+        return next(csv.reader([line], delimiter=sep), [])
+    except csv.Error:
+        return line.split(sep)
 
 
 def _comment_lines(lines: list[str]) -> int:
@@ -245,11 +248,7 @@ def _table_start(lines: list[str], sep: str) -> int:
     n = _comment_lines(lines)
     if not n:
         return 0
-    try:
-        fields = next(csv.reader([lines[n]], delimiter=sep), [])
-    except csv.Error:
-        return n
-    values = [f for f in fields[1:] if f.strip()]
+    values = [f for f in _fields(lines[n], sep)[1:] if f.strip()]
     is_data = bool(values) and all(pd.notna(pd.to_numeric(f.replace(",", "."), errors="coerce")) for f in values)
     return n - 1 if is_data else n
 
@@ -497,10 +496,7 @@ def _genes_x_samples(df: pd.DataFrame, *, cols: list[str], num: list[int], other
             fill = no_id & ids.notna().to_numpy()
             df.index = pd.Index([str(int(ids.iloc[i])) if fill[i] else x for i, x in enumerate(df.index)])
             no_id &= ~fill
-        if no_id.any():
-            i = int(np.flatnonzero(no_id)[0])
-            raise DataError(f"{source}: {int(no_id.sum())} gene(s) without an id (the first at line {i + line}); give "
-                            "each gene an id in the first column or remove those lines")
+        _refuse_blank_ids(no_id, "gene", line=line, source=source)
     df.index = df.index.map(str)
     for j in other:
         if j in annot:
@@ -577,6 +573,14 @@ def _row_numbers_dropped(df: pd.DataFrame, *, label_key: str | None) -> pd.DataF
     return out
 
 
+def _refuse_blank_ids(no_id: np.ndarray, what: str, *, line: int, source: str) -> None:
+    """A one-line error for the rows (``no_id``, a mask) whose id cell is empty; ``line`` is the first row's."""
+    if no_id.any():
+        i = int(np.flatnonzero(no_id)[0])
+        raise DataError(f"{source}: {int(no_id.sum())} {what}(s) without an id (the first at line {i + line}); give "
+                        f"each {what} an id in the first column or remove those lines")
+
+
 def _blank_id(x: Any) -> bool:
     """An empty cell where an id belongs (NaN, None or blank text)."""
     return x is None or (isinstance(x, float) and np.isnan(x)) or (isinstance(x, str) and not x.strip())
@@ -605,10 +609,7 @@ def _frame_to_adata(df: pd.DataFrame, *, orientation: Orientation, source: str, 
                                 orientation="samples_x_genes" if wide is not None else orientation)
     line = header_lines + 1
     if orient == "samples_x_genes":
-        no_id = [i for i, x in enumerate(df.index) if _blank_id(x)]
-        if no_id:
-            raise DataError(f"{source}: {len(no_id)} sample(s) without an id (the first at line {no_id[0] + line}); "
-                            "give each sample an id in the first column or remove those lines")
+        _refuse_blank_ids(np.asarray([_blank_id(x) for x in df.index]), "sample", line=line, source=source)
         df.index = df.index.map(str)
         X, obs, var = _samples_x_genes(df, cols=cols, num=num, other=other, lab=lab, source=source, line=line,
                                        sep_hint=sep_hint)
@@ -669,6 +670,11 @@ def _excel_sheet(p: Path, sheet: str | None, *, what: str = "", fmt: str = "xlsx
     return cells.dropna(axis=0, how="all").dropna(axis=1, how="all")
 
 
+def _table_row(cells: pd.DataFrame) -> int:
+    """The first row of a sheet's table: title rows above it fill one cell at most."""
+    return int(np.argmax(cells.notna().sum(axis=1).to_numpy() >= 2))
+
+
 def _read_excel(p: Path, *, sheet: str | None, orientation: Orientation, label_key: str | None,
                 fmt: str = "xlsx"):
     """An Excel sheet as a table: title lines above the header (a single filled cell) and footnotes below the
@@ -679,7 +685,7 @@ def _read_excel(p: Path, *, sheet: str | None, orientation: Orientation, label_k
         raise DataError(f"{source}: the sheet holds no table (a header row and a row per sample or gene); check the "
                         "sheet (--sheet)")
     filled = cells.notna().sum(axis=1).to_numpy()
-    top = int(np.argmax(filled >= 2))
+    top = _table_row(cells)
     end = len(cells)
     while end > top + 1 and filled[end - 1] == 1 and pd.notna(cells.iat[end - 1, 0]) and \
             " " in str(cells.iat[end - 1, 0]).strip():
@@ -702,10 +708,7 @@ def _trailing_separator(data_lines: list[str], header: list[str], sep: str) -> b
     lines = [ln for ln in data_lines if ln.strip()]
     if not lines or not all(ln.endswith(sep) for ln in lines) or not header:
         return False
-    try:
-        n = len(next(csv.reader([lines[0]], delimiter=sep)))
-    except csv.Error:
-        return False
+    n = len(_fields(lines[0], sep))
     return len(header) == n - 1 or (len(header) == n and not header[-1].strip())
 
 
@@ -714,10 +717,7 @@ def _second_header(lines: list[str], sep: str) -> list[str] | None:
     tables do (``Hybridization REF  TCGA-...`` then ``gene_id  normalized_count ...``), else ``None``."""
     if len(lines) < 3:
         return None
-    try:
-        f = next(csv.reader([lines[1]], delimiter=sep), [])
-    except csv.Error:
-        return None
+    f = _fields(lines[1], sep)
     if len(f) < 2 or f[0].strip() not in ("gene_id", "Composite Element REF", "miRNA_ID", "gene", "probe"):
         return None
     if any(pd.notna(pd.to_numeric(x, errors="coerce")) or not x.strip() for x in f[1:]):
@@ -749,10 +749,7 @@ def _read_table(path: Path, txt: _Text, *, fmt: str, orientation: Orientation, l
 
     start = _table_start(txt.lines, s)   # a '#' preamble skipped
     lines = txt.lines[start:]
-    try:
-        header = next(csv.reader([lines[0]], delimiter=s), [])
-    except csv.Error:
-        header = lines[0].split(s)
+    header = _fields(lines[0], s)
     quantities = _second_header(lines, s)
     usecols = None
     if quantities is not None and len(set(quantities)) > 1:
@@ -1360,9 +1357,8 @@ def _label_rows(p: Path, *, sep: str | None) -> pd.DataFrame:
     txt = _Text(p, sep=sep, fmt=_format(p))
     if txt.content_format in ("xlsx", "xls"):
         cells = _excel_sheet(p, None, what="label file ", fmt=txt.content_format)
-        if cells.shape[1] > 1:  # title rows (one filled cell) above the table skipped
-            filled = cells.notna().sum(axis=1).to_numpy()
-            cells = cells.iloc[int(np.argmax(filled >= 2)):]
+        if cells.shape[1] > 1:
+            cells = cells.iloc[_table_row(cells):]
         return cells.apply(lambda c: c.map(lambda v: "" if pd.isna(v) else str(v))).reset_index(drop=True).set_axis(
             range(cells.shape[1]), axis=1)
     if txt.content_format is not None:
