@@ -359,6 +359,100 @@ def test_archives_read_as_the_folders_they_unpack_to(tmp_path, capsys):
     assert err.count("\n") == 1 and "not a readable tar archive" in err and not (tmp_path / "q.h5ad").exists()
 
 
+def test_compressed_tar_is_decompressed_once_into_a_temporary_plain_tar(tmp_path, monkeypatch, capsys):
+    """A tar.gz (or .tar.bz2, .tar.xz) of per-sample files stored out of path order is decompressed once, in one
+    pass, and its members read from the plain copy: reading them straight from the compressed stream seeks back
+    and decompresses it again per member. The copy lives in the temporary folder and is gone afterwards, also when
+    the read fails; a full disk or a damaged stream is refused in one line."""
+    import errno
+    import io
+    import tarfile
+    import tempfile
+
+    from rnagen.data import quant
+
+    rng = np.random.default_rng(8)
+    c = rng.integers(50, 500, size=(4, len(GENES)))
+    for i in range(4):
+        _star(tmp_path / "star" / f"S{i}_ReadsPerGene.out.tab", c[i], c[i] // 2, c[i] // 2 + 1)
+    want = read(tmp_path / "star")
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmpdir))
+    opened, streams = [], []
+    real_open = tarfile.open
+
+    def spy_open(name=None, *a, **k):
+        with open(name, "rb") as fh:
+            opened.append(fh.read(3))
+        return real_open(name, *a, **k)
+
+    monkeypatch.setattr(quant.tarfile, "open", spy_open)
+
+    def counting(op):
+        def wrapped(*a, **k):
+            streams.append(a[0])
+            return op(*a, **k)
+        return wrapped
+
+    monkeypatch.setattr(quant, "_COMPRESSED", tuple((m, counting(op)) for m, op in quant._COMPRESSED))
+    for mode, name in (("w:gz", "s.tar.gz"), ("w:bz2", "s.tar.bz2"), ("w:xz", "s.tar.xz"), ("w:gz", "s.tgz")):
+        arc = tmp_path / name
+        with real_open(arc, mode) as tf:   # the archive's order is not the path order
+            for p in sorted((tmp_path / "star").iterdir(), reverse=True):
+                tf.add(p, p.name)
+        opened.clear(), streams.clear()
+        a = read(arc)
+        assert list(a.obs_names) == [f"S{i}" for i in range(4)], name
+        np.testing.assert_array_equal(a.X, want.X)
+        assert get_history(a)[0]["quant_archive"] == name
+        # listed twice (one matrix file? then the per-sample files), decompressed once, members read from a plain
+        # tar (no compression magic at its start)
+        assert streams == [arc] and len(opened) == 2, (name, streams, opened)
+        assert not any(m.startswith((b"\x1f\x8b", b"BZh", b"\xfd7z")) for m in opened)
+        assert list(tmpdir.iterdir()) == []
+        b, _ = read_quant_folder(arc)   # on its own too
+        np.testing.assert_array_equal(b.X, want.X)
+        assert list(tmpdir.iterdir()) == []
+    # an archive of one matrix file, gzipped tar: the matrix, copies removed
+    buf = b"gene,S1,S2\nTP53,1,2\nEGFR,3,4\n"
+    with real_open(tmp_path / "m.tar.gz", "w:gz") as tf:
+        info = tarfile.TarInfo("counts.csv")
+        info.size = len(buf)
+        tf.addfile(info, io.BytesIO(buf))
+    streams.clear()
+    m = read(tmp_path / "m.tar.gz")
+    assert list(m.obs_names) == ["S1", "S2"] and streams == [tmp_path / "m.tar.gz"]
+    assert list(tmpdir.iterdir()) == []
+    # a full temporary folder: one line naming it and the way round; nothing left there
+    def full(src, dst, *a):
+        dst.write(b"partial")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(quant.shutil, "copyfileobj", full)
+    with pytest.raises(DataError, match=r"s.tar.xz: cannot be decompressed into the temporary folder .*No space left "
+                                        r"on device.*set TMPDIR.*or unpack the archive yourself"):
+        read(tmp_path / "s.tar.xz")
+    assert list(tmpdir.iterdir()) == []
+    capsys.readouterr()
+    assert main(["data", "prepare", str(tmp_path / "s.tar.gz"), "--genes", "all", "--out",
+                 str(tmp_path / "q.h5ad")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "No space left on device" in err and not (tmp_path / "q.h5ad").exists()
+    monkeypatch.undo()
+    # a damaged compressed stream (cut short, or bytes changed inside)
+    for name in ("s.tar.xz", "s.tar.bz2", "s.tar.gz"):
+        data = (tmp_path / name).read_bytes()
+        (tmp_path / f"cut_{name}").write_bytes(data[: len(data) // 2])
+        with pytest.raises(DataError, match=f"cut_{name}: not a readable tar archive"):
+            read(tmp_path / f"cut_{name}")
+        bad = bytearray(data)
+        bad[len(bad) // 2: len(bad) // 2 + 64] = bytes(64)
+        (tmp_path / f"bad_{name}").write_bytes(bytes(bad))
+        with pytest.raises(DataError, match=f"bad_{name}: not a readable tar archive"):
+            read(tmp_path / f"bad_{name}")
+
+
 def test_per_sample_featurecounts_and_rsem_isoforms(tmp_path, capsys):
     """featureCounts run once per sample (its comment line, five annotation columns, the BAM's counts): read by
     content, named by the file, gene lengths kept for TPM; its .summary files beside are skipped; a table of

@@ -426,7 +426,7 @@ def _fetch_geo(args: argparse.Namespace, checksums: dict[str, str]) -> int:
                                                     "none (GEO lists no suppl/ folder for it)"))
         return 0
     if suppl is not None:
-        if re.search(r"\.(tar|tgz|tar\.gz|zip)$", suppl.name, flags=re.IGNORECASE):
+        if re.search(r"\.(tar|tgz|tar\.gz|tar\.bz2|tbz2|tar\.xz|txz|zip)$", suppl.name, flags=re.IGNORECASE):
             unpack = (f"unzip -d {acc}_suppl {shlex.quote(str(suppl))}" if suppl.name.lower().endswith(".zip") else
                       f"mkdir {acc}_suppl && tar -xf {shlex.quote(str(suppl))} -C {acc}_suppl")
             print(f"an archive: prepare reads the per-sample files in it, or its one matrix file, as they are; for "

@@ -84,6 +84,18 @@ def _is_pipe(p: Path) -> bool:
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
+def _decompressing_once(fn: _F) -> _F:
+    """``fn`` with :func:`rnagen.data.quant.decompressed_once` around it: a compressed tar is listed twice by
+    :func:`read` (one matrix file or per-sample files?) and decompressed once."""
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from .quant import decompressed_once
+
+        with decompressed_once():
+            return fn(*args, **kwargs)
+    return cast(_F, wrapper)
+
+
 def _spools_pipes(fn: _F) -> _F:
     """``fn(path, ...)`` given a pipe: its bytes copied once into a temporary file (removed after) that ``fn``
     reads instead, since the readers open a file more than once (its first bytes, then the whole)."""
@@ -1810,6 +1822,7 @@ def _collapse(adata, *, axis: Literal["obs", "var"], how: Duplicates, source: st
 # ------------------------------------------------------------------------------------------ the reader
 
 @_spools_pipes
+@_decompressing_once
 def read(path: str | os.PathLike, *, label_key: str | None = None, labels: str | os.PathLike | None = None,
          orientation: Orientation = "auto", sep: str | None = None, duplicates: Duplicates = "error",
          drop_unlabelled: bool = False, missing: Literal["error", "keep"] = "error",
@@ -1826,9 +1839,9 @@ def read(path: str | os.PathLike, *, label_key: str | None = None, labels: str |
         ``.parquet`` or an Excel workbook (``.xlsx``, ``.xls``: one sheet, its first column the ids; title rows
         above the header skipped). Text may be UTF-8 (with or without BOM), UTF-16 or Latin-1, with decimal points or
         (``;``/tab-separated) decimal commas. A folder: one file per sample from STAR, GDC, RSEM, Salmon or
-        HTSeq-count (:func:`rnagen.data.quant.read_quant_folder`); a ``.tar``, ``.tar.gz``/``.tgz`` or ``.zip``
-        archive of such files (GEO's ``GSExxx_RAW.tar``) is read the same way without unpacking it, and an archive
-        of one matrix file (``GSExxx_counts.csv.zip``) as that file.
+        HTSeq-count (:func:`rnagen.data.quant.read_quant_folder`); a ``.tar``, ``.tar.gz``/``.tgz`` (bzip2, xz) or
+        ``.zip`` archive of such files (GEO's ``GSExxx_RAW.tar``) is read the same way without unpacking it, and an
+        archive of one matrix file (``GSExxx_counts.csv.zip``) as that file.
     label_key
         Name of the sample-label column. For samples x genes tables, the column of that name (text or
         numeric class codes); for GCT 1.3 a column-metadata row; for h5ad an ``obs`` column. With ``labels``,

@@ -3,8 +3,10 @@ matrix.
 
 Recognised (by file name, and for HTSeq by content; gzipped or not, as GEO's per-sample files are), one kind per
 folder, searched up to three levels down. A ``.tar`` (GEO's ``GSExxx_RAW.tar`` of a series' per-sample files),
-``.tar.gz``/``.tgz`` or ``.zip`` archive is read as the folder it would unpack to, one member at a time, without
-unpacking it (an archive holding no such files but one matrix file is that file: :func:`archive_table`):
+``.tar.gz``/``.tgz`` (or bzip2, xz), or ``.zip`` archive is read as the folder it would unpack to, one member at a
+time, without unpacking it (a compressed tar is decompressed once into a temporary plain tar: its members are
+reached by seeking, and seeking back in a compressed stream decompresses it again from its start); an archive
+holding no such files but one matrix file is that file (:func:`archive_table`):
 
 ``*ReadsPerGene.out.tab``
     STAR ``--quantMode GeneCounts`` (Dobin et al. 2013): gene id, then reads counted unstranded, on the first
@@ -37,11 +39,17 @@ the same genes (transcripts).
 """
 from __future__ import annotations
 
+import bz2
 import contextlib
+import contextvars
+import errno
 import gzip
+import lzma
 import os
 import re
+import shutil
 import tarfile
+import tempfile
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
@@ -91,11 +99,12 @@ _HTSEQ_SUFFIXES = (".gz", ".txt", ".tsv", ".tab", ".counts", ".count", ".htseq",
                    ".featurecounts", "_featurecounts", "_counts", ".readcounts")
 
 
-_ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".zip")
+_ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz", ".zip")
 
 
 def is_archive(path: str | os.PathLike) -> bool:
-    """Is ``path`` a file named as a tar or zip archive (``.tar``, ``.tar.gz``, ``.tgz``, ``.zip``)?"""
+    """Is ``path`` a file named as a tar or zip archive (``.tar``, ``.tar.gz``, ``.tgz``, ``.tar.bz2``,
+    ``.tar.xz``, ``.zip``)?"""
     p = Path(path)
     return p.name.lower().endswith(_ARCHIVE_SUFFIXES) and not p.is_dir()
 
@@ -219,6 +228,70 @@ def _files(folder: Path) -> dict[str, list[_Source]]:
     return found
 
 
+# a compressed tar decompressed once per reading (see decompressed_once): (path, size, mtime) -> plain tar
+_PLAIN_TARS: contextvars.ContextVar[dict | None] = contextvars.ContextVar("rnagen_plain_tars", default=None)
+_COMPRESSED = ((b"\x1f\x8b", gzip.open), (b"BZh", bz2.open), (b"\xfd7zXZ\x00", lzma.open))
+
+
+@contextlib.contextmanager
+def decompressed_once() -> Iterator[None]:
+    """Within this block a compressed tar archive is decompressed once however often it is listed
+    (:func:`rnagen.data.read` lists an archive to see whether it is one matrix file, then reads its per-sample
+    files); the plain copies live in one temporary folder (made when first needed) removed at the end of the
+    block."""
+    if _PLAIN_TARS.get() is not None:
+        yield
+        return
+    cache: dict = {}
+    token = _PLAIN_TARS.set(cache)
+    try:
+        yield
+    finally:
+        _PLAIN_TARS.reset(token)
+        if "dir" in cache:
+            shutil.rmtree(cache["dir"], ignore_errors=True)
+
+
+def _plain_tar(archive: Path, stack: contextlib.ExitStack) -> Path:
+    """``archive`` itself when it is a plain tar, else a plain copy of the compressed tar in a temporary folder.
+
+    A tar member is reached by seeking; a gzip, bzip2 or xz stream seeks backwards by decompressing again from its
+    start, so reading members out of the archive's order (sorted by path, or twice: once to recognise, once to
+    read) costs a decompression each, quadratic in the archive's size. One pass into a plain tar makes it linear.
+    """
+    with open(archive, "rb") as fh:
+        magic = fh.read(6)
+    opener = next((op for m, op in _COMPRESSED if magic.startswith(m)), None)
+    if opener is None:
+        return archive
+    st = archive.stat()
+    key = (str(archive.resolve()), st.st_size, st.st_mtime_ns)
+    cache = _PLAIN_TARS.get()
+    if cache is not None and key in cache:
+        return cast(Path, cache[key])
+    if cache is None:
+        folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="rnagen-tar-")))
+    else:
+        folder = cache.setdefault("dir", Path(tempfile.mkdtemp(prefix="rnagen-tar-")))
+    out = folder / f"{len(cache) if cache is not None else 0}.tar"
+    try:
+        with opener(archive, "rb") as src, open(out, "wb") as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
+    except OSError as e:
+        out.unlink(missing_ok=True)
+        if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES):
+            raise DataError(f"{archive.name}: cannot be decompressed into the temporary folder {folder.parent} "
+                            f"({e.strerror}); free space there (or set TMPDIR to a folder with room) or unpack the "
+                            "archive yourself (tar -xf) and give the folder") from e
+        raise DataError(f"{archive}: not a readable tar archive ({type(e).__name__}); download it again") from e
+    except (EOFError, zlib.error, lzma.LZMAError) as e:
+        out.unlink(missing_ok=True)
+        raise DataError(f"{archive}: not a readable tar archive ({type(e).__name__}); download it again") from e
+    if cache is not None:
+        cache[key] = out
+    return out
+
+
 def _archive_members(archive: Path, stack: contextlib.ExitStack) -> list[_Source]:
     """The files inside a tar or zip ``archive`` (up to three levels down; no ``__MACOSX`` or dot files), in path
     order; the open archive is left to ``stack`` to close. Members are read through the archive, never written
@@ -230,7 +303,7 @@ def _archive_members(archive: Path, stack: contextlib.ExitStack) -> list[_Source
             names = [i.filename for i in zf.infolist() if not i.is_dir()]
             reader: Callable[[str], IO[bytes]] = lambda n: zf.open(n)  # noqa: E731
         else:
-            tf = stack.enter_context(tarfile.open(archive))
+            tf = stack.enter_context(tarfile.open(_plain_tar(archive, stack)))
             members = {m.name: m for m in tf.getmembers() if m.isfile()}
             names = list(members)
 
@@ -270,9 +343,6 @@ def archive_table(archive: str | os.PathLike) -> Iterator[tuple[Path, str] | Non
     temporary folder removed afterwards, and its name inside the archive; ``None`` for an archive of per-sample
     files (read by :func:`read_quant_folder`). An archive of several matrix files is refused: which one is meant
     is the user's to say."""
-    import shutil
-    import tempfile
-
     archive = Path(archive)
     with contextlib.ExitStack() as stack:
         members = _archive_members(archive, stack)
