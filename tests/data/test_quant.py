@@ -519,3 +519,69 @@ def test_per_sample_featurecounts_and_rsem_isoforms(tmp_path, capsys):
     with pytest.raises(DataError, match=r"B.genes.results: no 'expected_count' column \(columns: length, TPM\); is it "
                                         "a RSEM .genes.results file"):
         read_quant_folder(rs)
+
+
+def test_gdc_mirna_quantification_cart(tmp_path, capsys):
+    """A GDC cart of miRNA-seq files, as the gdc-client or the portal's tar.gz gives it (MANIFEST.txt, one folder
+    per file id, the isoform table beside the miRNA one in some): read as samples x miRNA precursors of read
+    counts, named by file uuid, labelled through the sample sheet; reads per million are --normalize cpm of the
+    counts; isoform tables alone refused in one line."""
+    import tarfile
+
+    mirs = ["hsa-let-7a-1", "hsa-let-7a-2", "hsa-mir-21", "hsa-mir-155"]
+    counts = np.array([[25514, 25484, 90210, 0], [1200, 1187, 30001, 77], [3, 2, 5000, 12]])
+    cart = tmp_path / "cart"
+    (cart).mkdir()
+    (cart / "MANIFEST.txt").write_text("id\tfilename\tmd5\tsize\tstate\n")
+    rows = ["File ID\tFile Name\tData Category\tData Type\tProject ID\tCase ID\tSample ID\tSample Type"]
+    for i, (fid, uuid, proj) in enumerate((("f1", "9a7c", "TCGA-UCEC"), ("f2", "3b4e", "TCGA-LUAD"),
+                                           ("f3", "77e0", "TCGA-LUAD"))):
+        name = f"{uuid}.{'mirnaseq' if i == 2 else 'mirbase21'}.mirnas.quantification.txt"
+        total = counts[i].sum()
+        lines = ["miRNA_ID\tread_count\treads_per_million_miRNA_mapped\tcross-mapped"]
+        lines += [f"{m}\t{c}\t{c / total * 1e6:.6f}\t{'Y' if j == 1 else 'N'}"
+                  for j, (m, c) in enumerate(zip(mirs, counts[i]))]
+        (cart / fid).mkdir()
+        (cart / fid / name).write_text("\n".join(lines) + "\n")
+        if i == 0:
+            iso = ["miRNA_ID\tisoform_coords\tread_count\treads_per_million_miRNA_mapped\tcross-mapped\tmiRNA_region",
+                   "hsa-let-7a-1\thg38:chr9:94175962-94175983:+\t20000\t5000.0\tN\tmature,MIMAT0000062"]
+            (cart / fid / f"{uuid}.mirbase21.isoforms.quantification.txt").write_text("\n".join(iso) + "\n")
+            (cart / fid / "annotations.txt").write_text("id\tsubmitter_id\tcategory\n")
+        rows.append(f"{fid}\t{name}\tTranscriptome Profiling\tmiRNA Expression Quantification\t{proj}\t"
+                    f"TCGA-0{i}-000{i}\tTCGA-0{i}-000{i}-01A\tPrimary Tumor")
+    (tmp_path / "sheet.tsv").write_text("\n".join(rows) + "\n")
+    a = read(cart)
+    assert list(a.obs_names) == ["9a7c", "3b4e", "77e0"] and list(a.var_names) == mirs
+    np.testing.assert_array_equal(a.X, counts)
+    assert get_history(a)[0]["quant_kind"] == "gdc_mirna"
+    # the cart as the portal packs it: a tar.gz of the same folders
+    with tarfile.open(tmp_path / "gdc_download.tar.gz", "w:gz") as tf:
+        for p in sorted(cart.rglob("*")):
+            if p.is_file():
+                tf.add(p, str(p.relative_to(cart)))
+    b = read(tmp_path / "gdc_download.tar.gz", labels=tmp_path / "sheet.tsv", label_key="Project ID")
+    np.testing.assert_array_equal(b.X, counts)
+    assert b.obs["Project ID"].astype(str).tolist() == ["TCGA-UCEC", "TCGA-LUAD", "TCGA-LUAD"]
+    c = read(cart, sample_names=tmp_path / "sheet.tsv")
+    assert list(c.obs_names) == ["TCGA-00-0000-01A", "TCGA-01-0001-01A", "TCGA-02-0002-01A"]
+    # the command line: miRNAs are not genes (--genes all); --normalize cpm gives the files' reads per million
+    out = tmp_path / "m.h5ad"
+    assert main(["data", "prepare", str(cart), "--labels", str(tmp_path / "sheet.tsv"), "--label-key", "Project ID",
+                 "--genes", "all", "--min-samples", "2", "--normalize", "cpm", "--log", "none", "--out",
+                 str(out)]) == 0
+    m = ad.read_h5ad(out)   # the one UCEC sample's class dropped
+    assert list(m.obs_names) == ["3b4e", "77e0"]
+    np.testing.assert_allclose(m.X, counts[1:] / counts[1:].sum(1, keepdims=True) * 1e6, rtol=1e-5)
+    # refusals: TPM (no such column), isoform tables alone
+    with pytest.raises(DataError, match="GDC miRNA quantification files hold counts only; remove --quantity tpm"):
+        read(cart, quantity="tpm")
+    iso_only = tmp_path / "iso"
+    iso_only.mkdir()
+    for p in cart.rglob("*isoforms.quantification.txt"):
+        (iso_only / p.name).write_bytes(p.read_bytes())
+    capsys.readouterr()
+    assert main(["data", "prepare", str(iso_only), "--genes", "all", "--out", str(tmp_path / "i.h5ad")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "GDC miRNA isoform quantification files" in err
+    assert "*.mirnas.quantification.txt" in err and not (tmp_path / "i.h5ad").exists()

@@ -14,6 +14,12 @@ holding no such files but one matrix file is that file (:func:`archive_table`):
 ``*.augmented_star_gene_counts.tsv``
     GDC's harmonised STAR counts (TCGA, CPTAC, ...): ``gene_id gene_name gene_type unstranded stranded_first
     stranded_second tpm_unstranded ...``, ``N_`` rows and a ``# gene-model`` line.
+``*.mirnas.quantification.txt``
+    GDC's miRNA-seq quantification (BCGSC miRNA profiling of TCGA, TARGET, ...): ``miRNA_ID read_count
+    reads_per_million_miRNA_mapped cross-mapped`` per miRBase 21 precursor (``hsa-let-7a-1``); the read counts
+    are read (reads per million are ``--normalize cpm`` of them). GDC's ``*.isoforms.quantification.txt``
+    files beside them (reads per isoform) are left aside; alone they are refused: their isoforms are not one
+    list of features shared by every sample.
 ``*.genes.results``
     RSEM (Li & Dewey 2011): ``expected_count`` and ``TPM`` per gene (``*.isoforms.results`` per transcript, read
     where a folder has no gene-level table).
@@ -83,6 +89,9 @@ QUANT_KINDS = {
     "star": _Kind("STAR ReadsPerGene.out.tab", "ReadsPerGene.out.tab", False, _STAR, None),
     "gdc": _Kind("GDC augmented STAR counts", ".augmented_star_gene_counts.tsv", True,
                  ("unstranded", "stranded_first", "stranded_second"), "tpm_unstranded"),
+    "gdc_mirna": _Kind("GDC miRNA quantification", "mirnas.quantification.txt", True, "read_count", None),
+    "gdc_mirna_iso": _Kind("GDC miRNA isoform quantification", "isoforms.quantification.txt", True, "read_count",
+                           None),
     "rsem": _Kind("RSEM .genes.results", ".genes.results", True, "expected_count", "TPM"),
     "rsem_tx": _Kind("RSEM .isoforms.results (transcripts)", ".isoforms.results", True, "expected_count", "TPM"),
     "salmon": _Kind("Salmon quant.genes.sf", "quant.genes.sf", True, "NumReads", "TPM"),
@@ -93,7 +102,7 @@ QUANT_KINDS = {
 }
 TRANSCRIPT_KINDS = ("salmon_tx", "kallisto", "rsem_tx")
 #: the gene-level kind whose files a tool writes beside the transcript-level ones (read instead of them)
-_GENES_BESIDE = {"salmon": "salmon_tx", "rsem": "rsem_tx"}
+_GENES_BESIDE = {"salmon": "salmon_tx", "rsem": "rsem_tx", "gdc_mirna": "gdc_mirna_iso"}
 _MAX_DEPTH = 3
 _HTSEQ_SUFFIXES = (".gz", ".txt", ".tsv", ".tab", ".counts", ".count", ".htseq", ".htseq-count", ".htseq_counts",
                    ".featurecounts", "_featurecounts", "_counts", ".readcounts")
@@ -389,6 +398,8 @@ def _sample_name(src: _Source, kind: str) -> str:
     stem = name[: -len(QUANT_KINDS[kind].suffix)]
     if kind == "gdc":
         stem = stem.removesuffix(".rna_seq")
+    if kind == "gdc_mirna":  # <file uuid>.mirbase21.mirnas... (or .mirnaseq.mirnas...): the uuid
+        stem = re.sub(r"\.(mirbase\d+|mirnaseq)\.?$", "", stem)
     stem = stem.rstrip("._-")
     return stem or src.parent
 
@@ -497,9 +508,9 @@ def _read_found(folder: Path, found: dict[str, list[_Source]], *, archive: bool,
             # Salmon -g writes quant.genes.sf beside quant.sf, RSEM .genes.results beside .isoforms.results
             found.pop(tx_kind, None)
     if not found:
-        kinds = ("per-sample quantification files (STAR *ReadsPerGene.out.tab, GDC *.augmented_star_gene_counts.tsv, "
-                 "RSEM *.genes.results or *.isoforms.results, Salmon quant.genes.sf or quant.sf, kallisto "
-                 "abundance.tsv, featureCounts or HTSeq-count tables)")
+        kinds = ("per-sample quantification files (STAR *ReadsPerGene.out.tab, GDC *.augmented_star_gene_counts.tsv "
+                 "or *.mirnas.quantification.txt, RSEM *.genes.results or *.isoforms.results, Salmon quant.genes.sf "
+                 "or quant.sf, kallisto abundance.tsv, featureCounts or HTSeq-count tables)")
         if archive:
             raise DataError(f"{folder}: an archive without {kinds} or a single matrix file (.csv, .tsv, .txt, .gct, "
                             ".parquet, .xlsx, .xls, .h5ad); unpack it (tar -xf or unzip) and give the matrix file")
@@ -509,6 +520,10 @@ def _read_found(folder: Path, found: dict[str, list[_Source]], *, archive: bool,
         raise DataError(f"{folder}: files of several kinds ({kinds}); give a folder holding one kind")
     kind, files = next(iter(found.items()))
     k = QUANT_KINDS[kind]
+    if kind == "gdc_mirna_iso":
+        raise DataError(f"{folder}: GDC miRNA isoform quantification files ({files[0].name}, ...) list each sample's "
+                        "isoforms with reads, not one feature list for all; download GDC's 'miRNA Expression "
+                        "Quantification' files (*.mirnas.quantification.txt) and give those")
     if strand != "auto" and not isinstance(k.counts, tuple):
         raise DataError(f"--strand applies to STAR's and GDC's counts, not to {k.name} files; remove --strand")
     if quantity == "tpm":
