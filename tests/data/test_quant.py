@@ -525,7 +525,7 @@ def test_gdc_mirna_quantification_cart(tmp_path, capsys):
     """A GDC cart of miRNA-seq files, as the gdc-client or the portal's tar.gz gives it (MANIFEST.txt, one folder
     per file id, the isoform table beside the miRNA one in some): read as samples x miRNA precursors of read
     counts, named by file uuid, labelled through the sample sheet; reads per million are --normalize cpm of the
-    counts; isoform tables alone refused in one line."""
+    counts. Isoform tables alone are summed to mature miRNAs by accession."""
     import tarfile
 
     mirs = ["hsa-let-7a-1", "hsa-let-7a-2", "hsa-mir-21", "hsa-mir-155"]
@@ -573,15 +573,31 @@ def test_gdc_mirna_quantification_cart(tmp_path, capsys):
     m = ad.read_h5ad(out)   # the one UCEC sample's class dropped
     assert list(m.obs_names) == ["3b4e", "77e0"]
     np.testing.assert_allclose(m.X, counts[1:] / counts[1:].sum(1, keepdims=True) * 1e6, rtol=1e-5)
-    # refusals: TPM (no such column), isoform tables alone
     with pytest.raises(DataError, match="GDC miRNA quantification files hold counts only; remove --quantity tpm"):
         read(cart, quantity="tpm")
-    iso_only = tmp_path / "iso"
-    iso_only.mkdir()
-    for p in cart.rglob("*isoforms.quantification.txt"):
-        (iso_only / p.name).write_bytes(p.read_bytes())
+    # isoform tables alone: reads of the isoforms of each mature miRNA summed by accession (let-7a-5p comes from
+    # three precursors), other regions (precursor, stemloop, unannotated) left out, 0 where a file lists none
+    head = "miRNA_ID\tisoform_coords\tread_count\treads_per_million_miRNA_mapped\tcross-mapped\tmiRNA_region"
+    iso = {"s1": [("hsa-let-7a-1", 100, "mature,MIMAT0000062"), ("hsa-let-7a-1", 7, "mature,MIMAT0000062"),
+                  ("hsa-let-7a-2", 50, "mature,MIMAT0000062"), ("hsa-let-7a-1", 9, "precursor"),
+                  ("hsa-mir-21", 400, "mature,MIMAT0000076"), ("hsa-mir-21", 3, "mature,MIMAT0004494"),
+                  ("hsa-mir-21", 5, "unannotated")],
+           "s2": [("hsa-let-7a-3", 20, "mature,MIMAT0000062"), ("hsa-mir-21", 90, "mature,MIMAT0000076"),
+                  ("hsa-mir-21", 1, "stemloop")]}
+    (tmp_path / "iso").mkdir()
+    for s, recs in iso.items():
+        (tmp_path / "iso" / f"{s}.mirbase21.isoforms.quantification.txt").write_text(
+            "\n".join([head] + [f"{m}\thg38:chr9:1-22:+\t{c}\t1.0\tN\t{r}" for m, c, r in recs]) + "\n")
+    i = read(tmp_path / "iso")
+    assert list(i.obs_names) == ["s1", "s2"]
+    assert list(i.var_names) == ["MIMAT0000062", "MIMAT0000076", "MIMAT0004494"]
+    np.testing.assert_array_equal(i.X, [[157, 400, 3], [20, 90, 0]])
+    assert i.var["precursors"].tolist() == ["hsa-let-7a-1;hsa-let-7a-2;hsa-let-7a-3", "hsa-mir-21", "hsa-mir-21"]
+    h = get_history(i)[0]
+    assert (h["quant_kind"], h["quant_level"]) == ("gdc_mirna_iso", "mature miRNA")
+    (tmp_path / "iso" / "s2.mirbase21.isoforms.quantification.txt").write_text(
+        head + "\nhsa-mir-21\thg38:chr9:1-22:+\tmany\t1.0\tN\tmature,MIMAT0000076\n")
     capsys.readouterr()
-    assert main(["data", "prepare", str(iso_only), "--genes", "all", "--out", str(tmp_path / "i.h5ad")]) == 2
+    assert main(["data", "prepare", str(tmp_path / "iso"), "--genes", "all", "--out", str(tmp_path / "i.h5ad")]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "GDC miRNA isoform quantification files" in err
-    assert "*.mirnas.quantification.txt" in err and not (tmp_path / "i.h5ad").exists()
+    assert err.count("\n") == 1 and "non-numeric value 'many'" in err and not (tmp_path / "i.h5ad").exists()

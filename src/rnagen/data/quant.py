@@ -17,9 +17,12 @@ holding no such files but one matrix file is that file (:func:`archive_table`):
 ``*.mirnas.quantification.txt``
     GDC's miRNA-seq quantification (BCGSC miRNA profiling of TCGA, TARGET, ...): ``miRNA_ID read_count
     reads_per_million_miRNA_mapped cross-mapped`` per miRBase 21 precursor (``hsa-let-7a-1``); the read counts
-    are read (reads per million are ``--normalize cpm`` of them). GDC's ``*.isoforms.quantification.txt``
-    files beside them (reads per isoform) are left aside; alone they are refused: their isoforms are not one
-    list of features shared by every sample.
+    are read (reads per million are ``--normalize cpm`` of them).
+``*.isoforms.quantification.txt``
+    GDC's isoform tables of the same runs (``miRNA_ID isoform_coords read_count ... miRNA_region``), read where a
+    folder has no ``mirnas`` table: the reads of the isoforms annotated ``mature,MIMATxxxxxxx`` summed per mature
+    miRNA, named by its miRBase accession (``var["precursors"]``: the precursors its reads came from), 0 where a
+    sample's file lists none.
 ``*.genes.results``
     RSEM (Li & Dewey 2011): ``expected_count`` and ``TPM`` per gene (``*.isoforms.results`` per transcript, read
     where a folder has no gene-level table).
@@ -398,7 +401,7 @@ def _sample_name(src: _Source, kind: str) -> str:
     stem = name[: -len(QUANT_KINDS[kind].suffix)]
     if kind == "gdc":
         stem = stem.removesuffix(".rna_seq")
-    if kind == "gdc_mirna":  # <file uuid>.mirbase21.mirnas... (or .mirnaseq.mirnas...): the uuid
+    if kind in ("gdc_mirna", "gdc_mirna_iso"):  # <file uuid>.mirbase21.mirnas... (or .mirnaseq....): the uuid
         stem = re.sub(r"\.(mirbase\d+|mirnaseq)\.?$", "", stem)
     stem = stem.rstrip("._-")
     return stem or src.parent
@@ -466,6 +469,32 @@ def _numbers(df: pd.DataFrame, column: str, path: str) -> np.ndarray:
     return vals.to_numpy(dtype=np.float64)
 
 
+def _mature_counts(files: list[_Source]) -> tuple[list[np.ndarray], pd.Index, np.ndarray]:
+    """GDC miRNA isoform tables summed to mature miRNAs: per sample, the reads of every isoform annotated
+    ``mature,MIMATxxxxxxx`` added up by accession (as TCGA's mature-miRNA tables are made); a file lists only the
+    isoforms it saw, so a mature miRNA absent from a sample's file has no read there (0). Returns the rows, the
+    accessions (in accession order) and, per accession, the precursors its reads came from."""
+    per_file: list[pd.Series] = []
+    sources: dict[str, set[str]] = {}
+    for src in files:
+        df = _table(src, "gdc_mirna_iso", ["read_count", "miRNA_region"])
+        region = df["miRNA_region"].astype(str)
+        mature = region.str.startswith("mature,").to_numpy()
+        acc = region[mature].str.split(",", n=1).str[1].str.strip()
+        if (acc == "").any():
+            raise DataError(f"{src.label}: a 'mature,' region without its MIMAT accession; check the file")
+        reads = pd.Series(_numbers(df.iloc[mature], "read_count", src.label), index=acc.to_numpy())
+        per_file.append(reads.groupby(level=0).sum())
+        for a, pre in zip(acc.to_numpy(), df.index[mature]):
+            sources.setdefault(a, set()).add(str(pre))
+    if not sources:
+        raise DataError(f"{files[0].label} and the other {len(files) - 1} isoform tables hold no read on a mature "
+                        "miRNA (no 'mature,MIMAT...' region); check the files")
+    order = pd.Index(sorted(sources, key=lambda a: (len(a), a)))
+    rows = [s.reindex(order, fill_value=0.0).to_numpy(np.float32) for s in per_file]
+    return rows, order, np.array([";".join(sorted(sources[a])) for a in order], dtype=object)
+
+
 def _strand_call(first: float, second: float) -> str:
     """A library's strandedness from the reads counted on each strand's column."""
     return "forward" if first > 3 * second else "reverse" if second > 3 * first else "unstranded"
@@ -520,10 +549,6 @@ def _read_found(folder: Path, found: dict[str, list[_Source]], *, archive: bool,
         raise DataError(f"{folder}: files of several kinds ({kinds}); give a folder holding one kind")
     kind, files = next(iter(found.items()))
     k = QUANT_KINDS[kind]
-    if kind == "gdc_mirna_iso":
-        raise DataError(f"{folder}: GDC miRNA isoform quantification files ({files[0].name}, ...) list each sample's "
-                        "isoforms with reads, not one feature list for all; download GDC's 'miRNA Expression "
-                        "Quantification' files (*.mirnas.quantification.txt) and give those")
     if strand != "auto" and not isinstance(k.counts, tuple):
         raise DataError(f"--strand applies to STAR's and GDC's counts, not to {k.name} files; remove --strand")
     if quantity == "tpm":
@@ -540,9 +565,12 @@ def _read_found(folder: Path, found: dict[str, list[_Source]], *, archive: bool,
     else:
         wanted = [k.counts]
     genes: pd.Index | None = None
-    gene_names = lengths = None
-    rows, calls = [], []
-    for src in files:
+    gene_names = lengths = precursors = None
+    rows: list[np.ndarray] = []
+    calls: list[str] = []
+    if kind == "gdc_mirna_iso":
+        rows, genes, precursors = _mature_counts(files)
+    for src in files if kind != "gdc_mirna_iso" else ():
         p = src.label
         extra = {"gdc": ["gene_name"], "featurecounts": ["Length"]}.get(kind, []) if genes is None else []
         df = _table(src, kind, wanted + extra)
@@ -583,8 +611,10 @@ def _read_found(folder: Path, found: dict[str, list[_Source]], *, archive: bool,
         var["gene_name"] = gene_names
     if lengths is not None:
         var["length"] = lengths
-    info = {"kind": kind, "quantity": quantity, "column": column, "n_files": len(files),
-            "level": "transcript" if kind in TRANSCRIPT_KINDS else "gene"}
+    if precursors is not None:
+        var["precursors"] = precursors
+    level = "transcript" if kind in TRANSCRIPT_KINDS else "mature miRNA" if kind == "gdc_mirna_iso" else "gene"
+    info = {"kind": kind, "quantity": quantity, "column": column, "n_files": len(files), "level": level}
     if archive:
         info["archive"] = folder.name
     if isinstance(k.counts, tuple) and quantity == "counts":
