@@ -1018,3 +1018,66 @@ def test_a_table_read_in_blocks_of_lines(tmp_path):
     (tmp_path / "o.csv").write_text("\n".join(big) + "\n")
     with pytest.raises(DataError, match="beyond the float32 range"):
         read(tmp_path / "o.csv")
+
+
+def test_numeric_labels_keep_their_text_and_a_continuous_label_is_named(tmp_path, capsys):
+    """A label column of numbers (doses) keeps the text written in the file (the numeric table parser must not
+    turn 0.1 into float32's 0.10000000149); a label column of a measured value (age per sample) is refused as
+    continuous, in one line, with or without --min-samples, instead of listing every "class" or dropping most
+    samples; a long list of small classes is cut short."""
+    from rnagen.cli.main import main
+    from rnagen.pp import check_labels, filter_classes
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(5, 1, (30, 12))
+    df = pd.DataFrame(X, columns=[f"F{i}" for i in range(12)])
+    df.insert(0, "dose", np.repeat(["0.1", "0.5", "1.0"], 10))
+    df.insert(0, "sample", [f"s{i}" for i in range(30)])
+    df.to_csv(tmp_path / "dose.csv", index=False)
+    a = read(tmp_path / "dose.csv", label_key="dose")
+    assert a.obs["dose"].astype(str).value_counts().to_dict() == {"0.1": 10, "0.5": 10, "1.0": 10}
+    np.testing.assert_allclose(a.X, X, rtol=1e-6)
+    df["age"] = np.round(20 + np.arange(30) * 1.7 + rng.uniform(0, 1, 30), 1)   # 30 distinct ages
+    df.to_csv(tmp_path / "age.csv", index=False)
+    b = read(tmp_path / "age.csv", label_key="age")
+    want = "the labels of 'age' look like a continuous value, not classes (30 distinct numbers among 30 samples"
+    with pytest.raises(DataError, match=r"look like a continuous value.*bin them into groups"):
+        check_labels(b, "age")
+    with pytest.raises(DataError, match=r"look like a continuous value"):
+        filter_classes(b, "age", min_samples=2)
+    for extra in ([], ["--min-samples", "2"]):
+        capsys.readouterr()
+        assert main(["data", "prepare", str(tmp_path / "age.csv"), "--label-key", "age", "--genes", "all", *extra,
+                     "--out", str(tmp_path / "a.h5ad")]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and want in err and not (tmp_path / "a.h5ad").exists()
+    # classes named by text, many of one sample: not continuous, the list cut after 8
+    c = read(tmp_path / "dose.csv", label_key="dose")
+    c.obs["dose"] = [f"drug{i}" for i in range(20)] + ["ctl"] * 10
+    with pytest.raises(DataError, match=r"^20 class\(es\) of 'dose' have fewer than 2 samples: 'drug.*' \(1\), .* and "
+                                        r"12 more; add samples or drop them"):
+        check_labels(c, "dose")
+
+
+def test_a_label_file_naming_the_columns_turns_a_guessed_layout(tmp_path):
+    """A table of features that are no gene ids, fewer features than samples, is guessed genes x samples; a label
+    file whose ids name its rows (not its columns) turns it, and the history says why. Labels naming neither
+    axis get their own error; a given --orientation is kept as it is."""
+    rng = np.random.default_rng(2)
+    X = rng.normal(5, 1, (30, 20))
+    df = pd.DataFrame(X, columns=[f"G{i}" for i in range(20)], index=pd.Index([f"s{i}" for i in range(30)],
+                                                                              name="sample"))
+    df.to_csv(tmp_path / "m.csv")
+    pd.DataFrame({"sample": df.index, "group": np.repeat(["a", "b", "c"], 10)}).to_csv(tmp_path / "lab.csv",
+                                                                                       index=False)
+    assert read(tmp_path / "m.csv").shape == (20, 30)    # the guess alone: more rows than columns
+    a = read(tmp_path / "m.csv", labels=tmp_path / "lab.csv")
+    assert a.shape == (30, 20) and list(a.obs_names) == list(df.index) and list(a.var_names) == list(df.columns)
+    np.testing.assert_allclose(a.X, X, rtol=1e-6)
+    assert a.obs["group"].astype(str).tolist() == list(np.repeat(["a", "b", "c"], 10))
+    assert get_history(a)[0]["orientation"] == "samples_x_genes (the label file names the rows)"
+    pd.DataFrame({"sample": [f"x{i}" for i in range(30)], "group": "a"}).to_csv(tmp_path / "other.csv", index=False)
+    with pytest.raises(DataError, match=r"label file other.csv: no row for 20 of 20 samples"):
+        read(tmp_path / "m.csv", labels=tmp_path / "other.csv")
+    with pytest.raises(DataError, match=r"label file lab.csv: no row for 20 of 20 samples"):
+        read(tmp_path / "m.csv", labels=tmp_path / "lab.csv", orientation="genes_x_samples")

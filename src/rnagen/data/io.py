@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import bz2
 import codecs
+import contextlib
 import csv
 import functools
 import gzip
@@ -105,15 +106,20 @@ def _spools_pipes(fn: _F) -> _F:
         if not _is_pipe(p):
             return fn(path, *args, **kw)
         with tempfile.TemporaryDirectory(prefix="rnagen-pipe-") as d:
-            q = Path(d) / (p.name or "input")
-            try:
-                with open(p, "rb") as src, open(q, "wb") as dst:
-                    shutil.copyfileobj(src, dst, 1 << 20)
-            except OSError as e:
-                raise DataError(f"{p}: cannot be read ({e.strerror or type(e).__name__}); check the command that "
-                                "writes it") from e
-            return fn(q, *args, **kw)
+            return fn(_spool(p, Path(d)), *args, **kw)
     return cast(_F, wrapper)
+
+
+def _spool(p: Path, folder: Path) -> Path:
+    """The bytes of the pipe ``p`` copied into a file of its name in ``folder``."""
+    q = folder / (p.name or "input")
+    try:
+        with open(p, "rb") as src, open(q, "wb") as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
+    except OSError as e:
+        raise DataError(f"{p}: cannot be read ({e.strerror or type(e).__name__}); check the command that "
+                        "writes it") from e
+    return q
 
 
 def _check_file(p: Path, what: str = "input file", hint: str = "check the path") -> None:
@@ -781,11 +787,15 @@ def _read_table(path: Path, txt: _Text, *, fmt: str, orientation: Orientation, l
     # blocks of ~8M values, each cast to float32 before the next is read: the peak memory is the float32 table
     # and one block's tokens and values, not the whole table's in float64 and its copies
     rows = max(256, (8 << 20) // max(1, len(header)))
+    # a label column is text as written: numeric labels (doses 0.1, 0.5) must not become float32 (0.10000000149)
+    dtype: dict[int | str, type] = {0: str}
+    if label_key is not None and label_key in header[1:]:
+        dtype[label_key] = str
 
     def _parse(encoding: str) -> pd.DataFrame:
         with txt.open(encoding) as fh:
             blocks = [_float32_chunk(c, source) for c in pd.read_csv(
-                fh, sep=s, index_col=False if trailing else 0, dtype={0: str}, decimal=txt.decimal,
+                fh, sep=s, index_col=False if trailing else 0, dtype=dtype, decimal=txt.decimal,
                 skiprows=skip or None, chunksize=rows, low_memory=False, usecols=usecols)]
         df = pd.concat(blocks) if len(blocks) > 1 else blocks[0]
         if trailing:
@@ -1933,17 +1943,43 @@ def read(path: str | os.PathLike, *, label_key: str | None = None, labels: str |
         raise DataError(f"--layer applies to .h5ad input; {p.name} is a folder, remove --layer")
     elif not os.access(p, os.R_OK | os.X_OK):
         raise DataError(f"input folder {str(p)!r} cannot be read (permission denied); check its permissions")
+    with contextlib.ExitStack() as stack:
+        if labels is not None and _is_pipe(Path(labels)):
+            # the labels are read more than once (to settle a guessed layout, then to label): a pipe only once
+            labels = _spool(Path(labels), Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="rnagen-pipe-"))))
+        try:
+            return _read(p, label_key=label_key, labels=labels, orientation=orientation, sep=sep,
+                         duplicates=duplicates, drop_unlabelled=drop_unlabelled, missing=missing, quantity=quantity,
+                         strand=strand, layer=layer, sheet=sheet, sample_names=sample_names)
+        except RnagenError:
+            raise
+        except (ValueError, TypeError, KeyError, IndexError, OverflowError, csv.Error, UnicodeError, OSError,
+                EOFError, zlib.error, lzma.LZMAError, MemoryError) as e:
+            # a malformed file reaching a parser path without a specific check: still one clean line
+            raise DataError(f"{p.name}: cannot read this file as {_format(p)} ({type(e).__name__}: "
+                            f"{_one_line(e)[:120]}); check the file format and --sep") from e
+
+
+def _oriented_by_labels(adata, orient: str, labels, label_key: str | None):
+    """A table whose layout was guessed (features that are no gene ids, fewer of them than samples) turned the
+    other way when the label file's ids name its columns and not its rows; a plain numeric table only (no
+    annotation columns that the guess would have put on the wrong axis)."""
+    import anndata as ad
+
+    if len(adata.obs.columns) or len(adata.var.columns):
+        return adata, orient
     try:
-        return _read(p, label_key=label_key, labels=labels, orientation=orientation, sep=sep, duplicates=duplicates,
-                     drop_unlabelled=drop_unlabelled, missing=missing, quantity=quantity, strand=strand,
-                     layer=layer, sheet=sheet, sample_names=sample_names)
-    except RnagenError:
-        raise
-    except (ValueError, TypeError, KeyError, IndexError, OverflowError, csv.Error, UnicodeError, OSError,
-            EOFError, zlib.error, lzma.LZMAError, MemoryError) as e:
-        # a malformed file reaching a parser path without a specific check: still one clean line
-        raise DataError(f"{p.name}: cannot read this file as {_format(p)} ({type(e).__name__}: {_one_line(e)[:120]}); "
-                        f"check the file format and --sep") from e
+        read_labels(labels, adata.obs_names, label_key=label_key, sep=None)
+        return adata, orient
+    except DataError:
+        try:
+            read_labels(labels, adata.var_names, label_key=label_key, sep=None)
+        except DataError:
+            return adata, orient   # the labels' own error is reported where they are read
+    turned = ad.AnnData(X=np.ascontiguousarray(adata.X.T), obs=pd.DataFrame(index=adata.var_names.copy()),
+                        var=pd.DataFrame(index=adata.obs_names.copy()), uns=dict(adata.uns))
+    now = "genes_x_samples" if orient.startswith("samples_x_genes") else "samples_x_genes"
+    return turned, f"{now} (the label file names the {'columns' if now == 'genes_x_samples' else 'rows'})"
 
 
 def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unlabelled, missing, quantity, strand,
@@ -1990,6 +2026,9 @@ def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unla
                             "give the counts table it was written beside (the same name without .summary)")
         else:
             adata, orient = _read_table(p, txt, fmt=fmt, orientation=orientation, label_key=label_key)
+    if (orientation == "auto" and fmt not in ("folder", "h5ad", "gct", "geo", "featurecounts") and labels is not None
+            and sample_names is None):
+        adata, orient = _oriented_by_labels(adata, orient, labels, label_key)
     adata, changed = _undate_genes(adata)
     adata, summary = _drop_count_summaries(adata)
     if summary:

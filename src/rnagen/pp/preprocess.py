@@ -322,6 +322,18 @@ def class_counts(adata, label_key: str) -> pd.Series:
     return vc[vc > 0]
 
 
+def _continuous(vc: pd.Series, label_key: str, n_obs: int) -> str | None:
+    """The refusal of a label column that holds a measured quantity (age, dose as a number per sample, a
+    score) rather than classes: every label a number, at least 10 of them, most held by one sample. rnagen's
+    models generate per class, and dropping the single-sample "classes" would drop most samples."""
+    nums = pd.to_numeric(pd.Series(vc.index.astype(str)), errors="coerce")
+    if len(vc) < 10 or nums.isna().any() or (vc.to_numpy() < 2).mean() <= 0.5:
+        return None
+    return (f"the labels of {label_key!r} look like a continuous value, not classes ({len(vc)} distinct numbers "
+            f"among {n_obs} samples, from {nums.min():g} to {nums.max():g}); rnagen generates profiles per class: "
+            "bin them into groups in a label file (--labels) or choose a column of classes (--label-key)")
+
+
 def check_labels(adata, label_key: str, *, min_per_class: int = 2) -> None:
     """Raise :class:`DataError` naming the classes with fewer than ``min_per_class`` samples.
 
@@ -336,7 +348,11 @@ def check_labels(adata, label_key: str, *, min_per_class: int = 2) -> None:
     vc = class_counts(adata, label_key)
     small = vc[vc < min_per_class]
     if len(small):
-        names = ", ".join(f"{k!r} ({v})" for k, v in small.items())
+        cont = _continuous(vc, label_key, adata.n_obs)
+        if cont is not None:
+            raise DataError(cont)
+        names = ", ".join(f"{k!r} ({v})" for k, v in small.head(8).items())
+        names += f" and {len(small) - 8} more" if len(small) > 8 else ""
         raise DataError(f"{len(small)} class(es) of {label_key!r} have fewer than {min_per_class} samples: {names}; "
                         f"add samples or drop them (rnagen data prepare --min-samples {min_per_class})")
 
@@ -344,6 +360,9 @@ def check_labels(adata, label_key: str, *, min_per_class: int = 2) -> None:
 def filter_classes(adata, label_key: str, *, min_samples: int = 2):
     """Drop the samples of classes with fewer than ``min_samples`` samples; returns a new object."""
     vc = class_counts(adata, label_key)
+    cont = _continuous(vc, label_key, adata.n_obs) if (vc < min_samples).any() else None
+    if cont is not None:
+        raise DataError(cont)
     drop = [str(k) for k, v in vc.items() if v < min_samples]
     keep = ~adata.obs[label_key].astype(str).isin(drop).to_numpy()
     if keep.sum() == 0:
