@@ -1081,3 +1081,27 @@ def test_a_label_file_naming_the_columns_turns_a_guessed_layout(tmp_path):
         read(tmp_path / "m.csv", labels=tmp_path / "other.csv")
     with pytest.raises(DataError, match=r"label file lab.csv: no row for 20 of 20 samples"):
         read(tmp_path / "m.csv", labels=tmp_path / "lab.csv", orientation="genes_x_samples")
+
+
+def test_thousands_separators_are_not_decimal_commas(tmp_path):
+    """Counts a spreadsheet exported with thousands separators (43,567 in a tab or ';' file, "43,567" quoted in a
+    CSV, 1,234,567) read as the numbers they are, not as decimal commas (43.567: a thousandth); a decimal-comma
+    file written with three decimals (4,253 beside 0,204) stays decimal."""
+    rng = np.random.default_rng(0)
+    genes = ["TP53", "EGFR", "BRCA1", "GAPDH", "ACTB", "MYC"]
+    S = [f"S{i}" for i in range(1, 9)]
+    c = rng.integers(0, 5000, size=(6, 8))
+    c[0, 0] = 1234567
+
+    def table(name, sep, cell):
+        (tmp_path / name).write_text(sep.join(["gene", *S]) + "\n" + "".join(
+            sep.join([g, *(cell(v) for v in r)]) + "\n" for g, r in zip(genes, c)))
+        return tmp_path / name
+
+    for name, sep, cell in (("t.tsv", "\t", lambda v: f"{v:,}"), ("t.csv", ";", lambda v: f"{v:,}"),
+                            ("q.csv", ",", lambda v: f'"{v:,}"' if v >= 1000 else str(v))):
+        np.testing.assert_array_equal(read(table(name, sep, cell)).X, c.T, err_msg=name)
+    c[0, 0] = 4253   # grouped in threes, one group each: the plain numbers under a thousand decide
+    np.testing.assert_array_equal(read(table("one.tsv", "\t", lambda v: f"{v:,}")).X, c.T)
+    dec = read(table("dec.tsv", "\t", lambda v: f"{v / 1000:.3f}".replace(".", ",")))
+    np.testing.assert_allclose(dec.X, c.T / 1000, rtol=1e-6)

@@ -234,6 +234,9 @@ class _Text:
         table = self.lines[_comment_lines(self.lines):]  # the separator of the table, not of its preamble
         self.sep = sep if sep is not None else _sniff_sep(table, fmt)
         self.decimal = _sniff_decimal(table[1:], self.sep)
+        self.thousands = _sniff_thousands(table[1:], self.sep)
+        if self.thousands is not None:
+            self.decimal = "."
 
     def open(self, encoding: str | None = None):
         """The whole file as text (decompressed and decoded with ``encoding``, default the sniffed one)."""
@@ -309,6 +312,33 @@ def _sniff_decimal(lines: list[str], sep: str) -> str:
     except csv.Error:
         return "."
     return "," if n_comma and not n_point else "."
+
+
+_GROUPED = re.compile(r"^[+-]?[1-9]\d{0,2}(,\d{3})+(\.\d+)?$")
+_SMALL_INT = re.compile(r"^[+-]?[1-9]\d{0,2}$")
+
+
+def _sniff_thousands(lines: list[str], sep: str) -> str | None:
+    """``","`` when the values are written with thousands separators (``43,567``, ``1,234,567``; spreadsheets
+    export counts that way), else ``None``. Read as decimal commas they would be a thousandth of themselves. Taken
+    when every value with a comma is grouped in threes after one to three digits and either one has two groups
+    or a decimal part, or the values under a thousand are plain whole numbers (``512``: a decimal-comma file
+    writes no plain numbers beside its ``5,446``). In a comma-separated file only quoted values can hold one."""
+    grouped = multi = small = 0
+    try:
+        for row in csv.reader(lines[:20], delimiter=sep):
+            for f in row[1:]:
+                f = f.strip()
+                if "," not in f:
+                    small += bool(_SMALL_INT.match(f))
+                    continue
+                if not _GROUPED.match(f):
+                    return None   # a decimal comma (0,5; 5,45) or text
+                grouped += 1
+                multi += f.count(",") > 1 or "." in f
+    except csv.Error:
+        return None
+    return "," if grouped and (multi or small) else None
 
 
 def _one_line(e: BaseException) -> str:
@@ -796,6 +826,7 @@ def _read_table(path: Path, txt: _Text, *, fmt: str, orientation: Orientation, l
         with txt.open(encoding) as fh:
             blocks = [_float32_chunk(c, source) for c in pd.read_csv(
                 fh, sep=s, index_col=False if trailing else 0, dtype=dtype, decimal=txt.decimal,
+                thousands=txt.thousands,
                 skiprows=skip or None, chunksize=rows, low_memory=False, usecols=usecols)]
         df = pd.concat(blocks) if len(blocks) > 1 else blocks[0]
         if trailing:
@@ -917,7 +948,7 @@ def _gct_frame(txt: _Text, shape: _GctShape, source: str) -> tuple[list[str], di
             header, cmeta = _gct_columns(fh, shape, source)
             blocks = [_float32_chunk(c, source, first=shape.n_rmeta) for c in pd.read_csv(
                 fh, sep="\t", header=None, names=[f"_{i}" for i in range(n_fields)], index_col=0, dtype={"_0": str},
-                decimal=txt.decimal, low_memory=False, chunksize=rows)]
+                decimal=txt.decimal, thousands=txt.thousands, low_memory=False, chunksize=rows)]
             return header, cmeta, pd.concat(blocks) if len(blocks) > 1 else blocks[0]
 
     try:
