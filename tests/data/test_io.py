@@ -1105,3 +1105,16 @@ def test_thousands_separators_are_not_decimal_commas(tmp_path):
     np.testing.assert_array_equal(read(table("one.tsv", "\t", lambda v: f"{v:,}")).X, c.T)
     dec = read(table("dec.tsv", "\t", lambda v: f"{v / 1000:.3f}".replace(".", ",")))
     np.testing.assert_allclose(dec.X, c.T / 1000, rtol=1e-6)
+
+
+def test_a_dash_for_a_missing_value_is_named_as_one(tmp_path):
+    """'-' or '.' where a value is missing (some tools write them): the non-numeric error says how to mark it
+    missing; a word stays a plain non-numeric error."""
+    for tok, hint in (("-", True), (".", True), ("high", False)):
+        (tmp_path / "m.tsv").write_text(f"gene\tS1\tS2\tS3\nTP53\t1\t2\t3\nEGFR\t4\t{tok}\t6\nMYC\t7\t8\t9\n")
+        with pytest.raises(DataError) as e:
+            read(tmp_path / "m.tsv")
+        msg = str(e.value)
+        assert f"non-numeric value {tok!r} at line 3, column 'S2' (gene 'EGFR')" in msg
+        assert ("if it marks a missing value: write NA or leave the field empty, then prepare with --missing "
+                "impute|drop" in msg) == hint

@@ -431,6 +431,9 @@ def _bad_value(s: pd.Series, *, line_of_row: int, where: str) -> str:
         pass
     if _DEC_COMMA.match(v.strip()):
         hint = " (a decimal comma: write the file with decimal points, or separate fields with ';' or tabs)"
+    elif v.strip() in ("-", "--", ".", "?", "\u2013", "\u2014", "x", "X"):
+        hint = (" (if it marks a missing value: write NA or leave the field empty, then prepare with --missing "
+                "impute|drop)")
     return (f"{v[:40]!r} at line {pos + line_of_row}, column {str(s.name)[:40]!r} ({where} "
             f"{str(s.index[pos])[:40]!r}){hint}")
 
