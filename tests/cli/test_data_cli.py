@@ -242,3 +242,32 @@ def test_prepare_names_another_species(tmp_path, capsys):
     assert main(["data", "prepare", str(tmp_path / "ens.csv"), "--labels", str(tmp_path / "l.csv"), "--feature-map",
                  str(tmp_path / "orthologs.tsv"), "--out", str(tmp_path / "b.h5ad")]) == 0
     assert ad.read_h5ad(tmp_path / "b.h5ad").n_vars == 600
+
+
+def test_h5ad_with_repeated_gene_names_errs_in_one_line_and_prepares_with_duplicates(tmp_path, capsys):
+    """An .h5ad whose gene names repeat (anndata warns on reading it) fails in exactly one line naming
+    --duplicates, without anndata's warning, and prepares with it."""
+    import warnings
+
+    import anndata as ad
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    genes = ["TP53", "EGFR", "BRCA1", "GAPDH"] * 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        a = ad.AnnData(X=rng.normal(8, 1, (12, 8)).astype(np.float32),
+                       obs=pd.DataFrame({"grp": ["a", "b"] * 6}, index=[f"s{i}" for i in range(12)]),
+                       var=pd.DataFrame(index=genes))
+        a.write_h5ad(tmp_path / "d.h5ad")
+    capsys.readouterr()
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        assert main(["data", "prepare", str(tmp_path / "d.h5ad"), "--label-key", "grp", "--genes", "all", "--out",
+                     str(tmp_path / "o.h5ad")]) == 2
+        err = capsys.readouterr().err
+        assert main(["data", "prepare", str(tmp_path / "d.h5ad"), "--label-key", "grp", "--genes", "all",
+                     "--duplicates", "mean", "--out", str(tmp_path / "o.h5ad")]) == 0
+    assert err.count("\n") == 1 and "duplicated gene ids (4, e.g. 'TP53')" in err
+    assert not [w for w in seen if "not unique" in str(w.message)], [str(w.message) for w in seen]
+    assert ad.read_h5ad(tmp_path / "o.h5ad").n_vars == 4

@@ -2193,12 +2193,15 @@ def _read_h5ad(p: Path, layer: str | None = None):
     other = _other_hdf5(p)
     if other:
         raise DataError(f"{p.name}: {other}")
-    try:
-        adata = ad.read_h5ad(p)
-    except Exception as e:  # h5py raises OSError/KeyError for broken files
-        raise DataError(f"{p.name}: not a readable .h5ad file ({type(e).__name__}); re-create it") from e
-    if layer is not None:
-        adata = _h5ad_layer(adata, layer, p.name)
+    with warnings.catch_warnings():
+        # repeated gene or sample names are --duplicates' to resolve, with its own message
+        warnings.filterwarnings("ignore", message=".*names are not unique", category=UserWarning)
+        try:
+            adata = ad.read_h5ad(p)
+        except Exception as e:  # h5py raises OSError/KeyError for broken files
+            raise DataError(f"{p.name}: not a readable .h5ad file ({type(e).__name__}); re-create it") from e
+        if layer is not None:
+            adata = _h5ad_layer(adata, layer, p.name)
     if adata.X is None:
         raise DataError(f"{p.name}: the .h5ad file has no expression matrix (X); re-create it with X")
     if hasattr(adata.X, "toarray"):
