@@ -1118,3 +1118,37 @@ def test_a_dash_for_a_missing_value_is_named_as_one(tmp_path):
         assert f"non-numeric value {tok!r} at line 3, column 'S2' (gene 'EGFR')" in msg
         assert ("if it marks a missing value: write NA or leave the field empty, then prepare with --missing "
                 "impute|drop" in msg) == hint
+
+
+def test_an_sdrf_labels_samples_named_by_their_runs(tmp_path):
+    """ArrayExpress / Expression Atlas sample tables (SDRF): the first column (Source Name) repeats for a donor's
+    runs and the samples are named by Comment[ENA_RUN], listed once per run or once per read file of a paired
+    run; the labels come from a Factor Value column. A run listed with two labels is not taken as the ids."""
+    rng = np.random.default_rng(0)
+    runs = [f"ERR{1000 + i}" for i in range(8)]
+    genes = ["ENSG00000141510", "ENSG00000146648", "ENSG00000012048"]
+    c = rng.integers(0, 5000, size=(3, 8))
+    (tmp_path / "atlas.tsv").write_text("Gene ID\tGene Name\t" + "\t".join(runs) + "\n" + "".join(
+        f"{g}\tN{i}\t" + "\t".join(map(str, r)) + "\n" for i, (g, r) in enumerate(zip(genes, c))))
+    hdr = ["Source Name", "Characteristics[organism]", "Characteristics[disease]", "Assay Name", "Comment[ENA_RUN]",
+           "Comment[FASTQ_URI]", "Factor Value[disease]"]
+    disease = ["normal"] * 4 + ["glioblastoma"] * 4
+
+    def sdrf(name, reads):
+        rows = ["\t".join(hdr)]
+        for i, r in enumerate(runs):
+            for k in range(1, reads + 1):
+                rows.append("\t".join([f"donor{i // 2}", "Homo sapiens", disease[i], f"assay{i}", r,
+                                       f"ftp://x/{r}_{k}.fastq.gz", disease[i]]))
+        (tmp_path / name).write_text("\n".join(rows) + "\n")
+        return tmp_path / name
+
+    for reads in (1, 2):
+        a = read(tmp_path / "atlas.tsv", labels=sdrf(f"E-{reads}.sdrf.txt", reads),
+                 label_key="Factor Value[disease]")
+        assert list(a.obs_names) == runs and a.obs["Factor Value[disease]"].astype(str).tolist() == disease
+    text = (tmp_path / "E-2.sdrf.txt").read_text().splitlines()
+    text[2] = text[2].replace("\tnormal", "\tglioblastoma")   # ERR1000's second read file: another label
+    (tmp_path / "bad.sdrf.txt").write_text("\n".join(text) + "\n")
+    with pytest.raises(DataError, match="label file bad.sdrf.txt: sample id .donor0. appears twice with different"):
+        read(tmp_path / "atlas.tsv", labels=tmp_path / "bad.sdrf.txt", label_key="Factor Value[disease]")

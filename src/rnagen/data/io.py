@@ -1475,6 +1475,7 @@ def _labels_by_id(raw: pd.DataFrame, obs_names: list[str], *, label_key: str | N
             raise DataError(f"label file {source}: file id {ids[ids.duplicated()].iloc[0][:40]!r} appears twice; "
                             "keep one row per file")
         return _labels_from_gdc_sheet(table, cols, obs_names, label_key=label_key, source=source)
+    whole = table   # every row: another column may name the samples where the first repeats (SDRF: Source Name)
     if ids.duplicated().any():
         labels_of = table[col].astype(str).str.strip().groupby(ids.to_numpy()).nunique()
         if (labels_of <= 1).all():  # a row repeated with the same label (a merged export): one kept
@@ -1483,12 +1484,18 @@ def _labels_by_id(raw: pd.DataFrame, obs_names: list[str], *, label_key: str | N
     m = _matched(obs_names, ids, table[col], source=source) if not ids.duplicated().any() else {}
     if len(m) < len(obs_names) and has_header:
         # the sample ids in another column (SRA's run table: Run, ..., GEO_Accession; a clinical table whose
-        # first column is the patient): the first column that names every sample, once
+        # first column is the patient; an SDRF's Comment[ENA_RUN], listed once per read file): the first column
+        # that names every sample, once or on rows of one label
         for c in cols[1:]:
-            other = table[c].astype(str).str.strip()
-            if c == col or other.duplicated().any():
+            other, lab = whole[c].astype(str).str.strip(), whole[col]
+            if c == col:
                 continue
-            found = _matched(obs_names, other, table[col], source=source)
+            if other.duplicated().any():
+                if (lab.astype(str).str.strip().groupby(other.to_numpy()).nunique() > 1).any():
+                    continue
+                keep = ~other.duplicated().to_numpy()
+                other, lab = other[keep], lab[keep]
+            found = _matched(obs_names, other, lab, source=source)
             if len(found) == len(obs_names):
                 m = found
                 break
