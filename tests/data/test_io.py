@@ -1105,6 +1105,12 @@ def test_thousands_separators_are_not_decimal_commas(tmp_path):
     np.testing.assert_array_equal(read(table("one.tsv", "\t", lambda v: f"{v:,}")).X, c.T)
     dec = read(table("dec.tsv", "\t", lambda v: f"{v / 1000:.3f}".replace(".", ",")))
     np.testing.assert_allclose(dec.X, c.T / 1000, rtol=1e-6)
+    # the European way: decimal commas and thousands points (1.234,5; 12.345.678,25; 1.234 beside 3,25)
+    c[0, 0] = 12345678
+    eu = read(table("eu.csv", ";", lambda v: f"{v:,}".replace(",", ".") + (",25" if v % 2 else "")))
+    np.testing.assert_allclose(eu.X, (c + 0.25 * (c % 2)).T, rtol=1e-7)
+    # dots alone stay decimal points (1.234 is 1.234 without a comma anywhere)
+    np.testing.assert_allclose(read(table("pt.csv", ";", lambda v: f"{v / 1000:.3f}")).X, c.T / 1000, rtol=1e-6)
 
 
 def test_a_dash_for_a_missing_value_is_named_as_one(tmp_path):

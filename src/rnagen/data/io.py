@@ -234,8 +234,8 @@ class _Text:
         table = self.lines[_comment_lines(self.lines):]  # the separator of the table, not of its preamble
         self.sep = sep if sep is not None else _sniff_sep(table, fmt)
         self.decimal = _sniff_decimal(table[1:], self.sep)
-        self.thousands = _sniff_thousands(table[1:], self.sep)
-        if self.thousands is not None:
+        self.thousands = _sniff_thousands(table[1:], self.sep, self.decimal)
+        if self.thousands == ",":
             self.decimal = "."
 
     def open(self, encoding: str | None = None):
@@ -307,25 +307,32 @@ def _sniff_decimal(lines: list[str], sep: str) -> str:
         for row in csv.reader(lines[:20], delimiter=sep):
             for f in row[1:]:
                 f = f.strip()
-                n_comma += bool(_DEC_COMMA.match(f))
-                n_point += bool(_DEC_POINT.match(f))
+                n_comma += bool(_DEC_COMMA.match(f) or _DOT_GROUPED.match(f) and "," in f)
+                # 1.234 beside 3,25 is a thousand two hundred and thirty-four (the European way)
+                n_point += bool(_DEC_POINT.match(f)) and not _DOT_GROUPED.match(f)
     except csv.Error:
         return "."
     return "," if n_comma and not n_point else "."
 
 
 _GROUPED = re.compile(r"^[+-]?[1-9]\d{0,2}(,\d{3})+(\.\d+)?$")
+_DOT_GROUPED = re.compile(r"^[+-]?[1-9]\d{0,2}(\.\d{3})+(,\d+)?$")
 _SMALL_INT = re.compile(r"^[+-]?[1-9]\d{0,2}$")
 
 
-def _sniff_thousands(lines: list[str], sep: str) -> str | None:
-    """``","`` when the values are written with thousands separators (``43,567``, ``1,234,567``; spreadsheets
-    export counts that way), else ``None``. Read as decimal commas they would be a thousandth of themselves. Taken
-    when every value with a comma is grouped in threes after one to three digits and either one has two groups
-    or a decimal part, or the values under a thousand are plain whole numbers (``512``: a decimal-comma file
-    writes no plain numbers beside its ``5,446``). In a comma-separated file only quoted values can hold one."""
+def _sniff_thousands(lines: list[str], sep: str, decimal: str = ".") -> str | None:
+    """The thousands separator of the values, if they have one: ``"."`` beside decimal commas (``1.234,5`` and
+    ``1.234`` in a file of ``3,25``: the European way), ``","`` when the values are written with thousands
+    separators (``43,567``, ``1,234,567``; spreadsheets export counts that way), else ``None``. Read as
+    decimal commas the latter would be a thousandth of themselves. Taken when every value with a comma is
+    grouped in threes after one to three digits and either one has two groups or a decimal part, or the values
+    under a thousand are plain whole numbers (``512``: a decimal-comma file writes no plain numbers beside its
+    ``5,446``). In a comma-separated file only quoted values can hold one."""
     grouped = multi = small = 0
     try:
+        if decimal == "," and any(_DOT_GROUPED.match(f.strip()) and "." in f
+                                  for row in csv.reader(lines[:20], delimiter=sep) for f in row[1:]):
+            return "."
         for row in csv.reader(lines[:20], delimiter=sep):
             for f in row[1:]:
                 f = f.strip()
