@@ -843,8 +843,17 @@ def test_tcga_firehose_and_cbioportal_tables(tmp_path):
         + "gene_id\t" + "\t".join(["scaled_estimate", "transcript_id"] * 2) + "\n"
         + "TP53|7157\t" + "\t".join(["0.1", "uc1"] * 2) + "\n")
     with pytest.raises(DataError, match=r"fh4.txt: a TCGA Firehose table of several quantities per sample "
-                                        r"\(scaled_estimate, transcript_id\) without read counts"):
+                                        r"\(scaled_estimate, transcript_id\) without read counts.*; --quantity tpm "
+                                        r"reads its scaled_estimate"):
         read(tmp_path / "fh4.txt")
+    # --quantity tpm: RSEM's scaled_estimate x 10^6 (with or without the raw counts beside it)
+    for name in ("fh3.txt", "fh4.txt"):
+        t = read(tmp_path / name, quantity="tpm")
+        np.testing.assert_allclose(t.X, [[1e5, 3e5], [2e5, 4e5]] if name == "fh3.txt" else [[1e5], [1e5]])
+        assert "the TPM (10^6 x scaled_estimate) of a Firehose table" in get_history(t)[0]["orientation"]
+    for name in ("fh.txt",):   # one quantity per sample: nothing to choose
+        with pytest.raises(DataError, match="--quantity tpm to a Firehose RSEM table"):
+            read(tmp_path / name, quantity="tpm")
 
     df = pd.DataFrame(X, columns=[s[:15] for s in samples])
     df.insert(0, "Entrez_Gene_Id", [int(e) for e in ent])

@@ -583,7 +583,8 @@ def _add_prepare(dsub) -> None:
     pr.add_argument("--sheet", default=None, metavar="NAME",
                     help="an Excel workbook (.xlsx, .xls) of several sheets: the sheet holding the matrix")
     pr.add_argument("--quantity", choices=["counts", "tpm"], default="counts",
-                    help="a folder of per-sample files: read counts (default) or TPM (RSEM, Salmon, GDC)")
+                    help="a folder of per-sample files: read counts (default) or TPM (RSEM, Salmon, GDC); a TCGA "
+                         "Firehose RSEM table: its raw_count (default) or scaled_estimate x 10^6 (tpm)")
     pr.add_argument("--strand", choices=["auto", "unstranded", "forward", "reverse"], default="auto",
                     help="a folder of STAR or GDC counts: the column of the library's strandedness (auto: the "
                          "stranded column holding over 3x the other's reads, else unstranded)")

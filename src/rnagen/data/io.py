@@ -798,7 +798,13 @@ def _parse_text(txt: _Text, parse: Callable[[str], _T]) -> _T:
         return parse("latin-1")
 
 
-def _read_table(path: Path, txt: _Text, *, fmt: str, orientation: Orientation, label_key: str | None = None):
+_QUANTITY_ON_A_MATRIX = ("--quantity and --strand apply to a folder of per-sample quantification files (and --quantity "
+                         "tpm to a Firehose RSEM table of raw_count and scaled_estimate); remove them for a matrix "
+                         "file")
+
+
+def _read_table(path: Path, txt: _Text, *, fmt: str, orientation: Orientation, label_key: str | None = None,
+                quantity: str = "counts"):
     source = path.name
     s = txt.sep
     sep_name = "tab" if s == "\t" else repr(s)
@@ -810,15 +816,24 @@ def _read_table(path: Path, txt: _Text, *, fmt: str, orientation: Orientation, l
     header = _fields(lines[0], s)
     quantities = _second_header(lines, s)
     usecols = None
-    if quantities is not None and len(set(quantities)) > 1:
+    several = quantities is not None and len(set(quantities)) > 1
+    if quantity == "tpm" and not (several and "scaled_estimate" in (quantities or [])):
+        raise DataError(_QUANTITY_ON_A_MATRIX)
+    if several and quantity == "tpm":
+        # RSEM's scaled_estimate is each gene's share of the transcripts: TPM = 10^6 x it (Li & Dewey 2011)
+        assert quantities is not None
+        usecols = [0] + [j + 1 for j, q in enumerate(quantities) if q == "scaled_estimate"]
+    elif several:
         # several quantities per sample (Firehose's RSEM genes: raw_count, scaled_estimate, transcript_id;
         # miRNA-seq: read_count, reads_per_million_miRNA_mapped, cross-mapped): its read counts are the matrix
+        assert quantities is not None
         raw = next((q for q in ("raw_count", "read_count") if q in quantities), None)
         if raw is None:
             shown = ", ".join(dict.fromkeys(quantities))
             raise DataError(f"{source}: a TCGA Firehose table of several quantities per sample ({shown}) without "
                             "read counts; give the file of one quantity per sample (its *normalized_results or "
-                            "*.data.txt), or keep the columns of one quantity and remove the second header line")
+                            "*.data.txt), or keep the columns of one quantity and remove the second header line"
+                            + ("; --quantity tpm reads its scaled_estimate" if "scaled_estimate" in quantities else ""))
         usecols = [0] + [j + 1 for j, q in enumerate(quantities) if q == raw]
 
     trailing = _trailing_separator(lines[2 if quantities is not None else 1:], header, s)
@@ -885,8 +900,14 @@ def _read_table(path: Path, txt: _Text, *, fmt: str, orientation: Orientation, l
                         f"numbers with repeats (e.g. {df.index[pd.Index(df.index).duplicated()][0]!r}); if the file "
                         f"has no id column, add one as its first column")
     adata, orient = _frame_to_adata(df, orientation=orientation, source=source, label_key=label_key, fmt=fmt)
-    return adata, (orient if usecols is None else f"{orient} (the read counts of a Firehose table: "
-                   f"{len(usecols) - 1} of its {len(quantities or [])} columns)")
+    if usecols is None:
+        return adata, orient
+    what = "read counts"
+    if quantity == "tpm":
+        adata.X = _to_float32(adata.X.astype(np.float64) * 1e6, adata.obs_names, adata.var_names, source)
+        what = "TPM (10^6 x scaled_estimate)"
+    n_all = len(quantities or [])
+    return adata, f"{orient} (the {what} of a Firehose table: {len(usecols) - 1} of its {n_all} columns)"
 
 
 class _GctShape(NamedTuple):
@@ -1925,7 +1946,8 @@ def read(path: str | os.PathLike, *, label_key: str | None = None, labels: str |
         :func:`rnagen.pp.impute.complete_missing` (infinite values are an error either way).
     quantity, strand
         A folder only: counts (default) or TPM, and the STAR counts column (``auto``: detected from the reads
-        each stranded column holds).
+        each stranded column holds). ``quantity="tpm"`` also reads a TCGA Firehose RSEM table of ``raw_count``
+        and ``scaled_estimate`` by its ``scaled_estimate`` (TPM = 10^6 x it).
     layer
         ``.h5ad`` only: the matrix to read instead of ``X``, a layer's name (e.g. ``"counts"``) or ``"raw"``
         (``adata.raw``, with its genes).
@@ -1984,9 +2006,8 @@ def read(path: str | os.PathLike, *, label_key: str | None = None, labels: str |
         if is_archive(p):
             if layer is not None:
                 raise DataError(f"--layer applies to .h5ad input; {p.name} is an archive, remove --layer")
-        elif (quantity, strand) != ("counts", "auto"):
-            raise DataError("--quantity and --strand apply to a folder of per-sample quantification files; remove them "
-                            "for a matrix file")
+        elif strand != "auto" or (quantity != "counts" and _format(p) in ("h5ad", "parquet", "xlsx", "xls")):
+            raise DataError(_QUANTITY_ON_A_MATRIX)
     elif layer is not None:
         raise DataError(f"--layer applies to .h5ad input; {p.name} is a folder, remove --layer")
     elif not os.access(p, os.R_OK | os.X_OK):
@@ -2061,6 +2082,8 @@ def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unla
         adata, orient = _read_excel(p, sheet=sheet, orientation=orientation, label_key=label_key, fmt=fmt)
     else:
         assert txt is not None  # every format but h5ad and parquet is text, sniffed above
+        if quantity != "counts" and (fmt == "gct" or _is_geo(txt.lines) or _is_featurecounts(txt.lines)):
+            raise DataError(_QUANTITY_ON_A_MATRIX)
         if fmt == "gct":
             adata = _read_gct(p, txt)
         elif _is_geo(txt.lines):
@@ -2073,7 +2096,8 @@ def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unla
             raise DataError(f"{p.name} is featureCounts' summary (reads per assignment status), not counts per gene; "
                             "give the counts table it was written beside (the same name without .summary)")
         else:
-            adata, orient = _read_table(p, txt, fmt=fmt, orientation=orientation, label_key=label_key)
+            adata, orient = _read_table(p, txt, fmt=fmt, orientation=orientation, label_key=label_key,
+                                        quantity=quantity)
     if (orientation == "auto" and fmt not in ("folder", "h5ad", "gct", "geo", "featurecounts") and labels is not None
             and sample_names is None):
         adata, orient = _oriented_by_labels(adata, orient, labels, label_key)
