@@ -252,6 +252,16 @@ def test_split_errors():
         split(b, label_key="y", test_size=0.25)  # 1 test sample cannot hold 2 classes
     with pytest.raises(DataError, match="between 0 and 1"):
         split(b, label_key="y", test_size=1.5)
+    # a class of 2 (or 3 with a large test share) keeps one training sample: no model can fit a class on one
+    c = _adata(np.zeros((12, 2)), ["TP53", "EGFR"], ["a"] * 7 + ["pair"] * 2 + ["three"] * 3)
+    with pytest.raises(DataError, match=r"^the split with test size 0.3 leaves fewer than 2 training samples in 1 "
+                                        r"class\(es\) of 'y': 'pair' \(2 samples, 1 to train on\); drop such classes "
+                                        r"\(rnagen data prepare --min-samples 3\)$"):
+        split(c[c.obs["y"] != "three"].copy(), label_key="y", test_size=0.3)
+    with pytest.raises(DataError, match=r"'three' \(3 samples, 1 to train on\).* or lower --test-size$"):
+        split(c[c.obs["y"] != "pair"].copy(), label_key="y", test_size=0.6)
+    tr, te = split(c[c.obs["y"] != "pair"].copy(), label_key="y", test_size=0.2)
+    assert tr.obs["y"].value_counts().min() == 2
 
 
 @pytest.mark.parametrize("method", ["standard", "maxabs", "minmax", "log2p1+standard"])

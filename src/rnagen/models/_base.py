@@ -498,7 +498,8 @@ class Generator(ABC):
         small = counts[counts < 2]
         if len(small):
             raise DataError(
-                f"class(es) with fewer than 2 samples in {label_key!r}: {dict(small)}; remove them "
+                f"class(es) with fewer than 2 samples in {label_key!r}: "
+                f"{', '.join(f'{k!r} ({int(v)})' for k, v in small.items())}; remove them "
                 "(rnagen data prepare --min-samples 2) or add samples"
             )
         col = adata.obs[label_key]

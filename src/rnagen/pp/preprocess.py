@@ -388,8 +388,8 @@ def split(adata, *, label_key: str, test_size: float = 0.2, seed: int = 42):
     Raises
     ------
     DataError
-        A class with fewer than 2 samples (it cannot be stratified), or a test size too small or too large
-        to hold every class.
+        A class with fewer than 2 samples (it cannot be stratified), a test size too small or too large to hold
+        every class, or one that leaves a class fewer than 2 training samples (no model can fit it).
     """
     from sklearn.model_selection import train_test_split
 
@@ -404,6 +404,16 @@ def split(adata, *, label_key: str, test_size: float = 0.2, seed: int = 42):
         raise DataError(f"cannot split {adata.n_obs} samples of {len(set(y))} classes with test size {test_size}: "
                         f"{e}; change --test-size") from e
     tr, te = np.sort(tr), np.sort(te)
+    left = pd.Series(y[tr]).value_counts()
+    thin = [c for c in sorted(set(y)) if left.get(c, 0) < 2]
+    if thin:
+        # every model fits each class on its training profiles and needs two of them (a spread to learn)
+        whole = pd.Series(y).value_counts()
+        shown = ", ".join(f"{c!r} ({int(whole[c])} samples, {int(left.get(c, 0))} to train on)" for c in thin[:5])
+        lower = " or lower --test-size" if any(whole[c] > 2 for c in thin) else ""
+        raise DataError(f"the split with test size {test_size} leaves fewer than 2 training samples in "
+                        f"{len(thin)} class(es) of {label_key!r}: {shown}; drop such classes (rnagen data prepare "
+                        f"--min-samples 3){lower}")
     out = []
     for part, idx in (("train", tr), ("test", te)):
         a = adata[idx].copy()
