@@ -1167,3 +1167,17 @@ def test_an_sdrf_labels_samples_named_by_their_runs(tmp_path):
     (tmp_path / "bad.sdrf.txt").write_text("\n".join(text) + "\n")
     with pytest.raises(DataError, match="label file bad.sdrf.txt: sample id .donor0. appears twice with different"):
         read(tmp_path / "atlas.tsv", labels=tmp_path / "bad.sdrf.txt", label_key="Factor Value[disease]")
+
+
+def test_spaces_around_ids_are_padding(tmp_path):
+    """R's write.table (quoted names, no header field over the row names) with spaces around some gene names,
+    and a CSV whose header pads its gene names: the ids are read without the spaces, so the genes are
+    recognised and the table's layout found."""
+    (tmp_path / "r.tsv").write_text('"S1"\t"S2"\t"S3"\n"TP53 "\t1.5\t2.5\t3\n" EGFR"\t4\t5\t6\n"MYC"\t7\t8\t9\n')
+    a = read(tmp_path / "r.tsv")
+    assert list(a.obs_names) == ["S1", "S2", "S3"] and list(a.var_names) == ["TP53", "EGFR", "MYC"]
+    np.testing.assert_array_equal(a.X, [[1.5, 4, 7], [2.5, 5, 8], [3, 6, 9]])
+    (tmp_path / "p.csv").write_text("sample, TP53 , EGFR,group\n s1 ,1,2,a\ns2,3,4,b\n")
+    b = read(tmp_path / "p.csv", label_key="group")
+    assert list(b.obs_names) == ["s1", "s2"] and list(b.var_names) == ["TP53", "EGFR"]
+    assert b.obs["group"].astype(str).tolist() == ["a", "b"]

@@ -649,7 +649,9 @@ def _frame_to_adata(df: pd.DataFrame, *, orientation: Orientation, source: str, 
     """A table with IDs in the index -> AnnData, splitting numeric data from annotation columns."""
     import anndata as ad
 
-    df.columns = df.columns.map(str)
+    # spaces around an id are padding (a fixed-width export, a hand-edited header), never part of the name
+    df.columns = df.columns.map(lambda c: str(c).strip())
+    df.index = pd.Index([x.strip() if isinstance(x, str) else x for x in df.index], name=df.index.name)
     df = _row_numbers_dropped(df, label_key=label_key)
     wide = _long_to_wide(df, label_key=label_key, source=source) if orientation == "auto" else None
     if wide is not None:
