@@ -1181,3 +1181,25 @@ def test_spaces_around_ids_are_padding(tmp_path):
     b = read(tmp_path / "p.csv", label_key="group")
     assert list(b.obs_names) == ["s1", "s2"] and list(b.var_names) == ["TP53", "EGFR"]
     assert b.obs["group"].astype(str).tolist() == ["a", "b"]
+
+
+@pytest.mark.parametrize("form", ["{e}.5|{s}", "{s}|{e}", "{e}_{s}", "{e}.12_{s}", "{s}_{e}", "{e}::{s}"])
+def test_ensembl_ids_joined_to_symbols(tmp_path, form):
+    """Genes named by an Ensembl id and a symbol joined (merged count tables, GEO files) are read by the Ensembl
+    id, which maps to the landmarks, the symbol kept; the orientation finds them as genes (fewer genes than
+    samples here); GENCODE's _PAR_Y copy is an id, not a symbol."""
+    pairs = [("ENSG00000141510", "TP53"), ("ENSG00000146648", "EGFR"), ("ENSG00000136997", "MYC"),
+             ("ENSG00000111640", "GAPDH"), ("ENSG00000075624", "ACTB")]
+    names = [form.format(e=e, s=s) for e, s in pairs]
+    names[4] = "ENSG00000002586.20_PAR_Y"
+    rng = np.random.default_rng(0)
+    X = rng.integers(1, 999, size=(5, 8))
+    (tmp_path / "ids.tsv").write_text("gene\t" + "\t".join(f"S{i}" for i in range(8)) + "\n" + "".join(
+        n + "\t" + "\t".join(map(str, r)) + "\n" for n, r in zip(names, X)))
+    a = read(tmp_path / "ids.tsv")
+    assert a.n_obs == 8 and a.var["symbol"].tolist()[:4] == ["TP53", "EGFR", "MYC", "GAPDH"]
+    want = [(e + ".5" if form.startswith("{e}.5") else e + ".12" if form.startswith("{e}.12") else e)
+            for e, _ in pairs[:4]]
+    assert list(a.var_names) == [*want, "ENSG00000002586.20_PAR_Y"]
+    np.testing.assert_array_equal(a.X, X.T)
+    assert get_history(a)[0]["n_ensembl_symbol_ids"] == 4

@@ -363,9 +363,8 @@ def _gene_score(ids: Sequence[str]) -> float:
         return 0.0
     t = _genes.detect_id_type(ids)
     if t == "other":
-        # TCGA's legacy SYMBOL|ENTREZ names (read by their Entrez ids, :func:`_pipe_ids`) are genes too
-        piped = sum(bool(_SYMBOL_ENTREZ.fullmatch(x)) for x in ids) / len(ids)
-        return max(_genes.looks_like_features(ids), piped if piped >= 0.8 else 0.0)
+        # an id joined to a symbol (TCGA's legacy SYMBOL|ENTREZ, ENSEMBL|SYMBOL: read by the id, :func:`_pipe_ids`)
+        return max(_genes.looks_like_features(ids), 1.0 if _combined_ids(ids) is not None else 0.0)
     if t in ("entrez", "mixed"):
         # sample IDs can be plain numbers too; only count IDs that are known genes
         _, rep = _genes.map_ids(ids, to="entrez", id_type=t)
@@ -2107,9 +2106,8 @@ def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unla
     adata, summary = _drop_count_summaries(adata)
     if summary:
         changed["count_summary_rows"] = summary
-    adata, n_piped = _pipe_ids(adata)
-    if n_piped:
-        changed["n_symbol_entrez_ids"] = n_piped
+    adata, piped = _pipe_ids(adata)
+    changed.update(piped)
     if sample_names is not None:
         _check_file(Path(sample_names), "sample-name file", "check the --sample-names path")
         new = read_sample_names(sample_names, adata.obs_names)
@@ -2162,23 +2160,40 @@ def _drop_count_summaries(adata: Any) -> tuple[Any, list[str]]:
     return adata[:, [n not in _COUNT_SUMMARIES for n in names]].copy(), drop
 
 
-_SYMBOL_ENTREZ = re.compile(r"([^|]*)\|([0-9]+)")
+_SYMBOL_ENTREZ = re.compile(r"(?P<symbol>[^|]*)\|(?P<id>[0-9]+)")
+# an Ensembl gene id (versioned or not, GENCODE's _PAR_Y copies too) joined to a symbol, either way round:
+# ENSG00000141510.16|TP53, ENSG00000141510_TP53, TP53|ENSG00000141510 (merged count tables, some GEO files)
+_ENS = r"ENS[A-Z]*G\d{11}(?:\.\d+)?(?:_PAR_Y)?"
+_ENSEMBL_SYMBOL = (re.compile(rf"(?P<id>{_ENS})(?:\||_|::?)(?!PAR_Y$)(?P<symbol>[^|:]+)"),
+                   re.compile(rf"(?P<symbol>[^|:]+?)(?:\||_|::?)(?P<id>{_ENS})"))
 
 
-def _pipe_ids(adata: Any) -> tuple[Any, int]:
-    """Features named ``SYMBOL|ENTREZ`` (TCGA's legacy RSEM tables: ``TP53|7157``, ``?|100130426``) renamed to
-    their Entrez ids, which map without ambiguity; the symbols kept in ``var["symbol"]``. Returns the AnnData and
-    how many were renamed (0 unless at least 80% of the features are named so)."""
+def _combined_ids(names: Sequence[str]) -> tuple[str, list[re.Match[str] | None]] | None:
+    """Which joined naming at least 80% of ``names`` follow (``"symbol_entrez"`` or ``"ensembl_symbol"``) and
+    each name's match, else ``None``."""
+    for kind, patterns in (("symbol_entrez", (_SYMBOL_ENTREZ,)), ("ensembl_symbol", _ENSEMBL_SYMBOL)):
+        m = [next((x for x in (p.fullmatch(n) for p in patterns) if x is not None), None) for n in names]
+        if names and sum(x is not None for x in m) >= 0.8 * len(names):
+            return kind, m
+    return None
+
+
+def _pipe_ids(adata: Any) -> tuple[Any, dict[str, int]]:
+    """Features named by an id and a symbol joined: ``SYMBOL|ENTREZ`` (TCGA's legacy RSEM tables: ``TP53|7157``,
+    ``?|100130426``) renamed to their Entrez ids, ``ENSEMBL|SYMBOL`` (or ``_``, ``:``, either order) to their
+    Ensembl ids, which map without ambiguity; the symbols kept in ``var["symbol"]``. Returns the AnnData and
+    ``{"n_<kind>_ids": how many were renamed}`` (empty unless at least 80% of the features are named so)."""
     names = [str(v) for v in adata.var_names]
-    m = [_SYMBOL_ENTREZ.fullmatch(x) for x in names]
-    if not names or sum(x is not None for x in m) < 0.8 * len(names):
-        return adata, 0
+    found = _combined_ids(names)
+    if found is None:
+        return adata, {}
+    kind, m = found
     if "symbol" not in adata.var.columns:
-        adata.var["symbol"] = [x.group(1) if x is not None else "" for x in m]
+        adata.var["symbol"] = [x.group("symbol") if x is not None else "" for x in m]
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # two symbols of one Entrez id: --duplicates resolves them
-        adata.var_names = pd.Index([x.group(2) if x is not None else n for x, n in zip(m, names)])
-    return adata, sum(x is not None for x in m)
+        warnings.simplefilter("ignore", UserWarning)  # two symbols of one gene id: --duplicates resolves them
+        adata.var_names = pd.Index([x.group("id") if x is not None else n for x, n in zip(m, names)])
+    return adata, {f"n_{kind}_ids": sum(x is not None for x in m)}
 
 
 def _undate_genes(adata: Any) -> tuple[Any, dict[str, object]]:
