@@ -1203,3 +1203,28 @@ def test_ensembl_ids_joined_to_symbols(tmp_path, form):
     assert list(a.var_names) == [*want, "ENSG00000002586.20_PAR_Y"]
     np.testing.assert_array_equal(a.X, X.T)
     assert get_history(a)[0]["n_ensembl_symbol_ids"] == 4
+
+
+def test_a_row_of_labels_under_the_header(tmp_path, capsys):
+    """A genes x samples table with the class in a row under the header (group, tumor, normal, ...): with
+    --label-key naming the row it labels the samples and the values read as numbers; without it the row is
+    named in one line with the way on; features that are no genes (miRNAs) are read the same way."""
+    from rnagen.cli.main import main
+
+    (tmp_path / "row.csv").write_text("gene,S1,S2,S3,S4\ngroup,tumor,normal,tumor,normal\nTP53,1,2,3,4\n"
+                                      "EGFR,4,5,6,7.5\nMYC,7,8,9,10\n")
+    a = read(tmp_path / "row.csv", label_key="group")
+    assert list(a.obs_names) == ["S1", "S2", "S3", "S4"] and list(a.var_names) == ["TP53", "EGFR", "MYC"]
+    assert a.obs["group"].astype(str).tolist() == ["tumor", "normal", "tumor", "normal"]
+    np.testing.assert_array_equal(a.X, [[1, 4, 7], [2, 5, 8], [3, 6, 9], [4, 7.5, 10]])
+    (tmp_path / "mir.tsv").write_text("miRNA\tS1\tS2\tS3\nclass\tA\tB\tA\nhsa-let-7a-5p\t1\t2\t3\n"
+                                      "hsa-miR-21-5p\t4\t5\t6\nhsa-miR-155-5p\t7\t8\t9\nhsa-miR-1-3p\t1\t1\t1\n")
+    m = read(tmp_path / "mir.tsv", label_key="class")
+    assert m.shape == (3, 4) and m.obs["class"].astype(str).tolist() == ["A", "B", "A"]
+    capsys.readouterr()
+    assert main(["data", "prepare", str(tmp_path / "row.csv"), "--genes", "all", "--out",
+                 str(tmp_path / "o.h5ad")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and not (tmp_path / "o.h5ad").exists()
+    assert "row 'group' holds text for every sample ('tumor', 'normal', ...): if it is the labels, pass " \
+           "--label-key group, else remove the row" in err

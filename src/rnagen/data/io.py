@@ -25,6 +25,7 @@ import io
 import lzma
 import os
 import re
+import shlex
 import shutil
 import stat
 import tempfile
@@ -404,6 +405,42 @@ def detect_orientation(row_ids: Sequence[str], col_ids: Sequence[str]) -> Litera
     return "samples_x_genes" if len(col_ids) >= len(row_ids) else "genes_x_samples"
 
 
+def _label_row(df: pd.DataFrame, *, label_key: str | None, orientation: str,
+               source: str) -> tuple[pd.DataFrame, pd.Series | None]:
+    """A genes x samples table with a row of labels (``group, tumor, normal, ...`` under the header, as some
+    GEO and portal tables put the class): the row named by ``label_key`` taken out as the samples' labels and the
+    columns it made text read as numbers. Without ``label_key``, a leading row of text over numeric samples is
+    refused naming it. Returns the table and the labels by sample (``None`` when there is no such row)."""
+    text = [j for j, dt in enumerate(df.dtypes.tolist()) if not pd.api.types.is_numeric_dtype(dt)]
+    if not text or df.shape[0] < 2 or orientation == "samples_x_genes":
+        return df, None
+    idx = [str(x) for x in df.index]
+    if label_key is not None and label_key not in [str(c) for c in df.columns] and idx.count(label_key) == 1:
+        pos = idx.index(label_key)
+        row = df.iloc[pos].astype(object)
+        rest = df.drop(index=df.index[pos])
+        out = {}
+        for j, c in enumerate(rest.columns):
+            conv = pd.to_numeric(rest.iloc[:, j], errors="coerce") if j in text else rest.iloc[:, j]
+            keep_text = j in text and conv.notna().sum() < rest.iloc[:, j].notna().sum()
+            out[j] = rest.iloc[:, j] if keep_text else conv.astype(np.float32)
+        rest = pd.DataFrame({j: out[j] for j in range(rest.shape[1])}, index=rest.index)
+        rest.columns = df.columns
+        samples = [str(c) for j, c in enumerate(df.columns) if pd.api.types.is_numeric_dtype(rest.dtypes.iloc[j])]
+        row.index = [str(c) for c in df.columns]
+        return rest, row[samples]
+    if label_key is None:
+        for pos in range(min(5, df.shape[0])):
+            vals = df.iloc[pos, text]
+            below = df.iloc[pos + 1:pos + 6, text]
+            if (len(text) >= 2 and pd.to_numeric(vals, errors="coerce").isna().all() and vals.notna().all()
+                    and all(_mostly_numeric(below.iloc[:, k]) for k in range(below.shape[1]))):
+                raise DataError(f"{source}: row {idx[pos]!r} holds text for every sample ({str(vals.iloc[0])[:20]!r}, "
+                                f"{str(vals.iloc[1])[:20]!r}, ...): if it is the labels, pass --label-key "
+                                f"{shlex.quote(idx[pos])}, else remove the row")
+    return df, None
+
+
 def _numeric_columns(df: pd.DataFrame) -> tuple[list[int], list[int]]:
     """Positions of the numeric and of the other columns (positions: column names may repeat)."""
     num: list[int] = []
@@ -661,11 +698,13 @@ def _frame_to_adata(df: pd.DataFrame, *, orientation: Orientation, source: str, 
         raise DataError(f"{source}: no data rows or columns found; {sep_hint}")
     if orientation not in _ORIENTATIONS:
         raise DataError(f"unknown orientation {orientation!r}; choose one of {', '.join(_ORIENTATIONS)}")
+    df, row_labels = _label_row(df, label_key=label_key, orientation=orientation, source=source)
     cols = [str(c) for c in df.columns]
     num, other = _numeric_columns(df)
     lab = cols.index(label_key) if label_key is not None and label_key in cols else None
     orient = _frame_orientation(df, cols=cols, num=num, lab=lab,
-                                orientation="samples_x_genes" if wide is not None else orientation)
+                                orientation="samples_x_genes" if wide is not None else
+                                "genes_x_samples" if row_labels is not None else orientation)
     line = header_lines + 1
     if orient == "samples_x_genes":
         _refuse_blank_ids(np.asarray([_blank_id(x) for x in df.index]), "sample", line=line, source=source)
@@ -677,6 +716,8 @@ def _frame_to_adata(df: pd.DataFrame, *, orientation: Orientation, source: str, 
                                        sep_hint=sep_hint)
     obs.index.name = None
     var.index.name = None
+    if row_labels is not None:   # a row of labels: the samples are the columns
+        obs[str(label_key)] = row_labels.reindex(obs.index).to_numpy()
     with warnings.catch_warnings():
         # duplicated names are reported by validate() as a DataError; anndata's warning would only repeat it
         warnings.simplefilter("ignore", UserWarning)
