@@ -1228,3 +1228,33 @@ def test_a_row_of_labels_under_the_header(tmp_path, capsys):
     assert err.count("\n") == 1 and not (tmp_path / "o.h5ad").exists()
     assert "row 'group' holds text for every sample ('tumor', 'normal', ...): if it is the labels, pass " \
            "--label-key group, else remove the row" in err
+
+
+def test_gsea_cls_labels_a_gct(tmp_path, capsys):
+    """A GSEA class file (.cls) beside its GCT: labels in the samples' order, named by its class-name line in the
+    order each label first appears (numbers or names alike); a continuous .cls, a count that is not the
+    data's or more labels than announced classes refused in one line."""
+    from rnagen.cli.main import main
+
+    (tmp_path / "g.gct").write_text("#1.2\n3\t4\nNAME\tDescription\tS1\tS2\tS3\tS4\nTP53\tna\t1\t2\t3\t4\n"
+                                    "EGFR\tna\t4\t5\t6\t7\nMYC\tna\t7\t8\t9\t10\n")
+    for name, body in (("n.cls", "4 2 1\n# Tumor Normal\n0 1 0 1\n"), ("t.cls", "4 2 1\n#Tumor Normal\nT N T N\n"),
+                       ("r.cls", "4 2 1\n# Tumor Normal\n1 0 1 0\n")):
+        (tmp_path / name).write_text(body)
+        a = read(tmp_path / "g.gct", labels=tmp_path / name)
+        assert a.obs["class"].astype(str).tolist() == ["Tumor", "Normal", "Tumor", "Normal"], name
+    out = tmp_path / "o.h5ad"
+    assert main(["data", "prepare", str(tmp_path / "g.gct"), "--labels", str(tmp_path / "n.cls"), "--label-key",
+                 "phenotype", "--genes", "all", "--min-samples", "2", "--out", str(out)]) == 0
+    import anndata as ad
+    assert ad.read_h5ad(out).obs["phenotype"].astype(str).tolist() == ["Tumor", "Normal", "Tumor", "Normal"]
+    for body, msg in (("#numeric\n#age\n1.0 2.0 3.0 4.0\n", "is a continuous GSEA .cls"),
+                      ("5 2 1\n# Tumor Normal\nT N T N N\n", "labels 5 samples in order, the data has 4"),
+                      ("4 2 1\n# Tumor Normal\nT N T\n", "announces 4 samples but its label line holds 3"),
+                      ("4 2 1\n# Tumor Normal\nT N X N\n", "3 different labels for the 2 classes")):
+        (tmp_path / "bad.cls").write_text(body)
+        capsys.readouterr()
+        assert main(["data", "prepare", str(tmp_path / "g.gct"), "--labels", str(tmp_path / "bad.cls"), "--genes",
+                     "all", "--out", str(tmp_path / "b.h5ad")]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and msg in err and not (tmp_path / "b.h5ad").exists()

@@ -1844,10 +1844,51 @@ def read_labels(path: str | os.PathLike, obs_names: Sequence[str], *, label_key:
     txt = _Text(p, sep=sep, fmt=_format(p))
     if txt.content_format is None and _is_geo(txt.lines):
         return _labels_from_geo(p, txt, names, label_key=label_key)
+    if txt.content_format is None and _is_cls(txt.lines):
+        return _labels_from_cls(txt.lines, names, label_key=label_key, source=p.name)
     raw = _label_rows(p, sep=sep)
     if raw.shape[1] == 1:
         return _labels_in_order(raw, len(names), label_key=label_key, source=p.name)
     return _labels_by_id(raw, names, label_key=label_key, source=p.name)
+
+
+_CLS_HEAD = re.compile(r"\s*(\d+)\s+(\d+)\s+1\s*")
+
+
+def _is_cls(lines: list[str]) -> bool:
+    """A GSEA class file (``.cls``): ``<samples> <classes> 1``, ``# <class names>``, then a label per sample;
+    or a continuous one (``#numeric``)."""
+    if lines and lines[0].strip().lower() == "#numeric":
+        return True
+    return len(lines) >= 3 and bool(_CLS_HEAD.fullmatch(lines[0])) and lines[1].lstrip().startswith("#")
+
+
+def _labels_from_cls(lines: list[str], names: list[str], *, label_key: str | None,
+                     source: str) -> tuple[str, pd.Categorical]:
+    """Labels from a categorical GSEA ``.cls`` file, in the samples' order (the order of the GCT's columns it
+    goes with). The labels of the third line are named by the second line's class names in the order each
+    label first appears (the Broad's definition of the format); ``label_key`` names the label (default
+    ``"class"``)."""
+    if lines[0].strip().lower() == "#numeric":
+        raise DataError(f"label file {source} is a continuous GSEA .cls (#numeric): rnagen generates profiles per "
+                        "class; give a categorical .cls or a table of classes")
+    head = _CLS_HEAD.fullmatch(lines[0])
+    assert head is not None
+    n, k = int(head.group(1)), int(head.group(2))
+    classes = lines[1].lstrip()[1:].split()
+    labels = " ".join(ln for ln in lines[2:] if ln.strip()).split()
+    if len(labels) != n:
+        raise DataError(f"label file {source}: its first line announces {n} samples but its label line holds "
+                        f"{len(labels)}; fix the .cls file")
+    if n != len(names):
+        raise DataError(f"label file {source} labels {n} samples in order, the data has {len(names)}; give the "
+                        ".cls file written for this data (its samples in the same order)")
+    seen = list(dict.fromkeys(labels))
+    if len(seen) > k:
+        raise DataError(f"label file {source}: {len(seen)} different labels for the {k} classes its first line "
+                        "announces; fix the .cls file")
+    named = dict(zip(seen, classes)) if len(classes) == len(seen) else {x: x for x in seen}
+    return label_key or "class", pd.Categorical([named[x] for x in labels])
 
 
 # ------------------------------------------------------------------------------------------ validation
