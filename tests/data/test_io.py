@@ -1258,3 +1258,23 @@ def test_gsea_cls_labels_a_gct(tmp_path, capsys):
                      "all", "--out", str(tmp_path / "b.h5ad")]) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and msg in err and not (tmp_path / "b.h5ad").exists()
+
+
+def test_tcga_samples_labelled_by_longer_barcodes(tmp_path):
+    """cBioPortal names samples TCGA-A1-A0SB-01; a phenotype table gives TCGA-A1-A0SB-01A (or aliquots): each
+    sample takes the label of the rows that extend it when they agree; two vials with different labels, or
+    a participant's id in the data, find none."""
+    (tmp_path / "m.txt").write_text("Hugo_Symbol\tEntrez_Gene_Id\tTCGA-A1-A0SB-01\tTCGA-A1-A0SD-01\tTCGA-A1-A0SE-01\n"
+                                    "TP53\t7157\t1\t2\t3\nEGFR\t1956\t4\t5\t6\n")
+    (tmp_path / "p.tsv").write_text("sample\tsubtype\nTCGA-A1-A0SB-01A\tLumA\nTCGA-A1-A0SD-01A-11R-A144-07\tBasal\n"
+                                    "TCGA-A1-A0SD-01A-11R-A145-07\tBasal\nTCGA-A1-A0SE-01A\tLumB\n"
+                                    "TCGA-A1-A0SE-11A\tNormal\n")
+    a = read(tmp_path / "m.txt", labels=tmp_path / "p.tsv", label_key="subtype")
+    assert a.obs["subtype"].astype(str).tolist() == ["LumA", "Basal", "LumB"]
+    (tmp_path / "q.tsv").write_text("sample\tsubtype\nTCGA-A1-A0SB-01A\tLumA\nTCGA-A1-A0SB-01B\tBasal\n"
+                                    "TCGA-A1-A0SD-01A\tBasal\nTCGA-A1-A0SE-01A\tLumB\n")
+    with pytest.raises(DataError, match=r"no row for 1 of 3 samples \(e.g. 'TCGA-A1-A0SB-01'\)"):
+        read(tmp_path / "m.txt", labels=tmp_path / "q.tsv", label_key="subtype")
+    (tmp_path / "part.txt").write_text("gene\tTCGA-A1-A0SB\tTCGA-A1-A0SD\nTP53\t1\t2\nEGFR\t3\t4\n")
+    with pytest.raises(DataError, match=r"no row for 2 of 2 samples"):
+        read(tmp_path / "part.txt", labels=tmp_path / "p.tsv", label_key="subtype")

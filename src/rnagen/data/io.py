@@ -1674,8 +1674,17 @@ def _tcga_matches(obs_names: list[str], m: Mapping[str, Any], *, source: str) ->
     """Labels for TCGA barcodes that the label file gives at a shorter level (a clinical table's participant
     ``TCGA-A1-A0SB``, a sample sheet's ``TCGA-A1-A0SB-01``): each sample takes the row of the longest barcode it
     extends. A participant-level row labelling two samples of one participant (a tumour and its normal tissue,
-    say) is refused: a per-patient label is not that of every sample taken from the patient."""
+    say) is refused: a per-patient label is not that of every sample taken from the patient. A sample given at a
+    shorter level than the label rows (cBioPortal's ``TCGA-A1-A0SB-01`` against a phenotype table's
+    ``TCGA-A1-A0SB-01A``, or aliquots') takes the label of the rows that extend it when they agree on one; never
+    from a participant's id alone."""
     upper = {str(k).upper(): v for k, v in m.items()}
+    longer: dict[str, set[str]] = {}
+    for k, v in upper.items():
+        if _TCGA_BARCODE.fullmatch(k):
+            for pre in _tcga_prefixes(k):
+                if pre.count("-") >= 3:   # a sample's id or longer: the same tissue sample
+                    longer.setdefault(pre, set()).add(str(v).strip())
     out: dict[str, Any] = {}
     by_participant: dict[str, list[str]] = {}
     for o in obs_names:
@@ -1687,6 +1696,10 @@ def _tcga_matches(obs_names: list[str], m: Mapping[str, Any], *, source: str) ->
                 if pre.count("-") == 2:
                     by_participant.setdefault(pre, []).append(o)
                 break
+        else:
+            below = longer.get(o.upper(), set())
+            if o.count("-") >= 3 and len(below) == 1:
+                out[o] = next(iter(below))
     shared = {p: s for p, s in by_participant.items() if len(s) > 1}
     if shared:
         p, s = next(iter(shared.items()))
