@@ -211,6 +211,26 @@ def test_table_to_metrics_keeps_registry_names_and_directions():
     assert set(m) == {"tstr_mlp_accuracy", "trtr_accuracy", "aa_ts", "frechet_classifier"}
 
 
+def test_cli_benchmark_of_one_class_says_the_accuracies_are_trivial(tmp_path, capsys):
+    """Data of one class: the benchmark runs (an unconditional generator, in effect) and says, on the terminal
+    and in the report, that TSTR and TRTR are 1 by construction."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("tiny", Path(__file__).with_name("tiny_bench.py"))
+    tiny = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tiny)
+    path = tiny.write_labelled_csv(tmp_path / "one.csv", classes=("only",), n_per=24)
+    out = tmp_path / "one"
+    assert main(["benchmark", str(path), "--label-key", "kind", "--models", "gaussian", "--out", str(out),
+                 "--quiet", "--metrics", "precision,recall,tstr_mlp_accuracy"]) == 0
+    text = capsys.readouterr().out
+    assert "one class: train-on-synthetic / train-on-real accuracies are 1 by construction and say nothing" in text
+    assert 'id="one-class"' in (out / "report.html").read_text()
+    board = pd.read_csv(out / "leaderboard.csv").set_index("model")
+    assert board.loc["gaussian", "tstr_mlp_accuracy"] == 1.0
+
+
 def test_cli_benchmark_on_csv(tmp_path, labelled_csv, capsys):
     out = tmp_path / "cli"
     rc = main(["benchmark", str(labelled_csv), "--label-key", "kind", "--models", "gaussian", "--out", str(out),
@@ -221,6 +241,7 @@ def test_cli_benchmark_on_csv(tmp_path, labelled_csv, capsys):
     assert "one split: a difference between models smaller than the spread over splits is noise" in text
     assert (out / "leaderboard.csv").is_file() and (out / "report.html").is_file()
     assert 'id="one-split"' in (out / "report.html").read_text()
+    assert "one class:" not in text and 'id="one-class"' not in (out / "report.html").read_text()
     assert json.loads((out / "bench.json").read_text())["test_size"] == 0.25
     board = pd.read_csv(out / "leaderboard.csv").set_index("model")
     assert 0 <= board.loc["gaussian", "aa_ts"] <= 1 and np.isnan(board.loc["gaussian", "tstr_mlp_accuracy"])

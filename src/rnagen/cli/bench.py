@@ -62,6 +62,9 @@ def print_leaderboard(board, file=None) -> None:
 #: printed (and shown in the report) after a benchmark of one split
 ONE_SPLIT_NOTE = ("one split: a difference between models smaller than the spread over splits is noise; "
                   "--splits 3 measures that spread")
+#: printed (and shown in the report) when the data has one class: a classifier has nothing to tell apart
+ONE_CLASS_NOTE = ("one class: train-on-synthetic / train-on-real accuracies are 1 by construction and say nothing; "
+                  "judge the models by the fidelity and privacy indicators")
 
 
 # what a benchmark writes inside its --out folder (an input there would be replaced)
@@ -75,6 +78,16 @@ def _run(args: argparse.Namespace, data, label_key: str, data_name: str | None =
     inputs = [data if isinstance(data, str) else None, getattr(args, "full", None)]
     with claim_output(args.out, inputs=inputs, kind="dir", writes=_BENCH_WRITES):
         return _benchmark(args, data, label_key, data_name)
+
+
+def _bench_labels(out: Path) -> list:
+    """The classes a benchmark ran on, from its settings record (empty when it cannot be read)."""
+    import json
+
+    try:
+        return list(json.loads((out / "bench.json").read_text()).get("labels") or [])
+    except (OSError, ValueError, AttributeError):
+        return []
 
 
 def _benchmark(args: argparse.Namespace, data, label_key: str, data_name: str | None) -> int:
@@ -93,6 +106,8 @@ def _benchmark(args: argparse.Namespace, data, label_key: str, data_name: str | 
     print_leaderboard(board)
     if args.splits == 1:
         print(f"\n{ONE_SPLIT_NOTE}")
+    if len(_bench_labels(out)) == 1:
+        print(f"\n{ONE_CLASS_NOTE}")
     print(f"\nleaderboard: {out / 'leaderboard.csv'} (and leaderboard.json)")
     print(f"report:      {(out / 'report.html').resolve()}")
     return 0
