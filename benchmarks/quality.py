@@ -77,7 +77,7 @@ SHORT = {"density": "dens", "coverage": "cov", "precision": "prec", "recall": "r
          "aa_truth": "AA_truth", "aa_syn": "AA_syn",
          "detection_auc": "det", "correlation_score": "corr", "tstr_logreg_accuracy": "TSTR_lr",
          "tstr_mlp_accuracy": "TSTR_mlp", "dcr_share": "DCR", "near_copy_share": "copies"}
-DATASETS = ("gtex26", "mirna4", "brca258", "brca200")
+DATASETS = ("gtex26", "mirna4", "brca258", "brca200", "gtex26xena")
 DEFAULT_DATA_DIR = Path("/work/shared/data")
 
 #: the label key of the AnnData every loader returns
@@ -106,6 +106,14 @@ def load_dataset(name: str, data_dir: Path = DEFAULT_DATA_DIR) -> anndata.AnnDat
         a = datasets.gtex26()
         a.obs[LABEL] = a.obs["tissue"].astype(str).astype("category")
         return a
+    if name == "gtex26xena":
+        # the same profiles as UCSC Xena writes TPM, log2(x + 0.001) (unexpressed: -9.966), from gtex26's log2(x + 1)
+        from rnagen import datasets
+
+        a = datasets.gtex26()
+        X = np.log2(np.exp2(np.asarray(a.X, np.float64)) - 1 + 0.001).astype(np.float32)
+        return _adata(X, a.obs["tissue"].astype(str), a.obs_names, a.var_names, logged=True,
+                      what="log2(x+0.001) (gtex26 rewritten as UCSC Xena writes TPM)")
     if name == "mirna4":
         df = pd.read_csv(data_dir / "tcga_mirna4" / "expression.csv.gz", index_col="sample_id")
         y = df.pop("label")

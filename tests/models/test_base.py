@@ -142,6 +142,35 @@ def test_each_class_s_zeros_fall_where_the_data_s_do(tmp_path):
     assert m.fit(plain, label_key="tissue").zero_threshold is None   # a refit on data without zeros places none
 
 
+def test_a_floor_below_zero_is_the_data_s_point_mass(tmp_path):
+    """log2(x + 0.001) data (UCSC Xena's TPM: not expressed is -9.966, no value below): the floor is found, the
+    samples stay at or above it, each class's share of values at the floor is the data's, the floor lives in the
+    run folder; z-scores (a unique minimum) and a private model get no floor."""
+    a = _zero_inflated()
+    a.X = np.log2(np.exp2(np.asarray(a.X, np.float64)) - 1 + 0.001).astype(np.float32)
+    set_log_state(a, logged=True, transform="log2(x+0.001)")
+    floor = float(a.X.min())
+    assert floor == pytest.approx(np.log2(0.001), abs=1e-5)
+    m = get_model("gaussian")().fit(a, label_key="tissue", run_dir=tmp_path / "run")
+    assert m.pipeline.spec == "floor+standard" and m.pipeline.steps[0].floor == floor
+    syn = m.sample(n_per_label=4000, seed=3)
+    assert syn.X.min() == np.float32(floor)
+
+    def shares(d):
+        return np.stack([(np.asarray(d.X)[(d.obs["tissue"] == c).to_numpy()] == np.float32(floor)).mean(0)
+                         for c in ("liver", "brain")])
+
+    np.testing.assert_allclose(shares(syn), shares(a), atol=0.03)
+    np.testing.assert_array_equal(load(tmp_path / "run").sample(n_per_label=4000, seed=3).X, syn.X)
+    free = get_model("gaussian").from_config(overrides=["preprocess.support=any"]).fit(a, label_key="tissue")
+    assert free.pipeline.spec == "standard" and free.sample(n_per_label=500, seed=3).X.min() < floor
+    private = get_model("gaussian").from_config(overrides=["privacy.epsilon=10"]).fit(a, label_key="tissue")
+    assert private.pipeline.spec == "standard"
+    z = a.copy()
+    z.X = (z.X - z.X.mean(0)) / z.X.std(0)
+    assert get_model("gaussian")().fit(z, label_key="tissue").pipeline.spec == "standard"
+
+
 def test_zero_matching_is_not_read_from_the_data_of_a_private_model():
     """The per-class shares are statistics of the training data outside the DP guarantee: ``auto`` clips only
     for a private model, and ``match`` with privacy is refused by name before anything is trained."""

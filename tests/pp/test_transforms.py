@@ -1,8 +1,9 @@
 import numpy as np
 import pytest
 
-from rnagen.errors import DataError
+from rnagen.errors import ConfigError, DataError
 from rnagen.pp.transforms import (
+    Floor,
     Log2p1,
     MaxAbsScaler,
     MinMaxScaler,
@@ -57,6 +58,18 @@ def test_nonnegative_is_the_identity_forward_and_clips_at_zero_back():
     Z = pipe.transform(below)
     assert (back.inverse_transform(Z) == 0).all() and (pipe.inverse_transform(Z) == 0).all()
     np.testing.assert_allclose(back.inverse_transform(pipe.transform(np.abs(X))), np.abs(X), atol=1e-12)
+
+
+def test_floor_is_the_identity_forward_and_clips_at_its_value_back():
+    fl = Floor(-9.965784)
+    np.testing.assert_array_equal(fl.transform(X), X)
+    np.testing.assert_array_equal(fl.inverse_transform(X - 20), np.full_like(X, -9.965784))
+    pipe = make_pipeline([Floor(-3.0), "standard"]).fit(np.abs(X) - 3.0)
+    back = Pipeline.from_state(*pipe.to_state())
+    assert back.spec == "floor+standard" and back.steps[0].floor == -3.0
+    assert (back.inverse_transform(pipe.transform(-np.abs(X) - 4.0)) == -3.0).all()
+    with pytest.raises(ConfigError, match="floor must be a finite number"):
+        Floor(float("nan"))
 
 
 @pytest.mark.parametrize("cls", [StandardScaler, MaxAbsScaler, MinMaxScaler])

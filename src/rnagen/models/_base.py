@@ -68,7 +68,7 @@ from ..config import (
 from ..data.io import check_labelled
 from ..errors import ConfigError, DataError, RnagenError, RunDirError
 from ..pp.history import log_state, looks_logged
-from ..pp.transforms import Pipeline, make_pipeline
+from ..pp.transforms import Floor, Pipeline, Transform, make_pipeline
 
 if TYPE_CHECKING:
     import torch
@@ -93,14 +93,18 @@ class PreprocessConfig:
     """Where generated values may lie, in the data's units. ``auto``: at or above 0 when every training value
     is (expression on a log2(x+1), TPM or count scale; a model of such data puts part of its mass below 0,
     which the ``nonnegative`` step clips to 0 when sampling); ``nonnegative``: the same, and training values
-    below 0 are an error; ``any``: no bound. With a ``log2p1`` step the inverse already stops at 0. The
+    below 0 are an error; ``any``: no bound. ``auto`` bounds data that go below 0 at their minimum when it is
+    a point mass (:data:`FLOOR_MIN_SHARE` of the values at it: log2(x + c) data, whose unexpressed values sit at
+    log2(c), as UCSC Xena's log2(TPM + 0.001) at -9.966), and ``zeros`` places the values at that floor as it
+    places zeros; not for a private model. With a ``log2p1`` step the inverse already stops at 0. The
     validation during training scores the network's own samples, before the clip: scored after it, an early
     check's spread reads as the data's and the length chosen is shorter, with a worse AA_ts
     (``benchmarks/RESULTS_realdata.md``, "Generated values on the data's support")."""
     zeros: Literal["auto", "match", "clip"] = "auto"
     """Where the exact zeros of bounded data fall (data at or above 0, see ``support``, with values at exactly
-    0: log2(x+1) of genes not expressed in some profiles). ``match``: after training, a calibration draw of
-    :data:`ZERO_CALIBRATION_PER_CLASS` profiles per class gives, for each class and gene, the value of the
+    0: log2(x+1) of genes not expressed in some profiles; or at the data's floor, see ``support``). ``match``:
+    after training, a calibration draw of :data:`ZERO_CALIBRATION_PER_CLASS` profiles per class gives, for each
+    class and gene, the value of the
     network's output below which the share of generated profiles equals that class's share of training
     profiles at exactly 0; sampling sets those values to 0 (a hurdle on the model's own ranking, so a class's
     zeros co-occur as the network places them) and clips the rest at the support's edge. ``clip``: the clip
@@ -118,6 +122,20 @@ class PreprocessConfig:
     training profiles or strays from all of them), else ``genes``;
     ``genes`` for a private model (the directions would be fitted outside the privacy budget) and for the
     per-class Gaussian (the floor, kept as it is)."""
+
+
+#: the least share of all training values at their minimum that makes it the data's floor (``support=auto``)
+FLOOR_MIN_SHARE = 0.01
+
+
+def _point_floor(X: np.ndarray) -> float | None:
+    """The minimum of data that go below 0 when it is a point mass (at least :data:`FLOOR_MIN_SHARE` of all
+    values, in two genes or more, sit exactly at it: log2(x + c) of genes not expressed), else ``None``."""
+    m = float(X.min())
+    if m >= 0:
+        return None
+    at = X == m
+    return m if at.mean() >= FLOOR_MIN_SHARE and int(at.any(axis=0).sum()) >= 2 else None
 
 
 SUBSPACE_PREFIX = "subspace."
@@ -449,7 +467,7 @@ class Generator(ABC):
     # --- data binding -----------------------------------------------------------------------------------
     def _make_pipeline(self, adata, X: np.ndarray) -> Pipeline:
         pre: PreprocessConfig = self.config.preprocess
-        steps = []
+        steps: list[str | Transform] = []
         if pre.log == "log2p1":
             steps.append("log2p1")
         elif pre.log == "auto":
@@ -463,9 +481,17 @@ class Generator(ABC):
                             "(e.g. z-scores)")
         if "log2p1" not in steps and (pre.support == "nonnegative" or (pre.support == "auto" and X.min() >= 0)):
             steps.insert(0, "nonnegative")
+        floor = _point_floor(X) if pre.support == "auto" and not steps and not self._private else None
+        if floor is not None:
+            # log2(x + c) data whose unexpressed values sit at log2(c): bounded there as log2(x+1) data at 0
+            steps.insert(0, Floor(floor))
         if pre.scaler != "none":
             steps.append(pre.scaler)
         return make_pipeline(steps or ["identity"])
+
+    def _floor(self) -> float:
+        """The value the data's point mass sits at: the ``floor`` step's, else 0."""
+        return next((float(s.floor) for s in self._fitted_pipeline().steps if isinstance(s, Floor)), 0.0)
 
     def _bind(self, adata, label_key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """Validate ``adata`` and turn it into (transformed float32 X, int64 class ids, each class's share of
@@ -522,10 +548,10 @@ class Generator(ABC):
         """Each class's share of training values at exactly 0, per gene (classes x genes), when
         ``preprocess.zeros`` places them: the pipeline bounds the data at 0 and some value is 0; else ``None``."""
         zeros = self.config.preprocess.zeros
-        bounded = any(s.kind in ("nonnegative", "log2p1") for s in self._fitted_pipeline().steps)
+        bounded = any(s.kind in ("nonnegative", "log2p1", "floor") for s in self._fitted_pipeline().steps)
         if zeros == "clip" or (zeros == "auto" and self._private) or not bounded:
             return None
-        at0 = X == 0
+        at0 = X == self._floor()
         if not at0.any():
             return None
         return np.stack([at0[y == c].mean(axis=0) for c in range(self.n_labels)])
@@ -706,12 +732,13 @@ class Generator(ABC):
         # one float64 batch (100,000 x 978 profiles: 391 MB, not 2 x 782 MB)
         X = np.asarray(Z, dtype=np.float32)
         pipeline = self._fitted_pipeline()
+        floor = np.float32(self._floor())
         for start in range(0, len(X), bs):
             rows = slice(start, start + bs)
             at0 = X[rows] <= self.zero_threshold[y[rows]] if self.zero_threshold is not None else None
             X[rows] = pipeline.inverse_transform(X[rows])
             if at0 is not None:  # each class's zeros (preprocess.zeros=match); every step is monotone per gene
-                X[rows][at0] = 0.0
+                X[rows][at0] = floor
         obs = pd.DataFrame(
             {self.label_key: pd.Categorical([self.labels[i] for i in y], categories=self.labels)},
             index=[f"syn_{i:06d}" for i in range(len(y))],

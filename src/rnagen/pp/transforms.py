@@ -31,6 +31,7 @@ __all__ = [
     "MinMaxScaler",
     "Identity",
     "NonNegative",
+    "Floor",
     "Pipeline",
     "make_pipeline",
     "TRANSFORMS",
@@ -128,6 +129,31 @@ class NonNegative(Transform):
     def inverse_transform(self, X: np.ndarray) -> np.ndarray:
         """``X`` with values below 0 set to 0 (float64)."""
         return np.maximum(_as2d(X), 0.0)
+
+
+class Floor(Transform):
+    """The identity on data bounded below by a floor other than 0: log2(x + c) data whose unexpressed values all
+    sit at log2(c) (UCSC Xena's log2(TPM + 0.001): -9.966). Its inverse clips at the floor, the point mass there,
+    as :class:`NonNegative` does at 0."""
+
+    kind = "floor"
+
+    def __init__(self, floor: float = 0.0):
+        if not np.isfinite(floor):
+            raise ConfigError(f"floor must be a finite number, got {floor}")
+        self.floor = float(floor)
+
+    def get_params(self) -> dict[str, Any]:
+        """``{"floor": value}``."""
+        return {"floor": self.floor}
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        """A float64 copy of ``X``."""
+        return _as2d(X).copy()
+
+    def inverse_transform(self, X: np.ndarray) -> np.ndarray:
+        """``X`` with values below the floor set to it (float64)."""
+        return np.maximum(_as2d(X), self.floor)
 
 
 class Log2p1(Transform):
@@ -246,7 +272,7 @@ class MinMaxScaler(Transform):
 
 
 TRANSFORMS: dict[str, type[Transform]] = {
-    c.kind: c for c in (Identity, NonNegative, Log2p1, StandardScaler, MaxAbsScaler, MinMaxScaler)
+    c.kind: c for c in (Identity, NonNegative, Floor, Log2p1, StandardScaler, MaxAbsScaler, MinMaxScaler)
 }
 
 
@@ -320,11 +346,15 @@ class Pipeline:
         return f"Pipeline({self.steps!r})"
 
 
-def make_pipeline(spec: str | Sequence[str]) -> Pipeline:
-    """Build an unfitted pipeline from ``"log2p1+standard"`` or ``["log2p1", "standard"]``."""
+def make_pipeline(spec: str | Sequence[str | Transform]) -> Pipeline:
+    """Build an unfitted pipeline from ``"log2p1+standard"`` or ``["log2p1", "standard"]`` (a list may hold
+    transform objects too, for steps with parameters)."""
     names = [s.strip() for s in spec.split("+")] if isinstance(spec, str) else list(spec)
-    steps = []
+    steps: list[Transform] = []
     for n in names:
+        if isinstance(n, Transform):
+            steps.append(n)
+            continue
         if n not in TRANSFORMS:
             raise ConfigError(f"unknown transform {n!r}; choose from {sorted(TRANSFORMS)}")
         if n != "identity":
