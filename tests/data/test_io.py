@@ -1228,6 +1228,11 @@ def test_a_row_of_labels_under_the_header(tmp_path, capsys):
     assert err.count("\n") == 1 and not (tmp_path / "o.h5ad").exists()
     assert "row 'group' holds text for every sample ('tumor', 'normal', ...): if it is the labels, pass " \
            "--label-key group, else remove the row" in err
+    # a stray word in two of six samples is a bad value, not a row of labels
+    (tmp_path / "nd.csv").write_text("gene,S1,S2,S3,S4,S5,S6\nTP53,1,2,3,4,5,6\nEGFR,4,n.d.,6,n.d.,8,9\n"
+                                     "MYC,7,8,9,10,11,12\n")
+    with pytest.raises(DataError, match="non-numeric value 'n.d.' at line 3, column 'S2'"):
+        read(tmp_path / "nd.csv")
 
 
 def test_gsea_cls_labels_a_gct(tmp_path, capsys):

@@ -429,11 +429,11 @@ def _label_row(df: pd.DataFrame, *, label_key: str | None, orientation: str,
         samples = [str(c) for j, c in enumerate(df.columns) if pd.api.types.is_numeric_dtype(rest.dtypes.iloc[j])]
         row.index = [str(c) for c in df.columns]
         return rest, row[samples]
-    if label_key is None:
+    if label_key is None and len(text) >= max(2, 0.8 * df.shape[1]):   # a label row makes every sample text
         for pos in range(min(5, df.shape[0])):
             vals = df.iloc[pos, text]
             below = df.iloc[pos + 1:pos + 6, text]
-            if (len(text) >= 2 and pd.to_numeric(vals, errors="coerce").isna().all() and vals.notna().all()
+            if (pd.to_numeric(vals, errors="coerce").isna().all() and vals.notna().all()
                     and all(_mostly_numeric(below.iloc[:, k]) for k in range(below.shape[1]))):
                 raise DataError(f"{source}: row {idx[pos]!r} holds text for every sample ({str(vals.iloc[0])[:20]!r}, "
                                 f"{str(vals.iloc[1])[:20]!r}, ...): if it is the labels, pass --label-key "
