@@ -145,6 +145,9 @@ def test_quant_folder_refusals_and_cli(tmp_path, capsys):
     m.write_text("id,TP53,EGFR\ns1,1,2\ns2,3,4\n")
     with pytest.raises(DataError, match="--quantity and --strand apply to a folder"):
         read(m, quantity="tpm")
+    read(m).write_h5ad(tmp_path / "h5ad_as.txt")   # an .h5ad under a text name: refused alike
+    with pytest.raises(DataError, match="--quantity and --strand apply to a folder"):
+        read(tmp_path / "h5ad_as.txt", quantity="tpm")
     # the command line: labels by sample name, depth normalised, one-line refusals that write nothing
     _star(tmp_path / "s" / "e.ReadsPerGene.out.tab", 2 * c, c, c)
     _star(tmp_path / "s" / "f.ReadsPerGene.out.tab", 3 * c, c, c)

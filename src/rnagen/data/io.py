@@ -234,10 +234,7 @@ class _Text:
             self.lines[0] = self.lines[0][1:]
         table = self.lines[_comment_lines(self.lines):]  # the separator of the table, not of its preamble
         self.sep = sep if sep is not None else _sniff_sep(table, fmt)
-        self.decimal = _sniff_decimal(table[1:], self.sep)
-        self.thousands = _sniff_thousands(table[1:], self.sep, self.decimal)
-        if self.thousands == ",":
-            self.decimal = "."
+        self.decimal, self.thousands = _sniff_numbers(table[1:], self.sep)
 
     def open(self, encoding: str | None = None):
         """The whole file as text (decompressed and decoded with ``encoding``, default the sniffed one)."""
@@ -299,54 +296,36 @@ _DEC_COMMA = re.compile(r"^[+-]?\d*,\d+([eE][+-]?\d+)?$")
 _DEC_POINT = re.compile(r"^[+-]?(\d+\.\d*|\.\d+)([eE][+-]?\d+)?$")
 
 
-def _sniff_decimal(lines: list[str], sep: str) -> str:
-    """``","`` when the values of a non-comma-separated file are written with decimal commas, else ``"."``."""
-    if sep == ",":
-        return "."
-    n_comma = n_point = 0
-    try:
-        for row in csv.reader(lines[:20], delimiter=sep):
-            for f in row[1:]:
-                f = f.strip()
-                n_comma += bool(_DEC_COMMA.match(f) or _DOT_GROUPED.match(f) and "," in f)
-                # 1.234 beside 3,25 is a thousand two hundred and thirty-four (the European way)
-                n_point += bool(_DEC_POINT.match(f)) and not _DOT_GROUPED.match(f)
-    except csv.Error:
-        return "."
-    return "," if n_comma and not n_point else "."
-
-
 _GROUPED = re.compile(r"^[+-]?[1-9]\d{0,2}(,\d{3})+(\.\d+)?$")
 _DOT_GROUPED = re.compile(r"^[+-]?[1-9]\d{0,2}(\.\d{3})+(,\d+)?$")
 _SMALL_INT = re.compile(r"^[+-]?[1-9]\d{0,2}$")
 
 
-def _sniff_thousands(lines: list[str], sep: str, decimal: str = ".") -> str | None:
-    """The thousands separator of the values, if they have one: ``"."`` beside decimal commas (``1.234,5`` and
-    ``1.234`` in a file of ``3,25``: the European way), ``","`` when the values are written with thousands
-    separators (``43,567``, ``1,234,567``; spreadsheets export counts that way), else ``None``. Read as
-    decimal commas the latter would be a thousandth of themselves. Taken when every value with a comma is
-    grouped in threes after one to three digits and either one has two groups or a decimal part, or the values
-    under a thousand are plain whole numbers (``512``: a decimal-comma file writes no plain numbers beside its
-    ``5,446``). In a comma-separated file only quoted values can hold one."""
-    grouped = multi = small = 0
+def _sniff_numbers(lines: list[str], sep: str) -> tuple[str, str | None]:
+    """The decimal mark and thousands separator of the values (fields after the first of up to 20 lines).
+
+    Decimal commas (``1,5``) in a file not separated by commas, unless a value has a decimal point; ``1.234``
+    beside them is a thousand and more (the European way: thousands ``"."``). Thousands commas (``43,567``,
+    ``1,234,567``; spreadsheets export counts that way; in a comma-separated file only quoted values can hold one)
+    when every value with a comma is grouped in threes after one to three digits and either one has two groups or
+    a decimal part, or the values under a thousand are plain whole numbers (``512``: a decimal-comma file writes
+    no plain numbers beside its ``5,446``); read as decimal commas they would be a thousandth of themselves."""
     try:
-        if decimal == "," and any(_DOT_GROUPED.match(f.strip()) and "." in f
-                                  for row in csv.reader(lines[:20], delimiter=sep) for f in row[1:]):
-            return "."
-        for row in csv.reader(lines[:20], delimiter=sep):
-            for f in row[1:]:
-                f = f.strip()
-                if "," not in f:
-                    small += bool(_SMALL_INT.match(f))
-                    continue
-                if not _GROUPED.match(f):
-                    return None   # a decimal comma (0,5; 5,45) or text
-                grouped += 1
-                multi += f.count(",") > 1 or "." in f
+        fields = [f.strip() for row in csv.reader(lines[:20], delimiter=sep) for f in row[1:]]
     except csv.Error:
-        return None
-    return "," if grouped and (multi or small) else None
+        return ".", None
+    decimal = "."
+    if sep != ",":
+        n_comma = sum(bool(_DEC_COMMA.match(f) or _DOT_GROUPED.match(f) and "," in f) for f in fields)
+        n_point = sum(bool(_DEC_POINT.match(f)) and not _DOT_GROUPED.match(f) for f in fields)
+        decimal = "," if n_comma and not n_point else "."
+    if decimal == "," and any(_DOT_GROUPED.match(f) and "." in f for f in fields):
+        return ",", "."
+    with_comma = [f for f in fields if "," in f]
+    if with_comma and all(_GROUPED.match(f) for f in with_comma) and (
+            any(f.count(",") > 1 or "." in f for f in with_comma) or any(_SMALL_INT.match(f) for f in fields)):
+        return ".", ","
+    return decimal, None
 
 
 def _one_line(e: BaseException) -> str:
@@ -419,13 +398,10 @@ def _label_row(df: pd.DataFrame, *, label_key: str | None, orientation: str,
         pos = idx.index(label_key)
         row = df.iloc[pos].astype(object)
         rest = df.drop(index=df.index[pos])
-        out = {}
-        for j, c in enumerate(rest.columns):
-            conv = pd.to_numeric(rest.iloc[:, j], errors="coerce") if j in text else rest.iloc[:, j]
-            keep_text = j in text and conv.notna().sum() < rest.iloc[:, j].notna().sum()
-            out[j] = rest.iloc[:, j] if keep_text else conv.astype(np.float32)
-        rest = pd.DataFrame({j: out[j] for j in range(rest.shape[1])}, index=rest.index)
-        rest.columns = df.columns
+        for j in text:   # the columns the label row made text: numbers again where every value is one
+            conv = pd.to_numeric(rest.iloc[:, j], errors="coerce")
+            if conv.notna().sum() == rest.iloc[:, j].notna().sum():
+                rest.isetitem(j, conv.astype(np.float32))
         samples = [str(c) for j, c in enumerate(df.columns) if pd.api.types.is_numeric_dtype(rest.dtypes.iloc[j])]
         row.index = [str(c) for c in df.columns]
         return rest, row[samples]
@@ -2102,7 +2078,7 @@ def read(path: str | os.PathLike, *, label_key: str | None = None, labels: str |
         if is_archive(p):
             if layer is not None:
                 raise DataError(f"--layer applies to .h5ad input; {p.name} is an archive, remove --layer")
-        elif strand != "auto" or (quantity != "counts" and _format(p) in ("h5ad", "parquet", "xlsx", "xls")):
+        elif strand != "auto":
             raise DataError(_QUANTITY_ON_A_MATRIX)
     elif layer is not None:
         raise DataError(f"--layer applies to .h5ad input; {p.name} is a folder, remove --layer")
@@ -2128,23 +2104,23 @@ def read(path: str | os.PathLike, *, label_key: str | None = None, labels: str |
 def _oriented_by_labels(adata, orient: str, labels, label_key: str | None):
     """A table whose layout was guessed (features that are no gene ids, fewer of them than samples) turned the
     other way when the label file's ids name its columns and not its rows; a plain numeric table only (no
-    annotation columns that the guess would have put on the wrong axis)."""
+    annotation columns that the guess would have put on the wrong axis). Returns the table, its layout and the
+    labels read on the way (:func:`read_labels`'s pair for its samples; ``None`` where they were not read)."""
     import anndata as ad
 
     if len(adata.obs.columns) or len(adata.var.columns):
-        return adata, orient
+        return adata, orient, None
     try:
-        read_labels(labels, adata.obs_names, label_key=label_key, sep=None)
-        return adata, orient
+        return adata, orient, read_labels(labels, adata.obs_names, label_key=label_key, sep=None)
     except DataError:
         try:
-            read_labels(labels, adata.var_names, label_key=label_key, sep=None)
+            found = read_labels(labels, adata.var_names, label_key=label_key, sep=None)
         except DataError:
-            return adata, orient   # the labels' own error is reported where they are read
+            return adata, orient, None   # the labels' own error is reported where they are read
     turned = ad.AnnData(X=np.ascontiguousarray(adata.X.T), obs=pd.DataFrame(index=adata.var_names.copy()),
                         var=pd.DataFrame(index=adata.obs_names.copy()), uns=dict(adata.uns))
     now = "genes_x_samples" if orient.startswith("samples_x_genes") else "samples_x_genes"
-    return turned, f"{now} (the label file names the {'columns' if now == 'genes_x_samples' else 'rows'})"
+    return turned, f"{now} (the label file names the {'columns' if now == 'genes_x_samples' else 'rows'})", found
 
 
 def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unlabelled, missing, quantity, strand,
@@ -2165,6 +2141,9 @@ def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unla
         raise DataError(f"--sheet applies to an Excel workbook (.xlsx, .xls); {p.name} is not one, remove --sheet")
     if fmt != "h5ad" and label_key is not None and not str(label_key):
         raise DataError("empty --label-key; give the name of the label column")
+    if quantity != "counts" and (fmt in ("h5ad", "parquet", "xlsx", "xls", "gct") or (
+            txt is not None and (_is_geo(txt.lines) or _is_featurecounts(txt.lines)))):
+        raise DataError(_QUANTITY_ON_A_MATRIX)   # a plain table may be a Firehose one (_read_table decides)
     orient = "genes_x_samples"
     if fmt == "folder":
         adata, folder = read_quant_folder(p, quantity=quantity, strand=strand)
@@ -2178,8 +2157,6 @@ def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unla
         adata, orient = _read_excel(p, sheet=sheet, orientation=orientation, label_key=label_key, fmt=fmt)
     else:
         assert txt is not None  # every format but h5ad and parquet is text, sniffed above
-        if quantity != "counts" and (fmt == "gct" or _is_geo(txt.lines) or _is_featurecounts(txt.lines)):
-            raise DataError(_QUANTITY_ON_A_MATRIX)
         if fmt == "gct":
             adata = _read_gct(p, txt)
         elif _is_geo(txt.lines):
@@ -2194,9 +2171,10 @@ def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unla
         else:
             adata, orient = _read_table(p, txt, fmt=fmt, orientation=orientation, label_key=label_key,
                                         quantity=quantity)
+    found = None   # the labels, when settling the layout read them (the sample ids do not change until then)
     if (orientation == "auto" and fmt not in ("folder", "h5ad", "gct", "geo", "featurecounts") and labels is not None
             and sample_names is None):
-        adata, orient = _oriented_by_labels(adata, orient, labels, label_key)
+        adata, orient, found = _oriented_by_labels(adata, orient, labels, label_key)
     adata, changed = _undate_genes(adata)
     adata, summary = _drop_count_summaries(adata)
     if summary:
@@ -2213,7 +2191,8 @@ def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unla
             adata.obs_names = pd.Index(new)
         changed["sample_names"] = Path(sample_names).name
     if labels is not None:
-        name, lab = read_labels(labels, adata.obs_names, label_key=label_key, sep=None)
+        name, lab = found if found is not None else read_labels(labels, adata.obs_names, label_key=label_key,
+                                                                 sep=None)
         adata.obs[name] = lab
         label_key = name
     adata, n_dup_obs = _collapse(adata, axis="obs", how=duplicates, source=p.name)
