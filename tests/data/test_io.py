@@ -1283,3 +1283,112 @@ def test_tcga_samples_labelled_by_longer_barcodes(tmp_path):
     (tmp_path / "part.txt").write_text("gene\tTCGA-A1-A0SB\tTCGA-A1-A0SD\nTP53\t1\t2\nEGFR\t3\t4\n")
     with pytest.raises(DataError, match=r"no row for 2 of 2 samples"):
         read(tmp_path / "part.txt", labels=tmp_path / "p.tsv", label_key="subtype")
+
+
+# ------------------------------------------------------------------------------------------ recount3
+
+def _recount3(tmp_path, *, name="sra.gene_sums.SRP012345.G026.gz", preamble=True, exons=False):
+    """A recount3 sums file as the project writes it (two ## lines, gene_id then the runs, gzip) and its QC
+    table (rail_id, external_id, study, ... star.average_mapped_length; paired runs map twice the read length),
+    from read counts: the coverage is each read's aligned length summed."""
+    rng = np.random.default_rng(3)
+    lm = datasets.landmarks()
+    runs = ["SRR100", "SRR101", "SRR102", "SRR103"]
+    length = np.array([76.0, 100.0, 202.0, 150.0])
+    counts = rng.poisson(rng.gamma(0.6, 400.0, size=(40, 1)), size=(40, 4)).astype(np.int64)
+    coverage = counts * length.astype(np.int64)
+    ids = ([f"chr1|{10000 + 500 * i}|{10300 + 500 * i}|+" for i in range(40)] if exons
+           else list(lm["ensembl_id_versioned_gtex_v8"][:40]))
+    head = ("##annotation=G026\n##date.generated=2020-07-28\n" if preamble else "")
+    text = head + ("chromosome|start_1base|end_1base|strand" if exons else "gene_id") + "\t" + "\t".join(runs) + "\n"
+    text += "".join(g + "\t" + "\t".join(str(v) for v in row) + "\n" for g, row in zip(ids, coverage))
+    (tmp_path / name).write_bytes(gzip.compress(text.encode()))
+    qc = pd.DataFrame({"rail_id": [1, 2, 3, 4], "external_id": runs, "study": "SRP012345",
+                       "star.all_mapped_reads": counts.sum(0), "star.average_input_read_length": [76, 100, 101, 150],
+                       "star.average_mapped_length": length, "star.average_mapped_length2": [1.0] * 4})
+    qc.to_csv(tmp_path / "sra.recount_qc.SRP012345.MD.gz", sep="\t", index=False, compression="gzip")
+    return tmp_path / name, tmp_path / "sra.recount_qc.SRP012345.MD.gz", runs, ids, counts
+
+
+def test_recount3_sums_are_coverage_read_as_counts(tmp_path):
+    """recount3's gene sums hold base-pair coverage (Wilks et al. 2021): read as counts only with the project's QC
+    table (coverage / each run's star.average_mapped_length, recount3::compute_read_counts), kept as coverage
+    when asked, and refused without either (it was read as counts: every value ~100x a count)."""
+    sums, qc, runs, ids, counts = _recount3(tmp_path)
+    with pytest.raises(DataError, match=r"recount3's sums are base-pair coverage .* --recount-qc .* --quantity "
+                                        r"coverage"):
+        read(sums)
+    a = read(sums, recount_qc=qc)
+    assert list(a.obs_names) == runs and list(a.var_names) == ids
+    np.testing.assert_array_equal(a.X, counts.T.astype(np.float32))
+    h = get_history(a)[0]
+    assert h["quantity"] == "read counts" and h["recount_qc"] == qc.name
+    assert "average mapped length: read counts" in h["orientation"] and list(h["mapped_length_range"]) == [76.0, 202.0]
+    c = read(sums, quantity="coverage")
+    np.testing.assert_array_equal(c.X, (counts * np.array([76, 100, 202, 150])).T.astype(np.float32))
+    assert get_history(c)[0]["quantity"] == "base-pair coverage"
+    # known by its name alone (the ## lines removed), and exon sums (features chr|start|end|strand) alike
+    bare, _, _, _, _ = _recount3(tmp_path, name="gtex.gene_sums.BLADDER.G026.gz", preamble=False)
+    np.testing.assert_array_equal(read(bare, recount_qc=qc).X, counts.T.astype(np.float32))
+    ex, _, _, exon_ids, _ = _recount3(tmp_path, name="sra.exon_sums.SRP012345.G026.gz", exons=True)
+    e = read(ex, recount_qc=qc)
+    assert list(e.var_names) == exon_ids and list(e.obs_names) == runs
+    np.testing.assert_array_equal(e.X, counts.T.astype(np.float32))
+    for kw, msg in (({"quantity": "tpm"}, "hold base-pair coverage, not TPM"),
+                    ({"quantity": "coverage", "recount_qc": qc}, "remove it or --quantity coverage")):
+        with pytest.raises(DataError, match=msg):
+            read(sums, **kw)
+
+
+def test_recount3_qc_table_must_fit(tmp_path):
+    """A QC table lacking a run, its mapped length or the column is refused naming it; so are the recount3
+    options on data that are not recount3 sums."""
+    sums, qc, runs, _, _ = _recount3(tmp_path)
+    full = pd.read_csv(qc, sep="\t")
+    full.iloc[1:].to_csv(tmp_path / "less.tsv", sep="\t", index=False)
+    with pytest.raises(DataError, match=r"recount3 QC file less.tsv: 1 of the 4 runs have no row \(e.g. 'SRR100'\)"):
+        read(sums, recount_qc=tmp_path / "less.tsv")
+    failed = full.copy()
+    failed.loc[2, "star.average_mapped_length"] = np.nan
+    failed.to_csv(tmp_path / "failed.tsv", sep="\t", index=False)
+    with pytest.raises(DataError, match=r"1 run\(s\) without a mapped length \(e.g. 'SRR102'"):
+        read(sums, recount_qc=tmp_path / "failed.tsv")
+    full.drop(columns=["star.average_mapped_length"]).to_csv(tmp_path / "other.tsv", sep="\t", index=False)
+    with pytest.raises(DataError, match="no star.average_mapped_length column"):
+        read(sums, recount_qc=tmp_path / "other.tsv")
+    # sample metadata exported from the RangedSummarizedExperiment names the column with its origin
+    merged = full.rename(columns={"star.average_mapped_length": "recount_qc.star.average_mapped_length"})
+    merged.to_csv(tmp_path / "coldata.csv", index=False)
+    assert read(sums, recount_qc=tmp_path / "coldata.csv").n_obs == 4
+    with pytest.raises(DataError, match="check the --recount-qc path"):
+        read(sums, recount_qc=tmp_path / "absent.tsv")
+    (tmp_path / "plain.tsv").write_text("gene\tS1\tS2\nTP53\t1\t2\nEGFR\t3\t4\n")
+    for kw in ({"recount_qc": qc}, {"quantity": "coverage"}):
+        with pytest.raises(DataError, match="applies to recount3's gene or exon sums"):
+            read(tmp_path / "plain.tsv", **kw)
+
+
+def test_recount3_cli(tmp_path, capsys):
+    """prepare reads the counts with --recount-qc, refuses (exit 2, nothing written) without; the coverage
+    kept and normalised to CPM equals the counts' CPM (the read length cancels); info says what the values are."""
+    import anndata as ad
+
+    from rnagen.cli.main import main
+
+    sums, qc, _, _, _ = _recount3(tmp_path)
+    out = tmp_path / "p.h5ad"
+    assert main(["data", "prepare", str(sums), "--genes", "all", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "--recount-qc" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+    assert main(["data", "prepare", str(sums), "--recount-qc", str(qc), "--genes", "all", "--normalize", "cpm",
+                 "--out", str(out)]) == 0
+    assert main(["data", "prepare", str(sums), "--quantity", "coverage", "--genes", "all", "--normalize", "cpm",
+                 "--out", str(tmp_path / "cov.h5ad")]) == 0
+    np.testing.assert_allclose(ad.read_h5ad(out).X, ad.read_h5ad(tmp_path / "cov.h5ad").X, rtol=1e-5)
+    capsys.readouterr()
+    assert main(["data", "prepare", str(sums), "--quantity", "coverage", "--genes", "all", "--out",
+                 str(tmp_path / "cov2.h5ad")]) == 0
+    assert "the values are recount3's base-pair coverage" in capsys.readouterr().out
+    assert main(["data", "info", str(sums)]) == 0
+    assert "recount3 base-pair coverage, not read counts" in capsys.readouterr().out

@@ -12,9 +12,10 @@ def read_input(path: str, *, label_key: str | None = None, labels: str | None = 
 
     if path in datasets.BUNDLED and not Path(path).exists():
         if kw.get("quantity", "counts") != "counts" or kw.get("strand", "auto") != "auto" or kw.get("layer") or \
-                kw.get("sheet") or kw.get("sample_names"):
-            raise DataError("--quantity, --strand, --layer, --sheet and --sample-names apply to other inputs (a folder "
-                            f"of per-sample files, an .h5ad, an .xlsx, your own data); remove them for {path}")
+                kw.get("sheet") or kw.get("sample_names") or kw.get("recount_qc"):
+            raise DataError("--quantity, --strand, --layer, --sheet, --sample-names and --recount-qc apply to other "
+                            "inputs (a folder of per-sample files, an .h5ad, an .xlsx, your own data); remove them "
+                            f"for {path}")
         adata = datasets.load(path)  # complete: kw's missing-value handling has nothing to do
         if labels is not None:
             name, lab = read_labels(labels, adata.obs_names, label_key=label_key)

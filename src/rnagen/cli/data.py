@@ -105,7 +105,8 @@ def _prepare(args: argparse.Namespace) -> int:
     adata = read_input(args.input, label_key=args.label_key, labels=args.labels, orientation=args.orientation,
                        sep=args.sep, duplicates=args.duplicates, drop_unlabelled=args.drop_unlabelled,
                        missing="error" if args.missing == "error" else "keep", quantity=args.quantity,
-                       strand=args.strand, layer=args.layer, sheet=args.sheet, sample_names=args.sample_names)
+                       strand=args.strand, layer=args.layer, sheet=args.sheet, sample_names=args.sample_names,
+                       recount_qc=args.recount_qc)
     if args.feature_map is not None:
         adata = map_features(adata, read_feature_map(args.feature_map), duplicates=args.duplicates,
                              source=f"feature map {Path(args.feature_map).name}")
@@ -188,7 +189,14 @@ def _depth_note(adata) -> str:
 
 def _counts_hint(adata) -> str:
     """A note for raw counts left as they are whose library sizes differ (more than 1.5x): depth then varies
-    between samples as much as biology does, and ``--normalize`` removes it."""
+    between samples as much as biology does, and ``--normalize`` removes it. recount3's base-pair coverage kept
+    as it is: ``--normalize cpm`` cancels each run's read length too."""
+    from ..pp import get_history
+
+    reads = [h for h in get_history(adata) if h["step"] == "read"]
+    if reads and reads[0].get("quantity") == "base-pair coverage":
+        return ("; the values are recount3's base-pair coverage (read counts times the read length): --normalize "
+                "cpm removes the read length and sequencing depth")
     total = _raw_count_totals(adata)
     if total is None or total.min() <= 0 or total.max() / total.min() <= 1.5:
         return ""
@@ -324,7 +332,11 @@ def summarize(adata, *, path: str = "", label_key: str | None = None) -> str:
     st = log_state(adata)
     lines.append("log state: " + ("not recorded" if st is None else
                                   f"{'log scale' if st['logged'] else 'linear scale'} ({st['transform']})"))
-    if (total := _raw_count_totals(adata)) is not None:
+    reads = [h for h in get_history(adata) if h["step"] == "read"]
+    if reads and reads[0].get("quantity") == "base-pair coverage":
+        lines.append("values:    recount3 base-pair coverage, not read counts (each read adds the bases it aligns); "
+                     "rnagen data prepare --recount-qc PROJECT.recount_qc.MD.gz reads counts")
+    elif (total := _raw_count_totals(adata)) is not None:
         lines.append(f"values:    raw counts (whole numbers; per-sample totals over its {adata.n_vars} features "
                      f"{_count_str(total.min())}-{_count_str(total.max())}); rnagen data prepare --normalize "
                      "cpm|median-ratio removes sequencing depth")
@@ -354,7 +366,12 @@ def summarize(adata, *, path: str = "", label_key: str | None = None) -> str:
 
 def cmd_info(args: argparse.Namespace) -> int:
     """``rnagen data info``: print :func:`summarize` of a data file."""
-    adata = read_input(args.file, label_key=args.label_key, labels=args.labels, missing="keep", sheet=args.sheet)
+    from ..data.io import is_recount3_sums
+
+    # recount3's sums are read as the coverage they hold: info has no QC table to make read counts of them
+    coverage = is_recount3_sums(args.file)
+    adata = read_input(args.file, label_key=args.label_key, labels=args.labels, missing="keep", sheet=args.sheet,
+                       **({"quantity": "coverage"} if coverage else {}))
     print(summarize(adata, path=args.file, label_key=args.label_key))
     return 0
 
@@ -582,9 +599,15 @@ def _add_prepare(dsub) -> None:
                          "participant) or a table of current and new sample ids; the old names kept in obs")
     pr.add_argument("--sheet", default=None, metavar="NAME",
                     help="an Excel workbook (.xlsx, .xls) of several sheets: the sheet holding the matrix")
-    pr.add_argument("--quantity", choices=["counts", "tpm"], default="counts",
+    pr.add_argument("--quantity", choices=["counts", "tpm", "coverage"], default="counts",
                     help="a folder of per-sample files: read counts (default) or TPM (RSEM, Salmon, GDC); a TCGA "
-                         "Firehose RSEM table: its raw_count (default) or scaled_estimate x 10^6 (tpm)")
+                         "Firehose RSEM table: its raw_count (default) or scaled_estimate x 10^6 (tpm); recount3's "
+                         "gene or exon sums: read counts (with --recount-qc) or the base-pair coverage they hold "
+                         "(coverage; then --normalize cpm, which cancels the read length)")
+    pr.add_argument("--recount-qc", default=None, metavar="FILE",
+                    help="recount3's gene or exon sums (sra.gene_sums.SRP012345.G026.gz) hold base-pair coverage: "
+                         "the project's QC table (sra.recount_qc.SRP012345.MD.gz) turns them into read counts, each "
+                         "run's coverage over its average mapped length (recount3::compute_read_counts)")
     pr.add_argument("--strand", choices=["auto", "unstranded", "forward", "reverse"], default="auto",
                     help="a folder of STAR or GDC counts: the column of the library's strandedness (auto: the "
                          "stranded column holding over 3x the other's reads, else unstranded)")

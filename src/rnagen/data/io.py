@@ -817,8 +817,8 @@ def _parse_text(txt: _Text, parse: Callable[[str], _T]) -> _T:
 
 
 _QUANTITY_ON_A_MATRIX = ("--quantity and --strand apply to a folder of per-sample quantification files (and --quantity "
-                         "tpm to a Firehose RSEM table of raw_count and scaled_estimate); remove them for a matrix "
-                         "file")
+                         "tpm to a Firehose RSEM table of raw_count and scaled_estimate, --quantity coverage to "
+                         "recount3's sums); remove them for a matrix file")
 
 
 def _read_table(path: Path, txt: _Text, *, fmt: str, orientation: Orientation, label_key: str | None = None,
@@ -926,6 +926,104 @@ def _read_table(path: Path, txt: _Text, *, fmt: str, orientation: Orientation, l
         what = "TPM (10^6 x scaled_estimate)"
     n_all = len(quantities or [])
     return adata, f"{orient} (the {what} of a Firehose table: {len(usecols) - 1} of its {n_all} columns)"
+
+
+# recount3 (Wilks et al. 2021) sums a project's runs over genes or exons into files opened by
+# "##annotation=G026" and "##date.generated=..." lines and named {source}.{gene|exon}_sums.{project}.{annotation}.gz.
+# Their values are base-pair coverage (each read adds the bases it aligns), not reads: read counts are the
+# coverage over each run's average mapped length (recount3::compute_read_counts), from the project's QC table.
+_RECOUNT3_NAME = re.compile(r"^[a-z0-9_]+\.(gene|exon)_sums\.[^.]+\.[^.]+", re.IGNORECASE)
+_RECOUNT3_LENGTH = "star.average_mapped_length"
+
+
+def _is_recount3_sums(lines: list[str], name: str) -> bool:
+    preamble = lines[:_comment_lines(lines)]
+    return any(ln.startswith("##annotation=") for ln in preamble) or bool(_RECOUNT3_NAME.match(name))
+
+
+def is_recount3_sums(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a recount3 gene or exon sums file (base-pair coverage per run; see :func:`read`)."""
+    p = Path(path)
+    if not p.is_file() or _format(p) not in ("csv", "tsv", "text"):
+        return False
+    txt = _Text(p, sep=None, fmt="text")
+    return txt.content_format is None and _is_recount3_sums(txt.lines, p.name)
+
+
+def _recount3_lengths(path: str | os.PathLike, runs: Sequence[str]) -> np.ndarray:
+    """Each run's average mapped length (``star.average_mapped_length``, by ``external_id``) from a recount3
+    QC table: the project's ``*.recount_qc.*.MD.gz``, or sample metadata that carries its columns (as
+    ``recount_qc.star.average_mapped_length``)."""
+    p = Path(path)
+    _check_file(p, "recount3 QC file", "check the --recount-qc path")
+    source = f"recount3 QC file {p.name}"
+    txt = _Text(p, sep=None, fmt=_format(p))
+    if txt.content_format is not None or not txt.lines:
+        raise DataError(f"{source}: {'empty' if txt.content_format is None else 'a binary file'}; give the "
+                        "project's tab-separated *.recount_qc.*.MD.gz")
+    header = [h.strip().lower() for h in _fields(txt.lines[0], txt.sep)]
+    length = next((i for i, h in enumerate(header) if h == _RECOUNT3_LENGTH or h.endswith("." + _RECOUNT3_LENGTH)),
+                  None)
+    if "external_id" not in header or length is None:
+        lacking = "external_id" if "external_id" not in header else _RECOUNT3_LENGTH
+        raise DataError(f"{source}: no {lacking} column; give the project's *.recount_qc.*.MD.gz (its "
+                        f"{_RECOUNT3_LENGTH} per external_id), not another metadata file")
+    ids = header.index("external_id")
+    try:
+        with txt.open() as fh:
+            qc = pd.read_csv(fh, sep=txt.sep, header=0, usecols=[ids, length], dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeError, csv.Error, OSError, EOFError,
+            zlib.error) as e:
+        raise DataError(f"{source}: malformed ({_one_line(e)[:100]}); give the project's *.recount_qc.*.MD.gz") from e
+    qc.columns = pd.Index(["run", "length"])
+    qc["run"] = qc["run"].str.strip()
+    qc = qc.drop_duplicates()
+    if qc["run"].duplicated().any():
+        raise DataError(f"{source}: run {qc['run'][qc['run'].duplicated()].iloc[0]!r} has two mapped lengths; "
+                        "give the QC table of one project")
+    of = dict(zip(qc["run"], pd.to_numeric(qc["length"], errors="coerce")))
+    missing = [r for r in runs if r not in of]
+    if missing:
+        raise DataError(f"{source}: {len(missing)} of the {len(runs)} runs have no row (e.g. {missing[0]!r}); give "
+                        "the QC table of the project the sums are of")
+    out = np.array([of[r] for r in runs], dtype=np.float64)
+    bad = [r for r, v in zip(runs, out) if not np.isfinite(v) or v <= 0]
+    if bad:
+        raise DataError(f"{source}: {len(bad)} run(s) without a mapped length (e.g. {bad[0]!r}: its alignment "
+                        "failed); leave them out of the sums, or keep the coverage with --quantity coverage and "
+                        "--normalize cpm")
+    return out
+
+
+def _check_recount3_options(*, quantity: str, recount_qc, source: str) -> None:
+    """What a recount3 sums table can be read as: read counts (with its QC table) or the coverage it holds."""
+    if quantity == "tpm":
+        raise DataError(f"{source}: recount3's sums hold base-pair coverage, not TPM; read counts with --recount-qc "
+                        "and normalise them (--normalize cpm), or remove --quantity tpm")
+    if quantity == "coverage":
+        if recount_qc is not None:
+            raise DataError("--recount-qc turns recount3's coverage into read counts; remove it or --quantity "
+                            "coverage")
+        return
+    if recount_qc is None:
+        raise DataError(f"{source}: recount3's sums are base-pair coverage (each read adds the bases it aligns), "
+                        "not read counts; give the project's QC table (e.g. sra.recount_qc.SRP012345.MD.gz) with "
+                        "--recount-qc to read counts, or keep the coverage with --quantity coverage and "
+                        "--normalize cpm")
+
+
+def _recount3_values(adata, orient: str, *, quantity: str, recount_qc, source: str) -> tuple[Any, str, dict]:
+    """A recount3 sums table as read counts (coverage / each run's average mapped length, rounded) or, with
+    ``quantity="coverage"``, as the base-pair coverage it holds."""
+    if quantity == "coverage":
+        return adata, f"{orient} (recount3 base-pair coverage)", {"quantity": "base-pair coverage"}
+    runs = [str(r) for r in adata.obs_names]
+    length = _recount3_lengths(recount_qc, runs)
+    adata.X = _to_float32(np.rint(adata.X.astype(np.float64) / length[:, None]), adata.obs_names, adata.var_names,
+                          source)
+    return adata, f"{orient} (recount3 base-pair coverage / each run's average mapped length: read counts)", {
+        "quantity": "read counts", "recount_qc": Path(recount_qc).name,
+        "mapped_length_range": [float(length.min()), float(length.max())]}
 
 
 class _GctShape(NamedTuple):
@@ -1977,9 +2075,10 @@ def _collapse(adata, *, axis: Literal["obs", "var"], how: Duplicates, source: st
 def read(path: str | os.PathLike, *, label_key: str | None = None, labels: str | os.PathLike | None = None,
          orientation: Orientation = "auto", sep: str | None = None, duplicates: Duplicates = "error",
          drop_unlabelled: bool = False, missing: Literal["error", "keep"] = "error",
-         quantity: Literal["counts", "tpm"] = "counts", strand: Literal["auto", "unstranded", "forward", "reverse"]
-         = "auto", layer: str | None = None, sheet: str | None = None,
-         sample_names: str | os.PathLike | None = None):
+         quantity: Literal["counts", "tpm", "coverage"] = "counts",
+         strand: Literal["auto", "unstranded", "forward", "reverse"] = "auto", layer: str | None = None,
+         sheet: str | None = None, sample_names: str | os.PathLike | None = None,
+         recount_qc: str | os.PathLike | None = None):
     """Read an expression file, or a folder of per-sample quantification files, into AnnData (obs = samples,
     var = genes or other features).
 
@@ -2019,7 +2118,8 @@ def read(path: str | os.PathLike, *, label_key: str | None = None, labels: str |
     quantity, strand
         A folder only: counts (default) or TPM, and the STAR counts column (``auto``: detected from the reads
         each stranded column holds). ``quantity="tpm"`` also reads a TCGA Firehose RSEM table of ``raw_count``
-        and ``scaled_estimate`` by its ``scaled_estimate`` (TPM = 10^6 x it).
+        and ``scaled_estimate`` by its ``scaled_estimate`` (TPM = 10^6 x it). ``quantity="coverage"`` keeps a
+        recount3 sums table's base-pair coverage (see ``recount_qc``).
     layer
         ``.h5ad`` only: the matrix to read instead of ``X``, a layer's name (e.g. ``"counts"``) or ``"raw"``
         (``adata.raw``, with its genes).
@@ -2028,6 +2128,12 @@ def read(path: str | os.PathLike, *, label_key: str | None = None, labels: str |
     sample_names
         A file renaming the samples before labels and duplicates are resolved (:func:`read_sample_names`): a
         GDC sample sheet (each file's TCGA sample id) or a table of current and new ids.
+    recount_qc
+        A recount3 gene or exon sums file (``sra.gene_sums.SRP012345.G026.gz``, opened by ``##annotation=``)
+        holds base-pair coverage, not reads: it is read as read counts, each run's coverage over its average
+        mapped length (``star.average_mapped_length`` of this QC table, the project's
+        ``*.recount_qc.*.MD.gz``; recount3::compute_read_counts), or kept as coverage with
+        ``quantity="coverage"`` (then normalised: ``cpm`` cancels the read length). Without either it is refused.
 
     Returns
     -------
@@ -2052,6 +2158,8 @@ def read(path: str | os.PathLike, *, label_key: str | None = None, labels: str |
         raise DataError(f"unknown duplicates policy {duplicates!r}; choose one of {', '.join(_DUPLICATES)}")
     if missing not in ("error", "keep"):
         raise DataError(f"unknown missing-value handling {missing!r}; choose 'error' or 'keep'")
+    if quantity not in ("counts", "tpm", "coverage"):
+        raise DataError(f"unknown quantity {quantity!r}; choose 'counts', 'tpm' or 'coverage'")
     if sep is not None and (not isinstance(sep, str) or len(sep) != 1 or sep in "\r\n\"'"):
         raise DataError(f"field separator {sep!r} must be one character (e.g. ',' ';' or a tab); check --sep")
     from .quant import archive_table, is_archive
@@ -2065,7 +2173,7 @@ def read(path: str | os.PathLike, *, label_key: str | None = None, labels: str |
                     adata = read(table[0], label_key=label_key, labels=labels, orientation=orientation, sep=sep,
                                  duplicates=duplicates, drop_unlabelled=drop_unlabelled, missing=missing,
                                  quantity=quantity, strand=strand, layer=layer, sheet=sheet,
-                                 sample_names=sample_names)
+                                 sample_names=sample_names, recount_qc=recount_qc)
                     for step in adata.uns.get("rnagen", {}).get("history", {}).values():
                         if step.get("step") == "read" and "archive" not in step:
                             step.update(archive=p.name, member=table[1])
@@ -2091,7 +2199,8 @@ def read(path: str | os.PathLike, *, label_key: str | None = None, labels: str |
         try:
             return _read(p, label_key=label_key, labels=labels, orientation=orientation, sep=sep,
                          duplicates=duplicates, drop_unlabelled=drop_unlabelled, missing=missing, quantity=quantity,
-                         strand=strand, layer=layer, sheet=sheet, sample_names=sample_names)
+                         strand=strand, layer=layer, sheet=sheet, sample_names=sample_names,
+                         recount_qc=recount_qc)
         except RnagenError:
             raise
         except (ValueError, TypeError, KeyError, IndexError, OverflowError, csv.Error, UnicodeError, OSError,
@@ -2124,7 +2233,7 @@ def _oriented_by_labels(adata, orient: str, labels, label_key: str | None):
 
 
 def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unlabelled, missing, quantity, strand,
-          layer=None, sheet=None, sample_names=None):
+          layer=None, sheet=None, sample_names=None, recount_qc=None):
     from ..pp.history import record
     from .quant import is_archive, read_quant_folder
 
@@ -2144,6 +2253,14 @@ def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unla
     if quantity != "counts" and (fmt in ("h5ad", "parquet", "xlsx", "xls", "gct") or (
             txt is not None and (_is_geo(txt.lines) or _is_featurecounts(txt.lines)))):
         raise DataError(_QUANTITY_ON_A_MATRIX)   # a plain table may be a Firehose one (_read_table decides)
+    recount3 = txt is not None and fmt in ("csv", "tsv", "text") and _is_recount3_sums(txt.lines, p.name)
+    if recount3:
+        _check_recount3_options(quantity=quantity, recount_qc=recount_qc, source=p.name)
+    elif recount_qc is not None or quantity == "coverage":
+        opt = "--recount-qc" if recount_qc is not None else "--quantity coverage"
+        raise DataError(f"{opt} applies to recount3's gene or exon sums (sra.gene_sums.SRP012345.G026.gz, opened by "
+                        f"##annotation=); {p.name} is not one, remove {opt}")
+    extra: dict[str, object] = {}
     orient = "genes_x_samples"
     if fmt == "folder":
         adata, folder = read_quant_folder(p, quantity=quantity, strand=strand)
@@ -2170,12 +2287,16 @@ def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unla
                             "give the counts table it was written beside (the same name without .summary)")
         else:
             adata, orient = _read_table(p, txt, fmt=fmt, orientation=orientation, label_key=label_key,
-                                        quantity=quantity)
+                                        quantity="counts" if recount3 else quantity)
+            if recount3:
+                adata, orient, extra = _recount3_values(adata, orient, quantity=quantity, recount_qc=recount_qc,
+                                                        source=p.name)
     found = None   # the labels, when settling the layout read them (the sample ids do not change until then)
     if (orientation == "auto" and fmt not in ("folder", "h5ad", "gct", "geo", "featurecounts") and labels is not None
             and sample_names is None):
         adata, orient, found = _oriented_by_labels(adata, orient, labels, label_key)
     adata, changed = _undate_genes(adata)
+    changed.update(extra)
     adata, summary = _drop_count_summaries(adata)
     if summary:
         changed["count_summary_rows"] = summary
