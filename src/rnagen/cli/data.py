@@ -569,12 +569,13 @@ def _add_prepare(dsub) -> None:
     """Add ``rnagen data prepare`` (:func:`cmd_prepare`)."""
     pr = dsub.add_parser("prepare", help="read an expression file, log, select genes, label, write .h5ad",
                          description="Read .h5ad, CSV/TSV(.gz), GCT, a GEO series matrix, featureCounts output, "
-                                     "parquet or an Excel sheet; validate; map features to genes (--feature-map); "
+                                     "parquet, an Excel sheet or an R matrix (.rds, .RData); validate; map features to genes (--feature-map); "
                                      "normalise sequencing depth (--normalize); log-transform; select genes; complete "
                                      "missing values (--missing); check labels; write a labelled .h5ad.")
     pr.add_argument("input",
                     help="expression file (.h5ad, .csv/.tsv/.txt[.gz], .gct[.gz], a GEO series matrix "
-                         "GSExxx_series_matrix.txt[.gz], featureCounts output, .parquet, .xlsx/.xls; or such a file "
+                         "GSExxx_series_matrix.txt[.gz], featureCounts output, .parquet, .xlsx/.xls, an R matrix or "
+                         "data frame (.rds, .RData); or such a file "
                          "alone in a .zip/.tar.gz), a folder or a .tar/.tar.gz/.zip of per-sample files (STAR "
                          "*ReadsPerGene.out.tab, GDC *.augmented_star_gene_counts.tsv, RSEM *.genes.results, Salmon "
                          "quant.genes.sf, kallisto abundance.tsv, featureCounts or HTSeq-count tables), or 'gtex26' "
@@ -597,8 +598,9 @@ def _add_prepare(dsub) -> None:
                     help="rename the samples before labelling them: a GDC sample sheet (a folder of GDC files named "
                          "by their TCGA sample ids, which then find their labels in a clinical table given per "
                          "participant) or a table of current and new sample ids; the old names kept in obs")
-    pr.add_argument("--sheet", default=None, metavar="NAME",
-                    help="an Excel workbook (.xlsx, .xls) of several sheets: the sheet holding the matrix")
+    pr.add_argument("--sheet", "--object", dest="sheet", default=None, metavar="NAME",
+                    help="an Excel workbook (.xlsx, .xls) of several sheets: the sheet holding the matrix; an R "
+                         "workspace (.RData) of several tables: the object holding it")
     pr.add_argument("--quantity", choices=["counts", "tpm", "coverage"], default="counts",
                     help="a folder of per-sample files: read counts (default) or TPM (RSEM, Salmon, GDC); a TCGA "
                          "Firehose RSEM table: its raw_count (default) or scaled_estimate x 10^6 (tpm); recount3's "
@@ -664,8 +666,9 @@ def _add_info(dsub) -> None:
     i.add_argument("--label-key", default=None,
                    help="label column to count (default: the recorded one, else categorical columns)")
     i.add_argument("--labels", default=None, help="annotation file with the labels (for files without them)")
-    i.add_argument("--sheet", default=None, metavar="NAME",
-                   help="an Excel workbook (.xlsx, .xls) of several sheets: the sheet to summarise")
+    i.add_argument("--sheet", "--object", dest="sheet", default=None, metavar="NAME",
+                   help="an Excel workbook (.xlsx, .xls) of several sheets: the sheet to summarise; an R workspace "
+                        "(.RData) of several tables: the object")
     i.set_defaults(func=cmd_info)
 
 

@@ -2,7 +2,8 @@
 
 Supported: ``.h5ad``, CSV/TSV (optionally gzipped; samples x genes or genes x samples), GCT 1.2/1.3, GEO
 series matrix files (``GSExxx_series_matrix.txt.gz``: probes x samples, the ``!Sample_`` annotations as sample
-columns), featureCounts tables (genes x BAM files; Liao et al. 2014) and parquet. Every reader ends in
+columns), featureCounts tables (genes x BAM files; Liao et al. 2014), recount3's gene sums, parquet, Excel
+workbooks and R's ``.rds``/``.RData`` matrices and data frames. Every reader ends in
 :func:`validate`, so a returned object has finite values, unique sample and gene IDs and, when asked, a
 categorical label column without missing labels.
 
@@ -166,8 +167,9 @@ def _raw_head(p: Path, compression: str | None, n: int = _HEAD_BYTES) -> bytes:
 
 
 def _content_format(head: bytes) -> str | None:
-    """``"h5ad"``, ``"parquet"``, ``"xlsx"`` or ``"xls"`` when the bytes are an HDF5 file, a parquet file or an
-    Excel workbook (a zip archive holding ``xl/``; Excel 97-2003's OLE2 container), whatever the name says."""
+    """``"h5ad"``, ``"parquet"``, ``"xlsx"``, ``"xls"``, ``"rds"`` or ``"rdata"`` when the bytes are an HDF5
+    file, a parquet file, an Excel workbook (a zip archive holding ``xl/``; Excel 97-2003's OLE2 container) or
+    R's serialisation (``saveRDS``, ``save()``; after decompression), whatever the name says."""
     if head.startswith(b"\x89HDF\r\n\x1a\n"):
         return "h5ad"
     if head.startswith(b"PAR1"):
@@ -176,6 +178,8 @@ def _content_format(head: bytes) -> str | None:
         return "xlsx"
     if head.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
         return "xls"
+    if _is_r_data(head):
+        return "rdata" if head.startswith(_R_SAVE) else "rds"
     return None
 
 
@@ -668,8 +672,8 @@ def _frame_to_adata(df: pd.DataFrame, *, orientation: Orientation, source: str, 
     wide = _long_to_wide(df, label_key=label_key, source=source) if orientation == "auto" else None
     if wide is not None:
         df = wide
-    sep_hint = ("check the separator (--sep) and the file format" if fmt not in ("parquet", "xlsx", "xls") else
-                "check the file's columns")
+    binary = fmt in ("parquet", "xlsx", "xls", "rds")
+    sep_hint = "check the file's columns" if binary else "check the separator (--sep) and the file format"
     if df.shape[0] == 0 or df.shape[1] == 0:
         raise DataError(f"{source}: no data rows or columns found; {sep_hint}")
     if orientation not in _ORIENTATIONS:
@@ -775,6 +779,158 @@ def _read_excel(p: Path, *, sheet: str | None, orientation: Orientation, label_k
         raise DataError(f"{source}: header row only, no data rows; give one row per sample or gene")
     return _frame_to_adata(df, orientation=orientation, source=source, label_key=label_key, fmt=fmt,
                            header_lines=int(cells.index[top]) + 1)
+
+
+# ------------------------------------------------------------------------------------------ R data files
+
+# R's serialisation (saveRDS: "X\n" then the format version; save: "RDX2\n"/"RDX3\n"), after decompression
+_R_SAVE = (b"RDX2\n", b"RDX3\n", b"RDA2\n", b"RDA3\n", b"RDB2\n", b"RDB3\n")
+
+# Bioconductor's containers (S4 classes, or lists with a class) that pyreadr cannot read, most specific first,
+# each with the R line that writes its matrix as a table rnagen reads
+_R_CONTAINERS = (
+    ("RangedSummarizedExperiment", 'write.csv(SummarizedExperiment::assay(x, "counts"), "counts.csv") and '
+                                   'write.csv(as.data.frame(SummarizedExperiment::colData(x)), "samples.csv")'),
+    ("SingleCellExperiment", "single-cell data: sum the cells of each sample first (scuttle::aggregateAcrossCells), "
+                             'then write.csv(SummarizedExperiment::assay(x, "counts"), "counts.csv")'),
+    ("DESeqDataSet", 'write.csv(DESeq2::counts(x), "counts.csv") and write.csv(as.data.frame(colData(x)), '
+                     '"samples.csv")'),
+    ("SummarizedExperiment", 'write.csv(SummarizedExperiment::assay(x, "counts"), "counts.csv") and '
+                             'write.csv(as.data.frame(SummarizedExperiment::colData(x)), "samples.csv")'),
+    ("ExpressionSet", 'write.csv(Biobase::exprs(x), "expression.csv") and write.csv(Biobase::pData(x), '
+                      '"samples.csv")'),
+    ("DGEList", 'write.csv(x$counts, "counts.csv") and write.csv(x$samples, "samples.csv")'),
+    ("EList", 'write.csv(x$E, "expression.csv") (limma-voom log-CPM) and write.csv(x$targets, "samples.csv")'),
+    ("Seurat", "single-cell data: sum the cells of each sample first (Seurat::AggregateExpression), then write "
+               "the summed counts with write.csv"),
+)
+
+
+def _is_r_data(head: bytes) -> bool:
+    """R's binary (XDR ``X``, native ``B``) or text (``A``) serialisation, or a ``save()`` workspace."""
+    if head.startswith(_R_SAVE):
+        return True
+    if head[:2] in (b"X\n", b"B\n"):
+        return head[2:6] in (b"\x00\x00\x00\x02", b"\x00\x00\x00\x03", b"\x02\x00\x00\x00", b"\x03\x00\x00\x00")
+    return re.match(rb"A\n[23]\n\d+\n\d+\n", head) is not None
+
+
+def _r_container(p: Path) -> str | None:
+    """The Bioconductor container class an R file holds, found by its name in the serialised stream."""
+    names = [n.encode() for n, _ in _R_CONTAINERS]
+    found: set[bytes] = set()
+    comp = _compression(p)
+    tail = b""
+    with (_OPENERS[comp](p, "rb") if comp else open(p, "rb")) as fh:
+        while len(found) < len(names):
+            block = fh.read(1 << 22)
+            if not block:
+                break
+            chunk = tail + block
+            found.update(n for n in names if n in chunk)
+            tail = chunk[-64:]
+    return next((n for n, _ in _R_CONTAINERS if n.encode() in found), None)
+
+
+def _r_objects(p: Path, what: str = "") -> dict[str, pd.DataFrame]:
+    """The tables (matrices, data frames, factors) of an ``.rds`` or ``.RData`` file, by object name (``""`` for
+    an ``.rds``), through pyreadr (librdata)."""
+    source = f"{what}{p.name}"
+    try:
+        import pyreadr
+    except ImportError as e:
+        raise DataError(f"{source}: reading R's .rds/.RData needs pyreadr (pip install pyreadr); or write the table "
+                        "from R with write.csv") from e
+    try:
+        found = pyreadr.read_r(str(p))
+    except Exception as e:   # pyreadr's LibrdataError (an object it does not read, a damaged file), OSError
+        comp = _compression(p)
+        head = _raw_head(p, comp, 8)
+        if head.startswith((b"A\n", b"RDA")):
+            raise DataError(f"{source}: saved in R's text form (ascii = TRUE), which is not read; save it again "
+                            "in R's binary form (saveRDS(x, file) or save(x, file = ...))") from e
+        try:
+            container = _r_container(p)
+        except (OSError, EOFError, zlib.error, lzma.LZMAError, ValueError):
+            container = None
+        if container is not None:
+            how = dict(_R_CONTAINERS)[container]
+            raise DataError(f"{source}: an R {container} object, not a matrix or data frame; in R, x <- "
+                            f"readRDS(\"{p.name}\"); {how}, and give those files") from e
+        raise DataError(f"{source}: an R object that is not a matrix, data frame or factor (or a damaged file: "
+                        f"{_one_line(e)[:80]}); in R, write the matrix with write.csv(m, \"counts.csv\")") from e
+    return {"" if k is None else str(k): v for k, v in found.items()}
+
+
+def _r_table(p: Path, *, obj: str | None, what: str = "") -> pd.DataFrame:
+    """The one table of an R file: its ``.rds`` object, or the ``.RData`` object named ``obj``, else the only one
+    holding numbers in more than one column."""
+    source = f"{what}{p.name}"
+    found = _r_objects(p, what)
+    if obj is not None:
+        if obj not in found:
+            names = ", ".join(repr(k) for k in found if k)
+            raise DataError(f"{source} has no object {obj!r}" + (f"; its tables: {names}" if names else
+                                                                  "; an .rds holds one object: remove --object"))
+        return found[obj]
+    if len(found) == 1:
+        return next(iter(found.values()))
+    tables = [k for k, v in found.items() if sum(pd.api.types.is_numeric_dtype(t) for t in v.dtypes) > 1]
+    if len(tables) != 1:
+        names = ", ".join(repr(k) for k in (tables or list(found))[:10])
+        raise DataError(f"{source}: {len(tables) or len(found)} tables ({names}); choose one with --object NAME")
+    return found[tables[0]]
+
+
+def _r_label_rows(p: Path) -> pd.DataFrame:
+    """An R label file as the text rows of a label table: a data frame (its row names first, as ``colData`` is
+    written) with a header row, or a factor or vector of labels in sample order. In a workspace the one table
+    with a text (factor or character) column."""
+    found = _r_objects(p, "label file ")
+    if len(found) > 1:
+        texts = [k for k, v in found.items() if not all(pd.api.types.is_numeric_dtype(t) for t in v.dtypes)]
+        if len(texts) != 1:
+            raise DataError(f"label file {p.name}: {len(texts) or len(found)} tables "
+                            f"({', '.join(repr(k) for k in (texts or list(found))[:10])}); save the sample table "
+                            "alone (saveRDS(coldata, 'samples.rds')) or as CSV")
+        found = {texts[0]: found[texts[0]]}
+    df = next(iter(found.values()))
+    if isinstance(df.index, pd.RangeIndex) and df.shape[1] == 1:
+        rows = pd.DataFrame({0: df.iloc[:, 0]})   # a vector: one label per sample, in order
+    else:
+        ids = "" if df.index.name is None or df.index.name == "rownames" else str(df.index.name)
+        if not isinstance(df.index, pd.RangeIndex):
+            df = df.reset_index()
+            df.columns = pd.Index([ids, *df.columns[1:]])
+        rows = pd.DataFrame([list(map(str, df.columns)), *df.astype(object).to_numpy().tolist()])
+    # R's doubles print without a trailing .0 (a batch 1, not 1.0)
+    return rows.apply(lambda c: c.map(lambda v: "" if pd.isna(v) else str(int(v)) if isinstance(v, float)
+                                      and v.is_integer() else str(v))).set_axis(range(rows.shape[1]), axis=1)
+
+
+def _read_r(p: Path, *, obj: str | None, orientation: Orientation, label_key: str | None):
+    """An R matrix or data frame (``saveRDS`` or ``save``) as a table: the row names (or a first text column)
+    are the ids, the column names the other axis."""
+    source = p.name
+    df = _r_table(p, obj=obj)
+    if df.shape[0] == 0 or df.shape[1] == 0:
+        raise DataError(f"{source}: an empty R table; save the matrix with its rows and columns")
+    named_rows = not isinstance(df.index, pd.RangeIndex)
+    if not named_rows and df.shape[1] > 1 and not pd.api.types.is_numeric_dtype(df.iloc[:, 0]):
+        df = df.set_index(df.columns[0])   # a data frame of a gene (or sample) column and the values
+        named_rows = True
+    if not named_rows and isinstance(df.columns, pd.RangeIndex):
+        raise DataError(f"{source}: an R matrix without row or column names, so neither its genes nor its samples "
+                        "can be named; in R, set rownames(m) and colnames(m) before saveRDS(m, file)")
+    if not named_rows:
+        raise DataError(f"{source}: an R table without row names: its genes or samples have no ids; in R, set "
+                        "rownames(m) (or keep the id column first) before saving")
+    df.index = pd.Index([str(x) for x in df.index], name=df.index.name)
+    for c in [c for c in df.columns if df[c].dtype == np.dtype(object)]:
+        # pyreadr gives an integer column holding NA as Python ints and NaN: numbers, with missing values
+        if all(isinstance(v, (int, float, np.number)) and not isinstance(v, bool) for v in df[c]):
+            df[c] = df[c].astype(np.float64)
+    return _frame_to_adata(df, orientation=orientation, source=source, label_key=label_key, fmt="rds")
 
 
 def _trailing_separator(data_lines: list[str], header: list[str], sep: str) -> bool:
@@ -1561,6 +1717,8 @@ def _label_rows(p: Path, *, sep: str | None) -> pd.DataFrame:
             cells = cells.iloc[_table_row(cells):]
         return cells.apply(lambda c: c.map(lambda v: "" if pd.isna(v) else str(v))).reset_index(drop=True).set_axis(
             range(cells.shape[1]), axis=1)
+    if txt.content_format in ("rds", "rdata"):
+        return _r_label_rows(p)
     if txt.content_format is not None:
         raise DataError(f"label file {p.name}: a binary {txt.content_format} file; give a CSV/TSV with sample id "
                         f"and label columns, or one label per line")
@@ -2086,8 +2244,10 @@ def read(path: str | os.PathLike, *, label_key: str | None = None, labels: str |
     ----------
     path
         ``.h5ad``, ``.csv``/``.tsv``/``.txt`` (optionally ``.gz``/``.bz2``/``.xz``), ``.gct`` (1.2 or 1.3),
-        ``.parquet`` or an Excel workbook (``.xlsx``, ``.xls``: one sheet, its first column the ids; title rows
-        above the header skipped). Text may be UTF-8 (with or without BOM), UTF-16 or Latin-1, with decimal points or
+        ``.parquet``, an Excel workbook (``.xlsx``, ``.xls``: one sheet, its first column the ids; title rows
+        above the header skipped) or an R matrix, data frame or factor (``saveRDS``'s ``.rds``, ``save()``'s
+        ``.RData``; through pyreadr; Bioconductor containers are refused with the R line that writes their
+        matrix). Text may be UTF-8 (with or without BOM), UTF-16 or Latin-1, with decimal points or
         (``;``/tab-separated) decimal commas. A folder: one file per sample from STAR, GDC, RSEM, Salmon or
         HTSeq-count (:func:`rnagen.data.quant.read_quant_folder`); a ``.tar``, ``.tar.gz``/``.tgz`` (bzip2, xz) or
         ``.zip`` archive of such files (GEO's ``GSExxx_RAW.tar``) is read the same way without unpacking it, and an
@@ -2124,7 +2284,8 @@ def read(path: str | os.PathLike, *, label_key: str | None = None, labels: str |
         ``.h5ad`` only: the matrix to read instead of ``X``, a layer's name (e.g. ``"counts"``) or ``"raw"``
         (``adata.raw``, with its genes).
     sheet
-        An Excel workbook only: the sheet to read (needed when the workbook has several).
+        An Excel workbook only: the sheet to read (needed when the workbook has several); an R workspace
+        (``.RData``): the object to read (needed when it holds several tables).
     sample_names
         A file renaming the samples before labels and duplicates are resolved (:func:`read_sample_names`): a
         GDC sample sheet (each file's TCGA sample id) or a table of current and new ids.
@@ -2246,11 +2407,12 @@ def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unla
             fmt = txt.content_format  # an HDF5/parquet/Excel file under a text name
     if layer is not None and fmt != "h5ad":
         raise DataError(f"--layer applies to .h5ad input; {p.name} is not one, remove --layer")
-    if sheet is not None and fmt not in ("xlsx", "xls"):
-        raise DataError(f"--sheet applies to an Excel workbook (.xlsx, .xls); {p.name} is not one, remove --sheet")
+    if sheet is not None and fmt not in ("xlsx", "xls", "rds", "rdata"):
+        raise DataError(f"--sheet applies to an Excel workbook (.xlsx, .xls) and --object to an R file (.RData); "
+                        f"{p.name} is neither, remove it")
     if fmt != "h5ad" and label_key is not None and not str(label_key):
         raise DataError("empty --label-key; give the name of the label column")
-    if quantity != "counts" and (fmt in ("h5ad", "parquet", "xlsx", "xls", "gct") or (
+    if quantity != "counts" and (fmt in ("h5ad", "parquet", "xlsx", "xls", "gct", "rds", "rdata") or (
             txt is not None and (_is_geo(txt.lines) or _is_featurecounts(txt.lines)))):
         raise DataError(_QUANTITY_ON_A_MATRIX)   # a plain table may be a Firehose one (_read_table decides)
     recount3 = txt is not None and fmt in ("csv", "tsv", "text") and _is_recount3_sums(txt.lines, p.name)
@@ -2272,6 +2434,8 @@ def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unla
         adata, orient = _read_parquet(p, orientation=orientation, label_key=label_key)
     elif fmt in ("xlsx", "xls"):
         adata, orient = _read_excel(p, sheet=sheet, orientation=orientation, label_key=label_key, fmt=fmt)
+    elif fmt in ("rds", "rdata"):
+        adata, orient = _read_r(p, obj=sheet, orientation=orientation, label_key=label_key)
     else:
         assert txt is not None  # every format but h5ad and parquet is text, sniffed above
         if fmt == "gct":
@@ -2329,7 +2493,7 @@ def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unla
     if layer is not None:
         changed["layer"] = layer
     if sheet is not None:
-        changed["sheet"] = sheet
+        changed["sheet" if fmt in ("xlsx", "xls") else "object"] = sheet
     if fmt == "h5ad" and not changed:
         # the canonical format already carries its history; reading it again is not a transform
         return adata
