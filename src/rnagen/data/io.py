@@ -789,12 +789,12 @@ _R_SAVE = (b"RDX2\n", b"RDX3\n", b"RDA2\n", b"RDA3\n", b"RDB2\n", b"RDB3\n")
 # Bioconductor's containers (S4 classes, or lists with a class) that pyreadr cannot read, most specific first,
 # each with the R line that writes its matrix as a table rnagen reads
 _R_CONTAINERS = (
-    ("RangedSummarizedExperiment", 'write.csv(SummarizedExperiment::assay(x, "counts"), "counts.csv") and '
-                                   'write.csv(as.data.frame(SummarizedExperiment::colData(x)), "samples.csv")'),
     ("SingleCellExperiment", "single-cell data: sum the cells of each sample first (scuttle::aggregateAcrossCells), "
                              'then write.csv(SummarizedExperiment::assay(x, "counts"), "counts.csv")'),
     ("DESeqDataSet", 'write.csv(DESeq2::counts(x), "counts.csv") and write.csv(as.data.frame(colData(x)), '
                      '"samples.csv")'),
+    ("RangedSummarizedExperiment", 'write.csv(SummarizedExperiment::assay(x, "counts"), "counts.csv") and '
+                                   'write.csv(as.data.frame(SummarizedExperiment::colData(x)), "samples.csv")'),
     ("SummarizedExperiment", 'write.csv(SummarizedExperiment::assay(x, "counts"), "counts.csv") and '
                              'write.csv(as.data.frame(SummarizedExperiment::colData(x)), "samples.csv")'),
     ("ExpressionSet", 'write.csv(Biobase::exprs(x), "expression.csv") and write.csv(Biobase::pData(x), '
