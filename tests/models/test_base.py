@@ -171,6 +171,35 @@ def test_a_floor_below_zero_is_the_data_s_point_mass(tmp_path):
     assert get_model("gaussian")().fit(z, label_key="tissue").pipeline.spec == "standard"
 
 
+def test_a_floor_above_zero_is_the_data_s_point_mass():
+    """Logged values raised to a detection limit (intensities floored at 10 before log2(x+1)): the floor is
+    found above 0 (not the clip at 0, which would let samples between 0 and the floor), the samples stay at or
+    above it, and each class's share at the floor is the data's; logged data with a unique positive minimum keep
+    the clip at 0."""
+    a = _zero_inflated()
+    floor = np.float32(np.log2(11.0))
+    a.X = np.maximum(np.asarray(a.X, np.float32) + 2.0, floor)
+    set_log_state(a, logged=True, transform="log2(max(x, 10) + 1)")
+    assert (a.X == floor).mean() > 0.05
+    m = get_model("gaussian")().fit(a, label_key="tissue")
+    assert m.pipeline.spec == "floor+standard" and m.pipeline.steps[0].floor == float(floor)
+    syn = m.sample(n_per_label=4000, seed=3)
+    assert syn.X.min() == floor
+
+    def shares(d):
+        return np.stack([(np.asarray(d.X)[(d.obs["tissue"] == c).to_numpy()] == floor).mean(0)
+                         for c in ("liver", "brain")])
+
+    # matched through a calibration draw of 256 profiles per class: a quantile's own noise is ~2 points
+    diff = np.abs(shares(syn) - shares(a))
+    assert diff.mean() < 0.025 and diff.max() < 0.07
+    old = get_model("gaussian").from_config(overrides=["preprocess.support=nonnegative"]).fit(a, label_key="tissue")
+    assert old.pipeline.spec == "nonnegative+standard" and old.sample(n_per_label=500, seed=3).X.min() < floor
+    u = a.copy()
+    u.X = np.asarray(u.X) + np.random.default_rng(0).uniform(0, 1e-3, u.X.shape).astype(np.float32)
+    assert get_model("gaussian")().fit(u, label_key="tissue").pipeline.spec == "nonnegative+standard"
+
+
 def test_zero_matching_is_not_read_from_the_data_of_a_private_model():
     """The per-class shares are statistics of the training data outside the DP guarantee: ``auto`` clips only
     for a private model, and ``match`` with privacy is refused by name before anything is trained."""

@@ -569,9 +569,10 @@ def _add_prepare(dsub) -> None:
     """Add ``rnagen data prepare`` (:func:`cmd_prepare`)."""
     pr = dsub.add_parser("prepare", help="read an expression file, log, select genes, label, write .h5ad",
                          description="Read .h5ad, CSV/TSV(.gz), GCT, a GEO series matrix, featureCounts output, "
-                                     "parquet, an Excel sheet or an R matrix (.rds, .RData); validate; map features to genes (--feature-map); "
-                                     "normalise sequencing depth (--normalize); log-transform; select genes; complete "
-                                     "missing values (--missing); check labels; write a labelled .h5ad.")
+                                     "parquet, an Excel sheet or an R matrix (.rds, .RData); validate; map features "
+                                     "to genes (--feature-map); normalise sequencing depth (--normalize); "
+                                     "log-transform; select genes; complete missing values (--missing); check "
+                                     "labels; write a labelled .h5ad.")
     pr.add_argument("input",
                     help="expression file (.h5ad, .csv/.tsv/.txt[.gz], .gct[.gz], a GEO series matrix "
                          "GSExxx_series_matrix.txt[.gz], featureCounts output, .parquet, .xlsx/.xls, an R matrix or "

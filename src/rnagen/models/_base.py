@@ -93,9 +93,10 @@ class PreprocessConfig:
     """Where generated values may lie, in the data's units. ``auto``: at or above 0 when every training value
     is (expression on a log2(x+1), TPM or count scale; a model of such data puts part of its mass below 0,
     which the ``nonnegative`` step clips to 0 when sampling); ``nonnegative``: the same, and training values
-    below 0 are an error; ``any``: no bound. ``auto`` bounds data that go below 0 at their minimum when it is
-    a point mass (:data:`FLOOR_MIN_SHARE` of the values at it: log2(x + c) data, whose unexpressed values sit at
-    log2(c), as UCSC Xena's log2(TPM + 0.001) at -9.966), and ``zeros`` places the values at that floor as it
+    below 0 are an error; ``any``: no bound. ``auto`` bounds logged data at their minimum when it is a point
+    mass other than 0 (:data:`FLOOR_MIN_SHARE` of the values at it: log2(x + c) data, whose unexpressed values
+    sit at log2(c), as UCSC Xena's log2(TPM + 0.001) at -9.966; values raised to a detection limit, as
+    microarray intensities floored at 10 before the log), and ``zeros`` places the values at that floor as it
     places zeros; not for a private model. With a ``log2p1`` step the inverse already stops at 0. The
     validation during training scores the network's own samples, before the clip: scored after it, an early
     check's spread reads as the data's and the length chosen is shorter, with a worse AA_ts
@@ -129,10 +130,11 @@ FLOOR_MIN_SHARE = 0.01
 
 
 def _point_floor(X: np.ndarray) -> float | None:
-    """The minimum of data that go below 0 when it is a point mass (at least :data:`FLOOR_MIN_SHARE` of all
-    values, in two genes or more, sit exactly at it: log2(x + c) of genes not expressed), else ``None``."""
+    """The minimum of the data when it is a point mass other than 0 (at least :data:`FLOOR_MIN_SHARE` of all
+    values, in two genes or more, sit exactly at it: log2(x + c) of genes not expressed, below 0; values raised
+    to a detection limit, above it), else ``None``."""
     m = float(X.min())
-    if m >= 0:
+    if m == 0:
         return None
     at = X == m
     return m if at.mean() >= FLOOR_MIN_SHARE and int(at.any(axis=0).sum()) >= 2 else None
@@ -481,10 +483,11 @@ class Generator(ABC):
                             "(e.g. z-scores)")
         if "log2p1" not in steps and (pre.support == "nonnegative" or (pre.support == "auto" and X.min() >= 0)):
             steps.insert(0, "nonnegative")
-        floor = _point_floor(X) if pre.support == "auto" and not steps and not self._private else None
+        floor = _point_floor(X) if pre.support == "auto" and "log2p1" not in steps and not self._private else None
         if floor is not None:
-            # log2(x + c) data whose unexpressed values sit at log2(c): bounded there as log2(x+1) data at 0
-            steps.insert(0, Floor(floor))
+            # log2(x + c) data whose unexpressed values sit at log2(c), or values raised to a detection limit:
+            # bounded there as log2(x+1) data at 0 (a floor above 0 bounds them above 0 too)
+            steps = [Floor(floor), *(s for s in steps if s != "nonnegative")]
         if pre.scaler != "none":
             steps.append(pre.scaler)
         return make_pipeline(steps or ["identity"])

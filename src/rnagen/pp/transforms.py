@@ -133,8 +133,9 @@ class NonNegative(Transform):
 
 class Floor(Transform):
     """The identity on data bounded below by a floor other than 0: log2(x + c) data whose unexpressed values all
-    sit at log2(c) (UCSC Xena's log2(TPM + 0.001): -9.966). Its inverse clips at the floor, the point mass there,
-    as :class:`NonNegative` does at 0."""
+    sit at log2(c) (UCSC Xena's log2(TPM + 0.001): -9.966), or values raised to a detection limit (microarray
+    intensities floored at 10 before the log). Its inverse clips at the floor, the point mass there, as
+    :class:`NonNegative` does at 0."""
 
     kind = "floor"
 
