@@ -1165,7 +1165,9 @@ def test_an_sdrf_labels_samples_named_by_their_runs(tmp_path):
     text = (tmp_path / "E-2.sdrf.txt").read_text().splitlines()
     text[2] = text[2].replace("\tnormal", "\tglioblastoma")   # ERR1000's second read file: another label
     (tmp_path / "bad.sdrf.txt").write_text("\n".join(text) + "\n")
-    with pytest.raises(DataError, match="label file bad.sdrf.txt: sample id .donor0. appears twice with different"):
+    with pytest.raises(DataError, match=r"label file bad.sdrf.txt: sample 'ERR1000' \(column 'Comment\[ENA_RUN\]'\) "
+                                        r"has rows of different 'Factor Value\[disease\]' labels \('normal', "
+                                        r"'glioblastoma'\)"):
         read(tmp_path / "atlas.tsv", labels=tmp_path / "bad.sdrf.txt", label_key="Factor Value[disease]")
 
 

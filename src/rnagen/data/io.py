@@ -1784,6 +1784,7 @@ def _labels_by_id(raw: pd.DataFrame, obs_names: list[str], *, label_key: str | N
             keep = ~ids.duplicated().to_numpy()
             table, ids = table[keep], ids[keep]
     m = _matched(obs_names, ids, table[col], source=source) if not ids.duplicated().any() else {}
+    conflict = None   # a column naming every sample, one of them on rows of two labels
     if len(m) < len(obs_names) and has_header:
         # the sample ids in another column (SRA's run table: Run, ..., GEO_Accession; a clinical table whose
         # first column is the patient; an SDRF's Comment[ENA_RUN], listed once per read file): the first column
@@ -1793,7 +1794,11 @@ def _labels_by_id(raw: pd.DataFrame, obs_names: list[str], *, label_key: str | N
             if c == col:
                 continue
             if other.duplicated().any():
-                if (lab.astype(str).str.strip().groupby(other.to_numpy()).nunique() > 1).any():
+                n_labels = lab.astype(str).str.strip().groupby(other.to_numpy()).nunique()
+                if (n_labels > 1).any():
+                    clash = [i for i in n_labels.index[n_labels > 1] if i in set(obs_names)]
+                    if clash and conflict is None and set(obs_names) <= set(other):
+                        conflict = (c, clash[0], dict.fromkeys(lab[other == clash[0]]))
                     continue
                 keep = ~other.duplicated().to_numpy()
                 other, lab = other[keep], lab[keep]
@@ -1801,6 +1806,11 @@ def _labels_by_id(raw: pd.DataFrame, obs_names: list[str], *, label_key: str | N
             if len(found) == len(obs_names):
                 m = found
                 break
+    if len(m) < len(obs_names) and conflict is not None:
+        c, dup, labs = conflict
+        seen = ", ".join(repr(str(v)[:20]) for v in labs)
+        raise DataError(f"label file {source}: sample {dup[:40]!r} (column {c[:30]!r}) has rows of different "
+                        f"{name!r} labels ({seen}); keep one label per sample")
     if len(m) < len(obs_names) and ids.duplicated().any():
         dup = ids[ids.duplicated()].iloc[0]
         seen = ", ".join(repr(str(v)[:20]) for v in dict.fromkeys(table[col][ids == dup]))
