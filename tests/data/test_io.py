@@ -1394,3 +1394,38 @@ def test_recount3_cli(tmp_path, capsys):
     assert "the values are recount3's base-pair coverage" in capsys.readouterr().out
     assert main(["data", "info", str(sums)]) == 0
     assert "recount3 base-pair coverage, not read counts" in capsys.readouterr().out
+
+
+def test_r_write_table_default_space_separated(tmp_path):
+    """R's write.table() writes space-separated, quoted fields with the header one field short (no name above
+    the row names): read as the table it is, genes x samples or samples x genes with a label column whose
+    values hold spaces; a file of labels with spaces in them is not split on them."""
+    genes = ["TP53", "EGFR", "MYC", "GAPDH"]
+    X = np.arange(24, dtype=np.float32).reshape(4, 6) * 1.5
+    (tmp_path / "m.txt").write_text(" ".join(f'"S{j}"' for j in range(1, 7)) + "\n" + "".join(
+        f'"{g}" ' + " ".join(f"{v:g}" for v in row) + "\n" for g, row in zip(genes, X)))
+    a = read(tmp_path / "m.txt")
+    assert list(a.obs_names) == [f"S{j}" for j in range(1, 7)] and list(a.var_names) == genes
+    np.testing.assert_array_equal(a.X, X.T)
+    tissues = ["Adipose Tissue", "Brain - Cortex"] * 3
+    (tmp_path / "df.txt").write_text('"tissue" ' + " ".join(f'"{g}"' for g in genes) + "\n" + "".join(
+        f'"S{j + 1}" "{t}" ' + " ".join(f"{v:g}" for v in X[:, j]) + "\n" for j, t in enumerate(tissues)))
+    d = read(tmp_path / "df.txt", label_key="tissue")
+    assert d.obs["tissue"].astype(str).tolist() == tissues and list(d.var_names) == genes
+    np.testing.assert_array_equal(d.X, X.T)
+    (tmp_path / "lab.txt").write_text("\n".join(tissues) + "\n")
+    assert read(tmp_path / "m.txt", labels=tmp_path / "lab.txt").obs["label"].astype(str).tolist() == tissues
+
+
+@pytest.mark.parametrize("header", ["baseMean,log2FoldChange,lfcSE,stat,pvalue,padj",      # DESeq2
+                                    "logFC,logCPM,F,PValue,FDR",                           # edgeR
+                                    "logFC,AveExpr,t,P.Value,adj.P.Val,B"])               # limma
+def test_a_differential_expression_table_is_not_profiles(tmp_path, header):
+    """A DE result table (one row per gene, statistics as columns) was read as that many 'samples'."""
+    cols = header.split(",")
+    rng = np.random.default_rng(0)
+    (tmp_path / "res.csv").write_text("," + header + "\n" + "".join(
+        f"G{i}," + ",".join(f"{v:.4g}" for v in rng.uniform(0, 1, len(cols))) + "\n" for i in range(30)))
+    with pytest.raises(DataError, match=r"res.csv: a differential-expression result table .*not expression "
+                                        r"profiles"):
+        read(tmp_path / "res.csv")

@@ -277,7 +277,8 @@ def _table_start(lines: list[str], sep: str) -> int:
 
 
 def _sniff_sep(lines: list[str], fmt: str) -> str:
-    """Tab, ``;`` or ``,``: the first that splits the first lines into the same number (> 1) of fields."""
+    """Tab, ``;`` or ``,``: the first that splits the first lines into the same number (> 1) of fields; else a
+    single space when the lines are a table of numbers separated by spaces (:func:`_space_separated`)."""
     lines = [ln for ln in lines[:20] if ln.strip()]
     if not lines:
         return "\t" if fmt in ("tsv", "gct") else ","
@@ -293,7 +294,27 @@ def _sniff_sep(lines: list[str], fmt: str) -> str:
             return c
     first = lines[0]
     best = max(cands, key=lambda c: first.count(c))
+    if not first.count(best) and _space_separated(lines):
+        return " "
     return best if first.count(best) else ("\t" if fmt in ("tsv", "gct", "text") else ",")
+
+
+def _space_separated(lines: list[str]) -> bool:
+    """A table separated by single spaces, as R's ``write.table`` writes by default (quoted names, the header one
+    field short of the rows: no field above the row names): every row splits into the same number (> 2) of
+    fields, the header into that many or one fewer, and the rows' values are numbers (so that a file of labels
+    with spaces in them is not split)."""
+    try:
+        rows = list(csv.reader(lines, delimiter=" "))
+    except csv.Error:
+        return False
+    if len(rows) < 2:
+        return False
+    widths = {len(r) for r in rows[1:]}
+    if len(widths) != 1 or (n := widths.pop()) < 3 or len(rows[0]) not in (n, n - 1):
+        return False
+    values = [f for r in rows[1:] for f in r[1:]]
+    return sum(pd.notna(pd.to_numeric(f, errors="coerce")) for f in values) >= 0.8 * len(values)
 
 
 _DEC_COMMA = re.compile(r"^[+-]?\d*,\d+([eE][+-]?\d+)?$")
@@ -660,6 +681,21 @@ def _blank_id(x: Any) -> bool:
     return x is None or (isinstance(x, float) and np.isnan(x)) or (isinstance(x, str) and not x.strip())
 
 
+# the columns of differential-expression results: DESeq2 (results()), edgeR (topTags), limma (topTable), Seurat
+# (FindMarkers); a table of them has one row per gene and no sample at all
+_DE_COLUMNS = frozenset(c.lower() for c in (
+    "baseMean", "log2FoldChange", "lfcSE", "pvalue", "padj", "logFC", "logCPM", "PValue", "FDR", "AveExpr",
+    "P.Value", "adj.P.Val", "p_val", "avg_log2FC", "avg_logFC", "p_val_adj", "pct.1", "pct.2"))
+
+
+def _refuse_result_table(columns: Sequence[str], source: str) -> None:
+    found = [c for c in columns if str(c).strip().lower() in _DE_COLUMNS]
+    if len(found) >= 3:
+        raise DataError(f"{source}: a differential-expression result table ({', '.join(found[:4])}), not expression "
+                        "profiles; give the matrix of values per sample the test was run on (counts or normalised "
+                        "expression)")
+
+
 def _frame_to_adata(df: pd.DataFrame, *, orientation: Orientation, source: str, label_key: str | None = None,
                     fmt: str = "csv", header_lines: int = 1):
     """A table with IDs in the index -> AnnData, splitting numeric data from annotation columns."""
@@ -668,6 +704,7 @@ def _frame_to_adata(df: pd.DataFrame, *, orientation: Orientation, source: str, 
     # spaces around an id are padding (a fixed-width export, a hand-edited header), never part of the name
     df.columns = df.columns.map(lambda c: str(c).strip())
     df.index = pd.Index([x.strip() if isinstance(x, str) else x for x in df.index], name=df.index.name)
+    _refuse_result_table(list(df.columns), source)
     df = _row_numbers_dropped(df, label_key=label_key)
     wide = _long_to_wide(df, label_key=label_key, source=source) if orientation == "auto" else None
     if wide is not None:
