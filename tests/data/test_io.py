@@ -1429,3 +1429,22 @@ def test_a_differential_expression_table_is_not_profiles(tmp_path, header):
     with pytest.raises(DataError, match=r"res.csv: a differential-expression result table .*not expression "
                                         r"profiles"):
         read(tmp_path / "res.csv")
+
+
+def test_feather_is_read_and_pickles_and_arrays_are_named(tmp_path):
+    """pandas' to_feather (Arrow IPC) reads as parquet does; a pickle is not loaded (it would run the file's
+    code) and a NumPy array has no names: each named with the way on, not 'binary content'."""
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame(rng.poisson(50, (6, 4)).astype(np.float32), index=[f"S{i}" for i in range(6)],
+                      columns=["TP53", "EGFR", "MYC", "GAPDH"])
+    df.assign(tissue=["a", "b"] * 3).reset_index(names="sample").to_feather(tmp_path / "x.feather")
+    a = read(tmp_path / "x.feather", label_key="tissue")
+    assert list(a.obs_names) == list(df.index) and list(a.var_names) == list(df.columns)
+    np.testing.assert_array_equal(a.X, df.to_numpy())
+    assert a.obs["tissue"].astype(str).tolist() == ["a", "b"] * 3 and get_history(a)[0]["format"] == "feather"
+    df.to_pickle(tmp_path / "x.pkl")
+    with pytest.raises(DataError, match=r"x.pkl: a Python pickle, which is not loaded .*to_parquet"):
+        read(tmp_path / "x.pkl")
+    np.save(tmp_path / "x.npy", df.to_numpy())
+    with pytest.raises(DataError, match=r"x.npy: a NumPy array, without sample or gene names"):
+        read(tmp_path / "x.npy")

@@ -167,13 +167,16 @@ def _raw_head(p: Path, compression: str | None, n: int = _HEAD_BYTES) -> bytes:
 
 
 def _content_format(head: bytes) -> str | None:
-    """``"h5ad"``, ``"parquet"``, ``"xlsx"``, ``"xls"``, ``"rds"`` or ``"rdata"`` when the bytes are an HDF5
-    file, a parquet file, an Excel workbook (a zip archive holding ``xl/``; Excel 97-2003's OLE2 container) or
-    R's serialisation (``saveRDS``, ``save()``; after decompression), whatever the name says."""
+    """``"h5ad"``, ``"parquet"``, ``"feather"``, ``"xlsx"``, ``"xls"``, ``"rds"`` or ``"rdata"`` when the bytes
+    are an HDF5 file, a parquet or Feather (Arrow IPC) file, an Excel workbook (a zip archive holding ``xl/``;
+    Excel 97-2003's OLE2 container) or R's serialisation (``saveRDS``, ``save()``; after decompression),
+    whatever the name says."""
     if head.startswith(b"\x89HDF\r\n\x1a\n"):
         return "h5ad"
     if head.startswith(b"PAR1"):
         return "parquet"
+    if head.startswith((b"ARROW1", b"FEA1")):
+        return "feather"
     if head.startswith(b"PK\x03\x04") and (b"xl/" in head or b"[Content_Types]" in head):
         return "xlsx"
     if head.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
@@ -184,9 +187,15 @@ def _content_format(head: bytes) -> str | None:
 
 
 def _check_not_archive(head: bytes, source: str) -> None:
-    """A zip archive under any name: say what it is and how to get a table out of it."""
+    """A zip archive, a Python pickle or a NumPy array under any name: say what it is and how to get a table."""
     if head.startswith(b"PK\x03\x04"):
         raise DataError(f"{source}: a zip archive, not a text table; unzip it and give the file inside")
+    if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
+        raise DataError(f"{source}: a Python pickle, which is not loaded (unpickling runs the file's code); save the "
+                        "table with df.to_parquet(\"expr.parquet\") or df.to_csv(\"expr.csv\") and give that")
+    if head.startswith(b"\x93NUMPY"):
+        raise DataError(f"{source}: a NumPy array, without sample or gene names; save it with them: "
+                        "pd.DataFrame(a, index=samples, columns=genes).to_csv(\"expr.csv\")")
 
 
 def _encoding(head: bytes, source: str) -> str:
@@ -204,7 +213,8 @@ def _encoding(head: bytes, source: str) -> str:
             return "utf-16-le"
         if len(head) >= 4 and even.count(0) >= 0.9 * len(even) and odd.count(0) < 0.1 * len(odd):
             return "utf-16-be"
-        raise DataError(f"{source}: not a text file (binary content); give CSV/TSV/GCT text, .h5ad or .parquet")
+        raise DataError(f"{source}: not a text file (binary content); give CSV/TSV/GCT text, .h5ad, .parquet, "
+                        ".feather, .xlsx or R's .rds")
     try:
         codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
         return "utf-8"
@@ -212,7 +222,8 @@ def _encoding(head: bytes, source: str) -> str:
         pass
     ctrl = sum(b < 9 or 13 < b < 32 for b in head)
     if ctrl > max(2, 0.01 * len(head)):
-        raise DataError(f"{source}: not a text file (binary content); give CSV/TSV/GCT text, .h5ad or .parquet")
+        raise DataError(f"{source}: not a text file (binary content); give CSV/TSV/GCT text, .h5ad, .parquet, "
+                        ".feather, .xlsx or R's .rds")
     return "latin-1"
 
 
@@ -742,12 +753,14 @@ def _frame_to_adata(df: pd.DataFrame, *, orientation: Orientation, source: str, 
     return adata, "long (one line per sample and gene)" if wide is not None else orient
 
 
-def _read_parquet(path: Path, *, orientation: Orientation, label_key: str | None):
+def _read_parquet(path: Path, *, orientation: Orientation, label_key: str | None, fmt: str = "parquet"):
+    """A parquet or Feather (Arrow IPC, pandas' ``to_feather``) table: the index, else a first text column,
+    holds the ids."""
     source = path.name
     try:
-        df = pd.read_parquet(path)
+        df = pd.read_parquet(path) if fmt == "parquet" else pd.read_feather(path)
     except Exception as e:  # pyarrow raises many types for a bad file
-        raise DataError(f"{source}: not a readable parquet file ({type(e).__name__}: {_one_line(e)[:120]}); "
+        raise DataError(f"{source}: not a readable {fmt} file ({type(e).__name__}: {_one_line(e)[:120]}); "
                         f"re-export it") from e
     if isinstance(df.index, pd.RangeIndex) and df.shape[1] and not pd.api.types.is_numeric_dtype(df.iloc[:, 0]):
         df = df.set_index(df.columns[0])
@@ -2459,7 +2472,7 @@ def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unla
                         f"{p.name} is neither, remove it")
     if fmt != "h5ad" and label_key is not None and not str(label_key):
         raise DataError("empty --label-key; give the name of the label column")
-    if quantity != "counts" and (fmt in ("h5ad", "parquet", "xlsx", "xls", "gct", "rds", "rdata") or (
+    if quantity != "counts" and (fmt in ("h5ad", "parquet", "feather", "xlsx", "xls", "gct", "rds", "rdata") or (
             txt is not None and (_is_geo(txt.lines) or _is_featurecounts(txt.lines)))):
         raise DataError(_QUANTITY_ON_A_MATRIX)   # a plain table may be a Firehose one (_read_table decides)
     recount3 = txt is not None and fmt in ("csv", "tsv", "text") and _is_recount3_sums(txt.lines, p.name)
@@ -2477,8 +2490,8 @@ def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unla
     elif fmt == "h5ad":
         adata = _read_h5ad(p, layer)
         orient = "samples_x_genes"
-    elif fmt == "parquet":
-        adata, orient = _read_parquet(p, orientation=orientation, label_key=label_key)
+    elif fmt in ("parquet", "feather"):
+        adata, orient = _read_parquet(p, orientation=orientation, label_key=label_key, fmt=fmt)
     elif fmt in ("xlsx", "xls"):
         adata, orient = _read_excel(p, sheet=sheet, orientation=orientation, label_key=label_key, fmt=fmt)
     elif fmt in ("rds", "rdata"):
