@@ -1448,3 +1448,23 @@ def test_feather_is_read_and_pickles_and_arrays_are_named(tmp_path):
     np.save(tmp_path / "x.npy", df.to_numpy())
     with pytest.raises(DataError, match=r"x.npy: a NumPy array, without sample or gene names"):
         read(tmp_path / "x.npy")
+
+
+def test_depmap_symbol_entrez_names(tmp_path):
+    """DepMap's tables name genes 'TP53 (7157)' (CCLE expression, gene effects): read by the Entrez id, the
+    symbol kept, and counted as genes (they were 'other IDs', so no landmark was found)."""
+    from rnagen import datasets
+
+    lm = datasets.landmarks()
+    syms, ent = list(lm["symbol"][:40]), [str(e) for e in lm["entrez_id"][:40]]
+    X = np.random.default_rng(0).gamma(2.0, 1.0, size=(6, 40)).round(3)
+    cell = [f"ACH-{i:06d}" for i in range(6)]
+    pd.DataFrame(X, index=cell, columns=[f"{s} ({e})" for s, e in zip(syms, ent)]).to_csv(tmp_path / "dm.csv")
+    a = read(tmp_path / "dm.csv")
+    assert list(a.obs_names) == cell and list(a.var_names) == ent and a.var["symbol"].tolist() == syms
+    np.testing.assert_allclose(a.X, X.astype(np.float32))
+    assert get_history(a)[0]["n_symbol_entrez_ids"] == 40
+    ens = [str(e) for e in lm["ensembl_id"][:40]]
+    pd.DataFrame(X, index=cell, columns=[f"{s} ({e})" for s, e in zip(syms, ens)]).to_csv(tmp_path / "dm2.csv")
+    b = read(tmp_path / "dm2.csv")
+    assert list(b.var_names) == ens and b.var["symbol"].tolist() == syms

@@ -2579,18 +2579,21 @@ def _drop_count_summaries(adata: Any) -> tuple[Any, list[str]]:
     return adata[:, [n not in _COUNT_SUMMARIES for n in names]].copy(), drop
 
 
-_SYMBOL_ENTREZ = re.compile(r"(?P<symbol>[^|]*)\|(?P<id>[0-9]+)")
+# TCGA's legacy RSEM tables: TP53|7157; DepMap (CCLE expression, gene effects): TP53 (7157)
+_SYMBOL_ENTREZ = (re.compile(r"(?P<symbol>[^|]*)\|(?P<id>[0-9]+)"),
+                  re.compile(r"(?P<symbol>[^()\s]+) \((?P<id>[0-9]+)\)"))
 # an Ensembl gene id (versioned or not, GENCODE's _PAR_Y copies too) joined to a symbol, either way round:
 # ENSG00000141510.16|TP53, ENSG00000141510_TP53, TP53|ENSG00000141510 (merged count tables, some GEO files)
 _ENS = r"ENS[A-Z]*G\d{11}(?:\.\d+)?(?:_PAR_Y)?"
 _ENSEMBL_SYMBOL = (re.compile(rf"(?P<id>{_ENS})(?:\||_|::?)(?!PAR_Y$)(?P<symbol>[^|:]+)"),
-                   re.compile(rf"(?P<symbol>[^|:]+?)(?:\||_|::?)(?P<id>{_ENS})"))
+                   re.compile(rf"(?P<symbol>[^|:]+?)(?:\||_|::?)(?P<id>{_ENS})"),
+                   re.compile(rf"(?P<symbol>[^()\s]+) \((?P<id>{_ENS})\)"))
 
 
 def _combined_ids(names: Sequence[str]) -> tuple[str, list[re.Match[str] | None]] | None:
     """Which joined naming at least 80% of ``names`` follow (``"symbol_entrez"`` or ``"ensembl_symbol"``) and
     each name's match, else ``None``."""
-    for kind, patterns in (("symbol_entrez", (_SYMBOL_ENTREZ,)), ("ensembl_symbol", _ENSEMBL_SYMBOL)):
+    for kind, patterns in (("symbol_entrez", _SYMBOL_ENTREZ), ("ensembl_symbol", _ENSEMBL_SYMBOL)):
         m = [next((x for x in (p.fullmatch(n) for p in patterns) if x is not None), None) for n in names]
         if names and sum(x is not None for x in m) >= 0.8 * len(names):
             return kind, m
@@ -2599,9 +2602,10 @@ def _combined_ids(names: Sequence[str]) -> tuple[str, list[re.Match[str] | None]
 
 def _pipe_ids(adata: Any) -> tuple[Any, dict[str, int]]:
     """Features named by an id and a symbol joined: ``SYMBOL|ENTREZ`` (TCGA's legacy RSEM tables: ``TP53|7157``,
-    ``?|100130426``) renamed to their Entrez ids, ``ENSEMBL|SYMBOL`` (or ``_``, ``:``, either order) to their
-    Ensembl ids, which map without ambiguity; the symbols kept in ``var["symbol"]``. Returns the AnnData and
-    ``{"n_<kind>_ids": how many were renamed}`` (empty unless at least 80% of the features are named so)."""
+    ``?|100130426``) or ``SYMBOL (ENTREZ)`` (DepMap: ``TP53 (7157)``) renamed to their Entrez ids,
+    ``ENSEMBL|SYMBOL`` (or ``_``, ``:``, either order; ``SYMBOL (ENSEMBL)``) to their Ensembl ids, which map
+    without ambiguity; the symbols kept in ``var["symbol"]``. Returns the AnnData and ``{"n_<kind>_ids": how
+    many were renamed}`` (empty unless at least 80% of the features are named so)."""
     names = [str(v) for v in adata.var_names]
     found = _combined_ids(names)
     if found is None:
