@@ -1468,3 +1468,39 @@ def test_depmap_symbol_entrez_names(tmp_path):
     pd.DataFrame(X, index=cell, columns=[f"{s} ({e})" for s, e in zip(syms, ens)]).to_csv(tmp_path / "dm2.csv")
     b = read(tmp_path / "dm2.csv")
     assert list(b.var_names) == ens and b.var["symbol"].tolist() == syms
+
+
+def test_illumina_detection_p_values_are_no_samples(tmp_path):
+    """Illumina BeadArray tables: a 'Detection Pval' column after each sample (GEO's non-normalised tables) was
+    read as repeated samples, and the fix the error offered (--duplicates first) would have kept one as a
+    sample; GenomeStudio's S.AVG_Signal / S.Detection Pval / S.BEAD_STDERR / S.Avg_NBEADS columns are read as
+    each sample's AVG_Signal; a MAGE-TAB matrix of VALUE and Detection Pval per sample reads its VALUEs."""
+    probes = ["ILMN_1343291", "ILMN_1343295", "ILMN_1651199", "ILMN_1651209"]
+    rng = np.random.default_rng(0)
+    X = rng.uniform(5, 12, size=(4, 3)).round(3)
+    P = rng.uniform(0, 1, size=(4, 3)).round(3)
+    head = "ID_REF\t" + "\t".join(f"GSM{j}\tDetection Pval" for j in range(3)) + "\n"
+    (tmp_path / "geo.txt").write_text(head + "".join(
+        p + "\t" + "\t".join(f"{x}\t{q}" for x, q in zip(xr, pr)) + "\n" for p, xr, pr in zip(probes, X, P)))
+    a = read(tmp_path / "geo.txt")
+    assert list(a.obs_names) == ["GSM0", "GSM1", "GSM2"] and list(a.var_names) == probes
+    np.testing.assert_allclose(a.X, X.T.astype(np.float32))
+    assert "3 detection p-value columns dropped" in get_history(a)[0]["orientation"]
+    stats = ["AVG_Signal", "Detection Pval", "BEAD_STDERR", "Avg_NBEADS"]
+    head = "PROBE_ID\tSYMBOL\tARRAY_ADDRESS_ID\t" + "\t".join(f"S{j}.{s}" for j in range(3) for s in stats) + "\n"
+    (tmp_path / "gs.txt").write_text(head + "".join(
+        f"{p}\tG{i}\t{1000 + i}\t" + "\t".join(f"{x}\t{q}\t0.1\t20" for x, q in zip(xr, pr)) + "\n"
+        for i, (p, xr, pr) in enumerate(zip(probes, X, P))))
+    g = read(tmp_path / "gs.txt")
+    assert list(g.obs_names) == ["S0", "S1", "S2"] and list(g.var_names) == probes
+    assert g.var["SYMBOL"].tolist() == ["G0", "G1", "G2", "G3"]
+    np.testing.assert_allclose(g.X, X.T.astype(np.float32))
+    assert "GenomeStudio: each of 3 samples' AVG_Signal; 10 other columns dropped" in get_history(g)[0]["orientation"]
+    (tmp_path / "mt.txt").write_text(
+        "Hybridization REF\t" + "\t".join(f"S{j}\tS{j}" for j in range(3)) + "\n"
+        + "Reporter REF\t" + "\t".join(["VALUE\tDetection Pval"] * 3) + "\n" + "".join(
+            p + "\t" + "\t".join(f"{x}\t{q}" for x, q in zip(xr, pr)) + "\n" for p, xr, pr in zip(probes, X, P)))
+    m = read(tmp_path / "mt.txt")
+    assert list(m.obs_names) == ["S0", "S1", "S2"]
+    np.testing.assert_allclose(m.X, X.T.astype(np.float32))
+    assert "the 'VALUE' columns of a MAGE-TAB data matrix: 3 of its 6 columns" in get_history(m)[0]["orientation"]

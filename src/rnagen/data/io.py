@@ -707,6 +707,41 @@ def _refuse_result_table(columns: Sequence[str], source: str) -> None:
                         "expression)")
 
 
+# Illumina BeadArray exports: a detection p-value column after each sample (GEO's non-normalised tables:
+# ID_REF, S1, Detection Pval, S2, Detection Pval, ...), or GenomeStudio's columns per sample (S1.AVG_Signal,
+# S1.Detection Pval, S1.BEAD_STDERR, S1.Avg_NBEADS); the p-values and bead statistics are no samples
+_DETECTION = re.compile(r"detection[ ._-]*(p[ ._-]*val(ue)?|call)?(\.\d+)?", re.IGNORECASE)
+_GENOMESTUDIO = re.compile(r"(?P<sample>.+?)[._ ](?P<what>avg_signal|detection[ ._-]*p[ ._-]*val(ue)?|"
+                           r"bead_std(err|ev)|avg_nbeads|narrays|array_stdev)", re.IGNORECASE)
+
+
+def _array_columns(df: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """An Illumina table's per-sample statistics dropped: GenomeStudio's columns reduced to each sample's
+    AVG_Signal (named by the sample; numeric columns that are not a gene annotation, such as ARRAY_ADDRESS_ID,
+    dropped too), a detection p-value column after each sample dropped. Returns the table and what was done
+    (``""`` when nothing)."""
+    cols = [str(c) for c in df.columns]
+    gs = [_GENOMESTUDIO.fullmatch(c) for c in cols]
+    signal = [m for m in gs if m is not None and m.group("what").lower() == "avg_signal"]
+    if len(signal) >= 2:
+        keep, names = [], []
+        for j, (c, m) in enumerate(zip(cols, gs)):
+            if m is not None and m.group("what").lower() == "avg_signal":
+                keep.append(j)
+                names.append(m.group("sample"))
+            elif m is None and (not _mostly_numeric(df.iloc[:, j]) or _GENE_ANNOTATION.fullmatch(c)):
+                keep.append(j)
+                names.append(c)
+        out = df.iloc[:, keep].set_axis(names, axis=1)
+        return out, (f" (GenomeStudio: each of {len(signal)} samples' AVG_Signal; {len(cols) - len(keep)} other "
+                     "columns dropped)")
+    det = [j for j, c in enumerate(cols) if _DETECTION.fullmatch(c)]
+    if not det:
+        return df, ""
+    out = df.iloc[:, [j for j in range(len(cols)) if j not in set(det)]]
+    return out, f" ({len(det)} detection p-value columns dropped)"
+
+
 def _frame_to_adata(df: pd.DataFrame, *, orientation: Orientation, source: str, label_key: str | None = None,
                     fmt: str = "csv", header_lines: int = 1):
     """A table with IDs in the index -> AnnData, splitting numeric data from annotation columns."""
@@ -716,6 +751,7 @@ def _frame_to_adata(df: pd.DataFrame, *, orientation: Orientation, source: str, 
     df.columns = df.columns.map(lambda c: str(c).strip())
     df.index = pd.Index([x.strip() if isinstance(x, str) else x for x in df.index], name=df.index.name)
     _refuse_result_table(list(df.columns), source)
+    df, array_note = _array_columns(df)
     df = _row_numbers_dropped(df, label_key=label_key)
     wide = _long_to_wide(df, label_key=label_key, source=source) if orientation == "auto" else None
     if wide is not None:
@@ -750,7 +786,7 @@ def _frame_to_adata(df: pd.DataFrame, *, orientation: Orientation, source: str, 
         # duplicated names are reported by validate() as a DataError; anndata's warning would only repeat it
         warnings.simplefilter("ignore", UserWarning)
         adata = ad.AnnData(X=X, obs=obs, var=var)
-    return adata, "long (one line per sample and gene)" if wide is not None else orient
+    return adata, ("long (one line per sample and gene)" if wide is not None else orient) + array_note
 
 
 def _read_parquet(path: Path, *, orientation: Orientation, label_key: str | None, fmt: str = "parquet"):
@@ -1000,7 +1036,8 @@ def _second_header(lines: list[str], sep: str) -> list[str] | None:
     if len(lines) < 3:
         return None
     f = _fields(lines[1], sep)
-    if len(f) < 2 or f[0].strip() not in ("gene_id", "Composite Element REF", "miRNA_ID", "gene", "probe"):
+    if len(f) < 2 or f[0].strip() not in ("gene_id", "Composite Element REF", "Reporter REF", "miRNA_ID", "gene",
+                                          "probe"):
         return None
     if any(pd.notna(pd.to_numeric(x, errors="coerce")) or not x.strip() for x in f[1:]):
         return None
@@ -1040,6 +1077,7 @@ def _read_table(path: Path, txt: _Text, *, fmt: str, orientation: Orientation, l
     header = _fields(lines[0], s)
     quantities = _second_header(lines, s)
     usecols = None
+    table_of = "a Firehose table"
     several = quantities is not None and len(set(quantities)) > 1
     if quantity == "tpm" and not (several and "scaled_estimate" in (quantities or [])):
         raise DataError(_QUANTITY_ON_A_MATRIX)
@@ -1051,7 +1089,11 @@ def _read_table(path: Path, txt: _Text, *, fmt: str, orientation: Orientation, l
         # several quantities per sample (Firehose's RSEM genes: raw_count, scaled_estimate, transcript_id;
         # miRNA-seq: read_count, reads_per_million_miRNA_mapped, cross-mapped): its read counts are the matrix
         assert quantities is not None
-        raw = next((q for q in ("raw_count", "read_count") if q in quantities), None)
+        raw: str | None = next((q for q in ("raw_count", "read_count") if q in quantities), None)
+        measured = [q for q in dict.fromkeys(quantities) if not _DETECTION.fullmatch(q)]
+        if raw is None and len(measured) == 1:
+            raw = measured[0]   # a MAGE-TAB data matrix (ArrayExpress): each sample's VALUE and Detection Pval
+            table_of = "a MAGE-TAB data matrix"
         if raw is None:
             shown = ", ".join(dict.fromkeys(quantities))
             raise DataError(f"{source}: a TCGA Firehose table of several quantities per sample ({shown}) without "
@@ -1126,12 +1168,12 @@ def _read_table(path: Path, txt: _Text, *, fmt: str, orientation: Orientation, l
     adata, orient = _frame_to_adata(df, orientation=orientation, source=source, label_key=label_key, fmt=fmt)
     if usecols is None:
         return adata, orient
-    what = "read counts"
+    what = "read counts" if table_of == "a Firehose table" else f"{(quantities or [''])[usecols[1] - 1]!r} columns"
     if quantity == "tpm":
         adata.X = _to_float32(adata.X.astype(np.float64) * 1e6, adata.obs_names, adata.var_names, source)
         what = "TPM (10^6 x scaled_estimate)"
     n_all = len(quantities or [])
-    return adata, f"{orient} (the {what} of a Firehose table: {len(usecols) - 1} of its {n_all} columns)"
+    return adata, f"{orient} (the {what} of {table_of}: {len(usecols) - 1} of its {n_all} columns)"
 
 
 # recount3 (Wilks et al. 2021) sums a project's runs over genes or exons into files opened by
