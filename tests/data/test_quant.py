@@ -360,6 +360,43 @@ def test_archives_read_as_the_folders_they_unpack_to(tmp_path, capsys):
     assert main(["data", "prepare", str(cut), "--genes", "all", "--out", str(tmp_path / "q.h5ad")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "not a readable tar archive" in err and not (tmp_path / "q.h5ad").exists()
+    # info summarises an archive (and a folder) of per-sample files as prepare reads it
+    for arc in (tmp_path / "star.tar.gz", tmp_path / "star.zip", tmp_path / "star"):
+        assert main(["data", "info", str(arc)]) == 0
+        assert "samples:   3" in capsys.readouterr().out
+
+
+def test_raw_data_is_named_with_the_way_to_values(tmp_path):
+    """Raw data given instead of expression values (GEO's RAW.tar of CEL files, a folder of IDATs, reads,
+    alignments), alone or in a folder or archive, is named with what makes values of it."""
+    import gzip
+
+    cel = tmp_path / "cel"
+    cel.mkdir()
+    for g in ("GSM1", "GSM2", "GSM3"):
+        (cel / f"{g}.CEL.gz").write_bytes(gzip.compress(b"@\x00\x00\x00\x04\x00\x00\x00\x01\x02"))
+    (cel / "filelist.txt").write_text("GSM1.CEL.gz\n")
+    for what in (cel, _archive(cel, tmp_path / "GSE1_RAW.tar", "tar")):
+        with pytest.raises(DataError, match=r": 3 Affymetrix CEL files .*oligo::rma"):
+            read(what)
+    with pytest.raises(DataError, match=r"GSM1.CEL.gz: an Affymetrix CEL file .*oligo::rma"):
+        read(cel / "GSM1.CEL.gz")
+    (tmp_path / "v3.CEL").write_text("[CEL]\nVersion=3\n")
+    with pytest.raises(DataError, match="an Affymetrix CEL file"):
+        read(tmp_path / "v3.CEL")
+    idat = tmp_path / "idat"
+    idat.mkdir()
+    (idat / "200_R01C01_Grn.idat").write_bytes(b"IDAT\x03")
+    with pytest.raises(DataError, match=r"1 Illumina IDAT files .*limma::read.idat"):
+        read(idat)
+    (tmp_path / "r.fastq.gz").write_bytes(gzip.compress(b"@r1\nACGT\n+\nIIII\n@r2\nACGT\n+\nIIII\n"))
+    with pytest.raises(DataError, match=r"r.fastq.gz: sequencing FASTQ reads, not expression values; quantify"):
+        read(tmp_path / "r.fastq.gz")
+    (tmp_path / "a.bam").write_bytes(gzip.compress(b"BAM\x01\x00\x00"))
+    (tmp_path / "a.sam").write_text("@HD\tVN:1.6\n@SQ\tSN:chr1\tLN:100\n")
+    for name in ("a.bam", "a.sam"):
+        with pytest.raises(DataError, match=f"{name}: sequencing alignments, not expression values"):
+            read(tmp_path / name)
 
 
 def test_compressed_tar_is_decompressed_once_into_a_temporary_plain_tar(tmp_path, monkeypatch, capsys):

@@ -187,7 +187,8 @@ def _content_format(head: bytes) -> str | None:
 
 
 def _check_not_archive(head: bytes, source: str) -> None:
-    """A zip archive, a Python pickle or a NumPy array under any name: say what it is and how to get a table."""
+    """A zip archive, a Python pickle, a NumPy array, sequencing reads or alignments, or an Affymetrix CEL file,
+    under any name: say what it is and how to get a table."""
     if head.startswith(b"PK\x03\x04"):
         raise DataError(f"{source}: a zip archive, not a text table; unzip it and give the file inside")
     if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
@@ -196,6 +197,17 @@ def _check_not_archive(head: bytes, source: str) -> None:
     if head.startswith(b"\x93NUMPY"):
         raise DataError(f"{source}: a NumPy array, without sample or gene names; save it with them: "
                         "pd.DataFrame(a, index=samples, columns=genes).to_csv(\"expr.csv\")")
+    lines = head.split(b"\n", 4)
+    if head.startswith((b"BAM\x01", b"CRAM", b"@HD\t", b"@SQ\t")) or (
+            head.startswith(b"@") and len(lines) > 3 and lines[2].startswith(b"+")):
+        what = "FASTQ reads" if head.startswith(b"@") and not head.startswith((b"@HD\t", b"@SQ\t")) else "alignments"
+        raise DataError(f"{source}: sequencing {what}, not expression values; quantify them first (Salmon or "
+                        "kallisto on reads, STAR with --quantMode GeneCounts, or featureCounts on alignments) and "
+                        "give the counts (a folder of per-sample outputs reads as one table)")
+    if head.startswith((b"[CEL]", b"@\x00\x00\x00\x04\x00\x00\x00", b"\x3b\x01")):
+        raise DataError(f"{source}: an Affymetrix CEL file (raw probe intensities), not expression values; "
+                        "summarise the arrays to probe sets first (R: oligo::rma or affy::rma, then "
+                        "write.csv(Biobase::exprs(eset), \"expr.csv\")), or give the series matrix GEO made of them")
 
 
 def _encoding(head: bytes, source: str) -> str:
@@ -1191,10 +1203,15 @@ def _is_recount3_sums(lines: list[str], name: str) -> bool:
 
 def is_recount3_sums(path: str | os.PathLike) -> bool:
     """Whether ``path`` is a recount3 gene or exon sums file (base-pair coverage per run; see :func:`read`)."""
+    from .quant import is_archive
+
     p = Path(path)
-    if not p.is_file() or _format(p) not in ("csv", "tsv", "text"):
+    if not p.is_file() or _format(p) not in ("csv", "tsv", "text") or is_archive(p):
         return False
-    txt = _Text(p, sep=None, fmt="text")
+    try:
+        txt = _Text(p, sep=None, fmt="text")
+    except (DataError, OSError):
+        return False   # not text: reading it says what it is
     return txt.content_format is None and _is_recount3_sums(txt.lines, p.name)
 
 

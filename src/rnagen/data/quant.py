@@ -346,7 +346,8 @@ def _archive_files(archive: Path, stack: contextlib.ExitStack) -> dict[str, list
 
 
 # a matrix file, gzipped or not, as data portals and GEO submitters zip one
-_TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".tab", ".gct", ".parquet", ".pq", ".xlsx", ".xls", ".h5ad")
+_TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".tab", ".gct", ".parquet", ".pq", ".feather", ".xlsx", ".xls", ".h5ad",
+                   ".rds", ".rdata", ".rda")
 
 
 @contextlib.contextmanager
@@ -525,7 +526,36 @@ def read_quant_folder(folder: str | os.PathLike, *, quantity: Quantity = "counts
     archive = is_archive(folder)
     with contextlib.ExitStack() as stack:
         found = _archive_files(folder, stack) if archive else _files(folder)
+        if not found:
+            names = ([s.rel for s in _archive_members(folder, stack)] if archive else
+                     [str(q) for _, q in zip(range(10_000), folder.rglob("*"))])
+            if (hint := _raw_data(names)) is not None:
+                raise DataError(f"{folder}: {hint}")
         return _read_found(folder, found, archive=archive, quantity=quantity, strand=strand)
+
+
+# raw data a folder (GEO's GSExxx_RAW.tar) may hold instead of quantifications, and what makes values of them
+_RAW_DATA = (
+    ((".cel",), "Affymetrix CEL files (raw probe intensities), not expression values; summarise them to probe "
+                "sets first (R: oligo::rma or affy::rma, then write.csv(Biobase::exprs(eset), \"expr.csv\")), or "
+                "give the series matrix GEO made of them"),
+    ((".idat",), "Illumina IDAT files (raw bead intensities), not expression values; summarise them first (R: "
+                 "limma::read.idat then limma::neqc, or GenomeStudio), or give the series matrix GEO made of them"),
+    ((".fastq", ".fq", ".sra"), "sequencing reads, not expression values; quantify them first (Salmon or kallisto "
+                                "on reads, STAR with --quantMode GeneCounts) and give the folder of their outputs"),
+    ((".bam", ".cram", ".sam"), "sequencing alignments, not expression values; count them first (featureCounts, "
+                                "HTSeq-count or STAR --quantMode GeneCounts) and give the counts"),
+)
+
+
+def _raw_data(names: list[str]) -> str | None:
+    """What raw data most of the files named are, with the way to expression values; ``None`` otherwise."""
+    stems = [n.lower().removesuffix(".gz").removesuffix(".bz2").removesuffix(".xz") for n in names]
+    for suffixes, what in _RAW_DATA:
+        n = sum(s.endswith(suffixes) for s in stems)
+        if n and n >= 0.5 * len(stems):
+            return f"{n} {what}"
+    return None
 
 
 def _read_found(folder: Path, found: dict[str, list[_Source]], *, archive: bool, quantity: Quantity,
@@ -542,7 +572,8 @@ def _read_found(folder: Path, found: dict[str, list[_Source]], *, archive: bool,
                  "or quant.sf, kallisto abundance.tsv, featureCounts or HTSeq-count tables)")
         if archive:
             raise DataError(f"{folder}: an archive without {kinds} or a single matrix file (.csv, .tsv, .txt, .gct, "
-                            ".parquet, .xlsx, .xls, .h5ad); unpack it (tar -xf or unzip) and give the matrix file")
+                            ".parquet, .feather, .xlsx, .xls, .h5ad, .rds); unpack it (tar -xf or unzip) and give the "
+                            "matrix file")
         raise DataError(f"{folder}: a folder without {kinds}; give a matrix file or a folder of such files")
     if len(found) > 1:
         kinds = ", ".join(f"{len(v)} {QUANT_KINDS[k].name}" for k, v in found.items())
