@@ -367,6 +367,8 @@ def archive_table(archive: str | os.PathLike) -> Iterator[tuple[Path, str] | Non
             yield None
             return
         else:
+            if (hint := _raw_data([s.rel for s in members])) is not None:
+                raise DataError(f"{archive}: {hint}")   # GEO's RAW.tar of CEL files, its filelist.txt no matrix
             tables = [s for s in members if _plain_name(s).lower().endswith(_TABLE_SUFFIXES)
                       and not re.match(r"(readme|license|licence|manifest|md5|checksum)", s.name, re.IGNORECASE)]
         if len(tables) > 1:
