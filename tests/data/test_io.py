@@ -255,20 +255,63 @@ def test_parquet_and_h5ad_content_under_a_text_name(small, tmp_path):
 
 
 def test_hdf5_files_that_are_no_anndata_are_named(tmp_path):
-    """An ARCHS4 gene-count file and a 10x Genomics matrix are HDF5 files but no AnnData: said so, with the way
-    on, instead of "not a readable .h5ad"."""
+    """A 10x Genomics matrix is an HDF5 file but no AnnData: said so, with the way on, instead of "not a readable
+    .h5ad"."""
     import h5py
 
-    with h5py.File(tmp_path / "human_gene_v2.h5", "w") as f:
-        f["data/expression"] = np.zeros((5, 3), np.uint32)
-        f["meta/genes/symbol"] = np.array([b"TP53"] * 5)
-        f["meta/samples/geo_accession"] = np.array([b"GSM1", b"GSM2", b"GSM3"])
     with h5py.File(tmp_path / "filtered_feature_bc_matrix.h5", "w") as f:
         f["matrix/barcodes"] = np.array([b"AAACCTG"])
-    with pytest.raises(DataError, match="human_gene_v2.h5: an ARCHS4 HDF5 file, not an .h5ad: extract the samples"):
-        read(tmp_path / "human_gene_v2.h5")
     with pytest.raises(DataError, match="a 10x Genomics HDF5 matrix of single cells"):
         read(tmp_path / "filtered_feature_bc_matrix.h5")
+
+
+def _archs4(path, *, transposed=False, gene_key="symbol"):
+    """An ARCHS4 gene-count file's layout (data/expression, meta/genes/*, meta/samples/*), chunked as the real
+    ones are: counts[g, s] = 100 * g + s for 6 genes and 50 samples GSM1000..GSM1049."""
+    import h5py
+
+    genes = ["TP53", "EGFR", "MYC", "GAPDH", "KRAS", "ACTB"]
+    gsm = [f"GSM{1000 + s}" for s in range(50)]
+    counts = (100 * np.arange(6)[:, None] + np.arange(50)[None, :]).astype(np.uint32)
+    with h5py.File(path, "w") as f:
+        f.create_dataset("data/expression", data=counts.T if transposed else counts, chunks=True, compression="gzip")
+        f[f"meta/genes/{gene_key}"] = np.array([g.encode() for g in genes])
+        f["meta/genes/ensembl_gene"] = np.array([f"ENSG{i:011d}".encode() for i in range(6)])
+        f["meta/samples/geo_accession"] = np.array([g.encode() for g in gsm])
+        f["meta/samples/series_id"] = np.array([b"GSE1"] * 50)
+    return genes, gsm, counts
+
+
+@pytest.mark.parametrize("transposed, key", [(False, "symbol"), (True, "gene_symbol")])
+def test_archs4_reads_the_samples_the_labels_name(tmp_path, capsys, transposed, key):
+    """ARCHS4 holds every GEO sample of a species: the label file's GSM accessions choose the samples (in either
+    orientation and gene-name key of its releases), a GEO series matrix names them too, samples ARCHS4 lacks are
+    left out and listed; without labels, or with none found, it is refused in one line."""
+    genes, gsm, counts = _archs4(tmp_path / "human_gene_v2.2.h5", transposed=transposed, gene_key=key)
+    (tmp_path / "lab.csv").write_text("sample,group\nGSM1040,b\nGSM1003,a\nGSM1010,a\nGSM9999,b\nGSM1041,b\n")
+    a = read(tmp_path / "human_gene_v2.2.h5", labels=tmp_path / "lab.csv", label_key="group")
+    assert list(a.obs_names) == ["GSM1003", "GSM1010", "GSM1040", "GSM1041"] and list(a.var_names) == genes
+    np.testing.assert_array_equal(a.X, counts[:, [3, 10, 40, 41]].T)
+    assert a.obs["group"].tolist() == ["a", "a", "b", "b"]
+    assert a.var["ensembl_id"].tolist()[:2] == ["ENSG00000000000", "ENSG00000000001"]
+    h = get_history(a)[0]
+    assert h["format"] == "archs4" and h["n_archs4_missing"] == 1 and list(h["archs4_missing"]) == ["GSM9999"]
+    series = tmp_path / "GSE1_series_matrix.txt"
+    series.write_text('!Series_title\t"x"\n!Sample_geo_accession\t"GSM1001"\t"GSM1002"\n'
+                      '!Sample_characteristics_ch1\t"tissue: liver"\t"tissue: brain"\n'
+                      '!series_matrix_table_begin\n"ID_REF"\t"GSM1001"\t"GSM1002"\n!series_matrix_table_end\n')
+    s = read(tmp_path / "human_gene_v2.2.h5", labels=series, label_key="tissue")
+    assert list(s.obs_names) == ["GSM1001", "GSM1002"] and s.obs["tissue"].tolist() == ["liver", "brain"]
+    from rnagen.cli.main import main
+
+    assert main(["data", "prepare", str(tmp_path / "human_gene_v2.2.h5"), "--labels", str(tmp_path / "lab.csv"),
+                 "--label-key", "group", "--genes", "all", "--out", str(tmp_path / "a4.h5ad")]) == 0
+    assert "1 labelled sample not in the ARCHS4 file left out (GSM9999)" in capsys.readouterr().out
+    with pytest.raises(DataError, match=r"an ARCHS4 file of 50 samples; name the ones to read with --labels"):
+        read(tmp_path / "human_gene_v2.2.h5")
+    (tmp_path / "none.csv").write_text("sample,group\nGSM1,a\nGSM2,b\n")
+    with pytest.raises(DataError, match=r"none of the label file's 2 GSM accessions is in this ARCHS4 file"):
+        read(tmp_path / "human_gene_v2.2.h5", labels=tmp_path / "none.csv")
 
 
 def test_unreadable_file_is_named(tmp_path, monkeypatch):

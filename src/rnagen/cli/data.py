@@ -251,6 +251,10 @@ def _what_was_dropped(adata) -> str:
             n = int(h.get("n_symbol_entrez_ids", 0))
             if n:
                 notes.append(f"{n} features named SYMBOL|ENTREZ (TCGA's legacy tables) read by their Entrez ids")
+            n = int(h.get("n_archs4_missing", 0))
+            if n:
+                shown = ", ".join(list(h["archs4_missing"])[:3]) + (", ..." if n > 3 else "")
+                notes.append(f"{n} labelled sample{'s' if n > 1 else ''} not in the ARCHS4 file left out ({shown})")
         elif h["step"] == "merge_same_genes":
             n = int(h["n_dropped"])
             verb = {"mean": "averaged into", "sum": "added to"}.get(h["how"], "dropped for")

@@ -2546,6 +2546,11 @@ def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unla
     if fmt == "folder":
         adata, folder = read_quant_folder(p, quantity=quantity, strand=strand)
         orient = "one file per sample"
+    elif fmt == "h5ad" and _is_archs4(p):
+        if layer is not None:
+            raise DataError(f"--layer applies to .h5ad input; {p.name} is an ARCHS4 file, remove --layer")
+        adata, extra = _read_archs4(p, labels)
+        fmt, orient = "archs4", "the samples the label file names"
     elif fmt == "h5ad":
         adata = _read_h5ad(p, layer)
         orient = "samples_x_genes"
@@ -2575,8 +2580,8 @@ def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unla
                 adata, orient, extra = _recount3_values(adata, orient, quantity=quantity, recount_qc=recount_qc,
                                                         source=p.name)
     found = None   # the labels, when settling the layout read them (the sample ids do not change until then)
-    if (orientation == "auto" and fmt not in ("folder", "h5ad", "gct", "geo", "featurecounts") and labels is not None
-            and sample_names is None):
+    if (orientation == "auto" and fmt not in ("folder", "h5ad", "archs4", "gct", "geo", "featurecounts")
+            and labels is not None and sample_names is None):
         adata, orient, found = _oriented_by_labels(adata, orient, labels, label_key)
     adata, changed = _undate_genes(adata)
     changed.update(extra)
@@ -2705,23 +2710,102 @@ def _undate_genes(adata: Any) -> tuple[Any, dict[str, object]]:
 
 
 def _other_hdf5(p: Path) -> str | None:
-    """What an HDF5 file that is no AnnData is, when it is one of the well-known kinds: an ARCHS4 gene-count file
-    (Lachmann et al. 2018; ``data/expression`` and ``meta/``: over a million GEO samples, read a selection of
-    them with archs4py), a 10x Genomics matrix (single cells, not bulk profiles); else ``None``."""
+    """What an HDF5 file that is no AnnData is, when it is one of the well-known kinds: a 10x Genomics matrix
+    (single cells, not bulk profiles); else ``None``. (ARCHS4's files are read: :func:`_read_archs4`.)"""
     import h5py
 
     try:
         with h5py.File(p, "r") as f:
             keys = set(f.keys())
-            if {"data", "meta"} <= keys and "expression" in f["data"]:
-                return ("an ARCHS4 HDF5 file, not an .h5ad: extract the samples you need with archs4py (e.g. "
-                        "a4.data.series(file, 'GSE...')) and save them as CSV")
             if "matrix" in keys and "barcodes" in f["matrix"]:
                 return ("a 10x Genomics HDF5 matrix of single cells, not an .h5ad of bulk profiles; give bulk "
                         "profiles (cells summed per sample, say) as a table or an .h5ad")
     except Exception:  # noqa: BLE001 - a damaged file: the caller's message stands
         return None
     return None
+
+
+# ------------------------------------------------------------------------------------------ ARCHS4
+
+# ARCHS4 (Lachmann et al. 2018): every GEO RNA-seq sample of a species aligned alike, gene counts in one HDF5
+# file, data/expression with meta/samples/* and meta/genes/*; the gene names' dataset was renamed between
+# releases, and the matrix is read in whichever orientation its shape says
+_ARCHS4_GENES = ("symbol", "gene_symbol", "genes")
+_GSM = re.compile(r"GSM\d+")
+
+
+def _is_archs4(p: Path) -> bool:
+    import h5py
+
+    try:
+        with h5py.File(p, "r") as f:
+            return {"data", "meta"} <= set(f.keys()) and "expression" in f["data"] and "samples" in f["meta"]
+    except Exception:  # noqa: BLE001 - not HDF5 or damaged: the .h5ad reader says so
+        return False
+
+
+def _label_gsms(labels: str | os.PathLike) -> list[str]:
+    """The GEO sample accessions a label file names: a GEO series matrix's samples, or the GSM ids of the
+    table's column that holds most of them."""
+    p = Path(labels)
+    _check_file(p, "label file", "check the --labels path")
+    txt = _Text(p, sep=None, fmt=_format(p))
+    if txt.content_format is None and _is_geo(txt.lines):
+        return [str(s) for s in read_geo_samples(p).index]
+    raw = _label_rows(p, sep=None).astype(str)
+    hits = [int(raw[j].str.strip().str.fullmatch(_GSM.pattern).sum()) for j in raw.columns]
+    col = raw.columns[int(np.argmax(hits))]
+    return list(dict.fromkeys(s.strip() for s in raw[col] if _GSM.fullmatch(s.strip())))
+
+
+def _read_archs4(p: Path, labels) -> tuple[Any, dict[str, object]]:
+    """The samples a label file names (by GSM accession) out of an ARCHS4 gene-count file: the file holds every
+    GEO sample of a species, far more than memory, so the labels choose. Samples the file lacks are left out
+    (the history lists them). Returns the AnnData (counts as float32, genes by symbol, Ensembl ids kept) and
+    what was read, for the history."""
+    import anndata as ad
+    import h5py
+
+    source = p.name
+    with h5py.File(p, "r") as f:
+        gsm = [x.decode() if isinstance(x, bytes) else str(x) for x in f["meta/samples/geo_accession"][()]]
+        if labels is None:
+            raise DataError(f"{source}: an ARCHS4 file of {len(gsm):,} samples; name the ones to read with --labels "
+                            "FILE (a table of GSM accessions and labels, or the series' GEO series matrix)")
+        key = next((k for k in _ARCHS4_GENES if k in f["meta/genes"]), None)
+        if key is None:
+            raise DataError(f"{source}: an ARCHS4 file without gene names (meta/genes/"
+                            f"{' or '.join(_ARCHS4_GENES)}); download the file again")
+        genes = [x.decode() if isinstance(x, bytes) else str(x) for x in f[f"meta/genes/{key}"][()]]
+        wanted = _label_gsms(labels)
+        where = {g: i for i, g in enumerate(gsm)}
+        missing = [g for g in wanted if g not in where]
+        idx = sorted({where[g] for g in wanted if g in where})
+        if not idx:
+            shown = f" (e.g. {wanted[0]!r})" if wanted else ""
+            raise DataError(f"{source}: none of the label file's {len(wanted)} GSM accessions is in this ARCHS4 "
+                            f"file{shown}; check the species and release, or label by GSM accession")
+        dset = f["data/expression"]
+        if dset.shape == (len(genes), len(gsm)):
+            X = dset[:, idx].T
+        elif dset.shape == (len(gsm), len(genes)):
+            X = dset[idx, :]
+        else:
+            raise DataError(f"{source}: data/expression is {dset.shape[0]} x {dset.shape[1]} for {len(genes)} genes "
+                            f"and {len(gsm)} samples; download the file again")
+        var = pd.DataFrame(index=pd.Index(genes))
+        for k in ("ensembl_gene", "ensembl_gene_id"):
+            if k in f["meta/genes"]:
+                var["ensembl_id"] = [x.decode() if isinstance(x, bytes) else str(x) for x in f[f"meta/genes/{k}"][()]]
+                break
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)   # a symbol of two genes: --duplicates resolves it
+        adata = ad.AnnData(X=np.asarray(X, dtype=np.float32), obs=pd.DataFrame(index=[gsm[i] for i in idx]), var=var)
+    info: dict[str, object] = {"archs4_samples": len(gsm), "archs4_genes": key}
+    if missing:
+        info["archs4_missing"] = missing[:20]
+        info["n_archs4_missing"] = len(missing)
+    return adata, info
 
 
 def _read_h5ad(p: Path, layer: str | None = None):
