@@ -1,4 +1,4 @@
-"""Reading an expression matrix saved as an Excel workbook (`rnagen.data.read` on ``.xlsx``, through openpyxl)
+"""Reading an expression matrix saved as an Excel workbook (`rnagen.data.read` on ``.xlsx``, through calamine)
 next to the same matrix as CSV, both read by `rnagen.data.read` in the same run; a zipped CSV (one matrix file
 in a ``.zip``, copied to a temporary folder and read) beside them.
 

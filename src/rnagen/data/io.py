@@ -820,18 +820,17 @@ def _read_parquet(path: Path, *, orientation: Orientation, label_key: str | None
 # ------------------------------------------------------------------------------------------ Excel workbooks
 
 def _excel_sheet(p: Path, sheet: str | None, *, what: str = "", fmt: str = "xlsx") -> pd.DataFrame:
-    """One sheet of an Excel workbook (``fmt``: ``.xlsx`` through openpyxl, Excel 97-2003's ``.xls`` through
-    xlrd) as cells (no header; empty cells and Excel's #N/A are NaN): the sheet named ``sheet``, else the
-    workbook's only sheet."""
+    """One sheet of an Excel workbook (``fmt``: ``.xlsx`` or Excel 97-2003's ``.xls``, both through calamine, a
+    Rust reader several times faster than openpyxl) as cells (no header; empty cells and Excel's #N/A are NaN):
+    the sheet named ``sheet``, else the workbook's only sheet."""
     source = f"{what}{p.name}"
-    engine = "openpyxl" if fmt == "xlsx" else "xlrd"
     try:
-        __import__(engine)
+        __import__("python_calamine")
     except ImportError as e:
-        raise DataError(f"{source}: reading an Excel {'.' + fmt} workbook needs {engine} (pip install {engine}); or "
-                        "save the sheet as CSV/TSV and give that file") from e
+        raise DataError(f"{source}: reading an Excel {'.' + fmt} workbook needs python-calamine (pip install "
+                        "python-calamine); or save the sheet as CSV/TSV and give that file") from e
     try:
-        with pd.ExcelFile(p, engine=engine) as book:
+        with pd.ExcelFile(p, engine="calamine") as book:
             names = [str(s) for s in book.sheet_names]
             if sheet is None and len(names) != 1:
                 fix = "choose one with --sheet NAME" if not what else "save the sheet of labels as CSV/TSV"
@@ -842,7 +841,7 @@ def _excel_sheet(p: Path, sheet: str | None, *, what: str = "", fmt: str = "xlsx
             cells = book.parse(sheet if sheet is not None else names[0], header=None)
     except RnagenError:
         raise
-    except Exception as e:  # zipfile.BadZipFile, KeyError, openpyxl's InvalidFileException: a damaged workbook
+    except Exception as e:  # calamine's errors, zipfile.BadZipFile, KeyError: a damaged workbook
         raise DataError(f"{source}: not a readable Excel workbook ({type(e).__name__}: {_one_line(e)[:100]}); save it "
                         "again from the spreadsheet program, or the sheet as CSV/TSV") from e
     return cells.dropna(axis=0, how="all").dropna(axis=1, how="all")
