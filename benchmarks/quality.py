@@ -116,7 +116,7 @@ def load_dataset(name: str, data_dir: Path = DEFAULT_DATA_DIR) -> anndata.AnnDat
                       what="log2(x+0.001) (gtex26 rewritten as UCSC Xena writes TPM)")
     if name == "gtex26floor":
         # the same profiles with every value below 0.1 raised to 0.1, as values raised to a detection limit (36% of
-        # the values sit at that floor, 21% of them at 0 before)
+        # the values sit at that floor, the 21% at 0 among them)
         from rnagen import datasets
 
         a = datasets.gtex26()
