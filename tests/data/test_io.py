@@ -307,6 +307,8 @@ def test_archs4_reads_the_samples_the_labels_name(tmp_path, capsys, transposed, 
     assert main(["data", "prepare", str(tmp_path / "human_gene_v2.2.h5"), "--labels", str(tmp_path / "lab.csv"),
                  "--label-key", "group", "--genes", "all", "--out", str(tmp_path / "a4.h5ad")]) == 0
     assert "1 labelled sample not in the ARCHS4 file left out (GSM9999)" in capsys.readouterr().out
+    assert main(["data", "info", str(tmp_path / "human_gene_v2.2.h5")]) == 0
+    assert "ARCHS4 gene counts: 50 GEO samples of 1 series x 6 genes" in capsys.readouterr().out
     with pytest.raises(DataError, match=r"an ARCHS4 file of 50 samples; name the ones to read with --labels"):
         read(tmp_path / "human_gene_v2.2.h5")
     (tmp_path / "none.csv").write_text("sample,group\nGSM1,a\nGSM2,b\n")

@@ -370,8 +370,11 @@ def summarize(adata, *, path: str = "", label_key: str | None = None) -> str:
 
 def cmd_info(args: argparse.Namespace) -> int:
     """``rnagen data info``: print :func:`summarize` of a data file."""
-    from ..data.io import is_recount3_sums
+    from ..data.io import archs4_summary, is_recount3_sums
 
+    if args.labels is None and (summary := archs4_summary(args.file)) is not None:
+        print(f"file:      {args.file}\n{summary}")   # its matrix is read only for the samples labels name
+        return 0
     # recount3's sums are read as the coverage they hold: info has no QC table to make read counts of them
     coverage = is_recount3_sums(args.file)
     adata = read_input(args.file, label_key=args.label_key, labels=args.labels, missing="keep", sheet=args.sheet,

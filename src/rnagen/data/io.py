@@ -2743,6 +2743,24 @@ def _is_archs4(p: Path) -> bool:
         return False
 
 
+def archs4_summary(path: str | os.PathLike) -> str | None:
+    """``"ARCHS4 gene counts: S samples x G genes (...)"`` for an ARCHS4 file, read from its metadata alone (the
+    matrix is far larger than memory), else ``None``."""
+    import h5py
+
+    p = Path(path)
+    if not p.is_file() or not _is_archs4(p):
+        return None
+    with h5py.File(p, "r") as f:
+        n_samples = len(f["meta/samples/geo_accession"])
+        key = next((k for k in _ARCHS4_GENES if k in f["meta/genes"]), None)
+        n_genes = len(f[f"meta/genes/{key}"]) if key else f["data/expression"].shape[0]
+        series = len(set(f["meta/samples/series_id"][()])) if "series_id" in f["meta/samples"] else None
+    return (f"ARCHS4 gene counts: {n_samples:,} GEO samples" + (f" of {series:,} series" if series else "")
+            + f" x {n_genes:,} genes; rnagen data prepare FILE --labels LABELS reads the samples LABELS names by "
+            "GSM accession")
+
+
 def _label_gsms(labels: str | os.PathLike) -> list[str]:
     """The GEO sample accessions a label file names: a GEO series matrix's samples, or the GSM ids of the
     table's column that holds most of them."""
