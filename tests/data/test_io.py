@@ -1387,6 +1387,23 @@ def test_recount3_sums_are_coverage_read_as_counts(tmp_path):
             read(sums, **kw)
 
 
+def test_packed_sample_attributes_label_samples(tmp_path):
+    """recount3's SRA metadata packs each run's attributes into one column (key;;value|key;;value): a key is a
+    label column, by its name or as recount3::expand_sra_attributes names it; a missing key lists them."""
+    sums, _, runs, _, _ = _recount3(tmp_path)
+    treat = ["control", "drug", "control", "drug"]
+    cells = ["HeLa", "HeLa", "K562", "K562"]
+    pd.DataFrame({"rail_id": [1, 2, 3, 4], "external_id": runs, "study": "SRP012345",
+                  "sample_attributes": [f"cell type;;{c}|treatment;;{t}" for c, t in zip(cells, treat)]}).to_csv(
+        tmp_path / "sra.sra.SRP012345.MD.gz", sep="\t", index=False, compression="gzip")
+    md = tmp_path / "sra.sra.SRP012345.MD.gz"
+    assert read(sums, quantity="coverage", labels=md, label_key="treatment").obs["treatment"].tolist() == treat
+    a = read(sums, quantity="coverage", labels=md, label_key="sra_attribute.cell_type")
+    assert a.obs["sra_attribute.cell_type"].tolist() == cells
+    with pytest.raises(DataError, match=r"label column 'tissue' not in label file .*cell type, .*treatment"):
+        read(sums, quantity="coverage", labels=md, label_key="tissue")
+
+
 def test_recount3_qc_table_must_fit(tmp_path):
     """A QC table lacking a run, its mapped length or the column is refused naming it; so are the recount3
     options on data that are not recount3 sums."""

@@ -1871,6 +1871,8 @@ def _labels_by_id(raw: pd.DataFrame, obs_names: list[str], *, label_key: str | N
     if has_header and len(set(cols)) != len(cols):
         cols = [c if c not in cols[:i] else f"{c}_{i}" for i, c in enumerate(cols)]
     table = table.set_axis(cols, axis=1)
+    if label_key is not None and has_header and label_key not in cols[1:]:
+        table, cols = _expand_attributes(table, cols)
     if label_key is not None and has_header:
         if label_key not in cols[1:]:
             raise DataError(f"label column {label_key!r} not in label file {source} (columns: "
@@ -1929,6 +1931,32 @@ def _labels_by_id(raw: pd.DataFrame, obs_names: list[str], *, label_key: str | N
         raise DataError(f"label file {source}: no row for {len(missing)} of {len(obs_names)} samples (e.g. "
                         f"{missing[0][:40]!r}); add them or check that a column holds the sample ids")
     return name, pd.Categorical(_label_strings(pd.Series([m[o] for o in obs_names], dtype=object)))
+
+
+# a column of attributes packed as key;;value|key;;value (recount3's sra.sample_attributes)
+_PACKED = re.compile(r"[^;|]+;;[^|]*(\|[^;|]+;;[^|]*)*")
+
+
+def _expand_attributes(table: pd.DataFrame, cols: list[str]) -> tuple[pd.DataFrame, list[str]]:
+    """Each packed attribute column (:data:`_PACKED`, in at least 80% of its filled rows) split into a column per
+    key, named by the key (``cell type``) and as recount3::expand_sra_attributes names it
+    (``sra_attribute.cell_type``); columns of those names already there are kept as they are."""
+    new: dict[str, list[str]] = {}
+    for c in cols[1:]:
+        vals = table[c].astype(str).str.strip()
+        filled = vals[vals != ""]
+        if not len(filled) or filled.str.fullmatch(_PACKED.pattern).mean() < 0.8:
+            continue
+        rows = [dict(kv.split(";;", 1) for kv in v.split("|") if ";;" in kv) if v else {} for v in vals]
+        for key in dict.fromkeys(k.strip() for r in rows for k in r):
+            column = [next((val.strip() for k, val in r.items() if k.strip() == key), "") for r in rows]
+            for name in (key, "sra_attribute." + key.replace(" ", "_")):
+                if name not in cols and name not in new:
+                    new[name] = column
+    if not new:
+        return table, cols
+    table = pd.concat([table, pd.DataFrame(new, index=table.index)], axis=1)
+    return table, [*cols, *new]
 
 
 def _matched(obs_names: list[str], ids: pd.Series, labels: pd.Series, *, source: str) -> dict[str, Any]:
