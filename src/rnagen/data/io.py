@@ -938,25 +938,31 @@ def _r_objects(p: Path, what: str = "") -> dict[str, pd.DataFrame]:
     except ImportError as e:
         raise DataError(f"{source}: reading R's .rds/.RData needs pyreadr (pip install pyreadr); or write the table "
                         "from R with write.csv") from e
+    error: Exception | None = None
     try:
-        found = pyreadr.read_r(str(p))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)   # "no readable objects": said below, with the way on
+            found = pyreadr.read_r(str(p))
     except Exception as e:   # pyreadr's LibrdataError (an object it does not read, a damaged file), OSError
-        comp = _compression(p)
-        head = _raw_head(p, comp, 8)
-        if head.startswith((b"A\n", b"RDA")):
-            raise DataError(f"{source}: saved in R's text form (ascii = TRUE), which is not read; save it again "
-                            "in R's binary form (saveRDS(x, file) or save(x, file = ...))") from e
-        try:
-            container = _r_container(p)
-        except (OSError, EOFError, zlib.error, lzma.LZMAError, ValueError):
-            container = None
-        if container is not None:
-            how = dict(_R_CONTAINERS)[container]
-            raise DataError(f"{source}: an R {container} object, not a matrix or data frame; in R, x <- "
-                            f"readRDS(\"{p.name}\"); {how}, and give those files") from e
-        raise DataError(f"{source}: an R object that is not a matrix, data frame or factor (or a damaged file: "
-                        f"{_one_line(e)[:80]}); in R, write the matrix with write.csv(m, \"counts.csv\")") from e
-    return {"" if k is None else str(k): v for k, v in found.items()}
+        error, found = e, {}
+    if found:
+        return {"" if k is None else str(k): v for k, v in found.items()}
+    # nothing read: an S4 object or a list (pyreadr skips them, or raises in its older releases), R's text form,
+    # or a damaged file
+    if _raw_head(p, _compression(p), 8).startswith((b"A\n", b"RDA")):
+        raise DataError(f"{source}: saved in R's text form (ascii = TRUE), which is not read; save it again in R's "
+                        "binary form (saveRDS(x, file) or save(x, file = ...))") from error
+    try:
+        container = _r_container(p)
+    except (OSError, EOFError, zlib.error, lzma.LZMAError, ValueError):
+        container = None
+    if container is not None:
+        how = dict(_R_CONTAINERS)[container]
+        raise DataError(f"{source}: an R {container} object, not a matrix or data frame; in R, x <- "
+                        f"readRDS(\"{p.name}\"); {how}, and give those files") from error
+    why = f" (or a damaged file: {_one_line(error)[:80]})" if error is not None else ""
+    raise DataError(f"{source}: an R object that is not a matrix, data frame or factor{why}; in R, write the matrix "
+                    "with write.csv(m, \"counts.csv\")") from error
 
 
 def _r_table(p: Path, *, obj: str | None, what: str = "") -> pd.DataFrame:
