@@ -452,3 +452,67 @@ def test_fetch_geo_supplementary_files(http_server, tmp_path, capsys):
         assert err.count("\n") == 1 and match in err, err
     assert main(["data", "fetch", "gtex", "--suppl", "--cache-dir", str(tmp_path)]) == 2
     assert "--suppl applies to geo" in capsys.readouterr().err
+
+
+def _recount3_files(runs, counts, length):
+    """A recount3 project's three files as the project serves them (gzip; the sums opened by ## lines)."""
+    import gzip
+
+    genes = ["ENSG00000141510.16", "ENSG00000146648.15", "ENSG00000136997.14"]
+    cov = counts * np.asarray(length, dtype=np.int64)
+    sums = ("##annotation=G026\n##date.generated=2020-07-28\ngene_id\t" + "\t".join(runs) + "\n"
+            + "".join(g + "\t" + "\t".join(map(str, row)) + "\n" for g, row in zip(genes, cov)))
+    qc = "rail_id\texternal_id\tstudy\tstar.average_mapped_length\n" + "".join(
+        f"{i}\t{r}\tSRP012345\t{L}\n" for i, (r, L) in enumerate(zip(runs, length)))
+    md = "rail_id\texternal_id\tstudy\tsample_title\tsample_attributes\n" + "".join(
+        f"{i}\t{r}\tSRP012345\tt{i}\tcell type;;{'HeLa' if i < 2 else 'K562'}|treatment;;{'ab'[i % 2]}\n"
+        for i, r in enumerate(runs))
+    return {"sra.gene_sums.SRP012345.G026.gz": gzip.compress(sums.encode(), mtime=0),
+            "sra.recount_qc.SRP012345.MD.gz": gzip.compress(qc.encode(), mtime=0),
+            "sra.sra.SRP012345.MD.gz": gzip.compress(md.encode(), mtime=0)}
+
+
+def test_fetch_recount3_cli_end_to_end(http_server, tmp_path, capsys):
+    """recount3: the project's gene sums, QC table and sample metadata downloaded from its tree, and the command
+    printed reads the sums as read counts labelled by a sample attribute."""
+    import shlex
+
+    import anndata as ad
+
+    runs = ["SRR10", "SRR11", "SRR12", "SRR13"]
+    counts = np.array([[5, 9, 13, 2], [40, 0, 7, 70], [1, 1, 3, 6]], dtype=np.int64)
+    http_server.files.update(_recount3_files(runs, counts, [76, 100, 150, 202]))
+    args = ["data", "fetch", "recount3", "--project", "srp012345", "--base-url", http_server.base_url,
+            "--cache-dir", str(tmp_path / "c"), "--no-progress", "--retry-wait", "0"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    for f in ("gene_sums/45/SRP012345/sra.gene_sums.SRP012345.G026.gz", "metadata/45/SRP012345/sra.recount_qc."
+              "SRP012345.MD.gz", "metadata/45/SRP012345/sra.sra.SRP012345.MD.gz"):
+        assert f"/files/human/data_sources/sra/{f}" in http_server.paths
+    assert "SRP012345: downloaded sra.gene_sums.SRP012345.G026.gz, sra.recount_qc.SRP012345.MD.gz and " in out
+    assert "sample columns that group the runs (for --label-key): cell type, treatment" in out
+    nxt = next(line for line in out.splitlines() if line.startswith("next: "))[len("next: "):]
+    cmd = shlex.split(nxt.replace("COLUMN", "'cell type'").replace("DATA.h5ad", str(tmp_path / "r.h5ad")))
+    assert main(cmd[1:] + ["--genes", "all"]) == 0
+    a = ad.read_h5ad(tmp_path / "r.h5ad")
+    assert a.obs["cell type"].astype(str).tolist() == ["HeLa", "HeLa", "K562", "K562"]
+    cpm = counts.T / counts.sum(0)[:, None] * 1e6
+    np.testing.assert_allclose(a.X, np.log2(cpm + 1), rtol=1e-5)
+    assert F.recount3_urls("BRCA", home="tcga")["sums"] == (
+        "http://duffel.rail.bio/recount3/human/data_sources/tcga/gene_sums/CA/BRCA/tcga.gene_sums.BRCA.G026.gz")
+
+
+def test_fetch_recount3_refusals(http_server, tmp_path, capsys):
+    base = ["data", "fetch", "recount3", "--base-url", http_server.base_url, "--cache-dir", str(tmp_path),
+            "--no-progress"]
+    for extra, msg in (([], "needs --project ID"),
+                       (["--project", "SRP999999"], "recount3 has no sra.gene_sums.SRP999999.G026.gz at "),
+                       (["--project", "BLADDER"], "'BLADDER' is not a recount3 sra project; give an SRA study"),
+                       (["--project", "SRP1", "--home", "gtex", "--organism", "mouse"], "no mouse gtex data"),
+                       (["--project", "SRP1", "--out", "x"], "--out does not apply to recount3")):
+        assert main(base + extra) == 2
+        err = capsys.readouterr().err
+        assert msg in err and err.count("\n") == 1, err
+    assert main(["data", "fetch", "geo", "--accession", "GSE1", "--project", "SRP1", "--cache-dir",
+                 str(tmp_path)]) == 2
+    assert "--project applies to recount3; remove it for geo" in capsys.readouterr().err

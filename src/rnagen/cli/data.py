@@ -405,7 +405,23 @@ def cmd_split(args: argparse.Namespace) -> int:
 
 
 def _check_fetch_options(args: argparse.Namespace) -> None:
-    """``--accession`` for geo alone; the conversion options for tcga and gtex alone (geo converts nothing)."""
+    """``--accession`` for geo alone, ``--project`` for recount3 alone; the conversion options for tcga and gtex
+    alone (geo and recount3 convert nothing)."""
+    if args.source == "recount3":
+        if not args.project:
+            raise DataError("rnagen data fetch recount3 needs --project ID (an SRA study such as SRP009615; with "
+                            "--home gtex a tissue such as BLADDER, with --home tcga a project such as BRCA)")
+        given = [o for o, v in (("--out", args.out), ("--min-samples", args.min_samples),
+                                ("--chunksize", args.chunksize), ("--accession", args.accession),
+                                ("--platform", args.platform), ("--counts", args.counts),
+                                ("--suppl", args.suppl)) if v is not None]
+        if given:
+            raise DataError(f"{given[0]} does not apply to recount3, which only downloads; convert with rnagen data "
+                            "prepare (its --out, --min-samples)")
+        return
+    if args.project or args.home is not None or args.organism is not None:
+        opt = "--project" if args.project else "--home" if args.home is not None else "--organism"
+        raise DataError(f"{opt} applies to recount3; remove it for {args.source}")
     if args.source == "geo":
         if not args.accession:
             raise DataError("rnagen data fetch geo needs --accession GSExxx (the series, e.g. GSE2034)")
@@ -477,9 +493,36 @@ def _fetch_geo(args: argparse.Namespace, checksums: dict[str, str]) -> int:
     return 0
 
 
+def _fetch_recount3(args: argparse.Namespace, checksums: dict[str, str]) -> int:
+    """``rnagen data fetch recount3``: a project's gene sums, QC table and sample metadata, and the command that
+    reads the sums as read counts with their labels."""
+    import shlex
+
+    from ..data.fetch import fetch_recount3
+    from ..data.io import _expand_attributes, _label_rows
+
+    out = fetch_recount3(args.project, home=args.home or "sra", organism=args.organism or "human",
+                         cache_dir=args.cache_dir, base_url=args.base_url, checksums=checksums,
+                         retries=args.retries, retry_wait=args.retry_wait, progress=not args.no_progress)
+    print(f"{args.project.strip().upper()}: downloaded {out['sums'].name}, {out['qc'].name} and {out['samples'].name} "
+          f"into {out['sums'].parent}")
+    raw = _label_rows(out["samples"], sep=None)
+    cols = [str(c) for c in raw.iloc[0].tolist()]
+    table, cols = _expand_attributes(raw.iloc[1:].set_axis(cols, axis=1), cols)
+    shown = [c for c in cols[1:] if not c.startswith("sra_attribute.") and table[c].nunique() > 1
+             and table[c].nunique() < len(table)]
+    print("sample columns that group the runs (for --label-key): "
+          + (", ".join(shown[:30]) + (", ..." if len(shown) > 30 else "") if shown else "none"))
+    cmd = ["rnagen", "data", "prepare", str(out["sums"]), "--recount-qc", str(out["qc"]), "--labels",
+           str(out["samples"])]
+    print("next: " + " ".join(shlex.quote(c) for c in cmd) + " --label-key COLUMN --normalize cpm --out DATA.h5ad")
+    return 0
+
+
 def cmd_fetch(args: argparse.Namespace) -> int:
     """``rnagen data fetch``: download and convert TCGA or GTEx (:func:`rnagen.data.fetch.fetch`), or download a
-    GEO series and its platform annotation (:func:`rnagen.data.fetch.fetch_geo`)."""
+    GEO series and its platform annotation (:func:`rnagen.data.fetch.fetch_geo`) or a recount3 project
+    (:func:`rnagen.data.fetch.fetch_recount3`)."""
     from ..data.fetch import fetch
 
     _check_fetch_options(args)
@@ -492,6 +535,8 @@ def cmd_fetch(args: argparse.Namespace) -> int:
         checksums[name] = value
     if args.source == "geo":
         return _fetch_geo(args, checksums)
+    if args.source == "recount3":
+        return _fetch_recount3(args, checksums)
 
     def run() -> dict:
         return fetch(args.source, out_dir=args.out, cache_dir=args.cache_dir, base_url=args.base_url,
@@ -536,9 +581,17 @@ def _add_fetch(dsub) -> None:
                                     "probe annotation, or with --counts NCBI's RNA-seq gene counts of the series, or "
                                     "with --suppl the submitter's files, and print the rnagen data prepare command "
                                     "that converts them.")
-    f.add_argument("source", choices=["tcga", "gtex", "geo"],
+    f.add_argument("source", choices=["tcga", "gtex", "geo", "recount3"],
                    help="tcga: Xena TOIL gene TPM + phenotype; gtex: GTEx v8 gene TPM GCT + SampleAttributesDS; geo: "
-                        "a GEO series (--accession)")
+                        "a GEO series (--accession); recount3: a project's gene sums, QC table and sample metadata "
+                        "(--project)")
+    f.add_argument("--project", default=None, metavar="ID",
+                   help="recount3: the project (an SRA study such as SRP009615; a GTEx tissue such as BLADDER with "
+                        "--home gtex; a TCGA project such as BRCA with --home tcga)")
+    f.add_argument("--home", default=None, choices=["sra", "gtex", "tcga"],
+                   help="recount3: where the project lives (default sra)")
+    f.add_argument("--organism", default=None, choices=["human", "mouse"],
+                   help="recount3: human (default; GENCODE v26 gene sums) or mouse (SRA only; GENCODE M23)")
     f.add_argument("--accession", default=None, metavar="GSExxx",
                    help="geo: the series to download (its GSExxx_series_matrix.txt.gz and GPLxxx.annot.gz)")
     f.add_argument("--platform", default=None, metavar="GPLxxx",
@@ -554,7 +607,7 @@ def _add_fetch(dsub) -> None:
     f.add_argument("--base-url", default=None,
                    help="mirror URL holding the same file names (default: the public Xena hub / GTEx portal bucket / "
                         "GEO's https://ftp.ncbi.nlm.nih.gov/geo tree, and https://www.ncbi.nlm.nih.gov/geo for "
-                        "--counts)")
+                        "--counts / recount3's http://duffel.rail.bio/recount3 tree)")
     f.add_argument("--cache-dir", default=None, help="download cache (default: $RNAGEN_CACHE or ~/.cache/rnagen)")
     f.add_argument("--out", default=None, help="folder for the converted .h5ad files (default: CACHE_DIR/SOURCE)")
     f.add_argument("--min-samples", type=T.integer(">= 1"), default=None,

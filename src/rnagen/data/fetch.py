@@ -11,6 +11,9 @@ Sources (default base URLs; any mirror holding the same file names can be given 
 - GEO (:func:`fetch_geo`): a series' ``GSExxx_series_matrix.txt.gz`` and its platform's ``GPLxxx.annot.gz``
   (probe -> gene) from NCBI's ``https://ftp.ncbi.nlm.nih.gov/geo`` tree, downloaded only: ``rnagen data
   prepare`` reads them (:func:`rnagen.data.read`, ``--feature-map``).
+- recount3 (:func:`fetch_recount3`): a project's gene sums (base-pair coverage), QC table and sample metadata
+  from ``http://duffel.rail.bio/recount3``, downloaded only: ``rnagen data prepare --recount-qc`` reads the sums
+  as read counts.
 
 Downloads stream into ``NAME.part`` in the cache directory, resume with HTTP ``Range`` requests after an
 interruption, are checked against the server's size (and an optional sha256/md5), and only then are renamed
@@ -64,6 +67,9 @@ __all__ = [
     "geo_counts_url",
     "geo_suppl_url",
     "fetch_geo",
+    "RECOUNT3_BASE_URL",
+    "recount3_urls",
+    "fetch_recount3",
 ]
 
 XENA_BASE_URL = "https://toil-xena-hub.s3.us-east-1.amazonaws.com/download"
@@ -755,4 +761,73 @@ def fetch_geo(accession: str, *, platform: str | None = None, counts: str | None
         except HTTPStatusError as e:
             if e.status != 404:
                 raise
+    return out
+
+
+# ------------------------------------------------------------------------------------------ recount3
+
+RECOUNT3_BASE_URL = "http://duffel.rail.bio/recount3"
+"""recount3's file tree (Wilks et al. 2021): {organism}/data_sources/{sra,gtex,tcga}/{gene_sums,metadata}/."""
+RECOUNT3_HOMES = ("sra", "gtex", "tcga")
+# the gene annotation of each organism's default gene sums (GENCODE v26 for human, v23 for mouse)
+RECOUNT3_ANNOTATION = {"human": "G026", "mouse": "M023"}
+_RECOUNT3_PROJECT = {"sra": re.compile(r"^[SED]RP\d+$"), "gtex": re.compile(r"^[A-Z_]+$"),
+                     "tcga": re.compile(r"^[A-Z]+$")}
+
+
+def recount3_urls(project: str, *, home: str = "sra", organism: str = "human",
+                  base_url: str | None = None) -> dict[str, str]:
+    """The URLs of a recount3 project's gene sums, QC table and sample metadata (``sums``, ``qc``, ``samples``),
+    laid out as recount3::file_locate_url lays them out: ``{base}/{organism}/data_sources/{home}/{gene_sums|
+    metadata}/{last two characters}/{project}/{home}.{gene_sums|recount_qc|home}.{project}.{G026.gz|MD.gz}``."""
+    if home not in RECOUNT3_HOMES:
+        raise DataError(f"unknown recount3 home {home!r}; use one of {', '.join(RECOUNT3_HOMES)}")
+    if organism not in RECOUNT3_ANNOTATION or (organism == "mouse" and home != "sra"):
+        raise DataError(f"recount3 has no {organism} {home} data; human has sra, gtex and tcga, mouse sra")
+    pid = str(project).strip().upper()
+    if not _RECOUNT3_PROJECT[home].match(pid):
+        example = {"sra": "an SRA study such as SRP009615", "gtex": "a GTEx tissue such as BLADDER",
+                   "tcga": "a TCGA project such as BRCA"}[home]
+        raise DataError(f"{project!r} is not a recount3 {home} project; give {example} (--home picks sra, gtex or "
+                        "tcga)")
+    root = f"{(base_url or RECOUNT3_BASE_URL).rstrip('/')}/{organism}/data_sources/{home}"
+    tail = f"{pid[-2:]}/{pid}"
+    return {"sums": f"{root}/gene_sums/{tail}/{home}.gene_sums.{pid}.{RECOUNT3_ANNOTATION[organism]}.gz",
+            "qc": f"{root}/metadata/{tail}/{home}.recount_qc.{pid}.MD.gz",
+            "samples": f"{root}/metadata/{tail}/{home}.{home}.{pid}.MD.gz"}
+
+
+def fetch_recount3(project: str, *, home: str = "sra", organism: str = "human",
+                   cache_dir: str | os.PathLike | None = None, base_url: str | None = None,
+                   checksums: Mapping[str, str] | None = None, retries: int = 3, retry_wait: float = 1.0,
+                   progress: bool = True) -> dict[str, Path]:
+    """Download a recount3 project's gene sums, its QC table and its sample metadata into ``<cache>/recount3/``.
+
+    The gene sums are base-pair coverage; ``rnagen data prepare SUMS --recount-qc QC`` reads them as read counts
+    (each run's coverage over its average mapped length, recount3::compute_read_counts) and ``--labels SAMPLES``
+    labels the runs (for SRA studies by an attribute of ``sample_attributes``). Nothing is converted here.
+
+    Returns
+    -------
+    dict
+        ``sums``, ``qc`` and ``samples``: the downloaded files' paths.
+    """
+    urls = recount3_urls(project, home=home, organism=organism, base_url=base_url)
+    cache = (Path(cache_dir).expanduser() if cache_dir else default_cache_dir()) / "recount3"
+    checksums = dict(checksums or {})
+    names = {k: u.rsplit("/", 1)[1] for k, u in urls.items()}
+    unknown = sorted(k for k in checksums if k not in (*names, *names.values()))
+    if unknown:
+        raise DataError(f"checksum given for unknown file(s) {', '.join(unknown)}; use {', '.join(names.values())}, "
+                        "'sums', 'qc' or 'samples'")
+    out: dict[str, Path] = {}
+    for key, url in urls.items():
+        try:
+            out[key] = download(url, cache / names[key], checksum=checksums.get(names[key]) or checksums.get(key),
+                                retries=retries, retry_wait=retry_wait, progress=progress)
+        except HTTPStatusError as e:
+            if e.status != 404:
+                raise
+            raise DataError(f"recount3 has no {names[key]} at {url}: check the project id and --home (SRA studies "
+                            "are sra, GTEx tissues gtex, TCGA projects tcga)") from None
     return out
