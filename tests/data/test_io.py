@@ -1566,3 +1566,14 @@ def test_illumina_detection_p_values_are_no_samples(tmp_path):
     assert list(m.obs_names) == ["S0", "S1", "S2"]
     np.testing.assert_allclose(m.X, X.T.astype(np.float32))
     assert "the 'VALUE' columns of a MAGE-TAB data matrix: 3 of its 6 columns" in get_history(m)[0]["orientation"]
+
+
+def test_excel_sep_directive_line(tmp_path):
+    """A CSV written for Excel may open with 'sep=;' (the separator it uses): it was taken for a second header of
+    quantities; it names the separator and is skipped, in data and label files."""
+    (tmp_path / "x.csv").write_text("sep=;\ngene;S1;S2;S3\nTP53;1,5;2;3\nEGFR;4;5;6\nMYC;7;8;9\n")
+    (tmp_path / "lab.csv").write_text('"sep=,"\nsample,group\nS1,a\nS2,b\nS3,a\n')
+    a = read(tmp_path / "x.csv", labels=tmp_path / "lab.csv")
+    assert list(a.obs_names) == ["S1", "S2", "S3"] and list(a.var_names) == ["TP53", "EGFR", "MYC"]
+    np.testing.assert_array_equal(a.X, [[1.5, 4, 7], [2, 5, 8], [3, 6, 9]])
+    assert a.obs["group"].tolist() == ["a", "b", "a"]

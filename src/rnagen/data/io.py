@@ -260,7 +260,8 @@ class _Text:
         if self.lines and self.lines[0].startswith("\ufeff"):
             self.lines[0] = self.lines[0][1:]
         table = self.lines[_comment_lines(self.lines):]  # the separator of the table, not of its preamble
-        self.sep = sep if sep is not None else _sniff_sep(table, fmt)
+        declared = _SEP_LINE.fullmatch(self.lines[0]) if self.lines else None
+        self.sep = sep if sep is not None else declared.group(1) if declared else _sniff_sep(table, fmt)
         self.decimal, self.thousands = _sniff_numbers(table[1:], self.sep)
 
     def open(self, encoding: str | None = None):
@@ -280,9 +281,14 @@ def _fields(line: str, sep: str) -> list[str]:
         return line.split(sep)
 
 
+# Excel's separator directive, a first line "sep=;" in CSV written for Excel
+_SEP_LINE = re.compile(r'"?sep=(.)"?\s*')
+
+
 def _comment_lines(lines: list[str]) -> int:
-    """How many lines starting with ``#`` open the file (a tool's preamble: version, date, command)."""
-    n = 0
+    """How many lines starting with ``#`` open the file (a tool's preamble: version, date, command), an Excel
+    ``sep=;`` directive first counted with them."""
+    n = 1 if lines and _SEP_LINE.fullmatch(lines[0]) else 0
     while n < len(lines) and lines[n].startswith("#"):
         n += 1
     return n if n < len(lines) else 0
