@@ -1577,3 +1577,13 @@ def test_excel_sep_directive_line(tmp_path):
     assert list(a.obs_names) == ["S1", "S2", "S3"] and list(a.var_names) == ["TP53", "EGFR", "MYC"]
     np.testing.assert_array_equal(a.X, [[1.5, 4, 7], [2, 5, 8], [3, 6, 9]])
     assert a.obs["group"].tolist() == ["a", "b", "a"]
+
+
+def test_labels_before_sample_ids(tmp_path):
+    """A two-column label file with the labels first and the sample ids second (group, sample) labels the
+    samples; its first column was taken for the ids ('sample id a appears twice with different labels')."""
+    (tmp_path / "x.csv").write_text("gene,S1,S2,S3\nTP53,1,2,3\nEGFR,4,5,6\nMYC,7,8,9\n")
+    (tmp_path / "rev.csv").write_text("group,sample\na,S3\nb,S2\na,S1\n")
+    assert read(tmp_path / "x.csv", labels=tmp_path / "rev.csv").obs["group"].tolist() == ["a", "b", "a"]
+    (tmp_path / "rev2.csv").write_text("a,S3\nb,S2\na,S1\n")   # no header
+    assert read(tmp_path / "x.csv", labels=tmp_path / "rev2.csv").obs["label"].tolist() == ["a", "b", "a"]

@@ -1876,6 +1876,12 @@ def _labels_by_id(raw: pd.DataFrame, obs_names: list[str], *, label_key: str | N
     """A table of sample ids (first column) and labels (the ``label_key`` column, else the second), with a
     header line unless its first field is a sample id; rows matched to ``obs_names`` by id."""
     raw = raw.fillna("")
+    if raw.shape[1] == 2 and label_key is None:
+        # two columns, the labels first and the sample ids second (group, sample): the ids are the one naming the
+        # samples; reading the first as ids took the sample names for labels
+        c0, c1 = (set(raw[j].astype(str).str.strip()) for j in (0, 1))
+        if set(obs_names) <= c1 and not set(obs_names) & c0:
+            raw = raw[[1, 0]].set_axis([0, 1], axis=1)
     first = [str(x) for x in raw.iloc[0].tolist()]
     has_header = first[0] not in set(obs_names) and not _TCGA_BARCODE.fullmatch(first[0].strip())
     table = raw.iloc[1:] if has_header else raw
