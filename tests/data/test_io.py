@@ -1587,3 +1587,25 @@ def test_labels_before_sample_ids(tmp_path):
     assert read(tmp_path / "x.csv", labels=tmp_path / "rev.csv").obs["group"].tolist() == ["a", "b", "a"]
     (tmp_path / "rev2.csv").write_text("a,S3\nb,S2\na,S1\n")   # no header
     assert read(tmp_path / "x.csv", labels=tmp_path / "rev2.csv").obs["label"].tolist() == ["a", "b", "a"]
+
+
+def test_repeated_symbols_beside_unique_gene_ids(tmp_path, capsys):
+    """Genes named by symbols that repeat (two Y_RNA genes) beside a column of unique Ensembl ids: named by the ids
+    (the symbols kept), not refused as duplicates with the advice to average two different genes; a repeated id
+    is still a duplicate."""
+    from rnagen.cli.main import main
+
+    (tmp_path / "x.csv").write_text("gene_name,gene_id,S1,S2,S3\nTP53,ENSG00000141510,1,2,3\n"
+                                    "Y_RNA,ENSG00000201098,4,5,6\nY_RNA,ENSG00000199568,7,8,9\n"
+                                    "MYC,ENSG00000136997,1,1,1\n")
+    a = read(tmp_path / "x.csv")
+    assert list(a.var_names) == ["ENSG00000141510", "ENSG00000201098", "ENSG00000199568", "ENSG00000136997"]
+    assert a.var["symbol"].tolist() == ["TP53", "Y_RNA", "Y_RNA", "MYC"]
+    np.testing.assert_array_equal(a.X[:, 1:3], [[4, 7], [5, 8], [6, 9]])
+    assert get_history(a)[0]["gene_ids_from"] == "gene_id"
+    assert main(["data", "prepare", str(tmp_path / "x.csv"), "--genes", "all", "--out", str(tmp_path / "p.h5ad")]) == 0
+    assert "genes named by their 'gene_id' column" in capsys.readouterr().out
+    (tmp_path / "y.csv").write_text("gene_name,gene_id,S1,S2\nTP53,ENSG00000141510,1,2\nY_RNA,ENSG00000201098,4,5\n"
+                                    "Y_RNA,ENSG00000201098,7,8\nMYC,ENSG00000136997,1,1\n")
+    with pytest.raises(DataError, match="duplicated gene ids"):
+        read(tmp_path / "y.csv")

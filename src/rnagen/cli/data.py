@@ -251,6 +251,9 @@ def _what_was_dropped(adata) -> str:
             n = int(h.get("n_symbol_entrez_ids", 0))
             if n:
                 notes.append(f"{n} features named SYMBOL|ENTREZ (TCGA's legacy tables) read by their Entrez ids")
+            if h.get("gene_ids_from"):
+                notes.append(f"genes named by their {h['gene_ids_from']!r} column (the first column repeats names; "
+                             "kept in var['symbol'])")
             n = int(h.get("n_archs4_missing", 0))
             if n:
                 shown = ", ".join(list(h["archs4_missing"])[:3]) + (", ..." if n > 3 else "")

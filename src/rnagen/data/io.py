@@ -2348,6 +2348,27 @@ def validate(adata, *, label_key: str | None = None, source: str = "data", allow
         check_labelled(adata, label_key, source=source)
 
 
+def _unique_gene_ids(adata) -> tuple[Any, str | None]:
+    """Genes named by a column that repeats names (symbols: Y_RNA, paralogs' shared names) beside a gene-id column
+    that names each row once (Ensembl or Entrez ids): renamed by those ids, the names kept in ``var["symbol"]``
+    (or ``var["name"]``), so that two genes of one symbol are not taken for duplicates of one gene. Returns the
+    AnnData and the column used (``None`` when nothing was done)."""
+    if adata.var_names.is_unique:
+        return adata, None
+    for col in adata.var.columns:
+        vals = adata.var[col].astype(str).str.strip()
+        if (vals == "").any() or vals.str.lower().isin(["nan", "na"]).any() or not vals.is_unique:
+            continue
+        if _genes.detect_id_type(list(vals)) in ("ensembl", "ensembl_versioned", "entrez") and \
+                _gene_score(list(vals)) >= 0.9:
+            old = [str(v) for v in adata.var_names]
+            adata.var_names = pd.Index(list(vals))
+            adata.var = adata.var.drop(columns=[col])
+            adata.var["symbol" if "symbol" not in adata.var.columns else "name"] = old
+            return adata, str(col)
+    return adata, None
+
+
 def _collapse(adata, *, axis: Literal["obs", "var"], how: Duplicates, source: str):
     """Resolve duplicated sample (``obs``) or gene (``var``) ids: error, keep the first, average or add."""
     import anndata as ad
@@ -2650,6 +2671,10 @@ def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unla
         adata.obs[name] = lab
         label_key = name
     adata, n_dup_obs = _collapse(adata, axis="obs", how=duplicates, source=p.name)
+    if duplicates == "error":
+        adata, ids_from = _unique_gene_ids(adata)
+        if ids_from is not None:
+            changed["gene_ids_from"] = ids_from
     adata, n_dup_var = _collapse(adata, axis="var", how=duplicates, source=p.name)
     n_unlabelled = 0
     if label_key is not None and label_key in adata.obs.columns:
