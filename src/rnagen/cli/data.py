@@ -72,7 +72,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     from .._io import claim_output
 
     _check_missing_options(args)
-    inputs = [args.input, args.labels, args.feature_map] + (
+    inputs = [args.input, args.labels, args.feature_map, args.sample_names, args.recount_qc] + (
         [args.genes] if args.genes not in ("landmarks", "all") else [])
     with claim_output(args.out, inputs=inputs):
         return _prepare(args)
