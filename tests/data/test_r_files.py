@@ -76,6 +76,8 @@ def test_r_labels_and_workspaces():
     ("summarized_experiment.rds", r"an R SummarizedExperiment object, not a matrix or data frame; in R, x <- "
                                   r"readRDS\(\"summarized_experiment.rds\"\); write.csv\(SummarizedExperiment::assay"),
     ("dgelist.rds", r"an R DGEList object.*write.csv\(x\$counts, \"counts.csv\"\)"),
+    ("dds_workspace.RData", r"an R DESeqDataSet object.* load\(\"dds_workspace.RData\"\), x being the object; "
+                            r"write.csv\(DESeq2::counts\(x\)"),
     ("counts_ascii.rds", r"saved in R's text form \(ascii = TRUE\).*saveRDS\(x, file\)"),
 ])
 def test_r_objects_not_read_are_named(name, msg):

@@ -955,7 +955,8 @@ def _r_objects(p: Path, what: str = "") -> dict[str, pd.DataFrame]:
         return {"" if k is None else str(k): v for k, v in found.items()}
     # nothing read: an S4 object or a list (pyreadr skips them, or raises in its older releases), R's text form,
     # or a damaged file
-    if _raw_head(p, _compression(p), 8).startswith((b"A\n", b"RDA")):
+    head = _raw_head(p, _compression(p), 8)
+    if head.startswith((b"A\n", b"RDA")):
         raise DataError(f"{source}: saved in R's text form (ascii = TRUE), which is not read; save it again in R's "
                         "binary form (saveRDS(x, file) or save(x, file = ...))") from error
     try:
@@ -964,8 +965,10 @@ def _r_objects(p: Path, what: str = "") -> dict[str, pd.DataFrame]:
         container = None
     if container is not None:
         how = dict(_R_CONTAINERS)[container]
-        raise DataError(f"{source}: an R {container} object, not a matrix or data frame; in R, x <- "
-                        f"readRDS(\"{p.name}\"); {how}, and give those files") from error
+        get = (f"load(\"{p.name}\"), x being the object" if head.startswith(_R_SAVE) else
+               f"x <- readRDS(\"{p.name}\")")
+        raise DataError(f"{source}: an R {container} object, not a matrix or data frame; in R, {get}; {how}, and "
+                        "give those files") from error
     why = f" (or a damaged file: {_one_line(error)[:80]})" if error is not None else ""
     raise DataError(f"{source}: an R object that is not a matrix, data frame or factor{why}; in R, write the matrix "
                     "with write.csv(m, \"counts.csv\")") from error

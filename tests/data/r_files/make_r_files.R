@@ -26,3 +26,6 @@ save(counts, tpm, file = "two_tables.RData")
 setClass("SummarizedExperiment", representation(assays = "list"))
 saveRDS(new("SummarizedExperiment", assays = list(counts = counts)), "summarized_experiment.rds")
 saveRDS(structure(list(counts = counts, samples = coldata), class = "DGEList"), "dgelist.rds")
+setClass("DESeqDataSet", representation(counts = "matrix"))
+dds <- new("DESeqDataSet", counts = counts)
+save(dds, file = "dds_workspace.RData")                # a workspace holding only an S4 object
