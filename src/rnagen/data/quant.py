@@ -530,7 +530,7 @@ def read_quant_folder(folder: str | os.PathLike, *, quantity: Quantity = "counts
         found = _archive_files(folder, stack) if archive else _files(folder)
         if not found:
             names = ([s.rel for s in _archive_members(folder, stack)] if archive else
-                     [str(q) for _, q in zip(range(10_000), folder.rglob("*"))])
+                     [str(q) for _, q in zip(range(10_000), folder.rglob("*")) if q.is_file()])
             if (hint := _raw_data(names)) is not None:
                 raise DataError(f"{folder}: {hint}")
         return _read_found(folder, found, archive=archive, quantity=quantity, strand=strand)
