@@ -225,7 +225,7 @@ CASES = [
     ("prepare-layer-csv", ["data", "prepare", "{csv}", "--layer", "counts", "--out", "{out}.h5ad"],
      "--layer applies to .h5ad"),
     ("prepare-sheet-csv", ["data", "prepare", "{csv}", "--sheet", "counts", "--out", "{out}.h5ad"],
-     "--sheet applies to an Excel workbook"),
+     "--sheet applies to a workbook"),
     ("prepare-sheet-bundled", ["data", "prepare", "gtex26", "--sheet", "counts", "--out", "{out}.h5ad"],
      "--sample-names and --recount-qc apply to other inputs"),
     ("prepare-recount-qc-bundled", ["data", "prepare", "gtex26", "--recount-qc", "{csv}", "--out", "{out}.h5ad"],

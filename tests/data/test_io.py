@@ -836,7 +836,7 @@ def test_excel_workbook_reads_as_its_table(small, tmp_path, capsys):
     for path, kw, match in (
             ("two.xlsx", {}, r"two.xlsx: a workbook of 2 sheets \('README', 'expr'\); choose one with --sheet NAME"),
             ("two.xlsx", {"sheet": "counts"}, "two.xlsx has no sheet 'counts'; its sheets: 'README', 'expr'"),
-            ("x.csv", {"sheet": "expr"}, "--sheet applies to an Excel workbook"),
+            ("x.csv", {"sheet": "expr"}, "--sheet applies to a workbook"),
             ("two.xlsx", {"sheet": "README"}, "the sheet holds no table")):
         with pytest.raises(DataError, match=match):
             read(tmp_path / path, **kw)
@@ -1609,3 +1609,20 @@ def test_repeated_symbols_beside_unique_gene_ids(tmp_path, capsys):
                                     "Y_RNA,ENSG00000201098,7,8\nMYC,ENSG00000136997,1,1\n")
     with pytest.raises(DataError, match="duplicated gene ids"):
         read(tmp_path / "y.csv")
+
+
+def test_opendocument_spreadsheet(tmp_path):
+    """LibreOffice's .ods (a zip archive, which was refused as one to unzip) reads as an Excel sheet does, by
+    content whatever its name; labels may be one too."""
+    genes = ["TP53", "EGFR", "MYC", "GAPDH"]
+    X = np.arange(12, dtype=np.float32).reshape(4, 3) * 2.5
+    pd.DataFrame(X, index=pd.Index(genes, name="gene"), columns=["S1", "S2", "S3"]).to_excel(
+        tmp_path / "x.ods", engine="odf")
+    pd.DataFrame({"sample": ["S1", "S2", "S3"], "group": ["a", "b", "a"]}).to_excel(
+        tmp_path / "lab.ods", engine="odf", index=False)
+    a = read(tmp_path / "x.ods", labels=tmp_path / "lab.ods")
+    assert list(a.obs_names) == ["S1", "S2", "S3"] and list(a.var_names) == genes
+    np.testing.assert_array_equal(a.X, X.T)
+    assert a.obs["group"].tolist() == ["a", "b", "a"] and get_history(a)[0]["format"] == "ods"
+    (tmp_path / "x.ods").rename(tmp_path / "x.dat")
+    assert read(tmp_path / "x.dat").n_obs == 3

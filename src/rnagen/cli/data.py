@@ -663,7 +663,7 @@ def _add_prepare(dsub) -> None:
                          "by their TCGA sample ids, which then find their labels in a clinical table given per "
                          "participant) or a table of current and new sample ids; the old names kept in obs")
     pr.add_argument("--sheet", "--object", dest="sheet", default=None, metavar="NAME",
-                    help="an Excel workbook (.xlsx, .xls) of several sheets: the sheet holding the matrix; an R "
+                    help="a workbook (.xlsx, .xls, .ods) of several sheets: the sheet holding the matrix; an R "
                          "workspace (.RData) of several tables: the object holding it")
     pr.add_argument("--quantity", choices=["counts", "tpm", "coverage"], default="counts",
                     help="a folder of per-sample files: read counts (default) or TPM (RSEM, Salmon, GDC); a TCGA "
@@ -731,7 +731,7 @@ def _add_info(dsub) -> None:
                    help="label column to count (default: the recorded one, else categorical columns)")
     i.add_argument("--labels", default=None, help="annotation file with the labels (for files without them)")
     i.add_argument("--sheet", "--object", dest="sheet", default=None, metavar="NAME",
-                   help="an Excel workbook (.xlsx, .xls) of several sheets: the sheet to summarise; an R workspace "
+                   help="a workbook (.xlsx, .xls, .ods) of several sheets: the sheet to summarise; an R workspace "
                         "(.RData) of several tables: the object")
     i.set_defaults(func=cmd_info)
 

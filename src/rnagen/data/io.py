@@ -68,7 +68,7 @@ def _format(path: Path) -> str:
         if name.endswith(c):
             name = name[:-len(c)]
     for ext, fmt in ((".h5ad", "h5ad"), (".gct", "gct"), (".parquet", "parquet"), (".pq", "parquet"),
-                     (".xlsx", "xlsx"), (".xlsm", "xlsx"), (".xls", "xls"),
+                     (".xlsx", "xlsx"), (".xlsm", "xlsx"), (".xls", "xls"), (".ods", "ods"),
                      (".csv", "csv"), (".tsv", "tsv"), (".txt", "tsv"), (".tab", "tsv")):
         if name.endswith(ext):
             return fmt
@@ -177,6 +177,8 @@ def _content_format(head: bytes) -> str | None:
         return "parquet"
     if head.startswith((b"ARROW1", b"FEA1")):
         return "feather"
+    if head.startswith(b"PK\x03\x04") and b"mimetypeapplication/vnd.oasis.opendocument.spreadsheet" in head[:120]:
+        return "ods"
     if head.startswith(b"PK\x03\x04") and (b"xl/" in head or b"[Content_Types]" in head):
         return "xlsx"
     if head.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
@@ -774,7 +776,7 @@ def _frame_to_adata(df: pd.DataFrame, *, orientation: Orientation, source: str, 
     wide = _long_to_wide(df, label_key=label_key, source=source) if orientation == "auto" else None
     if wide is not None:
         df = wide
-    binary = fmt in ("parquet", "xlsx", "xls", "rds")
+    binary = fmt in ("parquet", *_WORKBOOKS, "rds")
     sep_hint = "check the file's columns" if binary else "check the separator (--sep) and the file format"
     if df.shape[0] == 0 or df.shape[1] == 0:
         raise DataError(f"{source}: no data rows or columns found; {sep_hint}")
@@ -825,10 +827,13 @@ def _read_parquet(path: Path, *, orientation: Orientation, label_key: str | None
 
 # ------------------------------------------------------------------------------------------ Excel workbooks
 
+#: the spreadsheet formats read through calamine: Excel's .xlsx and 97-2003 .xls, OpenDocument's .ods
+_WORKBOOKS = ("xlsx", "xls", "ods")
+
 def _excel_sheet(p: Path, sheet: str | None, *, what: str = "", fmt: str = "xlsx") -> pd.DataFrame:
-    """One sheet of an Excel workbook (``fmt``: ``.xlsx`` or Excel 97-2003's ``.xls``, both through calamine, a
-    Rust reader several times faster than openpyxl) as cells (no header; empty cells and Excel's #N/A are NaN):
-    the sheet named ``sheet``, else the workbook's only sheet."""
+    """One sheet of a workbook (``fmt``: ``.xlsx``, Excel 97-2003's ``.xls`` or OpenDocument's ``.ods``, all
+    through calamine, a Rust reader several times faster than openpyxl) as cells (no header; empty cells and
+    Excel's #N/A are NaN): the sheet named ``sheet``, else the workbook's only sheet."""
     source = f"{what}{p.name}"
     try:
         __import__("python_calamine")
@@ -1834,7 +1839,7 @@ def _label_rows(p: Path, *, sep: str | None) -> pd.DataFrame:
     """The fields of a label file as strings (no NA parsing), trailing blank lines removed."""
     _check_file(p, "label file", "check the --labels path")
     txt = _Text(p, sep=sep, fmt=_format(p))
-    if txt.content_format in ("xlsx", "xls"):
+    if txt.content_format in _WORKBOOKS:
         cells = _excel_sheet(p, None, what="label file ", fmt=txt.content_format)
         if cells.shape[1] > 1:
             cells = cells.iloc[_table_row(cells):]
@@ -2589,18 +2594,18 @@ def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unla
     fmt = "folder" if p.is_dir() or is_archive(p) else _format(p)
     txt = None
     folder: dict[str, object] = {}
-    if fmt not in ("h5ad", "parquet", "folder", "xlsx", "xls"):
+    if fmt not in ("h5ad", "parquet", "folder", *_WORKBOOKS):
         txt = _Text(p, sep=sep, fmt=fmt)
         if txt.content_format is not None:
             fmt = txt.content_format  # an HDF5/parquet/Excel file under a text name
     if layer is not None and fmt != "h5ad":
         raise DataError(f"--layer applies to .h5ad input; {p.name} is not one, remove --layer")
-    if sheet is not None and fmt not in ("xlsx", "xls", "rds", "rdata"):
-        raise DataError(f"--sheet applies to an Excel workbook (.xlsx, .xls) and --object to an R file (.RData); "
+    if sheet is not None and fmt not in (*_WORKBOOKS, "rds", "rdata"):
+        raise DataError(f"--sheet applies to a workbook (.xlsx, .xls, .ods) and --object to an R file (.RData); "
                         f"{p.name} is neither, remove it")
     if fmt != "h5ad" and label_key is not None and not str(label_key):
         raise DataError("empty --label-key; give the name of the label column")
-    if quantity != "counts" and (fmt in ("h5ad", "parquet", "feather", "xlsx", "xls", "gct", "rds", "rdata") or (
+    if quantity != "counts" and (fmt in ("h5ad", "parquet", "feather", *_WORKBOOKS, "gct", "rds", "rdata") or (
             txt is not None and (_is_geo(txt.lines) or _is_featurecounts(txt.lines)))):
         raise DataError(_QUANTITY_ON_A_MATRIX)   # a plain table may be a Firehose one (_read_table decides)
     recount3 = txt is not None and fmt in ("csv", "tsv", "text") and _is_recount3_sums(txt.lines, p.name)
@@ -2625,7 +2630,7 @@ def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unla
         orient = "samples_x_genes"
     elif fmt in ("parquet", "feather"):
         adata, orient = _read_parquet(p, orientation=orientation, label_key=label_key, fmt=fmt)
-    elif fmt in ("xlsx", "xls"):
+    elif fmt in _WORKBOOKS:
         adata, orient = _read_excel(p, sheet=sheet, orientation=orientation, label_key=label_key, fmt=fmt)
     elif fmt in ("rds", "rdata"):
         adata, orient = _read_r(p, obj=sheet, orientation=orientation, label_key=label_key)
@@ -2690,7 +2695,7 @@ def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unla
     if layer is not None:
         changed["layer"] = layer
     if sheet is not None:
-        changed["sheet" if fmt in ("xlsx", "xls") else "object"] = sheet
+        changed["sheet" if fmt in _WORKBOOKS else "object"] = sheet
     if fmt == "h5ad" and not changed:
         # the canonical format already carries its history; reading it again is not a transform
         return adata

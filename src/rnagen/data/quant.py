@@ -346,8 +346,8 @@ def _archive_files(archive: Path, stack: contextlib.ExitStack) -> dict[str, list
 
 
 # a matrix file, gzipped or not, as data portals and GEO submitters zip one
-_TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".tab", ".gct", ".parquet", ".pq", ".feather", ".xlsx", ".xls", ".h5ad",
-                   ".rds", ".rdata", ".rda")
+_TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".tab", ".gct", ".parquet", ".pq", ".feather", ".xlsx", ".xls", ".ods",
+                   ".h5ad", ".rds", ".rdata", ".rda")
 
 
 @contextlib.contextmanager
