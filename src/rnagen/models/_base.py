@@ -97,7 +97,8 @@ class PreprocessConfig:
     mass other than 0 (:data:`FLOOR_MIN_SHARE` of the values at it: log2(x + c) data, whose unexpressed values
     sit at log2(c), as UCSC Xena's log2(TPM + 0.001) at -9.966; values raised to a detection limit, as
     microarray intensities floored at 10 before the log), and ``zeros`` places the values at that floor as it
-    places zeros; not for a private model. With a ``log2p1`` step the inverse already stops at 0. The
+    places zeros; not for a private model. A gene at one value in every training profile is sampled at that
+    value (again not for a private model). With a ``log2p1`` step the inverse already stops at 0. The
     validation during training scores the network's own samples, before the clip: scored after it, an early
     check's spread reads as the data's and the length chosen is shorter, with a worse AA_ts
     (``benchmarks/RESULTS_realdata.md``, "Generated values on the data's support")."""
@@ -184,6 +185,7 @@ _LOAD_FIX = "retrain it (rnagen train ... --no-resume, or into a new --out)"
 #: zeros is matched to within 1/256
 ZERO_CALIBRATION_PER_CLASS = 256
 ZERO_KEY = "zeros.threshold"  # its array in transforms.npz
+CONSTANT_KEYS = ("constant.index", "constant.value")  # genes at one value in every training profile, and it
 _LOADED = [f for f in RUN_FILES if not f.endswith(".pt")]  # what load reads (checkpoints: on resume)
 
 
@@ -347,6 +349,9 @@ class Generator(ABC):
         self.privacy: dict[str, Any] | None = None  # the DP guarantee and settings of a private run
         # per class and gene, the network output at or below which a sample is 0 (``preprocess.zeros``)
         self.zero_threshold: np.ndarray | None = None
+        #: genes at one value in every training profile (their indices, their value): sampled at that value,
+        #: which a model's own output reaches only up to its error (a diffusion network spreads it)
+        self.constant: tuple[np.ndarray, np.ndarray] | None = None
         # the principal-component space the network learns in (``preprocess.space``) and how it was chosen
         self.codec: SubspaceCodec | None = None
         self.subspace: dict[str, Any] | None = None
@@ -543,6 +548,8 @@ class Generator(ABC):
         self.var_names = [str(v) for v in adata.var_names]
         self.n_train = int(X.shape[0])
         self.pipeline = self._make_pipeline(adata, X)
+        same = np.flatnonzero((X == X[0]).all(axis=0)) if not self._private else np.zeros(0, np.int64)
+        self.constant = (same.astype(np.int64), X[0, same].astype(np.float32)) if len(same) else None
         share = self._zero_shares(X, y)
         Xt = self.pipeline.fit_transform(X)
         return Xt.astype(np.float32), y, share
@@ -742,6 +749,8 @@ class Generator(ABC):
             X[rows] = pipeline.inverse_transform(X[rows])
             if at0 is not None:  # each class's zeros (preprocess.zeros=match); every step is monotone per gene
                 X[rows][at0] = floor
+        if self.constant is not None:
+            X[:, self.constant[0]] = self.constant[1]
         obs = pd.DataFrame(
             {self.label_key: pd.Categorical([self.labels[i] for i in y], categories=self.labels)},
             index=[f"syn_{i:06d}" for i in range(len(y))],
@@ -778,6 +787,8 @@ class Generator(ABC):
         desc, arrays = self._fitted_pipeline().to_state()
         if self.zero_threshold is not None:
             arrays[ZERO_KEY] = self.zero_threshold
+        if self.constant is not None:
+            arrays.update(zip(CONSTANT_KEYS, self.constant))
         write_npz(run_dir / "transforms.npz", **arrays)
         write_text(run_dir / "genes.txt", "\n".join(self.var_names) + "\n")
         state = dict(self._state_tensors())
@@ -803,6 +814,7 @@ class Generator(ABC):
             "pipeline": desc,
             **({"zeros": {"placed": "per class and gene", "calibration_per_class": ZERO_CALIBRATION_PER_CLASS}}
                if self.zero_threshold is not None else {}),
+            **({"constant_genes": len(self.constant[0])} if self.constant is not None else {}),
             "train_seconds": self.train_seconds,
             "seed": self.seed,
             "fingerprint": self._fingerprint,
@@ -892,6 +904,12 @@ class Generator(ABC):
                     if model.zero_threshold.shape != (model.n_labels, model.n_genes):
                         raise ValueError(f"its {ZERO_KEY} array does not fit {model.n_labels} labels x "
                                          f"{model.n_genes} genes")
+                if all(k in z.files for k in CONSTANT_KEYS):
+                    idx, val = (np.asarray(z[k]) for k in CONSTANT_KEYS)
+                    if idx.ndim != 1 or idx.shape != val.shape or (len(idx) and not (
+                            0 <= idx.min() and idx.max() < model.n_genes)):
+                        raise ValueError(f"its {CONSTANT_KEYS[0]} array does not fit {model.n_genes} genes")
+                    model.constant = (idx.astype(np.int64), val.astype(np.float32))
             back = model.pipeline.inverse_transform(np.zeros((1, model.n_genes), dtype=np.float32))
             if np.shape(back) != (1, model.n_genes):
                 raise ValueError(f"its arrays do not fit {model.n_genes} genes")
