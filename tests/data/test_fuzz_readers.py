@@ -59,7 +59,9 @@ def test_random_bytes_never_raise_anything_but_rnagen_errors(data, name):
 @FUZZ
 @given(data=st.binary(max_size=300), prefix=st.sampled_from([b"\x1f\x8b", b"PAR1", b"\x89HDF\r\n\x1a\n", b"#1.2\n",
                                                              b"#1.3\n", codecs.BOM_UTF16_LE, codecs.BOM_UTF8,
-                                                             b"X\n\x00\x00\x00\x03", b"RDX3\nX\n", b"ARROW1"]))
+                                                             b"X\n\x00\x00\x00\x03", b"RDX3\nX\n", b"ARROW1",
+                                                             b"\x80\x04", b"\x93NUMPY", b"[CEL]\n", b"BAM\x01",
+                                                             b"sep=;\n", b"##annotation=G026\n"]))
 def test_random_bytes_after_a_magic_number(data, prefix):
     _read_bytes(prefix + data, "x.csv")
 
