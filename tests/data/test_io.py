@@ -1626,3 +1626,32 @@ def test_opendocument_spreadsheet(tmp_path):
     assert a.obs["group"].tolist() == ["a", "b", "a"] and get_history(a)[0]["format"] == "ods"
     (tmp_path / "x.ods").rename(tmp_path / "x.dat")
     assert read(tmp_path / "x.dat").n_obs == 3
+
+
+def test_a_row_of_groups_above_the_header(tmp_path, capsys):
+    """A spreadsheet's merged cells over each group of samples (',Control,,,Treated,,' above the sample ids),
+    saved as CSV or kept in the workbook: the header is the sample ids, the groups a label column ('group', or
+    the name in the row's first cell); before, the group row was the header and the ids 'a row of labels'."""
+    from rnagen.cli.main import main
+
+    genes = ["TP53", "EGFR", "MYC", "GAPDH", "KRAS", "ACTB", "PSME1", "CISD1"]
+    samples = ["ctrl_1", "ctrl_2", "ctrl_3", "trt_1", "trt_2", "trt_3"]
+    X = np.arange(48, dtype=np.float32).reshape(8, 6)
+    rows = [["", "Control", "", "", "Treated", "", ""], ["gene", *samples],
+            *[[g, *[f"{v:g}" for v in r]] for g, r in zip(genes, X)]]
+    (tmp_path / "g.csv").write_text("\n".join(",".join(r) for r in rows) + "\n")
+    want = ["Control"] * 3 + ["Treated"] * 3
+    a = read(tmp_path / "g.csv", label_key="group")
+    assert list(a.obs_names) == samples and list(a.var_names) == genes and a.obs["group"].tolist() == want
+    np.testing.assert_array_equal(a.X, X.T)
+    assert "a row of groups above the header: obs 'group'" in get_history(a)[0]["orientation"]
+    cells = pd.DataFrame([[np.nan if v == "" else v for v in r] for r in rows])
+    cells.iloc[0, 0] = "condition"
+    cells.iloc[2:, 1:] = cells.iloc[2:, 1:].astype(float)
+    cells.to_excel(tmp_path / "g.xlsx", header=False, index=False)
+    b = read(tmp_path / "g.xlsx", label_key="condition")
+    assert list(b.obs_names) == samples and b.obs["condition"].tolist() == want
+    np.testing.assert_array_equal(b.X, X.T)
+    assert main(["data", "prepare", str(tmp_path / "g.csv"), "--label-key", "group", "--genes", "all", "--out",
+                 str(tmp_path / "g.h5ad")]) == 0
+    assert "2 classes of 'group'" in capsys.readouterr().out

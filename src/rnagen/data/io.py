@@ -863,6 +863,43 @@ def _table_row(cells: pd.DataFrame) -> int:
     return int(np.argmax(cells.notna().sum(axis=1).to_numpy() >= 2))
 
 
+def _group_row(top: list[str], head: list[str], data: list[str]) -> tuple[str, list[str]] | None:
+    """A row of group names above the header, each written once over its group's first sample (a spreadsheet's
+    merged cells: ``, Control, , , Treated, ,``), then a header of sample ids and a row of numbers: the name of
+    the groups (the row's first field, else ``"group"``) and each sample column's group, forward-filled; else
+    ``None``."""
+    if len(head) < 3 or len(top) != len(head) or len(data) != len(head):
+        return None
+    names = [f.strip() for f in top[1:]]
+    filled = [n for n in names if n]
+    if not names[0] or len(set(filled)) < 2 or len(filled) > 0.6 * len(names):
+        return None
+
+    def number(v: str) -> bool:
+        return bool(v.strip()) and bool(pd.notna(pd.to_numeric(v.strip().replace(",", "."), errors="coerce")))
+
+    if any(not h.strip() or number(h) for h in head[1:]) or sum(map(number, data[1:])) < 0.8 * (len(data) - 1):
+        return None
+    groups, current = [], ""
+    for n in names:
+        current = n or current
+        groups.append(current)
+    return top[0].strip() or "group", groups
+
+
+def _with_groups(adata, orient: str, header: list[str], grouped: tuple[str, list[str]] | None):
+    """The groups of :func:`_group_row` as a categorical ``obs`` column (a label column: ``--label-key``) when
+    the samples are the header's columns."""
+    if grouped is None:
+        return adata, orient
+    key, groups = grouped
+    of = dict(zip((h.strip() for h in header[1:]), groups))
+    if key in adata.obs.columns or not all(str(o) in of for o in adata.obs_names):
+        return adata, orient
+    adata.obs[key] = pd.Categorical([of[str(o)] for o in adata.obs_names])
+    return adata, f"{orient} (a row of groups above the header: obs {key!r})"
+
+
 def _read_excel(p: Path, *, sheet: str | None, orientation: Orientation, label_key: str | None,
                 fmt: str = "xlsx"):
     """An Excel sheet as a table: title lines above the header (a single filled cell) and footnotes below the
@@ -874,6 +911,9 @@ def _read_excel(p: Path, *, sheet: str | None, orientation: Orientation, label_k
                         "sheet (--sheet)")
     filled = cells.notna().sum(axis=1).to_numpy()
     top = _table_row(cells)
+    rows = [["" if pd.isna(v) else str(v) for v in cells.iloc[i]] for i in range(top, min(top + 3, len(cells)))]
+    grouped = _group_row(*rows) if len(rows) == 3 else None
+    top += grouped is not None
     end = len(cells)
     while end > top + 1 and filled[end - 1] == 1 and pd.notna(cells.iat[end - 1, 0]) and \
             " " in str(cells.iat[end - 1, 0]).strip():
@@ -885,8 +925,9 @@ def _read_excel(p: Path, *, sheet: str | None, orientation: Orientation, label_k
     df.index = pd.Index(["" if pd.isna(x) else str(x) for x in df.index])
     if df.shape[0] == 0:
         raise DataError(f"{source}: header row only, no data rows; give one row per sample or gene")
-    return _frame_to_adata(df, orientation=orientation, source=source, label_key=label_key, fmt=fmt,
-                           header_lines=int(cells.index[top]) + 1)
+    adata, orient = _frame_to_adata(df, orientation=orientation, source=source, label_key=label_key, fmt=fmt,
+                                    header_lines=int(cells.index[top]) + 1)
+    return _with_groups(adata, orient, header, grouped)
 
 
 # ------------------------------------------------------------------------------------------ R data files
@@ -1105,6 +1146,10 @@ def _read_table(path: Path, txt: _Text, *, fmt: str, orientation: Orientation, l
 
     start = _table_start(txt.lines, s)   # a '#' preamble skipped
     lines = txt.lines[start:]
+    grouped = _group_row(*(_fields(ln, s) for ln in lines[:3])) if len(lines) >= 3 else None
+    if grouped is not None:   # a row of groups above the header: skipped, kept as a label column
+        start += 1
+        lines = lines[1:]
     header = _fields(lines[0], s)
     quantities = _second_header(lines, s)
     usecols = None
@@ -1197,6 +1242,7 @@ def _read_table(path: Path, txt: _Text, *, fmt: str, orientation: Orientation, l
                         f"numbers with repeats (e.g. {df.index[pd.Index(df.index).duplicated()][0]!r}); if the file "
                         f"has no id column, add one as its first column")
     adata, orient = _frame_to_adata(df, orientation=orientation, source=source, label_key=label_key, fmt=fmt)
+    adata, orient = _with_groups(adata, orient, header, grouped)
     if usecols is None:
         return adata, orient
     what = "read counts" if table_of == "a Firehose table" else f"{(quantities or [''])[usecols[1] - 1]!r} columns"
