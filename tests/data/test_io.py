@@ -1655,3 +1655,17 @@ def test_a_row_of_groups_above_the_header(tmp_path, capsys):
     assert main(["data", "prepare", str(tmp_path / "g.csv"), "--label-key", "group", "--genes", "all", "--out",
                  str(tmp_path / "g.h5ad")]) == 0
     assert "2 classes of 'group'" in capsys.readouterr().out
+
+
+def test_a_table_aligned_by_runs_of_spaces(tmp_path):
+    """A table printed in columns (print(df), column -t: runs of spaces, the header over the values, or one field
+    short above the row names) reads as the table it is; it was 'no data rows'."""
+    genes = ["TP53", "EGFR", "MYC", "GAPDH", "KRAS", "ACTB"]
+    X = np.arange(24, dtype=np.float32).reshape(6, 4) + 0.5
+    body = "".join(f"{g:<8} " + "  ".join(f"{v:>6}" for v in r) + "\n" for g, r in zip(genes, X))
+    for name, head in (("a.txt", "gene       S1      S2      S3      S4\n"),
+                       ("b.txt", "           S1      S2      S3      S4\n")):
+        (tmp_path / name).write_text(head + body)
+        a = read(tmp_path / name)
+        assert list(a.obs_names) == ["S1", "S2", "S3", "S4"] and list(a.var_names) == genes, name
+        np.testing.assert_array_equal(a.X, X.T)

@@ -275,8 +275,14 @@ class _Text:
         return _fields(self.lines[0], self.sep) if self.lines else []
 
 
+#: the separator of a table aligned by runs of spaces (pandas' regular expression for any whitespace)
+_WHITESPACE = r"\s+"
+
+
 def _fields(line: str, sep: str) -> list[str]:
     """The fields of one line (quotes honoured; split plainly where the csv module refuses the line)."""
+    if sep == _WHITESPACE:
+        return line.split()
     try:
         return next(csv.reader([line], delimiter=sep), [])
     except csv.Error:
@@ -327,16 +333,19 @@ def _sniff_sep(lines: list[str], fmt: str) -> str:
     best = max(cands, key=lambda c: first.count(c))
     if not first.count(best) and _space_separated(lines):
         return " "
+    if not first.count(best) and _space_separated(lines, aligned=True):
+        return _WHITESPACE
     return best if first.count(best) else ("\t" if fmt in ("tsv", "gct", "text") else ",")
 
 
-def _space_separated(lines: list[str]) -> bool:
+def _space_separated(lines: list[str], *, aligned: bool = False) -> bool:
     """A table separated by single spaces, as R's ``write.table`` writes by default (quoted names, the header one
-    field short of the rows: no field above the row names): every row splits into the same number (> 2) of
-    fields, the header into that many or one fewer, and the rows' values are numbers (so that a file of labels
-    with spaces in them is not split)."""
+    field short of the rows: no field above the row names), or with ``aligned`` by runs of spaces (a table printed
+    in columns: ``print(df)``, ``column -t``; no quotes): every row splits into the same number (> 2) of fields,
+    the header into that many or one fewer, and the rows' values are numbers (so that a file of labels with
+    spaces in them is not split)."""
     try:
-        rows = list(csv.reader(lines, delimiter=" "))
+        rows = [ln.split() for ln in lines] if aligned else list(csv.reader(lines, delimiter=" "))
     except csv.Error:
         return False
     if len(rows) < 2:
@@ -367,7 +376,8 @@ def _sniff_numbers(lines: list[str], sep: str) -> tuple[str, str | None]:
     a decimal part, or the values under a thousand are plain whole numbers (``512``: a decimal-comma file writes
     no plain numbers beside its ``5,446``); read as decimal commas they would be a thousandth of themselves."""
     try:
-        fields = [f.strip() for row in csv.reader(lines[:20], delimiter=sep) for f in row[1:]]
+        rows = [_fields(ln, sep) for ln in lines[:20]] if sep == _WHITESPACE else csv.reader(lines[:20], delimiter=sep)
+        fields = [f.strip() for row in rows for f in row[1:]]
     except csv.Error:
         return ".", None
     decimal = "."
@@ -1140,7 +1150,7 @@ def _read_table(path: Path, txt: _Text, *, fmt: str, orientation: Orientation, l
                 quantity: str = "counts"):
     source = path.name
     s = txt.sep
-    sep_name = "tab" if s == "\t" else repr(s)
+    sep_name = "tab" if s == "\t" else "space" if s == _WHITESPACE else repr(s)
     if not txt.lines:
         raise DataError(f"{source}: empty file; give a table with a header line and one line per sample or gene")
 
