@@ -90,8 +90,9 @@ def register(sub) -> None:
     p = sub.add_parser(
         "train", help="train a generator on labelled expression data",
         description="Train a conditional generator. DATA is any input the data layer reads (.h5ad, CSV/TSV, "
-                    "GCT, parquet). The run folder gets the resolved config, weights, gene names, fitted "
-                    "transforms, version and training log; an interrupted run resumes from its checkpoint. "
+                    "GCT, parquet, Feather, a workbook, an R .rds/.RData). The run folder gets the resolved config, "
+                    "weights, gene names, fitted transforms, version and training log; an interrupted run resumes "
+                    "from its checkpoint. "
                     "Several processes: torchrun --nproc_per_node=N -m rnagen train ...",
     )
     p.add_argument("data", metavar="DATA",

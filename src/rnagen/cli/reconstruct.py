@@ -105,9 +105,10 @@ def register(sub) -> None:
 
     f = rsub.add_parser(
         "fit", help="fit a reconstruction on real full profiles",
-        description="Fit on FULL (any input the data layer reads: .h5ad, CSV/TSV, GCT, parquet) holding the input "
-                    "genes and every gene to predict. Values are log2(x+1)-transformed unless already log-scale, "
-                    "then z-scored; the fitted transforms are stored in RECON_DIR and inverted on apply.",
+        description="Fit on FULL (any input the data layer reads: .h5ad, CSV/TSV, GCT, parquet, R .rds/.RData, "
+                    "...) holding the input genes and every gene to predict. Values are log2(x+1)-transformed "
+                    "unless already log-scale, then z-scored; the fitted transforms are stored in RECON_DIR and "
+                    "inverted on apply.",
     )
     f.add_argument("full", metavar="FULL", help="real expression data with all genes (inputs and targets), or "
                    "'gtex26' for the bundled GTEx subset")
