@@ -1669,3 +1669,16 @@ def test_a_table_aligned_by_runs_of_spaces(tmp_path):
         a = read(tmp_path / name)
         assert list(a.obs_names) == ["S1", "S2", "S3", "S4"] and list(a.var_names) == genes, name
         np.testing.assert_array_equal(a.X, X.T)
+
+
+@pytest.mark.parametrize("mark", ["'--", "[Not Available]", "not reported", "[Unknown]"])
+def test_portal_missing_value_marks_are_no_class(tmp_path, mark):
+    """The GDC portal's clinical tables write '-- where a value is missing, TCGA's legacy clinical data
+    [Not Available] or [Unknown], the GDC 'not reported': each was a class of its own; now a missing label
+    (refused, or dropped with --drop-unlabelled)."""
+    (tmp_path / "x.csv").write_text("gene,S1,S2,S3,S4\nTP53,1,2,3,4\nEGFR,4,5,6,7\nMYC,7,8,9,1\n")
+    (tmp_path / "clinical.tsv").write_text(f"sample\tstage\nS1\tStage I\nS2\t{mark}\nS3\tStage II\nS4\tStage I\n")
+    with pytest.raises(DataError, match=r"1 of 4 samples have no 'stage' label .*first: sample 'S2'"):
+        read(tmp_path / "x.csv", labels=tmp_path / "clinical.tsv", label_key="stage")
+    a = read(tmp_path / "x.csv", labels=tmp_path / "clinical.tsv", label_key="stage", drop_unlabelled=True)
+    assert list(a.obs_names) == ["S1", "S3", "S4"] and sorted(a.obs["stage"].cat.categories) == ["Stage I", "Stage II"]

@@ -703,7 +703,8 @@ def _add_prepare(dsub) -> None:
                          "error (default), keep the first, average them, or add them (counts or TPM: technical "
                          "replicates, a gene's transcripts)")
     pr.add_argument("--drop-unlabelled", action="store_true",
-                    help="drop samples whose label is empty, blank or NaN (default: an error)")
+                    help="drop samples whose label is missing: empty, NA, or a missing-value mark such as the GDC's "
+                         "'-- or TCGA's [Not Available] (default: an error)")
     pr.add_argument("--min-samples", type=T.integer(">= 1"), default=None,
                     help="drop classes with fewer samples (default: keep all; a class with < 2 samples is an error)")
     pr.add_argument("--missing", choices=["error", "impute", "drop"], default="error",

@@ -53,7 +53,11 @@ Duplicates = Literal["error", "first", "mean", "sum"]
 _DUPLICATES = ("error", "first", "mean", "sum")
 # tokens that mean "no value" in a label (pandas' default NA tokens that people write by hand)
 _NA_TOKENS = frozenset({"", "nan", "NaN", "NAN", "NA", "N/A", "n/a", "na", "null", "NULL", "None", "none", "<NA>",
-                        "#N/A", "-"})
+                        "#N/A", "-",
+                        # the GDC portal's clinical and biospecimen tables ('--), TCGA's legacy clinical data (as
+                        # Firehose and cBioPortal give it) and the GDC's "not reported"
+                        "'--", "--", "[Not Available]", "[Not Applicable]", "[Unknown]", "[Not Evaluated]",
+                        "[Discrepancy]", "[Not Reported]", "not reported", "Not Reported"})
 # the largest float32; larger finite values would silently become inf in the float32 matrix
 _F32_MAX = float(np.finfo(np.float32).max)
 _HEAD_BYTES = 1 << 16
@@ -1853,8 +1857,8 @@ def check_labelled(adata, label_key: str, *, source: str | None = None) -> None:
         first = str(adata.obs_names[int(np.flatnonzero(miss)[0])])
         where = f"{source}: " if source else ""
         raise DataError(f"{where}{int(miss.sum())} of {adata.n_obs} samples have no {label_key!r} label (empty, "
-                        f"blank or NaN; first: sample {first[:40]!r}); give them a label or drop them (rnagen data "
-                        "prepare --drop-unlabelled)")
+                        f"NA or a missing-value mark such as '-- or [Not Available]; first: sample {first[:40]!r}); "
+                        "give them a label or drop them (rnagen data prepare --drop-unlabelled)")
 
 
 def _label_strings(s: pd.Series) -> pd.Series:
@@ -1881,8 +1885,8 @@ def _apply_labels(adata, label_key: str, *, drop_unlabelled: bool, source: str):
         first = str(adata.obs_names[int(np.flatnonzero(miss)[0])])
         if not drop_unlabelled:
             raise DataError(f"{source}: {int(miss.sum())} of {adata.n_obs} samples have no {label_key!r} label (empty, "
-                            f"blank or NaN; first: sample {first[:40]!r}); give them a label or drop them "
-                            f"(rnagen data prepare --drop-unlabelled)")
+                            f"NA or a missing-value mark such as '-- or [Not Available]; first: sample "
+                            f"{first[:40]!r}); give them a label or drop them (rnagen data prepare --drop-unlabelled)")
         if miss.all():
             raise DataError(f"{source}: no sample has a {label_key!r} label; check --label-key or the label file")
         adata = adata[~miss].copy()
