@@ -264,7 +264,8 @@ _SMALL = {"diffusion": ["network.width=16", "network.depth=1", "network.time_dim
 @pytest.mark.parametrize("model", ["diffusion", "vae", "wgan-gp", "gaussian"])
 def test_a_gene_constant_in_every_profile_is_sampled_at_its_value(model, tmp_path):
     """A gene at one value (3.0) in every training profile comes back at exactly that value from every model
-    (a network's output reaches it only up to its error), also from the saved run folder; a private model, whose value would be read outside its guarantee, does not pin it."""
+    (a network's output reaches it only up to its error), also from the saved run folder; a private model, whose
+    value would be read outside its guarantee, does not pin it."""
     a = _adata(raw=False)
     X = np.asarray(a.X).copy()
     X[:, 2] = 3.0
