@@ -769,7 +769,7 @@ def fetch_geo(accession: str, *, platform: str | None = None, counts: str | None
 RECOUNT3_BASE_URL = "http://duffel.rail.bio/recount3"
 """recount3's file tree (Wilks et al. 2021): {organism}/data_sources/{sra,gtex,tcga}/{gene_sums,metadata}/."""
 RECOUNT3_HOMES = ("sra", "gtex", "tcga")
-# the gene annotation of each organism's default gene sums (GENCODE v26 for human, v23 for mouse)
+# the gene annotation of each organism's default gene sums (GENCODE v26 for human, GENCODE M23 for mouse)
 RECOUNT3_ANNOTATION = {"human": "G026", "mouse": "M023"}
 _RECOUNT3_PROJECT = {"sra": re.compile(r"^[SED]RP\d+$"), "gtex": re.compile(r"^[A-Z_]+$"),
                      "tcga": re.compile(r"^[A-Z]+$")}
