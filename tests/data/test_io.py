@@ -1682,3 +1682,18 @@ def test_portal_missing_value_marks_are_no_class(tmp_path, mark):
         read(tmp_path / "x.csv", labels=tmp_path / "clinical.tsv", label_key="stage")
     a = read(tmp_path / "x.csv", labels=tmp_path / "clinical.tsv", label_key="stage", drop_unlabelled=True)
     assert list(a.obs_names) == ["S1", "S3", "S4"] and sorted(a.obs["stage"].cat.categories) == ["Stage I", "Stage II"]
+
+
+def test_parquet_and_feather_label_tables(tmp_path):
+    """A sample table saved by pandas (parquet with its index, Feather with a column of ids) labels the samples;
+    both were refused as binary files."""
+    (tmp_path / "x.csv").write_text("gene,S1,S2,S3\nTP53,1,2,3\nEGFR,4,5,6\nMYC,7,8,9\n")
+    meta = pd.DataFrame({"group": ["a", "b", "a"], "batch": [1.0, 2.0, 1.0]}, index=pd.Index(["S3", "S1", "S2"],
+                                                                                               name="sample"))
+    meta.to_parquet(tmp_path / "meta.parquet")
+    meta.reset_index().to_feather(tmp_path / "meta.feather")
+    for name in ("meta.parquet", "meta.feather"):
+        a = read(tmp_path / "x.csv", labels=tmp_path / name, label_key="group")
+        assert a.obs["group"].tolist() == ["b", "a", "a"], name
+        assert read(tmp_path / "x.csv", labels=tmp_path / name, label_key="batch").obs["batch"].tolist() == \
+            ["2", "1", "1"]

@@ -1066,7 +1066,13 @@ def _r_label_rows(p: Path) -> pd.DataFrame:
                             f"({', '.join(repr(k) for k in (texts or list(found))[:10])}); save the sample table "
                             "alone (saveRDS(coldata, 'samples.rds')) or as CSV")
         found = {texts[0]: found[texts[0]]}
-    df = next(iter(found.values()))
+    return _frame_label_rows(next(iter(found.values())))
+
+
+def _frame_label_rows(df: pd.DataFrame) -> pd.DataFrame:
+    """A table of labels read as a data frame (R, parquet, Feather) as the text rows of a label file: a header
+    row and the rows, a named index (R's row names, pandas' index) first; one unnamed column is labels in
+    sample order."""
     if isinstance(df.index, pd.RangeIndex) and df.shape[1] == 1:
         rows = pd.DataFrame({0: df.iloc[:, 0]})   # a vector: one label per sample, in order
     else:
@@ -1075,7 +1081,7 @@ def _r_label_rows(p: Path) -> pd.DataFrame:
             df = df.reset_index()
             df.columns = pd.Index([ids, *df.columns[1:]])
         rows = pd.DataFrame([list(map(str, df.columns)), *df.astype(object).to_numpy().tolist()])
-    # R's doubles print without a trailing .0 (a batch 1, not 1.0)
+    # whole doubles print without a trailing .0, as R prints them (a batch 1, not 1.0)
     return rows.apply(lambda c: c.map(lambda v: "" if pd.isna(v) else str(int(v)) if isinstance(v, float)
                                       and v.is_integer() else str(v))).set_axis(range(rows.shape[1]), axis=1)
 
@@ -1907,6 +1913,13 @@ def _label_rows(p: Path, *, sep: str | None) -> pd.DataFrame:
             range(cells.shape[1]), axis=1)
     if txt.content_format in ("rds", "rdata"):
         return _r_label_rows(p)
+    if txt.content_format in ("parquet", "feather"):
+        try:
+            df = pd.read_parquet(p) if txt.content_format == "parquet" else pd.read_feather(p)
+        except Exception as e:  # pyarrow raises many types for a bad file
+            raise DataError(f"label file {p.name}: not a readable {txt.content_format} file ({type(e).__name__}); "
+                            "re-export it") from e
+        return _frame_label_rows(df)
     if txt.content_format is not None:
         raise DataError(f"label file {p.name}: a binary {txt.content_format} file; give a CSV/TSV with sample id "
                         f"and label columns, or one label per line")
