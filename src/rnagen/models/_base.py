@@ -185,7 +185,7 @@ _LOAD_FIX = "retrain it (rnagen train ... --no-resume, or into a new --out)"
 #: zeros is matched to within 1/256
 ZERO_CALIBRATION_PER_CLASS = 256
 ZERO_KEY = "zeros.threshold"  # its array in transforms.npz
-CONSTANT_KEYS = ("constant.index", "constant.value")  # genes at one value in every training profile, and it
+CONSTANT_KEYS = ("constant.index", "constant.value")  # the genes at one value in every training profile, and those
 _LOADED = [f for f in RUN_FILES if not f.endswith(".pt")]  # what load reads (checkpoints: on resume)
 
 
