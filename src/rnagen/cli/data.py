@@ -502,18 +502,14 @@ def _fetch_recount3(args: argparse.Namespace, checksums: dict[str, str]) -> int:
     import shlex
 
     from ..data.fetch import fetch_recount3
-    from ..data.io import _expand_attributes, _label_rows
+    from ..data.io import grouping_columns
 
     out = fetch_recount3(args.project, home=args.home or "sra", organism=args.organism or "human",
                          cache_dir=args.cache_dir, base_url=args.base_url, checksums=checksums,
                          retries=args.retries, retry_wait=args.retry_wait, progress=not args.no_progress)
     print(f"{args.project.strip().upper()}: downloaded {out['sums'].name}, {out['qc'].name} and {out['samples'].name} "
           f"into {out['sums'].parent}")
-    raw = _label_rows(out["samples"], sep=None)
-    cols = [str(c) for c in raw.iloc[0].tolist()]
-    table, cols = _expand_attributes(raw.iloc[1:].set_axis(cols, axis=1), cols)
-    shown = [c for c in cols[1:] if not c.startswith("sra_attribute.") and table[c].nunique() > 1
-             and table[c].nunique() < len(table)]
+    shown = grouping_columns(out["samples"])
     print("sample columns that group the runs (for --label-key): "
           + (", ".join(shown[:30]) + (", ..." if len(shown) > 30 else "") if shown else "none"))
     cmd = ["rnagen", "data", "prepare", str(out["sums"]), "--recount-qc", str(out["qc"]), "--labels",

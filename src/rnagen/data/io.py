@@ -45,7 +45,7 @@ from . import genes as _genes
 
 __all__ = ["read", "read_labels", "read_geo_samples", "geo_has_values", "write_gct", "validate",
            "detect_orientation", "Orientation", "Duplicates", "missing_labels", "check_labelled", "read_feature_map",
-           "map_features", "read_sample_names"]
+           "map_features", "read_sample_names", "grouping_columns"]
 
 Orientation = Literal["auto", "samples_x_genes", "genes_x_samples"]
 _ORIENTATIONS = ("auto", "samples_x_genes", "genes_x_samples")
@@ -192,7 +192,40 @@ def _content_format(head: bytes) -> str | None:
     return None
 
 
-def _check_not_archive(head: bytes, source: str) -> None:
+# raw data given instead of expression values, alone or a folder (GEO's GSExxx_RAW.tar) of it: kind -> (one
+# file, several, what makes expression values of them), and the file names of each kind
+_RAW_DATA = {
+    "cel": ("an Affymetrix CEL file", "Affymetrix CEL files",
+            " (raw probe intensities), not expression values; summarise the arrays to probe sets first (R: "
+            "oligo::rma or affy::rma, then write.csv(Biobase::exprs(eset), \"expr.csv\")), or give the series "
+            "matrix GEO made of them"),
+    "idat": ("an Illumina IDAT file", "Illumina IDAT files",
+             " (raw bead intensities), not expression values; summarise them first (R: limma::read.idat then "
+             "limma::neqc, or GenomeStudio), or give the series matrix GEO made of them"),
+    "reads": ("sequencing FASTQ reads", "sequencing read files",
+              ", not expression values; quantify them first (Salmon or kallisto, or STAR with --quantMode "
+              "GeneCounts) and give the counts (a folder of per-sample outputs reads as one table)"),
+    "alignments": ("sequencing alignments", "sequencing alignment files",
+                   ", not expression values; count them first (featureCounts, HTSeq-count or STAR --quantMode "
+                   "GeneCounts) and give the counts (a folder of per-sample outputs reads as one table)"),
+}
+_RAW_SUFFIXES = {"cel": (".cel",), "idat": (".idat",), "reads": (".fastq", ".fq", ".sra"),
+                 "alignments": (".bam", ".cram", ".sam")}
+
+
+def _raw_data(names: Sequence[str]) -> str | None:
+    """What raw data most of the files named are (:data:`_RAW_DATA`), with the way to expression values; ``None``
+    otherwise."""
+    stems = [n.lower().removesuffix(".gz").removesuffix(".bz2").removesuffix(".xz") for n in names]
+    for kind, suffixes in _RAW_SUFFIXES.items():
+        n = sum(s.endswith(suffixes) for s in stems)
+        if n and n >= 0.5 * len(stems):
+            _, several, way = _RAW_DATA[kind]
+            return f"{n} {several}{way}"
+    return None
+
+
+def _check_binary_kind(head: bytes, source: str) -> None:
     """A zip archive, a Python pickle, a NumPy array, sequencing reads or alignments, or an Affymetrix CEL file,
     under any name: say what it is and how to get a table."""
     if head.startswith(b"PK\x03\x04"):
@@ -204,16 +237,12 @@ def _check_not_archive(head: bytes, source: str) -> None:
         raise DataError(f"{source}: a NumPy array, without sample or gene names; save it with them: "
                         "pd.DataFrame(a, index=samples, columns=genes).to_csv(\"expr.csv\")")
     lines = head.split(b"\n", 4)
-    if head.startswith((b"BAM\x01", b"CRAM", b"@HD\t", b"@SQ\t")) or (
-            head.startswith(b"@") and len(lines) > 3 and lines[2].startswith(b"+")):
-        what = "FASTQ reads" if head.startswith(b"@") and not head.startswith((b"@HD\t", b"@SQ\t")) else "alignments"
-        raise DataError(f"{source}: sequencing {what}, not expression values; quantify them first (Salmon or "
-                        "kallisto on reads, STAR with --quantMode GeneCounts, or featureCounts on alignments) and "
-                        "give the counts (a folder of per-sample outputs reads as one table)")
-    if head.startswith((b"[CEL]", b"@\x00\x00\x00\x04\x00\x00\x00", b"\x3b\x01")):
-        raise DataError(f"{source}: an Affymetrix CEL file (raw probe intensities), not expression values; "
-                        "summarise the arrays to probe sets first (R: oligo::rma or affy::rma, then "
-                        "write.csv(Biobase::exprs(eset), \"expr.csv\")), or give the series matrix GEO made of them")
+    kind = ("alignments" if head.startswith((b"BAM\x01", b"CRAM", b"@HD\t", b"@SQ\t")) else
+            "reads" if head.startswith(b"@") and len(lines) > 3 and lines[2].startswith(b"+") else
+            "cel" if head.startswith((b"[CEL]", b"@\x00\x00\x00\x04\x00\x00\x00", b"\x3b\x01")) else None)
+    if kind is not None:
+        one, _, way = _RAW_DATA[kind]
+        raise DataError(f"{source}: {one}{way}")
 
 
 def _encoding(head: bytes, source: str) -> str:
@@ -255,7 +284,7 @@ class _Text:
         self.content_format = _content_format(raw)
         if self.content_format is not None:
             return
-        _check_not_archive(raw, self.source)
+        _check_binary_kind(raw, self.source)
         self.encoding = _encoding(raw, self.source)
         text = raw.decode(self.encoding, errors="replace")
         if len(raw) == _HEAD_BYTES:  # the last line may be cut
@@ -1173,7 +1202,7 @@ def _read_table(path: Path, txt: _Text, *, fmt: str, orientation: Orientation, l
     header = _fields(lines[0], s)
     quantities = _second_header(lines, s)
     usecols = None
-    table_of = "a Firehose table"
+    what, table_of = "read counts", "a Firehose table"   # the columns read, for the history
     several = quantities is not None and len(set(quantities)) > 1
     if quantity == "tpm" and not (several and "scaled_estimate" in (quantities or [])):
         raise DataError(_QUANTITY_ON_A_MATRIX)
@@ -1189,7 +1218,7 @@ def _read_table(path: Path, txt: _Text, *, fmt: str, orientation: Orientation, l
         measured = [q for q in dict.fromkeys(quantities) if not _DETECTION.fullmatch(q)]
         if raw is None and len(measured) == 1:
             raw = measured[0]   # a MAGE-TAB data matrix (ArrayExpress): each sample's VALUE and Detection Pval
-            table_of = "a MAGE-TAB data matrix"
+            what, table_of = f"{raw!r} columns", "a MAGE-TAB data matrix"
         if raw is None:
             shown = ", ".join(dict.fromkeys(quantities))
             raise DataError(f"{source}: a TCGA Firehose table of several quantities per sample ({shown}) without "
@@ -1265,7 +1294,6 @@ def _read_table(path: Path, txt: _Text, *, fmt: str, orientation: Orientation, l
     adata, orient = _with_groups(adata, orient, header, grouped)
     if usecols is None:
         return adata, orient
-    what = "read counts" if table_of == "a Firehose table" else f"{(quantities or [''])[usecols[1] - 1]!r} columns"
     if quantity == "tpm":
         adata.X = _to_float32(adata.X.astype(np.float64) * 1e6, adata.obs_names, adata.var_names, source)
         what = "TPM (10^6 x scaled_estimate)"
@@ -2056,6 +2084,16 @@ def _expand_attributes(table: pd.DataFrame, cols: list[str]) -> tuple[pd.DataFra
         return table, cols
     table = pd.concat([table, pd.DataFrame(new, index=table.index)], axis=1)
     return table, [*cols, *new]
+
+
+def grouping_columns(path: str | os.PathLike) -> list[str]:
+    """The columns of a sample table (a header row, one row per sample; packed ``key;;value`` attributes split,
+    :func:`_expand_attributes`) that group its samples, the candidates for ``--label-key``: more than one value
+    and fewer than one per sample."""
+    raw = _label_rows(Path(path), sep=None)
+    cols = [str(c) for c in raw.iloc[0].tolist()]
+    table, cols = _expand_attributes(raw.iloc[1:].set_axis(cols, axis=1), cols)
+    return [c for c in cols[1:] if not c.startswith("sra_attribute.") and 1 < table[c].nunique() < len(table)]
 
 
 def _matched(obs_names: list[str], ids: pd.Series, labels: pd.Series, *, source: str) -> dict[str, Any]:
@@ -2885,6 +2923,11 @@ _ARCHS4_GENES = ("symbol", "gene_symbol", "genes")
 _GSM = re.compile(r"GSM\d+")
 
 
+def _h5_strings(dataset) -> list[str]:
+    """An HDF5 dataset of strings (bytes as h5py reads them) as Python strings."""
+    return [x.decode() if isinstance(x, bytes) else str(x) for x in dataset[()]]
+
+
 def _is_archs4(p: Path) -> bool:
     import h5py
 
@@ -2937,7 +2980,7 @@ def _read_archs4(p: Path, labels) -> tuple[Any, dict[str, object]]:
 
     source = p.name
     with h5py.File(p, "r") as f:
-        gsm = [x.decode() if isinstance(x, bytes) else str(x) for x in f["meta/samples/geo_accession"][()]]
+        gsm = _h5_strings(f["meta/samples/geo_accession"])
         if labels is None:
             raise DataError(f"{source}: an ARCHS4 file of {len(gsm):,} samples; name the ones to read with --labels "
                             "FILE (a table of GSM accessions and labels, or the series' GEO series matrix)")
@@ -2945,7 +2988,7 @@ def _read_archs4(p: Path, labels) -> tuple[Any, dict[str, object]]:
         if key is None:
             raise DataError(f"{source}: an ARCHS4 file without gene names (meta/genes/"
                             f"{' or '.join(_ARCHS4_GENES)}); download the file again")
-        genes = [x.decode() if isinstance(x, bytes) else str(x) for x in f[f"meta/genes/{key}"][()]]
+        genes = _h5_strings(f[f"meta/genes/{key}"])
         wanted = _label_gsms(labels)
         where = {g: i for i, g in enumerate(gsm)}
         missing = [g for g in wanted if g not in where]
@@ -2965,7 +3008,7 @@ def _read_archs4(p: Path, labels) -> tuple[Any, dict[str, object]]:
         var = pd.DataFrame(index=pd.Index(genes))
         for k in ("ensembl_gene", "ensembl_gene_id"):
             if k in f["meta/genes"]:
-                var["ensembl_id"] = [x.decode() if isinstance(x, bytes) else str(x) for x in f[f"meta/genes/{k}"][()]]
+                var["ensembl_id"] = _h5_strings(f[f"meta/genes/{k}"])
                 break
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)   # a symbol of two genes: --duplicates resolves it

@@ -70,7 +70,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError
-from .io import _is_featurecounts
+from .io import _is_featurecounts, _raw_data
 
 __all__ = ["read_quant_folder", "is_archive", "archive_table", "QUANT_KINDS", "TRANSCRIPT_KINDS"]
 
@@ -534,30 +534,6 @@ def read_quant_folder(folder: str | os.PathLike, *, quantity: Quantity = "counts
             if (hint := _raw_data(names)) is not None:
                 raise DataError(f"{folder}: {hint}")
         return _read_found(folder, found, archive=archive, quantity=quantity, strand=strand)
-
-
-# raw data a folder (GEO's GSExxx_RAW.tar) may hold instead of quantifications, and what makes values of them
-_RAW_DATA = (
-    ((".cel",), "Affymetrix CEL files (raw probe intensities), not expression values; summarise them to probe "
-                "sets first (R: oligo::rma or affy::rma, then write.csv(Biobase::exprs(eset), \"expr.csv\")), or "
-                "give the series matrix GEO made of them"),
-    ((".idat",), "Illumina IDAT files (raw bead intensities), not expression values; summarise them first (R: "
-                 "limma::read.idat then limma::neqc, or GenomeStudio), or give the series matrix GEO made of them"),
-    ((".fastq", ".fq", ".sra"), "sequencing reads, not expression values; quantify them first (Salmon or kallisto "
-                                "on reads, STAR with --quantMode GeneCounts) and give the folder of their outputs"),
-    ((".bam", ".cram", ".sam"), "sequencing alignments, not expression values; count them first (featureCounts, "
-                                "HTSeq-count or STAR --quantMode GeneCounts) and give the counts"),
-)
-
-
-def _raw_data(names: list[str]) -> str | None:
-    """What raw data most of the files named are, with the way to expression values; ``None`` otherwise."""
-    stems = [n.lower().removesuffix(".gz").removesuffix(".bz2").removesuffix(".xz") for n in names]
-    for suffixes, what in _RAW_DATA:
-        n = sum(s.endswith(suffixes) for s in stems)
-        if n and n >= 0.5 * len(stems):
-            return f"{n} {what}"
-    return None
 
 
 def _read_found(folder: Path, found: dict[str, list[_Source]], *, archive: bool, quantity: Quantity,
