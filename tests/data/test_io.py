@@ -911,6 +911,16 @@ def test_tcga_firehose_and_cbioportal_tables(tmp_path):
     want[3] = ent[3]
     assert list(c.var_names) == want and c.var["Entrez_Gene_Id"].tolist() == [int(e) for e in ent]
     np.testing.assert_allclose(c.X, X.T.astype(np.float32))
+    # Entrez ids beyond 2^24 (LOC genes) kept exactly (float32 would make 100287399 100287400), and a symbol
+    # repeated for two genes (cBioPortal's tables hold some): the genes named by their Entrez ids
+    df.loc[3, "Entrez_Gene_Id"] = 100287399
+    df.loc[1, "Hugo_Symbol"] = df.loc[2, "Hugo_Symbol"]
+    df.to_csv(tmp_path / "data_mrna_seq_v2_rsem.txt", sep="\t", index=False)
+    c = read(tmp_path / "data_mrna_seq_v2_rsem.txt")
+    want = [*ent[:3], "100287399", *ent[4:]]
+    assert list(c.var_names) == want and get_history(c)[0]["gene_ids_from"] == "Entrez_Gene_Id"
+    assert c.var["symbol"].tolist()[:4] == [syms[0], syms[2], syms[2], "100287399"]
+    np.testing.assert_allclose(c.X, X.T.astype(np.float32))
     (tmp_path / "e.csv").write_text("gene,s1,s2\nTP53,1,2\n,4,5\nEGFR,1,1\n,2,2\n")
     with pytest.raises(DataError, match=r"e.csv: 2 gene\(s\) without an id \(the first at line 3\)"):
         read(tmp_path / "e.csv")

@@ -588,9 +588,11 @@ def _matrix(df: pd.DataFrame, num: list[int], cols: list[str], source: str) -> n
 def _float32_chunk(chunk: pd.DataFrame, source: str, first: int = 0) -> pd.DataFrame:
     """A parsed block of lines with its numeric columns from position ``first`` on cast to float32 (a value
     beyond float32's range refused), so a large table is held once in float32 instead of float64; the other
-    columns as parsed."""
+    columns as parsed, and so are the columns named as gene annotations (:data:`_GENE_ANNOTATION`): float32 holds
+    whole numbers exactly only up to 2^24, and Entrez ids reach 10^8 (LOC genes: 100287399)."""
     num = [j for j, dt in enumerate(chunk.dtypes.tolist())
-           if j >= first and pd.api.types.is_numeric_dtype(dt) and not pd.api.types.is_bool_dtype(dt)]
+           if j >= first and pd.api.types.is_numeric_dtype(dt) and not pd.api.types.is_bool_dtype(dt)
+           and not _GENE_ANNOTATION.fullmatch(str(chunk.columns[j]).strip())]
     if not num:
         return chunk
     vals = _to_float32(chunk.iloc[:, num].to_numpy(dtype=np.float64), chunk.index,
@@ -678,9 +680,19 @@ def _genes_x_samples(df: pd.DataFrame, *, cols: list[str], num: list[int], other
     X = np.ascontiguousarray(_matrix(df, num, cols, source).T)
     var = pd.DataFrame(index=df.index)
     for j in other:
-        var[cols[j]] = df.iloc[:, j].to_numpy() if j in annot else df.iloc[:, j].astype(str).to_numpy()
+        var[cols[j]] = _whole_numbers(df.iloc[:, j]) if j in annot else df.iloc[:, j].astype(str).to_numpy()
     obs = pd.DataFrame(index=pd.Index([cols[j] for j in num]))
     return X, obs, var
+
+
+def _whole_numbers(s: pd.Series) -> Any:
+    """A numeric gene annotation as read (floats where the reader made them so), as integers where every value is
+    whole (an Entrez id column: 7157, not 7157.0, so that it can name the genes), missing values kept."""
+    v = pd.to_numeric(s, errors="coerce")
+    seen = v.notna()
+    if seen.any() and np.all(np.mod(v[seen].to_numpy(np.float64), 1) == 0):
+        return v.astype("Int64").to_numpy()
+    return s.to_numpy()
 
 
 def _long_to_wide(df: pd.DataFrame, *, label_key: str | None, source: str) -> pd.DataFrame | None:
@@ -2476,7 +2488,7 @@ def _unique_gene_ids(adata) -> tuple[Any, str | None]:
         return adata, None
     for col in adata.var.columns:
         vals = adata.var[col].astype(str).str.strip()
-        if (vals == "").any() or vals.str.lower().isin(["nan", "na"]).any() or not vals.is_unique:
+        if (vals == "").any() or vals.str.lower().isin(["nan", "na", "<na>"]).any() or not vals.is_unique:
             continue
         if _genes.detect_id_type(list(vals)) in ("ensembl", "ensembl_versioned", "entrez") and \
                 _gene_score(list(vals)) >= 0.9:
