@@ -492,6 +492,15 @@ def test_read_feature_map(tmp_path):
                                           "1007_s_at\tdiscoidin domain receptor\tDDR1\t780\n117_at\theat\tHSPA6\t3310\n"
                                           "!platform_table_end\n")
     assert read_feature_map(tmp_path / "GPL96.annot") == {"1007_s_at": "DDR1", "117_at": "HSPA6"}
+    # Affymetrix Gene ST arrays' GEO table (GPL6244): no symbol column, each transcript's symbol in
+    # gene_assignment; a probe set of two genes or none maps to nothing (GB_LIST, the second column, is no gene)
+    (tmp_path / "GPL6244_family.soft").write_text(
+        "^PLATFORM = GPL6244\n!platform_table_begin\nID\tGB_LIST\tSPOT_ID\tgene_assignment\tmrna_assignment\n"
+        "7896736\tNM_001005484\t\tNM_001005484 // OR4F5 // olfactory receptor // 1p36.33 // 79501 /// "
+        "ENST00000335137 // OR4F5 // olfactory receptor // 1p36.33 // 79501\tNM_001005484 // RefSeq\n"
+        "7896740\tNM_1,NM_2\t\tNM_1 // OR4F17 // t // 19p13.3 // 81099 /// NM_2 // OR4F29 // t // 1p36 // 729759\tx\n"
+        "7896742\t\t\t---\t---\n!platform_table_end\n")
+    assert read_feature_map(tmp_path / "GPL6244_family.soft") == {"7896736": "OR4F5", "7896740": "", "7896742": ""}
     (tmp_path / "map.csv").write_text('"p1","TP53"\np2,EGFR\n')
     assert read_feature_map(tmp_path / "map.csv") == {"p1": "TP53", "p2": "EGFR"}
     (tmp_path / "one.txt").write_text("p1\n")
@@ -561,6 +570,39 @@ def test_cli_prepare_geo_with_feature_map(tmp_path, capsys):
     b = ad.read_h5ad(tmp_path / "b.h5ad")
     assert list(b.var_names) == ["RFC2"] and not np.isnan(b.X).any()
     np.testing.assert_allclose(b.X[:, 0], [5.75, 5.65, 6.7, 6.2], rtol=1e-6)  # GSM4: 1053_at null, 117_at alone
+
+
+def test_cli_prepare_gene_st_array_probes(tmp_path, capsys):
+    """A GEO series matrix of an Affymetrix Gene ST array: numeric probe ids, read as whole numbers that name
+    no gene; landmarks asked of them are refused naming probes and --feature-map, and the platform's GEO table
+    (its gene_assignment column) maps them to the landmarks."""
+    import anndata as ad
+
+    from rnagen import datasets
+    from rnagen.cli.main import main
+
+    lm = datasets.landmarks()
+    probes = [str(7892501 + i) for i in range(len(lm))]
+    X = np.random.default_rng(0).normal(8.0, 1.0, size=(len(lm), 4)).round(3)
+    gsm = ["GSM1", "GSM2", "GSM3", "GSM4"]
+    (tmp_path / "GSE9_series_matrix.txt").write_text(
+        "!Series_platform_id\t\"GPL6244\"\n!Sample_geo_accession\t" + "\t".join(f'"{g}"' for g in gsm) + "\n"
+        "!Sample_characteristics_ch1\t\"tissue: a\"\t\"tissue: a\"\t\"tissue: b\"\t\"tissue: b\"\n"
+        "!series_matrix_table_begin\n\"ID_REF\"\t" + "\t".join(f'"{g}"' for g in gsm) + "\n"
+        + "".join(f"{p}\t" + "\t".join(map(str, row)) + "\n" for p, row in zip(probes, X))
+        + "!series_matrix_table_end\n")
+    (tmp_path / "GPL6244.txt").write_text("ID\tGB_LIST\tgene_assignment\n" + "".join(
+        f"{p}\tNM_{i}\tNM_{i} // {s} // title // 1p36 // {e} /// ENST{i} // {s} // title // 1p36 // {e}\n"
+        for i, (p, s, e) in enumerate(zip(probes, lm["symbol"], lm["entrez_id"]))))
+    base = ["data", "prepare", str(tmp_path / "GSE9_series_matrix.txt"), "--label-key", "tissue"]
+    assert main([*base, "--out", str(tmp_path / "a.h5ad")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "numbers that name no known Entrez gene (e.g. '7892501'; microarray probe " \
+        "ids?): map them to genes with --feature-map" in err and not (tmp_path / "a.h5ad").exists()
+    assert main([*base, "--feature-map", str(tmp_path / "GPL6244.txt"), "--out", str(tmp_path / "a.h5ad")]) == 0
+    a = ad.read_h5ad(tmp_path / "a.h5ad")
+    assert list(a.var_names) == list(lm["symbol"]) and a.var["is_landmark"].all()
+    np.testing.assert_allclose(a.X, X.T.astype(np.float32))
 
 
 def test_tcga_barcodes_matched_to_labels_given_at_a_shorter_level(tmp_path):

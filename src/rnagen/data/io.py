@@ -1566,8 +1566,17 @@ _NO_GENE = re.compile(r"^(|-+|NA|N/A|nan|null)$|//|[,;|]", re.IGNORECASE)
 
 
 #: header names of the gene column in platform tables, most specific first: GEO's .annot files ("Gene symbol",
-#: after "Gene title"), Affymetrix ("Gene Symbol"), Illumina ("Symbol"), Agilent ("GENE_SYMBOL"), GDS ("IDENTIFIER")
-_GENE_COLUMNS = ("gene symbol", "gene_symbol", "symbol", "identifier", "gene")
+#: after "Gene title"), Affymetrix ("Gene Symbol"), Illumina ("Symbol"), Agilent ("GENE_SYMBOL"), GDS ("IDENTIFIER"),
+#: Affymetrix Gene/Exon ST arrays' GEO tables (GPL6244, GPL6246, GPL17586: "gene_assignment", :func:`_assigned_gene`)
+_GENE_COLUMNS = ("gene symbol", "gene_symbol", "symbol", "identifier", "gene", "gene_assignment")
+
+
+def _assigned_gene(field: str) -> str:
+    """The gene of an Affymetrix ``gene_assignment`` field, ``accession // symbol // title // band // entrez``
+    per transcript, transcripts joined by ``///``: the symbol when every transcript names the same one, else
+    ``""`` (no gene, or several)."""
+    symbols = {parts[1].strip() for parts in (e.split("//") for e in field.split("///")) if len(parts) > 1}
+    return next(iter(symbols)) if len(symbols) == 1 else ""
 #: first-column header names that mark the first line of a feature map as a header
 _ID_COLUMNS = frozenset({"id", "id_ref", "name", "probe", "probe_id", "probeset", "feature", "feature_id"})
 
@@ -1590,6 +1599,7 @@ def read_feature_map(path: str | os.PathLike) -> dict[str, str]:
     def _parse(encoding: str) -> None:
         out.clear()
         col = None
+        assigned = False
         with txt.open(encoding) as fh:
             for line in fh:
                 row = line.rstrip("\r\n")
@@ -1603,10 +1613,13 @@ def read_feature_map(path: str | os.PathLike) -> dict[str, str]:
                 if col is None:  # the first line: a header naming the gene column, or data
                     names = [f.strip().lower() for f in fields]
                     col = next((names.index(c) for c in _GENE_COLUMNS if c in names[1:]), 1)
+                    assigned = names[col] == "gene_assignment"
                     if col != 1 or names[0] in _ID_COLUMNS:
                         continue
                 feat = fields[0]
                 gene = fields[col] if col < len(fields) else ""
+                if assigned:
+                    gene = _assigned_gene(gene)
                 if feat and feat not in out:
                     out[feat] = "" if _NO_GENE.search(gene) else gene
 

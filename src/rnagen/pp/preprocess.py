@@ -306,6 +306,12 @@ def select_genes(adata, genes: Literal["landmarks", "all"] | Sequence[str] = "la
                             "rnagen's gene tables are human; map them to their human orthologs first (--feature-map "
                             f"with a table of {species} gene id and human gene symbol, e.g. from Ensembl BioMart) or "
                             "use --genes all")
+        if vtype == "entrez" and g.map_ids(var, to="symbol", id_type="entrez")[1].n_mapped == 0:
+            # whole numbers that are no known gene: the numeric probe ids of Affymetrix Gene/Exon ST arrays
+            # (7892501, 10338001) or Illumina's, as a GEO series matrix's ID_REF gives them
+            raise DataError(f"none of the {what} found among the {len(var)} features: numbers that name no known "
+                            f"Entrez gene (e.g. {var[0]!r}; microarray probe ids?): map them to genes with "
+                            "--feature-map (the platform's table, GEO's GPL file) or use --genes all")
         raise DataError(f"none of the {what} found among the {len(var)} genes ({vtype} IDs); check the gene IDs "
                         f"or use --genes all")
     return _subset_genes(adata, idx, selection=genes if isinstance(genes, str) else "list", n_req=n_req,
