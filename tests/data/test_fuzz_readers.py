@@ -185,3 +185,31 @@ def test_random_label_files(t, labels, header, sep):
         except RnagenError:
             return
     _assert_valid(a, [c for c in a.obs.columns][-1] if a.obs.shape[1] else None)
+
+
+def test_damaged_gctx_files():
+    """A CMap GCTX file cut short or with bytes overwritten (metadata, chunk index, compressed matrix): a valid
+    AnnData or a one-line RnagenError, never another exception."""
+    import h5py
+
+    rng = np.random.default_rng(0)
+    with tempfile.TemporaryDirectory() as d:
+        p = os.path.join(d, "x.gctx")
+        with h5py.File(p, "w") as f:
+            f.attrs["version"] = np.bytes_("GCTX1.0")
+            f.create_dataset("0/DATA/0/matrix", data=rng.normal(size=(6, 40)).astype(np.float32), chunks=(3, 20),
+                             compression="gzip")
+            f["0/META/COL/id"] = np.array([f"s{i}" for i in range(6)], dtype="S")
+            f["0/META/COL/cell_id"] = np.array(["A549", "MCF7"] * 3, dtype="S")
+            f["0/META/ROW/id"] = np.array([str(5720 + i) for i in range(40)], dtype="S")
+            f["0/META/ROW/pr_is_lm"] = np.ones(40, dtype=np.int64)
+        with open(p, "rb") as fh:
+            data = fh.read()
+    for t in range(120):
+        b = bytearray(data)
+        if t % 3 == 0:
+            b = b[:int(rng.integers(100, len(b)))]
+        else:
+            for i in rng.integers(0, len(b), size=int(rng.integers(1, 20))):
+                b[int(i)] = int(rng.integers(0, 256))
+        _read_bytes(bytes(b), "x.gctx", label_key="cell_id")

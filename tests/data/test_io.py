@@ -295,7 +295,7 @@ def test_archs4_reads_the_samples_the_labels_name(tmp_path, capsys, transposed, 
     assert a.obs["group"].tolist() == ["a", "a", "b", "b"]
     assert a.var["ensembl_id"].tolist()[:2] == ["ENSG00000000000", "ENSG00000000001"]
     h = get_history(a)[0]
-    assert h["format"] == "archs4" and h["n_archs4_missing"] == 1 and list(h["archs4_missing"]) == ["GSM9999"]
+    assert h["format"] == "archs4" and h["n_missing_labelled"] == 1 and list(h["missing_labelled"]) == ["GSM9999"]
     series = tmp_path / "GSE1_series_matrix.txt"
     series.write_text('!Series_title\t"x"\n!Sample_geo_accession\t"GSM1001"\t"GSM1002"\n'
                       '!Sample_characteristics_ch1\t"tissue: liver"\t"tissue: brain"\n'
@@ -314,6 +314,83 @@ def test_archs4_reads_the_samples_the_labels_name(tmp_path, capsys, transposed, 
     (tmp_path / "none.csv").write_text("sample,group\nGSM1,a\nGSM2,b\n")
     with pytest.raises(DataError, match=r"none of the label file's 2 GSM accessions is in this ARCHS4 file"):
         read(tmp_path / "human_gene_v2.2.h5", labels=tmp_path / "none.csv")
+
+
+def _gctx(path, *, transposed=False, n=12):
+    """A CMap GCTX file as cmapPy's write_gctx lays it out (the matrix stored samples x features at
+    /0/DATA/0/matrix, ids and metadata fields under /0/META/COL and /0/META/ROW, -666 for missing metadata): the
+    978 landmarks by Entrez id and a LOC gene; returns the sample ids, feature ids and matrix as stored."""
+    import h5py
+
+    from rnagen import datasets
+
+    lm = datasets.landmarks()
+    rows = [str(e) for e in lm["entrez_id"]] + ["100287399"]
+    cols = [f"CPC006_A549_6H:BRD-K{i:05d}:10" for i in range(n)]
+    M = np.random.default_rng(0).normal(0.0, 1.0, size=(n, len(rows))).astype(np.float32)
+    with h5py.File(path, "w") as f:
+        f.attrs["version"] = np.bytes_("GCTX1.0")
+        f.create_dataset("0/DATA/0/matrix", data=M.T if transposed else M, chunks=True, compression="gzip")
+        f["0/META/COL/id"] = np.array(cols, dtype="S")
+        f["0/META/COL/cell_id"] = np.array(["A549", "MCF7"] * (n // 2), dtype="S")
+        f["0/META/COL/pert_iname"] = np.array(["-666"] + ["vorinostat"] * (n - 1), dtype="S")
+        f["0/META/COL/pert_dose"] = np.array([-666.0] + [10.0] * (n - 1))
+        f["0/META/ROW/id"] = np.array(rows, dtype="S")
+        f["0/META/ROW/pr_gene_symbol"] = np.array([*lm["symbol"], "POTEB2"], dtype="S")
+        f["0/META/ROW/pr_is_lm"] = np.array([1] * len(lm) + [0])
+    return cols, rows, M
+
+
+@pytest.mark.parametrize("transposed", [False, True])
+def test_gctx_reads_cmap_files(tmp_path, capsys, monkeypatch, transposed):
+    """CMap's GCTX (LINCS L1000): every sample, or those a label table names (in the file's order, the ones the
+    file lacks listed); the sample metadata as label columns with -666 missing, the feature metadata kept, the
+    Entrez ids exactly; a matrix larger than half the memory refused naming --labels, `data info` summarising it
+    from its metadata; a matrix of the wrong shape refused."""
+    from rnagen.cli.main import main
+    from rnagen.data import io as dio
+
+    path = tmp_path / "level5_n12x979.gctx"
+    cols, rows, M = _gctx(path, transposed=transposed)
+    a = read(path, label_key="cell_id")
+    assert list(a.obs_names) == cols and list(a.var_names) == rows
+    np.testing.assert_array_equal(a.X, M)
+    assert a.obs["cell_id"].tolist() == ["A549", "MCF7"] * 6
+    assert pd.isna(a.obs["pert_iname"].iloc[0]) and a.obs["pert_iname"].iloc[1] == "vorinostat"
+    assert np.isnan(a.obs["pert_dose"].iloc[0]) and a.obs["pert_dose"].iloc[1] == 10.0
+    assert a.var["pr_gene_symbol"].iloc[-1] == "POTEB2" and a.var["pr_is_lm"].tolist()[-2:] == [1, 0]
+    assert get_history(a)[0]["format"] == "gctx"
+    (tmp_path / "sig_info.txt").write_text("sig_id\tcell\n" + f"{cols[7]}\tb\n{cols[2]}\ta\nNOT_IN_FILE\tb\n"
+                                           f"{cols[3]}\ta\n{cols[9]}\tb\n")
+    s = read(path, labels=tmp_path / "sig_info.txt", label_key="cell")
+    assert list(s.obs_names) == [cols[i] for i in (2, 3, 7, 9)] and s.obs["cell"].tolist() == ["a", "a", "b", "b"]
+    np.testing.assert_array_equal(s.X, M[[2, 3, 7, 9]])
+    assert list(get_history(s)[0]["missing_labelled"]) == ["NOT_IN_FILE"]
+    assert main(["data", "prepare", str(path), "--labels", str(tmp_path / "sig_info.txt"), "--label-key", "cell",
+                 "--out", str(tmp_path / "p.h5ad")]) == 0
+    out = capsys.readouterr().out
+    assert "978/978 landmarks" in out and "1 labelled sample not in the GCTX file left out (NOT_IN_FILE)" in out
+
+    monkeypatch.setattr(dio, "_memory_bytes", lambda: 8 * 979 * 4 * 2)   # half of it holds 8 samples
+    with pytest.raises(DataError, match=r"the 12 samples x 979 features of this GCTX need 0.0 GiB, more than half "
+                                        r"this machine's 0.0 GiB; name fewer samples to read with --labels FILE"):
+        read(path)
+    assert read(path, labels=tmp_path / "sig_info.txt").n_obs == 4
+    assert main(["data", "info", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "CMap GCTX GCTX1.0: 12 samples x 979 features" in out and "sample metadata: cell_id, pert_dose, " \
+        "pert_iname" in out and "feature metadata: pr_gene_symbol, pr_is_lm" in out
+    monkeypatch.undo()
+
+    import h5py
+
+    with h5py.File(path, "a") as f:
+        del f["0/DATA/0/matrix"]
+        f["0/DATA/0/matrix"] = np.zeros((5, 5), dtype=np.float32)
+    assert main(["data", "prepare", str(path), "--out", str(tmp_path / "q.h5ad")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "the GCTX matrix is 5 x 5 for 12 samples and 979 features" in err
+    assert not (tmp_path / "q.h5ad").exists()
 
 
 def test_unreadable_file_is_named(tmp_path, monkeypatch):

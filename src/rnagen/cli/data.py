@@ -254,10 +254,11 @@ def _what_was_dropped(adata) -> str:
             if h.get("gene_ids_from"):
                 notes.append(f"genes named by their {h['gene_ids_from']!r} column (the first column repeats names; "
                              "kept in var['symbol'])")
-            n = int(h.get("n_archs4_missing", 0))
+            n = int(h.get("n_missing_labelled", 0))
             if n:
-                shown = ", ".join(list(h["archs4_missing"])[:3]) + (", ..." if n > 3 else "")
-                notes.append(f"{n} labelled sample{'s' if n > 1 else ''} not in the ARCHS4 file left out ({shown})")
+                shown = ", ".join(list(h["missing_labelled"])[:3]) + (", ..." if n > 3 else "")
+                kind = {"archs4": "ARCHS4 ", "gctx": "GCTX "}.get(str(h.get("format")), "")
+                notes.append(f"{n} labelled sample{'s' if n > 1 else ''} not in the {kind}file left out ({shown})")
         elif h["step"] == "merge_same_genes":
             n = int(h["n_dropped"])
             verb = {"mean": "averaged into", "sum": "added to"}.get(h["how"], "dropped for")
@@ -373,9 +374,9 @@ def summarize(adata, *, path: str = "", label_key: str | None = None) -> str:
 
 def cmd_info(args: argparse.Namespace) -> int:
     """``rnagen data info``: print :func:`summarize` of a data file."""
-    from ..data.io import archs4_summary, is_recount3_sums
+    from ..data.io import archs4_summary, gctx_summary, is_recount3_sums
 
-    if args.labels is None and (summary := archs4_summary(args.file)) is not None:
+    if args.labels is None and (summary := archs4_summary(args.file) or gctx_summary(args.file)) is not None:
         print(f"file:      {args.file}\n{summary}")   # its matrix is read only for the samples labels name
         return 0
     # recount3's sums are read as the coverage they hold: info has no QC table to make read counts of them
@@ -627,13 +628,13 @@ def _add_fetch(dsub) -> None:
 def _add_prepare(dsub) -> None:
     """Add ``rnagen data prepare`` (:func:`cmd_prepare`)."""
     pr = dsub.add_parser("prepare", help="read an expression file, log, select genes, label, write .h5ad",
-                         description="Read .h5ad, CSV/TSV(.gz), GCT, a GEO series matrix, featureCounts output, "
+                         description="Read .h5ad, CSV/TSV(.gz), GCT/GCTX, a GEO series matrix, featureCounts output, "
                                      "parquet, an Excel sheet or an R matrix (.rds, .RData); validate; map features "
                                      "to genes (--feature-map); normalise sequencing depth (--normalize); "
                                      "log-transform; select genes; complete missing values (--missing); check "
                                      "labels; write a labelled .h5ad.")
     pr.add_argument("input",
-                    help="expression file (.h5ad, .csv/.tsv/.txt[.gz], .gct[.gz], a GEO series matrix "
+                    help="expression file (.h5ad, .csv/.tsv/.txt[.gz], .gct[.gz], CMap .gctx, a GEO series matrix "
                          "GSExxx_series_matrix.txt[.gz], featureCounts output, .parquet, .xlsx/.xls, an R matrix or "
                          "data frame (.rds, .RData); or such a file "
                          "alone in a .zip/.tar.gz), a folder or a .tar/.tar.gz/.zip of per-sample files (STAR "

@@ -2573,6 +2573,7 @@ def read(path: str | os.PathLike, *, label_key: str | None = None, labels: str |
     ----------
     path
         ``.h5ad``, ``.csv``/``.tsv``/``.txt`` (optionally ``.gz``/``.bz2``/``.xz``), ``.gct`` (1.2 or 1.3),
+        CMap's ``.gctx`` (the samples ``labels`` names where the matrix exceeds half the memory),
         ``.parquet``, an Excel workbook (``.xlsx``, ``.xls``: one sheet, its first column the ids; title rows
         above the header skipped) or an R matrix, data frame or factor (``saveRDS``'s ``.rds``, ``save()``'s
         ``.RData``; through pyreadr; Bioconductor containers are refused with the R line that writes their
@@ -2756,6 +2757,11 @@ def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unla
     if fmt == "folder":
         adata, folder = read_quant_folder(p, quantity=quantity, strand=strand)
         orient = "one file per sample"
+    elif fmt == "h5ad" and _is_gctx(p):
+        if layer is not None:
+            raise DataError(f"--layer applies to .h5ad input; {p.name} is a GCTX file, remove --layer")
+        adata, extra = _read_gctx(p, labels)
+        fmt, orient = "gctx", "samples_x_genes"
     elif fmt == "h5ad" and _is_archs4(p):
         if layer is not None:
             raise DataError(f"--layer applies to .h5ad input; {p.name} is an ARCHS4 file, remove --layer")
@@ -2790,7 +2796,7 @@ def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unla
                 adata, orient, extra = _recount3_values(adata, orient, quantity=quantity, recount_qc=recount_qc,
                                                         source=p.name)
     found = None   # the labels, when settling the layout read them (the sample ids do not change until then)
-    if (orientation == "auto" and fmt not in ("folder", "h5ad", "archs4", "gct", "geo", "featurecounts")
+    if (orientation == "auto" and fmt not in ("folder", "h5ad", "archs4", "gctx", "gct", "geo", "featurecounts")
             and labels is not None and sample_names is None):
         adata, orient, found = _oriented_by_labels(adata, orient, labels, label_key)
     adata, changed = _undate_genes(adata)
@@ -3040,8 +3046,160 @@ def _read_archs4(p: Path, labels) -> tuple[Any, dict[str, object]]:
         adata = ad.AnnData(X=np.asarray(X, dtype=np.float32), obs=pd.DataFrame(index=[gsm[i] for i in idx]), var=var)
     info: dict[str, object] = {"archs4_samples": len(gsm), "archs4_genes": key}
     if missing:
-        info["archs4_missing"] = missing[:20]
-        info["n_archs4_missing"] = len(missing)
+        info.update(missing_labelled=missing[:20], n_missing_labelled=len(missing))
+    return adata, info
+
+
+# ------------------------------------------------------------------------------------------ GCTX
+
+# CMap's GCTX (the LINCS L1000 releases, GEO GSE92742 and GSE70138, clue.io; cmapPy's parse_gctx): HDF5 with the
+# matrix at /0/DATA/0/matrix, stored samples x genes, the ids at /0/META/ROW/id (genes: Entrez ids in L1000) and
+# /0/META/COL/id (signatures or instances), further metadata fields as datasets beside them; -666 is CMap's
+# missing value. A release's matrix (473,647 signatures x 12,328 genes) is far larger than memory.
+_GCTX_NODES = ("0/DATA/0/matrix", "0/META/ROW/id", "0/META/COL/id")
+_CMAP_MISSING = frozenset({"-666", "-666.0"})
+# samples read from the matrix at a time: one block's rows in float32 beside the result
+_GCTX_BLOCK = 2048
+
+
+def _is_gctx(p: Path) -> bool:
+    import h5py
+
+    try:
+        with h5py.File(p, "r") as f:
+            return all(node in f for node in _GCTX_NODES)
+    except Exception:  # noqa: BLE001 - not HDF5 or damaged: the .h5ad reader says so
+        return False
+
+
+def _memory_bytes() -> int | None:
+    """This machine's physical memory, ``None`` where the platform does not tell."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def gctx_summary(path: str | os.PathLike) -> str | None:
+    """``"CMap GCTX: S samples x G features (...)"`` for a GCTX file whose matrix does not fit in half this
+    machine's memory (a release's: 473,647 x 12,328), from its metadata alone; ``None`` for any other file (a GCTX
+    that fits is read and summarised as every matrix is)."""
+    import h5py
+
+    p = Path(path)
+    if not p.is_file() or not _is_gctx(p):
+        return None
+    with h5py.File(p, "r") as f:
+        n_cols, n_rows = len(f["0/META/COL/id"]), len(f["0/META/ROW/id"])
+        total = _memory_bytes()
+        if total is None or 4 * n_cols * n_rows <= total // 2:
+            return None
+        cmeta = [k for k in f["0/META/COL"] if k != "id"]
+        rmeta = [k for k in f["0/META/ROW"] if k != "id"]
+        version = f.attrs.get("version")
+    if isinstance(version, np.ndarray):
+        version = version.ravel()[0] if version.size else None
+    if isinstance(version, bytes):
+        version = version.decode(errors="replace")
+    size = 4 * n_cols * n_rows
+    return (f"CMap GCTX{f' {version}' if version else ''}: {n_cols:,} samples x {n_rows:,} features "
+            f"({size / 2**30:.1f} GiB as float32)\n"
+            f"sample metadata: {', '.join(cmeta) or 'none'}\nfeature metadata: {', '.join(rmeta) or 'none'}\n"
+            "rnagen data prepare FILE --labels LABELS reads the samples LABELS names (e.g. rows of the release's "
+            "sig_info.txt); --label-key FIELD labels them by a sample metadata field")
+
+
+def _gctx_meta(group, n: int, source: str, what: str) -> pd.DataFrame:
+    """The metadata fields of a GCTX group (``/0/META/ROW`` or ``/0/META/COL``) beside its ids, one column each,
+    text as text, CMap's -666 as missing."""
+    out: dict[str, Any] = {}
+    for k in group:
+        d = group[k]
+        if k == "id" or not hasattr(d, "shape"):
+            continue
+        if d.ndim != 1 or d.shape[0] != n:
+            raise DataError(f"{source}: the GCTX {what} field {k!r} holds {d.shape} values for {n} {what}s; "
+                            "re-create the file (cmapPy's write_gctx)")
+        vals = d[()]
+        if vals.dtype.kind in "SOU":
+            col = pd.Series([x.decode(errors="replace") if isinstance(x, bytes) else str(x) for x in vals])
+            out[str(k)] = col.where(~col.str.strip().isin(_CMAP_MISSING)).to_numpy()
+        elif (vals == -666).any():
+            out[str(k)] = np.where(vals == -666, np.nan, vals.astype(np.float64))
+        else:
+            out[str(k)] = vals
+    return pd.DataFrame(out)
+
+
+def _gctx_wanted(labels, ids: list[str]) -> tuple[list[int], list[str]] | None:
+    """Positions of the samples a label file names (its column naming most of the GCTX's sample ids), in the
+    file's order, and the ids of that column the file lacks; ``None`` when no column names any (a label per line
+    in sample order, say: every sample is read)."""
+    p = Path(labels)
+    _check_file(p, "label file", "check the --labels path")
+    raw = _label_rows(p, sep=None).astype(str)
+    where = {s: i for i, s in enumerate(ids)}
+    hits = [int(raw[j].str.strip().isin(where).sum()) for j in raw.columns]
+    if not hits or max(hits) == 0:
+        return None
+    named = [s.strip() for s in raw[raw.columns[int(np.argmax(hits))]]]
+    if named[0] not in where:
+        named = named[1:]   # the header line (the rows are read as written)
+    return sorted({where[s] for s in named if s in where}), [s for s in dict.fromkeys(named) if s not in where]
+
+
+def _read_gctx(p: Path, labels) -> tuple[Any, dict[str, object]]:
+    """A GCTX file's samples (those a label file names, else every one; refused when they do not fit in memory)
+    with the sample metadata as ``obs`` columns (a ``--label-key``) and the feature metadata as ``var``.
+    Returns the AnnData and what was read, for the history."""
+    import anndata as ad
+    import h5py
+
+    source = p.name
+    try:
+        with h5py.File(p, "r") as f:
+            cols = _h5_strings(f["0/META/COL/id"])
+            rows = _h5_strings(f["0/META/ROW/id"])
+            dset = f["0/DATA/0/matrix"]
+            if dset.shape == (len(cols), len(rows)):
+                transposed = False
+            elif dset.shape == (len(rows), len(cols)):
+                transposed = True
+            else:
+                raise DataError(f"{source}: the GCTX matrix is {' x '.join(map(str, dset.shape))} for {len(cols)} "
+                                f"samples and {len(rows)} features; re-create the file (cmapPy's write_gctx)")
+            if not np.issubdtype(dset.dtype, np.number):
+                raise DataError(f"{source}: the GCTX matrix holds {dset.dtype} values, not numbers; re-create it")
+            wanted = _gctx_wanted(labels, cols) if labels is not None else None
+            idx, missing = (list(range(len(cols))), []) if wanted is None else wanted
+            need, total = 4 * len(idx) * len(rows), _memory_bytes()
+            if total is not None and need > total // 2:
+                named = "the label file names " if wanted is not None else ""
+                raise DataError(f"{source}: the {len(idx):,} samples {named}x {len(rows):,} features of this GCTX "
+                                f"need {need / 2**30:.1f} GiB, more than half this machine's "
+                                f"{total / 2**30:.1f} GiB; name fewer samples to read with --labels FILE (a table "
+                                "whose id column lists them, e.g. the rows of sig_info.txt you want)")
+            X = np.empty((len(idx), len(rows)), dtype=np.float32)
+            for s in range(0, len(idx), _GCTX_BLOCK):
+                block = idx[s:s + _GCTX_BLOCK]
+                vals = dset[:, block].T if transposed else dset[block, :]
+                X[s:s + len(block)] = vals if vals.dtype == np.float32 else _to_float32(
+                    vals.astype(np.float64), [cols[i] for i in block], rows, source)
+            obs = _gctx_meta(f["0/META/COL"], len(cols), source, "sample").iloc[idx]
+            obs.index = pd.Index([cols[i] for i in idx])
+            var = _gctx_meta(f["0/META/ROW"], len(rows), source, "feature")
+            var.index = pd.Index(rows)
+    except DataError:
+        raise
+    except (OSError, KeyError, ValueError, TypeError) as e:
+        raise DataError(f"{source}: cannot read the GCTX file ({type(e).__name__}: {_one_line(e)[:80]}); check "
+                        "that it is complete") from e
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)   # repeated ids: --duplicates resolves them
+        adata = ad.AnnData(X=X, obs=obs, var=var)
+    info: dict[str, object] = {"gctx_samples": len(cols)}
+    if missing:
+        info.update(missing_labelled=missing[:20], n_missing_labelled=len(missing))
     return adata, info
 
 
@@ -3057,7 +3215,8 @@ def _read_h5ad(p: Path, layer: str | None = None):
         try:
             adata = ad.read_h5ad(p)
         except Exception as e:  # h5py raises OSError/KeyError for broken files
-            raise DataError(f"{p.name}: not a readable .h5ad file ({type(e).__name__}); re-create it") from e
+            kind = "GCTX" if p.name.lower().endswith(".gctx") else ".h5ad"   # one too damaged to show its layout
+            raise DataError(f"{p.name}: not a readable {kind} file ({type(e).__name__}); re-create it") from e
         if layer is not None:
             adata = _h5ad_layer(adata, layer, p.name)
     if adata.X is None:
