@@ -263,6 +263,19 @@ def test_hdf5_files_that_are_no_anndata_are_named(tmp_path):
         f["matrix/barcodes"] = np.array([b"AAACCTG"])
     with pytest.raises(DataError, match="a 10x Genomics HDF5 matrix of single cells"):
         read(tmp_path / "filtered_feature_bc_matrix.h5")
+    with h5py.File(tmp_path / "x.loom", "w") as f:
+        f["matrix"] = np.ones((3, 2), dtype=np.float32)
+        f["row_attrs/Gene"] = np.array([b"TP53", b"EGFR", b"MYC"])
+        f["col_attrs/CellID"] = np.array([b"c1", b"c2"])
+    with pytest.raises(DataError, match=r"x.loom: a loom file \(genes x cells.*anndata.read_loom"):
+        read(tmp_path / "x.loom")
+    for name in ("matrix.mtx", "matrix.mtx.gz"):   # names neither genes nor samples
+        import gzip
+
+        body = b"%%MatrixMarket matrix coordinate integer general\n%\n3 2 2\n1 1 5\n3 2 7\n"
+        (tmp_path / name).write_bytes(gzip.compress(body) if name.endswith(".gz") else body)
+        with pytest.raises(DataError, match=rf"{name}: a Matrix Market sparse matrix, which names neither genes nor"):
+            read(tmp_path / name)
 
 
 def _archs4(path, *, transposed=False, gene_key="symbol"):

@@ -236,6 +236,11 @@ def _check_binary_kind(head: bytes, source: str) -> None:
     if head.startswith(b"\x93NUMPY"):
         raise DataError(f"{source}: a NumPy array, without sample or gene names; save it with them: "
                         "pd.DataFrame(a, index=samples, columns=genes).to_csv(\"expr.csv\")")
+    if head[:14].lower() == b"%%matrixmarket":
+        raise DataError(f"{source}: a Matrix Market sparse matrix, which names neither genes nor samples (10x "
+                        "Genomics and GEO write single cells so, beside features.tsv and barcodes.tsv); give bulk "
+                        "profiles as a table or an .h5ad with their ids (Python: scanpy.read_10x_mtx(folder), "
+                        "cells summed per sample)")
     lines = head.split(b"\n", 4)
     kind = ("alignments" if head.startswith((b"BAM\x01", b"CRAM", b"@HD\t", b"@SQ\t")) else
             "reads" if head.startswith(b"@") and len(lines) > 3 and lines[2].startswith(b"+") else
@@ -2931,15 +2936,19 @@ def _undate_genes(adata: Any) -> tuple[Any, dict[str, object]]:
 
 def _other_hdf5(p: Path) -> str | None:
     """What an HDF5 file that is no AnnData is, when it is one of the well-known kinds: a 10x Genomics matrix
-    (single cells, not bulk profiles); else ``None``. (ARCHS4's files are read: :func:`_read_archs4`.)"""
+    (single cells, not bulk profiles) or a loom file; else ``None``. (ARCHS4's files are read: :func:`_read_archs4`.)"""
     import h5py
 
     try:
         with h5py.File(p, "r") as f:
             keys = set(f.keys())
-            if "matrix" in keys and "barcodes" in f["matrix"]:
+            if "matrix" in keys and isinstance(f["matrix"], h5py.Group) and "barcodes" in f["matrix"]:
                 return ("a 10x Genomics HDF5 matrix of single cells, not an .h5ad of bulk profiles; give bulk "
                         "profiles (cells summed per sample, say) as a table or an .h5ad")
+            if {"matrix", "row_attrs", "col_attrs"} <= keys:
+                return ("a loom file (genes x cells, as velocyto and loompy write them); convert it to an .h5ad "
+                        "(Python, with loompy installed: anndata.read_loom(\"x.loom\").write_h5ad(\"x.h5ad\")), "
+                        "cells summed per sample if they are single cells, and give that")
     except Exception:  # noqa: BLE001 - a damaged file: the caller's message stands
         return None
     return None
