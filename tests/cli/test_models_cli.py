@@ -156,3 +156,51 @@ def test_train_prints_the_wgan_output_noise_choice(tmp_path, capsys):
                  str(tmp_path / "run0"), "--set", "train.steps=2", "--set", "network.generator_hidden=[8]", "--set",
                  "network.critic_hidden=[8]", "--set", "sample.noise=0", "--quiet"]) == 0
     assert "output noise" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("model", ["gaussian", "vae"])
+def test_sample_round_gives_whole_number_counts(tmp_path, capsys, model):
+    """A model trained on read counts samples whole numbers with --round (the unrounded draw of the same seed,
+    rounded; recorded in uns) and records that its data were whole numbers; one trained on other values refuses
+    --round in one line and writes nothing; a run folder whose record is not true/false is refused."""
+    import json
+
+    rng = np.random.default_rng(0)
+    genes = ["PSME1", "CISD1", "SPDEF", "TP53", "EGFR", "MYC", "GAPDH", "ACTB"]
+    mu = np.array([[5.0] * 8, [60.0] * 8])
+    y = np.repeat([0, 1], 15)
+    X = rng.poisson(mu[y])
+    df = pd.DataFrame(X, columns=genes, index=[f"S{i}" for i in range(30)]).assign(kind=np.array(["a", "b"])[y])
+    df.to_csv(tmp_path / "counts.csv", index_label="sample")
+    run = tmp_path / "run"
+    sets = ["--set", "train.steps=20"] if model == "vae" else []
+    assert main(["train", str(tmp_path / "counts.csv"), "--model", model, "--label-key", "kind", "--out", str(run),
+                 "--quiet", *sets]) == 0
+    assert json.loads((run / "meta.json").read_text())["whole_numbers"] is True
+    for extra, name in (([], "raw.h5ad"), (["--round"], "rounded.h5ad")):
+        assert main(["sample", str(run), "--n-per-label", "50", "--seed", "3", "--out", str(tmp_path / name),
+                     "--quiet", *extra]) == 0
+    raw, rounded = ad.read_h5ad(tmp_path / "raw.h5ad"), ad.read_h5ad(tmp_path / "rounded.h5ad")
+    assert not np.array_equal(raw.X, np.rint(raw.X))
+    np.testing.assert_array_equal(rounded.X, np.rint(raw.X))
+    assert rounded.uns["rnagen"]["synthetic"]["rounded"] and "rounded" not in raw.uns["rnagen"]["synthetic"]
+
+    logged = tmp_path / "logged.csv"
+    df.assign(**{g: np.log2(df[g] + 1.0) for g in genes}).to_csv(logged, index_label="sample")
+    assert main(["train", str(logged), "--model", "gaussian", "--label-key", "kind", "--out",
+                 str(tmp_path / "run_log"), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["sample", str(tmp_path / "run_log"), "--n", "4", "--round", "--out", str(tmp_path / "x.h5ad")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "trained on values that are not whole numbers" in err
+    assert not (tmp_path / "x.h5ad").exists()
+
+    meta = json.loads((run / "meta.json").read_text())
+    meta["whole_numbers"] = "yes"
+    (run / "meta.json").write_text(json.dumps(meta))
+    from rnagen._manifest import RUN_FILES, write_manifest
+
+    write_manifest(run, RUN_FILES, model=model, fingerprint=meta["fingerprint"])   # a consistent folder
+    assert main(["sample", str(run), "--n", "4", "--out", str(tmp_path / "y.h5ad")]) == 2
+    err = capsys.readouterr().err
+    assert "its whole_numbers entry 'yes' is not true or false" in err and not (tmp_path / "y.h5ad").exists()

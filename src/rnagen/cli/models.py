@@ -63,7 +63,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
             if value is not None:
                 options[key] = value
         syn = model.sample(args.n, n_per_label=args.n_per_label, like=args.like, seed=args.seed,
-                           batch_size=args.batch_size, progress=not args.quiet, **options)
+                           batch_size=args.batch_size, progress=not args.quiet, round_values=args.round, **options)
         write_h5ad(syn, args.out)
     counts = syn.obs[model.label_key].value_counts()
     n_lab = int((counts > 0).sum())
@@ -134,6 +134,9 @@ def register(sub) -> None:
                    help="classifier-free guidance weight (default 0)")
     p.add_argument("--seed", type=T.seed, default=0, help="random seed (default 0)")
     p.add_argument("--batch-size", type=T.integer(">= 1"), default=None, help="profiles per batch (default 4096)")
+    p.add_argument("--round", action="store_true",
+                   help="whole-number values, as read counts are (DESeq2 and edgeR take no others); for a model "
+                        "trained on whole-number counts")
     p.add_argument("--device", type=T.device, default="auto", help="auto, cpu or cuda (default auto)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--out", required=True, help="synthetic .h5ad to write")

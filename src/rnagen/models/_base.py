@@ -352,6 +352,9 @@ class Generator(ABC):
         #: genes at one value in every training profile (their indices, their value): sampled at that value,
         #: which a model's own output reaches only up to its error (a diffusion network spreads it)
         self.constant: tuple[np.ndarray, np.ndarray] | None = None
+        #: whether every training value is a whole number (read counts), which ``sample(round_values=True)``
+        #: checks; ``None`` where not recorded (a private model: the data's own property is not released)
+        self.whole_numbers: bool | None = None
         # the principal-component space the network learns in (``preprocess.space``) and how it was chosen
         self.codec: SubspaceCodec | None = None
         self.subspace: dict[str, Any] | None = None
@@ -550,6 +553,7 @@ class Generator(ABC):
         self.pipeline = self._make_pipeline(adata, X)
         same = np.flatnonzero((X == X[0]).all(axis=0)) if not self._private else np.zeros(0, np.int64)
         self.constant = (same.astype(np.int64), X[0, same].astype(np.float32)) if len(same) else None
+        self.whole_numbers = None if self._private else bool(np.array_equal(X, np.rint(X)))
         share = self._zero_shares(X, y)
         Xt = self.pipeline.fit_transform(X)
         return Xt.astype(np.float32), y, share
@@ -722,17 +726,22 @@ class Generator(ABC):
 
     def sample(self, n: int | None = None, *, n_per_label: int | None = None, like: Any = None,
                counts: Mapping[str, int] | None = None, seed: int = 0, batch_size: int | None = None,
-               progress: bool = False, **sampler_options: Any):
+               progress: bool = False, round_values: bool = False, **sampler_options: Any):
         """Generate profiles in the training data's units; returns an AnnData.
 
         Say how many with exactly one of ``n`` (split by the training label frequencies), ``n_per_label``,
         ``like`` (an AnnData or a data file whose label counts are matched) or ``counts`` ({label: n}).
-        ``sampler_options`` are model-specific (e.g. ``sampler="ddim", steps=50, eta=0.0, guidance=0.0``).
+        ``round_values``: whole numbers, as read counts are (DESeq2 and edgeR take no others); refused for a
+        model trained on values that are not whole numbers. ``sampler_options`` are model-specific (e.g.
+        ``sampler="ddim", steps=50, eta=0.0, guidance=0.0``).
         """
         import anndata as ad
 
         if not self.is_fitted:
             raise RunDirError(f"{self.name} model is not trained; call fit() or load a run folder")
+        if round_values and self.whole_numbers is False:
+            raise DataError(f"rounding (--round) makes whole-number counts, but this {self.name} model was trained on "
+                            "values that are not whole numbers (log values, TPM, z-scores); sample without it")
         seed = check_seed("seed", seed)
         bs = check_number("batch_size", 4096 if batch_size is None else batch_size, ">= 1", integer=True)
         y = label_plan(self.labels, self.label_counts, n=n, n_per_label=n_per_label, like=like,
@@ -751,6 +760,8 @@ class Generator(ABC):
                 X[rows][at0] = floor
         if self.constant is not None:
             X[:, self.constant[0]] = self.constant[1]
+        if round_values:
+            np.rint(X, out=X)
         obs = pd.DataFrame(
             {self.label_key: pd.Categorical([self.labels[i] for i in y], categories=self.labels)},
             index=[f"syn_{i:06d}" for i in range(len(y))],
@@ -758,6 +769,7 @@ class Generator(ABC):
         out = ad.AnnData(X=X, obs=obs, var=pd.DataFrame(index=pd.Index(self.var_names)))
         out.uns["rnagen"] = {
             "synthetic": {"model": self.name, "seed": int(seed), "rnagen_version": __version__,
+                          **({"rounded": True} if round_values else {}),
                           **{k: v for k, v in sampler_options.items() if isinstance(v, (int, float, str, bool))}}
         }
         if self.privacy:  # a private model's samples carry its guarantee and DP settings
@@ -815,6 +827,7 @@ class Generator(ABC):
             **({"zeros": {"placed": "per class and gene", "calibration_per_class": ZERO_CALIBRATION_PER_CLASS}}
                if self.zero_threshold is not None else {}),
             **({"constant_genes": len(self.constant[0])} if self.constant is not None else {}),
+            **({"whole_numbers": self.whole_numbers} if self.whole_numbers is not None else {}),
             "train_seconds": self.train_seconds,
             "seed": self.seed,
             "fingerprint": self._fingerprint,
@@ -882,6 +895,10 @@ class Generator(ABC):
             model.train_seconds = float(meta.get("train_seconds", 0.0))
             model.seed = int(meta.get("seed", 0))
             model._fingerprint = str(meta.get("fingerprint", ""))
+            whole = meta.get("whole_numbers")
+            if whole is not None and not isinstance(whole, bool):
+                raise ValueError(f"its whole_numbers entry {whole!r} is not true or false")
+            model.whole_numbers = whole
             model._load_extra_meta(meta.get("extra", {}))
             sub = meta.get("subspace")
             if sub is not None:
