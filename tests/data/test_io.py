@@ -182,6 +182,43 @@ def test_spreadsheets_and_archives_are_named(tmp_path):
         read(tmp_path / "e.csv", labels=tmp_path / "labels.xlsx")
 
 
+def test_compressed_binary_files_are_decompressed_once(tmp_path):
+    """An .h5ad, a GCTX, a parquet file or a workbook compressed whole (GEO's GSExxx_adata.h5ad.gz), under its
+    name or another: decompressed into a temporary file and read as the plain one, the read step naming the file
+    given and its compression; a prepared .h5ad keeps its own history; a damaged one is named in one line."""
+    import bz2
+    import gzip
+    import lzma
+
+    from rnagen.pp import log2p1
+
+    (tmp_path / "x.csv").write_text("id,TP53,EGFR,label\ns1,1,2,a\ns2,3,4,a\ns3,5,6,b\ns4,7,8,b\n")
+    a = log2p1(read(tmp_path / "x.csv", label_key="label"))
+    a.write_h5ad(tmp_path / "x.h5ad")
+    frame = pd.DataFrame(a.X, index=a.obs_names, columns=a.var_names).assign(label=a.obs["label"].astype(str))
+    frame.to_parquet(tmp_path / "x.parquet")
+    cols, rows, M = _gctx(tmp_path / "l5.gctx", n=4)
+    for plain, packed, opener in (("x.h5ad", "x.h5ad.gz", gzip.compress), ("x.h5ad", "x.h5ad", lzma.compress),
+                                  ("x.parquet", "x.parquet.bz2", bz2.compress),
+                                  ("l5.gctx", "l5.gctx.gz", gzip.compress)):
+        want = read(tmp_path / plain, label_key="cell_id" if plain == "l5.gctx" else "label")
+        (tmp_path / "packed").mkdir(exist_ok=True)
+        target = tmp_path / "packed" / packed
+        target.write_bytes(opener((tmp_path / plain).read_bytes()))
+        got = read(target, label_key="cell_id" if plain == "l5.gctx" else "label")
+        np.testing.assert_array_equal(got.X, want.X)
+        assert list(got.obs_names) == list(want.obs_names) and list(got.var_names) == list(want.var_names)
+        steps = get_history(got)
+        if plain == "x.h5ad":   # a prepared file: its history as written, the read of x.csv first
+            assert [s["step"] for s in steps] == [s["step"] for s in get_history(want)]
+            assert steps[0]["path"] == "x.csv" and "compression" not in steps[0]
+        else:
+            assert steps[-1]["path"] == packed and steps[-1]["compression"] in ("gzip", "bz2")
+    (tmp_path / "cut.h5ad.gz").write_bytes(gzip.compress((tmp_path / "x.h5ad").read_bytes())[:2000])
+    with pytest.raises(DataError, match=r"cut.h5ad.gz: damaged gzip file \(EOFError\); download or compress it"):
+        read(tmp_path / "cut.h5ad.gz")
+
+
 def test_no_sample_id_column_with_fractional_first_column(tmp_path):
     (tmp_path / "x.csv").write_text("a,b,c\n1.5,2,3\n2.5,4,5\n")
     b = read(tmp_path / "x.csv", orientation="samples_x_genes")

@@ -158,6 +158,33 @@ def _compression(p: Path) -> str | None:
     return None
 
 
+# formats read by seeking in the file (HDF5: .h5ad, GCTX, ARCHS4; parquet, Feather, workbooks), which a compressed
+# stream does not allow: a compressed one (GEO's supplementary GSExxx_adata.h5ad.gz) is decompressed once
+_SEEKED_FORMATS = frozenset({"h5ad", "parquet", "feather", "xlsx", "xls", "ods"})
+
+
+def _decompressed(p: Path, compression: str, folder: Path) -> Path:
+    """The compressed file ``p`` decompressed into ``folder`` under its name less the compression suffix."""
+    name = p.name
+    for suffix in (".gz", ".bz2", ".xz"):
+        if name.lower().endswith(suffix) and len(name) > len(suffix):
+            name = name[:-len(suffix)]
+    q = folder / name
+    try:
+        with _OPENERS[compression](p, "rb") as src, open(q, "wb") as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
+    except (EOFError, zlib.error, lzma.LZMAError, ValueError) as e:
+        raise DataError(f"{p.name}: damaged {compression} file ({type(e).__name__}); download or compress it "
+                        "again") from e
+    except OSError as e:
+        if e.errno is None:   # gzip's BadGzipFile and the like: the content, not the disk
+            raise DataError(f"{p.name}: damaged {compression} file ({_one_line(e)[:60]}); download or compress it "
+                            "again") from e
+        raise DataError(f"{p.name}: cannot be decompressed to be read ({e.strerror or e}); free space in the "
+                        f"temporary folder (TMPDIR) or decompress it yourself and give the file") from e
+    return q
+
+
 def _raw_head(p: Path, compression: str | None, n: int = _HEAD_BYTES) -> bytes:
     try:
         if compression is None:
@@ -2677,6 +2704,19 @@ def read(path: str | os.PathLike, *, label_key: str | None = None, labels: str |
         except OSError as e:  # the temporary copy: a full disk, say
             raise DataError(f"{p.name}: its matrix file cannot be copied out to be read ({e.strerror or e}); free "
                             "space in the temporary folder (TMPDIR) or unpack the archive yourself") from e
+    if p.is_file() and not is_archive(p) and os.access(p, os.R_OK) and not _is_pipe(p):
+        comp = _compression(p)
+        if comp is not None and _content_format(_raw_head(p, comp)) in _SEEKED_FORMATS:
+            with tempfile.TemporaryDirectory(prefix="rnagen-unpack-") as d:
+                q = _decompressed(p, comp, Path(d))
+                adata = read(q, label_key=label_key, labels=labels, orientation=orientation, sep=sep,
+                             duplicates=duplicates, drop_unlabelled=drop_unlabelled, missing=missing,
+                             quantity=quantity, strand=strand, layer=layer, sheet=sheet, sample_names=sample_names,
+                             recount_qc=recount_qc)
+            steps = list(adata.uns.get("rnagen", {}).get("history", {}).values())
+            if steps and steps[-1].get("step") == "read" and steps[-1].get("path") == q.name:
+                steps[-1].update(path=p.name, compression=comp)   # this read's step (an .h5ad keeps its own)
+            return adata
     if not p.is_dir() or _format(p) != "text" or p.suffix.lower() in (".gz", ".bz2", ".xz"):
         _check_file(p)  # a folder named like a file (data.h5ad/) is a mistake, not a folder of per-sample files
         if is_archive(p):
