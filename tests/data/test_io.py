@@ -1491,6 +1491,23 @@ def test_gsea_cls_labels_a_gct(tmp_path, capsys):
         assert err.count("\n") == 1 and msg in err and not (tmp_path / "b.h5ad").exists()
 
 
+def test_gtex_samples_labelled_by_their_donor(tmp_path):
+    """GTEx's subject phenotype table labels donors (GTEX-1117F): each sample of a donor takes its row, in every
+    tissue (a brain sample's extra field, a name R rewrote with dots too); a donor the table lacks is refused."""
+    from rnagen.data import read_labels
+
+    obs = ["GTEX-1117F-0226-SM-5GZZ7", "GTEX-1117F-0011-R10a-SM-AHZ7F", "GTEX.111CU.0526.SM.5EGHK",
+           "GTEX-111FC-0126-SM-5N9DL"]
+    (tmp_path / "GTEx_Analysis_v8_Annotations_SubjectPhenotypesDS.txt").write_text(
+        "SUBJID\tSEX\tAGE\tDTHHRDY\nGTEX-1117F\t2\t60-69\t4\nGTEX-111CU\t1\t50-59\t0\nGTEX-111FC\t1\t60-69\t1\n"
+        "GTEX-111VG\t1\t60-69\t3\n")
+    name, lab = read_labels(tmp_path / "GTEx_Analysis_v8_Annotations_SubjectPhenotypesDS.txt", obs, label_key="AGE")
+    assert name == "AGE" and list(lab) == ["60-69", "60-69", "50-59", "60-69"]
+    (tmp_path / "few.txt").write_text("SUBJID\tAGE\nGTEX-1117F\t60-69\nGTEX-111CU\t50-59\n")
+    with pytest.raises(DataError, match=r"no row for 1 of 4 samples \(e.g. 'GTEX-111FC-0126-SM-5N9DL'\)"):
+        read_labels(tmp_path / "few.txt", obs, label_key="AGE")
+
+
 def test_tcga_samples_labelled_by_longer_barcodes(tmp_path):
     """cBioPortal names samples TCGA-A1-A0SB-01; a phenotype table gives TCGA-A1-A0SB-01A (or aliquots): each
     sample takes the label of the rows that extend it when they agree; two vials with different labels, or

@@ -2155,10 +2155,12 @@ def grouping_columns(path: str | os.PathLike) -> list[str]:
 
 def _matched(obs_names: list[str], ids: pd.Series, labels: pd.Series, *, source: str) -> dict[str, Any]:
     """Each sample's label through the label file's ``ids``: the id itself, else a TCGA barcode at a shorter
-    level, a name R rewrote, or a file name or another case of the id."""
+    level, a GTEx sample's donor, a name R rewrote, or a file name or another case of the id."""
     m = dict(zip(ids, labels))
     if not set(obs_names) <= set(m):
         m = {**m, **_tcga_matches(obs_names, m, source=source)}
+    if not set(obs_names) <= set(m):
+        m = {**m, **_gtex_matches([o for o in obs_names if o not in m], m)}
     if not set(obs_names) <= set(m):
         m = {**m, **_r_name_matches([o for o in obs_names if o not in m], m, source=source)}
     if not set(obs_names) <= set(m):
@@ -2278,6 +2280,24 @@ def _tcga_matches(obs_names: list[str], m: Mapping[str, Any], *, source: str) ->
         raise DataError(f"label file {source} labels participants, and {len(shared)} of them have several samples in "
                         f"the data ({p}: {', '.join(x[:16] for x in s[:3])}; a tumour and its normal tissue, say); "
                         "give labels per sample (TCGA-XX-XXXX-01 ...) or keep one sample per participant")
+    return out
+
+
+#: a GTEx sample id: its donor (GTEX-1117F), then the tissue site, collection and aliquot fields
+#: (GTEX-1117F-0226-SM-5GZZ7, GTEX-1117F-0011-R10a-SM-AHZ7F); dots where R rewrote the name
+_GTEX_SAMPLE = re.compile(r"(GTEX[-.][A-Z0-9]+)(?:[-.][A-Z0-9]+)+", re.IGNORECASE)
+
+
+def _gtex_matches(obs_names: list[str], m: Mapping[str, Any]) -> dict[str, Any]:
+    """Labels for GTEx samples that the label file gives per donor (``GTEX-1117F``: the subject phenotype table's
+    age bracket, sex, death classification): each sample takes its donor's row. These describe the donor, so,
+    unlike a TCGA participant's label on a tumour and its normal tissue, they hold for each of its tissues."""
+    donors = {str(k).upper(): v for k, v in m.items() if re.fullmatch(r"GTEX-[A-Z0-9]+", str(k).strip(), re.I)}
+    out: dict[str, Any] = {}
+    for o in obs_names:
+        g = _GTEX_SAMPLE.fullmatch(o.strip())
+        if g is not None and (donor := g.group(1).replace(".", "-").upper()) in donors:
+            out[o] = donors[donor]
     return out
 
 
