@@ -1491,6 +1491,41 @@ def test_gsea_cls_labels_a_gct(tmp_path, capsys):
         assert err.count("\n") == 1 and msg in err and not (tmp_path / "b.h5ad").exists()
 
 
+def test_expression_atlas_files(tmp_path):
+    """Expression Atlas: the raw counts per run labelled by the condensed SDRF (no header; a row per run and
+    variable), the experiment's factor the label without --label-key, any characteristic with it; a run with two
+    values of one variable refused; a query result (a value per condition) refused naming the per-run file."""
+    from rnagen.data import read_labels
+
+    runs = ["ERR1725593", "ERR1725594", "ERR1725595", "ERR1725596"]
+    rows = []
+    for i, r in enumerate(runs):
+        rows += [f"E-MTAB-5214\t\t{r}\tcharacteristic\torganism\tHomo sapiens\thttp://purl.obolibrary.org/obo/NCBITaxon_9606",
+                 f"E-MTAB-5214\t\t{r}\tcharacteristic\tsex\t{'male' if i % 2 else 'female'}\t",
+                 f"E-MTAB-5214\t\t{r}\tcharacteristic\torganism part\t{'liver' if i < 2 else 'lung'} tissue\t",
+                 f"E-MTAB-5214\t\t{r}\tfactor\torganism part\t{'liver' if i < 2 else 'lung'}\t"]
+    sdrf = tmp_path / "E-MTAB-5214.condensed-sdrf.tsv"
+    sdrf.write_text("\n".join(rows) + "\n")
+    obs = runs[::-1]
+    name, lab = read_labels(sdrf, obs)
+    assert name == "organism part" and list(lab) == ["lung", "lung", "liver", "liver"]   # the factor's value
+    name, lab = read_labels(sdrf, obs, label_key="sex")
+    assert name == "sex" and list(lab) == ["male", "female", "male", "female"]
+    (tmp_path / "two.tsv").write_text("\n".join([*rows, f"E-MTAB-5214\t\t{runs[0]}\tfactor\torganism part\tlung\t"]))
+    with pytest.raises(DataError, match=r"assay 'ERR1725593' has several values of 'organism part'"):
+        read_labels(tmp_path / "two.tsv", obs)
+    (tmp_path / "counts.tsv").write_text("Gene ID\tGene Name\t" + "\t".join(runs) + "\n"
+                                         "ENSG00000141510\tTP53\t1\t2\t3\t4\nENSG00000146648\tEGFR\t5\t6\t7\t8\n")
+    a = read(tmp_path / "counts.tsv", labels=sdrf)
+    assert a.obs["organism part"].tolist() == ["liver", "liver", "lung", "lung"]
+    (tmp_path / "E-MTAB-5214-query-results.tpms.tsv").write_text(
+        "# Expression Atlas version: 0.1.4\n# Query: Genes matching: '', specifically expressed in any Organism part, "
+        "exceeding 0.5 TPM, in experiment E-MTAB-5214\n# Timestamp: Mon, 03 Jan 2022\n"
+        "Gene ID\tGene Name\tliver\tlung\nENSG00000141510\tTP53\t12\t\nENSG00000146648\tEGFR\t3\t4\n")
+    with pytest.raises(DataError, match=r"an Expression Atlas query result, one value per condition.*raw-counts.tsv"):
+        read(tmp_path / "E-MTAB-5214-query-results.tpms.tsv")
+
+
 def test_gtex_samples_labelled_by_their_donor(tmp_path):
     """GTEx's subject phenotype table labels donors (GTEX-1117F): each sample of a donor takes its row, in every
     tissue (a brain sample's extra field, a name R rewrote with dots too); a donor the table lacks is refused."""

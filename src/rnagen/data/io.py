@@ -1238,6 +1238,11 @@ def _read_table(path: Path, txt: _Text, *, fmt: str, orientation: Orientation, l
         raise DataError(f"{source}: empty file; give a table with a header line and one line per sample or gene")
 
     start = _table_start(txt.lines, s)   # a '#' preamble skipped
+    preamble = " ".join(txt.lines[:start])
+    if "Expression Atlas" in preamble and "Query:" in preamble:
+        raise DataError(f"{source}: an Expression Atlas query result, one value per condition (its samples' "
+                        "summary), not a profile per sample; download the experiment's values per run (its "
+                        "raw-counts.tsv, with the condensed-sdrf.tsv as --labels)")
     lines = txt.lines[start:]
     grouped = _group_row(*(_fields(ln, s) for ln in lines[:3])) if len(lines) >= 3 else None
     if grouped is not None:   # a row of groups above the header: skipped, kept as a label column
@@ -2020,7 +2025,38 @@ def _label_rows(p: Path, *, sep: str | None) -> pd.DataFrame:
                         f"columns, or one label per line") from e
     while len(raw) and raw.iloc[-1].fillna("").str.strip().eq("").all():
         raw = raw.iloc[:-1]  # trailing blank lines
-    return raw
+    return _condensed_sdrf(raw, p.name)
+
+
+_SDRF_KINDS = frozenset({"characteristic", "factor"})
+
+
+def _condensed_sdrf(raw: pd.DataFrame, source: str) -> pd.DataFrame:
+    """Expression Atlas's condensed SDRF (``E-MTAB-5214.condensed-sdrf.tsv``: no header, a row per assay and
+    variable: experiment, array design, assay, ``characteristic`` or ``factor``, variable, value, ontology term)
+    as a table of one row per assay and a column per variable, factors first (a header row first, as the label
+    rows are); a variable given as both, the factor's value. Any other table as it is."""
+    if raw.shape[1] < 5 or len(raw) < 1:
+        return raw
+    kinds = [j for j in range(1, raw.shape[1] - 2)
+             if raw[j].str.strip().str.lower().isin(_SDRF_KINDS).mean() >= 0.9]
+    if not kinds:
+        return raw
+    j = kinds[0]
+    rows = pd.DataFrame({"assay": raw[j - 1].str.strip(), "kind": raw[j].str.strip().str.lower(),
+                         "key": raw[j + 1].str.strip(), "value": raw[j + 2].str.strip()})
+    rows = rows[rows["kind"].isin(_SDRF_KINDS) & (rows["assay"] != "") & (rows["key"] != "")]
+    clash = rows.groupby(["assay", "key", "kind"], sort=False)["value"].nunique()
+    if (clash > 1).any():
+        assay, key, _ = clash[clash > 1].index[0]
+        raise DataError(f"label file {source}: assay {assay!r} has several values of {key!r}; give one per assay")
+    factors_first = rows.sort_values("kind", kind="stable", key=lambda k: k.eq("characteristic"))
+    wide = factors_first.drop_duplicates(["assay", "key"]).pivot(index="assay", columns="key", values="value")
+    # the experiment's factors (what it varies) first: the label column taken without --label-key
+    keys = dict.fromkeys([*rows.loc[rows["kind"] == "factor", "key"], *rows["key"]])
+    wide = wide.reindex(index=list(dict.fromkeys(rows["assay"])), columns=list(keys))
+    head = pd.DataFrame([["assay", *wide.columns]])
+    return pd.concat([head, pd.DataFrame(wide.reset_index().fillna("").to_numpy())], ignore_index=True)
 
 
 def _labels_in_order(raw: pd.DataFrame, n: int, *, label_key: str | None, source: str) -> tuple[str, pd.Categorical]:
