@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import gzip
+import re
 
 import numpy as np
 import pandas as pd
@@ -542,7 +543,7 @@ def test_labels_from_a_geo_series_matrix(tmp_path):
         a = read(path, labels=series, label_key="tissue")
         assert a.obs["tissue"].astype(str).tolist() == ["brain", "liver", "brain", "liver"]
         assert list(a.obs_names) == ids and a.shape == (4, 30)
-    for kw, match in (({}, "is a GEO series matrix and needs --label-key: pass one of its sample columns "
+    for kw, match in (({}, "is a GEO series file and needs --label-key: pass one of its sample columns "
                            "\\('source_name_ch1', 'tissue'\\)"),
                       ({"label_key": "disease"}, "has no sample column 'disease'")):
         with pytest.raises(DataError, match=match):
@@ -1489,6 +1490,76 @@ def test_gsea_cls_labels_a_gct(tmp_path, capsys):
                      "all", "--out", str(tmp_path / "b.h5ad")]) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and msg in err and not (tmp_path / "b.h5ad").exists()
+
+
+def _soft_family(samples, *, platforms=None, tables=True):
+    """A GEO family SOFT file: a platform table (ID, Gene Symbol) and each sample's table (ID_REF, VALUE,
+    ABS_CALL) with its !Sample_ lines; ``samples`` maps GSM accession -> (characteristics, {probe: value})."""
+    lines = ["^DATABASE = GeoMiame", "!Database_name = Gene Expression Omnibus (GEO)", "^SERIES = GSE1",
+             "!Series_title = a series", "^PLATFORM = GPL96", "!platform_table_begin", "ID\tGene Symbol",
+             "1007_s_at\tDDR1", "1053_at\tRFC2", "117_at\tHSPA6", "!platform_table_end"]
+    for i, (gsm, (chars, values)) in enumerate(samples.items()):
+        lines += [f"^SAMPLE = {gsm}", f"!Sample_title = sample {i}", f"!Sample_geo_accession = {gsm}",
+                  f"!Sample_platform_id = {(platforms or {}).get(gsm, 'GPL96')}"]
+        lines += [f"!Sample_characteristics_ch1 = {c}" for c in chars]
+        if tables:
+            lines += ["!sample_table_begin", "ID_REF\tVALUE\tABS_CALL",
+                      *(f"{k}\t{v}\tP" for k, v in values.items()), "!sample_table_end"]
+    return "\n".join(lines) + "\n"
+
+
+def test_geo_soft_files(tmp_path, capsys):
+    """GEO's SOFT text: a series' family file (each sample's VALUE column joined by probe, its !Sample_ lines as
+    columns, null and a probe a sample lacks missing), a curated data set (GDS: the table, its subsets as sample
+    columns, IDENTIFIER kept); either labels another table, and the family file's platform maps its probes; samples
+    of two platforms, samples without tables, a platform alone and a cut file refused in one line."""
+    from rnagen.cli.main import main
+    from rnagen.data import read_labels
+
+    samples = {"GSM1": (["tissue: liver", "age: 40"], {"1007_s_at": 5.5, "1053_at": 7.25, "117_at": 1.0}),
+               "GSM2": (["tissue: lung", "age: 50"], {"1007_s_at": 6.5, "1053_at": "null", "117_at": 2.0}),
+               "GSM3": (["tissue: liver", "age: 60"], {"1007_s_at": 4.5, "117_at": 3.0})}
+    fam = tmp_path / "GSE1_family.soft"
+    fam.write_text(_soft_family(samples))
+    a = read(fam, label_key="tissue", missing="keep")
+    assert list(a.obs_names) == ["GSM1", "GSM2", "GSM3"] and list(a.var_names) == ["1007_s_at", "1053_at", "117_at"]
+    np.testing.assert_array_equal(a.X, [[5.5, 7.25, 1.0], [6.5, np.nan, 2.0], [4.5, np.nan, 3.0]])
+    assert a.obs["tissue"].tolist() == ["liver", "lung", "liver"] and a.obs["age"].tolist() == [40, 50, 60]
+    assert a.obs["title"].tolist() == ["sample 0", "sample 1", "sample 2"] and get_history(a)[0]["format"] == "soft"
+    (tmp_path / "counts.csv").write_text("gene,GSM3,GSM1,GSM2\nTP53,1,2,3\nEGFR,4,5,6\n")
+    assert read_labels(fam, ["GSM3", "GSM1", "GSM2"], label_key="tissue")[1].tolist() == ["liver", "liver", "lung"]
+    samples["GSM4"] = (["tissue: lung", "age: 70"], {"1007_s_at": 1.5, "1053_at": 3.5, "117_at": 2.5})
+    (tmp_path / "GSE1b_family.soft").write_text(_soft_family(samples))
+    assert main(["data", "prepare", str(tmp_path / "GSE1b_family.soft"), "--feature-map", str(fam), "--label-key",
+                 "tissue", "--genes", "all", "--missing", "impute", "--max-missing", "0.7", "--out",
+                 str(tmp_path / "f.h5ad")]) == 0
+    assert "4 samples x 3 genes (symbol IDs)" in capsys.readouterr().out
+    del samples["GSM4"]
+
+    gds = tmp_path / "GDS507.soft"
+    gds.write_text("^DATASET = GDS507\n!dataset_title = a data set\n^SUBSET = GDS507_1\n!subset_description = normal\n"
+                   "!subset_sample_id = GSM1,GSM3\n!subset_type = disease state\n^SUBSET = GDS507_2\n"
+                   "!subset_description = tumor\n!subset_sample_id = GSM2\n!subset_type = disease state\n"
+                   "^DATASET = GDS507\n#ID_REF = probe\n!dataset_table_begin\nID_REF\tIDENTIFIER\tGSM1\tGSM2\tGSM3\n"
+                   "1007_s_at\tDDR1\t5.5\t6.5\t4.5\n1053_at\tRFC2\t7.25\tnull\t1\n!dataset_table_end\n")
+    g = read(gds, label_key="disease state", missing="keep")
+    assert list(g.obs_names) == ["GSM1", "GSM2", "GSM3"] and g.obs["disease state"].tolist() == ["normal", "tumor",
+                                                                                                  "normal"]
+    np.testing.assert_array_equal(g.X, [[5.5, 7.25], [6.5, np.nan], [4.5, 1.0]])
+    assert g.var["IDENTIFIER"].tolist() == ["DDR1", "RFC2"]
+    assert read_labels(gds, ["GSM2", "GSM1"], label_key="disease state")[1].tolist() == ["tumor", "normal"]
+
+    bad = {"two.soft": (_soft_family(samples, platforms={"GSM2": "GPL97"}), r"samples of 2 platforms \(GPL96, GPL97\)"),
+           "rnaseq.soft": (_soft_family(samples, tables=False), r"sample GSM1 has no table .*rnagen data fetch geo"),
+           "GPL96.soft": ("^PLATFORM = GPL96\n!platform_table_begin\nID\tGene Symbol\n1007_s_at\tDDR1\n"
+                          "!platform_table_end\n", r"a platform description \(give it as --feature-map\)"),
+           "cut.soft": (_soft_family(samples).rsplit("!sample_table_end", 1)[0], r"without its _table_end line")}
+    for name, (text, match) in bad.items():
+        (tmp_path / name).write_text(text)
+        assert main(["data", "prepare", str(tmp_path / name), "--genes", "all", "--out", str(tmp_path / "b.h5ad")]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and re.search(match, err), err
+        assert not (tmp_path / "b.h5ad").exists()
 
 
 def test_expression_atlas_files(tmp_path):

@@ -1783,7 +1783,11 @@ def _geo_head(fh, source: str) -> tuple[list[tuple[str, list[str]]], int]:
 
 
 def _geo_samples(p: Path, txt: _Text) -> pd.DataFrame:
-    """The sample annotations of a series matrix (one row per ``GSM`` accession), its table left unread."""
+    """The sample annotations of a series matrix (one row per ``GSM`` accession), its table left unread; of a
+    SOFT file likewise (:func:`_soft_samples`)."""
+    if _is_soft(txt.lines):
+        return _soft_samples(p, txt)
+
     def _parse(encoding: str) -> list[tuple[str, list[str]]]:
         with txt.open(encoding) as fh:
             return _geo_head(fh, p.name)[0]
@@ -1798,7 +1802,7 @@ def _geo_samples(p: Path, txt: _Text) -> pd.DataFrame:
 def _geo_text(p: Path) -> _Text:
     _check_file(p, "GEO series matrix")
     txt = _Text(p, sep="\t", fmt="tsv")
-    if txt.content_format is not None or not _is_geo(txt.lines):
+    if txt.content_format is not None or not (_is_geo(txt.lines) or _is_soft(txt.lines)):
         raise DataError(f"{p.name} is not a GEO series matrix (it starts with neither !Series_ nor !Sample_ lines); "
                         "give a GSExxx_series_matrix.txt[.gz] file")
     return txt
@@ -1865,6 +1869,183 @@ def _read_geo(path: Path, txt: _Text):
     obs = _geo_obs(samples, meta, source)
     var = pd.DataFrame(index=pd.Index([str(i) for i in df.index]))
     X = _to_float32(df.to_numpy(dtype=np.float64), var.index, samples, source).T
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # duplicated ids: validate() raises a DataError
+        return ad.AnnData(X=X, obs=obs, var=var)
+
+
+# ------------------------------------------------------------------------------------------ GEO SOFT
+
+# GEO's SOFT text (GEOquery's getGEO reads it): entities opened by ^KIND = accession lines, their attributes as
+# !Key = value lines, their tables between !kind_table_begin and !kind_table_end. A series' family file
+# (GSExxx_family.soft.gz) holds its platforms and a table per sample (ID_REF, VALUE, ...); a curated data set
+# (GDSxxx.soft.gz) one table (ID_REF, IDENTIFIER, a column per sample) and its subsets (the samples of each
+# value of a variable: disease state, agent, time, ...).
+_SOFT_KINDS = ("^DATABASE", "^SERIES", "^PLATFORM", "^SAMPLE", "^DATASET", "^SUBSET", "^ANNOTATION")
+
+
+def _is_soft(lines: list[str]) -> bool:
+    first = next((ln for ln in lines if ln.strip()), "")
+    return first.upper().startswith(_SOFT_KINDS)
+
+
+def _soft_entities(fh, source: str) -> list[tuple[str, str, list[tuple[str, str]], list[str]]]:
+    """The entities of a SOFT file in order: kind, accession, attributes (key, value) and table lines."""
+    out: list[tuple[str, str, list[tuple[str, str]], list[str]]] = []
+    table: list[str] | None = None
+    for raw in fh:
+        line = raw.rstrip("\r\n")
+        low = line.strip().lower()
+        if table is not None:
+            if low.startswith("!") and low.endswith("_table_end"):
+                table = None
+            elif line.strip() and not line.startswith("#"):
+                table.append(line)
+            continue
+        if line.startswith("^"):
+            kind, _, acc = line[1:].partition("=")
+            out.append((kind.strip().upper(), acc.strip(), [], []))
+        elif low.startswith("!") and low.endswith("_table_begin"):
+            if not out:
+                raise DataError(f"{source}: a SOFT table before any ^ entity line; download the file again")
+            table = out[-1][3]
+        elif line.startswith("!") and out:
+            key, _, value = line[1:].partition("=")
+            out[-1][2].append((key.strip(), value.strip()))
+    if table is not None:
+        raise DataError(f"{source}: a SOFT table without its _table_end line (a cut file?); download it again")
+    return out
+
+
+def _soft_table(lines: list[str], source: str, what: str) -> pd.DataFrame:
+    try:
+        return pd.read_csv(io.StringIO("\n".join(lines)), sep="\t", dtype=str, keep_default_na=False,
+                           quoting=csv.QUOTE_NONE)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error) as e:
+        raise DataError(f"{source}: malformed SOFT table of {what} ({_one_line(e)[:80]}); download the file "
+                        "again") from e
+
+
+def _soft_values(col: pd.Series, source: str, where: str) -> np.ndarray:
+    """A SOFT table column as float64, GEO's null (and the portals' missing marks) as NaN."""
+    text = col.str.strip()
+    vals = pd.to_numeric(text.where(~text.isin(_NA_TOKENS | {"null", "NULL", ""})), errors="coerce")
+    bad = vals.isna() & ~text.isin(_NA_TOKENS | {"null", "NULL", ""})
+    if bad.any():
+        raise DataError(f"{source}: non-numeric value {text[bad].iloc[0][:40]!r} in {where}; fix or remove it")
+    return vals.to_numpy(dtype=np.float64)
+
+
+def _gds_obs(ents, samples: list[str]) -> pd.DataFrame:
+    """A GDS's subsets as sample columns: one per subset type (``disease state``, ``agent``), each sample's value
+    the description of its subset of that type (both, joined by ``; ``, for a sample in two)."""
+    obs = pd.DataFrame(index=pd.Index(samples))
+    for k, _, attrs, _ in ents:
+        if k != "SUBSET":
+            continue
+        a = dict(attrs)
+        kind, value = a.get("subset_type", "subset"), a.get("subset_description", "")
+        col = obs[kind] if kind in obs.columns else pd.Series("", index=obs.index, dtype=object)
+        for s in (x.strip() for x in a.get("subset_sample_id", "").split(",")):
+            if s in col.index:
+                col[s] = f"{col[s]}; {value}" if col[s] else value
+        obs[kind] = col
+    for c in obs.columns:
+        obs[c] = pd.Categorical(obs[c].where(obs[c] != ""))
+    return obs
+
+
+def _soft_sample_obs(ents, source: str) -> pd.DataFrame:
+    """A family SOFT file's samples (GSM accessions) with their ``!Sample_`` lines as columns, as a series
+    matrix's (:func:`_geo_obs`: each characteristic under its key)."""
+    samples = [(acc, attrs) for k, acc, attrs, _ in ents if k == "SAMPLE"]
+    meta: list[tuple[str, list[str]]] = []
+    for key in dict.fromkeys(k for _, a in samples for k, _ in a if k.startswith("Sample_")):
+        per = [[v for k, v in a if k == key] for _, a in samples]
+        for i in range(max(len(v) for v in per)):
+            meta.append((key[len("Sample_"):], [v[i] if i < len(v) else "" for v in per]))
+    return _geo_obs([acc for acc, _ in samples], meta, source)
+
+
+def _soft_samples(p: Path, txt: _Text) -> pd.DataFrame:
+    """The sample annotations of a SOFT file, for it to label another table: a family file's ``!Sample_`` lines,
+    or a GDS's subsets."""
+    source = p.name
+
+    def _parse(encoding: str):
+        with txt.open(encoding) as fh:
+            return _soft_entities(fh, source)
+
+    ents = _parse_text(txt, _parse)
+    if any(k == "SAMPLE" for k, _, _, _ in ents):
+        return _soft_sample_obs(ents, source)
+    ids = [s.strip() for k, _, a, _ in ents if k == "SUBSET"
+           for s in dict(a).get("subset_sample_id", "").split(",") if s.strip()]
+    if not ids:
+        raise DataError(f"label file {source}: a GEO SOFT file without samples or subsets; give the series' "
+                        "family file or series matrix")
+    return _gds_obs(ents, list(dict.fromkeys(ids)))
+
+
+def _read_soft(path: Path, txt: _Text):
+    """A GEO SOFT file: a curated data set (GDS: its table, the subsets as sample columns) or a series' family
+    file (each sample's VALUE column by ID_REF, its !Sample_ lines as sample columns, as a series matrix's);
+    probes as features, as in a series matrix (``--feature-map`` maps them)."""
+    import anndata as ad
+
+    source = path.name
+
+    def _parse(encoding: str) -> list[tuple[str, str, list[tuple[str, str]], list[str]]]:
+        with txt.open(encoding) as fh:
+            return _soft_entities(fh, source)
+
+    ents = _parse_text(txt, _parse)
+    kinds = [k for k, _, _, _ in ents]
+    if "DATASET" in kinds:
+        table = next((t for k, _, _, t in ents if k == "DATASET" and t), None)
+        if table is None:
+            raise DataError(f"{source}: a GEO data set (GDS) SOFT file without its table; download the full file "
+                            "(GDSxxx_full.soft.gz or GDSxxx.soft.gz)")
+        df = _soft_table(table, source, "the data set")
+        samples = [c for c in df.columns[1:] if re.fullmatch(r"GSM\d+", str(c).strip())]
+        if not samples:
+            raise DataError(f"{source}: the GDS table has no GSM sample columns; download the file again")
+        X = np.column_stack([_soft_values(df[s], source, f"sample {s}") for s in samples]).T
+        var = pd.DataFrame(index=pd.Index(df.iloc[:, 0].str.strip()))
+        for c in df.columns[1:]:
+            if c not in samples:
+                var[str(c)] = df[c].to_numpy()
+        obs = _gds_obs(ents, [s.strip() for s in samples])
+    else:
+        samples_e = [(acc, attrs, t) for k, acc, attrs, t in ents if k == "SAMPLE"]
+        if not samples_e:
+            what = "a platform description (give it as --feature-map)" if "PLATFORM" in kinds else "no samples"
+            raise DataError(f"{source}: a GEO SOFT file of {what}, not expression values; give the series' "
+                            "family file (GSExxx_family.soft.gz) or series matrix")
+        platforms = sorted({dict(a).get("Sample_platform_id", "") for _, a, _ in samples_e} - {""})
+        if len(platforms) > 1:
+            raise DataError(f"{source}: samples of {len(platforms)} platforms ({', '.join(platforms[:4])}), whose "
+                            "probes differ; give the series matrix of one platform (GSExxx-GPLyyy_series_matrix."
+                            "txt.gz)")
+        cols: dict[str, pd.Series] = {}
+        for acc, _, t in samples_e:
+            if not t:
+                raise DataError(f"{source}: sample {acc} has no table (an RNA-seq series keeps its values "
+                                "outside GEO's records); download NCBI's gene counts with rnagen data fetch geo "
+                                "and give this file's series matrix as --labels")
+            df = _soft_table(t, source, f"sample {acc}")
+            if "VALUE" not in df.columns:
+                raise DataError(f"{source}: sample {acc}'s table has no VALUE column; download the file again")
+            ids = df.iloc[:, 0].str.strip()
+            if ids.duplicated().any():
+                raise DataError(f"{source}: sample {acc} lists probe {ids[ids.duplicated()].iloc[0]!r} twice; "
+                                "download the file again")
+            cols[acc] = pd.Series(_soft_values(df["VALUE"], source, f"sample {acc}"), index=ids)
+        frame = pd.DataFrame(cols)   # probes of every sample; one a sample lacks is a missing value
+        X = frame.to_numpy(dtype=np.float64).T
+        var = pd.DataFrame(index=pd.Index([str(i) for i in frame.index]))
+        obs = _soft_sample_obs(ents, source)
+    X = _to_float32(X, list(obs.index), list(var.index), source)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # duplicated ids: validate() raises a DataError
         return ad.AnnData(X=X, obs=obs, var=var)
@@ -2437,7 +2618,7 @@ def _labels_from_geo(p: Path, txt: _Text, names: list[str], *, label_key: str | 
     shown = ", ".join(repr(c[:40]) for c in candidates[:12]) + (", ..." if len(candidates) > 12 else "")
     if label_key is None or label_key not in obs.columns:
         what = "needs --label-key" if label_key is None else f"has no sample column {label_key!r}"
-        raise DataError(f"label file {p.name} is a GEO series matrix and {what}: pass one of its sample columns "
+        raise DataError(f"label file {p.name} is a GEO series file and {what}: pass one of its sample columns "
                         f"({shown or 'none with more than one value'})")
     ids = [str(i) for i in obs.index]
     pos = {k: i for i, k in enumerate(ids)}
@@ -2483,7 +2664,7 @@ def read_labels(path: str | os.PathLike, obs_names: Sequence[str], *, label_key:
     names = [str(x) for x in obs_names]
     _check_file(p, "label file", "check the --labels path")
     txt = _Text(p, sep=sep, fmt=_format(p))
-    if txt.content_format is None and _is_geo(txt.lines):
+    if txt.content_format is None and (_is_geo(txt.lines) or _is_soft(txt.lines)):
         return _labels_from_geo(p, txt, names, label_key=label_key)
     if txt.content_format is None and _is_cls(txt.lines):
         return _labels_from_cls(txt.lines, names, label_key=label_key, source=p.name)
@@ -2844,7 +3025,7 @@ def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unla
     if fmt != "h5ad" and label_key is not None and not str(label_key):
         raise DataError("empty --label-key; give the name of the label column")
     if quantity != "counts" and (fmt in ("h5ad", "parquet", "feather", *_WORKBOOKS, "gct", "rds", "rdata") or (
-            txt is not None and (_is_geo(txt.lines) or _is_featurecounts(txt.lines)))):
+            txt is not None and (_is_geo(txt.lines) or _is_soft(txt.lines) or _is_featurecounts(txt.lines)))):
         raise DataError(_QUANTITY_ON_A_MATRIX)   # a plain table may be a Firehose one (_read_table decides)
     recount3 = txt is not None and fmt in ("csv", "tsv", "text") and _is_recount3_sums(txt.lines, p.name)
     if recount3:
@@ -2881,6 +3062,9 @@ def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unla
         assert txt is not None  # every format but h5ad and parquet is text, sniffed above
         if fmt == "gct":
             adata = _read_gct(p, txt)
+        elif _is_soft(txt.lines):
+            fmt = "soft"
+            adata = _read_soft(p, txt)
         elif _is_geo(txt.lines):
             fmt = "geo"
             adata = _read_geo(p, txt)
@@ -2897,7 +3081,8 @@ def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unla
                 adata, orient, extra = _recount3_values(adata, orient, quantity=quantity, recount_qc=recount_qc,
                                                         source=p.name)
     found = None   # the labels, when settling the layout read them (the sample ids do not change until then)
-    if (orientation == "auto" and fmt not in ("folder", "h5ad", "archs4", "gctx", "gct", "geo", "featurecounts")
+    if (orientation == "auto" and fmt not in ("folder", "h5ad", "archs4", "gctx", "gct", "geo", "soft",
+                                              "featurecounts")
             and labels is not None and sample_names is None):
         adata, orient, found = _oriented_by_labels(adata, orient, labels, label_key)
     adata, changed = _undate_genes(adata)
@@ -3098,7 +3283,7 @@ def _label_gsms(labels: str | os.PathLike) -> list[str]:
     p = Path(labels)
     _check_file(p, "label file", "check the --labels path")
     txt = _Text(p, sep=None, fmt=_format(p))
-    if txt.content_format is None and _is_geo(txt.lines):
+    if txt.content_format is None and (_is_geo(txt.lines) or _is_soft(txt.lines)):
         return [str(s) for s in read_geo_samples(p).index]
     raw = _label_rows(p, sep=None).astype(str)
     hits = [int(raw[j].str.strip().str.fullmatch(_GSM.pattern).sum()) for j in raw.columns]
