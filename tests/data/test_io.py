@@ -220,6 +220,20 @@ def test_compressed_binary_files_are_decompressed_once(tmp_path):
         read(tmp_path / "cut.h5ad.gz")
 
 
+@pytest.mark.parametrize("magic, what, way", [
+    ("28b52ffd", "Zstandard-compressed", "zstd -d FILE"), ("04224d18", "LZ4-compressed", "lz4 -d FILE"),
+    ("1f9d90", r"compressed by Unix compress \(.Z\)", "uncompress FILE"),
+    ("377abcaf271c", "a 7-Zip archive", "7z x FILE"), ("526172211a0700", "a RAR archive", "unrar x FILE")])
+def test_other_compressions_are_named(tmp_path, magic, what, way):
+    """A file packed by a tool whose format is not read: named, with the command that unpacks it, whatever its
+    name, as data or as a label file."""
+    (tmp_path / "x.csv").write_bytes(bytes.fromhex(magic) + bytes(range(256)) * 4)
+    (tmp_path / "e.csv").write_text("id,TP53\ns1,1\ns2,2\n")
+    for call in (lambda: read(tmp_path / "x.csv"), lambda: read(tmp_path / "e.csv", labels=tmp_path / "x.csv")):
+        with pytest.raises(DataError, match=rf"x.csv: {what}, which is not read; .*{re.escape(way)}"):
+            call()
+
+
 def test_no_sample_id_column_with_fractional_first_column(tmp_path):
     (tmp_path / "x.csv").write_text("a,b,c\n1.5,2,3\n2.5,4,5\n")
     b = read(tmp_path / "x.csv", orientation="samples_x_genes")

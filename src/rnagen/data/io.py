@@ -252,11 +252,23 @@ def _raw_data(names: Sequence[str]) -> str | None:
     return None
 
 
+# compressions and archives not read, by magic number: what it is, how to unpack it
+_OTHER_PACKING = ((b"\x28\xb5\x2f\xfd", ("Zstandard-compressed", "decompress it (zstd -d FILE)")),
+                  (b"\x04\x22\x4d\x18", ("LZ4-compressed", "decompress it (lz4 -d FILE)")),
+                  (b"\x1f\x9d", ("compressed by Unix compress (.Z)", "decompress it (uncompress FILE or gzip -d)")),
+                  (b"7z\xbc\xaf\x27\x1c", ("a 7-Zip archive", "unpack it (7z x FILE)")),
+                  (b"Rar!\x1a\x07", ("a RAR archive", "unpack it (unrar x FILE)")))
+
+
 def _check_binary_kind(head: bytes, source: str) -> None:
     """A zip archive, a Python pickle, a NumPy array, sequencing reads or alignments, or an Affymetrix CEL file,
     under any name: say what it is and how to get a table."""
     if head.startswith(b"PK\x03\x04"):
         raise DataError(f"{source}: a zip archive, not a text table; unzip it and give the file inside")
+    packed = next((how for magic, how in _OTHER_PACKING if head.startswith(magic)), None)
+    if packed is not None:
+        raise DataError(f"{source}: {packed[0]}, which is not read; {packed[1]} and give the file (gzip, bzip2 and "
+                        "xz are read as they are)")
     if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
         raise DataError(f"{source}: a Python pickle, which is not loaded (unpickling runs the file's code); save the "
                         "table with df.to_parquet(\"expr.parquet\") or df.to_csv(\"expr.csv\") and give that")
