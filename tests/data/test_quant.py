@@ -635,6 +635,18 @@ def test_gdc_mirna_quantification_cart(tmp_path, capsys):
     assert i.var["precursors"].tolist() == ["hsa-let-7a-1;hsa-let-7a-2;hsa-let-7a-3", "hsa-mir-21", "hsa-mir-21"]
     h = get_history(i)[0]
     assert (h["quant_kind"], h["quant_level"]) == ("gdc_mirna_iso", "mature miRNA")
+    # named by miRBase's mature.fa (FASTA) or aliases.txt (the last of each accession's names is the current one)
+    (tmp_path / "mature.fa").write_text(">hsa-let-7a-5p MIMAT0000062 Homo sapiens let-7a-5p\nUGAGGUAGUAGGUUGUAUAGUU\n"
+                                        ">hsa-miR-21-5p MIMAT0000076 Homo sapiens miR-21-5p\nUAGCUUAUCAGACUGAUGUUGA\n"
+                                        ">hsa-miR-21-3p MIMAT0004494 Homo sapiens miR-21-3p\nCAACACCAGUCGAUGGGCUGU\n")
+    (tmp_path / "aliases.txt").write_text("MI0000060\thsa-let-7a-1;\nMIMAT0000062\thsa-let-7a;hsa-let-7a-5p;\n"
+                                          "MIMAT0000076\thsa-miR-21;hsa-miR-21-5p;\nMIMAT0004494\thsa-miR-21*;hsa-miR-21-3p;\n")
+    for fmap in ("mature.fa", "aliases.txt"):
+        assert main(["data", "prepare", str(tmp_path / "iso"), "--genes", "all", "--feature-map", str(tmp_path / fmap),
+                     "--out", str(tmp_path / f"{fmap}.h5ad")]) == 0
+        named = ad.read_h5ad(tmp_path / f"{fmap}.h5ad")
+        assert list(named.var_names) == ["hsa-let-7a-5p", "hsa-miR-21-5p", "hsa-miR-21-3p"]
+        assert named.var["feature_id"].tolist() == ["MIMAT0000062", "MIMAT0000076", "MIMAT0004494"]
     (tmp_path / "iso" / "s2.mirbase21.isoforms.quantification.txt").write_text(
         head + "\nhsa-mir-21\thg38:chr9:1-22:+\tmany\t1.0\tN\tmature,MIMAT0000076\n")
     capsys.readouterr()

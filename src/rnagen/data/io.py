@@ -1626,6 +1626,10 @@ def _assigned_gene(field: str) -> str:
     ``""`` (no gene, or several)."""
     symbols = {parts[1].strip() for parts in (e.split("//") for e in field.split("///")) if len(parts) > 1}
     return next(iter(symbols)) if len(symbols) == 1 else ""
+#: miRBase accessions of mature miRNAs and of their hairpins, a FASTA sequence line, an aliases.txt line
+_MIRBASE_ACC = re.compile(r"MI(MAT)?\d{7}")
+_SEQUENCE = re.compile(r"[ACGTUNacgtun]+")
+_MIRBASE_ALIASES = re.compile(r"MI(MAT)?\d{7}\t[^\t]*;[^\t]*")
 #: first-column header names that mark the first line of a feature map as a header
 _ID_COLUMNS = frozenset({"id", "id_ref", "name", "probe", "probe_id", "probeset", "feature", "feature_id"})
 
@@ -1636,7 +1640,11 @@ def read_feature_map(path: str | os.PathLike) -> dict[str, str]:
     first field and, when the first line is a header naming a gene column (``Gene symbol``, ``Symbol``,
     ``GENE_SYMBOL``, ``IDENTIFIER``, ``gene``; GEO platform files), that column, else the second field.
     ``#``, ``!`` and ``^`` lines are comments. A gene field naming no single gene (empty, ``---``,
-    ``A /// B``, ``A, B``) maps the feature to nothing. The first mapping of a feature listed twice is kept."""
+    ``A /// B``, ``A, B``) maps the feature to nothing. The first mapping of a feature listed twice is kept.
+    miRBase's files name miRNAs by their accessions (GDC's isoform tables summed to mature miRNAs, MIMATxxxxxxx):
+    ``mature.fa`` / ``hairpin.fa`` (``>hsa-miR-21-5p MIMAT0000076 Homo sapiens ...``) and ``aliases.txt``
+    (``MIMAT0000076<TAB>hsa-miR-21;hsa-miR-21-5p;``, the names in the order miRBase gave them: the last is the
+    current one)."""
     p = Path(path)
     _check_file(p, "feature map", "check the --feature-map path")
     txt = _Text(p, sep=None, fmt=_format(p))
@@ -1652,7 +1660,18 @@ def read_feature_map(path: str | os.PathLike) -> dict[str, str]:
         with txt.open(encoding) as fh:
             for line in fh:
                 row = line.rstrip("\r\n")
-                if not row.strip() or row.lstrip().startswith(("#", "!", "^")):
+                if row.startswith(">"):   # a FASTA header: name, accession, species (miRBase)
+                    name, acc = (row[1:].split() + ["", ""])[:2]
+                    if _MIRBASE_ACC.fullmatch(acc):
+                        out.setdefault(acc, name)
+                    continue
+                if not row.strip() or row.lstrip().startswith(("#", "!", "^")) or (out and _SEQUENCE.fullmatch(row)):
+                    continue
+                if _MIRBASE_ALIASES.fullmatch(row):
+                    acc, names = row.split("\t", 1)
+                    current = [n.strip() for n in names.split(";") if n.strip()]
+                    if current:
+                        out.setdefault(acc.strip(), current[-1])
                     continue
                 sep = "\t" if "\t" in row else (";" if ";" in row and "," not in row else ",")
                 fields = [_unquote(f) for f in row.split(sep)]
