@@ -207,6 +207,31 @@ def test_transcript_folders_summed_to_genes(tmp_path, capsys):
     r = np.array(list(reads.values()))
     np.testing.assert_allclose(g.X, np.c_[r[:, 0] + r[:, 1], r[:, 2], r[:, 3]], rtol=1e-6)
     assert [h["matched_without_version"] for h in get_history(g) if h["step"] == "map_features"] == [True]
+    # the tx2gene in a GENCODE GTF, a GENCODE GFF3 or an Ensembl GFF3 (Parent=gene:...): the same sums
+    gtf = ["##description: evidence-based annotation", "##provider: GENCODE"]
+    gff = ["##gff-version 3"]
+    ens = ["##gff-version 3"]
+    for gid in dict.fromkeys(gene_of.values()):
+        gtf.append(f'chr1\tHAVANA\tgene\t1\t900\t.\t+\t.\tgene_id "{gid}.4"; gene_type "protein_coding";')
+        gff.append(f"chr1\tHAVANA\tgene\t1\t900\t.\t+\t.\tID={gid}.4;gene_id={gid}.4;gene_type=protein_coding")
+        ens.append(f"1\tensembl_havana\tgene\t1\t900\t.\t-\t.\tID=gene:{gid};Name=X;biotype=protein_coding")
+        for t in (t for t in tx if gene_of[t.split(".")[0]] == gid):
+            gtf.append(f'chr1\tHAVANA\ttranscript\t1\t900\t.\t+\t.\tgene_id "{gid}.4"; transcript_id "{t}"; '
+                       f'transcript_name "X-201";')
+            gtf.append(f'chr1\tHAVANA\texon\t1\t900\t.\t+\t.\tgene_id "{gid}.4"; transcript_id "{t}"; exon_number 1;')
+            gff.append(f"chr1\tHAVANA\ttranscript\t1\t900\t.\t+\t.\tID={t};Parent={gid}.4;gene_id={gid}.4;"
+                       f"transcript_id={t}")
+            ens.append(f"1\tensembl_havana\tmRNA\t1\t900\t.\t-\t.\tID=transcript:{t.split('.')[0]};"
+                       f"Parent=gene:{gid};transcript_id={t.split('.')[0]}")
+            ens.append(f"1\tensembl_havana\texon\t1\t900\t.\t-\t.\tParent=transcript:{t.split('.')[0]};Name=E1")
+    for name, lines in (("gencode.v44.annotation.gtf", gtf), ("gencode.v44.annotation.gff3", gff),
+                        ("Homo_sapiens.GRCh38.110.gff3", ens)):
+        (tmp_path / name).write_text("\n".join(lines) + "\n")
+        assert main([*base, "--feature-map", str(tmp_path / name), "--duplicates", "sum", "--genes", "all",
+                     "--log", "none", "--out", str(tmp_path / f"{name}.h5ad")]) == 0
+        a = ad.read_h5ad(tmp_path / f"{name}.h5ad")
+        assert [v.split(".")[0] for v in a.var_names] == list(g.var_names), name
+        np.testing.assert_allclose(a.X, g.X, rtol=1e-6)
 
 
 def test_duplicates_sum(tmp_path):

@@ -1626,6 +1626,10 @@ def _assigned_gene(field: str) -> str:
     ``""`` (no gene, or several)."""
     symbols = {parts[1].strip() for parts in (e.split("//") for e in field.split("///")) if len(parts) > 1}
     return next(iter(symbols)) if len(symbols) == 1 else ""
+#: a GTF's (``gene_id "ENSG..."; transcript_id "ENST...";``) or GFF3's (``gene_id=...;transcript_id=...``,
+#: Ensembl's ``Parent=gene:ENSG...``) attributes that tie a transcript to its gene
+_GTF_ATTR = re.compile(r'(gene_id|transcript_id|Parent)[ =]"?([^";]+)"?')
+_GFF_LINE = re.compile(r"[^\t]*\t[^\t]*\t[^\t]*\t\d+\t\d+\t[^\t]*\t[-+.?]\t")
 #: miRBase accessions of mature miRNAs and of their hairpins, a FASTA sequence line, an aliases.txt line
 _MIRBASE_ACC = re.compile(r"MI(MAT)?\d{7}")
 _SEQUENCE = re.compile(r"[ACGTUNacgtun]+")
@@ -1644,7 +1648,8 @@ def read_feature_map(path: str | os.PathLike) -> dict[str, str]:
     miRBase's files name miRNAs by their accessions (GDC's isoform tables summed to mature miRNAs, MIMATxxxxxxx):
     ``mature.fa`` / ``hairpin.fa`` (``>hsa-miR-21-5p MIMAT0000076 Homo sapiens ...``) and ``aliases.txt``
     (``MIMAT0000076<TAB>hsa-miR-21;hsa-miR-21-5p;``, the names in the order miRBase gave them: the last is the
-    current one)."""
+    current one). A GTF or GFF3 annotation (GENCODE's, Ensembl's) maps each transcript to its gene id: the
+    tx2gene of a folder of per-transcript tables (Salmon, kallisto, RSEM)."""
     p = Path(path)
     _check_file(p, "feature map", "check the --feature-map path")
     txt = _Text(p, sep=None, fmt=_format(p))
@@ -1666,6 +1671,12 @@ def read_feature_map(path: str | os.PathLike) -> dict[str, str]:
                         out.setdefault(acc, name)
                     continue
                 if not row.strip() or row.lstrip().startswith(("#", "!", "^")) or (out and _SEQUENCE.fullmatch(row)):
+                    continue
+                if row.count("\t") == 8 and _GFF_LINE.match(row):   # a GTF/GFF3 feature line
+                    attrs = dict(_GTF_ATTR.findall(row.rsplit("\t", 1)[1]))
+                    gene = attrs.get("gene_id") or attrs.get("Parent", "").removeprefix("gene:")
+                    if "transcript_id" in attrs and gene.startswith("ENS"):
+                        out.setdefault(attrs["transcript_id"], gene)
                     continue
                 if _MIRBASE_ALIASES.fullmatch(row):
                     acc, names = row.split("\t", 1)
