@@ -159,7 +159,9 @@ def _prepare(args: argparse.Namespace) -> int:
         shown = ", ".join(map(str, list(miss)[:5])) + (", ..." if len(miss) > 5 else "")
         msg += f"; {adata.n_vars}/978 landmarks" + (f", missing {len(miss)} ({shown})" if len(miss) else "")
     if label_key is not None:
-        msg += f"; {adata.obs[label_key].nunique()} classes of {label_key!r}"
+        k = adata.obs[label_key].nunique()
+        msg += f"; {k} class{'es' if k != 1 else ''} of {label_key!r}" + (
+            " (one class: the models generate it unconditionally)" if k == 1 else "")
     msg += _what_was_dropped(adata) + depth
     print(f"{msg} -> {args.out}")
     return 0
