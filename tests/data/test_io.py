@@ -1576,7 +1576,7 @@ def test_geo_soft_files(tmp_path, capsys):
         assert not (tmp_path / "b.h5ad").exists()
 
 
-def test_expression_atlas_files(tmp_path):
+def test_expression_atlas_files(tmp_path, capsys):
     """Expression Atlas: the raw counts per run labelled by the condensed SDRF (no header; a row per run and
     variable), the experiment's factor the label without --label-key, any characteristic with it; a run with two
     values of one variable refused; a query result (a value per condition) refused naming the per-run file."""
@@ -1603,6 +1603,11 @@ def test_expression_atlas_files(tmp_path):
                                          "ENSG00000141510\tTP53\t1\t2\t3\t4\nENSG00000146648\tEGFR\t5\t6\t7\t8\n")
     a = read(tmp_path / "counts.tsv", labels=sdrf)
     assert a.obs["organism part"].tolist() == ["liver", "liver", "lung", "lung"]
+    from rnagen.cli.main import main
+
+    assert main(["data", "prepare", str(tmp_path / "counts.tsv"), "--labels", str(sdrf), "--label-key", "organism",
+                 "--genes", "all", "--out", str(tmp_path / "one.h5ad")]) == 0   # one class: said so, in the singular
+    assert "; 1 class of 'organism' (one class: the models generate it unconditionally)" in capsys.readouterr().out
     (tmp_path / "E-MTAB-5214-query-results.tpms.tsv").write_text(
         "# Expression Atlas version: 0.1.4\n# Query: Genes matching: '', specifically expressed in any Organism part, "
         "exceeding 0.5 TPM, in experiment E-MTAB-5214\n# Timestamp: Mon, 03 Jan 2022\n"
