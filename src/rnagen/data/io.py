@@ -1931,26 +1931,37 @@ def _is_soft(lines: list[str]) -> bool:
     return first.upper().startswith(_SOFT_KINDS)
 
 
-def _soft_entities(fh, source: str) -> list[tuple[str, str, list[tuple[str, str]], list[str]]]:
-    """The entities of a SOFT file in order: kind, accession, attributes (key, value) and table lines."""
-    out: list[tuple[str, str, list[tuple[str, str]], list[str]]] = []
+_SoftEntity = tuple[str, str, list[tuple[str, str]], Any]
+
+
+def _soft_entities(fh, source: str, tables: Callable[[str, str, list[str]], Any] | None = None) -> list[_SoftEntity]:
+    """The entities of a SOFT file in order: kind, accession, attributes (key, value) and table: what ``tables``
+    makes of its lines as soon as it ends (kind, accession, lines; a family file's many sample tables are not all
+    held as text), ``None`` without ``tables`` or without a table."""
+    out: list[_SoftEntity] = []
     table: list[str] | None = None
     for raw in fh:
         line = raw.rstrip("\r\n")
+        if table is not None and not line.startswith("!"):   # most lines: a table's rows
+            if tables is not None and line.strip() and not line.startswith("#"):
+                table.append(line)
+            continue
         low = line.strip().lower()
         if table is not None:
-            if low.startswith("!") and low.endswith("_table_end"):
+            if low.endswith("_table_end"):
+                kind, acc, attrs, _ = out[-1]
+                out[-1] = (kind, acc, attrs, tables(kind, acc, table) if tables is not None else None)
                 table = None
-            elif line.strip() and not line.startswith("#"):
+            elif tables is not None and line.strip() and not line.startswith("#"):
                 table.append(line)
             continue
         if line.startswith("^"):
             kind, _, acc = line[1:].partition("=")
-            out.append((kind.strip().upper(), acc.strip(), [], []))
+            out.append((kind.strip().upper(), acc.strip(), [], None))
         elif low.startswith("!") and low.endswith("_table_begin"):
             if not out:
                 raise DataError(f"{source}: a SOFT table before any ^ entity line; download the file again")
-            table = out[-1][3]
+            table = []
         elif line.startswith("!") and out:
             key, _, value = line[1:].partition("=")
             out[-1][2].append((key.strip(), value.strip()))
@@ -2029,6 +2040,28 @@ def _soft_samples(p: Path, txt: _Text) -> pd.DataFrame:
     return _gds_obs(ents, list(dict.fromkeys(ids)))
 
 
+def _soft_sample_values(source: str, acc: str, lines: list[str]) -> pd.Series:
+    """A family file's sample table (ID_REF, VALUE, ...) as its VALUEs by probe, GEO's null as missing."""
+    head = [h.strip() for h in lines[0].split("\t")] if lines else []
+    if "VALUE" not in head[1:]:
+        raise DataError(f"{source}: sample {acc}'s table has no VALUE column; download the file again")
+    try:
+        df = pd.read_csv(io.StringIO("\n".join(lines)), sep="\t", usecols=[0, head.index("VALUE")],
+                         dtype={0: str}, na_values=sorted(_NA_TOKENS), keep_default_na=False,
+                         quoting=csv.QUOTE_NONE)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error, ValueError) as e:
+        raise DataError(f"{source}: malformed SOFT table of sample {acc} ({_one_line(e)[:80]}); download the file "
+                        "again") from e
+    ids = df.iloc[:, 0].astype(str)
+    if ids.duplicated().any():
+        raise DataError(f"{source}: sample {acc} lists probe {ids[ids.duplicated()].iloc[0]!r} twice; download the "
+                        "file again")
+    col = df.iloc[:, 1]
+    if not pd.api.types.is_numeric_dtype(col.dtype):
+        return pd.Series(_soft_values(col.astype(str), source, f"sample {acc}"), index=ids)
+    return pd.Series(col.to_numpy(dtype=np.float64), index=ids)
+
+
 def _read_soft(path: Path, txt: _Text):
     """A GEO SOFT file: a curated data set (GDS: its table, the subsets as sample columns) or a series' family
     file (each sample's VALUE column by ID_REF, its !Sample_ lines as sample columns, as a series matrix's);
@@ -2037,18 +2070,22 @@ def _read_soft(path: Path, txt: _Text):
 
     source = path.name
 
-    def _parse(encoding: str) -> list[tuple[str, str, list[tuple[str, str]], list[str]]]:
+    def _table(kind: str, acc: str, lines: list[str]) -> Any:
+        if kind == "SAMPLE":
+            return _soft_sample_values(source, acc, lines)
+        return _soft_table(lines, source, "the data set") if kind == "DATASET" else None
+
+    def _parse(encoding: str) -> list[_SoftEntity]:
         with txt.open(encoding) as fh:
-            return _soft_entities(fh, source)
+            return _soft_entities(fh, source, _table)
 
     ents = _parse_text(txt, _parse)
     kinds = [k for k, _, _, _ in ents]
     if "DATASET" in kinds:
-        table = next((t for k, _, _, t in ents if k == "DATASET" and t), None)
-        if table is None:
+        df = next((t for k, _, _, t in ents if k == "DATASET" and t is not None), None)
+        if df is None:
             raise DataError(f"{source}: a GEO data set (GDS) SOFT file without its table; download the full file "
                             "(GDSxxx_full.soft.gz or GDSxxx.soft.gz)")
-        df = _soft_table(table, source, "the data set")
         samples = [c for c in df.columns[1:] if re.fullmatch(r"GSM\d+", str(c).strip())]
         if not samples:
             raise DataError(f"{source}: the GDS table has no GSM sample columns; download the file again")
@@ -2069,21 +2106,12 @@ def _read_soft(path: Path, txt: _Text):
             raise DataError(f"{source}: samples of {len(platforms)} platforms ({', '.join(platforms[:4])}), whose "
                             "probes differ; give the series matrix of one platform (GSExxx-GPLyyy_series_matrix."
                             "txt.gz)")
-        cols: dict[str, pd.Series] = {}
-        for acc, _, t in samples_e:
-            if not t:
-                raise DataError(f"{source}: sample {acc} has no table (an RNA-seq series keeps its values "
-                                "outside GEO's records); download NCBI's gene counts with rnagen data fetch geo "
-                                "and give this file's series matrix as --labels")
-            df = _soft_table(t, source, f"sample {acc}")
-            if "VALUE" not in df.columns:
-                raise DataError(f"{source}: sample {acc}'s table has no VALUE column; download the file again")
-            ids = df.iloc[:, 0].str.strip()
-            if ids.duplicated().any():
-                raise DataError(f"{source}: sample {acc} lists probe {ids[ids.duplicated()].iloc[0]!r} twice; "
-                                "download the file again")
-            cols[acc] = pd.Series(_soft_values(df["VALUE"], source, f"sample {acc}"), index=ids)
-        frame = pd.DataFrame(cols)   # probes of every sample; one a sample lacks is a missing value
+        lacking = next((acc for acc, _, t in samples_e if t is None or not len(t)), None)
+        if lacking is not None:
+            raise DataError(f"{source}: sample {lacking} has no table (an RNA-seq series keeps its values outside "
+                            "GEO's records); download NCBI's gene counts with rnagen data fetch geo and give this "
+                            "file's series matrix as --labels")
+        frame = pd.DataFrame({acc: t for acc, _, t in samples_e})   # a probe a sample lacks: a missing value
         X = frame.to_numpy(dtype=np.float64).T
         var = pd.DataFrame(index=pd.Index([str(i) for i in frame.index]))
         obs = _soft_sample_obs(ents, source)
