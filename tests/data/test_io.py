@@ -1024,8 +1024,18 @@ def test_excel_workbook_reads_as_its_table(small, tmp_path, capsys):
             ("two.xlsx", {"sheet": "README"}, "the sheet holds no table")):
         with pytest.raises(DataError, match=match):
             read(tmp_path / path, **kw)
-    with pytest.raises(DataError, match="label file two.xlsx: a workbook of 2 sheets .*save the sheet of labels"):
-        read(tmp_path / "x.csv", labels=tmp_path / "two.xlsx")
+    with pytest.raises(DataError, match="label file two.xlsx: sample id .* appears twice"):
+        read(tmp_path / "x.csv", labels=tmp_path / "two.xlsx")   # its sheet naming the samples: a matrix
+    # a label workbook of several sheets: the one sheet naming the samples (and the --label-key column) labels them
+    with pd.ExcelWriter(tmp_path / "clinical.xlsx") as w:
+        pd.DataFrame({"About": ["sheet 2 lists the samples"]}).to_excel(w, sheet_name="README", index=False)
+        labels.to_excel(w, sheet_name="Samples", index=False)
+        pd.DataFrame({"sample": ["x1", "x2"], "tissue": ["a", "b"]}).to_excel(w, sheet_name="Other", index=False)
+    for kw in ({"label_key": "tissue"}, {}):
+        e = read(tmp_path / "x.xls", labels=tmp_path / "clinical.xlsx", **kw)
+        assert e.obs["tissue"].astype(str).tolist() == small.obs["tissue"].astype(str).tolist()
+    with pytest.raises(DataError, match="label file clinical.xlsx: a workbook of 3 sheets .*none or several of them"):
+        read(tmp_path / "x.xls", labels=tmp_path / "clinical.xlsx", label_key="stage")
 
     out = tmp_path / "p.h5ad"
     assert main(["data", "prepare", str(tmp_path / "two.xlsx"), "--sheet", "expr", "--labels",

@@ -929,10 +929,12 @@ def _read_parquet(path: Path, *, orientation: Orientation, label_key: str | None
 #: the spreadsheet formats read through calamine: Excel's .xlsx and 97-2003 .xls, OpenDocument's .ods
 _WORKBOOKS = ("xlsx", "xls", "ods")
 
-def _excel_sheet(p: Path, sheet: str | None, *, what: str = "", fmt: str = "xlsx") -> pd.DataFrame:
+def _excel_sheet(p: Path, sheet: str | None, *, what: str = "", fmt: str = "xlsx",
+                 fits: Callable[[pd.DataFrame], bool] | None = None) -> pd.DataFrame:
     """One sheet of a workbook (``fmt``: ``.xlsx``, Excel 97-2003's ``.xls`` or OpenDocument's ``.ods``, all
     through calamine, a Rust reader several times faster than openpyxl) as cells (no header; empty cells and
-    Excel's #N/A are NaN): the sheet named ``sheet``, else the workbook's only sheet."""
+    Excel's #N/A are NaN): the sheet named ``sheet``, else the workbook's only sheet, else the only one whose
+    cells ``fits`` accepts (a label workbook's sheet naming the samples and the label column)."""
     source = f"{what}{p.name}"
     try:
         __import__("python_calamine")
@@ -942,8 +944,12 @@ def _excel_sheet(p: Path, sheet: str | None, *, what: str = "", fmt: str = "xlsx
     try:
         with pd.ExcelFile(p, engine="calamine") as book:
             names = [str(s) for s in book.sheet_names]
+            if sheet is None and len(names) > 1 and fits is not None:
+                found = [n for n in names if fits(book.parse(n, header=None))]
+                sheet = found[0] if len(found) == 1 else None
             if sheet is None and len(names) != 1:
-                fix = "choose one with --sheet NAME" if not what else "save the sheet of labels as CSV/TSV"
+                fix = ("choose one with --sheet NAME" if not what else "none or several of them name the samples "
+                       "and the --label-key column: save the sheet of labels as CSV/TSV")
                 raise DataError(f"{source}: a workbook of {len(names)} sheets ({', '.join(map(repr, names[:10]))}); "
                                 f"{fix}")
             if sheet is not None and sheet not in names:
@@ -2242,12 +2248,22 @@ def _apply_labels(adata, label_key: str, *, drop_unlabelled: bool, source: str):
     return adata, int(miss.sum())
 
 
-def _label_rows(p: Path, *, sep: str | None) -> pd.DataFrame:
-    """The fields of a label file as strings (no NA parsing), trailing blank lines removed."""
+def _label_rows(p: Path, *, sep: str | None, label_key: str | None = None,
+                ids: Sequence[str] | None = None) -> pd.DataFrame:
+    """The fields of a label file as strings (no NA parsing), trailing blank lines removed. Of a workbook of
+    several sheets, the one sheet holding a cell ``label_key`` and a cell naming one of ``ids``."""
     _check_file(p, "label file", "check the --labels path")
     txt = _Text(p, sep=sep, fmt=_format(p))
     if txt.content_format in _WORKBOOKS:
-        cells = _excel_sheet(p, None, what="label file ", fmt=txt.content_format)
+        wanted = set(ids or ())
+
+        def fits(cells: pd.DataFrame) -> bool:
+            text = cells.astype(str).apply(lambda c: c.str.strip())
+            return ((label_key is None or bool((text == label_key).to_numpy().any()))
+                    and (not wanted or bool(text.isin(wanted).to_numpy().any())))
+
+        cells = _excel_sheet(p, None, what="label file ", fmt=txt.content_format,
+                             fits=fits if label_key is not None or wanted else None)
         if cells.shape[1] > 1:
             cells = cells.iloc[_table_row(cells):]
         return cells.apply(lambda c: c.map(lambda v: "" if pd.isna(v) else str(v))).reset_index(drop=True).set_axis(
@@ -2738,7 +2754,7 @@ def read_labels(path: str | os.PathLike, obs_names: Sequence[str], *, label_key:
         return _labels_from_geo(p, txt, names, label_key=label_key)
     if txt.content_format is None and _is_cls(txt.lines):
         return _labels_from_cls(txt.lines, names, label_key=label_key, source=p.name)
-    raw = _label_rows(p, sep=sep)
+    raw = _label_rows(p, sep=sep, label_key=label_key, ids=names)
     if raw.shape[1] == 1:
         return _labels_in_order(raw, len(names), label_key=label_key, source=p.name)
     return _labels_by_id(raw, names, label_key=label_key, source=p.name)
