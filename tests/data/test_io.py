@@ -976,6 +976,9 @@ def test_excel_workbook_reads_as_its_table(small, tmp_path, capsys):
     with pd.ExcelWriter(tmp_path / "two.xlsx") as w:
         pd.DataFrame([["read me"]]).to_excel(w, sheet_name="README", header=False, index=False)
         xl.to_excel(w, sheet_name="expr", index_label="gene")
+    with pd.ExcelWriter(tmp_path / "both.xlsx") as w:   # two tables of numbers: which one is for the user to say
+        xl.to_excel(w, sheet_name="counts", index_label="gene")
+        xl.to_excel(w, sheet_name="normalised", index_label="gene")
     with pd.ExcelWriter(tmp_path / "lab.xlsx") as w:   # a title row above the labels' table
         pd.DataFrame([["Table S1. Samples"]]).to_excel(w, header=False, index=False)
         labels.to_excel(w, index=False, startrow=1)
@@ -1018,7 +1021,8 @@ def test_excel_workbook_reads_as_its_table(small, tmp_path, capsys):
     assert d.obs["tissue"].astype(str).tolist() == small.obs["tissue"].astype(str).tolist()
 
     for path, kw, match in (
-            ("two.xlsx", {}, r"two.xlsx: a workbook of 2 sheets \('README', 'expr'\); choose one with --sheet NAME"),
+            ("both.xlsx", {}, r"both.xlsx: a workbook of 2 sheets \('counts', 'normalised'\); none or several of "
+                              r"them hold a table of numbers: choose one with --sheet NAME"),
             ("two.xlsx", {"sheet": "counts"}, "two.xlsx has no sheet 'counts'; its sheets: 'README', 'expr'"),
             ("x.csv", {"sheet": "expr"}, "--sheet applies to a workbook"),
             ("two.xlsx", {"sheet": "README"}, "the sheet holds no table")):
@@ -1041,9 +1045,13 @@ def test_excel_workbook_reads_as_its_table(small, tmp_path, capsys):
     assert main(["data", "prepare", str(tmp_path / "two.xlsx"), "--sheet", "expr", "--labels",
                  str(tmp_path / "lab.xlsx"), "--genes", "all", "--out", str(out)]) == 0
     assert "renamed back (2024-09-01 -> SEPT1, 2024-03-03 -> MARCH3)" in capsys.readouterr().out
-    assert main(["data", "prepare", str(tmp_path / "two.xlsx"), "--labels", str(tmp_path / "lab.xlsx"),
+    assert main(["data", "prepare", str(tmp_path / "both.xlsx"), "--labels", str(tmp_path / "lab.xlsx"),
                  "--out", str(tmp_path / "q.h5ad")]) == 2
     assert "choose one with --sheet NAME" in capsys.readouterr().err and not (tmp_path / "q.h5ad").exists()
+    # a README sheet beside the only table of numbers: that table, said in the history
+    auto = read(tmp_path / "two.xlsx", labels=tmp_path / "lab.xlsx")
+    np.testing.assert_array_equal(auto.X, c.X)
+    assert "(sheet 'expr', the workbook's only table of numbers)" in get_history(auto)[0]["orientation"]
 
 
 # ------------------------------------------------------------------------------------------ portals' tables

@@ -941,15 +941,17 @@ def _excel_sheet(p: Path, sheet: str | None, *, what: str = "", fmt: str = "xlsx
     except ImportError as e:
         raise DataError(f"{source}: reading an Excel {'.' + fmt} workbook needs python-calamine (pip install "
                         "python-calamine); or save the sheet as CSV/TSV and give that file") from e
+    chosen = None
     try:
         with pd.ExcelFile(p, engine="calamine") as book:
             names = [str(s) for s in book.sheet_names]
             if sheet is None and len(names) > 1 and fits is not None:
                 found = [n for n in names if fits(book.parse(n, header=None))]
-                sheet = found[0] if len(found) == 1 else None
+                sheet = chosen = found[0] if len(found) == 1 else None
             if sheet is None and len(names) != 1:
-                fix = ("choose one with --sheet NAME" if not what else "none or several of them name the samples "
-                       "and the --label-key column: save the sheet of labels as CSV/TSV")
+                fix = ("none or several of them hold a table of numbers: choose one with --sheet NAME" if not what
+                       else "none or several of them name the samples and the --label-key column: save the sheet of "
+                            "labels as CSV/TSV")
                 raise DataError(f"{source}: a workbook of {len(names)} sheets ({', '.join(map(repr, names[:10]))}); "
                                 f"{fix}")
             if sheet is not None and sheet not in names:
@@ -960,7 +962,18 @@ def _excel_sheet(p: Path, sheet: str | None, *, what: str = "", fmt: str = "xlsx
     except Exception as e:  # calamine's errors, zipfile.BadZipFile, KeyError: a damaged workbook
         raise DataError(f"{source}: not a readable Excel workbook ({type(e).__name__}: {_one_line(e)[:100]}); save it "
                         "again from the spreadsheet program, or the sheet as CSV/TSV") from e
-    return cells.dropna(axis=0, how="all").dropna(axis=1, how="all")
+    cells = cells.dropna(axis=0, how="all").dropna(axis=1, how="all")
+    if chosen is not None:
+        cells.attrs["chosen_sheet"] = chosen
+    return cells
+
+
+def _numeric_table(cells: pd.DataFrame) -> bool:
+    """Whether a sheet's cells hold a table of numbers: at least 2 x 2 of them, most filled cells numbers (a
+    README or a sheet of sample annotations is not)."""
+    vals = cells.stack()
+    num = pd.to_numeric(vals.astype(str).str.strip(), errors="coerce").notna()
+    return int(num.sum()) >= 4 and float(num.mean()) >= 0.5 and cells.shape[0] >= 3 and cells.shape[1] >= 3
 
 
 def _table_row(cells: pd.DataFrame) -> int:
@@ -1010,7 +1023,8 @@ def _read_excel(p: Path, *, sheet: str | None, orientation: Orientation, label_k
     """An Excel sheet as a table: title lines above the header (a single filled cell) and footnotes below the
     data (a single filled cell holding a sentence) skipped, the first column the sample or gene ids."""
     source = p.name
-    cells = _excel_sheet(p, sheet, fmt=fmt)
+    cells = _excel_sheet(p, sheet, fmt=fmt, fits=_numeric_table)
+    chosen = cells.attrs.get("chosen_sheet")
     if cells.shape[0] < 2 or cells.shape[1] < 2:
         raise DataError(f"{source}: the sheet holds no table (a header row and a row per sample or gene); check the "
                         "sheet (--sheet)")
@@ -1032,7 +1046,8 @@ def _read_excel(p: Path, *, sheet: str | None, orientation: Orientation, label_k
         raise DataError(f"{source}: header row only, no data rows; give one row per sample or gene")
     adata, orient = _frame_to_adata(df, orientation=orientation, source=source, label_key=label_key, fmt=fmt,
                                     header_lines=int(cells.index[top]) + 1)
-    return _with_groups(adata, orient, header, grouped)
+    adata, orient = _with_groups(adata, orient, header, grouped)
+    return adata, orient + (f" (sheet {chosen!r}, the workbook's only table of numbers)" if chosen else "")
 
 
 # ------------------------------------------------------------------------------------------ R data files
@@ -2927,13 +2942,13 @@ def read(path: str | os.PathLike, *, label_key: str | None = None, labels: str |
     Parameters
     ----------
     path
-        ``.h5ad``, ``.csv``/``.tsv``/``.txt`` (optionally ``.gz``/``.bz2``/``.xz``), ``.gct`` (1.2 or 1.3),
-        CMap's ``.gctx`` (the samples ``labels`` names where the matrix exceeds half the memory),
-        ``.parquet``, an Excel workbook (``.xlsx``, ``.xls``: one sheet, its first column the ids; title rows
-        above the header skipped) or an R matrix, data frame or factor (``saveRDS``'s ``.rds``, ``save()``'s
-        ``.RData``; through pyreadr; Bioconductor containers are refused with the R line that writes their
-        matrix). Text may be UTF-8 (with or without BOM), UTF-16 or Latin-1, with decimal points or
-        (``;``/tab-separated) decimal commas. A folder: one file per sample from STAR, GDC, RSEM, Salmon or
+        ``.h5ad``, ``.csv``/``.tsv``/``.txt`` (optionally ``.gz``/``.bz2``/``.xz``), ``.gct`` (1.2 or 1.3), CMap's
+        ``.gctx`` (the samples ``labels`` names where the matrix exceeds half the memory), ``.parquet``, an Excel
+        workbook (``.xlsx``, ``.xls``, ``.ods``: the sheet ``sheet`` names, else its only sheet or only table of
+        numbers; its first column the ids; title rows above the header skipped) or an R matrix, data frame or factor
+        (``saveRDS``'s ``.rds``, ``save()``'s ``.RData``; through pyreadr; Bioconductor containers are refused with the
+        R line that writes their matrix). Text may be UTF-8 (with or without BOM), UTF-16 or Latin-1, with decimal
+        points or (``;``/tab-separated) decimal commas. A folder: one file per sample from STAR, GDC, RSEM, Salmon or
         HTSeq-count (:func:`rnagen.data.quant.read_quant_folder`); a ``.tar``, ``.tar.gz``/``.tgz`` (bzip2, xz) or
         ``.zip`` archive of such files (GEO's ``GSExxx_RAW.tar``) is read the same way without unpacking it, and an
         archive of one matrix file (``GSExxx_counts.csv.zip``) as that file.
