@@ -1028,7 +1028,7 @@ def test_excel_workbook_reads_as_its_table(small, tmp_path, capsys):
             ("two.xlsx", {"sheet": "README"}, "the sheet holds no table")):
         with pytest.raises(DataError, match=match):
             read(tmp_path / path, **kw)
-    with pytest.raises(DataError, match="label file two.xlsx: sample id .* appears twice"):
+    with pytest.raises(DataError, match="label file two.xlsx: its second column .* names each sample apart"):
         read(tmp_path / "x.csv", labels=tmp_path / "two.xlsx")   # its sheet naming the samples: a matrix
     # a label workbook of several sheets: the one sheet naming the samples (and the --label-key column) labels them
     with pd.ExcelWriter(tmp_path / "clinical.xlsx") as w:
@@ -1632,6 +1632,27 @@ def test_expression_atlas_files(tmp_path, capsys):
         "Gene ID\tGene Name\tliver\tlung\nENSG00000141510\tTP53\t12\t\nENSG00000146648\tEGFR\t3\t4\n")
     with pytest.raises(DataError, match=r"an Expression Atlas query result, one value per condition.*raw-counts.tsv"):
         read(tmp_path / "E-MTAB-5214-query-results.tpms.tsv")
+
+
+def test_label_column_of_a_sample_sheet_without_label_key(tmp_path):
+    """Without --label-key the second column labels, unless it names each sample apart (an nf-core/rnaseq sample
+    sheet: sample, fastq_1, fastq_2, strandedness, condition): then the one column that groups the samples, and
+    with several such columns a refusal naming them."""
+    from rnagen.data import read_labels
+
+    obs = ["WT_REP1", "WT_REP2", "KO_REP1", "KO_REP2"]
+    rows = [f"{s},/data/{s}_R1.fastq.gz,/data/{s}_R2.fastq.gz,auto,{s[:2]}" for s in obs]
+    (tmp_path / "samplesheet.csv").write_text("sample,fastq_1,fastq_2,strandedness,condition\n" + "\n".join(rows))
+    name, lab = read_labels(tmp_path / "samplesheet.csv", obs)
+    assert name == "condition" and list(lab) == ["WT", "WT", "KO", "KO"]
+    rows = [f"{r},{'batch1' if i % 2 else 'batch2'}" for i, r in enumerate(rows)]
+    (tmp_path / "two.csv").write_text("sample,fastq_1,fastq_2,strandedness,condition,batch\n" + "\n".join(rows))
+    with pytest.raises(DataError, match=r"its second column 'fastq_1' names each sample apart, no class; pass "
+                                        r"--label-key with the column of classes \('condition', 'batch'\)"):
+        read_labels(tmp_path / "two.csv", obs)
+    assert list(read_labels(tmp_path / "two.csv", obs, label_key="batch")[1]) == ["batch2", "batch1"] * 2
+    (tmp_path / "plain.csv").write_text("sample,group,age\n" + "\n".join(f"{s},{s[:2]},{i}" for i, s in enumerate(obs)))
+    assert read_labels(tmp_path / "plain.csv", obs)[0] == "group"   # a second column of classes: as before
 
 
 def test_gtex_samples_labelled_by_their_donor(tmp_path):

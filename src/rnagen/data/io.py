@@ -2373,6 +2373,9 @@ def _labels_by_id(raw: pd.DataFrame, obs_names: list[str], *, label_key: str | N
     if has_header and len(set(cols)) != len(cols):
         cols = [c if c not in cols[:i] else f"{c}_{i}" for i, c in enumerate(cols)]
     table = table.set_axis(cols, axis=1)
+    if label_key is None and has_header and len(cols) > 2 and len(table) > 2 and \
+            not {"File Name", "Sample ID"} <= set(cols):
+        label_key = _class_column(table, cols, source)
     if label_key is not None and has_header and label_key not in cols[1:]:
         table, cols = _expand_attributes(table, cols)
     if label_key is not None and has_header:
@@ -2433,6 +2436,23 @@ def _labels_by_id(raw: pd.DataFrame, obs_names: list[str], *, label_key: str | N
         raise DataError(f"label file {source}: no row for {len(missing)} of {len(obs_names)} samples (e.g. "
                         f"{missing[0][:40]!r}); add them or check that a column holds the sample ids")
     return name, pd.Categorical(_label_strings(pd.Series([m[o] for o in obs_names], dtype=object)))
+
+
+def _class_column(table: pd.DataFrame, cols: list[str], source: str) -> str | None:
+    """The label column of a table given without ``--label-key`` whose second column names each row apart (an
+    nf-core sample sheet: sample, fastq_1, ..., condition): its one column that groups the rows, refused naming
+    them when several do; ``None`` (the second column) otherwise."""
+    def n_values(c: str) -> int:
+        return int(table[c].astype(str).str.strip().nunique())
+
+    if n_values(cols[1]) < len(table):
+        return None
+    grouping = [c for c in cols[2:] if 1 < n_values(c) < len(table)]
+    if len(grouping) > 1:
+        shown = ", ".join(repr(c[:30]) for c in grouping[:8])
+        raise DataError(f"label file {source}: its second column {cols[1][:30]!r} names each sample apart, no class; "
+                        f"pass --label-key with the column of classes ({shown})")
+    return grouping[0] if grouping else None
 
 
 # a column of attributes packed as key;;value|key;;value (recount3's sra.sample_attributes)
