@@ -2057,3 +2057,28 @@ def test_parquet_and_feather_label_tables(tmp_path):
         assert a.obs["group"].tolist() == ["b", "a", "a"], name
         assert read(tmp_path / "x.csv", labels=tmp_path / name, label_key="batch").obs["batch"].tolist() == \
             ["2", "1", "1"]
+
+
+def test_h5ad_and_gctx_label_files(tmp_path):
+    """The sample annotations of an .h5ad (its obs) or of a CMap GCTX (its column metadata) label another table,
+    their matrices left unread; one without annotations, or a damaged one, is refused in one line."""
+    import anndata as ad
+
+    (tmp_path / "x.csv").write_text("gene,S1,S2,S3\nTP53,1,2,3\nEGFR,4,5,6\nMYC,7,8,9\n")
+    obs = pd.DataFrame({"group": pd.Categorical(["a", "b", "a"]), "depth": [1.5, 2.5, 3.5]},
+                       index=["S3", "S1", "S2"])
+    ad.AnnData(X=np.zeros((3, 2), dtype=np.float32), obs=obs).write_h5ad(tmp_path / "meta.h5ad")
+    assert read(tmp_path / "x.csv", labels=tmp_path / "meta.h5ad", label_key="group").obs["group"].tolist() == \
+        ["b", "a", "a"]
+    assert read(tmp_path / "x.csv", labels=tmp_path / "meta.h5ad").obs["group"].tolist() == ["b", "a", "a"]
+    cols, _, _ = _gctx(tmp_path / "l5.gctx", n=4)
+    pd.DataFrame(np.ones((4, 2)), index=cols, columns=["TP53", "EGFR"]).to_csv(tmp_path / "sig.csv")
+    g = read(tmp_path / "sig.csv", labels=tmp_path / "l5.gctx", label_key="cell_id")
+    assert g.obs["cell_id"].tolist() == ["A549", "MCF7", "A549", "MCF7"]
+    ad.AnnData(X=np.zeros((3, 2), dtype=np.float32), obs=pd.DataFrame(index=["S1", "S2", "S3"])).write_h5ad(
+        tmp_path / "bare.h5ad")
+    with pytest.raises(DataError, match=r"label file bare.h5ad: an .h5ad without sample annotations"):
+        read(tmp_path / "x.csv", labels=tmp_path / "bare.h5ad")
+    (tmp_path / "cut.h5ad").write_bytes((tmp_path / "meta.h5ad").read_bytes()[:3000])
+    with pytest.raises(DataError, match=r"label file cut.h5ad: not a readable .h5ad file"):
+        read(tmp_path / "x.csv", labels=tmp_path / "cut.h5ad")

@@ -1175,6 +1175,38 @@ def _r_label_rows(p: Path) -> pd.DataFrame:
     return _frame_label_rows(next(iter(found.values())))
 
 
+def _h5ad_obs(p: Path) -> pd.DataFrame:
+    """The sample annotations of an .h5ad (``obs``) or a GCTX (its column metadata) given as a label file, the
+    matrix left unread; the samples' ids a named first column."""
+    import anndata as ad
+    import h5py
+
+    if _is_gctx(p):   # a CMap GCTX's sample metadata
+        with h5py.File(p, "r") as f:
+            ids = _h5_strings(f["0/META/COL/id"])
+            obs = _gctx_meta(f["0/META/COL"], len(ids), p.name, "sample")
+        obs.index = pd.Index(ids)
+        if obs.shape[1] == 0:
+            raise DataError(f"label file {p.name}: a GCTX without sample metadata (only /0/META/COL/id); give the "
+                            "release's sample table (sig_info.txt, inst_info.txt)")
+        obs.index.name = "sample"
+        return obs
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")   # repeated names: the label rows' own checks say so
+            a = ad.read_h5ad(p, backed="r")
+            obs = a.obs.copy()
+            a.file.close()
+    except Exception as e:  # h5py's and anndata's errors for a file that is no AnnData
+        raise DataError(f"label file {p.name}: not a readable .h5ad file ({type(e).__name__}); give a CSV/TSV "
+                        "with sample id and label columns") from e
+    if obs.shape[1] == 0:
+        raise DataError(f"label file {p.name}: an .h5ad without sample annotations (obs has no column); give a "
+                        "file with sample id and label columns")
+    obs.index = pd.Index([str(i) for i in obs.index], name="sample")
+    return obs
+
+
 def _frame_label_rows(df: pd.DataFrame) -> pd.DataFrame:
     """A table of labels read as a data frame (R, parquet, Feather) as the text rows of a label file: a header
     row and the rows, a named index (R's row names, pandas' index) first; one unnamed column is labels in
@@ -2285,6 +2317,8 @@ def _label_rows(p: Path, *, sep: str | None, label_key: str | None = None,
             range(cells.shape[1]), axis=1)
     if txt.content_format in ("rds", "rdata"):
         return _r_label_rows(p)
+    if txt.content_format == "h5ad":
+        return _frame_label_rows(_h5ad_obs(p))
     if txt.content_format in ("parquet", "feather"):
         try:
             df = pd.read_parquet(p) if txt.content_format == "parquet" else pd.read_feather(p)
