@@ -646,8 +646,8 @@ def _add_prepare(dsub) -> None:
     pr.add_argument("--label-key", default=None, help="sample label column (in the file, or in the --labels file)")
     pr.add_argument("--labels", default=None,
                     help="annotation file: CSV/TSV (or an Excel sheet, a GEO series matrix or SOFT file, a GDC sample "
-                         "sheet, an .h5ad's obs, a GCTX's sample metadata) with a sample id column (any column naming every sample) + label columns, or one label per "
-                         "line in sample order")
+                         "sheet, an .h5ad's obs, a GCTX's sample metadata) with a sample id column (any column "
+                         "naming every sample) + label columns, or one label per line in sample order")
     pr.add_argument("--orientation", choices=["auto", "samples_x_genes", "genes_x_samples"], default="auto",
                     help="matrix layout of text/parquet/Excel input (default: detect; a long table, one line per "
                          "sample and gene, is detected too)")
