@@ -1679,6 +1679,8 @@ def _assigned_gene(field: str) -> str:
     ``""`` (no gene, or several)."""
     symbols = {parts[1].strip() for parts in (e.split("//") for e in field.split("///")) if len(parts) > 1}
     return next(iter(symbols)) if len(symbols) == 1 else ""
+
+
 #: a GTF's (``gene_id "ENSG..."; transcript_id "ENST...";``) or GFF3's (``gene_id=...;transcript_id=...``,
 #: Ensembl's ``Parent=gene:ENSG...``) attributes that tie a transcript to its gene
 _GTF_ATTR = re.compile(r'(gene_id|transcript_id|Parent)[ =]"?([^";]+)"?')
