@@ -678,3 +678,64 @@ def test_gdc_mirna_quantification_cart(tmp_path, capsys):
     assert main(["data", "prepare", str(tmp_path / "iso"), "--genes", "all", "--out", str(tmp_path / "i.h5ad")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "non-numeric value 'many'" in err and not (tmp_path / "i.h5ad").exists()
+
+
+def _rcc(sample: str, counts: dict[str, tuple[str, int]]) -> bytes:
+    """A NanoString nCounter RCC file (CRLF lines, as the instrument writes them): its sections and a
+    Code_Summary of the probes given (name -> (code class, count)) after the Positive and Negative controls."""
+    lines = ["<Header>", "FileVersion,1.7", "SoftwareVersion,4.0.0.3", "</Header>", "", "<Sample_Attributes>",
+             f"ID,{sample}", "GeneRLF,NS_CancerPath_C2535", "</Sample_Attributes>", "", "<Lane_Attributes>", "ID,1",
+             "FovCount,280", "FovCounted,276", "BindingDensity,0.82", "</Lane_Attributes>", "", "<Code_Summary>",
+             "CodeClass,Name,Accession,Count", "Positive,POS_A(128),ERCC_00117.1,12811",
+             "Positive,POS_B(32),ERCC_00112.1,3203", "Negative,NEG_A(0),ERCC_00096.1,11"]
+    lines += [f"{cls},{name},NM_000546.5,{n}" for name, (cls, n) in counts.items()]
+    lines += ["</Code_Summary>", "", "<Messages>", "</Messages>"]
+    return ("\r\n".join(lines) + "\r\n").encode()
+
+
+def test_nanostring_rcc_files(tmp_path, capsys):
+    """A folder (or GEO's RAW.tar) of NanoString nCounter RCC files, gzipped or not: each lane's gene probes
+    (Endogenous, Housekeeping) by name, the controls left out and counted, the code class kept; files of another
+    panel, a cut file and a non-numeric count refused in one line."""
+    import gzip
+    import re
+    import tarfile
+
+    counts = {"GSM1_P1_01": {"TP53": 523, "ERBB2": 1200, "ESR1": 88, "GAPDH": 15000},
+              "GSM2_P2_02": {"TP53": 410, "ERBB2": 90, "ESR1": 1020, "GAPDH": 13200},
+              "GSM3_P3_03": {"TP53": 77, "ERBB2": 45, "ESR1": 2400, "GAPDH": 9100}}
+    cls = {"TP53": "Endogenous", "ERBB2": "Endogenous", "ESR1": "Endogenous", "GAPDH": "Housekeeping"}
+    d = tmp_path / "rcc"
+    d.mkdir()
+    for i, (s, c) in enumerate(counts.items()):
+        data = _rcc(s, {g: (cls[g], n) for g, n in (c.items() if i != 1 else reversed(list(c.items())))})
+        if i == 2:
+            (d / f"{s}.RCC.gz").write_bytes(gzip.compress(data))
+        else:
+            (d / f"{s}.RCC").write_bytes(data)
+    with tarfile.open(tmp_path / "GSE9_RAW.tar", "w") as tf:
+        for p in sorted(d.iterdir()):
+            tf.add(p, p.name)
+    for src in (d, tmp_path / "GSE9_RAW.tar"):
+        a = read(src)
+        assert list(a.obs_names) == list(counts) and list(a.var_names) == ["TP53", "ERBB2", "ESR1", "GAPDH"]
+        np.testing.assert_array_equal(a.X, [list(c.values()) for c in counts.values()])
+        assert a.var["code_class"].tolist() == ["Endogenous"] * 3 + ["Housekeeping"]
+        h = get_history(a)[0]
+        assert (h["quant_kind"], h["quant_n_control_probes"]) == ("nanostring", 3)
+    assert main(["data", "prepare", str(d), "--genes", "all", "--out", str(tmp_path / "n.h5ad")]) == 0
+    assert "3 NanoString control probes (Positive, Negative, ...) left out" in capsys.readouterr().out
+
+    bad = {"panel": _rcc("x", {"TP53": ("Endogenous", 5), "MYC": ("Endogenous", 9), "GAPDH": ("Housekeeping", 1),
+                               "ACTB": ("Housekeeping", 2)}),
+           "cut": _rcc("x", {"TP53": ("Endogenous", 5)}).split(b"</Code_Summary>")[0],
+           "text": _rcc("x", {"TP53": ("Endogenous", 5), "ESR1": ("Endogenous", 1), "GAPDH": ("Housekeeping", 3)}
+                        ).replace(b"Endogenous,TP53,NM_000546.5,5", b"Endogenous,TP53,NM_000546.5,n/a")}
+    match = {"panel": "lists 4 genes and .* 4, not the same ones: the lanes were run with different code sets",
+             "cut": "an RCC file without its <Code_Summary> section", "text": "non-numeric count 'n/a' for 'TP53'"}
+    for name, data in bad.items():
+        (d / "GSM9_bad.RCC").write_bytes(data)
+        assert main(["data", "prepare", str(d), "--genes", "all", "--out", str(tmp_path / "b.h5ad")]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and re.search(match[name], err), err
+        assert not (tmp_path / "b.h5ad").exists()

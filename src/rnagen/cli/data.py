@@ -250,6 +250,9 @@ def _what_was_dropped(adata) -> str:
             if rows:
                 notes.append(f"{len(rows)} counter summary row{'s' if len(rows) > 1 else ''} dropped "
                              f"({', '.join(rows[:3])}{', ...' if len(rows) > 3 else ''}: reads given no gene)")
+            n = int(h.get("quant_n_control_probes", 0))
+            if n:
+                notes.append(f"{n} NanoString control probe{'s' if n > 1 else ''} (Positive, Negative, ...) left out")
             n = int(h.get("n_symbol_entrez_ids", 0))
             if n:
                 notes.append(f"{n} features named SYMBOL|ENTREZ (TCGA's legacy tables) read by their Entrez ids")
@@ -641,8 +644,8 @@ def _add_prepare(dsub) -> None:
                          "data frame (.rds, .RData); or such a file "
                          "alone in a .zip/.tar.gz), a folder or a .tar/.tar.gz/.zip of per-sample files (STAR "
                          "*ReadsPerGene.out.tab, GDC *.augmented_star_gene_counts.tsv, RSEM *.genes.results, Salmon "
-                         "quant.genes.sf, kallisto abundance.tsv, featureCounts or HTSeq-count tables), or 'gtex26' "
-                         "for the bundled GTEx subset")
+                         "quant.genes.sf, kallisto abundance.tsv, NanoString .RCC, featureCounts or HTSeq-count "
+                         "tables), or 'gtex26' for the bundled GTEx subset")
     pr.add_argument("--label-key", default=None, help="sample label column (in the file, or in the --labels file)")
     pr.add_argument("--labels", default=None,
                     help="annotation file: CSV/TSV (or an Excel sheet, a GEO series matrix or SOFT file, a GDC sample "

@@ -33,6 +33,10 @@ holding no such files but one matrix file is that file (:func:`archive_table`):
     ``tpm``), read where a folder has no gene-level table; a tx2gene table adds them up to genes
     (``rnagen data prepare --feature-map tx2gene.tsv --duplicates sum``, the sums tximport takes). GENCODE's
     ``ENST...|ENSG...|...|`` names are cut to the transcript id.
+``*.RCC``
+    NanoString nCounter lanes (a targeted panel's probe counts; GEO's RAW.tar of a series holds them): the
+    ``<Code_Summary>`` counts of the gene probes (Endogenous, Housekeeping) by name, the assay's controls (Positive,
+    Negative, ...) left out, ``var["code_class"]`` kept; no normalisation (``--normalize``).
 featureCounts output of one sample (Liao et al. 2014; by content)
     ``# Program:featureCounts`` comment lines, ``Geneid Chr Start End Strand Length`` and the sample's counts;
     the gene lengths are kept in ``var["length"]`` (for ``--normalize tpm``).
@@ -100,6 +104,7 @@ QUANT_KINDS = {
     "salmon": _Kind("Salmon quant.genes.sf", "quant.genes.sf", True, "NumReads", "TPM"),
     "salmon_tx": _Kind("Salmon quant.sf (transcripts)", "quant.sf", True, "NumReads", "TPM"),
     "kallisto": _Kind("kallisto abundance.tsv (transcripts)", "abundance.tsv", True, "est_counts", "tpm"),
+    "nanostring": _Kind("NanoString nCounter RCC", ".RCC", True, "Count", None),
     "featurecounts": _Kind("featureCounts", "", True, "count", None),
     "htseq": _Kind("HTSeq-count", "", False, "count", None),
 }
@@ -208,6 +213,8 @@ def _kind_of(src: _Source) -> str | None:
     for key, k in QUANT_KINDS.items():
         if k.suffix and name.endswith(k.suffix):
             return key
+    if name.lower().endswith(".rcc"):
+        return "nanostring"
     if name.startswith(".") or Path(name).suffix.lower() in (".bam", ".bai", ".sam", ".cram", ".log", ".md5",
                                                              ".html", ".json", ".h5ad", ".gct", ".csv", ".parquet",
                                                              ".tar", ".zip", ".tgz", ".pdf", ".xlsx", ".xls", ".bed",
@@ -404,6 +411,8 @@ def _sample_name(src: _Source, kind: str) -> str:
     stem = name[: -len(QUANT_KINDS[kind].suffix)]
     if kind == "gdc":
         stem = stem.removesuffix(".rna_seq")
+    if kind == "nanostring":
+        return re.sub(r"\.rcc$", "", name, flags=re.I).rstrip("._-") or src.parent
     if kind in ("gdc_mirna", "gdc_mirna_iso"):  # <file uuid>.mirbase21.mirnas... (or .mirnaseq....): the uuid
         stem = re.sub(r"\.(mirbase\d+|mirnaseq)\.?$", "", stem)
     stem = stem.rstrip("._-")
@@ -498,6 +507,63 @@ def _mature_counts(files: list[_Source]) -> tuple[list[np.ndarray], pd.Index, np
     return rows, order, np.array([";".join(sorted(sources[a])) for a in order], dtype=object)
 
 
+# the probes of an RCC file that measure genes; the others are the assay's controls (Positive and Negative
+# spike-ins, and the Binding, Purification, Ligation, SNV_* classes of some panels)
+_RCC_GENES = ("Endogenous", "Housekeeping")
+
+
+def _rcc_counts(files: list[_Source]) -> tuple[list[np.ndarray], pd.Index, np.ndarray, int]:
+    """NanoString nCounter RCC files (one per sample lane, an XML-like text of ``<Header>``, ``<Sample_Attributes>``,
+    ``<Lane_Attributes>`` and ``<Code_Summary>`` sections; the last ``CodeClass,Name,Accession,Count``): each
+    file's counts of its gene probes (Endogenous, Housekeeping), the controls left out. Returns the rows, the gene
+    names, their code classes and the number of control probes left out; every file must list the same genes."""
+    genes: pd.Index | None = None
+    classes = np.zeros(0, dtype=object)
+    rows: list[np.ndarray] = []
+    n_controls = 0
+    for src in files:
+        try:
+            with src.open() as fh:
+                text = fh.read().decode("utf-8", errors="replace")
+        except (OSError, EOFError, zlib.error, tarfile.TarError, zipfile.BadZipFile) as e:
+            raise DataError(f"{src.label} cannot be read ({getattr(e, 'strerror', None) or type(e).__name__}); check "
+                            "the file") from e
+        m = re.search(r"<Code_Summary>\s*\n(.*?)</Code_Summary>", text, flags=re.S | re.I)
+        if m is None:
+            raise DataError(f"{src.label}: an RCC file without its <Code_Summary> section (a cut file?); export it "
+                            "again from the nCounter")
+        lines = [ln.strip() for ln in m.group(1).splitlines() if ln.strip()]
+        head = [h.strip() for h in lines[0].split(",")] if lines else []
+        if not {"CodeClass", "Name", "Count"} <= set(head):
+            raise DataError(f"{src.label}: its <Code_Summary> has no CodeClass, Name and Count columns; check the file")
+        ci, ni, ki = head.index("CodeClass"), head.index("Name"), head.index("Count")
+        table = [ln.split(",") for ln in lines[1:]]
+        if any(len(f) < len(head) for f in table):
+            raise DataError(f"{src.label}: a <Code_Summary> line of fewer fields than its header; check the file")
+        keep = [f for f in table if f[ci].strip().startswith(_RCC_GENES)]
+        if not keep:
+            raise DataError(f"{src.label}: no Endogenous or Housekeeping probe in its <Code_Summary>; check the file")
+        names = pd.Index([f[ni].strip() for f in keep])
+        counts = pd.to_numeric(pd.Series([f[ki].strip() for f in keep]), errors="coerce")
+        if counts.isna().any():
+            bad = int(np.flatnonzero(counts.isna().to_numpy())[0])
+            raise DataError(f"{src.label}: non-numeric count {keep[bad][ki].strip()[:20]!r} for {names[bad]!r}; check "
+                            "the file")
+        if names.duplicated().any():
+            raise DataError(f"{src.label}: probe {names[names.duplicated()][0]!r} is listed twice; check the file")
+        if genes is None:
+            genes, classes = names, np.array([f[ci].strip() for f in keep], dtype=object)
+            n_controls = len(table) - len(keep)
+        elif not names.equals(genes):
+            if set(names) != set(genes):
+                raise DataError(f"{src.label} lists {len(names)} genes and {files[0].label} {len(genes)}, not the "
+                                "same ones: the lanes were run with different code sets; give one panel's files")
+            counts = pd.Series(counts.to_numpy(), index=names).loc[genes].reset_index(drop=True)
+        rows.append(counts.to_numpy(np.float32))
+    assert genes is not None
+    return rows, genes, classes, n_controls
+
+
 def _strand_call(first: float, second: float) -> str:
     """A library's strandedness from the reads counted on each strand's column."""
     return "forward" if first > 3 * second else "reverse" if second > 3 * first else "unstranded"
@@ -547,7 +613,7 @@ def _read_found(folder: Path, found: dict[str, list[_Source]], *, archive: bool,
     if not found:
         kinds = ("per-sample quantification files (STAR *ReadsPerGene.out.tab, GDC *.augmented_star_gene_counts.tsv "
                  "or *.mirnas.quantification.txt, RSEM *.genes.results or *.isoforms.results, Salmon quant.genes.sf "
-                 "or quant.sf, kallisto abundance.tsv, featureCounts or HTSeq-count tables)")
+                 "or quant.sf, kallisto abundance.tsv, NanoString *.RCC, featureCounts or HTSeq-count tables)")
         if archive:
             raise DataError(f"{folder}: an archive without {kinds} or a single matrix file (.csv, .tsv, .txt, .gct, "
                             ".parquet, .feather, .xlsx, .xls, .h5ad, .rds); unpack it (tar -xf or unzip) and give the "
@@ -577,9 +643,13 @@ def _read_found(folder: Path, found: dict[str, list[_Source]], *, archive: bool,
     gene_names = lengths = precursors = None
     rows: list[np.ndarray] = []
     calls: list[str] = []
+    code_classes = None
+    n_controls = 0
     if kind == "gdc_mirna_iso":
         rows, genes, precursors = _mature_counts(files)
-    for src in files if kind != "gdc_mirna_iso" else ():
+    elif kind == "nanostring":
+        rows, genes, code_classes, n_controls = _rcc_counts(files)
+    for src in files if kind not in ("gdc_mirna_iso", "nanostring") else ():
         p = src.label
         extra = {"gdc": ["gene_name"], "featurecounts": ["Length"]}.get(kind, []) if genes is None else []
         df = _table(src, kind, wanted + extra)
@@ -622,8 +692,12 @@ def _read_found(folder: Path, found: dict[str, list[_Source]], *, archive: bool,
         var["length"] = lengths
     if precursors is not None:
         var["precursors"] = precursors
+    if code_classes is not None:
+        var["code_class"] = code_classes
     level = "transcript" if kind in TRANSCRIPT_KINDS else "mature miRNA" if kind == "gdc_mirna_iso" else "gene"
     info = {"kind": kind, "quantity": quantity, "column": column, "n_files": len(files), "level": level}
+    if kind == "nanostring":
+        info["n_control_probes"] = n_controls
     if archive:
         info["archive"] = folder.name
     if isinstance(k.counts, tuple) and quantity == "counts":
