@@ -725,6 +725,9 @@ def test_nanostring_rcc_files(tmp_path, capsys):
         assert (h["quant_kind"], h["quant_n_control_probes"]) == ("nanostring", 3)
     assert main(["data", "prepare", str(d), "--genes", "all", "--out", str(tmp_path / "n.h5ad")]) == 0
     assert "3 NanoString control probes (Positive, Negative, ...) left out" in capsys.readouterr().out
+    with pytest.raises(DataError, match=r"GSM1_P1_01.RCC: a NanoString nCounter RCC file, one sample's lane; give the "
+                                        r"folder"):
+        read(d / "GSM1_P1_01.RCC")
 
     bad = {"panel": _rcc("x", {"TP53": ("Endogenous", 5), "MYC": ("Endogenous", 9), "GAPDH": ("Housekeeping", 1),
                                "ACTB": ("Housekeeping", 2)}),

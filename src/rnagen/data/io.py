@@ -280,6 +280,9 @@ def _check_binary_kind(head: bytes, source: str) -> None:
                         "Genomics and GEO write single cells so, beside features.tsv and barcodes.tsv); give bulk "
                         "profiles as a table or an .h5ad with their ids (Python: scanpy.read_10x_mtx(folder), "
                         "cells summed per sample)")
+    if head.lstrip().startswith(b"<Header>") and b"FileVersion" in head[:200]:
+        raise DataError(f"{source}: a NanoString nCounter RCC file, one sample's lane; give the folder (or GEO's "
+                        "RAW.tar) of the series' RCC files, read as one matrix")
     lines = head.split(b"\n", 4)
     kind = ("alignments" if head.startswith((b"BAM\x01", b"CRAM", b"@HD\t", b"@SQ\t")) else
             "reads" if head.startswith(b"@") and len(lines) > 3 and lines[2].startswith(b"+") else
