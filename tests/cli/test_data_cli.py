@@ -271,3 +271,23 @@ def test_h5ad_with_repeated_gene_names_errs_in_one_line_and_prepares_with_duplic
     assert err.count("\n") == 1 and "duplicated gene ids (4, e.g. 'TP53')" in err
     assert not [w for w in seen if "not unique" in str(w.message)], [str(w.message) for w in seen]
     assert ad.read_h5ad(tmp_path / "o.h5ad").n_vars == 4
+
+
+def test_prepare_names_classes_that_differ_only_in_case(tmp_path, capsys):
+    """Labels typed by hand ('Lung', 'lung ', 'lung_tissue' against 'lung tissue'): kept apart, and the prepare
+    line names them so the user can merge them; distinct labels draw no note."""
+    genes = ["TP53", "EGFR", "MYC", "GAPDH"]
+    labels = ["Lung", "lung ", "Liver", "Liver", "lung_tissue", "lung tissue", "Lung", "lung", "lung_tissue",
+              "lung tissue"]
+    df = pd.DataFrame(np.arange(40, dtype=float).reshape(10, 4) + 1, columns=genes,
+                      index=[f"s{i}" for i in range(10)]).assign(tissue=labels)
+    df.to_csv(tmp_path / "x.csv", index_label="sample")
+    assert main(["data", "prepare", str(tmp_path / "x.csv"), "--label-key", "tissue", "--genes", "all", "--out",
+                 str(tmp_path / "x.h5ad")]) == 0
+    out = capsys.readouterr().out
+    assert ("5 classes of 'tissue'; 2 sets of classes that differ only in case or spacing, kept apart "
+            "('Lung'/'lung', 'lung tissue'/'lung_tissue'): make them one label") in out
+    df.assign(tissue=["a", "b"] * 5).to_csv(tmp_path / "y.csv", index_label="sample")
+    assert main(["data", "prepare", str(tmp_path / "y.csv"), "--label-key", "tissue", "--genes", "all", "--out",
+                 str(tmp_path / "y.h5ad")]) == 0
+    assert "differ only in case" not in capsys.readouterr().out

@@ -6,6 +6,7 @@ outputs atomically (:func:`rnagen._io.write_h5ad`).
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -161,10 +162,25 @@ def _prepare(args: argparse.Namespace) -> int:
     if label_key is not None:
         k = adata.obs[label_key].nunique()
         msg += f"; {k} class{'es' if k != 1 else ''} of {label_key!r}" + (
-            " (one class: the models generate it unconditionally)" if k == 1 else "")
+            " (one class: the models generate it unconditionally)" if k == 1 else "") + _near_duplicate_labels(
+            adata.obs[label_key])
     msg += _what_was_dropped(adata) + depth
     print(f"{msg} -> {args.out}")
     return 0
+
+
+def _near_duplicate_labels(labels) -> str:
+    """``"; classes that differ only in case or spacing, kept apart: 'Lung'/'lung', ..."`` (a label column typed by
+    hand, where they are most likely one class), else ``""``."""
+    groups: dict[str, list[str]] = {}
+    for lab in sorted({str(v) for v in labels.dropna().unique()}):
+        groups.setdefault(re.sub(r"[\s_-]+", " ", lab).strip().casefold(), []).append(lab)
+    twins = [g for g in groups.values() if len(g) > 1]
+    if not twins:
+        return ""
+    shown = ", ".join("/".join(repr(x) for x in g) for g in twins[:3]) + (", ..." if len(twins) > 3 else "")
+    return (f"; {len(twins)} set{'s' if len(twins) > 1 else ''} of classes that differ only in case or spacing, kept "
+            f"apart ({shown}): make them one label in the label file if they are one class")
 
 
 def _check_transcripts(adata, args: argparse.Namespace) -> None:
