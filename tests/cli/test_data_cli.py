@@ -291,3 +291,10 @@ def test_prepare_names_classes_that_differ_only_in_case(tmp_path, capsys):
     assert main(["data", "prepare", str(tmp_path / "y.csv"), "--label-key", "tissue", "--genes", "all", "--out",
                  str(tmp_path / "y.h5ad")]) == 0
     assert "differ only in case" not in capsys.readouterr().out
+    # a typo that leaves a class of one sample: the refusal names its twin
+    df.assign(tissue=["Lung"] * 5 + ["Liver"] * 4 + ["Lung_"]).to_csv(tmp_path / "z.csv", index_label="sample")
+    assert main(["data", "prepare", str(tmp_path / "z.csv"), "--label-key", "tissue", "--genes", "all", "--out",
+                 str(tmp_path / "z.h5ad")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "'Lung_' (1) ('Lung'/'Lung_' differ only in case or spacing: one class? " \
+        "make them one label)" in err

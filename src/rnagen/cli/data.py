@@ -6,7 +6,6 @@ outputs atomically (:func:`rnagen._io.write_h5ad`).
 from __future__ import annotations
 
 import argparse
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -172,10 +171,9 @@ def _prepare(args: argparse.Namespace) -> int:
 def _near_duplicate_labels(labels) -> str:
     """``"; classes that differ only in case or spacing, kept apart: 'Lung'/'lung', ..."`` (a label column typed by
     hand, where they are most likely one class), else ``""``."""
-    groups: dict[str, list[str]] = {}
-    for lab in sorted({str(v) for v in labels.dropna().unique()}):
-        groups.setdefault(re.sub(r"[\s_-]+", " ", lab).strip().casefold(), []).append(lab)
-    twins = [g for g in groups.values() if len(g) > 1]
+    from ..pp.preprocess import near_duplicate_labels
+
+    twins = near_duplicate_labels(labels)
     if not twins:
         return ""
     shown = ", ".join("/".join(repr(x) for x in g) for g in twins[:3]) + (", ..." if len(twins) > 3 else "")

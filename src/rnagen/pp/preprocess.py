@@ -7,6 +7,7 @@ functions that drop samples or genes (:func:`select_genes`, :func:`filter_classe
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -340,6 +341,15 @@ def _continuous(vc: pd.Series, label_key: str, n_obs: int) -> str | None:
             "bin them into groups in a label file (--labels) or choose a column of classes (--label-key)")
 
 
+def near_duplicate_labels(labels) -> list[list[str]]:
+    """The sets of labels that differ only in case or spacing (``Lung``/``lung``, ``lung tissue``/``lung_tissue``):
+    in a label column typed by hand most likely one class each, which the models would generate apart."""
+    groups: dict[str, list[str]] = {}
+    for lab in sorted({str(v) for v in pd.Series(labels).dropna().unique()}):
+        groups.setdefault(re.sub(r"[\s_-]+", " ", lab).strip().casefold(), []).append(lab)
+    return [g for g in groups.values() if len(g) > 1]
+
+
 def check_labels(adata, label_key: str, *, min_per_class: int = 2) -> None:
     """Raise :class:`DataError` naming the classes with fewer than ``min_per_class`` samples.
 
@@ -359,8 +369,11 @@ def check_labels(adata, label_key: str, *, min_per_class: int = 2) -> None:
             raise DataError(cont)
         names = ", ".join(f"{k!r} ({v})" for k, v in small.head(8).items())
         names += f" and {len(small) - 8} more" if len(small) > 8 else ""
-        raise DataError(f"{len(small)} class(es) of {label_key!r} have fewer than {min_per_class} samples: {names}; "
-                        f"add samples or drop them (rnagen data prepare --min-samples {min_per_class})")
+        twins = [g for g in near_duplicate_labels(vc.index) if set(g) & set(map(str, small.index))]
+        hint = "" if not twins else (" (" + ", ".join("/".join(repr(x) for x in g) for g in twins[:3])
+                                     + " differ only in case or spacing: one class? make them one label)")
+        raise DataError(f"{len(small)} class(es) of {label_key!r} have fewer than {min_per_class} samples: {names}"
+                        f"{hint}; add samples or drop them (rnagen data prepare --min-samples {min_per_class})")
 
 
 def filter_classes(adata, label_key: str, *, min_samples: int = 2):
