@@ -2059,6 +2059,20 @@ def test_parquet_and_feather_label_tables(tmp_path):
             ["2", "1", "1"]
 
 
+def test_json_label_files(tmp_path):
+    """A JSON list of records labels the samples (nested fields as a.b.c, a list's values joined); the record
+    field naming every sample is the id column, as a table's."""
+    import json
+
+    (tmp_path / "x.csv").write_text("gene,S1,S2,S3\nTP53,1,2,3\nEGFR,4,5,6\nMYC,7,8,9\n")
+    recs = [{"id": s, "meta": {"group": g, "site": ["x", "x"]}} for s, g in (("S2", "b"), ("S1", "a"), ("S3", "a"))]
+    (tmp_path / "l.json").write_text(json.dumps(recs))
+    assert read(tmp_path / "x.csv", labels=tmp_path / "l.json", label_key="meta.group").obs["meta.group"].tolist() \
+        == ["a", "b", "a"]
+    assert read(tmp_path / "x.csv", labels=tmp_path / "l.json", label_key="meta.site").obs["meta.site"].tolist() \
+        == ["x"] * 3
+
+
 def test_h5ad_and_gctx_label_files(tmp_path):
     """The sample annotations of an .h5ad (its obs) or of a CMap GCTX (its column metadata) label another table,
     their matrices left unread; one without annotations, or a damaged one, is refused in one line."""

@@ -76,6 +76,28 @@ def test_gdc_rsem_salmon_htseq_folders(tmp_path):
         (d / f"{uuid}.rna_seq.augmented_star_gene_counts.tsv").write_text("\n".join(lines) + "\n")
     g = read(tmp_path / "gdc")
     assert list(g.obs_names) == ["0a1b", "2c3d"] and g.var["gene_name"].tolist() == ["G0", "G1", "G2", "G3"]
+    # the GDC portal's metadata JSON (one record per file): labels and TCGA sample names, as its sample sheet's
+    import json
+
+    meta = [{"file_name": f"{u}.rna_seq.augmented_star_gene_counts.tsv", "file_id": u, "data_type": "Gene Expression "
+             "Quantification", "associated_entities": [{"entity_submitter_id": f"TCGA-A{i}-000{i}-01A-11R-A144-07"}],
+             "cases": [{"submitter_id": f"TCGA-A{i}-000{i}", "project": {"project_id": p},
+                        "samples": [{"submitter_id": f"TCGA-A{i}-000{i}-01A", "sample_type": "Primary Tumor"}]}]}
+            for i, (u, p) in enumerate((("2c3d", "TCGA-LUAD"), ("0a1b", "TCGA-UCEC")))]
+    (tmp_path / "metadata.cart.json").write_text(json.dumps(meta, indent=2))
+    for key in ("Project ID", "cases.project.project_id"):
+        j = read(tmp_path / "gdc", labels=tmp_path / "metadata.cart.json", label_key=key)
+        assert j.obs[key].tolist() == ["TCGA-UCEC", "TCGA-LUAD"]
+    named = read(tmp_path / "gdc", sample_names=tmp_path / "metadata.cart.json")
+    assert list(named.obs_names) == ["TCGA-A1-0001-01A", "TCGA-A0-0000-01A"]
+    (tmp_path / "api.json").write_text(json.dumps({"data": {"hits": meta}, "warnings": {}}))
+    assert read(tmp_path / "gdc", labels=tmp_path / "api.json", label_key="Sample Type").obs["Sample Type"].tolist() \
+        == ["Primary Tumor"] * 2
+    for text, match in (('[{"file_name": "x"', "not readable JSON"),
+                        ('{"files": 2}', "JSON that is no list of records")):
+        (tmp_path / "bad.json").write_text(text)
+        with pytest.raises(DataError, match=f"label file bad.json: {match}"):
+            read(tmp_path / "gdc", labels=tmp_path / "bad.json")
     np.testing.assert_array_equal(g.X, counts)
     np.testing.assert_allclose(read(tmp_path / "gdc", quantity="tpm").X, tpm)
     # RSEM, genes in another order in the second file

@@ -2337,6 +2337,8 @@ def _label_rows(p: Path, *, sep: str | None, label_key: str | None = None,
     if not txt.lines:
         raise DataError(f"label file {p.name}: empty; give a CSV/TSV with sample id and label columns, or one label "
                         f"per line")
+    if txt.lines[0].lstrip().startswith(("[", "{")):
+        return _json_label_rows(p, txt)
     try:
         with txt.open() as fh:
             raw = pd.read_csv(fh, sep=txt.sep, header=None, dtype=str, keep_default_na=False,
@@ -2347,6 +2349,56 @@ def _label_rows(p: Path, *, sep: str | None, label_key: str | None = None,
     while len(raw) and raw.iloc[-1].fillna("").str.strip().eq("").all():
         raw = raw.iloc[:-1]  # trailing blank lines
     return _condensed_sdrf(raw, p.name)
+
+
+def _flat_record(obj: Any, prefix: str = "") -> dict[str, str]:
+    """A JSON record's fields as ``a.b.c`` -> text: a list's items merged, the distinct values of a field in them
+    joined by ``;`` (a file of one case has one value)."""
+    if isinstance(obj, dict):
+        out: dict[str, str] = {}
+        for k, v in obj.items():
+            out.update(_flat_record(v, f"{prefix}{k}."))
+        return out
+    if isinstance(obj, list):
+        parts = [_flat_record(x, prefix) for x in obj]
+        keys = dict.fromkeys(k for d in parts for k in d)
+        return {k: ";".join(dict.fromkeys(d[k] for d in parts if k in d and d[k] != "")) for k in keys}
+    return {prefix[:-1] or "value": "" if obj is None else str(obj)}
+
+
+# the GDC portal's metadata JSON (metadata.cart.*.json) fields under the names of its sample sheet, which the
+# sample-sheet matching reads (files by name or id, samples by their TCGA ids)
+_GDC_JSON_FIELDS = (("File ID", ("file_id",)), ("File Name", ("file_name",)),
+                    ("Data Category", ("data_category",)), ("Data Type", ("data_type",)),
+                    ("Project ID", ("cases.project.project_id",)), ("Case ID", ("cases.submitter_id",)),
+                    ("Sample ID", ("cases.samples.submitter_id", "associated_entities.entity_submitter_id")),
+                    ("Sample Type", ("cases.samples.sample_type",)))
+
+
+def _json_label_rows(p: Path, txt: _Text) -> pd.DataFrame:
+    """A JSON label file: a list of records (the GDC portal's metadata JSON, one per file) or an API reply
+    (``{"data": {"hits": [...]}}``), each record flattened to ``a.b.c`` fields; the GDC's fields also under their
+    sample-sheet names, so its files match as a sample sheet's do."""
+    import json
+
+    try:
+        with txt.open() as fh:
+            doc = json.load(fh)
+    except (ValueError, UnicodeError) as e:
+        raise DataError(f"label file {p.name}: not readable JSON ({_one_line(e)[:80]}); give a list of records, or "
+                        "a CSV/TSV with sample id and label columns") from e
+    records = doc.get("data", {}).get("hits") if isinstance(doc, dict) and isinstance(doc.get("data"), dict) else doc
+    if not isinstance(records, list) or not records or not all(isinstance(r, dict) for r in records):
+        raise DataError(f"label file {p.name}: JSON that is no list of records (one object per sample or file); "
+                        "give such a list, or a CSV/TSV with sample id and label columns")
+    flat = [_flat_record(r) for r in records]
+    keys = list(dict.fromkeys(k for d in flat for k in d))
+    if "file_id" in keys and "file_name" in keys:   # the GDC portal's metadata
+        named = [(name, next((f for f in fields if f in keys), None)) for name, fields in _GDC_JSON_FIELDS]
+        for d in flat:
+            d.update({name: d.get(f, "") for name, f in named if f is not None})
+        keys = [name for name, f in named if f is not None] + keys
+    return pd.DataFrame([keys, *([d.get(k, "") for k in keys] for d in flat)])
 
 
 _SDRF_KINDS = frozenset({"characteristic", "factor"})
