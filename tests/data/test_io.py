@@ -2059,6 +2059,42 @@ def test_parquet_and_feather_label_tables(tmp_path):
             ["2", "1", "1"]
 
 
+def test_label_files_in_archives(tmp_path):
+    """The GDC portal's clinical cart (a tar.gz of clinical.tsv, exposure.tsv, ...) labels TCGA samples by its
+    clinical.tsv (a case on several rows, '--' missing); a zip of one table is that table; an archive of several
+    other tables, or of none, is refused naming them."""
+    import tarfile
+    import zipfile
+
+    from rnagen.data import read_labels
+
+    obs = ["TCGA-A1-A0SB-01A-11R-A144-07", "TCGA-A2-A04P-01A-31R-A034-07", "TCGA-AN-A0FL-01A-11R-A034-07"]
+    clin = ("case_id\tcase_submitter_id\tproject_id\tajcc_pathologic_stage\ttreatment_type\n"
+            "c1\tTCGA-A1-A0SB\tTCGA-BRCA\tStage I\tRadiation\nc1\tTCGA-A1-A0SB\tTCGA-BRCA\tStage I\tChemotherapy\n"
+            "c2\tTCGA-A2-A04P\tTCGA-BRCA\tStage II\tRadiation\nc3\tTCGA-AN-A0FL\tTCGA-BRCA\t'--\tRadiation\n")
+    (tmp_path / "cart").mkdir()
+    (tmp_path / "cart" / "clinical.tsv").write_text(clin)
+    (tmp_path / "cart" / "exposure.tsv").write_text("case_id\tcase_submitter_id\tyears_smoked\nc1\tTCGA-A1-A0SB\t'--\n")
+    with tarfile.open(tmp_path / "clinical.cart.2024-01-01.tar.gz", "w:gz") as tf:
+        for name in ("clinical.tsv", "exposure.tsv"):
+            tf.add(tmp_path / "cart" / name, name)
+    name, lab = read_labels(tmp_path / "clinical.cart.2024-01-01.tar.gz", obs, label_key="ajcc_pathologic_stage")
+    assert name == "ajcc_pathologic_stage" and lab[0] == "Stage I" and lab[1] == "Stage II" and pd.isna(lab[2])
+    with zipfile.ZipFile(tmp_path / "labels.zip", "w") as z:
+        z.writestr("samples.csv", "sample,stage\n" + "".join(f"{o},S{i}\n" for i, o in enumerate(obs)))
+    assert list(read_labels(tmp_path / "labels.zip", obs)[1]) == ["S0", "S1", "S2"]
+    with tarfile.open(tmp_path / "other.tar", "w") as tf:
+        tf.add(tmp_path / "cart" / "exposure.tsv", "exposure.tsv")
+        tf.add(tmp_path / "cart" / "exposure.tsv", "follow_up.tsv")
+    with pytest.raises(DataError, match=r"label file other.tar: an archive of 2 tables \(exposure.tsv, follow_up.tsv\)"
+                                        r"; unpack it"):
+        read_labels(tmp_path / "other.tar", obs)
+    with zipfile.ZipFile(tmp_path / "empty.zip", "w") as z:
+        z.writestr("README.md", "nothing")
+    with pytest.raises(DataError, match=r"label file empty.zip: an archive of no table"):
+        read_labels(tmp_path / "empty.zip", obs)
+
+
 def test_json_label_files(tmp_path):
     """A JSON list of records labels the samples (nested fields as a.b.c, a list's values joined); the record
     field naming every sample is the id column, as a table's."""

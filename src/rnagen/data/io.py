@@ -2875,6 +2875,11 @@ def read_labels(path: str | os.PathLike, obs_names: Sequence[str], *, label_key:
     p = Path(path)
     names = [str(x) for x in obs_names]
     _check_file(p, "label file", "check the --labels path")
+    from .quant import is_archive, label_table
+
+    if is_archive(p):   # the GDC portal's clinical cart (clinical.tsv and its siblings), an archive of one table
+        with label_table(p) as table:
+            return read_labels(table, obs_names, label_key=label_key, sep=sep)
     txt = _Text(p, sep=sep, fmt=_format(p))
     if txt.content_format is None and (_is_geo(txt.lines) or _is_soft(txt.lines)):
         return _labels_from_geo(p, txt, names, label_key=label_key)

@@ -76,7 +76,7 @@ import pandas as pd
 from ..errors import DataError
 from .io import _is_featurecounts, _raw_data
 
-__all__ = ["read_quant_folder", "is_archive", "archive_table", "QUANT_KINDS", "TRANSCRIPT_KINDS"]
+__all__ = ["read_quant_folder", "is_archive", "archive_table", "label_table", "QUANT_KINDS", "TRANSCRIPT_KINDS"]
 
 Quantity = Literal["counts", "tpm"]
 Strand = Literal["auto", "unstranded", "forward", "reverse"]
@@ -385,17 +385,41 @@ def archive_table(archive: str | os.PathLike) -> Iterator[tuple[Path, str] | Non
         if not tables:
             yield None  # read_quant_folder says what the archive lacks
             return
-        src = tables[0]
-        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="rnagen-archive-")))
-        name = src.name if not src.name.startswith(".") else "table" + Path(src.name).suffix
-        assert src.reader is not None  # an archive member
-        try:
-            with src.reader(src.rel) as fh, open(tmp / name, "wb") as out:
-                shutil.copyfileobj(fh, out, 1 << 20)
-        except (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error) as e:
-            raise DataError(f"{archive}: damaged archive, {src.rel} cannot be read ({type(e).__name__}); download "
-                            "it again") from e
-        yield tmp / name, src.rel
+        yield _copied_out(tables[0], archive, stack), tables[0].rel
+
+
+def _copied_out(src: _Source, archive: Path, stack: contextlib.ExitStack) -> Path:
+    """An archive member copied into a temporary folder that ``stack`` removes."""
+    tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="rnagen-archive-")))
+    name = src.name if not src.name.startswith(".") else "table" + Path(src.name).suffix
+    assert src.reader is not None  # an archive member
+    try:
+        with src.reader(src.rel) as fh, open(tmp / name, "wb") as out:
+            shutil.copyfileobj(fh, out, 1 << 20)
+    except (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error) as e:
+        raise DataError(f"{archive}: damaged archive, {src.rel} cannot be read ({type(e).__name__}); download it "
+                        "again") from e
+    return tmp / name
+
+
+@contextlib.contextmanager
+def label_table(archive: str | os.PathLike) -> Iterator[Path]:
+    """The table of an archive given as a label file, copied to a temporary folder removed afterwards: its only
+    table, or the GDC portal's clinical cart's ``clinical.tsv`` (beside ``exposure.tsv``, ``follow_up.tsv``, ...);
+    refused naming its tables when it holds several others or none."""
+    archive = Path(archive)
+    with contextlib.ExitStack() as stack:
+        members = _archive_members(archive, stack)
+        tables = [s for s in members if _plain_name(s).lower().endswith((*_TABLE_SUFFIXES, ".json"))
+                  and not re.match(r"(readme|license|licence|manifest|md5|checksum)", s.name, re.IGNORECASE)]
+        clinical = [s for s in tables if _plain_name(s).lower() == "clinical.tsv"]
+        pick = clinical if len(clinical) == 1 else tables
+        if len(pick) != 1:
+            shown = ", ".join(s.rel for s in tables[:5]) + (", ..." if len(tables) > 5 else "")
+            what = f"{len(tables)} tables ({shown})" if tables else "no table"
+            raise DataError(f"label file {archive.name}: an archive of {what}; unpack it (tar -xf or unzip) and give "
+                            "the label table")
+        yield _copied_out(pick[0], archive, stack)
 
 
 def _sample_name(src: _Source, kind: str) -> str:
