@@ -72,7 +72,8 @@ def main() -> None:
                                  check=True)
             got[name] = json.loads(out.stdout.strip().splitlines()[-1])
             r = got[name]
-            print(f"read {name:26s} {r['s']:6.1f} s  peak RSS {r['rss_gb']:.2f} GB  ({r['shape'][0]} x {r['shape'][1]})")
+            print(f"read {name:26s} {r['s']:6.1f} s  peak RSS {r['rss_gb']:.2f} GB  "
+                  f"({r['shape'][0]} x {r['shape'][1]})")
         sums = [r["sum"] for r in got.values()]
         print(f"same values: {bool(np.isclose(sums[0], sums[1], rtol=1e-6))}")
 
