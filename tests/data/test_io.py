@@ -1390,6 +1390,10 @@ def test_a_dash_for_a_missing_value_is_named_as_one(tmp_path):
         assert f"non-numeric value {tok!r} at line 3, column 'S2' (gene 'EGFR')" in msg
         assert ("if it marks a missing value: write NA or leave the field empty, then prepare with --missing "
                 "impute|drop" in msg) == hint
+    (tmp_path / "x.csv").write_text("gene,S1,S2\nTP53,1,#DIV/0!\nEGFR,4,5\n")   # a spreadsheet's formula error
+    with pytest.raises(DataError, match=r"'#DIV/0!' at line 2, column 'S2' \(gene 'TP53'\) \(a spreadsheet's formula "
+                                        r"error: fix the formula in the workbook"):
+        read(tmp_path / "x.csv")
 
 
 def test_an_sdrf_labels_samples_named_by_their_runs(tmp_path):

@@ -596,6 +596,9 @@ def _bad_value(s: pd.Series, *, line_of_row: int, where: str) -> str:
         pass
     if _DEC_COMMA.match(v.strip()):
         hint = " (a decimal comma: write the file with decimal points, or separate fields with ';' or tabs)"
+    elif v.strip().upper() in ("#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#NULL!", "#SPILL!", "#CALC!"):
+        hint = (" (a spreadsheet's formula error: fix the formula in the workbook, or write NA there and prepare with "
+                "--missing impute|drop)")
     elif v.strip() in ("-", "--", ".", "?", "\u2013", "\u2014", "x", "X"):
         hint = (" (if it marks a missing value: write NA or leave the field empty, then prepare with --missing "
                 "impute|drop)")
