@@ -298,3 +298,26 @@ def test_prepare_names_classes_that_differ_only_in_case(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "'Lung_' (1) ('Lung'/'Lung_' differ only in case or spacing: one class? " \
         "make them one label)" in err
+
+
+def test_identical_and_flat_samples_are_named(tmp_path, capsys):
+    """A sample uploaded twice under two names (every value equal) and failed libraries (every gene 0) are named
+    by prepare and info, kept; distinct samples draw no note."""
+    genes = ["TP53", "EGFR", "MYC", "GAPDH"]
+    X = np.arange(1, 33, dtype=float).reshape(8, 4)
+    X[5] = X[2]          # s5 is s2 again
+    X[6] = X[7] = 0.0    # two empty libraries: named as failed, not as copies of each other
+    df = pd.DataFrame(X, columns=genes, index=[f"s{i}" for i in range(8)]).assign(kind=["a", "b"] * 4)
+    df.to_csv(tmp_path / "x.csv", index_label="sample")
+    assert main(["data", "prepare", str(tmp_path / "x.csv"), "--label-key", "kind", "--genes", "all", "--log",
+                 "none", "--out", str(tmp_path / "x.h5ad")]) == 0
+    out = capsys.readouterr().out
+    assert "2 samples of one value in every gene (e.g. 's6': 0): failed libraries?" in out
+    assert "1 sample identical to another ('s5' = 's2'): one library under two names?" in out
+    assert main(["data", "info", str(tmp_path / "x.h5ad")]) == 0
+    assert "identical: 2 samples of one value in every gene" in capsys.readouterr().out
+    df.iloc[:5].to_csv(tmp_path / "y.csv", index_label="sample")
+    assert main(["data", "prepare", str(tmp_path / "y.csv"), "--label-key", "kind", "--genes", "all", "--out",
+                 str(tmp_path / "y.h5ad")]) == 0
+    out = capsys.readouterr().out
+    assert "identical to another" not in out and "one value in every gene" not in out

@@ -164,8 +164,41 @@ def _prepare(args: argparse.Namespace) -> int:
             " (one class: the models generate it unconditionally)" if k == 1 else "") + _near_duplicate_labels(
             adata.obs[label_key])
     msg += _what_was_dropped(adata) + depth
+    same = _identical_samples(adata)
+    if same:
+        msg += "; " + same
     print(f"{msg} -> {args.out}")
     return 0
+
+
+def _identical_samples(adata) -> str:
+    """``"2 samples identical to another ('S5' = 'S2', ...): ..."`` for samples whose every value equals another
+    sample's (one library uploaded twice under two names), else ``""``: such a pair lands on both sides of a
+    train/test split, and the held-out profile then has an exact copy among the training ones."""
+    import hashlib
+
+    import numpy as np
+
+    from ..pp import dense
+
+    X = dense(adata.X)
+    groups: dict[bytes, list[int]] = {}
+    for i in range(X.shape[0]):
+        key = hashlib.blake2b(np.ascontiguousarray(X[i]).tobytes(), digest_size=16).digest()
+        groups.setdefault(key, []).append(i)
+    names = [str(x) for x in adata.obs_names]
+    notes = []
+    flat = [i for i in range(X.shape[0]) if np.nanmin(X[i]) == np.nanmax(X[i])] if X.shape[1] > 1 else []
+    if flat:   # every gene at one value (all zero): no measurement, whether or not two of them are alike
+        notes.append(f"{len(flat)} sample{'s' if len(flat) > 1 else ''} of one value in every gene (e.g. "
+                     f"{names[flat[0]]!r}: {X[flat[0], 0]:g}): failed libraries? remove them from the input")
+    same = [g for g in groups.values() if len(g) > 1 and g[0] not in set(flat)]
+    if same:
+        n = sum(len(g) - 1 for g in same)
+        shown = ", ".join(f"{names[g[1]]!r} = {names[g[0]]!r}" for g in same[:3]) + (", ..." if len(same) > 3 else "")
+        notes.append(f"{n} sample{'s' if n > 1 else ''} identical to another ({shown}): one library under two "
+                     "names? a copy would sit on both sides of a train/test split; remove one of each from the input")
+    return "; ".join(notes)
 
 
 def _near_duplicate_labels(labels) -> str:
@@ -356,6 +389,9 @@ def summarize(adata, *, path: str = "", label_key: str | None = None) -> str:
         lines.append(f"missing:   {n} value{'s' if n > 1 else ''} ({miss.mean():.1%}) in {n_genes} "
                      f"gene{'s' if n_genes > 1 else ''} (most: {shown}); rnagen data prepare --missing impute|drop "
                      "completes them")
+    same = _identical_samples(adata)
+    if same:
+        lines.append(f"identical: {same}")
     st = log_state(adata)
     lines.append("log state: " + ("not recorded" if st is None else
                                   f"{'log scale' if st['logged'] else 'linear scale'} ({st['transform']})"))
