@@ -223,7 +223,8 @@ def test_evaluate_gene_sets_and_options(tmp_path):
     gmt = tmp_path / "s.gmt"
     gmt.write_text("S1\td\t0\t1\t2\n")  # integer names: indices for array inputs come from a mapping
     sets = {"S1": [0, 1, 2], "S2": [10, 11]}
-    df = evaluate(X, X + 0.0, train=X, real_labels=y, synthetic_labels=y, train_labels=y, gene_sets=sets,
+    T, yt = _classes(np.random.default_rng(13), g=20)   # the training set: other profiles than the held-out ones
+    df = evaluate(X, X + 0.0, train=T, real_labels=y, synthetic_labels=y, train_labels=yt, gene_sets=sets,
                   metrics=["geneset_ks"], n_boot=0, n_boot_expensive=0)
     assert df["value"].tolist() == [0.0] and df.attrs["geneset_ks"]["n_sets"] == 2
     with pytest.raises(DataError, match="need gene names"):
@@ -293,7 +294,9 @@ def test_per_class_coexpression_rows_use_the_most_variable_genes():
     S, ys = _classes(np.random.default_rng(16))
     X[:, 40:50] *= 3.0  # the factor genes: the most variable in log2 units
     S[:, 40:50] *= 3.0
-    df = evaluate(X, S, train=X, real_labels=y, synthetic_labels=ys, train_labels=y, metrics=["coexpr_edge_f1"],
+    T, yt = _classes(np.random.default_rng(17))   # the training set: other profiles than the held-out ones
+    T[:, 40:50] *= 3.0
+    df = evaluate(X, S, train=T, real_labels=y, synthetic_labels=ys, train_labels=yt, metrics=["coexpr_edge_f1"],
                   n_boot=0, n_boot_expensive=0, biology={"coexpr_class_genes": 10})
     got = df[df["group"] != "all"].set_index("group")["value"]
     assert list(got.index) == ["c0", "c1", "c2"]

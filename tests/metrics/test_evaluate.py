@@ -133,6 +133,38 @@ def test_cli_writes_json_and_table(tmp_path, capsys):
     assert rc == 2
 
 
+def test_held_out_profiles_in_the_training_set_are_refused(tmp_path, capsys):
+    """--real profiles found in --train (every value the same, whatever their ids): most of them (the training
+    file given twice, a split done wrong) refused before any indicator is computed, in one line; a few (a sample in
+    the data twice) scored with a note; sets that only share generic ids ('0', '1', ...) are not concerned."""
+    from rnagen._io import write_h5ad
+    from rnagen.cli.main import main
+    from rnagen.errors import DataError
+
+    rng = np.random.default_rng(4)
+    (R, yr), (S, ys), (T, yt) = _sets(rng, n=60)
+    leaky = np.vstack([T, R[:31]])
+    with pytest.raises(DataError, match=r"31 of the 60 held-out \(--real\) profiles are also training \(--train\) "
+                                        r"profiles, every value the same \(e.g. '0'\)"):
+        evaluate(R, S, train=leaky, real_labels=yr, synthetic_labels=ys, train_labels=np.r_[yt, yr[:31]],
+                 metrics=["precision"], n_boot=0)
+    df = evaluate(R, S, train=np.vstack([T, R[:3]]), real_labels=yr, synthetic_labels=ys,
+                  train_labels=np.r_[yt, yr[:3]], metrics=["precision"], n_boot=0)
+    assert df.attrs["held_out_in_train"]["n"] == 3 and df.attrs["held_out_in_train"]["examples"] == ["0", "1", "2"]
+    assert "held_out_in_train" not in evaluate(R, S, train=T, real_labels=yr, synthetic_labels=ys, train_labels=yt,
+                                               metrics=["precision"], n_boot=0).attrs
+    write_h5ad(_adata(R, yr), tmp_path / "test.h5ad")
+    write_h5ad(_adata(S, ys), tmp_path / "syn.h5ad")
+    base = ["evaluate", "--real", str(tmp_path / "test.h5ad"), "--synthetic", str(tmp_path / "syn.h5ad"),
+            "--label-key", "tissue", "--metrics", "precision", "--n-boot", "20"]
+    assert main([*base, "--train", str(tmp_path / "test.h5ad"), "--out", str(tmp_path / "m.json")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "60 of the 60 held-out (--real) profiles are also training" in err
+    assert not (tmp_path / "m.json").exists()
+    write_h5ad(_adata(T, yt), tmp_path / "train.h5ad")   # the same generic ids (s0, s1, ...), other profiles
+    assert main([*base, "--train", str(tmp_path / "train.h5ad"), "--out", str(tmp_path / "m.json")]) == 0
+
+
 def test_metrics_never_import_models():
     import subprocess
     import sys

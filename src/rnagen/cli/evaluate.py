@@ -101,6 +101,8 @@ def _evaluate(args: argparse.Namespace, metrics: list[str] | None) -> int:
                   verbose=args.verbose, gene_sets=gene_sets, biology=biology, mia_reference=mia_ref,
                   mia_density=args.mia_density, mia_pca_dims=args.mia_pca_dims)
     print(format_table(df, per_class=args.per_class))
+    if "held_out_in_train" in df.attrs:
+        print(f"note: {df.attrs['held_out_in_train']['note']}")
     audit = df.attrs.get("membership", {})
     if "verdict" in audit:
         print(f"membership inference: {audit['verdict']} (copying generator and independent real draw: "

@@ -42,6 +42,7 @@ requested indicators in their registered order and assembles the table.
 """
 from __future__ import annotations
 
+import hashlib
 import time
 import warnings
 from collections.abc import Sequence
@@ -316,7 +317,14 @@ def evaluate(real, synthetic, *, train=None, floor=None, label_key: str | None =
         gap_closed, gap_resolved`` (the last three NaN without ``floor``; ``gap_resolved`` 0 where the floor is
         within its CI of the ceiling, :func:`rnagen.metrics.gap.gap_resolved`); ``group`` is ``"all"``, or a
         class name for the per-class TSTR rows. ``df.attrs`` holds ``preprocessing``, ``timings`` (seconds per family),
-        ``flagged_near_copies`` (synthetic row indices) and, with ``floor``, ``gap_note``.
+        ``flagged_near_copies`` (synthetic row indices), with ``floor`` ``gap_note``, and ``held_out_in_train``
+        where a few held-out profiles equal training ones (more than half of them is an error).
+
+    Raises
+    ------
+    DataError
+        Sets of other genes, a label column missing, more than half of ``real`` found in ``train`` (every value
+        the same: the training set given as the held-out one, or a split done wrong), a bad reference set.
     """
     opts = _check_options(k=k, n_boot=n_boot, n_boot_expensive=n_boot_expensive, epochs=epochs, seed=seed,
                           classifier_seeds=classifier_seeds)
@@ -325,6 +333,7 @@ def evaluate(real, synthetic, *, train=None, floor=None, label_key: str | None =
                         "--train (or --floor none)")
     bio = BiologyOptions.from_any(biology)
     _check_mia_reference(mia_reference, real=real, train=train)
+    overlap = _check_held_out(real, train)
     ms = None if membership_seed is None else check_seed("membership_seed", membership_seed)
     if mia_density not in ("kde", "gmm"):
         raise ConfigError(f"mia_density must be kde or gmm, not {mia_density!r}")
@@ -347,7 +356,39 @@ def evaluate(real, synthetic, *, train=None, floor=None, label_key: str | None =
             add_gap_columns(df, fl)
             df.attrs["gap_note"] = GAP_NOTE
         df.attrs["timings"]["floor"] = time.perf_counter() - t0
+    if overlap is not None:
+        df.attrs["held_out_in_train"] = overlap
     return df
+
+
+def _check_held_out(real, train) -> dict[str, Any] | None:
+    """Held-out profiles that are training profiles too (every value the same; sample ids are not compared,
+    generic ones such as ``s0`` name different profiles in different sets): each is its own nearest neighbour
+    across the sets, and the real-vs-real ceiling, the membership audit and the utility of a model trained on it
+    are measured on seen data. Most of them in the training set (the training file given twice, a split done
+    wrong) is refused; a few (a library in the data twice, empty libraries) are returned for the table's note."""
+    if train is None:
+        return None
+    R, _, gr, _ = _unpack(real, None, None, "real")
+    T, _, gt, _ = _unpack(train, None, None, "train")
+    T = _on_real_genes(T, gt, gr, R.shape[1], "train")
+
+    def keys(X: np.ndarray) -> list[bytes]:
+        return [hashlib.blake2b(np.ascontiguousarray(row).tobytes(), digest_size=16).digest() for row in X]
+
+    seen = set(keys(T))
+    same = [i for i, k in enumerate(keys(R)) if k in seen]
+    if not same:
+        return None
+    names = list(map(str, getattr(real, "obs_names", range(R.shape[0]))))
+    if 2 * len(same) > R.shape[0]:
+        raise DataError(f"{len(same)} of the {R.shape[0]} held-out (--real) profiles are also training (--train) "
+                        f"profiles, every value the same (e.g. {names[same[0]]!r}); the held-out set must be profiles "
+                        "the model never saw: split the data first (rnagen data split)")
+    return {"n": len(same), "n_real": int(R.shape[0]), "examples": [names[i] for i in same[:5]],
+            "note": (f"{len(same)} of the {R.shape[0]} held-out profiles equal training profiles (e.g. "
+                     f"{names[same[0]]!r}): samples in the data twice, or empty libraries? each is its own neighbour "
+                     "across the sets; remove the copies from the data")}
 
 
 def _check_mia_reference(ref, *, real, train) -> None:
