@@ -101,7 +101,8 @@ def register(sub) -> None:
                    help="registered model name (see `rnagen list models`); default: the model named in --config, "
                         "else diffusion")
     p.add_argument("--label-key", required=True, help="column holding the class (e.g. tissue, cancer type)")
-    p.add_argument("--labels", default=None, help="separate annotation file with the labels (CSV/TSV data only)")
+    p.add_argument("--labels", default=None,
+                   help="separate annotation file with the labels (any label file `rnagen data prepare` reads)")
     p.add_argument("--out", required=True, help="run folder to write (created; resumed if it holds a checkpoint)")
     p.add_argument("--config", default=None, help="TOML file overriding the model's defaults (e.g. from `rnagen tune`)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
