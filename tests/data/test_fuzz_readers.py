@@ -213,3 +213,71 @@ def test_damaged_gctx_files():
             for i in rng.integers(0, len(b), size=int(rng.integers(1, 20))):
                 b[int(i)] = int(rng.integers(0, 256))
         _read_bytes(bytes(b), "x.gctx", label_key="cell_id")
+
+
+def test_damaged_soft_files():
+    """A GEO family SOFT file or GDS with characters deleted, inserted or replaced anywhere (entity lines, table
+    bounds, fields): a valid AnnData or a one-line RnagenError, never another exception."""
+    rng = np.random.default_rng(1)
+    family = ["^DATABASE = GeoMiame", "^SERIES = GSE1", "^PLATFORM = GPL96", "!platform_table_begin",
+              "ID\tGene Symbol", "1007_s_at\tDDR1", "1053_at\tRFC2", "!platform_table_end"]
+    for i in range(4):
+        family += [f"^SAMPLE = GSM{i}", f"!Sample_geo_accession = GSM{i}", "!Sample_platform_id = GPL96",
+                   f"!Sample_characteristics_ch1 = tissue: {'ab'[i % 2]}", "!sample_table_begin", "ID_REF\tVALUE",
+                   f"1007_s_at\t{5 + i}.5", f"1053_at\t{i}.25", "!sample_table_end"]
+    gds = ["^DATASET = GDS1", "^SUBSET = GDS1_1", "!subset_description = normal", "!subset_sample_id = GSM0,GSM2",
+           "!subset_type = disease state", "^SUBSET = GDS1_2", "!subset_description = tumor",
+           "!subset_sample_id = GSM1,GSM3", "!subset_type = disease state", "^DATASET = GDS1",
+           "!dataset_table_begin", "ID_REF\tIDENTIFIER\tGSM0\tGSM1\tGSM2\tGSM3", "1007_s_at\tDDR1\t1\t2\t3\t4",
+           "1053_at\tRFC2\t5\tnull\t7\t8", "!dataset_table_end"]
+    for lines, key in ((family, "tissue"), (gds, "disease state")):
+        text = "\n".join(lines) + "\n"
+        for _ in range(150):
+            s = list(text)
+            for _ in range(int(rng.integers(1, 6))):
+                i, op = int(rng.integers(0, len(s))), int(rng.integers(0, 3))
+                ch = "\t\n=!^ 0A,"[int(rng.integers(0, 9))]
+                if op == 0:
+                    s[i] = ch
+                elif op == 1:
+                    del s[i]
+                else:
+                    s.insert(i, ch)
+            _read_bytes("".join(s).encode(), "x.soft", label_key=key)
+
+
+def test_damaged_nanostring_rcc_files():
+    """A folder of NanoString RCC files, one of them with characters deleted, inserted or replaced: a valid
+    AnnData or a one-line RnagenError, never another exception."""
+    rng = np.random.default_rng(2)
+
+    def rcc(sample: str, n: int) -> str:
+        return "\r\n".join(["<Header>", "FileVersion,1.7", "</Header>", "<Sample_Attributes>", f"ID,{sample}",
+                            "</Sample_Attributes>", "<Code_Summary>", "CodeClass,Name,Accession,Count",
+                            "Positive,POS_A(128),ERCC_00117.1,12811", "Negative,NEG_A(0),ERCC_00096.1,11",
+                            f"Endogenous,TP53,NM_000546.5,{n}", f"Endogenous,EGFR,NM_005228.3,{n + 7}",
+                            "Housekeeping,GAPDH,NM_002046.3,9000", "</Code_Summary>", "<Messages>", "</Messages>"])
+
+    good = rcc("s1", 100)
+    for _ in range(150):
+        s = list(rcc("s2", 50))
+        for _ in range(int(rng.integers(1, 6))):
+            i, op = int(rng.integers(0, len(s))), int(rng.integers(0, 3))
+            ch = ",\r\n<>/A0 "[int(rng.integers(0, 8))]
+            if op == 0:
+                s[i] = ch
+            elif op == 1:
+                del s[i]
+            else:
+                s.insert(i, ch)
+        with tempfile.TemporaryDirectory() as d:
+            with open(os.path.join(d, "s1.RCC"), "w") as fh:
+                fh.write(good)
+            with open(os.path.join(d, "s2.RCC"), "w") as fh:
+                fh.write("".join(s))
+            try:
+                a = read(d)
+            except RnagenError as e:
+                assert "\n" not in str(e), f"multi-line error: {e!r}"
+                continue
+            _assert_valid(a, None)
