@@ -764,3 +764,42 @@ def test_nanostring_rcc_files(tmp_path, capsys):
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and re.search(match[name], err), err
         assert not (tmp_path / "b.h5ad").exists()
+
+
+def test_nanostring_normalisation(tmp_path, capsys):
+    """--normalize nanostring (nSolver's): each lane scaled by its positive controls' geometric mean over the lanes'
+    mean, then by its housekeeping genes' likewise; the product kept as obs['size_factor']; a lane outside nSolver's
+    QC ranges named; data without the positive controls or housekeeping genes refused."""
+    import anndata as ad
+
+    def lane(sample: str, pos_scale: float, counts: dict[str, tuple[str, int]]) -> bytes:
+        lines = ["<Header>", "FileVersion,1.7", "</Header>", "<Code_Summary>", "CodeClass,Name,Accession,Count",
+                 f"Positive,POS_A(128),ERCC_00117.1,{round(12800 * pos_scale)}",
+                 f"Positive,POS_B(32),ERCC_00112.1,{round(3200 * pos_scale)}", "Negative,NEG_A(0),ERCC_00096.1,11"]
+        lines += [f"{c},{g},NM_1.1,{n}" for g, (c, n) in counts.items()]
+        return ("\r\n".join([*lines, "</Code_Summary>"]) + "\r\n").encode()
+
+    d = tmp_path / "lanes"
+    d.mkdir()
+    raw = {"L1": (1.0, [100, 400, 1000, 2000]), "L2": (2.0, [300, 600, 4000, 4000]), "L3": (0.5, [50, 80, 500, 600]),
+           "L4": (1.0, [90, 420, 10, 20])}   # L4: housekeeping genes 100x down
+    for s, (scale, c) in raw.items():
+        (d / f"{s}.RCC").write_bytes(lane(s, scale, {"TP53": ("Endogenous", c[0]), "ESR1": ("Endogenous", c[1]),
+                                                    "GAPDH": ("Housekeeping", c[2]), "ACTB": ("Housekeeping", c[3])}))
+    assert main(["data", "prepare", str(d), "--genes", "all", "--normalize", "nanostring", "--log", "none", "--out",
+                 str(tmp_path / "n.h5ad")]) == 0
+    out = capsys.readouterr().out
+    a = ad.read_h5ad(tmp_path / "n.h5ad")
+    X = np.array([c for _, c in raw.values()], dtype=float)
+    pos = np.array([s for s, _ in raw.values()])
+    pos_f = pos / pos.mean()
+    Y = X / pos_f[:, None]
+    hk = np.exp(np.log(Y[:, 2:]).mean(axis=1))
+    np.testing.assert_allclose(a.X, Y / (hk / hk.mean())[:, None], rtol=1e-5)
+    np.testing.assert_allclose(a.obs["size_factor"], pos_f * hk / hk.mean(), rtol=1e-5)
+    assert "1 lane outside nSolver's QC ranges of the scaling factors (L4)" in out
+    (tmp_path / "c.csv").write_text("gene,S1,S2\nTP53,1,2\nEGFR,3,4\n")
+    assert main(["data", "prepare", str(tmp_path / "c.csv"), "--genes", "all", "--normalize", "nanostring",
+                 "--out", str(tmp_path / "c.h5ad")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--normalize nanostring needs NanoString lanes read from their RCC files" in err

@@ -232,8 +232,14 @@ def _depth_note(adata) -> str:
     from ..pp import get_history
 
     h = [h for h in get_history(adata) if h["step"] == "normalize_depth"][-1]
-    return (f"; depth normalised ({h['method']}; library sizes {_count_str(h['library_size_min'])}-"
+    note = (f"; depth normalised ({h['method']}; library sizes {_count_str(h['library_size_min'])}-"
             f"{_count_str(h['library_size_max'])})")
+    n = int(h.get("n_flagged_lanes", 0))
+    if n:
+        shown = ", ".join(list(h["flagged_lanes"])[:3]) + (", ..." if n > 3 else "")
+        note += (f"; {n} lane{'s' if n > 1 else ''} outside nSolver's QC ranges of the scaling factors ({shown}): "
+                 "check them before use")
+    return note
 
 
 def _counts_hint(adata) -> str:
@@ -729,11 +735,12 @@ def _add_prepare(dsub) -> None:
     pr.add_argument("--strand", choices=["auto", "unstranded", "forward", "reverse"], default="auto",
                     help="a folder of STAR or GDC counts: the column of the library's strandedness (auto: the "
                          "stranded column holding over 3x the other's reads, else unstranded)")
-    pr.add_argument("--normalize", choices=["none", "cpm", "median-ratio", "tpm"], default="none",
+    pr.add_argument("--normalize", choices=["none", "cpm", "median-ratio", "tpm", "nanostring"], default="none",
                     help="sequencing depth of raw counts, removed before the log and gene selection: cpm (counts per "
                          "million of each sample's total), median-ratio (DESeq2's size factors, robust to a few genes "
                          "taking many reads), tpm (per kb of gene length, then per million: needs gene lengths, as a "
-                         "featureCounts table has), none (default: values as given, e.g. TPM)")
+                         "featureCounts table has), nanostring (nCounter lanes read from RCC files: positive "
+                         "controls, then housekeeping genes, as nSolver), none (default: values as given, e.g. TPM)")
     pr.add_argument("--log", choices=["auto", "log2p1", "none"], default="auto",
                     help="auto: log2(x+1) unless already logged (default); log2p1: always; none: leave values")
     pr.add_argument("--genes", default="landmarks",

@@ -536,15 +536,18 @@ def _mature_counts(files: list[_Source]) -> tuple[list[np.ndarray], pd.Index, np
 _RCC_GENES = ("Endogenous", "Housekeeping")
 
 
-def _rcc_counts(files: list[_Source]) -> tuple[list[np.ndarray], pd.Index, np.ndarray, int]:
+def _rcc_counts(files: list[_Source]) -> tuple[list[np.ndarray], pd.Index, np.ndarray, int, np.ndarray]:
     """NanoString nCounter RCC files (one per sample lane, an XML-like text of ``<Header>``, ``<Sample_Attributes>``,
     ``<Lane_Attributes>`` and ``<Code_Summary>`` sections; the last ``CodeClass,Name,Accession,Count``): each
     file's counts of its gene probes (Endogenous, Housekeeping), the controls left out. Returns the rows, the gene
-    names, their code classes and the number of control probes left out; every file must list the same genes."""
+    names, their code classes, the number of control probes left out and each lane's geometric mean of its
+    positive controls (NaN without them), for nSolver's normalisation (``--normalize nanostring``); every file
+    must list the same genes."""
     genes: pd.Index | None = None
     classes = np.zeros(0, dtype=object)
     rows: list[np.ndarray] = []
     n_controls = 0
+    positive: list[float] = []
     for src in files:
         try:
             with src.open() as fh:
@@ -564,6 +567,10 @@ def _rcc_counts(files: list[_Source]) -> tuple[list[np.ndarray], pd.Index, np.nd
         table = [ln.split(",") for ln in lines[1:]]
         if any(len(f) < len(head) for f in table):
             raise DataError(f"{src.label}: a <Code_Summary> line of fewer fields than its header; check the file")
+        pos = pd.to_numeric(pd.Series([f[ki].strip() for f in table if f[ci].strip() == "Positive"]),
+                            errors="coerce").to_numpy(np.float64)
+        pos = pos[np.isfinite(pos) & (pos > 0)]
+        positive.append(float(np.exp(np.log(pos).mean())) if len(pos) else float("nan"))
         keep = [f for f in table if f[ci].strip().startswith(_RCC_GENES)]
         if not keep:
             raise DataError(f"{src.label}: no Endogenous or Housekeeping probe in its <Code_Summary>; check the file")
@@ -585,7 +592,7 @@ def _rcc_counts(files: list[_Source]) -> tuple[list[np.ndarray], pd.Index, np.nd
             counts = pd.Series(counts.to_numpy(), index=names).loc[genes].reset_index(drop=True)
         rows.append(counts.to_numpy(np.float32))
     assert genes is not None
-    return rows, genes, classes, n_controls
+    return rows, genes, classes, n_controls, np.asarray(positive)
 
 
 def _strand_call(first: float, second: float) -> str:
@@ -667,12 +674,12 @@ def _read_found(folder: Path, found: dict[str, list[_Source]], *, archive: bool,
     gene_names = lengths = precursors = None
     rows: list[np.ndarray] = []
     calls: list[str] = []
-    code_classes = None
+    code_classes = positive = None
     n_controls = 0
     if kind == "gdc_mirna_iso":
         rows, genes, precursors = _mature_counts(files)
     elif kind == "nanostring":
-        rows, genes, code_classes, n_controls = _rcc_counts(files)
+        rows, genes, code_classes, n_controls, positive = _rcc_counts(files)
     for src in files if kind not in ("gdc_mirna_iso", "nanostring") else ():
         p = src.label
         extra = {"gdc": ["gene_name"], "featurecounts": ["Length"]}.get(kind, []) if genes is None else []
@@ -709,6 +716,8 @@ def _read_found(folder: Path, found: dict[str, list[_Source]], *, archive: bool,
     if len(set(names)) != len(names):
         names = rel
     obs = pd.DataFrame({"file": rel}, index=pd.Index(names))
+    if positive is not None:
+        obs["positive_control_geomean"] = positive
     var = pd.DataFrame(index=pd.Index(genes))
     if gene_names is not None:
         var["gene_name"] = gene_names

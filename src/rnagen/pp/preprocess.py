@@ -36,7 +36,7 @@ def looks_like_counts(X) -> bool:
     return bool((finite >= 0).all() and np.array_equal(finite, np.round(finite)))
 
 
-def normalize_depth(adata, method: Literal["cpm", "median-ratio", "tpm"] = "cpm"):
+def normalize_depth(adata, method: Literal["cpm", "median-ratio", "tpm", "nanostring"] = "cpm"):
     """Remove sequencing depth from raw counts, in place: each sample's values divided by its size factor.
 
     ``cpm``: counts per million, the factor being the sample's total over every feature of ``adata`` divided by
@@ -45,8 +45,11 @@ def normalize_depth(adata, method: Literal["cpm", "median-ratio", "tpm"] = "cpm"
     ratio to the gene's geometric mean; robust to a few genes taking much of one sample's reads, and the values
     stay on the scale of counts. ``tpm``: transcripts per million (Wagner et al. 2012), each count divided by
     its gene's length in kb (``var["length"]``, as a featureCounts table gives it) before the per-million
-    scaling, so long and short genes compare. The factors are kept in ``obs["size_factor"]`` and the step in the
-    history. Missing values are left out of the totals and ratios.
+    scaling, so long and short genes compare. ``nanostring``: NanoString nSolver's normalisation of nCounter
+    lanes (read from RCC files): each lane scaled by its positive controls' geometric mean over the lanes' mean of
+    it, then by its housekeeping genes' geometric mean likewise (``var["code_class"]``); lanes whose factors fall
+    outside nSolver's QC ranges (0.3-3 and 0.1-10) are listed in the history. The factors are kept in
+    ``obs["size_factor"]`` and the step in the history. Missing values are left out of the totals and ratios.
 
     Raises
     ------
@@ -55,8 +58,10 @@ def normalize_depth(adata, method: Literal["cpm", "median-ratio", "tpm"] = "cpm"
         (``median-ratio``) no gene is counted in every sample, or (``tpm``) gene lengths are missing or not
         positive.
     """
-    if method not in ("cpm", "median-ratio", "tpm"):
-        raise DataError(f"unknown depth normalisation {method!r}; use 'cpm', 'median-ratio' or 'tpm'")
+    if method not in ("cpm", "median-ratio", "tpm", "nanostring"):
+        raise DataError(f"unknown depth normalisation {method!r}; use 'cpm', 'median-ratio', 'tpm' or 'nanostring'")
+    if method == "nanostring":
+        return _nanostring_normalised(adata)
     X = dense(adata.X).astype(np.float64)
     if method == "tpm":
         if "length" not in adata.var.columns:
@@ -98,6 +103,43 @@ def normalize_depth(adata, method: Literal["cpm", "median-ratio", "tpm"] = "cpm"
     record(adata, "normalize_depth", method=method, n_genes_used=int(n_used),
            library_size_min=float(total.min()), library_size_median=float(np.median(total)),
            library_size_max=float(total.max()))
+    return adata
+
+
+def _nanostring_normalised(adata):
+    """nSolver's normalisation of nCounter lanes (:func:`normalize_depth`, ``method="nanostring"``), in place."""
+    pos = adata.obs["positive_control_geomean"] if "positive_control_geomean" in adata.obs.columns else None
+    hk = (adata.var["code_class"].astype(str) == "Housekeeping").to_numpy() if "code_class" in adata.var.columns \
+        else np.zeros(adata.n_vars, dtype=bool)
+    if pos is None or not hk.any():
+        raise DataError("--normalize nanostring needs NanoString lanes read from their RCC files (the positive "
+                        "controls and the housekeeping genes); these data have "
+                        + ("no positive controls" if pos is None else "no housekeeping gene")
+                        + "; use --normalize median-ratio")
+    pos = pd.to_numeric(pos, errors="coerce").to_numpy(np.float64)
+    if not (np.isfinite(pos) & (pos > 0)).all():
+        i = int(np.flatnonzero(~(np.isfinite(pos) & (pos > 0)))[0])
+        raise DataError(f"lane {str(adata.obs_names[i])!r} has no positive control counts; remove it or use "
+                        "--normalize median-ratio")
+    X = dense(adata.X).astype(np.float64)
+    pos_factor = pos / pos.mean()
+    X = X / pos_factor[:, None]
+    with np.errstate(divide="ignore"):
+        logs = np.log(X[:, hk])
+    if not np.isfinite(logs).all():
+        raise DataError("a housekeeping gene is not counted in every lane (0 or missing); nSolver's housekeeping "
+                        "normalisation needs them: use --normalize median-ratio")
+    hk_gm = np.exp(logs.mean(axis=1))
+    hk_factor = hk_gm / hk_gm.mean()
+    adata.X = (X / hk_factor[:, None]).astype(np.float32)
+    adata.obs["size_factor"] = pos_factor * hk_factor
+    # nSolver's flags: a positive-control scaling factor outside 0.3-3, a housekeeping one outside 0.1-10
+    flagged = [str(n) for n, a, b in zip(adata.obs_names, 1 / pos_factor, 1 / hk_factor)
+               if not (0.3 <= a <= 3 and 0.1 <= b <= 10)]
+    total = np.nansum(dense(adata.X), axis=1)
+    record(adata, "normalize_depth", method="nanostring", n_genes_used=int(hk.sum()),
+           library_size_min=float(total.min()), library_size_median=float(np.median(total)),
+           library_size_max=float(total.max()), flagged_lanes=flagged[:20], n_flagged_lanes=len(flagged))
     return adata
 
 
