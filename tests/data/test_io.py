@@ -431,6 +431,11 @@ def test_gctx_reads_cmap_files(tmp_path, capsys, monkeypatch, transposed):
     assert list(s.obs_names) == [cols[i] for i in (2, 3, 7, 9)] and s.obs["cell"].tolist() == ["a", "a", "b", "b"]
     np.testing.assert_array_equal(s.X, M[[2, 3, 7, 9]])
     assert list(get_history(s)[0]["missing_labelled"]) == ["NOT_IN_FILE"]
+    import tarfile
+
+    with tarfile.open(tmp_path / "sig_info.tar.gz", "w:gz") as tf:   # the label table in an archive: the same
+        tf.add(tmp_path / "sig_info.txt", "sig_info.txt")
+    assert list(read(path, labels=tmp_path / "sig_info.tar.gz", label_key="cell").obs_names) == list(s.obs_names)
     assert main(["data", "prepare", str(path), "--labels", str(tmp_path / "sig_info.txt"), "--label-key", "cell",
                  "--out", str(tmp_path / "p.h5ad")]) == 0
     out = capsys.readouterr().out

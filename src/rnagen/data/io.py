@@ -2306,8 +2306,14 @@ def _apply_labels(adata, label_key: str, *, drop_unlabelled: bool, source: str):
 def _label_rows(p: Path, *, sep: str | None, label_key: str | None = None,
                 ids: Sequence[str] | None = None) -> pd.DataFrame:
     """The fields of a label file as strings (no NA parsing), trailing blank lines removed. Of a workbook of
-    several sheets, the one sheet holding a cell ``label_key`` and a cell naming one of ``ids``."""
+    several sheets, the one sheet holding a cell ``label_key`` and a cell naming one of ``ids``; of an archive,
+    its label table (:func:`rnagen.data.quant.label_table`)."""
     _check_file(p, "label file", "check the --labels path")
+    from .quant import is_archive, label_table
+
+    if is_archive(p):
+        with label_table(p) as table:
+            return _label_rows(table, sep=sep, label_key=label_key, ids=ids)
     txt = _Text(p, sep=sep, fmt=_format(p))
     if txt.content_format in _WORKBOOKS:
         wanted = set(ids or ())
