@@ -122,6 +122,7 @@ def _nanostring_normalised(adata):
         raise DataError(f"lane {str(adata.obs_names[i])!r} has no positive control counts; remove it or use "
                         "--normalize median-ratio")
     X = dense(adata.X).astype(np.float64)
+    total = np.nansum(X, axis=1)   # the lanes' counts before scaling, as the other methods report them
     pos_factor = pos / pos.mean()
     X = X / pos_factor[:, None]
     with np.errstate(divide="ignore"):
@@ -136,7 +137,6 @@ def _nanostring_normalised(adata):
     # nSolver's flags: a positive-control scaling factor outside 0.3-3, a housekeeping one outside 0.1-10
     flagged = [str(n) for n, a, b in zip(adata.obs_names, 1 / pos_factor, 1 / hk_factor)
                if not (0.3 <= a <= 3 and 0.1 <= b <= 10)]
-    total = np.nansum(dense(adata.X), axis=1)
     record(adata, "normalize_depth", method="nanostring", n_genes_used=int(hk.sum()),
            library_size_min=float(total.min()), library_size_median=float(np.median(total)),
            library_size_max=float(total.max()), flagged_lanes=flagged[:20], n_flagged_lanes=len(flagged))
