@@ -215,6 +215,21 @@ def test_damaged_gctx_files():
         _read_bytes(bytes(b), "x.gctx", label_key="cell_id")
 
 
+def _mutated(text: str, rng, alphabet: str) -> str:
+    """``text`` with 1-5 characters replaced by, deleted or inserted from ``alphabet`` at random places."""
+    s = list(text)
+    for _ in range(int(rng.integers(1, 6))):
+        i, op = int(rng.integers(0, len(s))), int(rng.integers(0, 3))
+        ch = alphabet[int(rng.integers(0, len(alphabet)))]
+        if op == 0:
+            s[i] = ch
+        elif op == 1:
+            del s[i]
+        else:
+            s.insert(i, ch)
+    return "".join(s)
+
+
 def test_damaged_soft_files():
     """A GEO family SOFT file or GDS with characters deleted, inserted or replaced anywhere (entity lines, table
     bounds, fields): a valid AnnData or a one-line RnagenError, never another exception."""
@@ -233,17 +248,7 @@ def test_damaged_soft_files():
     for lines, key in ((family, "tissue"), (gds, "disease state")):
         text = "\n".join(lines) + "\n"
         for _ in range(150):
-            s = list(text)
-            for _ in range(int(rng.integers(1, 6))):
-                i, op = int(rng.integers(0, len(s))), int(rng.integers(0, 3))
-                ch = "\t\n=!^ 0A,"[int(rng.integers(0, 9))]
-                if op == 0:
-                    s[i] = ch
-                elif op == 1:
-                    del s[i]
-                else:
-                    s.insert(i, ch)
-            _read_bytes("".join(s).encode(), "x.soft", label_key=key)
+            _read_bytes(_mutated(text, rng, "\t\n=!^ 0A,").encode(), "x.soft", label_key=key)
 
 
 def test_damaged_nanostring_rcc_files():
@@ -260,21 +265,12 @@ def test_damaged_nanostring_rcc_files():
 
     good = rcc("s1", 100)
     for _ in range(150):
-        s = list(rcc("s2", 50))
-        for _ in range(int(rng.integers(1, 6))):
-            i, op = int(rng.integers(0, len(s))), int(rng.integers(0, 3))
-            ch = ",\r\n<>/A0 "[int(rng.integers(0, 8))]
-            if op == 0:
-                s[i] = ch
-            elif op == 1:
-                del s[i]
-            else:
-                s.insert(i, ch)
+        s = _mutated(rcc("s2", 50), rng, ",\r\n<>/A0 ")
         with tempfile.TemporaryDirectory() as d:
             with open(os.path.join(d, "s1.RCC"), "w") as fh:
                 fh.write(good)
             with open(os.path.join(d, "s2.RCC"), "w") as fh:
-                fh.write("".join(s))
+                fh.write(s)
             try:
                 a = read(d)
             except RnagenError as e:
