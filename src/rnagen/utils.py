@@ -1,6 +1,7 @@
-"""Small shared helpers: device choice and an explicit random generator."""
+"""Small shared helpers: device choice, an explicit random generator, the machine's memory."""
 from __future__ import annotations
 
+import os
 import re
 from typing import Literal
 
@@ -52,3 +53,10 @@ def numpy_rng(seed: int | None) -> np.random.Generator:
     """A seeded NumPy generator."""
     return np.random.default_rng(seed)
 
+
+def physical_memory() -> int | None:
+    """This machine's physical memory in bytes, ``None`` where the platform does not tell."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):
+        return None

@@ -172,27 +172,18 @@ def _prepare(args: argparse.Namespace) -> int:
 
 
 def _identical_samples(adata) -> str:
-    """``"2 samples identical to another ('S5' = 'S2', ...): ..."`` for samples whose every value equals another
-    sample's (one library uploaded twice under two names), else ``""``: such a pair lands on both sides of a
-    train/test split, and the held-out profile then has an exact copy among the training ones."""
-    import hashlib
-
-    import numpy as np
-
+    """``"1 sample identical to another ('S5' = 'S2'): ..."``, and samples of one value in every gene, for
+    prepare's and info's summaries (:func:`rnagen.pp.preprocess.identical_samples`); ``""`` for neither."""
     from ..pp import dense
+    from ..pp.preprocess import identical_samples
 
-    X = dense(adata.X)
-    groups: dict[bytes, list[int]] = {}
-    for i in range(X.shape[0]):
-        key = hashlib.blake2b(np.ascontiguousarray(X[i]).tobytes(), digest_size=16).digest()
-        groups.setdefault(key, []).append(i)
+    flat, same = identical_samples(adata)
     names = [str(x) for x in adata.obs_names]
     notes = []
-    flat = [i for i in range(X.shape[0]) if np.nanmin(X[i]) == np.nanmax(X[i])] if X.shape[1] > 1 else []
-    if flat:   # every gene at one value (all zero): no measurement, whether or not two of them are alike
+    if flat:
+        value = float(dense(adata.X[flat[0]:flat[0] + 1])[0, 0])
         notes.append(f"{len(flat)} sample{'s' if len(flat) > 1 else ''} of one value in every gene (e.g. "
-                     f"{names[flat[0]]!r}: {X[flat[0], 0]:g}): failed libraries? remove them from the input")
-    same = [g for g in groups.values() if len(g) > 1 and g[0] not in set(flat)]
+                     f"{names[flat[0]]!r}: {value:g}): failed libraries? remove them from the input")
     if same:
         n = sum(len(g) - 1 for g in same)
         shown = ", ".join(f"{names[g[1]]!r} = {names[g[0]]!r}" for g in same[:3]) + (", ..." if len(same) > 3 else "")

@@ -42,7 +42,6 @@ requested indicators in their registered order and assembles the table.
 """
 from __future__ import annotations
 
-import hashlib
 import time
 import warnings
 from collections.abc import Sequence
@@ -54,6 +53,7 @@ import pandas as pd
 from ..config import check_number, check_seed
 from ..errors import ConfigError, DataError
 from ..pp.prepare import dense, is_logged, to_log_scale
+from ..pp.preprocess import row_keys
 from ._context import EvalContext
 from ._registry import METRICS, ordered_scorers
 from .biology import BiologyOptions, gene_set_index
@@ -372,12 +372,8 @@ def _check_held_out(real, train) -> dict[str, Any] | None:
     R, _, gr, _ = _unpack(real, None, None, "real")
     T, _, gt, _ = _unpack(train, None, None, "train")
     T = _on_real_genes(T, gt, gr, R.shape[1], "train")
-
-    def keys(X: np.ndarray) -> list[bytes]:
-        return [hashlib.blake2b(np.ascontiguousarray(row).tobytes(), digest_size=16).digest() for row in X]
-
-    seen = set(keys(T))
-    same = [i for i, k in enumerate(keys(R)) if k in seen]
+    seen = set(row_keys(T))
+    same = [i for i, k in enumerate(row_keys(R)) if k in seen]
     if not same:
         return None
     names = list(map(str, getattr(real, "obs_names", range(R.shape[0]))))

@@ -312,12 +312,11 @@ def _read_meta(path: Path) -> dict[str, Any]:
 
 def _check_output_fits(n: int, n_genes: int) -> None:
     """Refuse a request whose float32 output array alone exceeds this machine's physical memory."""
-    import os
+    from ..utils import physical_memory
 
     need = 4 * n * max(n_genes, 1)
-    try:
-        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (AttributeError, ValueError, OSError):  # not available on this platform: let the allocation decide
+    total = physical_memory()
+    if total is None:  # not available on this platform: let the allocation decide
         return
     if need > total:
         raise ConfigError(f"{n} profiles x {n_genes} genes need {need / 2**30:.1f} GiB for the output alone, more "

@@ -7,6 +7,7 @@ functions that drop samples or genes (:func:`select_genes`, :func:`filter_classe
 """
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
@@ -381,6 +382,22 @@ def _continuous(vc: pd.Series, label_key: str, n_obs: int) -> str | None:
     return (f"the labels of {label_key!r} look like a continuous value, not classes ({len(vc)} distinct numbers "
             f"among {n_obs} samples, from {nums.min():g} to {nums.max():g}); rnagen generates profiles per class: "
             "bin them into groups in a label file (--labels) or choose a column of classes (--label-key)")
+
+
+def row_keys(X: np.ndarray) -> list[bytes]:
+    """A digest of each row's bytes: rows with equal keys hold the same values (to 2^-128)."""
+    return [hashlib.blake2b(np.ascontiguousarray(row).tobytes(), digest_size=16).digest() for row in X]
+
+
+def identical_samples(adata) -> tuple[list[int], list[list[int]]]:
+    """The samples of one value in every gene (failed libraries), and the groups of other samples whose every
+    value is the same (one library under two names: a copy would sit on both sides of a train/test split)."""
+    X = dense(adata.X)
+    flat = [i for i in range(X.shape[0]) if np.nanmin(X[i]) == np.nanmax(X[i])] if X.shape[1] > 1 else []
+    groups: dict[bytes, list[int]] = {}
+    for i, key in enumerate(row_keys(X)):
+        groups.setdefault(key, []).append(i)
+    return flat, [g for g in groups.values() if len(g) > 1 and g[0] not in set(flat)]
 
 
 def near_duplicate_labels(labels) -> list[list[str]]:
