@@ -254,6 +254,22 @@ def test_transcript_folders_summed_to_genes(tmp_path, capsys):
         a = ad.read_h5ad(tmp_path / f"{name}.h5ad")
         assert [v.split(".")[0] for v in a.var_names] == list(g.var_names), name
         np.testing.assert_allclose(a.X, g.X, rtol=1e-6)
+    # GENCODE's names carry the gene: kept, and genes asked for are those sums without a tx2gene table
+    k = read(tmp_path / "kallisto")
+    assert k.var["gene_id"].tolist() == [gene_of[t.split(".")[0]] + ".4" for t in tx]
+    assert k.var["gene_name"].tolist() == ["X"] * 4
+    kbase = ["data", "prepare", str(tmp_path / "kallisto"), "--labels", str(tmp_path / "labels.tsv"), "--log", "none"]
+    (tmp_path / "genes.txt").write_text("".join(f"{x}\n" for x in dict.fromkeys(gene_of.values())))
+    assert main([*kbase, "--genes", str(tmp_path / "genes.txt"), "--out", str(tmp_path / "k.h5ad")]) == 0
+    out_msg = capsys.readouterr().out
+    assert "4 transcripts added up to 3 genes by the gene ids their files name (--duplicates sum" in out_msg
+    kg = ad.read_h5ad(tmp_path / "k.h5ad")
+    assert [v.split(".")[0] for v in kg.var["feature_id"]] == ["ENST00000000001", "ENST00000000003",
+                                                                 "ENST00000000004"]
+    np.testing.assert_allclose(kg.X, g.X, rtol=1e-6)
+    assert main([*kbase, "--genes", "all", "--out", str(tmp_path / "kt.h5ad")]) == 0
+    assert ad.read_h5ad(tmp_path / "kt.h5ad").n_vars == 4    # --genes all keeps the transcripts
+    capsys.readouterr()
 
 
 def test_duplicates_sum(tmp_path):
@@ -595,6 +611,12 @@ def test_per_sample_featurecounts_and_rsem_isoforms(tmp_path, capsys):
     assert info["kind"] == "rsem_tx" and info["level"] == "transcript" and list(t.var_names) == tx
     np.testing.assert_array_equal(t.X, counts[:, :3])
     np.testing.assert_allclose(read_quant_folder(rs, quantity="tpm")[0].X, [[1.5, 2.5, 3.5]] * 2)
+    assert t.var["gene_id"].tolist() == [GENES[3]] * 3   # RSEM's gene_id column: summed to it by prepare
+    (tmp_path / "genes.txt").write_text(GENES[3] + "\n")
+    assert main(["data", "prepare", str(rs), "--genes", str(tmp_path / "genes.txt"), "--log", "none", "--out",
+                 str(tmp_path / "rs.h5ad")]) == 0
+    assert "3 transcripts added up to 1 gene by" in capsys.readouterr().out
+    np.testing.assert_allclose(ad.read_h5ad(tmp_path / "rs.h5ad").X, counts[:, :3].sum(1, keepdims=True))
     for i, s in enumerate(["A", "B"]):
         rows = ["gene_id\ttranscript_id(s)\tlength\teffective_length\texpected_count\tTPM\tFPKM"]
         rows += [f"{g}\tT{j}\t1000\t850.5\t{counts[i, j]}.00\t1.0\t1.0" for j, g in enumerate(GENES)]

@@ -15,6 +15,7 @@ from ._common import read_input
 
 if TYPE_CHECKING:
     from ..data.genes import IdType
+    from ..data.io import Duplicates
 
 # the gene columns written into ``var``: the ID type each maps to -> its column name
 _VAR_COLUMNS: dict[Literal["symbol", "entrez", "ensembl"], str] = {
@@ -114,7 +115,7 @@ def _prepare(args: argparse.Namespace) -> int:
     if label_key is None and args.labels is not None:
         reads = [h for h in reversed(adata.uns["rnagen"]["history"].values()) if h["step"] == "read"]
         label_key = reads[0]["label_key"]
-    _check_transcripts(adata, args)
+    adata = _transcripts_to_genes(adata, args)
     id_type = g.detect_id_type(adata.var_names) if args.id_type == "auto" else args.id_type
     # sequencing depth: over every feature read (before gene selection), on the counts (before the log)
     if args.normalize != "none":
@@ -205,17 +206,31 @@ def _near_duplicate_labels(labels) -> str:
             f"apart ({shown}): make them one label in the label file if they are one class")
 
 
-def _check_transcripts(adata, args: argparse.Namespace) -> None:
-    """Transcript-level values (a folder of Salmon quant.sf or kallisto abundance.tsv) asked for landmark genes
-    without a tx2gene table: the gene selection could only fail, so say what adds them up to genes."""
+#: the history's source of transcripts added up to the genes their files name
+_NAMED_GENES = "the gene ids the transcript tables name"
+
+
+def _transcripts_to_genes(adata, args: argparse.Namespace):
+    """Transcript-level values (a folder of Salmon quant.sf, kallisto abundance.tsv or RSEM .isoforms.results)
+    asked for genes without a tx2gene table: added up to the genes the files name (RSEM's ``gene_id`` column,
+    GENCODE's ``ENST|ENSG|...`` names; tximport's sums, ``--duplicates sum`` unless another policy is given),
+    else refused with what adds them up (the gene selection could only fail)."""
+    from ..data import map_features
     from ..pp import get_history
 
     reads = [h for h in get_history(adata) if h["step"] == "read"]
-    if reads and reads[0].get("quant_level") == "transcript" and args.feature_map is None and \
-            args.genes != "all":
-        raise DataError(f"{args.input} holds transcript-level values ({reads[0]['quant_kind']}): add them up to genes "
-                        "with --feature-map tx2gene.tsv (transcript id, gene id) --duplicates sum, or keep the "
-                        "transcripts with --genes all")
+    if not (reads and reads[0].get("quant_level") == "transcript" and args.feature_map is None and
+            args.genes != "all"):
+        return adata
+    named = adata.var["gene_id"].astype(str).str.strip() if "gene_id" in adata.var else None
+    mapping = {} if named is None else {t: gid for t, gid in zip(map(str, adata.var_names), named)
+                                         if gid not in ("", "-", "nan", "NA")}
+    if mapping:
+        how: Duplicates = "sum" if args.duplicates == "error" else args.duplicates
+        return map_features(adata, mapping, duplicates=how, source=_NAMED_GENES)
+    raise DataError(f"{args.input} holds transcript-level values ({reads[0]['quant_kind']}): add them up to genes "
+                    "with --feature-map tx2gene.tsv (transcript id, gene id) --duplicates sum, or keep the "
+                    "transcripts with --genes all")
 
 
 def _depth_note(adata) -> str:
@@ -313,6 +328,14 @@ def _what_was_dropped(adata) -> str:
             verb = {"mean": "averaged into", "sum": "added to"}.get(h["how"], "dropped for")
             notes.append(f"{n} column{'s' if n > 1 else ''} naming an earlier column's gene {verb} it "
                          f"(--duplicates {h['how']})")
+        elif h["step"] == "map_features" and h["source"] == _NAMED_GENES:
+            n = int(h["n_genes"])
+            notes.append(f"{h['n_features'] - h['n_unlisted']} transcripts added up to {n} gene{'s' if n > 1 else ''} "
+                         f"by the gene ids their files name (--duplicates {h['duplicates']}; --genes all keeps the "
+                         "transcripts)")
+            n = int(h["n_unlisted"])
+            if n:
+                notes.append(f"{n} transcript{'s' if n > 1 else ''} without a gene id dropped")
         elif h["step"] == "map_features":
             n_drop = int(h["n_unlisted"]) + int(h["n_no_single_gene"])
             if n_drop:

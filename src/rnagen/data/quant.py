@@ -25,14 +25,15 @@ holding no such files but one matrix file is that file (:func:`archive_table`):
     sample's file lists none.
 ``*.genes.results``
     RSEM (Li & Dewey 2011): ``expected_count`` and ``TPM`` per gene (``*.isoforms.results`` per transcript, read
-    where a folder has no gene-level table).
+    where a folder has no gene-level table, their ``gene_id`` kept in ``var["gene_id"]`` as for GENCODE's names).
 ``quant.genes.sf``
     Salmon's gene-level table (Patro et al. 2017; ``-g``): ``NumReads`` and ``TPM``.
 ``quant.sf``, ``abundance.tsv``
     Salmon's and kallisto's (Bray et al. 2016) transcript-level tables (``NumReads``/``est_counts``, ``TPM``/
     ``tpm``), read where a folder has no gene-level table; a tx2gene table adds them up to genes
     (``rnagen data prepare --feature-map tx2gene.tsv --duplicates sum``, the sums tximport takes). GENCODE's
-    ``ENST...|ENSG...|...|`` names are cut to the transcript id.
+    ``ENST...|ENSG...|...|`` names are cut to the transcript id, their gene id and name kept in ``var["gene_id"]``
+    and ``var["gene_name"]``: ``rnagen data prepare`` adds the transcripts up to those genes without a tx2gene.
 ``*.RCC``
     NanoString nCounter lanes (a targeted panel's probe counts; GEO's RAW.tar of a series holds them): the
     ``<Code_Summary>`` counts of the gene probes (Endogenous, Housekeeping) by name, the assay's controls (Positive,
@@ -486,8 +487,11 @@ def _table(src: _Source, kind: str, columns: list[str]) -> pd.DataFrame:
                         "and its permissions") from e
     df.index = df.index.astype(str)
     if kind in TRANSCRIPT_KINDS and len(df) and "|" in df.index[0]:
-        # a GENCODE transcriptome indexed without --gencode: ENST...|ENSG...|...|name|length|biotype|
-        df.index = df.index.str.split("|", n=1).str[0]
+        # a GENCODE transcriptome indexed without --gencode: ENST...|ENSG...|OTTHUMG|OTTHUMT|tx name|gene name|
+        # length|biotype|; the transcript id names the row, the gene id and name are kept (tximport's tx2gene)
+        parts = df.index.str.split("|")
+        df = df.assign(gene_id=parts.str[1].fillna(""), gene_name=parts.str[5].fillna(""))
+        df.index = parts.str[0]
     if kind not in ("htseq", "star", "gdc"):
         return df
     # the summary rows close (HTSeq: __no_feature, ...) or open (STAR, GDC: N_unmapped, ...) the table
@@ -671,7 +675,7 @@ def _read_found(folder: Path, found: dict[str, list[_Source]], *, archive: bool,
     else:
         wanted = [k.counts]
     genes: pd.Index | None = None
-    gene_names = lengths = precursors = None
+    gene_names = gene_ids = lengths = precursors = None
     rows: list[np.ndarray] = []
     calls: list[str] = []
     code_classes = positive = None
@@ -682,7 +686,8 @@ def _read_found(folder: Path, found: dict[str, list[_Source]], *, archive: bool,
         rows, genes, code_classes, n_controls, positive = _rcc_counts(files)
     for src in files if kind not in ("gdc_mirna_iso", "nanostring") else ():
         p = src.label
-        extra = {"gdc": ["gene_name"], "featurecounts": ["Length"]}.get(kind, []) if genes is None else []
+        extra = {"gdc": ["gene_name"], "featurecounts": ["Length"], "rsem_tx": ["gene_id"]}.get(kind, []) \
+            if genes is None else []
         df = _table(src, kind, wanted + extra)
         if genes is None:
             genes = df.index
@@ -690,6 +695,8 @@ def _read_found(folder: Path, found: dict[str, list[_Source]], *, archive: bool,
                 raise DataError(f"{p}: gene {genes[genes.duplicated()][0]!r} is listed twice; check the file")
             if "gene_name" in df.columns:
                 gene_names = df["gene_name"].astype(str).to_numpy()
+            if "gene_id" in df.columns:
+                gene_ids = df["gene_id"].astype(str).to_numpy()
             if "Length" in df.columns:
                 lengths = _numbers(df, "Length", p)
         elif not df.index.equals(genes):
@@ -719,6 +726,8 @@ def _read_found(folder: Path, found: dict[str, list[_Source]], *, archive: bool,
     if positive is not None:
         obs["positive_control_geomean"] = positive
     var = pd.DataFrame(index=pd.Index(genes))
+    if gene_ids is not None:
+        var["gene_id"] = gene_ids
     if gene_names is not None:
         var["gene_name"] = gene_names
     if lengths is not None:
