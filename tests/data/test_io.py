@@ -1473,6 +1473,45 @@ def test_ensembl_ids_joined_to_symbols(tmp_path, form):
     assert get_history(a)[0]["n_ensembl_symbol_ids"] == 4
 
 
+def test_gencode_transcript_names_in_a_table(tmp_path, capsys):
+    """A merged transcript table of a GENCODE transcriptome indexed without --gencode (salmon quantmerge: names
+    ENST|ENSG|OTTHUMG|OTTHUMT|tx name|gene name|length|biotype|), either orientation: read by transcript id, the
+    gene's id and name kept, transcript-level; prepare adds the transcripts up to their genes (--genes all keeps
+    the transcripts)."""
+    import anndata as ad
+
+    from rnagen.cli.main import main
+
+    genes = [("ENSG00000141510.18", "TP53"), ("ENSG00000146648.21", "EGFR"), ("ENSG00000136997.21", "MYC")]
+    names, gene_of = [], []
+    for i, (e, s) in enumerate(genes):
+        for j in range(2 if i < 2 else 1):
+            names.append(f"ENST{i * 10 + j:011d}.{j + 1}|{e}|OTTHUMG0000{i}|OTTHUMT0000{i}{j}|{s}-20{j}|{s}|"
+                         f"{1000 + j}|protein_coding|")
+            gene_of.append(i)
+    X = np.random.default_rng(1).integers(0, 500, size=(6, len(names)))
+    (tmp_path / "merged.tsv").write_text("Name\t" + "\t".join(f"S{k}" for k in range(6)) + "\n" + "".join(
+        n + "\t" + "\t".join(map(str, c)) + "\n" for n, c in zip(names, X.T)))
+    (tmp_path / "wide.csv").write_text("sample," + ",".join(names) + "\n" + "".join(
+        f"S{k}," + ",".join(map(str, r)) + "\n" for k, r in enumerate(X)))
+    for f in ("merged.tsv", "wide.csv"):
+        a = read(tmp_path / f)
+        assert [v.split(".")[0] for v in a.var_names] == [n.split(".")[0] for n in names], f
+        assert a.var["gene_id"].tolist() == [genes[i][0] for i in gene_of]
+        assert a.var["gene_name"].tolist() == [genes[i][1] for i in gene_of]
+        np.testing.assert_array_equal(a.X, X)
+        assert get_history(a)[0]["quant_level"] == "transcript"
+    (tmp_path / "labels.tsv").write_text("sample\tg\n" + "".join(f"S{k}\t{'ab'[k % 2]}\n" for k in range(6)))
+    (tmp_path / "genes.txt").write_text("TP53\nEGFR\nMYC\n")
+    base = ["data", "prepare", str(tmp_path / "merged.tsv"), "--labels", str(tmp_path / "labels.tsv"), "--log", "none"]
+    assert main([*base, "--genes", str(tmp_path / "genes.txt"), "--out", str(tmp_path / "g.h5ad")]) == 0
+    assert "5 transcripts added up to 3 genes by the gene ids the data give them" in capsys.readouterr().out
+    g = ad.read_h5ad(tmp_path / "g.h5ad")
+    np.testing.assert_allclose(g.X, np.c_[X[:, 0] + X[:, 1], X[:, 2] + X[:, 3], X[:, 4]])
+    assert main([*base, "--genes", "all", "--out", str(tmp_path / "t.h5ad")]) == 0
+    assert ad.read_h5ad(tmp_path / "t.h5ad").n_vars == 5
+
+
 def test_a_row_of_labels_under_the_header(tmp_path, capsys):
     """A genes x samples table with the class in a row under the header (group, tumor, normal, ...): with
     --label-key naming the row it labels the samples and the values read as numbers; without it the row is

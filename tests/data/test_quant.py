@@ -262,7 +262,7 @@ def test_transcript_folders_summed_to_genes(tmp_path, capsys):
     (tmp_path / "genes.txt").write_text("".join(f"{x}\n" for x in dict.fromkeys(gene_of.values())))
     assert main([*kbase, "--genes", str(tmp_path / "genes.txt"), "--out", str(tmp_path / "k.h5ad")]) == 0
     out_msg = capsys.readouterr().out
-    assert "4 transcripts added up to 3 genes by the gene ids their files name (--duplicates sum" in out_msg
+    assert "4 transcripts added up to 3 genes by the gene ids the data give them (--duplicates sum" in out_msg
     kg = ad.read_h5ad(tmp_path / "k.h5ad")
     assert [v.split(".")[0] for v in kg.var["feature_id"]] == ["ENST00000000001", "ENST00000000003",
                                                                  "ENST00000000004"]

@@ -228,7 +228,8 @@ def _transcripts_to_genes(adata, args: argparse.Namespace):
     if mapping:
         how: Duplicates = "sum" if args.duplicates == "error" else args.duplicates
         return map_features(adata, mapping, duplicates=how, source=_NAMED_GENES)
-    raise DataError(f"{args.input} holds transcript-level values ({reads[0]['quant_kind']}): add them up to genes "
+    kind = reads[0].get("quant_kind", "by their names")
+    raise DataError(f"{args.input} holds transcript-level values ({kind}): add them up to genes "
                     "with --feature-map tx2gene.tsv (transcript id, gene id) --duplicates sum, or keep the "
                     "transcripts with --genes all")
 
@@ -331,7 +332,7 @@ def _what_was_dropped(adata) -> str:
         elif h["step"] == "map_features" and h["source"] == _NAMED_GENES:
             n = int(h["n_genes"])
             notes.append(f"{h['n_features'] - h['n_unlisted']} transcripts added up to {n} gene{'s' if n > 1 else ''} "
-                         f"by the gene ids their files name (--duplicates {h['duplicates']}; --genes all keeps the "
+                         f"by the gene ids the data give them (--duplicates {h['duplicates']}; --genes all keeps the "
                          "transcripts)")
             n = int(h["n_unlisted"])
             if n:

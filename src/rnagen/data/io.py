@@ -3387,29 +3387,42 @@ _ENS = r"ENS[A-Z]*G\d{11}(?:\.\d+)?(?:_PAR_Y)?"
 _ENSEMBL_SYMBOL = (re.compile(rf"(?P<id>{_ENS})(?:\||_|::?)(?!PAR_Y$)(?P<symbol>[^|:]+)"),
                    re.compile(rf"(?P<symbol>[^|:]+?)(?:\||_|::?)(?P<id>{_ENS})"),
                    re.compile(rf"(?P<symbol>[^()\s]+) \((?P<id>{_ENS})\)"))
+# a GENCODE transcriptome's FASTA names, as Salmon and kallisto report transcripts indexed without --gencode
+# (a merged table of them: salmon quantmerge): ENST...|ENSG...|OTTHUMG|OTTHUMT|tx name|gene name|length|biotype|
+_GENCODE_TX = (re.compile(r"(?P<id>ENS[A-Z]*T\d{11}(?:\.\d+)?(?:_PAR_Y)?)\|(?P<gene>ENS[A-Z]*G\d{11}(?:\.\d+)?"
+                          r"(?:_PAR_Y)?)(?:\|[^|]*){3}\|(?P<symbol>[^|]*)(?:\|.*)?"),)
 
 
 def _combined_ids(names: Sequence[str]) -> tuple[str, list[re.Match[str] | None]] | None:
-    """Which joined naming at least 80% of ``names`` follow (``"symbol_entrez"`` or ``"ensembl_symbol"``) and
-    each name's match, else ``None``."""
-    for kind, patterns in (("symbol_entrez", _SYMBOL_ENTREZ), ("ensembl_symbol", _ENSEMBL_SYMBOL)):
+    """Which joined naming at least 80% of ``names`` follow (``"symbol_entrez"``, ``"ensembl_symbol"`` or
+    ``"gencode_transcript"``) and each name's match, else ``None``."""
+    for kind, patterns in (("symbol_entrez", _SYMBOL_ENTREZ), ("ensembl_symbol", _ENSEMBL_SYMBOL),
+                           ("gencode_transcript", _GENCODE_TX)):
         m = [next((x for x in (p.fullmatch(n) for p in patterns) if x is not None), None) for n in names]
         if names and sum(x is not None for x in m) >= 0.8 * len(names):
             return kind, m
     return None
 
 
-def _pipe_ids(adata: Any) -> tuple[Any, dict[str, int]]:
+def _pipe_ids(adata: Any) -> tuple[Any, dict[str, Any]]:
     """Features named by an id and a symbol joined: ``SYMBOL|ENTREZ`` (TCGA's legacy RSEM tables: ``TP53|7157``,
     ``?|100130426``) or ``SYMBOL (ENTREZ)`` (DepMap: ``TP53 (7157)``) renamed to their Entrez ids,
     ``ENSEMBL|SYMBOL`` (or ``_``, ``:``, either order; ``SYMBOL (ENSEMBL)``) to their Ensembl ids, which map
-    without ambiguity; the symbols kept in ``var["symbol"]``. Returns the AnnData and ``{"n_<kind>_ids": how
-    many were renamed}`` (empty unless at least 80% of the features are named so)."""
+    without ambiguity; the symbols kept in ``var["symbol"]``. GENCODE's transcript names (``ENST|ENSG|...``)
+    are renamed to the transcript id, the gene's id and name kept in ``var["gene_id"]`` and ``var["gene_name"]``
+    and the values marked transcript-level (``rnagen data prepare`` adds them up to those genes). Returns the
+    AnnData and ``{"n_<kind>_ids": how many were renamed}`` (empty unless at least 80% of the features are
+    named so)."""
     names = [str(v) for v in adata.var_names]
     found = _combined_ids(names)
     if found is None:
         return adata, {}
     kind, m = found
+    if kind == "gencode_transcript":
+        adata.var["gene_id"] = [x.group("gene") if x is not None else "" for x in m]
+        adata.var["gene_name"] = [x.group("symbol") if x is not None else "" for x in m]
+        adata.var_names = pd.Index([x.group("id") if x is not None else n for x, n in zip(m, names)])
+        return adata, {f"n_{kind}_ids": sum(x is not None for x in m), "quant_level": "transcript"}
     if "symbol" not in adata.var.columns:
         adata.var["symbol"] = [x.group("symbol") if x is not None else "" for x in m]
     with warnings.catch_warnings():
