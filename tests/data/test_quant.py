@@ -797,14 +797,15 @@ def test_nanostring_normalisation(tmp_path, capsys):
     def lane(sample: str, pos_scale: float, counts: dict[str, tuple[str, int]]) -> bytes:
         lines = ["<Header>", "FileVersion,1.7", "</Header>", "<Code_Summary>", "CodeClass,Name,Accession,Count",
                  f"Positive,POS_A(128),ERCC_00117.1,{round(12800 * pos_scale)}",
-                 f"Positive,POS_B(32),ERCC_00112.1,{round(3200 * pos_scale)}", "Negative,NEG_A(0),ERCC_00096.1,11"]
+                 f"Positive,POS_B(32),ERCC_00112.1,{round(3200 * pos_scale)}", "Negative,NEG_A(0),ERCC_00096.1,11",
+                 f"Negative,NEG_B(0),ERCC_00041.1,{round(19 * pos_scale)}", "Negative,NEG_C(0),ERCC_00019.1,6"]
         lines += [f"{c},{g},NM_1.1,{n}" for g, (c, n) in counts.items()]
         return ("\r\n".join([*lines, "</Code_Summary>"]) + "\r\n").encode()
 
     d = tmp_path / "lanes"
     d.mkdir()
     raw = {"L1": (1.0, [100, 400, 1000, 2000]), "L2": (2.0, [300, 600, 4000, 4000]), "L3": (0.5, [50, 80, 500, 600]),
-           "L4": (1.0, [90, 420, 10, 20])}   # L4: housekeeping genes 100x down
+           "L4": (1.0, [5, 420, 30, 40])}   # L4: housekeeping genes 40x down, TP53 below the background
     for s, (scale, c) in raw.items():
         (d / f"{s}.RCC").write_bytes(lane(s, scale, {"TP53": ("Endogenous", c[0]), "ESR1": ("Endogenous", c[1]),
                                                     "GAPDH": ("Housekeeping", c[2]), "ACTB": ("Housekeeping", c[3])}))
@@ -825,3 +826,33 @@ def test_nanostring_normalisation(tmp_path, capsys):
                  "--out", str(tmp_path / "c.h5ad")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--normalize nanostring needs NanoString lanes read from their RCC files" in err
+    # --background: each lane's negative controls (mean, mean + 2 SD, max) scaled by its positive factor and
+    # subtracted between the two scalings (NanoStringNorm's order), values below set to 0
+    neg = np.array([[11, round(19 * s), 6] for s, _ in raw.values()], dtype=float)
+    for how, bg in (("mean", neg.mean(1)), ("mean+2sd", neg.mean(1) + 2 * neg.std(1, ddof=1)),
+                    ("max", neg.max(1))):
+        assert main(["data", "prepare", str(d), "--genes", "all", "--normalize", "nanostring", "--background", how,
+                     "--log", "none", "--out", str(tmp_path / f"{how}.h5ad")]) == 0
+        out = capsys.readouterr().out
+        Z = np.maximum(Y - (bg / pos_f)[:, None], 0)
+        hz = np.exp(np.log(Z[:, 2:]).mean(axis=1))
+        np.testing.assert_allclose(ad.read_h5ad(tmp_path / f"{how}.h5ad").X, Z / (hz / hz.mean())[:, None], rtol=1e-5)
+        n0 = int((Y < (bg / pos_f)[:, None]).sum())
+        assert n0 == 1 and Z[3, 0] == 0   # L4's TP53
+        assert f"each lane's background ({how} of its negative controls" in out and "1 of 16 values below" in out
+    for args, match in ((["--normalize", "cpm", "--background", "mean"], "--background subtracts an nCounter lane's "
+                         "negative controls, with --normalize nanostring"),
+                        (["--background", "max"], "add --normalize nanostring or remove --background")):
+        assert main(["data", "prepare", str(d), "--genes", "all", *args, "--out", str(tmp_path / "bg.h5ad")]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and match in err and not (tmp_path / "bg.h5ad").exists()
+    # a housekeeping gene at or below the background: refused with the way on, nothing written
+    (d / "L5.RCC").write_bytes(lane("L5", 1.0, {"TP53": ("Endogenous", 80), "ESR1": ("Endogenous", 300),
+                                                "GAPDH": ("Housekeeping", 15), "ACTB": ("Housekeeping", 900)}))
+    assert main(["data", "prepare", str(d), "--genes", "all", "--normalize", "nanostring", "--background", "max",
+                 "--out", str(tmp_path / "hk.h5ad")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "a housekeeping gene is at or below the background (max of the negative " \
+                                    "controls) in a lane" in err and not (tmp_path / "hk.h5ad").exists()
+    assert main(["data", "prepare", str(d), "--genes", "all", "--normalize", "nanostring", "--background", "mean",
+                 "--out", str(tmp_path / "hk.h5ad")]) == 0   # below the max, above the mean

@@ -85,6 +85,9 @@ def _check_missing_options(args: argparse.Namespace) -> None:
         raise DataError("--max-missing applies to --missing impute or drop; add one of them or remove --max-missing")
     if args.missing != "impute" and args.impute_neighbours is not None:
         raise DataError("--impute-neighbours applies to --missing impute; add it or remove --impute-neighbours")
+    if args.background != "none" and args.normalize != "nanostring":
+        raise DataError("--background subtracts an nCounter lane's negative controls, with --normalize nanostring; "
+                        "add --normalize nanostring or remove --background")
 
 
 def _prepare(args: argparse.Namespace) -> int:
@@ -119,7 +122,7 @@ def _prepare(args: argparse.Namespace) -> int:
     id_type = g.detect_id_type(adata.var_names) if args.id_type == "auto" else args.id_type
     # sequencing depth: over every feature read (before gene selection), on the counts (before the log)
     if args.normalize != "none":
-        normalize_depth(adata, args.normalize)
+        normalize_depth(adata, args.normalize, background=args.background)
         depth = _depth_note(adata)
     else:
         depth = _counts_hint(adata)
@@ -241,6 +244,10 @@ def _depth_note(adata) -> str:
     h = [h for h in get_history(adata) if h["step"] == "normalize_depth"][-1]
     note = (f"; depth normalised ({h['method']}; library sizes {_count_str(h['library_size_min'])}-"
             f"{_count_str(h['library_size_max'])})")
+    if h.get("background", "none") != "none":
+        n, size = int(h["n_below_background"]), adata.n_obs * adata.n_vars
+        note += (f"; each lane's background ({h['background']} of its negative controls, median "
+                 f"{h['background_median']:.3g}) subtracted, {n:,} of {size:,} values below it set to 0")
     n = int(h.get("n_flagged_lanes", 0))
     if n:
         shown = ", ".join(list(h["flagged_lanes"])[:3]) + (", ..." if n > 3 else "")
@@ -756,6 +763,10 @@ def _add_prepare(dsub) -> None:
                          "taking many reads), tpm (per kb of gene length, then per million: needs gene lengths, as a "
                          "featureCounts table has), nanostring (nCounter lanes read from RCC files: positive "
                          "controls, then housekeeping genes, as nSolver), none (default: values as given, e.g. TPM)")
+    pr.add_argument("--background", choices=["none", "mean", "mean+2sd", "max"], default="none",
+                    help="with --normalize nanostring: subtract each lane's background, the mean, mean + 2 SD or "
+                         "maximum of its negative controls, after the positive-control scaling (values below it set "
+                         "to 0; default none, as nSolver)")
     pr.add_argument("--log", choices=["auto", "log2p1", "none"], default="auto",
                     help="auto: log2(x+1) unless already logged (default); log2p1: always; none: leave values")
     pr.add_argument("--genes", default="landmarks",

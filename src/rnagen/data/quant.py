@@ -540,18 +540,21 @@ def _mature_counts(files: list[_Source]) -> tuple[list[np.ndarray], pd.Index, np
 _RCC_GENES = ("Endogenous", "Housekeeping")
 
 
-def _rcc_counts(files: list[_Source]) -> tuple[list[np.ndarray], pd.Index, np.ndarray, int, np.ndarray]:
+def _rcc_counts(files: list[_Source]) -> tuple[list[np.ndarray], pd.Index, np.ndarray, int, np.ndarray,
+                                                np.ndarray]:
     """NanoString nCounter RCC files (one per sample lane, an XML-like text of ``<Header>``, ``<Sample_Attributes>``,
     ``<Lane_Attributes>`` and ``<Code_Summary>`` sections; the last ``CodeClass,Name,Accession,Count``): each
     file's counts of its gene probes (Endogenous, Housekeeping), the controls left out. Returns the rows, the gene
-    names, their code classes, the number of control probes left out and each lane's geometric mean of its
-    positive controls (NaN without them), for nSolver's normalisation (``--normalize nanostring``); every file
-    must list the same genes."""
+    names, their code classes, the number of control probes left out, each lane's geometric mean of its
+    positive controls (NaN without them) and the mean, standard deviation and maximum of its negative controls
+    (NaN without them; a lanes x 3 array), for nSolver's normalisation and background (``--normalize nanostring
+    --background``); every file must list the same genes."""
     genes: pd.Index | None = None
     classes = np.zeros(0, dtype=object)
     rows: list[np.ndarray] = []
     n_controls = 0
     positive: list[float] = []
+    negative: list[tuple[float, float, float]] = []
     for src in files:
         try:
             with src.open() as fh:
@@ -575,6 +578,11 @@ def _rcc_counts(files: list[_Source]) -> tuple[list[np.ndarray], pd.Index, np.nd
                             errors="coerce").to_numpy(np.float64)
         pos = pos[np.isfinite(pos) & (pos > 0)]
         positive.append(float(np.exp(np.log(pos).mean())) if len(pos) else float("nan"))
+        neg = pd.to_numeric(pd.Series([f[ki].strip() for f in table if f[ci].strip() == "Negative"]),
+                            errors="coerce").to_numpy(np.float64)
+        neg = neg[np.isfinite(neg)]
+        negative.append((float(neg.mean()), float(neg.std(ddof=1)) if len(neg) > 1 else 0.0, float(neg.max()))
+                        if len(neg) else (float("nan"),) * 3)
         keep = [f for f in table if f[ci].strip().startswith(_RCC_GENES)]
         if not keep:
             raise DataError(f"{src.label}: no Endogenous or Housekeeping probe in its <Code_Summary>; check the file")
@@ -596,7 +604,7 @@ def _rcc_counts(files: list[_Source]) -> tuple[list[np.ndarray], pd.Index, np.nd
             counts = pd.Series(counts.to_numpy(), index=names).loc[genes].reset_index(drop=True)
         rows.append(counts.to_numpy(np.float32))
     assert genes is not None
-    return rows, genes, classes, n_controls, np.asarray(positive)
+    return rows, genes, classes, n_controls, np.asarray(positive), np.asarray(negative, dtype=np.float64)
 
 
 def _strand_call(first: float, second: float) -> str:
@@ -678,12 +686,12 @@ def _read_found(folder: Path, found: dict[str, list[_Source]], *, archive: bool,
     gene_names = gene_ids = lengths = precursors = None
     rows: list[np.ndarray] = []
     calls: list[str] = []
-    code_classes = positive = None
+    code_classes = positive = negative = None
     n_controls = 0
     if kind == "gdc_mirna_iso":
         rows, genes, precursors = _mature_counts(files)
     elif kind == "nanostring":
-        rows, genes, code_classes, n_controls, positive = _rcc_counts(files)
+        rows, genes, code_classes, n_controls, positive, negative = _rcc_counts(files)
     for src in files if kind not in ("gdc_mirna_iso", "nanostring") else ():
         p = src.label
         extra = {"gdc": ["gene_name"], "featurecounts": ["Length"], "rsem_tx": ["gene_id"]}.get(kind, []) \
@@ -725,6 +733,9 @@ def _read_found(folder: Path, found: dict[str, list[_Source]], *, archive: bool,
     obs = pd.DataFrame({"file": rel}, index=pd.Index(names))
     if positive is not None:
         obs["positive_control_geomean"] = positive
+    if negative is not None:
+        for j, stat in enumerate(("mean", "sd", "max")):
+            obs[f"negative_control_{stat}"] = negative[:, j]
     var = pd.DataFrame(index=pd.Index(genes))
     if gene_ids is not None:
         var["gene_id"] = gene_ids

@@ -37,7 +37,13 @@ def looks_like_counts(X) -> bool:
     return bool((finite >= 0).all() and np.array_equal(finite, np.round(finite)))
 
 
-def normalize_depth(adata, method: Literal["cpm", "median-ratio", "tpm", "nanostring"] = "cpm"):
+#: nCounter background estimates from each lane's negative controls (NanoStringNorm's ``Background``, Waggott
+#: et al. 2012; nSolver's background subtraction)
+BACKGROUNDS = ("none", "mean", "mean+2sd", "max")
+
+
+def normalize_depth(adata, method: Literal["cpm", "median-ratio", "tpm", "nanostring"] = "cpm", *,
+                    background: Literal["none", "mean", "mean+2sd", "max"] = "none"):
     """Remove sequencing depth from raw counts, in place: each sample's values divided by its size factor.
 
     ``cpm``: counts per million, the factor being the sample's total over every feature of ``adata`` divided by
@@ -49,7 +55,10 @@ def normalize_depth(adata, method: Literal["cpm", "median-ratio", "tpm", "nanost
     scaling, so long and short genes compare. ``nanostring``: NanoString nSolver's normalisation of nCounter
     lanes (read from RCC files): each lane scaled by its positive controls' geometric mean over the lanes' mean of
     it, then by its housekeeping genes' geometric mean likewise (``var["code_class"]``); lanes whose factors fall
-    outside nSolver's QC ranges (0.3-3 and 0.1-10) are listed in the history. The factors are kept in
+    outside nSolver's QC ranges (0.3-3 and 0.1-10) are listed in the history. ``background`` (``nanostring``
+    only) subtracts each lane's background between the two scalings, as NanoStringNorm orders them: the mean, the
+    mean plus two standard deviations or the maximum of its negative controls (``obs["negative_control_*"]``,
+    scaled by the lane's positive-control factor), values below it set to 0. The factors are kept in
     ``obs["size_factor"]`` and the step in the history. Missing values are left out of the totals and ratios.
 
     Raises
@@ -61,8 +70,13 @@ def normalize_depth(adata, method: Literal["cpm", "median-ratio", "tpm", "nanost
     """
     if method not in ("cpm", "median-ratio", "tpm", "nanostring"):
         raise DataError(f"unknown depth normalisation {method!r}; use 'cpm', 'median-ratio', 'tpm' or 'nanostring'")
+    if background not in BACKGROUNDS:
+        raise DataError(f"unknown background {background!r}; use one of {', '.join(BACKGROUNDS)}")
     if method == "nanostring":
-        return _nanostring_normalised(adata)
+        return _nanostring_normalised(adata, background)
+    if background != "none":
+        raise DataError(f"--background subtracts an nCounter lane's negative controls, with --normalize nanostring; "
+                        f"remove --background or use --normalize nanostring instead of {method}")
     X = dense(adata.X).astype(np.float64)
     if method == "tpm":
         if "length" not in adata.var.columns:
@@ -107,7 +121,7 @@ def normalize_depth(adata, method: Literal["cpm", "median-ratio", "tpm", "nanost
     return adata
 
 
-def _nanostring_normalised(adata):
+def _nanostring_normalised(adata, background: str = "none"):
     """nSolver's normalisation of nCounter lanes (:func:`normalize_depth`, ``method="nanostring"``), in place."""
     pos = adata.obs["positive_control_geomean"] if "positive_control_geomean" in adata.obs.columns else None
     hk = (adata.var["code_class"].astype(str) == "Housekeeping").to_numpy() if "code_class" in adata.var.columns \
@@ -126,9 +140,29 @@ def _nanostring_normalised(adata):
     total = np.nansum(X, axis=1)   # the lanes' counts before scaling, as the other methods report them
     pos_factor = pos / pos.mean()
     X = X / pos_factor[:, None]
+    n_zeroed = 0
+    bg = np.zeros(len(X))
+    if background != "none":
+        cols = [f"negative_control_{s}" for s in ("mean", "sd", "max")]
+        if not set(cols) <= set(adata.obs.columns):
+            raise DataError("--background needs each lane's negative controls, read from its RCC file, and these data "
+                            "have none; remove --background")
+        mean, sd, top = (pd.to_numeric(adata.obs[c], errors="coerce").to_numpy(np.float64) for c in cols)
+        bg = {"mean": mean, "mean+2sd": mean + 2 * sd, "max": top}[background] / pos_factor
+        if not np.isfinite(bg).all():
+            i = int(np.flatnonzero(~np.isfinite(bg))[0])
+            raise DataError(f"lane {str(adata.obs_names[i])!r} has no negative control counts for --background; "
+                            "remove the lane or --background")
+        below = X < bg[:, None]
+        n_zeroed = int(below.sum())
+        X = np.where(below, 0.0, X - bg[:, None])
     with np.errstate(divide="ignore"):
         logs = np.log(X[:, hk])
     if not np.isfinite(logs).all():
+        if background != "none":
+            raise DataError(f"a housekeeping gene is at or below the background ({background} of the negative "
+                            "controls) in a lane: its housekeeping normalisation needs them counted; use a lower "
+                            "--background (mean) or none")
         raise DataError("a housekeeping gene is not counted in every lane (0 or missing); nSolver's housekeeping "
                         "normalisation needs them: use --normalize median-ratio")
     hk_gm = np.exp(logs.mean(axis=1))
@@ -140,7 +174,8 @@ def _nanostring_normalised(adata):
                if not (0.3 <= a <= 3 and 0.1 <= b <= 10)]
     record(adata, "normalize_depth", method="nanostring", n_genes_used=int(hk.sum()),
            library_size_min=float(total.min()), library_size_median=float(np.median(total)),
-           library_size_max=float(total.max()), flagged_lanes=flagged[:20], n_flagged_lanes=len(flagged))
+           library_size_max=float(total.max()), flagged_lanes=flagged[:20], n_flagged_lanes=len(flagged),
+           background=background, background_median=float(np.median(bg)), n_below_background=n_zeroed)
     return adata
 
 
