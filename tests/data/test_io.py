@@ -297,6 +297,58 @@ def test_gct_latin1_after_a_utf8_looking_start(tmp_path):
     assert b.X[:, -1].tolist() == [3.0, 4.0]
 
 
+def test_loom_files(tmp_path, monkeypatch, capsys):
+    """A loom file (loompy, velocyto, anndata's write_loom): matrix genes x samples, row_attrs as var (named by
+    Gene), col_attrs as obs (named by CellID; a text attribute labels with --label-key, loompy's XML character
+    references given back), 2-D attributes left out; --layer reads a layer; its column attributes label another
+    file as a --labels file; a missing layer, a file too large for the memory and a damaged file refused in one
+    line."""
+    import h5py
+
+    import rnagen.data.io as dio
+    from rnagen.cli.main import main
+
+    X = np.arange(24, dtype=np.float32).reshape(4, 6) * 3     # 4 genes x 6 samples
+    with h5py.File(tmp_path / "bulk.loom", "w") as f:
+        f["matrix"] = X
+        f["layers/spliced"] = X + 1
+        f["row_attrs/Gene"] = np.array([b"TP53", b"EGFR", b"MYC", b"GAPDH"])
+        f["row_attrs/Accession"] = np.array([b"ENSG00000141510", b"ENSG00000146648", b"ENSG00000136997",
+                                             b"ENSG00000111640"])
+        f["col_attrs/CellID"] = np.array([f"S{i}".encode() for i in range(6)])
+        f["col_attrs/tissue"] = np.array([b"Caf&#233;", b"Lung"] * 3)
+        f["col_attrs/depth"] = np.arange(6.0)
+        f["col_attrs/umap"] = np.zeros((6, 2))
+        f.attrs["LOOM_SPEC_VERSION"] = "3.0.0"
+    a = read(tmp_path / "bulk.loom", label_key="tissue")
+    assert list(a.obs_names) == [f"S{i}" for i in range(6)] and list(a.var_names) == ["TP53", "EGFR", "MYC", "GAPDH"]
+    np.testing.assert_array_equal(a.X, X.T)
+    assert a.obs["tissue"].astype(str).tolist() == ["Café", "Lung"] * 3 and "umap" not in a.obs.columns
+    assert a.obs["depth"].tolist() == list(range(6)) and a.var["Accession"].iloc[0] == "ENSG00000141510"
+    assert get_history(a)[0]["format"] == "loom"
+    np.testing.assert_array_equal(read(tmp_path / "bulk.loom", layer="spliced").X, X.T + 1)
+    with pytest.raises(DataError, match=r"bulk.loom has no layer 'counts'; its layers: spliced"):
+        read(tmp_path / "bulk.loom", layer="counts")
+    assert main(["data", "prepare", str(tmp_path / "bulk.loom"), "--label-key", "tissue", "--genes", "all",
+                 "--out", str(tmp_path / "b.h5ad")]) == 0
+    assert "2 classes of 'tissue'" in capsys.readouterr().out
+    # its column attributes label another file's samples (the matrix unread)
+    (tmp_path / "m.csv").write_text("sample,TP53,EGFR\n" + "".join(f"S{i},{i},{2 * i}\n" for i in (5, 0, 3)))
+    m = read(tmp_path / "m.csv", labels=tmp_path / "bulk.loom", label_key="tissue")
+    assert m.obs["tissue"].astype(str).tolist() == ["Lung", "Café", "Lung"]
+    monkeypatch.setattr(dio, "_memory_bytes", lambda: 2 * 4 * 4 * 5)   # half of it holds 5 samples
+    with pytest.raises(DataError, match=r"bulk.loom: its 6 samples \(cells\?\) x 4 genes need .* more than half this "
+                                        "machine's"):
+        read(tmp_path / "bulk.loom")
+    monkeypatch.undo()
+    raw = (tmp_path / "bulk.loom").read_bytes()
+    (tmp_path / "cut.loom").write_bytes(raw[: len(raw) // 2])
+    assert main(["data", "prepare", str(tmp_path / "cut.loom"), "--genes", "all", "--out",
+                 str(tmp_path / "c.h5ad")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cut.loom" in err and not (tmp_path / "c.h5ad").exists()
+
+
 def test_parquet_and_h5ad_content_under_a_text_name(small, tmp_path):
     df = _frame(small)
     df.insert(0, "tissue", small.obs["tissue"].astype(str))
@@ -315,12 +367,6 @@ def test_hdf5_files_that_are_no_anndata_are_named(tmp_path):
         f["matrix/barcodes"] = np.array([b"AAACCTG"])
     with pytest.raises(DataError, match="a 10x Genomics HDF5 matrix of single cells"):
         read(tmp_path / "filtered_feature_bc_matrix.h5")
-    with h5py.File(tmp_path / "x.loom", "w") as f:
-        f["matrix"] = np.ones((3, 2), dtype=np.float32)
-        f["row_attrs/Gene"] = np.array([b"TP53", b"EGFR", b"MYC"])
-        f["col_attrs/CellID"] = np.array([b"c1", b"c2"])
-    with pytest.raises(DataError, match=r"x.loom: a loom file \(genes x cells.*anndata.read_loom"):
-        read(tmp_path / "x.loom")
     for name in ("matrix.mtx", "matrix.mtx.gz"):   # names neither genes nor samples
         import gzip
 

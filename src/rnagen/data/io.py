@@ -1185,8 +1185,8 @@ def _r_label_rows(p: Path) -> pd.DataFrame:
 
 
 def _h5ad_obs(p: Path) -> pd.DataFrame:
-    """The sample annotations of an .h5ad (``obs``) or a GCTX (its column metadata) given as a label file, the
-    matrix left unread; the samples' ids a named first column."""
+    """The sample annotations of an .h5ad (``obs``), a GCTX (its column metadata) or a loom file (its column
+    attributes) given as a label file, the matrix left unread; the samples' ids a named first column."""
     import anndata as ad
     import h5py
 
@@ -1199,6 +1199,15 @@ def _h5ad_obs(p: Path) -> pd.DataFrame:
             raise DataError(f"label file {p.name}: a GCTX without sample metadata (only /0/META/COL/id); give the "
                             "release's sample table (sig_info.txt, inst_info.txt)")
         obs.index.name = "sample"
+        return obs
+    if _is_loom(p):   # a loom's column attributes
+        with h5py.File(p, "r") as f:
+            obs = _loom_attrs(f["col_attrs"], f["matrix"].shape[1])
+        key = next((k for k in _LOOM_SAMPLE_NAMES if k in obs.columns), None)
+        if key is None or obs.shape[1] < 2:
+            raise DataError(f"label file {p.name}: a loom file without sample names and annotations (col_attrs "
+                            f"{', '.join(obs.columns) or 'empty'}); give a file with sample id and label columns")
+        obs.index = pd.Index([str(x) for x in obs.pop(key)], name="sample")
         return obs
     try:
         with warnings.catch_warnings():
@@ -3273,6 +3282,9 @@ def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unla
             raise DataError(f"--layer applies to .h5ad input; {p.name} is a GCTX file, remove --layer")
         adata, extra = _read_gctx(p, labels)
         fmt, orient = "gctx", "samples_x_genes"
+    elif fmt == "h5ad" and _is_loom(p):
+        adata, extra = _read_loom(p, layer)
+        fmt, orient = "loom", "genes_x_samples"
     elif fmt == "h5ad" and _is_archs4(p):
         if layer is not None:
             raise DataError(f"--layer applies to .h5ad input; {p.name} is an ARCHS4 file, remove --layer")
@@ -3310,7 +3322,7 @@ def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unla
                 adata, orient, extra = _recount3_values(adata, orient, quantity=quantity, recount_qc=recount_qc,
                                                         source=p.name)
     found = None   # the labels, when settling the layout read them (the sample ids do not change until then)
-    if (orientation == "auto" and fmt not in ("folder", "h5ad", "archs4", "gctx", "gct", "geo", "soft",
+    if (orientation == "auto" and fmt not in ("folder", "h5ad", "loom", "archs4", "gctx", "gct", "geo", "soft",
                                               "featurecounts")
             and labels is not None and sample_names is None):
         adata, orient, found = _oriented_by_labels(adata, orient, labels, label_key)
@@ -3459,7 +3471,7 @@ def _undate_genes(adata: Any) -> tuple[Any, dict[str, object]]:
 
 def _other_hdf5(p: Path) -> str | None:
     """What an HDF5 file that is no AnnData is, when it is one of the well-known kinds: a 10x Genomics matrix
-    (single cells, not bulk profiles) or a loom file; else ``None``. (ARCHS4's files are read: :func:`_read_archs4`.)"""
+    (single cells, not bulk profiles); else ``None``. (ARCHS4's, GCTX and loom files are read.)"""
     import h5py
 
     try:
@@ -3468,10 +3480,6 @@ def _other_hdf5(p: Path) -> str | None:
             if "matrix" in keys and isinstance(f["matrix"], h5py.Group) and "barcodes" in f["matrix"]:
                 return ("a 10x Genomics HDF5 matrix of single cells, not an .h5ad of bulk profiles; give bulk "
                         "profiles (cells summed per sample, say) as a table or an .h5ad")
-            if {"matrix", "row_attrs", "col_attrs"} <= keys:
-                return ("a loom file (genes x cells, as velocyto and loompy write them); convert it to an .h5ad "
-                        "(Python, with loompy installed: anndata.read_loom(\"x.loom\").write_h5ad(\"x.h5ad\")), "
-                        "cells summed per sample if they are single cells, and give that")
     except Exception:  # noqa: BLE001 - a damaged file: the caller's message stands
         return None
     return None
@@ -3592,6 +3600,100 @@ _GCTX_NODES = ("0/DATA/0/matrix", "0/META/ROW/id", "0/META/COL/id")
 _CMAP_MISSING = frozenset({"-666", "-666.0"})
 # samples read from the matrix at a time: one block's rows in float32 beside the result
 _GCTX_BLOCK = 2048
+
+
+def _is_loom(p: Path) -> bool:
+    import h5py
+
+    try:
+        with h5py.File(p, "r") as f:
+            return {"matrix", "row_attrs", "col_attrs"} <= set(f.keys()) and isinstance(f["matrix"], h5py.Dataset)
+    except Exception:  # noqa: BLE001 - not HDF5 or damaged: the .h5ad reader says so
+        return False
+
+
+#: the loom attributes that name the features and the samples (loompy's conventions, then anndata's write_loom)
+_LOOM_FEATURE_NAMES = ("Gene", "var_names", "gene_names", "Accession", "gene_ids")
+_LOOM_SAMPLE_NAMES = ("CellID", "obs_names", "cell_names", "SampleID", "sample")
+
+
+def _loom_attrs(group, n: int) -> pd.DataFrame:
+    """A loom file's ``row_attrs`` or ``col_attrs`` (one value per feature or sample) as a table; attributes of
+    another length or more than one dimension (embeddings) left out. loompy stores text as ASCII bytes with
+    other characters as XML references (``&#233;``), given back here."""
+    import html
+
+    cols: dict[str, Any] = {}
+    for key in group:
+        d = group[key]
+        if not hasattr(d, "shape") or d.ndim != 1 or d.shape[0] != n:
+            continue
+        vals = d[()]
+        if vals.dtype.kind in ("S", "O", "U"):
+            vals = [html.unescape(x.decode("utf-8", errors="replace") if isinstance(x, bytes) else str(x))
+                    for x in vals]
+        cols[key] = vals
+    return pd.DataFrame(cols, index=pd.RangeIndex(n))
+
+
+def _read_loom(p: Path, layer: str | None) -> tuple[Any, dict[str, object]]:
+    """A loom file (Linnarsson lab's HDF5 layout; loompy, velocyto and anndata's write_loom): ``matrix`` (or the
+    layer ``layer``) genes x samples, ``row_attrs`` as ``var`` (named by ``Gene``, else the first of
+    :data:`_LOOM_FEATURE_NAMES`), ``col_attrs`` as ``obs`` (named by ``CellID``, else ...; a ``--label-key``);
+    refused when it does not fit in memory. Returns the AnnData and what was read, for the history."""
+    import anndata as ad
+    import h5py
+
+    source = p.name
+    try:
+        with h5py.File(p, "r") as f:
+            name = layer if layer not in (None, "") else "matrix"
+            if name != "matrix":
+                have = ", ".join(k for k in f.get("layers", {}) if k != "") or "none"
+                if "layers" not in f or name not in f["layers"]:
+                    raise DataError(f"{source} has no layer {name!r}; its layers: {have} (or omit --layer to read "
+                                    "its matrix)")
+                dset = f["layers"][name]
+            else:
+                dset = f["matrix"]
+            if dset.ndim != 2:
+                raise DataError(f"{source}: the loom matrix has {dset.ndim} dimensions; re-create the file")
+            n_genes, n_samples = dset.shape
+            if not np.issubdtype(dset.dtype, np.number):
+                raise DataError(f"{source}: the loom matrix holds {dset.dtype} values, not numbers; re-create it")
+            var = _loom_attrs(f["row_attrs"], n_genes)
+            obs = _loom_attrs(f["col_attrs"], n_samples)
+            need, total = 4 * n_genes * n_samples, _memory_bytes()
+            if total is not None and need > total // 2:
+                raise DataError(f"{source}: its {n_samples:,} samples (cells?) x {n_genes:,} genes need "
+                                f"{need / 2**30:.1f} GiB, more than half this machine's {total / 2**30:.1f} GiB; sum "
+                                "the cells of each sample first (bulk profiles) or subset the file")
+            gkey = next((k for k in _LOOM_FEATURE_NAMES if k in var.columns), None)
+            skey = next((k for k in _LOOM_SAMPLE_NAMES if k in obs.columns), None)
+            genes = [str(x) for x in var[gkey]] if gkey else [f"feature_{i}" for i in range(n_genes)]
+            samples = [str(x) for x in obs[skey]] if skey else [f"sample_{i}" for i in range(n_samples)]
+            X = np.empty((n_samples, n_genes), dtype=np.float32)
+            for s in range(0, n_samples, _GCTX_BLOCK):
+                vals = np.asarray(dset[:, s:s + _GCTX_BLOCK]).T
+                X[s:s + vals.shape[0]] = vals if vals.dtype == np.float32 else _to_float32(
+                    vals.astype(np.float64), samples[s:s + vals.shape[0]], genes, source)
+    except DataError:
+        raise
+    except (OSError, KeyError, ValueError, TypeError) as e:
+        raise DataError(f"{source}: cannot read the loom file ({type(e).__name__}: {_one_line(e)[:80]}); check "
+                        "that it is complete") from e
+    var.index = pd.Index(genes)
+    obs.index = pd.Index(samples)
+    var = var.drop(columns=[gkey] if gkey else [])
+    obs = obs.drop(columns=[skey] if skey else [])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)   # repeated ids: --duplicates resolves them
+        adata = ad.AnnData(X=X, obs=obs, var=var)
+        adata.strings_to_categoricals()   # text attributes as an .h5ad stores them: classes
+    info: dict[str, object] = {}
+    if not gkey:
+        info["loom_unnamed_features"] = True
+    return adata, info
 
 
 def _is_gctx(p: Path) -> bool:
