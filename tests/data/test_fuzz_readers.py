@@ -205,6 +205,31 @@ def test_damaged_gctx_files():
             f["0/META/ROW/pr_is_lm"] = np.ones(40, dtype=np.int64)
         with open(p, "rb") as fh:
             data = fh.read()
+    _damaged_reads(data, "x.gctx", "cell_id", rng)
+
+
+def test_damaged_loom_files():
+    """A loom file cut short or with bytes overwritten: a valid AnnData or a one-line RnagenError, never another
+    exception."""
+    import h5py
+
+    rng = np.random.default_rng(1)
+    with tempfile.TemporaryDirectory() as d:
+        p = os.path.join(d, "x.loom")
+        with h5py.File(p, "w") as f:
+            f.create_dataset("matrix", data=rng.poisson(20, size=(40, 6)).astype(np.float32), chunks=(20, 3),
+                             compression="gzip")
+            f["layers/spliced"] = np.ones((40, 6), dtype=np.float32)
+            f["row_attrs/Gene"] = np.array([f"G{i}" for i in range(40)], dtype="S")
+            f["col_attrs/CellID"] = np.array([f"s{i}" for i in range(6)], dtype="S")
+            f["col_attrs/tissue"] = np.array(["lung", "liver"] * 3, dtype="S")
+        with open(p, "rb") as fh:
+            data = fh.read()
+    _damaged_reads(data, "x.loom", "tissue", rng)
+
+
+def _damaged_reads(data: bytes, name: str, label_key: str, rng) -> None:
+    """Read 120 damaged copies of an HDF5 file: a third cut short, the others with 1-19 bytes overwritten."""
     for t in range(120):
         b = bytearray(data)
         if t % 3 == 0:
@@ -212,7 +237,7 @@ def test_damaged_gctx_files():
         else:
             for i in rng.integers(0, len(b), size=int(rng.integers(1, 20))):
                 b[int(i)] = int(rng.integers(0, 256))
-        _read_bytes(bytes(b), "x.gctx", label_key="cell_id")
+        _read_bytes(bytes(b), name, label_key=label_key)
 
 
 def _mutated(text: str, rng, alphabet: str) -> str:

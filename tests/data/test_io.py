@@ -347,6 +347,8 @@ def test_loom_files(tmp_path, monkeypatch, capsys):
                  str(tmp_path / "c.h5ad")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "cut.loom" in err and not (tmp_path / "c.h5ad").exists()
+    with pytest.raises(DataError, match="cut.loom"):   # as a label file too
+        read(tmp_path / "m.csv", labels=tmp_path / "cut.loom", label_key="tissue")
 
 
 def test_parquet_and_h5ad_content_under_a_text_name(small, tmp_path):

@@ -1190,24 +1190,31 @@ def _h5ad_obs(p: Path) -> pd.DataFrame:
     import anndata as ad
     import h5py
 
-    if _is_gctx(p):   # a CMap GCTX's sample metadata
-        with h5py.File(p, "r") as f:
-            ids = _h5_strings(f["0/META/COL/id"])
-            obs = _gctx_meta(f["0/META/COL"], len(ids), p.name, "sample")
-        obs.index = pd.Index(ids)
-        if obs.shape[1] == 0:
+    kind = "gctx" if _is_gctx(p) else "loom" if _is_loom(p) else None
+    if kind is not None:
+        try:
+            with h5py.File(p, "r") as f:
+                if kind == "gctx":   # a CMap GCTX's sample metadata
+                    ids = _h5_strings(f["0/META/COL/id"])
+                    obs = _gctx_meta(f["0/META/COL"], len(ids), p.name, "sample")
+                    obs.index = pd.Index(ids)
+                else:   # a loom's column attributes
+                    obs = _loom_attrs(f["col_attrs"], f["matrix"].shape[1])
+        except DataError:
+            raise
+        except (OSError, KeyError, ValueError, TypeError, RuntimeError) as e:   # h5py's errors of a damaged file
+            raise DataError(f"label file {p.name}: cannot read it ({type(e).__name__}: {_one_line(e)[:80]}); check "
+                            "that it is complete") from e
+        if kind == "gctx" and obs.shape[1] == 0:
             raise DataError(f"label file {p.name}: a GCTX without sample metadata (only /0/META/COL/id); give the "
                             "release's sample table (sig_info.txt, inst_info.txt)")
+        if kind == "loom":
+            key = next((k for k in _LOOM_SAMPLE_NAMES if k in obs.columns), None)
+            if key is None or obs.shape[1] < 2:
+                raise DataError(f"label file {p.name}: a loom file without sample names and annotations (col_attrs "
+                                f"{', '.join(obs.columns) or 'empty'}); give a file with sample id and label columns")
+            obs.index = pd.Index([str(x) for x in obs.pop(key)])
         obs.index.name = "sample"
-        return obs
-    if _is_loom(p):   # a loom's column attributes
-        with h5py.File(p, "r") as f:
-            obs = _loom_attrs(f["col_attrs"], f["matrix"].shape[1])
-        key = next((k for k in _LOOM_SAMPLE_NAMES if k in obs.columns), None)
-        if key is None or obs.shape[1] < 2:
-            raise DataError(f"label file {p.name}: a loom file without sample names and annotations (col_attrs "
-                            f"{', '.join(obs.columns) or 'empty'}); give a file with sample id and label columns")
-        obs.index = pd.Index([str(x) for x in obs.pop(key)], name="sample")
         return obs
     try:
         with warnings.catch_warnings():
@@ -3679,7 +3686,7 @@ def _read_loom(p: Path, layer: str | None) -> tuple[Any, dict[str, object]]:
                     vals.astype(np.float64), samples[s:s + vals.shape[0]], genes, source)
     except DataError:
         raise
-    except (OSError, KeyError, ValueError, TypeError) as e:
+    except (OSError, KeyError, ValueError, TypeError, RuntimeError) as e:   # h5py's errors of a damaged file
         raise DataError(f"{source}: cannot read the loom file ({type(e).__name__}: {_one_line(e)[:80]}); check "
                         "that it is complete") from e
     var.index = pd.Index(genes)
@@ -3824,7 +3831,7 @@ def _read_gctx(p: Path, labels) -> tuple[Any, dict[str, object]]:
             var.index = pd.Index(rows)
     except DataError:
         raise
-    except (OSError, KeyError, ValueError, TypeError) as e:
+    except (OSError, KeyError, ValueError, TypeError, RuntimeError) as e:   # h5py's errors of a damaged file
         raise DataError(f"{source}: cannot read the GCTX file ({type(e).__name__}: {_one_line(e)[:80]}); check "
                         "that it is complete") from e
     with warnings.catch_warnings():
