@@ -228,8 +228,32 @@ def test_damaged_loom_files():
     _damaged_reads(data, "x.loom", "tissue", rng)
 
 
-def _damaged_reads(data: bytes, name: str, label_key: str, rng) -> None:
-    """Read 120 damaged copies of an HDF5 file: a third cut short, the others with 1-19 bytes overwritten."""
+def test_damaged_archs4_files():
+    """An ARCHS4 gene-count file cut short or with bytes overwritten, read for the samples a label file names: a
+    valid AnnData or a one-line RnagenError, never another exception."""
+    import h5py
+
+    rng = np.random.default_rng(2)
+    with tempfile.TemporaryDirectory() as d:
+        p = os.path.join(d, "human_gene_v2.latest.h5")
+        with h5py.File(p, "w") as f:
+            f.create_dataset("data/expression", data=rng.poisson(30, size=(8, 60)).astype(np.uint32), chunks=(4, 20),
+                             compression="gzip")
+            f["meta/genes/symbol"] = np.array([f"G{i}" for i in range(8)], dtype="S")
+            f["meta/samples/geo_accession"] = np.array([f"GSM{100 + i}" for i in range(60)], dtype="S")
+        with open(p, "rb") as fh:
+            data = fh.read()
+        labels = os.path.join(d, "labels.tsv")
+        with open(labels, "w") as fh:
+            fh.write("sample\tgroup\n" + "".join(f"GSM{100 + i}\t{'ab'[i % 2]}\n" for i in range(0, 60, 5)))
+        _damaged_reads(data, "human_gene_v2.latest.h5", None, rng, labels=labels)
+
+
+def _damaged_reads(data: bytes, name: str, label_key: str | None, rng, **kw) -> None:
+    """Read 120 damaged copies of an HDF5 file (a third cut short, the others with 1-19 bytes overwritten), and
+    summarise them as ``rnagen data info`` does for the files too large to read (a line or None, no exception)."""
+    from rnagen.data.io import archs4_summary, gctx_summary
+
     for t in range(120):
         b = bytearray(data)
         if t % 3 == 0:
@@ -237,7 +261,13 @@ def _damaged_reads(data: bytes, name: str, label_key: str, rng) -> None:
         else:
             for i in rng.integers(0, len(b), size=int(rng.integers(1, 20))):
                 b[int(i)] = int(rng.integers(0, 256))
-        _read_bytes(bytes(b), name, label_key=label_key)
+        with tempfile.TemporaryDirectory() as d:
+            p = os.path.join(d, name)
+            with open(p, "wb") as fh:
+                fh.write(b)
+            for summary in (archs4_summary, gctx_summary):
+                assert summary(p) is None or isinstance(summary(p), str)
+        _read_bytes(bytes(b), name, label_key=label_key, **kw)
 
 
 def _mutated(text: str, rng, alphabet: str) -> str:

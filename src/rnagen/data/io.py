@@ -3524,11 +3524,14 @@ def archs4_summary(path: str | os.PathLike) -> str | None:
     p = Path(path)
     if not p.is_file() or not _is_archs4(p):
         return None
-    with h5py.File(p, "r") as f:
-        n_samples = len(f["meta/samples/geo_accession"])
-        key = next((k for k in _ARCHS4_GENES if k in f["meta/genes"]), None)
-        n_genes = len(f[f"meta/genes/{key}"]) if key else f["data/expression"].shape[0]
-        series = len(set(f["meta/samples/series_id"][()])) if "series_id" in f["meta/samples"] else None
+    try:
+        with h5py.File(p, "r") as f:
+            n_samples = len(f["meta/samples/geo_accession"])
+            key = next((k for k in _ARCHS4_GENES if k in f["meta/genes"]), None)
+            n_genes = len(f[f"meta/genes/{key}"]) if key else f["data/expression"].shape[0]
+            series = len(set(f["meta/samples/series_id"][()])) if "series_id" in f["meta/samples"] else None
+    except (OSError, KeyError, ValueError, TypeError, RuntimeError):   # damaged: the reader says so in one line
+        return None
     return (f"ARCHS4 gene counts: {n_samples:,} GEO samples" + (f" of {series:,} series" if series else "")
             + f" x {n_genes:,} genes; rnagen data prepare FILE --labels LABELS reads the samples LABELS names by "
             "GSM accession")
@@ -3557,37 +3560,44 @@ def _read_archs4(p: Path, labels) -> tuple[Any, dict[str, object]]:
     import h5py
 
     source = p.name
-    with h5py.File(p, "r") as f:
-        gsm = _h5_strings(f["meta/samples/geo_accession"])
-        if labels is None:
-            raise DataError(f"{source}: an ARCHS4 file of {len(gsm):,} samples; name the ones to read with --labels "
-                            "FILE (a table of GSM accessions and labels, or the series' GEO series matrix)")
-        key = next((k for k in _ARCHS4_GENES if k in f["meta/genes"]), None)
-        if key is None:
-            raise DataError(f"{source}: an ARCHS4 file without gene names (meta/genes/"
-                            f"{' or '.join(_ARCHS4_GENES)}); download the file again")
-        genes = _h5_strings(f[f"meta/genes/{key}"])
-        wanted = _label_gsms(labels)
-        where = {g: i for i, g in enumerate(gsm)}
-        missing = [g for g in wanted if g not in where]
-        idx = sorted({where[g] for g in wanted if g in where})
-        if not idx:
-            shown = f" (e.g. {wanted[0]!r})" if wanted else ""
-            raise DataError(f"{source}: none of the label file's {len(wanted)} GSM accessions is in this ARCHS4 "
-                            f"file{shown}; check the species and release, or label by GSM accession")
-        dset = f["data/expression"]
-        if dset.shape == (len(genes), len(gsm)):
-            X = dset[:, idx].T
-        elif dset.shape == (len(gsm), len(genes)):
-            X = dset[idx, :]
-        else:
-            raise DataError(f"{source}: data/expression is {dset.shape[0]} x {dset.shape[1]} for {len(genes)} genes "
-                            f"and {len(gsm)} samples; download the file again")
-        var = pd.DataFrame(index=pd.Index(genes))
-        for k in ("ensembl_gene", "ensembl_gene_id"):
-            if k in f["meta/genes"]:
-                var["ensembl_id"] = _h5_strings(f[f"meta/genes/{k}"])
-                break
+    wanted = _label_gsms(labels) if labels is not None else []
+    try:
+        with h5py.File(p, "r") as f:
+            gsm = _h5_strings(f["meta/samples/geo_accession"])
+            if labels is None:
+                raise DataError(f"{source}: an ARCHS4 file of {len(gsm):,} samples; name the ones to read with "
+                                "--labels FILE (a table of GSM accessions and labels, or the series' GEO series "
+                                "matrix)")
+            key = next((k for k in _ARCHS4_GENES if k in f["meta/genes"]), None)
+            if key is None:
+                raise DataError(f"{source}: an ARCHS4 file without gene names (meta/genes/"
+                                f"{' or '.join(_ARCHS4_GENES)}); download the file again")
+            genes = _h5_strings(f[f"meta/genes/{key}"])
+            where = {g: i for i, g in enumerate(gsm)}
+            missing = [g for g in wanted if g not in where]
+            idx = sorted({where[g] for g in wanted if g in where})
+            if not idx:
+                shown = f" (e.g. {wanted[0]!r})" if wanted else ""
+                raise DataError(f"{source}: none of the label file's {len(wanted)} GSM accessions is in this "
+                                f"ARCHS4 file{shown}; check the species and release, or label by GSM accession")
+            dset = f["data/expression"]
+            if dset.shape == (len(genes), len(gsm)):
+                X = dset[:, idx].T
+            elif dset.shape == (len(gsm), len(genes)):
+                X = dset[idx, :]
+            else:
+                raise DataError(f"{source}: data/expression is {dset.shape[0]} x {dset.shape[1]} for {len(genes)} "
+                                f"genes and {len(gsm)} samples; download the file again")
+            var = pd.DataFrame(index=pd.Index(genes))
+            for k in ("ensembl_gene", "ensembl_gene_id"):
+                if k in f["meta/genes"]:
+                    var["ensembl_id"] = _h5_strings(f[f"meta/genes/{k}"])
+                    break
+    except DataError:
+        raise
+    except (OSError, KeyError, ValueError, TypeError, RuntimeError) as e:   # h5py's errors of a damaged file
+        raise DataError(f"{source}: cannot read the ARCHS4 file ({type(e).__name__}: {_one_line(e)[:80]}); "
+                        "download it again") from e
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)   # a symbol of two genes: --duplicates resolves it
         adata = ad.AnnData(X=np.asarray(X, dtype=np.float32), obs=pd.DataFrame(index=[gsm[i] for i in idx]), var=var)
@@ -3729,14 +3739,17 @@ def gctx_summary(path: str | os.PathLike) -> str | None:
     p = Path(path)
     if not p.is_file() or not _is_gctx(p):
         return None
-    with h5py.File(p, "r") as f:
-        n_cols, n_rows = len(f["0/META/COL/id"]), len(f["0/META/ROW/id"])
-        total = _memory_bytes()
-        if total is None or 4 * n_cols * n_rows <= total // 2:
-            return None
-        cmeta = [k for k in f["0/META/COL"] if k != "id"]
-        rmeta = [k for k in f["0/META/ROW"] if k != "id"]
-        version = f.attrs.get("version")
+    try:
+        with h5py.File(p, "r") as f:
+            n_cols, n_rows = len(f["0/META/COL/id"]), len(f["0/META/ROW/id"])
+            total = _memory_bytes()
+            if total is None or 4 * n_cols * n_rows <= total // 2:
+                return None
+            cmeta = [k for k in f["0/META/COL"] if k != "id"]
+            rmeta = [k for k in f["0/META/ROW"] if k != "id"]
+            version = f.attrs.get("version")
+    except (OSError, KeyError, ValueError, TypeError, RuntimeError):   # damaged: the reader says so in one line
+        return None
     if isinstance(version, np.ndarray):
         version = version.ravel()[0] if version.size else None
     if isinstance(version, bytes):
