@@ -345,6 +345,38 @@ def _archive(src_dir, dest, kind, extra=()):
     return dest
 
 
+def test_encrypted_and_deflate64_zips_are_named(tmp_path, capsys):
+    """A password-protected zip and one packed with a method Python's zipfile lacks (Deflate64: Windows' compressed
+    folders of large files; AES): refused in one line with the way on, for a matrix or a folder of files."""
+    import re
+    import zipfile
+
+    (tmp_path / "m.csv").write_text("gene,S1,S2,S3\nTP53,1,2,3\nEGFR,4,5,6\n")
+    for name, member in (("matrix.zip", "m.csv"), ("folder.zip", "s1.htseq.txt")):
+        with zipfile.ZipFile(tmp_path / name, "w") as z:
+            z.write(tmp_path / "m.csv", member)
+            if member != "m.csv":
+                z.writestr("s2.htseq.txt", "TP53\t4\nEGFR\t5\n")
+        raw = (tmp_path / name).read_bytes()
+        enc = bytearray(raw)   # the encryption bit (0) of each entry's flags, local and central headers
+        for m in re.finditer(b"PK\x03\x04", raw):
+            enc[m.start() + 6] |= 1
+        for m in re.finditer(b"PK\x01\x02", raw):
+            enc[m.start() + 8] |= 1
+        d64 = bytearray(raw)   # compression method 9 (Deflate64)
+        for sig, off in ((b"PK\x03\x04", 8), (b"PK\x01\x02", 10)):
+            for m in re.finditer(sig, raw):
+                d64[m.start() + off:m.start() + off + 2] = (9).to_bytes(2, "little")
+        for kind, data, match in (("enc", enc, "is encrypted (a password-protected zip); unzip it with its password"),
+                                  ("d64", d64, "is packed in a way Python's zipfile cannot read")):
+            (tmp_path / f"{kind}_{name}").write_bytes(bytes(data))
+            assert main(["data", "prepare", str(tmp_path / f"{kind}_{name}"), "--genes", "all", "--out",
+                         str(tmp_path / "o.h5ad")]) == 2
+            err = capsys.readouterr().err
+            assert err.count("\n") == 1 and match in err, err
+            assert not (tmp_path / "o.h5ad").exists()
+
+
 def test_archives_read_as_the_folders_they_unpack_to(tmp_path, capsys):
     """A tar, tar.gz or zip of per-sample files reads as its folder does, without unpacking (nothing written);
     GEO's per-sample two-column tables with a header line read as HTSeq tables; archives without such files,

@@ -321,7 +321,18 @@ def _archive_members(archive: Path, stack: contextlib.ExitStack) -> list[_Source
         if is_zip:
             zf = stack.enter_context(zipfile.ZipFile(archive))
             names = [i.filename for i in zf.infolist() if not i.is_dir()]
-            reader: Callable[[str], IO[bytes]] = lambda n: zf.open(n)  # noqa: E731
+
+            def reader(n: str) -> IO[bytes]:
+                try:
+                    return zf.open(n)
+                except NotImplementedError as e:   # Deflate64 (Windows' compressed folders), AES, strong encryption
+                    raise DataError(f"{archive.name}: {n} is packed in a way Python's zipfile cannot read "
+                                    f"({str(e).splitlines()[0] if str(e) else 'unsupported'}: Deflate64 or AES "
+                                    "encryption?); unpack it with unzip or 7z x "
+                                    "and give the file") from e
+                except RuntimeError as e:   # zipfile: "File ... is encrypted, password required"
+                    raise DataError(f"{archive.name}: {n} is encrypted (a password-protected zip); unzip it with "
+                                    "its password and give the file") from e
         else:
             tf = stack.enter_context(tarfile.open(_plain_tar(archive, stack)))
             members = {m.name: m for m in tf.getmembers() if m.isfile()}
