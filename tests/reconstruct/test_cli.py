@@ -53,6 +53,19 @@ def test_fit_apply_score_on_gtex(gtex_split, capsys):
     tg = full.var["reconstructed"].to_numpy()
     err = np.mean((full.X[:, tg] - real[:, tg]) ** 2)
     assert err == pytest.approx(res["mse"], rel=1e-4)
+    assert "held_out_in_train" not in res and "note:" not in text
+    # scored on its training profiles: refused; a few of them among held-out ones: named in a note (sample ids
+    # are not compared, the input values are)
+    assert main(["reconstruct", "score", str(d / "rec"), str(d / "train.h5ad")]) == 2
+    err_text = capsys.readouterr().err
+    assert err_text.count("\n") == 1 and "416 of the 416 test profiles are training profiles of the reconstructor" \
+        in err_text
+    mixed = ad.concat([test, train[:3]])
+    mixed.obs_names = [f"x{i}" for i in range(mixed.n_obs)]
+    mixed.write_h5ad(d / "mixed.h5ad")
+    assert main(["reconstruct", "score", str(d / "rec"), str(d / "mixed.h5ad")]) == 0
+    assert f"note: 3 of the {test.n_obs + 3} test profiles equal training profiles on every input gene (e.g. " \
+           f"'x{test.n_obs}')" in capsys.readouterr().out
 
 
 def test_cli_errors_are_one_line(gtex_split, tmp_path, capsys):

@@ -94,6 +94,14 @@ def test_save_load_round_trip(make_adata, linear_problem, tmp_path, method):
         ["config.toml", "genes.tsv", "manifest.json", "meta.json", "transforms.npz", "weights.safetensors"]
         + (["train_log.csv"] if method == "mlp" else []))
     assert not list((tmp_path / "rec").glob(".*tmp*"))      # no temp files left behind
+    np.testing.assert_array_equal(back.train_keys, rec.train_keys)   # the training profiles' digests
+    with pytest.raises(DataError, match="800 of the 800 test profiles are training profiles"):
+        back.score(train[:800])
+    # a folder saved without them (an earlier release's) loads and scores without the check
+    rec.train_keys = None
+    rec.save(tmp_path / "old")
+    old = rc.load(tmp_path / "old", device="cpu")
+    assert old.train_keys is None and old.score(train[:800])["r2"] == rec.score(train[:800])["r2"]
 
 
 def test_mlp_beats_linear_on_a_nonlinear_map(make_adata):

@@ -87,6 +87,8 @@ def cmd_score(args: argparse.Namespace) -> int:
         test = read_input(args.test)
         res = rec.score(test, per_gene=bool(args.out))
         print(format_scores(res))
+        if "held_out_in_train" in res:
+            print(f"note: {res['held_out_in_train']['note']}")
         if args.out:
             write_json(args.out, res)
             print(f"scores (with per-gene values) -> {args.out}")

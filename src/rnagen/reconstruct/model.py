@@ -14,7 +14,9 @@ Folder written by :meth:`Reconstructor.save` (each file atomic; ``meta.json`` la
 
     config.toml              resolved configuration
     genes.tsv                every training gene in training order: gene, role (input/target), symbol
-    transforms.npz           fitted arrays of both pipelines (keys ``inputs/0.mean``..., no pickles)
+    transforms.npz           fitted arrays of both pipelines (keys ``inputs/0.mean``..., no pickles) and a digest
+                             of each training profile's input genes (``train_rows``: scoring tells held-out
+                             profiles from training ones)
     weights.safetensors      linear: coef (inputs x targets), intercept; mlp: the network's state_dict
     train_log.csv            mlp: epochs with train and validation MSE
     meta.json                kind, rnagen version, method, pipelines, input selection, validation record
@@ -112,6 +114,20 @@ def _dense_rows(X, rows: slice | np.ndarray, cols: np.ndarray | None = None, *, 
     if cols is not None:
         B = B[:, cols]
     return B.astype(np.float64, copy=False) if cast else B
+
+
+def _input_keys(X, cols: np.ndarray) -> np.ndarray:
+    """A 16-byte digest of each row's ``cols`` as float32 (:func:`rnagen.pp.preprocess.row_keys`), rows x 16: equal
+    digests, equal values; the training profiles' are kept so that a score on them is told from a held-out one."""
+    from ..pp.preprocess import row_keys
+
+    out = np.empty((X.shape[0], 16), dtype=np.uint8)
+    step = _chunk_rows(len(cols))
+    for s in range(0, X.shape[0], step):
+        block = _dense_rows(X, slice(s, s + step), cols, cast=False).astype(np.float32)
+        keys = row_keys(block)
+        out[s:s + len(keys)] = np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(len(keys), 16)
+    return out
 
 
 def _finite_range(X) -> np.ndarray:
@@ -226,6 +242,7 @@ class Reconstructor:
         self.symbols: list[str] = []
         self.input_idx = np.zeros(0, dtype=np.int64)    # positions of the inputs in var_names (model order)
         self.target_idx = np.zeros(0, dtype=np.int64)   # positions of the targets in var_names
+        self.train_keys: np.ndarray | None = None       # training profiles' input digests (_input_keys)
         self.pipe_in: Pipeline | None = None
         self.pipe_out: Pipeline | None = None
         self.meta: dict[str, Any] = {}
@@ -289,6 +306,7 @@ class Reconstructor:
                         else [""] * len(var))
         self.input_idx = np.asarray(in_idx, dtype=np.int64)
         self.target_idx = np.asarray(tg_idx, dtype=np.int64)
+        self.train_keys = _input_keys(adata.X, self.input_idx)
         self.pipe_in, Zin = _fit_pipeline(adata.X, self.input_idx, log=log, what="input genes")
         self.pipe_out, Zout = _fit_pipeline(adata.X, self.target_idx, log=log, what="target genes")
         val_idx = self._val_split(adata, label_key)
@@ -482,6 +500,7 @@ class Reconstructor:
         tpos = np.asarray([hits[k] for k in keep], dtype=np.int64)
         if adata.n_obs < 2:
             raise DataError(f"need at least 2 test samples to score, got {adata.n_obs}")
+        seen = self._training_profiles(adata, pos)
         pipe_in, pipe_out = self._pipelines()
         sub_out = pipe_out.subset(keep)
         logstep, scaler = Pipeline(sub_out.steps[:-1]), sub_out.steps[-1]
@@ -507,10 +526,32 @@ class Reconstructor:
             "mae": float(np.mean(np.abs(err))),
             "mse_z": float(np.mean((Zp - zt) ** 2)),
         }
+        if seen:
+            names = [str(x) for x in adata.obs_names]
+            res["held_out_in_train"] = {
+                "n": len(seen), "examples": [names[i] for i in seen[:5]],
+                "note": (f"{len(seen)} of the {adata.n_obs} test profiles equal training profiles on every input "
+                         f"gene (e.g. {names[seen[0]]!r}): their scores are on seen data; remove them from the test "
+                         "set")}
         if per_gene:
             res["per_gene"] = {"gene": genes, "symbol": [self.symbols[self.target_idx[k]] for k in keep],
                                "r2": r2.tolist(), "pearson": r.tolist()}
         return res
+
+    def _training_profiles(self, adata, pos: np.ndarray) -> list[int]:
+        """The test profiles that are training profiles (every input value the same; sample ids are not compared):
+        most of them refused (the training file given to score, a split done wrong), a few returned for a note.
+        A folder saved without the digests checks nothing."""
+        if self.train_keys is None:
+            return []
+        seen = {bytes(k) for k in self.train_keys}
+        same = [i for i, k in enumerate(_input_keys(adata.X, pos)) if bytes(k) in seen]
+        if 2 * len(same) > adata.n_obs:
+            name = str(adata.obs_names[same[0]])
+            raise DataError(f"{len(same)} of the {adata.n_obs} test profiles are training profiles of the "
+                            f"reconstructor, every input value the same (e.g. {name!r}); score on held-out profiles "
+                            "(rnagen data split before reconstruct fit)")
+        return same
 
     def _scale_name(self) -> str:
         lg = self.meta.get("log", {})
@@ -553,6 +594,8 @@ class Reconstructor:
         arrays = {f"inputs/{k}": v for k, v in arr_in.items()}
         arrays.update({f"targets/{k}": v for k, v in arr_out.items()})
         arrays["input_order"] = self.input_idx
+        if self.train_keys is not None:
+            arrays["train_rows"] = self.train_keys
         write_npz(d / "transforms.npz", **arrays)
         self._save_weights(d)
         write_json(d / "meta.json", {**self.meta, "pipelines": {"inputs": desc_in, "targets": desc_out}})
@@ -589,6 +632,9 @@ class Reconstructor:
             with np.load(d / "transforms.npz", allow_pickle=False) as z:
                 arrays = {k: z[k] for k in z.files}
             self.input_idx = arrays["input_order"].astype(np.int64)
+            self.train_keys = arrays["train_rows"].astype(np.uint8) if "train_rows" in arrays else None
+            if self.train_keys is not None and (self.train_keys.ndim != 2 or self.train_keys.shape[1] != 16):
+                raise ValueError("train_rows is not a digest per training profile")
             self.target_idx = np.flatnonzero(roles == "target").astype(np.int64)
             if sorted(self.input_idx.tolist()) != np.flatnonzero(roles == "input").tolist():
                 raise ValueError("genes.tsv and transforms.npz disagree on the input genes")
