@@ -55,9 +55,11 @@ _ENTREZ_RE = re.compile(r"^\d+$")
 _SYMBOL_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-@/]*$")
 # Feature names that are not genes but are common matrix row names: miRBase miRNAs (hsa-miR-21-5p,
 # hsa-let-7a-5p, MIMAT0000062), Illumina 450k/EPIC CpG sites (cg00000029), Illumina and Affymetrix probes
-# (ILMN_1343291, 1007_s_at). Recognising them lets the orientation of a table be found from its features.
+# (ILMN_1343291, 1007_s_at), Ensembl and RefSeq transcripts (ENST00000269305.9, NM_000546.6). Recognising them lets
+# the orientation of a table be found from its features.
 _FEATURE_RE = re.compile(r"^([a-z]{3}-(miR|mir|let|lin)-[0-9A-Za-z.\-*]+|MIMAT\d{7}|MI\d{7}|c[gh]\d{8}"
-                         r"|ILMN_\d+|\d+(_[a-z])?_at|AFFX-[A-Za-z0-9_\-]+)$")
+                         r"|ILMN_\d+|\d+(_[a-z])?_at|AFFX-[A-Za-z0-9_\-]+"
+                         r"|ENS[A-Z]*T\d{11}(\.\d+)?(_PAR_Y)?|[NX][MR]_\d+(\.\d+)?)$")
 
 
 def strip_version(ensembl_id: str) -> str:
@@ -225,7 +227,7 @@ def spreadsheet_dates(ids: Sequence[str]) -> tuple[dict[int, str], dict[int, tup
 
 def looks_like_features(ids: Sequence[str]) -> float:
     """Fraction of ``ids`` named like non-gene features of known naming schemes (miRBase miRNAs, CpG sites,
-    Illumina/Affymetrix probes)."""
+    Illumina/Affymetrix probes, Ensembl/RefSeq transcripts)."""
     ids = [str(x) for x in ids]
     return sum(bool(_FEATURE_RE.match(x)) for x in ids) / len(ids) if ids else 0.0
 

@@ -1560,6 +1560,30 @@ def test_gencode_transcript_names_in_a_table(tmp_path, capsys):
     assert ad.read_h5ad(tmp_path / "t.h5ad").n_vars == 5
 
 
+def test_a_transcript_table_with_a_gene_column(tmp_path, capsys):
+    """nf-core/rnaseq's salmon.merged.transcript_counts.tsv (tx, gene_id, samples): transcript-level with its genes
+    kept; prepare adds the transcripts up to them. Without a gene column the transcripts stay features."""
+    import anndata as ad
+
+    from rnagen.cli.main import main
+
+    gene_of = ["ENSG00000141510", "ENSG00000141510", "ENSG00000146648", "ENSG00000136997"]
+    X = np.random.default_rng(2).integers(0, 300, size=(4, 5))   # transcripts x samples
+    rows = [f"ENST{i:011d}\t{g}\t" + "\t".join(map(str, X[i])) for i, g in enumerate(gene_of)]
+    (tmp_path / "salmon.merged.transcript_counts.tsv").write_text(
+        "tx\tgene_id\t" + "\t".join(f"S{k}" for k in range(5)) + "\n" + "\n".join(rows) + "\n")
+    a = read(tmp_path / "salmon.merged.transcript_counts.tsv")
+    assert a.var["gene_id"].tolist() == gene_of and get_history(a)[0]["quant_level"] == "transcript"
+    (tmp_path / "genes.txt").write_text("TP53\nEGFR\nMYC\n")
+    assert main(["data", "prepare", str(tmp_path / "salmon.merged.transcript_counts.tsv"), "--genes",
+                 str(tmp_path / "genes.txt"), "--log", "none", "--out", str(tmp_path / "g.h5ad")]) == 0
+    assert "4 transcripts added up to 3 genes" in capsys.readouterr().out
+    np.testing.assert_allclose(ad.read_h5ad(tmp_path / "g.h5ad").X, np.c_[X[0] + X[1], X[2], X[3]])
+    (tmp_path / "plain.tsv").write_text("tx\t" + "\t".join(f"S{k}" for k in range(5)) + "\n" + "".join(
+        f"ENST{i:011d}\t" + "\t".join(map(str, X[i])) + "\n" for i in range(4)))
+    assert "quant_level" not in get_history(read(tmp_path / "plain.tsv"))[0]
+
+
 def test_a_row_of_labels_under_the_header(tmp_path, capsys):
     """A genes x samples table with the class in a row under the header (group, tumor, normal, ...): with
     --label-key naming the row it labels the samples and the values read as numbers; without it the row is

@@ -3340,6 +3340,8 @@ def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unla
         changed["count_summary_rows"] = summary
     adata, piped = _pipe_ids(adata)
     changed.update(piped)
+    if _transcripts_with_genes(adata):
+        changed["quant_level"] = "transcript"
     if sample_names is not None:
         _check_file(Path(sample_names), "sample-name file", "check the --sample-names path")
         new = read_sample_names(sample_names, adata.obs_names)
@@ -3448,6 +3450,27 @@ def _pipe_ids(adata: Any) -> tuple[Any, dict[str, Any]]:
         warnings.simplefilter("ignore", UserWarning)  # two symbols of one gene id: --duplicates resolves them
         adata.var_names = pd.Index([x.group("id") if x is not None else n for x, n in zip(m, names)])
     return adata, {f"n_{kind}_ids": sum(x is not None for x in m)}
+
+
+_ENSEMBL_TX = re.compile(r"ENS[A-Z]*T\d{11}(?:\.\d+)?(?:_PAR_Y)?")
+#: a transcript table's gene column (nf-core/rnaseq's salmon.merged.transcript_counts.tsv: tx, gene_id; tximport's
+#: TXNAME, GENEID), ids before names
+_TX_GENE_COLUMNS = ("gene_id", "geneid", "gene", "gene_name", "genename", "gene_symbol")
+
+
+def _transcripts_with_genes(adata: Any) -> bool:
+    """Features that are Ensembl transcripts (at least 80%) with a column naming each one's gene: kept in
+    ``var["gene_id"]``, the values marked transcript-level (``rnagen data prepare`` adds them up to those genes).
+    GENCODE's joined names are :func:`_pipe_ids`'."""
+    names = [str(v) for v in adata.var_names]
+    if not names or sum(_ENSEMBL_TX.fullmatch(n) is not None for n in names) < 0.8 * len(names):
+        return False
+    cols = {str(c).casefold(): c for c in adata.var.columns}
+    col = next((cols[c] for c in _TX_GENE_COLUMNS if c in cols), None)
+    if col is None:
+        return False
+    adata.var["gene_id"] = adata.var[col].astype(str).to_numpy()
+    return True
 
 
 def _undate_genes(adata: Any) -> tuple[Any, dict[str, object]]:
