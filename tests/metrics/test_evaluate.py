@@ -165,6 +165,47 @@ def test_held_out_profiles_in_the_training_set_are_refused(tmp_path, capsys):
     assert main([*base, "--train", str(tmp_path / "train.h5ad"), "--out", str(tmp_path / "m.json")]) == 0
 
 
+def test_label_sets_that_do_not_match_the_held_out_one(tmp_path, capsys):
+    """Synthetic (or training) classes none of which is a held-out class (other names, or names in another case)
+    are refused in one line before anything is fitted (the floor samples the synthetic labels); some classes
+    apart are scored with a note naming them (real classes without synthetic profiles cap TSTR)."""
+    from rnagen._io import write_h5ad
+    from rnagen.cli.main import main
+    from rnagen.errors import DataError
+
+    rng = np.random.default_rng(5)
+    (R, yr), (S, ys), (T, yt) = _sets(rng, n=60)
+    upper = np.char.upper(ys)
+    with pytest.raises(DataError, match=r"none of the synthetic set's 3 classes is a class of the held-out "
+                                        r"\(--real\) set \(they differ only in case or spacing\): synthetic 'C0', "
+                                        r"'C1', 'C2', real 'c0', 'c1', 'c2'"):
+        evaluate(R, S, train=T, real_labels=yr, synthetic_labels=upper, train_labels=yt, metrics=["precision"],
+                 n_boot=0)
+    with pytest.raises(DataError, match="none of the training set's 3 classes"):
+        evaluate(R, S, train=T, real_labels=yr, synthetic_labels=ys, train_labels=np.char.add("t", yt),
+                 metrics=["precision"], n_boot=0)
+    partial = np.where(ys == "c2", "c9", ys)
+    df = evaluate(R, S, train=T, real_labels=yr, synthetic_labels=partial, train_labels=yt, metrics=["precision"],
+                  n_boot=0)
+    assert df.attrs["label_note"] == ("1 held-out class without synthetic profiles ('c2'): TSTR cannot predict it; "
+                                      "1 synthetic class not in the held-out set ('c9')")
+    assert "label_note" not in evaluate(R, S, train=T, real_labels=yr, synthetic_labels=ys, train_labels=yt,
+                                        metrics=["precision"], n_boot=0).attrs
+    write_h5ad(_adata(R, yr), tmp_path / "test.h5ad")
+    write_h5ad(_adata(T, yt), tmp_path / "train.h5ad")
+    write_h5ad(_adata(S, upper), tmp_path / "syn.h5ad")
+    write_h5ad(_adata(S, np.where(ys == "c2", "c1", ys)), tmp_path / "partial.h5ad")   # no c2 (the floor: c0, c1)
+    base = ["evaluate", "--real", str(tmp_path / "test.h5ad"), "--train", str(tmp_path / "train.h5ad"),
+            "--label-key", "tissue", "--metrics", "precision", "--n-boot", "20"]
+    assert main([*base, "--synthetic", str(tmp_path / "syn.h5ad"), "--out", str(tmp_path / "m.json")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "none of the synthetic set's 3 classes" in err and "--floor" not in err
+    assert not (tmp_path / "m.json").exists()
+    assert main([*base, "--synthetic", str(tmp_path / "partial.h5ad"), "--out", str(tmp_path / "m.json")]) == 0
+    assert "note: 1 held-out class without synthetic profiles ('c2')" in capsys.readouterr().out
+    assert "label_note" in json.loads((tmp_path / "m.json").read_text())
+
+
 def test_metrics_never_import_models():
     import subprocess
     import sys

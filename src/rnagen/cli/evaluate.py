@@ -88,6 +88,7 @@ def _evaluate(args: argparse.Namespace, metrics: list[str] | None) -> int:
     from .._io import write_json
     from ..metrics import METRICS, evaluate, format_table
     from ..metrics.biology import BiologyOptions
+    from ..metrics.evaluate import check_label_sets
 
     gene_sets = _gene_sets(args)
     biology = BiologyOptions.from_strings(args.biology or [])
@@ -95,6 +96,7 @@ def _evaluate(args: argparse.Namespace, metrics: list[str] | None) -> int:
     syn = _read(args.synthetic, args.label_key)
     train = _read(args.train, args.label_key) if args.train else None
     mia_ref = _read(args.reference, None) if args.reference else None
+    check_label_sets(real, syn, train, label_key=args.label_key)   # before the floor is fitted to their labels
     floor, floor_text = _floor(args, train, syn)
     df = evaluate(real, syn, train=train, floor=floor, label_key=args.label_key, metrics=metrics,
                   n_boot=args.n_boot, n_boot_expensive=args.n_boot_expensive, k=args.k, seed=args.seed,
@@ -103,6 +105,8 @@ def _evaluate(args: argparse.Namespace, metrics: list[str] | None) -> int:
     print(format_table(df, per_class=args.per_class))
     if "held_out_in_train" in df.attrs:
         print(f"note: {df.attrs['held_out_in_train']['note']}")
+    if "label_note" in df.attrs:
+        print(f"note: {df.attrs['label_note']}")
     audit = df.attrs.get("membership", {})
     if "verdict" in audit:
         print(f"membership inference: {audit['verdict']} (copying generator and independent real draw: "

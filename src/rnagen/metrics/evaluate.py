@@ -333,6 +333,8 @@ def evaluate(real, synthetic, *, train=None, floor=None, label_key: str | None =
                         "--train (or --floor none)")
     bio = BiologyOptions.from_any(biology)
     _check_mia_reference(mia_reference, real=real, train=train)
+    label_note = check_label_sets(real, synthetic, train, label_key=label_key, real_labels=real_labels,
+                                  synthetic_labels=synthetic_labels, train_labels=train_labels)
     overlap = _check_held_out(real, train)
     ms = None if membership_seed is None else check_seed("membership_seed", membership_seed)
     if mia_density not in ("kde", "gmm"):
@@ -358,6 +360,8 @@ def evaluate(real, synthetic, *, train=None, floor=None, label_key: str | None =
         df.attrs["timings"]["floor"] = time.perf_counter() - t0
     if overlap is not None:
         df.attrs["held_out_in_train"] = overlap
+    if label_note is not None:
+        df.attrs["label_note"] = label_note
     return df
 
 
@@ -385,6 +389,52 @@ def _check_held_out(real, train) -> dict[str, Any] | None:
             "note": (f"{len(same)} of the {R.shape[0]} held-out profiles equal training profiles (e.g. "
                      f"{names[same[0]]!r}): samples in the data twice, or empty libraries? each is its own neighbour "
                      "across the sets; remove the copies from the data")}
+
+
+def _label_values(obj, label_key: str | None, labels) -> set[str] | None:
+    """The classes of a set (its ``obs[label_key]``, or ``labels`` for an array), ``None`` without labels."""
+    if obj is None:
+        return None
+    if hasattr(obj, "obs") and label_key is not None and label_key in obj.obs.columns:
+        return set(obj.obs[label_key].astype(str))
+    return None if labels is None else {str(x) for x in np.asarray(labels).ravel()}
+
+
+def check_label_sets(real, synthetic, train=None, *, label_key: str | None = None, real_labels=None,
+                     synthetic_labels=None, train_labels=None) -> str | None:
+    """The synthetic and training sets' classes against the held-out set's: none in common is an error (a label
+    column of other names, or names that differ in case: every per-class and utility indicator would be 0);
+    some apart returns a note (real classes without synthetic profiles, which TSTR cannot predict, or synthetic
+    classes the real set lacks), else ``None``."""
+    yr = _label_values(real, label_key, real_labels)
+    if yr is None:
+        return None
+    notes = []
+    for what, obj, labels in (("synthetic", synthetic, synthetic_labels), ("training", train, train_labels)):
+        y = _label_values(obj, label_key, labels)
+        if y is None:
+            continue
+        if not y & yr:
+            fold = {v.casefold().replace("_", " ").strip() for v in yr}
+            hint = (" (they differ only in case or spacing)"
+                    if {v.casefold().replace("_", " ").strip() for v in y} & fold else "")
+            raise DataError(f"none of the {what} set's {len(y)} classes is a class of the held-out (--real) set"
+                            f"{hint}: {what} {_shown(y)}, real {_shown(yr)}; label both with the same names")
+        if what == "synthetic":
+            missing, extra = sorted(yr - y), sorted(y - yr)
+            if missing:
+                them = "them" if len(missing) > 1 else "it"
+                notes.append(f"{len(missing)} held-out class{'es' if len(missing) > 1 else ''} without synthetic "
+                             f"profiles ({_shown(missing)}): TSTR cannot predict {them}")
+            if extra:
+                notes.append(f"{len(extra)} synthetic class{'es' if len(extra) > 1 else ''} not in the held-out set "
+                             f"({_shown(extra)})")
+    return "; ".join(notes) or None
+
+
+def _shown(values, k: int = 3) -> str:
+    v = sorted(values)
+    return ", ".join(repr(x) for x in v[:k]) + (", ..." if len(v) > k else "")
 
 
 def _check_mia_reference(ref, *, real, train) -> None:
