@@ -431,3 +431,33 @@ def same_gene_groups(ids: Sequence[str], *, id_type: IdType | None = None) -> li
         if r is not None:
             groups.setdefault(r, []).append(i)
     return [v for v in groups.values() if len(v) > 1]
+
+
+def match_genes(requested: Sequence[str], var_names: Sequence[str]) -> list[int | None]:
+    """Position in ``var_names`` of each requested gene, or ``None``.
+
+    Exact matches first (Ensembl versions ignored); the rest through Entrez IDs with the shipped gene tables
+    (:mod:`rnagen.data.genes`), so symbols find Entrez or Ensembl columns and vice versa.
+    """
+    req = [str(r) for r in requested]
+    var = [str(v) for v in var_names]
+    pos: dict[str, int] = {}
+    for i, v in enumerate(var):
+        pos.setdefault(v, i)
+        pos.setdefault(strip_version(v), i)
+    hits: list[int | None] = [pos.get(r, pos.get(strip_version(r))) for r in req]
+    todo = [k for k, h in enumerate(hits) if h is None]
+    if todo:
+        try:
+            vent = to_entrez(var)
+            rent = to_entrez([req[k] for k in todo])
+        except DataError:  # IDs of no known type (e.g. "gene_1"): only exact matches count
+            return hits
+        epos: dict[str, int] = {}
+        for i, e in enumerate(vent):
+            if e is not None:
+                epos.setdefault(e, i)
+        for k, e in zip(todo, rent):
+            if e is not None and e in epos:
+                hits[k] = epos[e]
+    return hits

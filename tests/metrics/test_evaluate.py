@@ -206,6 +206,28 @@ def test_label_sets_that_do_not_match_the_held_out_one(tmp_path, capsys):
     assert "label_note" in json.loads((tmp_path / "m.json").read_text())
 
 
+def test_sets_naming_genes_by_another_id_type_are_matched():
+    """A synthetic set naming its genes by symbol (or another Ensembl version) against a held-out set of Entrez
+    ids is scored on the same genes, column for column, as the same set named alike; genes the tables cannot
+    match still refuse."""
+    from rnagen import datasets
+    from rnagen.errors import DataError
+
+    g = datasets.gtex26()
+    sym = g.var["symbol"].astype(str)
+    g = g[:, ((sym != "") & ~sym.duplicated()).to_numpy()].copy()
+    real, syn = g[::2].copy(), g[1::2].copy()
+    named = syn.copy()
+    named.var_names = list(named.var["symbol"].astype(str))
+    named = named[:, ::-1].copy()   # another order too
+    same = evaluate(real, syn, label_key="tissue", metrics=["precision", "density"], n_boot=0)
+    other = evaluate(real, named, label_key="tissue", metrics=["precision", "density"], n_boot=0)
+    np.testing.assert_array_equal(other["value"].to_numpy(), same["value"].to_numpy())
+    named.var_names = [f"gene_{i}" for i in range(named.n_vars)]
+    with pytest.raises(DataError, match=f"synthetic lacks {g.n_vars} genes of the real set"):
+        evaluate(real, named, label_key="tissue", metrics=["precision"], n_boot=0)
+
+
 def test_metrics_never_import_models():
     import subprocess
     import sys

@@ -50,6 +50,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from .._genes import match_genes
 from ..config import check_number, check_seed
 from ..errors import ConfigError, DataError
 from ..pp.prepare import dense, is_logged, to_log_scale
@@ -88,9 +89,15 @@ def _unpack(obj, label_key: str | None, labels, what: str) -> tuple[Any, np.ndar
 
 
 def _aligned(X: np.ndarray, genes: list, real_genes: list, what: str) -> np.ndarray:
-    """``X``'s columns in the real set's gene order (AnnData inputs)."""
+    """``X``'s columns in the real set's gene order (AnnData inputs): by name, else (genes named by another ID
+    type: symbols against Entrez ids, other Ensembl versions) through the shipped gene tables
+    (:func:`rnagen._genes.match_genes`), each real gene to a column of its own."""
     if genes != real_genes:
         pos = pd.Index(genes).get_indexer(real_genes)
+        if (pos < 0).any():
+            hits = match_genes(real_genes, genes)
+            if all(h is not None for h in hits) and len(set(hits)) == len(hits):
+                pos = np.asarray(hits, dtype=np.int64)
         if (pos < 0).any():
             missing = [real_genes[i] for i in np.flatnonzero(pos < 0)[:5]]
             raise DataError(f"{what} lacks {int((pos < 0).sum())} genes of the real set (e.g. {missing}); "

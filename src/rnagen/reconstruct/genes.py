@@ -5,6 +5,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from .._genes import match_genes
 from ..errors import DataError
 
 __all__ = ["read_genes_file", "match_genes", "resolve_inputs", "require_genes"]
@@ -32,38 +33,6 @@ def read_genes_file(path: str | os.PathLike) -> list[str]:
     if not out:
         raise DataError(f"genes file {str(p)!r} holds no gene IDs")
     return out
-
-
-def match_genes(requested: Sequence[str], var_names: Sequence[str]) -> list[int | None]:
-    """Position in ``var_names`` of each requested gene, or ``None``.
-
-    Exact matches first (Ensembl versions ignored); the rest through Entrez IDs with the shipped gene tables
-    (:mod:`rnagen.data.genes`), so symbols find Entrez or Ensembl columns and vice versa.
-    """
-    from .. import _genes as g
-
-    req = [str(r) for r in requested]
-    var = [str(v) for v in var_names]
-    pos: dict[str, int] = {}
-    for i, v in enumerate(var):
-        pos.setdefault(v, i)
-        pos.setdefault(g.strip_version(v), i)
-    hits: list[int | None] = [pos.get(r, pos.get(g.strip_version(r))) for r in req]
-    todo = [k for k, h in enumerate(hits) if h is None]
-    if todo:
-        try:
-            vent = g.to_entrez(var)
-            rent = g.to_entrez([req[k] for k in todo])
-        except DataError:  # IDs of no known type (e.g. "gene_1"): only exact matches count
-            return hits
-        epos: dict[str, int] = {}
-        for i, e in enumerate(vent):
-            if e is not None:
-                epos.setdefault(e, i)
-        for k, e in zip(todo, rent):
-            if e is not None and e in epos:
-                hits[k] = epos[e]
-    return hits
 
 
 def _preview(names: Sequence[str], k: int = 8) -> str:
