@@ -29,8 +29,11 @@ def test_label_plan_modes():
     assert np.bincount(label_plan(labels, counts, n_per_label=4)).tolist() == [4, 4, 4]
     ref = ad.AnnData(np.zeros((3, 1)), obs=pd.DataFrame({"k": ["c", "c", "a"]}, index=["x", "y", "z"]))
     assert np.bincount(label_plan(labels, counts, like=ref, label_key="k"), minlength=3).tolist() == [1, 0, 2]
-    with pytest.raises(DataError, match="unknown label"):
+    with pytest.raises(DataError, match=r"unknown label\(s\) \['zzz'\] \(the model was trained on 3 labels: a, b, "
+                                        r"c\)$"):
         label_plan(labels, counts, counts={"zzz": 3})
+    with pytest.raises(DataError, match="they differ from the model's only in case or spacing"):
+        label_plan(["Lung tissue", "b"], counts[:2], counts={"lung_tissue": 3})
     with pytest.raises(ConfigError, match="exactly one"):
         label_plan(labels, counts, n=3, n_per_label=2)
 

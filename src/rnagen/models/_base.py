@@ -263,9 +263,12 @@ def label_plan(
         assert counts is not None  # neither n nor n_per_label: counts were given or read from ``like``
         unknown = sorted(set(counts) - set(index))
         if unknown:
+            folded = {str(x).casefold().replace("_", " ").strip() for x in labels}
+            hint = ("; they differ from the model's only in case or spacing: write them as the training data does"
+                    if any(u.casefold().replace("_", " ").strip() in folded for u in unknown) else "")
             raise DataError(
                 f"unknown label(s) {unknown[:5]} (the model was trained on {len(labels)} labels: "
-                f"{', '.join(labels[:8])}{', ...' if len(labels) > 8 else ''})"
+                f"{', '.join(labels[:8])}{', ...' if len(labels) > 8 else ''}){hint}"
             )
         per = np.zeros(len(labels), dtype=np.int64)
         for lab, c in counts.items():
