@@ -2,8 +2,9 @@
 
 Parts (choose with --parts, default all):
   matmul   float32 matmul throughput of this machine (the roofline for dense MLP work)
-  sample   DDIM sampling throughput (profiles/s) at 10, 50, 200, 1000 steps for a 978-gene model, next to
-           FLOPs/profile/step / measured GFLOP/s (fraction of the hardware limit)
+  sample   DDIM sampling throughput (profiles/s) at 10, 50, 200, 1000 steps and DPM-Solver++(2M) at 10 and 20
+           for a 978-gene model, next to FLOPs/profile/step / measured GFLOP/s (fraction of the hardware limit)
+           and the seconds per 1,000 profiles (issue 16's target: under 1 s at DDIM 50's quality)
   memory   peak RSS while sampling 100,000 x 978 (in a fresh subprocess; target < 2 GB)
   quality  train on the bundled GTEx data (80/20 stratified split, seed 42); time to train; density,
            coverage, AA_ts and TSTR (logistic regression) against held-out real data, next to real-vs-real
@@ -60,18 +61,20 @@ def bench_sample(gflops: float, n: int = 2000) -> list[dict]:
     m = random_model()
     flops = m.net.flops_per_sample()
     rows = []
-    for steps in (10, 50, 200, 1000):
+    m.sample(n_per_label=4, seed=0, steps=2, batch_size=4096)   # warm-up: first-call allocations
+    for sampler, steps in (("ddim", 10), ("ddim", 50), ("ddim", 200), ("ddim", 1000), ("dpm++", 10), ("dpm++", 20)):
         k = n if steps <= 200 else max(200, n // 5)
         t0 = time.perf_counter()
-        m.sample(n_per_label=max(1, k // 26), seed=0, steps=steps, batch_size=4096)
+        m.sample(n_per_label=max(1, k // 26), seed=0, sampler=sampler, steps=steps, batch_size=4096)
         dt = time.perf_counter() - t0
         k = max(1, k // 26) * 26
         per_s = k / dt
         achieved = per_s * steps * flops / 1e9
-        rows.append({"steps": steps, "profiles_per_s": per_s, "gflops_achieved": achieved,
-                     "fraction_of_matmul": achieved / gflops})
-        print(f"DDIM {steps:5d} steps: {per_s:10.1f} profiles/s; {achieved:6.1f} GFLOP/s = "
-              f"{achieved / gflops:.2f} of measured matmul ({flops / 1e6:.2f} MFLOP/profile/step)", flush=True)
+        rows.append({"sampler": sampler, "steps": steps, "profiles_per_s": per_s, "s_per_1000": 1000 / per_s,
+                     "gflops_achieved": achieved, "fraction_of_matmul": achieved / gflops})
+        print(f"{sampler:5s} {steps:5d} steps: {per_s:10.1f} profiles/s ({1000 / per_s:7.2f} s per 1,000); "
+              f"{achieved:6.1f} GFLOP/s = {achieved / gflops:.2f} of measured matmul ({flops / 1e6:.2f} "
+              "MFLOP/profile/step)", flush=True)
     return rows
 
 
