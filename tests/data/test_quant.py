@@ -345,6 +345,30 @@ def _archive(src_dir, dest, kind, extra=()):
     return dest
 
 
+def test_zarr_stores_and_10x_folders_are_named(tmp_path, capsys):
+    """A folder that is one data set in a layout of its own, an AnnData Zarr store (v2 or v3) or a 10x Genomics
+    matrix folder, is named with the way on instead of "a folder without per-sample files"."""
+    import gzip
+
+    for name, files in (("x.zarr", {".zgroup": '{"zarr_format": 2}', ".zattrs": '{"encoding-type": "anndata"}'}),
+                        ("y.zarr", {"zarr.json": '{"zarr_format": 3, "node_type": "group"}'})):
+        (tmp_path / name / "X").mkdir(parents=True)
+        for f, text in files.items():
+            (tmp_path / name / f).write_text(text)
+        with pytest.raises(DataError, match=r"a Zarr store .*anndata.read_zarr\(\"x.zarr\"\).write_h5ad"):
+            read(tmp_path / name)
+    tenx = tmp_path / "filtered_feature_bc_matrix"
+    tenx.mkdir()
+    for f, text in (("matrix.mtx.gz", "%%MatrixMarket matrix coordinate integer general\n2 2 1\n1 1 5\n"),
+                    ("features.tsv.gz", "ENSG1\tA\tGene Expression\nENSG2\tB\tGene Expression\n"),
+                    ("barcodes.tsv.gz", "AAAC-1\nAAAG-1\n")):
+        (tenx / f).write_bytes(gzip.compress(text.encode()))
+    assert main(["data", "prepare", str(tenx), "--genes", "all", "--out", str(tmp_path / "o.h5ad")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "a 10x Genomics matrix folder (matrix.mtx, features, barcodes) of single cells" \
+        in err and not (tmp_path / "o.h5ad").exists()
+
+
 def test_encrypted_and_deflate64_zips_are_named(tmp_path, capsys):
     """A password-protected zip and one packed with a method Python's zipfile lacks (Deflate64: Windows' compressed
     folders of large files; AES): refused in one line with the way on, for a matrix or a folder of files."""

@@ -646,6 +646,8 @@ def read_quant_folder(folder: str | os.PathLike, *, quantity: Quantity = "counts
         raise DataError(f"unknown strand {strand!r}; use auto, unstranded, forward or reverse")
     folder = Path(folder)
     archive = is_archive(folder)
+    if not archive and (kind := _other_folder(folder)) is not None:
+        raise DataError(f"{folder}: {kind}")
     with contextlib.ExitStack() as stack:
         found = _archive_files(folder, stack) if archive else _files(folder)
         if not found:
@@ -654,6 +656,24 @@ def read_quant_folder(folder: str | os.PathLike, *, quantity: Quantity = "counts
             if (hint := _raw_data(names)) is not None:
                 raise DataError(f"{folder}: {hint}")
         return _read_found(folder, found, archive=archive, quantity=quantity, strand=strand)
+
+
+def _other_folder(folder: Path) -> str | None:
+    """What a folder that holds one data set in a layout of its own is, with the way to a file rnagen reads: a Zarr
+    store (AnnData's write_zarr) or a 10x Genomics matrix folder (single cells); ``None`` for any other folder."""
+    try:
+        names = {q.name.lower() for _, q in zip(range(1000), folder.iterdir())} if folder.is_dir() else set()
+    except OSError:   # unreadable: the folder reader says so
+        return None
+    if {".zgroup", ".zattrs", "zarr.json"} & names:
+        return ("a Zarr store (an AnnData written with write_zarr, or another array store), not a folder of "
+                "per-sample files; convert it to an .h5ad (Python, with zarr installed: "
+                "anndata.read_zarr(\"x.zarr\").write_h5ad(\"x.h5ad\")) and give that")
+    if {"matrix.mtx", "matrix.mtx.gz"} & names and {"barcodes.tsv", "barcodes.tsv.gz"} & names:
+        return ("a 10x Genomics matrix folder (matrix.mtx, features, barcodes) of single cells, not bulk profiles; "
+                "give bulk profiles (cells summed per sample, e.g. scanpy.read_10x_mtx(folder) then a sum per "
+                "sample) as a table or an .h5ad")
+    return None
 
 
 def _read_found(folder: Path, found: dict[str, list[_Source]], *, archive: bool, quantity: Quantity,
