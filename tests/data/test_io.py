@@ -1219,7 +1219,8 @@ def test_inputs_given_as_pipes(small, tmp_path):
 
 def test_a_preamble_of_comment_lines(tmp_path):
     """Lines starting with '#' before the table (a tool's version, date, command) are skipped; a header written
-    with a '#' in front of it (#gene<TAB>s1...) is the header; the separator is sniffed from the table."""
+    with a '#' in front of it (#gene<TAB>s1...) is the header; the separator is sniffed from the table; footnote
+    sentences under the table are skipped."""
     body = "TP53\t100\t200\t300\nEGFR\t3\t4\t5\n"
     (tmp_path / "a.tsv").write_text("# exported by tool X 1.2\n# 2024-01-01, a; b\ngene\ts1\ts2\ts3\n" + body)
     (tmp_path / "b.tsv").write_text("#gene\ts1\ts2\ts3\n" + body)
@@ -1234,6 +1235,14 @@ def test_a_preamble_of_comment_lines(tmp_path):
 
     (tmp_path / "l.tsv").write_text("# sample annotations, 2024\nsample\tgroup\ns2\tB\ns1\tA\n")
     assert list(read_labels(tmp_path / "l.tsv", ["s1", "s2"])[1]) == ["A", "B"]
+    # footnote lines under the table (a sentence alone on its line, after a blank line or not): skipped, as under a
+    # workbook's table; a gene with missing values stays a gene (and --missing decides)
+    for foot in ("\nNote: values are log2 CPM\n", "* normalised with edgeR TMM\n"):
+        (tmp_path / "f.tsv").write_text("gene\ts1\ts2\ts3\n" + body + foot)
+        f = read(tmp_path / "f.tsv")
+        assert list(f.var_names) == ["TP53", "EGFR"] and f.X.tolist() == [[100, 3], [200, 4], [300, 5]]
+    (tmp_path / "g.tsv").write_text("gene\ts1\ts2\ts3\n" + body + "MYC\t\t\t\n")
+    assert list(read(tmp_path / "g.tsv", missing="keep").var_names) == ["TP53", "EGFR", "MYC"]
 
 
 @pytest.mark.parametrize("header_end", ["", "\t"])

@@ -1410,6 +1410,12 @@ def _read_table(path: Path, txt: _Text, *, fmt: str, orientation: Orientation, l
                         f"is complete") from e
     if df.shape[0] == 0:
         raise DataError(f"{source}: header line only, no data lines; give one line per sample or gene")
+    # footnotes below the data ("Note: values are log2 CPM"): lines of one field holding a sentence, as under a
+    # workbook's table (_read_excel)
+    end = len(df)
+    while end > 1 and " " in str(df.index[end - 1]).strip() and bool(df.iloc[end - 1].isna().all()):
+        end -= 1
+    df = df.iloc[:end] if end < len(df) else df
     if len(header) == df.shape[1] + 1:
         # pandas renames repeated header fields ("TP53" -> "TP53.1"); keep the names as written
         df.columns = pd.Index([str(h) for h in header[1:]])
@@ -3340,7 +3346,7 @@ def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unla
         changed["count_summary_rows"] = summary
     adata, piped = _pipe_ids(adata)
     changed.update(piped)
-    if _transcripts_with_genes(adata):
+    if fmt != "folder" and _transcripts_with_genes(adata):   # a folder's level is its reader's
         changed["quant_level"] = "transcript"
     if sample_names is not None:
         _check_file(Path(sample_names), "sample-name file", "check the --sample-names path")
