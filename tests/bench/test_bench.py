@@ -83,6 +83,32 @@ def test_gap_closed_columns_against_floor_and_ceiling(tiny_bench):
     assert csv["detection_auc_gap_closed"].isna().all()
 
 
+def test_the_data_own_split(tmp_path, labelled_csv, capsys):
+    """``split_key``: the benchmark runs on the split the data's column names (recorded in split.json and
+    bench.json, named in the report); with several splits, or --test-size on the command line, refused."""
+    from rnagen.cli.main import main
+    from rnagen.errors import ConfigError
+
+    df = pd.read_csv(labelled_csv, index_col=0)
+    df["part"] = ["test" if i % 5 == 0 else "train" for i in range(len(df))]
+    df.to_csv(tmp_path / "own.csv")
+    kw = dict(label_key="kind", models="gaussian", progress=False, device="cpu", split_key="part",
+              evaluate_options={"n_boot": 0, "n_boot_expensive": 2, "classifier_seeds": (0,), "epochs": 2},
+              metrics=["precision", "density"])
+    run_benchmark(tmp_path / "own.csv", out_dir=tmp_path / "b", report=True, **kw)
+    split = json.loads((tmp_path / "b" / "split.json").read_text())
+    assert split["test"] == [s for i, s in enumerate(df.index) if i % 5 == 0]
+    settings = json.loads((tmp_path / "b" / "bench.json").read_text())
+    assert settings["split_key"] == "part" and settings["test_size"] is None
+    assert "data's own split (column <code>part</code>)" in (tmp_path / "b" / "report.html").read_text()
+    with pytest.raises(ConfigError, match="--split-key takes the data's own split, one split: drop --splits"):
+        run_benchmark(tmp_path / "own.csv", out_dir=tmp_path / "c", splits=2, report=False, **kw)
+    assert main(["benchmark", str(tmp_path / "own.csv"), "--label-key", "kind", "--split-key", "part",
+                 "--test-size", "0.3", "--out", str(tmp_path / "d")]) == 2
+    assert "--test-size sets the random split and --split-key takes the data's own" in capsys.readouterr().err
+    assert not (tmp_path / "c").exists() and not (tmp_path / "d").exists()
+
+
 def test_gaussian_floor_row_is_always_run(tmp_path, labelled_csv):
     import importlib.util
     from pathlib import Path

@@ -174,6 +174,27 @@ def test_split_class_with_one_sample_exit_2(tmp_path, capsys):
     assert sorted(p.name for p in (tmp_path / "split").iterdir()) == ["train.h5ad"]
 
 
+def test_split_by_the_data_own_column(tmp_path, capsys):
+    """--split-key: the data's own split (a published set's train/test column); with --test-size or --seed (a
+    random split's options) refused in one line, nothing written."""
+    import anndata as ad
+
+    rows = "".join(f"s{i},{i},{2 * i},{i % 3},{'ab'[i % 2]},{'test' if i in (4, 5, 9) else 'train'}\n"
+                   for i in range(10))
+    (tmp_path / "x.csv").write_text("sample,TP53,EGFR,MYC,tissue,part\n" + rows)
+    out = tmp_path / "sp"
+    assert main(["data", "split", str(tmp_path / "x.csv"), "--label-key", "tissue", "--split-key", "part",
+                 "--out", str(out)]) == 0
+    assert "split 10 samples (as column 'part' says): 7 train" in capsys.readouterr().out
+    assert list(ad.read_h5ad(out / "test.h5ad").obs_names) == ["s4", "s5", "s9"]
+    for extra in (["--seed", "3"], ["--test-size", "0.3"]):
+        assert main(["data", "split", str(tmp_path / "x.csv"), "--label-key", "tissue", "--split-key", "part",
+                     *extra, "--out", str(tmp_path / "sp2")]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and f"{extra[0]} sets a random split and --split-key takes the data's own" in err
+        assert not (tmp_path / "sp2").exists()
+
+
 def test_info_and_fetch_errors_exit_2(tmp_path, capsys):
     assert main(["data", "info", str(tmp_path / "missing.h5ad")]) == 2
     assert "does not exist" in capsys.readouterr().err

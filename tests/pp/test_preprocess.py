@@ -264,6 +264,43 @@ def test_split_errors():
     assert tr.obs["y"].value_counts().min() == 2
 
 
+def test_split_by_a_column_of_the_data():
+    """``by``: the data's own split (a column saying train or test, any case, training/holdout/validation too,
+    mixed): the parts as the column names them, recorded; a missing column, a missing value, other values, one
+    part only, a test class without training samples and a class left one training sample are refused."""
+    y = ["a"] * 5 + ["b"] * 5
+    part = ["Train", "train", "train", "test", "Train", "training", "train", "Train", "holdout", "test"]
+    a = _adata(np.arange(20, dtype=float).reshape(10, 2), ["TP53", "EGFR"], y)
+    a.obs["part"] = [{"training": "train", "holdout": "test"}.get(v, v) for v in part]
+    tr, te = split(a, label_key="y", by="part")
+    assert list(te.obs_names) == [a.obs_names[i] for i in (3, 8, 9)] and tr.n_obs == 7
+    assert get_history(te)[-1] == {"step": "split", "part": "test", "label_key": "y", "by": "part", "n_obs": 3}
+    a.obs["part"] = [v.upper() if v == "train" else "Validation" for v in ["train"] * 3 + ["x"] + ["train"] * 4
+                     + ["x", "x"]]
+    assert split(a, label_key="y", by="part")[1].n_obs == 3   # TRAIN / Validation
+    a.obs["part"] = part   # case and synonyms mixed: each value names one part
+    assert list(split(a, label_key="y", by="part")[1].obs_names) == [a.obs_names[i] for i in (3, 8, 9)]
+    for values, match in ((part[:9] + ["fold2"], r"holds .*'fold2' \(1\); rnagen splits in two: give each sample "
+                                                 r"train or test"),
+                          (["train"] * 10, r"holds 'train' \(10\); rnagen splits in two")):
+        a.obs["part"] = values
+        with pytest.raises(DataError, match=match):
+            split(a, label_key="y", by="part")
+    with pytest.raises(DataError, match=r"no split column 'fold' \(sample columns: y, part\)"):
+        split(a, label_key="y", by="fold")
+    a.obs["part"] = ["train"] * 9 + [None]
+    with pytest.raises(DataError, match=r"has no value for 1 sample\(s\), e.g. 's9'"):
+        split(a, label_key="y", by="part")
+    a.obs["part"] = ["train"] * 5 + ["test"] * 5
+    with pytest.raises(DataError, match=r"puts every sample of 1 class\(es\) of 'y' in the test part \('b'\)"):
+        split(a, label_key="y", by="part")
+    a.obs["part"] = ["train", "test", "test", "test", "test"] + ["train"] * 3 + ["test"] * 2
+    with pytest.raises(DataError, match=r"^the split in column 'part' leaves fewer than 2 training samples in 1 "
+                                        r"class\(es\) of 'y': 'a' \(5 samples, 1 to train on\); drop such classes "
+                                        r"\(rnagen data prepare --min-samples 3\)$"):
+        split(a, label_key="y", by="part")
+
+
 @pytest.mark.parametrize("method", ["standard", "maxabs", "minmax", "log2p1+standard"])
 def test_fit_scaler_inverts_and_survives_h5ad(tmp_path, method):
     a = datasets.gtex26()[:60, :30].copy()

@@ -237,6 +237,7 @@ def run_benchmark(
     report: bool = True,
     data_name: str | None = None,
     privacy_budgets: str | Sequence[float] | None = None,
+    split_key: str | None = None,
 ) -> pd.DataFrame:
     """Benchmark generators on one labelled data set; returns the leaderboard (one row per model).
 
@@ -269,6 +270,10 @@ def run_benchmark(
         Output folder (see the module docstring); rerunning on the same folder resumes.
     test_size, seed
         Stratified split of ``data`` into real training and test parts, seeded (the first split's seed).
+    split_key
+        A column of ``data`` naming each sample's part (``train``/``test``: a published data set's own split,
+        :func:`rnagen.pp.split`'s ``by``) instead of the random split; one split (not with ``splits`` > 1),
+        ``test_size`` unused, ``seed`` still the first training's.
     overrides
         Extra config overrides per registered model, applied after the budget, e.g.
         ``{"diffusion": ["train.steps=50"]}``.
@@ -299,7 +304,7 @@ def run_benchmark(
     bench = _setup(data, label_key=label_key, models=models, reconstruct=reconstruct, full=full, seeds=seeds,
                    splits=splits, budget=budget, out_dir=out_dir, test_size=test_size, seed=seed, progress=progress,
                    overrides=_for_rows(models, overrides, private), steps_grid=steps_grid, metrics=metrics,
-                   evaluate_options=evaluate_options, device=device, data_name=data_name)
+                   evaluate_options=evaluate_options, device=device, data_name=data_name, split_key=split_key)
     _add_private_rows(bench, private)
     _real_rows(bench)
     # planned one run at a time (a run's split is built when it is reached; see _Bench.part)
@@ -367,6 +372,7 @@ class _Bench:
     full_train: Any = None
     full_test: Any = None
     test_size: float = 0.2
+    split_key: str | None = None   # the data's own split (one split), else a random stratified one
     _other: _Part | None = None   # the split built last, when not the first
 
     @property
@@ -399,7 +405,7 @@ class _Bench:
         if self._other is None or self._other.index != j:
             self._other = None   # one copy of the data at a time besides the first split's
             self._other = _make_part(self.adata, j, seed=self.seed + j, label_key=self.label_key,
-                                     test_size=self.test_size, metric_fp=self.metric_fp)
+                                     test_size=self.test_size, metric_fp=self.metric_fp, by=self.split_key)
         return self._other
 
     def evaluate(self, real, synthetic, *, train, seed: int, part: _Part | None = None):
@@ -410,11 +416,12 @@ class _Bench:
                          options={**self.ev_opts, "membership_seed": self.seed if part is None else part.seed})
 
 
-def _make_part(adata, j: int, *, seed: int, label_key: str, test_size: float, metric_fp: Mapping[str, Any]) -> _Part:
-    """Split ``j`` of the data (stratified, ``seed``) with its fingerprints."""
+def _make_part(adata, j: int, *, seed: int, label_key: str, test_size: float, metric_fp: Mapping[str, Any],
+               by: str | None = None) -> _Part:
+    """Split ``j`` of the data (stratified, ``seed``; or the one its column ``by`` names) with its fingerprints."""
     from ..pp import split
 
-    train, test = split(adata, label_key=label_key, test_size=test_size, seed=seed)
+    train, test = split(adata, label_key=label_key, test_size=test_size, seed=seed, by=by)
     split_fp = _split_fingerprint(adata, train, test, label_key)
     return _Part(j, seed, train, test, split_fp, {**metric_fp, "split": split_fp})
 
@@ -435,7 +442,8 @@ class _Job:
     private: bool = False   # a differentially private row's job (rnagen.bench.privacy)
 
 
-def _validated(rows_arg, *, reconstruct, full, overrides, budget, seeds, splits, test_size, seed, device, metrics):
+def _validated(rows_arg, *, reconstruct, full, overrides, budget, seeds, splits, test_size, seed, device, metrics,
+               split_key=None):
     """Every option checked before anything is written; returns (rows, methods, overrides, seeds, splits,
     test_size, seed)."""
     check_budget(budget)
@@ -451,6 +459,9 @@ def _validated(rows_arg, *, reconstruct, full, overrides, budget, seeds, splits,
     if methods and splits > 1:
         raise ConfigError("--reconstruct scores one split: drop --splits, or run one benchmark per split "
                           "(--seed S, a new --out each)")
+    if split_key is not None and splits > 1:
+        raise ConfigError("--split-key takes the data's own split, one split: drop --splits (or --split-key for "
+                          "random stratified splits)")
     if metrics is not None:
         from ..metrics import METRICS
 
@@ -520,15 +531,15 @@ def _by_model(rows: Sequence[str]) -> dict[str, list[str]]:
 
 
 def _setup(data, *, label_key, models, reconstruct, full, seeds, splits, budget, out_dir, test_size, seed,
-           progress, overrides, steps_grid, metrics, evaluate_options, device, data_name) -> _Bench:
+           progress, overrides, steps_grid, metrics, evaluate_options, device, data_name, split_key=None) -> _Bench:
     """Check the options, split the data, write the settings and the real reference's plot data."""
     rows, methods, overrides, seeds, splits, test_size, seed = _validated(
         models, reconstruct=reconstruct, full=full, overrides=overrides, budget=budget, seeds=seeds, splits=splits,
-        test_size=test_size, seed=seed, device=device, metrics=metrics)
+        test_size=test_size, seed=seed, device=device, metrics=metrics, split_key=split_key)
     adata = _load_data(data, label_key)
     # every split is made (and checked) before anything is written; only the first is kept (Bench.part remakes
     # the others when their runs come)
-    first = _make_part(adata, 0, seed=seed, label_key=label_key, test_size=test_size, metric_fp={})
+    first = _make_part(adata, 0, seed=seed, label_key=label_key, test_size=test_size, metric_fp={}, by=split_key)
     records = [_split_record(first, label_key=label_key)]
     records += [_split_record(_make_part(adata, j, seed=seed + j, label_key=label_key, test_size=test_size,
                                          metric_fp={}), label_key=label_key) for j in range(1, splits)]
@@ -540,7 +551,8 @@ def _setup(data, *, label_key, models, reconstruct, full, seeds, splits, budget,
     split_fp = first.split_fp
     path_like = isinstance(data, (str, Path))
     settings = {"rnagen_version": __version__, "label_key": label_key, "n_obs": adata.n_obs,
-                "n_genes": adata.n_vars, "n_train": train.n_obs, "n_test": test.n_obs, "test_size": test_size,
+                "n_genes": adata.n_vars, "n_train": train.n_obs, "n_test": test.n_obs,
+                "test_size": test_size if split_key is None else None, "split_key": split_key,
                 "seed": seed, "seeds": seeds, "splits": splits, "budget": budget, "models": rows,
                 "reconstruct": methods, "split_fingerprint": split_fp,
                 "labels": [str(c) for c in train.obs[label_key].cat.categories],
@@ -565,7 +577,7 @@ def _setup(data, *, label_key, models, reconstruct, full, seeds, splits, budget,
     bench = _Bench(out=out, label_key=label_key, budget=budget, rows=rows, by_model=by_model, methods=methods,
                    seeds=seeds, seed=seed, overrides=overrides, steps_grid=steps_grid, metrics=metrics,
                    device=device, progress=progress, adata=adata, first=first, ev_opts=ev_opts,
-                   say=_Progress(n_rows, progress), ref=ref, splits=splits, test_size=test_size)
+                   say=_Progress(n_rows, progress), ref=ref, splits=splits, test_size=test_size, split_key=split_key)
     if methods:
         bench.full = _read_full(full, label_key) if isinstance(full, (str, Path)) else full
         bench.full_train, bench.full_test = _align_full(bench.full, train, test, adata, label_key)

@@ -475,20 +475,36 @@ def cmd_split(args: argparse.Namespace) -> int:
     from .._io import atomic_path, claim_output
     from ..pp import split
 
+    split_options(args, seed_default=42)
     with claim_output(args.out, inputs=[args.file], kind="dir", writes=("train.h5ad", "test.h5ad")) as out:
         adata = read_input(args.file, label_key=args.label_key)
         label_key = args.label_key or _default_label_key(adata)
         if label_key is None:
             raise DataError(f"{Path(args.file).name}: no label column recorded; pass --label-key")
-        train, test = split(adata, label_key=label_key, test_size=args.test_size, seed=args.seed)
+        train, test = split(adata, label_key=label_key, test_size=args.test_size, seed=args.seed, by=args.split_key)
         # both written before either replaces an older split: never a train.h5ad and test.h5ad of two splits
         with atomic_path(out / "train.h5ad", suffix=".h5ad") as t1, \
                 atomic_path(out / "test.h5ad", suffix=".h5ad") as t2:
             train.write_h5ad(t1, compression="gzip")
             test.write_h5ad(t2, compression="gzip")
-    print(f"split {adata.n_obs} samples by {label_key!r} (test size {args.test_size}, seed {args.seed}): "
-          f"{train.n_obs} train -> {out / 'train.h5ad'}, {test.n_obs} test -> {out / 'test.h5ad'}")
+    how = (f"as column {args.split_key!r} says" if args.split_key else
+           f"stratified by {label_key!r}, test size {args.test_size}, seed {args.seed}")
+    print(f"split {adata.n_obs} samples ({how}): {train.n_obs} train -> {out / 'train.h5ad'}, {test.n_obs} test -> "
+          f"{out / 'test.h5ad'}")
     return 0
+
+
+def split_options(args: argparse.Namespace, *, seed_default: int) -> None:
+    """``--split-key`` (the data's own split) or ``--test-size``/``--seed`` (a random one), not both; the random
+    split's defaults filled in (test size 0.2, ``seed_default``)."""
+    if args.split_key is not None:
+        given = [o for o, v in (("--test-size", args.test_size), ("--seed", args.seed)) if v is not None]
+        if given:
+            raise DataError(f"{given[0]} sets a random split and --split-key takes the data's own; remove one")
+    if args.test_size is None:
+        args.test_size = 0.2
+    if args.seed is None:
+        args.seed = seed_default
 
 
 def _check_fetch_options(args: argparse.Namespace) -> None:
@@ -829,8 +845,11 @@ def _add_split(dsub) -> None:
     s.add_argument("file", help="input .h5ad (or any readable file with a label column, or 'gtex26')")
     s.add_argument("--label-key", default=None,
                    help="label column to stratify on (default: the one recorded by prepare)")
-    s.add_argument("--test-size", type=T.fraction_open, default=0.2,
+    s.add_argument("--test-size", type=T.fraction_open, default=None,
                    help="fraction of samples in the test set (default 0.2)")
-    s.add_argument("--seed", type=T.seed, default=42, help="random seed (default 42, as in the paper)")
+    s.add_argument("--seed", type=T.seed, default=None, help="random seed (default 42, as in the paper)")
+    s.add_argument("--split-key", default=None, metavar="COLUMN",
+                   help="the data's own split instead of a random one: the sample column saying train or test "
+                        "(training/testing, holdout or validation read as test), e.g. a published set's split")
     s.add_argument("--out", required=True, help="output folder")
     s.set_defaults(func=cmd_split)

@@ -490,32 +490,56 @@ def filter_classes(adata, label_key: str, *, min_samples: int = 2):
     return out
 
 
-def split(adata, *, label_key: str, test_size: float = 0.2, seed: int = 42):
-    """Stratified, seeded train/test split (scikit-learn ``train_test_split``).
+#: the values of a split column (``split(..., by=...)``) that name each part, compared case-insensitively
+_TRAIN_NAMES = frozenset({"train", "training", "trn", "discovery"})
+_TEST_NAMES = frozenset({"test", "testing", "tst", "holdout", "hold-out", "held-out", "heldout", "validation",
+                         "valid", "val"})
+
+
+def split(adata, *, label_key: str, test_size: float = 0.2, seed: int = 42, by: str | None = None):
+    """Stratified, seeded train/test split (scikit-learn ``train_test_split``), or the split the data carry.
+
+    Parameters
+    ----------
+    by
+        An ``obs`` column naming each sample's part (``train``/``test``, or ``training``/``testing``,
+        ``holdout``, ``validation``, any case: a published data set's own split, e.g. mixOmics' breast.TCGA);
+        ``test_size`` and ``seed`` are then not used.
 
     Returns
     -------
     train, test
-        New AnnData objects; each records the split (``part``, ``test_size``, ``seed``).
+        New AnnData objects; each records the split (``part``, ``test_size`` and ``seed``, or ``by``).
 
     Raises
     ------
     DataError
         A class with fewer than 2 samples (it cannot be stratified), a test size too small or too large to hold
-        every class, or one that leaves a class fewer than 2 training samples (no model can fit it).
+        every class, or one that leaves a class fewer than 2 training samples (no model can fit it); with ``by``,
+        a column missing, with missing values or values other than the two parts', or a test class without
+        training samples.
     """
     from sklearn.model_selection import train_test_split
 
-    if not 0.0 < float(test_size) < 1.0:
+    if by is None and not 0.0 < float(test_size) < 1.0:
         raise DataError(f"test size must be between 0 and 1 (exclusive), got {test_size}")
     check_labels(adata, label_key, min_per_class=2)
     y = adata.obs[label_key].astype(str).to_numpy()
-    try:
-        tr, te = train_test_split(np.arange(adata.n_obs), test_size=float(test_size), random_state=int(seed),
-                                  stratify=y)
-    except ValueError as e:
-        raise DataError(f"cannot split {adata.n_obs} samples of {len(set(y))} classes with test size {test_size}: "
-                        f"{e}; change --test-size") from e
+    if by is not None:
+        tr, te = _parts_of(adata, by)
+        unseen = sorted(set(y[te]) - set(y[tr]))
+        if unseen:
+            shown = ", ".join(repr(c) for c in unseen[:5])
+            raise DataError(f"the split in column {by!r} puts every sample of {len(unseen)} class(es) of {label_key!r} "
+                            f"in the test part ({shown}): the models could not learn them; move some to train or drop "
+                            "those classes")
+    else:
+        try:
+            tr, te = train_test_split(np.arange(adata.n_obs), test_size=float(test_size), random_state=int(seed),
+                                      stratify=y)
+        except ValueError as e:
+            raise DataError(f"cannot split {adata.n_obs} samples of {len(set(y))} classes with test size "
+                            f"{test_size}: {e}; change --test-size") from e
     tr, te = np.sort(tr), np.sort(te)
     left = pd.Series(y[tr]).value_counts()
     thin = [c for c in sorted(set(y)) if left.get(c, 0) < 2]
@@ -523,8 +547,9 @@ def split(adata, *, label_key: str, test_size: float = 0.2, seed: int = 42):
         # every model fits each class on its training profiles and needs two of them (a spread to learn)
         whole = pd.Series(y).value_counts()
         shown = ", ".join(f"{c!r} ({int(whole[c])} samples, {int(left.get(c, 0))} to train on)" for c in thin[:5])
-        lower = " or lower --test-size" if any(whole[c] > 2 for c in thin) else ""
-        raise DataError(f"the split with test size {test_size} leaves fewer than 2 training samples in "
+        lower = " or lower --test-size" if by is None and any(whole[c] > 2 for c in thin) else ""
+        which = f"in column {by!r}" if by is not None else f"with test size {test_size}"
+        raise DataError(f"the split {which} leaves fewer than 2 training samples in "
                         f"{len(thin)} class(es) of {label_key!r}: {shown}; drop such classes (rnagen data prepare "
                         f"--min-samples 3){lower}")
     out = []
@@ -532,10 +557,31 @@ def split(adata, *, label_key: str, test_size: float = 0.2, seed: int = 42):
         a = adata[idx].copy()
         a.obs[label_key] = a.obs[label_key].astype(str).astype(
             pd.CategoricalDtype(categories=sorted(set(y))))
-        record(a, "split", part=part, label_key=label_key, test_size=float(test_size), seed=int(seed),
-               n_obs=int(len(idx)))
+        how: dict[str, Any] = {"by": by} if by is not None else {"test_size": float(test_size), "seed": int(seed)}
+        record(a, "split", part=part, label_key=label_key, **how, n_obs=int(len(idx)))
         out.append(a)
     return out[0], out[1]
+
+
+def _parts_of(adata, by: str) -> tuple[np.ndarray, np.ndarray]:
+    """The training and test rows a split column names (:func:`split`'s ``by``)."""
+    if by not in adata.obs.columns:
+        raise DataError(f"no split column {by!r} (sample columns: {', '.join(map(str, adata.obs.columns)) or 'none'}); "
+                        "name the column that says train or test")
+    col = adata.obs[by]
+    if col.isna().any():
+        i = int(np.flatnonzero(col.isna().to_numpy())[0])
+        raise DataError(f"the split column {by!r} has no value for {int(col.isna().sum())} sample(s), e.g. "
+                        f"{str(adata.obs_names[i])!r}; give every sample train or test")
+    values = col.astype(str).str.strip()
+    folded = values.str.casefold()
+    counts = values.value_counts()
+    train, test = folded.isin(_TRAIN_NAMES).to_numpy(), folded.isin(_TEST_NAMES).to_numpy()
+    if not train.any() or not test.any() or not (train | test).all():
+        shown = ", ".join(f"{v!r} ({n})" for v, n in counts.items())
+        raise DataError(f"the split column {by!r} holds {shown}; rnagen splits in two: give each sample train or "
+                        "test (training/testing, holdout or validation read as test)")
+    return np.flatnonzero(train), np.flatnonzero(test)
 
 
 def fit_scaler(adata, method: str = "standard") -> Pipeline:
