@@ -168,7 +168,8 @@ def test_held_out_profiles_in_the_training_set_are_refused(tmp_path, capsys):
 def test_label_sets_that_do_not_match_the_held_out_one(tmp_path, capsys):
     """Synthetic (or training) classes none of which is a held-out class (other names, or names in another case)
     are refused in one line before anything is fitted (the floor samples the synthetic labels); some classes
-    apart are scored with a note naming them (real classes without synthetic profiles cap TSTR)."""
+    apart are scored with a note naming them (real classes without synthetic profiles cap TSTR). The held-out file
+    given as the synthetic one is refused too."""
     from rnagen._io import write_h5ad
     from rnagen.cli.main import main
     from rnagen.errors import DataError
@@ -204,6 +205,11 @@ def test_label_sets_that_do_not_match_the_held_out_one(tmp_path, capsys):
     assert main([*base, "--synthetic", str(tmp_path / "partial.h5ad"), "--out", str(tmp_path / "m.json")]) == 0
     assert "note: 1 held-out class without synthetic profiles ('c2')" in capsys.readouterr().out
     assert "label_note" in json.loads((tmp_path / "m.json").read_text())
+    # the held-out file given as --synthetic too: refused by the command (the API scores the identity)
+    assert main([*base, "--synthetic", str(tmp_path / "test.h5ad"), "--out", str(tmp_path / "s.json")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "60 of the 60 synthetic profiles are held-out (--real) profiles" in err
+    assert not (tmp_path / "s.json").exists()
 
 
 def test_sets_naming_genes_by_another_id_type_are_matched():

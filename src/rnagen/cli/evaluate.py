@@ -88,7 +88,7 @@ def _evaluate(args: argparse.Namespace, metrics: list[str] | None) -> int:
     from .._io import write_json
     from ..metrics import METRICS, evaluate, format_table
     from ..metrics.biology import BiologyOptions
-    from ..metrics.evaluate import check_label_sets
+    from ..metrics.evaluate import check_label_sets, check_synthetic_is_not_held_out
 
     gene_sets = _gene_sets(args)
     biology = BiologyOptions.from_strings(args.biology or [])
@@ -97,6 +97,7 @@ def _evaluate(args: argparse.Namespace, metrics: list[str] | None) -> int:
     train = _read(args.train, args.label_key) if args.train else None
     mia_ref = _read(args.reference, None) if args.reference else None
     check_label_sets(real, syn, train, label_key=args.label_key)   # before the floor is fitted to their labels
+    check_synthetic_is_not_held_out(real, syn)
     floor, floor_text = _floor(args, train, syn)
     df = evaluate(real, syn, train=train, floor=floor, label_key=args.label_key, metrics=metrics,
                   n_boot=args.n_boot, n_boot_expensive=args.n_boot_expensive, k=args.k, seed=args.seed,

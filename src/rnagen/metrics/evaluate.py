@@ -398,6 +398,21 @@ def _check_held_out(real, train) -> dict[str, Any] | None:
                      "across the sets; remove the copies from the data")}
 
 
+def check_synthetic_is_not_held_out(real, synthetic) -> None:
+    """A synthetic set most of whose profiles are held-out profiles (every value the same): the held-out file
+    given as ``--synthetic`` too, refused by ``rnagen evaluate`` (every indicator would compare the held-out set
+    with itself; :func:`evaluate` itself scores it, the identity being a useful analytic case). A synthetic set
+    that copies training profiles is scored: the privacy indicators are there to show it."""
+    R, _, gr, _ = _unpack(real, None, None, "real")
+    S, _, gs, _ = _unpack(synthetic, None, None, "synthetic")
+    S = _on_real_genes(S, gs, gr, R.shape[1], "synthetic")
+    held = set(row_keys(R))
+    same = sum(k in held for k in row_keys(S))
+    if 2 * same > S.shape[0]:
+        raise DataError(f"{same} of the {S.shape[0]} synthetic profiles are held-out (--real) profiles, every value "
+                        "the same: the held-out file given as --synthetic? pass the generated profiles")
+
+
 def _label_values(obj, label_key: str | None, labels) -> set[str] | None:
     """The classes of a set (its ``obs[label_key]``, or ``labels`` for an array), ``None`` without labels."""
     if obj is None:
