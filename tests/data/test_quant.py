@@ -487,7 +487,8 @@ def test_archives_read_as_the_folders_they_unpack_to(tmp_path, capsys):
 
 def test_raw_data_is_named_with_the_way_to_values(tmp_path):
     """Raw data given instead of expression values (GEO's RAW.tar of CEL files, a folder of IDATs, reads,
-    alignments), alone or in a folder or archive, is named with what makes values of it."""
+    alignments, Agilent Feature Extraction and GenePix files), alone or in a folder or archive, is named with what
+    makes values of it."""
     import gzip
 
     cel = tmp_path / "cel"
@@ -516,6 +517,26 @@ def test_raw_data_is_named_with_the_way_to_values(tmp_path):
     for name in ("a.bam", "a.sam"):
         with pytest.raises(DataError, match=f"{name}: sequencing alignments, not expression values"):
             read(tmp_path / name)
+    # microarray scanners' text outputs, by content: Agilent Feature Extraction (GEO's RAW.tar of .txt.gz, alone,
+    # or in a folder) and GenePix (ATF)
+    head = ("TYPE\ttext\ttext\tinteger\nFEPARAMS\tProtocol_Name\tScan_Date\nDATA\tGE1_107_Sep09\t09-20-2011\n*\n"
+            "TYPE\tinteger\ttext\tfloat\nFEATURES\tFeatureNum\tProbeName\tgProcessedSignal\n")
+    fe = tmp_path / "agilent"
+    fe.mkdir()
+    for i in range(3):
+        (fe / f"GSM10{i}_US45102997_S01_GE1_107_Sep09_1_1.txt.gz").write_bytes(gzip.compress(
+            (head + "".join(f"DATA\t{j}\tA_23_P{j}\t{100 + i * j}.5\n" for j in range(1, 9))).encode()))
+    (fe / "filelist.txt").write_text("Archive\tName\n")
+    for what in (fe, _archive(fe, tmp_path / "GSE2_RAW.tar", "tar")):
+        with pytest.raises(DataError, match=r": 3 Agilent Feature Extraction files \(one array's probe intensities\), "
+                                            r"not expression values; .*limma::read.maimages"):
+            read(what)
+    with pytest.raises(DataError, match=r"GSM100_.*.txt.gz: an Agilent Feature Extraction file"):
+        read(next(fe.glob("GSM100*")))
+    (tmp_path / "a.gpr").write_text('ATF\t1.0\n29\t43\n"Type=GenePix Results 3"\n"Block"\t"Name"\t"F635 Median"\n'
+                                    '1\t"p1"\t512\n')
+    with pytest.raises(DataError, match=r"a.gpr: a GenePix results file \(ATF\) .*source = \"genepix\""):
+        read(tmp_path / "a.gpr")
 
 
 def test_compressed_tar_is_decompressed_once_into_a_temporary_plain_tar(tmp_path, monkeypatch, capsys):

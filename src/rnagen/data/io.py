@@ -238,6 +238,28 @@ _RAW_DATA = {
 }
 _RAW_SUFFIXES = {"cel": (".cel",), "idat": (".idat",), "reads": (".fastq", ".fq", ".sra"),
                  "alignments": (".bam", ".cram", ".sam")}
+# microarray scanners' text outputs, one array each (GEO's RAW.tar of a two-colour or Agilent series), by content
+_RAW_DATA.update({
+    "agilent": ("an Agilent Feature Extraction file", "Agilent Feature Extraction files",
+                " (one array's probe intensities), not expression values; normalise the arrays first (R: "
+                "x <- limma::read.maimages(files, source = \"agilent\", green.only = TRUE); then "
+                "limma::backgroundCorrect and limma::normalizeBetweenArrays, and write.csv of the result's E), or "
+                "give the series matrix GEO made of them"),
+    "genepix": ("a GenePix results file (ATF)", "GenePix results files (ATF)",
+                " (one array's spot intensities), not expression values; normalise the arrays first (R: "
+                "limma::read.maimages(files, source = \"genepix\"), then limma::normalizeWithinArrays and "
+                "normalizeBetweenArrays), or give the series matrix GEO made of them"),
+})
+
+
+def array_scanner_kind(lines: Sequence[str]) -> str | None:
+    """``"agilent"`` or ``"genepix"`` for the first lines of a microarray scanner's output (Agilent Feature
+    Extraction: ``TYPE`` then ``FEPARAMS`` rows; GenePix: an Axon Text File, ``ATF``), else ``None``."""
+    if lines and lines[0].startswith("TYPE\t") and any(ln.startswith("FEPARAMS\t") for ln in lines[1:6]):
+        return "agilent"
+    if lines and re.match(r"ATF\t[0-9.]+", lines[0]):
+        return "genepix"
+    return None
 
 
 def _raw_data(names: Sequence[str]) -> str | None:
@@ -3325,6 +3347,9 @@ def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unla
         elif _is_featurecounts(txt.lines):
             fmt = "featurecounts"
             adata = _read_featurecounts(p, txt)
+        elif (scanner := array_scanner_kind(txt.lines)) is not None:
+            one, _, way = _RAW_DATA[scanner]
+            raise DataError(f"{p.name}: {one}{way}")
         elif len(txt.lines) > 1 and txt.lines[0].startswith("Status\t") and txt.lines[1].startswith("Assigned\t"):
             raise DataError(f"{p.name} is featureCounts' summary (reads per assignment status), not counts per gene; "
                             "give the counts table it was written beside (the same name without .summary)")

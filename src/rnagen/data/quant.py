@@ -75,7 +75,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError
-from .io import _is_featurecounts, _raw_data
+from .io import _RAW_DATA, _is_featurecounts, _raw_data, array_scanner_kind
 
 __all__ = ["read_quant_folder", "is_archive", "archive_table", "label_table", "QUANT_KINDS", "TRANSCRIPT_KINDS"]
 
@@ -228,6 +228,8 @@ def _kind_of(src: _Source) -> str | None:
         return None
     if lines[0].startswith("# Program:featureCounts") and _is_featurecounts(lines):
         return "featurecounts"
+    if (scanner := array_scanner_kind(lines)) is not None:
+        return scanner   # refused by _read_found, with the way to expression values
     return "htseq" if _htseq_header(lines[:2]) is not None else None
 
 
@@ -680,6 +682,11 @@ def _read_found(folder: Path, found: dict[str, list[_Source]], *, archive: bool,
                 strand: Strand):
     import anndata as ad
 
+    for scanner in ("agilent", "genepix"):
+        if scanner in found and 2 * len(found[scanner]) >= sum(map(len, found.values())):
+            _, several, way = _RAW_DATA[scanner]
+            raise DataError(f"{folder}: {len(found[scanner])} {several}{way}")
+        found.pop(scanner, None)
     for genes_kind, tx_kind in _GENES_BESIDE.items():
         if genes_kind in found:
             # Salmon -g writes quant.genes.sf beside quant.sf, RSEM .genes.results beside .isoforms.results
