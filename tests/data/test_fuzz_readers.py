@@ -187,62 +187,64 @@ def test_random_label_files(t, labels, header, sep):
     _assert_valid(a, [c for c in a.obs.columns][-1] if a.obs.shape[1] else None)
 
 
+def _hdf5_bytes(fill) -> bytes:
+    """The bytes of an HDF5 file that ``fill(h5py.File)`` writes."""
+    import h5py
+
+    with tempfile.TemporaryDirectory() as d:
+        p = os.path.join(d, "x.h5")
+        with h5py.File(p, "w") as f:
+            fill(f)
+        with open(p, "rb") as fh:
+            return fh.read()
+
+
 def test_damaged_gctx_files():
     """A CMap GCTX file cut short or with bytes overwritten (metadata, chunk index, compressed matrix): a valid
     AnnData or a one-line RnagenError, never another exception."""
-    import h5py
-
     rng = np.random.default_rng(0)
-    with tempfile.TemporaryDirectory() as d:
-        p = os.path.join(d, "x.gctx")
-        with h5py.File(p, "w") as f:
-            f.attrs["version"] = np.bytes_("GCTX1.0")
-            f.create_dataset("0/DATA/0/matrix", data=rng.normal(size=(6, 40)).astype(np.float32), chunks=(3, 20),
-                             compression="gzip")
-            f["0/META/COL/id"] = np.array([f"s{i}" for i in range(6)], dtype="S")
-            f["0/META/COL/cell_id"] = np.array(["A549", "MCF7"] * 3, dtype="S")
-            f["0/META/ROW/id"] = np.array([str(5720 + i) for i in range(40)], dtype="S")
-            f["0/META/ROW/pr_is_lm"] = np.ones(40, dtype=np.int64)
-        with open(p, "rb") as fh:
-            data = fh.read()
-    _damaged_reads(data, "x.gctx", "cell_id", rng)
+
+    def fill(f):
+        f.attrs["version"] = np.bytes_("GCTX1.0")
+        f.create_dataset("0/DATA/0/matrix", data=rng.normal(size=(6, 40)).astype(np.float32), chunks=(3, 20),
+                         compression="gzip")
+        f["0/META/COL/id"] = np.array([f"s{i}" for i in range(6)], dtype="S")
+        f["0/META/COL/cell_id"] = np.array(["A549", "MCF7"] * 3, dtype="S")
+        f["0/META/ROW/id"] = np.array([str(5720 + i) for i in range(40)], dtype="S")
+        f["0/META/ROW/pr_is_lm"] = np.ones(40, dtype=np.int64)
+
+    _damaged_reads(_hdf5_bytes(fill), "x.gctx", "cell_id", rng)
 
 
 def test_damaged_loom_files():
     """A loom file cut short or with bytes overwritten: a valid AnnData or a one-line RnagenError, never another
     exception."""
-    import h5py
-
     rng = np.random.default_rng(1)
-    with tempfile.TemporaryDirectory() as d:
-        p = os.path.join(d, "x.loom")
-        with h5py.File(p, "w") as f:
-            f.create_dataset("matrix", data=rng.poisson(20, size=(40, 6)).astype(np.float32), chunks=(20, 3),
-                             compression="gzip")
-            f["layers/spliced"] = np.ones((40, 6), dtype=np.float32)
-            f["row_attrs/Gene"] = np.array([f"G{i}" for i in range(40)], dtype="S")
-            f["col_attrs/CellID"] = np.array([f"s{i}" for i in range(6)], dtype="S")
-            f["col_attrs/tissue"] = np.array(["lung", "liver"] * 3, dtype="S")
-        with open(p, "rb") as fh:
-            data = fh.read()
-    _damaged_reads(data, "x.loom", "tissue", rng)
+
+    def fill(f):
+        f.create_dataset("matrix", data=rng.poisson(20, size=(40, 6)).astype(np.float32), chunks=(20, 3),
+                         compression="gzip")
+        f["layers/spliced"] = np.ones((40, 6), dtype=np.float32)
+        f["row_attrs/Gene"] = np.array([f"G{i}" for i in range(40)], dtype="S")
+        f["col_attrs/CellID"] = np.array([f"s{i}" for i in range(6)], dtype="S")
+        f["col_attrs/tissue"] = np.array(["lung", "liver"] * 3, dtype="S")
+
+    _damaged_reads(_hdf5_bytes(fill), "x.loom", "tissue", rng)
 
 
 def test_damaged_archs4_files():
     """An ARCHS4 gene-count file cut short or with bytes overwritten, read for the samples a label file names: a
     valid AnnData or a one-line RnagenError, never another exception."""
-    import h5py
-
     rng = np.random.default_rng(2)
+
+    def fill(f):
+        f.create_dataset("data/expression", data=rng.poisson(30, size=(8, 60)).astype(np.uint32), chunks=(4, 20),
+                         compression="gzip")
+        f["meta/genes/symbol"] = np.array([f"G{i}" for i in range(8)], dtype="S")
+        f["meta/samples/geo_accession"] = np.array([f"GSM{100 + i}" for i in range(60)], dtype="S")
+
+    data = _hdf5_bytes(fill)
     with tempfile.TemporaryDirectory() as d:
-        p = os.path.join(d, "human_gene_v2.latest.h5")
-        with h5py.File(p, "w") as f:
-            f.create_dataset("data/expression", data=rng.poisson(30, size=(8, 60)).astype(np.uint32), chunks=(4, 20),
-                             compression="gzip")
-            f["meta/genes/symbol"] = np.array([f"G{i}" for i in range(8)], dtype="S")
-            f["meta/samples/geo_accession"] = np.array([f"GSM{100 + i}" for i in range(60)], dtype="S")
-        with open(p, "rb") as fh:
-            data = fh.read()
         labels = os.path.join(d, "labels.tsv")
         with open(labels, "w") as fh:
             fh.write("sample\tgroup\n" + "".join(f"GSM{100 + i}\t{'ab'[i % 2]}\n" for i in range(0, 60, 5)))
