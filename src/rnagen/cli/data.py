@@ -475,7 +475,7 @@ def cmd_split(args: argparse.Namespace) -> int:
     from .._io import atomic_path, claim_output
     from ..pp import split
 
-    split_options(args, seed_default=42)
+    _split_options(args)
     with claim_output(args.out, inputs=[args.file], kind="dir", writes=("train.h5ad", "test.h5ad")) as out:
         adata = read_input(args.file, label_key=args.label_key)
         label_key = args.label_key or _default_label_key(adata)
@@ -494,9 +494,9 @@ def cmd_split(args: argparse.Namespace) -> int:
     return 0
 
 
-def split_options(args: argparse.Namespace, *, seed_default: int) -> None:
+def _split_options(args: argparse.Namespace) -> None:
     """``--split-key`` (the data's own split) or ``--test-size``/``--seed`` (a random one), not both; the random
-    split's defaults filled in (test size 0.2, ``seed_default``)."""
+    split's defaults filled in (test size 0.2, seed 42)."""
     if args.split_key is not None:
         given = [o for o, v in (("--test-size", args.test_size), ("--seed", args.seed)) if v is not None]
         if given:
@@ -504,7 +504,7 @@ def split_options(args: argparse.Namespace, *, seed_default: int) -> None:
     if args.test_size is None:
         args.test_size = 0.2
     if args.seed is None:
-        args.seed = seed_default
+        args.seed = 42
 
 
 def _check_fetch_options(args: argparse.Namespace) -> None:
