@@ -1593,6 +1593,34 @@ def test_a_transcript_table_with_a_gene_column(tmp_path, capsys):
     assert "quant_level" not in get_history(read(tmp_path / "plain.tsv"))[0]
 
 
+def test_a_spreadsheet_total_row_is_dropped(tmp_path, capsys):
+    """A 'Total' row (or 'Sum' column, 'Grand total', any case) holding each sample's sum of the other genes, as
+    spreadsheets add, is dropped (it would double every library size) and named by prepare; a gene of that name
+    with other values is kept as data."""
+    from rnagen.cli.main import main
+
+    X = np.array([[10, 20, 30], [5, 0, 7], [100, 50, 25], [1, 2, 3]])
+    body = "".join(f"{g},{','.join(map(str, r))}\n" for g, r in zip(["TP53", "EGFR", "MYC", "GAPDH"], X))
+    (tmp_path / "t.csv").write_text("gene,s1,s2,s3\n" + body + "Total," + ",".join(map(str, X.sum(0))) + "\n")
+    a = read(tmp_path / "t.csv")
+    assert list(a.var_names) == ["TP53", "EGFR", "MYC", "GAPDH"] and a.X.tolist() == X.T.tolist()
+    assert get_history(a)[0]["total_rows"] == ["gene 'Total'"]
+    # samples as rows, a 'Grand total' column with decimals rounded
+    rows = "".join(f"s{j + 1},{','.join(map(str, X[:, j] + 0.25))},{X[:, j].sum() + 1.0}\n" for j in range(3))
+    (tmp_path / "w.csv").write_text("sample,TP53,EGFR,MYC,GAPDH,Grand total\n" + rows)
+    assert list(read(tmp_path / "w.csv").var_names) == ["TP53", "EGFR", "MYC", "GAPDH"]
+    # a 'Sum' sample (the per-gene sum over the samples) in a genes x samples table
+    (tmp_path / "s.csv").write_text("gene,s1,s2,s3,Sum\n" + "".join(
+        f"{g},{','.join(map(str, r))},{r.sum()}\n" for g, r in zip(["TP53", "EGFR", "MYC", "GAPDH"], X)))
+    assert list(read(tmp_path / "s.csv").obs_names) == ["s1", "s2", "s3"]
+    (tmp_path / "k.csv").write_text("gene,s1,s2,s3\n" + body + "Total,1,2,3\n")   # not a sum: data
+    assert "Total" in list(read(tmp_path / "k.csv").var_names)
+    assert main(["data", "prepare", str(tmp_path / "t.csv"), "--genes", "all", "--normalize", "cpm", "--out",
+                 str(tmp_path / "t.h5ad")]) == 0
+    out = capsys.readouterr().out
+    assert "gene 'Total' holding the sum of the others dropped" in out and "library sizes 65-116" in out
+
+
 def test_a_row_of_labels_under_the_header(tmp_path, capsys):
     """A genes x samples table with the class in a row under the header (group, tumor, normal, ...): with
     --label-key naming the row it labels the samples and the values read as numbers; without it the row is

@@ -313,6 +313,10 @@ def _what_was_dropped(adata) -> str:
             if n:
                 notes.append(f"{n} unlabelled sample{'s' if n > 1 else ''} dropped (--drop-unlabelled)")
             notes += _dates_notes(h)
+            totals = list(h.get("total_rows", []))
+            if totals:
+                notes.append(f"{' and '.join(totals)} holding the sum of the others dropped (a spreadsheet's total: "
+                             "no gene, and it would double every library size)")
             rows = list(h.get("count_summary_rows", []))
             if rows:
                 notes.append(f"{len(rows)} counter summary row{'s' if len(rows) > 1 else ''} dropped "

@@ -3369,6 +3369,9 @@ def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unla
     adata, summary = _drop_count_summaries(adata)
     if summary:
         changed["count_summary_rows"] = summary
+    adata, totals = _drop_totals(adata)
+    if totals:
+        changed["total_rows"] = totals
     adata, piped = _pipe_ids(adata)
     changed.update(piped)
     if fmt != "folder" and _transcripts_with_genes(adata):   # a folder's level is its reader's
@@ -3428,6 +3431,37 @@ def _drop_count_summaries(adata: Any) -> tuple[Any, list[str]]:
     if not drop or len(drop) == len(names):
         return adata, []
     return adata[:, [n not in _COUNT_SUMMARIES for n in names]].copy(), drop
+
+
+_TOTAL_NAME = re.compile(r"(grand |column |row )?(totals?|sums?)( counts?| reads?| of (all|the) (genes|samples))?",
+                         re.IGNORECASE)
+
+
+def _drop_totals(adata: Any) -> tuple[Any, list[str]]:
+    """A row or column a spreadsheet added with each sample's (or gene's) total over the others (``Total``,
+    ``Sum``, ``Grand total``) dropped: it is no gene, and a library size taken over it (``--normalize cpm``)
+    would double every sample's, halving every value. Dropped only when its values are that sum (to 0.1% or a
+    unit of rounding); named so, with other values, it is kept as data. Returns the AnnData and the names
+    dropped (``"gene 'Total'"``, ``"sample 'Sum'"``)."""
+    dropped: list[str] = []
+    keep_var = np.ones(adata.n_vars, dtype=bool)
+    keep_obs = np.ones(adata.n_obs, dtype=bool)
+    for axis, names, keep in ((1, adata.var_names, keep_var), (0, adata.obs_names, keep_obs)):
+        hits = [i for i, n in enumerate(map(str, names)) if _TOTAL_NAME.fullmatch(n.strip())]
+        if len(hits) != 1 or len(names) < 3:
+            continue
+        X = np.asarray(adata.X.toarray() if hasattr(adata.X, "toarray") else adata.X)
+        if not np.issubdtype(X.dtype, np.number):
+            return adata, []
+        i = hits[0]
+        line = (X[:, i] if axis == 1 else X[i, :]).astype(np.float64)
+        total = np.nansum(X, axis=axis, dtype=np.float64) - line   # every other gene's (sample's) values
+        if np.isfinite(line).all() and np.allclose(line, total, rtol=1e-3, atol=1.0):
+            keep[i] = False
+            dropped.append(f"{'gene' if axis == 1 else 'sample'} {str(names[i])!r}")
+    if not dropped:
+        return adata, []
+    return adata[keep_obs][:, keep_var].copy(), dropped
 
 
 # TCGA's legacy RSEM tables: TP53|7157; DepMap (CCLE expression, gene effects): TP53 (7157)
