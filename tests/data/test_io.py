@@ -1604,7 +1604,7 @@ def test_a_spreadsheet_total_row_is_dropped(tmp_path, capsys):
     (tmp_path / "t.csv").write_text("gene,s1,s2,s3\n" + body + "Total," + ",".join(map(str, X.sum(0))) + "\n")
     a = read(tmp_path / "t.csv")
     assert list(a.var_names) == ["TP53", "EGFR", "MYC", "GAPDH"] and a.X.tolist() == X.T.tolist()
-    assert get_history(a)[0]["total_rows"] == ["gene 'Total'"]
+    assert list(get_history(a)[0]["total_rows"]) == ["gene 'Total'"]
     # samples as rows, a 'Grand total' column with decimals rounded
     rows = "".join(f"s{j + 1},{','.join(map(str, X[:, j] + 0.25))},{X[:, j].sum() + 1.0}\n" for j in range(3))
     (tmp_path / "w.csv").write_text("sample,TP53,EGFR,MYC,GAPDH,Grand total\n" + rows)
@@ -1619,6 +1619,30 @@ def test_a_spreadsheet_total_row_is_dropped(tmp_path, capsys):
                  str(tmp_path / "t.h5ad")]) == 0
     out = capsys.readouterr().out
     assert "gene 'Total' holding the sum of the others dropped" in out and "library sizes 65-116" in out
+
+
+def test_columns_of_per_gene_statistics_are_not_samples(tmp_path, capsys):
+    """A supplementary table with its samples and per-gene statistics beside them (Mean, SD, log2FC, P.Value,
+    adj.P.Val): the statistics are left out, named by prepare; labelled, the label file need not list them."""
+    from rnagen.cli.main import main
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(6, 1, (4, 6))
+    stats = {"Mean": X.mean(1), "SD": X.std(1), "log2FC": rng.normal(0, 1, 4), "P.Value": rng.uniform(0, 1, 4),
+             "adj.P.Val": rng.uniform(0, 1, 4)}
+    head = "gene," + ",".join(f"S{j}" for j in range(6)) + "," + ",".join(stats)
+    rows = [f"{g}," + ",".join(f"{v:.4f}" for v in [*X[i], *(s[i] for s in stats.values())])
+            for i, g in enumerate(["TP53", "EGFR", "MYC", "GAPDH"])]
+    (tmp_path / "supp.csv").write_text("\n".join([head, *rows]) + "\n")
+    (tmp_path / "labels.csv").write_text("sample,g\n" + "".join(f"S{j},{'ab'[j % 2]}\n" for j in range(6)))
+    a = read(tmp_path / "supp.csv", labels=tmp_path / "labels.csv")
+    assert list(a.obs_names) == [f"S{j}" for j in range(6)]
+    np.testing.assert_allclose(a.X, X.T, atol=1e-4)
+    assert list(get_history(a)[0]["statistics_columns"]) == list(stats)
+    assert main(["data", "prepare", str(tmp_path / "supp.csv"), "--labels", str(tmp_path / "labels.csv"), "--genes",
+                 "all", "--out", str(tmp_path / "p.h5ad")]) == 0
+    assert ("5 columns of per-gene statistics left out (Mean, SD, log2FC, P.Value, adj.P.Val: not samples)"
+            in capsys.readouterr().out)
 
 
 def test_a_row_of_labels_under_the_header(tmp_path, capsys):

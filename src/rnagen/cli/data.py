@@ -313,6 +313,10 @@ def _what_was_dropped(adata) -> str:
             if n:
                 notes.append(f"{n} unlabelled sample{'s' if n > 1 else ''} dropped (--drop-unlabelled)")
             notes += _dates_notes(h)
+            stats = list(h.get("statistics_columns", []))
+            if stats:
+                notes.append(f"{len(stats)} column{'s' if len(stats) > 1 else ''} of per-gene statistics left out "
+                             f"({', '.join(stats[:5])}{', ...' if len(stats) > 5 else ''}: not samples)")
             totals = list(h.get("total_rows", []))
             if totals:
                 notes.append(f"{' and '.join(totals)} holding the sum of the others dropped (a spreadsheet's total: "

@@ -3359,6 +3359,10 @@ def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unla
             if recount3:
                 adata, orient, extra = _recount3_values(adata, orient, quantity=quantity, recount_qc=recount_qc,
                                                         source=p.name)
+    if fmt not in ("folder", "h5ad", "loom", "archs4", "gctx", "geo", "soft"):
+        adata, stats = _drop_statistics(adata)
+        if stats:
+            extra = {**extra, "statistics_columns": stats}
     found = None   # the labels, when settling the layout read them (the sample ids do not change until then)
     if (orientation == "auto" and fmt not in ("folder", "h5ad", "loom", "archs4", "gctx", "gct", "geo", "soft",
                                               "featurecounts")
@@ -3431,6 +3435,28 @@ def _drop_count_summaries(adata: Any) -> tuple[Any, list[str]]:
     if not drop or len(drop) == len(names):
         return adata, []
     return adata[:, [n not in _COUNT_SUMMARIES for n in names]].copy(), drop
+
+
+# per-gene summary statistics a supplementary table puts beside its samples (limma's topTable, DESeq2's results,
+# a spreadsheet's own): compared lower-case without punctuation or spaces
+_STATISTICS = frozenset({"mean", "average", "avg", "median", "sd", "std", "stdev", "stddev", "sem", "variance",
+                         "cv", "min", "max", "minimum", "maximum", "range", "logfc", "log2fc", "log2foldchange",
+                         "foldchange", "fc", "lfcse", "pvalue", "pval", "pvalues", "padj", "adjpval", "adjpvalue",
+                         "fdr", "qvalue", "qval", "tstat", "statistic", "stat", "aveexpr", "basemean",
+                         "logcpm", "lr", "rank", "meanexpression", "averageexpression"})
+
+
+def _drop_statistics(adata: Any) -> tuple[Any, list[str]]:
+    """Sample columns named as per-gene statistics (``Mean``, ``SD``, ``log2FC``, ``P.Value``, ``adj.P.Val``,
+    ``FDR``, ...) beside real samples left out: they are no profiles (a table of nothing else is a DE result,
+    refused elsewhere). Returns the AnnData and the names left out."""
+    names = [str(n) for n in adata.obs_names]
+    stats = [i for i, n in enumerate(names) if re.sub(r"[^a-z0-9]", "", n.casefold()) in _STATISTICS]
+    if not stats or 2 * len(stats) >= len(names):
+        return adata, []
+    keep = np.ones(len(names), dtype=bool)
+    keep[stats] = False
+    return adata[keep].copy(), [names[i] for i in stats]
 
 
 _TOTAL_NAME = re.compile(r"(grand |column |row )?(totals?|sums?)( counts?| reads?| of (all|the) (genes|samples))?",
