@@ -3439,11 +3439,11 @@ def _drop_count_summaries(adata: Any) -> tuple[Any, list[str]]:
 
 # per-gene summary statistics a supplementary table puts beside its samples (limma's topTable, DESeq2's results,
 # a spreadsheet's own): compared lower-case without punctuation or spaces
-_STATISTICS = frozenset({"mean", "average", "avg", "median", "sd", "std", "stdev", "stddev", "sem", "variance",
-                         "cv", "min", "max", "minimum", "maximum", "range", "logfc", "log2fc", "log2foldchange",
-                         "foldchange", "fc", "lfcse", "pvalue", "pval", "pvalues", "padj", "adjpval", "adjpvalue",
-                         "fdr", "qvalue", "qval", "tstat", "statistic", "stat", "aveexpr", "basemean",
-                         "logcpm", "lr", "rank", "meanexpression", "averageexpression"})
+# (names that could be a sample's, FC for frontal cortex, Max, Range, are not in it)
+_STATISTICS = frozenset({"mean", "average", "avg", "median", "sd", "stdev", "stddev", "sem", "variance", "logfc",
+                         "log2fc", "log2foldchange", "foldchange", "lfcse", "pvalue", "pval", "pvalues", "padj",
+                         "adjpval", "adjpvalue", "fdr", "qvalue", "qval", "tstat", "aveexpr", "basemean", "logcpm",
+                         "meanexpression", "averageexpression"})
 
 
 def _drop_statistics(adata: Any) -> tuple[Any, list[str]]:
