@@ -151,6 +151,11 @@ def test_read_keeps_nan_only_when_asked(tmp_path):
     (tmp_path / "y.csv").write_text("id,TP53,EGFR\ns1,inf,\ns2,1,2\n")
     with pytest.raises(DataError, match="1 NaN and 1 inf values .*replace the infinite values in the file$"):
         read(tmp_path / "y.csv", missing="keep")
+    # -Inf among log-scale values: R's log2 of a zero count, named so
+    (tmp_path / "z.csv").write_text("id,TP53,EGFR\ns1,-Inf,3.5\ns2,1.2,2\n")
+    with pytest.raises(DataError, match=r"0 NaN and 1 inf values .*the -inf values are the log of 0 \(R's "
+                                        r"log2\(counts\) writes -Inf\): give the values before the log"):
+        read(tmp_path / "z.csv")
     with pytest.raises(DataError, match="unknown missing-value handling 'fill'"):
         read(tmp_path / "x.csv", missing="fill")
 

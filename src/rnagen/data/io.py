@@ -3016,7 +3016,12 @@ def validate(adata, *, label_key: str | None = None, source: str = "data", allow
     if bad.any():
         i, j = np.argwhere(bad)[0]
         n_nan, n_inf = int(np.isnan(X).sum()), int(np.isinf(X).sum())
-        fixes = (["replace the infinite values in the file"] if n_inf else []) + (
+        inf = X[np.isinf(X)]
+        finite = X[np.isfinite(X)]
+        log_of_zero = bool(inf.size and (inf < 0).all() and finite.size and float(finite.max()) <= 30.0)
+        fixes = (["the -inf values are the log of 0 (R's log2(counts) writes -Inf): give the values before the "
+                  "log, or log2(x + 1) of them" if log_of_zero else
+                  "replace the infinite values in the file"] if n_inf else []) + (
             [] if allow_missing or not n_nan else
             ["fill in or drop the missing values with rnagen data prepare --missing impute|drop and use its .h5ad"])
         fix = " and ".join(fixes)
