@@ -108,6 +108,9 @@ def _evaluate(args: argparse.Namespace, metrics: list[str] | None) -> int:
         print(f"note: {df.attrs['held_out_in_train']['note']}")
     if "label_note" in df.attrs:
         print(f"note: {df.attrs['label_note']}")
+    for name in ("synthetic", "train"):
+        if f"{name}_genes" in df.attrs.get("preprocessing", {}):
+            print(f"note: the {name} set's genes {df.attrs['preprocessing'][f'{name}_genes']}")
     audit = df.attrs.get("membership", {})
     if "verdict" in audit:
         print(f"membership inference: {audit['verdict']} (copying generator and independent real draw: "

@@ -122,6 +122,9 @@ def prepare(real, synthetic, train=None, *, label_key: str | None = None, real_l
     if T is not None:
         T = _on_real_genes(T, gt, gr, n_genes, "train")
     notes = {}
+    for name, genes in (("synthetic", gs), ("train", gt)):
+        if gr is not None and genes is not None and not set(gr) <= set(genes):
+            notes[f"{name}_genes"] = "matched to the real set's through the gene tables (another ID type or version)"
     raw = {"real": R, "synthetic": S, "train": T}
     R, notes["real"] = to_log_scale(R, logged=_logged(R, lr))
     S, notes["synthetic"] = to_log_scale(S, logged=_logged(S, ls))
