@@ -862,6 +862,16 @@ def test_labels_for_sample_names_r_rewrote(tmp_path):
     assert list(read_labels(tmp_path / "s.tsv", ["/data/bam/S2.bam", "s1", "CTL_3.counts.txt"])[1]) == ["B", "A", "C"]
     with pytest.raises(DataError, match="no row for 2 of 2 samples"):   # two samples of one loose name
         read_labels(tmp_path / "s.tsv", ["s1.bam", "S1.counts"])
+    # a label file naming the samples' FASTQ files (bcl2fastq's S1_S3_L001_R1_001.fastq.gz, a pair's S2_1.fq.gz):
+    # the read and lane marks go too, the two files of a pair one sample; a plain name keeps its _1
+    (tmp_path / "fq.csv").write_text("file,group\nS1_S3_L001_R1_001.fastq.gz,A\nS1_S3_L001_R2_001.fastq.gz,A\n"
+                                     "S2_1.fq.gz,B\nS2_2.fq.gz,B\nctl_1,C\n")
+    assert list(read_labels(tmp_path / "fq.csv", ["S2", "S1", "ctl_1"])[1]) == ["B", "A", "C"]
+    with pytest.raises(DataError, match="no row for 1 of 1 samples"):
+        read_labels(tmp_path / "fq.csv", ["ctl"])
+    (tmp_path / "fq2.csv").write_text("file,group\nS1_R1.fastq.gz,A\nS1_R2.fastq.gz,B\n")   # a pair of two labels
+    with pytest.raises(DataError, match="no row for 1 of 1 samples"):
+        read_labels(tmp_path / "fq2.csv", ["S1"])
 
 
 def test_gdc_sample_sheet_labels_a_folder_of_gdc_files(tmp_path, capsys):

@@ -2665,24 +2665,41 @@ _FILE_SUFFIX = re.compile(r"\.(bam|sam|cram|fastq|fq|gz|bz2|counts?|txt|tsv|csv|
                           re.IGNORECASE)
 
 
+# what a sequencer adds to a sample's name in its FASTQ files (bcl2fastq's S1_S3_L001_R1_001.fastq.gz, a read
+# pair's S1_1.fq.gz): taken off only where the name was a FASTQ file's
+_READ_SUFFIX = re.compile(r"(_S\d+)?(_L\d{3})?_R?[12](_\d{3})?$", re.IGNORECASE)
+
+
 def _loose_key(x: str) -> str:
-    """A sample name less its folder and file extensions, in any case: ``/data/S1.bam`` -> ``s1``."""
+    """A sample name less its folder and file extensions, in any case: ``/data/S1.bam`` -> ``s1``; a FASTQ file's
+    name less the read and lane marks too: ``S1_S3_L001_R1_001.fastq.gz`` -> ``s1``."""
     s = x.strip().replace("\\", "/").rsplit("/", 1)[-1]
+    fastq = re.search(r"\.(fastq|fq)(\.gz|\.bz2)?$", s, re.IGNORECASE) is not None
     while (t := _FILE_SUFFIX.sub("", s)) != s and t:
+        s = t
+    if fastq and (t := _READ_SUFFIX.sub("", s)):
         s = t
     return s.casefold()
 
 
 def _rekeyed(m: Mapping[str, Any], key: Callable[[str], str]) -> dict[str, Any]:
-    """``m`` keyed by ``key`` of its keys; a new key two entries share is left out (it could name either)."""
+    """``m`` keyed by ``key`` of its keys; a new key two entries of different values share is left out (it could
+    name either; a read pair's two FASTQ files of one label are one sample)."""
     out: dict[str, Any] = {}
     clash: set[str] = set()
     for k, v in m.items():
         nk = key(str(k))
-        if nk in out:
+        if nk in out and not _same_value(out[nk], v):
             clash.add(nk)
         out[nk] = v
     return {k: v for k, v in out.items() if k not in clash}
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError):   # arrays or rows: not compared
+        return False
 
 
 def _loose_matches(obs_names: list[str], m: Mapping[str, Any]) -> dict[str, Any]:
