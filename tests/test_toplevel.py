@@ -38,3 +38,24 @@ def test_subpackages_are_attributes_and_listed():
 def test_unknown_attribute():
     with pytest.raises(AttributeError, match="no attribute 'nosuch'"):
         rnagen.nosuch  # noqa: B018
+
+
+def test_progress_bars_write_to_a_log_every_half_minute():
+    """A progress bar whose stream is a file (a batch job's log) updates at most every LOG_PROGRESS_INTERVAL
+    seconds, not every tenth of a second (each update is appended to one long line there); on a terminal it keeps
+    tqdm's interval."""
+    import io
+
+    from rnagen.utils import LOG_PROGRESS_INTERVAL, progress_bar
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    for stream, interval in ((io.StringIO(), LOG_PROGRESS_INTERVAL), (Terminal(), 0.1)):
+        bar = progress_bar(total=10, file=stream, desc="x")
+        assert bar.mininterval == interval
+        for _ in range(10):
+            bar.update(1)
+        bar.close()
+        assert "10/10" in stream.getvalue()   # the last state is written either way

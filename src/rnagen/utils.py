@@ -60,3 +60,26 @@ def physical_memory() -> int | None:
         return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
     except (AttributeError, ValueError, OSError):
         return None
+
+
+#: seconds between a progress bar's updates when it writes to a file or a pipe (a batch job's log), not a terminal
+LOG_PROGRESS_INTERVAL = 30.0
+
+
+def progress_bar(iterable=None, **kw):
+    """A tqdm progress bar (``tqdm.auto``) that writes to a terminal as usual and, when its stream is a file or a
+    pipe (a batch job's log, where each update is appended to one long line), at most every
+    :data:`LOG_PROGRESS_INTERVAL` seconds."""
+    import sys
+
+    from tqdm.auto import tqdm
+
+    stream = kw.get("file") or sys.stderr
+    try:
+        tty = bool(stream.isatty())
+    except (AttributeError, ValueError):   # a closed or stream-less object: treated as a log
+        tty = False
+    if not tty:
+        kw.setdefault("mininterval", LOG_PROGRESS_INTERVAL)
+        kw.setdefault("maxinterval", max(LOG_PROGRESS_INTERVAL, float(kw["mininterval"])))
+    return tqdm(iterable, **kw)

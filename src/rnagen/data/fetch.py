@@ -174,7 +174,8 @@ class _Interrupted(Exception):
 def _transfer(session, url: str, part: Path, *, chunk_size: int, timeout: float, progress: bool) -> int | None:
     """One HTTP request that appends to ``part`` (resuming with ``Range``); returns the total size if known."""
     import requests
-    from tqdm.auto import tqdm
+
+    from ..utils import progress_bar
 
     have = part.stat().st_size if part.exists() else 0
     headers = {"Range": f"bytes={have}-"} if have else {}
@@ -212,9 +213,9 @@ def _transfer(session, url: str, part: Path, *, chunk_size: int, timeout: float,
             total = int(cl) if cl and cl.isdigit() else None
             mode = "wb"
         try:
-            with open(part, mode) as fh, tqdm(total=total, initial=have, unit="B", unit_scale=True,
-                                              unit_divisor=1024, desc=part.name[:-5], disable=not progress,
-                                              leave=False) as bar:
+            with open(part, mode) as fh, progress_bar(total=total, initial=have, unit="B", unit_scale=True,
+                                                      unit_divisor=1024, desc=part.name[:-5], disable=not progress,
+                                                      leave=False) as bar:
                 for block in r.iter_content(chunk_size=chunk_size):
                     if block:
                         fh.write(block)
@@ -332,7 +333,7 @@ def _read_matrix(handle_factory: Callable[[], io.TextIOBase], *, skip: int, id_c
         ``X`` samples x kept genes (in gene-table order), their IDs as written in the file (e.g. versioned),
         the sample IDs, and the gene-table row of each kept gene.
     """
-    from tqdm.auto import tqdm
+    from ..utils import progress_bar
 
     with handle_factory() as fh:
         for _ in range(skip):
@@ -363,7 +364,8 @@ def _read_matrix(handle_factory: Callable[[], io.TextIOBase], *, skip: int, id_c
         reader = pd.read_csv(fh, sep="\t", header=None, names=header, usecols=read_cols, dtype=dtype,
                              chunksize=chunksize, index_col=0)
         try:
-            for chunk in tqdm(reader, desc=f"reading {source}", unit="chunk", disable=not progress, leave=False):
+            for chunk in progress_bar(reader, desc=f"reading {source}", unit="chunk", disable=not progress,
+                                      leave=False):
                 pos, rows = [], []
                 for i, gid in enumerate(chunk.index):
                     r = ens.get(_genes.strip_version(str(gid)))

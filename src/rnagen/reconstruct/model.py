@@ -661,9 +661,9 @@ class LinearReconstructor(Reconstructor):
         self._alpha: np.ndarray | None = None       # the penalty chosen for each target gene
 
     def _progress_bar(self, n_targets: int) -> Any:
-        from tqdm.auto import tqdm
+        from ..utils import progress_bar
 
-        return tqdm(total=n_targets, desc="ridge", unit="gene")
+        return progress_bar(total=n_targets, desc="ridge", unit="gene")
 
     def _fit_map(self, Zin: np.ndarray, Zout: np.ndarray, val_idx: np.ndarray, *, device: str,
                  bar: Any) -> dict[str, Any]:
@@ -717,9 +717,9 @@ class MLPReconstructor(Reconstructor):
         self.device: torch.device | None = None
 
     def _progress_bar(self, n_targets: int) -> Any:
-        from tqdm.auto import tqdm
+        from ..utils import progress_bar
 
-        return tqdm(total=self.config.mlp.max_epochs, desc="mlp", unit="epoch")
+        return progress_bar(total=self.config.mlp.max_epochs, desc="mlp", unit="epoch")
 
     def _fit_map(self, Zin: np.ndarray, Zout: np.ndarray, val_idx: np.ndarray, *, device: str,
                  bar: Any) -> dict[str, Any]:

@@ -592,7 +592,7 @@ def train_loop(
         accountant composes it with DP-SGD and σ is chosen for the composed target ε
         (:func:`rnagen.train.privacy.plan_privacy`).
     """
-    from tqdm.auto import tqdm
+    from ..utils import progress_bar
 
     dist = init_distributed(device)
     raw = module.to(device)
@@ -622,8 +622,8 @@ def train_loop(
         done = checkpoints.resume(ctx, tracker)
 
     done.started = time.perf_counter()
-    bar = tqdm(total=total, initial=done.step, desc=desc, disable=not progress or not dist.is_main,
-               dynamic_ncols=True, leave=False)
+    bar = progress_bar(total=total, initial=done.step, desc=desc, disable=not progress or not dist.is_main,
+                       dynamic_ncols=True, leave=False)
     _run_steps(ctx, step_fn or _default_step, batches, X, y, total=total, progress=done, checkpoints=checkpoints,
                validator=validator, tracker=tracker, bar=bar)
     bar.close()

@@ -496,7 +496,7 @@ class DiffusionModel(Generator):
         One seeded generator draws every batch's x_T and step noise in order (then the residual), so the output
         is reproducible for a given (seed, batch_size).
         """
-        from tqdm.auto import tqdm
+        from ...utils import progress_bar
 
         net, dev = self.net, self.device or torch.device("cpu")
         net.eval()
@@ -504,8 +504,9 @@ class DiffusionModel(Generator):
         g.manual_seed(int(seed))
         out, decode = self._draw_buffer(len(y), decode)
         starts = range(0, len(y), batch_size)
-        bar = tqdm(total=len(y) * sampler.num_steps, desc=f"{sampler.name} {sampler.num_steps} steps",
-                   disable=not progress, leave=False, dynamic_ncols=True, unit="profile-step", unit_scale=True)
+        bar = progress_bar(total=len(y) * sampler.num_steps, desc=f"{sampler.name} {sampler.num_steps} steps",
+                           disable=not progress, leave=False, dynamic_ncols=True, unit="profile-step",
+                           unit_scale=True)
         for start in starts:
             yb = y[start:start + batch_size].to(dev)
             B = len(yb)

@@ -231,7 +231,7 @@ class DDIMSampler:
         x_T
             Start from this noise instead of drawing it.
         """
-        from tqdm.auto import tqdm
+        from ...utils import progress_bar
 
         if steps is not None:
             self.set_timesteps(steps)
@@ -239,7 +239,7 @@ class DDIMSampler:
             x = torch.randn(shape, generator=generator, device=device, dtype=dtype)
         else:
             x = x_T.to(device=device or x_T.device, dtype=dtype).clone()
-        for i in tqdm(range(self.num_steps), desc=desc, disable=not progress, leave=False, dynamic_ncols=True):
+        for i in progress_bar(range(self.num_steps), desc=desc, disable=not progress, leave=False, dynamic_ncols=True):
             t, t_prev = int(self.timesteps[i]), self.previous_timestep(i)
             out = denoise(x, t)
             x, _ = self.step(out, t, t_prev, x, generator=generator)
