@@ -55,7 +55,10 @@ def test_progress_bars_write_to_a_log_every_half_minute():
     for stream, interval in ((io.StringIO(), LOG_PROGRESS_INTERVAL), (Terminal(), 0.1)):
         bar = progress_bar(total=10, file=stream, desc="x")
         assert bar.mininterval == interval
+        before = len(stream.getvalue())
+        bar.set_postfix(loss=0.5)   # the training loop's: written at once on a terminal, at the next update in a log
+        assert (len(stream.getvalue()) > before) == (interval != LOG_PROGRESS_INTERVAL)
         for _ in range(10):
             bar.update(1)
         bar.close()
-        assert "10/10" in stream.getvalue()   # the last state is written either way
+        assert "10/10" in stream.getvalue() and "loss=0.5" in stream.getvalue()   # the last state either way

@@ -69,7 +69,7 @@ LOG_PROGRESS_INTERVAL = 30.0
 def progress_bar(iterable=None, **kw):
     """A tqdm progress bar (``tqdm.auto``) that writes to a terminal as usual and, when its stream is a file or a
     pipe (a batch job's log, where each update is appended to one long line), at most every
-    :data:`LOG_PROGRESS_INTERVAL` seconds."""
+    :data:`LOG_PROGRESS_INTERVAL` seconds (a new postfix, the training loss say, waits for that update too)."""
     import sys
 
     from tqdm.auto import tqdm
@@ -79,7 +79,13 @@ def progress_bar(iterable=None, **kw):
         tty = bool(stream.isatty())
     except (AttributeError, ValueError):   # a closed or stream-less object: treated as a log
         tty = False
-    if not tty:
-        kw.setdefault("mininterval", LOG_PROGRESS_INTERVAL)
-        kw.setdefault("maxinterval", max(LOG_PROGRESS_INTERVAL, float(kw["mininterval"])))
-    return tqdm(iterable, **kw)
+    if tty:
+        return tqdm(iterable, **kw)
+
+    class LogBar(tqdm):
+        def set_postfix(self, ordered_dict=None, refresh=True, **kwargs):
+            super().set_postfix(ordered_dict, refresh=False, **kwargs)
+
+    kw.setdefault("mininterval", LOG_PROGRESS_INTERVAL)
+    kw.setdefault("maxinterval", max(LOG_PROGRESS_INTERVAL, float(kw["mininterval"])))
+    return LogBar(iterable, **kw)
