@@ -1598,6 +1598,9 @@ def test_a_transcript_table_with_a_gene_column(tmp_path, capsys):
                  str(tmp_path / "genes.txt"), "--log", "none", "--out", str(tmp_path / "g.h5ad")]) == 0
     assert "4 transcripts added up to 3 genes" in capsys.readouterr().out
     np.testing.assert_allclose(ad.read_h5ad(tmp_path / "g.h5ad").X, np.c_[X[0] + X[1], X[2], X[3]])
+    assert main(["data", "info", str(tmp_path / "salmon.merged.transcript_counts.tsv")]) == 0
+    assert "features:  4 transcripts of 3 genes the data name: rnagen data prepare adds them up to those" in \
+        capsys.readouterr().out
     (tmp_path / "plain.tsv").write_text("tx\t" + "\t".join(f"S{k}" for k in range(5)) + "\n" + "".join(
         f"ENST{i:011d}\t" + "\t".join(map(str, X[i])) + "\n" for i in range(4)))
     assert "quant_level" not in get_history(read(tmp_path / "plain.tsv"))[0]

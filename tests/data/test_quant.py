@@ -220,6 +220,9 @@ def test_transcript_folders_summed_to_genes(tmp_path, capsys):
     assert main([*base, "--out", str(tmp_path / "x.h5ad")]) == 2
     err = capsys.readouterr().err
     assert "holds transcript-level values (salmon_tx)" in err and "--duplicates sum" in err and err.count("\n") == 1
+    assert main(["data", "info", str(tmp_path / "salmon")]) == 0
+    assert "features:  4 transcripts without their genes: rnagen data prepare --feature-map tx2gene.tsv" in \
+        capsys.readouterr().out
     out = tmp_path / "genes.h5ad"
     assert main([*base, "--feature-map", str(tmp_path / "tx2gene.tsv"), "--duplicates", "sum", "--genes", "all",
                  "--log", "none", "--out", str(out)]) == 0

@@ -409,7 +409,15 @@ def summarize(adata, *, path: str = "", label_key: str | None = None) -> str:
     lines = [f"file:      {path}"] if path else []
     lines.append(f"samples:   {adata.n_obs}")
     id_type = g.detect_id_type(adata.var_names)
-    if id_type == "other":
+    transcripts = any(h["step"] == "read" and h.get("quant_level") == "transcript" for h in get_history(adata))
+    if transcripts:
+        named = adata.var["gene_id"].astype(str) if "gene_id" in adata.var.columns else None
+        n_genes = 0 if named is None else int(named[~named.isin(["", "-", "nan", "NA"])].nunique())
+        how = (f"of {n_genes} genes the data name: rnagen data prepare adds them up to those (--genes all keeps "
+               "them)" if n_genes else "without their genes: rnagen data prepare --feature-map tx2gene.tsv "
+               "--duplicates sum adds them up to genes")
+        lines.append(f"features:  {adata.n_vars} transcripts {how}")
+    elif id_type == "other":
         example = str(adata.var_names[0])[:40]
         lines.append(f"features:  {adata.n_vars} (other IDs: not gene identifiers, e.g. {example!r})")
     else:
