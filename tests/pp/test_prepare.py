@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from rnagen.errors import DataError
 from rnagen.pp import dense, is_logged, set_log_state, to_log_scale
 
 
@@ -18,10 +19,17 @@ def test_dense_expands_sparse_and_casts():
 def test_is_logged_record_first_then_values():
     counts = ad.AnnData(np.array([[0.0, 1000.0], [5.0, 20.0]], dtype=np.float32))
     assert not is_logged(counts)                    # values up to 1000: not a log scale
-    set_log_state(counts, logged=True, transform="log2(x+1)")
-    assert is_logged(counts)                        # the record wins over the values
+    wide = ad.AnnData(np.array([[0.0, 42.0], [5.0, 20.0]], dtype=np.float32))
+    assert not is_logged(wide)                      # above the heuristic's 30 ...
+    set_log_state(wide, logged=True, transform="10 log10(x)")
+    assert is_logged(wide)                          # ... the record wins over the values
     small = ad.AnnData(np.array([[0.5, 3.0]], dtype=np.float32))
     assert is_logged(small) and is_logged(X=np.array([[0.5, 3.0]]))
+    # a record no value could match (X replaced by counts after it was written): refused, not taken as logged
+    set_log_state(counts, logged=True, transform="log2(x+1)")
+    with pytest.raises(DataError, match=r"the data's record says log scale .* but its values reach 1000, which no "
+                                        r"log-scale value does: X was replaced after the record"):
+        is_logged(counts)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -68,6 +68,7 @@ from ..config import (
 from ..data.io import check_labelled
 from ..errors import ConfigError, DataError, RnagenError, RunDirError
 from ..pp.history import log_state, looks_logged
+from ..pp.prepare import check_log_record
 from ..pp.transforms import Floor, Pipeline, Transform, make_pipeline
 
 if TYPE_CHECKING:
@@ -485,6 +486,8 @@ class Generator(ABC):
         elif pre.log == "auto":
             st = log_state(adata)
             logged = st["logged"] if st is not None else looks_logged(X)
+            if st is not None and logged:
+                check_log_record(X)
             if not logged:
                 steps.append("log2p1")
         if pre.support == "nonnegative" and "log2p1" not in steps and X.min() < 0:

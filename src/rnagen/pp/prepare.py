@@ -10,9 +10,10 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import DataError
 from .history import log_state, looks_logged
 
-__all__ = ["dense", "is_logged", "to_log_scale"]
+__all__ = ["dense", "is_logged", "to_log_scale", "check_log_record"]
 
 
 def dense(X: Any, *, dtype: Any = None) -> np.ndarray:
@@ -29,8 +30,25 @@ def is_logged(adata: Any = None, *, X: np.ndarray | None = None) -> bool:
     """
     st = log_state(adata) if adata is not None else None
     if st is not None:
+        if st["logged"]:
+            check_log_record(dense(adata.X) if X is None else X)
         return bool(st["logged"])
     return looks_logged(dense(adata.X) if X is None else X)
+
+
+#: no log-scale expression value reaches this (log2 of 2^100); a set recorded as logged that does was changed
+_LOG_MAX = 100.0
+
+
+def check_log_record(X: np.ndarray) -> None:
+    """Values of a set whose record says log scale (``uns["rnagen"]["log"]``) that no log-scale expression
+    reaches: ``X`` was replaced after the record (counts put back into a prepared file), and taking them as
+    logged would train and score on raw values."""
+    finite = np.asarray(X)[np.isfinite(X)] if np.size(X) else np.zeros(0)
+    if finite.size and float(finite.max()) > _LOG_MAX:
+        raise DataError(f"the data's record says log scale (uns['rnagen']['log']) but its values reach "
+                        f"{float(finite.max()):.4g}, which no log-scale value does: X was replaced after the record; "
+                        "prepare the file again (rnagen data prepare) or delete uns['rnagen']['log']")
 
 
 def to_log_scale(X: np.ndarray, *, logged: bool) -> tuple[np.ndarray, str]:
