@@ -67,6 +67,11 @@ def test_logged_input_is_not_logged_twice():
     m2 = get_model("gaussian").from_config(overrides=["preprocess.log=none", "preprocess.scaler=none",
                                                       "preprocess.support=any"])
     assert m2.fit(a, label_key="tissue").pipeline.spec == "identity"
+    # counts put back into X after the record: refused, not trained on as if logged
+    raw = _adata(raw=True)
+    set_log_state(raw, logged=True, transform="log2(x+1)")
+    with pytest.raises(DataError, match="the data's record says log scale .* X was replaced after the record"):
+        get_model("gaussian")().fit(raw, label_key="tissue")
 
 
 def test_generated_values_stay_on_the_data_s_support(tmp_path):
