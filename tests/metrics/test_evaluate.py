@@ -236,6 +236,19 @@ def test_sets_naming_genes_by_another_id_type_are_matched():
         evaluate(real, named, label_key="tissue", metrics=["precision"], n_boot=0)
 
 
+def test_a_set_on_another_scale_is_named():
+    """A synthetic (or training) set whose genes' means sit far from the held-out set's on the log scale (counts
+    against CPM: a constant factor) gets a note; sets of one scale do not."""
+    rng = np.random.default_rng(6)
+    (R, yr), (S, ys), (T, yt) = _sets(rng, n=60)
+    kw = dict(real_labels=yr, synthetic_labels=ys, train_labels=yt, metrics=["precision"], n_boot=0)
+    assert not any(k.endswith("_scale") for k in evaluate(R, S, train=T, **kw).attrs["preprocessing"])
+    notes = evaluate(R, S * 8.0, train=T, **kw).attrs["preprocessing"]   # 3 log2 units up
+    assert notes["synthetic_scale"].startswith("its genes' means sit 2.") and " units above the held-out" in \
+        notes["synthetic_scale"] and "train_scale" not in notes
+    assert "train_scale" in evaluate(R, S, train=T / 8.0, **kw).attrs["preprocessing"]
+
+
 def test_metrics_never_import_models():
     import subprocess
     import sys

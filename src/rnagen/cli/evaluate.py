@@ -109,8 +109,10 @@ def _evaluate(args: argparse.Namespace, metrics: list[str] | None) -> int:
     if "label_note" in df.attrs:
         print(f"note: {df.attrs['label_note']}")
     for name in ("synthetic", "train"):
-        if f"{name}_genes" in df.attrs.get("preprocessing", {}):
-            print(f"note: the {name} set's genes {df.attrs['preprocessing'][f'{name}_genes']}")
+        for what in ("genes", "scale"):
+            if f"{name}_{what}" in df.attrs.get("preprocessing", {}):
+                text = df.attrs["preprocessing"][f"{name}_{what}"]
+                print(f"note: the {name} set's genes {text}" if what == "genes" else f"note: the {name} set: {text}")
     audit = df.attrs.get("membership", {})
     if "verdict" in audit:
         print(f"membership inference: {audit['verdict']} (copying generator and independent real draw: "

@@ -130,6 +130,14 @@ def prepare(real, synthetic, train=None, *, label_key: str | None = None, real_l
     S, notes["synthetic"] = to_log_scale(S, logged=_logged(S, ls))
     if T is not None:
         T, notes["train"] = to_log_scale(T, logged=_logged(T, lt))
+    real_mu = R.mean(0, dtype=np.float64)
+    for name, A in (("synthetic", S), ("train", T)):
+        shift = float(np.nanmedian(A.mean(0, dtype=np.float64) - real_mu)) if A is not None else 0.0
+        if abs(shift) > SCALE_SHIFT:
+            side = "above" if shift > 0 else "below"
+            notes[f"{name}_scale"] = (f"its genes' means sit {abs(shift):.3g} units {side} the held-out set's on the "
+                                      "log scale (median over genes): two scales (counts against CPM, another log "
+                                      "base)? put both sets on one scale")
     # the sets given as counts (log2(x+1) applied here), for the count-based DE test (biology de_test=deseq2)
     counts = {k: v for k, v in raw.items() if v is not None and notes.get(k) == "log2(x+1)"}
     ref = T if T is not None else R
@@ -146,6 +154,11 @@ def prepare(real, synthetic, train=None, *, label_key: str | None = None, real_l
     if mia_reference is not None:
         out["mia_reference"], notes["mia_reference"] = _prepared_extra(mia_reference, gr, n_genes, z)
     return out
+
+
+#: a median shift of the genes' means (log scale) between a set and the held-out set past which the two are
+#: taken for two scales (2.8-fold in log2 units): a generator's or a split's own differences stay far below it
+SCALE_SHIFT = 1.5
 
 
 def _on_real_genes(X: np.ndarray, genes: list | None, real_genes: list | None, n_genes: int, name: str
