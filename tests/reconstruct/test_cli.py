@@ -68,6 +68,36 @@ def test_fit_apply_score_on_gtex(gtex_split, capsys):
            f"'x{test.n_obs}')" in capsys.readouterr().out
 
 
+def test_inputs_on_another_scale_than_the_fit_are_refused(gtex_split, tmp_path, capsys):
+    """Input genes on another scale than the reconstructor's fit (log-scale values to one fitted on values before
+    the log, which takes the log itself, or the other way round) are refused in one line: every prediction would
+    be off. A fixed log step (log=none) is the user's to match."""
+    d, train, test, entrez = gtex_split
+    raw_train = train.copy()
+    raw_train.X = np.exp2(np.asarray(train.X)) - 1
+    raw_train.uns = {}
+    raw_train.write_h5ad(tmp_path / "raw_train.h5ad")
+    syn = test[:, entrez].copy()
+    syn.write_h5ad(tmp_path / "log_syn.h5ad")
+    raw_syn = syn.copy()
+    raw_syn.X = np.exp2(np.asarray(syn.X)) - 1
+    raw_syn.uns = {}
+    raw_syn.write_h5ad(tmp_path / "raw_syn.h5ad")
+    fit = ["reconstruct", "fit", "--inputs", str(d / "genes.txt"), "--quiet"]
+    assert main([*fit, str(tmp_path / "raw_train.h5ad"), "--out", str(tmp_path / "rec_raw")]) == 0
+    assert main([*fit, str(d / "train.h5ad"), "--out", str(tmp_path / "rec_log")]) == 0
+    capsys.readouterr()
+    for rec, data, match in (("rec_raw", "log_syn", "look log-scale (values up to"),
+                             ("rec_log", "raw_syn", "look like values before the log (up to")):
+        assert main(["reconstruct", "apply", str(tmp_path / rec), str(tmp_path / f"{data}.h5ad"), "--out",
+                     str(tmp_path / "full.h5ad")]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and match in err and not (tmp_path / "full.h5ad").exists()
+    for rec, data in (("rec_raw", "raw_syn"), ("rec_log", "log_syn")):   # matching scales apply
+        assert main(["reconstruct", "apply", str(tmp_path / rec), str(tmp_path / f"{data}.h5ad"), "--out",
+                     str(tmp_path / f"{rec}.h5ad")]) == 0
+
+
 def test_cli_errors_are_one_line(gtex_split, tmp_path, capsys):
     d, train, test, entrez = gtex_split
     bad = tmp_path / "genes.txt"

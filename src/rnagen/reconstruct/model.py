@@ -420,8 +420,30 @@ class Reconstructor:
         return self.pipe_in, self.pipe_out
 
     def _input_positions(self, adata, where: str) -> list[int]:
-        return require_genes(self.input_names, [str(v) for v in adata.var_names], what="input genes of the "
-                             "reconstructor", where=where)
+        pos = require_genes(self.input_names, [str(v) for v in adata.var_names], what="input genes of the "
+                            "reconstructor", where=where)
+        self._check_scale(adata, np.asarray(pos), where)
+        return pos
+
+    def _check_scale(self, adata, pos: np.ndarray, where: str) -> None:
+        """The input genes of ``adata`` on the scale the reconstructor was fitted on: log-scale values given to one
+        that takes the log itself (fitted on counts or TPM) would be logged twice, raw values given to one fitted on
+        log-scale data not at all; either way every prediction is off, so both are refused."""
+        lg = self.meta.get("log", {})
+        if lg.get("decided_by") != "auto":
+            return   # the user fixed the log step (log=log2p1 or none): their data, their scale
+        X = _dense_rows(adata.X, slice(0, min(adata.n_obs, 2000)), pos, cast=False)
+        if not X.size:
+            return
+        logged = looks_logged(X)
+        if lg.get("applied") and logged:
+            raise DataError(f"{where}: its input genes look log-scale (values up to {float(np.nanmax(X)):.3g}) but the "
+                            "reconstructor was fitted on values before the log (it takes log2(x+1) itself); give the "
+                            "values before the log, or fit it on log-scale data")
+        if not lg.get("applied") and not logged and float(np.nanmin(X)) >= 0:
+            raise DataError(f"{where}: its input genes look like values before the log (up to "
+                            f"{float(np.nanmax(X)):.4g}) but the reconstructor was fitted on log-scale data; give "
+                            "log-scale values (log2(x+1)), or fit it on the raw values")
 
     def predict(self, adata) -> np.ndarray:
         """Predicted target genes (``target_names`` order) for the input genes of ``adata``, original units."""
