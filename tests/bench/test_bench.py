@@ -11,7 +11,7 @@ from rnagen.bench import LEADERBOARD_COLUMNS, budget_overrides, parse_models, ru
 from rnagen.bench.budgets import ROWS
 from rnagen.bench.runner import GAP_COLUMNS, _table_to_metrics
 from rnagen.cli.main import main
-from rnagen.errors import ConfigError
+from rnagen.errors import ConfigError, DataError
 
 UNIT = ["tstr_mlp_accuracy", "trtr_accuracy", "precision", "recall", "coverage", "aa_ts", "dcr_share"]
 
@@ -313,6 +313,15 @@ def test_reconstruction_rows_and_r2(tmp_path, labelled_csv):
     assert 0 <= b.loc["gaussian+linear", "tstr_mlp_accuracy"] <= 1
     assert b.loc["gaussian+linear", "sample_seconds"] >= b.loc["gaussian", "sample_seconds"]
     assert 'id="recon"' in (out / "report.html").read_text()
+    # the full profiles on another scale than the data (logged here, the data's counts not): refused before any
+    # training, the reconstructor would otherwise take the log of log values
+    logged = full.copy()
+    logged.X = np.log2(np.asarray(logged.X) + 1)
+    logged.write_h5ad(tmp_path / "full_log.h5ad")
+    with pytest.raises(DataError, match="DATA holds values before the log and --full log-scale for the same genes"):
+        run_benchmark(data_csv, label_key="kind", models="gaussian", reconstruct="linear",
+                      full=tmp_path / "full_log.h5ad", out_dir=tmp_path / "rec2", progress=False)
+    assert not list((tmp_path / "rec2" / "runs").glob("*"))
 
 
 @pytest.mark.slow

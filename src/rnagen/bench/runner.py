@@ -819,6 +819,16 @@ def _align_full(full_ad, train, test, adata, label_key):
                         "--full must hold every gene of DATA (the reconstruction inputs)")
     ft = full_ad[list(map(str, train.obs_names))].copy()
     fs = full_ad[list(map(str, test.obs_names))].copy()
+    # the reconstruction maps synthetic DATA profiles through a fit on FULL: one scale for both, checked here on
+    # the shared genes of the training samples rather than refused by the reconstructor after every training
+    from ..pp.history import looks_logged
+
+    genes = list(map(str, adata.var_names))
+    in_data, in_full = looks_logged(dense(train.X)), looks_logged(dense(ft[:, genes].X))
+    if in_data != in_full:
+        scale = {True: "log-scale", False: "values before the log"}
+        raise DataError(f"DATA holds {scale[in_data]} and --full {scale[in_full]} for the same genes and samples; "
+                        "give both on one scale (rnagen data prepare each the same way)")
     for a, src in ((ft, train), (fs, test)):
         a.obs[label_key] = src.obs[label_key].to_numpy()
         a.obs[label_key] = a.obs[label_key].astype(src.obs[label_key].dtype)
