@@ -872,6 +872,9 @@ def test_labels_for_sample_names_r_rewrote(tmp_path):
     (tmp_path / "fq2.csv").write_text("file,group\nS1_R1.fastq.gz,A\nS1_R2.fastq.gz,B\n")   # a pair of two labels
     with pytest.raises(DataError, match="no row for 1 of 1 samples"):
         read_labels(tmp_path / "fq2.csv", ["S1"])
+    # single-end files whose sample names end in _1 / _2 keep them
+    (tmp_path / "se.csv").write_text("file,group\nctl_1.fastq.gz,A\nctl_2.fastq.gz,B\n")
+    assert list(read_labels(tmp_path / "se.csv", ["ctl_2", "ctl_1"])[1]) == ["B", "A"]
 
 
 def test_gdc_sample_sheet_labels_a_folder_of_gdc_files(tmp_path, capsys):

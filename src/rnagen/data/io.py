@@ -2670,14 +2670,14 @@ _FILE_SUFFIX = re.compile(r"\.(bam|sam|cram|fastq|fq|gz|bz2|counts?|txt|tsv|csv|
 _READ_SUFFIX = re.compile(r"(_S\d+)?(_L\d{3})?_R?[12](_\d{3})?$", re.IGNORECASE)
 
 
-def _loose_key(x: str) -> str:
-    """A sample name less its folder and file extensions, in any case: ``/data/S1.bam`` -> ``s1``; a FASTQ file's
-    name less the read and lane marks too: ``S1_S3_L001_R1_001.fastq.gz`` -> ``s1``."""
+def _loose_key(x: str, *, reads: bool = False) -> str:
+    """A sample name less its folder and file extensions, in any case: ``/data/S1.bam`` -> ``s1``; with ``reads``,
+    a FASTQ file's name less the read and lane marks too: ``S1_S3_L001_R1_001.fastq.gz`` -> ``s1``."""
     s = x.strip().replace("\\", "/").rsplit("/", 1)[-1]
     fastq = re.search(r"\.(fastq|fq)(\.gz|\.bz2)?$", s, re.IGNORECASE) is not None
     while (t := _FILE_SUFFIX.sub("", s)) != s and t:
         s = t
-    if fastq and (t := _READ_SUFFIX.sub("", s)):
+    if reads and fastq and (t := _READ_SUFFIX.sub("", s)):
         s = t
     return s.casefold()
 
@@ -2705,10 +2705,16 @@ def _same_value(a: Any, b: Any) -> bool:
 def _loose_matches(obs_names: list[str], m: Mapping[str, Any]) -> dict[str, Any]:
     """Labels for samples named by their files or in another case than the label file's ids (``/data/S1.bam``,
     ``s1`` for ``S1``); a loose name two label rows or two samples share matches neither."""
-    by_key = _rekeyed(m, _loose_key)
     keys = pd.Index([_loose_key(o) for o in obs_names])
     shared = set(keys[keys.duplicated()])
-    return {o: by_key[k] for o, k in zip(obs_names, keys) if k in by_key and k not in shared}
+    out: dict[str, Any] = {}
+    # a FASTQ file's name as it is first (a single-end ctl_1.fastq.gz names the sample ctl_1), then less its read
+    # and lane marks (a pair's S1_R1 and S1_R2 name the sample S1)
+    for reads in (False, True):
+        by_key = _rekeyed(m, lambda k: _loose_key(k, reads=reads))
+        out.update({o: by_key[k] for o, k in zip(obs_names, keys)
+                    if o not in out and k in by_key and k not in shared})
+    return out
 
 
 def _make_names(x: str) -> str:
