@@ -182,6 +182,10 @@ def test_split_by_the_data_own_column(tmp_path, capsys):
     rows = "".join(f"s{i},{i},{2 * i},{i % 3},{'ab'[i % 2]},{'test' if i in (4, 5, 9) else 'train'}\n"
                    for i in range(10))
     (tmp_path / "x.csv").write_text("sample,TP53,EGFR,MYC,tissue,part\n" + rows)
+    assert main(["data", "prepare", str(tmp_path / "x.csv"), "--label-key", "tissue", "--genes", "all", "--out",
+                 str(tmp_path / "x.h5ad")]) == 0   # prepare points at the column
+    assert "column 'part' holds the data's own train/test split: rnagen data split (or benchmark) --split-key part" \
+        in capsys.readouterr().out
     out = tmp_path / "sp"
     assert main(["data", "split", str(tmp_path / "x.csv"), "--label-key", "tissue", "--split-key", "part",
                  "--out", str(out)]) == 0

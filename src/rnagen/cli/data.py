@@ -167,12 +167,26 @@ def _prepare(args: argparse.Namespace) -> int:
         msg += f"; {k} class{'es' if k != 1 else ''} of {label_key!r}" + (
             " (one class: the models generate it unconditionally)" if k == 1 else "") + _near_duplicate_labels(
             adata.obs[label_key])
-    msg += _what_was_dropped(adata) + depth
+    msg += _what_was_dropped(adata) + depth + _split_column_hint(adata)
     same = _identical_samples(adata)
     if same:
         msg += "; " + same
     print(f"{msg} -> {args.out}")
     return 0
+
+
+def _split_column_hint(adata) -> str:
+    """``"; column 'split' holds the data's own train/test split: rnagen data split --split-key split uses it"``
+    for prepare's summary, else ``""``."""
+    from ..pp.preprocess import split_columns
+
+    cols = split_columns(adata)
+    if not cols:
+        return ""
+    import shlex
+
+    return (f"; column {cols[0]!r} holds the data's own train/test split: rnagen data split (or benchmark) "
+            f"--split-key {shlex.quote(cols[0])} uses it")
 
 
 def _identical_samples(adata) -> str:

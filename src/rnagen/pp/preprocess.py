@@ -563,6 +563,21 @@ def split(adata, *, label_key: str, test_size: float = 0.2, seed: int = 42, by: 
     return out[0], out[1]
 
 
+def split_columns(adata) -> list[str]:
+    """The ``obs`` columns that name each sample's part of a train/test split (every value a train or a test name,
+    both present): what :func:`split`'s ``by`` takes."""
+    out = []
+    for c in adata.obs.columns:
+        col = adata.obs[c]
+        if col.isna().any() or col.nunique() > 4:
+            continue
+        folded = col.astype(str).str.strip().str.casefold()
+        if folded.isin(_TRAIN_NAMES).any() and folded.isin(_TEST_NAMES).any() and \
+                folded.isin(_TRAIN_NAMES | _TEST_NAMES).all():
+            out.append(str(c))
+    return out
+
+
 def _parts_of(adata, by: str) -> tuple[np.ndarray, np.ndarray]:
     """The training and test rows a split column names (:func:`split`'s ``by``)."""
     if by not in adata.obs.columns:
