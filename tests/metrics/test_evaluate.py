@@ -205,6 +205,12 @@ def test_label_sets_that_do_not_match_the_held_out_one(tmp_path, capsys):
     assert main([*base, "--synthetic", str(tmp_path / "partial.h5ad"), "--out", str(tmp_path / "m.json")]) == 0
     assert "note: 1 held-out class without synthetic profiles ('c2')" in capsys.readouterr().out
     assert "label_note" in json.loads((tmp_path / "m.json").read_text())
+    # --real and --train swapped (the held-out set far larger): a note
+    write_h5ad(_adata(T[:20], yt[:20]), tmp_path / "small_train.h5ad")
+    assert main([*base[:4], str(tmp_path / "small_train.h5ad"), *base[5:], "--synthetic",
+                 str(tmp_path / "partial.h5ad"), "--out", str(tmp_path / "w.json")]) == 0
+    assert "note: the held-out set (--real, 60 profiles) is more than twice the training set (--train, 20): are " \
+           "the two swapped?" in capsys.readouterr().out
     # the held-out file given as --synthetic too: refused by the command (the API scores the identity)
     assert main([*base, "--synthetic", str(tmp_path / "test.h5ad"), "--out", str(tmp_path / "s.json")]) == 2
     err = capsys.readouterr().err
