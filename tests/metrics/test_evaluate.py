@@ -253,6 +253,8 @@ def test_a_set_on_another_scale_is_named():
     assert notes["synthetic_scale"].startswith("its genes' means sit 2.") and " units above the held-out" in \
         notes["synthetic_scale"] and "train_scale" not in notes
     assert "train_scale" in evaluate(R, S, train=T / 8.0, **kw).attrs["preprocessing"]
+    notes = evaluate(R, S, train=T, mia_reference=S[:30] * 8.0, **{**kw, "metrics": ["mia_ganleaks_auc"]}).attrs
+    assert "mia_reference_scale" in notes["preprocessing"]
 
 
 def test_metrics_never_import_models():

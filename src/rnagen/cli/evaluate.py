@@ -111,11 +111,12 @@ def _evaluate(args: argparse.Namespace, metrics: list[str] | None) -> int:
     if train is not None and real.n_obs > 2 * train.n_obs:
         print(f"note: the held-out set (--real, {real.n_obs} profiles) is more than twice the training set (--train, "
               f"{train.n_obs}): are the two swapped? the ceiling and the floor are fitted on --train")
-    for name in ("synthetic", "train"):
+    for name in ("synthetic", "train", "mia_reference"):
         for what in ("genes", "scale"):
             if f"{name}_{what}" in df.attrs.get("preprocessing", {}):
                 text = df.attrs["preprocessing"][f"{name}_{what}"]
-                print(f"note: the {name} set's genes {text}" if what == "genes" else f"note: the {name} set: {text}")
+                who = {"mia_reference": "membership-inference reference"}.get(name, name)
+                print(f"note: the {who} set's genes {text}" if what == "genes" else f"note: the {who} set: {text}")
     audit = df.attrs.get("membership", {})
     if "verdict" in audit:
         print(f"membership inference: {audit['verdict']} (copying generator and independent real draw: "

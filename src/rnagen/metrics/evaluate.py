@@ -132,12 +132,8 @@ def prepare(real, synthetic, train=None, *, label_key: str | None = None, real_l
         T, notes["train"] = to_log_scale(T, logged=_logged(T, lt))
     real_mu = R.mean(0, dtype=np.float64)
     for name, A in (("synthetic", S), ("train", T)):
-        shift = float(np.nanmedian(A.mean(0, dtype=np.float64) - real_mu)) if A is not None else 0.0
-        if abs(shift) > SCALE_SHIFT:
-            side = "above" if shift > 0 else "below"
-            notes[f"{name}_scale"] = (f"its genes' means sit {abs(shift):.3g} units {side} the held-out set's on the "
-                                      "log scale (median over genes): two scales (counts against CPM, another log "
-                                      "base)? put both sets on one scale")
+        if A is not None and (scale := _scale_note(A, real_mu)) is not None:
+            notes[f"{name}_scale"] = scale
     # the sets given as counts (log2(x+1) applied here), for the count-based DE test (biology de_test=deseq2)
     counts = {k: v for k, v in raw.items() if v is not None and notes.get(k) == "log2(x+1)"}
     ref = T if T is not None else R
@@ -152,7 +148,10 @@ def prepare(real, synthetic, train=None, *, label_key: str | None = None, real_l
     out = {"real": z(R), "synthetic": z(S), "train": z(T), "real_labels": yr, "synthetic_labels": ys,
            "train_labels": yt, "preprocessing": notes, "scale": sd, "counts": counts}
     if mia_reference is not None:
-        out["mia_reference"], notes["mia_reference"] = _prepared_extra(mia_reference, gr, n_genes, z)
+        out["mia_reference"], notes["mia_reference"], scale = _prepared_extra(mia_reference, gr, n_genes, z,
+                                                                              real_mu)
+        if scale is not None:
+            notes["mia_reference_scale"] = scale
     return out
 
 
@@ -172,13 +171,26 @@ def _on_real_genes(X: np.ndarray, genes: list | None, real_genes: list | None, n
     return X
 
 
-def _prepared_extra(obj, real_genes: list | None, n_genes: int, z) -> tuple[np.ndarray, str]:
-    """A further real set (the membership-inference reference), aligned, logged and z-scored like ``train``."""
+def _prepared_extra(obj, real_genes: list | None, n_genes: int, z, real_mu: np.ndarray
+                    ) -> tuple[np.ndarray, str, str | None]:
+    """A further real set (the membership-inference reference), aligned, logged and z-scored like ``train``; with
+    what was done and its scale note (:func:`_scale_note`)."""
     name = "the membership-inference reference set"
     X, _, g, logged = _unpack(obj, None, None, name)
     X = _on_real_genes(X, g, real_genes, n_genes, name)
     X, note = to_log_scale(X, logged=_logged(X, logged))
-    return z(X), note
+    return z(X), note, _scale_note(X, real_mu)
+
+
+def _scale_note(A: np.ndarray, real_mu: np.ndarray) -> str | None:
+    """A note when the genes' means of ``A`` (log scale) sit past :data:`SCALE_SHIFT` from the held-out set's
+    (``real_mu``; the median over genes), else ``None``."""
+    shift = float(np.nanmedian(A.mean(0, dtype=np.float64) - real_mu))
+    if abs(shift) <= SCALE_SHIFT:
+        return None
+    side = "above" if shift > 0 else "below"
+    return (f"its genes' means sit {abs(shift):.3g} units {side} the held-out set's on the log scale (median over "
+            "genes): two scales (counts against CPM, another log base)? put both sets on one scale")
 
 
 def _logged(X: np.ndarray, logged: bool | None) -> bool:
