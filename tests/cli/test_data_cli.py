@@ -186,6 +186,8 @@ def test_split_by_the_data_own_column(tmp_path, capsys):
                  str(tmp_path / "x.h5ad")]) == 0   # prepare points at the column
     assert "column 'part' holds the data's own train/test split: rnagen data split (or benchmark) --split-key part" \
         in capsys.readouterr().out
+    assert main(["data", "info", str(tmp_path / "x.h5ad")]) == 0   # info too
+    assert "split:     column 'part' holds the data's own train/test split" in capsys.readouterr().out
     out = tmp_path / "sp"
     assert main(["data", "split", str(tmp_path / "x.csv"), "--label-key", "tissue", "--split-key", "part",
                  "--out", str(out)]) == 0

@@ -477,6 +477,8 @@ def summarize(adata, *, path: str = "", label_key: str | None = None) -> str:
         lines.append(f"labels ({k}): {len(vc)} classes")
         w = max(len(s) for s in vc.index)
         lines.extend(f"  {name:<{w}}  {n}" for name, n in vc.items())
+    if hint := _split_column_hint(adata):
+        lines.append("split:     " + hint.removeprefix("; "))
     hist = get_history(adata)
     lines.append(f"history:   {len(hist)} steps")
     for i, h in enumerate(hist, 1):
