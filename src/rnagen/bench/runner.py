@@ -46,6 +46,7 @@ import pandas as pd
 from .. import __version__
 from .._io import write_h5ad, write_json, write_npz, write_text
 from ..errors import ConfigError, DataError, RunDirError
+from ..pp.history import looks_logged
 from ..pp.prepare import dense
 from .budgets import (
     DDIM_STEP_GRID,
@@ -821,8 +822,6 @@ def _align_full(full_ad, train, test, adata, label_key):
     fs = full_ad[list(map(str, test.obs_names))].copy()
     # the reconstruction maps synthetic DATA profiles through a fit on FULL: one scale for both, checked here on
     # the shared genes of the training samples rather than refused by the reconstructor after every training
-    from ..pp.history import looks_logged
-
     genes = list(map(str, adata.var_names))
     in_data, in_full = looks_logged(dense(train.X)), looks_logged(dense(ft[:, genes].X))
     if in_data != in_full:

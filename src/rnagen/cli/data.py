@@ -6,6 +6,7 @@ outputs atomically (:func:`rnagen._io.write_h5ad`).
 from __future__ import annotations
 
 import argparse
+import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -183,8 +184,6 @@ def _split_column_hint(adata) -> str:
     cols = split_columns(adata)
     if not cols:
         return ""
-    import shlex
-
     return (f"; column {cols[0]!r} holds the data's own train/test split: rnagen data split (or benchmark) "
             f"--split-key {shlex.quote(cols[0])} uses it")
 
@@ -227,6 +226,15 @@ def _near_duplicate_labels(labels) -> str:
 _NAMED_GENES = "the gene ids the transcript tables name"
 
 
+def _named_genes(adata) -> dict[str, str]:
+    """Transcript id -> the gene id the data give it (``var["gene_id"]``: RSEM's column, GENCODE's names, a merged
+    table's gene column), transcripts without one left out."""
+    if "gene_id" not in adata.var.columns:
+        return {}
+    named = adata.var["gene_id"].astype(str).str.strip()
+    return {t: gid for t, gid in zip(map(str, adata.var_names), named) if gid not in ("", "-", "nan", "NA")}
+
+
 def _transcripts_to_genes(adata, args: argparse.Namespace):
     """Transcript-level values (a folder of Salmon quant.sf, kallisto abundance.tsv or RSEM .isoforms.results)
     asked for genes without a tx2gene table: added up to the genes the files name (RSEM's ``gene_id`` column,
@@ -239,9 +247,7 @@ def _transcripts_to_genes(adata, args: argparse.Namespace):
     if not (reads and reads[0].get("quant_level") == "transcript" and args.feature_map is None and
             args.genes != "all"):
         return adata
-    named = adata.var["gene_id"].astype(str).str.strip() if "gene_id" in adata.var else None
-    mapping = {} if named is None else {t: gid for t, gid in zip(map(str, adata.var_names), named)
-                                         if gid not in ("", "-", "nan", "NA")}
+    mapping = _named_genes(adata)
     if mapping:
         how: Duplicates = "sum" if args.duplicates == "error" else args.duplicates
         return map_features(adata, mapping, duplicates=how, source=_NAMED_GENES)
@@ -425,8 +431,7 @@ def summarize(adata, *, path: str = "", label_key: str | None = None) -> str:
     id_type = g.detect_id_type(adata.var_names)
     transcripts = any(h["step"] == "read" and h.get("quant_level") == "transcript" for h in get_history(adata))
     if transcripts:
-        named = adata.var["gene_id"].astype(str) if "gene_id" in adata.var.columns else None
-        n_genes = 0 if named is None else int(named[~named.isin(["", "-", "nan", "NA"])].nunique())
+        n_genes = len(set(_named_genes(adata).values()))
         how = (f"of {n_genes} genes the data name: rnagen data prepare adds them up to those (--genes all keeps "
                "them)" if n_genes else "without their genes: rnagen data prepare --feature-map tx2gene.tsv "
                "--duplicates sum adds them up to genes")

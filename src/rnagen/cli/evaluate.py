@@ -108,9 +108,8 @@ def _evaluate(args: argparse.Namespace, metrics: list[str] | None) -> int:
         print(f"note: {df.attrs['held_out_in_train']['note']}")
     if "label_note" in df.attrs:
         print(f"note: {df.attrs['label_note']}")
-    if train is not None and real.n_obs > 2 * train.n_obs:
-        print(f"note: the held-out set (--real, {real.n_obs} profiles) is more than twice the training set (--train, "
-              f"{train.n_obs}): are the two swapped? the ceiling and the floor are fitted on --train")
+    if "sizes_note" in df.attrs:
+        print(f"note: {df.attrs['sizes_note']}")
     for name in ("synthetic", "train", "mia_reference"):
         for what in ("genes", "scale"):
             if f"{name}_{what}" in df.attrs.get("preprocessing", {}):

@@ -235,11 +235,8 @@ _RAW_DATA = {
     "alignments": ("sequencing alignments", "sequencing alignment files",
                    ", not expression values; count them first (featureCounts, HTSeq-count or STAR --quantMode "
                    "GeneCounts) and give the counts (a folder of per-sample outputs reads as one table)"),
-}
-_RAW_SUFFIXES = {"cel": (".cel",), "idat": (".idat",), "reads": (".fastq", ".fq", ".sra"),
-                 "alignments": (".bam", ".cram", ".sam")}
-# microarray scanners' text outputs, one array each (GEO's RAW.tar of a two-colour or Agilent series), by content
-_RAW_DATA.update({
+    # microarray scanners' text outputs, one array each (GEO's RAW.tar of a two-colour or Agilent series), known
+    # by their content (array_scanner_kind)
     "agilent": ("an Agilent Feature Extraction file", "Agilent Feature Extraction files",
                 " (one array's probe intensities), not expression values; normalise the arrays first (R: "
                 "x <- limma::read.maimages(files, source = \"agilent\", green.only = TRUE); then "
@@ -249,7 +246,11 @@ _RAW_DATA.update({
                 " (one array's spot intensities), not expression values; normalise the arrays first (R: "
                 "limma::read.maimages(files, source = \"genepix\"), then limma::normalizeWithinArrays and "
                 "normalizeBetweenArrays), or give the series matrix GEO made of them"),
-})
+}
+_RAW_SUFFIXES = {"cel": (".cel",), "idat": (".idat",), "reads": (".fastq", ".fq", ".sra"),
+                 "alignments": (".bam", ".cram", ".sam")}
+# what h5py raises reading a damaged HDF5 file (a cut download, overwritten bytes), besides its own messages
+_H5_ERRORS = (OSError, KeyError, ValueError, TypeError, RuntimeError)
 
 
 def array_scanner_kind(lines: Sequence[str]) -> str | None:
@@ -1224,7 +1225,7 @@ def _h5ad_obs(p: Path) -> pd.DataFrame:
                     obs = _loom_attrs(f["col_attrs"], f["matrix"].shape[1])
         except DataError:
             raise
-        except (OSError, KeyError, ValueError, TypeError, RuntimeError) as e:   # h5py's errors of a damaged file
+        except _H5_ERRORS as e:
             raise DataError(f"label file {p.name}: cannot read it ({type(e).__name__}: {_one_line(e)[:80]}); check "
                             "that it is complete") from e
         if kind == "gctx" and obs.shape[1] == 0:
@@ -3672,7 +3673,7 @@ def archs4_summary(path: str | os.PathLike) -> str | None:
             key = next((k for k in _ARCHS4_GENES if k in f["meta/genes"]), None)
             n_genes = len(f[f"meta/genes/{key}"]) if key else f["data/expression"].shape[0]
             series = len(set(f["meta/samples/series_id"][()])) if "series_id" in f["meta/samples"] else None
-    except (OSError, KeyError, ValueError, TypeError, RuntimeError):   # damaged: the reader says so in one line
+    except _H5_ERRORS:   # damaged: the reader says so in one line
         return None
     return (f"ARCHS4 gene counts: {n_samples:,} GEO samples" + (f" of {series:,} series" if series else "")
             + f" x {n_genes:,} genes; rnagen data prepare FILE --labels LABELS reads the samples LABELS names by "
@@ -3737,7 +3738,7 @@ def _read_archs4(p: Path, labels) -> tuple[Any, dict[str, object]]:
                     break
     except DataError:
         raise
-    except (OSError, KeyError, ValueError, TypeError, RuntimeError) as e:   # h5py's errors of a damaged file
+    except _H5_ERRORS as e:
         raise DataError(f"{source}: cannot read the ARCHS4 file ({type(e).__name__}: {_one_line(e)[:80]}); "
                         "download it again") from e
     with warnings.catch_warnings():
@@ -3838,7 +3839,7 @@ def _read_loom(p: Path, layer: str | None) -> tuple[Any, dict[str, object]]:
                     vals.astype(np.float64), samples[s:s + vals.shape[0]], genes, source)
     except DataError:
         raise
-    except (OSError, KeyError, ValueError, TypeError, RuntimeError) as e:   # h5py's errors of a damaged file
+    except _H5_ERRORS as e:
         raise DataError(f"{source}: cannot read the loom file ({type(e).__name__}: {_one_line(e)[:80]}); check "
                         "that it is complete") from e
     var.index = pd.Index(genes)
@@ -3890,7 +3891,7 @@ def gctx_summary(path: str | os.PathLike) -> str | None:
             cmeta = [k for k in f["0/META/COL"] if k != "id"]
             rmeta = [k for k in f["0/META/ROW"] if k != "id"]
             version = f.attrs.get("version")
-    except (OSError, KeyError, ValueError, TypeError, RuntimeError):   # damaged: the reader says so in one line
+    except _H5_ERRORS:   # damaged: the reader says so in one line
         return None
     if isinstance(version, np.ndarray):
         version = version.ravel()[0] if version.size else None
@@ -3986,7 +3987,7 @@ def _read_gctx(p: Path, labels) -> tuple[Any, dict[str, object]]:
             var.index = pd.Index(rows)
     except DataError:
         raise
-    except (OSError, KeyError, ValueError, TypeError, RuntimeError) as e:   # h5py's errors of a damaged file
+    except _H5_ERRORS as e:
         raise DataError(f"{source}: cannot read the GCTX file ({type(e).__name__}: {_one_line(e)[:80]}); check "
                         "that it is complete") from e
     with warnings.catch_warnings():

@@ -54,7 +54,7 @@ from .._genes import match_genes
 from ..config import check_number, check_seed
 from ..errors import ConfigError, DataError
 from ..pp.prepare import dense, is_logged, to_log_scale
-from ..pp.preprocess import row_keys
+from ..pp.preprocess import folded_label, row_keys
 from ._context import EvalContext
 from ._registry import METRICS, ordered_scorers
 from .biology import BiologyOptions, gene_set_index
@@ -397,6 +397,11 @@ def evaluate(real, synthetic, *, train=None, floor=None, label_key: str | None =
         df.attrs["held_out_in_train"] = overlap
     if label_note is not None:
         df.attrs["label_note"] = label_note
+    n_real, n_train = len(real), None if train is None else len(train)
+    if n_train is not None and n_real > 2 * n_train:
+        df.attrs["sizes_note"] = (f"the held-out set (--real, {n_real} profiles) is more than twice the training set "
+                                  f"(--train, {n_train}): are the two swapped? the ceiling and the floor are fitted on "
+                                  "--train")
     return df
 
 
@@ -465,9 +470,8 @@ def check_label_sets(real, synthetic, train=None, *, label_key: str | None = Non
         if y is None:
             continue
         if not y & yr:
-            fold = {v.casefold().replace("_", " ").strip() for v in yr}
             hint = (" (they differ only in case or spacing)"
-                    if {v.casefold().replace("_", " ").strip() for v in y} & fold else "")
+                    if {folded_label(v) for v in y} & {folded_label(v) for v in yr} else "")
             raise DataError(f"none of the {what} set's {len(y)} classes is a class of the held-out (--real) set"
                             f"{hint}: {what} {_shown(y)}, real {_shown(yr)}; label both with the same names")
         if what == "synthetic":

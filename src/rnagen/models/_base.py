@@ -69,6 +69,7 @@ from ..data.io import check_labelled
 from ..errors import ConfigError, DataError, RnagenError, RunDirError
 from ..pp.history import log_state, looks_logged
 from ..pp.prepare import check_log_record
+from ..pp.preprocess import folded_label
 from ..pp.transforms import Floor, Pipeline, Transform, make_pipeline
 
 if TYPE_CHECKING:
@@ -264,9 +265,9 @@ def label_plan(
         assert counts is not None  # neither n nor n_per_label: counts were given or read from ``like``
         unknown = sorted(set(counts) - set(index))
         if unknown:
-            folded = {str(x).casefold().replace("_", " ").strip() for x in labels}
+            folded = {folded_label(x) for x in labels}
             hint = ("; they differ from the model's only in case or spacing: write them as the training data does"
-                    if any(u.casefold().replace("_", " ").strip() in folded for u in unknown) else "")
+                    if any(folded_label(u) in folded for u in unknown) else "")
             raise DataError(
                 f"unknown label(s) {unknown[:5]} (the model was trained on {len(labels)} labels: "
                 f"{', '.join(labels[:8])}{', ...' if len(labels) > 8 else ''}){hint}"

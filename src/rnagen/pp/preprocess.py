@@ -435,12 +435,18 @@ def identical_samples(adata) -> tuple[list[int], list[list[int]]]:
     return flat, [g for g in groups.values() if len(g) > 1 and g[0] not in set(flat)]
 
 
+def folded_label(label) -> str:
+    """A label in lower case with its runs of spaces, ``_`` and ``-`` made one space: labels that fold alike
+    differ only in case or spacing (``Lung tissue``, ``lung_tissue``)."""
+    return re.sub(r"[\s_-]+", " ", str(label)).strip().casefold()
+
+
 def near_duplicate_labels(labels) -> list[list[str]]:
     """The sets of labels that differ only in case or spacing (``Lung``/``lung``, ``lung tissue``/``lung_tissue``):
     in a label column typed by hand most likely one class each, which the models would generate apart."""
     groups: dict[str, list[str]] = {}
     for lab in sorted({str(v) for v in pd.Series(labels).dropna().unique()}):
-        groups.setdefault(re.sub(r"[\s_-]+", " ", lab).strip().casefold(), []).append(lab)
+        groups.setdefault(folded_label(lab), []).append(lab)
     return [g for g in groups.values() if len(g) > 1]
 
 
