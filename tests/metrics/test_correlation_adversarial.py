@@ -14,13 +14,18 @@ def test_correlation_score_identical_is_one(rng):
     assert correlation_score(X, X.copy()) == pytest.approx(1.0, abs=1e-6)
 
 
+def _r(A):
+    """Gene-gene correlations, 0 for a constant gene's (where corrcoef gives NaN)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.nan_to_num(np.corrcoef(A.T), nan=0.0)
+
+
 def test_correlation_score_matches_direct_formula_and_blocks(rng):
     X, Y = _correlated(rng, 400), rng.normal(size=(300, 12))
-    Y[:, 0] = 1.0  # a constant gene is dropped, not a NaN
-    keep = np.arange(1, 12)
-    iu = np.triu_indices(11, 1)
-    a = 1 - np.corrcoef(X[:, keep].T)[iu]
-    b = 1 - np.corrcoef(Y[:, keep].T)[iu]
+    Y[:, 0] = 1.0  # a gene constant in the synthetic set correlates with none (r = 0), not a NaN
+    iu = np.triu_indices(12, 1)
+    a = 1 - np.corrcoef(X.T)[iu]
+    b = 1 - _r(Y)[iu]
     exp = np.corrcoef(a, b)[0, 1]
     assert correlation_score(X, Y, block_genes=3) == pytest.approx(exp, abs=1e-5)
     # same structure, new samples: high; independent genes: near 0
@@ -35,10 +40,11 @@ def test_correlation_score_gene_and_sample_routes_agree(rng, n_real, n_fake, gen
     L = rng.normal(size=(genes, 4))
     X = (rng.normal(size=(n_real, 4)) @ L.T + rng.normal(size=(n_real, genes))).astype(np.float32)
     Y = (rng.normal(size=(n_fake, 4)) @ L.T + 2 * rng.normal(size=(n_fake, genes))).astype(np.float32)
-    Y[:, 3] = 2.0  # dropped from both
+    X[:, 3] = 2.0  # constant in the real set: dropped from both
+    Y[:, 5] = 1.0  # constant in the synthetic set: r = 0 with every other gene
     keep = np.r_[0:3, 4:genes]
     iu = np.triu_indices(len(keep), 1)
-    exp = np.corrcoef(np.corrcoef(X[:, keep].T)[iu], np.corrcoef(Y[:, keep].T)[iu])[0, 1]
+    exp = np.corrcoef(np.corrcoef(X[:, keep].T)[iu], _r(Y[:, keep])[iu])[0, 1]
     got = {m: correlation_score(X, Y, method=m, block_genes=7) for m in ("genes", "samples", "auto")}
     assert got["genes"] == pytest.approx(exp, abs=1e-5)
     assert got["samples"] == pytest.approx(exp, abs=1e-5)
@@ -78,3 +84,15 @@ def test_correlation_score_float32_near_constant_gene(rng):
     X[:, 2] = np.float32(-0.73)  # constant: its float32 std is not exactly 0
     X[5, 2] = np.nextafter(np.float32(-0.73), np.float32(0))
     assert np.isfinite(correlation_score(X, Y))
+
+
+def test_correlation_score_of_a_collapsed_generator(rng):
+    """A synthetic set of one repeated profile (a collapsed generator) has no correlation structure: 0, not NaN
+    (a NaN is left out of a leaderboard's means); collapsing the genes a model gets wrong costs, not gains."""
+    X = _correlated(rng, 400)
+    assert correlation_score(X, np.repeat(X.mean(0, keepdims=True), 300, axis=0)) == 0.0
+    Y = _correlated(np.random.default_rng(1), 300)
+    full = correlation_score(X, Y)
+    Y[:, :4] = 0.0
+    assert correlation_score(X, Y) < full - 0.05
+    assert np.isnan(correlation_score(np.ones((50, 12)), Y))   # no real structure to compare

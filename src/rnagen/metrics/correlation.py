@@ -44,7 +44,10 @@ def correlation_score(real, fake, *, block_genes: int = 2048,
     there are fewer profiles than genes; ``"auto"`` takes the cheaper. Both give the same value up to float32
     rounding of the products.
 
-    Genes that are constant in either set have no correlation and are left out.
+    Genes constant in the real set have no correlation to preserve and are left out of both. A gene constant in
+    the synthetic set (a collapsed output) correlates with no other gene there (r = 0, where the formula's r is
+    undefined), and a synthetic set whose correlations are all equal, every gene constant, scores 0: no structure
+    preserved. Leaving such genes out instead, a generator would gain by collapsing the genes it models badly.
     """
     X, Y = np.asarray(real), np.asarray(fake)
     if X.shape[1] != Y.shape[1]:
@@ -58,11 +61,12 @@ def correlation_score(real, fake, *, block_genes: int = 2048,
         A = np.asarray(A, np.float64)
         return A.std(0) > 1e-6 * np.maximum(1.0, np.abs(A).mean(0))
 
-    keep = varies(X) & varies(Y)
+    keep = varies(X)
     if keep.sum() < 3:
         return float("nan")
     A = _standardise(np.asarray(X[:, keep], np.float64))
-    B = _standardise(np.asarray(Y[:, keep], np.float64))
+    flat = torch.from_numpy(~varies(Y[:, keep]))
+    B = _standardise(np.asarray(Y[:, keep], np.float64)).masked_fill(flat, 0.0)   # r = 0 with every other gene
     g = A.shape[1]
     na, nb = A.shape[0], B.shape[0]
     if method == "auto":
@@ -90,8 +94,10 @@ def correlation_score(real, fake, *, block_genes: int = 2048,
     cov = sxy - sx * sy / cnt
     vx = sxx - sx * sx / cnt
     vy = syy - sy * sy / cnt
-    if vx <= 0 or vy <= 0:
+    if vx <= 0:
         return float("nan")
+    if vy <= 0:
+        return 0.0
     return float(cov / np.sqrt(vx * vy))
 
 

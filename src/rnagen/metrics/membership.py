@@ -206,7 +206,14 @@ def kde_logpdf(data: np.ndarray, points: np.ndarray) -> np.ndarray:
     P = np.asarray(points, np.float64)
     n, d = D.shape
     cov = np.atleast_2d(np.cov(D, rowvar=False)) * n ** (-2.0 / (d + 4))
-    L = np.linalg.cholesky(cov)
+    try:
+        L = np.linalg.cholesky(cov)
+    except np.linalg.LinAlgError:
+        # data spanning fewer than d directions (a collapsed generator's identical profiles): the kernel is
+        # widened by a ridge far below the data's own variance, so the density stays finite and ranks the points
+        # by their distance to the data's span
+        ridge = 1e-6 * max(float(np.trace(cov)) / d, 1e-6)
+        L = np.linalg.cholesky(cov + ridge * np.eye(d))
     zd = torch.from_numpy(np.linalg.solve(L, D.T).T.copy())
     zp = torch.from_numpy(np.linalg.solve(L, P.T).T.copy())
     out = np.empty(len(P))
