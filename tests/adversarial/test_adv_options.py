@@ -168,6 +168,7 @@ CASES = [
     ("bench-test-size-above-one", _bench("--test-size", "1.5"), "--test-size"),
     ("bench-test-size-nan", _bench("--test-size", "nan"), "--test-size"),
     ("bench-seeds-zero", _bench("--seeds", "0"), "--seeds"),
+    ("bench-unknown-metric", _bench("--metrics", "precision,fidelty"), "unknown metric(s) ['fidelty']"),
     ("bench-splits-zero", _bench("--splits", "0"), "--splits"),
     ("bench-splits-last-seed", _bench("--seed", "4294967295", "--splits", "2"), "last training's seed"),
     ("bench-splits-reconstruct", _bench("--splits", "2", "--reconstruct", "linear", "--full", "{train}"),

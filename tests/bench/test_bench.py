@@ -94,8 +94,9 @@ def test_the_data_own_split(tmp_path, labelled_csv, capsys):
     df.to_csv(tmp_path / "own.csv")
     kw = dict(label_key="kind", models="gaussian", progress=False, device="cpu", split_key="part",
               evaluate_options={"n_boot": 0, "n_boot_expensive": 2, "classifier_seeds": (0,), "epochs": 2},
-              metrics=["precision", "density"])
-    run_benchmark(tmp_path / "own.csv", out_dir=tmp_path / "b", report=True, **kw)
+              metrics=["precision", "density", "correlation"])   # a family by its name
+    board = run_benchmark(tmp_path / "own.csv", out_dir=tmp_path / "b", report=True, **kw)
+    assert np.isfinite(board.set_index("model").loc["gaussian", "correlation_score"])
     split = json.loads((tmp_path / "b" / "split.json").read_text())
     assert split["test"] == [s for i, s in enumerate(df.index) if i % 5 == 0]
     settings = json.loads((tmp_path / "b" / "bench.json").read_text())

@@ -264,3 +264,77 @@ def test_metrics_never_import_models():
     code = ("import sys, rnagen.metrics, rnagen.cli.evaluate; "
             "print(any(m.startswith('rnagen.models') for m in sys.modules))")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
+
+
+def test_metric_families_are_names_too(rng):
+    """``metrics`` takes family names (every indicator of the family the inputs allow) beside metric names; a
+    metric named one by one that the inputs cannot give is an error, a family's is left out; unknown names are
+    refused with the families and metrics."""
+    from rnagen.errors import DataError
+    from rnagen.metrics._registry import families
+
+    (R, yr), (S, ys), (T, yt) = _sets(rng, n=80)
+    df = evaluate(R, S, train=T, real_labels=yr, synthetic_labels=ys, train_labels=yt,
+                  metrics=["privacy", "correlation_score"], n_boot=10, n_boot_expensive=2)
+    assert list(df["name"][df["group"] == "all"]) == ["correlation_score", *families()["privacy"]]  # registry order
+    # the biology family without gene sets: geneset_ks left out, the rest computed
+    df = evaluate(R, S, train=T, real_labels=yr, synthetic_labels=ys, train_labels=yt, metrics=["biology"],
+                  n_boot=0, n_boot_expensive=2)
+    got = set(df["name"])
+    assert "geneset_ks" not in got and got == set(families()["biology"]) - {"geneset_ks"}
+    with pytest.raises(DataError, match="metric 'geneset_ks' needs gene_sets"):
+        evaluate(R, S, train=T, real_labels=yr, synthetic_labels=ys, train_labels=yt, metrics=["geneset_ks"])
+    # a family none of whose indicators the inputs allow (utility without labels) is an error
+    with pytest.raises(DataError, match="metric 'tstr_mlp_accuracy' needs labels"):
+        evaluate(R, S, train=T, metrics=["utility"])
+    with pytest.raises(DataError, match=r"unknown metric\(s\) \['fidelty'\]; valid: a family \(fidelity, "):
+        evaluate(R, S, metrics=["fidelty"])
+
+
+def test_cli_takes_the_recorded_label_column(tmp_path, capsys):
+    """Without --label-key, evaluate labels the sets by the column the held-out .h5ad records (as rnagen data
+    prepare writes it) and says so: TSTR and the per-class floor, not a one-class evaluation without a word;
+    --label-key none scores without labels; a synthetic set without that column is refused naming both ways."""
+    from rnagen._io import write_h5ad
+    from rnagen.cli.main import main
+
+    rng = np.random.default_rng(5)
+    (R, yr), (S, ys), (T, yt) = _sets(rng, n=90)
+    for name, X, y in (("test", R, yr), ("syn", S, ys), ("train", T, yt)):
+        a = _adata(X, y)
+        a.uns["rnagen"] = {"label_key": "tissue"}
+        write_h5ad(a, tmp_path / f"{name}.h5ad")
+    base = ["evaluate", "--real", str(tmp_path / "test.h5ad"), "--train", str(tmp_path / "train.h5ad"),
+            "--metrics", "precision,tstr_logreg_accuracy", "--n-boot", "10"]
+    out = tmp_path / "m.json"
+    assert main([*base, "--synthetic", str(tmp_path / "syn.h5ad"), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "labels: 'tissue' (the label column recorded in --real" in printed
+    js = json.loads(out.read_text())
+    assert js["inputs"]["label_key"] == "tissue" and js["inputs"]["floor"].startswith("gaussian (per-class")
+    assert [m["name"] for m in js["metrics"]] == ["precision", "tstr_logreg_accuracy"]
+    # --label-key none: no labels, so a label-needing metric named one by one is refused
+    assert main([*base[:-4], "--metrics", "precision", "--synthetic", str(tmp_path / "syn.h5ad"), "--label-key",
+                 "none", "--out", str(tmp_path / "n.json")]) == 0
+    assert json.loads((tmp_path / "n.json").read_text())["inputs"]["label_key"] is None
+    capsys.readouterr()
+    # a synthetic set without the column
+    write_h5ad(ad.AnnData(X=S, var=pd.DataFrame(index=[f"g{j}" for j in range(S.shape[1])])),
+               tmp_path / "bare.h5ad")
+    assert main([*base, "--synthetic", str(tmp_path / "bare.h5ad"), "--out", str(tmp_path / "b.json")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "tissue" in err and "--label-key none" in err
+    assert not (tmp_path / "b.json").exists()
+
+
+def test_a_collapsed_generator_is_scored_not_a_crash(rng):
+    """A synthetic set of one repeated profile (a collapsed generator): the DOMIAS attack's density on it used to
+    fail (a singular kernel covariance); every indicator is computed, the correlation score 0, not NaN."""
+    (R, yr), (S, ys), (T, yt) = _sets(rng, n=90)
+    flat = np.repeat(np.median(T, 0, keepdims=True), len(S), axis=0)
+    df = evaluate(R, flat, train=T, real_labels=yr, synthetic_labels=ys, train_labels=yt, n_boot=10,
+                  n_boot_expensive=2, classifier_seeds=(0,), epochs=2,
+                  metrics=["correlation_score", "aa_ts", "membership"])
+    v = df[df["group"] == "all"].set_index("name")["value"]
+    assert v["correlation_score"] == 0.0 and v["aa_ts"] > 0.9
+    assert np.isfinite(v[[m for m in v.index if m.startswith("mia_domias")]]).all()

@@ -464,11 +464,12 @@ def _validated(rows_arg, *, reconstruct, full, overrides, budget, seeds, splits,
         raise ConfigError("--split-key takes the data's own split, one split: drop --splits (or --split-key for "
                           "random stratified splits)")
     if metrics is not None:
-        from ..metrics import METRICS
+        from ..metrics._registry import select_metrics, unknown_metrics_message
 
-        unknown = [m for m in metrics if m not in METRICS]
-        if unknown:
-            raise ConfigError(f"unknown metric(s) {unknown}; valid: {', '.join(METRICS)}")
+        try:
+            select_metrics(metrics)
+        except KeyError as e:
+            raise ConfigError(unknown_metrics_message(e.args[0])) from None
     if isinstance(full, (str, Path)) and not Path(full).exists():
         raise DataError(f"--full {str(full)!r} does not exist; give the full profiles of the same samples")
     return rows, methods, overrides, seeds, splits, test_size, seed

@@ -166,7 +166,8 @@ def _common(p: argparse.ArgumentParser, *, budget_default: str = "fast") -> None
                    help="override one setting of one model after the budget, e.g. diffusion:train.steps=200 "
                         "(repeatable; ddpm/ddim/dpm++ mean diffusion)")
     p.add_argument("--metrics", default=None, metavar="NAMES",
-                   help="comma-separated quality indicators to compute (default: all; see `rnagen evaluate`)")
+                   help="comma-separated quality indicators or families to compute (default: all; see `rnagen "
+                        "evaluate`)")
     p.add_argument("--device", type=T.device, default="auto",
                    help="auto (CUDA when available), cpu or cuda (default auto)")
     p.add_argument("--quiet", action="store_true", help="no progress output")

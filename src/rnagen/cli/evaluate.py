@@ -21,6 +21,42 @@ def _read(path: str, label_key: str | None):
     return read_input(path, label_key=label_key)
 
 
+def _recorded_label_key(path: str) -> str | None:
+    """The label column an ``.h5ad`` (or a bundled data set) records (``uns["rnagen"]["label_key"]``, written by
+    ``rnagen data prepare``) and holds, read without its matrix; ``None`` for other files."""
+    from pathlib import Path
+
+    from .. import datasets
+
+    if path in datasets.BUNDLED and not Path(path).exists():
+        return datasets.load(path).uns.get("rnagen", {}).get("label_key")
+    if Path(path).suffix.lower() != ".h5ad" or not Path(path).is_file():
+        return None
+    import anndata as ad
+
+    try:
+        a = ad.read_h5ad(path, backed="r")
+    except Exception:   # an unreadable file: the read that follows names the problem
+        return None
+    try:
+        key = a.uns.get("rnagen", {}).get("label_key")
+        return key if isinstance(key, str) and key in a.obs.columns else None
+    finally:
+        a.file.close()
+
+
+def _label_key(args: argparse.Namespace) -> str | None:
+    """``--label-key``, ``none`` for no labels, or by default the label column the held-out file records."""
+    if args.label_key == "none":
+        return None
+    if args.label_key is not None:
+        return args.label_key
+    key = _recorded_label_key(args.real)
+    if key is not None:
+        print(f"labels: {key!r} (the label column recorded in --real; --label-key none scores without labels)")
+    return key
+
+
 def _clean(v):
     return None if isinstance(v, float) and math.isnan(v) else v
 
@@ -70,14 +106,15 @@ def _gene_sets(args: argparse.Namespace):
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """``rnagen evaluate``: score ``--synthetic`` against ``--real``, print the table and write ``--out``."""
     from .._io import claim_output
-    from ..metrics import METRICS
+    from ..metrics._registry import select_metrics, unknown_metrics_message
 
     metrics = None
     if args.metrics:
         metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
-        bad = [m for m in metrics if m not in METRICS]
-        if bad:
-            raise DataError(f"unknown metric(s) {bad}; valid: {', '.join(METRICS)}")
+        try:
+            select_metrics(metrics)   # unknown names fail before any data is read
+        except KeyError as e:
+            raise DataError(unknown_metrics_message(e.args[0])) from None
     floor_file = args.floor if args.floor not in (None, "gaussian", "none") else None
     inputs = [args.real, args.synthetic, args.train, floor_file, args.gene_sets, args.reference]
     with claim_output(args.out, inputs=inputs):
@@ -92,9 +129,17 @@ def _evaluate(args: argparse.Namespace, metrics: list[str] | None) -> int:
 
     gene_sets = _gene_sets(args)
     biology = BiologyOptions.from_strings(args.biology or [])
+    recorded = args.label_key is None
+    args.label_key = _label_key(args)
     real = _read(args.real, args.label_key)
-    syn = _read(args.synthetic, args.label_key)
-    train = _read(args.train, args.label_key) if args.train else None
+    try:
+        syn = _read(args.synthetic, args.label_key)
+        train = _read(args.train, args.label_key) if args.train else None
+    except DataError as e:
+        if not recorded or args.label_key is None:
+            raise
+        raise DataError(f"{e} (the label column recorded in --real); pass --label-key naming the labels of every "
+                        "set, or --label-key none to score without labels") from None
     mia_ref = _read(args.reference, None) if args.reference else None
     check_label_sets(real, syn, train, label_key=args.label_key)   # before the floor is fitted to their labels
     check_synthetic_is_not_held_out(real, syn)
@@ -168,8 +213,14 @@ def register(sub) -> None:
                    help="DOMIAS's density model: kde (Gaussian KDE, default) or gmm (Gaussian mixture)")
     p.add_argument("--mia-pca-dims", type=T.integer(">= 1"), default=10,
                    help="dimensions of DOMIAS's PCA space (fitted on the reference set; default 10)")
-    p.add_argument("--label-key", default=None, help="obs column with class labels (enables utility metrics)")
-    p.add_argument("--metrics", default=None, help="comma-separated metric names (default: all that apply)")
+    p.add_argument("--label-key", default=None,
+                   help="obs column with class labels (enables utility metrics and the per-class floor); default: "
+                        "the label column recorded in --real (an .h5ad of rnagen data prepare), else none; none: "
+                        "score without labels")
+    p.add_argument("--metrics", default=None, metavar="NAMES",
+                   help="comma-separated metric names or families (fidelity, adversarial, correlation, utility, "
+                        "detection, privacy, membership, biology; a family's metrics the inputs cannot give are "
+                        "left out); default: all that apply")
     p.add_argument("--k", type=T.integer(">= 1"), default=10,
                    help="neighbourhood size for precision/recall/density/coverage")
     p.add_argument("--n-boot", type=T.integer(">= 1"), default=1000,

@@ -12,11 +12,12 @@ scorers draw their bootstrap resamples from one seeded stream, in this order.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["MetricInfo", "METRICS", "register", "direction_from_text", "Scorer", "SCORERS", "scorer", "Scored"]
+__all__ = ["MetricInfo", "METRICS", "register", "direction_from_text", "Scorer", "SCORERS", "scorer", "Scored",
+           "families", "select_metrics", "unknown_metrics_message"]
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,35 @@ def register(name: str, *, family: str, direction: str | float, definition: str,
     info = MetricInfo(name, family, direction, definition, source, needs, expensive, reference, parts)
     METRICS[name] = info
     return info
+
+
+def families() -> dict[str, list[str]]:
+    """Each family's metrics, in registry order."""
+    out: dict[str, list[str]] = {}
+    for m in METRICS.values():
+        out.setdefault(m.family, []).append(m.name)
+    return out
+
+
+def select_metrics(names: Iterable[str]) -> tuple[list[str], frozenset[str]]:
+    """The indicators ``names`` asks for, each name a metric or a family (all of its metrics), in the order given
+    without repeats; and those named one by one. A metric named one by one that the inputs cannot compute is an
+    error, a family's are left out (``biology`` without gene sets has no ``geneset_ks``). Raises ``KeyError``
+    with the unknown names."""
+    fam = families()
+    unknown = [n for n in names if n not in METRICS and n not in fam]
+    if unknown:
+        raise KeyError(unknown)
+    out: dict[str, None] = {}
+    for n in names:
+        out.update(dict.fromkeys(fam.get(n, [n])))
+    return list(out), frozenset(n for n in names if n in METRICS)
+
+
+def unknown_metrics_message(unknown: list[str]) -> str:
+    """The one-line refusal of unknown indicator names, with the valid ones."""
+    return (f"unknown metric(s) {unknown}; valid: a family ({', '.join(families())}) or a metric "
+            f"({', '.join(METRICS)})")
 
 
 def direction_text(direction: str | float) -> str:

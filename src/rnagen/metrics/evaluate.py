@@ -56,7 +56,7 @@ from ..errors import ConfigError, DataError
 from ..pp.prepare import dense, is_logged, to_log_scale
 from ..pp.preprocess import folded_label, row_keys
 from ._context import EvalContext
-from ._registry import METRICS, ordered_scorers
+from ._registry import METRICS, ordered_scorers, select_metrics, unknown_metrics_message
 from .biology import BiologyOptions, gene_set_index
 from .gap import NO_GAP_NOTE, UNRESOLVED_NOTE, add_gap_columns, applies, share_measured
 
@@ -212,22 +212,26 @@ def _check_options(*, k, n_boot, n_boot_expensive, epochs, seed, classifier_seed
     return opts
 
 
-def _requested(metrics: Sequence[str] | None) -> list[str]:
-    want = list(DEFAULT_METRICS if metrics is None else metrics)
-    unknown = [m for m in want if m not in METRICS]
-    if unknown:
-        raise DataError(f"unknown metric(s) {unknown}; valid: {', '.join(METRICS)}")
-    return want
+def _requested(metrics: Sequence[str] | None) -> tuple[list[str], frozenset[str]]:
+    """The indicators asked for (metric or family names, :func:`rnagen.metrics._registry.select_metrics`) and
+    those named one by one."""
+    if metrics is None:
+        return list(DEFAULT_METRICS), frozenset()
+    try:
+        return select_metrics(metrics)
+    except KeyError as e:
+        raise DataError(unknown_metrics_message(e.args[0])) from None
 
 
-def _computable(want: list[str], prepared: dict, *, explicit: bool) -> list[str]:
-    """The requested indicators whose needs (labels, a training set) the inputs meet; an explicitly requested
-    one that cannot be computed is an error."""
+def _computable(want: list[str], prepared: dict, *, strict: frozenset[str], explicit: bool) -> list[str]:
+    """The requested indicators whose needs (labels, a training set) the inputs meet; one in ``strict`` (named
+    one by one) that cannot be computed is an error, and so is an explicit request none of whose indicators can
+    be."""
     has = {"labels": prepared["real_labels"] is not None and prepared["synthetic_labels"] is not None,
            "train": prepared["train"] is not None, "gene_sets": prepared.get("gene_sets") is not None}
     ok = [m for m in want if all(has[n] for n in METRICS[m].needs)]
-    if explicit and len(ok) < len(want):
-        m = next(m for m in want if m not in ok)
+    if explicit and (not ok or not strict <= set(ok)):
+        m = next(m for m in want if m not in ok and (m in strict or not ok))
         raise DataError(f"metric {m!r} needs {' and '.join(METRICS[m].needs)}; pass --train / --label-key / "
                         "--gene-sets")
     return ok
@@ -272,13 +276,13 @@ def _scored(real, synthetic, train, *, metrics: Sequence[str] | None, opts: dict
     real-vs-real references: the floor's table needs only its values and CIs, its ceiling being the synthetic
     set's own (the same training subsample), so they are not computed twice. ``real_side`` carries the passes
     over the real set alone from one call to the next (:meth:`EvalContext.real_side`)."""
-    want = _requested(metrics)
+    want, strict = _requested(metrics)
     prepared = prepare(real, synthetic, train, label_key=label_key, real_labels=real_labels,
                        synthetic_labels=synthetic_labels, train_labels=train_labels, mia_reference=mia_reference)
     if gene_sets is not None:
         genes = list(map(str, real.var_names)) if hasattr(real, "var_names") else None
         prepared["gene_sets"] = gene_set_index(gene_sets, genes, prepared["real"].shape[1])
-    want = _computable(want, prepared, explicit=metrics is not None)
+    want = _computable(want, prepared, strict=strict, explicit=metrics is not None)
     ctx = EvalContext.build(prepared, want=want, gene_sets=prepared.get("gene_sets"), biology=biology, **opts,
                             membership_seed=membership_seed, membership_options=mia_opts, with_reference=ceiling)
     ctx.adopt(real_side)
