@@ -289,3 +289,36 @@ def test_a_gene_constant_in_every_profile_is_sampled_at_its_value(model, tmp_pat
     if model == "gaussian":
         private = get_model("gaussian").from_config(overrides=["privacy.epsilon=10"]).fit(a, label_key="tissue")
         assert private.constant is None
+
+
+def test_samples_that_are_not_finite_are_refused(tmp_path, monkeypatch):
+    """A model whose output holds NaN (weights that went NaN) or whose values overflow when the transforms are
+    inverted is refused in one line naming how many profiles, not written out to fail a later step; the CLI's
+    output file is not created."""
+    from rnagen.cli.main import main
+
+    m = get_model("gaussian")().fit(_adata(raw=True), label_key="tissue", run_dir=tmp_path / "run")
+    cls = type(m)
+    real = cls._sample
+
+    def nan_rows(self, y, **kw):
+        Z = real(self, y, **kw)
+        Z[:3, 1] = np.nan
+        return Z
+
+    monkeypatch.setattr(cls, "_sample", nan_rows)
+    with pytest.raises(RunDirError, match=r"the gaussian model's samples hold 3 NaN or infinite values \(3 of 20 "
+                                          r"profiles\): its weights are not finite"):
+        m.sample(n=20, seed=0)
+    assert main(["sample", str(tmp_path / "run"), "--n", "20", "--out", str(tmp_path / "s.h5ad")]) == 2
+    assert not (tmp_path / "s.h5ad").exists()
+
+    def huge(self, y, **kw):
+        Z = real(self, y, **kw)
+        Z[0, 0] = 1e30   # finite in the model's space, 2^(1e30) in the data's
+        return Z
+
+    monkeypatch.setattr(cls, "_sample", huge)
+    with pytest.raises(RunDirError, match=r"samples in the data's units hold 1 NaN or infinite values \(1 of 20 "
+                                          r"profiles\): values far outside"):
+        m.sample(n=20, seed=0)

@@ -6,7 +6,9 @@ rank):
 
 * ``RNAGEN_TEST_DUMP=DIR``: after training, each rank writes its live and EMA weights to DIR/rank{R}.pt;
 * ``RNAGEN_TEST_CRASH_AT=K``: rank 1 (rank 0 when alone) dies hard (``os._exit(3)``) at optimiser step K,
-  like a lost machine, so the run must be resumed from its last checkpoint.
+  like a lost machine, so the run must be resumed from its last checkpoint;
+* ``RNAGEN_TEST_NAN_AT=K``: rank 1 (rank 0 when alone) returns a NaN loss at optimiser step K, as a diverging
+  run does on one rank first.
 """
 from __future__ import annotations
 
@@ -48,6 +50,9 @@ class ToyNet(nn.Module):
         # reconstruct the profile from a shrunk copy and the label: deterministic, label-dependent
         pred = self.net(torch.cat([0.5 * x, onehot], dim=1))
         loss = ((pred - x) ** 2).mean()
+        nan = os.environ.get("RNAGEN_TEST_NAN_AT")
+        if nan is not None and self.calls == int(nan) and info.rank == min(1, info.world_size - 1):
+            loss = loss * float("nan")
         return LossOutput(loss, {"mse": float(loss.detach())})
 
 

@@ -153,6 +153,18 @@ def test_resume_after_a_rank_dies(ddp_run, data_file, tmp_path):
     _assert_state_close(_load(dump1 / "rank0.pt")["live"], a["live"], atol=1e-5, rtol=1e-4)
 
 
+def test_a_loss_diverging_on_one_rank_stops_every_rank(data_file, tmp_path):
+    """A NaN loss on rank 1 alone: every rank stops at that step with the one-line error (no rank left waiting in
+    a gradient all-reduce), and no run folder is left as if trained."""
+    out = tmp_path / "run"
+    r = _torchrun(["train", str(data_file), *TOY, "--out", str(out)], env=_env(RNAGEN_TEST_NAN_AT="12"))
+    assert r.returncode != 0
+    assert r.stderr.count("rnagen: error: training diverged at step 12 of 30: ") == 2, r.stderr[-3000:]
+    assert "a logged number is not finite on another process" in r.stderr and "loss = nan" in r.stderr
+    assert not (out / "weights.safetensors").exists()
+    assert torch.load(out / "checkpoint.pt", weights_only=True)["step"] == 10
+
+
 def _real_torch_model() -> str | None:
     from rnagen.models import available_models, get_model
 

@@ -88,3 +88,29 @@ def test_foreign_checkpoint_is_refused(tmp_path):
     with pytest.raises(RunDirError, match="other data or settings"):
         train_loop(Regression(4), X, y, _cfg(steps=60), device=torch.device("cpu"), seed=0, progress=False,
                    run_dir=tmp_path, fingerprint="two")
+
+
+def test_a_diverged_run_stops_with_the_step_and_the_learning_rate(tmp_path):
+    """A loss that turns NaN (a learning rate far too high) ends the run at that step with one error naming it and
+    the learning rate, before the NaN weights reach the EMA or a checkpoint: the checkpoint on disk is the last
+    finite one."""
+    from rnagen.errors import ConfigError
+
+    class Blows(Regression):
+        calls = 0
+
+        def forward(self, x, y, generator=None):
+            out = super().forward(x, y, generator)
+            Blows.calls += 1
+            return LossOutput(out.loss * float("nan"), out.logs) if Blows.calls >= 130 else out
+
+    X, y = _data()
+    torch.manual_seed(0)
+    with pytest.raises(ConfigError, match=r"training diverged at step 130 of 300: loss = nan; lower the learning "
+                                          r"rate \(train.lr = 0.05\) and train again"):
+        train_loop(Blows(4), X, y, _cfg(), device=torch.device("cpu"), seed=1, progress=False, run_dir=tmp_path,
+                   fingerprint="blow")
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    assert state["step"] == 100
+    for part in ("module", "ema"):
+        assert all(torch.isfinite(v).all() for v in state[part].values() if v.is_floating_point())

@@ -401,3 +401,47 @@ def test_fit_validated_scores_held_out_profiles_and_can_refit_for_the_chosen_len
     assert res.best_state is None  # the refitted model is kept as trained (no checks in the refit)
     assert float(walkers[-1].w.detach()) == pytest.approx(1.0, abs=1e-3)  # 100 steps from scratch on all data
     assert "refitted on all profiles for 100 steps" in describe(res.validation)
+
+
+def test_a_run_diverging_after_its_best_check_keeps_it(tmp_path):
+    """With validation, a loss that turns NaN after the best check (step 100) stops the run there: the best
+    weights are kept, the stop reason says so (resumed as a stop), and the line names the step; diverging before
+    any check is an error (nothing finite to keep)."""
+    from rnagen.errors import ConfigError
+
+    class Blows(Walker):
+        calls, at = 0, 130
+
+        def forward(self, x, y, generator=None):
+            Blows.calls += 1
+            out = super().forward(x, y, generator)
+            return LossOutput(out.loss * float("nan")) if Blows.calls >= Blows.at else out
+
+    cfg = dict(steps=1000, batch_size=8, lr=0.01, weight_decay=0.0, lr_schedule="constant", warmup_steps=0,
+               grad_clip=0.0, ema_decay=0.0, val_every=20, patience=3, checkpoint_every=30, log_every=10,
+               patience_from=0.0)
+    torch.manual_seed(0)
+    m = Blows()
+
+    def validator():
+        w = float(m.w.detach())
+        return {"score": -abs(w - 1.0), "w": w}
+
+    def run(model):
+        return train_loop(model, torch.zeros(64, 2), torch.zeros(64, dtype=torch.long), TrainConfig(**cfg),
+                          device=torch.device("cpu"), seed=0, progress=False, validator=validator, run_dir=tmp_path,
+                          fingerprint="walk")
+
+    res = run(m)
+    v = res.validation
+    assert (v["stop_reason"], v["best_step"], res.steps) == ("diverged", 100, 129)
+    assert v["diverged"] == "loss = nan at step 130, train.lr = 0.01"
+    res.apply_to(m)
+    assert float(m.w.detach()) == pytest.approx(1.0, abs=1e-3)
+    assert "training diverged (loss = nan at step 130" in describe({**v, "n_val": 0})
+    again = run(m)   # resumed from the stop's checkpoint: the same record, no step taken
+    assert again.validation["stop_reason"] == "diverged" and again.validation["best_step"] == 100
+    Blows.calls, Blows.at = 0, 5
+    with pytest.raises(ConfigError, match="training diverged at step 5 of 1000: loss = nan"):
+        train_loop(Blows(), torch.zeros(64, 2), torch.zeros(64, dtype=torch.long), TrainConfig(**cfg),
+                   device=torch.device("cpu"), seed=0, progress=False, validator=validator)

@@ -328,6 +328,14 @@ def _check_output_fits(n: int, n_genes: int) -> None:
                           f"than this machine's {total / 2**30:.1f} GiB; ask for fewer profiles")
 
 
+def _check_finite(X: np.ndarray, what: str, fix: str) -> None:
+    """Refuse NaN or infinite values in ``X`` (written out, they fail every later step far from their cause)."""
+    bad = ~np.isfinite(X)
+    if bad.any():
+        raise RunDirError(f"the {what} hold {int(bad.sum())} NaN or infinite values ({int(bad.any(1).sum())} of "
+                          f"{len(X)} profiles): {fix}")
+
+
 class Generator(ABC):
     """Base class of every conditional generator (see the module docstring for the contract)."""
 
@@ -753,6 +761,8 @@ class Generator(ABC):
         y = label_plan(self.labels, self.label_counts, n=n, n_per_label=n_per_label, like=like,
                        label_key=self.label_key, counts=counts, n_genes=self.n_genes)
         Z = self._sample(y, seed=int(seed), batch_size=bs, progress=progress, **sampler_options)
+        _check_finite(Z, f"{self.name} model's samples", "its weights are not finite; train it again (a lower "
+                                                            "train.lr)")
         # invert the transforms batch by batch, in place: peak memory stays one float32 output array plus
         # one float64 batch (100,000 x 978 profiles: 391 MB, not 2 x 782 MB)
         X = np.asarray(Z, dtype=np.float32)
@@ -764,6 +774,9 @@ class Generator(ABC):
             X[rows] = pipeline.inverse_transform(X[rows])
             if at0 is not None:  # each class's zeros (preprocess.zeros=match); every step is monotone per gene
                 X[rows][at0] = floor
+        _check_finite(X, f"{self.name} model's samples in the data's units", "values far outside the training "
+                                                                             "data's overflow when its transforms are "
+                                                                             "inverted; train the model again")
         if self.constant is not None:
             X[:, self.constant[0]] = self.constant[1]
         if round_values:

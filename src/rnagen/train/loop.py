@@ -457,6 +457,21 @@ class _Batches:
         return idx[self.dist.rank::self.dist.world_size] if self.dist.enabled else idx
 
 
+def _not_finite(ctx: StepContext, logs: dict[str, Any]) -> str | None:
+    """The first logged number of this step that is not finite (``loss = nan``), else ``None``; under DDP every
+    rank gets the same answer (a NaN on one rank has reached every rank's weights through the gradient
+    all-reduce, and a rank that stopped alone would leave the others waiting in theirs)."""
+    bad = next((f"{k} = {float(v)}" for k, v in logs.items() if not math.isfinite(float(v))), None)
+    if ctx.dist.enabled:
+        import torch.distributed as tdist
+
+        t = torch.tensor([0.0 if bad is None else 1.0], device=ctx.device if ctx.device.type == "cuda" else "cpu")
+        tdist.all_reduce(t, op=tdist.ReduceOp.MAX)
+        if bad is None and float(t) > 0:
+            bad = "a logged number is not finite on another process"
+    return bad
+
+
 def _log_row(ctx: StepContext, step: int, sums: dict[str, float], count: int) -> dict[str, float]:
     """The training log row of ``step``: the learning rate and the mean of each logged number since the
     last row, averaged over ranks."""
@@ -514,6 +529,22 @@ def _run_steps(ctx: StepContext, step_fn: StepFn, batches: Any, X: torch.Tensor,
         idx = batches.indices(progress.step)
         ctx.step = progress.step
         logs = step_fn(ctx, X[idx], y[idx])
+        bad = _not_finite(ctx, logs)
+        if bad is not None:
+            # NaN weights never recover: with a validated best check, training stops there and keeps it; without
+            # one there is nothing to keep (NaN would reach the EMA, the checkpoint and every sample)
+            # the rates set (a schedule's initial_lr), not where the schedule has taken them
+            rates = {k: o.param_groups[0].get("initial_lr", o.param_groups[0]["lr"]) for k, o in ctx.optimizers.items()}
+            lrs = (f"train.lr = {next(iter(rates.values())):.3g}" if len(rates) == 1 else
+                   ", ".join(f"{k} {v:.3g}" for k, v in rates.items()))
+            if tracker is None or tracker.best_weights is None:
+                raise ConfigError(f"training diverged at step {progress.step + 1} of {total}: {bad}; lower the "
+                                  f"learning rate ({lrs}) and train again")
+            tracker.stop_reason = "diverged"
+            tracker.diverged = f"{bad} at step {progress.step + 1}, {lrs}"
+            if checkpoints is not None:   # the stop is resumed as a stop (the live weights are not used again)
+                checkpoints.save(ctx, progress, tracker)
+            break
         if ctx.ema is not None:
             ctx.ema.update(ctx.raw)
         progress.step += 1

@@ -227,6 +227,7 @@ class ValidationTracker:
         self.stop_reason: str | None = None
         self.best_weights: dict[str, torch.Tensor] | None = None
         self.recent: list[tuple[int, dict[str, torch.Tensor]]] = []  # (step, weights) of the last checks
+        self.diverged = ""   # with stop_reason "diverged": the number that was not finite, where
 
     def check(self, step: int, row: dict[str, float], weights: dict[str, torch.Tensor]) -> bool:
         """Record the check at ``step``; True when training should stop (patience run out or budget spent)."""
@@ -252,7 +253,8 @@ class ValidationTracker:
     def state_dict(self) -> dict[str, Any]:
         """The tracker's state for a checkpoint (read back by :meth:`load_state_dict`)."""
         return {"curve": self.curve, "best_step": self.best_step, "best_score": self.best_score,
-                "bad": self.bad, "stop_reason": self.stop_reason or "", "best_weights": self.best_weights or {},
+                "bad": self.bad, "stop_reason": self.stop_reason or "", "diverged": self.diverged,
+                "best_weights": self.best_weights or {},
                 "recent_steps": [s for s, _ in self.recent], "recent_weights": [w for _, w in self.recent]}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -262,6 +264,7 @@ class ValidationTracker:
         self.best_score = float(state["best_score"])
         self.bad = int(state["bad"])
         self.stop_reason = state["stop_reason"] or None
+        self.diverged = str(state.get("diverged", ""))
         self.best_weights = dict(state["best_weights"]) or None
         self.recent = [(int(s), dict(w)) for s, w in zip(state.get("recent_steps", []),
                                                            state.get("recent_weights", []))]
@@ -271,7 +274,7 @@ class ValidationTracker:
         return {"steps": int(steps), "budget": self.budget, "budget_source": self.budget_source,
                 "val_every": self.every, "patience": self.patience, "window": self.window,
                 "best_step": self.best_step, "best_score": self.best_score, "stop_reason": self.stop_reason,
-                "curve": list(self.curve)}
+                **({"diverged": self.diverged} if self.stop_reason == "diverged" else {}), "curve": list(self.curve)}
 
 
 def _space_note(v: dict[str, Any]) -> str:
@@ -299,7 +302,9 @@ def describe(v: dict[str, Any] | None) -> str:
                 f"({v.get('note', 'train.val_fraction = 0')})" + _space_note(v))
     why = {"patience": f"patience ran out, no improvement in {v['patience']} checks (every {v['val_every']} steps)",
            "budget": "the step budget was spent",
-           "max_steps": "max_steps reached (train.epochs asked for more)"}[v["stop_reason"]]
+           "max_steps": "max_steps reached (train.epochs asked for more)",
+           "diverged": f"training diverged ({v.get('diverged', '')}): a lower train.lr may train further"
+           }[v["stop_reason"]]
     mean = f" (mean of {v['window']} checks)" if v.get("window", 1) > 1 else ""
     line = (f"stopped at step {v['steps']} of {v['budget']}: {why}; best validation score {v['best_score']:.3f}"
             f"{mean} at step {v['best_step']} (those weights kept; {v['n_val']} held-out profiles)")
