@@ -936,3 +936,56 @@ def test_nanostring_normalisation(tmp_path, capsys):
                                     "controls) in a lane" in err and not (tmp_path / "hk.h5ad").exists()
     assert main(["data", "prepare", str(d), "--genes", "all", "--normalize", "nanostring", "--background", "mean",
                  "--out", str(tmp_path / "hk.h5ad")]) == 0   # below the max, above the mean
+
+
+def _kallisto_h5(path, ids, counts, eff, *, fixed_strings=False):
+    """kallisto quant's abundance.h5 as kallisto writes it (h5dump of a 0.46/0.50 file): aux/ids, aux/lengths,
+    aux/eff_lengths, aux/num_bootstrap, est_counts; the ids variable-length strings (fixed-width in older files)."""
+    import h5py
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with h5py.File(path, "w") as f:
+        f["aux/ids"] = np.array(ids, dtype="S") if fixed_strings else np.array(ids, dtype=h5py.string_dtype())
+        f["aux/lengths"] = np.full(len(ids), 900, np.int32)
+        f["aux/eff_lengths"] = np.asarray(eff, np.float64)
+        f["aux/num_bootstrap"] = np.array([0])
+        f["aux/kallisto_version"] = np.array(["0.50.1"], dtype=h5py.string_dtype())
+        f["est_counts"] = np.asarray(counts, np.float64)
+
+
+def test_kallisto_h5_folders(tmp_path, capsys):
+    """A folder of kallisto's abundance.h5 (without abundance.tsv, as sleuth users keep them): est_counts per
+    transcript, TPM computed as kallisto does (rate = count / effective length, scaled to 10^6), samples named by
+    their folders; beside abundance.tsv the .tsv is read (the same estimates); a damaged file is one line."""
+    tx = ["ENST00000000001.3", "ENST00000000002.1", "ENST00000000003.7"]
+    eff = [750.0, 250.0, 1500.0]
+    counts = {"s1": [10.0, 5.0, 30.0], "s2": [0.0, 7.5, 3.0]}
+    for i, (s, c) in enumerate(counts.items()):
+        _kallisto_h5(tmp_path / "kal" / s / "abundance.h5", tx, c, eff, fixed_strings=i == 1)
+    a = read(tmp_path / "kal")
+    assert list(a.obs_names) == ["s1", "s2"] and list(a.var_names) == tx
+    np.testing.assert_array_equal(a.X, np.array(list(counts.values()), np.float32))
+    assert get_history(a)[0]["quant_level"] == "transcript"
+    rate = np.array(list(counts.values())) / np.array(eff)
+    np.testing.assert_allclose(read(tmp_path / "kal", quantity="tpm").X, 1e6 * rate / rate.sum(1, keepdims=True),
+                               rtol=1e-6)
+    # the same folder in a tar archive (GEO's RAW.tar of per-sample folders)
+    import tarfile
+
+    with tarfile.open(tmp_path / "kal.tar", "w") as t:
+        t.add(tmp_path / "kal", arcname="kal")
+    np.testing.assert_array_equal(read(tmp_path / "kal.tar").X, a.X)
+    # beside abundance.tsv (kallisto quant writes both): the .tsv, not files of two kinds
+    for s, c in counts.items():
+        rows = ["target_id\tlength\teff_length\test_counts\ttpm"] + [f"{t}\t900\t{e}\t{v}\t1" for t, e, v in
+                                                                    zip(tx, eff, c)]
+        (tmp_path / "kal" / s / "abundance.tsv").write_text("\n".join(rows) + "\n")
+    both = read(tmp_path / "kal")
+    assert get_history(both)[0]["quant_kind"] == "kallisto" and np.array_equal(both.X, a.X)
+    for s in counts:
+        (tmp_path / "kal" / s / "abundance.tsv").unlink()
+    (tmp_path / "kal" / "s2" / "abundance.h5").write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 40)
+    assert main(["data", "prepare", str(tmp_path / "kal"), "--genes", "all", "--out", str(tmp_path / "k.h5ad")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not a readable kallisto abundance.h5" in err and "s2" in err
+    assert not (tmp_path / "k.h5ad").exists()

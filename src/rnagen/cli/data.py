@@ -236,10 +236,10 @@ def _named_genes(adata) -> dict[str, str]:
 
 
 def _transcripts_to_genes(adata, args: argparse.Namespace):
-    """Transcript-level values (a folder of Salmon quant.sf, kallisto abundance.tsv or RSEM .isoforms.results)
-    asked for genes without a tx2gene table: added up to the genes the files name (RSEM's ``gene_id`` column,
-    GENCODE's ``ENST|ENSG|...`` names; tximport's sums, ``--duplicates sum`` unless another policy is given),
-    else refused with what adds them up (the gene selection could only fail)."""
+    """Transcript-level values (a folder of Salmon quant.sf, kallisto abundance.tsv or .h5, or RSEM
+    .isoforms.results) asked for genes without a tx2gene table: added up to the genes the files name (RSEM's
+    ``gene_id`` column, GENCODE's ``ENST|ENSG|...`` names; tximport's sums, ``--duplicates sum`` unless another
+    policy is given), else refused with what adds them up (the gene selection could only fail)."""
     from ..data import map_features
     from ..pp import get_history
 
@@ -775,7 +775,7 @@ def _add_prepare(dsub) -> None:
                          "data frame (.rds, .RData); or such a file "
                          "alone in a .zip/.tar.gz), a folder or a .tar/.tar.gz/.zip of per-sample files (STAR "
                          "*ReadsPerGene.out.tab, GDC *.augmented_star_gene_counts.tsv, RSEM *.genes.results, Salmon "
-                         "quant.genes.sf, kallisto abundance.tsv, NanoString .RCC, featureCounts or HTSeq-count "
+                         "quant.genes.sf, kallisto abundance.tsv or .h5, NanoString .RCC, featureCounts or HTSeq-count "
                          "tables), or 'gtex26' for the bundled GTEx subset")
     pr.add_argument("--label-key", default=None, help="sample label column (in the file, or in the --labels file)")
     pr.add_argument("--labels", default=None,

@@ -30,7 +30,9 @@ holding no such files but one matrix file is that file (:func:`archive_table`):
     Salmon's gene-level table (Patro et al. 2017; ``-g``): ``NumReads`` and ``TPM``.
 ``quant.sf``, ``abundance.tsv``
     Salmon's and kallisto's (Bray et al. 2016) transcript-level tables (``NumReads``/``est_counts``, ``TPM``/
-    ``tpm``), read where a folder has no gene-level table; a tx2gene table adds them up to genes
+    ``tpm``), read where a folder has no gene-level table (kallisto's ``abundance.h5``, its default output and
+    what sleuth reads, where a folder has no ``abundance.tsv``: ``est_counts`` by ``aux/ids``, TPM from them and
+    ``aux/eff_lengths`` as kallisto and tximport compute it); a tx2gene table adds them up to genes
     (``rnagen data prepare --feature-map tx2gene.tsv --duplicates sum``, the sums tximport takes). GENCODE's
     ``ENST...|ENSG...|...|`` names are cut to the transcript id, their gene id and name kept in ``var["gene_id"]``
     and ``var["gene_name"]``: ``rnagen data prepare`` adds the transcripts up to those genes without a tx2gene.
@@ -75,7 +77,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError
-from .io import _RAW_DATA, _is_featurecounts, _raw_data, array_scanner_kind
+from .io import _H5_ERRORS, _RAW_DATA, _is_featurecounts, _raw_data, array_scanner_kind
 
 __all__ = ["read_quant_folder", "is_archive", "archive_table", "label_table", "QUANT_KINDS", "TRANSCRIPT_KINDS"]
 
@@ -105,11 +107,12 @@ QUANT_KINDS = {
     "salmon": _Kind("Salmon quant.genes.sf", "quant.genes.sf", True, "NumReads", "TPM"),
     "salmon_tx": _Kind("Salmon quant.sf (transcripts)", "quant.sf", True, "NumReads", "TPM"),
     "kallisto": _Kind("kallisto abundance.tsv (transcripts)", "abundance.tsv", True, "est_counts", "tpm"),
+    "kallisto_h5": _Kind("kallisto abundance.h5 (transcripts)", "abundance.h5", False, "est_counts", "tpm"),
     "nanostring": _Kind("NanoString nCounter RCC", ".RCC", True, "Count", None),
     "featurecounts": _Kind("featureCounts", "", True, "count", None),
     "htseq": _Kind("HTSeq-count", "", False, "count", None),
 }
-TRANSCRIPT_KINDS = ("salmon_tx", "kallisto", "rsem_tx")
+TRANSCRIPT_KINDS = ("salmon_tx", "kallisto", "kallisto_h5", "rsem_tx")
 #: the gene-level kind whose files a tool writes beside the transcript-level ones (read instead of them)
 _GENES_BESIDE = {"salmon": "salmon_tx", "rsem": "rsem_tx", "gdc_mirna": "gdc_mirna_iso"}
 _MAX_DEPTH = 3
@@ -462,6 +465,8 @@ def _table(src: _Source, kind: str, columns: list[str]) -> pd.DataFrame:
     for are parsed: a folder of a thousand files is read one file at a time, keeping one column of each)."""
     k = QUANT_KINDS[kind]
     path = src.label
+    if kind == "kallisto_h5":
+        return _kallisto_h5(src, columns)
     try:
         with src.open() as fh:
             head = fh.read(1 << 16).decode("utf-8", errors="replace").split("\n")
@@ -511,6 +516,29 @@ def _table(src: _Source, kind: str, columns: list[str]) -> pd.DataFrame:
     prefix, ends = ("__", df.index[-8:]) if kind == "htseq" else ("N_", df.index[:8])
     summary = [i for i in ends if i.startswith(prefix)]
     return df.drop(index=summary) if summary else df
+
+
+def _kallisto_h5(src: _Source, columns: list[str]) -> pd.DataFrame:
+    """kallisto's ``abundance.h5``: ``est_counts`` per transcript (``aux/ids``) and TPM computed from them as
+    kallisto writes it in ``abundance.tsv`` and tximport reads the file (rate = est_counts / eff_length, TPM =
+    10^6 rate / sum of rates); the bootstraps are not read."""
+    import h5py
+
+    try:
+        with src.open() as fh, h5py.File(fh, "r") as f:
+            ids = [i.decode() if isinstance(i, bytes) else str(i) for i in f["aux/ids"][()]]
+            counts = np.asarray(f["est_counts"][()], np.float64)
+            eff = np.asarray(f["aux/eff_lengths"][()], np.float64)
+    except _H5_ERRORS as e:
+        raise DataError(f"{src.label}: not a readable kallisto abundance.h5 ({type(e).__name__}: {str(e)[:80]}); "
+                        "check the file, or give the folder with kallisto's abundance.tsv files") from e
+    if not (counts.ndim == eff.ndim == 1 and len(counts) == len(eff) == len(ids)):
+        raise DataError(f"{src.label}: {len(ids)} transcript ids, {counts.size} counts and {eff.size} effective "
+                        "lengths; not a kallisto abundance.h5 of one sample (check the file)")
+    rate = np.divide(counts, eff, out=np.zeros_like(counts), where=eff > 0)
+    total = rate.sum()
+    tpm = rate * (1e6 / total) if total > 0 else rate
+    return pd.DataFrame({"est_counts": counts, "tpm": tpm}, index=pd.Index(ids))[columns]
 
 
 def _numbers(df: pd.DataFrame, column: str, path: str) -> np.ndarray:
@@ -691,10 +719,13 @@ def _read_found(folder: Path, found: dict[str, list[_Source]], *, archive: bool,
         if genes_kind in found:
             # Salmon -g writes quant.genes.sf beside quant.sf, RSEM .genes.results beside .isoforms.results
             found.pop(tx_kind, None)
+    if "kallisto" in found:   # kallisto quant writes abundance.h5 beside abundance.tsv: the same estimates
+        found.pop("kallisto_h5", None)
     if not found:
         kinds = ("per-sample quantification files (STAR *ReadsPerGene.out.tab, GDC *.augmented_star_gene_counts.tsv "
                  "or *.mirnas.quantification.txt, RSEM *.genes.results or *.isoforms.results, Salmon quant.genes.sf "
-                 "or quant.sf, kallisto abundance.tsv, NanoString *.RCC, featureCounts or HTSeq-count tables)")
+                 "or quant.sf, kallisto abundance.tsv or abundance.h5, NanoString *.RCC, featureCounts or HTSeq-count "
+                 "tables)")
         if archive:
             raise DataError(f"{folder}: an archive without {kinds} or a single matrix file (.csv, .tsv, .txt, .gct, "
                             ".parquet, .feather, .xlsx, .xls, .h5ad, .rds); unpack it (tar -xf or unzip) and give the "
