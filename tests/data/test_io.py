@@ -2212,6 +2212,17 @@ def test_a_row_of_groups_above_the_header(tmp_path, capsys):
     assert main(["data", "prepare", str(tmp_path / "g.csv"), "--label-key", "group", "--genes", "all", "--out",
                  str(tmp_path / "g.h5ad")]) == 0
     assert "2 classes of 'group'" in capsys.readouterr().out
+    # each sample's group written out (a CSV of a sheet whose merged cells were unmerged, or typed so): the same;
+    # it was the header, and the ids "a row of labels" to pass as --label-key
+    rows[0] = ["", *want, ""][:7]
+    (tmp_path / "every.csv").write_text("\n".join(",".join(r) for r in rows) + "\n")
+    c = read(tmp_path / "every.csv", label_key="group")
+    assert list(c.obs_names) == samples and c.obs["group"].tolist() == want
+    np.testing.assert_array_equal(c.X, X.T)
+    # a row of distinct names above a row of repeated ones is a header over a row of labels, not groups
+    rows[0], rows[1] = ["gene", *samples], ["arm", *want]
+    (tmp_path / "labels_row.csv").write_text("\n".join(",".join(r) for r in rows) + "\n")
+    assert read(tmp_path / "labels_row.csv", label_key="arm").obs["arm"].tolist() == want
 
 
 def test_a_table_aligned_by_runs_of_spaces(tmp_path):

@@ -1015,20 +1015,25 @@ def _table_row(cells: pd.DataFrame) -> int:
 
 def _group_row(top: list[str], head: list[str], data: list[str]) -> tuple[str, list[str]] | None:
     """A row of group names above the header, each written once over its group's first sample (a spreadsheet's
-    merged cells: ``, Control, , , Treated, ,``), then a header of sample ids and a row of numbers: the name of
+    merged cells: ``, Control, , , Treated, ,``) or over each of its samples (``, Control, Control, Treated,
+    Treated``: fewer names than samples), then a header of distinct sample ids and a row of numbers: the name of
     the groups (the row's first field, else ``"group"``) and each sample column's group, forward-filled; else
     ``None``."""
     if len(head) < 3 or len(top) != len(head) or len(data) != len(head):
         return None
     names = [f.strip() for f in top[1:]]
     filled = [n for n in names if n]
-    if not names[0] or len(set(filled)) < 2 or len(filled) > 0.6 * len(names):
+    every = len(filled) == len(names) and len(set(filled)) < len(names)   # each sample's group written out
+    if not names[0] or len(set(filled)) < 2 or (len(filled) > 0.6 * len(names) and not every):
         return None
 
     def number(v: str) -> bool:
         return bool(v.strip()) and bool(pd.notna(pd.to_numeric(v.strip().replace(",", "."), errors="coerce")))
 
-    if any(not h.strip() or number(h) for h in head[1:]) or sum(map(number, data[1:])) < 0.8 * (len(data) - 1):
+    ids = [h.strip() for h in head[1:]]
+    if any(not h or number(h) for h in ids) or sum(map(number, data[1:])) < 0.8 * (len(data) - 1):
+        return None
+    if every and len(set(ids)) < len(ids):   # not sample ids: another row of groups, or of labels
         return None
     groups, current = [], ""
     for n in names:
