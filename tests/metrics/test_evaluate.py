@@ -240,6 +240,11 @@ def test_sets_naming_genes_by_another_id_type_are_matched():
     named.var_names = [f"gene_{i}" for i in range(named.n_vars)]
     with pytest.raises(DataError, match=f"synthetic lacks {g.n_vars} genes of the real set"):
         evaluate(real, named, label_key="tissue", metrics=["precision"], n_boot=0)
+    # a held-out set of fewer genes: scored on its genes, the others named in a note
+    fewer = evaluate(real[:, 40:].copy(), syn, label_key="tissue", metrics=["precision"], n_boot=0)
+    assert fewer.attrs["preprocessing"]["synthetic_genes"] == (
+        f"include 40 the held-out set lacks (e.g. {list(syn.var_names[:3])}), left out: every indicator is on the "
+        f"held-out set's {g.n_vars - 40} genes")
 
 
 def test_a_set_on_another_scale_is_named():

@@ -125,6 +125,11 @@ def prepare(real, synthetic, train=None, *, label_key: str | None = None, real_l
     for name, genes in (("synthetic", gs), ("train", gt)):
         if gr is not None and genes is not None and not set(gr) <= set(genes):
             notes[f"{name}_genes"] = "matched to the real set's through the gene tables (another ID type or version)"
+        elif gr is not None and genes is not None and len(genes) > len(gr):
+            held_out = set(gr)
+            extra = [g for g in genes if g not in held_out]
+            notes[f"{name}_genes"] = (f"include {len(extra)} the held-out set lacks (e.g. {extra[:3]}), left out: "
+                                      f"every indicator is on the held-out set's {len(gr)} genes")
     raw = {"real": R, "synthetic": S, "train": T}
     R, notes["real"] = to_log_scale(R, logged=_logged(R, lr))
     S, notes["synthetic"] = to_log_scale(S, logged=_logged(S, ls))
