@@ -18,6 +18,11 @@ class ConfigError(RnagenError, ValueError):
     """An unknown or invalid configuration key or value."""
 
 
+class DivergedError(ConfigError):
+    """Training diverged (a loss that is not finite) or a model's samples are not finite: its settings (a
+    learning rate too high) cannot train it; ``rnagen tune`` scores such a trial as the worst, not an error."""
+
+
 class RunDirError(RnagenError, FileNotFoundError):
     """A run folder that is missing, incomplete or from an incompatible model."""
 

@@ -296,6 +296,7 @@ def test_samples_that_are_not_finite_are_refused(tmp_path, monkeypatch):
     inverted is refused in one line naming how many profiles, not written out to fail a later step; the CLI's
     output file is not created."""
     from rnagen.cli.main import main
+    from rnagen.errors import DivergedError
 
     m = get_model("gaussian")().fit(_adata(raw=True), label_key="tissue", run_dir=tmp_path / "run")
     cls = type(m)
@@ -307,7 +308,7 @@ def test_samples_that_are_not_finite_are_refused(tmp_path, monkeypatch):
         return Z
 
     monkeypatch.setattr(cls, "_sample", nan_rows)
-    with pytest.raises(RunDirError, match=r"the gaussian model's samples hold 3 NaN or infinite values \(3 of 20 "
+    with pytest.raises(DivergedError, match=r"the gaussian model's samples hold 3 NaN or infinite values \(3 of 20 "
                                           r"profiles\): its weights are not finite"):
         m.sample(n=20, seed=0)
     assert main(["sample", str(tmp_path / "run"), "--n", "20", "--out", str(tmp_path / "s.h5ad")]) == 2
@@ -319,6 +320,6 @@ def test_samples_that_are_not_finite_are_refused(tmp_path, monkeypatch):
         return Z
 
     monkeypatch.setattr(cls, "_sample", huge)
-    with pytest.raises(RunDirError, match=r"samples in the data's units hold 1 NaN or infinite values \(1 of 20 "
+    with pytest.raises(DivergedError, match=r"samples in the data's units hold 1 NaN or infinite values \(1 of 20 "
                                           r"profiles\): values far outside"):
         m.sample(n=20, seed=0)

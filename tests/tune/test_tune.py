@@ -179,6 +179,26 @@ def test_bad_trial_is_pruned_at_the_first_rung(noisy_model, gtex_small, tmp_path
     assert {t.user_attrs["worker"] for t in study.trials} and "density" in study.best_trial.user_attrs
 
 
+def test_a_diverged_trial_is_the_worst_not_the_end(noisy_model, gtex_small, tmp_path, monkeypatch):
+    """A trial whose model diverges (its samples NaN: sample raises DivergedError, as fit does on a NaN loss)
+    scores the worst objective and the study goes on to its other trials."""
+    real = NoisyMeans._sample
+
+    def nan_when_noisy(self, y, **kw):
+        Z = real(self, y, **kw)
+        return Z * np.nan if self.config.noise > 10 else Z
+
+    monkeypatch.setattr(NoisyMeans, "_sample", nan_when_noisy)
+    storage = f"sqlite:///{tmp_path / 's.db'}"
+    study = open_study(storage=storage, study_name="d")
+    for noise in (15.0, 1.0):
+        study.enqueue_trial({"noise": noise, "train.steps": 400})
+    study = tune(gtex_small, model="tune-noisy", label_key="tissue", trials=2, storage=storage, study_name="d",
+                 budget="fast", out=tmp_path / "best.toml")
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE] * 2
+    assert study.trials[0].value == 0.0 < study.trials[1].value and study.best_trial.number == 1
+
+
 # --- the command line on the bundled data, and the best configuration trains ------------------------------
 def test_cli_tune_sqlite_then_train(gtex_small, tmp_path, capsys):
     best = tmp_path / "best.toml"

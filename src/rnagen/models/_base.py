@@ -66,7 +66,7 @@ from ..config import (
     write_config,
 )
 from ..data.io import check_labelled
-from ..errors import ConfigError, DataError, RnagenError, RunDirError
+from ..errors import ConfigError, DataError, DivergedError, RnagenError, RunDirError
 from ..pp.history import log_state, looks_logged
 from ..pp.prepare import check_log_record
 from ..pp.preprocess import folded_label
@@ -332,7 +332,7 @@ def _check_finite(X: np.ndarray, what: str, fix: str) -> None:
     """Refuse NaN or infinite values in ``X`` (written out, they fail every later step far from their cause)."""
     bad = ~np.isfinite(X)
     if bad.any():
-        raise RunDirError(f"the {what} hold {int(bad.sum())} NaN or infinite values ({int(bad.any(1).sum())} of "
+        raise DivergedError(f"the {what} hold {int(bad.sum())} NaN or infinite values ({int(bad.any(1).sum())} of "
                           f"{len(X)} profiles): {fix}")
 
 

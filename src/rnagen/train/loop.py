@@ -37,7 +37,7 @@ from torch import nn
 from .._io import atomic_path, remove_stale_temporaries
 from .._manifest import RUN_FILES, verify_manifest, write_manifest
 from ..config import checked
-from ..errors import ConfigError, RunDirError
+from ..errors import ConfigError, DivergedError, RunDirError
 from .distributed import DistInfo, init_distributed
 from .ema import EMA
 from .validation import ValidationTracker
@@ -538,7 +538,7 @@ def _run_steps(ctx: StepContext, step_fn: StepFn, batches: Any, X: torch.Tensor,
             lrs = (f"train.lr = {next(iter(rates.values())):.3g}" if len(rates) == 1 else
                    ", ".join(f"{k} {v:.3g}" for k, v in rates.items()))
             if tracker is None or tracker.best_weights is None:
-                raise ConfigError(f"training diverged at step {progress.step + 1} of {total}: {bad}; lower the "
+                raise DivergedError(f"training diverged at step {progress.step + 1} of {total}: {bad}; lower the "
                                   f"learning rate ({lrs}) and train again")
             tracker.stop_reason = "diverged"
             tracker.diverged = f"{bad} at step {progress.step + 1}, {lrs}"

@@ -47,6 +47,10 @@ class Scores:
         return {"density": self.density, "aa_ts": self.aa_ts, "aa_score": self.aa_score, "tstr": self.tstr}
 
 
+#: a diverged model's scores: the worst of each indicator
+DIVERGED = Scores(density=0.0, aa_ts=1.0, aa_score=0.0, tstr=0.0)
+
+
 def _clip01(v: float) -> float:
     v = float(v)
     if not np.isfinite(v):
@@ -71,7 +75,7 @@ def score_synthetic(real: np.ndarray, y_real: np.ndarray, fake: np.ndarray, y_fa
     fake = np.asarray(fake, dtype=np.float64)
     if not np.isfinite(fake).all():
         # a diverged model: the worst possible scores rather than an exception that kills the study
-        return Scores(density=0.0, aa_ts=1.0, aa_score=0.0, tstr=0.0)
+        return DIVERGED
     from ..metrics import METRICS, adversarial_accuracy, prdc
     from ..metrics import tstr as tstr_metric
     from ..metrics.gap import distance_from

@@ -25,10 +25,10 @@ from typing import Any
 import numpy as np
 
 from ..config import build_config, check_number, check_seed, write_config
-from ..errors import ConfigError, DataError, RnagenError
+from ..errors import ConfigError, DataError, DivergedError, RnagenError
 from ..pp.prepare import dense, is_logged
 from ..utils import check_device
-from .objective import Scores, check_objective, objective_value, score_synthetic
+from .objective import DIVERGED, Scores, check_objective, objective_value, score_synthetic
 from .spaces import Budget, get_budget, has_train_section, suggest
 
 DEFAULT_STORAGE = "sqlite:///rnagen-tune.db"
@@ -324,9 +324,12 @@ class _TrialRunner:
     def evaluate(self, cfg) -> tuple[float, Scores, float]:
         """Objective value, scores and seconds of one configuration, trained from scratch."""
         t0 = time.perf_counter()
-        gen = self.model_cls(cfg).fit(self.train, label_key=self.label_key, seed=self.seed, device=self.device,
-                                      run_dir=None, progress=False)
-        syn = gen.sample(like=self.val, seed=self.seed + 1)
+        try:
+            gen = self.model_cls(cfg).fit(self.train, label_key=self.label_key, seed=self.seed, device=self.device,
+                                          run_dir=None, progress=False)
+            syn = gen.sample(like=self.val, seed=self.seed + 1)
+        except DivergedError:   # settings that cannot train (a learning rate too high): the worst trial, not an end
+            return objective_value(DIVERGED, self.objective), DIVERGED, time.perf_counter() - t0
         fake = self.pipe.transform(dense(syn.X, dtype=np.float64))
         y_fake = syn.obs[self.label_key].astype(str).to_numpy()
         scores = score_synthetic(self.val_rep, self.y_val, fake, y_fake, seed=self.seed)
