@@ -48,6 +48,25 @@ def test_detection_auc_same_vs_separable(rng):
     assert detection_auc(X, Y + 3.0, cv=3, epochs=5) > 0.99
 
 
+def test_small_sets_take_as_many_folds_as_they_can(rng, recwarn):
+    """A held-out set of 4 profiles: 4 folds (each holds both sets), no scikit-learn warning; of 1: no fold can
+    hold both, the AUC is NaN. One held-out class: TSTR's AUC is NaN and its CI too, without numpy's warning."""
+    import warnings
+
+    from rnagen.metrics import evaluate
+
+    X, Y = rng.normal(size=(4, 10)), rng.normal(size=(40, 10)) + 3.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert detection_auc(X, Y, epochs=5) > 0.9
+        assert np.isnan(detection_auc(X[:1], Y, epochs=5))
+        R = rng.normal(size=(30, 6)).astype(np.float32)
+        df = evaluate(R, R[::-1].copy() + 0.1, real_labels=np.full(30, "a"), synthetic_labels=np.full(30, "a"),
+                      metrics=["tstr_mlp_auc"], n_boot=10, n_boot_expensive=3, classifier_seeds=(0,), epochs=2)
+    row = df[df["name"] == "tstr_mlp_auc"].iloc[0]
+    assert np.isnan(row["value"]) and np.isnan(row["ci_low"])
+
+
 def test_dcr_flags_copies_of_training(rng):
     train, holdout = rng.normal(size=(300, 8)), rng.normal(size=(200, 8))
     syn = np.concatenate([train[:50], rng.normal(size=(50, 8))])  # 50 copies, 50 new

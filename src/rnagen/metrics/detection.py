@@ -34,6 +34,9 @@ def detection_scores(real, fake, *, cv: int = 5, classifier: Kind = "mlp", max_n
     X = np.concatenate([R, F])
     y = np.concatenate([np.zeros(len(R), np.int64), np.ones(len(F), np.int64)])
     scores = np.zeros(len(X))
+    cv = min(cv, len(R), len(F))   # each fold holds profiles of both sets (a held-out set of 4: 4 folds)
+    if cv < 2:
+        return np.full(len(X), np.nan), y
     folds = StratifiedKFold(n_splits=cv, shuffle=True, random_state=seed)
     for i, (tr, te) in enumerate(folds.split(X, y)):
         clf = fit_classifier(X[tr], y[tr], n_classes=2, kind=classifier, seed=seed + i, epochs=epochs,
@@ -52,7 +55,7 @@ def detection_auc(real, fake, *, cv: int = 5, classifier: Kind = "mlp", max_n: i
 
 def binary_auc(y: np.ndarray, s: np.ndarray) -> float:
     """ROC AUC of scores ``s`` for 0/1 labels ``y`` (ties counted half)."""
-    return macro_auc(y, np.stack([-s, s], 1)) if len(np.unique(y)) == 2 else float("nan")
+    return macro_auc(y, np.stack([-s, s], 1)) if len(np.unique(y)) == 2 and np.isfinite(s).all() else float("nan")
 
 
 # --------------------------------------------------------------------------------------------- scorer

@@ -173,7 +173,8 @@ def _tstr_rows(ctx: EvalContext, clf: str, res: dict, ref: dict | None, cr: np.n
         rows.append(ctx.row(f1, res["macro_f1"], centred_ci(res["macro_f1"], reps_f1),
                             ref["macro_f1"] if ref else np.nan, n_boot=ctx.n_boot_expensive))
     if ctx.wants(auc):
-        dev = np.sqrt(m_auc / len(cr)) * (np.asarray(reps_auc) - np.nanmean(reps_auc))
+        reps = np.asarray(reps_auc, np.float64)   # all NaN where the AUC is undefined (one held-out class)
+        dev = np.sqrt(m_auc / len(cr)) * (reps - np.nanmean(reps)) if np.isfinite(reps).any() else reps
         rows.append(ctx.row(auc, res["auc"], percentile_ci(res["auc"] + dev), ref["auc"] if ref else np.nan,
                             n_boot=ctx.n_boot_expensive))
     if ctx.wants(f1):
