@@ -512,3 +512,24 @@ def _tiny():
     tiny = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tiny)
     return tiny
+
+
+def test_a_bundled_data_set_by_name(tmp_path, capsys):
+    """``rnagen benchmark gtex26`` takes the bundled GTEx subset by name, as prepare, train, tune and evaluate do
+    (it was 'input file gtex26 does not exist'); a file of that name in the folder still wins."""
+    import os
+
+    from rnagen.cli.main import main
+
+    args = ["benchmark", "gtex26", "--label-key", "tissue", "--models", "gaussian", "--metrics", "precision",
+            "--quiet"]
+    assert main([*args, "--out", str(tmp_path / "b")]) == 0
+    assert json.loads((tmp_path / "b" / "bench.json").read_text())["n_obs"] == 520
+    (tmp_path / "gtex26").write_text("not a table\n")
+    cwd = os.getcwd()
+    try:
+        os.chdir(tmp_path)
+        assert main([*args, "--out", str(tmp_path / "c")]) == 2
+    finally:
+        os.chdir(cwd)
+    assert "gtex26" in capsys.readouterr().err

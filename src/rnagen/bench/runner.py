@@ -127,8 +127,12 @@ def _read_json(path: Path) -> Any:
 
 def _load_data(data, label_key: str, what: str = "data"):
     if isinstance(data, (str, Path)):
+        from .. import datasets
         from ..data import read
 
+        if str(data) in datasets.BUNDLED and not Path(data).exists():   # a data set shipped with rnagen, by name
+            adata = datasets.load(str(data))
+            return _load_data(adata, label_key, what)
         return read(data, label_key=label_key)
     if not hasattr(data, "obs") or not hasattr(data, "X"):
         raise DataError(f"{what} must be an AnnData or a path the data layer reads, got {type(data).__name__}")
