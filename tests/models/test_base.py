@@ -36,6 +36,13 @@ def test_label_plan_modes():
         label_plan(["Lung tissue", "b"], counts[:2], counts={"lung_tissue": 3})
     with pytest.raises(ConfigError, match="exactly one"):
         label_plan(labels, counts, n=3, n_per_label=2)
+    # the bundled data set by name, as every command takes it
+    from rnagen import datasets
+
+    g = datasets.load("gtex26").obs["tissue"].astype(str)
+    tissues = sorted(set(g))
+    y = label_plan(tissues, np.ones(len(tissues)), like="gtex26", label_key="tissue")
+    assert len(y) == 520 and np.bincount(y).tolist() == [int((g == t).sum()) for t in tissues]
 
 
 def test_raw_units_round_trip_and_run_folder(tmp_path):

@@ -250,15 +250,19 @@ def label_plan(
     else:
         if like is not None:
             if isinstance(like, (str, Path)):
+                from .. import datasets
                 from ..data import read
 
-                if not Path(like).is_file():
+                if str(like) in datasets.BUNDLED and not Path(like).exists():   # a shipped data set, by name
+                    like = datasets.load(str(like))
+                elif not Path(like).is_file():
                     raise DataError(f"like: {str(like)!r} is not a file; give the real data (.h5ad, CSV/TSV, GCT "
                                     f"or parquet) whose {label_key!r} counts to match")
-                try:
-                    like = read(like, label_key=label_key)
-                except DataError as e:
-                    raise DataError(f"like: {e}") from None
+                else:
+                    try:
+                        like = read(like, label_key=label_key)
+                    except DataError as e:
+                        raise DataError(f"like: {e}") from None
             if label_key not in like.obs:
                 raise DataError(f"reference data have no label column {label_key!r}; columns: {list(like.obs.columns)}")
             counts = like.obs[label_key].astype(str).value_counts().to_dict()
