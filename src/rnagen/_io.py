@@ -355,6 +355,62 @@ def write_h5ad(adata: Any, path: str | os.PathLike, *, compression: str | None =
     return Path(path)
 
 
+#: the tables a command's product (synthetic or reconstructed profiles) can be written as, by the file's ending
+TABLE_ENDINGS = {".csv": ",", ".csv.gz": ",", ".tsv": "\t", ".tsv.gz": "\t", ".txt": "\t", ".txt.gz": "\t",
+                 ".tab": "\t", ".parquet": ""}
+#: endings of other formats, which an .h5ad written under that name would pass for
+_OTHER_ENDINGS = (".xlsx", ".xls", ".ods", ".rds", ".rdata", ".rda", ".json", ".gct", ".gctx", ".loom", ".h5", ".hdf5",
+                  ".zarr", ".feather", ".npz", ".npy", ".pkl", ".pickle", ".mtx", ".zip", ".tar", ".tgz", ".gz",
+                  ".bz2", ".xz", ".parquet", ".pq", ".csv", ".tsv", ".txt", ".tab")
+
+
+def output_ending(path: str | os.PathLike, *, tables: bool, option: str = "--out") -> str:
+    """The format ``path`` names: ``.h5ad`` (also for a name without a format's ending), or, with ``tables``, one
+    of :data:`TABLE_ENDINGS`; a name ending in another format's suffix is refused (an .h5ad written as
+    ``x.csv`` is a binary file a spreadsheet or R cannot read)."""
+    name = Path(path).name.lower()
+    if name.endswith(".h5ad"):
+        return ".h5ad"
+    if tables:
+        for ending in sorted(TABLE_ENDINGS, key=len, reverse=True):
+            if name.endswith(ending):
+                return ending
+    if name.endswith(_OTHER_ENDINGS):
+        made = "an .h5ad or a table (.csv, .tsv, .txt, optionally .gz, or .parquet)" if tables else "an .h5ad"
+        why = "" if tables else " (it keeps the data's history, log state and label column, which later commands read)"
+        stem = Path(path).name.split(".")[0] or "out"
+        raise OutputError(f"{option} {Path(path).name}: this command writes {made}{why}; name the file {stem}.h5ad"
+                          + (f" or {stem}.csv" if tables else ""))
+    return ".h5ad"
+
+
+def write_profiles(adata: Any, path: str | os.PathLike) -> Path:
+    """Write profiles atomically as the ending of ``path`` says (:func:`output_ending`): an ``.h5ad``, or a table
+    of one row per profile, its id first (``sample``), then its ``obs`` columns (the labels), then one column per
+    gene; a table keeps no ``uns`` (the model, seed and privacy record of synthetic profiles)."""
+    ending = output_ending(path, tables=True)
+    if ending == ".h5ad":
+        return write_h5ad(adata, path)
+    import pandas as pd
+
+    X = adata.X.toarray() if hasattr(adata.X, "toarray") else np.asarray(adata.X)
+    genes = pd.Index(adata.var_names.astype(str))
+    clash = [c for c in adata.obs.columns if c in set(genes)]
+    if clash:
+        raise OutputError(f"{Path(path).name}: column {clash[0]!r} names a gene and a sample annotation; write an "
+                          ".h5ad")
+    table = pd.concat([adata.obs.reset_index(drop=True), pd.DataFrame(X, columns=genes)], axis=1)
+    table.insert(0, "sample" if "sample" not in table.columns else "sample_id", list(map(str, adata.obs_names)))
+    suffix = ".parquet" if ending == ".parquet" else ".gz" if ending.endswith(".gz") else Path(path).suffix
+    with atomic_path(path, suffix=suffix) as tmp:
+        if ending == ".parquet":
+            table.to_parquet(tmp, index=False)
+        else:
+            table.to_csv(tmp, sep=TABLE_ENDINGS[ending], index=False,
+                         compression="gzip" if ending.endswith(".gz") else None)
+    return Path(path)
+
+
 def write_npz(path: str | os.PathLike, **arrays: np.ndarray) -> Path:
     """Write NumPy arrays to ``.npz`` atomically (no pickles: read back with ``allow_pickle=False``)."""
     with atomic_path(path, suffix=".npz") as tmp:

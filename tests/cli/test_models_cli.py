@@ -40,6 +40,39 @@ def test_train_then_sample_on_a_csv(labelled_csv, tmp_path, capsys):
     assert "sampled 7 profiles" in capsys.readouterr().out
 
 
+def test_sample_writes_a_table_by_the_file_ending(labelled_csv, tmp_path, capsys):
+    """--out syn.csv (or .tsv.gz, .parquet) writes a table, a row per profile: its id, its label, then the genes,
+    which rnagen reads back to the same profiles; it was an .h5ad under a .csv name (a binary file R and a
+    spreadsheet cannot open). A name of another format is refused before any work, nothing written; data prepare
+    writes only .h5ad (its record is read later) and refuses a table's name."""
+    from rnagen.data import read
+
+    run = tmp_path / "run"
+    assert main(["train", str(labelled_csv), "--model", "gaussian", "--label-key", "kind", "--out", str(run),
+                 "--quiet"]) == 0
+    base = ["sample", str(run), "--n-per-label", "4", "--seed", "2", "--quiet", "--out"]
+    assert main([*base, str(tmp_path / "syn.h5ad")]) == 0
+    ref = ad.read_h5ad(tmp_path / "syn.h5ad")
+    for name in ("syn.csv", "syn.tsv.gz", "syn.parquet"):
+        assert main([*base, str(tmp_path / name)]) == 0
+        if name == "syn.csv":
+            head = (tmp_path / name).read_text().splitlines()[0]
+            assert head == "sample,kind," + ",".join(ref.var_names)
+        back = read(tmp_path / name, label_key="kind")
+        assert list(back.obs_names) == list(ref.obs_names) and list(back.var_names) == list(ref.var_names), name
+        np.testing.assert_array_equal(back.X, ref.X)
+        assert back.obs["kind"].astype(str).tolist() == ref.obs["kind"].astype(str).tolist()
+    capsys.readouterr()
+    for name in ("syn.xlsx", "syn.rds", "syn.h5ad.gz"):
+        assert main([*base, str(tmp_path / name)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "writes an .h5ad or a table" in err and not (tmp_path / name).exists()
+    assert main(["data", "prepare", str(labelled_csv), "--label-key", "kind", "--genes", "all", "--out",
+                 str(tmp_path / "prep.csv")]) == 2
+    assert "this command writes an .h5ad (it keeps the data's history" in capsys.readouterr().err
+    assert not (tmp_path / "prep.csv").exists()
+
+
 def test_messages_count_labels_in_the_singular_too(labelled_csv, tmp_path, capsys):
     one = tmp_path / "one.csv"
     df = pd.read_csv(labelled_csv, index_col=0)

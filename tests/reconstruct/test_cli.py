@@ -39,6 +39,14 @@ def test_fit_apply_score_on_gtex(gtex_split, capsys):
     assert list(full.obs["tissue"]) == list(test.obs["tissue"])
     np.testing.assert_array_equal(full[:, entrez[::-1]].X, syn.X)
     assert "367 predicted = 467 genes" in capsys.readouterr().out
+    # as a table by its ending, read back to the same profiles
+    from rnagen.data import read
+
+    assert main(["reconstruct", "apply", str(d / "rec"), str(d / "syn.h5ad"), "--out", str(d / "full.csv")]) == 0
+    back = read(d / "full.csv", label_key="tissue")
+    assert list(back.var_names) == list(full.var_names) and list(back.obs["tissue"]) == list(test.obs["tissue"])
+    np.testing.assert_array_equal(back.X, full.X)
+    capsys.readouterr()
     # score on the held-out real data
     assert main(["reconstruct", "score", str(d / "rec"), str(d / "test.h5ad"), "--out", str(d / "s.json")]) == 0
     text = capsys.readouterr().out

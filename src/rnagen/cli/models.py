@@ -50,11 +50,12 @@ def cmd_sample(args: argparse.Namespace) -> int:
     """``rnagen sample``: load a run folder and write a synthetic ``.h5ad`` with the requested label counts."""
     from pathlib import Path
 
-    from .._io import claim_output, write_h5ad
+    from .._io import claim_output, output_ending, write_profiles
     from .._manifest import MANIFEST, RUN_FILES
     from ..models import load
 
     run_files = [Path(args.run_dir) / f for f in (*RUN_FILES, MANIFEST)]
+    table = output_ending(args.out, tables=True) != ".h5ad"
     with claim_output(args.out, inputs=[args.like, *run_files]):
         model = load(args.run_dir, device=args.device)
         options = {}
@@ -64,14 +65,16 @@ def cmd_sample(args: argparse.Namespace) -> int:
                 options[key] = value
         syn = model.sample(args.n, n_per_label=args.n_per_label, like=args.like, seed=args.seed,
                            batch_size=args.batch_size, progress=not args.quiet, round_values=args.round, **options)
-        write_h5ad(syn, args.out)
+        write_profiles(syn, args.out)
     counts = syn.obs[model.label_key].value_counts()
     n_lab = int((counts > 0).sum())
     print(f"sampled {syn.n_obs} profiles x {syn.n_vars} genes ({n_lab} label{'s' if n_lab != 1 else ''}) "
           f"-> {args.out}")
     if model.privacy:
+        where = ("not in the table: keep it with the file, or write an .h5ad" if table else
+                 "adata.uns['rnagen']['privacy']")
         print(f"differentially private model: epsilon {model.privacy['epsilon']:.4g}, delta "
-              f"{model.privacy['delta']:.3g} (adata.uns['rnagen']['privacy'])")
+              f"{model.privacy['delta']:.3g} ({where})")
     return 0
 
 
@@ -140,7 +143,10 @@ def register(sub) -> None:
                         "trained on whole-number counts")
     p.add_argument("--device", type=T.device, default="auto", help="auto, cpu or cuda (default auto)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--out", required=True, help="synthetic .h5ad to write")
+    p.add_argument("--out", required=True,
+                   help="synthetic profiles to write: an .h5ad (with the model, seed and privacy record in uns), or "
+                        "a table by its ending, .csv, .tsv or .txt (optionally .gz) or .parquet: a row per profile, "
+                        "its id, label, then a column per gene")
     p.set_defaults(func=cmd_sample)
 
     p = sub.add_parser("list", help="list registered models")

@@ -45,15 +45,16 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
 def cmd_apply(args: argparse.Namespace) -> int:
     """``rnagen reconstruct apply``: complete input-gene profiles to the full gene set and write ``--out``."""
-    from .._io import claim_output, write_h5ad
+    from .._io import claim_output, output_ending, write_profiles
     from ..reconstruct import load
     from ..reconstruct.model import FOLDER_FILES
 
+    output_ending(args.out, tables=True)   # a name of another format refused before any work
     with claim_output(args.out, inputs=[args.data, *(Path(args.recon_dir) / f for f in FOLDER_FILES)]):
         rec = load(args.recon_dir, device=args.device)
         syn = read_input(args.data)
         full = rec.apply(syn)
-        write_h5ad(full, args.out)
+        write_profiles(full, args.out)
     print(f"reconstructed {full.n_obs} profiles: {len(rec.input_idx)} input genes kept + {len(rec.target_idx)} "
           f"predicted = {full.n_vars} genes -> {args.out}")
     return 0
@@ -141,7 +142,9 @@ def register(sub) -> None:
     a.add_argument("recon_dir", metavar="RECON_DIR", help="folder written by `rnagen reconstruct fit`")
     a.add_argument("data", metavar="SYN", help="profiles holding the input genes (e.g. synthetic landmarks)")
     a.add_argument("--device", type=T.device, default="auto", help="mlp: auto, cpu or cuda (default auto)")
-    a.add_argument("--out", required=True, help="full-profile .h5ad to write")
+    a.add_argument("--out", required=True,
+                   help="full profiles to write: an .h5ad, or a table by its ending (.csv, .tsv, .txt, optionally "
+                        ".gz, or .parquet: a row per profile, its id and annotations, then a column per gene)")
     a.set_defaults(func=cmd_apply)
 
     s = rsub.add_parser(
