@@ -359,9 +359,9 @@ def write_h5ad(adata: Any, path: str | os.PathLike, *, compression: str | None =
 TABLE_ENDINGS = {".csv": ",", ".csv.gz": ",", ".tsv": "\t", ".tsv.gz": "\t", ".txt": "\t", ".txt.gz": "\t",
                  ".tab": "\t", ".parquet": ""}
 #: endings of other formats, which an .h5ad written under that name would pass for
-_OTHER_ENDINGS = (".xlsx", ".xls", ".ods", ".rds", ".rdata", ".rda", ".json", ".gct", ".gctx", ".loom", ".h5", ".hdf5",
-                  ".zarr", ".feather", ".npz", ".npy", ".pkl", ".pickle", ".mtx", ".zip", ".tar", ".tgz", ".gz",
-                  ".bz2", ".xz", ".parquet", ".pq", ".csv", ".tsv", ".txt", ".tab")
+OTHER_FORMAT_ENDINGS = (".xlsx", ".xls", ".ods", ".rds", ".rdata", ".rda", ".json", ".gct", ".gctx", ".loom", ".h5",
+                        ".hdf5", ".zarr", ".feather", ".npz", ".npy", ".pkl", ".pickle", ".mtx", ".zip", ".tar", ".tgz",
+                        ".gz", ".bz2", ".xz", ".parquet", ".pq", ".csv", ".tsv", ".txt", ".tab")
 
 
 def output_ending(path: str | os.PathLike, *, tables: bool, option: str = "--out") -> str:
@@ -375,7 +375,7 @@ def output_ending(path: str | os.PathLike, *, tables: bool, option: str = "--out
         for ending in sorted(TABLE_ENDINGS, key=len, reverse=True):
             if name.endswith(ending):
                 return ending
-    if name.endswith(_OTHER_ENDINGS):
+    if name.endswith(OTHER_FORMAT_ENDINGS):
         made = "an .h5ad or a table (.csv, .tsv, .txt, optionally .gz, or .parquet)" if tables else "an .h5ad"
         why = "" if tables else " (it keeps the data's history, log state and label column, which later commands read)"
         stem = Path(path).name.split(".")[0] or "out"

@@ -131,6 +131,16 @@ def test_cli_writes_json_and_table(tmp_path, capsys):
     rc = main(["evaluate", "--real", str(tmp_path / "test.h5ad"), "--synthetic", str(tmp_path / "syn.h5ad"),
                "--metrics", "bogus", "--out", str(out)])
     assert rc == 2
+    # the metrics table as CSV by the file's ending; another format's ending refused before any work
+    base = ["evaluate", "--real", str(tmp_path / "test.h5ad"), "--synthetic", str(tmp_path / "syn.h5ad"), "--train",
+            str(tmp_path / "train.h5ad"), "--label-key", "tissue", "--metrics", "precision,coverage", "--n-boot", "50"]
+    assert main([*base, "--out", str(tmp_path / "m.csv")]) == 0
+    table = pd.read_csv(tmp_path / "m.csv")
+    assert table["name"].tolist() == ["precision", "coverage"]
+    assert table["value"].tolist() == pytest.approx([m["value"] for m in js["metrics"][:2]])
+    capsys.readouterr()
+    assert main([*base, "--out", str(tmp_path / "m.xlsx")]) == 2
+    assert "evaluate writes JSON" in capsys.readouterr().err and not (tmp_path / "m.xlsx").exists()
 
 
 def test_held_out_profiles_in_the_training_set_are_refused(tmp_path, capsys):

@@ -57,6 +57,25 @@ def _label_key(args: argparse.Namespace) -> str | None:
     return key
 
 
+def _out_ending(path: str) -> str:
+    """``.json`` (the whole record) or a table's ending (``.csv``, ``.tsv``: the metrics table's rows); another
+    format's ending is refused (the JSON was written under any name)."""
+    from pathlib import Path
+
+    from .._io import OTHER_FORMAT_ENDINGS
+    from ..errors import OutputError
+
+    name = Path(path).name.lower()
+    for ending in (".json", ".csv", ".tsv"):
+        if name.endswith(ending):
+            return ending
+    if name.endswith(OTHER_FORMAT_ENDINGS):
+        stem = Path(path).name.split(".")[0] or "metrics"
+        raise OutputError(f"--out {Path(path).name}: evaluate writes JSON (every indicator, its definition and the "
+                          f"notes) or the metrics table as .csv or .tsv; name the file {stem}.json or {stem}.csv")
+    return ".json"
+
+
 def _clean(v):
     return None if isinstance(v, float) and math.isnan(v) else v
 
@@ -115,6 +134,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             select_metrics(metrics)   # unknown names fail before any data is read
         except KeyError as e:
             raise DataError(unknown_metrics_message(e.args[0])) from None
+    _out_ending(args.out)   # a name of another format refused before any work
     floor_file = args.floor if args.floor not in (None, "gaussian", "none") else None
     inputs = [args.real, args.synthetic, args.train, floor_file, args.gene_sets, args.reference]
     with claim_output(args.out, inputs=inputs):
@@ -181,7 +201,16 @@ def _evaluate(args: argparse.Namespace, metrics: list[str] | None) -> int:
                             "source": METRICS[m].source} for m in sorted(set(df["name"]))},
         **{k: v for k, v in df.attrs.items()},
     }
-    write_json(args.out, out)
+    ending = _out_ending(args.out)
+    if ending == ".json":
+        write_json(args.out, out)
+    else:
+        import pandas as pd
+
+        from .._io import atomic_path
+
+        with atomic_path(args.out, suffix=ending) as tmp:
+            pd.DataFrame(rows).to_csv(tmp, sep="," if ending == ".csv" else "\t", index=False)
     print(f"wrote {args.out}")
     return 0
 
@@ -238,5 +267,7 @@ def register(sub) -> None:
                         "importance=coef|permutation, seed=0")
     p.add_argument("--per-class", action="store_true", help="also print the per-class TSTR F1 rows")
     p.add_argument("--verbose", action="store_true", help="print the time spent per metric family")
-    p.add_argument("--out", required=True, help="output JSON file (written atomically)")
+    p.add_argument("--out", required=True,
+                   help="output file, written atomically: .json (every indicator with its definition, the inputs, "
+                        "settings and notes) or .csv / .tsv (the metrics table: a row per indicator and group)")
     p.set_defaults(func=cmd_evaluate)
