@@ -246,6 +246,15 @@ def test_class_with_one_sample_is_refused():
     a.obs = obs
     with pytest.raises(DataError, match="fewer than 2 samples.*lonely"):
         get_model("gaussian")().fit(a, label_key="tissue")
+    # a number per sample taken for classes (age): named as such, not a line listing every value
+    a.obs["age"] = np.random.default_rng(0).uniform(20, 80, a.n_obs).round(1)
+    with pytest.raises(DataError, match=r"^the labels of 'age' look like a continuous value, not classes") as e:
+        get_model("gaussian")().fit(a, label_key="age")
+    assert len(str(e.value)) < 300
+    a.obs["id"] = [f"p{i}" for i in range(a.n_obs)]   # a label per sample, not numbers: 8 named, the rest counted
+    with pytest.raises(DataError, match=r"^120 class\(es\) of 'id' have fewer than 2 samples: 'p0' \(1\), .* and 112 "
+                                        r"more"):
+        get_model("gaussian")().fit(a, label_key="id")
 
 
 def test_unknown_model_and_incomplete_run_folder(tmp_path):

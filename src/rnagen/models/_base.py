@@ -65,11 +65,10 @@ from ..config import (
     read_toml,
     write_config,
 )
-from ..data.io import check_labelled
 from ..errors import ConfigError, DataError, DivergedError, RnagenError, RunDirError
 from ..pp.history import log_state, looks_logged
 from ..pp.prepare import check_log_record
-from ..pp.preprocess import folded_label
+from ..pp.preprocess import check_labels, folded_label
 from ..pp.transforms import Floor, Pipeline, Transform, make_pipeline
 
 if TYPE_CHECKING:
@@ -546,17 +545,10 @@ class Generator(ABC):
         if not adata.var_names.is_unique:
             dup = adata.var_names[adata.var_names.duplicated()][:3].tolist()
             raise DataError(f"duplicated gene ids {dup}; make var_names unique before training")
-        lab = adata.obs[label_key]
-        check_labelled(adata, label_key)
-        lab = lab.astype(str)
+        # missing labels, classes of one sample (at most 8 named), a continuous column (age) taken for classes
+        check_labels(adata, label_key, min_per_class=2)
+        lab = adata.obs[label_key].astype(str)
         counts = lab.value_counts()
-        small = counts[counts < 2]
-        if len(small):
-            raise DataError(
-                f"class(es) with fewer than 2 samples in {label_key!r}: "
-                f"{', '.join(f'{k!r} ({int(v)})' for k, v in small.items())}; remove them "
-                "(rnagen data prepare --min-samples 2) or add samples"
-            )
         col = adata.obs[label_key]
         if isinstance(col.dtype, pd.CategoricalDtype):  # keep the user's category order, drop unused ones
             self.labels = [str(c) for c in col.cat.categories if str(c) in counts.index]

@@ -189,11 +189,16 @@ def split_validation(adata, *, label_key: str, val_size: float, seed: int):
                         f"{list(adata.obs.columns)} (choose one with --label-key)")
     if not 0.0 < val_size < 1.0:
         raise ConfigError(f"val_size must be in (0, 1), got {val_size}")
+    from ..pp.preprocess import check_labels
+
+    check_labels(adata, label_key, min_per_class=2)   # missing labels, a continuous column, classes of one
     labels = adata.obs[label_key].astype(str).to_numpy()
     counts = dict(zip(*np.unique(labels, return_counts=True)))
     small = {k: int(v) for k, v in counts.items() if v < 3}
     if small:
-        raise DataError(f"class(es) with fewer than 3 samples in {label_key!r}: {small}; tuning needs 2 to "
+        shown = dict(list(small.items())[:8])
+        more = f" and {len(small) - 8} more" if len(small) > 8 else ""
+        raise DataError(f"class(es) with fewer than 3 samples in {label_key!r}: {shown}{more}; tuning needs 2 to "
                         "train and 1 to validate per class (drop them: rnagen data prepare --min-samples 3)")
     idx = np.arange(adata.n_obs)
     try:
