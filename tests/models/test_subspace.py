@@ -104,6 +104,12 @@ def test_auto_uses_the_principal_component_space_only_where_the_profiles_do_not_
     assert chosen(*_factor_data(300, 100, rank=3), "preprocess.space=pca") == {"reason": "preprocess.space=pca"}
     # a private model stays on the genes: the directions would be fitted outside the budget
     assert chosen(wide, y, "privacy.epsilon=10") is None
+    # too few profiles to validate on (30: 6 held out, fewer than the 20 the length is chosen on): the share is
+    # measured on a smaller hold-out, not skipped (the widest sets, with the fewest profiles, were left on the genes)
+    few, yf = _factor_data(30, 600, rank=3, noise=1.0)
+    assert stratified_holdout(yf, fraction=0.1, seed=0) is None
+    rec = chosen(few, yf)
+    assert rec is not None and rec["outside_span"] > OUTSIDE_SPAN_WARN
 
 
 def test_pca_space_with_privacy_is_refused_with_the_fix():

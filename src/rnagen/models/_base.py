@@ -413,7 +413,7 @@ class Generator(ABC):
     def _choose_space(self, X: np.ndarray, y: np.ndarray, seed: int) -> dict[str, Any] | None:
         """``preprocess.space`` resolved: ``None`` for the genes, else the record of why the principal-component
         space is used (``auto``: a held-out share's variance outside the span of the rest of ``X``, on the split
-        :func:`~rnagen.train.validation.fit_validated` makes, or a tenth without validation)."""
+        :func:`~rnagen.train.validation.fit_validated` makes, else a tenth of each class, at least 2 profiles)."""
         from ..train.validation import OUTSIDE_SPAN_WARN, outside_span_share, stratified_holdout
 
         space = self.config.preprocess.space
@@ -425,7 +425,10 @@ class Generator(ABC):
             return None  # the training profiles span every direction
         train = getattr(self.config, "train", None)
         frac = train.val_fraction if train is not None and train.val_fraction > 0 else 0.1
-        split = stratified_holdout(y, fraction=frac, seed=seed)
+        # the split fit_validated makes; on a set too small to validate on, a smaller one: the share outside the
+        # span is measured on a few held-out profiles (the widest sets, with the fewest profiles, need it most)
+        split = stratified_holdout(y, fraction=frac, seed=seed) or stratified_holdout(y, fraction=frac, seed=seed,
+                                                                                      min_total=2)
         if split is None:
             return None
         share = outside_span_share(X[split[0]], X[split[1]])
