@@ -74,10 +74,10 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     from .._io import claim_output, output_ending
 
     _check_missing_options(args)
-    output_ending(args.out, tables=False)   # an .h5ad under a table's name is refused before any work
     inputs = [args.input, args.labels, args.feature_map, args.sample_names, args.recount_qc] + (
         [args.genes] if args.genes not in ("landmarks", "all") else [])
     with claim_output(args.out, inputs=inputs):
+        output_ending(args.out, tables=False)   # an .h5ad under a table's name is refused before any work
         return _prepare(args)
 
 

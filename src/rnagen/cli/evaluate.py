@@ -134,10 +134,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             select_metrics(metrics)   # unknown names fail before any data is read
         except KeyError as e:
             raise DataError(unknown_metrics_message(e.args[0])) from None
-    _out_ending(args.out)   # a name of another format refused before any work
     floor_file = args.floor if args.floor not in (None, "gaussian", "none") else None
     inputs = [args.real, args.synthetic, args.train, floor_file, args.gene_sets, args.reference]
     with claim_output(args.out, inputs=inputs):
+        _out_ending(args.out)   # a name of another format refused before any work
         return _evaluate(args, metrics)
 
 

@@ -55,8 +55,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from ..models import load
 
     run_files = [Path(args.run_dir) / f for f in (*RUN_FILES, MANIFEST)]
-    table = output_ending(args.out, tables=True) != ".h5ad"
     with claim_output(args.out, inputs=[args.like, *run_files]):
+        table = output_ending(args.out, tables=True) != ".h5ad"   # another format's name refused before any work
         model = load(args.run_dir, device=args.device)
         options = {}
         for key in ("sampler", "steps", "eta", "guidance"):

@@ -367,7 +367,8 @@ def fit_validated(setup: Callable[[np.ndarray, np.ndarray], tuple[torch.nn.Modul
                             **common, **kw)
         note = ("differential privacy: a fixed length, train.val_fraction ignored" if private else
                 "train.val_fraction = 0" if cfg.val_fraction <= 0 else
-                f"too few profiles to hold out {MIN_VAL} with at least 2 per class left for training")
+                f"too few profiles to hold out {MIN_VAL}, at most {MAX_VAL_FRACTION:.0%} of them, with at least 2 per "
+                "class left for training")
         budget = resolve_budget(cfg, len(X), min(cfg.batch_size, len(X)))
         result.validation = {"stop_reason": "no_validation", "note": note, "steps": result.steps,
                              "budget": budget[0], "budget_source": budget[1], "n_val": 0, "curve": []}
