@@ -106,6 +106,23 @@ def test_prepare_normalises_sequencing_depth(tmp_path, capsys):
     m = ad.read_h5ad(tmp_path / "mr.h5ad")
     assert gap(m.X.mean(axis=1)) < 0.05 and [h["step"] for h in m.uns["rnagen"]["history"].values()].count(
         "normalize_depth") == 1
+    # estimated counts (Salmon's NumReads, RSEM's expected_count: not whole numbers) carry the depth too: named as
+    # possibly such (FPKM looks alike); TPM, which totals 10^6 in every sample, gets no note
+    est = df.copy()
+    est[lm + other] = counts * rng.uniform(0.9, 1.1, counts.shape)
+    est.to_csv(tmp_path / "est.tsv", sep="\t")
+    assert main(["data", "info", str(tmp_path / "est.tsv"), "--label-key", "group"]) == 0
+    assert "values:    linear scale, not whole numbers (per-sample totals over its 650 features" in \
+        capsys.readouterr().out
+    assert main(["data", "prepare", str(tmp_path / "est.tsv"), "--label-key", "group", "--out",
+                 str(tmp_path / "est.h5ad")]) == 0
+    assert "if they are estimated counts (Salmon's NumReads, RSEM's expected_count), --normalize cpm" in \
+        capsys.readouterr().out
+    tpm = df.copy()
+    tpm[lm + other] = counts / counts.sum(axis=1, keepdims=True) * 1e6
+    tpm.to_csv(tmp_path / "tpm.tsv", sep="\t")
+    assert main(["data", "info", str(tmp_path / "tpm.tsv"), "--label-key", "group"]) == 0
+    assert "values:" not in capsys.readouterr().out
 
 
 # ------------------------------------------------------------------------------------------- bad inputs

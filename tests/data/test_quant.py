@@ -959,13 +959,16 @@ def test_kallisto_h5_folders(tmp_path, capsys):
     their folders; beside abundance.tsv the .tsv is read (the same estimates); a damaged file is one line."""
     tx = ["ENST00000000001.3", "ENST00000000002.1", "ENST00000000003.7"]
     eff = [750.0, 250.0, 1500.0]
-    counts = {"s1": [10.0, 5.0, 30.0], "s2": [0.0, 7.5, 3.0]}
+    counts = {"s1": [100.0, 50.0, 300.0], "s2": [0.0, 75.5, 30.0]}
     for i, (s, c) in enumerate(counts.items()):
         _kallisto_h5(tmp_path / "kal" / s / "abundance.h5", tx, c, eff, fixed_strings=i == 1)
     a = read(tmp_path / "kal")
     assert list(a.obs_names) == ["s1", "s2"] and list(a.var_names) == tx
     np.testing.assert_array_equal(a.X, np.array(list(counts.values()), np.float32))
     assert get_history(a)[0]["quant_level"] == "transcript"
+    assert main(["data", "info", str(tmp_path / "kal")]) == 0   # est_counts are not whole numbers: still counts
+    assert "values:    estimated counts (not whole numbers; per-sample totals over its 3 features" in \
+        capsys.readouterr().out
     rate = np.array(list(counts.values())) / np.array(eff)
     np.testing.assert_allclose(read(tmp_path / "kal", quantity="tpm").X, 1e6 * rate / rate.sum(1, keepdims=True),
                                rtol=1e-6)

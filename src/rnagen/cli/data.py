@@ -287,26 +287,48 @@ def _counts_hint(adata) -> str:
     if reads and reads[0].get("quantity") == "base-pair coverage":
         return ("; the values are recount3's base-pair coverage (read counts times the read length): --normalize "
                 "cpm removes the read length and sequencing depth")
-    total = _raw_count_totals(adata)
-    if total is None or total.min() <= 0 or total.max() / total.min() <= 1.5:
+    found = _depth_totals(adata)
+    if found is None:
         return ""
-    return (f"; the values look like raw counts, per-sample totals {_count_str(total.min())}-"
-            f"{_count_str(total.max())} over {adata.n_vars} features: --normalize cpm or median-ratio removes "
-            "sequencing depth")
+    kind, total = found
+    if total.min() <= 0 or total.max() / total.min() <= 1.5:
+        return ""
+    span = f"per-sample totals {_count_str(total.min())}-{_count_str(total.max())} over {adata.n_vars} features"
+    if kind == "linear":
+        return (f"; the values are on a linear scale, not whole numbers, {span}: if they are estimated counts "
+                "(Salmon's NumReads, RSEM's expected_count), --normalize cpm or median-ratio removes sequencing "
+                "depth (FPKM and TPM need none)")
+    what = "look like raw counts" if kind == "raw counts" else "are estimated counts"
+    return f"; the values {what}, {span}: --normalize cpm or median-ratio removes sequencing depth"
 
 
-def _raw_count_totals(adata):
-    """Each sample's total when the values look like raw read counts (and are not recorded as logged), else
-    ``None``: what the raw-counts notes of ``prepare`` and ``info`` read."""
+def _depth_totals(adata):
+    """``(kind, each sample's total)`` of values that may carry sequencing depth (not recorded as logged), else
+    ``None``; what the depth notes of ``prepare`` and ``info`` read. ``kind``: ``"raw counts"`` (whole numbers),
+    ``"estimated counts"`` (a quantification folder's counts, Salmon's NumReads, RSEM's expected_count or
+    kallisto's est_counts, which are not whole numbers) or ``"linear"`` (non-negative values beyond any log
+    scale, not whole numbers, whose per-sample totals differ by more than a tenth: estimated counts in a table,
+    or FPKM; TPM and CPM total the same in every sample)."""
     import numpy as np
 
-    from ..pp import dense, log_state, looks_like_counts
+    from ..pp import dense, get_history, log_state, looks_like_counts
 
     st = log_state(adata)
-    X = dense(adata.X)
-    if (st is not None and st["logged"]) or not looks_like_counts(X):
+    if st is not None and st["logged"]:
         return None
-    return np.nansum(X, axis=1)
+    X = dense(adata.X)
+    total = np.nansum(X, axis=1)
+    if looks_like_counts(X):
+        return "raw counts", total
+    finite = X[np.isfinite(X)]
+    if finite.size == 0 or float(finite.min()) < 0 or float(finite.max()) <= 30.0:
+        return None
+    reads = [h for h in get_history(adata) if h["step"] == "read"]
+    if reads and reads[0].get("quant_quantity") == "counts":
+        return "estimated counts", total
+    if total.min() > 0 and total.max() / total.min() > 1.1:
+        return "linear", total
+    return None
 
 
 def _count_str(x: float) -> str:
@@ -463,10 +485,17 @@ def summarize(adata, *, path: str = "", label_key: str | None = None) -> str:
     if reads and reads[0].get("quantity") == "base-pair coverage":
         lines.append("values:    recount3 base-pair coverage, not read counts (each read adds the bases it aligns); "
                      "rnagen data prepare --recount-qc PROJECT.recount_qc.MD.gz reads counts")
-    elif (total := _raw_count_totals(adata)) is not None:
-        lines.append(f"values:    raw counts (whole numbers; per-sample totals over its {adata.n_vars} features "
-                     f"{_count_str(total.min())}-{_count_str(total.max())}); rnagen data prepare --normalize "
-                     "cpm|median-ratio removes sequencing depth")
+    elif (found := _depth_totals(adata)) is not None:
+        kind, total = found
+        span = f"per-sample totals over its {adata.n_vars} features {_count_str(total.min())}-{_count_str(total.max())}"
+        if kind == "linear":
+            lines.append(f"values:    linear scale, not whole numbers ({span}): estimated counts (Salmon's NumReads, "
+                         "RSEM's expected_count) carry sequencing depth, which rnagen data prepare --normalize "
+                         "cpm|median-ratio removes; FPKM and TPM need none")
+        else:
+            what = "whole numbers" if kind == "raw counts" else "not whole numbers"
+            lines.append(f"values:    {kind} ({what}; {span}); rnagen data prepare --normalize cpm|median-ratio "
+                         "removes sequencing depth")
     # without a label key: the categorical columns that could be labels (not one value per sample, as GEO's
     # titles and descriptions are; at most 200 classes)
     keys = [label_key] if label_key else ([_default_label_key(adata)] if _default_label_key(adata) else [
