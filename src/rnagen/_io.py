@@ -395,7 +395,8 @@ def write_profiles(adata: Any, path: str | os.PathLike) -> Path:
 
     X = adata.X.toarray() if hasattr(adata.X, "toarray") else np.asarray(adata.X)
     genes = pd.Index(adata.var_names.astype(str))
-    clash = [c for c in adata.obs.columns if c in set(genes)]
+    names = set(genes)
+    clash = [c for c in adata.obs.columns if c in names]
     if clash:
         raise OutputError(f"{Path(path).name}: column {clash[0]!r} names a gene and a sample annotation; write an "
                           ".h5ad")

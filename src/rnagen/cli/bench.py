@@ -185,7 +185,7 @@ def register(sub) -> None:
     p.add_argument("data", metavar="DATA", help="labelled expression data the data layer reads (.h5ad, CSV with a "
                    "label column, TSV, GCT, parquet, Feather, a workbook, an R .rds/.RData); labels in another file, "
                    "raw counts to normalise or per-sample files: rnagen data prepare them first; or 'gtex26' for the "
-                        "bundled GTEx subset")
+                   "bundled GTEx subset")
     p.add_argument("--label-key", required=True, help="column holding the class (e.g. tissue, cancer type)")
     p.add_argument("--models", default="ddpm,ddim,dpm++,vae,wgan-gp,gaussian",
                    help="comma-separated benchmark rows from ddpm, ddim, dpm++ (samplers of one trained diffusion "

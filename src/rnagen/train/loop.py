@@ -532,14 +532,14 @@ def _run_steps(ctx: StepContext, step_fn: StepFn, batches: Any, X: torch.Tensor,
         bad = _not_finite(ctx, logs)
         if bad is not None:
             # NaN weights never recover: with a validated best check, training stops there and keeps it; without
-            # one there is nothing to keep (NaN would reach the EMA, the checkpoint and every sample)
-            # the rates set (a schedule's initial_lr), not where the schedule has taken them
+            # one there is nothing to keep (NaN would reach the EMA, the checkpoint and every sample). The rates
+            # named are those set (a schedule's initial_lr), not where the schedule has taken them.
             rates = {k: o.param_groups[0].get("initial_lr", o.param_groups[0]["lr"]) for k, o in ctx.optimizers.items()}
             lrs = (f"train.lr = {next(iter(rates.values())):.3g}" if len(rates) == 1 else
                    ", ".join(f"{k} {v:.3g}" for k, v in rates.items()))
             if tracker is None or tracker.best_weights is None:
                 raise DivergedError(f"training diverged at step {progress.step + 1} of {total}: {bad}; lower the "
-                                  f"learning rate ({lrs}) and train again")
+                                    f"learning rate ({lrs}) and train again")
             tracker.stop_reason = "diverged"
             tracker.diverged = f"{bad} at step {progress.step + 1}, {lrs}"
             if checkpoints is not None:   # the stop is resumed as a stop (the live weights are not used again)
