@@ -2340,3 +2340,36 @@ def test_h5ad_and_gctx_label_files(tmp_path):
     (tmp_path / "cut.h5ad").write_bytes((tmp_path / "meta.h5ad").read_bytes()[:3000])
     with pytest.raises(DataError, match=r"label file cut.h5ad: not a readable .h5ad file"):
         read(tmp_path / "x.csv", labels=tmp_path / "cut.h5ad")
+
+
+def test_tcga_barcodes_give_the_sample_type(tmp_path, capsys):
+    """Samples named by TCGA barcodes (sample level or longer, also as R writes them) get obs['sample_type'] from
+    the barcode's sample type code, GDC's names: the tumour-versus-normal label, usable as --label-key without a
+    label file. Not when a sample is named otherwise, not over a column of that name, not added to an .h5ad."""
+    import anndata as ad
+
+    from rnagen._io import write_h5ad
+    from rnagen.cli.main import main
+
+    genes = ["TP53", "EGFR", "MYC", "GAPDH"]
+    X = np.arange(24, dtype=np.float32).reshape(4, 6) + 1
+    names = ["TCGA-A1-A0SB-01A-11R-A144-07", "TCGA-A1-A0SD-01A", "TCGA-BH-A0B3-11B", "TCGA-E2-A15K-06A",
+             "TCGA-BH-A18V-11", "TCGA.A2.A04P.01A"]
+    pd.DataFrame(X, index=genes, columns=names).to_csv(tmp_path / "t.csv")
+    a = read(tmp_path / "t.csv")
+    assert a.obs["sample_type"].tolist() == ["Primary Solid Tumor", "Primary Solid Tumor", "Solid Tissue Normal",
+                                             "Metastatic", "Solid Tissue Normal", "Primary Solid Tumor"]
+    assert get_history(a)[0]["tcga_sample_type"].startswith("obs['sample_type']")
+    assert main(["data", "prepare", str(tmp_path / "t.csv"), "--label-key", "sample_type", "--genes", "all",
+                 "--min-samples", "2", "--out", str(tmp_path / "t.h5ad")]) == 0
+    assert "classes of 'sample_type'" in capsys.readouterr().out
+    b = ad.read_h5ad(tmp_path / "t.h5ad")
+    assert set(b.obs["sample_type"]) == {"Primary Solid Tumor", "Solid Tissue Normal"}   # the one metastasis dropped
+    pd.DataFrame(X, index=genes, columns=[*names[:5], "S6"]).to_csv(tmp_path / "mixed.csv")
+    assert "sample_type" not in read(tmp_path / "mixed.csv").obs.columns
+    own = pd.DataFrame(X.T, index=names, columns=genes).assign(sample_type=["x", "x", "y", "y", "x", "y"])
+    own.to_csv(tmp_path / "own.csv")
+    assert read(tmp_path / "own.csv", label_key="sample_type").obs["sample_type"].tolist() == list("xxyyxy")
+    h = ad.AnnData(X.T.copy(), obs=pd.DataFrame(index=names), var=pd.DataFrame(index=genes))
+    write_h5ad(h, tmp_path / "h.h5ad")
+    assert "sample_type" not in read(tmp_path / "h.h5ad").obs.columns

@@ -2665,6 +2665,36 @@ _TCGA_BARCODE = re.compile(r"TCGA-[A-Z0-9]{2}-[A-Z0-9]{4}"
                            r"(-[0-9]{2}[A-Z]?(-[0-9]{2}[A-Z](-[A-Z0-9]{4}(-[0-9]{2})?)?)?)?", re.IGNORECASE)
 
 
+#: the sample type codes of TCGA barcodes (the two digits after the participant: TCGA-A1-A0SB-01A), as GDC's code
+#: table names them (https://gdc.cancer.gov/resources-tcga-users/tcga-code-tables/sample-type-codes)
+_TCGA_SAMPLE_TYPES = {
+    "01": "Primary Solid Tumor", "02": "Recurrent Solid Tumor", "03": "Primary Blood Derived Cancer - Peripheral Blood",
+    "04": "Recurrent Blood Derived Cancer - Bone Marrow", "05": "Additional - New Primary", "06": "Metastatic",
+    "07": "Additional Metastatic", "08": "Human Tumor Original Cells",
+    "09": "Primary Blood Derived Cancer - Bone Marrow", "10": "Blood Derived Normal", "11": "Solid Tissue Normal",
+    "12": "Buccal Cell Normal", "13": "EBV Immortalized Normal", "14": "Bone Marrow Normal", "20": "Control Analyte",
+    "40": "Recurrent Blood Derived Cancer - Peripheral Blood", "50": "Cell Lines", "60": "Primary Xenograft Tissue",
+    "61": "Cell Line Derived Xenograft Tissue"}
+#: a TCGA barcode at the sample level or longer, its sample type code captured (also as R writes it: dots)
+_TCGA_SAMPLE = re.compile(r"TCGA[-.][A-Z0-9]{2}[-.][A-Z0-9]{4}[-.]([0-9]{2})(?![0-9])", re.IGNORECASE)
+
+
+def _tcga_sample_types(adata) -> bool:
+    """``obs["sample_type"]`` from the sample type code of samples named by TCGA barcodes (01 Primary Solid Tumor,
+    11 Solid Tissue Normal, ...): the label a tumour-versus-normal model asks for, which the barcodes carry. Added
+    only when every sample is so named and no such column exists; whether it was."""
+    if adata.n_obs == 0 or "sample_type" in adata.obs.columns:
+        return False
+    codes = []
+    for o in adata.obs_names:
+        m = _TCGA_SAMPLE.match(str(o))
+        if m is None:
+            return False
+        codes.append(m.group(1))
+    adata.obs["sample_type"] = pd.Categorical([_TCGA_SAMPLE_TYPES.get(c, f"sample type {c}") for c in codes])
+    return True
+
+
 # what pipelines add to a sample's name when it names its columns by files (a merged counts table's
 # /data/S1.bam, S1.counts.txt)
 _FILE_SUFFIX = re.compile(r"\.(bam|sam|cram|fastq|fq|gz|bz2|counts?|txt|tsv|csv|tab|sf|results|genes|isoforms)$",
@@ -3423,6 +3453,8 @@ def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unla
             warnings.simplefilter("ignore", UserWarning)  # two files of one sample: --duplicates resolves them
             adata.obs_names = pd.Index(new)
         changed["sample_names"] = Path(sample_names).name
+    if fmt != "h5ad" and _tcga_sample_types(adata):
+        changed["tcga_sample_type"] = "obs['sample_type'] from the barcodes' sample type codes"
     if labels is not None:
         name, lab = found if found is not None else read_labels(labels, adata.obs_names, label_key=label_key,
                                                                  sep=None)
