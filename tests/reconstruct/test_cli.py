@@ -48,6 +48,8 @@ def test_fit_apply_score_on_gtex(gtex_split, capsys):
     np.testing.assert_array_equal(back.X, full.X)
     capsys.readouterr()
     # score on the held-out real data
+    assert main(["reconstruct", "score", str(d / "rec"), str(d / "test.h5ad"), "--out", str(d / "s.csv")]) == 2
+    assert "written as JSON; name the file s.json" in capsys.readouterr().err and not (d / "s.csv").exists()
     assert main(["reconstruct", "score", str(d / "rec"), str(d / "test.h5ad"), "--out", str(d / "s.json")]) == 0
     text = capsys.readouterr().out
     assert "R²" in text and "Pearson r" in text and "MSE" in text

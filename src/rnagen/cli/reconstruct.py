@@ -75,6 +75,17 @@ def format_scores(res: dict) -> str:
     return "\n".join(lines)
 
 
+def _json_ending(path: str) -> None:
+    """Refuse an ``--out`` named as another format (``scores.csv``): the scores are written as JSON."""
+    from .._io import OTHER_FORMAT_ENDINGS
+    from ..errors import OutputError
+
+    name = Path(path).name
+    if not name.lower().endswith(".json") and name.lower().endswith(OTHER_FORMAT_ENDINGS):
+        raise OutputError(f"--out {name}: the scores, per-gene values included, are written as JSON; name the file "
+                          f"{name.split('.')[0] or 'scores'}.json")
+
+
 def cmd_score(args: argparse.Namespace) -> int:
     """``rnagen reconstruct score``: print R², Pearson r and errors on held-out real profiles (per gene in
     ``--out``)."""
@@ -84,6 +95,8 @@ def cmd_score(args: argparse.Namespace) -> int:
 
     inputs = [args.test, *(Path(args.recon_dir) / f for f in FOLDER_FILES)]
     with claim_output(args.out, inputs=inputs) if args.out else contextlib.nullcontext():
+        if args.out:
+            _json_ending(args.out)
         rec = load(args.recon_dir, device=args.device)
         test = read_input(args.test)
         res = rec.score(test, per_gene=bool(args.out))
