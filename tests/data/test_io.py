@@ -2373,3 +2373,20 @@ def test_tcga_barcodes_give_the_sample_type(tmp_path, capsys):
     h = ad.AnnData(X.T.copy(), obs=pd.DataFrame(index=names), var=pd.DataFrame(index=genes))
     write_h5ad(h, tmp_path / "h.h5ad")
     assert "sample_type" not in read(tmp_path / "h.h5ad").obs.columns
+
+
+def test_numeric_sample_ids_written_as_floats_in_the_label_file(tmp_path):
+    """A label table whose numeric id column holds a missing value is written by pandas or R as floats (100.0):
+    its rows still label samples 100, 101, ...; a fractional id is another id."""
+    genes = ["TP53", "EGFR", "MYC", "GAPDH"]
+    ids = [str(100 + i) for i in range(6)]
+    pd.DataFrame(np.arange(24, dtype=float).reshape(4, 6) + 1, index=genes, columns=ids).to_csv(tmp_path / "x.csv")
+    lab = pd.DataFrame({"id": [100.0 + i for i in range(6)] + [np.nan], "arm": list("aabbab") + ["c"]})
+    lab.to_csv(tmp_path / "labels.csv", index=False)
+    assert "100.0" in (tmp_path / "labels.csv").read_text()
+    a = read(tmp_path / "x.csv", labels=tmp_path / "labels.csv", label_key="arm")
+    assert list(a.obs_names) == ids and a.obs["arm"].tolist() == list("aabbab")
+    lab["id"] = [100.5 + i for i in range(6)] + [np.nan]
+    lab.to_csv(tmp_path / "frac.csv", index=False)
+    with pytest.raises(DataError):
+        read(tmp_path / "x.csv", labels=tmp_path / "frac.csv", label_key="arm")

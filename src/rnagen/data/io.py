@@ -2708,13 +2708,16 @@ _READ_SUFFIX = re.compile(r"(_S\d+)?(_L\d{3})?_R?[12](_\d{3})?$", re.IGNORECASE)
 
 def _loose_key(x: str, *, reads: bool = False) -> str:
     """A sample name less its folder and file extensions, in any case: ``/data/S1.bam`` -> ``s1``; with ``reads``,
-    a FASTQ file's name less the read and lane marks too: ``S1_S3_L001_R1_001.fastq.gz`` -> ``s1``."""
+    a FASTQ file's name less the read and lane marks too: ``S1_S3_L001_R1_001.fastq.gz`` -> ``s1``; a whole number
+    written as a float as that number: ``100.0`` -> ``100``."""
     s = x.strip().replace("\\", "/").rsplit("/", 1)[-1]
     fastq = re.search(r"\.(fastq|fq)(\.gz|\.bz2)?$", s, re.IGNORECASE) is not None
     while (t := _FILE_SUFFIX.sub("", s)) != s and t:
         s = t
     if reads and fastq and (t := _READ_SUFFIX.sub("", s)):
         s = t
+    if re.fullmatch(r"[0-9]+\.0+", s):   # a numeric id written as a float (a column with a missing value): 100.0
+        s = s.split(".")[0]
     return s.casefold()
 
 
