@@ -309,6 +309,8 @@ def _depth_totals(adata):
     kallisto's est_counts, which are not whole numbers) or ``"linear"`` (non-negative values beyond any log
     scale, not whole numbers, whose per-sample totals differ by more than a tenth: estimated counts in a table,
     or FPKM; TPM and CPM total the same in every sample)."""
+    import warnings
+
     import numpy as np
 
     from ..pp import dense, get_history, log_state, looks_like_counts
@@ -320,8 +322,12 @@ def _depth_totals(adata):
     total = np.nansum(X, axis=1)
     if looks_like_counts(X):
         return "raw counts", total
-    finite = X[np.isfinite(X)]
-    if finite.size == 0 or float(finite.min()) < 0 or float(finite.max()) <= 30.0:
+    if X.size == 0:
+        return None
+    with warnings.catch_warnings():   # all NaN: no range (read data hold no infinite values)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        lo, hi = float(np.nanmin(X)), float(np.nanmax(X))
+    if not (lo >= 0 and hi > 30.0):
         return None
     reads = [h for h in get_history(adata) if h["step"] == "read"]
     if reads and reads[0].get("quant_quantity") == "counts":
