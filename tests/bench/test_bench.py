@@ -533,3 +533,18 @@ def test_a_bundled_data_set_by_name(tmp_path, capsys):
     finally:
         os.chdir(cwd)
     assert "gtex26" in capsys.readouterr().err
+
+
+def test_a_diverging_model_names_the_benchmark_setting(tmp_path, labelled_csv, capsys):
+    """A row whose training diverges (a learning rate far too high) stops the benchmark with one line naming the
+    model, the step and the benchmark's way to lower the rate (--set MODEL:train.lr=...)."""
+    from rnagen.cli.main import main
+
+    args = ["benchmark", str(labelled_csv), "--label-key", "kind", "--models", "dpm++", "--metrics", "precision",
+            "--quiet", "--set", "diffusion:train.lr=1e6", "--set", "diffusion:train.val_fraction=0",
+            "--set", "diffusion:train.steps=60", "--set", "diffusion:train.warmup_steps=0",
+            "--set", "diffusion:train.grad_clip=0", "--out", str(tmp_path / "b")]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "diffusion seed 0: training diverged at step" in err
+    assert "--set diffusion:train.lr=" in err

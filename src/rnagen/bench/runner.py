@@ -45,7 +45,7 @@ import pandas as pd
 
 from .. import __version__
 from .._io import write_h5ad, write_json, write_npz, write_text
-from ..errors import ConfigError, DataError, RunDirError
+from ..errors import ConfigError, DataError, DivergedError, RunDirError
 from ..pp.history import looks_logged
 from ..pp.prepare import dense
 from .budgets import (
@@ -916,7 +916,12 @@ def _trained(model_name, ovr, run_dir: Path, run_fp: str, train, label_key, seed
     run_dir.mkdir(parents=True, exist_ok=True)
     write_text(marker, run_fp + "\n")
     say(f"{model_name} seed {seed}: train ({', '.join(ovr) or 'defaults'})")
-    gen.fit(train, label_key=label_key, seed=seed, device=device, run_dir=run_dir, progress=progress, resume=True)
+    try:
+        gen.fit(train, label_key=label_key, seed=seed, device=device, run_dir=run_dir, progress=progress,
+                resume=True)
+    except DivergedError as e:   # the setting to lower, as the benchmark takes it
+        raise DivergedError(f"{model_name} seed {seed}: {e} (in a benchmark: --set {model_name}:train.lr=...; the "
+                            "rows already run are kept and a re-run resumes)") from None
     say(f"{model_name} seed {seed}: trained in {gen.train_seconds:.1f}s")
     return gen
 
