@@ -2390,3 +2390,33 @@ def test_numeric_sample_ids_written_as_floats_in_the_label_file(tmp_path):
     lab.to_csv(tmp_path / "frac.csv", index=False)
     with pytest.raises(DataError):
         read(tmp_path / "x.csv", labels=tmp_path / "frac.csv", label_key="arm")
+
+
+def test_files_of_another_omics_kind_are_named(tmp_path, capsys):
+    """What a GDC download or a project folder mixes with the expression files, given as the data: a VCF, a MAF
+    (it was read as a one-sample matrix of its numeric columns, without a word), a FASTA, a GTF (each 'header line
+    only' or 'no data rows' before) and an Illumina IDAT file: each named, with the way on, in one line."""
+    from rnagen.cli.main import main
+
+    files = {
+        "calls.vcf": ("##fileformat=VCFv4.2\n##source=x\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tS1\n"
+                      "1\t100\t.\tA\tG\t50\tPASS\t.\tGT\t0/1\n", "a VCF of variant calls"),
+        "muts.maf": ("#version 2.4\nHugo_Symbol\tEntrez_Gene_Id\tCenter\tStart_Position\tTumor_Sample_Barcode\n"
+                     "TP53\t7157\tBI\t7675088\tTCGA-A1-A0SB-01A\nKRAS\t3845\tBI\t25245350\tTCGA-A1-A0SD-01A\n",
+                     "a MAF of somatic mutations"),
+        "tx.fa": (">ENST00000000001.3\nACGTACGTTTGA\n>ENST00000000002.1\nGGGTTTAA\n", "sequences (FASTA"),
+        "genes.gtf": ('chr1\tHAVANA\tgene\t11869\t14409\t.\t+\t.\tgene_id "ENSG00000223972.5";\n'
+                      'chr1\tHAVANA\ttranscript\t11869\t14409\t.\t+\t.\tgene_id "ENSG00000223972.5"; '
+                      'transcript_id "ENST00000456328.2";\n', "a genome annotation (GTF/GFF"),
+    }
+    for name, (text, what) in files.items():
+        (tmp_path / name).write_text(text)
+    (tmp_path / "x_Grn.idat").write_bytes(b"IDAT\x03\x00\x00\x00" + bytes(64))
+    files["x_Grn.idat"] = ("", "an Illumina IDAT file")
+    for name, (_, what) in files.items():
+        with pytest.raises(DataError, match=rf"^{name}: {re.escape(what)}"):
+            read(tmp_path / name)
+        assert main(["data", "prepare", str(tmp_path / name), "--out", str(tmp_path / "o.h5ad")]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and what in err
+    assert not (tmp_path / "o.h5ad").exists()

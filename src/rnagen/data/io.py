@@ -263,6 +263,35 @@ def array_scanner_kind(lines: Sequence[str]) -> str | None:
     return None
 
 
+#: what a file of another omics kind is, given as expression data (a GDC download mixes them), and the way on
+_NOT_EXPRESSION = {
+    "vcf": "a VCF of variant calls, not expression values; give a table of expression (read counts, TPM or log "
+           "values) per gene and sample, e.g. GDC's *.augmented_star_gene_counts.tsv files of the same cases",
+    "maf": "a MAF of somatic mutations (a row per mutation), not expression values; give a table of expression (read "
+           "counts, TPM or log values) per gene and sample, e.g. GDC's *.augmented_star_gene_counts.tsv files of "
+           "the same cases",
+    "fasta": "sequences (FASTA: a genome, a transcriptome or reads), not expression values; quantify the samples' "
+             "reads against a transcriptome first (Salmon or kallisto) and give the counts",
+    "annotation": "a genome annotation (GTF/GFF: one feature per line), not expression values; it maps transcripts "
+                  "to genes when given as --feature-map",
+}
+
+
+def _not_expression(lines: Sequence[str]) -> str | None:
+    """What a text file of another omics kind is (:data:`_NOT_EXPRESSION`), from its first lines; ``None`` for
+    any other file."""
+    body = [ln for ln in lines[:40] if ln.strip() and not ln.startswith("#")]
+    if lines and lines[0].startswith("##fileformat=VCF"):
+        return _NOT_EXPRESSION["vcf"]
+    if body and {"Hugo_Symbol", "Tumor_Sample_Barcode"} <= set(body[0].rstrip("\r").split("\t")):
+        return _NOT_EXPRESSION["maf"]
+    if body and body[0].startswith(">") and len(body) > 1 and _SEQUENCE.fullmatch(body[1].strip()[:200] or "-"):
+        return _NOT_EXPRESSION["fasta"]
+    if len(body) >= 1 and all(ln.count("\t") == 8 and _GFF_LINE.match(ln) for ln in body[:10]):
+        return _NOT_EXPRESSION["annotation"]
+    return None
+
+
 def _raw_data(names: Sequence[str]) -> str | None:
     """What raw data most of the files named are (:data:`_RAW_DATA`), with the way to expression values; ``None``
     otherwise."""
@@ -309,7 +338,8 @@ def _check_binary_kind(head: bytes, source: str) -> None:
     lines = head.split(b"\n", 4)
     kind = ("alignments" if head.startswith((b"BAM\x01", b"CRAM", b"@HD\t", b"@SQ\t")) else
             "reads" if head.startswith(b"@") and len(lines) > 3 and lines[2].startswith(b"+") else
-            "cel" if head.startswith((b"[CEL]", b"@\x00\x00\x00\x04\x00\x00\x00", b"\x3b\x01")) else None)
+            "cel" if head.startswith((b"[CEL]", b"@\x00\x00\x00\x04\x00\x00\x00", b"\x3b\x01")) else
+            "idat" if head.startswith(b"IDAT") else None)
     if kind is not None:
         one, _, way = _RAW_DATA[kind]
         raise DataError(f"{source}: {one}{way}")
@@ -3417,6 +3447,8 @@ def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unla
         elif (scanner := array_scanner_kind(txt.lines)) is not None:
             one, _, way = _RAW_DATA[scanner]
             raise DataError(f"{p.name}: {one}{way}")
+        elif (other := _not_expression(txt.lines)) is not None:
+            raise DataError(f"{p.name}: {other}")
         elif len(txt.lines) > 1 and txt.lines[0].startswith("Status\t") and txt.lines[1].startswith("Assigned\t"):
             raise DataError(f"{p.name} is featureCounts' summary (reads per assignment status), not counts per gene; "
                             "give the counts table it was written beside (the same name without .summary)")
