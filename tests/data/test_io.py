@@ -2420,3 +2420,24 @@ def test_files_of_another_omics_kind_are_named(tmp_path, capsys):
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and what in err
     assert not (tmp_path / "o.h5ad").exists()
+
+
+def test_a_table_of_sample_annotations_given_as_the_data(tmp_path):
+    """GDC's clinical.tsv (or a sample sheet) given as the data was read as one 'sample' of ages over its cases,
+    without a word; it is named, with --labels. One sample's counts beside its genes' annotation columns still
+    read, as does one gene's values beside sample annotations."""
+    (tmp_path / "clinical.tsv").write_text(
+        "case_id\tcase_submitter_id\tproject_id\tage_at_index\tgender\tvital_status\n"
+        "1a\tTCGA-A1-A0SB\tTCGA-BRCA\t70\tfemale\tAlive\n2b\tTCGA-A1-A0SD\tTCGA-BRCA\t59\tfemale\tDead\n"
+        "3c\tTCGA-A1-A0SE\tTCGA-BRCA\t56\tfemale\tAlive\n")
+    with pytest.raises(DataError, match=r"^clinical.tsv: a table of sample annotations .*'age_at_index', beside 4 "
+                                        r"text columns.*give it as the --labels"):
+        read(tmp_path / "clinical.tsv")
+    (tmp_path / "one.tsv").write_text(
+        "gene_id\tgene_name\tgene_type\tS1\nENSG00000141510\tTP53\tprotein_coding\t120\n"
+        "ENSG00000146648\tEGFR\tprotein_coding\t80\nENSG00000136997\tMYC\tprotein_coding\t33\n")
+    a = read(tmp_path / "one.tsv")
+    assert a.shape == (1, 3) and list(a.obs_names) == ["S1"]
+    (tmp_path / "gene.csv").write_text("sample,tissue,batch,TP53\nS1,lung,b1,12.5\nS2,liver,b1,3.25\nS3,lung,b2,8\n")
+    b = read(tmp_path / "gene.csv", label_key="tissue")
+    assert b.shape == (3, 1) and list(b.var_names) == ["TP53"]

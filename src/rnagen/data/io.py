@@ -551,6 +551,21 @@ def _gene_score(ids: Sequence[str]) -> float:
     return 1.0
 
 
+def _check_not_annotations(adata, source: str) -> None:
+    """Refuse a table of sample annotations read as data (GDC's clinical.tsv, a sample sheet: one numeric column,
+    an age, beside text columns): one sample of features not named as features are, or one feature not so named,
+    beside two or more text columns."""
+    if adata.n_obs == 1 and adata.var.shape[1] >= 2 and _gene_score(list(adata.var_names)) < 0.5:
+        numeric, text = str(adata.obs_names[0]), list(map(str, adata.var.columns))
+    elif adata.n_vars == 1 and adata.obs.shape[1] >= 2 and _gene_score([str(adata.var_names[0])]) < 0.5:
+        numeric, text = str(adata.var_names[0]), list(map(str, adata.obs.columns))
+    else:
+        return
+    raise DataError(f"{source}: a table of sample annotations (clinical data, a sample sheet: one numeric column, "
+                    f"{numeric[:40]!r}, beside {len(text)} text columns: {', '.join(text[:4])[:120]}), not expression "
+                    "values; give it as the --labels of the expression data (--label-key one of its columns)")
+
+
 def _all_digits(ids: Sequence[str]) -> bool:
     return bool(len(ids)) and all(str(x).isdigit() for x in ids)
 
@@ -3455,6 +3470,7 @@ def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unla
         else:
             adata, orient = _read_table(p, txt, fmt=fmt, orientation=orientation, label_key=label_key,
                                         quantity="counts" if recount3 else quantity)
+            _check_not_annotations(adata, p.name)
             if recount3:
                 adata, orient, extra = _recount3_values(adata, orient, quantity=quantity, recount_qc=recount_qc,
                                                         source=p.name)
