@@ -2413,6 +2413,18 @@ def test_files_of_another_omics_kind_are_named(tmp_path, capsys):
         (tmp_path / name).write_text(text)
     (tmp_path / "x_Grn.idat").write_bytes(b"IDAT\x03\x00\x00\x00" + bytes(64))
     files["x_Grn.idat"] = ("", "an Illumina IDAT file")
+    # a saved web page, GDC's metadata JSON and its sample sheet ('no numeric sample columns' before)
+    extra = {"GSE1_series_matrix.txt": ("<!DOCTYPE html>\n<html><head><title>GEO Accession viewer</title></head>"
+                                        "<body>x</body></html>\n", "a web page (HTML), not the data"),
+             "metadata.cart.json": ('[\n  {"file_id": "f1", "file_name": "a.tsv"}\n]\n', "JSON, not a table"),
+             "gdc_sample_sheet.tsv": ("File ID\tFile Name\tData Category\tProject ID\tCase ID\tSample ID\n"
+                                      "f1\ta.tsv\tTranscriptome Profiling\tTCGA-BRCA\tTCGA-A1-A0SB\t"
+                                      "TCGA-A1-A0SB-01A\n", "GDC's sample sheet")}
+    for name, (text, what) in extra.items():
+        (tmp_path / name).write_text(text)
+        files[name] = (text, what)
+    (tmp_path / "brackets.tsv").write_text("[Gene]\tS1\tS2\nTP53\t1\t2\nEGFR\t3\t4\nMYC\t5\t6\n")
+    assert read(tmp_path / "brackets.tsv").shape == (2, 3)   # a header in brackets is no JSON
     for name, (_, what) in files.items():
         with pytest.raises(DataError, match=rf"^{name}: {re.escape(what)}"):
             read(tmp_path / name)

@@ -274,6 +274,10 @@ _NOT_EXPRESSION = {
              "reads against a transcriptome first (Salmon or kallisto) and give the counts",
     "annotation": "a genome annotation (GTF/GFF: one feature per line), not expression values; it maps transcripts "
                   "to genes when given as --feature-map",
+    "sample sheet": "GDC's sample sheet (a row per downloaded file), not expression values; give the folder of the "
+                    "files it lists, with the sheet as --sample-names (or --labels)",
+    "json": "JSON, not a table of expression values; a GDC metadata file labels or names the samples of the "
+            "expression data (--labels, --sample-names)",
 }
 
 
@@ -281,10 +285,15 @@ def _not_expression(lines: Sequence[str]) -> str | None:
     """What a text file of another omics kind is (:data:`_NOT_EXPRESSION`), from its first lines; ``None`` for
     any other file."""
     body = [ln for ln in lines[:40] if ln.strip() and not ln.startswith("#")]
+    if body and re.match(r'\s*(\{\s*"|\[\s*[{\["0-9-]|\[\s*$)', body[0]):   # a JSON object or array
+        return _NOT_EXPRESSION["json"]
     if lines and lines[0].startswith("##fileformat=VCF"):
         return _NOT_EXPRESSION["vcf"]
-    if body and {"Hugo_Symbol", "Tumor_Sample_Barcode"} <= set(body[0].rstrip("\r").split("\t")):
+    head = set(body[0].rstrip("\r").split("\t")) if body else set()
+    if {"Hugo_Symbol", "Tumor_Sample_Barcode"} <= head:
         return _NOT_EXPRESSION["maf"]
+    if {"File ID", "File Name", "Sample ID"} <= head:
+        return _NOT_EXPRESSION["sample sheet"]
     if body and body[0].startswith(">") and len(body) > 1 and _SEQUENCE.fullmatch(body[1].strip()[:200] or "-"):
         return _NOT_EXPRESSION["fasta"]
     if len(body) >= 1 and all(ln.count("\t") == 8 and _GFF_LINE.match(ln) for ln in body[:10]):
@@ -343,6 +352,10 @@ def _check_binary_kind(head: bytes, source: str) -> None:
     if kind is not None:
         one, _, way = _RAW_DATA[kind]
         raise DataError(f"{source}: {one}{way}")
+    start = head.lstrip(codecs.BOM_UTF8).lstrip()
+    if start[:15].lower().startswith((b"<!doctype html", b"<html")):
+        raise DataError(f"{source}: a web page (HTML), not the data; download the file the page links to (on GEO: "
+                        "the series matrix or a supplementary file), not the page")
 
 
 def _encoding(head: bytes, source: str) -> str:
