@@ -59,7 +59,7 @@ def test_star_folder_strandedness(tmp_path):
     np.testing.assert_array_equal(u.X[0], c)
 
 
-def test_gdc_rsem_salmon_htseq_folders(tmp_path):
+def test_gdc_rsem_salmon_htseq_folders(tmp_path, capsys):
     counts = np.array([[12, 0, 7, 300], [40, 5, 9, 150]])
     tpm = np.array([[10.5, 0.0, 2.25, 87.25], [20.0, 1.5, 3.5, 75.0]])
     # GDC's augmented STAR counts (unstranded TCGA libraries)
@@ -90,6 +90,14 @@ def test_gdc_rsem_salmon_htseq_folders(tmp_path):
         assert j.obs[key].tolist() == ["TCGA-UCEC", "TCGA-LUAD"]
     named = read(tmp_path / "gdc", sample_names=tmp_path / "metadata.cart.json")
     assert list(named.obs_names) == ["TCGA-A1-0001-01A", "TCGA-A0-0000-01A"]
+    assert named.obs["sample_type"].tolist() == ["Primary Solid Tumor"] * 2   # from the barcodes
+    # data info renames the same way (it showed the files' ids and no sample type)
+    from rnagen.cli.main import main
+
+    assert main(["data", "info", str(tmp_path / "gdc"), "--sample-names", str(tmp_path / "metadata.cart.json")]) == 0
+    out = capsys.readouterr().out
+    assert "labels (sample_type): 1 class\n" in out and "Primary Solid Tumor  2" in out
+    assert "sample_names=metadata.cart.json" in out
     (tmp_path / "api.json").write_text(json.dumps({"data": {"hits": meta}, "warnings": {}}))
     assert read(tmp_path / "gdc", labels=tmp_path / "api.json", label_key="Sample Type").obs["Sample Type"].tolist() \
         == ["Primary Tumor"] * 2

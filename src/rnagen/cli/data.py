@@ -515,7 +515,7 @@ def summarize(adata, *, path: str = "", label_key: str | None = None) -> str:
             raise DataError(f"label column {k!r} not found (sample columns: {columns}); "
                             "pass --label-key with one of these")
         vc = adata.obs[k].astype(str).value_counts()
-        lines.append(f"labels ({k}): {len(vc)} classes")
+        lines.append(f"labels ({k}): {len(vc)} class{'es' if len(vc) != 1 else ''}")
         w = max(len(s) for s in vc.index)
         lines.extend(f"  {name:<{w}}  {n}" for name, n in vc.items())
     if hint := _split_column_hint(adata):
@@ -532,13 +532,14 @@ def cmd_info(args: argparse.Namespace) -> int:
     """``rnagen data info``: print :func:`summarize` of a data file."""
     from ..data.io import archs4_summary, gctx_summary, is_recount3_sums
 
-    if args.labels is None and (summary := archs4_summary(args.file) or gctx_summary(args.file)) is not None:
+    if args.labels is None and args.sample_names is None and \
+            (summary := archs4_summary(args.file) or gctx_summary(args.file)) is not None:
         print(f"file:      {args.file}\n{summary}")   # its matrix is read only for the samples labels name
         return 0
     # recount3's sums are read as the coverage they hold: info has no QC table to make read counts of them
     coverage = is_recount3_sums(args.file)
     adata = read_input(args.file, label_key=args.label_key, labels=args.labels, missing="keep", sheet=args.sheet,
-                       **({"quantity": "coverage"} if coverage else {}))
+                       sample_names=args.sample_names, **({"quantity": "coverage"} if coverage else {}))
     print(summarize(adata, path=args.file, label_key=args.label_key))
     return 0
 
@@ -905,6 +906,9 @@ def _add_info(dsub) -> None:
     i.add_argument("--label-key", default=None,
                    help="label column to count (default: the recorded one, else categorical columns)")
     i.add_argument("--labels", default=None, help="annotation file with the labels (for files without them)")
+    i.add_argument("--sample-names", default=None, metavar="FILE",
+                   help="rename the samples first, as data prepare does: a GDC sample sheet (a folder of GDC files "
+                        "named by their TCGA sample ids) or a table of current and new sample ids")
     i.add_argument("--sheet", "--object", dest="sheet", default=None, metavar="NAME",
                    help="a workbook (.xlsx, .xls, .ods) of several sheets: the sheet to summarise; an R workspace "
                         "(.RData) of several tables: the object")
