@@ -19,7 +19,7 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Literal
@@ -364,31 +364,32 @@ OTHER_FORMAT_ENDINGS = (".xlsx", ".xls", ".ods", ".rds", ".rdata", ".rda", ".jso
                         ".gz", ".bz2", ".xz", ".parquet", ".pq", ".csv", ".tsv", ".txt", ".tab")
 
 
-def output_ending(path: str | os.PathLike, *, tables: bool, option: str = "--out") -> str:
-    """The format ``path`` names: ``.h5ad`` (also for a name without a format's ending), or, with ``tables``, one
-    of :data:`TABLE_ENDINGS`; a name ending in another format's suffix is refused (an .h5ad written as
-    ``x.csv`` is a binary file a spreadsheet or R cannot read)."""
-    name = Path(path).name.lower()
-    if name.endswith(".h5ad"):
-        return ".h5ad"
-    if tables:
-        for ending in sorted(TABLE_ENDINGS, key=len, reverse=True):
-            if name.endswith(ending):
-                return ending
-    if name.endswith(OTHER_FORMAT_ENDINGS):
-        made = "an .h5ad or a table (.csv, .tsv, .txt, optionally .gz, or .parquet)" if tables else "an .h5ad"
-        why = "" if tables else " (it keeps the data's history, log state and label column, which later commands read)"
-        stem = Path(path).name.split(".")[0] or "out"
-        raise OutputError(f"{option} {Path(path).name}: this command writes {made}{why}; name the file {stem}.h5ad"
-                          + (f" or {stem}.csv" if tables else ""))
-    return ".h5ad"
+#: what writes profiles (an .h5ad or a table) says of its ``--out`` (:func:`output_ending`)
+PROFILES = ((".h5ad", *TABLE_ENDINGS), "this command writes an .h5ad or a table (.csv, .tsv, .txt, optionally .gz, "
+            "or .parquet)")
+
+
+def output_ending(path: str | os.PathLike, endings: Sequence[str], made: str, *, option: str = "--out") -> str:
+    """The ending of ``path`` among ``endings`` (a name without a format's ending: the first); a name ending in
+    another format's suffix (:data:`OTHER_FORMAT_ENDINGS`) is refused, saying what the command writes (``made``)
+    and the name to give (an .h5ad written as ``x.csv`` is a binary file a spreadsheet or R cannot read)."""
+    name = Path(path).name
+    for ending in sorted(endings, key=len, reverse=True):
+        if name.lower().endswith(ending):
+            return ending
+    if name.lower().endswith(OTHER_FORMAT_ENDINGS):
+        stem = name.split(".")[0] or "out"
+        names = [stem + endings[0]] + ([stem + ".csv"] if ".csv" in endings[1:] else [])
+        raise OutputError(f"{option} {name}: {made}; name the file {' or '.join(names)}")
+    return endings[0]
 
 
 def write_profiles(adata: Any, path: str | os.PathLike) -> Path:
-    """Write profiles atomically as the ending of ``path`` says (:func:`output_ending`): an ``.h5ad``, or a table
-    of one row per profile, its id first (``sample``), then its ``obs`` columns (the labels), then one column per
-    gene; a table keeps no ``uns`` (the model, seed and privacy record of synthetic profiles)."""
-    ending = output_ending(path, tables=True)
+    """Write profiles atomically as the ending of ``path`` says (:func:`output_ending`, :data:`PROFILES`): an
+    ``.h5ad``, or a table of one row per profile, its id first (``sample``), then its ``obs`` columns (the
+    labels), then one column per gene; a table keeps no ``uns`` (the model, seed and privacy record of synthetic
+    profiles)."""
+    ending = output_ending(path, *PROFILES)
     if ending == ".h5ad":
         return write_h5ad(adata, path)
     import pandas as pd

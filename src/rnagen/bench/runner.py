@@ -130,7 +130,7 @@ def _load_data(data, label_key: str, what: str = "data"):
         from .. import datasets
         from ..data import read
 
-        if str(data) in datasets.BUNDLED and not Path(data).exists():   # a data set shipped with rnagen, by name
+        if datasets.is_bundled(data):   # a data set shipped with rnagen, by name
             adata = datasets.load(str(data))
             return _load_data(adata, label_key, what)
         return read(data, label_key=label_key)

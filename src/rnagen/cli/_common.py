@@ -1,8 +1,6 @@
 """Helpers shared by the CLI modules."""
 from __future__ import annotations
 
-from pathlib import Path
-
 
 def read_input(path: str, *, label_key: str | None = None, labels: str | None = None, **kw):
     """:func:`rnagen.data.read`, or a bundled data set by name (``gtex26``) when no such file exists."""
@@ -10,7 +8,7 @@ def read_input(path: str, *, label_key: str | None = None, labels: str | None = 
     from ..data import read, read_labels, validate
     from ..errors import DataError
 
-    if path in datasets.BUNDLED and not Path(path).exists():
+    if datasets.is_bundled(path):
         if kw.get("quantity", "counts") != "counts" or kw.get("strand", "auto") != "auto" or kw.get("layer") or \
                 kw.get("sheet") or kw.get("sample_names") or kw.get("recount_qc"):
             raise DataError("--quantity, --strand, --layer, --sheet, --sample-names and --recount-qc apply to other "

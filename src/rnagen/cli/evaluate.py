@@ -21,37 +21,17 @@ def _read(path: str, label_key: str | None):
     return read_input(path, label_key=label_key)
 
 
-def _recorded_label_key(path: str) -> str | None:
-    """The label column an ``.h5ad`` (or a bundled data set) records (``uns["rnagen"]["label_key"]``, written by
-    ``rnagen data prepare``) and holds, read without its matrix; ``None`` for other files."""
-    from pathlib import Path
-
-    from .. import datasets
-
-    if path in datasets.BUNDLED and not Path(path).exists():
-        return datasets.load(path).uns.get("rnagen", {}).get("label_key")
-    if Path(path).suffix.lower() != ".h5ad" or not Path(path).is_file():
-        return None
-    import anndata as ad
-
-    try:
-        a = ad.read_h5ad(path, backed="r")
-    except Exception:   # an unreadable file: the read that follows names the problem
-        return None
-    try:
-        key = a.uns.get("rnagen", {}).get("label_key")
-        return key if isinstance(key, str) and key in a.obs.columns else None
-    finally:
-        a.file.close()
-
-
 def _label_key(args: argparse.Namespace) -> str | None:
     """``--label-key``, ``none`` for no labels, or by default the label column the held-out file records."""
     if args.label_key == "none":
         return None
     if args.label_key is not None:
         return args.label_key
-    key = _recorded_label_key(args.real)
+    from .. import datasets
+    from ..data.io import recorded_label_key
+
+    key = (datasets.load(args.real).uns.get("rnagen", {}).get("label_key") if datasets.is_bundled(args.real) else
+           recorded_label_key(args.real))
     if key is not None:
         print(f"labels: {key!r} (the label column recorded in --real; --label-key none scores without labels)")
     return key
@@ -60,20 +40,10 @@ def _label_key(args: argparse.Namespace) -> str | None:
 def _out_ending(path: str) -> str:
     """``.json`` (the whole record) or a table's ending (``.csv``, ``.tsv``: the metrics table's rows); another
     format's ending is refused (the JSON was written under any name)."""
-    from pathlib import Path
+    from .._io import output_ending
 
-    from .._io import OTHER_FORMAT_ENDINGS
-    from ..errors import OutputError
-
-    name = Path(path).name.lower()
-    for ending in (".json", ".csv", ".tsv"):
-        if name.endswith(ending):
-            return ending
-    if name.endswith(OTHER_FORMAT_ENDINGS):
-        stem = Path(path).name.split(".")[0] or "metrics"
-        raise OutputError(f"--out {Path(path).name}: evaluate writes JSON (every indicator, its definition and the "
-                          f"notes) or the metrics table as .csv or .tsv; name the file {stem}.json or {stem}.csv")
-    return ".json"
+    return output_ending(path, (".json", ".csv", ".tsv"), "evaluate writes JSON (every indicator, its definition and "
+                         "the notes) or the metrics table as .csv or .tsv")
 
 
 def _clean(v):
@@ -137,11 +107,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     floor_file = args.floor if args.floor not in (None, "gaussian", "none") else None
     inputs = [args.real, args.synthetic, args.train, floor_file, args.gene_sets, args.reference]
     with claim_output(args.out, inputs=inputs):
-        _out_ending(args.out)   # a name of another format refused before any work
-        return _evaluate(args, metrics)
+        ending = _out_ending(args.out)   # a name of another format refused before any work
+        return _evaluate(args, metrics, ending)
 
 
-def _evaluate(args: argparse.Namespace, metrics: list[str] | None) -> int:
+def _evaluate(args: argparse.Namespace, metrics: list[str] | None, ending: str) -> int:
     from .._io import write_json
     from ..metrics import METRICS, evaluate, format_table
     from ..metrics.biology import BiologyOptions
@@ -201,7 +171,6 @@ def _evaluate(args: argparse.Namespace, metrics: list[str] | None) -> int:
                             "source": METRICS[m].source} for m in sorted(set(df["name"]))},
         **{k: v for k, v in df.attrs.items()},
     }
-    ending = _out_ending(args.out)
     if ending == ".json":
         write_json(args.out, out)
     else:

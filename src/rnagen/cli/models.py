@@ -50,13 +50,13 @@ def cmd_sample(args: argparse.Namespace) -> int:
     """``rnagen sample``: load a run folder and write a synthetic ``.h5ad`` with the requested label counts."""
     from pathlib import Path
 
-    from .._io import claim_output, output_ending, write_profiles
+    from .._io import PROFILES, claim_output, output_ending, write_profiles
     from .._manifest import MANIFEST, RUN_FILES
     from ..models import load
 
     run_files = [Path(args.run_dir) / f for f in (*RUN_FILES, MANIFEST)]
     with claim_output(args.out, inputs=[args.like, *run_files]):
-        table = output_ending(args.out, tables=True) != ".h5ad"   # another format's name refused before any work
+        table = output_ending(args.out, *PROFILES) != ".h5ad"   # another format's name refused before any work
         model = load(args.run_dir, device=args.device)
         options = {}
         for key in ("sampler", "steps", "eta", "guidance"):

@@ -45,12 +45,12 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
 def cmd_apply(args: argparse.Namespace) -> int:
     """``rnagen reconstruct apply``: complete input-gene profiles to the full gene set and write ``--out``."""
-    from .._io import claim_output, output_ending, write_profiles
+    from .._io import PROFILES, claim_output, output_ending, write_profiles
     from ..reconstruct import load
     from ..reconstruct.model import FOLDER_FILES
 
     with claim_output(args.out, inputs=[args.data, *(Path(args.recon_dir) / f for f in FOLDER_FILES)]):
-        output_ending(args.out, tables=True)   # a name of another format refused before any work
+        output_ending(args.out, *PROFILES)   # a name of another format refused before any work
         rec = load(args.recon_dir, device=args.device)
         syn = read_input(args.data)
         full = rec.apply(syn)
@@ -75,28 +75,17 @@ def format_scores(res: dict) -> str:
     return "\n".join(lines)
 
 
-def _json_ending(path: str) -> None:
-    """Refuse an ``--out`` named as another format (``scores.csv``): the scores are written as JSON."""
-    from .._io import OTHER_FORMAT_ENDINGS
-    from ..errors import OutputError
-
-    name = Path(path).name
-    if not name.lower().endswith(".json") and name.lower().endswith(OTHER_FORMAT_ENDINGS):
-        raise OutputError(f"--out {name}: the scores, per-gene values included, are written as JSON; name the file "
-                          f"{name.split('.')[0] or 'scores'}.json")
-
-
 def cmd_score(args: argparse.Namespace) -> int:
     """``rnagen reconstruct score``: print R², Pearson r and errors on held-out real profiles (per gene in
     ``--out``)."""
-    from .._io import claim_output, write_json
+    from .._io import claim_output, output_ending, write_json
     from ..reconstruct import load
     from ..reconstruct.model import FOLDER_FILES
 
     inputs = [args.test, *(Path(args.recon_dir) / f for f in FOLDER_FILES)]
     with claim_output(args.out, inputs=inputs) if args.out else contextlib.nullcontext():
         if args.out:
-            _json_ending(args.out)
+            output_ending(args.out, (".json",), "the scores, per-gene values included, are written as JSON")
         rec = load(args.recon_dir, device=args.device)
         test = read_input(args.test)
         res = rec.score(test, per_gene=bool(args.out))

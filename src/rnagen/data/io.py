@@ -45,7 +45,7 @@ from . import genes as _genes
 
 __all__ = ["read", "read_labels", "read_geo_samples", "geo_has_values", "write_gct", "validate",
            "detect_orientation", "Orientation", "Duplicates", "missing_labels", "check_labelled", "read_feature_map",
-           "map_features", "read_sample_names", "grouping_columns"]
+           "map_features", "read_sample_names", "grouping_columns", "recorded_label_key"]
 
 Orientation = Literal["auto", "samples_x_genes", "genes_x_samples"]
 _ORIENTATIONS = ("auto", "samples_x_genes", "genes_x_samples")
@@ -2690,6 +2690,26 @@ def _expand_attributes(table: pd.DataFrame, cols: list[str]) -> tuple[pd.DataFra
         return table, cols
     table = pd.concat([table, pd.DataFrame(new, index=table.index)], axis=1)
     return table, [*cols, *new]
+
+
+def recorded_label_key(path: str | os.PathLike) -> str | None:
+    """The label column an ``.h5ad`` records (``uns["rnagen"]["label_key"]``, written by ``rnagen data prepare``)
+    and holds, read without its matrix; ``None`` for other files and for one that cannot be read (the read that
+    follows names the problem)."""
+    p = Path(path)
+    if p.suffix.lower() != ".h5ad" or not p.is_file():
+        return None
+    import anndata as ad
+
+    try:
+        a = ad.read_h5ad(p, backed="r")
+    except Exception:  # noqa: BLE001 - anything a damaged file raises: the full read reports it
+        return None
+    try:
+        key = a.uns.get("rnagen", {}).get("label_key")
+        return key if isinstance(key, str) and key in a.obs.columns else None
+    finally:
+        a.file.close()
 
 
 def grouping_columns(path: str | os.PathLike) -> list[str]:

@@ -20,7 +20,7 @@ from importlib import resources
 import numpy as np
 import pandas as pd
 
-__all__ = ["landmarks", "gene_universe", "gtex26", "provenance", "path", "BUNDLED", "load"]
+__all__ = ["landmarks", "gene_universe", "gtex26", "provenance", "path", "BUNDLED", "load", "is_bundled"]
 
 _FILES = "rnagen.datasets"
 
@@ -118,6 +118,14 @@ def gtex26():
 
 #: Bundled expression data sets by name (usable as INPUT of ``rnagen data prepare/info/split``).
 BUNDLED = {"gtex26": gtex26}
+
+
+def is_bundled(name) -> bool:
+    """Whether ``name`` (a command's input) names a bundled data set: one of :data:`BUNDLED`, no file of that name
+    being there (a file wins)."""
+    import os
+
+    return str(name) in BUNDLED and not os.path.exists(name)
 
 
 def load(name: str):

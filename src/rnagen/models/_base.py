@@ -252,7 +252,7 @@ def label_plan(
                 from .. import datasets
                 from ..data import read
 
-                if str(like) in datasets.BUNDLED and not Path(like).exists():   # a shipped data set, by name
+                if datasets.is_bundled(like):   # a shipped data set, by name
                     like = datasets.load(str(like))
                 elif not Path(like).is_file():
                     raise DataError(f"like: {str(like)!r} is not a file; give the real data (.h5ad, CSV/TSV, GCT "

@@ -164,14 +164,11 @@ def _read(data: Any, label_key: str):
 
     if isinstance(data, ad.AnnData):
         return data
-    path = Path(data)
-    if not path.exists():
-        from .. import datasets
+    from .. import datasets
 
-        bundled = getattr(datasets, "BUNDLED", {})
-        if str(data) in bundled:  # a data set shipped with rnagen, by name (e.g. gtex26)
-            return bundled[str(data)]()
-    return read(path, label_key=label_key)
+    if datasets.is_bundled(data):  # a data set shipped with rnagen, by name (e.g. gtex26)
+        return datasets.load(str(data))
+    return read(Path(data), label_key=label_key)
 
 
 def _make_sqlite_folder(storage: str | None) -> None:
