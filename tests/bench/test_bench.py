@@ -535,16 +535,39 @@ def test_a_bundled_data_set_by_name(tmp_path, capsys):
     assert "gtex26" in capsys.readouterr().err
 
 
-def test_a_diverging_model_names_the_benchmark_setting(tmp_path, labelled_csv, capsys):
-    """A row whose training diverges (a learning rate far too high) stops the benchmark with one line naming the
-    model, the step and the benchmark's way to lower the rate (--set MODEL:train.lr=...)."""
+def test_a_diverging_model_is_left_out_and_named_the_other_rows_run(tmp_path, labelled_csv, capsys):
+    """A row whose training diverges (a learning rate far too high) does not end the benchmark: the other rows
+    are run into the leaderboard and the report, which name the failed run; the command then ends with one line
+    naming the model, the step and the benchmark's way to lower the rate (--set MODEL:train.lr=...), exit 2. A
+    re-run with the same settings does not train it again; one with a lower rate does, and succeeds."""
     from rnagen.cli.main import main
 
-    args = ["benchmark", str(labelled_csv), "--label-key", "kind", "--models", "dpm++", "--metrics", "precision",
-            "--quiet", "--set", "diffusion:train.lr=1e6", "--set", "diffusion:train.val_fraction=0",
+    out = tmp_path / "b"
+    args = ["benchmark", str(labelled_csv), "--label-key", "kind", "--models", "dpm++,gaussian", "--metrics",
+            "precision", "--quiet", "--set", "diffusion:train.val_fraction=0",
             "--set", "diffusion:train.steps=60", "--set", "diffusion:train.warmup_steps=0",
-            "--set", "diffusion:train.grad_clip=0", "--out", str(tmp_path / "b")]
-    assert main(args) == 2
+            "--set", "diffusion:train.grad_clip=0", "--out", str(out)]
+    assert main([*args, "--set", "diffusion:train.lr=1e6"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "diffusion seed 0: training diverged at step" in err
-    assert "--set diffusion:train.lr=" in err
+    assert "--set diffusion:train.lr=" in err and "leaderboard.csv" in err
+    board = pd.read_csv(out / "leaderboard.csv")
+    assert set(board["model"]) == {"real", "gaussian"}
+    assert np.isfinite(board.set_index("model").loc["gaussian", "precision"])
+    meta = json.loads((out / "leaderboard.json").read_text())
+    assert list(meta["failed"]) == ["dpm++"] and "diverged" in meta["failed"]["dpm++"][0]
+    report = (out / "report.html").read_text()
+    assert 'id="failed"' in report and "dpm++" in report
+    result = out / "results" / "dpm++_seed0.json"
+    before = result.stat().st_mtime_ns
+
+    # the same settings: the failure is read back, not trained again
+    assert main([*args, "--set", "diffusion:train.lr=1e6"]) == 2
+    assert "diverged" in capsys.readouterr().err and result.stat().st_mtime_ns == before
+
+    # a lower rate: trained, scored, and nothing left of the failure
+    assert main([*args, "--set", "diffusion:train.lr=1e-3"]) == 0
+    board = pd.read_csv(out / "leaderboard.csv")
+    assert set(board["model"]) == {"real", "gaussian", "dpm++"}
+    assert not json.loads((out / "leaderboard.json").read_text())["failed"]
+    assert 'id="failed"' not in (out / "report.html").read_text()

@@ -27,6 +27,12 @@ TSTR is judged against its reference, TRTR (``trtr_accuracy``).
 Resume: a row whose result file exists with the same fingerprint (split, budget overrides, sampler options,
 seed, metrics) is not recomputed; a trained run folder with the same fingerprint is loaded instead of
 retrained, and a run interrupted during training continues from its checkpoint.
+
+A training that diverges (:class:`rnagen.errors.DivergedError`) does not end the benchmark: its rows' result
+files record the failure (``"failed"``, with the same fingerprint, so a re-run with the same settings does not
+train it again), the other rows run, the leaderboard and the report name the failed runs (``"failed"`` in
+``leaderboard.json``), and :func:`run_benchmark` then raises one :class:`~rnagen.errors.DivergedError` naming
+them and the setting to lower.
 """
 from __future__ import annotations
 
@@ -304,6 +310,12 @@ def run_benchmark(
     -------
     pandas.DataFrame
         The leaderboard, also written to ``out_dir/leaderboard.csv`` and ``leaderboard.json``.
+
+    Raises
+    ------
+    rnagen.errors.DivergedError
+        After the leaderboard and the report are written, when a model's training diverged: its rows are
+        left out of them (named under ``"failed"`` in ``leaderboard.json``), every other row is there.
     """
     private = _private_rows(privacy_budgets, budget=budget, overrides=overrides)
     bench = _setup(data, label_key=label_key, models=models, reconstruct=reconstruct, full=full, seeds=seeds,
@@ -318,7 +330,8 @@ def run_benchmark(
             _run_job(bench, _plan(bench, model_name, model_rows, k))
         for row, spec in private.items():
             _run_job(bench, _plan_private(bench, row, spec, k, overrides))
-    if "diffusion" in bench.by_model and not (bench.out / "plots" / STEPS_CURVE).is_file():
+    if ("diffusion" in bench.by_model and not (bench.out / "plots" / STEPS_CURVE).is_file()
+            and not _failures(bench.out, bench.by_model["diffusion"], [0])):
         # the curve is also wanted when every diffusion row was resumed
         job = _plan(bench, "diffusion", [], 0)
         gen = _trained("diffusion", job.overrides, job.run_dir, job.run_fp, bench.train, label_key, bench.seed,
@@ -330,7 +343,32 @@ def run_benchmark(
         from ..report import write_report
 
         bench.say(f"report: {write_report(bench.out)}")
+    failed = _failures(bench.out, bench.rows, range(bench.runs))
+    if failed:
+        raise DivergedError(_failed_message(failed, bench.out))
     return board
+
+
+def _failures(out: Path, rows: Sequence[str], runs) -> dict[str, list[str]]:
+    """Per row, the failure messages recorded in its result files of runs ``runs`` (rows whose training
+    diverged; see the module docstring)."""
+    got: dict[str, list[str]] = {}
+    for r in rows:
+        for k in runs:
+            res = _read_json(out / "results" / f"{r}_seed{k}.json")
+            if res and res.get("failed"):
+                got.setdefault(r, []).append(str(res["failed"]))
+    return got
+
+
+def _failed_message(failed: Mapping[str, list[str]], out: Path) -> str:
+    """One line: the first failed training (the model, seed, step and the setting to lower), how many rows
+    failed, and where the other rows' results are."""
+    first = next(iter(failed.values()))[0]
+    n = sum(len(v) for v in failed.values())
+    rows = ", ".join(failed)
+    return (f"{first}; {n} row run(s) without a result ({rows}), the other rows are in {out / 'leaderboard.csv'} "
+            "and the report")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -662,7 +700,8 @@ def _row_todo(bench: _Bench, row: str, k: int, run_fp: str, opts: dict[str, Any]
     fp = _hash({"run": run_fp, "row": row, "opts": opts, **bench.part(k).metric_fp, "recon": bench.methods})
     res = _read_json(bench.out / "results" / f"{row}_seed{k}.json")
     if res and res.get("fingerprint") == fp:
-        bench.say(f"{row} seed {k}: done earlier, skipped")
+        bench.say(f"{row} seed {k}: " + ("its training diverged earlier (the same settings), skipped"
+                                          if res.get("failed") else "done earlier, skipped"))
         bench.say.done += 1 + len(bench.methods)
         return []
     return [(row, opts, fp)]
@@ -737,12 +776,23 @@ def _schedule_T(model: str, overrides: list[str]) -> int:
 
 def _run_job(bench: _Bench, job: _Job) -> None:
     """Train (or load) the job's generator, then sample, score and save each of its pending rows; the first
-    seed of the diffusion model also gets the quality-vs-steps curve."""
+    seed of the diffusion model also gets the quality-vs-steps curve. A training that diverges is recorded as
+    each pending row's result (``"failed"``) and the benchmark goes on."""
     if job.todo:
         gen = job.gen
         if gen is None or not gen.is_fitted:
-            gen = _trained(job.model, job.overrides, job.run_dir, job.run_fp, bench.part(job.seed_index).train,
-                           bench.label_key, job.seed, bench.device, bench.progress, bench.say)
+            try:
+                gen = _trained(job.model, job.overrides, job.run_dir, job.run_fp,
+                               bench.part(job.seed_index).train, bench.label_key, job.seed, bench.device,
+                               bench.progress, bench.say)
+            except DivergedError as e:
+                bench.say(f"{e}; its rows are left out, the benchmark goes on")
+                for row, _, fp in job.todo:
+                    write_json(bench.out / "results" / f"{row}_seed{job.seed_index}.json",
+                               {"row": row, "model": job.model, "seed": job.seed, "seed_index": job.seed_index,
+                                "fingerprint": fp, "failed": str(e), "metrics": {}})
+                    bench.say.done += 1 + len(bench.methods)
+                return
         for row, opts, fp in job.todo:
             _run_row(bench, job, gen, row, opts, fp)
         if job.model == "diffusion" and job.seed_index == 0 and not job.private:
@@ -920,8 +970,8 @@ def _trained(model_name, ovr, run_dir: Path, run_fp: str, train, label_key, seed
         gen.fit(train, label_key=label_key, seed=seed, device=device, run_dir=run_dir, progress=progress,
                 resume=True)
     except DivergedError as e:   # the setting to lower, as the benchmark takes it
-        raise DivergedError(f"{model_name} seed {seed}: {e} (in a benchmark: --set {model_name}:train.lr=...; the "
-                            "rows already run are kept and a re-run resumes)") from None
+        raise DivergedError(f"{model_name} seed {seed}: {e} (in a benchmark: --set {model_name}:train.lr=...)"
+                            ) from None
     say(f"{model_name} seed {seed}: trained in {gen.train_seconds:.1f}s")
     return gen
 
@@ -971,7 +1021,7 @@ def _collect(out: Path, rows: Sequence[str], seeds: int, methods: Sequence[str],
             got[f"{r}+{m}"] = []
         for k in range(seeds * splits):
             res = _read_json(out / "results" / f"{r}_seed{k}.json")
-            if not res:
+            if not res or res.get("failed"):
                 continue
             got[r].append(res)
             for m, sub in (res.get("reconstructed") or {}).items():
@@ -1075,6 +1125,7 @@ def _leaderboard(out: Path, rows: Sequence[str], *, seeds: int, methods: Sequenc
         "references": references,
         "gap_closed": {"columns": gap_cols, "floor": FLOOR_ROW, "ceiling": CEILING_ROW, "note": _GAP_NOTE},
         "settings": _read_json(out / "bench.json") or {},
+        "failed": _failures(out, rows, range(seeds * splits)),
     })
     return board
 

@@ -241,7 +241,7 @@ def write_report(out_dir: str | Path, *, path: str | Path | None = None, title: 
     ttl = title or f"rnagen benchmark: {name}, label {settings.get('label_key', '?')}"
     html_text = tpl.render(
         title=ttl, settings=settings, main=main, gap=gap, extra=extra, figures=figures, version=__version__,
-        membership=membership,
+        membership=membership, failed=lb.get("failed") or {},
         generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     )
     dest = Path(path) if path is not None else out / "report.html"
