@@ -74,6 +74,22 @@ def test_prepare_logs_raw_counts_and_info_split(tmp_path, capsys):
     assert te.obs["subtype"].value_counts().to_dict() == {"LumA": 4, "Basal": 3, "Her2": 2}
 
 
+@pytest.mark.parametrize("values, said", [
+    (np.array([[0.0, 7.5], [12.25, 3.0]]), "values 0 to 12.25 taken as log scale (not logged again)"),
+    (np.array([[0.0, 75.0], [1225.0, 3.0]]), "values 0 to 1225 taken as linear scale (log2(x+1) when training"),
+    (np.array([[-20.5, 7.5], [12.25, 3.0]]), "values -20.5 to 12.25: negative but not a log scale"),
+])
+def test_info_says_how_an_unrecorded_scale_is_taken(tmp_path, capsys, values, said):
+    """A table without a recorded log state: `data info` says how the models and evaluate take its values
+    (preprocess.log=auto's rule) and the range it reads; values nobody can log name the setting."""
+    path = tmp_path / "x.csv"
+    pd.DataFrame(values, index=["s1", "s2"], columns=["TP53", "EGFR"]).to_csv(path)
+    assert main(["data", "info", str(path)]) == 0
+    line = next(ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("log state:"))
+    assert line.startswith("log state: not recorded; ") and said in line
+    assert ("preprocess.log=none" in line) == (values.min() < -10.5)
+
+
 def test_prepare_normalises_sequencing_depth(tmp_path, capsys):
     """Raw counts of samples sequenced to different depths: without --normalize the summary says so; with it the
     depth is gone (counts per million of the whole library, before the landmarks are picked)."""

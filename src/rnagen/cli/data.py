@@ -445,6 +445,25 @@ def _dates_notes(h: dict) -> list[str]:
     return notes
 
 
+def _unrecorded_scale(adata) -> str:
+    """What rnagen's models and ``evaluate`` take values of an unrecorded scale for
+    (:func:`rnagen.pp.looks_logged`, the rule of ``preprocess.log=auto``), with the range it reads."""
+    import numpy as np
+
+    from ..pp import dense, looks_logged
+
+    X = dense(adata.X)
+    finite = X[np.isfinite(X)]
+    if not finite.size:
+        return "not recorded"
+    lo, hi = float(finite.min()), float(finite.max())
+    span = f"values {lo:.4g} to {hi:.4g}"
+    if looks_logged(finite):
+        return f"not recorded; {span} taken as log scale (not logged again)"
+    if lo >= 0:
+        return f"not recorded; {span} taken as linear scale (log2(x+1) when training and scoring)"
+    return (f"not recorded; {span}: negative but not a log scale (centred? z-scores?); training takes them "
+            "as they are with --set preprocess.log=none")
 def _default_label_key(adata) -> str | None:
     k = adata.uns.get("rnagen", {}).get("label_key")
     return str(k) if k is not None and str(k) in adata.obs.columns else None
@@ -487,7 +506,7 @@ def summarize(adata, *, path: str = "", label_key: str | None = None) -> str:
     if same:
         lines.append(f"identical: {same}")
     st = log_state(adata)
-    lines.append("log state: " + ("not recorded" if st is None else
+    lines.append("log state: " + (_unrecorded_scale(adata) if st is None else
                                   f"{'log scale' if st['logged'] else 'linear scale'} ({st['transform']})"))
     reads = [h for h in get_history(adata) if h["step"] == "read"]
     if reads and reads[0].get("quantity") == "base-pair coverage":
