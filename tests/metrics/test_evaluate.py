@@ -141,6 +141,12 @@ def test_cli_writes_json_and_table(tmp_path, capsys):
     capsys.readouterr()
     assert main([*base, "--out", str(tmp_path / "m.xlsx")]) == 2
     assert "evaluate writes JSON" in capsys.readouterr().err and not (tmp_path / "m.xlsx").exists()
+    # without --out: the same table printed, nothing written
+    before = sorted(p.name for p in tmp_path.iterdir())
+    assert main(base) == 0
+    printed = capsys.readouterr().out
+    assert "precision" in printed and "coverage" in printed and "wrote" not in printed
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
 
 
 def test_held_out_profiles_in_the_training_set_are_refused(tmp_path, capsys):

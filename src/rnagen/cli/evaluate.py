@@ -93,7 +93,8 @@ def _gene_sets(args: argparse.Namespace):
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    """``rnagen evaluate``: score ``--synthetic`` against ``--real``, print the table and write ``--out``."""
+    """``rnagen evaluate``: score ``--synthetic`` against ``--real``, print the table and write ``--out`` (when
+    given)."""
     from .._io import claim_output
     from ..metrics._registry import select_metrics, unknown_metrics_message
 
@@ -106,6 +107,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             raise DataError(unknown_metrics_message(e.args[0])) from None
     floor_file = args.floor if args.floor not in (None, "gaussian", "none") else None
     inputs = [args.real, args.synthetic, args.train, floor_file, args.gene_sets, args.reference]
+    if args.out is None:
+        return _evaluate(args, metrics, "")
     with claim_output(args.out, inputs=inputs):
         ending = _out_ending(args.out)   # a name of another format refused before any work
         return _evaluate(args, metrics, ending)
@@ -171,6 +174,8 @@ def _evaluate(args: argparse.Namespace, metrics: list[str] | None, ending: str) 
                             "source": METRICS[m].source} for m in sorted(set(df["name"]))},
         **{k: v for k, v in df.attrs.items()},
     }
+    if args.out is None:
+        return 0
     if ending == ".json":
         write_json(args.out, out)
     else:
@@ -236,7 +241,8 @@ def register(sub) -> None:
                         "importance=coef|permutation, seed=0")
     p.add_argument("--per-class", action="store_true", help="also print the per-class TSTR F1 rows")
     p.add_argument("--verbose", action="store_true", help="print the time spent per metric family")
-    p.add_argument("--out", required=True,
-                   help="output file, written atomically: .json (every indicator with its definition, the inputs, "
-                        "settings and notes) or .csv / .tsv (the metrics table: a row per indicator and group)")
+    p.add_argument("--out", default=None,
+                   help="output file (default: the table is only printed), written atomically: .json (every "
+                        "indicator with its definition, the inputs, settings and notes) or .csv / .tsv (the "
+                        "metrics table: a row per indicator and group)")
     p.set_defaults(func=cmd_evaluate)
