@@ -210,6 +210,17 @@ def test_budgets_and_model_names():
     paper = budget_overrides("diffusion", "paper", n_train=12244)
     assert f"train.steps={-(-15000 * 12244 // 2048)}" in paper and "network.width=8192" in paper
     assert "train.val_fraction=0.0" in paper  # the paper's fixed length on every training profile
+    # the paper's denoiser size: 227.6 M parameters for 978 genes (REFERENCE.md), here within 1.3x of it
+    import torch
+
+    from rnagen.models import get_model
+    from rnagen.models.diffusion.network import ResMLPDenoiser
+
+    cfg = get_model("diffusion").from_config(overrides=paper).config.network
+    with torch.device("meta"):   # counted, not allocated
+        net = ResMLPDenoiser(978, 26, width=cfg.width, depth=cfg.depth, expansion=cfg.expansion,
+                             cond_dim=cfg.cond_dim or None)
+    assert 227.6e6 <= sum(p.numel() for p in net.parameters()) <= 1.3 * 227.6e6
     assert budget_overrides("gaussian", "standard", n_train=10) == []
     merged = budget_overrides("diffusion", "fast", n_train=10, extra=["train.steps=7"])
     assert "train.steps=7" in merged and "train.steps=1500" not in merged

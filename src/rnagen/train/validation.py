@@ -307,7 +307,8 @@ def describe(v: dict[str, Any] | None) -> str:
            }[v["stop_reason"]]
     mean = f" (mean of {v['window']} checks)" if v.get("window", 1) > 1 else ""
     line = (f"stopped at step {v['steps']} of {v['budget']}: {why}; best validation score {v['best_score']:.3f}"
-            f"{mean} (1 = as real profiles) at step {v['best_step']} (those weights kept; {v['n_val']} held-out profiles)")
+            f"{mean} (1 = as real profiles) at step {v['best_step']} (those weights kept; {v['n_val']} held-out "
+            "profiles)")
     if v["stop_reason"] in ("budget", "max_steps") and v.get("best_step") == v["steps"]:
         # the best check is the last one: the curve had not turned, so the run may be under-trained
         key = "train.max_steps" if v["stop_reason"] == "max_steps" else "train.steps (or train.epochs)"

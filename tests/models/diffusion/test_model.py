@@ -65,6 +65,33 @@ def test_save_load_same_samples(mixture_model, tmp_path):
     assert not np.allclose(np.asarray(c.X), np.asarray(b.X))
 
 
+def test_a_smaller_conditioning_embedding_trains_saves_and_loads(tmp_path):
+    """network.cond_dim sizes the time + label embedding that modulates each block (0: the width): its weights
+    count as the formula says, and the model trains, saves and loads with it."""
+    from rnagen.models.diffusion.network import ResMLPDenoiser
+
+    def count(**kw):
+        return sum(p.numel() for p in ResMLPDenoiser(10, 3, width=64, depth=2, time_dim=32, **kw).parameters())
+
+    # each block's FiLM weights: cond_dim x 2 width; the time MLP time_dim -> cond_dim -> cond_dim and the label
+    # embedding (3 labels and the null one) follow cond_dim
+    def cond(c):
+        return (32 * c + c) + (c * c + c) + 4 * c
+
+    small, full = count(cond_dim=8), count()
+    assert full - small == 2 * (64 - 8) * 2 * 64 + cond(64) - cond(8)
+    m = DiffusionModel.from_config(overrides=SMALL + ["train.steps=30", "network.cond_dim=8"])
+    m.fit(mixture(n_per=40), label_key="lab", seed=0, progress=False)
+    assert m.net.blocks[0].film.in_features == 8
+    m.save(tmp_path / "run")
+    back = load(tmp_path / "run", device="cpu")
+    assert back.config.network.cond_dim == 8
+    np.testing.assert_array_equal(np.asarray(m.sample(n_per_label=5, seed=1).X),
+                                  np.asarray(back.sample(n_per_label=5, seed=1).X))
+    with pytest.raises(ConfigError, match="cond_dim"):
+        DiffusionModel.from_config(overrides=["network.cond_dim=-1"])
+
+
 def test_eta0_deterministic_and_guidance_changes_samples(mixture_model):
     a = mixture_model.sample(n_per_label=20, seed=3, steps=10)
     b = mixture_model.sample(n_per_label=20, seed=3, steps=10)

@@ -39,7 +39,8 @@ __all__ = ["DiffusionModel", "DiffusionConfig", "NetworkConfig", "ScheduleConfig
 # configuration (dataclass defaults are the single source of truth; sections map to TOML tables)
 # ----------------------------------------------------------------------------------------------------------
 @dataclass
-@checked("network", width=">= 1", depth=">= 0", time_dim=">= 2", dropout="[0, 1)", expansion=">= 1")
+@checked("network", width=">= 1", depth=">= 0", time_dim=">= 2", dropout="[0, 1)", expansion=">= 1",
+         cond_dim=">= 0")
 class NetworkConfig:
     """Denoiser size (section ``[network]``), sized to train on CPU (training times: ``BENCHMARKS.md``, "Diffusion:
     training time to quality")."""
@@ -54,6 +55,10 @@ class NetworkConfig:
     budgets, and dropout lowered the density on the bundled GTEx data (``benchmarks/RESULTS_diffusion.md``)."""
     expansion: int = 2
     """Hidden width of each block's MLP, as a multiple of ``width``."""
+    cond_dim: int = 0
+    """Dimension of the time + label embedding that modulates every block (FiLM); 0: ``width``. Each block's
+    modulation has ``2 * width * cond_dim`` weights, as many as its MLP at the default expansion when
+    ``cond_dim = width``; a wide network conditions through a smaller embedding (the ``paper`` budget)."""
 
     def __post_init__(self) -> None:
         if self.time_dim % 2:
@@ -380,7 +385,7 @@ class DiffusionModel(Generator):
         self.schedule = NoiseSchedule(cfg.schedule.kind, cfg.schedule.T, beta_start=cfg.schedule.beta_start,
                                       beta_end=cfg.schedule.beta_end)
         self.net = ResMLPDenoiser(self.space_dim, self.n_labels, width=n.width, depth=n.depth, time_dim=n.time_dim,
-                                  dropout=n.dropout, expansion=n.expansion)
+                                  dropout=n.dropout, expansion=n.expansion, cond_dim=n.cond_dim or None)
         if (kind := self._anchor_kind()) != "none":
             self.net = AnchoredDenoiser(self.net, self.schedule.alphas_cumprod,
                                         prediction=cfg.objective.prediction, kind=kind)

@@ -87,14 +87,16 @@ class ResMLPDenoiser(nn.Module):
         Dropout inside each block.
     expansion
         Hidden width of each block's MLP as a multiple of ``width``.
+    cond_dim
+        Dimension of the time + label embedding that modulates each block (default ``width``).
     """
 
     def __init__(self, n_genes: int, n_labels: int, *, width: int = 512, depth: int = 3, time_dim: int = 128,
-                 dropout: float = 0.1, expansion: int = 2) -> None:
+                 dropout: float = 0.1, expansion: int = 2, cond_dim: int | None = None) -> None:
         super().__init__()
         self.n_genes, self.n_labels = int(n_genes), int(n_labels)
         self.null_label = self.n_labels
-        cond_dim = width
+        cond_dim = int(cond_dim or width)
         self.time_embed = nn.Sequential(
             SinusoidalEmbedding(time_dim), nn.Linear(time_dim, cond_dim), nn.SiLU(), nn.Linear(cond_dim, cond_dim)
         )
