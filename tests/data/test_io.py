@@ -113,6 +113,24 @@ def test_orientation_of_entrez_ids_against_numbered_samples():
     landmarks = [str(e) for e in datasets.landmarks()["entrez_id"]]
     assert detect_orientation([str(i) for i in range(1, 2001)], landmarks) == "samples_x_genes"
     assert detect_orientation(landmarks[:24], numbered) == "genes_x_samples"
+    # more numbered samples (R's write.csv row names 1..n) than genes, the genes' Entrez ids not all known (the
+    # bundled GTEx subset: 83%): the run numbers the samples
+    gtex = [str(v) for v in datasets.gtex26().var_names]
+    rows = [str(i) for i in range(1, 521)]
+    assert detect_orientation(rows, gtex) == "samples_x_genes"
+    assert detect_orientation(gtex, rows) == "genes_x_samples"
+
+
+def test_orientation_of_ids_that_name_their_kind():
+    """Ids that are not gene identifiers but say what they are (a simulated or anonymised table) decide over
+    the size rule: 300 samples x 100 genes stays so."""
+    samples, genes = [f"sample_{i}" for i in range(300)], [f"gene_{i}" for i in range(100)]
+    assert detect_orientation(samples, genes) == "samples_x_genes"
+    assert detect_orientation(genes, samples) == "genes_x_samples"
+    assert detect_orientation([f"Patient-{i:02d}" for i in range(50)], [f"x{i}" for i in range(10)]) == \
+        "samples_x_genes"
+    # nothing said: the size rule
+    assert detect_orientation([f"a{i}" for i in range(300)], [f"b{i}" for i in range(100)]) == "genes_x_samples"
 
 
 @pytest.mark.parametrize("content,match", [

@@ -600,15 +600,44 @@ def detect_orientation(row_ids: Sequence[str], col_ids: Sequence[str]) -> Litera
     r, c = _gene_score(row_ids), _gene_score(col_ids)
     if _all_digits(row_ids) and _all_digits(col_ids):
         # Entrez ids and sample numbers look alike, and many small numbers are Entrez ids (1: A1BG, 2: A2M):
-        # a run 1..n numbers samples, and only an axis of near-certain genes outvotes the size rule below
-        r = 0.0 if _consecutive(row_ids) else r
-        c = 0.0 if _consecutive(col_ids) else c
+        # a run 1..n numbers samples (R's write.csv row names); else only an axis of near-certain genes outvotes
+        # the size rule below
+        run_r, run_c = _consecutive(row_ids), _consecutive(col_ids)
+        if run_r != run_c:
+            return "samples_x_genes" if run_r else "genes_x_samples"
         r, c = (r if r >= 0.9 else 0.0), (c if c >= 0.9 else 0.0)
     if c >= 0.5 > r or (c >= 0.5 and r >= 0.5 and c > r):
         return "samples_x_genes"
     if r >= 0.5 > c or (c >= 0.5 and r >= 0.5 and r > c):
         return "genes_x_samples"
+    # names that say what they are (sample_1, ..., gene_1, ...: simulated or anonymised tables)
+    kr, kc = _axis_kind(row_ids), _axis_kind(col_ids)
+    rows_are_samples, cols_are_samples = kr == "samples" or kc == "genes", kc == "samples" or kr == "genes"
+    if rows_are_samples != cols_are_samples:
+        return "samples_x_genes" if rows_are_samples else "genes_x_samples"
     return "samples_x_genes" if len(col_ids) >= len(row_ids) else "genes_x_samples"
+
+
+#: ids that name their kind: a word, then a separator or digits (sample_1, Patient-07, gene12, probe_3)
+_KIND_PREFIX = re.compile(r"(?P<word>[a-z]+)[ _.-]*\d", re.IGNORECASE)
+_SAMPLE_WORDS = frozenset(("sample", "samples", "patient", "subject", "donor", "specimen", "case", "cell",
+                           "individual", "replicate", "rep", "s"))
+_GENE_WORDS = frozenset(("gene", "genes", "feature", "probe", "transcript", "g", "var", "variable"))
+
+
+def _axis_kind(ids: Sequence[str]) -> str | None:
+    """``"samples"`` or ``"genes"`` when every id is the same word naming that kind followed by a number
+    (``sample_1``, ``gene_12``), else ``None``."""
+    words = set()
+    for x in ids:
+        m = _KIND_PREFIX.match(str(x))
+        if m is None:
+            return None
+        words.add(m.group("word").lower())
+        if len(words) > 1:
+            return None
+    word = next(iter(words), None)
+    return "samples" if word in _SAMPLE_WORDS else "genes" if word in _GENE_WORDS else None
 
 
 def _label_row(df: pd.DataFrame, *, label_key: str | None, orientation: str,
