@@ -90,6 +90,33 @@ def test_info_says_how_an_unrecorded_scale_is_taken(tmp_path, capsys, values, sa
     assert ("preprocess.log=none" in line) == (values.min() < -10.5)
 
 
+def test_numeric_annotation_columns_among_entrez_ids_are_not_genes(tmp_path, capsys):
+    """An age and a batch column beside genes named by Entrez ids (a clinical covariate pasted next to the
+    expression): kept as sample annotations with a note, not read as genes, and the log values are not logged
+    again (the age, above 30, made them look linear before)."""
+    expr = pd.read_csv(GTEX_CSV, index_col=0).iloc[::2, :100]
+    tissue = pd.read_csv(GTEX_SAMPLES, index_col=0).loc[expr.index, "tissue"]
+    table = expr.copy()
+    table.insert(0, "tissue", tissue)
+    table.insert(1, "age", np.arange(len(table)) % 50 + 20)
+    table.insert(2, "batch", np.arange(len(table)) % 3 + 1)
+    table.to_csv(tmp_path / "covars.csv")
+    assert main(["data", "prepare", str(tmp_path / "covars.csv"), "--label-key", "tissue", "--genes", "all",
+                 "--out", str(tmp_path / "p.h5ad")]) == 0
+    out = capsys.readouterr().out
+    assert "2 numeric columns named neither by a gene id nor a known gene kept as sample annotations" in out
+    a = ad.read_h5ad(tmp_path / "p.h5ad")
+    assert list(a.var_names) == list(expr.columns) and {"age", "batch"} <= set(a.obs.columns)
+    assert a.obs["age"].tolist() == table["age"].tolist()
+    np.testing.assert_allclose(a.X, expr.to_numpy(dtype=np.float32))   # not logged twice
+    # a symbol-named table is left as it is: an unknown name there may be a gene
+    sym = table.rename(columns={c: f"SYM{c}" for c in expr.columns})
+    sym.to_csv(tmp_path / "sym.csv")
+    assert main(["data", "prepare", str(tmp_path / "sym.csv"), "--label-key", "tissue", "--genes", "all",
+                 "--out", str(tmp_path / "s.h5ad")]) == 2
+    assert "all in 'age'" in capsys.readouterr().err and not (tmp_path / "s.h5ad").exists()
+
+
 def test_prepare_normalises_sequencing_depth(tmp_path, capsys):
     """Raw counts of samples sequenced to different depths: without --normalize the summary says so; with it the
     depth is gone (counts per million of the whole library, before the landmarks are picked)."""

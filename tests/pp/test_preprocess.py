@@ -138,6 +138,45 @@ def test_log2p1_recognises_xena_log2_tpm_0001():
         log2p1(b, force=True)
 
 
+def test_whole_numbers_are_counts_however_low():
+    """Read counts of a shallow library (all below 30) are counts, not log values: logged by log2p1."""
+    from rnagen.pp import looks_logged
+
+    rng = np.random.default_rng(0)
+    counts = rng.poisson(3.0, size=(40, 60)).astype(np.float32)
+    assert counts.max() <= 30 and not looks_logged(counts)
+    assert looks_logged(counts + 0.5)   # the same range, not whole numbers: a log scale
+    a = _adata(counts, [f"g{i}" for i in range(60)])
+    log2p1(a)
+    np.testing.assert_allclose(a.X, np.log2(counts + 1), rtol=1e-6)
+
+
+def test_a_few_values_above_the_log_range_leave_the_scale_undecided():
+    """Log values with a few outlying cells (or a numeric annotation column, an age) above 30: the log test on
+    the maximum would log the whole matrix twice; it is an error naming them, where they are and the way to
+    state the scale. Linear values (many above 30) stay linear; data info reports it without failing."""
+    from rnagen.pp import looks_logged
+
+    rng = np.random.default_rng(1)
+    X = rng.uniform(0, 14, size=(100, 50)).astype(np.float32)
+    genes = [f"g{i}" for i in range(50)]
+    cells = X.copy()
+    cells[[3, 7], 5] = [35.0, 41.0]
+    a = _adata(cells, genes)
+    with pytest.raises(DataError, match=r"2 of them \(0.04%\) lie above 30, .*\(max 41\); all in 'g5'.*--log none"):
+        log2p1(a)
+    assert log_state(a) is None and np.array_equal(a.X, cells)   # nothing changed
+    age = X.copy()
+    age[:, 0] = rng.integers(20, 80, size=100)
+    with pytest.raises(DataError, match=r"all in 'g0': if that is not expression \(an age"):
+        looks_logged(age, names=([f"s{i}" for i in range(100)], genes))
+    spread = X.copy()
+    spread[rng.random(X.shape) < 0.01] = 50.0
+    spread[rng.random(X.shape) < 0.2] = 500.0   # a fifth of the values above 30: a linear scale
+    assert not looks_logged(spread)
+    assert not looks_logged(cells, strict=False)
+
+
 def test_log2p1_refuses_negative_values():
     a = _adata([[-50.0, 100.0], [3.0, 4.0]], ["TP53", "EGFR"])  # not log-like (min < -10.5): must refuse
     with pytest.raises(DataError, match=r"needs non-negative values but found 1 negative .*sample 's0', gene 'TP53'"):

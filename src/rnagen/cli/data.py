@@ -382,6 +382,11 @@ def _what_was_dropped(adata) -> str:
             n = int(h.get("n_symbol_entrez_ids", 0))
             if n:
                 notes.append(f"{n} features named SYMBOL|ENTREZ (TCGA's legacy tables) read by their Entrez ids")
+            cov = list(h.get("covariate_columns", []))
+            if cov:
+                notes.append(f"{len(cov)} numeric column{'s' if len(cov) > 1 else ''} named neither by a gene id nor "
+                             f"a known gene kept as sample annotation{'s' if len(cov) > 1 else ''}, not genes "
+                             f"({', '.join(cov[:4])}{', ...' if len(cov) > 4 else ''})")
             if h.get("gene_ids_from"):
                 notes.append(f"genes named by their {h['gene_ids_from']!r} column (the first column repeats names; "
                              "kept in var['symbol'])")
@@ -458,6 +463,10 @@ def _unrecorded_scale(adata) -> str:
         return "not recorded"
     lo, hi = float(finite.min()), float(finite.max())
     span = f"values {lo:.4g} to {hi:.4g}"
+    try:
+        looks_logged(X, names=(adata.obs_names, adata.var_names))
+    except DataError as e:
+        return f"not recorded; {span}: undecided, {e}"
     if looks_logged(finite):
         return f"not recorded; {span} taken as log scale (not logged again)"
     if lo >= 0:

@@ -777,6 +777,29 @@ def _frame_orientation(df: pd.DataFrame, *, cols: list[str], num: list[int], lab
     return orientation
 
 
+#: the ``uns`` key that carries the numeric annotation columns of a table (:func:`_numeric_covariates`) from
+#: the table reader to the read record
+_COVARIATES = "_rnagen_covariate_columns"
+
+
+def _numeric_covariates(cols: list[str], num: list[int]) -> list[int]:
+    """Numeric columns of a samples x genes table that are sample annotations, not genes: among columns named
+    by Entrez or Ensembl ids (a pattern every gene id has), the few whose names are neither such an id nor any
+    known gene (an age, a batch, a BMI). Symbol-named tables are left as they are: an unknown name there may be
+    a gene the shipped tables lack."""
+    if len(num) < 20:
+        return []
+    names = [cols[j] for j in num]
+    kind = _genes.detect_id_type(names)
+    if kind not in ("entrez", "ensembl", "ensembl_versioned"):
+        return []
+    from .._genes import _ENSEMBL_RE, _ENTREZ_RE
+
+    pattern = _ENTREZ_RE if kind == "entrez" else _ENSEMBL_RE
+    odd = [j for j in num if not pattern.match(cols[j]) and _gene_score([cols[j]]) == 0]
+    return odd if len(odd) <= max(3, 0.02 * len(num)) else []
+
+
 def _samples_x_genes(df: pd.DataFrame, *, cols: list[str], num: list[int], other: list[int], lab: int | None,
                      source: str, line: int, sep_hint: str) -> tuple[np.ndarray, pd.DataFrame, pd.DataFrame]:
     """Rows are samples: numeric columns are genes, the others sample annotations; returns X, obs, var."""
@@ -1005,11 +1028,16 @@ def _frame_to_adata(df: pd.DataFrame, *, orientation: Orientation, source: str, 
                                 orientation="samples_x_genes" if wide is not None else
                                 "genes_x_samples" if row_labels is not None else orientation)
     line = header_lines + 1
+    covariates: list[int] = []
     if orient == "samples_x_genes":
         _refuse_blank_ids(np.asarray([_blank_id(x) for x in df.index]), "sample", line=line, source=source)
         df.index = df.index.map(str)
+        covariates = _numeric_covariates(cols, [j for j in num if j != lab])
+        num = [j for j in num if j not in covariates]
         X, obs, var = _samples_x_genes(df, cols=cols, num=num, other=other, lab=lab, source=source, line=line,
                                        sep_hint=sep_hint)
+        for j in covariates:
+            obs[cols[j]] = df.iloc[:, j].to_numpy()
     else:
         X, obs, var = _genes_x_samples(df, cols=cols, num=num, other=other, source=source, line=line,
                                        sep_hint=sep_hint)
@@ -1021,6 +1049,8 @@ def _frame_to_adata(df: pd.DataFrame, *, orientation: Orientation, source: str, 
         # duplicated names are reported by validate() as a DataError; anndata's warning would only repeat it
         warnings.simplefilter("ignore", UserWarning)
         adata = ad.AnnData(X=X, obs=obs, var=var)
+    if covariates:
+        adata.uns[_COVARIATES] = [cols[j] for j in covariates]   # taken into the read record by read()
     return adata, ("long (one line per sample and gene)" if wide is not None else orient) + array_note
 
 
@@ -3579,6 +3609,8 @@ def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unla
         if ids_from is not None:
             changed["gene_ids_from"] = ids_from
     adata, n_dup_var = _collapse(adata, axis="var", how=duplicates, source=p.name)
+    if _COVARIATES in adata.uns:
+        changed["covariate_columns"] = list(adata.uns.pop(_COVARIATES))
     n_unlabelled = 0
     if label_key is not None and label_key in adata.obs.columns:
         adata, n_unlabelled = _apply_labels(adata, label_key, drop_unlabelled=drop_unlabelled, source=p.name)

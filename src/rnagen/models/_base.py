@@ -505,7 +505,7 @@ class Generator(ABC):
             steps.append("log2p1")
         elif pre.log == "auto":
             st = log_state(adata)
-            logged = st["logged"] if st is not None else looks_logged(X)
+            logged = st["logged"] if st is not None else looks_logged(X, names=(adata.obs_names, adata.var_names))
             if st is not None and logged:
                 check_log_record(X)
             if not logged:

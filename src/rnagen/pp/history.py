@@ -12,7 +12,8 @@ import numpy as np
 
 from ..errors import DataError
 
-__all__ = ["record", "get_history", "log_state", "set_log_state", "looks_logged", "check_summable"]
+__all__ = ["record", "get_history", "log_state", "set_log_state", "looks_logged", "check_summable",
+           "LOG_RANGE"]
 
 
 def _uns(adata) -> dict:
@@ -74,13 +75,27 @@ def set_log_state(adata, *, logged: bool, transform: str, pseudocount: float | N
     }
 
 
-def looks_logged(X) -> bool:
+#: the log-scale range: log2 expression stays below 30 (2**30 ~ 10^9), down to log2(0.001) ~ -9.97
+LOG_RANGE = (-10.5, 30.0)
+#: at most this share of values above the range among values otherwise within it: not a linear scale but
+#: outlying cells or non-expression columns (an age), which the log test must not follow
+AMBIGUOUS_SHARE = 0.01
+
+
+def looks_logged(X, *, names: tuple[Any, Any] | None = None, strict: bool = True) -> bool:
     """Heuristic: do these values look log-transformed already?
 
     Raw counts, TPM or RSEM values reach into the thousands; log2 values of expression stay below ~25
     (2**25 = 33 million). Values down to log2(0.001) ~ -9.97 (UCSC Xena's log2(TPM + 0.001)) also count as
     logged. Centred or z-scored data (large negative values) are not called logged; they simply should not
-    be log-transformed again, which the log transform itself refuses.
+    be log-transformed again, which the log transform itself refuses. Whole numbers (read counts, however
+    low) are not logged.
+
+    A few values above the range among values otherwise within it (at most :data:`AMBIGUOUS_SHARE`, or all in at
+    most 3 of more than 10 columns) leave the scale undecided: a test on the maximum alone would log data whose
+    scale a single outlying cell or a numeric annotation column (an age) broke. With ``strict`` that is a
+    :class:`DataError` naming them (and where they are, given ``names``: the row and column labels of ``X``)
+    and the way to state the scale; without, such values read as linear.
     """
     X = np.asarray(X)
     if X.size == 0:
@@ -89,7 +104,47 @@ def looks_logged(X) -> bool:
     if finite.size == 0:
         return False
     lo, hi = float(finite.min()), float(finite.max())
-    return hi <= 30.0 and lo >= -10.5
+    if lo >= 0 and hi >= 2 and bool(np.all(finite == np.round(finite))):
+        return False   # whole numbers: counts
+    if hi <= LOG_RANGE[1] and lo >= LOG_RANGE[0]:
+        return True
+    if strict and lo >= LOG_RANGE[0]:
+        over = finite > LOG_RANGE[1]
+        if over.mean() <= AMBIGUOUS_SHARE or _in_few_columns(X):
+            raise DataError(_ambiguous_scale(X, int(over.sum()), over.mean(), hi, names))
+    return False
+
+
+def _in_few_columns(X: np.ndarray) -> bool:
+    """The values above the log range all in at most 3 of more than 10 columns (features): numeric annotation
+    columns (an age) in a table of log values, whatever their share."""
+    if X.ndim != 2 or X.shape[1] <= 10:
+        return False
+    with np.errstate(invalid="ignore"):
+        cols = np.flatnonzero((np.isfinite(X) & (X > LOG_RANGE[1])).any(axis=0))
+    return 0 < len(cols) <= 3
+
+
+def _ambiguous_scale(X: np.ndarray, n: int, share: float, hi: float, names: tuple[Any, Any] | None) -> str:
+    """The one-line error of :func:`looks_logged` for values whose scale a few outlying ones leave open."""
+    where = ""
+    if names is not None and X.ndim == 2 and (len(names[0]), len(names[1])) == X.shape:
+        rows, cols = names
+        fin = np.isfinite(X)
+        with np.errstate(invalid="ignore"):
+            per_col = (fin & (X > LOG_RANGE[1])).sum(axis=0)
+        hit = np.flatnonzero(per_col)
+        i, j = np.unravel_index(int(np.argmax(np.where(fin, X, -np.inf))), X.shape)
+        if 0 < len(hit) <= 3 and X.shape[1] > 10:
+            shown = ", ".join(repr(str(cols[k])) for k in hit)
+            where = (f"; all in {shown}: if {'that is' if len(hit) == 1 else 'those are'} not expression (an age, a "
+                     "batch, a sample annotation), remove it from the matrix")
+        else:
+            where = f", the largest at sample {str(rows[i])!r}, feature {str(cols[j])!r}"
+    return (f"the values look log-scale but {n} of them ({share:.2%}) lie above {LOG_RANGE[1]:g}, where no log "
+            f"expression does (max {hi:.4g}){where}; state the scale: rnagen data prepare --log none (log values) "
+            "or --log log2p1 (linear values), then use the prepared file (a model: --set preprocess.log=none or "
+            "log2p1)")
 
 
 def check_summable(X, source: str) -> None:

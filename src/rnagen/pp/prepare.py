@@ -33,7 +33,8 @@ def is_logged(adata: Any = None, *, X: np.ndarray | None = None) -> bool:
         if st["logged"]:
             check_log_record(dense(adata.X) if X is None else X)
         return bool(st["logged"])
-    return looks_logged(dense(adata.X) if X is None else X)
+    names = None if adata is None else (adata.obs_names, adata.var_names)
+    return looks_logged(dense(adata.X) if X is None else X, names=names)
 
 
 #: no log-scale expression value reaches this (log2 of 2^100); a set recorded as logged that does was changed

@@ -88,7 +88,8 @@ def normalize_depth(adata, method: Literal["cpm", "median-ratio", "tpm", "nanost
             raise DataError(f"--normalize tpm needs positive gene lengths; gene {str(adata.var_names[j])!r} has "
                             f"{str(adata.var['length'].iloc[j])!r}; fix the lengths or use --normalize cpm")
     st = log_state(adata)
-    if (st is not None and st.get("logged")) or (st is None and looks_logged(X)):
+    if (st is not None and st.get("logged")) or (st is None and looks_logged(X, names=(adata.obs_names,
+                                                                                    adata.var_names))):
         raise DataError(f"--normalize {method} needs counts, but the values are on a log scale already (max "
                         f"{float(np.nanmax(X)):.4g}); remove --normalize, or give the counts")
     if np.nanmin(X) < 0:
@@ -200,7 +201,7 @@ def log2p1(adata, *, pseudocount: float = 1.0, force: bool = False):
         if st is not None and st.get("logged"):
             record(adata, "log2p1", applied=False, reason=f"already logged: {st.get('transform')}")
             return adata
-        if st is None and looks_logged(X):
+        if st is None and looks_logged(X, names=(adata.obs_names, adata.var_names)):
             set_log_state(adata, logged=True, transform="unknown log scale (detected: values within [-10.5, 30])")
             record(adata, "log2p1", applied=False, reason="values look log-transformed already (max <= 30)")
             return adata
