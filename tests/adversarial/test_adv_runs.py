@@ -371,6 +371,20 @@ def test_train_into_foreign_folder_is_refused(work, clean_failure):
     clean_failure(_train_argv(work["data"], d), watch=[d], match="not an rnagen run folder")
 
 
+@pytest.mark.parametrize("flags", [[], ["--no-resume"]], ids=["resume", "no_resume"])
+def test_train_into_a_folder_of_the_users_own_files_is_refused(work, clean_failure, flags):
+    """--out . in a project folder holding the user's config.toml (given as --config), a genes list and a log
+    under the names a run writes: refused before any write, with or without --no-resume (which deletes a run's
+    files), the files kept."""
+    d = work["tmp"] / "project"
+    d.mkdir()
+    (d / "config.toml").write_text("[train]\nsteps = 30\n")
+    (d / "genes.txt").write_text("TP53\nEGFR\n")
+    (d / "train_log.csv").write_text("step,loss\n")
+    clean_failure(_train_argv(work["data"], d, "--config", str(d / "config.toml"), *flags), watch=[d],
+                  match="holds files of your own (config.toml, genes.txt, train_log.csv;")
+
+
 def test_no_resume_replaces_a_finished_run(work, cli):
     from rnagen.models import load
 

@@ -690,10 +690,17 @@ class Generator(ABC):
         if present and not cfg_path.is_file():
             raise RunDirError(f"{run_dir} holds {', '.join(present)} but no config.toml: not an rnagen run folder; "
                               "choose a new --out")
-        other = None
+        other, readable = None, False
         if cfg_path.is_file():
             with contextlib.suppress(RnagenError):  # a damaged config.toml is judged below
                 other = read_toml(cfg_path).get("model")
+                readable = True
+        if readable and other is None and not trained:
+            # every run's config.toml names its model: this one is the user's own (a --config), and training
+            # would overwrite it and the files beside it
+            mine = ", ".join(present)
+            raise RunDirError(f"{run_dir} holds files of your own ({mine}; that config.toml names no model, so it is "
+                              "no run's) that training would overwrite; choose a new --out")
         if other == "reconstruct":
             raise RunDirError(f"{run_dir} holds a reconstructor (rnagen reconstruct fit); choose a new --out")
         if not resume:
