@@ -66,6 +66,13 @@ def test_one_column_label_file_in_sample_order(small, tmp_path):
     (tmp_path / "l3.txt").write_text("a\nb\n")
     with pytest.raises(DataError, match="2 labels for 18 samples"):
         read(tmp_path / "x.csv", labels=tmp_path / "l3.txt")
+    # a header line over one label too few: as many lines as samples, the first a value no other line has; read
+    # in order, every label would have moved by one
+    short = small.obs["tissue"].astype(str).tolist()[:-1]
+    (tmp_path / "l4.txt").write_text("tissue\n" + "\n".join(short) + "\n")
+    with pytest.raises(DataError, match="its first line 'tissue' appears on no other line.*17 lines under it would "
+                                        "label 18 samples"):
+        read(tmp_path / "x.csv", labels=tmp_path / "l4.txt")
 
 
 @pytest.mark.parametrize("version", ["1.2", "1.3"])
@@ -135,6 +142,8 @@ def test_orientation_of_ids_that_name_their_kind():
 
 @pytest.mark.parametrize("content,match", [
     ("id,TP53,EGFR\ns1,1,2\ns2,1,2,3,4\n", "malformed CSV"),
+    # the last line cut off mid-value by an interrupted download: not missing values
+    ("id,TP53,EGFR,MYC\ns1,1,2,3\ns2,1,33", "the last line stops after 3 of 4 fields, without a line end"),
     ("id,TP53,EGFR\ns1,1,nan\ns2,1,2\n", "1 NaN and 0 inf values .*sample 's1', gene 'EGFR'"),
     ("id,TP53,EGFR\ns1,1,inf\ns2,1,2\n", "0 NaN and 1 inf"),
     ("id,TP53,EGFR\ns1,1,2\ns1,1,2\n", "duplicated sample ids"),
@@ -146,6 +155,11 @@ def test_bad_text_files(tmp_path, content, match):
     (tmp_path / "bad.csv").write_text(content)
     with pytest.raises(DataError, match=match):
         read(tmp_path / "bad.csv")
+
+
+def test_a_complete_last_line_without_a_line_end_is_read(tmp_path):
+    (tmp_path / "ok.csv").write_text("id,TP53,EGFR\ns1,1,2\ns2,3,33777")
+    assert read(tmp_path / "ok.csv").X[1, 1] == 33777
 
 
 def test_missing_label_column_and_file(tmp_path):

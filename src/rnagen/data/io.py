@@ -1448,6 +1448,29 @@ def _looks_like_id_header(h0: str) -> bool:
     return h0 == "" or h0.startswith("Unnamed:")
 
 
+def _refuse_cut_short(txt: _Text, n_fields: int, sep: str) -> None:
+    """Refuse a text file whose last line stops short of the header's fields with no line end after it: a
+    download or copy cut off mid-line, whose last value may itself be cut (33777 read as 33), which a table
+    reader would take for missing values. Read from the file's last bytes (uncompressed files)."""
+    if txt.compression:
+        return   # a compressed file cut short fails to decompress
+    try:
+        size = txt.path.stat().st_size
+        with open(txt.path, "rb") as fh:
+            fh.seek(max(0, size - 65536))
+            tail = fh.read()
+    except OSError:
+        return
+    if not tail or tail.endswith((b"\n", b"\r")):
+        return
+    last = tail.rsplit(b"\n", 1)[-1].decode(txt.encoding, errors="replace")
+    got = len(_fields(last, sep))
+    if got < n_fields:
+        raise DataError(f"{txt.source}: the last line stops after {got} of {n_fields} fields, without a line end: the "
+                        "file looks cut short (an interrupted download or copy), its last value perhaps cut too; "
+                        "get the whole file again")
+
+
 def _parse_text(txt: _Text, parse: Callable[[str], _T]) -> _T:
     """``parse(encoding)`` with the sniffed encoding; a file that starts as UTF-8 and has other bytes further
     on is a Latin-1 file, parsed again as such."""
@@ -1555,6 +1578,7 @@ def _read_table(path: Path, txt: _Text, *, fmt: str, orientation: Orientation, l
                         f"is complete") from e
     if df.shape[0] == 0:
         raise DataError(f"{source}: header line only, no data lines; give one line per sample or gene")
+    _refuse_cut_short(txt, len(header) - (1 if trailing else 0), s)
     # footnotes below the data ("Note: values are log2 CPM"): lines of one field holding a sentence, as under a
     # workbook's table (_read_excel)
     end = len(df)
@@ -2618,6 +2642,14 @@ def _labels_in_order(raw: pd.DataFrame, n: int, *, label_key: str | None, source
         name, vals = vals[0], vals[1:]
     elif len(vals) == n:
         name = label_key or "label"
+        first = str(vals[0]).strip()
+        counts = pd.Series([str(v).strip() for v in vals]).value_counts()
+        if n >= 10 and counts[first] == 1 and (counts.drop(first) >= 2).all():
+            # one line per sample, the first a value no other line has: a header line over one label too few
+            raise DataError(f"label file {source}: its first line {first[:40]!r} appears on no other line, as a "
+                            f"header's name would, and the {n - 1} lines under it would label {n} samples; give one "
+                            "label per sample in sample order (a header line above them is fine), or a table with "
+                            "sample ids")
     else:
         raise DataError(f"label file {source}: {len(vals)} labels for {n} samples; give one label per sample "
                         f"in sample order, or a table with sample ids")
