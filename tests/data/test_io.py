@@ -162,6 +162,21 @@ def test_a_complete_last_line_without_a_line_end_is_read(tmp_path):
     assert read(tmp_path / "ok.csv").X[1, 1] == 33777
 
 
+def test_ids_in_the_second_column_behind_the_labels(small, tmp_path):
+    """subtype,sample_id,genes...: the first column repeats classes, the sample ids are the later text column whose
+    values are all distinct: read by those ids, the classes kept as the label column (the classes were taken for
+    sample ids before, and --duplicates first left one sample per class)."""
+    df = _frame(small)
+    df.insert(0, "sample_id", list(small.obs_names))
+    df.insert(0, "tissue", small.obs["tissue"].astype(str).to_numpy())
+    df.to_csv(tmp_path / "x.csv", index=False, float_format="%.9g")
+    _same(small, read(tmp_path / "x.csv", label_key="tissue"))
+    _same(small, read(tmp_path / "x.csv"))
+    # a first column of distinct ids stays the ids
+    df.iloc[:, [1, 0] + list(range(2, df.shape[1]))].to_csv(tmp_path / "y.csv", index=False, float_format="%.9g")
+    _same(small, read(tmp_path / "y.csv", label_key="tissue"))
+
+
 def test_missing_label_column_and_file(tmp_path):
     (tmp_path / "x.csv").write_text("id,TP53,EGFR,tissue\ns1,1,2,a\ns2,1,2,b\n")
     with pytest.raises(DataError, match="label column 'cancer' not found .*tissue"):

@@ -937,6 +937,32 @@ def _row_numbers_dropped(df: pd.DataFrame, *, label_key: str | None) -> pd.DataF
     return out
 
 
+def _ids_from_a_later_column(df: pd.DataFrame, *, label_key: str | None) -> pd.DataFrame:
+    """A first column of classes (repeated values; the label key's column, or at most half as many values as
+    rows) with the sample ids in a later text column (``subtype,sample_id,TP53,...``): the ids taken from the one
+    text column whose values are all distinct, the classes kept as a column under their header. Any other
+    table as it is."""
+    idx = pd.Series([str(x).strip() for x in df.index])
+    if len(idx) < 4 or not idx.duplicated().any():
+        return df
+    name = str(df.index.name) if df.index.name is not None else ""
+    if not (name == label_key or idx.nunique() <= len(idx) / 2):
+        return df
+    unique = [j for j, dt in enumerate(df.dtypes.tolist()) if not pd.api.types.is_numeric_dtype(dt)
+              and df.iloc[:, j].notna().all() and df.iloc[:, j].astype(str).str.strip().ne("").all()
+              and not df.iloc[:, j].astype(str).str.strip().duplicated().any()
+              and not _mostly_numeric(df.iloc[:, j].astype(str))]
+    if len(unique) != 1:
+        return df
+    j = unique[0]
+    out = df.copy()
+    out.insert(0, name or "label", df.index.to_numpy())
+    ids = out.iloc[:, j + 1].astype(str).str.strip().to_numpy()
+    out = out.drop(columns=out.columns[j + 1])
+    out.index = pd.Index(ids, name=str(df.columns[j]))
+    return out
+
+
 def _refuse_blank_ids(no_id: np.ndarray, what: str, *, line: int, source: str) -> None:
     """A one-line error for the rows (``no_id``, a mask) whose id cell is empty; ``line`` is the first row's."""
     if no_id.any():
@@ -1011,6 +1037,7 @@ def _frame_to_adata(df: pd.DataFrame, *, orientation: Orientation, source: str, 
     _refuse_result_table(list(df.columns), source)
     df, array_note = _array_columns(df)
     df = _row_numbers_dropped(df, label_key=label_key)
+    df = _ids_from_a_later_column(df, label_key=label_key)
     wide = _long_to_wide(df, label_key=label_key, source=source) if orientation == "auto" else None
     if wide is not None:
         df = wide
