@@ -177,6 +177,22 @@ def test_ids_in_the_second_column_behind_the_labels(small, tmp_path):
     _same(small, read(tmp_path / "y.csv", label_key="tissue"))
 
 
+@pytest.mark.parametrize("form", ["{}.0", "X{}"], ids=["float", "R"])
+def test_entrez_ids_written_as_floats_or_by_r_are_read_as_ids(small, tmp_path, form):
+    """Entrez ids written 9496.0 (a column that held a missing value) or X9496 (R's make.names) beside a label
+    column: read as the ids they are (they were other features before, mapped to no gene); R's X1, X2, ... of
+    unnamed columns stay."""
+    df = _frame(small)
+    df.columns = [form.format(c) for c in df.columns]
+    df.insert(0, "tissue", small.obs["tissue"].astype(str).to_numpy())
+    df.to_csv(tmp_path / "x.csv", float_format="%.9g")
+    _same(small, read(tmp_path / "x.csv", label_key="tissue"))
+    generic = _frame(small)
+    generic.columns = [f"X{i + 1}" for i in range(generic.shape[1])]
+    generic.to_csv(tmp_path / "g.csv", float_format="%.9g")
+    assert list(read(tmp_path / "g.csv", orientation="samples_x_genes").var_names) == list(generic.columns)
+
+
 def test_missing_label_column_and_file(tmp_path):
     (tmp_path / "x.csv").write_text("id,TP53,EGFR,tissue\ns1,1,2,a\ns2,1,2,b\n")
     with pytest.raises(DataError, match="label column 'cancer' not found .*tissue"):

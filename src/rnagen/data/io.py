@@ -937,6 +937,28 @@ def _row_numbers_dropped(df: pd.DataFrame, *, label_key: str | None) -> pd.DataF
     return out
 
 
+_FLOAT_ID = re.compile(r"\d+\.0")
+_R_NAME_ID = re.compile(r"X\d+")
+
+
+def _entrez_as_written(names: list[str]) -> list[str]:
+    """Whole-number ids as their digits: written as floats (``9496.0``: a column that once held a missing value)
+    or made syntactic names by R (``X9496``: ``make.names`` of a data frame's column names), where such names are
+    at least 80% of ``names`` (the rest: annotation columns, kept) and, for R's, their digits mostly known Entrez
+    ids (R's ``X1``, ``X2``, ... of unnamed columns stay). Other names as they are."""
+    if len(names) < 2 or not all(isinstance(x, str) for x in names):
+        return names
+    for pattern, cut in ((_FLOAT_ID, slice(None, -2)), (_R_NAME_ID, slice(1, None))):
+        hit = [bool(pattern.fullmatch(x)) for x in names]
+        if sum(hit) < max(2, 0.8 * len(names)):
+            continue
+        digits = [x[cut] for x, h in zip(names, hit) if h]
+        if pattern is _R_NAME_ID and (_consecutive(digits) or _gene_score(digits) < 0.5):
+            continue
+        return [x[cut] if h else x for x, h in zip(names, hit)]
+    return names
+
+
 def _ids_from_a_later_column(df: pd.DataFrame, *, label_key: str | None) -> pd.DataFrame:
     """A first column of classes (repeated values; the label key's column, or at most half as many values as
     rows) with the sample ids in a later text column (``subtype,sample_id,TP53,...``): the ids taken from the one
@@ -1034,6 +1056,9 @@ def _frame_to_adata(df: pd.DataFrame, *, orientation: Orientation, source: str, 
     # spaces around an id are padding (a fixed-width export, a hand-edited header), never part of the name
     df.columns = df.columns.map(lambda c: str(c).strip())
     df.index = pd.Index([x.strip() if isinstance(x, str) else x for x in df.index], name=df.index.name)
+    df.columns = pd.Index(_entrez_as_written(list(df.columns)))
+    if all(isinstance(x, str) for x in df.index):
+        df.index = pd.Index(_entrez_as_written(list(df.index)), name=df.index.name)
     _refuse_result_table(list(df.columns), source)
     df, array_note = _array_columns(df)
     df = _row_numbers_dropped(df, label_key=label_key)
