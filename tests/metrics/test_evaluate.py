@@ -141,6 +141,21 @@ def test_cli_writes_json_and_table(tmp_path, capsys):
     capsys.readouterr()
     assert main([*base, "--out", str(tmp_path / "m.xlsx")]) == 2
     assert "evaluate writes JSON" in capsys.readouterr().err and not (tmp_path / "m.xlsx").exists()
+    # a floor file of other genes is named as the floor, not as the synthetic set
+    few = _adata(T[:, :5], yt)
+    write_h5ad(few, tmp_path / "floor.h5ad")
+    capsys.readouterr()
+    assert main([*base, "--floor", str(tmp_path / "floor.h5ad"), "--out", str(tmp_path / "f.json")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("rnagen: error: the floor lacks 15 genes of the real set") and "synthetic" not in err
+    # a missing --synthetic named as such, without the label-column hint that a recorded label key adds to
+    # errors about the label column
+    recorded = _adata(R, yr)
+    recorded.uns["rnagen"] = {"label_key": "tissue"}
+    write_h5ad(recorded, tmp_path / "rec.h5ad")
+    assert main(["evaluate", "--real", str(tmp_path / "rec.h5ad"), "--synthetic", str(tmp_path / "none.h5ad")]) == 2
+    err = capsys.readouterr().err
+    assert "does not exist" in err and "label" not in err
     # without --out: the same table printed, nothing written
     before = sorted(p.name for p in tmp_path.iterdir())
     assert main(base) == 0

@@ -129,7 +129,7 @@ def _evaluate(args: argparse.Namespace, metrics: list[str] | None, ending: str) 
         syn = _read(args.synthetic, args.label_key)
         train = _read(args.train, args.label_key) if args.train else None
     except DataError as e:
-        if not recorded or args.label_key is None:
+        if not recorded or args.label_key is None or f"label column {args.label_key!r}" not in str(e):
             raise
         raise DataError(f"{e} (the label column recorded in --real); pass --label-key naming the labels of every "
                         "set, or --label-key none to score without labels") from None

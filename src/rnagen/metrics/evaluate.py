@@ -396,9 +396,14 @@ def evaluate(real, synthetic, *, train=None, floor=None, label_key: str | None =
             # the floor's CIs tell whether its gap to the ceiling exceeds the sampling noise (gap_resolved)
             with warnings.catch_warnings():  # with n_boot=0, empty replicate lists are no issue
                 warnings.simplefilter("ignore", RuntimeWarning)
-                fl = _scored(real, floor, train, metrics=names, opts=opts, ceiling=False,
-                             synthetic_labels=floor_labels, gene_sets=gene_sets, biology=bio, real_side=real_side,
-                             **labels)
+                try:
+                    fl = _scored(real, floor, train, metrics=names, opts=opts, ceiling=False,
+                                 synthetic_labels=floor_labels, gene_sets=gene_sets, biology=bio,
+                                 real_side=real_side, **labels)
+                except DataError as e:   # the floor set was scored in the synthetic set's place
+                    msg = str(e)
+                    raise DataError("the floor" + msg[len("synthetic"):] if msg.startswith("synthetic") else
+                                    f"the floor set: {msg}") from None
             add_gap_columns(df, fl)
             df.attrs["gap_note"] = GAP_NOTE
         df.attrs["timings"]["floor"] = time.perf_counter() - t0
