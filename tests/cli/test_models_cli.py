@@ -38,6 +38,12 @@ def test_train_then_sample_on_a_csv(labelled_csv, tmp_path, capsys):
     assert main(["sample", str(run), "--n", "7", "--out", str(out), "--quiet"]) == 0
     assert ad.read_h5ad(out).n_obs == 7
     assert "sampled 7 profiles" in capsys.readouterr().out
+    # --like data without the model's label column: named with the columns they have and sample's own ways on
+    pd.read_csv(labelled_csv, index_col=0).rename(columns={"kind": "group"}).to_csv(tmp_path / "other.csv")
+    assert main(["sample", str(run), "--like", str(tmp_path / "other.csv"), "--out", str(tmp_path / "o.h5ad")]) == 2
+    err = capsys.readouterr().err
+    assert "no column 'kind', the model's label column (their columns: group)" in err and "--n-per-label" in err
+    assert "--label-key" not in err and not (tmp_path / "o.h5ad").exists()
 
 
 def test_sample_writes_a_table_by_the_file_ending(labelled_csv, tmp_path, capsys):

@@ -261,9 +261,14 @@ def label_plan(
                     try:
                         like = read(like, label_key=label_key)
                     except DataError as e:
-                        raise DataError(f"like: {e}") from None
+                        if f"label column {label_key!r} not found" not in str(e):
+                            raise DataError(f"like: {e}") from None
+                        like = read(like)   # read again without it, to name the columns it has
             if label_key not in like.obs:
-                raise DataError(f"reference data have no label column {label_key!r}; columns: {list(like.obs.columns)}")
+                cols = ", ".join(str(c)[:30] for c in list(like.obs.columns)[:10]) or "none"
+                raise DataError(f"like: the reference data have no column {label_key!r}, the model's label column "
+                                f"(their columns: {cols}); give data labelled as the training data were, or the counts "
+                                "per label (--n-per-label, or --n for the training mix)")
             counts = like.obs[label_key].astype(str).value_counts().to_dict()
         assert counts is not None  # neither n nor n_per_label: counts were given or read from ``like``
         unknown = sorted(set(counts) - set(index))
