@@ -380,6 +380,19 @@ def test_zarr_stores_and_10x_folders_are_named(tmp_path, capsys):
         in err and not (tmp_path / "o.h5ad").exists()
 
 
+def test_rnagen_own_folders_given_as_data_are_named(tmp_path):
+    """A run folder, a split folder or a benchmark folder given where data belongs: named with the way on."""
+    cases = {"run": (["config.toml", "meta.json", "weights.safetensors"], r"an rnagen run folder .*rnagen sample "),
+             "split": (["train.h5ad", "test.h5ad"], r"a folder of rnagen data split's parts.*split/train.h5ad"),
+             "bench": (["bench.json", "leaderboard.json"], r"an rnagen benchmark folder, not data")}
+    for name, (files, match) in cases.items():
+        (tmp_path / name).mkdir()
+        for f in files:
+            (tmp_path / name / f).write_text("x")
+        with pytest.raises(DataError, match=match):
+            read(tmp_path / name)
+
+
 def test_encrypted_and_deflate64_zips_are_named(tmp_path, capsys):
     """A password-protected zip and one packed with a method Python's zipfile lacks (Deflate64: Windows' compressed
     folders of large files; AES): refused in one line with the way on, for a matrix or a folder of files."""

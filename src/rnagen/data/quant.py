@@ -699,6 +699,15 @@ def _other_folder(folder: Path) -> str | None:
         return ("a Zarr store (an AnnData written with write_zarr, or another array store), not a folder of "
                 "per-sample files; convert it to an .h5ad (Python, with zarr installed: "
                 "anndata.read_zarr(\"x.zarr\").write_h5ad(\"x.h5ad\")) and give that")
+    if "config.toml" in names and ({"weights.safetensors", "checkpoint.pt", "meta.json"} & names):
+        return (f"an rnagen run folder (a trained model), not data; sample from it (rnagen sample {folder} --n 1000 "
+                "--out syn.h5ad) and give the data it was trained on, or its samples, as a file")
+    if {"train.h5ad", "test.h5ad"} <= names:
+        return (f"a folder of rnagen data split's parts, not one data set; give one of them ({folder / 'train.h5ad'} "
+                "or test.h5ad)")
+    if "leaderboard.json" in names and "bench.json" in names:
+        return ("an rnagen benchmark folder, not data: its results are leaderboard.csv and report.html; give the "
+                "data it was run on as a file")
     if {"matrix.mtx", "matrix.mtx.gz"} & names and {"barcodes.tsv", "barcodes.tsv.gz"} & names:
         return ("a 10x Genomics matrix folder (matrix.mtx, features, barcodes) of single cells, not bulk profiles; "
                 "give bulk profiles (cells summed per sample, e.g. scanpy.read_10x_mtx(folder) then a sum per "
