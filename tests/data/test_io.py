@@ -193,6 +193,13 @@ def test_entrez_ids_written_as_floats_or_by_r_are_read_as_ids(small, tmp_path, f
     assert list(read(tmp_path / "g.csv", orientation="samples_x_genes").var_names) == list(generic.columns)
 
 
+@pytest.mark.parametrize("sep", ["\t", "\\t", "tab"], ids=["tab", "backslash-t", "word"])
+def test_a_tab_separator_as_typed(small, tmp_path, sep):
+    """--sep '\\t' as a shell passes it (a backslash and a t) and --sep tab mean a tab."""
+    _frame(small).to_csv(tmp_path / "x.txt", sep="\t", float_format="%.9g")
+    _same(small, read(tmp_path / "x.txt", sep=sep), label=None)
+
+
 def test_missing_label_column_and_file(tmp_path):
     (tmp_path / "x.csv").write_text("id,TP53,EGFR,tissue\ns1,1,2,a\ns2,1,2,b\n")
     with pytest.raises(DataError, match="label column 'cancer' not found .*tissue"):

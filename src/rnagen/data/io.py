@@ -3481,6 +3481,8 @@ def read(path: str | os.PathLike, *, label_key: str | None = None, labels: str |
         raise DataError(f"unknown missing-value handling {missing!r}; choose 'error' or 'keep'")
     if quantity not in ("counts", "tpm", "coverage"):
         raise DataError(f"unknown quantity {quantity!r}; choose 'counts', 'tpm' or 'coverage'")
+    if isinstance(sep, str) and sep.lower() in ("\\t", "tab"):
+        sep = "\t"   # --sep '\t' as typed in a shell (a backslash and a t), or the word
     if sep is not None and (not isinstance(sep, str) or len(sep) != 1 or sep in "\r\n\"'"):
         raise DataError(f"field separator {sep!r} must be one character (e.g. ',' ';' or a tab); check --sep")
     from .quant import archive_table, is_archive
