@@ -193,7 +193,8 @@ BAD = {
         "id,probe_1,probe 2,probe#3,p4,p5,tissue\ns1,1,2,3,4,5,a\ns2,1,2,3,4,5,a\n", ["--genes", "landmarks"],
         "needs gene identifiers .*use --genes all"),
     "class with fewer than 2 samples": (GOOD + "s5,1,1,1,c\n", [], r"1 class\(es\) .*fewer than 2 samples: 'c' \(1\)"),
-    "depth normalisation of log values": (GOOD, ["--normalize", "cpm"], "needs counts, but the values are on a log"),
+    "depth normalisation of log values": (GOOD.replace("s1,1,2,3", "s1,1.5,2.25,3.5"), ["--normalize", "cpm"],
+                                          "needs counts, but the values are on a log"),
     "depth normalisation of an empty library": (GOOD.replace("s1,1,2,3", "s1,0,0,0").replace("s2,4,5,6", "s2,40,50,60"),
                                                 ["--normalize", "median-ratio"], "sample 's1' has no counts"),
 }

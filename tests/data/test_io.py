@@ -1476,7 +1476,8 @@ def test_a_label_file_naming_the_columns_turns_a_guessed_layout(tmp_path):
     axis get their own error; a given --orientation is kept as it is."""
     rng = np.random.default_rng(2)
     X = rng.normal(5, 1, (30, 20))
-    df = pd.DataFrame(X, columns=[f"G{i}" for i in range(20)], index=pd.Index([f"s{i}" for i in range(30)],
+    # names that do not say what they are (s1, G1 would: test_orientation_of_ids_that_name_their_kind)
+    df = pd.DataFrame(X, columns=[f"v{i}" for i in range(20)], index=pd.Index([f"q{i}" for i in range(30)],
                                                                               name="sample"))
     df.to_csv(tmp_path / "m.csv")
     pd.DataFrame({"sample": df.index, "group": np.repeat(["a", "b", "c"], 10)}).to_csv(tmp_path / "lab.csv",
