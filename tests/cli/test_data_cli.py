@@ -117,6 +117,18 @@ def test_numeric_annotation_columns_among_entrez_ids_are_not_genes(tmp_path, cap
     assert "all in 'age'" in capsys.readouterr().err and not (tmp_path / "s.h5ad").exists()
 
 
+def test_a_gene_list_with_a_header_and_genes_the_data_lack(tmp_path, capsys):
+    """--genes FILE: a header line naming the column is no gene; the list's genes the data lack are named; a list
+    mostly of unknown ids still finds its known symbol among Entrez-named genes."""
+    (tmp_path / "list.txt").write_text("gene_symbol\nTBX4\nNOTAGENE1\nFOO2\n")
+    assert main(["data", "prepare", GTEX_CSV, "--labels", GTEX_SAMPLES, "--label-key", "tissue", "--genes",
+                 str(tmp_path / "list.txt"), "--out", str(tmp_path / "p.h5ad")]) == 0
+    out = capsys.readouterr().out
+    assert "520 samples x 1 genes" in out and "2 of the list's genes not in the data (NOTAGENE1, FOO2)" in out
+    a = ad.read_h5ad(tmp_path / "p.h5ad")
+    assert a.var["symbol"].tolist() == ["TBX4"] and a.uns["rnagen"]["genes"]["n_requested"] == 3
+
+
 def test_prepare_normalises_sequencing_depth(tmp_path, capsys):
     """Raw counts of samples sequenced to different depths: without --normalize the summary says so; with it the
     depth is gone (counts per million of the whole library, before the landmarks are picked)."""

@@ -63,9 +63,18 @@ def _gene_ids(path: str | Path) -> list[str]:
             f = line.replace(",", "\t").split("\t")[0].strip().strip('"')
             if f and not f.startswith("#"):
                 out.append(f)
+    if out and out[0].lower().replace(" ", "_") in _LIST_HEADERS:
+        out = out[1:]   # a header line naming the column
     if not out:
         raise DataError(f"gene list {path!r} is empty; put one gene id per line")
     return out
+
+
+#: the first line of a gene list that names its column rather than a gene
+_LIST_HEADERS = frozenset(("gene", "genes", "gene_id", "gene_ids", "geneid", "gene_symbol", "gene_name", "symbol",
+                           "symbols", "hgnc_symbol", "entrez", "entrez_id", "entrezid", "ensembl", "ensembl_id",
+                           "ensembl_gene_id", "id", "ids", "name", "feature", "features", "probe", "probe_id",
+                           "mirna", "x"))
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
@@ -163,9 +172,11 @@ def _prepare(args: argparse.Namespace) -> int:
         if g.other_species(adata.var_names) == "mouse or rat":
             msg += (f"; the symbols are in mouse/rat case (e.g. {str(adata.var_names[0])!r}): mapped to the human "
                     "genes of the same name (rnagen's gene tables and the landmarks are human; orthologs not checked)")
+    shown = ", ".join(map(str, list(miss)[:5])) + (", ..." if len(miss) > 5 else "")
     if args.genes == "landmarks":
-        shown = ", ".join(map(str, list(miss)[:5])) + (", ..." if len(miss) > 5 else "")
         msg += f"; {adata.n_vars}/978 landmarks" + (f", missing {len(miss)} ({shown})" if len(miss) else "")
+    elif args.genes != "all" and len(miss):
+        msg += f"; {len(miss)} of the list's genes not in the data ({shown})"
     if label_key is not None:
         k = adata.obs[label_key].nunique()
         msg += f"; {k} class{'es' if k != 1 else ''} of {label_key!r}" + (

@@ -301,8 +301,9 @@ def _list_columns(req: list[str], var: list[str], vtype: IdType) -> tuple[list[i
         raise DataError("empty gene list; give at least one gene id")
     rtype = g.detect_id_type(req)
     hits = _direct_hits(req, var, vtype)
-    if vtype != "other" and rtype != "other" and any(h is None for h in hits):
-        hits = _entrez_hits(hits, req, rtype, var, vtype)
+    if vtype != "other" and any(h is None for h in hits):
+        # a list mostly of ids no table knows still has its known genes mapped, each by its own pattern
+        hits = _entrez_hits(hits, req, rtype if rtype != "other" else "mixed", var, vtype)
     idx: list[int] = []
     seen = set()
     for h in hits:
