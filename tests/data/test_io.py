@@ -200,6 +200,18 @@ def test_a_tab_separator_as_typed(small, tmp_path, sep):
     _same(small, read(tmp_path / "x.txt", sep=sep), label=None)
 
 
+def test_a_rename_table_giving_two_samples_one_name_is_refused(tmp_path):
+    """A table of current and new ids naming two samples alike: its own error (the duplicated-ids error offered
+    --duplicates, which would merge two different samples)."""
+    from rnagen.data import read_sample_names
+
+    (tmp_path / "names.csv").write_text("old,new\na,P1\nb,P2\nc,P1\n")
+    with pytest.raises(DataError, match="samples 'a' and 'c' both get the name 'P1'; give each sample a name"):
+        read_sample_names(tmp_path / "names.csv", ["a", "b", "c"])
+    (tmp_path / "ok.csv").write_text("old,new\na,P1\nb,P2\nc,P3\n")
+    assert read_sample_names(tmp_path / "ok.csv", ["a", "b", "c"]) == ["P1", "P2", "P3"]
+
+
 def test_missing_label_column_and_file(tmp_path):
     (tmp_path / "x.csv").write_text("id,TP53,EGFR,tissue\ns1,1,2,a\ns2,1,2,b\n")
     with pytest.raises(DataError, match="label column 'cancer' not found .*tissue"):

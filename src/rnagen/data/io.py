@@ -3125,6 +3125,14 @@ def read_sample_names(path: str | os.PathLike, obs_names: Sequence[str]) -> list
                             "twice; keep one row per sample")
         new_of = dict(zip(old, new))
         what = "no row of the table (current id, new id)"
+        given: dict[str, str] = {}
+        for o in names:
+            n = new_of.get(o)
+            if n and n in given:
+                raise DataError(f"sample-name file {source}: samples {given[n][:40]!r} and {o[:40]!r} both get the "
+                                f"name {n[:40]!r}; give each sample a name of its own")
+            if n:
+                given[n] = o
     missing = [o for o in names if o not in new_of]
     if missing:
         raise DataError(f"sample-name file {source}: {what} names {len(missing)} of {len(names)} samples (e.g. "
