@@ -212,6 +212,19 @@ def test_a_rename_table_giving_two_samples_one_name_is_refused(tmp_path):
     assert read_sample_names(tmp_path / "ok.csv", ["a", "b", "c"]) == ["P1", "P2", "P3"]
 
 
+def test_a_boolean_label_column_keeps_true_and_false(small, tmp_path):
+    """A boolean obs column of an .h5ad as the labels: 'True' / 'False' as a CSV gives them, not '1' / '0'."""
+    a = small.copy()
+    a.obs["basal"] = np.arange(a.n_obs) % 2 == 0
+    a.write_h5ad(tmp_path / "b.h5ad")
+    got = read(tmp_path / "b.h5ad", label_key="basal")
+    assert got.obs["basal"].astype(str).tolist()[:2] == ["True", "False"]
+    frame = _frame(small).assign(basal=a.obs["basal"].to_numpy())
+    frame.to_csv(tmp_path / "b.csv", float_format="%.9g")
+    assert read(tmp_path / "b.csv", label_key="basal").obs["basal"].astype(str).tolist() == \
+        got.obs["basal"].astype(str).tolist()
+
+
 def test_missing_label_column_and_file(tmp_path):
     (tmp_path / "x.csv").write_text("id,TP53,EGFR,tissue\ns1,1,2,a\ns2,1,2,b\n")
     with pytest.raises(DataError, match="label column 'cancer' not found .*tissue"):

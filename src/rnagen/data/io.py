@@ -2524,6 +2524,8 @@ def _label_strings(s: pd.Series) -> pd.Series:
     for v, n, m in zip(vals.tolist(), num.tolist(), miss):
         if m:
             out.append(np.nan)
+        elif isinstance(v, (bool, np.bool_)):
+            out.append(str(bool(v)))   # True / False, as a text file writes them (not 1 / 0)
         elif not isinstance(v, str) and n == n and float(n).is_integer():
             out.append(str(int(n)))
         else:
