@@ -126,6 +126,9 @@ def test_orientation_of_entrez_ids_against_numbered_samples():
     rows = [str(i) for i in range(1, 521)]
     assert detect_orientation(rows, gtex) == "samples_x_genes"
     assert detect_orientation(gtex, rows) == "genes_x_samples"
+    # a subset of the numbered samples (every other one): still numbers, not genes
+    assert detect_orientation(rows[::2], gtex) == "samples_x_genes"
+    assert detect_orientation(gtex, rows[::2]) == "genes_x_samples"
 
 
 def test_orientation_of_ids_that_name_their_kind():

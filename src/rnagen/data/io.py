@@ -589,6 +589,15 @@ def _consecutive(ids: Sequence[str]) -> bool:
     return len(v) >= 3 and v == list(range(v[0], v[0] + len(v)))
 
 
+def _numbering(ids: Sequence[str]) -> bool:
+    """Whole numbers that number things: a run 1..n, or numbers no larger than 3 times their count (a subset of
+    numbered samples, 1, 3, 8, ...); Entrez ids of a gene set spread far wider (up to 10^8)."""
+    if _consecutive(ids):
+        return True
+    v = [int(str(x)) for x in ids]
+    return len(v) >= 3 and max(v) <= 3 * len(v)
+
+
 def detect_orientation(row_ids: Sequence[str], col_ids: Sequence[str]) -> Literal["samples_x_genes", "genes_x_samples"]:
     """Decide whether a table is samples x genes or genes x samples.
 
@@ -600,9 +609,9 @@ def detect_orientation(row_ids: Sequence[str], col_ids: Sequence[str]) -> Litera
     r, c = _gene_score(row_ids), _gene_score(col_ids)
     if _all_digits(row_ids) and _all_digits(col_ids):
         # Entrez ids and sample numbers look alike, and many small numbers are Entrez ids (1: A1BG, 2: A2M):
-        # a run 1..n numbers samples (R's write.csv row names); else only an axis of near-certain genes outvotes
-        # the size rule below
-        run_r, run_c = _consecutive(row_ids), _consecutive(col_ids)
+        # numbers that number things (R's write.csv row names, or a subset of them) are the samples; else only an
+        # axis of near-certain genes outvotes the size rule below
+        run_r, run_c = _numbering(row_ids), _numbering(col_ids)
         if run_r != run_c:
             return "samples_x_genes" if run_r else "genes_x_samples"
         r, c = (r if r >= 0.9 else 0.0), (c if c >= 0.9 else 0.0)
