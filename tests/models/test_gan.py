@@ -354,3 +354,27 @@ def test_copy_penalty_enters_the_generator_update():
 
     # the penalty's gradient moves generated profiles away from the reference: a larger mean distance to it
     assert mean_dcr(50.0) > mean_dcr(0.0) + 0.3
+
+
+def test_a_diverged_gan_is_named_when_sampled(capsys, tmp_path):
+    """A WGAN-GP trained at an absurd rate makes finite values billions of training SDs away (no NaN loss to stop
+    it): its samples record them (uns far_values) and `rnagen sample` says the model looks diverged; a sound
+    model's samples record nothing."""
+    from rnagen.cli.main import main
+    from rnagen.datasets import gtex26
+    from rnagen.models import get_model
+    from rnagen.models._base import far_values
+
+    a = gtex26()[:, :40].copy()
+    bad = get_model("wgan-gp").from_config(overrides=["train.steps=40", "gan.lr_generator=1000",
+                                                      "gan.lr_critic=1000", "sample.noise=0"])
+    bad.fit(a, label_key="tissue", seed=0, progress=False)
+    far = bad.sample(n_per_label=2, seed=0).uns["rnagen"]["synthetic"]["far_values"]
+    assert far["share"] > 0.5 and far["max_sd"] > far["threshold_sd"] == max(50.0, 3 * np.sqrt(a.n_obs))
+    bad.save(tmp_path / "run")
+    assert main(["sample", str(tmp_path / "run"), "--n", "20", "--out", str(tmp_path / "s.h5ad"), "--quiet"]) == 0
+    assert "the model looks diverged; train it again with a lower learning rate" in capsys.readouterr().out
+    z = np.random.default_rng(0).normal(size=(500, 40)).astype(np.float32)
+    assert far_values(z, 416) is None
+    z[3, 7] = 80.0
+    assert far_values(z, 416) == {"share": 1 / z.size, "max_sd": 80.0, "threshold_sd": 3 * np.sqrt(416)}

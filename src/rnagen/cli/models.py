@@ -70,6 +70,11 @@ def cmd_sample(args: argparse.Namespace) -> int:
     n_lab = int((counts > 0).sum())
     print(f"sampled {syn.n_obs} profiles x {syn.n_vars} genes ({n_lab} label{'s' if n_lab != 1 else ''}) "
           f"-> {args.out}")
+    far = syn.uns["rnagen"]["synthetic"].get("far_values")
+    if far:
+        print(f"note: {far['share']:.2%} of the values lie more than {far['threshold_sd']:.0f} training standard "
+              f"deviations from their gene's mean (up to {far['max_sd']:.3g}), where no training profile reaches: the "
+              "model looks diverged; train it again with a lower learning rate")
     if model.privacy:
         where = ("not in the table: keep it with the file, or write an .h5ad" if table else
                  "adata.uns['rnagen']['privacy']")

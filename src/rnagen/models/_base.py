@@ -33,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import json
+import math
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
@@ -347,6 +348,23 @@ def _check_finite(X: np.ndarray, what: str, fix: str, *, rows: int = 4096) -> No
     if values:
         raise DivergedError(f"the {what} hold {values} NaN or infinite values ({profiles} of {len(X)} profiles): "
                             f"{fix}")
+
+
+def far_values(Z: np.ndarray, n_train: int, *, rows: int = 4096) -> dict[str, float] | None:
+    """Generated values far outside anything training data can hold, in the model's standardised space: beyond
+    ``max(50, 3 sqrt(n))`` training standard deviations of their gene's mean (a gene expressed in one of ``n``
+    profiles reaches ``sqrt(n - 1)``). A model whose training diverged without a non-finite loss (a GAN at too
+    high a rate) makes such values; returns their share, the largest distance and the threshold, or ``None``
+    when there are none. Checked ``rows`` at a time."""
+    thr = max(50.0, 3.0 * math.sqrt(max(n_train, 1)))
+    n = top = 0.0
+    for start in range(0, len(Z), rows):
+        a = np.abs(Z[start:start + rows])
+        n += float((a > thr).sum())
+        top = max(top, float(a.max(initial=0.0)))
+    if not n:
+        return None
+    return {"share": n / max(Z.size, 1), "max_sd": top, "threshold_sd": thr}
 
 
 class Generator(ABC):
@@ -781,6 +799,7 @@ class Generator(ABC):
         Z = self._sample(y, seed=int(seed), batch_size=bs, progress=progress, **sampler_options)
         _check_finite(Z, f"{self.name} model's samples", "its weights are not finite; train it again (a lower "
                                                             "train.lr)")
+        far = far_values(Z, self.n_train) if self.config.preprocess.scaler != "none" else None
         # invert the transforms batch by batch, in place: peak memory stays one float32 output array plus
         # one float64 batch (100,000 x 978 profiles: 391 MB, not 2 x 782 MB)
         X = np.asarray(Z, dtype=np.float32)
@@ -809,6 +828,8 @@ class Generator(ABC):
                           **({"rounded": True} if round_values else {}),
                           **{k: v for k, v in sampler_options.items() if isinstance(v, (int, float, str, bool))}}
         }
+        if far is not None:
+            out.uns["rnagen"]["synthetic"]["far_values"] = far
         if self.privacy:  # a private model's samples carry its guarantee and DP settings
             out.uns["rnagen"]["privacy"] = dict(self.privacy)
         return out
