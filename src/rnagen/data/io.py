@@ -1513,8 +1513,8 @@ def _refuse_cut_short(txt: _Text, n_fields: int, sep: str) -> None:
     """Refuse a text file whose last line stops short of the header's fields with no line end after it: a
     download or copy cut off mid-line, whose last value may itself be cut (33777 read as 33), which a table
     reader would take for missing values. Read from the file's last bytes (uncompressed files)."""
-    if txt.compression:
-        return   # a compressed file cut short fails to decompress
+    if txt.compression or txt.encoding.lower().replace("-", "").startswith(("utf16", "utf32")):
+        return   # a compressed file cut short fails to decompress; UTF-16/32 text (a spreadsheet's) is no download
     try:
         size = txt.path.stat().st_size
         with open(txt.path, "rb") as fh:
