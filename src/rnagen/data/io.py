@@ -970,14 +970,17 @@ def _entrez_as_written(names: list[str]) -> list[str]:
 
 def _ids_from_a_later_column(df: pd.DataFrame, *, label_key: str | None) -> pd.DataFrame:
     """A first column of classes (repeated values; the label key's column, or at most half as many values as
-    rows) with the sample ids in a later text column (``subtype,sample_id,TP53,...``): the ids taken from the one
-    text column whose values are all distinct, the classes kept as a column under their header. Any other
-    table as it is."""
+    rows beside numeric columns named as genes) with the sample ids in a later text column
+    (``subtype,sample_id,TP53,...``): the ids taken from the one text column whose values are all distinct, the
+    classes kept as a column under their header. Any other table as it is."""
     idx = pd.Series([str(x).strip() for x in df.index])
     if len(idx) < 4 or not idx.duplicated().any():
         return df
     name = str(df.index.name) if df.index.name is not None else ""
-    if not (name == label_key or idx.nunique() <= len(idx) / 2):
+    numeric = [str(c) for c, dt in zip(df.columns, df.dtypes.tolist()) if pd.api.types.is_numeric_dtype(dt)]
+    # the label key's column, or few classes before columns named as genes (not a genes x samples table whose
+    # first column repeats gene names: _unique_gene_ids takes its ids from another column)
+    if not (name == label_key or (idx.nunique() <= len(idx) / 2 and numeric and _gene_score(numeric) >= 0.5)):
         return df
     unique = [j for j, dt in enumerate(df.dtypes.tolist()) if not pd.api.types.is_numeric_dtype(dt)
               and df.iloc[:, j].notna().all() and df.iloc[:, j].astype(str).str.strip().ne("").all()
