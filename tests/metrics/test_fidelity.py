@@ -69,6 +69,23 @@ def test_mmd_zero_for_identical_positive_for_shift(gauss):
     assert shifted > 10 * max(same, 1e-4)
 
 
+def test_mmd_reference_does_not_move_with_the_synthetic_set(rng):
+    """The real-vs-real MMD (the ceiling of its share of the gap closed) is one number for every synthetic set
+    scored against the same held-out and training profiles: the kernel's bandwidth is the held-out set's, not
+    the pooled sets' (a copy of the training set and a noisy set gave references 2x apart)."""
+    from rnagen.metrics import evaluate
+
+    R, T = rng.normal(size=(80, 12)), rng.normal(size=(120, 12))
+    refs, vals = [], []
+    # synthetic sets of one size (the reference is a training subsample of the synthetic set's size)
+    for S in (T[:80].copy(), T[:80] + rng.normal(0, 0.3, (80, 12)), rng.normal(2.0, 3.0, size=(80, 12))):
+        df = evaluate(R, S, train=T, metrics=["mmd"], n_boot=0, n_boot_expensive=0).set_index("name")
+        refs.append(df.loc["mmd", "reference"])
+        vals.append(df.loc["mmd", "value"])
+    assert refs[0] == refs[1] == refs[2] and refs[0] > 0
+    assert vals[2] > 5 * vals[1]   # a shifted, wider set still scores far worse
+
+
 def test_per_gene_distances_match_scipy(rng):
     X = np.round(rng.normal(size=(120, 6)), 1)  # ties
     Y = np.round(rng.normal(size=(77, 6)) + 0.3, 1)
