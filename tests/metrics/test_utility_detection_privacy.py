@@ -25,6 +25,22 @@ def test_tstr_real_vs_label_permuted(rng):
     assert perm["accuracy"] < 0.35 and abs(perm["auc"] - 0.5) < 0.1
 
 
+@pytest.mark.parametrize("classifier", ["logreg", "mlp"])
+def test_a_class_the_training_set_lacks_is_never_predicted(rng, classifier):
+    """Train on a set without class t3, test on all four: the classifier never learned t3, so it never predicts
+    it (its F1 is 0, not credit from an untrained output) and its one-vs-rest AUC is chance."""
+    X, y, c = _blobs(rng, 600)
+    Xt, yt, _ = _blobs(rng, 400, centers=c)
+    keep = y != "t3"
+    res = tstr(X[keep], y[keep], Xt, yt, classifier=classifier, seeds=(0, 1), epochs=20)
+    k = res["classes"].index("t3")
+    assert all((pred != k).all() for pred in res["_pred"])
+    assert res["per_class_f1"][k] == 0.0 and res["per_class_recall"][k] == 0.0
+    col = res["_proba"][0][:, k]
+    assert macro_auc((res["_y"] == k).astype(int), np.c_[1 - col, col]) == 0.5   # all tied: chance
+    assert res["accuracy"] < 0.8   # a quarter of the test profiles cannot be right
+
+
 def test_macro_auc_against_sklearn(rng):
     from sklearn.metrics import roc_auc_score
 

@@ -96,12 +96,17 @@ def tstr(synth_X, synth_y, test_X, test_y, *, classifier: Kind = "mlp", seeds: S
         classes = np.arange(n_classes)
     Xs = np.asarray(synth_X, np.float32)
     Xt = np.asarray(test_X, np.float32)
+    # a class the training set lacks is one the classifier never learned: its untrained output may neither be
+    # predicted (credit for a class never shown) nor rank profiles (its AUC is chance: all scores tied)
+    unseen = np.bincount(ys, minlength=n_classes) == 0
     per: dict[str, list[float]] = {"accuracy": [], "macro_f1": [], "auc": []}
     f1s, recs, correct, probas, models = [], [], np.zeros(len(Xt)), [], []
     for seed in seeds:
         clf = fit_classifier(Xs, ys, n_classes=n_classes, kind=classifier, seed=seed, epochs=epochs)
         models.append(clf)
         p = clf.predict_proba(Xt)
+        if unseen.any():
+            p = np.where(unseen, 0.0, p)
         pred = p.argmax(1)
         ok = pred == yt
         correct += ok
