@@ -61,6 +61,9 @@ def test_apply_keeps_inputs_and_gene_order(make_adata, linear_problem):
     pd.testing.assert_frame_equal(full.obs, syn.obs)
     assert full.uns["note"] == "kept" and rc.Reconstructor.__name__
     np.testing.assert_allclose(full[:, rec.target_names].X, rec.predict(syn), rtol=1e-6)
+    # rounded counts in, predicted genes out: the sample record no longer says "rounded", its model and seed stay
+    syn.uns["rnagen"] = {"synthetic": {"model": "gaussian", "seed": 3, "rounded": True}}
+    assert rec.apply(syn).uns["rnagen"]["synthetic"] == {"model": "gaussian", "seed": 3}
 
 
 def test_missing_inputs_are_named(make_adata, linear_problem, tmp_path):

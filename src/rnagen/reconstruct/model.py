@@ -491,6 +491,9 @@ class Reconstructor:
         out = ad.AnnData(X=full, obs=adata.obs.copy(), var=var)
         out.uns = dict(adata.uns)
         u = dict(out.uns.get("rnagen", {}))
+        if isinstance(u.get("synthetic"), dict) and u["synthetic"].get("rounded"):
+            # the predicted genes are not whole numbers: the input's rounding no longer describes the profiles
+            u["synthetic"] = {k: v for k, v in u["synthetic"].items() if k != "rounded"}
         out.uns["rnagen"] = u
         record(out, "reconstruct", method=self.method, n_inputs=int(len(self.input_idx)),
                n_targets=int(len(self.target_idx)), rnagen_version=__version__)
