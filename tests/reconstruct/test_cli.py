@@ -30,6 +30,12 @@ def test_fit_apply_score_on_gtex(gtex_split, capsys):
                  "--label-key", "tissue", "--quiet", "--out", str(d / "rec")]) == 0
     out = capsys.readouterr().out
     assert "fitted linear reconstruction: 100 input genes -> 367 target genes on 416 samples" in out
+    # a second fit into the same folder is refused before any work, the first one kept
+    before = (d / "rec" / "meta.json").read_bytes()
+    assert main(["reconstruct", "fit", str(d / "test.h5ad"), "--inputs", str(d / "genes.txt"), "--quiet", "--out",
+                 str(d / "rec")]) == 2
+    assert "already holds a fitted reconstructor" in capsys.readouterr().err
+    assert (d / "rec" / "meta.json").read_bytes() == before
     # "synthetic" landmark data: the test set's input genes only
     syn = test[:, entrez[::-1]].copy()
     syn.write_h5ad(d / "syn.h5ad")
