@@ -156,6 +156,14 @@ def test_cli_writes_json_and_table(tmp_path, capsys):
     assert main(["evaluate", "--real", str(tmp_path / "rec.h5ad"), "--synthetic", str(tmp_path / "none.h5ad")]) == 2
     err = capsys.readouterr().err
     assert "does not exist" in err and "label" not in err
+    # a synthetic class the training set lacks: named as such, not as a model's unknown label
+    odd = _adata(S, np.where(ys == ys[0], "Kidney", ys))
+    write_h5ad(odd, tmp_path / "odd.h5ad")
+    assert main(["evaluate", "--real", str(tmp_path / "test.h5ad"), "--synthetic", str(tmp_path / "odd.h5ad"),
+                 "--train", str(tmp_path / "train.h5ad"), "--label-key", "tissue", "--metrics", "precision"]) == 2
+    err = capsys.readouterr().err
+    assert "the synthetic set has 1 class(es) the training set (--train) lacks ('Kidney')" in err
+    assert "--floor none" in err and "model was trained" not in err
     # without --out: the same table printed, nothing written
     before = sorted(p.name for p in tmp_path.iterdir())
     assert main(base) == 0

@@ -78,6 +78,11 @@ def _gaussian_floor(args: argparse.Namespace, train, syn):
         fit_on.obs["_all"] = "all"
         model.fit(fit_on, label_key="_all", seed=args.seed, progress=False)
         return model.sample(syn.n_obs, seed=args.seed, progress=False), "gaussian (one class, no --label-key)"
+    extra = sorted(set(syn.obs[args.label_key].astype(str)) - set(train.obs[args.label_key].astype(str)))
+    if extra:
+        shown = ", ".join(repr(x) for x in extra[:4]) + (", ..." if len(extra) > 4 else "")
+        raise DataError(f"the synthetic set has {len(extra)} class(es) the training set (--train) lacks ({shown}): "
+                        "the per-class Gaussian floor has no profiles of them to fit; label the sets alike")
     model.fit(train, label_key=args.label_key, seed=args.seed, progress=False)
     return (model.sample(like=syn, seed=args.seed, progress=False),
             "gaussian (per-class, fitted on --train, sampled to the synthetic label mix)")
