@@ -623,6 +623,21 @@ def test_kill9_during_sample_then_next_sample_cleans_up(work, cli):
     assert os.listdir(out) == ["syn.h5ad"]
 
 
+def test_sigterm_during_sample_leaves_nothing(work):
+    """SIGTERM (kill, timeout, a batch scheduler) ends a command as Ctrl-C does: exit 143, one line, its lock and
+    temporary removed (a SIGTERM left the lock file behind)."""
+    out = work["tmp"] / "term"
+    argv = _sample_argv(work["gauss"], out / "syn.h5ad")
+    code = SLOW_SAMPLE.replace("main(sys.argv[2:])", "raise SystemExit(main(sys.argv[2:]))")
+    proc = subprocess.Popen([sys.executable, "-c", code, SRC, *argv], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert proc.stdout.readline().strip() == "writing"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 143 and err.strip() == "rnagen: terminated"
+    assert not out.exists()   # the folder the command created, removed with its lock and temporary
+
+
 # --- family: modes ----------------------------------------------------------------------------------------------------
 @pytest.fixture
 def umask():

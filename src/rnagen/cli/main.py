@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import signal
 import sys
+import threading
 import typing
 
 from .. import __version__
@@ -53,8 +55,12 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    previous = _on_sigterm()
     try:
         rc = args.func(args)
+    except _Terminated:
+        print("rnagen: terminated", file=sys.stderr)
+        return 143
     except RnagenError as e:
         print(f"rnagen: error: {e}", file=sys.stderr)
         return 2
@@ -71,7 +77,29 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"rnagen: error: {describe_os_error(e, verb='use')}", file=sys.stderr)
         return 2
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     return int(rc or 0)
+
+
+class _Terminated(BaseException):
+    """SIGTERM (kill, timeout, a batch scheduler, docker stop) raised as an exception, so that a command ends
+    as on Ctrl-C: its locks released and its temporaries removed on the way out."""
+
+
+def _raise_terminated(signum, frame):
+    raise _Terminated
+
+
+def _on_sigterm():
+    """Install the SIGTERM handler in the main thread where the default one is in place; returns the handler to
+    restore (``None`` where none was installed)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return None
+    return signal.signal(signal.SIGTERM, _raise_terminated)
 
 
 if __name__ == "__main__":
