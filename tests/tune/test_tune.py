@@ -199,6 +199,21 @@ def test_a_diverged_trial_is_the_worst_not_the_end(noisy_model, gtex_small, tmp_
     assert study.trials[0].value == 0.0 < study.trials[1].value and study.best_trial.number == 1
 
 
+def test_an_interrupted_tune_keeps_the_best_so_far(gtex_small, tmp_path):
+    """Ctrl-C (or SIGTERM) during a study: the best configuration of the trials completed so far is written to
+    ``out`` before the interrupt goes on."""
+    out = tmp_path / "best.toml"
+
+    def stop(study, trial):
+        if trial.number == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        tune(gtex_small, model="gaussian", label_key="tissue", trials=5, budget="fast", sampler_seed=0,
+             storage=f"sqlite:///{tmp_path / 's.db'}", out=out, callbacks=[stop])
+    assert tomllib.loads(out.read_text())["model"] == "gaussian"
+
+
 # --- the command line on the bundled data, and the best configuration trains ------------------------------
 def test_cli_tune_sqlite_then_train(gtex_small, tmp_path, capsys):
     best = tmp_path / "best.toml"
@@ -213,6 +228,8 @@ def test_cli_tune_sqlite_then_train(gtex_small, tmp_path, capsys):
     assert "3 trials (3 complete, 0 pruned)" in out
     study = optuna.load_study(study_name="rnagen-gaussian", storage=f"sqlite:///{db}")
     assert sorted(t.number for t in study.trials) == [0, 1, 2]
+    # the seeded worker that joined continued the search: no configuration of the first run replayed
+    assert len({t.params["shrinkage"] for t in study.trials}) == 3
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
     name, cfg = best_config(study)
     assert name == "gaussian"

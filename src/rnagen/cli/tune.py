@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 
 from . import _types as T
 
@@ -57,6 +58,15 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+def _no_interrupt_trace(record: logging.LogRecord) -> bool:
+    """Drop optuna's "trial failed" warning and traceback for an interrupt (Ctrl-C, SIGTERM): the command ends
+    with its own one line."""
+    exc = record.exc_info[1] if record.exc_info else None
+    if exc is not None:
+        return isinstance(exc, Exception)
+    return "failed with value None" not in record.getMessage()   # the same failure's second line
+
+
 def run(args: argparse.Namespace) -> int:
     """``rnagen tune``: run this worker's trials of the study and write the study's best configuration to ``--out``."""
     import optuna
@@ -72,13 +82,18 @@ def run(args: argparse.Namespace) -> int:
         check_output(out.parent / f"{study_name}.db", inputs=[args.data], option="study database")
         storage = f"sqlite:///{(out.parent / f'{study_name}.db').resolve()}"
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    for handler in logging.getLogger("optuna").handlers:
+        handler.addFilter(_no_interrupt_trace)
 
     def report(study, trial) -> None:
         if args.quiet:
             return
         if trial.state == optuna.trial.TrialState.COMPLETE:
-            parts = ", ".join(f"{k}={trial.user_attrs[k]:.3f}" for k in ("density", "aa_ts", "tstr")
+            # the default objective's terms: density (counted up to 1), the AA_ts score read on its halves, TSTR
+            parts = ", ".join(f"{k}={trial.user_attrs[k]:.3f}" for k in ("density", "aa_score", "tstr")
                               if k in trial.user_attrs)
+            if "aa_ts" in trial.user_attrs:
+                parts += f"; AA_ts {trial.user_attrs['aa_ts']:.3f}"
             print(f"trial {trial.number}: {trial.value:.4f} ({parts}) {trial.params}", flush=True)
         else:
             print(f"trial {trial.number}: {trial.state.name.lower()} {trial.params}", flush=True)

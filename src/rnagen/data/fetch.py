@@ -147,16 +147,20 @@ def _parse_checksum(checksum: str) -> tuple[str, str]:
     return algo, hexd.lower()
 
 
-def _verify(path: Path, *, checksum: str | None, expected_size: int | None, what: str) -> None:
+def _verify(path: Path, *, checksum: str | None, expected_size: int | None, what: str,
+            again: str | None = None) -> None:
+    """Refuse a file of another size or checksum than expected; ``again`` is the way on (default: delete the
+    file and fetch again)."""
+    again = again or f"delete {path} and fetch again"
     size = path.stat().st_size
     if expected_size is not None and size != expected_size:
-        raise DataError(f"{what}: size {size} bytes, expected {expected_size}; delete {path} and fetch again")
+        raise DataError(f"{what}: size {size} bytes, expected {expected_size}; {again}")
     if checksum:
         algo, want = _parse_checksum(checksum)
         got = file_checksum(path, algo)
         if got != want:
             raise DataError(f"{what}: {algo} checksum mismatch (got {got}, expected {want}); the download is corrupt "
-                            f"or the checksum is wrong: delete {path} and fetch again, or fix --checksum")
+                            f"or the checksum is wrong: {again}, or fix --checksum")
 
 
 class HTTPStatusError(DataError):
@@ -280,7 +284,7 @@ def download(url: str, dest: str | os.PathLike, *, checksum: str | None = None, 
             session.close()
     try:
         _verify(part, checksum=checksum, expected_size=expected_size if expected_size is not None else total,
-                what=dest.name)
+                what=dest.name, again="the download was removed: fetch again")
     except DataError:
         part.unlink()
         raise

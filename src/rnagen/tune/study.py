@@ -131,6 +131,13 @@ def open_study(*, storage: str | None = None, study_name: str, attrs: Mapping[st
             if attempt == 4:
                 raise
             time.sleep(0.2 * (attempt + 1))
+    if sampler_seed is not None and study.trials:
+        # a seeded worker joining trials already run continues the search: seeded as before, it would replay the
+        # suggestions those trials began with (the same configurations trained again)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.sampler = optuna.samplers.TPESampler(seed=(sampler_seed + len(study.trials)) % 2**32,
+                                                       constant_liar=True, multivariate=True)
     if study.direction != optuna.study.StudyDirection.MAXIMIZE:
         raise ConfigError(f"study {study_name!r} in {url} is not an rnagen study (it minimises)")
     have = study.user_attrs
@@ -269,6 +276,8 @@ def tune(
         If given, write the best configuration found so far in the study (all workers) there as TOML
         that ``rnagen train --config`` accepts.
     """
+    import optuna
+
     from ..models import get_model
 
     model_cls = get_model(model)
@@ -295,7 +304,13 @@ def tune(
                           label_key=label_key, pipe=pipe, val_rep=val_rep,
                           y_val=val.obs[label_key].astype(str).to_numpy(), seed=seed, device=device,
                           worker=f"{socket.gethostname()}:{os.getpid()}")
-    study.optimize(runner, n_trials=int(trials), timeout=timeout, callbacks=list(callbacks), gc_after_trial=True)
+    try:
+        study.optimize(runner, n_trials=int(trials), timeout=timeout, callbacks=list(callbacks), gc_after_trial=True)
+    except BaseException:
+        # interrupted (Ctrl-C, SIGTERM): the best configuration of the trials completed so far is kept
+        if out is not None and any(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials):
+            write_best_config(study, out)
+        raise
     if out is not None:
         write_best_config(study, out)
     return study
