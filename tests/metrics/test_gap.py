@@ -264,3 +264,14 @@ def test_the_floor_column_is_the_floor_set_s_value_scored_without_a_second_ceili
         assert np.isfinite(alone.loc[m, "reference"]) and np.isfinite(df.loc[m, "gap_closed"]), m
     assert with_tstr.loc["frechet_classifier", "value"] == pytest.approx(alone.loc["frechet_classifier", "value"],
                                                                         rel=1e-6)
+
+
+def test_the_table_keeps_long_class_names_apart():
+    """Per-class rows of classes sharing their first 12 characters stay apart in the printed table."""
+    import pandas as pd
+
+    rows = [{"name": "tstr_logreg_macro_f1", "group": g, "value": v, "ci_low": np.nan, "ci_high": np.nan,
+             "reference": np.nan, "direction": "higher"}
+            for g, v in (("all", 0.9), ("Brain - Cerebellum", 0.8), ("Brain - Cerebellar Hemisphere", 0.7))]
+    text = format_table(pd.DataFrame(rows), per_class=True)
+    assert "Brain - Cerebellum " in text and "Brain - Cerebellar Hemisphere " in text

@@ -143,8 +143,9 @@ def register(sub) -> None:
                    help="classifier-free guidance weight (default 0)")
     p.add_argument("--seed", type=T.seed, default=0, help="random seed (default 0)")
     p.add_argument("--batch-size", type=T.integer(">= 1"), default=None,
-                   help="profiles per batch (default 4096); the diffusion model and the VAE draw their noise batch by "
-                        "batch, so their profiles are reproduced by the same --seed and --batch-size (and device)")
+                   help="profiles per batch (default 4096); the diffusion model, the VAE and a WGAN-GP with output "
+                        "noise draw their noise batch by batch, so their profiles are reproduced by the same --seed "
+                        "and --batch-size (and device)")
     p.add_argument("--round", action="store_true",
                    help="whole-number values, as read counts are (DESeq2 and edgeR take no others); for a model "
                         "trained on whole-number counts")

@@ -543,7 +543,10 @@ def format_table(df: pd.DataFrame, *, per_class: bool = False) -> str:
     sub = df if per_class else df[df["group"] == "all"]
     has_floor = "floor" in sub.columns and bool(sub["floor"].notna().any())
     gap_head = f" {'floor':>10} {'gap closed':>10}" if has_floor else ""
-    lines = [f"{'metric':<24} {'group':<12} {'value':>10} {'95% CI':>23} {'reference':>10}{gap_head}  direction"]
+    # the group column as wide as its longest name (class names such as "Brain - Cerebellar Hemisphere" and
+    # "Brain - Cerebellum" must stay apart), at least 12
+    gw = max([12, *(len(str(g)) for g in sub["group"])])
+    lines = [f"{'metric':<24} {'group':<{gw}} {'value':>10} {'95% CI':>23} {'reference':>10}{gap_head}  direction"]
     unresolved = False
     for r in sub.itertuples():
         ci = "" if np.isnan(r.ci_low) else f"[{r.ci_low:.4g}, {r.ci_high:.4g}]"
@@ -556,7 +559,7 @@ def format_table(df: pd.DataFrame, *, per_class: bool = False) -> str:
                 gc = f"({gc})"
                 unresolved = True
             gap = f" {fl:>10} {gc:>10}"
-        lines.append(f"{r.name:<24} {str(r.group)[:12]:<12} {r.value:>10.4g} {ci:>23} {ref:>10}{gap}  {r.direction}")
+        lines.append(f"{r.name:<24} {str(r.group):<{gw}} {r.value:>10.4g} {ci:>23} {ref:>10}{gap}  {r.direction}")
     if has_floor:
         lines.append("gap closed: share of the floor-to-reference (ceiling) distance closed; 100% = as real data, "
                      "0% = as the floor, negative = worse; NaN = the floor already reaches the ceiling")

@@ -779,8 +779,9 @@ class Generator(ABC):
 
         Say how many with exactly one of ``n`` (split by the training label frequencies), ``n_per_label``,
         ``like`` (an AnnData or a data file whose label counts are matched) or ``counts`` ({label: n}).
-        ``batch_size``: profiles generated at once; a model that draws its noise batch by batch (diffusion, VAE)
-        reproduces its profiles for the same ``seed`` and ``batch_size`` on the same device.
+        ``batch_size``: profiles generated at once; a model that draws its noise batch by batch (diffusion, VAE,
+        a WGAN-GP with output noise) reproduces its profiles for the same ``seed`` and ``batch_size`` on the same
+        device.
         ``round_values``: whole numbers, as read counts are (DESeq2 and edgeR take no others); refused for a
         model trained on values that are not whole numbers. ``sampler_options`` are model-specific (e.g.
         ``sampler="ddim", steps=50, eta=0.0, guidance=0.0``).
