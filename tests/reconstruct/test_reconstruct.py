@@ -168,3 +168,13 @@ def test_gene_scores_golden():
     # gene 0: SSE = 4 * 0.25 = 1, SST = 5 -> 0.8; r = corr([1,2,3,4], [1.5,1.5,3.5,3.5]) = 0.894427
     assert r2[0] == pytest.approx(0.8) and r[0] == pytest.approx(2 / np.sqrt(5))
     assert np.isnan(r2[1]) and np.isnan(r[1]) and np.isnan(r2[2])
+
+
+def test_an_input_named_twice_under_two_ids_is_named():
+    """A symbol and an Entrez id of the same gene in the input list: the error names both and the data's gene."""
+    from rnagen.datasets import gtex26
+
+    a = gtex26()
+    with pytest.raises(DataError, match=r"same gene twice under different IDs \('TBX4' and '9496': '9496' of the "
+                                        r"data\); remove one of them"):
+        rc.fit(a, inputs=["TBX4", "9496", *list(a.var_names[1:3])])

@@ -92,5 +92,10 @@ def resolve_inputs(inputs: str | Sequence[str] | os.PathLike, var_names: Sequenc
             uniq.append(r)
     idx = require_genes(uniq, var, what="input genes", where=where)
     if len(set(idx)) != len(idx):
-        raise DataError("the input gene list names the same gene twice under different IDs; remove duplicates")
+        first: dict[int, str] = {}
+        for r, i in zip(uniq, idx):
+            if i in first:
+                raise DataError(f"the input gene list names the same gene twice under different IDs ({first[i]!r} and "
+                                f"{r!r}: {str(var[i])!r} of the data); remove one of them")
+            first[i] = r
     return idx, {"selection": sel, "n_requested": len(uniq), "n_inputs": len(idx), "missing": []}
