@@ -127,6 +127,11 @@ def test_cli_writes_json_and_table(tmp_path, capsys):
     assert names == ["precision", "coverage", "aa_ts", "tstr_logreg_accuracy", "dcr_share"]
     assert all(m["ci_low"] is not None for m in js["metrics"])
     assert js["inputs"]["n_genes"] == 20
+    assert "note: without --train" not in printed
+    # without --train: said what is missing, a copy of the training set not told from real data
+    assert main(["evaluate", "--real", str(tmp_path / "test.h5ad"), "--synthetic", str(tmp_path / "train.h5ad"),
+                 "--label-key", "tissue", "--metrics", "precision"]) == 0
+    assert "note: without --train there is no real-vs-real reference" in capsys.readouterr().out
     # a user error is one line, exit status 2
     rc = main(["evaluate", "--real", str(tmp_path / "test.h5ad"), "--synthetic", str(tmp_path / "syn.h5ad"),
                "--metrics", "bogus", "--out", str(out)])

@@ -147,6 +147,9 @@ def _evaluate(args: argparse.Namespace, metrics: list[str] | None, ending: str) 
                   verbose=args.verbose, gene_sets=gene_sets, biology=biology, mia_reference=mia_ref,
                   mia_density=args.mia_density, mia_pca_dims=args.mia_pca_dims)
     print(format_table(df, per_class=args.per_class))
+    if train is None:
+        print("note: without --train there is no real-vs-real reference, floor, TRTR or privacy and membership "
+              "indicator: a copy of the training profiles would score here as real data does; pass --train")
     if "held_out_in_train" in df.attrs:
         print(f"note: {df.attrs['held_out_in_train']['note']}")
     if "label_note" in df.attrs:
