@@ -797,6 +797,7 @@ class Generator(ABC):
         bs = check_number("batch_size", 4096 if batch_size is None else batch_size, ">= 1", integer=True)
         y = label_plan(self.labels, self.label_counts, n=n, n_per_label=n_per_label, like=like,
                        label_key=self.label_key, counts=counts, n_genes=self.n_genes)
+        self._sampling_used: dict[str, Any] = {}
         Z = self._sample(y, seed=int(seed), batch_size=bs, progress=progress, **sampler_options)
         _check_finite(Z, f"{self.name} model's samples", "its weights are not finite; train it again (a lower "
                                                             "train.lr)")
@@ -827,7 +828,8 @@ class Generator(ABC):
         out.uns["rnagen"] = {
             "synthetic": {"model": self.name, "seed": int(seed), "rnagen_version": __version__,
                           **({"rounded": True} if round_values else {}),
-                          **{k: v for k, v in sampler_options.items() if isinstance(v, (int, float, str, bool))}}
+                          **{k: v for k, v in {**sampler_options, **self._sampling_used}.items()
+                             if isinstance(v, (int, float, str, bool))}, "batch_size": int(bs)}
         }
         if far is not None:
             out.uns["rnagen"]["synthetic"]["far_values"] = far

@@ -92,6 +92,17 @@ def test_a_smaller_conditioning_embedding_trains_saves_and_loads(tmp_path):
         DiffusionModel.from_config(overrides=["network.cond_dim=-1"])
 
 
+def test_samples_record_the_sampling_they_were_drawn_with(mixture_model):
+    """The sample record names the sampler settings in effect, defaults included, and the batch size (both
+    change the profiles of a seed)."""
+    rec = mixture_model.sample(n_per_label=2, seed=1).uns["rnagen"]["synthetic"]
+    cfg = mixture_model.config.sample
+    assert (rec["sampler"], rec["steps"], rec["guidance"], rec["batch_size"]) == (cfg.sampler, cfg.steps,
+                                                                                 cfg.guidance, 4096)
+    rec = mixture_model.sample(n_per_label=2, seed=1, sampler="ddim", steps=7, batch_size=5).uns["rnagen"]["synthetic"]
+    assert (rec["sampler"], rec["steps"], rec["eta"], rec["batch_size"]) == ("ddim", 7, cfg.eta, 5)
+
+
 def test_eta0_deterministic_and_guidance_changes_samples(mixture_model):
     a = mixture_model.sample(n_per_label=20, seed=3, steps=10)
     b = mixture_model.sample(n_per_label=20, seed=3, steps=10)
