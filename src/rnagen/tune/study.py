@@ -132,8 +132,8 @@ def open_study(*, storage: str | None = None, study_name: str, attrs: Mapping[st
                 raise
             time.sleep(0.2 * (attempt + 1))
     if sampler_seed is not None and study.trials:
-        # a seeded worker joining trials already run continues the search: seeded as before, it would replay the
-        # suggestions those trials began with (the same configurations trained again)
+        # a seeded worker joining trials already run continues the search: its seed offset by the trials run, since
+        # the same seed would replay the suggestions those trials began with (the same configurations again)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             study.sampler = optuna.samplers.TPESampler(seed=(sampler_seed + len(study.trials)) % 2**32,
