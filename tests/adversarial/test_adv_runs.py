@@ -385,6 +385,20 @@ def test_train_into_a_folder_of_the_users_own_files_is_refused(work, clean_failu
                   match="holds files of your own (config.toml, genes.txt, train_log.csv;")
 
 
+def test_folders_of_one_command_are_not_another_commands_out(work, clean_failure):
+    """train or reconstruct fit into a benchmark folder, a benchmark into a trained model's folder: refused
+    before any write (the folders were mixed before)."""
+    bench = work["tmp"] / "bench"
+    bench.mkdir()
+    (bench / "bench.json").write_text("{}")
+    clean_failure(_train_argv(work["data"], bench), watch=[bench], match="is a benchmark folder")
+    clean_failure(["reconstruct", "fit", str(work["data"]), "--inputs", "landmarks", "--out", str(bench), "--quiet"],
+                  watch=[bench], match="is a benchmark folder")
+    clean_failure(["benchmark", str(work["data"]), "--label-key", "tissue", "--models", "gaussian", "--metrics",
+                   "precision", "--quiet", "--out", str(work["gauss"])], watch=[work["gauss"]],
+                  match="holds a trained model's folder")
+
+
 def test_no_resume_replaces_a_finished_run(work, cli):
     from rnagen.models import load
 

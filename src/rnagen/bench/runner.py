@@ -589,6 +589,9 @@ def _setup(data, *, label_key, models, reconstruct, full, seeds, splits, budget,
                                          metric_fp={}), label_key=label_key) for j in range(1, splits)]
     train, test = first.train, first.test
     out = Path(out_dir)
+    if (out / "config.toml").is_file() and not (out / "bench.json").is_file():
+        # a generator's run folder or a reconstructor: a benchmark's files do not go among theirs
+        raise RunDirError(f"{out} holds a trained model's folder (config.toml), not a benchmark; choose a new --out")
     out.mkdir(parents=True, exist_ok=True)
     for sub in ("runs", "results", "plots"):
         (out / sub).mkdir(exist_ok=True)

@@ -23,6 +23,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
     inputs = [args.full] + ([args.inputs] if args.inputs != "landmarks" else [])
     check_output(args.out, inputs=inputs, kind="dir", writes=FOLDER_FILES)
+    if (Path(args.out) / "bench.json").is_file():
+        raise RunDirError(f"{args.out} is a benchmark folder (bench.json); fit into a new --out")
     cfg = Path(args.out) / "config.toml"
     if cfg.is_file():   # checked before the fit: a fitted folder is never replaced
         from ..config import read_toml

@@ -707,6 +707,8 @@ class Generator(ABC):
         refused, unless ``resume`` is false, which deletes the old run's files. A folder holding no trained
         state (at most ``config.toml``) is simply reused.
         """
+        if (run_dir / "bench.json").is_file():
+            raise RunDirError(f"{run_dir} is a benchmark folder (bench.json); train into a new --out")
         present = [f for f in (*RUN_FILES, MANIFEST) if (run_dir / f).exists()]
         trained = [f for f in ("checkpoint.pt", "weights.safetensors") if f in present]
         cfg_path = run_dir / "config.toml"
