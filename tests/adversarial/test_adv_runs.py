@@ -387,7 +387,7 @@ def test_train_into_a_folder_of_the_users_own_files_is_refused(work, clean_failu
 
 def test_folders_of_one_command_are_not_another_commands_out(work, clean_failure):
     """train or reconstruct fit into a benchmark folder, a benchmark into a trained model's folder: refused
-    before any write (the folders were mixed before)."""
+    before any write."""
     bench = work["tmp"] / "bench"
     bench.mkdir()
     (bench / "bench.json").write_text("{}")
@@ -639,7 +639,7 @@ def test_kill9_during_sample_then_next_sample_cleans_up(work, cli):
 
 def test_sigterm_during_sample_leaves_nothing(work):
     """SIGTERM (kill, timeout, a batch scheduler) ends a command as Ctrl-C does: exit 143, one line, its lock and
-    temporary removed (a SIGTERM left the lock file behind)."""
+    temporary removed."""
     out = work["tmp"] / "term"
     argv = _sample_argv(work["gauss"], out / "syn.h5ad")
     code = SLOW_SAMPLE.replace("main(sys.argv[2:])", "raise SystemExit(main(sys.argv[2:]))")

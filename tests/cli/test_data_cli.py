@@ -93,7 +93,7 @@ def test_info_says_how_an_unrecorded_scale_is_taken(tmp_path, capsys, values, sa
 def test_numeric_annotation_columns_among_entrez_ids_are_not_genes(tmp_path, capsys):
     """An age and a batch column beside genes named by Entrez ids (a clinical covariate pasted next to the
     expression): kept as sample annotations with a note, not read as genes, and the log values are not logged
-    again (the age, above 30, made them look linear before)."""
+    again (the age, above 30, would make them look linear)."""
     expr = pd.read_csv(GTEX_CSV, index_col=0).iloc[::2, :100]
     tissue = pd.read_csv(GTEX_SAMPLES, index_col=0).loc[expr.index, "tissue"]
     table = expr.copy()

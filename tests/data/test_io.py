@@ -167,8 +167,8 @@ def test_a_complete_last_line_without_a_line_end_is_read(tmp_path):
 
 def test_ids_in_the_second_column_behind_the_labels(small, tmp_path):
     """subtype,sample_id,genes...: the first column repeats classes, the sample ids are the later text column whose
-    values are all distinct: read by those ids, the classes kept as the label column (the classes were taken for
-    sample ids before, and --duplicates first left one sample per class)."""
+    values are all distinct: read by those ids, the classes kept as the label column (taken for sample ids,
+    --duplicates first would leave one sample per class)."""
     df = _frame(small)
     df.insert(0, "sample_id", list(small.obs_names))
     df.insert(0, "tissue", small.obs["tissue"].astype(str).to_numpy())
@@ -183,8 +183,8 @@ def test_ids_in_the_second_column_behind_the_labels(small, tmp_path):
 @pytest.mark.parametrize("form", ["{}.0", "X{}"], ids=["float", "R"])
 def test_entrez_ids_written_as_floats_or_by_r_are_read_as_ids(small, tmp_path, form):
     """Entrez ids written 9496.0 (a column that held a missing value) or X9496 (R's make.names) beside a label
-    column: read as the ids they are (they were other features before, mapped to no gene); R's X1, X2, ... of
-    unnamed columns stay."""
+    column: read as the ids they are (not other features mapped to no gene); R's X1, X2, ... of unnamed columns
+    stay."""
     df = _frame(small)
     df.columns = [form.format(c) for c in df.columns]
     df.insert(0, "tissue", small.obs["tissue"].astype(str).to_numpy())

@@ -72,7 +72,7 @@ def test_mmd_zero_for_identical_positive_for_shift(gauss):
 def test_mmd_reference_does_not_move_with_the_synthetic_set(rng):
     """The real-vs-real MMD (the ceiling of its share of the gap closed) is one number for every synthetic set
     scored against the same held-out and training profiles: the kernel's bandwidth is the held-out set's, not
-    the pooled sets' (a copy of the training set and a noisy set gave references 2x apart)."""
+    the pooled sets' (with which a copy of the training set and a noisy set get references 2x apart)."""
     from rnagen.metrics import evaluate
 
     R, T = rng.normal(size=(80, 12)), rng.normal(size=(120, 12))
