@@ -324,6 +324,9 @@ def test_reconstruction_rows_and_r2(tmp_path, labelled_csv):
     b = board.set_index("model")
     assert 0 <= b.loc["gaussian+linear", "tstr_mlp_accuracy"] <= 1
     assert b.loc["gaussian+linear", "sample_seconds"] >= b.loc["gaussian", "sample_seconds"]
+    # the full-profile ceiling closes its own gap to the Gaussian's reconstructed profiles (the full floor)
+    shares = b.loc["real-full", [c for c in b.columns if c.endswith("_gap_closed")]].astype(float)
+    assert (shares.dropna() == 1.0).all() and shares.notna().any()
     assert 'id="recon"' in (out / "report.html").read_text()
     # the full profiles on another scale than the data (logged here, the data's counts not): refused before any
     # training, the reconstructor would otherwise take the log of log values

@@ -1148,9 +1148,12 @@ def _seed_floors(row: str, recs: Sequence[dict], got: Mapping[str, list[dict]]
     Gaussian row of the same run; its reconstructed row for ``<model>+<method>`` rows). The ``real`` row, one
     evaluation per split stored as the split's first run, is judged against that run's floor. Empty for rows
     without a floor."""
-    if row.startswith(CEILING_ROW + "-"):  # the full-profile reference: no full-profile floor without a model
-        return []
-    floor_row = FLOOR_ROW + (f"+{method}" if (method := reconstruction_method(row)) else "")
+    if row.startswith(CEILING_ROW + "-"):
+        # the full-profile ceiling: judged against the Gaussian's reconstructed profiles (the first method's),
+        # the floor of the full-profile rows
+        floor_row = next((r for r in got if r.startswith(FLOOR_ROW + "+")), "")
+    else:
+        floor_row = FLOOR_ROW + (f"+{method}" if (method := reconstruction_method(row)) else "")
     floors = {r.get("seed_index", i): r["metrics"] for i, r in enumerate(got.get(floor_row, []))}
     if not floors:
         return []
