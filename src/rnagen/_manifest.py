@@ -18,13 +18,38 @@ from typing import Any
 
 from .errors import RnagenError, RunDirError
 
-__all__ = ["MANIFEST", "RUN_FILES", "write_manifest", "read_manifest", "verify_manifest", "reading"]
+__all__ = ["MANIFEST", "RUN_FILES", "write_manifest", "read_manifest", "verify_manifest", "reading", "folder_kind"]
 
 MANIFEST = "manifest.json"
 FORMAT = "rnagen-manifest/1"
 # what a generator run folder holds (see rnagen.models._base); the manifest covers those present
 RUN_FILES = ("config.toml", "meta.json", "genes.txt", "transforms.npz", "weights.safetensors", "train_log.csv",
              "validation.csv", "checkpoint.pt", "checkpoint_refit.pt")
+
+
+def folder_kind(path: str | os.PathLike) -> tuple[str | None, str | None]:
+    """What an rnagen command keeps in the folder ``path``, so that no command writes among another's files:
+    ``("benchmark", None)`` (``bench.json``), ``("reconstructor", None)``, ``("run", model)`` (a generator's
+    run folder: its ``config.toml`` names the model), ``("own", None)`` (a ``config.toml`` that names no model:
+    the user's own), ``("unreadable", None)`` (a ``config.toml`` that is no TOML), ``("split", None)`` (the
+    parts ``rnagen data split`` writes), else ``(None, None)``."""
+    d = Path(path)
+    if (d / "bench.json").is_file():
+        return "benchmark", None
+    cfg = d / "config.toml"
+    if cfg.is_file():
+        from .config import read_toml
+
+        try:
+            model = read_toml(cfg).get("model")
+        except (RnagenError, OSError, UnicodeError):
+            return "unreadable", None
+        if model is None:
+            return "own", None
+        return ("reconstructor", None) if model == "reconstruct" else ("run", str(model))
+    if (d / "train.h5ad").is_file() and (d / "test.h5ad").is_file():
+        return "split", None
+    return None, None
 
 
 def _digest(path: Path) -> dict[str, Any]:

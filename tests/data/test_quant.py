@@ -383,12 +383,14 @@ def test_zarr_stores_and_10x_folders_are_named(tmp_path, capsys):
 def test_rnagen_own_folders_given_as_data_are_named(tmp_path):
     """A run folder, a split folder or a benchmark folder given where data belongs: named with the way on."""
     cases = {"run": (["config.toml", "meta.json", "weights.safetensors"], r"an rnagen run folder .*rnagen sample "),
+             "recon": (["config.toml", "meta.json"], r"an rnagen reconstructor folder, not data"),
              "split": (["train.h5ad", "test.h5ad"], r"a folder of rnagen data split's parts.*split/train.h5ad"),
              "bench": (["bench.json", "leaderboard.json"], r"an rnagen benchmark folder, not data")}
     for name, (files, match) in cases.items():
         (tmp_path / name).mkdir()
-        for f in files:
-            (tmp_path / name / f).write_text("x")
+        for f in files:   # a run's and a reconstructor's config.toml name their model
+            (tmp_path / name / f).write_text({"run": 'model = "diffusion"\n', "recon": 'model = "reconstruct"\n'}
+                                              .get(name, "x") if f == "config.toml" else "x")
         with pytest.raises(DataError, match=match):
             read(tmp_path / name)
 

@@ -51,6 +51,7 @@ import pandas as pd
 
 from .. import __version__
 from .._io import write_h5ad, write_json, write_npz, write_text
+from .._manifest import folder_kind
 from ..errors import ConfigError, DataError, DivergedError, RunDirError
 from ..pp.history import looks_logged
 from ..pp.prepare import dense
@@ -589,8 +590,8 @@ def _setup(data, *, label_key, models, reconstruct, full, seeds, splits, budget,
                                          metric_fp={}), label_key=label_key) for j in range(1, splits)]
     train, test = first.train, first.test
     out = Path(out_dir)
-    if (out / "config.toml").is_file() and not (out / "bench.json").is_file():
-        # a generator's run folder or a reconstructor: a benchmark's files do not go among theirs
+    if folder_kind(out)[0] not in (None, "benchmark", "split"):
+        # a generator's run folder, a reconstructor or the user's config.toml: a benchmark's files do not go there
         raise RunDirError(f"{out} holds a trained model's folder (config.toml), not a benchmark; choose a new --out")
     out.mkdir(parents=True, exist_ok=True)
     for sub in ("runs", "results", "plots"):

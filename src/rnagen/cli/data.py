@@ -475,10 +475,10 @@ def _unrecorded_scale(adata) -> str:
     lo, hi = float(finite.min()), float(finite.max())
     span = f"values {lo:.4g} to {hi:.4g}"
     try:
-        looks_logged(X, names=(adata.obs_names, adata.var_names))
+        logged = looks_logged(X, names=(adata.obs_names, adata.var_names))
     except DataError as e:
         return f"not recorded; {span}: undecided, {e}"
-    if looks_logged(finite):
+    if logged:
         return f"not recorded; {span} taken as log scale (not logged again)"
     if lo >= 0:
         return f"not recorded; {span} taken as linear scale (log2(x+1) when training and scoring)"

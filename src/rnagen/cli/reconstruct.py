@@ -5,7 +5,6 @@ import argparse
 import contextlib
 from pathlib import Path
 
-from ..errors import RunDirError
 from . import _types as T
 from ._common import read_input
 
@@ -19,29 +18,11 @@ def cmd_fit(args: argparse.Namespace) -> int:
     """``rnagen reconstruct fit``: learn full profiles from the input genes and save the folder ``--out``."""
     from .._io import check_output
     from ..reconstruct import fit
-    from ..reconstruct.model import FOLDER_FILES
+    from ..reconstruct.model import FOLDER_FILES, check_folder
 
     inputs = [args.full] + ([args.inputs] if args.inputs != "landmarks" else [])
     check_output(args.out, inputs=inputs, kind="dir", writes=FOLDER_FILES)
-    if (Path(args.out) / "bench.json").is_file():
-        raise RunDirError(f"{args.out} is a benchmark folder (bench.json); fit into a new --out")
-    cfg = Path(args.out) / "config.toml"
-    if cfg.is_file():   # checked before the fit: a fitted folder is never replaced
-        from ..config import read_toml
-
-        try:
-            other = read_toml(cfg).get("model")
-        except Exception:  # noqa: BLE001 - unreadable: not a reconstructor either
-            other = "unknown"
-        if other is None:
-            raise RunDirError(f"{args.out} holds a config.toml of your own (it names no model) that fitting would "
-                              "overwrite; choose a new --out")
-        if other != "reconstruct":
-            raise RunDirError(f"{args.out} holds an rnagen run folder ({other!r} model), not a reconstructor; "
-                              "choose another --out")
-        if (Path(args.out) / "meta.json").is_file():
-            raise RunDirError(f"--out {args.out} already holds a fitted reconstructor; choose a new --out, or remove "
-                              "that folder first to fit it again")
+    check_folder(args.out)   # before the fit: a fitted folder is never replaced
     adata = read_input(args.full, label_key=args.label_key)
     rec = fit(adata, inputs=args.inputs, method=args.method, seed=args.seed, val_size=args.val_size,
               label_key=args.label_key, overrides=args.set or None, device=args.device, progress=not args.quiet)

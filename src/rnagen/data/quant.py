@@ -699,13 +699,19 @@ def _other_folder(folder: Path) -> str | None:
         return ("a Zarr store (an AnnData written with write_zarr, or another array store), not a folder of "
                 "per-sample files; convert it to an .h5ad (Python, with zarr installed: "
                 "anndata.read_zarr(\"x.zarr\").write_h5ad(\"x.h5ad\")) and give that")
-    if "config.toml" in names and ({"weights.safetensors", "checkpoint.pt", "meta.json"} & names):
+    from .._manifest import folder_kind
+
+    kind = folder_kind(folder)[0]
+    if kind == "run":
         return (f"an rnagen run folder (a trained model), not data; sample from it (rnagen sample {folder} --n 1000 "
                 "--out syn.h5ad) and give the data it was trained on, or its samples, as a file")
-    if {"train.h5ad", "test.h5ad"} <= names:
+    if kind == "reconstructor":
+        return (f"an rnagen reconstructor folder, not data; it completes profiles (rnagen reconstruct apply {folder} "
+                "DATA --out full.h5ad): give the data as a file")
+    if kind == "split":
         return (f"a folder of rnagen data split's parts, not one data set; give one of them ({folder / 'train.h5ad'} "
                 "or test.h5ad)")
-    if "leaderboard.json" in names and "bench.json" in names:
+    if kind == "benchmark":
         return ("an rnagen benchmark folder, not data: its results are leaderboard.csv and report.html; give the "
                 "data it was run on as a file")
     if {"matrix.mtx", "matrix.mtx.gz"} & names and {"barcodes.tsv", "barcodes.tsv.gz"} & names:

@@ -55,7 +55,7 @@ from .._io import (
     write_text,
     writer_lock,
 )
-from .._manifest import MANIFEST, RUN_FILES, reading, verify_manifest, write_manifest
+from .._manifest import MANIFEST, RUN_FILES, folder_kind, reading, verify_manifest, write_manifest
 from ..config import (
     SEED_MAX,
     build_config,
@@ -66,7 +66,7 @@ from ..config import (
     read_toml,
     write_config,
 )
-from ..errors import ConfigError, DataError, DivergedError, RnagenError, RunDirError
+from ..errors import ConfigError, DataError, DivergedError, RunDirError
 from ..pp.history import log_state, looks_logged
 from ..pp.prepare import check_log_record
 from ..pp.preprocess import check_labels, folded_label
@@ -707,7 +707,8 @@ class Generator(ABC):
         refused, unless ``resume`` is false, which deletes the old run's files. A folder holding no trained
         state (at most ``config.toml``) is simply reused.
         """
-        if (run_dir / "bench.json").is_file():
+        kind, _ = folder_kind(run_dir)
+        if kind == "benchmark":
             raise RunDirError(f"{run_dir} is a benchmark folder (bench.json); train into a new --out")
         present = [f for f in (*RUN_FILES, MANIFEST) if (run_dir / f).exists()]
         trained = [f for f in ("checkpoint.pt", "weights.safetensors") if f in present]
@@ -715,18 +716,13 @@ class Generator(ABC):
         if present and not cfg_path.is_file():
             raise RunDirError(f"{run_dir} holds {', '.join(present)} but no config.toml: not an rnagen run folder; "
                               "choose a new --out")
-        other, readable = None, False
-        if cfg_path.is_file():
-            with contextlib.suppress(RnagenError):  # a damaged config.toml is judged below
-                other = read_toml(cfg_path).get("model")
-                readable = True
-        if readable and other is None and not trained:
+        if kind == "own" and not trained:
             # every run's config.toml names its model: this one is the user's own (a --config), and training
             # would overwrite it and the files beside it
             mine = ", ".join(present)
             raise RunDirError(f"{run_dir} holds files of your own ({mine}; that config.toml names no model, so it is "
                               "no run's) that training would overwrite; choose a new --out")
-        if other == "reconstruct":
+        if kind == "reconstructor":
             raise RunDirError(f"{run_dir} holds a reconstructor (rnagen reconstruct fit); choose a new --out")
         if not resume:
             for f in present:

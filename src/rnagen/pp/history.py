@@ -115,14 +115,16 @@ def looks_logged(X, *, names: tuple[Any, Any] | None = None, strict: bool = True
     return False
 
 
+def _columns_above(X: np.ndarray) -> np.ndarray:
+    """The columns of a 2-D ``X`` holding finite values above the log range."""
+    with np.errstate(invalid="ignore"):
+        return np.flatnonzero((np.isfinite(X) & (X > LOG_RANGE[1])).any(axis=0))
+
+
 def _in_few_columns(X: np.ndarray) -> bool:
     """The values above the log range all in at most 3 of more than 10 columns (features): numeric annotation
     columns (an age) in a table of log values, whatever their share."""
-    if X.ndim != 2 or X.shape[1] <= 10:
-        return False
-    with np.errstate(invalid="ignore"):
-        cols = np.flatnonzero((np.isfinite(X) & (X > LOG_RANGE[1])).any(axis=0))
-    return 0 < len(cols) <= 3
+    return X.ndim == 2 and X.shape[1] > 10 and 0 < len(_columns_above(X)) <= 3
 
 
 def _ambiguous_scale(X: np.ndarray, n: int, share: float, hi: float, names: tuple[Any, Any] | None) -> str:
@@ -130,12 +132,9 @@ def _ambiguous_scale(X: np.ndarray, n: int, share: float, hi: float, names: tupl
     where = ""
     if names is not None and X.ndim == 2 and (len(names[0]), len(names[1])) == X.shape:
         rows, cols = names
-        fin = np.isfinite(X)
-        with np.errstate(invalid="ignore"):
-            per_col = (fin & (X > LOG_RANGE[1])).sum(axis=0)
-        hit = np.flatnonzero(per_col)
-        i, j = np.unravel_index(int(np.argmax(np.where(fin, X, -np.inf))), X.shape)
-        if 0 < len(hit) <= 3 and X.shape[1] > 10:
+        hit = _columns_above(X)
+        i, j = np.unravel_index(int(np.argmax(np.where(np.isfinite(X), X, -np.inf))), X.shape)
+        if X.shape[1] > 10 and 0 < len(hit) <= 3:
             shown = ", ".join(repr(str(cols[k])) for k in hit)
             where = (f"; all in {shown}: if {'that is' if len(hit) == 1 else 'those are'} not expression (an age, a "
                      "batch, a sample annotation), remove it from the matrix")

@@ -38,7 +38,7 @@ import pandas as pd
 
 from .. import __version__
 from .._io import atomic_path, check_output, write_json, write_npz, writer_lock
-from .._manifest import MANIFEST, reading, verify_manifest, write_manifest
+from .._manifest import MANIFEST, folder_kind, reading, verify_manifest, write_manifest
 from ..config import SEED_MAX, build_config, checked, write_config
 from ..errors import ConfigError, DataError, RunDirError
 from ..pp.history import log_state, looks_logged, record
@@ -217,6 +217,23 @@ def gene_scores(truth: np.ndarray, pred: np.ndarray) -> tuple[np.ndarray, np.nda
         r2 = np.where(sst > 1e-12, 1.0 - sse / sst, np.nan)
         r = np.where((sst > 1e-12) & (spp > 1e-12), (yc * pc).sum(0) / np.sqrt(sst * spp), np.nan)
     return r2, np.clip(r, -1.0, 1.0)
+
+
+def check_folder(path: str | os.PathLike, *, replace: bool = False) -> None:
+    """Refuse a reconstructor folder ``path`` that holds another command's files (a generator's run, a
+    benchmark, the user's own config.toml) or, unless ``replace``, a fitted reconstructor."""
+    kind, model = folder_kind(path)
+    if kind == "benchmark":
+        raise RunDirError(f"{path} is a benchmark folder (bench.json); fit into a new --out")
+    if kind == "own":
+        raise RunDirError(f"{path} holds a config.toml of your own (it names no model) that fitting would "
+                          "overwrite; choose a new --out")
+    if kind in ("run", "unreadable"):
+        raise RunDirError(f"{path} holds an rnagen run folder ({model or 'unknown'!r} model), not a reconstructor; "
+                          "choose another --out")
+    if kind == "reconstructor" and not replace and (Path(path) / "meta.json").is_file():
+        raise RunDirError(f"--out {path} already holds a fitted reconstructor; choose a new --out, or remove that "
+                          "folder first to fit it again")
 
 
 class Reconstructor:
@@ -592,17 +609,7 @@ class Reconstructor:
         self._check()
         d = check_output(path, kind="dir", option="reconstructor folder")
         with writer_lock(d, kind="dir"):
-            cfg = d / "config.toml"
-            if cfg.is_file():  # never replace a generator's run folder
-                from ..config import read_toml
-
-                try:
-                    other = read_toml(cfg).get("model")
-                except Exception:  # noqa: BLE001 - unreadable: not ours either
-                    other = "unknown"
-                if other != "reconstruct":
-                    raise RunDirError(f"{d} holds an rnagen run folder ({other!r} model), not a reconstructor; "
-                                      "choose another --out")
+            check_folder(d, replace=True)
             self._save(d)
         return d
 
