@@ -4,7 +4,8 @@ Public as :mod:`rnagen.data.genes`; it lives here, below both :mod:`rnagen.data`
 transforms on AnnData map genes without importing the readers.
 
 The mapping uses only the tables shipped in :mod:`rnagen.datasets`: the 978 L1000 landmarks (all three IDs,
-plus the 2017 CMap symbols as aliases) and the GTEx v8 protein-coding universe (18,691 genes). Genes outside
+plus the 2017 CMap symbols as aliases), the GTEx v8 protein-coding universe (18,691 genes), and NCBI Gene's
+2022 symbols of their renamed genes as aliases (H2BC21 for HIST2H2BE, EPRS1 for EPRS). Genes outside
 these tables do not map; :class:`MappingReport` says how many mapped and which landmarks are missing.
 
 Features that are not genes (miRNAs such as ``hsa-let-7a-5p``, array probes, proteins, CpG sites) have the
@@ -113,6 +114,12 @@ def _lookups() -> dict[str, dict[str, int]]:
     for alias, name in _renamed_symbols().items():
         if name in sym and alias not in sym:
             sym[alias] = sym[name]
+    # HGNC's later symbols of the shipped genes (NCBI Gene 2022): a table named with current symbols
+    # (GENCODE >= v38, recount3, GDC's STAR counts) keeps its renamed landmarks and targets
+    ren = datasets.renamed_symbols()
+    for new, old in zip(ren["symbol_ncbi_2022"], ren["symbol"]):
+        if old in sym and new not in sym:
+            sym[new] = sym[old]
     out["symbol_upper"] = {k.upper(): v for k, v in sym.items()}
     return out
 

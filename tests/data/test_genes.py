@@ -125,6 +125,24 @@ def test_current_hgnc_symbols_of_date_prone_genes_map():
     assert sym == ["SEPT7", "MARCH6", "MARC1", "SELENOF"]
 
 
+def test_current_symbols_of_renamed_landmarks_map():
+    """A table named with current HGNC symbols (H2BC21, EPRS1, BLTP2 ...) keeps all 978 landmarks, 25 of them
+    through NCBI Gene's 2022 symbols; a newer symbol that is another shipped gene's (SMN1) stays that gene's."""
+    from rnagen import datasets
+
+    lm = datasets.landmarks()
+    new = datasets.renamed_symbols().set_index("entrez_id")["symbol_ncbi_2022"]
+    current = [new.get(e, s) for e, s in zip(lm["entrez_id"], lm["symbol"])]
+    assert sum(a != b for a, b in zip(current, lm["symbol"])) == 25
+    idx, rep = g.find_landmarks(current)
+    assert len(idx) == 978 and rep.landmarks_missing == [] and rep.n_mapped == 978
+    assert g.detect_id_type(current) == "symbol"
+    mapped, _ = g.map_ids(["H2BC21", "eprs1", "HIST2H2BE"], to="entrez")
+    assert mapped == ["8349", "2058", "8349"]
+    sym, _ = g.map_ids(["H2BC21", "CEMIP2", "SMN1", "LGALS7"], to="symbol")
+    assert sym == ["HIST2H2BE", "TMEM2", "SMN1", "LGALS7"]  # SMN1 stays SMN1, not SMN2 under its newer name
+
+
 def test_other_species_named():
     """Another species' Ensembl ids or mouse/rat-case symbols are recognised (the tables are human); human ids,
     including symbols with lower-case parts (C1orf43), are not."""

@@ -65,3 +65,21 @@ def test_packaged_files_match_recorded_checksums():
         if packaged.endswith("_18691.csv.gz"):
             data = gzip.decompress(data)
         assert hashlib.sha256(data).hexdigest() == sha, packaged
+
+
+def test_renamed_symbols_table():
+    """NCBI Gene's 2022 symbols of renamed shipped genes: 694 genes, 25 landmarks; no newer symbol is a shipped
+    symbol or shared by two genes; the file is the one PACKAGING.md records."""
+    import hashlib
+
+    r = datasets.renamed_symbols()
+    assert list(r.columns) == ["entrez_id", "symbol", "symbol_ncbi_2022"] and len(r) == 694
+    lm = datasets.landmarks()
+    assert r["entrez_id"].isin(lm["entrez_id"]).sum() == 25
+    shipped = set(lm["symbol"].str.upper()) | set(datasets.gene_universe()["symbol"].str.upper())
+    assert not r["symbol_ncbi_2022"].str.upper().isin(shipped).any()
+    assert r["symbol_ncbi_2022"].str.upper().is_unique and r["entrez_id"].is_unique
+    row = r.set_index("symbol")["symbol_ncbi_2022"]
+    assert row["HIST2H2BE"] == "H2BC21" and row["EPRS"] == "EPRS1" and row["KIAA0100"] == "BLTP2"
+    sha = hashlib.sha256(datasets.path("landmarks", "symbols_ncbi_2022.csv").read_bytes()).hexdigest()
+    assert sha in datasets.path("PACKAGING.md").read_text(encoding="utf-8")

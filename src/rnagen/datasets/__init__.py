@@ -7,6 +7,8 @@ it works from a wheel, a zip or an editable install, and needs no network.
   (``files/landmarks/PROVENANCE.md``).
 - :func:`gene_universe`: the GTEx v8 protein-coding gene table used by Lacan et al. (18,691 genes; 974
   landmarks, 17,717 reconstruction targets).
+- :func:`renamed_symbols`: NCBI Gene's symbol of 2022 for the 694 genes of those two tables whose symbol HGNC
+  changed since (25 landmarks, e.g. HIST2H2BE -> H2BC21), so tables named with current symbols map.
 - :func:`gtex26`: a GTEx subset, 26 tissues x 20 samples, 467 genes, log2(RPKM+1) as shipped by the SEPIRA
   R package (``files/gtex26/PROVENANCE.md``).
 """
@@ -20,7 +22,8 @@ from importlib import resources
 import numpy as np
 import pandas as pd
 
-__all__ = ["landmarks", "gene_universe", "gtex26", "provenance", "path", "BUNDLED", "load", "is_bundled"]
+__all__ = ["landmarks", "gene_universe", "renamed_symbols", "gtex26", "provenance", "path", "BUNDLED", "load",
+           "is_bundled"]
 
 _FILES = "rnagen.datasets"
 
@@ -79,6 +82,25 @@ def gene_universe() -> pd.DataFrame:
         (``"landmark"`` for the 974 landmarks found in GTEx v8, ``"target"`` for the other 17,717), all strings.
     """
     return _universe().copy()
+
+
+@functools.lru_cache(maxsize=1)
+def _renamed() -> pd.DataFrame:
+    return pd.read_csv(io.BytesIO(_open_bytes("landmarks", "symbols_ncbi_2022.csv")), dtype=str)
+
+
+def renamed_symbols() -> pd.DataFrame:
+    """Genes of :func:`landmarks` and :func:`gene_universe` whose symbol has changed (HGNC renamings up to 2022).
+
+    Returns
+    -------
+    pandas.DataFrame
+        694 rows, all strings: ``entrez_id``, ``symbol`` (the shipped tables' symbol) and ``symbol_ncbi_2022``
+        (NCBI Gene's symbol of 2022-09-12 for that Entrez ID, e.g. EPRS -> EPRS1, HIST2H2BE -> H2BC21). A newer
+        symbol that is also another shipped gene's symbol, or that two shipped genes share, is left out
+        (``files/landmarks/PROVENANCE.md``).
+    """
+    return _renamed().copy()
 
 
 def gtex26():
