@@ -955,10 +955,74 @@ def test_nanostring_normalisation(tmp_path, capsys):
     assert main(["data", "prepare", str(d), "--genes", "all", "--normalize", "nanostring", "--background", "max",
                  "--out", str(tmp_path / "hk.h5ad")]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "a housekeeping gene is at or below the background (max of the negative " \
-                                    "controls) in a lane" in err and not (tmp_path / "hk.h5ad").exists()
+    assert err.count("\n") == 1 and "housekeeping gene 'GAPDH' is at or below the background (max of the negative " \
+                                    "controls) in lane 'L5'" in err and "use a lower --background (mean) or none" in err
+    assert not (tmp_path / "hk.h5ad").exists()
     assert main(["data", "prepare", str(d), "--genes", "all", "--normalize", "nanostring", "--background", "mean",
                  "--out", str(tmp_path / "hk.h5ad")]) == 0   # below the max, above the mean
+
+
+def test_nsolver_export_reads_as_its_rcc_files(tmp_path, capsys):
+    """nSolver's RCC Collector export (lanes as columns: File Name, the lanes' attributes, then CodeClass, Name,
+    Accession and a count per lane; the layout of NanoStringQCPro's extdata/nSolver/RCC_collector_tool_export.csv)
+    reads as the same lanes' RCC files do: the same counts, code classes and control summaries, so
+    --normalize nanostring --background gives the same values; the attributes as obs columns (Sample ID a label);
+    a cut line, a non-numeric count and a stray line after the probes refused in one line."""
+    import anndata as ad
+
+    lanes = {"20140604_C1_01.RCC": ("unstim", 1.11, [12800, 3200, 11, 15, 7], [623, 3250, 1900, 2300]),
+             "20140604_C1_02.RCC": ("unstim", 0.95, [6400, 1650, 9, 21, 4], [310, 2900, 950, 1100]),
+             "20140604_C2_01.RCC": ("stim", 1.40, [25000, 6100, 14, 12, 8], [1500, 700, 4100, 4500])}
+    probes = [("Positive", "POS_A(128)", "ERCC_00117.1"), ("Positive", "POS_B(32)", "ERCC_00112.1"),
+              ("Negative", "NEG_A(0)", "ERCC_00096.1"), ("Negative", "NEG_B(0)", "ERCC_00041.1"),
+              ("Negative", "NEG_C(0)", "ERCC_00019.1")]
+    genes = [("Endogenous", "TP53", "NM_000546.5"), ("Endogenous", "ESR1", "NM_000125.3"),
+             ("Housekeeping", "GAPDH", "NM_002046.3"), ("Housekeeping", "ACTB", "NM_001101.2")]
+    d = tmp_path / "rcc"
+    d.mkdir()
+    for f, (_, _, ctl, cnt) in lanes.items():
+        rows = [",".join([*p, str(n)]) for p, n in zip(probes + genes, ctl + cnt)]
+        (d / f).write_text("<Header>\nFileVersion,1.7\n</Header>\n<Code_Summary>\nCodeClass,Name,Accession,Count\n"
+                           + "\n".join(rows) + "\n</Code_Summary>\n")
+    head = [["File Name", "", "", *lanes], ["Description", "", "", "", "", ""],
+            ["Sample ID", "", "", *(v[0] for v in lanes.values())], ["Lane ID", "", "", "1", "2", "1"],
+            ["Binding Density", "", "", *(str(v[1]) for v in lanes.values())], ["Messages", "", "", "", "", ""]]
+    body = [[*p, *(str(v[2 if k < len(probes) else 3][k if k < len(probes) else k - len(probes)])
+                   for v in lanes.values())] for k, p in enumerate(probes + genes)]
+    order = [body[5], body[0], body[6], body[2], body[7], body[3], body[1], body[8], body[4]]  # classes mixed
+    export = tmp_path / "RCC_collector_tool_export.csv"
+    export.write_text("\r\n".join(",".join(r) for r in head + order) + "\r\n")
+    a, b = read(d), read(export)
+    assert list(b.obs_names) == [f[:-4] for f in lanes] and list(b.var_names) == ["TP53", "ESR1", "GAPDH", "ACTB"]
+    b = b[list(a.obs_names), list(a.var_names)]
+    np.testing.assert_array_equal(a.X, b.X)
+    assert a.var["code_class"].tolist() == b.var["code_class"].tolist()
+    for c in ("positive_control_geomean", "negative_control_mean", "negative_control_sd", "negative_control_max"):
+        np.testing.assert_allclose(a.obs[c].to_numpy(float), b.obs[c].to_numpy(float), rtol=1e-12)
+    assert b.obs["Sample ID"].tolist() == ["unstim", "unstim", "stim"] and "Description" not in b.obs.columns
+    h = get_history(b)[0]
+    assert (h["format"], h["quant_kind"], h["quant_n_control_probes"]) == ("nsolver", "nanostring", 5)
+    assert main(["data", "info", str(export)]) == 0
+    assert "rnagen data prepare --normalize nanostring removes sequencing depth" in capsys.readouterr().out
+    for src, out in ((d, "f.h5ad"), (export, "e.h5ad")):
+        assert main(["data", "prepare", str(src), "--genes", "all", "--normalize", "nanostring", "--background",
+                     "mean", "--log", "none", "--out", str(tmp_path / out)]) == 0
+    capsys.readouterr()
+    e = ad.read_h5ad(tmp_path / "e.h5ad")
+    np.testing.assert_allclose(ad.read_h5ad(tmp_path / "f.h5ad").X, e[list(a.obs_names), list(a.var_names)].X,
+                               rtol=1e-6)
+    text = export.read_text()
+    bad = {"cut": text.rsplit(",", 1)[0] + "\r\n", "stray": text + "Total,,,1,2,3\r\n",
+           "value": text.replace("TP53,NM_000546.5,623", "TP53,NM_000546.5,n/a")}
+    match = {"cut": "has 2 counts for 3 lanes", "value": "non-numeric count 'n/a' for probe 'TP53' in lane "
+             "'20140604_C1_01.RCC'", "stray": "line 16 ('Total') is neither a lane attribute nor a probe"}
+    for name, t in bad.items():
+        (tmp_path / "bad.csv").write_text(t)
+        assert main(["data", "prepare", str(tmp_path / "bad.csv"), "--genes", "all", "--out",
+                     str(tmp_path / "b.h5ad")]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and match[name] in err, err
+        assert not (tmp_path / "b.h5ad").exists()
 
 
 def _kallisto_h5(path, ids, counts, eff, *, fixed_strings=False):

@@ -312,7 +312,14 @@ def _counts_hint(adata) -> str:
                 "(Salmon's NumReads, RSEM's expected_count), --normalize cpm or median-ratio removes sequencing "
                 "depth (FPKM and TPM need none)")
     what = "look like raw counts" if kind == "raw counts" else "are estimated counts"
-    return f"; the values {what}, {span}: --normalize cpm or median-ratio removes sequencing depth"
+    return f"; the values {what}, {span}: --normalize {_depth_methods(adata, ' or ')} removes sequencing depth"
+
+
+def _depth_methods(adata, joint: str) -> str:
+    """The ``--normalize`` methods for counts: nSolver's for nCounter lanes read with their controls (RCC files,
+    an nSolver export), else the sequencing ones."""
+    lanes = "positive_control_geomean" in adata.obs.columns and "code_class" in adata.var.columns
+    return "nanostring" if lanes else f"cpm{joint}median-ratio"
 
 
 def _depth_totals(adata):
@@ -541,8 +548,8 @@ def summarize(adata, *, path: str = "", label_key: str | None = None) -> str:
                          "cpm|median-ratio removes; FPKM and TPM need none")
         else:
             what = "whole numbers" if kind == "raw counts" else "not whole numbers"
-            lines.append(f"values:    {kind} ({what}; {span}); rnagen data prepare --normalize cpm|median-ratio "
-                         "removes sequencing depth")
+            lines.append(f"values:    {kind} ({what}; {span}); rnagen data prepare --normalize "
+                         f"{_depth_methods(adata, '|')} removes sequencing depth")
     # without a label key: the categorical columns that could be labels (not one value per sample, as GEO's
     # titles and descriptions are; at most 200 classes)
     keys = [label_key] if label_key else ([_default_label_key(adata)] if _default_label_key(adata) else [

@@ -2505,6 +2505,93 @@ def _read_featurecounts(path: Path, txt: _Text):
         return ad.AnnData(X=X, obs=obs, var=var)
 
 
+# the code classes of an nCounter probe (RCC files, nSolver's exports): genes, spike-in controls and the
+# panel-specific controls (Binding, Purification, Ligation, SNV_*)
+_NCOUNTER_CLASS = re.compile(r"(endogenous\d*|housekeeping|positive|negative|binding|purification|ligation"
+                             r"|spikein|invariant|snv_\w+)", flags=re.I)
+
+
+def _is_nsolver_export(txt: _Text) -> bool:
+    """NanoString nSolver's RCC Collector export: lanes as columns after three label columns, ``File Name`` on the
+    first line, then the lanes' attributes (``Sample ID``, ``Lane ID``, ``Binding Density``, ...), then one line per
+    probe: ``CodeClass,Name,Accession,count per lane``."""
+    if not txt.lines or txt.sep == _WHITESPACE:
+        return False
+    first = _fields(txt.lines[0], txt.sep)
+    if len(first) < 4 or first[0].strip().lower() != "file name" or any(f.strip() for f in first[1:3]):
+        return False
+    return any((f := _fields(ln, txt.sep)) and _NCOUNTER_CLASS.fullmatch(f[0].strip()) for ln in txt.lines[1:])
+
+
+def _read_nsolver_export(path: Path, txt: _Text):
+    """An nSolver RCC Collector export (:func:`_is_nsolver_export`) as the lanes' RCC files read as a folder:
+    the gene probes' counts (Endogenous, Housekeeping; ``var["code_class"]``, ``var["accession"]``), each lane's
+    positive-control geometric mean and negative-control mean, SD and maximum (for ``--normalize nanostring`` and
+    ``--background``), its attributes as ``obs`` columns (``Sample ID``: a ``--label-key``) and its file in
+    ``obs["file"]``; samples named by their RCC files less the extension."""
+    import anndata as ad
+
+    from .quant import RCC_GENES, control_stats
+
+    source = path.name
+    with txt.open() as fh:
+        rows = [r for r in csv.reader(fh, delimiter=txt.sep) if any(c.strip() for c in r)]
+    files = [c.strip() for c in rows[0][3:]]
+    while files and not files[-1]:
+        files.pop()
+    n = len(files)
+    if not n or not all(files):
+        raise DataError(f"{source}: an nSolver export whose File Name line has an empty lane; export it again")
+    attrs: dict[str, list[str]] = {}
+    probes: list[list[str]] = []
+    for i, r in enumerate(rows[1:], start=2):
+        head = r[0].strip()
+        if head.lower().replace(" ", "") == "codeclass":
+            continue   # the probe table's own header, in some exports
+        if not _NCOUNTER_CLASS.fullmatch(head):
+            if probes:
+                raise DataError(f"{source}: line {i} ({head[:30]!r}) is neither a lane attribute nor a probe of a "
+                                "code class (Endogenous, Housekeeping, Positive, Negative); check the file")
+            attrs[head] = [c.strip() for c in (r[3:] + [""] * n)[:n]]
+            continue
+        if len(r) < 3 + n:
+            raise DataError(f"{source}: line {i} (probe {r[1].strip()[:30]!r}) has {max(0, len(r) - 3)} counts for "
+                            f"{n} lanes (a cut file?); export it again")
+        probes.append([c.strip() for c in r[:3 + n]])
+    genes = [p for p in probes if p[0].startswith(RCC_GENES)]
+    if not genes:
+        raise DataError(f"{source}: an nSolver export without Endogenous or Housekeeping probes; check the file")
+    names = pd.Index([p[1] for p in genes])
+    if names.duplicated().any():
+        raise DataError(f"{source}: probe {names[names.duplicated()][0]!r} is listed twice; check the file")
+    counts = pd.DataFrame([p[3:] for p in genes], index=names, columns=range(n)).apply(pd.to_numeric,
+                                                                                      errors="coerce")
+    if counts.isna().to_numpy().any():
+        g, j = next((g, j) for j in range(n) for g in names if pd.isna(counts.at[g, j]))
+        bad = genes[names.get_loc(g)][3 + j]
+        raise DataError(f"{source}: non-numeric count {bad[:20]!r} for probe {g!r} in lane {files[j]!r}; check the "
+                        "file")
+    stats = [control_stats([p[3 + j] for p in probes if p[0] == "Positive"],
+                           [p[3 + j] for p in probes if p[0] == "Negative"]) for j in range(n)]
+    samples = [re.sub(r"\.rcc$", "", f, flags=re.I) or f for f in files]
+    if len(set(samples)) < n:
+        samples = files
+    obs = pd.DataFrame({"file": files}, index=pd.Index(samples))
+    for name, values in attrs.items():
+        if name and name.lower() != "file name" and any(values) and name not in obs.columns:
+            obs[name] = values
+    obs["positive_control_geomean"] = [g for g, _ in stats]
+    for k, what in enumerate(("mean", "sd", "max")):
+        obs[f"negative_control_{what}"] = [neg[k] for _, neg in stats]
+    var = pd.DataFrame({"code_class": [p[0] for p in genes], "accession": [p[2] for p in genes]}, index=names)
+    info = {"kind": "nanostring", "quantity": "counts", "column": "Count", "n_files": n, "level": "gene",
+            "n_control_probes": len(probes) - len(genes)}
+    X = counts.to_numpy(np.float64).T.astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # duplicated lanes: validate() raises a DataError
+        return ad.AnnData(X=X, obs=obs, var=var), info
+
+
 # ------------------------------------------------------------------------------------------ labels
 
 def missing_labels(values) -> np.ndarray:
@@ -3433,7 +3520,8 @@ def read(path: str | os.PathLike, *, label_key: str | None = None, labels: str |
         points or (``;``/tab-separated) decimal commas. A folder: one file per sample from STAR, GDC, RSEM, Salmon or
         HTSeq-count (:func:`rnagen.data.quant.read_quant_folder`); a ``.tar``, ``.tar.gz``/``.tgz`` (bzip2, xz) or
         ``.zip`` archive of such files (GEO's ``GSExxx_RAW.tar``) is read the same way without unpacking it, and an
-        archive of one matrix file (``GSExxx_counts.csv.zip``) as that file.
+        archive of one matrix file (``GSExxx_counts.csv.zip``) as that file. NanoString nSolver's RCC Collector
+        export (one CSV of every lane) reads as the lanes' RCC files do, their attributes as ``obs`` columns.
     label_key
         Name of the sample-label column. For samples x genes tables, the column of that name (text or
         numeric class codes); for GCT 1.3 a column-metadata row; for h5ad an ``obs`` column. With ``labels``,
@@ -3659,6 +3747,9 @@ def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unla
         elif _is_featurecounts(txt.lines):
             fmt = "featurecounts"
             adata = _read_featurecounts(p, txt)
+        elif _is_nsolver_export(txt):
+            fmt, orient = "nsolver", "one column per lane"
+            adata, folder = _read_nsolver_export(p, txt)
         elif (scanner := array_scanner_kind(txt.lines)) is not None:
             one, _, way = _RAW_DATA[scanner]
             raise DataError(f"{p.name}: {one}{way}")
@@ -3674,13 +3765,13 @@ def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unla
             if recount3:
                 adata, orient, extra = _recount3_values(adata, orient, quantity=quantity, recount_qc=recount_qc,
                                                         source=p.name)
-    if fmt not in ("folder", "h5ad", "loom", "archs4", "gctx", "geo", "soft"):
+    if fmt not in ("folder", "h5ad", "loom", "archs4", "gctx", "geo", "soft", "nsolver"):
         adata, stats = _drop_statistics(adata)
         if stats:
             extra = {**extra, "statistics_columns": stats}
     found = None   # the labels, when settling the layout read them (the sample ids do not change until then)
     if (orientation == "auto" and fmt not in ("folder", "h5ad", "loom", "archs4", "gctx", "gct", "geo", "soft",
-                                              "featurecounts")
+                                              "featurecounts", "nsolver")
             and labels is not None and sample_names is None):
         adata, orient, found = _oriented_by_labels(adata, orient, labels, label_key)
     adata, changed = _undate_genes(adata)

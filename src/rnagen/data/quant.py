@@ -578,7 +578,22 @@ def _mature_counts(files: list[_Source]) -> tuple[list[np.ndarray], pd.Index, np
 
 # the probes of an RCC file that measure genes; the others are the assay's controls (Positive and Negative
 # spike-ins, and the Binding, Purification, Ligation, SNV_* classes of some panels)
-_RCC_GENES = ("Endogenous", "Housekeeping")
+RCC_GENES = ("Endogenous", "Housekeeping")
+
+
+def control_stats(positive: list[str], negative: list[str]) -> tuple[float, tuple[float, float, float]]:
+    """One nCounter lane's control summaries from its Positive and Negative probes' counts (as text): the
+    geometric mean of the positive controls (NaN without one above 0), and the mean, standard deviation and
+    maximum of the negative controls (NaN without them), for nSolver's normalisation and background."""
+    pos = pd.to_numeric(pd.Series([str(v).strip() for v in positive], dtype=object),
+                        errors="coerce").to_numpy(np.float64)
+    pos = pos[np.isfinite(pos) & (pos > 0)]
+    neg = pd.to_numeric(pd.Series([str(v).strip() for v in negative], dtype=object),
+                        errors="coerce").to_numpy(np.float64)
+    neg = neg[np.isfinite(neg)]
+    return (float(np.exp(np.log(pos).mean())) if len(pos) else float("nan"),
+            (float(neg.mean()), float(neg.std(ddof=1)) if len(neg) > 1 else 0.0, float(neg.max()))
+            if len(neg) else (float("nan"),) * 3)
 
 
 def _rcc_counts(files: list[_Source]) -> tuple[list[np.ndarray], pd.Index, np.ndarray, int, np.ndarray,
@@ -615,16 +630,11 @@ def _rcc_counts(files: list[_Source]) -> tuple[list[np.ndarray], pd.Index, np.nd
         table = [ln.split(",") for ln in lines[1:]]
         if any(len(f) < len(head) for f in table):
             raise DataError(f"{src.label}: a <Code_Summary> line of fewer fields than its header; check the file")
-        pos = pd.to_numeric(pd.Series([f[ki].strip() for f in table if f[ci].strip() == "Positive"]),
-                            errors="coerce").to_numpy(np.float64)
-        pos = pos[np.isfinite(pos) & (pos > 0)]
-        positive.append(float(np.exp(np.log(pos).mean())) if len(pos) else float("nan"))
-        neg = pd.to_numeric(pd.Series([f[ki].strip() for f in table if f[ci].strip() == "Negative"]),
-                            errors="coerce").to_numpy(np.float64)
-        neg = neg[np.isfinite(neg)]
-        negative.append((float(neg.mean()), float(neg.std(ddof=1)) if len(neg) > 1 else 0.0, float(neg.max()))
-                        if len(neg) else (float("nan"),) * 3)
-        keep = [f for f in table if f[ci].strip().startswith(_RCC_GENES)]
+        geomean, negs = control_stats([f[ki] for f in table if f[ci].strip() == "Positive"],
+                                      [f[ki] for f in table if f[ci].strip() == "Negative"])
+        positive.append(geomean)
+        negative.append(negs)
+        keep = [f for f in table if f[ci].strip().startswith(RCC_GENES)]
         if not keep:
             raise DataError(f"{src.label}: no Endogenous or Housekeeping probe in its <Code_Summary>; check the file")
         names = pd.Index([f[ni].strip() for f in keep])

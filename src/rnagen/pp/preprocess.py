@@ -161,9 +161,12 @@ def _nanostring_normalised(adata, background: str = "none"):
         logs = np.log(X[:, hk])
     if not np.isfinite(logs).all():
         if background != "none":
-            raise DataError(f"a housekeeping gene is at or below the background ({background} of the negative "
-                            "controls) in a lane: its housekeeping normalisation needs them counted; use a lower "
-                            "--background (mean) or none")
+            i, j = (int(v[0]) for v in np.nonzero(~np.isfinite(logs)))
+            lower = "--background none" if background == "mean" else "a lower --background (mean) or none"
+            raise DataError(f"housekeeping gene {str(adata.var_names[np.flatnonzero(hk)[j]])!r} is at or below the "
+                            f"background ({background} of the negative controls) in lane "
+                            f"{str(adata.obs_names[i])!r}: its housekeeping normalisation needs them counted; use "
+                            f"{lower}")
         raise DataError("a housekeeping gene is not counted in every lane (0 or missing); nSolver's housekeeping "
                         "normalisation needs them: use --normalize median-ratio")
     hk_gm = np.exp(logs.mean(axis=1))
