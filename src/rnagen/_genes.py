@@ -39,6 +39,7 @@ __all__ = [
     "require_gene_ids",
     "same_gene_groups",
     "looks_like_features",
+    "looks_like_probes",
     "spreadsheet_dates",
     "other_species",
     "GENE_ID_TYPES",
@@ -61,6 +62,10 @@ _SYMBOL_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-@/]*$")
 _FEATURE_RE = re.compile(r"^([a-z]{3}-(miR|mir|let|lin)-[0-9A-Za-z.\-*]+|MIMAT\d{7}|MI\d{7}|c[gh]\d{8}"
                          r"|ILMN_\d+|\d+(_[a-z])?_at|AFFX-[A-Za-z0-9_\-]+"
                          r"|ENS[A-Z]*T\d{11}(\.\d+)?(_PAR_Y)?|[NX][MR]_\d+(\.\d+)?)$")
+
+
+# microarray probe ids: Affymetrix (1007_s_at, AFFX-BioB-5_at), Illumina (ILMN_1343291), Agilent (A_23_P100001)
+_PROBE_RE = re.compile(r"^(\d+(_[a-z])?_at|AFFX-[A-Za-z0-9_\-]+|ILMN_\d+|A_\d+_P\d+)$")
 
 
 def strip_version(ensembl_id: str) -> str:
@@ -292,12 +297,23 @@ def detect_id_type(ids: Sequence[str], *, min_fraction: float = 0.8) -> IdType:
     return "other"
 
 
+def looks_like_probes(ids: Sequence[str]) -> bool:
+    """Whether at least half of ``ids`` are microarray probe ids (Affymetrix ``1007_s_at``, Illumina
+    ``ILMN_1343291``, Agilent ``A_23_P100001``): intensities of an array, which have no sequencing depth and map to
+    genes through the platform's annotation."""
+    ids = list(ids)
+    return bool(ids) and sum(bool(_PROBE_RE.match(str(x))) for x in ids) >= 0.5 * len(ids)
+
+
 def require_gene_ids(ids: Sequence[str], *, id_type: str, what: str = "gene mapping") -> None:
     """Raise :class:`DataError` naming ``--genes all`` when ``id_type`` is ``"other"`` (not gene IDs)."""
     if id_type == "other":
         ex = ", ".join(repr(str(x)) for x in list(ids)[:3])
+        way = ("; these are microarray probes: --feature-map with the platform's annotation maps them to genes "
+               "(GEO's GPLxxx.annot.gz, or a GDS SOFT file itself, which names each probe's gene), or use --genes all"
+               if looks_like_probes(ids) else "; use --genes all or a list of these features (--genes FILE)")
         raise DataError(f"{what} needs gene identifiers (symbols, Entrez or Ensembl IDs) but the features are of "
-                        f"another kind (e.g. {ex}); use --genes all or a list of these features (--genes FILE)")
+                        f"another kind (e.g. {ex}){way}")
 
 
 def _check_type(id_type: str) -> None:

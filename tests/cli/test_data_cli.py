@@ -178,6 +178,11 @@ def test_prepare_normalises_sequencing_depth(tmp_path, capsys):
     tpm.to_csv(tmp_path / "tpm.tsv", sep="\t")
     assert main(["data", "info", str(tmp_path / "tpm.tsv"), "--label-key", "group"]) == 0
     assert "values:" not in capsys.readouterr().out
+    # the same values on microarray probes (a GEO GDS of MAS5 signals): intensities carry no sequencing depth
+    arr = est.rename(columns={g: f"{200000 + j}_at" for j, g in enumerate(lm + other)})
+    arr.to_csv(tmp_path / "arr.tsv", sep="\t")
+    assert main(["data", "info", str(tmp_path / "arr.tsv"), "--label-key", "group"]) == 0
+    assert "values:" not in capsys.readouterr().out
 
 
 # ------------------------------------------------------------------------------------------- bad inputs

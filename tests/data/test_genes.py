@@ -143,6 +143,18 @@ def test_current_symbols_of_renamed_landmarks_map():
     assert sym == ["HIST2H2BE", "TMEM2", "SMN1", "LGALS7"]  # SMN1 stays SMN1, not SMN2 under its newer name
 
 
+def test_microarray_probes_are_pointed_at_the_platform_annotation():
+    """Landmark selection on probe ids (a GEO GDS of Affymetrix probes) names --feature-map with the platform's
+    annotation; on other non-gene features (miRNAs) it names --genes all alone."""
+    probes = ["200000_s_at", "200001_at", "AFFX-BioB-5_at", "ILMN_1343291", "A_23_P100001"]
+    assert g.looks_like_probes(probes) and not g.looks_like_probes(["hsa-miR-21-5p", "TP53", "200000_s_at"])
+    with pytest.raises(DataError, match=r"microarray probes: --feature-map with the platform's annotation maps them "
+                                        r"to genes \(GEO's GPLxxx.annot.gz"):
+        g.require_gene_ids(probes, id_type="other", what="landmark selection")
+    with pytest.raises(DataError, match=r"\(e.g. 'hsa-miR-21-5p', 'hsa-let-7a-5p'\); use --genes all or a list"):
+        g.require_gene_ids(["hsa-miR-21-5p", "hsa-let-7a-5p"], id_type="other")
+
+
 def test_other_species_named():
     """Another species' Ensembl ids or mouse/rat-case symbols are recognised (the tables are human); human ids,
     including symbols with lower-case parts (C1orf43), are not."""

@@ -328,15 +328,16 @@ def _depth_totals(adata):
     ``"estimated counts"`` (a quantification folder's counts, Salmon's NumReads, RSEM's expected_count or
     kallisto's est_counts, which are not whole numbers) or ``"linear"`` (non-negative values beyond any log
     scale, not whole numbers, whose per-sample totals differ by more than a tenth: estimated counts in a table,
-    or FPKM; TPM and CPM total the same in every sample)."""
+    or FPKM; TPM and CPM total the same in every sample). Microarray probes' intensities carry no depth: ``None``."""
     import warnings
 
     import numpy as np
 
+    from ..data.genes import looks_like_probes
     from ..pp import dense, get_history, log_state, looks_like_counts
 
     st = log_state(adata)
-    if st is not None and st["logged"]:
+    if (st is not None and st["logged"]) or looks_like_probes(adata.var_names[:2000]):
         return None
     X = dense(adata.X)
     total = np.nansum(X, axis=1)

@@ -12,6 +12,7 @@ from .._genes import (
                       gene_table,
                       landmark_entrez,
                       looks_like_features,
+                      looks_like_probes,
                       map_ids,
                       other_species,
                       require_gene_ids,
@@ -23,5 +24,5 @@ from .._genes import (
 
 __all__ = ["IdType", "MappingReport", "detect_id_type", "strip_version", "gene_table", "map_ids", "to_entrez",
            "landmark_entrez", "find_landmarks", "require_gene_ids", "same_gene_groups", "looks_like_features",
-           "spreadsheet_dates", "other_species",
+           "looks_like_probes", "spreadsheet_dates", "other_species",
            "GENE_ID_TYPES"]
