@@ -283,6 +283,55 @@ def test_transcript_folders_summed_to_genes(tmp_path, capsys):
     capsys.readouterr()
 
 
+def test_tx2gene_from_other_annotations(tmp_path):
+    """The tx2gene of annotations other than GENCODE's and Ensembl's, in the layouts of real files (iGenomes' UCSC
+    RefSeq genes.gtf, a Cufflinks merge, Ensembl's GTF with unquoted values, NCBI's RefSeq GFF3, a GFF3 of
+    ``mRNA:`` ids): each transcript to its gene; NCBI's exon lines (Parent=rna-...) and UCSC knownGene's gene_id
+    repeating the transcript give no gene; an annotation tying no transcript to a gene is named as such."""
+    from rnagen.data.io import read_feature_map
+
+    files = {
+        "genes.gtf": ['chr1\tunknown\texon\t1884752\t1887289\t.\t-\t.\tgene_id "KIAA1751"; gene_name "KIAA1751"; '
+                      'p_id "P31786"; transcript_id "NM_001080484"; tss_id "TSS2527";',
+                      'chr17\tunknown\tCDS\t7661779\t7661822\t.\t-\t0\tgene_id "TP53"; transcript_id "NM_000546";'],
+        "merged.gtf": ['chr1\tcufflinks\texon\t11874\t12227\t.\t+\t.\ttranscript_id "TCONS_00000001"; '
+                       'gene_id "XLOC_000001";',
+                       'chr1\tcufflinks\tCDS\t12190\t12227\t.\t+\t.\ttranscript_id "TCONS_00000002"; '
+                       'gene_id "XLOC_000001"'],
+        "ens.gtf": ["22\tprocessed_transcript\texon\t17308364\t17308950\t.\t+\t.\tgene_id ENSG00000229027; "
+                    "transcript_id ENST00000425038; exon_number 1; gene_name HSFY1P1;"],
+        "GRCh38_latest_genomic.gff": [
+            "NC_000017.11\tBestRefSeq\tgene\t7661779\t7687538\t.\t-\t.\tID=gene-TP53;Dbxref=GeneID:7157;Name=TP53",
+            "NC_000017.11\tBestRefSeq\tmRNA\t7661779\t7687538\t.\t-\t.\tID=rna-NM_000546.6;Parent=gene-TP53;"
+            "gene=TP53;transcript_id=NM_000546.6",
+            "NC_000017.11\tBestRefSeq\texon\t7687377\t7687538\t.\t-\t.\tID=exon-NM_000546.6-1;"
+            "Parent=rna-NM_000546.6;gene=TP53;transcript_id=NM_000546.6"],
+        "a.gff3": ["SL2.40ch00\tITAG_eugene\tmRNA\t16437\t18189\t.\t+\t.\tID=mRNA:Solyc00g005000.2.1;"
+                   "Name=Solyc00g005000.2.1;Parent=gene:Solyc00g005000.2",
+                   "SL2.40ch00\tITAG_eugene\texon\t16437\t17275\t.\t+\t.\tID=exon:Solyc00g005000.2.1.1;"
+                   "Parent=mRNA:Solyc00g005000.2.1"],
+        "knownGene.gtf": ['chr1\thg38_knownGene\texon\t11869\t12227\t.\t+\t.\tgene_id "ENST00000456328.2"; '
+                          'transcript_id "ENST00000456328.2";',
+                          'chr1\thg38_knownGene\texon\t14404\t14501\t.\t-\t.\tgene_id "ENSG00000227232.5"; '
+                          'transcript_id "ENST00000488147.1";'],
+    }
+    want = {"genes.gtf": {"NM_001080484": "KIAA1751", "NM_000546": "TP53"},
+            "merged.gtf": {"TCONS_00000001": "XLOC_000001", "TCONS_00000002": "XLOC_000001"},
+            "ens.gtf": {"ENST00000425038": "ENSG00000229027"},
+            "GRCh38_latest_genomic.gff": {"NM_000546.6": "TP53"},
+            "a.gff3": {"Solyc00g005000.2.1": "Solyc00g005000.2"},
+            "knownGene.gtf": {"ENST00000488147.1": "ENSG00000227232.5"}}
+    for name, lines in files.items():
+        (tmp_path / name).write_text("\n".join(lines) + "\n")
+        assert read_feature_map(tmp_path / name) == want[name], name
+    (tmp_path / "genes_only.gff3").write_text(
+        "##gff-version 3\nctg123\t.\tgene\t1000\t9000\t.\t+\t.\tID=gene00001;Name=EDEN\n"
+        "ctg123\t.\tTF_binding_site\t1000\t1012\t.\t+\t.\tID=tfbs00001;Parent=gene00001\n")
+    with pytest.raises(DataError, match=r"genes_only.gff3: a GTF/GFF3 annotation none of whose 2 lines ties a "
+                                        r"transcript to a gene"):
+        read_feature_map(tmp_path / "genes_only.gff3")
+
+
 def test_duplicates_sum(tmp_path):
     """--duplicates sum adds duplicated samples' or genes' counts (a sum with a copy missing is unknown: NaN),
     and refuses log-scale values."""

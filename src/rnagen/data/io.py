@@ -1947,7 +1947,11 @@ def _assigned_gene(field: str) -> str:
 
 #: a GTF's (``gene_id "ENSG..."; transcript_id "ENST...";``) or GFF3's (``gene_id=...;transcript_id=...``,
 #: Ensembl's ``Parent=gene:ENSG...``) attributes that tie a transcript to its gene
-_GTF_ATTR = re.compile(r'(gene_id|transcript_id|Parent)[ =]"?([^";]+)"?')
+_GTF_ATTR = re.compile(r'(?:^|[;\s])(gene_id|transcript_id|Parent|ID)[ =]"?([^";]+)"?')
+#: the prefixes GFF3 files put before a transcript's or a gene's id (Ensembl's ``transcript:``, ``gene:``; NCBI's
+#: ``rna-``, ``gene-``; ``mRNA:`` of some plant annotations)
+_GFF_TX_PREFIX = ("transcript:", "mRNA:", "rna-")
+_GFF_GENE_PREFIX = ("gene:", "gene-")
 _GFF_LINE = re.compile(r"[^\t]*\t[^\t]*\t[^\t]*\t\d+\t\d+\t[^\t]*\t[-+.?]\t")
 #: miRBase accessions of mature miRNAs and of their hairpins, a FASTA sequence line, an aliases.txt line
 _MIRBASE_ACC = re.compile(r"MI(MAT)?\d{7}")
@@ -1967,8 +1971,10 @@ def read_feature_map(path: str | os.PathLike) -> dict[str, str]:
     miRBase's files name miRNAs by their accessions (GDC's isoform tables summed to mature miRNAs, MIMATxxxxxxx):
     ``mature.fa`` / ``hairpin.fa`` (``>hsa-miR-21-5p MIMAT0000076 Homo sapiens ...``) and ``aliases.txt``
     (``MIMAT0000076<TAB>hsa-miR-21;hsa-miR-21-5p;``, the names in the order miRBase gave them: the last is the
-    current one). A GTF or GFF3 annotation (GENCODE's, Ensembl's) maps each transcript to its gene id: the
-    tx2gene of a folder of per-transcript tables (Salmon, kallisto, RSEM)."""
+    current one). A GTF or GFF3 annotation maps each transcript to its gene id: the tx2gene of a folder of
+    per-transcript tables (Salmon, kallisto, RSEM). GENCODE's and Ensembl's (``ENSG...``), iGenomes' and UCSC's RefSeq
+    GTFs (``gene_id "TP53"; transcript_id "NM_000546"``), NCBI's GFF3 (``Parent=gene-TP53``) and a Cufflinks or
+    StringTie merge (``XLOC_000001``, ``MSTRG.1``) alike."""
     p = Path(path)
     _check_file(p, "feature map", "check the --feature-map path")
     txt = _Text(p, sep=None, fmt=_format(p))
@@ -1976,9 +1982,12 @@ def read_feature_map(path: str | os.PathLike) -> dict[str, str]:
         raise DataError(f"feature map {p.name}: a binary {txt.content_format} file; give a text table of feature id "
                         "and gene id")
     out: dict[str, str] = {}
+    gff_lines = 0
 
     def _parse(encoding: str) -> None:
+        nonlocal gff_lines
         out.clear()
+        gff_lines = 0
         col = None
         assigned = False
         with txt.open(encoding) as fh:
@@ -1992,10 +2001,14 @@ def read_feature_map(path: str | os.PathLike) -> dict[str, str]:
                 if not row.strip() or row.lstrip().startswith(("#", "!", "^")) or (out and _SEQUENCE.fullmatch(row)):
                     continue
                 if row.count("\t") == 8 and _GFF_LINE.match(row):   # a GTF/GFF3 feature line
+                    gff_lines += 1
                     attrs = dict(_GTF_ATTR.findall(row.rsplit("\t", 1)[1]))
-                    gene = attrs.get("gene_id") or attrs.get("Parent", "").removeprefix("gene:")
-                    if "transcript_id" in attrs and gene.startswith("ENS"):
-                        out.setdefault(attrs["transcript_id"], gene)
+                    parent, ident = attrs.get("Parent", ""), attrs.get("ID", "")
+                    gene = attrs.get("gene_id") or (parent[5:] if parent.startswith(_GFF_GENE_PREFIX) else "")
+                    tx = attrs.get("transcript_id") or next(
+                        (ident[len(pre):] for pre in _GFF_TX_PREFIX if ident.startswith(pre)), "")
+                    if tx and gene and gene != tx:   # UCSC's knownGene GTF repeats the transcript as its gene
+                        out.setdefault(tx, gene)
                     continue
                 if _MIRBASE_ALIASES.fullmatch(row):
                     acc, names = row.split("\t", 1)
@@ -2022,6 +2035,10 @@ def read_feature_map(path: str | os.PathLike) -> dict[str, str]:
                     out[feat] = "" if _NO_GENE.search(gene) else gene
 
     _parse_text(txt, _parse)
+    if not out and gff_lines:
+        raise DataError(f"feature map {p.name}: a GTF/GFF3 annotation none of whose {gff_lines} lines ties a "
+                        "transcript to a gene (transcript_id and gene_id, or a transcript's ID and its gene Parent); "
+                        "give the annotation the transcripts were quantified against, or a two-column tx2gene table")
     if not out:
         raise DataError(f"feature map {p.name}: no feature id and gene id lines; give two columns")
     return out
