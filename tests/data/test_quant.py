@@ -283,6 +283,55 @@ def test_transcript_folders_summed_to_genes(tmp_path, capsys):
     capsys.readouterr()
 
 
+def test_shallow_quantification_is_linear(tmp_path, capsys):
+    """RSEM's expected counts of a shallow library (ballgown's tiny.genes.results: almost all below 30, not whole
+    numbers, a few hundred above) are the quantifier's linear scale: recorded so, and prepared with log2(x + 1),
+    where the log test alone would call them undecided and refuse them."""
+    import anndata as ad
+
+    rng = np.random.default_rng(3)
+    genes = [f"G{j}" for j in range(2000)]
+    vals = {}
+    for s in ("a", "b", "c", "d"):
+        v = np.round(rng.gamma(0.3, 4.0, len(genes)), 2)
+        v[:4] = [120.5, 880.0, 45.25, 3753.0]   # 0.2% above 30
+        vals[s] = v
+        rows = ["gene_id\ttranscript_id(s)\tlength\teffective_length\texpected_count\tTPM\tFPKM"]
+        rows += [f"{g}\tNM_{j}\t1766.00\t1682.33\t{x:.2f}\t0.00\t0.00" for j, (g, x) in enumerate(zip(genes, v))]
+        d = tmp_path / "rsem"
+        d.mkdir(exist_ok=True)
+        (d / f"{s}.genes.results").write_text("\n".join(rows) + "\n")
+    assert main(["data", "info", str(tmp_path / "rsem")]) == 0
+    assert "log state: linear scale (expected_count as quantified)" in capsys.readouterr().out
+    (tmp_path / "lab.tsv").write_text("sample\tarm\na\tx\nb\tx\nc\ty\nd\ty\n")
+    assert main(["data", "prepare", str(tmp_path / "rsem"), "--labels", str(tmp_path / "lab.tsv"), "--genes", "all",
+                 "--out", str(tmp_path / "r.h5ad")]) == 0
+    np.testing.assert_allclose(ad.read_h5ad(tmp_path / "r.h5ad").X, np.log2(np.array(list(vals.values())) + 1),
+                               rtol=1e-5)
+
+
+def test_stringtie_ballgown_tables_point_at_prepde(tmp_path):
+    """StringTie -B's ballgown folders (t_data.ctab with FPKM per transcript, e_data/i_data/e2t/i2t.ctab; the layout
+    of Bioconductor ballgown's extdata) hold no read counts: a folder of them, or one of the files, is refused in one
+    line naming prepDE.py's count matrices (a t_data.ctab was read as a matrix of its numeric columns, and the
+    folder stopped at e2t.ctab as an HTSeq table with a repeated gene)."""
+    tables = {"t_data.ctab": "t_id\tchr\tstrand\tstart\tend\tt_name\tnum_exons\tlength\tgene_id\tgene_name\tcov\tFPKM\n"
+                             "10\t18\t.\t24412069\t24412331\tTCONS_00000010\t1\t263\tXLOC_000010\t\t10.67\t670.55\n"
+                             "25\t22\t+\t17308271\t17310226\tTCONS_00000017\t2\t1475\tXLOC_000014\t\t2.327\t146.2\n",
+              "e2t.ctab": "e_id\tt_id\n756\t10\n756\t25\n757\t25\n",
+              "e_data.ctab": "e_id\tchr\tstrand\tstart\tend\trcount\tucount\tmrcount\tcov\tcov_sd\tmcov\tmcov_sd\n"
+                             "756\t18\t.\t24412069\t24412331\t12\t12\t12.0\t10.6\t2.1\t10.6\t2.1\n"}
+    for s in ("sample01", "sample02"):
+        (tmp_path / "bg" / s).mkdir(parents=True)
+        for name, text in tables.items():
+            (tmp_path / "bg" / s / name).write_text(text)
+    for src in (tmp_path / "bg", tmp_path / "bg" / "sample01" / "t_data.ctab",
+                tmp_path / "bg" / "sample01" / "e2t.ctab"):
+        with pytest.raises(DataError, match=r"StringTie ballgown table.*give the count matrices StringTie's prepDE.py "
+                                            r"makes of these folders \(gene_count_matrix.csv"):
+            read(src)
+
+
 def test_tx2gene_from_other_annotations(tmp_path):
     """The tx2gene of annotations other than GENCODE's and Ensembl's, in the layouts of real files (iGenomes' UCSC
     RefSeq genes.gtf, a Cufflinks merge, Ensembl's GTF with unquoted values, NCBI's RefSeq GFF3, a GFF3 of

@@ -246,6 +246,11 @@ _RAW_DATA = {
                 " (one array's spot intensities), not expression values; normalise the arrays first (R: "
                 "limma::read.maimages(files, source = \"genepix\"), then limma::normalizeWithinArrays and "
                 "normalizeBetweenArrays), or give the series matrix GEO made of them"),
+    # StringTie -B's tables for ballgown, one folder per sample (t_data.ctab: each transcript's FPKM and coverage)
+    "ballgown": ("a StringTie ballgown table (.ctab)", "StringTie ballgown tables (.ctab)",
+                 " (FPKM and coverage per transcript or exon, not read counts); give the count matrices StringTie's "
+                 "prepDE.py makes of these folders (gene_count_matrix.csv, or transcript_count_matrix.csv), which "
+                 "read as tables"),
 }
 _RAW_SUFFIXES = {"cel": (".cel",), "idat": (".idat",), "reads": (".fastq", ".fq", ".sra"),
                  "alignments": (".bam", ".cram", ".sam")}
@@ -294,6 +299,9 @@ def _not_expression(lines: Sequence[str]) -> str | None:
         return _NOT_EXPRESSION["maf"]
     if {"File ID", "File Name", "Sample ID"} <= head:
         return _NOT_EXPRESSION["sample sheet"]
+    if body and body[0].split("\t")[0] in ("t_id", "e_id", "i_id") and ({"chr", "t_id"} & head):
+        one, _, way = _RAW_DATA["ballgown"]   # StringTie -B's t_data/e_data/i_data/e2t/i2t.ctab
+        return one + way
     if body and body[0].startswith(">") and len(body) > 1 and _SEQUENCE.fullmatch(body[1].strip()[:200] or "-"):
         return _NOT_EXPRESSION["fasta"]
     if len(body) >= 1 and all(ln.count("\t") == 8 and _GFF_LINE.match(ln) for ln in body[:10]):
@@ -3697,7 +3705,7 @@ def _oriented_by_labels(adata, orient: str, labels, label_key: str | None):
 
 def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unlabelled, missing, quantity, strand,
           layer=None, sheet=None, sample_names=None, recount_qc=None):
-    from ..pp.history import record
+    from ..pp.history import record, set_log_state
     from .quant import is_archive, read_quant_folder
 
     fmt = "folder" if p.is_dir() or is_archive(p) else _format(p)
@@ -3782,6 +3790,10 @@ def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unla
             if recount3:
                 adata, orient, extra = _recount3_values(adata, orient, quantity=quantity, recount_qc=recount_qc,
                                                         source=p.name)
+    if folder:
+        # a quantifier's own output is on its linear scale, however low its values (RSEM's expected counts of a
+        # shallow library stay below 30, where the log test would take them for log values)
+        set_log_state(adata, logged=False, transform=f"{folder['column']} as quantified")
     if fmt not in ("folder", "h5ad", "loom", "archs4", "gctx", "geo", "soft", "nsolver"):
         adata, stats = _drop_statistics(adata)
         if stats:

@@ -219,6 +219,8 @@ def _kind_of(src: _Source) -> str | None:
             return key
     if name.lower().endswith(".rcc"):
         return "nanostring"
+    if name.lower().endswith(".ctab"):
+        return "ballgown"   # refused by _read_found, with the way to counts
     if name.startswith(".") or Path(name).suffix.lower() in (".bam", ".bai", ".sam", ".cram", ".log", ".md5",
                                                              ".html", ".json", ".h5ad", ".gct", ".csv", ".parquet",
                                                              ".tar", ".zip", ".tgz", ".pdf", ".xlsx", ".xls", ".bed",
@@ -735,7 +737,7 @@ def _read_found(folder: Path, found: dict[str, list[_Source]], *, archive: bool,
                 strand: Strand):
     import anndata as ad
 
-    for scanner in ("agilent", "genepix"):
+    for scanner in ("agilent", "genepix", "ballgown"):
         if scanner in found and 2 * len(found[scanner]) >= sum(map(len, found.values())):
             _, several, way = _RAW_DATA[scanner]
             raise DataError(f"{folder}: {len(found[scanner])} {several}{way}")
