@@ -476,6 +476,16 @@ def test_zarr_stores_and_10x_folders_are_named(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "a 10x Genomics matrix folder (matrix.mtx, features, barcodes) of single cells" \
         in err and not (tmp_path / "o.h5ad").exists()
+    # alevin-fry's output (fishpond's extdata/alevin/example-quants/fry-usa-basic): the folder or its alevin/
+    fry = tmp_path / "fry-usa-basic"
+    (fry / "alevin").mkdir(parents=True)
+    (fry / "meta_info.json").write_text('{"alevin-fry version": "0.4.1"}')
+    (fry / "alevin" / "quants_mat.mtx").write_text("%%MatrixMarket matrix coordinate real general\n2 2 1\n1 1 5\n")
+    (fry / "alevin" / "quants_mat_rows.txt").write_text("AAAC\nAAAG\n")
+    (fry / "alevin" / "quants_mat_cols.txt").write_text("ENSG1\nENSG2\n")
+    for src in (fry, fry / "alevin"):
+        with pytest.raises(DataError, match=r"an alevin or alevin-fry \(Salmon\) output of single cells"):
+            read(src)
 
 
 def test_rnagen_own_folders_given_as_data_are_named(tmp_path):

@@ -726,6 +726,15 @@ def _other_folder(folder: Path) -> str | None:
     if kind == "benchmark":
         return ("an rnagen benchmark folder, not data: its results are leaderboard.csv and report.html; give the "
                 "data it was run on as a file")
+    alevin = folder / "alevin"
+    try:
+        inner = {q.name.lower() for _, q in zip(range(100), alevin.iterdir())} if alevin.is_dir() else set()
+    except OSError:
+        inner = set()
+    if {"quants_mat.mtx", "quants_mat.gz"} & (names | inner):
+        return ("an alevin or alevin-fry (Salmon) output of single cells (quants_mat: cells x genes), not bulk "
+                "profiles; give bulk profiles (the cells summed per sample, e.g. in R fishpond::loadFry(folder) then "
+                "a sum per sample) as a table or an .h5ad")
     if {"matrix.mtx", "matrix.mtx.gz"} & names and {"barcodes.tsv", "barcodes.tsv.gz"} & names:
         return ("a 10x Genomics matrix folder (matrix.mtx, features, barcodes) of single cells, not bulk profiles; "
                 "give bulk profiles (cells summed per sample, e.g. scanpy.read_10x_mtx(folder) then a sum per "
