@@ -361,6 +361,22 @@ def test_h5ad_with_a_nan_class_is_refused(small, tmp_path):
         read(tmp_path / "a.h5ad", label_key="tissue")
 
 
+def test_h5ad_of_an_older_layout_reads_without_warnings(small, tmp_path):
+    """A graph kept in uns, as scanpy wrote it before obsp existed (its bundled pbmc68k_reduced.h5ad): anndata
+    moves it while reading with a FutureWarning per element, which reached the user's terminal; read quietly."""
+    import warnings
+
+    import scipy.sparse as sp
+
+    a = small.copy()
+    a.uns["neighbors"] = {"distances": sp.csr_matrix(np.eye(a.n_obs)), "connectivities": sp.csr_matrix(np.eye(a.n_obs))}
+    a.write_h5ad(tmp_path / "old.h5ad")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        b = read(tmp_path / "old.h5ad")
+    assert b.shape == a.shape
+
+
 @pytest.mark.parametrize("how,expected", [("first", [[1, 2], [3, 4]]), ("mean", [[1.5, 2], [3.5, 4]])])
 def test_duplicated_gene_columns_first_and_mean(tmp_path, how, expected):
     (tmp_path / "x.csv").write_text("id,TP53,EGFR,TP53\ns1,1,2,2\ns2,3,4,4\n")

@@ -4418,6 +4418,9 @@ def _read_h5ad(p: Path, layer: str | None = None):
     with warnings.catch_warnings():
         # repeated gene or sample names are --duplicates' to resolve, with its own message
         warnings.filterwarnings("ignore", message=".*names are not unique", category=UserWarning)
+        # a file of an older anndata (scanpy's bundled pbmc68k_reduced.h5ad) is moved to the current layout as
+        # it is read, with a FutureWarning per element: the user's file is read as it is, nothing to act on
+        warnings.filterwarnings("ignore", message="Moving element from", category=FutureWarning)
         try:
             adata = ad.read_h5ad(p)
         except Exception as e:  # h5py raises OSError/KeyError for broken files
