@@ -1897,7 +1897,12 @@ def test_geo_soft_files(tmp_path, capsys):
            "rnaseq.soft": (_soft_family(samples, tables=False), r"sample GSM1 has no table .*rnagen data fetch geo"),
            "GPL96.soft": ("^PLATFORM = GPL96\n!platform_table_begin\nID\tGene Symbol\n1007_s_at\tDDR1\n"
                           "!platform_table_end\n", r"a platform description \(give it as --feature-map\)"),
-           "cut.soft": (_soft_family(samples).rsplit("!sample_table_end", 1)[0], r"without its _table_end line")}
+           "cut.soft": (_soft_family(samples).rsplit("!sample_table_end", 1)[0], r"without its _table_end line"),
+           # a brief series file: its series and platform records, no sample's (GEOparse's GSE105845_family.soft)
+           "brief.soft": ("^SERIES = GSE105845\n!Series_title = microRNA-seq\n!Series_sample_id = GSM2828511\n"
+                          "!Series_platform_id = GPL13112\n^PLATFORM = GPL13112\n!Platform_title = Illumina HiSeq "
+                          "2000\n!Platform_data_row_count = 0\n",
+                          r"a GEO series file without its samples' records .*give the series' full family file")}
     for name, (text, match) in bad.items():
         (tmp_path / name).write_text(text)
         assert main(["data", "prepare", str(tmp_path / name), "--genes", "all", "--out", str(tmp_path / "b.h5ad")]) == 2

@@ -2441,6 +2441,10 @@ def _read_soft(path: Path, txt: _Text):
         obs = _gds_obs(ents, [s.strip() for s in samples])
     else:
         samples_e = [(acc, attrs, t) for k, acc, attrs, t in ents if k == "SAMPLE"]
+        if not samples_e and "SERIES" in kinds:
+            raise DataError(f"{source}: a GEO series file without its samples' records (a brief SOFT, or a cut "
+                            "download); give the series' full family file (GSExxx_family.soft.gz) or series matrix, "
+                            "or for an RNA-seq series NCBI's gene counts (rnagen data fetch geo)")
         if not samples_e:
             what = "a platform description (give it as --feature-map)" if "PLATFORM" in kinds else "no samples"
             raise DataError(f"{source}: a GEO SOFT file of {what}, not expression values; give the series' "
