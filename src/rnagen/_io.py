@@ -130,6 +130,7 @@ def check_output(
     kind: Literal["file", "dir"] = "file",
     writes: Iterable[str] = (),
     option: str = "--out",
+    example: str = "out.h5ad",
 ) -> Path:
     """Refuse an output that would replace an input or cannot be created, before anything is written.
 
@@ -151,7 +152,7 @@ def check_output(
         if parent.exists() and not parent.is_dir():
             raise OutputError(f"{option} {out}: {parent} is a file, not a folder; choose another path")
     if kind == "file" and out.is_dir():
-        raise OutputError(f"{option} {out} is a folder; give a file path (e.g. {out / 'out.h5ad'})")
+        raise OutputError(f"{option} {out} is a folder; give a file path (e.g. {out / example})")
     if kind == "dir" and out.exists() and not out.is_dir():
         raise OutputError(f"{option} {out} is an existing file; give a folder path")
     real = os.path.realpath(out)
@@ -310,10 +311,11 @@ def claim_output(
     kind: Literal["file", "dir"] = "file",
     writes: Iterable[str] = (),
     option: str = "--out",
+    example: str = "out.h5ad",
 ) -> Iterator[Path]:
     """:func:`check_output`, then hold :func:`writer_lock` on the output and remove the temporaries a killed
     writer left there: what every command that writes runs around its work."""
-    out = check_output(path, inputs=inputs, kind=kind, writes=writes, option=option)
+    out = check_output(path, inputs=inputs, kind=kind, writes=writes, option=option, example=example)
     with writer_lock(out, kind=kind):
         if kind == "dir":
             remove_stale_temporaries(out)
@@ -377,7 +379,7 @@ def output_ending(path: str | os.PathLike, endings: Sequence[str], made: str, *,
     for ending in sorted(endings, key=len, reverse=True):
         if name.lower().endswith(ending):
             return ending
-    if name.lower().endswith(OTHER_FORMAT_ENDINGS):
+    if name.lower().endswith((*OTHER_FORMAT_ENDINGS, ".h5ad")):   # .h5ad: where a command writes no profiles
         stem = name.split(".")[0] or "out"
         names = [stem + endings[0]] + ([stem + ".csv"] if ".csv" in endings[1:] else [])
         raise OutputError(f"{option} {name}: {made}; name the file {' or '.join(names)}")

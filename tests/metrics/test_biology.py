@@ -229,7 +229,7 @@ def test_evaluate_gene_sets_and_options(tmp_path):
     assert df["value"].tolist() == [0.0] and df.attrs["geneset_ks"]["n_sets"] == 2
     with pytest.raises(DataError, match="need gene names"):
         evaluate(X, X, real_labels=y, synthetic_labels=y, gene_sets=gmt, metrics=["geneset_ks"])
-    with pytest.raises(DataError, match="needs gene_sets"):
+    with pytest.raises(DataError, match=r"needs gene sets \(--gene-sets FILE.gmt\)"):
         evaluate(X, X, real_labels=y, synthetic_labels=y, metrics=["geneset_ks"])
     with pytest.raises(ConfigError, match="unknown biology option"):
         BiologyOptions.from_any({"fdr": 0.1, "nope": 1})

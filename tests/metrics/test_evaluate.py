@@ -189,9 +189,12 @@ def test_held_out_profiles_in_the_training_set_are_refused(tmp_path, capsys):
     (R, yr), (S, ys), (T, yt) = _sets(rng, n=60)
     leaky = np.vstack([T, R[:31]])
     with pytest.raises(DataError, match=r"31 of the 60 held-out \(--real\) profiles are also training \(--train\) "
-                                        r"profiles, every value the same \(e.g. '0'\)"):
+                                        r"profiles, every value the same up to rounding \(e.g. '0'\)"):
         evaluate(R, S, train=leaky, real_labels=yr, synthetic_labels=ys, train_labels=np.r_[yt, yr[:31]],
                  metrics=["precision"], n_boot=0)
+    with pytest.raises(DataError, match=r"31 of the 60 held-out .* every value the same up to rounding"):
+        evaluate(R, S, train=np.vstack([T, np.round(R[:31], 3)]), real_labels=yr, synthetic_labels=ys,
+                 train_labels=np.r_[yt, yr[:31]], metrics=["precision"], n_boot=0)   # written with 3 decimals
     df = evaluate(R, S, train=np.vstack([T, R[:3]]), real_labels=yr, synthetic_labels=ys,
                   train_labels=np.r_[yt, yr[:3]], metrics=["precision"], n_boot=0)
     assert df.attrs["held_out_in_train"]["n"] == 3 and df.attrs["held_out_in_train"]["examples"] == ["0", "1", "2"]
@@ -260,6 +263,45 @@ def test_label_sets_that_do_not_match_the_held_out_one(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "60 of the 60 synthetic profiles are held-out (--real) profiles" in err
     assert not (tmp_path / "s.json").exists()
+    # ... also once written with 3 decimals under other names (a CSV export): every value the same up to rounding
+    rounded = _adata(np.round(R, 3), yr)
+    rounded.obs_names = [f"x{i}" for i in range(rounded.n_obs)]
+    write_h5ad(rounded, tmp_path / "rounded.h5ad")
+    assert main([*base, "--synthetic", str(tmp_path / "rounded.h5ad"), "--out", str(tmp_path / "s.json")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "60 of the 60 synthetic profiles are held-out (--real) profiles, every value the " \
+                                    "same up to rounding" in err
+
+
+def test_tables_sharing_a_label_column_are_scored_per_class(tmp_path, capsys):
+    """CSV inputs (as rnagen sample --out syn.csv writes them) record no label key: the one text column they all
+    share is the labels, said in a line, so TSTR and the per-class floor are there (they were left out without a
+    word, the floor then one Gaussian of every class); two shared columns are named in a note instead."""
+    from rnagen.cli.main import main
+
+    rng = np.random.default_rng(8)
+    (R, yr), (S, ys), (T, yt) = _sets(rng, n=60)
+    for name, (X, y) in {"real": (R, yr), "syn": (S, ys), "train": (T, yt)}.items():
+        df = pd.DataFrame(X, index=[f"{name}{i}" for i in range(len(X))], columns=[f"g{j}" for j in range(X.shape[1])])
+        df.insert(0, "tissue", y)
+        df.to_csv(tmp_path / f"{name}.csv")
+        df.insert(1, "batch", np.where(np.arange(len(X)) % 2, "b1", "b2"))
+        df.to_csv(tmp_path / f"{name}2.csv")
+    base = ["evaluate", "--metrics", "precision,tstr_logreg_accuracy", "--n-boot", "5"]
+    assert main([*base, "--real", str(tmp_path / "real.csv"), "--synthetic", str(tmp_path / "syn.csv"), "--train",
+                 str(tmp_path / "train.csv")]) == 0
+    out = capsys.readouterr().out
+    assert "labels: 'tissue' (the one label column every input has" in out and "tstr_logreg_accuracy" in out
+    two = ["--real", str(tmp_path / "real2.csv"), "--synthetic", str(tmp_path / "syn2.csv")]
+    assert main([*base[:2], "precision", *base[3:], *two]) == 0
+    assert "note: no labels used: the inputs share the columns 'batch', 'tissue'; --label-key NAME" in \
+        capsys.readouterr().out
+    assert main([*base, *two]) == 2   # TSTR asked for by name: what it lacks, and only that
+    assert "metric 'tstr_logreg_accuracy' needs labels in every set (--label-key); pass --label-key, or leave it " \
+           "out of --metrics" in capsys.readouterr().err
+    assert main([*base[:2], "dcr_share", *base[3:], *two]) == 2
+    assert "metric 'dcr_share' needs the training profiles (--train); pass --train, or leave it out of --metrics" \
+        in capsys.readouterr().err
 
 
 def test_sets_naming_genes_by_another_id_type_are_matched():
@@ -331,7 +373,7 @@ def test_metric_families_are_names_too(rng):
                   n_boot=0, n_boot_expensive=2)
     got = set(df["name"])
     assert "geneset_ks" not in got and got == set(families()["biology"]) - {"geneset_ks"}
-    with pytest.raises(DataError, match="metric 'geneset_ks' needs gene_sets"):
+    with pytest.raises(DataError, match=r"metric 'geneset_ks' needs gene sets \(--gene-sets FILE.gmt\)"):
         evaluate(R, S, train=T, real_labels=yr, synthetic_labels=ys, train_labels=yt, metrics=["geneset_ks"])
     # a family none of whose indicators the inputs allow (utility without labels) is an error
     with pytest.raises(DataError, match="metric 'tstr_mlp_accuracy' needs labels"):

@@ -253,7 +253,9 @@ def test_the_floor_column_is_the_floor_set_s_value_scored_without_a_second_ceili
     monkeypatch.setattr(detection, "detection_scores", lambda *a, **k: calls.append(1) or real_scores(*a, **k))
     real_passes = []
     real_knn = knn.knn
-    monkeypatch.setattr(knn, "knn", lambda X, **k: real_passes.append(len(X) == 140) or real_knn(X, **k))
+    # the real set's own neighbours (its k-NN radii; the copy check's cross pass to --train not counted)
+    monkeypatch.setattr(knn, "knn", lambda X, **k: real_passes.append(len(X) == 140 and k.get("ref") is None)
+                        or real_knn(X, **k))
     df = evaluate(R, S, floor=F, synthetic_labels=ys, floor_labels=yf, metrics=names, **kw).set_index("name")
     assert len(calls) == 3 and sum(real_passes) == 1
     alone = evaluate(R, F, synthetic_labels=yf, metrics=names, **kw).set_index("name")

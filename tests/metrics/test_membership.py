@@ -284,13 +284,20 @@ def test_cli_reference_set_is_used(cli_sets, capsys):
 @pytest.mark.parametrize("case, match", [
     ("overlap_train", "shares"), ("overlap_real", "shares"), ("no_train", "needs --train"),
     ("missing", "ref_missing"), ("genes", "genes"), ("tiny", "at least 3"),
+    ("renamed_train", "--train (the members) profiles under other names"),
+    ("renamed_real", "--real (the non-members) profiles under other names"),
 ])
 def test_cli_bad_reference_is_one_line_exit_2(cli_sets, capsys, case, match):
     tmp = cli_sets["tmp"]
     ref = {"overlap_train": cli_sets["train"], "overlap_real": cli_sets["real"], "no_train": cli_sets["ref"],
            "missing": str(tmp / "ref_missing.h5ad"),
            "genes": _h5ad(tmp / "ref_genes.h5ad", np.ones((10, 3)), ["x"] * 10, "q"),
-           "tiny": _h5ad(tmp / "ref_tiny.h5ad", np.ones((2, 8)), ["x"] * 2, "z")}[case]
+           "tiny": _h5ad(tmp / "ref_tiny.h5ad", np.ones((2, 8)), ["x"] * 2, "z")}.get(case)
+    if case.startswith("renamed"):   # the members' or non-members' own profiles, renamed and rounded (a CSV export)
+        import anndata as ad
+
+        a = ad.read_h5ad(cli_sets[case.split("_")[1]])
+        ref = _h5ad(tmp / f"ref_{case}.h5ad", np.round(a.X, 3), a.obs["kind"], "copy")
     out = tmp / "bad.json"
     argv = ["evaluate", "--real", cli_sets["real"], "--synthetic", cli_sets["train"], "--reference", ref,
             "--metrics", "mia_ganleaks_auc", "--n-boot", "5", "--floor", "none", "--out", out]

@@ -509,6 +509,9 @@ def _validated(rows_arg, *, reconstruct, full, overrides, budget, seeds, splits,
     if metrics is not None:
         from ..metrics._registry import select_metrics, unknown_metrics_message
 
+        if not metrics:
+            raise ConfigError("--metrics names no indicator; give indicator or family names separated by commas "
+                              "(e.g. --metrics fidelity,privacy), or leave --metrics out for all")
         try:
             select_metrics(metrics)
         except KeyError as e:

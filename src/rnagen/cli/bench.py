@@ -104,7 +104,7 @@ def _benchmark(args: argparse.Namespace, data, label_key: str, data_name: str | 
         overrides=_parse_sets(args.set),
         split_key=getattr(args, "split_key", None),
         device=args.device, report=True, data_name=data_name,
-        metrics=[m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None,
+        metrics=[m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics is not None else None,
         privacy_budgets=getattr(args, "privacy_budgets", None),
     )
     out = Path(args.out)

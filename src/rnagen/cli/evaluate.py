@@ -37,6 +37,21 @@ def _label_key(args: argparse.Namespace) -> str | None:
     return key
 
 
+def _shared_label_column(sets) -> tuple[str | None, list[str]]:
+    """The label column every input shares when none is recorded or given (tables written by ``rnagen sample
+    --out x.csv`` keep their labels as a column, not as a record): the one text column of at most 200 classes
+    that names fewer classes than profiles in every set. Returns it (or ``None``) and the candidates, several of
+    which are named in a note instead of choosing one."""
+    def columns(a) -> set[str]:
+        return {str(c) for c in a.obs.columns if a.obs[c].dtype == object or str(a.obs[c].dtype) == "category"
+                if 1 <= a.obs[c].nunique() <= min(200, max(1, a.n_obs - 1))}
+
+    shared = set.intersection(*(columns(a) for a in sets))
+    shared -= {"file", "input_id", "sample_type"}   # what the readers add of a file's own, not labels
+    found = sorted(shared)
+    return (found[0] if len(found) == 1 else None), found
+
+
 def _out_ending(path: str) -> str:
     """``.json`` (the whole record) or a table's ending (``.csv``, ``.tsv``: the metrics table's rows); another
     format's ending is refused (the JSON was written under any name)."""
@@ -104,8 +119,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from ..metrics._registry import select_metrics, unknown_metrics_message
 
     metrics = None
-    if args.metrics:
+    if args.metrics is not None:
         metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
+        if not metrics:
+            raise DataError(f"--metrics {args.metrics!r} names no indicator; give indicator or family names separated "
+                            "by commas (e.g. --metrics fidelity,privacy), or leave --metrics out for all")
         try:
             select_metrics(metrics)   # unknown names fail before any data is read
         except KeyError as e:
@@ -114,7 +132,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     inputs = [args.real, args.synthetic, args.train, floor_file, args.gene_sets, args.reference]
     if args.out is None:
         return _evaluate(args, metrics, "")
-    with claim_output(args.out, inputs=inputs):
+    with claim_output(args.out, inputs=inputs, example="metrics.json"):
         ending = _out_ending(args.out)   # a name of another format refused before any work
         return _evaluate(args, metrics, ending)
 
@@ -138,6 +156,17 @@ def _evaluate(args: argparse.Namespace, metrics: list[str] | None, ending: str) 
             raise
         raise DataError(f"{e} (the label column recorded in --real); pass --label-key naming the labels of every "
                         "set, or --label-key none to score without labels") from None
+    if recorded and args.label_key is None:
+        key, found = _shared_label_column([a for a in (real, syn, train) if a is not None])
+        if key is not None:
+            print(f"labels: {key!r} (the one label column every input has; --label-key none scores without "
+                  "labels)")
+            args.label_key = key
+            real, syn = _read(args.real, key), _read(args.synthetic, key)
+            train = _read(args.train, key) if args.train else None
+        elif found:
+            print(f"note: no labels used: the inputs share the columns {', '.join(map(repr, found[:5]))}; "
+                  "--label-key NAME scores per class, with TSTR and the per-class floor")
     mia_ref = _read(args.reference, None) if args.reference else None
     check_label_sets(real, syn, train, label_key=args.label_key)   # before the floor is fitted to their labels
     check_synthetic_is_not_held_out(real, syn)

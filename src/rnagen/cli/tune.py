@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     from ..tune import tune
 
     # no write lock: several workers may share one --out (the last to finish writes the study's best)
-    out = check_output(args.out, inputs=[args.data])
+    out = check_output(args.out, inputs=[args.data], example="best.toml")
     study_name = args.study or f"rnagen-{args.model}"
     storage = args.storage
     if storage is None:  # its folder is created by tune() once every option and the data are checked

@@ -54,7 +54,8 @@ from .._genes import match_genes
 from ..config import check_number, check_seed
 from ..errors import ConfigError, DataError
 from ..pp.prepare import dense, is_logged, to_log_scale
-from ..pp.preprocess import folded_label, row_keys
+from ..pp.preprocess import folded_label
+from . import _knn
 from ._context import EvalContext
 from ._registry import METRICS, ordered_scorers, select_metrics, unknown_metrics_message
 from .biology import BiologyOptions, gene_set_index
@@ -237,8 +238,12 @@ def _computable(want: list[str], prepared: dict, *, strict: frozenset[str], expl
     ok = [m for m in want if all(has[n] for n in METRICS[m].needs)]
     if explicit and (not ok or not strict <= set(ok)):
         m = next(m for m in want if m not in ok and (m in strict or not ok))
-        raise DataError(f"metric {m!r} needs {' and '.join(METRICS[m].needs)}; pass --train / --label-key / "
-                        "--gene-sets")
+        lacking = [n for n in METRICS[m].needs if not has[n]]
+        how = {"labels": "labels in every set (--label-key)", "train": "the training profiles (--train)",
+               "gene_sets": "gene sets (--gene-sets FILE.gmt)"}
+        raise DataError(f"metric {m!r} needs {' and '.join(how[n] for n in lacking)}; pass "
+                        f"{' and '.join(how[n].rsplit('(', 1)[1].rstrip(')') for n in lacking)}, or leave it out of "
+                        "--metrics")
     return ok
 
 
@@ -419,8 +424,28 @@ def evaluate(real, synthetic, *, train=None, floor=None, label_key: str | None =
     return df
 
 
+#: two profiles are one up to rounding (a CSV export with two or more decimals, or three significant digits) when
+#: every value differs by at most this much: 0.01 plus 0.5% of its size; two profiles of different libraries
+#: differ far more on some gene
+_ROUNDING = (0.01, 0.005)
+
+
+def same_profiles(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """For each row of ``A``, whether it is a row of ``B`` up to rounding (:data:`_ROUNDING`): its nearest row of
+    ``B`` (Euclidean, blocked) holds the same values within the tolerance. Exact hashes missed the held-out file
+    given again once written to a CSV with fewer decimals."""
+    A, B = np.asarray(A, np.float64), np.asarray(B, np.float64)
+    if not len(A) or not len(B):
+        return np.zeros(len(A), dtype=bool)
+    _, idx = _knn.knn(A, ref=B, k=1)
+    near = B[idx[:, 0]]
+    with np.errstate(invalid="ignore"):
+        return np.all(np.abs(A - near) <= _ROUNDING[0] + _ROUNDING[1] * np.abs(near), axis=1)
+
+
 def _check_held_out(real, train) -> dict[str, Any] | None:
-    """Held-out profiles that are training profiles too (every value the same; sample ids are not compared,
+    """Held-out profiles that are training profiles too (every value the same up to rounding; sample ids are not
+    compared,
     generic ones such as ``s0`` name different profiles in different sets): each is its own nearest neighbour
     across the sets, and the real-vs-real ceiling, the membership audit and the utility of a model trained on it
     are measured on seen data. Most of them in the training set (the training file given twice, a split done
@@ -430,15 +455,14 @@ def _check_held_out(real, train) -> dict[str, Any] | None:
     R, _, gr, _ = _unpack(real, None, None, "real")
     T, _, gt, _ = _unpack(train, None, None, "train")
     T = _on_real_genes(T, gt, gr, R.shape[1], "train")
-    seen = set(row_keys(T))
-    same = [i for i, k in enumerate(row_keys(R)) if k in seen]
+    same = np.flatnonzero(same_profiles(R, T)).tolist()
     if not same:
         return None
     names = list(map(str, getattr(real, "obs_names", range(R.shape[0]))))
     if 2 * len(same) > R.shape[0]:
         raise DataError(f"{len(same)} of the {R.shape[0]} held-out (--real) profiles are also training (--train) "
-                        f"profiles, every value the same (e.g. {names[same[0]]!r}); the held-out set must be profiles "
-                        "the model never saw: split the data first (rnagen data split)")
+                        f"profiles, every value the same up to rounding (e.g. {names[same[0]]!r}); the held-out set "
+                        "must be profiles the model never saw: split the data first (rnagen data split)")
     return {"n": len(same), "n_real": int(R.shape[0]), "examples": [names[i] for i in same[:5]],
             "note": (f"{len(same)} of the {R.shape[0]} held-out profiles equal training profiles (e.g. "
                      f"{names[same[0]]!r}): samples in the data twice, or empty libraries? each is its own neighbour "
@@ -446,18 +470,19 @@ def _check_held_out(real, train) -> dict[str, Any] | None:
 
 
 def check_synthetic_is_not_held_out(real, synthetic) -> None:
-    """A synthetic set most of whose profiles are held-out profiles (every value the same): the held-out file
+    """A synthetic set most of whose profiles are held-out profiles (every value the same up to rounding, as a
+    CSV export leaves it): the held-out file
     given as ``--synthetic`` too, refused by ``rnagen evaluate`` (every indicator would compare the held-out set
     with itself; :func:`evaluate` itself scores it, the identity being a useful analytic case). A synthetic set
     that copies training profiles is scored: the privacy indicators are there to show it."""
     R, _, gr, _ = _unpack(real, None, None, "real")
     S, _, gs, _ = _unpack(synthetic, None, None, "synthetic")
     S = _on_real_genes(S, gs, gr, R.shape[1], "synthetic")
-    held = set(row_keys(R))
-    same = sum(k in held for k in row_keys(S))
+    same = int(same_profiles(S, R).sum())
     if 2 * same > S.shape[0]:
         raise DataError(f"{same} of the {S.shape[0]} synthetic profiles are held-out (--real) profiles, every value "
-                        "the same: the held-out file given as --synthetic? pass the generated profiles")
+                        "the same up to rounding: the held-out file given as --synthetic? pass the generated "
+                        "profiles")
 
 
 def _label_values(obj, label_key: str | None, labels) -> set[str] | None:
@@ -518,11 +543,23 @@ def _check_mia_reference(ref, *, real, train) -> None:
         raise DataError(f"the --reference set has {n} profile(s); the membership-inference attacks need at least 3 "
                         "(a density and a classifier are fitted on it)")
     ids = set(map(str, getattr(ref, "obs_names", [])))
+    F, _, gf, _ = _unpack(ref, None, None, "reference")
     for what, other in (("--real (the non-members)", real), ("--train (the members)", train)):
         shared = sorted(ids & set(map(str, getattr(other, "obs_names", []))))
         if shared:
             raise DataError(f"the --reference set shares {len(shared)} sample(s) with {what}, e.g. {shared[0]!r}; "
                             "the reference must be other held-out profiles")
+        # by values too: the same profiles under other names (a renamed copy) would make every attack's
+        # reference side the members' or the non-members' own profiles
+        X_o, _, go, _ = _unpack(other, None, None, "reference")
+        try:
+            same = same_profiles(F, _on_real_genes(X_o, go, gf, F.shape[1], "reference"))
+        except DataError:   # other genes: the checks of the genes say so
+            continue
+        if 2 * int(same.sum()) > len(F):
+            raise DataError(f"{int(same.sum())} of the {len(F)} --reference profiles are {what} profiles under "
+                            "other names, every value the same up to rounding; the reference must be other held-out "
+                            "profiles")
 
 
 #: ``attrs["gap_note"]`` of a table with a floor
