@@ -76,6 +76,29 @@ def test_private_gaussian_fits_from_noisy_statistics_and_records_its_guarantee(t
     np.testing.assert_array_equal(again.sample(n=40, seed=3).X, m.sample(n=40, seed=3).X)
 
 
+def test_private_gaussian_noise_is_secret_unless_asked_to_repeat():
+    """Two private fits of one seed on one data set release other means (the noise is a secret key's, not the
+    public seed's: with the seed, two releases from data that differ in one profile give that profile away); with
+    privacy.reproducible=true they are equal, and the record says which."""
+    from rnagen import datasets
+
+    ad = datasets.gtex26()[:, :20].copy()
+
+    def fit(*extra):
+        m = get_model("gaussian").from_config(overrides=["privacy.epsilon=1", *extra])
+        m.fit(ad, label_key="tissue", seed=0, progress=False)
+        return m
+
+    a, b = fit(), fit()
+    assert not np.array_equal(a.means, b.means) and a.privacy["noise"] == ("a key of the operating system's "
+                                                                           "entropy, not saved")
+    c, d = fit("privacy.reproducible=true"), fit("privacy.reproducible=true")
+    np.testing.assert_array_equal(c.means, d.means)
+    assert c.privacy["noise"].startswith("the run's seed")
+    with pytest.raises(ConfigError, match="privacy.reproducible need privacy.epsilon"):
+        get_model("gaussian").from_config(overrides=["privacy.reproducible=true"])
+
+
 def test_private_gaussian_refuses_a_full_covariance_and_settings_without_epsilon():
     with pytest.raises(ConfigError, match="low-rank or diagonal"):
         get_model("gaussian").from_config(overrides=["privacy.epsilon=1", "covariance=full"])

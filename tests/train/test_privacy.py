@@ -13,6 +13,7 @@ pytest.importorskip("opacus")
 from opacus.accountants import PRVAccountant, RDPAccountant  # noqa: E402
 from opacus.accountants.utils import get_noise_multiplier  # noqa: E402
 
+import rnagen.train.privacy as privacy_mod  # noqa: E402
 from rnagen.cli.main import main  # noqa: E402
 from rnagen.errors import ConfigError  # noqa: E402
 from rnagen.models import get_model  # noqa: E402
@@ -252,9 +253,12 @@ def test_poisson_batches_have_the_sample_rate_and_are_reproducible():
 
 # --- resume ----------------------------------------------------------------------------------------------
 def test_killed_private_run_resumes_with_the_same_accountant_and_weights(small, tmp_path, monkeypatch):
+    """With privacy.reproducible=true (noise and batches from the seed) a run killed and resumed ends as an
+    uninterrupted one, weights and all; the accountant's history is the checkpoint's."""
     from rnagen.models.diffusion import DiffusionObjective
 
-    cfg = TINY + ["train.steps=12", "train.checkpoint_every=5", "privacy.noise_multiplier=1.1"]
+    cfg = TINY + ["train.steps=12", "train.checkpoint_every=5", "privacy.noise_multiplier=1.1",
+                  "privacy.reproducible=true"]
     full = _fit("diffusion", small, cfg, run_dir=tmp_path / "full")
     forward, calls = DiffusionObjective.forward, []
 
@@ -275,6 +279,49 @@ def test_killed_private_run_resumes_with_the_same_accountant_and_weights(small, 
     assert resumed.privacy["epsilon"] == full.privacy["epsilon"]
     for k, v in full._state_tensors().items():
         torch.testing.assert_close(resumed._state_tensors()[k], v, rtol=0, atol=0)
+
+
+def test_private_noise_is_secret_unless_asked_to_repeat(small, tmp_path, monkeypatch):
+    """The DP-SGD noise and Poisson batches come from a key of the operating system's entropy, not from the
+    (public) seed: two runs of one seed on one data set end with other weights and say where the noise came
+    from; the key is in no file of the run folder; a run killed and resumed keeps its accountant (ε of 12 steps)
+    with a fresh key for the steps it had left. privacy.reproducible=true repeats a run exactly and says so."""
+    from rnagen.models.diffusion import DiffusionObjective
+
+    cfg = TINY + ["train.steps=12", "train.checkpoint_every=5", "privacy.noise_multiplier=1.1"]
+    keys = []
+    real_key = privacy_mod.noise_key
+    monkeypatch.setattr(privacy_mod, "noise_key", lambda seed, **k: keys.append(real_key(seed, **k)) or keys[-1])
+    a = _fit("diffusion", small, cfg, run_dir=tmp_path / "a")
+    b = _fit("diffusion", small, cfg, run_dir=tmp_path / "b")
+    assert len(keys) == 2 and keys[0] != keys[1] and 0 not in keys
+    wa, wb = a._state_tensors(), b._state_tensors()
+    assert any(not torch.equal(wa[k], wb[k]) for k in wa)
+    assert a.privacy["epsilon"] == b.privacy["epsilon"] and a.privacy["noise"] == ("a key of the operating "
+                                                                                   "system's entropy, not saved")
+    for f in (tmp_path / "a").rglob("*"):
+        if f.is_file():
+            data = f.read_bytes()
+            assert str(keys[0]).encode() not in data and keys[0].to_bytes(8, "little") not in data, f
+    forward, calls = DiffusionObjective.forward, []
+
+    def dies_at_8(self, *args, **kw):
+        calls.append(1)
+        if len(calls) > 8:
+            raise KeyboardInterrupt
+        return forward(self, *args, **kw)
+
+    monkeypatch.setattr(DiffusionObjective, "forward", dies_at_8)
+    with pytest.raises(KeyboardInterrupt):
+        _fit("diffusion", small, cfg, run_dir=tmp_path / "run")
+    monkeypatch.setattr(DiffusionObjective, "forward", forward)
+    resumed = _fit("diffusion", small, cfg, run_dir=tmp_path / "run")
+    assert resumed.privacy["steps"] == 12 and resumed.privacy["epsilon"] == a.privacy["epsilon"]
+    rep = cfg + ["privacy.reproducible=true"]
+    c, d = _fit("diffusion", small, rep, run_dir=tmp_path / "c"), _fit("diffusion", small, rep, run_dir=tmp_path / "d")
+    assert all(torch.equal(c._state_tensors()[k], v) for k, v in d._state_tensors().items())
+    assert c.privacy["noise"].startswith("the run's seed (privacy.reproducible=true")
+    assert "not private against whoever knows it" in privacy_mod.describe_privacy(c.privacy)
 
 
 # --- the models ------------------------------------------------------------------------------------------

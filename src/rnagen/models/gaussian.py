@@ -90,11 +90,16 @@ class GaussianPrivacyConfig:
     covariance_share: float | None = None
     """Share of ρ spent on the low-rank within-class correlation (0: a diagonal Gaussian; never released above
     4,000 genes or with ``covariance=diag``); unset: :func:`auto_covariance_share`."""
+    reproducible: bool | None = None
+    """``true``: the noise is drawn from the run's seed (the release repeats exactly; private only against whoever
+    does not know the seed); unset: from the operating system's entropy, never saved
+    (:func:`rnagen.train.privacy.noise_key`)."""
 
     def __post_init__(self) -> None:
         if self.epsilon is None and any(v is not None for v in (self.delta, self.clip_norm, self.clip_norm_sq,
-                                                                self.covariance_share)):
-            raise ConfigError("privacy.delta, privacy.clip_norm* and privacy.covariance_share need privacy.epsilon")
+                                                                self.covariance_share, self.reproducible)):
+            raise ConfigError("privacy.delta, privacy.clip_norm*, privacy.covariance_share and privacy.reproducible "
+                              "need privacy.epsilon")
 
     @property
     def enabled(self) -> bool:
@@ -351,16 +356,16 @@ class GaussianModel(Generator):
     def _fit_private(self, X: np.ndarray, y: np.ndarray, *, seed: int) -> None:
         """Means, variances and the low-rank correlation from noisy statistics (module docstring); the class
         sizes too."""
-        from ..train.privacy import gaussian_mechanism_epsilon, preprocessing_coverage
+        from ..train.privacy import gaussian_mechanism_epsilon, noise_key, noise_source, preprocessing_coverage
 
         p, G = self.config.privacy, X.shape[1]
         delta = p.delta if p.delta is not None else 1.0 / len(X)
         R1 = p.clip_norm if p.clip_norm is not None else float(np.sqrt(G))
         R2 = p.clip_norm_sq if p.clip_norm_sq is not None else float(np.sqrt(3.0 * G))
         share = self._covariance_share(len(X), delta)
+        rng = np.random.default_rng([noise_key(seed, reproducible=p.reproducible), 0xD1FF])
         st = private_class_moments(X, y, self.n_labels, epsilon=float(p.epsilon), delta=delta, clip_norm=R1,
-                                   clip_norm_sq=R2, rng=np.random.default_rng([int(seed), 0xD1FF]),
-                                   covariance_share=share)
+                                   clip_norm_sq=R2, rng=rng, covariance_share=share)
         self.means, self.factors, self.shrinkages = st["means"], np.sqrt(st["var"]), np.zeros(self.n_labels)
         self.loadings, self.unique_sd = st["loadings"], st["unique_sd"]
         self.label_counts = np.maximum(np.rint(st["n"]), 1).astype(np.int64)
@@ -381,6 +386,7 @@ class GaussianModel(Generator):
                                                                        share or COVARIANCE_SHARE),
             "n_train": int(len(X)),
             "preprocessing": preprocessing_coverage(log=pre.log, scaler=pre.scaler, support=pre.support),
+            "noise": noise_source(p.reproducible),
             "public": "n_train, the gene count and labels (class sizes released with noise)",
         }
         self.privacy["correlation"] = self._correlation_reason(share)

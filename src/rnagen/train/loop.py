@@ -688,7 +688,7 @@ def _make_private(ctx: StepContext, privacy: Any, *, n: int, batch: int, total: 
     prior = prior or {}
     plan = plan_privacy(privacy, n=n, batch_size=batch, steps=total, prior_rho=float(prior.get("rho", 0.0)),
                         prior_mechanism=str(prior.get("mechanism", "")))
-    private = PrivateTraining(plan, seed=seed)
+    private = PrivateTraining(plan, seed=seed, reproducible=privacy.reproducible)
     private.attach(ctx)
     ctx.private = private
     return private.step, private.batches(n, device=ctx.device)

@@ -31,13 +31,19 @@ A private run has a fixed length (the step budget of ``[train]``): choosing the 
 profiles would spend budget that the accountant does not count, so ``train.val_fraction`` is ignored (the
 record says so) and ``train.refit=true`` is an error. The non-private gradient clipping ``train.grad_clip``
 and mixed precision are off (the noisy gradient is already bounded; opacus's per-sample hooks run in float32).
-Noise and batches come from generators seeded per step from the run's seed, so a resumed run draws what an
-uninterrupted one would; the accountant's history is saved in the checkpoint and restored. Not a
-cryptographically secure noise source (opacus's ``secure_mode`` needs ``torchcsprng``).
+The noise and the Poisson batches are drawn from a key taken from the operating system's entropy when the run
+starts (:func:`noise_key`), never saved: the run's seed is public (it defaults to 0 and is written in
+``meta.json``), and noise that anyone can replay from it protects nothing (whoever knows the other profiles
+rebuilds the noise and reads off the one left). A resumed run draws a new key for the steps it has left; the
+accountant's history is saved in the checkpoint and restored. ``privacy.reproducible=true`` draws them from the
+seed instead, so a run repeats exactly (tests, benchmarks); the record then says that the guarantee holds only
+against whoever does not know the seed. The generators are torch's and NumPy's, not a cryptographically secure
+one (opacus's ``secure_mode`` needs ``torchcsprng``).
 """
 from __future__ import annotations
 
 import math
+import secrets
 import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Literal
@@ -51,7 +57,8 @@ if TYPE_CHECKING:
     from .loop import StepContext
 
 __all__ = ["PrivacyConfig", "PrivacyPlan", "PrivateTraining", "plan_privacy", "require_opacus", "spent_epsilon",
-           "INSTALL_HINT", "preprocessing_coverage", "describe_privacy", "zcdp_to_dp", "dp_to_zcdp",
+           "INSTALL_HINT", "preprocessing_coverage", "noise_key", "noise_source", "describe_privacy", "zcdp_to_dp",
+           "dp_to_zcdp",
            "gaussian_mechanism_delta", "gaussian_mechanism_epsilon", "gaussian_mechanism_rho", "release_rho"]
 
 INSTALL_HINT = "pip install 'rnagen[privacy]'"
@@ -92,15 +99,19 @@ class PrivacyConfig:
     accountant: Literal["auto", "rdp", "prv"] | None = None
     """opacus's accountant: ``rdp`` (Rényi DP, Mironov 2017), ``prv`` (privacy random variables, Gopi et al.
     2021, tighter) or ``auto``, the smaller ε of the two (module docstring); unset: ``auto``."""
+    reproducible: bool | None = None
+    """``true``: the noise and the batches are drawn from the run's seed, so the run repeats exactly (tests,
+    benchmarks), and the guarantee holds only against whoever does not know the seed; unset or ``false``: from
+    a key of the operating system's entropy, never saved (:func:`noise_key`)."""
 
     def __post_init__(self) -> None:
         if self.epsilon is not None and self.noise_multiplier is not None:
             raise ConfigError("set privacy.epsilon or privacy.noise_multiplier, not both (epsilon chooses the "
                               "noise multiplier for the step budget)")
         if not self.enabled and (self.delta is not None or self.max_grad_norm is not None
-                                 or self.accountant is not None):
-            raise ConfigError("privacy.delta, privacy.max_grad_norm and privacy.accountant need "
-                              "privacy.epsilon or privacy.noise_multiplier")
+                                 or self.accountant is not None or self.reproducible is not None):
+            raise ConfigError("privacy.delta, privacy.max_grad_norm, privacy.accountant and privacy.reproducible "
+                              "need privacy.epsilon or privacy.noise_multiplier")
 
     @property
     def enabled(self) -> bool:
@@ -264,15 +275,28 @@ def preprocessing_coverage(*, log: str, scaler: str, support: str = "auto") -> s
     return "data-independent" if scaler == "none" and log != "auto" and support_fixed else "not covered"
 
 
+def noise_key(seed: int, *, reproducible: bool | None) -> int:
+    """The key a private release draws its noise (and DP-SGD its batches) from: 62 bits of the operating system's
+    entropy (:mod:`secrets`), never saved, or with ``reproducible`` the run's seed (public: the guarantee then
+    holds only against whoever does not know it)."""
+    return int(seed) if reproducible else secrets.randbits(62)
+
+
+def noise_source(reproducible: bool | None) -> str:
+    """What a run record says of where its noise came from."""
+    return ("the run's seed (privacy.reproducible=true: the run repeats exactly; not private against whoever "
+            "knows the seed)" if reproducible else "a key of the operating system's entropy, not saved")
+
+
 class _PoissonBatches:
     """Poisson subsampling: at step ``k`` each of the ``n`` profiles joins the batch with probability ``q``,
-    drawn from a generator seeded by (seed, k), so a resumed run draws the batches an uninterrupted one would."""
+    drawn from a generator seeded by (key, k)."""
 
-    def __init__(self, n: int, q: float, *, seed: int, device: torch.device) -> None:
-        self.n, self.q, self.seed, self.device = int(n), float(q), int(seed), device
+    def __init__(self, n: int, q: float, *, key: int, device: torch.device) -> None:
+        self.n, self.q, self.key, self.device = int(n), float(q), int(key), device
 
     def indices(self, step: int) -> torch.Tensor:
-        g = torch.Generator().manual_seed(self.seed * 1_000_003 + 7 + step)
+        g = torch.Generator().manual_seed((self.key * 1_000_003 + 7 + step) % (1 << 63))
         keep = torch.rand(self.n, generator=g) < self.q
         return torch.nonzero(keep).flatten().to(self.device)
 
@@ -286,14 +310,18 @@ class PrivateTraining:
     plan
         The resolved settings (:func:`plan_privacy`).
     seed
-        The run's seed; the batch and noise generators of step ``k`` are seeded from (seed, k).
+        The run's seed; with ``reproducible`` the batch and noise generators of step ``k`` are seeded from
+        (seed, k), else from (a secret key, k) (:func:`noise_key`).
+    reproducible
+        ``privacy.reproducible``.
     """
 
-    def __init__(self, plan: PrivacyPlan, *, seed: int) -> None:
+    def __init__(self, plan: PrivacyPlan, *, seed: int, reproducible: bool | None = None) -> None:
         require_opacus()
         from opacus.accountants import create_accountant
 
-        self.plan, self.seed = plan, int(seed)
+        self.plan, self.seed, self.reproducible = plan, int(seed), bool(reproducible)
+        self._key = noise_key(seed, reproducible=reproducible)
         # the history of (σ, q, steps) it keeps is the same for every accountant; ε is spent_epsilon's
         self.accountant = create_accountant(mechanism="rdp" if plan.accountant == "auto" else plan.accountant)
         self._gsm: Any = None
@@ -303,7 +331,7 @@ class PrivateTraining:
     # --- set-up -----------------------------------------------------------------------------------------
     def batches(self, n: int, *, device: torch.device) -> _PoissonBatches:
         """The Poisson batches of this run."""
-        return _PoissonBatches(n, self.plan.sample_rate, seed=self.seed, device=device)
+        return _PoissonBatches(n, self.plan.sample_rate, key=self._key, device=device)
 
     def attach(self, ctx: "StepContext") -> None:
         """Wrap ``ctx.raw`` for per-sample gradients and the ``main`` optimiser in opacus's ``DPOptimizer``."""
@@ -338,7 +366,7 @@ class PrivateTraining:
         opt = self._dp_optimizer
         assert opt is not None and self._noise is not None, "attach() first"
         opt.zero_grad(set_to_none=True)
-        self._noise.manual_seed(self.seed * 1_000_003 + 11 + ctx.step)
+        self._noise.manual_seed((self._key * 1_000_003 + 11 + ctx.step) % (1 << 63))
         logs: dict[str, float] = {}
         if len(xb):
             with warnings.catch_warnings():  # torch notes that the inputs need no gradient: expected here
@@ -395,6 +423,7 @@ class PrivateTraining:
             "length": "fixed (train.val_fraction ignored)",
             "preprocessing": preprocessing,
             "public": "n_train, labels and class sizes",
+            "noise": noise_source(self.reproducible),
         }
         if p.epsilon_target is not None:
             out["epsilon_target"] = p.epsilon_target
@@ -483,4 +512,7 @@ def describe_privacy(record: dict[str, Any]) -> str:
         else:
             parts.append(f"correlation {record.get('correlation', 'not released')} (detection floor "
                          f"{record['correlation_detection_floor']:.0%})")
-    return ", ".join(parts) + f"; preprocessing {record.get('preprocessing', 'not covered')}"
+    line = ", ".join(parts) + f"; preprocessing {record.get('preprocessing', 'not covered')}"
+    if str(record.get("noise", "")).startswith("the run's seed"):
+        line += "; noise from the run's seed (privacy.reproducible=true): not private against whoever knows it"
+    return line

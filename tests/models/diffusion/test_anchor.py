@@ -245,7 +245,7 @@ def test_private_full_anchor_holds_the_private_gaussians_correlation(gaussian_da
     the released low-rank correlation (rnagen.models.gaussian.private_correlation), and the whole still spends
     the target."""
     m = DiffusionModel.from_config(overrides=TINY + ["objective.anchor=full", "train.steps=10",
-                                                     "privacy.epsilon=5"])
+                                                     "privacy.epsilon=5", "privacy.reproducible=true"])
     m.fit(gaussian_data, label_key="c", seed=0, device="cpu", progress=False)
     rec = m.privacy
     assert 5.0 - 0.011 < rec["epsilon"] <= 5.0 + 1e-9 and "within-class correlation" in rec["mechanism"]
@@ -299,7 +299,7 @@ def test_auto_anchor_with_a_noise_multiplier_is_no_anchor(gaussian_data, tmp_pat
     from rnagen.models import load
     from rnagen.models.diffusion.network import AnchoredDenoiser
 
-    over = TINY + ["train.steps=4", "privacy.noise_multiplier=1"]
+    over = TINY + ["train.steps=4", "privacy.noise_multiplier=1", "privacy.reproducible=true"]
     m = DiffusionModel.from_config(overrides=over + ["objective.anchor=auto"])
     m.fit(gaussian_data, label_key="c", seed=0, device="cpu", progress=False)
     assert not isinstance(m.net, AnchoredDenoiser) and "anchor" not in m.privacy["mechanism"]

@@ -310,7 +310,7 @@ def anchor_statistics(X: np.ndarray, y: np.ndarray, n_labels: int, *, kind: str,
     Eigenvalues and variances are floored at the private Gaussian's floor, so a class of one profile is not a
     point mass.
     """
-    from ...train.privacy import DEFAULT_ACCOUNTANT, gaussian_mechanism_epsilon, release_rho, spent_epsilon
+    from ...train.privacy import DEFAULT_ACCOUNTANT, gaussian_mechanism_epsilon, noise_key, release_rho, spent_epsilon
     from ..gaussian import VARIANCE_FLOOR, auto_covariance_share, private_class_moments
 
     X = np.asarray(X, dtype=np.float64)
@@ -337,9 +337,9 @@ def anchor_statistics(X: np.ndarray, y: np.ndarray, n_labels: int, *, kind: str,
         release_rho(objective.anchor_epsilon_share * float(privacy.epsilon), delta, accountant), delta)
     full = kind == "full"
     share = auto_covariance_share(len(X), G, eps_anchor, delta) if full else 0.0
+    rng = np.random.default_rng([noise_key(seed, reproducible=privacy.reproducible), 0xA4C0])
     st = private_class_moments(X, y, n_labels, epsilon=eps_anchor, delta=delta, clip_norm=float(np.sqrt(G)),
-                               clip_norm_sq=float(np.sqrt(3.0 * G)), rng=np.random.default_rng([int(seed), 0xA4C0]),
-                               pooled=True, covariance_share=share)
+                               clip_norm_sq=float(np.sqrt(3.0 * G)), rng=rng, pooled=True, covariance_share=share)
     means = np.vstack([st["means"], st["pooled_mean"]])
     var = np.vstack([st["var"], st["pooled_var"]])
     rho = float(st["rho"])
