@@ -363,6 +363,32 @@ def test_train_interrupted_run_with_other_settings_is_refused(work, clean_failur
     clean_failure(_train_argv(work["data"], run, "--set", "train.lr=0.01"), watch=[run], match="train.lr")
 
 
+def test_train_interrupted_run_on_changed_data_is_refused(work, clean_failure):
+    """Resuming on data that differ in their last profile, or in two profiles' labels only: refused (the data
+    digest left the labels of the profiles out; a changed file resumed on the old run's steps and said it was
+    trained on the new one)."""
+    import anndata as ad
+
+    run = work["diff"]
+    _interrupted(run, manifest=True)
+    a = ad.read_h5ad(work["data"])
+    b = a.copy()
+    X = np.asarray(b.X).copy()
+    X[-1] = X[-1] + 0.5
+    b.X = X
+    b.write_h5ad(work["tmp"] / "changed.h5ad")
+    clean_failure(_train_argv(work["tmp"] / "changed.h5ad", run, "--config", str(run / "config.toml")), watch=[run],
+                  match="belongs to a run on other data")
+    c = a.copy()
+    labels = c.obs["tissue"].astype(str).to_numpy().copy()
+    i = int(np.flatnonzero(labels != labels[-1])[0])
+    labels[[i, -1]] = labels[[-1, i]]   # two profiles' labels swapped: the same values and classes
+    c.obs["tissue"] = labels
+    c.write_h5ad(work["tmp"] / "relabelled.h5ad")
+    clean_failure(_train_argv(work["tmp"] / "relabelled.h5ad", run, "--config", str(run / "config.toml")),
+                  watch=[run], match="belongs to a run on other data")
+
+
 def test_train_into_foreign_folder_is_refused(work, clean_failure):
     d = work["tmp"] / "foreign"
     d.mkdir()

@@ -339,3 +339,23 @@ def test_samples_that_are_not_finite_are_refused(tmp_path, monkeypatch):
     with pytest.raises(DivergedError, match=r"samples in the data's units hold 1 NaN or infinite values \(1 of 20 "
                                           r"profiles\): values far outside"):
         m.sample(n=20, seed=0)
+
+
+def test_the_data_digest_covers_every_profile_and_label():
+    """A run's fingerprint (what a resume is checked against) changes with any value of any profile, past the
+    first 256 too, and with the labels' order; not with a copy of the same data."""
+    from rnagen.models import get_model
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(300, 5)), rng.integers(0, 3, 300)
+    m = get_model("gaussian")()
+    m.labels = ["a", "b", "c"]
+    base = m.fingerprint(X, y)
+    assert m.fingerprint(X.copy(), y.copy()) == base
+    late = X.copy()
+    late[299, 4] += 1e-6
+    assert m.fingerprint(late, y) != base
+    swapped = y.copy()
+    j = int(np.flatnonzero(y != y[0])[0])
+    swapped[[0, j]] = swapped[[j, 0]]
+    assert m.fingerprint(X, swapped) != base

@@ -73,7 +73,7 @@ class DDPToy(Generator):
         self._build()
         res = train_loop(self.net, torch.from_numpy(X), torch.from_numpy(y), self.config.train,
                          device=self.device, seed=seed, run_dir=run_dir, progress=progress, resume=resume,
-                         fingerprint=self.fingerprint(X))
+                         fingerprint=self._fingerprint)
         self.history = res.history
         self.ema_state = res.ema.state_dict() if res.ema is not None else self.net.state_dict()
         dump = os.environ.get("RNAGEN_TEST_DUMP")

@@ -324,6 +324,27 @@ def test_private_noise_is_secret_unless_asked_to_repeat(small, tmp_path, monkeyp
     assert "not private against whoever knows it" in privacy_mod.describe_privacy(c.privacy)
 
 
+def test_a_finished_private_run_keeps_nothing_of_the_profiles_outside_epsilon(small, tmp_path):
+    """A finished private run folder holds no data digest (meta.json, manifest.json: a membership test for whoever
+    knows the other profiles), no checkpoint (its digest and raw losses are only for resuming) and no batch losses
+    in train_log.csv (statistics of private batches); it loads and samples; a non-private run keeps all three."""
+    import json
+
+    from rnagen.models import load
+
+    _fit("diffusion", small, TINY + ["train.steps=6", "privacy.noise_multiplier=1.1"], run_dir=tmp_path / "p")
+    run = tmp_path / "p"
+    assert not (run / "checkpoint.pt").exists()
+    assert json.loads((run / "meta.json").read_text())["fingerprint"] == "not recorded (private run)"
+    assert json.loads((run / "manifest.json").read_text())["fingerprint"] == "not recorded (private run)"
+    head = (run / "train_log.csv").read_text().splitlines()[0].split(",")
+    assert "loss" not in head and "mse" not in head and head[:2] == ["step", "lr"]
+    assert np.isfinite(load(run, device="cpu").sample(n=4, seed=0).X).all()
+    _fit("diffusion", small, TINY + ["train.steps=6"], run_dir=tmp_path / "n")
+    assert (tmp_path / "n" / "checkpoint.pt").exists() and "loss" in \
+        (tmp_path / "n" / "train_log.csv").read_text().splitlines()[0]
+
+
 # --- the models ------------------------------------------------------------------------------------------
 def test_private_vae_trains_samples_and_keeps_the_data_independent_sampler(small, tmp_path):
     from rnagen.models import load

@@ -144,6 +144,11 @@ def _point_floor(X: np.ndarray) -> float | None:
 
 
 SUBSPACE_PREFIX = "subspace."
+#: a finished private run's ``fingerprint``: the data digest is not recorded (it would tell whoever knows the other
+#: training profiles whether one was among them)
+PRIVATE_FINGERPRINT = "not recorded (private run)"
+#: the columns of a private run's ``train_log.csv``: the schedule and the Poisson batch sizes, not the losses
+PRIVATE_LOG_COLUMNS = ("step", "lr", "batch", "seconds")
 """Prefix of the principal-component space's arrays (:mod:`rnagen.models._subspace`) among the saved weights."""
 
 _REGISTRY: dict[str, type["Generator"]] = {}
@@ -588,6 +593,8 @@ class Generator(ABC):
         index = {c: i for i, c in enumerate(self.labels)}
         y = lab.map(index).to_numpy(dtype=np.int64)
         self.label_counts = np.bincount(y, minlength=len(self.labels)).astype(np.int64)
+        self._fingerprint = self.fingerprint(X, y)   # of the data as given (a fitted transform may vary in its
+        # last bits between processes)
         self.label_key = label_key
         self.var_names = [str(v) for v in adata.var_names]
         self.n_train = int(X.shape[0])
@@ -668,7 +675,6 @@ class Generator(ABC):
 
             self.device = torch.device("cuda", info.local_rank)
             torch.cuda.set_device(self.device)
-        self._fingerprint = self.fingerprint(X)
         # the folder this process writes: under torchrun only rank 0 writes the run folder
         out = Path(run_dir) if run_dir is not None and info.is_main else None
         if out is not None:
@@ -759,14 +765,18 @@ class Generator(ABC):
                               "or --no-resume to start this one from scratch")
         remove_stale_temporaries(run_dir)
 
-    def fingerprint(self, X: np.ndarray) -> str:
-        """Identifies the data and configuration of a run (a checkpoint is resumed only if it matches)."""
+    def fingerprint(self, X: np.ndarray, y: np.ndarray | None = None) -> str:
+        """Identifies the data and configuration of a run (a checkpoint is resumed only if it matches): every
+        value and label of the training profiles (a resume on data changed past the first rows went through),
+        the configuration and the class names. A finished private run does not record it (:meth:`_save`)."""
         import hashlib
 
         h = hashlib.sha256()
         h.update(json.dumps(config_to_dict(self.config), sort_keys=True).encode())
-        h.update(np.ascontiguousarray(X[: min(len(X), 256)]).tobytes())
         h.update(str(X.shape).encode())
+        h.update(np.ascontiguousarray(X).tobytes())
+        if y is not None:
+            h.update(np.ascontiguousarray(np.asarray(y, dtype=np.int64)).tobytes())
         h.update("\n".join(self.labels).encode())
         return h.hexdigest()[:16]
 
@@ -869,8 +879,11 @@ class Generator(ABC):
         with atomic_path(run_dir / "weights.safetensors") as tmp:
             save_file(tensors, str(tmp))
         if self.history:
+            log = pd.DataFrame(self.history)
+            if self.privacy:   # the losses of private batches are statistics of the profiles, outside ε
+                log = log[[c for c in log.columns if c in PRIVATE_LOG_COLUMNS]]
             with atomic_path(run_dir / "train_log.csv") as tmp:
-                pd.DataFrame(self.history).to_csv(tmp, index=False)
+                log.to_csv(tmp, index=False)
         if self.validation and self.validation.get("curve"):
             with atomic_path(run_dir / "validation.csv") as tmp:
                 pd.DataFrame(self.validation["curve"]).to_csv(tmp, index=False)
@@ -889,14 +902,20 @@ class Generator(ABC):
             **({"whole_numbers": self.whole_numbers} if self.whole_numbers is not None else {}),
             "train_seconds": self.train_seconds,
             "seed": self.seed,
-            "fingerprint": self._fingerprint,
+            "fingerprint": PRIVATE_FINGERPRINT if self.privacy else self._fingerprint,
             "extra": self._extra_meta(),
             **({"subspace": self.subspace} if self.subspace is not None else {}),
             **({"validation": {k: v for k, v in self.validation.items() if k != "curve"}}
                if self.validation else {}),
             **({"privacy": self.privacy} if self.privacy else {}),
         })
-        write_manifest(run_dir, RUN_FILES, model=self.name, fingerprint=self._fingerprint)  # last: all complete
+        if self.privacy:
+            # a finished private run keeps nothing computed from the profiles outside ε: the checkpoint (its data
+            # digest, the raw losses) is only for resuming, and the digest is a membership test for whoever
+            # knows the other profiles
+            (run_dir / "checkpoint.pt").unlink(missing_ok=True)
+        write_manifest(run_dir, RUN_FILES, model=self.name,
+                       fingerprint=PRIVATE_FINGERPRINT if self.privacy else self._fingerprint)  # last: all complete
 
     def _privacy_record(self, result: Any) -> dict[str, Any] | None:
         """The run record of a private training result (``None`` for a non-private one)."""

@@ -453,7 +453,7 @@ class DiffusionModel(Generator):
 
         assert self.device is not None  # Generator.fit resolves it for every torch model
         result = fit_validated(setup, generate, X, y, self.config.train, device=self.device, seed=seed,
-                               run_dir=run_dir, progress=progress, resume=resume, fingerprint=self.fingerprint(X),
+                               run_dir=run_dir, progress=progress, resume=resume, fingerprint=self._fingerprint,
                                desc="diffusion", privacy=self.config.privacy,
                                scored_in=self._encode if chosen is not None else None,
                                # preprocess.space=auto measured it on fit_validated's split

@@ -302,7 +302,7 @@ class WGANGPModel(Generator):
         held = stratified_holdout(y, fraction=self.config.sample.holdout, seed=seed) if auto else None
         Xfit, yfit = (X[held[0]], y[held[0]]) if held is not None else (X, y)
         result = fit_validated(setup, generate, Xfit, yfit, self.config.train, device=self.device, seed=seed,
-                               run_dir=run_dir, progress=progress, resume=resume, fingerprint=self.fingerprint(X),
+                               run_dir=run_dir, progress=progress, resume=resume, fingerprint=self._fingerprint,
                                desc="wgan-gp")
         result.apply_to(self.gan)  # sampling uses the best checkpoint's generator (else the EMA generator)
         self.gan.eval()
