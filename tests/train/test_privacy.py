@@ -422,8 +422,33 @@ def test_batchnorm_vae_is_refused_for_per_sample_clipping(small):
 
 
 def test_unreachable_epsilon_is_a_config_error():
-    with pytest.raises(ConfigError, match="cannot be reached"):
+    """A target no noise multiplier up to 1e6 meets names the search's bound; with one step it does not tell to
+    lower the steps."""
+    with pytest.raises(ConfigError, match=r"cannot be reached in 10000 steps .*up to 1e6.*raise epsilon or lower "
+                                          r"train.steps"):
         plan_privacy(PrivacyConfig(epsilon=1e-6, delta=1e-9), n=10, batch_size=10, steps=10_000)
+    for acc in ("rdp", "auto"):
+        with pytest.raises(ConfigError, match=r"cannot be reached in 1 step at .*raise epsilon$"):
+            plan_privacy(PrivacyConfig(epsilon=1e-7, delta=1e-9, accountant=acc), n=10, batch_size=10, steps=1)
+
+
+def test_delta_above_one_over_n_and_prv_past_its_range_are_refused(small):
+    """δ above 1/n (a guarantee a mechanism publishing one whole profile meets) is refused for DP-SGD, the
+    anchor's release and the private Gaussian, 1/n itself accepted; an explicit PRV accountant past ε 100 (it ran
+    for hours at ε 1,000) is refused before training, by target or by noise multiplier, and auto counts by RDP."""
+    with pytest.raises(ConfigError, match=r"privacy.delta=0.9 is above 1/n = 0.1 for the 10 training profiles"):
+        plan_privacy(PrivacyConfig(epsilon=4, delta=0.9), n=10, batch_size=5, steps=10)
+    assert plan_privacy(PrivacyConfig(epsilon=4, delta=0.1), n=10, batch_size=5, steps=10).delta == 0.1
+    with pytest.raises(ConfigError, match="above 1/n"):
+        _fit("gaussian", small, ["privacy.epsilon=4", "privacy.delta=0.5"])
+    with pytest.raises(ConfigError, match="above 1/n"):
+        _fit("diffusion", small, TINY + ["train.steps=2", "privacy.epsilon=4", "privacy.delta=0.5",
+                                         "objective.anchor=diag"])
+    with pytest.raises(ConfigError, match=r"privacy.epsilon=1000 is beyond the PRV accountant's range"):
+        plan_privacy(PrivacyConfig(epsilon=1000, accountant="prv"), n=100, batch_size=10, steps=20)
+    with pytest.raises(ConfigError, match=r"the epsilon of these settings .* is beyond the PRV accountant's range"):
+        plan_privacy(PrivacyConfig(noise_multiplier=0.05, accountant="prv"), n=100, batch_size=50, steps=200)
+    assert plan_privacy(PrivacyConfig(epsilon=1000), n=100, batch_size=10, steps=20).noise_multiplier > 0
 
 
 def test_private_training_under_ddp_or_with_validation_is_refused():

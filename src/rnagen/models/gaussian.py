@@ -356,10 +356,16 @@ class GaussianModel(Generator):
     def _fit_private(self, X: np.ndarray, y: np.ndarray, *, seed: int) -> None:
         """Means, variances and the low-rank correlation from noisy statistics (module docstring); the class
         sizes too."""
-        from ..train.privacy import gaussian_mechanism_epsilon, noise_key, noise_source, preprocessing_coverage
+        from ..train.privacy import (
+            gaussian_mechanism_epsilon,
+            noise_key,
+            noise_source,
+            preprocessing_coverage,
+            resolve_delta,
+        )
 
         p, G = self.config.privacy, X.shape[1]
-        delta = p.delta if p.delta is not None else 1.0 / len(X)
+        delta = resolve_delta(p.delta, len(X))
         R1 = p.clip_norm if p.clip_norm is not None else float(np.sqrt(G))
         R2 = p.clip_norm_sq if p.clip_norm_sq is not None else float(np.sqrt(3.0 * G))
         share = self._covariance_share(len(X), delta)

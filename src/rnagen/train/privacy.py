@@ -57,8 +57,8 @@ if TYPE_CHECKING:
     from .loop import StepContext
 
 __all__ = ["PrivacyConfig", "PrivacyPlan", "PrivateTraining", "plan_privacy", "require_opacus", "spent_epsilon",
-           "INSTALL_HINT", "preprocessing_coverage", "noise_key", "noise_source", "describe_privacy", "zcdp_to_dp",
-           "dp_to_zcdp",
+           "INSTALL_HINT", "preprocessing_coverage", "noise_key", "noise_source", "resolve_delta", "describe_privacy",
+           "zcdp_to_dp", "dp_to_zcdp",
            "gaussian_mechanism_delta", "gaussian_mechanism_epsilon", "gaussian_mechanism_rho", "release_rho"]
 
 INSTALL_HINT = "pip install 'rnagen[privacy]'"
@@ -156,23 +156,26 @@ def plan_privacy(cfg: PrivacyConfig, *, n: int, batch_size: int, steps: int, pri
         raise ConfigError(f"private training needs at least one profile and one step, got n={n}, steps={steps}")
     B = max(1, min(int(batch_size), int(n)))
     q = B / n
-    delta = float(cfg.delta) if cfg.delta is not None else 1.0 / n
+    delta = resolve_delta(cfg.delta, n)
     accountant = cfg.accountant or DEFAULT_ACCOUNTANT
     C = float(cfg.max_grad_norm or DEFAULT_MAX_GRAD_NORM)
     if cfg.noise_multiplier is not None:
         sigma = float(cfg.noise_multiplier)
+        if accountant == "prv":   # refused before training, not when the spent epsilon is counted at its end
+            spent_epsilon([(sigma, q, int(steps))], delta=delta, accountant="prv", prior_rho=prior_rho)
     elif prior_rho > 0 or accountant == "auto":
         assert cfg.epsilon is not None
         sigma = _composed_noise_multiplier(float(cfg.epsilon), delta=delta, q=q, steps=int(steps),
                                            prior_rho=prior_rho, accountant=accountant)
     else:
         assert cfg.epsilon is not None
+        if accountant == "prv" and float(cfg.epsilon) > PRV_MAX_EPSILON:
+            raise ConfigError(_PRV_RANGE.format(eps=f"privacy.epsilon={cfg.epsilon:g}"))
         try:
             sigma = float(get_noise_multiplier(target_epsilon=float(cfg.epsilon), target_delta=delta,
                                                sample_rate=q, steps=int(steps), accountant=accountant))
         except ValueError:
-            raise ConfigError(f"privacy.epsilon={cfg.epsilon} cannot be reached in {steps} steps at sample rate "
-                              f"{q:.3g} (noise multiplier above 1e6); raise epsilon or lower train.steps") from None
+            raise ConfigError(_unreachable(float(cfg.epsilon), steps, q)) from None
     return PrivacyPlan(noise_multiplier=sigma, max_grad_norm=C, sample_rate=q, expected_batch_size=B,
                        steps=int(steps), delta=delta, accountant=accountant, n_train=int(n),
                        epsilon_target=None if cfg.epsilon is None else float(cfg.epsilon),
@@ -194,8 +197,7 @@ def _composed_noise_multiplier(epsilon: float, *, delta: float, q: float, steps:
     while eps(hi) > epsilon:
         lo, hi = hi, 2.0 * hi
         if hi > 1e6:
-            raise ConfigError(f"privacy.epsilon={epsilon} cannot be reached in {steps} steps at sample rate "
-                              f"{q:.3g} (noise multiplier above 1e6); raise epsilon or lower train.steps")
+            raise ConfigError(_unreachable(epsilon, steps, q))
     spent = eps(hi)
     while epsilon - spent > 0.01 and hi - lo > 1e-6 * hi:
         mid = 0.5 * (lo + hi)
@@ -205,6 +207,19 @@ def _composed_noise_multiplier(epsilon: float, *, delta: float, q: float, steps:
         else:
             lo = mid
     return hi
+
+
+#: the refusal of an explicit ``prv`` accountant past :data:`PRV_MAX_EPSILON` (its grid overflows and it ran for
+#: hours at epsilon 1,000)
+_PRV_RANGE = ("{eps} is beyond the PRV accountant's range (epsilon at most 100: its grid overflows past it); use "
+              "privacy.accountant=rdp or auto, which count such budgets by RDP")
+
+
+def _unreachable(epsilon: float, steps: int, q: float) -> str:
+    """The refusal of a target ε no noise multiplier up to 1e6 (the search's bound) meets."""
+    fewer = " or lower train.steps" if steps > 1 else ""
+    return (f"privacy.epsilon={epsilon:g} cannot be reached in {steps} step{'s' if steps > 1 else ''} at sample "
+            f"rate {q:.3g} with a noise multiplier up to 1e6 (where the search stops); raise epsilon{fewer}")
 
 
 def spent_epsilon(history: list[tuple[float, float, int]], *, delta: float, accountant: str,
@@ -231,6 +246,8 @@ def spent_epsilon(history: list[tuple[float, float, int]], *, delta: float, acco
             warnings.simplefilter("ignore", RuntimeWarning)
             return float(acc.get_epsilon(delta=delta))
 
+    if accountant == "prv" and not by("rdp") <= PRV_MAX_EPSILON:
+        raise ConfigError(_PRV_RANGE.format(eps=f"the epsilon of these settings ({by('rdp'):.4g} by RDP)"))
     if accountant != "auto":
         return by(accountant)
     rdp = by("rdp")
@@ -273,6 +290,19 @@ def preprocessing_coverage(*, log: str, scaler: str, support: str = "auto") -> s
     stops at 0 anyway), else ``"not covered"``."""
     support_fixed = support != "auto" or log == "log2p1"
     return "data-independent" if scaler == "none" and log != "auto" and support_fixed else "not covered"
+
+
+def resolve_delta(delta: float | None, n: int) -> float:
+    """δ of a private release from ``n`` profiles: ``privacy.delta``, or 1/n unset. Above 1/n it is refused: an
+    (ε, δ) guarantee with δ >= 1/n is met by a mechanism that publishes one profile whole (each with probability
+    δ), so it says nothing about any one."""
+    if delta is None:
+        return 1.0 / n
+    if float(delta) > 1.0 / n:
+        raise ConfigError(f"privacy.delta={delta:g} is above 1/n = {1.0 / n:.3g} for the {n} training profiles: a "
+                          "guarantee with that delta allows publishing a whole profile; set privacy.delta to 1/n "
+                          "or less (1e-5 is common), or leave it unset (1/n)")
+    return float(delta)
 
 
 def noise_key(seed: int, *, reproducible: bool | None) -> int:

@@ -310,7 +310,14 @@ def anchor_statistics(X: np.ndarray, y: np.ndarray, n_labels: int, *, kind: str,
     Eigenvalues and variances are floored at the private Gaussian's floor, so a class of one profile is not a
     point mass.
     """
-    from ...train.privacy import DEFAULT_ACCOUNTANT, gaussian_mechanism_epsilon, noise_key, release_rho, spent_epsilon
+    from ...train.privacy import (
+        DEFAULT_ACCOUNTANT,
+        gaussian_mechanism_epsilon,
+        noise_key,
+        release_rho,
+        resolve_delta,
+        spent_epsilon,
+    )
     from ..gaussian import VARIANCE_FLOOR, auto_covariance_share, private_class_moments
 
     X = np.asarray(X, dtype=np.float64)
@@ -330,7 +337,7 @@ def anchor_statistics(X: np.ndarray, y: np.ndarray, n_labels: int, *, kind: str,
         var = np.stack([g.var(axis=0) if len(g) else np.ones(G) for g in groups])
         return (means, np.maximum(var, VARIANCE_FLOOR), None), None
     assert privacy.epsilon is not None
-    delta = float(privacy.delta) if privacy.delta is not None else 1.0 / len(X)
+    delta = resolve_delta(privacy.delta, len(X))
     accountant = privacy.accountant or DEFAULT_ACCOUNTANT
     # the release's share of ε by the run's accountant, as the Gaussian mechanism's exact (ε, δ) it is noised for
     eps_anchor = gaussian_mechanism_epsilon(
