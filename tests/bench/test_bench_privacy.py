@@ -32,6 +32,11 @@ def test_budget_list_and_row_names():
     for bad in ("0", "-1", "x", "nan"):
         with pytest.raises(ConfigError, match="--privacy-budgets"):
             parse_privacy_budgets(bad)
+    for empty in ("", ",", " , "):   # no private rows and exit 0 before
+        with pytest.raises(ConfigError, match="names no epsilon"):
+            parse_privacy_budgets(empty)
+    with pytest.raises(ConfigError, match=r"1.0 and 1.0000001 name one row \(eps1\)"):
+        parse_privacy_budgets("1,1.0000001")   # both rows were named diffusion-dp-eps1, one trained
 
 
 @pytest.mark.slow

@@ -49,7 +49,8 @@ _ROW = re.compile(r"^(?P<family>[a-z][a-z0-9_-]*?)-dp-eps(?P<eps>[0-9.e+-]+)$")
 
 
 def parse_privacy_budgets(budgets: str | Sequence[float] | None) -> list[float]:
-    """ε values from ``"1,4,10"`` or a list; each must be a finite number > 0 (a :class:`ConfigError` else)."""
+    """ε values from ``"1,4,10"`` or a list; each must be a finite number > 0, at least one given, and no two
+    alike in the six digits that name their rows (a :class:`ConfigError` else)."""
     if budgets is None:
         return []
     items = budgets.split(",") if isinstance(budgets, str) else list(budgets)
@@ -65,7 +66,17 @@ def parse_privacy_budgets(budgets: str | Sequence[float] | None) -> list[float]:
             raise ConfigError(f"--privacy-budgets takes epsilon values > 0 separated by commas (e.g. 1,4,10), "
                               f"got {item!r}")
         out.append(eps)
-    return list(dict.fromkeys(out))
+    if not out:
+        raise ConfigError(f"--privacy-budgets {budgets!r} names no epsilon; give values > 0 separated by commas "
+                          "(e.g. 1,4,10), or leave the option out for no private rows")
+    named: dict[str, float] = {}
+    for eps in dict.fromkeys(out):
+        key = f"{eps:g}"
+        if key in named:   # rows are named by the value's short form (diffusion-dp-eps1)
+            raise ConfigError(f"--privacy-budgets {named[key]!r} and {eps!r} name one row (eps{key}); give "
+                              "epsilons that differ in their first six digits")
+        named[key] = eps
+    return list(named.values())
 
 
 def private_row_name(family: str, epsilon: float) -> str:
