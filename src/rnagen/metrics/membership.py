@@ -51,6 +51,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from statistics import NormalDist
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -481,34 +482,54 @@ def membership_inference(members, nonmembers, synthetic, reference, *, attacks: 
 
 
 # --------------------------------------------------------------------------------------------- verdict
-def verdict(rows: Mapping[str, Mapping[str, Any]], *, statistic: str = "tpr_at_fpr001") -> str:
-    """A plain-language line: which attacks beat chance on ``statistic``, judged by the CI.
+def verdict(rows: Mapping[str, Mapping[str, Any]], *, n_nonmembers: int | None = None) -> str:
+    """A plain-language line: which attacks beat chance, judged family-wise over every attack and statistic.
 
-    ``rows`` maps indicator names to ``{"value", "ci_low", "ci_high", "direction"}`` (an ``evaluate`` row or
-    a leaderboard entry); an attack beats chance when the lower end of its 95% CI lies above the chance level
-    (the row's target direction).
+    ``rows`` maps indicator names to ``{"value", "ci_low", "ci_high", "direction"}`` (an ``evaluate`` row or a
+    leaderboard entry). Each attack is judged on its AUC and its TPRs at FPR 0.1 and 0.01, the last only where
+    the non-members resolve it (at least 100 of them: with fewer, FPR 0.01 is below one non-member and its
+    chance level, 1 / (n + 1), sits above 0.01). With 5 attacks and 3 statistics, 95% intervals read one by one
+    call a clean generator leaky in about one audit in four; so the lower bound is taken at the one-sided level
+    0.025 / m for the m statistics judged (Bonferroni), from the 95% interval by the normal approximation
+    (standard error = its width / 3.92). An attack beats chance when that bound lies above the chance level
+    (the row's target direction; 0.5 for the AUC). ``n_nonmembers``: the audit's, where known (else FPR 0.01
+    counts as unresolved where its chance level is above 0.02, under 50 non-members).
     """
-    alpha = STATISTICS[statistic][0]
-    beaten, seen = [], 0
+    judged: list[tuple[str, str, float, float, float, float]] = []
+    unresolved = False
     for att, (label, _, _) in ATTACKS.items():
-        r = rows.get(metric_name(att, statistic))
-        if not r or r.get("value") is None or not math.isfinite(float(r["value"])):
-            continue
-        seen += 1
-        target = r.get("direction")
-        try:
-            chance = float(str(target).removeprefix("target ")) if target is not None else float(alpha or 0.5)
-        except ValueError:
-            chance = float(alpha or 0.5)
-        lo = r.get("ci_low")
-        if lo is not None and math.isfinite(float(lo)) and float(lo) > chance:
-            beaten.append(f"{label} ({float(r['value']):.3g}, CI low {float(lo):.3g} > chance {chance:.3g})")
-    what = "AUC" if alpha is None else f"FPR {alpha:g}"
-    if not seen:
-        return f"membership inference at {what}: not measured"
+        for stat, (alpha, _) in STATISTICS.items():
+            r = rows.get(metric_name(att, stat))
+            if not r or r.get("value") is None or not math.isfinite(float(r["value"])):
+                continue
+            target = r.get("direction")
+            try:
+                chance = float(str(target).removeprefix("target ")) if target is not None else float(alpha or 0.5)
+            except ValueError:
+                chance = float(alpha or 0.5)
+            few = (n_nonmembers < 1.0 / alpha if n_nonmembers is not None else chance > 2 * alpha) \
+                if alpha is not None else False
+            if few:   # FPR alpha is below one non-member
+                unresolved = unresolved or alpha == 0.01
+                continue
+            lo, hi = r.get("ci_low"), r.get("ci_high")
+            if lo is None or hi is None or not (math.isfinite(float(lo)) and math.isfinite(float(hi))):
+                continue
+            judged.append((att, stat, float(r["value"]), float(lo), float(hi), chance))
+    if not judged:
+        return "membership inference: not measured"
+    z = NormalDist().inv_cdf(1.0 - 0.025 / len(judged))
+    beaten: dict[str, list[str]] = {}
+    for att, stat, v, lo, hi, chance in judged:
+        bound = min(lo, v - z * (hi - lo) / 3.92)
+        if bound > chance:
+            what = {"auc": "AUC", "tpr_at_fpr01": "TPR@FPR 0.1", "tpr_at_fpr001": "TPR@FPR 0.01"}[stat]
+            beaten.setdefault(att, []).append(f"{what} {v:.3g} (bound {bound:.3g} > chance {chance:.3g})")
+    how = f"family-wise over {len(judged)} statistics" + ("; FPR 0.01 needs 100 non-members" if unresolved else "")
     if not beaten:
-        return f"no attack beats chance at {what}"
-    return f"{len(beaten)} of {seen} attacks beat chance at {what}: " + "; ".join(beaten)
+        return f"no attack beats chance ({how})"
+    return (f"{len(beaten)} of {len({j[0] for j in judged})} attacks beat chance ({how}): "
+            + "; ".join(f"{ATTACKS[a][0]}: {', '.join(w)}" for a, w in beaten.items()))
 
 
 # --------------------------------------------------------------------------------------------- scorer
@@ -582,5 +603,5 @@ def score_membership(ctx: EvalContext) -> Scored:
              "options": dict(ctx.membership_options),
              "copies": {metric_name(a, k): float(v) for a in attacks for k, v in copies.values[a].items()
                         if metric_name(a, k) in want},
-             "verdict": verdict(table)}
+             "verdict": verdict(table, n_nonmembers=len(N))}
     return Scored(rows, {"membership": attrs})
