@@ -51,6 +51,19 @@ def test_copying_generator_is_detected_and_is_the_copies_reference():
     assert rows["mia_ganleaks_tpr_at_fpr001"]["direction"] == f"target {1 / 51:.3g}"
 
 
+def test_held_out_copies_of_training_profiles_are_not_non_members():
+    """Held-out profiles that are training profiles too (a sample in the data twice) are left out of the audit's
+    non-members (and its reference and independent draw), with a note: the copying generator is then still seen
+    with AUC 1 (0.89 with 30 such copies among the non-members, which it 'remembers' as well)."""
+    T, yt = population(240, seed=1)
+    R, yr = population(150, seed=2)
+    R2, yr2 = np.vstack([R, T[:30]]), np.r_[yr, yt[:30]]
+    df = evaluate(R2, T, train=T, real_labels=yr2, synthetic_labels=yt, train_labels=yt, metrics=MIA[:3], n_boot=0)
+    assert _rows(df)["mia_ganleaks_auc"]["value"] == 1.0
+    assert df.attrs["membership"]["note"].startswith("30 held-out profile(s) equal to training profiles left out")
+    assert df.attrs["held_out_in_train"]["n"] == 30
+
+
 def test_held_out_real_data_gives_chance_within_the_ci():
     T, yt = population(600, seed=3)
     R, yr = population(600, seed=4)

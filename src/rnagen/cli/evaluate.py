@@ -192,6 +192,8 @@ def _evaluate(args: argparse.Namespace, metrics: list[str] | None, ending: str) 
                 who = {"mia_reference": "membership-inference reference"}.get(name, name)
                 print(f"note: the {who} set's genes {text}" if what == "genes" else f"note: the {who} set: {text}")
     audit = df.attrs.get("membership", {})
+    if "note" in audit:
+        print(f"note: membership audit: {audit['note']}")
     if "verdict" in audit:
         print(f"membership inference: {audit['verdict']} (copying generator and independent real draw: "
               "attrs 'membership' of the output)")

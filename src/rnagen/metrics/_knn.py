@@ -317,3 +317,22 @@ def brute_force_knn(query, ref=None, *, k: int, exclude_self: bool = False) -> t
         np.fill_diagonal(d, np.inf)
     idx = np.argsort(d, axis=1, kind="stable")[:, :k]
     return np.take_along_axis(d, idx, 1), idx
+
+
+#: two profiles are one up to rounding (a CSV export with two or more decimals, or three significant digits) when
+#: every value differs by at most this much: 0.01 plus 0.5% of its size; two profiles of different libraries
+#: differ far more on some gene
+_ROUNDING = (0.01, 0.005)
+
+
+def same_profiles(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """For each row of ``A``, whether it is a row of ``B`` up to rounding (:data:`_ROUNDING`): its nearest row of
+    ``B`` (Euclidean, blocked) holds the same values within the tolerance. Exact hashes would miss the held-out
+    file given again once written to a CSV with fewer decimals."""
+    A, B = np.asarray(A, np.float64), np.asarray(B, np.float64)
+    if not len(A) or not len(B):
+        return np.zeros(len(A), dtype=bool)
+    _, idx = knn(A, ref=B, k=1)
+    near = B[idx[:, 0]]
+    with np.errstate(invalid="ignore"):
+        return np.all(np.abs(A - near) <= _ROUNDING[0] + _ROUNDING[1] * np.abs(near), axis=1)

@@ -424,25 +424,6 @@ def evaluate(real, synthetic, *, train=None, floor=None, label_key: str | None =
     return df
 
 
-#: two profiles are one up to rounding (a CSV export with two or more decimals, or three significant digits) when
-#: every value differs by at most this much: 0.01 plus 0.5% of its size; two profiles of different libraries
-#: differ far more on some gene
-_ROUNDING = (0.01, 0.005)
-
-
-def same_profiles(A: np.ndarray, B: np.ndarray) -> np.ndarray:
-    """For each row of ``A``, whether it is a row of ``B`` up to rounding (:data:`_ROUNDING`): its nearest row of
-    ``B`` (Euclidean, blocked) holds the same values within the tolerance. Exact hashes missed the held-out file
-    given again once written to a CSV with fewer decimals."""
-    A, B = np.asarray(A, np.float64), np.asarray(B, np.float64)
-    if not len(A) or not len(B):
-        return np.zeros(len(A), dtype=bool)
-    _, idx = _knn.knn(A, ref=B, k=1)
-    near = B[idx[:, 0]]
-    with np.errstate(invalid="ignore"):
-        return np.all(np.abs(A - near) <= _ROUNDING[0] + _ROUNDING[1] * np.abs(near), axis=1)
-
-
 def _check_held_out(real, train) -> dict[str, Any] | None:
     """Held-out profiles that are training profiles too (every value the same up to rounding; sample ids are not
     compared,
@@ -455,7 +436,7 @@ def _check_held_out(real, train) -> dict[str, Any] | None:
     R, _, gr, _ = _unpack(real, None, None, "real")
     T, _, gt, _ = _unpack(train, None, None, "train")
     T = _on_real_genes(T, gt, gr, R.shape[1], "train")
-    same = np.flatnonzero(same_profiles(R, T)).tolist()
+    same = np.flatnonzero(_knn.same_profiles(R, T)).tolist()
     if not same:
         return None
     names = list(map(str, getattr(real, "obs_names", range(R.shape[0]))))
@@ -478,7 +459,7 @@ def check_synthetic_is_not_held_out(real, synthetic) -> None:
     R, _, gr, _ = _unpack(real, None, None, "real")
     S, _, gs, _ = _unpack(synthetic, None, None, "synthetic")
     S = _on_real_genes(S, gs, gr, R.shape[1], "synthetic")
-    same = int(same_profiles(S, R).sum())
+    same = int(_knn.same_profiles(S, R).sum())
     if 2 * same > S.shape[0]:
         raise DataError(f"{same} of the {S.shape[0]} synthetic profiles are held-out (--real) profiles, every value "
                         "the same up to rounding: the held-out file given as --synthetic? pass the generated "
@@ -553,7 +534,7 @@ def _check_mia_reference(ref, *, real, train) -> None:
         # reference side the members' or the non-members' own profiles
         X_o, _, go, _ = _unpack(other, None, None, "reference")
         try:
-            same = same_profiles(F, _on_real_genes(X_o, go, gf, F.shape[1], "reference"))
+            same = _knn.same_profiles(F, _on_real_genes(X_o, go, gf, F.shape[1], "reference"))
         except DataError:   # other genes: the checks of the genes say so
             continue
         if 2 * int(same.sum()) > len(F):

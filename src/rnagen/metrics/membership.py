@@ -562,8 +562,17 @@ def _parts(ctx: EvalContext) -> dict[str, Any] | None:
     seed = ctx.seed if ctx.membership_seed is None else ctx.membership_seed
     idx = membership_sets(real_labels=ctx.real_labels, n_real=len(R), train_labels=ctx.train_labels,
                           n_train=len(T), seed=seed, with_reference=not given)
+    # held-out profiles that are training profiles too (a sample in the data twice) are members: left out of the
+    # non-members, the reference and the independent draw, where they would read as non-members found
+    seen = _knn.same_profiles(R, T)
+    dropped = int(seen.sum())
+    if dropped:
+        idx = {k: (v if k == "members" else v[~seen[v]]) for k, v in idx.items()}
+        if min(len(idx["nonmembers"]), len(idx["independent"]), len(idx.get("reference", [0, 0]))) < 2:
+            return None
     return {"members": T[idx["members"]], "nonmembers": R[idx["nonmembers"]], "independent": R[idx["independent"]],
-            "reference": ctx.mia_reference if given else R[idx["reference"]], "seed": seed}
+            "reference": ctx.mia_reference if given else R[idx["reference"]], "seed": seed,
+            "dropped_copies": dropped}
 
 
 # order 110: after every other family, so their rows and bootstrap draws are the same with or without it
@@ -599,6 +608,9 @@ def score_membership(ctx: EvalContext) -> Scored:
     table = {r["name"]: r for r in rows}
     attrs = {"sizes": {"members": len(M), "nonmembers": len(N), "reference": len(Rf),
                        "independent": len(p["independent"]), "copies": len(ctx.train)},
+             **({"note": f"{p['dropped_copies']} held-out profile(s) equal to training profiles left out of the "
+                         "non-members, the reference and the independent draw (they are members)"}
+                if p["dropped_copies"] else {}),
              "reference_given": ctx.mia_reference is not None, "split_seed": seed,
              "options": dict(ctx.membership_options),
              "copies": {metric_name(a, k): float(v) for a in attacks for k, v in copies.values[a].items()
