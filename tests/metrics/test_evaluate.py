@@ -304,6 +304,20 @@ def test_tables_sharing_a_label_column_are_scored_per_class(tmp_path, capsys):
         in capsys.readouterr().err
 
 
+def test_intervals_of_distances_stay_at_or_above_zero():
+    """A synthetic set at distance ~0 from the real one (its profiles rounded): the re-centred intervals of the
+    Fréchet distance, MMD and the per-gene distances reached below 0 (wasserstein_mean [-0.025, 0.031]), which no
+    distance does; they are cut at 0, the values untouched."""
+    rng = np.random.default_rng(11)
+    (R, yr), _, _ = _sets(rng, n=80)
+    names = ["frechet_pca", "mmd", "wasserstein_mean", "ks_mean"]
+    df = evaluate(R, np.round(R, 2), real_labels=yr, synthetic_labels=yr, metrics=names, n_boot=50,
+                  n_boot_expensive=20).set_index("name")
+    for m in names:
+        assert df.loc[m, "ci_low"] >= 0.0 and df.loc[m, "ci_high"] >= df.loc[m, "ci_low"], m
+    assert (df.loc[names, "ci_low"] == 0.0).any()   # a cut took place
+
+
 def test_sets_naming_genes_by_another_id_type_are_matched():
     """A synthetic set naming its genes by symbol (or another Ensembl version) against a held-out set of Entrez
     ids is scored on the same genes, column for column, as the same set named alike; genes the tables cannot

@@ -108,8 +108,11 @@ class EvalContext:
         """One row of ``evaluate``'s table; direction and family come from the registry unless ``direction``
         (a data-dependent target, as text) is given."""
         info = METRICS[name]
-        return {"name": name, "group": group, "value": float(value), "ci_low": float(ci[0]),
-                "ci_high": float(ci[1]), "reference": float(reference),
+        lo, hi = float(ci[0]), float(ci[1])
+        if info.lower is not None:   # a re-centred interval of a distance can reach below 0, which no value does
+            lo, hi = max(lo, info.lower), max(hi, info.lower)
+        return {"name": name, "group": group, "value": float(value), "ci_low": lo,
+                "ci_high": hi, "reference": float(reference),
                 "direction": info.direction_text if direction is None else direction,
                 "family": info.family, "n_boot": int(n_boot)}
 

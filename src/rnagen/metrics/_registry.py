@@ -38,6 +38,7 @@ class MetricInfo:
     expensive: bool = False      # bootstrap by recomputation with fewer resamples
     reference: bool = True
     parts: tuple[str, ...] = ()
+    lower: float | None = None   # the least value it can take (distances: 0), where its CI is cut
 
     @property
     def direction_text(self) -> str:
@@ -50,11 +51,12 @@ METRICS: dict[str, MetricInfo] = {}
 
 def register(name: str, *, family: str, direction: str | float, definition: str, source: str,
              needs: tuple[str, ...] = (), expensive: bool = False, reference: bool = True,
-             parts: tuple[str, ...] = ()) -> MetricInfo:
-    """Add a metric to :data:`METRICS` (names are unique)."""
+             parts: tuple[str, ...] = (), lower: float | None = None) -> MetricInfo:
+    """Add a metric to :data:`METRICS` (names are unique); ``lower``: the least value it can take (0 for a
+    distance), below which a re-centred bootstrap interval is cut."""
     if name in METRICS:
         raise ValueError(f"metric {name!r} registered twice")
-    info = MetricInfo(name, family, direction, definition, source, needs, expensive, reference, parts)
+    info = MetricInfo(name, family, direction, definition, source, needs, expensive, reference, parts, lower)
     METRICS[name] = info
     return info
 

@@ -34,25 +34,25 @@ register("density", family="fidelity", direction=1.0, source="Naeem et al. 2020,
                     "when the two sets are drawn from one distribution ((k+1)/k for identical sets with <=)")
 register("coverage", family="fidelity", direction="higher", source="Naeem et al. 2020, ICML",
          definition="share of real profiles whose k-NN ball contains at least one synthetic profile")
-register("frechet_pca", family="fidelity", direction="lower", expensive=True,
+register("frechet_pca", lower=0.0, family="fidelity", direction="lower", expensive=True,
          source="Heusel et al. 2017 (FID), in a PCA space fitted on the real training set",
          definition="|mu_r - mu_s|^2 + tr(S_r + S_s - 2 (S_r^1/2 S_s S_r^1/2)^1/2) of Gaussians fitted to "
                     "the PCA scores (50 components) of z-scored log expression")
-register("mmd", family="fidelity", direction="lower", expensive=True,
+register("mmd", lower=0.0, family="fidelity", direction="lower", expensive=True,
          source="Gretton et al. 2012, JMLR; median heuristic for the bandwidth",
          definition="MMD^2 (V-statistic: >= 0, exactly 0 for identical sets) with "
                     "k(x,y) = exp(-|x-y|^2 / (2 sigma^2)), sigma = median pairwise "
                     "distance of the held-out real profiles, so that the synthetic set, the real-vs-real "
                     "reference and the floor are scored with one kernel (on at most 2,000 rows per set)")
-register("wasserstein_mean", family="fidelity", direction="lower", expensive=True,
+register("wasserstein_mean", lower=0.0, family="fidelity", direction="lower", expensive=True,
          source="1-D optimal transport per gene (scipy.stats.wasserstein_distance)",
          definition="mean over genes of the Wasserstein-1 distance between real and synthetic marginals")
-register("wasserstein_median", family="fidelity", direction="lower", expensive=True,
+register("wasserstein_median", lower=0.0, family="fidelity", direction="lower", expensive=True,
          source="1-D optimal transport per gene", definition="median over genes of the per-gene Wasserstein-1")
-register("ks_mean", family="fidelity", direction="lower", expensive=True,
+register("ks_mean", lower=0.0, family="fidelity", direction="lower", expensive=True,
          source="two-sample Kolmogorov-Smirnov statistic per gene (scipy.stats.ks_2samp)",
          definition="mean over genes of sup_x |F_real(x) - F_syn(x)|")
-register("ks_median", family="fidelity", direction="lower", expensive=True,
+register("ks_median", lower=0.0, family="fidelity", direction="lower", expensive=True,
          source="two-sample Kolmogorov-Smirnov statistic per gene", definition="median over genes of the KS statistic")
 
 

@@ -17,7 +17,7 @@ register("dcr_share", family="privacy", direction=0.5, needs=("train",),
          definition="share of synthetic profiles strictly closer to their closest training profile than to "
                     "any held-out real profile (ties count 1/2); target n_train / (n_train + n_holdout), "
                     "the value for profiles exchangeable with real ones (0.5 for equal sizes); 1 = copies")
-register("dcr_ratio", family="privacy", direction=1.0, needs=("train",),
+register("dcr_ratio", lower=0.0, family="privacy", direction=1.0, needs=("train",),
          source="distance to closest record",
          definition="median DCR to the training set / median DCR to the held-out set (< 1: memorisation)")
 register("near_copy_share", family="privacy", direction="lower", needs=("train",),

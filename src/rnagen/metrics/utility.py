@@ -34,7 +34,7 @@ register("augmentation_accuracy", family="utility", direction="higher", needs=("
          source="data augmentation check (e.g. Marouf et al. 2020)",
          definition="accuracy on the real test set of an MLP trained on real training + synthetic profiles; "
                     "reference: trained on real training data only")
-register("frechet_classifier", family="fidelity", direction="lower", needs=("labels",), expensive=True,
+register("frechet_classifier", lower=0.0, family="fidelity", direction="lower", needs=("labels",), expensive=True,
          source="Heusel et al. 2017; the paper's Fréchet distance on a tissue classifier's hidden layer",
          definition="Fréchet distance between Gaussians fitted to the hidden-layer (256 ReLU units) "
                     "activations of an MLP trained to predict the label on real training data")
