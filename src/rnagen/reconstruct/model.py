@@ -116,6 +116,41 @@ def _dense_rows(X, rows: slice | np.ndarray, cols: np.ndarray | None = None, *, 
     return B.astype(np.float64, copy=False) if cast else B
 
 
+#: the number of random directions a training profile's inputs are projected on (:func:`_input_sketch`)
+_SKETCH_DIMS = 16
+
+
+def _input_sketch(X, cols: np.ndarray) -> np.ndarray:
+    """Each row's ``cols`` projected on :data:`_SKETCH_DIMS` fixed random unit directions (float32, rows x 16): a
+    profile written again with fewer decimals lands within its rounding of its own projections, where two
+    different profiles are apart (:meth:`Reconstructor._training_profiles`); 16 numbers per profile, not its
+    values."""
+    P = np.random.default_rng(0x5EED).standard_normal((len(cols), _SKETCH_DIMS))
+    P /= np.linalg.norm(P, axis=0, keepdims=True)
+    out = np.empty((X.shape[0], _SKETCH_DIMS), dtype=np.float32)
+    step = _chunk_rows(len(cols))
+    for s in range(0, X.shape[0], step):
+        block = _dense_rows(X, slice(s, s + step), cols)
+        out[s:s + len(block)] = block @ P
+    return out
+
+
+def _near_sketch(test: np.ndarray, train: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """For each test sketch, whether a training sketch lies within the rounding of a CSV export on every
+    direction: 0.02 plus 0.5% of the profile's root-mean-square input (``scale``); the projection of a rounding
+    error of a few thousandths per value is that small, the projections of two different profiles differ by
+    about their distance over the square root of the number of inputs."""
+    found = np.zeros(len(test), dtype=bool)
+    if not len(train):
+        return found
+    tol = 0.02 + 0.005 * np.asarray(scale, np.float64)
+    T = train.astype(np.float64)
+    for s in range(0, len(test), 256):
+        d = np.abs(test[s:s + 256, None, :].astype(np.float64) - T[None, :, :]).max(axis=2)
+        found[s:s + 256] = (d <= tol[s:s + 256, None]).any(axis=1)
+    return found
+
+
 def _input_keys(X, cols: np.ndarray) -> np.ndarray:
     """A 16-byte digest of each row's ``cols`` as float32 (:func:`rnagen.pp.preprocess.row_keys`), rows x 16: equal
     digests, equal values; the training profiles' are kept so that a score on them is told from a held-out one."""
@@ -260,6 +295,7 @@ class Reconstructor:
         self.input_idx = np.zeros(0, dtype=np.int64)    # positions of the inputs in var_names (model order)
         self.target_idx = np.zeros(0, dtype=np.int64)   # positions of the targets in var_names
         self.train_keys: np.ndarray | None = None       # training profiles' input digests (_input_keys)
+        self.train_sketch: np.ndarray | None = None     # and their projections (_input_sketch)
         self.pipe_in: Pipeline | None = None
         self.pipe_out: Pipeline | None = None
         self.meta: dict[str, Any] = {}
@@ -324,6 +360,7 @@ class Reconstructor:
         self.input_idx = np.asarray(in_idx, dtype=np.int64)
         self.target_idx = np.asarray(tg_idx, dtype=np.int64)
         self.train_keys = _input_keys(adata.X, self.input_idx)
+        self.train_sketch = _input_sketch(adata.X, self.input_idx)
         self.pipe_in, Zin = _fit_pipeline(adata.X, self.input_idx, log=log, what="input genes")
         self.pipe_out, Zout = _fit_pipeline(adata.X, self.target_idx, log=log, what="target genes")
         val_idx = self._val_split(adata, label_key)
@@ -581,18 +618,24 @@ class Reconstructor:
         return res
 
     def _training_profiles(self, adata, pos: np.ndarray) -> list[int]:
-        """The test profiles that are training profiles (every input value the same; sample ids are not compared):
-        most of them refused (the training file given to score, a split done wrong), a few returned for a note.
-        A folder saved without the digests checks nothing."""
+        """The test profiles that are training profiles (every input value the same by their digests, or the same
+        up to rounding by their projections; sample ids are not compared): most of them refused (the training
+        file given to score, a split done wrong, also once written with fewer decimals), a few returned for a
+        note. A folder saved without the digests checks nothing."""
         if self.train_keys is None:
             return []
         seen = {bytes(k) for k in self.train_keys}
-        same = [i for i, k in enumerate(_input_keys(adata.X, pos)) if bytes(k) in seen]
+        hit = np.array([bytes(k) in seen for k in _input_keys(adata.X, pos)], dtype=bool)
+        if self.train_sketch is not None and not hit.all():
+            X = _dense_rows(adata.X, slice(0, adata.n_obs), pos)
+            scale = np.sqrt(np.mean(X * X, axis=1))
+            hit |= _near_sketch(_input_sketch(adata.X, pos), self.train_sketch, scale)
+        same = np.flatnonzero(hit).tolist()
         if 2 * len(same) > adata.n_obs:
             name = str(adata.obs_names[same[0]])
             raise DataError(f"{len(same)} of the {adata.n_obs} test profiles are training profiles of the "
-                            f"reconstructor, every input value the same (e.g. {name!r}); score on held-out profiles "
-                            "(rnagen data split before reconstruct fit)")
+                            f"reconstructor, every input value the same up to rounding (e.g. {name!r}); score on "
+                            "held-out profiles (rnagen data split before reconstruct fit)")
         return same
 
     def _scale_name(self) -> str:
@@ -628,6 +671,8 @@ class Reconstructor:
         arrays["input_order"] = self.input_idx
         if self.train_keys is not None:
             arrays["train_rows"] = self.train_keys
+        if self.train_sketch is not None:
+            arrays["train_sketch"] = self.train_sketch
         write_npz(d / "transforms.npz", **arrays)
         self._save_weights(d)
         write_json(d / "meta.json", {**self.meta, "pipelines": {"inputs": desc_in, "targets": desc_out}})
@@ -667,6 +712,10 @@ class Reconstructor:
             self.train_keys = arrays["train_rows"].astype(np.uint8) if "train_rows" in arrays else None
             if self.train_keys is not None and (self.train_keys.ndim != 2 or self.train_keys.shape[1] != 16):
                 raise ValueError("train_rows is not a digest per training profile")
+            self.train_sketch = arrays["train_sketch"].astype(np.float32) if "train_sketch" in arrays else None
+            if self.train_sketch is not None and (self.train_sketch.shape[1:] != (_SKETCH_DIMS,) or (
+                    self.train_keys is not None and len(self.train_sketch) != len(self.train_keys))):
+                raise ValueError("train_sketch is not a projection per training profile")
             self.target_idx = np.flatnonzero(roles == "target").astype(np.int64)
             if sorted(self.input_idx.tolist()) != np.flatnonzero(roles == "input").tolist():
                 raise ValueError("genes.tsv and transforms.npz disagree on the input genes")
