@@ -429,7 +429,13 @@ def test_cli_takes_the_recorded_label_column(tmp_path, capsys):
     assert main([*base, "--synthetic", str(tmp_path / "bare.h5ad"), "--out", str(tmp_path / "b.json")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "tissue" in err and "--label-key none" in err
+    assert "label column 'tissue' (the one recorded in --real) not found" in err and "--labels" not in err
     assert not (tmp_path / "b.json").exists()
+    # classes that differ only in case from the held-out set's on one class: said so beside the two notes
+    write_h5ad(_adata(S, np.where(ys == "c1", "C1", ys)), tmp_path / "cased.h5ad")
+    assert main([*base, "--synthetic", str(tmp_path / "cased.h5ad"), "--floor", "none"]) == 0
+    assert "note: 1 class name differs only in case or spacing ('c1' / 'C1'): label both sets alike" in \
+        capsys.readouterr().out
 
 
 def test_a_collapsed_generator_is_scored_not_a_crash(rng):

@@ -18,7 +18,15 @@ from . import _types as T
 def _read(path: str, label_key: str | None):
     from ._common import read_input  # also accepts bundled data set names (gtex26)
 
-    return read_input(path, label_key=label_key)
+    try:
+        return read_input(path, label_key=label_key)
+    except DataError as e:   # evaluate takes no --labels file: the labels are a column of every set
+        text = str(e)
+        tail = "; pass --label-key with one of these or give a --labels file"
+        if text.endswith(tail):
+            raise DataError(text.removesuffix(tail) + "; pass --label-key naming the labels of every set (a column, "
+                            "as rnagen sample writes it), or --label-key none to score without labels") from None
+        raise
 
 
 def _label_key(args: argparse.Namespace) -> str | None:
@@ -154,8 +162,8 @@ def _evaluate(args: argparse.Namespace, metrics: list[str] | None, ending: str) 
     except DataError as e:
         if not recorded or args.label_key is None or f"label column {args.label_key!r}" not in str(e):
             raise
-        raise DataError(f"{e} (the label column recorded in --real); pass --label-key naming the labels of every "
-                        "set, or --label-key none to score without labels") from None
+        raise DataError(str(e).replace(f"label column {args.label_key!r}", f"label column {args.label_key!r} (the "
+                                       "one recorded in --real)", 1)) from None
     if recorded and args.label_key is None:
         key, found = _shared_label_column([a for a in (real, syn, train) if a is not None])
         if key is not None:

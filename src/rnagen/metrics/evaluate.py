@@ -496,6 +496,11 @@ def check_label_sets(real, synthetic, train=None, *, label_key: str | None = Non
                             f"{hint}: {what} {_shown(y)}, real {_shown(yr)}; label both with the same names")
         if what == "synthetic":
             missing, extra = sorted(yr - y), sorted(y - yr)
+            cased = sorted(f"{m!r} / {e!r}" for m in missing for e in extra if folded_label(m) == folded_label(e))
+            if cased:
+                names = "class names differ" if len(cased) > 1 else "class name differs"
+                notes.append(f"{len(cased)} {names} only in case or spacing ({', '.join(cased[:3])}): label both "
+                             "sets alike")
             if missing:
                 them = "them" if len(missing) > 1 else "it"
                 notes.append(f"{len(missing)} held-out class{'es' if len(missing) > 1 else ''} without synthetic "
