@@ -118,7 +118,7 @@ class EvalContext:
 
     #: cached passes that depend on the real set and ``k`` alone: another set scored against the same prepared
     #: real set (``evaluate``'s floor) reuses them instead of recomputing them
-    REAL_SIDE = ("real_knn2",)
+    REAL_SIDE = ("real_knn2", "held_out_copies")
 
     def real_side(self) -> dict[str, Any]:
         """The :data:`REAL_SIDE` passes computed so far."""

@@ -384,13 +384,14 @@ def evaluate(real, synthetic, *, train=None, floor=None, label_key: str | None =
     _check_mia_reference(mia_reference, real=real, train=train)
     label_note = check_label_sets(real, synthetic, train, label_key=label_key, real_labels=real_labels,
                                   synthetic_labels=synthetic_labels, train_labels=train_labels)
-    overlap = _check_held_out(real, train)
+    overlap, copies = _check_held_out(real, train)
     ms = None if membership_seed is None else check_seed("membership_seed", membership_seed)
     if mia_density not in ("kde", "gmm"):
         raise ConfigError(f"mia_density must be kde or gmm, not {mia_density!r}")
     mia_opts = {"density": mia_density, "pca_dims": check_number("mia_pca_dims", mia_pca_dims, ">= 1", integer=True)}
     labels = {"label_key": label_key, "real_labels": real_labels, "train_labels": train_labels}
-    real_side: dict[str, Any] = {}   # the floor is scored against the same prepared real set
+    # the floor is scored against the same prepared real set; the membership audit leaves out the copies found
+    real_side: dict[str, Any] = {} if copies is None else {"held_out_copies": copies}
     df = _scored(real, synthetic, train, metrics=metrics, opts=opts, ceiling=True, synthetic_labels=synthetic_labels,
                  gene_sets=gene_sets, biology=bio, real_side=real_side, mia_reference=mia_reference,
                  membership_seed=ms, mia_opts=mia_opts, verbose=verbose, **labels)
@@ -424,21 +425,23 @@ def evaluate(real, synthetic, *, train=None, floor=None, label_key: str | None =
     return df
 
 
-def _check_held_out(real, train) -> dict[str, Any] | None:
+def _check_held_out(real, train) -> tuple[dict[str, Any] | None, np.ndarray | None]:
     """Held-out profiles that are training profiles too (every value the same up to rounding; sample ids are not
     compared,
     generic ones such as ``s0`` name different profiles in different sets): each is its own nearest neighbour
     across the sets, and the real-vs-real ceiling, the membership audit and the utility of a model trained on it
     are measured on seen data. Most of them in the training set (the training file given twice, a split done
-    wrong) is refused; a few (a library in the data twice, empty libraries) are returned for the table's note."""
+    wrong) is refused; a few (a library in the data twice, empty libraries) are returned for the table's note,
+    with the mask of those profiles (``None`` without a training set)."""
     if train is None:
-        return None
+        return None, None
     R, _, gr, _ = _unpack(real, None, None, "real")
     T, _, gt, _ = _unpack(train, None, None, "train")
     T = _on_real_genes(T, gt, gr, R.shape[1], "train")
-    same = np.flatnonzero(_knn.same_profiles(R, T)).tolist()
+    mask = _knn.same_profiles(R, T)
+    same = np.flatnonzero(mask).tolist()
     if not same:
-        return None
+        return None, mask
     names = list(map(str, getattr(real, "obs_names", range(R.shape[0]))))
     if 2 * len(same) > R.shape[0]:
         raise DataError(f"{len(same)} of the {R.shape[0]} held-out (--real) profiles are also training (--train) "
@@ -447,7 +450,7 @@ def _check_held_out(real, train) -> dict[str, Any] | None:
     return {"n": len(same), "n_real": int(R.shape[0]), "examples": [names[i] for i in same[:5]],
             "note": (f"{len(same)} of the {R.shape[0]} held-out profiles equal training profiles (e.g. "
                      f"{names[same[0]]!r}): samples in the data twice, or empty libraries? each is its own neighbour "
-                     "across the sets; remove the copies from the data")}
+                     "across the sets; remove the copies from the data")}, mask
 
 
 def check_synthetic_is_not_held_out(real, synthetic) -> None:
