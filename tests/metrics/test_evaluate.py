@@ -304,6 +304,43 @@ def test_tables_sharing_a_label_column_are_scored_per_class(tmp_path, capsys):
         in capsys.readouterr().err
 
 
+def test_api_inputs_that_would_score_wrong_are_refused():
+    """evaluate() given a NaN or infinite value (precision, density, coverage read 0 and AA_ts 0.23 from one NaN
+    profile), a missing label (scored as a class named 'nan'), labels of another length (an IndexError deep in a
+    family), or duplicated gene ids (one gene scored twice, another never): one DataError each; labels given as
+    arrays beside AnnData without label_key are used (they were dropped with every per-class indicator)."""
+    from rnagen.errors import DataError
+
+    rng = np.random.default_rng(12)
+    (R, yr), (S, ys), (T, yt) = _sets(rng, n=60)
+    kw = dict(metrics=["precision"], n_boot=0)
+    bad = S.copy()
+    bad[0] = np.nan
+    with pytest.raises(DataError, match=r"synthetic: 20 NaN or infinite values \(first at profile 0, gene 0\)"):
+        evaluate(R, bad, real_labels=yr, synthetic_labels=ys, **kw)
+    inf = T.copy()
+    inf[3, 2] = np.inf
+    with pytest.raises(DataError, match=r"train: 1 NaN or infinite values \(first at profile 3, gene 2\)"):
+        evaluate(R, S, train=inf, real_labels=yr, synthetic_labels=ys, train_labels=yt, **kw)
+    with pytest.raises(DataError, match=r"real: 59 labels for 60 profiles"):
+        evaluate(R, S, real_labels=yr[:-1], synthetic_labels=ys, **kw)
+    missing = yr.astype(object).copy()
+    missing[4] = None
+    with pytest.raises(DataError, match=r"real: 1 profile\(s\) without a label \(first at position 4\)"):
+        evaluate(R, S, real_labels=missing, synthetic_labels=ys, **kw)
+    a_real, a_syn = _adata(R, yr), _adata(S, ys)
+    a_real.obs.loc["s4", "tissue"] = np.nan
+    with pytest.raises(DataError, match="without a label"):
+        evaluate(a_real, a_syn, label_key="tissue", **kw)
+    dup = _adata(R, yr)
+    dup.var_names = [*dup.var_names[:-1], dup.var_names[0]]
+    with pytest.raises(DataError, match=r"real: duplicated gene ids \['g0'\]"):
+        evaluate(dup, a_syn, label_key="tissue", **kw)
+    with_arrays = evaluate(_adata(R, yr), a_syn, real_labels=yr, synthetic_labels=ys,
+                           metrics=["precision", "tstr_logreg_accuracy"], n_boot=0)
+    assert "tstr_logreg_accuracy" in set(with_arrays["name"])
+
+
 def test_intervals_of_distances_stay_at_or_above_zero():
     """A synthetic set at distance ~0 from the real one (its profiles rounded): the re-centred intervals of the
     Fréchet distance, MMD and the per-gene distances reached below 0 (wasserstein_mean [-0.025, 0.031]), which no

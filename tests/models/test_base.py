@@ -359,3 +359,32 @@ def test_the_data_digest_covers_every_profile_and_label():
     j = int(np.flatnonzero(y != y[0])[0])
     swapped[[0, j]] = swapped[[j, 0]]
     assert m.fingerprint(X, swapped) != base
+
+
+def test_a_fit_that_fails_part_way_leaves_no_half_replaced_model():
+    """A refit refused part-way (its data's scale) left the old weights under the new data's labels and genes,
+    still 'fitted': sample() gave the old model's values named as the new ones. Now the model says it is not
+    trained; fit() and sample(like=) given something other than an AnnData say what they take."""
+    from rnagen import datasets
+    from rnagen.errors import RnagenError
+    from rnagen.models import get_model
+
+    a = datasets.gtex26()
+    tissues = list(a.obs["tissue"].cat.categories)
+    first = a[a.obs["tissue"].isin(tissues[:3]).to_numpy(), :30].copy()
+    m = get_model("gaussian")().fit(first, label_key="tissue")
+    other = a[a.obs["tissue"].isin(tissues[3:6]).to_numpy(), 100:130].copy()
+    del other.uns["rnagen"]
+    X = np.asarray(other.X).copy()
+    X[0, 0] = 35.0   # a value above the log range among log values: the scale test refuses the data
+    other.X = X
+    with pytest.raises(RnagenError):
+        m.fit(other, label_key="tissue")
+    assert not m.is_fitted
+    with pytest.raises(RunDirError, match="not trained"):
+        m.sample(n=4, seed=0)
+    with pytest.raises(DataError, match="fit takes an AnnData .* not ndarray"):
+        get_model("gaussian")().fit(np.ones((4, 3)), label_key="tissue")
+    m = get_model("gaussian")().fit(first, label_key="tissue")
+    with pytest.raises(DataError, match="like: give an AnnData or a data file"):
+        m.sample(like=np.ones((4, 30)))

@@ -357,3 +357,23 @@ def test_fit_scaler_inverts_and_survives_h5ad(tmp_path, method):
 def test_get_scaler_missing():
     with pytest.raises(DataError, match="no fitted scaler"):
         get_scaler(_adata([[1.0]], ["TP53"]))
+
+
+def test_non_finite_pseudocount_and_values_are_refused():
+    """log2p1 with a NaN or infinite pseudocount made every value NaN (recorded as 'log2(x+nan)'); a scaler fitted
+    on data with a NaN gave its gene NaN in every sample: both refused."""
+    import numpy as np
+    import pytest
+
+    from rnagen import datasets, pp
+    from rnagen.errors import DataError
+
+    x = datasets.gtex26()[:20, :5].copy()
+    for bad in (float("nan"), float("inf"), 0.0):
+        with pytest.raises(DataError, match="pseudocount must be a finite number > 0"):
+            pp.log2p1(x.copy(), pseudocount=bad, force=True)
+    X = np.asarray(x.X).copy()
+    X[2, 3] = np.nan
+    x.X = X
+    with pytest.raises(DataError, match=r"NaN or infinite values \(first: sample .*, gene"):
+        pp.fit_scaler(x)

@@ -62,8 +62,19 @@ def test_apply_keeps_inputs_and_gene_order(make_adata, linear_problem):
     assert full.uns["note"] == "kept" and rc.Reconstructor.__name__
     np.testing.assert_allclose(full[:, rec.target_names].X, rec.predict(syn), rtol=1e-6)
     # rounded counts in, predicted genes out: the sample record no longer says "rounded", its model and seed stay
-    syn.uns["rnagen"] = {"synthetic": {"model": "gaussian", "seed": 3, "rounded": True}}
+    syn.uns["rnagen"] = {"synthetic": {"model": "gaussian", "seed": 3, "rounded": True}, "history": {}}
     assert rec.apply(syn).uns["rnagen"]["synthetic"] == {"model": "gaussian", "seed": 3}
+    # the input's own record is not written to (its history gained the 'reconstruct' step before)
+    assert syn.uns["rnagen"]["history"] == {} and syn.uns["rnagen"]["synthetic"]["rounded"] is True
+    # a missing input value (it made every predicted gene of its profile NaN) and a bare array are refused
+    hole = syn.copy()
+    X = np.asarray(hole.X).copy()
+    X[1, 0] = np.nan
+    hole.X = X
+    with pytest.raises(DataError, match=r"NaN or infinite values in the input genes \(first: sample"):
+        rec.apply(hole)
+    with pytest.raises(DataError, match="give an AnnData"):
+        rec.apply(syn_X)
 
 
 def test_missing_inputs_are_named(make_adata, linear_problem, tmp_path):

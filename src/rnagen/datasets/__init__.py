@@ -22,6 +22,8 @@ from importlib import resources
 import numpy as np
 import pandas as pd
 
+from ..errors import DataError
+
 __all__ = ["landmarks", "gene_universe", "renamed_symbols", "gtex26", "provenance", "path", "BUNDLED", "load",
            "is_bundled"]
 
@@ -40,7 +42,7 @@ def path(*parts: str):
 def provenance(name: str) -> str:
     """The provenance note of a shipped data set: ``"landmarks"`` or ``"gtex26"``."""
     if name not in ("landmarks", "gtex26"):
-        raise ValueError(f"unknown data set {name!r}; choose 'landmarks' or 'gtex26'")
+        raise DataError(f"unknown data set {name!r}; choose 'landmarks' or 'gtex26'")
     return _open_bytes(name, "PROVENANCE.md").decode("utf-8")
 
 
@@ -153,5 +155,5 @@ def is_bundled(name) -> bool:
 def load(name: str):
     """A bundled expression data set by name (``"gtex26"``) as AnnData."""
     if name not in BUNDLED:
-        raise ValueError(f"unknown bundled data set {name!r}; choose from {', '.join(BUNDLED)}")
+        raise DataError(f"unknown bundled data set {name!r}; choose from {', '.join(BUNDLED)}")
     return BUNDLED[name]()

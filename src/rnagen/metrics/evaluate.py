@@ -81,12 +81,38 @@ def _unpack(obj, label_key: str | None, labels, what: str) -> tuple[Any, np.ndar
             if label_key not in obj.obs.columns:
                 raise DataError(f"{what}: obs has no column {label_key!r} (columns: {list(obj.obs.columns)}); "
                                 "pass the right --label-key")
-            y = np.asarray(obj.obs[label_key].astype(str))
-        return X, y, list(obj.var_names), is_logged(obj, X=X)
-    X = np.asarray(obj, np.float32)
-    if X.ndim != 2:
-        raise DataError(f"{what}: expected a 2-D samples x genes array, got shape {X.shape}")
-    return X, (None if labels is None else np.asarray(labels).astype(str)), None, None
+            y = _labels_of(obj.obs[label_key], what)
+        elif labels is not None:   # labels given as an array beside an AnnData without label_key: used
+            y = _labels_of(labels, what)
+        if not pd.Index(obj.var_names).is_unique:
+            dup = pd.Index(obj.var_names)[pd.Index(obj.var_names).duplicated()][:3].tolist()
+            raise DataError(f"{what}: duplicated gene ids {dup}; make the gene ids unique (one column per gene)")
+        out: tuple[Any, np.ndarray | None, Any, bool | None] = (X, y, list(obj.var_names), is_logged(obj, X=X))
+    else:
+        X = np.asarray(obj, np.float32)
+        if X.ndim != 2:
+            raise DataError(f"{what}: expected a 2-D samples x genes array, got shape {X.shape}")
+        out = X, (None if labels is None else _labels_of(labels, what)), None, None
+    if out[1] is not None and len(out[1]) != len(X):
+        raise DataError(f"{what}: {len(out[1])} labels for {len(X)} profiles; give one label per profile")
+    bad = ~np.isfinite(X)
+    if bad.any():
+        i, j = np.argwhere(bad)[0]
+        raise DataError(f"{what}: {int(bad.sum())} NaN or infinite values (first at profile {int(i)}, gene "
+                        f"{int(j)}); every indicator needs finite values: drop or fill them in first")
+    return out
+
+
+def _labels_of(values, what: str) -> np.ndarray:
+    """Labels as text; a missing one (NaN, None, empty) is refused: it would be scored as a class named 'nan'."""
+    from ..data.io import missing_labels
+
+    arr = np.asarray(values, dtype=object).ravel()
+    miss = missing_labels(arr)
+    if miss.any():
+        raise DataError(f"{what}: {int(miss.sum())} profile(s) without a label (first at position "
+                        f"{int(np.flatnonzero(miss)[0])}); label every profile or leave them out")
+    return np.asarray([str(v) for v in arr])
 
 
 def _aligned(X: np.ndarray, genes: list, real_genes: list, what: str) -> np.ndarray:

@@ -270,6 +270,9 @@ def label_plan(
                         if f"label column {label_key!r} not found" not in str(e):
                             raise DataError(f"like: {e}") from None
                         like = read(like)   # read again without it, to name the columns it has
+            if not hasattr(like, "obs"):
+                raise DataError(f"like: give an AnnData or a data file whose {label_key!r} counts to match, not "
+                                f"{type(like).__name__} (or pass counts={{class: n}})")
             if label_key not in like.obs:
                 cols = ", ".join(str(c)[:30] for c in list(like.obs.columns)[:10]) or "none"
                 raise DataError(f"like: the reference data have no column {label_key!r}, the model's label column "
@@ -665,6 +668,12 @@ class Generator(ABC):
 
         seed = check_seed("seed", seed)
         check_device(device)
+        if not hasattr(adata, "obs") or not hasattr(adata, "X"):
+            raise DataError(f"fit takes an AnnData (samples x genes, labels in obs), not {type(adata).__name__}; "
+                            "read a file with rnagen.data.read, or build one with anndata.AnnData(X, obs=...)")
+        # from here the model's fields are rebound one by one: a fit that fails part-way leaves a model that
+        # says it is not fitted, not the old weights under the new data's names
+        self.is_fitted = False
         X, y, zero_share = self._bind(adata, label_key)
         self.seed = int(seed)
         self.device = resolve_device(device) if self.uses_torch else None

@@ -8,6 +8,7 @@ functions that drop samples or genes (:func:`select_genes`, :func:`filter_classe
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
@@ -196,8 +197,8 @@ def log2p1(adata, *, pseudocount: float = 1.0, force: bool = False):
     DataError
         If a value is negative (log of a negative number; such data are centred or already logged).
     """
-    if pseudocount <= 0:
-        raise DataError(f"log pseudocount must be > 0, got {pseudocount}")
+    if not (math.isfinite(pseudocount) and pseudocount > 0):
+        raise DataError(f"log pseudocount must be a finite number > 0, got {pseudocount}")
     X = dense(adata.X)
     st = log_state(adata)
     if not force:
@@ -629,7 +630,12 @@ def fit_scaler(adata, method: str = "standard") -> Pipeline:
         pipe = make_pipeline(method)
     except Exception as e:
         raise DataError(str(e)) from e
-    pipe.fit(dense(adata.X).astype(np.float64))
+    X = dense(adata.X).astype(np.float64)
+    if not np.isfinite(X).all():   # one NaN would make its gene's scale NaN for every sample
+        i, j = np.argwhere(~np.isfinite(X))[0]
+        raise DataError(f"the data hold NaN or infinite values (first: sample {str(adata.obs_names[i])!r}, gene "
+                        f"{str(adata.var_names[j])!r}); fill them in or drop them before fitting a scaler")
+    pipe.fit(X)
     desc, arrays = pipe.to_state()
     adata.uns.setdefault("rnagen", {})["scaler"] = {
         "spec": pipe.spec,

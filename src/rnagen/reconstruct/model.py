@@ -24,6 +24,7 @@ Folder written by :meth:`Reconstructor.save` (each file atomic; ``meta.json`` la
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import os
@@ -474,8 +475,19 @@ class Reconstructor:
         return self.pipe_in, self.pipe_out
 
     def _input_positions(self, adata, where: str) -> list[int]:
+        if not hasattr(adata, "var_names") or not hasattr(adata, "X"):
+            raise DataError(f"{where}: give an AnnData (samples x genes, gene ids in var_names), not "
+                            f"{type(adata).__name__}; read a file with rnagen.data.read")
         pos = require_genes(self.input_names, [str(v) for v in adata.var_names], what="input genes of the "
                             "reconstructor", where=where)
+        step = _chunk_rows(len(pos))
+        for s in range(0, adata.n_obs, step):   # one missing input gives every predicted gene of its profile NaN
+            block = _dense_rows(adata.X, slice(s, s + step), np.asarray(pos), cast=False)
+            if not np.isfinite(block).all():
+                i, j = np.argwhere(~np.isfinite(block))[0]
+                raise DataError(f"{where}: NaN or infinite values in the input genes (first: sample "
+                                f"{str(adata.obs_names[s + i])!r}, gene {self.input_names[j]!r}); fill them in or "
+                                "drop those samples first (rnagen data prepare --missing impute|drop)")
         self._check_scale(adata, np.asarray(pos), where)
         return pos
 
@@ -543,7 +555,7 @@ class Reconstructor:
         rec[self.input_idx] = False
         var["reconstructed"] = rec
         out = ad.AnnData(X=full, obs=adata.obs.copy(), var=var)
-        out.uns = dict(adata.uns)
+        out.uns = copy.deepcopy(dict(adata.uns))   # the input's own record is not written to
         u = dict(out.uns.get("rnagen", {}))
         if isinstance(u.get("synthetic"), dict) and u["synthetic"].get("rounded"):
             # the predicted genes are not whole numbers: the input's rounding no longer describes the profiles
