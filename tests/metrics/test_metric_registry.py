@@ -50,3 +50,32 @@ def test_context_is_immutable_and_shares_neighbour_passes():
         ctx.k = 4
     assert ctx.prdc is ctx.prdc and ctx.real_knn2 is ctx.real_knn2   # computed once
     assert ctx.reference is None and ctx.train is None
+
+
+def test_array_indicators_refuse_bad_inputs_in_one_error():
+    """The array-level functions, called from a notebook with sets of other gene counts, too few profiles, a NaN
+    or k out of range, raised IndexErrors, LinAlgErrors or torch errors from deep inside: one DataError each."""
+    import numpy as np
+    import pytest
+
+    from rnagen.errors import DataError
+    from rnagen.metrics import adversarial_accuracy, dcr, frechet_distance, mmd, per_gene_distances, prdc
+
+    rng = np.random.default_rng(0)
+    R, S = rng.normal(size=(30, 6)), rng.normal(size=(25, 6))
+    cases = [
+        (lambda: prdc(R, S, k=0), r"k must be an integer >= 1, got 0"),
+        (lambda: prdc(R, S[:3], k=5), r"k=5 needs more than 5 profiles in every set \(the smallest has 3\)"),
+        (lambda: prdc(R, S[:, :5]), r"different numbers of genes \(real 6, fake 5\)"),
+        (lambda: adversarial_accuracy(R, S[:, :4]), r"different numbers of genes"),
+        (lambda: adversarial_accuracy(R, S[:1]), r"fake has 1 profile\(s\); a nearest other profile needs at least 2"),
+        (lambda: frechet_distance(R, S[:1]), r"fake has 1 profile\(s\); a covariance needs at least 2"),
+        (lambda: mmd(R, np.where(S > 2, np.nan, S)), r"fake holds NaN or infinite values"),
+        (lambda: per_gene_distances(R, S[:, :3]), r"different numbers of genes"),
+        (lambda: dcr(S, R, R, quantile=2), r"quantile must be between 0 and 1, got 2"),
+        (lambda: prdc(R.ravel(), S), r"real: expected a 2-D profiles x genes array"),
+    ]
+    for call, match in cases:
+        with pytest.raises(DataError, match=match):
+            call()
+    assert 0 <= prdc(R, S, k=5)["precision"] <= 1   # the checks leave good inputs alone

@@ -7,6 +7,7 @@ import numpy as np
 
 from . import _knn
 from ._bootstrap import combo_ci, mean_ci
+from ._checks import check_sets
 from ._registry import Scored, register, scorer
 
 if TYPE_CHECKING:
@@ -66,6 +67,7 @@ def adversarial_accuracy(real, fake) -> dict[str, float]:
     dict
         ``aa_ts``, ``aa_truth``, ``aa_syn``.
     """
+    real, fake = check_sets([real, fake], ["real", "fake"], min_rows=2, why="a nearest other profile")
     d_tt = _knn.knn(real, k=1, exclude_self=True, squared=True)[0][:, 0]
     d_ss = _knn.knn(fake, k=1, exclude_self=True, squared=True)[0][:, 0]
     d_ts, d_st = cross_nn2(real, fake)

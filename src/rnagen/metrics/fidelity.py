@@ -19,6 +19,7 @@ import torch
 
 from . import _knn
 from ._bootstrap import centred_ci, mean_ci, percentile_ci, stat_ci
+from ._checks import check_k, check_sets
 from ._registry import Scored, register, scorer
 
 if TYPE_CHECKING:
@@ -105,10 +106,8 @@ def prdc(real, fake, *, k: int = 10) -> dict[str, float]:
     k
         Neighbourhood size (10 on landmarks in the paper, 50 on full profiles).
     """
-    real = np.asarray(real)
-    fake = np.asarray(fake)
-    if real.ndim != 2 or fake.ndim != 2 or real.shape[1] != fake.shape[1]:
-        raise ValueError(f"real {real.shape} and fake {fake.shape} must be 2-D with the same number of columns")
+    real, fake = check_sets([real, fake], ["real", "fake"], min_rows=2, why="a k-NN indicator")
+    k = check_k(k, min(len(real), len(fake)))
     t = prdc_terms(real, fake, k=k)
     return {key: float(np.mean(t[key])) for key in ("precision", "recall", "density", "coverage")}
 
@@ -174,8 +173,7 @@ def frechet_distance(real, fake, *, space: Literal["pca", "raw"] | Callable[[np.
         input columns themselves; a callable: any feature map, e.g. a classifier's hidden layer
         (:func:`rnagen.metrics.utility.classifier_features`).
     """
-    real = np.asarray(real)
-    fake = np.asarray(fake)
+    real, fake = check_sets([real, fake], ["real", "fake"], min_rows=2, why="a covariance")
     if callable(space):
         fr, ff = space(real), space(fake)
     elif space == "pca":
@@ -221,6 +219,7 @@ def mmd(real, fake, *, bandwidth: float | None = None, max_n: int | None = 2000,
     kernel value ~0 at 1,000 dimensions; the median heuristic scales with the data. ``max_n`` caps each set
     by a seeded subsample (all pairs of 17,000 profiles would cost three 17,000^2 kernel passes).
     """
+    real, fake = check_sets([real, fake], ["real", "fake"])
     X, Y = np.asarray(real, np.float32), np.asarray(fake, np.float32)
     rng = np.random.default_rng(seed)
     if max_n is not None:
@@ -250,6 +249,7 @@ def per_gene_distances(real, fake, *, block_genes: int = 256) -> tuple[np.ndarra
     two empirical CDFs are evaluated after each distinct value, W1 = sum |F_r - F_s| * gap and
     KS = max |F_r - F_s| (the same values as ``scipy.stats.wasserstein_distance`` and ``ks_2samp``).
     """
+    real, fake = check_sets([real, fake], ["real", "fake"])
     w1, ks, _, _ = per_gene_distances_boot(real, fake, n_boot=0, block_genes=block_genes)
     return w1, ks
 

@@ -5,8 +5,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..errors import DataError
 from . import _knn
 from ._bootstrap import centred_ci, mean_ci
+from ._checks import check_sets
 from ._registry import Scored, register, scorer
 
 if TYPE_CHECKING:
@@ -49,6 +51,9 @@ def dcr(synthetic, train, holdout, *, quantile: float = 0.01) -> dict:
         ``flagged`` (indices of flagged synthetic profiles), ``flagged_train_index`` (their closest training
         profile), ``near_copy_share``, and ``_share_terms`` (per-profile 0/0.5/1 terms).
     """
+    if not (isinstance(quantile, (int, float)) and 0.0 <= float(quantile) <= 1.0):
+        raise DataError(f"quantile must be between 0 and 1, got {quantile!r}")
+    synthetic, train, holdout = check_sets([synthetic, train, holdout], ["synthetic", "train", "holdout"])
     S, T, H = (_knn.as_tensor(a) for a in (synthetic, train, holdout))
     st = _knn.cross_pass(S, T)
     sh = _knn.cross_pass(S, H)
