@@ -377,3 +377,21 @@ def test_non_finite_pseudocount_and_values_are_refused():
     x.X = X
     with pytest.raises(DataError, match=r"NaN or infinite values \(first: sample .*, gene"):
         pp.fit_scaler(x)
+
+
+def test_split_seed_and_filter_minimum_are_checked():
+    """A seed of -1 (reported as a bad --test-size) or 1.7 (silently 1), and min_samples of 0, -3 or 2.5, are
+    refused naming the argument."""
+    import pytest
+
+    from rnagen import datasets, pp
+    from rnagen.errors import DataError
+
+    a = datasets.gtex26()
+    for seed in (-1, 1.7, "x"):
+        with pytest.raises(DataError, match="seed must be an integer"):
+            pp.split(a, label_key="tissue", seed=seed)
+    for m in (0, -3, 2.5, True):
+        with pytest.raises(DataError, match="min_samples must be a whole number >= 1"):
+            pp.filter_classes(a, "tissue", min_samples=m)
+    assert pp.filter_classes(a, "tissue", min_samples=1).n_obs == a.n_obs

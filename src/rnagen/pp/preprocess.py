@@ -484,6 +484,8 @@ def check_labels(adata, label_key: str, *, min_per_class: int = 2) -> None:
 
 def filter_classes(adata, label_key: str, *, min_samples: int = 2):
     """Drop the samples of classes with fewer than ``min_samples`` samples; returns a new object."""
+    if isinstance(min_samples, bool) or not isinstance(min_samples, (int, np.integer)) or min_samples < 1:
+        raise DataError(f"min_samples must be a whole number >= 1, got {min_samples!r}")
     vc = class_counts(adata, label_key)
     cont = _continuous(vc, label_key, adata.n_obs) if (vc < min_samples).any() else None
     if cont is not None:
@@ -535,6 +537,14 @@ def split(adata, *, label_key: str, test_size: float = 0.2, seed: int = 42, by: 
 
     if by is None and not 0.0 < float(test_size) < 1.0:
         raise DataError(f"test size must be between 0 and 1 (exclusive), got {test_size}")
+    if by is None:
+        from ..config import check_seed
+        from ..errors import ConfigError
+
+        try:
+            seed = check_seed("seed", seed)
+        except ConfigError as e:   # the API's argument, not a setting: a seed of -1 was sklearn's error
+            raise DataError(str(e)) from None
     check_labels(adata, label_key, min_per_class=2)
     y = adata.obs[label_key].astype(str).to_numpy()
     if by is not None:
