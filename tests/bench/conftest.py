@@ -17,3 +17,16 @@ def tiny_bench(tmp_path_factory):
 @pytest.fixture
 def labelled_csv(tmp_path):
     return tiny.write_labelled_csv(tmp_path / "expr.csv")
+
+
+@pytest.fixture
+def write_labelled_csv():
+    """The tiny labelled CSV writer itself, for a test that needs another size."""
+    return tiny.write_labelled_csv
+
+
+@pytest.fixture
+def tiny_settings():
+    """The tiny benchmark's settings (overrides, evaluation options, metrics, steps grid), to run it again."""
+    return {"overrides": tiny.TINY_OVERRIDES, "evaluate_options": tiny.TINY_EVAL, "metrics": tiny.TINY_METRICS,
+            "steps_grid": tiny.STEPS_GRID}

@@ -198,6 +198,43 @@ def test_resume_skips_finished_models(tmp_path, labelled_csv, monkeypatch):
         run_benchmark(labelled_csv, **{**kw, "seed": 5})
 
 
+def test_data_changed_past_its_first_rows_is_not_taken_for_done(tmp_path, write_labelled_csv):
+    """A benchmark folder re-run on a file whose values changed in its last profile (the digest covered its first
+    64): refused, not every row skipped as done on the old values."""
+    path = write_labelled_csv(tmp_path / "expr.csv", n_per=30)
+    kw = dict(label_key="kind", models="gaussian", out_dir=tmp_path / "b", progress=False, report=False,
+              evaluate_options={"n_boot": 10, "n_boot_expensive": 2, "classifier_seeds": (0,), "epochs": 2},
+              metrics=["precision"])
+    run_benchmark(path, **kw)
+    df = pd.read_csv(path, index_col=0)
+    df.iloc[-1, 0] = df.iloc[-1, 0] * 2 + 1
+    df.to_csv(path, index_label="sample")
+    with pytest.raises(Exception, match="holds a benchmark of other data"):
+        run_benchmark(path, **kw)
+
+
+def test_the_steps_curve_is_redone_for_another_run_and_dropped_without_diffusion(tiny_bench, tiny_settings, tmp_path):
+    """A steps curve of another diffusion run (a benchmark killed while drawing it kept the earlier model's) is
+    redone on resume; a re-run of the folder without diffusion rows removes it, so the report draws no curve of a
+    model its board lacks."""
+    import shutil
+
+    from rnagen.bench import runner
+
+    src, _, csv = tiny_bench
+    out = tmp_path / "b"
+    shutil.copytree(src, out)
+    curve = out / "plots" / runner.STEPS_CURVE
+    doc = json.loads(curve.read_text())
+    run = doc["run"]
+    curve.write_text(json.dumps({**doc, "run": "another", "fingerprint": "another"}))
+    kw = dict(label_key="kind", budget="fast", progress=False, device="cpu", report=False, **tiny_settings)
+    run_benchmark(csv, models="gaussian,ddpm,ddim", out_dir=out, **kw)
+    assert json.loads(curve.read_text())["run"] == run
+    run_benchmark(csv, models="gaussian", out_dir=out, **{**kw, "overrides": None})
+    assert not curve.exists()
+
+
 def test_budgets_and_model_names():
     assert parse_models("ddpm, ddim,gaussian") == ["ddpm", "ddim", "gaussian"]
     assert parse_models("dpm++") == ["dpm++"] and ROWS["dpm++"] == ("diffusion", {"sampler": "dpm++"})

@@ -331,13 +331,17 @@ def run_benchmark(
             _run_job(bench, _plan(bench, model_name, model_rows, k))
         for row, spec in private.items():
             _run_job(bench, _plan_private(bench, row, spec, k, overrides))
-    if ("diffusion" in bench.by_model and not (bench.out / "plots" / STEPS_CURVE).is_file()
-            and not _failures(bench.out, bench.by_model["diffusion"], [0])):
-        # the curve is also wanted when every diffusion row was resumed
+    curve = bench.out / "plots" / STEPS_CURVE
+    if "diffusion" not in bench.by_model:
+        curve.unlink(missing_ok=True)   # a curve of an earlier run's diffusion model, which this board lacks
+    elif not _failures(bench.out, bench.by_model["diffusion"], [0]):
+        # the curve is also wanted when every diffusion row was resumed, and redone when it is another run's (a
+        # run killed while drawing it left the earlier model's)
         job = _plan(bench, "diffusion", [], 0)
-        gen = _trained("diffusion", job.overrides, job.run_dir, job.run_fp, bench.train, label_key, bench.seed,
-                       device, progress, bench.say)
-        _steps_curve(bench, gen, seed=bench.seed, run_fp=job.run_fp)
+        if (_read_json(curve) or {}).get("run") != job.run_fp:
+            gen = _trained("diffusion", job.overrides, job.run_dir, job.run_fp, bench.train, label_key, bench.seed,
+                           device, progress, bench.say)
+            _steps_curve(bench, gen, seed=bench.seed, run_fp=job.run_fp)
     board = _leaderboard(bench.out, bench.rows, seeds=bench.seeds, splits=bench.splits, methods=bench.methods)
     _per_class_plot(bench.out, bench.rows)
     if report:
@@ -522,11 +526,15 @@ def _validated(rows_arg, *, reconstruct, full, overrides, budget, seeds, splits,
 
 
 def _split_fingerprint(adata, train, test, label_key: str) -> str:
-    """Identifies the data and its split: sample ids of both parts, genes, label key and the first values."""
-    head = dense(adata.X[: min(adata.n_obs, 64)], dtype=np.float32)
+    """Identifies the data and its split: sample ids of both parts, genes, label key, every value and label (a
+    file changed past its first rows had every row skipped as done, on the old values)."""
+    h = hashlib.sha256()
+    step = max(1, (64 << 20) // (4 * max(1, adata.n_vars)))   # 64 MB of float32 at a time
+    for s in range(0, adata.n_obs, step):
+        h.update(np.ascontiguousarray(dense(adata.X[s:s + step], dtype=np.float32)).tobytes())
+    h.update("\n".join(map(str, adata.obs[label_key])).encode())
     return _hash({"train": list(map(str, train.obs_names)), "test": list(map(str, test.obs_names)),
-                  "genes": list(map(str, adata.var_names)), "label_key": label_key,
-                  "X": hashlib.sha256(np.ascontiguousarray(head).tobytes()).hexdigest()})
+                  "genes": list(map(str, adata.var_names)), "label_key": label_key, "X": h.hexdigest()})
 
 
 def _write_settings(out: Path, records: Sequence[dict[str, Any]], *, split_fp: str, settings: dict[str, Any]
@@ -993,7 +1001,7 @@ def _steps_curve(bench: _Bench, gen, *, seed: int, run_fp: str) -> None:
     grids = {"ddim": grid, "dpm++": [st for st in grid if st <= DPM_MAX_STEPS]}
     fp = _hash({"run": run_fp, "grids": grids})
     prev = _read_json(path)
-    if (prev and prev.get("fingerprint") == fp) or not gen.is_fitted:
+    if (prev and prev.get("fingerprint") == fp and prev.get("run") == run_fp) or not gen.is_fitted:
         return
     points = []
     for sampler, steps in grids.items():
@@ -1004,7 +1012,7 @@ def _steps_curve(bench: _Bench, gen, *, seed: int, run_fp: str) -> None:
             sec = time.perf_counter() - t0
             points.append({"sampler": sampler, "steps": st, "sample_seconds": sec,
                            **bench.ref.step_quality(syn, seed=seed)})
-    write_json(path, {"fingerprint": fp, "T": T, "model": "diffusion", "samplers": list(grids),
+    write_json(path, {"fingerprint": fp, "run": run_fp, "T": T, "model": "diffusion", "samplers": list(grids),
                       "points": points})
 
 
