@@ -84,6 +84,23 @@ def test_a_share_within_noise_of_the_floor_is_greyed_and_explained(tmp_path):
     assert "unresolved" not in text and ">-550%</td>" in text
 
 
+def test_all_indicators_leave_out_the_resolved_flags_and_show_the_spread(tmp_path):
+    """The 'All indicators' table listed each share's resolved flag (0/1, no direction) as an indicator and left
+    out the spread over runs the main table shows; a benchmark on the data's own split was told to use --splits,
+    which --split-key refuses."""
+    lb = {"columns": ["model", "density", "density_gap_closed", "density_gap_resolved", "ks_mean", "ks_mean_sd"],
+          "rows": [{"model": "real", "density": 1.0, "density_gap_closed": 1.0, "ks_mean": 0.05, "ks_mean_sd": 0.01},
+                   {"model": "vae", "density": 0.8, "density_gap_closed": 0.4, "density_gap_resolved": 1.0,
+                    "ks_mean": 0.09, "ks_mean_sd": 0.02}],
+          "directions": {"density": 1.0, "ks_mean": "lower"}, "settings": {"split_key": "split"}}
+    (tmp_path / "leaderboard.json").write_text(json.dumps(lb))
+    text = write_report(tmp_path).read_text(encoding="utf-8")
+    table = text[text.index('id="all-indicators"'):text.index("</table>", text.index('id="all-indicators"'))]
+    assert "gap_resolved" not in table and "ks_mean" in table and "± 0.020 sd" in table
+    note = text[text.index('id="one-split"'):text.index("</p>", text.index('id="one-split"'))]
+    assert "The data's own split" in note and "without\n<code>--split-key</code>" in note
+
+
 def test_gap_colours_run_from_red_to_green():
     assert gap_colour(1.0) == "hsl(120, 70%, 80%)" and gap_colour(0.5) == "hsl(60, 70%, 80%)"
     assert gap_colour(0.0) == "hsl(0, 70%, 80%)" and gap_colour(-2.0) == "hsl(0, 70%, 72%)"   # worse: deeper red

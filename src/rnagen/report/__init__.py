@@ -229,7 +229,8 @@ def write_report(out_dir: str | Path, *, path: str | Path | None = None, title: 
     gap = _gap_table(rows, settings)
     shown_keys = {c for c, _ in _SHOWN}
     others = [c for c in lb["columns"] if c not in shown_keys and c not in ("model", "n_seeds")
-              and not c.endswith(("_ci_low", "_ci_high", "_sd", "_gap_closed")) and not c.startswith("mia_")]
+              and not c.endswith(("_ci_low", "_ci_high", "_sd", "_gap_closed", "_gap_resolved"))
+              and not c.startswith("mia_")]   # the resolved flags qualify the gap table's shares: not indicators
     extra = _table(rows, [(c, html.escape(c)) for c in others], directions) if others else None
     figures = _figures(out / "plots", rows)
     membership = _membership(rows, lb)
