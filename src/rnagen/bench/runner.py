@@ -1058,12 +1058,13 @@ def _registry_direction(name: str) -> Any:
 def _indicators(got: Mapping[str, list[dict]]) -> tuple[list[str], dict[str, Any], dict[str, float | None]]:
     """The leaderboard's indicator columns (headline first, then every other one reported, in order), the
     direction of each (as its evaluation reported it, e.g. the DCR share's data-dependent target, else the
-    registry's) and the first reference value reported for each."""
+    registry's) and the mean of the reference values reported for each over every run (the runs' own real-vs-real
+    values: split 0's alone stood beside means over every split)."""
     from ..metrics import METRICS
 
     names: list[str] = list(METRIC_COLUMNS)
     directions: dict[str, Any] = {n: _registry_direction(n) for n in METRIC_COLUMNS}
-    references: dict[str, float | None] = {}
+    refs: dict[str, list[float]] = {}
     for recs in got.values():
         for rec in recs:
             for name, m in rec["metrics"].items():
@@ -1074,8 +1075,10 @@ def _indicators(got: Mapping[str, list[dict]]) -> tuple[list[str], dict[str, Any
                     directions[name] = m.get("direction", _registry_direction(name))
                 if name in METRIC_COLUMNS and m.get("direction") is not None:
                     directions[name] = m["direction"]
-                if references.get(name) is None and m.get("reference") is not None:
-                    references[name] = m["reference"]
+                ref = m.get("reference")
+                if ref is not None and math.isfinite(float(ref)):
+                    refs.setdefault(name, []).append(float(ref))
+    references: dict[str, float | None] = {n: float(np.mean(v)) for n, v in refs.items()}
     return names, directions, references
 
 
