@@ -335,8 +335,8 @@ def run_benchmark(
     if "diffusion" not in bench.by_model:
         curve.unlink(missing_ok=True)   # a curve of an earlier run's diffusion model, which this board lacks
     elif not _failures(bench.out, bench.by_model["diffusion"], [0]):
-        # the curve is also wanted when every diffusion row was resumed, and redone when it is another run's (a
-        # run killed while drawing it left the earlier model's)
+        # the curve is also wanted when every diffusion row was resumed, and redone when it belongs to another run
+        # (a benchmark killed while drawing it leaves the earlier model's)
         job = _plan(bench, "diffusion", [], 0)
         if (_read_json(curve) or {}).get("run") != job.run_fp:
             gen = _trained("diffusion", job.overrides, job.run_dir, job.run_fp, bench.train, label_key, bench.seed,
@@ -527,7 +527,7 @@ def _validated(rows_arg, *, reconstruct, full, overrides, budget, seeds, splits,
 
 def _split_fingerprint(adata, train, test, label_key: str) -> str:
     """Identifies the data and its split: sample ids of both parts, genes, label key, every value and label (a
-    file changed past its first rows had every row skipped as done, on the old values)."""
+    digest of the first rows alone would take a file changed further down for the one already benchmarked)."""
     h = hashlib.sha256()
     step = max(1, (64 << 20) // (4 * max(1, adata.n_vars)))   # 64 MB of float32 at a time
     for s in range(0, adata.n_obs, step):

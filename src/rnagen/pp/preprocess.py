@@ -543,7 +543,7 @@ def split(adata, *, label_key: str, test_size: float = 0.2, seed: int = 42, by: 
 
         try:
             seed = check_seed("seed", seed)
-        except ConfigError as e:   # the API's argument, not a setting: a seed of -1 was sklearn's error
+        except ConfigError as e:   # the API's argument, not a setting (sklearn's own error blames the test size)
             raise DataError(str(e)) from None
     check_labels(adata, label_key, min_per_class=2)
     y = adata.obs[label_key].astype(str).to_numpy()

@@ -209,8 +209,8 @@ def _composed_noise_multiplier(epsilon: float, *, delta: float, q: float, steps:
     return hi
 
 
-#: the refusal of an explicit ``prv`` accountant past :data:`PRV_MAX_EPSILON` (its grid overflows and it ran for
-#: hours at epsilon 1,000)
+#: the refusal of an explicit ``prv`` accountant past :data:`PRV_MAX_EPSILON` (its grid overflows; at epsilon
+#: 1,000 it does not finish)
 _PRV_RANGE = ("{eps} is beyond the PRV accountant's range (epsilon at most 100: its grid overflows past it); use "
               "privacy.accountant=rdp or auto, which count such budgets by RDP")
 
