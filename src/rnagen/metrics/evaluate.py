@@ -453,8 +453,7 @@ def evaluate(real, synthetic, *, train=None, floor=None, label_key: str | None =
 
 def _check_held_out(real, train) -> tuple[dict[str, Any] | None, np.ndarray | None]:
     """Held-out profiles that are training profiles too (every value the same up to rounding; sample ids are not
-    compared,
-    generic ones such as ``s0`` name different profiles in different sets): each is its own nearest neighbour
+    compared, generic ones such as ``s0`` name different profiles in different sets): each is its own nearest neighbour
     across the sets, and the real-vs-real ceiling, the membership audit and the utility of a model trained on it
     are measured on seen data. Most of them in the training set (the training file given twice, a split done
     wrong) is refused; a few (a library in the data twice, empty libraries) are returned for the table's note,

@@ -777,8 +777,8 @@ class Generator(ABC):
     def fingerprint(self, X: np.ndarray, y: np.ndarray | None = None) -> str:
         """Identifies the data and configuration of a run (a checkpoint is resumed only if it matches): every
         value and label of the training profiles (a digest of the first rows alone would resume on data changed
-        further down),
-        the configuration and the class names. A finished private run does not record it (:meth:`_save`)."""
+        further down), the configuration and the class names. A finished private run does not record it
+        (:meth:`_save`)."""
         import hashlib
 
         h = hashlib.sha256()
