@@ -252,14 +252,11 @@ def test_poisson_batches_have_the_sample_rate_and_are_reproducible():
 
 
 # --- resume ----------------------------------------------------------------------------------------------
-def test_killed_private_run_resumes_with_the_same_accountant_and_weights(small, tmp_path, monkeypatch):
-    """With privacy.reproducible=true (noise and batches from the seed) a run killed and resumed ends as an
-    uninterrupted one, weights and all; the accountant's history is the checkpoint's."""
+def _killed_at_step_8_then_resumed(small, cfg, run_dir, monkeypatch, *, checkpoint=None):
+    """A private diffusion run killed at its 9th step (checkpoint at 5), then resumed to its end; ``checkpoint``
+    is called on the checkpoint left by the kill."""
     from rnagen.models.diffusion import DiffusionObjective
 
-    cfg = TINY + ["train.steps=12", "train.checkpoint_every=5", "privacy.noise_multiplier=1.1",
-                  "privacy.reproducible=true"]
-    full = _fit("diffusion", small, cfg, run_dir=tmp_path / "full")
     forward, calls = DiffusionObjective.forward, []
 
     def dies_at_8(self, *a, **kw):
@@ -270,11 +267,24 @@ def test_killed_private_run_resumes_with_the_same_accountant_and_weights(small, 
 
     monkeypatch.setattr(DiffusionObjective, "forward", dies_at_8)
     with pytest.raises(KeyboardInterrupt):
-        _fit("diffusion", small, cfg, run_dir=tmp_path / "run")
-    state = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
-    assert state["step"] == 5 and sum(k for _, _, k in state["privacy"]["history"]) == 5
+        _fit("diffusion", small, cfg, run_dir=run_dir)
+    if checkpoint is not None:
+        checkpoint(torch.load(run_dir / "checkpoint.pt", weights_only=True))
     monkeypatch.setattr(DiffusionObjective, "forward", forward)
-    resumed = _fit("diffusion", small, cfg, run_dir=tmp_path / "run")
+    return _fit("diffusion", small, cfg, run_dir=run_dir)
+
+
+def test_killed_private_run_resumes_with_the_same_accountant_and_weights(small, tmp_path, monkeypatch):
+    """With privacy.reproducible=true (noise and batches from the seed) a run killed and resumed ends as an
+    uninterrupted one, weights and all; the accountant's history is the checkpoint's."""
+    cfg = TINY + ["train.steps=12", "train.checkpoint_every=5", "privacy.noise_multiplier=1.1",
+                  "privacy.reproducible=true"]
+    full = _fit("diffusion", small, cfg, run_dir=tmp_path / "full")
+
+    def at_step_5(state):
+        assert state["step"] == 5 and sum(k for _, _, k in state["privacy"]["history"]) == 5
+
+    resumed = _killed_at_step_8_then_resumed(small, cfg, tmp_path / "run", monkeypatch, checkpoint=at_step_5)
     assert resumed.privacy["steps"] == 12
     assert resumed.privacy["epsilon"] == full.privacy["epsilon"]
     for k, v in full._state_tensors().items():
@@ -286,10 +296,8 @@ def test_private_noise_is_secret_unless_asked_to_repeat(small, tmp_path, monkeyp
     (public) seed: two runs of one seed on one data set end with other weights and say where the noise came
     from; the key is in no file of the run folder; a run killed and resumed keeps its accountant (ε of 12 steps)
     with a fresh key for the steps it had left. privacy.reproducible=true repeats a run exactly and says so."""
-    from rnagen.models.diffusion import DiffusionObjective
-
     cfg = TINY + ["train.steps=12", "train.checkpoint_every=5", "privacy.noise_multiplier=1.1"]
-    keys = []
+    keys: list[int] = []
     real_key = privacy_mod.noise_key
     monkeypatch.setattr(privacy_mod, "noise_key", lambda seed, **k: keys.append(real_key(seed, **k)) or keys[-1])
     a = _fit("diffusion", small, cfg, run_dir=tmp_path / "a")
@@ -303,19 +311,7 @@ def test_private_noise_is_secret_unless_asked_to_repeat(small, tmp_path, monkeyp
         if f.is_file():
             data = f.read_bytes()
             assert str(keys[0]).encode() not in data and keys[0].to_bytes(8, "little") not in data, f
-    forward, calls = DiffusionObjective.forward, []
-
-    def dies_at_8(self, *args, **kw):
-        calls.append(1)
-        if len(calls) > 8:
-            raise KeyboardInterrupt
-        return forward(self, *args, **kw)
-
-    monkeypatch.setattr(DiffusionObjective, "forward", dies_at_8)
-    with pytest.raises(KeyboardInterrupt):
-        _fit("diffusion", small, cfg, run_dir=tmp_path / "run")
-    monkeypatch.setattr(DiffusionObjective, "forward", forward)
-    resumed = _fit("diffusion", small, cfg, run_dir=tmp_path / "run")
+    resumed = _killed_at_step_8_then_resumed(small, cfg, tmp_path / "run", monkeypatch)
     assert resumed.privacy["steps"] == 12 and resumed.privacy["epsilon"] == a.privacy["epsilon"]
     rep = cfg + ["privacy.reproducible=true"]
     c, d = _fit("diffusion", small, rep, run_dir=tmp_path / "c"), _fit("diffusion", small, rep, run_dir=tmp_path / "d")
