@@ -388,3 +388,18 @@ def test_a_fit_that_fails_part_way_leaves_no_half_replaced_model():
     m = get_model("gaussian")().fit(first, label_key="tissue")
     with pytest.raises(DataError, match="like: give an AnnData or a data file"):
         m.sample(like=np.ones((4, 30)))
+
+
+def test_counts_keyed_by_integer_classes():
+    """A model trained on integer class codes keeps them as text ("1"); sample(counts={1: 2}) was told its labels
+    differ 'only in case or spacing'. Keys are read as text too."""
+    import anndata as ad
+    import pandas as pd
+
+    from rnagen.models import get_model
+
+    rng = np.random.default_rng(0)
+    a = ad.AnnData(rng.normal(5, 1, (40, 6)).astype(np.float32), obs=pd.DataFrame({"c": [1, 2] * 20}))
+    m = get_model("gaussian")().fit(a, label_key="c")
+    s = m.sample(counts={1: 2, 2: 3}, seed=0)
+    assert s.obs["c"].astype(str).value_counts().to_dict() == {"2": 3, "1": 2}

@@ -280,6 +280,7 @@ def label_plan(
                                 "per label (--n-per-label, or --n for the training mix)")
             counts = like.obs[label_key].astype(str).value_counts().to_dict()
         assert counts is not None  # neither n nor n_per_label: counts were given or read from ``like``
+        counts = {str(k): v for k, v in counts.items()}   # a model's labels are text (integer classes as "1")
         unknown = sorted(set(counts) - set(index))
         if unknown:
             folded = {folded_label(x) for x in labels}
