@@ -426,3 +426,41 @@ def test_identical_and_flat_samples_are_named(tmp_path, capsys):
                  str(tmp_path / "y.h5ad")]) == 0
     out = capsys.readouterr().out
     assert "identical to another" not in out and "one value in every gene" not in out
+
+
+def test_log_twice_refused_and_log_none_states_the_scale(tmp_path, capsys):
+    """--log log2p1 on a prepared file whose record says log2(x+1) logged it again (recorded once); refused.
+    --log none on log values the scale test leaves undecided (one value above 30) records them as log values,
+    so training does not stop at the question the refusal told to answer with --log none."""
+    import anndata as ad
+
+    rng = np.random.default_rng(3)
+    counts = rng.poisson(rng.gamma(1.0, 50, 40), size=(24, 40)).astype(float)
+    df = pd.DataFrame(counts, index=[f"S{i}" for i in range(24)], columns=[f"G{j}" for j in range(40)])
+    df.insert(0, "cls", ["a", "b"] * 12)
+    df.to_csv(tmp_path / "c.csv")
+    assert main(["data", "prepare", str(tmp_path / "c.csv"), "--label-key", "cls", "--genes", "all",
+                 "--out", str(tmp_path / "p.h5ad")]) == 0
+    capsys.readouterr()
+    assert main(["data", "prepare", str(tmp_path / "p.h5ad"), "--genes", "all", "--log", "log2p1",
+                 "--out", str(tmp_path / "twice.h5ad")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "they would be logged twice" in err and not (tmp_path / "twice.h5ad").exists()
+    logged = np.log2(counts + 1)
+    logged[3, 5] = 45.0
+    lg = pd.DataFrame(logged, index=df.index, columns=df.columns[1:])
+    lg.insert(0, "cls", df["cls"])
+    lg.to_csv(tmp_path / "l.csv")
+    assert main(["data", "prepare", str(tmp_path / "l.csv"), "--label-key", "cls", "--genes", "all",
+                 "--out", str(tmp_path / "u.h5ad")]) == 2
+    assert "--log none" in capsys.readouterr().err
+    assert main(["data", "prepare", str(tmp_path / "l.csv"), "--label-key", "cls", "--genes", "all", "--log", "none",
+                 "--out", str(tmp_path / "n.h5ad")]) == 0
+    assert ad.read_h5ad(tmp_path / "n.h5ad").uns["rnagen"]["log"]["logged"]
+    capsys.readouterr()
+    assert main(["train", str(tmp_path / "n.h5ad"), "--model", "gaussian", "--label-key", "cls", "--out",
+                 str(tmp_path / "run"), "--quiet"]) == 0
+    # counts kept with --log none stay unrecorded: training still logs them
+    assert main(["data", "prepare", str(tmp_path / "c.csv"), "--label-key", "cls", "--genes", "all", "--log", "none",
+                 "--out", str(tmp_path / "cn.h5ad")]) == 0
+    assert "log" not in ad.read_h5ad(tmp_path / "cn.h5ad").uns["rnagen"]

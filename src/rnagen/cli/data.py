@@ -104,6 +104,8 @@ def _check_missing_options(args: argparse.Namespace) -> None:
 
 
 def _prepare(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from .._io import write_h5ad
     from ..data import genes as g
     from ..data import map_features, read_feature_map
@@ -111,11 +113,15 @@ def _prepare(args: argparse.Namespace) -> int:
         check_labels,
         class_counts,
         complete_missing,
+        dense,
         filter_classes,
         log2p1,
+        log_state,
+        looks_like_counts,
         normalize_depth,
         record,
         select_genes,
+        set_log_state,
     )
 
     genes = args.genes if args.genes in ("landmarks", "all") else _gene_list(args.genes)
@@ -142,9 +148,18 @@ def _prepare(args: argparse.Namespace) -> int:
     if args.log == "auto":
         log2p1(adata)
     elif args.log == "log2p1":
+        st = log_state(adata)
+        if st is not None and st.get("logged"):
+            raise DataError(f"--log log2p1 on values its record says are log scale already ({st['transform']}): "
+                            "they would be logged twice; remove --log (or --log none)")
         log2p1(adata, force=True)
     else:
         record(adata, "log2p1", applied=False, reason="--log none")
+        X = dense(adata.X)
+        if log_state(adata) is None and X.size and not looks_like_counts(X) and np.nanquantile(X, 0.99) <= 30:
+            # log-range values the scale test leaves undecided (a few above 30): --log none states them log
+            # values, so that training does not stop at the same question; counts and linear values stay unrecorded
+            set_log_state(adata, logged=True, transform="as given (--log none)")
     adata = select_genes(adata, genes, id_type=id_type, duplicates=args.duplicates)
     if label_key is not None and args.min_samples is not None:
         adata = filter_classes(adata, label_key, min_samples=args.min_samples)
