@@ -2573,3 +2573,19 @@ def test_a_table_of_sample_annotations_given_as_the_data(tmp_path):
     (tmp_path / "gene.csv").write_text("sample,tissue,batch,TP53\nS1,lung,b1,12.5\nS2,liver,b1,3.25\nS3,lung,b2,8\n")
     b = read(tmp_path / "gene.csv", label_key="tissue")
     assert b.shape == (3, 1) and list(b.var_names) == ["TP53"]
+
+
+def test_copies_of_a_sample_with_different_labels_are_not_merged(tmp_path):
+    """--duplicates mean|first|sum merged two rows of one sample id whatever their labels, keeping the first
+    (a label file with the same conflict is refused); the table's own label column is checked the same way."""
+    df = pd.DataFrame(np.arange(12.0).reshape(4, 3) * 10 + 1, index=["S0", "S1", "S0", "S2"],
+                      columns=["TP53", "EGFR", "MYC"])
+    df.insert(0, "cls", ["A", "B", "B", "B"])
+    df.to_csv(tmp_path / "x.csv", index_label="sample")
+    for how in ("mean", "first", "sum"):
+        with pytest.raises(DataError, match=r"sample id 'S0' appears twice with different 'cls' labels \('A', 'B'\)"):
+            read(tmp_path / "x.csv", label_key="cls", duplicates=how)
+    df.iloc[2, 0] = "A"   # copies labelled alike: merged as asked
+    df.to_csv(tmp_path / "y.csv", index_label="sample")
+    a = read(tmp_path / "y.csv", label_key="cls", duplicates="mean")
+    assert list(a.obs_names) == ["S0", "S1", "S2"] and a.obs["cls"].tolist() == ["A", "B", "B"]

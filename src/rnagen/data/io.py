@@ -3481,8 +3481,9 @@ def _unique_gene_ids(adata) -> tuple[Any, str | None]:
     return adata, None
 
 
-def _collapse(adata, *, axis: Literal["obs", "var"], how: Duplicates, source: str):
-    """Resolve duplicated sample (``obs``) or gene (``var``) ids: error, keep the first, average or add."""
+def _collapse(adata, *, axis: Literal["obs", "var"], how: Duplicates, source: str, label_key: str | None = None):
+    """Resolve duplicated sample (``obs``) or gene (``var``) ids: error, keep the first, average or add; copies of
+    one sample labelled differently (``label_key``) are refused whatever the policy, as in a label file."""
     import anndata as ad
 
     names = pd.Index(adata.obs_names if axis == "obs" else adata.var_names)
@@ -3491,6 +3492,15 @@ def _collapse(adata, *, axis: Literal["obs", "var"], how: Duplicates, source: st
         return adata, 0
     if how == "error":
         raise DataError(_dup_message(source, "sample" if axis == "obs" else "gene", names[dup]))
+    if axis == "obs" and label_key is not None and label_key in adata.obs.columns:
+        labels = pd.Series(adata.obs[label_key].astype(str).to_numpy(), index=names)
+        kinds = labels.groupby(level=0, sort=False).nunique()
+        if (kinds > 1).any():
+            sid = str(kinds.index[int(np.flatnonzero(kinds.to_numpy() > 1)[0])])
+            found = sorted(set(labels.loc[sid]))
+            raise DataError(f"{source}: sample id {sid!r} appears twice with different {label_key!r} labels "
+                            f"({', '.join(map(repr, found[:3]))}); fix the labels or the ids before --duplicates "
+                            "merges the copies")
     n = int(dup.sum())
     if how == "first":
         return (adata[~dup].copy() if axis == "obs" else adata[:, ~dup].copy()), n
@@ -3835,7 +3845,7 @@ def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unla
                                                                  sep=None)
         adata.obs[name] = lab
         label_key = name
-    adata, n_dup_obs = _collapse(adata, axis="obs", how=duplicates, source=p.name)
+    adata, n_dup_obs = _collapse(adata, axis="obs", how=duplicates, source=p.name, label_key=label_key)
     if duplicates == "error":
         adata, ids_from = _unique_gene_ids(adata)
         if ids_from is not None:
