@@ -395,3 +395,34 @@ def test_split_seed_and_filter_minimum_are_checked():
         with pytest.raises(DataError, match="min_samples must be a whole number >= 1"):
             pp.filter_classes(a, "tissue", min_samples=m)
     assert pp.filter_classes(a, "tissue", min_samples=1).n_obs == a.n_obs
+
+
+def test_cpm_of_a_sample_missing_counts_estimates_its_library():
+    """A sample missing some genes' counts: its library was the sum of the counts it has, too small, and every
+    value of it too large (+0.05 log2 at 4% of the library missing); now its total is the observed one over the
+    share of the library the missing genes hold in the complete samples; a sample missing most of it is refused."""
+    import anndata as ad
+    import numpy as np
+    import pytest
+
+    from rnagen.errors import DataError
+    from rnagen.pp import normalize_depth
+
+    rng = np.random.default_rng(0)
+    mu = rng.gamma(1.0, 50, 200)
+    depth = rng.uniform(0.5, 2, 30)
+    X = rng.poisson(np.outer(depth, mu)).astype(float)
+    full = ad.AnnData(X.copy())
+    normalize_depth(full, "cpm")
+    holes = X.copy()
+    holes[7, :20] = np.nan
+    a = ad.AnnData(holes)
+    normalize_depth(a, "cpm")
+    true_cpm = full.X[7, 20:]
+    assert np.abs(np.log2(a.X[7, 20:] + 1) - np.log2(true_cpm + 1)).max() < 0.02
+    naive = holes[7, 20:] / np.nansum(holes[7]) * 1e6   # the old total
+    assert np.abs(np.log2(naive + 1) - np.log2(true_cpm + 1)).mean() > 0.05
+    most = X.copy()
+    most[3, np.argsort(mu)[-150:]] = np.nan
+    with pytest.raises(DataError, match="misses genes holding half its library or more"):
+        normalize_depth(ad.AnnData(most), "cpm")

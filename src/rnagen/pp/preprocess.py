@@ -47,20 +47,21 @@ def normalize_depth(adata, method: Literal["cpm", "median-ratio", "tpm", "nanost
                     background: Literal["none", "mean", "mean+2sd", "max"] = "none"):
     """Remove sequencing depth from raw counts, in place: each sample's values divided by its size factor.
 
-    ``cpm``: counts per million, the factor being the sample's total over every feature of ``adata`` divided by
-    10^6 (run it before gene selection, so that the total is the library's). ``median-ratio``: DESeq2's size
-    factors (Anders & Huber 2010, eq. 5), the median over the genes counted in every sample of the sample's
-    ratio to the gene's geometric mean; robust to a few genes taking much of one sample's reads, and the values
-    stay on the scale of counts. ``tpm``: transcripts per million (Wagner et al. 2012), each count divided by
-    its gene's length in kb (``var["length"]``, as a featureCounts table gives it) before the per-million
-    scaling, so long and short genes compare. ``nanostring``: NanoString nSolver's normalisation of nCounter
-    lanes (read from RCC files): each lane scaled by its positive controls' geometric mean over the lanes' mean of
-    it, then by its housekeeping genes' geometric mean likewise (``var["code_class"]``); lanes whose factors fall
-    outside nSolver's QC ranges (0.3-3 and 0.1-10) are listed in the history. ``background`` (``nanostring``
-    only) subtracts each lane's background between the two scalings, as NanoStringNorm orders them: the mean, the
-    mean plus two standard deviations or the maximum of its negative controls (``obs["negative_control_*"]``,
-    scaled by the lane's positive-control factor), values below it set to 0. The factors are kept in
-    ``obs["size_factor"]`` and the step in the history. Missing values are left out of the totals and ratios.
+    ``cpm``: counts per million, the factor being the sample's total over every feature of ``adata`` divided by 10^6
+    (run it before gene selection, so that the total is the library's). ``median-ratio``: DESeq2's size factors
+    (Anders & Huber 2010, eq. 5), the median over the genes counted in every sample of the sample's ratio to the
+    gene's geometric mean; robust to a few genes taking much of one sample's reads, and the values stay on the scale
+    of counts. ``tpm``: transcripts per million (Wagner et al. 2012), each count divided by its gene's length in kb
+    (``var["length"]``, as a featureCounts table gives it) before the per-million scaling, so long and short genes
+    compare; a sample missing some genes has its total estimated from the share of the library those genes hold in
+    the complete samples. ``nanostring``: NanoString nSolver's normalisation of nCounter lanes (read from RCC
+    files): each lane scaled by its positive controls' geometric mean over the lanes' mean of it, then by its
+    housekeeping genes' geometric mean likewise (``var["code_class"]``); lanes whose factors fall outside nSolver's
+    QC ranges (0.3-3 and 0.1-10) are listed in the history. ``background`` (``nanostring`` only) subtracts each
+    lane's background between the two scalings, as NanoStringNorm orders them: the mean, the mean plus two standard
+    deviations or the maximum of its negative controls (``obs["negative_control_*"]``, scaled by the lane's
+    positive-control factor), values below it set to 0. The factors are kept in ``obs["size_factor"]`` and the step
+    in the history. Missing values are left out of the ratios (and, for the totals, accounted as above).
 
     Raises
     ------
@@ -104,9 +105,9 @@ def normalize_depth(adata, method: Literal["cpm", "median-ratio", "tpm", "nanost
     n_used = adata.n_vars
     if method == "tpm":
         X = X / (length / 1e3)  # reads per kilobase: the rate TPM scales to a million per sample
-        factor = np.nansum(X, axis=1) / 1e6
+        factor = _library_sizes(X, adata.obs_names) / 1e6
     elif method == "cpm":
-        factor = total / 1e6
+        factor = _library_sizes(X, adata.obs_names) / 1e6
     else:
         counted = np.all(np.isfinite(X) & (X > 0), axis=0)
         n_used = int(counted.sum())
@@ -121,6 +122,31 @@ def normalize_depth(adata, method: Literal["cpm", "median-ratio", "tpm", "nanost
            library_size_min=float(total.min()), library_size_median=float(np.median(total)),
            library_size_max=float(total.max()))
     return adata
+
+
+def _library_sizes(X: np.ndarray, samples) -> np.ndarray:
+    """Each sample's total; where some of its genes are missing, its observed total over the share of the library
+    those genes hold in the samples that have them all (the median share): left out of the sum, they would make
+    the library look smaller and every value of the sample larger by as much."""
+    total = np.nansum(X, axis=1)
+    miss = np.isnan(X)
+    rows = np.flatnonzero(miss.any(axis=1))
+    if not len(rows):
+        return total
+    complete = ~miss.any(axis=1)
+    if not complete.any():
+        raise DataError(f"every sample misses a value (e.g. {str(samples[rows[0]])!r}): its library size cannot be "
+                        "estimated for --normalize cpm or tpm; use --normalize median-ratio (genes counted in every "
+                        "sample) or fill the values in first")
+    share = np.median(X[complete] / total[complete, None], axis=0)
+    held = np.array([share[miss[i]].sum() for i in rows])
+    if (held >= 0.5).any():
+        i = rows[int(np.flatnonzero(held >= 0.5)[0])]
+        raise DataError(f"sample {str(samples[i])!r} misses genes holding half its library or more in the other "
+                        "samples: its library size cannot be estimated; drop it or use --normalize median-ratio")
+    total = total.copy()
+    total[rows] = total[rows] / (1.0 - held)
+    return total
 
 
 def _nanostring_normalised(adata, background: str = "none"):
