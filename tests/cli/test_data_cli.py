@@ -464,3 +464,10 @@ def test_log_twice_refused_and_log_none_states_the_scale(tmp_path, capsys):
     assert main(["data", "prepare", str(tmp_path / "c.csv"), "--label-key", "cls", "--genes", "all", "--log", "none",
                  "--out", str(tmp_path / "cn.h5ad")]) == 0
     assert "log" not in ad.read_h5ad(tmp_path / "cn.h5ad").uns["rnagen"]
+
+
+def test_counts_are_shown_in_the_unit_they_round_to():
+    """A per-million total of 999,999.9 was shown as '1e+03k'."""
+    from rnagen.cli.data import _count_str
+
+    assert [_count_str(v) for v in (999_999.9, 1_234_567, 45_600, 999.6, 12)] == ["1M", "1.23M", "45.6k", "1k", "12"]

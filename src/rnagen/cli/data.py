@@ -374,7 +374,8 @@ def _depth_totals(adata):
 
 
 def _count_str(x: float) -> str:
-    """1234567 -> "1.2M", 45600 -> "45.6k"."""
+    """1234567 -> "1.23M", 45600 -> "45.6k", 999999.9 -> "1M" (not "1e+03k": the unit is taken after rounding)."""
+    x = float(f"{x:.3g}")
     for div, unit in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
         if x >= div:
             return f"{x / div:.3g}{unit}"
