@@ -471,3 +471,28 @@ def test_counts_are_shown_in_the_unit_they_round_to():
     from rnagen.cli.data import _count_str
 
     assert [_count_str(v) for v in (999_999.9, 1_234_567, 45_600, 999.6, 12)] == ["1M", "1.23M", "45.6k", "1k", "12"]
+
+
+def test_columns_of_one_gene_are_added_as_counts(tmp_path, capsys):
+    """Two columns of one gene (TP53 and tp53) in a count table with --duplicates sum: refused as 'log-scaled'
+    (the merge ran after the log); now added as counts before the depth normalisation, as transcripts mapped to
+    their genes are, and mean averages counts."""
+    import anndata as ad
+
+    rng = np.random.default_rng(5)
+    counts = rng.poisson(rng.gamma(1.0, 80, 30), size=(20, 30)).astype(float)
+    from rnagen import datasets
+
+    genes = ["TP53"] + list(datasets.landmarks()["symbol"][:28]) + ["tp53"]
+    df = pd.DataFrame(counts, index=[f"S{i}" for i in range(20)], columns=genes)
+    df.insert(0, "cls", ["a", "b"] * 10)
+    df.to_csv(tmp_path / "c.csv")
+    for how, merged in (("sum", counts[:, 0] + counts[:, -1]), ("mean", (counts[:, 0] + counts[:, -1]) / 2)):
+        assert main(["data", "prepare", str(tmp_path / "c.csv"), "--label-key", "cls", "--genes", "all",
+                     "--duplicates", how, "--normalize", "cpm", "--out", str(tmp_path / f"{how}.h5ad")]) == 0
+        capsys.readouterr()
+        a = ad.read_h5ad(tmp_path / f"{how}.h5ad")
+        raw = np.c_[merged, counts[:, 1:-1]]
+        want = np.log2(raw / raw.sum(1, keepdims=True) * 1e6 + 1)
+        np.testing.assert_allclose(a[:, ["TP53"]].X.ravel(), want[:, 0], rtol=1e-5)
+        assert a.n_vars == 29

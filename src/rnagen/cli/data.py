@@ -118,6 +118,7 @@ def _prepare(args: argparse.Namespace) -> int:
         log2p1,
         log_state,
         looks_like_counts,
+        merge_same_genes,
         normalize_depth,
         record,
         select_genes,
@@ -139,6 +140,9 @@ def _prepare(args: argparse.Namespace) -> int:
         label_key = reads[0]["label_key"]
     adata = _transcripts_to_genes(adata, args)
     id_type = g.detect_id_type(adata.var_names) if args.id_type == "auto" else args.id_type
+    if args.duplicates != "error" and id_type != "other":
+        # columns of one gene merged on the values as read: sum adds counts, mean averages them (before the log)
+        adata = merge_same_genes(adata, id_type=id_type, duplicates=args.duplicates)
     # sequencing depth: over every feature read (before gene selection), on the counts (before the log)
     if args.normalize != "none":
         normalize_depth(adata, args.normalize, background=args.background)

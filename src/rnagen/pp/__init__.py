@@ -11,6 +11,7 @@ from .preprocess import (
     get_scaler,
     log2p1,
     looks_like_counts,
+    merge_same_genes,
     normalize_depth,
     select_genes,
     split,
@@ -20,4 +21,4 @@ from .transforms import Pipeline, Transform, make_pipeline
 __all__ = ["Pipeline", "Transform", "make_pipeline", "record", "get_history", "log_state", "set_log_state",
            "looks_logged", "looks_like_counts", "normalize_depth", "log2p1", "select_genes", "filter_classes", "split",
            "fit_scaler", "get_scaler", "check_labels", "class_counts", "dense", "is_logged", "to_log_scale",
-           "complete_missing"]
+           "complete_missing", "merge_same_genes"]

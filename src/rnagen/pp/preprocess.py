@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from .._genes import IdType
 
 __all__ = ["normalize_depth", "looks_like_counts", "log2p1", "select_genes", "filter_classes", "split", "fit_scaler",
-           "get_scaler", "check_labels", "class_counts"]
+           "get_scaler", "check_labels", "class_counts", "merge_same_genes"]
 
 
 def looks_like_counts(X) -> bool:
@@ -261,6 +261,16 @@ def _merge_same_genes(adata, groups: list[list[int]], how: str):
         adata.X = X.astype(np.float32)
     keep = np.setdiff1d(np.arange(adata.n_vars), drop)
     return adata[:, keep].copy()
+
+
+def merge_same_genes(adata, *, id_type: IdType, duplicates: str):
+    """Columns naming one gene (another case, a symbol beside its Entrez id, two Ensembl versions) merged as
+    ``duplicates`` says (``first``, ``mean``, ``sum``; ``error`` refuses them), and the merge recorded; returns the
+    (possibly new) object. Run on the values as read, before depth normalisation and the log, so that ``sum`` adds
+    counts and ``mean`` averages them, as for transcripts mapped to their genes."""
+    if duplicates not in ("error", "first", "mean", "sum"):
+        raise DataError(f"unknown duplicates policy {duplicates!r}; choose error, first, mean or sum")
+    return _resolve_duplicates(adata, [str(v) for v in adata.var_names], id_type, duplicates)[0]
 
 
 def _resolve_duplicates(adata, var: list[str], vtype: IdType, duplicates: str) -> tuple[Any, list[str]]:
