@@ -2589,3 +2589,17 @@ def test_copies_of_a_sample_with_different_labels_are_not_merged(tmp_path):
     df.to_csv(tmp_path / "y.csv", index_label="sample")
     a = read(tmp_path / "y.csv", label_key="cls", duplicates="mean")
     assert list(a.obs_names) == ["S0", "S1", "S2"] and a.obs["cls"].tolist() == ["A", "B", "B"]
+
+
+def test_drop_unlabelled_drops_samples_the_label_file_lacks(tmp_path):
+    """--drop-unlabelled dropped samples with an empty label but refused those without a row in the label file;
+    both are unlabelled now. Without it, the refusal names the option."""
+    df = pd.DataFrame(np.arange(1.0, 25.0).reshape(6, 4) * 7, index=[f"S{i}" for i in range(6)],
+                      columns=["TP53", "EGFR", "MYC", "KRAS"])
+    df.to_csv(tmp_path / "x.csv", index_label="sample")
+    (tmp_path / "lab.csv").write_text("sample,cls\nS0,a\nS1,a\nS2,b\nS4,b\n")
+    with pytest.raises(DataError, match=r"no row for 2 of 6 samples .* or leave those samples out with "
+                                        r"--drop-unlabelled"):
+        read(tmp_path / "x.csv", labels=tmp_path / "lab.csv", label_key="cls")
+    a = read(tmp_path / "x.csv", labels=tmp_path / "lab.csv", label_key="cls", drop_unlabelled=True)
+    assert list(a.obs_names) == ["S0", "S1", "S2", "S4"] and a.obs["cls"].tolist() == ["a", "a", "b", "b"]

@@ -2840,9 +2840,10 @@ def _labels_in_order(raw: pd.DataFrame, n: int, *, label_key: str | None, source
 
 
 def _labels_by_id(raw: pd.DataFrame, obs_names: list[str], *, label_key: str | None,
-                  source: str) -> tuple[str, pd.Categorical]:
+                  source: str, absent_ok: bool = False) -> tuple[str, pd.Categorical]:
     """A table of sample ids (first column) and labels (the ``label_key`` column, else the second), with a
-    header line unless its first field is a sample id; rows matched to ``obs_names`` by id."""
+    header line unless its first field is a sample id; rows matched to ``obs_names`` by id. ``absent_ok``: a
+    sample without a row gets no label (``--drop-unlabelled`` then drops it) instead of an error."""
     raw = raw.fillna("")
     if raw.shape[1] == 2 and label_key is None:
         # two columns, the labels first and the sample ids second (group, sample): the ids are the one naming the
@@ -2916,10 +2917,11 @@ def _labels_by_id(raw: pd.DataFrame, obs_names: list[str], *, label_key: str | N
         raise DataError(f"label file {source}: sample id {dup[:40]!r} appears twice with different {name!r} labels "
                         f"({seen}); keep one row per sample")
     missing = [o for o in obs_names if o not in m]
-    if missing:
+    if missing and not (absent_ok and len(missing) < len(obs_names)):
         raise DataError(f"label file {source}: no row for {len(missing)} of {len(obs_names)} samples (e.g. "
-                        f"{missing[0][:40]!r}); add them or check that a column holds the sample ids")
-    return name, pd.Categorical(_label_strings(pd.Series([m[o] for o in obs_names], dtype=object)))
+                        f"{missing[0][:40]!r}); add them, check that a column holds the sample ids, or leave those "
+                        "samples out with --drop-unlabelled")
+    return name, pd.Categorical(_label_strings(pd.Series([m.get(o, None) for o in obs_names], dtype=object)))
 
 
 def _class_column(table: pd.DataFrame, cols: list[str], source: str) -> str | None:
@@ -3333,7 +3335,7 @@ def _labels_from_geo(p: Path, txt: _Text, names: list[str], *, label_key: str | 
 
 @_spools_pipes
 def read_labels(path: str | os.PathLike, obs_names: Sequence[str], *, label_key: str | None = None,
-                sep: str | None = None) -> tuple[str, pd.Categorical]:
+                sep: str | None = None, absent_ok: bool = False) -> tuple[str, pd.Categorical]:
     """Read sample labels from an annotation file.
 
     Two layouts are accepted: a table with a sample-ID column and a label column (the column named
@@ -3342,6 +3344,8 @@ def read_labels(path: str | os.PathLike, obs_names: Sequence[str], *, label_key:
     UTF-16, UTF-8, Latin-1). A GEO series matrix is a third: ``label_key`` names one of its sample columns
     (:func:`read_geo_samples`), matched by ``GSM`` accession or else by sample title (NCBI's RNA-seq counts
     and submitters' tables name their samples by one or the other).
+
+    ``absent_ok`` (``--drop-unlabelled``): a sample the table has no row for is unlabelled (NaN), not an error.
 
     Returns
     -------
@@ -3365,7 +3369,7 @@ def read_labels(path: str | os.PathLike, obs_names: Sequence[str], *, label_key:
     raw = _label_rows(p, sep=sep, label_key=label_key, ids=names)
     if raw.shape[1] == 1:
         return _labels_in_order(raw, len(names), label_key=label_key, source=p.name)
-    return _labels_by_id(raw, names, label_key=label_key, source=p.name)
+    return _labels_by_id(raw, names, label_key=label_key, source=p.name, absent_ok=absent_ok)
 
 
 _CLS_HEAD = re.compile(r"\s*(\d+)\s+(\d+)\s+1\s*")
@@ -3842,7 +3846,7 @@ def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unla
         changed["tcga_sample_type"] = "obs['sample_type'] from the barcodes' sample type codes"
     if labels is not None:
         name, lab = found if found is not None else read_labels(labels, adata.obs_names, label_key=label_key,
-                                                                 sep=None)
+                                                                 sep=None, absent_ok=drop_unlabelled)
         adata.obs[name] = lab
         label_key = name
     adata, n_dup_obs = _collapse(adata, axis="obs", how=duplicates, source=p.name, label_key=label_key)
