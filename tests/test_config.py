@@ -47,3 +47,22 @@ def test_toml_round_trip(tmp_path):
     assert config_from_dict(Outer, config_to_dict(cfg)) == cfg
     # None is dropped from TOML and comes back as the default
     assert build_config(Outer, toml=config_to_dict(Outer())).shrink is None
+
+
+def test_a_setting_of_none_over_another_default_survives_config_toml(tmp_path):
+    """train.steps=none (the validation-chosen length) and train.warmup_steps=none were left out of config.toml
+    (TOML has no null) and read back as the model's defaults (1500, 100): a killed run could not be resumed ('other
+    settings: 1500 -> None') and --config run/config.toml trained another run. Written "none", read back None; a
+    None that is the default is still left out."""
+    from rnagen.config import build_config, config_to_dict, write_config
+    from rnagen.models import get_model
+
+    m = get_model("vae").from_config(overrides=["train.steps=none", "train.warmup_steps=none"])
+    d = config_to_dict(m.config)
+    assert d["train"]["steps"] == "none" and d["train"]["warmup_steps"] == "none"
+    assert build_config(type(m.config), toml=d) == m.config
+    write_config(tmp_path / "config.toml", m.config, model="vae")
+    again = get_model("vae").from_config(toml=tmp_path / "config.toml")
+    assert again.config.train.steps is None and again.config.train.warmup_steps is None
+    assert config_to_dict(get_model("vae")().config)["train"]["steps"] == 1500   # defaults written as before
+    assert "none" not in str(config_to_dict(get_model("gaussian")().config))

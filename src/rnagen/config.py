@@ -311,16 +311,34 @@ def build_config(
 
 
 def config_to_dict(cfg: Any) -> dict[str, Any]:
-    """The configuration as plain, TOML-writable types (``None`` values are dropped: TOML has no null)."""
+    """The configuration as plain, TOML-writable types. TOML has no null: a ``None`` whose default is ``None`` is
+    left out (read back as the default), one set over another default (``train.steps=none``: the
+    validation-chosen length) is written ``"none"``, which reads back as ``None`` as ``--set`` does; dropped, it
+    came back as the default, and the run could not be resumed or reproduced from its own config.toml."""
 
-    def clean(obj: Any) -> Any:
+    def clean(obj: Any, default: Any) -> Any:
+        if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+            out = {}
+            for f in dataclasses.fields(obj):
+                v = getattr(obj, f.name)
+                d = getattr(default, f.name, None) if default is not None else None
+                if v is None:
+                    if d is not None:   # set over a default that is not None
+                        out[f.name] = "none"
+                    continue
+                out[f.name] = clean(v, d)
+            return out
         if isinstance(obj, dict):
-            return {k: clean(v) for k, v in obj.items() if v is not None}
+            return {k: clean(v, None) for k, v in obj.items() if v is not None}
         if isinstance(obj, (list, tuple)):
-            return [clean(v) for v in obj]
+            return [clean(v, None) for v in obj]
         return obj
 
-    return clean(dataclasses.asdict(cfg))
+    try:
+        base = type(cfg)()   # the defaults as the configuration's class builds them (a model's own [train])
+    except TypeError:
+        base = None
+    return clean(cfg, base)
 
 
 def config_from_dict(cls: type[T], data: Mapping[str, Any]) -> T:
