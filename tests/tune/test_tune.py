@@ -246,6 +246,15 @@ def test_cli_tune_sqlite_then_train(gtex_small, tmp_path, capsys):
 
     syn = load(run).sample(n_per_label=3, seed=0)
     assert syn.n_obs == 30 and np.isfinite(syn.X).all()
+    # --out naming the study's own database (the default one beside it, or a --storage sqlite file) is refused:
+    # it replaced every trial with the TOML
+    capsys.readouterr()
+    before = db.read_bytes()
+    for extra in ([], ["--storage", f"sqlite:///{db}"]):
+        assert main(args[:-1] + [str(db)] + extra) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "is the study's database" in err
+        assert db.read_bytes() == before
 
 
 def test_joining_a_study_with_other_settings_is_refused(gtex_small, tmp_path, capsys):

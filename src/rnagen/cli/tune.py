@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+from pathlib import Path
 
+from ..errors import OutputError
 from . import _types as T
 
 EPILOG = """\
@@ -74,10 +77,17 @@ def run(args: argparse.Namespace) -> int:
     from .._io import check_output
     from ..tune import tune
 
-    # no write lock: several workers may share one --out (the last to finish writes the study's best)
-    out = check_output(args.out, inputs=[args.data], example="best.toml")
     study_name = args.study or f"rnagen-{args.model}"
     storage = args.storage
+    # the study's own SQLite file is an input too: --out over it would replace every trial with the TOML
+    db_file = (Path(args.out).parent / f"{study_name}.db" if storage is None else
+               Path(storage[len("sqlite:///"):]) if storage.startswith("sqlite:///") else None)
+    if db_file is not None and (os.path.realpath(db_file) == os.path.realpath(args.out) or (
+            db_file.exists() and Path(args.out).exists() and os.path.samefile(db_file, args.out))):
+        raise OutputError(f"--out {args.out} is the study's database; write the best configuration to another file "
+                          "(e.g. best.toml)")
+    # no write lock: several workers may share one --out (the last to finish writes the study's best)
+    out = check_output(args.out, inputs=[args.data], example="best.toml")
     if storage is None:  # its folder is created by tune() once every option and the data are checked
         check_output(out.parent / f"{study_name}.db", inputs=[args.data], option="study database")
         storage = f"sqlite:///{(out.parent / f'{study_name}.db').resolve()}"
