@@ -50,8 +50,14 @@ def _shared_label_column(sets) -> tuple[str | None, list[str]]:
     --out x.csv`` keep their labels as a column, not as a record): the one text column of at most 200 classes
     that names fewer classes than profiles in every set. Returns it (or ``None``) and the candidates, several of
     which are named in a note instead of choosing one."""
+    import pandas as pd
+
+    def text(col) -> bool:
+        return isinstance(col.dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(col.dtype) \
+            or pd.api.types.is_object_dtype(col.dtype)
+
     def columns(a) -> set[str]:
-        return {str(c) for c in a.obs.columns if a.obs[c].dtype == object or str(a.obs[c].dtype) == "category"
+        return {str(c) for c in a.obs.columns if text(a.obs[c])
                 if 1 <= a.obs[c].nunique() <= min(200, max(1, a.n_obs - 1))}
 
     shared = set.intersection(*(columns(a) for a in sets))
