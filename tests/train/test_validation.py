@@ -445,3 +445,20 @@ def test_a_run_diverging_after_its_best_check_keeps_it(tmp_path):
     with pytest.raises(ConfigError, match="training diverged at step 5 of 1000: loss = nan"):
         train_loop(Blows(), torch.zeros(64, 2), torch.zeros(64, dtype=torch.long), TrainConfig(**cfg),
                    device=torch.device("cpu"), seed=0, progress=False, validator=validator)
+
+
+def test_refit_without_a_held_out_share_is_refused():
+    """train.refit=true with train.val_fraction=0 trained without refitting and recorded refit = true."""
+    import numpy as np
+    import pytest
+
+    from rnagen import datasets
+    from rnagen.errors import ConfigError
+    from rnagen.models import get_model
+
+    a = datasets.gtex26()[:, :20].copy()
+    m = get_model("vae").from_config(overrides=["train.val_fraction=0", "train.refit=true", "train.steps=5",
+                                                "network.hidden=[8]"])
+    with pytest.raises(ConfigError, match=r"nothing is held out here \(train.val_fraction = 0\)"):
+        m.fit(a, label_key="tissue", seed=0, progress=False)
+    assert np.isfinite(np.asarray(a.X)).all()

@@ -360,6 +360,11 @@ def fit_validated(setup: Callable[[np.ndarray, np.ndarray], tuple[torch.nn.Modul
         raise ConfigError("train.refit needs a validation-chosen length, which a private run does not have; "
                           "remove train.refit=true (the run trains for train.steps)")
     split = None if private else stratified_holdout(y, fraction=cfg.val_fraction, seed=seed)
+    if split is None and cfg.refit:
+        why = ("train.val_fraction = 0" if cfg.val_fraction <= 0 else
+               f"too few profiles to hold out {MIN_VAL}, at most {MAX_VAL_FRACTION:.0%} of them")
+        raise ConfigError(f"train.refit retrains on every profile for the validation-chosen length, and nothing is "
+                          f"held out here ({why}); remove train.refit=true or set train.val_fraction above 0")
     if split is None:
         module, kw = setup(X, y)
         if private:
