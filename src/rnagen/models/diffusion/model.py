@@ -491,8 +491,10 @@ class DiffusionModel(Generator):
             eta = s.eta  # the configured eta is DDIM's; ddpm and dpm++ run with their own unless one is asked
         _check_sample_options(opt["sampler"], opt["steps"], eta, opt["guidance"], opt["spacing"],
                               opt["clip_x0"], T=self.schedule.T)
-        # what the samples were drawn with, defaults included (recorded with them by sample())
-        self._sampling_used = {k: v for k, v in {**opt, "eta": eta}.items() if v is not None}
+        # what the samples were drawn with, defaults included (recorded with them by sample()): the eta the
+        # sampler runs with (ddpm's is 1 whatever was asked, dpm++'s 0)
+        used_eta = sampler_class(opt["sampler"]).check_eta(eta)
+        self._sampling_used = {k: v for k, v in {**opt, "eta": used_eta}.items() if v is not None}
         sampler = make_sampler(opt["sampler"], self.schedule, prediction=self.config.objective.prediction,
                                spacing=opt["spacing"], clip_x0=opt["clip_x0"], eta=eta)
         sampler.set_timesteps(int(opt["steps"]))
