@@ -107,6 +107,19 @@ def test_samples_record_the_sampling_they_were_drawn_with(mixture_model):
         assert rec["synthetic"]["eta"] == 1.0
 
 
+def test_guidance_needs_a_model_trained_with_dropped_labels(mixture_model):
+    """Guidance on a model trained with objective.label_dropout = 0 used an unconditional output never learnt:
+    refused, naming the setting."""
+    import copy
+
+    m = copy.copy(mixture_model)
+    m.config = copy.deepcopy(mixture_model.config)
+    m.config.objective.label_dropout = 0.0
+    with pytest.raises(ConfigError, match="trained with objective.label_dropout = 0"):
+        m.sample(n_per_label=2, seed=0, guidance=2.0)
+    assert m.sample(n_per_label=2, seed=0).n_obs > 0
+
+
 def test_eta0_deterministic_and_guidance_changes_samples(mixture_model):
     a = mixture_model.sample(n_per_label=20, seed=3, steps=10)
     b = mixture_model.sample(n_per_label=20, seed=3, steps=10)

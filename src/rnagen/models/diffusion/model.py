@@ -491,6 +491,11 @@ class DiffusionModel(Generator):
             eta = s.eta  # the configured eta is DDIM's; ddpm and dpm++ run with their own unless one is asked
         _check_sample_options(opt["sampler"], opt["steps"], eta, opt["guidance"], opt["spacing"],
                               opt["clip_x0"], T=self.schedule.T)
+        if float(opt["guidance"]) > 0 and self.config.objective.label_dropout <= 0:
+            # ε(x, ∅) of eq. 6 is the output for the null label, which a model never shown it has not learnt
+            raise ConfigError(f"guidance {opt['guidance']:g} needs the unconditional output the model learns from "
+                              "labels dropped in training, and this one was trained with objective.label_dropout = "
+                              "0; sample without guidance, or train with objective.label_dropout > 0")
         # what the samples were drawn with, defaults included (recorded with them by sample()): the eta the
         # sampler runs with (ddpm's is 1 whatever was asked, dpm++'s 0)
         used_eta = sampler_class(opt["sampler"]).check_eta(eta)
