@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import shutil
 import signal
 import stat
@@ -241,7 +242,7 @@ def test_saved_run_has_a_verifying_manifest(work):
 
     run = work["diff"]
     m = json.loads((run / MANIFEST).read_text())
-    assert m["model"] == "diffusion" and len(m["fingerprint"]) == 16
+    assert m["model"] == "diffusion" and re.fullmatch(r"[0-9a-f]{16}-seed0", m["fingerprint"])   # data, seed
     assert set(m["files"]) == {f for f in RUN_FILES if (run / f).exists()}
     assert "checkpoint.pt" in m["files"] and "weights.safetensors" in m["files"]
     for name, rec in m["files"].items():
@@ -387,6 +388,15 @@ def test_train_interrupted_run_on_changed_data_is_refused(work, clean_failure):
     c.write_h5ad(work["tmp"] / "relabelled.h5ad")
     clean_failure(_train_argv(work["tmp"] / "relabelled.h5ad", run, "--config", str(run / "config.toml")),
                   watch=[run], match="belongs to a run on other data")
+
+
+def test_train_interrupted_run_resumed_with_another_seed_is_refused(work, clean_failure):
+    """A resume with another --seed went through and recorded the new seed, though the steps before the kill
+    (the initialisation included) had drawn from the old one: refused, naming the seed to resume with."""
+    run = work["diff"]
+    _interrupted(run, manifest=True)
+    clean_failure(_train_argv(work["data"], run, "--config", str(run / "config.toml"), "--seed", "5"), watch=[run],
+                  match="belongs to a run of seed 0, not 5: resume it with --seed 0")
 
 
 def test_train_into_foreign_folder_is_refused(work, clean_failure):

@@ -677,6 +677,8 @@ class Generator(ABC):
         self.is_fitted = False
         X, y, zero_share = self._bind(adata, label_key)
         self.seed = int(seed)
+        # a resume continues the same random streams: the seed is part of what a checkpoint must match
+        self._fingerprint = f"{self._fingerprint}-seed{self.seed}"
         self.device = resolve_device(device) if self.uses_torch else None
         info = dist_info()
         if self.device is not None and self.device.type == "cuda" and info.enabled and self.device.index is None:
@@ -771,6 +773,11 @@ class Generator(ABC):
 
             old_fp = read_checkpoint(run_dir / "checkpoint.pt", map_location="cpu").get("fingerprint", "")
         if old_fp != self._fingerprint:
+            old_data, _, old_seed = str(old_fp).partition("-seed")
+            if old_seed and old_data == self._fingerprint.partition("-seed")[0]:
+                raise RunDirError(f"{run_dir / 'checkpoint.pt'} belongs to a run of seed {old_seed}, not "
+                                  f"{self.seed}: resume it with --seed {old_seed}, use a new --out, or --no-resume to "
+                                  "start this one from scratch")
             raise RunDirError(f"{run_dir / 'checkpoint.pt'} belongs to a run on other data; use a new --out, "
                               "or --no-resume to start this one from scratch")
         remove_stale_temporaries(run_dir)
