@@ -1058,8 +1058,8 @@ def _registry_direction(name: str) -> Any:
 def _indicators(got: Mapping[str, list[dict]]) -> tuple[list[str], dict[str, Any], dict[str, float | None]]:
     """The leaderboard's indicator columns (headline first, then every other one reported, in order), the
     direction of each (as its evaluation reported it, e.g. the DCR share's data-dependent target, else the
-    registry's) and the mean of the reference values reported for each over every run (the runs' own real-vs-real
-    values: split 0's alone stood beside means over every split)."""
+    registry's) and the mean of the reference values reported for each over every run: the runs' own real-vs-real
+    values, beside the rows' means over the same runs."""
     from ..metrics import METRICS
 
     names: list[str] = list(METRIC_COLUMNS)

@@ -63,6 +63,8 @@ class EvalContext:
     counts: dict[str, np.ndarray] | None = None
     #: the membership-inference reference set (real profiles disjoint from ``real`` and ``train``), when given
     mia_reference: np.ndarray | None = None
+    #: which held-out profiles are training profiles too (evaluate's check of the raw sets; ``None``: not known)
+    held_out_copies: np.ndarray | None = None
     #: seed of the membership audit's partition of ``real`` (``None``: ``seed``)
     membership_seed: int | None = None
     #: options of the membership attacks (:func:`rnagen.metrics.membership.attack_scores`: ``density``,

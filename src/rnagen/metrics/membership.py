@@ -507,9 +507,8 @@ def verdict(rows: Mapping[str, Mapping[str, Any]], *, n_nonmembers: int | None =
                 chance = float(str(target).removeprefix("target ")) if target is not None else float(alpha or 0.5)
             except ValueError:
                 chance = float(alpha or 0.5)
-            few = (n_nonmembers < 1.0 / alpha if n_nonmembers is not None else chance > 2 * alpha) \
-                if alpha is not None else False
-            if few:   # FPR alpha is below one non-member
+            if alpha is not None and (n_nonmembers < 1.0 / alpha if n_nonmembers is not None
+                                      else chance > 2 * alpha):   # FPR alpha is below one non-member
                 unresolved = unresolved or alpha == 0.01
                 continue
             lo, hi = r.get("ci_low"), r.get("ci_high")
@@ -564,7 +563,7 @@ def _parts(ctx: EvalContext) -> dict[str, Any] | None:
                           n_train=len(T), seed=seed, with_reference=not given)
     # held-out profiles that are training profiles too (a sample in the data twice) are members: left out of the
     # non-members, the reference and the independent draw, where they would read as non-members found
-    seen = ctx.__dict__.get("held_out_copies")   # found by evaluate's check of the raw sets, where it ran
+    seen = ctx.held_out_copies
     if seen is None or len(seen) != len(R):
         seen = _knn.same_profiles(R, T)
     dropped = int(seen.sum())

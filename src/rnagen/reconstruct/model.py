@@ -641,7 +641,7 @@ class Reconstructor:
         if self.train_sketch is not None and not hit.all():
             X = _dense_rows(adata.X, slice(0, adata.n_obs), pos)
             scale = np.sqrt(np.mean(X * X, axis=1))
-            hit |= _near_sketch(_input_sketch(adata.X, pos), self.train_sketch, scale)
+            hit |= _near_sketch(_input_sketch(X, np.arange(X.shape[1])), self.train_sketch, scale)
         same = np.flatnonzero(hit).tolist()
         if 2 * len(same) > adata.n_obs:
             name = str(adata.obs_names[same[0]])
