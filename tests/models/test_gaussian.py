@@ -80,3 +80,21 @@ def test_sampling_memory_is_bounded_by_the_batch():
     output = len(y) * 300 * 4
     batch = 500 * 300 * 8
     assert peak < output + 6 * batch, (peak, output, batch)
+
+
+def test_cuda_this_machine_lacks_is_refused_by_the_numpy_model_too(monkeypatch, tmp_path):
+    """`--device cuda` on a machine without CUDA is refused for the Gaussian as for the torch models (it ran on
+    the CPU silently, so a benchmark row said one device and ran on another)."""
+    import torch
+
+    from rnagen.errors import ConfigError
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    a = _data(20, 4)
+    m = get_model("gaussian").from_config(overrides=["preprocess.log=none"])
+    with pytest.raises(ConfigError, match="CUDA is not available"):
+        m.fit(a, label_key="kind", device="cuda")
+    m.fit(a, label_key="kind", device="cpu", run_dir=tmp_path / "run")
+    with pytest.raises(ConfigError, match="CUDA is not available"):
+        type(m).load(tmp_path / "run", device="cuda")
+    assert type(m).load(tmp_path / "run").device is None

@@ -679,7 +679,9 @@ class Generator(ABC):
         self.seed = int(seed)
         # a resume continues the same random streams: the seed is part of what a checkpoint must match
         self._fingerprint = f"{self._fingerprint}-seed{self.seed}"
-        self.device = resolve_device(device) if self.uses_torch else None
+        # a CUDA device this machine lacks is refused for every model, the NumPy ones too (which run on the CPU)
+        resolved = resolve_device(device)
+        self.device = resolved if self.uses_torch else None
         info = dist_info()
         if self.device is not None and self.device.type == "cuda" and info.enabled and self.device.index is None:
             # one GPU per torchrun process: rank r on cuda:LOCAL_RANK, before any network is built
@@ -1031,7 +1033,8 @@ class Generator(ABC):
                 model.history = pd.read_csv(run_dir / "train_log.csv").to_dict("records")
         model.validation = meta.get("validation")
         model.privacy = meta.get("privacy")
-        model.device = resolve_device(device) if cls.uses_torch else None
+        resolved = resolve_device(device)  # refused for every model where this machine lacks it
+        model.device = resolved if cls.uses_torch else None
         if model.subspace is not None:  # built before the networks, whose input it sizes; arrays below
             from ._subspace import SubspaceCodec
 
