@@ -66,3 +66,30 @@ def test_a_setting_of_none_over_another_default_survives_config_toml(tmp_path):
     assert again.config.train.steps is None and again.config.train.warmup_steps is None
     assert config_to_dict(get_model("vae")().config)["train"]["steps"] == 1500   # defaults written as before
     assert "none" not in str(config_to_dict(get_model("gaussian")().config))
+
+
+def test_config_files_users_write_are_read_or_refused_in_one_line(tmp_path):
+    """A byte-order mark (Windows editors) is read; a folder, a non-UTF-8 file and a [model] table are refused
+    naming the fix (a UnicodeDecodeError traceback, 'does not exist' for a folder, and a dict printed as the
+    model's name before)."""
+    from rnagen.config import read_toml
+    from rnagen.errors import ConfigError
+
+    bom = tmp_path / "bom.toml"
+    bom.write_bytes(b"\xef\xbb\xbfmodel = \"vae\"\n[train]\nsteps = 10\n")
+    assert read_toml(bom) == {"model": "vae", "train": {"steps": 10}}
+    latin = tmp_path / "latin.toml"
+    latin.write_bytes(b"# caf\xe9\n[train]\nsteps = 10\n")
+    with pytest.raises(ConfigError, match=r"not UTF-8 text \(byte 0xe9 at offset 5\).*save it as UTF-8"):
+        read_toml(latin)
+    (tmp_path / "dir.toml").mkdir()
+    with pytest.raises(ConfigError, match="is a folder, not a TOML file"):
+        read_toml(tmp_path / "dir.toml")
+    table = tmp_path / "table.toml"
+    table.write_text('[model]\nname = "vae"\n')
+    with pytest.raises(ConfigError, match=r"must name a model, e\.g\. model = \"diffusion\".*not a \[model\] table"):
+        read_toml(table)
+    number = tmp_path / "number.toml"
+    number.write_text("model = 3\n")
+    with pytest.raises(ConfigError, match="not 3$"):
+        read_toml(number)

@@ -279,12 +279,29 @@ def overrides_to_dict(items: Iterable[str]) -> dict[str, Any]:
 def read_toml(path: str | Path) -> dict[str, Any]:
     """Read a TOML file, turning syntax errors into a one-line :class:`ConfigError`."""
     p = Path(path)
+    if p.is_dir():
+        raise ConfigError(f"config {str(p)!r} is a folder, not a TOML file; give a file such as a run folder's "
+                          "config.toml")
     if not p.is_file():
         raise ConfigError(f"config file {str(p)!r} does not exist")
     try:
-        return tomllib.loads(p.read_text(encoding="utf-8"))
+        # utf-8-sig: editors on Windows start UTF-8 files with a byte-order mark, which TOML itself does not allow
+        text = p.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"config file {str(p)!r} is not UTF-8 text (byte {e.object[e.start]:#04x} at offset "
+                          f"{e.start}); TOML files are UTF-8: save it as UTF-8") from None
+    except OSError as e:
+        raise ConfigError(f"config file {str(p)!r} cannot be read ({e.strerror or e}); check its permissions") from None
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"config file {str(p)!r} is not valid TOML: {e}") from None
+    model = data.get("model")
+    if model is not None and not isinstance(model, str):
+        raise ConfigError(f"config file {str(p)!r}: the top-level 'model' must name a model, e.g. model = "
+                          f"\"diffusion\" (see `rnagen list models`), not "
+                          + ("a [model] table" if isinstance(model, dict) else repr(model)))
+    return data
 
 
 def build_config(
