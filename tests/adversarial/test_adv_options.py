@@ -130,6 +130,8 @@ CASES = [
     ("sample-eta-negative", _sample("--n", "4", "--eta", "-1"), "--eta"),
     ("sample-guidance-inf", _sample("--n", "4", "--guidance", "inf"), "--guidance"),
     ("sample-guidance-negative", _sample("--n", "4", "--guidance", "-0.5"), "--guidance"),
+    # far beyond Ho & Salimans' w <= 4 the profiles overflowed (a traceback, or blame put on the weights)
+    ("sample-guidance-huge", _sample("--n", "4", "--guidance", "1e30"), "--guidance"),
     ("sample-steps-zero", _sample("--n", "4", "--steps", "0"), "--steps"),
     ("sample-steps-above-T", _sample("--n", "4", "--steps", "1000000"), "steps"),
     ("sample-batch-negative", _sample("--n", "4", "--batch-size", "-1"), "--batch-size"),
@@ -297,6 +299,7 @@ def test_like_accepts_any_readable_file_with_the_labels(env, tmp_path, cli):
 # --- the same checks for Python users -------------------------------------------------------------------------
 @pytest.mark.parametrize("options,match", [
     ({"eta": float("nan")}, "eta"), ({"guidance": math.inf}, "guidance"), ({"eta": -0.1}, "eta"),
+    ({"guidance": 100.5}, r"guidance must be .*\[0, 100\]"),
     ({"steps": 0}, "steps"), ({"steps": 2.5}, "steps"), ({"clip_x0": 0.0}, "clip_x0"),
 ])
 def test_diffusion_sample_options_checked(env, options, match):

@@ -243,3 +243,30 @@ def test_sample_round_gives_whole_number_counts(tmp_path, capsys, model):
     assert main(["sample", str(run), "--n", "4", "--out", str(tmp_path / "y.h5ad")]) == 2
     err = capsys.readouterr().err
     assert "its whole_numbers entry 'yes' is not true or false" in err and not (tmp_path / "y.h5ad").exists()
+
+
+def test_a_network_too_large_for_memory_is_one_line_and_leaves_no_folder(labelled_csv, tmp_path, capsys):
+    """A width no machine holds is refused in one line naming the allocation and what lowers it (torch's
+    allocator traceback before), and the run folder it would have written is not left behind."""
+    out = tmp_path / "run"
+    rc = main(["train", str(labelled_csv), "--model", "vae", "--label-key", "kind", "--out", str(out),
+               "--set", "network.hidden=[10000000000]", "--set", "train.steps=2"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1, err
+    assert err[0].startswith("rnagen: error: out of memory (an allocation of ") and "network widths" in err[0]
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("error, expected", [
+    (MemoryError(), "out of memory (this machine has"),
+    (RuntimeError("CUDA out of memory. Tried to allocate 2.50 GiB (GPU 0; 79.1 GiB total)"),
+     "out of memory (an allocation of 2.5 GiB; more than the GPU has)"),
+    (RuntimeError("[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory: you "
+                  "tried to allocate 1073741824 bytes. Error code 12"), "out of memory (an allocation of 1.0 GiB"),
+    (RuntimeError("mat1 and mat2 shapes cannot be multiplied"), None),
+])
+def test_out_of_memory_messages(error, expected):
+    from rnagen.cli.main import _out_of_memory
+
+    got = _out_of_memory(error)
+    assert (got is None) if expected is None else got.startswith(expected)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import re
 import signal
 import sys
 import threading
@@ -64,6 +65,12 @@ def main(argv: list[str] | None = None) -> int:
     except RnagenError as e:
         print(f"rnagen: error: {e}", file=sys.stderr)
         return 2
+    except (MemoryError, RuntimeError) as e:
+        msg = _out_of_memory(e)
+        if msg is None:
+            raise
+        print(f"rnagen: error: {msg}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("rnagen: interrupted", file=sys.stderr)
         return 130
@@ -81,6 +88,31 @@ def main(argv: list[str] | None = None) -> int:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
     return int(rc or 0)
+
+
+def _out_of_memory(e: BaseException) -> str | None:
+    """One line for an allocation the machine refused (NumPy's MemoryError, torch's CPU allocator or CUDA's out
+    of memory), naming the size asked for and what lowers it; ``None`` for any other error."""
+    from ..utils import physical_memory
+
+    text = str(e)
+    asked = None
+    if isinstance(e, RuntimeError):
+        m = re.search(r"(?i)tried to allocate (\d+) bytes", text)
+        g = re.search(r"(?i)tried to allocate ([0-9.]+) ([KMGT]i?B)", text)
+        if m:
+            asked = int(m.group(1))
+        elif g:
+            asked = float(g.group(1)) * 1024 ** ("KMGT".index(g.group(2)[0]) + 1)
+        elif "out of memory" not in text.lower() and "can't allocate memory" not in text.lower():
+            return None
+    where = "the GPU" if "cuda" in text.lower() else "this machine"
+    total = physical_memory() if where == "this machine" else None
+    has = f"{where} has {total / 2**30:,.0f} GiB" if total else f"more than {where} has"
+    size = f" (an allocation of {asked / 2**30:,.1f} GiB; {has})" if asked else f" ({has})"
+    return (f"out of memory{size}: lower the sizes set with --set (network widths, latent or noise dimension, "
+            "batch sizes, objective.noise_multiplicity) or the number of profiles asked for, or use a machine "
+            "with more memory")
 
 
 class _Terminated(BaseException):

@@ -139,8 +139,8 @@ def register(sub) -> None:
                    help="diffusion sampling steps S <= T (default: the model's, 20)")
     p.add_argument("--eta", type=T.number(">= 0"), default=None,
                    help="DDIM eta: 0 deterministic, 1 DDPM-like (default 0)")
-    p.add_argument("--guidance", type=T.number(">= 0"), default=None,
-                   help="classifier-free guidance weight (default 0)")
+    p.add_argument("--guidance", type=T.number("[0, 100]"), default=None,
+                   help="classifier-free guidance weight, 0 to 100 (default 0; Ho & Salimans 2022 use up to 4)")
     p.add_argument("--seed", type=T.seed, default=0, help="random seed (default 0)")
     p.add_argument("--batch-size", type=T.integer(">= 1"), default=None,
                    help="profiles per batch (default 4096); the diffusion model, the VAE and a WGAN-GP with output "

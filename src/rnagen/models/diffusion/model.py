@@ -122,8 +122,12 @@ class ObjectiveConfig:
             raise ConfigError(f"objective.prediction must be one of {list(PREDICTIONS)}, got {self.prediction!r}")
 
 
+#: The classifier-free guidance weights accepted (see :attr:`SampleConfig.guidance`).
+GUIDANCE_RANGE = "[0, 100]"
+
+
 @dataclass
-@checked("sample", steps=">= 1", eta=">= 0", guidance=">= 0", clip_x0="> 0")
+@checked("sample", steps=">= 1", eta=">= 0", guidance=GUIDANCE_RANGE, clip_x0="> 0")
 class SampleConfig:
     """Sampling defaults (section ``[sample]``); each can be overridden per call / on the command line."""
 
@@ -136,7 +140,9 @@ class SampleConfig:
     """DDIM stochasticity: 0 deterministic, 1 = DDPM (ignored by the ddpm sampler, which is always 1, and by
     dpm++, which is always 0; passing a non-zero eta with ``sampler="dpm++"`` is an error)."""
     guidance: float = 0.0
-    """Classifier-free guidance weight w: ε = (1+w) ε(x, y) - w ε(x, ∅); 0 = plain conditional sampling."""
+    """Classifier-free guidance weight w: ε = (1+w) ε(x, y) - w ε(x, ∅); 0 = plain conditional sampling. At most
+    100: Ho & Salimans (2022) use w <= 4; far beyond, ε̃ leaves the range of the noise it stands for and the
+    profiles overflow."""
     spacing: Literal["trailing", "leading", "linspace", "logsnr"] = "trailing"
     """Which S of the T timesteps are visited (:func:`~rnagen.models.diffusion.samplers.respace`); ``logsnr``
     spaces them uniformly in log-SNR, DPM-Solver's grid."""
@@ -154,7 +160,7 @@ def _check_sample_options(sampler, steps, eta, guidance, spacing, clip_x0, T: in
     cls = sampler_class(sampler)
     check_number("steps", steps, f"[1, {T}]" if T is not None else ">= 1", integer=True)
     cls.check_eta(eta)
-    check_number("guidance", guidance, ">= 0")
+    check_number("guidance", guidance, GUIDANCE_RANGE)
     if spacing not in SPACINGS:
         raise ConfigError(f"spacing must be one of {list(SPACINGS)}, got {spacing!r}")
     check_number("clip_x0", clip_x0, "> 0", optional=True)
