@@ -6,6 +6,7 @@ import sys
 import tomllib
 from dataclasses import dataclass, field
 
+import anndata as ad
 import numpy as np
 import optuna
 import pytest
@@ -179,6 +180,17 @@ def test_bad_trial_is_pruned_at_the_first_rung(noisy_model, gtex_small, tmp_path
     assert {t.user_attrs["worker"] for t in study.trials} and "density" in study.best_trial.user_attrs
 
 
+def test_each_trial_line_prints_the_steps_it_trained(noisy_model, gtex_small, tmp_path, capsys):
+    """A space drawing its own train.steps is capped by the budget: the trial line prints the capped value
+    trained (the uncapped suggestion before)."""
+    spaces_mod._SPACES["tune-noisy"] = lambda trial, keys: {
+        "noise": trial.suggest_float("noise", 0.5, 1.0), "train.steps": trial.suggest_int("train.steps", 5000, 6000)}
+    assert main(["tune", str(gtex_small), "--model", "tune-noisy", "--label-key", "tissue", "--trials", "1",
+                 "--budget", "fast", "--sampler-seed", "0", "--out", str(tmp_path / "b.toml")]) == 0
+    line = next(s for s in capsys.readouterr().out.splitlines() if s.startswith("trial 0:"))
+    assert "'train.steps': 600" in line and NoisyMeans.fit_steps == [150, 600]
+
+
 def test_a_diverged_trial_is_the_worst_not_the_end(noisy_model, gtex_small, tmp_path, monkeypatch):
     """A trial whose model diverges (its samples NaN: sample raises DivergedError, as fit does on a NaN loss)
     scores the worst objective and the study goes on to its other trials."""
@@ -264,4 +276,12 @@ def test_joining_a_study_with_other_settings_is_refused(gtex_small, tmp_path, ca
     assert main(base + ["--objective", "tstr"]) == 2
     err = capsys.readouterr().err
     assert "was started with objective='default'" in err and "\n" not in err.strip()
+    # other data of the same shape (each value doubled) would add trials scored on another validation split
+    other = tmp_path / "other.h5ad"
+    a = ad.read_h5ad(gtex_small)
+    a.X = np.asarray(a.X) * 2
+    a.write_h5ad(other)
+    assert main(base[:1] + [str(other)] + base[2:]) == 2
+    err = capsys.readouterr().err
+    assert "tunes on other data" in err and "\n" not in err.strip()
     assert main(base[:2] + ["--model", "nope"] + base[4:]) == 2

@@ -46,8 +46,8 @@ def register(sub) -> None:
                    help="training steps per trial and pruning rungs: fast (CPU minutes), standard, paper "
                         "(default standard)")
     p.add_argument("--objective", default="default", choices=list(OBJECTIVES),
-                   help="what to maximise on the validation split: default = density + (1 - 2|AA_ts - 0.5|) "
-                        "+ TSTR accuracy (each in [0, 1]), or one of them alone")
+                   help="what to maximise on the validation split: default = min(density, 1) + (1 - |AA_truth - "
+                        "0.5| - |AA_syn - 0.5|) + TSTR accuracy (each in [0, 1]), or one of them alone")
     p.add_argument("--seed", type=T.seed, default=0, help="seed of the validation split and of each trial's "
                                                        "training and sampling (default 0)")
     p.add_argument("--sampler-seed", type=T.seed, default=None,
@@ -104,9 +104,14 @@ def run(args: argparse.Namespace) -> int:
                               if k in trial.user_attrs)
             if "aa_ts" in trial.user_attrs:
                 parts += f"; AA_ts {trial.user_attrs['aa_ts']:.3f}"
-            print(f"trial {trial.number}: {trial.value:.4f} ({parts}) {trial.params}", flush=True)
+            print(f"trial {trial.number}: {trial.value:.4f} ({parts}) {trained(trial)}", flush=True)
         else:
-            print(f"trial {trial.number}: {trial.state.name.lower()} {trial.params}", flush=True)
+            print(f"trial {trial.number}: {trial.state.name.lower()} {trained(trial)}", flush=True)
+
+    def trained(trial) -> dict:
+        # the configuration the trial trained: a space's own train.steps is capped by the budget, so the
+        # suggested parameters can differ from it
+        return trial.user_attrs.get("overrides", trial.params)
 
     study = tune(args.data, model=args.model, label_key=args.label_key, trials=args.trials, storage=storage,
                  study_name=study_name, budget=args.budget, objective=args.objective, seed=args.seed,

@@ -143,6 +143,9 @@ def open_study(*, storage: str | None = None, study_name: str, attrs: Mapping[st
     have = study.user_attrs
     for k, v in (attrs or {}).items():
         if k in have and have[k] != v:
+            if k == "data":
+                raise ConfigError(f"study {study_name!r} in {url} tunes on other data (other values, names or "
+                                  "labels); give the data it was started with to join it, or another --study name")
             raise ConfigError(
                 f"study {study_name!r} in {url} was started with {k}={have[k]!r}, not {v!r}; use the same "
                 f"settings to join it, or another --study name"
@@ -296,6 +299,7 @@ def tune(
     pipe, val_rep = _fixed_representation(train, val)
     attrs = {"model": model, "label_key": label_key, "budget": budget.name, "val_size": float(val_size),
              "seed": int(seed), "n_genes": int(adata.n_vars), "n_samples": int(adata.n_obs),
+             "data": _data_digest(adata, label_key),
              "objective": objective if isinstance(objective, str) else getattr(objective, "__name__", "custom")}
     _make_sqlite_folder(storage)
     study = open_study(storage=storage, study_name=study_name or f"rnagen-{model}", attrs=attrs,
@@ -314,6 +318,21 @@ def tune(
     if out is not None:
         write_best_config(study, out)
     return study
+
+
+def _data_digest(adata, label_key: str) -> str:
+    """Identifies the data a study tunes on (every value, gene name, sample name and label): a worker given other
+    data of the same shape would otherwise add trials scored on another validation split to the same study."""
+    import hashlib
+
+    h = hashlib.sha256()
+    X = dense(adata.X, dtype=np.float64)
+    h.update(str(X.shape).encode())
+    h.update(np.ascontiguousarray(X).tobytes())
+    for names in (adata.var_names, adata.obs_names, adata.obs[label_key].astype(str)):
+        h.update("\n".join(map(str, names)).encode())
+        h.update(b"\0")
+    return h.hexdigest()[:16]
 
 
 @dataclasses.dataclass(frozen=True)
