@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import json
 import math
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -252,12 +253,29 @@ def write_report(out_dir: str | Path, *, path: str | Path | None = None, title: 
 
 def _figures(pdir: Path, rows: list[dict[str, Any]]) -> list[dict[str, str]]:
     """Every figure whose data the benchmark wrote under ``pdir`` (``OUT/plots``), in page order."""
+    from . import plots
+
     real = _load_npz(pdir / "real.npz") if (pdir / "real.npz").is_file() else None
-    figures = _set_figures(pdir, rows, real)
-    figures += _result_figures(pdir, rows, real)
-    figures += _biology_figures(pdir, rows)
+    # one way of writing each class name in every figure, numbered alike, with the key in their captions
+    names = [str(x) for x in real["label_order"]] if real is not None else []
+    for name in (str(r["model"]) for r in rows):
+        f = pdir / f"biology_{name}.npz"
+        if not names and f.is_file():
+            names = [str(c) for c in _load_npz(f).get("classes", [])]
+    texts = plots.class_texts(names)
+    figures = _set_figures(pdir, rows, real, texts)
+    figures += _result_figures(pdir, rows, real, texts)
+    figures += _biology_figures(pdir, rows, texts)
     figures += _privacy_figures(rows)
+    key = plots.class_key(texts)
+    for fig in figures:
+        if key and fig["id"] in _CLASS_FIGURES:
+            fig["caption"] = f"{fig['caption']} {key}"
     return figures
+
+
+#: the figures that write class names (their captions carry :func:`plots.class_key`)
+_CLASS_FIGURES = frozenset({"pca", "umap", "tstr", "volcano", "coexpr", "topgenes"})
 
 
 #: each private family's non-private leaderboard row (the first present), for the reference line
@@ -312,8 +330,8 @@ def _privacy_figures(rows: list[dict[str, Any]]) -> list[dict[str, str]]:
                                         attack="attack AUC (0.5 = chance)" if has_attack else None)}]
 
 
-def _set_figures(pdir: Path, rows: list[dict[str, Any]], real: dict[str, np.ndarray] | None
-                 ) -> list[dict[str, str]]:
+def _set_figures(pdir: Path, rows: list[dict[str, Any]], real: dict[str, np.ndarray] | None,
+                 texts: Mapping[str, str] | None = None) -> list[dict[str, str]]:
     """The figures comparing each synthetic set (first seed) with the real profiles: embeddings, gene-gene
     correlations and per-gene moments."""
     from ..bench.runner import reconstruction_method
@@ -331,11 +349,11 @@ def _set_figures(pdir: Path, rows: list[dict[str, Any]], real: dict[str, np.ndar
         figures.append({"id": "pca", "title": "PCA: real vs synthetic, coloured by label",
                         "caption": "PCA fitted on the real training profiles (log scale); each synthetic set is "
                                    "projected on the same axes, over the real profiles in grey.",
-                        "img": plots.embedding(real, syn, key="pca")})
+                        "img": plots.embedding(real, syn, key="pca", texts=texts)})
         if "umap" in real:
             figures.append({"id": "umap", "title": "UMAP: real vs synthetic, coloured by label",
                             "caption": "UMAP fitted on the real training profiles; synthetic sets transformed.",
-                            "img": plots.embedding(real, syn, key="umap")})
+                            "img": plots.embedding(real, syn, key="umap", texts=texts)})
         figures.append({"id": "corr", "title": "Gene-gene correlations, real vs synthetic",
                         "caption": "Pearson correlation of the most variable genes (same gene order in every "
                                    "panel); the correlation score compares these structures over all genes.",
@@ -346,8 +364,8 @@ def _set_figures(pdir: Path, rows: list[dict[str, Any]], real: dict[str, np.ndar
     return figures
 
 
-def _result_figures(pdir: Path, rows: list[dict[str, Any]], real: dict[str, np.ndarray] | None
-                    ) -> list[dict[str, str]]:
+def _result_figures(pdir: Path, rows: list[dict[str, Any]], real: dict[str, np.ndarray] | None,
+                    texts: Mapping[str, str] | None = None) -> list[dict[str, str]]:
     """The figures of per-class TSTR, the quality-vs-steps curve and the reconstruction R²."""
     from . import plots
 
@@ -363,7 +381,7 @@ def _result_figures(pdir: Path, rows: list[dict[str, Any]], real: dict[str, np.n
             figures.append({"id": "tstr", "title": "TSTR per class",
                             "caption": f"{tpc.get('metric', '')}; the real row is the same classifier trained "
                                        "on the real training profiles (TRTR).",
-                            "img": plots.tstr_per_class(sets, [str(x) for x in real["label_order"]])})
+                            "img": plots.tstr_per_class(sets, [str(x) for x in real["label_order"]], texts=texts)})
     steps_path = pdir / "steps_curve.json"
     if steps_path.is_file():
         curve = json.loads(steps_path.read_text())
@@ -386,7 +404,8 @@ def _result_figures(pdir: Path, rows: list[dict[str, Any]], real: dict[str, np.n
     return figures
 
 
-def _biology_figures(pdir: Path, rows: list[dict[str, Any]]) -> list[dict[str, str]]:
+def _biology_figures(pdir: Path, rows: list[dict[str, Any]], texts: Mapping[str, str] | None = None
+                     ) -> list[dict[str, str]]:
     """The biological-fidelity figures of each synthetic set (first seed) against the real training profiles:
     volcano plots, the fold-change scatter, co-expression recovery per class and the top-gene overlap."""
     from ..bench.runner import reconstruction_method
@@ -408,7 +427,7 @@ def _biology_figures(pdir: Path, rows: list[dict[str, Any]]) -> list[dict[str, s
          "caption": "Each class against the rest (Welch t-test, Benjamini-Hochberg q), real training profiles in "
                     "grey, the synthetic set in red; dashed: the DE thresholds (q and |log2 fold change|). The "
                     "classes with the most real DE genes are shown.",
-         "img": plots.volcano(sets)},
+         "img": plots.volcano(sets, texts=texts)},
         {"id": "lfc", "title": "Log2 fold changes, synthetic against real",
          "caption": "Every class (vs the rest) and gene; genes DE in the real profiles in red. A faithful "
                     "generator lies on the diagonal.",
@@ -419,11 +438,11 @@ def _biology_figures(pdir: Path, rows: list[dict[str, Any]]) -> list[dict[str, s
                         "caption": "Edges |r| > 0.3 of each class's gene-gene correlation network (classes with "
                                    "at least 10 profiles in both sets): F1, precision and recall of the "
                                    "synthetic edges against the real ones.",
-                        "img": plots.coexpr_per_class(sets)})
+                        "img": plots.coexpr_per_class(sets, texts=texts)})
     if all("jaccard" in d for d in sets.values()):
         figures.append({"id": "topgenes", "title": "Top genes of a classifier: real vs synthetic",
                         "caption": "Per class, the genes with the largest |coefficient| of a logistic "
                                    "regression trained on real training profiles, and the Jaccard overlap of "
                                    "the top 10 genes of the same classifier trained on each synthetic set.",
-                        "img": plots.top_gene_table(sets)})
+                        "img": plots.top_gene_table(sets, texts=texts)})
     return figures

@@ -19,6 +19,45 @@ def _plt():
     return plt
 
 
+#: The longest class name written whole in a figure; longer ones are cut with an ellipsis (a 60-character name
+#: pushed the heat map's and legend's panels off the page). The report's tables hold them whole.
+MAX_LABEL = 32
+
+
+def _drawable(text: str) -> bool:
+    """Whether matplotlib's font has a glyph for every character of ``text`` (DejaVu Sans, its default, has none
+    for CJK, which it draws as empty boxes, the same box for every such character)."""
+    from matplotlib import font_manager, rcParams
+
+    font = font_manager.get_font(font_manager.findfont(font_manager.FontProperties(family=rcParams["font.family"])))
+    return all(ch.isspace() or font.get_char_index(ord(ch)) != 0 for ch in text)
+
+
+def class_texts(names: Sequence[str]) -> dict[str, str]:
+    """How each class name is written in the figures: whole up to :data:`MAX_LABEL` characters, cut with an
+    ellipsis past it, and as its number ``#k`` (its place in ``names``, from 1) where the font lacks one of its
+    characters or two cut names would read the same. :func:`class_key` lists the numbered ones for the report,
+    whose HTML the browser writes in any script."""
+    names = [str(n) for n in names]
+    cut = {n: n if len(n) <= MAX_LABEL else n[:MAX_LABEL - 1].rstrip() + "\u2026" for n in names}
+    seen: dict[str, int] = {}
+    for n in names:
+        seen[cut[n]] = seen.get(cut[n], 0) + 1
+    return {n: cut[n] if seen[cut[n]] == 1 and _drawable(cut[n]) else f"#{i + 1}" for i, n in enumerate(names)}
+
+
+def class_key(texts: Mapping[str, str]) -> str:
+    """One sentence naming the classes the figures write by number (empty where none is)."""
+    numbered = [f"{t} = {n}" for n, t in texts.items() if t.startswith("#") and t != n]
+    return f"Classes numbered in the figures: {'; '.join(numbered)}." if numbered else ""
+
+
+def _texts(names: Sequence[str], texts: Mapping[str, str] | None) -> list[str]:
+    """The figure text of each of ``names`` (:func:`class_texts` of them where the report gave none)."""
+    texts = texts if texts is not None else class_texts(names)
+    return [texts.get(str(n), str(n)) for n in names]
+
+
 def to_base64(fig) -> str:
     """PNG bytes of ``fig`` as base64 text (the figure is closed)."""
     plt = _plt()
@@ -38,7 +77,7 @@ def _colours(labels: Sequence[str]) -> dict[str, Any]:
 
 
 def embedding(real: Mapping[str, np.ndarray], synthetic: Mapping[str, Mapping[str, np.ndarray]], *,
-              key: str = "pca") -> str:
+              key: str = "pca", texts: Mapping[str, str] | None = None) -> str:
     """Real (first panel) and each model's synthetic profiles in the real data's 2-D embedding, by label."""
     plt = _plt()
     order = [str(x) for x in real["label_order"]]
@@ -69,7 +108,8 @@ def embedding(real: Mapping[str, np.ndarray], synthetic: Mapping[str, Mapping[st
     for ax in list(axes.flat)[len(panels):]:
         ax.axis("off")
     if len(order) <= 30:
-        handles = [plt.Line2D([], [], marker="o", ls="", color=col[lab], label=lab) for lab in order]
+        handles = [plt.Line2D([], [], marker="o", ls="", color=col[lab], label=text)
+                   for lab, text in zip(order, _texts(order, texts))]
         fig.legend(handles=handles, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=7, frameon=False)
     fig.suptitle(f"{key.upper()} of the real training profiles; synthetic sets projected on it (grey: real)",
                  fontsize=10)
@@ -123,7 +163,8 @@ def moments(real: Mapping[str, np.ndarray], synthetic: Mapping[str, Mapping[str,
     return to_base64(fig)
 
 
-def tstr_per_class(sets: Mapping[str, Mapping[str, Any]], labels: Sequence[str]) -> str:
+def tstr_per_class(sets: Mapping[str, Mapping[str, Any]], labels: Sequence[str], *,
+                   texts: Mapping[str, str] | None = None) -> str:
     """Heat map: a per-class score on real test of a classifier trained on each set (rows)."""
     plt = _plt()
     names = list(sets)
@@ -131,7 +172,7 @@ def tstr_per_class(sets: Mapping[str, Mapping[str, Any]], labels: Sequence[str])
     fig, ax = plt.subplots(figsize=(max(6, 0.35 * len(labels) + 2), 0.45 * len(names) + 2))
     im = ax.imshow(M, vmin=0, vmax=1, cmap="viridis", aspect="auto")
     ax.set_yticks(range(len(names)), [f"{n} ({_nan(sets[n].get('overall')):.2f})" for n in names], fontsize=8)
-    ax.set_xticks(range(len(labels)), labels, rotation=70, ha="right", fontsize=7)
+    ax.set_xticks(range(len(labels)), _texts(labels, texts), rotation=70, ha="right", fontsize=7)
     fig.colorbar(im, ax=ax, label="score on real test")
     ax.set_title("TSTR per class (classifier trained on each set; mean over classes in brackets)", fontsize=10)
     fig.tight_layout()
@@ -209,7 +250,8 @@ def _volcano_classes(d: Mapping[str, np.ndarray], n: int) -> list[int]:
     return sorted(np.argsort(-calls.sum(1), kind="stable")[:n].tolist())
 
 
-def volcano(sets: Mapping[str, Mapping[str, np.ndarray]], *, n_classes: int = 4) -> str:
+def volcano(sets: Mapping[str, Mapping[str, np.ndarray]], *, n_classes: int = 4,
+            texts: Mapping[str, str] | None = None) -> str:
     """Volcano plots, one row per synthetic set and one column per class (the classes with the most real DE
     genes): log2 fold change (class vs rest) against -log10 BH q, real training profiles in grey under the
     synthetic set in colour, with the DE thresholds dashed."""
@@ -226,7 +268,7 @@ def volcano(sets: Mapping[str, Mapping[str, np.ndarray]], *, n_classes: int = 4)
             ax.axhline(-np.log10(float(d["fdr"])), ls="--", c="k", lw=0.6)
             for x in (-float(d["min_lfc"]), float(d["min_lfc"])):
                 ax.axvline(x, ls="--", c="k", lw=0.6)
-            ax.set_title(f"{name}: {d['classes'][c]}"[:40], fontsize=8)
+            ax.set_title(f"{name}: {_texts([d['classes'][c]], texts)[0]}", fontsize=8)
             ax.set_xlabel("log2 fold change", fontsize=7)
             if j == 0:
                 ax.set_ylabel("-log10 q", fontsize=7)
@@ -260,7 +302,7 @@ def fold_change_scatter(sets: Mapping[str, Mapping[str, np.ndarray]], *, max_poi
     return to_base64(fig)
 
 
-def coexpr_per_class(sets: Mapping[str, Mapping[str, np.ndarray]]) -> str:
+def coexpr_per_class(sets: Mapping[str, Mapping[str, np.ndarray]], *, texts: Mapping[str, str] | None = None) -> str:
     """Co-expression edge F1 per class (classes with enough profiles for a network of their own), one line
     per synthetic set; edge precision and recall as thin markers."""
     plt = _plt()
@@ -272,7 +314,7 @@ def coexpr_per_class(sets: Mapping[str, Mapping[str, np.ndarray]]) -> str:
         line, = ax.plot(x, d["coexpr"][:, 2], marker="o", label=f"{name} F1")
         ax.plot(x, d["coexpr"][:, 0], ls="none", marker="^", ms=3, c=line.get_color(), alpha=0.6)
         ax.plot(x, d["coexpr"][:, 1], ls="none", marker="v", ms=3, c=line.get_color(), alpha=0.6)
-    ax.set_xticks(range(len(classes)), classes, rotation=90, fontsize=7)
+    ax.set_xticks(range(len(classes)), _texts(classes, texts), rotation=90, fontsize=7)
     ax.set_ylim(0, 1)
     ax.set_ylabel("edge F1 (^ precision, v recall)", fontsize=8)
     ax.legend(fontsize=7, ncol=2)
@@ -280,15 +322,16 @@ def coexpr_per_class(sets: Mapping[str, Mapping[str, np.ndarray]]) -> str:
     return to_base64(fig)
 
 
-def top_gene_table(sets: Mapping[str, Mapping[str, np.ndarray]], *, n_show: int = 5) -> str:
+def top_gene_table(sets: Mapping[str, Mapping[str, np.ndarray]], *, n_show: int = 5,
+                   texts: Mapping[str, str] | None = None) -> str:
     """A table: per class, the first ``n_show`` top genes of the classifier trained on real profiles and, per
     synthetic set, the Jaccard overlap of its top genes with them."""
     plt = _plt()
     first = next(iter(sets.values()))
     classes = [str(c) for c in first["classes"]]
-    cells = [[c[:24], ", ".join(map(str, first["top_real"][i][:n_show]))]
+    cells = [[c, ", ".join(map(str, first["top_real"][i][:n_show]))]
              + [f"{float(d['jaccard'][i]):.2f}" if i < len(d["jaccard"]) else "" for d in sets.values()]
-             for i, c in enumerate(classes)]
+             for i, c in enumerate(_texts(classes, texts))]
     cols = ["class", f"real top {n_show} genes"] + [f"{n} Jaccard" for n in sets]
     fig, ax = plt.subplots(figsize=(4 + 1.3 * len(sets) + 0.9 * n_show, 0.28 * len(classes) + 0.8))
     ax.axis("off")

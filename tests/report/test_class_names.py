@@ -1,0 +1,66 @@
+"""Class names in the report's figures: long ones cut, ones the font cannot draw numbered with a key in the
+caption (a 200-character name stretched the heat map's image; CJK names were drawn as identical empty boxes)."""
+import base64
+import struct
+import warnings
+
+import numpy as np
+
+from rnagen.report import plots
+
+
+def _png_size(b64: str) -> tuple[int, int]:
+    raw = base64.b64decode(b64)
+    assert raw[:8] == b"\x89PNG\r\n\x1a\n"
+    return struct.unpack(">II", raw[16:24])
+
+
+def test_class_texts_cut_long_names_and_number_undrawable_or_colliding_ones():
+    long = "Brain - Anterior cingulate cortex (BA24) of the left hemisphere"
+    twin_a, twin_b = "x" * 40 + "a", "x" * 40 + "b"
+    names = ["Lung", long, "肺癌", twin_a, twin_b, "Côte d'Ivoire"]
+    texts = plots.class_texts(names)
+    assert texts["Lung"] == "Lung" and texts["Côte d'Ivoire"] == "Côte d'Ivoire"
+    assert len(texts[long]) == plots.MAX_LABEL and texts[long].endswith("\u2026") and long.startswith(texts[long][:-1])
+    assert texts["肺癌"] == "#3" and texts[twin_a] == "#4" and texts[twin_b] == "#5"
+    key = plots.class_key(texts)
+    assert key == f"Classes numbered in the figures: #3 = 肺癌; #4 = {twin_a}; #5 = {twin_b}."
+    assert plots.class_key(plots.class_texts(["a", "b"])) == ""
+
+
+def test_figures_draw_every_glyph_and_keep_their_size_with_any_class_name():
+    def heat_map(labels):
+        sets = {"real": {"per_class": {lab: 0.9 for lab in labels}, "overall": 0.9},
+                "m": {"per_class": {lab: 0.5 for lab in labels}, "overall": 0.5}}
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            img = plots.tstr_per_class(sets, labels, texts=plots.class_texts(labels))
+        assert not [w for w in caught if "missing from font" in str(w.message)]
+        return _png_size(img)
+
+    short = heat_map(["a" * 32, "b"])
+    long = heat_map(["a" * 200, "b"])
+    assert abs(long[0] - short[0]) <= 4 and abs(long[1] - short[1]) <= 4, (long, short)  # an ellipsis's pixels
+    heat_map(["肺癌", "肝癌"])
+    # the other class figures take the same texts
+    rng = np.random.default_rng(0)
+    real = {"pca": rng.normal(size=(20, 2)), "labels": np.array(["肺癌", "z" * 90] * 10),
+            "label_order": np.array(["肺癌", "z" * 90])}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        plots.embedding(real, {"m": {"pca": rng.normal(size=(20, 2)), "labels": real["labels"]}},
+                        texts=plots.class_texts(real["label_order"]))
+    assert not [w for w in caught if "missing from font" in str(w.message)]
+
+
+def test_the_report_captions_carry_the_key_of_numbered_classes(tmp_path):
+    import json
+
+    from rnagen.report import _figures
+
+    labels = np.array(["肺癌", "Lung"])
+    np.savez(tmp_path / "real.npz", label_order=labels, labels=labels, pca=np.zeros((2, 2)))
+    (tmp_path / "tstr_per_class.json").write_text(json.dumps(
+        {"metric": "recall", "sets": {"real": {"per_class": {"肺癌": 1.0, "Lung": 0.5}, "overall": 0.75}}}))
+    figures = {f["id"]: f for f in _figures(tmp_path, [])}
+    assert figures["tstr"]["caption"].endswith("Classes numbered in the figures: #1 = 肺癌.")
