@@ -2603,3 +2603,23 @@ def test_drop_unlabelled_drops_samples_the_label_file_lacks(tmp_path):
         read(tmp_path / "x.csv", labels=tmp_path / "lab.csv", label_key="cls")
     a = read(tmp_path / "x.csv", labels=tmp_path / "lab.csv", label_key="cls", drop_unlabelled=True)
     assert list(a.obs_names) == ["S0", "S1", "S2", "S4"] and a.obs["cls"].tolist() == ["a", "a", "b", "b"]
+
+
+def test_a_label_file_disagreeing_with_the_datas_own_column_is_refused(tmp_path):
+    """`--labels` naming a column the data has too: the same labels pass, other ones are refused naming the first
+    sample (the file's replaced the data's silently)."""
+    import pandas as pd
+
+    from rnagen.data import read
+    from rnagen.errors import DataError
+
+    X = pd.DataFrame([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0]], index=["s1", "s2", "s3"],
+                     columns=["TP53", "EGFR", "MYC"]).assign(kind=["a", "b", "a"])
+    X.to_csv(tmp_path / "x.csv", index_label="sample")
+    pd.DataFrame({"kind": ["a", "b", "a"]}, index=["s1", "s2", "s3"]).to_csv(tmp_path / "same.csv", index_label="id")
+    pd.DataFrame({"kind": ["a", "c", "a"]}, index=["s1", "s2", "s3"]).to_csv(tmp_path / "other.csv", index_label="id")
+    a = read(tmp_path / "x.csv", label_key="kind", labels=tmp_path / "same.csv")
+    assert list(a.obs["kind"]) == ["a", "b", "a"]
+    with pytest.raises(DataError, match=r"own 'kind' column and the label file other.csv disagree on 1 of 3 samples "
+                                        r"\(first: 's2', 'b' in the data, 'c' in the file\)"):
+        read(tmp_path / "x.csv", label_key="kind", labels=tmp_path / "other.csv")

@@ -2661,6 +2661,22 @@ def _label_strings(s: pd.Series) -> pd.Series:
     return pd.Series(out, index=s.index, dtype=object)
 
 
+def _check_same_labels(own: pd.Series, given: Any, name: str, source: str) -> None:
+    """Refuse a label file whose ``name`` column disagrees with the data's own column of that name on a sample
+    both label: which of the two the user meant is not for the reader to guess (the file's replaced the data's
+    silently)."""
+    a = _label_strings(pd.Series(own.to_numpy(), index=own.index))
+    b = _label_strings(pd.Series(np.asarray(given, dtype=object), index=own.index))
+    both = a.notna() & b.notna()
+    differ = both & (a.astype(str) != b.astype(str))
+    if differ.any():
+        i = differ.to_numpy().nonzero()[0][0]
+        raise DataError(f"the data's own {name!r} column and the label file {source} disagree on {int(differ.sum())} "
+                        f"of {len(a)} samples (first: {str(own.index[i])[:40]!r}, {str(a.iloc[i])[:30]!r} in the "
+                        f"data, {str(b.iloc[i])[:30]!r} in the file); give --label-key another column of the file, "
+                        "or leave out --labels to use the data's")
+
+
 def _apply_labels(adata, label_key: str, *, drop_unlabelled: bool, source: str):
     """Make ``obs[label_key]`` categorical strings; missing labels are an error or dropped."""
     lab = _label_strings(adata.obs[label_key])
@@ -3847,6 +3863,8 @@ def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unla
     if labels is not None:
         name, lab = found if found is not None else read_labels(labels, adata.obs_names, label_key=label_key,
                                                                  sep=None, absent_ok=drop_unlabelled)
+        if name in adata.obs.columns:
+            _check_same_labels(adata.obs[name], lab, name, Path(labels).name)
         adata.obs[name] = lab
         label_key = name
     adata, n_dup_obs = _collapse(adata, axis="obs", how=duplicates, source=p.name, label_key=label_key)
