@@ -457,6 +457,12 @@ def _what_was_dropped(adata) -> str:
                 verb = {"mean": "averaged into", "sum": "added to"}.get(h["duplicates"], "dropped for")
                 notes.append(f"{n} feature{'s' if n > 1 else ''} {verb} another of the same gene "
                              f"(--duplicates {h['duplicates']})")
+        elif h["step"] == "filter_classes" and h.get("dropped_classes", "none") != "none":
+            gone = [str(c) for c in h["dropped_classes"]]
+            n = int(h["n_dropped_samples"])
+            shown = ", ".join(repr(c[:30]) for c in gone[:5]) + (", ..." if len(gone) > 5 else "")
+            notes.append(f"{len(gone)} class{'es' if len(gone) > 1 else ''} under --min-samples "
+                         f"{h['min_samples']} dropped ({shown}; {n} sample{'s' if n > 1 else ''})")
         elif h["step"] == "impute":
             for key, what in (("n_dropped_genes", "gene"), ("n_dropped_samples", "sample")):
                 n = int(h[key])
