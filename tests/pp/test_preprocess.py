@@ -426,3 +426,16 @@ def test_cpm_of_a_sample_missing_counts_estimates_its_library():
     most[3, np.argsort(mu)[-150:]] = np.nan
     with pytest.raises(DataError, match="misses genes holding half its library or more"):
         normalize_depth(ad.AnnData(most), "cpm")
+
+
+def test_split_keeps_the_datas_category_order():
+    """Both parts keep the label column's own category order (the models and the report follow it); they were
+    sorted, so a model trained on the split listed its classes in another order than one trained on the data."""
+    obs = pd.DataFrame({"k": pd.Categorical(["z"] * 6 + ["a"] * 6 + ["m"] * 6, categories=["z", "unused", "a", "m"])},
+                       index=[f"s{i}" for i in range(18)])
+    a = ad.AnnData(np.random.default_rng(0).random((18, 3)).astype(np.float32), obs=obs)
+    tr, te = split(a, label_key="k", test_size=0.5, seed=0)
+    assert list(tr.obs["k"].cat.categories) == list(te.obs["k"].cat.categories) == ["z", "a", "m"]
+    b = a.copy()
+    b.obs["k"] = b.obs["k"].astype(str)
+    assert list(split(b, label_key="k", test_size=0.5, seed=0)[0].obs["k"].cat.categories) == ["a", "m", "z"]

@@ -610,11 +610,16 @@ def split(adata, *, label_key: str, test_size: float = 0.2, seed: int = 42, by: 
         raise DataError(f"the split {which} leaves fewer than 2 training samples in "
                         f"{len(thin)} class(es) of {label_key!r}: {shown}; drop such classes (rnagen data prepare "
                         f"--min-samples 3){lower}")
+    col = adata.obs[label_key]
+    # both parts share one category order: the data's own where it has one (the order the models and the report
+    # keep), else sorted
+    present = set(y)
+    order = list(dict.fromkeys(str(c) for c in col.cat.categories if str(c) in present)) \
+        if isinstance(col.dtype, pd.CategoricalDtype) else sorted(present)
     out = []
     for part, idx in (("train", tr), ("test", te)):
         a = adata[idx].copy()
-        a.obs[label_key] = a.obs[label_key].astype(str).astype(
-            pd.CategoricalDtype(categories=sorted(set(y))))
+        a.obs[label_key] = a.obs[label_key].astype(str).astype(pd.CategoricalDtype(categories=order))
         how: dict[str, Any] = {"by": by} if by is not None else {"test_size": float(test_size), "seed": int(seed)}
         record(a, "split", part=part, label_key=label_key, **how, n_obs=int(len(idx)))
         out.append(a)
