@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ._bootstrap import centred_ci
-from ._classifiers import Kind, fit_classifier
+from ._classifiers import Kind, canonical_order, fit_classifier
 from ._registry import Scored, register, scorer
 from .utility import macro_auc
 
@@ -21,11 +21,14 @@ register("detection_auc", family="detection", direction=0.5, expensive=True,
 
 def detection_scores(real, fake, *, cv: int = 5, classifier: Kind = "mlp", max_n: int | None = 5000,
                      seed: int = 0, epochs: int = 10) -> tuple[np.ndarray, np.ndarray]:
-    """Out-of-fold P(synthetic) for every pooled profile and the 0/1 labels (1 = synthetic)."""
+    """Out-of-fold P(synthetic) for every pooled profile and the 0/1 labels (1 = synthetic), the profiles of
+    each set in :func:`~rnagen.metrics._classifiers.canonical_order` (the scores do not depend on the order
+    of the rows given)."""
     from sklearn.model_selection import StratifiedKFold
 
     rng = np.random.default_rng(seed)
     R, F = np.asarray(real, np.float32), np.asarray(fake, np.float32)
+    R, F = R[canonical_order(R)], F[canonical_order(F)]   # subsample and folds independent of the row order
     if max_n is not None:
         if len(R) > max_n:
             R = R[np.sort(rng.choice(len(R), max_n, replace=False))]

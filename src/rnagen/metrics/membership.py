@@ -238,8 +238,9 @@ def _gmm_logpdf(data: np.ndarray, points: np.ndarray, *, seed: int, n_components
 def _logan(X: np.ndarray, S: np.ndarray, R: np.ndarray, *, seed: int, epochs: int, max_n: int = 5000) -> np.ndarray:
     """LOGAN-D1 scores: P(synthetic) of an MLP trained on synthetic (1) vs reference (0) profiles (at most
     ``max_n`` of each, drawn with ``seed``)."""
-    from ._classifiers import fit_classifier
+    from ._classifiers import canonical_order, fit_classifier
 
+    S, R = S[canonical_order(S)], R[canonical_order(R)]   # the subsample independent of the row order
     rng = np.random.default_rng([int(seed), 18, 2])
     S = S[np.sort(rng.choice(len(S), max_n, replace=False))] if len(S) > max_n else S
     R = R[np.sort(rng.choice(len(R), max_n, replace=False))] if len(R) > max_n else R
