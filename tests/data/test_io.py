@@ -906,8 +906,8 @@ def test_cli_prepare_gene_st_array_probes(tmp_path, capsys):
     base = ["data", "prepare", str(tmp_path / "GSE9_series_matrix.txt"), "--label-key", "tissue"]
     assert main([*base, "--out", str(tmp_path / "a.h5ad")]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "numbers that name no known Entrez gene (e.g. '7892501'; microarray probe " \
-        "ids?): map them to genes with --feature-map" in err and not (tmp_path / "a.h5ad").exists()
+    assert err.count("\n") == 1 and "probe numbers of the GEO platform (ID_REF, e.g. '7892501'), not genes: map " \
+        "them to genes with --feature-map" in err and not (tmp_path / "a.h5ad").exists()
     assert main([*base, "--feature-map", str(tmp_path / "GPL6244.txt"), "--out", str(tmp_path / "a.h5ad")]) == 0
     a = ad.read_h5ad(tmp_path / "a.h5ad")
     assert list(a.var_names) == list(lm["symbol"]) and a.var["is_landmark"].all()

@@ -797,6 +797,9 @@ def _frame_orientation(df: pd.DataFrame, *, cols: list[str], num: list[int], lab
 #: the ``uns`` key that carries the numeric annotation columns of a table (:func:`_numeric_covariates`) from
 #: the table reader to the read record
 _COVARIATES = "_rnagen_covariate_columns"
+#: the read record's ``feature_ids`` of a GEO table whose ID_REFs are whole numbers: probe numbers of its platform
+#: (GEOparse's example family, a mouse spotted array: probe 1 is Nfatc2, not Entrez 1, A1BG)
+PLATFORM_PROBES = "platform probe numbers (ID_REF)"
 
 
 def _numeric_covariates(cols: list[str], num: list[int]) -> list[int]:
@@ -1559,6 +1562,30 @@ _QUANTITY_ON_A_MATRIX = ("--quantity and --strand apply to a folder of per-sampl
                          "recount3's sums); remove them for a matrix file")
 
 
+def _no_header_line(lines: list[str], sep: str) -> bool:
+    """Whether a table starts with data, not column names: its first two lines name known features (genes,
+    miRNAs, probes) and hold numbers only after them, in the same number of fields (htseq-count writes its
+    counts so, without a header; read with one, the first gene became the column names and was lost)."""
+    rows = [_fields(ln, sep) for ln in lines[:2]]
+    if len(rows) < 2 or len(rows[0]) < 2 or len(rows[0]) != len(rows[1]):
+        return False
+    for r in rows:
+        try:
+            [float(v) for v in r[1:]]
+        except ValueError:
+            return False
+    return all(r[0].strip() and _gene_score([r[0].strip()]) > 0 for r in rows)
+
+
+def _table_stem(name: str) -> str:
+    """A file's name less its compression and table endings (``S1.counts.txt.gz`` -> ``S1``), naming a sample."""
+    stem = re.sub(r"\.(gz|bz2|xz|zip)$", "", name, flags=re.I)
+    while (shorter := re.sub(r"\.(txt|tsv|tab|csv|counts?|htseq(-count|_counts)?|readcounts)$", "", stem,
+                             flags=re.I)) != stem:
+        stem = shorter
+    return stem or name
+
+
 def _read_table(path: Path, txt: _Text, *, fmt: str, orientation: Orientation, label_key: str | None = None,
                 quantity: str = "counts"):
     source = path.name
@@ -1580,6 +1607,11 @@ def _read_table(path: Path, txt: _Text, *, fmt: str, orientation: Orientation, l
         lines = lines[1:]
     header = _fields(lines[0], s)
     quantities = _second_header(lines, s)
+    no_header = grouped is None and quantities is None and _no_header_line(lines, s)
+    if no_header:
+        # a feature's values on the first line (htseq-count's tables, one column per BAM file): not column names
+        stem = _table_stem(source)
+        header = [""] + ([stem] if len(header) == 2 else [f"{stem}_{j}" for j in range(1, len(header))])
     usecols = None
     what, table_of = "read counts", "a Firehose table"   # the columns read, for the history
     several = quantities is not None and len(set(quantities)) > 1
@@ -1621,7 +1653,7 @@ def _read_table(path: Path, txt: _Text, *, fmt: str, orientation: Orientation, l
         with txt.open(encoding) as fh:
             blocks = [_float32_chunk(c, source) for c in pd.read_csv(
                 fh, sep=s, index_col=False if trailing else 0, dtype=dtype, decimal=txt.decimal,
-                thousands=txt.thousands,
+                thousands=txt.thousands, header=None if no_header else "infer", names=header if no_header else None,
                 skiprows=skip or None, chunksize=rows, low_memory=False, usecols=usecols)]
         df = pd.concat(blocks) if len(blocks) > 1 else blocks[0]
         if trailing:
@@ -1678,6 +1710,9 @@ def _read_table(path: Path, txt: _Text, *, fmt: str, orientation: Orientation, l
                         f"has no id column, add one as its first column")
     adata, orient = _frame_to_adata(df, orientation=orientation, source=source, label_key=label_key, fmt=fmt)
     adata, orient = _with_groups(adata, orient, header, grouped)
+    if no_header:
+        orient += f" (no header line: its value columns named {header[1]}" + (
+            f" to {header[-1]}, in the file's order" if len(header) > 2 else "") + ")"
     if usecols is None:
         return adata, orient
     if quantity == "tpm":
@@ -2744,12 +2779,36 @@ def _label_rows(p: Path, *, sep: str | None, label_key: str | None = None,
         with txt.open() as fh:
             raw = pd.read_csv(fh, sep=txt.sep, header=None, dtype=str, keep_default_na=False,
                               skip_blank_lines=False, skiprows=_table_start(txt.lines, txt.sep))
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeError, csv.Error, OSError) as e:
+    except pd.errors.ParserError as e:
+        # Expression Atlas's condensed SDRF leaves out the ontology term where a value has none: rows of 6 and 7
+        # fields. Padded, it is read when it is one; any other table of ragged rows is malformed.
+        sdrf = _ragged_sdrf(txt, p.name)
+        if sdrf is None:
+            raise DataError(f"label file {p.name}: malformed ({_one_line(e)}); give a CSV/TSV with sample id and "
+                            f"label columns, or one label per line") from e
+        return sdrf
+    except (pd.errors.EmptyDataError, UnicodeError, csv.Error, OSError) as e:
         raise DataError(f"label file {p.name}: malformed ({_one_line(e)}); give a CSV/TSV with sample id and label "
                         f"columns, or one label per line") from e
     while len(raw) and raw.iloc[-1].fillna("").str.strip().eq("").all():
         raw = raw.iloc[:-1]  # trailing blank lines
     return _condensed_sdrf(raw, p.name)
+
+
+def _ragged_sdrf(txt: _Text, source: str) -> pd.DataFrame | None:
+    """A condensed SDRF whose rows have 6 or 7 fields (:func:`_condensed_sdrf` of them padded to the widest),
+    ``None`` for a table that is no condensed SDRF."""
+    try:
+        with txt.open() as fh:
+            rows = [r for r in csv.reader(fh, delimiter=txt.sep) if any(c.strip() for c in r)]
+    except (csv.Error, UnicodeError, OSError):
+        return None
+    width = max((len(r) for r in rows), default=0)
+    if width < 6 or width > 7:
+        return None
+    raw = pd.DataFrame([r + [""] * (width - len(r)) for r in rows], dtype=str)
+    out = _condensed_sdrf(raw, source)
+    return out if out is not raw else None
 
 
 def _flat_record(obj: Any, prefix: str = "") -> dict[str, str]:
@@ -3740,9 +3799,11 @@ def _oriented_by_labels(adata, orient: str, labels, label_key: str | None):
 def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unlabelled, missing, quantity, strand,
           layer=None, sheet=None, sample_names=None, recount_qc=None):
     from ..pp.history import record, set_log_state
-    from .quant import is_archive, read_quant_folder
+    from .quant import is_archive, one_sample_file, read_quant_folder
 
     fmt = "folder" if p.is_dir() or is_archive(p) else _format(p)
+    if fmt != "folder" and (one := one_sample_file(p)) is not None:
+        raise DataError(one)
     txt = None
     folder: dict[str, object] = {}
     if fmt not in ("h5ad", "parquet", "folder", *_WORKBOOKS):
@@ -3847,6 +3908,9 @@ def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unla
         changed["total_rows"] = totals
     adata, piped = _pipe_ids(adata)
     changed.update(piped)
+    if fmt in ("geo", "soft") and adata.n_vars and all(str(v).strip().isdigit() for v in adata.var_names):
+        # a platform's probe numbers (spotted arrays, Agilent feature numbers), which read as Entrez ids
+        changed["feature_ids"] = PLATFORM_PROBES
     if fmt != "folder" and _transcripts_with_genes(adata):   # a folder's level is its reader's
         changed["quant_level"] = "transcript"
     if sample_names is not None:
@@ -4072,10 +4136,14 @@ def _other_hdf5(p: Path) -> str | None:
 
     try:
         with h5py.File(p, "r") as f:
-            keys = set(f.keys())
-            if "matrix" in keys and isinstance(f["matrix"], h5py.Group) and "barcodes" in f["matrix"]:
+            # Cell Ranger 3+ writes one /matrix group; Cell Ranger 2 one group per genome (/hg19/barcodes, ...)
+            groups = [g for g in f.values() if isinstance(g, h5py.Group)]
+            if any("barcodes" in g for g in groups):
                 return ("a 10x Genomics HDF5 matrix of single cells, not an .h5ad of bulk profiles; give bulk "
                         "profiles (cells summed per sample, say) as a table or an .h5ad")
+            if {"est_counts", "aux"} <= set(f.keys()):
+                return ("one sample's kallisto abundance.h5 (transcripts); give the folder holding every sample's "
+                        "folder: rnagen reads them together, one sample per file")
     except Exception:  # noqa: BLE001 - a damaged file: the caller's message stands
         return None
     return None

@@ -116,6 +116,9 @@ TRANSCRIPT_KINDS = ("salmon_tx", "kallisto", "kallisto_h5", "rsem_tx")
 #: the gene-level kind whose files a tool writes beside the transcript-level ones (read instead of them)
 _GENES_BESIDE = {"salmon": "salmon_tx", "rsem": "rsem_tx", "gdc_mirna": "gdc_mirna_iso"}
 _MAX_DEPTH = 3
+#: folders a quantifier writes beside each sample's table, holding no sample: Salmon's aux_info (ambig_info.tsv,
+#: two columns of whole numbers that read as an HTSeq table; bootstraps, equivalence classes), libParams and logs
+_SIDE_FOLDERS = frozenset({"aux_info", "libParams", "logs"})
 _HTSEQ_SUFFIXES = (".gz", ".txt", ".tsv", ".tab", ".counts", ".count", ".htseq", ".htseq-count", ".htseq_counts",
                    ".featurecounts", "_featurecounts", "_counts", ".readcounts")
 
@@ -190,18 +193,29 @@ def _plain_name(src: _Source) -> str:
     return src.name[:-3] if src.name.lower().endswith(".gz") else src.name
 
 
-def _two_columns(line: str) -> tuple[str, str] | None:
+#: the most attribute columns htseq-count's --additional-attr puts between a gene's id and its count
+_HTSEQ_MAX_ATTRS = 4
+
+
+def _id_and_count(line: str) -> tuple[str, str] | None:
+    """A gene/count line's id and last field: two fields, or more where htseq-count's ``--additional-attr`` puts
+    the gene's attributes (its name, biotype) between them."""
     fields = line.rstrip("\r\n").split("\t")
-    return (fields[0], fields[1]) if len(fields) == 2 and fields[0] else None
+    if not 2 <= len(fields) <= 2 + _HTSEQ_MAX_ATTRS or not fields[0]:
+        return None
+    # attributes are words (a name, a biotype), never numbers: a gene and two samples' counts is a matrix
+    if any(re.fullmatch(r"\s*[-+]?[0-9.eE+-]+\s*", f) for f in fields[1:-1]):
+        return None
+    return fields[0], fields[-1]
 
 
 def _htseq_header(lines: list[str]) -> int | None:
-    """How many header lines a two-column gene/count table starts with (0 or 1: a ``gene<TAB>sample`` line
-    before the first gene), or ``None`` when the lines do not start such a table."""
+    """How many header lines a gene/count table starts with (0 or 1: a ``gene<TAB>sample`` line before the
+    first gene), or ``None`` when the lines do not start such a table."""
     for skip in (0, 1):
         if len(lines) <= skip:
             return None
-        row = _two_columns(lines[skip])
+        row = _id_and_count(lines[skip])
         if row is None:
             return None
         if re.fullmatch(r"[0-9]+", row[1]):
@@ -238,6 +252,28 @@ def _kind_of(src: _Source) -> str | None:
     return "htseq" if _htseq_header(lines[:2]) is not None else None
 
 
+#: the kinds whose files each hold one sample, named by the tool (a folder per sample: quant.sf, abundance.tsv)
+#: or by the sample (S1.genes.results, S1.ReadsPerGene.out.tab)
+_ONE_SAMPLE_KINDS = ("star", "gdc", "gdc_mirna", "gdc_mirna_iso", "rsem", "rsem_tx", "salmon", "salmon_tx", "kallisto",
+                     "kallisto_h5")
+
+
+def one_sample_file(path: Path) -> str | None:
+    """For a single file of a quantifier that writes one per sample (Salmon's quant.sf, kallisto's abundance.tsv
+    or .h5, RSEM's .genes.results, STAR's ReadsPerGene.out.tab, GDC's counts), the one-line refusal naming the
+    folder to give; ``None`` for any other file. Read as a matrix, its columns became samples (est_counts, tpm)
+    or its strands duplicated sample ids."""
+    kind = _kind_of(_Source(path.name, path=path)) if path.is_file() else None
+    if kind not in _ONE_SAMPLE_KINDS:
+        return None
+    k = QUANT_KINDS[kind]
+    # a tool's fixed file name sits in a folder of its own per sample; a sample-named file beside the others
+    here = path.resolve().parent
+    folder = here.parent if _plain_name(_Source(path.name, path=path)) == k.suffix else here
+    return (f"{path.name} is one sample's {k.name} file; give the folder holding every sample's "
+            f"({os.path.relpath(folder)}): rnagen reads them together, one sample per file")
+
+
 def _files(folder: Path) -> dict[str, list[_Source]]:
     """The per-sample files under ``folder`` (up to three levels down), by kind, in path order."""
     found: dict[str, list[_Source]] = {}
@@ -245,7 +281,8 @@ def _files(folder: Path) -> dict[str, list[_Source]]:
     # linked folders followed (a subset of samples gathered by symbolic links); the depth limit ends any cycle
     for root, dirs, names in os.walk(folder, followlinks=True):
         depth = len(Path(root).parts) - base
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".")) if depth < _MAX_DEPTH - 1 else []
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in _SIDE_FOLDERS) \
+            if depth < _MAX_DEPTH - 1 else []
         for n in sorted(names):
             p = Path(root) / n
             src = _Source(str(p.relative_to(folder)), path=p)
@@ -355,7 +392,8 @@ def _archive_members(archive: Path, stack: contextlib.ExitStack) -> list[_Source
     out = []
     for n in sorted(names):
         parts = PurePosixPath(n).parts
-        if len(parts) > _MAX_DEPTH or any(x.startswith(".") or x == "__MACOSX" for x in parts):
+        if len(parts) > _MAX_DEPTH or any(x.startswith(".") or x == "__MACOSX" or x in _SIDE_FOLDERS
+                                           for x in parts[:-1]) or parts[-1].startswith("."):
             continue
         out.append(_Source(n, reader=reader))
     return out
@@ -492,12 +530,20 @@ def _table(src: _Source, kind: str, columns: list[str]) -> pd.DataFrame:
                 df = pd.read_csv(handle, sep="\t", skiprows=skip, index_col=0, usecols=[header[0], *columns],
                                  low_memory=False).rename(columns=rename)
         else:
+            names = ["gene", *_STAR] if kind == "star" else ["gene", "count"]
+            use: list[str] | list[int] = ["gene", *columns]
             if kind == "htseq":
                 skip += _htseq_header(head[skip:skip + 2]) or 0
-            names = ["gene", *_STAR] if kind == "star" else ["gene", "count"]
+                # the id and the last field: the count, after any --additional-attr columns
+                n_fields = len(head[skip].rstrip("\r").split("\t")) if skip < len(head) else 2
+                use = [0, n_fields - 1]
             with src.source() as handle:
-                df = pd.read_csv(handle, sep="\t", header=None, names=names, index_col=0, skiprows=skip,
-                                 usecols=["gene", *columns], low_memory=False)
+                df = pd.read_csv(handle, sep="\t", header=None, index_col=False, skiprows=skip, usecols=use,
+                                 low_memory=False, dtype={0: str}) if kind == "htseq" else pd.read_csv(
+                    handle, sep="\t", header=None, names=names, index_col=0, skiprows=skip, usecols=use,
+                    low_memory=False)
+            if kind == "htseq":
+                df = df.set_axis(names, axis=1).set_index("gene")
     except DataError:
         raise
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeError, ValueError, zlib.error) as e:
