@@ -497,3 +497,21 @@ def test_columns_of_one_gene_are_added_as_counts(tmp_path, capsys):
         want = np.log2(raw / raw.sum(1, keepdims=True) * 1e6 + 1)
         np.testing.assert_allclose(a[:, ["TP53"]].X.ravel(), want[:, 0], rtol=1e-5)
         assert a.n_vars == 29
+
+
+def test_values_standardised_per_gene_are_named(tmp_path, capsys):
+    """z-scores per gene (scanpy.pp.scale's) were taken as a log scale without a word: a model trained on them
+    generates z-scores. Said by info and prepare, with the way to the unscaled values; log values are not."""
+    rng = np.random.default_rng(0)
+    logged = rng.gamma(2.0, 2.0, size=(60, 40))
+    z = (logged - logged.mean(0)) / logged.std(0)
+    for name, X, said in (("z.h5ad", z, True), ("log.h5ad", logged, False)):
+        obs = pd.DataFrame({"k": ["a", "b"] * 30}, index=[f"s{i}" for i in range(60)])
+        a = ad.AnnData(X.astype(np.float32), obs=obs,
+                       var=pd.DataFrame(index=datasets.landmarks()["symbol"].head(40).tolist()))
+        a.write_h5ad(tmp_path / name)
+        assert main(["data", "info", str(tmp_path / name)]) == 0
+        assert ("the values are standardised per gene" in capsys.readouterr().out) is said
+        assert main(["data", "prepare", str(tmp_path / name), "--genes", "all", "--label-key", "k",
+                     "--out", str(tmp_path / f"p_{name}")]) == 0
+        assert ("give the values before scaling" in capsys.readouterr().out) is said

@@ -116,3 +116,26 @@ def test_a_condensed_sdrf_of_six_and_seven_field_rows(tmp_path):
     (tmp_path / "ragged.tsv").write_text("id\tkind\nSRR1\ta\textra\tmore\nSRR2\tb\n")
     with pytest.raises(DataError, match="malformed"):
         read_labels(tmp_path / "ragged.tsv", ["SRR1", "SRR2"])
+
+
+def test_an_atlas_experiment_design_labels_by_its_factor(tmp_path):
+    """Atlas's ExpDesign table (Run, Sample Characteristic[...], ..., Factor Value[...]) without --label-key
+    labelled by its first characteristic (one value for every run here); its factor is what the experiment
+    varies."""
+    from rnagen.data import read_labels
+
+    runs = ["SRR1", "SRR2", "SRR3", "SRR4"]
+    head = ['"Run"', '"Sample Characteristic[cultivar]"', '"Sample Characteristic Ontology Term[cultivar]"',
+            '"Sample Characteristic[phenotype]"', '"Factor Value[phenotype]"',
+            '"Factor Value Ontology Term[phenotype]"']
+    rows = ["\t".join(head)] + [f'"{r}"\t"Russet Burbank"\t\t"{p}"\t"{p}"\t' for r, p in
+                                zip(runs, ["dormant", "sprouting", "dormant", "sprouting"])]
+    design = tmp_path / "ExpDesign-E-GEOD-1.tsv"
+    design.write_text("\n".join(rows) + "\n")
+    name, lab = read_labels(design, runs)
+    assert name == "Factor Value[phenotype]" and list(lab) == ["dormant", "sprouting", "dormant", "sprouting"]
+    key = "Sample Characteristic[cultivar]"
+    assert read_labels(design, runs, label_key=key)[0] == key
+    with pytest.raises(DataError, match=r"columns: Sample Characteristic\[cultivar\], Sample Characteristic Ontology "
+                                        r"Term\[cultivar\], "):
+        read_labels(design, runs, label_key="nope")

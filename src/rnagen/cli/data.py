@@ -154,6 +154,7 @@ def _prepare(args: argparse.Namespace) -> int:
         depth = _depth_note(adata)
     else:
         depth = _counts_hint(adata)
+    depth += _standardised_note(adata)
     if args.log == "auto":
         log2p1(adata)
     elif args.log == "log2p1":
@@ -523,6 +524,35 @@ def _dates_notes(h: dict) -> list[str]:
     return notes
 
 
+def _standardised(X) -> bool:
+    """Whether most genes have mean 0 and standard deviation 1 (values standardised per gene, as scanpy.pp.scale
+    and many published matrices leave them): z-scores, not expression values."""
+    import numpy as np
+
+    X = np.asarray(X, np.float64)
+    if X.ndim != 2 or X.shape[0] < 3:
+        return False
+    with np.errstate(all="ignore"):
+        mean, sd = np.nanmean(X, axis=0), np.nanstd(X, axis=0)
+    varied = np.isfinite(sd) & (sd > 0)
+    if varied.mean() < 0.9:
+        return False
+    # 0.1: a subset of a scaled matrix (scanpy's pbmc68k_reduced: 700 of the 68k cells scaled) is off by a few
+    # hundredths
+    return bool(np.median(np.abs(mean[varied])) < 0.1 and np.median(np.abs(sd[varied] - 1.0)) < 0.1)
+
+
+def _standardised_note(adata) -> str:
+    """``"; the values are standardised per gene ..."`` for prepare's and info's summaries, else ``""``."""
+    from ..pp import dense
+
+    if not adata.n_obs or not _standardised(dense(adata.X)):
+        return ""
+    raw = " (this .h5ad's raw values: --layer raw)" if getattr(adata, "raw", None) is not None else ""
+    return ("; the values are standardised per gene (each gene's mean 0 and sd 1, as scanpy.pp.scale leaves them): "
+            "a model trained on them generates z-scores, not expression; give the values before scaling" + raw)
+
+
 def _unrecorded_scale(adata) -> str:
     """What rnagen's models and ``evaluate`` take values of an unrecorded scale for
     (:func:`rnagen.pp.looks_logged`, the rule of ``preprocess.log=auto``), with the range it reads."""
@@ -541,11 +571,11 @@ def _unrecorded_scale(adata) -> str:
     except DataError as e:
         return f"not recorded; {span}: undecided, {e}"
     if logged:
-        return f"not recorded; {span} taken as log scale (not logged again)"
+        return f"not recorded; {span} taken as log scale (not logged again)" + _standardised_note(adata)
     if lo >= 0:
         return f"not recorded; {span} taken as linear scale (log2(x+1) when training and scoring)"
     return (f"not recorded; {span}: negative but not a log scale (centred? z-scores?); training takes them "
-            "as they are with --set preprocess.log=none")
+            "as they are with --set preprocess.log=none") + _standardised_note(adata)
 def _default_label_key(adata) -> str | None:
     k = adata.uns.get("rnagen", {}).get("label_key")
     return str(k) if k is not None and str(k) in adata.obs.columns else None

@@ -2936,12 +2936,19 @@ def _labels_by_id(raw: pd.DataFrame, obs_names: list[str], *, label_key: str | N
     if label_key is None and has_header and len(cols) > 2 and len(table) > 2 and \
             not {"File Name", "Sample ID"} <= set(cols):
         label_key = _class_column(table, cols, source)
+    if label_key is None and has_header:
+        # Expression Atlas's experiment design (Run, Sample Characteristic[...] ..., Factor Value[...]): what the
+        # experiment varies, its first factor, not the first characteristic (often one value for every run)
+        factor = next((c for c in cols[1:] if re.fullmatch(r"(?i)\s*factor\s*value\s*\[.+\]\s*", c)), None)
+        if factor is not None and not re.fullmatch(r"(?i)\s*factor\s*value\s*\[.+\]\s*", cols[1]):
+            label_key = factor
     if label_key is not None and has_header and label_key not in cols[1:]:
         table, cols = _expand_attributes(table, cols)
     if label_key is not None and has_header:
         if label_key not in cols[1:]:
             raise DataError(f"label column {label_key!r} not in label file {source} (columns: "
-                            f"{', '.join(c[:30] for c in cols[1:10])}); pass --label-key with one of these")
+                            f"{', '.join(c[:60] for c in cols[1:12])}{', ...' if len(cols) > 12 else ''}); pass "
+                            "--label-key with one of these")
         name = label_key
     else:
         name = label_key or (cols[1].strip() if has_header and cols[1].strip() else "label")
