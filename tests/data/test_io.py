@@ -587,6 +587,8 @@ def test_gctx_reads_cmap_files(tmp_path, capsys, monkeypatch, transposed):
     assert np.isnan(a.obs["pert_dose"].iloc[0]) and a.obs["pert_dose"].iloc[1] == 10.0
     assert a.var["pr_gene_symbol"].iloc[-1] == "POTEB2" and a.var["pr_is_lm"].tolist()[-2:] == [1, 0]
     assert get_history(a)[0]["format"] == "gctx"
+    assert main(["data", "info", str(path)]) == 0   # its text metadata offered as labels, as a GCT's ("none" before)
+    assert "labels (cell_id): 2 classes" in capsys.readouterr().out
     (tmp_path / "sig_info.txt").write_text("sig_id\tcell\n" + f"{cols[7]}\tb\n{cols[2]}\ta\nNOT_IN_FILE\tb\n"
                                            f"{cols[3]}\ta\n{cols[9]}\tb\n")
     s = read(path, labels=tmp_path / "sig_info.txt", label_key="cell")

@@ -643,7 +643,8 @@ def summarize(adata, *, path: str = "", label_key: str | None = None) -> str:
     # without a label key: the categorical columns that could be labels (not one value per sample, as GEO's
     # titles and descriptions are; at most 200 classes)
     keys = [label_key] if label_key else ([_default_label_key(adata)] if _default_label_key(adata) else [
-        c for c in adata.obs.columns if str(adata.obs[c].dtype) == "category"
+        c for c in adata.obs.columns if (str(adata.obs[c].dtype) == "category" or (
+            adata.obs[c].dtype == object and adata.obs[c].map(lambda v: isinstance(v, str)).all()))
         and adata.obs[c].nunique() <= min(200, max(1, adata.n_obs - 1))])
     if not label_key and not keys and len(adata.obs.columns):
         lines.append("columns:   " + ", ".join(map(str, adata.obs.columns))[:300] + " (none looks like labels)")
