@@ -1039,6 +1039,16 @@ def test_gdc_sample_sheet_labels_a_folder_of_gdc_files(tmp_path, capsys):
     aliquots = ["TCGA-05-4244-01A-01R-1107-07", "TCGA-A1-A0SB-11A-13R-A144-07"]
     assert list(read_labels(tmp_path / "gdc_sample_sheet.tsv", aliquots, label_key="Sample Type")[1]) == [
         "Primary Tumor", "Solid Tissue Normal"]
+    # a cart with a somatic VCF too: its row names the tumour and its normal ("A, B"); each sample's own file is
+    # its single-sample row (the shared sample id found neither before)
+    vcf = "\t".join(["f8d8", "TCGA_BRCA.wxs.VarScan2.somatic_annotation.vcf.gz", "Simple Nucleotide Variation",
+                     "Annotated Somatic Mutation", "TCGA-BRCA", "TCGA-A1-A0SB, TCGA-A1-A0SB",
+                     "TCGA-A1-A0SB-10A, TCGA-A1-A0SB-01A", "Blood Derived Normal, Primary Tumor"])
+    (tmp_path / "cart_sheet.tsv").write_text("\n".join([*rows, vcf]) + "\n")
+    b = read(tmp_path / "gdc", sample_names=tmp_path / "cart_sheet.tsv", labels=tmp_path / "cart_sheet.tsv",
+             label_key="Sample Type")
+    assert list(b.obs_names) == ["TCGA-A1-A0SB-01A", "TCGA-A1-A0SB-11A", "TCGA-05-4244-01A"]
+    assert b.obs["Sample Type"].astype(str).tolist() == ["Primary Tumor", "Solid Tissue Normal", "Primary Tumor"]
     (tmp_path / "other_sheet.tsv").write_text("\n".join(rows[:2] + rows[3:]) + "\n")
     with pytest.raises(DataError, match="GDC sample sheet other_sheet.tsv: no file, file id or sample id of it names "
                                         "1 of 3 samples .*'3b4e'"):

@@ -3286,21 +3286,26 @@ def _gtex_matches(obs_names: list[str], m: Mapping[str, Any]) -> dict[str, Any]:
 def _gdc_keys(table: pd.DataFrame, cols: list[str], *, sample_ids: bool) -> dict[str, int]:
     """The names by which a GDC sample sheet's rows are found: each file's id (the folder gdc-client puts it in),
     its name and its name less every suffix (what a folder of per-sample files names its sample), and with
-    ``sample_ids`` its TCGA sample ids; a name two rows share finds neither."""
-    keys: dict[str, int] = {}
-    clash: set[str] = set()
+    ``sample_ids`` its TCGA sample ids; a name two rows share finds neither, unless one row is of that sample alone
+    and the others of several (a somatic VCF's row names its tumour and normal samples: the sample's own file is the
+    single-sample row)."""
+    rows_of: dict[str, dict[int, bool]] = {}
     for i, row in enumerate(table.itertuples(index=False)):
         rec = dict(zip(cols, row))
         fname = str(rec.get("File Name", "")).strip()
         cand = {str(rec.get("File ID", "")).strip(), fname, fname.split(".", 1)[0]}
+        several = False
         if sample_ids:
-            cand |= {s.strip() for s in str(rec.get("Sample ID", "")).split(",")}
+            ids = {s.strip() for s in str(rec.get("Sample ID", "")).split(",")} - {""}
+            several = len(ids) > 1
+            cand |= ids
         for key in cand - {""}:
-            if key in keys and keys[key] != i:
-                clash.add(key)
-            keys[key] = i
-    for key in clash:
-        del keys[key]
+            rows_of.setdefault(key, {})[i] = several
+    keys: dict[str, int] = {}
+    for key, rows in rows_of.items():
+        single = [i for i, several in rows.items() if not several]
+        if len(rows) == 1 or len(single) == 1:
+            keys[key] = single[0] if single else next(iter(rows))
     return keys
 
 
