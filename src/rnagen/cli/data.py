@@ -407,7 +407,7 @@ def _platform_probes(adata) -> bool:
     return probes
 
 
-def _feature_id_type(adata) -> str:
+def _feature_id_type(adata) -> IdType:
     """The features' id type (:func:`rnagen.data.genes.detect_id_type`), ``other`` for a GEO platform's probe
     numbers, which would read as Entrez ids."""
     from ..data import genes as g

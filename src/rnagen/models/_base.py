@@ -407,6 +407,9 @@ class Generator(ABC):
         #: whether every training value is a whole number (read counts), which ``sample(round_values=True)``
         #: checks; ``None`` where not recorded (a private model: the data's own property is not released)
         self.whole_numbers: bool | None = None
+        #: the training data's log state (recorded, or as preprocess.log decided it), written into every
+        #: synthetic set: values in the data's units on the data's scale, which evaluate must not guess anew
+        self.data_log: dict[str, Any] | None = None
         # the principal-component space the network learns in (``preprocess.space``) and how it was chosen
         self.codec: SubspaceCodec | None = None
         self.subspace: dict[str, Any] | None = None
@@ -603,12 +606,27 @@ class Generator(ABC):
         self.var_names = [str(v) for v in adata.var_names]
         self.n_train = int(X.shape[0])
         self.pipeline = self._make_pipeline(adata, X)
+        self.data_log = self._data_log(adata)
         same = np.flatnonzero((X == X[0]).all(axis=0)) if not self._private else np.zeros(0, np.int64)
         self.constant = (same.astype(np.int64), X[0, same].astype(np.float32)) if len(same) else None
         self.whole_numbers = None if self._private else bool(np.array_equal(X, np.rint(X)))
         share = self._zero_shares(X, y)
         Xt = self.pipeline.fit_transform(X)
         return Xt.astype(np.float32), y, share
+
+    def _data_log(self, adata=None) -> dict[str, Any] | None:
+        """The training data's log state: as recorded, else as the pipeline took it (a log2(x+1) step: linear
+        values; ``preprocess.log=auto`` without one: log values); ``None`` under ``preprocess.log=none`` without a
+        record (the values' scale was never decided). Without ``adata`` (a run saved before it was recorded), the
+        pipeline's alone."""
+        st = log_state(adata) if adata is not None else None
+        if st is not None:
+            return {"logged": bool(st["logged"]), "transform": str(st.get("transform", ""))}
+        if "log2p1" in self._fitted_pipeline().spec.split("+"):
+            return {"logged": False, "transform": "linear (the training data's scale; the model logged them)"}
+        if self.config.preprocess.log == "auto":
+            return {"logged": True, "transform": "log scale (the training data's, read from their values)"}
+        return None
 
     def _zero_shares(self, X: np.ndarray, y: np.ndarray) -> np.ndarray | None:
         """Each class's share of training values at exactly 0, per gene (classes x genes), when
@@ -859,6 +877,9 @@ class Generator(ABC):
                           **{k: v for k, v in {**sampler_options, **self._sampling_used}.items()
                              if isinstance(v, (int, float, str, bool))}, "batch_size": int(bs)}
         }
+        if self.data_log is not None:
+            # the data's scale: evaluate and reconstruct read it instead of guessing it from the values again
+            out.uns["rnagen"]["log"] = {**self.data_log, "pseudocount": float("nan")}
         if far is not None:
             out.uns["rnagen"]["synthetic"]["far_values"] = far
         if self.privacy:  # a private model's samples carry its guarantee and DP settings
@@ -920,6 +941,7 @@ class Generator(ABC):
                if self.zero_threshold is not None else {}),
             **({"constant_genes": len(self.constant[0])} if self.constant is not None else {}),
             **({"whole_numbers": self.whole_numbers} if self.whole_numbers is not None else {}),
+            **({"data_log": self.data_log} if self.data_log is not None else {}),
             "train_seconds": self.train_seconds,
             "seed": self.seed,
             "fingerprint": PRIVATE_FINGERPRINT if self.privacy else self._fingerprint,
@@ -997,6 +1019,10 @@ class Generator(ABC):
             if whole is not None and not isinstance(whole, bool):
                 raise ValueError(f"its whole_numbers entry {whole!r} is not true or false")
             model.whole_numbers = whole
+            data_log = meta.get("data_log")
+            if data_log is not None and not (isinstance(data_log, dict) and isinstance(data_log.get("logged"), bool)):
+                raise ValueError(f"its data_log entry {data_log!r} does not say whether the data were logged")
+            model.data_log = data_log
             model._load_extra_meta(meta.get("extra", {}))
             sub = meta.get("subspace")
             if sub is not None:
@@ -1014,6 +1040,8 @@ class Generator(ABC):
         with reading(run_dir / "transforms.npz", fix=fix):
             with np.load(run_dir / "transforms.npz", allow_pickle=False) as z:
                 model.pipeline = Pipeline.from_state(meta["pipeline"], {k: z[k] for k in z.files})
+                if model.data_log is None:
+                    model.data_log = model._data_log()
                 if ZERO_KEY in z.files:
                     model.zero_threshold = np.asarray(z[ZERO_KEY], dtype=np.float32)
                     if model.zero_threshold.shape != (model.n_labels, model.n_genes):

@@ -501,7 +501,8 @@ class Reconstructor:
         X = _dense_rows(adata.X, slice(0, min(adata.n_obs, 2000)), pos, cast=False)
         if not X.size:
             return
-        logged = looks_logged(X)
+        st = log_state(adata)   # recorded (rnagen data prepare, a synthetic set): not guessed from the values
+        logged = bool(st["logged"]) if st is not None else looks_logged(X)
         if lg.get("applied") and logged:
             raise DataError(f"{where}: its input genes look log-scale (values up to {float(np.nanmax(X)):.3g}) but the "
                             "reconstructor was fitted on values before the log (it takes log2(x+1) itself); give the "
