@@ -3,8 +3,10 @@ of the UCSC Xena TOIL hub and the GTEx portal, generated here (no test touches t
 from __future__ import annotations
 
 import gzip
+import hashlib
 import http.server
 import threading
+import urllib.parse
 
 import numpy as np
 import pandas as pd
@@ -19,7 +21,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self):  # noqa: N802
         srv = self.server
-        name = self.path.lstrip("/").split("/")[-1]
+        name = urllib.parse.unquote(self.path.lstrip("/").split("/")[-1])
         rng = self.headers.get("Range")
         srv.requests.append((name, rng))
         srv.paths.append(self.path)
@@ -27,8 +29,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.send_error(404)
             return
         data = srv.files[name]
+        etag = '"' + hashlib.sha256(data).hexdigest()[:16] + '"'   # as S3, GCS and NCBI send one: the version
         start = 0
-        if rng and srv.honour_range:
+        if_range = self.headers.get("If-Range")
+        # If-Range (RFC 9110 13.1.5): the range only of the version named, else the whole file
+        if rng and srv.honour_range and (if_range is None or if_range == etag):
             start = int(rng.split("=")[1].split("-")[0])
             if start >= len(data):
                 self.send_response(416)
@@ -41,8 +46,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         else:
             self.send_response(200)
         body = data[start:]
-        self.send_header("Content-Length", str(len(body)))
+        if name not in srv.no_length:   # else HTTP/1.0's end of body: the connection closing
+            self.send_header("Content-Length", str(len(body)))
+        if name in srv.encoded:   # a gzip file stored as gzip-encoded content (Google Cloud Storage's transcoding)
+            self.send_header("Content-Encoding", "gzip")
         self.send_header("Accept-Ranges", "bytes")
+        if srv.validators:
+            self.send_header("ETag", etag)
         self.end_headers()
         if name in srv.drop_first and name not in srv.dropped:
             # announce the full length, send half, hang up: the client sees an interrupted transfer
@@ -62,6 +72,8 @@ def http_server():
     """
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     srv.files, srv.drop_first, srv.dropped, srv.requests, srv.honour_range = {}, set(), set(), [], True
+    srv.validators = True   # an ETag on each response (a server without one cannot be resumed safely)
+    srv.no_length, srv.encoded = set(), set()   # names sent without Content-Length / with Content-Encoding gzip
     srv.paths = []  # the full request paths (folder layouts such as GEO's)
     srv.base_url = f"http://127.0.0.1:{srv.server_address[1]}/files"
     t = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)

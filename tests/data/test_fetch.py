@@ -276,7 +276,7 @@ def test_fetch_geo_missing_files_and_options(http_server, tmp_path, capsys):
     assert not (tmp_path / "o").exists()
     http_server.files["GSE999_series_matrix.txt.gz"] = b"<html>not found</html>"  # an error page served as 200
     assert main([*args, "--accession", "GSE999"]) == 2
-    assert "GSE999_series_matrix.txt.gz is not a gzipped GEO series matrix" in capsys.readouterr().err
+    assert "GSE999_series_matrix.txt.gz sent a web page (HTML), not the file" in capsys.readouterr().err
     assert not (tmp_path / "geo" / "GSE999_series_matrix.txt.gz").exists()
     assert main(["data", "fetch", "tcga", "--accession", "GSE1", "--cache-dir", str(tmp_path)]) == 2
     assert "--accession applies to geo" in capsys.readouterr().err
@@ -377,7 +377,8 @@ def test_fetch_geo_counts_refusals(http_server, tmp_path, capsys):
     http_server.files[f"?type=rnaseq_counts&acc=GSE5678&format=file&file={_RAW}"] = b"<html>captcha</html>"
     assert main([*args, "--counts", "raw"]) == 2
     err = capsys.readouterr().err
-    assert f"NCBI sent a web page instead of {_RAW}" in err and err.count("\n") == 1
+    assert f"file={_RAW} sent a web page (HTML)" in err and "NCBI asks for a browser at times" in err
+    assert err.count("\n") == 1
     assert not (tmp_path / "geo" / _RAW).exists()
     http_server.files[f"?type=rnaseq_counts&acc=GSE5678&format=file&file={_RAW}"] = _ncbi_counts()[0]
     for extra, match in ((["--counts", "raw", "--platform", "GPL1"], "give one"),
@@ -518,3 +519,114 @@ def test_fetch_recount3_refusals(http_server, tmp_path, capsys):
     assert main(["data", "fetch", "geo", "--accession", "GSE1", "--project", "SRP1", "--cache-dir",
                  str(tmp_path)]) == 2
     assert "--project applies to recount3; remove it for geo" in capsys.readouterr().err
+
+
+# --- what a real server or a second process can do to a download ------------------------------------------------
+def test_a_second_process_downloading_the_same_file_is_refused(http_server, tmp_path):
+    """Two fetches into one cache appended to one .part file: a 3.9 MB 'complete' download of a 3 MB file. The
+    file's lock refuses the second while the first holds it."""
+    import subprocess
+    import sys
+    import time
+
+    dest = tmp_path / "blob.bin"
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time\nfrom rnagen._io import writer_lock\n"
+        f"with writer_lock({str(dest)!r}, kind='file'):\n    print('held', flush=True)\n    time.sleep(30)\n")],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        http_server.files["blob.bin"] = BIG
+        with pytest.raises(Exception, match="being written by another rnagen process"):
+            F.download(f"{http_server.base_url}/blob.bin", dest, retries=0, progress=False)
+        assert not dest.exists() and not (tmp_path / "blob.bin.part").exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    time.sleep(0.05)
+    F.download(f"{http_server.base_url}/blob.bin", dest, retries=0, progress=False)
+    assert dest.read_bytes() == BIG
+
+
+def test_a_part_of_another_version_is_not_spliced_in(http_server, tmp_path):
+    """A .part left from an earlier version of the file (or without a record of its version) was resumed with
+    Range: its bytes before the new version's rest (Blood read as 'Skinn'). The version goes with If-Range; a
+    file changed since comes whole, a .part of unknown version starts again."""
+    import json
+
+    old, new = BIG[:1000] + b"old" * 100, BIG[:1000] + b"new" * 100
+    url = f"{http_server.base_url}/blob.bin"
+    http_server.files["blob.bin"] = new
+    dest = tmp_path / "blob.bin"
+    part = tmp_path / "blob.bin.part"
+    part.write_bytes(old[:1100])
+    (tmp_path / "blob.bin.part.json").write_text(json.dumps({"url": url, "validator": '"an-older-version"'}))
+    F.download(url, dest, retries=0, progress=False)
+    assert dest.read_bytes() == new and not (tmp_path / "blob.bin.part.json").exists()
+    assert http_server.requests[-1][1] == "bytes=1100-"   # asked for the rest, of that version only: got all
+    dest.unlink()
+    part.write_bytes(old[:1100])   # no record of its version: not resumed at all
+    F.download(url, dest, retries=0, progress=False)
+    assert dest.read_bytes() == new and http_server.requests[-1][1] is None
+
+
+@pytest.mark.parametrize("name, body", [("table.txt", b"gene\ts1\nTP53\t1\nEGFR\t2\n" * 401),   # cut mid-line
+                                        ("table.txt.gz", gzip.compress(b"gene\ts1\nTP53\t1\n" * 4000, mtime=0))])
+def test_a_connection_closed_early_without_a_size_is_not_a_whole_file(http_server, tmp_path, name, body):
+    """Without Content-Length the end of a transfer is the connection closing, early or not: a cut table was
+    cached as complete (6 of 11 GTEx samples), a cut .gz made every later read fail. A gzip stream must reach its
+    end, a text file end on a line end; otherwise the transfer is tried again. (A text file cut exactly at a line
+    end cannot be told from a whole one without a size.)"""
+    http_server.files[name] = body
+    http_server.no_length.add(name)
+    http_server.drop_first.add(name)
+    dest = tmp_path / name
+    F.download(f"{http_server.base_url}/{name}", dest, retries=2, retry_wait=0, progress=False)
+    assert dest.read_bytes() == body and len(http_server.requests) == 2
+    dest.unlink()
+    http_server.dropped.clear()
+    with pytest.raises(DataError, match="the server gave no size and sent a (gzip stream cut short|text file that "
+                                        "stops in the middle of a line)"):
+        F.download(f"{http_server.base_url}/{name}", dest, retries=0, progress=False)
+    assert not dest.exists()
+
+
+def test_pages_empty_files_and_bad_checksums_are_not_cached(http_server, tmp_path, capsys):
+    """An empty 200 or a web page was saved under the data's name and reused on every later run; a checksum that
+    is no hex digest could only mismatch, and its advice deleted a good download."""
+    url = f"{http_server.base_url}/data.tsv"
+    http_server.files["data.tsv"] = b""
+    with pytest.raises(DataError, match=r"data.tsv sent empty \(removed, not cached\)"):
+        F.download(url, tmp_path / "data.tsv", retries=0, progress=False)
+    http_server.files["data.tsv"] = b"<!DOCTYPE html>\n<html><body>Sign in</body></html>\n"
+    with pytest.raises(DataError, match=r"sent a web page \(HTML\), not the file"):
+        F.download(url, tmp_path / "data.tsv", retries=0, progress=False)
+    assert not list(tmp_path.iterdir())
+    n = len(http_server.requests)
+    for bad in ("md5:zz", "sha256:0000", "sha256:" + "g" * 64):
+        with pytest.raises(DataError, match="bad checksum .* hex digits"):
+            F.download(url, tmp_path / "data.tsv", checksum=bad, retries=0, progress=False)
+    assert len(http_server.requests) == n   # refused before asking the server
+    # a cached web page (an older download) is named, with the way on
+    (tmp_path / "old.tsv").write_bytes(b"<html><body>error</body></html>")
+    with pytest.raises(DataError, match=rf"cached {re.escape(str(tmp_path / 'old.tsv'))} is a web page .* delete it"):
+        F.download(f"{http_server.base_url}/old.tsv", tmp_path / "old.tsv", retries=0, progress=False)
+    for base in ("notaurl", "ftp://ftp.ncbi.nlm.nih.gov/geo"):
+        assert main(["data", "fetch", "gtex", "--base-url", base, "--cache-dir", str(tmp_path / "c")]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "is not an http(s) URL" in err
+
+
+def test_a_gzip_file_sent_with_content_encoding_is_kept_as_stored(http_server, tmp_path):
+    """Storage that serves a .gz object with Content-Encoding: gzip (Google Cloud Storage's transcoding) had its
+    body decoded on the way, more bytes than announced: never fetched. The stored bytes are kept."""
+    body = gzip.compress(b"gene\ts1\nTP53\t1\n" * 500, mtime=0)
+    http_server.files["x.tsv.gz"] = body
+    http_server.encoded.add("x.tsv.gz")
+    dest = F.download(f"{http_server.base_url}/x.tsv.gz", tmp_path / "x.tsv.gz", retries=0, progress=False)
+    assert dest.read_bytes() == body
+
+
+def test_a_suppl_name_is_quoted_in_its_url(http_server, tmp_path):
+    """'#' or '?' in a submitter's file name ended the URL's path there: another file saved under its name."""
+    assert F.geo_suppl_url("GSE1", name="a#b?.txt", base_url="http://h").endswith("/suppl/a%23b%3F.txt")

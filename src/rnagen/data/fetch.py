@@ -15,9 +15,11 @@ Sources (default base URLs; any mirror holding the same file names can be given 
   from ``http://duffel.rail.bio/recount3``, downloaded only: ``rnagen data prepare --recount-qc`` reads the sums
   as read counts.
 
-Downloads stream into ``NAME.part`` in the cache directory, resume with HTTP ``Range`` requests after an
-interruption, are checked against the server's size (and an optional sha256/md5), and only then are renamed
-to ``NAME``. A file already in the cache is not downloaded again.
+Downloads stream into ``NAME.part`` in the cache directory under a lock (one process per file), resume with HTTP
+``Range`` requests after an interruption (``If-Range`` with the server's ETag or Last-Modified, so the bytes
+already there are continued only by the same version of the file), are checked against the server's size (or,
+without one, for a whole gzip stream or a last line end), against web pages and empty bodies, and an optional
+sha256/md5, and only then are renamed to ``NAME``. A file already in the cache is not downloaded again.
 
 Conversion (Lacan et al., ``REFERENCE.md``): genes restricted to the GTEx v8 protein-coding universe
 (18,691 genes, :func:`rnagen.datasets.gene_universe`) plus any of the 978 landmarks outside it; two views are
@@ -136,15 +138,25 @@ def file_checksum(path: str | os.PathLike, algo: str = "sha256", *, chunk_size: 
     return h.hexdigest()
 
 
+_HEX_DIGITS = {"sha256": 64, "md5": 32}
+
+
 def _parse_checksum(checksum: str) -> tuple[str, str]:
-    algo, sep, hexd = checksum.partition(":")
+    """``(algorithm, hex digest)`` of ``sha256:HEX``, ``md5:HEX`` or a bare digest; a digest of the wrong length
+    or with other characters than hex digits is refused (it could only mismatch, and the advice to delete the
+    download would throw a good file away)."""
+    algo, sep, hexd = str(checksum).strip().partition(":")
     if not sep:
         # bare hex: infer from length
-        hexd, algo = checksum, {64: "sha256", 32: "md5"}.get(len(checksum), "?")
+        hexd, algo = algo, {64: "sha256", 32: "md5"}.get(len(algo), "?")
     algo = algo.lower()
-    if algo not in ("sha256", "md5"):
+    if algo not in _HEX_DIGITS:
         raise DataError(f"bad checksum {checksum!r}; write it as sha256:HEX or md5:HEX")
-    return algo, hexd.lower()
+    hexd = hexd.strip().lower()
+    if len(hexd) != _HEX_DIGITS[algo] or not re.fullmatch(r"[0-9a-f]+", hexd):
+        raise DataError(f"bad checksum {checksum!r}: a {algo} digest is {_HEX_DIGITS[algo]} hex digits (0-9, a-f), "
+                        f"not {hexd[:70]!r}; copy it again from the data's checksum file")
+    return algo, hexd
 
 
 def _verify(path: Path, *, checksum: str | None, expected_size: int | None, what: str,
@@ -163,6 +175,31 @@ def _verify(path: Path, *, checksum: str | None, expected_size: int | None, what
                             f"or the checksum is wrong: {again}, or fix --checksum")
 
 
+def _not_the_file(path: Path, name: str, *, whole: bool) -> str | None:
+    """What is wrong with ``path`` as the file ``name`` names, else ``None``: empty, a web page (an error, login or
+    bot-check page sent with status 200), not gzip data under a ``.gz`` name, or with ``whole`` a gzip stream cut
+    short or damaged (read to its end: a server's own truncated file has the size it announces)."""
+    with open(path, "rb") as fh:
+        head = fh.read(512)
+    if not head:
+        return "empty"
+    low = head.lstrip().lower()
+    if not name.lower().endswith((".html", ".htm")) and low.startswith((b"<!doctype html", b"<html", b"<?xml")) and \
+            (b"<html" in low or b"<!doctype html" in low):
+        return "a web page (HTML), not the file: an error, login or bot-check page"
+    if name.lower().endswith(".gz"):
+        if head[:2] != b"\x1f\x8b":
+            return "not gzip data though its name ends in .gz"
+        if whole:
+            try:
+                with gzip.open(path, "rb") as fh:
+                    while fh.read(1 << 22):
+                        pass
+            except (OSError, EOFError, zlib.error) as e:
+                return f"a gzip stream cut short or damaged ({type(e).__name__})"
+    return None
+
+
 class HTTPStatusError(DataError):
     """An HTTP error status (``status``) for a download: a missing file (404) is told apart from the rest."""
 
@@ -175,18 +212,58 @@ class _Interrupted(Exception):
     """A transfer that stopped early; the ``.part`` file keeps what arrived."""
 
 
+def _resume_record(part: Path) -> Path:
+    """Where a ``.part`` file's source is recorded: its URL and the server's validator (ETag or Last-Modified) of
+    the version its bytes are of, so that a resume continues that version and no other."""
+    return part.with_name(part.name + ".json")
+
+
+def _validator(headers) -> str | None:
+    """The response's strong ETag, else its Last-Modified date: what ``If-Range`` takes (a weak ETag is not)."""
+    etag = headers.get("ETag")
+    if etag and not etag.startswith("W/"):
+        return etag
+    return headers.get("Last-Modified") or None
+
+
 def _transfer(session, url: str, part: Path, *, chunk_size: int, timeout: float, progress: bool) -> int | None:
-    """One HTTP request that appends to ``part`` (resuming with ``Range``); returns the total size if known."""
+    """One HTTP request that appends to ``part`` (resuming with ``Range`` where the bytes are of the version the
+    server has now, ``If-Range``); returns the total size if known. A response of unknown size must end as a
+    whole file does (:func:`_not_the_file`; a text file on a line end), else it counts as interrupted."""
+    import json
+
     import requests
+    import urllib3
 
     from ..utils import progress_bar
 
+    record = _resume_record(part)
     have = part.stat().st_size if part.exists() else 0
-    headers = {"Range": f"bytes={have}-"} if have else {}
+    source = None
+    if have:
+        try:
+            source = json.loads(record.read_text())
+        except (OSError, ValueError):
+            source = None
+        if not isinstance(source, dict) or source.get("url") != url or not source.get("validator"):
+            # bytes of an unknown version (another URL, a server without validators, an older rnagen): spliced
+            # onto today's file they would make a corrupt one, so the transfer starts again
+            part.unlink()
+            have = 0
+    # the bytes as stored: a server compressing them on the way (Content-Encoding) must not change a .gz file
+    headers = {"Accept-Encoding": "identity"}
+    if have:
+        assert isinstance(source, dict)
+        headers.update({"Range": f"bytes={have}-", "If-Range": source["validator"]})
     try:
         r = session.get(url, headers=headers, stream=True, timeout=timeout)
     except (requests.ConnectionError, requests.Timeout) as e:
         raise _Interrupted(str(e)) from e
+    except requests.TooManyRedirects:
+        raise DataError(f"{url}: the server redirects in a loop; check the URL or --base-url") from None
+    except requests.RequestException as e:   # an invalid URL, a scheme requests cannot fetch
+        raise DataError(f"{url}: cannot be fetched ({type(e).__name__}: {str(e)[:100]}); check the URL or "
+                        "--base-url") from None
     with r:
         if r.status_code == 416 and have:
             # nothing left to send: the part file is already complete (or the server changed the file)
@@ -198,6 +275,10 @@ def _transfer(session, url: str, part: Path, *, chunk_size: int, timeout: float,
             raise _Interrupted("server refused the resume range; restarting from the beginning")
         if r.status_code >= 400:
             raise HTTPStatusError(r.status_code, url)
+        encoded = r.headers.get("Content-Encoding", "identity").strip().lower() not in ("", "identity")
+        name = part.name[:-len(".part")]
+        # compressed on the way: a .gz file is kept as sent (the stored gzip data), anything else decoded
+        decode = encoded and not name.lower().endswith(".gz")
         if r.status_code == 206:
             cr = r.headers.get("Content-Range", "")
             try:
@@ -211,20 +292,27 @@ def _transfer(session, url: str, part: Path, *, chunk_size: int, timeout: float,
                 raise _Interrupted(f"server resumed at byte {start}, expected {have}; restarting")
             mode = "ab"
         else:
-            # 200: the server ignored the Range header (or there was none): start from scratch
+            # 200: the whole file (no Range asked, the Range ignored, or If-Range: the file changed since)
             have = 0
             cl = r.headers.get("Content-Length")
-            total = int(cl) if cl and cl.isdigit() else None
+            total = int(cl) if cl and cl.isdigit() and not decode else None
             mode = "wb"
+            validator = _validator(r.headers) if not decode else None
+            if validator:
+                record.write_text(json.dumps({"url": url, "validator": validator}))
+            else:
+                record.unlink(missing_ok=True)   # no resume: a later request could not tell the version apart
         try:
             with open(part, mode) as fh, progress_bar(total=total, initial=have, unit="B", unit_scale=True,
-                                                      unit_divisor=1024, desc=part.name[:-5], disable=not progress,
+                                                      unit_divisor=1024, desc=name, disable=not progress,
                                                       leave=False) as bar:
-                for block in r.iter_content(chunk_size=chunk_size):
+                for block in r.raw.stream(chunk_size, decode_content=decode):
                     if block:
                         fh.write(block)
                         bar.update(len(block))
-        except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError, requests.Timeout) as e:
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as e:
+            if isinstance(e, OSError) and not isinstance(e, (ConnectionError, TimeoutError)):
+                raise   # the local file system (a full disk): not the transfer's
             raise _Interrupted(str(e)) from e
     got = part.stat().st_size
     if total is not None and got < total:
@@ -232,64 +320,109 @@ def _transfer(session, url: str, part: Path, *, chunk_size: int, timeout: float,
     if total is not None and got > total:
         part.unlink()
         raise DataError(f"{url}: received {got} bytes, more than the announced {total}; fetch again")
+    if total is None and got:
+        # no size announced: a connection closed early looks like the end of the file, so the file must end as a
+        # whole one does (a gzip stream to its end, a text file on a line end)
+        cut = _not_the_file(part, name, whole=True)
+        if cut is None and not name.lower().endswith(".gz"):
+            with open(part, "rb") as fh:
+                fh.seek(-1, os.SEEK_END)
+                if fh.read(1) not in (b"\n", b"\r") and _looks_like_text(part):
+                    cut = "a text file that stops in the middle of a line"
+        if cut is not None and cut.startswith(("a gzip stream cut", "a text file that stops")):
+            part.unlink()
+            record.unlink(missing_ok=True)
+            raise _Interrupted(f"the server gave no size and sent {cut}")
     return total
 
 
+def _looks_like_text(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        head = fh.read(4096)
+    return b"\0" not in head
+
+
 def download(url: str, dest: str | os.PathLike, *, checksum: str | None = None, expected_size: int | None = None,
-             retries: int = 3, retry_wait: float = 1.0, chunk_size: int = 1 << 20, timeout: float = 60.0,
-             progress: bool = True, session=None) -> Path:
+             retries: int = 3, retry_wait: float = 1.0, chunk_size: int = 1 << 16, timeout: float = 60.0,
+             progress: bool = True, session=None, page_hint: str | None = None) -> Path:
     """Download ``url`` to ``dest`` with resume, size check and optional checksum.
 
     The bytes go to ``dest + ".part"``; an interrupted transfer is resumed with an HTTP ``Range`` request
-    (up to ``retries`` times in this call, and again by a later call). When complete, the size is checked
-    against the server's ``Content-Length``/``Content-Range`` (and ``expected_size``), the checksum is
-    verified, and the file is renamed to ``dest``. An existing ``dest`` is verified and reused.
+    (up to ``retries`` times in this call, and again by a later call) when the server identifies the version the
+    bytes are of (ETag or Last-Modified, sent back as ``If-Range``: a file changed since is fetched whole). When
+    complete, the size is checked against the server's ``Content-Length``/``Content-Range`` (and
+    ``expected_size``), the content against the name (not empty, not a web page, a ``.gz`` file read to the end of
+    its gzip stream), the checksum is verified, and the file is renamed to ``dest``. An existing ``dest`` is
+    verified and reused. One process at a time downloads a file (a lock beside it; another is refused).
 
     Parameters
     ----------
     checksum
         ``"sha256:HEX"`` or ``"md5:HEX"`` (a bare hex string is accepted: 64 digits sha256, 32 md5).
+    page_hint
+        The way on when the server sends a web page instead of the file (default: check the URL).
 
     Raises
     ------
     DataError
-        HTTP errors, a size or checksum mismatch, or an interruption that outlasted ``retries`` (the
-        message says to run the command again to resume).
+        HTTP errors, a size or checksum mismatch, a web page or damaged file, or an interruption that outlasted
+        ``retries`` (the message says to run the command again to resume).
     """
+    from urllib.parse import urlparse
+
     import requests
 
+    from .._io import writer_lock
+
+    parsed = urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise DataError(f"{url!r} is not an http(s) URL; give --base-url as https://HOST/PATH")
+    if checksum:
+        _parse_checksum(checksum)   # a malformed one refused before anything is fetched
     dest = Path(dest)
-    if dest.exists():
-        _verify(dest, checksum=checksum, expected_size=expected_size, what=f"cached {dest.name}")
-        return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
-    part = dest.with_name(dest.name + ".part")
-    own = session is None
-    session = session or requests.Session()
-    try:
-        attempt = 0
-        while True:
-            try:
-                total = _transfer(session, url, part, chunk_size=chunk_size, timeout=timeout, progress=progress)
-                break
-            except _Interrupted as e:
-                attempt += 1
-                if attempt > retries:
-                    got = part.stat().st_size if part.exists() else 0
-                    raise DataError(f"download of {url} interrupted after {got} bytes ({e}); run the same command "
-                                    f"again to resume from {part.name}") from None
-                time.sleep(retry_wait * min(2 ** (attempt - 1), 30))
-    finally:
-        if own:
-            session.close()
-    try:
-        _verify(part, checksum=checksum, expected_size=expected_size if expected_size is not None else total,
-                what=dest.name, again="the download was removed: fetch again")
-    except DataError:
-        part.unlink()
-        raise
-    os.replace(part, dest)
-    return dest
+    with writer_lock(dest, kind="file"):   # a second process appending to the same .part corrupts it
+        if dest.exists():
+            _verify(dest, checksum=checksum, expected_size=expected_size, what=f"cached {dest.name}")
+            bad = _not_the_file(dest, dest.name, whole=False)
+            if bad is not None:
+                raise DataError(f"cached {dest} is {bad}; delete it and fetch again")
+            return dest
+        part = dest.with_name(dest.name + ".part")
+        own = session is None
+        session = session or requests.Session()
+        try:
+            attempt = 0
+            while True:
+                try:
+                    total = _transfer(session, url, part, chunk_size=chunk_size, timeout=timeout,
+                                      progress=progress)
+                    break
+                except _Interrupted as e:
+                    attempt += 1
+                    if attempt > retries:
+                        got = part.stat().st_size if part.exists() else 0
+                        resume = _resume_record(part).exists() and got
+                        raise DataError(f"download of {url} interrupted after {got} bytes ({e}); run the same "
+                                        "command again" + (f" to resume from {part.name}" if resume else "")) from None
+                    time.sleep(retry_wait * min(2 ** (attempt - 1), 30))
+        finally:
+            if own:
+                session.close()
+        try:
+            bad = _not_the_file(part, dest.name, whole=True)
+            if bad is not None:
+                hint = page_hint if page_hint and bad.startswith("a web page") else "check the URL or --base-url"
+                raise DataError(f"{url} sent {bad} (removed, not cached); {hint}")
+            _verify(part, checksum=checksum, expected_size=expected_size if expected_size is not None else total,
+                    what=dest.name, again="the download was removed: fetch again")
+        except DataError:
+            part.unlink()
+            _resume_record(part).unlink(missing_ok=True)
+            raise
+        os.replace(part, dest)
+        _resume_record(part).unlink(missing_ok=True)
+        return dest
 
 
 def fetch_files(source: Source, *, cache_dir: str | os.PathLike | None = None, base_url: str | None = None,
@@ -618,11 +751,6 @@ def _listing(url: str, tmp: Path, kw: dict[str, Any]) -> str:
         tmp.with_name(tmp.name + ".part").unlink(missing_ok=True)
 
 
-def _is_gzip(path: Path) -> bool:
-    with open(path, "rb") as fh:
-        return fh.read(2) == b"\x1f\x8b"
-
-
 def _fetch_geo_counts(acc: str, kind: str, cache: Path, *, base_url: str | None, checksum: str | None,
                       kw: dict[str, Any]) -> Path:
     """NCBI's counts file of one kind for a series: from the cache, else named by the series' counts page."""
@@ -640,19 +768,19 @@ def _fetch_geo_counts(acc: str, kind: str, cache: Path, *, base_url: str | None,
         raise DataError(f"NCBI's counts page for {acc} links no {kind} counts, only {', '.join(sorted(files))}; pass "
                         f"--counts {sorted(files)[0]}")
     name = files[kind][0]
-    dest = download(geo_counts_url(acc, name=name, base_url=base_url), cache / name, checksum=checksum, **kw)
-    if not _is_gzip(dest):
-        dest.unlink()
-        raise DataError(f"NCBI sent a web page instead of {name} (a bot check or an error; removed from the cache): "
-                        f"download {geo_counts_url(acc, name=name, base_url=base_url)} in a browser into {cache}, then "
-                        "run this command again")
-    return dest
+    url = geo_counts_url(acc, name=name, base_url=base_url)
+    return download(url, cache / name, checksum=checksum, **kw,
+                    page_hint=f"NCBI asks for a browser at times: download {url} in one into {cache}, then run this "
+                              "command again")
 
 
 def geo_suppl_url(accession: str, *, name: str | None = None, base_url: str | None = None) -> str:
     """The URL of a series' supplementary folder in GEO's tree (``GSExxx/suppl/``), or of one file in it."""
+    from urllib.parse import quote
+
     matrix = geo_url(accession, base_url=base_url)
-    return matrix.rsplit("/matrix/", 1)[0] + "/suppl/" + (name or "")
+    # quoted: a '#' or '?' in a file name would end the path there (a fragment, a query)
+    return matrix.rsplit("/matrix/", 1)[0] + "/suppl/" + quote(name or "")
 
 
 def _suppl_files(page: str) -> list[tuple[str, str]]:
