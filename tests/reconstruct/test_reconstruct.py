@@ -189,3 +189,18 @@ def test_an_input_named_twice_under_two_ids_is_named():
     with pytest.raises(DataError, match=r"same gene twice under different IDs \('TBX4' and '9496': '9496' of the "
                                         r"data\); remove one of them"):
         rc.fit(a, inputs=["TBX4", "9496", *list(a.var_names[1:3])])
+
+
+def test_too_few_profiles_to_validate_or_score_are_refused(make_adata, linear_problem):
+    """A fit on 3 profiles chose its penalty from 'validation mean R² nan on 1 samples'; a score on 2 profiles
+    reported a mean R² of -3,074 (genes that happen not to vary over them). Both refused, naming the minimum."""
+    train, test = _split(linear_problem, make_adata)
+    with pytest.raises(DataError, match=r"5 training samples are too few to hold out 3 .* give at least 6, or fit "
+                                        r"without validation \(val_size=0 with one penalty"):
+        rc.fit(train[:5].copy(), inputs=linear_problem["inputs"])
+    small = rc.fit(train[:5].copy(), inputs=linear_problem["inputs"], val_size=0.0,
+                   overrides=["linear.alphas=[1.0]"])   # one fixed penalty: taken
+    rc.fit(train[:6].copy(), inputs=linear_problem["inputs"])   # 3 held out, 3 to fit on
+    with pytest.raises(DataError, match=r"need at least 5 test samples to score .* got 4"):
+        small.score(test[:4].copy())
+    assert np.isfinite(small.score(test[:5].copy())["r2"]["mean"])

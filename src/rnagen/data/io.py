@@ -3002,7 +3002,7 @@ def _labels_by_id(raw: pd.DataFrame, obs_names: list[str], *, label_key: str | N
     if missing and not (absent_ok and len(missing) < len(obs_names)):
         raise DataError(f"label file {source}: no row for {len(missing)} of {len(obs_names)} samples (e.g. "
                         f"{missing[0][:40]!r}); add them, check that a column holds the sample ids, or leave those "
-                        "samples out with --drop-unlabelled")
+                        "samples out (rnagen data prepare --drop-unlabelled)")
     return name, pd.Categorical(_label_strings(pd.Series([m.get(o, None) for o in obs_names], dtype=object)))
 
 

@@ -92,6 +92,10 @@ class MLPConfig:
     """Stop after this many epochs without a better validation MSE (the best weights are kept)."""
 
 
+#: the fewest held-out profiles :meth:`Reconstructor.score` takes
+MIN_SCORE_SAMPLES = 5
+
+
 @dataclass
 @checked(None, val_size="[0, 1)", seed=f"[0, {SEED_MAX}]")
 class ReconstructConfig:
@@ -422,7 +426,13 @@ class Reconstructor:
         n = adata.n_obs
         n_val = int(round(float(self.config.val_size) * n))
         if self.config.val_size > 0:
-            n_val = min(max(n_val, 1), n - 2)
+            # a held-out R² per gene needs a spread: 3 profiles at least (1 gave a 'validation R² nan' that chose
+            # the penalty), and 3 left to fit on
+            n_val = min(max(n_val, 3), n - 3)
+            if n_val < 3:
+                raise DataError(f"{n} training samples are too few to hold out 3 for choosing the reconstruction's "
+                                "penalty (or stopping its MLP) and fit on 3 more; give at least 6, or fit without "
+                                "validation (val_size=0 with one penalty, linear.alphas=[A])")
         if n_val <= 0:
             return np.zeros(0, dtype=np.int64)
         if label_key is not None:
@@ -590,8 +600,11 @@ class Reconstructor:
             raise DataError(f"none of the {len(self.target_idx)} target genes of the reconstructor are in the test "
                             f"data; score on full profiles with the training data's genes")
         tpos = np.asarray([hits[k] for k in keep], dtype=np.int64)
-        if adata.n_obs < 2:
-            raise DataError(f"need at least 2 test samples to score, got {adata.n_obs}")
+        if adata.n_obs < MIN_SCORE_SAMPLES:
+            # each gene's R² divides by its spread over the test profiles: over 2 or 3 of them some genes hardly
+            # vary, and their R² (-3,000 on 2 profiles) swamps the mean
+            raise DataError(f"need at least {MIN_SCORE_SAMPLES} test samples to score a reconstruction (a per-gene R² "
+                            f"over fewer is dominated by the genes that happen not to vary), got {adata.n_obs}")
         seen = self._training_profiles(adata, pos)
         pipe_in, pipe_out = self._pipelines()
         sub_out = pipe_out.subset(keep)
