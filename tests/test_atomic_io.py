@@ -29,3 +29,26 @@ def test_remove_stale_temporaries_of_a_killed_writer(tmp_path):
     assert remove_stale_temporaries(tmp_path) == [os.path.basename(orphan)]
     assert sorted(os.listdir(tmp_path)) == [".plain.tmp", ".user_notes", "checkpoint.pt"]
     assert remove_stale_temporaries(tmp_path / "missing") == []
+
+
+def test_a_gzipped_table_names_itself_in_its_header(tmp_path):
+    """The gzip header of a .csv.gz / .tsv.gz names the file it holds as its final name (pandas wrote the
+    temporary '.a.csv.gz.10xgnaq0.tmp' there); the table reads back the same."""
+    import gzip
+
+    import anndata as ad
+    import numpy as np
+    import pandas as pd
+
+    from rnagen._io import write_profiles
+
+    obs = pd.DataFrame({"k": ["x", "y"]}, index=["s1", "s2"])
+    a = ad.AnnData(np.arange(6, dtype=np.float32).reshape(2, 3), obs=obs, var=pd.DataFrame(index=["A", "B", "C"]))
+    for name, sep in (("out.csv.gz", ","), ("out.tsv.gz", "\t")):
+        write_profiles(a, tmp_path / name)
+        raw = (tmp_path / name).read_bytes()
+        assert raw[3] & 0x08 and raw[10:].split(b"\0", 1)[0] == name[:-3].encode()   # FNAME flag, then the name
+        back = pd.read_csv(tmp_path / name, sep=sep, index_col=0)
+        assert list(back.index) == ["s1", "s2"] and back.loc["s2", "C"] == 5.0 and back.loc["s1", "k"] == "x"
+        with gzip.open(tmp_path / name, "rt") as fh:
+            assert fh.readline().rstrip("\n") == sep.join(["sample", "k", "A", "B", "C"])

@@ -409,10 +409,33 @@ def write_profiles(adata: Any, path: str | os.PathLike) -> Path:
     with atomic_path(path, suffix=suffix) as tmp:
         if ending == ".parquet":
             table.to_parquet(tmp, index=False)
+        elif ending.endswith(".gz"):
+            import gzip
+
+            # the gzip header names the file as it will be called (pandas wrote the temporary name there)
+            inner = Path(path).name[:-3]
+            with open(tmp, "wb") as raw, gzip.GzipFile(filename=inner, mode="wb", fileobj=raw) as gz, \
+                    io_text(gz) as fh:
+                table.to_csv(fh, sep=TABLE_ENDINGS[ending], index=False)
         else:
-            table.to_csv(tmp, sep=TABLE_ENDINGS[ending], index=False,
-                         compression="gzip" if ending.endswith(".gz") else None)
+            table.to_csv(tmp, sep=TABLE_ENDINGS[ending], index=False)
     return Path(path)
+
+
+def io_text(binary: Any) -> Any:
+    """A UTF-8 text stream over a binary one, detached (not closed) on leaving, with Unix line ends."""
+    import io
+
+    @contextlib.contextmanager
+    def _wrapped():
+        fh = io.TextIOWrapper(binary, encoding="utf-8", newline="")
+        try:
+            yield fh
+        finally:
+            fh.flush()
+            fh.detach()
+
+    return _wrapped()
 
 
 def write_npz(path: str | os.PathLike, **arrays: np.ndarray) -> Path:

@@ -472,6 +472,7 @@ def test_counts_are_shown_in_the_unit_they_round_to():
     from rnagen.cli.data import _count_str
 
     assert [_count_str(v) for v in (999_999.9, 1_234_567, 45_600, 999.6, 12)] == ["1M", "1.23M", "45.6k", "1k", "12"]
+    assert [_count_str(v) for v in (4.61e18, 2.5e11)] == ["4.61e+18", "250G"]
 
 
 def test_columns_of_one_gene_are_added_as_counts(tmp_path, capsys):

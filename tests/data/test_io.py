@@ -795,9 +795,9 @@ def test_read_feature_map(tmp_path):
     (tmp_path / "GPL.annot").write_text(
         "#ID = probe\n^PLATFORM = GPL1\n!platform_table_begin\nID\tGene symbol\tGene title\n"
         "p1\tTP53\ttumor protein p53, a title with commas\np2\tEGFR\t\np3\tDDR1 /// MIR4640\t\np4\t---\t\np5\t\t\n"
-        "p1\tMYC\tlisted twice: the first mapping kept\n")
+        "p1\tMYC\tlisted twice under two genes: no single gene (the first kept before)\np2\tEGFR\ttwice, one gene\n")
     m = read_feature_map(tmp_path / "GPL.annot")
-    assert m == {"p1": "TP53", "p2": "EGFR", "p3": "", "p4": "", "p5": ""}
+    assert m == {"p1": "", "p2": "EGFR", "p3": "", "p4": "", "p5": ""}
     # GEO's .annot layout: the symbol in the third column, after the gene title; a map without a header
     (tmp_path / "GPL96.annot").write_text("^Annotation\n!platform_table_begin\nID\tGene title\tGene symbol\tGene ID\n"
                                           "1007_s_at\tdiscoidin domain receptor\tDDR1\t780\n117_at\theat\tHSPA6\t3310\n"

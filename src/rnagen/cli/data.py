@@ -384,8 +384,11 @@ def _depth_totals(adata):
 
 
 def _count_str(x: float) -> str:
-    """1234567 -> "1.23M", 45600 -> "45.6k", 999999.9 -> "1M" (not "1e+03k": the unit is taken after rounding)."""
+    """1234567 -> "1.23M", 45600 -> "45.6k", 999999.9 -> "1M" (not "1e+03k": the unit is taken after rounding);
+    past 10^12 in plain scientific notation (4.6e18 read "4.61e+09G")."""
     x = float(f"{x:.3g}")
+    if abs(x) >= 1e12:
+        return f"{x:.3g}"
     for div, unit in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
         if x >= div:
             return f"{x / div:.3g}{unit}"

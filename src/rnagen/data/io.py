@@ -2010,7 +2010,8 @@ def read_feature_map(path: str | os.PathLike) -> dict[str, str]:
     first field and, when the first line is a header naming a gene column (``Gene symbol``, ``Symbol``,
     ``GENE_SYMBOL``, ``IDENTIFIER``, ``gene``; GEO platform files), that column, else the second field.
     ``#``, ``!`` and ``^`` lines are comments. A gene field naming no single gene (empty, ``---``,
-    ``A /// B``, ``A, B``) maps the feature to nothing. The first mapping of a feature listed twice is kept.
+    ``A /// B``, ``A, B``) maps the feature to nothing, as does a feature listed twice under two genes (listed twice
+    under one, it maps to it).
     miRBase's files name miRNAs by their accessions (GDC's isoform tables summed to mature miRNAs, MIMATxxxxxxx):
     ``mature.fa`` / ``hairpin.fa`` (``>hsa-miR-21-5p MIMAT0000076 Homo sapiens ...``) and ``aliases.txt``
     (``MIMAT0000076<TAB>hsa-miR-21;hsa-miR-21-5p;``, the names in the order miRBase gave them: the last is the
@@ -2074,8 +2075,11 @@ def read_feature_map(path: str | os.PathLike) -> dict[str, str]:
                 gene = fields[col] if col < len(fields) else ""
                 if assigned:
                     gene = _assigned_gene(gene)
+                gene = "" if _NO_GENE.search(gene) else gene
                 if feat and feat not in out:
-                    out[feat] = "" if _NO_GENE.search(gene) else gene
+                    out[feat] = gene
+                elif feat and gene and out[feat] and out[feat] != gene:
+                    out[feat] = ""   # listed twice under two genes: no single gene, as "A /// B" (first kept before)
 
     _parse_text(txt, _parse)
     if not out and gff_lines:
