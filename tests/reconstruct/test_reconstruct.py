@@ -79,12 +79,13 @@ def test_apply_keeps_inputs_and_gene_order(make_adata, linear_problem):
 
 def test_missing_inputs_are_named(make_adata, linear_problem, tmp_path):
     train, test = _split(linear_problem, make_adata)
-    with pytest.raises(DataError, match=r"2 of the 22 input genes are missing from the training data: nope1, nope2"):
+    with pytest.raises(DataError, match=r"2 of the 22 input genes are missing from the training data: nope1, nope2; "
+                                        r"take them out of the --inputs list"):
         rc.fit(train, inputs=linear_problem["inputs"] + ["nope1", "nope2"])
     rec = rc.fit(train, inputs=linear_problem["inputs"])
     drop = linear_problem["inputs"][:3]
     with pytest.raises(DataError, match=r"3 of the 20 input genes of the reconstructor are missing from the data to "
-                                        r"reconstruct: " + ", ".join(drop)):
+                                        r"reconstruct: " + ", ".join(drop) + "; give data holding them"):
         rec.apply(test[:, [g for g in test.var_names if g not in drop]].copy())
     with pytest.raises(DataError, match="nothing is left to reconstruct"):
         rc.fit(train[:, linear_problem["inputs"]].copy(), inputs=linear_problem["inputs"])

@@ -577,7 +577,8 @@ class Generator(ABC):
             X = X.toarray()
         X = np.asarray(X, dtype=np.float64)
         if X.ndim != 2 or X.shape[0] < 2 or X.shape[1] < 1:
-            raise DataError(f"need a samples x genes matrix with at least 2 samples, got shape {X.shape}")
+            raise DataError(f"need a samples x genes matrix with at least 2 samples, got shape {X.shape}; a model "
+                            "learns each class's spread from its training profiles: give more samples")
         bad = ~np.isfinite(X)
         if bad.any():
             r, c = np.argwhere(bad)[0]

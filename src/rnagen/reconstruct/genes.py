@@ -40,13 +40,16 @@ def _preview(names: Sequence[str], k: int = 8) -> str:
     return ", ".join(names[:k]) + (f", ... ({len(names) - k} more)" if len(names) > k else "")
 
 
-def require_genes(requested: Sequence[str], var_names: Sequence[str], *, what: str, where: str) -> list[int]:
-    """Positions of all ``requested`` genes in ``var_names``; :class:`DataError` naming the missing ones."""
+def require_genes(requested: Sequence[str], var_names: Sequence[str], *, what: str, where: str,
+                  fix: str = "give data holding them (a reconstructor maps the genes it was fitted on, every one)"
+                  ) -> list[int]:
+    """Positions of all ``requested`` genes in ``var_names``; :class:`DataError` naming the missing ones and
+    ``fix``, the way on."""
     hits = match_genes(requested, var_names)
     missing = [r for r, h in zip(requested, hits) if h is None]
     if missing:
         raise DataError(f"{len(missing)} of the {len(requested)} {what} are missing from {where}: "
-                        f"{_preview(missing)}")
+                        f"{_preview(missing)}; {fix}")
     return [h for h in hits if h is not None]  # every one: the missing ones raised above
 
 
@@ -90,7 +93,8 @@ def resolve_inputs(inputs: str | Sequence[str] | os.PathLike, var_names: Sequenc
         if r not in seen:
             seen.add(r)
             uniq.append(r)
-    idx = require_genes(uniq, var, what="input genes", where=where)
+    idx = require_genes(uniq, var, what="input genes", where=where,
+                        fix="take them out of the --inputs list, or fit on data that holds them")
     if len(set(idx)) != len(idx):
         first: dict[int, str] = {}
         for r, i in zip(uniq, idx):
