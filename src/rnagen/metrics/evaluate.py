@@ -122,6 +122,11 @@ def _aligned(X: np.ndarray, genes: list, real_genes: list, what: str) -> np.ndar
     if genes != real_genes:
         pos = pd.Index(genes).get_indexer(real_genes)
         if (pos < 0).any():
+            # names padded with spaces in one file only (a CSV reader strips them, an .h5ad keeps them)
+            stripped = pd.Index([str(g).strip() for g in genes])
+            if stripped.is_unique:
+                pos = stripped.get_indexer([str(g).strip() for g in real_genes])
+        if (pos < 0).any():
             hits = match_genes(real_genes, genes)
             if all(h is not None for h in hits) and len(set(hits)) == len(hits):
                 pos = np.asarray(hits, dtype=np.int64)
