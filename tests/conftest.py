@@ -18,3 +18,19 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+@pytest.fixture
+def earlier_output():
+    """Writes a small .h5ad as rnagen writes one (its ``uns["rnagen"]`` record) at a path: the earlier result a
+    failing command must leave as it was (a file rnagen did not write there is refused before any work)."""
+    def write(path):
+        import anndata as ad
+        import numpy as np
+
+        a = ad.AnnData(np.zeros((2, 2), np.float32))
+        a.uns["rnagen"] = {"synthetic": {"model": "earlier"}}
+        a.write_h5ad(path)
+        return path
+
+    return write

@@ -131,6 +131,7 @@ def check_output(
     writes: Iterable[str] = (),
     option: str = "--out",
     example: str = "out.h5ad",
+    profiles: bool = False,
 ) -> Path:
     """Refuse an output that would replace an input or cannot be created, before anything is written.
 
@@ -146,6 +147,9 @@ def check_output(
         replaced.
     option
         The option the path came from, for the message.
+    profiles
+        The output is expression profiles (an .h5ad or a table): an existing file there that rnagen did not write
+        (:func:`written_by_rnagen`), a user's own data, is refused rather than replaced.
     """
     out = Path(path)
     for parent in reversed(out.parents):
@@ -167,7 +171,39 @@ def check_output(
                 clash = os.path.samefile(inp, out)  # a hard link to the input
         if clash:
             raise OutputError(f"{option} {out} would overwrite the input {inp}; choose another output path")
+    if profiles and kind == "file" and out.is_file() and out.stat().st_size and not written_by_rnagen(out):
+        raise OutputError(f"{option} {out} exists and holds data rnagen did not write (no rnagen record in it); it "
+                          "would be replaced: choose another path, or delete it first")
     return out
+
+
+def written_by_rnagen(path: Path) -> bool:
+    """Whether the profiles file ``path`` is one rnagen wrote: an .h5ad with its ``uns["rnagen"]`` record; a table
+    (no record to read) whose first column is the ``sample`` column :func:`write_profiles` puts first and whose
+    first profile is a synthetic one (``syn_000000``), as ``rnagen sample`` names them."""
+    name = path.name.lower()
+    try:
+        if name.endswith(".h5ad"):
+            import h5py
+
+            with h5py.File(path, "r") as f:
+                return "uns" in f and "rnagen" in f["uns"]
+        if name.endswith((".parquet", ".pq")):
+            import pyarrow.parquet as pq
+
+            pf = pq.ParquetFile(path)
+            col = pf.schema_arrow.names[0] if pf.schema_arrow.names else ""
+            first = pf.read_row_group(0, columns=[col]).column(0)[0].as_py() if pf.num_row_groups else ""
+            return col in ("sample", "sample_id") and str(first).startswith("syn_")
+        import gzip
+
+        with (gzip.open(path, "rt", encoding="utf-8") if name.endswith(".gz") else
+              open(path, encoding="utf-8")) as fh:
+            header, row = fh.readline(), fh.readline()
+        cells = [re.split(r"[,\t]", line, maxsplit=1)[0].strip().strip('"') for line in (header, row)]
+        return cells[0] in ("sample", "sample_id") and cells[1].startswith("syn_")
+    except Exception:  # noqa: BLE001 - unreadable as what its name says: not an output of rnagen's
+        return False
 
 
 # --- one writer at a time -----------------------------------------------------------------------------------
@@ -312,10 +348,12 @@ def claim_output(
     writes: Iterable[str] = (),
     option: str = "--out",
     example: str = "out.h5ad",
+    profiles: bool = False,
 ) -> Iterator[Path]:
     """:func:`check_output`, then hold :func:`writer_lock` on the output and remove the temporaries a killed
     writer left there: what every command that writes runs around its work."""
-    out = check_output(path, inputs=inputs, kind=kind, writes=writes, option=option, example=example)
+    out = check_output(path, inputs=inputs, kind=kind, writes=writes, option=option, example=example,
+                       profiles=profiles)
     with writer_lock(out, kind=kind):
         if kind == "dir":
             remove_stale_temporaries(out)

@@ -136,10 +136,10 @@ def _case_file(tmp_path: Path, name: str, content, extra: list[str]) -> tuple[Pa
 
 
 @pytest.mark.parametrize("case", list(BAD_FILES))
-def test_prepare_bad_file(tmp_path, clean_failure, case):
+def test_prepare_bad_file(tmp_path, clean_failure, case, earlier_output):
     name, content, extra, match = BAD_FILES[case]
     p, extra = _case_file(tmp_path, name, content, extra)
-    (tmp_path / "out.h5ad").write_bytes(b"previous output")
+    earlier_output(tmp_path / "out.h5ad")
     argv = ["data", "prepare", str(p), "--out", str(tmp_path / "out.h5ad")]
     if "--genes" not in extra:
         argv += ["--genes", "all"]

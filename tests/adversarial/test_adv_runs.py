@@ -724,9 +724,9 @@ def _fail_with(monkeypatch, target: str, code: int) -> None:
 
 @pytest.mark.parametrize("code,words", [(errno.ENOSPC, "no space left"), (errno.EACCES, "permission denied"),
                                         (errno.EROFS, "read-only")])
-def test_sample_os_error_while_writing(work, clean_failure, monkeypatch, code, words):
+def test_sample_os_error_while_writing(work, clean_failure, monkeypatch, code, words, earlier_output):
     out = work["tmp"] / "out"
-    (out / "syn.h5ad").write_bytes(b"an earlier result")
+    earlier_output(out / "syn.h5ad")
     _fail_with(monkeypatch, "anndata.AnnData.write_h5ad", code)
     res = clean_failure(_sample_argv(work["gauss"], out / "syn.h5ad"), watch=[out, work["gauss"]], match=words)
     assert "syn.h5ad" in res.err

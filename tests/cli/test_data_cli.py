@@ -220,11 +220,10 @@ BAD = {
 
 @pytest.mark.parametrize("case", list(BAD))
 @pytest.mark.parametrize("existing", [False, True])
-def test_prepare_bad_input_exit_2_one_line_nothing_written(tmp_path, capsys, case, existing):
+def test_prepare_bad_input_exit_2_one_line_nothing_written(tmp_path, capsys, case, existing, earlier_output):
     text, extra, match = BAD[case]
     out = tmp_path / "out.h5ad"
-    if existing:
-        out.write_bytes(b"previous content")
+    earlier = earlier_output(out).read_bytes() if existing else None
     args = ["data", "prepare", _expr(tmp_path, text), "--out", str(out)]
     args += [] if "--genes" in extra else ["--genes", "all"]
     if "--label-key" not in extra:
@@ -237,7 +236,7 @@ def test_prepare_bad_input_exit_2_one_line_nothing_written(tmp_path, capsys, cas
     import re
 
     assert re.search(match, lines[0]), lines[0]
-    assert (out.read_bytes() == b"previous content") if existing else not out.exists()
+    assert (out.read_bytes() == earlier) if existing else not out.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["in.csv"] + (["out.h5ad"] if existing else []))
 
 

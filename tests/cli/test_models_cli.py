@@ -270,3 +270,29 @@ def test_out_of_memory_messages(error, expected):
 
     got = _out_of_memory(error)
     assert (got is None) if expected is None else got.startswith(expected)
+
+
+def test_an_output_over_data_rnagen_did_not_write_is_refused(labelled_csv, tmp_path, capsys):
+    """`--out` naming a user's own data file (the training data, given to sample as its --out) replaced it; a
+    file rnagen wrote there before (a re-run) is replaced as before."""
+    run = tmp_path / "run"
+    assert main(["train", str(labelled_csv), "--model", "gaussian", "--label-key", "kind", "--out", str(run)]) == 0
+    own_h5ad = tmp_path / "mine.h5ad"
+    ad.AnnData(np.ones((2, 2), np.float32)).write_h5ad(own_h5ad)
+    before = {p: p.read_bytes() for p in (labelled_csv, own_h5ad)}
+    capsys.readouterr()
+    for target in (labelled_csv, own_h5ad):
+        assert main(["sample", str(run), "--n", "6", "--out", str(target)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "exists and holds data rnagen did not write" in err
+    assert main(["data", "prepare", str(labelled_csv), "--label-key", "kind", "--genes", "all",
+                 "--out", str(own_h5ad)]) == 2
+    assert "holds data rnagen did not write" in capsys.readouterr().err
+    assert {p: p.read_bytes() for p in before} == before
+    for out in (tmp_path / "s.csv", tmp_path / "s.h5ad", tmp_path / "s.tsv.gz", tmp_path / "s.parquet"):
+        for _ in range(2):   # written, then written again over rnagen's own output
+            assert main(["sample", str(run), "--n", "6", "--out", str(out)]) == 0
+    assert main(["data", "prepare", str(labelled_csv), "--label-key", "kind", "--genes", "all",
+                 "--out", str(tmp_path / "p.h5ad")]) == 0
+    assert main(["data", "prepare", str(labelled_csv), "--label-key", "kind", "--genes", "all",
+                 "--out", str(tmp_path / "p.h5ad")]) == 0

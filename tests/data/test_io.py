@@ -2610,8 +2610,8 @@ def test_drop_unlabelled_drops_samples_the_label_file_lacks(tmp_path):
                       columns=["TP53", "EGFR", "MYC", "KRAS"])
     df.to_csv(tmp_path / "x.csv", index_label="sample")
     (tmp_path / "lab.csv").write_text("sample,cls\nS0,a\nS1,a\nS2,b\nS4,b\n")
-    with pytest.raises(DataError, match=r"no row for 2 of 6 samples .* or leave those samples out with "
-                                        r"--drop-unlabelled"):
+    with pytest.raises(DataError, match=r"no row for 2 of 6 samples .* or leave those samples out \(rnagen data "
+                                        r"prepare --drop-unlabelled\)"):
         read(tmp_path / "x.csv", labels=tmp_path / "lab.csv", label_key="cls")
     a = read(tmp_path / "x.csv", labels=tmp_path / "lab.csv", label_key="cls", drop_unlabelled=True)
     assert list(a.obs_names) == ["S0", "S1", "S2", "S4"] and a.obs["cls"].tolist() == ["a", "a", "b", "b"]

@@ -85,7 +85,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     _check_missing_options(args)
     inputs = [args.input, args.labels, args.feature_map, args.sample_names, args.recount_qc] + (
         [args.genes] if args.genes not in ("landmarks", "all") else [])
-    with claim_output(args.out, inputs=inputs):
+    with claim_output(args.out, inputs=inputs, profiles=True):
         # an .h5ad under a table's name is refused before any work
         output_ending(args.out, (".h5ad",), "this command writes an .h5ad (it keeps the data's history, log state "
                       "and label column, which later commands read)")

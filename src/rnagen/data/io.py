@@ -2037,6 +2037,8 @@ def read_feature_map(path: str | os.PathLike) -> dict[str, str]:
         with txt.open(encoding) as fh:
             for line in fh:
                 row = line.rstrip("\r\n")
+                if out and row.strip().lower() == "!platform_table_end":
+                    break   # a family SOFT file's sample tables follow (ID_REF, VALUE): no genes
                 if row.startswith(">"):   # a FASTA header: name, accession, species (miRBase)
                     name, acc = (row[1:].split() + ["", ""])[:2]
                     if _MIRBASE_ACC.fullmatch(acc):
