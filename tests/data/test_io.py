@@ -2635,3 +2635,66 @@ def test_a_label_file_disagreeing_with_the_datas_own_column_is_refused(tmp_path)
     with pytest.raises(DataError, match=r"own 'kind' column and the label file other.csv disagree on 1 of 3 samples "
                                         r"\(first: 's2', 'b' in the data, 'c' in the file\)"):
         read(tmp_path / "x.csv", label_key="kind", labels=tmp_path / "other.csv")
+
+
+def test_rows_named_by_their_numbers_are_not_entrez_ids(tmp_path):
+    """R's write.csv (or its row names 1..n as text, Biobase's swrep.rda): an array layout table read as 3 samples
+    x 8,448 'genes' mapped to Entrez ids by their row numbers. Refused, naming the way on; a distinct text column
+    after the numbers is taken as the ids, as before."""
+    rows = ["", "Block", "Row", "Column", "ID", "Name"]
+    lines = [",".join(f'"{r}"' for r in rows)] + [f'"{i}",{1 + i // 5},{i % 5},{i},"spot{i % 3}","g"'
+                                                  for i in range(1, 13)]
+    (tmp_path / "spots.csv").write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match=r"spots.csv: its rows are named only by their numbers \(1 to 12: R's "
+                                        r"automatic row names, or the first column write.csv adds\), which would be "
+                                        r"read as Entrez gene ids"):
+        read(tmp_path / "spots.csv")
+    (tmp_path / "ids.csv").write_text('"","gene","S1","S2"\n"1","TP53",1,2\n"2","EGFR",3,4\n"3","MYC",5,6\n')
+    a = read(tmp_path / "ids.csv")
+    assert list(a.var_names) == ["TP53", "EGFR", "MYC"] and list(a.obs_names) == ["S1", "S2"]
+
+
+def test_a_per_gene_annotation_given_as_labels_is_refused(tmp_path):
+    """Biobase's reporter.rda (each probe's type) given as --labels of exprsData.txt made the 500 probes the
+    samples."""
+    probes = ["AFFX-MurIL2_at", "AFFX-MurIL10_at", "1000_at", "1001_at", "1002_f_at"]
+    pd.DataFrame(np.arange(15, dtype=float).reshape(5, 3) + 1, index=probes,
+                 columns=["A", "B", "C"]).to_csv(tmp_path / "expr.txt", sep="\t")
+    pd.DataFrame({"probeType": ["control", "control", "gene", "gene", "gene"]}, index=probes).to_csv(
+        tmp_path / "reporter.csv")
+    with pytest.raises(DataError, match=r"label file reporter.csv names the data's genes or probes \(e.g. "
+                                        r"'AFFX-MurIL2_at'\), not its samples: a per-gene annotation"):
+        read(tmp_path / "expr.txt", labels=tmp_path / "reporter.csv", label_key="probeType")
+
+
+def test_workbook_layouts_from_real_files(tmp_path):
+    """Layouts of real workbooks (gdata's ExampleExcelFile.xlsx, openxlsx's and readxl's test files): a title in
+    column A above a table starting in column B (sample names became tuples '(nan, 'FirstRow')'); numbers stored
+    as text named as such ('non-numeric value ?' before); a sheet calamine cannot parse named, the others still
+    read."""
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "titled"
+    ws["A1"] = "Some text at the top of the sheet"
+    for j, name in enumerate(["", "TP53", "EGFR", "MYC"]):
+        ws.cell(row=3, column=2 + j, value=name or None)
+    for i, s in enumerate(["FirstRow", "SecondRow", "ThirdRow"]):
+        ws.cell(row=4 + i, column=2, value=s)
+        for j in range(3):
+            ws.cell(row=4 + i, column=3 + j, value=float(10 * i + j))
+    text = wb.create_sheet("as_text")
+    for j, name in enumerate(["sample", "TP53", "EGFR"]):
+        text.cell(row=1, column=1 + j, value=name)
+    for i in range(3):
+        text.cell(row=2 + i, column=1, value=f"S{i}")
+        text.cell(row=2 + i, column=2, value=float(i))
+        text.cell(row=2 + i, column=3, value="-4.0" if i == 1 else float(i))
+    wb.save(tmp_path / "book.xlsx")
+    a = read(tmp_path / "book.xlsx", sheet="titled")
+    assert list(a.obs_names) == ["FirstRow", "SecondRow", "ThirdRow"] and list(a.var_names) == ["TP53", "EGFR", "MYC"]
+    np.testing.assert_array_equal(a.X, [[0, 1, 2], [10, 11, 12], [20, 21, 22]])
+    with pytest.raises(DataError, match=r"non-numeric value '-4.0' \(a number stored as text: format the cells as "
+                                        r"numbers\) at line 3, column 'EGFR' \(sample 'S1'\)"):
+        read(tmp_path / "book.xlsx", sheet="as_text")

@@ -97,3 +97,23 @@ def test_r_file_cli(tmp_path, capsys):
     assert main(["data", "prepare", str(R / "summarized_experiment.rds"), "--out", str(tmp_path / "s.h5ad")]) == 2
     err = capsys.readouterr().err
     assert "SummarizedExperiment" in err and "Traceback" not in err and not (tmp_path / "s.h5ad").exists()
+
+
+def test_r_tables_that_are_no_expression_matrix_are_refused():
+    """A table without row names is refused (Biobase's swrep.rda, whose row names are the numbers as text, was
+    read as 3 samples x 8,448 'Entrez genes': tests/data/test_io.py has that case); a table of sample annotations
+    was read as 1 sample of its ids, a package index naming classes as text as an ExpressionSet, and R's native
+    binary form was blamed on damage."""
+    with pytest.raises(DataError, match=r"spots.rds: an R table without row names"):
+        read(R / "spots.rds")
+    with pytest.raises(DataError, match=r"sample_table.rds: a table of sample annotations .*'score', beside 2 text "
+                                        r"columns: sex, type.*--labels"):
+        read(R / "sample_table.rds")
+    a = read(R / "counts.rds", labels=R / "sample_table.rds", label_key="type")   # as labels it is what it is
+    assert a.obs["type"].tolist() == ["Case"] * 3 + ["Control"] * 3
+    with pytest.raises(DataError, match=r"index.rds: an R object that is not a matrix, data frame or factor"):
+        read(R / "index.rds")
+    with pytest.raises(DataError, match=r"counts_native.rds: saved in R's native binary form .*saveRDS\(x, file\)"):
+        read(R / "counts_native.rds")
+    with pytest.raises(DataError, match=r"summarized_experiment.rds: an R SummarizedExperiment object.*assay\(x, 1\)"):
+        read(R / "summarized_experiment.rds")

@@ -712,7 +712,19 @@ def _bad_value(s: pd.Series, *, line_of_row: int, where: str) -> str:
     conv = pd.to_numeric(s, errors="coerce")
     badmask = (conv.isna() & s.notna()).to_numpy()
     if not badmask.any():
-        return "?"
+        # every value converts, yet the column holds no numbers: a spreadsheet's text, True/False or date cells
+        for pos, v in enumerate(s.tolist()):
+            if isinstance(v, (bool, np.bool_)):
+                what = "a True/False cell"
+            elif isinstance(v, str):
+                what = "a number stored as text: format the cells as numbers"
+            elif hasattr(v, "year"):
+                what = "a date or time"
+            else:
+                continue
+            return (f"{str(v)[:40]!r} ({what}) at line {pos + line_of_row}, column {str(s.name)[:40]!r} ({where} "
+                    f"{str(s.index[pos])[:40]!r})")
+        return f"in column {str(s.name)[:40]!r} (values of type {s.dtype}, not numbers)"
     pos = int(np.flatnonzero(badmask)[0])
     v = str(s.iloc[pos])
     hint = ""
@@ -936,11 +948,28 @@ def _long_to_wide(df: pd.DataFrame, *, label_key: str | None, source: str) -> pd
     return out
 
 
+#: the index name the R readers give a data frame's row names
+_R_ROWNAMES = "rownames"
+
+
+def _row_numbers(df: pd.DataFrame) -> bool:
+    """Whether the rows are named by their numbers alone: 0..n-1 or 1..n (at least 3) under an empty header."""
+    name = "" if df.index.name is None else str(df.index.name)
+    if name.strip() and not name.startswith("Unnamed:") and name != _R_ROWNAMES:
+        return False
+    idx = [str(x) for x in df.index]
+    if len(idx) < 3 or not all(x.isdigit() for x in idx):
+        return False
+    v = [int(x) for x in idx]
+    return v[0] in (0, 1) and v == list(range(v[0], v[0] + len(v)))
+
+
 def _row_numbers_dropped(df: pd.DataFrame, *, label_key: str | None) -> pd.DataFrame:
     """A first column of row numbers (0..n-1 or 1..n under an empty header: pandas' ``to_csv`` and R's
     ``write.csv`` write them by default) before a column of distinct text ids: the ids become the index."""
     name = "" if df.index.name is None else str(df.index.name)
-    if (name.strip() and not name.startswith("Unnamed:")) or df.shape[1] < 2 or str(df.columns[0]) == label_key:
+    if (name.strip() and not name.startswith("Unnamed:") and name != _R_ROWNAMES) or df.shape[1] < 2 or \
+            str(df.columns[0]) == label_key:
         return df
     idx = [str(x) for x in df.index]
     if not idx or not all(x.isdigit() for x in idx):
@@ -1086,6 +1115,7 @@ def _frame_to_adata(df: pd.DataFrame, *, orientation: Orientation, source: str, 
     df, array_note = _array_columns(df)
     df = _row_numbers_dropped(df, label_key=label_key)
     df = _ids_from_a_later_column(df, label_key=label_key)
+    numbered = df.shape[0] if _row_numbers(df) else 0
     wide = _long_to_wide(df, label_key=label_key, source=source) if orientation == "auto" else None
     if wide is not None:
         df = wide
@@ -1114,6 +1144,11 @@ def _frame_to_adata(df: pd.DataFrame, *, orientation: Orientation, source: str, 
         for j in covariates:
             obs[cols[j]] = df.iloc[:, j].to_numpy()
     else:
+        if numbered:
+            raise DataError(f"{source}: its rows are named only by their numbers (1 to {numbered}: R's automatic "
+                            "row names, or the first column write.csv adds), which would be read as Entrez gene ids; "
+                            "give the genes' ids as the first column (or row names), or --orientation samples_x_genes "
+                            "if the rows are samples")
         X, obs, var = _genes_x_samples(df, cols=cols, num=num, other=other, source=source, line=line,
                                        sep_hint=sep_hint)
     obs.index.name = None
@@ -1163,12 +1198,16 @@ def _excel_sheet(p: Path, sheet: str | None, *, what: str = "", fmt: str = "xlsx
         raise DataError(f"{source}: reading an Excel {'.' + fmt} workbook needs python-calamine (pip install "
                         "python-calamine); or save the sheet as CSV/TSV and give that file") from e
     chosen = None
+    kind = "OpenDocument spreadsheet" if fmt == "ods" else "Excel workbook"
     try:
         with pd.ExcelFile(p, engine="calamine") as book:
             names = [str(s) for s in book.sheet_names]
             parsed: dict[str, pd.DataFrame] = {}
             if sheet is None and len(names) > 1 and fits is not None:
-                parsed = {n: book.parse(n, header=None) for n in names}
+                for n in names:
+                    # one sheet calamine cannot parse (a number stored as ' 41') does not make the others unreadable
+                    with contextlib.suppress(Exception):
+                        parsed[n] = book.parse(n, header=None)
                 found = [n for n, cells in parsed.items() if fits(cells)]
                 sheet = chosen = found[0] if len(found) == 1 else None
             if sheet is None and len(names) != 1:
@@ -1180,11 +1219,16 @@ def _excel_sheet(p: Path, sheet: str | None, *, what: str = "", fmt: str = "xlsx
             if sheet is not None and sheet not in names:
                 raise DataError(f"{source} has no sheet {sheet!r}; its sheets: {', '.join(map(repr, names[:10]))}")
             name = sheet if sheet is not None else names[0]
-            cells = parsed[name] if name in parsed else book.parse(name, header=None)
+            try:
+                cells = parsed[name] if name in parsed else book.parse(name, header=None)
+            except Exception as e:  # noqa: BLE001 - calamine's errors on one sheet's cells
+                raise DataError(f"{source}: its sheet {name!r} cannot be read ({type(e).__name__}: "
+                                f"{_one_line(e)[:100]}); save that sheet as CSV/TSV, or the {kind} again from the "
+                                "spreadsheet program") from e
     except RnagenError:
         raise
     except Exception as e:  # calamine's errors, zipfile.BadZipFile, KeyError: a damaged workbook
-        raise DataError(f"{source}: not a readable Excel workbook ({type(e).__name__}: {_one_line(e)[:100]}); save it "
+        raise DataError(f"{source}: not a readable {kind} ({type(e).__name__}: {_one_line(e)[:100]}); save it "
                         "again from the spreadsheet program, or the sheet as CSV/TSV") from e
     cells = cells.dropna(axis=0, how="all").dropna(axis=1, how="all")
     if chosen is not None:
@@ -1268,8 +1312,13 @@ def _read_excel(p: Path, *, sheet: str | None, orientation: Orientation, label_k
         end -= 1
     header = ["" if pd.isna(h) else str(h) for h in cells.iloc[top]]
     df = cells.iloc[top + 1:end].copy()
+    # columns empty in the table's header and rows (a title in column A above a table that starts in column B)
+    used = [j for j in range(df.shape[1]) if header[j].strip() or df.iloc[:, j].notna().any()]
+    df, header = df.iloc[:, used], [header[j] for j in used]
     df.columns = pd.Index(header)
-    df = df.set_index(df.columns[0]).infer_objects()
+    # the first column by position: a blank header shared with another column made a two-level index of tuples
+    ids = df.iloc[:, 0]
+    df = df.iloc[:, 1:].set_axis(pd.Index(ids.to_numpy(), name=header[0]), axis=0).infer_objects()
     df.index = pd.Index(["" if pd.isna(x) else str(x) for x in df.index])
     if df.shape[0] == 0:
         raise DataError(f"{source}: header row only, no data rows; give one row per sample or gene")
@@ -1288,12 +1337,12 @@ _R_SAVE = (b"RDX2\n", b"RDX3\n", b"RDA2\n", b"RDA3\n", b"RDB2\n", b"RDB3\n")
 # each with the R line that writes its matrix as a table rnagen reads
 _R_CONTAINERS = (
     ("SingleCellExperiment", "single-cell data: sum the cells of each sample first (scuttle::aggregateAcrossCells), "
-                             'then write.csv(SummarizedExperiment::assay(x, "counts"), "counts.csv")'),
+                             'then write.csv(SummarizedExperiment::assay(x, 1), "counts.csv")'),
     ("DESeqDataSet", 'write.csv(DESeq2::counts(x), "counts.csv") and write.csv(as.data.frame(colData(x)), '
                      '"samples.csv")'),
-    ("RangedSummarizedExperiment", 'write.csv(SummarizedExperiment::assay(x, "counts"), "counts.csv") and '
+    ("RangedSummarizedExperiment", 'write.csv(SummarizedExperiment::assay(x, 1), "counts.csv") and '
                                    'write.csv(as.data.frame(SummarizedExperiment::colData(x)), "samples.csv")'),
-    ("SummarizedExperiment", 'write.csv(SummarizedExperiment::assay(x, "counts"), "counts.csv") and '
+    ("SummarizedExperiment", 'write.csv(SummarizedExperiment::assay(x, 1), "counts.csv") and '
                              'write.csv(as.data.frame(SummarizedExperiment::colData(x)), "samples.csv")'),
     ("ExpressionSet", 'write.csv(Biobase::exprs(x), "expression.csv") and write.csv(Biobase::pData(x), '
                       '"samples.csv")'),
@@ -1313,9 +1362,36 @@ def _is_r_data(head: bytes) -> bool:
     return re.match(rb"A\n[23]\n\d+\n\d+\n", head) is not None
 
 
+#: the containers that are lists with a class (S3); the others are S4 objects
+_R_S3_CONTAINERS = ("DGEList", "EList")
+_S4SXP, _VECSXP = 25, 19
+
+
+def _rds_top_type(p: Path) -> int | None:
+    """The SEXP type of an ``.rds`` file's object (R's serialisation: the header, then the object's flags, whose
+    low byte is its type), ``None`` for a ``save()`` workspace or a header not read."""
+    import struct
+
+    head = _raw_head(p, _compression(p), 64)
+    order = {b"X\n": ">i", b"B\n": "<i"}.get(head[:2])
+    if order is None or len(head) < 18:
+        return None
+    version = struct.unpack(order, head[2:6])[0]
+    at = 14
+    if version == 3:   # the native encoding's name follows the three version numbers
+        at = 18 + struct.unpack(order, head[14:18])[0]
+    if len(head) < at + 4:
+        return None
+    return struct.unpack(order, head[at:at + 4])[0] & 0xFF
+
+
 def _r_container(p: Path) -> str | None:
-    """The Bioconductor container class an R file holds, found by its name in the serialised stream."""
-    names = [n.encode() for n, _ in _R_CONTAINERS]
+    """The Bioconductor container class an R file holds, found by its name in the serialised stream as a string of
+    its own (R writes a string's length before its bytes: a name inside a longer text, as package indices hold,
+    is no class)."""
+    import struct
+
+    names = [struct.pack(order, len(n)) + n.encode() for n, _ in _R_CONTAINERS for order in (">i", "<i")]
     found: set[bytes] = set()
     comp = _compression(p)
     tail = b""
@@ -1327,7 +1403,12 @@ def _r_container(p: Path) -> str | None:
             chunk = tail + block
             found.update(n for n in names if n in chunk)
             tail = chunk[-64:]
-    return next((n for n, _ in _R_CONTAINERS if n.encode() in found), None)
+    top = _rds_top_type(p)
+    # an .rds's own object decides: an S4 object is one of the S4 classes, a list one of the list classes, anything
+    # else none (a package's index lists class names as text)
+    allowed = [n for n, _ in _R_CONTAINERS if top is None or (top == _S4SXP and n not in _R_S3_CONTAINERS)
+               or (top == _VECSXP and n in _R_S3_CONTAINERS)]
+    return next((n for n in allowed if any(f.endswith(n.encode()) and len(f) == len(n) + 4 for f in found)), None)
 
 
 def _r_objects(p: Path, what: str = "") -> dict[str, pd.DataFrame]:
@@ -1351,6 +1432,9 @@ def _r_objects(p: Path, what: str = "") -> dict[str, pd.DataFrame]:
     # nothing read: an S4 object or a list (pyreadr skips them, or raises in its older releases), R's text form,
     # or a damaged file
     head = _raw_head(p, _compression(p), 8)
+    if head.startswith((b"B\n", b"RDB")):
+        raise DataError(f"{source}: saved in R's native binary form (saveRDS(x, file, xdr = FALSE)), which is not "
+                        "read; save it again with saveRDS(x, file) (or save(x, file = ...))") from error
     if head.startswith((b"A\n", b"RDA")):
         raise DataError(f"{source}: saved in R's text form (ascii = TRUE), which is not read; save it again in R's "
                         "binary form (saveRDS(x, file) or save(x, file = ...))") from error
@@ -3808,6 +3892,13 @@ def _oriented_by_labels(adata, orient: str, labels, label_key: str | None):
             found = read_labels(labels, adata.var_names, label_key=label_key, sep=None)
         except DataError:
             return adata, orient, None   # the labels' own error is reported where they are read
+        feats = [str(v) for v in adata.var_names]
+        if not _all_digits(feats) and (_genes.looks_like_probes(feats[:2000]) or _gene_score(feats[:2000]) > 0.5):
+            # the ids the label file names are the data's genes or probes: a per-gene annotation, not the samples'
+            # labels (turning the table made 500 probes the samples)
+            raise DataError(f"label file {Path(labels).name} names the data's genes or probes (e.g. "
+                            f"{feats[0][:30]!r}), not its samples: a per-gene annotation; give a table of the samples' "
+                            "labels")
     turned = ad.AnnData(X=np.ascontiguousarray(adata.X.T), obs=pd.DataFrame(index=adata.var_names.copy()),
                         var=pd.DataFrame(index=adata.obs_names.copy()), uns=dict(adata.uns))
     now = "genes_x_samples" if orient.startswith("samples_x_genes") else "samples_x_genes"
@@ -3868,10 +3959,13 @@ def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unla
         orient = "samples_x_genes"
     elif fmt in ("parquet", "feather"):
         adata, orient = _read_parquet(p, orientation=orientation, label_key=label_key, fmt=fmt)
+        _check_not_annotations(adata, p.name)
     elif fmt in _WORKBOOKS:
         adata, orient = _read_excel(p, sheet=sheet, orientation=orientation, label_key=label_key, fmt=fmt)
+        _check_not_annotations(adata, p.name)
     elif fmt in ("rds", "rdata"):
         adata, orient = _read_r(p, obj=sheet, orientation=orientation, label_key=label_key)
+        _check_not_annotations(adata, p.name)
     else:
         assert txt is not None  # every format but h5ad and parquet is text, sniffed above
         if fmt == "gct":

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -470,7 +471,9 @@ def identical_samples(adata) -> tuple[list[int], list[list[int]]]:
     """The samples of one value in every gene (failed libraries), and the groups of other samples whose every
     value is the same (one library under two names: a copy would sit on both sides of a train/test split)."""
     X = dense(adata.X)
-    flat = [i for i in range(X.shape[0]) if np.nanmin(X[i]) == np.nanmax(X[i])] if X.shape[1] > 1 else []
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)   # a sample with every value missing: not 'one value'
+        flat = [i for i in range(X.shape[0]) if np.nanmin(X[i]) == np.nanmax(X[i])] if X.shape[1] > 1 else []
     groups: dict[bytes, list[int]] = {}
     for i, key in enumerate(row_keys(X)):
         groups.setdefault(key, []).append(i)

@@ -29,3 +29,14 @@ saveRDS(structure(list(counts = counts, samples = coldata), class = "DGEList"), 
 setClass("DESeqDataSet", representation(counts = "matrix"))
 dds <- new("DESeqDataSet", counts = counts)
 save(dds, file = "dds_workspace.RData")                # a workspace holding only an S4 object
+# R's automatic row names (1..n) before numeric and text columns, as an array layout table has them
+spots <- data.frame(Block = rep(1:2, each = 4), Row = rep(1:4, 2), Column = 1:8, ID = rep(c("ctl", "g1"), 4),
+                    Name = rep(c("control", "gene"), 4))
+saveRDS(spots, "spots.rds")
+saveRDS(data.frame(sex = rep(c("Male", "Female"), 3), type = rep(c("Case", "Control"), each = 3),
+                   score = c(0.1, 0.5, 0.9, 0.2, 0.4, 0.8), row.names = samples), "sample_table.rds")
+con <- gzfile("counts_native.rds", "wb")              # R's native binary form (serialize(xdr = FALSE))
+serialize(counts, con, xdr = FALSE)
+close(con)
+# a package index (Meta/Rd.rds): a list naming classes as text, no object of them
+saveRDS(list(Name = c("ExpressionSet", "SummarizedExperiment"), Title = c("a class", "another")), "index.rds")
