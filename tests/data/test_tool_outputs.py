@@ -139,3 +139,10 @@ def test_an_atlas_experiment_design_labels_by_its_factor(tmp_path):
     with pytest.raises(DataError, match=r"columns: Sample Characteristic\[cultivar\], Sample Characteristic Ontology "
                                         r"Term\[cultivar\], "):
         read_labels(design, runs, label_key="nope")
+
+
+def test_a_merged_matrix_named_like_one_samples_file_reads(tmp_path):
+    """rsem-generate-data-matrix writes to a name the user picks (all.genes.results): a matrix, read as one."""
+    (tmp_path / "all.genes.results").write_text('"gene_id"\t"S1"\t"S2"\nTP53\t1\t2\nEGFR\t3\t4\nMYC\t5\t6\n')
+    a = read(tmp_path / "all.genes.results")
+    assert list(a.obs_names) == ["S1", "S2"] and list(a.var_names) == ["TP53", "EGFR", "MYC"]

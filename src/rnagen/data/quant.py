@@ -263,10 +263,25 @@ def one_sample_file(path: Path) -> str | None:
     or .h5, RSEM's .genes.results, STAR's ReadsPerGene.out.tab, GDC's counts), the one-line refusal naming the
     folder to give; ``None`` for any other file. Read as a matrix, its columns became samples (est_counts, tpm)
     or its strands duplicated sample ids."""
-    kind = _kind_of(_Source(path.name, path=path)) if path.is_file() else None
+    src = _Source(path.name, path=path)
+    kind = _kind_of(src) if path.is_file() else None
     if kind not in _ONE_SAMPLE_KINDS:
         return None
     k = QUANT_KINDS[kind]
+    if kind != "kallisto_h5":
+        # the tool's own layout, not a merged matrix a user named alike (all.genes.results from
+        # rsem-generate-data-matrix): its counts column in the header, STAR's summary rows first
+        try:
+            with src.open() as fh:
+                lines = [ln for ln in fh.read(1 << 14).decode("utf-8", "replace").splitlines()
+                         if not ln.startswith("#")]
+        except (OSError, EOFError, zlib.error):
+            return None
+        first = lines[0].split("\t") if lines else []
+        counts = k.counts if isinstance(k.counts, str) else k.counts[0]
+        own = first[:1] == ["N_unmapped"] if kind == "star" else counts in first
+        if not own:
+            return None
     # a tool's fixed file name sits in a folder of its own per sample; a sample-named file beside the others
     here = path.resolve().parent
     folder = here.parent if _plain_name(_Source(path.name, path=path)) == k.suffix else here
