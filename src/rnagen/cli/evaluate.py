@@ -197,8 +197,9 @@ def _evaluate(args: argparse.Namespace, metrics: list[str] | None, ending: str) 
         print(f"note: {df.attrs['held_out_in_train']['note']}")
     if "label_note" in df.attrs:
         print(f"note: {df.attrs['label_note']}")
-    if "sizes_note" in df.attrs:
-        print(f"note: {df.attrs['sizes_note']}")
+    for key in ("sizes_note", "synthetic_size_note"):
+        if key in df.attrs:
+            print(f"note: {df.attrs[key]}")
     for name in ("synthetic", "train", "mia_reference"):
         for what in ("genes", "scale"):
             if f"{name}_{what}" in df.attrs.get("preprocessing", {}):

@@ -421,6 +421,20 @@ def evaluate(real, synthetic, *, train=None, floor=None, label_key: str | None =
         raise ConfigError(f"mia_density must be kde or gmm, not {mia_density!r}")
     mia_opts = {"density": mia_density, "pca_dims": check_number("mia_pca_dims", mia_pca_dims, ">= 1", integer=True)}
     labels = {"label_key": label_key, "real_labels": real_labels, "train_labels": train_labels}
+    # a synthetic set (or floor) larger than the training set: the ceiling, a training subsample of the synthetic
+    # set's size, cannot be drawn at that size, and the indicators depend on the sets' sizes (the AA halves most):
+    # a random training-sized part is scored, so the model and the ceiling are compared at one size
+    size_note = None
+    if train is not None:
+        n_train_set = int(train.shape[0])
+        n_syn = int(synthetic.shape[0])
+        synthetic, synthetic_labels = _at_most(synthetic, synthetic_labels, n_train_set, seed)
+        if floor is not None:
+            floor, floor_labels = _at_most(floor, floor_labels, n_train_set, seed + 1)
+        if n_syn > n_train_set:
+            size_note = (f"the synthetic set ({n_syn} profiles) is larger than the training set ({n_train_set}): a "
+                         f"random {n_train_set} of its profiles are scored, the size at which the real-vs-real "
+                         "reference is drawn (the indicators depend on the sets' sizes)")
     # the floor is scored against the same prepared real set; the membership audit leaves out the copies found
     real_side: dict[str, Any] = {} if copies is None else {"held_out_copies": copies}
     df = _scored(real, synthetic, train, metrics=metrics, opts=opts, ceiling=True, synthetic_labels=synthetic_labels,
@@ -448,12 +462,24 @@ def evaluate(real, synthetic, *, train=None, floor=None, label_key: str | None =
         df.attrs["held_out_in_train"] = overlap
     if label_note is not None:
         df.attrs["label_note"] = label_note
+    if size_note is not None:
+        df.attrs["synthetic_size_note"] = size_note
     n_real, n_train = len(real), None if train is None else len(train)
     if n_train is not None and n_real > 2 * n_train:
         df.attrs["sizes_note"] = (f"the held-out set (--real, {n_real} profiles) is more than twice the training set "
                                   f"(--train, {n_train}): are the two swapped? the ceiling and the floor are fitted on "
                                   "--train")
     return df
+
+
+def _at_most(obj, labels, n: int, seed: int):
+    """``obj`` (AnnData or array) and its ``labels`` cut to a seeded random ``n`` of its rows, in their order,
+    when it has more; as they are otherwise."""
+    if int(obj.shape[0]) <= n:
+        return obj, labels
+    rows = np.sort(np.random.default_rng([int(seed), 77]).choice(int(obj.shape[0]), n, replace=False))
+    cut = obj[rows].copy() if hasattr(obj, "obs") else np.asarray(obj)[rows]
+    return cut, (None if labels is None else np.asarray(labels)[rows])
 
 
 def _check_held_out(real, train) -> tuple[dict[str, Any] | None, np.ndarray | None]:
