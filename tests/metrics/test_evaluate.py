@@ -513,3 +513,20 @@ def test_a_synthetic_set_larger_than_the_training_set_is_scored_at_the_ceilings_
                                                       "set (130): a random 130 of its profiles are scored")
     same = evaluate(real, syn[:130].copy(), train=train, label_key="tissue", metrics=["aa_ts"], n_boot=0)
     assert "synthetic_size_note" not in same.attrs
+
+
+def test_no_interval_passes_the_range_of_its_indicator():
+    """A re-centred bootstrap interval of a value near its bound went past it (correlation score 0.968 with CI
+    [0.80, 1.04], macro-F1 [0.956, 1.003]): cut at the registry's bounds, as distances were at 0."""
+    from rnagen import datasets
+    from rnagen.metrics import METRICS
+
+    g = datasets.gtex26()
+    real, train = g[::2].copy(), g[1::2].copy()
+    df = evaluate(real, real.copy(), train=train, label_key="tissue", n_boot=50, n_boot_expensive=8,
+                  metrics=["correlation_score", "precision", "coverage", "tstr_logreg_accuracy", "tstr_logreg_auc"],
+                  classifier_seeds=(0,))
+    for _, r in df.iterrows():
+        info = METRICS[r["name"]]
+        assert info.upper == 1.0 and r["ci_high"] <= 1.0 and r["ci_low"] <= r["value"] + 1e-12, r.to_dict()
+    assert df.set_index("name").loc["correlation_score", "value"] == pytest.approx(1.0)

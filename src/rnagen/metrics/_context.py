@@ -113,6 +113,8 @@ class EvalContext:
         lo, hi = float(ci[0]), float(ci[1])
         if info.lower is not None:   # a re-centred interval of a distance can reach below 0, which no value does
             lo, hi = max(lo, info.lower), max(hi, info.lower)
+        if info.upper is not None:   # nor can one of a share or an AUC pass 1
+            lo, hi = min(lo, info.upper), min(hi, info.upper)
         return {"name": name, "group": group, "value": float(value), "ci_low": lo,
                 "ci_high": hi, "reference": float(reference),
                 "direction": info.direction_text if direction is None else direction,

@@ -39,6 +39,7 @@ class MetricInfo:
     reference: bool = True
     parts: tuple[str, ...] = ()
     lower: float | None = None   # the least value it can take (distances: 0), where its CI is cut
+    upper: float | None = None   # the greatest (shares, AUCs, correlations: 1), where its CI is cut
 
     @property
     def direction_text(self) -> str:
@@ -51,12 +52,14 @@ METRICS: dict[str, MetricInfo] = {}
 
 def register(name: str, *, family: str, direction: str | float, definition: str, source: str,
              needs: tuple[str, ...] = (), expensive: bool = False, reference: bool = True,
-             parts: tuple[str, ...] = (), lower: float | None = None) -> MetricInfo:
-    """Add a metric to :data:`METRICS` (names are unique); ``lower``: the least value it can take (0 for a
-    distance), below which a re-centred bootstrap interval is cut."""
+             parts: tuple[str, ...] = (), lower: float | None = None, upper: float | None = None) -> MetricInfo:
+    """Add a metric to :data:`METRICS` (names are unique); ``lower`` / ``upper``: the least / greatest value it
+    can take (0 for a distance, 1 for a share, an AUC or a correlation), past which a re-centred bootstrap
+    interval is cut."""
     if name in METRICS:
         raise ValueError(f"metric {name!r} registered twice")
-    info = MetricInfo(name, family, direction, definition, source, needs, expensive, reference, parts, lower)
+    info = MetricInfo(name, family, direction, definition, source, needs, expensive, reference, parts, lower,
+                      upper)
     METRICS[name] = info
     return info
 

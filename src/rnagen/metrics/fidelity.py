@@ -25,15 +25,15 @@ from ._registry import Scored, register, scorer
 if TYPE_CHECKING:
     from ._context import EvalContext
 
-register("precision", family="fidelity", direction="higher", source="Kynkäänniemi et al. 2019, NeurIPS",
+register("precision", upper=1.0, family="fidelity", direction="higher", source="Kynkäänniemi et al. 2019, NeurIPS",
          definition="share of synthetic profiles inside at least one real k-NN ball (radius = distance to the "
                     "k-th nearest real neighbour, membership with <=)")
-register("recall", family="fidelity", direction="higher", source="Kynkäänniemi et al. 2019, NeurIPS",
+register("recall", upper=1.0, family="fidelity", direction="higher", source="Kynkäänniemi et al. 2019, NeurIPS",
          definition="share of real profiles inside at least one synthetic k-NN ball")
 register("density", family="fidelity", direction=1.0, source="Naeem et al. 2020, ICML",
          definition="mean over synthetic profiles of (number of real k-NN balls containing it) / k; about 1 "
                     "when the two sets are drawn from one distribution ((k+1)/k for identical sets with <=)")
-register("coverage", family="fidelity", direction="higher", source="Naeem et al. 2020, ICML",
+register("coverage", upper=1.0, family="fidelity", direction="higher", source="Naeem et al. 2020, ICML",
          definition="share of real profiles whose k-NN ball contains at least one synthetic profile")
 register("frechet_pca", lower=0.0, family="fidelity", direction="lower", expensive=True,
          source="Heusel et al. 2017 (FID), in a PCA space fitted on the real training set",
@@ -50,10 +50,10 @@ register("wasserstein_mean", lower=0.0, family="fidelity", direction="lower", ex
          definition="mean over genes of the Wasserstein-1 distance between real and synthetic marginals")
 register("wasserstein_median", lower=0.0, family="fidelity", direction="lower", expensive=True,
          source="1-D optimal transport per gene", definition="median over genes of the per-gene Wasserstein-1")
-register("ks_mean", lower=0.0, family="fidelity", direction="lower", expensive=True,
+register("ks_mean", upper=1.0, lower=0.0, family="fidelity", direction="lower", expensive=True,
          source="two-sample Kolmogorov-Smirnov statistic per gene (scipy.stats.ks_2samp)",
          definition="mean over genes of sup_x |F_real(x) - F_syn(x)|")
-register("ks_median", lower=0.0, family="fidelity", direction="lower", expensive=True,
+register("ks_median", upper=1.0, lower=0.0, family="fidelity", direction="lower", expensive=True,
          source="two-sample Kolmogorov-Smirnov statistic per gene", definition="median over genes of the KS statistic")
 
 

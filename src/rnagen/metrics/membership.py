@@ -112,8 +112,8 @@ def metric_name(attack: str, statistic: str) -> str:
 # (chance_tpr), which the registry's value approaches with many non-members.
 for _attack, (_label, _definition, _source) in ATTACKS.items():
     for _stat, (_alpha, _stat_def) in STATISTICS.items():
-        register(metric_name(_attack, _stat), family="membership", direction=0.5 if _alpha is None else _alpha,
-                 needs=("train",), source=_source,
+        register(metric_name(_attack, _stat), upper=1.0, family="membership",
+                 direction=0.5 if _alpha is None else _alpha, needs=("train",), source=_source,
                  definition=f"{_stat_def}; attack: {_definition}; members = training profiles subsampled to the "
                             "number of non-members (held-out profiles); reference = the value of an independent "
                             "real draw scored as the synthetic set (ideal)")
