@@ -64,8 +64,9 @@ NO_GAP_NOTE = ("gap closed is undefined (NaN) where the Gaussian floor already r
                "there is no gap to close on that indicator")
 
 #: what a table says of a share whose floor is within its CI of the ceiling (:func:`gap_resolved`)
-UNRESOLVED_NOTE = ("the Gaussian floor is within its 95% CI of the real-vs-real value: the gap is smaller than the "
-                   "indicator's sampling noise, so its share is not a measurement")
+UNRESOLVED_NOTE = ("the Gaussian floor is within its 95% CI of the real-vs-real value, or the indicator has no CI to "
+                   "tell (the biology family): the gap may be smaller than the indicator's sampling noise, so its "
+                   "share is not a measurement")
 
 
 def applies(name: str) -> bool:
@@ -218,9 +219,13 @@ def gap_resolved(name: str, floors: Mapping[str, Mapping[str, Any]], ceilings: M
 def share_measured(resolved: Any) -> bool:
     """Is a share read as a measurement, given its :func:`gap_resolved` flag (one evaluation: 1 / 0) or the
     share of seeds whose floor was resolved (a leaderboard)? Not when the floor was within its CI of the
-    ceiling on at least half of them; a missing or NaN flag (cannot be told) is read as measured."""
+    ceiling on at least half of them, nor when it cannot be told (a NaN flag: an indicator without a CI, as the
+    biology family's; a DE F1 share of -344% rested on a floor 0.024 from its ceiling, within the splits'
+    spread). Without a flag at all (``None``: a leaderboard written before the flags) it is read as measured."""
+    if resolved is None:
+        return True
     x = _num(resolved) if isinstance(resolved, (int, float)) else math.nan
-    return not math.isfinite(x) or x > 0.5
+    return math.isfinite(x) and x > 0.5
 
 
 def gap_closed_array(name: str, values, *, floor, ceiling) -> np.ndarray:
