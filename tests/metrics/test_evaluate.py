@@ -530,3 +530,19 @@ def test_no_interval_passes_the_range_of_its_indicator():
         info = METRICS[r["name"]]
         assert info.upper == 1.0 and r["ci_high"] <= 1.0 and r["ci_low"] <= r["value"] + 1e-12, r.to_dict()
     assert df.set_index("name").loc["correlation_score", "value"] == pytest.approx(1.0)
+
+
+def test_the_mmd_floor_is_scored_on_the_models_held_out_subsample():
+    """Past 2,000 held-out profiles MMD subsamples them from the shared random stream, which the floor's table
+    (no privacy scorer) reached in another state: the floor column and its share rested on other rows than the
+    model's value, and MMD changed with the other indicators asked for."""
+    rng = np.random.default_rng(0)
+    R, T = rng.normal(size=(2300, 12)).astype(np.float32), rng.normal(size=(2300, 12)).astype(np.float32)
+    S = (rng.normal(size=(2300, 12)) + 0.05).astype(np.float32)
+    F = (rng.normal(size=(2300, 12)) + 0.15).astype(np.float32)
+    one = evaluate(R, S, train=T, floor=F, metrics=["mmd"], n_boot=0, n_boot_expensive=0).set_index("name")
+    two = evaluate(R, S, train=T, floor=F, metrics=["mmd", "dcr_share"], n_boot=0,
+                   n_boot_expensive=0).set_index("name")
+    alone = evaluate(R, F, train=T, metrics=["mmd"], n_boot=0, n_boot_expensive=0).set_index("name")
+    assert one.loc["mmd", "value"] == two.loc["mmd", "value"]
+    assert one.loc["mmd", "floor"] == two.loc["mmd", "floor"] == alone.loc["mmd", "value"]

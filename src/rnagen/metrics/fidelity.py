@@ -367,7 +367,10 @@ def score_mmd(ctx: EvalContext) -> Scored:
     bandwidth is the held-out real profiles' median distance: a bandwidth of the pooled sets would move with the
     synthetic set, and the real-vs-real reference (the ceiling of the share of the gap closed) with it."""
     cap, rng = 2000, ctx.rng
-    Rm, Sm = _cap_rows(ctx.real, cap, rng), _cap_rows(ctx.synthetic, cap, rng)
+    # the subsamples (and the bandwidth on the held-out one) from streams of their own: the same held-out rows for
+    # the model, the floor and the ceiling, and the same value whichever other indicators ran before
+    Rm = _cap_rows(ctx.real, cap, np.random.default_rng([int(ctx.seed), 61]))
+    Sm = _cap_rows(ctx.synthetic, cap, np.random.default_rng([int(ctx.seed), 62]))
     bw = median_bandwidth(Rm, Rm[:0])
     K = mmd_kernel(np.concatenate([Rm, Sm]), bandwidth=bw).astype(np.float64)
     nr, ns = len(Rm), len(Sm)
@@ -383,7 +386,8 @@ def score_mmd(ctx: EvalContext) -> Scored:
                   np.bincount(rng.integers(0, ns, ns), minlength=ns) / ns) for _ in range(ctx.n_boot_expensive)]
     refv = np.nan
     if ctx.reference is not None:
-        refv = mmd(Rm, _cap_rows(ctx.reference, cap, rng), bandwidth=bw, max_n=None)
+        refv = mmd(Rm, _cap_rows(ctx.reference, cap, np.random.default_rng([int(ctx.seed), 63])), bandwidth=bw,
+                   max_n=None)
     return Scored([ctx.row("mmd", v, centred_ci(v, reps), refv, n_boot=ctx.n_boot_expensive)])
 
 
