@@ -112,7 +112,9 @@ def test_best_value_per_column_respects_direction():
             {"model": "c", "x": 0.45}, {"model": "d", "x": None}]
     assert best_rows(rows, "x", "higher") == {2}          # the real reference row never wins
     assert best_rows(rows, "x", "lower") == {1}
-    assert best_rows(rows, "x", 0.5) == {3}               # target: closest to 0.5
+    # a target: nearest the real row's value (1.0 here: b), which real data score; without a real row, the target
+    assert best_rows(rows, "x", 0.5) == {2}
+    assert best_rows(rows[1:], "x", 0.5) == {2}   # c, at its place in rows[1:]
     assert best_rows([{"model": "a", "x": 1.0}, {"model": "b", "x": 1.0}], "x", "higher") == set()  # all tie
     assert best_rows([{"model": "real", "x": 1.0}], "x", "higher") == set()
 
