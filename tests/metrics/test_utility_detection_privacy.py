@@ -97,3 +97,6 @@ def test_dcr_flags_copies_of_training(rng):
     assert fresh["expected_share"] == pytest.approx(0.6)
     assert fresh["share_closer_to_train"] == pytest.approx(0.6, abs=0.08)
     assert fresh["near_copy_share"] < 0.05 and fresh["ratio"] == pytest.approx(1.0, abs=0.15)
+    # copies of held-out profiles: infinitely far from memorising the training set (NaN before); copies of training
+    # profiles: 0
+    assert dcr(holdout[:60], train, holdout)["ratio"] == np.inf and copies["ratio"] == 0.0

@@ -77,7 +77,9 @@ def dcr_from_neighbours(d_tr: np.ndarray, i_tr: np.ndarray, d_ho: np.ndarray, ho
     return {"dcr_train": d_tr, "dcr_holdout": d_ho, "share_closer_to_train": float(share_terms.mean()),
             "expected_share": n_train / (n_train + n_holdout),
             "median_dcr_train": med_tr, "median_dcr_holdout": med_ho,
-            "ratio": med_tr / med_ho if med_ho > 0 else float("nan"), "threshold": thr,
+            # copies of held-out profiles (median DCR to them 0, to training > 0): infinitely far from memorising
+            "ratio": med_tr / med_ho if med_ho > 0 else (float("inf") if med_tr > 0 else float("nan")),
+            "threshold": thr,
             "flagged": np.flatnonzero(flag), "flagged_train_index": i_tr[flag],
             "near_copy_share": float(flag.mean()), "_share_terms": share_terms, "_near_terms": flag}
 
