@@ -37,3 +37,18 @@ def test_canonical_order_is_set_by_content_and_label():
     # the same profile under two labels: the label decides, whichever row came first
     Z = np.zeros((2, 3), np.float32)
     assert list(canonical_order(Z, np.array([1, 0]))) == [1, 0]
+
+
+def test_concordance_does_not_depend_on_the_row_order():
+    """The top genes' logistic regression (unconverged at its iteration budget) moved with the synthetic rows'
+    order (concordance Spearman 0.74583 against 0.74590 on a shuffle)."""
+    from rnagen import datasets
+    from rnagen.metrics import evaluate
+
+    g = datasets.gtex26()
+    real, syn = g[::2].copy(), g[1::2].copy()
+    p = np.random.default_rng(1).permutation(syn.n_obs)
+    names = ["concordance_jaccard", "concordance_spearman"]
+    a = evaluate(real, syn, label_key="tissue", metrics=names, n_boot=0)
+    b = evaluate(real, syn[p].copy(), label_key="tissue", metrics=names, n_boot=0)
+    np.testing.assert_array_equal(a["value"].to_numpy(), b["value"].to_numpy())

@@ -549,6 +549,11 @@ def _importance(X: np.ndarray, y: np.ndarray, classes: Sequence[str], *, how: st
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
 
+    from ._classifiers import canonical_order
+
+    # the rows in an order set by their content: an unconverged fit and the permutations depend on the order
+    order = canonical_order(np.asarray(X), np.asarray(y).astype(str))
+    X, y = np.asarray(X)[order], np.asarray(y)[order]
     clf = LogisticRegression(max_iter=300, C=1.0, random_state=seed)
     with warnings.catch_warnings():  # an unconverged fit still ranks the genes; the budget bounds the cost
         warnings.simplefilter("ignore", ConvergenceWarning)
