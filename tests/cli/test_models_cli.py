@@ -279,9 +279,11 @@ def test_an_output_over_data_rnagen_did_not_write_is_refused(labelled_csv, tmp_p
     assert main(["train", str(labelled_csv), "--model", "gaussian", "--label-key", "kind", "--out", str(run)]) == 0
     own_h5ad = tmp_path / "mine.h5ad"
     ad.AnnData(np.ones((2, 2), np.float32)).write_h5ad(own_h5ad)
-    before = {p: p.read_bytes() for p in (labelled_csv, own_h5ad)}
+    own_csv = tmp_path / "counts.csv"   # a table of genes (rows) and samples, as most expression files are
+    own_csv.write_text("gene,S1,S2\nTP53,1,2\n")
+    before = {p: p.read_bytes() for p in (labelled_csv, own_h5ad, own_csv)}
     capsys.readouterr()
-    for target in (labelled_csv, own_h5ad):
+    for target in (own_csv, own_h5ad):
         assert main(["sample", str(run), "--n", "6", "--out", str(target)]) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and "exists and holds data rnagen did not write" in err
