@@ -115,8 +115,10 @@ def test_config_override_and_errors(labelled_csv, tmp_path, capsys):
 
 
 def test_list_models(capsys):
+    """Each model with its docstring's first paragraph whole (the first line stopped at "DDIM or")."""
     assert main(["list", "models"]) == 0
-    assert "gaussian" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "gaussian" in out and "(DDPM training; DDPM, DDIM or DPM-Solver++ sampling)." in out
 
 
 def test_csv_with_unrecognised_gene_ids_and_a_label_column(tmp_path):

@@ -943,8 +943,11 @@ def _add_fetch(dsub) -> None:
 def _add_prepare(dsub) -> None:
     """Add ``rnagen data prepare`` (:func:`cmd_prepare`)."""
     pr = dsub.add_parser("prepare", help="read an expression file, log, select genes, label, write .h5ad",
-                         description="Read .h5ad, CSV/TSV(.gz), GCT/GCTX, a GEO series matrix, featureCounts output, "
-                                     "parquet, an Excel sheet or an R matrix (.rds, .RData); validate; map features "
+                         description="Read .h5ad, CSV/TSV (either orientation, or long; .gz, .zip), GCT/GCTX, loom, "
+                                     "a GEO series matrix or SOFT file, featureCounts output, parquet, Feather, a "
+                                     "sheet (.xlsx, .xls, .ods), an R matrix or data frame (.rds, .RData), or a "
+                                     "folder or archive of per-sample files (STAR, GDC, RSEM, Salmon, kallisto, "
+                                     "HTSeq-count, NanoString RCC); validate; map features "
                                      "to genes (--feature-map); normalise sequencing depth (--normalize); "
                                      "log-transform; select genes; complete missing values (--missing); check "
                                      "labels; write a labelled .h5ad.")

@@ -289,7 +289,8 @@ def register(sub) -> None:
                    help="gene sets (GMT: name, description, genes, tab-separated) for the gene-set indicator "
                         "geneset_ks: KS distance of the per-sample mean z-score of each set, real vs synthetic")
     p.add_argument("--biology", action="append", default=None, metavar="KEY=VALUE",
-                   help="a setting of the biology indicators (repeatable): de_test=welch|mannwhitney, fdr=0.05, "
+                   help="a setting of the biology indicators (repeatable): de_test=welch|mannwhitney|deseq2 "
+                        "(deseq2: on counts), fdr=0.05, "
                         "min_lfc=1 (|log2 fold change|), de_pair=A,B (also class A vs class B), "
                         "coexpr_threshold=0.3, coexpr_min_class=10, coexpr_class_genes=2000, top_k=20, "
                         "importance=coef|permutation, seed=0")

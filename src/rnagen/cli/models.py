@@ -84,12 +84,13 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    """``rnagen list models``: each registered model with the first line of its docstring."""
+    """``rnagen list models``: each registered model with its docstring's first paragraph on one line (its first
+    line alone stopped mid-parenthesis)."""
     from ..models import available_models, get_model
 
     for name in available_models():
-        doc = (get_model(name).__doc__ or "").strip().splitlines()
-        print(f"{name:10s} {doc[0] if doc else ''}")
+        para = " ".join((get_model(name).__doc__ or "").strip().split("\n\n")[0].split())
+        print(f"{name:10s} {para}")
     return 0
 
 
