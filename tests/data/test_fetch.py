@@ -630,3 +630,11 @@ def test_a_gzip_file_sent_with_content_encoding_is_kept_as_stored(http_server, t
 def test_a_suppl_name_is_quoted_in_its_url(http_server, tmp_path):
     """'#' or '?' in a submitter's file name ended the URL's path there: another file saved under its name."""
     assert F.geo_suppl_url("GSE1", name="a#b?.txt", base_url="http://h").endswith("/suppl/a%23b%3F.txt")
+
+
+def test_a_host_that_does_not_resolve_is_named_without_retries(tmp_path, capsys):
+    """A name that does not resolve (no network) was 'interrupted after 0 bytes; run the same command again'."""
+    assert main(["data", "fetch", "gtex", "--base-url", "https://no-such-host.invalid/x", "--cache-dir",
+                 str(tmp_path), "--retries", "3"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cannot reach no-such-host.invalid: its name does not resolve" in err

@@ -258,6 +258,14 @@ def _transfer(session, url: str, part: Path, *, chunk_size: int, timeout: float,
     try:
         r = session.get(url, headers=headers, stream=True, timeout=timeout)
     except (requests.ConnectionError, requests.Timeout) as e:
+        if re.search(r"NameResolution|Failed to resolve|Name or service not known|Temporary failure in name "
+                     r"resolution|nodename nor servname|getaddrinfo failed", str(e)):
+            # no retry helps a host name that does not resolve
+            from urllib.parse import urlparse
+
+            raise DataError(f"cannot reach {urlparse(url).hostname}: its name does not resolve (no network, or a "
+                            "wrong host in --base-url); check the connection, or give a mirror with "
+                            "--base-url") from None
         raise _Interrupted(str(e)) from e
     except requests.TooManyRedirects:
         raise DataError(f"{url}: the server redirects in a loop; check the URL or --base-url") from None
