@@ -2698,3 +2698,17 @@ def test_workbook_layouts_from_real_files(tmp_path):
     with pytest.raises(DataError, match=r"non-numeric value '-4.0' \(a number stored as text: format the cells as "
                                         r"numbers\) at line 3, column 'EGFR' \(sample 'S1'\)"):
         read(tmp_path / "book.xlsx", sheet="as_text")
+
+
+def test_a_long_table_of_entrez_ids_reads_as_its_grid(tmp_path):
+    """One line per sample and gene with genes named by Entrez ids: the numeric gene column was taken for a
+    second value column ('duplicated sample ids'); the ids are the column whose known genes repeat once per
+    sample, even beside whole-number counts."""
+    rng = np.random.default_rng(0)
+    genes = [7157, 1956, 4609, 2597]
+    counts = rng.integers(0, 1000, size=(6, 4))
+    rows = [(f"S{i}", g, int(counts[i, j])) for i in range(6) for j, g in enumerate(genes)]
+    pd.DataFrame(rows, columns=["sample", "gene", "value"]).to_csv(tmp_path / "long.csv", index=False)
+    a = read(tmp_path / "long.csv")
+    assert list(a.var_names) == [str(g) for g in genes] and list(a.obs_names) == [f"S{i}" for i in range(6)]
+    np.testing.assert_array_equal(a.X, counts)

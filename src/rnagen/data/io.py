@@ -918,6 +918,26 @@ def _long_to_wide(df: pd.DataFrame, *, label_key: str | None, source: str) -> pd
     num, other = _numeric_columns(df)
     lab = [j for j in other if str(df.columns[j]) == label_key]
     keys = [j for j in other if j not in lab]
+    if len(num) == 2 and not keys:
+        # genes named by Entrez ids: a numeric id column beside the value column, told apart by its values being
+        # known genes (a count column is whole numbers too)
+        # known genes (counts are whole numbers too, and small ones name genes as well: the ids are the column
+        # whose values repeat once per sample, a grid of samples x genes)
+        n_samples = pd.Index(df.index).nunique()
+
+        def id_column(j: int) -> bool:
+            col = df.iloc[:, j]
+            if not np.isfinite(col.to_numpy(np.float64)).all() or not np.array_equal(col, np.round(col)) or \
+                    col.nunique() * n_samples > 2 * len(df):
+                return False
+            return _gene_score(list(col.astype(np.int64).astype(str).unique()[:200])) > 0.5
+
+        ids = [j for j in num if id_column(j)]
+        if len(ids) == 1:
+            name = df.columns[ids[0]]
+            df = df.copy()
+            df[name] = df[name].astype(np.int64).astype(str)
+            keys, num = ids, [j for j in num if j != ids[0]]
     if len(num) != 1 or len(keys) != 1 or not pd.Index(df.index).duplicated().any():
         return None
     a = pd.Index([str(x) for x in df.index])
