@@ -204,9 +204,17 @@ def _id_and_count(line: str) -> tuple[str, str] | None:
     if not 2 <= len(fields) <= 2 + _HTSEQ_MAX_ATTRS or not fields[0]:
         return None
     # attributes are words (a name, a biotype), never numbers: a gene and two samples' counts is a matrix
-    if any(re.fullmatch(r"\s*[-+]?[0-9.eE+-]+\s*", f) for f in fields[1:-1]):
+    if any(_is_number(f) for f in fields[1:-1]):
         return None
     return fields[0], fields[-1]
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _htseq_header(lines: list[str]) -> int | None:
