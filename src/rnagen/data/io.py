@@ -920,9 +920,8 @@ def _long_to_wide(df: pd.DataFrame, *, label_key: str | None, source: str) -> pd
     keys = [j for j in other if j not in lab]
     if len(num) == 2 and not keys:
         # genes named by Entrez ids: a numeric id column beside the value column, told apart by its values being
-        # known genes (a count column is whole numbers too)
-        # known genes (counts are whole numbers too, and small ones name genes as well: the ids are the column
-        # whose values repeat once per sample, a grid of samples x genes)
+        # known genes that repeat once per sample, a grid of samples x genes (counts are whole numbers too, and
+        # small ones name genes as well)
         n_samples = pd.Index(df.index).nunique()
 
         def id_column(j: int) -> bool:
