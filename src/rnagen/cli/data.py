@@ -385,7 +385,7 @@ def _depth_totals(adata):
 
 def _count_str(x: float) -> str:
     """1234567 -> "1.23M", 45600 -> "45.6k", 999999.9 -> "1M" (not "1e+03k": the unit is taken after rounding);
-    past 10^12 in plain scientific notation (4.6e18 read "4.61e+09G")."""
+    past 10^12 in plain scientific notation (the units stop at G)."""
     x = float(f"{x:.3g}")
     if abs(x) >= 1e12:
         return f"{x:.3g}"
@@ -540,8 +540,7 @@ def _standardised(X) -> bool:
     varied = np.isfinite(sd) & (sd > 0)
     if varied.mean() < 0.9:
         return False
-    # 0.1: a subset of a scaled matrix (scanpy's pbmc68k_reduced: 700 of the 68k cells scaled) is off by a few
-    # hundredths
+    # 0.1: a subset of a scaled matrix (the cells scaled together, some of them kept) is off by a few hundredths
     return bool(np.median(np.abs(mean[varied])) < 0.1 and np.median(np.abs(sd[varied] - 1.0)) < 0.1)
 
 

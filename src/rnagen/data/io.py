@@ -1668,7 +1668,7 @@ _QUANTITY_ON_A_MATRIX = ("--quantity and --strand apply to a folder of per-sampl
 def _no_header_line(lines: list[str], sep: str) -> bool:
     """Whether a table starts with data, not column names: its first two lines name known features (genes,
     miRNAs, probes) and hold numbers only after them, in the same number of fields (htseq-count writes its
-    counts so, without a header; read with one, the first gene became the column names and was lost)."""
+    counts so, without a header; read with one, the first gene would become the column names)."""
     rows = [_fields(ln, sep) for ln in lines[:2]]
     if len(rows) < 2 or len(rows[0]) < 2 or len(rows[0]) != len(rows[1]):
         return False
@@ -2184,7 +2184,7 @@ def read_feature_map(path: str | os.PathLike) -> dict[str, str]:
                 if feat and feat not in out:
                     out[feat] = gene
                 elif feat and gene and out[feat] and out[feat] != gene:
-                    out[feat] = ""   # listed twice under two genes: no single gene, as "A /// B" (first kept before)
+                    out[feat] = ""   # listed twice under two genes: no single gene, as "A /// B"
 
     _parse_text(txt, _parse)
     if not out and gff_lines:
@@ -2807,8 +2807,7 @@ def _label_strings(s: pd.Series) -> pd.Series:
 
 def _check_same_labels(own: pd.Series, given: Any, name: str, source: str) -> None:
     """Refuse a label file whose ``name`` column disagrees with the data's own column of that name on a sample
-    both label: which of the two the user meant is not for the reader to guess (the file's replaced the data's
-    silently)."""
+    both label: which of the two the user meant is not for the reader to guess."""
     a = _label_strings(pd.Series(own.to_numpy(), index=own.index))
     b = _label_strings(pd.Series(np.asarray(given, dtype=object), index=own.index))
     both = a.notna() & b.notna()
@@ -3914,7 +3913,7 @@ def _oriented_by_labels(adata, orient: str, labels, label_key: str | None):
         feats = [str(v) for v in adata.var_names]
         if not _all_digits(feats) and (_genes.looks_like_probes(feats[:2000]) or _gene_score(feats[:2000]) > 0.5):
             # the ids the label file names are the data's genes or probes: a per-gene annotation, not the samples'
-            # labels (turning the table made 500 probes the samples)
+            # labels (turning the table would make the probes the samples)
             raise DataError(f"label file {Path(labels).name} names the data's genes or probes (e.g. "
                             f"{feats[0][:30]!r}), not its samples: a per-gene annotation; give a table of the samples' "
                             "labels")

@@ -64,8 +64,8 @@ def _init_(net: nn.Module, g: torch.Generator) -> None:
 def canonical_order(X: np.ndarray, y: np.ndarray | None = None, *, chunk: int = 4096) -> np.ndarray:
     """A permutation of the rows of ``X`` set by their content alone (a fixed random projection, then the label):
     a classifier fitted on the rows in this order, and a subsample or folds drawn from them, give the same score
-    however the rows of a file were ordered (a seeded mini-batch order otherwise made TSTR and the detection AUC
-    depend on it). Rows alike in content and label are interchangeable, so their ties do not matter."""
+    however the rows of a file were ordered (a seeded mini-batch order would otherwise make TSTR and the detection
+    AUC depend on it). Rows alike in content and label are interchangeable, so their ties do not matter."""
     w = np.random.default_rng(20240607).standard_normal(X.shape[1])
     key = np.empty(len(X))
     for s in range(0, len(X), chunk):   # float64 in chunks: no float64 copy of a large matrix

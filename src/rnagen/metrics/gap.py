@@ -220,8 +220,8 @@ def share_measured(resolved: Any) -> bool:
     """Is a share read as a measurement, given its :func:`gap_resolved` flag (one evaluation: 1 / 0) or the
     share of seeds whose floor was resolved (a leaderboard)? Not when the floor was within its CI of the
     ceiling on at least half of them, nor when it cannot be told (a NaN flag: an indicator without a CI, as the
-    biology family's; a DE F1 share of -344% rested on a floor 0.024 from its ceiling, within the splits'
-    spread). Without a flag at all (``None``: a leaderboard written before the flags) it is read as measured."""
+    biology family's, whose floor may sit within the noise of its ceiling). Without a flag at all (``None``: a
+    leaderboard written before the flags) it is read as measured."""
     if resolved is None:
         return True
     x = _num(resolved) if isinstance(resolved, (int, float)) else math.nan

@@ -602,7 +602,7 @@ class Reconstructor:
         tpos = np.asarray([hits[k] for k in keep], dtype=np.int64)
         if adata.n_obs < MIN_SCORE_SAMPLES:
             # each gene's R² divides by its spread over the test profiles: over 2 or 3 of them some genes hardly
-            # vary, and their R² (-3,000 on 2 profiles) swamps the mean
+            # vary, and their R² (large and negative) swamps the mean
             raise DataError(f"need at least {MIN_SCORE_SAMPLES} test samples to score a reconstruction (a per-gene R² "
                             f"over fewer is dominated by the genes that happen not to vary), got {adata.n_obs}")
         seen = self._training_profiles(adata, pos)

@@ -139,8 +139,8 @@ def _is_reference(model: str) -> bool:
 def best_rows(rows: list[dict[str, Any]], column: str, direction: Any) -> set[int]:
     """Indices of the best non-reference rows in ``column`` ("higher", "lower" or a target value). For a target,
     the real row's value where the table has one: real profiles themselves do not score the nominal target (a
-    real-vs-real detection AUC of 0.43, AA halves of 0.16 and 0.80 at unequal set sizes), so the model nearest
-    real data is the best, not the one nearest the nominal value."""
+    detection AUC below 0.5 out of fold, AA halves apart at unequal set sizes), so the model nearest real data is
+    the best, not the one nearest the nominal value."""
     values = [(i, _finite(r.get(column))) for i, r in enumerate(rows) if not _is_reference(str(r["model"]))]
     cand = [(i, v) for i, v in values if v is not None]
     if not cand:
