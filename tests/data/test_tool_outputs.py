@@ -146,3 +146,16 @@ def test_a_merged_matrix_named_like_one_samples_file_reads(tmp_path):
     (tmp_path / "all.genes.results").write_text('"gene_id"\t"S1"\t"S2"\nTP53\t1\t2\nEGFR\t3\t4\nMYC\t5\t6\n')
     a = read(tmp_path / "all.genes.results")
     assert list(a.obs_names) == ["S1", "S2"] and list(a.var_names) == ["TP53", "EGFR", "MYC"]
+
+
+def test_info_summarises_an_atlas_microarray_table_of_a_gene_per_probe(tmp_path, capsys):
+    """Atlas's normalized-expressions file names the gene of each probe (the gene repeats): info refused it; it
+    summarises it on the first of each, naming prepare's --duplicates."""
+    (tmp_path / "E-GEOD-1_A-AFFY-33-normalized-expressions.tsv").write_text(
+        "Gene ID\tGene Name\tDesignElementAccession\tS1\tS2\tS3\n"
+        "ENSG00000000003\tTSPAN6\t209108_at\t6.97\t7.12\t7.48\n"
+        "ENSG00000000003\tTSPAN6\t209109_s_at\t6.63\t6.65\t6.87\n"
+        "ENSG00000000005\tTNMD\t220029_at\t5.10\t5.20\t5.30\n")
+    assert main(["data", "info", str(tmp_path / "E-GEOD-1_A-AFFY-33-normalized-expressions.tsv")]) == 0
+    out = capsys.readouterr().out
+    assert "samples:   3" in out and "duplicates: 1 repeated gene id, summarised on the first of each" in out

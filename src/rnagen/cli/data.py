@@ -679,10 +679,26 @@ def cmd_info(args: argparse.Namespace) -> int:
         return 0
     # recount3's sums are read as the coverage they hold: info has no QC table to make read counts of them
     coverage = is_recount3_sums(args.file)
+    # repeated ids are summarised on the first of each (an Atlas microarray file names a gene per probe): info
+    # describes the file, prepare is where they are resolved
     adata = read_input(args.file, label_key=args.label_key, labels=args.labels, missing="keep", sheet=args.sheet,
-                       sample_names=args.sample_names, **({"quantity": "coverage"} if coverage else {}))
-    print(summarize(adata, path=args.file, label_key=args.label_key))
+                       sample_names=args.sample_names, duplicates="first",
+                       **({"quantity": "coverage"} if coverage else {}))
+    print(summarize(adata, path=args.file, label_key=args.label_key) + _duplicates_note(adata))
     return 0
+
+
+def _duplicates_note(adata) -> str:
+    """``"\nduplicates: ..."`` for info's summary where reading kept the first of repeated ids, else ``""``."""
+    from ..pp import get_history
+
+    read = next((h for h in get_history(adata) if h["step"] == "read"), {})
+    counts = [(int(read.get(f"n_duplicated_{what}s", 0)), what) for what in ("gene", "sample")]
+    parts = [f"{n} repeated {what} id{'s' if n > 1 else ''}" for n, what in counts if n]
+    if not parts:
+        return ""
+    return (f"\nduplicates: {' and '.join(parts)}, summarised on the first of each; rnagen data prepare needs "
+            "--duplicates first|mean|sum for them (mean: a gene's probes averaged)")
 
 
 def cmd_split(args: argparse.Namespace) -> int:
