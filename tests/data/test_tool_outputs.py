@@ -159,3 +159,12 @@ def test_info_summarises_an_atlas_microarray_table_of_a_gene_per_probe(tmp_path,
     assert main(["data", "info", str(tmp_path / "E-GEOD-1_A-AFFY-33-normalized-expressions.tsv")]) == 0
     out = capsys.readouterr().out
     assert "samples:   3" in out and "duplicates: 1 repeated gene id, summarised on the first of each" in out
+
+
+def test_columns_named_by_alignment_files_name_their_samples():
+    """htseq-count --with-header names its columns by the BAM files: samples 'S1.bam' (featureCounts' are named
+    without the extension); the files kept in obs['file']."""
+    a = read(TOOLS / "htseq_multi_hdr.tsv")
+    b = read(TOOLS / "htseq_multi.tsv")
+    assert list(a.obs_names) == ["S1", "S2", "S3"] and a.obs["file"].tolist() == ["S1.bam", "S2.bam", "S3.bam"]
+    np.testing.assert_array_equal(a.X, b.X)

@@ -4043,6 +4043,16 @@ def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unla
         changed["feature_ids"] = PLATFORM_PROBES
     if fmt != "folder" and _transcripts_with_genes(adata):   # a folder's level is its reader's
         changed["quant_level"] = "transcript"
+    bams = [str(o) for o in adata.obs_names]
+    if fmt in ("csv", "tsv", "text") and bams and all(re.search(r"\.(bam|sam|cram)$", b, re.I) for b in bams):
+        # a table of counts per alignment file (htseq-count --with-header, bedtools multicov): samples named by
+        # their files, as featureCounts' are (_bam_sample_names), the paths kept in obs["file"]
+        names = _bam_sample_names(bams)
+        if names != bams:
+            if "file" not in adata.obs.columns:
+                adata.obs["file"] = bams
+            adata.obs_names = pd.Index(names)
+            changed["sample_names_from"] = "alignment file names"
     if sample_names is not None:
         _check_file(Path(sample_names), "sample-name file", "check the --sample-names path")
         new = read_sample_names(sample_names, adata.obs_names)
