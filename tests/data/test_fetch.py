@@ -537,7 +537,9 @@ def test_a_second_process_downloading_the_same_file_is_refused(http_server, tmp_
     try:
         assert holder.stdout.readline().strip() == "held"
         http_server.files["blob.bin"] = BIG
-        with pytest.raises(Exception, match="being written by another rnagen process"):
+        from rnagen.errors import OutputError
+
+        with pytest.raises(OutputError, match="being written by another rnagen process"):
             F.download(f"{http_server.base_url}/blob.bin", dest, retries=0, progress=False)
         assert not dest.exists() and not (tmp_path / "blob.bin.part").exists()
     finally:

@@ -139,8 +139,9 @@ def _prepare(args: argparse.Namespace) -> int:
         reads = [h for h in reversed(adata.uns["rnagen"]["history"].values()) if h["step"] == "read"]
         label_key = reads[0]["label_key"]
     adata = _transcripts_to_genes(adata, args)
-    id_type = _feature_id_type(adata) if args.id_type == "auto" else args.id_type
-    if args.id_type == "auto" and genes != "all" and _platform_probes(adata):
+    from ..data.io import feature_id_type, platform_probes
+    id_type = feature_id_type(adata) if args.id_type == "auto" else args.id_type
+    if args.id_type == "auto" and genes != "all" and platform_probes(adata):
         raise DataError(f"the {adata.n_vars} features are probe numbers of the GEO platform (ID_REF, e.g. "
                         f"{str(adata.var_names[0])!r}), not genes: map them to genes with --feature-map (the "
                         "platform's table, GEO's GPL file) or use --genes all (--id-type entrez if they are Entrez "
@@ -395,29 +396,6 @@ def _count_str(x: float) -> str:
     return f"{x:.3g}"
 
 
-def _platform_probes(adata) -> bool:
-    """Whether the features are a GEO platform's probe numbers (the read record's ``feature_ids``), not mapped to
-    genes since (a feature map)."""
-    from ..data.io import PLATFORM_PROBES
-    from ..pp import get_history
-
-    probes = False
-    for h in get_history(adata):
-        if h["step"] == "read":
-            probes = h.get("feature_ids") == PLATFORM_PROBES
-        elif h["step"] == "map_features":
-            probes = False
-    return probes
-
-
-def _feature_id_type(adata) -> IdType:
-    """The features' id type (:func:`rnagen.data.genes.detect_id_type`), ``other`` for a GEO platform's probe
-    numbers, which would read as Entrez ids."""
-    from ..data import genes as g
-
-    return "other" if _platform_probes(adata) else g.detect_id_type(adata.var_names)
-
-
 def _what_was_dropped(adata) -> str:
     """``"; 1 duplicated sample averaged (--duplicates mean)"``-style notes of what reading and gene selection
     removed, so a user sees every row or column that did not make it into the output."""
@@ -546,9 +524,13 @@ def _standardised(X) -> bool:
 
 def _standardised_note(adata) -> str:
     """``"; the values are standardised per gene ..."`` for prepare's and info's summaries, else ``""``."""
+    import numpy as np
+
     from ..pp import dense
 
-    if not adata.n_obs or not _standardised(dense(adata.X)):
+    # at most 2,000 evenly spaced samples: their means and spreads tell it, without a float64 copy of a wide matrix
+    rows = np.arange(0, adata.n_obs, max(1, adata.n_obs // 2000))[:2000]
+    if not adata.n_obs or not _standardised(dense(adata.X[rows])):
         return ""
     raw = " (this .h5ad's raw values: --layer raw)" if getattr(adata, "raw", None) is not None else ""
     return ("; the values are standardised per gene (each gene's mean 0 and sd 1, as scanpy.pp.scale leaves them): "
@@ -592,7 +574,8 @@ def summarize(adata, *, path: str = "", label_key: str | None = None) -> str:
 
     lines = [f"file:      {path}"] if path else []
     lines.append(f"samples:   {adata.n_obs}")
-    id_type = _feature_id_type(adata)
+    from ..data.io import feature_id_type, platform_probes
+    id_type = feature_id_type(adata)
     transcripts = any(h["step"] == "read" and h.get("quant_level") == "transcript" for h in get_history(adata))
     if transcripts:
         n_genes = len(set(_named_genes(adata).values()))
@@ -600,7 +583,7 @@ def summarize(adata, *, path: str = "", label_key: str | None = None) -> str:
                "them)" if n_genes else "without their genes: rnagen data prepare --feature-map tx2gene.tsv "
                "--duplicates sum adds them up to genes")
         lines.append(f"features:  {adata.n_vars} transcripts {how}")
-    elif id_type == "other" and _platform_probes(adata):
+    elif id_type == "other" and platform_probes(adata):
         lines.append(f"features:  {adata.n_vars} probe numbers of the GEO platform (ID_REF, e.g. "
                      f"{str(adata.var_names[0])!r}), not Entrez ids: rnagen data prepare --feature-map with the "
                      "platform's table (GPLxxx.annot, ID and gene columns) maps them to genes (or --id-type entrez "

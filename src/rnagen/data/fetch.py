@@ -418,7 +418,8 @@ def download(url: str, dest: str | os.PathLike, *, checksum: str | None = None, 
             if own:
                 session.close()
         try:
-            bad = _not_the_file(part, dest.name, whole=True)
+            # a transfer of unknown size was read to its end already (_transfer)
+            bad = _not_the_file(part, dest.name, whole=total is not None)
             if bad is not None:
                 hint = page_hint if page_hint and bad.startswith("a web page") else "check the URL or --base-url"
                 raise DataError(f"{url} sent {bad} (removed, not cached); {hint}")

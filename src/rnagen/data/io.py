@@ -814,6 +814,26 @@ _COVARIATES = "_rnagen_covariate_columns"
 PLATFORM_PROBES = "platform probe numbers (ID_REF)"
 
 
+def platform_probes(adata) -> bool:
+    """Whether the features are a GEO platform's probe numbers (the read record's ``feature_ids``), not mapped to
+    genes since (a feature map)."""
+    from ..pp.history import get_history
+
+    probes = False
+    for h in get_history(adata):
+        if h["step"] == "read":
+            probes = h.get("feature_ids") == PLATFORM_PROBES
+        elif h["step"] == "map_features":
+            probes = False
+    return probes
+
+
+def feature_id_type(adata) -> _genes.IdType:
+    """The features' id type (:func:`rnagen.data.genes.detect_id_type`), ``other`` for a GEO platform's probe
+    numbers, which would read as Entrez ids."""
+    return "other" if platform_probes(adata) else _genes.detect_id_type(adata.var_names)
+
+
 def _numeric_covariates(cols: list[str], num: list[int]) -> list[int]:
     """Numeric columns of a samples x genes table that are sample annotations, not genes: among columns named
     by Entrez or Ensembl ids (a pattern every gene id has), the few whose names are neither such an id nor any
@@ -971,13 +991,14 @@ def _long_to_wide(df: pd.DataFrame, *, label_key: str | None, source: str) -> pd
 _R_ROWNAMES = "rownames"
 
 
-def _row_numbers(df: pd.DataFrame) -> bool:
-    """Whether the rows are named by their numbers alone: 0..n-1 or 1..n (at least 3) under an empty header."""
+def _row_numbers(df: pd.DataFrame, *, minimum: int = 3) -> bool:
+    """Whether the rows are named by their numbers alone: 0..n-1 or 1..n (at least ``minimum`` rows) under an
+    empty header (pandas' ``to_csv``, R's ``write.csv`` and automatic row names)."""
     name = "" if df.index.name is None else str(df.index.name)
     if name.strip() and not name.startswith("Unnamed:") and name != _R_ROWNAMES:
         return False
     idx = [str(x) for x in df.index]
-    if len(idx) < 3 or not all(x.isdigit() for x in idx):
+    if len(idx) < minimum or not all(x.isdigit() for x in idx):
         return False
     v = [int(x) for x in idx]
     return v[0] in (0, 1) and v == list(range(v[0], v[0] + len(v)))
@@ -986,15 +1007,7 @@ def _row_numbers(df: pd.DataFrame) -> bool:
 def _row_numbers_dropped(df: pd.DataFrame, *, label_key: str | None) -> pd.DataFrame:
     """A first column of row numbers (0..n-1 or 1..n under an empty header: pandas' ``to_csv`` and R's
     ``write.csv`` write them by default) before a column of distinct text ids: the ids become the index."""
-    name = "" if df.index.name is None else str(df.index.name)
-    if (name.strip() and not name.startswith("Unnamed:") and name != _R_ROWNAMES) or df.shape[1] < 2 or \
-            str(df.columns[0]) == label_key:
-        return df
-    idx = [str(x) for x in df.index]
-    if not idx or not all(x.isdigit() for x in idx):
-        return df
-    v = [int(x) for x in idx]
-    if v[0] not in (0, 1) or v != list(range(v[0], v[0] + len(v))):
+    if df.shape[1] < 2 or str(df.columns[0]) == label_key or not _row_numbers(df, minimum=1):
         return df
     ids = df.iloc[:, 0]
     if pd.api.types.is_numeric_dtype(ids.dtype) or ids.isna().any() or ids.astype(str).duplicated().any() or \
@@ -3977,13 +3990,10 @@ def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unla
         orient = "samples_x_genes"
     elif fmt in ("parquet", "feather"):
         adata, orient = _read_parquet(p, orientation=orientation, label_key=label_key, fmt=fmt)
-        _check_not_annotations(adata, p.name)
     elif fmt in _WORKBOOKS:
         adata, orient = _read_excel(p, sheet=sheet, orientation=orientation, label_key=label_key, fmt=fmt)
-        _check_not_annotations(adata, p.name)
     elif fmt in ("rds", "rdata"):
         adata, orient = _read_r(p, obj=sheet, orientation=orientation, label_key=label_key)
-        _check_not_annotations(adata, p.name)
     else:
         assert txt is not None  # every format but h5ad and parquet is text, sniffed above
         if fmt == "gct":
@@ -4011,10 +4021,11 @@ def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unla
         else:
             adata, orient = _read_table(p, txt, fmt=fmt, orientation=orientation, label_key=label_key,
                                         quantity="counts" if recount3 else quantity)
-            _check_not_annotations(adata, p.name)
             if recount3:
                 adata, orient, extra = _recount3_values(adata, orient, quantity=quantity, recount_qc=recount_qc,
                                                         source=p.name)
+    if fmt in ("csv", "tsv", "text", "parquet", "feather", "rds", "rdata", *_WORKBOOKS):   # a generic table
+        _check_not_annotations(adata, p.name)
     if folder:
         # a quantifier's own output is on its linear scale, however low its values (RSEM's expected counts of a
         # shallow library stay below 30, where the log test would take them for log values)

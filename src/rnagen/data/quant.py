@@ -232,13 +232,17 @@ def _htseq_header(lines: list[str]) -> int | None:
     return None
 
 
+def _named_kind(name: str) -> str | None:
+    """The kind a file's name (less ``.gz``) ends as (``quant.sf``, ``.genes.results``, ...), else ``None``."""
+    return next((key for key, k in QUANT_KINDS.items() if k.suffix and name.endswith(k.suffix)), None)
+
+
 def _kind_of(src: _Source) -> str | None:
     """The kind of a per-sample file, by its name; HTSeq by its first lines (gene, tab, a whole number; a
     header line before them allowed)."""
     name = _plain_name(src)
-    for key, k in QUANT_KINDS.items():
-        if k.suffix and name.endswith(k.suffix):
-            return key
+    if (named := _named_kind(name)) is not None:
+        return named
     if name.lower().endswith(".rcc"):
         return "nanostring"
     if name.lower().endswith(".ctab"):
@@ -272,7 +276,9 @@ def one_sample_file(path: Path) -> str | None:
     folder to give; ``None`` for any other file. Read as a matrix, its columns became samples (est_counts, tpm)
     or its strands duplicated sample ids."""
     src = _Source(path.name, path=path)
-    kind = _kind_of(src) if path.is_file() else None
+    plain = _plain_name(src)
+    # by the name alone: every such kind is named by its suffix (no file's content is read for the others)
+    kind = _named_kind(plain) if path.is_file() else None
     if kind not in _ONE_SAMPLE_KINDS:
         return None
     k = QUANT_KINDS[kind]
@@ -292,7 +298,7 @@ def one_sample_file(path: Path) -> str | None:
             return None
     # a tool's fixed file name sits in a folder of its own per sample; a sample-named file beside the others
     here = path.resolve().parent
-    folder = here.parent if _plain_name(_Source(path.name, path=path)) == k.suffix else here
+    folder = here.parent if plain == k.suffix else here
     return (f"{path.name} is one sample's {k.name} file; give the folder holding every sample's "
             f"({os.path.relpath(folder)}): rnagen reads them together, one sample per file")
 
@@ -559,14 +565,11 @@ def _table(src: _Source, kind: str, columns: list[str]) -> pd.DataFrame:
                 skip += _htseq_header(head[skip:skip + 2]) or 0
                 # the id and the last field: the count, after any --additional-attr columns
                 n_fields = len(head[skip].rstrip("\r").split("\t")) if skip < len(head) else 2
-                use = [0, n_fields - 1]
+                use, names = [0, n_fields - 1], [f"_{j}" for j in range(n_fields)]
+                names[0], names[-1] = "gene", "count"
             with src.source() as handle:
-                df = pd.read_csv(handle, sep="\t", header=None, index_col=False, skiprows=skip, usecols=use,
-                                 low_memory=False, dtype={0: str}) if kind == "htseq" else pd.read_csv(
-                    handle, sep="\t", header=None, names=names, index_col=0, skiprows=skip, usecols=use,
-                    low_memory=False)
-            if kind == "htseq":
-                df = df.set_axis(names, axis=1).set_index("gene")
+                df = pd.read_csv(handle, sep="\t", header=None, names=names, index_col="gene", skiprows=skip,
+                                 usecols=use, low_memory=False, dtype={"gene": str})
     except DataError:
         raise
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeError, ValueError, zlib.error) as e:
