@@ -47,6 +47,34 @@ def test_split_record_names_disjoint_stratified_sets(mia_bench):
     assert list(np.asarray(split["train"])[idx["members"]]) == m["members"]
 
 
+def test_every_row_is_attacked_with_the_recorded_sets(mia_bench):
+    """The gaussian row's audit is evaluate's on the split record's sets (by sample id), not sets drawn anew."""
+    import anndata as ad
+    import pandas as pd
+
+    from rnagen.metrics import evaluate
+
+    out, board = mia_bench
+    split = json.loads((out / "split.json").read_text())
+    m = split["membership"]
+    df = pd.read_csv(out.parent / "expr.csv", index_col=0)
+    genes = [c for c in df.columns if c != "kind"]
+
+    def part(ids):
+        a = ad.AnnData(df.loc[ids, genes].to_numpy(np.float32), obs=df.loc[ids, ["kind"]])
+        a.obs_names, a.var_names = list(ids), genes
+        return a
+
+    test, train = part(split["test"]), part(split["train"])
+    syn = ad.read_h5ad(out / "runs" / "gaussian_seed0" / "synthetic_gaussian.h5ad")
+    pos = {k: [split["test"].index(i) for i in m[k]] for k in ("nonmembers", "reference", "independent")}
+    pos["members"] = [split["train"].index(i) for i in m["members"]]
+    got = evaluate(test, syn, train=train, label_key="kind", metrics=MIA, n_boot=100, seed=3, membership_sets=pos)
+    b = board.set_index("model")
+    for r in got.to_dict("records"):
+        assert b.loc["gaussian", r["name"]] == pytest.approx(r["value"]), r["name"]
+
+
 def test_copies_row_reference_and_report_verdict(mia_bench):
     out, board = mia_bench
     b = board.set_index("model")

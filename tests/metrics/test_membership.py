@@ -247,6 +247,71 @@ def test_split_is_stratified_disjoint_and_seeded():
     assert sorted(ytr[sets["members"]].tolist()) == sorted(y[sets["nonmembers"]].tolist())
 
 
+def _leaky(seed: int):
+    """Training and held-out draws and a synthetic set of half near-copies of training profiles (a leak)."""
+    T, yt = population(200, seed=seed)
+    R, yr = population(90, seed=seed + 1)
+    S, ys = population(200, seed=seed + 2)
+    S[::2] = T[::2] + np.random.default_rng(seed).normal(0, 0.05, T[::2].shape).astype(np.float32)
+    return T, yt, R, yr, S, ys
+
+
+def test_the_audit_attacks_the_same_profiles_however_the_rows_are_ordered():
+    """The partition and the member subsample follow the profiles' content, not their row positions: files with
+    the rows in another order give the same values, CIs, references and worst case."""
+    T, yt, R, yr, S, ys = _leaky(30)
+    kw = dict(metrics=MIA, n_boot=100, epochs=3)
+    a = evaluate(R, S, train=T, real_labels=yr, synthetic_labels=ys, train_labels=yt, **kw)
+    pr, pt, ps = (np.random.default_rng(1).permutation(n) for n in (len(R), len(T), len(S)))
+    b = evaluate(R[pr], S[ps], train=T[pt], real_labels=yr[pr], synthetic_labels=ys[ps], train_labels=yt[pt], **kw)
+    assert _rows(a)["mia_ganleaks_auc"]["value"] > 0.6   # the leak is seen: the values compared carry signal
+    cols = ["value", "ci_low", "ci_high", "reference"]
+    np.testing.assert_allclose(b[cols].to_numpy(float), a[cols].to_numpy(float), atol=1e-6)
+    assert a.attrs["membership"]["copies"] == pytest.approx(b.attrs["membership"]["copies"], abs=1e-6)
+
+
+def test_given_sets_are_the_ones_attacked_and_checked():
+    T, yt, R, yr, S, ys = _leaky(40)
+    kw = dict(train=T, real_labels=yr, synthetic_labels=ys, train_labels=yt, metrics=MIA[:3], n_boot=0)
+    sets = mm.membership_sets(real_labels=yr, n_real=len(R), train_labels=yt, n_train=len(T), seed=2)
+    given = evaluate(R, S, membership_sets=sets, **kw)
+    assert given.attrs["membership"]["sizes"] == {k: len(sets[k]) for k in sets} | {"copies": len(T)}
+    # the same sets in another order and as lists: the same audit; other sets: another one
+    again = evaluate(R, S, membership_sets={k: list(v[::-1]) for k, v in sets.items()}, **kw)
+    assert again["value"].tolist() == given["value"].tolist()
+    other = mm.membership_sets(real_labels=yr, n_real=len(R), train_labels=yt, n_train=len(T), seed=3)
+    assert evaluate(R, S, membership_sets=other, **kw)["value"].tolist() != given["value"].tolist()
+    # a separate reference set: the parts without the reference
+    Ref, _ = population(25, seed=45)
+    two = mm.membership_sets(real_labels=yr, n_real=len(R), train_labels=yt, n_train=len(T), seed=2,
+                             with_reference=False)
+    df = evaluate(R, S, membership_sets=two, mia_reference=Ref, **kw)
+    assert df.attrs["membership"]["sizes"]["nonmembers"] == len(two["nonmembers"])
+
+
+@pytest.mark.parametrize("change, match", [
+    (lambda s: {k: v for k, v in s.items() if k != "reference"}, "must name the parts"),
+    (lambda s: {**s, "extra": [0, 1]}, "must name the parts"),
+    (lambda s: {**s, "nonmembers": np.r_[s["nonmembers"], 90]}, r"\[0, 90\)"),
+    (lambda s: {**s, "members": np.r_[s["members"], -1]}, r"\[0, 200\)"),
+    (lambda s: {**s, "independent": s["independent"][:1]}, "at least 2 distinct"),
+    (lambda s: {**s, "reference": np.r_[s["reference"], s["reference"][0]]}, "at least 2 distinct"),
+    (lambda s: {**s, "reference": np.r_[s["reference"], s["nonmembers"][0]]}, "in two parts"),
+    (lambda s: {**s, "members": np.asarray(s["members"], float)}, "list of row indices"),
+    (lambda s: "members", "must name the parts"),
+])
+def test_bad_given_sets_are_refused(change, match):
+    from rnagen.errors import ConfigError
+
+    T, yt, R, yr, S, ys = _leaky(40)
+    sets = mm.membership_sets(real_labels=yr, n_real=len(R), train_labels=yt, n_train=len(T), seed=2)
+    with pytest.raises(ConfigError, match=match):
+        evaluate(R, S, train=T, real_labels=yr, synthetic_labels=ys, train_labels=yt, metrics=MIA[:1], n_boot=0,
+                 membership_sets=change(sets))
+    with pytest.raises(ConfigError, match="needs the training set"):
+        evaluate(R, S, real_labels=yr, synthetic_labels=ys, metrics=["density"], n_boot=0, membership_sets=sets)
+
+
 def test_membership_rows_leave_the_other_rows_unchanged():
     T, yt = population(120, seed=11)
     R, yr = population(60, seed=12)
@@ -262,13 +327,13 @@ def test_membership_rows_leave_the_other_rows_unchanged():
 
 def test_separate_reference_and_too_small_sets():
     T, yt = population(80, seed=14)
-    R, yr = population(30, seed=15)
+    R, yr = population(60, seed=15)
     Ref, _ = population(25, seed=16)
     df = evaluate(R, T, train=T, real_labels=yr, synthetic_labels=yt, train_labels=yt, metrics=MIA[:1],
                   n_boot=0, mia_reference=Ref)
     att = df.attrs["membership"]
     assert att["reference_given"] and att["sizes"]["reference"] == 25
-    assert att["sizes"]["nonmembers"] + att["sizes"]["independent"] == 30
+    assert att["sizes"]["nonmembers"] + att["sizes"]["independent"] == 60
     gmm = evaluate(R, T, train=T, real_labels=yr, synthetic_labels=yt, train_labels=yt, metrics=["mia_domias_auc"],
                    n_boot=0, mia_reference=Ref, mia_density="gmm", mia_pca_dims=3)
     assert gmm.attrs["membership"]["options"] == {"density": "gmm", "pca_dims": 3}

@@ -458,10 +458,12 @@ class _Bench:
 
     def evaluate(self, real, synthetic, *, train, seed: int, part: _Part | None = None):
         """``evaluate`` with the benchmark's metrics and options, as leaderboard records; the membership audit
-        attacks every row of a split with the same sets (``membership_seed``: the split's seed, see
-        :func:`_split_record`)."""
+        attacks every row of a split with the sets its split record names (:func:`_audit_sets`; the full
+        profiles, of the first split's samples in its order, with the first split's)."""
+        p = self.first if part is None else part
         return _evaluate(real, synthetic, train=train, label_key=self.label_key, seed=seed, metrics=self.metrics,
-                         options={**self.ev_opts, "membership_seed": self.seed if part is None else part.seed})
+                         options={**self.ev_opts, "membership_seed": p.seed,
+                                  "membership_sets": _audit_sets(p, label_key=self.label_key)})
 
 
 def _make_part(adata, j: int, *, seed: int, label_key: str, test_size: float, metric_fp: Mapping[str, Any],
@@ -553,6 +555,19 @@ def _write_settings(out: Path, records: Sequence[dict[str, Any]], *, split_fp: s
     write_json(out / "split.json", doc)
 
 
+def _audit_sets(part: _Part, *, label_key: str) -> dict[str, np.ndarray] | None:
+    """The membership audit's sets of a split (:func:`rnagen.metrics.membership.membership_sets` with the
+    split's seed: indices into its test and training parts), or None where the test part is too small for the
+    audit (evaluate then leaves its rows empty)."""
+    from ..metrics.membership import MIN_HOLDOUT, membership_sets
+
+    if part.test.n_obs < MIN_HOLDOUT or part.train.n_obs < 2:
+        return None
+    return membership_sets(real_labels=part.test.obs[label_key].astype(str).to_numpy(), n_real=part.test.n_obs,
+                           train_labels=part.train.obs[label_key].astype(str).to_numpy(), n_train=part.train.n_obs,
+                           seed=part.seed)
+
+
 def _split_record(part: _Part, *, label_key: str) -> dict[str, Any]:
     """A split's sample ids and the membership audit's sets (sample ids): the test part split, stratified and
     seeded, into non-members, the attacks' reference set and the independent real draw (the ideal), and the
@@ -560,12 +575,10 @@ def _split_record(part: _Part, *, label_key: str) -> dict[str, Any]:
     same sets (:func:`rnagen.metrics.membership.membership_sets` with the split's seed); the fidelity
     indicators still read the whole test part (no indicator is fitted on it, so sharing the non-members biases
     none)."""
-    from ..metrics.membership import membership_sets
-
     train, test = part.train, part.test
-    idx = membership_sets(real_labels=test.obs[label_key].astype(str).to_numpy(), n_real=test.n_obs,
-                          train_labels=train.obs[label_key].astype(str).to_numpy(), n_train=train.n_obs,
-                          seed=part.seed)
+    idx = _audit_sets(part, label_key=label_key)
+    if idx is None:
+        return {"seed": part.seed, "train": list(map(str, train.obs_names)), "test": list(map(str, test.obs_names))}
     ids = {"members": list(map(str, train.obs_names[idx["members"]]))}
     ids.update({k: list(map(str, test.obs_names[idx[k]])) for k in ("nonmembers", "reference", "independent")})
     return {"seed": part.seed, "train": list(map(str, train.obs_names)), "test": list(map(str, test.obs_names)),

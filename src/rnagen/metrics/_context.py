@@ -67,6 +67,8 @@ class EvalContext:
     held_out_copies: np.ndarray | None = None
     #: seed of the membership audit's partition of ``real`` (``None``: ``seed``)
     membership_seed: int | None = None
+    #: the membership audit's index sets, given (``evaluate(..., membership_sets=...)``; ``None``: drawn)
+    membership_index: dict[str, np.ndarray] | None = None
     #: options of the membership attacks (:func:`rnagen.metrics.membership.attack_scores`: ``density``,
     #: ``pca_dims``)
     membership_options: dict[str, Any] = field(default_factory=dict)
@@ -75,6 +77,7 @@ class EvalContext:
     def build(cls, prepared: dict, *, want: Sequence[str], k: int, n_boot: int, n_boot_expensive: int, seed: int,
               classifier_seeds: tuple[int, ...], epochs: int, gene_sets: dict[str, np.ndarray] | None = None,
               biology: Any = None, membership_seed: int | None = None,
+              membership_index: dict[str, np.ndarray] | None = None,
               membership_options: dict[str, Any] | None = None, with_reference: bool = True) -> EvalContext:
         """The context of ``prepared`` (the output of ``prepare``); draws the reference subsample first.
         ``with_reference=False`` still draws it (the random stream is the same either way) but leaves
@@ -99,7 +102,8 @@ class EvalContext:
                    n_boot_expensive=n_boot_expensive, seed=seed, classifier_seeds=classifier_seeds, epochs=epochs,
                    rng=rng, reference_labels=ref_labels, gene_scale=prepared.get("scale"), gene_sets=gene_sets,
                    biology=biology, counts=counts, mia_reference=prepared.get("mia_reference"),
-                   membership_seed=membership_seed, membership_options=dict(membership_options or {}))
+                   membership_seed=membership_seed, membership_index=membership_index,
+                   membership_options=dict(membership_options or {}))
 
     def wants(self, name: str) -> bool:
         """Is indicator ``name`` requested (and computable from these inputs)?"""

@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -312,7 +312,8 @@ def _table(rows: list[dict]) -> pd.DataFrame:
 def _scored(real, synthetic, train, *, metrics: Sequence[str] | None, opts: dict[str, Any], ceiling: bool,
             label_key: str | None, real_labels, synthetic_labels, train_labels, gene_sets, biology: BiologyOptions,
             real_side: dict[str, Any], mia_reference=None, membership_seed: int | None = None,
-            mia_opts: dict[str, Any] | None = None, verbose: bool = False) -> pd.DataFrame:
+            membership_index: dict[str, np.ndarray] | None = None, mia_opts: dict[str, Any] | None = None,
+            verbose: bool = False) -> pd.DataFrame:
     """``synthetic``'s table (rows and attrs, the gap columns empty). ``ceiling=False`` leaves out the
     real-vs-real references: the floor's table needs only its values and CIs, its ceiling being the synthetic
     set's own (the same training subsample), so they are not computed twice. ``real_side`` carries the passes
@@ -325,7 +326,8 @@ def _scored(real, synthetic, train, *, metrics: Sequence[str] | None, opts: dict
         prepared["gene_sets"] = gene_set_index(gene_sets, genes, prepared["real"].shape[1])
     want = _computable(want, prepared, strict=strict, explicit=metrics is not None)
     ctx = EvalContext.build(prepared, want=want, gene_sets=prepared.get("gene_sets"), biology=biology, **opts,
-                            membership_seed=membership_seed, membership_options=mia_opts, with_reference=ceiling)
+                            membership_seed=membership_seed, membership_index=membership_index,
+                            membership_options=mia_opts, with_reference=ceiling)
     ctx.adopt(real_side)
     rows, attrs = _run_scorers(ctx, verbose=verbose)
     real_side.update(ctx.real_side())
@@ -339,7 +341,8 @@ def evaluate(real, synthetic, *, train=None, floor=None, label_key: str | None =
              seed: int = 0, classifier_seeds: Sequence[int] = (0, 1, 2), epochs: int = 10, real_labels=None,
              synthetic_labels=None, train_labels=None, floor_labels=None, verbose: bool = False,
              gene_sets=None, biology=None, mia_reference=None, membership_seed: int | None = None,
-             mia_density: Literal["kde", "gmm"] = "kde", mia_pca_dims: int = 10) -> pd.DataFrame:
+             membership_sets: Mapping[str, Any] | None = None, mia_density: Literal["kde", "gmm"] = "kde",
+             mia_pca_dims: int = 10) -> pd.DataFrame:
     """Score a synthetic set against real data: one row per metric with CI, reference and direction.
 
     Parameters
@@ -385,7 +388,12 @@ def evaluate(real, synthetic, *, train=None, floor=None, label_key: str | None =
         independent real draw).
     membership_seed
         Seed of the membership audit's partition of ``real`` and of its member subsample (default ``seed``):
-        a benchmark fixes it so every row is attacked with the same sets.
+        a benchmark fixes it so every row is attacked with the same sets. The partition is dealt in an order set
+        by the profiles' content, so it does not depend on the order of the rows.
+    membership_sets
+        The audit's sets given, not drawn: a mapping of ``members`` (row indices into ``train``), ``nonmembers``,
+        ``reference`` (left out with ``mia_reference``) and ``independent`` (disjoint row indices into ``real``),
+        as :func:`rnagen.metrics.membership.membership_sets` returns them; a benchmark passes its split record's.
     mia_density, mia_pca_dims
         DOMIAS's density model (``kde``: Gaussian KDE; ``gmm``: a Gaussian mixture, the stronger model) and the
         dimensions of its PCA space (see :func:`rnagen.metrics.membership.attack_scores`).
@@ -417,6 +425,13 @@ def evaluate(real, synthetic, *, train=None, floor=None, label_key: str | None =
                                   synthetic_labels=synthetic_labels, train_labels=train_labels)
     overlap, copies = _check_held_out(real, train)
     ms = None if membership_seed is None else check_seed("membership_seed", membership_seed)
+    msets = None
+    if membership_sets is not None:
+        if train is None:
+            raise ConfigError("membership_sets needs the training set (the members are its rows); pass train")
+        from .membership import check_sets
+        msets = check_sets(membership_sets, n_real=int(real.shape[0]), n_train=int(train.shape[0]),
+                           with_reference=mia_reference is None)
     if mia_density not in ("kde", "gmm"):
         raise ConfigError(f"mia_density must be kde or gmm, not {mia_density!r}")
     mia_opts = {"density": mia_density, "pca_dims": check_number("mia_pca_dims", mia_pca_dims, ">= 1", integer=True)}
@@ -439,7 +454,7 @@ def evaluate(real, synthetic, *, train=None, floor=None, label_key: str | None =
     real_side: dict[str, Any] = {} if copies is None else {"held_out_copies": copies}
     df = _scored(real, synthetic, train, metrics=metrics, opts=opts, ceiling=True, synthetic_labels=synthetic_labels,
                  gene_sets=gene_sets, biology=bio, real_side=real_side, mia_reference=mia_reference,
-                 membership_seed=ms, mia_opts=mia_opts, verbose=verbose, **labels)
+                 membership_seed=ms, membership_index=msets, mia_opts=mia_opts, verbose=verbose, **labels)
     if floor is not None:
         t0 = time.perf_counter()
         names = _floor_metrics(df, with_labels=label_key is not None or floor_labels is not None)

@@ -12,9 +12,12 @@ The audit needs four disjoint sets of real profiles:
 
 :func:`rnagen.metrics.evaluate` takes the non-members, the reference set (unless ``mia_reference`` is given)
 and the independent draw from its held-out real set (``real``) by a stratified, seeded partition
-(:func:`membership_split`). The non-members are held-out profiles that the fidelity indicators also read:
-no indicator is fitted on them and none is fitted on the reference set or the members, so sharing them
-biases neither; what must not be shared is a profile between the four sets above (a non-member in the
+(:func:`membership_split`), dealt in an order set by the profiles' content
+(:func:`~rnagen.metrics._classifiers.canonical_order`), as are the members drawn from ``train``: the audit
+attacks the same profiles however the rows of the files are ordered. A benchmark passes its split record's sets
+instead (``evaluate(..., membership_sets=...)``). The non-members are held-out profiles that the fidelity
+indicators also read: no indicator is fitted on them and none is fitted on the reference set or the members, so
+sharing them biases neither; what must not be shared is a profile between the four sets above (a non-member in the
 reference set sits at distance 0 from it and the calibrated attacks would call it a member).
 Each attack is also run with the training set itself as the synthetic set (a generator that copies its
 training profiles: the worst case), reported in ``attrs["membership"]["copies"]``.
@@ -552,6 +555,58 @@ def membership_sets(*, real_labels: np.ndarray | None, n_real: int, train_labels
     return part
 
 
+def check_sets(sets: Mapping[str, Any], *, n_real: int, n_train: int, with_reference: bool = True
+               ) -> dict[str, np.ndarray]:
+    """``sets`` (as :func:`membership_sets` returns them) checked against the held-out set's size ``n_real`` and
+    the training set's ``n_train``: sorted int64 index arrays; a missing or extra part, an index out of range,
+    a profile in two held-out parts or twice in one, or a part of fewer than two profiles is a ConfigError."""
+    from ..errors import ConfigError
+
+    want = ("members", "nonmembers", "reference", "independent") if with_reference else (
+        "members", "nonmembers", "independent")
+    if not isinstance(sets, Mapping) or set(sets) != set(want):
+        got = sorted(map(str, sets)) if isinstance(sets, Mapping) else type(sets).__name__
+        raise ConfigError(f"membership_sets must name the parts {', '.join(want)} (got {got})"
+                          + ("; with mia_reference the reference part is that set" if not with_reference else ""))
+    out: dict[str, np.ndarray] = {}
+    for k in want:
+        try:
+            v = np.asarray(sets[k])
+            ok = v.ndim == 1 and (v.size == 0 or np.issubdtype(v.dtype, np.integer))
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise ConfigError(f"membership_sets[{k!r}] must be a list of row indices")
+        n = n_train if k == "members" else n_real
+        if v.size < 2 or v.min() < 0 or v.max() >= n or len(np.unique(v)) != v.size:
+            raise ConfigError(f"membership_sets[{k!r}] must hold at least 2 distinct row indices in [0, {n}) "
+                              f"(the {'training' if k == 'members' else 'held-out'} set's rows)")
+        out[k] = np.sort(v.astype(np.int64))
+    held = np.concatenate([out[k] for k in want if k != "members"])
+    if len(np.unique(held)) != held.size:
+        raise ConfigError("membership_sets: a held-out profile is in two parts (non-members, reference and the "
+                          "independent draw must be disjoint)")
+    return out
+
+
+def _content_sets(R: np.ndarray, T: np.ndarray, *, real_labels, train_labels, seed: int, with_reference: bool
+                  ) -> dict[str, np.ndarray]:
+    """:func:`membership_sets` dealt over the rows of ``R`` and ``T`` in their content order
+    (:func:`~rnagen.metrics._classifiers.canonical_order`), returned as indices into the rows as given, each part
+    in content order: a permutation of either set's rows attacks the same profiles in the same order (the
+    bootstrap resamples by position)."""
+    from ._classifiers import canonical_order
+
+    def order(X, y):
+        return canonical_order(X, None if y is None else np.asarray(y).astype(str))
+
+    ro, to = order(R, real_labels), order(T, train_labels)
+    idx = membership_sets(real_labels=None if real_labels is None else np.asarray(real_labels)[ro], n_real=len(R),
+                          train_labels=None if train_labels is None else np.asarray(train_labels)[to],
+                          n_train=len(T), seed=seed, with_reference=with_reference)
+    return {k: (to if k == "members" else ro)[v] for k, v in idx.items()}
+
+
 def _parts(ctx: EvalContext) -> dict[str, Any] | None:
     """The audit's sets from the context (None when the held-out set is too small to split)."""
     R, T = ctx.real, ctx.train
@@ -560,8 +615,11 @@ def _parts(ctx: EvalContext) -> dict[str, Any] | None:
     if len(R) < (4 if given else MIN_HOLDOUT) or len(T) < 2:
         return None
     seed = ctx.seed if ctx.membership_seed is None else ctx.membership_seed
-    idx = membership_sets(real_labels=ctx.real_labels, n_real=len(R), train_labels=ctx.train_labels,
-                          n_train=len(T), seed=seed, with_reference=not given)
+    if ctx.membership_index is not None:
+        idx = dict(ctx.membership_index)
+    else:
+        idx = _content_sets(R, T, real_labels=ctx.real_labels, train_labels=ctx.train_labels, seed=seed,
+                            with_reference=not given)
     # held-out profiles that are training profiles too (a sample in the data twice) are members: left out of the
     # non-members, the reference and the independent draw, where they would read as non-members found
     seen = ctx.held_out_copies
