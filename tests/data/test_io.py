@@ -411,6 +411,54 @@ def test_gct_latin1_after_a_utf8_looking_start(tmp_path):
     assert b.X[:, -1].tolist() == [3.0, 4.0]
 
 
+def _barcodes(n: int, seed: int = 0, length: int = 16) -> list[str]:
+    rng = np.random.default_rng(seed)
+    return ["".join(rng.choice(list("ACGT"), length)) for _ in range(n)]
+
+
+@pytest.mark.parametrize("form", ["velocyto_loom", "h5ad", "csv_genes_x_cells", "dropseq_tsv"])
+def test_single_cells_named_by_barcodes_are_refused(tmp_path, capsys, form):
+    """Cells read as samples (a velocyto loom, a scanpy .h5ad, a table of cells): refused in one line naming the
+    barcodes and the pseudo-bulk way on; bulk samples named with their 6-10 nt Illumina indexes still read."""
+    import anndata as ad
+    import h5py
+
+    from rnagen.cli.main import main
+
+    n, genes = 60, ["TP53", "EGFR", "MYC", "GAPDH"]
+    X = np.random.default_rng(1).poisson(0.3, (n, len(genes))).astype(np.float32)
+    bc = _barcodes(n)
+    if form == "velocyto_loom":
+        path = tmp_path / "cells.loom"
+        with h5py.File(path, "w") as f:
+            f["matrix"] = X.T
+            f["layers/spliced"], f["layers/unspliced"] = X.T, X.T
+            f["row_attrs/Gene"] = np.array([g.encode() for g in genes])
+            f["col_attrs/CellID"] = np.array([f"pbmc1:{b}x".encode() for b in bc])
+    elif form == "h5ad":
+        path = tmp_path / "cells.h5ad"
+        a = ad.AnnData(X)
+        a.obs_names, a.var_names = [f"{b}-1" for b in bc], genes
+        a.write_h5ad(path)
+    elif form == "csv_genes_x_cells":
+        path = tmp_path / "cells.csv"
+        pd.DataFrame(X.T, index=genes, columns=[f"{b}-1-0" for b in bc]).to_csv(path)
+    else:
+        path = tmp_path / "cells.tsv"
+        pd.DataFrame(X, index=_barcodes(n, length=12), columns=genes).to_csv(path, sep="\t")
+    with pytest.raises(DataError, match=r"its 60 samples are named by cell barcodes .* single cells, not bulk"):
+        read(path)
+    assert main(["data", "info", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "aggregate" in err and "Traceback" not in err
+    # bulk samples named with their sequencing indexes, and fewer than 50 barcoded samples: read
+    idx = [f"S{i}_{b[:8]}-{b[8:16]}" for i, b in enumerate(bc)]
+    pd.DataFrame(X, index=idx, columns=genes).to_csv(tmp_path / "bulk.csv")
+    assert read(tmp_path / "bulk.csv").n_obs == n
+    pd.DataFrame(X[:20], index=bc[:20], columns=genes).to_csv(tmp_path / "few.csv")
+    assert read(tmp_path / "few.csv").n_obs == 20
+
+
 def test_loom_files(tmp_path, monkeypatch, capsys):
     """A loom file (loompy, velocyto, anndata's write_loom): matrix genes x samples, row_attrs as var (named by
     Gene), col_attrs as obs (named by CellID; a text attribute labels with --label-key, loompy's XML character

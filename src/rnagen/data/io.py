@@ -587,6 +587,30 @@ def _check_not_annotations(adata, source: str) -> None:
                     "values; give it as the --labels of the expression data (--label-key one of its columns)")
 
 
+#: a cell barcode in a sample name: 10x Genomics' 14-16 nt (Cell Ranger "AAACCTGAGAAGGCCT-1", velocyto
+#: "sample:AAACCTGAGAAGGCCTx", scanpy's concatenation "AAACCTGAGAAGGCCT-1-0"), Drop-seq's 12 nt; Illumina sample
+#: indexes in bulk sample names are 6-10 nt
+_CELL_BARCODE = re.compile(r"(?<![A-Za-z])[ACGTN]{12,20}x?(?![A-Za-z])")
+
+
+def _check_not_single_cells(adata, source: str) -> None:
+    """Refuse single cells read as samples: at least 50 samples, nine in ten named by a cell barcode. A
+    generator of bulk profiles trained on cells learns cells (sparse, with a depth per cell), not samples."""
+    names = [str(o) for o in adata.obs_names]
+    if len(names) < 50:
+        return
+    step = max(1, len(names) // 2000)   # a sample of the names of a large file is enough
+    few = names[::step]
+    hits = sum(bool(_CELL_BARCODE.search(n)) for n in few)
+    if hits < 0.9 * len(few):
+        return
+    example = next(n for n in few if _CELL_BARCODE.search(n))
+    raise DataError(f"{source}: its {len(names):,} samples are named by cell barcodes (e.g. {example[:40]!r}): "
+                    "single cells, not bulk profiles; sum the cells of each sample first (Python: "
+                    "scanpy.get.aggregate(adata, by='sample', func='sum'); R: scuttle::aggregateAcrossCells) and give "
+                    "those profiles")
+
+
 def _all_digits(ids: Sequence[str]) -> bool:
     return bool(len(ids)) and all(str(x).isdigit() for x in ids)
 
@@ -4049,6 +4073,7 @@ def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unla
         changed["total_rows"] = totals
     adata, piped = _pipe_ids(adata)
     changed.update(piped)
+    _check_not_single_cells(adata, p.name)
     if fmt in ("geo", "soft") and adata.n_vars and all(str(v).strip().isdigit() for v in adata.var_names):
         # a platform's probe numbers (spotted arrays, Agilent feature numbers), which read as Entrez ids
         changed["feature_ids"] = PLATFORM_PROBES
