@@ -257,6 +257,30 @@ def test_class_with_one_sample_is_refused():
         get_model("gaussian")().fit(a, label_key="id")
 
 
+def test_classes_differing_only_in_case_are_trained_apart_with_a_warning(tmp_path, capsys):
+    """'liver'/'Liver' typed by hand: most likely one class, which the model would generate apart; the API warns,
+    `rnagen train` says so in its summary line (no Python warning)."""
+    import warnings
+
+    from rnagen.cli.main import main
+
+    a = _adata()
+    a.obs["tissue"] = a.obs["tissue"].astype(str).where(np.arange(a.n_obs) % 4 != 0, "Liver")
+    with pytest.warns(UserWarning, match=r"differ only in case or spacing are trained as separate classes "
+                                         r"\('Liver'/'liver'\)"):
+        m = get_model("gaussian")().fit(a, label_key="tissue")
+    assert m.n_labels == 3
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")   # one class per spelling-distinct label: no warning
+        get_model("gaussian")().fit(_adata(), label_key="tissue")
+    a.write_h5ad(tmp_path / "d.h5ad")
+    assert main(["train", str(tmp_path / "d.h5ad"), "--model", "gaussian", "--label-key", "tissue",
+                 "--out", str(tmp_path / "run")]) == 0
+    cap = capsys.readouterr()
+    assert "1 set of classes that differ only in case or spacing, kept apart ('Liver'/'liver')" in cap.out
+    assert "UserWarning" not in cap.err
+
+
 def test_unknown_model_and_incomplete_run_folder(tmp_path):
     with pytest.raises(ConfigError, match="unknown model 'nope'.*gaussian"):
         get_model("nope")

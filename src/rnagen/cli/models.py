@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import warnings
 
 from . import _types as T
 from ._common import read_input
@@ -27,11 +28,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     model = cls.from_config(args.config, args.set)
     adata = read_input(args.data, label_key=args.label_key, labels=args.labels)
     info = dist_info()
-    model.fit(adata, label_key=args.label_key, seed=args.seed, device=args.device, run_dir=args.out,
-              progress=not args.quiet, resume=not args.no_resume)
+    with warnings.catch_warnings():   # said in the summary line below, not as a Python warning
+        warnings.filterwarnings("ignore", message="classes that differ only in case", category=UserWarning)
+        model.fit(adata, label_key=args.label_key, seed=args.seed, device=args.device, run_dir=args.out,
+                  progress=not args.quiet, resume=not args.no_resume)
     if info.is_main:
+        from .data import _near_duplicate_labels
+
         print(f"trained {cls.name} on {adata.n_obs} samples x {adata.n_vars} genes, {model.n_labels} "
-              f"label{'s' if model.n_labels != 1 else ''} in {model.train_seconds:.1f} s -> {args.out}")
+              f"label{'s' if model.n_labels != 1 else ''} in {model.train_seconds:.1f} s -> {args.out}"
+              + _near_duplicate_labels(adata.obs[args.label_key]))
         if model.validation:
             from ..train import describe
 

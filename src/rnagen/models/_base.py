@@ -695,6 +695,15 @@ class Generator(ABC):
         # says it is not fitted, not the old weights under the new data's names
         self.is_fitted = False
         X, y, zero_share = self._bind(adata, label_key)
+        from ..pp.preprocess import near_duplicate_labels
+
+        if twins := near_duplicate_labels(adata.obs[label_key]):
+            # a label column typed by hand: most likely one class each, which would be generated apart
+            import warnings
+
+            shown = ", ".join("/".join(repr(x) for x in g) for g in twins[:3]) + (", ..." if len(twins) > 3 else "")
+            warnings.warn(f"classes that differ only in case or spacing are trained as separate classes ({shown}); "
+                          "make them one label if they are one class", UserWarning, stacklevel=2)
         self.seed = int(seed)
         # a resume continues the same random streams: the seed is part of what a checkpoint must match
         self._fingerprint = f"{self._fingerprint}-seed{self.seed}"
