@@ -205,3 +205,50 @@ def test_too_few_profiles_to_validate_or_score_are_refused(make_adata, linear_pr
     with pytest.raises(DataError, match=r"need at least 5 test samples to score .* got 4"):
         small.score(test[:4].copy())
     assert np.isfinite(small.score(test[:5].copy())["r2"]["mean"])
+
+
+def _unrecorded(X: np.ndarray, genes: list[str]):
+    """An AnnData of ``X`` with no recorded log state (a CSV's): the scale is judged from the values."""
+    import anndata as ad
+
+    a = ad.AnnData(X.astype(np.float32))
+    a.obs_names, a.var_names = [f"s{i}" for i in range(len(X))], genes
+    return a
+
+
+def _low_inputs(seed: int = 0, n: int = 80):
+    """Log-scale profiles whose 10 input genes lie in [2, 4.5] (3 to 21.6 before the log) and 30 targets in [7, 12]
+    (127 to 4,095): linear input genes stay in the log range."""
+    rng = np.random.default_rng(seed)
+    z = rng.normal(size=(n, 10))
+    inputs = 3.25 + 0.4 * np.clip(z, -3, 3)
+    targets = 9.5 + 0.5 * (z @ rng.normal(size=(10, 30))) / np.sqrt(10)
+    genes = [f"G{i}" for i in range(40)]
+    return np.hstack([inputs, np.clip(targets, 7, 12)]), genes
+
+
+def test_the_log_step_and_the_input_scale_are_judged_as_the_data_are():
+    """Without a recorded log state: log values whose extremes are whole numbers (0 and 16) are not logged again
+    at fit; linear inputs that stay in the log range are told from log ones by the fitted inputs' means, both
+    ways (a log-fitted reconstructor refuses them, a linear-fitted one takes them)."""
+    L, genes = _low_inputs()
+    inputs = genes[:10]
+    # log-scale values rounded to 2 decimals, with 0 and 16 among them: log-scale, not counts
+    W = np.round(np.hstack([L, np.full((len(L), 1), 8.0)]), 2)
+    W[0, -1], W[1, -1] = 0.0, 16.0
+    rec = rc.fit(_unrecorded(W, genes + ["G40"]), inputs=inputs, val_size=0.25, seed=0)
+    assert rec.meta["log"]["applied"] is False
+    train, test = L[:60], L[60:]
+    on_log = rc.fit(_unrecorded(train, genes), inputs=inputs, val_size=0.25, seed=0)
+    assert on_log.meta["log"]["applied"] is False
+    lin_test = _unrecorded(np.exp2(test) - 1, genes)
+    assert float(lin_test.X[:, :10].max()) < 25
+    with pytest.raises(DataError, match="look like values before the log"):
+        on_log.apply(lin_test)
+    on_log.apply(_unrecorded(test, genes))   # the same profiles in log units: taken
+    on_lin = rc.fit(_unrecorded(np.exp2(train) - 1, genes), inputs=inputs, val_size=0.25, seed=0)
+    assert on_lin.meta["log"]["applied"] is True
+    out = on_lin.apply(lin_test)              # linear inputs below 25 for a linear fit: taken, not "log-scale"
+    assert np.corrcoef(np.log2(np.asarray(out.X)[:, 10:] + 1).ravel(), test[:, 10:].ravel())[0, 1] > 0.5
+    with pytest.raises(DataError, match="look log-scale"):
+        on_lin.apply(_unrecorded(test, genes))

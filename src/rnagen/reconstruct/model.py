@@ -171,16 +171,23 @@ def _input_keys(X, cols: np.ndarray) -> np.ndarray:
 
 
 def _finite_range(X) -> np.ndarray:
-    """``[[min, max]]`` of the finite values of ``X``, row block by row block: all that
-    :func:`rnagen.pp.looks_logged` looks at, without a float64 copy of a wide matrix."""
+    """``[[min, max]]`` of the finite values of ``X``, with one value that is not a whole number when there is
+    one, read row block by row block: what :func:`rnagen.pp.looks_logged` decides by (the range and whether every
+    value is whole: counts), without a float64 copy of a wide matrix."""
     lo, hi = np.inf, -np.inf
+    fraction = None
     step = _chunk_rows(X.shape[1])
     for s in range(0, X.shape[0], step):
         B = _dense_rows(X, slice(s, s + step), cast=False)
         f = B[np.isfinite(B)]
         if f.size:
             lo, hi = min(lo, float(f.min())), max(hi, float(f.max()))
-    return np.array([[lo, hi]]) if np.isfinite(lo) else np.zeros((0, 0))
+            if fraction is None:
+                frac = f[f != np.round(f)]
+                fraction = float(frac[0]) if frac.size else None
+    if not np.isfinite(lo):
+        return np.zeros((0, 0))
+    return np.array([[lo, hi] + ([fraction] if fraction is not None else [])])
 
 
 def _chunk_rows(n_cols: int) -> int:
@@ -512,7 +519,7 @@ class Reconstructor:
         if not X.size:
             return
         st = log_state(adata)   # recorded (rnagen data prepare, a synthetic set): not guessed from the values
-        logged = bool(st["logged"]) if st is not None else looks_logged(X)
+        logged = bool(st["logged"]) if st is not None else self._looks_logged_inputs(X)
         if lg.get("applied") and logged:
             raise DataError(f"{where}: its input genes look log-scale (values up to {float(np.nanmax(X)):.3g}) but the "
                             "reconstructor was fitted on values before the log (it takes log2(x+1) itself); give the "
@@ -521,6 +528,32 @@ class Reconstructor:
             raise DataError(f"{where}: its input genes look like values before the log (up to "
                             f"{float(np.nanmax(X)):.4g}) but the reconstructor was fitted on log-scale data; give "
                             "log-scale values (log2(x+1)), or fit it on the raw values")
+
+    def _looks_logged_inputs(self, X: np.ndarray) -> bool:
+        """Whether input values ``X`` (samples x input genes, no recorded log state) are log-scale, judged against
+        the fitted input genes: the scale on which their means lie nearer the training means (in training
+        standard deviations, median over the genes) when the two readings differ fourfold or more, else the
+        value-range rule of :func:`rnagen.pp.looks_logged`. The range alone cannot tell linear values that stay
+        in the log range (genes of 3 to 25 reads, say) from log values."""
+        steps = self.pipe_in.steps if self.pipe_in is not None else []
+        sc = steps[-1] if steps and isinstance(steps[-1], StandardScaler) else None
+        if sc is None or sc.mean is None or sc.std is None:
+            return looks_logged(X)
+        mu, sd = np.asarray(sc.mean, np.float64), np.asarray(sc.std, np.float64)
+        m = np.nanmean(np.asarray(X, np.float64), axis=0)
+
+        def off(means: np.ndarray) -> float:
+            return float(np.nanmedian(np.abs(means - mu) / sd)) if np.isfinite(means).any() else np.inf
+
+        # the fitted means are of log-scale values either way (log2(x+1) taken by the pipeline or by the user):
+        # log-scale input compares as it is, linear input after log2(x+1)
+        as_log = off(m)
+        as_linear = off(np.log2(np.asarray(X, np.float64) + 1.0).mean(axis=0)) if float(np.min(X)) >= 0 else np.inf
+        if as_log <= 0.25 * as_linear:
+            return True
+        if as_linear <= 0.25 * as_log:
+            return False
+        return looks_logged(X)
 
     def predict(self, adata) -> np.ndarray:
         """Predicted target genes (``target_names`` order) for the input genes of ``adata``, original units."""
