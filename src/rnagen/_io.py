@@ -148,8 +148,9 @@ def check_output(
     option
         The option the path came from, for the message.
     profiles
-        The output is expression profiles (an .h5ad or a table): an existing file there that rnagen did not write
-        (:func:`written_by_rnagen`), a user's own data, is refused rather than replaced.
+        The output is expression profiles (an .h5ad or a table; for a folder, the files ``writes`` names): an
+        existing file there that rnagen did not write (:func:`written_by_rnagen`), a user's own data, is refused
+        rather than replaced.
     """
     out = Path(path)
     for parent in reversed(out.parents):
@@ -171,9 +172,13 @@ def check_output(
                 clash = os.path.samefile(inp, out)  # a hard link to the input
         if clash:
             raise OutputError(f"{option} {out} would overwrite the input {inp}; choose another output path")
-    if profiles and kind == "file" and out.is_file() and out.stat().st_size and not written_by_rnagen(out):
-        raise OutputError(f"{option} {out} exists and holds data rnagen did not write (no rnagen record in it); it "
-                          "would be replaced: choose another path, or delete it first")
+    if profiles:
+        files = [out] if kind == "file" else [out / w for w in writes]
+        for f in files:
+            if f.is_file() and f.stat().st_size and not written_by_rnagen(f):
+                where = f"{option} {out}" + (f": its {f.name}" if kind == "dir" else "")
+                raise OutputError(f"{where} exists and holds data rnagen did not write (no rnagen record in it); it "
+                                  "would be replaced: choose another path, or delete it first")
     return out
 
 

@@ -244,12 +244,28 @@ def test_split_class_with_one_sample_exit_2(tmp_path, capsys):
     a = read(_expr(tmp_path, GOOD + "s5,1,1,1,c\n"), label_key="tissue")
     a.write_h5ad(tmp_path / "x.h5ad")
     (tmp_path / "split").mkdir()
-    (tmp_path / "split" / "train.h5ad").write_bytes(b"old")
+    a.write_h5ad(tmp_path / "split" / "train.h5ad")   # an earlier split's (rnagen's record in it)
+    old = (tmp_path / "split" / "train.h5ad").read_bytes()
     rc = main(["data", "split", str(tmp_path / "x.h5ad"), "--label-key", "tissue", "--out", str(tmp_path / "split")])
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1 and "'c' (1)" in err[0]
-    assert (tmp_path / "split" / "train.h5ad").read_bytes() == b"old"
+    assert (tmp_path / "split" / "train.h5ad").read_bytes() == old
     assert sorted(p.name for p in (tmp_path / "split").iterdir()) == ["train.h5ad"]
+
+
+def test_split_into_a_folder_of_the_user_s_own_train_h5ad_is_refused(tmp_path, capsys):
+    """A folder holding the user's own train.h5ad (no rnagen record): refused, the file unchanged; a folder of an
+    earlier split is written over."""
+    (tmp_path / "own").mkdir()
+    ad.AnnData(np.ones((3, 3), dtype=np.float32)).write_h5ad(tmp_path / "own" / "test.h5ad")
+    before = (tmp_path / "own" / "test.h5ad").read_bytes()
+    assert main(["data", "split", "gtex26", "--out", str(tmp_path / "own")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "its test.h5ad exists and holds data rnagen did not write" in err
+    assert (tmp_path / "own" / "test.h5ad").read_bytes() == before
+    assert sorted(p.name for p in (tmp_path / "own").iterdir()) == ["test.h5ad"]
+    assert main(["data", "split", "gtex26", "--out", str(tmp_path / "again")]) == 0
+    assert main(["data", "split", "gtex26", "--seed", "3", "--out", str(tmp_path / "again")]) == 0
 
 
 def test_split_by_the_data_own_column(tmp_path, capsys):

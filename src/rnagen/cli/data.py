@@ -690,7 +690,8 @@ def cmd_split(args: argparse.Namespace) -> int:
     from ..pp import split
 
     _split_options(args)
-    with claim_output(args.out, inputs=[args.file], kind="dir", writes=("train.h5ad", "test.h5ad")) as out:
+    with claim_output(args.out, inputs=[args.file], kind="dir", writes=("train.h5ad", "test.h5ad"),
+                      profiles=True) as out:
         adata = read_input(args.file, label_key=args.label_key)
         label_key = args.label_key or _default_label_key(adata)
         if label_key is None:
