@@ -267,6 +267,18 @@ def test_cli_tune_sqlite_then_train(gtex_small, tmp_path, capsys):
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and "is the study's database" in err
         assert db.read_bytes() == before
+    # --out over a file that is not a configuration tune wrote: a table, a TOML naming no generator, the
+    # configuration of a trained run folder (its weights would no longer match): refused, each file unchanged
+    (tmp_path / "table.csv").write_text("sample,g1\ns1,1\n")
+    (tmp_path / "own.toml").write_text("[train]\nsteps = 10\n")
+    for path, match in ((tmp_path / "table.csv", "give a .toml path"),
+                        (tmp_path / "own.toml", "is not a configuration rnagen tune wrote"),
+                        (run / "config.toml", "is the configuration of the trained run in")):
+        before = path.read_bytes()
+        assert main(args[:-1] + [str(path)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and match in err, err
+        assert path.read_bytes() == before
 
 
 def test_joining_a_study_with_other_settings_is_refused(gtex_small, tmp_path, capsys):

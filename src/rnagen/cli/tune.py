@@ -70,6 +70,32 @@ def _no_interrupt_trace(record: logging.LogRecord) -> bool:
     return "failed with value None" not in record.getMessage()   # the same failure's second line
 
 
+def _check_config_out(out: Path) -> None:
+    """``--out`` names a TOML file that only an earlier ``rnagen tune`` may have written: a configuration naming a
+    generator, and not the configuration of a run or reconstructor folder (whose weights it describes)."""
+    from .._manifest import MANIFEST, folder_kind
+    from ..config import read_toml
+    from ..errors import RnagenError
+
+    if out.suffix.lower() != ".toml":
+        raise OutputError(f"--out {out}: the best configuration is written as TOML; give a .toml path "
+                          f"(e.g. {out.with_suffix('.toml').name})")
+    if not out.exists():
+        return
+    kind, _ = folder_kind(out.parent)
+    if out.name == "config.toml" and kind in ("run", "reconstructor") and (
+            (out.parent / MANIFEST).exists() or (out.parent / "weights.safetensors").exists()):
+        raise OutputError(f"--out {out} is the configuration of the trained {kind} in {out.parent}; write the best "
+                          "configuration to another file (e.g. best.toml)")
+    try:
+        model = read_toml(out).get("model")
+    except (RnagenError, OSError, UnicodeError):
+        model = None
+    if model is None or model == "reconstruct":
+        raise OutputError(f"--out {out} exists and is not a configuration rnagen tune wrote (no generator named in "
+                          "it); it would be replaced: choose another path, or delete it first")
+
+
 def run(args: argparse.Namespace) -> int:
     """``rnagen tune``: run this worker's trials of the study and write the study's best configuration to ``--out``."""
     import optuna
@@ -88,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
                           "(e.g. best.toml)")
     # no write lock: several workers may share one --out (the last to finish writes the study's best)
     out = check_output(args.out, inputs=[args.data], example="best.toml")
+    _check_config_out(out)
     if storage is None:  # its folder is created by tune() once every option and the data are checked
         check_output(out.parent / f"{study_name}.db", inputs=[args.data], option="study database")
         storage = f"sqlite:///{(out.parent / f'{study_name}.db').resolve()}"
