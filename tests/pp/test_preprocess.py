@@ -354,6 +354,29 @@ def test_fit_scaler_inverts_and_survives_h5ad(tmp_path, method):
     assert back.spec == pipe.spec
 
 
+def test_the_stored_scaler_follows_the_genes_of_a_reordered_or_subset_copy(tmp_path):
+    """A copy whose genes were reordered or subset keeps uns (the scaler): each gene gets its own scale back; a
+    gene the scaler never saw is named. A spec of transform objects is recorded so the data can be saved."""
+    from rnagen.pp.transforms import MinMaxScaler
+
+    a = datasets.gtex26()[:60, :30].copy()
+    Z = fit_scaler(a, "standard").transform(np.asarray(a.X, np.float64))
+    rev = a[:, a.var_names[::-1]].copy()
+    np.testing.assert_allclose(get_scaler(rev).transform(np.asarray(rev.X, np.float64)), Z[:, ::-1], atol=1e-9)
+    sub = a[:, a.var_names[5:12]].copy()
+    np.testing.assert_allclose(get_scaler(sub).transform(np.asarray(sub.X, np.float64)), Z[:, 5:12], atol=1e-9)
+    other = a[:, :3].copy()
+    other.var_names = ["X1", "X2", "X3"]
+    with pytest.raises(DataError, match=r"3 gene\(s\) of the data were not in the data the scaler was fitted on"):
+        get_scaler(other)
+    b = a.copy()
+    pipe = fit_scaler(b, [MinMaxScaler(0, 1)])
+    b.write_h5ad(tmp_path / "b.h5ad")
+    back = get_scaler(ad.read_h5ad(tmp_path / "b.h5ad"))
+    np.testing.assert_allclose(back.transform(np.asarray(b.X)), pipe.transform(np.asarray(b.X)), atol=1e-6)
+    assert float(back.transform(np.asarray(b.X)).min()) == pytest.approx(0.0)
+
+
 def test_get_scaler_missing():
     with pytest.raises(DataError, match="no fitted scaler"):
         get_scaler(_adata([[1.0]], ["TP53"]))

@@ -697,14 +697,30 @@ def fit_scaler(adata, method: str = "standard") -> Pipeline:
         "arrays": {k: np.asarray(v) for k, v in arrays.items()},
         "var_names": np.asarray([str(v) for v in adata.var_names], dtype=object),
     }
-    record(adata, "fit_scaler", method=method, n_obs=adata.n_obs)
+    # the history holds plain values: a spec given as transform objects is recorded by their kinds and parameters
+    record(adata, "fit_scaler", method=pipe.spec if not isinstance(method, str) else method,
+           steps=[f"{d['kind']}({', '.join(f'{k}={v}' for k, v in d['params'].items())})" for d in desc],
+           n_obs=adata.n_obs)
     return pipe
 
 
 def get_scaler(adata) -> Pipeline:
-    """The scaler stored by :func:`fit_scaler` (``DataError`` if none)."""
+    """The scaler stored by :func:`fit_scaler` (``DataError`` if none), for the genes of ``adata`` in its order:
+    a copy with the genes reordered or subset (whose ``uns`` kept the scaler) gets each gene's own scale; a gene
+    the scaler was not fitted on is a ``DataError``."""
     st = adata.uns.get("rnagen", {}).get("scaler")
     if not isinstance(st, dict):
         raise DataError("no fitted scaler stored in this data; run fit_scaler on the training data first")
     desc = [{"kind": str(v["kind"]), "params": dict(v.get("params", {}))} for _, v in sorted(st["steps"].items())]
-    return Pipeline.from_state(desc, {k: np.asarray(v) for k, v in st["arrays"].items()})
+    arrays = {k: np.asarray(v) for k, v in st["arrays"].items()}
+    fitted = [str(v) for v in np.asarray(st.get("var_names", []), dtype=object)]
+    genes = [str(v) for v in adata.var_names]
+    if fitted and genes != fitted:
+        pos = {g: i for i, g in enumerate(fitted)}
+        missing = [g for g in genes if g not in pos]
+        if missing:
+            raise DataError(f"{len(missing)} gene(s) of the data were not in the data the scaler was fitted on "
+                            f"(first: {missing[:3]}); fit the scaler on data with these genes")
+        idx = np.asarray([pos[g] for g in genes], dtype=np.int64)
+        arrays = {k: (v[idx] if v.ndim == 1 and len(v) == len(fitted) else v) for k, v in arrays.items()}
+    return Pipeline.from_state(desc, arrays)
