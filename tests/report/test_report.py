@@ -117,6 +117,17 @@ def test_best_value_per_column_respects_direction():
     assert best_rows(rows[1:], "x", 0.5) == {2}   # c, at its place in rows[1:]
     assert best_rows([{"model": "a", "x": 1.0}, {"model": "b", "x": 1.0}], "x", "higher") == set()  # all tie
     assert best_rows([{"model": "real", "x": 1.0}], "x", "higher") == set()
+    # the privacy and membership indicators: the real row is the copying generator (the worst case), so the
+    # nominal target decides (a model as near the copies as possible must not be starred)
+    for col, real, near_real, near_target, target in (("dcr_share", 1.0, 0.96, 0.85, 0.8),
+                                                      ("dcr_ratio", 0.0, 0.72, 0.97, 1.0),
+                                                      ("mia_ganleaks_auc", 1.0, 0.9, 0.55, 0.5),
+                                                      ("privacy_loss", 0.5, 0.3, 0.02, 0.0)):
+        rows = [{"model": "real", col: real}, {"model": "a", col: near_real}, {"model": "b", col: near_target}]
+        assert best_rows(rows, col, target) == {2}, col
+    rows = [{"model": "real", "detection_auc": 0.42}, {"model": "a", "detection_auc": 0.44},
+            {"model": "b", "detection_auc": 0.52}]
+    assert best_rows(rows, "detection_auc", 0.5) == {1}   # a fidelity target: the real row's value
 
 
 def test_report_draws_saved_results_only(tiny_bench, tmp_path, monkeypatch):

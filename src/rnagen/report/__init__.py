@@ -94,11 +94,26 @@ def _membership_cell(v: Any, lo: Any, hi: Any) -> dict[str, str]:
     return {"value": _fmt(v), "ci": f"[{_fmt(lo)}, {_fmt(hi)}]" if _finite(lo) is not None else ""}
 
 
-def _membership(rows: list[dict[str, Any]], lb: dict[str, Any]) -> dict[str, Any] | None:
+def _nonmembers(out: Path) -> int | None:
+    """The membership audit's number of non-members from the benchmark's ``split.json`` (the fewest over its
+    splits), which decides the FPRs the verdict can judge; None where it is not recorded."""
+    try:
+        doc = json.loads((out / "split.json").read_text())
+    except (OSError, ValueError):
+        return None
+    splits = doc.get("splits") or [doc]
+    counts = [len(s["membership"]["nonmembers"]) for s in splits if isinstance(s, dict)
+              and isinstance(s.get("membership"), dict) and "nonmembers" in s["membership"]]
+    return min(counts) if counts and len(counts) == len(splits) else None
+
+
+def _membership(rows: list[dict[str, Any]], lb: dict[str, Any], *, n_nonmembers: int | None = None
+                ) -> dict[str, Any] | None:
     """The membership-inference section: per model and attack the AUC and the TPRs at FPR 0.1 / 0.01 (with
     CIs), next to the copying generator (the ``real`` row: training profiles as the synthetic set, the worst
     case), the independent real draw (each indicator's reference: the ideal) and chance; and one verdict line
-    per model (:func:`rnagen.metrics.membership.verdict`, judged by the CI)."""
+    per model (:func:`rnagen.metrics.membership.verdict`, judged by the CI, on the FPRs that ``n_nonmembers``
+    resolves)."""
     from ..metrics.membership import ATTACKS, STATISTICS, metric_name, verdict
 
     names = [(a, k) for a in ATTACKS for k in STATISTICS if metric_name(a, k) in lb["columns"]]
@@ -120,7 +135,7 @@ def _membership(rows: list[dict[str, Any]], lb: dict[str, Any]) -> dict[str, Any
                                            "ci_low": r.get(metric_name(a, k) + "_ci_low"),
                                            "ci_high": r.get(metric_name(a, k) + "_ci_high"),
                                            "direction": directions.get(metric_name(a, k))} for a, k in names}
-            verdicts.append({"model": model, "text": verdict(entries)})
+            verdicts.append({"model": model, "text": verdict(entries, n_nonmembers=n_nonmembers)})
     body.append({"model": "independent real draw (held-out real profiles as the synthetic set: ideal)",
                  "reference": True, "cells": [_membership_cell(refs.get(metric_name(a, k)), None, None)
                                               for a, k in names]})
@@ -136,16 +151,30 @@ def _is_reference(model: str) -> bool:
     return model == "real" or model.startswith("real-") or model.startswith("real+")
 
 
+#: indicators whose real row (the training set scored as the synthetic set) is a generator that copies it: the
+#: worst case, not the value to approach (the AA privacy loss of copies is AA_ts minus AA on the training set, 0)
+_COPIES_FAMILIES = ("privacy", "membership")
+_COPIES_NAMES = ("privacy_loss",)
+
+
+def _copies_row(column: str) -> bool:
+    from ..metrics import METRICS
+
+    info = METRICS.get(column)
+    return info is not None and (info.family in _COPIES_FAMILIES or column in _COPIES_NAMES)
+
+
 def best_rows(rows: list[dict[str, Any]], column: str, direction: Any) -> set[int]:
     """Indices of the best non-reference rows in ``column`` ("higher", "lower" or a target value). For a target,
     the real row's value where the table has one: real profiles themselves do not score the nominal target (a
     detection AUC below 0.5 out of fold, AA halves apart at unequal set sizes), so the model nearest real data is
-    the best, not the one nearest the nominal value."""
+    the best, not the one nearest the nominal value. Not for the privacy and membership indicators, whose real
+    row is the copying generator (the worst case): there the nominal target."""
     values = [(i, _finite(r.get(column))) for i, r in enumerate(rows) if not _is_reference(str(r["model"]))]
     cand = [(i, v) for i, v in values if v is not None]
     if not cand:
         return set()
-    if direction not in ("higher", "lower"):
+    if direction not in ("higher", "lower") and not _copies_row(column):
         real = next((_finite(r.get(column)) for r in rows if str(r["model"]) == "real"), None)
         direction = real if real is not None else direction
     if direction == "higher":
@@ -240,7 +269,7 @@ def write_report(out_dir: str | Path, *, path: str | Path | None = None, title: 
               and not c.startswith("mia_")]   # the resolved flags qualify the gap table's shares: not indicators
     extra = _table(rows, [(c, html.escape(c)) for c in others], directions) if others else None
     figures = _figures(out / "plots", rows)
-    membership = _membership(rows, lb)
+    membership = _membership(rows, lb, n_nonmembers=_nonmembers(out))
 
     env = jinja2.Environment(loader=jinja2.PackageLoader("rnagen.report", "templates"),
                              autoescape=jinja2.select_autoescape(["html", "j2"]))
