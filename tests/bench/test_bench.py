@@ -108,6 +108,13 @@ def test_the_data_own_split(tmp_path, labelled_csv, capsys):
                  "--test-size", "0.3", "--out", str(tmp_path / "d")]) == 2
     assert "--test-size sets the random split and --split-key takes the data's own" in capsys.readouterr().err
     assert not (tmp_path / "c").exists() and not (tmp_path / "d").exists()
+    # the same split under another --seed into the same folder: the reference row is scored again with that seed,
+    # as a fresh benchmark scores it (its subsamples and audit sets follow the seed)
+    again = run_benchmark(tmp_path / "own.csv", out_dir=tmp_path / "b", report=False, seed=5, **kw)
+    fresh = run_benchmark(tmp_path / "own.csv", out_dir=tmp_path / "e", report=False, seed=5, **kw)
+    assert json.loads((tmp_path / "b" / "results" / "real_seed0.json").read_text())["seed"] == 5
+    cols = ["precision", "density"]
+    assert again.set_index("model").loc["real", cols].tolist() == fresh.set_index("model").loc["real", cols].tolist()
 
 
 def test_gaussian_floor_row_is_always_run(tmp_path, labelled_csv):

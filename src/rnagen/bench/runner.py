@@ -955,7 +955,9 @@ def _update_json(path: Path, entries: Mapping[str, Any]) -> None:
 def _real_row(out: Path, row: str, real, synthetic, train, *, seed, k: int, evaluate_, fp, say) -> None:
     """A reference row's result for run ``k`` (the first run of its split)."""
     path = out / "results" / f"{row}_seed{k}.json"
-    fingerprint = _hash({"row": row, **fp})
+    # the seed draws the evaluation's subsamples and the membership audit's sets: a split given by a column
+    # (--split-key) is the same under another --seed, its reference row's scoring is not
+    fingerprint = _hash({"row": row, "seed": int(seed), **fp})
     prev = _read_json(path)
     if prev and prev.get("fingerprint") == fingerprint:
         say(f"{row} seed {k}: done earlier, skipped")
