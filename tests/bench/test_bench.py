@@ -338,6 +338,28 @@ def test_cli_benchmark_on_csv(tmp_path, labelled_csv, capsys):
     assert main(["benchmark", str(labelled_csv), "--label-key", "kind", "--set", "train.steps=3",
                  "--out", str(tmp_path / "w")]) == 2
     assert "MODEL:KEY=VALUE" in capsys.readouterr().err
+    assert main(["benchmark", str(labelled_csv), "--label-key", "kind", "--models", "real,gaussian",
+                 "--out", str(tmp_path / "v")]) == 2
+    assert "'real' is always part of the leaderboard" in capsys.readouterr().err
+    # a plain file where the benchmark keeps a folder: one line, nothing created
+    (tmp_path / "u").mkdir()
+    (tmp_path / "u" / "results").write_text("x")
+    assert main(["benchmark", str(labelled_csv), "--label-key", "kind", "--models", "gaussian",
+                 "--out", str(tmp_path / "u")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "holds a file named results" in err
+    assert sorted(p.name for p in (tmp_path / "u").iterdir()) == ["results"]
+    # a test share that leaves a small training set: the neighbourhood shrinks to the smaller set (the synthetic
+    # set has the training set's size), not an error naming an option the benchmark lacks
+    board = run_benchmark(labelled_csv, label_key="kind", models="gaussian", out_dir=tmp_path / "s", test_size=0.85,
+                          metrics=["precision", "density"], evaluate_options={"n_boot": 0}, progress=False)
+    assert np.isfinite(board.set_index("model").loc["gaussian", "density"])
+    import torch
+
+    if not torch.cuda.is_available():   # CUDA asked for where there is none: refused before anything is written
+        assert main(["benchmark", str(labelled_csv), "--label-key", "kind", "--models", "gaussian", "--device",
+                     "cuda", "--out", str(tmp_path / "t")]) == 2
+        assert "CUDA is not available" in capsys.readouterr().err and not (tmp_path / "t").exists()
 
 
 def test_reconstruction_rows_and_r2(tmp_path, labelled_csv):
@@ -380,7 +402,20 @@ def test_reconstruction_rows_and_r2(tmp_path, labelled_csv):
     with pytest.raises(DataError, match="DATA holds values before the log and --full log-scale for the same genes"):
         run_benchmark(data_csv, label_key="kind", models="gaussian", reconstruct="linear",
                       full=tmp_path / "full_log.h5ad", out_dir=tmp_path / "rec2", progress=False)
-    assert not list((tmp_path / "rec2" / "runs").glob("*"))
+    assert not (tmp_path / "rec2").exists()
+    # full profiles of other data under the same sample names (same scale, other values): refused, and a refused
+    # rerun into the finished benchmark leaves its files as they were
+    other = full.copy()
+    other.X = np.asarray(other.X) * 1.5 + 1
+    other.write_h5ad(tmp_path / "full_other.h5ad")
+    before = {f: (out / f).read_bytes() for f in ("bench.json", "split.json")}
+    with pytest.raises(DataError, match=r"--full holds other values than DATA for the same samples and genes"):
+        run_benchmark(data_csv, label_key="kind", models="gaussian", reconstruct="linear",
+                      full=tmp_path / "full_other.h5ad", out_dir=out, progress=False)
+    assert {f: (out / f).read_bytes() for f in before} == before
+    with pytest.raises(ConfigError, match="--full is read only to score reconstructions"):
+        run_benchmark(data_csv, label_key="kind", models="gaussian", full=full_path, out_dir=tmp_path / "rec3",
+                      progress=False)
 
 
 @pytest.mark.slow

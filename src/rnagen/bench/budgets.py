@@ -127,12 +127,12 @@ def parse_models(models: str | Sequence[str]) -> list[str]:
     names = [m.strip() for m in (models.split(",") if isinstance(models, str) else models) if m.strip()]
     if not names:
         raise ConfigError("no models given; choose from " + ", ".join(ROWS))
+    if "real" in names:
+        raise ConfigError("'real' is always part of the leaderboard; do not list it")
     unknown = [m for m in names if m not in ROWS]
     if unknown:
         raise ConfigError(f"unknown benchmark model(s) {unknown}; choose from {', '.join(ROWS)} "
                           "(ddpm, ddim and dpm++ are samplers of one trained diffusion model)")
-    if "real" in names:
-        raise ConfigError("'real' is always part of the leaderboard; do not list it")
     return list(dict.fromkeys(names))
 
 

@@ -503,6 +503,9 @@ def _validated(rows_arg, *, reconstruct, full, overrides, budget, seeds, splits,
     methods = _parse_methods(reconstruct)
     if methods and full is None:
         raise ConfigError("--reconstruct needs the full profiles: pass --full FULL.h5ad")
+    if full is not None and not methods:
+        raise ConfigError("--full is read only to score reconstructions: add --reconstruct linear (or mlp), or drop "
+                          "--full")
     overrides = dict(overrides or {})
     seeds, splits, test_size, seed = _check_options(rows, budget, overrides, seeds=seeds, splits=splits,
                                                     test_size=test_size, seed=seed, device=device)
@@ -605,6 +608,11 @@ def _setup(data, *, label_key, models, reconstruct, full, seeds, splits, budget,
     rows, methods, overrides, seeds, splits, test_size, seed = _validated(
         models, reconstruct=reconstruct, full=full, overrides=overrides, budget=budget, seeds=seeds, splits=splits,
         test_size=test_size, seed=seed, device=device, metrics=metrics, split_key=split_key)
+    by_model = _by_model(rows)
+    if device != "auto":
+        from ..utils import resolve_device
+
+        resolve_device(device)   # CUDA asked for where there is none: refused before anything is written
     adata = _load_data(data, label_key)
     # every split is made (and checked) before anything is written; only the first is kept (Bench.part remakes
     # the others when their runs come)
@@ -613,10 +621,18 @@ def _setup(data, *, label_key, models, reconstruct, full, seeds, splits, budget,
     records += [_split_record(_make_part(adata, j, seed=seed + j, label_key=label_key, test_size=test_size,
                                          metric_fp={}), label_key=label_key) for j in range(1, splits)]
     train, test = first.train, first.test
+    full_ad = full_train = full_test = None
+    if methods:
+        full_ad = _read_full(full, label_key) if isinstance(full, (str, Path)) else full
+        full_train, full_test = _align_full(full_ad, train, test, adata, label_key)
     out = Path(out_dir)
     if folder_kind(out)[0] not in (None, "benchmark", "split"):
         # a generator's run folder, a reconstructor or the user's config.toml: a benchmark's files do not go there
         raise RunDirError(f"{out} holds a trained model's folder (config.toml), not a benchmark; choose a new --out")
+    for sub in ("runs", "results", "plots"):
+        if (out / sub).exists() and not (out / sub).is_dir():
+            raise RunDirError(f"{out} holds a file named {sub}, where a benchmark keeps its {sub} folder; choose a "
+                              "new --out")
     out.mkdir(parents=True, exist_ok=True)
     for sub in ("runs", "results", "plots"):
         (out / sub).mkdir(exist_ok=True)
@@ -632,14 +648,14 @@ def _setup(data, *, label_key, models, reconstruct, full, seeds, splits, budget,
                 "data_name": data_name or (Path(str(data)).name if path_like else "AnnData"),
                 "full": (str(full) if isinstance(full, (str, Path)) else ("AnnData" if full is not None else None))}
     _write_settings(out, records, split_fp=split_fp, settings=settings)
-    by_model = _by_model(rows)
     n_rows = splits * (1 + len(rows) * seeds * (1 + len(methods))) + (1 if methods else 0)
     ref = RealReference(train, test, label_key=label_key, seed=seed)
     write_npz(out / "plots" / "real.npz", **ref.arrays())
     ev_opts = {**EVALUATE_OPTIONS[budget], **dict(evaluate_options or {})}
-    if "k" not in ev_opts and test.n_obs < 12:
-        # k-NN metrics need k + 1 profiles per set: a small test split gets a smaller neighbourhood
-        ev_opts["k"] = max(1, test.n_obs - 2)
+    if "k" not in ev_opts and min(test.n_obs, train.n_obs) < 12:
+        # k-NN metrics need k + 1 profiles per set (the held-out one, the synthetic and reference sets of the
+        # training set's size): a small split gets a smaller neighbourhood
+        ev_opts["k"] = max(1, min(test.n_obs, train.n_obs) - 2)
     from ..metrics import METRICS
 
     # "all" names the registry's indicators: a result written before an indicator was added is recomputed
@@ -651,8 +667,7 @@ def _setup(data, *, label_key, models, reconstruct, full, seeds, splits, budget,
                    device=device, progress=progress, adata=adata, first=first, ev_opts=ev_opts,
                    say=_Progress(n_rows, progress), ref=ref, splits=splits, test_size=test_size, split_key=split_key)
     if methods:
-        bench.full = _read_full(full, label_key) if isinstance(full, (str, Path)) else full
-        bench.full_train, bench.full_test = _align_full(bench.full, train, test, adata, label_key)
+        bench.full, bench.full_train, bench.full_test = full_ad, full_train, full_test
     return bench
 
 
@@ -911,6 +926,19 @@ def _align_full(full_ad, train, test, adata, label_key):
         scale = {True: "log-scale", False: "values before the log"}
         raise DataError(f"DATA holds {scale[in_data]} and --full {scale[in_full]} for the same genes and samples; "
                         "give both on one scale (rnagen data prepare each the same way)")
+    # on one scale the shared genes must hold the same values: another data set (or another normalisation) under
+    # the same sample names would give a reference and reconstructions of other data, exit 0
+    n = min(train.n_obs, 500)
+    xd = dense(train.X[:n]).astype(np.float64)
+    xf = dense(ft[:n, genes].X).astype(np.float64)
+    with np.errstate(invalid="ignore"):
+        off = ~(np.abs(xd - xf) <= 1e-3 * (1.0 + np.abs(xd))) & ~(np.isnan(xd) & np.isnan(xf))
+    if off.mean() > 0.01:
+        i, j = np.argwhere(off)[0]
+        raise DataError(f"--full holds other values than DATA for the same samples and genes ({off.mean():.0%} of "
+                        f"those compared differ; e.g. sample {str(train.obs_names[i])!r}, gene {genes[j]!r}: "
+                        f"{xd[i, j]:.4g} in DATA, {xf[i, j]:.4g} in --full); give the full profiles of the same data, "
+                        "prepared the same way")
     for a, src in ((ft, train), (fs, test)):
         a.obs[label_key] = src.obs[label_key].to_numpy()
         a.obs[label_key] = a.obs[label_key].astype(src.obs[label_key].dtype)
