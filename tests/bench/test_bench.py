@@ -195,11 +195,18 @@ def test_resume_skips_finished_models(tmp_path, labelled_csv, monkeypatch):
     res.unlink()
     run_benchmark(labelled_csv, **kw)
     assert calls == {"fit": 1, "evaluate": 3}
-    # a second seed adds one training; changing the model's settings retrains only that model
-    run_benchmark(labelled_csv, **{**kw, "seeds": 2})
-    assert calls == {"fit": 2, "evaluate": 4}
+    # a second seed adds one training and the real row of that run (scored with its seed: the ceiling its shares
+    # are measured against); changing the model's settings retrains only that model
+    board = run_benchmark(labelled_csv, **{**kw, "seeds": 2}).set_index("model")
+    assert calls == {"fit": 2, "evaluate": 5}
+    runs = [{f"{r}": json.loads((tmp_path / "b" / "results" / f"{r}_seed{k}.json").read_text())["metrics"]
+             for r in ("real", "gaussian")} for k in (0, 1)]
+    for run in runs:
+        assert run["gaussian"]["precision"]["reference"] == pytest.approx(run["real"]["precision"]["value"])
+    assert board.loc["real", "n_seeds"] == 2
+    assert board.loc["real", "precision"] == pytest.approx(np.mean([r["real"]["precision"]["value"] for r in runs]))
     run_benchmark(labelled_csv, **{**kw, "overrides": {"gaussian": ["covariance=diag"]}})
-    assert calls == {"fit": 3, "evaluate": 5}
+    assert calls == {"fit": 3, "evaluate": 6}
     # another split of the same folder is refused
     with pytest.raises(Exception, match="another split"):
         run_benchmark(labelled_csv, **{**kw, "seed": 5})

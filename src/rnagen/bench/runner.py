@@ -16,11 +16,11 @@ and ``seeds`` trainings on each, run ``k`` trains on split ``k // seeds`` with s
 and one seed is run 0. One split is one draw of the held-out profiles, so a difference between generators is
 only read against the spread over splits (the leaderboard's ``_sd`` columns).
 
-Two reference rows are always run: ``real`` (the real training profiles as the synthetic set: the ceiling,
-once per split) and ``gaussian`` (the per-class Gaussian: the floor). Each row's share of the gap closed on an
-indicator (:mod:`rnagen.metrics.gap`) is computed per run, against the Gaussian of the same run and the ceiling
-of its own evaluation (the real-vs-real reference against the same held-out profiles), then averaged over runs:
-columns ``<indicator>_gap_closed``; ``<indicator>_gap_resolved`` is the share of those runs whose Gaussian CI
+Two reference rows are always run: ``real`` (the real training profiles as the synthetic set: the ceiling, on
+every run, with the run's seed) and ``gaussian`` (the per-class Gaussian: the floor). Each row's share of the gap
+closed on an indicator (:mod:`rnagen.metrics.gap`) is computed per run, against the Gaussian of the same run and
+the ceiling of its own evaluation (the real-vs-real reference against the same held-out profiles), then averaged
+over runs: columns ``<indicator>_gap_closed``; ``<indicator>_gap_resolved`` is the share of those runs whose Gaussian CI
 excludes the ceiling (:func:`rnagen.metrics.gap.gap_resolved`; at 0.5 or below the share is read as noise).
 TSTR is judged against its reference, TRTR (``trtr_accuracy``).
 
@@ -648,7 +648,7 @@ def _setup(data, *, label_key, models, reconstruct, full, seeds, splits, budget,
                 "data_name": data_name or (Path(str(data)).name if path_like else "AnnData"),
                 "full": (str(full) if isinstance(full, (str, Path)) else ("AnnData" if full is not None else None))}
     _write_settings(out, records, split_fp=split_fp, settings=settings)
-    n_rows = splits * (1 + len(rows) * seeds * (1 + len(methods))) + (1 if methods else 0)
+    n_rows = splits * seeds * (1 + len(rows) * (1 + len(methods))) + (1 if methods else 0)
     ref = RealReference(train, test, label_key=label_key, seed=seed)
     write_npz(out / "plots" / "real.npz", **ref.arrays())
     ev_opts = {**EVALUATE_OPTIONS[budget], **dict(evaluate_options or {})}
@@ -673,11 +673,11 @@ def _setup(data, *, label_key, models, reconstruct, full, seeds, splits, budget,
 
 def _real_rows(bench: _Bench) -> None:
     """The reference rows: real training profiles scored as the synthetic set (landmark and, with
-    reconstruction, full profiles), on every split (as the result of its first run), and the fitted
+    reconstruction, full profiles), on every run (split and seed) with the run's seed, so that the real row shown
+    is the mean of the very ceilings the model rows' shares are measured against; and the fitted
     reconstructions."""
     out, seed = bench.out, bench.seed
-    for j in range(bench.splits):
-        k = j * bench.seeds
+    for k in range(bench.runs):
         part = bench.part(k)
         _real_row(out, "real", part.test, part.train, part.train, seed=seed + k, k=k,
                   evaluate_=lambda *a, part=part, **kw: bench.evaluate(*a, part=part, **kw), fp=part.metric_fp,
@@ -981,7 +981,7 @@ def _update_json(path: Path, entries: Mapping[str, Any]) -> None:
 
 
 def _real_row(out: Path, row: str, real, synthetic, train, *, seed, k: int, evaluate_, fp, say) -> None:
-    """A reference row's result for run ``k`` (the first run of its split)."""
+    """A reference row's result for run ``k``."""
     path = out / "results" / f"{row}_seed{k}.json"
     # the seed draws the evaluation's subsamples and the membership audit's sets: a split given by a column
     # (--split-key) is the same under another --seed, its reference row's scoring is not
@@ -1062,11 +1062,10 @@ def _steps_curve(bench: _Bench, gen, *, seed: int, run_fp: str) -> None:
 # ---------------------------------------------------------------------------------------------------------
 def _collect(out: Path, rows: Sequence[str], seeds: int, methods: Sequence[str], splits: int = 1
              ) -> dict[str, list[dict]]:
-    """Per leaderboard row, its per-run records ``{metrics, train_seconds, sample_seconds}`` (the real row:
-    one per split)."""
+    """Per leaderboard row, its per-run records ``{metrics, train_seconds, sample_seconds}``."""
     got: dict[str, list[dict]] = {"real": []}
-    for j in range(splits):
-        rj = _read_json(out / "results" / f"real_seed{j * seeds}.json")
+    for k in range(seeds * splits):
+        rj = _read_json(out / "results" / f"real_seed{k}.json")
         if rj:
             got["real"].append(rj)
     if methods:
@@ -1203,9 +1202,8 @@ _GAP_NOTE = ("share of the gap closed = 1 - d(row) / d(gaussian), d the distance
 def _seed_floors(row: str, recs: Sequence[dict], got: Mapping[str, list[dict]]
                  ) -> list[tuple[dict[str, Any], dict[str, Any], dict[str, Any]]]:
     """Per run of ``row``: its values and references, indicator by name, and its floor's metrics (the
-    Gaussian row of the same run; its reconstructed row for ``<model>+<method>`` rows). The ``real`` row, one
-    evaluation per split stored as the split's first run, is judged against that run's floor. Empty for rows
-    without a floor."""
+    Gaussian row of the same run; its reconstructed row for ``<model>+<method>`` rows). Empty for rows without a
+    floor."""
     if row.startswith(CEILING_ROW + "-"):
         # the full-profile ceiling: judged against the Gaussian's reconstructed profiles (the first method's),
         # the floor of the full-profile rows
