@@ -131,7 +131,7 @@ def check_output(
     writes: Iterable[str] = (),
     option: str = "--out",
     example: str = "out.h5ad",
-    profiles: bool = False,
+    profiles: bool | Literal["generated"] = False,
 ) -> Path:
     """Refuse an output that would replace an input or cannot be created, before anything is written.
 
@@ -150,7 +150,8 @@ def check_output(
     profiles
         The output is expression profiles (an .h5ad or a table; for a folder, the files ``writes`` names): an
         existing file there that rnagen did not write (:func:`written_by_rnagen`), a user's own data, is refused
-        rather than replaced.
+        rather than replaced. ``"generated"`` (synthetic or reconstructed profiles): an existing file must be such
+        a set too; the user's real data, prepared by rnagen or not, is refused.
     """
     out = Path(path)
     for parent in reversed(out.parents):
@@ -174,36 +175,62 @@ def check_output(
             raise OutputError(f"{option} {out} would overwrite the input {inp}; choose another output path")
     if profiles:
         files = [out] if kind == "file" else [out / w for w in writes]
+        generated = profiles == "generated"
         for f in files:
-            if f.is_file() and f.stat().st_size and not written_by_rnagen(f):
+            if f.is_file() and f.stat().st_size and not written_by_rnagen(f, generated=generated):
                 where = f"{option} {out}" + (f": its {f.name}" if kind == "dir" else "")
-                raise OutputError(f"{where} exists and holds data rnagen did not write (no rnagen record in it); it "
-                                  "would be replaced: choose another path, or delete it first")
+                what = ("profiles rnagen did not generate (no synthetic or reconstruction record in it: real data?)"
+                        if generated else "data rnagen did not write (no rnagen record in it)")
+                raise OutputError(f"{where} exists and holds {what}; it would be replaced: choose another path, or "
+                                  "delete it first")
     return out
 
 
-def written_by_rnagen(path: Path) -> bool:
+#: the name of every synthetic profile (``syn_000000``, ...): how a table of them is told from real data
+SYNTHETIC_PREFIX = "syn_"
+
+
+def written_by_rnagen(path: Path, *, generated: bool = False) -> bool:
     """Whether the profiles file ``path`` may be one rnagen wrote: an .h5ad with its ``uns["rnagen"]`` record; a
     table (no record to read) whose first column is the ``sample`` column :func:`write_profiles` puts first (a
-    user's table of that layout is not told apart: re-running a command into its own output must work)."""
+    user's table of that layout is not told apart: re-running a command into its own output must work).
+
+    ``generated``: one rnagen generated (synthetic or reconstructed profiles), not real data it prepared: an
+    .h5ad whose record holds the synthetic set's entry or a reconstruction step; a table whose first profile is
+    named as synthetic profiles are (``syn_...``; a reconstructed table of real profiles is not told from the
+    user's own and is refused)."""
     name = path.name.lower()
     try:
         if name.endswith(".h5ad"):
             import h5py
 
             with h5py.File(path, "r") as f:
-                return "uns" in f and "rnagen" in f["uns"]
+                if "uns" not in f or "rnagen" not in f["uns"]:
+                    return False
+                if not generated:
+                    return True
+                rec = f["uns/rnagen"]
+                steps = list(rec["history"].keys()) if "history" in rec else []
+                return "synthetic" in rec or any(str(k).endswith("_reconstruct") for k in steps)
         if name.endswith((".parquet", ".pq")):
             import pyarrow.parquet as pq
 
             names = pq.read_schema(path).names
-            return bool(names) and names[0] in ("sample", "sample_id")
+            if not names or names[0] not in ("sample", "sample_id"):
+                return False
+            if not generated:
+                return True
+            first = pq.ParquetFile(path).read_row_group(0, columns=[names[0]]).column(0)
+            return len(first) > 0 and str(first[0]).startswith(SYNTHETIC_PREFIX)
         import gzip
 
         with (gzip.open(path, "rt", encoding="utf-8") if name.endswith(".gz") else
               open(path, encoding="utf-8")) as fh:
-            header = fh.readline()
-        return re.split(r"[,\t]", header, maxsplit=1)[0].strip().strip('"') in ("sample", "sample_id")
+            header, row = fh.readline(), fh.readline()
+        if re.split(r"[,\t]", header, maxsplit=1)[0].strip().strip('"') not in ("sample", "sample_id"):
+            return False
+        return not generated or re.split(r"[,\t]", row, maxsplit=1)[0].strip().strip('"').startswith(
+            SYNTHETIC_PREFIX)
     except Exception:  # noqa: BLE001 - unreadable as what its name says: not an output of rnagen's
         return False
 
@@ -350,7 +377,7 @@ def claim_output(
     writes: Iterable[str] = (),
     option: str = "--out",
     example: str = "out.h5ad",
-    profiles: bool = False,
+    profiles: bool | Literal["generated"] = False,
 ) -> Iterator[Path]:
     """:func:`check_output`, then hold :func:`writer_lock` on the output and remove the temporaries a killed
     writer left there: what every command that writes runs around its work."""

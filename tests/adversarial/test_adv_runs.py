@@ -732,7 +732,7 @@ def test_sample_os_error_while_writing(work, clean_failure, monkeypatch, code, w
     assert "syn.h5ad" in res.err
 
 
-def test_split_disk_full_on_second_file(work, clean_failure, monkeypatch):
+def test_split_disk_full_on_second_file(work, clean_failure, monkeypatch, earlier_output):
     import anndata
 
     real = anndata.AnnData.write_h5ad
@@ -743,11 +743,11 @@ def test_split_disk_full_on_second_file(work, clean_failure, monkeypatch):
         if len(calls) == 2:
             raise OSError(errno.ENOSPC, "No space left on device")
         return real(self, path, **kw)
-    monkeypatch.setattr(anndata.AnnData, "write_h5ad", second_fails)
     out = work["tmp"] / "out" / "split"
     out.mkdir()
-    (out / "train.h5ad").write_bytes(b"an older split")
-    (out / "test.h5ad").write_bytes(b"an older split")
+    earlier_output(out / "train.h5ad")   # an older split, as rnagen wrote it
+    earlier_output(out / "test.h5ad")
+    monkeypatch.setattr(anndata.AnnData, "write_h5ad", second_fails)
     res = clean_failure(["data", "split", str(work["data"]), "--label-key", "tissue", "--out", str(out)],
                         watch=[out], match="no space left")
     assert "test.h5ad" in res.err and len(calls) == 2

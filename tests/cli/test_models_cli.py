@@ -288,7 +288,7 @@ def test_an_output_over_data_rnagen_did_not_write_is_refused(labelled_csv, tmp_p
     for target in (own_csv, own_h5ad):
         assert main(["sample", str(run), "--n", "6", "--out", str(target)]) == 2
         err = capsys.readouterr().err
-        assert err.count("\n") == 1 and "exists and holds data rnagen did not write" in err
+        assert err.count("\n") == 1 and "exists and holds profiles rnagen did not generate" in err
     assert main(["data", "prepare", str(labelled_csv), "--label-key", "kind", "--genes", "all",
                  "--out", str(own_h5ad)]) == 2
     assert "holds data rnagen did not write" in capsys.readouterr().err
@@ -296,6 +296,18 @@ def test_an_output_over_data_rnagen_did_not_write_is_refused(labelled_csv, tmp_p
     for out in (tmp_path / "s.csv", tmp_path / "s.h5ad", tmp_path / "s.tsv.gz", tmp_path / "s.parquet"):
         for _ in range(2):   # written, then written again over rnagen's own output
             assert main(["sample", str(run), "--n", "6", "--out", str(out)]) == 0
+    assert main(["data", "prepare", str(labelled_csv), "--label-key", "kind", "--genes", "all",
+                 "--out", str(tmp_path / "p.h5ad")]) == 0
+    # real data rnagen wrote (prepared, or a table of real profiles in its layout) is not a synthetic set: sample
+    # does not replace it (data prepare may rewrite its own output)
+    (tmp_path / "p.csv").write_text("sample,kind,G1\nS1,a,1.5\nS2,b,2.5\n")
+    capsys.readouterr()
+    for real in (tmp_path / "p.h5ad", tmp_path / "p.csv"):
+        kept = real.read_bytes()
+        assert main(["sample", str(run), "--n", "6", "--out", str(real)]) == 2
+        assert "holds profiles rnagen did not generate (no synthetic or reconstruction record in it: real data?)" \
+            in capsys.readouterr().err
+        assert real.read_bytes() == kept
     assert main(["data", "prepare", str(labelled_csv), "--label-key", "kind", "--genes", "all",
                  "--out", str(tmp_path / "p.h5ad")]) == 0
     assert main(["data", "prepare", str(labelled_csv), "--label-key", "kind", "--genes", "all",

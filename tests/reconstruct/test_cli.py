@@ -141,6 +141,18 @@ def test_cli_errors_are_one_line(gtex_split, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "input genes of the reconstructor are missing from the data to reconstruct" in err
     assert not (tmp_path / "o.h5ad").exists()
+    # --out over a copy of the real held-out data (rnagen's record in it, but no synthetic set): not replaced
+    import shutil
+
+    shutil.copy(d / "test.h5ad", tmp_path / "real_copy.h5ad")
+    kept = (tmp_path / "real_copy.h5ad").read_bytes()
+    assert main(["reconstruct", "apply", str(tmp_path / "r"), str(d / "test.h5ad"), "--out",
+                 str(tmp_path / "real_copy.h5ad")]) == 2
+    assert "holds profiles rnagen did not generate" in capsys.readouterr().err
+    assert (tmp_path / "real_copy.h5ad").read_bytes() == kept
+    for _ in range(2):   # its own output is written over
+        assert main(["reconstruct", "apply", str(tmp_path / "r"), str(d / "test.h5ad"), "--out",
+                     str(tmp_path / "full.h5ad")]) == 0
     assert main(["reconstruct", "score", str(tmp_path / "nope"), str(d / "test.h5ad")]) == 2
     assert "not a reconstructor folder" in capsys.readouterr().err
     assert main(["reconstruct", "fit", "gtex26", "--set", "linear.alpha=1", "--out", str(tmp_path / "x")]) == 2

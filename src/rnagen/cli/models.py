@@ -61,7 +61,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from ..models import load
 
     run_files = [Path(args.run_dir) / f for f in (*RUN_FILES, MANIFEST)]
-    with claim_output(args.out, inputs=[args.like, *run_files], profiles=True):
+    with claim_output(args.out, inputs=[args.like, *run_files], profiles="generated"):
         table = output_ending(args.out, *PROFILES) != ".h5ad"   # another format's name refused before any work
         model = load(args.run_dir, device=args.device)
         options = {}

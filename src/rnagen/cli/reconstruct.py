@@ -50,7 +50,8 @@ def cmd_apply(args: argparse.Namespace) -> int:
     from ..reconstruct import load
     from ..reconstruct.model import FOLDER_FILES
 
-    with claim_output(args.out, inputs=[args.data, *(Path(args.recon_dir) / f for f in FOLDER_FILES)], profiles=True):
+    with claim_output(args.out, inputs=[args.data, *(Path(args.recon_dir) / f for f in FOLDER_FILES)],
+                      profiles="generated"):
         output_ending(args.out, *PROFILES)   # a name of another format refused before any work
         rec = load(args.recon_dir, device=args.device)
         syn = read_input(args.data)

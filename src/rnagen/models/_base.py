@@ -46,6 +46,7 @@ import pandas as pd
 
 from .. import __version__
 from .._io import (
+    SYNTHETIC_PREFIX,
     atomic_path,
     check_output,
     lock_holder,
@@ -878,7 +879,7 @@ class Generator(ABC):
             np.rint(X, out=X)
         obs = pd.DataFrame(
             {self.label_key: pd.Categorical([self.labels[i] for i in y], categories=self.labels)},
-            index=[f"syn_{i:06d}" for i in range(len(y))],
+            index=[f"{SYNTHETIC_PREFIX}{i:06d}" for i in range(len(y))],
         )
         out = ad.AnnData(X=X, obs=obs, var=pd.DataFrame(index=pd.Index(self.var_names)))
         out.uns["rnagen"] = {
