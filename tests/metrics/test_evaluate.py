@@ -67,6 +67,22 @@ def test_every_metric_with_ci_reference_and_direction(result):
     assert df.attrs["preprocessing"]["real"] == "log2(x+1)"
 
 
+def test_each_indicator_is_the_same_whichever_others_are_computed(result):
+    """One seed, one number: every indicator's value, CI and reference are the same computed with all the others
+    (the ``result`` fixture) or with its family alone, in a run of its own (each indicator resamples from a
+    stream of its own, not one stream shared in registry order)."""
+    rng = np.random.default_rng(1)
+    (R, yr), (S, ys), (T, yt) = _sets(rng)
+    kw = dict(train=_adata(T, yt), label_key="tissue", n_boot=200, n_boot_expensive=5, k=5, classifier_seeds=(0,),
+              epochs=5)
+    cols = ["value", "ci_low", "ci_high", "reference"]
+    full = result.set_index(["name", "group"])[cols]
+    for family in sorted({METRICS[n].family for n in result["name"]}):
+        alone = evaluate(_adata(R, yr), _adata(S, ys), metrics=[family], **kw).set_index(["name", "group"])[cols]
+        np.testing.assert_allclose(alone.to_numpy(float), full.loc[alone.index].to_numpy(float), rtol=1e-9,
+                                   atol=1e-12, err_msg=family)
+
+
 def test_copies_of_training_are_caught():
     import torch
 

@@ -11,6 +11,7 @@ draws new real profiles) would get.
 """
 from __future__ import annotations
 
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -31,8 +32,8 @@ class EvalContext:
     """Prepared inputs and settings of one evaluation (see the module docstring).
 
     ``real`` is the held-out real set, ``synthetic`` the set judged, ``train`` the real training set and
-    ``reference`` its subsample of the synthetic set's size (both ``None`` without a training set). ``rng``
-    is the one bootstrap stream: scorers draw from it in their registry order.
+    ``reference`` its subsample of the synthetic set's size (both ``None`` without a training set), drawn from
+    ``rng``. Each indicator's resampling draws from a stream of its own (:meth:`stream`).
     """
 
     real: np.ndarray
@@ -104,6 +105,11 @@ class EvalContext:
                    biology=biology, counts=counts, mia_reference=prepared.get("mia_reference"),
                    membership_seed=membership_seed, membership_index=membership_index,
                    membership_options=dict(membership_options or {}))
+
+    def stream(self, name: str) -> np.random.Generator:
+        """The random stream of indicator (or shared draw) ``name``: seeded by ``seed`` and the name alone, so an
+        indicator's CI and reference are the same whichever other indicators are computed before it."""
+        return np.random.default_rng([int(self.seed), zlib.crc32(name.encode())])
 
     def wants(self, name: str) -> bool:
         """Is indicator ``name`` requested (and computable from these inputs)?"""

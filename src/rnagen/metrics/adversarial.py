@@ -94,19 +94,19 @@ def score_adversarial(ctx: EvalContext) -> Scored:
         ref = ctx.prdc_reference
         ref_aa = aa_from_distances(kr[:, 0], ref["_real_to_fake_nn2"], ctx.reference_knn2[:, 0],
                                    ref["_fake_to_real_nn2"])
-    nb, rng = ctx.n_boot, ctx.rng
+    nb = ctx.n_boot
     rows = []
     if ctx.wants("aa_ts"):
-        ci = combo_ci([aa["_truth_terms"], aa["_syn_terms"]], [0.5, 0.5], n_boot=nb, rng=rng)
+        ci = combo_ci([aa["_truth_terms"], aa["_syn_terms"]], [0.5, 0.5], n_boot=nb, rng=ctx.stream("aa_ts"))
         rows.append(ctx.row("aa_ts", aa["aa_ts"], ci, ref_aa["aa_ts"] if ref_aa else np.nan, n_boot=nb))
     for m, key in (("aa_truth", "_truth_terms"), ("aa_syn", "_syn_terms")):
         if ctx.wants(m):
-            rows.append(ctx.row(m, aa[m], mean_ci(aa[key], n_boot=nb, rng=rng), ref_aa[m] if ref_aa else np.nan,
-                                n_boot=nb))
+            rows.append(ctx.row(m, aa[m], mean_ci(aa[key], n_boot=nb, rng=ctx.stream(m)),
+                                ref_aa[m] if ref_aa else np.nan, n_boot=nb))
     if ctx.wants("privacy_loss") and ctx.reference is not None:
         ts = ctx.reference_to_synthetic
         aa_tr = aa_from_distances(ctx.reference_knn2[:, 0], ts.a_nn2, ks[:, 0], ts.b_nn2)
         ci = combo_ci([aa["_truth_terms"], aa["_syn_terms"], aa_tr["_truth_terms"], aa_tr["_syn_terms"]],
-                      [0.5, 0.5, -0.5, -0.5], n_boot=nb, rng=rng)
+                      [0.5, 0.5, -0.5, -0.5], n_boot=nb, rng=ctx.stream("privacy_loss"))
         rows.append(ctx.row("privacy_loss", aa["aa_ts"] - aa_tr["aa_ts"], ci, n_boot=nb))
     return Scored(rows)

@@ -108,6 +108,7 @@ def score_correlation(ctx: EvalContext) -> Scored:
     is two G x G Gram matrices)."""
     R, S = ctx.real, ctx.synthetic
     v = correlation_score(R, S)
-    ci = m_out_of_n_ci(correlation_score, [R, S], n_boot=ctx.n_boot_expensive, rng=ctx.rng, estimate=v, m_max=1000)
+    ci = m_out_of_n_ci(correlation_score, [R, S], n_boot=ctx.n_boot_expensive, rng=ctx.stream("correlation_score"),
+                        estimate=v, m_max=1000)
     ref = correlation_score(R, ctx.reference) if ctx.reference is not None else np.nan
     return Scored([ctx.row("correlation_score", v, ci, ref, n_boot=ctx.n_boot_expensive)])

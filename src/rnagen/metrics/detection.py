@@ -66,9 +66,9 @@ def binary_auc(y: np.ndarray, s: np.ndarray) -> float:
 def score_detection(ctx: EvalContext) -> Scored:
     """Detection AUC on at most 2,500 profiles per set; CI by resampling the out-of-fold scores (re-centred)."""
     sc, lab = detection_scores(ctx.real, ctx.synthetic, seed=ctx.seed, epochs=ctx.epochs, max_n=2500)
-    reps = []
+    reps, rng = [], ctx.stream("detection_auc")
     for _ in range(ctx.n_boot_expensive):
-        i = ctx.rng.integers(0, len(sc), len(sc))
+        i = rng.integers(0, len(sc), len(sc))
         reps.append(binary_auc(lab[i], sc[i]))
     refv = np.nan
     if ctx.reference is not None:

@@ -331,7 +331,7 @@ def score_prdc(ctx: EvalContext) -> Scored:
     the neighbour structure fixed; the reference is the same against the real-vs-real reference set."""
     main = ctx.prdc
     ref = ctx.prdc_reference if ctx.reference is not None else None
-    return Scored([ctx.row(m, main[m].mean(), mean_ci(main[m], n_boot=ctx.n_boot, rng=ctx.rng),
+    return Scored([ctx.row(m, main[m].mean(), mean_ci(main[m], n_boot=ctx.n_boot, rng=ctx.stream(m)),
                            ref[m].mean() if ref is not None else np.nan, n_boot=ctx.n_boot)
                    for m in _PRDC if ctx.wants(m)])
 
@@ -344,7 +344,7 @@ def frechet_row(ctx: EvalContext, name: str, fr: np.ndarray, fs: np.ndarray, fre
         return gaussian_frechet(*_moments(a), *_moments(b))
 
     v = stat(fr, fs)
-    return ctx.row(name, v, stat_ci(stat, [fr, fs], n_boot=ctx.n_boot_expensive, rng=ctx.rng, estimate=v),
+    return ctx.row(name, v, stat_ci(stat, [fr, fs], n_boot=ctx.n_boot_expensive, rng=ctx.stream(name), estimate=v),
                    stat(fr, fref) if fref is not None else np.nan, n_boot=ctx.n_boot_expensive)
 
 
@@ -366,7 +366,7 @@ def score_mmd(ctx: EvalContext) -> Scored:
     """MMD² on at most 2,000 rows per set; bootstrap replicates index into one pooled kernel matrix. The kernel's
     bandwidth is the held-out real profiles' median distance: a bandwidth of the pooled sets would move with the
     synthetic set, and the real-vs-real reference (the ceiling of the share of the gap closed) with it."""
-    cap, rng = 2000, ctx.rng
+    cap, rng = 2000, ctx.stream("mmd")
     # the subsamples (and the bandwidth on the held-out one) from streams of their own: the same held-out rows for
     # the model, the floor and the ceiling, and the same value whichever other indicators ran before
     Rm = _cap_rows(ctx.real, cap, np.random.default_rng([int(ctx.seed), 61]))
@@ -400,7 +400,7 @@ def _gene_summary(w: np.ndarray, ks: np.ndarray, axis: int | None = None) -> dic
 def score_per_gene(ctx: EvalContext) -> Scored:
     """Per-gene Wasserstein-1 and KS summaries; replicates on at most 2,000 rows per set with the spread
     rescaled by sqrt(m / n) (m-out-of-n bootstrap)."""
-    R, S, rng = ctx.real, ctx.synthetic, ctx.rng
+    R, S, rng = ctx.real, ctx.synthetic, ctx.stream("per_gene")   # one draw for the four summaries
     val = _gene_summary(*per_gene_distances(R, S))
     m_r, m_s = min(len(R), 2000), min(len(S), 2000)
     scale = np.sqrt((m_r + m_s) / (len(R) + len(S)))

@@ -655,7 +655,7 @@ def score_membership(ctx: EvalContext) -> Scored:
     model = _audit(M, N, ctx.synthetic, Rf, reference_side=side, **kw)
     ideal = _audit(M, N, p["independent"], Rf, reference_side=side, **kw)
     copies = _audit(M, N, ctx.train, Rf, reference_side=side, **kw)
-    ci = _bootstrap(model.scores, len(M), n_boot=ctx.n_boot, rng=ctx.rng) if ctx.n_boot > 0 else {}
+    ci = _bootstrap(model.scores, len(M), n_boot=ctx.n_boot, rng=ctx.stream("membership")) if ctx.n_boot > 0 else {}
     rows = []
     for a in attacks:
         for k, (alpha, _) in STATISTICS.items():

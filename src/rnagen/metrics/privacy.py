@@ -127,23 +127,25 @@ def score_privacy(ctx: EvalContext) -> Scored:
     """DCR share (target: the train share of train + held-out), DCR ratio and near-copy share, with the
     real-vs-real reference of :func:`privacy_reference`; ``attrs`` name the flagged near copies."""
     p = _dcr(ctx)
-    nb, rng = ctx.n_boot, ctx.rng
+    nb = ctx.n_boot
     assert ctx.train is not None
-    ref = privacy_reference(ctx.train, ctx.real, rng) if len(ctx.real) >= 4 else {}
+    ref = privacy_reference(ctx.train, ctx.real, ctx.stream("privacy_reference")) if len(ctx.real) >= 4 else {}
     rows = []
     if ctx.wants("dcr_share"):
-        rows.append(ctx.row("dcr_share", p["share_closer_to_train"], mean_ci(p["_share_terms"], n_boot=nb, rng=rng),
+        rows.append(ctx.row("dcr_share", p["share_closer_to_train"],
+                            mean_ci(p["_share_terms"], n_boot=nb, rng=ctx.stream("dcr_share")),
                             ref.get("share_closer_to_train", np.nan), n_boot=nb,
                             direction=f"target {p['expected_share']:.3g}"))
     if ctx.wants("dcr_ratio"):
-        reps = []
+        reps, rng = [], ctx.stream("dcr_ratio")
         for _ in range(ctx.n_boot_expensive):
             i = rng.integers(0, len(ctx.synthetic), len(ctx.synthetic))
             reps.append(np.median(p["dcr_train"][i]) / max(np.median(p["dcr_holdout"][i]), 1e-12))
         rows.append(ctx.row("dcr_ratio", p["ratio"], centred_ci(p["ratio"], reps), ref.get("ratio", np.nan),
                             n_boot=ctx.n_boot_expensive))
     if ctx.wants("near_copy_share"):
-        rows.append(ctx.row("near_copy_share", p["near_copy_share"], mean_ci(p["_near_terms"], n_boot=nb, rng=rng),
+        rows.append(ctx.row("near_copy_share", p["near_copy_share"],
+                            mean_ci(p["_near_terms"], n_boot=nb, rng=ctx.stream("near_copy_share")),
                             ref.get("near_copy_share", np.nan), n_boot=nb))
     return Scored(rows, {"flagged_near_copies": p["flagged"].tolist(),
                          "flagged_train_index": p["flagged_train_index"].tolist(),

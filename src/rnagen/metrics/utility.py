@@ -159,9 +159,10 @@ def _tstr_rows(ctx: EvalContext, clf: str, res: dict, ref: dict | None, cr: np.n
                ) -> list[dict]:
     """Rows of one classifier's TSTR accuracy, macro-F1 (overall and per class) and AUC; references: TRTR."""
     acc, f1, auc = (f"tstr_{clf}_{x}" for x in ("accuracy", "macro_f1", "auc"))
-    nc, rng, rows = len(classes), ctx.rng, []
+    nc, rows = len(classes), []
+    rng = ctx.stream(f"tstr_{clf}")   # one draw shared by the macro-F1 and AUC replicates (and the per-class rows)
     if ctx.wants(acc):
-        rows.append(ctx.row(acc, res["accuracy"], mean_ci(res["correct"], n_boot=ctx.n_boot, rng=rng),
+        rows.append(ctx.row(acc, res["accuracy"], mean_ci(res["correct"], n_boot=ctx.n_boot, rng=ctx.stream(acc)),
                             ref["accuracy"] if ref else np.nan, n_boot=ctx.n_boot))
     reps_f1: list[float] = []
     reps_auc: list[float] = []
@@ -214,7 +215,8 @@ def score_utility(ctx: EvalContext) -> Scored:
         trtr_mlp = ctx.memo.get("trtr_mlp")
         base = trtr_mlp["per_seed"]["accuracy"][0] if trtr_mlp else np.nan
         rows.append(ctx.row("augmentation_accuracy", aug["accuracy"],
-                            mean_ci(aug["correct"], n_boot=ctx.n_boot, rng=ctx.rng), base, n_boot=ctx.n_boot))
+                            mean_ci(aug["correct"], n_boot=ctx.n_boot, rng=ctx.stream("augmentation_accuracy")), base,
+                            n_boot=ctx.n_boot))
     return Scored(rows)
 
 
