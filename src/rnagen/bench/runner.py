@@ -260,8 +260,8 @@ def run_benchmark(
     label_key
         The class column (``obs`` column or CSV column).
     models
-        Benchmark rows: ``ddpm``, ``ddim`` (two samplers of one trained ``diffusion`` model), ``vae``,
-        ``wgan-gp``, ``gaussian``; a list or a comma-separated string. A ``real`` row (real training data
+        Benchmark rows: ``ddpm``, ``ddim``, ``dpm++`` (three samplers of one trained ``diffusion`` model),
+        ``vae``, ``wgan-gp``, ``gaussian``; a list or a comma-separated string. A ``real`` row (real training data
         used as the synthetic set: the ceiling) is always added, and the ``gaussian`` row (the floor of the
         share of the gap closed) when not listed.
     reconstruct, full

@@ -922,7 +922,8 @@ def _add_fetch(dsub) -> None:
                    help="mirror URL holding the same file names (default: the public Xena hub / GTEx portal bucket / "
                         "GEO's https://ftp.ncbi.nlm.nih.gov/geo tree, and https://www.ncbi.nlm.nih.gov/geo for "
                         "--counts / recount3's http://duffel.rail.bio/recount3 tree)")
-    f.add_argument("--cache-dir", default=None, help="download cache (default: $RNAGEN_CACHE or ~/.cache/rnagen)")
+    f.add_argument("--cache-dir", default=None,
+                   help="download cache (default: $RNAGEN_CACHE, else $XDG_CACHE_HOME/rnagen, else ~/.cache/rnagen)")
     f.add_argument("--out", default=None, help="folder for the converted .h5ad files (default: CACHE_DIR/SOURCE)")
     f.add_argument("--min-samples", type=T.integer(">= 1"), default=None,
                    help="drop classes with fewer samples (default: 100 for gtex as in the paper, 2 for tcga)")

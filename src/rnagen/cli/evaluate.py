@@ -279,12 +279,15 @@ def register(sub) -> None:
                         "detection, privacy, membership, biology; a family's metrics the inputs cannot give are "
                         "left out); default: all that apply")
     p.add_argument("--k", type=T.integer(">= 1"), default=10,
-                   help="neighbourhood size for precision/recall/density/coverage")
+                   help="neighbourhood size for precision/recall/density/coverage (default: 10)")
     p.add_argument("--n-boot", type=T.integer(">= 1"), default=1000,
-                   help="bootstrap resamples for per-profile-mean metrics")
+                   help="bootstrap resamples for per-profile-mean metrics (default: 1000)")
     p.add_argument("--n-boot-expensive", type=T.integer(">= 1"), default=20,
-                   help="bootstrap resamples for recomputed metrics (Fréchet, MMD, correlation, F1/AUC, ...)")
-    p.add_argument("--seed", type=T.seed, default=0, help="seed of bootstrap, subsamples and classifiers")
+                   help="bootstrap resamples for recomputed metrics (Fréchet, MMD, correlation, F1/AUC, ...; "
+                        "default: 20)")
+    p.add_argument("--seed", type=T.seed, default=0,
+                   help="seed of bootstrap, subsamples and classifiers (default: 0); each indicator draws from a "
+                        "stream of its own, so its numbers do not depend on --metrics")
     p.add_argument("--gene-sets", default=None, metavar="FILE.gmt",
                    help="gene sets (GMT: name, description, genes, tab-separated) for the gene-set indicator "
                         "geneset_ks: KS distance of the per-sample mean z-score of each set, real vs synthetic")

@@ -683,6 +683,13 @@ class Generator(ABC):
             Continue an interrupted run in ``run_dir`` with the same model, configuration and data. A finished
             run, or one with other settings, is refused before anything in the folder changes; ``False``
             (``--no-resume``) deletes the old run's files and starts over.
+        progress
+            Show the training progress (a bar with the loss; the validation checks' scores).
+
+        Returns
+        -------
+        Generator
+            ``self``, fitted.
         """
         from ..train.distributed import dist_info
         from ..utils import check_device, resolve_device

@@ -554,6 +554,12 @@ def split(adata, *, label_key: str, test_size: float = 0.2, seed: int = 42, by: 
 
     Parameters
     ----------
+    label_key
+        The ``obs`` column of the classes, stratified on (each class split in the same proportion).
+    test_size
+        Share of each class held out (0 to 1, exclusive; default 0.2).
+    seed
+        Seeds the split (default 42): the same seed, the same parts.
     by
         An ``obs`` column naming each sample's part (``train``/``test``, or ``training``/``testing``,
         ``holdout``, ``validation``, any case: a published data set's own split, e.g. mixOmics' breast.TCGA);

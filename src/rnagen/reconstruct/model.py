@@ -969,6 +969,15 @@ def fit(adata, *, inputs: str | Sequence[str] | os.PathLike = "landmarks",
         A full :class:`ReconstructConfig`, and ``"section.key=value"`` overrides on top of it (e.g.
         ``["mlp.hidden=[512]", "linear.per_gene_alpha=true"]``). ``method``, ``seed`` and ``val_size`` given
         here win over both.
+    device
+        ``auto`` (CUDA when available), ``cpu`` or ``cuda``: where the MLP trains (the linear fit is NumPy).
+    progress
+        Print the MLP's training progress.
+
+    Returns
+    -------
+    Reconstructor
+        Fitted; ``save`` writes it to a folder, ``apply`` / ``predict`` / ``score`` use it.
     """
     base = config if config is not None else ReconstructConfig()
     cfg = build_config(ReconstructConfig, overrides=overrides, base=dataclasses.replace(base)) if overrides else base
