@@ -312,6 +312,29 @@ def test_interrupted_run_resumes_and_finishes(work, cli):
     assert load(run, device="cpu").n_genes == 12 and verify_manifest(run, fix="x") is not None
 
 
+@pytest.mark.parametrize("model", ["diff", "gauss"])
+def test_a_save_cut_after_the_weights_resumes(work, cli, model):
+    """A kill between the weights and meta.json of the final save (the manifest still the training loop's):
+    sample sends the user to train again, and train resumes (from the checkpoint; the Gaussian, which has none,
+    fits again) instead of calling the folder finished."""
+    import json
+
+    run = work[model]
+    fp = json.loads((run / MANIFEST).read_text())["fingerprint"]
+    (run / "meta.json").unlink()
+    write_manifest(run, [f for f in RUN_FILES if f not in ("weights.safetensors", "meta.json")], fingerprint=fp)
+    res = cli(_sample_argv(run, work["tmp"] / "out" / "s.h5ad"))
+    assert res.rc == 2 and "run `rnagen train` again with the same --out to resume" in res.err
+    argv = _train_argv(work["data"], run) if model == "diff" else [
+        "train", str(work["data"]), "--model", "gaussian", "--label-key", "tissue", "--out", str(run), "--quiet",
+        "--device", "cpu"]
+    res = cli(argv)
+    assert res.rc == 0, res.err
+    assert (run / "meta.json").is_file() and verify_manifest(run, fix="x") is not None
+    assert cli(_sample_argv(run, work["tmp"] / "out" / "s.h5ad")).rc == 0
+    assert cli(argv).rc == 2   # now finished: refused as before
+
+
 class _Evil:
     def __reduce__(self):
         return (os.system, ("touch /tmp/rnagen_pwned_by_checkpoint",))

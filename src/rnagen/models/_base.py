@@ -301,6 +301,19 @@ def label_plan(
     return np.repeat(np.arange(len(labels), dtype=np.int64), per)
 
 
+def _finished(run_dir: Path, *, fix: str) -> bool:
+    """Whether the run folder's final save completed: ``meta.json`` written and the manifest of the saved model
+    (written last, naming the model) covering the weights; a folder of an rnagen without manifests counts by its
+    ``meta.json``. A kill between the weights and the manifest leaves an unfinished run, resumed from its
+    checkpoint."""
+    from .._manifest import read_manifest
+
+    if not (run_dir / "meta.json").is_file():
+        return False
+    m = read_manifest(run_dir, fix=fix)
+    return m is None or ("model" in m and "weights.safetensors" in m["files"] and "meta.json" in m["files"])
+
+
 def _config_diff(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = "") -> str:
     """The first differing dotted keys of two configuration dicts, as ``key: old -> new``."""
     out = []
@@ -801,8 +814,18 @@ class Generator(ABC):
         if diff:
             raise RunDirError(f"{run_dir} holds a {self.name} run with other settings ({diff}); {fix}")
         if "weights.safetensors" in trained:
-            raise RunDirError(f"{run_dir} already holds a finished {self.name} run; sample from it "
-                              f"(rnagen sample {run_dir} ...), or train again with --no-resume or into a new --out")
+            if _finished(run_dir, fix=fix):
+                raise RunDirError(f"{run_dir} already holds a finished {self.name} run; sample from it "
+                                  f"(rnagen sample {run_dir} ...), or train again with --no-resume or into a new "
+                                  "--out")
+            if "checkpoint.pt" not in present:
+                # a final save cut short (weights written, meta.json or the manifest not) with no checkpoint to
+                # resume from: this run's own incomplete files, replaced by training it again
+                for f in present:
+                    if f != "config.toml":
+                        (run_dir / f).unlink()
+                remove_stale_temporaries(run_dir)
+                return
         ckpt_fix = "run again with --no-resume to start over"
         manifest = verify_manifest(run_dir, fix=ckpt_fix, only=["checkpoint.pt", "config.toml"])
         old_fp = (manifest or {}).get("fingerprint")
