@@ -93,7 +93,26 @@ def atomic_path(path: str | os.PathLike, *, suffix: str | None = None) -> Iterat
             tmp_path.unlink()
         if isinstance(e, OSError) and not isinstance(e, OutputError):
             raise OutputError(describe_os_error(e, dest)) from None
+        if isinstance(e, Exception) and not isinstance(e, OutputError) and _disk_full(e, dest.parent):
+            # writers that report a full disk as their own error (torch.save's "unexpected pos", safetensors'
+            # SafetensorError): the same one line as an OSError's
+            raise OutputError(describe_os_error(OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)), dest)) from None
         raise
+
+
+def _disk_full(e: BaseException, folder: Path) -> bool:
+    """Whether error ``e`` of a writer is a full disk: said in its message (errno 28), or the folder's file
+    system left with less than 1 MiB after a write failed with a RuntimeError (torch's serialiser names only a
+    wrong file position)."""
+    text = str(e)
+    if "No space left on device" in text or "os error 28" in text:
+        return True
+    if isinstance(e, RuntimeError):
+        import shutil
+
+        with contextlib.suppress(OSError):
+            return shutil.disk_usage(folder).free < (1 << 20)
+    return False
 
 
 _TEMP_RE = re.compile(r"^\.(?P<dest>.+)\.[A-Za-z0-9_]{8}\.tmp")
@@ -419,9 +438,28 @@ def write_json(path: str | os.PathLike, obj: Any) -> Path:
 
 def write_h5ad(adata: Any, path: str | os.PathLike, *, compression: str | None = "gzip") -> Path:
     """Write an AnnData object to ``.h5ad`` atomically."""
+    import io
+    import sys
+
     with atomic_path(path, suffix=".h5ad") as tmp:
-        adata.write_h5ad(tmp, compression=compression)
+        # a failing write (a full disk) has h5py print a traceback for each object id it cannot release, dozens
+        # before the write's own error: what the write prints is held back and shown only if it succeeds
+        held = io.StringIO()
+        try:
+            with contextlib.redirect_stderr(held):
+                adata.write_h5ad(tmp, compression=compression)
+        except BaseException:
+            FAILED_HDF5_WRITES.append(Path(path))
+            raise
+        sys.stderr.write(held.getvalue())
     return Path(path)
+
+
+#: .h5ad writes that failed in this process. HDF5 keeps ids of such a file (a full disk, say) whose release, when
+#: they are collected or at exit, writes to it again and can end the process with a segmentation fault after the
+#: command's one-line message; the command line leaves without that clean-up when this is not empty
+#: (:func:`rnagen.cli.main.main`)
+FAILED_HDF5_WRITES: list[Path] = []
 
 
 #: the tables a command's product (synthetic or reconstructed profiles) can be written as, by the file's ending

@@ -807,6 +807,62 @@ def test_train_disk_full_keeps_the_checkpoint_to_resume_from(work, monkeypatch, 
     assert cli(_train_argv(work["data"], run)).rc == 0  # space freed: the same command finishes the run
 
 
+@pytest.mark.parametrize("writer", ["safetensors", "torch"])
+def test_a_full_disk_reported_by_the_writer_s_own_error_is_one_line(work, monkeypatch, cli, writer):
+    """safetensors reports a full disk as a SafetensorError naming os error 28, torch.save as a RuntimeError
+    naming only a file position: both one line, exit 2, as an OSError is."""
+    import safetensors.torch
+    import torch
+
+    import rnagen._io as rio
+
+    if writer == "safetensors":
+        class SafetensorError(Exception):
+            pass
+
+        def full(tensors, filename, *a, **k):
+            raise SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")
+        monkeypatch.setattr(safetensors.torch, "save_file", full)
+        argv = ["train", str(work["data"]), "--model", "gaussian", "--label-key", "tissue", "--out",
+                str(work["tmp"] / "out" / "g"), "--quiet"]
+        name = "weights.safetensors"
+    else:
+        def full_pos(obj, f, *a, **k):
+            raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 162176 vs 162064")
+        monkeypatch.setattr(torch, "save", full_pos)
+        monkeypatch.setattr("shutil.disk_usage", lambda p: type("Usage", (), {"free": 4096})())
+        argv = _train_argv(work["data"], work["tmp"] / "out" / "d")
+        name = "checkpoint.pt"
+    res = cli(argv)
+    assert res.rc == 2 and len(res.err.strip().splitlines()) == 1 and "Traceback" not in res.err
+    assert f"{name}: no space left on the device" in res.err
+    monkeypatch.undo()
+    # a RuntimeError with room on the disk is not taken for a full disk
+    with pytest.raises(RuntimeError, match="another failure"):
+        with rio.atomic_path(work["tmp"] / "x.bin"):
+            raise RuntimeError("another failure")
+
+
+def test_a_failed_h5ad_write_prints_one_line(work, monkeypatch, cli):
+    """A full disk while writing an .h5ad: h5py prints a traceback per object id it cannot release; the command
+    prints its one line only, and leaves no temporary behind."""
+    import sys
+
+    import anndata
+
+    def full(self, path, **kw):
+        for _ in range(3):
+            print("Traceback (most recent call last):\n  File \"h5py/_objects.pyx\", line 210\nOSError: 28",
+                  file=sys.stderr)
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(anndata.AnnData, "write_h5ad", full)
+    out = work["tmp"] / "out" / "s.h5ad"
+    res = cli(_sample_argv(work["gauss"], out))
+    assert res.rc == 2 and res.err.strip().splitlines() == [
+        f"rnagen: error: cannot write {out}: no space left on the device; free some space or write elsewhere"]
+    assert sorted(p.name for p in out.parent.iterdir() if not p.name.endswith(".lock")) == []
+
+
 def test_output_error_is_an_oserror_and_a_user_error():
     assert issubclass(OutputError, OSError)
     with pytest.raises(OutputError, match="no space left"):

@@ -51,6 +51,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line ``argv`` (default ``sys.argv[1:]``); returns the exit status (2 on a user error)."""
+    rc = _main(argv)
+    from .._io import FAILED_HDF5_WRITES
+
+    if argv is None and FAILED_HDF5_WRITES:
+        # the process's own command line after a failed .h5ad write: leave without the interpreter's clean-up,
+        # whose release of HDF5's ids of that file can crash (segmentation fault) after the one-line message
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(rc)
+    return rc
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
