@@ -150,7 +150,10 @@ CASES = [
     ("sample-unknown-sampler", _sample("--n", "4", "--sampler", "euler"), "invalid choice"),
     ("sample-two-counts", _sample("--n", "4", "--n-per-label", "2"), "not allowed with"),
     ("sample-no-count", _sample(), "one of the arguments"),
-    ("sample-gaussian-eta", _sample("--n", "4", "--eta", "0.5", run="{gauss}"), "no sampler options"),
+    ("sample-gaussian-eta", _sample("--n", "4", "--eta", "0.5", run="{gauss}"),
+     "holds a gaussian model: drop --eta"),
+    ("sample-gaussian-steps-guidance", _sample("--n", "4", "--steps", "5", "--guidance", "1", run="{gauss}"),
+     "--steps, --guidance set the diffusion model's sampling"),
     ("sample-not-a-run", _sample("--n", "4", run="{root}/norun"), "run folder"),
     # --- evaluate --------------------------------------------------------------------------------------------
     ("evaluate-k-zero", _evaluate("--k", "0"), "--k"),

@@ -58,6 +58,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
     from .._io import PROFILES, claim_output, output_ending, write_profiles
     from .._manifest import MANIFEST, RUN_FILES
+    from ..errors import ConfigError
     from ..models import load
 
     run_files = [Path(args.run_dir) / f for f in (*RUN_FILES, MANIFEST)]
@@ -69,6 +70,11 @@ def cmd_sample(args: argparse.Namespace) -> int:
             value = getattr(args, key)
             if value is not None:
                 options[key] = value
+        if options and model.name != "diffusion":
+            # the Python API's option names are no flags of this command: the flags given are what to drop
+            given = ", ".join(f"--{k}" for k in options)
+            raise ConfigError(f"{given} set{'s' if len(options) == 1 else ''} the diffusion model's sampling; "
+                              f"{args.run_dir} holds a {model.name} model: drop {given}")
         syn = model.sample(args.n, n_per_label=args.n_per_label, like=args.like, seed=args.seed,
                            batch_size=args.batch_size, progress=not args.quiet, round_values=args.round, **options)
         write_profiles(syn, args.out)
@@ -145,7 +151,7 @@ def register(sub) -> None:
     p.add_argument("--steps", type=T.integer(">= 1"), default=None,
                    help="diffusion sampling steps S <= T (default: the model's, 20)")
     p.add_argument("--eta", type=T.number(">= 0"), default=None,
-                   help="DDIM eta: 0 deterministic, 1 DDPM-like (default 0)")
+                   help="DDIM eta: 0 deterministic, 1 DDPM-like (default 0; ddpm runs with 1, dpm++ with 0)")
     p.add_argument("--guidance", type=T.number("[0, 100]"), default=None,
                    help="classifier-free guidance weight, 0 to 100 (default 0; Ho & Salimans 2022 use up to 4)")
     p.add_argument("--seed", type=T.seed, default=0, help="random seed (default 0)")

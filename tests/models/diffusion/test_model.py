@@ -101,10 +101,12 @@ def test_samples_record_the_sampling_they_were_drawn_with(mixture_model):
                                                                                  cfg.guidance, 4096)
     rec = mixture_model.sample(n_per_label=2, seed=1, sampler="ddim", steps=7, batch_size=5).uns["rnagen"]["synthetic"]
     assert (rec["sampler"], rec["steps"], rec["eta"], rec["batch_size"]) == ("ddim", 7, cfg.eta, 5)
-    # the eta a sampler runs with, not the one asked for (ddpm's is 1: an eta of 3 was recorded and ignored)
-    for asked in (0.0, 3.0):
+    # the eta a sampler runs with: ddpm's is 1, and another asked of it is refused rather than dropped
+    for asked in (None, 1.0):
         rec = mixture_model.sample(n_per_label=2, seed=1, sampler="ddpm", steps=5, eta=asked).uns["rnagen"]
         assert rec["synthetic"]["eta"] == 1.0
+    with pytest.raises(ConfigError, match="the ddpm sampler is ancestral: eta is 1"):
+        mixture_model.sample(n_per_label=2, seed=1, sampler="ddpm", steps=5, eta=0.0)
 
 
 def test_guidance_needs_a_model_trained_with_dropped_labels(mixture_model):

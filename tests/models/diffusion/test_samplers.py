@@ -131,10 +131,13 @@ def test_bad_options():
 
 
 def test_each_sampler_owns_its_eta():
-    """ddim runs with the eta it is given (default 0); ddpm always with 1; dpm++ always with 0."""
+    """ddim runs with the eta it is given (default 0); ddpm always with 1, dpm++ always with 0: another eta
+    asked of either is refused, not dropped."""
     sch = NoiseSchedule("quad", 100)
     assert [make_sampler(n, sch).eta for n in ("ddim", "ddpm", "dpm++")] == [0.0, 1.0, 0.0]
-    assert make_sampler("ddim", sch, eta=0.5).eta == 0.5 and make_sampler("ddpm", sch, eta=0.3).eta == 1.0
+    assert make_sampler("ddim", sch, eta=0.5).eta == 0.5 and make_sampler("ddpm", sch, eta=1).eta == 1.0
+    with pytest.raises(ConfigError, match=r"the ddpm sampler is ancestral: eta is 1 \(got 0.3\); use ddim"):
+        make_sampler("ddpm", sch, eta=0.3)
 
 
 @pytest.mark.parametrize("name", ["ddim", "ddpm", "dpm++"])

@@ -137,8 +137,8 @@ class SampleConfig:
     steps: int = 20
     """Respaced steps S <= T (one network call each)."""
     eta: float = 0.0
-    """DDIM stochasticity: 0 deterministic, 1 = DDPM (ignored by the ddpm sampler, which is always 1, and by
-    dpm++, which is always 0; passing a non-zero eta with ``sampler="dpm++"`` is an error)."""
+    """DDIM stochasticity: 0 deterministic, 1 = DDPM (not read by the ddpm sampler, which is always 1, nor by
+    dpm++, which is always 0; asking either for another eta at sampling is an error)."""
     guidance: float = 0.0
     """Classifier-free guidance weight w: ε = (1+w) ε(x, y) - w ε(x, ∅); 0 = plain conditional sampling. At most
     100: Ho & Salimans (2022) use w <= 4; far beyond, ε̃ leaves the range of the noise it stands for and the
@@ -503,7 +503,7 @@ class DiffusionModel(Generator):
                               "labels dropped in training, and this one was trained with objective.label_dropout = "
                               "0; sample without guidance, or train with objective.label_dropout > 0")
         # what the samples were drawn with, defaults included (recorded with them by sample()): the eta the
-        # sampler runs with (ddpm's is 1 whatever was asked, dpm++'s 0)
+        # sampler runs with (ddpm's 1, dpm++'s 0; another asked of either is refused)
         used_eta = sampler_class(opt["sampler"]).check_eta(eta)
         self._sampling_used = {k: v for k, v in {**opt, "eta": used_eta}.items() if v is not None}
         sampler = make_sampler(opt["sampler"], self.schedule, prediction=self.config.objective.prediction,

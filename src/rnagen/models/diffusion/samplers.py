@@ -271,8 +271,9 @@ class DDPMSampler(DDIMSampler):
 
     @classmethod
     def check_eta(cls, eta: float | None) -> float:
-        """Always 1 (a requested ``eta`` must still be a finite number >= 0)."""
-        super().check_eta(eta)
+        """Always 1: ancestral sampling is DDIM's η = 1, so a requested other ``eta`` is an error (not dropped)."""
+        if eta is not None and super().check_eta(eta) != 1:
+            raise ConfigError(f"the ddpm sampler is ancestral: eta is 1 (got {eta}); use ddim for another eta")
         return 1.0
 
     def step(self, model_output: torch.Tensor, t: int, t_prev: int, x: torch.Tensor, *,
