@@ -368,6 +368,14 @@ def test_describe_warns_when_the_held_out_profiles_lie_outside_the_training_span
     assert len(line.splitlines()) == 1
 
 
+def test_describe_counts_the_checks_the_window_s_mean_covers():
+    v = {"stop_reason": "budget", "patience": 6, "val_every": 10, "steps": 30, "budget": 30, "best_score": 0.4,
+         "best_step": 20, "n_val": 20, "window": 5}
+    assert "(mean of 3 checks)" in describe({**v, "checks": 3})       # fewer checks made than the window
+    assert "(mean of 5 checks)" in describe({**v, "checks": 9})
+    assert "mean of" not in describe({**v, "checks": 1})
+
+
 def test_fit_validated_records_the_hold_out_share_outside_the_span_of_what_it_trained_on():
     # independent gene noise, 100 profiles of 400 genes: the held-out profiles lie mostly outside the span of the
     # profiles trained on (the record would read 0 if the span included the held-out profiles themselves)

@@ -636,7 +636,10 @@ class Generator(ABC):
         pipeline's alone."""
         st = log_state(adata) if adata is not None else None
         if st is not None:
-            return {"logged": bool(st["logged"]), "transform": str(st.get("transform", ""))}
+            pc = st.get("pseudocount")
+            pc = float(pc) if isinstance(pc, (int, float, np.floating)) and np.isfinite(pc) else None
+            return {"logged": bool(st["logged"]), "transform": str(st.get("transform", "")),
+                    **({"pseudocount": pc} if pc is not None else {})}
         if "log2p1" in self._fitted_pipeline().spec.split("+"):
             return {"logged": False, "transform": "linear (the training data's scale; the model logged them)"}
         if self.config.preprocess.log == "auto":
@@ -920,7 +923,7 @@ class Generator(ABC):
         }
         if self.data_log is not None:
             # the data's scale: evaluate and reconstruct read it instead of guessing it from the values again
-            out.uns["rnagen"]["log"] = {**self.data_log, "pseudocount": float("nan")}
+            out.uns["rnagen"]["log"] = {"pseudocount": float("nan"), **self.data_log}
         if far is not None:
             out.uns["rnagen"]["synthetic"]["far_values"] = far
         if self.privacy:  # a private model's samples carry its guarantee and DP settings

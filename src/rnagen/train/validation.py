@@ -272,7 +272,7 @@ class ValidationTracker:
     def record(self, *, steps: int) -> dict[str, Any]:
         """What the run folder keeps (``meta.json`` and ``validation.csv``)."""
         return {"steps": int(steps), "budget": self.budget, "budget_source": self.budget_source,
-                "val_every": self.every, "patience": self.patience, "window": self.window,
+                "val_every": self.every, "patience": self.patience, "window": self.window, "checks": len(self.curve),
                 "best_step": self.best_step, "best_score": self.best_score, "stop_reason": self.stop_reason,
                 **({"diverged": self.diverged} if self.stop_reason == "diverged" else {}), "curve": list(self.curve)}
 
@@ -305,7 +305,9 @@ def describe(v: dict[str, Any] | None) -> str:
            "max_steps": "max_steps reached (train.epochs asked for more)",
            "diverged": f"training diverged ({v.get('diverged', '')}): a lower train.lr may train further"
            }[v["stop_reason"]]
-    mean = f" (mean of {v['window']} checks)" if v.get("window", 1) > 1 else ""
+    # the window's mean covers the checks made so far when fewer than the window were made
+    window = min(int(v.get("window", 1)), int(v.get("checks") or len(v.get("curve") or []) or v.get("window", 1)))
+    mean = f" (mean of {window} checks)" if window > 1 else ""
     line = (f"stopped at step {v['steps']} of {v['budget']}: {why}; best validation score {v['best_score']:.3f}"
             f"{mean} (1 = as real profiles) at step {v['best_step']} (those weights kept; {v['n_val']} held-out "
             "profiles)")
