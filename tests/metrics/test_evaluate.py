@@ -84,6 +84,54 @@ def test_each_indicator_is_the_same_whichever_others_are_computed(result):
                                    atol=1e-12, err_msg=family)
 
 
+def _many_classes(seed: int = 5, classes: int = 10, n_train: int = 10, n_held: int = 3):
+    """Log-scale sets of ``classes`` classes: a training set of ``n_train`` per class, held-out and synthetic
+    sets of ``n_held`` per class (the synthetic set drawn like the real data)."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(0, 2.0, (classes, 30))
+
+    def draw(per):
+        y = np.repeat(np.arange(classes), per)
+        X = np.clip(6.0 + centres[y] + rng.normal(0, 1.0, (len(y), 30)), 0, None).astype(np.float32)
+        return _adata(X, np.array([f"t{c}" for c in y]))
+
+    return draw(n_train), draw(n_held), draw(n_held)
+
+
+def test_the_reference_has_the_synthetic_label_mix_and_ignores_the_row_order():
+    """The real-vs-real reference is a training subsample with the synthetic set's label mix (a random one mixes
+    the classes and scores real data worse than a perfect generator), dealt in the rows' content order."""
+    from rnagen.metrics._context import reference_rows
+
+    T, R, S = _many_classes()
+    yt, ys = T.obs["tissue"].to_numpy(), S.obs["tissue"].to_numpy()
+    rows = reference_rows(np.asarray(T.X), yt, ys, S.n_obs, np.random.default_rng(0))
+    assert sorted(yt[rows].tolist()) == sorted(ys.tolist())
+    kw = dict(label_key="tissue", metrics=["frechet_pca", "mmd", "density", "dcr_share", "dcr_ratio"], n_boot=20,
+              n_boot_expensive=2)
+    a = evaluate(R, S, train=T, **kw).set_index("name")["reference"]
+    b = evaluate(R, S, train=T[::-1].copy(), **kw).set_index("name")["reference"]
+    np.testing.assert_allclose(b.to_numpy(float), a.to_numpy(float), rtol=1e-5)
+
+
+def test_the_biology_values_do_not_depend_on_the_reference():
+    """The synthetic set's biology rows are scored on the classes it shares with the held-out set, whatever the
+    reference subsample holds: a floor identical to the synthetic set (scored without a reference) gets the same
+    values and closes no gap, also where the reference lacks a class (a training class of one profile)."""
+    T, R, S = _many_classes(n_held=2)
+    T = T[~((T.obs["tissue"] == "t3").to_numpy() & (np.arange(T.n_obs) % 10 > 0))].copy()   # t3: one profile
+    names = ["de_f1", "de_precision_up", "concordance_jaccard", "concordance_spearman", "coexpr_edge_f1"]
+    df = evaluate(R, S, train=T, floor=S, label_key="tissue", metrics=names, biology={"top_k": 5})
+    over = df[df.group == "all"].set_index("name")
+    checked = 0
+    for n in names:
+        if np.isfinite(over.loc[n, "value"]):
+            assert over.loc[n, "floor"] == pytest.approx(over.loc[n, "value"]), n
+            checked += 1
+    assert checked >= 3
+    assert "t3" in set(df.loc[df.name == "de_f1", "group"])   # the class the reference lacks is still scored
+
+
 def test_copies_of_training_are_caught():
     import torch
 

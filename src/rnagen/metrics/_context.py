@@ -27,6 +27,34 @@ from .fidelity import prdc_terms
 __all__ = ["EvalContext"]
 
 
+def reference_rows(T: np.ndarray, train_labels: np.ndarray | None, synthetic_labels: np.ndarray | None, n: int,
+                   rng: np.random.Generator) -> np.ndarray:
+    """The training rows of the real-vs-real reference: ``n`` of them with the synthetic set's label mix where
+    labels are known (as many of each class as the synthetic set has, while the class lasts; the rest at random),
+    dealt in the rows' content order (:func:`~rnagen.metrics._classifiers.canonical_order`): the value a perfect
+    generator sampled with that label mix gets, and the same for any order of the training rows. A random
+    subsample mixes the classes otherwise and scores real data worse than such a generator (a Fréchet distance
+    of the class means it shuffles)."""
+    from ._classifiers import canonical_order
+
+    order = canonical_order(T, None if train_labels is None else np.asarray(train_labels).astype(str))
+    if train_labels is None or synthetic_labels is None:
+        return np.sort(order[rng.choice(len(T), n, replace=False)])
+    yt = np.asarray(train_labels).astype(str)[order]
+    classes, want = np.unique(np.asarray(synthetic_labels).astype(str), return_counts=True)
+    taken: list[np.ndarray] = []
+    for c, m in zip(classes, want):
+        pool = np.flatnonzero(yt == c)
+        if len(pool):
+            taken.append(rng.choice(pool, min(int(m), len(pool)), replace=False))
+    chosen = np.concatenate(taken) if taken else np.zeros(0, dtype=np.int64)
+    chosen = chosen[:n]
+    if len(chosen) < n:   # classes the training set has too few of: the rest from the other training rows
+        rest = np.setdiff1d(np.arange(len(T)), chosen)
+        chosen = np.concatenate([chosen, rng.choice(rest, n - len(chosen), replace=False)])
+    return np.sort(order[chosen])
+
+
 @dataclass(frozen=True)
 class EvalContext:
     """Prepared inputs and settings of one evaluation (see the module docstring).
@@ -89,7 +117,7 @@ class EvalContext:
         counts = dict(prepared.get("counts") or {})
         if T is not None:
             n_sub = min(len(T), len(S))
-            rows = np.sort(rng.choice(len(T), n_sub, replace=False)) if n_sub < len(T) else None
+            rows = (reference_rows(T, yt, prepared["synthetic_labels"], n_sub, rng) if n_sub < len(T) else None)
             ref = T[rows] if rows is not None else T
             ref_labels = yt if yt is None or rows is None else yt[rows]
             if "train" in counts:

@@ -720,6 +720,19 @@ def _labelled_sets(ctx: EvalContext) -> tuple[np.ndarray, np.ndarray, list[tuple
     return ctx.real, ctx.real_labels, judged
 
 
+def _no_result(names: Sequence[str]) -> dict[str, Any]:
+    """The result of a set that cannot be scored (the reference lacking the classes): NaN, no per-class rows."""
+    return {**dict.fromkeys(names, np.nan), "per_class": {}}
+
+
+def _reference_classes(classes: Sequence[str], yr: np.ndarray, yref: np.ndarray, min_n: int = 2) -> list[str]:
+    """Of the classes the synthetic set is scored on, those the reference (a training subsample) also has
+    ``min_n`` profiles of: the reference is scored on these, and the synthetic set's classes never depend on it
+    (its value, and its floor's, would change with the subsample drawn)."""
+    ok = set(shared_classes(yr, yref, min_n=min_n))
+    return [c for c in classes if c in ok]
+
+
 def _rows(ctx: EvalContext, names: Sequence[str], res: list[dict], *, group: str = "all") -> list:
     """Rows of ``names`` from the synthetic set's result ``res[0]``, the reference from ``res[1]`` if any."""
     return [ctx.row(m, res[0][m], reference=res[1][m] if len(res) > 1 else np.nan, group=group) for m in names]
@@ -753,21 +766,28 @@ def score_de(ctx: EvalContext) -> Scored:
     o = _opts(ctx)
     R, yr, judged = _labelled_sets(ctx)
     want = [m for m in _DE if ctx.wants(m)]
-    classes = shared_classes(yr, *(y for _, y in judged))
+    ys = judged[0][1]
+    classes = shared_classes(yr, ys)
     if not classes:
         return Scored([ctx.row(m, np.nan) for m in want])
     de = _de_function(ctx, o, [R] + [X for X, _ in judged])
     real = de(0, yr, classes=classes)
-    res = [de_recovery(real, de(i, y, classes=classes)) for i, (_, y) in enumerate(judged, start=1)]
+    res = [de_recovery(real, de(1, ys, classes=classes))]
+    if len(judged) > 1:
+        rc = _reference_classes(classes, yr, judged[1][1])
+        res.append(de_recovery(real if rc == classes else de(0, yr, classes=rc), de(2, judged[1][1], classes=rc))
+                   if rc else _no_result(_DE))
     rows = _rows(ctx, want, res)
     if ctx.wants("de_f1"):
         rows += _per_class_rows(ctx, "de_f1", res)
     if o.de_pair is not None:
         a, b = (str(x) for x in o.de_pair)
-        if not all(a in set(y) and b in set(y) for y in [yr] + [y for _, y in judged]):
-            raise DataError(f"biology de_pair {o.de_pair!r}: both classes must be present in every set")
+        if not all(a in set(y) and b in set(y) for y in (yr, ys)):
+            raise DataError(f"biology de_pair {o.de_pair!r}: both classes must be present in the held-out and the "
+                            "synthetic set")
         real_ab = de(0, yr, classes=[a], versus=b)
-        res_ab = [de_recovery(real_ab, de(i, y, classes=[a], versus=b)) for i, (_, y) in enumerate(judged, start=1)]
+        res_ab = [de_recovery(real_ab, de(i, y, classes=[a], versus=b)) if a in set(y) and b in set(y)
+                  else _no_result(_DE) for i, (_, y) in enumerate(judged, start=1)]
         rows += _rows(ctx, want, res_ab, group=f"{a} vs {b}")
     return Scored(rows, {"biology_de": {"real_de_genes": int(real.up.sum() + real.down.sum()),
                                         "classes": len(classes)}})
@@ -782,12 +802,14 @@ def score_coexpr(ctx: EvalContext) -> Scored:
     res = coexpression_recovery(R, [X for X, _ in judged], real_labels=yr, other_labels=[y for _, y in judged],
                                 **kw)
     rows = _rows(ctx, [m for m in _COEXPR if ctx.wants(m)], res)
-    own = shared_classes(yr, *(y for _, y in judged), min_n=o.coexpr_min_class)
+    own = shared_classes(yr, judged[0][1], min_n=o.coexpr_min_class)
+    ref_own = set(_reference_classes(own, yr, judged[1][1], o.coexpr_min_class)) if len(judged) > 1 else set()
     scale = ctx.gene_scale if ctx.gene_scale is not None else 1.0
     log_var = R.var(0, dtype=np.float64) * np.square(scale)  # in log2 units: the z-scores' variance is ~1
     genes = np.sort(np.argsort(-log_var, kind="stable")[:o.coexpr_class_genes])
     for c in own:
-        rc = coexpression_recovery(R[yr == c][:, genes], [X[y == c][:, genes] for X, y in judged], **kw)
+        sets = [X[y == c][:, genes] for X, y in judged[:2 if c in ref_own else 1]]
+        rc = coexpression_recovery(R[yr == c][:, genes], sets, **kw)
         if ctx.wants("coexpr_edge_f1"):
             rows += _rows(ctx, ["coexpr_edge_f1"], rc, group=c)
     return Scored(rows, {"biology_coexpr": {"real_edges": res[0]["real_edges"],
@@ -800,12 +822,13 @@ def score_concordance(ctx: EvalContext) -> Scored:
     """Top-gene concordance of the classifiers trained on real held-out and on synthetic profiles."""
     o = _opts(ctx)
     R, yr, judged = _labelled_sets(ctx)
-    kw: dict[str, Any] = {"top_k": o.top_k, "importance": o.importance, "seed": o.seed,
-                          "classes": shared_classes(yr, *(y for _, y in judged), min_n=1)}
+    kw: dict[str, Any] = {"top_k": o.top_k, "importance": o.importance, "seed": o.seed}
+    classes = shared_classes(yr, judged[0][1], min_n=1)
     res: list[dict] = []
-    for X, y in judged:  # the real classifier is fitted once
-        res.append(classifier_concordance(R, yr, X, y, real_importance=res[0]["real_importance"] if res else None,
-                                          **kw))
+    for X, y in judged:  # the real classifier is fitted once (again only for a reference lacking classes)
+        cls = classes if not res else _reference_classes(classes, yr, y, 1)
+        res.append(classifier_concordance(R, yr, X, y, real_importance=res[0]["real_importance"]
+                                          if res and cls == classes else None, classes=cls, **kw))
     rows = _rows(ctx, [m for m in _CONC if ctx.wants(m)], res)
     if ctx.wants("concordance_jaccard"):
         rows += _per_class_rows(ctx, "concordance_jaccard", res)

@@ -85,22 +85,56 @@ def dcr_from_neighbours(d_tr: np.ndarray, i_tr: np.ndarray, d_ho: np.ndarray, ho
 
 
 # --------------------------------------------------------------------------------------------- scorer
-def privacy_reference(T: np.ndarray, R: np.ndarray, rng: np.random.Generator, *, cap: int = 2000) -> dict:
+def privacy_reference(T: np.ndarray, R: np.ndarray, rng: np.random.Generator, *, cap: int = 2000,
+                      real_labels: np.ndarray | None = None, train_labels: np.ndarray | None = None) -> dict:
     """DCR indicators of real profiles the "generator" never saw: the real-vs-real reference.
 
-    The held-out set is split in two random halves: H1 plays the synthetic set, H2 the held-out set, and a
-    random training subset T' (sized so that |T'| / |H2| = |T| / |R|, the same train : held-out ratio as the
-    main computation, hence the same expected share) the training set. At most ``cap`` profiles of H1 are
-    scored, and the near-copy threshold is estimated from at most ``cap`` profiles of H2 (per-profile
-    indicators: fewer profiles widen the spread, they do not shift the value), so the reference costs a small
-    fraction of one pass over the data.
+    The held-out set is split in two halves: H1 plays the synthetic set, H2 the held-out set, and a training
+    subset T' (sized so that |T'| / |H2| = |T| / |R|, the same train : held-out ratio as the main computation,
+    hence the same expected share) the training set. With labels the halves split each class and T' takes each
+    class in that ratio to its H2 part: a random split leaves classes of H1 with no classmate in H2 (only in
+    T'), which pulls the share above its exchangeable value when the held-out set has few profiles per class.
+    The sets are dealt in the rows' content order (the same reference for any order of the rows). At most
+    ``cap`` profiles of H1 are scored, and the near-copy threshold is estimated from at most ``cap`` profiles
+    of H2 (per-profile indicators: fewer profiles widen the spread, they do not shift the value), so the
+    reference costs a small fraction of one pass over the data.
     """
-    perm = rng.permutation(len(R))
-    half = len(R) // 2
-    h1 = R[np.sort(perm[:half][:cap])]
-    h2 = R[np.sort(perm[half:])]
-    n_t = int(min(len(T), max(1, round(len(T) * len(h2) / len(R)))))
-    tp = T[np.sort(rng.choice(len(T), n_t, replace=False))]
+    from ._classifiers import canonical_order
+
+    def strings(y):
+        return None if y is None else np.asarray(y).astype(str)
+
+    yr, yt = strings(real_labels), strings(train_labels)
+    ro, to = canonical_order(R, yr), canonical_order(T, yt)
+    R, T = R[ro], T[to]
+    yr = None if yr is None else yr[ro]
+    yt = None if yt is None else yt[to]
+    if yr is None or yt is None:
+        perm = rng.permutation(len(R))
+        half = len(R) // 2
+        i1, i2 = perm[:half], perm[half:]
+        n_t = int(min(len(T), max(1, round(len(T) * len(i2) / len(R)))))
+        it = rng.choice(len(T), n_t, replace=False)
+    else:
+        parts1, parts2, parts_t = [], [], []
+        for c in sorted(set(yr.tolist())):
+            idx = rng.permutation(np.flatnonzero(yr == c))
+            k = len(idx) // 2 + (rng.random() < 0.5 if len(idx) % 2 else 0)   # odd classes: the extra one at random
+            parts1.append(idx[:k])
+            parts2.append(idx[k:])
+            pool = np.flatnonzero(yt == c)
+            want = int(round(len(T) * (len(idx) - k) / len(R)))
+            parts_t.append(rng.choice(pool, min(want, len(pool)), replace=False))
+        i1, i2, it = (np.concatenate(p).astype(np.int64) for p in (parts1, parts2, parts_t))
+        if not len(i1) or not len(i2):   # classes of one profile each, all dealt to one half
+            both = np.concatenate([i1, i2])
+            i1, i2 = both[: len(both) // 2], both[len(both) // 2:]
+        if len(it) == 0:
+            it = rng.choice(len(T), 1, replace=False)
+        n_t = len(it)
+    h1 = R[np.sort(rng.permutation(i1)[:cap])]
+    h2 = R[np.sort(i2)]
+    tp = T[np.sort(it)]
     h2s = h2[np.sort(rng.choice(len(h2), min(cap, len(h2)), replace=False))]
     st = _knn.cross_pass(h1, tp)
     return dcr_from_neighbours(np.sqrt(st.a_nn2), st.a_nn, np.sqrt(_knn.cross_pass(h1, h2).a_nn2),
@@ -129,7 +163,8 @@ def score_privacy(ctx: EvalContext) -> Scored:
     p = _dcr(ctx)
     nb = ctx.n_boot
     assert ctx.train is not None
-    ref = privacy_reference(ctx.train, ctx.real, ctx.stream("privacy_reference")) if len(ctx.real) >= 4 else {}
+    ref = privacy_reference(ctx.train, ctx.real, ctx.stream("privacy_reference"), real_labels=ctx.real_labels,
+                            train_labels=ctx.train_labels) if len(ctx.real) >= 4 else {}
     rows = []
     if ctx.wants("dcr_share"):
         rows.append(ctx.row("dcr_share", p["share_closer_to_train"],
