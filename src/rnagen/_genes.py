@@ -93,7 +93,14 @@ def gene_table() -> pd.DataFrame:
     uni_t = pd.DataFrame({"entrez_id": uni["entrez_id"], "symbol": uni["symbol"], "ensembl_id": uni["ensembl_id"],
                           "is_landmark": False})
     uni_t = uni_t[~uni_t["ensembl_id"].isin(set(lm_t["ensembl_id"])) & ~uni_t["entrez_id"].isin(set(lm_t["entrez_id"]))]
-    return pd.concat([lm_t, uni_t], ignore_index=True)
+    t = pd.concat([lm_t, uni_t], ignore_index=True)
+    # the GTEx v8 universe gives 14 Entrez IDs to two genes each (paralogs: HLA-DQA1 / HLA-DQA2 under 3117, SMN1 /
+    # SMN2 under 6606, ...): an ID two genes share cannot say which one a column is, and matching through it
+    # picked the first of the pair, so those genes are known by symbol and Ensembl ID only
+    e = t["entrez_id"]
+    shared = e.notna() & (e.astype(str) != "") & e.duplicated(keep=False)
+    t.loc[shared, "entrez_id"] = None
+    return t
 
 
 @functools.lru_cache(maxsize=1)
@@ -423,6 +430,24 @@ def to_entrez(ids: Sequence[str], *, id_type: IdType | None = None) -> list[str 
     return map_ids(ids, to="entrez", id_type=id_type)[0]
 
 
+def gene_keys(ids: Sequence[str], *, id_type: IdType | None = None) -> list[str | None]:
+    """A key per input ID that two IDs of one gene share, whatever their types: the gene's Entrez ID, or for a
+    gene the tables know without one (paralogs sharing an Entrez ID, :func:`gene_table`) its row in the table;
+    ``None`` where the tables do not know the ID. What matching across ID types compares."""
+    ids = [str(x) for x in ids]
+    id_type = id_type or detect_id_type(ids)
+    _check_type(id_type)
+    ent = gene_table()["entrez_id"].tolist()
+    out: list[str | None] = []
+    for r in _rows(ids, id_type):
+        if r is None:
+            out.append(None)
+        else:
+            e = ent[r]
+            out.append(e if isinstance(e, str) and e else f"row:{r}")
+    return out
+
+
 def landmark_entrez() -> list[str]:
     """The 978 landmark Entrez IDs, in the order of the shipped landmark table."""
     from . import datasets
@@ -472,8 +497,8 @@ def match_genes(requested: Sequence[str], var_names: Sequence[str]) -> list[int 
     todo = [k for k, h in enumerate(hits) if h is None]
     if todo:
         try:
-            vent = to_entrez(var)
-            rent = to_entrez([req[k] for k in todo])
+            vent = gene_keys(var)
+            rent = gene_keys([req[k] for k in todo])
         except DataError:  # IDs of no known type (e.g. "gene_1"): only exact matches count
             return hits
         epos: dict[str, int] = {}

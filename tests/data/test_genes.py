@@ -163,3 +163,24 @@ def test_other_species_named():
     assert g.other_species(["Gapdh", "Trp53", "Cd4", "H2-K1", "TP53"]) == "mouse or rat"
     assert g.other_species(["GAPDH", "TP53", "C1orf43", "ENSG00000141510"]) is None
     assert g.other_species(["hsa-miR-21-5p", "hsa-let-7a-5p"]) is None
+
+
+def test_paralogs_sharing_an_entrez_id_are_told_apart():
+    """The GTEx v8 universe gives some Entrez IDs to two genes (HLA-DQA1 / HLA-DQA2 under 3117, ...): no ID of
+    the table is shared, and matching across ID types finds each paralog's own column, not the first of the pair."""
+    from rnagen import _genes
+    from rnagen.pp import select_genes
+
+    t = _genes.gene_table()
+    e = t["entrez_id"]
+    assert not (e.notna() & (e.astype(str) != "") & e.duplicated(keep=False)).any()
+    var = ["ENSG00000196735.5", "ENSG00000237541.5", "ENSG00000172062.16", "ENSG00000205571.12", "ENSG00000141510"]
+    assert _genes.match_genes(["HLA-DQA2", "SMN2", "HLA-DQA1", "TP53"], var) == [1, 3, 0, 4]
+    import anndata as ad
+    import numpy as np
+
+    a = ad.AnnData(np.arange(15, dtype=np.float32).reshape(3, 5))
+    a.var_names = var
+    out = select_genes(a, ["HLA-DQA2", "SMN1"])
+    assert out.var_names.tolist() == ["ENSG00000237541.5", "ENSG00000172062.16"]
+    np.testing.assert_array_equal(out.X, a.X[:, [1, 2]])

@@ -193,7 +193,7 @@ def _prepare(args: argparse.Namespace) -> int:
         msg = f"prepared {adata.n_obs} samples x {adata.n_vars} features (other IDs: not genes, no gene mapping)"
     else:
         msg = f"prepared {adata.n_obs} samples x {adata.n_vars} genes ({id_type} IDs)"
-        n_mapped = int((adata.var["entrez_id"] != "").sum())
+        n_mapped = int(((adata.var["entrez_id"] != "") | (adata.var.get("symbol", "") != "")).sum())
         msg += f"; {n_mapped}/{adata.n_vars} mapped to Entrez/symbol/Ensembl"
         if g.other_species(adata.var_names) == "mouse or rat":
             msg += (f"; the symbols are in mouse/rat case (e.g. {str(adata.var_names[0])!r}): mapped to the human "

@@ -325,8 +325,8 @@ def _entrez_hits(hits: list[int | None], req: list[str], rtype: IdType, var: lis
     """``hits`` with the unmatched ids matched through Entrez IDs (gene IDs of another type than the data's)."""
     from .. import _genes as g
 
-    rent = g.to_entrez(req, id_type=rtype)
-    vent = g.to_entrez(var, id_type=vtype)
+    rent = g.gene_keys(req, id_type=rtype)
+    vent = g.gene_keys(var, id_type=vtype)
     epos: dict[str, int] = {}
     for i, e in enumerate(vent):
         if e is not None:
