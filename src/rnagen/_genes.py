@@ -51,8 +51,9 @@ _ID_TYPES = ("symbol", "entrez", "ensembl", "ensembl_versioned", "mixed", "other
 GENE_ID_TYPES = ("symbol", "entrez", "ensembl", "ensembl_versioned", "mixed")
 
 # Ensembl gene IDs: ENSG + 11 digits (human), optional version, and GENCODE's "_PAR_Y" suffix for the
-# pseudo-autosomal copies on chromosome Y (present in the Xena TOIL and GTEx v8 matrices).
-_ENSEMBL_RE = re.compile(r"^ENS[A-Z]*G\d{11}(\.\d+)?(_PAR_Y)?$")
+# pseudo-autosomal copies on chromosome Y (present in the Xena TOIL and GTEx v8 matrices); in any case (a
+# table lower-cased on the way: ensg00000141510), as symbols are matched in any case.
+_ENSEMBL_RE = re.compile(r"^ENS[A-Z]*G\d{11}(\.\d+)?(_PAR_Y)?$", re.IGNORECASE)
 _ENTREZ_RE = re.compile(r"^\d+$")
 _SYMBOL_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-@/]*$")
 # Feature names that are not genes but are common matrix row names: miRBase miRNAs (hsa-miR-21-5p,
@@ -331,7 +332,7 @@ def _check_type(id_type: str) -> None:
 def _row(x: str, lk: dict[str, dict[str, int]]) -> int | None:
     """Gene-table row of one ID, looked up by its own pattern (Ensembl, Entrez digits, else symbol)."""
     if _ENSEMBL_RE.match(x):
-        return lk["ensembl"].get(strip_version(x))
+        return lk["ensembl"].get(strip_version(x).upper())
     if _ENTREZ_RE.match(x):
         return lk["entrez"].get(x)
     return _symbol_row(x, lk)

@@ -184,3 +184,11 @@ def test_paralogs_sharing_an_entrez_id_are_told_apart():
     out = select_genes(a, ["HLA-DQA2", "SMN1"])
     assert out.var_names.tolist() == ["ENSG00000237541.5", "ENSG00000172062.16"]
     np.testing.assert_array_equal(out.X, a.X[:, [1, 2]])
+
+
+def test_ensembl_ids_in_lower_case_map():
+    """Ensembl IDs lower-cased on the way (ensg00000141510.16) map as upper-case ones do (symbols are matched in
+    any case): they were refused as features that are not genes."""
+    assert g.detect_id_type(["ensg00000141510.16", "ensg00000111640.14"]) == "ensembl_versioned"
+    ids, _ = g.map_ids(["ensg00000141510.16", "ENSG00000111640", "ensg00000182054"], to="symbol")
+    assert ids == ["TP53", "GAPDH", "IDH2"]

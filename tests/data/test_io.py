@@ -73,6 +73,23 @@ def test_one_column_label_file_in_sample_order(small, tmp_path):
     with pytest.raises(DataError, match="its first line 'tissue' appears on no other line.*17 lines under it would "
                                         "label 18 samples"):
         read(tmp_path / "x.csv", labels=tmp_path / "l4.txt")
+    # one label too many, the first line a label: not a header (every sample would get the next one's label)
+    labs = small.obs["tissue"].astype(str).tolist()
+    (tmp_path / "l5.txt").write_text("\n".join([labs[0], *labs]) + "\n")
+    with pytest.raises(DataError, match=f"19 lines for 18 samples, and its first line {labs[0]!r} is one of the "
+                                        "labels, not a column name"):
+        read(tmp_path / "x.csv", labels=tmp_path / "l5.txt")
+
+
+def test_a_label_table_without_header_naming_samples_loosely(small, tmp_path):
+    """ids and labels without a header line, the ids in another case or as file names (s1, S1.bam): the first
+    row is data, as the rows are matched (it was taken for a header, its sample unlabelled)."""
+    _frame(small).to_csv(tmp_path / "x.csv", float_format="%.9g")
+    labs = small.obs["tissue"].astype(str).tolist()
+    for name, ids in (("lower", [o.lower() for o in small.obs_names]), ("bam", [f"{o}.bam" for o in small.obs_names])):
+        (tmp_path / f"{name}.tsv").write_text("".join(f"{i}\t{lab}\n" for i, lab in zip(ids, labs)))
+        got = read(tmp_path / "x.csv", labels=tmp_path / f"{name}.tsv")
+        assert got.obs["label"].astype(str).tolist() == labs, name
 
 
 @pytest.mark.parametrize("version", ["1.2", "1.3"])

@@ -3042,6 +3042,12 @@ def _labels_in_order(raw: pd.DataFrame, n: int, *, label_key: str | None, source
     vals = raw[0].tolist()
     if len(vals) == n + 1:
         name, vals = vals[0], vals[1:]
+        if str(name).strip() in {str(v).strip() for v in vals}:
+            # the first line is one of the labels, not a column's name: one label too many, and taking the first
+            # for a header would give every sample the next sample's label
+            raise DataError(f"label file {source}: {n + 1} lines for {n} samples, and its first line "
+                            f"{str(name).strip()[:40]!r} is one of the labels, not a column name; give one label per "
+                            "sample in sample order (a header line above them is fine), or a table with sample ids")
     elif len(vals) == n:
         name = label_key or "label"
         first = str(vals[0]).strip()
@@ -3072,7 +3078,12 @@ def _labels_by_id(raw: pd.DataFrame, obs_names: list[str], *, label_key: str | N
         if set(obs_names) <= c1 and not set(obs_names) & c0:
             raw = raw[[1, 0]].set_axis([0, 1], axis=1)
     first = [str(x) for x in raw.iloc[0].tolist()]
-    has_header = first[0] not in set(obs_names) and not _TCGA_BARCODE.fullmatch(first[0].strip())
+    # the first row is data when its first field names a sample as the rows are matched: exactly, or in another
+    # case or with a file's extension (s1, S1.bam for S1), or by a TCGA barcode
+    loose = {_loose_key(o, reads=r) for o in obs_names for r in (False, True)}
+    f0 = first[0].strip()
+    has_header = (f0 not in set(obs_names) and not _TCGA_BARCODE.fullmatch(f0)
+                  and _loose_key(f0) not in loose and _loose_key(f0, reads=True) not in loose)
     table = raw.iloc[1:] if has_header else raw
     cols = first if has_header else [f"col{i}" for i in range(raw.shape[1])]
     if has_header and len(set(cols)) != len(cols):
