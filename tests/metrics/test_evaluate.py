@@ -33,8 +33,9 @@ def result():
     torch.set_num_threads(1)
     rng = np.random.default_rng(1)
     (R, yr), (S, ys), (T, yt) = _sets(rng)
+    # top_k 5 of the 20 genes: a top-k of every gene makes the concordance Jaccard 1 by construction (not reported)
     df = evaluate(_adata(R, yr), _adata(S, ys), train=_adata(T, yt), label_key="tissue", n_boot=200,
-                  n_boot_expensive=5, k=5, classifier_seeds=(0,), epochs=5)
+                  n_boot_expensive=5, k=5, classifier_seeds=(0,), epochs=5, biology={"top_k": 5})
     return df
 
 
@@ -75,7 +76,7 @@ def test_each_indicator_is_the_same_whichever_others_are_computed(result):
     rng = np.random.default_rng(1)
     (R, yr), (S, ys), (T, yt) = _sets(rng)
     kw = dict(train=_adata(T, yt), label_key="tissue", n_boot=200, n_boot_expensive=5, k=5, classifier_seeds=(0,),
-              epochs=5)
+              epochs=5, biology={"top_k": 5})
     cols = ["value", "ci_low", "ci_high", "reference"]
     full = result.set_index(["name", "group"])[cols]
     for family in sorted({METRICS[n].family for n in result["name"]}):
@@ -130,6 +131,40 @@ def test_the_biology_values_do_not_depend_on_the_reference():
             checked += 1
     assert checked >= 3
     assert "t3" in set(df.loc[df.name == "de_f1", "group"])   # the class the reference lacks is still scored
+
+
+def test_options_that_would_measure_nothing_are_refused():
+    """A floor too small for k names the floor (not the synthetic set); a biology top_k of every gene makes the
+    Jaccard 1 by construction (not reported, with a note); one resample gives an interval of width 0."""
+    from rnagen.errors import ConfigError
+
+    T, R, S = _many_classes()
+    with pytest.raises(ConfigError, match="but the floor set has 8"):
+        evaluate(R, S, train=T, floor=S[:8].copy(), label_key="tissue", metrics=["precision"], n_boot=0)
+    df = evaluate(R, S, label_key="tissue", metrics=["concordance_jaccard", "concordance_spearman"],
+                  biology={"top_k": 30})
+    over = df[df.group == "all"].set_index("name")["value"]
+    assert np.isnan(over["concordance_jaccard"]) and np.isfinite(over["concordance_spearman"])
+    assert "top_k = 30 is not below the number of genes (30)" in df.attrs["biology_concordance"]["note"]
+    for opt in ("n_boot", "n_boot_expensive"):
+        with pytest.raises(ConfigError, match=f"{opt} = 1 gives no interval"):
+            evaluate(R, S, label_key="tissue", metrics=["precision"], **{opt: 1})
+
+
+def test_cli_says_when_no_label_column_is_shared(tmp_path, capsys):
+    """Tables whose label columns are named differently: the labelled indicators are left out with a note naming
+    each input's columns (they vanished without a word)."""
+    from rnagen.cli.main import main
+
+    T, R, S = _many_classes()
+    for name, a, col in (("real", R, "tissue"), ("syn", S, "label"), ("train", T, "tissue")):
+        df = pd.DataFrame(np.asarray(a.X), index=a.obs_names, columns=a.var_names)
+        df.insert(0, col, a.obs["tissue"].to_numpy())
+        df.to_csv(tmp_path / f"{name}.csv", index_label="sample")
+    assert main(["evaluate", "--real", str(tmp_path / "real.csv"), "--synthetic", str(tmp_path / "syn.csv"),
+                 "--train", str(tmp_path / "train.csv"), "--metrics", "precision", "--n-boot", "10"]) == 0
+    out = capsys.readouterr().out
+    assert "no label column is shared by the inputs (real: 'tissue'; synthetic: 'label'; train: 'tissue')" in out
 
 
 def test_copies_of_training_are_caught():

@@ -181,6 +181,14 @@ def _evaluate(args: argparse.Namespace, metrics: list[str] | None, ending: str) 
         elif found:
             print(f"note: no labels used: the inputs share the columns {', '.join(map(repr, found[:5]))}; "
                   "--label-key NAME scores per class, with TSTR and the per-class floor")
+        else:
+            own = {name: [str(c) for c in a.obs.columns if str(c) not in ("file", "input_id")]
+                   for name, a in (("real", real), ("synthetic", syn), ("train", train)) if a is not None}
+            if any(own.values()):
+                cols = "; ".join(f"{n}: {', '.join(map(repr, c[:3])) or 'none'}" for n, c in own.items())
+                print(f"note: no labels used: no label column is shared by the inputs ({cols}); the labelled "
+                      "indicators (TSTR, biology, the per-class floor) are left out: --label-key NAME names the "
+                      "column, the same in every input")
     mia_ref = _read(args.reference, None) if args.reference else None
     check_label_sets(real, syn, train, label_key=args.label_key)   # before the floor is fitted to their labels
     check_synthetic_is_not_held_out(real, syn)
@@ -280,9 +288,9 @@ def register(sub) -> None:
                         "left out); default: all that apply")
     p.add_argument("--k", type=T.integer(">= 1"), default=10,
                    help="neighbourhood size for precision/recall/density/coverage (default: 10)")
-    p.add_argument("--n-boot", type=T.integer(">= 1"), default=1000,
+    p.add_argument("--n-boot", type=T.integer(">= 2"), default=1000,
                    help="bootstrap resamples for per-profile-mean metrics (default: 1000)")
-    p.add_argument("--n-boot-expensive", type=T.integer(">= 1"), default=20,
+    p.add_argument("--n-boot-expensive", type=T.integer(">= 2"), default=20,
                    help="bootstrap resamples for recomputed metrics (Fréchet, MMD, correlation, F1/AUC, ...; "
                         "default: 20)")
     p.add_argument("--seed", type=T.seed, default=0,
@@ -297,7 +305,9 @@ def register(sub) -> None:
                         "min_lfc=1 (|log2 fold change|), de_pair=A,B (also class A vs class B), "
                         "coexpr_threshold=0.3, coexpr_min_class=10, coexpr_class_genes=2000, top_k=20, "
                         "importance=coef|permutation, seed=0")
-    p.add_argument("--per-class", action="store_true", help="also print the per-class TSTR F1 rows")
+    p.add_argument("--per-class", action="store_true",
+                   help="also print the rows of a group other than all: per class (TSTR F1, DE F1, concordance, "
+                        "co-expression) and the DE of a --biology de_pair")
     p.add_argument("--verbose", action="store_true", help="print the time spent per metric family")
     p.add_argument("--out", default=None,
                    help="output file (default: the table is only printed), written atomically: .json (every "

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -822,6 +822,17 @@ def score_concordance(ctx: EvalContext) -> Scored:
     """Top-gene concordance of the classifiers trained on real held-out and on synthetic profiles."""
     o = _opts(ctx)
     R, yr, judged = _labelled_sets(ctx)
+    if o.top_k >= R.shape[1]:
+        # every gene is among the top genes of both classifiers: a Jaccard of 1 whatever the sets, no measurement
+        note = (f"top_k = {o.top_k} is not below the number of genes ({R.shape[1]}): concordance_jaccard would be 1 "
+                f"whatever the sets, so it is not reported; biology top_k below {R.shape[1]} measures it")
+        rows = [ctx.row("concordance_jaccard", np.nan)] if ctx.wants("concordance_jaccard") else []
+        if ctx.wants("concordance_spearman"):
+            o = replace(o, top_k=R.shape[1] - 1)   # the Spearman correlation reads every gene
+        else:
+            return Scored(rows, {"biology_concordance": {"note": note}})
+    else:
+        note, rows = None, []
     kw: dict[str, Any] = {"top_k": o.top_k, "importance": o.importance, "seed": o.seed}
     classes = shared_classes(yr, judged[0][1], min_n=1)
     res: list[dict] = []
@@ -829,6 +840,8 @@ def score_concordance(ctx: EvalContext) -> Scored:
         cls = classes if not res else _reference_classes(classes, yr, y, 1)
         res.append(classifier_concordance(R, yr, X, y, real_importance=res[0]["real_importance"]
                                           if res and cls == classes else None, classes=cls, **kw))
+    if note is not None:
+        return Scored(rows + _rows(ctx, ["concordance_spearman"], res), {"biology_concordance": {"note": note}})
     rows = _rows(ctx, [m for m in _CONC if ctx.wants(m)], res)
     if ctx.wants("concordance_jaccard"):
         rows += _per_class_rows(ctx, "concordance_jaccard", res)

@@ -246,6 +246,10 @@ def _check_options(*, k, n_boot, n_boot_expensive, epochs, seed, classifier_seed
             "classifier_seeds": tuple(check_seed("classifier_seeds", s) for s in classifier_seeds)}
     if not opts["classifier_seeds"]:
         raise ConfigError("classifier_seeds must name at least one seed")
+    for name in ("n_boot", "n_boot_expensive"):
+        if opts[name] == 1:   # a percentile interval of one replicate is that replicate: a CI of width 0
+            raise ConfigError(f"{name} = 1 gives no interval (one resample); use 0 for point values without CIs, "
+                              "or at least 2 (more give steadier intervals)")
     return opts
 
 
@@ -466,10 +470,15 @@ def evaluate(real, synthetic, *, train=None, floor=None, label_key: str | None =
                     fl = _scored(real, floor, train, metrics=names, opts=opts, ceiling=False,
                                  synthetic_labels=floor_labels, gene_sets=gene_sets, biology=bio,
                                  real_side=real_side, **labels)
-                except DataError as e:   # the floor set was scored in the synthetic set's place
+                except (DataError, ConfigError) as e:   # the floor set was scored in the synthetic set's place
                     msg = str(e)
-                    raise DataError("the floor" + msg[len("synthetic"):] if msg.startswith("synthetic") else
-                                    f"the floor set: {msg}") from None
+                    if msg.startswith("synthetic"):
+                        msg = "the floor" + msg[len("synthetic"):]
+                    elif "the synthetic set" in msg:
+                        msg = msg.replace("the synthetic set", "the floor set")
+                    else:
+                        msg = f"the floor set: {msg}"
+                    raise type(e)(msg) from None
             add_gap_columns(df, fl)
             df.attrs["gap_note"] = GAP_NOTE
         df.attrs["timings"]["floor"] = time.perf_counter() - t0
