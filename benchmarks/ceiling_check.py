@@ -37,13 +37,13 @@ def main() -> None:
 
     warnings.simplefilter("ignore")
     a = Q.load_dataset(args.dataset, args.data_dir)
-    y = a.obs["tissue"].astype(str).to_numpy()
+    y = a.obs[Q.LABEL].astype(str).to_numpy()
     idx = np.arange(a.n_obs)
     rows = []
     for seed in range(args.splits):
         tr, rest = train_test_split(idx, test_size=0.4, stratify=y, random_state=seed)
         te, sy = train_test_split(rest, test_size=0.5, stratify=y[rest], random_state=seed)
-        d = evaluate(a[te].copy(), a[sy].copy(), train=a[tr].copy(), label_key="tissue", n_boot=10,
+        d = evaluate(a[te].copy(), a[sy].copy(), train=a[tr].copy(), label_key=Q.LABEL, n_boot=10,
                      n_boot_expensive=2, seed=seed, metrics=METRICS)
         d = d[d.group == "all"].set_index("name")[["value", "reference"]]
         rows.append(d.assign(split=seed))

@@ -365,3 +365,21 @@ def test_evaluate_deseq2_on_counts_and_its_errors(monkeypatch):
         evaluate(C, C, train=T, real_labels=y, synthetic_labels=y, train_labels=yt, metrics=["de_f1"],
                  n_boot=0, biology={"de_test": "deseq2"})
     assert BiologyOptions.from_strings(["de_test=deseq2"]).de_test == "deseq2"
+
+
+def test_gene_sets_named_by_another_id_type_are_matched_and_dropped_sets_named():
+    """A GMT of symbols against data named by Entrez IDs (the bundled GTEx subset) is matched through the gene
+    tables, as the data sets' own genes are; a set left out is said in a note (it vanished from the mean)."""
+    from rnagen import datasets
+
+    a = datasets.gtex26()[:60, :80].copy()
+    sym = [s for s in a.var["symbol"].astype(str) if s][:6]
+    ent = [str(v) for v in a.var_names[20:26]]
+    idx = gene_set_index({"symbols": sym, "entrez": ent}, [str(v) for v in a.var_names], a.n_vars)
+    assert len(idx["symbols"]) == 6 and len(idx["entrez"]) == 6
+    sets = {"symbols": sym, "entrez": ent, "absent": ["NOT_A_GENE1", "NOT_A_GENE2"]}
+    df = evaluate(a[:20].copy(), a[20:40].copy(), train=a[40:].copy(), metrics=["geneset_ks"], n_boot=0,
+                  n_boot_expensive=0, gene_sets=sets)
+    assert df.attrs["geneset_ks"]["n_sets"] == 2
+    assert df.attrs["geneset_note"].startswith("1 of the 3 gene sets left out") and "'absent'" in df.attrs[
+        "geneset_note"]

@@ -36,6 +36,7 @@ no bootstrap resamples (no confidence intervals; the real-vs-real reference show
 """
 from __future__ import annotations
 
+import contextlib
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields, replace
@@ -659,15 +660,26 @@ def read_gmt(path: str | Path) -> dict[str, list[str]]:
 
 
 def gene_set_index(gene_sets: str | Path | Mapping[str, Sequence[Any]], genes: Sequence[str] | None,
-                   n_genes: int, *, min_size: int = 2) -> dict[str, np.ndarray]:
+                   n_genes: int, *, min_size: int = 2, dropped: list[str] | None = None) -> dict[str, np.ndarray]:
     """Column indices of each gene set's genes in the data (gene names matched exactly, then case-blind).
 
     ``gene_sets`` is a GMT path or a mapping of set name to gene names (or, for arrays without gene names,
-    column indices). Sets with fewer than ``min_size`` genes in the data are left out; none left is an error.
+    column indices). Sets with fewer than ``min_size`` genes in the data are left out (their names appended to
+    ``dropped`` when given); none left is an error.
     """
     sets = read_gmt(gene_sets) if isinstance(gene_sets, (str, Path)) else dict(gene_sets)
     exact = {str(g): i for i, g in enumerate(genes)} if genes is not None else {}
     blind = {str(g).upper(): i for i, g in enumerate(genes)} if genes is not None else {}
+    # names by another ID type than the data's (symbols in the GMT, Entrez IDs in the data): matched through the
+    # gene tables, as the data sets' own genes are, in one pass over every set's names
+    other = sorted({str(m) for members in sets.values() for m in members
+                    if not isinstance(m, (int, np.integer)) and str(m) not in exact and str(m).upper() not in blind})
+    via_table: dict[str, int] = {}
+    if other and genes is not None:
+        from .._genes import match_genes
+
+        with contextlib.suppress(DataError):   # names of no gene ID type: only the exact matches count
+            via_table = {m: h for m, h in zip(other, match_genes(other, [str(g) for g in genes])) if h is not None}
     out: dict[str, np.ndarray] = {}
     for name, members in sets.items():
         idx = []
@@ -683,9 +695,13 @@ def gene_set_index(gene_sets: str | Path | Mapping[str, Sequence[Any]], genes: S
                 idx.append(exact[str(m)])
             elif str(m).upper() in blind:
                 idx.append(blind[str(m).upper()])
+            elif str(m) in via_table:
+                idx.append(via_table[str(m)])
         idx = sorted(set(idx))
         if len(idx) >= min_size:
             out[str(name)] = np.asarray(idx, dtype=np.int64)
+        elif dropped is not None:
+            dropped.append(str(name))
     if not out:
         raise DataError(f"none of the {len(sets)} gene sets has {min_size} or more genes of the data; check that "
                         "the GMT file uses the data's gene identifiers (symbols, Entrez or Ensembl)")

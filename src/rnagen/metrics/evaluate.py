@@ -327,7 +327,8 @@ def _scored(real, synthetic, train, *, metrics: Sequence[str] | None, opts: dict
                        synthetic_labels=synthetic_labels, train_labels=train_labels, mia_reference=mia_reference)
     if gene_sets is not None:
         genes = list(map(str, real.var_names)) if hasattr(real, "var_names") else None
-        prepared["gene_sets"] = gene_set_index(gene_sets, genes, prepared["real"].shape[1])
+        dropped: list[str] = []
+        prepared["gene_sets"] = gene_set_index(gene_sets, genes, prepared["real"].shape[1], dropped=dropped)
     want = _computable(want, prepared, strict=strict, explicit=metrics is not None)
     ctx = EvalContext.build(prepared, want=want, gene_sets=prepared.get("gene_sets"), biology=biology, **opts,
                             membership_seed=membership_seed, membership_index=membership_index,
@@ -337,6 +338,11 @@ def _scored(real, synthetic, train, *, metrics: Sequence[str] | None, opts: dict
     real_side.update(ctx.real_side())
     df = _table(rows)
     df.attrs.update({"preprocessing": prepared["preprocessing"], **attrs})
+    if gene_sets is not None and dropped:
+        n = len(dropped) + len(prepared["gene_sets"])
+        df.attrs["geneset_note"] = (f"{len(dropped)} of the {n} gene sets left out, fewer than 2 of their genes in "
+                                    f"the data (e.g. {', '.join(map(repr, dropped[:3]))}): geneset_ks is the mean "
+                                    f"over the other {n - len(dropped)}")
     return df
 
 
