@@ -502,6 +502,25 @@ def test_a_set_on_another_scale_is_named():
     assert "train_scale" in evaluate(R, S, train=T / 8.0, **kw).attrs["preprocessing"]
     notes = evaluate(R, S, train=T, mia_reference=S[:30] * 8.0, **{**kw, "metrics": ["mia_ganleaks_auc"]}).attrs
     assert "mia_reference_scale" in notes["preprocessing"]
+    # log values in another base (log10 and ln against the held-out set's log2): every gene's mean and spread at
+    # the same ratio, a shift of the means too small to see where they are small
+    T2, R2, S2 = _many_classes()
+    for a in (T2, R2, S2):   # log values of means near 1.2: another base shifts them by less than 1.5
+        a.X = np.asarray(a.X) * 0.2
+    kw2 = dict(label_key="tissue", metrics=["precision"], n_boot=0)
+    assert not any(k.endswith("_scale") for k in evaluate(R2, S2, train=T2, **kw2).attrs["preprocessing"])
+    import re
+
+    for factor in (np.log10(2), np.log(2)):
+        other = S2.copy()
+        other.X = np.asarray(S2.X) * factor
+        note = evaluate(R2, other, train=T2, **kw2).attrs["preprocessing"]["synthetic_scale"]
+        m = re.match(r"its values are about ([0-9.]+) times the held-out set's", note)
+        assert m and abs(float(m.group(1)) - factor) < 0.05 and "another log base" in note, note
+    under = S2.copy()   # a generator's under-dispersion moves the spread alone: no note
+    mu = np.asarray(S2.X).mean(0)
+    under.X = (mu + 0.7 * (np.asarray(S2.X) - mu)).astype(np.float32)
+    assert "synthetic_scale" not in evaluate(R2, under, train=T2, **kw2).attrs["preprocessing"]
 
 
 def test_metrics_never_import_models():

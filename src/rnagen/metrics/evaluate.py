@@ -167,9 +167,9 @@ def prepare(real, synthetic, train=None, *, label_key: str | None = None, real_l
     S, notes["synthetic"] = to_log_scale(S, logged=_logged(S, ls))
     if T is not None:
         T, notes["train"] = to_log_scale(T, logged=_logged(T, lt))
-    real_mu = R.mean(0, dtype=np.float64)
+    real_mu, real_sd = R.mean(0, dtype=np.float64), R.std(0, dtype=np.float64)
     for name, A in (("synthetic", S), ("train", T)):
-        if A is not None and (scale := _scale_note(A, real_mu)) is not None:
+        if A is not None and (scale := _scale_note(A, real_mu, real_sd)) is not None:
             notes[f"{name}_scale"] = scale
     # the sets given as counts (log2(x+1) applied here), for the count-based DE test (biology de_test=deseq2)
     counts = {k: v for k, v in raw.items() if v is not None and notes.get(k) == "log2(x+1)"}
@@ -186,7 +186,7 @@ def prepare(real, synthetic, train=None, *, label_key: str | None = None, real_l
            "train_labels": yt, "preprocessing": notes, "scale": sd, "counts": counts}
     if mia_reference is not None:
         out["mia_reference"], notes["mia_reference"], scale = _prepared_extra(mia_reference, gr, n_genes, z,
-                                                                              real_mu)
+                                                                              real_mu, real_sd)
         if scale is not None:
             notes["mia_reference_scale"] = scale
     return out
@@ -208,7 +208,7 @@ def _on_real_genes(X: np.ndarray, genes: list | None, real_genes: list | None, n
     return X
 
 
-def _prepared_extra(obj, real_genes: list | None, n_genes: int, z, real_mu: np.ndarray
+def _prepared_extra(obj, real_genes: list | None, n_genes: int, z, real_mu: np.ndarray, real_sd: np.ndarray
                     ) -> tuple[np.ndarray, str, str | None]:
     """A further real set (the membership-inference reference), aligned, logged and z-scored like ``train``; with
     what was done and its scale note (:func:`_scale_note`)."""
@@ -216,18 +216,37 @@ def _prepared_extra(obj, real_genes: list | None, n_genes: int, z, real_mu: np.n
     X, _, g, logged = _unpack(obj, None, None, name)
     X = _on_real_genes(X, g, real_genes, n_genes, name)
     X, note = to_log_scale(X, logged=_logged(X, logged))
-    return z(X), note, _scale_note(X, real_mu)
+    return z(X), note, _scale_note(X, real_mu, real_sd)
 
 
-def _scale_note(A: np.ndarray, real_mu: np.ndarray) -> str | None:
+def _scale_note(A: np.ndarray, real_mu: np.ndarray, real_sd: np.ndarray) -> str | None:
     """A note when the genes' means of ``A`` (log scale) sit past :data:`SCALE_SHIFT` from the held-out set's
     (``real_mu``; the median over genes), else ``None``."""
-    shift = float(np.nanmedian(A.mean(0, dtype=np.float64) - real_mu))
+    a_mu = A.mean(0, dtype=np.float64)
+    shift = float(np.nanmedian(a_mu - real_mu))
     if abs(shift) <= SCALE_SHIFT:
-        return None
+        return _base_note(A, a_mu, real_mu, real_sd)
     side = "above" if shift > 0 else "below"
     return (f"its genes' means sit {abs(shift):.3g} units {side} the held-out set's on the log scale (median over "
             "genes): two scales (counts against CPM, another log base)? put both sets on one scale")
+
+
+def _base_note(A: np.ndarray, a_mu: np.ndarray, real_mu: np.ndarray, real_sd: np.ndarray) -> str | None:
+    """A note when ``A`` looks like the held-out values times one factor, gene by gene (another log base
+    multiplies every log value by a constant: log10 against log2 by 0.30, ln by 0.69), which a shift of the means
+    misses where they are small: the genes' means and spreads both at the same ratio to the held-out set's,
+    outside 0.75 to 1.33 (a generator's under-dispersion moves the spread alone)."""
+    keep = (np.abs(real_mu) > 0.5) & (real_sd > 0)
+    if keep.sum() < 10 or len(A) < 3:
+        return None
+    r_mean = float(np.nanmedian(a_mu[keep] / real_mu[keep]))
+    if 0.75 <= r_mean <= 1.33:
+        return None
+    r_sd = float(np.nanmedian(A.std(0, dtype=np.float64)[keep] / real_sd[keep]))
+    if not 0.85 <= r_sd / r_mean <= 1.15:
+        return None
+    return (f"its values are about {r_mean:.2f} times the held-out set's, gene by gene (the genes' means and spreads "
+            "alike): another log base (log10 against log2 gives 0.30, ln 0.69)? put both sets on one scale")
 
 
 def _logged(X: np.ndarray, logged: bool | None) -> bool:
