@@ -165,6 +165,12 @@ def test_cli_says_when_no_label_column_is_shared(tmp_path, capsys):
                  "--train", str(tmp_path / "train.csv"), "--metrics", "precision", "--n-boot", "10"]) == 0
     out = capsys.readouterr().out
     assert "no label column is shared by the inputs (real: 'tissue'; synthetic: 'label'; train: 'tissue')" in out
+    # the held-out file given as the floor: the floor at the ceiling, every share meaningless: refused
+    assert main(["evaluate", "--real", str(tmp_path / "real.csv"), "--synthetic", str(tmp_path / "syn.csv"),
+                 "--train", str(tmp_path / "train.csv"), "--floor", str(tmp_path / "real.csv"), "--metrics",
+                 "precision", "--n-boot", "10"]) == 2
+    err = capsys.readouterr().err
+    assert "floor profiles are held-out (--real) profiles" in err and "given as --floor?" in err
 
 
 def test_copies_of_training_are_caught():

@@ -193,6 +193,9 @@ def _evaluate(args: argparse.Namespace, metrics: list[str] | None, ending: str) 
     check_label_sets(real, syn, train, label_key=args.label_key)   # before the floor is fitted to their labels
     check_synthetic_is_not_held_out(real, syn)
     floor, floor_text = _floor(args, train, syn)
+    if floor is not None and args.floor not in (None, "gaussian", "none"):
+        # the held-out set as the floor would put the floor at the ceiling: every share meaningless
+        check_synthetic_is_not_held_out(real, floor, what="floor", option="--floor")
     df = evaluate(real, syn, train=train, floor=floor, label_key=args.label_key, metrics=metrics,
                   n_boot=args.n_boot, n_boot_expensive=args.n_boot_expensive, k=args.k, seed=args.seed,
                   verbose=args.verbose, gene_sets=gene_sets, biology=biology, mia_reference=mia_ref,

@@ -558,7 +558,8 @@ def _check_held_out(real, train) -> tuple[dict[str, Any] | None, np.ndarray | No
                      "across the sets; remove the copies from the data")}, mask
 
 
-def check_synthetic_is_not_held_out(real, synthetic) -> None:
+def check_synthetic_is_not_held_out(real, synthetic, *, what: str = "synthetic", option: str = "--synthetic"
+                                    ) -> None:
     """A synthetic set most of whose profiles are held-out profiles (every value the same up to rounding, as a
     CSV export leaves it): the held-out file
     given as ``--synthetic`` too, refused by ``rnagen evaluate`` (every indicator would compare the held-out set
@@ -566,11 +567,11 @@ def check_synthetic_is_not_held_out(real, synthetic) -> None:
     that copies training profiles is scored: the privacy indicators are there to show it."""
     R, _, gr, _ = _unpack(real, None, None, "real")
     S, _, gs, _ = _unpack(synthetic, None, None, "synthetic")
-    S = _on_real_genes(S, gs, gr, R.shape[1], "synthetic")
+    S = _on_real_genes(S, gs, gr, R.shape[1], what)
     same = int(_knn.same_profiles(S, R).sum())
     if 2 * same > S.shape[0]:
-        raise DataError(f"{same} of the {S.shape[0]} synthetic profiles are held-out (--real) profiles, every value "
-                        "the same up to rounding: the held-out file given as --synthetic? pass the generated "
+        raise DataError(f"{same} of the {S.shape[0]} {what} profiles are held-out (--real) profiles, every value "
+                        f"the same up to rounding: the held-out file given as {option}? pass the generated "
                         "profiles")
 
 
