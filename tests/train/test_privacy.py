@@ -460,3 +460,53 @@ def test_private_training_under_ddp_or_with_validation_is_refused():
         with pytest.raises(ConfigError, match=match):
             _make_private(ctx, PrivacyConfig(noise_multiplier=1.0), n=10, batch=4, total=1, seed=0,
                           custom_step=False, validator=validator)
+
+
+def test_the_noise_of_a_step_is_drawn_apart_from_every_batch():
+    """The Poisson batches and the Gaussian noise of DP-SGD come from streams of one key that never share a seed:
+    on the CPU torch draws normals from the same uniforms as rand, so a shared seed made step s's noise a function
+    of step s + 4's batch draws (the accounting assumes the noise independent of the subsampling)."""
+    import torch
+
+    from rnagen.train.privacy import _BATCHES, _NOISE, stream_seed
+
+    for key in (0, 1, 42, 2**61 + 3):
+        batches = {stream_seed(key, _BATCHES, k) for k in range(500)}
+        noise = {stream_seed(key, _NOISE, k) for k in range(500)}
+        assert len(batches) == len(noise) == 500 and not batches & noise
+        assert all(0 <= s < 2**63 for s in batches | noise)
+    # a private fit: the noise each step adds (its first 16 values, over sigma) is not the Box-Muller transform
+    # of any step's batch uniforms (torch's CPU normals of 16 or more values: radii from the first 8 uniforms,
+    # angles from the next 8), which it was for the batch 4 steps later
+    import opacus.optimizers.optimizer as oo
+
+    from rnagen.datasets import gtex26
+    from rnagen.models import get_model
+
+    noises, uniforms = [], []
+    real_noise, real_rand = oo._generate_noise, torch.rand
+
+    def noise(std, reference, generator=None, secure_mode=False):
+        z = real_noise(std, reference, generator, secure_mode)
+        if len(noises) < 10 and z.numel() >= 16:
+            noises.append(z.flatten()[:16].double() / std)
+        return z
+
+    def rand(*size, generator=None, **kw):
+        u = real_rand(*size, generator=generator, **kw)
+        if generator is not None and u.ndim == 1 and u.numel() == 520:
+            uniforms.append(u[:16].double())
+        return u
+
+    oo._generate_noise, torch.rand = noise, rand
+    try:
+        get_model("diffusion").from_config(overrides=["train.steps=14", "privacy.noise_multiplier=1",
+                                                      "network.width=32"]).fit(gtex26(), label_key="tissue",
+                                                                                device="cpu", progress=False)
+    finally:
+        oo._generate_noise, torch.rand = real_noise, real_rand
+    assert len(noises) == 10 and len(uniforms) >= 14
+    for u in uniforms:
+        r = torch.sqrt(-2 * torch.log1p(-u[:8]))
+        bm = torch.cat([r * torch.cos(2 * torch.pi * u[8:]), r * torch.sin(2 * torch.pi * u[8:])])
+        assert all(float((bm - z).abs().max()) > 1e-3 for z in noises)

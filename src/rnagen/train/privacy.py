@@ -48,6 +48,7 @@ import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Literal
 
+import numpy as np
 import torch
 
 from ..config import checked
@@ -318,6 +319,21 @@ def noise_source(reproducible: bool | None) -> str:
             "knows the seed)" if reproducible else "a key of the operating system's entropy, not saved")
 
 
+#: the random streams of a DP-SGD run: the Poisson batches and the Gaussian noise
+_BATCHES, _NOISE = 0, 1
+
+
+def stream_seed(key: int, stream: int, step: int) -> int:
+    """The 63-bit seed of draw ``step`` of ``stream`` (:data:`_BATCHES` or :data:`_NOISE`) of a run's key: NumPy's
+    SeedSequence hashes the three together, so no seed of one stream is a seed of the other. The subsampled
+    Gaussian mechanism's accounting assumes the noise independent of the subsampling, and on the CPU torch draws
+    its normals from the same uniforms as its ``rand``: a noise seed equal to a batch seed (as an arithmetic
+    progression of seeds per stream allows) would make that step's noise a function of the batch's membership
+    draws."""
+    return int(np.random.SeedSequence([int(key) & ((1 << 64) - 1), stream, int(step)]).generate_state(
+        1, dtype=np.uint64)[0] >> 1)
+
+
 class _PoissonBatches:
     """Poisson subsampling: at step ``k`` each of the ``n`` profiles joins the batch with probability ``q``,
     drawn from a generator seeded by (key, k)."""
@@ -326,7 +342,7 @@ class _PoissonBatches:
         self.n, self.q, self.key, self.device = int(n), float(q), int(key), device
 
     def indices(self, step: int) -> torch.Tensor:
-        g = torch.Generator().manual_seed((self.key * 1_000_003 + 7 + step) % (1 << 63))
+        g = torch.Generator().manual_seed(stream_seed(self.key, _BATCHES, step))
         keep = torch.rand(self.n, generator=g) < self.q
         return torch.nonzero(keep).flatten().to(self.device)
 
@@ -396,7 +412,7 @@ class PrivateTraining:
         opt = self._dp_optimizer
         assert opt is not None and self._noise is not None, "attach() first"
         opt.zero_grad(set_to_none=True)
-        self._noise.manual_seed((self._key * 1_000_003 + 11 + ctx.step) % (1 << 63))
+        self._noise.manual_seed(stream_seed(self._key, _NOISE, ctx.step))
         logs: dict[str, float] = {}
         if len(xb):
             with warnings.catch_warnings():  # torch notes that the inputs need no gradient: expected here
