@@ -95,6 +95,9 @@ def test_private_gaussian_noise_is_secret_unless_asked_to_repeat():
     c, d = fit("privacy.reproducible=true"), fit("privacy.reproducible=true")
     np.testing.assert_array_equal(c.means, d.means)
     assert c.privacy["noise"].startswith("the run's seed")
+    # the neighbouring relation the guarantee holds for, and what its exact sizes leave outside it
+    assert c.privacy["neighbours"].startswith("add or remove one profile") and "outside the guarantee" in \
+        c.privacy["neighbours"]
     with pytest.raises(ConfigError, match="privacy.reproducible need privacy.epsilon"):
         get_model("gaussian").from_config(overrides=["privacy.reproducible=true"])
 

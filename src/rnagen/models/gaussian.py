@@ -357,6 +357,7 @@ class GaussianModel(Generator):
         """Means, variances and the low-rank correlation from noisy statistics (module docstring); the class
         sizes too."""
         from ..train.privacy import (
+            NEIGHBOURS,
             gaussian_mechanism_epsilon,
             noise_key,
             noise_source,
@@ -394,6 +395,7 @@ class GaussianModel(Generator):
             "preprocessing": preprocessing_coverage(log=pre.log, scaler=pre.scaler, support=pre.support),
             "noise": noise_source(p.reproducible),
             "public": "n_train, the gene count and labels (class sizes released with noise)",
+            "neighbours": NEIGHBOURS,
         }
         self.privacy["correlation"] = self._correlation_reason(share)
         if share > 0:

@@ -25,7 +25,9 @@ What the guarantee covers and what it does not (also written into the run record
   (``preprocess.scaler=none`` with ``preprocess.log=log2p1``, or with ``preprocess.log=none`` and
   ``preprocess.support=nonnegative`` or ``any``); the run record says ``preprocessing: "not covered"`` otherwise;
 - **not** the number of training profiles and the class sizes saved in ``meta.json`` (treated as public, as
-  the sample rate ``q = B / n`` of DP-SGD is).
+  the sample rate ``q = B / n`` of DP-SGD is). The guarantee compares data sets that differ by one profile added
+  or removed (the relation of opacus's accountants), which exact sizes tell apart; the record says so
+  (``neighbours``): for data sets of one size with one profile replaced the same noise spends a larger ε.
 
 A private run has a fixed length (the step budget of ``[train]``): choosing the length on held-out private
 profiles would spend budget that the accountant does not count, so ``train.val_fraction`` is ignored (the
@@ -294,15 +296,16 @@ def preprocessing_coverage(*, log: str, scaler: str, support: str = "auto") -> s
 
 
 def resolve_delta(delta: float | None, n: int) -> float:
-    """δ of a private release from ``n`` profiles: ``privacy.delta``, or 1/n unset. Above 1/n it is refused: an
-    (ε, δ) guarantee with δ >= 1/n is met by a mechanism that publishes one profile whole (each with probability
-    δ), so it says nothing about any one."""
+    """δ of a private release from ``n`` profiles: ``privacy.delta``, or 1/n unset (the default issue 18 sets, the
+    loosest accepted). A mechanism that publishes each profile whole with probability δ meets (0, δ): at δ = 1/n
+    it publishes one profile on average, above it more, so a δ above 1/n is refused and a smaller one (1e-5, or
+    1/n^1.1) makes the stronger statement."""
     if delta is None:
         return 1.0 / n
     if float(delta) > 1.0 / n:
         raise ConfigError(f"privacy.delta={delta:g} is above 1/n = {1.0 / n:.3g} for the {n} training profiles: a "
-                          "guarantee with that delta allows publishing a whole profile; set privacy.delta to 1/n "
-                          "or less (1e-5 is common), or leave it unset (1/n)")
+                          "guarantee with that delta allows publishing whole profiles; set privacy.delta below 1/n "
+                          "(1e-5 is common), or leave it unset (1/n, the loosest accepted)")
     return float(delta)
 
 
@@ -311,6 +314,13 @@ def noise_key(seed: int, *, reproducible: bool | None) -> int:
     entropy (:mod:`secrets`), never saved, or with ``reproducible`` the run's seed (public: the guarantee then
     holds only against whoever does not know it)."""
     return int(seed) if reproducible else secrets.randbits(62)
+
+
+#: the neighbouring data sets the guarantee compares (what opacus's accountants and the private Gaussian's
+#: sensitivities assume); the exact sizes a record publishes tell such neighbours apart, hence their stating
+NEIGHBOURS = ("add or remove one profile (the accountant's and the sensitivities' relation); n_train and the class "
+              "sizes are released exactly, outside the guarantee: for data sets of one size differing in one profile "
+              "(replace-one) the same noise spends a larger epsilon, the sensitivities being doubled")
 
 
 def noise_source(reproducible: bool | None) -> str:
@@ -469,6 +479,7 @@ class PrivateTraining:
             "length": "fixed (train.val_fraction ignored)",
             "preprocessing": preprocessing,
             "public": "n_train, labels and class sizes",
+            "neighbours": NEIGHBOURS,
             "noise": noise_source(self.reproducible),
         }
         if p.epsilon_target is not None:
