@@ -567,7 +567,7 @@ def check_synthetic_is_not_held_out(real, synthetic, *, what: str = "synthetic",
     that copies training profiles is scored: the privacy indicators are there to show it."""
     R, _, gr, _ = _unpack(real, None, None, "real")
     S, _, gs, _ = _unpack(synthetic, None, None, "synthetic")
-    S = _on_real_genes(S, gs, gr, R.shape[1], what)
+    S = _on_real_genes(S, gs, gr, R.shape[1], "the floor" if what == "floor" else what)
     same = int(_knn.same_profiles(S, R).sum())
     if 2 * same > S.shape[0]:
         raise DataError(f"{same} of the {S.shape[0]} {what} profiles are held-out (--real) profiles, every value "
