@@ -69,6 +69,8 @@ def table(out: Path) -> str:
         for r in lb["rows"]:
             m = str(r["model"])
             label = "copies (real training profiles)" if m == "real" else m
+            if m == "real" and "copies" in lb:   # the real row shows the ideal; the copying generator is kept apart
+                r = {"model": m, **{c: lb["copies"].get(c) for c in cols}}
             lines.append(f"| {label} | " + " | ".join(_cell(r, c) for c in cols) + " |")
         lines.append("| independent real draw | " + " | ".join(_f(refs.get(c)) for c in cols) + " |")
         lines.append("| chance | " + " | ".join(_f(dirs.get(c)) for c in cols) + " |")
@@ -142,7 +144,8 @@ def splits(outs: list[Path], rows: list[str] | None = None) -> str:
              "| model | " + " | ".join(f"{ATTACKS[a][0]}: AUC / TPR@0.01 (reference)" for a in attacks) + " |",
              "|---|" + "---|" * len(attacks)]
     for name in ["real"] + [n for n in names if n != "real"]:
-        recs = [next((r for r in b["rows"] if r["model"] == name), None) for b in boards]
+        recs = [({"model": "real", **b["copies"]} if name == "real" and "copies" in b else
+                 next((r for r in b["rows"] if r["model"] == name), None)) for b in boards]
         if any(r is None for r in recs):
             continue
         cells = []

@@ -383,3 +383,17 @@ def test_gene_sets_named_by_another_id_type_are_matched_and_dropped_sets_named()
     assert df.attrs["geneset_ks"]["n_sets"] == 2
     assert df.attrs["geneset_note"].startswith("1 of the 3 gene sets left out") and "'absent'" in df.attrs[
         "geneset_note"]
+
+
+def test_the_de_gene_count_counts_each_gene_once():
+    """Two classes: a gene up in one is down in the other; the count of real DE genes is of distinct genes, the
+    calls per class and gene apart (it counted each gene twice)."""
+    rng = np.random.default_rng(8)
+    y = np.repeat(["a", "b"], 40)
+    X = rng.normal(5.0, 1.0, (80, 30)).astype(np.float32)
+    X[y == "a", :6] += 3.0
+    df = evaluate(X, X.copy(), real_labels=y, synthetic_labels=y, metrics=["de_f1"], n_boot=0, n_boot_expensive=0)
+    de = differential_expression(X, y)
+    rec = df.attrs["biology_de"]
+    assert rec["real_de_genes"] == int((de.up | de.down).any(axis=0).sum()) == 6
+    assert rec["real_de_calls"] == 12

@@ -64,6 +64,14 @@ def register(name: str, *, family: str, direction: str | float, definition: str,
     return info
 
 
+def scores_copies(name: str) -> bool:
+    """Whether indicator ``name`` judges closeness to the training profiles (the privacy and membership families,
+    and the AA privacy loss): the training set scored as the synthetic set is its worst case, a generator that
+    copies, not its ceiling; its ideal is the held-out real value (the reference column)."""
+    info = METRICS.get(name)
+    return info is not None and (info.family in ("privacy", "membership") or name == "privacy_loss")
+
+
 def families() -> dict[str, list[str]]:
     """Each family's metrics, in registry order."""
     out: dict[str, list[str]] = {}

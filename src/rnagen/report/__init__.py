@@ -120,14 +120,18 @@ def _membership(rows: list[dict[str, Any]], lb: dict[str, Any], *, n_nonmembers:
     if not names:
         return None
     directions, refs = lb.get("directions", {}), lb.get("references", {})
+    copies = lb.get("copies")   # the real row's own values (the copying generator); earlier files kept them there
     attacks = list(dict.fromkeys(a for a, _ in names))
     body, verdicts = [], []
     for r in rows:
         model = str(r["model"])
         if _is_reference(model) and model != "real":  # the full-profile and reconstructed references
             continue
-        cells = [_membership_cell(r.get(metric_name(a, k)), r.get(metric_name(a, k) + "_ci_low"),
-                                  r.get(metric_name(a, k) + "_ci_high")) for a, k in names]
+        if model == "real" and copies is not None:
+            cells = [_membership_cell(copies.get(metric_name(a, k)), None, None) for a, k in names]
+        else:
+            cells = [_membership_cell(r.get(metric_name(a, k)), r.get(metric_name(a, k) + "_ci_low"),
+                                      r.get(metric_name(a, k) + "_ci_high")) for a, k in names]
         label = "copies (real training profiles as the synthetic set: worst case)" if model == "real" else model
         body.append({"model": label, "reference": model == "real", "cells": cells})
         if model != "real":
@@ -151,25 +155,19 @@ def _is_reference(model: str) -> bool:
     return model == "real" or model.startswith("real-") or model.startswith("real+")
 
 
-#: indicators whose real row (the training set scored as the synthetic set) is a generator that copies it: the
-#: worst case, not the value to approach (the AA privacy loss of copies is AA_ts minus AA on the training set, 0)
-_COPIES_FAMILIES = ("privacy", "membership")
-_COPIES_NAMES = ("privacy_loss",)
-
-
 def _copies_row(column: str) -> bool:
-    from ..metrics import METRICS
+    from ..metrics._registry import scores_copies
 
-    info = METRICS.get(column)
-    return info is not None and (info.family in _COPIES_FAMILIES or column in _COPIES_NAMES)
+    return scores_copies(column)
 
 
 def best_rows(rows: list[dict[str, Any]], column: str, direction: Any) -> set[int]:
     """Indices of the best non-reference rows in ``column`` ("higher", "lower" or a target value). For a target,
     the real row's value where the table has one: real profiles themselves do not score the nominal target (a
     detection AUC below 0.5 out of fold, AA halves apart at unequal set sizes), so the model nearest real data is
-    the best, not the one nearest the nominal value. Not for the privacy and membership indicators, whose real
-    row is the copying generator (the worst case): there the nominal target."""
+    the best, not the one nearest the nominal value. Not for the privacy and membership indicators (their real
+    row is the independent real value; leaderboards of earlier versions held the copying generator's there): the
+    nominal target."""
     values = [(i, _finite(r.get(column))) for i, r in enumerate(rows) if not _is_reference(str(r["model"]))]
     cand = [(i, v) for i, v in values if v is not None]
     if not cand:
