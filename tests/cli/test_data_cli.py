@@ -59,7 +59,9 @@ def test_prepare_logs_raw_counts_and_info_split(tmp_path, capsys):
     rc = main(["data", "prepare", str(tmp_path / "counts.tsv"), "--label-key", "subtype", "--min-samples", "2",
                "--genes", "all", "--out", str(tmp_path / "p.h5ad")])
     assert rc == 0
-    assert "; 1 class under --min-samples 2 dropped ('Normal'; 1 sample)" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "; 1 class under --min-samples 2 dropped ('Normal'; 1 sample)" in out
+    assert "; values log2(x+1)-transformed (--log none keeps them as read" in out   # said, not only recorded
     a = ad.read_h5ad(tmp_path / "p.h5ad")
     assert a.n_obs == 29 and "Normal" not in set(a.obs["subtype"])  # the 1-sample class was dropped
     np.testing.assert_allclose(a.X, np.log2(df.iloc[:29, 1:].to_numpy(dtype=float) + 1), rtol=1e-6)

@@ -431,3 +431,24 @@ def test_counts_keyed_by_integer_classes():
     m = get_model("gaussian")().fit(a, label_key="c")
     s = m.sample(counts={1: 2, 2: 3}, seed=0)
     assert s.obs["c"].astype(str).value_counts().to_dict() == {"2": 3, "1": 2}
+
+
+def test_train_and_benchmark_take_the_recorded_label_column(tmp_path, capsys):
+    """A file rnagen data prepare wrote records its label column: rnagen train and benchmark use it without
+    --label-key (as evaluate does); a file recording none is refused naming --label-key."""
+    from rnagen.cli.main import main
+
+    a = _adata()
+    a.uns["rnagen"] = {"label_key": "tissue"}
+    a.write_h5ad(tmp_path / "d.h5ad")
+    assert main(["train", str(tmp_path / "d.h5ad"), "--model", "gaussian", "--out", str(tmp_path / "run")]) == 0
+    assert "labels: 'tissue' (the label column recorded in DATA)" in capsys.readouterr().out
+    assert main(["benchmark", str(tmp_path / "d.h5ad"), "--models", "gaussian", "--metrics", "precision",
+                 "--out", str(tmp_path / "bench"), "--quiet"]) == 0
+    b = _adata()
+    b.write_h5ad(tmp_path / "plain.h5ad")
+    capsys.readouterr()
+    assert main(["train", str(tmp_path / "plain.h5ad"), "--model", "gaussian", "--out", str(tmp_path / "r2")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "records no label column; pass --label-key" in err
+    assert not (tmp_path / "r2").exists()

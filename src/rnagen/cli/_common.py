@@ -2,6 +2,29 @@
 from __future__ import annotations
 
 
+def recorded_label_key(path: str) -> str | None:
+    """The label column a prepared file (or a bundled data set) records, ``None`` where it records none."""
+    from .. import datasets
+    from ..data.io import recorded_label_key as recorded
+
+    return datasets.load(path).uns.get("rnagen", {}).get("label_key") if datasets.is_bundled(path) else recorded(path)
+
+
+def label_key_or_recorded(label_key: str | None, path: str, *, option: str = "DATA") -> str:
+    """``--label-key``, or the label column ``path`` records (said on one line); neither is an error naming both
+    ways on."""
+    from ..errors import DataError
+
+    if label_key is not None:
+        return label_key
+    key = recorded_label_key(path)
+    if key is None:
+        raise DataError(f"{option} {path} records no label column; pass --label-key with the column holding the "
+                        "classes (rnagen data prepare --label-key records it)")
+    print(f"labels: {key!r} (the label column recorded in {option})")
+    return key
+
+
 def read_input(path: str, *, label_key: str | None = None, labels: str | None = None, **kw):
     """:func:`rnagen.data.read`, or a bundled data set by name (``gtex26``) when no such file exists."""
     from .. import datasets

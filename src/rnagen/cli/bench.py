@@ -122,7 +122,9 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     """``rnagen benchmark DATA``: every requested model on DATA into ``--out``; returns the exit status."""
     if args.split_key is not None and args.test_size is not None:
         raise DataError("--test-size sets the random split and --split-key takes the data's own; remove one")
-    return _run(args, args.data, args.label_key)
+    from ._common import label_key_or_recorded
+
+    return _run(args, args.data, label_key_or_recorded(args.label_key, args.data))
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -186,7 +188,9 @@ def register(sub) -> None:
                    "label column, TSV, GCT, parquet, Feather, a workbook, an R .rds/.RData); labels in another file, "
                    "raw counts to normalise or per-sample files: rnagen data prepare them first; or 'gtex26' for the "
                    "bundled GTEx subset")
-    p.add_argument("--label-key", required=True, help="column holding the class (e.g. tissue, cancer type)")
+    p.add_argument("--label-key", default=None,
+                   help="column holding the class (e.g. tissue, cancer type); default: the one DATA records (rnagen "
+                        "data prepare --label-key)")
     p.add_argument("--models", default="ddpm,ddim,dpm++,vae,wgan-gp,gaussian",
                    help="comma-separated benchmark rows from ddpm, ddim, dpm++ (samplers of one trained diffusion "
                         "model), vae, wgan-gp, gaussian (default: all); the real-data row (ceiling) and the "

@@ -156,6 +156,7 @@ def _prepare(args: argparse.Namespace) -> int:
     else:
         depth = _counts_hint(adata)
     depth += _standardised_note(adata)
+    before = log_state(adata)
     if args.log == "auto":
         log2p1(adata)
     elif args.log == "log2p1":
@@ -209,6 +210,11 @@ def _prepare(args: argparse.Namespace) -> int:
             " (one class: the models generate it unconditionally)" if k == 1 else "") + _near_duplicate_labels(
             adata.obs[label_key])
     msg += _what_was_dropped(adata) + depth + _split_column_hint(adata)
+    after = log_state(adata)
+    if after is not None and after.get("logged") and not (before or {}).get("logged"):
+        # the models then learn log values: what they sample, and what --round (whole counts) needs, follow it
+        msg += ("; values log2(x+1)-transformed (--log none keeps them as read: a model trained on counts samples "
+                "whole counts with rnagen sample --round)")
     same = _identical_samples(adata)
     if same:
         msg += "; " + same

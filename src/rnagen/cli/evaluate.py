@@ -35,11 +35,9 @@ def _label_key(args: argparse.Namespace) -> str | None:
         return None
     if args.label_key is not None:
         return args.label_key
-    from .. import datasets
-    from ..data.io import recorded_label_key
+    from ._common import recorded_label_key
 
-    key = (datasets.load(args.real).uns.get("rnagen", {}).get("label_key") if datasets.is_bundled(args.real) else
-           recorded_label_key(args.real))
+    key = recorded_label_key(args.real)
     if key is not None:
         print(f"labels: {key!r} (the label column recorded in --real; --label-key none scores without labels)")
     return key

@@ -5,7 +5,7 @@ import argparse
 import warnings
 
 from . import _types as T
-from ._common import read_input
+from ._common import label_key_or_recorded, read_input
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -13,6 +13,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     checkpoint of the same settings)."""
     from .._io import check_output
     from .._manifest import MANIFEST, RUN_FILES
+    from ..errors import DataError
     from ..models import get_model
     from ..train.distributed import dist_info
 
@@ -26,6 +27,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         name = read_toml(args.config).get("model", "diffusion") if args.config else "diffusion"
     cls = get_model(name)
     model = cls.from_config(args.config, args.set)
+    if args.label_key is None and args.labels is not None:
+        raise DataError("--labels needs --label-key, the label file's column holding the classes")
+    args.label_key = label_key_or_recorded(args.label_key, args.data)
     adata = read_input(args.data, label_key=args.label_key, labels=args.labels)
     info = dist_info()
     with warnings.catch_warnings():   # said in the summary line below, not as a Python warning
@@ -121,7 +125,9 @@ def register(sub) -> None:
     p.add_argument("--model", default=None,
                    help="registered model name (see `rnagen list models`); default: the model named in --config, "
                         "else diffusion")
-    p.add_argument("--label-key", required=True, help="column holding the class (e.g. tissue, cancer type)")
+    p.add_argument("--label-key", default=None,
+                   help="column holding the class (e.g. tissue, cancer type); default: the one DATA records (rnagen "
+                        "data prepare --label-key)")
     p.add_argument("--labels", default=None,
                    help="separate annotation file with the labels (any label file `rnagen data prepare` reads)")
     p.add_argument("--out", required=True, help="run folder to write (created; resumed if it holds a checkpoint)")
