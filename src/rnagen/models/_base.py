@@ -277,8 +277,8 @@ def label_plan(
             if label_key not in like.obs:
                 cols = ", ".join(str(c)[:30] for c in list(like.obs.columns)[:10]) or "none"
                 raise DataError(f"like: the reference data have no column {label_key!r}, the model's label column "
-                                f"(their columns: {cols}); give data labelled as the training data were, or the counts "
-                                "per label (--n-per-label, or --n for the training mix)")
+                                f"(their columns: {cols}); give data labelled as the training data were, or say how "
+                                "many: --n-per-label N (N of every label), --n N (the training mix)")
             counts = like.obs[label_key].astype(str).value_counts().to_dict()
         assert counts is not None  # neither n nor n_per_label: counts were given or read from ``like``
         counts = {str(k): v for k, v in counts.items()}   # a model's labels are text (integer classes as "1")
