@@ -116,7 +116,8 @@ CASES = [
     ("train-seed-fraction", _train("--seed", "1.5"), "--seed"),
     ("train-seed-huge", _train("--seed", str(2**32)), "--seed"),
     ("train-unknown-option", _train("--epochs", "3"), "unrecognized arguments"),
-    ("train-no-label-key", ["train", "{train}", "--out", "{out}"], "--label-key"),
+    # a file recording no label column (a prepared one records it: train then takes it)
+    ("train-no-label-key", ["train", "{csv}", "--out", "{out}"], "records no label column; pass --label-key"),
     ("train-gaussian-shrinkage", _train("--set", "shrinkage=2", model="gaussian"), "shrinkage"),
     ("train-gaussian-covariance", _train("--set", "covariance=banana", model="gaussian"), "covariance"),
     ("train-vae-temperature", _train("--set", "sample.temperature=0", model="vae"), "sample.temperature"),
