@@ -100,8 +100,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    """``rnagen list models``: each registered model with its docstring's first paragraph on one line (its first
-    line alone stopped mid-parenthesis)."""
+    """``rnagen list models``: each registered model with its docstring's first paragraph on one line (a first
+    line alone can end mid-sentence)."""
     from ..models import available_models, get_model
 
     for name in available_models():

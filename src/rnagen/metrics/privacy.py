@@ -105,8 +105,9 @@ def privacy_reference(T: np.ndarray, R: np.ndarray, rng: np.random.Generator, *,
         return None if y is None else np.asarray(y).astype(str)
 
     yr, yt = strings(real_labels), strings(train_labels)
+    # positions below are in content order (ro, to), mapped back when the rows are taken: no reordered copy of
+    # the (possibly large) training set
     ro, to = canonical_order(R, yr), canonical_order(T, yt)
-    R, T = R[ro], T[to]
     yr = None if yr is None else yr[ro]
     yt = None if yt is None else yt[to]
     if yr is None or yt is None:
@@ -132,9 +133,9 @@ def privacy_reference(T: np.ndarray, R: np.ndarray, rng: np.random.Generator, *,
         if len(it) == 0:
             it = rng.choice(len(T), 1, replace=False)
         n_t = len(it)
-    h1 = R[np.sort(rng.permutation(i1)[:cap])]
-    h2 = R[np.sort(i2)]
-    tp = T[np.sort(it)]
+    h1 = R[ro[np.sort(rng.permutation(i1)[:cap])]]
+    h2 = R[ro[np.sort(i2)]]
+    tp = T[to[np.sort(it)]]
     h2s = h2[np.sort(rng.choice(len(h2), min(cap, len(h2)), replace=False))]
     st = _knn.cross_pass(h1, tp)
     return dcr_from_neighbours(np.sqrt(st.a_nn2), st.a_nn, np.sqrt(_knn.cross_pass(h1, h2).a_nn2),

@@ -433,8 +433,8 @@ class Reconstructor:
         n = adata.n_obs
         n_val = int(round(float(self.config.val_size) * n))
         if self.config.val_size > 0:
-            # a held-out R² per gene needs a spread: 3 profiles at least (1 gave a 'validation R² nan' that chose
-            # the penalty), and 3 left to fit on
+            # a held-out R² per gene needs a spread: 3 profiles at least (over 1 it is NaN, which would then
+            # choose the penalty), and 3 left to fit on
             n_val = min(max(n_val, 3), n - 3)
             if n_val < 3:
                 raise DataError(f"{n} training samples are too few to hold out 3 for choosing the reconstruction's "

@@ -155,12 +155,6 @@ def _is_reference(model: str) -> bool:
     return model == "real" or model.startswith("real-") or model.startswith("real+")
 
 
-def _copies_row(column: str) -> bool:
-    from ..metrics._registry import scores_copies
-
-    return scores_copies(column)
-
-
 def best_rows(rows: list[dict[str, Any]], column: str, direction: Any) -> set[int]:
     """Indices of the best non-reference rows in ``column`` ("higher", "lower" or a target value). For a target,
     the real row's value where the table has one: real profiles themselves do not score the nominal target (a
@@ -168,11 +162,13 @@ def best_rows(rows: list[dict[str, Any]], column: str, direction: Any) -> set[in
     the best, not the one nearest the nominal value. Not for the privacy and membership indicators (their real
     row is the independent real value; leaderboards of earlier versions held the copying generator's there): the
     nominal target."""
+    from ..metrics._registry import scores_copies
+
     values = [(i, _finite(r.get(column))) for i, r in enumerate(rows) if not _is_reference(str(r["model"]))]
     cand = [(i, v) for i, v in values if v is not None]
     if not cand:
         return set()
-    if direction not in ("higher", "lower") and not _copies_row(column):
+    if direction not in ("higher", "lower") and not scores_copies(column):
         real = next((_finite(r.get(column)) for r in rows if str(r["model"]) == "real"), None)
         direction = real if real is not None else direction
     if direction == "higher":
