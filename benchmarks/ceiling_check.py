@@ -22,7 +22,8 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).parent))
 import quality as Q  # noqa: E402
 
-METRICS = ["frechet_pca", "mmd", "density", "coverage", "aa_ts", "dcr_share", "dcr_ratio", "correlation_score"]
+METRICS = ["frechet_pca", "frechet_classifier", "mmd", "density", "coverage", "aa_ts", "dcr_share", "dcr_ratio",
+           "correlation_score"]
 
 
 def main() -> None:

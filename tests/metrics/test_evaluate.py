@@ -115,6 +115,67 @@ def test_the_reference_has_the_synthetic_label_mix_and_ignores_the_row_order():
     np.testing.assert_allclose(b.to_numpy(float), a.to_numpy(float), rtol=1e-5)
 
 
+def test_the_frechet_pca_reference_is_what_new_real_profiles_score():
+    """The PCA space is fitted on training profiles the reference is not drawn from: a reference scored in its
+    own fit's space (whose projections carry the variance the fit gave them) sits far above what a perfect
+    generator, new real profiles, scores where genes are many for the training profiles (here 200 for 120 genes,
+    50 components)."""
+    gaps = []
+    for seed in range(4):
+        rng = np.random.default_rng(seed)
+        T, R, S = (rng.normal(size=(n, 120)).astype(np.float32) for n in (200, 60, 60))
+        out = evaluate(R, S, train=T, metrics=["frechet_pca"], n_boot_expensive=2, seed=seed)
+        row = out.set_index("name").loc["frechet_pca"]
+        gaps.append(row["reference"] / row["value"] - 1.0)
+        assert "pca_note" not in out.attrs
+    # in the fit's space the reference reads about 50% above the perfect generator
+    assert abs(float(np.mean(gaps))) < 0.15, gaps
+
+
+def test_the_frechet_pca_space_is_the_training_set_s_where_the_reference_takes_it_whole_and_says_so():
+    rng = np.random.default_rng(0)
+    T, R, S = (rng.normal(size=(n, 20)).astype(np.float32) for n in (60, 60, 60))
+    out = evaluate(R, S, train=T, metrics=["frechet_pca"], n_boot_expensive=2)
+    assert "fitted on all 60 training profiles" in out.attrs["pca_note"]
+    # 100 training rows, 60 in the reference: 40 others, too few for 50 components
+    out = evaluate(R, S, train=np.vstack([T, T[:40] + 0.5]), metrics=["frechet_pca"], n_boot_expensive=2)
+    assert "fitted on all 100 training profiles" in out.attrs["pca_note"]
+
+
+def test_evaluate_command_says_where_the_pca_space_holds_the_reference(tmp_path, capsys):
+    from rnagen.cli.main import main
+
+    rng = np.random.default_rng(0)
+    paths = {}
+    for name, n in (("train", 60), ("real", 40), ("syn", 60)):
+        X = np.exp2(rng.normal(4.0, 1.0, size=(n, 20))).astype(np.float32)
+        paths[name] = tmp_path / f"{name}.h5ad"
+        _adata(X, np.array(["a", "b"] * (n // 2))).write_h5ad(paths[name])
+    argv = ["evaluate", "--real", paths["real"], "--synthetic", paths["syn"], "--train", paths["train"],
+            "--label-key", "tissue", "--metrics", "frechet_pca", "--floor", "none", "--n-boot-expensive", "2"]
+    capsys.readouterr()
+    assert main([str(a) for a in argv]) == 0
+    assert "note: the Fréchet PCA space is fitted on all 60 training profiles" in capsys.readouterr().out
+
+
+def test_the_floor_is_measured_in_the_synthetic_set_s_pca_space(monkeypatch):
+    """A floor of another label mix would draw other reference rows and fit another PCA space; it is scored in
+    the synthetic set's (one fit), so the model, the floor and the ceiling share one scale."""
+    import rnagen.metrics.fidelity as fidelity
+
+    fits = []
+    real_init = fidelity.PCASpace.__init__
+    monkeypatch.setattr(fidelity.PCASpace, "__init__", lambda self, X, **k: fits.append(len(X)) or
+                        real_init(self, X, **k))
+    T, R, S = _many_classes(n_train=12)
+    F = S[S.obs["tissue"].isin(["t0", "t1", "t2", "t3", "t4"]).to_numpy()].copy()
+    F = ad.concat([F, F])
+    F.obs_names_make_unique()
+    out = evaluate(R, S, train=T, floor=F, label_key="tissue", metrics=["frechet_pca"], n_boot_expensive=2)
+    assert fits == [T.n_obs - S.n_obs]
+    assert np.isfinite(out.set_index("name").loc["frechet_pca", "floor"])
+
+
 def test_the_biology_values_do_not_depend_on_the_reference():
     """The synthetic set's biology rows are scored on the classes it shares with the held-out set, whatever the
     reference subsample holds: a floor identical to the synthetic set (scored without a reference) gets the same

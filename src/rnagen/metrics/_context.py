@@ -82,6 +82,9 @@ class EvalContext:
     memo: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
     #: labels of ``reference`` (the training rows it was drawn from)
     reference_labels: np.ndarray | None = None
+    #: the rows of ``train`` the reference is drawn from, sorted (``None``: all of them, or no training set);
+    #: set even where ``reference`` is left unset, so a floor's context fits the same feature spaces
+    reference_index: np.ndarray | None = None
     #: per-gene factor from the z-scored values back to log2 units (the real training standard deviation)
     gene_scale: np.ndarray | None = None
     #: gene sets as column indices (``evaluate(..., gene_sets=...)``), for the gene-set indicators
@@ -113,7 +116,7 @@ class EvalContext:
         ``reference`` unset, so no scorer computes a real-vs-real value."""
         rng = np.random.default_rng(seed)
         T, S, yt = prepared["train"], prepared["synthetic"], prepared["train_labels"]
-        ref = ref_labels = None
+        ref = ref_labels = rows = None
         counts = dict(prepared.get("counts") or {})
         if T is not None:
             n_sub = min(len(T), len(S))
@@ -129,8 +132,8 @@ class EvalContext:
                    real_labels=prepared["real_labels"], synthetic_labels=prepared["synthetic_labels"],
                    train_labels=prepared["train_labels"], want=tuple(want), k=k, n_boot=n_boot,
                    n_boot_expensive=n_boot_expensive, seed=seed, classifier_seeds=classifier_seeds, epochs=epochs,
-                   rng=rng, reference_labels=ref_labels, gene_scale=prepared.get("scale"), gene_sets=gene_sets,
-                   biology=biology, counts=counts, mia_reference=prepared.get("mia_reference"),
+                   rng=rng, reference_labels=ref_labels, reference_index=rows, gene_scale=prepared.get("scale"),
+                   gene_sets=gene_sets, biology=biology, counts=counts, mia_reference=prepared.get("mia_reference"),
                    membership_seed=membership_seed, membership_index=membership_index,
                    membership_options=dict(membership_options or {}))
 
@@ -158,9 +161,10 @@ class EvalContext:
                 "direction": info.direction_text if direction is None else direction,
                 "family": info.family, "n_boot": int(n_boot)}
 
-    #: cached passes that depend on the real set and ``k`` alone: another set scored against the same prepared
-    #: real set (``evaluate``'s floor) reuses them instead of recomputing them
-    REAL_SIDE = ("real_knn2", "held_out_copies")
+    #: cached passes that do not depend on the set judged (the real set's neighbours at ``k``, its copies in the
+    #: training set, the PCA space fitted on training profiles): another set scored against the same prepared
+    #: real and training sets (``evaluate``'s floor) reuses them, so it is measured in the same space
+    REAL_SIDE = ("real_knn2", "held_out_copies", "pca_space")
 
     def real_side(self) -> dict[str, Any]:
         """The :data:`REAL_SIDE` passes computed so far."""
@@ -169,6 +173,36 @@ class EvalContext:
     def adopt(self, passes: dict[str, Any]) -> None:
         """Take over another context's :data:`REAL_SIDE` passes (same real set, same ``k``)."""
         self.__dict__.update({n: v for n, v in passes.items() if n in self.REAL_SIDE})
+
+    @cached_property
+    def pca_space(self) -> Any:
+        """The PCA space of the Fréchet distance (:class:`~rnagen.metrics.fidelity.PCASpace`, 50 components),
+        fitted on the training profiles the real-vs-real reference is not drawn from (the real set without a
+        training set). Projections of the profiles a PCA was fitted on carry the variance the fit gave them, and
+        a reference scored in its own fit's space sits above what a perfect generator (new real profiles)
+        scores; with too few other rows (at most 50) it is fitted on the whole training set, and ``pca_note``
+        says so."""
+        from .fidelity import PCA_COMPONENTS, PCASpace
+
+        if self.train is None:
+            return PCASpace(self.real, n_components=PCA_COMPONENTS)
+        fit_on = self.train
+        if self.reference_index is not None:
+            rest = np.setdiff1d(np.arange(len(self.train)), self.reference_index)
+            if len(rest) > PCA_COMPONENTS:
+                fit_on = self.train[rest]
+        return PCASpace(fit_on, n_components=PCA_COMPONENTS)
+
+    @property
+    def pca_note(self) -> str | None:
+        """Why the Fréchet PCA reference may read above a perfect generator's value, when it does."""
+        from .fidelity import PCA_COMPONENTS
+
+        if self.train is None or self.reference is None or self.pca_space.fit_rows_ < len(self.train):
+            return None
+        return (f"the Fréchet PCA space is fitted on all {len(self.train)} training profiles, the reference's "
+                f"among them (too few others, at most {PCA_COMPONENTS}): its reference reads above what new "
+                "real profiles score, and a share of the gap closed on it better than it is")
 
     # ------------------------------------------------------------------------ shared neighbour passes
     def _check_k(self) -> None:

@@ -434,8 +434,9 @@ def evaluate(real, synthetic, *, train=None, floor=None, label_key: str | None =
         gap_closed, gap_resolved`` (the last three NaN without ``floor``; ``gap_resolved`` 0 where the floor is
         within its CI of the ceiling, :func:`rnagen.metrics.gap.gap_resolved`); ``group`` is ``"all"``, or a
         class name for the per-class TSTR rows. ``df.attrs`` holds ``preprocessing``, ``timings`` (seconds per family),
-        ``flagged_near_copies`` (synthetic row indices), with ``floor`` ``gap_note``, and ``held_out_in_train``
-        where a few held-out profiles equal training ones (more than half of them is an error).
+        ``flagged_near_copies`` (synthetic row indices), with ``floor`` ``gap_note``, ``held_out_in_train``
+        where a few held-out profiles equal training ones (more than half of them is an error), and ``pca_note``
+        where the Fréchet PCA space had to be fitted on the reference's own profiles (too few others).
 
     Raises
     ------

@@ -135,11 +135,17 @@ def _moments(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return X.mean(0), np.cov(X, rowvar=False).reshape(X.shape[1], X.shape[1])
 
 
+#: components of the Fréchet distance's PCA space in ``evaluate``
+PCA_COMPONENTS = 50
+
+
 class PCASpace:
     """A PCA projection fitted once on real (training) data, as a feature map for :func:`frechet_distance`."""
 
     def __init__(self, fit_on: np.ndarray, *, n_components: int = 50):
         X = np.asarray(fit_on, np.float64)
+        #: how many profiles the space was fitted on
+        self.fit_rows_ = int(X.shape[0])
         self.mean_ = X.mean(0)
         n_components = int(min(n_components, X.shape[0] - 1, X.shape[1]))
         Xc = X - self.mean_
@@ -350,10 +356,13 @@ def frechet_row(ctx: EvalContext, name: str, fr: np.ndarray, fs: np.ndarray, fre
 
 @scorer("frechet_pca", order=40, metrics=("frechet_pca",), timing="frechet")
 def score_frechet_pca(ctx: EvalContext) -> Scored:
-    """The Fréchet distance in a 50-component PCA space fitted on the training set (the real set without)."""
-    pca = PCASpace(ctx.train if ctx.train is not None else ctx.real, n_components=50)
+    """The Fréchet distance in a 50-component PCA space fitted on the training profiles outside the reference
+    (:attr:`EvalContext.pca_space`; the real set without a training set)."""
+    pca = ctx.pca_space
     fref = pca(ctx.reference) if ctx.reference is not None else None
-    return Scored([frechet_row(ctx, "frechet_pca", pca(ctx.real), pca(ctx.synthetic), fref)])
+    note = ctx.pca_note
+    return Scored([frechet_row(ctx, "frechet_pca", pca(ctx.real), pca(ctx.synthetic), fref)],
+                  attrs={} if note is None else {"pca_note": note})
 
 
 def _cap_rows(X: np.ndarray, cap: int, rng: np.random.Generator) -> np.ndarray:
