@@ -416,8 +416,11 @@ def test_wgan_gp_refuses_privacy_with_the_reason():
 
 
 def test_batchnorm_vae_is_refused_for_per_sample_clipping(small):
-    with pytest.raises(ConfigError, match="per-sample gradient clipping"):
+    with pytest.raises(ConfigError, match="per-sample gradient clipping") as e:
         _fit("vae", small, ["network.norm=batch", "train.steps=2", "privacy.epsilon=4"])
+    # the reason and the way on in one short line, not opacus's paragraph
+    assert "BatchNorm normalises" in str(e.value) and "--set network.norm=layer" in str(e.value)
+    assert len(str(e.value)) < 250 and "\n" not in str(e.value)
 
 
 def test_unreachable_epsilon_is_a_config_error():

@@ -400,8 +400,13 @@ class PrivateTraining:
                               "vae); this model has " + ", ".join(sorted(ctx.optimizers)))
         problems = ModuleValidator.validate(ctx.raw, strict=False)
         if problems:
-            raise ConfigError(f"this network cannot be trained with per-sample gradient clipping: {problems[0]} "
-                              "(with the vae: --set network.norm=layer)")
+            # opacus's reasons run to a paragraph; its first sentence names the layer
+            reason = str(problems[0]).split(". ")[0].strip().rstrip(".")
+            if "BatchNorm" in reason:
+                reason = ("BatchNorm normalises each profile by the statistics of its batch, so no clipping bounds "
+                          "one profile's influence")
+            raise ConfigError(f"this network cannot be trained with per-sample gradient clipping: {reason}; with "
+                              "the vae use --set network.norm=layer")
         self._noise = torch.Generator(device=ctx.device)
         self._gsm = GradSampleModule(ctx.raw, loss_reduction="mean")
         self._dp_optimizer = DPOptimizer(ctx.optimizers["main"], noise_multiplier=self.plan.noise_multiplier,
