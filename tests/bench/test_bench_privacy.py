@@ -57,6 +57,12 @@ def test_private_rows_are_trained_scored_and_plotted(tmp_path):
         assert eps - 0.011 < meta["privacy"]["epsilon"] <= eps + 1e-9, row
         acc = float(board.loc[board["model"] == row, "tstr_mlp_accuracy"].iloc[0])
         assert 0.0 <= acc <= 1.0
+        # the leaderboard carries the guarantee each row's model spent, not its name's target
+        got = board.loc[board["model"] == row, ["epsilon", "delta"]].iloc[0]
+        assert got["epsilon"] == pytest.approx(meta["privacy"]["epsilon"], rel=1e-9)
+        assert got["delta"] == pytest.approx(meta["privacy"]["delta"], rel=1e-9)
+    assert board.loc[~board["model"].isin(want), "epsilon"].isna().all()
+    assert {"epsilon", "delta"} <= set(json.loads((out / "leaderboard.json").read_text())["columns"])
     # a private diffusion run is trained for its fixed length, with the user's settings on top of the row's
     meta = json.loads((out / "runs" / "diffusion-dp-eps3_seed0" / "meta.json").read_text())
     assert meta["privacy"]["steps"] == 10 and meta["validation"]["stop_reason"] == "no_validation"

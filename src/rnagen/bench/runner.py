@@ -92,6 +92,9 @@ REFERENCE_COLUMNS: dict[str, str] = {"trtr_accuracy": "tstr_mlp_accuracy"}
 #: cost columns (seconds; lower is better)
 COST_COLUMNS: tuple[str, ...] = ("train_seconds", "sample_seconds")
 LEADERBOARD_COLUMNS: tuple[str, ...] = ("model",) + METRIC_COLUMNS + COST_COLUMNS
+#: the privacy guarantee of a differentially private row (epsilon spent, delta; empty for the others), read
+#: from its trained model's record
+PRIVACY_COLUMNS: tuple[str, ...] = ("epsilon", "delta")
 #: headline indicators with a share of the gap closed (Gaussian floor 0, real-vs-real ceiling 1), in order
 GAP_INDICATORS: tuple[str, ...] = ("density", "coverage", "precision", "recall", "aa_ts", "detection_auc",
                                    "correlation_score", "frechet_classifier") + (
@@ -856,6 +859,9 @@ def _run_row(bench: _Bench, job: _Job, gen, row: str, opts: dict[str, Any], fp: 
                               "split_seed": part.seed, "sampler": opts, "overrides": job.overrides,
                               "train_seconds": float(gen.train_seconds), "sample_seconds": sample_seconds,
                               "fingerprint": fp}
+    guarantee = getattr(gen, "privacy", None)
+    if guarantee:
+        result.update({c: float(guarantee[c]) for c in PRIVACY_COLUMNS})
     result["metrics"], result["per_class"] = bench.evaluate(part.test, syn, train=part.train, seed=s, part=part)
     if k == 0:
         plots = bench.out / "plots"
@@ -1179,6 +1185,10 @@ def _board_row(row: str, recs: Sequence[dict], got: Mapping[str, list[dict]], na
             rec[f"{name}_gap_resolved"] = float(np.mean(known)) if known else np.nan
     for c in COST_COLUMNS:
         rec[c] = float(np.mean([r.get(c, 0.0) for r in recs]))
+    for c in PRIVACY_COLUMNS:
+        # the largest over the runs: the guarantee every run's release meets
+        vals = [float(r[c]) for r in recs if r.get(c) is not None]
+        rec[c] = max(vals) if vals else np.nan
     return rec
 
 
@@ -1192,7 +1202,8 @@ def _leaderboard(out: Path, rows: Sequence[str], *, seeds: int, methods: Sequenc
     for c in GAP_COLUMNS:
         if c not in board.columns:
             board[c] = np.nan
-    first = ["model"] + list(METRIC_COLUMNS) + list(COST_COLUMNS) + ["n_seeds"] + list(GAP_COLUMNS)
+    first = (["model"] + list(METRIC_COLUMNS) + list(COST_COLUMNS) + ["n_seeds"] + list(PRIVACY_COLUMNS)
+             + list(GAP_COLUMNS))
     ci = [f"{n}_{s}" for n in METRIC_COLUMNS for s in ("ci_low", "ci_high")]
     rest = [c for c in board.columns if c not in first and c not in ci]
     board = board[first + ci + rest]
