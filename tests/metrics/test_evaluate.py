@@ -176,6 +176,24 @@ def test_the_floor_is_measured_in_the_synthetic_set_s_pca_space(monkeypatch):
     assert np.isfinite(out.set_index("name").loc["frechet_pca", "floor"])
 
 
+def test_the_classifier_indicators_do_not_depend_on_the_order_of_the_genes():
+    """The classifiers' weights are drawn in an order of the genes set by their values (column_order), not the
+    file's: TSTR, TRTR, augmentation, the detection AUC and the classifier Fréchet distance are the same with the
+    genes of every set in another order (they moved with it); TRTR is the TSTR rows' reference."""
+    rng = np.random.default_rng(3)
+    (R, yr), (S, ys), (T, yt) = _sets(rng, n=150)
+    names = ["tstr_mlp_accuracy", "tstr_logreg_accuracy", "augmentation_accuracy",
+             "detection_auc", "frechet_classifier"]
+    kw = dict(label_key="tissue", metrics=names, n_boot=20, n_boot_expensive=2, k=5, classifier_seeds=(0,),
+              epochs=3)
+    a = evaluate(_adata(R, yr), _adata(S, ys), train=_adata(T, yt), **kw)
+    pg = rng.permutation(R.shape[1])
+    b = evaluate(*(_adata(X[:, pg], y) for X, y in ((R, yr), (S, ys))), train=_adata(T[:, pg], yt), **kw)
+    cols = ["value", "ci_low", "ci_high", "reference"]
+    assert set(names) <= set(a["name"])
+    np.testing.assert_allclose(b[cols].to_numpy(float), a[cols].to_numpy(float), rtol=1e-5, atol=1e-6)
+
+
 def test_the_biology_values_do_not_depend_on_the_reference():
     """The synthetic set's biology rows are scored on the classes it shares with the held-out set, whatever the
     reference subsample holds: a floor identical to the synthetic set (scored without a reference) gets the same

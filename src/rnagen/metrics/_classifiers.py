@@ -26,14 +26,16 @@ class TrainedClassifier:
     net: nn.Sequential
     kind: str
     n_classes: int
+    #: the input columns in the order the network takes them (:func:`column_order` of the training rows)
+    columns: np.ndarray | None = None
 
     @torch.no_grad()
     def _forward(self, X: np.ndarray, *, hidden: bool = False) -> np.ndarray:
         self.net.eval()
         out = []
-        T = torch.as_tensor(np.ascontiguousarray(X, dtype=np.float32))
-        for s in range(0, len(T), 8192):
-            h = T[s:s + 8192]
+        for s in range(0, len(X), 8192):
+            B = X[s:s + 8192] if self.columns is None else X[s:s + 8192][:, self.columns]
+            h = torch.as_tensor(np.ascontiguousarray(B, dtype=np.float32))
             if hidden:
                 h = self.net[1](self.net[0](h))
                 out.append(h)
@@ -78,6 +80,22 @@ def canonical_order(X: np.ndarray, y: np.ndarray | None = None, *, chunk: int = 
     return np.lexsort(order if y is None else (*order, np.asarray(y)))
 
 
+def column_order(X: np.ndarray, *, chunk: int = 4096) -> np.ndarray:
+    """A permutation of the columns (genes) of ``X`` set by their content alone (the sum, the sum of squares
+    and of cubes of each column's values, over the rows in any order): a network whose weights are drawn in
+    this order of its inputs is the same for any order of the genes of a file (drawn in the file's order,
+    TSTR, the detection AUC and LOGAN-D1 moved with it). Columns alike in all of it are interchangeable."""
+    keys = np.zeros((3, X.shape[1]))
+    for s in range(0, len(X), chunk):
+        B = np.asarray(X[s:s + chunk], np.float64)
+        B2 = B * B
+        keys[0] += B.sum(0)
+        keys[1] += B2.sum(0)
+        keys[2] += (B2 * B).sum(0)
+    keys = np.stack([_round_sig(k) for k in keys])
+    return np.lexsort((keys[2], keys[1], keys[0]))
+
+
 def _round_sig(v: np.ndarray, digits: int = 12) -> np.ndarray:
     """``v`` rounded to ``digits`` significant digits (0 stays 0)."""
     with np.errstate(divide="ignore"):
@@ -99,7 +117,8 @@ def fit_classifier(X: np.ndarray, y: np.ndarray, *, n_classes: int, kind: Kind =
     """
     g = torch.Generator().manual_seed(int(seed))
     order = canonical_order(X, y)
-    X, y = X[order], np.asarray(y)[order]
+    columns = column_order(X)
+    X, y = X[order][:, columns], np.asarray(y)[order]
     d = X.shape[1]
     if kind == "mlp":
         net = nn.Sequential(nn.Linear(d, hidden), nn.ReLU(), nn.Linear(hidden, n_classes))
@@ -130,4 +149,4 @@ def fit_classifier(X: np.ndarray, y: np.ndarray, *, n_classes: int, kind: Kind =
             loss.backward()
             opt.step()
             done += 1
-    return TrainedClassifier(net, kind, n_classes)
+    return TrainedClassifier(net, kind, n_classes, columns)
