@@ -194,6 +194,34 @@ def test_the_classifier_indicators_do_not_depend_on_the_order_of_the_genes():
     np.testing.assert_allclose(b[cols].to_numpy(float), a[cols].to_numpy(float), rtol=1e-5, atol=1e-6)
 
 
+def test_the_subsamples_follow_the_rows_content_not_their_positions():
+    """A synthetic set larger than the training set is scored on a random part of it, and MMD on at most
+    max_n rows per set: both are drawn from the rows in their content order, so a file with its rows in another
+    order keeps the same profiles and gets the same values."""
+    from rnagen.metrics import mmd
+
+    rng = np.random.default_rng(4)
+    (R, yr), (S, ys), (T, yt) = _sets(rng, n=120)
+    S2, ys2 = np.vstack([S, S * 1.1]), np.concatenate([ys, ys])   # 240 profiles: 120 of them scored
+    kw = dict(label_key="tissue", metrics=["mmd", "density", "precision", "coverage"], n_boot=20,
+              n_boot_expensive=2, k=5)
+    a = evaluate(_adata(R, yr), _adata(S2, ys2), train=_adata(T, yt), **kw)
+    p = rng.permutation(len(S2))
+    b = evaluate(_adata(R, yr), _adata(S2[p], ys2[p]), train=_adata(T, yt), **kw)
+    assert "synthetic_size_note" in a.attrs
+    np.testing.assert_allclose(b[["value", "reference"]].to_numpy(float), a[["value", "reference"]].to_numpy(float),
+                               rtol=1e-6)
+    X, Y = np.log1p(R[:100]), np.log1p(S[:100])
+    px, py = rng.permutation(100), rng.permutation(100)
+    assert mmd(X[px], Y[py], max_n=40, seed=0) == pytest.approx(mmd(X, Y, max_n=40, seed=0), rel=1e-6)
+    # a sparse set's rows are ordered alike (an h5ad of counts is often stored sparse)
+    import scipy.sparse as sp
+
+    from rnagen.metrics._classifiers import canonical_order
+
+    assert (canonical_order(sp.csr_matrix(S2), ys2) == canonical_order(S2, ys2)).all()
+
+
 def test_the_biology_values_do_not_depend_on_the_reference():
     """The synthetic set's biology rows are scored on the classes it shares with the held-out set, whatever the
     reference subsample holds: a floor identical to the synthetic set (scored without a reference) gets the same

@@ -69,9 +69,10 @@ def canonical_order(X: np.ndarray, y: np.ndarray | None = None, *, chunk: int = 
     from them, give the same score however the rows of a file were ordered (a seeded mini-batch order would
     otherwise make TSTR and the detection AUC depend on it), and the key is the same for any order of the genes.
     Rows alike in all of it are interchangeable, so their ties do not matter."""
-    keys = np.empty((3, len(X)))
-    for s in range(0, len(X), chunk):   # float64 in chunks: no float64 copy of a large matrix
-        B = np.asarray(X[s:s + chunk], np.float64)
+    keys = np.empty((3, X.shape[0]))
+    for s in range(0, X.shape[0], chunk):   # float64 in chunks: no float64 copy of a large matrix
+        B = X[s:s + chunk]
+        B = np.asarray(B.toarray() if hasattr(B, "toarray") else B, np.float64)   # a sparse matrix's rows too
         B2 = B * B
         keys[0, s:s + chunk], keys[1, s:s + chunk], keys[2, s:s + chunk] = B.sum(1), B2.sum(1), (B2 * B).sum(1)
     # rounded to 12 significant digits: a sum taken over the genes in another order differs in its last bits

@@ -524,10 +524,15 @@ def evaluate(real, synthetic, *, train=None, floor=None, label_key: str | None =
 
 def _at_most(obj, labels, n: int, seed: int):
     """``obj`` (AnnData or array) and its ``labels`` cut to a seeded random ``n`` of its rows, in their order,
-    when it has more; as they are otherwise."""
+    when it has more; as they are otherwise. Drawn from the rows in their content order
+    (:func:`~rnagen.metrics._classifiers.canonical_order`), so the same rows are kept for any order of a file's."""
     if int(obj.shape[0]) <= n:
         return obj, labels
-    rows = np.sort(np.random.default_rng([int(seed), 77]).choice(int(obj.shape[0]), n, replace=False))
+    from ._classifiers import canonical_order
+
+    X = obj.X if hasattr(obj, "obs") else np.asarray(obj)
+    order = canonical_order(X, None if labels is None else np.asarray(labels).astype(str))
+    rows = np.sort(order[np.random.default_rng([int(seed), 77]).choice(int(obj.shape[0]), n, replace=False)])
     cut = obj[rows].copy() if hasattr(obj, "obs") else np.asarray(obj)[rows]
     return cut, (None if labels is None else np.asarray(labels)[rows])
 

@@ -229,10 +229,7 @@ def mmd(real, fake, *, bandwidth: float | None = None, max_n: int | None = 2000,
     X, Y = np.asarray(real, np.float32), np.asarray(fake, np.float32)
     rng = np.random.default_rng(seed)
     if max_n is not None:
-        if len(X) > max_n:
-            X = X[np.sort(rng.choice(len(X), max_n, replace=False))]
-        if len(Y) > max_n:
-            Y = Y[np.sort(rng.choice(len(Y), max_n, replace=False))]
+        X, Y = _cap_rows(X, max_n, rng), _cap_rows(Y, max_n, rng)
     sigma = median_bandwidth(X, Y) if bandwidth is None else float(bandwidth)
     gamma = 1.0 / (2.0 * max(sigma, 1e-12) ** 2)
     ref = _knn.as_tensor(X)
@@ -366,8 +363,13 @@ def score_frechet_pca(ctx: EvalContext) -> Scored:
 
 
 def _cap_rows(X: np.ndarray, cap: int, rng: np.random.Generator) -> np.ndarray:
-    """At most ``cap`` rows of ``X``, drawn without replacement (kept in order)."""
-    return X[np.sort(rng.choice(len(X), cap, replace=False))] if len(X) > cap else X
+    """At most ``cap`` rows of ``X``, drawn without replacement from the rows in their content order
+    (:func:`~rnagen.metrics._classifiers.canonical_order`: the same rows for any order of a file's rows)."""
+    if len(X) <= cap:
+        return X
+    from ._classifiers import canonical_order
+
+    return X[np.sort(canonical_order(X)[rng.choice(len(X), cap, replace=False)])]
 
 
 @scorer("mmd", order=60, metrics=("mmd",))
@@ -413,8 +415,7 @@ def score_per_gene(ctx: EvalContext) -> Scored:
     val = _gene_summary(*per_gene_distances(R, S))
     m_r, m_s = min(len(R), 2000), min(len(S), 2000)
     scale = np.sqrt((m_r + m_s) / (len(R) + len(S)))
-    Rb = R[rng.choice(len(R), m_r, replace=False)] if m_r < len(R) else R
-    Sb = S[rng.choice(len(S), m_s, replace=False)] if m_s < len(S) else S
+    Rb, Sb = _cap_rows(R, m_r, rng), _cap_rows(S, m_s, rng)
     _, _, bw, bk = per_gene_distances_boot(Rb, Sb, n_boot=ctx.n_boot_expensive, rng=rng)
     reps = _gene_summary(bw, bk, 1)
     refs = _gene_summary(*per_gene_distances(R, ctx.reference)) if ctx.reference is not None else {}
