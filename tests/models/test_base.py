@@ -66,6 +66,51 @@ def test_raw_units_round_trip_and_run_folder(tmp_path):
     np.testing.assert_array_equal(again.X, syn.X)
 
 
+def test_save_never_replaces_files_it_did_not_write(tmp_path):
+    """``save`` refuses the folders ``fit(run_dir=...)`` refuses (another run, a reconstructor, a benchmark, a
+    config.toml of the user's own), each left as it was; it rewrites the model's own folder (trained into, loaded
+    from or saved to before)."""
+    a = _adata()
+    m = get_model("gaussian")().fit(a, label_key="tissue")
+    other = get_model("gaussian")().fit(_adata(seed=1), label_key="tissue", run_dir=tmp_path / "other")
+    own = tmp_path / "own"
+    own.mkdir()
+    (own / "config.toml").write_text("[train]\nsteps = 300\n")
+    recon = tmp_path / "recon"
+    recon.mkdir()
+    (recon / "config.toml").write_text('model = "reconstruct"\n')
+    bench = tmp_path / "bench"
+    bench.mkdir()
+    (bench / "bench.json").write_text("{}")
+    stray = tmp_path / "stray"
+    stray.mkdir()
+    (stray / "weights.safetensors").write_bytes(b"x")
+    for folder, what in ((tmp_path / "other", "a 'gaussian' run"), (own, "a config.toml of your own"),
+                         (recon, "a reconstructor"), (bench, "a benchmark"), (stray, "run files")):
+        before = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+        with pytest.raises(RunDirError, match=f"holds {what}.*save into a new folder"):
+            m.save(folder)
+        assert {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()} == before
+    m.save(tmp_path / "new")
+    m.save(tmp_path / "new")   # its own folder: rewritten
+    other.save(tmp_path / "other")   # the folder it was trained into
+    back = load(tmp_path / "other")
+    back.save(tmp_path / "other")   # the folder it was loaded from
+    # a folder with files of no rnagen command is written beside them
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "readme.txt").write_text("mine")
+    m.save(tmp_path / "notes")
+    assert (tmp_path / "notes" / "readme.txt").read_text() == "mine"
+
+
+def test_a_second_fit_reports_its_own_training_time():
+    m = get_model("gaussian")()
+    m.fit(_adata(n_per=60), label_key="tissue")
+    m.train_seconds = 1e6   # as if the first fit had taken long
+    m.fit(_adata(n_per=60, seed=2), label_key="tissue")
+    assert m.train_seconds < 1e5
+
+
 def test_logged_input_is_not_logged_twice():
     a = _adata(raw=False)
     set_log_state(a, logged=True, transform="log2(x+1)")

@@ -301,6 +301,20 @@ def label_plan(
     return np.repeat(np.arange(len(labels), dtype=np.int64), per)
 
 
+def _check_save_target(run_dir: Path) -> None:
+    """Refuse to save a model among files it did not write: another run (of any model), a reconstructor, a
+    benchmark, or a config.toml of the user's own (``fit(run_dir=...)`` refuses the same folders)."""
+    kind, model = folder_kind(run_dir)
+    present = [f for f in (*RUN_FILES, MANIFEST) if (run_dir / f).exists()]
+    what = {"benchmark": "a benchmark (bench.json)", "reconstructor": "a reconstructor (rnagen reconstruct fit)",
+            "own": "a config.toml of your own", "unreadable": "a config.toml that is not TOML",
+            "run": f"a {model!r} run"}.get(str(kind))
+    if what is None and present:
+        what = "run files (" + ", ".join(present) + ")"
+    if what is not None:
+        raise RunDirError(f"{run_dir} holds {what}, which saving would overwrite; save into a new folder")
+
+
 def _finished(run_dir: Path, *, fix: str) -> bool:
     """Whether the run folder's final save completed: ``meta.json`` written and the manifest of the saved model
     (written last, naming the model) covering the weights; a folder of an rnagen without manifests counts by its
@@ -433,6 +447,8 @@ class Generator(ABC):
         self.n_train = 0
         self.seed = 0
         self.is_fitted = False
+        #: the run folder this model was trained into, loaded from or saved to: ``save`` may rewrite it
+        self._run_dir: Path | None = None
 
     # ----------------------------------------------------------------------------------------------------
     @classmethod
@@ -443,6 +459,9 @@ class Generator(ABC):
             if data.get("model", cls.name) != cls.name:
                 raise ConfigError(f"config file {toml} is for model {data['model']!r}, not {cls.name!r}")
             toml = data
+        elif isinstance(toml, Mapping) and toml.get("model", cls.name) != cls.name:
+            raise ConfigError(f"the configuration is for model {toml['model']!r}, not {cls.name!r}; build it with "
+                              f"get_model({toml['model']!r})")
         return cls(build_config(cls.config_cls, toml=toml, overrides=overrides))
 
     def _check_zeros_setting(self) -> None:
@@ -718,6 +737,7 @@ class Generator(ABC):
         # from here the model's fields are rebound one by one: a fit that fails part-way leaves a model that
         # says it is not fitted, not the old weights under the new data's names
         self.is_fitted = False
+        self.train_seconds = 0.0   # the models that time their own loop set it in _fit
         X, y, zero_share = self._bind(adata, label_key)
         from ..pp.preprocess import near_duplicate_labels
 
@@ -763,6 +783,7 @@ class Generator(ABC):
                     self.train_seconds = time.perf_counter() - t0
                 self.is_fitted = True
                 if out is not None:
+                    self._run_dir = out.resolve()   # prepared above for this run
                     self.save(out)
             except BaseException:
                 # nothing to resume from (no checkpoint): leave no half-written run folder behind
@@ -944,7 +965,10 @@ class Generator(ABC):
             raise RunDirError("cannot save an untrained model")
         run_dir = check_output(run_dir, kind="dir", option="run folder")
         with writer_lock(run_dir, kind="dir"):
+            if self._run_dir is None or run_dir.resolve() != self._run_dir:
+                _check_save_target(run_dir)
             self._save(run_dir)
+        self._run_dir = run_dir.resolve()
         return run_dir
 
     def _save(self, run_dir: Path) -> None:
@@ -1126,6 +1150,7 @@ class Generator(ABC):
                 raise ValueError("it holds a principal-component space that meta.json does not describe")
             model._load_state_tensors({k: v for k, v in tensors.items() if not k.startswith(SUBSPACE_PREFIX)})
         model.is_fitted = True
+        model._run_dir = run_dir.resolve()
         return model
 
     # --- what each model implements ----------------------------------------------------------------------
