@@ -27,6 +27,22 @@ def test_overrides_nested_and_typed():
     assert overrides_to_dict(["a.b=1", "a.c=x"]) == {"a": {"b": 1, "c": "x"}}
 
 
+def test_overrides_as_one_string_or_a_mapping_with_dotted_keys():
+    assert build_config(Outer, overrides="inner.steps=3").inner.steps == 3
+    cfg = build_config(Outer, overrides={"inner.lr": 0.5, "inner": {"steps": 4}, "flag": True})
+    assert cfg.inner.lr == 0.5 and cfg.inner.steps == 4 and cfg.flag is True
+    with pytest.raises(ConfigError, match="conflicts with an earlier one"):
+        build_config(Outer, overrides={"inner": 1, "inner.lr": 0.5})
+
+
+def test_a_configuration_mapping_for_another_model_is_refused():
+    from rnagen.models import get_model
+
+    with pytest.raises(ConfigError, match="is for model 'vae', not 'diffusion'"):
+        get_model("diffusion").from_config({"model": "vae", "train": {"steps": 20}})
+    assert get_model("vae").from_config({"model": "vae", "train": {"steps": 20}}).config.train.steps == 20
+
+
 def test_unknown_key_lists_valid_ones():
     with pytest.raises(ConfigError, match=r"unknown config key 'inner.lrr'.*inner.lr"):
         build_config(Outer, overrides=["inner.lrr=1"])

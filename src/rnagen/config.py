@@ -321,10 +321,35 @@ def build_config(
         data = dict(toml) if isinstance(toml, Mapping) else read_toml(toml)
         data.pop("model", None)
         cfg = _apply(cfg, data)
+    if isinstance(overrides, str):   # one "key=value" (iterated, it would be one override per character)
+        overrides = [overrides]
     if overrides:
-        data = overrides_to_dict(overrides) if not isinstance(overrides, Mapping) else dict(overrides)
+        data = overrides_to_dict(overrides) if not isinstance(overrides, Mapping) else _expand_dotted(overrides)
         cfg = _apply(cfg, data)
     return cfg
+
+
+def _expand_dotted(items: Mapping[str, Any]) -> dict[str, Any]:
+    """A mapping of overrides as nested dicts: ``{"train.steps": 20}`` as ``{"train": {"steps": 20}}`` (the dotted
+    keys ``--set`` takes), nested mappings kept and merged."""
+    out: dict[str, Any] = {}
+
+    def put(node: dict[str, Any], path: list[str], value: Any, shown: str) -> None:
+        for p in path[:-1]:
+            node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {shown!r} conflicts with an earlier one")
+        if isinstance(value, Mapping):
+            for k, v in value.items():
+                put(node.setdefault(path[-1], {}), str(k).split("."), v, f"{shown}.{k}")
+        elif isinstance(node.get(path[-1]), dict):
+            raise ConfigError(f"override {shown!r} conflicts with an earlier one")
+        else:
+            node[path[-1]] = value
+
+    for key, value in items.items():
+        put(out, str(key).split("."), value, str(key))
+    return out
 
 
 def config_to_dict(cfg: Any) -> dict[str, Any]:
