@@ -177,6 +177,16 @@ def test_bad_text_files(tmp_path, content, match):
         read(tmp_path / "bad.csv")
 
 
+def test_a_label_column_named_like_a_gene_is_named_as_one(tmp_path):
+    """GRP is a gene symbol: a column of class names under it reads as a broken gene column; the message says
+    how to read it as the label column, and that way it reads."""
+    rows = "".join(f"s{i},{'ab'[i % 2]},{i + 1},{i + 2},{i + 3}\n" for i in range(8))
+    (tmp_path / "x.csv").write_text("sample,grp,TP53,EGFR,MYC\n" + rows)
+    with pytest.raises(DataError, match="if column 'grp' holds labels, name it as the label column"):
+        read(tmp_path / "x.csv")
+    assert read(tmp_path / "x.csv", label_key="grp").obs["grp"].astype(str).tolist() == list("abababab")
+
+
 def test_a_complete_last_line_without_a_line_end_is_read(tmp_path):
     (tmp_path / "ok.csv").write_text("id,TP53,EGFR\ns1,1,2\ns2,3,33777")
     assert read(tmp_path / "ok.csv").X[1, 1] == 33777

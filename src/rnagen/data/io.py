@@ -890,8 +890,11 @@ def _samples_x_genes(df: pd.DataFrame, *, cols: list[str], num: list[int], other
             continue
         if _mostly_numeric(col) or (num and _genes.looks_like_features([c]) > 0) or \
                 (num and len(other) < len(cols) / 2 and _gene_score([c]) > 0):
+            # a column of text named like a gene (GRP, SET, ...) may be a label column, not a broken gene column
+            label_hint = "" if _mostly_numeric(col) else (f", or if column {str(c)[:40]!r} holds labels, name it as "
+                                                          "the label column (--label-key, label_key=)")
             raise DataError(f"{source}: non-numeric value {_bad_value(col, line_of_row=line, where='sample')}; "
-                            f"fix or remove that value")
+                            f"fix or remove that value{label_hint}")
     if not num:
         raise DataError(f"{source}: no numeric expression columns found; {sep_hint}, and that the first "
                         f"column holds sample IDs")
