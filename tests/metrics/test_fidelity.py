@@ -120,3 +120,17 @@ def test_prdc_duplicated_profiles_zero_radius(rng):
     r = prdc(dup, dup.copy(), k=5)
     assert r["precision"] == 1.0 and r["recall"] == 1.0 and r["coverage"] == 1.0
     assert r["density"] == pytest.approx(6 / 5)
+
+
+def test_identical_sets_score_inside_the_indicators_bounds():
+    """Rounding must not carry a value past its registered bound: a distance of identical sets is 0, not a few
+    ulps below it, and their correlation score 1, not above it."""
+    from rnagen.metrics import correlation_score
+
+    X = np.random.default_rng(0).normal(size=(200, 30)) * np.arange(1, 31)
+    for seed in range(5):
+        R = np.random.default_rng(seed).normal(size=(150, 40)) * 3.0 + 7.0
+        assert frechet_distance(R, R.copy(), space="raw") >= 0.0
+        assert frechet_distance(R, R.copy()) >= 0.0
+        assert -1.0 <= correlation_score(R, R.copy()) <= 1.0
+    assert correlation_score(X, X.copy()) == pytest.approx(1.0)

@@ -98,7 +98,8 @@ def correlation_score(real, fake, *, block_genes: int = 2048,
         return float("nan")
     if vy <= 0:
         return 0.0
-    return float(cov / np.sqrt(vx * vy))
+    # a Pearson correlation lies in [-1, 1]; the sums' rounding can pass it by a few ulps for identical sets
+    return float(np.clip(cov / np.sqrt(vx * vy), -1.0, 1.0))
 
 
 # --------------------------------------------------------------------------------------------- scorer

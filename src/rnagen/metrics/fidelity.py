@@ -127,7 +127,8 @@ def gaussian_frechet(mu1: np.ndarray, s1: np.ndarray, mu2: np.ndarray, s2: np.nd
     ev = np.linalg.eigvalsh((m + m.T) / 2)
     tr_covmean = np.sqrt(np.clip(ev, 0, None)).sum()
     diff = mu1 - mu2
-    return float(diff @ diff + np.trace(s1) + np.trace(s2) - 2.0 * tr_covmean)
+    # a squared distance: below 0 only by rounding (identical sets)
+    return float(max(diff @ diff + np.trace(s1) + np.trace(s2) - 2.0 * tr_covmean, 0.0))
 
 
 def _moments(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
