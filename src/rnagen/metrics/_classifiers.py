@@ -132,8 +132,10 @@ def fit_classifier(X: np.ndarray, y: np.ndarray, *, n_classes: int, kind: Kind =
     Xt = torch.as_tensor(np.ascontiguousarray(X, dtype=np.float32))
     yt = torch.as_tensor(np.asarray(y, dtype=np.int64))
     n = len(Xt)
-    # small sets get smaller batches, so every epoch still takes ~10 optimiser steps
-    batch_size = int(min(batch_size, max(32, n // 10)))
+    # small sets get smaller batches, so every epoch still takes ~10 optimiser steps: with a floor of 32 a set
+    # of 60 profiles got 20 steps in all and one of 120 got 40, so TSTR depended on the synthetic set's size
+    # (a copy of 60 training profiles scored far below TRTR on 120)
+    batch_size = int(min(batch_size, max(1, -(-n // 10))))
     total = epochs * -(-n // batch_size)
     if max_profiles is not None:
         total = min(total, -(-int(max_profiles) // batch_size))
