@@ -123,3 +123,19 @@ def test_tstr_of_a_small_copy_of_the_training_set_is_trained_as_trtr_is():
         row = df[df.group == "all"].set_index("name").loc["tstr_logreg_accuracy"]
         gaps.append(row["value"] - row["reference"])
     assert np.mean(gaps) > -0.05, gaps
+
+
+def test_held_out_profiles_in_the_training_set_do_not_hide_near_copies(rng):
+    """A few held-out profiles that are training profiles too (a sample in the data twice, allowed with a
+    note) sat at distance 0 from the training set and set the near-copy threshold, a low quantile of those
+    distances, at 0: a generator of near copies read as making none."""
+    from rnagen.metrics import evaluate
+
+    train, holdout = rng.normal(size=(200, 10)), rng.normal(size=(60, 10))
+    near = train[:60] * rng.uniform(0.99, 1.01, (60, 10))
+    with_twins = np.concatenate([train, holdout[:3]])
+    assert dcr(near, train, holdout)["near_copy_share"] > 0.9
+    assert dcr(near, with_twins, holdout)["near_copy_share"] > 0.9
+    df = evaluate(holdout, near, train=with_twins, metrics=["near_copy_share"], n_boot=10)
+    assert df.set_index("name").loc["near_copy_share", "value"] > 0.9
+    assert "held_out_in_train" in df.attrs

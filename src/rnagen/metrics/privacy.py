@@ -38,8 +38,9 @@ def dcr(synthetic, train, holdout, *, quantile: float = 0.01) -> dict:
     quantile
         Near-copy threshold: a synthetic profile is flagged when its distance to the closest training
         profile is below this quantile of the held-out profiles' own distances to their closest training
-        profile (a genuinely new real profile is that close only ``quantile`` of the time). Exact copies
-        (distance 0) are always flagged.
+        profile (a genuinely new real profile is that close only ``quantile`` of the time; held-out profiles
+        that are training profiles too are left out of it, or a sample in the data twice would set it at 0 and
+        hide every near copy). Exact copies (distance 0) are always flagged.
 
     Returns
     -------
@@ -57,8 +58,10 @@ def dcr(synthetic, train, holdout, *, quantile: float = 0.01) -> dict:
     S, T, H = (_knn.as_tensor(a) for a in (synthetic, train, holdout))
     st = _knn.cross_pass(S, T)
     sh = _knn.cross_pass(S, H)
-    ht = _knn.cross_pass(H, T)
-    return dcr_from_neighbours(np.sqrt(st.a_nn2), st.a_nn, np.sqrt(sh.a_nn2), np.sqrt(ht.a_nn2),
+    ht = np.sqrt(_knn.cross_pass(H, T).a_nn2)
+    seen = _knn.same_profiles(np.asarray(holdout), np.asarray(train))   # held-out profiles in train as well
+    return dcr_from_neighbours(np.sqrt(st.a_nn2), st.a_nn, np.sqrt(sh.a_nn2),
+                               ht[~seen] if seen.any() and not seen.all() else ht,
                                n_train=len(T), n_holdout=len(H), quantile=quantile)
 
 
@@ -153,6 +156,14 @@ def _dcr(ctx: EvalContext) -> dict:
     else:
         st = _knn.cross_pass(S, T)
         s_t2, s_t_idx, r_t2 = st.a_nn2, st.a_nn, _knn.cross_pass(R, T).a_nn2
+    # held-out profiles that are training profiles too (a sample in the data twice) sit at distance 0 from the
+    # training set: kept in, they pull the near-copy threshold (a low quantile of those distances) to 0 and
+    # hide every near copy
+    seen = ctx.held_out_copies
+    if seen is None or len(seen) != len(R):
+        seen = _knn.same_profiles(R, T)
+    if seen.any() and not seen.all():
+        r_t2 = np.asarray(r_t2)[~seen]
     return dcr_from_neighbours(np.sqrt(s_t2), s_t_idx, np.sqrt(ctx.prdc["_fake_to_real_nn2"]), np.sqrt(r_t2),
                                n_train=len(T), n_holdout=len(R))
 
