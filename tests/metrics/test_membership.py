@@ -397,6 +397,26 @@ def test_cli_reference_set_is_used(cli_sets, capsys):
     assert [m["value"] for m in res["metrics"]] == [1.0, 1.0, 1.0]
 
 
+def test_cli_reference_of_other_profiles_under_generic_ids_is_taken(cli_sets, capsys):
+    """Generic sample ids (s0, s1, ...) name other profiles in each set: a reference of new profiles under the
+    training set's ids is compared by values, and taken; one of them a training profile under its own id is a
+    sample given twice, refused."""
+    import anndata as ad
+
+    tmp = cli_sets["tmp"]
+    train = ad.read_h5ad(cli_sets["train"])
+    Ref, yf = population(20, seed=19)
+    fresh = _h5ad(tmp / "ref_generic.h5ad", Ref + 8, yf, "t")   # ids t0..t19, the training set's own
+    argv = ["evaluate", "--real", cli_sets["real"], "--synthetic", cli_sets["train"], "--train", cli_sets["train"],
+            "--label-key", "kind", "--metrics", "mia_ganleaks_auc", "--n-boot", "5", "--floor", "none"]
+    rc, cap = _run([*argv, "--reference", fresh], capsys)
+    assert rc == 0, cap.err
+    one = np.asarray(Ref + 8, np.float32)
+    one[3] = train.X[3]   # t3: the training profile t3 itself
+    rc, cap = _run([*argv, "--reference", _h5ad(tmp / "ref_one.h5ad", one, yf, "t")], capsys)
+    assert rc == 2 and "shares 1 sample(s) with --train (the members), e.g. 't3'" in cap.err
+
+
 @pytest.mark.parametrize("case, match", [
     ("overlap_train", "shares"), ("overlap_real", "shares"), ("no_train", "needs --train"),
     ("missing", "ref_missing"), ("genes", "genes"), ("tiny", "at least 3"),

@@ -633,7 +633,8 @@ def _shown(values, k: int = 3) -> str:
 
 def _check_mia_reference(ref, *, real, train) -> None:
     """The membership-inference reference set needs the training set (the members), and shares no sample with
-    the held-out or training profiles (checked by sample id for AnnData inputs)."""
+    the held-out or training profiles: no profile under the same id with the same values, and not most of them
+    under other ids."""
     if ref is None:
         return
     if train is None:
@@ -643,20 +644,22 @@ def _check_mia_reference(ref, *, real, train) -> None:
     if n < 3:
         raise DataError(f"the --reference set has {n} profile(s); the membership-inference attacks need at least 3 "
                         "(a density and a classifier are fitted on it)")
-    ids = set(map(str, getattr(ref, "obs_names", [])))
+    ids = np.asarray(list(map(str, getattr(ref, "obs_names", []))))
     F, _, gf, _ = _unpack(ref, None, None, "reference")
     for what, other in (("--real (the non-members)", real), ("--train (the members)", train)):
-        shared = sorted(ids & set(map(str, getattr(other, "obs_names", []))))
-        if shared:
-            raise DataError(f"the --reference set shares {len(shared)} sample(s) with {what}, e.g. {shared[0]!r}; "
-                            "the reference must be other held-out profiles")
-        # by values too: the same profiles under other names (a renamed copy) would make every attack's
-        # reference side the members' or the non-members' own profiles
+        # compared by values: the same profiles under other names (a renamed copy) would make every attack's
+        # reference side the members' or the non-members' own profiles, and generic ids (s0, s1, ...) name other
+        # profiles in each set
         X_o, _, go, _ = _unpack(other, None, None, "reference")
         try:
             same = _knn.same_profiles(F, _on_real_genes(X_o, go, gf, F.shape[1], "reference"))
         except DataError:   # other genes: the checks of the genes say so
             continue
+        # a profile under its own id in both sets is one sample given twice, however few
+        shared = sorted(set(ids[same].tolist()) & set(map(str, getattr(other, "obs_names", [])))) if len(ids) else []
+        if shared:
+            raise DataError(f"the --reference set shares {len(shared)} sample(s) with {what}, e.g. {shared[0]!r}; "
+                            "the reference must be other held-out profiles")
         if 2 * int(same.sum()) > len(F):
             raise DataError(f"{int(same.sum())} of the {len(F)} --reference profiles are {what} profiles under "
                             "other names, every value the same up to rounding; the reference must be other held-out "
