@@ -28,6 +28,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if name not in srv.files:
             self.send_error(404)
             return
+        if srv.fail_first.get(name):   # a busy or rate-limiting server: these statuses first, then the file
+            self.send_error(srv.fail_first[name].pop(0))
+            return
         data = srv.files[name]
         etag = '"' + hashlib.sha256(data).hexdigest()[:16] + '"'   # as S3, GCS and NCBI send one: the version
         start = 0
@@ -68,13 +71,15 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 def http_server():
     """A threaded HTTP server on 127.0.0.1 serving ``server.files`` (name -> bytes) with Range support.
 
-    ``server.drop_first``: names whose first GET is cut off half-way; ``server.requests``: (name, Range).
+    ``server.drop_first``: names whose first GET is cut off half-way; ``server.requests``: (name, Range);
+    ``server.fail_first``: name -> statuses its first GETs get.
     """
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     srv.files, srv.drop_first, srv.dropped, srv.requests, srv.honour_range = {}, set(), set(), [], True
     srv.validators = True   # an ETag on each response (a server without one cannot be resumed safely)
     srv.no_length, srv.encoded = set(), set()   # names sent without Content-Length / with Content-Encoding gzip
     srv.paths = []  # the full request paths (folder layouts such as GEO's)
+    srv.fail_first = {}   # name -> HTTP statuses answered to its first GETs
     srv.base_url = f"http://127.0.0.1:{srv.server_address[1]}/files"
     t = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     t.start()

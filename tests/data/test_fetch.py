@@ -434,13 +434,13 @@ def test_fetch_geo_supplementary_files(http_server, tmp_path, capsys):
         "several matrix files in it, unpack it first (mkdir GSE5678_suppl && tar -xf" in out
     nxt = next(line for line in out.splitlines() if line.startswith("next: "))[len("next: "):]
     cmd = shlex.split(nxt.replace("COLUMN", "tissue").replace("DATA.h5ad", str(tmp_path / "s.h5ad")))
-    assert cmd[3] == str(tmp_path / "c" / "geo" / "GSE5678_RAW.tar")
+    assert cmd[3] == str(tmp_path / "c" / "geo" / "GSE5678" / "GSE5678_RAW.tar")   # per series: filelist.txt
     assert main(cmd[1:] + ["--genes", "all", "--normalize", "cpm"]) == 0
     a = ad.read_h5ad(tmp_path / "s.h5ad")
     assert list(a.obs_names) == ["GSM11_tumour_A", "GSM12_tumour_B", "GSM13_normal_A", "GSM14_normal_B"]
     assert a.obs["tissue"].astype(str).tolist() == ["tumour", "tumour", "normal", "normal"] and a.n_vars == 4
     # unpacked, the folder reads the same
-    with tarfile.open(tmp_path / "c" / "geo" / "GSE5678_RAW.tar") as tf:
+    with tarfile.open(tmp_path / "c" / "geo" / "GSE5678" / "GSE5678_RAW.tar") as tf:
         tf.extractall(tmp_path / "GSE5678_suppl", filter="data")
     cmd[3] = str(tmp_path / "GSE5678_suppl")
     assert main(cmd[1:] + ["--genes", "all", "--normalize", "cpm", "--out", str(tmp_path / "f.h5ad")]) == 0
@@ -640,3 +640,145 @@ def test_a_host_that_does_not_resolve_is_named_without_retries(tmp_path, capsys)
                  str(tmp_path), "--retries", "3"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "cannot reach no-such-host.invalid: its name does not resolve" in err
+
+
+def test_a_busy_server_is_asked_again(http_server, tmp_path):
+    """503, 429 and other transient statuses (S3, GCS and NCBI send them under load) failed at once, even with
+    --retries: they are tried again as an interruption is."""
+    http_server.files["busy.txt"] = b"gene\ts1\nTP53\t1\n"
+    http_server.fail_first["busy.txt"] = [503, 429]
+    dest = F.download(f"{http_server.base_url}/busy.txt", tmp_path / "busy.txt", retries=3, retry_wait=0,
+                      progress=False)
+    assert dest.read_bytes() == http_server.files["busy.txt"]
+    http_server.fail_first["busy2.txt"] = [503, 503]
+    http_server.files["busy2.txt"] = b"x\n"
+    with pytest.raises(DataError, match=r"interrupted after 0 bytes \(HTTP 503 from the server\); run the same "
+                                        "command again"):
+        F.download(f"{http_server.base_url}/busy2.txt", tmp_path / "busy2.txt", retries=1, retry_wait=0,
+                   progress=False)
+    assert not (tmp_path / "busy2.txt").exists()
+
+
+@pytest.mark.parametrize("body, what", [
+    (b"\xef\xbb\xbf<!DOCTYPE html><html><body>Sign in</body></html>\n", "a web page"),
+    (b"<!-- served by proxy -->\n<!DOCTYPE html><html><body>Access denied</body></html>\n", "a web page"),
+    (b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code></Error>', "an error document"),
+], ids=["bom", "comment", "s3-error"])
+def test_pages_behind_a_mark_or_a_comment_and_storage_errors_are_not_cached(http_server, tmp_path, body, what):
+    http_server.files["attrs.txt"] = body
+    with pytest.raises(DataError, match=f"sent {what}"):
+        F.download(f"{http_server.base_url}/attrs.txt", tmp_path / "attrs.txt", retries=0, progress=False)
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_malformed_host_is_one_line(tmp_path, capsys):
+    for base in ("http://[::1", "http://[zz]/x", "http://host:port/x"):
+        assert main(["data", "fetch", "geo", "--accession", "GSE1234", "--base-url", base, "--cache-dir",
+                     str(tmp_path)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "is not an http(s) URL" in err and "Traceback" not in err, err
+
+
+def test_a_finished_download_is_reused_without_taking_a_lock(http_server, tmp_path, monkeypatch):
+    """A complete cache on a read-only disk: the file is only read, so no lock file is written beside it."""
+    import rnagen._io as rio
+
+    http_server.files["ok.txt"] = b"gene\ts1\nTP53\t1\n"
+    F.download(f"{http_server.base_url}/ok.txt", tmp_path / "ok.txt", retries=0, progress=False)
+
+    def no_lock(*a, **k):
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr(rio, "writer_lock", no_lock)
+    n = len(http_server.requests)
+    assert F.download(f"{http_server.base_url}/ok.txt", tmp_path / "ok.txt", retries=0, progress=False) == \
+        tmp_path / "ok.txt"
+    assert len(http_server.requests) == n
+
+
+def test_a_cached_matrix_cut_short_is_named_to_delete(tmp_path, gtex_files):
+    gct, attrs, _ = gtex_files
+    (tmp_path / "g.gct.gz").write_bytes(gct[: len(gct) // 2])
+    (tmp_path / "a.txt").write_bytes(attrs)
+    with pytest.raises(DataError, match=rf"g.gct.gz is cut short or damaged \(EOFError.*delete "
+                                        rf"{re.escape(str(tmp_path / 'g.gct.gz'))} and fetch again"):
+        F.convert_gtex(tmp_path / "g.gct.gz", tmp_path / "a.txt", min_samples=1, progress=False)
+
+
+def test_the_two_views_replace_the_old_pair_together(http_server, tmp_path, gtex_files, monkeypatch):
+    """A write failing on the second view (a full disk) left a full view of one run beside the landmark view of
+    another: both are written before either replaces the old pair."""
+    import anndata as ad
+
+    gct, attrs, _ = gtex_files
+    http_server.files.update({"GTEx_Analysis_2017-06-05_v8_RNASeQCv1.1.9_gene_tpm.gct.gz": gct,
+                              "GTEx_Analysis_v8_Annotations_SampleAttributesDS.txt": attrs})
+    kw = dict(cache_dir=tmp_path / "c", base_url=http_server.base_url, retry_wait=0, progress=False)
+    got = F.fetch("gtex", min_samples=1, **kw)
+    before = {k: got[k].read_bytes() for k in ("full", "landmarks")}
+    calls = []
+    real = F.write_h5ad
+
+    def failing(adata, path, **k):
+        calls.append(path)
+        if len(calls) == 2:
+            raise DataError(f"cannot write {path}: no space left on the device")
+        return real(adata, path, **k)
+
+    monkeypatch.setattr(F, "write_h5ad", failing)
+    with pytest.raises(DataError, match="no space left"):
+        F.fetch("gtex", min_samples=5, **kw)
+    assert {k: got[k].read_bytes() for k in ("full", "landmarks")} == before
+    assert not [p for p in got["full"].parent.iterdir() if p.name.startswith(".")]
+    assert ad.read_h5ad(got["full"]).n_obs == ad.read_h5ad(got["landmarks"]).n_obs == 13
+
+
+def test_suppl_files_are_kept_per_series_and_a_page_that_is_no_listing_is_refused(http_server, tmp_path,
+                                                                                   capsys):
+    """Every GEO suppl/ folder holds a filelist.txt: kept by bare name, a second series got the first one's.
+    A login or bot-check page sent instead of the folder's listing read as a series without files (exit 0)."""
+    for acc in ("GSE1234", "GSE5678"):
+        http_server.files[f"{acc}_series_matrix.txt.gz"] = gzip.compress(_SERIES.encode(), mtime=0)
+    args = ["data", "fetch", "geo", "--base-url", http_server.base_url, "--cache-dir", str(tmp_path / "c"),
+            "--no-progress", "--retry-wait", "0"]
+    http_server.files["filelist.txt"] = b"A\n"
+    assert main([*args, "--accession", "GSE1234", "--suppl", "filelist.txt"]) == 0
+    http_server.files["filelist.txt"] = b"B\n"
+    assert main([*args, "--accession", "GSE5678", "--suppl", "filelist.txt"]) == 0
+    geo = tmp_path / "c" / "geo"
+    assert (geo / "GSE1234" / "filelist.txt").read_bytes() == b"A\n"
+    assert (geo / "GSE5678" / "filelist.txt").read_bytes() == b"B\n"
+    capsys.readouterr()
+    http_server.files[""] = b"<!DOCTYPE html><html><body>Please verify you are a human</body></html>\n"
+    assert main([*args, "--accession", "GSE1234", "--suppl"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "sent a web page that is no folder listing" in err
+
+
+def test_a_listing_never_removes_another_process_s_download(http_server, tmp_path):
+    """A second run refused the listing's lock removed the first run's partial listing (the first then
+    failed): each run fetches its listing through a file of its own."""
+    import subprocess
+    import sys
+    import time
+
+    http_server.files[""] = b'<html><pre><a href="x.txt">x.txt</a> 1K\n</pre></html>'
+    cache = tmp_path / "geo"
+    cache.mkdir()
+    theirs = cache / ".GSE1234_suppl.html.part"   # another process's listing, under way, its lock held
+    code = ("import sys, time, pathlib; from rnagen._io import writer_lock; p = pathlib.Path(sys.argv[1])\n"
+            "with writer_lock(p, kind='file'):\n    (p.parent / (p.name + '.part')).write_bytes(b'<html><pre>')\n"
+            "    print('held', flush=True); time.sleep(20)")
+    other = subprocess.Popen([sys.executable, "-c", code, str(cache / ".GSE1234_suppl.html")],
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert other.stdout.readline().strip() == "held"
+        got = F._fetch_geo_suppl("GSE1234", "", cache, base_url=http_server.base_url, checksum=None,
+                                 kw={"retries": 0, "progress": False})
+        assert got == [("x.txt", "1K")] and theirs.read_bytes() == b"<html><pre>"
+    finally:
+        other.kill()
+        other.wait()
+    time.sleep(0.1)
+    assert not [p for p in cache.iterdir() if p.name.startswith(".GSE1234_suppl.") and p != theirs and
+                not p.name.endswith(".lock")]

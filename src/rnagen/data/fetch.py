@@ -29,6 +29,7 @@ the output.
 """
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import io
@@ -180,13 +181,22 @@ def _not_the_file(path: Path, name: str, *, whole: bool) -> str | None:
     bot-check page sent with status 200), not gzip data under a ``.gz`` name, or with ``whole`` a gzip stream cut
     short or damaged (read to its end: a server's own truncated file has the size it announces)."""
     with open(path, "rb") as fh:
-        head = fh.read(512)
+        head = fh.read(4096)
     if not head:
         return "empty"
-    low = head.lstrip().lower()
-    if not name.lower().endswith((".html", ".htm")) and low.startswith((b"<!doctype html", b"<html", b"<?xml")) and \
-            (b"<html" in low or b"<!doctype html" in low):
-        return "a web page (HTML), not the file: an error, login or bot-check page"
+    low = head.lower()
+    if low.startswith(b"\xef\xbb\xbf"):   # a UTF-8 byte-order mark before the markup
+        low = low[3:]
+    low = low.lstrip()
+    while low.startswith(b"<!--") and b"-->" in low:   # comments before the markup (a proxy's, a CMS's)
+        low = low[low.index(b"-->") + 3:].lstrip()
+    if not name.lower().endswith((".html", ".htm", ".xml")):
+        if low.startswith((b"<!doctype html", b"<html", b"<?xml", b"<head", b"<body")) and \
+                (b"<html" in low or b"<!doctype html" in low or b"<head" in low or b"<body" in low):
+            return "a web page (HTML), not the file: an error, login or bot-check page"
+        if low.startswith((b"<?xml", b"<error")) and b"<error" in low:
+            # S3's and Google Cloud Storage's errors (AccessDenied, NoSuchKey) come as XML with status 200 at times
+            return "an error document (XML) from the server, not the file"
     if name.lower().endswith(".gz"):
         if head[:2] != b"\x1f\x8b":
             return "not gzip data though its name ends in .gz"
@@ -210,6 +220,10 @@ class HTTPStatusError(DataError):
 
 class _Interrupted(Exception):
     """A transfer that stopped early; the ``.part`` file keeps what arrived."""
+
+
+#: HTTP statuses of a server that may answer later: too many requests, a gateway or the service unavailable
+_TRANSIENT = (429, 500, 502, 503, 504)
 
 
 def _resume_record(part: Path) -> Path:
@@ -281,6 +295,9 @@ def _transfer(session, url: str, part: Path, *, chunk_size: int, timeout: float,
                 return total
             part.unlink()
             raise _Interrupted("server refused the resume range; restarting from the beginning")
+        if r.status_code in _TRANSIENT:
+            # a server busy or rate-limiting (S3, GCS and NCBI send these): tried again like an interruption
+            raise _Interrupted(f"HTTP {r.status_code} from the server")
         if r.status_code >= 400:
             raise HTTPStatusError(r.status_code, url)
         encoded = r.headers.get("Content-Encoding", "identity").strip().lower() not in ("", "identity")
@@ -382,20 +399,30 @@ def download(url: str, dest: str | os.PathLike, *, checksum: str | None = None, 
 
     from .._io import writer_lock
 
-    parsed = urlparse(url)
+    try:
+        parsed = urlparse(url)
+        parsed.port   # a malformed host or port ('http://[::1', 'http://h:x') raises here
+    except ValueError as e:
+        raise DataError(f"{url!r} is not an http(s) URL ({e}); give --base-url as https://HOST/PATH") from None
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
         raise DataError(f"{url!r} is not an http(s) URL; give --base-url as https://HOST/PATH")
     if checksum:
         _parse_checksum(checksum)   # a malformed one refused before anything is fetched
     dest = Path(dest)
+
+    def cached() -> Path:
+        _verify(dest, checksum=checksum, expected_size=expected_size, what=f"cached {dest.name}")
+        bad = _not_the_file(dest, dest.name, whole=False)
+        if bad is not None:
+            raise DataError(f"cached {dest} is {bad}; delete it and fetch again")
+        return dest
+
+    if dest.exists():   # a finished download is only read: no lock to take (a cache on a read-only disk)
+        return cached()
     dest.parent.mkdir(parents=True, exist_ok=True)
     with writer_lock(dest, kind="file"):   # a second process appending to the same .part corrupts it
-        if dest.exists():
-            _verify(dest, checksum=checksum, expected_size=expected_size, what=f"cached {dest.name}")
-            bad = _not_the_file(dest, dest.name, whole=False)
-            if bad is not None:
-                raise DataError(f"cached {dest} is {bad}; delete it and fetch again")
-            return dest
+        if dest.exists():   # finished by another process while this one waited
+            return cached()
         part = dest.with_name(dest.name + ".part")
         own = session is None
         session = session or requests.Session()
@@ -541,6 +568,17 @@ def _open_factory(path: Path) -> Callable[[], io.TextIOBase]:
     return f
 
 
+@contextlib.contextmanager
+def _damaged(path: Path):
+    """A cached file cut short or damaged (a truncated or bit-flipped gzip stream, bytes that are no text), met
+    while reading it, as a one-line error naming the file to delete."""
+    try:
+        yield
+    except (EOFError, zlib.error, gzip.BadGzipFile, UnicodeDecodeError) as e:
+        raise DataError(f"{path.name} is cut short or damaged ({type(e).__name__}: {str(e)[:80]}); delete {path} "
+                        "and fetch again") from None
+
+
 def _header(path: Path, skip: int) -> list[str]:
     with _open_factory(path)() as fh:
         for _ in range(skip):
@@ -608,10 +646,11 @@ def convert_tcga(expression: str | os.PathLike, phenotype: str | os.PathLike, *,
         raise DataError(f"{pheno_path.name}: missing column(s) {', '.join(miss)}; is this TcgaTargetGTEX_phenotype?")
     ph = ph[(ph["_study"] == "TCGA") & ph["_primary_site"].notna()].drop_duplicates("sample").set_index("sample")
     expr = Path(expression)
-    in_matrix = [x for x in _header(expr, 0)[1:] if x in ph.index]
-    keep, rec = _keep_classes(in_matrix, ph["_primary_site"], min_samples, expr.name)
-    X, ids, samples, rows = _read_matrix(_open_factory(expr), skip=0, id_col=None, keep_samples=keep,
-                                         chunksize=chunksize, source=expr.name, progress=progress)
+    with _damaged(expr):
+        in_matrix = [x for x in _header(expr, 0)[1:] if x in ph.index]
+        keep, rec = _keep_classes(in_matrix, ph["_primary_site"], min_samples, expr.name)
+        X, ids, samples, rows = _read_matrix(_open_factory(expr), skip=0, id_col=None, keep_samples=keep,
+                                             chunksize=chunksize, source=expr.name, progress=progress)
     p = ph.loc[samples]
     obs = pd.DataFrame({
         "tissue": pd.Categorical(p["_primary_site"].to_numpy()),
@@ -641,7 +680,7 @@ def convert_gtex(expression: str | os.PathLike, attributes: str | os.PathLike, *
         raise DataError(f"{attr_path.name}: missing column(s) {', '.join(miss)}; is this SampleAttributesDS?")
     at = at[at["SMTS"].notna()].drop_duplicates("SAMPID").set_index("SAMPID")
     expr = Path(expression)
-    with _open_factory(expr)() as fh:
+    with _damaged(expr), _open_factory(expr)() as fh:
         version = fh.readline().strip()
         fh.readline()
         header = fh.readline().rstrip("\r\n").split("\t")
@@ -649,8 +688,9 @@ def convert_gtex(expression: str | os.PathLike, attributes: str | os.PathLike, *
         raise DataError(f"{expr.name}: not a GTEx GCT 1.2 file (header {version!r}, {header[:2]}); fetch it again")
     in_matrix = [x for x in header[2:] if x in at.index]
     keep, rec = _keep_classes(in_matrix, at["SMTS"], min_samples, expr.name)
-    X, ids, samples, rows = _read_matrix(_open_factory(expr), skip=2, id_col="Name", keep_samples=keep,
-                                         chunksize=chunksize, source=expr.name, progress=progress)
+    with _damaged(expr):
+        X, ids, samples, rows = _read_matrix(_open_factory(expr), skip=2, id_col="Name", keep_samples=keep,
+                                             chunksize=chunksize, source=expr.name, progress=progress)
     a = at.loc[samples]
     obs = pd.DataFrame({
         "tissue": pd.Categorical(a["SMTS"].to_numpy()),
@@ -678,8 +718,21 @@ def fetch(source: Source, *, out_dir: str | os.PathLike | None = None, cache_dir
     conv = convert_tcga if source == "tcga" else convert_gtex
     full, lm = conv(files["expression"], files["samples"], min_samples=ms, chunksize=chunksize, progress=progress)
     out = Path(out_dir) if out_dir else cache / source
-    files["full"] = write_h5ad(full, out / f"{source}_full.h5ad")
-    files["landmarks"] = write_h5ad(lm, out / f"{source}_landmarks.h5ad")
+    from .._io import writer_lock
+
+    # the two views are one conversion: both written before either replaces the old pair (a full disk on the
+    # second left a full view of one run beside the landmark view of another), one process at a time
+    with writer_lock(out, kind="dir"):
+        pending = {key: out / f".{source}_{key}.{os.getpid()}.h5ad" for key in ("full", "landmarks")}
+        try:
+            write_h5ad(full, pending["full"])
+            write_h5ad(lm, pending["landmarks"])
+            for key, tmp in pending.items():
+                files[key] = out / f"{source}_{key}.h5ad"
+                os.replace(tmp, files[key])
+        finally:
+            for tmp in pending.values():
+                tmp.unlink(missing_ok=True)
     return files
 
 
@@ -749,15 +802,19 @@ def _counts_files(page: str, accession: str) -> dict[str, list[str]]:
 
 
 def _listing(url: str, tmp: Path, kw: dict[str, Any]) -> str:
-    """The text of a listing page (a series' counts page, a suppl/ folder), fetched through ``tmp`` and not
-    kept: a listing is asked for again on each run, never reused from the cache."""
-    tmp.unlink(missing_ok=True)
+    """The text of a listing page (a series' counts page, a suppl/ folder), fetched through a file of this
+    process's own beside ``tmp`` and not kept: a listing is asked for again on each run, never reused from the
+    cache, and two runs at once never remove each other's."""
+    own = tmp.with_name(f"{tmp.stem}.{os.getpid()}{tmp.suffix}")
+    part = own.with_name(own.name + ".part")
+    for f in (own, part, _resume_record(part)):   # left by a killed process of the same id
+        f.unlink(missing_ok=True)
     try:
-        download(url, tmp, **kw)
-        return tmp.read_text(encoding="utf-8", errors="replace")
+        download(url, own, **kw)
+        return own.read_text(encoding="utf-8", errors="replace")
     finally:
-        tmp.unlink(missing_ok=True)
-        tmp.with_name(tmp.name + ".part").unlink(missing_ok=True)
+        for f in (own, part, _resume_record(part)):
+            f.unlink(missing_ok=True)
 
 
 def _fetch_geo_counts(acc: str, kind: str, cache: Path, *, base_url: str | None, checksum: str | None,
@@ -809,17 +866,26 @@ def _fetch_geo_suppl(acc: str, name: str, cache: Path, *, base_url: str | None, 
         if "/" in name or "\\" in name or name in (".", ".."):
             raise DataError(f"--suppl {name!r} is not a file name; give one of the names --suppl lists")
         try:
-            return download(geo_suppl_url(acc, name=name, base_url=base_url), cache / name, checksum=checksum, **kw)
+            # per series: every series' suppl/ folder holds a filelist.txt, and many share other names
+            return download(geo_suppl_url(acc, name=name, base_url=base_url), cache / acc / name, checksum=checksum,
+                            **kw)
         except HTTPStatusError as e:
             if e.status != 404:
                 raise
             raise DataError(f"{acc}'s suppl/ folder has no {name}; list its files with --suppl alone") from None
+    url = geo_suppl_url(acc, base_url=base_url)
     try:
-        return _suppl_files(_listing(geo_suppl_url(acc, base_url=base_url), cache / f".{acc}_suppl.html", kw))
+        page = _listing(url, cache / f".{acc}_suppl.html", kw)
     except HTTPStatusError as e:
         if e.status != 404:
             raise
         return []
+    if "<pre" not in page.lower() and "index of" not in page.lower():
+        # a folder listing (GEO's autoindex) prints its files in <pre> under "Index of"; a login, bot-check or
+        # error page sent with status 200 would read as a folder without files
+        raise DataError(f"{url} sent a web page that is no folder listing (a login, bot-check or error page); open "
+                        "it in a browser, or run the command again later")
+    return _suppl_files(page)
 
 
 def fetch_geo(accession: str, *, platform: str | None = None, counts: str | None = None, suppl: str | None = None,
