@@ -206,7 +206,7 @@ def _evaluate(args: argparse.Namespace, metrics: list[str] | None, ending: str) 
         print(f"note: {df.attrs['held_out_in_train']['note']}")
     if "label_note" in df.attrs:
         print(f"note: {df.attrs['label_note']}")
-    for key in ("sizes_note", "synthetic_size_note", "geneset_note", "pca_note"):
+    for key in ("sizes_note", "synthetic_size_note", "geneset_note", "reference_note"):
         if key in df.attrs:
             print(f"note: {df.attrs[key]}")
     for name in ("synthetic", "train", "mia_reference"):

@@ -85,6 +85,9 @@ class EvalContext:
     #: the rows of ``train`` the reference is drawn from, sorted (``None``: all of them, or no training set);
     #: set even where ``reference`` is left unset, so a floor's context fits the same feature spaces
     reference_index: np.ndarray | None = None
+    #: the rows of ``train`` the feature spaces are fitted on (the z-scores, the Fréchet PCA and classifier):
+    #: those outside the reference when more than 50 remain (``None``: all of them)
+    fit_rows: np.ndarray | None = None
     #: per-gene factor from the z-scored values back to log2 units (the real training standard deviation)
     gene_scale: np.ndarray | None = None
     #: gene sets as column indices (``evaluate(..., gene_sets=...)``), for the gene-set indicators
@@ -116,11 +119,18 @@ class EvalContext:
         ``reference`` unset, so no scorer computes a real-vs-real value."""
         rng = np.random.default_rng(seed)
         T, S, yt = prepared["train"], prepared["synthetic"], prepared["train_labels"]
-        ref = ref_labels = rows = None
+        ref = ref_labels = rows = fit_rows = None
         counts = dict(prepared.get("counts") or {})
         if T is not None:
             n_sub = min(len(T), len(S))
-            rows = (reference_rows(T, yt, prepared["synthetic_labels"], n_sub, rng) if n_sub < len(T) else None)
+            if "reference_rows" in prepared:   # drawn by prepare, before the z-scores fitted outside them
+                rows, fit_rows = prepared["reference_rows"], prepared["fit_rows"]
+            else:
+                from .fidelity import PCA_COMPONENTS
+
+                rows = reference_rows(T, yt, prepared["synthetic_labels"], n_sub, rng) if n_sub < len(T) else None
+                rest = None if rows is None else np.setdiff1d(np.arange(len(T)), rows)
+                fit_rows = rest if rest is not None and len(rest) > PCA_COMPONENTS else None
             ref = T[rows] if rows is not None else T
             ref_labels = yt if yt is None or rows is None else yt[rows]
             if "train" in counts:
@@ -132,7 +142,8 @@ class EvalContext:
                    real_labels=prepared["real_labels"], synthetic_labels=prepared["synthetic_labels"],
                    train_labels=prepared["train_labels"], want=tuple(want), k=k, n_boot=n_boot,
                    n_boot_expensive=n_boot_expensive, seed=seed, classifier_seeds=classifier_seeds, epochs=epochs,
-                   rng=rng, reference_labels=ref_labels, reference_index=rows, gene_scale=prepared.get("scale"),
+                   rng=rng, reference_labels=ref_labels, reference_index=rows, fit_rows=fit_rows,
+                   gene_scale=prepared.get("scale"),
                    gene_sets=gene_sets, biology=biology, counts=counts, mia_reference=prepared.get("mia_reference"),
                    membership_seed=membership_seed, membership_index=membership_index,
                    membership_options=dict(membership_options or {}))
@@ -164,7 +175,7 @@ class EvalContext:
     #: cached passes that do not depend on the set judged (the real set's neighbours at ``k``, its copies in the
     #: training set, the PCA space fitted on training profiles): another set scored against the same prepared
     #: real and training sets (``evaluate``'s floor) reuses them, so it is measured in the same space
-    REAL_SIDE = ("real_knn2", "held_out_copies", "pca_space")
+    REAL_SIDE = ("real_knn2", "held_out_copies", "pca_space", "frechet_mlp")
 
     def real_side(self) -> dict[str, Any]:
         """The :data:`REAL_SIDE` passes computed so far."""
@@ -177,32 +188,31 @@ class EvalContext:
     @cached_property
     def pca_space(self) -> Any:
         """The PCA space of the Fréchet distance (:class:`~rnagen.metrics.fidelity.PCASpace`, 50 components),
-        fitted on the training profiles the real-vs-real reference is not drawn from (the real set without a
-        training set). Projections of the profiles a PCA was fitted on carry the variance the fit gave them, and
-        a reference scored in its own fit's space sits above what a perfect generator (new real profiles)
-        scores; with too few other rows (at most 50) it is fitted on the whole training set, and ``pca_note``
-        says so."""
+        fitted on the training profiles :attr:`fit_rows` names (the real set without a training set).
+        Projections of the profiles a PCA was fitted on carry the variance the fit gave them, and a reference
+        scored in its own fit's space sits above what a perfect generator (new real profiles) scores."""
         from .fidelity import PCA_COMPONENTS, PCASpace
 
         if self.train is None:
             return PCASpace(self.real, n_components=PCA_COMPONENTS)
-        fit_on = self.train
-        if self.reference_index is not None:
-            rest = np.setdiff1d(np.arange(len(self.train)), self.reference_index)
-            if len(rest) > PCA_COMPONENTS:
-                fit_on = self.train[rest]
-        return PCASpace(fit_on, n_components=PCA_COMPONENTS)
+        return PCASpace(self.train if self.fit_rows is None else self.train[self.fit_rows],
+                        n_components=PCA_COMPONENTS)
 
     @property
-    def pca_note(self) -> str | None:
-        """Why the Fréchet PCA reference may read above a perfect generator's value, when it does."""
+    def reference_note(self) -> str | None:
+        """Why the real-vs-real reference may read better than new real profiles would, when it does: the feature
+        spaces were fitted on its own profiles."""
         from .fidelity import PCA_COMPONENTS
 
-        if self.train is None or self.reference is None or self.pca_space.fit_rows_ < len(self.train):
+        if self.train is None or self.reference is None or self.fit_rows is not None:
             return None
-        return (f"the Fréchet PCA space is fitted on all {len(self.train)} training profiles, the reference's "
-                f"among them (too few others, at most {PCA_COMPONENTS}): its reference reads above what new "
-                "real profiles score, and a share of the gap closed on it better than it is")
+        whole = self.reference_index is None
+        why = ("the synthetic set is as large as the training set, so the reference is the training set itself"
+               if whole else f"at most {PCA_COMPONENTS} training profiles lie outside the reference")
+        return (f"{why}: the z-scores, the Fréchet PCA and its classifier are fitted on the reference's own "
+                "profiles, which then read closer to real data than new real profiles would (most where genes "
+                "outnumber training profiles), and a generator's share of the distance to it better than it is; a "
+                "synthetic set of the held-out set's size gets a reference outside the fits")
 
     # ------------------------------------------------------------------------ shared neighbour passes
     def _check_k(self) -> None:

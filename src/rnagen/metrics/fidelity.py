@@ -358,9 +358,7 @@ def score_frechet_pca(ctx: EvalContext) -> Scored:
     (:attr:`EvalContext.pca_space`; the real set without a training set)."""
     pca = ctx.pca_space
     fref = pca(ctx.reference) if ctx.reference is not None else None
-    note = ctx.pca_note
-    return Scored([frechet_row(ctx, "frechet_pca", pca(ctx.real), pca(ctx.synthetic), fref)],
-                  attrs={} if note is None else {"pca_note": note})
+    return Scored([frechet_row(ctx, "frechet_pca", pca(ctx.real), pca(ctx.synthetic), fref)])
 
 
 def _cap_rows(X: np.ndarray, cap: int, rng: np.random.Generator) -> np.ndarray:
