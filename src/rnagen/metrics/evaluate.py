@@ -146,10 +146,10 @@ def prepare(real, synthetic, train=None, *, label_key: str | None = None, real_l
     With ``seed`` (as ``evaluate`` calls it), the training rows of the real-vs-real reference are drawn first
     (:func:`~rnagen.metrics._context.reference_rows`, on the log values) and the z-scores are fitted on the
     other training profiles when more than :data:`~rnagen.metrics.fidelity.PCA_COMPONENTS` remain: statistics
-    fitted on the reference's own profiles bring them closer together than new real profiles are (with 180
-    training profiles of 3,000 genes, the reference's density read 1.16 where a perfect generator's reads
-    1.04). ``fitted`` (another call's ``fitted`` entry) reuses its statistics and reference rows: the floor
-    is measured on the synthetic set's scale.
+    fitted on the reference's own profiles bring them closer together than new real profiles are, most where
+    genes outnumber training profiles (``benchmarks/ceiling_check.py --simulate``). ``fitted`` (another call's
+    ``fitted`` entry) reuses its statistics and reference rows: the floor is measured on the synthetic set's
+    scale.
 
     Returns a dict with ``real``, ``synthetic``, ``train`` (float32 arrays or None), their labels, and
     ``preprocessing`` (a description of what was done to each set); with ``mia_reference`` (the
