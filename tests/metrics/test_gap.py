@@ -277,3 +277,11 @@ def test_the_table_keeps_long_class_names_apart():
             for g, v in (("all", 0.9), ("Brain - Cerebellum", 0.8), ("Brain - Cerebellar Hemisphere", 0.7))]
     text = format_table(pd.DataFrame(rows), per_class=True)
     assert "Brain - Cerebellum " in text and "Brain - Cerebellar Hemisphere " in text
+
+
+def test_the_text_table_keeps_its_columns_for_long_indicator_names():
+    df = pd.DataFrame({"name": ["density", "mia_ganleaks_cal_tpr_at_fpr001"], "group": ["all", "all"],
+                       "value": [1.0, 0.5], "ci_low": [0.9, 0.4], "ci_high": [1.1, 0.6],
+                       "reference": [1.0, 0.5], "direction": ["target 1", "target 0.5"]})
+    lines = format_table(df).splitlines()
+    assert len({line.index(" all ") for line in lines[1:]}) == 1 and lines[0].index("group") == lines[1].index("all")

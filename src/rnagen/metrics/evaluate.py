@@ -725,7 +725,8 @@ def format_table(df: pd.DataFrame, *, per_class: bool = False) -> str:
     # the group column as wide as its longest name (class names such as "Brain - Cerebellar Hemisphere" and
     # "Brain - Cerebellum" must stay apart), at least 12
     gw = max([12, *(len(str(g)) for g in sub["group"])])
-    lines = [f"{'metric':<24} {'group':<{gw}} {'value':>10} {'95% CI':>23} {'reference':>10}{gap_head}  direction"]
+    mw = max([24, *(len(str(n)) for n in sub["name"])])   # mia_ganleaks_cal_tpr_at_fpr001 is 30 wide
+    lines = [f"{'metric':<{mw}} {'group':<{gw}} {'value':>10} {'95% CI':>23} {'reference':>10}{gap_head}  direction"]
     unresolved = False
     for r in sub.itertuples():
         ci = "" if np.isnan(r.ci_low) else f"[{r.ci_low:.4g}, {r.ci_high:.4g}]"
@@ -738,7 +739,7 @@ def format_table(df: pd.DataFrame, *, per_class: bool = False) -> str:
                 gc = f"({gc})"
                 unresolved = True
             gap = f" {fl:>10} {gc:>10}"
-        lines.append(f"{r.name:<24} {str(r.group):<{gw}} {r.value:>10.4g} {ci:>23} {ref:>10}{gap}  {r.direction}")
+        lines.append(f"{r.name:<{mw}} {str(r.group):<{gw}} {r.value:>10.4g} {ci:>23} {ref:>10}{gap}  {r.direction}")
     if has_floor:
         lines.append("gap closed: share of the floor-to-reference (ceiling) distance closed; 100% = as real data, "
                      "0% = as the floor, negative = worse; NaN = the floor already reaches the ceiling")
