@@ -397,3 +397,27 @@ def test_the_de_gene_count_counts_each_gene_once():
     rec = df.attrs["biology_de"]
     assert rec["real_de_genes"] == int((de.up | de.down).any(axis=0).sum()) == 6
     assert rec["real_de_calls"] == 12
+
+
+def test_a_synthetic_set_of_one_class_says_why_de_and_concordance_are_not_reported(tmp_path, capsys):
+    """One class has no rest to be compared with: the DE and concordance rows were NaN with nothing said."""
+    import anndata as ad
+    import pandas as pd
+
+    from rnagen.cli.main import main
+
+    rng = np.random.default_rng(9)
+    X, y = _classes(rng)
+    one = y == "c0"
+    df = evaluate(X, X[one], real_labels=y, synthetic_labels=y[one], metrics=["de_f1", "concordance_jaccard"],
+                  n_boot=0, n_boot_expensive=0)
+    assert df.set_index("name")["value"].isna().all()
+    for key, what in (("biology_de", "differential expression"), ("biology_concordance", "top-gene concordance")):
+        assert f"needs two classes or more in the held-out and the synthetic set (the held-out set has 3, the " \
+               f"synthetic set 1)" in df.attrs[key]["note"] and what in df.attrs[key]["note"]
+    for name, Z, lab in (("real", X, y), ("syn", X[one] + rng.normal(0, 0.3, X[one].shape), y[one])):
+        ad.AnnData(np.exp2(Z).astype(np.float32), obs=pd.DataFrame({"k": lab})).write_h5ad(tmp_path / f"{name}.h5ad")
+    capsys.readouterr()
+    assert main(["evaluate", "--real", str(tmp_path / "real.h5ad"), "--synthetic", str(tmp_path / "syn.h5ad"),
+                 "--label-key", "k", "--metrics", "de_f1", "--n-boot", "2"]) == 0
+    assert "note: differential expression (each class against the rest) needs two classes" in capsys.readouterr().out

@@ -209,6 +209,9 @@ def _evaluate(args: argparse.Namespace, metrics: list[str] | None, ending: str) 
     for key in ("sizes_note", "synthetic_size_note", "geneset_note", "reference_note"):
         if key in df.attrs:
             print(f"note: {df.attrs[key]}")
+    for key in ("biology_de", "biology_coexpr", "biology_concordance"):
+        if "note" in (df.attrs.get(key) or {}):
+            print(f"note: {df.attrs[key]['note']}")
     for name in ("synthetic", "train", "mia_reference"):
         for what in ("genes", "scale"):
             if f"{name}_{what}" in df.attrs.get("preprocessing", {}):

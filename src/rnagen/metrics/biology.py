@@ -741,6 +741,16 @@ def _no_result(names: Sequence[str]) -> dict[str, Any]:
     return {**dict.fromkeys(names, np.nan), "per_class": {}}
 
 
+def _two_classes_note(what: str, yr: np.ndarray, ys: np.ndarray) -> str | None:
+    """Why ``what`` is not reported when the held-out or the synthetic set holds fewer than two classes (one
+    class has no rest to be compared with), else ``None``."""
+    n_r, n_s = len(set(np.asarray(yr).tolist())), len(set(np.asarray(ys).tolist()))
+    if min(n_r, n_s) >= 2:
+        return None
+    return (f"{what} needs two classes or more in the held-out and the synthetic set (the held-out set has {n_r}, "
+            f"the synthetic set {n_s}): not reported")
+
+
 def _reference_classes(classes: Sequence[str], yr: np.ndarray, yref: np.ndarray, min_n: int = 2) -> list[str]:
     """Of the classes the synthetic set is scored on, those the reference (a training subsample) also has
     ``min_n`` profiles of: the reference is scored on these, and the synthetic set's classes never depend on it
@@ -783,9 +793,13 @@ def score_de(ctx: EvalContext) -> Scored:
     R, yr, judged = _labelled_sets(ctx)
     want = [m for m in _DE if ctx.wants(m)]
     ys = judged[0][1]
+    if (note := _two_classes_note("differential expression (each class against the rest)", yr, ys)) is not None:
+        return Scored([ctx.row(m, np.nan) for m in want], {"biology_de": {"note": note}})
     classes = shared_classes(yr, ys)
     if not classes:
-        return Scored([ctx.row(m, np.nan) for m in want])
+        return Scored([ctx.row(m, np.nan) for m in want], {"biology_de": {"note": (
+            "no class has 2 profiles or more in both the held-out and the synthetic set: differential expression "
+            "not reported")}})
     de = _de_function(ctx, o, [R] + [X for X, _ in judged])
     real = de(0, yr, classes=classes)
     res = [de_recovery(real, de(1, ys, classes=classes))]
@@ -852,6 +866,11 @@ def score_concordance(ctx: EvalContext) -> Scored:
             return Scored(rows, {"biology_concordance": {"note": note}})
     else:
         note, rows = None, []
+    two = _two_classes_note("the top-gene concordance (classifiers of the classes)", yr, judged[0][1])
+    if two is not None:
+        have = {r["name"] for r in rows}
+        return Scored(rows + [ctx.row(m, np.nan) for m in _CONC if ctx.wants(m) and m not in have],
+                      {"biology_concordance": {"note": two if note is None else f"{note}; {two}"}})
     kw: dict[str, Any] = {"top_k": o.top_k, "importance": o.importance, "seed": o.seed}
     classes = shared_classes(yr, judged[0][1], min_n=1)
     res: list[dict] = []
