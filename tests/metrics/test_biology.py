@@ -413,8 +413,8 @@ def test_a_synthetic_set_of_one_class_says_why_de_and_concordance_are_not_report
                   n_boot=0, n_boot_expensive=0)
     assert df.set_index("name")["value"].isna().all()
     for key, what in (("biology_de", "differential expression"), ("biology_concordance", "top-gene concordance")):
-        assert f"needs two classes or more in the held-out and the synthetic set (the held-out set has 3, the " \
-               f"synthetic set 1)" in df.attrs[key]["note"] and what in df.attrs[key]["note"]
+        assert "needs two classes or more in the held-out and the synthetic set (the held-out set has 3, the " \
+               "synthetic set 1)" in df.attrs[key]["note"] and what in df.attrs[key]["note"]
     for name, Z, lab in (("real", X, y), ("syn", X[one] + rng.normal(0, 0.3, X[one].shape), y[one])):
         ad.AnnData(np.exp2(Z).astype(np.float32), obs=pd.DataFrame({"k": lab})).write_h5ad(tmp_path / f"{name}.h5ad")
     capsys.readouterr()
