@@ -175,7 +175,12 @@ def prepare(real, synthetic, train=None, *, label_key: str | None = None, real_l
                                       f"every indicator is on the held-out set's {len(gr)} genes")
     raw = {"real": R, "synthetic": S, "train": T}
     R, notes["real"] = to_log_scale(R, logged=_logged(R, lr))
-    S, notes["synthetic"] = to_log_scale(S, logged=_logged(S, ls))
+    s_logged = _logged(S, ls)
+    if ls is None and s_logged and notes["real"] == "log2(x+1)" and _on_count_scale(S, raw["real"], R):
+        # low counts that are not whole numbers (a model's expected counts) read as log values by their range
+        # alone; beside the held-out counts they are counts too, and are logged as those are
+        s_logged = False
+    S, notes["synthetic"] = to_log_scale(S, logged=s_logged)
     if T is not None:
         T, notes["train"] = to_log_scale(T, logged=_logged(T, lt))
     real_mu, real_sd = R.mean(0, dtype=np.float64), R.std(0, dtype=np.float64)
@@ -278,6 +283,18 @@ def _base_note(A: np.ndarray, a_mu: np.ndarray, real_mu: np.ndarray, real_sd: np
         return None
     return (f"its values are about {r_mean:.2f} times the held-out set's, gene by gene (the genes' means and spreads "
             "alike): another log base (log10 against log2 gives 0.30, ln 0.69)? put both sets on one scale")
+
+
+def _on_count_scale(S: np.ndarray, real_counts: np.ndarray, real_logged: np.ndarray) -> bool:
+    """Are the values of ``S`` (no negative one) on the held-out counts' scale rather than on their log2(x+1)
+    scale: its genes' means at least twice as close to the counts' means as to the logged ones' (median over
+    the genes)?"""
+    if not len(S) or np.nanmin(S) < 0:
+        return False
+    ms = np.nanmean(S, axis=0, dtype=np.float64)
+    to_counts = np.nanmedian(np.abs(ms - np.nanmean(real_counts, axis=0, dtype=np.float64)))
+    to_logged = np.nanmedian(np.abs(ms - np.nanmean(real_logged, axis=0, dtype=np.float64)))
+    return bool(2 * to_counts < to_logged)
 
 
 def _logged(X: np.ndarray, logged: bool | None) -> bool:
