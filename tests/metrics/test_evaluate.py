@@ -481,6 +481,12 @@ def test_label_sets_that_do_not_match_the_held_out_one(tmp_path, capsys):
                                       "1 synthetic class not in the held-out set ('c9')")
     assert "label_note" not in evaluate(R, S, train=T, real_labels=yr, synthetic_labels=ys, train_labels=yt,
                                         metrics=["precision"], n_boot=0).attrs
+    # a training class the held-out set lacks: TRTR (the utility indicators' reference) predicts it too
+    keep = yr != "c2"
+    df = evaluate(R[keep], S, train=T, real_labels=yr[keep], synthetic_labels=ys, train_labels=yt,
+                  metrics=["precision"], n_boot=0)
+    assert "1 training class not in the held-out set ('c2'): TRTR's and TSTR's predictions of it count as " \
+        "errors" in df.attrs["label_note"]
     write_h5ad(_adata(R, yr), tmp_path / "test.h5ad")
     write_h5ad(_adata(T, yt), tmp_path / "train.h5ad")
     write_h5ad(_adata(S, upper), tmp_path / "syn.h5ad")

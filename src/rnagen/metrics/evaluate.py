@@ -649,8 +649,8 @@ def check_label_sets(real, synthetic, train=None, *, label_key: str | None = Non
                      synthetic_labels=None, train_labels=None) -> str | None:
     """The synthetic and training sets' classes against the held-out set's: none in common is an error (a label
     column of other names, or names that differ in case: every per-class and utility indicator would be 0);
-    some apart returns a note (real classes without synthetic profiles, which TSTR cannot predict, or synthetic
-    classes the real set lacks), else ``None``."""
+    some apart returns a note (real classes without synthetic or training profiles, which TSTR or TRTR cannot
+    predict, or synthetic or training classes the real set lacks), else ``None``."""
     yr = _label_values(real, label_key, real_labels)
     if yr is None:
         return None
@@ -678,6 +678,19 @@ def check_label_sets(real, synthetic, train=None, *, label_key: str | None = Non
             if extra:
                 notes.append(f"{len(extra)} synthetic class{'es' if len(extra) > 1 else ''} not in the held-out set "
                              f"({_shown(extra)})")
+        else:
+            # TRTR's classifiers learn them too: their predictions of those classes on held-out profiles are
+            # errors, and the reference of every utility indicator (TRTR) reads lower than the split allows
+            missing, extra = sorted(yr - y), sorted(y - yr)
+            if missing:
+                them = "them" if len(missing) > 1 else "it"
+                notes.append(f"{len(missing)} held-out class{'es' if len(missing) > 1 else ''} without training "
+                             f"profiles ({_shown(missing)}): TRTR cannot predict {them}")
+            if extra:
+                them = "them" if len(extra) > 1 else "it"
+                notes.append(f"{len(extra)} training class{'es' if len(extra) > 1 else ''} not in the held-out set "
+                             f"({_shown(extra)}): TRTR's and TSTR's predictions of {them} count as errors, and in "
+                             "the macro-F1 with an F1 of 0")
     return "; ".join(notes) or None
 
 
