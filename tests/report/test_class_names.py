@@ -53,6 +53,20 @@ def test_figures_draw_every_glyph_and_keep_their_size_with_any_class_name():
     assert not [w for w in caught if "missing from font" in str(w.message)]
 
 
+def test_dollar_signs_in_class_names_are_drawn_as_written():
+    """'$' opens matplotlib's math text: a class named 'p$\\x$q' stopped the benchmark at its report (a
+    traceback), '$5 to $10' was drawn as '5to10'."""
+    labels = ["p$\\x$q", "price $5 to $10"]
+    sets = {"real": {"per_class": {lab: 0.9 for lab in labels}, "overall": 0.9},
+            "m": {"per_class": {lab: 0.5 for lab in labels}, "overall": 0.5}}
+    assert _png_size(plots.tstr_per_class(sets, labels, texts=plots.class_texts(labels)))[0] > 0
+    rng = np.random.default_rng(0)
+    real = {"pca": rng.normal(size=(20, 2)), "labels": np.array(labels * 10), "label_order": np.array(labels)}
+    plots.embedding(real, {"m": {"pca": rng.normal(size=(20, 2)), "labels": real["labels"]}},
+                    texts=plots.class_texts(real["label_order"]))
+    assert plots._texts(labels, None) == ["p\\$\\x\\$q", "price \\$5 to \\$10"]
+
+
 def test_the_report_captions_carry_the_key_of_numbered_classes(tmp_path):
     import json
 

@@ -337,11 +337,15 @@ def run_benchmark(
     curve = bench.out / "plots" / STEPS_CURVE
     if "diffusion" not in bench.by_model:
         curve.unlink(missing_ok=True)   # a curve of an earlier run's diffusion model, which this board lacks
-    elif not _failures(bench.out, bench.by_model["diffusion"], [0]):
+    else:
         # the curve is also wanted when every diffusion row was resumed, and redone when it belongs to another run
-        # (a benchmark killed while drawing it leaves the earlier model's)
+        # (a benchmark killed while drawing it leaves the earlier model's); with this run's diffusion training
+        # failed, an earlier model's curve is removed, not shown beside a board without its rows
         job = _plan(bench, "diffusion", [], 0)
-        if (_read_json(curve) or {}).get("run") != job.run_fp:
+        if _failures(bench.out, bench.by_model["diffusion"], [0]):
+            if (_read_json(curve) or {}).get("run") != job.run_fp:
+                curve.unlink(missing_ok=True)
+        elif (_read_json(curve) or {}).get("run") != job.run_fp:
             gen = _trained("diffusion", job.overrides, job.run_dir, job.run_fp, bench.train, label_key, bench.seed,
                            device, progress, bench.say)
             _steps_curve(bench, gen, seed=bench.seed, run_fp=job.run_fp)

@@ -77,7 +77,11 @@ def _gap_table(rows: list[dict[str, Any]], settings: dict[str, Any]) -> dict[str
             v = _finite(r.get(f"{c}_gap_closed"))
             sd = _finite(r.get(f"{c}_gap_closed_sd"))
             text = "–" if v is None else f"{100 * v:.0f}%"
-            if v is not None and not share_measured(r.get(f"{c}_gap_resolved")):
+            # a flag written empty (NaN: an indicator without a CI, as the biology family's) is not a missing
+            # flag (a leaderboard written before the flags, read as measured)
+            key = f"{c}_gap_resolved"
+            flag = (math.nan if r[key] is None else r[key]) if key in r else None
+            if v is not None and not share_measured(flag):
                 # the floor within its CI of the ceiling on most runs: a ratio of two noise-sized distances
                 cells.append({"text": f"({text})", "colour": gap_colour(None), "sd": "", "unresolved": True})
                 unresolved = True
@@ -212,7 +216,8 @@ def _load_npz(path: Path) -> dict[str, np.ndarray]:
 
 def _table(rows, columns, directions) -> dict[str, Any]:
     """Cells of a leaderboard table: value, CI text, and whether it is the best of its column."""
-    best = {c: best_rows(rows, c, directions.get(c, "higher")) for c, _ in columns}
+    # a column without a direction (the privacy guarantee's epsilon and delta: a setting, not a score) gets no star
+    best = {c: best_rows(rows, c, directions[c]) if c in directions else set() for c, _ in columns}
     body = []
     for i, r in enumerate(rows):
         cells = []

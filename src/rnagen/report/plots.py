@@ -55,7 +55,8 @@ def class_key(texts: Mapping[str, str]) -> str:
 def _texts(names: Sequence[str], texts: Mapping[str, str] | None) -> list[str]:
     """The figure text of each of ``names`` (:func:`class_texts` of them where the report gave none)."""
     texts = texts if texts is not None else class_texts(names)
-    return [texts.get(str(n), str(n)) for n in names]
+    # '$' opens matplotlib's math text: a class named 'p$\x$q' stopped the report, '$5 to $10' lost its '$'
+    return [texts.get(str(n), str(n)).replace("$", r"\$") for n in names]
 
 
 def to_base64(fig) -> str:
