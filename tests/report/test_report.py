@@ -227,3 +227,25 @@ def test_set_figures_take_dpm_rows_but_not_reconstructed_rows(tiny_bench, tmp_pa
     real = {k: np.asarray(v) for k, v in np.load(out / "plots" / "ddim.npz").items()}
     report._set_figures(tmp_path, [{"model": m} for m in ("real", "dpm++", "ddim+linear")], real)
     assert drawn and drawn[0] == ["dpm++"]
+
+
+def test_a_share_without_a_ci_is_bracketed_and_a_column_without_a_direction_has_no_star(tmp_path):
+    """The biology family has no CI to tell whether its floor is off the ceiling: its flag, written empty, was read
+    as a legacy leaderboard's missing flag (a measured share, in colour); epsilon (a setting, no direction) starred
+    the largest, the weakest guarantee."""
+    lb = {"columns": ["model", "de_f1", "epsilon", "de_f1_gap_closed", "de_f1_gap_resolved",
+                      "density_gap_closed"],
+          "rows": [{"model": "real", "de_f1": 1.0, "epsilon": None},
+                   {"model": "gaussian", "de_f1": 0.5, "epsilon": None, "de_f1_gap_closed": 0.0,
+                    "de_f1_gap_resolved": None, "density_gap_closed": 0.0},
+                   {"model": "vae-dp-eps2", "de_f1": 0.7, "epsilon": 2.0, "de_f1_gap_closed": 0.4,
+                    "de_f1_gap_resolved": None, "density_gap_closed": 0.5},
+                   {"model": "vae-dp-eps8", "de_f1": 0.8, "epsilon": 8.0, "de_f1_gap_closed": 0.6,
+                    "de_f1_gap_resolved": None, "density_gap_closed": 0.7}],
+          "directions": {"de_f1": "higher"}, "settings": {}}
+    (tmp_path / "leaderboard.json").write_text(json.dumps(lb))
+    text = write_report(tmp_path).read_text(encoding="utf-8")
+    gap = text[text.index('id="gap-table"'):text.index("</table>", text.index('id="gap-table"'))]
+    assert "(60%)" in gap and ">70%<" in gap   # DE F1 bracketed, density (no flag at all: legacy) measured
+    extra = text[text.index("8.000") - 300:text.index("8.000") + 10]
+    assert "★" not in extra
