@@ -11,7 +11,7 @@ from rnagen.bench import LEADERBOARD_COLUMNS, budget_overrides, parse_models, ru
 from rnagen.bench.budgets import ROWS
 from rnagen.bench.runner import GAP_COLUMNS, _table_to_metrics
 from rnagen.cli.main import main
-from rnagen.errors import ConfigError, DataError
+from rnagen.errors import ConfigError, DataError, DivergedError
 
 UNIT = ["tstr_mlp_accuracy", "trtr_accuracy", "precision", "recall", "coverage", "aa_ts", "dcr_share"]
 
@@ -246,6 +246,14 @@ def test_the_steps_curve_is_redone_for_another_run_and_dropped_without_diffusion
     run_benchmark(csv, models="gaussian,ddpm,ddim", out_dir=out, **kw)
     assert json.loads(curve.read_text())["run"] == run
     run_benchmark(csv, models="gaussian", out_dir=out, **{**kw, "overrides": None})
+    assert not curve.exists()
+    # the diffusion model of another configuration diverging: the earlier model's curve is not kept beside it
+    shutil.rmtree(out)
+    shutil.copytree(src, out)
+    over = {**(kw.get("overrides") or {}), "diffusion": [*(kw.get("overrides") or {}).get("diffusion", []),
+                                                         "train.lr=1e6"]}
+    with pytest.raises(DivergedError):
+        run_benchmark(csv, models="gaussian,ddpm,ddim", out_dir=out, **{**kw, "overrides": over})
     assert not curve.exists()
 
 
