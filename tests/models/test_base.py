@@ -497,3 +497,18 @@ def test_train_and_benchmark_take_the_recorded_label_column(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "records no label column; pass --label-key" in err
     assert not (tmp_path / "r2").exists()
+
+
+def test_numeric_classes_written_as_floats_are_the_model_s_classes():
+    """A model trained on integer classes (1, 2, 10) refused like= data holding them as floats (1.0, ...), as a
+    float column holds them, and counts={1.0: n}; a file of them was read to the same labels."""
+    a = _adata(n_per=20)
+    a.obs["k"] = np.where(a.obs["tissue"] == "liver", 1, 10)
+    m = get_model("gaussian")().fit(a, label_key="k")
+    like = a.copy()
+    like.obs["k"] = like.obs["k"].astype(float)
+    y = label_plan(m.labels, m.label_counts, like=like, label_key="k")
+    assert np.bincount(y).tolist() == [20, 20]
+    assert m.sample(counts={1.0: 3, "10": 2}, seed=0).obs["k"].astype(str).tolist() == ["1"] * 3 + ["10"] * 2
+    with pytest.raises(DataError, match="unknown label"):
+        m.sample(counts={1.5: 3}, seed=0)

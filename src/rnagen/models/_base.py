@@ -282,6 +282,14 @@ def label_plan(
             counts = like.obs[label_key].astype(str).value_counts().to_dict()
         assert counts is not None  # neither n nor n_per_label: counts were given or read from ``like``
         counts = {str(k): v for k, v in counts.items()}   # a model's labels are text (integer classes as "1")
+        # numeric classes written another way (1.0 for 1, as a float column holds them): the model's label
+        by_number = {}
+        for lab in labels:
+            by_number.setdefault(_number_text(lab), []).append(lab)
+        for k in [k for k in counts if k not in index]:
+            same = by_number.get(_number_text(k), [])
+            if len(same) == 1 and same[0] not in counts:
+                counts[same[0]] = counts.pop(k)
         unknown = sorted(set(counts) - set(index))
         if unknown:
             folded = {folded_label(x) for x in labels}
@@ -299,6 +307,15 @@ def label_plan(
     if n_genes is not None:
         _check_output_fits(int(per.sum()), n_genes)
     return np.repeat(np.arange(len(labels), dtype=np.int64), per)
+
+
+def _number_text(label: str) -> str:
+    """A numeric label as one text whatever its type was (``"1.0"`` and ``"1"``: ``"1"``); others as they are."""
+    try:
+        x = float(label)
+    except ValueError:
+        return label
+    return str(int(x)) if x.is_integer() and abs(x) < 2 ** 53 else repr(x)
 
 
 def _check_save_target(run_dir: Path) -> None:
