@@ -283,7 +283,7 @@ def label_plan(
         assert counts is not None  # neither n nor n_per_label: counts were given or read from ``like``
         counts = {str(k): v for k, v in counts.items()}   # a model's labels are text (integer classes as "1")
         # numeric classes written another way (1.0 for 1, as a float column holds them): the model's label
-        by_number = {}
+        by_number: dict[str, list[str]] = {}
         for lab in labels:
             by_number.setdefault(_number_text(lab), []).append(lab)
         for k in [k for k in counts if k not in index]:
