@@ -276,3 +276,40 @@ def test_the_randomized_route_of_large_sets_chooses_the_same_space(monkeypatch):
     gap = 4 - float((exact.basis.double() @ fast.basis.double().T).pow(2).sum())
     assert abs(gap) < 1e-4
     np.testing.assert_allclose(fast.res_sd.numpy(), exact.res_sd.numpy(), rtol=1e-3)
+
+
+def test_a_class_of_two_profiles_keeps_its_draws_within_reach_of_the_training_values():
+    """Fewer profiles than genes (the principal-component space) and a class of two: its residual variance per
+    gene had one degree of freedom ((a - b)^2 / 2 for a gene at 0 and a few hundred), and draws went past a
+    hundred times their gene's largest training value; moderated toward the pooled within-class variance, they
+    do not."""
+    import anndata as ad
+    import pandas as pd
+
+    from rnagen.models import get_model
+
+    rng = np.random.default_rng(0)
+    G = 200
+    mu = np.exp(rng.normal(3, 2, G))
+    X = rng.poisson(mu * rng.gamma(5, 0.2, (42, G))).astype(np.float32)
+    X[:, :40] *= rng.random((42, 40)) < 0.15          # 40 mostly-zero genes
+    a = ad.AnnData(X, obs=pd.DataFrame({"lab": ["big"] * 40 + ["tiny"] * 2}, index=[f"s{i}" for i in range(42)]),
+                   var=pd.DataFrame(index=[f"g{i}" for i in range(G)]))
+    m = get_model("vae").from_config(overrides=["train.steps=200"]).fit(a, label_key="lab", progress=False)
+    assert m.subspace is not None
+    s = m.sample(n_per_label=100, seed=0)
+    tiny = np.asarray(s.X)[(s.obs["lab"] == "tiny").to_numpy()]
+    assert (tiny / np.maximum(X.max(0), 1) > 100).sum() == 0
+
+
+def test_class_moments_moderate_small_classes_toward_the_pooled_variance():
+    from rnagen.models._subspace import PRIOR_DF, _class_moments
+
+    rng = np.random.default_rng(1)
+    R = np.concatenate([rng.normal(0, 1, (41, 3)), [[0, 0, 0], [10, 10, 10]]])
+    y = np.array([0] * 41 + [1] * 2)
+    _, var = _class_moments(R, y, 3)
+    pooled = (40 * R[:41].var(0, ddof=1) + 1 * R[41:].var(0, ddof=1)) / 41
+    np.testing.assert_allclose(var[1], (PRIOR_DF * pooled + R[41:].var(0, ddof=1)) / (PRIOR_DF + 1))
+    np.testing.assert_allclose(var[2], pooled)   # a class without profiles: the pooled variance
+    assert (var[1] < R[41:].var(0, ddof=1) / 3).all()
