@@ -512,3 +512,29 @@ def test_numeric_classes_written_as_floats_are_the_model_s_classes():
     assert m.sample(counts={1.0: 3, "10": 2}, seed=0).obs["k"].astype(str).tolist() == ["1"] * 3 + ["10"] * 2
     with pytest.raises(DataError, match="unknown label"):
         m.sample(counts={1.5: 3}, seed=0)
+
+
+def test_generated_values_stay_within_reach_of_their_gene_s_training_values(tmp_path):
+    """A gene at 0 or in the millions (its log2 standard deviation ~10) had the Gaussian draw values billions of
+    times its largest training value; nothing past 8 times it (3 doublings) or 3 training standard deviations is
+    generated, the share cut is recorded, and the bound is saved with the run."""
+    rng = np.random.default_rng(0)
+    a = _adata(n_per=60, genes=6)
+    X = np.asarray(a.X).copy()
+    X[:, 0] = np.where(rng.random(len(X)) < 0.5, 0.0, rng.uniform(1e6, 1e7, len(X)).round())
+    a.X = X
+    m = get_model("gaussian")().fit(a, label_key="tissue", run_dir=tmp_path / "run")
+    s = m.sample(n_per_label=3000, seed=0)
+    ratio = np.asarray(s.X) / np.maximum(X.max(axis=0), 1.0)
+    assert ratio.max() <= 8.0 + 1e-3
+    assert 0 < s.uns["rnagen"]["synthetic"]["clipped_above"]["share"] < 1 / 6   # gene 0 alone
+    again = load(tmp_path / "run").sample(n_per_label=3000, seed=0)
+    np.testing.assert_array_equal(again.X, s.X)
+    # an ordinary gene is untouched: its draws as the unbounded model's
+    free = get_model("gaussian")().fit(a, label_key="tissue")
+    free.upper = None
+    np.testing.assert_array_equal(np.asarray(free.sample(n_per_label=3000, seed=0).X)[:, 1:],
+                                  np.asarray(s.X)[:, 1:])
+    # a private model releases no statistic outside its guarantee: no bound from the training maximum
+    private = get_model("gaussian").from_config(overrides=["privacy.epsilon=4"]).fit(a, label_key="tissue")
+    assert private.upper is None

@@ -193,6 +193,11 @@ _LOAD_FIX = "retrain it (rnagen train ... --no-resume, or into a new --out)"
 #: zeros is matched to within 1/256
 ZERO_CALIBRATION_PER_CLASS = 256
 ZERO_KEY = "zeros.threshold"  # its array in transforms.npz
+UPPER_KEY = "upper.bound"  # the per-gene ceiling of generated values on the model's scale, in transforms.npz
+UPPER_MARGIN = 3.0
+"""How far past its gene's largest training value a generated value may go, in units of the model's scale (the
+training standard deviation with the default scaler): a draw there lies past anything the data held, and one
+step further on a log scale is an order of magnitude in the data's units."""
 CONSTANT_KEYS = ("constant.index", "constant.value")  # the genes at one value in every training profile, and those
 _LOADED = [f for f in RUN_FILES if not f.endswith(".pt")]  # what load reads (checkpoints: on resume)
 
@@ -446,6 +451,9 @@ class Generator(ABC):
         self.privacy: dict[str, Any] | None = None  # the DP guarantee and settings of a private run
         # per class and gene, the network output at or below which a sample is 0 (``preprocess.zeros``)
         self.zero_threshold: np.ndarray | None = None
+        #: per gene, the largest value generated on the model's scale (:meth:`_upper_bound`; ``None`` for a
+        #: private model: the training maximum is a statistic of the data outside ε)
+        self.upper: np.ndarray | None = None
         #: genes at one value in every training profile (their indices, their value): sampled at that value,
         #: which a model's own output reaches only up to its error (a diffusion network spreads it)
         self.constant: tuple[np.ndarray, np.ndarray] | None = None
@@ -663,7 +671,25 @@ class Generator(ABC):
         self.whole_numbers = None if self._private else bool(np.array_equal(X, np.rint(X)))
         share = self._zero_shares(X, y)
         Xt = self.pipeline.fit_transform(X)
+        self.upper = None if self._private else self._upper_bound(X, Xt)
         return Xt.astype(np.float32), y, share
+
+    def _upper_bound(self, X: np.ndarray, Xt: np.ndarray) -> np.ndarray:
+        """Per gene, the largest value to generate on the model's scale: :data:`UPPER_MARGIN` training standard
+        deviations past the largest training value and, where the values are on a log2 scale (a log2(x+1) step,
+        or data recorded as logged), :data:`UPPER_MARGIN` log2 units past it (8 times the largest value), the
+        lower of the two: a gene whose values span orders of magnitude has a standard deviation of several log2
+        units, three of which are no bound in its units."""
+        upper = Xt.max(axis=0).astype(np.float64) + UPPER_MARGIN
+        top = X.max(axis=0).astype(np.float64)
+        if "log2p1" in self._fitted_pipeline().spec.split("+"):
+            ceiling = (top + 1.0) * 2.0 ** UPPER_MARGIN - 1.0
+        elif (self.data_log or {}).get("logged") is True:
+            ceiling = top + UPPER_MARGIN
+        else:
+            return upper.astype(np.float32)
+        in_model = self._fitted_pipeline().transform(ceiling[None, :].astype(X.dtype))[0]
+        return np.minimum(upper, in_model).astype(np.float32)
 
     def _data_log(self, adata=None) -> dict[str, Any] | None:
         """The training data's log state: as recorded, else as the pipeline took it (a log2(x+1) step: linear
@@ -936,8 +962,14 @@ class Generator(ABC):
         X = np.asarray(Z, dtype=np.float32)
         pipeline = self._fitted_pipeline()
         floor = np.float32(self._floor())
+        above = 0
         for start in range(0, len(X), bs):
             rows = slice(start, start + bs)
+            if self.upper is not None:
+                # past the training values by UPPER_MARGIN: a tail a log scale would turn into values orders of
+                # magnitude beyond the data's (a class of two profiles, guidance on a small class)
+                above += int((X[rows] > self.upper).sum())
+                np.minimum(X[rows], self.upper, out=X[rows])
             at0 = X[rows] <= self.zero_threshold[y[rows]] if self.zero_threshold is not None else None
             X[rows] = pipeline.inverse_transform(X[rows])
             if at0 is not None:  # each class's zeros (preprocess.zeros=match); every step is monotone per gene
@@ -965,6 +997,9 @@ class Generator(ABC):
             out.uns["rnagen"]["log"] = {"pseudocount": float("nan"), **self.data_log}
         if far is not None:
             out.uns["rnagen"]["synthetic"]["far_values"] = far
+        if above:
+            out.uns["rnagen"]["synthetic"]["clipped_above"] = {"share": above / max(X.size, 1),
+                                                               "margin": UPPER_MARGIN}
         if self.privacy:  # a private model's samples carry its guarantee and DP settings
             out.uns["rnagen"]["privacy"] = dict(self.privacy)
         return out
@@ -995,6 +1030,8 @@ class Generator(ABC):
         desc, arrays = self._fitted_pipeline().to_state()
         if self.zero_threshold is not None:
             arrays[ZERO_KEY] = self.zero_threshold
+        if self.upper is not None:
+            arrays[UPPER_KEY] = self.upper
         if self.constant is not None:
             arrays.update(zip(CONSTANT_KEYS, self.constant))
         write_npz(run_dir / "transforms.npz", **arrays)
@@ -1128,6 +1165,10 @@ class Generator(ABC):
                 model.pipeline = Pipeline.from_state(meta["pipeline"], {k: z[k] for k in z.files})
                 if model.data_log is None:
                     model.data_log = model._data_log()
+                if UPPER_KEY in z.files:   # runs saved before it have none: their samples are not bounded above
+                    model.upper = np.asarray(z[UPPER_KEY], dtype=np.float32)
+                    if model.upper.shape != (model.n_genes,):
+                        raise ValueError(f"its {UPPER_KEY} array does not fit {model.n_genes} genes")
                 if ZERO_KEY in z.files:
                     model.zero_threshold = np.asarray(z[ZERO_KEY], dtype=np.float32)
                     if model.zero_threshold.shape != (model.n_labels, model.n_genes):
