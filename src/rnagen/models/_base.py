@@ -196,8 +196,9 @@ ZERO_KEY = "zeros.threshold"  # its array in transforms.npz
 UPPER_KEY = "upper.bound"  # the per-gene ceiling of generated values on the model's scale, in transforms.npz
 UPPER_MARGIN = 3.0
 """How far past its gene's largest training value a generated value may go, in units of the model's scale (the
-training standard deviation with the default scaler): a draw there lies past anything the data held, and one
-step further on a log scale is an order of magnitude in the data's units."""
+training standard deviation with the default scaler), and in log2 units on log-scale data (:meth:`Generator.
+_upper_bound`): a draw there lies past anything the data held, and on a log scale each further unit multiplies
+the value in the data's units."""
 CONSTANT_KEYS = ("constant.index", "constant.value")  # the genes at one value in every training profile, and those
 _LOADED = [f for f in RUN_FILES if not f.endswith(".pt")]  # what load reads (checkpoints: on resume)
 
