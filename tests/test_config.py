@@ -31,8 +31,10 @@ def test_overrides_as_one_string_or_a_mapping_with_dotted_keys():
     assert build_config(Outer, overrides="inner.steps=3").inner.steps == 3
     cfg = build_config(Outer, overrides={"inner.lr": 0.5, "inner": {"steps": 4}, "flag": True})
     assert cfg.inner.lr == 0.5 and cfg.inner.steps == 4 and cfg.flag is True
-    with pytest.raises(ConfigError, match="conflicts with an earlier one"):
-        build_config(Outer, overrides={"inner": 1, "inner.lr": 0.5})
+    for bad in ({"inner": 1, "inner.lr": 0.5}, {"inner.lr": 0.5, "inner": 1},
+                {"inner.lr": 0.5, "inner": {"lr": {"x": 1}}}):
+        with pytest.raises(ConfigError, match="conflicts with an earlier one"):
+            build_config(Outer, overrides=bad)
 
 
 def test_a_configuration_mapping_for_another_model_is_refused():

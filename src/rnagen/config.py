@@ -340,8 +340,11 @@ def _expand_dotted(items: Mapping[str, Any]) -> dict[str, Any]:
             if not isinstance(node, dict):
                 raise ConfigError(f"override {shown!r} conflicts with an earlier one")
         if isinstance(value, Mapping):
+            inner = node.setdefault(path[-1], {})
+            if not isinstance(inner, dict):
+                raise ConfigError(f"override {shown!r} conflicts with an earlier one")
             for k, v in value.items():
-                put(node.setdefault(path[-1], {}), str(k).split("."), v, f"{shown}.{k}")
+                put(inner, str(k).split("."), v, f"{shown}.{k}")
         elif isinstance(node.get(path[-1]), dict):
             raise ConfigError(f"override {shown!r} conflicts with an earlier one")
         else:
