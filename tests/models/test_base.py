@@ -409,6 +409,9 @@ def test_samples_that_are_not_finite_are_refused(tmp_path, monkeypatch):
         return Z
 
     monkeypatch.setattr(cls, "_sample", huge)
+    # bounded above (the training maximum and its margin): the value is cut and the cut recorded
+    assert m.sample(n=20, seed=0).uns["rnagen"]["synthetic"]["clipped_above"]["share"] == pytest.approx(1 / 120)
+    m.upper = None   # a private model's, or a run saved before the bound
     with pytest.raises(DivergedError, match=r"samples in the data's units hold 1 NaN or infinite values \(1 of 20 "
                                           r"profiles\): values far outside"):
         m.sample(n=20, seed=0)
