@@ -69,14 +69,7 @@ def canonical_order(X: np.ndarray, y: np.ndarray | None = None, *, chunk: int = 
     from them, give the same score however the rows of a file were ordered (a seeded mini-batch order would
     otherwise make TSTR and the detection AUC depend on it), and the key is the same for any order of the genes.
     Rows alike in all of it are interchangeable, so their ties do not matter."""
-    keys = np.empty((3, X.shape[0]))
-    for s in range(0, X.shape[0], chunk):   # float64 in chunks: no float64 copy of a large matrix
-        B = X[s:s + chunk]
-        B = np.asarray(B.toarray() if hasattr(B, "toarray") else B, np.float64)   # a sparse matrix's rows too
-        B2 = B * B
-        keys[0, s:s + chunk], keys[1, s:s + chunk], keys[2, s:s + chunk] = B.sum(1), B2.sum(1), (B2 * B).sum(1)
-    # rounded to 12 significant digits: a sum taken over the genes in another order differs in its last bits
-    keys = np.stack([_round_sig(k) for k in keys])
+    keys = _power_sums(X, axis=1, chunk=chunk)
     order = (keys[2], keys[1], keys[0])
     return np.lexsort(order if y is None else (*order, np.asarray(y)))
 
@@ -86,15 +79,26 @@ def column_order(X: np.ndarray, *, chunk: int = 4096) -> np.ndarray:
     and of cubes of each column's values, over the rows in any order): a network whose weights are drawn in
     this order of its inputs is the same for any order of the genes of a file (drawn in the file's order,
     TSTR, the detection AUC and LOGAN-D1 moved with it). Columns alike in all of it are interchangeable."""
-    keys = np.zeros((3, X.shape[1]))
-    for s in range(0, len(X), chunk):
-        B = np.asarray(X[s:s + chunk], np.float64)
-        B2 = B * B
-        keys[0] += B.sum(0)
-        keys[1] += B2.sum(0)
-        keys[2] += (B2 * B).sum(0)
-    keys = np.stack([_round_sig(k) for k in keys])
+    keys = _power_sums(X, axis=0, chunk=chunk)
     return np.lexsort((keys[2], keys[1], keys[0]))
+
+
+def _power_sums(X: np.ndarray, *, axis: int, chunk: int) -> np.ndarray:
+    """The sums of the values, of their squares and of their cubes along ``axis`` of ``X`` (1: one key per row, 0:
+    per column), read ``chunk`` rows at a time in float64 (no float64 copy of a large matrix; a sparse matrix's
+    rows too), rounded to 12 significant digits: sums taken in another order differ in their last bits."""
+    keys = np.zeros((3, X.shape[1 - axis]))
+    for s in range(0, X.shape[0], chunk):
+        B = X[s:s + chunk]
+        B = np.asarray(B.toarray() if hasattr(B, "toarray") else B, np.float64)
+        B2 = B * B
+        parts = (B.sum(axis), B2.sum(axis), (B2 * B).sum(axis))
+        for k, part in enumerate(parts):
+            if axis == 1:
+                keys[k, s:s + chunk] = part
+            else:
+                keys[k] += part
+    return np.stack([_round_sig(k) for k in keys])
 
 
 def _round_sig(v: np.ndarray, digits: int = 12) -> np.ndarray:

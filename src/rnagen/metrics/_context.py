@@ -55,6 +55,18 @@ def reference_rows(T: np.ndarray, train_labels: np.ndarray | None, synthetic_lab
     return np.sort(order[chosen])
 
 
+def rows_outside(n_train: int, reference: np.ndarray | None) -> np.ndarray | None:
+    """The training rows the feature spaces (z-scores, Fréchet PCA and classifier) are fitted on: those outside the
+    reference when more than :data:`~rnagen.metrics.fidelity.PCA_COMPONENTS` remain, else ``None`` (all of them,
+    the reference's own among them)."""
+    from .fidelity import PCA_COMPONENTS
+
+    if reference is None:
+        return None
+    rest = np.setdiff1d(np.arange(n_train), reference)
+    return rest if len(rest) > PCA_COMPONENTS else None
+
+
 @dataclass(frozen=True)
 class EvalContext:
     """Prepared inputs and settings of one evaluation (see the module docstring).
@@ -126,11 +138,8 @@ class EvalContext:
             if "reference_rows" in prepared:   # drawn by prepare, before the z-scores fitted outside them
                 rows, fit_rows = prepared["reference_rows"], prepared["fit_rows"]
             else:
-                from .fidelity import PCA_COMPONENTS
-
                 rows = reference_rows(T, yt, prepared["synthetic_labels"], n_sub, rng) if n_sub < len(T) else None
-                rest = None if rows is None else np.setdiff1d(np.arange(len(T)), rows)
-                fit_rows = rest if rest is not None and len(rest) > PCA_COMPONENTS else None
+                fit_rows = rows_outside(len(T), rows)
             ref = T[rows] if rows is not None else T
             ref_labels = yt if yt is None or rows is None else yt[rows]
             if "train" in counts:

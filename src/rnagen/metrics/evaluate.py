@@ -195,14 +195,12 @@ def prepare(real, synthetic, train=None, *, label_key: str | None = None, real_l
     else:
         ref = T if T is not None else R
         if T is not None and seed is not None:
-            from ._context import reference_rows
-            from .fidelity import PCA_COMPONENTS
+            from ._context import reference_rows, rows_outside
 
             n_sub = min(len(T), len(S))
             if n_sub < len(T):
                 rows = reference_rows(T, yt, ys, n_sub, np.random.default_rng(seed))
-                rest = np.setdiff1d(np.arange(len(T)), rows)
-                fit_rows = rest if len(rest) > PCA_COMPONENTS else None
+                fit_rows = rows_outside(len(T), rows)
             if fit_rows is not None:
                 ref = T[fit_rows]
         mu = ref.mean(0, dtype=np.float64)

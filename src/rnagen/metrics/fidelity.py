@@ -145,8 +145,6 @@ class PCASpace:
 
     def __init__(self, fit_on: np.ndarray, *, n_components: int = 50):
         X = np.asarray(fit_on, np.float64)
-        #: how many profiles the space was fitted on
-        self.fit_rows_ = int(X.shape[0])
         self.mean_ = X.mean(0)
         n_components = int(min(n_components, X.shape[0] - 1, X.shape[1]))
         Xc = X - self.mean_

@@ -58,20 +58,23 @@ def dcr(synthetic, train, holdout, *, quantile: float = 0.01) -> dict:
     S, T, H = (_knn.as_tensor(a) for a in (synthetic, train, holdout))
     st = _knn.cross_pass(S, T)
     sh = _knn.cross_pass(S, H)
-    ht = np.sqrt(_knn.cross_pass(H, T).a_nn2)
-    seen = _knn.same_profiles(np.asarray(holdout), np.asarray(train))   # held-out profiles in train as well
-    return dcr_from_neighbours(np.sqrt(st.a_nn2), st.a_nn, np.sqrt(sh.a_nn2),
-                               ht[~seen] if seen.any() and not seen.all() else ht,
-                               n_train=len(T), n_holdout=len(H), quantile=quantile)
+    return dcr_from_neighbours(np.sqrt(st.a_nn2), st.a_nn, np.sqrt(sh.a_nn2), np.sqrt(_knn.cross_pass(H, T).a_nn2),
+                               n_train=len(T), n_holdout=len(H), quantile=quantile,
+                               holdout_in_train=_knn.same_profiles(np.asarray(holdout), np.asarray(train)))
 
 
 def dcr_from_neighbours(d_tr: np.ndarray, i_tr: np.ndarray, d_ho: np.ndarray, ho_to_tr: np.ndarray, *,
-                        n_train: int, n_holdout: int, quantile: float = 0.01) -> dict:
+                        n_train: int, n_holdout: int, quantile: float = 0.01,
+                        holdout_in_train: np.ndarray | None = None) -> dict:
     """:func:`dcr` from nearest-neighbour distances already computed (e.g. by the passes of
     :func:`rnagen.metrics.evaluate`): ``d_tr``/``i_tr`` distance and index of each synthetic profile's closest
     training profile, ``d_ho`` its distance to the closest held-out profile, ``ho_to_tr`` each held-out
-    profile's distance to its closest training profile."""
+    profile's distance to its closest training profile; ``holdout_in_train`` marks the held-out profiles that
+    are training profiles too, left out of the near-copy threshold (at distance 0 they would set it at 0 and
+    hide every near copy)."""
     d_tr, d_ho, ho_to_tr = (np.asarray(x, np.float64) for x in (d_tr, d_ho, ho_to_tr))
+    if holdout_in_train is not None and holdout_in_train.any() and not holdout_in_train.all():
+        ho_to_tr = ho_to_tr[~np.asarray(holdout_in_train, bool)]
     i_tr = np.asarray(i_tr)
     share_terms = np.where(d_tr < d_ho, 1.0, np.where(d_tr == d_ho, 0.5, 0.0))
     thr = float(np.quantile(ho_to_tr, quantile))
@@ -156,16 +159,11 @@ def _dcr(ctx: EvalContext) -> dict:
     else:
         st = _knn.cross_pass(S, T)
         s_t2, s_t_idx, r_t2 = st.a_nn2, st.a_nn, _knn.cross_pass(R, T).a_nn2
-    # held-out profiles that are training profiles too (a sample in the data twice) sit at distance 0 from the
-    # training set: kept in, they pull the near-copy threshold (a low quantile of those distances) to 0 and
-    # hide every near copy
-    seen = ctx.held_out_copies
+    seen = ctx.held_out_copies   # held-out profiles that are training profiles too (a sample in the data twice)
     if seen is None or len(seen) != len(R):
         seen = _knn.same_profiles(R, T)
-    if seen.any() and not seen.all():
-        r_t2 = np.asarray(r_t2)[~seen]
     return dcr_from_neighbours(np.sqrt(s_t2), s_t_idx, np.sqrt(ctx.prdc["_fake_to_real_nn2"]), np.sqrt(r_t2),
-                               n_train=len(T), n_holdout=len(R))
+                               n_train=len(T), n_holdout=len(R), holdout_in_train=seen)
 
 
 @scorer("privacy", order=30, metrics=("dcr_share", "dcr_ratio", "near_copy_share"))
