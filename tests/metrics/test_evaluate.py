@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from rnagen.errors import ConfigError
 from rnagen.metrics import METRICS, evaluate, prepare
 
 
@@ -170,6 +171,69 @@ def test_the_reference_is_what_new_real_profiles_score_where_genes_outnumber_tra
     assert abs(np.mean(diffs["frechet_classifier"])) < 0.25, diffs
 
 
+def test_a_training_sized_set_scored_on_a_held_out_sized_part_has_its_ceiling_outside_the_fits():
+    """A synthetic set as large as the training set has the whole training set, inside the z-scores and the
+    Fréchet PCA, as its reference: with genes outnumbering training profiles a perfect generator (new real
+    profiles) reads far from it. fidelity_size="held-out" scores the families judged against the reference on a
+    held-out-sized part, whose reference (as large) lies outside the fits: a perfect generator meets it."""
+    ratios = {"synthetic": {"density": [], "frechet_pca": []}, "held-out": {"density": [], "frechet_pca": []}}
+    for seed in range(10):   # one draw's density ratio spreads by about 0.08
+        rng = np.random.default_rng(seed)
+        centres = rng.normal(0, 0.7, (3, 3000))
+
+        def draw(n):
+            y = rng.integers(0, 3, n)
+            return (6 + centres[y] + rng.normal(0, 1, (n, 3000))).astype(np.float32), np.array([f"c{c}" for c in y])
+
+        (R, yr), (T, yt), (S, ys) = draw(60), draw(180), draw(180)
+        for size, got in ratios.items():
+            df = evaluate(R, S, train=T, real_labels=yr, synthetic_labels=ys, train_labels=yt, seed=seed,
+                          metrics=list(got), n_boot=5, n_boot_expensive=2, fidelity_size=size)
+            rows = df.set_index("name")
+            for m in got:
+                got[m].append(rows.loc[m, "reference"] / rows.loc[m, "value"] - 1)
+            assert ("reference_note" in df.attrs) == (size == "synthetic")
+            assert ("fidelity_size_note" in df.attrs) == (size == "held-out")
+    # in the fits the reference reads denser than new real profiles, and its projections spread wider
+    assert np.mean(ratios["synthetic"]["density"]) > 0.1 and np.mean(ratios["synthetic"]["frechet_pca"]) > 1
+    assert abs(np.mean(ratios["held-out"]["density"])) < 0.06, ratios
+    assert abs(np.mean(ratios["held-out"]["frechet_pca"])) < 0.1, ratios
+
+
+def test_the_held_out_sized_part_is_drawn_like_the_held_out_set_and_the_other_families_see_every_profile():
+    from rnagen.metrics.evaluate import _like_held_out
+
+    T, R, _ = _many_classes(n_train=12, n_held=4)
+    R = R[np.r_[0:40:2, 1:8:2]].copy()   # the held-out set: 2 per class, 4 of t0 and t1
+    S = T.copy()                          # training-sized; each profile a copy of a training one
+    S.obs_names = [f"x{i}" for i in range(S.n_obs)]
+    rows = _like_held_out(S, None, R, None, "tissue", 4)
+    assert S.obs["tissue"].iloc[rows].value_counts().sort_index().to_dict() == \
+        R.obs["tissue"].value_counts().sort_index().to_dict()
+    flipped = S[::-1].copy()
+    back = _like_held_out(flipped, None, R, None, "tissue", 4)
+    np.testing.assert_array_equal(np.sort(np.asarray(flipped.X)[back], axis=0), np.sort(np.asarray(S.X)[rows], axis=0))
+    kw = dict(label_key="tissue", n_boot=20, n_boot_expensive=2, seed=4)
+    df = evaluate(R, S, train=T, metrics=["density", "coverage", "near_copy_share"], fidelity_size="held-out", **kw)
+    part = evaluate(R, S[rows].copy(), train=T, metrics=["density", "coverage"], **kw).set_index("name")
+    got = df.set_index("name")
+    for m in ("density", "coverage"):
+        assert got.loc[m, "value"] == pytest.approx(part.loc[m, "value"])
+        assert got.loc[m, "reference"] == pytest.approx(part.loc[m, "reference"])
+    # the privacy family on every profile: all 120 copies flagged, not the 24 of the part
+    assert got.loc["near_copy_share", "value"] == 1.0 and len(df.attrs["flagged_near_copies"]) == S.n_obs
+    assert "24 of the synthetic set's 120 profiles" in df.attrs["fidelity_size_note"]
+    # a floor is cut like the synthetic set, its shares measured against the same ceiling
+    F = S.copy()
+    F.X = np.asarray(F.X) + np.random.default_rng(0).normal(0, 1, F.shape).astype(np.float32)
+    fl = evaluate(R, S, train=T, floor=F, metrics=["density"], fidelity_size="held-out", **kw).set_index("name")
+    cut = evaluate(R, S[rows].copy(), train=T, floor=F[_like_held_out(F, None, R, None, "tissue", 5)].copy(),
+                   metrics=["density"], **kw).set_index("name")
+    assert fl.loc["density", "floor"] == pytest.approx(cut.loc["density", "floor"])
+    with pytest.raises(ConfigError, match="fidelity_size must be synthetic or held-out"):
+        evaluate(R, S, train=T, fidelity_size="test", **kw)
+
+
 def test_evaluate_command_says_where_the_pca_space_holds_the_reference(tmp_path, capsys):
     from rnagen.cli.main import main
 
@@ -185,6 +249,14 @@ def test_evaluate_command_says_where_the_pca_space_holds_the_reference(tmp_path,
     assert main([str(a) for a in argv]) == 0
     assert "note: the synthetic set is as large as the training set, so the reference is the training set " \
         "itself" in capsys.readouterr().out
+    # scored on a part like the held-out set: a reference outside the fits, and said
+    out = tmp_path / "scores.json"
+    assert main([str(a) for a in argv] + ["--fidelity-size", "held-out", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "as large as the training set" not in text
+    assert "note: the indicators judged against the real-vs-real reference (fidelity, adversarial, detection, " \
+        "correlation, biology) are scored on 40 of the synthetic set's 60 profiles" in text
+    assert json.loads(out.read_text())["settings"]["fidelity_size"] == "held-out"
 
 
 def test_the_floor_is_measured_in_the_synthetic_set_s_pca_space(monkeypatch):

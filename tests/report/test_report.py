@@ -250,3 +250,16 @@ def test_a_share_without_a_ci_is_bracketed_and_a_column_without_a_direction_has_
     # the star is the cell's class (CSS draws it): the de_f1 column has its best cell, the epsilon column none
     assert '<td class="best">0.800' in text
     assert '<td class="">8.000' in text and '<td class="best">8.000' not in text
+
+
+def test_gap_table_shows_a_measured_share_with_its_spread_and_an_unmeasured_one_in_brackets():
+    from rnagen.report import _gap_table
+
+    row = {"model": "ddim", "density_gap_closed": 0.42, "density_gap_closed_sd": 0.13, "density_gap_resolved": 1.0,
+           "aa_ts_gap_closed": 0.3, "aa_ts_gap_closed_sd": 0.2, "aa_ts_gap_resolved": 0.0}
+    table = _gap_table([{"model": "real", "density_gap_closed": 1.0}, row], {})
+    cells = {h["key"]: c for h, c in zip(table["head"], table["rows"][0]["cells"])}
+    assert [r["model"] for r in table["rows"]] == ["ddim"]
+    assert (cells["density"]["text"], cells["density"]["sd"], cells["density"]["unresolved"]) == ("42%", "± 13 sd",
+                                                                                                  False)
+    assert (cells["aa_ts"]["text"], cells["aa_ts"]["sd"], cells["aa_ts"]["unresolved"]) == ("(30%)", "", True)

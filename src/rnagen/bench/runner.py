@@ -654,15 +654,19 @@ def _setup(data, *, label_key, models, reconstruct, full, seeds, splits, budget,
                 "data": str(data) if path_like else "AnnData",
                 "data_name": data_name or (Path(str(data)).name if path_like else "AnnData"),
                 "full": (str(full) if isinstance(full, (str, Path)) else ("AnnData" if full is not None else None))}
-    _write_settings(out, records, split_fp=split_fp, settings=settings)
-    n_rows = splits * seeds * (1 + len(rows) * (1 + len(methods))) + (1 if methods else 0)
-    ref = RealReference(train, test, label_key=label_key, seed=seed)
-    write_npz(out / "plots" / "real.npz", **ref.arrays())
-    ev_opts = {**EVALUATE_OPTIONS[budget], **dict(evaluate_options or {})}
+    # the synthetic sets are as large as the training set (TSTR trains on them); the indicators judged against
+    # the real-vs-real reference are scored on a held-out-sized part, whose reference (as large) lies outside the
+    # evaluation's fits (rnagen.metrics.evaluate's fidelity_size)
+    ev_opts = {"fidelity_size": "held-out", **EVALUATE_OPTIONS[budget], **dict(evaluate_options or {})}
     if "k" not in ev_opts and min(test.n_obs, train.n_obs) < 12:
         # k-NN metrics need k + 1 profiles per set (the held-out one, the synthetic and reference sets of the
         # training set's size): a small split gets a smaller neighbourhood
         ev_opts["k"] = max(1, min(test.n_obs, train.n_obs) - 2)
+    settings["fidelity_size"] = ev_opts["fidelity_size"]
+    _write_settings(out, records, split_fp=split_fp, settings=settings)
+    n_rows = splits * seeds * (1 + len(rows) * (1 + len(methods))) + (1 if methods else 0)
+    ref = RealReference(train, test, label_key=label_key, seed=seed)
+    write_npz(out / "plots" / "real.npz", **ref.arrays())
     from ..metrics import METRICS
 
     # "all" names the registry's indicators: a result written before an indicator was added is recomputed
@@ -1154,19 +1158,26 @@ def _copies(got: Mapping[str, list[dict]], names: Sequence[str]) -> dict[str, fl
     return out
 
 
+def _shows_reference(name: str) -> bool:
+    """Whether the real row shows indicator ``name``'s reference (without a CI) in place of its value. For an
+    indicator of closeness to the training profiles the value scores them, a generator that copies (kept as the
+    leaderboard's "copies"), and the reference is the held-out real value, the ideal. For one judged against the
+    real-vs-real reference the reference is the ceiling the other rows' shares are measured against: a
+    training subsample outside the evaluation's fits, where the scored part of the training profiles may lie
+    inside them (``fidelity_size="held-out"``; the whole training set, both the same)."""
+    from ..metrics._registry import against_reference, scores_copies
+
+    return scores_copies(name) or against_reference(name)
+
+
 def _board_row(row: str, recs: Sequence[dict], got: Mapping[str, list[dict]], names: Sequence[str], *,
                seeds: int) -> dict[str, Any]:
     """One leaderboard row: per indicator the mean over runs of the value and the CI bounds (and the spread
     across runs when there are ``seeds`` > 1 of them), the mean share of the gap closed, and the mean times."""
-    from ..metrics._registry import scores_copies
-
     rec: dict[str, Any] = {"model": row, "n_seeds": len(recs)}
     for name in names:
         vals = [r["metrics"].get(name, {}) for r in recs]
-        if _is_ceiling(row) and scores_copies(name):
-            # the real row scores the training profiles: for an indicator of closeness to them that is a
-            # generator that copies (kept as the leaderboard's "copies"), so the row shows the held-out real
-            # value, the ideal, without a CI
+        if _is_ceiling(row) and _shows_reference(name):
             vals = [{"value": x.get("reference")} for x in vals]
         v = [x.get("value") for x in vals if x.get("value") is not None]
         lo = [x.get("ci_low") for x in vals if x.get("ci_low") is not None]
@@ -1260,7 +1271,13 @@ def _seed_floors(row: str, recs: Sequence[dict], got: Mapping[str, list[dict]]
     def column(metrics: Mapping[str, dict], key: str) -> dict[str, Any]:
         return {k: v.get(key) for k, v in metrics.items()}
 
-    return [(column(r["metrics"], "value"), column(r["metrics"], "reference"),
+    def values(metrics: Mapping[str, dict]) -> dict[str, Any]:
+        # the real row is its own ceiling: its reference where it shows it (_shows_reference)
+        if not _is_ceiling(row):
+            return column(metrics, "value")
+        return {k: v.get("reference" if _shows_reference(k) else "value") for k, v in metrics.items()}
+
+    return [(values(r["metrics"]), column(r["metrics"], "reference"),
              floors.get(r.get("seed_index", i)) or {}) for i, r in enumerate(recs)]
 
 

@@ -197,7 +197,7 @@ def _evaluate(args: argparse.Namespace, metrics: list[str] | None, ending: str) 
     df = evaluate(real, syn, train=train, floor=floor, label_key=args.label_key, metrics=metrics,
                   n_boot=args.n_boot, n_boot_expensive=args.n_boot_expensive, k=args.k, seed=args.seed,
                   verbose=args.verbose, gene_sets=gene_sets, biology=biology, mia_reference=mia_ref,
-                  mia_density=args.mia_density, mia_pca_dims=args.mia_pca_dims)
+                  mia_density=args.mia_density, mia_pca_dims=args.mia_pca_dims, fidelity_size=args.fidelity_size)
     print(format_table(df, per_class=args.per_class))
     if train is None:
         print("note: without --train there is no real-vs-real reference, floor, TRTR or privacy and membership "
@@ -206,7 +206,7 @@ def _evaluate(args: argparse.Namespace, metrics: list[str] | None, ending: str) 
         print(f"note: {df.attrs['held_out_in_train']['note']}")
     if "label_note" in df.attrs:
         print(f"note: {df.attrs['label_note']}")
-    for key in ("sizes_note", "synthetic_size_note", "geneset_note", "reference_note"):
+    for key in ("sizes_note", "synthetic_size_note", "geneset_note", "reference_note", "fidelity_size_note"):
         if key in df.attrs:
             print(f"note: {df.attrs[key]}")
     for key in ("biology_de", "biology_coexpr", "biology_concordance"):
@@ -233,6 +233,7 @@ def _evaluate(args: argparse.Namespace, metrics: list[str] | None, ending: str) 
                    "n_reference": int(mia_ref.n_obs) if mia_ref is not None else None},
         "settings": {"seed": args.seed, "k": args.k, "n_boot": args.n_boot,
                      "n_boot_expensive": args.n_boot_expensive, "ci_level": 0.95,
+                     "fidelity_size": args.fidelity_size,
                      "biology": dataclasses.asdict(biology)},
         "metrics": [r for r in rows if r["group"] == "all"],
         "per_class": [r for r in rows if r["group"] != "all"],
@@ -290,6 +291,13 @@ def register(sub) -> None:
                    help="comma-separated metric names or families (fidelity, adversarial, correlation, utility, "
                         "detection, privacy, membership, biology; a family's metrics the inputs cannot give are "
                         "left out); default: all that apply")
+    p.add_argument("--fidelity-size", choices=("synthetic", "held-out"), default="synthetic",
+                   help="synthetic (default): every indicator on the whole synthetic set; held-out: the indicators "
+                        "judged against the real-vs-real reference (fidelity, adversarial, detection, correlation, "
+                        "biology) on a part of it like --real (its size and label counts), so that the reference, "
+                        "a training subsample as large, lies outside the z-scores and feature spaces fitted on the "
+                        "other training profiles; utility, privacy and membership on all of it (what rnagen "
+                        "benchmark does with its training-sized sets)")
     p.add_argument("--k", type=T.integer(">= 1"), default=10,
                    help="neighbourhood size for precision/recall/density/coverage (default: 10)")
     p.add_argument("--n-boot", type=T.integer(">= 2"), default=1000,

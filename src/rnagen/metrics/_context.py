@@ -222,7 +222,8 @@ class EvalContext:
         return (f"{why}: the z-scores, the Fréchet PCA and its classifier are fitted on the reference's own "
                 "profiles, which then read closer to real data than new real profiles would (most where genes "
                 "outnumber training profiles), and a generator's share of the distance to it better than it is; a "
-                "synthetic set of the held-out set's size gets a reference outside the fits")
+                "synthetic set of the held-out set's size, or its part scored with fidelity_size='held-out' "
+                "(--fidelity-size held-out), gets a reference outside the fits")
 
     # ------------------------------------------------------------------------ shared neighbour passes
     def _check_k(self) -> None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = ["MetricInfo", "METRICS", "register", "direction_from_text", "Scorer", "SCORERS", "scorer", "Scored",
-           "families", "select_metrics", "unknown_metrics_message"]
+           "families", "select_metrics", "unknown_metrics_message", "REFERENCE_FAMILIES", "against_reference"]
 
 
 @dataclass(frozen=True)
@@ -70,6 +70,18 @@ def scores_copies(name: str) -> bool:
     copies, not its ceiling; its ideal is the held-out real value (the reference column)."""
     info = METRICS.get(name)
     return info is not None and (info.family in ("privacy", "membership") or name == "privacy_loss")
+
+
+#: the families whose indicators are compared with a real-vs-real reference drawn from the training set at the
+#: synthetic set's size (:mod:`rnagen.metrics.evaluate`): their values depend on the sets' sizes, and the
+#: reference is outside the evaluation's fits only when it is smaller than the training set
+REFERENCE_FAMILIES: tuple[str, ...] = ("fidelity", "adversarial", "detection", "correlation", "biology")
+
+
+def against_reference(name: str) -> bool:
+    """Whether indicator ``name`` belongs to a family of :data:`REFERENCE_FAMILIES`."""
+    info = METRICS.get(name)
+    return info is not None and info.family in REFERENCE_FAMILIES
 
 
 def families() -> dict[str, list[str]]:

@@ -57,7 +57,14 @@ from ..pp.prepare import dense, is_logged, to_log_scale
 from ..pp.preprocess import folded_label
 from . import _knn
 from ._context import EvalContext
-from ._registry import METRICS, ordered_scorers, select_metrics, unknown_metrics_message
+from ._registry import (
+    METRICS,
+    REFERENCE_FAMILIES,
+    against_reference,
+    ordered_scorers,
+    select_metrics,
+    unknown_metrics_message,
+)
 from .biology import BiologyOptions, gene_set_index
 from .gap import NO_GAP_NOTE, UNRESOLVED_NOTE, add_gap_columns, applies, share_measured
 
@@ -368,13 +375,29 @@ def _run_scorers(ctx: EvalContext, *, verbose: bool) -> tuple[list[dict], dict[s
 
 def _table(rows: list[dict]) -> pd.DataFrame:
     """The rows in registry order, per-class rows after the overall ones; floor and gap columns empty."""
-    df = pd.DataFrame(rows, columns=COLUMNS)
-    order = {m: i for i, m in enumerate(METRICS)}
-    df["_o"] = df["name"].map(order)
-    df["_g"] = (df["group"] != "all").astype(int)
-    df = df.sort_values(["_g", "_o"], kind="stable").drop(columns=["_o", "_g"]).reset_index(drop=True)
+    df = _in_order(pd.DataFrame(rows, columns=COLUMNS))
     for c in GAP_COLUMNS:
         df[c] = np.nan
+    return df
+
+
+def _in_order(df: pd.DataFrame) -> pd.DataFrame:
+    """``df``'s rows in registry order, per-class rows after the overall ones."""
+    order = {m: i for i, m in enumerate(METRICS)}
+    df = df.assign(_o=df["name"].map(order), _g=(df["group"] != "all").astype(int))
+    return df.sort_values(["_g", "_o"], kind="stable").drop(columns=["_o", "_g"]).reset_index(drop=True)
+
+
+def _merged(tables: list[pd.DataFrame]) -> pd.DataFrame:
+    """One table of the rows of ``tables`` (disjoint indicators) in registry order; their ``attrs`` together, the
+    seconds per family added up and an entry of the first table kept over a later one's."""
+    df = _in_order(pd.concat(tables, ignore_index=True))
+    timings: dict[str, float] = {}
+    for t in reversed(tables):
+        df.attrs.update({k: v for k, v in t.attrs.items() if k != "timings"})
+        for k, v in t.attrs.get("timings", {}).items():
+            timings[k] = timings.get(k, 0.0) + v
+    df.attrs["timings"] = timings
     return df
 
 
@@ -382,11 +405,12 @@ def _scored(real, synthetic, train, *, metrics: Sequence[str] | None, opts: dict
             label_key: str | None, real_labels, synthetic_labels, train_labels, gene_sets, biology: BiologyOptions,
             real_side: dict[str, Any], mia_reference=None, membership_seed: int | None = None,
             membership_index: dict[str, np.ndarray] | None = None, mia_opts: dict[str, Any] | None = None,
-            verbose: bool = False) -> pd.DataFrame:
+            verbose: bool = False, only: frozenset[str] | None = None) -> pd.DataFrame:
     """``synthetic``'s table (rows and attrs, the gap columns empty). ``ceiling=False`` leaves out the
     real-vs-real references: the floor's table needs only its values and CIs, its ceiling being the synthetic
     set's own (the same training subsample), so they are not computed twice. ``real_side`` carries the passes
-    over the real set alone from one call to the next (:meth:`EvalContext.real_side`)."""
+    over the real set alone from one call to the next (:meth:`EvalContext.real_side`). ``only``: of the
+    indicators ``metrics`` asks for (checked as a whole), those computed here."""
     want, strict = _requested(metrics)
     # the floor (scored after the synthetic set) takes the synthetic set's statistics and reference rows
     prepared = prepare(real, synthetic, train, label_key=label_key, real_labels=real_labels,
@@ -399,6 +423,8 @@ def _scored(real, synthetic, train, *, metrics: Sequence[str] | None, opts: dict
         dropped: list[str] = []
         prepared["gene_sets"] = gene_set_index(gene_sets, genes, prepared["real"].shape[1], dropped=dropped)
     want = _computable(want, prepared, strict=strict, explicit=metrics is not None)
+    if only is not None:
+        want = [m for m in want if m in only]
     ctx = EvalContext.build(prepared, want=want, gene_sets=prepared.get("gene_sets"), biology=biology, **opts,
                             membership_seed=membership_seed, membership_index=membership_index,
                             membership_options=mia_opts, with_reference=ceiling)
@@ -423,7 +449,8 @@ def evaluate(real, synthetic, *, train=None, floor=None, label_key: str | None =
              synthetic_labels=None, train_labels=None, floor_labels=None, verbose: bool = False,
              gene_sets=None, biology=None, mia_reference=None, membership_seed: int | None = None,
              membership_sets: Mapping[str, Any] | None = None, mia_density: Literal["kde", "gmm"] = "kde",
-             mia_pca_dims: int = 10) -> pd.DataFrame:
+             mia_pca_dims: int = 10, fidelity_size: Literal["synthetic", "held-out"] = "synthetic"
+             ) -> pd.DataFrame:
     """Score a synthetic set against real data: one row per metric with CI, reference and direction.
 
     Parameters
@@ -478,6 +505,16 @@ def evaluate(real, synthetic, *, train=None, floor=None, label_key: str | None =
     mia_density, mia_pca_dims
         DOMIAS's density model (``kde``: Gaussian KDE; ``gmm``: a Gaussian mixture, the stronger model) and the
         dimensions of its PCA space (see :func:`rnagen.metrics.membership.attack_scores`).
+    fidelity_size
+        ``"synthetic"``: every indicator on the whole synthetic set. ``"held-out"`` (with ``train``): the
+        indicators compared with a real-vs-real reference (the families of
+        :data:`~rnagen.metrics._registry.REFERENCE_FAMILIES`) on a part of the synthetic set like the held-out
+        set (its size and label counts, drawn in content order), utility, privacy and membership on all of it.
+        Their reference is then a training subsample of the held-out set's size, and the z-scores, the Fréchet
+        PCA and its classifier are fitted on the other training profiles: the value new real profiles score. A
+        synthetic set as large as the training set has the whole training set, inside those fits, as its
+        reference (``reference_note``). A ``floor`` is cut like the synthetic set. ``rnagen benchmark`` scores
+        its training-sized sets (the size TSTR is trained on) this way.
 
     Returns
     -------
@@ -489,7 +526,8 @@ def evaluate(real, synthetic, *, train=None, floor=None, label_key: str | None =
         ``flagged_near_copies`` (synthetic row indices), with ``floor`` ``gap_note``, ``held_out_in_train``
         where a few held-out profiles equal training ones (more than half of them is an error), and
         ``reference_note`` where the z-scores and feature spaces had to be fitted on the real-vs-real
-        reference's own profiles (a synthetic set as large as the training set, or too few others).
+        reference's own profiles (a synthetic set as large as the training set, or too few others), and
+        ``fidelity_size_note`` where a part of the synthetic set was scored (``fidelity_size="held-out"``).
 
     Raises
     ------
@@ -517,6 +555,8 @@ def evaluate(real, synthetic, *, train=None, floor=None, label_key: str | None =
                            with_reference=mia_reference is None)
     if mia_density not in ("kde", "gmm"):
         raise ConfigError(f"mia_density must be kde or gmm, not {mia_density!r}")
+    if fidelity_size not in ("synthetic", "held-out"):
+        raise ConfigError(f"fidelity_size must be synthetic or held-out, not {fidelity_size!r}")
     mia_opts = {"density": mia_density, "pca_dims": check_number("mia_pca_dims", mia_pca_dims, ">= 1", integer=True)}
     labels = {"label_key": label_key, "real_labels": real_labels, "train_labels": train_labels}
     # a synthetic set (or floor) larger than the training set: the ceiling, a training subsample of the synthetic
@@ -535,9 +575,34 @@ def evaluate(real, synthetic, *, train=None, floor=None, label_key: str | None =
                          "reference is drawn (the indicators depend on the sets' sizes)")
     # the floor is scored against the same prepared real set; the membership audit leaves out the copies found
     real_side: dict[str, Any] = {} if copies is None else {"held_out_copies": copies}
-    df = _scored(real, synthetic, train, metrics=metrics, opts=opts, ceiling=True, synthetic_labels=synthetic_labels,
-                 gene_sets=gene_sets, biology=bio, real_side=real_side, mia_reference=mia_reference,
-                 membership_seed=ms, membership_index=msets, mia_opts=mia_opts, verbose=verbose, **labels)
+    common = {"metrics": metrics, "opts": opts, "gene_sets": gene_sets, "biology": bio, "real_side": real_side,
+              "mia_reference": mia_reference, "membership_seed": ms, "membership_index": msets, "mia_opts": mia_opts,
+              "verbose": verbose, **labels}
+    n_all = int(synthetic.shape[0])
+    if fidelity_size == "held-out" and train is not None and n_all > int(real.shape[0]):
+        # the indicators judged against the real-vs-real reference on a held-out-sized part, scored first so that
+        # the reference rows and the fits outside them are drawn at that size; the others on the whole set, in
+        # the same z-scores (real_side["fitted"])
+        rows = _like_held_out(synthetic, synthetic_labels, real, real_labels, label_key, seed)
+        part, part_labels = _rows_of(synthetic, synthetic_labels, rows)
+        want, _ = _requested(metrics)
+        near = frozenset(m for m in want if against_reference(m))
+        tables = [_scored(real, part, train, ceiling=True, synthetic_labels=part_labels, only=near, **common)
+                  ] if near else []
+        if rest := frozenset(want) - near:
+            tables.append(_scored(real, synthetic, train, ceiling=True, synthetic_labels=synthetic_labels,
+                                  only=rest, **common))
+        df = _merged(tables)
+        df.attrs["fidelity_size_note"] = (
+            f"the indicators judged against the real-vs-real reference ({', '.join(REFERENCE_FAMILIES)}) are "
+            f"scored on {len(rows)} of the synthetic set's {n_all} profiles, drawn like the held-out set (its "
+            "label counts), so that the reference, as large, lies outside the fits; utility, privacy and "
+            f"membership on all {n_all}")
+        if floor is not None:
+            frows = _like_held_out(floor, floor_labels, real, real_labels, label_key, seed + 1)
+            floor, floor_labels = _rows_of(floor, floor_labels, frows)
+    else:
+        df = _scored(real, synthetic, train, ceiling=True, synthetic_labels=synthetic_labels, **common)
     if floor is not None:
         t0 = time.perf_counter()
         names = _floor_metrics(df, with_labels=label_key is not None or floor_labels is not None)
@@ -586,6 +651,42 @@ def _at_most(obj, labels, n: int, seed: int):
     X = obj.X if hasattr(obj, "obs") else np.asarray(obj)
     order = canonical_order(X, None if labels is None else np.asarray(labels).astype(str))
     rows = np.sort(order[np.random.default_rng([int(seed), 77]).choice(int(obj.shape[0]), n, replace=False)])
+    cut = obj[rows].copy() if hasattr(obj, "obs") else np.asarray(obj)[rows]
+    return cut, (None if labels is None else np.asarray(labels)[rows])
+
+
+def _like_held_out(obj, labels, real, real_labels, label_key: str | None, seed: int) -> np.ndarray:
+    """Sorted rows of ``obj`` (AnnData or array, with ``labels`` or its ``label_key`` column), as many as ``real``
+    has, drawn like it: per class of ``real``, as many of that class as it has (all of them where ``obj`` has
+    fewer), then other rows up to its size; without labels on either side, any rows. Drawn from the rows in their
+    content order (:func:`~rnagen.metrics._classifiers.canonical_order`): the same rows for any order of a file's."""
+    from ._classifiers import canonical_order
+
+    def labels_of(o, given, what):
+        if hasattr(o, "obs") and label_key is not None:
+            return _labels_of(o.obs[label_key], what) if label_key in o.obs.columns else None
+        return None if given is None else _labels_of(given, what)
+
+    n = int(real.shape[0])
+    y, y_real = labels_of(obj, labels, "synthetic"), labels_of(real, real_labels, "real")
+    X = dense(obj.X, dtype=np.float32) if hasattr(obj, "obs") else np.asarray(obj, np.float32)
+    rng = np.random.default_rng([int(seed), 79])
+    order = canonical_order(X, y)
+    drawn = order[rng.permutation(len(order))]
+    if y is None or y_real is None:
+        return np.sort(drawn[:n])
+    want = pd.Series(y_real).value_counts()
+    by_class = pd.Series(y[drawn]).groupby(y[drawn], sort=False).cumcount().to_numpy()
+    quota = pd.Series(y[drawn]).map(want).fillna(0).to_numpy()
+    picked = by_class < quota
+    rows = drawn[picked]
+    if len(rows) < n:
+        rows = np.concatenate([rows, drawn[~picked][:n - len(rows)]])
+    return np.sort(rows)
+
+
+def _rows_of(obj, labels, rows: np.ndarray):
+    """``obj`` (AnnData or array) and its ``labels`` (or ``None``) at ``rows``."""
     cut = obj[rows].copy() if hasattr(obj, "obs") else np.asarray(obj)[rows]
     return cut, (None if labels is None else np.asarray(labels)[rows])
 
