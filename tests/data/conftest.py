@@ -6,6 +6,7 @@ import gzip
 import hashlib
 import http.server
 import threading
+import time
 import urllib.parse
 
 import numpy as np
@@ -57,6 +58,19 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if srv.validators:
             self.send_header("ETag", etag)
         self.end_headers()
+        if name in srv.trickle and name not in srv.dropped:
+            # a stalled server: a few bytes now and then, never silent for the socket's timeout
+            srv.dropped.add(name)
+            size, pause = srv.trickle[name]
+            try:
+                for i in range(0, len(body), size):
+                    self.wfile.write(body[i:i + size])
+                    self.wfile.flush()
+                    time.sleep(pause)
+            except OSError:   # the client gave up on it
+                pass
+            self.close_connection = True
+            return
         if name in srv.drop_first and name not in srv.dropped:
             # announce the full length, send half, hang up: the client sees an interrupted transfer
             srv.dropped.add(name)
@@ -72,7 +86,8 @@ def http_server():
     """A threaded HTTP server on 127.0.0.1 serving ``server.files`` (name -> bytes) with Range support.
 
     ``server.drop_first``: names whose first GET is cut off half-way; ``server.requests``: (name, Range);
-    ``server.fail_first``: name -> statuses its first GETs get.
+    ``server.fail_first``: name -> statuses its first GETs get; ``server.trickle``: name -> (bytes, seconds),
+    its first GET sent that many bytes at a time with pauses between (a stalled transfer).
     """
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     srv.files, srv.drop_first, srv.dropped, srv.requests, srv.honour_range = {}, set(), set(), [], True
@@ -80,6 +95,7 @@ def http_server():
     srv.no_length, srv.encoded = set(), set()   # names sent without Content-Length / with Content-Encoding gzip
     srv.paths = []  # the full request paths (folder layouts such as GEO's)
     srv.fail_first = {}   # name -> HTTP statuses answered to its first GETs
+    srv.trickle = {}   # name -> (bytes, seconds): its first GET sends that many bytes at a time, pausing between
     srv.base_url = f"http://127.0.0.1:{srv.server_address[1]}/files"
     t = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     t.start()

@@ -10,7 +10,7 @@ import pytest
 
 from rnagen.cli.main import main
 from rnagen.data import fetch as F
-from rnagen.errors import DataError
+from rnagen.errors import ConfigError, DataError
 from rnagen.pp import get_history, log_state
 
 BIG = bytes(np.random.default_rng(3).integers(0, 256, size=300_000, dtype=np.uint8))
@@ -43,6 +43,34 @@ def test_interrupted_download_resumes_in_a_later_call(http_server, tmp_path):
                checksum="md5:" + hashlib.md5(BIG).hexdigest())
     assert dest.read_bytes() == BIG and not part.exists()
     assert http_server.requests[-1] == ("blob.bin", f"bytes={len(have)}-")
+
+
+def test_a_stalled_transfer_is_given_up_and_resumed(http_server, tmp_path):
+    """A server sending a few bytes now and then never leaves the socket silent for its timeout: under the
+    low-speed limit over its time the transfer counts as interrupted and the next request resumes it."""
+    http_server.files["blob.bin"] = BIG
+    http_server.trickle["blob.bin"] = (64, 0.02)   # 3.2 kB/s
+    dest = tmp_path / "blob.bin"
+    F.download(f"{http_server.base_url}/blob.bin", dest, retries=1, retry_wait=0, progress=False, timeout=5,
+               low_speed=20_000, low_speed_time=0.3, checksum="sha256:" + hashlib.sha256(BIG).hexdigest())
+    assert dest.read_bytes() == BIG
+    (_, r1), (_, r2) = http_server.requests
+    assert r1 is None and r2.startswith("bytes=") and 0 < int(r2[6:-1]) < len(BIG) // 10
+    # without retries the message says how to go on, and what arrived is kept for it
+    http_server.requests.clear()
+    http_server.dropped.clear()
+    dest2 = tmp_path / "again.bin"
+    http_server.files["again.bin"] = BIG
+    http_server.trickle["again.bin"] = (64, 0.02)
+    with pytest.raises(DataError, match=r"interrupted after \d+ bytes \(the transfer stalled: \d+ bytes/s over "
+                       r"0\.\d s\); run the same command again to resume"):
+        F.download(f"{http_server.base_url}/again.bin", dest2, retries=0, progress=False, low_speed=20_000,
+                   low_speed_time=0.3)
+    assert 0 < (tmp_path / "again.bin.part").stat().st_size < len(BIG) // 10
+    for bad in ({"low_speed": -1}, {"low_speed_time": 0}, {"timeout": 0}):
+        with pytest.raises(ConfigError, match="low_speed=0 turns the low-speed limit off"):
+            F.download(f"{http_server.base_url}/blob.bin", tmp_path / "x.bin", progress=False, **bad)
+    assert not (tmp_path / "x.bin").exists()
 
 
 def test_server_ignoring_range_restarts_cleanly(http_server, tmp_path):

@@ -46,7 +46,7 @@ import numpy as np
 import pandas as pd
 
 from .._io import write_h5ad
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 from . import genes as _genes
 from .io import _unquote
 
@@ -240,10 +240,23 @@ def _validator(headers) -> str | None:
     return headers.get("Last-Modified") or None
 
 
-def _transfer(session, url: str, part: Path, *, chunk_size: int, timeout: float, progress: bool) -> int | None:
+def _blocks(raw, chunk_size: int, decode: bool):
+    """The response body's blocks as they arrive: ``read1`` returns what one receive brought (urllib3 2), where
+    ``stream`` waits for a whole block, so a transfer trickling bytes would be timed only block by block."""
+    if not hasattr(raw, "read1"):
+        yield from raw.stream(chunk_size, decode_content=decode)
+        return
+    while block := raw.read1(chunk_size, decode_content=decode):
+        yield block
+
+
+def _transfer(session, url: str, part: Path, *, chunk_size: int, timeout: float, progress: bool,
+              low_speed: float = 1024.0, low_speed_time: float = 60.0) -> int | None:
     """One HTTP request that appends to ``part`` (resuming with ``Range`` where the bytes are of the version the
     server has now, ``If-Range``); returns the total size if known. A response of unknown size must end as a
-    whole file does (:func:`_not_the_file`; a text file on a line end), else it counts as interrupted."""
+    whole file does (:func:`_not_the_file`; a text file on a line end), else it counts as interrupted, and so does
+    one slower than ``low_speed`` bytes per second over ``low_speed_time`` seconds (a stalled server that
+    sends a byte now and then never reaches the socket's ``timeout``)."""
     import json
 
     import requests
@@ -331,10 +344,18 @@ def _transfer(session, url: str, part: Path, *, chunk_size: int, timeout: float,
             with open(part, mode) as fh, progress_bar(total=total, initial=have, unit="B", unit_scale=True,
                                                       unit_divisor=1024, desc=name, disable=not progress,
                                                       leave=False) as bar:
-                for block in r.raw.stream(chunk_size, decode_content=decode):
+                since, got_since = time.monotonic(), 0
+                for block in _blocks(r.raw, chunk_size, decode):
                     if block:
                         fh.write(block)
                         bar.update(len(block))
+                        got_since += len(block)
+                    now = time.monotonic()
+                    if now - since >= low_speed_time:
+                        if got_since < low_speed * (now - since):
+                            raise _Interrupted(f"the transfer stalled: {got_since / (now - since):.0f} bytes/s over "
+                                               f"{now - since:.1f} s")
+                        since, got_since = now, 0
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as e:
             if isinstance(e, OSError) and not isinstance(e, (ConnectionError, TimeoutError)):
                 raise   # the local file system (a full disk): not the transfer's
@@ -369,7 +390,8 @@ def _looks_like_text(path: Path) -> bool:
 
 def download(url: str, dest: str | os.PathLike, *, checksum: str | None = None, expected_size: int | None = None,
              retries: int = 3, retry_wait: float = 1.0, chunk_size: int = 1 << 16, timeout: float = 60.0,
-             progress: bool = True, session=None, page_hint: str | None = None) -> Path:
+             progress: bool = True, session=None, page_hint: str | None = None, low_speed: float = 1024.0,
+             low_speed_time: float = 60.0) -> Path:
     """Download ``url`` to ``dest`` with resume, size check and optional checksum.
 
     The bytes go to ``dest + ".part"``; an interrupted transfer is resumed with an HTTP ``Range`` request
@@ -384,6 +406,10 @@ def download(url: str, dest: str | os.PathLike, *, checksum: str | None = None, 
     ----------
     checksum
         ``"sha256:HEX"`` or ``"md5:HEX"`` (a bare hex string is accepted: 64 digits sha256, 32 md5).
+    timeout, low_speed, low_speed_time
+        A transfer is interrupted (and resumed, as above) when nothing arrives for ``timeout`` seconds, or less
+        than ``low_speed`` bytes per second over ``low_speed_time`` seconds (curl's ``--speed-limit`` and
+        ``--speed-time``): a server that sends a byte now and then would otherwise hold the download forever.
     page_hint
         The way on when the server sends a web page instead of the file (default: check the URL).
 
@@ -408,6 +434,9 @@ def download(url: str, dest: str | os.PathLike, *, checksum: str | None = None, 
         raise DataError(f"{url!r} is not an http(s) URL; give --base-url as https://HOST/PATH")
     if checksum:
         _parse_checksum(checksum)   # a malformed one refused before anything is fetched
+    if not (low_speed >= 0 and low_speed_time > 0 and timeout > 0):
+        raise ConfigError(f"download needs timeout > 0, low_speed >= 0 and low_speed_time > 0 (got {timeout}, "
+                          f"{low_speed}, {low_speed_time}); low_speed=0 turns the low-speed limit off")
     dest = Path(dest)
 
     def cached() -> Path:
@@ -431,7 +460,7 @@ def download(url: str, dest: str | os.PathLike, *, checksum: str | None = None, 
             while True:
                 try:
                     total = _transfer(session, url, part, chunk_size=chunk_size, timeout=timeout,
-                                      progress=progress)
+                                      progress=progress, low_speed=low_speed, low_speed_time=low_speed_time)
                     break
                 except _Interrupted as e:
                     attempt += 1
