@@ -11,6 +11,10 @@ Two kinds:
   Wasserstein grow, the correlation score drops), so the replicates are re-centred on the estimate before
   taking percentiles (:func:`centred_ci`): the interval shows the sampling spread around the estimate.
 
+Every resample is drawn over the terms or rows in an order set by their content (terms sorted by value, rows by
+:func:`~rnagen.metrics._classifiers.canonical_order`): a file with its rows in another order gets the same
+intervals, not only the same values.
+
 For statistics that are costly at 17,000 profiles (correlation score, per-gene distances), replicates use
 at most 2,000 rows per set and their spread is rescaled (:func:`m_out_of_n_ci`).
 
@@ -36,10 +40,20 @@ def percentile_ci(samples: npt.ArrayLike, *, level: float = 0.95) -> tuple[float
     return float(lo), float(hi)
 
 
+def in_content_order(a: npt.ArrayLike) -> np.ndarray:
+    """``a``'s entries (1-D: sorted by value) or rows (2-D: in
+    :func:`~rnagen.metrics._classifiers.canonical_order`) in an order set by their content alone: resamples
+    drawn over them are the same for any order of a file's rows."""
+    from ._classifiers import canonical_order
+
+    a = np.asarray(a)
+    return np.sort(a) if a.ndim == 1 else a[canonical_order(a)]
+
+
 def mean_ci(terms: np.ndarray, *, n_boot: int, rng: np.random.Generator, level: float = 0.95
             ) -> tuple[float, float]:
     """CI of ``terms.mean()`` by resampling the per-sample terms (vectorised, in chunks)."""
-    t = np.asarray(terms, dtype=np.float64).ravel()
+    t = in_content_order(np.asarray(terms, dtype=np.float64).ravel())
     if n_boot <= 0 or t.size == 0:
         return float("nan"), float("nan")
     reps = []
@@ -68,6 +82,7 @@ def stat_ci(fn: Callable[..., float], arrays: Sequence[np.ndarray], *, n_boot: i
     (re-centred on ``estimate`` when given, see :func:`centred_ci`)."""
     if n_boot <= 0:
         return float("nan"), float("nan")
+    arrays = [in_content_order(a) for a in arrays]
     reps = []
     for _ in range(n_boot):
         res = [a[rng.integers(0, len(a), size=len(a))] for a in arrays]
@@ -88,6 +103,7 @@ def m_out_of_n_ci(fn: Callable[..., float], arrays: Sequence[np.ndarray], *, est
     """
     if n_boot <= 0 or not np.isfinite(estimate):
         return float("nan"), float("nan")
+    arrays = [in_content_order(a) for a in arrays]
     ms = [min(len(a), m_max) for a in arrays]
     scale = float(np.sqrt(sum(ms) / sum(len(a) for a in arrays)))
     reps = np.array([float(fn(*[a[rng.integers(0, len(a), size=m)] for a, m in zip(arrays, ms)]))
@@ -104,7 +120,7 @@ def combo_ci(terms: Sequence[np.ndarray], weights: Sequence[float], *, n_boot: i
     its real and its synthetic half)."""
     reps = np.zeros(n_boot)
     for t, w in zip(terms, weights):
-        t = np.asarray(t, np.float64)
+        t = in_content_order(np.asarray(t, np.float64).ravel())
         idx = rng.integers(0, len(t), size=(n_boot, len(t)))
         reps += w * t[idx].mean(1)
     return percentile_ci(reps, level=level)

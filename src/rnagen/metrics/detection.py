@@ -66,6 +66,8 @@ def binary_auc(y: np.ndarray, s: np.ndarray) -> float:
 def score_detection(ctx: EvalContext) -> Scored:
     """Detection AUC on at most 2,500 profiles per set; CI by resampling the out-of-fold scores (re-centred)."""
     sc, lab = detection_scores(ctx.real, ctx.synthetic, seed=ctx.seed, epochs=ctx.epochs, max_n=2500)
+    o = np.lexsort((sc, lab))   # resampled in an order of the scores, not of the rows
+    sc, lab = sc[o], lab[o]
     reps, rng = [], ctx.stream("detection_auc")
     for _ in range(ctx.n_boot_expensive):
         i = rng.integers(0, len(sc), len(sc))

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from . import _knn
-from ._bootstrap import centred_ci, mean_ci, percentile_ci, stat_ci
+from ._bootstrap import centred_ci, in_content_order, mean_ci, percentile_ci, stat_ci
 from ._checks import check_k, check_sets
 from ._registry import Scored, register, scorer
 
@@ -272,6 +272,8 @@ def per_gene_distances_boot(real, fake, *, n_boot: int, rng: np.random.Generator
     from concurrent.futures import ThreadPoolExecutor
 
     X, Y = np.asarray(real, np.float32), np.asarray(fake, np.float32)
+    if n_boot:   # the rows resampled in their content order (the statistics do not depend on the order)
+        X, Y = in_content_order(X), in_content_order(Y)
     n, m, g = len(X), len(Y), X.shape[1]
     w1, ks = np.empty(g), np.empty(g)
     bw, bk = np.empty((n_boot, g)), np.empty((n_boot, g))
@@ -379,6 +381,7 @@ def score_mmd(ctx: EvalContext) -> Scored:
     # the model, the floor and the ceiling, and the same value whichever other indicators ran before
     Rm = _cap_rows(ctx.real, cap, np.random.default_rng([int(ctx.seed), 61]))
     Sm = _cap_rows(ctx.synthetic, cap, np.random.default_rng([int(ctx.seed), 62]))
+    Rm, Sm = in_content_order(Rm), in_content_order(Sm)   # the rows resampled in their content order
     bw = median_bandwidth(Rm, Rm[:0])
     K = mmd_kernel(np.concatenate([Rm, Sm]), bandwidth=bw).astype(np.float64)
     nr, ns = len(Rm), len(Sm)

@@ -183,9 +183,11 @@ def score_privacy(ctx: EvalContext) -> Scored:
                             direction=f"target {p['expected_share']:.3g}"))
     if ctx.wants("dcr_ratio"):
         reps, rng = [], ctx.stream("dcr_ratio")
+        o = np.lexsort((p["dcr_holdout"], p["dcr_train"]))   # resampled in an order of the distances, not the rows
+        d_train, d_holdout = p["dcr_train"][o], p["dcr_holdout"][o]
         for _ in range(ctx.n_boot_expensive):
             i = rng.integers(0, len(ctx.synthetic), len(ctx.synthetic))
-            reps.append(np.median(p["dcr_train"][i]) / max(np.median(p["dcr_holdout"][i]), 1e-12))
+            reps.append(np.median(d_train[i]) / max(np.median(d_holdout[i]), 1e-12))
         rows.append(ctx.row("dcr_ratio", p["ratio"], centred_ci(p["ratio"], reps), ref.get("ratio", np.nan),
                             n_boot=ctx.n_boot_expensive))
     if ctx.wants("near_copy_share"):

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ._bootstrap import centred_ci, mean_ci, percentile_ci
-from ._classifiers import Kind, fit_classifier
+from ._classifiers import Kind, canonical_order, fit_classifier
 from ._registry import Scored, register, scorer
 
 if TYPE_CHECKING:
@@ -169,8 +169,9 @@ def _tstr_rows(ctx: EvalContext, clf: str, res: dict, ref: dict | None, cr: np.n
     # AUC replicates rank every class's scores: m-out-of-n (at most 2,000 test profiles, spread rescaled by
     # sqrt(m / n), see _bootstrap.m_out_of_n_ci); macro-F1 replicates are full-size
     m_auc = min(len(cr), 2000)
+    order = canonical_order(ctx.real, cr)   # the held-out rows resampled in their content order
     for _ in range(ctx.n_boot_expensive):
-        i = rng.integers(0, len(cr), len(cr))
+        i = order[rng.integers(0, len(cr), len(cr))]
         reps_f1.append(float(np.mean([_macro_f1_and_per_class(cr[i], p[i], nc)[0] for p in res["_pred"]])))
         if ctx.wants(auc):
             j = i[:m_auc]  # the first m draws of a resample are an m-out-of-n resample
