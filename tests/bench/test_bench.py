@@ -613,8 +613,18 @@ def test_splits_score_each_run_on_its_own_split_against_its_own_floor_and_ceilin
     html = write_report(out).read_text()
     assert "3 stratified\n  splits (test size 0.2, seeds 3 to 5)" in html and "1 seed(s) per split" in html
     assert 'id="one-split"' not in html
-    assert json.loads((out / "bench.json").read_text())["fidelity_size"] == "held-out"
-    assert "these indicators are scored on a part of it like the held-out set" in " ".join(html.split())
+    # 33 training profiles, 9 held out: too few besides the reference to fit the evaluation's spaces on them
+    settings = json.loads((out / "bench.json").read_text())
+    assert settings["fidelity_size"] == "held-out" and settings["ceiling_outside_fits"] is False
+    text = " ".join(html.split())
+    assert "the training set holds too few others (50 or fewer) to fit the evaluation's z-scores" in text
+    assert "outside those the evaluation's z-scores, PCA and classifier are fitted on" not in text
+    lb = json.loads((out / "leaderboard.json").read_text())
+    lb["settings"]["ceiling_outside_fits"] = True
+    (out / "leaderboard.json").write_text(json.dumps(lb))
+    text = " ".join(write_report(out).read_text().split())
+    assert "outside those the evaluation's z-scores, PCA and classifier are fitted on: the value new real profiles " \
+        "score" in text and "too few others" not in text
     # (on 9 held-out profiles a share is often within the noise: shown in brackets, without its spread)
     for c in ("aa_ts", "density", "coverage", "precision"):
         share, sd = board.loc["ddim", f"{c}_gap_closed"], board.loc["ddim", f"{c}_gap_closed_sd"]
@@ -622,6 +632,11 @@ def test_splits_score_each_run_on_its_own_split_against_its_own_floor_and_ceilin
             measured = board.loc["ddim", f"{c}_gap_resolved"] > 0.5
             assert (f"{100 * share:.0f}%<span class=\"ci\">± {100 * sd:.0f} sd" if measured
                     else f"({100 * share:.0f}%)") in html
+    # a scoring option evaluate does not know: refused before anything is written
+    with pytest.raises(ConfigError, match="fidelity_size must be synthetic or held-out, not 'heldout'"):
+        run_benchmark(labelled_csv, **{**kw, "out_dir": tmp_path / "d",
+                                       "evaluate_options": {"fidelity_size": "heldout"}})
+    assert not (tmp_path / "d").exists()
     # reconstruction scores one split: refused before anything is written
     with pytest.raises(ConfigError, match="one split"):
         run_benchmark(labelled_csv, **{**kw, "out_dir": tmp_path / "c"}, splits=2, reconstruct="linear",

@@ -234,6 +234,64 @@ def test_the_held_out_sized_part_is_drawn_like_the_held_out_set_and_the_other_fa
         evaluate(R, S, train=T, fidelity_size="test", **kw)
 
 
+def test_the_whole_set_families_do_not_depend_on_the_part_or_on_what_else_is_asked_for():
+    """Utility, privacy, membership and privacy_loss are scored on the whole synthetic set in its own fits, as
+    fidelity_size="synthetic" scores them: asked for beside a reference family they took the part's z-scores
+    (another DCR share, another TRTR with another label mix), and privacy_loss read a copy of the training set on
+    a held-out-sized part (0.2 against 0.5)."""
+    rng = np.random.default_rng(0)
+    centres = rng.normal(0, 0.7, (3, 40))
+
+    def draw(n):
+        y = rng.integers(0, 3, n)
+        return np.exp(2 + centres[y] + rng.normal(0, 0.5, (n, 40))).round().astype(np.float32), \
+            np.array([f"c{c}" for c in y])
+
+    (R, yr), (T, yt), (S, ys) = draw(20), draw(120), draw(120)
+    kw = dict(train=T, real_labels=yr, train_labels=yt, seed=1, n_boot=20, n_boot_expensive=2, k=3, epochs=2,
+              classifier_seeds=(0,))
+    whole = ["dcr_share", "near_copy_share", "tstr_logreg_accuracy", "mia_ganleaks_auc"]
+
+    def rows(size, metrics, S=S, ys=ys):
+        df = evaluate(R, S, synthetic_labels=ys, metrics=metrics, fidelity_size=size, **kw)
+        return df[df.group == "all"].set_index("name")
+    alone = rows("held-out", ["privacy", "utility", "membership"])
+    beside = rows("held-out", ["privacy", "utility", "membership", "density"])
+    plain = rows("synthetic", ["privacy", "utility", "membership"])
+    for got in (beside, plain):
+        np.testing.assert_allclose(got.loc[whole, ["value", "reference"]].to_numpy(float),
+                                   alone.loc[whole, ["value", "reference"]].to_numpy(float), rtol=1e-9)
+    ys2 = np.where(ys == "c2", "c0", ys)   # a generator that never draws c2: TRTR is the same
+    assert rows("held-out", ["tstr_logreg_accuracy", "density"], ys=ys2).loc["tstr_logreg_accuracy", "reference"] \
+        == pytest.approx(plain.loc["tstr_logreg_accuracy", "reference"])
+    copy = {size: rows(size, ["privacy_loss", "density"], S=T, ys=yt).loc["privacy_loss", "value"]
+            for size in ("synthetic", "held-out")}
+    assert copy["held-out"] == pytest.approx(copy["synthetic"]) and copy["synthetic"] > 0.4
+    df = evaluate(R, S, synthetic_labels=ys, metrics=["privacy"], fidelity_size="held-out", **kw)
+    assert "reference_note" not in df.attrs   # nothing scored was judged against the reference
+
+
+def test_held_out_sizing_says_when_too_few_training_profiles_remain_outside_the_reference():
+    rng = np.random.default_rng(1)
+    T, R, S = (rng.normal(6, 1, (n, 30)).astype(np.float32) for n in (33, 9, 33))
+    df = evaluate(R, S, train=T, metrics=["density", "dcr_share"], fidelity_size="held-out", n_boot=5, k=3)
+    assert df.attrs["reference_note"].startswith("at most 50 training profiles lie outside the reference")
+    assert "scored on 9 of the synthetic set's 33 profiles, drawn like the held-out set; the training set has too " \
+        "few other profiles to fit the z-scores and feature spaces outside the reference" in \
+        df.attrs["fidelity_size_note"]
+    with pytest.raises(ConfigError, match="fidelity_size held-out needs the training set"):
+        evaluate(R, S, fidelity_size="held-out")
+    with pytest.raises(ConfigError, match="metrics names nothing"):
+        evaluate(R, S, train=T, metrics=[])
+    # families of which nothing can be computed (no labels) leave no empty table behind
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)
+        df = evaluate(R, S, train=T, metrics=["fidelity", "utility"], fidelity_size="held-out", n_boot=5, k=3,
+                      n_boot_expensive=2)
+    assert df["n_boot"].dtype.kind == "i" and set(df["family"]) == {"fidelity"}
+
+
 def test_evaluate_command_says_where_the_pca_space_holds_the_reference(tmp_path, capsys):
     from rnagen.cli.main import main
 
@@ -255,7 +313,7 @@ def test_evaluate_command_says_where_the_pca_space_holds_the_reference(tmp_path,
     text = capsys.readouterr().out
     assert "as large as the training set" not in text
     assert "note: the indicators judged against the real-vs-real reference (fidelity, adversarial, detection, " \
-        "correlation, biology) are scored on 40 of the synthetic set's 60 profiles" in text
+        "correlation, biology, but privacy_loss) are scored on 40 of the synthetic set's 60 profiles" in text
     assert json.loads(out.read_text())["settings"]["fidelity_size"] == "held-out"
 
 

@@ -616,6 +616,9 @@ def _setup(data, *, label_key, models, reconstruct, full, seeds, splits, budget,
         models, reconstruct=reconstruct, full=full, overrides=overrides, budget=budget, seeds=seeds, splits=splits,
         test_size=test_size, seed=seed, device=device, metrics=metrics, split_key=split_key)
     by_model = _by_model(rows)
+    fidelity_size = dict(evaluate_options or {}).get("fidelity_size", "held-out")
+    if fidelity_size not in ("synthetic", "held-out"):
+        raise ConfigError(f"evaluate option fidelity_size must be synthetic or held-out, not {fidelity_size!r}")
     if device != "auto":
         from ..utils import resolve_device
 
@@ -662,7 +665,12 @@ def _setup(data, *, label_key, models, reconstruct, full, seeds, splits, budget,
         # k-NN metrics need k + 1 profiles per set (the held-out one, the synthetic and reference sets of the
         # training set's size): a small split gets a smaller neighbourhood
         ev_opts["k"] = max(1, min(test.n_obs, train.n_obs) - 2)
+    from ..metrics._context import fits_outside
+
     settings["fidelity_size"] = ev_opts["fidelity_size"]
+    # whether the held-out-sized reference leaves enough training profiles to fit the evaluation's spaces on
+    settings["ceiling_outside_fits"] = ev_opts["fidelity_size"] == "held-out" and fits_outside(train.n_obs,
+                                                                                                 test.n_obs)
     _write_settings(out, records, split_fp=split_fp, settings=settings)
     n_rows = splits * seeds * (1 + len(rows) * (1 + len(methods))) + (1 if methods else 0)
     ref = RealReference(train, test, label_key=label_key, seed=seed)
@@ -1163,8 +1171,9 @@ def _shows_reference(name: str) -> bool:
     indicator of closeness to the training profiles the value scores them, a generator that copies (kept as the
     leaderboard's "copies"), and the reference is the held-out real value, the ideal. For one judged against the
     real-vs-real reference the reference is the ceiling the other rows' shares are measured against: a
-    training subsample outside the evaluation's fits, where the scored part of the training profiles may lie
-    inside them (``fidelity_size="held-out"``; the whole training set, both the same)."""
+    training subsample outside the evaluation's fits (where enough training profiles remain besides it:
+    bench.json's ``ceiling_outside_fits``), where the scored part of the training profiles may lie inside them
+    (``fidelity_size="held-out"``; the whole training set, both the same)."""
     from ..metrics._registry import against_reference, scores_copies
 
     return scores_copies(name) or against_reference(name)

@@ -297,7 +297,7 @@ def register(sub) -> None:
                         "biology) on a part of it like --real (its size and label counts), so that the reference, "
                         "a training subsample as large, lies outside the z-scores and feature spaces fitted on the "
                         "other training profiles; utility, privacy and membership on all of it (what rnagen "
-                        "benchmark does with its training-sized sets)")
+                        "benchmark does with its training-sized sets; needs --train)")
     p.add_argument("--k", type=T.integer(">= 1"), default=10,
                    help="neighbourhood size for precision/recall/density/coverage (default: 10)")
     p.add_argument("--n-boot", type=T.integer(">= 2"), default=1000,

@@ -55,16 +55,20 @@ def reference_rows(T: np.ndarray, train_labels: np.ndarray | None, synthetic_lab
     return np.sort(order[chosen])
 
 
-def rows_outside(n_train: int, reference: np.ndarray | None) -> np.ndarray | None:
-    """The training rows the feature spaces (z-scores, Fréchet PCA and classifier) are fitted on: those outside the
-    reference when more than :data:`~rnagen.metrics.fidelity.PCA_COMPONENTS` remain, else ``None`` (all of them,
-    the reference's own among them)."""
+def fits_outside(n_train: int, n_reference: int) -> bool:
+    """Whether a training set of ``n_train`` profiles leaves enough outside a reference of ``n_reference`` (more
+    than :data:`~rnagen.metrics.fidelity.PCA_COMPONENTS`) to fit the feature spaces on them."""
     from .fidelity import PCA_COMPONENTS
 
-    if reference is None:
+    return n_train - n_reference > PCA_COMPONENTS
+
+
+def rows_outside(n_train: int, reference: np.ndarray | None) -> np.ndarray | None:
+    """The training rows the feature spaces (z-scores, Fréchet PCA and classifier) are fitted on: those outside the
+    reference where :func:`fits_outside`, else ``None`` (all of them, the reference's own among them)."""
+    if reference is None or not fits_outside(n_train, len(reference)):
         return None
-    rest = np.setdiff1d(np.arange(n_train), reference)
-    return rest if len(rest) > PCA_COMPONENTS else None
+    return np.setdiff1d(np.arange(n_train), reference)
 
 
 @dataclass(frozen=True)

@@ -79,9 +79,11 @@ REFERENCE_FAMILIES: tuple[str, ...] = ("fidelity", "adversarial", "detection", "
 
 
 def against_reference(name: str) -> bool:
-    """Whether indicator ``name`` belongs to a family of :data:`REFERENCE_FAMILIES`."""
+    """Whether indicator ``name`` belongs to a family of :data:`REFERENCE_FAMILIES` and is no indicator of
+    closeness to the training profiles (:func:`scores_copies`: ``privacy_loss``, judged on the whole synthetic
+    set, where a copy of the training set reads as one)."""
     info = METRICS.get(name)
-    return info is not None and info.family in REFERENCE_FAMILIES
+    return info is not None and info.family in REFERENCE_FAMILIES and not scores_copies(name)
 
 
 def families() -> dict[str, list[str]]:

@@ -391,7 +391,7 @@ def _in_order(df: pd.DataFrame) -> pd.DataFrame:
 def _merged(tables: list[pd.DataFrame]) -> pd.DataFrame:
     """One table of the rows of ``tables`` (disjoint indicators) in registry order; their ``attrs`` together, the
     seconds per family added up and an entry of the first table kept over a later one's."""
-    df = _in_order(pd.concat(tables, ignore_index=True))
+    df = _in_order(pd.concat([t for t in tables if len(t)] or tables[:1], ignore_index=True))
     timings: dict[str, float] = {}
     for t in reversed(tables):
         df.attrs.update({k: v for k, v in t.attrs.items() if k != "timings"})
@@ -506,15 +506,16 @@ def evaluate(real, synthetic, *, train=None, floor=None, label_key: str | None =
         DOMIAS's density model (``kde``: Gaussian KDE; ``gmm``: a Gaussian mixture, the stronger model) and the
         dimensions of its PCA space (see :func:`rnagen.metrics.membership.attack_scores`).
     fidelity_size
-        ``"synthetic"``: every indicator on the whole synthetic set. ``"held-out"`` (with ``train``): the
-        indicators compared with a real-vs-real reference (the families of
-        :data:`~rnagen.metrics._registry.REFERENCE_FAMILIES`) on a part of the synthetic set like the held-out
-        set (its size and label counts, drawn in content order), utility, privacy and membership on all of it.
-        Their reference is then a training subsample of the held-out set's size, and the z-scores, the Fréchet
-        PCA and its classifier are fitted on the other training profiles: the value new real profiles score. A
-        synthetic set as large as the training set has the whole training set, inside those fits, as its
-        reference (``reference_note``). A ``floor`` is cut like the synthetic set. ``rnagen benchmark`` scores
-        its training-sized sets (the size TSTR is trained on) this way.
+        ``"synthetic"``: every indicator on the whole synthetic set. ``"held-out"`` (needs ``train``): the
+        indicators compared with a real-vs-real reference (:func:`~rnagen.metrics._registry.against_reference`:
+        the families of :data:`~rnagen.metrics._registry.REFERENCE_FAMILIES` but ``privacy_loss``) on a part of
+        the synthetic set like the held-out set (its size and label counts, drawn in content order); utility,
+        privacy and membership on all of it, as ``"synthetic"`` scores them. Their reference is then a training
+        subsample of the held-out set's size, and the z-scores, the Fréchet PCA and its classifier are fitted on
+        the other training profiles (where more than 50 remain): the value new real profiles score. A synthetic
+        set as large as the training set has the whole training set, inside those fits, as its reference
+        (``reference_note``). A ``floor`` is cut like the synthetic set. ``rnagen benchmark`` scores its
+        training-sized sets (the size TSTR is trained on) this way.
 
     Returns
     -------
@@ -557,6 +558,11 @@ def evaluate(real, synthetic, *, train=None, floor=None, label_key: str | None =
         raise ConfigError(f"mia_density must be kde or gmm, not {mia_density!r}")
     if fidelity_size not in ("synthetic", "held-out"):
         raise ConfigError(f"fidelity_size must be synthetic or held-out, not {fidelity_size!r}")
+    if fidelity_size == "held-out" and train is None:
+        raise ConfigError("fidelity_size held-out needs the training set (the real-vs-real reference is drawn from "
+                          "it); pass --train, or leave --fidelity-size at synthetic")
+    if metrics is not None and not list(metrics):
+        raise ConfigError("metrics names nothing; name metrics or families, or leave it out for all of them")
     mia_opts = {"density": mia_density, "pca_dims": check_number("mia_pca_dims", mia_pca_dims, ">= 1", integer=True)}
     labels = {"label_key": label_key, "real_labels": real_labels, "train_labels": train_labels}
     # a synthetic set (or floor) larger than the training set: the ceiling, a training subsample of the synthetic
@@ -575,34 +581,42 @@ def evaluate(real, synthetic, *, train=None, floor=None, label_key: str | None =
                          "reference is drawn (the indicators depend on the sets' sizes)")
     # the floor is scored against the same prepared real set; the membership audit leaves out the copies found
     real_side: dict[str, Any] = {} if copies is None else {"held_out_copies": copies}
-    common = {"metrics": metrics, "opts": opts, "gene_sets": gene_sets, "biology": bio, "real_side": real_side,
+    common = {"metrics": metrics, "opts": opts, "gene_sets": gene_sets, "biology": bio,
               "mia_reference": mia_reference, "membership_seed": ms, "membership_index": msets, "mia_opts": mia_opts,
               "verbose": verbose, **labels}
     n_all = int(synthetic.shape[0])
-    if fidelity_size == "held-out" and train is not None and n_all > int(real.shape[0]):
-        # the indicators judged against the real-vs-real reference on a held-out-sized part, scored first so that
-        # the reference rows and the fits outside them are drawn at that size; the others on the whole set, in
-        # the same z-scores (real_side["fitted"])
+    if fidelity_size == "held-out" and n_all > int(real.shape[0]):
+        # the indicators judged against the real-vs-real reference on a held-out-sized part, with the reference rows
+        # and the fits outside them drawn at that size (the floor is scored in that part's space); the others on
+        # the whole set as fidelity_size="synthetic" scores them, in their own fits (the z-scores of the distances
+        # and classifiers), so that they do not depend on which other indicators are asked for
         rows = _like_held_out(synthetic, synthetic_labels, real, real_labels, label_key, seed)
         part, part_labels = _rows_of(synthetic, synthetic_labels, rows)
         want, _ = _requested(metrics)
         near = frozenset(m for m in want if against_reference(m))
-        tables = [_scored(real, part, train, ceiling=True, synthetic_labels=part_labels, only=near, **common)
-                  ] if near else []
+        rest_side = dict(real_side)
+        tables = [_scored(real, part, train, ceiling=True, synthetic_labels=part_labels, only=near,
+                          real_side=real_side, **common)] if near else []
         if rest := frozenset(want) - near:
-            tables.append(_scored(real, synthetic, train, ceiling=True, synthetic_labels=synthetic_labels,
-                                  only=rest, **common))
+            whole = _scored(real, synthetic, train, ceiling=True, synthetic_labels=synthetic_labels, only=rest,
+                            real_side=rest_side, **common)
+            whole.attrs.pop("reference_note", None)   # no indicator of the whole set is judged against it
+            tables.append(whole)
         df = _merged(tables)
+        counts = " (its label counts)" if part_labels is not None or label_key is not None else ""
+        inside = ("; the training set has too few other profiles to fit the z-scores and feature spaces outside "
+                  "the reference (reference_note)" if "reference_note" in df.attrs else
+                  ", so that the reference, as large, lies outside the fits")
         df.attrs["fidelity_size_note"] = (
-            f"the indicators judged against the real-vs-real reference ({', '.join(REFERENCE_FAMILIES)}) are "
-            f"scored on {len(rows)} of the synthetic set's {n_all} profiles, drawn like the held-out set (its "
-            "label counts), so that the reference, as large, lies outside the fits; utility, privacy and "
-            f"membership on all {n_all}")
+            f"the indicators judged against the real-vs-real reference ({', '.join(REFERENCE_FAMILIES)}, but "
+            f"privacy_loss) are scored on {len(rows)} of the synthetic set's {n_all} profiles, drawn like the "
+            f"held-out set{counts}{inside}; utility, privacy and membership on all {n_all}")
         if floor is not None:
             frows = _like_held_out(floor, floor_labels, real, real_labels, label_key, seed + 1)
             floor, floor_labels = _rows_of(floor, floor_labels, frows)
     else:
-        df = _scored(real, synthetic, train, ceiling=True, synthetic_labels=synthetic_labels, **common)
+        df = _scored(real, synthetic, train, ceiling=True, synthetic_labels=synthetic_labels, real_side=real_side,
+                     **common)
     if floor is not None:
         t0 = time.perf_counter()
         names = _floor_metrics(df, with_labels=label_key is not None or floor_labels is not None)
