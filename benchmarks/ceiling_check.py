@@ -11,8 +11,14 @@ perfect generator scores makes every share of the gap closed read better than it
 classes with their own means on log-scale values; the synthetic set another draw: a perfect generator), e.g.
 genes outnumbering the training profiles: ``--simulate 60,180,60,3000``.
 
+``--layout TRAIN,HELD,SYNTHETIC`` sets the shares of the three-way split (default 0.6,0.2,0.2); with a synthetic
+part as large as the training part (``0.4,0.2,0.4``: what ``rnagen benchmark`` samples) ``--fidelity-size``
+(evaluate's ``fidelity_size``) compares scoring the whole synthetic set with scoring a held-out-sized part of it.
+
 Usage: OMP_NUM_THREADS=2 python benchmarks/ceiling_check.py --dataset gtex26 --splits 12
        OMP_NUM_THREADS=2 python benchmarks/ceiling_check.py --simulate 60,180,60,3000 --splits 4
+       OMP_NUM_THREADS=2 python benchmarks/ceiling_check.py --dataset gtex26 --layout 0.4,0.2,0.4 \
+           --fidelity-size held-out
 """
 from __future__ import annotations
 
@@ -37,10 +43,13 @@ def main() -> None:
     ap.add_argument("--splits", type=int, default=12)
     ap.add_argument("--data-dir", type=Path, default=Q.DEFAULT_DATA_DIR)
     ap.add_argument("--simulate", default=None, metavar="REAL,TRAIN,SYNTHETIC,GENES")
+    ap.add_argument("--layout", default="0.6,0.2,0.2", metavar="TRAIN,HELD,SYNTHETIC")
+    ap.add_argument("--fidelity-size", choices=("synthetic", "held-out"), default="synthetic")
     args = ap.parse_args()
     if args.simulate:
-        simulate(tuple(int(x) for x in args.simulate.split(",")), args.splits)
+        simulate(tuple(int(x) for x in args.simulate.split(",")), args.splits, args.fidelity_size)
         return
+    share_train, share_held, share_syn = (float(x) for x in args.layout.split(","))
     from sklearn.model_selection import train_test_split
 
     from rnagen.metrics import evaluate
@@ -51,20 +60,22 @@ def main() -> None:
     idx = np.arange(a.n_obs)
     rows = []
     for seed in range(args.splits):
-        tr, rest = train_test_split(idx, test_size=0.4, stratify=y, random_state=seed)
-        te, sy = train_test_split(rest, test_size=0.5, stratify=y[rest], random_state=seed)
+        tr, rest = train_test_split(idx, train_size=share_train, stratify=y, random_state=seed)
+        te, sy = train_test_split(rest, test_size=share_syn / (share_held + share_syn), stratify=y[rest],
+                                  random_state=seed)
         d = evaluate(a[te].copy(), a[sy].copy(), train=a[tr].copy(), label_key=Q.LABEL, n_boot=10,
-                     n_boot_expensive=2, seed=seed, metrics=METRICS)
+                     n_boot_expensive=2, seed=seed, metrics=METRICS, fidelity_size=args.fidelity_size)
         d = d[d.group == "all"].set_index("name")[["value", "reference"]]
         rows.append(d.assign(split=seed))
     r = pd.concat(rows).reset_index()
     g = r.groupby("name", sort=False).agg(perfect=("value", "mean"), perfect_sd=("value", "std"),
                                           reference=("reference", "mean"), reference_sd=("reference", "std"))
-    print(f"{args.dataset}: {a.n_obs} profiles, {len(set(y))} classes, {args.splits} splits (60/20/20)")
+    print(f"{args.dataset}: {a.n_obs} profiles, {len(set(y))} classes, {args.splits} splits (train / held-out / "
+          f"synthetic {len(tr)} / {len(te)} / {len(sy)}), fidelity_size {args.fidelity_size}")
     print(g.to_string(float_format=lambda v: f"{v:.4g}"))
 
 
-def simulate(sizes: tuple[int, ...], draws: int) -> None:
+def simulate(sizes: tuple[int, ...], draws: int, fidelity_size: str = "synthetic") -> None:
     """The perfect generator and the reference on simulated sets of the given sizes (see the module docstring)."""
     from rnagen.metrics import evaluate
 
@@ -81,13 +92,14 @@ def simulate(sizes: tuple[int, ...], draws: int) -> None:
 
         (R, yr), (T, yt), (S, ys) = draw(n_real), draw(n_train), draw(n_syn)
         df = evaluate(R, S, train=T, real_labels=yr, synthetic_labels=ys, train_labels=yt, seed=d, n_boot=10,
-                      n_boot_expensive=2, classifier_seeds=(0,),
+                      n_boot_expensive=2, classifier_seeds=(0,), fidelity_size=fidelity_size,
                       metrics=METRICS[:4] + ["precision", "recall", "aa_truth", "aa_syn", "aa_ts", "detection_auc"])
         rows.append(df[df.group == "all"].set_index("name")[["value", "reference"]].assign(split=d))
     r = pd.concat(rows).reset_index()
     g = r.groupby("name", sort=False).agg(perfect=("value", "mean"), perfect_sd=("value", "std"),
                                           reference=("reference", "mean"), reference_sd=("reference", "std"))
-    print(f"simulated: {n_real} held-out, {n_train} training, {n_syn} synthetic profiles, {genes} genes, {draws} draws")
+    print(f"simulated: {n_real} held-out, {n_train} training, {n_syn} synthetic profiles, {genes} genes, {draws} "
+          f"draws, fidelity_size {fidelity_size}")
     print(g.to_string(float_format=lambda v: f"{v:.4g}"))
 
 
