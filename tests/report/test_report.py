@@ -263,3 +263,33 @@ def test_gap_table_shows_a_measured_share_with_its_spread_and_an_unmeasured_one_
     assert (cells["density"]["text"], cells["density"]["sd"], cells["density"]["unresolved"]) == ("42%", "± 13 sd",
                                                                                                   False)
     assert (cells["aa_ts"]["text"], cells["aa_ts"]["sd"], cells["aa_ts"]["unresolved"]) == ("(30%)", "", True)
+
+
+def test_figures_leave_out_plot_files_written_after_the_leaderboard(tiny_bench, tmp_path, monkeypatch):
+    """A rerun stopped before its end rewrites some plot files and leaves the earlier leaderboard: the report
+    draws only the files the leaderboard was written with, and names the others."""
+    from rnagen.report import plots
+
+    out = tiny_bench[0]
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy, ignore=shutil.ignore_patterns("runs", "results", "report.html"))
+    drawn = []
+    real_embedding = plots.embedding
+    monkeypatch.setattr(plots, "embedding", lambda real, syn, **kw: drawn.append(sorted(syn)) or
+                        real_embedding(real, syn, **kw))
+    text = write_report(copy).read_text()
+    assert 'id="plots-left-out"' not in text and drawn[-1] == ["ddim", "ddpm", "gaussian"]
+    # ddim's set rewritten by a rerun (here: ddpm's data), a new row's file beside it
+    shutil.copy(copy / "plots" / "ddpm.npz", copy / "plots" / "ddim.npz")
+    shutil.copy(copy / "plots" / "ddpm.npz", copy / "plots" / "vae.npz")
+    text = write_report(copy).read_text()
+    assert drawn[-1] == ["ddpm", "gaussian"]
+    assert 'id="plots-left-out"' in text and "<code>ddim.npz</code>, <code>vae.npz</code>" in text
+    assert sorted(p.name for p in (copy / "plots").iterdir()) == sorted(
+        [*json.loads((copy / "leaderboard.json").read_text())["plots"], "vae.npz"])   # nothing removed
+    # a leaderboard of an earlier version (no record of its files) draws every file
+    lb = json.loads((copy / "leaderboard.json").read_text())
+    del lb["plots"]
+    (copy / "leaderboard.json").write_text(json.dumps(lb))
+    text = write_report(copy).read_text()
+    assert 'id="plots-left-out"' not in text and drawn[-1] == ["ddim", "ddpm", "gaussian"]

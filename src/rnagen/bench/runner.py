@@ -349,8 +349,8 @@ def run_benchmark(
             gen = _trained("diffusion", job.overrides, job.run_dir, job.run_fp, bench.train, label_key, bench.seed,
                            device, progress, bench.say)
             _steps_curve(bench, gen, seed=bench.seed, run_fp=job.run_fp)
-    board = _leaderboard(bench.out, bench.rows, seeds=bench.seeds, splits=bench.splits, methods=bench.methods)
     _per_class_plot(bench.out, bench.rows)
+    board = _leaderboard(bench.out, bench.rows, seeds=bench.seeds, splits=bench.splits, methods=bench.methods)
     if report:
         from ..report import write_report
 
@@ -1249,8 +1249,18 @@ def _leaderboard(out: Path, rows: Sequence[str], *, seeds: int, methods: Sequenc
         "gap_closed": {"columns": gap_cols, "floor": FLOOR_ROW, "ceiling": CEILING_ROW, "note": _GAP_NOTE},
         "settings": _read_json(out / "bench.json") or {},
         "failed": _failures(out, rows, range(seeds * splits)),
+        "plots": plot_digests(out / "plots"),
     })
     return board
+
+
+def plot_digests(pdir: Path) -> dict[str, str]:
+    """The SHA-256 of every file under ``pdir`` (``OUT/plots``), by name: the figure data the leaderboard was
+    written with. A rerun stopped before its end leaves some of them rewritten and the leaderboard the earlier
+    one; the report draws only the files recorded here (:func:`rnagen.report.write_report`)."""
+    if not pdir.is_dir():
+        return {}
+    return {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in sorted(pdir.iterdir()) if f.is_file()}
 
 
 _GAP_NOTE = ("share of the gap closed = 1 - d(row) / d(gaussian), d the distance from the real-vs-real value on the "

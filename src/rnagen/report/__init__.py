@@ -7,10 +7,13 @@ reads offline and can be mailed around.
 """
 from __future__ import annotations
 
+import contextlib
 import html
 import json
 import math
-from collections.abc import Mapping
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -267,7 +270,8 @@ def write_report(out_dir: str | Path, *, path: str | Path | None = None, title: 
               and not c.endswith(("_ci_low", "_ci_high", "_sd", "_gap_closed", "_gap_resolved"))
               and not c.startswith("mia_")]   # the resolved flags qualify the gap table's shares: not indicators
     extra = _table(rows, [(c, html.escape(c)) for c in others], directions) if others else None
-    figures = _figures(out / "plots", rows)
+    with _current_plots(out / "plots", lb.get("plots")) as (pdir, left_out):
+        figures = _figures(pdir, rows)
     membership = _membership(rows, lb, n_nonmembers=_nonmembers(out))
 
     env = jinja2.Environment(loader=jinja2.PackageLoader("rnagen.report", "templates"),
@@ -277,12 +281,35 @@ def write_report(out_dir: str | Path, *, path: str | Path | None = None, title: 
     ttl = title or f"rnagen benchmark: {name}, label {settings.get('label_key', '?')}"
     html_text = tpl.render(
         title=ttl, settings=settings, main=main, gap=gap, extra=extra, figures=figures, version=__version__,
-        membership=membership, failed=lb.get("failed") or {},
+        membership=membership, failed=lb.get("failed") or {}, plots_left_out=left_out,
         generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     )
     dest = Path(path) if path is not None else out / "report.html"
     write_text(dest, html_text)
     return dest
+
+
+@contextlib.contextmanager
+def _current_plots(pdir: Path, digests: Mapping[str, str] | None) -> Iterator[tuple[Path, list[str]]]:
+    """The plot folder to draw from, and the files of ``pdir`` left out: those not recorded in the leaderboard's
+    ``digests`` (:func:`rnagen.bench.runner.plot_digests`) or changed since (a rerun stopped before its end
+    rewrites some of them and leaves the earlier leaderboard). Without a record (a leaderboard of an earlier
+    version) every file is drawn."""
+    from ..bench.runner import plot_digests
+
+    if digests is None or not pdir.is_dir():
+        yield pdir, []
+        return
+    now = plot_digests(pdir)
+    stale = sorted(name for name, digest in now.items() if digests.get(name) != digest)
+    if not stale:
+        yield pdir, []
+        return
+    with tempfile.TemporaryDirectory(prefix="rnagen-plots-") as tmp:
+        for name in now:
+            if name not in stale:
+                shutil.copy2(pdir / name, Path(tmp) / name)
+        yield Path(tmp), stale
 
 
 def _figures(pdir: Path, rows: list[dict[str, Any]]) -> list[dict[str, str]]:
