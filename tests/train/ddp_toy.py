@@ -22,6 +22,7 @@ from torch import nn
 from rnagen.models._base import Generator, PreprocessConfig, register
 from rnagen.train import LossOutput, TrainConfig, train_loop
 from rnagen.train.distributed import dist_info
+from rnagen.train.privacy import PrivacyConfig
 
 
 @dataclass
@@ -71,17 +72,21 @@ class DDPToy(Generator):
 
     def _fit(self, X, y, *, seed, run_dir, progress, resume) -> None:
         self._build()
+        privacy = getattr(self.config, "privacy", None)
         res = train_loop(self.net, torch.from_numpy(X), torch.from_numpy(y), self.config.train,
                          device=self.device, seed=seed, run_dir=run_dir, progress=progress, resume=resume,
-                         fingerprint=self._fingerprint)
+                         fingerprint=self._fingerprint, privacy=privacy)
         self.history = res.history
         self.ema_state = res.ema.state_dict() if res.ema is not None else self.net.state_dict()
+        if res.private is not None:
+            self.privacy = self._privacy_record(res)
         dump = os.environ.get("RNAGEN_TEST_DUMP")
         if dump:
             info = dist_info()
+            extra = {} if res.private is None else {"key": int(res.private._key), "epsilon": res.private.epsilon()}
             torch.save({"live": {k: v.detach().cpu().clone() for k, v in self.net.state_dict().items()},
                         "ema": {k: v.detach().cpu().clone() for k, v in self.ema_state.items()},
-                        "history": self.history, "world_size": info.world_size},
+                        "history": self.history, "world_size": info.world_size, **extra},
                        os.path.join(dump, f"rank{info.rank}.pt"))
 
     def _sample(self, y, *, seed, batch_size, progress, **options) -> np.ndarray:
@@ -97,3 +102,19 @@ class DDPToy(Generator):
     def _load_state_tensors(self, tensors) -> None:
         self.net.load_state_dict({k[4:]: v for k, v in tensors.items()})
         self.ema_state = self.net.state_dict()
+
+
+@dataclass
+class PrivateToyConfig(ToyConfig):
+    """The toy trained with DP-SGD (noise multiplier 0.8, clipping norm 1); ``privacy.reproducible`` unset: a
+    secret key per process, which the ranks must share."""
+
+    privacy: PrivacyConfig = field(default_factory=lambda: PrivacyConfig(noise_multiplier=0.8, max_grad_norm=1.0))
+
+
+@register
+class DDPToyPrivate(DDPToy):
+    """Test-only: the deterministic toy trained with DP-SGD."""
+
+    name = "ddp-toy-private"
+    config_cls = PrivateToyConfig

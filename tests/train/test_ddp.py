@@ -201,3 +201,65 @@ def test_custom_step_ranks_agree_even_from_different_initial_weights():
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     line = next(s for s in r.stdout.splitlines() if s.startswith("max-rank-diff"))
     assert float(line.split()[1]) == 0.0
+
+
+PRIVATE = ["--model", "ddp-toy-private", "--label-key", "label", "--seed", "3", "--device", "cpu", "--quiet"]
+
+
+def test_private_training_under_two_ranks_is_one_process_s_dp_sgd(data_file, tmp_path):
+    """DP-SGD under torchrun: the ranks draw one Poisson batch from rank 0's secret key and each clips its slice;
+    rank 0 alone adds the noise. With the seed as the key (privacy.reproducible) the 2-rank run follows the
+    1-process run: same batches, same noise, the same update up to float summation order, the same epsilon."""
+    dump = tmp_path / "dump"
+    dump.mkdir()
+    r = _torchrun(["train", str(data_file), *PRIVATE, "--out", str(tmp_path / "run")],
+                  env=_env(RNAGEN_TEST_DUMP=str(dump)))
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    r0, r1 = _load(dump / "rank0.pt"), _load(dump / "rank1.pt")
+    assert r0["key"] == r1["key"] != 3   # the secret key of rank 0 on both
+    _assert_state_close(r0["live"], r1["live"], atol=0.0)
+    meta = __import__("json").loads((tmp_path / "run" / "meta.json").read_text())
+    assert meta["privacy"]["epsilon"] == pytest.approx(r0["epsilon"]) and r0["epsilon"] > 0
+    runs = {}
+    for name, launch in (("ddp", "torchrun"), ("single", "python")):
+        d = tmp_path / f"dump_{name}"
+        d.mkdir()
+        args = ["train", str(data_file), *PRIVATE, "--set", "privacy.reproducible=true",
+                "--out", str(tmp_path / f"run_{name}")]
+        env = _env(RNAGEN_TEST_DUMP=str(d))
+        if launch == "torchrun":
+            r = _torchrun(args, env=env)
+        else:
+            r = subprocess.run([sys.executable, str(HERE / "ddp_worker.py"), *args], env=env, capture_output=True,
+                               text=True, timeout=120)
+        assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+        runs[name] = _load(d / "rank0.pt")
+    assert runs["ddp"]["world_size"] == 2 and runs["single"]["world_size"] == 1
+    assert runs["ddp"]["key"] == runs["single"]["key"] == 3
+    _assert_state_close(runs["ddp"]["live"], runs["single"]["live"], atol=1e-5, rtol=1e-4)
+    assert runs["ddp"]["epsilon"] == pytest.approx(runs["single"]["epsilon"])
+    # the logged batch is the whole Poisson batch, not a rank's slice of it
+    np.testing.assert_allclose([h["batch"] for h in runs["ddp"]["history"]],
+                               [h["batch"] for h in runs["single"]["history"]])
+
+
+def test_a_private_run_whose_rank_dies_resumes_with_its_accountant(data_file, tmp_path):
+    """Rank 1 of a private 2-rank run dies at step 15: the relaunched job resumes from the step-10 checkpoint,
+    its accountant's history restored (the spent epsilon of 30 steps, as an uninterrupted run's), both ranks on a
+    new shared key, and ends with both ranks' weights identical."""
+    out = tmp_path / "run"
+    crashed = _torchrun(["train", str(data_file), *PRIVATE, "--out", str(out)], env=_env(RNAGEN_TEST_CRASH_AT="15"))
+    assert crashed.returncode != 0
+    ck = torch.load(out / "checkpoint.pt", weights_only=True)
+    assert ck["step"] == 10 and [h[2] for h in ck["privacy"]["history"]] == [10]
+    dump = tmp_path / "dump"
+    dump.mkdir()
+    resumed = _torchrun(["train", str(data_file), *PRIVATE, "--out", str(out)], env=_env(RNAGEN_TEST_DUMP=str(dump)))
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    a, b = _load(dump / "rank0.pt"), _load(dump / "rank1.pt")
+    assert a["key"] == b["key"]
+    _assert_state_close(a["live"], b["live"], atol=0.0)
+    from rnagen.train.privacy import spent_epsilon
+
+    whole = spent_epsilon([(0.8, 16 / 64, STEPS)], delta=1 / 64, accountant="auto")
+    assert a["epsilon"] == pytest.approx(whole, rel=1e-6)

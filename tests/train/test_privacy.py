@@ -453,19 +453,16 @@ def test_delta_above_one_over_n_and_prv_past_its_range_are_refused(small):
     assert plan_privacy(PrivacyConfig(epsilon=1000), n=100, batch_size=10, steps=20).noise_multiplier > 0
 
 
-def test_private_training_under_ddp_or_with_validation_is_refused():
+def test_private_training_with_validation_is_refused():
     from rnagen.train.loop import _make_private
 
     toy = _Toy()
     cfg = TrainConfig(steps=1, batch_size=4, ema_decay=0.0)
-    for dist, validator, match in ((DistInfo(world_size=2), None, "one process"),
-                                   (DistInfo(), lambda: {"score": 0.0}, "fixed length")):
-        ctx = _make_context(toy, cfg, device=torch.device("cpu"), dist=DistInfo(), seed=0, total=1,
-                            custom_step=False, param_groups=None)
-        ctx.dist = dist
-        with pytest.raises(ConfigError, match=match):
-            _make_private(ctx, PrivacyConfig(noise_multiplier=1.0), n=10, batch=4, total=1, seed=0,
-                          custom_step=False, validator=validator)
+    ctx = _make_context(toy, cfg, device=torch.device("cpu"), dist=DistInfo(), seed=0, total=1,
+                        custom_step=False, param_groups=None)
+    with pytest.raises(ConfigError, match="fixed length"):
+        _make_private(ctx, PrivacyConfig(noise_multiplier=1.0), n=10, batch=4, total=1, seed=0,
+                      custom_step=False, validator=lambda: {"score": 0.0})
 
 
 def test_the_noise_of_a_step_is_drawn_apart_from_every_batch():

@@ -615,8 +615,9 @@ def train_loop(
         File name of the checkpoint inside ``run_dir``.
     privacy
         A :class:`rnagen.train.privacy.PrivacyConfig`; when enabled, DP-SGD (:mod:`rnagen.train.privacy`):
-        Poisson batches, per-sample clipping and noise, the accountant saved in the checkpoint. Not with a
-        validator, a custom ``step_fn`` or several processes.
+        Poisson batches, per-sample clipping and noise, the accountant saved in the checkpoint; under DDP each
+        rank clips its slice of one batch and rank 0 adds the noise. Not with a validator or a custom
+        ``step_fn``.
     privacy_prior
         ``{"rho": ρ, "mechanism": text}``: a Gaussian-mechanism release of ρ (:attr:`PrivacyPlan.prior_rho`)
         the model made from the same profiles before training (the diffusion model's anchor statistics); the
@@ -634,10 +635,13 @@ def train_loop(
     y = y.to(device, torch.long)
     B = _global_batch(cfg.batch_size, n, dist)
     total, budget_source = resolve_budget(cfg, n, B)
-    ctx = _make_context(raw, cfg, device=device, dist=dist, seed=seed, total=total, custom_step=step_fn is not None,
-                        param_groups=param_groups)
+    private = privacy is not None and privacy.enabled
+    # a private run calls the module without a DDP wrapper (its averaging would run before the per-profile
+    # clipping); the weights start from rank 0's as a custom step's do
+    ctx = _make_context(raw, cfg, device=device, dist=dist, seed=seed, total=total,
+                        custom_step=step_fn is not None or private, param_groups=param_groups)
     batches: Any = _Batches(n, B, seed=seed, device=device, dist=dist)
-    if privacy is not None and privacy.enabled:
+    if private:
         step_fn, batches = _make_private(ctx, privacy, n=n, batch=B, total=total, seed=seed,
                                          custom_step=step_fn is not None, validator=validator,
                                          prior=privacy_prior)
@@ -676,9 +680,6 @@ def _make_private(ctx: StepContext, privacy: Any, *, n: int, batch: int, total: 
     """Set ``ctx`` up for DP-SGD (:mod:`rnagen.train.privacy`); the step and the Poisson batches to use."""
     from .privacy import PrivateTraining, plan_privacy
 
-    if ctx.dist.enabled:
-        raise ConfigError("differentially private training runs in one process: per-sample clipping and the "
-                          "accountant are not set up for torchrun/DDP; run it without torchrun")
     if custom_step:
         raise ConfigError("differentially private training is available for models trained by the default step "
                           "(diffusion, vae)")
@@ -691,4 +692,4 @@ def _make_private(ctx: StepContext, privacy: Any, *, n: int, batch: int, total: 
     private = PrivateTraining(plan, seed=seed, reproducible=privacy.reproducible)
     private.attach(ctx)
     ctx.private = private
-    return private.step, private.batches(n, device=ctx.device)
+    return private.step, private.batches(n, device=ctx.device, rank=ctx.dist.rank, world_size=ctx.dist.world_size)

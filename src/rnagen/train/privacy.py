@@ -41,6 +41,13 @@ accountant's history is saved in the checkpoint and restored. ``privacy.reproduc
 seed instead, so a run repeats exactly (tests, benchmarks); the record then says that the guarantee holds only
 against whoever does not know the seed. The generators are torch's and NumPy's, not a cryptographically secure
 one (opacus's ``secure_mode`` needs ``torchcsprng``).
+
+Under torchrun (DDP) the processes draw the same Poisson batch from rank 0's key (broadcast) and each takes its
+slice of it: the union is the batch one process would draw (each profile joins independently, so the accounting
+is the same). Each rank clips the per-profile gradients of its slice and sums them; rank 0 alone adds the noise,
+and the sums are added over the ranks (opacus's ``DistributedDPOptimizer``): the update of one process that drew
+the whole batch, up to the order of float summation. The weights start from rank 0's (broadcast, no DDP
+wrapper: its gradient averaging would run before the per-profile clipping).
 """
 from __future__ import annotations
 
@@ -346,15 +353,18 @@ def stream_seed(key: int, stream: int, step: int) -> int:
 
 class _PoissonBatches:
     """Poisson subsampling: at step ``k`` each of the ``n`` profiles joins the batch with probability ``q``,
-    drawn from a generator seeded by (key, k)."""
+    drawn from a generator seeded by (key, k); under DDP (``rank`` of ``world_size``) this rank's slice of it."""
 
-    def __init__(self, n: int, q: float, *, key: int, device: torch.device) -> None:
+    def __init__(self, n: int, q: float, *, key: int, device: torch.device, rank: int = 0,
+                 world_size: int = 1) -> None:
         self.n, self.q, self.key, self.device = int(n), float(q), int(key), device
+        self.rank, self.world_size = int(rank), int(world_size)
 
     def indices(self, step: int) -> torch.Tensor:
         g = torch.Generator().manual_seed(stream_seed(self.key, _BATCHES, step))
         keep = torch.rand(self.n, generator=g) < self.q
-        return torch.nonzero(keep).flatten().to(self.device)
+        idx = torch.nonzero(keep).flatten()
+        return idx[self.rank::self.world_size].to(self.device)
 
 
 class PrivateTraining:
@@ -383,16 +393,20 @@ class PrivateTraining:
         self._gsm: Any = None
         self._dp_optimizer: Any = None
         self._noise: torch.Generator | None = None
+        self._world = 1   # the processes of the run (attach)
 
     # --- set-up -----------------------------------------------------------------------------------------
-    def batches(self, n: int, *, device: torch.device) -> _PoissonBatches:
-        """The Poisson batches of this run."""
-        return _PoissonBatches(n, self.plan.sample_rate, key=self._key, device=device)
+    def batches(self, n: int, *, device: torch.device, rank: int = 0, world_size: int = 1) -> _PoissonBatches:
+        """The Poisson batches of this run (this rank's slices of them under DDP; :meth:`attach` first, which
+        gives every rank rank 0's key)."""
+        return _PoissonBatches(n, self.plan.sample_rate, key=self._key, device=device, rank=rank,
+                               world_size=world_size)
 
     def attach(self, ctx: "StepContext") -> None:
-        """Wrap ``ctx.raw`` for per-sample gradients and the ``main`` optimiser in opacus's ``DPOptimizer``."""
+        """Wrap ``ctx.raw`` for per-sample gradients and the ``main`` optimiser in opacus's ``DPOptimizer``
+        (``DistributedDPOptimizer`` under DDP, with every rank on rank 0's key)."""
         from opacus import GradSampleModule
-        from opacus.optimizers import DPOptimizer
+        from opacus.optimizers import DistributedDPOptimizer, DPOptimizer
         from opacus.validators import ModuleValidator
 
         if set(ctx.optimizers) != {"main"}:
@@ -409,11 +423,24 @@ class PrivateTraining:
                               "the vae use --set network.norm=layer")
         self._noise = torch.Generator(device=ctx.device)
         self._gsm = GradSampleModule(ctx.raw, loss_reduction="mean")
-        self._dp_optimizer = DPOptimizer(ctx.optimizers["main"], noise_multiplier=self.plan.noise_multiplier,
-                                         max_grad_norm=self.plan.max_grad_norm,
-                                         expected_batch_size=self.plan.expected_batch_size, loss_reduction="mean",
-                                         generator=self._noise)
+        world = ctx.dist.world_size
+        if ctx.dist.enabled:
+            import torch.distributed as tdist
+
+            # one batch for every rank: rank 0's key (a secret key differs from process to process)
+            key = torch.tensor([self._key], dtype=torch.int64, device=ctx.device)
+            tdist.broadcast(key, src=0)
+            self._key = int(key.item())
+        # each rank divides its clipped sum (plus the noise, on rank 0) by its share of the expected batch size and
+        # DistributedDPOptimizer averages over the ranks: the sum over the whole batch divided by its expected size
+        opt_cls = DistributedDPOptimizer if ctx.dist.enabled else DPOptimizer
+        self._dp_optimizer = opt_cls(ctx.optimizers["main"], noise_multiplier=self.plan.noise_multiplier,
+                                     max_grad_norm=self.plan.max_grad_norm,
+                                     expected_batch_size=(self.plan.expected_batch_size if world == 1 else
+                                                          self.plan.expected_batch_size / world),
+                                     loss_reduction="mean", generator=self._noise)
         ctx.module = self._gsm
+        self._world = world
 
     def detach(self) -> None:
         """Remove opacus's hooks from the trained module (sampling then runs the plain network)."""
@@ -441,7 +468,8 @@ class PrivateTraining:
         opt.step()
         ctx.schedulers["main"].step()
         self.accountant.step(noise_multiplier=self.plan.noise_multiplier, sample_rate=self.plan.sample_rate)
-        return {**logs, "batch": float(len(xb))}
+        # the loop averages each log over the ranks: the whole batch's size is the mean slice times their number
+        return {**logs, "batch": float(len(xb) * self._world)}
 
     # --- accounting and checkpoints -----------------------------------------------------------------------
     @property
