@@ -665,8 +665,7 @@ def _at_most(obj, labels, n: int, seed: int):
     X = obj.X if hasattr(obj, "obs") else np.asarray(obj)
     order = canonical_order(X, None if labels is None else np.asarray(labels).astype(str))
     rows = np.sort(order[np.random.default_rng([int(seed), 77]).choice(int(obj.shape[0]), n, replace=False)])
-    cut = obj[rows].copy() if hasattr(obj, "obs") else np.asarray(obj)[rows]
-    return cut, (None if labels is None else np.asarray(labels)[rows])
+    return _rows_of(obj, labels, rows)
 
 
 def _like_held_out(obj, labels, real, real_labels, label_key: str | None, seed: int) -> np.ndarray:
