@@ -97,13 +97,17 @@ def privacy_reference(T: np.ndarray, R: np.ndarray, rng: np.random.Generator, *,
 
     The held-out set is split in two halves: H1 plays the synthetic set, H2 the held-out set, and a training
     subset T' (sized so that |T'| / |H2| = |T| / |R|, the same train : held-out ratio as the main computation,
-    hence the same expected share) the training set. With labels the halves split each class and T' takes each
-    class in that ratio to its H2 part: a random split leaves classes of H1 with no classmate in H2 (only in
-    T'), which pulls the share above its exchangeable value when the held-out set has few profiles per class.
-    The sets are dealt in the rows' content order (the same reference for any order of the rows). At most
-    ``cap`` profiles of H1 are scored, and the near-copy threshold is estimated from at most ``cap`` profiles
-    of H2 (per-profile indicators: fewer profiles widen the spread, they do not shift the value), so the
-    reference costs a small fraction of one pass over the data.
+    hence the same expected share) the training set; then H2 plays the synthetic set against H1 and another
+    subset, and the terms of both are pooled: the reference scores as many profiles as the held-out set has,
+    as a perfect generator does (one half alone has twice its variance). With labels the halves split each
+    class and T' takes each class in that ratio to its held-out half: a random split leaves classes of H1 with
+    no classmate in H2 (only in T'), which pulls the share above its exchangeable value when the held-out set
+    has few profiles per class. The sets are dealt in the rows' content order (the same reference for any order
+    of the rows). At most ``cap`` profiles of each half are scored, and the near-copy threshold is estimated
+    from at most ``cap`` profiles of each (per-profile indicators: fewer profiles widen the spread, they do not
+    shift the value), so the reference costs a small fraction of one pass over the data. The DCR ratio's
+    reference is of sets of these sizes: a ratio of median distances depends on the numbers of candidates
+    themselves, not only on their ratio, and reads lower than a perfect generator's against the whole sets.
     """
     from ._classifiers import canonical_order
 
@@ -120,32 +124,50 @@ def privacy_reference(T: np.ndarray, R: np.ndarray, rng: np.random.Generator, *,
         perm = rng.permutation(len(R))
         half = len(R) // 2
         i1, i2 = perm[:half], perm[half:]
-        n_t = int(min(len(T), max(1, round(len(T) * len(i2) / len(R)))))
-        it = rng.choice(len(T), n_t, replace=False)
     else:
-        parts1, parts2, parts_t = [], [], []
+        parts1, parts2 = [], []
         for c in sorted(set(yr.tolist())):
             idx = rng.permutation(np.flatnonzero(yr == c))
             k = len(idx) // 2 + (rng.random() < 0.5 if len(idx) % 2 else 0)   # odd classes: the extra one at random
             parts1.append(idx[:k])
             parts2.append(idx[k:])
-            pool = np.flatnonzero(yt == c)
-            want = int(round(len(T) * (len(idx) - k) / len(R)))
-            parts_t.append(rng.choice(pool, min(want, len(pool)), replace=False))
-        i1, i2, it = (np.concatenate(p).astype(np.int64) for p in (parts1, parts2, parts_t))
+        i1, i2 = (np.concatenate(p).astype(np.int64) for p in (parts1, parts2))
         if not len(i1) or not len(i2):   # classes of one profile each, all dealt to one half
             both = np.concatenate([i1, i2])
             i1, i2 = both[: len(both) // 2], both[len(both) // 2:]
-        if len(it) == 0:
-            it = rng.choice(len(T), 1, replace=False)
-        n_t = len(it)
-    h1 = R[ro[np.sort(rng.permutation(i1)[:cap])]]
-    h2 = R[ro[np.sort(i2)]]
-    tp = T[to[np.sort(it)]]
-    h2s = h2[np.sort(rng.choice(len(h2), min(cap, len(h2)), replace=False))]
-    st = _knn.cross_pass(h1, tp)
-    return dcr_from_neighbours(np.sqrt(st.a_nn2), st.a_nn, np.sqrt(_knn.cross_pass(h1, h2).a_nn2),
-                               np.sqrt(_knn.cross_pass(h2s, tp).a_nn2), n_train=n_t, n_holdout=len(h2))
+
+    def train_subset(ih):
+        """training rows in the ratio |T| / |R| to the held-out part ``ih`` (per class with labels)"""
+        if yr is None or yt is None:
+            n = int(min(len(T), max(1, round(len(T) * len(ih) / len(R)))))
+            return rng.choice(len(T), n, replace=False)
+        parts = []
+        for c in sorted(set(yr[ih].tolist())):
+            pool = np.flatnonzero(yt == c)
+            want = int(round(len(T) * int((yr[ih] == c).sum()) / len(R)))
+            parts.append(rng.choice(pool, min(want, len(pool)), replace=False))
+        it = np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
+        return it if len(it) else rng.choice(len(T), 1, replace=False)
+
+    # both halves play the synthetic set in turn (H1 against H2 and its training subset, H2 against H1 and
+    # another), so the reference scores as many profiles as the held-out set has, as a perfect generator of the
+    # held-out set's size does: one half alone has twice its variance
+    terms = {"d_tr": [], "i_tr": [], "d_ho": [], "ho_to_tr": []}
+    n_t = n_h = 0
+    for q, h in ((i1, i2), (i2, i1)):
+        it = train_subset(h)
+        hq = R[ro[np.sort(rng.permutation(q)[:cap])]]
+        hh = R[ro[np.sort(h)]]
+        tp = T[to[np.sort(it)]]
+        hs = hh[np.sort(rng.choice(len(hh), min(cap, len(hh)), replace=False))]
+        st = _knn.cross_pass(hq, tp)
+        terms["d_tr"].append(np.sqrt(st.a_nn2))
+        terms["i_tr"].append(st.a_nn)
+        terms["d_ho"].append(np.sqrt(_knn.cross_pass(hq, hh).a_nn2))
+        terms["ho_to_tr"].append(np.sqrt(_knn.cross_pass(hs, tp).a_nn2))
+        n_t, n_h = n_t + len(it), n_h + len(h)
+    return dcr_from_neighbours(*(np.concatenate(terms[k]) for k in ("d_tr", "i_tr", "d_ho", "ho_to_tr")),
+                               n_train=n_t, n_holdout=n_h)
 
 
 def _dcr(ctx: EvalContext) -> dict:
