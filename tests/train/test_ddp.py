@@ -263,3 +263,30 @@ def test_a_private_run_whose_rank_dies_resumes_with_its_accountant(data_file, tm
 
     whole = spent_epsilon([(0.8, 16 / 64, STEPS)], delta=1 / 64, accountant="auto")
     assert a["epsilon"] == pytest.approx(whole, rel=1e-6)
+
+
+def test_a_private_run_with_empty_slices_and_an_odd_batch_is_one_process_s(data_file, tmp_path):
+    """An expected batch of 3 on 2 ranks, logged every step: a rank's slice of a Poisson batch is often empty (it
+    logs no loss that step, and every rank must still reduce the same log tensor), and 3 is not rounded to a
+    multiple of the ranks: the sample rate, the epsilon and the weights are those of one process."""
+    runs = {}
+    for name in ("ddp", "single"):
+        d = tmp_path / f"dump_{name}"
+        d.mkdir()
+        args = ["train", str(data_file), *PRIVATE, "--set", "privacy.reproducible=true", "--set",
+                "train.batch_size=3", "--set", "train.log_every=1", "--set", "train.steps=20",
+                "--out", str(tmp_path / f"run_{name}")]
+        env = _env(RNAGEN_TEST_DUMP=str(d))
+        r = (_torchrun(args, env=env) if name == "ddp" else
+             subprocess.run([sys.executable, str(HERE / "ddp_worker.py"), *args], env=env, capture_output=True,
+                            text=True, timeout=120))
+        assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+        runs[name] = _load(d / "rank0.pt")
+    assert runs["ddp"]["epsilon"] == pytest.approx(runs["single"]["epsilon"])
+    _assert_state_close(runs["ddp"]["live"], runs["single"]["live"], atol=1e-5, rtol=1e-4)
+    hist = {k: r["history"] for k, r in runs.items()}
+    assert len(hist["ddp"]) == len(hist["single"]) == 20
+    np.testing.assert_allclose([h["batch"] for h in hist["ddp"]], [h["batch"] for h in hist["single"]])
+    # a step whose whole batch was empty logs no loss, on one process or two
+    assert [("loss" in h) for h in hist["ddp"]] == [("loss" in h) for h in hist["single"]]
+    assert any(h["batch"] == 0 for h in hist["single"]) or any(h["batch"] == 1 for h in hist["single"])

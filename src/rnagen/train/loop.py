@@ -472,23 +472,26 @@ def _not_finite(ctx: StepContext, logs: dict[str, Any]) -> str | None:
     return bad
 
 
-def _log_row(ctx: StepContext, step: int, sums: dict[str, float], count: int) -> dict[str, float]:
-    """The training log row of ``step``: the learning rate and the mean of each logged number since the
-    last row, averaged over ranks."""
+def _log_row(ctx: StepContext, step: int, sums: dict[str, float], counts: dict[str, int]) -> dict[str, float]:
+    """The training log row of ``step``: the learning rate and the mean of each logged number over the steps
+    since the last row that logged it, on every rank (a step of an empty batch logs no loss)."""
     row = {"step": step, "lr": ctx.optimizers[next(iter(ctx.optimizers))].param_groups[0]["lr"]}
-    means = {k: v / count for k, v in sums.items()}
-    if ctx.dist.enabled and means:
-        # each rank saw only its slice of the global batch: log the mean over ranks, i.e. what one process
-        # training on the whole global batch would log (equal slices, so exact for means)
+    if ctx.dist.enabled:
+        # each rank saw only its slice of the global batch: pool the ranks' sums and counts, i.e. what one process
+        # training on the whole global batch would log (exact for means over equal slices). The names are those any
+        # rank logged: a rank whose slices were empty (a private run's Poisson batch) logged fewer, and every rank
+        # must reduce the same tensor
         import torch.distributed as tdist
 
-        keys = sorted(means)
-        t = torch.tensor([means[k] for k in keys], dtype=torch.float64,
-                         device=ctx.device if ctx.device.type == "cuda" else "cpu")
+        names: list[list[str]] = [[] for _ in range(ctx.dist.world_size)]
+        tdist.all_gather_object(names, sorted(sums))
+        keys = sorted(set().union(*names))
+        t = torch.tensor([[sums.get(k, 0.0), float(counts.get(k, 0))] for k in keys], dtype=torch.float64,
+                         device=ctx.device if ctx.device.type == "cuda" else "cpu").reshape(len(keys), 2)
         tdist.all_reduce(t, op=tdist.ReduceOp.SUM)
-        reduced = dict(zip(keys, (t / ctx.dist.world_size).tolist()))
-        means = {k: reduced[k] for k in means}
-    row.update(means)
+        sums = {k: float(s) for k, s in zip(keys, t[:, 0].tolist())}
+        counts = {k: int(c) for k, c in zip(keys, t[:, 1].tolist())}
+    row.update({k: sums[k] / counts[k] for k in sorted(sums) if counts.get(k)})
     return row
 
 
@@ -522,8 +525,9 @@ def _run_steps(ctx: StepContext, step_fn: StepFn, batches: Any, X: torch.Tensor,
                validator: Callable[[], dict[str, float]] | None, tracker: ValidationTracker | None,
                bar: Any) -> None:
     """Steps from ``progress.step`` to ``total`` (or until validation stops), logging and checkpointing."""
-    cfg, count = ctx.cfg, 0
+    cfg = ctx.cfg
     sums: dict[str, float] = {}
+    counts: dict[str, int] = {}
     ctx.raw.train()
     while progress.step < total and not (tracker is not None and tracker.stop_reason):
         idx = batches.indices(progress.step)
@@ -551,14 +555,14 @@ def _run_steps(ctx: StepContext, step_fn: StepFn, batches: Any, X: torch.Tensor,
         step = progress.step
         for k, v in logs.items():
             sums[k] = sums.get(k, 0.0) + float(v)
-        count += 1
+            counts[k] = counts.get(k, 0) + 1
         bar.update(1)
         check = tracker is not None and (step % tracker.every == 0 or step == total)
         if step % max(1, cfg.log_every) == 0 or step == total or check:
-            row = _log_row(ctx, step, sums, count)
+            row = _log_row(ctx, step, sums, counts)
             progress.history.append(row)
             bar.set_postfix({k: f"{v:.4g}" for k, v in row.items() if k not in ("step", "lr")})
-            sums, count = {}, 0
+            sums, counts = {}, {}
         stopped = False
         if check and validator is not None and tracker is not None:  # a tracker exists exactly with a validator
             stopped = _validate(ctx, validator, tracker, progress)
@@ -633,9 +637,11 @@ def train_loop(
         raise ConfigError("no training samples")
     X = X.to(device, torch.float32)
     y = y.to(device, torch.long)
-    B = _global_batch(cfg.batch_size, n, dist)
-    total, budget_source = resolve_budget(cfg, n, B)
     private = privacy is not None and privacy.enabled
+    # a private run's batch is a Poisson draw of expected size B, its slices unequal anyway: B as one process
+    # has it, so the sample rate and the epsilon are the same on any number of ranks
+    B = min(cfg.batch_size, n) if private else _global_batch(cfg.batch_size, n, dist)
+    total, budget_source = resolve_budget(cfg, n, B)
     # a private run calls the module without a DDP wrapper (its averaging would run before the per-profile
     # clipping); the weights start from rank 0's as a custom step's do
     ctx = _make_context(raw, cfg, device=device, dist=dist, seed=seed, total=total,
