@@ -24,6 +24,7 @@ distance 0 from each other and inflate every k-NN ball statistic; hence the fixe
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -40,20 +41,28 @@ def percentile_ci(samples: npt.ArrayLike, *, level: float = 0.95) -> tuple[float
     return float(lo), float(hi)
 
 
-def in_content_order(a: npt.ArrayLike) -> np.ndarray:
-    """``a``'s entries (1-D: sorted by value) or rows (2-D: in
-    :func:`~rnagen.metrics._classifiers.canonical_order`) in an order set by their content alone: resamples
-    drawn over them are the same for any order of a file's rows."""
+def content_order(a: Any) -> np.ndarray:
+    """A permutation of ``a``'s entries (1-D: by value) or rows (2-D, dense or sparse:
+    :func:`~rnagen.metrics._classifiers.canonical_order`) set by their content alone: resample indices drawn
+    over it (``a[order[draw]]``) are the same rows for any order of a file's, without a reordered copy."""
     from ._classifiers import canonical_order
 
-    a = np.asarray(a)
-    return np.sort(a) if a.ndim == 1 else a[canonical_order(a)]
+    if getattr(a, "ndim", 2) == 1:
+        return np.argsort(np.asarray(a), kind="stable")
+    return canonical_order(a)
+
+
+def resample_counts(order: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A bootstrap resample of the rows ``order`` (:func:`content_order`) permutes, as each row's share of it
+    (multiplicity / n), indexed like the rows as given."""
+    n = len(order)
+    return np.bincount(order[rng.integers(0, n, n)], minlength=n) / n
 
 
 def mean_ci(terms: np.ndarray, *, n_boot: int, rng: np.random.Generator, level: float = 0.95
             ) -> tuple[float, float]:
     """CI of ``terms.mean()`` by resampling the per-sample terms (vectorised, in chunks)."""
-    t = in_content_order(np.asarray(terms, dtype=np.float64).ravel())
+    t = np.sort(np.asarray(terms, dtype=np.float64).ravel())   # the terms in an order of their values
     if n_boot <= 0 or t.size == 0:
         return float("nan"), float("nan")
     reps = []
@@ -82,10 +91,10 @@ def stat_ci(fn: Callable[..., float], arrays: Sequence[np.ndarray], *, n_boot: i
     (re-centred on ``estimate`` when given, see :func:`centred_ci`)."""
     if n_boot <= 0:
         return float("nan"), float("nan")
-    arrays = [in_content_order(a) for a in arrays]
+    orders = [content_order(a) for a in arrays]
     reps = []
     for _ in range(n_boot):
-        res = [a[rng.integers(0, len(a), size=len(a))] for a in arrays]
+        res = [a[o[rng.integers(0, len(a), size=len(a))]] for a, o in zip(arrays, orders)]
         reps.append(float(fn(*res)))
     if estimate is not None:
         return centred_ci(estimate, reps, level=level)
@@ -103,10 +112,10 @@ def m_out_of_n_ci(fn: Callable[..., float], arrays: Sequence[np.ndarray], *, est
     """
     if n_boot <= 0 or not np.isfinite(estimate):
         return float("nan"), float("nan")
-    arrays = [in_content_order(a) for a in arrays]
+    orders = [content_order(a) for a in arrays]
     ms = [min(len(a), m_max) for a in arrays]
     scale = float(np.sqrt(sum(ms) / sum(len(a) for a in arrays)))
-    reps = np.array([float(fn(*[a[rng.integers(0, len(a), size=m)] for a, m in zip(arrays, ms)]))
+    reps = np.array([float(fn(*[a[o[rng.integers(0, len(a), size=m)]] for a, o, m in zip(arrays, orders, ms)]))
                      for _ in range(n_boot)])
     reps = reps[np.isfinite(reps)]
     if reps.size == 0:
@@ -120,7 +129,7 @@ def combo_ci(terms: Sequence[np.ndarray], weights: Sequence[float], *, n_boot: i
     its real and its synthetic half)."""
     reps = np.zeros(n_boot)
     for t, w in zip(terms, weights):
-        t = in_content_order(np.asarray(t, np.float64).ravel())
+        t = np.sort(np.asarray(t, np.float64).ravel())
         idx = rng.integers(0, len(t), size=(n_boot, len(t)))
         reps += w * t[idx].mean(1)
     return percentile_ci(reps, level=level)

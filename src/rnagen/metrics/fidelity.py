@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from . import _knn
-from ._bootstrap import centred_ci, in_content_order, mean_ci, percentile_ci, stat_ci
+from ._bootstrap import centred_ci, content_order, mean_ci, percentile_ci, resample_counts, stat_ci
 from ._checks import check_k, check_sets
 from ._registry import Scored, register, scorer
 
@@ -272,8 +272,6 @@ def per_gene_distances_boot(real, fake, *, n_boot: int, rng: np.random.Generator
     from concurrent.futures import ThreadPoolExecutor
 
     X, Y = np.asarray(real, np.float32), np.asarray(fake, np.float32)
-    if n_boot:   # the rows resampled in their content order (the statistics do not depend on the order)
-        X, Y = in_content_order(X), in_content_order(Y)
     n, m, g = len(X), len(Y), X.shape[1]
     w1, ks = np.empty(g), np.empty(g)
     bw, bk = np.empty((n_boot, g)), np.empty((n_boot, g))
@@ -281,9 +279,9 @@ def per_gene_distances_boot(real, fake, *, n_boot: int, rng: np.random.Generator
     weights = []
     if n_boot:
         rng = rng if rng is not None else np.random.default_rng(0)
+        ox, oy = content_order(X), content_order(Y)   # the rows resampled in their content order
         for _ in range(n_boot):
-            cx = np.bincount(rng.integers(0, n, n), minlength=n) / n
-            cy = np.bincount(rng.integers(0, m, m), minlength=m) / m
+            cx, cy = resample_counts(ox, rng), resample_counts(oy, rng)
             weights.append(np.concatenate([cx, -cy]))
 
     def block(s: int) -> None:
@@ -381,7 +379,6 @@ def score_mmd(ctx: EvalContext) -> Scored:
     # the model, the floor and the ceiling, and the same value whichever other indicators ran before
     Rm = _cap_rows(ctx.real, cap, np.random.default_rng([int(ctx.seed), 61]))
     Sm = _cap_rows(ctx.synthetic, cap, np.random.default_rng([int(ctx.seed), 62]))
-    Rm, Sm = in_content_order(Rm), in_content_order(Sm)   # the rows resampled in their content order
     bw = median_bandwidth(Rm, Rm[:0])
     K = mmd_kernel(np.concatenate([Rm, Sm]), bandwidth=bw).astype(np.float64)
     nr, ns = len(Rm), len(Sm)
@@ -393,8 +390,9 @@ def score_mmd(ctx: EvalContext) -> Scored:
         return float(max(wx @ Kxx @ wx + wy @ Kyy @ wy - 2 * wx @ Kxy @ wy, 0))
 
     v = mmd_w(np.full(nr, 1.0 / nr), np.full(ns, 1.0 / ns))
-    reps = [mmd_w(np.bincount(rng.integers(0, nr, nr), minlength=nr) / nr,
-                  np.bincount(rng.integers(0, ns, ns), minlength=ns) / ns) for _ in range(ctx.n_boot_expensive)]
+    orders = content_order(Rm), content_order(Sm)   # the rows resampled in their content order
+    reps = [mmd_w(resample_counts(orders[0], rng), resample_counts(orders[1], rng))
+            for _ in range(ctx.n_boot_expensive)]
     refv = np.nan
     if ctx.reference is not None:
         refv = mmd(Rm, _cap_rows(ctx.reference, cap, np.random.default_rng([int(ctx.seed), 63])), bandwidth=bw,

@@ -152,7 +152,7 @@ def privacy_reference(T: np.ndarray, R: np.ndarray, rng: np.random.Generator, *,
     # both halves play the synthetic set in turn (H1 against H2 and its training subset, H2 against H1 and
     # another), so the reference scores as many profiles as the held-out set has, as a perfect generator of the
     # held-out set's size does: one half alone has twice its variance
-    terms = {"d_tr": [], "i_tr": [], "d_ho": [], "ho_to_tr": []}
+    terms: dict[str, list[np.ndarray]] = {"d_tr": [], "i_tr": [], "d_ho": [], "ho_to_tr": []}
     n_t = n_h = 0
     for q, h in ((i1, i2), (i2, i1)):
         it = train_subset(h)
