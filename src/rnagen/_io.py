@@ -431,6 +431,16 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
+def file_digests(folder: str | os.PathLike) -> dict[str, str]:
+    """The SHA-256 of every file directly under ``folder``, by name (empty where there is no folder)."""
+    import hashlib
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        return {}
+    return {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in sorted(folder.iterdir()) if f.is_file()}
+
+
 def write_json(path: str | os.PathLike, obj: Any) -> Path:
     """Write ``obj`` as indented JSON atomically (NumPy scalars and arrays are converted)."""
     return write_text(path, json.dumps(obj, indent=2, default=_json_default, allow_nan=True) + "\n")

@@ -143,7 +143,7 @@ def test_held_out_profiles_in_the_training_set_do_not_hide_near_copies(rng):
 
 def test_the_dcr_reference_scores_every_held_out_profile_and_is_as_precise_as_a_perfect_generator():
     """Both halves of the held-out set play the synthetic set in turn: the reference has as many terms as the
-    held-out set and the spread of a perfect generator of its size (one half alone had twice its variance), and
+    held-out set and the spread of a perfect generator of its size (one half alone has twice its variance), and
     both centre on the exchangeable share (3 : 1 training to held-out, 0.75). Classes of 4 held-out profiles, as
     in the bundled GTEx split."""
     from rnagen.metrics.privacy import dcr, privacy_reference

@@ -142,10 +142,10 @@ def test_report_draws_saved_results_only(tiny_bench, tmp_path, monkeypatch):
     monkeypatch.setattr(rnagen.metrics, "evaluate", boom)
     # a reconstruction R² distribution saved by the benchmark (recorded with the leaderboard) is drawn too
     np.savez(copy / "plots" / "recon_linear.npz", r2=np.linspace(-0.2, 0.95, 40).astype(np.float32))
-    from rnagen.bench.runner import plot_digests
+    from rnagen._io import file_digests
 
     lb = json.loads((copy / "leaderboard.json").read_text())
-    lb["plots"] = plot_digests(copy / "plots")
+    lb["plots"] = file_digests(copy / "plots")
     (copy / "leaderboard.json").write_text(json.dumps(lb))
     path = write_report(copy, title="copy <check>")
     text = path.read_text()

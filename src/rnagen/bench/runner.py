@@ -50,7 +50,7 @@ import numpy as np
 import pandas as pd
 
 from .. import __version__
-from .._io import write_h5ad, write_json, write_npz, write_text
+from .._io import file_digests, write_h5ad, write_json, write_npz, write_text
 from .._manifest import folder_kind
 from ..errors import ConfigError, DataError, DivergedError, RunDirError
 from ..pp.history import looks_logged
@@ -1167,13 +1167,14 @@ def _copies(got: Mapping[str, list[dict]], names: Sequence[str]) -> dict[str, fl
 
 
 def _shows_reference(name: str) -> bool:
-    """Whether the real row shows indicator ``name``'s reference (without a CI) in place of its value. For an
-    indicator of closeness to the training profiles the value scores them, a generator that copies (kept as the
-    leaderboard's "copies"), and the reference is the held-out real value, the ideal. For one judged against the
-    real-vs-real reference the reference is the ceiling the other rows' shares are measured against: a
-    training subsample outside the evaluation's fits (where enough training profiles remain besides it:
-    bench.json's ``ceiling_outside_fits``), where the scored part of the training profiles may lie inside them
-    (``fidelity_size="held-out"``; the whole training set, both the same)."""
+    """Whether the real row shows indicator ``name``'s reference (without a CI) in place of its value.
+
+    An indicator of closeness to the training profiles: the value is that of the training profiles themselves,
+    a generator that copies (kept as the leaderboard's "copies"); the reference is the held-out real value, the
+    ideal. An indicator judged against the real-vs-real reference: the reference is the ceiling the other rows'
+    shares are measured against (a training subsample, outside the evaluation's fits where enough training
+    profiles remain: bench.json's ``ceiling_outside_fits``); the value scores a part of the training profiles,
+    which may lie inside those fits."""
     from ..metrics._registry import against_reference, scores_copies
 
     return scores_copies(name) or against_reference(name)
@@ -1249,18 +1250,11 @@ def _leaderboard(out: Path, rows: Sequence[str], *, seeds: int, methods: Sequenc
         "gap_closed": {"columns": gap_cols, "floor": FLOOR_ROW, "ceiling": CEILING_ROW, "note": _GAP_NOTE},
         "settings": _read_json(out / "bench.json") or {},
         "failed": _failures(out, rows, range(seeds * splits)),
-        "plots": plot_digests(out / "plots"),
+        # the figure data the leaderboard was written with: a rerun stopped before its end leaves some of them
+        # rewritten beside this leaderboard, and the report draws only the files recorded here
+        "plots": file_digests(out / "plots"),
     })
     return board
-
-
-def plot_digests(pdir: Path) -> dict[str, str]:
-    """The SHA-256 of every file under ``pdir`` (``OUT/plots``), by name: the figure data the leaderboard was
-    written with. A rerun stopped before its end leaves some of them rewritten and the leaderboard the earlier
-    one; the report draws only the files recorded here (:func:`rnagen.report.write_report`)."""
-    if not pdir.is_dir():
-        return {}
-    return {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in sorted(pdir.iterdir()) if f.is_file()}
 
 
 _GAP_NOTE = ("share of the gap closed = 1 - d(row) / d(gaussian), d the distance from the real-vs-real value on the "

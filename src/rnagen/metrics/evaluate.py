@@ -512,10 +512,11 @@ def evaluate(real, synthetic, *, train=None, floor=None, label_key: str | None =
         the synthetic set like the held-out set (its size and label counts, drawn in content order); utility,
         privacy and membership on all of it, as ``"synthetic"`` scores them. Their reference is then a training
         subsample of the held-out set's size, and the z-scores, the Fréchet PCA and its classifier are fitted on
-        the other training profiles (where more than 50 remain): the value new real profiles score. A synthetic
-        set as large as the training set has the whole training set, inside those fits, as its reference
-        (``reference_note``). A ``floor`` is cut like the synthetic set. ``rnagen benchmark`` scores its
-        training-sized sets (the size TSTR is trained on) this way.
+        the other training profiles (where more than :data:`~rnagen.metrics.fidelity.PCA_COMPONENTS` remain):
+        the value new real profiles score. A synthetic set as large as the training set has the whole training
+        set, inside those fits, as its reference (``reference_note``). A ``floor`` larger than the held-out set
+        is cut like the synthetic set. ``rnagen benchmark`` scores its training-sized sets (the size TSTR is
+        trained on) this way.
 
     Returns
     -------
@@ -603,7 +604,12 @@ def evaluate(real, synthetic, *, train=None, floor=None, label_key: str | None =
             whole.attrs.pop("reference_note", None)   # no indicator of the whole set is judged against it
             tables.append(whole)
         df = _merged(tables)
-        counts = " (its label counts)" if part_labels is not None or label_key is not None else ""
+        if near and rest:
+            # the z-scores of the whole set's indicators, beside those of the part's (fitted outside its reference)
+            df.attrs["preprocessing"] = {**tables[1].attrs["preprocessing"],
+                                         "zscore_part": tables[0].attrs["preprocessing"]["zscore"]}
+        counts = (" (its label counts, as far as the synthetic set has each class)"
+                  if part_labels is not None or label_key is not None else "")
         inside = ("; the training set has too few other profiles to fit the z-scores and feature spaces outside "
                   "the reference (reference_note)" if "reference_note" in df.attrs else
                   ", so that the reference, as large, lies outside the fits")
@@ -682,7 +688,7 @@ def _like_held_out(obj, labels, real, real_labels, label_key: str | None, seed: 
 
     n = int(real.shape[0])
     y, y_real = labels_of(obj, labels, "synthetic"), labels_of(real, real_labels, "real")
-    X = dense(obj.X, dtype=np.float32) if hasattr(obj, "obs") else np.asarray(obj, np.float32)
+    X = obj.X if hasattr(obj, "obs") else np.asarray(obj)   # canonical_order reads sparse rows in chunks
     rng = np.random.default_rng([int(seed), 79])
     order = canonical_order(X, y)
     drawn = order[rng.permutation(len(order))]

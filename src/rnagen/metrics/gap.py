@@ -50,14 +50,15 @@ from typing import Any
 
 import numpy as np
 
-from ._registry import METRICS
+from ._registry import METRICS, REFERENCE_FAMILIES, against_reference
 
 __all__ = ["gap_closed", "gap_closed_from", "gap_closed_array", "add_gap_columns", "distance_to_ceiling",
            "distance_from", "applies", "gap_resolved", "share_measured", "GAP_FAMILIES", "NO_GAP_NOTE",
            "UNRESOLVED_NOTE"]
 
-#: metric families whose indicators get a share of the gap closed
-GAP_FAMILIES: tuple[str, ...] = ("fidelity", "correlation", "adversarial", "detection", "biology")
+#: metric families whose indicators get a share of the gap closed: those judged against the real-vs-real
+#: reference
+GAP_FAMILIES: tuple[str, ...] = REFERENCE_FAMILIES
 
 #: why a share is NaN when the floor already sits at the ceiling
 NO_GAP_NOTE = ("gap closed is undefined (NaN) where the Gaussian floor already reaches the real-vs-real ceiling: "
@@ -70,10 +71,9 @@ UNRESOLVED_NOTE = ("the Gaussian floor is within its 95% CI of the real-vs-real 
 
 
 def applies(name: str) -> bool:
-    """Does indicator ``name`` get a share of the gap closed? (A registered fidelity-type indicator that has a
-    real-vs-real reference in the registry; ``privacy_loss`` has none.)"""
-    info = METRICS.get(name)
-    return info is not None and info.family in GAP_FAMILIES and info.reference
+    """Does indicator ``name`` get a share of the gap closed? Those judged against the real-vs-real reference
+    (:func:`rnagen.metrics._registry.against_reference`; ``privacy_loss`` has none)."""
+    return against_reference(name)
 
 
 def distance_to_ceiling(value: float, *, ceiling: float, direction: str | float) -> float:

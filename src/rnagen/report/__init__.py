@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
-from .._io import write_text
+from .._io import file_digests, write_text
 from ..errors import RunDirError
 
 __all__ = ["write_report", "best_rows", "gap_colour"]
@@ -270,6 +270,8 @@ def write_report(out_dir: str | Path, *, path: str | Path | None = None, title: 
               and not c.endswith(("_ci_low", "_ci_high", "_sd", "_gap_closed", "_gap_resolved"))
               and not c.startswith("mia_")]   # the resolved flags qualify the gap table's shares: not indicators
     extra = _table(rows, [(c, html.escape(c)) for c in others], directions) if others else None
+    from ..metrics.fidelity import PCA_COMPONENTS
+
     with _current_plots(out / "plots", lb.get("plots")) as (pdir, left_out):
         figures = _figures(pdir, rows)
     membership = _membership(rows, lb, n_nonmembers=_nonmembers(out))
@@ -282,6 +284,7 @@ def write_report(out_dir: str | Path, *, path: str | Path | None = None, title: 
     html_text = tpl.render(
         title=ttl, settings=settings, main=main, gap=gap, extra=extra, figures=figures, version=__version__,
         membership=membership, failed=lb.get("failed") or {}, plots_left_out=left_out,
+        pca_components=PCA_COMPONENTS,
         generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     )
     dest = Path(path) if path is not None else out / "report.html"
@@ -292,15 +295,13 @@ def write_report(out_dir: str | Path, *, path: str | Path | None = None, title: 
 @contextlib.contextmanager
 def _current_plots(pdir: Path, digests: Mapping[str, str] | None) -> Iterator[tuple[Path, list[str]]]:
     """The plot folder to draw from, and the files of ``pdir`` left out: those not recorded in the leaderboard's
-    ``digests`` (:func:`rnagen.bench.runner.plot_digests`) or changed since (a rerun stopped before its end
+    ``digests`` (:func:`rnagen._io.file_digests`) or changed since (a rerun stopped before its end
     rewrites some of them and leaves the earlier leaderboard). Without a record (a leaderboard of an earlier
     version) every file is drawn."""
-    from ..bench.runner import plot_digests
-
     if digests is None or not pdir.is_dir():
         yield pdir, []
         return
-    now = plot_digests(pdir)
+    now = file_digests(pdir)
     stale = sorted(name for name, digest in now.items() if digests.get(name) != digest)
     if not stale:
         yield pdir, []
