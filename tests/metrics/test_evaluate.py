@@ -148,20 +148,25 @@ def test_the_fits_are_the_training_set_s_where_the_reference_takes_it_whole_and_
     assert out.attrs["preprocessing"]["zscore"].endswith("outside the real-vs-real reference (90 profiles)")
 
 
+def _simulated(seed: int, sizes: tuple[int, ...], genes: int = 3000) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Independent draws of one distribution, one set per size: three classes with their own means on log-scale
+    values (real profiles of it: a perfect generator's are another draw)."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(0, 0.7, (3, genes))
+    out = []
+    for n in sizes:
+        y = rng.integers(0, 3, n)
+        out.append(((6 + centres[y] + rng.normal(0, 1, (n, genes))).astype(np.float32), np.array([f"c{c}" for c in y])))
+    return out
+
+
 def test_the_reference_is_what_new_real_profiles_score_where_genes_outnumber_training_profiles():
     """The z-scores and the classifier Fréchet distance's MLP are fitted on the training profiles outside the
     reference: fitted on the reference's own, they drew its profiles closer together (a density well above a
     perfect generator's) and into its classifier's features (a Fréchet distance twice a perfect generator's)."""
     diffs = {"density": [], "frechet_classifier": []}
     for seed in range(3):
-        rng = np.random.default_rng(seed)
-        centres = rng.normal(0, 0.7, (3, 3000))
-
-        def draw(n):
-            y = rng.integers(0, 3, n)
-            return (6 + centres[y] + rng.normal(0, 1, (n, 3000))).astype(np.float32), np.array([f"c{c}" for c in y])
-
-        (R, yr), (T, yt), (S, ys) = draw(60), draw(180), draw(60)
+        (R, yr), (T, yt), (S, ys) = _simulated(seed, (60, 180, 60))
         df = evaluate(R, S, train=T, real_labels=yr, synthetic_labels=ys, train_labels=yt, seed=seed,
                       metrics=list(diffs), n_boot=5, n_boot_expensive=2, classifier_seeds=(0,))
         rows = df[df.group == "all"].set_index("name")
@@ -178,14 +183,7 @@ def test_a_training_sized_set_scored_on_a_held_out_sized_part_has_its_ceiling_ou
     held-out-sized part, whose reference (as large) lies outside the fits: a perfect generator meets it."""
     ratios = {"synthetic": {"density": [], "frechet_pca": []}, "held-out": {"density": [], "frechet_pca": []}}
     for seed in range(10):   # one draw's density ratio is noisy: the mean of ten is judged
-        rng = np.random.default_rng(seed)
-        centres = rng.normal(0, 0.7, (3, 3000))
-
-        def draw(n):
-            y = rng.integers(0, 3, n)
-            return (6 + centres[y] + rng.normal(0, 1, (n, 3000))).astype(np.float32), np.array([f"c{c}" for c in y])
-
-        (R, yr), (T, yt), (S, ys) = draw(60), draw(180), draw(180)
+        (R, yr), (T, yt), (S, ys) = _simulated(seed, (60, 180, 180))
         for size, got in ratios.items():
             df = evaluate(R, S, train=T, real_labels=yr, synthetic_labels=ys, train_labels=yt, seed=seed,
                           metrics=list(got), n_boot=5, n_boot_expensive=2, fidelity_size=size)
