@@ -616,9 +616,10 @@ def _setup(data, *, label_key, models, reconstruct, full, seeds, splits, budget,
         models, reconstruct=reconstruct, full=full, overrides=overrides, budget=budget, seeds=seeds, splits=splits,
         test_size=test_size, seed=seed, device=device, metrics=metrics, split_key=split_key)
     by_model = _by_model(rows)
-    fidelity_size = dict(evaluate_options or {}).get("fidelity_size", "held-out")
-    if fidelity_size not in ("synthetic", "held-out"):
-        raise ConfigError(f"evaluate option fidelity_size must be synthetic or held-out, not {fidelity_size!r}")
+    from ..metrics.evaluate import check_fidelity_size
+
+    # refused before anything is written (evaluate would refuse it at the first row)
+    check_fidelity_size(dict(evaluate_options or {}).get("fidelity_size", "held-out"))
     if device != "auto":
         from ..utils import resolve_device
 

@@ -557,8 +557,7 @@ def evaluate(real, synthetic, *, train=None, floor=None, label_key: str | None =
                            with_reference=mia_reference is None)
     if mia_density not in ("kde", "gmm"):
         raise ConfigError(f"mia_density must be kde or gmm, not {mia_density!r}")
-    if fidelity_size not in ("synthetic", "held-out"):
-        raise ConfigError(f"fidelity_size must be synthetic or held-out, not {fidelity_size!r}")
+    check_fidelity_size(fidelity_size)
     if fidelity_size == "held-out" and train is None:
         raise ConfigError("fidelity_size held-out needs the training set (the real-vs-real reference is drawn from "
                           "it); pass --train, or leave --fidelity-size at synthetic")
@@ -672,6 +671,13 @@ def _at_most(obj, labels, n: int, seed: int):
     order = canonical_order(X, None if labels is None else np.asarray(labels).astype(str))
     rows = np.sort(order[np.random.default_rng([int(seed), 77]).choice(int(obj.shape[0]), n, replace=False)])
     return _rows_of(obj, labels, rows)
+
+
+def check_fidelity_size(value: Any) -> str:
+    """``value`` if it is a ``fidelity_size`` :func:`evaluate` takes, else a one-line :class:`ConfigError`."""
+    if value not in ("synthetic", "held-out"):
+        raise ConfigError(f"fidelity_size must be synthetic or held-out, not {value!r}")
+    return str(value)
 
 
 def _like_held_out(obj, labels, real, real_labels, label_key: str | None, seed: int) -> np.ndarray:

@@ -698,4 +698,4 @@ def _make_private(ctx: StepContext, privacy: Any, *, n: int, batch: int, total: 
     private = PrivateTraining(plan, seed=seed, reproducible=privacy.reproducible)
     private.attach(ctx)
     ctx.private = private
-    return private.step, private.batches(n, device=ctx.device, rank=ctx.dist.rank, world_size=ctx.dist.world_size)
+    return private.step, private.batches(n, device=ctx.device)

@@ -393,14 +393,14 @@ class PrivateTraining:
         self._gsm: Any = None
         self._dp_optimizer: Any = None
         self._noise: torch.Generator | None = None
-        self._world = 1   # the processes of the run (attach)
+        self._rank, self._world = 0, 1   # this process's place in the run (attach)
 
     # --- set-up -----------------------------------------------------------------------------------------
-    def batches(self, n: int, *, device: torch.device, rank: int = 0, world_size: int = 1) -> _PoissonBatches:
+    def batches(self, n: int, *, device: torch.device) -> _PoissonBatches:
         """The Poisson batches of this run (this rank's slices of them under DDP; :meth:`attach` first, which
         gives every rank rank 0's key)."""
-        return _PoissonBatches(n, self.plan.sample_rate, key=self._key, device=device, rank=rank,
-                               world_size=world_size)
+        return _PoissonBatches(n, self.plan.sample_rate, key=self._key, device=device, rank=self._rank,
+                               world_size=self._world)
 
     def attach(self, ctx: "StepContext") -> None:
         """Wrap ``ctx.raw`` for per-sample gradients and the ``main`` optimiser in opacus's ``DPOptimizer``
@@ -440,7 +440,7 @@ class PrivateTraining:
                                                           self.plan.expected_batch_size / world),
                                      loss_reduction="mean", generator=self._noise)
         ctx.module = self._gsm
-        self._world = world
+        self._rank, self._world = ctx.dist.rank, world
 
     def detach(self) -> None:
         """Remove opacus's hooks from the trained module (sampling then runs the plain network)."""
