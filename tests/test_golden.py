@@ -41,3 +41,10 @@ def test_compare_detects_changes():
     assert cases.compare({"rows": [{"concordance_spearman": 0.4202, "density": 1.0}]}, conc) == []
     assert cases.compare({"rows": [{"concordance_spearman": 0.43, "density": 1.0}]}, conc)
     assert cases.compare({"rows": [{"concordance_spearman": 0.42, "density": 1.0002}]}, conc)
+    # and so is an evaluate row named by it, in every number of that row, not in other rows
+    rows = {"rows": [{"name": "concordance_spearman", "value": 0.42, "reference": 0.52},
+                     {"name": "density", "value": 1.0, "reference": 1.0}]}
+    assert cases.compare({"rows": [{"name": "concordance_spearman", "value": 0.4202, "reference": 0.5201},
+                                   {"name": "density", "value": 1.0, "reference": 1.0}]}, rows) == []
+    assert cases.compare({"rows": [{"name": "concordance_spearman", "value": 0.42, "reference": 0.52},
+                                   {"name": "density", "value": 1.0, "reference": 1.0002}]}, rows)
