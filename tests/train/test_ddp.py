@@ -193,6 +193,29 @@ def test_torchrun_m_rnagen_trains_a_real_model(data_file, tmp_path):
     assert torch.load(out / "checkpoint.pt", weights_only=True)["step"] == 6
 
 
+def test_torchrun_trains_a_private_wgan_gp(data_file, tmp_path):
+    """The WGAN-GP's own step under DP-SGD on two ranks: each clips its slice's per-profile critic gradients
+    and rank 0 adds the noise (DistributedDPOptimizer); the run records the composed guarantee and samples."""
+    pytest.importorskip("opacus")
+    out = tmp_path / "run"
+    args = ["train", str(data_file), "--model", "wgan-gp", "--label-key", "label", "--device", "cpu", "--quiet",
+            "--set", "train.steps=6", "--set", "train.batch_size=16", "--set", "network.generator_hidden=[16]",
+            "--set", "network.critic_hidden=[16]", "--set", "privacy.epsilon=5", "--set", "privacy.accountant=rdp",
+            "--out", str(out)]
+    r = _torchrun(args, env=_env(), module=True)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    from rnagen.models import load
+    from rnagen.train.privacy import spent_epsilon
+
+    model = load(out, device="cpu")
+    rec = model.privacy
+    assert rec["steps"] == 6 and rec["prior_rho"] > 0 and 5 - 0.011 < rec["epsilon"] <= 5
+    assert rec["epsilon"] == pytest.approx(spent_epsilon([(rec["noise_multiplier"], rec["sample_rate"], 6)],
+                                                         delta=rec["delta"], accountant="rdp",
+                                                         prior_rho=rec["prior_rho"]), rel=1e-9)
+    assert np.isfinite(model.sample(n_per_label=4, seed=0).X).all()
+
+
 def test_custom_step_ranks_agree_even_from_different_initial_weights():
     """The GAN-style path (own step_fn, gradients via ctx.all_reduce_grads, no DDP wrapper)."""
     r = subprocess.run([TORCHRUN, "--standalone", "--nproc_per_node=2", "--max-restarts=0",

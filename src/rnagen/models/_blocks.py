@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from typing import Literal
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 __all__ = ["LabelInput", "mlp", "Norm"]
@@ -32,7 +31,8 @@ class LabelInput(nn.Module):
         """Conditioning vectors ``(batch, out_dim)`` for class ids ``y``."""
         if self.embed is not None:
             return self.embed(y)
-        return F.one_hot(y, self.n_labels).float()
+        # the one-hot vector as a comparison (no data-dependent check): per-sample gradients vmap over it
+        return (y.unsqueeze(-1) == torch.arange(self.n_labels, device=y.device)).float()
 
 
 def _norm(kind: Norm, width: int) -> nn.Module:

@@ -620,8 +620,8 @@ def train_loop(
     privacy
         A :class:`rnagen.train.privacy.PrivacyConfig`; when enabled, DP-SGD (:mod:`rnagen.train.privacy`):
         Poisson batches, per-sample clipping and noise, the accountant saved in the checkpoint; under DDP each
-        rank clips its slice of one batch and rank 0 adds the noise. Not with a validator or a custom
-        ``step_fn``.
+        rank clips its slice of one batch and rank 0 adds the noise. Not with a validator, nor with a custom
+        ``step_fn`` unless it computes per-profile gradients itself (``step_fn.private_optimizer``).
     privacy_prior
         ``{"rho": ρ, "mechanism": text}``: a Gaussian-mechanism release of ρ (:attr:`PrivacyPlan.prior_rho`)
         the model made from the same profiles before training (the diffusion model's anchor statistics); the
@@ -649,8 +649,7 @@ def train_loop(
     batches: Any = _Batches(n, B, seed=seed, device=device, dist=dist)
     if private:
         step_fn, batches = _make_private(ctx, privacy, n=n, batch=B, total=total, seed=seed,
-                                         custom_step=step_fn is not None, validator=validator,
-                                         prior=privacy_prior)
+                                         custom_step=step_fn, validator=validator, prior=privacy_prior)
     tracker = ValidationTracker(patience=cfg.patience, budget=total, budget_source=budget_source,
                                 every=cfg.val_every or max(25, total // 20),
                                 window=cfg.val_window, patience_from=cfg.patience_from
@@ -681,14 +680,17 @@ def train_loop(
                        best_state=best_state, validation=record, private=ctx.private)
 
 
-def _make_private(ctx: StepContext, privacy: Any, *, n: int, batch: int, total: int, seed: int, custom_step: bool,
-                  validator: Any, prior: dict[str, Any] | None = None) -> tuple[StepFn, Any]:
-    """Set ``ctx`` up for DP-SGD (:mod:`rnagen.train.privacy`); the step and the Poisson batches to use."""
+def _make_private(ctx: StepContext, privacy: Any, *, n: int, batch: int, total: int, seed: int,
+                  custom_step: StepFn | None, validator: Any, prior: dict[str, Any] | None = None
+                  ) -> tuple[StepFn, Any]:
+    """Set ``ctx`` up for DP-SGD (:mod:`rnagen.train.privacy`); the step and the Poisson batches to use. A model's
+    own step takes part when it names the optimiser of the parameters that read the profiles
+    (``step_fn.private_optimizer``, :meth:`rnagen.train.privacy.PrivateTraining.attach`)."""
     from .privacy import PrivateTraining, plan_privacy
 
-    if custom_step:
+    if custom_step is not None and getattr(custom_step, "private_optimizer", None) is None:
         raise ConfigError("differentially private training is available for models trained by the default step "
-                          "(diffusion, vae)")
+                          "(diffusion, vae) or by a step that clips per-profile gradients (wgan-gp)")
     if validator is not None:
         raise ConfigError("a private run has a fixed length: choosing it on held-out private profiles spends "
                           "budget the accountant does not count; set train.val_fraction=0")
@@ -696,6 +698,6 @@ def _make_private(ctx: StepContext, privacy: Any, *, n: int, batch: int, total: 
     plan = plan_privacy(privacy, n=n, batch_size=batch, steps=total, prior_rho=float(prior.get("rho", 0.0)),
                         prior_mechanism=str(prior.get("mechanism", "")))
     private = PrivateTraining(plan, seed=seed, reproducible=privacy.reproducible)
-    private.attach(ctx)
+    private.attach(ctx, custom_step)
     ctx.private = private
     return private.step, private.batches(n, device=ctx.device)

@@ -392,6 +392,7 @@ class PrivateTraining:
         self.accountant = create_accountant(mechanism="rdp" if plan.accountant == "auto" else plan.accountant)
         self._gsm: Any = None
         self._dp_optimizer: Any = None
+        self._custom: Any = None   # a model's own step that computes the per-sample gradients (attach)
         self._noise: torch.Generator | None = None
         self._rank, self._world = 0, 1   # this process's place in the run (attach)
 
@@ -402,17 +403,28 @@ class PrivateTraining:
         return _PoissonBatches(n, self.plan.sample_rate, key=self._key, device=device, rank=self._rank,
                                world_size=self._world)
 
-    def attach(self, ctx: "StepContext") -> None:
+    def attach(self, ctx: "StepContext", step_fn: Any = None) -> None:
         """Wrap ``ctx.raw`` for per-sample gradients and the ``main`` optimiser in opacus's ``DPOptimizer``
-        (``DistributedDPOptimizer`` under DDP, with every rank on rank 0's key)."""
+        (``DistributedDPOptimizer`` under DDP, with every rank on rank 0's key).
+
+        With a model's own ``step_fn`` (the WGAN-GP's), only the optimiser it names in its
+        ``private_optimizer`` attribute is wrapped (the one whose parameters read the training profiles), and
+        no hooks are installed: the step computes each profile's gradient itself (its loss may hold a gradient
+        penalty, a second-order term opacus's hooks do not differentiate), stores it as ``p.grad_sample`` on
+        those parameters and calls :attr:`optimizer`'s ``step``, which clips, noises and applies it."""
         from opacus import GradSampleModule
         from opacus.optimizers import DistributedDPOptimizer, DPOptimizer
         from opacus.validators import ModuleValidator
 
-        if set(ctx.optimizers) != {"main"}:
+        name = "main" if step_fn is None else str(getattr(step_fn, "private_optimizer", ""))
+        if step_fn is not None and name not in ctx.optimizers:
+            raise ConfigError("differentially private training is available for models trained by the default step "
+                              "(diffusion, vae) or by a step that clips per-profile gradients (wgan-gp)")
+        if step_fn is None and set(ctx.optimizers) != {"main"}:
             raise ConfigError("differentially private training supports models with one optimiser (diffusion, "
                               "vae); this model has " + ", ".join(sorted(ctx.optimizers)))
-        problems = ModuleValidator.validate(ctx.raw, strict=False)
+        # a model's own step answers for its per-sample gradients (the WGAN-GP's critic has no batch statistics)
+        problems = ModuleValidator.validate(ctx.raw, strict=False) if step_fn is None else []
         if problems:
             # opacus's reasons run to a paragraph; its first sentence names the layer
             reason = str(problems[0]).split(". ")[0].strip().rstrip(".")
@@ -422,7 +434,9 @@ class PrivateTraining:
             raise ConfigError(f"this network cannot be trained with per-sample gradient clipping: {reason}; with "
                               "the vae use --set network.norm=layer")
         self._noise = torch.Generator(device=ctx.device)
-        self._gsm = GradSampleModule(ctx.raw, loss_reduction="mean")
+        if step_fn is None:
+            self._gsm = GradSampleModule(ctx.raw, loss_reduction="mean")
+        self._custom = step_fn
         world = ctx.dist.world_size
         if ctx.dist.enabled:
             import torch.distributed as tdist
@@ -434,13 +448,20 @@ class PrivateTraining:
         # each rank divides its clipped sum (plus the noise, on rank 0) by its share of the expected batch size and
         # DistributedDPOptimizer averages over the ranks: the sum over the whole batch divided by its expected size
         opt_cls = DistributedDPOptimizer if ctx.dist.enabled else DPOptimizer
-        self._dp_optimizer = opt_cls(ctx.optimizers["main"], noise_multiplier=self.plan.noise_multiplier,
+        self._dp_optimizer = opt_cls(ctx.optimizers[name], noise_multiplier=self.plan.noise_multiplier,
                                      max_grad_norm=self.plan.max_grad_norm,
                                      expected_batch_size=(self.plan.expected_batch_size if world == 1 else
                                                           self.plan.expected_batch_size / world),
                                      loss_reduction="mean", generator=self._noise)
-        ctx.module = self._gsm
+        if self._gsm is not None:
+            ctx.module = self._gsm
         self._rank, self._world = ctx.dist.rank, world
+
+    @property
+    def optimizer(self) -> Any:
+        """The private optimiser (opacus's ``DPOptimizer``): its ``step`` clips each ``p.grad_sample`` to
+        ``max_grad_norm``, adds the noise, divides by the expected batch size and applies the update."""
+        return self._dp_optimizer
 
     def detach(self) -> None:
         """Remove opacus's hooks from the trained module (sampling then runs the plain network)."""
@@ -456,7 +477,10 @@ class PrivateTraining:
         opt.zero_grad(set_to_none=True)
         self._noise.manual_seed(stream_seed(self._key, _NOISE, ctx.step))
         logs: dict[str, float] = {}
-        if len(xb):
+        if self._custom is not None:
+            # the model's step fills p.grad_sample (empty for an empty batch), calls opt.step() and its schedulers
+            logs = self._custom(ctx, xb, yb)
+        elif len(xb):
             with warnings.catch_warnings():  # torch notes that the inputs need no gradient: expected here
                 warnings.simplefilter("ignore", UserWarning)
                 out = ctx.module(xb, yb, generator=ctx.generator)
@@ -465,8 +489,9 @@ class PrivateTraining:
         else:  # an empty Poisson batch: no gradients, but the noise is added and the step is accounted
             for p in opt.params:
                 p.grad_sample = torch.zeros((0, *p.shape), device=p.device, dtype=p.dtype)
-        opt.step()
-        ctx.schedulers["main"].step()
+        if self._custom is None:
+            opt.step()
+            ctx.schedulers["main"].step()
         self.accountant.step(noise_multiplier=self.plan.noise_multiplier, sample_rate=self.plan.sample_rate)
         # the loop averages each log over the ranks: the whole batch's size is the mean slice times their number
         return {**logs, "batch": float(len(xb) * self._world)}
@@ -520,6 +545,7 @@ class PrivateTraining:
         if p.prior_rho > 0:
             out["mechanism"] += f" composed with {p.prior_mechanism} ({p.accountant.upper()} accountant)"
             out["prior_rho"] = p.prior_rho
+            out["prior_mechanism"] = p.prior_mechanism
             out["epsilon_dpsgd"] = spent_epsilon(self.history, delta=p.delta, accountant=p.accountant)
         return out
 
@@ -587,8 +613,8 @@ def describe_privacy(record: dict[str, Any]) -> str:
     if "epsilon_target" in record:
         parts[0] += f" (target {record['epsilon_target']:.4g})"
     if "epsilon_dpsgd" in record:
-        parts[0] += (f", composed of DP-SGD (epsilon {record['epsilon_dpsgd']:.4g} alone) and the anchor "
-                     f"statistics' release")
+        prior = str(record.get("prior_mechanism") or "the anchor statistics")
+        parts[0] += f", composed of DP-SGD (epsilon {record['epsilon_dpsgd']:.4g} alone) and the release of {prior}"
     parts.append(f"delta {record['delta']:.3g}")
     parts.append("accountant auto (the smaller epsilon of RDP and PRV)" if record["accountant"] == "auto"
                  else f"{record['accountant']} accountant")

@@ -118,7 +118,7 @@ class GANNetworkConfig:
 
 @dataclass
 @checked("gan", n_critic=">= 1", gp_weight=">= 0", drift=">= 0", adam_beta1="[0, 1)", lr_generator="> 0",
-         lr_critic="> 0", copy_penalty=">= 0", copy_quantile="(0, 1)")
+         lr_critic="> 0", copy_penalty=">= 0", copy_quantile="(0, 1)", means_epsilon_share="(0, 1)")
 class GANConfig:
     """The adversarial game (section ``[gan]``)."""
 
@@ -138,15 +138,22 @@ class GANConfig:
     """Generator learning rate; unset = ``train.lr``."""
     lr_critic: float | None = None
     """Critic learning rate; unset = ``train.lr``."""
-    copy_penalty: float = 3.0
+    copy_penalty: float | None = None
     """Weight of the copy repulsion in the generator loss (0 disables): a generated profile nearer a training
     profile than ``copy_quantile``'s radius is pushed away from it (:func:`~.network.copy_repulsion`); at
     weight w the push is w times the critic's Lipschitz bound. Near-copy shares with and without it:
-    ``benchmarks/RESULTS_baselines.md``."""
+    ``benchmarks/RESULTS_baselines.md``. Unset: 3.0, and 0 in a private run (the repulsion reads the training
+    profiles outside the guarantee; an explicit weight is refused there)."""
     copy_quantile: float = 0.05
     """The repulsion radius: this quantile of the training profiles' distances to their nearest other
     training profile (a real profile is that close to another only this often). A larger radius brings the
     density down at the cost of adversarial accuracy (0.05 against 0.2: ``benchmarks/RESULTS_baselines.md``)."""
+    means_epsilon_share: float = 0.5
+    """With ``privacy.epsilon``: the share of ε spent on the class means the generator's class offsets start
+    from (``network.class_bias``; the private Gaussian's noisy, clipped class statistics,
+    :func:`rnagen.models.gaussian.private_class_moments`, counted by the run's accountant as the diffusion
+    model's anchor is); DP-SGD on the critic gets the rest, the two composed to ``privacy.epsilon``. With
+    ``privacy.noise_multiplier`` (no target ε to share) the offsets start at 0."""
     copy_target: Literal["ema", "live"] = "ema"
     """Whose copies are penalised: ``ema``, the averaged generator that sampling uses (its distances decide,
     the live generator's outputs for the same noise are pushed), or ``live``, the generator being trained.
@@ -209,18 +216,21 @@ class WGANGPConfig:
     train: TrainConfig = field(default_factory=_default_train)
     sample: GANSampleConfig = field(default_factory=GANSampleConfig)
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
-    """Declared so that asking for privacy gets a reason: a private WGAN-GP is not available (see
-    ``__post_init__``)."""
+    """DP-SGD on the critic, the only network that reads the profiles (:mod:`rnagen.train.privacy`;
+    :func:`~.network.per_sample_critic_grads` computes each profile's gradient, gradient penalty included). The
+    generator learns from the critic alone (post-processing), its class offsets start from private class means
+    (``gan.means_epsilon_share``), it has no copy repulsion, and ``sample.noise=auto`` adds no output noise (it
+    would choose it on held-out private profiles)."""
 
     def __post_init__(self) -> None:
-        # The critic, the only network that reads real profiles, is trained with the gradient penalty
-        # (Gulrajani et al. 2017), a loss on the critic's input gradient: its parameter gradient needs a second
-        # backward pass through the critic, which opacus's per-sample hooks do not compute (opacus issue #31);
-        # the generator's class-centre start and its copy repulsion read the training profiles directly too.
-        if self.privacy.enabled:
-            raise ConfigError("privacy is not available for wgan-gp: its gradient penalty needs second-order "
-                              "gradients, which opacus's per-sample clipping does not compute; use --model "
-                              "diffusion, vae or gaussian")
+        if not self.privacy.enabled:
+            return
+        if self.network.critic_minibatch_std > 0:
+            raise ConfigError("network.critic_minibatch_std mixes the profiles of a batch in the critic, so no "
+                              "per-profile clipping bounds one profile's influence; set it to 0 with privacy")
+        if self.gan.copy_penalty:
+            raise ConfigError("gan.copy_penalty reads the training profiles in the generator's updates, outside the "
+                              "privacy guarantee; leave it unset (0 with privacy)")
 
 
 @register
@@ -253,9 +263,14 @@ class WGANGPModel(Generator):
                        negative_slope=n.negative_slope, label_dim=n.label_dim,
                        conditioning=n.critic_conditioning, minibatch_std=n.critic_minibatch_std)
         self.gan = WGANGP(G, D, n_critic=c.n_critic, gp_weight=c.gp_weight, drift=c.drift,
-                          copy_penalty=c.copy_penalty, copy_target=c.copy_target)
+                          copy_penalty=self._copy_penalty(), copy_target=c.copy_target)
         if self.device is not None:
             self.gan.to(self.device)
+
+    def _copy_penalty(self) -> float:
+        """``gan.copy_penalty``, unset: 3.0, or 0 in a private run (see :class:`GANConfig`)."""
+        c = self.config.gan.copy_penalty
+        return float(c) if c is not None else 0.0 if self.config.privacy.enabled else 3.0
 
     def _param_groups(self) -> dict[str, dict[str, Any]]:
         c, t = self.config.gan, self.config.train
@@ -277,40 +292,59 @@ class WGANGPModel(Generator):
         if self.codec is not None:
             X = self._encode(X)
 
+        private = self.config.privacy.enabled
+
         def setup(Xt: np.ndarray, yt: np.ndarray):
             with torch.random.fork_rng(devices=[]):  # initial weights from the seed, global RNG untouched
                 torch.manual_seed(seed)
                 self._build()
+            kw: dict[str, Any] = {}
             if self.gan.generator.class_bias is not None:  # start at the class centres (data-dependent init)
+                means, prior = self._class_means(Xt, yt, seed=seed)
                 with torch.no_grad():
                     for c in range(self.n_labels):
-                        if (yt == c).any():
-                            self.gan.generator.class_bias.weight[c] = torch.from_numpy(Xt[yt == c].mean(axis=0))
-            if self.config.gan.copy_penalty > 0:
+                        if means[c] is not None:
+                            self.gan.generator.class_bias.weight[c] = torch.from_numpy(means[c]).float()
+                if prior is not None:
+                    kw["privacy_prior"] = prior
+            if private:
+                counts = np.bincount(yt, minlength=self.n_labels).astype(np.float32)
+                self.gan.label_weights = torch.from_numpy(counts / counts.sum()).to(self.gan.last_g_loss.device)
+            if self._copy_penalty() > 0:
                 # the radius from at most 4,096 profiles' leave-one-out distances (the quantile, not all N^2)
                 rows = np.random.default_rng(seed).permutation(len(Xt))[:4096] if len(Xt) > 4096 else None
                 radius = float(np.quantile(nearest_other_distance(Xt, rows), self.config.gan.copy_quantile))
                 self.gan.set_copy_reference(torch.from_numpy(Xt), radius)
                 self.copy_radius = radius
-            return self.gan, {"step_fn": wgan_gp_step, "param_groups": self._param_groups()}
+            return self.gan, {"step_fn": wgan_gp_step, "param_groups": self._param_groups(), **kw}
 
         def generate(Xt, yt, yy: np.ndarray, sd: int) -> np.ndarray:
             return self.generate(torch.from_numpy(yy), seed=sd, batch_size=4096, noise=0.0, decode=False)
 
         assert self.device is not None  # Generator.fit resolves it for every torch model
         auto = self.config.sample.noise == "auto"
-        held = stratified_holdout(y, fraction=self.config.sample.holdout, seed=seed) if auto else None
+        held = (stratified_holdout(y, fraction=self.config.sample.holdout, seed=seed) if auto and not private
+                else None)
         Xfit, yfit = (X[held[0]], y[held[0]]) if held is not None else (X, y)
         result = fit_validated(setup, generate, Xfit, yfit, self.config.train, device=self.device, seed=seed,
                                run_dir=run_dir, progress=progress, resume=resume, fingerprint=self._fingerprint,
-                               desc="wgan-gp")
+                               desc="wgan-gp", privacy=self.config.privacy)
         result.apply_to(self.gan)  # sampling uses the best checkpoint's generator (else the EMA generator)
         self.gan.eval()
+        self.gan.label_weights = None
         self.history = result.history
         self.validation = result.validation
         self.train_seconds = result.seconds
+        self.privacy = self._privacy_record(result)
+        if self.privacy is not None:
+            self.privacy["scope"] = ("DP-SGD on the critic, the only network that reads the profiles; the generator "
+                                     "learns from the critic alone (post-processing)")
         if not auto:
             self.output_noise, self.noise_choice = float(self.config.sample.noise), None
+        elif private:
+            self.output_noise = 0.0
+            self.noise_choice = {"noise": 0.0, "n_heldout": 0,
+                                 "note": "differential privacy: no held-out profiles to choose it on"}
         elif held is None:
             self.output_noise = 0.0
             self.noise_choice = {"noise": 0.0, "n_heldout": 0,
@@ -318,6 +352,42 @@ class WGANGPModel(Generator):
         else:
             self.output_noise, self.noise_choice = self._choose_noise(Xfit, yfit, X[held[1]], y[held[1]],
                                                                       seed=seed)
+
+    def _class_means(self, X: np.ndarray, y: np.ndarray, *, seed: int
+                     ) -> tuple[list[np.ndarray | None], dict[str, Any] | None]:
+        """Each class's mean (``None`` for a class without profiles) for the generator's class offsets, and the
+        privacy release to compose with DP-SGD, if any.
+
+        In a private run with ``privacy.epsilon``: each class's sum of profiles clipped to L2 norm R = sqrt(G)
+        (a unit-variance profile's typical norm after the default scaler) plus N(0, σ² I), σ = R / sqrt(2 ρ),
+        divided by the class size (public in a private run, as the sample rate is): one Gaussian mechanism of
+        sensitivity R (a profile added or removed moves one class's sum by at most R), zCDP ρ = R² / (2 σ²)
+        (Bun & Steinke 2016), with ρ the largest that spends ``gan.means_epsilon_share`` of ε on its own by the
+        run's accountant (:func:`rnagen.train.privacy.release_rho`), which composes it with DP-SGD. With
+        ``privacy.noise_multiplier`` (no target ε to share): nothing released, the offsets start at 0."""
+        p = self.config.privacy
+        present = [(y == c).any() for c in range(self.n_labels)]
+        if not p.enabled:
+            return [X[y == c].mean(axis=0) if present[c] else None for c in range(self.n_labels)], None
+        if p.epsilon is None:
+            return [None] * self.n_labels, None
+        from ...train.privacy import DEFAULT_ACCOUNTANT, noise_key, release_rho, resolve_delta, spent_epsilon
+        from ..gaussian import _clip_rows
+
+        R = float(np.sqrt(X.shape[1]))
+        delta = resolve_delta(p.delta, len(X))
+        accountant = p.accountant or DEFAULT_ACCOUNTANT
+        rho = release_rho(self.config.gan.means_epsilon_share * float(p.epsilon), delta, accountant)
+        rng = np.random.default_rng([noise_key(seed, reproducible=p.reproducible), 0x6A4E])
+        sums = np.zeros((self.n_labels, X.shape[1]))
+        np.add.at(sums, y, _clip_rows(np.asarray(X, dtype=np.float64), R))
+        sums += rng.normal(0.0, R / np.sqrt(2.0 * rho), sums.shape)
+        counts = np.bincount(y, minlength=self.n_labels)
+        means = _clip_rows(sums / np.maximum(counts, 1)[:, None], R)  # post-processing: back inside the clip ball
+        alone = spent_epsilon([], delta=delta, accountant=accountant, prior_rho=rho)
+        prior = {"rho": rho, "mechanism": (f"the generator's starting class means (Gaussian mechanism, rho={rho:.4g}, "
+                                           f"epsilon {alone:.3g} on their own)")}
+        return [means[c] if present[c] else None for c in range(self.n_labels)], prior
 
     def _choose_noise(self, Xt: np.ndarray, yt: np.ndarray, Xv: np.ndarray, yv: np.ndarray, *,
                       seed: int) -> tuple[float, dict[str, Any]]:

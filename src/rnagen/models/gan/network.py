@@ -16,7 +16,8 @@ from torch import nn
 
 from .._blocks import LabelInput, mlp
 
-__all__ = ["CondGenerator", "CondCritic", "WGANGP", "gradient_penalty", "copy_repulsion", "wgan_gp_step"]
+__all__ = ["CondGenerator", "CondCritic", "WGANGP", "gradient_penalty", "copy_repulsion", "wgan_gp_step",
+           "per_sample_critic_grads"]
 
 
 class CondGenerator(nn.Module):
@@ -119,6 +120,7 @@ class WGANGP(nn.Module):
     last_g_loss: torch.Tensor
     last_copy_share: torch.Tensor
     copy_reference: torch.Tensor | None
+    label_weights: torch.Tensor | None
 
     def __init__(self, generator: CondGenerator, critic: CondCritic, *, n_critic: int = 5, gp_weight: float = 10.0,
                  drift: float = 0.0, copy_penalty: float = 0.0, copy_target: str = "ema") -> None:
@@ -132,6 +134,9 @@ class WGANGP(nn.Module):
         # training profiles and the radius for the copy repulsion (set by the model; never saved)
         self.register_buffer("copy_reference", None, persistent=False)
         self.copy_radius = 0.0
+        # the classes' shares of the training profiles (public, as the class sizes of a private run are): the
+        # labels of a private run's generator updates are drawn from them, not taken from the private batch
+        self.register_buffer("label_weights", None, persistent=False)
 
     def set_copy_reference(self, X: torch.Tensor, radius: float) -> None:
         """The training profiles the generator is pushed away from, and the radius of that push."""
@@ -147,6 +152,72 @@ def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, 
     score = critic(x_hat, y)
     (grad,) = torch.autograd.grad(score.sum(), x_hat, create_graph=True)
     return (grad.float().norm(2, dim=1) - 1.0).pow(2).mean()
+
+
+def per_sample_critic_grads(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, y: torch.Tensor,
+                            eps: torch.Tensor, *, gp_weight: float, drift: float = 0.0
+                            ) -> tuple[dict[str, torch.Tensor], tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """Each profile's gradient of its own critic loss, for DP-SGD's per-profile clipping (Abadi et al. 2016).
+
+    Profile ``i``'s loss is ``D(fake_i) - D(real_i) + gp_weight (||grad_x D(x_hat_i)|| - 1)^2`` (+ ``drift
+    D(real_i)^2``), ``x_hat_i = eps_i real_i + (1 - eps_i) fake_i``: the terms of :func:`wgan_gp_step`'s critic
+    loss that involve profile ``i``, its generated partner and its interpolate, so its clipped gradient bounds the
+    whole influence of that profile on the update (the generated profile alone is data-independent, and counting
+    it inside the clipped term only tightens the bound). Computed with ``torch.func`` (``vmap`` over profiles of
+    ``grad`` of a loss that holds an input ``grad``): the gradient penalty is second order in the critic, which
+    opacus's per-layer hooks do not differentiate. The critic must treat each profile alone (no batch
+    statistics, no minibatch-std feature). Returns ``{parameter name: (batch, *shape)}`` and the per-profile
+    ``(D(real), D(fake), penalty)`` for the log.
+    """
+    from torch.func import functional_call, grad, vmap
+
+    params = {k: v.detach() for k, v in critic.named_parameters()}
+
+    def score(p: dict[str, torch.Tensor], x: torch.Tensor, yi: torch.Tensor) -> torch.Tensor:
+        return functional_call(critic, p, (x.unsqueeze(0), yi.unsqueeze(0))).squeeze(0)
+
+    def loss(p: dict[str, torch.Tensor], xi: torch.Tensor, yi: torch.Tensor, fi: torch.Tensor,
+             ei: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        x_hat = ei * xi + (1.0 - ei) * fi
+        g = grad(lambda inp: score(p, inp, yi))(x_hat)
+        gp = (g.float().norm(2) - 1.0).pow(2)
+        d_real, d_fake = score(p, xi, yi).float(), score(p, fi, yi).float()
+        out = d_fake - d_real + gp_weight * gp
+        if drift > 0:
+            out = out + drift * d_real.pow(2)
+        return out, (d_real.detach(), d_fake.detach(), gp.detach())
+
+    grads, aux = vmap(grad(loss, has_aux=True), in_dims=(None, 0, 0, 0, 0))(params, real, y, fake.detach(), eps)
+    return grads, aux
+
+
+def _private_critic_update(ctx, gan: "WGANGP", xb: torch.Tensor, yb: torch.Tensor) -> dict[str, float]:
+    """The critic's DP-SGD step on the Poisson batch ``(xb, yb)``: per-profile gradients
+    (:func:`per_sample_critic_grads`) handed to the private optimiser, which clips, noises and applies them
+    (:class:`rnagen.train.privacy.PrivateTraining`); an empty batch still takes the noise."""
+    G, D = gan.generator, gan.critic
+    opt = ctx.private.optimizer
+    g, dev, B = ctx.generator, xb.device, xb.shape[0]
+    logs: dict[str, float] = {}
+    if B:
+        z = torch.randn((B, G.noise_dim), generator=g, device=dev)
+        eps = torch.rand((B, 1), generator=g, device=dev)
+        with torch.no_grad():
+            fake = G(z, yb)
+        grads, (d_real, d_fake, gp) = per_sample_critic_grads(D, xb, fake, yb, eps, gp_weight=gan.gp_weight,
+                                                              drift=gan.drift)
+        for name, p in D.named_parameters():
+            p.grad_sample = grads[name]  # type: ignore[attr-defined]  # read by opacus's DPOptimizer
+        w_dist = float(d_real.mean() - d_fake.mean())
+        loss_d = -w_dist + gan.gp_weight * float(gp.mean())
+        if gan.drift > 0:
+            loss_d += gan.drift * float(d_real.pow(2).mean())
+        logs = {"loss_d": loss_d, "w_dist": w_dist, "gp": float(gp.mean())}
+    else:
+        for p in D.parameters():
+            p.grad_sample = torch.zeros((0, *p.shape), device=p.device, dtype=p.dtype)  # type: ignore[attr-defined]
+    opt.step()
+    return logs
 
 
 def copy_repulsion(fake: torch.Tensor, reference: torch.Tensor, radius: float,
@@ -184,6 +255,11 @@ def wgan_gp_step(ctx, xb: torch.Tensor, yb: torch.Tensor) -> dict[str, float]:
 
     Gradients go through ``ctx.all_reduce_grads`` (no DDP wrapper: two optimisers, double backward), so
     every rank applies the same averaged update. Both learning-rate schedules advance once per loop step.
+
+    Differentially private (``ctx.private``): the critic takes a DP-SGD step (:func:`_private_critic_update`;
+    under DDP each rank clips its slice and the private optimiser sums them, rank 0 adding the noise); the
+    generator, which sees the profiles only through the critic, trains on it as usual (post-processing) with
+    labels drawn from the class shares, and never with the copy repulsion (it reads the profiles).
     """
     gan: WGANGP = ctx.raw
     G, D = gan.generator, gan.critic
@@ -194,32 +270,42 @@ def wgan_gp_step(ctx, xb: torch.Tensor, yb: torch.Tensor) -> dict[str, float]:
     amp = ctx.autocast() if use_amp else torch.autocast(device_type=dev.type, enabled=False)
 
     # 1. critic: maximise D(real) - D(fake) under the gradient penalty
-    z = torch.randn((B, G.noise_dim), generator=g, device=dev)
-    eps = torch.rand((B, 1), generator=g, device=dev)
-    with amp:
-        with torch.no_grad():
-            fake = G(z, yb)
-        d_real, d_fake = D(xb, yb).float(), D(fake, yb).float()
-        gp = gradient_penalty(D, xb, fake, yb, eps)
-    w_dist = d_real.mean() - d_fake.mean()
-    loss_d = -w_dist + gan.gp_weight * gp
-    if gan.drift > 0:  # keeps the critic's output near 0 (Karras et al. 2018, eq. in section A.1)
-        loss_d = loss_d + gan.drift * d_real.pow(2).mean()
-    opt_d.zero_grad(set_to_none=True)
-    loss_d.backward(inputs=list(D.parameters()))
-    ctx.all_reduce_grads(D.parameters())
-    if ctx.cfg.grad_clip > 0:
-        torch.nn.utils.clip_grad_norm_(D.parameters(), ctx.cfg.grad_clip)
-    opt_d.step()
+    if ctx.private is not None:  # DP-SGD: the critic is the only network that reads the profiles
+        logs = _private_critic_update(ctx, gan, xb, yb)
+    else:
+        z = torch.randn((B, G.noise_dim), generator=g, device=dev)
+        eps = torch.rand((B, 1), generator=g, device=dev)
+        with amp:
+            with torch.no_grad():
+                fake = G(z, yb)
+            d_real, d_fake = D(xb, yb).float(), D(fake, yb).float()
+            gp = gradient_penalty(D, xb, fake, yb, eps)
+        w_dist = d_real.mean() - d_fake.mean()
+        loss_d = -w_dist + gan.gp_weight * gp
+        if gan.drift > 0:  # keeps the critic's output near 0 (Karras et al. 2018, eq. in section A.1)
+            loss_d = loss_d + gan.drift * d_real.pow(2).mean()
+        opt_d.zero_grad(set_to_none=True)
+        loss_d.backward(inputs=list(D.parameters()))
+        ctx.all_reduce_grads(D.parameters())
+        if ctx.cfg.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(D.parameters(), ctx.cfg.grad_clip)
+        opt_d.step()
+        logs = {"loss_d": float(loss_d.detach()), "w_dist": float(w_dist.detach()), "gp": float(gp.detach())}
 
     # 2. generator: every n_critic-th step, minimise -D(G(z, y), y)
     if ctx.step % gan.n_critic == gan.n_critic - 1:
-        z = torch.randn((B, G.noise_dim), generator=g, device=dev)
+        yg = yb
+        if ctx.private is not None:
+            # post-processing of the private critic: labels from the public class shares, not the private batch
+            assert gan.label_weights is not None, "a private run draws the generator's labels from label_weights"
+            yg = torch.multinomial(gan.label_weights, ctx.private.plan.expected_batch_size, replacement=True,
+                                   generator=g)
+        z = torch.randn((len(yg), G.noise_dim), generator=g, device=dev)
         with amp:
-            fake = G(z, yb)
-            loss_g = -D(fake, yb).float().mean()
+            fake = G(z, yg)
+            loss_g = -D(fake, yg).float().mean()
         if gan.copy_penalty > 0 and gan.copy_reference is not None:
-            anchor = _averaged_generator_output(ctx, G, z, yb) if gan.copy_target == "ema" else None
+            anchor = _averaged_generator_output(ctx, G, z, yg) if gan.copy_target == "ema" else None
             pen, share = copy_repulsion(fake, gan.copy_reference, gan.copy_radius, anchor=anchor)
             loss_g = loss_g + gan.copy_penalty * pen
             gan.last_copy_share.fill_(float(share))
@@ -235,6 +321,10 @@ def wgan_gp_step(ctx, xb: torch.Tensor, yb: torch.Tensor) -> dict[str, float]:
         warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step\\(\\)` before")
         for s in ctx.schedulers.values():
             s.step()
-    return {"loss_d": float(loss_d.detach()), "w_dist": float(w_dist.detach()), "gp": float(gp.detach()),
-            "loss_g": float(gan.last_g_loss), **({"copy_share": float(gan.last_copy_share)}
-                                                   if gan.copy_penalty > 0 else {})}
+    return {**logs, "loss_g": float(gan.last_g_loss), **({"copy_share": float(gan.last_copy_share)}
+                                                        if gan.copy_penalty > 0 else {})}
+
+
+#: the optimiser whose parameters read the training profiles: DP-SGD clips and noises its updates alone
+#: (:meth:`rnagen.train.privacy.PrivateTraining.attach`)
+wgan_gp_step.private_optimizer = "critic"  # type: ignore[attr-defined]

@@ -1,0 +1,245 @@
+"""The private WGAN-GP: DP-SGD on the critic (the only network that reads the profiles) with each profile's
+gradient of its own loss, gradient penalty included, clipped and noised; the generator's class offsets from
+noisy class means composed into ε; the generator trained from the critic alone."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("opacus")
+
+import rnagen.models.gan.network as gan_net  # noqa: E402
+from rnagen.cli.main import main  # noqa: E402
+from rnagen.models import get_model, load  # noqa: E402
+from rnagen.models.gan.network import (  # noqa: E402
+    WGANGP,
+    CondCritic,
+    CondGenerator,
+    gradient_penalty,
+    per_sample_critic_grads,
+    wgan_gp_step,
+)
+from rnagen.train import TrainConfig  # noqa: E402
+from rnagen.train.distributed import DistInfo  # noqa: E402
+from rnagen.train.loop import _make_context  # noqa: E402
+from rnagen.train.privacy import PrivacyPlan, PrivateTraining, release_rho, spent_epsilon  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+TINY = ["network.generator_hidden=[16]", "network.critic_hidden=[16]", "network.noise_dim=4",
+        "train.batch_size=16", "train.log_every=2"]
+
+
+@pytest.fixture(scope="module")
+def small():
+    from rnagen import datasets
+
+    ad = datasets.gtex26()
+    keep = ad.obs["tissue"].isin(sorted(ad.obs["tissue"].unique())[:4]).to_numpy()
+    return ad[keep, :24].copy()  # 4 tissues x 20 profiles, 24 genes
+
+
+def _fit(data, overrides, **kw):
+    model = get_model("wgan-gp").from_config(overrides=overrides)
+    return model.fit(data, label_key="tissue", seed=3, device="cpu", progress=False, **kw)
+
+
+# --- each profile's gradient ------------------------------------------------------------------------------
+@pytest.mark.parametrize("conditioning,label_dim,drift", [("projection", 0, 0.0), ("concat", 0, 1e-3),
+                                                           ("concat", 5, 0.0)])
+def test_per_sample_critic_gradients_are_each_profiles_own(conditioning, label_dim, drift):
+    """Against one backward pass per profile through the batch critic loss and gradient penalty of the
+    non-private step (so a term left out of the per-profile loss, or a profile's gradient mixed with another's,
+    shows)."""
+    torch.manual_seed(0)
+    D = CondCritic(7, 3, hidden=[12, 6], conditioning=conditioning, label_dim=label_dim)
+    x, fake = torch.randn(5, 7), torch.randn(5, 7)
+    y, eps = torch.tensor([0, 2, 1, 2, 0]), torch.rand(5, 1)
+    grads, (d_real, d_fake, gp) = per_sample_critic_grads(D, x, fake, y, eps, gp_weight=10.0, drift=drift)
+    for i in range(5):
+        D.zero_grad()
+        s = slice(i, i + 1)
+        real_score = D(x[s], y[s])
+        loss = D(fake[s], y[s]).sum() - real_score.sum() + 10.0 * gradient_penalty(D, x[s], fake[s], y[s], eps[s])
+        if drift:
+            loss = loss + drift * real_score.pow(2).sum()
+        loss.backward()
+        for name, p in D.named_parameters():
+            torch.testing.assert_close(grads[name][i], p.grad, rtol=1e-4, atol=1e-6)
+        assert float(d_real[i]) == pytest.approx(float(real_score), abs=1e-5)
+        assert float(d_fake[i]) == pytest.approx(float(D(fake[s], y[s])), abs=1e-5)
+        assert float(gp[i]) == pytest.approx(float(gradient_penalty(D, x[s], fake[s], y[s], eps[s])), rel=1e-4)
+
+
+def _critic_step(sigma, C, xb, yb, *, B, label_weights):
+    """One private step of a small WGAN-GP (the critic's DP-SGD update, then the generator's); returns the critic
+    gradient the optimiser applied, the brute-force clipped and unclipped means, and the generator's labels."""
+    torch.manual_seed(0)
+    G = CondGenerator(6, 2, noise_dim=3, hidden=[8], norm="layer", class_bias=True)
+    D = CondCritic(6, 2, hidden=[20], conditioning="projection")
+    gan = WGANGP(G, D, n_critic=1, gp_weight=10.0)
+    gan.label_weights = torch.tensor(label_weights)
+    cfg = TrainConfig(steps=1, batch_size=B, lr=1e-3, warmup_steps=0, ema_decay=0.0, grad_clip=0.0)
+    groups = {"critic": {"params": list(D.parameters()), "lr": 1e-3, "optimizer": torch.optim.SGD},
+              "generator": {"params": list(G.parameters()), "lr": 1e-3, "optimizer": torch.optim.SGD}}
+    ctx = _make_context(gan, cfg, device=torch.device("cpu"), dist=DistInfo(), seed=0, total=1, custom_step=True,
+                        param_groups=groups)
+    # the brute force: the same noise and interpolation draws the step makes, one backward pass per profile
+    g = torch.Generator().manual_seed(0)
+    g.set_state(ctx.generator.get_state())
+    z, eps = torch.randn((len(xb), 3), generator=g), torch.rand((len(xb), 1), generator=g)
+    with torch.no_grad():
+        fake = G(z, yb)
+    clipped = {n: torch.zeros_like(p) for n, p in D.named_parameters()}
+    unclipped = {n: torch.zeros_like(p) for n, p in D.named_parameters()}
+    for i in range(len(xb)):
+        D.zero_grad()
+        s = slice(i, i + 1)
+        (D(fake[s], yb[s]).sum() - D(xb[s], yb[s]).sum()
+         + 10.0 * gradient_penalty(D, xb[s], fake[s], yb[s], eps[s])).backward()
+        gi = {n: p.grad.detach().clone() for n, p in D.named_parameters()}
+        norm = float(torch.sqrt(sum(v.pow(2).sum() for v in gi.values())))
+        for n in gi:
+            clipped[n] += gi[n] * min(1.0, C / (norm + 1e-6)) / B
+            unclipped[n] += gi[n] / B
+    D.zero_grad()
+    plan = PrivacyPlan(noise_multiplier=sigma, max_grad_norm=C, sample_rate=B / 100, expected_batch_size=B,
+                       steps=1, delta=1e-5, accountant="rdp", n_train=100)
+    private = PrivateTraining(plan, seed=0, reproducible=True)
+    private.attach(ctx, wgan_gp_step)
+    ctx.private = private
+    labels = []
+    hook = G.register_forward_pre_hook(lambda _m, args: labels.append(args[1].clone()))
+    logs = private.step(ctx, xb, yb)
+    hook.remove()
+    applied = {n: p.grad.detach().clone() for n, p in D.named_parameters()}
+    return applied, clipped, unclipped, labels, logs, private
+
+
+def test_private_critic_step_clips_each_profile_and_adds_noise_of_sigma_c_over_b():
+    g = torch.Generator().manual_seed(1)
+    xb, yb = torch.randn(9, 6, generator=g) * 3, torch.randint(0, 2, (9,), generator=g)
+    applied, want, unclipped, _, logs, private = _critic_step(0.0, 0.3, xb, yb, B=12, label_weights=[0.5, 0.5])
+    for n in applied:
+        torch.testing.assert_close(applied[n], want[n], rtol=1e-4, atol=1e-6)
+    # the clipping is active here: without it the gradient would be far larger
+    total = lambda d: float(torch.sqrt(sum(v.pow(2).sum() for v in d.values())))  # noqa: E731
+    assert total(unclipped) > 3 * total(want)
+    assert {"loss_d", "w_dist", "gp", "loss_g", "batch"} <= set(logs) and private.history == [(0.0, 0.12, 1)]
+    noisy, clean = _critic_step(1.7, 0.3, xb, yb, B=12, label_weights=[0.5, 0.5])[0], applied
+    diff = torch.cat([(noisy[n] - clean[n]).flatten() for n in noisy])
+    assert diff.numel() > 200
+    assert float(diff.std()) == pytest.approx(1.7 * 0.3 / 12, rel=0.15)
+
+
+def test_private_generator_update_draws_its_labels_from_the_class_shares_not_the_batch():
+    """The generator's update is post-processing of the private critic: its labels and their number come from
+    the (public) class shares and the expected batch size, not from which profiles the Poisson batch holds; an
+    empty batch still takes the critic's noise and the generator's step."""
+    xb, yb = torch.randn(5, 6), torch.zeros(5, dtype=torch.long)
+    _, _, _, labels, _, _ = _critic_step(1.0, 1.0, xb, yb, B=12, label_weights=[0.0, 1.0])
+    assert torch.equal(labels[0], yb)  # the critic's generated partners carry the batch's labels
+    assert len(labels[1]) == 12 and bool((labels[1] == 1).all())
+    applied, _, _, labels, logs, private = _critic_step(1.0, 1.0, torch.zeros(0, 6), torch.zeros(0, dtype=torch.long),
+                                                        B=12, label_weights=[0.5, 0.5])
+    assert len(labels) == 1 and len(labels[0]) == 12  # the generator's update alone
+    assert float(torch.cat([v.flatten() for v in applied.values()]).abs().max()) > 0  # the critic's noise
+    assert "loss_d" not in logs and private.history == [(1.0, 0.12, 1)]
+
+
+# --- the model ----------------------------------------------------------------------------------------------
+def test_private_wgan_gp_trains_with_its_guarantee_and_its_samples_carry_it(small, tmp_path):
+    model = _fit(small, TINY + ["train.steps=6", "privacy.epsilon=8"], run_dir=tmp_path / "g")
+    rec = model.privacy
+    assert 8 - 0.011 < rec["epsilon"] <= 8 + 1e-9
+    # the class means' release and DP-SGD composed by the run's accountant
+    assert rec["prior_rho"] > 0 and rec["epsilon_dpsgd"] < rec["epsilon"]
+    assert rec["epsilon"] == pytest.approx(spent_epsilon(
+        [(rec["noise_multiplier"], rec["sample_rate"], 6)], delta=1 / 80, accountant="auto",
+        prior_rho=rec["prior_rho"]), rel=1e-9)
+    assert "critic" in rec["scope"] and "post-processing" in rec["scope"]
+    assert model.output_noise == 0.0 and "differential privacy" in model.noise_choice["note"]
+    assert model.gan.copy_penalty == 0.0 and model.gan.copy_reference is None
+    meta = json.loads((tmp_path / "g" / "meta.json").read_text())
+    assert "copy_radius" not in meta and meta["privacy"]["epsilon"] == rec["epsilon"]
+    assert not (tmp_path / "g" / "checkpoint.pt").exists()
+    syn = load(tmp_path / "g", device="cpu").sample(n=8, seed=0)
+    assert syn.uns["rnagen"]["privacy"]["epsilon"] == rec["epsilon"] and np.isfinite(syn.X).all()
+
+
+def _offsets(overrides, X, y):
+    """The generator's class offsets as the fit left them: with n_critic=2 and one step the generator takes no
+    update, so they are where the model started them."""
+    import anndata as ad
+    import pandas as pd
+
+    data = ad.AnnData(X.astype(np.float32), obs=pd.DataFrame({"tissue": [f"c{v}" for v in y]},
+                                                             index=[f"s{i}" for i in range(len(y))]))
+    data.var_names = [f"g{j}" for j in range(X.shape[1])]
+    model = _fit(data, TINY + ["preprocess.scaler=none", "preprocess.log=none", "preprocess.support=any",
+                               "gan.n_critic=2", "train.steps=1", "sample.noise=0", *overrides])
+    return model.gan.generator.class_bias.weight.detach().double().numpy()
+
+
+def test_private_class_offsets_start_from_class_means_with_the_gaussian_mechanisms_noise():
+    """Clipped class sums plus N(0, R^2 / (2 rho)) per coordinate, R = sqrt(G), divided by the class sizes, rho the
+    release's share of epsilon by the run's accountant; zeros with a noise multiplier (no share to spend);
+    the exact means without privacy."""
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1, 2], 200)
+    X = rng.normal(0.0, 0.5, (600, 60)) + np.repeat(rng.normal(0.0, 0.3, (3, 60)), 200, axis=0)
+    means = np.stack([X[y == c].mean(axis=0) for c in range(3)])
+    np.testing.assert_allclose(_offsets([], X, y), means, atol=1e-5)
+    got = _offsets(["privacy.epsilon=2", "gan.means_epsilon_share=0.5"], X, y)
+    rho = release_rho(1.0, 1 / 600, "auto")
+    want_sd = np.sqrt(60) / np.sqrt(2 * rho) / 200
+    assert float((got - means).std()) == pytest.approx(want_sd, rel=0.12)
+    assert abs(float((got - means).mean())) < 4 * want_sd / np.sqrt(180)
+    assert not (_offsets(["privacy.noise_multiplier=1"], X, y)).any()
+
+
+@pytest.mark.parametrize("sets,message", [
+    (["network.critic_minibatch_std=4"], "network.critic_minibatch_std mixes the profiles"),
+    (["gan.copy_penalty=3"], "gan.copy_penalty reads the training profiles"),
+])
+def test_cli_refuses_what_would_read_profiles_outside_the_guarantee(small, tmp_path, capsys, sets, message):
+    data = tmp_path / "d.h5ad"
+    small.write_h5ad(data)
+    args = ["train", str(data), "--model", "wgan-gp", "--label-key", "tissue", "--out", str(tmp_path / "r"),
+            "--quiet"]
+    for s in TINY + ["train.steps=2", "privacy.epsilon=4"] + sets:
+        args += ["--set", s]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "r").exists() or not any((tmp_path / "r").iterdir())
+    # the same settings without privacy, and copy_penalty=0 with it, are accepted
+    get_model("wgan-gp").from_config(overrides=sets)
+    get_model("wgan-gp").from_config(overrides=["privacy.epsilon=4", "gan.copy_penalty=0"])
+
+
+def test_killed_private_wgan_gp_resumes_with_the_same_accountant_and_weights(small, tmp_path, monkeypatch):
+    """With privacy.reproducible=true a private run killed at its 9th critic step (checkpoint at 5) and resumed
+    ends as an uninterrupted one: generator weights, epsilon and the accountant's 12 steps."""
+    cfg = TINY + ["train.steps=12", "train.checkpoint_every=5", "privacy.epsilon=6", "privacy.accountant=rdp",
+                  "privacy.reproducible=true"]
+    full = _fit(small, cfg, run_dir=tmp_path / "full")
+    per_sample, calls = gan_net.per_sample_critic_grads, []
+
+    def dies_at_9(*a, **kw):
+        calls.append(1)
+        if len(calls) > 8:
+            raise KeyboardInterrupt
+        return per_sample(*a, **kw)
+
+    monkeypatch.setattr(gan_net, "per_sample_critic_grads", dies_at_9)
+    with pytest.raises(KeyboardInterrupt):
+        _fit(small, cfg, run_dir=tmp_path / "run")
+    state = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
+    assert state["step"] == 5 and sum(k for _, _, k in state["privacy"]["history"]) == 5
+    monkeypatch.setattr(gan_net, "per_sample_critic_grads", per_sample)
+    resumed = _fit(small, cfg, run_dir=tmp_path / "run")
+    assert resumed.privacy["steps"] == 12 and resumed.privacy["epsilon"] == full.privacy["epsilon"]
+    for k, v in full._state_tensors().items():
+        torch.testing.assert_close(resumed._state_tensors()[k], v, rtol=0, atol=0)
