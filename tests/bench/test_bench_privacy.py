@@ -19,6 +19,8 @@ TINY_EVAL, TINY_METRICS, TINY_OVERRIDES, write_labelled_csv = (tiny.TINY_EVAL, t
 
 TINY_PRIVATE = {**TINY_OVERRIDES,
                 "vae": ["network.hidden=[16]", "network.latent_dim=3", "train.steps=10", "train.batch_size=16"]}
+TINY_PRIVATE["wgan-gp"] = ["network.generator_hidden=[16]", "network.critic_hidden=[16]", "train.steps=10",
+                          "train.batch_size=16"]
 TINY_PRIVATE["diffusion"] = TINY_OVERRIDES["diffusion"] + ["network.width=16", "network.depth=1", "train.steps=10",
                                                            "train.batch_size=16"]
 
@@ -28,7 +30,9 @@ def test_budget_list_and_row_names():
     assert private_row_name("diffusion", 1.0) == "diffusion-dp-eps1"
     assert private_row_name("vae", 0.5) == "vae-dp-eps0.5"
     assert parse_private_row("gaussian-dp-eps10") == ("gaussian", 10.0)
-    assert parse_private_row("dpm++") is None and parse_private_row("wgan-gp-dp-eps1") is None
+    assert parse_private_row("wgan-gp-dp-eps1") == ("wgan-gp", 1.0)
+    # a row of no private family, or of a family name that is none
+    assert parse_private_row("dpm++") is None and parse_private_row("ddim-dp-eps1") is None
     for bad in ("0", "-1", "x", "nan"):
         with pytest.raises(ConfigError, match="--privacy-budgets"):
             parse_privacy_budgets(bad)
@@ -49,7 +53,7 @@ def test_private_rows_are_trained_scored_and_plotted(tmp_path):
                           overrides=TINY_PRIVATE, evaluate_options=TINY_EVAL, metrics=TINY_METRICS, progress=False,
                           device="cpu", privacy_budgets="3")
     rows = list(board["model"])
-    want = [f"{f}-dp-eps{e}" for f in ("diffusion", "vae", "gaussian") for e in (3,)]
+    want = [f"{f}-dp-eps{e}" for f in ("diffusion", "vae", "wgan-gp", "gaussian") for e in (3,)]
     assert set(want) <= set(rows)
     for row in want:
         meta = json.loads((out / "runs" / f"{row}_seed0" / "meta.json").read_text())

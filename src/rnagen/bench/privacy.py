@@ -10,7 +10,9 @@ The torch models' private rows train with :data:`PRIVATE_SETTINGS` on top of the
 length (a private run cannot choose it on held-out private profiles), and a smaller diffusion network than the
 non-private default (the noise DP-SGD adds to the averaged gradient has the same standard deviation on every
 parameter, so its norm grows with the square root of the parameter count, and opacus's per-sample gradients
-take batch x parameters memory and time; the VAE's encoder and decoder are halved for the same reason). The
+take batch x parameters memory and time; the VAE's encoder and decoder are halved for the same reason, and the
+WGAN-GP's critic is one layer of 64, its generator's learning rate a fifth of the default, 300 steps: a
+generator that moves fast on a noisy critic leaves the data: ``benchmarks/RESULTS_privacy.md``). The
 private diffusion rows learn a residual on top of the exact denoiser of the private per-class Gaussian
 (means, variances and, where it can be detected, the low-rank within-class correlation) whose statistics are
 released with 80% of the budget (``objective.anchor=full``; the accountant composes both), with
@@ -31,7 +33,7 @@ __all__ = ["PRIVATE_FAMILIES", "PRIVATE_SETTINGS", "parse_privacy_budgets", "pri
            "private_row_name"]
 
 #: model families with a private variant (registered model names), in leaderboard order
-PRIVATE_FAMILIES: tuple[str, ...] = ("diffusion", "vae", "gaussian")
+PRIVATE_FAMILIES: tuple[str, ...] = ("diffusion", "vae", "wgan-gp", "gaussian")
 #: settings of the private rows, applied after the budget's (``dotted.key: value``)
 PRIVATE_SETTINGS: dict[str, dict[str, Any]] = {
     "diffusion": {"objective.anchor": "full", "network.width": 64, "network.depth": 1, "train.steps": 300,
@@ -40,10 +42,14 @@ PRIVATE_SETTINGS: dict[str, dict[str, Any]] = {
                   "train.ema_decay": 0.99},
     "vae": {"network.hidden": [256, 128], "train.steps": 600, "train.batch_size": 128, "train.val_fraction": 0.0,
             "train.checkpoint_every": 200},
+    "wgan-gp": {"network.critic_hidden": [64], "gan.lr_generator": 1e-4, "train.steps": 300,
+                "train.batch_size": 128, "train.val_fraction": 0.0, "train.ema_decay": 0.99,
+                "train.checkpoint_every": 100},
     "gaussian": {},
 }
 #: the sampler options of each family's private rows
-PRIVATE_SAMPLER: dict[str, dict[str, Any]] = {"diffusion": {"sampler": "dpm++"}, "vae": {}, "gaussian": {}}
+PRIVATE_SAMPLER: dict[str, dict[str, Any]] = {"diffusion": {"sampler": "dpm++"}, "vae": {}, "wgan-gp": {},
+                                               "gaussian": {}}
 
 _ROW = re.compile(r"^(?P<family>[a-z][a-z0-9_-]*?)-dp-eps(?P<eps>[0-9.e+-]+)$")
 

@@ -206,7 +206,7 @@ def register(sub) -> None:
                         "(training/testing, holdout or validation read as test), e.g. a published set's split; "
                         "one split")
     p.add_argument("--privacy-budgets", default=None, metavar="EPSILONS",
-                   help="also train differentially private diffusion, vae and gaussian rows at these epsilons "
+                   help="also train differentially private diffusion, vae, wgan-gp and gaussian rows at these epsilons "
                         "(comma-separated, e.g. 1,4,10; rows diffusion-dp-eps1, ...; needs rnagen[privacy])")
     _common(p)
     p.set_defaults(func=cmd_benchmark)
