@@ -10,9 +10,9 @@ the default accountant) and a secret noise key, so a re-run repeats them only wi
     OMP_NUM_THREADS=1 python benchmarks/private_gan.py --dataset gtex26 --seeds 0 1 2 --budgets 1,4,10
     OMP_NUM_THREADS=1 python benchmarks/private_gan.py --dataset mirna4 --seeds 0 1 2 --budgets 1,4,10
 
-``--variant NAME:KEY=VALUE,...`` adds a private WGAN-GP row with those settings (default: the benchmark's private
-row, :data:`rnagen.bench.privacy.PRIVATE_SETTINGS`). Prints one JSON line per row and split, then a markdown
-table of means ± standard deviations over the splits.
+``--variant NAME:KEY=VALUE,...`` adds a private WGAN-GP row with those settings on top of the benchmark's private
+row's (:data:`rnagen.bench.privacy.PRIVATE_SETTINGS`), which is always run. Prints one JSON line per row and
+split, then a markdown table of means ± standard deviations over the splits.
 """
 from __future__ import annotations
 
@@ -59,7 +59,7 @@ def main() -> None:
     variants = [("wgan-gp-dp", [f"{k}={_literal(v)}" for k, v in PRIVATE_SETTINGS["wgan-gp"].items()])]
     for v in args.variant:
         name, _, opts = v.partition(":")
-        variants.append((name, [o for o in opts.split(",") if o]))
+        variants.append((name, variants[0][1] + [o for o in opts.split(",") if o]))
     results: dict[str, list[dict[str, float]]] = collections.defaultdict(list)
     for seed in args.seeds:
         tr, te = split(ad, label_key=key, test_size=0.2, seed=seed)

@@ -168,6 +168,36 @@ def test_private_wgan_gp_trains_with_its_guarantee_and_its_samples_carry_it(smal
     assert syn.uns["rnagen"]["privacy"]["epsilon"] == rec["epsilon"] and np.isfinite(syn.X).all()
 
 
+def test_a_private_runs_progress_bar_shows_no_statistic_of_its_batches(small, monkeypatch):
+    """The losses of private batches are outside epsilon: the progress bar shows what train_log.csv keeps (the
+    schedule and the batch sizes), as a non-private run's shows its losses."""
+    import rnagen.utils
+
+    shown = []
+
+    class Bar:
+        def __init__(self, *a, **kw):
+            pass
+
+        def update(self, n=1):
+            pass
+
+        def set_postfix(self, d):
+            shown.append(dict(d))
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(rnagen.utils, "progress_bar", Bar)
+    model = get_model("wgan-gp").from_config(overrides=TINY + ["train.steps=4", "privacy.noise_multiplier=1"])
+    model.fit(small, label_key="tissue", seed=3, device="cpu", progress=True)
+    assert shown and all(set(d) <= {"batch", "seconds"} for d in shown)
+    shown.clear()
+    model = get_model("wgan-gp").from_config(overrides=TINY + ["train.steps=4", "sample.noise=0"])
+    model.fit(small, label_key="tissue", seed=3, device="cpu", progress=True)
+    assert shown and all("loss_d" in d for d in shown)
+
+
 def _offsets(overrides, X, y):
     """The generator's class offsets as the fit left them: with n_critic=2 and one step the generator takes no
     update, so they are where the model started them."""
@@ -183,39 +213,92 @@ def _offsets(overrides, X, y):
 
 
 def test_private_class_offsets_start_from_class_means_with_the_gaussian_mechanisms_noise():
-    """Clipped class sums plus N(0, R^2 / (2 rho)) per coordinate, R = sqrt(G), divided by the class sizes, rho the
-    release's share of epsilon by the run's accountant; zeros with a noise multiplier (no share to spend);
-    the exact means without privacy."""
+    """Without an anchor (gan.anchor=none): clipped class sums plus N(0, R^2 / (2 rho)) per coordinate,
+    R = sqrt(G), divided by the class sizes, rho the release's share of epsilon by the run's accountant; zeros
+    with a noise multiplier (no share to spend); the exact means without privacy."""
     rng = np.random.default_rng(0)
     y = np.repeat([0, 1, 2], 200)
     X = rng.normal(0.0, 0.5, (600, 60)) + np.repeat(rng.normal(0.0, 0.3, (3, 60)), 200, axis=0)
     means = np.stack([X[y == c].mean(axis=0) for c in range(3)])
     np.testing.assert_allclose(_offsets([], X, y), means, atol=1e-5)
-    got = _offsets(["privacy.epsilon=2", "gan.means_epsilon_share=0.5"], X, y)
+    got = _offsets(["privacy.epsilon=2", "gan.anchor=none", "gan.anchor_epsilon_share=0.5"], X, y)
     rho = release_rho(1.0, 1 / 600, "auto")
     want_sd = np.sqrt(60) / np.sqrt(2 * rho) / 200
     assert float((got - means).std()) == pytest.approx(want_sd, rel=0.12)
     assert abs(float((got - means).mean())) < 4 * want_sd / np.sqrt(180)
     assert not (_offsets(["privacy.noise_multiplier=1"], X, y)).any()
+    # each profile enters its class sum clipped to norm R (at an epsilon whose noise is negligible): half of class 0
+    # at 8 (norm 8 R, clipped to 1 per gene), half at -0.5 (inside the ball): 0.25 per gene, where the class's own
+    # mean, 3.75, would be cut back to the ball's boundary, 1
+    X[np.flatnonzero(y == 0)[:100]] = 8.0
+    X[np.flatnonzero(y == 0)[100:]] = -0.5
+    big = _offsets(["privacy.epsilon=1e6", "gan.anchor=none"], X, y)
+    np.testing.assert_allclose(big[0], np.full(60, 0.25), atol=5e-3)
+
+
+def _untrained(overrides, data):
+    """A WGAN-GP fitted for one critic step with n_critic=2: its generator takes no update, so it samples what
+    the model started it as."""
+    return _fit(data, TINY + ["gan.n_critic=2", "train.steps=1", "sample.noise=0", *overrides])
+
+
+@pytest.mark.parametrize("kind", ["diag", "full"])
+def test_an_anchored_generator_starts_as_the_per_class_gaussian(small, kind, tmp_path):
+    """gan.anchor: before any generator update its samples are the per-class Gaussian's (the training class
+    means, and the variances or the Ledoit-Wolf covariance), in the model's transformed space; the anchor is
+    saved with the generator, so a loaded run draws the same profiles."""
+    from sklearn.covariance import ledoit_wolf
+
+    raw = ["preprocess.scaler=none", "preprocess.log=none", "preprocess.support=any"]  # the model's space: X
+    model = _fit(small, TINY + raw + ["gan.n_critic=2", "train.steps=1", "sample.noise=0", f"gan.anchor={kind}"],
+                 run_dir=tmp_path / "a")
+    assert model._anchor_kind() == kind and model.privacy is None
+    c = 1
+    Z = model.generate(torch.full((20000,), c), seed=0, batch_size=4096, decode=False).astype(np.float64)
+    ref = np.asarray(small.X, dtype=np.float64)[(small.obs["tissue"] == model.labels[c]).to_numpy()]
+    np.testing.assert_allclose(Z.mean(axis=0), ref.mean(axis=0), atol=0.05)
+    want = ledoit_wolf(ref)[0] if kind == "full" else np.diag(ref.var(axis=0))
+    np.testing.assert_allclose(np.cov(Z.T), want, atol=0.06 * float(np.abs(want).max()))
+    if kind == "full":  # the correlation is there, not only the variances
+        assert float(np.abs(want - np.diag(np.diag(want))).max()) > 0.3 * float(np.abs(want).max())
+    again = load(tmp_path / "a", device="cpu")
+    np.testing.assert_array_equal(again.sample(n=12, seed=4).X, model.sample(n=12, seed=4).X)
+
+
+def test_the_private_anchor_is_the_private_gaussians_release_composed_into_epsilon(small):
+    """With privacy.epsilon the default anchor (auto: full) holds the private Gaussian's statistics released at
+    gan.anchor_epsilon_share of epsilon by the run's accountant, composed with DP-SGD; the class offsets are not
+    released besides (they stay 0)."""
+    model = _untrained(["privacy.epsilon=6", "gan.anchor_epsilon_share=0.7"], small)
+    rec = model.privacy
+    assert model._anchor_kind() == "full" and "anchor" in rec["prior_mechanism"]
+    assert rec["prior_rho"] == pytest.approx(release_rho(0.7 * 6, 1 / 80, "auto"), rel=1e-6)
+    assert 6 - 0.011 < rec["epsilon"] <= 6 + 1e-9
+    assert not model.gan.generator.class_bias.weight.detach().any()
+    G = model.gan.generator
+    assert G.anchor_mean.abs().sum() > 0 and torch.isfinite(G.anchor_scale).all()
 
 
 @pytest.mark.parametrize("sets,message", [
     (["network.critic_minibatch_std=4"], "network.critic_minibatch_std mixes the profiles"),
     (["gan.copy_penalty=3"], "gan.copy_penalty reads the training profiles"),
+    (["network.generator_norm=batch"], "network.generator_norm=batch normalises the generated partners"),
+    (["gan.anchor=full", "privacy.noise_multiplier=1"], "gan.anchor splits privacy.epsilon"),
 ])
 def test_cli_refuses_what_would_read_profiles_outside_the_guarantee(small, tmp_path, capsys, sets, message):
     data = tmp_path / "d.h5ad"
     small.write_h5ad(data)
     args = ["train", str(data), "--model", "wgan-gp", "--label-key", "tissue", "--out", str(tmp_path / "r"),
             "--quiet"]
-    for s in TINY + ["train.steps=2", "privacy.epsilon=4"] + sets:
+    eps = [] if any(s.startswith("privacy.") for s in sets) else ["privacy.epsilon=4"]
+    for s in TINY + ["train.steps=2"] + eps + sets:
         args += ["--set", s]
     assert main(args) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "r").exists() or not any((tmp_path / "r").iterdir())
     # the same settings without privacy, and copy_penalty=0 with it, are accepted
-    get_model("wgan-gp").from_config(overrides=sets)
+    get_model("wgan-gp").from_config(overrides=[s for s in sets if not s.startswith("privacy.")])
     get_model("wgan-gp").from_config(overrides=["privacy.epsilon=4", "gan.copy_penalty=0"])
 
 

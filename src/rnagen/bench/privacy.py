@@ -11,8 +11,9 @@ length (a private run cannot choose it on held-out private profiles), and a smal
 non-private default (the noise DP-SGD adds to the averaged gradient has the same standard deviation on every
 parameter, so its norm grows with the square root of the parameter count, and opacus's per-sample gradients
 take batch x parameters memory and time; the VAE's encoder and decoder are halved for the same reason, and the
-WGAN-GP's critic is one layer of 64, its generator's learning rate a fifth of the default, 300 steps: a
-generator that moves fast on a noisy critic leaves the data: ``benchmarks/RESULTS_privacy.md``). The
+WGAN-GP's critic is one layer of 64 and its generator, a residual on the private per-class Gaussian
+(``gan.anchor=auto``), learns at a fiftieth of the default rate for 300 steps: a generator that moves fast on a
+noisy critic leaves the data, ``benchmarks/RESULTS_privacy.md``, "The private WGAN-GP"). The
 private diffusion rows learn a residual on top of the exact denoiser of the private per-class Gaussian
 (means, variances and, where it can be detected, the low-rank within-class correlation) whose statistics are
 released with 80% of the budget (``objective.anchor=full``; the accountant composes both), with
@@ -42,7 +43,8 @@ PRIVATE_SETTINGS: dict[str, dict[str, Any]] = {
                   "train.ema_decay": 0.99},
     "vae": {"network.hidden": [256, 128], "train.steps": 600, "train.batch_size": 128, "train.val_fraction": 0.0,
             "train.checkpoint_every": 200},
-    "wgan-gp": {"network.critic_hidden": [64], "gan.lr_generator": 1e-4, "train.steps": 300,
+    "wgan-gp": {"network.critic_hidden": [64], "network.generator_norm": "layer", "gan.lr_generator": 1e-5,
+                "train.steps": 300,
                 "train.batch_size": 128, "train.val_fraction": 0.0, "train.ema_decay": 0.99,
                 "train.checkpoint_every": 100},
     "gaussian": {},

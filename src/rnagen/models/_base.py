@@ -72,6 +72,7 @@ from ..pp.history import log_state, looks_logged
 from ..pp.prepare import check_log_record
 from ..pp.preprocess import check_labels, folded_label
 from ..pp.transforms import Floor, Pipeline, Transform, make_pipeline
+from ..train.privacy import PRIVATE_LOG_COLUMNS
 
 if TYPE_CHECKING:
     import torch
@@ -145,12 +146,10 @@ def _point_floor(X: np.ndarray) -> float | None:
 
 
 SUBSPACE_PREFIX = "subspace."
+"""Prefix of the principal-component space's arrays (:mod:`rnagen.models._subspace`) among the saved weights."""
 #: a finished private run's ``fingerprint``: the data digest is not recorded (it would tell whoever knows the other
 #: training profiles whether one was among them)
 PRIVATE_FINGERPRINT = "not recorded (private run)"
-#: the columns of a private run's ``train_log.csv``: the schedule and the Poisson batch sizes, not the losses
-PRIVATE_LOG_COLUMNS = ("step", "lr", "batch", "seconds")
-"""Prefix of the principal-component space's arrays (:mod:`rnagen.models._subspace`) among the saved weights."""
 
 _REGISTRY: dict[str, type["Generator"]] = {}
 

@@ -40,6 +40,7 @@ from ..config import checked
 from ..errors import ConfigError, DivergedError, RunDirError
 from .distributed import DistInfo, init_distributed
 from .ema import EMA
+from .privacy import PRIVATE_LOG_COLUMNS
 from .validation import ValidationTracker
 
 CHECKPOINT = "checkpoint.pt"
@@ -561,7 +562,8 @@ def _run_steps(ctx: StepContext, step_fn: StepFn, batches: Any, X: torch.Tensor,
         if step % max(1, cfg.log_every) == 0 or step == total or check:
             row = _log_row(ctx, step, sums, counts)
             progress.history.append(row)
-            bar.set_postfix({k: f"{v:.4g}" for k, v in row.items() if k not in ("step", "lr")})
+            shown = row if ctx.private is None else {k: v for k, v in row.items() if k in PRIVATE_LOG_COLUMNS}
+            bar.set_postfix({k: f"{v:.4g}" for k, v in shown.items() if k not in ("step", "lr")})
             sums, counts = {}, {}
         stopped = False
         if check and validator is not None and tracker is not None:  # a tracker exists exactly with a validator

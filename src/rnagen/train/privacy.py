@@ -66,12 +66,15 @@ from ..errors import ConfigError
 if TYPE_CHECKING:
     from .loop import StepContext
 
-__all__ = ["PrivacyConfig", "PrivacyPlan", "PrivateTraining", "plan_privacy", "require_opacus", "spent_epsilon",
-           "INSTALL_HINT", "preprocessing_coverage", "noise_key", "noise_source", "resolve_delta", "describe_privacy",
-           "zcdp_to_dp", "dp_to_zcdp",
+__all__ = ["PRIVATE_LOG_COLUMNS", "PrivacyConfig", "PrivacyPlan", "PrivateTraining", "plan_privacy", "require_opacus",
+           "spent_epsilon", "INSTALL_HINT", "preprocessing_coverage", "noise_key", "noise_source", "resolve_delta",
+           "describe_privacy", "zcdp_to_dp", "dp_to_zcdp",
            "gaussian_mechanism_delta", "gaussian_mechanism_epsilon", "gaussian_mechanism_rho", "release_rho"]
 
 INSTALL_HINT = "pip install 'rnagen[privacy]'"
+#: what a private run shows and keeps of its training log (``train_log.csv``, the progress bar): the schedule and
+#: the Poisson batch sizes, not the losses, which are statistics of the private batches outside ε
+PRIVATE_LOG_COLUMNS = ("step", "lr", "batch", "seconds")
 DEFAULT_MAX_GRAD_NORM = 1.0
 DEFAULT_ACCOUNTANT = "auto"
 #: ``auto`` asks the PRV accountant only when RDP's ε is at most this (past it PRV's grid outgrows memory or
@@ -201,8 +204,8 @@ def _composed_noise_multiplier(epsilon: float, *, delta: float, q: float, steps:
         return spent_epsilon([(sigma, q, steps)], delta=delta, accountant=accountant, prior_rho=prior_rho)
 
     if prior_rho > 0 and spent_epsilon([], delta=delta, accountant=accountant, prior_rho=prior_rho) >= epsilon:
-        raise ConfigError(f"the anchor statistics alone spend privacy.epsilon={epsilon}; lower "
-                          "objective.anchor_epsilon_share")
+        raise ConfigError(f"the statistics released before DP-SGD alone spend privacy.epsilon={epsilon}; lower "
+                          "their share of it (objective.anchor_epsilon_share, gan.anchor_epsilon_share)")
     lo, hi = 0.0, 1.0
     while eps(hi) > epsilon:
         lo, hi = hi, 2.0 * hi

@@ -193,7 +193,7 @@ def test_plan_with_a_prior_release_spends_the_target_in_total():
                           prior_rho=0.05)
     assert 4.0 - 0.01 <= spent <= 4.0
     assert plan.noise_multiplier > plain.noise_multiplier  # the release's share costs DP-SGD noise
-    with pytest.raises(ConfigError, match="anchor statistics alone"):
+    with pytest.raises(ConfigError, match="statistics released before DP-SGD alone .*objective.anchor_epsilon_share"):
         plan_privacy(cfg, n=1000, batch_size=100, steps=300, prior_rho=5.0)
     for accountant in ("prv", "auto"):
         other = plan_privacy(PrivacyConfig(epsilon=4.0, accountant=accountant), n=1000, batch_size=100,
@@ -215,7 +215,8 @@ def test_private_anchored_diffusion_spends_the_target_in_total(gaussian_data):
     from rnagen.train.privacy import describe_privacy
 
     line = describe_privacy(rec)
-    assert "anchor statistics" in line and f"{rec['epsilon_dpsgd']:.4g} alone" in line
+    assert "and the release of the anchor's per-class Gaussian statistics" in line
+    assert f"{rec['epsilon_dpsgd']:.4g} alone" in line
     assert "accountant auto (the smaller epsilon of RDP and PRV)" in line
     plain = DiffusionModel.from_config(overrides=TINY + ["train.steps=10", "privacy.epsilon=5"])
     plain.fit(gaussian_data, label_key="c", seed=0, device="cpu", progress=False)

@@ -297,18 +297,20 @@ class DiffusionObjective(nn.Module):
         return weighted.mean(dim=1), per_draw  # one loss per profile: its K draws averaged before any clipping
 
 
-def anchor_statistics(X: np.ndarray, y: np.ndarray, n_labels: int, *, kind: str, objective: ObjectiveConfig,
-                      privacy: PrivacyConfig, seed: int
+def anchor_statistics(X: np.ndarray, y: np.ndarray, n_labels: int, *, kind: str, epsilon_share: float,
+                      privacy: PrivacyConfig, seed: int, stream: int = 0xA4C0, pooled: bool = True,
+                      what: str = "the anchor's"
                       ) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray | None], dict[str, Any] | None]:
     """The statistics of an anchor of ``kind`` (``objective.anchor`` as the model builds it,
-    :meth:`DiffusionModel._anchor_kind`), one row per class then the pooled row of the null label:
+    :meth:`DiffusionModel._anchor_kind`), one row per class then (``pooled``) the pooled row of the null label:
     ``(means, eigenvalues, eigenvectors)`` (``diag``: variances and ``None``); and the privacy release to
-    compose with DP-SGD, if any.
+    compose with DP-SGD, if any (``what`` names it in the record, ``stream`` keys its noise apart from the
+    run's other draws).
 
     ``full``: each class's Ledoit-Wolf covariance (the per-class Gaussian floor's, :mod:`rnagen.models.gaussian`)
     in its eigenbasis. ``diag`` not private: the classes' variances. Private (``privacy.epsilon``): the
     private Gaussian's noisy, clipped per-class statistics (:func:`rnagen.models.gaussian.private_class_moments`)
-    at ``anchor_epsilon_share x epsilon`` on their own by the run's accountant
+    at ``epsilon_share x epsilon`` on their own by the run's accountant
     (:func:`rnagen.train.privacy.release_rho`), returned as a Gaussian-mechanism release of ρ for it;
     ``full`` adds its low-rank within-class correlation where the private Gaussian's default would release it
     (:func:`rnagen.models.gaussian.auto_covariance_share` at that ε), each class's covariance being its
@@ -328,12 +330,12 @@ def anchor_statistics(X: np.ndarray, y: np.ndarray, n_labels: int, *, kind: str,
 
     X = np.asarray(X, dtype=np.float64)
     G = X.shape[1]
-    groups = [X[y == c] for c in range(n_labels)] + [X]
+    groups = [X[y == c] for c in range(n_labels)] + ([X] if pooled else [])
     means = np.stack([g.mean(axis=0) if len(g) else np.zeros(G) for g in groups])
     if kind == "full" and not privacy.enabled:
         from sklearn.covariance import ledoit_wolf
 
-        eig, basis = np.ones((n_labels + 1, G)), np.tile(np.eye(G), (n_labels + 1, 1, 1))
+        eig, basis = np.ones((len(groups), G)), np.tile(np.eye(G), (len(groups), 1, 1))
         for i, g in enumerate(groups):
             if len(g) >= 2:
                 w, U = np.linalg.eigh(ledoit_wolf(g)[0])
@@ -347,18 +349,18 @@ def anchor_statistics(X: np.ndarray, y: np.ndarray, n_labels: int, *, kind: str,
     accountant = privacy.accountant or DEFAULT_ACCOUNTANT
     # the release's share of ε by the run's accountant, as the Gaussian mechanism's exact (ε, δ) it is noised for
     eps_anchor = gaussian_mechanism_epsilon(
-        release_rho(objective.anchor_epsilon_share * float(privacy.epsilon), delta, accountant), delta)
+        release_rho(epsilon_share * float(privacy.epsilon), delta, accountant), delta)
     full = kind == "full"
     share = auto_covariance_share(len(X), G, eps_anchor, delta) if full else 0.0
-    rng = np.random.default_rng([noise_key(seed, reproducible=privacy.reproducible), 0xA4C0])
+    rng = np.random.default_rng([noise_key(seed, reproducible=privacy.reproducible), stream])
     st = private_class_moments(X, y, n_labels, epsilon=eps_anchor, delta=delta, clip_norm=float(np.sqrt(G)),
-                               clip_norm_sq=float(np.sqrt(3.0 * G)), rng=rng, pooled=True, covariance_share=share)
-    means = np.vstack([st["means"], st["pooled_mean"]])
-    var = np.vstack([st["var"], st["pooled_var"]])
+                               clip_norm_sq=float(np.sqrt(3.0 * G)), rng=rng, pooled=pooled, covariance_share=share)
+    means = np.vstack([st["means"], st["pooled_mean"]]) if pooled else st["means"]
+    var = np.vstack([st["var"], st["pooled_var"]]) if pooled else st["var"]
     rho = float(st["rho"])
     alone = spent_epsilon([], delta=delta, accountant=accountant, prior_rho=rho)
-    what = "per-class Gaussian statistics" + (" and within-class correlation" if share > 0 else "")
-    prior = {"rho": rho, "mechanism": (f"the anchor's {what} (Gaussian mechanism, rho={rho:.4g}, epsilon "
+    stats = "per-class Gaussian statistics" + (" and within-class correlation" if share > 0 else "")
+    prior = {"rho": rho, "mechanism": (f"{what} {stats} (Gaussian mechanism, rho={rho:.4g}, epsilon "
                                        f"{alone:.3g} on their own)")}
     if not full:
         return (means, var, None), prior
@@ -447,7 +449,7 @@ class DiffusionModel(Generator):
                 if self.codec is not None:
                     Xt = self._encode(Xt)
                 stats, prior = anchor_statistics(Xt, yt, self.n_labels, kind=kind,
-                                                 objective=self.config.objective,
+                                                 epsilon_share=self.config.objective.anchor_epsilon_share,
                                                  privacy=self.config.privacy, seed=seed)
                 means, eig, basis = stats
                 self.net.set_anchor(torch.from_numpy(means).float(), torch.from_numpy(eig).float(),

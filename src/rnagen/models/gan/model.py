@@ -118,7 +118,7 @@ class GANNetworkConfig:
 
 @dataclass
 @checked("gan", n_critic=">= 1", gp_weight=">= 0", drift=">= 0", adam_beta1="[0, 1)", lr_generator="> 0",
-         lr_critic="> 0", copy_penalty=">= 0", copy_quantile="(0, 1)", means_epsilon_share="(0, 1)")
+         lr_critic="> 0", copy_penalty=">= 0", copy_quantile="(0, 1)", anchor_epsilon_share="(0, 1)")
 class GANConfig:
     """The adversarial game (section ``[gan]``)."""
 
@@ -148,12 +148,19 @@ class GANConfig:
     """The repulsion radius: this quantile of the training profiles' distances to their nearest other
     training profile (a real profile is that close to another only this often). A larger radius brings the
     density down at the cost of adversarial accuracy (0.05 against 0.2: ``benchmarks/RESULTS_baselines.md``)."""
-    means_epsilon_share: float = 0.5
-    """With ``privacy.epsilon``: the share of ε spent on the class means the generator's class offsets start
-    from (``network.class_bias``; the private Gaussian's noisy, clipped class statistics,
-    :func:`rnagen.models.gaussian.private_class_moments`, counted by the run's accountant as the diffusion
-    model's anchor is); DP-SGD on the critic gets the rest, the two composed to ``privacy.epsilon``. With
-    ``privacy.noise_multiplier`` (no target ε to share) the offsets start at 0."""
+    anchor: Literal["none", "diag", "full", "auto"] = "auto"
+    """The generator's output as a per-class Gaussian draw plus its residual (:class:`~.network.CondGenerator`):
+    ``full`` (each class's covariance), ``diag`` (per-gene variances) or ``none``. Without privacy the
+    statistics are the training profiles' (the per-class Gaussian floor's Ledoit-Wolf covariance, or the
+    variances); with ``privacy.epsilon`` the private Gaussian's noisy, clipped statistics at
+    ``anchor_epsilon_share`` of ε, as the private diffusion model's anchor
+    (:func:`rnagen.models.diffusion.model.anchor_statistics`). ``auto``: ``full`` with ``privacy.epsilon``
+    (``diag`` above 4,000 genes), else ``none`` (the non-private default was chosen without it)."""
+    anchor_epsilon_share: float = 0.8
+    """With ``privacy.epsilon``: the share of ε the anchor's statistics spend on their own by the run's
+    accountant (with ``gan.anchor=none``: the class means the generator's class offsets start from); DP-SGD on
+    the critic gets the rest, the two composed to ``privacy.epsilon``. With ``privacy.noise_multiplier`` (no
+    target ε to share) nothing is released: no anchor, the offsets start at 0."""
     copy_target: Literal["ema", "live"] = "ema"
     """Whose copies are penalised: ``ema``, the averaged generator that sampling uses (its distances decide,
     the live generator's outputs for the same noise are pushed), or ``live``, the generator being trained.
@@ -162,6 +169,8 @@ class GANConfig:
     def __post_init__(self) -> None:
         if self.copy_target not in ("ema", "live"):
             raise ConfigError(f"gan.copy_target must be 'ema' or 'live', got {self.copy_target!r}")
+        if self.anchor not in ("none", "diag", "full", "auto"):
+            raise ConfigError(f"gan.anchor must be none, diag, full or auto, got {self.anchor!r}")
 
 
 #: the output-noise scales :class:`GANSampleConfig`'s ``noise="auto"`` scores on the held-out profiles
@@ -218,13 +227,22 @@ class WGANGPConfig:
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
     """DP-SGD on the critic, the only network that reads the profiles (:mod:`rnagen.train.privacy`;
     :func:`~.network.per_sample_critic_grads` computes each profile's gradient, gradient penalty included). The
-    generator learns from the critic alone (post-processing), its class offsets start from private class means
-    (``gan.means_epsilon_share``), it has no copy repulsion, and ``sample.noise=auto`` adds no output noise (it
-    would choose it on held-out private profiles)."""
+    generator learns from the critic alone (post-processing) as a residual on the private per-class Gaussian
+    (``gan.anchor=auto``; with ``gan.anchor=none`` its class offsets start from private class means), it has no
+    copy repulsion, and ``sample.noise=auto`` adds no output noise (it would choose it on held-out private
+    profiles)."""
 
     def __post_init__(self) -> None:
         if not self.privacy.enabled:
             return
+        if self.gan.anchor in ("diag", "full") and self.privacy.epsilon is None:
+            raise ConfigError("gan.anchor splits privacy.epsilon between the anchor's statistics and DP-SGD; set "
+                              "privacy.epsilon instead of privacy.noise_multiplier (or gan.anchor=auto, no anchor "
+                              "then)")
+        if self.network.generator_norm == "batch":
+            raise ConfigError("network.generator_norm=batch normalises the generated partners of a private batch by "
+                              "that batch's statistics (and keeps them in its running means), outside the privacy "
+                              "guarantee; use network.generator_norm=layer with privacy")
         if self.network.critic_minibatch_std > 0:
             raise ConfigError("network.critic_minibatch_std mixes the profiles of a batch in the critic, so no "
                               "per-profile clipping bounds one profile's influence; set it to 0 with privacy")
@@ -258,7 +276,7 @@ class WGANGPModel(Generator):
         n, c = self.config.network, self.config.gan
         G = CondGenerator(self.space_dim, self.n_labels, noise_dim=n.noise_dim, hidden=n.generator_hidden,
                           norm=n.generator_norm, negative_slope=n.negative_slope, label_dim=n.label_dim,
-                          class_bias=n.class_bias)
+                          class_bias=n.class_bias, anchor=self._anchor_kind())
         D = CondCritic(self.space_dim, self.n_labels, hidden=n.critic_hidden, norm=n.critic_norm,
                        negative_slope=n.negative_slope, label_dim=n.label_dim,
                        conditioning=n.critic_conditioning, minibatch_std=n.critic_minibatch_std)
@@ -266,6 +284,20 @@ class WGANGPModel(Generator):
                           copy_penalty=self._copy_penalty(), copy_target=c.copy_target)
         if self.device is not None:
             self.gan.to(self.device)
+
+    def _anchor_kind(self) -> Literal["none", "diag", "full"]:
+        """The anchor built (``gan.anchor``, ``auto`` resolved): ``full`` with ``privacy.epsilon`` up to
+        4,000 dimensions (genes, or principal components), ``diag`` above, ``none`` otherwise; an explicit
+        private ``full`` above 4,000 is ``diag`` too (the private Gaussian releases no correlation there)."""
+        from ..gaussian import FULL_COVARIANCE_MAX_GENES
+
+        kind, p = self.config.gan.anchor, self.config.privacy
+        many = self.space_dim > FULL_COVARIANCE_MAX_GENES
+        if kind == "auto":
+            return ("diag" if many else "full") if p.enabled and p.epsilon is not None else "none"
+        if kind == "full" and p.enabled and many:
+            return "diag"
+        return kind
 
     def _copy_penalty(self) -> float:
         """``gan.copy_penalty``, unset: 3.0, or 0 in a private run (see :class:`GANConfig`)."""
@@ -293,13 +325,29 @@ class WGANGPModel(Generator):
             X = self._encode(X)
 
         private = self.config.privacy.enabled
+        from ..gaussian import FULL_COVARIANCE_MAX_GENES
+
+        if self.config.gan.anchor == "full" and not private and X.shape[1] > FULL_COVARIANCE_MAX_GENES:
+            raise ConfigError(f"gan.anchor=full keeps a genes x genes covariance per class, too large for "
+                              f"{X.shape[1]} genes (at most {FULL_COVARIANCE_MAX_GENES}); use gan.anchor=diag")
 
         def setup(Xt: np.ndarray, yt: np.ndarray):
             with torch.random.fork_rng(devices=[]):  # initial weights from the seed, global RNG untouched
                 torch.manual_seed(seed)
                 self._build()
             kw: dict[str, Any] = {}
-            if self.gan.generator.class_bias is not None:  # start at the class centres (data-dependent init)
+            if (kind := self._anchor_kind()) != "none":
+                from ..diffusion.model import anchor_statistics
+
+                (a_mean, a_eig, a_basis), a_prior = anchor_statistics(
+                    Xt, yt, self.n_labels, kind=kind, epsilon_share=self.config.gan.anchor_epsilon_share,
+                    privacy=self.config.privacy, seed=seed, stream=0x6A4E, pooled=False,
+                    what="the generator's anchor:")
+                self.gan.generator.set_anchor(torch.from_numpy(a_mean).float(), torch.from_numpy(a_eig).float(),
+                                              None if a_basis is None else torch.from_numpy(a_basis).float())
+                if a_prior is not None:
+                    kw["privacy_prior"] = a_prior
+            elif self.gan.generator.class_bias is not None:  # start at the class centres (data-dependent init)
                 means, prior = self._class_means(Xt, yt, seed=seed)
                 with torch.no_grad():
                     for c in range(self.n_labels):
@@ -362,7 +410,7 @@ class WGANGPModel(Generator):
         (a unit-variance profile's typical norm after the default scaler) plus N(0, σ² I), σ = R / sqrt(2 ρ),
         divided by the class size (public in a private run, as the sample rate is): one Gaussian mechanism of
         sensitivity R (a profile added or removed moves one class's sum by at most R), zCDP ρ = R² / (2 σ²)
-        (Bun & Steinke 2016), with ρ the largest that spends ``gan.means_epsilon_share`` of ε on its own by the
+        (Bun & Steinke 2016), with ρ the largest that spends ``gan.anchor_epsilon_share`` of ε on its own by the
         run's accountant (:func:`rnagen.train.privacy.release_rho`), which composes it with DP-SGD. With
         ``privacy.noise_multiplier`` (no target ε to share): nothing released, the offsets start at 0."""
         p = self.config.privacy
@@ -377,7 +425,7 @@ class WGANGPModel(Generator):
         R = float(np.sqrt(X.shape[1]))
         delta = resolve_delta(p.delta, len(X))
         accountant = p.accountant or DEFAULT_ACCOUNTANT
-        rho = release_rho(self.config.gan.means_epsilon_share * float(p.epsilon), delta, accountant)
+        rho = release_rho(self.config.gan.anchor_epsilon_share * float(p.epsilon), delta, accountant)
         rng = np.random.default_rng([noise_key(seed, reproducible=p.reproducible), 0x6A4E])
         sums = np.zeros((self.n_labels, X.shape[1]))
         np.add.at(sums, y, _clip_rows(np.asarray(X, dtype=np.float64), R))
@@ -455,6 +503,7 @@ class WGANGPModel(Generator):
         if getattr(self, "copy_radius", None) is not None:
             meta["copy_radius"] = self.copy_radius
         meta["output_noise"] = self.output_noise
+        meta["anchor"] = self._anchor_kind()
         if self.noise_choice is not None:
             meta["noise_choice"] = self.noise_choice
         return meta

@@ -27,25 +27,73 @@ class CondGenerator(nn.Module):
     gene size added at the output, initialised by the model to the class means of the training data), so
     the MLP only has to produce the within-class variation: in short CPU runs the plain generator spends most
     of its steps moving to the class centres.
+
+    With an ``anchor`` (``diag`` or ``full``) the output is a draw of a per-class Gaussian plus the MLP's
+    residual: ``G(z, y) = m_y + S_y e + MLP(z', y)`` with ``z = (z', e)``, ``e ~ N(0, I)`` of gene size and
+    ``S_y S_y^T`` the class covariance (``diag``: per-gene variances; ``full``: its eigenvectors scaled by the
+    square roots of its eigenvalues), set by :meth:`set_anchor`; the residual's output layer starts at zero, so
+    the untrained generator is that Gaussian (the private diffusion model's anchor, Lacan et al.'s per-class
+    Gaussian as a starting point: a generator whose critic carries little signal, as under DP-SGD, stays near
+    it instead of near its random start). :attr:`noise_dim` is then the size of ``z`` and ``e`` together.
     """
+
+    anchor_mean: torch.Tensor
+    anchor_scale: torch.Tensor
 
     def __init__(self, n_genes: int, n_labels: int, *, noise_dim: int = 32, hidden: Sequence[int] = (256, 512),
                  norm: Literal["batch", "layer", "none"] = "batch", negative_slope: float = 0.2,
-                 label_dim: int = 0, class_bias: bool = False) -> None:
+                 label_dim: int = 0, class_bias: bool = False, anchor: Literal["none", "diag", "full"] = "none"
+                 ) -> None:
         super().__init__()
-        self.noise_dim = int(noise_dim)
+        if anchor not in ("none", "diag", "full"):
+            raise ValueError(f"anchor must be 'none', 'diag' or 'full', got {anchor!r}")
+        self.anchor = anchor
+        self.mlp_noise_dim = int(noise_dim)
+        self.noise_dim = int(noise_dim) + (n_genes if anchor != "none" else 0)
         self.label = LabelInput(n_labels, label_dim)
         self.body = mlp(noise_dim + self.label.out_dim, list(hidden), norm=norm, negative_slope=negative_slope)
         self.out = nn.Linear(list(hidden)[-1], n_genes)
         self.class_bias = nn.Embedding(n_labels, n_genes) if class_bias else None
         if self.class_bias is not None:
             nn.init.zeros_(self.class_bias.weight)
+        if anchor != "none":
+            nn.init.zeros_(self.out.weight)
+            nn.init.zeros_(self.out.bias)
+            self.register_buffer("anchor_mean", torch.zeros(n_labels, n_genes))
+            self.register_buffer("anchor_scale", torch.ones(n_labels, n_genes) if anchor == "diag"
+                                 else torch.eye(n_genes).repeat(n_labels, 1, 1))
+
+    def set_anchor(self, means: torch.Tensor, eig: torch.Tensor, basis: torch.Tensor | None = None) -> None:
+        """The anchor's per-class Gaussians: means and variances (``diag``), or means, covariance eigenvalues
+        and eigenvectors as columns (``full``); one row per class."""
+        if self.anchor == "none":
+            raise ValueError("this generator has no anchor")
+        if means.shape != self.anchor_mean.shape or eig.shape != self.anchor_mean.shape:
+            raise ValueError(f"anchor statistics of shape {tuple(means.shape)} / {tuple(eig.shape)}; "
+                             f"expected {tuple(self.anchor_mean.shape)}")
+        if (basis is None) != (self.anchor == "diag"):
+            raise ValueError(f"a {self.anchor} anchor {'takes no' if self.anchor == 'diag' else 'needs an'} "
+                             "eigenbasis")
+        sd = eig.clamp_min(0).sqrt()
+        self.anchor_mean.copy_(means)
+        self.anchor_scale.copy_(sd if basis is None else basis * sd.unsqueeze(1))
 
     def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Profiles ``(batch, genes)`` for noise ``z`` and class ids ``y``."""
-        x = self.out(self.body(torch.cat([z, self.label(y)], dim=1)))
+        zm = z[:, :self.mlp_noise_dim]
+        x = self.out(self.body(torch.cat([zm, self.label(y)], dim=1)))
         if self.class_bias is not None:
             x = x + self.class_bias(y)
+        if self.anchor != "none":
+            e = z[:, self.mlp_noise_dim:]
+            if self.anchor == "diag":
+                draw = self.anchor_scale[y] * e
+            else:  # per class present: never a genes x genes matrix per row
+                draw = torch.empty_like(e)
+                for c in torch.unique(y).tolist():
+                    rows = torch.nonzero(y == c).flatten()
+                    draw[rows] = e[rows] @ self.anchor_scale[c].T
+            x = x + self.anchor_mean[y] + draw.to(x.dtype)
         return x
 
 
