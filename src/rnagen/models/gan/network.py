@@ -32,9 +32,9 @@ class CondGenerator(nn.Module):
     residual: ``G(z, y) = m_y + S_y e + MLP(z', y)`` with ``z = (z', e)``, ``e ~ N(0, I)`` of gene size and
     ``S_y S_y^T`` the class covariance (``diag``: per-gene variances; ``full``: its eigenvectors scaled by the
     square roots of its eigenvalues), set by :meth:`set_anchor`; the residual's output layer starts at zero, so
-    the untrained generator is that Gaussian (the private diffusion model's anchor, Lacan et al.'s per-class
-    Gaussian as a starting point: a generator whose critic carries little signal, as under DP-SGD, stays near
-    it instead of near its random start). :attr:`noise_dim` is then the size of ``z`` and ``e`` together.
+    the untrained generator is that Gaussian, as the private diffusion model starts from its anchor: under DP-SGD
+    the critic carries little signal, and a generator started at random has nothing to fall back on.
+    :attr:`noise_dim` is then the size of ``z`` and ``e`` together.
     """
 
     anchor_mean: torch.Tensor
