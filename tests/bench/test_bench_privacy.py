@@ -102,17 +102,23 @@ def test_report_plots_utility_and_attack_auc_against_epsilon_when_the_columns_ex
     assert _privacy_figures([{"model": "dpm++", "tstr_mlp_accuracy": 0.9}]) == []
 
 
-def test_private_rows_run_on_every_split(tmp_path):
+def test_private_rows_run_on_every_split(tmp_path, monkeypatch):
     """With --splits, each private row is trained and scored on every split, against that split's held-out
-    profiles (its ceiling the real row of the same split)."""
+    profiles (its ceiling the real row of the same split). The rows of a torch model and of the Gaussian (every
+    family's rows are trained in test_private_rows_are_trained_scored_and_plotted)."""
+    import rnagen.bench.privacy as bench_privacy
     from rnagen.bench import run_benchmark
+
+    every = bench_privacy.private_rows
+    monkeypatch.setattr(bench_privacy, "private_rows", lambda eps: every(eps, families=("vae", "gaussian")))
 
     csv = write_labelled_csv(tmp_path / "expr.csv")
     out = tmp_path / "bench"
     board = run_benchmark(csv, label_key="kind", models="gaussian", out_dir=out, budget="fast",
-                          overrides=TINY_PRIVATE, evaluate_options=TINY_EVAL, metrics=TINY_METRICS, progress=False,
-                          device="cpu", privacy_budgets="3", splits=2, report=False).set_index("model")
-    for row in ("diffusion-dp-eps3", "vae-dp-eps3", "gaussian-dp-eps3"):
+                          overrides={"vae": TINY_PRIVATE["vae"]}, evaluate_options=TINY_EVAL, metrics=TINY_METRICS,
+                          progress=False, device="cpu", privacy_budgets="3", splits=2, report=False).set_index("model")
+    assert {r for r in board.index if "-dp-" in r} == {"vae-dp-eps3", "gaussian-dp-eps3"}
+    for row in ("vae-dp-eps3", "gaussian-dp-eps3"):
         assert board.loc[row, "n_seeds"] == 2
         for k in (0, 1):
             res = json.loads((out / "results" / f"{row}_seed{k}.json").read_text())
