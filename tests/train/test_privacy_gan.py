@@ -221,8 +221,9 @@ def test_private_class_offsets_start_from_class_means_with_the_gaussian_mechanis
     X = rng.normal(0.0, 0.5, (600, 60)) + np.repeat(rng.normal(0.0, 0.3, (3, 60)), 200, axis=0)
     means = np.stack([X[y == c].mean(axis=0) for c in range(3)])
     np.testing.assert_allclose(_offsets([], X, y), means, atol=1e-5)
-    got = _offsets(["privacy.epsilon=2", "gan.anchor=none", "gan.anchor_epsilon_share=0.5"], X, y)
-    rho = release_rho(1.0, 1 / 600, "auto")
+    got = _offsets(["privacy.epsilon=2", "gan.anchor=none", "gan.anchor_epsilon_share=0.5", "privacy.accountant=rdp"],
+                   X, y)
+    rho = release_rho(1.0, 1 / 600, "rdp")
     want_sd = np.sqrt(60) / np.sqrt(2 * rho) / 200
     assert float((got - means).std()) == pytest.approx(want_sd, rel=0.12)
     assert abs(float((got - means).mean())) < 4 * want_sd / np.sqrt(180)
@@ -232,7 +233,7 @@ def test_private_class_offsets_start_from_class_means_with_the_gaussian_mechanis
     # mean, 3.75, would be cut back to the ball's boundary, 1
     X[np.flatnonzero(y == 0)[:100]] = 8.0
     X[np.flatnonzero(y == 0)[100:]] = -0.5
-    big = _offsets(["privacy.epsilon=1e6", "gan.anchor=none"], X, y)
+    big = _offsets(["privacy.epsilon=1e6", "gan.anchor=none", "privacy.accountant=rdp"], X, y)
     np.testing.assert_allclose(big[0], np.full(60, 0.25), atol=5e-3)
 
 
@@ -269,10 +270,10 @@ def test_the_private_anchor_is_the_private_gaussians_release_composed_into_epsil
     """With privacy.epsilon the default anchor (auto: full) holds the private Gaussian's statistics released at
     gan.anchor_epsilon_share of epsilon by the run's accountant, composed with DP-SGD; the class offsets are not
     released besides (they stay 0)."""
-    model = _untrained(["privacy.epsilon=6", "gan.anchor_epsilon_share=0.7"], small)
+    model = _untrained(["privacy.epsilon=6", "gan.anchor_epsilon_share=0.7", "privacy.accountant=rdp"], small)
     rec = model.privacy
     assert model._anchor_kind() == "full" and "anchor" in rec["prior_mechanism"]
-    assert rec["prior_rho"] == pytest.approx(release_rho(0.7 * 6, 1 / 80, "auto"), rel=1e-6)
+    assert rec["prior_rho"] == pytest.approx(release_rho(0.7 * 6, 1 / 80, "rdp"), rel=1e-6)
     assert 6 - 0.011 < rec["epsilon"] <= 6 + 1e-9
     assert not model.gan.generator.class_bias.weight.detach().any()
     G = model.gan.generator
