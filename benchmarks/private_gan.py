@@ -24,18 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
-
-def load(name: str, data_dir: Path):
-    """The bundled GTEx subset, or TCGA miRNA from ``data_dir`` (AnnData, label key)."""
-    from rnagen import datasets
-    from rnagen.data import read
-
-    if name == "gtex26":
-        return datasets.gtex26(), "tissue"
-    if name == "mirna4":
-        return read(data_dir / "tcga_mirna4" / "expression.csv.gz", label_key="label"), "label"
-    raise SystemExit(f"unknown dataset {name!r}")
+from privacy import load  # benchmarks/privacy.py: the bundled GTEx subset or TCGA miRNA
 
 
 def main() -> None:

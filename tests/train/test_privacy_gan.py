@@ -31,15 +31,6 @@ TINY = ["network.generator_hidden=[16]", "network.critic_hidden=[16]", "network.
         "train.batch_size=16", "train.log_every=2"]
 
 
-@pytest.fixture(scope="module")
-def small():
-    from rnagen import datasets
-
-    ad = datasets.gtex26()
-    keep = ad.obs["tissue"].isin(sorted(ad.obs["tissue"].unique())[:4]).to_numpy()
-    return ad[keep, :24].copy()  # 4 tissues x 20 profiles, 24 genes
-
-
 def _fit(data, overrides, **kw):
     model = get_model("wgan-gp").from_config(overrides=overrides)
     return model.fit(data, label_key="tissue", seed=3, device="cpu", progress=False, **kw)
