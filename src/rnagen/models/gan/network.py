@@ -208,13 +208,13 @@ def per_sample_critic_grads(critic: nn.Module, real: torch.Tensor, fake: torch.T
     """Each profile's gradient of its own critic loss, for DP-SGD's per-profile clipping (Abadi et al. 2016).
 
     Profile ``i``'s loss is ``D(fake_i) - D(real_i) + gp_weight (||grad_x D(x_hat_i)|| - 1)^2`` (+ ``drift
-    D(real_i)^2``), ``x_hat_i = eps_i real_i + (1 - eps_i) fake_i``: the terms of :func:`wgan_gp_step`'s critic
-    loss that involve profile ``i``, its generated partner and its interpolate, so its clipped gradient bounds the
-    whole influence of that profile on the update (the generated profile alone is data-independent, and counting
-    it inside the clipped term only tightens the bound). Computed with ``torch.func`` (``vmap`` over profiles of
-    ``grad`` of a loss that holds an input ``grad``): the gradient penalty is second order in the critic, which
-    opacus's per-layer hooks do not differentiate. The critic must treat each profile alone (no batch
-    statistics, no minibatch-std feature). Returns ``{parameter name: (batch, *shape)}`` and the per-profile
+    D(real_i)^2``), ``x_hat_i = eps_i real_i + (1 - eps_i) fake_i``: the terms of :func:`wgan_gp_step`'s critic loss
+    that involve profile ``i``, its generated partner and its interpolate, so its clipped gradient bounds the whole
+    influence of that profile on the update (the generated partner's term alone is data-independent; clipped with
+    the rest, it leaves the sensitivity at the clipping norm). Computed with ``torch.func`` (``vmap`` over profiles
+    of ``grad`` of a loss that holds an input ``grad``): the gradient penalty is second order in the critic, which
+    opacus's per-layer hooks do not differentiate. The critic must treat each profile alone (no batch statistics, no
+    minibatch-std feature). Returns ``{parameter name: (batch, *shape)}`` and the per-profile
     ``(D(real), D(fake), penalty)`` for the log.
     """
     from torch.func import functional_call, grad, vmap
