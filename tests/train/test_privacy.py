@@ -511,3 +511,25 @@ def test_auto_noise_search_meets_the_target_with_few_prv_counts(monkeypatch, eps
     spent = every([(sigma, q, steps)], delta=1e-3, accountant="auto", prior_rho=rho)
     assert eps - 0.01 <= spent <= eps
     assert len(counts) <= 8
+
+
+def test_a_custom_step_that_does_not_name_its_private_optimiser_is_refused():
+    """A model's own step takes part in DP-SGD only when it names the optimiser whose parameters read the
+    profiles (it then computes their per-profile gradients itself); any other is refused before training."""
+    from rnagen.train.loop import _make_private
+
+    toy = _Toy()
+    cfg = TrainConfig(steps=1, batch_size=4, ema_decay=0.0)
+    groups = {"a": {"params": [toy.lin.weight], "lr": 1e-3}, "b": {"params": [toy.lin.bias], "lr": 1e-3}}
+    ctx = _make_context(toy, cfg, device=torch.device("cpu"), dist=DistInfo(), seed=0, total=1, custom_step=True,
+                        param_groups=groups)
+
+    def step(ctx, xb, yb):
+        return {}
+
+    for named in (None, "c"):
+        if named is not None:
+            step.private_optimizer = named
+        with pytest.raises(ConfigError, match="a step that clips per-profile gradients"):
+            _make_private(ctx, PrivacyConfig(noise_multiplier=1.0), n=10, batch=4, total=1, seed=0,
+                          custom_step=step, validator=None)

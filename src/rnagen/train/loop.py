@@ -690,9 +690,6 @@ def _make_private(ctx: StepContext, privacy: Any, *, n: int, batch: int, total: 
     (``step_fn.private_optimizer``, :meth:`rnagen.train.privacy.PrivateTraining.attach`)."""
     from .privacy import PrivateTraining, plan_privacy
 
-    if custom_step is not None and getattr(custom_step, "private_optimizer", None) is None:
-        raise ConfigError("differentially private training is available for models trained by the default step "
-                          "(diffusion, vae) or by a step that clips per-profile gradients (wgan-gp)")
     if validator is not None:
         raise ConfigError("a private run has a fixed length: choosing it on held-out private profiles spends "
                           "budget the accountant does not count; set train.val_fraction=0")

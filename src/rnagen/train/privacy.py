@@ -204,8 +204,8 @@ def _composed_noise_multiplier(epsilon: float, *, delta: float, q: float, steps:
     ε falls as σ grows. The search keeps a bracket ``lo < hi`` with ε(lo) above the target and ε(hi) at most it:
     the upper end found by doubling σ under RDP's ε, which is never below ``auto``'s (the smaller of RDP's and
     PRV's) and far cheaper than PRV's numerical composition, then checked and moved down under the run's
-    accountant; inside the bracket a secant step aims at the middle of the tolerance (a bisection step whenever
-    the bracket did not shrink by half), so that ``auto`` needs a few PRV evaluations instead of a bisection's
+    accountant; inside the bracket a secant step in 1/σ aims at the middle of the tolerance (a bisection step
+    once one end has moved twice in a row), so that ``auto`` needs a few PRV evaluations instead of a bisection's
     dozen."""
     def eps(sigma: float) -> float:
         return spent_epsilon([(sigma, q, steps)], delta=delta, accountant=accountant, prior_rho=prior_rho)
@@ -222,11 +222,12 @@ def _composed_noise_multiplier(epsilon: float, *, delta: float, q: float, steps:
                              prior_rho=prior_rho)
 
     hi = 1.0
-    while bound(hi) > epsilon:
+    while (e_hi := bound(hi)) > epsilon:
         hi *= 2.0
         if hi > 1e6:
             raise ConfigError(_unreachable(epsilon, steps, q))
-    e_hi = eps(hi) if by_rdp else bound(hi)
+    if by_rdp:   # the bound's value; the run's accountant's own at hi
+        e_hi = eps(hi)
     lo, e_lo = hi / 2.0, math.inf
     while lo > 1e-6 * hi:   # the lower end: ε above the target under the run's accountant
         e_lo = eps(lo)

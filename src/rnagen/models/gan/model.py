@@ -56,6 +56,7 @@ from ...errors import ConfigError
 from ...train import FidelityValidator, TrainConfig, fit_validated, stratified_holdout
 from ...train.privacy import PrivacyConfig
 from .._base import Generator, PreprocessConfig, register
+from ..gaussian import FULL_COVARIANCE_MAX_GENES
 from .network import WGANGP, CondCritic, CondGenerator, wgan_gp_step
 
 __all__ = ["WGANGPModel", "WGANGPConfig", "GANNetworkConfig", "GANConfig", "GANSampleConfig", "NOISE_GRID",
@@ -289,8 +290,6 @@ class WGANGPModel(Generator):
         """The anchor built (``gan.anchor``, ``auto`` resolved): ``full`` with ``privacy.epsilon`` up to
         4,000 dimensions (genes, or principal components), ``diag`` above, ``none`` otherwise; an explicit
         private ``full`` above 4,000 is ``diag`` too (the private Gaussian releases no correlation there)."""
-        from ..gaussian import FULL_COVARIANCE_MAX_GENES
-
         kind, p = self.config.gan.anchor, self.config.privacy
         many = self.space_dim > FULL_COVARIANCE_MAX_GENES
         if kind == "auto":
@@ -325,8 +324,6 @@ class WGANGPModel(Generator):
             X = self._encode(X)
 
         private = self.config.privacy.enabled
-        from ..gaussian import FULL_COVARIANCE_MAX_GENES
-
         if self.config.gan.anchor == "full" and not private and X.shape[1] > FULL_COVARIANCE_MAX_GENES:
             raise ConfigError(f"gan.anchor=full keeps a genes x genes covariance per class, too large for "
                               f"{X.shape[1]} genes (at most {FULL_COVARIANCE_MAX_GENES}); use gan.anchor=diag")
