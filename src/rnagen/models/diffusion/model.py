@@ -26,7 +26,7 @@ from ...train import LossOutput, TrainConfig, fit_validated
 from ...train.privacy import PrivacyConfig
 from .._base import Generator, PreprocessConfig, register
 from .._subspace import MAX_COMPONENTS, SubspaceObjective
-from ..gaussian import FULL_COVARIANCE_MAX_GENES
+from ..gaussian import FULL_COVARIANCE_MAX_GENES, anchor_statistics
 from .network import AnchoredDenoiser, ResMLPDenoiser
 from .samplers import PREDICTIONS, SPACINGS, make_sampler, sampler_class
 from .schedule import SCHEDULE_KINDS, NoiseSchedule
@@ -295,81 +295,6 @@ class DiffusionObjective(nn.Module):
         per_draw = (out.float() - target.float()).pow(2).mean(dim=-1)  # (B, K)
         weighted = self._weights(t) * per_draw if self.cfg.loss_weighting == "min_snr" else per_draw
         return weighted.mean(dim=1), per_draw  # one loss per profile: its K draws averaged before any clipping
-
-
-def anchor_statistics(X: np.ndarray, y: np.ndarray, n_labels: int, *, kind: str, epsilon_share: float,
-                      privacy: PrivacyConfig, seed: int, stream: int = 0xA4C0, pooled: bool = True,
-                      what: str = "the anchor's"
-                      ) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray | None], dict[str, Any] | None]:
-    """The statistics of an anchor of ``kind`` (``objective.anchor`` as the model builds it,
-    :meth:`DiffusionModel._anchor_kind`), one row per class then (``pooled``) the pooled row of the null label:
-    ``(means, eigenvalues, eigenvectors)`` (``diag``: variances and ``None``); and the privacy release to
-    compose with DP-SGD, if any (``what`` names it in the record, ``stream`` keys its noise apart from the
-    run's other draws).
-
-    ``full``: each class's Ledoit-Wolf covariance (the per-class Gaussian floor's, :mod:`rnagen.models.gaussian`)
-    in its eigenbasis. ``diag`` not private: the classes' variances. Private (``privacy.epsilon``): the
-    private Gaussian's noisy, clipped per-class statistics (:func:`rnagen.models.gaussian.private_class_moments`)
-    at ``epsilon_share x epsilon`` on their own by the run's accountant
-    (:func:`rnagen.train.privacy.release_rho`), returned as a Gaussian-mechanism release of ρ for it;
-    ``full`` adds its low-rank within-class correlation where the private Gaussian's default would release it
-    (:func:`rnagen.models.gaussian.auto_covariance_share` at that ε), each class's covariance being its
-    standard deviations times that correlation, in its eigenbasis.
-    Eigenvalues and variances are floored at the private Gaussian's floor, so a class of one profile is not a
-    point mass.
-    """
-    from ...train.privacy import (
-        DEFAULT_ACCOUNTANT,
-        gaussian_mechanism_epsilon,
-        noise_key,
-        release_rho,
-        resolve_delta,
-        spent_epsilon,
-    )
-    from ..gaussian import VARIANCE_FLOOR, auto_covariance_share, private_class_moments
-
-    X = np.asarray(X, dtype=np.float64)
-    G = X.shape[1]
-    groups = [X[y == c] for c in range(n_labels)] + ([X] if pooled else [])
-    means = np.stack([g.mean(axis=0) if len(g) else np.zeros(G) for g in groups])
-    if kind == "full" and not privacy.enabled:
-        from sklearn.covariance import ledoit_wolf
-
-        eig, basis = np.ones((len(groups), G)), np.tile(np.eye(G), (len(groups), 1, 1))
-        for i, g in enumerate(groups):
-            if len(g) >= 2:
-                w, U = np.linalg.eigh(ledoit_wolf(g)[0])
-                eig[i], basis[i] = w, U
-        return (means, np.maximum(eig, VARIANCE_FLOOR), basis), None
-    if not privacy.enabled:
-        var = np.stack([g.var(axis=0) if len(g) else np.ones(G) for g in groups])
-        return (means, np.maximum(var, VARIANCE_FLOOR), None), None
-    assert privacy.epsilon is not None
-    delta = resolve_delta(privacy.delta, len(X))
-    accountant = privacy.accountant or DEFAULT_ACCOUNTANT
-    # the release's share of ε by the run's accountant, as the Gaussian mechanism's exact (ε, δ) it is noised for
-    eps_anchor = gaussian_mechanism_epsilon(
-        release_rho(epsilon_share * float(privacy.epsilon), delta, accountant), delta)
-    full = kind == "full"
-    share = auto_covariance_share(len(X), G, eps_anchor, delta) if full else 0.0
-    rng = np.random.default_rng([noise_key(seed, reproducible=privacy.reproducible), stream])
-    st = private_class_moments(X, y, n_labels, epsilon=eps_anchor, delta=delta, clip_norm=float(np.sqrt(G)),
-                               clip_norm_sq=float(np.sqrt(3.0 * G)), rng=rng, pooled=pooled, covariance_share=share)
-    means = np.vstack([st["means"], st["pooled_mean"]]) if pooled else st["means"]
-    var = np.vstack([st["var"], st["pooled_var"]]) if pooled else st["var"]
-    rho = float(st["rho"])
-    alone = spent_epsilon([], delta=delta, accountant=accountant, prior_rho=rho)
-    stats = "per-class Gaussian statistics" + (" and within-class correlation" if share > 0 else "")
-    prior = {"rho": rho, "mechanism": (f"{what} {stats} (Gaussian mechanism, rho={rho:.4g}, epsilon "
-                                       f"{alone:.3g} on their own)")}
-    if not full:
-        return (means, var, None), prior
-    corr = st["loadings"] @ st["loadings"].T + np.diag(st["unique_sd"] ** 2)
-    eig, basis = np.empty_like(var), np.empty((len(var), G, G))
-    for i, v in enumerate(var):
-        sd = np.sqrt(v)
-        eig[i], basis[i] = np.linalg.eigh(sd[:, None] * corr * sd[None, :])
-    return (means, np.maximum(eig, VARIANCE_FLOOR), basis), prior
 
 
 # ----------------------------------------------------------------------------------------------------------

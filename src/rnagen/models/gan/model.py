@@ -56,7 +56,7 @@ from ...errors import ConfigError
 from ...train import FidelityValidator, TrainConfig, fit_validated, stratified_holdout
 from ...train.privacy import PrivacyConfig
 from .._base import Generator, PreprocessConfig, register
-from ..gaussian import FULL_COVARIANCE_MAX_GENES
+from ..gaussian import FULL_COVARIANCE_MAX_GENES, anchor_statistics
 from .network import WGANGP, CondCritic, CondGenerator, wgan_gp_step
 
 __all__ = ["WGANGPModel", "WGANGPConfig", "GANNetworkConfig", "GANConfig", "GANSampleConfig", "NOISE_GRID",
@@ -155,7 +155,7 @@ class GANConfig:
     statistics are the training profiles' (the per-class Gaussian floor's Ledoit-Wolf covariance, or the
     variances); with ``privacy.epsilon`` the private Gaussian's noisy, clipped statistics at
     ``anchor_epsilon_share`` of ε, as the private diffusion model's anchor
-    (:func:`rnagen.models.diffusion.model.anchor_statistics`). ``auto``: ``full`` with ``privacy.epsilon``
+    (:func:`rnagen.models.gaussian.anchor_statistics`). ``auto``: ``full`` with ``privacy.epsilon``
     (``diag`` above 4,000 genes), else ``none`` (the non-private default was chosen without it)."""
     anchor_epsilon_share: float = 0.8
     """With ``privacy.epsilon``: the share of ε the anchor's statistics spend on their own by the run's
@@ -334,8 +334,6 @@ class WGANGPModel(Generator):
                 self._build()
             kw: dict[str, Any] = {}
             if (kind := self._anchor_kind()) != "none":
-                from ..diffusion.model import anchor_statistics
-
                 (a_mean, a_eig, a_basis), a_prior = anchor_statistics(
                     Xt, yt, self.n_labels, kind=kind, epsilon_share=self.config.gan.anchor_epsilon_share,
                     privacy=self.config.privacy, seed=seed, stream=0x6A4E, pooled=False,
