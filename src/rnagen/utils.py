@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import re
+import unicodedata
 from typing import Literal
 
 import numpy as np
@@ -13,6 +14,16 @@ DeviceName = Literal["auto", "cpu", "cuda"] | str
 
 
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+
+
+def label_text(value) -> str:
+    """A class label as the text every part of rnagen compares: ``str(value)`` in Unicode normal form C.
+
+    The composed and decomposed forms of one text (``Café`` typed on Linux, ``Cafe\u0301`` as macOS file names and
+    some exports write it) are canonically equivalent (Unicode Standard Annex #15): they display alike and mean
+    the same class, so a data set holding both is one class, and a label written in either form finds it.
+    """
+    return unicodedata.normalize("NFC", str(value))
 
 
 def check_device(device: DeviceName | None) -> str:

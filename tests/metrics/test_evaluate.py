@@ -597,6 +597,25 @@ def test_held_out_profiles_in_the_training_set_are_refused(tmp_path, capsys):
     assert main([*base, "--train", str(tmp_path / "train.h5ad"), "--out", str(tmp_path / "m.json")]) == 0
 
 
+def test_labels_in_another_unicode_form_are_the_same_classes():
+    """Held-out labels written decomposed (NFD, as macOS exports them) and synthetic ones composed (NFC) name the
+    same classes: the scores equal those of one form throughout."""
+    import unicodedata
+
+    rng = np.random.default_rng(7)
+    (R, yr), (S, ys), _ = _sets(rng, n=90)
+    accented = {"c0": "Café", "c1": "Crème brûlée", "c2": "Ångström"}
+    composed = [unicodedata.normalize("NFC", accented[v]) for v in yr]
+    decomposed = [unicodedata.normalize("NFD", accented[v]) for v in yr]
+    assert composed != decomposed
+    syn = [unicodedata.normalize("NFC", accented[v]) for v in ys]
+    kw = dict(metrics=["utility"], n_boot=0, classifier_seeds=(0,), epochs=3)
+    same = evaluate(R, S, real_labels=composed, synthetic_labels=syn, **kw).set_index(["name", "group"])["value"]
+    other = evaluate(R, S, real_labels=decomposed, synthetic_labels=syn, **kw).set_index(["name", "group"])["value"]
+    assert same["tstr_logreg_accuracy"].iloc[0] > 0.5
+    pd.testing.assert_series_equal(same, other)
+
+
 def test_label_sets_that_do_not_match_the_held_out_one(tmp_path, capsys):
     """Synthetic (or training) classes none of which is a held-out class (other names, or names in another case)
     are refused in one line before anything is fitted (the floor samples the synthetic labels); some classes

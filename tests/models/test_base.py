@@ -306,6 +306,49 @@ def test_class_with_one_sample_is_refused():
         get_model("gaussian")().fit(a, label_key="id")
 
 
+def test_one_label_in_two_unicode_forms_is_one_class(tmp_path):
+    """'Café' composed (NFC) and decomposed (NFD, as macOS file names and some exports write it) look alike and
+    are one class: read from a file, fitted from memory, asked for by name in either form."""
+    import unicodedata
+    import warnings
+
+    from rnagen.data import read
+
+    nfc, nfd = unicodedata.normalize("NFC", "Café"), unicodedata.normalize("NFD", "Café")
+    assert nfc != nfd
+    a = _adata()
+    forms = np.where(np.arange(a.n_obs) % 2 == 0, nfc, nfd)
+    a.obs["tissue"] = np.where(a.obs["tissue"].astype(str) == "liver", forms, "brain")
+    m = get_model("gaussian")().fit(a, label_key="tissue")
+    assert m.labels == [nfc, "brain"]
+    assert sorted(m.label_counts.tolist()) == [60, 60]
+    # a categorical column with both forms as categories: one class, in the column's category order
+    a.obs["tissue"] = pd.Categorical(a.obs["tissue"], categories=[nfd, "brain", nfc])
+    m = get_model("gaussian")().fit(a, label_key="tissue")
+    assert m.labels == [nfc, "brain"]
+    # the model's label asked for in the other form
+    y = label_plan(m.labels, m.label_counts, counts={nfd: 3, "brain": 1})
+    assert np.bincount(y, minlength=2).tolist() == [3, 1]
+    with pytest.raises(DataError, match=r"given twice, in two Unicode forms"):
+        label_plan(m.labels, m.label_counts, counts={nfd: 3, nfc: 1})
+    # two profiles of one class, one in each form: a class of two, not two classes of one
+    from rnagen.pp import filter_classes
+
+    b = _adata()
+    b.obs["tissue"] = ["brain"] * (b.n_obs - 2) + [nfc, nfd]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")   # one class, not two "differing only in case or spacing"
+        assert get_model("gaussian")().fit(b, label_key="tissue").label_counts.tolist() == [2, b.n_obs - 2]
+    assert filter_classes(b, "tissue", min_samples=2).n_obs == b.n_obs
+    # a CSV holding both forms, read as one class
+    X = np.asarray(a.X)
+    df = pd.DataFrame(X, index=a.obs_names, columns=a.var_names)
+    df.insert(0, "tissue", np.where(np.arange(a.n_obs) < 60, forms, "brain"))
+    df.to_csv(tmp_path / "d.csv")
+    r = read(tmp_path / "d.csv", label_key="tissue")
+    assert sorted(r.obs["tissue"].cat.categories) == sorted([nfc, "brain"])
+
+
 def test_classes_differing_only_in_case_are_trained_apart_with_a_warning(tmp_path, capsys):
     """'liver'/'Liver' typed by hand: most likely one class, which the model would generate apart; the API warns,
     `rnagen train` says so in its summary line (no Python warning)."""

@@ -41,6 +41,7 @@ import pandas as pd
 
 from .._io import atomic_path
 from ..errors import DataError, RnagenError
+from ..utils import label_text
 from . import genes as _genes
 
 __all__ = ["read", "read_labels", "read_geo_samples", "geo_has_values", "write_gct", "validate",
@@ -2828,7 +2829,8 @@ def check_labelled(adata, label_key: str, *, source: str | None = None) -> None:
 
 
 def _label_strings(s: pd.Series) -> pd.Series:
-    """Labels as stripped strings (integral numbers without ``.0``), missing ones as NaN."""
+    """Labels as stripped strings in Unicode normal form C (:func:`rnagen.utils.label_text`; integral numbers
+    without ``.0``), missing ones as NaN."""
     vals = s.astype(object) if isinstance(s.dtype, pd.CategoricalDtype) else s
     miss = missing_labels(vals.to_numpy())
     num = pd.to_numeric(pd.Series(vals.to_numpy()), errors="coerce")
@@ -2841,7 +2843,7 @@ def _label_strings(s: pd.Series) -> pd.Series:
         elif not isinstance(v, str) and n == n and float(n).is_integer():
             out.append(str(int(n)))
         else:
-            out.append(str(v).strip())
+            out.append(label_text(v).strip())
     return pd.Series(out, index=s.index, dtype=object)
 
 

@@ -55,6 +55,7 @@ from ..config import check_number, check_seed
 from ..errors import ConfigError, DataError
 from ..pp.prepare import dense, is_logged, to_log_scale
 from ..pp.preprocess import folded_label
+from ..utils import label_text
 from . import _knn
 from ._context import EvalContext
 from ._registry import (
@@ -111,7 +112,8 @@ def _unpack(obj, label_key: str | None, labels, what: str) -> tuple[Any, np.ndar
 
 
 def _labels_of(values, what: str) -> np.ndarray:
-    """Labels as text; a missing one (NaN, None, empty) is refused: it would be scored as a class named 'nan'."""
+    """Labels as text (:func:`rnagen.utils.label_text`); a missing one (NaN, None, empty) is refused: it would be
+    scored as a class named 'nan'."""
     from ..data.io import missing_labels
 
     arr = np.asarray(values, dtype=object).ravel()
@@ -119,7 +121,7 @@ def _labels_of(values, what: str) -> np.ndarray:
     if miss.any():
         raise DataError(f"{what}: {int(miss.sum())} profile(s) without a label (first at position "
                         f"{int(np.flatnonzero(miss)[0])}); label every profile or leave them out")
-    return np.asarray([str(v) for v in arr])
+    return np.asarray([label_text(v) for v in arr])
 
 
 def _aligned(X: np.ndarray, genes: list, real_genes: list, what: str) -> np.ndarray:
@@ -668,7 +670,7 @@ def _at_most(obj, labels, n: int, seed: int):
     from ._classifiers import canonical_order
 
     X = obj.X if hasattr(obj, "obs") else np.asarray(obj)
-    order = canonical_order(X, None if labels is None else np.asarray(labels).astype(str))
+    order = canonical_order(X, None if labels is None else np.asarray([label_text(v) for v in np.ravel(labels)]))
     rows = np.sort(order[np.random.default_rng([int(seed), 77]).choice(int(obj.shape[0]), n, replace=False)])
     return _rows_of(obj, labels, rows)
 
@@ -765,8 +767,8 @@ def _label_values(obj, label_key: str | None, labels) -> set[str] | None:
     if obj is None:
         return None
     if hasattr(obj, "obs") and label_key is not None and label_key in obj.obs.columns:
-        return set(obj.obs[label_key].astype(str))
-    return None if labels is None else {str(x) for x in np.asarray(labels).ravel()}
+        return {label_text(x) for x in obj.obs[label_key].astype(str)}
+    return None if labels is None else {label_text(x) for x in np.asarray(labels).ravel()}
 
 
 def check_label_sets(real, synthetic, train=None, *, label_key: str | None = None, real_labels=None,

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..utils import label_text
 from ._bootstrap import centred_ci, mean_ci, percentile_ci
 from ._classifiers import Kind, canonical_order, fit_classifier
 from ._registry import Scored, register, scorer
@@ -41,10 +42,12 @@ register("frechet_classifier", lower=0.0, family="fidelity", direction="lower", 
 
 
 def encode_labels(*ys: Sequence | np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
-    """Map label arrays to shared integer codes; returns (codes per array, sorted class names)."""
-    classes = np.unique(np.concatenate([np.asarray(y).astype(str) for y in ys]))
+    """Map label arrays to shared integer codes; returns (codes per array, sorted class names). Labels are
+    compared as :func:`rnagen.utils.label_text` (the composed and decomposed forms of one text are one class)."""
+    texts = [np.asarray([label_text(v) for v in np.asarray(y, dtype=object).ravel()], dtype=str) for y in ys]
+    classes = np.unique(np.concatenate(texts))
     lookup = {c: i for i, c in enumerate(classes)}
-    return [np.array([lookup[v] for v in np.asarray(y).astype(str)], dtype=np.int64) for y in ys], classes
+    return [np.array([lookup[v] for v in t], dtype=np.int64) for t in texts], classes
 
 
 def _macro_f1_and_per_class(y: np.ndarray, pred: np.ndarray, n_classes: int) -> tuple[float, np.ndarray, np.ndarray]:

@@ -73,6 +73,7 @@ from ..pp.prepare import check_log_record
 from ..pp.preprocess import check_labels, folded_label
 from ..pp.transforms import Floor, Pipeline, Transform, make_pipeline
 from ..train.privacy import PRIVATE_LOG_COLUMNS
+from ..utils import label_text
 
 if TYPE_CHECKING:
     import torch
@@ -252,6 +253,7 @@ def label_plan(
     given = [x is not None for x in (n, n_per_label, like, counts)]
     if sum(given) != 1:
         raise ConfigError("say how many profiles to generate: exactly one of --n, --n-per-label or --like")
+    labels = [label_text(lab) for lab in labels]
     index = {lab: i for i, lab in enumerate(labels)}
     if n is not None:
         per = _largest_remainder(check_number("n", n, _MAX_PROFILES, integer=True), train_counts)
@@ -284,9 +286,15 @@ def label_plan(
                 raise DataError(f"like: the reference data have no column {label_key!r}, the model's label column "
                                 f"(their columns: {cols}); give data labelled as the training data were, or say how "
                                 "many: --n-per-label N (N of every label), --n N (the training mix)")
-            counts = like.obs[label_key].astype(str).value_counts().to_dict()
+            counts = like.obs[label_key].astype(str).map(label_text).value_counts().to_dict()
         assert counts is not None  # neither n nor n_per_label: counts were given or read from ``like``
-        counts = {str(k): v for k, v in counts.items()}   # a model's labels are text (integer classes as "1")
+        given_counts = counts
+        counts = {label_text(k): v for k, v in given_counts.items()}   # a model's labels are text ("1" for 1)
+        if len(counts) < len(given_counts):
+            twice = sorted({label_text(k) for k in given_counts if sum(label_text(j) == label_text(k)
+                                                                     for j in given_counts) > 1})
+            raise DataError(f"label(s) {twice[:5]} given twice, in two Unicode forms of one text; give each "
+                            "label's count once")
         # numeric classes written another way (1.0 for 1, as a float column holds them): the model's label
         by_number: dict[str, list[str]] = {}
         for lab in labels:
@@ -649,11 +657,12 @@ class Generator(ABC):
             raise DataError(f"duplicated gene ids {dup}; make var_names unique before training")
         # missing labels, classes of one sample (at most 8 named), a continuous column (age) taken for classes
         check_labels(adata, label_key, min_per_class=2)
-        lab = adata.obs[label_key].astype(str)
+        lab = adata.obs[label_key].astype(str).map(label_text)
         counts = lab.value_counts()
         col = adata.obs[label_key]
         if isinstance(col.dtype, pd.CategoricalDtype):  # keep the user's category order, drop unused ones
-            self.labels = [str(c) for c in col.cat.categories if str(c) in counts.index]
+            cats = (label_text(c) for c in col.cat.categories)
+            self.labels = list(dict.fromkeys(c for c in cats if c in counts.index))
         else:
             self.labels = sorted(counts.index)
         index = {c: i for i, c in enumerate(self.labels)}

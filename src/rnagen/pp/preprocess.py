@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError
+from ..utils import label_text
 from .history import check_summable, log_state, looks_logged, record, set_log_state
 from .prepare import dense
 from .transforms import Pipeline, make_pipeline
@@ -441,12 +442,13 @@ def select_genes(adata, genes: Literal["landmarks", "all"] | Sequence[str] = "la
 
 
 def class_counts(adata, label_key: str) -> pd.Series:
-    """Samples per class of ``obs[label_key]`` (classes with zero samples left out), largest first."""
+    """Samples per class of ``obs[label_key]`` (classes with zero samples left out), largest first; the
+    composed and decomposed forms of one text count as one class (:func:`rnagen.utils.label_text`)."""
     if label_key not in adata.obs.columns:
         cols = ", ".join(map(str, adata.obs.columns)) or "none"
         raise DataError(f"label column {label_key!r} not found (sample columns: {cols}); pass --label-key with "
                         f"one of these")
-    vc = adata.obs[label_key].astype(str).value_counts()
+    vc = adata.obs[label_key].astype(str).map(label_text).value_counts()
     return vc[vc > 0]
 
 
@@ -483,14 +485,14 @@ def identical_samples(adata) -> tuple[list[int], list[list[int]]]:
 def folded_label(label) -> str:
     """A label in lower case with its runs of spaces, ``_`` and ``-`` made one space: labels that fold alike
     differ only in case or spacing (``Lung tissue``, ``lung_tissue``)."""
-    return re.sub(r"[\s_-]+", " ", str(label)).strip().casefold()
+    return re.sub(r"[\s_-]+", " ", label_text(label)).strip().casefold()
 
 
 def near_duplicate_labels(labels) -> list[list[str]]:
     """The sets of labels that differ only in case or spacing (``Lung``/``lung``, ``lung tissue``/``lung_tissue``):
     in a label column typed by hand most likely one class each, which the models would generate apart."""
     groups: dict[str, list[str]] = {}
-    for lab in sorted({str(v) for v in pd.Series(labels).dropna().unique()}):
+    for lab in sorted({label_text(v) for v in pd.Series(labels).dropna().unique()}):
         groups.setdefault(folded_label(lab), []).append(lab)
     return [g for g in groups.values() if len(g) > 1]
 
@@ -530,7 +532,7 @@ def filter_classes(adata, label_key: str, *, min_samples: int = 2):
     if cont is not None:
         raise DataError(cont)
     drop = [str(k) for k, v in vc.items() if v < min_samples]
-    keep = ~adata.obs[label_key].astype(str).isin(drop).to_numpy()
+    keep = ~adata.obs[label_key].astype(str).map(label_text).isin(drop).to_numpy()
     if keep.sum() == 0:
         raise DataError(f"no class of {label_key!r} has at least {min_samples} samples; lower --min-samples")
     out = adata[keep].copy()
