@@ -317,7 +317,8 @@ def test_private_noise_is_secret_unless_asked_to_repeat(small, tmp_path, monkeyp
 def test_a_finished_private_run_keeps_nothing_of_the_profiles_outside_epsilon(small, tmp_path):
     """A finished private run folder holds no data digest (meta.json, manifest.json: a membership test for whoever
     knows the other profiles), no checkpoint (its digest and raw losses are only for resuming) and no batch losses
-    in train_log.csv (statistics of private batches); it loads and samples; a non-private run keeps all three."""
+    or Poisson batch sizes in train_log.csv (statistics of private batches; a member's presence adds to a batch's
+    size); it loads and samples; a non-private run keeps all three."""
     import json
 
     from rnagen.models import load
@@ -328,11 +329,29 @@ def test_a_finished_private_run_keeps_nothing_of_the_profiles_outside_epsilon(sm
     assert json.loads((run / "meta.json").read_text())["fingerprint"] == "not recorded (private run)"
     assert json.loads((run / "manifest.json").read_text())["fingerprint"] == "not recorded (private run)"
     head = (run / "train_log.csv").read_text().splitlines()[0].split(",")
-    assert "loss" not in head and "mse" not in head and head[:2] == ["step", "lr"]
+    assert head == ["step", "lr"]   # no losses, no Poisson batch sizes
     assert np.isfinite(load(run, device="cpu").sample(n=4, seed=0).X).all()
     _fit("diffusion", small, TINY + ["train.steps=6"], run_dir=tmp_path / "n")
     assert (tmp_path / "n" / "checkpoint.pt").exists() and "loss" in \
         (tmp_path / "n" / "train_log.csv").read_text().splitlines()[0]
+
+
+def test_a_private_run_decides_divergence_on_its_weights_not_its_losses(small, monkeypatch):
+    """Whether a private run diverged is read from its weights (the DP release, post-processing), not from its
+    batch losses (statistics of the private batches outside ε): a NaN loss with finite weights trains on; weights
+    that left the finite range stop the run with the one-line error naming the learning rate."""
+    real_step = PrivateTraining.step
+
+    def nan_loss(self, ctx, xb, yb):
+        return {**real_step(self, ctx, xb, yb), "loss": float("nan")}
+
+    monkeypatch.setattr(PrivateTraining, "step", nan_loss)
+    model = _fit("diffusion", small, TINY + ["train.steps=4", "privacy.noise_multiplier=1.0"])
+    assert model.privacy["steps"] == 4 and all(torch.isfinite(v).all() for v in model._state_tensors().values())
+    monkeypatch.setattr(PrivateTraining, "step", real_step)
+    with pytest.raises(ConfigError, match=r"^training diverged at step \d+ of 40: weight \S+ is not finite; lower "
+                                          r"the learning rate \(train.lr = 1e\+30\)"):
+        _fit("diffusion", small, TINY + ["train.steps=40", "train.lr=1e30", "privacy.noise_multiplier=1.0"])
 
 
 # --- the models ------------------------------------------------------------------------------------------

@@ -461,8 +461,17 @@ class _Batches:
 def _not_finite(ctx: StepContext, logs: dict[str, Any]) -> str | None:
     """The first logged number of this step that is not finite (``loss = nan``), else ``None``; under DDP every
     rank gets the same answer (a NaN on one rank has reached every rank's weights through the gradient
-    all-reduce, and a rank that stopped alone would leave the others waiting in theirs)."""
-    bad = next((f"{k} = {float(v)}" for k, v in logs.items() if not math.isfinite(float(v))), None)
+    all-reduce, and a rank that stopped alone would leave the others waiting in theirs).
+
+    A private run reads its weights instead: its losses are statistics of the private batches, outside ε, and a
+    decision to stop taken on them would release one bit of them; the weights after each step are the DP-SGD
+    release itself, and reading them is post-processing. Non-finite weights are what divergence leaves.
+    """
+    if ctx.private is not None:
+        bad = next((f"weight {name} is not finite" for name, p in ctx.raw.named_parameters()
+                    if not bool(torch.isfinite(p).all())), None)
+    else:
+        bad = next((f"{k} = {float(v)}" for k, v in logs.items() if not math.isfinite(float(v))), None)
     if ctx.dist.enabled:
         import torch.distributed as tdist
 

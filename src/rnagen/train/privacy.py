@@ -72,9 +72,11 @@ __all__ = ["PRIVATE_LOG_COLUMNS", "PrivacyConfig", "PrivacyPlan", "PrivateTraini
            "gaussian_mechanism_delta", "gaussian_mechanism_epsilon", "gaussian_mechanism_rho", "release_rho"]
 
 INSTALL_HINT = "pip install 'rnagen[privacy]'"
-#: what a private run shows and keeps of its training log (``train_log.csv``, the progress bar): the schedule and
-#: the Poisson batch sizes, not the losses, which are statistics of the private batches outside ε
-PRIVATE_LOG_COLUMNS = ("step", "lr", "batch", "seconds")
+#: what a private run shows and keeps of its training log (``train_log.csv``, the progress bar): the schedule and the
+#: time, not the losses, which are statistics of the private batches, nor the Poisson batches' sizes, which count
+#: the profiles each step drew (a member's presence adds to them): both outside what the accountant counts (only
+#: the noised, clipped gradient sums are). Wall time, as in opacus, is not treated as a release.
+PRIVATE_LOG_COLUMNS = ("step", "lr", "seconds")
 DEFAULT_MAX_GRAD_NORM = 1.0
 DEFAULT_ACCOUNTANT = "auto"
 #: ``auto`` asks the PRV accountant only when RDP's ε is at most this (past it PRV's grid outgrows memory or
