@@ -70,7 +70,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
         table = output_ending(args.out, *PROFILES) != ".h5ad"   # another format's name refused before any work
         model = load(args.run_dir, device=args.device)
         options = {}
-        for key in ("sampler", "steps", "eta", "guidance"):
+        for key in ("sampler", "steps", "eta", "guidance", "autoguidance"):
             value = getattr(args, key)
             if value is not None:
                 options[key] = value
@@ -160,6 +160,9 @@ def register(sub) -> None:
                    help="DDIM eta: 0 deterministic, 1 DDPM-like (default 0; ddpm runs with 1, dpm++ with 0)")
     p.add_argument("--guidance", type=T.number("[0, 100]"), default=None,
                    help="classifier-free guidance weight, 0 to 100 (default 0; Ho & Salimans 2022 use up to 4)")
+    p.add_argument("--autoguidance", type=T.number("[1, 10]"), default=None,
+                   help="autoguidance weight, 1 to 10: the network's output pushed away from its guide's, the same "
+                        "network earlier in its training (Karras et al. 2024); 1 = off (default: the model's, 2)")
     p.add_argument("--seed", type=T.seed, default=0, help="random seed (default 0)")
     p.add_argument("--batch-size", type=T.integer(">= 1"), default=None,
                    help="profiles per batch (default 4096); the diffusion model, the VAE and a WGAN-GP with output "

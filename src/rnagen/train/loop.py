@@ -165,6 +165,11 @@ class TrainResult:
     private: Any = None
     """The :class:`rnagen.train.privacy.PrivateTraining` of a differentially private run (its accountant and
     settings: ``private.record()``)."""
+    guide_step: int = 0
+    guide_state: dict[str, torch.Tensor] | None = None
+    """With ``guide_fraction``: the EMA weights at the check nearest that fraction of the best step (validated
+    runs) or at that fraction of the budget (fixed-length runs), and their step; a worse version of the same
+    model for autoguidance (Karras et al. 2024)."""
 
     def apply_to(self, module: nn.Module) -> None:
         """Load the sampling weights into ``module``: the best checkpoint's, else the EMA's, else leave it."""
@@ -342,6 +347,8 @@ class _Progress:
     seconds_before: float = 0.0
     """Training time of the runs this one resumes."""
     started: float = field(default_factory=time.perf_counter)
+    guide: tuple[int, dict[str, torch.Tensor]] | None = None
+    """A fixed-length run's guide weights once taken (step, EMA weights)."""
 
     def seconds(self) -> float:
         return self.seconds_before + (time.perf_counter() - self.started)
@@ -381,6 +388,8 @@ class _Checkpoints:
             ctx.generator.set_state(state["noise_rng"][ctx.dist.rank % len(state["noise_rng"])].to("cpu"))
             progress = _Progress(step=int(state["step"]), history=list(state.get("history", [])),
                                  seconds_before=float(state.get("seconds", 0.0)))
+            if state.get("guide"):
+                progress.guide = (int(state["guide_step"]), dict(state["guide"]))
             if tracker is not None and "validation" in state:
                 tracker.load_state_dict(state["validation"])
             if ctx.private is not None:
@@ -410,6 +419,8 @@ class _Checkpoints:
         if ctx.ema is not None:
             payload["ema"] = ctx.ema.state_dict()
             payload["ema_updates"] = ctx.ema.num_updates
+        if progress.guide is not None:
+            payload["guide_step"], payload["guide"] = progress.guide
         if tracker is not None:
             payload["validation"] = tracker.state_dict()
         if ctx.private is not None:
@@ -533,8 +544,9 @@ def _validate(ctx: StepContext, validator: Callable[[], dict[str, float]], track
 def _run_steps(ctx: StepContext, step_fn: StepFn, batches: Any, X: torch.Tensor, y: torch.Tensor, *,
                total: int, progress: _Progress, checkpoints: _Checkpoints | None,
                validator: Callable[[], dict[str, float]] | None, tracker: ValidationTracker | None,
-               bar: Any) -> None:
-    """Steps from ``progress.step`` to ``total`` (or until validation stops), logging and checkpointing."""
+               bar: Any, guide_at: int = 0) -> None:
+    """Steps from ``progress.step`` to ``total`` (or until validation stops), logging and checkpointing; at step
+    ``guide_at`` (> 0) the EMA weights are kept as the run's guide."""
     cfg = ctx.cfg
     sums: dict[str, float] = {}
     counts: dict[str, int] = {}
@@ -563,6 +575,9 @@ def _run_steps(ctx: StepContext, step_fn: StepFn, batches: Any, X: torch.Tensor,
             ctx.ema.update(ctx.raw)
         progress.step += 1
         step = progress.step
+        if step == guide_at:
+            weights = ctx.ema.state_dict() if ctx.ema is not None else ctx.raw.state_dict()
+            progress.guide = (step, {k: v.detach().clone() for k, v in weights.items()})
         for k, v in logs.items():
             sums[k] = sums.get(k, 0.0) + float(v)
             counts[k] = counts.get(k, 0) + 1
@@ -603,6 +618,7 @@ def train_loop(
     checkpoint_name: str = CHECKPOINT,
     privacy: Any = None,
     privacy_prior: dict[str, Any] | None = None,
+    guide_fraction: float = 0.0,
 ) -> TrainResult:
     """Train ``module`` on ``(X, y)`` for the step budget (or until validation stops it); return its history,
     EMA weights and, with a validator, the best weights and the validation record.
@@ -638,6 +654,10 @@ def train_loop(
         the model made from the same profiles before training (the diffusion model's anchor statistics); the
         accountant composes it with DP-SGD and σ is chosen for the composed target ε
         (:func:`rnagen.train.privacy.plan_privacy`).
+    guide_fraction
+        f > 0 keeps a worse version of the model for autoguidance (Karras et al. 2024) in ``guide_state``: the
+        EMA weights at the validation check nearest f x the best step, or, without a validator, at step f x the
+        budget. Saved in the checkpoint with the rest. A private run's are a post-processing of its releases.
     """
     from ..utils import progress_bar
 
@@ -663,8 +683,10 @@ def train_loop(
                                          custom_step=step_fn, validator=validator, prior=privacy_prior)
     tracker = ValidationTracker(patience=cfg.patience, budget=total, budget_source=budget_source,
                                 every=cfg.val_every or max(25, total // 20),
-                                window=cfg.val_window, patience_from=cfg.patience_from
-                                ) if validator is not None else None
+                                window=cfg.val_window, patience_from=cfg.patience_from,
+                                guide_fraction=guide_fraction) if validator is not None else None
+    # a fixed-length run takes its guide at that fraction of its budget; a validated one at a check (the tracker)
+    guide_at = max(1, round(guide_fraction * total)) if guide_fraction > 0 and tracker is None else 0
     checkpoints = _Checkpoints(Path(run_dir), checkpoint_name, fingerprint) if run_dir is not None else None
     if run_dir is not None and dist.is_main:
         remove_stale_temporaries(run_dir)  # a checkpoint write interrupted by kill -9 leaves its temp file
@@ -676,7 +698,7 @@ def train_loop(
     bar = progress_bar(total=total, initial=done.step, desc=desc, disable=not progress or not dist.is_main,
                        dynamic_ncols=True, leave=False)
     _run_steps(ctx, step_fn or _default_step, batches, X, y, total=total, progress=done, checkpoints=checkpoints,
-               validator=validator, tracker=tracker, bar=bar)
+               validator=validator, tracker=tracker, bar=bar, guide_at=guide_at)
     bar.close()
     if ctx.private is not None:
         ctx.private.detach()
@@ -687,8 +709,10 @@ def train_loop(
             tracker.stop_reason = "max_steps" if budget_source == "max_steps" else "budget"
         best_state = tracker.best_weights
         record = tracker.record(steps=done.step)
+    guide = tracker.guide() if tracker is not None else done.guide
     return TrainResult(history=done.history, seconds=done.seconds(), steps=done.step, ema=ctx.ema,
-                       best_state=best_state, validation=record, private=ctx.private)
+                       best_state=best_state, validation=record, private=ctx.private,
+                       guide_step=guide[0] if guide else 0, guide_state=guide[1] if guide else None)
 
 
 def _make_private(ctx: StepContext, privacy: Any, *, n: int, batch: int, total: int, seed: int,

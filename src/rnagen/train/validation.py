@@ -210,10 +210,15 @@ class ValidationTracker:
     middle check (the window's centre, where a trailing mean of a peaked curve is highest), so the tracker
     holds the weights of the last ``(window - 1) // 2 + 1`` checks; a run still improving when its budget ends
     keeps its last check.
+
+    With ``guide_fraction`` f > 0 it also keeps the weights of the check nearest f x the best step, a worse
+    version of the same model for autoguidance (Karras et al. 2024: :func:`guide`): since the best step only moves
+    later, the checks before the last one at or below f x best can never be that check again and are let go, so it
+    holds the checks from there to the current one.
     """
 
     def __init__(self, *, patience: int, budget: int, budget_source: str, every: int, window: int = 1,
-                 patience_from: float = 0.0):
+                 patience_from: float = 0.0, guide_fraction: float = 0.0):
         self.patience = int(patience)
         self.patience_from = float(patience_from)
         self.budget = int(budget)
@@ -228,6 +233,8 @@ class ValidationTracker:
         self.best_weights: dict[str, torch.Tensor] | None = None
         self.recent: list[tuple[int, dict[str, torch.Tensor]]] = []  # (step, weights) of the last checks
         self.diverged = ""   # with stop_reason "diverged": the number that was not finite, where
+        self.guide_fraction = float(guide_fraction)
+        self.guides: list[tuple[int, dict[str, torch.Tensor]]] = []  # the checks the guide may still be
 
     def check(self, step: int, row: dict[str, float], weights: dict[str, torch.Tensor]) -> bool:
         """Record the check at ``step``; True when training should stop (patience run out or budget spent)."""
@@ -248,14 +255,30 @@ class ValidationTracker:
             self.stop_reason = "max_steps" if self.budget_source == "max_steps" else "budget"
             if self.bad == 0:  # still improving when the budget ended: no later check to centre a window on
                 self.best_step, self.best_weights = self.recent[-1]
+        if self.guide_fraction > 0:
+            self.guides.append((int(step), weights))
+            target = self.guide_fraction * self.best_step
+            below = [s for s, _ in self.guides if s <= target]
+            if below:
+                self.guides = [(s, w) for s, w in self.guides if s >= max(below)]
         return self.stop_reason is not None
+
+    def guide(self) -> tuple[int, dict[str, torch.Tensor]] | None:
+        """The (step, weights) of the check nearest ``guide_fraction`` x the best step (of two as near, the later:
+        a guide too far from the model degrades it, Karras et al. 2024, sec. 3), or ``None`` without a guide
+        fraction or a check."""
+        if self.guide_fraction <= 0 or not self.guides:
+            return None
+        target = self.guide_fraction * self.best_step
+        return min(self.guides, key=lambda sw: (abs(sw[0] - target), -sw[0]))
 
     def state_dict(self) -> dict[str, Any]:
         """The tracker's state for a checkpoint (read back by :meth:`load_state_dict`)."""
         return {"curve": self.curve, "best_step": self.best_step, "best_score": self.best_score,
                 "bad": self.bad, "stop_reason": self.stop_reason or "", "diverged": self.diverged,
                 "best_weights": self.best_weights or {},
-                "recent_steps": [s for s, _ in self.recent], "recent_weights": [w for _, w in self.recent]}
+                "recent_steps": [s for s, _ in self.recent], "recent_weights": [w for _, w in self.recent],
+                "guide_steps": [s for s, _ in self.guides], "guide_weights": [w for _, w in self.guides]}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore the tracker from :meth:`state_dict` when training resumes from a checkpoint."""
@@ -268,6 +291,8 @@ class ValidationTracker:
         self.best_weights = dict(state["best_weights"]) or None
         self.recent = [(int(s), dict(w)) for s, w in zip(state.get("recent_steps", []),
                                                            state.get("recent_weights", []))]
+        self.guides = [(int(s), dict(w)) for s, w in zip(state.get("guide_steps", []),
+                                                         state.get("guide_weights", []))]
 
     def record(self, *, steps: int) -> dict[str, Any]:
         """What the run folder keeps (``meta.json`` and ``validation.csv``)."""
@@ -326,7 +351,9 @@ def fit_validated(setup: Callable[[np.ndarray, np.ndarray], tuple[torch.nn.Modul
                   run_dir: Path | None, progress: bool, resume: bool, fingerprint: str,
                   desc: str, privacy: Any = None,
                   scored_in: Callable[[np.ndarray], np.ndarray] | None = None,
-                  outside_span: float | None = None) -> "TrainResult":
+                  outside_span: float | None = None,
+                  choose: Callable[["TrainResult", FidelityValidator], dict[str, Any]] | None = None
+                  ) -> "TrainResult":
     """Train with the length chosen on a held-out share of ``(X, y)``; the common ``_fit`` of torch models.
 
     Parameters
@@ -349,6 +376,10 @@ def fit_validated(setup: Callable[[np.ndarray, np.ndarray], tuple[torch.nn.Modul
     outside_span
         The validation hold-out's :func:`outside_span_share`, when the caller has measured it on the same split
         (``stratified_holdout(y, fraction=cfg.val_fraction, seed=seed)``); else it is computed for the record.
+    choose
+        ``choose(result, validator) -> record``: after a validated run (before a refit), a choice the model makes
+        on the same held-out profiles with the trained networks (the diffusion model's autoguidance weight); its
+        record is the validation record's ``guide`` (a refit keeps the choice).
 
     Returns the :class:`~rnagen.train.TrainResult` whose ``apply_to`` loads the weights to keep; its
     ``validation`` says how the length was chosen (``n_val`` held out, or ``stop_reason="no_validation"``).
@@ -390,6 +421,8 @@ def fit_validated(setup: Callable[[np.ndarray, np.ndarray], tuple[torch.nn.Modul
     assert result.validation is not None  # train_loop returns the validation record when given a validator
     record = {**result.validation, "n_val": int(len(Xv)), "reference": validator.reference,
               "outside_span": outside_span_share(Xt, Xv) if outside_span is None else float(outside_span)}
+    if choose is not None and (chosen := choose(result, validator)):
+        record["guide"] = chosen
     if cfg.refit:
         # the chosen length on all profiles, its schedule laid out over that length
         refit_cfg = replace(cfg, steps=max(1, record["best_step"]), val_fraction=0.0)

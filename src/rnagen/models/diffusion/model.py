@@ -12,6 +12,7 @@ loss, so the shared :func:`rnagen.train.train_loop` and DDP can drive it) and :c
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -85,7 +86,7 @@ class ScheduleConfig:
 
 @dataclass
 @checked("objective", label_dropout="[0, 1)", min_snr_gamma="> 0", noise_multiplicity=">= 1",
-         anchor_epsilon_share="(0, 1)")
+         anchor_epsilon_share="(0, 1)", guide_fraction="[0, 1)")
 class ObjectiveConfig:
     """Training objective (section ``[objective]``)."""
 
@@ -117,6 +118,12 @@ class ObjectiveConfig:
     chosen so that both together, composed in Rényi DP, spend ``privacy.epsilon``. Most of the budget goes to
     the statistics because that is where a private model's utility comes from at ε <= 10: the DP-SGD residual
     adds nothing measurable on top of the anchor (``benchmarks/RESULTS_privacy.md``)."""
+    guide_fraction: float = 0.5
+    """Keep the EMA weights at this fraction of the chosen length (the validation check nearest it; of
+    ``train.steps`` in a run of fixed length) as the guide of autoguidance (``sample.autoguidance``; Karras et
+    al. 2024, "Guiding a diffusion model with a bad version of itself"): the same network less trained, which
+    errs the same way as the final one but more. 0 keeps none (and halves the weights file)."""
+
     def __post_init__(self) -> None:
         if self.prediction not in PREDICTIONS:
             raise ConfigError(f"objective.prediction must be one of {list(PREDICTIONS)}, got {self.prediction!r}")
@@ -124,10 +131,18 @@ class ObjectiveConfig:
 
 #: The classifier-free guidance weights accepted (see :attr:`SampleConfig.guidance`).
 GUIDANCE_RANGE = "[0, 100]"
+#: The prefix of the guide's tensors in ``weights.safetensors``
+GUIDE_PREFIX = "guide."
+#: The autoguidance weights a validated run scores on its held-out profiles to choose one (1: none)
+GUIDE_WEIGHTS = (1.0, 1.5, 2.0, 3.0)
+#: The autoguidance weights accepted (see :attr:`SampleConfig.autoguidance`): past 10 the extrapolation leaves
+#: the range of what either network predicts
+AUTOGUIDANCE_RANGE = "[1, 10]"
 
 
 @dataclass
-@checked("sample", steps=">= 1", eta=">= 0", guidance=GUIDANCE_RANGE, clip_x0="> 0")
+@checked("sample", steps=">= 1", eta=">= 0", guidance=GUIDANCE_RANGE, clip_x0="> 0",
+         autoguidance=AUTOGUIDANCE_RANGE)
 class SampleConfig:
     """Sampling defaults (section ``[sample]``); each can be overridden per call / on the command line."""
 
@@ -148,6 +163,14 @@ class SampleConfig:
     spaces them uniformly in log-SNR, DPM-Solver's grid."""
     clip_x0: float | None = None
     """Clamp the predicted x0 to ±clip_x0 (standardised units) at each step; unset = no clamping."""
+    autoguidance: float | None = None
+    """Autoguidance weight w (Karras et al. 2024, eq. 2): each step's network output is
+    D_guide + w (D - D_guide), D_guide the same network at ``objective.guide_fraction`` of its training: the step
+    moves past the final network's output, away from where the less-trained one would go, which undoes the pull
+    toward each class's core that an imperfect regression of x0 on x_t shares with its earlier self. 1 = off (the
+    network alone; one network call per step instead of two). Unset: the weight chosen at training on the
+    held-out profiles that chose the length (:data:`GUIDE_WEIGHTS`, 1 among them; 1 where nothing was held
+    out). A model that kept no guide samples with 1, and refuses another weight asked for in the call."""
 
     def __post_init__(self) -> None:
         _check_sample_options(self.sampler, self.steps, self.eta, self.guidance, self.spacing, self.clip_x0)
@@ -318,6 +341,32 @@ class DiffusionModel(Generator):
     net: ResMLPDenoiser | AnchoredDenoiser
     schedule: NoiseSchedule
     supports_space = True
+    guide_net: nn.Module | None = None
+    """The autoguidance guide (``objective.guide_fraction``): the denoiser with the weights of an earlier check."""
+    guide_step: int = 0
+    """The training step of the guide's weights (0: no guide)."""
+    guide_weight: float = 1.0
+    """The autoguidance weight chosen on the held-out profiles at training (1 where nothing was held out)."""
+
+    def _keep_guide(self, objective: nn.Module, result: Any) -> None:
+        """Make ``result``'s guide weights the guide (none without them) and load its sampling weights into
+        ``objective``, the training objective around :attr:`net`."""
+        self.guide_net, self.guide_step = None, 0
+        if result.guide_state is not None:
+            # the guide's weights are those of the whole objective (a principal-component codec around it): loaded
+            # there, the denoiser's are read off before the weights sampling uses replace them
+            objective.load_state_dict(result.guide_state)
+            self._set_guide({k: v.detach().clone() for k, v in self.net.state_dict().items()})
+            self.guide_step = int(result.guide_step)
+        result.apply_to(objective)
+
+    def _set_guide(self, state: dict[str, torch.Tensor]) -> None:
+        """Make the guide a copy of the denoiser holding ``state``."""
+        import copy
+
+        guide = copy.deepcopy(self.net)
+        guide.load_state_dict(state)
+        self.guide_net = guide.to(self.device or torch.device("cpu")).eval()
 
     def _build(self) -> None:
         cfg: DiffusionConfig = self.config
@@ -383,13 +432,33 @@ class DiffusionModel(Generator):
                     kw["privacy_prior"] = prior
             objective = self._objective()
             built.append(objective if self.codec is None else SubspaceObjective(self.codec, objective))
+            kw["guide_fraction"] = self.config.objective.guide_fraction
             return built[-1], kw
 
         def generate(Xt, yt, yy: np.ndarray, sd: int) -> np.ndarray:
             # validation draws with the configured sampler, as sample() does by default; in a principal-component
             # space the scores, since only they are trained (the residual is fitted once) and in the genes the
-            # residual's noise would swamp their differences between checks
-            return self._sample(yy, seed=sd, batch_size=4096, progress=False, decode=False)
+            # residual's noise would swamp their differences between checks; without autoguidance while the
+            # length is chosen (the guide comes from that length), then with each weight to choose one
+            return self._sample(yy, seed=sd, batch_size=4096, progress=False, decode=False,
+                                autoguidance=weight[0])
+
+        weight = [1.0]
+
+        def choose(result: Any, validator: Callable[[], dict[str, float]]) -> dict[str, Any]:
+            # the held-out profiles that chose the length score each autoguidance weight on the chosen network and
+            # its guide (the validator's fixed seeds: the weights are compared on the same draws); the first of
+            # equal scores, so 1 unless another does better
+            if result.guide_state is None:
+                return {}
+            self._keep_guide(built[-1], result)
+            scores = []
+            for w in GUIDE_WEIGHTS:
+                weight[0] = w
+                scores.append(float(validator()["score"]))
+            weight[0] = 1.0
+            best = GUIDE_WEIGHTS[int(np.argmax(scores))]
+            return {"weights": list(GUIDE_WEIGHTS), "scores": scores, "chosen": best}
 
         assert self.device is not None  # Generator.fit resolves it for every torch model
         result = fit_validated(setup, generate, X, y, self.config.train, device=self.device, seed=seed,
@@ -397,8 +466,9 @@ class DiffusionModel(Generator):
                                desc="diffusion", privacy=self.config.privacy,
                                scored_in=self._encode if chosen is not None else None,
                                # preprocess.space=auto measured it on fit_validated's split
-                               outside_span=(chosen or {}).get("outside_span"))
-        result.apply_to(built[-1])  # sampling uses the best checkpoint's weights (else the EMA's)
+                               outside_span=(chosen or {}).get("outside_span"), choose=choose)
+        self._keep_guide(built[-1], result)   # and sampling uses the best check's weights (else the EMA's)
+        self.guide_weight = float((result.validation or {}).get("guide", {}).get("chosen", 1.0))
         self.net.eval()
         self.history = result.history
         self.validation = result.validation
@@ -414,11 +484,23 @@ class DiffusionModel(Generator):
     def _sample(self, y: np.ndarray, *, seed: int, batch_size: int, progress: bool, decode: bool = True,
                 **options: Any) -> np.ndarray:
         s = self.config.sample
-        valid = {"sampler", "steps", "eta", "guidance", "spacing", "clip_x0"}
+        valid = {"sampler", "steps", "eta", "guidance", "spacing", "clip_x0", "autoguidance"}
         unknown = sorted(set(options) - valid)
         if unknown:
             raise ConfigError(f"unknown sampler option(s) {unknown}; valid: {sorted(valid)}")
-        opt = {k: (options[k] if options.get(k) is not None else getattr(s, k)) for k in valid - {"eta"}}
+        opt = {k: (options[k] if options.get(k) is not None else getattr(s, k))
+               for k in valid - {"eta", "autoguidance"}}
+        auto = options.get("autoguidance")
+        check_number("autoguidance", auto, AUTOGUIDANCE_RANGE, optional=True)
+        if auto is not None and float(auto) != 1.0 and self.guide_net is None:
+            raise ConfigError(f"autoguidance {float(auto):g} needs the guide a model keeps from its training "
+                              "(objective.guide_fraction > 0), and this one kept none; sample with autoguidance 1, or "
+                              "train again with objective.guide_fraction > 0")
+        # the configured weight, else the one chosen at training, where there is a guide; without one
+        # (objective.guide_fraction = 0, or a model saved before guides were kept) the network alone
+        if auto is None:
+            auto = (s.autoguidance if s.autoguidance is not None else self.guide_weight) if self.guide_net else 1.0
+        opt["autoguidance"] = float(auto)
         eta = options.get("eta")
         if eta is None and opt["sampler"] == "ddim":
             eta = s.eta  # the configured eta is DDIM's; ddpm and dpm++ run with their own unless one is asked
@@ -438,14 +520,16 @@ class DiffusionModel(Generator):
         sampler.set_timesteps(int(opt["steps"]))
         w = float(opt["guidance"])
         return self.generate(torch.from_numpy(np.asarray(y, dtype=np.int64)), sampler=sampler, guidance=w,
-                             seed=seed, batch_size=batch_size, progress=progress, decode=decode)
+                             seed=seed, batch_size=batch_size, progress=progress, decode=decode,
+                             autoguidance=opt["autoguidance"])
 
     @torch.inference_mode()
     def generate(self, y: torch.Tensor, *, sampler, guidance: float, seed: int, batch_size: int,
-                 progress: bool = False, decode: bool = True) -> np.ndarray:
+                 progress: bool = False, decode: bool = True, autoguidance: float = 1.0) -> np.ndarray:
         """Run ``sampler`` (with its own eta) for class ids ``y`` in batches; returns float32 profiles in the
         transformed space (in a principal-component space, ``preprocess.space``, the scores decoded with each
-        class's residual drawn; with ``decode=False`` the scores themselves).
+        class's residual drawn; with ``decode=False`` the scores themselves). ``autoguidance`` w != 1 combines
+        the network's output with its guide's (:attr:`SampleConfig.autoguidance`).
 
         One seeded generator draws every batch's x_T and step noise in order (then the residual), so the output
         is reproducible for a given (seed, batch_size).
@@ -454,6 +538,9 @@ class DiffusionModel(Generator):
 
         net, dev = self.net, self.device or torch.device("cpu")
         net.eval()
+        guide = self.guide_net if autoguidance != 1.0 else None
+        if autoguidance != 1.0 and guide is None:
+            raise ConfigError("autoguidance needs the model's guide, and this model kept none")
         g = torch.Generator(device=dev)
         g.manual_seed(int(seed))
         out, decode = self._draw_buffer(len(y), decode)
@@ -468,15 +555,23 @@ class DiffusionModel(Generator):
                 y_in = torch.cat([yb, torch.full_like(yb, net.null_label)])
             t_buf = torch.empty(1, dtype=torch.long, device=dev)  # one timestep, broadcast over the batch
 
-            def denoise(x: torch.Tensor, t: int) -> torch.Tensor:
-                t_buf.fill_(t)
+            def guided(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
                 if guidance == 0:
-                    return net(x, t_buf, yb)
+                    return model(x, t_buf, yb)
                 # classifier-free guidance (Ho & Salimans 2022, eq. 6): ε̃ = (1+w) ε(x, y) - w ε(x, ∅),
                 # conditional and unconditional branches in one batched forward pass
-                both = net(torch.cat([x, x]), t_buf, y_in)
+                both = model(torch.cat([x, x]), t_buf, y_in)
                 cond, uncond = both[:B], both[B:]
                 return cond.mul(1.0 + guidance).sub_(uncond, alpha=guidance)
+
+            def denoise(x: torch.Tensor, t: int) -> torch.Tensor:
+                t_buf.fill_(t)
+                out = guided(net, x)
+                if guide is None:
+                    return out
+                # autoguidance (Karras et al. 2024, eq. 2): D_guide + w (D - D_guide), an affine combination, so
+                # the same on the ε, v or x0 the networks output
+                return guided(guide, x).lerp_(out, autoguidance)
 
             def counted(x: torch.Tensor, t: int) -> torch.Tensor:
                 bar.update(B)
@@ -490,15 +585,28 @@ class DiffusionModel(Generator):
 
     # --- persistence -------------------------------------------------------------------------------------
     def _state_tensors(self) -> dict[str, torch.Tensor]:
-        return {k: v for k, v in self.net.state_dict().items()}
+        out = {k: v for k, v in self.net.state_dict().items()}
+        if self.guide_net is not None:
+            out.update({GUIDE_PREFIX + k: v for k, v in self.guide_net.state_dict().items()})
+        return out
 
     def _load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
-        self.net.load_state_dict(tensors)
+        self.net.load_state_dict({k: v for k, v in tensors.items() if not k.startswith(GUIDE_PREFIX)})
         self.net.to(self.device or torch.device("cpu")).eval()
+        guide = {k[len(GUIDE_PREFIX):]: v for k, v in tensors.items() if k.startswith(GUIDE_PREFIX)}
+        self.guide_net = None
+        if guide:
+            self._set_guide(guide)
 
     def _extra_meta(self) -> dict[str, Any]:
         return {"n_parameters": int(sum(p.numel() for p in self.net.parameters())),
-                "flops_per_profile_step": self.net.flops_per_sample()}
+                "flops_per_profile_step": self.net.flops_per_sample(),
+                **({"guide_step": int(self.guide_step), "guide_weight": float(self.guide_weight)}
+                   if self.guide_net is not None else {})}
+
+    def _load_extra_meta(self, extra: dict[str, Any]) -> None:
+        self.guide_step = int(extra.get("guide_step", 0))
+        self.guide_weight = float(extra.get("guide_weight", 1.0))
 
     @classmethod
     def search_space(cls, trial: Any) -> dict[str, Any]:
