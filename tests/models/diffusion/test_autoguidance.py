@@ -77,6 +77,11 @@ def test_the_weight_is_chosen_on_the_held_out_profiles_and_used_by_default(guide
     rec = guided.validation["guide"]
     assert rec["weights"] == list(GUIDE_WEIGHTS) and GUIDE_WEIGHTS[0] == 1.0 and len(rec["scores"]) == 4
     assert guided.guide_weight == rec["chosen"] == GUIDE_WEIGHTS[int(np.argmax(rec["scores"]))]
+    assert rec["step"] == guided.guide_step
+    from rnagen.train.validation import describe
+
+    assert (f"; autoguidance weight {rec['chosen']:g} chosen on them (of 1, 1.5, 2, 3; guide: the "
+            f"step-{guided.guide_step} weights)") in describe(guided.validation)
     assert guided.config.sample.autoguidance is None
     syn = guided.sample(n_per_label=5, seed=1)
     assert syn.uns["rnagen"]["synthetic"]["autoguidance"] == guided.guide_weight

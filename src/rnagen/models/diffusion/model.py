@@ -458,7 +458,7 @@ class DiffusionModel(Generator):
                 scores.append(float(validator()["score"]))
             weight[0] = 1.0
             best = GUIDE_WEIGHTS[int(np.argmax(scores))]
-            return {"weights": list(GUIDE_WEIGHTS), "scores": scores, "chosen": best}
+            return {"weights": list(GUIDE_WEIGHTS), "scores": scores, "chosen": best, "step": int(result.guide_step)}
 
         assert self.device is not None  # Generator.fit resolves it for every torch model
         result = fit_validated(setup, generate, X, y, self.config.train, device=self.device, seed=seed,
