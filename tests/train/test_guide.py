@@ -43,6 +43,8 @@ def test_the_guide_is_the_check_nearest_the_fraction_of_the_best_step_and_earlie
     # 0.3 x 80 = 24 is nearest 20, 0.35 x 80 = 28 nearest 30; 0.3125 x 80 = 25, as near both, takes the later
     for frac, step in ((0.3, 20), (0.35, 30), (0.3125, 30)):
         assert _replay(scores, 10, patience=4, budget=10_000, guide_fraction=frac).guide()[0] == step
+    # the best at the first check: no earlier check to guide it
+    assert _replay([0.9, 0.5, 0.4, 0.3, 0.2], 10, patience=4, budget=10_000, guide_fraction=0.5).guide() is None
     # no fraction: nothing kept
     t0 = _replay(scores, 10, patience=4, budget=10_000)
     assert t0.guide() is None and t0.guides == []

@@ -264,13 +264,14 @@ class ValidationTracker:
         return self.stop_reason is not None
 
     def guide(self) -> tuple[int, dict[str, torch.Tensor]] | None:
-        """The (step, weights) of the check nearest ``guide_fraction`` x the best step (of two as near, the later:
-        a guide too far from the model degrades it, Karras et al. 2024, sec. 3), or ``None`` without a guide
-        fraction or a check."""
-        if self.guide_fraction <= 0 or not self.guides:
+        """The (step, weights) of the check before the best one nearest ``guide_fraction`` x the best step (of two
+        as near, the later: a guide too far from the model degrades it, Karras et al. 2024, sec. 3), or ``None``
+        without a guide fraction or a check before the best (the model itself would be its guide)."""
+        earlier = [(s, w) for s, w in self.guides if s < self.best_step]
+        if self.guide_fraction <= 0 or not earlier:
             return None
         target = self.guide_fraction * self.best_step
-        return min(self.guides, key=lambda sw: (abs(sw[0] - target), -sw[0]))
+        return min(earlier, key=lambda sw: (abs(sw[0] - target), -sw[0]))
 
     def state_dict(self) -> dict[str, Any]:
         """The tracker's state for a checkpoint (read back by :meth:`load_state_dict`)."""

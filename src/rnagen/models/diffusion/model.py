@@ -119,10 +119,11 @@ class ObjectiveConfig:
     the statistics because that is where a private model's utility comes from at ε <= 10: the DP-SGD residual
     adds nothing measurable on top of the anchor (``benchmarks/RESULTS_privacy.md``)."""
     guide_fraction: float = 0.5
-    """Keep the EMA weights at this fraction of the chosen length (the validation check nearest it; of
-    ``train.steps`` in a run of fixed length) as the guide of autoguidance (``sample.autoguidance``; Karras et
-    al. 2024, "Guiding a diffusion model with a bad version of itself"): the same network less trained, which
-    errs the same way as the final one but more. 0 keeps none (and halves the weights file)."""
+    """Keep the EMA weights at this fraction of the chosen length (the validation check before the best one nearest
+    it, none when the best is the first; of ``train.steps`` in a run of fixed length) as the guide of autoguidance
+    (``sample.autoguidance``; Karras et al. 2024, "Guiding a diffusion model with a bad version of itself"): the
+    same network less trained, which errs the same way as the final one but more. 0 keeps none (and halves the
+    weights file)."""
 
     def __post_init__(self) -> None:
         if self.prediction not in PREDICTIONS:
