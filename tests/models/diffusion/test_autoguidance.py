@@ -96,8 +96,15 @@ def test_equal_scores_choose_no_guidance(small_gtex, monkeypatch):
     """A validator that cannot tell the weights apart leaves the network alone (w = 1)."""
     import rnagen.train.validation as validation
 
-    monkeypatch.setattr(validation.FidelityValidator, "__call__", lambda self: {"score": 0.5})
+    calls = []
+
+    def scores(self):   # the 6 checks improve to the last (a guide at step 120), then every weight scores alike
+        calls.append(1)
+        return {"score": 0.1 * len(calls) if len(calls) <= 6 else 0.5}
+
+    monkeypatch.setattr(validation.FidelityValidator, "__call__", scores)
     m = DiffusionModel.from_config(overrides=TINY).fit(small_gtex, label_key="tissue", seed=0, progress=False)
+    assert m.validation["best_step"] == 240 and m.guide_step == 120 and len(calls) == 10
     assert m.validation["guide"]["scores"] == [0.5] * 4 and m.guide_weight == 1.0
 
 
