@@ -64,7 +64,6 @@ def main() -> None:
 
     import copy
 
-    from rnagen import pp
     from rnagen.metrics.gap import gap_closed_from
     from rnagen.models import get_model
     from rnagen.train.validation import ValidationTracker
@@ -79,11 +78,7 @@ def main() -> None:
     ValidationTracker.check = keeping
     data = Q.load_dataset(args.dataset)
     for seed in args.seeds:
-        tr, te = pp.split(data, label_key=Q.LABEL, test_size=0.2, seed=seed)
-        gauss = get_model("gaussian")()
-        gauss.fit(tr, label_key=Q.LABEL, seed=seed, progress=False)
-        ref, _ = Q.score_draws(gauss, tr, te, seed, args.draws, label_key=Q.LABEL)
-        floor, ceiling = ref["value"], ref["reference"]
+        tr, te, floor, ceiling = Q.split_with_floor(data, seed, args.draws, label_key=Q.LABEL)
         snapshots.clear()
         model = get_model("diffusion")()
         t0 = time.perf_counter()

@@ -182,6 +182,19 @@ def score(test, syn, train, seed: int, syn_tstr=None, *, label_key: str = "tissu
     return out
 
 
+def split_with_floor(data, seed: int, draws: int, *, label_key: str = "label"):
+    """The stratified 80/20 split of ``seed`` and the per-class Gaussian floor and real-vs-real ceiling scored on
+    it over ``draws`` draws: ``(train, test, floor values, ceiling values)`` (the screens' common start)."""
+    from rnagen import pp
+    from rnagen.models import get_model
+
+    tr, te = pp.split(data, label_key=label_key, test_size=0.2, seed=seed)
+    gauss = get_model("gaussian")()
+    gauss.fit(tr, label_key=label_key, seed=seed, progress=False)
+    ref, _ = score_draws(gauss, tr, te, seed, draws, label_key=label_key)
+    return tr, te, ref["value"], ref["reference"]
+
+
 def score_draws(model, train, test, seed: int, draws: int = 1, *, label_key: str = "tissue",
                 **opts) -> tuple[dict[str, dict[str, float]], float]:
     """:func:`score` averaged over ``draws`` synthetic draws of ``model`` (each a test-sized set and a

@@ -36,7 +36,6 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     import rnagen.models.diffusion.model as dm
-    from rnagen import pp
     from rnagen.metrics.gap import gap_closed_from
     from rnagen.models import get_model
 
@@ -58,11 +57,7 @@ def main() -> None:
     dm.make_sampler = scaled
     data = Q.load_dataset(args.dataset)
     for seed in args.seeds:
-        tr, te = pp.split(data, label_key=Q.LABEL, test_size=0.2, seed=seed)
-        gauss = get_model("gaussian")()
-        gauss.fit(tr, label_key=Q.LABEL, seed=seed, progress=False)
-        ref, _ = Q.score_draws(gauss, tr, te, seed, 2, label_key=Q.LABEL)
-        floor, ceiling = ref["value"], ref["reference"]
+        tr, te, floor, ceiling = Q.split_with_floor(data, seed, 2, label_key=Q.LABEL)
         model = get_model("diffusion")()
         t0 = time.perf_counter()
         model.fit(tr, label_key=Q.LABEL, seed=seed, progress=False)

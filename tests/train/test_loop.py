@@ -46,14 +46,15 @@ def test_loop_learns_the_linear_map():
 
 
 def test_kill_and_resume_is_bitwise_identical(tmp_path):
-    """Simulate an interruption: a run that raises after step 120 resumes from its step-100 checkpoint."""
+    """Simulate an interruption: a run that raises after step 120 resumes from its step-100 checkpoint, with the
+    autoguidance guide it took at step 75 (a quarter of the budget)."""
     X, y = _data()
     torch.manual_seed(0)
     init = Regression(4).state_dict()
 
     full = Regression(4)
     full.load_state_dict(init)
-    train_loop(full, X, y, _cfg(), device=torch.device("cpu"), seed=5, progress=False)
+    want = train_loop(full, X, y, _cfg(), device=torch.device("cpu"), seed=5, progress=False, guide_fraction=0.25)
 
     class Boom(Regression):
         calls = 0
@@ -68,17 +69,37 @@ def test_kill_and_resume_is_bitwise_identical(tmp_path):
     broken.load_state_dict(init)
     with pytest.raises(KeyboardInterrupt):
         train_loop(broken, X, y, _cfg(), device=torch.device("cpu"), seed=5, progress=False, run_dir=tmp_path,
-                   fingerprint="x")
-    assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["step"] == 100
+                   fingerprint="x", guide_fraction=0.25)
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    assert state["step"] == 100 and state["guide_step"] == 75
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "no temporary files left behind"
 
     resumed = Regression(4)
     resumed.load_state_dict(init)  # weights are replaced by the checkpoint's
     res = train_loop(resumed, X, y, _cfg(), device=torch.device("cpu"), seed=5, progress=False, run_dir=tmp_path,
-                     fingerprint="x")
-    assert res.steps == 300
+                     fingerprint="x", guide_fraction=0.25)
+    assert res.steps == 300 and res.guide_step == want.guide_step == 75
     for k in init:
         assert torch.equal(resumed.state_dict()[k], full.state_dict()[k])
+        assert torch.equal(res.guide_state[k], want.guide_state[k])
+
+
+def test_a_fixed_length_run_keeps_the_ema_weights_at_the_fraction_of_its_budget():
+    """With a constant learning rate the first 20 steps of a 40-step run are a 20-step run: the guide of the
+    longer run at fraction 0.5 is the shorter run's final EMA weights; without a fraction there is none."""
+    X, y = _data()
+    torch.manual_seed(0)
+    init = Regression(4).state_dict()
+    runs = {}
+    for steps, frac in ((40, 0.5), (20, 0.0)):
+        m = Regression(4)
+        m.load_state_dict(init)
+        runs[steps] = train_loop(m, X, y, _cfg(steps=steps, lr_schedule="constant", warmup_steps=0),
+                                 device=torch.device("cpu"), seed=3, progress=False, guide_fraction=frac)
+    assert runs[40].guide_step == 20 and runs[20].guide_state is None
+    for k, v in runs[20].ema.state_dict().items():
+        assert torch.equal(runs[40].guide_state[k], v)
+    assert not torch.equal(runs[40].guide_state["lin.weight"], runs[40].ema.state_dict()["lin.weight"])
 
 
 def test_foreign_checkpoint_is_refused(tmp_path):

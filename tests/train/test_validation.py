@@ -237,6 +237,29 @@ def _replay(scores, every, **kw):
     return t
 
 
+def test_the_guide_is_the_check_nearest_the_fraction_of_the_best_step_and_earlier_checks_are_let_go():
+    """The autoguidance guide of a validated run: the check before the best nearest guide_fraction x the best step
+    (of two as near, the later); checks that no later best could need are let go; kept through a checkpoint."""
+    scores = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.6, 0.5, 0.4, 0.3]   # best at step 80
+    t = _replay(scores, 10, patience=4, budget=10_000, guide_fraction=0.5)
+    assert (t.best_step, t.stop_reason) == (80, "patience")
+    step, weights = t.guide()
+    assert step == 40 and float(weights["w"]) == 3.0
+    # only the checks from the last one at or below 0.5 x 80 on are held (those a later best could still need)
+    assert [s for s, _ in t.guides] == [40, 50, 60, 70, 80, 90, 100, 110, 120]
+    # 0.3 x 80 = 24 is nearest 20, 0.35 x 80 = 28 nearest 30; 0.3125 x 80 = 25, as near both, takes the later
+    for frac, step in ((0.3, 20), (0.35, 30), (0.3125, 30)):
+        assert _replay(scores, 10, patience=4, budget=10_000, guide_fraction=frac).guide()[0] == step
+    # the best at the first check: no earlier check to guide it
+    assert _replay([0.9, 0.5, 0.4, 0.3, 0.2], 10, patience=4, budget=10_000, guide_fraction=0.5).guide() is None
+    # no fraction: nothing kept
+    t0 = _replay(scores, 10, patience=4, budget=10_000)
+    assert t0.guide() is None and t0.guides == []
+    again = ValidationTracker(patience=4, budget=10_000, budget_source="steps", every=10, guide_fraction=0.5)
+    again.load_state_dict(t.state_dict())
+    assert again.guide()[0] == 40 and float(again.guide()[1]["w"]) == 3.0
+
+
 def test_a_lucky_check_does_not_choose_the_length():
     """One check scoring far above its neighbours (noise of a small held-out share) wins on its own score but
     not on the mean of three; the smoothed rule keeps the peak of the underlying curve."""
