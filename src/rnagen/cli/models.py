@@ -162,7 +162,8 @@ def register(sub) -> None:
                    help="classifier-free guidance weight, 0 to 100 (default 0; Ho & Salimans 2022 use up to 4)")
     p.add_argument("--autoguidance", type=T.number("[1, 10]"), default=None,
                    help="autoguidance weight, 1 to 10: the network's output pushed away from its guide's, the same "
-                        "network earlier in its training (Karras et al. 2024); 1 = off (default: the model's, 2)")
+                        "network earlier in its training (Karras et al. 2024); 1 = off (default: the weight the "
+                        "held-out profiles chose at training; 1 where none were held out)")
     p.add_argument("--seed", type=T.seed, default=0, help="random seed (default 0)")
     p.add_argument("--batch-size", type=T.integer(">= 1"), default=None,
                    help="profiles per batch (default 4096); the diffusion model, the VAE and a WGAN-GP with output "

@@ -167,9 +167,9 @@ class TrainResult:
     settings: ``private.record()``)."""
     guide_step: int = 0
     guide_state: dict[str, torch.Tensor] | None = None
-    """With ``guide_fraction``: the EMA weights at the check nearest that fraction of the best step (validated
-    runs) or at that fraction of the budget (fixed-length runs), and their step; a worse version of the same
-    model for autoguidance (Karras et al. 2024)."""
+    """With ``guide_fraction``: the EMA weights at the check before the best nearest that fraction of the best step
+    (validated runs; none when the best is the first check) or at that fraction of the budget (fixed-length runs),
+    and their step; a worse version of the same model for autoguidance (Karras et al. 2024)."""
 
     def apply_to(self, module: nn.Module) -> None:
         """Load the sampling weights into ``module``: the best checkpoint's, else the EMA's, else leave it."""
@@ -656,8 +656,9 @@ def train_loop(
         (:func:`rnagen.train.privacy.plan_privacy`).
     guide_fraction
         f > 0 keeps a worse version of the model for autoguidance (Karras et al. 2024) in ``guide_state``: the
-        EMA weights at the validation check nearest f x the best step, or, without a validator, at step f x the
-        budget. Saved in the checkpoint with the rest. A private run's are a post-processing of its releases.
+        EMA weights at the validation check before the best nearest f x the best step, or, without a validator, at
+        step f x the budget. Saved in the checkpoint with the rest. A private run's are a post-processing of its
+        releases.
     """
     from ..utils import progress_bar
 

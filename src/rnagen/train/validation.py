@@ -211,10 +211,10 @@ class ValidationTracker:
     holds the weights of the last ``(window - 1) // 2 + 1`` checks; a run still improving when its budget ends
     keeps its last check.
 
-    With ``guide_fraction`` f > 0 it also keeps the weights of the check nearest f x the best step, a worse
-    version of the same model for autoguidance (Karras et al. 2024: :func:`guide`): since the best step only moves
-    later, the checks before the last one at or below f x best can never be that check again and are let go, so it
-    holds the checks from there to the current one.
+    With ``guide_fraction`` f > 0 it also keeps the weights of the check before the best nearest f x the best step,
+    a worse version of the same model for autoguidance (Karras et al. 2024: :func:`guide`): since the best step
+    only moves later, the checks before the last one at or below f x best can never be that check again and are
+    let go, so it holds the checks from there to the current one.
     """
 
     def __init__(self, *, patience: int, budget: int, budget_source: str, every: int, window: int = 1,
