@@ -329,7 +329,7 @@ def test_one_label_in_two_unicode_forms_is_one_class(tmp_path):
     # the model's label asked for in the other form
     y = label_plan(m.labels, m.label_counts, counts={nfd: 3, "brain": 1})
     assert np.bincount(y, minlength=2).tolist() == [3, 1]
-    with pytest.raises(DataError, match=r"given twice, in two Unicode forms"):
+    with pytest.raises(DataError, match=r"given more than once, as two forms of one text"):
         label_plan(m.labels, m.label_counts, counts={nfd: 3, nfc: 1})
     # two profiles of one class, one in each form: a class of two, not two classes of one
     from rnagen.pp import filter_classes

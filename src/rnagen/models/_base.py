@@ -293,8 +293,8 @@ def label_plan(
         if len(counts) < len(given_counts):
             twice = sorted({label_text(k) for k in given_counts if sum(label_text(j) == label_text(k)
                                                                      for j in given_counts) > 1})
-            raise DataError(f"label(s) {twice[:5]} given twice, in two Unicode forms of one text; give each "
-                            "label's count once")
+            raise DataError(f"label(s) {twice[:5]} given more than once, as two forms of one text (composed and "
+                            "decomposed Unicode, or a number and its text); give each label's count once")
         # numeric classes written another way (1.0 for 1, as a float column holds them): the model's label
         by_number: dict[str, list[str]] = {}
         for lab in labels:
