@@ -340,6 +340,14 @@ def test_one_label_in_two_unicode_forms_is_one_class(tmp_path):
         warnings.simplefilter("error")   # one class, not two "differing only in case or spacing"
         assert get_model("gaussian")().fit(b, label_key="tissue").label_counts.tolist() == [2, b.n_obs - 2]
     assert filter_classes(b, "tissue", min_samples=2).n_obs == b.n_obs
+    # a split stratifies the two forms as one class, and both parts name it in the composed form
+    from rnagen.pp import split
+
+    a.obs["tissue"] = np.where(a.obs["tissue"].astype(str) == "brain", "brain", forms)
+    parts = split(a, label_key="tissue", test_size=0.25, seed=0)
+    for part, n in zip(parts, (45, 15)):
+        assert list(part.obs["tissue"].cat.categories) == [nfc, "brain"]
+        assert (part.obs["tissue"] == nfc).sum() == n
     # a CSV holding both forms, read as one class
     X = np.asarray(a.X)
     df = pd.DataFrame(X, index=a.obs_names, columns=a.var_names)

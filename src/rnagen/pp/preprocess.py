@@ -593,7 +593,7 @@ def split(adata, *, label_key: str, test_size: float = 0.2, seed: int = 42, by: 
         except ConfigError as e:   # the API's argument, not a setting (sklearn's own error blames the test size)
             raise DataError(str(e)) from None
     check_labels(adata, label_key, min_per_class=2)
-    y = adata.obs[label_key].astype(str).to_numpy()
+    y = adata.obs[label_key].astype(str).map(label_text).to_numpy()   # one class per text, in any Unicode form
     if by is not None:
         tr, te = _parts_of(adata, by)
         unseen = sorted(set(y[te]) - set(y[tr]))
@@ -625,12 +625,12 @@ def split(adata, *, label_key: str, test_size: float = 0.2, seed: int = 42, by: 
     # both parts share one category order: the data's own where it has one (the order the models and the report
     # keep), else sorted
     present = set(y)
-    order = list(dict.fromkeys(str(c) for c in col.cat.categories if str(c) in present)) \
+    order = list(dict.fromkeys(label_text(c) for c in col.cat.categories if label_text(c) in present)) \
         if isinstance(col.dtype, pd.CategoricalDtype) else sorted(present)
     out = []
     for part, idx in (("train", tr), ("test", te)):
         a = adata[idx].copy()
-        a.obs[label_key] = a.obs[label_key].astype(str).astype(pd.CategoricalDtype(categories=order))
+        a.obs[label_key] = pd.Categorical(y[idx], categories=order)
         how: dict[str, Any] = {"by": by} if by is not None else {"test_size": float(test_size), "seed": int(seed)}
         record(a, "split", part=part, label_key=label_key, **how, n_obs=int(len(idx)))
         out.append(a)
