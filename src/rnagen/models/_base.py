@@ -36,6 +36,7 @@ import json
 import math
 import time
 from abc import ABC, abstractmethod
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -288,13 +289,11 @@ def label_plan(
                                 "many: --n-per-label N (N of every label), --n N (the training mix)")
             counts = like.obs[label_key].astype(str).map(label_text).value_counts().to_dict()
         assert counts is not None  # neither n nor n_per_label: counts were given or read from ``like``
-        given_counts = counts
-        counts = {label_text(k): v for k, v in given_counts.items()}   # a model's labels are text ("1" for 1)
-        if len(counts) < len(given_counts):
-            twice = sorted({label_text(k) for k in given_counts if sum(label_text(j) == label_text(k)
-                                                                     for j in given_counts) > 1})
+        texts = Counter(label_text(k) for k in counts)   # a model's labels are text ("1" for 1)
+        if twice := sorted(t for t, c in texts.items() if c > 1):
             raise DataError(f"label(s) {twice[:5]} given more than once, as two forms of one text (composed and "
                             "decomposed Unicode, or a number and its text); give each label's count once")
+        counts = {label_text(k): v for k, v in counts.items()}
         # numeric classes written another way (1.0 for 1, as a float column holds them): the model's label
         by_number: dict[str, list[str]] = {}
         for lab in labels:

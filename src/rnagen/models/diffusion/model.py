@@ -493,14 +493,12 @@ class DiffusionModel(Generator):
                for k in valid - {"eta", "autoguidance"}}
         auto = options.get("autoguidance")
         check_number("autoguidance", auto, AUTOGUIDANCE_RANGE, optional=True)
-        if auto is not None and float(auto) != 1.0 and self.guide_net is None:
-            raise ConfigError(f"autoguidance {float(auto):g} needs the guide a model keeps from its training "
-                              "(objective.guide_fraction > 0), and this one kept none; sample with autoguidance 1, or "
-                              "train again with objective.guide_fraction > 0")
-        # the configured weight, else the one chosen at training, where there is a guide; without one
-        # (objective.guide_fraction = 0, or a model saved before guides were kept) the network alone
+        # a weight asked for in the call is used as it is (generate refuses one without a guide); else the configured
+        # weight, else the one chosen at training, where there is a guide; without one (objective.guide_fraction = 0,
+        # or a model saved before guides were kept) the network alone
         if auto is None:
-            auto = (s.autoguidance if s.autoguidance is not None else self.guide_weight) if self.guide_net else 1.0
+            auto = 1.0 if self.guide_net is None else \
+                s.autoguidance if s.autoguidance is not None else self.guide_weight
         opt["autoguidance"] = float(auto)
         eta = options.get("eta")
         if eta is None and opt["sampler"] == "ddim":
@@ -541,7 +539,9 @@ class DiffusionModel(Generator):
         net.eval()
         guide = self.guide_net if autoguidance != 1.0 else None
         if autoguidance != 1.0 and guide is None:
-            raise ConfigError("autoguidance needs the model's guide, and this model kept none")
+            raise ConfigError(f"autoguidance {autoguidance:g} needs the guide a model keeps from its training "
+                              "(objective.guide_fraction > 0), and this one kept none; sample with autoguidance 1, or "
+                              "train again with objective.guide_fraction > 0")
         g = torch.Generator(device=dev)
         g.manual_seed(int(seed))
         out, decode = self._draw_buffer(len(y), decode)
