@@ -94,6 +94,7 @@ def test_auto_accountant_falls_back_on_rdp_where_prv_cannot_run(monkeypatch):
         return real(mechanism=mechanism)
 
     monkeypatch.setattr(accountants, "create_accountant", recording)
+    privacy_mod._accounted.cache_clear()
     # far past PRV_MAX_EPSILON by RDP, PRV is not asked (its grid would need petabytes here)
     tiny = [(1e-6, 0.1, 10)]
     assert spent_epsilon(tiny, delta=1e-3, accountant="auto") == spent_epsilon(tiny, delta=1e-3, accountant="rdp")
@@ -109,7 +110,30 @@ def test_auto_accountant_falls_back_on_rdp_where_prv_cannot_run(monkeypatch):
         return real(mechanism=mechanism)
 
     monkeypatch.setattr(accountants, "create_accountant", failing)
+    privacy_mod._accounted.cache_clear()   # counted afresh, not remembered from the calls above
     assert spent_epsilon(hist, delta=1e-3, accountant="auto") == rdp
+
+
+def test_a_count_is_remembered_and_equals_a_fresh_one(monkeypatch):
+    """The same history at the same delta is counted once (a noise search asks RDP, then auto, at one sigma; the
+    rows of a benchmark plan alike), and the remembered epsilon is the one a fresh count gives."""
+    from opacus import accountants
+
+    real, asked = accountants.create_accountant, []
+    monkeypatch.setattr(accountants, "create_accountant", lambda mechanism: asked.append(mechanism) or real(
+        mechanism=mechanism))
+    privacy_mod._accounted.cache_clear()
+    hist = [(1.3, 0.05, 40)]
+    first = spent_epsilon(hist, delta=1e-4, accountant="auto")
+    assert sorted(asked) == ["prv", "rdp"]
+    assert spent_epsilon(hist, delta=1e-4, accountant="rdp") >= first and len(asked) == 2  # auto's RDP count
+    again = spent_epsilon(hist, delta=1e-4, accountant="auto")
+    assert again == first and sorted(asked) == ["prv", "rdp"]
+    privacy_mod._accounted.cache_clear()
+    assert spent_epsilon(hist, delta=1e-4, accountant="auto") == first and len(asked) == 4
+    # another delta is another count
+    spent_epsilon(hist, delta=1e-5, accountant="rdp")
+    assert len(asked) == 5
 
 
 def test_zcdp_conversion_round_trips():

@@ -51,6 +51,7 @@ wrapper: its gradient averaging would run before the per-profile clipping).
 """
 from __future__ import annotations
 
+import functools
 import math
 import secrets
 import warnings
@@ -278,8 +279,6 @@ def spent_epsilon(history: list[tuple[float, float, int]], *, delta: float, acco
     noise multiplier 1 / sqrt(2 ρ) at sample rate 1: its Rényi divergence α ρ at order α (Mironov 2017), its
     privacy random variable that of the Gaussian mechanism (Gopi et al. 2021)."""
     require_opacus()
-    from opacus.accountants import create_accountant
-
     hist = [(float(s), float(q), int(k)) for s, q, k in history]
     if prior_rho > 0:
         hist.insert(0, (1.0 / math.sqrt(2.0 * prior_rho), 1.0, 1))
@@ -287,12 +286,7 @@ def spent_epsilon(history: list[tuple[float, float, int]], *, delta: float, acco
         return 0.0
 
     def by(mechanism: str) -> float:
-        acc = create_accountant(mechanism=mechanism)
-        acc.history = hist
-        with warnings.catch_warnings():  # RDP's "optimal order is the largest alpha" for a release on its own;
-            warnings.simplefilter("ignore", UserWarning)  # PRV's log(1 - q) at rate 1, in a branch not taken
-            warnings.simplefilter("ignore", RuntimeWarning)
-            return float(acc.get_epsilon(delta=delta))
+        return _accounted(mechanism, tuple(hist), float(delta))
 
     if accountant == "prv" and not by("rdp") <= PRV_MAX_EPSILON:
         raise ConfigError(_PRV_RANGE.format(eps=f"the epsilon of these settings ({by('rdp'):.4g} by RDP)"))
@@ -306,6 +300,21 @@ def spent_epsilon(history: list[tuple[float, float, int]], *, delta: float, acco
     except (MemoryError, ValueError, OverflowError, FloatingPointError, RuntimeError):
         return rdp
     return min(rdp, prv) if math.isfinite(prv) else rdp
+
+
+@functools.lru_cache(maxsize=4096)
+def _accounted(mechanism: str, history: tuple[tuple[float, float, int], ...], delta: float) -> float:
+    """opacus's ``mechanism`` accountant's ε for ``history`` at ``delta``. Remembered: a noise search asks RDP and
+    then ``auto`` for the same σ, and the models of one benchmark plan the same (n, batch, steps, ε), while each
+    count takes RDP's hundred-odd fractional orders or PRV's numerical composition afresh."""
+    from opacus.accountants import create_accountant
+
+    acc = create_accountant(mechanism=mechanism)
+    acc.history = list(history)
+    with warnings.catch_warnings():  # RDP's "optimal order is the largest alpha" for a release on its own;
+        warnings.simplefilter("ignore", UserWarning)  # PRV's log(1 - q) at rate 1, in a branch not taken
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return float(acc.get_epsilon(delta=delta))
 
 
 def release_rho(epsilon: float, delta: float, accountant: str) -> float:
