@@ -4,6 +4,8 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 # torch is pinned here (a CPU build is served by the local registry); the package itself accepts torch>=2.2.
 TORCH  ?= torch==2.13.0
+# test processes (pytest-xdist workers): the suite is sized for CI's two cores, each worker on one
+TEST_WORKERS ?= 2
 
 .PHONY: demo test install install-test clean
 
@@ -29,7 +31,7 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed-test
 	$(PY) -m ruff check src tests
 	$(PY) -m mypy
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile tests
 
 clean:
 	rm -rf $(VENV) demo_out .pytest_cache

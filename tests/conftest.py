@@ -3,9 +3,20 @@ import os
 
 import pytest
 
-# Two cores on CI: keep torch and BLAS from oversubscribing when pytest runs things in subprocesses.
-os.environ.setdefault("OMP_NUM_THREADS", "2")
-os.environ.setdefault("MKL_NUM_THREADS", "2")
+
+def pytest_configure(config):
+    """Share the cores among the test processes: ``make test`` runs two pytest-xdist workers on CI's two cores, so
+    each process (a worker, and the subprocesses it starts, which inherit the setting) gets one torch and BLAS
+    thread; a plain ``pytest`` gets every core. Set before any test module imports torch, which reads it then;
+    a value the user exported stands."""
+    workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT") or getattr(config.option, "numprocesses", None) or 1
+    try:
+        workers = max(1, int(workers))
+    except (TypeError, ValueError):   # "-n auto" before xdist resolves it: one per core
+        workers = os.cpu_count() or 1
+    threads = str(max(1, (os.cpu_count() or 1) // workers))
+    os.environ.setdefault("OMP_NUM_THREADS", threads)
+    os.environ.setdefault("MKL_NUM_THREADS", threads)
 
 
 @pytest.fixture
