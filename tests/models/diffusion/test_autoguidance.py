@@ -78,6 +78,9 @@ def test_the_weight_is_chosen_on_the_held_out_profiles_and_used_by_default(guide
     assert rec["weights"] == list(GUIDE_WEIGHTS) and GUIDE_WEIGHTS[0] == 1.0 and len(rec["scores"]) == 4
     assert guided.guide_weight == rec["chosen"] == GUIDE_WEIGHTS[int(np.argmax(rec["scores"]))]
     assert rec["step"] == guided.guide_step
+    # weight 1 is the network alone on the validator's fixed draws, as its own check scored it
+    best = next(r for r in guided.validation["curve"] if r["step"] == guided.validation["best_step"])
+    assert rec["scores"][0] == best["score"]
     from rnagen.train.validation import describe
 
     assert (f"; autoguidance weight {rec['chosen']:g} chosen on them (of 1, 1.5, 2, 3; guide: the "
@@ -98,14 +101,15 @@ def test_equal_scores_choose_no_guidance(small_gtex, monkeypatch):
 
     calls = []
 
-    def scores(self):   # the 6 checks improve to the last (a guide at step 120), then every weight scores alike
+    def scores(self):   # the 6 checks improve to the last (a guide at step 120), then every weight scores as it
         calls.append(1)
-        return {"score": 0.1 * len(calls) if len(calls) <= 6 else 0.5}
+        return {"score": 0.1 * min(len(calls), 6)}
 
     monkeypatch.setattr(validation.FidelityValidator, "__call__", scores)
     m = DiffusionModel.from_config(overrides=TINY).fit(small_gtex, label_key="tissue", seed=0, progress=False)
-    assert m.validation["best_step"] == 240 and m.guide_step == 120 and len(calls) == 10
-    assert m.validation["guide"]["scores"] == [0.5] * 4 and m.guide_weight == 1.0
+    # weight 1 is not drawn again: its score is the best check's own
+    assert m.validation["best_step"] == 240 and m.guide_step == 120 and len(calls) == 9
+    assert m.validation["guide"]["scores"] == [0.1 * 6] * 4 and m.guide_weight == 1.0
 
 
 def test_save_and_load_keep_the_guide(guided, tmp_path):

@@ -449,12 +449,18 @@ class DiffusionModel(Generator):
         def choose(result: Any, validator: Callable[[], dict[str, float]]) -> dict[str, Any]:
             # the held-out profiles that chose the length score each autoguidance weight on the chosen network and
             # its guide (the validator's fixed seeds: the weights are compared on the same draws); the first of
-            # equal scores, so 1 unless another does better
+            # equal scores, so 1 unless another does better. Weight 1 is the network alone, on the draws its own
+            # check scored: that check's recorded score
             if result.guide_state is None:
                 return {}
             self._keep_guide(built[-1], result)
+            v = result.validation or {}
+            checked = {int(r["step"]): float(r["score"]) for r in v.get("curve", [])}
             scores = []
             for w in GUIDE_WEIGHTS:
+                if w == 1.0 and int(v.get("best_step", -1)) in checked:
+                    scores.append(checked[int(v["best_step"])])
+                    continue
                 weight[0] = w
                 scores.append(float(validator()["score"]))
             weight[0] = 1.0
