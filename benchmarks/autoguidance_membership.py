@@ -1,15 +1,20 @@
 """Membership attacks on an `rnagen benchmark` / `rnagen demo` folder's diffusion model sampled with and without its
 autoguidance: the same network, the same audit sets (the split's, as the benchmark draws them), several synthetic
 draws of the training set's size and label mix. Does the chosen weight expose the members more than the network
-alone? Prints each attack's mean AUC and its spread over the draws, per weight.
+alone? Prints, per weight, each attack's mean AUC, TPR at FPR 0.1 and at FPR 0.01 with their spread over the draws,
+next to the independent real draw's (held-out real profiles as the synthetic set: the ideal, as the benchmark's
+real row).
 
-Usage: OMP_NUM_THREADS=2 python benchmarks/autoguidance_membership.py OUT [--draws 3]   (OUT: a demo folder on the
-bundled gtex26 data)
+Usage:
+    OMP_NUM_THREADS=2 python benchmarks/autoguidance_membership.py OUT [--draws 3]      (a demo folder: gtex26)
+    OMP_NUM_THREADS=2 python benchmarks/autoguidance_membership.py OUT --data expression.csv.gz --label-key label \\
+        --run dpm++_seed0 --draws 3                                                    (a benchmark's folder)
 """
 from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 import numpy as np
 
@@ -19,31 +24,43 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("out")
     ap.add_argument("--draws", type=int, default=3)
+    ap.add_argument("--data", default="gtex26", help="the benchmarked data: a bundled set's name or a path")
+    ap.add_argument("--label-key", default="tissue")
+    ap.add_argument("--run", default="diffusion_seed0", help="the diffusion row's run folder under OUT/runs")
     args = ap.parse_args()
 
     from rnagen import datasets
+    from rnagen.data import read
     from rnagen.metrics import evaluate
-    from rnagen.metrics.membership import membership_sets
     from rnagen.models import load
 
-    split = json.load(open(f"{args.out}/split.json"))
-    data = datasets.gtex26()
+    split = json.loads(Path(args.out, "split.json").read_text())
+    data = datasets.load(args.data) if datasets.is_bundled(args.data) else read(args.data, label_key=args.label_key)
     train, test = data[split["train"]].copy(), data[split["test"]].copy()
-    sets = membership_sets(real_labels=test.obs["tissue"].astype(str).to_numpy(), n_real=test.n_obs,
-                           train_labels=train.obs["tissue"].astype(str).to_numpy(), n_train=train.n_obs,
-                           seed=int(split["membership"]["seed"]))
-    model = load(f"{args.out}/runs/diffusion_seed0", device="cpu")
-    print(f"chosen weight {model.guide_weight:g}, guide step {model.guide_step}; {len(sets['members'])} members")
+    # the benchmark's own audit sets, by sample id (split.json names exactly the profiles it attacked)
+    ms = split["membership"]
+    pos_test = {s: i for i, s in enumerate(test.obs_names)}
+    pos_train = {s: i for i, s in enumerate(train.obs_names)}
+    sets = {"members": np.array([pos_train[s] for s in ms["members"]])}
+    sets.update({k: np.array([pos_test[s] for s in ms[k]]) for k in ("nonmembers", "reference", "independent")})
+    model = load(Path(args.out, "runs", args.run), device="cpu")
+    print(f"{args.data}: chosen weight {model.guide_weight:g}, guide step {model.guide_step}; "
+          f"{len(sets['members'])} members, {args.draws} draws")
     for w in sorted({1.0, float(model.guide_weight)}):
-        rows = []
+        rows, refs = [], []
         for seed in range(1, args.draws + 1):
             syn = model.sample(like=train, seed=seed, autoguidance=w)
-            rows.append(evaluate(test, syn, train=train, label_key="tissue", metrics=["membership"], n_boot=0,
-                                 membership_sets=sets).set_index("name")["value"])
-        names = [n for n in rows[0].index if n.endswith("_auc")]
-        print(f"w = {w:g}: " + ", ".join(f"{n.removeprefix('mia_').removesuffix('_auc')} AUC "
-                                          f"{np.mean([r[n] for r in rows]):.3f} ± {np.std([r[n] for r in rows]):.3f}"
-                                          for n in names))
+            t = evaluate(test, syn, train=train, label_key=args.label_key, metrics=["membership"], n_boot=0,
+                         membership_sets=sets).set_index("name")
+            rows.append(t["value"])
+            refs.append(t["reference"])
+        for n in [n for n in rows[0].index if n.endswith("_auc")]:
+            base = n.removesuffix("_auc")
+            cells = []
+            for m in (n, base + "_tpr_at_fpr01", base + "_tpr_at_fpr001"):
+                v = [float(r[m]) for r in rows]
+                cells.append(f"{np.mean(v):.3f} ± {np.std(v):.3f} (ref {np.mean([float(r[m]) for r in refs]):.3f})")
+            print(f"w = {w:g} {base.removeprefix('mia_')}: AUC {cells[0]}, TPR@0.1 {cells[1]}, TPR@0.01 {cells[2]}")
 
 
 if __name__ == "__main__":
