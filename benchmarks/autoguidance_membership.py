@@ -39,10 +39,8 @@ def main() -> None:
     train, test = data[split["train"]].copy(), data[split["test"]].copy()
     # the benchmark's own audit sets, by sample id (split.json names exactly the profiles it attacked)
     ms = split["membership"]
-    pos_test = {s: i for i, s in enumerate(test.obs_names)}
-    pos_train = {s: i for i, s in enumerate(train.obs_names)}
-    sets = {"members": np.array([pos_train[s] for s in ms["members"]])}
-    sets.update({k: np.array([pos_test[s] for s in ms[k]]) for k in ("nonmembers", "reference", "independent")})
+    sets = {k: (train if k == "members" else test).obs_names.get_indexer(ms[k])
+            for k in ("members", "nonmembers", "reference", "independent")}
     model = load(Path(args.out, "runs", args.run), device="cpu")
     print(f"{args.data}: chosen weight {model.guide_weight:g}, guide step {model.guide_step}; "
           f"{len(sets['members'])} members, {args.draws} draws")

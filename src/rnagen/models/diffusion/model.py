@@ -455,14 +455,11 @@ class DiffusionModel(Generator):
                 return {}
             self._keep_guide(built[-1], result)
             v = result.validation or {}
-            checked = {int(r["step"]): float(r["score"]) for r in v.get("curve", [])}
+            own = next((float(r["score"]) for r in v.get("curve", []) if r["step"] == v.get("best_step")), None)
             scores = []
             for w in GUIDE_WEIGHTS:
-                if w == 1.0 and int(v.get("best_step", -1)) in checked:
-                    scores.append(checked[int(v["best_step"])])
-                    continue
                 weight[0] = w
-                scores.append(float(validator()["score"]))
+                scores.append(own if w == 1.0 and own is not None else float(validator()["score"]))
             weight[0] = 1.0
             best = GUIDE_WEIGHTS[int(np.argmax(scores))]
             return {"weights": list(GUIDE_WEIGHTS), "scores": scores, "chosen": best, "step": int(result.guide_step)}
@@ -503,8 +500,8 @@ class DiffusionModel(Generator):
         # weight, else the one chosen at training, where there is a guide; without one (objective.guide_fraction = 0,
         # or a model saved before guides were kept) the network alone
         if auto is None:
-            auto = 1.0 if self.guide_net is None else \
-                s.autoguidance if s.autoguidance is not None else self.guide_weight
+            auto = 1.0 if self.guide_net is None else (
+                s.autoguidance if s.autoguidance is not None else self.guide_weight)
         opt["autoguidance"] = float(auto)
         eta = options.get("eta")
         if eta is None and opt["sampler"] == "ddim":
