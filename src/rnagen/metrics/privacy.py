@@ -92,7 +92,8 @@ def dcr_from_neighbours(d_tr: np.ndarray, i_tr: np.ndarray, d_ho: np.ndarray, ho
 
 # --------------------------------------------------------------------------------------------- scorer
 def privacy_reference(T: np.ndarray, R: np.ndarray, rng: np.random.Generator, *, cap: int = 2000,
-                      real_labels: np.ndarray | None = None, train_labels: np.ndarray | None = None) -> dict:
+                      real_labels: np.ndarray | None = None, train_labels: np.ndarray | None = None,
+                      neighbours: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> dict:
     """DCR indicators of real profiles the "generator" never saw: the real-vs-real reference.
 
     The held-out set is split in two halves: H1 plays the synthetic set, H2 the held-out set, and a training
@@ -105,9 +106,15 @@ def privacy_reference(T: np.ndarray, R: np.ndarray, rng: np.random.Generator, *,
     has few profiles per class. The sets are dealt in the rows' content order (the same reference for any order
     of the rows). At most ``cap`` profiles of each half are scored, and the near-copy threshold is estimated
     from at most ``cap`` profiles of each (per-profile indicators: fewer profiles widen the spread, they do not
-    shift the value), so the reference costs a small fraction of one pass over the data. The DCR ratio's
-    reference is of sets of these sizes: a ratio of median distances depends on the numbers of candidates
-    themselves, not only on their ratio, and reads lower than a perfect generator's against the whole sets.
+    shift the value), so the reference costs a small fraction of one pass over the data.
+
+    The DCR ratio's reference is not read from the halves: a ratio of median distances depends on the numbers
+    of candidates themselves, not only on their ratio, and halving both sides read it lower than a perfect
+    generator scores against the whole sets where classes have few held-out profiles
+    (``benchmarks/ceiling_check.py``). It is :func:`_ratio_reference`'s, against the whole sets less one
+    profile each side; ``neighbours`` (each held-out profile's distance to and index of its closest training
+    profile, and its distance to its closest other held-out profile, in the rows' order), where the caller has
+    them, spare it its passes.
     """
     from ._classifiers import canonical_order
 
@@ -166,8 +173,49 @@ def privacy_reference(T: np.ndarray, R: np.ndarray, rng: np.random.Generator, *,
         terms["d_ho"].append(np.sqrt(_knn.cross_pass(hq, hh).a_nn2))
         terms["ho_to_tr"].append(np.sqrt(_knn.cross_pass(hs, tp).a_nn2))
         n_t, n_h = n_t + len(it), n_h + len(h)
-    return dcr_from_neighbours(*(np.concatenate(terms[k]) for k in ("d_tr", "i_tr", "d_ho", "ho_to_tr")),
-                               n_train=n_t, n_holdout=n_h)
+    out = dcr_from_neighbours(*(np.concatenate(terms[k]) for k in ("d_tr", "i_tr", "d_ho", "ho_to_tr")),
+                              n_train=n_t, n_holdout=n_h)
+    if len(T) >= 2:
+        out.update(_ratio_reference(T, R, ro, to, yr, yt, rng, cap=cap, neighbours=neighbours))
+    return out
+
+
+def _ratio_reference(T: np.ndarray, R: np.ndarray, ro: np.ndarray, to: np.ndarray, yr: np.ndarray | None,
+                     yt: np.ndarray | None, rng: np.random.Generator, *, cap: int,
+                     neighbours: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> dict:
+    """The DCR ratio of held-out profiles, each playing a perfect generator's profile against the whole sets
+    with one profile swapped: held-out profile h is scored against the training set less one training profile
+    t* of h's class (drawn at random; any class without labels) and the held-out set less h plus t*. t* is as
+    new to h as the held-out profiles are, so h meets |T| - 1 training and |R| held-out candidates, as many of
+    its class on the held-out side as a new profile meets: leaving h out alone (|R| - 1 held-out candidates)
+    read the ratio as low as the halves do where a class has 4 held-out profiles. ``ro``, ``to`` are the
+    content orders of the rows (and ``yr``, ``yt`` the labels in them), so that the draws do not depend on the
+    rows' order; at most ``cap`` held-out profiles are scored. Only the profiles whose closest training profile
+    is t* need a second neighbour: the passes are those of the DCR itself (``neighbours``, see
+    :func:`privacy_reference`)."""
+    qp = np.sort(rng.permutation(len(R))[:cap])   # positions in content order
+    if yr is None or yt is None:
+        star = to[rng.integers(0, len(T), len(qp))]
+    else:
+        pools = {c: np.flatnonzero(yt == c) for c in set(yr[qp].tolist())}
+        star = np.array([to[pools[c][rng.integers(len(pools[c]))]] if len(pools[c]) else to[rng.integers(len(T))]
+                         for c in yr[qp]], dtype=np.int64)
+    q = ro[qp]
+    Rq = R[q]
+    if neighbours is None:
+        d1, i1 = (a[:, 0] for a in _knn.knn(Rq, T, k=1))
+        d_rr = _knn.knn(Rq, R, k=2)[0][:, 1]   # the first is h itself, at 0
+    else:
+        d1, i1, d_rr = (np.asarray(a)[q] for a in neighbours)
+    d_tr = np.asarray(d1, np.float64).copy()
+    lost = np.flatnonzero(i1 == star)   # t* was the closest: the next one is
+    if len(lost):
+        d_tr[lost] = _knn.knn(Rq[lost], T, k=2)[0][:, 1]
+    d_star = np.linalg.norm(Rq.astype(np.float64) - T[star].astype(np.float64), axis=1)
+    d_ho = np.minimum(d_rr, d_star)
+    med_tr, med_ho = float(np.median(d_tr)), float(np.median(d_ho))
+    return {"median_dcr_train": med_tr, "median_dcr_holdout": med_ho,
+            "ratio": med_tr / med_ho if med_ho > 0 else (float("inf") if med_tr > 0 else float("nan"))}
 
 
 def _dcr(ctx: EvalContext) -> dict:
@@ -177,15 +225,19 @@ def _dcr(ctx: EvalContext) -> dict:
     assert T is not None  # the DCR indicators need a training set (registry needs)
     if ctx.reference is T:
         ts = ctx.reference_to_synthetic
-        s_t2, s_t_idx, r_t2 = ts.b_nn2, ts.b_nn, ctx.prdc_reference["_real_to_fake_nn2"]
+        s_t2, s_t_idx = ts.b_nn2, ts.b_nn
+        r_t2, r_t_idx = ctx.prdc_reference["_real_to_fake_nn2"], ctx.prdc_reference["_real_to_fake_nn"]
     else:
-        st = _knn.cross_pass(S, T)
-        s_t2, s_t_idx, r_t2 = st.a_nn2, st.a_nn, _knn.cross_pass(R, T).a_nn2
+        st, rt = _knn.cross_pass(S, T), _knn.cross_pass(R, T)
+        s_t2, s_t_idx, r_t2, r_t_idx = st.a_nn2, st.a_nn, rt.a_nn2, rt.a_nn
     seen = ctx.held_out_copies   # held-out profiles that are training profiles too (a sample in the data twice)
     if seen is None or len(seen) != len(R):
         seen = _knn.same_profiles(R, T)
-    return dcr_from_neighbours(np.sqrt(s_t2), s_t_idx, np.sqrt(ctx.prdc["_fake_to_real_nn2"]), np.sqrt(r_t2),
-                               n_train=len(T), n_holdout=len(R), holdout_in_train=seen)
+    out = dcr_from_neighbours(np.sqrt(s_t2), s_t_idx, np.sqrt(ctx.prdc["_fake_to_real_nn2"]), np.sqrt(r_t2),
+                              n_train=len(T), n_holdout=len(R), holdout_in_train=seen)
+    # the held-out profiles' own neighbours, for the reference (privacy_reference)
+    out["_held_out_neighbours"] = (np.sqrt(r_t2), np.asarray(r_t_idx), np.sqrt(ctx.real_knn2[:, 0]))
+    return out
 
 
 @scorer("privacy", order=30, metrics=("dcr_share", "dcr_ratio", "near_copy_share"))
@@ -196,7 +248,8 @@ def score_privacy(ctx: EvalContext) -> Scored:
     nb = ctx.n_boot
     assert ctx.train is not None
     ref = privacy_reference(ctx.train, ctx.real, ctx.stream("privacy_reference"), real_labels=ctx.real_labels,
-                            train_labels=ctx.train_labels) if len(ctx.real) >= 4 else {}
+                            train_labels=ctx.train_labels,
+                            neighbours=p["_held_out_neighbours"]) if len(ctx.real) >= 4 else {}
     rows = []
     if ctx.wants("dcr_share"):
         rows.append(ctx.row("dcr_share", p["share_closer_to_train"],
