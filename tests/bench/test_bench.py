@@ -160,6 +160,7 @@ def test_run_folders_synthetic_counts_and_plot_data(tiny_bench):
     assert steps["T"] == 20 and steps["samplers"] == ["ddim", "dpm++"]
     for sampler in ("ddim", "dpm++"):  # the same grid for both (50 capped at T; dpm++ stops at 50 steps)
         assert [p["steps"] for p in steps["points"] if p["sampler"] == sampler] == [2, 5, 20]
+    _check_steps_curve_references(out, steps)
     with np.load(out / "plots" / "real.npz") as z:
         assert z["pca"].shape == (33, 2) and z["corr"].shape == (50, 50) and z["mean"].shape == (60,)
         assert np.allclose(np.diag(z["corr"]), 1.0, atol=1e-5)
@@ -168,6 +169,28 @@ def test_run_folders_synthetic_counts_and_plot_data(tiny_bench):
     tpc = json.loads((out / "plots" / "tstr_per_class.json").read_text())
     assert set(tpc["sets"]) >= {"real (TRTR)", "gaussian", "ddpm", "ddim"}
     assert set(tpc["sets"]["gaussian"]["per_class"]) == {"alpha", "beta", "gamma"}
+
+
+def _check_steps_curve_references(out, steps):
+    """The steps curve's ceiling is the real training profiles and its floor the Gaussian row's first set, each
+    scored as the curve's own sets are (recomputed here from the split record and the saved set)."""
+    from rnagen.bench.plotdata import RealReference
+    from rnagen.data import read
+
+    refs = steps["references"]
+    keys = set(steps["points"][0]) - {"sampler", "steps", "sample_seconds"}
+    # the ceiling has no Fréchet distance in a PCA fitted on its own profiles
+    assert set(refs) == {"real", "gaussian"} and set(refs["gaussian"]) == keys
+    assert set(refs["real"]) == keys - {"frechet_pca"}
+    split = json.loads((out / "split.json").read_text())
+    data = read(out.parent / "tiny_expr.csv", label_key="kind")
+    train, test = data[split["train"]].copy(), data[split["test"]].copy()
+    ref = RealReference(train, test, label_key="kind", seed=0)
+    assert refs["real"] == pytest.approx({k: v for k, v in ref.step_quality(train, seed=0).items()
+                                          if k != "frechet_pca"})
+    floor_set = ad.read_h5ad(out / "runs" / "gaussian_seed0" / "synthetic_gaussian.h5ad")
+    assert refs["gaussian"] == pytest.approx(ref.step_quality(floor_set, seed=0))
+    assert refs["gaussian"] != pytest.approx(refs["real"])
 
 
 def test_resume_skips_finished_models(tmp_path, labelled_csv, monkeypatch):

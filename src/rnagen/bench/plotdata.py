@@ -9,7 +9,8 @@ data lives in ``OUT/plots/``:
 ``<row>.npz``       the same quantities for one benchmark row's synthetic set (first seed), projected on the
                     real PCA basis (and the real UMAP when umap-learn is installed)
 ``tstr_per_class.json``  per-class recall of a classifier trained on each synthetic set, tested on real test
-``steps_curve.json`` quality of DDIM and DPM-Solver++ samples against the number of sampling steps
+``steps_curve.json`` quality of DDIM and DPM-Solver++ samples against the number of sampling steps, with the
+                    real training profiles' (the ceiling) and the Gaussian floor's values scored alike
 ``recon_<method>.npz``   per-gene R² of each reconstruction method on held-out real profiles
 ``biology_<row>.npz``    biological fidelity of one row's synthetic set (first seed) against the real training
                     profiles: per class and gene the log2 fold change and BH q-value of each set (class vs

@@ -1060,12 +1060,15 @@ def _trained(model_name, ovr, run_dir: Path, run_fp: str, train, label_key, seed
 def _steps_curve(bench: _Bench, gen, *, seed: int, run_fp: str) -> None:
     """Quality against the number of sampling steps of the same trained network, for each deterministic
     sampler: DDIM (eta = 0) over the whole grid, DPM-Solver++(2M) up to ``DPM_MAX_STEPS`` (a second-order
-    solver is meant for few steps)."""
+    solver is meant for few steps); next to the same indicators of the real training profiles (the ceiling)
+    and of the floor row's first set (the per-class Gaussian, drawn as its leaderboard row draws it), each
+    scored as the curve's sets are, so that a point reads against both."""
     path = bench.out / "plots" / STEPS_CURVE
     T = gen.config.schedule.T
     grid = sorted({min(int(s), T) for s in (bench.steps_grid or DDIM_STEP_GRID[bench.budget]) if int(s) >= 1})
     grids = {"ddim": grid, "dpm++": [st for st in grid if st <= DPM_MAX_STEPS]}
-    fp = _hash({"run": run_fp, "grids": grids})
+    floor = _plan(bench, ROWS[FLOOR_ROW][0], [], 0)
+    fp = _hash({"run": run_fp, "grids": grids, "floor": floor.run_fp})
     prev = _read_json(path)
     if (prev and prev.get("fingerprint") == fp and prev.get("run") == run_fp) or not gen.is_fitted:
         return
@@ -1078,8 +1081,17 @@ def _steps_curve(bench: _Bench, gen, *, seed: int, run_fp: str) -> None:
             sec = time.perf_counter() - t0
             points.append({"sampler": sampler, "steps": st, "sample_seconds": sec,
                            **bench.ref.step_quality(syn, seed=seed)})
+    bench.say("steps curve: its ceiling and floor")
+    gauss = _trained(floor.model, floor.overrides, floor.run_dir, floor.run_fp, bench.train, bench.label_key,
+                     floor.seed, bench.device, bench.progress, bench.say)
+    # the Fréchet distance's PCA is fitted on the real training profiles, whose own projections carry the variance
+    # the fit gave them: their distance reads above a new real draw's (BENCHMARKS.md, "Is the ceiling what a
+    # perfect generator scores?"), so the ceiling has none
+    ceiling = {k: v for k, v in bench.ref.step_quality(bench.train, seed=seed).items() if k != "frechet_pca"}
+    references = {CEILING_ROW: ceiling,
+                  FLOOR_ROW: bench.ref.step_quality(gauss.sample(like=bench.train, seed=floor.seed), seed=seed)}
     write_json(path, {"fingerprint": fp, "run": run_fp, "T": T, "model": "diffusion", "samplers": list(grids),
-                      "points": points})
+                      "points": points, "references": references})
 
 
 # ---------------------------------------------------------------------------------------------------------

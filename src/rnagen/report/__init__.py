@@ -451,7 +451,11 @@ def _result_figures(pdir: Path, rows: list[dict[str, Any]], real: dict[str, np.n
             figures.append({"id": "steps", "title": "Quality against the number of sampling steps",
                             "caption": "The same trained diffusion model sampled deterministically with a "
                                        "growing number of respaced steps, by DDIM (eta = 0, solid) and "
-                                       "DPM-Solver++(2M) (dashed); scored against real test.",
+                                       "DPM-Solver++(2M) (dashed); scored against real test"
+                                       + ("; horizontal lines: the real training profiles (the ceiling, "
+                                          "dotted; none for the Fréchet distance, whose PCA is fitted on "
+                                          "them) and the Gaussian floor's first set (dash-dotted), scored alike."
+                                          if curve.get("references") else "."),
                             "img": plots.steps_curve(curve)})
     r2 = {}
     for f in sorted(pdir.glob("recon_*.npz")):

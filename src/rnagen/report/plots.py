@@ -185,32 +185,48 @@ def _nan(v: Any) -> float:
 
 
 def steps_curve(curve: Mapping[str, Any]) -> str:
-    """Quality indicators against the number of sampling steps (log x axis), one line style per sampler."""
+    """Quality indicators against the number of sampling steps (log x axis), one line style per sampler, with
+    the real training profiles' values (the ceiling, dotted) and the Gaussian floor's (dash-dotted) as
+    horizontal lines in each indicator's colour where the curve holds them."""
     plt = _plt()
     # steps curves written by earlier versions name two points' keys otherwise
     legacy = {"tstr_accuracy_logreg": "tstr_logreg_accuracy", "frechet_distance_pca": "frechet_pca"}
     pts = [{legacy.get(k, k): v for k, v in p.items()} for p in curve["points"]]
+    refs = {name: {legacy.get(k, k): v for k, v in vals.items()}
+            for name, vals in (curve.get("references") or {}).items()}
+    ref_style = {"real": (":", "real training profiles (ceiling)"), "gaussian": ("-.", "Gaussian (floor)")}
     samplers = list(dict.fromkeys(p.get("sampler", "ddim") for p in pts))
     styles = {name: ("-", "--", ":", "-.")[i % 4] for i, name in enumerate(samplers)}
     keys = [k for k in ("tstr_logreg_accuracy", "correlation_score", "precision", "recall", "coverage")
             if k in pts[0]]
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    panels = [("density", "C5", "density (1 = as real)")] if "density" in pts[0] else []
+    panels += [("frechet_pca", "C3", "Fréchet distance (PCA, lower is better)")] if "frechet_pca" in pts[0] else []
+    fig, axes = plt.subplots(1, 2 + len(panels), figsize=(4.4 * (2 + len(panels)), 3.6))
     for name in samplers:
         sp = [p for p in pts if p.get("sampler", "ddim") == name]
         steps = [p["steps"] for p in sp]
         for c, k in enumerate(keys):
             axes[0].plot(steps, [p[k] for p in sp], marker="o", ls=styles[name], color=f"C{c}",
                          label=f"{k} ({name})")
-        if "frechet_pca" in sp[0]:
-            axes[1].plot(steps, [p["frechet_pca"] for p in sp], marker="o", ls=styles[name],
-                         color="C3", label=name)
-        axes[2].plot(steps, [p["sample_seconds"] for p in sp], marker="o", ls=styles[name], color="C4",
-                     label=name)
+        for ax, (k, colour, _) in zip(axes[1:], panels):
+            ax.plot(steps, [p[k] for p in sp], marker="o", ls=styles[name], color=colour, label=name)
+        axes[-1].plot(steps, [p["sample_seconds"] for p in sp], marker="o", ls=styles[name], color="C4",
+                      label=name)
+    for ref, vals in refs.items():
+        ls, label = ref_style.get(ref, ("--", ref))
+        for c, k in enumerate(keys):
+            if vals.get(k) is not None:
+                axes[0].axhline(vals[k], ls=ls, lw=0.9, color=f"C{c}", alpha=0.8)
+        for ax, (k, colour, _) in zip(axes[1:], panels):
+            if vals.get(k) is not None:
+                ax.axhline(vals[k], ls=ls, lw=0.9, color=colour, alpha=0.8, label=label)
+        axes[0].plot([], [], ls=ls, color="0.3", label=label)
     axes[0].set_ylim(-0.02, 1.02)
     axes[0].set_ylabel("higher is better")
     axes[0].legend(fontsize=6, ncol=2 if len(samplers) > 1 else 1)
-    axes[1].set_ylabel("Fréchet distance (PCA, lower is better)")
-    axes[2].set_ylabel("sampling seconds")
+    for ax, (_, _, ylabel) in zip(axes[1:], panels):
+        ax.set_ylabel(ylabel)
+    axes[-1].set_ylabel("sampling seconds")
     for ax in axes[1:]:
         ax.legend(fontsize=7)
     for ax in axes:
