@@ -40,6 +40,7 @@ def test_report_is_one_self_contained_file(tiny_bench):
     for fig in ("pca", "corr", "moments", "tstr", "steps"):
         assert f'id="{fig}"' in text
     assert 'id="recon"' not in text  # no reconstruction ran
+    assert 'id="figures-first-run"' not in text   # one run: nothing to tell apart
     # the report leads with the share of the gap closed: before the leaderboard, one colour-coded row per
     # model (the Gaussian marked as the floor, the real ceiling left out), the leaderboard's numbers in percent
     assert 'id="gap-table"' in text and text.index('id="gap-table"') < text.index('id="leaderboard-table"')
@@ -296,3 +297,20 @@ def test_figures_leave_out_plot_files_written_after_the_leaderboard(tiny_bench, 
     (copy / "leaderboard.json").write_text(json.dumps(lb))
     text = write_report(copy).read_text()
     assert 'id="plots-left-out"' not in text and drawn[-1] == ["ddim", "ddpm", "gaussian"]
+
+
+def test_figures_of_several_runs_say_they_draw_the_first(tiny_bench, tmp_path):
+    """With several runs the tables are means over them while the set figures draw one run's sets: the report
+    says which."""
+    import shutil
+
+    src, _, _ = tiny_bench
+    out = tmp_path / "b"
+    shutil.copytree(src, out)
+    lb = json.loads((out / "leaderboard.json").read_text())
+    lb["settings"].update({"splits": 3, "seeds": 2, "seed": 5})
+    (out / "leaderboard.json").write_text(json.dumps(lb))
+    text = write_report(out).read_text(encoding="utf-8")
+    note = text[text.index('id="figures-first-run"'):text.index("</p>", text.index('id="figures-first-run"'))]
+    assert "split seed 5" in note and "over\nthe 6 runs" in note and "privacy curve" not in note
+    assert text.index('id="figures-first-run"') < text.index('id="pca"')
