@@ -156,6 +156,12 @@ CASES = [
     ("sample-gaussian-steps-guidance", _sample("--n", "4", "--steps", "5", "--guidance", "1", run="{gauss}"),
      "--steps, --guidance set the diffusion model's sampling"),
     ("sample-not-a-run", _sample("--n", "4", run="{root}/norun"), "run folder"),
+    ("sample-autoguidance-from-one", _sample("--n", "4", "--autoguidance-from", "1"), "--autoguidance-from"),
+    ("sample-autoguidance-to-zero", _sample("--n", "4", "--autoguidance-to", "0"), "--autoguidance-to"),
+    ("sample-autoguidance-interval-empty", _sample("--n", "4", "--autoguidance-from", "0.6", "--autoguidance-to",
+                                                   "0.4"), "must be below autoguidance_to"),
+    ("sample-gaussian-autoguidance-to", _sample("--n", "4", "--autoguidance-to", "0.5", run="{gauss}"),
+     "--autoguidance-to sets the diffusion model's sampling"),
     # --- evaluate --------------------------------------------------------------------------------------------
     ("evaluate-k-zero", _evaluate("--k", "0"), "--k"),
     ("evaluate-k-negative", _evaluate("--k", "-1"), "--k"),

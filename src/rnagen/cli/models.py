@@ -70,13 +70,13 @@ def cmd_sample(args: argparse.Namespace) -> int:
         table = output_ending(args.out, *PROFILES) != ".h5ad"   # another format's name refused before any work
         model = load(args.run_dir, device=args.device)
         options = {}
-        for key in ("sampler", "steps", "eta", "guidance", "autoguidance"):
+        for key in ("sampler", "steps", "eta", "guidance", "autoguidance", "autoguidance_from", "autoguidance_to"):
             value = getattr(args, key)
             if value is not None:
                 options[key] = value
         if options and model.name != "diffusion":
             # the Python API's option names are no flags of this command: the flags given are what to drop
-            given = ", ".join(f"--{k}" for k in options)
+            given = ", ".join("--" + k.replace("_", "-") for k in options)
             raise ConfigError(f"{given} set{'s' if len(options) == 1 else ''} the diffusion model's sampling; "
                               f"{args.run_dir} holds a {model.name} model: drop {given}")
         syn = model.sample(args.n, n_per_label=args.n_per_label, like=args.like, seed=args.seed,
@@ -164,6 +164,11 @@ def register(sub) -> None:
                    help="autoguidance weight, 1 to 10: the network's output pushed away from its guide's, the same "
                         "network earlier in its training (Karras et al. 2024); 1 = off (default: the weight the "
                         "held-out profiles chose at training; 1 where none were held out)")
+    p.add_argument("--autoguidance-from", type=T.number("[0, 1)"), default=None, metavar="LO",
+                   help="apply autoguidance only at the steps whose noise level (t + 1) / T is above LO (default 0: "
+                        "every step up to --autoguidance-to); each step left out saves the guide's network call")
+    p.add_argument("--autoguidance-to", type=T.number("(0, 1]"), default=None, metavar="HI",
+                   help="apply autoguidance only at the steps whose noise level (t + 1) / T is at most HI (default 1)")
     p.add_argument("--seed", type=T.seed, default=0, help="random seed (default 0)")
     p.add_argument("--batch-size", type=T.integer(">= 1"), default=None,
                    help="profiles per batch (default 4096); the diffusion model, the VAE and a WGAN-GP with output "

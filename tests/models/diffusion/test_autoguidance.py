@@ -160,3 +160,57 @@ def test_a_fixed_length_run_takes_its_guide_at_half_its_steps(small_gtex):
     assert m.guide_step == 15 and m.guide_net is not None
     assert m.guide_weight == 1.0 and "guide" not in m.validation   # nothing held out to choose a weight on
     assert m.sample(n_per_label=2, seed=0).uns["rnagen"]["synthetic"]["autoguidance"] == 1.0
+
+
+class Stepwise(nn.Module):
+    """The guided network at the timesteps in ``steps``, the network alone elsewhere, with a record of the
+    timesteps it was called at: what sampling with an autoguidance interval gives."""
+
+    def __init__(self, net, guide, w, lo, hi, T):
+        super().__init__()
+        self.net, self.both, self.lo, self.hi, self.T = net, Combined(net, guide, w), lo, hi, T
+        self.null_label, self.seen = net.null_label, []
+
+    def forward(self, x, t, y):
+        step = int(t.reshape(-1)[0])
+        self.seen.append(step)
+        return self.both(x, t, y) if self.lo < (step + 1) / self.T <= self.hi else self.net(x, t, y)
+
+
+@pytest.mark.parametrize("lo, hi", [(0.5, 1.0), (0.0, 0.5), (0.25, 0.75)])
+def test_an_autoguidance_interval_guides_only_its_steps(guided, lo, hi):
+    """With an interval (lo, hi] of noise levels (Kynkäänniemi et al. 2024) the guide is called at the steps
+    whose (t + 1) / T lies in it, and only there; the output is the guided network there and the network alone
+    elsewhere. The default interval, (0, 1], is every step."""
+    net, guide = guided.net, guided.guide_net
+    T = guided.schedule.T
+    calls = []
+    hook = guide.register_forward_pre_hook(lambda m, a: calls.append(int(a[1].reshape(-1)[0])))
+    try:
+        out = guided.sample(n_per_label=10, seed=3, autoguidance=2.0, autoguidance_from=lo, autoguidance_to=hi).X
+    finally:
+        hook.remove()
+    assert calls and all(lo < (t + 1) / T <= hi for t in calls)
+    try:
+        guided.net = Stepwise(net, guide, 2.0, lo, hi, T)
+        want = guided.sample(n_per_label=10, seed=3, autoguidance=1).X
+        seen = guided.net.seen
+    finally:
+        guided.net = net
+    assert sorted(set(calls)) == sorted({t for t in seen if lo < (t + 1) / T <= hi})
+    assert len(set(seen)) > len(set(calls))   # some steps unguided
+    np.testing.assert_allclose(out, want, rtol=1e-4, atol=1e-4)
+    every = guided.sample(n_per_label=10, seed=3, autoguidance=2.0).X
+    np.testing.assert_array_equal(guided.sample(n_per_label=10, seed=3, autoguidance=2.0, autoguidance_from=0.0,
+                                                autoguidance_to=1.0).X, every)
+    assert not np.allclose(out, every, atol=1e-3)
+
+
+@pytest.mark.parametrize("lo, hi, match", [(0.5, 0.5, "below autoguidance_to"), (0.7, 0.2, "below"),
+                                           (-0.1, 1.0, "autoguidance_from"), (0.0, 1.5, "autoguidance_to"),
+                                           (float("nan"), 1.0, "autoguidance_from")])
+def test_an_empty_or_out_of_range_interval_is_refused(guided, lo, hi, match):
+    with pytest.raises(ConfigError, match=match):
+        guided.sample(n_per_label=2, seed=0, autoguidance_from=lo, autoguidance_to=hi)
+    with pytest.raises(ConfigError, match=match):
+        DiffusionModel.from_config(overrides=[f"sample.autoguidance_from={lo}", f"sample.autoguidance_to={hi}"])

@@ -143,7 +143,7 @@ AUTOGUIDANCE_RANGE = "[1, 10]"
 
 @dataclass
 @checked("sample", steps=">= 1", eta=">= 0", guidance=GUIDANCE_RANGE, clip_x0="> 0",
-         autoguidance=AUTOGUIDANCE_RANGE)
+         autoguidance=AUTOGUIDANCE_RANGE, autoguidance_from="[0, 1)", autoguidance_to="(0, 1]")
 class SampleConfig:
     """Sampling defaults (section ``[sample]``); each can be overridden per call / on the command line."""
 
@@ -172,9 +172,25 @@ class SampleConfig:
     network alone; one network call per step instead of two). Unset: the weight chosen at training on the
     held-out profiles that chose the length (:data:`GUIDE_WEIGHTS`, 1 among them; 1 where nothing was held
     out). A model that kept no guide samples with 1, and refuses another weight asked for in the call."""
+    autoguidance_from: float = 0.0
+    """Autoguidance applies at the steps whose timestep t of T has ``autoguidance_from`` < (t + 1) / T <=
+    ``autoguidance_to``, the network alone at the others (guidance in a limited interval of noise levels,
+    Kynkäänniemi et al. 2024); (0, 1], the default, is every step. Each step left out saves the guide's call."""
+    autoguidance_to: float = 1.0
+    """The top of the interval of :attr:`autoguidance_from`."""
 
     def __post_init__(self) -> None:
         _check_sample_options(self.sampler, self.steps, self.eta, self.guidance, self.spacing, self.clip_x0)
+        _check_interval(self.autoguidance_from, self.autoguidance_to)
+
+
+def _check_interval(lo, hi) -> None:
+    """The autoguidance interval (:attr:`SampleConfig.autoguidance_from`): 0 <= lo < hi <= 1."""
+    check_number("autoguidance_from", lo, "[0, 1)")
+    check_number("autoguidance_to", hi, "(0, 1]")
+    if not float(lo) < float(hi):
+        raise ConfigError(f"autoguidance_from must be below autoguidance_to, got {lo:g} and {hi:g}: the interval "
+                          "of noise levels where the guide applies would hold no step")
 
 
 def _check_sample_options(sampler, steps, eta, guidance, spacing, clip_x0, T: int | None = None) -> None:
@@ -488,7 +504,8 @@ class DiffusionModel(Generator):
     def _sample(self, y: np.ndarray, *, seed: int, batch_size: int, progress: bool, decode: bool = True,
                 **options: Any) -> np.ndarray:
         s = self.config.sample
-        valid = {"sampler", "steps", "eta", "guidance", "spacing", "clip_x0", "autoguidance"}
+        valid = {"sampler", "steps", "eta", "guidance", "spacing", "clip_x0", "autoguidance", "autoguidance_from",
+                 "autoguidance_to"}
         unknown = sorted(set(options) - valid)
         if unknown:
             raise ConfigError(f"unknown sampler option(s) {unknown}; valid: {sorted(valid)}")
@@ -508,6 +525,7 @@ class DiffusionModel(Generator):
             eta = s.eta  # the configured eta is DDIM's; ddpm and dpm++ run with their own unless one is asked
         _check_sample_options(opt["sampler"], opt["steps"], eta, opt["guidance"], opt["spacing"],
                               opt["clip_x0"], T=self.schedule.T)
+        _check_interval(opt["autoguidance_from"], opt["autoguidance_to"])
         if float(opt["guidance"]) > 0 and self.config.objective.label_dropout <= 0:
             # ε(x, ∅) of eq. 6 is the output for the null label, which a model never shown it has not learnt
             raise ConfigError(f"guidance {opt['guidance']:g} needs the unconditional output the model learns from "
@@ -523,15 +541,18 @@ class DiffusionModel(Generator):
         w = float(opt["guidance"])
         return self.generate(torch.from_numpy(np.asarray(y, dtype=np.int64)), sampler=sampler, guidance=w,
                              seed=seed, batch_size=batch_size, progress=progress, decode=decode,
-                             autoguidance=opt["autoguidance"])
+                             autoguidance=opt["autoguidance"],
+                             interval=(float(opt["autoguidance_from"]), float(opt["autoguidance_to"])))
 
     @torch.inference_mode()
     def generate(self, y: torch.Tensor, *, sampler, guidance: float, seed: int, batch_size: int,
-                 progress: bool = False, decode: bool = True, autoguidance: float = 1.0) -> np.ndarray:
+                 progress: bool = False, decode: bool = True, autoguidance: float = 1.0,
+                 interval: tuple[float, float] = (0.0, 1.0)) -> np.ndarray:
         """Run ``sampler`` (with its own eta) for class ids ``y`` in batches; returns float32 profiles in the
         transformed space (in a principal-component space, ``preprocess.space``, the scores decoded with each
         class's residual drawn; with ``decode=False`` the scores themselves). ``autoguidance`` w != 1 combines
-        the network's output with its guide's (:attr:`SampleConfig.autoguidance`).
+        the network's output with its guide's (:attr:`SampleConfig.autoguidance`) at the steps whose (t + 1) / T
+        lies in ``interval`` = (from, to] (:attr:`SampleConfig.autoguidance_from`).
 
         One seeded generator draws every batch's x_T and step noise in order (then the residual), so the output
         is reproducible for a given (seed, batch_size).
@@ -545,6 +566,8 @@ class DiffusionModel(Generator):
             raise ConfigError(f"autoguidance {autoguidance:g} needs the guide a model keeps from its training "
                               "(objective.guide_fraction > 0), and this one kept none; sample with autoguidance 1, or "
                               "train again with objective.guide_fraction > 0")
+        lo, hi = interval
+        T = self.schedule.T
         g = torch.Generator(device=dev)
         g.manual_seed(int(seed))
         out, decode = self._draw_buffer(len(y), decode)
@@ -571,7 +594,7 @@ class DiffusionModel(Generator):
             def denoise(x: torch.Tensor, t: int) -> torch.Tensor:
                 t_buf.fill_(t)
                 out = guided(net, x)
-                if guide is None:
+                if guide is None or not lo < (int(t) + 1) / T <= hi:
                     return out
                 # autoguidance (Karras et al. 2024, eq. 2): D_guide + w (D - D_guide), an affine combination, so
                 # the same on the ε, v or x0 the networks output
