@@ -567,7 +567,7 @@ class DiffusionModel(Generator):
                               "(objective.guide_fraction > 0), and this one kept none; sample with autoguidance 1, or "
                               "train again with objective.guide_fraction > 0")
         lo, hi = interval
-        T = self.schedule.T
+        T = sampler.schedule.T   # the noise level of step t is (t + 1) / T on the sampler's own schedule
         g = torch.Generator(device=dev)
         g.manual_seed(int(seed))
         out, decode = self._draw_buffer(len(y), decode)
