@@ -163,8 +163,8 @@ def test_a_fixed_length_run_takes_its_guide_at_half_its_steps(small_gtex):
 
 
 class Stepwise(nn.Module):
-    """The guided network at the timesteps in ``steps``, the network alone elsewhere, with a record of the
-    timesteps it was called at: what sampling with an autoguidance interval gives."""
+    """The guided network at the timesteps whose (t + 1) / T lies in (lo, hi], the network alone elsewhere, with
+    a record of the timesteps it was called at: what sampling with an autoguidance interval gives."""
 
     def __init__(self, net, guide, w, lo, hi, T):
         super().__init__()
