@@ -83,11 +83,16 @@ def dcr_from_neighbours(d_tr: np.ndarray, i_tr: np.ndarray, d_ho: np.ndarray, ho
     return {"dcr_train": d_tr, "dcr_holdout": d_ho, "share_closer_to_train": float(share_terms.mean()),
             "expected_share": n_train / (n_train + n_holdout),
             "median_dcr_train": med_tr, "median_dcr_holdout": med_ho,
-            # copies of held-out profiles (median DCR to them 0, to training > 0): infinitely far from memorising
-            "ratio": med_tr / med_ho if med_ho > 0 else (float("inf") if med_tr > 0 else float("nan")),
+            "ratio": _median_ratio(med_tr, med_ho),
             "threshold": thr,
             "flagged": np.flatnonzero(flag), "flagged_train_index": i_tr[flag],
             "near_copy_share": float(flag.mean()), "_share_terms": share_terms, "_near_terms": flag}
+
+
+def _median_ratio(med_tr: float, med_ho: float) -> float:
+    """The DCR ratio of two median distances; copies of held-out profiles (median DCR to them 0, to training
+    > 0) are infinitely far from memorising."""
+    return med_tr / med_ho if med_ho > 0 else (float("inf") if med_tr > 0 else float("nan"))
 
 
 # --------------------------------------------------------------------------------------------- scorer
@@ -215,7 +220,7 @@ def _ratio_reference(T: np.ndarray, R: np.ndarray, ro: np.ndarray, to: np.ndarra
     d_ho = np.minimum(d_rr, d_star)
     med_tr, med_ho = float(np.median(d_tr)), float(np.median(d_ho))
     return {"median_dcr_train": med_tr, "median_dcr_holdout": med_ho,
-            "ratio": med_tr / med_ho if med_ho > 0 else (float("inf") if med_tr > 0 else float("nan"))}
+            "ratio": _median_ratio(med_tr, med_ho)}
 
 
 def _dcr(ctx: EvalContext) -> dict:

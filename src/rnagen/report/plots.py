@@ -192,8 +192,7 @@ def steps_curve(curve: Mapping[str, Any]) -> str:
     # steps curves written by earlier versions name two points' keys otherwise
     legacy = {"tstr_accuracy_logreg": "tstr_logreg_accuracy", "frechet_distance_pca": "frechet_pca"}
     pts = [{legacy.get(k, k): v for k, v in p.items()} for p in curve["points"]]
-    refs = {name: {legacy.get(k, k): v for k, v in vals.items()}
-            for name, vals in (curve.get("references") or {}).items()}
+    refs = curve.get("references") or {}   # written with the registry names only
     ref_style = {"real": (":", "real training profiles (ceiling)"), "gaussian": ("-.", "Gaussian (floor)")}
     samplers = list(dict.fromkeys(p.get("sampler", "ddim") for p in pts))
     styles = {name: ("-", "--", ":", "-.")[i % 4] for i, name in enumerate(samplers)}
