@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from rnagen.bench import LEADERBOARD_COLUMNS, budget_overrides, parse_models, run_benchmark
-from rnagen.bench.budgets import ROWS
+from rnagen.bench.budgets import BUDGET_TABLE, BUDGETS, ROWS
 from rnagen.bench.runner import GAP_COLUMNS, _table_to_metrics
 from rnagen.cli.main import main
 from rnagen.errors import ConfigError, DataError, DivergedError
@@ -309,6 +309,30 @@ def test_budgets_and_model_names():
         net = ResMLPDenoiser(978, 26, width=cfg.width, depth=cfg.depth, expansion=cfg.expansion,
                              cond_dim=cfg.cond_dim or None)
     assert 227.6e6 <= sum(p.numel() for p in net.parameters()) <= 1.3 * 227.6e6
+    # the paper's TCGA rows: its 2 x 4096 denoiser (63.4 M parameters for 978 genes, REFERENCE.md) at lr 1.4e-3,
+    # the same 15,000 epochs; its VAE and WGAN-GP rows from the TCGA searches
+    tcga = budget_overrides("diffusion", "paper-tcga", n_train=1547)
+    assert "network.width=4096" in tcga and "train.lr=0.0014155" in tcga
+    assert f"train.steps={-(-15000 * 1547 // 2048)}" in tcga and "train.val_fraction=0.0" in tcga
+    cfg = get_model("diffusion").from_config(overrides=tcga).config.network
+    with torch.device("meta"):
+        net = ResMLPDenoiser(978, 33, width=cfg.width, depth=cfg.depth, expansion=cfg.expansion,
+                             cond_dim=cfg.cond_dim or None)
+    assert 63.4e6 <= sum(p.numel() for p in net.parameters()) <= 1.3 * 63.4e6
+    vae = get_model("vae").from_config(overrides=budget_overrides("vae", "paper-tcga", n_train=1547)).config
+    assert list(vae.network.hidden) == [2048, 8192, 256, 4096] and vae.train.batch_size == 2048
+    gan = budget_overrides("wgan-gp", "paper-tcga", n_train=1547)
+    gcfg = get_model("wgan-gp").from_config(overrides=gan).config
+    assert list(gcfg.network.critic_hidden) == [4096, 128] and gcfg.train.batch_size == 64
+    assert f"train.steps={-(-1000 * 1547 // 64)}" in gan
+    # the GTEx rows are untouched by the TCGA table built from them
+    assert "network.width=8192" in budget_overrides("diffusion", "paper", n_train=10)
+    # every budget has its sampler steps, steps grid and evaluation options, and the CLI offers each
+    from rnagen.bench.budgets import DDIM_STEP_GRID, EVALUATE_OPTIONS, SAMPLER_STEPS
+    from rnagen.cli.main import build_parser
+    assert set(BUDGET_TABLE) == set(DDIM_STEP_GRID) == set(SAMPLER_STEPS) == set(EVALUATE_OPTIONS) == set(BUDGETS)
+    bench_cli = build_parser()._subparsers._group_actions[0].choices["benchmark"]
+    assert next(a for a in bench_cli._actions if a.dest == "budget").choices == BUDGETS
     assert budget_overrides("gaussian", "standard", n_train=10) == []
     merged = budget_overrides("diffusion", "fast", n_train=10, extra=["train.steps=7"])
     assert "train.steps=7" in merged and "train.steps=1500" not in merged

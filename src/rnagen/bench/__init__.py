@@ -2,7 +2,8 @@
 
 - :func:`run_benchmark`: split, train, sample, reconstruct, evaluate, resumable; writes ``leaderboard.csv``,
   ``leaderboard.json`` and the report's plot data into an output folder.
-- :mod:`rnagen.bench.budgets`: the documented table of compute budgets (``fast``, ``standard``, ``paper``).
+- :mod:`rnagen.bench.budgets`: the documented table of compute budgets (``fast``, ``standard``, ``paper``,
+  ``paper-tcga``).
 """
 from .budgets import BUDGET_TABLE, BUDGETS, DEFAULT_MODELS, ROWS, budget_overrides, parse_models
 from .runner import (

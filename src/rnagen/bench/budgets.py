@@ -13,6 +13,10 @@ model's dataclass defaults (the single source of truth for everything not listed
     The settings of Lacan et al. (2026) (see ``REFERENCE.md``: GTEx best rows of the released
     hyperparameter searches; 15,000 epochs for the denoiser, 1,000 for the VAE and the GAN, fixed lengths on
     all training profiles, no validation share). Meant for a GPU.
+``paper-tcga``
+    The same recipe with the paper's TCGA best rows (its searches were run per data source): the denoiser 2 x
+    4096 at lr 1.4e-3, the VAE's and the WGAN-GP's TCGA layer sizes, batch sizes and learning rates. On
+    TCGA-like data this is the paper's recipe; ``paper`` is the GTEx one.
 
 An override value ``"epochs:E"`` on ``train.steps`` is converted to optimiser steps for the data at hand:
 ``ceil(E * n_train / batch_size)``, so a budget stated in epochs (as the paper states it) means the same on
@@ -30,8 +34,8 @@ from typing import Any, Literal
 
 from ..errors import ConfigError
 
-Budget = Literal["fast", "standard", "paper"]
-BUDGETS: tuple[str, ...] = ("fast", "standard", "paper")
+Budget = Literal["fast", "standard", "paper", "paper-tcga"]
+BUDGETS: tuple[str, ...] = ("fast", "standard", "paper", "paper-tcga")
 
 #: benchmark row -> (registered model name, sampler options passed to ``Generator.sample``)
 ROWS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -88,6 +92,21 @@ BUDGET_TABLE: dict[str, dict[str, dict[str, Any]]] = {
         "gaussian": {},
     },
 }
+# The paper's TCGA best rows (../shared/reference/rnadiffusion/best_hyperparams/*_tcga*.csv): what differs
+# from the GTEx rows above; everything else (schedule, epochs, EMA, fixed length, the models' forms) is shared.
+BUDGET_TABLE["paper-tcga"] = {
+    # residual MLP denoiser 2 x 4096, lr 1.4e-3 (79.5 M parameters for 978 genes and 33 classes with the
+    # 256-dimensional conditioning embedding; the paper's TCGA denoiser 63.4 M, REFERENCE.md)
+    "diffusion": {**BUDGET_TABLE["paper"]["diffusion"], "network.width": 4096, "train.lr": 1.4155e-3},
+    # conditional VAE: encoder/decoder blocks 2048-8192-256-4096, batch 2048, lr 1.11e-3
+    "vae": {**BUDGET_TABLE["paper"]["vae"], "network.hidden": [2048, 8192, 256, 4096], "train.batch_size": 2048,
+            "train.lr": 1.1107e-3},
+    # conditional WGAN-GP: generator 256-1024-8192, critic 4096-128, batch 64, lr 2.75e-4 (G) / 1.24e-4 (critic)
+    "wgan-gp": {**BUDGET_TABLE["paper"]["wgan-gp"], "network.generator_hidden": [256, 1024, 8192],
+                "network.critic_hidden": [4096, 128], "train.batch_size": 64, "gan.lr_generator": 2.7546e-4,
+                "gan.lr_critic": 1.2370e-4},
+    "gaussian": {},
+}
 
 #: steps of the quality-vs-steps curve of the report, per budget (capped at the schedule's T; DDIM over the
 #: whole grid, DPM-Solver++ over its first part, see ``bench.runner.DPM_MAX_STEPS``)
@@ -95,6 +114,7 @@ DDIM_STEP_GRID: dict[str, tuple[int, ...]] = {
     "fast": (5, 10, 25, 50, 100, 200),
     "standard": (5, 10, 25, 50, 100, 200, 500, 1000),
     "paper": (10, 25, 50, 100, 200, 500, 1000),
+    "paper-tcga": (10, 25, 50, 100, 200, 500, 1000),
 }
 #: sampling steps of the ddpm / ddim / dpm++ rows per budget (the paper walks all 1000 steps for ddpm and
 #: ddim); dpm++, a second-order solver, at the diffusion model's default 20 steps (its quality against DDIM 50:
@@ -103,6 +123,7 @@ SAMPLER_STEPS: dict[str, dict[str, int]] = {
     "fast": {"ddpm": 1000, "ddim": 50, "dpm++": 20},
     "standard": {"ddpm": 1000, "ddim": 100, "dpm++": 20},
     "paper": {"ddpm": 1000, "ddim": 1000, "dpm++": 50},
+    "paper-tcga": {"ddpm": 1000, "ddim": 1000, "dpm++": 50},
 }
 
 
@@ -112,6 +133,7 @@ EVALUATE_OPTIONS: dict[str, dict[str, Any]] = {
     "fast": {"classifier_seeds": (0,), "n_boot_expensive": 10},
     "standard": {},
     "paper": {"classifier_seeds": tuple(range(15))},
+    "paper-tcga": {"classifier_seeds": tuple(range(15))},
 }
 
 

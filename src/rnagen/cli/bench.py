@@ -157,9 +157,11 @@ def _common(p: argparse.ArgumentParser, *, budget_default: str = "fast") -> None
                    help="stratified splits (seeds SEED, SEED+1, ...), every model trained on each and the real "
                         "ceiling and Gaussian floor measured on each; the leaderboard reports the mean and the "
                         "spread over them (default 1: one draw of the held-out profiles)")
-    p.add_argument("--budget", choices=("fast", "standard", "paper"), default=budget_default,
+    # the names of rnagen.bench.budgets.BUDGETS, written out: importing rnagen.bench loads the runner
+    p.add_argument("--budget", choices=("fast", "standard", "paper", "paper-tcga"), default=budget_default,
                    help="compute budget: fast (CPU minutes), standard (model defaults), paper (the paper's "
-                        f"settings, for a GPU); default {budget_default}")
+                        "settings from its GTEx search, for a GPU), paper-tcga (the same from its TCGA search); "
+                        f"default {budget_default}")
     p.add_argument("--test-size", type=T.fraction_open, default=None,
                    help="held-out share of the stratified split (default 0.2)")
     p.add_argument("--seed", type=T.seed, default=0,
