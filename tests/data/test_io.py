@@ -2409,7 +2409,7 @@ def test_a_row_of_groups_above_the_header(tmp_path, capsys):
     assert list(a.obs_names) == samples and list(a.var_names) == genes and a.obs["group"].tolist() == want
     np.testing.assert_array_equal(a.X, X.T)
     assert "a row of groups above the header: obs 'group'" in get_history(a)[0]["orientation"]
-    cells = pd.DataFrame([[np.nan if v == "" else v for v in r] for r in rows])
+    cells = pd.DataFrame([[np.nan if v == "" else v for v in r] for r in rows], dtype=object)
     cells.iloc[0, 0] = "condition"
     cells.iloc[2:, 1:] = cells.iloc[2:, 1:].astype(float)
     cells.to_excel(tmp_path / "g.xlsx", header=False, index=False)

@@ -574,6 +574,7 @@ def _default_label_key(adata) -> str | None:
 def summarize(adata, *, path: str = "", label_key: str | None = None) -> str:
     """A text summary: samples, genes, gene ID type, labels with counts, log state and transform history."""
     import numpy as np
+    import pandas as pd
 
     from ..data import genes as g
     from ..pp import dense, get_history, log_state
@@ -635,7 +636,8 @@ def summarize(adata, *, path: str = "", label_key: str | None = None) -> str:
     # titles and descriptions are; at most 200 classes)
     keys = [label_key] if label_key else ([_default_label_key(adata)] if _default_label_key(adata) else [
         c for c in adata.obs.columns if (str(adata.obs[c].dtype) == "category" or (
-            adata.obs[c].dtype == object and adata.obs[c].map(lambda v: isinstance(v, str)).all()))
+            pd.api.types.is_string_dtype(adata.obs[c].dtype)   # object, or pandas 3's str
+            and adata.obs[c].map(lambda v: isinstance(v, str)).all()))
         and adata.obs[c].nunique() <= min(200, max(1, adata.n_obs - 1))])
     if not label_key and not keys and len(adata.obs.columns):
         lines.append("columns:   " + ", ".join(map(str, adata.obs.columns))[:300] + " (none looks like labels)")

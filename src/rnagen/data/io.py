@@ -3694,7 +3694,8 @@ def validate(adata, *, label_key: str | None = None, source: str = "data", allow
         log_of_zero = bool(inf.size and (inf < 0).all() and finite.size and float(finite.max()) <= 30.0)
         fixes = (["the -inf values are the log of 0 (R's log2(counts) writes -Inf): give the values before the "
                   "log, or log2(x + 1) of them" if log_of_zero else
-                  "replace the infinite values in the file"] if n_inf else []) + (
+                  "replace the infinite values in the file (inf, or a number beyond the float64 range such as 1e999: "
+                  "readers of some pandas versions turn those into inf)"] if n_inf else []) + (
             [] if allow_missing or not n_nan else
             ["fill in or drop the missing values with rnagen data prepare --missing impute|drop and use its .h5ad"])
         fix = " and ".join(fixes)
