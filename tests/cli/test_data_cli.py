@@ -93,6 +93,20 @@ def test_info_says_how_an_unrecorded_scale_is_taken(tmp_path, capsys, values, sa
     assert ("preprocess.log=none" in line) == (values.min() < -10.5)
 
 
+def test_info_lists_label_columns_held_as_text_of_either_kind():
+    """Without a recorded label column, `data info` lists the text columns that could be labels, whether pandas
+    holds them as objects or in its own string dtype (the only kind pandas 3 gives text); a column of one value
+    per sample (an id) is none."""
+    from rnagen.cli.data import summarize
+
+    a = ad.AnnData(np.ones((6, 3), dtype=np.float32))
+    a.obs["kind"] = pd.Series(["x", "y", "x", "y", "x", "x"], index=a.obs_names, dtype=object)
+    a.obs["site"] = pd.Series(["u", "u", "v", "v", "w", "w"], index=a.obs_names, dtype="string")
+    a.obs["sample"] = pd.Series([f"s{i}" for i in range(6)], index=a.obs_names, dtype="string")
+    text = summarize(a)
+    assert "labels (kind): 2 classes" in text and "labels (site): 3 classes" in text and "(sample)" not in text
+
+
 def test_numeric_annotation_columns_among_entrez_ids_are_not_genes(tmp_path, capsys):
     """An age and a batch column beside genes named by Entrez ids (a clinical covariate pasted next to the
     expression): kept as sample annotations with a note, not read as genes, and the log values are not logged
