@@ -25,12 +25,19 @@ indicator: the mean and sd over the splits, the same over the splits whose floor
 ceiling (``gap_resolved``), the fraction of splits at or above 90%, and the lowest and highest mean over
 disjoint groups of three splits (the tables of ``quality.py`` are means over three).
 
+``--groups K`` prints, per indicator, the ratio of the perfect generator's mean to the reference's mean over
+disjoint groups of K splits: for the membership attacks' TPR at a low FPR (``--metrics mia_logan_tpr_at_fpr001
+...``) the perfect generator and the reference are two independent real draws, so the ratios show how far apart
+two draws' means over K splits fall by chance (issue 18's rule: at most 2x the reference, means over 10 splits).
+
 Usage: OMP_NUM_THREADS=2 python benchmarks/ceiling_check.py --dataset gtex26 --splits 12
        OMP_NUM_THREADS=2 python benchmarks/ceiling_check.py --simulate 60,180,60,3000 --splits 4
        OMP_NUM_THREADS=2 python benchmarks/ceiling_check.py --dataset gtex26 --layout 0.4,0.2,0.4 \
            --fidelity-size held-out
        OMP_NUM_THREADS=1 python benchmarks/ceiling_check.py --dataset mirna4 --splits 12 --floor \
            --metrics density coverage precision recall aa_ts aa_truth aa_syn correlation_score
+       OMP_NUM_THREADS=1 python benchmarks/ceiling_check.py --dataset mirna4 --splits 40 --groups 10 \
+           --metrics mia_logan_tpr_at_fpr001 mia_mc_tpr_at_fpr001
 """
 from __future__ import annotations
 
@@ -59,6 +66,8 @@ def main() -> None:
     ap.add_argument("--layout", default="0.6,0.2,0.2", metavar="TRAIN,HELD,SYNTHETIC")
     ap.add_argument("--fidelity-size", choices=("synthetic", "held-out"), default="synthetic")
     ap.add_argument("--metrics", nargs="+", default=METRICS, help="the indicators to score (default: %(default)s)")
+    ap.add_argument("--groups", type=int, default=0, metavar="K",
+                    help="print the perfect-to-reference ratio of the means over disjoint groups of K splits")
     ap.add_argument("--floor", action="store_true",
                     help="fit the per-class Gaussian floor and print the perfect generator's share of the gap closed")
     args = ap.parse_args()
@@ -93,9 +102,28 @@ def main() -> None:
     print(f"{args.dataset}: {a.n_obs} profiles, {len(set(y))} classes, {args.splits} splits (train / held-out / "
           f"synthetic {len(tr)} / {len(te)} / {len(sy)}), fidelity_size {args.fidelity_size}")
     print(g.to_string(float_format=lambda v: f"{v:.4g}"))
+    if args.groups:
+        print(f"\nthe perfect generator's mean over the reference's, disjoint groups of {args.groups} splits")
+        print(group_ratios(r, args.groups).to_string(float_format=lambda v: f"{v:.4g}"))
     if args.floor:
         print("\nthe perfect generator's share of the gap closed (the floor fitted on the training part)")
         print(shares(r).to_string(float_format=lambda v: f"{v:.4g}"))
+
+
+def group_ratios(r: pd.DataFrame, k: int) -> pd.DataFrame:
+    """Per indicator: over disjoint groups of ``k`` splits in split order, the ratio of the perfect generator's
+    mean to the reference's (inf where the reference's mean is 0), its lowest, median and highest value and the
+    fraction of groups above 2."""
+    out = {}
+    for name, d in r.groupby("name", sort=False):
+        d = d.sort_values("split")
+        v, ref = d["value"].to_numpy(float), d["reference"].to_numpy(float)
+        ratios = np.array([np.mean(v[i:i + k]) / np.mean(ref[i:i + k]) if np.mean(ref[i:i + k]) > 0 else np.inf
+                           for i in range(0, len(v) - k + 1, k)])
+        if len(ratios):
+            out[name] = {"groups": len(ratios), "lowest": ratios.min(), "median": float(np.median(ratios)),
+                         "highest": ratios.max(), "above_2": float(np.mean(ratios > 2))}
+    return pd.DataFrame(out).T
 
 
 def gaussian_floor(train, like, seed: int):
