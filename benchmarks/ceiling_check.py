@@ -25,6 +25,10 @@ indicator: the mean and sd over the splits, the same over the splits whose floor
 ceiling (``gap_resolved``), the fraction of splits at or above 90%, and the lowest and highest mean over
 disjoint groups of three splits (the tables of ``quality.py`` are means over three).
 
+The first table also holds the mean and sd over the splits of the paired difference, the perfect generator's value
+less the reference (e.g. with ``--layout 0.4,0.2,0.4 --metrics tstr_mlp_accuracy``: TSTR on a perfect generator's
+training-sized set less TRTR).
+
 ``--groups K`` prints, per indicator, the ratio of the perfect generator's mean to the reference's mean over
 disjoint groups of K splits: for the membership attacks' TPR at a low FPR (``--metrics mia_logan_tpr_at_fpr001
 ...``) the perfect generator and the reference are two independent real draws, so the ratios show how far apart
@@ -99,6 +103,9 @@ def main() -> None:
     r = pd.concat(rows).reset_index()
     g = r.groupby("name", sort=False).agg(perfect=("value", "mean"), perfect_sd=("value", "std"),
                                           reference=("reference", "mean"), reference_sd=("reference", "std"))
+    # paired per split: e.g. TSTR on a perfect generator's set minus TRTR, both trained on sets of one size
+    diff = r.assign(d=r["value"] - r["reference"]).groupby("name", sort=False)["d"]
+    g["difference"], g["difference_sd"] = diff.mean(), diff.std()
     print(f"{args.dataset}: {a.n_obs} profiles, {len(set(y))} classes, {args.splits} splits (train / held-out / "
           f"synthetic {len(tr)} / {len(te)} / {len(sy)}), fidelity_size {args.fidelity_size}")
     print(g.to_string(float_format=lambda v: f"{v:.4g}"))
@@ -141,7 +148,8 @@ def shares(r: pd.DataFrame) -> pd.DataFrame:
     disjoint groups of three splits in split order (``quality.py``'s tables are means over three)."""
     out = {}
     for name, d in r.dropna(subset=["gap_closed"]).groupby("name", sort=False):
-        v = d.sort_values("split")["gap_closed"].to_numpy(float)
+        d = d.sort_values("split")
+        v = d["gap_closed"].to_numpy(float)
         res = d["gap_resolved"].to_numpy(float) > 0.5
         triples = [v[i:i + 3].mean() for i in range(0, len(v) - 2, 3)]
         out[name] = {"splits": len(v), "mean": v.mean(), "sd": v.std(ddof=1) if len(v) > 1 else np.nan,
