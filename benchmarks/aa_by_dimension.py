@@ -26,6 +26,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 import quality as Q  # noqa: E402
+import resample_screen as RS  # noqa: E402
 
 
 def nearest_sq(A: np.ndarray, B: np.ndarray, block: int = 256) -> np.ndarray:
@@ -41,40 +42,26 @@ def nearest_sq(A: np.ndarray, B: np.ndarray, block: int = 256) -> np.ndarray:
 def main() -> None:
     """Per split: the AA_truth-like share per number of components, and the variance ratios."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--dataset", default="mirna4", choices=Q.DATASETS)
-    ap.add_argument("--data-dir", type=Path, default=Q.DEFAULT_DATA_DIR)
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0])
+    RS.common_args(ap, threads=2)
     ap.add_argument("--dims", type=int, nargs="+", default=[5, 20, 50])
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--cache", type=Path, default=None)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
     from sklearn.decomposition import PCA
 
     from rnagen import pp
-    from rnagen.models import get_model, load
     from rnagen.pp.history import log_state
 
     a = Q.load_dataset(args.dataset, args.data_dir)
     logged = bool((log_state(a) or {}).get("logged"))
 
-    def values(X) -> np.ndarray:
-        X = np.asarray(X, np.float64)
-        return X if logged else np.log2(np.maximum(X, 0) + 1)
-
     dims = sorted(d for d in args.dims if d < a.n_vars)
     for seed in args.seeds:
         tr, te = pp.split(a, label_key=Q.LABEL, test_size=0.2, seed=seed)
-        run = args.cache / f"{args.dataset}_{seed}" if args.cache else None
-        if run is not None and run.exists():
-            model = load(run, device="cpu")
-        else:
-            model = get_model("diffusion")()
-            model.fit(tr, label_key=Q.LABEL, seed=seed, progress=False)
+        model = RS.default_model(args.dataset, tr, seed, args.cache)
         syn = model.sample(like=te, seed=seed + 100)
         model_labels = syn.obs[Q.LABEL].astype(str).to_numpy()
-        Xtr, Xte, Xs = values(tr.X), values(te.X), values(syn.X)
+        Xtr, Xte, Xs = (RS.log_values(x.X, logged) for x in (tr, te, syn))
         mu, sd = Xtr.mean(0), Xtr.std(0) + 1e-8
         Ztr, T, S = (Xtr - mu) / sd, (Xte - mu) / sd, (Xs - mu) / sd
         R = Ztr[np.random.default_rng(seed).choice(len(Ztr), len(S), replace=False)]

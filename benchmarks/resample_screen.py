@@ -43,6 +43,12 @@ import quality as Q  # noqa: E402
 SHARES = ["density", "coverage", "precision", "recall", "aa_ts"]
 
 
+def log_values(X, logged: bool) -> np.ndarray:
+    """The values on the log scale the indicators read: as they are when logged, else log2(x + 1) of counts."""
+    X = np.asarray(X, np.float64)
+    return X if logged else np.log2(np.maximum(X, 0) + 1)
+
+
 class Ratio:
     """log w(x) = logit c(x) of a classifier of real training profiles against the model's samples."""
 
@@ -65,8 +71,7 @@ class Ratio:
                     MLPClassifier((128,), alpha=1e-2, early_stopping=True, random_state=seed, max_iter=500)).fit(F, y)
 
     def _log(self, X) -> np.ndarray:
-        X = np.asarray(X, np.float64)
-        return X if self.logged else np.log2(np.maximum(X, 0) + 1)
+        return log_values(X, self.logged)
 
     def features(self, a) -> np.ndarray:
         """The classifier's inputs for AnnData ``a``: the class one-hot and the (projected) z-scored genes."""
@@ -120,8 +125,7 @@ class Residual:
         self.fits = {c: (E[y == c].mean(0), LedoitWolf().fit(E[y == c]).covariance_) for c in np.unique(y)}
 
     def _log(self, X) -> np.ndarray:
-        X = np.asarray(X, np.float64)
-        return X if self.logged else np.log2(np.maximum(X, 0) + 1)
+        return log_values(X, self.logged)
 
     def apply(self, syn):
         """``syn`` with its residual parts redrawn (a copy)."""
@@ -138,21 +142,41 @@ class Residual:
         return out
 
 
-def main() -> None:
-    """Train (or load) the default diffusion model per split and print every variant's shares."""
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def common_args(ap: argparse.ArgumentParser, *, threads: int) -> None:
+    """The options this screen shares with ``aa_by_dimension.py``: data set, splits, threads, model cache."""
     ap.add_argument("--dataset", default="mirna4", choices=Q.DATASETS)
     ap.add_argument("--data-dir", type=Path, default=Q.DEFAULT_DATA_DIR)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
-    ap.add_argument("--variants", nargs="+", default=["plain", "lin4", "mlp4a05"])
-    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=threads)
     ap.add_argument("--cache", type=Path, default=None, help="folder keeping each split's trained model")
+
+
+def default_model(dataset: str, train, seed: int, cache: Path | None):
+    """The default diffusion model of split ``seed``: loaded from ``cache/DATASET_SEED`` when there, else trained
+    on ``train`` (and saved there when ``cache`` is given)."""
+    from rnagen.models import get_model, load
+
+    run = cache / f"{dataset}_{seed}" if cache else None
+    if run is not None and run.exists():
+        return load(run, device="cpu")
+    model = get_model("diffusion")()
+    model.fit(train, label_key=Q.LABEL, seed=seed, progress=False)
+    if run is not None:
+        model.save(run)
+    return model
+
+
+def main() -> None:
+    """Train (or load) the default diffusion model per split and print every variant's shares."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    common_args(ap, threads=1)
+    ap.add_argument("--variants", nargs="+", default=["plain", "lin4", "mlp4a05"])
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
     from rnagen import pp
     from rnagen.metrics.gap import gap_closed_from
-    from rnagen.models import get_model, load
+    from rnagen.models import get_model
     from rnagen.pp.history import log_state
 
     a = Q.load_dataset(args.dataset, args.data_dir)
@@ -160,14 +184,7 @@ def main() -> None:
     rows: dict[str, list[dict]] = {}
     for seed in args.seeds:
         tr, te = pp.split(a, label_key=Q.LABEL, test_size=0.2, seed=seed)
-        run = args.cache / f"{args.dataset}_{seed}" if args.cache else None
-        if run is not None and run.exists():
-            model = load(run, device="cpu")
-        else:
-            model = get_model("diffusion")()
-            model.fit(tr, label_key=Q.LABEL, seed=seed, progress=False)
-            if run is not None:
-                model.save(run)
+        model = default_model(args.dataset, tr, seed, args.cache)
         gauss = get_model("gaussian")()
         gauss.fit(tr, label_key=Q.LABEL, seed=seed, progress=False)
         floor, _ = Q.score_draws(gauss, tr, te, seed, 2, label_key=Q.LABEL)
