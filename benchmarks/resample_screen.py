@@ -5,9 +5,9 @@ learned generative models using likelihood-free importance weighting"; Azadi et 
 sampling): a probabilistic classifier c told the real training profiles from a training-sized synthetic set, so
 that w(x) = c(x) / (1 - c(x)) estimates p_data(x) / p_model(x); each class's synthetic set is then drawn without
 replacement (Efraimidis-Spirakis keys) from ``OVER`` times as many candidates with probability proportional to
-w(x)^alpha (alpha < 1 flattens the weights). The question is whether reweighting the model's own samples moves
-them where real profiles are more often than the model puts them (recall, AA_truth) without the spread of
-moving them (which the variance and temperature screens traded for density).
+w(x)^alpha (alpha < 1 flattens the weights). The question is whether keeping more of the model's own samples where
+real profiles lie more often than it puts them raises recall and lowers AA_truth without moving any sample (the
+variance and temperature screens, which move them, traded those for density).
 
 Classifiers (features: the log-scale genes z-scored with the training statistics, the class one-hot):
 ``lin``: logistic regression (C = 0.1) on the training profiles' 50 leading principal components (standardised)
