@@ -29,16 +29,6 @@ import quality as Q  # noqa: E402
 import resample_screen as RS  # noqa: E402
 
 
-def nearest_sq(A: np.ndarray, B: np.ndarray, block: int = 256) -> np.ndarray:
-    """Squared distance from each row of ``A`` to its nearest row of ``B`` (blocked)."""
-    b2 = (B ** 2).sum(1)
-    out = np.empty(len(A))
-    for i in range(0, len(A), block):
-        a = A[i:i + block]
-        out[i:i + block] = np.maximum((a ** 2).sum(1)[:, None] - 2 * a @ B.T + b2[None], 0).min(1)
-    return out
-
-
 def main() -> None:
     """Per split: the AA_truth-like share per number of components, and the variance ratios."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -50,7 +40,11 @@ def main() -> None:
     from sklearn.decomposition import PCA
 
     from rnagen import pp
+    from rnagen.metrics._knn import knn
     from rnagen.pp.history import log_state
+
+    def nearest_sq(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+        return knn(A, B, k=1, squared=True)[0][:, 0]
 
     a = Q.load_dataset(args.dataset, args.data_dir)
     logged = bool((log_state(a) or {}).get("logged"))

@@ -58,7 +58,7 @@ class Ratio:
         from sklearn.neural_network import MLPClassifier
 
         self.logged = logged
-        X = self._log(train.X)
+        X = log_values(train.X, logged)
         self.mu, self.sd = X.mean(0), X.std(0) + 1e-8
         self.classes = sorted(set(train.obs[Q.LABEL].astype(str)))
         self.pca = None
@@ -70,12 +70,9 @@ class Ratio:
         self.clf = (LogisticRegression(C=0.1, max_iter=2000) if kind == "lin" else
                     MLPClassifier((128,), alpha=1e-2, early_stopping=True, random_state=seed, max_iter=500)).fit(F, y)
 
-    def _log(self, X) -> np.ndarray:
-        return log_values(X, self.logged)
-
     def features(self, a) -> np.ndarray:
         """The classifier's inputs for AnnData ``a``: the class one-hot and the (projected) z-scored genes."""
-        Z = (self._log(a.X) - self.mu) / self.sd
+        Z = (log_values(a.X, self.logged) - self.mu) / self.sd
         if self.pca is not None:
             Z = self.pca.transform(Z) / np.sqrt(self.pca.explained_variance_)
         y = a.obs[Q.LABEL].astype(str).to_numpy()
@@ -116,7 +113,7 @@ class Residual:
         from sklearn.decomposition import PCA
 
         self.logged, self.rng = logged, np.random.default_rng([seed, 31])
-        X = self._log(train.X)
+        X = log_values(train.X, logged)
         self.mu, self.sd = X.mean(0), X.std(0) + 1e-8
         Z = (X - self.mu) / self.sd
         self.P = PCA(k, random_state=seed).fit(Z).components_            # k x G, orthonormal rows
@@ -124,12 +121,9 @@ class Residual:
         y = train.obs[Q.LABEL].astype(str).to_numpy()
         self.fits = {c: (E[y == c].mean(0), LedoitWolf().fit(E[y == c]).covariance_) for c in np.unique(y)}
 
-    def _log(self, X) -> np.ndarray:
-        return log_values(X, self.logged)
-
     def apply(self, syn):
         """``syn`` with its residual parts redrawn (a copy)."""
-        Z = (self._log(syn.X) - self.mu) / self.sd
+        Z = (log_values(syn.X, self.logged) - self.mu) / self.sd
         Z = (Z @ self.P.T) @ self.P
         y = syn.obs[Q.LABEL].astype(str).to_numpy()
         for c in np.unique(y):
@@ -174,21 +168,16 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
-    from rnagen import pp
     from rnagen.metrics.gap import gap_closed_from
-    from rnagen.models import get_model
     from rnagen.pp.history import log_state
 
     a = Q.load_dataset(args.dataset, args.data_dir)
     logged = bool((log_state(a) or {}).get("logged"))
     rows: dict[str, list[dict]] = {}
     for seed in args.seeds:
-        tr, te = pp.split(a, label_key=Q.LABEL, test_size=0.2, seed=seed)
+        tr, te, floor, ceiling = Q.split_with_floor(a, seed, 2, label_key=Q.LABEL)
         model = default_model(args.dataset, tr, seed, args.cache)
-        gauss = get_model("gaussian")()
-        gauss.fit(tr, label_key=Q.LABEL, seed=seed, progress=False)
-        floor, _ = Q.score_draws(gauss, tr, te, seed, 2, label_key=Q.LABEL)
-        out = {"gaussian": floor["value"]}
+        out = {"gaussian": floor}
         for v in args.variants:
             t0 = time.perf_counter()
             if v == "plain":
@@ -218,8 +207,8 @@ def main() -> None:
             out[v] = {k: float(np.mean([r[k] for r in draws])) for k in draws[0]} | {"ess": float(np.mean(ess))}
             print(f"split {seed} {v}: {time.perf_counter() - t0:.0f} s", flush=True)
         for name, r in out.items():
-            r = r | {f"gap_{s}": gap_closed_from(s, r, floor["value"], floor["reference"]) for s in SHARES}
-            r["tstr_gap"] = r["tstr_mlp_accuracy"] - floor["reference"]["tstr_mlp_accuracy"]
+            r = r | {f"gap_{s}": gap_closed_from(s, r, floor, ceiling) for s in SHARES}
+            r["tstr_gap"] = r["tstr_mlp_accuracy"] - ceiling["tstr_mlp_accuracy"]
             rows.setdefault(name, []).append(r)
             print(f"split {seed} {name:9s} " + " ".join(f"{s} {r[s]:.3f} ({r[f'gap_{s}']:.0%})" for s in SHARES)
                   + f" AA_truth {r['aa_truth']:.3f} AA_syn {r['aa_syn']:.3f} TSTR-TRTR {100 * r['tstr_gap']:+.1f}"
