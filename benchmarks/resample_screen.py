@@ -145,16 +145,16 @@ def common_args(ap: argparse.ArgumentParser, *, threads: int) -> None:
     ap.add_argument("--cache", type=Path, default=None, help="folder keeping each split's trained model")
 
 
-def default_model(dataset: str, train, seed: int, cache: Path | None):
-    """The default diffusion model of split ``seed``: loaded from ``cache/DATASET_SEED`` when there, else trained
-    on ``train`` (and saved there when ``cache`` is given)."""
+def default_model(dataset: str, train, seed: int, cache: Path | None, *, tag: str = "", fit_seed: int | None = None):
+    """The default diffusion model of split ``seed``: loaded from ``cache/DATASET_SEED[TAG]`` when there, else
+    trained on ``train`` with seed ``fit_seed`` (default ``seed``; saved there when ``cache`` is given)."""
     from rnagen.models import get_model, load
 
-    run = cache / f"{dataset}_{seed}" if cache else None
+    run = cache / f"{dataset}_{seed}{tag}" if cache else None
     if run is not None and run.exists():
         return load(run, device="cpu")
     model = get_model("diffusion")()
-    model.fit(train, label_key=Q.LABEL, seed=seed, progress=False)
+    model.fit(train, label_key=Q.LABEL, seed=seed if fit_seed is None else fit_seed, progress=False)
     if run is not None:
         model.save(run)
     return model
@@ -168,7 +168,6 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
-    from rnagen.metrics.gap import gap_closed_from
     from rnagen.pp.history import log_state
 
     a = Q.load_dataset(args.dataset, args.data_dir)
@@ -206,15 +205,27 @@ def main() -> None:
                 ess.append(e)
             out[v] = {k: float(np.mean([r[k] for r in draws])) for k in draws[0]} | {"ess": float(np.mean(ess))}
             print(f"split {seed} {v}: {time.perf_counter() - t0:.0f} s", flush=True)
-        for name, r in out.items():
-            r = r | {f"gap_{s}": gap_closed_from(s, r, floor, ceiling) for s in SHARES}
-            r["tstr_gap"] = r["tstr_mlp_accuracy"] - ceiling["tstr_mlp_accuracy"]
-            rows.setdefault(name, []).append(r)
-            print(f"split {seed} {name:9s} " + " ".join(f"{s} {r[s]:.3f} ({r[f'gap_{s}']:.0%})" for s in SHARES)
-                  + f" AA_truth {r['aa_truth']:.3f} AA_syn {r['aa_syn']:.3f} TSTR-TRTR {100 * r['tstr_gap']:+.1f}"
-                  f" DCR {r['dcr_share']:.3f} copies {r['near_copy_share']:.3f} ess {r.get('ess', 1.0):.2f}",
-                  flush=True)
-    print(f"\n{args.dataset}, splits {args.seeds}: share of the gap closed, mean ± sd over the splits")
+        print_split(rows, out, seed, floor, ceiling)
+    print_table(rows, args.dataset, args.seeds)
+
+
+def print_split(rows: dict[str, list[dict]], out: dict[str, dict], seed: int, floor: dict, ceiling: dict) -> None:
+    """Add split ``seed``'s values per row (``out``) to ``rows`` with their shares of the gap, and print them."""
+    from rnagen.metrics.gap import gap_closed_from
+
+    for name, r in out.items():
+        r = r | {f"gap_{s}": gap_closed_from(s, r, floor, ceiling) for s in SHARES}
+        r["tstr_gap"] = r["tstr_mlp_accuracy"] - ceiling["tstr_mlp_accuracy"]
+        rows.setdefault(name, []).append(r)
+        print(f"split {seed} {name:9s} " + " ".join(f"{s} {r[s]:.3f} ({r[f'gap_{s}']:.0%})" for s in SHARES)
+              + f" AA_truth {r['aa_truth']:.3f} AA_syn {r['aa_syn']:.3f} TSTR-TRTR {100 * r['tstr_gap']:+.1f}"
+              f" DCR {r['dcr_share']:.3f} copies {r['near_copy_share']:.3f} ess {r.get('ess', 1.0):.2f}",
+              flush=True)
+
+
+def print_table(rows: dict[str, list[dict]], dataset: str, seeds: list[int]) -> None:
+    """The share of the gap closed per row, mean ± sd over the splits, as a Markdown table."""
+    print(f"\n{dataset}, splits {seeds}: share of the gap closed, mean ± sd over the splits")
     print("| row | " + " | ".join(SHARES) + " | AA_truth / AA_syn | TSTR MLP - TRTR (points) | DCR share |")
     print("|---" * (len(SHARES) + 4) + "|")
     for name, rs in rows.items():

@@ -1,0 +1,149 @@
+"""Screens of variants of the default diffusion model that need their own training (issue 16).
+
+``aa_by_dimension.py`` finds the default's samples in place along the data's leading directions and away from the
+held-out profiles in the many weak ones: a held-out profile's nearest real neighbour shares structure with it in
+hundreds of genes (sub-types, sites, batches within a class) that the model's samples smooth over. Two questions:
+
+``kPER``, clusters as conditions: does the model reproduce that structure when given it as a condition? Cluster
+labels found without supervision (Hu et al. 2023, "Self-guided diffusion models"; Adaloglou et al. 2024,
+"Rethinking cluster-conditioned diffusion models for label-free image synthesis"): each class of the training
+split is cut by k-means (10 restarts) on the training profiles' 20 leading principal components (log-scale genes
+z-scored with the training statistics) into k = floor(n_class / PER) clusters (fewer while a cluster would hold
+under PER / 3 profiles); the default diffusion model (validation-chosen length, autoguidance, DPM-Solver++ 20;
+nothing else changed) is trained with the (class, cluster) pairs as its classes; a synthetic profile of class c
+takes cluster j with the training split's frequency n_cj / n_c and is reported as class c.
+
+``ensN``, an ensemble of N default models trained with different seeds (their own initialisation, batches and
+validation hold-out), each synthetic profile drawn from one of them at random: is the smoothing the variance of
+one training run (which a mixture of runs averages out) or a bias every run shares?
+
+``plain`` is the default model. Protocol of ``quality.py`` (as ``resample_screen.py``): a stratified 80/20 split
+per seed, the per-class Gaussian floor and the real-vs-real ceiling on the same split, 2 synthetic draws.
+``--cache DIR`` keeps each split's trained models (``DIR/D_SEED`` the default, ``DIR/D_SEED_kPER`` a clustered
+one, ``DIR/D_SEED_sS`` the default trained with seed S).
+
+Usage: OMP_NUM_THREADS=1 python benchmarks/variants_screen.py --dataset mirna4 --seeds 0 1 2 --threads 1 \
+           --variants plain k150 k50 ens2 --cache DIR
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+import quality as Q  # noqa: E402
+import resample_screen as RS  # noqa: E402
+
+SEP = "@@"  # joins a class and its cluster in a composite label; in no class name of the development sets
+
+
+def clusters(train, *, per: int, logged: bool, seed: int) -> np.ndarray:
+    """The composite label (class SEP cluster) of every training profile."""
+    from sklearn.cluster import KMeans
+    from sklearn.decomposition import PCA
+
+    X = RS.log_values(train.X, logged)
+    Z = (X - X.mean(0)) / (X.std(0) + 1e-8)
+    P = PCA(min(20, Z.shape[1], Z.shape[0] - 1), random_state=seed).fit_transform(Z)
+    y = train.obs[Q.LABEL].astype(str).to_numpy()
+    out = np.empty(len(y), dtype=object)
+    for c in np.unique(y):
+        idx = np.flatnonzero(y == c)
+        k, lab = max(1, len(idx) // per), np.zeros(len(idx), int)
+        while k > 1:
+            lab = KMeans(k, n_init=10, random_state=seed).fit_predict(P[idx])
+            if np.bincount(lab).min() >= per / 3:
+                break
+            k -= 1
+        lab = lab if k > 1 else np.zeros(len(idx), int)
+        out[idx] = [f"{c}{SEP}{j}" for j in lab]
+    return out
+
+
+class Ensemble:
+    """``n`` default models of one split (seeds ``seed``, ``seed + 1000``, ...); each profile drawn from one."""
+
+    def __init__(self, dataset: str, train, seed: int, cache: Path | None, *, n: int) -> None:
+        self.models = [RS.default_model(dataset, train, seed, cache)] + [
+            RS.default_model(dataset, train, seed, cache, tag=f"_s{seed + 1000 * i}", fit_seed=seed + 1000 * i)
+            for i in range(1, n)]
+
+    def sample(self, like, seed: int):
+        """A set with ``like``'s label counts, each profile from a model drawn uniformly."""
+        import anndata
+
+        pick = np.random.default_rng([seed, 19]).integers(len(self.models), size=like.n_obs)
+        parts = {str(i): m.sample(like=like[pick == i], seed=seed + i)
+                 for i, m in enumerate(self.models) if (pick == i).any()}
+        return anndata.concat(parts, index_unique="-")
+
+
+class Clustered:
+    """The default diffusion model trained on (class, cluster) labels; samples reported by class."""
+
+    def __init__(self, dataset: str, train, seed: int, cache: Path | None, *, per: int, logged: bool) -> None:
+        comp = clusters(train, per=per, logged=logged, seed=seed)
+        names, counts = np.unique(comp, return_counts=True)
+        self.choices: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        for c in np.unique([n.split(SEP)[0] for n in names]):
+            m = np.array([n.split(SEP)[0] == c for n in names])
+            self.choices[c] = (names[m], counts[m] / counts[m].sum())
+        t = train.copy()
+        t.obs[Q.LABEL] = comp.astype(str)
+        self.model = RS.default_model(dataset, t, seed, cache, tag=f"_k{per}")
+
+    def sample(self, like, seed: int):
+        """A set with ``like``'s classes, each profile's cluster drawn with its training frequency."""
+        rng = np.random.default_rng([seed, 17])
+        lab = like.obs[Q.LABEL].astype(str).to_numpy()
+        comp = np.array([rng.choice(self.choices[c][0], p=self.choices[c][1]) for c in lab])
+        t = like.copy()
+        t.obs[Q.LABEL] = comp
+        syn = self.model.sample(like=t, seed=seed)
+        syn.obs[Q.LABEL] = [s.split(SEP)[0] for s in syn.obs[Q.LABEL].astype(str)]
+        return syn
+
+
+def main() -> None:
+    """Train (or load) each variant per split and print every variant's shares."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    RS.common_args(ap, threads=1)
+    ap.add_argument("--variants", nargs="+", default=["plain", "k150", "k50"])
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+
+    from rnagen.pp.history import log_state
+
+    a = Q.load_dataset(args.dataset, args.data_dir)
+    logged = bool((log_state(a) or {}).get("logged"))
+    rows: dict[str, list[dict]] = {}
+    for seed in args.seeds:
+        tr, te, floor, ceiling = Q.split_with_floor(a, seed, 2, label_key=Q.LABEL)
+        out = {"gaussian": floor}
+        for v in args.variants:
+            t0 = time.perf_counter()
+            if v == "plain":
+                model = RS.default_model(args.dataset, tr, seed, args.cache)
+            elif (m := re.fullmatch(r"k(\d+)", v)) is not None:
+                model = Clustered(args.dataset, tr, seed, args.cache, per=int(m[1]), logged=logged)
+                sizes = {c: len(n) for c, (n, _) in model.choices.items()}
+                print(f"split {seed} {v}: clusters per class {sizes}", flush=True)
+            elif (m := re.fullmatch(r"ens(\d+)", v)) is not None:
+                model = Ensemble(args.dataset, tr, seed, args.cache, n=int(m[1]))
+            else:
+                raise SystemExit(f"unknown variant {v!r}: plain, kPER (e.g. k150) or ensN (e.g. ens2)")
+            res, _ = Q.score_draws(model, tr, te, seed, 2, label_key=Q.LABEL)
+            out[v] = res["value"]
+            print(f"split {seed} {v}: {time.perf_counter() - t0:.0f} s", flush=True)
+        RS.print_split(rows, out, seed, floor, ceiling)
+    RS.print_table(rows, args.dataset, args.seeds)
+
+
+if __name__ == "__main__":
+    main()
