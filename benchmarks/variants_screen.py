@@ -17,7 +17,8 @@ takes cluster j with the training split's frequency n_cj / n_c and is reported a
 validation hold-out), each synthetic profile drawn from one of them at random: is the smoothing the variance of
 one training run (which a mixture of runs averages out) or a bias every run shares?
 
-``plain`` is the default model. Protocol of ``quality.py`` (as ``resample_screen.py``): a stratified 80/20 split
+``plain`` is the default model; ``sOFFSET`` the default trained with seed split + OFFSET alone (the ensemble's
+second member at 1000). Protocol of ``quality.py`` (as ``resample_screen.py``): a stratified 80/20 split
 per seed, the per-class Gaussian floor and the real-vs-real ceiling on the same split, 2 synthetic draws.
 ``--cache DIR`` keeps each split's trained models (``DIR/D_SEED`` the default, ``DIR/D_SEED_kPER`` a clustered
 one, ``DIR/D_SEED_sS`` the default trained with seed S).
@@ -134,10 +135,14 @@ def main() -> None:
                 model = Clustered(args.dataset, tr, seed, args.cache, per=int(m[1]), logged=logged)
                 sizes = {c: len(n) for c, (n, _) in model.choices.items()}
                 print(f"split {seed} {v}: clusters per class {sizes}", flush=True)
+            elif (m := re.fullmatch(r"s(\d+)", v)) is not None:
+                model = RS.default_model(args.dataset, tr, seed, args.cache, tag=f"_s{seed + int(m[1])}",
+                                         fit_seed=seed + int(m[1]))
             elif (m := re.fullmatch(r"ens(\d+)", v)) is not None:
                 model = Ensemble(args.dataset, tr, seed, args.cache, n=int(m[1]))
             else:
-                raise SystemExit(f"unknown variant {v!r}: plain, kPER (e.g. k150) or ensN (e.g. ens2)")
+                raise SystemExit(f"unknown variant {v!r}: plain, kPER (e.g. k150), sOFFSET (e.g. s1000) or ensN "
+                                 "(e.g. ens2)")
             res, _ = Q.score_draws(model, tr, te, seed, 2, label_key=Q.LABEL)
             out[v] = res["value"]
             print(f"split {seed} {v}: {time.perf_counter() - t0:.0f} s", flush=True)
