@@ -145,6 +145,20 @@ def common_args(ap: argparse.ArgumentParser, *, threads: int) -> None:
     ap.add_argument("--cache", type=Path, default=None, help="folder keeping each split's trained model")
 
 
+def start(doc: str, variants: list[str]):
+    """A screen's command line (the shared options and ``--variants``, defaulting to ``variants``), its torch
+    threads set: ``(args, data set, whether its values are logged)``."""
+    from rnagen.pp.history import log_state
+
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    common_args(ap, threads=1)
+    ap.add_argument("--variants", nargs="+", default=variants)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    a = Q.load_dataset(args.dataset, args.data_dir)
+    return args, a, bool((log_state(a) or {}).get("logged"))
+
+
 def default_model(dataset: str, train, seed: int, cache: Path | None, *, tag: str = "", fit_seed: int | None = None):
     """The default diffusion model of split ``seed``: loaded from ``cache/DATASET_SEED[TAG]`` when there, else
     trained on ``train`` with seed ``fit_seed`` (default ``seed``; saved there when ``cache`` is given)."""
@@ -162,16 +176,7 @@ def default_model(dataset: str, train, seed: int, cache: Path | None, *, tag: st
 
 def main() -> None:
     """Train (or load) the default diffusion model per split and print every variant's shares."""
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    common_args(ap, threads=1)
-    ap.add_argument("--variants", nargs="+", default=["plain", "lin4", "mlp4a05"])
-    args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-
-    from rnagen.pp.history import log_state
-
-    a = Q.load_dataset(args.dataset, args.data_dir)
-    logged = bool((log_state(a) or {}).get("logged"))
+    args, a, logged = start(__doc__, ["plain", "lin4", "mlp4a05"])
     rows: dict[str, list[dict]] = {}
     for seed in args.seeds:
         tr, te, floor, ceiling = Q.split_with_floor(a, seed, 2, label_key=Q.LABEL)

@@ -28,14 +28,12 @@ Usage: OMP_NUM_THREADS=1 python benchmarks/variants_screen.py --dataset mirna4 -
 """
 from __future__ import annotations
 
-import argparse
 import re
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 import quality as Q  # noqa: E402
@@ -113,16 +111,7 @@ class Clustered:
 
 def main() -> None:
     """Train (or load) each variant per split and print every variant's shares."""
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    RS.common_args(ap, threads=1)
-    ap.add_argument("--variants", nargs="+", default=["plain", "k150", "k50"])
-    args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-
-    from rnagen.pp.history import log_state
-
-    a = Q.load_dataset(args.dataset, args.data_dir)
-    logged = bool((log_state(a) or {}).get("logged"))
+    args, a, logged = RS.start(__doc__, ["plain", "s1000", "ens2"])
     rows: dict[str, list[dict]] = {}
     for seed in args.seeds:
         tr, te, floor, ceiling = Q.split_with_floor(a, seed, 2, label_key=Q.LABEL)
