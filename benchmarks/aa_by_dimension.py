@@ -72,12 +72,11 @@ def main() -> None:
         for hi in dims:
             bands.append(f"components {lo + 1}-{hi} {ps[:, lo:hi].var(0).sum() / pt[:, lo:hi].var(0).sum():.3f}")
             lo = hi
-        rs = ((S - pca.inverse_transform(ps)) ** 2).sum(1).mean()
-        rt = ((T - pca.inverse_transform(pt)) ** 2).sum(1).mean()
+        es, et = S - pca.inverse_transform(ps), T - pca.inverse_transform(pt)
+        rs, rt = (es ** 2).sum(1).mean(), (et ** 2).sum(1).mean()
         # the class means' offset beyond the last component against the spread there: a synthetic residual with less
         # variance than the data's lies farther from held-out profiles only if it sits elsewhere
         ys, yt = model_labels, te.obs[Q.LABEL].astype(str).to_numpy()
-        es, et = S - pca.inverse_transform(ps), T - pca.inverse_transform(pt)
         offset = np.mean([((es[ys == c].mean(0) - et[yt == c].mean(0)) ** 2).sum() for c in np.unique(yt)])
         print(f"{args.dataset} split {seed} synthetic variance over the held-out set's: " + ", ".join(bands)
               + f", mean square beyond {dims[-1]} {rs / rt:.3f}; beyond it the classes' mean offset squared "

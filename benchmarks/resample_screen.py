@@ -29,6 +29,7 @@ Usage: OMP_NUM_THREADS=1 python benchmarks/resample_screen.py --dataset mirna4 -
 from __future__ import annotations
 
 import argparse
+import functools
 import re
 import sys
 import time
@@ -103,16 +104,35 @@ def resample(model, like, ratio: Ratio, *, over: int, alpha: float, seed: int):
     return cand[np.sort(np.array(keep))].copy(), float(w.sum() ** 2 / (w ** 2).sum() / len(w))
 
 
+class Resampled:
+    """``model``'s samples resampled by ``ratio`` (:func:`resample`), sampled as a model is; the weights'
+    effective sample size of each draw kept per set size."""
+
+    def __init__(self, model, ratio: Ratio, *, over: int, alpha: float) -> None:
+        self.model, self.ratio, self.over, self.alpha = model, ratio, over, alpha
+        self.ess: dict[int, list[float]] = {}
+
+    def sample(self, like, seed: int):
+        """A set with ``like``'s label mix."""
+        out, e = resample(self.model, like, self.ratio, over=self.over, alpha=self.alpha, seed=seed)
+        self.ess.setdefault(like.n_obs, []).append(e)
+        return out
+
+    def extra(self, n: int) -> dict[str, float]:
+        """The mean effective sample size of the draws of ``n`` profiles."""
+        return {"ess": float(np.mean(self.ess[n]))}
+
+
 class Residual:
     """``resK``: each sample's part beyond the training profiles' K leading principal components (z-scored log
     genes) replaced by a draw from its class's Gaussian (mean and Ledoit-Wolf covariance) of the training
-    profiles' parts there; the leading K components stay the model's."""
+    profiles' parts there; the leading K components stay the model's. Sampled as a model is."""
 
-    def __init__(self, train, *, k: int, logged: bool, seed: int) -> None:
+    def __init__(self, model, train, *, k: int, logged: bool, seed: int) -> None:
         from sklearn.covariance import LedoitWolf
         from sklearn.decomposition import PCA
 
-        self.logged, self.rng = logged, np.random.default_rng([seed, 31])
+        self.model, self.logged, self.rng = model, logged, np.random.default_rng([seed, 31])
         X = log_values(train.X, logged)
         self.mu, self.sd = X.mean(0), X.std(0) + 1e-8
         Z = (X - self.mu) / self.sd
@@ -120,6 +140,10 @@ class Residual:
         E = Z - (Z @ self.P.T) @ self.P
         y = train.obs[Q.LABEL].astype(str).to_numpy()
         self.fits = {c: (E[y == c].mean(0), LedoitWolf().fit(E[y == c]).covariance_) for c in np.unique(y)}
+
+    def sample(self, like, seed: int):
+        """``model``'s set with ``like``'s label mix, its residual parts redrawn."""
+        return self.apply(self.model.sample(like=like, seed=seed))
 
     def apply(self, syn):
         """``syn`` with its residual parts redrawn (a copy)."""
@@ -174,44 +198,42 @@ def default_model(dataset: str, train, seed: int, cache: Path | None, *, tag: st
     return model
 
 
-def main() -> None:
-    """Train (or load) the default diffusion model per split and print every variant's shares."""
-    args, a, logged = start(__doc__, ["plain", "lin4", "mlp4a05"])
+def build(v: str, train, seed: int, base, logged: bool):
+    """Variant ``v`` of split ``seed``'s default model ``base()``, sampled as a model is."""
+    if v == "plain":
+        return base()
+    if (mr := re.fullmatch(r"res(\d+)", v)) is not None:
+        return Residual(base(), train, k=int(mr[1]), logged=logged, seed=seed)
+    m = re.fullmatch(r"(lin|mlp)(\d+)(a05)?", v)
+    if m is None:
+        raise SystemExit(f"unknown variant {v!r}: plain, resK, or lin|mlp, candidates per profile, optional a05")
+    ratio = Ratio(train, base().sample(like=train, seed=seed + 7), kind=m[1], logged=logged, seed=seed)
+    return Resampled(base(), ratio, over=int(m[2]), alpha=0.5 if m[3] else 1.0)
+
+
+def run(args, a, build) -> None:
+    """Per split of ``args.seeds``: the floor and the ceiling, each variant's model ``build(variant, train, seed,
+    base)`` (``base()``: the split's default model, trained or loaded once) scored over 2 draws
+    (``quality.score_draws``), plus what the model's ``extra(n)`` reports; the split's rows, then the table."""
     rows: dict[str, list[dict]] = {}
     for seed in args.seeds:
         tr, te, floor, ceiling = Q.split_with_floor(a, seed, 2, label_key=Q.LABEL)
-        model = default_model(args.dataset, tr, seed, args.cache)
+        base = functools.cache(functools.partial(default_model, args.dataset, tr, seed, args.cache))
         out = {"gaussian": floor}
         for v in args.variants:
             t0 = time.perf_counter()
-            if v == "plain":
-                res, _ = Q.score_draws(model, tr, te, seed, 2, label_key=Q.LABEL)
-                out[v] = res["value"]
-                continue
-            if (mr := re.fullmatch(r"res(\d+)", v)) is not None:
-                resid = Residual(tr, k=int(mr[1]), logged=logged, seed=seed)
-                draws = []
-                for d in range(2):
-                    syn = resid.apply(model.sample(like=te, seed=seed + 100 + 1000 * d))
-                    syn_t = resid.apply(model.sample(like=tr, seed=seed + 200 + 1000 * d))
-                    draws.append(Q.score(te, syn, tr, seed, syn_tstr=syn_t, label_key=Q.LABEL)["value"])
-                out[v] = {k: float(np.mean([r[k] for r in draws])) for k in draws[0]}
-                continue
-            m = re.fullmatch(r"(lin|mlp)(\d+)(a05)?", v)
-            if m is None:
-                raise SystemExit(f"unknown variant {v!r}: plain, or lin|mlp, candidates per profile, optional a05")
-            ratio = Ratio(tr, model.sample(like=tr, seed=seed + 7), kind=m[1], logged=logged, seed=seed)
-            draws, ess = [], []
-            over, alpha = int(m[2]), 0.5 if m[3] else 1.0
-            for d in range(2):
-                syn, e = resample(model, te, ratio, over=over, alpha=alpha, seed=seed + 100 + 1000 * d)
-                syn_t, _ = resample(model, tr, ratio, over=over, alpha=alpha, seed=seed + 200 + 1000 * d)
-                draws.append(Q.score(te, syn, tr, seed, syn_tstr=syn_t, label_key=Q.LABEL)["value"])
-                ess.append(e)
-            out[v] = {k: float(np.mean([r[k] for r in draws])) for k in draws[0]} | {"ess": float(np.mean(ess))}
+            model = build(v, tr, seed, base)
+            res, _ = Q.score_draws(model, tr, te, seed, 2, label_key=Q.LABEL)
+            out[v] = res["value"] | (model.extra(te.n_obs) if hasattr(model, "extra") else {})
             print(f"split {seed} {v}: {time.perf_counter() - t0:.0f} s", flush=True)
         print_split(rows, out, seed, floor, ceiling)
     print_table(rows, args.dataset, args.seeds)
+
+
+def main() -> None:
+    """Train (or load) the default diffusion model per split and print every variant's shares."""
+    args, a, logged = start(__doc__, ["plain", "lin4", "mlp4a05"])
+    run(args, a, functools.partial(build, logged=logged))
 
 
 def print_split(rows: dict[str, list[dict]], out: dict[str, dict], seed: int, floor: dict, ceiling: dict) -> None:

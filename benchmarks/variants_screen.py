@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import re
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -66,12 +65,11 @@ def clusters(train, *, per: int, logged: bool, seed: int) -> np.ndarray:
 
 
 class Ensemble:
-    """``n`` default models of one split (seeds ``seed``, ``seed + 1000``, ...); each profile drawn from one."""
+    """``n`` default models of one split (seeds ``seed``, ``seed + 1000``, ...; the first is ``first``); each
+    profile drawn from one."""
 
-    def __init__(self, dataset: str, train, seed: int, cache: Path | None, *, n: int) -> None:
-        self.models = [RS.default_model(dataset, train, seed, cache)] + [
-            RS.default_model(dataset, train, seed, cache, tag=f"_s{seed + 1000 * i}", fit_seed=seed + 1000 * i)
-            for i in range(1, n)]
+    def __init__(self, first, dataset: str, train, seed: int, cache: Path | None, *, n: int) -> None:
+        self.models = [first] + [reseeded(dataset, train, seed, cache, 1000 * i) for i in range(1, n)]
 
     def sample(self, like, seed: int):
         """A set with ``like``'s label counts, each profile from a model drawn uniformly."""
@@ -81,6 +79,11 @@ class Ensemble:
         parts = {str(i): m.sample(like=like[pick == i], seed=seed + i)
                  for i, m in enumerate(self.models) if (pick == i).any()}
         return anndata.concat(parts, index_unique="-")
+
+
+def reseeded(dataset: str, train, seed: int, cache: Path | None, offset: int):
+    """The default model of split ``seed`` trained with seed ``seed + offset`` (kept as ``DATASET_SEED_sS``)."""
+    return RS.default_model(dataset, train, seed, cache, tag=f"_s{seed + offset}", fit_seed=seed + offset)
 
 
 class Clustered:
@@ -112,32 +115,22 @@ class Clustered:
 def main() -> None:
     """Train (or load) each variant per split and print every variant's shares."""
     args, a, logged = RS.start(__doc__, ["plain", "s1000", "ens2"])
-    rows: dict[str, list[dict]] = {}
-    for seed in args.seeds:
-        tr, te, floor, ceiling = Q.split_with_floor(a, seed, 2, label_key=Q.LABEL)
-        out = {"gaussian": floor}
-        for v in args.variants:
-            t0 = time.perf_counter()
-            if v == "plain":
-                model = RS.default_model(args.dataset, tr, seed, args.cache)
-            elif (m := re.fullmatch(r"k(\d+)", v)) is not None:
-                model = Clustered(args.dataset, tr, seed, args.cache, per=int(m[1]), logged=logged)
-                sizes = {c: len(n) for c, (n, _) in model.choices.items()}
-                print(f"split {seed} {v}: clusters per class {sizes}", flush=True)
-            elif (m := re.fullmatch(r"s(\d+)", v)) is not None:
-                model = RS.default_model(args.dataset, tr, seed, args.cache, tag=f"_s{seed + int(m[1])}",
-                                         fit_seed=seed + int(m[1]))
-            elif (m := re.fullmatch(r"ens(\d+)", v)) is not None:
-                model = Ensemble(args.dataset, tr, seed, args.cache, n=int(m[1]))
-            else:
-                raise SystemExit(f"unknown variant {v!r}: plain, kPER (e.g. k150), sOFFSET (e.g. s1000) or ensN "
-                                 "(e.g. ens2)")
-            res, _ = Q.score_draws(model, tr, te, seed, 2, label_key=Q.LABEL)
-            out[v] = res["value"]
-            print(f"split {seed} {v}: {time.perf_counter() - t0:.0f} s", flush=True)
-        RS.print_split(rows, out, seed, floor, ceiling)
-    RS.print_table(rows, args.dataset, args.seeds)
 
+    def build(v: str, train, seed: int, base):
+        if v == "plain":
+            return base()
+        if (m := re.fullmatch(r"k(\d+)", v)) is not None:
+            model = Clustered(args.dataset, train, seed, args.cache, per=int(m[1]), logged=logged)
+            sizes = {c: len(n) for c, (n, _) in model.choices.items()}
+            print(f"split {seed} {v}: clusters per class {sizes}", flush=True)
+            return model
+        if (m := re.fullmatch(r"s(\d+)", v)) is not None:
+            return reseeded(args.dataset, train, seed, args.cache, int(m[1]))
+        if (m := re.fullmatch(r"ens(\d+)", v)) is not None:
+            return Ensemble(base(), args.dataset, train, seed, args.cache, n=int(m[1]))
+        raise SystemExit(f"unknown variant {v!r}: plain, kPER (e.g. k150), sOFFSET (e.g. s1000) or ensN (e.g. ens2)")
+
+    RS.run(args, a, build)
 
 if __name__ == "__main__":
     main()
