@@ -17,14 +17,17 @@ takes cluster j with the training split's frequency n_cj / n_c and is reported a
 validation hold-out), each synthetic profile drawn from one of them at random: is the smoothing the variance of
 one training run (which a mixture of runs averages out) or a bias every run shares?
 
+``mN``: the package's own mixture, the default trained with ``train.members=N`` (its members are the ``ensN``
+models, each profile from one at random; the zeros placed on the mixture's draws, not each member's).
+
 ``plain`` is the default model; ``sOFFSET`` the default trained with seed split + OFFSET alone (the ensemble's
 second member at 1000). Protocol of ``quality.py`` (as ``resample_screen.py``): a stratified 80/20 split
 per seed, the per-class Gaussian floor and the real-vs-real ceiling on the same split, 2 synthetic draws.
 ``--cache DIR`` keeps each split's trained models (``DIR/D_SEED`` the default, ``DIR/D_SEED_kPER`` a clustered
-one, ``DIR/D_SEED_sS`` the default trained with seed S).
+one, ``DIR/D_SEED_sS`` the default trained with seed S, ``DIR/D_SEED_mN`` the mixture).
 
 Usage: OMP_NUM_THREADS=1 python benchmarks/variants_screen.py --dataset mirna4 --seeds 0 1 2 --threads 1 \
-           --variants plain k150 k50 ens2 --cache DIR
+           --variants plain k150 k50 ens2 m2 --cache DIR
 """
 from __future__ import annotations
 
@@ -128,7 +131,11 @@ def main() -> None:
             return reseeded(args.dataset, train, seed, args.cache, int(m[1]))
         if (m := re.fullmatch(r"ens(\d+)", v)) is not None:
             return Ensemble(base(), args.dataset, train, seed, args.cache, n=int(m[1]))
-        raise SystemExit(f"unknown variant {v!r}: plain, kPER (e.g. k150), sOFFSET (e.g. s1000) or ensN (e.g. ens2)")
+        if (m := re.fullmatch(r"m(\d+)", v)) is not None:
+            return RS.default_model(args.dataset, train, seed, args.cache, tag=f"_m{m[1]}",
+                                    overrides=[f"train.members={m[1]}"])
+        raise SystemExit(f"unknown variant {v!r}: plain, kPER (e.g. k150), sOFFSET (e.g. s1000), ensN (e.g. ens2) or "
+                         "mN (e.g. m3)")
 
     RS.run(args, a, build)
 

@@ -18,13 +18,29 @@ from typing import Any
 
 from .errors import RnagenError, RunDirError
 
-__all__ = ["MANIFEST", "RUN_FILES", "write_manifest", "read_manifest", "verify_manifest", "reading", "folder_kind"]
+__all__ = ["MANIFEST", "RUN_FILES", "MAX_MEMBERS", "member_checkpoint", "refit_checkpoint", "write_manifest",
+           "read_manifest", "verify_manifest", "reading", "folder_kind"]
 
 MANIFEST = "manifest.json"
 FORMAT = "rnagen-manifest/1"
 # what a generator run folder holds (see rnagen.models._base); the manifest covers those present
+#: the most networks one run trains (``train.members``)
+MAX_MEMBERS = 8
+
+
+def member_checkpoint(k: int) -> str:
+    """The checkpoint of the diffusion model's member ``k`` (``train.members``; member 0 is the run's own)."""
+    return "checkpoint.pt" if k == 0 else f"checkpoint_member{k}.pt"
+
+
+def refit_checkpoint(name: str) -> str:
+    """The checkpoint of the refit (``train.refit``) of the run checkpointed in ``name``."""
+    return name.removesuffix(".pt") + "_refit.pt"
+
+
 RUN_FILES = ("config.toml", "meta.json", "genes.txt", "transforms.npz", "weights.safetensors", "train_log.csv",
-             "validation.csv", "checkpoint.pt", "checkpoint_refit.pt")
+             "validation.csv",
+             *(f(member_checkpoint(k)) for k in range(MAX_MEMBERS) for f in (str, refit_checkpoint)))
 
 
 def folder_kind(path: str | os.PathLike) -> tuple[str | None, str | None]:

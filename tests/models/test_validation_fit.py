@@ -95,3 +95,36 @@ def test_no_validation_when_too_small(tmp_path):
     assert v["stop_reason"] == "no_validation" and v["steps"] == 30 and "too few profiles" in v["note"]
     assert not (tmp_path / "validation.csv").exists()
     assert model.n_train == 30  # trained on every profile
+
+
+def test_a_run_killed_in_its_refit_resumes_the_refit(gtex32, tmp_path, monkeypatch):
+    """train.refit=true killed during the refit (the validated run finished, the refit checkpointed at step 20):
+    the resumed run does not train the validated run again, continues the refit from its checkpoint and ends as
+    an uninterrupted run."""
+    from rnagen.models.diffusion import DiffusionObjective
+
+    cfg = TINY["diffusion"] + ["train.steps=60", "train.val_every=20", "train.patience=50", "train.batch_size=64",
+                               "train.checkpoint_every=10", "train.refit=true"]
+    model = get_model("diffusion")
+    whole = model.from_config(overrides=cfg).fit(gtex32, label_key="tissue", seed=0, run_dir=tmp_path / "whole",
+                                                 progress=False)
+    refit_steps = whole.validation["refit_steps"]
+    assert refit_steps > 20
+    forward, calls = DiffusionObjective.forward, []
+
+    def counted(self, *a, **kw):
+        calls.append(1)
+        if dies and len(calls) > 60 + 25:
+            raise KeyboardInterrupt
+        return forward(self, *a, **kw)
+
+    run, dies = tmp_path / "run", True
+    monkeypatch.setattr(DiffusionObjective, "forward", counted)
+    with pytest.raises(KeyboardInterrupt):
+        model.from_config(overrides=cfg).fit(gtex32, label_key="tissue", seed=0, run_dir=run, progress=False)
+    assert torch.load(run / "checkpoint_refit.pt", weights_only=True)["step"] == 20
+    calls.clear()
+    dies = False
+    model.from_config(overrides=cfg).fit(gtex32, label_key="tissue", seed=0, run_dir=run, progress=False)
+    assert len(calls) == refit_steps - 20
+    assert (run / "weights.safetensors").read_bytes() == (tmp_path / "whole" / "weights.safetensors").read_bytes()

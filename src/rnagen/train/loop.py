@@ -35,7 +35,7 @@ import torch
 from torch import nn
 
 from .._io import atomic_path, remove_stale_temporaries
-from .._manifest import RUN_FILES, verify_manifest, write_manifest
+from .._manifest import MAX_MEMBERS, RUN_FILES, verify_manifest, write_manifest
 from ..config import checked
 from ..errors import ConfigError, DivergedError, RunDirError
 from .distributed import DistInfo, init_distributed
@@ -70,7 +70,7 @@ def read_checkpoint(path: str | Path, *, map_location: Any = "cpu") -> dict[str,
 @checked("train", steps=">= 1", epochs="> 0", min_steps=">= 1", max_steps=">= 1", batch_size=">= 1", lr="> 0",
          weight_decay=">= 0", warmup_fraction="[0, 1)", warmup_steps=">= 0", grad_clip=">= 0", ema_decay="[0, 1)",
          checkpoint_every=">= 1", log_every=">= 1", val_fraction="[0, 1)", val_every=">= 1", patience=">= 1",
-         val_window=">= 1", patience_from="[0, 1)")
+         val_window=">= 1", patience_from="[0, 1)", members=f"[1, {MAX_MEMBERS}]")
 class TrainConfig:
     """Optimisation settings shared by the torch models (section ``[train]`` of a model config)."""
 
@@ -117,6 +117,14 @@ class TrainConfig:
     refit: bool = False
     """After choosing the length on the validation share, train again on all profiles for the best step's
     number of steps (schedule laid out over that length) and keep that model."""
+    members: int = 1
+    """Train this many networks on the same profiles (the diffusion model; the others refuse more than 1), member
+    k with seed ``seed + 1000 k`` and so its own initial weights, batches and validation hold-out, each its length
+    chosen on its own hold-out, and sample from their equal-weight mixture: each profile from one member drawn at
+    random. Averaging independently trained generators reduces the part of each one's error that comes from its
+    training draw (a deep ensemble, Lakshminarayanan et al. 2017; a mixture, not an average of outputs, which
+    would shrink the spread of the samples). Training takes ``members`` times as long; sampling as long as one
+    network. Not with privacy: each member would spend the budget again."""
 
     def __post_init__(self) -> None:
         if self.min_steps > self.max_steps:

@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from .._manifest import refit_checkpoint
 from ..errors import ConfigError
 
 if TYPE_CHECKING:
@@ -346,6 +347,11 @@ def describe(v: dict[str, Any] | None) -> str:
                  f"; guide: the step-{g['step']} weights)")
     if v.get("refit_steps"):
         line += f"; refitted on all profiles for {v['refit_steps']} steps"
+    if members := v.get("members"):
+        # the line above is the first member's; the others (train.members) each chose on their own hold-out
+        line = "network 1: " + line
+        line += (f"; a mixture of {len(members)} networks (train.members), each its length chosen on its own held-out "
+                 "profiles, best at steps " + ", ".join(str(m.get("best_step", m.get("steps"))) for m in members))
     return line + _space_note(v)
 
 
@@ -356,8 +362,8 @@ def fit_validated(setup: Callable[[np.ndarray, np.ndarray], tuple[torch.nn.Modul
                   desc: str, privacy: Any = None,
                   scored_in: Callable[[np.ndarray], np.ndarray] | None = None,
                   outside_span: float | None = None,
-                  choose: Callable[["TrainResult", FidelityValidator], dict[str, Any]] | None = None
-                  ) -> "TrainResult":
+                  choose: Callable[["TrainResult", FidelityValidator], dict[str, Any]] | None = None,
+                  checkpoint_name: str = "checkpoint.pt") -> "TrainResult":
     """Train with the length chosen on a held-out share of ``(X, y)``; the common ``_fit`` of torch models.
 
     Parameters
@@ -384,6 +390,8 @@ def fit_validated(setup: Callable[[np.ndarray, np.ndarray], tuple[torch.nn.Modul
         ``choose(result, validator) -> record``: after a validated run (before a refit), a choice the model makes
         on the same held-out profiles with the trained networks (the diffusion model's autoguidance weight); its
         record is the validation record's ``guide`` (a refit keeps the choice).
+    checkpoint_name
+        The checkpoint's file in ``run_dir`` (a refit's: the same name ending ``_refit.pt``).
 
     Returns the :class:`~rnagen.train.TrainResult` whose ``apply_to`` loads the weights to keep; its
     ``validation`` says how the length was chosen (``n_val`` held out, or ``stop_reason="no_validation"``).
@@ -407,7 +415,7 @@ def fit_validated(setup: Callable[[np.ndarray, np.ndarray], tuple[torch.nn.Modul
         if private:
             kw = {**kw, "privacy": privacy}
         result = train_loop(module, torch.from_numpy(X), torch.from_numpy(y), cfg, fingerprint=fingerprint,
-                            **common, **kw)
+                            checkpoint_name=checkpoint_name, **common, **kw)
         note = ("differential privacy: a fixed length, train.val_fraction ignored" if private else
                 "train.val_fraction = 0" if cfg.val_fraction <= 0 else
                 f"too few profiles to hold out {MIN_VAL}, at most {MAX_VAL_FRACTION:.0%} of them, with at least 2 per "
@@ -421,7 +429,7 @@ def fit_validated(setup: Callable[[np.ndarray, np.ndarray], tuple[torch.nn.Modul
     mapped = (lambda A: A) if scored_in is None else scored_in
     validator = FidelityValidator(lambda yy, s: generate(Xt, yt, yy, s), mapped(Xt), yt, mapped(Xv), yv, seed=seed)
     result = train_loop(module, torch.from_numpy(Xt), torch.from_numpy(yt), cfg, fingerprint=fingerprint,
-                        validator=validator, **common, **kw)
+                        validator=validator, checkpoint_name=checkpoint_name, **common, **kw)
     assert result.validation is not None  # train_loop returns the validation record when given a validator
     record = {**result.validation, "n_val": int(len(Xv)), "reference": validator.reference,
               "outside_span": outside_span_share(Xt, Xv) if outside_span is None else float(outside_span)}
@@ -432,7 +440,7 @@ def fit_validated(setup: Callable[[np.ndarray, np.ndarray], tuple[torch.nn.Modul
         refit_cfg = replace(cfg, steps=max(1, record["best_step"]), val_fraction=0.0)
         module, kw = setup(X, y)
         result = train_loop(module, torch.from_numpy(X), torch.from_numpy(y), refit_cfg,
-                            fingerprint=fingerprint + "-refit", checkpoint_name="checkpoint_refit.pt",
+                            fingerprint=fingerprint, checkpoint_name=refit_checkpoint(checkpoint_name),
                             **common, **kw)
         record["refit_steps"] = result.steps
     result.validation = record

@@ -21,11 +21,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from ...config import check_number, checked
+from ..._manifest import member_checkpoint
+from ...config import SEED_MAX, check_number, checked
 from ...errors import ConfigError
 from ...train import LossOutput, TrainConfig, fit_validated
 from ...train.privacy import PrivacyConfig
-from .._base import Generator, PreprocessConfig, register
+from .._base import SUBSPACE_PREFIX, Generator, PreprocessConfig, register
 from .._subspace import MAX_COMPONENTS, SubspaceObjective
 from ..gaussian import FULL_COVARIANCE_MAX_GENES, anchor_statistics
 from .network import AnchoredDenoiser, ResMLPDenoiser
@@ -134,6 +135,15 @@ class ObjectiveConfig:
 GUIDANCE_RANGE = "[0, 100]"
 #: The prefix of the guide's tensors in ``weights.safetensors``
 GUIDE_PREFIX = "guide."
+#: The prefix of member k's tensors in ``weights.safetensors`` (``train.members``; member 0's have none)
+MEMBER_PREFIX = "member{}."
+#: Seeds of a mixture's members are this far apart (``train.members``)
+MEMBER_SEED_STRIDE = 1000
+
+
+def member_seed(seed: int, k: int) -> int:
+    """The seed of member ``k`` of a mixture trained or sampled with ``seed`` (member 0's is ``seed``)."""
+    return (int(seed) + MEMBER_SEED_STRIDE * int(k)) % (SEED_MAX + 1)
 #: The autoguidance weights a validated run scores on its held-out profiles to choose one (1: none)
 GUIDE_WEIGHTS = (1.0, 1.5, 2.0, 3.0)
 #: The autoguidance weights accepted (see :attr:`SampleConfig.autoguidance`): past 10 the extrapolation leaves
@@ -239,6 +249,9 @@ class DiffusionConfig:
             raise ConfigError(f"sample.steps ({self.sample.steps}) cannot exceed schedule.T ({self.schedule.T})")
         # auto with privacy.noise_multiplier resolves to no anchor (DiffusionModel._anchor_kind): there is no
         # target ε to give the statistics a share of; an explicit anchor is refused with the fix
+        if self.train.members > 1 and self.privacy.enabled:
+            raise ConfigError(f"train.members = {self.train.members} trains that many networks on the same profiles, "
+                              "each spending the privacy budget again; use train.members=1 with privacy")
         if self.objective.anchor in ("diag", "full") and self.privacy.enabled:
             if self.privacy.epsilon is None:
                 raise ConfigError("objective.anchor splits privacy.epsilon between the anchor's statistics and "
@@ -337,6 +350,14 @@ class DiffusionObjective(nn.Module):
         return weighted.mean(dim=1), per_draw  # one loss per profile: its K draws averaged before any clipping
 
 
+def _member_record(m: "DiffusionModel", seed: int) -> dict[str, Any]:
+    """How one member of a mixture was trained: its seed, where it stopped, its autoguidance weight and space."""
+    v = m.validation or {}
+    return {"seed": int(seed), **{k: v[k] for k in ("steps", "best_step", "best_score", "stop_reason") if k in v},
+            **({"autoguidance": v["guide"]["chosen"]} if v.get("guide") else {}),
+            **({"n_components": m.subspace["n_components"]} if m.subspace else {})}
+
+
 # ----------------------------------------------------------------------------------------------------------
 # the user-facing model
 # ----------------------------------------------------------------------------------------------------------
@@ -364,6 +385,10 @@ class DiffusionModel(Generator):
     """The training step of the guide's weights (0: no guide)."""
     guide_weight: float = 1.0
     """The autoguidance weight chosen on the held-out profiles at training (1 where nothing was held out)."""
+    members: tuple["DiffusionModel", ...] = ()
+    """The mixture's other networks (``train.members``), each a model of its own (network, guide, autoguidance
+    weight, principal-component space) on this model's data; none for a single network."""
+    _member_meta: tuple[dict[str, Any], ...] = ()  # their records in meta.json, read before their tensors
 
     def _keep_guide(self, objective: nn.Module, result: Any) -> None:
         """Make ``result``'s guide weights the guide (none without them) and load its sampling weights into
@@ -418,6 +443,40 @@ class DiffusionModel(Generator):
 
     def _fit(self, X: np.ndarray, y: np.ndarray, *, seed: int, run_dir: Path | None, progress: bool,
              resume: bool) -> None:
+        n = int(self.config.train.members)
+        self.members = ()
+        self._fit_member(X, y, seed=seed, run_dir=run_dir, progress=progress, resume=resume,
+                         checkpoint=member_checkpoint(0), desc="diffusion" if n == 1 else f"diffusion 1/{n}")
+        if n == 1:
+            return
+        members = []
+        for k in range(1, n):
+            m = self._member()
+            m.seed = member_seed(seed, k)
+            # each member resumes from its own checkpoint; the finished ones return at once from theirs
+            m._fit_member(X, y, seed=member_seed(seed, k), run_dir=run_dir, progress=progress, resume=resume,
+                          checkpoint=member_checkpoint(k), desc=f"diffusion {k + 1}/{n}")
+            members.append(m)
+        self.members = tuple(members)
+        parts = [self, *members]
+        self.train_seconds = float(sum(m.train_seconds for m in parts))
+        self.history = [{"member": k, **row} for k, m in enumerate(parts) for row in m.history]
+        if self.validation is not None:
+            own = self.validation
+            self.validation = {**own, "curve": [{"member": k, **row} for k, m in enumerate(parts)
+                                                for row in (m.validation or {}).get("curve", [])],
+                               "members": [_member_record(m, member_seed(seed, k)) for k, m in enumerate(parts)]}
+
+    def _member(self) -> "DiffusionModel":
+        """A model for another member of the mixture: this one's configuration, data binding and device."""
+        m = type(self)(self.config)
+        m.var_names, m.labels, m.label_counts = self.var_names, self.labels, self.label_counts
+        m.label_key, m.n_train, m.device, m._fingerprint = self.label_key, self.n_train, self.device, self._fingerprint
+        return m
+
+    def _fit_member(self, X: np.ndarray, y: np.ndarray, *, seed: int, run_dir: Path | None, progress: bool,
+                    resume: bool, checkpoint: str, desc: str) -> None:
+        """Train this model's own network (one member of a mixture) with ``seed``, checkpointed in ``checkpoint``."""
         built: list[nn.Module] = []
         chosen = self._choose_space(X, y, seed)
         self.codec, self.subspace = None, chosen
@@ -457,7 +516,7 @@ class DiffusionModel(Generator):
             # space the scores, since only they are trained (the residual is fitted once) and in the genes the
             # residual's noise would swamp their differences between checks; without autoguidance while the
             # length is chosen (the guide comes from that length), then with each weight to choose one
-            return self._sample(yy, seed=sd, batch_size=4096, progress=False, decode=False,
+            return self._sample_own(yy, seed=sd, batch_size=4096, progress=False, decode=False,
                                 autoguidance=weight[0])
 
         weight = [1.0]
@@ -483,7 +542,7 @@ class DiffusionModel(Generator):
         assert self.device is not None  # Generator.fit resolves it for every torch model
         result = fit_validated(setup, generate, X, y, self.config.train, device=self.device, seed=seed,
                                run_dir=run_dir, progress=progress, resume=resume, fingerprint=self._fingerprint,
-                               desc="diffusion", privacy=self.config.privacy,
+                               desc=desc, privacy=self.config.privacy, checkpoint_name=checkpoint,
                                scored_in=self._encode if chosen is not None else None,
                                # preprocess.space=auto measured it on fit_validated's split
                                outside_span=(chosen or {}).get("outside_span"), choose=choose)
@@ -503,6 +562,33 @@ class DiffusionModel(Generator):
     # --- sampling ----------------------------------------------------------------------------------------
     def _sample(self, y: np.ndarray, *, seed: int, batch_size: int, progress: bool, decode: bool = True,
                 **options: Any) -> np.ndarray:
+        if not self.members or not len(y):
+            return self._sample_own(y, seed=seed, batch_size=batch_size, progress=progress, decode=decode, **options)
+        # a mixture (train.members): each profile from one member drawn at random, with equal weights; member k
+        # draws its profiles with its own seed, so a (seed, batch_size) reproduces the set
+        if not decode:
+            raise ValueError("a mixture's members may train in different spaces; sample them decoded")
+        parts = [self, *self.members]
+        pick = np.random.default_rng([int(seed), len(parts)]).integers(len(parts), size=len(y))
+        out = np.empty((len(y), self.n_genes), dtype=np.float32)
+        used: list[dict[str, Any]] = []
+        for k, m in enumerate(parts):
+            rows = np.flatnonzero(pick == k)
+            if len(rows):
+                out[rows] = m._sample_own(np.asarray(y)[rows], seed=member_seed(seed, k), batch_size=batch_size,
+                                          progress=progress, **options)
+                used.append(m._sampling_used)
+        # what the draws used; the autoguidance weight each member chose at training, where they differ
+        record = dict(used[0])
+        weights = [u.get("autoguidance") for u in used]
+        if len(set(weights)) > 1:
+            record["autoguidance"] = ", ".join(f"{w:g}" for w in weights)
+        self._sampling_used = {**record, "members": len(parts)}
+        return out
+
+    def _sample_own(self, y: np.ndarray, *, seed: int, batch_size: int, progress: bool, decode: bool = True,
+                    **options: Any) -> np.ndarray:
+        """Profiles from this model's own network (one member of a mixture); see :meth:`_sample`."""
         s = self.config.sample
         valid = {"sampler", "steps", "eta", "guidance", "spacing", "clip_x0", "autoguidance", "autoguidance_from",
                  "autoguidance_to"}
@@ -611,13 +697,23 @@ class DiffusionModel(Generator):
         return out
 
     # --- persistence -------------------------------------------------------------------------------------
-    def _state_tensors(self) -> dict[str, torch.Tensor]:
+    def _own_tensors(self) -> dict[str, torch.Tensor]:
         out = {k: v for k, v in self.net.state_dict().items()}
         if self.guide_net is not None:
             out.update({GUIDE_PREFIX + k: v for k, v in self.guide_net.state_dict().items()})
         return out
 
-    def _load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+    def _state_tensors(self) -> dict[str, torch.Tensor]:
+        # member k's network, guide and principal-component space under member{k}. (member 0's as a lone network's)
+        out = self._own_tensors()
+        for k, m in enumerate(self.members, start=1):
+            prefix = MEMBER_PREFIX.format(k)
+            out.update({prefix + key: v for key, v in m._own_tensors().items()})
+            if m.codec is not None:
+                out.update({prefix + SUBSPACE_PREFIX + key: v for key, v in m.codec.state_dict().items()})
+        return out
+
+    def _load_own_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
         self.net.load_state_dict({k: v for k, v in tensors.items() if not k.startswith(GUIDE_PREFIX)})
         self.net.to(self.device or torch.device("cpu")).eval()
         guide = {k[len(GUIDE_PREFIX):]: v for k, v in tensors.items() if k.startswith(GUIDE_PREFIX)}
@@ -625,15 +721,65 @@ class DiffusionModel(Generator):
         if guide:
             self._set_guide(guide)
 
+    def _load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        from .._subspace import SubspaceCodec
+
+        n = int(self.config.train.members)
+        if len(self._member_meta) != n - 1:
+            raise ValueError(f"meta.json describes {len(self._member_meta) + 1} networks, config.toml train.members "
+                             f"{n}")
+        prefixes = [MEMBER_PREFIX.format(k) for k in range(1, n)]
+        stray = sorted({k.split(".", 1)[0] for k in tensors if k.startswith("member")
+                        and not k.startswith(tuple(prefixes))})
+        if stray:
+            raise ValueError(f"it holds tensors of networks ({', '.join(stray)}) that config.toml does not describe")
+        self._load_own_tensors({k: v for k, v in tensors.items() if not k.startswith("member")})
+        members = []
+        for prefix, meta in zip(prefixes, self._member_meta):
+            own = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+            if not own:
+                raise ValueError(f"it holds no tensors of the network {prefix.rstrip('.')}")
+            m = self._member()
+            m.seed, m.guide_step, m.guide_weight = meta["seed"], meta["guide_step"], meta["guide_weight"]
+            if meta["subspace"] is not None:
+                m.subspace = dict(meta["subspace"])
+                m.codec = SubspaceCodec(m.n_genes, int(m.subspace["n_components"]), m.n_labels)
+                m.codec.load_state_dict({k[len(SUBSPACE_PREFIX):]: v for k, v in own.items()
+                                         if k.startswith(SUBSPACE_PREFIX)})
+                m.codec.to(m.device or "cpu")
+            elif any(k.startswith(SUBSPACE_PREFIX) for k in own):
+                raise ValueError(f"it holds a principal-component space of {prefix.rstrip('.')} that meta.json "
+                                 "does not describe")
+            m._build()
+            m._load_own_tensors({k: v for k, v in own.items() if not k.startswith(SUBSPACE_PREFIX)})
+            m.is_fitted = True
+            members.append(m)
+        self.members = tuple(members)
+
     def _extra_meta(self) -> dict[str, Any]:
         return {"n_parameters": int(sum(p.numel() for p in self.net.parameters())),
                 "flops_per_profile_step": self.net.flops_per_sample(),
                 **({"guide_step": int(self.guide_step), "guide_weight": float(self.guide_weight)}
-                   if self.guide_net is not None else {})}
+                   if self.guide_net is not None else {}),
+                **({"members": [{"seed": int(m.seed), "guide_step": int(m.guide_step),
+                                 "guide_weight": float(m.guide_weight), "subspace": m.subspace}
+                                for m in self.members]} if self.members else {})}
 
     def _load_extra_meta(self, extra: dict[str, Any]) -> None:
         self.guide_step = int(extra.get("guide_step", 0))
         self.guide_weight = float(extra.get("guide_weight", 1.0))
+        members = extra.get("members", [])
+        if not isinstance(members, list) or not all(
+                isinstance(m, dict) and isinstance(m.get("seed"), int) and isinstance(m.get("guide_step"), int)
+                and isinstance(m.get("guide_weight"), (int, float))
+                and (m.get("subspace") is None or (isinstance(m["subspace"], dict)
+                                                   and isinstance(m["subspace"].get("n_components"), int)
+                                                   and m["subspace"]["n_components"] >= 1))
+                for m in members):
+            raise ValueError(f"its members record {members!r} does not describe networks")
+        self._member_meta = tuple({"seed": m["seed"], "guide_step": m["guide_step"],
+                                   "guide_weight": float(m["guide_weight"]), "subspace": m.get("subspace")}
+                                  for m in members)
 
     @classmethod
     def search_space(cls, trial: Any) -> dict[str, Any]:

@@ -234,6 +234,9 @@ class WGANGPConfig:
     profiles)."""
 
     def __post_init__(self) -> None:
+        if self.train.members > 1:
+            raise ConfigError("train.members trains a mixture of diffusion networks; the wgan-gp trains one (remove "
+                              "train.members)")
         if not self.privacy.enabled:
             return
         if self.gan.anchor in ("diag", "full") and self.privacy.epsilon is None:

@@ -190,6 +190,9 @@ class VAEConfig:
     prior and the matched or residual noise are statistics of the training profiles outside the budget)."""
 
     def __post_init__(self) -> None:
+        if self.train.members > 1:
+            raise ConfigError("train.members trains a mixture of diffusion networks; the vae trains one (remove "
+                              "train.members)")
         if self.privacy.enabled and self.sample.noise_covariance == "full":
             raise ConfigError("sample.noise_covariance=full is fitted on the training profiles, outside a private "
                               "run's budget; use sample.noise_covariance=diagonal with privacy")
