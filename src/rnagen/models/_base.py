@@ -21,6 +21,8 @@ Run folder (``save``/``load``; every file written atomically)::
     validation.csv       the validation curve (step, score, its indicators, the smoothed score), when one was
                          held out
     checkpoint.pt        during training: full state for resume (torch.save of tensors, weights_only)
+    checkpoint_member{k}.pt  the same for member k of a diffusion mixture (``train.members``); ``*_refit.pt``
+                         for a refit (``train.refit``)
     manifest.json        size and SHA-256 of each file above, written last (checked on load and resume)
 
 Training into an existing run folder first compares it with the new run (model, configuration, data
