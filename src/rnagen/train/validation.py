@@ -325,8 +325,11 @@ def describe(v: dict[str, Any] | None) -> str:
     if not v:
         return "no validation record"
     if v.get("stop_reason") == "no_validation":
-        return (f"trained for the whole budget of {v['steps']} steps, its length not chosen on held-out profiles "
-                f"({v.get('note', 'train.val_fraction = 0')})" + _space_note(v))
+        line = (f"trained for the whole budget of {v['steps']} steps, its length not chosen on held-out profiles "
+                f"({v.get('note', 'train.val_fraction = 0')})")
+        if members := v.get("members"):
+            line = f"each of a mixture of {len(members)} networks (train.members) " + line
+        return line + _space_note(v)
     why = {"patience": f"patience ran out, no improvement in {v['patience']} checks (every {v['val_every']} steps)",
            "budget": "the step budget was spent",
            "max_steps": "max_steps reached (train.epochs asked for more)",

@@ -106,6 +106,32 @@ def test_the_run_folder_keeps_every_member(mixture):
     assert np.array_equal(back.sample(n_per_label=30, seed=3).X, model.sample(n_per_label=30, seed=3).X)
 
 
+@pytest.mark.parametrize("edit", ["drop_member", "bad_record", "fewer_in_config"])
+def test_a_run_folder_whose_members_do_not_match_is_refused_in_one_line(mixture, tmp_path, edit):
+    import shutil
+
+    from rnagen.errors import RunDirError
+
+    _, run = mixture
+    bad = tmp_path / "run"
+    shutil.copytree(run, bad)
+    (bad / "manifest.json").unlink()   # a folder without a manifest is read on its files' own consistency
+    meta = json.loads((bad / "meta.json").read_text())
+    if edit == "drop_member":
+        meta["extra"]["members"] = meta["extra"]["members"][:1]
+    elif edit == "bad_record":
+        meta["extra"]["members"][0]["seed"] = "x"
+    else:
+        cfg = (bad / "config.toml").read_text()
+        assert "members = 3" in cfg
+        (bad / "config.toml").write_text(cfg.replace("members = 3", "members = 2"))
+    (bad / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(RunDirError) as err:
+        load(bad)
+    msg = str(err.value)
+    assert "\n" not in msg and ("meta.json" in msg or "weights.safetensors" in msg) and "retrain" in msg
+
+
 def test_members_in_a_principal_component_space_save_and_load(small_gtex, tmp_path):
     model = DiffusionModel.from_config(overrides=[*TINY, "train.members=2", "preprocess.space=pca"])
     model.fit(small_gtex, label_key="tissue", seed=1, run_dir=tmp_path / "run", progress=False)
@@ -155,6 +181,14 @@ def test_a_killed_mixture_resumes_member_by_member(small_gtex, tmp_path, monkeyp
     assert len(calls) == 30   # the first member not trained again, the second from its step 30
     assert (run / "weights.safetensors").read_bytes() == (whole / "weights.safetensors").read_bytes()
     assert (run / "validation.csv").read_text() == (whole / "validation.csv").read_text()
+
+
+def test_a_mixture_of_fixed_length_runs_says_so(small_gtex):
+    over = [*TINY, "train.members=2", "train.val_fraction=0", "train.steps=20"]
+    model = DiffusionModel.from_config(overrides=over).fit(small_gtex, label_key="tissue", seed=0, progress=False)
+    assert [m["steps"] for m in model.validation["members"]] == [20, 20]
+    assert describe(model.validation).startswith("each of a mixture of 2 networks (train.members) trained for the "
+                                                 "whole budget of 20 steps")
 
 
 def test_what_a_mixture_cannot_do_is_refused():
