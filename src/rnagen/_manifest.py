@@ -23,7 +23,6 @@ __all__ = ["MANIFEST", "RUN_FILES", "MAX_MEMBERS", "member_checkpoint", "refit_c
 
 MANIFEST = "manifest.json"
 FORMAT = "rnagen-manifest/1"
-# what a generator run folder holds (see rnagen.models._base); the manifest covers those present
 #: the most networks one run trains (``train.members``)
 MAX_MEMBERS = 8
 
@@ -38,6 +37,7 @@ def refit_checkpoint(name: str) -> str:
     return name.removesuffix(".pt") + "_refit.pt"
 
 
+# what a generator run folder holds (see rnagen.models._base); the manifest covers those present
 RUN_FILES = ("config.toml", "meta.json", "genes.txt", "transforms.npz", "weights.safetensors", "train_log.csv",
              "validation.csv",
              *(f(member_checkpoint(k)) for k in range(MAX_MEMBERS) for f in (str, refit_checkpoint)))

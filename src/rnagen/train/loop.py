@@ -121,10 +121,10 @@ class TrainConfig:
     """Train this many networks on the same profiles (the diffusion model; the others refuse more than 1), member
     k with seed ``seed + 1000 k`` and so its own initial weights, batches and validation hold-out, each its length
     chosen on its own hold-out, and sample from their equal-weight mixture: each profile from one member drawn at
-    random. Averaging independently trained generators reduces the part of each one's error that comes from its
-    training draw (a deep ensemble, Lakshminarayanan et al. 2017; a mixture, not an average of outputs, which
-    would shrink the spread of the samples). Training takes ``members`` times as long; sampling as long as one
-    network. Not with privacy: each member would spend the budget again."""
+    random. Mixing independently trained generators averages out part of the error each one owes to its own
+    training draw (as a deep ensemble does, Lakshminarayanan et al. 2017; here a mixture, not an average of the
+    outputs, which would shrink the spread of the samples). Training takes ``members`` times as long; sampling
+    as long as one network. Not with privacy: each member would spend the budget again."""
 
     def __post_init__(self) -> None:
         if self.min_steps > self.max_steps:

@@ -144,6 +144,8 @@ MEMBER_SEED_STRIDE = 1000
 def member_seed(seed: int, k: int) -> int:
     """The seed of member ``k`` of a mixture trained or sampled with ``seed`` (member 0's is ``seed``)."""
     return (int(seed) + MEMBER_SEED_STRIDE * int(k)) % (SEED_MAX + 1)
+
+
 #: The autoguidance weights a validated run scores on its held-out profiles to choose one (1: none)
 GUIDE_WEIGHTS = (1.0, 1.5, 2.0, 3.0)
 #: The autoguidance weights accepted (see :attr:`SampleConfig.autoguidance`): past 10 the extrapolation leaves
@@ -517,7 +519,7 @@ class DiffusionModel(Generator):
             # residual's noise would swamp their differences between checks; without autoguidance while the
             # length is chosen (the guide comes from that length), then with each weight to choose one
             return self._sample_own(yy, seed=sd, batch_size=4096, progress=False, decode=False,
-                                autoguidance=weight[0])
+                                    autoguidance=weight[0])
 
         weight = [1.0]
 
