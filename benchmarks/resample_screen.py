@@ -177,6 +177,7 @@ def start(doc: str, variants: list[str]):
     ap = argparse.ArgumentParser(description=doc.splitlines()[0])
     common_args(ap, threads=1)
     ap.add_argument("--variants", nargs="+", default=variants)
+    ap.add_argument("--draws", type=int, default=2, help="synthetic draws per split (the first two: the recorded ones)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     a = Q.load_dataset(args.dataset, args.data_dir)
@@ -215,17 +216,17 @@ def build(v: str, train, seed: int, base, logged: bool):
 
 def run(args, a, build) -> None:
     """Per split of ``args.seeds``: the floor and the ceiling, each variant's model ``build(variant, train, seed,
-    base)`` (``base()``: the split's default model, trained or loaded once) scored over 2 draws
+    base)`` (``base()``: the split's default model, trained or loaded once) scored over ``args.draws`` draws
     (``quality.score_draws``), plus what the model's ``extra(n)`` reports; the split's rows, then the table."""
     rows: dict[str, list[dict]] = {}
     for seed in args.seeds:
-        tr, te, floor, ceiling = Q.split_with_floor(a, seed, 2, label_key=Q.LABEL)
+        tr, te, floor, ceiling = Q.split_with_floor(a, seed, args.draws, label_key=Q.LABEL)
         base = functools.cache(functools.partial(default_model, args.dataset, tr, seed, args.cache))
         out = {"gaussian": floor}
         for v in args.variants:
             t0 = time.perf_counter()
             model = build(v, tr, seed, base)
-            res, _ = Q.score_draws(model, tr, te, seed, 2, label_key=Q.LABEL)
+            res, _ = Q.score_draws(model, tr, te, seed, args.draws, label_key=Q.LABEL)
             out[v] = res["value"] | (model.extra(te.n_obs) if hasattr(model, "extra") else {})
             print(f"split {seed} {v}: {time.perf_counter() - t0:.0f} s", flush=True)
         print_split(rows, out, seed, floor, ceiling)
