@@ -22,7 +22,7 @@ models, each profile from one at random; the zeros placed on the mixture's draws
 
 ``plain`` is the default model; ``sOFFSET`` the default trained with seed split + OFFSET alone (the ensemble's
 second member at 1000). Protocol of ``quality.py`` (as ``resample_screen.py``): a stratified 80/20 split
-per seed, the per-class Gaussian floor and the real-vs-real ceiling on the same split, 2 synthetic draws.
+per seed, the per-class Gaussian floor and the real-vs-real ceiling on the same split, 2 synthetic draws (``--draws``).
 ``--cache DIR`` keeps each split's trained models (``DIR/D_SEED`` the default, ``DIR/D_SEED_kPER`` a clustered
 one, ``DIR/D_SEED_sS`` the default trained with seed S, ``DIR/D_SEED_mN`` the mixture).
 
