@@ -20,6 +20,8 @@ one training run (which a mixture of runs averages out) or a bias every run shar
 ``mN``: the package's own mixture, the default trained with ``train.members=N`` (its members are the ``ensN``
 models, each profile from one at random; the zeros placed on the mixture's draws, not each member's).
 
+``gW``: the default network sampled with classifier-free guidance weight W (no training of its own).
+
 ``plain`` is the default model; ``sOFFSET`` the default trained with seed split + OFFSET alone (the ensemble's
 second member at 1000). Protocol of ``quality.py`` (as ``resample_screen.py``): a stratified 80/20 split
 per seed, the per-class Gaussian floor and the real-vs-real ceiling on the same split, 2 synthetic draws (``--draws``).
@@ -84,6 +86,17 @@ class Ensemble:
         return anndata.concat(parts, index_unique="-")
 
 
+class Guided:
+    """The default model sampled with classifier-free guidance weight ``w`` (``sample.guidance``)."""
+
+    def __init__(self, model, w: float) -> None:
+        self.model, self.w = model, w
+
+    def sample(self, like, seed: int):
+        """A set with ``like``'s label counts, drawn with the guidance weight."""
+        return self.model.sample(like=like, seed=seed, guidance=self.w)
+
+
 def reseeded(dataset: str, train, seed: int, cache: Path | None, offset: int):
     """The default model of split ``seed`` trained with seed ``seed + offset`` (kept as ``DATASET_SEED_sS``)."""
     return RS.default_model(dataset, train, seed, cache, tag=f"_s{seed + offset}", fit_seed=seed + offset)
@@ -131,11 +144,13 @@ def main() -> None:
             return reseeded(args.dataset, train, seed, args.cache, int(m[1]))
         if (m := re.fullmatch(r"ens(\d+)", v)) is not None:
             return Ensemble(base(), args.dataset, train, seed, args.cache, n=int(m[1]))
+        if (m := re.fullmatch(r"g([\d.]+)", v)) is not None:
+            return Guided(base(), float(m[1]))
         if (m := re.fullmatch(r"m(\d+)", v)) is not None:
             return RS.default_model(args.dataset, train, seed, args.cache, tag=f"_m{m[1]}",
                                     overrides=[f"train.members={m[1]}"])
-        raise SystemExit(f"unknown variant {v!r}: plain, kPER (e.g. k150), sOFFSET (e.g. s1000), ensN (e.g. ens2) or "
-                         "mN (e.g. m3)")
+        raise SystemExit(f"unknown variant {v!r}: plain, kPER (e.g. k150), sOFFSET (e.g. s1000), ensN (e.g. ens2), "
+                         "mN (e.g. m3) or gW (e.g. g0.5)")
 
     RS.run(args, a, build)
 
