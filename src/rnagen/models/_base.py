@@ -134,6 +134,11 @@ class PreprocessConfig:
     per-class Gaussian (the floor, kept as it is)."""
 
 
+def valid_subspace_record(sub: Any) -> bool:
+    """Whether a run's record of its principal-component space (``meta.json``) names a number of components."""
+    return isinstance(sub, dict) and isinstance(sub.get("n_components"), int) and sub["n_components"] >= 1
+
+
 #: the least share of all training values at their minimum that makes it the data's floor (``support=auto``)
 FLOOR_MIN_SHARE = 0.01
 
@@ -555,6 +560,29 @@ class Generator(ABC):
         self.subspace = {**chosen, **record}
         if self.device is not None:
             self.codec.to(self.device)
+
+    def _new_codec(self) -> None:
+        """An empty codec of the principal-component space :attr:`subspace` records (its arrays are loaded by
+        :meth:`_load_space`), built before the networks, whose input it sizes."""
+        from ._subspace import SubspaceCodec
+
+        assert self.subspace is not None
+        self.codec = SubspaceCodec(self.n_genes, int(self.subspace["n_components"]), self.n_labels)
+
+    def _space_tensors(self) -> dict[str, Any]:
+        """The principal-component space's arrays as saved (``subspace.*``; none on the genes)."""
+        return {} if self.codec is None else {SUBSPACE_PREFIX + k: v for k, v in self.codec.state_dict().items()}
+
+    def _load_space(self, tensors: Mapping[str, Any]) -> dict[str, Any]:
+        """Load the principal-component space's arrays among ``tensors`` (``subspace.*``) into the codec; the
+        other tensors. Arrays of a space the run does not record are an error."""
+        codec = {k[len(SUBSPACE_PREFIX):]: v for k, v in tensors.items() if k.startswith(SUBSPACE_PREFIX)}
+        if self.codec is not None:
+            self.codec.load_state_dict(codec)
+            self.codec.to(self.device or "cpu")
+        elif codec:
+            raise ValueError("it holds a principal-component space that meta.json does not describe")
+        return {k: v for k, v in tensors.items() if not k.startswith(SUBSPACE_PREFIX)}
 
     def _encode(self, X: np.ndarray) -> np.ndarray:
         """Profiles (standardised) as the codec's scores, float32."""
@@ -1046,9 +1074,7 @@ class Generator(ABC):
             arrays.update(zip(CONSTANT_KEYS, self.constant))
         write_npz(run_dir / "transforms.npz", **arrays)
         write_text(run_dir / "genes.txt", "\n".join(self.var_names) + "\n")
-        state = dict(self._state_tensors())
-        if self.codec is not None:
-            state.update({SUBSPACE_PREFIX + k: v for k, v in self.codec.state_dict().items()})
+        state = {**self._state_tensors(), **self._space_tensors()}
         tensors = {k: v.detach().cpu().contiguous() for k, v in state.items()}
         with atomic_path(run_dir / "weights.safetensors") as tmp:
             save_file(tensors, str(tmp))
@@ -1159,7 +1185,7 @@ class Generator(ABC):
             model._load_extra_meta(meta.get("extra", {}))
             sub = meta.get("subspace")
             if sub is not None:
-                if not isinstance(sub, dict) or not isinstance(sub.get("n_components"), int) or sub["n_components"] < 1:
+                if not valid_subspace_record(sub):
                     raise ValueError(f"its subspace record {sub!r} has no valid n_components")
                 model.subspace = dict(sub)
         genes_path = run_dir / "genes.txt"
@@ -1201,22 +1227,14 @@ class Generator(ABC):
         resolved = resolve_device(device)  # refused for every model where this machine lacks it
         model.device = resolved if cls.uses_torch else None
         if model.subspace is not None:  # built before the networks, whose input it sizes; arrays below
-            from ._subspace import SubspaceCodec
-
-            model.codec = SubspaceCodec(model.n_genes, int(model.subspace["n_components"]), model.n_labels)
+            model._new_codec()
         with reading(run_dir / "config.toml", fix=fix):
             model._build()
         with reading(run_dir / "weights.safetensors", fix=fix):
             tensors = load_file(str(run_dir / "weights.safetensors"))
         with reading(run_dir / "weights.safetensors", fix=fix,
                      reason="its tensors do not fit the model config.toml and meta.json describe"):
-            codec = {k[len(SUBSPACE_PREFIX):]: v for k, v in tensors.items() if k.startswith(SUBSPACE_PREFIX)}
-            if model.codec is not None:
-                model.codec.load_state_dict(codec)
-                model.codec.to(model.device or "cpu")
-            elif codec:
-                raise ValueError("it holds a principal-component space that meta.json does not describe")
-            model._load_state_tensors({k: v for k, v in tensors.items() if not k.startswith(SUBSPACE_PREFIX)})
+            model._load_state_tensors(model._load_space(tensors))
         model.is_fitted = True
         model._run_dir = run_dir.resolve()
         return model

@@ -86,6 +86,13 @@ def test_sampling_is_reproducible_and_reaches_every_member(mixture):
     syn = model.sample(n_per_label=100, seed=7)
     assert syn.uns["rnagen"]["synthetic"]["members"] == 3
     assert np.array_equal(model.sample(n_per_label=100, seed=7).X, syn.X)
+    # not the first network's own draw: the other members drew part of the set
+    members, model.members = model.members, ()
+    try:
+        alone = model.sample(n_per_label=100, seed=7)
+    finally:
+        model.members = members
+    assert not np.array_equal(alone.X, syn.X)
     assert not np.array_equal(model.sample(n_per_label=100, seed=8).X, syn.X)
 
 

@@ -26,7 +26,7 @@ from ...config import SEED_MAX, check_number, checked
 from ...errors import ConfigError
 from ...train import LossOutput, TrainConfig, fit_validated
 from ...train.privacy import PrivacyConfig
-from .._base import SUBSPACE_PREFIX, Generator, PreprocessConfig, register
+from .._base import Generator, PreprocessConfig, register, valid_subspace_record
 from .._subspace import MAX_COMPONENTS, SubspaceObjective
 from ..gaussian import FULL_COVARIANCE_MAX_GENES, anchor_statistics
 from .network import AnchoredDenoiser, ResMLPDenoiser
@@ -352,10 +352,10 @@ class DiffusionObjective(nn.Module):
         return weighted.mean(dim=1), per_draw  # one loss per profile: its K draws averaged before any clipping
 
 
-def _member_record(m: "DiffusionModel", seed: int) -> dict[str, Any]:
+def _member_record(m: "DiffusionModel") -> dict[str, Any]:
     """How one member of a mixture was trained: its seed, where it stopped, its autoguidance weight and space."""
     v = m.validation or {}
-    return {"seed": int(seed), **{k: v[k] for k in ("steps", "best_step", "best_score", "stop_reason") if k in v},
+    return {"seed": int(m.seed), **{k: v[k] for k in ("steps", "best_step", "best_score", "stop_reason") if k in v},
             **({"autoguidance": v["guide"]["chosen"]} if v.get("guide") else {}),
             **({"n_components": m.subspace["n_components"]} if m.subspace else {})}
 
@@ -456,7 +456,7 @@ class DiffusionModel(Generator):
             m = self._member()
             m.seed = member_seed(seed, k)
             # each member resumes from its own checkpoint; the finished ones return at once from theirs
-            m._fit_member(X, y, seed=member_seed(seed, k), run_dir=run_dir, progress=progress, resume=resume,
+            m._fit_member(X, y, seed=m.seed, run_dir=run_dir, progress=progress, resume=resume,
                           checkpoint=member_checkpoint(k), desc=f"diffusion {k + 1}/{n}")
             members.append(m)
         self.members = tuple(members)
@@ -467,7 +467,7 @@ class DiffusionModel(Generator):
             own = self.validation
             self.validation = {**own, "curve": [{"member": k, **row} for k, m in enumerate(parts)
                                                 for row in (m.validation or {}).get("curve", [])],
-                               "members": [_member_record(m, member_seed(seed, k)) for k, m in enumerate(parts)]}
+                               "members": [_member_record(m) for m in parts]}
 
     def _member(self) -> "DiffusionModel":
         """A model for another member of the mixture: this one's configuration, data binding and device."""
@@ -570,14 +570,14 @@ class DiffusionModel(Generator):
         # draws its profiles with its own seed, so a (seed, batch_size) reproduces the set
         if not decode:
             raise ValueError("a mixture's members may train in different spaces; sample them decoded")
-        parts = [self, *self.members]
+        parts, y = [self, *self.members], np.asarray(y)
         pick = np.random.default_rng([int(seed), len(parts)]).integers(len(parts), size=len(y))
         out = np.empty((len(y), self.n_genes), dtype=np.float32)
         used: list[dict[str, Any]] = []
         for k, m in enumerate(parts):
             rows = np.flatnonzero(pick == k)
             if len(rows):
-                out[rows] = m._sample_own(np.asarray(y)[rows], seed=member_seed(seed, k), batch_size=batch_size,
+                out[rows] = m._sample_own(y[rows], seed=member_seed(seed, k), batch_size=batch_size,
                                           progress=progress, **options)
                 used.append(m._sampling_used)
         # what the draws used; the autoguidance weight each member chose at training, where they differ
@@ -710,9 +710,7 @@ class DiffusionModel(Generator):
         out = self._own_tensors()
         for k, m in enumerate(self.members, start=1):
             prefix = MEMBER_PREFIX.format(k)
-            out.update({prefix + key: v for key, v in m._own_tensors().items()})
-            if m.codec is not None:
-                out.update({prefix + SUBSPACE_PREFIX + key: v for key, v in m.codec.state_dict().items()})
+            out.update({prefix + key: v for key, v in {**m._own_tensors(), **m._space_tensors()}.items()})
         return out
 
     def _load_own_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
@@ -724,8 +722,6 @@ class DiffusionModel(Generator):
             self._set_guide(guide)
 
     def _load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
-        from .._subspace import SubspaceCodec
-
         n = int(self.config.train.members)
         if len(self._member_meta) != n - 1:
             raise ValueError(f"meta.json describes {len(self._member_meta) + 1} networks, config.toml train.members "
@@ -745,15 +741,9 @@ class DiffusionModel(Generator):
             m.seed, m.guide_step, m.guide_weight = meta["seed"], meta["guide_step"], meta["guide_weight"]
             if meta["subspace"] is not None:
                 m.subspace = dict(meta["subspace"])
-                m.codec = SubspaceCodec(m.n_genes, int(m.subspace["n_components"]), m.n_labels)
-                m.codec.load_state_dict({k[len(SUBSPACE_PREFIX):]: v for k, v in own.items()
-                                         if k.startswith(SUBSPACE_PREFIX)})
-                m.codec.to(m.device or "cpu")
-            elif any(k.startswith(SUBSPACE_PREFIX) for k in own):
-                raise ValueError(f"it holds a principal-component space of {prefix.rstrip('.')} that meta.json "
-                                 "does not describe")
+                m._new_codec()
             m._build()
-            m._load_own_tensors({k: v for k, v in own.items() if not k.startswith(SUBSPACE_PREFIX)})
+            m._load_own_tensors(m._load_space(own))
             m.is_fitted = True
             members.append(m)
         self.members = tuple(members)
@@ -774,9 +764,7 @@ class DiffusionModel(Generator):
         if not isinstance(members, list) or not all(
                 isinstance(m, dict) and isinstance(m.get("seed"), int) and isinstance(m.get("guide_step"), int)
                 and isinstance(m.get("guide_weight"), (int, float))
-                and (m.get("subspace") is None or (isinstance(m["subspace"], dict)
-                                                   and isinstance(m["subspace"].get("n_components"), int)
-                                                   and m["subspace"]["n_components"] >= 1))
+                and (m.get("subspace") is None or valid_subspace_record(m["subspace"]))
                 for m in members):
             raise ValueError(f"its members record {members!r} does not describe networks")
         self._member_meta = tuple({"seed": m["seed"], "guide_step": m["guide_step"],
