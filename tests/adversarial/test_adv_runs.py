@@ -11,6 +11,7 @@ import stat
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import numpy as np
@@ -701,12 +702,22 @@ def test_sigterm_during_sample_leaves_nothing(work):
     temporary removed."""
     out = work["tmp"] / "term"
     argv = _sample_argv(work["gauss"], out / "syn.h5ad")
-    code = SLOW_SAMPLE.replace("main(sys.argv[2:])", "raise SystemExit(main(sys.argv[2:]))")
+    stacks = "import sys, time, faulthandler, signal\nfaulthandler.register(signal.SIGUSR1, all_threads=True)"
+    code = SLOW_SAMPLE.replace("main(sys.argv[2:])", "raise SystemExit(main(sys.argv[2:]))").replace(
+        "import sys, time", stacks)
     proc = subprocess.Popen([sys.executable, "-c", code, SRC, *argv], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=dict(os.environ, OMP_NUM_THREADS="1"))
     assert proc.stdout.readline().strip() == "writing"
     proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=30)
+    try:
+        _, err = proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        # where the child is stuck, for the report: its stacks (faulthandler on SIGUSR1), then it is killed
+        proc.send_signal(signal.SIGUSR1)
+        time.sleep(2)
+        proc.kill()
+        _, err = proc.communicate()
+        pytest.fail(f"no exit within 30 s of SIGTERM; the child's stacks and output:\n{err}")
     assert proc.returncode == 143 and err.strip() == "rnagen: terminated"
     assert not out.exists()   # the folder the command created, removed with its lock and temporary
 
