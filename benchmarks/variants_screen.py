@@ -22,6 +22,9 @@ models, each profile from one at random; the zeros placed on the mixture's draws
 
 ``gW``: the default network sampled with classifier-free guidance weight W (no training of its own).
 
+``ddimN``, ``dpm++N``: the default network sampled with DDIM or DPM-Solver++ at N steps instead of the default
+sampler (no training of its own).
+
 ``plain`` is the default model; ``sOFFSET`` the default trained with seed split + OFFSET alone (the ensemble's
 second member at 1000). Protocol of ``quality.py`` (as ``resample_screen.py``): a stratified 80/20 split
 per seed, the per-class Gaussian floor and the real-vs-real ceiling on the same split, 2 synthetic draws (``--draws``).
@@ -86,15 +89,15 @@ class Ensemble:
         return anndata.concat(parts, index_unique="-")
 
 
-class Guided:
-    """The default model sampled with classifier-free guidance weight ``w`` (``sample.guidance``)."""
+class Sampled:
+    """The default model sampled with other sampler ``options`` (``guidance=0.5``; ``sampler="ddim", steps=50``)."""
 
-    def __init__(self, model, w: float) -> None:
-        self.model, self.w = model, w
+    def __init__(self, model, **options) -> None:
+        self.model, self.options = model, options
 
     def sample(self, like, seed: int):
-        """A set with ``like``'s label counts, drawn with the guidance weight."""
-        return self.model.sample(like=like, seed=seed, guidance=self.w)
+        """A set with ``like``'s label counts, drawn with the options."""
+        return self.model.sample(like=like, seed=seed, **self.options)
 
 
 def reseeded(dataset: str, train, seed: int, cache: Path | None, offset: int):
@@ -145,12 +148,14 @@ def main() -> None:
         if (m := re.fullmatch(r"ens(\d+)", v)) is not None:
             return Ensemble(base(), args.dataset, train, seed, args.cache, n=int(m[1]))
         if (m := re.fullmatch(r"g([\d.]+)", v)) is not None:
-            return Guided(base(), float(m[1]))
+            return Sampled(base(), guidance=float(m[1]))
+        if (m := re.fullmatch(r"(ddim|dpm\+\+)(\d+)", v)) is not None:
+            return Sampled(base(), sampler=m[1], steps=int(m[2]))
         if (m := re.fullmatch(r"m(\d+)", v)) is not None:
             return RS.default_model(args.dataset, train, seed, args.cache, tag=f"_m{m[1]}",
                                     overrides=[f"train.members={m[1]}"])
         raise SystemExit(f"unknown variant {v!r}: plain, kPER (e.g. k150), sOFFSET (e.g. s1000), ensN (e.g. ens2), "
-                         "mN (e.g. m3) or gW (e.g. g0.5)")
+                         "mN (e.g. m3), gW (e.g. g0.5), ddimN or dpm++N (e.g. dpm++10)")
 
     RS.run(args, a, build)
 
