@@ -41,11 +41,13 @@ def _fit(data, overrides, **kw):
 def test_per_sample_critic_gradients_are_each_profiles_own(conditioning, label_dim, drift):
     """Against one backward pass per profile through the batch critic loss and gradient penalty of the
     non-private step (so a term left out of the per-profile loss, or a profile's gradient mixed with another's,
-    shows)."""
+    shows). The critic and the profiles in float64 (the penalty's norm is taken in float32 either way, as in
+    training): the two ways sum in different orders, which all-float32 arithmetic rounds apart by up to ~1e-3 of a
+    small gradient on some CPUs, where either mistake moves it by its own size."""
     torch.manual_seed(0)
-    D = CondCritic(7, 3, hidden=[12, 6], conditioning=conditioning, label_dim=label_dim)
-    x, fake = torch.randn(5, 7), torch.randn(5, 7)
-    y, eps = torch.tensor([0, 2, 1, 2, 0]), torch.rand(5, 1)
+    D = CondCritic(7, 3, hidden=[12, 6], conditioning=conditioning, label_dim=label_dim).double()
+    x, fake = torch.randn(5, 7, dtype=torch.float64), torch.randn(5, 7, dtype=torch.float64)
+    y, eps = torch.tensor([0, 2, 1, 2, 0]), torch.rand(5, 1, dtype=torch.float64)
     grads, (d_real, d_fake, gp) = per_sample_critic_grads(D, x, fake, y, eps, gp_weight=10.0, drift=drift)
     for i in range(5):
         D.zero_grad()
