@@ -25,6 +25,8 @@ models, each profile from one at random; the zeros placed on the mixture's draws
 ``ddimN``, ``dpm++N``: the default network sampled with DDIM or DPM-Solver++ at N steps instead of the default
 sampler (no training of its own).
 
+``set:KEY=VALUE``: the default trained with one setting changed (e.g. ``set:objective.label_dropout=0``).
+
 ``plain`` is the default model; ``sOFFSET`` the default trained with seed split + OFFSET alone (the ensemble's
 second member at 1000). Protocol of ``quality.py`` (as ``resample_screen.py``): a stratified 80/20 split
 per seed, the per-class Gaussian floor and the real-vs-real ceiling on the same split, 2 synthetic draws (``--draws``).
@@ -151,11 +153,13 @@ def main() -> None:
             return Sampled(base(), guidance=float(m[1]))
         if (m := re.fullmatch(r"(ddim|dpm\+\+)(\d+)", v)) is not None:
             return Sampled(base(), sampler=m[1], steps=int(m[2]))
+        if (m := re.fullmatch(r"set:([\w.]+=[\w.+-]+)", v)) is not None:
+            return RS.default_model(args.dataset, train, seed, args.cache, tag=f"_{m[1]}", overrides=[m[1]])
         if (m := re.fullmatch(r"m(\d+)", v)) is not None:
             return RS.default_model(args.dataset, train, seed, args.cache, tag=f"_m{m[1]}",
                                     overrides=[f"train.members={m[1]}"])
         raise SystemExit(f"unknown variant {v!r}: plain, kPER (e.g. k150), sOFFSET (e.g. s1000), ensN (e.g. ens2), "
-                         "mN (e.g. m3), gW (e.g. g0.5), ddimN or dpm++N (e.g. dpm++10)")
+                         "mN (e.g. m3), gW (e.g. g0.5), ddimN or dpm++N (e.g. dpm++10), set:KEY=VALUE")
 
     RS.run(args, a, build)
 
