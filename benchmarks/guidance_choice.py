@@ -81,7 +81,7 @@ def main() -> None:
             raise SystemExit(f"split {seed}: {len(vi)} held out here, the run held out {n_val}")
         XF = RS.log_values(tr.X[fi], logged)
         mu, sd = XF.mean(0), XF.std(0) + 1e-8
-        F, V = features(tr.X[fi], logged, mu, sd), features(tr.X[vi], logged, mu, sd)
+        F, V = ((XF - mu) / sd).astype(np.float32), features(tr.X[vi], logged, mu, sd)
         classes = sorted(set(y))
         code = {c: i for i, c in enumerate(classes)}
         yF, yV = np.array([code[c] for c in y[fi]]), np.array([code[c] for c in y[vi]])
