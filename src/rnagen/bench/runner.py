@@ -16,6 +16,14 @@ and ``seeds`` trainings on each, run ``k`` trains on split ``k // seeds`` with s
 and one seed is run 0. One split is one draw of the held-out profiles, so a difference between generators is
 only read against the spread over splits (the leaderboard's ``_sd`` columns).
 
+One synthetic set is one draw of the trained model: with ``draws`` > 1 each row of a run samples that many
+training-sized sets (draw 0 with the run's seed, draw ``d`` with :func:`draw_seed`), scores each against the
+same held-out profiles with the same evaluation seed, and records their mean (values, CI bounds, references)
+as the run's indicators, the draws' own values under ``"draws"`` and their standard deviation as
+``draw_sd``; the leaderboard's ``<indicator>_draw_sd`` is its mean over runs, the draw-to-draw noise of one
+synthetic set. The run folder keeps draw 0's set; the ``real`` row (the training profiles themselves) is one
+set.
+
 Two reference rows are always run: ``real`` (the real training profiles as the synthetic set: the ceiling, on
 every run, with the run's seed) and ``gaussian`` (the per-class Gaussian: the floor). Each row's share of the gap
 closed on an indicator (:mod:`rnagen.metrics.gap`) is computed per run, against the Gaussian of the same run and
@@ -203,13 +211,23 @@ def _evaluate(real, synthetic, *, train, label_key: str, seed: int, metrics: Seq
 
 
 # ---------------------------------------------------------------------------------------------------------
+def draw_seed(seed: int, d: int) -> int:
+    """The sampling seed of synthetic draw ``d`` of a run whose seed is ``seed``: the seed itself for draw 0 (a
+    one-draw benchmark's set), else one derived from both (:class:`numpy.random.SeedSequence`), so that no
+    draw reuses another run's seed however many runs there are."""
+    if d == 0:
+        return int(seed)
+    return int(np.random.SeedSequence([int(seed), int(d)]).generate_state(1)[0])
+
+
 def _check_options(rows: list[str], budget: str, overrides: Mapping[str, Any], *, seeds: int, splits: int,
-                   test_size: float, seed: int, device: str) -> tuple[int, int, float, int]:
+                   test_size: float, seed: int, device: str, draws: int = 1) -> tuple[int, int, float, int, int]:
     """Every option, and every model's configuration (budget + overrides), checked before anything is written."""
     from ..config import check_number, check_seed
     from ..models import get_model
     from ..utils import check_device
 
+    draws = check_number("draws", draws, ">= 1", integer=True)
     seeds = check_number("seeds", seeds, ">= 1", integer=True)
     splits = check_number("splits", splits, ">= 1", integer=True)
     test_size = check_number("test_size", test_size, "(0, 1)")
@@ -227,7 +245,7 @@ def _check_options(rows: list[str], budget: str, overrides: Mapping[str, Any], *
         except ConfigError:
             continue  # reported with the available models below, once the rows are known
         cls.from_config(overrides=budget_overrides(name, budget, n_train=1, extra=overrides.get(name)))
-    return seeds, splits, test_size, seed
+    return seeds, splits, test_size, seed, draws
 
 
 def run_benchmark(
@@ -239,6 +257,7 @@ def run_benchmark(
     full=None,
     seeds: int = 1,
     splits: int = 1,
+    draws: int = 1,
     budget: str = "fast",
     out_dir: str | Path,
     test_size: float = 0.2,
@@ -278,6 +297,10 @@ def run_benchmark(
         Stratified splits of ``data`` (seeds ``seed``, ``seed+1``, ...), each model trained ``seeds`` times on
         each; the real row (ceiling) and the Gaussian floor are measured on every split, and each run's
         share of the gap closed against its own split's. Not with ``reconstruct``.
+    draws
+        Synthetic sets drawn from each trained model and scored (see the module docstring): a row's indicators
+        on a run are their mean over the draws, ``<metric>_draw_sd`` in the leaderboard their spread between
+        draws. The real row is scored once (its set is the training profiles).
     budget
         ``fast`` (CPU minutes), ``standard`` (model defaults) or ``paper`` (the paper's settings, for a GPU);
         see :mod:`rnagen.bench.budgets`.
@@ -323,7 +346,8 @@ def run_benchmark(
     """
     private = _private_rows(privacy_budgets, budget=budget, overrides=overrides)
     bench = _setup(data, label_key=label_key, models=models, reconstruct=reconstruct, full=full, seeds=seeds,
-                   splits=splits, budget=budget, out_dir=out_dir, test_size=test_size, seed=seed, progress=progress,
+                   splits=splits, draws=draws, budget=budget, out_dir=out_dir, test_size=test_size, seed=seed,
+                   progress=progress,
                    overrides=_for_rows(models, overrides, private), steps_grid=steps_grid, metrics=metrics,
                    evaluate_options=evaluate_options, device=device, data_name=data_name, split_key=split_key)
     _add_private_rows(bench, private)
@@ -422,6 +446,7 @@ class _Bench:
     say: _Progress
     ref: RealReference
     splits: int = 1
+    draws: int = 1   # synthetic sets scored per row and run
     recons: dict[str, Any] = field(default_factory=dict)   # reconstruction method -> fitted reconstructor
     full: Any = None          # the full profiles (with reconstruction), and their training / test parts
     full_train: Any = None
@@ -500,9 +525,9 @@ class _Job:
 
 
 def _validated(rows_arg, *, reconstruct, full, overrides, budget, seeds, splits, test_size, seed, device, metrics,
-               split_key=None):
+               split_key=None, draws=1):
     """Every option checked before anything is written; returns (rows, methods, overrides, seeds, splits,
-    test_size, seed)."""
+    test_size, seed, draws)."""
     check_budget(budget)
     rows = parse_models(rows_arg)
     if FLOOR_ROW not in rows:
@@ -514,8 +539,9 @@ def _validated(rows_arg, *, reconstruct, full, overrides, budget, seeds, splits,
         raise ConfigError("--full is read only to score reconstructions: add --reconstruct linear (or mlp), or drop "
                           "--full")
     overrides = dict(overrides or {})
-    seeds, splits, test_size, seed = _check_options(rows, budget, overrides, seeds=seeds, splits=splits,
-                                                    test_size=test_size, seed=seed, device=device)
+    seeds, splits, test_size, seed, draws = _check_options(rows, budget, overrides, seeds=seeds, splits=splits,
+                                                           test_size=test_size, seed=seed, device=device,
+                                                           draws=draws)
     if methods and splits > 1:
         raise ConfigError("--reconstruct scores one split: drop --splits, or run one benchmark per split "
                           "(--seed S, a new --out each)")
@@ -534,7 +560,7 @@ def _validated(rows_arg, *, reconstruct, full, overrides, budget, seeds, splits,
             raise ConfigError(unknown_metrics_message(e.args[0])) from None
     if isinstance(full, (str, Path)) and not Path(full).exists():
         raise DataError(f"--full {str(full)!r} does not exist; give the full profiles of the same samples")
-    return rows, methods, overrides, seeds, splits, test_size, seed
+    return rows, methods, overrides, seeds, splits, test_size, seed, draws
 
 
 def _split_fingerprint(adata, train, test, label_key: str) -> str:
@@ -610,11 +636,12 @@ def _by_model(rows: Sequence[str]) -> dict[str, list[str]]:
 
 
 def _setup(data, *, label_key, models, reconstruct, full, seeds, splits, budget, out_dir, test_size, seed,
-           progress, overrides, steps_grid, metrics, evaluate_options, device, data_name, split_key=None) -> _Bench:
+           progress, overrides, steps_grid, metrics, evaluate_options, device, data_name, split_key=None,
+           draws=1) -> _Bench:
     """Check the options, split the data, write the settings and the real reference's plot data."""
-    rows, methods, overrides, seeds, splits, test_size, seed = _validated(
+    rows, methods, overrides, seeds, splits, test_size, seed, draws = _validated(
         models, reconstruct=reconstruct, full=full, overrides=overrides, budget=budget, seeds=seeds, splits=splits,
-        test_size=test_size, seed=seed, device=device, metrics=metrics, split_key=split_key)
+        test_size=test_size, seed=seed, device=device, metrics=metrics, split_key=split_key, draws=draws)
     by_model = _by_model(rows)
     from ..metrics.evaluate import check_fidelity_size
 
@@ -652,7 +679,7 @@ def _setup(data, *, label_key, models, reconstruct, full, seeds, splits, budget,
     settings = {"rnagen_version": __version__, "label_key": label_key, "n_obs": adata.n_obs,
                 "n_genes": adata.n_vars, "n_train": train.n_obs, "n_test": test.n_obs,
                 "test_size": test_size if split_key is None else None, "split_key": split_key,
-                "seed": seed, "seeds": seeds, "splits": splits, "budget": budget, "models": rows,
+                "seed": seed, "seeds": seeds, "splits": splits, "draws": draws, "budget": budget, "models": rows,
                 "reconstruct": methods, "split_fingerprint": split_fp,
                 "labels": [str(c) for c in train.obs[label_key].cat.categories],
                 "data": str(data) if path_like else "AnnData",
@@ -685,7 +712,8 @@ def _setup(data, *, label_key, models, reconstruct, full, seeds, splits, budget,
     bench = _Bench(out=out, label_key=label_key, budget=budget, rows=rows, by_model=by_model, methods=methods,
                    seeds=seeds, seed=seed, overrides=overrides, steps_grid=steps_grid, metrics=metrics,
                    device=device, progress=progress, adata=adata, first=first, ev_opts=ev_opts,
-                   say=_Progress(n_rows, progress), ref=ref, splits=splits, test_size=test_size, split_key=split_key)
+                   say=_Progress(n_rows, progress), ref=ref, splits=splits, test_size=test_size, split_key=split_key,
+                   draws=draws)
     if methods:
         bench.full, bench.full_train, bench.full_test = full_ad, full_train, full_test
     return bench
@@ -760,7 +788,9 @@ def _row_todo(bench: _Bench, row: str, k: int, run_fp: str, opts: dict[str, Any]
               ) -> list[tuple[str, dict[str, Any], str]]:
     """``[(row, opts, fingerprint)]`` when the row's result for run ``k`` is still to compute, ``[]``
     (counted as done) when a result with the same fingerprint is on disk."""
-    fp = _hash({"run": run_fp, "row": row, "opts": opts, **bench.part(k).metric_fp, "recon": bench.methods})
+    # the number of draws enters only where it is not one: a one-draw result is the same as before the option
+    fp = _hash({"run": run_fp, "row": row, "opts": opts, **bench.part(k).metric_fp, "recon": bench.methods,
+                **({"draws": bench.draws} if bench.draws > 1 else {})})
     res = _read_json(bench.out / "results" / f"{row}_seed{k}.json")
     if res and res.get("fingerprint") == fp:
         bench.say(f"{row} seed {k}: " + ("its training diverged earlier (the same settings), skipped"
@@ -863,15 +893,41 @@ def _run_job(bench: _Bench, job: _Job) -> None:
 
 
 def _run_row(bench: _Bench, job: _Job, gen, row: str, opts: dict[str, Any], fp: str) -> None:
-    """Sample one row's synthetic set like the training set, score it (and its reconstructions), save it."""
+    """Sample one row's synthetic sets like the training set (``bench.draws`` of them), score each (and its
+    reconstructions), save the mean over the draws and each draw's values."""
     k, s, say = job.seed_index, job.seed, bench.say
     part = bench.part(k)
-    say(f"{row} seed {k}: sample {part.train.n_obs} profiles like the training set {opts or ''}")
-    t0 = time.perf_counter()
-    syn = gen.sample(like=part.train, seed=s, progress=bench.progress, **opts)
-    sample_seconds = time.perf_counter() - t0
-    write_h5ad(syn, job.run_dir / f"synthetic_{row}.h5ad")
-    say(f"{row} seed {k}: evaluate")
+    n = bench.draws
+    scored: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    recon: dict[str, list[tuple[dict[str, Any], float]]] = {m: [] for m in bench.recons}
+    seconds = []
+    for d in range(n):
+        of = f" (draw {d + 1} of {n})" if n > 1 else ""
+        say(f"{row} seed {k}: sample {part.train.n_obs} profiles like the training set {opts or ''}{of}")
+        t0 = time.perf_counter()
+        syn = gen.sample(like=part.train, seed=draw_seed(s, d), progress=bench.progress, **opts)
+        seconds.append(time.perf_counter() - t0)
+        if d == 0:
+            write_h5ad(syn, job.run_dir / f"synthetic_{row}.h5ad")
+        say(f"{row} seed {k}: evaluate{of}")
+        # every draw is scored with the run's seed: the same evaluation subsamples, classifier seeds and
+        # audit sets, so that draws differ by their profiles only
+        scored.append(bench.evaluate(part.test, syn, train=part.train, seed=s, part=part))
+        if k == 0 and d == 0:
+            plots = bench.out / "plots"
+            write_npz(plots / f"{row}.npz", **bench.ref.synthetic_arrays(syn))
+            Xs, _ = _plot_X(bench.ref, syn)
+            _update_json(plots / "tstr_logreg_per_class.json", {row: bench.ref.per_class_tstr(
+                Xs, syn.obs[bench.label_key].astype(str).to_numpy(), seed=s)})
+            write_npz(plots / f"biology_{row}.npz", **bench.ref.biology_arrays(syn))
+        for m, rec in bench.recons.items():
+            say(f"{row}+{m} seed {k}: reconstruct and evaluate full profiles{of}")
+            t1 = time.perf_counter()
+            syn_full = rec.apply(syn)
+            rsec = time.perf_counter() - t1
+            met, _ = bench.evaluate(bench.full_test, syn_full, train=bench.full_train, seed=s)
+            recon[m].append((met, seconds[-1] + rsec))
+    sample_seconds = float(np.mean(seconds))   # one training-sized set's
     result: dict[str, Any] = {"row": row, "model": job.model, "seed": s, "seed_index": k, "split": part.index,
                               "split_seed": part.seed, "sampler": opts, "overrides": job.overrides,
                               "train_seconds": float(gen.train_seconds), "sample_seconds": sample_seconds,
@@ -879,24 +935,62 @@ def _run_row(bench: _Bench, job: _Job, gen, row: str, opts: dict[str, Any], fp: 
     guarantee = getattr(gen, "privacy", None)
     if guarantee:
         result.update({c: float(guarantee[c]) for c in PRIVACY_COLUMNS})
-    result["metrics"], result["per_class"] = bench.evaluate(part.test, syn, train=part.train, seed=s, part=part)
-    if k == 0:
-        plots = bench.out / "plots"
-        write_npz(plots / f"{row}.npz", **bench.ref.synthetic_arrays(syn))
-        Xs, _ = _plot_X(bench.ref, syn)
-        _update_json(plots / "tstr_logreg_per_class.json", {row: bench.ref.per_class_tstr(
-            Xs, syn.obs[bench.label_key].astype(str).to_numpy(), seed=s)})
-        write_npz(plots / f"biology_{row}.npz", **bench.ref.biology_arrays(syn))
-    say.done += 1
-    for m, rec in bench.recons.items():
-        say(f"{row}+{m} seed {k}: reconstruct and evaluate full profiles")
-        t1 = time.perf_counter()
-        syn_full = rec.apply(syn)
-        rsec = time.perf_counter() - t1
-        met, _ = bench.evaluate(bench.full_test, syn_full, train=bench.full_train, seed=s)
-        result.setdefault("reconstructed", {})[m] = {"sample_seconds": sample_seconds + rsec, "metrics": met}
-        say.done += 1
+    result["metrics"] = _mean_over_draws([met for met, _ in scored])
+    result["per_class"] = _mean_per_class([pc for _, pc in scored])
+    if n > 1:
+        result["draws"] = _draw_values([met for met, _ in scored], seeds=[draw_seed(s, d) for d in range(n)])
+    say.done += 1 + len(bench.recons)
+    for m, got in recon.items():
+        sub: dict[str, Any] = {"sample_seconds": float(np.mean([sec for _, sec in got])),
+                               "metrics": _mean_over_draws([met for met, _ in got])}
+        if n > 1:
+            sub["draws"] = _draw_values([met for met, _ in got], seeds=[draw_seed(s, d) for d in range(n)])
+        result.setdefault("reconstructed", {})[m] = sub
     write_json(bench.out / "results" / f"{row}_seed{k}.json", result)
+
+
+def _mean_or_none(values: Sequence[Any]) -> float | None:
+    v = [float(x) for x in values if x is not None]
+    return float(np.mean(v)) if v else None
+
+
+def _mean_over_draws(mets: Sequence[Mapping[str, dict[str, Any]]]) -> dict[str, dict[str, Any]]:
+    """The indicators of one run from its draws' (``_table_to_metrics`` records): per indicator the mean value,
+    the mean CI bounds (each draw's bootstrap CI is over the held-out profiles the draws share, so their mean is
+    that uncertainty for the mean value too; the draws' own spread is ``draw_sd``), the mean reference and,
+    with more than one draw, ``draw_sd``: the standard deviation of the draws' values (None where fewer than
+    two draws have one)."""
+    if len(mets) == 1:
+        return dict(mets[0])
+    out: dict[str, dict[str, Any]] = {}
+    for name in dict.fromkeys(n for m in mets for n in m):
+        recs = [m[name] for m in mets if name in m]
+        rec = {key: _mean_or_none([r.get(key) for r in recs]) for key in ("value", "ci_low", "ci_high", "reference")}
+        rec["direction"] = recs[0].get("direction")
+        vals = [float(r["value"]) for r in recs if r.get("value") is not None]
+        rec["draw_sd"] = float(np.std(vals, ddof=1)) if len(vals) > 1 else None
+        out[name] = rec
+    return out
+
+
+def _mean_per_class(per_class: Sequence[Mapping[str, Mapping[str, dict[str, Any]]]]
+                    ) -> dict[str, dict[str, dict[str, Any]]]:
+    """The per-class rows of one run: each class's value and reference averaged over the draws."""
+    if len(per_class) == 1:
+        return {name: {c: dict(v) for c, v in rows.items()} for name, rows in per_class[0].items()}
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for name in dict.fromkeys(n for pc in per_class for n in pc):
+        classes = dict.fromkeys(c for pc in per_class for c in pc.get(name, {}))
+        out[name] = {c: {key: _mean_or_none([pc[name][c].get(key) for pc in per_class
+                                             if c in pc.get(name, {})]) for key in ("value", "reference")}
+                     for c in classes}
+    return out
+
+
+def _draw_values(mets: Sequence[Mapping[str, dict[str, Any]]], *, seeds: Sequence[int]) -> list[dict[str, Any]]:
+    """Each draw's sampling seed and indicator values (the record of what the mean was taken over)."""
+    return [{"seed": int(sd), "values": {name: r.get("value") for name, r in m.items()}}
+            for sd, m in zip(seeds, mets)]
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -1210,6 +1304,10 @@ def _board_row(row: str, recs: Sequence[dict], got: Mapping[str, list[dict]], na
         rec[f"{name}_ci_high"] = float(np.mean(hi)) if hi else np.nan
         if seeds > 1:
             rec[f"{name}_sd"] = float(np.std(v, ddof=1)) if len(v) > 1 else np.nan
+        dsd = [x["draw_sd"] for x in vals if x.get("draw_sd") is not None]
+        if dsd:
+            # the spread between synthetic draws of one trained model, averaged over runs (--draws)
+            rec[f"{name}_draw_sd"] = float(np.mean(dsd))
     shares = _gap_shares(row, recs, got)
     for name in sorted(shares):
         g = [share for share, _ in shares[name] if math.isfinite(share)]

@@ -65,6 +65,10 @@ OWN_SPLIT_NOTE = ("one split, the data's own (--split-key): a difference between
                   "spread")
 ONE_SPLIT_NOTE = ("one split: a difference between models smaller than the spread over splits is noise; "
                   "--splits 3 measures that spread")
+#: printed after a benchmark of one synthetic draw per trained model
+ONE_DRAW_NOTE = ("one synthetic draw per trained model: a difference between models smaller than the spread between "
+                 "draws is noise; --draws 4 scores four draws of each, averages them and reports that spread "
+                 "(<indicator>_draw_sd in leaderboard.csv)")
 #: printed (and shown in the report) when the data has one class: a classifier has nothing to tell apart
 ONE_CLASS_NOTE = ("one class: train-on-synthetic / train-on-real accuracies are 1 by construction and say nothing; "
                   "judge the models by the fidelity and privacy indicators")
@@ -98,7 +102,8 @@ def _benchmark(args: argparse.Namespace, data, label_key: str, data_name: str | 
 
     board = run_benchmark(
         data, label_key=label_key, models=args.models, reconstruct=getattr(args, "reconstruct", None),
-        full=getattr(args, "full", None), seeds=args.seeds, splits=args.splits, budget=args.budget,
+        full=getattr(args, "full", None), seeds=args.seeds, splits=args.splits, draws=args.draws,
+        budget=args.budget,
         out_dir=args.out,
         test_size=0.2 if args.test_size is None else args.test_size, seed=args.seed, progress=not args.quiet,
         overrides=_parse_sets(args.set),
@@ -111,6 +116,8 @@ def _benchmark(args: argparse.Namespace, data, label_key: str, data_name: str | 
     print_leaderboard(board)
     if args.splits == 1:
         print(f"\n{ONE_SPLIT_NOTE if getattr(args, 'split_key', None) is None else OWN_SPLIT_NOTE}")
+    if args.draws == 1:
+        print(f"\n{ONE_DRAW_NOTE}")
     if len(_bench_labels(out)) == 1:
         print(f"\n{ONE_CLASS_NOTE}")
     print(f"\nleaderboard: {out / 'leaderboard.csv'} (and leaderboard.json)")
@@ -157,6 +164,10 @@ def _common(p: argparse.ArgumentParser, *, budget_default: str = "fast") -> None
                    help="stratified splits (seeds SEED, SEED+1, ...), every model trained on each and the real "
                         "ceiling and Gaussian floor measured on each; the leaderboard reports the mean and the "
                         "spread over them (default 1: one draw of the held-out profiles)")
+    p.add_argument("--draws", type=T.integer(">= 1"), default=1,
+                   help="synthetic sets drawn from each trained model and scored (default 1); each row's indicators "
+                        "are their mean, and the leaderboard gives their spread (<indicator>_draw_sd): the noise "
+                        "of one draw, at the cost of sampling and scoring only")
     # the names of rnagen.bench.budgets.BUDGETS, written out: importing rnagen.bench loads the runner
     p.add_argument("--budget", choices=("fast", "standard", "paper", "paper-tcga"), default=budget_default,
                    help="compute budget: fast (CPU minutes), standard (model defaults), paper (the paper's "
