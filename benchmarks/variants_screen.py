@@ -22,6 +22,9 @@ models, each profile from one at random; the zeros placed on the mixture's draws
 
 ``gW``: the default network sampled with classifier-free guidance weight W (no training of its own).
 
+``joint``: the default network sampled with the (classifier-free guidance, autoguidance) pair that the run's own
+validation score chooses among CFG 0, 0.25, 0.5 and its autoguidance weights (``joint_guidance.py``).
+
 ``ddimN``, ``dpm++N``: the default network sampled with DDIM or DPM-Solver++ at N steps instead of the default
 sampler (no training of its own).
 
@@ -151,6 +154,14 @@ def main() -> None:
             return Ensemble(base(), args.dataset, train, seed, args.cache, n=int(m[1]))
         if (m := re.fullmatch(r"g([\d.]+)", v)) is not None:
             return Sampled(base(), guidance=float(m[1]))
+        if v == "joint":
+            import joint_guidance as J
+
+            model = base()
+            r = J.joint_scores(model, train, seed)
+            print(f"split {seed} joint: CFG {r['chosen'][0]:g}, autoguidance {r['chosen'][1]:g} (the run chose "
+                  f"{r['recorded_chosen']:g}; CFG 0 scores vs recorded {r['recorded_diff']:.2g})", flush=True)
+            return Sampled(model, guidance=r["chosen"][0], autoguidance=r["chosen"][1])
         if (m := re.fullmatch(r"(ddim|dpm\+\+)(\d+)", v)) is not None:
             return Sampled(base(), sampler=m[1], steps=int(m[2]))
         if (m := re.fullmatch(r"set:([\w.]+=[\w.+-]+)", v)) is not None:
@@ -159,7 +170,7 @@ def main() -> None:
             return RS.default_model(args.dataset, train, seed, args.cache, tag=f"_m{m[1]}",
                                     overrides=[f"train.members={m[1]}"])
         raise SystemExit(f"unknown variant {v!r}: plain, kPER (e.g. k150), sOFFSET (e.g. s1000), ensN (e.g. ens2), "
-                         "mN (e.g. m3), gW (e.g. g0.5), ddimN or dpm++N (e.g. dpm++10), set:KEY=VALUE")
+                         "mN (e.g. m3), gW (e.g. g0.5), joint, ddimN or dpm++N (e.g. dpm++10), set:KEY=VALUE")
 
     RS.run(args, a, build)
 
