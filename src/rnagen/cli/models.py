@@ -159,7 +159,9 @@ def register(sub) -> None:
     p.add_argument("--eta", type=T.number(">= 0"), default=None,
                    help="DDIM eta: 0 deterministic, 1 DDPM-like (default 0; ddpm runs with 1, dpm++ with 0)")
     p.add_argument("--guidance", type=T.number("[0, 100]"), default=None,
-                   help="classifier-free guidance weight, 0 to 100 (default 0; Ho & Salimans 2022 use up to 4)")
+                   help="classifier-free guidance weight, 0 to 100 (Ho & Salimans 2022 use up to 4); default: the "
+                        "weight chosen at training with the autoguidance weight on the held-out profiles (0, 0.25 or "
+                        "0.5; 0 where nothing was held out)")
     p.add_argument("--autoguidance", type=T.number("[1, 10]"), default=None,
                    help="autoguidance weight, 1 to 10: the network's output pushed away from its guide's, the same "
                         "network earlier in its training (Karras et al. 2024); 1 = off (default: the weight the "

@@ -345,9 +345,12 @@ def describe(v: dict[str, Any] | None) -> str:
         # the best check is the last one: the curve had not turned, so the run may be under-trained
         key = "train.max_steps" if v["stop_reason"] == "max_steps" else "train.steps (or train.epochs)"
         line += f"; still improving at the last check: a longer run may do better (raise {key})"
-    if g := v.get("guide"):
+    if (g := v.get("guide")) and "step" in g:
         line += (f"; autoguidance weight {g['chosen']:g} chosen on them (of {', '.join(f'{w:g}' for w in g['weights'])}"
                  f"; guide: the step-{g['step']} weights)")
+    if g and (c := g.get("guidance")):
+        line += (f"; classifier-free guidance weight {c['chosen']:g} chosen on them"
+                 f"{' with it' if 'step' in g else ''} (of {', '.join(f'{w:g}' for w in c['weights'])})")
     if v.get("refit_steps"):
         line += f"; refitted on all profiles for {v['refit_steps']} steps"
     if members := v.get("members"):

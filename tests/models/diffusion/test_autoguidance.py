@@ -107,9 +107,11 @@ def test_equal_scores_choose_no_guidance(small_gtex, monkeypatch):
 
     monkeypatch.setattr(validation.FidelityValidator, "__call__", scores)
     m = DiffusionModel.from_config(overrides=TINY).fit(small_gtex, label_key="tissue", seed=0, progress=False)
-    # weight 1 is not drawn again: its score is the best check's own
-    assert m.validation["best_step"] == 240 and m.guide_step == 120 and len(calls) == 9
+    # the pair (0, 1) is not drawn again: its score is the best check's own; the 11 other (classifier-free
+    # guidance, autoguidance) pairs are
+    assert m.validation["best_step"] == 240 and m.guide_step == 120 and len(calls) == 6 + 3 * 4 - 1
     assert m.validation["guide"]["scores"] == [0.1 * 6] * 4 and m.guide_weight == 1.0
+    assert m.validation["guide"]["guidance"]["scores"] == [[0.1 * 6] * 4] * 3 and m.cfg_weight == 0.0
 
 
 def test_save_and_load_keep_the_guide(guided, tmp_path):

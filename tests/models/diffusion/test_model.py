@@ -34,7 +34,8 @@ def test_registered():
     assert get_model("diffusion") is DiffusionModel
     cfg = DiffusionModel().config
     assert cfg.objective.prediction == "v" and cfg.schedule.kind == "quad" and cfg.schedule.T == 1000
-    assert (cfg.sample.sampler, cfg.sample.steps, cfg.sample.eta, cfg.sample.guidance) == ("dpm++", 20, 0.0, 0.0)
+    # guidance unset: the weight chosen at training
+    assert (cfg.sample.sampler, cfg.sample.steps, cfg.sample.eta, cfg.sample.guidance) == ("dpm++", 20, 0.0, None)
     # the training length is chosen on held-out profiles by default, with a constant rate and EMA annealing
     t = cfg.train
     assert (t.steps, t.val_fraction, t.lr_schedule, t.ema_decay) == (None, 0.1, "constant", 0.999)
@@ -97,8 +98,10 @@ def test_samples_record_the_sampling_they_were_drawn_with(mixture_model):
     change the profiles of a seed)."""
     rec = mixture_model.sample(n_per_label=2, seed=1).uns["rnagen"]["synthetic"]
     cfg = mixture_model.config.sample
+    # the guidance weight in effect: unset in the configuration, the one chosen at training
+    assert cfg.guidance is None
     assert (rec["sampler"], rec["steps"], rec["guidance"], rec["batch_size"]) == (cfg.sampler, cfg.steps,
-                                                                                 cfg.guidance, 4096)
+                                                                                 mixture_model.cfg_weight, 4096)
     rec = mixture_model.sample(n_per_label=2, seed=1, sampler="ddim", steps=7, batch_size=5).uns["rnagen"]["synthetic"]
     assert (rec["sampler"], rec["steps"], rec["eta"], rec["batch_size"]) == ("ddim", 7, cfg.eta, 5)
     # the eta a sampler runs with: ddpm's is 1, and another asked of it is refused rather than dropped

@@ -148,6 +148,10 @@ def member_seed(seed: int, k: int) -> int:
 
 #: The autoguidance weights a validated run scores on its held-out profiles to choose one (1: none)
 GUIDE_WEIGHTS = (1.0, 1.5, 2.0, 3.0)
+#: The classifier-free guidance weights a validated run scores with each autoguidance weight, to choose the pair
+#: (0: none). Guidance sharpens each class against the others: it helps where classes overlap (tumour subtypes)
+#: and blurs nothing where they do not, so no one weight suits every data set (benchmarks/RESULTS_objectives.md)
+CFG_WEIGHTS = (0.0, 0.25, 0.5)
 #: The autoguidance weights accepted (see :attr:`SampleConfig.autoguidance`): past 10 the extrapolation leaves
 #: the range of what either network predicts
 AUTOGUIDANCE_RANGE = "[1, 10]"
@@ -167,10 +171,12 @@ class SampleConfig:
     eta: float = 0.0
     """DDIM stochasticity: 0 deterministic, 1 = DDPM (not read by the ddpm sampler, which is always 1, nor by
     dpm++, which is always 0; asking either for another eta at sampling is an error)."""
-    guidance: float = 0.0
+    guidance: float | None = None
     """Classifier-free guidance weight w: ε = (1+w) ε(x, y) - w ε(x, ∅); 0 = plain conditional sampling. At most
     100: Ho & Salimans (2022) use w <= 4; far beyond, ε̃ leaves the range of the noise it stands for and the
-    profiles overflow."""
+    profiles overflow. Unset: the weight chosen at training with the autoguidance weight, on the held-out profiles
+    that chose the length (:data:`CFG_WEIGHTS`, 0 among them; 0 where nothing was held out or the model was
+    trained without label dropout)."""
     spacing: Literal["trailing", "leading", "linspace", "logsnr"] = "trailing"
     """Which S of the T timesteps are visited (:func:`~rnagen.models.diffusion.samplers.respace`); ``logsnr``
     spaces them uniformly in log-SNR, DPM-Solver's grid."""
@@ -212,7 +218,7 @@ def _check_sample_options(sampler, steps, eta, guidance, spacing, clip_x0, T: in
     cls = sampler_class(sampler)
     check_number("steps", steps, f"[1, {T}]" if T is not None else ">= 1", integer=True)
     cls.check_eta(eta)
-    check_number("guidance", guidance, GUIDANCE_RANGE)
+    check_number("guidance", guidance, GUIDANCE_RANGE, optional=True)
     if spacing not in SPACINGS:
         raise ConfigError(f"spacing must be one of {list(SPACINGS)}, got {spacing!r}")
     check_number("clip_x0", clip_x0, "> 0", optional=True)
@@ -352,11 +358,19 @@ class DiffusionObjective(nn.Module):
         return weighted.mean(dim=1), per_draw  # one loss per profile: its K draws averaged before any clipping
 
 
+def _cfg_weight(value: Any) -> float:
+    """A recorded classifier-free guidance weight (``meta.json``): a number in :data:`GUIDANCE_RANGE`."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= float(value) <= 100:
+        raise ValueError(f"its guidance weight {value!r} is not a number in {GUIDANCE_RANGE}")
+    return float(value)
+
+
 def _member_record(m: "DiffusionModel") -> dict[str, Any]:
     """How one member of a mixture was trained: its seed, where it stopped, its autoguidance weight and space."""
     v = m.validation or {}
     return {"seed": int(m.seed), **{k: v[k] for k in ("steps", "best_step", "best_score", "stop_reason") if k in v},
             **({"autoguidance": v["guide"]["chosen"]} if v.get("guide") else {}),
+            **({"guidance": v["guide"]["guidance"]["chosen"]} if (v.get("guide") or {}).get("guidance") else {}),
             **({"n_components": m.subspace["n_components"]} if m.subspace else {})}
 
 
@@ -387,6 +401,9 @@ class DiffusionModel(Generator):
     """The training step of the guide's weights (0: no guide)."""
     guide_weight: float = 1.0
     """The autoguidance weight chosen on the held-out profiles at training (1 where nothing was held out)."""
+    cfg_weight: float = 0.0
+    """The classifier-free guidance weight chosen with it (0 where nothing was held out, or without label
+    dropout: :data:`CFG_WEIGHTS`)."""
     members: tuple["DiffusionModel", ...] = ()
     """The mixture's other networks (``train.members``), each a model of its own (network, guide, autoguidance
     weight, principal-component space) on this model's data; none for a single network."""
@@ -516,30 +533,44 @@ class DiffusionModel(Generator):
         def generate(Xt, yt, yy: np.ndarray, sd: int) -> np.ndarray:
             # validation draws with the configured sampler, as sample() does by default; in a principal-component
             # space the scores, since only they are trained (the residual is fitted once) and in the genes the
-            # residual's noise would swamp their differences between checks; without autoguidance while the
-            # length is chosen (the guide comes from that length), then with each weight to choose one
+            # residual's noise would swamp their differences between checks; without guidance while the length
+            # is chosen (the guide comes from that length), then with each pair of weights to choose one
             return self._sample_own(yy, seed=sd, batch_size=4096, progress=False, decode=False,
-                                    autoguidance=weight[0])
+                                    guidance=pair[0], autoguidance=pair[1])
 
-        weight = [1.0]
+        pair = [0.0, 1.0]   # (classifier-free guidance, autoguidance) of the validation draws
 
         def choose(result: Any, validator: Callable[[], dict[str, float]]) -> dict[str, Any]:
-            # the held-out profiles that chose the length score each autoguidance weight on the chosen network and
-            # its guide (the validator's fixed seeds: the weights are compared on the same draws); the first of
-            # equal scores, so 1 unless another does better. Weight 1 is the network alone, on the draws its own
-            # check scored: that check's recorded score
-            if result.guide_state is None:
+            # the held-out profiles that chose the length score each (classifier-free guidance, autoguidance)
+            # pair on the chosen network and its guide (the validator's fixed seeds: the pairs are compared on
+            # the same draws); the first of equal scores in the order of CFG_WEIGHTS, then GUIDE_WEIGHTS, so
+            # (0, 1) unless another does better. (0, 1) is the network alone, on the draws its own check scored:
+            # that check's recorded score. Classifier-free guidance needs the null label's output, which a model
+            # trained without label dropout has not learnt; autoguidance needs the guide
+            guided = result.guide_state is not None
+            cfgs = CFG_WEIGHTS if self.config.objective.label_dropout > 0 else (0.0,)
+            if not guided and len(cfgs) == 1:
                 return {}
-            self._keep_guide(built[-1], result)
+            if guided:
+                self._keep_guide(built[-1], result)
+            weights = GUIDE_WEIGHTS if guided else (1.0,)
             v = result.validation or {}
             own = next((float(r["score"]) for r in v.get("curve", []) if r["step"] == v.get("best_step")), None)
-            scores = []
-            for w in GUIDE_WEIGHTS:
-                weight[0] = w
-                scores.append(own if w == 1.0 and own is not None else float(validator()["score"]))
-            weight[0] = 1.0
-            best = GUIDE_WEIGHTS[int(np.argmax(scores))]
-            return {"weights": list(GUIDE_WEIGHTS), "scores": scores, "chosen": best, "step": int(result.guide_step)}
+            grid = []
+            for g in cfgs:
+                row = []
+                for w in weights:
+                    pair[:] = [g, w]
+                    row.append(own if (g, w) == (0.0, 1.0) and own is not None else float(validator()["score"]))
+                grid.append(row)
+            pair[:] = [0.0, 1.0]
+            i, j = divmod(int(np.argmax(np.asarray(grid, dtype=float))), len(weights))
+            record: dict[str, Any] = {"weights": list(weights), "scores": grid[0], "chosen": weights[j]}
+            if guided:
+                record["step"] = int(result.guide_step)
+            if len(cfgs) > 1:
+                record["guidance"] = {"weights": list(cfgs), "scores": grid, "chosen": cfgs[i]}
+            return record
 
         assert self.device is not None  # Generator.fit resolves it for every torch model
         result = fit_validated(setup, generate, X, y, self.config.train, device=self.device, seed=seed,
@@ -549,7 +580,9 @@ class DiffusionModel(Generator):
                                # preprocess.space=auto measured it on fit_validated's split
                                outside_span=(chosen or {}).get("outside_span"), choose=choose)
         self._keep_guide(built[-1], result)   # and sampling uses the best check's weights (else the EMA's)
-        self.guide_weight = float((result.validation or {}).get("guide", {}).get("chosen", 1.0))
+        guide = (result.validation or {}).get("guide", {})
+        self.guide_weight = float(guide.get("chosen", 1.0))
+        self.cfg_weight = float(guide.get("guidance", {}).get("chosen", 0.0))
         self.net.eval()
         self.history = result.history
         self.validation = result.validation
@@ -580,11 +613,12 @@ class DiffusionModel(Generator):
                 out[rows] = m._sample_own(y[rows], seed=member_seed(seed, k), batch_size=batch_size,
                                           progress=progress, **options)
                 used.append(m._sampling_used)
-        # what the draws used; the autoguidance weight each member chose at training, where they differ
+        # what the draws used; the weights each member chose at training, where they differ
         record = dict(used[0])
-        weights = [u.get("autoguidance") for u in used]
-        if len(set(weights)) > 1:
-            record["autoguidance"] = ", ".join(f"{w:g}" for w in weights)
+        for key in ("autoguidance", "guidance"):
+            weights = [u.get(key) for u in used]
+            if len(set(weights)) > 1:
+                record[key] = ", ".join(f"{w:g}" for w in weights)
         self._sampling_used = {**record, "members": len(parts)}
         return out
 
@@ -608,6 +642,10 @@ class DiffusionModel(Generator):
             auto = 1.0 if self.guide_net is None else (
                 s.autoguidance if s.autoguidance is not None else self.guide_weight)
         opt["autoguidance"] = float(auto)
+        # classifier-free guidance likewise: the call's weight, else the configured one, else the one chosen at
+        # training
+        if opt["guidance"] is None:
+            opt["guidance"] = float(self.cfg_weight)
         eta = options.get("eta")
         if eta is None and opt["sampler"] == "ddim":
             eta = s.eta  # the configured eta is DDIM's; ddpm and dpm++ run with their own unless one is asked
@@ -739,6 +777,7 @@ class DiffusionModel(Generator):
                 raise ValueError(f"it holds no tensors of the network {prefix.rstrip('.')}")
             m = self._member()
             m.seed, m.guide_step, m.guide_weight = meta["seed"], meta["guide_step"], meta["guide_weight"]
+            m.cfg_weight = meta["cfg_weight"]
             if meta["subspace"] is not None:
                 m.subspace = dict(meta["subspace"])
                 m._new_codec()
@@ -753,13 +792,17 @@ class DiffusionModel(Generator):
                 "flops_per_profile_step": self.net.flops_per_sample(),
                 **({"guide_step": int(self.guide_step), "guide_weight": float(self.guide_weight)}
                    if self.guide_net is not None else {}),
+                **({"cfg_weight": float(self.cfg_weight)} if self.cfg_weight else {}),
                 **({"members": [{"seed": int(m.seed), "guide_step": int(m.guide_step),
-                                 "guide_weight": float(m.guide_weight), "subspace": m.subspace}
+                                 "guide_weight": float(m.guide_weight), "subspace": m.subspace,
+                                 **({"cfg_weight": float(m.cfg_weight)} if m.cfg_weight else {})}
                                 for m in self.members]} if self.members else {})}
 
     def _load_extra_meta(self, extra: dict[str, Any]) -> None:
         self.guide_step = int(extra.get("guide_step", 0))
         self.guide_weight = float(extra.get("guide_weight", 1.0))
+        # a run saved before the guidance weight was chosen samples without it, as it did
+        self.cfg_weight = _cfg_weight(extra.get("cfg_weight", 0.0))
         members = extra.get("members", [])
         if not isinstance(members, list) or not all(
                 isinstance(m, dict) and isinstance(m.get("seed"), int) and isinstance(m.get("guide_step"), int)
@@ -768,7 +811,8 @@ class DiffusionModel(Generator):
                 for m in members):
             raise ValueError(f"its members record {members!r} does not describe networks")
         self._member_meta = tuple({"seed": m["seed"], "guide_step": m["guide_step"],
-                                   "guide_weight": float(m["guide_weight"]), "subspace": m.get("subspace")}
+                                   "guide_weight": float(m["guide_weight"]), "subspace": m.get("subspace"),
+                                   "cfg_weight": _cfg_weight(m.get("cfg_weight", 0.0))}
                                   for m in members)
 
     @classmethod
