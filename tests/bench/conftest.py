@@ -20,6 +20,12 @@ def labelled_csv(tmp_path):
 
 
 @pytest.fixture
+def landmarks_and_full():
+    """The landmark-data and full-profile writer (reconstruction rows), for tests that score them."""
+    return tiny.landmarks_and_full
+
+
+@pytest.fixture
 def write_labelled_csv():
     """The tiny labelled CSV writer itself, for a test that needs another size."""
     return tiny.write_labelled_csv

@@ -430,18 +430,10 @@ def test_cli_benchmark_on_csv(tmp_path, labelled_csv, capsys):
         assert "CUDA is not available" in capsys.readouterr().err and not (tmp_path / "t").exists()
 
 
-def test_reconstruction_rows_and_r2(tmp_path, labelled_csv):
+def test_reconstruction_rows_and_r2(tmp_path, labelled_csv, landmarks_and_full):
     """Landmark-style data (20 of 60 genes) + full profiles: each model also scored after reconstruction."""
-    from rnagen.data import read
-
-    full = read(labelled_csv, label_key="kind")
-    small = full[:, :20].copy()
-    data_csv = tmp_path / "landmarks.csv"
-    df = pd.DataFrame(small.X, index=small.obs_names, columns=small.var_names).assign(kind=small.obs["kind"].to_numpy())
-    df.to_csv(data_csv, index_label="sample")
-    full_path = tmp_path / "full.h5ad"
-    del full.obs["kind"]  # the labels may live only in the landmark data
-    full.write_h5ad(full_path)
+    data_csv, full_path = landmarks_and_full(labelled_csv, tmp_path)   # labels in the landmark data only
+    full = ad.read_h5ad(full_path)
     out = tmp_path / "rec"
     board = run_benchmark(data_csv, label_key="kind", models="gaussian", reconstruct="linear", full=full_path,
                           out_dir=out, progress=False,

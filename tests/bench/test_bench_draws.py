@@ -83,18 +83,10 @@ def test_draws_are_averaged_and_the_first_draw_is_the_one_draw_benchmark(tmp_pat
     assert calls["evaluate"] == 3 and "draws" not in _results(tmp_path / "three")["gaussian_seed0"]
 
 
-def test_reconstructed_rows_average_the_same_draws(tmp_path, labelled_csv):
+def test_reconstructed_rows_average_the_same_draws(tmp_path, labelled_csv, landmarks_and_full):
     """With reconstruction, each draw is completed to full profiles and scored; the reconstructed row's values
     are their mean, recorded with the draws' seeds."""
-    from rnagen.data import read
-
-    full = read(labelled_csv, label_key="kind")
-    small = full[:, :20].copy()
-    data_csv = tmp_path / "landmarks.csv"
-    df = pd.DataFrame(small.X, index=small.obs_names, columns=small.var_names).assign(kind=small.obs["kind"].to_numpy())
-    df.to_csv(data_csv, index_label="sample")
-    full_path = tmp_path / "full.h5ad"
-    full.write_h5ad(full_path)
+    data_csv, full_path = landmarks_and_full(labelled_csv, tmp_path, labels_in_full=True)
     out = tmp_path / "rec"
     board = run_benchmark(data_csv, label_key="kind", models="gaussian", reconstruct="linear", full=full_path,
                           out_dir=out, progress=False, report=False, draws=2, evaluate_options=EVAL,

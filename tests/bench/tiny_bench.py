@@ -35,6 +35,24 @@ def write_labelled_csv(path, *, n_per=14, n_genes=60, classes=("alpha", "beta", 
     return path
 
 
+def landmarks_and_full(csv, folder, *, labels_in_full: bool = False):
+    """Landmark-style data and its full profiles from the labelled CSV: its first 20 genes with the ``kind``
+    column as ``folder/landmarks.csv``, all its genes as ``folder/full.h5ad`` (without the labels unless
+    ``labels_in_full``: they may live only in the landmark data). Returns both paths."""
+    from rnagen.data import read
+
+    full = read(csv, label_key="kind")
+    small = full[:, :20].copy()
+    data_csv = folder / "landmarks.csv"
+    df = pd.DataFrame(small.X, index=small.obs_names, columns=small.var_names).assign(kind=small.obs["kind"].to_numpy())
+    df.to_csv(data_csv, index_label="sample")
+    full_path = folder / "full.h5ad"
+    if not labels_in_full:
+        del full.obs["kind"]
+    full.write_h5ad(full_path)
+    return data_csv, full_path
+
+
 def tiny_bench_dir(base):
     """Benchmark of gaussian + ddpm + ddim on the CSV into ``base/tiny_bench`` (resumed if already there)."""
     import torch
