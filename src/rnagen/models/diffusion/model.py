@@ -149,8 +149,9 @@ def member_seed(seed: int, k: int) -> int:
 #: The autoguidance weights a validated run scores on its held-out profiles to choose one (1: none)
 GUIDE_WEIGHTS = (1.0, 1.5, 2.0, 3.0)
 #: The classifier-free guidance weights a validated run scores with each autoguidance weight, to choose the pair
-#: (0: none). Guidance sharpens each class against the others: it helps where classes overlap (tumour subtypes)
-#: and blurs nothing where they do not, so no one weight suits every data set (benchmarks/RESULTS_objectives.md)
+#: (0: none). Guidance pushes each class away from the others: it helps a classifier where classes overlap
+#: (tumour subtypes) and only narrows the classes where they do not, so no one weight suits every data set
+#: (benchmarks/RESULTS_objectives.md)
 CFG_WEIGHTS = (0.0, 0.25, 0.5)
 #: The autoguidance weights accepted (see :attr:`SampleConfig.autoguidance`): past 10 the extrapolation leaves
 #: the range of what either network predicts
