@@ -64,20 +64,24 @@ def bench_sample(gflops: float, n: int = 2000) -> list[dict]:
     flops = m.net.flops_per_sample()
     rows = []
     m.sample(n_per_label=4, seed=0, steps=2, batch_size=4096)   # warm-up: first-call allocations
-    # autoguidance 2: the network and its guide at every step, twice the arithmetic of the same steps
-    for sampler, steps, ag in (("ddim", 10, 1), ("ddim", 50, 1), ("ddim", 200, 1), ("ddim", 1000, 1), ("dpm++", 10, 1),
-                               ("dpm++", 20, 1), ("dpm++", 10, 2), ("dpm++", 20, 2)):
+    # autoguidance 2: the network and its guide at every step, twice the arithmetic of the same steps;
+    # classifier-free guidance: the conditional and unconditional outputs in one call on twice the rows, twice again
+    # (the pairs a run chooses: rnagen.models.diffusion.model.CFG_WEIGHTS)
+    for sampler, steps, ag, cfg in (("ddim", 10, 1, 0), ("ddim", 50, 1, 0), ("ddim", 200, 1, 0), ("ddim", 1000, 1, 0),
+                                    ("dpm++", 10, 1, 0), ("dpm++", 20, 1, 0), ("dpm++", 10, 2, 0), ("dpm++", 20, 2, 0),
+                                    ("dpm++", 20, 1, 0.5), ("dpm++", 20, 2, 0.25)):
         k = n if steps <= 200 else max(200, n // 5)
         t0 = time.perf_counter()
-        m.sample(n_per_label=max(1, k // 26), seed=0, sampler=sampler, steps=steps, batch_size=4096, autoguidance=ag)
+        m.sample(n_per_label=max(1, k // 26), seed=0, sampler=sampler, steps=steps, batch_size=4096, autoguidance=ag,
+                 guidance=cfg)
         dt = time.perf_counter() - t0
         k = max(1, k // 26) * 26
         per_s = k / dt
-        achieved = per_s * steps * flops * (1 if ag == 1 else 2) / 1e9
-        rows.append({"sampler": sampler, "steps": steps, "autoguidance": ag, "profiles_per_s": per_s,
+        achieved = per_s * steps * flops * (1 if ag == 1 else 2) * (2 if cfg else 1) / 1e9
+        rows.append({"sampler": sampler, "steps": steps, "autoguidance": ag, "guidance": cfg, "profiles_per_s": per_s,
                      "s_per_1000": 1000 / per_s, "gflops_achieved": achieved, "fraction_of_matmul": achieved / gflops})
-        name = sampler if ag == 1 else f"{sampler}+ag{ag}"
-        print(f"{name:9s} {steps:5d} steps: {per_s:10.1f} profiles/s ({1000 / per_s:7.2f} s per 1,000); "
+        name = sampler + (f"+ag{ag}" if ag != 1 else "") + (f"+cfg{cfg:g}" if cfg else "")
+        print(f"{name:16s} {steps:5d} steps: {per_s:10.1f} profiles/s ({1000 / per_s:7.2f} s per 1,000); "
               f"{achieved:6.1f} GFLOP/s = {achieved / gflops:.2f} of measured matmul ({flops / 1e6:.2f} "
               "MFLOP/profile/step)", flush=True)
     return rows
