@@ -23,7 +23,8 @@ models, each profile from one at random; the zeros placed on the mixture's draws
 ``gW``: the default network sampled with classifier-free guidance weight W (no training of its own).
 
 ``joint``: the default network sampled with the (classifier-free guidance, autoguidance) pair that the run's own
-validation score chooses among CFG 0, 0.25, 0.5 and its autoguidance weights (``joint_guidance.py``).
+validation score chooses among CFG 0, 0.25, 0.5 and its autoguidance weights (``joint_guidance.py``);
+``joint:W1,W2,...`` among the CFG weights listed instead.
 
 ``ddimN``, ``dpm++N``: the default network sampled with DDIM or DPM-Solver++ at N steps instead of the default
 sampler (no training of its own).
@@ -154,12 +155,13 @@ def main() -> None:
             return Ensemble(base(), args.dataset, train, seed, args.cache, n=int(m[1]))
         if (m := re.fullmatch(r"g([\d.]+)", v)) is not None:
             return Sampled(base(), guidance=float(m[1]))
-        if v == "joint":
+        if (m := re.fullmatch(r"joint(?::([\d.,]+))?", v)) is not None:
             import joint_guidance as J
 
             model = base()
-            r = J.joint_scores(model, train, seed)
-            print(f"split {seed} joint: CFG {r['chosen'][0]:g}, autoguidance {r['chosen'][1]:g} (the run chose "
+            grid = tuple(float(x) for x in m[1].split(",")) if m[1] else J.CFG_WEIGHTS
+            r = J.joint_scores(model, train, seed, grid)
+            print(f"split {seed} {v}: CFG {r['chosen'][0]:g}, autoguidance {r['chosen'][1]:g} (the run chose "
                   f"{r['recorded_chosen']:g}; CFG 0 scores vs recorded {r['recorded_diff']:.2g})", flush=True)
             return Sampled(model, guidance=r["chosen"][0], autoguidance=r["chosen"][1])
         if (m := re.fullmatch(r"(ddim|dpm\+\+)(\d+)", v)) is not None:
