@@ -898,6 +898,7 @@ def _run_row(bench: _Bench, job: _Job, gen, row: str, opts: dict[str, Any], fp: 
     k, s, say = job.seed_index, job.seed, bench.say
     part = bench.part(k)
     n = bench.draws
+    seeds = [draw_seed(s, d) for d in range(n)]
     scored: list[tuple[dict[str, Any], dict[str, Any]]] = []
     recon: dict[str, list[tuple[dict[str, Any], float]]] = {m: [] for m in bench.recons}
     seconds = []
@@ -905,7 +906,7 @@ def _run_row(bench: _Bench, job: _Job, gen, row: str, opts: dict[str, Any], fp: 
         of = f" (draw {d + 1} of {n})" if n > 1 else ""
         say(f"{row} seed {k}: sample {part.train.n_obs} profiles like the training set {opts or ''}{of}")
         t0 = time.perf_counter()
-        syn = gen.sample(like=part.train, seed=draw_seed(s, d), progress=bench.progress, **opts)
+        syn = gen.sample(like=part.train, seed=seeds[d], progress=bench.progress, **opts)
         seconds.append(time.perf_counter() - t0)
         if d == 0:
             write_h5ad(syn, job.run_dir / f"synthetic_{row}.h5ad")
@@ -938,13 +939,13 @@ def _run_row(bench: _Bench, job: _Job, gen, row: str, opts: dict[str, Any], fp: 
     result["metrics"] = _mean_over_draws([met for met, _ in scored])
     result["per_class"] = _mean_per_class([pc for _, pc in scored])
     if n > 1:
-        result["draws"] = _draw_values([met for met, _ in scored], seeds=[draw_seed(s, d) for d in range(n)])
+        result["draws"] = _draw_values([met for met, _ in scored], seeds=seeds)
     say.done += 1 + len(bench.recons)
     for m, got in recon.items():
         sub: dict[str, Any] = {"sample_seconds": float(np.mean([sec for _, sec in got])),
                                "metrics": _mean_over_draws([met for met, _ in got])}
         if n > 1:
-            sub["draws"] = _draw_values([met for met, _ in got], seeds=[draw_seed(s, d) for d in range(n)])
+            sub["draws"] = _draw_values([met for met, _ in got], seeds=seeds)
         result.setdefault("reconstructed", {})[m] = sub
     write_json(bench.out / "results" / f"{row}_seed{k}.json", result)
 
@@ -973,11 +974,11 @@ def _mean_over_draws(mets: Sequence[Mapping[str, dict[str, Any]]]) -> dict[str, 
     return out
 
 
-def _mean_per_class(per_class: Sequence[Mapping[str, Mapping[str, dict[str, Any]]]]
+def _mean_per_class(per_class: Sequence[dict[str, dict[str, dict[str, Any]]]]
                     ) -> dict[str, dict[str, dict[str, Any]]]:
     """The per-class rows of one run: each class's value and reference averaged over the draws."""
     if len(per_class) == 1:
-        return {name: {c: dict(v) for c, v in rows.items()} for name, rows in per_class[0].items()}
+        return per_class[0]
     out: dict[str, dict[str, dict[str, Any]]] = {}
     for name in dict.fromkeys(n for pc in per_class for n in pc):
         classes = dict.fromkeys(c for pc in per_class for c in pc.get(name, {}))

@@ -361,9 +361,7 @@ class DiffusionObjective(nn.Module):
 
 def _cfg_weight(value: Any) -> float:
     """A recorded classifier-free guidance weight (``meta.json``): a number in :data:`GUIDANCE_RANGE`."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= float(value) <= 100:
-        raise ValueError(f"its guidance weight {value!r} is not a number in {GUIDANCE_RANGE}")
-    return float(value)
+    return float(check_number("its guidance weight (cfg_weight)", value, GUIDANCE_RANGE))
 
 
 def _member_record(m: "DiffusionModel") -> dict[str, Any]:
