@@ -24,7 +24,11 @@ models, each profile from one at random; the zeros placed on the mixture's draws
 
 ``joint``: the default network sampled with the (classifier-free guidance, autoguidance) pair that the run's own
 validation score chooses among CFG 0, 0.25, 0.5 and its autoguidance weights (``joint_guidance.py``);
-``joint:W1,W2,...`` among the CFG weights listed instead.
+``joint:W1,W2,...`` among the CFG weights listed instead; ``joint@dpm++10``, ``joint@ddim50``: that pair with another
+sampler (what ``rnagen sample --sampler S --steps N`` gives a run trained with the current default);
+``joint~LO-HI``: that pair with classifier-free guidance applied only at the steps whose noise level (t + 1) / T lies
+in (LO, HI] (Kynkäänniemi et al. 2024, "Applying guidance in a limited interval improves sample and distribution
+quality in diffusion models"), the network's own conditional output elsewhere; autoguidance at every step.
 
 ``ddimN``, ``dpm++N``: the default network sampled with DDIM or DPM-Solver++ at N steps instead of the default
 sampler (no training of its own).
@@ -106,6 +110,43 @@ class Sampled:
         return self.model.sample(like=like, seed=seed, **self.options)
 
 
+class CFGInterval(Sampled):
+    """The default model sampled with ``options`` and classifier-free guidance only at noise levels in (lo, hi]: at
+    the other steps the unconditional half of the guided forward pass is replaced by the conditional half, so that
+    (1 + w) cond - w uncond is the conditional output (the same network calls, a prototype of the option)."""
+
+    def __init__(self, model, lo: float, hi: float, **options) -> None:
+        super().__init__(model, **options)
+        self.lo, self.hi = lo, hi
+
+    def sample(self, like, seed: int):
+        """A set with ``like``'s label counts, the networks wrapped while it is drawn."""
+        import torch
+
+        m, T = self.model, self.model.schedule.T
+        lo, hi = self.lo, self.hi
+
+        class Wrapped(torch.nn.Module):
+            def __init__(self, net) -> None:
+                super().__init__()
+                self.net, self.null_label = net, net.null_label
+
+            def forward(self, x, t, y):
+                out = self.net(x, t, y)
+                if lo < (int(t.reshape(-1)[0]) + 1) / T <= hi or not bool((y == self.null_label).any()):
+                    return out
+                half = len(y) // 2
+                return torch.cat([out[:half], out[:half]])
+
+        net, guide = m.net, m.guide_net
+        try:
+            m.net = Wrapped(net)
+            m.guide_net = Wrapped(guide) if guide is not None else None
+            return super().sample(like, seed)
+        finally:
+            m.net, m.guide_net = net, guide
+
+
 def reseeded(dataset: str, train, seed: int, cache: Path | None, offset: int):
     """The default model of split ``seed`` trained with seed ``seed + offset`` (kept as ``DATASET_SEED_sS``)."""
     return RS.default_model(dataset, train, seed, cache, tag=f"_s{seed + offset}", fit_seed=seed + offset)
@@ -140,6 +181,7 @@ class Clustered:
 def main() -> None:
     """Train (or load) each variant per split and print every variant's shares."""
     args, a, logged = RS.start(__doc__, ["plain", "s1000", "ens2"])
+    chosen: dict[tuple, tuple[float, float]] = {}  # (split, grid): the pair, scored once per split
 
     def build(v: str, train, seed: int, base):
         if v == "plain":
@@ -155,15 +197,21 @@ def main() -> None:
             return Ensemble(base(), args.dataset, train, seed, args.cache, n=int(m[1]))
         if (m := re.fullmatch(r"g([\d.]+)", v)) is not None:
             return Sampled(base(), guidance=float(m[1]))
-        if (m := re.fullmatch(r"joint(?::([\d.,]+))?", v)) is not None:
+        if (m := re.fullmatch(r"joint(?::([\d.,]+))?(?:@(ddim|dpm\+\+)(\d+))?(?:~([\d.]+)-([\d.]+))?", v)) is not None:
             import joint_guidance as J
 
             model = base()
             grid = tuple(float(x) for x in m[1].split(",")) if m[1] else J.CFG_WEIGHTS
-            r = J.joint_scores(model, train, seed, grid)
-            print(f"split {seed} {v}: CFG {r['chosen'][0]:g}, autoguidance {r['chosen'][1]:g} (the run chose "
-                  f"{r['recorded_chosen']:g}; CFG 0 scores vs recorded {r['recorded_diff']:.2g})", flush=True)
-            return Sampled(model, guidance=r["chosen"][0], autoguidance=r["chosen"][1])
+            if (seed, grid) not in chosen:
+                r = J.joint_scores(model, train, seed, grid)
+                print(f"split {seed} {v}: CFG {r['chosen'][0]:g}, autoguidance {r['chosen'][1]:g} (the run chose "
+                      f"{r['recorded_chosen']:g}; CFG 0 scores vs recorded {r['recorded_diff']:.2g})", flush=True)
+                chosen[seed, grid] = r["chosen"]
+            cfg, auto = chosen[seed, grid]
+            sampler = {"sampler": m[2], "steps": int(m[3])} if m[2] else {}
+            if m[4]:
+                return CFGInterval(model, float(m[4]), float(m[5]), guidance=cfg, autoguidance=auto, **sampler)
+            return Sampled(model, guidance=cfg, autoguidance=auto, **sampler)
         if (m := re.fullmatch(r"(ddim|dpm\+\+)(\d+)", v)) is not None:
             return Sampled(base(), sampler=m[1], steps=int(m[2]))
         if (m := re.fullmatch(r"set:([\w.]+=[\w.+-]+)", v)) is not None:
@@ -172,7 +220,8 @@ def main() -> None:
             return RS.default_model(args.dataset, train, seed, args.cache, tag=f"_m{m[1]}",
                                     overrides=[f"train.members={m[1]}"])
         raise SystemExit(f"unknown variant {v!r}: plain, kPER (e.g. k150), sOFFSET (e.g. s1000), ensN (e.g. ens2), "
-                         "mN (e.g. m3), gW (e.g. g0.5), joint, ddimN or dpm++N (e.g. dpm++10), set:KEY=VALUE")
+                         "mN (e.g. m3), gW (e.g. g0.5), joint (joint@dpm++10), ddimN or dpm++N (e.g. dpm++10), "
+                         "set:KEY=VALUE")
 
     RS.run(args, a, build)
 
