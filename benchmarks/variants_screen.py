@@ -220,8 +220,8 @@ def main() -> None:
             return RS.default_model(args.dataset, train, seed, args.cache, tag=f"_m{m[1]}",
                                     overrides=[f"train.members={m[1]}"])
         raise SystemExit(f"unknown variant {v!r}: plain, kPER (e.g. k150), sOFFSET (e.g. s1000), ensN (e.g. ens2), "
-                         "mN (e.g. m3), gW (e.g. g0.5), joint (joint@dpm++10), ddimN or dpm++N (e.g. dpm++10), "
-                         "set:KEY=VALUE")
+                         "mN (e.g. m3), gW (e.g. g0.5), joint (joint@dpm++10, joint~0.25-0.75), ddimN or dpm++N "
+                         "(e.g. dpm++10), set:KEY=VALUE")
 
     RS.run(args, a, build)
 
