@@ -4,7 +4,8 @@ The private Gaussian (``rnagen.models.gaussian``, ``privacy.epsilon``) estimates
 clipped sum over its noisy count, and its variances as the noisy mean square less the squared noisy mean. At 16
 profiles per class and ε = 10 the noise on a class mean is about 0.67 per gene in the model's standardised space,
 a norm of ~15 over 467 genes, comparable to the distances between tissues. Anything computed from the released
-values alone is free (post-processing keeps the guarantee), so three estimators are compared with the model's:
+values alone is free (post-processing keeps the guarantee); beside ``private_mean_shrink.py``'s per-gene
+empirical-Bayes shrinkage, three estimators are compared with the model's:
 
 ``js``      each class mean pulled toward the pooled mean by the positive-part James-Stein factor
             1 - (G - 2) v_c / |m_c - m|^2, v_c = (σ_sum / n_c)^2 the release's noise variance per gene (James &
