@@ -1,11 +1,12 @@
 """Choosing the classifier-free guidance weight with the autoguidance weight, on the validation score (issue 16).
 
-A validated diffusion run chooses its autoguidance weight (``GUIDE_WEIGHTS``) by the validation score of the
+A validated diffusion run scores its autoguidance weights (``GUIDE_WEIGHTS``) with the validation score of the
 held-out profiles that chose its length (``rnagen.train.validation``: density, coverage and AA_ts against their
-real-vs-real values, each as a share of the way from its worst value). Classifier-free guidance is left at 0: over
-8 draws per split it lifts TSTR on brca258 and lowers it on mirna4 and gtex26, and moves gtex26's over-dense
-samples above the floor on density (RESULTS_objectives). Would that same score, over the pairs (CFG weight,
-autoguidance weight), choose guidance where it helps?
+real-vs-real values, each as a share of the way from its worst value). Over 8 draws per split classifier-free
+guidance lifts TSTR on brca258 and lowers it on mirna4 and gtex26 (RESULTS_objectives). Would that same score, over
+the pairs (CFG weight, autoguidance weight) of ``CFG_WEIGHTS`` x ``GUIDE_WEIGHTS`` (``rnagen.models.diffusion.model``:
+the choice a run trained with the current code makes itself), choose guidance where it helps? This scores the pairs
+for cached runs whose record holds the autoguidance choice alone.
 
 Per split this rebuilds the run's own validation (the trained model's fitted transform of the training part,
 ``stratified_holdout`` with the run's seed and ``train.val_fraction``, the principal-component space where the run
@@ -29,15 +30,15 @@ sys.path.insert(0, str(Path(__file__).parent))
 import quality as Q  # noqa: E402
 import resample_screen as RS  # noqa: E402
 
-#: the classifier-free guidance weights scored with every autoguidance weight
-CFG_WEIGHTS = (0.0, 0.25, 0.5)
 
-
-def joint_scores(model, train, seed: int, cfg=CFG_WEIGHTS) -> dict:
-    """The validation score of every (CFG weight, autoguidance weight) pair on the run's own held-out profiles,
-    the recorded scores and reference beside the recomputed ones, and the chosen pair."""
-    from rnagen.models.diffusion.model import GUIDE_WEIGHTS
+def joint_scores(model, train, seed: int, cfg: tuple[float, ...] | None = None) -> dict:
+    """The validation score of every (CFG weight, autoguidance weight) pair on the run's own held-out profiles
+    (``cfg``: the CFG weights, default the package's ``CFG_WEIGHTS``), the recorded scores and reference beside the
+    recomputed ones, and the chosen pair."""
+    from rnagen.models.diffusion.model import CFG_WEIGHTS, GUIDE_WEIGHTS
     from rnagen.train.validation import FidelityValidator, stratified_holdout
+
+    cfg = CFG_WEIGHTS if cfg is None else cfg
 
     v = model.validation or {}
     if model.members:
@@ -87,6 +88,7 @@ def main() -> None:
     import torch
 
     from rnagen import pp
+    from rnagen.models.diffusion.model import CFG_WEIGHTS
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     RS.common_args(ap, threads=1)

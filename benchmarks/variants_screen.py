@@ -201,7 +201,7 @@ def main() -> None:
             import joint_guidance as J
 
             model = base()
-            grid = tuple(float(x) for x in m[1].split(",")) if m[1] else J.CFG_WEIGHTS
+            grid = tuple(float(x) for x in m[1].split(",")) if m[1] else None
             if (seed, grid) not in chosen:
                 r = J.joint_scores(model, train, seed, grid)
                 print(f"split {seed} {v}: CFG {r['chosen'][0]:g}, autoguidance {r['chosen'][1]:g} (the run chose "
