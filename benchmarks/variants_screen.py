@@ -33,6 +33,23 @@ quality in diffusion models"), the network's own conditional output elsewhere; a
 ``ddimN``, ``dpm++N``: the default network sampled with DDIM or DPM-Solver++ at N steps instead of the default
 sampler (no training of its own).
 
+``coolF``: a learning-rate cool-down after the chosen length (the "decay" phase of warmup-stable-decay schedules;
+Hägele et al. 2024, "Scaling laws and compute-optimal training beyond fixed training durations"): the default is
+trained at a constant learning rate and keeps the EMA weights of its best check, which a decay never reached.
+Starting from those weights, F x the chosen length more steps on the run's own training part (its held-out
+profiles excluded), the learning rate rising over 50 steps to the run's and falling linearly to 0, fresh AdamW
+moments, the run's batch size, weight decay and gradient clipping; then sampled with the (CFG, autoguidance) pair
+the run's validation score chooses for the cooled network (as ``joint``), the guide unchanged. Prints the
+validation score of the network alone before and after: a guarded option would keep the cool-down only where it
+rises.
+
+``pgG`` (``coolFpgG``): the ``joint`` sampling (of the ``coolF`` network) with particle guidance (Corso et al. 2024,
+"Particle guidance: non-I.I.D. diverse sampling with diffusion models"): at every step each sample's predicted
+profile x̂0 is pushed away from the kernel-weighted mean of its class's other samples in the batch, x̂0 + G σ_t²
+(x̂0 − Σ_j k_ij x̂0_j / Σ_j k_ij), k_ij = exp(−|x̂0_i − x̂0_j|² / h) with the median heuristic h = median |·|² /
+log n (Liu & Wang 2016): strongest at high noise, none at the last step. Aimed at the samples that crowd among
+themselves (AA_syn above its real value).
+
 ``set:KEY=VALUE``: the default trained with one setting changed (e.g. ``set:objective.label_dropout=0``).
 
 ``plain`` is the default model; ``sOFFSET`` the default trained with seed split + OFFSET alone (the ensemble's
@@ -147,6 +164,122 @@ class CFGInterval(Sampled):
             m.net, m.guide_net = net, guide
 
 
+class Particle(Sampled):
+    """``model`` sampled with ``options`` and particle guidance of strength ``gamma`` (``pgG`` above): the sampler's
+    denoiser output of each batch is replaced by the one whose x̂0 is pushed away from its class's other samples."""
+
+    def __init__(self, model, gamma: float, **options) -> None:
+        super().__init__(model, **options)
+        self.gamma = gamma
+
+    @staticmethod
+    def away(x0, labels, gamma_sigma2: float):
+        """x̂0 moved ``gamma_sigma2`` of the way from each class's kernel-weighted mean of the others."""
+        import torch
+
+        out = x0.clone()
+        for c in torch.unique(labels):
+            idx = torch.nonzero(labels == c).flatten()
+            if len(idx) < 3:
+                continue
+            Z = x0[idx]
+            D2 = torch.cdist(Z, Z).pow(2)
+            off = D2[~torch.eye(len(idx), dtype=torch.bool)]
+            h = float(off.median()) / float(np.log(len(idx))) + 1e-12
+            D2.fill_diagonal_(float("inf"))
+            # each row shifted by its nearest distance: the weights' ratios unchanged, none all underflowed to 0
+            K = torch.exp(-(D2 - D2.min(1, keepdim=True).values) / h)
+            mean = (K @ Z) / K.sum(1, keepdim=True)
+            out[idx] = Z + gamma_sigma2 * (Z - mean)
+        return out
+
+    def sample(self, like, seed: int):
+        """A set with ``like``'s label counts, each sampler call's denoiser wrapped."""
+        m, gamma = self.model, self.gamma
+        sched = m.schedule
+        assert m.config.objective.prediction == "v"
+        original = m.generate
+
+        def generate(y, *, sampler, **kw):
+            pos = [0]
+            inner = sampler.sample
+
+            def run(denoise, shape, **skw):
+                yb = y[pos[0]:pos[0] + shape[0]]
+                pos[0] += shape[0]
+
+                def pushed(x, t):
+                    v = denoise(x, t)
+                    a2 = float(sched.alphas_cumprod64[int(t)])
+                    a, sg = a2 ** 0.5, (1.0 - a2) ** 0.5
+                    x0 = a * x - sg * v
+                    x0n = self.away(x0, yb.to(x0.device), gamma * sg * sg)
+                    return (a * x - x0n) / sg   # v = (α x_t − x0) / σ
+
+                return inner(pushed, shape, **skw)
+
+            sampler.sample = run
+            return original(y, sampler=sampler, **kw)
+
+        m.generate = generate
+        try:
+            return super().sample(like, seed)
+        finally:
+            del m.generate
+
+
+def cooled(model, train, seed: int, fraction: float):
+    """A copy of ``model`` trained ``fraction`` x its chosen length more with the learning rate decayed to 0
+    (``coolF`` above); returns it and the network-alone validation scores before and after."""
+    import copy
+
+    import torch
+
+    from rnagen.models.diffusion.model import DiffusionObjective
+    from rnagen.train.validation import FidelityValidator, stratified_holdout
+
+    m = copy.deepcopy(model)
+    X = np.asarray(train.X.toarray() if hasattr(train.X, "toarray") else train.X, dtype=np.float64)
+    Xt = m.pipeline.transform(X).astype(np.float32)
+    index = {c: i for i, c in enumerate(m.labels)}
+    y = np.array([index[str(c)] for c in train.obs[Q.LABEL].astype(str)], dtype=np.int64)
+    held = stratified_holdout(y, fraction=m.config.train.val_fraction, seed=seed)
+    assert held is not None and m.subspace is None, "a run with a held-out share, on the genes"
+    fi, vi = held
+
+    def generate(yy: np.ndarray, sd: int) -> np.ndarray:
+        return m._sample_own(yy, seed=sd, batch_size=4096, progress=False, decode=False, guidance=0.0,
+                             autoguidance=1.0)
+
+    validator = FidelityValidator(generate, Xt[fi], y[fi], Xt[vi], y[vi], seed=seed)
+    before = float(validator()["score"])
+    tc = m.config.train
+    steps = max(1, int(round(fraction * int(m.validation["best_step"]))))
+    warm = min(50, steps // 2)
+    net = m.net
+    net.train()
+    objective = DiffusionObjective(net, m.schedule, m.config.objective)
+    opt = torch.optim.AdamW(net.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+    gen = torch.Generator().manual_seed(int(seed) + 4242)
+    rng = np.random.default_rng([int(seed), 4242])
+    Xf, yf = torch.from_numpy(Xt[fi]), torch.from_numpy(y[fi])
+    order, pos = rng.permutation(len(fi)), 0
+    for s in range(steps):
+        for g in opt.param_groups:
+            g["lr"] = tc.lr * min(1.0, (s + 1) / max(warm, 1)) * (1.0 - s / steps)
+        if pos + tc.batch_size > len(order):
+            order, pos = rng.permutation(len(fi)), 0
+        b = torch.from_numpy(order[pos:pos + tc.batch_size])
+        pos += tc.batch_size
+        loss = objective(Xf[b], yf[b], generator=gen).loss
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), tc.grad_clip)
+        opt.step()
+    net.eval()
+    return m, before, float(validator()["score"]), steps
+
+
 def reseeded(dataset: str, train, seed: int, cache: Path | None, offset: int):
     """The default model of split ``seed`` trained with seed ``seed + offset`` (kept as ``DATASET_SEED_sS``)."""
     return RS.default_model(dataset, train, seed, cache, tag=f"_s{seed + offset}", fit_seed=seed + offset)
@@ -181,7 +314,7 @@ class Clustered:
 def main() -> None:
     """Train (or load) each variant per split and print every variant's shares."""
     args, a, logged = RS.start(__doc__, ["plain", "s1000", "ens2"])
-    chosen: dict[tuple, tuple[float, float]] = {}  # (split, grid): the pair, scored once per split
+    chosen: dict[tuple, tuple] = {}  # (split, grid): the pair, scored once per split; (split, "cool", F): model, pair
 
     def build(v: str, train, seed: int, base):
         if v == "plain":
@@ -212,6 +345,24 @@ def main() -> None:
             if m[4]:
                 return CFGInterval(model, float(m[4]), float(m[5]), guidance=cfg, autoguidance=auto, **sampler)
             return Sampled(model, guidance=cfg, autoguidance=auto, **sampler)
+        if (m := re.fullmatch(r"(?:cool([\d.]+))?(?:pg([\d.]+))?", v)) is not None and (m[1] or m[2]):
+            import joint_guidance as J
+
+            key = (seed, "cool", m[1])
+            if key not in chosen:
+                if m[1]:
+                    model, before, after, steps = cooled(base(), train, seed, float(m[1]))
+                    print(f"split {seed} cool{m[1]}: {steps} cool-down steps; validation score (network alone) "
+                          f"{before:.4f} -> {after:.4f}", flush=True)
+                else:
+                    model = base()
+                r = J.joint_scores(model, train, seed)
+                print(f"split {seed} {v}: CFG {r['chosen'][0]:g}, autoguidance {r['chosen'][1]:g}", flush=True)
+                chosen[key] = (model, r["chosen"])
+            model, (cfg, auto) = chosen[key]
+            if m[2]:
+                return Particle(model, float(m[2]), guidance=cfg, autoguidance=auto)
+            return Sampled(model, guidance=cfg, autoguidance=auto)
         if (m := re.fullmatch(r"(ddim|dpm\+\+)(\d+)", v)) is not None:
             return Sampled(base(), sampler=m[1], steps=int(m[2]))
         if (m := re.fullmatch(r"set:([\w.]+=[\w.+-]+)", v)) is not None:
@@ -220,8 +371,8 @@ def main() -> None:
             return RS.default_model(args.dataset, train, seed, args.cache, tag=f"_m{m[1]}",
                                     overrides=[f"train.members={m[1]}"])
         raise SystemExit(f"unknown variant {v!r}: plain, kPER (e.g. k150), sOFFSET (e.g. s1000), ensN (e.g. ens2), "
-                         "mN (e.g. m3), gW (e.g. g0.5), joint (joint@dpm++10, joint~0.25-0.75), ddimN or dpm++N "
-                         "(e.g. dpm++10), set:KEY=VALUE")
+                         "mN (e.g. m3), gW (e.g. g0.5), joint (joint@dpm++10, joint~0.25-0.75), coolF, pgG, coolFpgG "
+                         "(e.g. cool0.1pg0.03), ddimN or dpm++N (e.g. dpm++10), set:KEY=VALUE")
 
     RS.run(args, a, build)
 
