@@ -31,18 +31,11 @@ import quality as Q  # noqa: E402
 import resample_screen as RS  # noqa: E402
 
 
-def joint_scores(model, train, seed: int, cfg: tuple[float, ...] | None = None) -> dict:
-    """The validation score of every (CFG weight, autoguidance weight) pair on the run's own held-out profiles
-    (``cfg``: the CFG weights, default the package's ``CFG_WEIGHTS``), the recorded scores and reference beside the
-    recomputed ones, and the chosen pair."""
-    from rnagen.models.diffusion.model import CFG_WEIGHTS, GUIDE_WEIGHTS
-    from rnagen.train.validation import FidelityValidator, stratified_holdout
+def own_holdout(model, train, seed: int):
+    """The run's own split of ``train``: its fitted transform of the profiles, their class ids and the
+    (training part, held-out part) indices ``stratified_holdout`` gave it (checked against the record)."""
+    from rnagen.train.validation import stratified_holdout
 
-    cfg = CFG_WEIGHTS if cfg is None else cfg
-
-    v = model.validation or {}
-    if model.members:
-        raise SystemExit("a mixture (train.members > 1): each member chose its own weight; not screened")
     X = np.asarray(train.X.toarray() if hasattr(train.X, "toarray") else train.X, dtype=np.float64)
     Xt = model.pipeline.transform(X).astype(np.float32)
     index = {c: i for i, c in enumerate(model.labels)}
@@ -51,8 +44,25 @@ def joint_scores(model, train, seed: int, cfg: tuple[float, ...] | None = None) 
     if held is None:
         raise SystemExit(f"split {seed}: nothing held out")
     fi, vi = held
-    if int(v.get("n_val", -1)) != len(vi):
-        raise SystemExit(f"split {seed}: {len(vi)} held out here, the run held out {v.get('n_val')}")
+    n_val = int((model.validation or {}).get("n_val", -1))
+    if n_val != len(vi):
+        raise SystemExit(f"split {seed}: {len(vi)} held out here, the run held out {n_val}")
+    return Xt, y, fi, vi
+
+
+def joint_scores(model, train, seed: int, cfg: tuple[float, ...] | None = None) -> dict:
+    """The validation score of every (CFG weight, autoguidance weight) pair on the run's own held-out profiles
+    (``cfg``: the CFG weights, default the package's ``CFG_WEIGHTS``), the recorded scores and reference beside the
+    recomputed ones, and the chosen pair."""
+    from rnagen.models.diffusion.model import CFG_WEIGHTS, GUIDE_WEIGHTS
+    from rnagen.train.validation import FidelityValidator
+
+    cfg = CFG_WEIGHTS if cfg is None else cfg
+
+    v = model.validation or {}
+    if model.members:
+        raise SystemExit("a mixture (train.members > 1): each member chose its own weight; not screened")
+    Xt, y, fi, vi = own_holdout(model, train, seed)
     mapped = model._encode if model.subspace is not None else (lambda A: A)
     pair = [0.0, 1.0]
 

@@ -233,19 +233,15 @@ def cooled(model, train, seed: int, fraction: float):
     (``coolF`` above); returns it and the network-alone validation scores before and after."""
     import copy
 
+    import joint_guidance as J
     import torch
 
     from rnagen.models.diffusion.model import DiffusionObjective
-    from rnagen.train.validation import FidelityValidator, stratified_holdout
+    from rnagen.train.validation import FidelityValidator
 
     m = copy.deepcopy(model)
-    X = np.asarray(train.X.toarray() if hasattr(train.X, "toarray") else train.X, dtype=np.float64)
-    Xt = m.pipeline.transform(X).astype(np.float32)
-    index = {c: i for i, c in enumerate(m.labels)}
-    y = np.array([index[str(c)] for c in train.obs[Q.LABEL].astype(str)], dtype=np.int64)
-    held = stratified_holdout(y, fraction=m.config.train.val_fraction, seed=seed)
-    assert held is not None and m.subspace is None, "a run with a held-out share, on the genes"
-    fi, vi = held
+    assert m.subspace is None and not m.members, "one network, trained on the genes"
+    Xt, y, fi, vi = J.own_holdout(m, train, seed)
 
     def generate(yy: np.ndarray, sd: int) -> np.ndarray:
         return m._sample_own(yy, seed=sd, batch_size=4096, progress=False, decode=False, guidance=0.0,
