@@ -50,6 +50,12 @@ profile x̂0 is pushed away from the kernel-weighted mean of its class's other s
 log n (Liu & Wang 2016): strongest at high noise, none at the last step. Aimed at the samples that crowd among
 themselves (AA_syn above its real value).
 
+``avgN``: the denoiser outputs of N default networks trained with different seeds (the ``ensN`` models) averaged
+at every sampling step (their guides likewise), one network's score estimate with the seeds' own errors averaged
+out, against ``ensN``'s mixture of their samples; sampled with the pair the first run's validation score chooses for
+it (its held-out profiles are partly the other runs' training profiles; the first run's zero thresholds);
+``avgN:G,A`` with classifier-free guidance G and autoguidance A instead.
+
 ``set:KEY=VALUE``: the default trained with one setting changed (e.g. ``set:objective.label_dropout=0``).
 
 ``plain`` is the default model; ``sOFFSET`` the default trained with seed split + OFFSET alone (the ensemble's
@@ -276,6 +282,28 @@ def cooled(model, train, seed: int, fraction: float):
     return m, before, float(validator()["score"]), steps
 
 
+def averaged(models):
+    """A copy of the first of ``models`` whose network and guide output the mean of all the models' (``avgN``)."""
+    import copy
+
+    import torch
+
+    class Mean(torch.nn.Module):
+        def __init__(self, nets) -> None:
+            super().__init__()
+            self.nets = torch.nn.ModuleList(nets)
+            self.null_label = nets[0].null_label
+
+        def forward(self, x, t, y):
+            return torch.stack([n(x, t, y) for n in self.nets]).mean(0)
+
+    m = copy.copy(models[0])
+    m.net = Mean([k.net for k in models])
+    guides = [k.guide_net for k in models]
+    m.guide_net = Mean(guides) if all(g is not None for g in guides) else None
+    return m
+
+
 def reseeded(dataset: str, train, seed: int, cache: Path | None, offset: int):
     """The default model of split ``seed`` trained with seed ``seed + offset`` (kept as ``DATASET_SEED_sS``)."""
     return RS.default_model(dataset, train, seed, cache, tag=f"_s{seed + offset}", fit_seed=seed + offset)
@@ -324,6 +352,17 @@ def main() -> None:
             return reseeded(args.dataset, train, seed, args.cache, int(m[1]))
         if (m := re.fullmatch(r"ens(\d+)", v)) is not None:
             return Ensemble(base(), args.dataset, train, seed, args.cache, n=int(m[1]))
+        if (m := re.fullmatch(r"avg(\d+)(?::([\d.]+),([\d.]+))?", v)) is not None:
+            import joint_guidance as J
+
+            first = base()
+            model = averaged([first] + [reseeded(args.dataset, train, seed, args.cache, 1000 * i)
+                                        for i in range(1, int(m[1]))])
+            if m[2]:
+                return Sampled(model, guidance=float(m[2]), autoguidance=float(m[3]))
+            r = J.joint_scores(model, train, seed)
+            print(f"split {seed} {v}: CFG {r['chosen'][0]:g}, autoguidance {r['chosen'][1]:g}", flush=True)
+            return Sampled(model, guidance=r["chosen"][0], autoguidance=r["chosen"][1])
         if (m := re.fullmatch(r"g([\d.]+)", v)) is not None:
             return Sampled(base(), guidance=float(m[1]))
         if (m := re.fullmatch(r"joint(?::([\d.,]+))?(?:@(ddim|dpm\+\+)(\d+))?(?:~([\d.]+)-([\d.]+))?", v)) is not None:
@@ -368,7 +407,7 @@ def main() -> None:
                                     overrides=[f"train.members={m[1]}"])
         raise SystemExit(f"unknown variant {v!r}: plain, kPER (e.g. k150), sOFFSET (e.g. s1000), ensN (e.g. ens2), "
                          "mN (e.g. m3), gW (e.g. g0.5), joint (joint@dpm++10, joint~0.25-0.75), coolF, pgG, coolFpgG "
-                         "(e.g. cool0.1pg0.03), ddimN or dpm++N (e.g. dpm++10), set:KEY=VALUE")
+                         "(e.g. cool0.1pg0.03), avgN, ddimN or dpm++N (e.g. dpm++10), set:KEY=VALUE")
 
     RS.run(args, a, build)
 
