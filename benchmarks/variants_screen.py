@@ -56,6 +56,10 @@ out, against ``ensN``'s mixture of their samples; sampled with the pair the firs
 it (its held-out profiles are partly the other runs' training profiles; the first run's zero thresholds);
 ``avgN:G,A`` with classifier-free guidance G and autoguidance A instead.
 
+``fracF``: the default trained on a stratified share F of the split's training profiles (``rnagen.pp.split``, seeded
+by the split), scored against the same held-out profiles, floor and ceiling: how the gap moves with the data's size
+(the model chooses its own length and guidance pair on its own held-out share, as any run).
+
 ``set:KEY=VALUE``: the default trained with one setting changed (e.g. ``set:objective.label_dropout=0``).
 
 ``plain`` is the default model; ``sOFFSET`` the default trained with seed split + OFFSET alone (the ensemble's
@@ -352,6 +356,12 @@ def main() -> None:
             return reseeded(args.dataset, train, seed, args.cache, int(m[1]))
         if (m := re.fullmatch(r"ens(\d+)", v)) is not None:
             return Ensemble(base(), args.dataset, train, seed, args.cache, n=int(m[1]))
+        if (m := re.fullmatch(r"frac([\d.]+)", v)) is not None:
+            from rnagen import pp
+
+            part, _ = pp.split(train, label_key=Q.LABEL, test_size=1.0 - float(m[1]), seed=seed)
+            print(f"split {seed} {v}: {part.n_obs} of {train.n_obs} training profiles", flush=True)
+            return RS.default_model(args.dataset, part, seed, args.cache, tag=f"_frac{m[1]}")
         if (m := re.fullmatch(r"avg(\d+)(?::([\d.]+),([\d.]+))?", v)) is not None:
             import joint_guidance as J
 
@@ -407,7 +417,7 @@ def main() -> None:
                                     overrides=[f"train.members={m[1]}"])
         raise SystemExit(f"unknown variant {v!r}: plain, kPER (e.g. k150), sOFFSET (e.g. s1000), ensN (e.g. ens2), "
                          "mN (e.g. m3), gW (e.g. g0.5), joint (joint@dpm++10, joint~0.25-0.75), coolF, pgG, coolFpgG "
-                         "(e.g. cool0.1pg0.03), avgN, ddimN or dpm++N (e.g. dpm++10), set:KEY=VALUE")
+                         "(e.g. cool0.1pg0.03), avgN, fracF, ddimN or dpm++N (e.g. dpm++10), set:KEY=VALUE")
 
     RS.run(args, a, build)
 
