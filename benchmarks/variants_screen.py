@@ -66,7 +66,8 @@ by the split), scored against the same held-out profiles, floor and ceiling: how
 second member at 1000). Protocol of ``quality.py`` (as ``resample_screen.py``): a stratified 80/20 split
 per seed, the per-class Gaussian floor and the real-vs-real ceiling on the same split, 2 synthetic draws (``--draws``).
 ``--cache DIR`` keeps each split's trained models (``DIR/D_SEED`` the default, ``DIR/D_SEED_kPER`` a clustered
-one, ``DIR/D_SEED_sS`` the default trained with seed S, ``DIR/D_SEED_mN`` the mixture).
+one, ``DIR/D_SEED_sS`` the default trained with seed S, ``DIR/D_SEED_mN`` the mixture, ``DIR/D_SEED_fracF`` the
+default trained on a share F).
 
 Usage: OMP_NUM_THREADS=1 python benchmarks/variants_screen.py --dataset mirna4 --seeds 0 1 2 --threads 1 \
            --variants plain k150 k50 ens2 m2 --cache DIR
