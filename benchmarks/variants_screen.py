@@ -58,8 +58,8 @@ it (its held-out profiles are partly the other runs' training profiles; the firs
 
 ``fracF``: the default trained on a stratified share F of the split's training profiles (``rnagen.pp.split``, seeded
 by the split), scored against the same held-out profiles, floor and ceiling: how the gap moves with the data's size
-(the model chooses its own length and guidance pair on its own held-out share, as any run); ``fracF:KEY=VALUE``
-with one setting changed.
+(the model chooses its own length and guidance pair on its own held-out share, as any run); ``fracF:KEY=VALUE,...``
+with settings changed.
 
 ``set:KEY=VALUE``: the default trained with one setting changed (e.g. ``set:objective.label_dropout=0``).
 
@@ -358,13 +358,14 @@ def main() -> None:
             return reseeded(args.dataset, train, seed, args.cache, int(m[1]))
         if (m := re.fullmatch(r"ens(\d+)", v)) is not None:
             return Ensemble(base(), args.dataset, train, seed, args.cache, n=int(m[1]))
-        if (m := re.fullmatch(r"frac([\d.]+)(?::([\w.]+=[\w.+-]+))?", v)) is not None:
+        if (m := re.fullmatch(r"frac([\d.]+)(?::([\w.]+=[\w.+-]+(?:,[\w.]+=[\w.+-]+)*))?", v)) is not None:
             from rnagen import pp
 
             part, _ = pp.split(train, label_key=Q.LABEL, test_size=1.0 - float(m[1]), seed=seed)
             print(f"split {seed} {v}: {part.n_obs} of {train.n_obs} training profiles", flush=True)
             tag = f"_frac{m[1]}" + (f"_{m[2]}" if m[2] else "")
-            return RS.default_model(args.dataset, part, seed, args.cache, tag=tag, overrides=[m[2]] if m[2] else None)
+            return RS.default_model(args.dataset, part, seed, args.cache, tag=tag,
+                                    overrides=m[2].split(",") if m[2] else None)
         if (m := re.fullmatch(r"avg(\d+)(?::([\d.]+),([\d.]+))?", v)) is not None:
             import joint_guidance as J
 
