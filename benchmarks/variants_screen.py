@@ -59,7 +59,7 @@ it (its held-out profiles are partly the other runs' training profiles; the firs
 ``fracF``: the default trained on a stratified share F of the split's training profiles (``rnagen.pp.split``, seeded
 by the split), scored against the same held-out profiles, floor and ceiling: how the gap moves with the data's size
 (the model chooses its own length and guidance pair on its own held-out share, as any run); ``fracF:KEY=VALUE,...``
-with settings changed.
+with settings changed; ``gaussfracF`` the per-class Gaussian fitted on the same share (the floor of that size).
 
 ``set:KEY=VALUE``: the default trained with one setting changed (e.g. ``set:objective.label_dropout=0``).
 
@@ -358,6 +358,14 @@ def main() -> None:
             return reseeded(args.dataset, train, seed, args.cache, int(m[1]))
         if (m := re.fullmatch(r"ens(\d+)", v)) is not None:
             return Ensemble(base(), args.dataset, train, seed, args.cache, n=int(m[1]))
+        if (m := re.fullmatch(r"gaussfrac([\d.]+)", v)) is not None:
+            from rnagen import pp
+            from rnagen.models import get_model
+
+            part, _ = pp.split(train, label_key=Q.LABEL, test_size=1.0 - float(m[1]), seed=seed)
+            model = get_model("gaussian").from_config()
+            model.fit(part, label_key=Q.LABEL, seed=seed, progress=False)
+            return model
         if (m := re.fullmatch(r"frac([\d.]+)(?::([\w.]+=[\w.+-]+(?:,[\w.]+=[\w.+-]+)*))?", v)) is not None:
             from rnagen import pp
 
@@ -421,7 +429,7 @@ def main() -> None:
                                     overrides=[f"train.members={m[1]}"])
         raise SystemExit(f"unknown variant {v!r}: plain, kPER (e.g. k150), sOFFSET (e.g. s1000), ensN (e.g. ens2), "
                          "mN (e.g. m3), gW (e.g. g0.5), joint (joint@dpm++10, joint~0.25-0.75), coolF, pgG, coolFpgG "
-                         "(e.g. cool0.1pg0.03), avgN, fracF, ddimN or dpm++N (e.g. dpm++10), set:KEY=VALUE")
+                         "(e.g. cool0.1pg0.03), avgN, fracF, gaussfracF, ddimN or dpm++N (e.g. dpm++10), set:KEY=VALUE")
 
     RS.run(args, a, build)
 
