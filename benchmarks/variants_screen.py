@@ -242,7 +242,7 @@ class Particle(Sampled):
 
 def cooled(model, train, seed: int, fraction: float):
     """A copy of ``model`` trained ``fraction`` x its chosen length more with the learning rate decayed to 0
-    (``coolF`` above); returns it and the network-alone validation scores before and after."""
+    (``coolF`` above); returns it, the network-alone validation scores before and after, and the steps taken."""
     import copy
 
     import joint_guidance as J
@@ -344,7 +344,22 @@ class Clustered:
 def main() -> None:
     """Train (or load) each variant per split and print every variant's shares."""
     args, a, logged = RS.start(__doc__, ["plain", "s1000", "ens2"])
-    chosen: dict[tuple, tuple] = {}  # (split, grid): the pair, scored once per split; (split, "cool", F): model, pair
+    pairs: dict[tuple, tuple[float, float]] = {}  # (split, network, CFG grid): the pair its validation chose
+    cooled_nets: dict[tuple, object] = {}  # (split, F): the cooled network, trained once per split
+
+    def pair(model, train, seed: int, network: str, v: str, grid=None) -> tuple[float, float]:
+        """The (CFG, autoguidance) pair the run's own validation score chooses for ``model`` (``joint_scores``),
+        scored once per split, network and grid; ``network`` "default" also prints the run's recorded choice."""
+        import joint_guidance as J
+
+        key = (seed, network, grid)
+        if key not in pairs:
+            r = J.joint_scores(model, train, seed, grid)
+            recorded = (f" (the run chose {r['recorded_chosen']:g}; CFG 0 scores vs recorded "
+                        f"{r['recorded_diff']:.2g})" if network == "default" else "")
+            print(f"split {seed} {v}: CFG {r['chosen'][0]:g}, autoguidance {r['chosen'][1]:g}{recorded}", flush=True)
+            pairs[key] = r["chosen"]
+        return pairs[key]
 
     def build(v: str, train, seed: int, base):
         if v == "plain":
@@ -375,48 +390,32 @@ def main() -> None:
             return RS.default_model(args.dataset, part, seed, args.cache, tag=tag,
                                     overrides=m[2].split(",") if m[2] else None)
         if (m := re.fullmatch(r"avg(\d+)(?::([\d.]+),([\d.]+))?", v)) is not None:
-            import joint_guidance as J
-
-            first = base()
-            model = averaged([first] + [reseeded(args.dataset, train, seed, args.cache, 1000 * i)
-                                        for i in range(1, int(m[1]))])
-            if m[2]:
-                return Sampled(model, guidance=float(m[2]), autoguidance=float(m[3]))
-            r = J.joint_scores(model, train, seed)
-            print(f"split {seed} {v}: CFG {r['chosen'][0]:g}, autoguidance {r['chosen'][1]:g}", flush=True)
-            return Sampled(model, guidance=r["chosen"][0], autoguidance=r["chosen"][1])
+            model = averaged([base()] + [reseeded(args.dataset, train, seed, args.cache, 1000 * i)
+                                         for i in range(1, int(m[1]))])
+            cfg, auto = (float(m[2]), float(m[3])) if m[2] else pair(model, train, seed, f"avg{m[1]}", v)
+            return Sampled(model, guidance=cfg, autoguidance=auto)
         if (m := re.fullmatch(r"g([\d.]+)", v)) is not None:
             return Sampled(base(), guidance=float(m[1]))
         if (m := re.fullmatch(r"joint(?::([\d.,]+))?(?:@(ddim|dpm\+\+)(\d+))?(?:~([\d.]+)-([\d.]+))?", v)) is not None:
-            import joint_guidance as J
-
             model = base()
             grid = tuple(float(x) for x in m[1].split(",")) if m[1] else None
-            if (seed, grid) not in chosen:
-                r = J.joint_scores(model, train, seed, grid)
-                print(f"split {seed} {v}: CFG {r['chosen'][0]:g}, autoguidance {r['chosen'][1]:g} (the run chose "
-                      f"{r['recorded_chosen']:g}; CFG 0 scores vs recorded {r['recorded_diff']:.2g})", flush=True)
-                chosen[seed, grid] = r["chosen"]
-            cfg, auto = chosen[seed, grid]
+            cfg, auto = pair(model, train, seed, "default", v, grid)
             sampler = {"sampler": m[2], "steps": int(m[3])} if m[2] else {}
             if m[4]:
                 return CFGInterval(model, float(m[4]), float(m[5]), guidance=cfg, autoguidance=auto, **sampler)
             return Sampled(model, guidance=cfg, autoguidance=auto, **sampler)
         if (m := re.fullmatch(r"(?:cool([\d.]+))?(?:pg([\d.]+))?", v)) is not None and (m[1] or m[2]):
-            import joint_guidance as J
-
-            key = (seed, "cool", m[1])
-            if key not in chosen:
-                if m[1]:
-                    model, before, after, steps = cooled(base(), train, seed, float(m[1]))
-                    print(f"split {seed} cool{m[1]}: {steps} cool-down steps; validation score (network alone) "
+            if not m[1]:
+                model, network = base(), "default"
+            else:
+                network = f"cool{m[1]}"
+                if (seed, m[1]) not in cooled_nets:
+                    net, before, after, steps = cooled(base(), train, seed, float(m[1]))
+                    print(f"split {seed} {network}: {steps} cool-down steps; validation score (network alone) "
                           f"{before:.4f} -> {after:.4f}", flush=True)
-                else:
-                    model = base()
-                r = J.joint_scores(model, train, seed)
-                print(f"split {seed} {v}: CFG {r['chosen'][0]:g}, autoguidance {r['chosen'][1]:g}", flush=True)
-                chosen[key] = (model, r["chosen"])
-            model, (cfg, auto) = chosen[key]
+                    cooled_nets[seed, m[1]] = net
+                model = cooled_nets[seed, m[1]]
+            cfg, auto = pair(model, train, seed, network, v)
             if m[2]:
                 return Particle(model, float(m[2]), guidance=cfg, autoguidance=auto)
             return Sampled(model, guidance=cfg, autoguidance=auto)
