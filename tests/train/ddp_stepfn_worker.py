@@ -8,6 +8,7 @@ import torch.distributed as dist
 from torch import nn
 
 from rnagen.train import TrainConfig, train_loop
+from rnagen.train.distributed import leave
 
 
 def step(ctx, xb, yb):
@@ -35,3 +36,4 @@ if __name__ == "__main__":
     dist.all_gather(ws, w)
     if rank == 0:
         print(f"max-rank-diff {max((ws[0] - o).abs().max().item() for o in ws)}")
+    leave(0)

@@ -54,6 +54,12 @@ def main(argv: list[str] | None = None) -> int:
     rc = _main(argv)
     from .._io import FAILED_HDF5_WRITES
 
+    dist = sys.modules.get("torch.distributed")  # loaded only where a command used torch
+    if dist is not None and dist.is_available() and dist.is_initialized():
+        from ..train.distributed import leave
+
+        leave(rc)  # a torchrun rank: its group torn down, then out without the finalization that can abort it
+
     if argv is None and FAILED_HDF5_WRITES:
         # the process's own command line after a failed .h5ad write: leave without the interpreter's clean-up,
         # whose release of HDF5's ids of that file can crash (segmentation fault) after the one-line message

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import atexit
 import os
+import sys
 from dataclasses import dataclass
+from typing import NoReturn
 
 import torch
 
@@ -79,3 +81,15 @@ def _destroy_process_group() -> None:
             pass  # a peer is gone: nothing left to wait for
     dist.destroy_process_group()
 
+
+def leave(rc: int) -> NoReturn:
+    """End a torchrun worker whose process group is up with exit status ``rc``: the group torn down (as at exit),
+    every exit handler run and the standard streams flushed, then the process ends without the interpreter's
+    finalization. A gloo group's C++ objects can outlive :func:`torch.distributed.destroy_process_group` (other
+    references hold them); released during finalization, their worker threads cannot take the interpreter's
+    lock and the rank aborts ("terminate called without an active exception") after its work is done."""
+    _destroy_process_group()
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(rc)
