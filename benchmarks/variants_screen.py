@@ -59,7 +59,9 @@ it (its held-out profiles are partly the other runs' training profiles; the firs
 ``fracF``: the default trained on a stratified share F of the split's training profiles (``rnagen.pp.split``, seeded
 by the split), scored against the same held-out profiles, floor and ceiling: how the gap moves with the data's size
 (the model chooses its own length and guidance pair on its own held-out share, as any run); ``fracF:KEY=VALUE,...``
-with settings changed; ``gaussfracF`` the per-class Gaussian fitted on the same share (the floor of that size).
+with settings changed (``minval=N``: validated on at least N held-out profiles instead of ``MIN_VAL``, so that a
+smaller share validates; ``guidance=G``, ``autoguidance=A``: sampled with that weight instead of the run's
+choice, the same network); ``gaussfracF`` the per-class Gaussian fitted on the same share (the floor of that size).
 
 ``set:KEY=VALUE``: the default trained with one setting changed (e.g. ``set:objective.label_dropout=0``).
 
@@ -75,6 +77,7 @@ Usage: OMP_NUM_THREADS=1 python benchmarks/variants_screen.py --dataset mirna4 -
 """
 from __future__ import annotations
 
+import contextlib
 import re
 import sys
 from pathlib import Path
@@ -310,6 +313,23 @@ def averaged(models):
     return m
 
 
+@contextlib.contextmanager
+def fewest_held_out(n: int | None):
+    """Validation on at least ``n`` held-out profiles (``rnagen.train.validation.MIN_VAL``) while inside, where ``n``
+    is given: a set of at least ``n / MAX_VAL_FRACTION`` profiles chooses its length on held-out ones."""
+    from rnagen.train import validation as V
+
+    if n is None:
+        yield
+        return
+    saved = V.MIN_VAL, V.stratified_holdout.__kwdefaults__["min_total"]
+    V.MIN_VAL = V.stratified_holdout.__kwdefaults__["min_total"] = n
+    try:
+        yield
+    finally:
+        V.MIN_VAL, V.stratified_holdout.__kwdefaults__["min_total"] = saved
+
+
 def reseeded(dataset: str, train, seed: int, cache: Path | None, offset: int):
     """The default model of split ``seed`` trained with seed ``seed + offset`` (kept as ``DATASET_SEED_sS``)."""
     return RS.default_model(dataset, train, seed, cache, tag=f"_s{seed + offset}", fit_seed=seed + offset)
@@ -386,9 +406,16 @@ def main() -> None:
 
             part, _ = pp.split(train, label_key=Q.LABEL, test_size=1.0 - float(m[1]), seed=seed)
             print(f"split {seed} {v}: {part.n_obs} of {train.n_obs} training profiles", flush=True)
-            tag = f"_frac{m[1]}" + (f"_{m[2]}" if m[2] else "")
-            return RS.default_model(args.dataset, part, seed, args.cache, tag=tag,
-                                    overrides=m[2].split(",") if m[2] else None)
+            given = m[2].split(",") if m[2] else []
+            sampling = {k: float(x.split("=")[1]) for x in given for k in ("guidance", "autoguidance")
+                        if x.startswith(k + "=")}
+            trained = [x for x in given if x.split("=")[0] not in sampling]
+            minval = [x for x in trained if x.startswith("minval=")]
+            settings = [x for x in trained if not x.startswith("minval=")]
+            tag = f"_frac{m[1]}" + (f"_{','.join(trained)}" if trained else "")
+            with fewest_held_out(int(minval[-1].split("=")[1]) if minval else None):
+                model = RS.default_model(args.dataset, part, seed, args.cache, tag=tag, overrides=settings or None)
+            return Sampled(model, **sampling) if sampling else model
         if (m := re.fullmatch(r"avg(\d+)(?::([\d.]+),([\d.]+))?", v)) is not None:
             model = averaged([base()] + [reseeded(args.dataset, train, seed, args.cache, 1000 * i)
                                          for i in range(1, int(m[1]))])

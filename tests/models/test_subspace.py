@@ -12,7 +12,16 @@ import pytest
 import torch
 
 from rnagen.errors import ConfigError, RunDirError
-from rnagen.models._subspace import KEEP_RATIO, SubspaceCodec, choose_components, fit_subspace
+from rnagen.models._subspace import (
+    KEEP_RATIO,
+    NOISE_FACTOR,
+    SubspaceCodec,
+    _pca,
+    choose_components,
+    fit_subspace,
+    noise_ratio,
+    residual_is_noise,
+)
 from rnagen.models.diffusion import DiffusionModel
 from rnagen.train.validation import OUTSIDE_SPAN_WARN, describe, outside_span_share, stratified_holdout
 
@@ -33,6 +42,38 @@ def _factor_data(n: int, g: int, *, rank: int = 3, noise: float = 1.0, seed: int
     factors = np.hstack([centres[y], rng.normal(size=(n, rank - 2))])
     X = factors @ loads + noise * rng.normal(size=(n, g))
     return X, y
+
+
+def _structured_data(n: int, g: int, *, seed: int = 0):
+    """Profiles of 3 classes whose variance beyond the class means is spread over 60 factors of slowly falling
+    strength (sub-types, batches) plus gene noise: what a few dozen real profiles hold beyond their leading
+    directions, which no half of them pins down."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 3
+    factors = rng.normal(size=(n, 60)) * 0.3 * 0.95 ** np.arange(60)
+    X = rng.normal(size=(3, g))[y] * 0.5 + factors @ rng.normal(size=(60, g)) + rng.normal(size=(n, g))
+    return X, y
+
+
+def test_noise_ratio_is_the_held_out_ratio_of_directions_fitted_to_noise():
+    rng = np.random.default_rng(0)
+    for n, g in ((80, 400), (200, 2000)):
+        mu, Vt, var = _pca(rng.normal(size=(n, g)))
+        ratio = ((rng.normal(size=(n, g)) - mu) @ Vt[:5].T).var(axis=0) / var[:5]
+        assert 0.6 * noise_ratio(n, g) < np.median(ratio) < 1.5 * noise_ratio(n, g)
+    assert noise_ratio(100, 100) == pytest.approx(0.25) and noise_ratio(10_000, 100) > 0.8
+
+
+def test_the_residual_reads_as_noise_after_a_factor_model_and_as_structure_in_real_like_data():
+    _, _, rec = choose_components(*_factor_data(160, 600, rank=4), 3, seed=0)
+    assert rec["residual_ratio"] < NOISE_FACTOR * rec["noise_ratio"] and residual_is_noise(rec)
+    for seed in (0, 1):
+        X, y = _structured_data(150, 600, seed=seed)
+        _, _, rec = choose_components(X, y, 3, seed=0)
+        assert rec["residual_ratio"] > 3 * rec["noise_ratio"] and not residual_is_noise(rec)
+    # nothing left to read, or too few profiles to split: the factor model is kept
+    assert residual_is_noise({"residual_ratio": None, "noise_ratio": 0.1})
+    assert residual_is_noise(choose_components(*_factor_data(12, 50, rank=3), 3, seed=0)[2])
 
 
 def test_choose_components_keeps_the_signal_directions_and_drops_those_fitted_to_noise():
@@ -110,6 +151,36 @@ def test_auto_uses_the_principal_component_space_only_where_the_profiles_do_not_
     assert stratified_holdout(yf, fraction=0.1, seed=0) is None
     rec = chosen(few, yf)
     assert rec is not None and rec["outside_span"] > OUTSIDE_SPAN_WARN
+
+
+def test_auto_keeps_the_genes_where_the_variance_beyond_the_components_is_structured(tmp_path):
+    X, y = _structured_data(150, 600)
+    m = DiffusionModel.from_config(overrides=["preprocess.log=none"])
+    Xt, yt, _ = m._bind(_adata(X, y), "label")
+    tr, va = stratified_holdout(yt, fraction=m.config.train.val_fraction, seed=0)
+    assert outside_span_share(Xt[tr], Xt[va]) > OUTSIDE_SPAN_WARN  # the share alone would take the space
+    assert m._choose_space(Xt, yt, 0) is None and "trained on the genes although" in m.space_note
+    # the run says so in place of the warning that points to preprocess.space=pca
+    with torch.random.fork_rng(devices=[]):
+        torch.set_num_threads(1)
+        fit = DiffusionModel.from_config(overrides=TINY).fit(_adata(X, y), label_key="label", seed=0,
+                                                             progress=False, run_dir=tmp_path / "run")
+    assert fit.codec is None and fit.subspace is None and fit.net.n_genes == 600
+    line = describe(fit.validation)
+    assert "trained on the genes although" in line and "is structured" in line and "preprocess.space=pca" not in line
+    assert json.loads((tmp_path / "run" / "meta.json").read_text())["validation"]["space_note"] == fit.space_note
+    # too few profiles to choose a length on: the genes would train for the whole budget (copies), so the space is
+    # kept, with the warning in its reason
+    few, yf = _structured_data(45, 600)
+    mf = DiffusionModel.from_config(overrides=["preprocess.log=none"])
+    Xf, yf, _ = mf._bind(_adata(few, yf), "label")
+    assert stratified_holdout(yf, fraction=mf.config.train.val_fraction, seed=0) is None
+    rec = mf._choose_space(Xf, yf, 0)
+    assert rec is not None and "is structured" in rec["reason"] and "too few profiles" in rec["reason"]
+    assert mf.space_note is None
+    # preprocess.space=pca still takes the space on the same data
+    forced = DiffusionModel.from_config(overrides=["preprocess.log=none", "preprocess.space=pca"])
+    assert forced._choose_space(Xt, yt, 0) == {"reason": "preprocess.space=pca"} and forced.space_note is None
 
 
 def test_pca_space_with_privacy_is_refused_with_the_fix():

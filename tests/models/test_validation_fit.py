@@ -33,7 +33,7 @@ def test_fit_records_the_curve_and_keeps_the_best_step(name, gtex32, tmp_path):
     v = model.validation
     curve = pd.read_csv(tmp_path / "validation.csv")
     assert v["n_val"] == 52 and list(curve.columns) == ["step", "score", "density", "coverage", "aa_ts", "aa_truth",
-                                                       "aa_syn", "smoothed"]
+                                                       "aa_syn", "copy_share", "smoothed"]
     assert curve["step"].tolist() == list(range(20, v["steps"] + 1, 20))
     # each check is judged by the mean of the last `window` scores; the kept weights are the window's middle
     W = v["window"]

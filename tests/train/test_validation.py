@@ -7,7 +7,17 @@ from torch import nn
 from rnagen.errors import ConfigError
 from rnagen.train import LossOutput, TrainConfig, resolve_budget, stratified_holdout, train_loop
 from rnagen.train.loop import _make_scheduler, warmup_length
-from rnagen.train.validation import MIN_VAL, FidelityValidator, ValidationTracker, _indicators, combine, describe
+from rnagen.train.validation import (
+    COPY_QUANTILE,
+    MIN_VAL,
+    FidelityValidator,
+    ValidationTracker,
+    _indicators,
+    _nearest,
+    combine,
+    copy_factor,
+    describe,
+)
 
 
 # ------------------------------------------------------------------------------------------ the budget
@@ -127,10 +137,65 @@ def test_validator_averages_its_draws_and_reference_subsamples():
     per = [_indicators(Xv, generate(yv, s).astype(np.float32), v.k) for s in seeds[:3]]
     for key in ("density", "coverage", "aa_ts", "aa_truth", "aa_syn"):
         assert row[key] == pytest.approx(np.mean([p[key] for p in per]))
-    assert row["score"] == pytest.approx(combine({k: row[k] for k in per[0]}, v.reference))
+    factor = copy_factor(row["copy_share"], v.copy_allowance)
+    assert row["score"] == pytest.approx(combine({k: row[k] for k in per[0]}, v.reference) * factor)
     assert v() == row                                               # the same seeds at every check
     one = FidelityValidator(generate, Xt, yt, Xv, yv, seed=0, draws=1, reference_draws=1)
     assert one.reference != v.reference                             # one subsample is not the average
+
+
+def test_copy_factor_spares_a_new_profile_s_share_and_zeroes_copies():
+    assert copy_factor(0.0, 0.1) == copy_factor(0.1, 0.1) == 1.0
+    assert copy_factor(1.0, 0.1) == 0.0
+    assert copy_factor(0.55, 0.1) == pytest.approx(1 - 0.45 / 0.9)
+
+
+def test_the_validator_scores_draws_that_reproduce_training_profiles_as_worthless():
+    """Draws of ten held-out profiles' size that copy training profiles: density, coverage and AA_ts against the
+    held-out profiles alone do not see it (a training profile scores like a held-out one); the copy factor does."""
+    Xt, yt, Xv, yv, centres = _noisy_problem(n_val=10, n_train=60, g=30, C=2)
+    def copies(yy, seed):
+        r = np.random.default_rng(seed)
+        return np.stack([Xt[r.choice(np.flatnonzero(yt == c))] for c in yy])
+
+    def fresh(yy, seed):
+        return centres[yy] + np.random.default_rng(seed).normal(size=(len(yy), Xt.shape[1]))
+
+    vc = FidelityValidator(copies, Xt, yt, Xv, yv, seed=0)
+    vf = FidelityValidator(fresh, Xt, yt, Xv, yv, seed=0)
+    rc, rf = vc(), vf()
+    assert rc["copy_share"] == 1.0 and rc["score"] == 0.0
+    # ten held-out profiles: a new profile falls below their 5% quantile about 1 time in 11, twice that is allowed
+    assert vf.copy_allowance == pytest.approx(2 / 11) and rf["copy_share"] <= vf.copy_allowance
+    assert rf["score"] > 0.6
+    without = combine({k: rc[k] for k in ("density", "coverage", "aa_ts", "aa_truth", "aa_syn")}, vc.reference)
+    assert without > 0.6  # what the score would have been: the copies look like real profiles to the rest
+    # the radius: the held-out profiles' COPY_QUANTILE quantile of distance to the training profiles
+    assert vc.copy_radius == pytest.approx(np.quantile(_nearest(Xv, Xt), COPY_QUANTILE))
+    d = np.sqrt(((Xv[:, None, :].astype(np.float64) - Xt[None, :, :]) ** 2).sum(-1)).min(1)
+    assert np.allclose(_nearest(Xv, Xt, chunk=3), d, atol=1e-4)
+
+
+def test_train_val_min_sets_the_fewest_profiles_validated_on():
+    from rnagen.train import fit_validated
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(60, 5)).astype(np.float32), np.repeat(np.arange(2), 30).astype(np.int64)
+
+    def run(**over):
+        cfg = TrainConfig(steps=40, batch_size=20, lr=0.01, weight_decay=0.0, lr_schedule="constant",
+                          warmup_steps=0, grad_clip=0.0, ema_decay=0.0, val_every=20, patience=3,
+                          patience_from=0.0, **over)
+        return fit_validated(lambda Xt, yt: (Walker(), {}), lambda Xt, yt, yy, seed: Xt[:len(yy)] + 1.0, X, y, cfg,
+                             device=torch.device("cpu"), seed=0, run_dir=None, progress=False, resume=False,
+                             fingerprint="vm", desc="vm").validation
+
+    default = run()   # 60 profiles: a fifth would be 12, fewer than 20
+    assert default["stop_reason"] == "no_validation" and "hold out 20" in default["note"]
+    small = run(val_min=10)
+    assert small["n_val"] == 12 and small["stop_reason"] != "no_validation"  # raised toward 20, within a fifth
+    with pytest.raises(ConfigError, match="val_min"):
+        TrainConfig(val_min=1)
 
 
 def test_more_draws_make_the_score_of_a_small_held_out_share_steadier():

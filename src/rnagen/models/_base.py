@@ -18,8 +18,8 @@ Run folder (``save``/``load``; every file written atomically)::
                          (``preprocess.zeros``)
     weights.safetensors  what sampling needs (EMA weights for the torch models)
     train_log.csv        the training history (with the validation checks' columns, ``val_*``)
-    validation.csv       the validation curve (step, score, its indicators, the smoothed score), when one was
-                         held out
+    validation.csv       the validation curve (step, score, its indicators, the share of near copies of training
+                         profiles, the smoothed score), when one was held out
     checkpoint.pt        during training: full state for resume (torch.save of tensors, weights_only)
     checkpoint_member{k}.pt  the same for member k of a diffusion mixture (``train.members``); ``*_refit.pt``
                          for a refit (``train.refit``)
@@ -129,9 +129,11 @@ class PreprocessConfig:
     not span the held-out ones, i.e. more than :data:`rnagen.train.validation.OUTSIDE_SPAN_WARN` of the
     validation hold-out's variance (``train.val_fraction``, a tenth without validation) lies outside the span of
     the rest (fewer profiles than genes, with gene-level noise: there a network on the genes reproduces its
-    training profiles or strays from all of them), else ``genes``;
-    ``genes`` for a private model (the directions would be fitted outside the privacy budget) and for the
-    per-class Gaussian (the floor, kept as it is)."""
+    training profiles or strays from all of them) and the variance the kept components leave behaves like
+    gene-level noise (:func:`rnagen.models._subspace.residual_is_noise`; structured, as in small real sets, the
+    space's per-gene residual would put every sample off the data), else ``genes``; ``genes`` for a private
+    model (the directions would be fitted outside the privacy budget) and for the per-class Gaussian (the floor,
+    kept as it is)."""
 
 
 def valid_subspace_record(sub: Any) -> bool:
@@ -480,6 +482,8 @@ class Generator(ABC):
         # the principal-component space the network learns in (``preprocess.space``) and how it was chosen
         self.codec: SubspaceCodec | None = None
         self.subspace: dict[str, Any] | None = None
+        #: why ``preprocess.space=auto`` kept the genes where the held-out profiles lie outside the training span
+        self.space_note: str | None = None
         self._check_zeros_setting()
         self._check_space_setting()
         self.train_seconds = 0.0
@@ -526,8 +530,10 @@ class Generator(ABC):
         """``preprocess.space`` resolved: ``None`` for the genes, else the record of why the principal-component
         space is used (``auto``: a held-out share's variance outside the span of the rest of ``X``, on the split
         :func:`~rnagen.train.validation.fit_validated` makes, else a tenth of each class, at least 2 profiles)."""
-        from ..train.validation import OUTSIDE_SPAN_WARN, outside_span_share, stratified_holdout
+        from ..train.validation import OUTSIDE_SPAN_WARN, outside_span_share, stratified_holdout, validation_holdout
+        from ._subspace import choose_components, residual_is_noise
 
+        self.space_note = None
         space = self.config.preprocess.space
         if space == "genes" or not self.supports_space or self._private:
             return None
@@ -539,15 +545,33 @@ class Generator(ABC):
         frac = train.val_fraction if train is not None and train.val_fraction > 0 else 0.1
         # the split fit_validated makes; on a set too small to validate on, a smaller one: the share outside the
         # span is measured on a few held-out profiles (the widest sets, with the fewest profiles, need it most)
-        split = stratified_holdout(y, fraction=frac, seed=seed) or stratified_holdout(y, fraction=frac, seed=seed,
-                                                                                      min_total=2)
+        validated = validation_holdout(y, train, seed) if train is not None and train.val_fraction > 0 else None
+        split = (validated or stratified_holdout(y, fraction=frac, seed=seed)
+                 or stratified_holdout(y, fraction=frac, seed=seed, min_total=2))
         if split is None:
             return None
         share = outside_span_share(X[split[0]], X[split[1]])
         if share <= OUTSIDE_SPAN_WARN:
             return None
-        return {"reason": f"preprocess.space=auto: {share:.0%} of the held-out profiles' variance lies outside the "
-                          "span of the training profiles", "outside_span": share}
+        reason = (f"preprocess.space=auto: {share:.0%} of the held-out profiles' variance lies outside the span of "
+                  "the training profiles")
+        _, _, rec = choose_components(X, y, self.n_labels, seed=seed)
+        if residual_is_noise(rec):
+            return {"reason": reason, "outside_span": share}
+        structured = (f"the variance beyond the {rec['n_components']} principal components that carry over to held-out "
+                      f"profiles is structured (held-out ratio {rec['residual_ratio']:.2f}, noise "
+                      f"{rec['noise_ratio']:.2f})")
+        if validated is None:
+            # without validation the genes would train for the whole budget, which reaches copies on such sets
+            return {"reason": f"{reason}; warning: {structured}, which the per-gene residual does not reproduce, "
+                              "and there are too few profiles to choose a length on the genes",
+                    "outside_span": share}
+        # the space's per-gene residual would put every sample off the data: the network learns the genes, its
+        # length chosen on held-out profiles
+        self.space_note = (f"trained on the genes although {share:.0%} of the held-out profiles' variance lies "
+                           f"outside the training span: {structured}, which the principal-component space's "
+                           "per-gene residual would not reproduce")
+        return None
 
     def _fit_space(self, X: np.ndarray, y: np.ndarray, chosen: dict[str, Any] | None, *, seed: int) -> None:
         """Fit the principal-component space to ``(X, y)`` when ``chosen`` (:meth:`_choose_space`), else none."""
@@ -859,6 +883,8 @@ class Generator(ABC):
                 if self.subspace is not None and isinstance(self.validation, dict):
                     self.validation["subspace"] = {k: self.subspace[k] for k in ("n_components", "kept_share",
                                                                                  "reason")}
+                elif self.space_note is not None and isinstance(self.validation, dict):
+                    self.validation["space_note"] = self.space_note
                 self.zero_threshold = self._calibrate_zeros(zero_share) if zero_share is not None else None
                 if not self.train_seconds:
                     self.train_seconds = time.perf_counter() - t0

@@ -15,6 +15,13 @@ standard deviations, ``z`` the standardised scores that the generator draws for 
 ``r_c``, ``ψ_c`` each class's per-gene mean and variance of the residual outside the ``k`` directions
 (``preprocess.space``: :meth:`rnagen.models.Generator._choose_space` says when).
 
+The factor model holds where what lies beyond the ``k`` directions is gene-level noise (counts' sampling noise,
+measurement noise). Real profiles often carry structure there too (sub-types, batches, sites), spread over many
+weak directions that a few dozen profiles cannot pin down; drawn as independent per-gene noise, it puts every
+sample far from every real profile (``benchmarks/RESULTS_objectives.md``, "Small real sets"). So
+``preprocess.space=auto`` uses this space only where the directions after the ``k`` kept behave like noise
+(:func:`residual_is_noise`).
+
 ``k`` is chosen on held-out profiles, not from the spectrum alone: the training profiles are split in two
 halves (stratified), the first half's principal directions are found, and a direction is kept while the
 second half's variance along it is at least :data:`KEEP_RATIO` of the first half's. A direction that carries
@@ -33,8 +40,8 @@ from torch import nn
 
 from .gaussian import VARIANCE_FLOOR
 
-__all__ = ["SubspaceCodec", "SubspaceObjective", "fit_subspace", "choose_components", "KEEP_RATIO",
-           "MAX_COMPONENTS"]
+__all__ = ["SubspaceCodec", "SubspaceObjective", "fit_subspace", "choose_components", "noise_ratio",
+           "residual_is_noise", "KEEP_RATIO", "MAX_COMPONENTS", "NOISE_FACTOR", "RESIDUAL_DIRECTIONS"]
 
 KEEP_RATIO = 0.5
 """A principal direction of one half of the training profiles is kept while the other half's variance along it
@@ -42,6 +49,21 @@ is at least this share of the first half's (module docstring): signal directions
 to noise near ``n / G``."""
 MAX_COMPONENTS = 512
 """At most this many directions are kept (the network's input width)."""
+RESIDUAL_DIRECTIONS = 5
+"""How many directions after the kept ones :func:`residual_is_noise` reads (their median held-out ratio)."""
+NOISE_FACTOR = 2.0
+"""The residual is taken for noise while the median held-out ratio of the directions after the kept ones is at
+most this multiple of :func:`noise_ratio`: counts simulated as signal plus per-gene noise sit at 1.0-1.2 times it,
+the real development sets' subsets of 44-176 profiles at 3-10 times (``benchmarks/RESULTS_objectives.md``, "Small
+real sets")."""
+
+
+def noise_ratio(n_fit: int, n_genes: int) -> float:
+    """The held-out ratio (module docstring) expected of the leading directions fitted to pure noise: with ``n_fit``
+    profiles of ``n_genes`` independent unit-variance genes, the in-sample variance along them sits at the
+    Marchenko-Pastur edge (1 + sqrt(G / n))² (Marchenko & Pastur 1967; Johnstone 2001), new profiles' variance along
+    any fixed direction at 1."""
+    return 1.0 / (1.0 + np.sqrt(n_genes / max(n_fit, 1))) ** 2
 
 
 class SubspaceCodec(nn.Module):
@@ -179,9 +201,20 @@ def choose_components(X: np.ndarray, y: np.ndarray, n_labels: int, *, seed: int
     rm, rv = _class_moments(_residual(X[a], mu, V), y[a], n_labels)
     Rb = _residual(X[b], mu, V) - rm[y[b]]
     scale = max(1.0, float((Rb ** 2).sum() / max(float(rv[y[b]].sum()), 1e-12)))
+    after = ratio[k:k + RESIDUAL_DIRECTIONS]
     record = {"rule": f"held-out variance ratio >= {KEEP_RATIO}", "n_components": k, "residual_scale": scale,
-              "ratios": [round(float(r), 4) for r in ratio[:k + 5]]}
+              "ratios": [round(float(r), 4) for r in ratio[:k + RESIDUAL_DIRECTIONS]],
+              "residual_ratio": float(np.median(after)) if len(after) else None,
+              "noise_ratio": noise_ratio(len(a), X.shape[1])}
     return k, scale, record
+
+
+def residual_is_noise(record: dict[str, Any]) -> bool:
+    """Whether :func:`choose_components`' record finds the directions after the kept ones noise-like: their median
+    held-out ratio at most :data:`NOISE_FACTOR` times :func:`noise_ratio` (true where none is left to read, or the
+    profiles were too few to split)."""
+    after, noise = record.get("residual_ratio"), record.get("noise_ratio")
+    return after is None or noise is None or after <= NOISE_FACTOR * noise
 
 
 def fit_subspace(X: np.ndarray, y: np.ndarray, n_labels: int, *, seed: int) -> tuple[SubspaceCodec, dict[str, Any]]:

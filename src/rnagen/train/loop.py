@@ -70,7 +70,7 @@ def read_checkpoint(path: str | Path, *, map_location: Any = "cpu") -> dict[str,
 @checked("train", steps=">= 1", epochs="> 0", min_steps=">= 1", max_steps=">= 1", batch_size=">= 1", lr="> 0",
          weight_decay=">= 0", warmup_fraction="[0, 1)", warmup_steps=">= 0", grad_clip=">= 0", ema_decay="[0, 1)",
          checkpoint_every=">= 1", log_every=">= 1", val_fraction="[0, 1)", val_every=">= 1", patience=">= 1",
-         val_window=">= 1", patience_from="[0, 1)", members=f"[1, {MAX_MEMBERS}]")
+         val_window=">= 1", patience_from="[0, 1)", members=f"[1, {MAX_MEMBERS}]", val_min=">= 2")
 class TrainConfig:
     """Optimisation settings shared by the torch models (section ``[train]`` of a model config)."""
 
@@ -102,6 +102,9 @@ class TrainConfig:
     val_fraction: float = 0.1
     """Share of each class held out to choose the training length (0: no validation, train for the budget);
     see :func:`rnagen.train.validation.stratified_holdout` for the per-class minimum and the fallback."""
+    val_min: int = 20
+    """Fewest held-out profiles to choose the length on: a small set holds out up to a fifth of each class to
+    reach it, and a set too small for that trains for its whole budget (``rnagen.train.validation``)."""
     val_every: int | None = None
     """Steps between validation checks; unset: a twentieth of the budget (at least 25 steps)."""
     patience: int = 6

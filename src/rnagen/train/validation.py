@@ -4,7 +4,8 @@ Pieces, in the order :func:`fit_validated` uses them:
 
 1. :func:`stratified_holdout` sets aside ``train.val_fraction`` of each class (at least one profile from
    every class that keeps at least two for training; a small set holds out up to :data:`MAX_VAL_FRACTION`
-   so that :data:`MIN_VAL` profiles can be scored); with fewer than :data:`MIN_VAL` held-out profiles
+   so that ``train.val_min`` profiles can be scored, :data:`MIN_VAL` unless a model sets fewer); with fewer
+   held-out profiles
    there is nothing reliable to score, and training runs for its whole budget instead.
 2. :class:`FidelityValidator` scores a model against the held-out profiles, in the model's transformed
    space: :data:`VAL_DRAWS` synthetic draws with the held-out label mix (fixed seeds, so successive checks
@@ -19,7 +20,16 @@ Pieces, in the order :func:`fit_validated` uses them:
        s_coverage = 1 - min(|coverage - ref| / ref, 1)         (worst: 0)
        s_aa       = 1 - min(d_AA / (1 - ref), 1)               (worst: 1, fully separable sets)
        d_AA       = (|AA_truth - ref_truth| + |AA_syn - ref_syn|) / 2
-       score      = (s_density + s_coverage + s_aa) / 3         (1 = scores like real held-out data)
+       s_copy     = 1 - min(max(c - a, 0) / (1 - a), 1)
+       score      = s_copy (s_density + s_coverage + s_aa) / 3  (1 = scores like real held-out data)
+
+   where ``c`` is the share of the draws' profiles nearer a training profile than all but a share ``q`` =
+   :data:`COPY_QUANTILE` of the ``n`` held-out profiles are: a generator whose profiles are as new as held-out
+   ones puts about ``max(q, 1 / (n + 1))`` of them there (the quantile of a few held-out profiles sits near
+   their nearest), one that reproduces its training profiles nearly all; ``a`` is twice that share. Density,
+   coverage and AA_ts compare the draws with held-out profiles only, and a draw as small as a small set's
+   hold-out (ten profiles) cannot show samples piling onto training profiles (on real subsets of 77-88 profiles,
+   ``benchmarks/RESULTS_objectives.md``, "Small real sets").
 
    The distance to the reference, not to the ideal value, penalises both directions: over-dense samples
    and near copies (AA_ts below the real-vs-real value) lose as much as under-dense or separable ones.
@@ -46,11 +56,14 @@ from ..errors import ConfigError
 if TYPE_CHECKING:
     from .loop import TrainConfig, TrainResult
 
-__all__ = ["stratified_holdout", "FidelityValidator", "ValidationTracker", "fit_validated", "describe",
-           "MIN_VAL", "MAX_VAL_FRACTION", "VAL_K", "VAL_DRAWS", "VAL_REFERENCE_DRAWS"]
+__all__ = ["stratified_holdout", "validation_holdout", "FidelityValidator", "ValidationTracker", "fit_validated",
+           "describe", "MIN_VAL", "MAX_VAL_FRACTION", "VAL_K", "VAL_DRAWS", "VAL_REFERENCE_DRAWS", "COPY_QUANTILE",
+           "copy_factor"]
 
 MIN_VAL = 20
-"""Fewest held-out profiles worth scoring (density and coverage need k-NN balls among them)."""
+"""Fewest held-out profiles worth scoring (density and coverage need k-NN balls among them): ``train.val_min``'s
+default, and the hold-outs other than the validation's (the WGAN-GP's noise calibration, the halves of
+:func:`rnagen.models._subspace.choose_components`)."""
 MAX_VAL_FRACTION = 0.2
 """The largest share of a small training set held out to reach :data:`MIN_VAL` profiles (a set of under
 ``MIN_VAL / MAX_VAL_FRACTION`` profiles trains for its whole budget instead)."""
@@ -59,6 +72,9 @@ VAL_K = 5
 VAL_DRAWS = 4
 """Synthetic draws of the held-out label mix scored per check (their indicators averaged)."""
 VAL_REFERENCE_DRAWS = 8
+COPY_QUANTILE = 0.05
+"""The held-out profiles' quantile of distance to their nearest training profile below which a generated profile
+counts toward the validation score's copy factor (module docstring)."""
 """Training subsamples averaged into the real-vs-real reference of the validation score."""
 STOP_REASONS = ("patience", "budget", "max_steps")
 OUTSIDE_SPAN_WARN = 0.2
@@ -68,20 +84,21 @@ between the development sets' shares and that of the simulated counts on which a
 (``benchmarks/RESULTS_realdata.md``, "Fewer training profiles than genes")."""
 
 
-def stratified_holdout(y: np.ndarray, *, fraction: float, seed: int,
-                       min_total: int = MIN_VAL) -> tuple[np.ndarray, np.ndarray] | None:
+def stratified_holdout(y: np.ndarray, *, fraction: float, seed: int, min_total: int = MIN_VAL,
+                       target: int | None = None) -> tuple[np.ndarray, np.ndarray] | None:
     """Indices ``(train, val)`` holding out ``fraction`` of each class, or ``None`` when too few can be.
 
     A class of ``n_c`` profiles gives ``max(1, round(f * n_c))`` of them, as long as at least two stay for
     training (a class of fewer than three gives none), where ``f`` is ``fraction`` raised to
-    ``min_total / n`` (at most :data:`MAX_VAL_FRACTION`) on a small set of ``n`` profiles. ``None`` when
-    ``fraction`` is 0 or the held-out total is below ``min_total``. Deterministic for a given ``seed``.
+    ``target / n`` (``target`` defaults to ``min_total``; at most :data:`MAX_VAL_FRACTION`) on a small set of
+    ``n`` profiles. ``None`` when ``fraction`` is 0 or the held-out total is below ``min_total``. Deterministic
+    for a given ``seed``.
     """
     y = np.asarray(y)
     if fraction <= 0:
         return None
     # a small set holds out enough profiles to score, within MAX_VAL_FRACTION of it
-    fraction = max(fraction, min(min_total / max(len(y), 1), MAX_VAL_FRACTION))
+    fraction = max(fraction, min((min_total if target is None else target) / max(len(y), 1), MAX_VAL_FRACTION))
     rng = np.random.default_rng([int(seed), 0x5A1])
     val = []
     for c in np.unique(y):
@@ -95,6 +112,14 @@ def stratified_holdout(y: np.ndarray, *, fraction: float, seed: int,
     val_idx = np.sort(np.concatenate(val))
     train_idx = np.setdiff1d(np.arange(len(y)), val_idx)
     return train_idx, val_idx
+
+
+def validation_holdout(y: np.ndarray, cfg: Any, seed: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """The split :func:`fit_validated` makes under ``TrainConfig`` ``cfg``: ``cfg.val_fraction`` of each class,
+    raised on a small set toward :data:`MIN_VAL` held-out profiles (within :data:`MAX_VAL_FRACTION`), ``None``
+    below ``cfg.val_min`` of them."""
+    return stratified_holdout(y, fraction=cfg.val_fraction, seed=seed, min_total=cfg.val_min,
+                              target=max(cfg.val_min, MIN_VAL))
 
 
 def outside_span_share(X_train: np.ndarray, X_val: np.ndarray, *, max_train: int = 2000) -> float:
@@ -185,17 +210,42 @@ class FidelityValidator:
                     for c in np.unique(self.y_val)]
             refs.append(_indicators(self.X_val, X_train[np.concatenate(pick)], self.k))
         self.reference = _mean(refs)
+        self.X_train = X_train
+        self.copy_radius = float(np.quantile(_nearest(self.X_val, X_train), COPY_QUANTILE))
+        self.copy_allowance = 2.0 * max(COPY_QUANTILE, 1.0 / (len(self.X_val) + 1))
 
     def __call__(self) -> dict[str, float]:
         """Draw the held-out label mix from the model as it stands and score it against the reference."""
-        found = []
+        found, near = [], []
         for j in range(self.draws):
             fake = np.asarray(self.generate(self.y_val, self.seed + 7919 * j), dtype=np.float32)
             if not np.isfinite(fake).all():  # a diverged model scores the worst possible value
-                return {"score": 0.0, **{k: float("nan") for k in self.reference}}
+                return {"score": 0.0, **{k: float("nan") for k in self.reference}, "copy_share": float("nan")}
             found.append(_indicators(self.X_val, fake, self.k))
+            near.append(_nearest(fake, self.X_train) < self.copy_radius)
         m = _mean(found)
-        return {"score": combine(m, self.reference), **m}
+        c = float(np.concatenate(near).mean())
+        return {"score": combine(m, self.reference) * copy_factor(c, self.copy_allowance), **m, "copy_share": c}
+
+
+def _nearest(A: np.ndarray, B: np.ndarray, chunk: int = 1024) -> np.ndarray:
+    """Each row of ``A``'s Euclidean distance to its nearest row of ``B`` (float32 products, in row chunks)."""
+    A = np.asarray(A, dtype=np.float32)
+    B = np.asarray(B, dtype=np.float32)
+    out = np.empty(len(A))
+    b2 = (B.astype(np.float64) ** 2).sum(1)
+    for i in range(0, len(A), chunk):
+        a = A[i:i + chunk]
+        d2 = (a.astype(np.float64) ** 2).sum(1)[:, None] + b2[None, :] - 2.0 * (a @ B.T)
+        out[i:i + chunk] = np.sqrt(np.maximum(d2.min(axis=1), 0.0))
+    return out
+
+
+def copy_factor(share: float, allowance: float) -> float:
+    """The validation score's copy factor (module docstring) for a share ``share`` of generated profiles nearer a
+    training profile than the held-out profiles' :data:`COPY_QUANTILE` quantile: 1 up to ``allowance``, 0 when
+    every profile is."""
+    return 1.0 - min(max(share - allowance, 0.0) / (1.0 - allowance), 1.0)
 
 
 def _mean(rows: list[dict[str, float]]) -> dict[str, float]:
@@ -312,6 +362,8 @@ def _space_note(v: dict[str, Any]) -> str:
         return (f"; trained on the {sub['n_components']} leading principal components of the training profiles "
                 f"({sub['kept_share']:.0%} of their variance), each class's rest a per-gene Gaussian "
                 f"({sub['reason']})")
+    if isinstance(v.get("space_note"), str):
+        return f"; {v['space_note']}"
     if v.get("outside_span", 0.0) > OUTSIDE_SPAN_WARN:
         return (f"; warning: {v['outside_span']:.0%} of the held-out profiles' variance lies outside the span of "
                 "the training profiles, where a model can only reproduce its training profiles or leave noise "
@@ -410,10 +462,10 @@ def fit_validated(setup: Callable[[np.ndarray, np.ndarray], tuple[torch.nn.Modul
     if private and cfg.refit:
         raise ConfigError("train.refit needs a validation-chosen length, which a private run does not have; "
                           "remove train.refit=true (the run trains for train.steps)")
-    split = None if private else stratified_holdout(y, fraction=cfg.val_fraction, seed=seed)
+    split = None if private else validation_holdout(y, cfg, seed)
     if split is None and cfg.refit:
         why = ("train.val_fraction = 0" if cfg.val_fraction <= 0 else
-               f"too few profiles to hold out {MIN_VAL}, at most {MAX_VAL_FRACTION:.0%} of them")
+               f"too few profiles to hold out {cfg.val_min}, at most {MAX_VAL_FRACTION:.0%} of them")
         raise ConfigError(f"train.refit retrains on every profile for the validation-chosen length, and nothing is "
                           f"held out here ({why}); remove train.refit=true or set train.val_fraction above 0")
     if split is None:
@@ -424,8 +476,8 @@ def fit_validated(setup: Callable[[np.ndarray, np.ndarray], tuple[torch.nn.Modul
                             checkpoint_name=checkpoint_name, **common, **kw)
         note = ("differential privacy: a fixed length, train.val_fraction ignored" if private else
                 "train.val_fraction = 0" if cfg.val_fraction <= 0 else
-                f"too few profiles to hold out {MIN_VAL}, at most {MAX_VAL_FRACTION:.0%} of them, with at least 2 per "
-                "class left for training")
+                f"too few profiles to hold out {cfg.val_min}, at most {MAX_VAL_FRACTION:.0%} of them, with at least "
+                "2 per class left for training")
         budget = resolve_budget(cfg, len(X), min(cfg.batch_size, len(X)))
         result.validation = {"stop_reason": "no_validation", "note": note, "steps": result.steps,
                              "budget": budget[0], "budget_source": budget[1], "n_val": 0, "curve": []}
