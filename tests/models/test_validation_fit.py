@@ -88,7 +88,7 @@ def test_vae_keeps_the_best_weights(gtex32, tmp_path):
 def test_no_validation_when_too_small(tmp_path):
     small = datasets.gtex26()[:, :16].copy()
     keep = small.obs.groupby("tissue", observed=True).head(3).index  # 3 per tissue: 1 each, 26 < ... held out
-    small = small[small.obs_names.isin(keep[:30])].copy()            # 10 tissues x 3: 10 held out < 20
+    small = small[small.obs_names.isin(keep[:30])].copy()            # 10 tissues x 3: 10 held out, a third
     model = get_model("diffusion").from_config(overrides=TINY["diffusion"] + ["train.steps=30"])
     model.fit(small, label_key="tissue", seed=0, device="cpu", progress=False, run_dir=tmp_path)
     v = model.validation

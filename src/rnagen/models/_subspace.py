@@ -53,9 +53,9 @@ RESIDUAL_DIRECTIONS = 5
 """How many directions after the kept ones :func:`residual_is_noise` reads (their median held-out ratio)."""
 NOISE_FACTOR = 2.0
 """The residual is taken for noise while the median held-out ratio of the directions after the kept ones is at
-most this multiple of :func:`noise_ratio`: counts simulated as signal plus per-gene noise sit at 1.0-1.2 times it,
-the real development sets' subsets of 44-176 profiles at 3-10 times (``benchmarks/RESULTS_objectives.md``, "Small
-real sets")."""
+most this multiple of :func:`noise_ratio`: counts simulated as signal plus per-gene noise sit near 1 times it,
+subsets of 44-88 profiles of the real development sets at 3.6-9.2 times (``benchmarks/RESULTS_objectives.md``,
+"Small real sets")."""
 
 
 def noise_ratio(n_fit: int, n_genes: int) -> float:

@@ -67,6 +67,9 @@ default, and the hold-outs other than the validation's (the WGAN-GP's noise cali
 MAX_VAL_FRACTION = 0.2
 """The largest share of a small training set held out to reach :data:`MIN_VAL` profiles (a set of under
 ``MIN_VAL / MAX_VAL_FRACTION`` profiles trains for its whole budget instead)."""
+SMALL_VAL_SHARE_MAX = 0.25
+"""The largest share of the set that a hold-out of fewer than :data:`MIN_VAL` profiles (``train.val_min`` below it)
+may take: one profile from each of many small classes would otherwise leave too little to train on."""
 VAL_K = 5
 """Neighbours of the k-NN balls of the validation density and coverage (a held-out share is small)."""
 VAL_DRAWS = 4
@@ -117,9 +120,13 @@ def stratified_holdout(y: np.ndarray, *, fraction: float, seed: int, min_total: 
 def validation_holdout(y: np.ndarray, cfg: Any, seed: int) -> tuple[np.ndarray, np.ndarray] | None:
     """The split :func:`fit_validated` makes under ``TrainConfig`` ``cfg``: ``cfg.val_fraction`` of each class,
     raised on a small set toward :data:`MIN_VAL` held-out profiles (within :data:`MAX_VAL_FRACTION`), ``None``
-    below ``cfg.val_min`` of them."""
-    return stratified_holdout(y, fraction=cfg.val_fraction, seed=seed, min_total=cfg.val_min,
-                              target=max(cfg.val_min, MIN_VAL))
+    below ``cfg.val_min`` of them, or when fewer than :data:`MIN_VAL` would take more than
+    :data:`SMALL_VAL_SHARE_MAX` of the set (classes of three, each giving one)."""
+    split = stratified_holdout(y, fraction=cfg.val_fraction, seed=seed, min_total=cfg.val_min,
+                               target=max(cfg.val_min, MIN_VAL))
+    if split is not None and len(split[1]) < MIN_VAL and len(split[1]) > SMALL_VAL_SHARE_MAX * len(y):
+        return None
+    return split
 
 
 def outside_span_share(X_train: np.ndarray, X_val: np.ndarray, *, max_train: int = 2000) -> float:
