@@ -558,9 +558,10 @@ class Generator(ABC):
         _, _, rec = choose_components(X, y, self.n_labels, seed=seed)
         if residual_is_noise(rec):
             return {"reason": reason, "outside_span": share}
-        structured = (f"the variance beyond the {rec['n_components']} principal components that carry over to held-out "
-                      f"profiles is structured (held-out ratio {rec['residual_ratio']:.2f}, noise "
-                      f"{rec['noise_ratio']:.2f})")
+        k = int(rec["n_components"])
+        structured = (f"the variance beyond the {k} principal component{'s' if k != 1 else ''} that carr"
+                      f"{'y' if k != 1 else 'ies'} over to held-out profiles is structured (held-out ratio "
+                      f"{rec['residual_ratio']:.2f}, noise {rec['noise_ratio']:.2f})")
         if validated is None:
             # without validation the genes would train for the whole budget, which reaches copies on such sets
             return {"reason": f"{reason}; warning: {structured}, which the per-gene residual does not reproduce, "
