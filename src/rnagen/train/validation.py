@@ -4,9 +4,9 @@ Pieces, in the order :func:`fit_validated` uses them:
 
 1. :func:`stratified_holdout` sets aside ``train.val_fraction`` of each class (at least one profile from
    every class that keeps at least two for training; a small set holds out up to :data:`MAX_VAL_FRACTION`
-   so that ``train.val_min`` profiles can be scored, :data:`MIN_VAL` unless a model sets fewer); with fewer
-   held-out profiles
-   there is nothing reliable to score, and training runs for its whole budget instead.
+   so that :data:`MIN_VAL` profiles can be scored, :func:`validation_holdout`); with fewer than ``train.val_min``
+   held-out profiles (:data:`MIN_VAL` unless a model sets fewer) there is nothing reliable to score, and training
+   runs for its whole budget instead.
 2. :class:`FidelityValidator` scores a model against the held-out profiles, in the model's transformed
    space: :data:`VAL_DRAWS` synthetic draws with the held-out label mix (fixed seeds, so successive checks
    differ only by the weights), then density and coverage (Naeem et al. 2020, k-NN balls with k =
@@ -66,7 +66,7 @@ default, and the hold-outs other than the validation's (the WGAN-GP's noise cali
 :func:`rnagen.models._subspace.choose_components`)."""
 MAX_VAL_FRACTION = 0.2
 """The largest share of a small training set held out to reach :data:`MIN_VAL` profiles (a set of under
-``MIN_VAL / MAX_VAL_FRACTION`` profiles trains for its whole budget instead)."""
+``train.val_min / MAX_VAL_FRACTION`` profiles trains for its whole budget instead)."""
 SMALL_VAL_SHARE_MAX = 0.25
 """The largest share of the set that a hold-out of fewer than :data:`MIN_VAL` profiles (``train.val_min`` below it)
 may take: one profile from each of many small classes would otherwise leave too little to train on."""
@@ -75,10 +75,10 @@ VAL_K = 5
 VAL_DRAWS = 4
 """Synthetic draws of the held-out label mix scored per check (their indicators averaged)."""
 VAL_REFERENCE_DRAWS = 8
+"""Training subsamples averaged into the real-vs-real reference of the validation score."""
 COPY_QUANTILE = 0.05
 """The held-out profiles' quantile of distance to their nearest training profile below which a generated profile
 counts toward the validation score's copy factor (module docstring)."""
-"""Training subsamples averaged into the real-vs-real reference of the validation score."""
 STOP_REASONS = ("patience", "budget", "max_steps")
 OUTSIDE_SPAN_WARN = 0.2
 """Share of the held-out profiles' variance outside the span of the training profiles above which
