@@ -23,7 +23,13 @@ from rnagen.models._subspace import (
     residual_is_noise,
 )
 from rnagen.models.diffusion import DiffusionModel
-from rnagen.train.validation import OUTSIDE_SPAN_WARN, describe, outside_span_share, stratified_holdout
+from rnagen.train.validation import (
+    OUTSIDE_SPAN_WARN,
+    describe,
+    outside_span_share,
+    stratified_holdout,
+    validation_holdout,
+)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -174,7 +180,7 @@ def test_auto_keeps_the_genes_where_the_variance_beyond_the_components_is_struct
     few, yf = _structured_data(45, 600)
     mf = DiffusionModel.from_config(overrides=["preprocess.log=none"])
     Xf, yf, _ = mf._bind(_adata(few, yf), "label")
-    assert stratified_holdout(yf, fraction=mf.config.train.val_fraction, seed=0) is None
+    assert validation_holdout(yf, mf.config.train, 0) is None  # 9 of 45 within a fifth: fewer than val_min
     rec = mf._choose_space(Xf, yf, 0)
     assert rec is not None and "is structured" in rec["reason"] and "too few profiles" in rec["reason"]
     assert mf.space_note is None

@@ -154,6 +154,7 @@ def test_the_validator_scores_draws_that_reproduce_training_profiles_as_worthles
     """Draws of ten held-out profiles' size that copy training profiles: density, coverage and AA_ts against the
     held-out profiles alone do not see it (a training profile scores like a held-out one); the copy factor does."""
     Xt, yt, Xv, yv, centres = _noisy_problem(n_val=10, n_train=60, g=30, C=2)
+
     def copies(yy, seed):
         r = np.random.default_rng(seed)
         return np.stack([Xt[r.choice(np.flatnonzero(yt == c))] for c in yy])
@@ -196,6 +197,18 @@ def test_train_val_min_sets_the_fewest_profiles_validated_on():
     assert small["n_val"] == 12 and small["stop_reason"] != "no_validation"  # raised toward 20, within a fifth
     with pytest.raises(ConfigError, match="val_min"):
         TrainConfig(val_min=1)
+
+
+def test_the_validation_hold_out_under_20_stays_within_a_quarter_of_the_set():
+    from rnagen.train.validation import validation_holdout
+
+    cfg = TrainConfig(val_min=10)
+    assert validation_holdout(np.repeat(np.arange(10), 3), cfg, 0) is None   # one of each three: a third
+    tr, va = validation_holdout(np.repeat(np.arange(2), 30), cfg, 0)         # raised toward 20: a fifth, 12
+    assert len(va) == 12 and len(tr) == 48
+    # 100 profiles and more: the same split as with the default minimum
+    y = np.repeat(np.arange(4), 40)
+    assert np.array_equal(validation_holdout(y, cfg, 3)[1], validation_holdout(y, TrainConfig(), 3)[1])
 
 
 def test_more_draws_make_the_score_of_a_small_held_out_share_steadier():
