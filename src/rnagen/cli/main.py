@@ -54,11 +54,11 @@ def main(argv: list[str] | None = None) -> int:
     rc = _main(argv)
     from .._io import FAILED_HDF5_WRITES
 
-    dist = sys.modules.get("torch.distributed")  # loaded only where a command used torch
-    if dist is not None and dist.is_available() and dist.is_initialized():
-        from ..train.distributed import leave
-
-        leave(rc)  # a torchrun rank: its group torn down, then out without the finalization that can abort it
+    distributed = sys.modules.get("rnagen.train.distributed")  # loaded only where a command trained
+    if distributed is not None and distributed.started_here():
+        # a torchrun rank whose group the command started: torn down, then out without the finalization that
+        # can abort it
+        distributed.leave(rc)
 
     if argv is None and FAILED_HDF5_WRITES:
         # the process's own command line after a failed .h5ad write: leave without the interpreter's clean-up,

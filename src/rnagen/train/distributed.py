@@ -55,10 +55,24 @@ def init_distributed(device: torch.device) -> DistInfo:
     if device.type == "cuda":
         torch.cuda.set_device(info.local_rank)
     dist.init_process_group(backend=backend)
+    global _STARTED_HERE
+    _STARTED_HERE = True
     # destroy the group before the interpreter tears down: a gloo group left to its destructor can abort the
     # process at exit ("terminate called without an active exception") while its threads are still running
     atexit.register(_destroy_process_group)
     return dist_info()
+
+
+#: Whether :func:`init_distributed` started this process's group (the command line then ends the process with
+#: :func:`leave`; a group the caller started is the caller's to end).
+_STARTED_HERE = False
+
+
+def started_here() -> bool:
+    """Whether this process's process group was started by :func:`init_distributed` and is still up."""
+    import torch.distributed as dist
+
+    return _STARTED_HERE and dist.is_available() and dist.is_initialized()
 
 
 #: How long a rank leaving waits at exit for its peers before tearing its group down anyway.
