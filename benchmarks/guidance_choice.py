@@ -4,7 +4,7 @@ Over 8 synthetic draws per split, guidance 0.5 lifts the default's TSTR on brca2
 the PAM50 subtypes, overlap) and lowers it on gtex26 on every split (RESULTS_objectives): no single weight suits
 every data set, so a default weight would have to be chosen per data set, on data the model was trained with.
 This screen computes, per split and per weight, the two candidate criteria a validated run could compute from
-the profiles ``fit`` holds out (``stratified_holdout`` with the run's own seed and ``train.val_fraction``; the
+the profiles ``fit`` holds out (``validation_holdout`` with the run's own seed and ``[train]`` settings; the
 model never trained on them):
 
 * ``TRTS``: the accuracy on a large synthetic draw (``--big`` profiles with the training part's label mix) of an
@@ -53,7 +53,7 @@ def main() -> None:
     from rnagen import pp
     from rnagen.metrics.utility import tstr
     from rnagen.pp.history import log_state
-    from rnagen.train.validation import stratified_holdout
+    from rnagen.train.validation import validation_holdout
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     RS.common_args(ap, threads=1)
@@ -72,7 +72,7 @@ def main() -> None:
         tr, te = pp.split(a, label_key=Q.LABEL, test_size=0.2, seed=seed)
         model = RS.default_model(args.dataset, tr, seed, args.cache)
         y = tr.obs[Q.LABEL].astype(str).to_numpy()
-        held = stratified_holdout(y, fraction=model.config.train.val_fraction, seed=seed)
+        held = validation_holdout(y, model.config.train, seed)
         if held is None:
             raise SystemExit(f"split {seed}: nothing held out")
         fi, vi = held

@@ -9,7 +9,7 @@ the choice a run trained with the current code makes itself), choose guidance wh
 for cached runs whose record holds the autoguidance choice alone.
 
 Per split this rebuilds the run's own validation (the trained model's fitted transform of the training part,
-``stratified_holdout`` with the run's seed and ``train.val_fraction``, the principal-component space where the run
+``validation_holdout`` with the run's seed and ``[train]`` settings, the principal-component space where the run
 trained in one, ``FidelityValidator`` with the run's seed: the draws the run scored), checks it against the
 record (the reference, and the scores of the autoguidance weights the run chose among at CFG 0), then scores every
 pair. The chosen pair is the best score, the first of equal ones in the order CFG weight then autoguidance
@@ -33,14 +33,14 @@ import resample_screen as RS  # noqa: E402
 
 def own_holdout(model, train, seed: int):
     """The run's own split of ``train``: its fitted transform of the profiles, their class ids and the
-    (training part, held-out part) indices ``stratified_holdout`` gave it (checked against the record)."""
-    from rnagen.train.validation import stratified_holdout
+    (training part, held-out part) indices ``validation_holdout`` gave it (checked against the record)."""
+    from rnagen.train.validation import validation_holdout
 
     X = np.asarray(train.X.toarray() if hasattr(train.X, "toarray") else train.X, dtype=np.float64)
     Xt = model.pipeline.transform(X).astype(np.float32)
     index = {c: i for i, c in enumerate(model.labels)}
     y = np.array([index[str(c)] for c in train.obs[Q.LABEL].astype(str)], dtype=np.int64)
-    held = stratified_holdout(y, fraction=model.config.train.val_fraction, seed=seed)
+    held = validation_holdout(y, model.config.train, seed)
     if held is None:
         raise SystemExit(f"split {seed}: nothing held out")
     fi, vi = held

@@ -314,6 +314,13 @@ def averaged(models):
     return m
 
 
+def share(train, fraction: float, seed: int):
+    """The stratified share ``fraction`` of split ``seed``'s training profiles that ``fracF`` and ``gaussfracF`` fit."""
+    from rnagen import pp
+
+    return pp.split(train, label_key=Q.LABEL, test_size=1.0 - fraction, seed=seed)[0]
+
+
 @contextlib.contextmanager
 def fewest_held_out(n: int | None):
     """While inside, where ``n`` is given, the validation that found the copies of "Small real sets"
@@ -398,17 +405,13 @@ def main() -> None:
         if (m := re.fullmatch(r"ens(\d+)", v)) is not None:
             return Ensemble(base(), args.dataset, train, seed, args.cache, n=int(m[1]))
         if (m := re.fullmatch(r"gaussfrac([\d.]+)", v)) is not None:
-            from rnagen import pp
             from rnagen.models import get_model
 
-            part, _ = pp.split(train, label_key=Q.LABEL, test_size=1.0 - float(m[1]), seed=seed)
             model = get_model("gaussian").from_config()
-            model.fit(part, label_key=Q.LABEL, seed=seed, progress=False)
+            model.fit(share(train, float(m[1]), seed), label_key=Q.LABEL, seed=seed, progress=False)
             return model
         if (m := re.fullmatch(r"frac([\d.]+)(?::([\w.]+=[\w.+-]+(?:,[\w.]+=[\w.+-]+)*))?", v)) is not None:
-            from rnagen import pp
-
-            part, _ = pp.split(train, label_key=Q.LABEL, test_size=1.0 - float(m[1]), seed=seed)
+            part = share(train, float(m[1]), seed)
             print(f"split {seed} {v}: {part.n_obs} of {train.n_obs} training profiles", flush=True)
             given = m[2].split(",") if m[2] else []
             sampling = {k: float(x.split("=")[1]) for x in given for k in ("guidance", "autoguidance")

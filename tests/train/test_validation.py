@@ -172,9 +172,16 @@ def test_the_validator_scores_draws_that_reproduce_training_profiles_as_worthles
     without = combine({k: rc[k] for k in ("density", "coverage", "aa_ts", "aa_truth", "aa_syn")}, vc.reference)
     assert without > 0.6  # what the score would have been: the copies look like real profiles to the rest
     # the radius: the held-out profiles' COPY_QUANTILE quantile of distance to the training profiles
-    assert vc.copy_radius == pytest.approx(np.quantile(_nearest(Xv, Xt), COPY_QUANTILE))
     d = np.sqrt(((Xv[:, None, :].astype(np.float64) - Xt[None, :, :]) ** 2).sum(-1)).min(1)
-    assert np.allclose(_nearest(Xv, Xt, chunk=3), d, atol=1e-4)
+    assert np.allclose(_nearest(Xv, Xt), d, atol=1e-4)
+    assert vc.copy_radius == pytest.approx(np.quantile(d, COPY_QUANTILE), rel=1e-5)
+    # a held-out profile that is a training profile too (a sample in the data twice) would put the radius at 0
+    # and hide the copies: it is left out of the radius, and an exact copy counts whatever the radius
+    Xv2 = Xv.copy()
+    Xv2[0] = Xt[np.flatnonzero(yt == yv[0])[0]]
+    vd = FidelityValidator(copies, Xt, yt, Xv2, yv, seed=0)
+    assert vd.copy_radius == pytest.approx(np.quantile(d[1:], COPY_QUANTILE), rel=1e-5)  # the other nine
+    assert vd.copy_radius > 0 and vd()["copy_share"] == 1.0 and vd()["score"] == 0.0
 
 
 def test_train_val_min_sets_the_fewest_profiles_validated_on():

@@ -545,7 +545,7 @@ class Generator(ABC):
         frac = train.val_fraction if train is not None and train.val_fraction > 0 else 0.1
         # the split fit_validated makes; on a set too small to validate on, a smaller one: the share outside the
         # span is measured on a few held-out profiles (the widest sets, with the fewest profiles, need it most)
-        validated = validation_holdout(y, train, seed) if train is not None and train.val_fraction > 0 else None
+        validated = validation_holdout(y, train, seed) if train is not None else None
         split = (validated or stratified_holdout(y, fraction=frac, seed=seed)
                  or stratified_holdout(y, fraction=frac, seed=seed, min_total=2))
         if split is None:

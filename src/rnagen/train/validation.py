@@ -117,7 +117,7 @@ def stratified_holdout(y: np.ndarray, *, fraction: float, seed: int, min_total: 
     return train_idx, val_idx
 
 
-def validation_holdout(y: np.ndarray, cfg: Any, seed: int) -> tuple[np.ndarray, np.ndarray] | None:
+def validation_holdout(y: np.ndarray, cfg: TrainConfig, seed: int) -> tuple[np.ndarray, np.ndarray] | None:
     """The split :func:`fit_validated` makes under ``TrainConfig`` ``cfg``: ``cfg.val_fraction`` of each class,
     raised on a small set toward :data:`MIN_VAL` held-out profiles (within :data:`MAX_VAL_FRACTION`), ``None``
     below ``cfg.val_min`` of them, or when fewer than :data:`MIN_VAL` would take more than
@@ -218,7 +218,10 @@ class FidelityValidator:
             refs.append(_indicators(self.X_val, X_train[np.concatenate(pick)], self.k))
         self.reference = _mean(refs)
         self.X_train = X_train
-        self.copy_radius = float(np.quantile(_nearest(self.X_val, X_train), COPY_QUANTILE))
+        # held-out profiles that are training profiles too (a sample in the data twice) are left out of the radius:
+        # at distance 0 they would set it at 0 and hide every copy (as rnagen.metrics.privacy.dcr's threshold)
+        d_val = _nearest(self.X_val, X_train)
+        self.copy_radius = float(np.quantile(d_val[d_val > 0] if (d_val > 0).any() else d_val, COPY_QUANTILE))
         self.copy_allowance = 2.0 * max(COPY_QUANTILE, 1.0 / (len(self.X_val) + 1))
 
     def __call__(self) -> dict[str, float]:
@@ -229,23 +232,18 @@ class FidelityValidator:
             if not np.isfinite(fake).all():  # a diverged model scores the worst possible value
                 return {"score": 0.0, **{k: float("nan") for k in self.reference}, "copy_share": float("nan")}
             found.append(_indicators(self.X_val, fake, self.k))
-            near.append(_nearest(fake, self.X_train) < self.copy_radius)
+            d = _nearest(fake, self.X_train)
+            near.append((d < self.copy_radius) | (d == 0))  # an exact copy counts whatever the radius
         m = _mean(found)
         c = float(np.concatenate(near).mean())
         return {"score": combine(m, self.reference) * copy_factor(c, self.copy_allowance), **m, "copy_share": c}
 
 
-def _nearest(A: np.ndarray, B: np.ndarray, chunk: int = 1024) -> np.ndarray:
-    """Each row of ``A``'s Euclidean distance to its nearest row of ``B`` (float32 products, in row chunks)."""
-    A = np.asarray(A, dtype=np.float32)
-    B = np.asarray(B, dtype=np.float32)
-    out = np.empty(len(A))
-    b2 = (B.astype(np.float64) ** 2).sum(1)
-    for i in range(0, len(A), chunk):
-        a = A[i:i + chunk]
-        d2 = (a.astype(np.float64) ** 2).sum(1)[:, None] + b2[None, :] - 2.0 * (a @ B.T)
-        out[i:i + chunk] = np.sqrt(np.maximum(d2.min(axis=1), 0.0))
-    return out
+def _nearest(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """Each row of ``A``'s Euclidean distance to its nearest row of ``B`` (the metrics' exact blocked search)."""
+    from ..metrics import _knn
+
+    return _knn.knn(A, B, k=1)[0][:, 0]
 
 
 def copy_factor(share: float, allowance: float) -> float:
