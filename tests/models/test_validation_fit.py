@@ -50,6 +50,9 @@ def test_fit_records_the_curve_and_keeps_the_best_step(name, gtex32, tmp_path):
         assert v["stop_reason"] == "budget" and v["steps"] == 100
     meta = json.loads((tmp_path / "meta.json").read_text())["validation"]
     assert meta["best_step"] == best and meta["stop_reason"] == v["stop_reason"] and "curve" not in meta
+    # the per-class Gaussian on the same held-out profiles, beside the score of what the run keeps
+    assert meta["floor"] == pytest.approx(v["floor"]) and 0 < v["floor"]["score"] <= 1
+    assert meta["final_score"] == pytest.approx(v["final_score"]) and v["final_score"] >= v["best_score"] - 1e-12
     log = pd.read_csv(tmp_path / "train_log.csv")
     assert log.dropna(subset=["val_score"])["val_score"].tolist() == pytest.approx(curve["score"].tolist())
     if name == "vae":
@@ -66,6 +69,7 @@ def test_fit_records_the_curve_and_keeps_the_best_step(name, gtex32, tmp_path):
     validator = FidelityValidator(lambda yy, s: reloaded._sample(yy, seed=s, batch_size=4096, progress=False, **alone),
                                   X[tr], y[tr], X[va], y[va], seed=3)
     assert validator()["score"] == pytest.approx(curve.set_index("step")["score"][best], abs=1e-9)
+    assert validator.floor() == pytest.approx(v["floor"], abs=1e-9)
 
 
 def test_vae_keeps_the_best_weights(gtex32, tmp_path):

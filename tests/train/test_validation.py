@@ -184,6 +184,49 @@ def test_the_validator_scores_draws_that_reproduce_training_profiles_as_worthles
     assert vd.copy_radius > 0 and vd()["copy_share"] == 1.0 and vd()["score"] == 0.0
 
 
+def test_the_floor_is_the_class_gaussian_scored_like_the_model():
+    """The floor is a per-class Gaussian fitted to the training profiles, scored on the same held-out profiles and
+    draws' seeds as the model: on per-class Gaussian data it scores like the true distribution; a model whose
+    samples are spread too wide scores below it and the line says so, one drawn from the truth does not."""
+    from rnagen.models.gaussian import draw_class_gaussians, fit_class_gaussians
+    from rnagen.train.validation import _final_score, describe_floor
+
+    Xt, yt, Xv, yv, centres = _noisy_problem(n_val=39, n_train=390, g=12, C=13)
+
+    def drawn(scale):
+        return lambda yy, seed: centres[yy] + scale * np.random.default_rng(seed).normal(size=(len(yy), Xt.shape[1]))
+
+    v = FidelityValidator(drawn(1.0), Xt, yt, Xv, yv, seed=0)
+    floor, truth, wide = v.floor(), v(), v.score(drawn(2.0))
+    assert floor == v.floor()                                         # fixed seeds: the same draws every time
+    assert floor["score"] > 0.75 and abs(floor["score"] - truth["score"]) < 0.1
+    assert wide["score"] < floor["score"] - 0.2
+    # the same Gaussian fitted and drawn by hand, scored as the validator scores a model
+    means, factors, _ = fit_class_gaussians(Xt, yt, 13, full=True)
+    by_hand = v.score(lambda yy, seed: draw_class_gaussians(
+        means, factors, yy, np.random.default_rng([seed, 0x6A55]).standard_normal((len(yy), Xt.shape[1]))))
+    assert by_hand == floor
+    record = {"best_score": wide["score"], "n_val": len(yv), "floor": floor}
+    record["final_score"] = _final_score(record)
+    assert record["final_score"] == wide["score"]
+    line = describe_floor(record)
+    assert f"{wide['score']:.3f} against {floor['score']:.3f}" in line and "warning" in line
+    assert "--model gaussian" in line and len(line.splitlines()) == 1
+    assert "warning" not in describe_floor({**record, "final_score": floor["score"] + 0.01})
+    assert describe_floor({"best_score": 0.5, "n_val": 20}) is None and describe_floor(None) is None
+
+
+def test_the_kept_score_is_the_chosen_guidance_pair_s():
+    from rnagen.train.validation import _final_score
+
+    v = {"best_score": 0.5}
+    assert _final_score(v) == 0.5
+    assert _final_score({**v, "guide": {"weights": [1.0, 2.0], "scores": [0.5, 0.7], "chosen": 2.0}}) == 0.7
+    both = {"weights": [1.0, 2.0], "scores": [0.5, 0.7], "chosen": 1.0,
+            "guidance": {"weights": [0.0, 0.5], "scores": [[0.5, 0.7], [0.8, 0.6]], "chosen": 0.5}}
+    assert _final_score({**v, "guide": both}) == 0.8
+
+
 def test_train_val_min_sets_the_fewest_profiles_validated_on():
     from rnagen.train import fit_validated
 

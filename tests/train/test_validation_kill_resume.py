@@ -39,6 +39,8 @@ def test_sigkill_then_resume_continues_the_validation_curve(tmp_path):
     assert full.returncode == 0, full.stderr
     # the one line saying where it stopped and why
     assert "best validation score" in full.stdout and "at step" in full.stdout
+    # and the line comparing the kept model with the per-class Gaussian on the same held-out profiles
+    assert "for the per-class Gaussian fitted to the same profiles (on the same 52 held-out" in full.stdout
 
     run = tmp_path / "run"
     proc = subprocess.Popen([sys.executable, "-m", "rnagen", *_args(data, run)], env=ENV,

@@ -43,9 +43,11 @@ def cmd_train(args: argparse.Namespace) -> int:
               f"label{'s' if model.n_labels != 1 else ''} in {model.train_seconds:.1f} s -> {args.out}"
               + _near_duplicate_labels(adata.obs[args.label_key]))
         if model.validation:
-            from ..train import describe
+            from ..train.validation import describe, describe_floor
 
             print(describe(model.validation))
+            if floor := describe_floor(model.validation):
+                print(floor)
         note = model.sampling_note()
         if note:
             print(note)

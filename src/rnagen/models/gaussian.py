@@ -289,6 +289,61 @@ def _shrink_to_pooled(var: np.ndarray, n: np.ndarray, sigma_sq: float) -> np.nda
     return keep * var + (1.0 - keep) * pooled
 
 
+def fit_class_gaussians(X: np.ndarray, y: np.ndarray, n_labels: int, *, full: bool,
+                        shrinkage: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The per-class Gaussian floor's parameters: each class's mean (C, G), its covariance's factor (C, G, G:
+    Cholesky of the Ledoit-Wolf, or ``shrinkage``-shrunk, covariance; with ``full=False`` (C, G) standard
+    deviations, shrunk toward their mean by ``shrinkage`` if given) and the shrinkage used (C,). A class
+    without profiles keeps zeros. :func:`draw_class_gaussians` samples them."""
+    from sklearn.covariance import ledoit_wolf, shrunk_covariance
+
+    X = np.asarray(X, dtype=np.float64)
+    G = X.shape[1]
+    means = np.zeros((n_labels, G))
+    factors = np.zeros((n_labels, G, G)) if full else np.zeros((n_labels, G))
+    shrinkages = np.zeros(n_labels)
+    for c in range(n_labels):
+        Xc = X[y == c]
+        if not len(Xc):
+            continue
+        means[c] = Xc.mean(axis=0)
+        if full:
+            if shrinkage is None:
+                cov, s = ledoit_wolf(Xc)
+            else:
+                s = shrinkage
+                cov = shrunk_covariance(np.cov(Xc, rowvar=False, bias=True).reshape(G, G), shrinkage=s)
+            # a tiny jitter keeps the Cholesky factorisation stable for (near-)constant genes
+            factors[c] = np.linalg.cholesky(cov + 1e-8 * np.eye(G))
+        else:
+            var = Xc.var(axis=0)
+            s = 0.0 if shrinkage is None else shrinkage
+            var = (1 - s) * var + s * var.mean()
+            factors[c] = np.sqrt(np.maximum(var, 1e-12))
+        shrinkages[c] = s
+    return means, factors, shrinkages
+
+
+def draw_class_gaussians(means: np.ndarray, factors: np.ndarray, y: np.ndarray, z: np.ndarray, *,
+                         common: np.ndarray | None = None, unique_sd: np.ndarray | None = None) -> np.ndarray:
+    """Profiles x = mu_c + L_c z for class ids ``y`` from standard normals ``z`` (rows x G): ``factors`` as
+    :func:`fit_class_gaussians` returns them, or with ``common`` (the private factor model's common part, one row
+    per profile) x = mu_c + s_c (common + u z). One (rows x G) @ (G x G) product per class present, so a batch
+    never holds a G x G factor per profile; the same z gives the same profiles."""
+    out = np.empty(z.shape, dtype=np.float32)
+    for c in np.unique(y):
+        rows = np.flatnonzero(y == c)
+        zc = z[rows]
+        if factors.ndim == 3:
+            xc = zc @ factors[c].T
+        elif common is not None:
+            xc = (common[rows] + zc * unique_sd) * factors[c]
+        else:
+            xc = zc * factors[c]
+        out[rows] = xc + means[c]
+    return out
+
+
 @dataclass
 @checked(None, shrinkage="[0, 1]")
 class GaussianConfig:
@@ -323,35 +378,12 @@ class GaussianModel(Generator):
         return kind == "full" or (kind == "auto" and self.n_genes <= FULL_COVARIANCE_MAX_GENES)
 
     def _fit(self, X, y, *, seed, run_dir, progress, resume) -> None:
-        from sklearn.covariance import ledoit_wolf, shrunk_covariance
-
         if self.config.privacy.enabled:
             self._fit_private(X, y, seed=seed)
             return
-        X = X.astype(np.float64)
-        G = X.shape[1]
-        self.means = np.zeros((self.n_labels, G))
-        self.factors = np.zeros((self.n_labels, G, G)) if self._full() else np.zeros((self.n_labels, G))
-        self.shrinkages = np.zeros(self.n_labels)
-        self.loadings, self.unique_sd = np.zeros((G, 0)), np.ones(G)
-        for c in range(self.n_labels):
-            Xc = X[y == c]
-            self.means[c] = Xc.mean(axis=0)
-            if self._full():
-                if self.config.shrinkage is None:
-                    cov, s = ledoit_wolf(Xc)
-                else:
-                    s = self.config.shrinkage
-                    cov = shrunk_covariance(np.cov(Xc, rowvar=False, bias=True).reshape(G, G), shrinkage=s)
-                # a tiny jitter keeps the Cholesky factorisation stable for (near-)constant genes
-                self.factors[c] = np.linalg.cholesky(cov + 1e-8 * np.eye(G))
-                self.shrinkages[c] = s
-            else:
-                var = Xc.var(axis=0)
-                s = 0.0 if self.config.shrinkage is None else self.config.shrinkage
-                var = (1 - s) * var + s * var.mean()
-                self.factors[c] = np.sqrt(np.maximum(var, 1e-12))
-                self.shrinkages[c] = s
+        self.means, self.factors, self.shrinkages = fit_class_gaussians(X, y, self.n_labels, full=self._full(),
+                                                                        shrinkage=self.config.shrinkage)
+        self.loadings, self.unique_sd = np.zeros((X.shape[1], 0)), np.ones(X.shape[1])
         self.history = [{"step": 1, "mean_shrinkage": float(self.shrinkages.mean())}]
 
     def _fit_private(self, X: np.ndarray, y: np.ndarray, *, seed: int) -> None:
@@ -434,21 +466,10 @@ class GaussianModel(Generator):
         for start in range(0, len(y), batch_size):
             yb = y[start:start + batch_size]
             z = rng.standard_normal((len(yb), self.n_genes))
-            # x = mu_c + L_c z for the rows of class c: one (rows x G) @ (G x G) product per class present, so
-            # the batch never holds a G x G factor per profile; the same z gives the same profiles
             # the private factor model's common part: k more normals per profile, drawn after z
             common = rng.standard_normal((len(yb), self._rank())) @ self.loadings.T if self._rank() else None
-            for c in np.unique(yb):
-                rows = np.flatnonzero(yb == c)
-                zc = z[rows]
-                if self._full():
-                    xc = zc @ self.factors[c].T
-                elif common is not None:
-                    xc = (common[rows] + zc * self.unique_sd) * self.factors[c]
-                else:
-                    xc = zc * self.factors[c]
-                xc += self.means[c]
-                out[start + rows] = xc
+            out[start:start + len(yb)] = draw_class_gaussians(self.means, self.factors, yb, z, common=common,
+                                                              unique_sd=self.unique_sd)
         return out
 
     def _rank(self) -> int:

@@ -39,6 +39,12 @@ Pieces, in the order :func:`fit_validated` uses them:
    (the mean of the last ``train.val_window`` checks), the weights of that window's middle check and the
    patience counter, and is saved inside the checkpoint, so a resumed run continues
    the same curve.
+4. After training, :meth:`FidelityValidator.floor` scores the per-class Gaussian (the floor every learned model must
+   beat) fitted to the same training profiles, in the space the model is scored in, on the same held-out profiles
+   and draws' seeds; the record keeps it (``floor``) beside the score of what the run keeps (``final_score``: the
+   best window's, or the chosen guidance pair's), and :func:`describe_floor` says which is higher. On a small set
+   the Gaussian can be as near the real-vs-real reference as a learned model gets, and a user should know when
+   their run adds nothing over it.
 """
 from __future__ import annotations
 
@@ -57,8 +63,8 @@ if TYPE_CHECKING:
     from .loop import TrainConfig, TrainResult
 
 __all__ = ["stratified_holdout", "validation_holdout", "FidelityValidator", "ValidationTracker", "fit_validated",
-           "describe", "MIN_VAL", "MAX_VAL_FRACTION", "VAL_K", "VAL_DRAWS", "VAL_REFERENCE_DRAWS", "COPY_QUANTILE",
-           "copy_factor"]
+           "describe", "describe_floor", "MIN_VAL", "MAX_VAL_FRACTION", "VAL_K", "VAL_DRAWS", "VAL_REFERENCE_DRAWS",
+           "COPY_QUANTILE", "copy_factor"]
 
 MIN_VAL = 20
 """Fewest held-out profiles worth scoring (density and coverage need k-NN balls among them): ``train.val_min``'s
@@ -218,6 +224,7 @@ class FidelityValidator:
             refs.append(_indicators(self.X_val, X_train[np.concatenate(pick)], self.k))
         self.reference = _mean(refs)
         self.X_train = X_train
+        self.y_train = np.asarray(y_train, dtype=np.int64)
         # held-out profiles that are training profiles too (a sample in the data twice) are left out of the radius:
         # at distance 0 they would set it at 0 and hide every copy (as rnagen.metrics.privacy.dcr's threshold)
         d_val = _nearest(self.X_val, X_train)
@@ -226,9 +233,31 @@ class FidelityValidator:
 
     def __call__(self) -> dict[str, float]:
         """Draw the held-out label mix from the model as it stands and score it against the reference."""
+        return self.score(self.generate)
+
+    def floor(self) -> dict[str, float]:
+        """The same score for the per-class Gaussian floor (:func:`rnagen.models.gaussian.fit_class_gaussians`:
+        Ledoit-Wolf shrunk covariances, diagonal above :data:`~rnagen.models.gaussian.FULL_COVARIANCE_MAX_GENES`
+        dimensions) fitted to the training profiles in the space the model is scored in, on the same held-out
+        profiles and draws' seeds: what a learned model must beat on them."""
+        from ..models.gaussian import FULL_COVARIANCE_MAX_GENES, draw_class_gaussians, fit_class_gaussians
+
+        n_labels = int(max(self.y_train.max(), self.y_val.max())) + 1
+        full = self.X_train.shape[1] <= FULL_COVARIANCE_MAX_GENES
+        means, factors, _ = fit_class_gaussians(self.X_train, self.y_train, n_labels, full=full)
+
+        def generate(y: np.ndarray, seed: int) -> np.ndarray:
+            z = np.random.default_rng([seed, 0x6A55]).standard_normal((len(y), self.X_train.shape[1]))
+            return draw_class_gaussians(means, factors, y, z)
+
+        return self.score(generate)
+
+    def score(self, generate: Callable[[np.ndarray, int], np.ndarray]) -> dict[str, float]:
+        """The score of the profiles ``generate(y, seed)`` draws for the held-out label mix (the module docstring's
+        score, its indicators and the copy share)."""
         found, near = [], []
         for j in range(self.draws):
-            fake = np.asarray(self.generate(self.y_val, self.seed + 7919 * j), dtype=np.float32)
+            fake = np.asarray(generate(self.y_val, self.seed + 7919 * j), dtype=np.float32)
             if not np.isfinite(fake).all():  # a diverged model scores the worst possible value
                 return {"score": 0.0, **{k: float("nan") for k in self.reference}, "copy_share": float("nan")}
             found.append(_indicators(self.X_val, fake, self.k))
@@ -418,6 +447,34 @@ def describe(v: dict[str, Any] | None) -> str:
     return line + _space_note(v)
 
 
+def _final_score(v: dict[str, Any]) -> float:
+    """The validation score of what the run keeps: the best window's, or with a guidance choice the chosen
+    pair's (scored with the kept weights on the same draws)."""
+    g = v.get("guide") or {}
+    if "guidance" in g:
+        grid = g["guidance"]["scores"]
+        return float(grid[g["guidance"]["weights"].index(g["guidance"]["chosen"])][g["weights"].index(g["chosen"])])
+    if "scores" in g:
+        return float(g["scores"][g["weights"].index(g["chosen"])])
+    return float(v["best_score"])
+
+
+def describe_floor(v: dict[str, Any] | None) -> str | None:
+    """The line comparing a validated run's kept model with the per-class Gaussian fitted to the same training
+    profiles and scored on the same held-out ones (``None`` without that record), with a warning where the
+    Gaussian scores as well or better: a learned model that does not beat it adds nothing on this data."""
+    if not v or "floor" not in v or "final_score" not in v:
+        return None
+    model, floor = float(v["final_score"]), float(v["floor"]["score"])
+    line = (f"validation score of the kept model {model:.3f} against {floor:.3f} for the per-class Gaussian fitted to "
+            f"the same profiles (on the same {v['n_val']} held-out profiles)")
+    if model <= floor:
+        line += ("; warning: the learned model does not beat the per-class Gaussian here (too few profiles, or a "
+                 "length or space that does not suit this data): compare both with rnagen benchmark, or use "
+                 "--model gaussian")
+    return line
+
+
 def fit_validated(setup: Callable[[np.ndarray, np.ndarray], tuple[torch.nn.Module, dict[str, Any]]],
                   generate: Callable[[np.ndarray, np.ndarray, np.ndarray, int], np.ndarray],
                   X: np.ndarray, y: np.ndarray, cfg: "TrainConfig", *, device: torch.device, seed: int,
@@ -498,6 +555,9 @@ def fit_validated(setup: Callable[[np.ndarray, np.ndarray], tuple[torch.nn.Modul
               "outside_span": outside_span_share(Xt, Xv) if outside_span is None else float(outside_span)}
     if choose is not None and (chosen := choose(result, validator)):
         record["guide"] = chosen
+    # the weights (and guidance) kept against the per-class Gaussian on the same held-out profiles
+    record["final_score"] = _final_score(record)
+    record["floor"] = validator.floor()
     if cfg.refit:
         # the chosen length on all profiles, its schedule laid out over that length
         refit_cfg = replace(cfg, steps=max(1, record["best_step"]), val_fraction=0.0)
