@@ -242,22 +242,30 @@ class FidelityValidator:
         profiles and draws' seeds: what a learned model must beat on them."""
         from ..models.gaussian import FULL_COVARIANCE_MAX_GENES, draw_class_gaussians, fit_class_gaussians
 
-        n_labels = int(max(self.y_train.max(), self.y_val.max())) + 1
-        full = self.X_train.shape[1] <= FULL_COVARIANCE_MAX_GENES
-        means, factors, _ = fit_class_gaussians(self.X_train, self.y_train, n_labels, full=full)
+        G = self.X_train.shape[1]
+        full = G <= FULL_COVARIANCE_MAX_GENES
+        # each draw's normals for every held-out row, then one class at a time fitted and drawn: one G x G factor
+        # in memory, whatever the number of classes
+        z = {s: np.random.default_rng([s, 0x6A55]).standard_normal((len(self.y_val), G)) for s in self._seeds()}
+        drawn = {s: np.empty((len(self.y_val), G), dtype=np.float32) for s in z}
+        for c in np.unique(self.y_val):
+            rows = np.flatnonzero(self.y_val == c)
+            Xc = self.X_train[self.y_train == c]
+            means, factors, _ = fit_class_gaussians(Xc, np.zeros(len(Xc), np.int64), 1, full=full)
+            for s in z:
+                drawn[s][rows] = draw_class_gaussians(means, factors, np.zeros(len(rows), np.int64), z[s][rows])
+        return self.score(lambda y, seed: drawn[seed])
 
-        def generate(y: np.ndarray, seed: int) -> np.ndarray:
-            z = np.random.default_rng([seed, 0x6A55]).standard_normal((len(y), self.X_train.shape[1]))
-            return draw_class_gaussians(means, factors, y, z)
-
-        return self.score(generate)
+    def _seeds(self) -> list[int]:
+        """The seeds of a check's draws (the same at every check)."""
+        return [self.seed + 7919 * j for j in range(self.draws)]
 
     def score(self, generate: Callable[[np.ndarray, int], np.ndarray]) -> dict[str, float]:
         """The score of the profiles ``generate(y, seed)`` draws for the held-out label mix (the module docstring's
         score, its indicators and the copy share)."""
         found, near = [], []
-        for j in range(self.draws):
-            fake = np.asarray(generate(self.y_val, self.seed + 7919 * j), dtype=np.float32)
+        for seed in self._seeds():
+            fake = np.asarray(generate(self.y_val, seed), dtype=np.float32)
             if not np.isfinite(fake).all():  # a diverged model scores the worst possible value
                 return {"score": 0.0, **{k: float("nan") for k in self.reference}, "copy_share": float("nan")}
             found.append(_indicators(self.X_val, fake, self.k))
