@@ -474,7 +474,11 @@ def describe_floor(v: dict[str, Any] | None) -> str | None:
     if not v or "floor" not in v or "final_score" not in v:
         return None
     model, floor = float(v["final_score"]), float(v["floor"]["score"])
-    line = (f"validation score of the kept model {model:.3f} against {floor:.3f} for the per-class Gaussian fitted to "
+    # a refit trains on the held-out profiles too (only the validated run can be scored on them); a mixture's
+    # record is its first network's
+    what = ("the validated run (before its refit on every profile)" if v.get("refit_steps") else
+            "network 1 of the mixture" if v.get("members") else "the kept model")
+    line = (f"validation score of {what} {model:.3f} against {floor:.3f} for the per-class Gaussian fitted to "
             f"the same profiles (on the same {v['n_val']} held-out profiles)")
     if model <= floor:
         line += ("; warning: the learned model does not beat the per-class Gaussian here (too few profiles, or a "
