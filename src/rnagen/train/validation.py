@@ -481,9 +481,8 @@ def describe_floor(v: dict[str, Any] | None) -> str | None:
     line = (f"validation score of {what} {model:.3f} against {floor:.3f} for the per-class Gaussian fitted to "
             f"the same profiles (on the same {v['n_val']} held-out profiles)")
     if model <= floor:
-        line += ("; warning: the learned model does not beat the per-class Gaussian here (too few profiles, or a "
-                 "length or space that does not suit this data): compare both with rnagen benchmark, or use "
-                 "--model gaussian")
+        line += ("; warning: the learned model does not beat the per-class Gaussian on these held-out profiles: "
+                 "compare both with rnagen benchmark, or use --model gaussian")
     return line
 
 
