@@ -9,6 +9,7 @@ import torch
 from rnagen import datasets
 from rnagen.models import get_model, load
 from rnagen.train import FidelityValidator, stratified_holdout
+from rnagen.train.validation import describe_floor
 
 # the diffusion model validates by default; the VAE and the WGAN-GP opt in (train.val_fraction = 0.1)
 TINY = {
@@ -98,6 +99,9 @@ def test_no_validation_when_too_small(tmp_path):
     v = model.validation
     assert v["stop_reason"] == "no_validation" and v["steps"] == 30 and "too few profiles" in v["note"]
     assert not (tmp_path / "validation.csv").exists()
+    # nothing held out to compare it with the per-class Gaussian on: the run says so, and what to do
+    line = describe_floor(load(tmp_path, device="cpu").validation)
+    assert line.startswith("not compared with the per-class Gaussian") and "--model gaussian" in line
     assert model.n_train == 30  # trained on every profile
 
 

@@ -17,6 +17,7 @@ from rnagen.train.validation import (
     combine,
     copy_factor,
     describe,
+    describe_floor,
 )
 
 
@@ -189,7 +190,7 @@ def test_the_floor_is_the_class_gaussian_scored_like_the_model():
     draws' seeds as the model: on per-class Gaussian data it scores like the true distribution; a model whose
     samples are spread too wide scores below it and the line says so, one drawn from the truth does not."""
     from rnagen.models.gaussian import draw_class_gaussians, fit_class_gaussians
-    from rnagen.train.validation import _final_score, describe_floor
+    from rnagen.train.validation import _final_score
 
     Xt, yt, Xv, yv, centres = _noisy_problem(n_val=39, n_train=390, g=12, C=13)
 
@@ -245,7 +246,10 @@ def test_train_val_min_sets_the_fewest_profiles_validated_on():
                              fingerprint="vm", desc="vm").validation
 
     default = run()   # 60 profiles: a fifth would be 12, fewer than 20
-    assert default["stop_reason"] == "no_validation" and "hold out 20" in default["note"]
+    assert default["stop_reason"] == "no_validation" and "hold out 20" in default["note"] and default["too_small"]
+    assert "not compared with the per-class Gaussian" in describe_floor(default)
+    fixed = run(val_fraction=0.0)  # a fixed length asked for: not too small, nothing to say
+    assert "too_small" not in fixed and describe_floor(fixed) is None
     small = run(val_min=10)
     assert small["n_val"] == 12 and small["stop_reason"] != "no_validation"  # raised toward 20, within a fifth
     with pytest.raises(ConfigError, match="val_min"):

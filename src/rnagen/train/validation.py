@@ -469,8 +469,16 @@ def _final_score(v: dict[str, Any]) -> float:
 
 def describe_floor(v: dict[str, Any] | None) -> str | None:
     """The line comparing a validated run's kept model with the per-class Gaussian fitted to the same training
-    profiles and scored on the same held-out ones (``None`` without that record), with a warning where the
-    Gaussian scores as well or better: a learned model that does not beat it adds nothing on this data."""
+    profiles and scored on the same held-out ones, with a warning where the Gaussian scores as well or better: a
+    learned model that does not beat it adds nothing on this data. A run too small to validate gets the warning
+    that nothing compared them; ``None`` without either record (a fixed-length or private run)."""
+    if v and v.get("too_small"):
+        # nothing held out to compare on; the development sets' subsets of this size put the learned model below
+        # the Gaussian fitted to the same profiles
+        return ("not compared with the per-class Gaussian: too few profiles to hold any out; warning: on subsets "
+                "of the development sets too small to validate, the learned model scored below the per-class "
+                "Gaussian fitted to the same profiles (benchmarks/RESULTS_objectives.md, \"Sets too small to "
+                "validate\"): compare both with rnagen benchmark, or use --model gaussian")
     if not v or "floor" not in v or "final_score" not in v:
         return None
     model, floor = float(v["final_score"]), float(v["floor"]["score"])
@@ -553,7 +561,8 @@ def fit_validated(setup: Callable[[np.ndarray, np.ndarray], tuple[torch.nn.Modul
                 "2 per class left for training")
         budget = resolve_budget(cfg, len(X), min(cfg.batch_size, len(X)))
         result.validation = {"stop_reason": "no_validation", "note": note, "steps": result.steps,
-                             "budget": budget[0], "budget_source": budget[1], "n_val": 0, "curve": []}
+                             "budget": budget[0], "budget_source": budget[1], "n_val": 0, "curve": [],
+                             **({"too_small": True} if not private and cfg.val_fraction > 0 else {})}
         return result
     Xt, yt, Xv, yv = X[split[0]], y[split[0]], X[split[1]], y[split[1]]
     module, kw = setup(Xt, yt)
