@@ -189,6 +189,43 @@ def test_auto_keeps_the_genes_where_the_variance_beyond_the_components_is_struct
     assert forced._choose_space(Xt, yt, 0) == {"reason": "preprocess.space=pca"} and forced.space_note is None
 
 
+@pytest.mark.parametrize("model", ["wgan-gp", "vae"])
+def test_auto_validates_a_fixed_length_run_where_it_keeps_the_genes(model, tmp_path):
+    """The VAE and the WGAN-GP train for a fixed length by default; where the variance beyond the components is
+    structured, ``auto`` keeps the genes and chooses their length on held-out profiles instead (on the genes a fixed
+    budget copies, on the components the per-gene residual puts samples off the data)."""
+    from rnagen.models import get_model
+    from rnagen.models._base import AUTO_VALIDATION
+
+    X, y = _structured_data(150, 600)
+    small = {"wgan-gp": ["network.generator_hidden=[16]", "network.critic_hidden=[16]"],
+             "vae": ["network.hidden=[16]", "network.latent_dim=4"]}[model]
+    cfg = ["preprocess.log=none", "train.val_every=20", "train.log_every=10", "train.min_steps=20",
+           "train.max_steps=60", *small]
+    m = get_model(model).from_config(overrides=cfg)
+    assert m.config.train.val_fraction == 0 and m.config.train.steps is not None   # a fixed length configured
+    Xt, yt, _ = m._bind(_adata(X, y), "label")
+    assert m._choose_space(Xt, yt, 0) is None and "instead of the configured fixed length" in m.space_note
+    auto = m._train_config()
+    assert auto.val_fraction == AUTO_VALIDATION["val_fraction"] and auto.steps is None
+    assert auto.val_min == AUTO_VALIDATION["val_min"] and m.config.train.val_fraction == 0  # the config untouched
+    with torch.random.fork_rng(devices=[]):
+        fit = get_model(model).from_config(overrides=cfg).fit(_adata(X, y), label_key="label", seed=0,
+                                                               progress=False, run_dir=tmp_path / "run")
+    v = fit.validation
+    assert fit.codec is None and v["stop_reason"] != "no_validation" and v["n_val"] > 0 and "floor" in v
+    assert "instead of the configured fixed length" in describe(v)
+    # a set large enough to span the genes, or preprocess.space=pca, keeps the configured fixed length
+    wide = get_model(model).from_config(overrides=cfg + ["preprocess.space=pca"])
+    Xw, yw, _ = wide._bind(_adata(X, y), "label")
+    assert wide._choose_space(Xw, yw, 0) == {"reason": "preprocess.space=pca"}
+    assert wide._train_config() is wide.config.train
+    tall, yl = _structured_data(150, 40)
+    mt = get_model(model).from_config(overrides=cfg)
+    Xl, yl, _ = mt._bind(_adata(tall, yl), "label")
+    assert mt._choose_space(Xl, yl, 0) is None and mt._train_config() is mt.config.train
+
+
 def test_pca_space_with_privacy_is_refused_with_the_fix():
     with pytest.raises(ConfigError, match="preprocess.space=genes") as e:
         DiffusionModel.from_config(overrides=["preprocess.space=pca", "privacy.epsilon=10"])

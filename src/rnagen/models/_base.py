@@ -40,7 +40,7 @@ import time
 from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -141,6 +141,10 @@ def valid_subspace_record(sub: Any) -> bool:
     return isinstance(sub, dict) and isinstance(sub.get("n_components"), int) and sub["n_components"] >= 1
 
 
+#: The validation ``preprocess.space=auto`` gives a fixed-length run where the variance beyond the principal
+#: components is structured (:meth:`Generator._choose_space`): the diffusion model's default share and least
+#: hold-out (10 profiles, with the validation score's copy factor), the length chosen within the epoch budget.
+AUTO_VALIDATION = {"val_fraction": 0.1, "val_min": 10}
 #: the least share of all training values at their minimum that makes it the data's floor (``support=auto``)
 FLOOR_MIN_SHARE = 0.01
 
@@ -484,6 +488,9 @@ class Generator(ABC):
         self.subspace: dict[str, Any] | None = None
         #: why ``preprocess.space=auto`` kept the genes where the held-out profiles lie outside the training span
         self.space_note: str | None = None
+        #: the ``[train]`` settings of a fixed-length run that ``preprocess.space=auto`` validates instead
+        #: (:meth:`_choose_space`); ``None``: the configured ones
+        self._validated_train: Any = None
         self._check_zeros_setting()
         self._check_space_setting()
         self.train_seconds = 0.0
@@ -526,14 +533,28 @@ class Generator(ABC):
             raise ConfigError("preprocess.space=pca fits principal directions to the training profiles, outside "
                               "the privacy budget; use preprocess.space=genes (or auto) with privacy")
 
-    def _choose_space(self, X: np.ndarray, y: np.ndarray, seed: int) -> dict[str, Any] | None:
+    def _train_config(self) -> Any:
+        """The ``[train]`` settings the run trains with: the configured ones, or those :meth:`_choose_space` set."""
+        return self._validated_train if self._validated_train is not None else getattr(self.config, "train", None)
+
+    def _choose_space(self, X: np.ndarray, y: np.ndarray, seed: int,
+                      y_fit: np.ndarray | None = None) -> dict[str, Any] | None:
         """``preprocess.space`` resolved: ``None`` for the genes, else the record of why the principal-component
         space is used (``auto``: a held-out share's variance outside the span of the rest of ``X``, on the split
-        :func:`~rnagen.train.validation.fit_validated` makes, else a tenth of each class, at least 2 profiles)."""
+        :func:`~rnagen.train.validation.fit_validated` makes, else a tenth of each class, at least 2 profiles).
+        ``y_fit``: the labels ``fit_validated`` will split, where not ``y`` (the WGAN-GP's noise hold-out aside).
+
+        Where the variance beyond the components is structured, the genes with a validated length: a run of fixed
+        length (``train.val_fraction=0``, the VAE's and the WGAN-GP's default) is validated instead
+        (:data:`AUTO_VALIDATION`, the step budget from ``train.epochs``; :meth:`_train_config`), as on the genes
+        its fixed budget copies and on the components its samples lie off the data
+        (``benchmarks/RESULTS_objectives.md``, "Small real sets: the VAE and the WGAN-GP validated on the genes")."""
         from ..train.validation import OUTSIDE_SPAN_WARN, outside_span_share, stratified_holdout, validation_holdout
         from ._subspace import choose_components, residual_is_noise
 
         self.space_note = None
+        self._validated_train = None
+        y_fit = y if y_fit is None else y_fit
         space = self.config.preprocess.space
         if space == "genes" or not self.supports_space or self._private:
             return None
@@ -545,8 +566,9 @@ class Generator(ABC):
         frac = train.val_fraction if train is not None and train.val_fraction > 0 else 0.1
         # the split fit_validated makes; on a set too small to validate on, a smaller one: the share outside the
         # span is measured on a few held-out profiles (the widest sets, with the fewest profiles, need it most)
-        validated = validation_holdout(y, train, seed) if train is not None else None
-        split = (validated or stratified_holdout(y, fraction=frac, seed=seed)
+        validated = validation_holdout(y_fit, train, seed) if train is not None else None
+        split = ((validation_holdout(y, train, seed) if train is not None else None)
+                 or stratified_holdout(y, fraction=frac, seed=seed)
                  or stratified_holdout(y, fraction=frac, seed=seed, min_total=2))
         if split is None:
             return None
@@ -562,6 +584,17 @@ class Generator(ABC):
         structured = (f"the variance beyond the {k} principal component{'s' if k != 1 else ''} that carr"
                       f"{'y' if k != 1 else 'ies'} over to held-out profiles is structured (held-out ratio "
                       f"{rec['residual_ratio']:.2f}, noise {rec['noise_ratio']:.2f})")
+        if validated is None and train is not None and train.val_fraction <= 0:
+            auto = replace(train, val_fraction=AUTO_VALIDATION["val_fraction"], steps=None,
+                           val_min=min(train.val_min, AUTO_VALIDATION["val_min"]))
+            if validation_holdout(y_fit, auto, seed) is not None:
+                self._validated_train = auto
+                self.space_note = (f"trained on the genes, its length chosen on held-out profiles instead of the "
+                                   f"configured fixed length (train.val_fraction=0), although {share:.0%} of the "
+                                   f"held-out profiles' variance lies outside the training span: {structured}, "
+                                   "which the principal-component space's per-gene residual would not reproduce "
+                                   "(preprocess.space=pca keeps the fixed length on the components)")
+                return None
         if validated is None:
             # without validation the genes would train for the whole budget, which reaches copies on such sets
             return {"reason": f"{reason}; warning: {structured}, which the per-gene residual does not reproduce, "

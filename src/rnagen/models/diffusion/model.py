@@ -575,7 +575,7 @@ class DiffusionModel(Generator):
             return record
 
         assert self.device is not None  # Generator.fit resolves it for every torch model
-        result = fit_validated(setup, generate, X, y, self.config.train, device=self.device, seed=seed,
+        result = fit_validated(setup, generate, X, y, self._train_config(), device=self.device, seed=seed,
                                run_dir=run_dir, progress=progress, resume=resume, fingerprint=self._fingerprint,
                                desc=desc, privacy=self.config.privacy, checkpoint_name=checkpoint,
                                scored_in=self._encode if chosen is not None else None,

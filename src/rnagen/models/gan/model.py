@@ -322,11 +322,16 @@ class WGANGPModel(Generator):
         # in a principal-component space (preprocess.space) the whole GAN, its validation and its output noise
         # work on the scores, fitted to every training profile (the held-out ones of the length and the noise
         # choice included: the directions, not the network, see them)
-        self._fit_space(X, y, self._choose_space(X, y, seed), seed=seed)
+        private = self.config.privacy.enabled
+        # the output noise's hold-out (sample.noise=auto) is set aside before the length's
+        auto = self.config.sample.noise == "auto"
+        held = (stratified_holdout(y, fraction=self.config.sample.holdout, seed=seed) if auto and not private
+                else None)
+        self._fit_space(X, y, self._choose_space(X, y, seed, y_fit=y[held[0]] if held is not None else None),
+                        seed=seed)
         if self.codec is not None:
             X = self._encode(X)
 
-        private = self.config.privacy.enabled
         if self.config.gan.anchor == "full" and not private and X.shape[1] > FULL_COVARIANCE_MAX_GENES:
             raise ConfigError(f"gan.anchor=full keeps a genes x genes covariance per class, too large for "
                               f"{X.shape[1]} genes (at most {FULL_COVARIANCE_MAX_GENES}); use gan.anchor=diag")
@@ -368,11 +373,8 @@ class WGANGPModel(Generator):
             return self.generate(torch.from_numpy(yy), seed=sd, batch_size=4096, noise=0.0, decode=False)
 
         assert self.device is not None  # Generator.fit resolves it for every torch model
-        auto = self.config.sample.noise == "auto"
-        held = (stratified_holdout(y, fraction=self.config.sample.holdout, seed=seed) if auto and not private
-                else None)
         Xfit, yfit = (X[held[0]], y[held[0]]) if held is not None else (X, y)
-        result = fit_validated(setup, generate, Xfit, yfit, self.config.train, device=self.device, seed=seed,
+        result = fit_validated(setup, generate, Xfit, yfit, self._train_config(), device=self.device, seed=seed,
                                run_dir=run_dir, progress=progress, resume=resume, fingerprint=self._fingerprint,
                                desc="wgan-gp", privacy=self.config.privacy)
         result.apply_to(self.gan)  # sampling uses the best checkpoint's generator (else the EMA generator)

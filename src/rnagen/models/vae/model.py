@@ -249,7 +249,7 @@ class VAEModel(Generator):
             return self._sample(yy, seed=sd, batch_size=4096, progress=False, decode=False)
 
         assert self.device is not None  # Generator.fit resolves it for every torch model
-        result = fit_validated(setup, generate, X, y, self.config.train, device=self.device, seed=seed,
+        result = fit_validated(setup, generate, X, y, self._train_config(), device=self.device, seed=seed,
                                run_dir=run_dir, progress=progress, resume=resume, fingerprint=self._fingerprint,
                                desc="vae", privacy=self.config.privacy)
         result.apply_to(self.net)  # sampling uses the best checkpoint's weights (else the EMA's)
