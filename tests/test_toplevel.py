@@ -62,3 +62,21 @@ def test_progress_bars_write_to_a_log_every_half_minute():
             bar.update(1)
         bar.close()
         assert "10/10" in stream.getvalue() and "loss=0.5" in stream.getvalue()   # the last state either way
+
+
+def test_progress_bars_in_a_log_leave_no_thread_behind():
+    """Bars written to a log (every training check and sampling run makes some), one left open, leave no thread
+    behind each: a new bar class per bar left one tqdm monitor thread each, hundreds per fit."""
+    import io
+    import threading
+
+    from rnagen.utils import progress_bar
+
+    open_bar = progress_bar(total=5, file=io.StringIO())   # an unfinished bar keeps tqdm's instances non-empty
+    before = threading.active_count()
+    for _ in range(50):
+        with progress_bar(total=3, file=io.StringIO()) as bar:
+            bar.update(3)
+        progress_bar(total=3, file=io.StringIO(), disable=True).close()
+    open_bar.close()
+    assert threading.active_count() <= before

@@ -92,11 +92,25 @@ def progress_bar(iterable=None, **kw):
         tty = False
     if tty:
         return tqdm(iterable, **kw)
-
-    class LogBar(tqdm):
-        def set_postfix(self, ordered_dict=None, refresh=True, **kwargs):
-            super().set_postfix(ordered_dict, refresh=False, **kwargs)
-
     kw.setdefault("mininterval", LOG_PROGRESS_INTERVAL)
     kw.setdefault("maxinterval", max(LOG_PROGRESS_INTERVAL, float(kw["mininterval"])))
-    return LogBar(iterable, **kw)
+    return _log_bar_class(tqdm)(iterable, **kw)
+
+
+_LOG_BARS: dict[type, type] = {}
+
+
+def _log_bar_class(tqdm: type) -> type:
+    """The progress bar class of :func:`progress_bar` for a log, made once per tqdm class: tqdm keeps a monitor
+    thread per class, ended only when that class's last bar closes, so a class made anew for every bar left one
+    thread behind per bar. Without a terminal nothing needs the monitor's forced refreshes (each update waits for
+    the next iteration anyway), so it has none."""
+    if tqdm not in _LOG_BARS:
+        class LogBar(tqdm):
+            monitor_interval = 0
+
+            def set_postfix(self, ordered_dict=None, refresh=True, **kwargs):
+                super().set_postfix(ordered_dict, refresh=False, **kwargs)
+
+        _LOG_BARS[tqdm] = LogBar
+    return _LOG_BARS[tqdm]
