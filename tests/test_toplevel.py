@@ -66,7 +66,7 @@ def test_progress_bars_write_to_a_log_every_half_minute():
 
 def test_progress_bars_in_a_log_leave_no_thread_behind():
     """Bars written to a log (every training check and sampling run makes some), one left open, leave no thread
-    behind each: a new bar class per bar left one tqdm monitor thread each, hundreds per fit."""
+    behind each (tqdm keeps a monitor thread per bar class for the life of the process)."""
     import io
     import threading
 

@@ -102,7 +102,7 @@ _LOG_BARS: dict[type, type] = {}
 
 def _log_bar_class(tqdm: type) -> type:
     """The progress bar class of :func:`progress_bar` for a log, made once per tqdm class: tqdm keeps a monitor
-    thread per class, ended only when that class's last bar closes, so a class made anew for every bar left one
+    thread per class, kept for the life of the process, so a class made anew for every bar would leave one
     thread behind per bar. Without a terminal nothing needs the monitor's forced refreshes (each update waits for
     the next iteration anyway), so it has none."""
     if tqdm not in _LOG_BARS:

@@ -474,8 +474,7 @@ def describe_floor(v: dict[str, Any] | None) -> str | None:
     small to validate gets the warning that nothing compared them; ``None`` without either record (a fixed-length
     or private run)."""
     if v and v.get("too_small"):
-        # nothing held out to compare on; the development sets' subsets of this size put the learned model below
-        # the Gaussian fitted to the same profiles
+        # nothing held out to compare on (benchmarks/RESULTS_objectives.md, "Sets too small to validate")
         return ("not compared with the per-class Gaussian: too few profiles to hold any out; warning: on subsets "
                 "of the development sets too small to validate, the learned model scored below the per-class "
                 "Gaussian fitted to the same profiles (benchmarks/RESULTS_objectives.md, \"Sets too small to "
@@ -493,7 +492,7 @@ def describe_floor(v: dict[str, Any] | None) -> str | None:
         line += ("; warning: the learned model does not beat the per-class Gaussian on these held-out profiles: "
                  "compare both with rnagen benchmark, or use --model gaussian")
     elif model <= floor:
-        # on the development sets' subsets (16-18 held out) this verdict was wrong on most of the runs it flagged
+        # too few held-out profiles for the verdict to hold (benchmarks/RESULTS_objectives.md, same section)
         line += (f"; the Gaussian scores as high, but fewer than {MIN_VAL} held-out profiles are too few to tell "
                  "them apart (benchmarks/RESULTS_objectives.md, \"The floor on the run's own held-out profiles\"): "
                  "compare both on a test split with rnagen benchmark")
