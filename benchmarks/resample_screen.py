@@ -185,16 +185,16 @@ def start(doc: str, variants: list[str]):
 
 
 def default_model(dataset: str, train, seed: int, cache: Path | None, *, tag: str = "", fit_seed: int | None = None,
-                  overrides: list[str] | None = None):
-    """The default diffusion model of split ``seed`` (with ``overrides`` of its configuration): loaded from
-    ``cache/DATASET_SEED[TAG]`` when there, else trained on ``train`` with seed ``fit_seed`` (default ``seed``;
-    saved there when ``cache`` is given)."""
+                  overrides: list[str] | None = None, name: str = "diffusion"):
+    """The default model ``name`` (diffusion unless given) of split ``seed`` (with ``overrides`` of its
+    configuration): loaded from ``cache/DATASET_SEED[TAG]`` when there, else trained on ``train`` with seed
+    ``fit_seed`` (default ``seed``; saved there when ``cache`` is given)."""
     from rnagen.models import get_model, load
 
     run = cache / f"{dataset}_{seed}{tag}" if cache else None
     if run is not None and run.exists():
         return load(run, device="cpu")
-    model = get_model("diffusion").from_config(overrides=overrides)
+    model = get_model(name).from_config(overrides=overrides)
     model.fit(train, label_key=Q.LABEL, seed=seed if fit_seed is None else fit_seed, progress=False)
     if run is not None:
         model.save(run)

@@ -566,9 +566,9 @@ class Generator(ABC):
         frac = train.val_fraction if train is not None and train.val_fraction > 0 else 0.1
         # the split fit_validated makes; on a set too small to validate on, a smaller one: the share outside the
         # span is measured on a few held-out profiles (the widest sets, with the fewest profiles, need it most)
-        validated = validation_holdout(y_fit, train, seed) if train is not None else None
-        split = ((validation_holdout(y, train, seed) if train is not None else None)
-                 or stratified_holdout(y, fraction=frac, seed=seed)
+        held = validation_holdout(y, train, seed) if train is not None else None
+        validated = held if y_fit is y or train is None else validation_holdout(y_fit, train, seed)
+        split = (held or stratified_holdout(y, fraction=frac, seed=seed)
                  or stratified_holdout(y, fraction=frac, seed=seed, min_total=2))
         if split is None:
             return None
