@@ -62,6 +62,16 @@ def test_prepare_logs_raw_counts_and_info_split(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "; 1 class under --min-samples 2 dropped ('Normal'; 1 sample)" in out
     assert "; values log2(x+1)-transformed (--log none keeps them as read" in out   # said, not only recorded
+    # log values the scale test recognises are kept as read, and said so (not "transformed")
+    lg = df.copy()
+    lg.iloc[:, 1:] = np.log2(df.iloc[:, 1:].to_numpy(dtype=float) + 1) - 2.0
+    lg.to_csv(tmp_path / "logged.tsv", sep="\t")
+    assert main(["data", "prepare", str(tmp_path / "logged.tsv"), "--label-key", "subtype", "--min-samples", "2",
+                 "--genes", "all", "--out", str(tmp_path / "l.h5ad")]) == 0
+    out_l = capsys.readouterr().out
+    assert "; values kept as read: they look log-scale already (all within [-10.5, 30]" in out_l
+    assert "transformed" not in out_l
+    np.testing.assert_allclose(ad.read_h5ad(tmp_path / "l.h5ad").X, lg.iloc[:29, 1:].to_numpy(dtype=float), rtol=1e-6)
     a = ad.read_h5ad(tmp_path / "p.h5ad")
     assert a.n_obs == 29 and "Normal" not in set(a.obs["subtype"])  # the 1-sample class was dropped
     np.testing.assert_allclose(a.X, np.log2(df.iloc[:29, 1:].to_numpy(dtype=float) + 1), rtol=1e-6)
@@ -489,7 +499,8 @@ def test_log_twice_refused_and_log_none_states_the_scale(tmp_path, capsys):
     assert main(["data", "prepare", str(tmp_path / "l.csv"), "--label-key", "cls", "--genes", "all", "--log", "none",
                  "--out", str(tmp_path / "n.h5ad")]) == 0
     assert ad.read_h5ad(tmp_path / "n.h5ad").uns["rnagen"]["log"]["logged"]
-    capsys.readouterr()
+    out = capsys.readouterr().out
+    assert "recorded as log scale (--log none)" in out and "transformed" not in out   # no log taken: none said
     assert main(["train", str(tmp_path / "n.h5ad"), "--model", "gaussian", "--label-key", "cls", "--out",
                  str(tmp_path / "run"), "--quiet"]) == 0
     # counts kept with --log none stay unrecorded: training still logs them

@@ -115,6 +115,7 @@ def _prepare(args: argparse.Namespace) -> int:
         complete_missing,
         dense,
         filter_classes,
+        get_history,
         log2p1,
         log_state,
         looks_like_counts,
@@ -212,9 +213,19 @@ def _prepare(args: argparse.Namespace) -> int:
     msg += _what_was_dropped(adata) + depth + _split_column_hint(adata)
     after = log_state(adata)
     if after is not None and after.get("logged") and not (before or {}).get("logged"):
-        # the models then learn log values: what they sample, and what --round (whole counts) needs, follow it
-        msg += ("; values log2(x+1)-transformed (--log none keeps them as read: a model trained on counts samples "
-                "whole counts with rnagen sample --round)")
+        # the models then learn log values: what they sample, and what --round (whole counts) needs, follow it;
+        # said from the step's own record, as the scale test and --log none record log values without taking one
+        took = [h for h in get_history(adata) if h["step"] == "log2p1"][-1]["applied"]
+        if took:
+            msg += ("; values log2(x+1)-transformed (--log none keeps them as read: a model trained on counts "
+                    "samples whole counts with rnagen sample --round)")
+        elif args.log == "none":
+            msg += "; values kept as read and recorded as log scale (--log none)"
+        else:
+            from ..pp.history import LOG_RANGE
+
+            msg += (f"; values kept as read: they look log-scale already (all within [{LOG_RANGE[0]:g}, "
+                    f"{LOG_RANGE[1]:g}]; --log log2p1 takes the log anyway)")
     same = _identical_samples(adata)
     if same:
         msg += "; " + same
