@@ -12,8 +12,8 @@ draws: a crowding that a small set could not show would grow with the size.
 
 ``holdout``: the kept model sampled afresh (``model.sample``, the pair of guidance weights it chose) on the run's own
 held-out profiles (``validation_holdout`` with the run's seed, as ``joint_guidance.py``) and on as many test
-profiles, beside the halves its validation record holds for the kept check: the record is the best of the checks
-scored on fixed draws (the run folder's ``validation.csv``), so the same weights on new draws can read worse.
+profiles, beside the halves its validation record holds for the kept check (the run folder's ``validation.csv``):
+the record is the best of the checks scored on fixed draws, and the same weights may read otherwise on new ones.
 
 Usage: OMP_NUM_THREADS=2 python benchmarks/crowding_check.py --dataset gemdiff16 --seeds 0 1 2 --cache DIR
 """
