@@ -89,6 +89,54 @@ def test_gap_closed_columns_against_floor_and_ceiling(tiny_bench):
     assert csv["detection_auc_gap_closed"].isna().all()
 
 
+def test_held_out_profiles_in_a_file_of_their_own(tmp_path, labelled_csv, capsys):
+    """``rnagen benchmark TRAIN --test TEST``: the published split of two files scores as the same profiles with a
+    split column (--split-key), whatever the order of the test file's genes; files that cannot be one data set
+    are refused with one line, exit 2, and nothing written."""
+    from rnagen.cli.main import main
+
+    df = pd.read_csv(labelled_csv, index_col=0)
+    test_rows = [i % 5 == 0 for i in range(len(df))]
+    train, test = df[[not t for t in test_rows]], df[test_rows]
+    train.to_csv(tmp_path / "train.csv")
+    test[list(reversed(test.columns))].to_csv(tmp_path / "test.csv")   # the genes in another order
+    df.assign(part=["test" if t else "train" for t in test_rows]).to_csv(tmp_path / "own.csv")
+    common = ["--label-key", "kind", "--models", "gaussian", "--budget", "fast", "--metrics", "precision,density",
+              "--quiet"]
+    assert main(["benchmark", str(tmp_path / "train.csv"), "--test", str(tmp_path / "test.csv"), *common,
+                 "--out", str(tmp_path / "b")]) == 0
+    assert "one split, the data's own (--split-key or --test)" in capsys.readouterr().out
+    assert main(["benchmark", str(tmp_path / "own.csv"), "--split-key", "part", *common,
+                 "--out", str(tmp_path / "own")]) == 0
+    split = json.loads((tmp_path / "b" / "split.json").read_text())
+    assert split["test"] == list(test.index) and split["train"] == list(train.index)
+    got, own = (pd.read_csv(tmp_path / d / "leaderboard.csv", index_col="model") for d in ("b", "own"))
+    for col in ("precision", "density"):
+        assert got.loc["gaussian", col] == pytest.approx(own.loc["gaussian", col], abs=1e-12)
+    assert "held-out profiles of a file of their own (<code>--test</code>)" in \
+        (tmp_path / "b" / "report.html").read_text()
+    # refused: a gene missing, a sample in both files, a class only in the test file, another split asked for,
+    # values on a log scale in one file only
+    test.drop(columns=[test.columns[3]]).to_csv(tmp_path / "fewer.csv")
+    pd.concat([test, train.iloc[:1]]).to_csv(tmp_path / "shared.csv")
+    test.assign(kind=["delta"] + list(test["kind"][1:])).to_csv(tmp_path / "new_class.csv")
+    assert main(["data", "prepare", str(tmp_path / "train.csv"), "--label-key", "kind", "--genes", "all",
+                 "--out", str(tmp_path / "train.h5ad")]) == 0
+    capsys.readouterr()
+    cases = [(["train.csv", "--test", "fewer.csv"], "the --test file lacks 1 of DATA's 60 genes"),
+             (["train.csv", "--test", "shared.csv"], "1 sample name(s) in both DATA and the --test file ('S001')"),
+             (["train.csv", "--test", "new_class.csv"], "class(es) of 'kind' in the --test file only ('delta')"),
+             (["train.csv", "--test", "test.csv", "--splits", "2"], "--test gives the held-out profiles, one split, "
+                                                                    "and --splits asks for another split"),
+             (["train.h5ad", "--test", "test.csv"], "DATA records log-scale values (log2(x+1)) and the other file")]
+    for i, (argv, message) in enumerate(cases):
+        argv = [str(tmp_path / argv[0]), argv[1], str(tmp_path / argv[2]), *argv[3:]]
+        assert main(["benchmark", *argv, *common, "--out", str(tmp_path / f"no{i}")]) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1, (message, err)
+        assert not (tmp_path / f"no{i}").exists()
+
+
 def test_the_data_own_split(tmp_path, labelled_csv, capsys):
     """``split_key``: the benchmark runs on the split the data's column names (recorded in split.json and
     bench.json, named in the report); with several splits, or --test-size on the command line, refused."""

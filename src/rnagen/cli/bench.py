@@ -60,9 +60,9 @@ def print_leaderboard(board, file=None) -> None:
 
 
 #: printed (and shown in the report) after a benchmark of one split
-OWN_SPLIT_NOTE = ("one split, the data's own (--split-key): a difference between models smaller than the spread "
-                  "over splits is noise; random stratified splits (--splits 3, without --split-key) measure that "
-                  "spread")
+OWN_SPLIT_NOTE = ("one split, the data's own (--split-key or --test): a difference between models smaller than the "
+                  "spread over splits is noise; random stratified splits (--splits 3, without --split-key or --test) "
+                  "measure that spread")
 ONE_SPLIT_NOTE = ("one split: a difference between models smaller than the spread over splits is noise; "
                   "--splits 3 measures that spread")
 #: printed after a benchmark of one synthetic draw per trained model
@@ -79,11 +79,12 @@ _BENCH_WRITES = ("bench.json", "split.json", "leaderboard.csv", "leaderboard.jso
                  "results")
 
 
-def _run(args: argparse.Namespace, data, label_key: str, data_name: str | None = None) -> int:
+def _run(args: argparse.Namespace, data, label_key: str, data_name: str | None = None,
+         inputs: tuple[str, ...] = ()) -> int:
     from .._io import claim_output
 
-    inputs = [data if isinstance(data, str) else None, getattr(args, "full", None)]
-    with claim_output(args.out, inputs=inputs, kind="dir", writes=_BENCH_WRITES):
+    read = [data if isinstance(data, str) else None, getattr(args, "full", None), *inputs]
+    with claim_output(args.out, inputs=read, kind="dir", writes=_BENCH_WRITES):
         return _benchmark(args, data, label_key, data_name)
 
 
@@ -125,13 +126,80 @@ def _benchmark(args: argparse.Namespace, data, label_key: str, data_name: str | 
     return 0
 
 
+#: the sample column that says which file a sample came from when the held-out profiles come in one of their own
+#: (``--test``): the split ``--split-key`` would take
+TEST_FILE_COLUMN = "rnagen_test_file"
+
+
 def cmd_benchmark(args: argparse.Namespace) -> int:
     """``rnagen benchmark DATA``: every requested model on DATA into ``--out``; returns the exit status."""
     if args.split_key is not None and args.test_size is not None:
         raise DataError("--test-size sets the random split and --split-key takes the data's own; remove one")
     from ._common import label_key_or_recorded
 
-    return _run(args, args.data, label_key_or_recorded(args.label_key, args.data))
+    label_key = label_key_or_recorded(args.label_key, args.data)
+    if getattr(args, "test", None) is None:
+        return _run(args, args.data, label_key)
+    for given, what in ((args.split_key is not None, "--split-key"), (args.test_size is not None, "--test-size"),
+                        (args.splits != 1, "--splits")):
+        if given:
+            raise DataError(f"--test gives the held-out profiles, one split, and {what} asks for another split; "
+                            f"remove one")
+    data = with_test_file(args.data, args.test, label_key)
+    args.split_key = TEST_FILE_COLUMN
+    return _run(args, data, label_key, data_name=f"{Path(args.data).name} + {Path(args.test).name} (--test)",
+                inputs=(args.test,))
+
+
+def with_test_file(data: str, test: str, label_key: str):
+    """DATA's profiles and those of the file ``test`` in one AnnData, with the column :data:`TEST_FILE_COLUMN`
+    saying train or test (the split ``--split-key`` takes): the test file's genes taken in DATA's order, refused
+    where the two cannot be scored as one data set (missing genes, a sample in both, a class only in the test file,
+    values on different scales)."""
+    import anndata as ad
+    import numpy as np
+    from scipy.sparse import issparse
+
+    from ..bench.runner import _load_data
+    from ..pp import log_state
+
+    def _shown(names) -> str:
+        names = [repr(str(x)) for x in names]
+        return ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+
+    train = _load_data(data, label_key)
+    held = _load_data(test, label_key, what="--test file")
+    missing = train.var_names.difference(held.var_names)
+    if len(missing):
+        raise DataError(f"the --test file lacks {len(missing)} of DATA's {train.n_vars} genes ({_shown(missing)}): "
+                        "give both files the same genes (rnagen data prepare --genes FILE on each)")
+    both = train.obs_names.intersection(held.obs_names)
+    if len(both):
+        raise DataError(f"{len(both)} sample name(s) in both DATA and the --test file ({_shown(both)}): the same "
+                        "sample on both sides of the split; remove them from one file")
+    new = sorted(set(held.obs[label_key].astype(str)) - set(train.obs[label_key].astype(str)))
+    if new:
+        raise DataError(f"class(es) of {label_key!r} in the --test file only ({_shown(new)}): no model learns a class "
+                        "it never saw; remove those samples from the test file")
+    a, b = log_state(train) or {}, log_state(held) or {}
+    if bool(a.get("logged")) != bool(b.get("logged")):
+        which = ("DATA" if a.get("logged") else "the --test file")
+        raise DataError(f"{which} records log-scale values ({(a or b).get('transform')}) and the other file does not: "
+                        "prepare both the same way (rnagen data prepare on each)")
+    held = held[:, train.var_names].copy()
+    if issparse(train.X) != issparse(held.X):   # one sparse, one dense: both dense, as the models read them
+        train = train.copy()   # DATA may be a bundled set's shared object
+        for part in (train, held):
+            if issparse(part.X):
+                part.X = np.asarray(part.X.toarray())
+    both_sets = ad.concat([train, held], axis=0, join="outer", merge=None, uns_merge=None)
+    both_sets.var = train.var.copy()
+    both_sets.uns = dict(train.uns)
+    if TEST_FILE_COLUMN in both_sets.obs:
+        raise DataError(f"DATA has a sample column {TEST_FILE_COLUMN!r}, the name --test gives its split; rename it")
+    both_sets.obs[TEST_FILE_COLUMN] = ["train"] * train.n_obs + ["test"] * held.n_obs
+    both_sets.obs[label_key] = both_sets.obs[label_key].astype(str).astype("category")
+    return both_sets
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -218,6 +286,9 @@ def register(sub) -> None:
                    help="the data's own split instead of a random one: the sample column saying train or test "
                         "(training/testing, holdout or validation read as test), e.g. a published set's split; "
                         "one split")
+    p.add_argument("--test", default=None, metavar="FILE",
+                   help="the held-out profiles in a file of their own (a published split: DATA the training "
+                        "profiles, with the same genes and label column); one split")
     p.add_argument("--privacy-budgets", default=None, metavar="EPSILONS",
                    help="also train differentially private diffusion, vae, wgan-gp and gaussian rows at these epsilons "
                         "(comma-separated, e.g. 1,4,10; rows diffusion-dp-eps1, ...; needs rnagen[privacy])")
