@@ -116,7 +116,7 @@ def test_held_out_profiles_in_a_file_of_their_own(tmp_path, labelled_csv, capsys
     assert "held-out profiles of a file of their own (<code>--test</code>)" in \
         (tmp_path / "b" / "report.html").read_text()
     # refused: a gene missing, a sample in both files, a class only in the test file, another split asked for,
-    # values on a log scale in one file only
+    # values on a log scale in one file only, full profiles of the training file's samples alone
     test.drop(columns=[test.columns[3]]).to_csv(tmp_path / "fewer.csv")
     pd.concat([test, train.iloc[:1]]).to_csv(tmp_path / "shared.csv")
     test.assign(kind=["delta"] + list(test["kind"][1:])).to_csv(tmp_path / "new_class.csv")
@@ -128,7 +128,9 @@ def test_held_out_profiles_in_a_file_of_their_own(tmp_path, labelled_csv, capsys
              (["train.csv", "--test", "new_class.csv"], "class(es) of 'kind' in the --test file only ('delta')"),
              (["train.csv", "--test", "test.csv", "--splits", "2"], "--test gives the held-out profiles, one split, "
                                                                     "and --splits asks for another split"),
-             (["train.h5ad", "--test", "test.csv"], "DATA records log-scale values (log2(x+1)) and the other file")]
+             (["train.h5ad", "--test", "test.csv"], "DATA records log-scale values (log2(x+1)) and the other file"),
+             (["train.csv", "--test", "test.csv", "--reconstruct", "linear", "--full", str(tmp_path / "train.csv")],
+              "--full must hold every sample the benchmark scores (DATA's, and the --test file's)")]
     for i, (argv, message) in enumerate(cases):
         argv = [str(tmp_path / argv[0]), argv[1], str(tmp_path / argv[2]), *argv[3:]]
         assert main(["benchmark", *argv, *common, "--out", str(tmp_path / f"no{i}")]) == 2

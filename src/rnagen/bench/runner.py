@@ -1028,7 +1028,7 @@ def _align_full(full_ad, train, test, adata, label_key):
     miss = [n for n in list(map(str, train.obs_names)) + list(map(str, test.obs_names)) if n not in names]
     if miss:
         raise DataError(f"{len(miss)} samples of the data are not in the full profiles (first: {miss[:3]}); "
-                        "--full must hold the same samples as DATA")
+                        "--full must hold every sample the benchmark scores (DATA's, and the --test file's)")
     genes = set(map(str, full_ad.var_names))
     gmiss = [g for g in map(str, adata.var_names) if g not in genes]
     if gmiss:
