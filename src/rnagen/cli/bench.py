@@ -183,9 +183,13 @@ def with_test_file(data: str, test: str, label_key: str):
                         "it never saw; remove those samples from the test file")
     a, b = log_state(train) or {}, log_state(held) or {}
     if bool(a.get("logged")) != bool(b.get("logged")):
-        which = ("DATA" if a.get("logged") else "the --test file")
-        raise DataError(f"{which} records log-scale values ({(a or b).get('transform')}) and the other file does not: "
+        which, st = ("DATA", a) if a.get("logged") else ("the --test file", b)
+        raise DataError(f"{which} records log-scale values ({st.get('transform')}) and the other file does not: "
                         "prepare both the same way (rnagen data prepare on each)")
+    named = [w for w, part in (("DATA", train), ("the --test file", held)) if TEST_FILE_COLUMN in part.obs]
+    if named:
+        raise DataError(f"{named[0]} has a sample column {TEST_FILE_COLUMN!r}, the name --test gives its split; "
+                        "rename it")
     held = held[:, train.var_names].copy()
     if issparse(train.X) != issparse(held.X):   # one sparse, one dense: both dense, as the models read them
         train = train.copy()   # DATA may be a bundled set's shared object
@@ -195,8 +199,6 @@ def with_test_file(data: str, test: str, label_key: str):
     both_sets = ad.concat([train, held], axis=0, join="outer", merge=None, uns_merge=None)
     both_sets.var = train.var.copy()
     both_sets.uns = dict(train.uns)
-    if TEST_FILE_COLUMN in both_sets.obs:
-        raise DataError(f"DATA has a sample column {TEST_FILE_COLUMN!r}, the name --test gives its split; rename it")
     both_sets.obs[TEST_FILE_COLUMN] = ["train"] * train.n_obs + ["test"] * held.n_obs
     both_sets.obs[label_key] = both_sets.obs[label_key].astype(str).astype("category")
     return both_sets
