@@ -115,6 +115,18 @@ def test_held_out_profiles_in_a_file_of_their_own(tmp_path, labelled_csv, capsys
         assert got.loc["gaussian", col] == pytest.approx(own.loc["gaussian", col], abs=1e-12)
     assert "held-out profiles of a file of their own (<code>--test</code>)" in \
         (tmp_path / "b" / "report.html").read_text()
+    # a sparse .h5ad training file beside a CSV test file: the same figures
+    import anndata as ad
+    from scipy.sparse import csr_matrix
+
+    genes = [c for c in train.columns if c != "kind"]
+    ad.AnnData(X=csr_matrix(train[genes].to_numpy(np.float64)), obs=train[["kind"]],
+               var=pd.DataFrame(index=genes)).write_h5ad(tmp_path / "sparse.h5ad")
+    assert main(["benchmark", str(tmp_path / "sparse.h5ad"), "--test", str(tmp_path / "test.csv"), *common,
+                 "--out", str(tmp_path / "sp")]) == 0
+    sp = pd.read_csv(tmp_path / "sp" / "leaderboard.csv", index_col="model")
+    for col in ("precision", "density"):
+        assert sp.loc["gaussian", col] == pytest.approx(got.loc["gaussian", col], rel=1e-5)
     # refused: a gene missing, a sample in both files, a class only in the test file, another split asked for,
     # values on a log scale in one file only, full profiles of the training file's samples alone
     test.drop(columns=[test.columns[3]]).to_csv(tmp_path / "fewer.csv")

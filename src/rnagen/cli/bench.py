@@ -157,8 +157,6 @@ def with_test_file(data: str, test: str, label_key: str):
     where the two cannot be scored as one data set (missing genes, a sample in both, a class only in the test file,
     values on different scales)."""
     import anndata as ad
-    import numpy as np
-    from scipy.sparse import issparse
 
     from ..bench.runner import _load_data
     from ..pp import log_state
@@ -190,12 +188,7 @@ def with_test_file(data: str, test: str, label_key: str):
     if named:
         raise DataError(f"{named[0]} has a sample column {TEST_FILE_COLUMN!r}, the name --test gives its split; "
                         "rename it")
-    held = held[:, train.var_names].copy()
-    if issparse(train.X) != issparse(held.X):   # one sparse, one dense: both dense, as the models read them
-        train = train.copy()   # DATA may be a bundled set's shared object
-        for part in (train, held):
-            if issparse(part.X):
-                part.X = np.asarray(part.X.toarray())
+    held = held[:, train.var_names].copy()   # the data layer reads either file as dense profiles
     both_sets = ad.concat([train, held], axis=0, join="outer", merge=None, uns_merge=None)
     both_sets.var = train.var.copy()
     both_sets.uns = dict(train.uns)
