@@ -15,6 +15,11 @@ held-out profiles (``validation_holdout`` with the run's seed, as ``joint_guidan
 profiles, beside the halves its validation record holds for the kept check (the run folder's ``validation.csv``):
 the record is the best of the checks scored on fixed draws, and the same weights may read otherwise on new ones.
 
+``anchors``: do the samples crowd around the same training profiles? For the whole test split and synthetic sets of
+its label mix (the model's and the Gaussian's, ``--repeats`` / 2 draws), genes z-scored with the training
+profiles' statistics: the share of profiles whose nearest neighbour within their own set has the same nearest
+training profile as they do, for the test profiles (real) and each synthetic set.
+
 Usage: OMP_NUM_THREADS=2 python benchmarks/crowding_check.py --dataset gemdiff16 --seeds 0 1 2 --cache DIR
 """
 from __future__ import annotations
@@ -45,6 +50,15 @@ def halves(real, syn, train, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return (np.array([df.loc[k, "value"] for k in HALVES]), np.array([df.loc[k, "reference"] for k in HALVES]))
 
 
+def shared_anchor(X: np.ndarray, train: np.ndarray) -> float:
+    """The share of rows of ``X`` whose nearest other row has the same nearest row of ``train``."""
+    from sklearn.neighbors import NearestNeighbors
+
+    own = NearestNeighbors(n_neighbors=2).fit(X).kneighbors(X, return_distance=False)[:, 1]
+    anchor = NearestNeighbors(n_neighbors=1).fit(train).kneighbors(X, return_distance=False)[:, 0]
+    return float((anchor == anchor[own]).mean())
+
+
 def _fmt(v: np.ndarray) -> str:
     return f"{v[0]:.3f} / {v[1]:.3f}"
 
@@ -62,8 +76,10 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     from rnagen import pp
     from rnagen.models import get_model
+    from rnagen.pp.history import log_state
 
     a = Q.load_dataset(args.dataset, args.data_dir)
+    logged = bool((log_state(a) or {}).get("logged"))
     print(f"{args.dataset}: {a.n_obs} x {a.n_vars}; AA_truth / AA_syn (real-vs-real reference: a training subsample)")
     for seed in args.seeds:
         tr, te = pp.split(a, label_key=Q.LABEL, test_size=0.2, seed=seed)
@@ -82,6 +98,16 @@ def main() -> None:
                         got["reference"].append(ref)
             print(f"split {seed} sizes n={sub.n_obs}: " + "   ".join(
                 f"{k} {_fmt(np.mean(v, axis=0))}" for k, v in got.items()), flush=True)
+        X_tr = RS.log_values(tr.X, logged)
+        mu, sd = X_tr.mean(0), X_tr.std(0) + 1e-8
+        z = {"train": (X_tr - mu) / sd}
+        anchors = {"real": [shared_anchor((RS.log_values(te.X, logged) - mu) / sd, z["train"])]}
+        for r in range(max(1, args.repeats // 2)):
+            for name, m in (("model", model), ("gaussian", gauss)):
+                syn = (RS.log_values(m.sample(like=te, seed=900 + r).X, logged) - mu) / sd
+                anchors.setdefault(name, []).append(shared_anchor(syn, z["train"]))
+        print(f"split {seed} anchors n={te.n_obs}: share whose nearest neighbour has their nearest training profile: "
+              + "   ".join(f"{k} {np.mean(v):.3f}" for k, v in anchors.items()), flush=True)
         _, _, fi, vi = J.own_holdout(model, tr, seed)
         fit, val = tr[fi], tr[vi]
         v = model.validation or {}
