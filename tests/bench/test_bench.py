@@ -132,6 +132,7 @@ def test_held_out_profiles_in_a_file_of_their_own(tmp_path, labelled_csv, capsys
     test.drop(columns=[test.columns[3]]).to_csv(tmp_path / "fewer.csv")
     pd.concat([test, train.iloc[:1]]).to_csv(tmp_path / "shared.csv")
     test.assign(kind=["delta"] + list(test["kind"][1:])).to_csv(tmp_path / "new_class.csv")
+    test.drop(columns=["kind"]).to_csv(tmp_path / "unlabelled.csv")
     assert main(["data", "prepare", str(tmp_path / "train.csv"), "--label-key", "kind", "--genes", "all",
                  "--out", str(tmp_path / "train.h5ad")]) == 0
     capsys.readouterr()
@@ -142,7 +143,11 @@ def test_held_out_profiles_in_a_file_of_their_own(tmp_path, labelled_csv, capsys
                                                                     "and --splits asks for another split"),
              (["train.h5ad", "--test", "test.csv"], "DATA records log-scale values (log2(x+1)) and the other file"),
              (["train.csv", "--test", "test.csv", "--reconstruct", "linear", "--full", str(tmp_path / "train.csv")],
-              "--full must hold every sample the benchmark scores (DATA's, and the --test file's)")]
+              "--full must hold every sample the benchmark scores (DATA's, and the --test file's)"),
+             # the benchmark takes no --labels: the way to labels it names is the data layer's
+             (["train.csv", "--test", "unlabelled.csv"], "label column 'kind' not found (sample columns: none); pass "
+                                                         "--label-key with one of these, or add the labels from a file "
+                                                         "of their own (rnagen data prepare --labels FILE)")]
     for i, (argv, message) in enumerate(cases):
         argv = [str(tmp_path / argv[0]), argv[1], str(tmp_path / argv[2]), *argv[3:]]
         assert main(["benchmark", *argv, *common, "--out", str(tmp_path / f"no{i}")]) == 2

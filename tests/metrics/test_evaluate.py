@@ -902,6 +902,12 @@ def test_cli_takes_the_recorded_label_column(tmp_path, capsys):
     assert err.count("\n") == 1 and "tissue" in err and "--label-key none" in err
     assert "label column 'tissue' (the one recorded in --real) not found" in err and "--labels" not in err
     assert not (tmp_path / "b.json").exists()
+    # named with --label-key: the data layer's message, its way to labels turned into evaluate's (no --labels here)
+    assert main([*base, "--synthetic", str(tmp_path / "bare.h5ad"), "--label-key", "tissue",
+                 "--out", str(tmp_path / "b.json")]) == 2
+    err = capsys.readouterr().err
+    assert "label column 'tissue' not found" in err and "pass --label-key naming the labels of every set" in err
+    assert "--labels" not in err and err.count("\n") == 1 and not (tmp_path / "b.json").exists()
     # classes that differ only in case from the held-out set's on one class: said so beside the two notes
     write_h5ad(_adata(S, np.where(ys == "c1", "C1", ys)), tmp_path / "cased.h5ad")
     assert main([*base, "--synthetic", str(tmp_path / "cased.h5ad"), "--floor", "none"]) == 0

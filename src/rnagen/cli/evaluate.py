@@ -16,16 +16,17 @@ from . import _types as T
 
 
 def _read(path: str, label_key: str | None):
+    from ..data.io import LABELS_HINT
     from ._common import read_input  # also accepts bundled data set names (gtex26)
 
     try:
         return read_input(path, label_key=label_key)
     except DataError as e:   # evaluate takes no --labels file: the labels are a column of every set
         text = str(e)
-        tail = "; pass --label-key with one of these or give a --labels file"
-        if text.endswith(tail):
-            raise DataError(text.removesuffix(tail) + "; pass --label-key naming the labels of every set (a column, "
-                            "as rnagen sample writes it), or --label-key none to score without labels") from None
+        if text.endswith(LABELS_HINT):
+            raise DataError(text.removesuffix(LABELS_HINT) + "; pass --label-key naming the labels of every set "
+                            "(a column, as rnagen sample writes it), or --label-key none to score without "
+                            "labels") from None
         raise
 
 

@@ -63,10 +63,13 @@ _NA_TOKENS = frozenset({"", "nan", "NaN", "NAN", "NA", "N/A", "n/a", "na", "null
 _F32_MAX = float(np.finfo(np.float32).max)
 _HEAD_BYTES = 1 << 16
 _T = TypeVar("_T")
+#: how a file read without its label column gets one: every command reads ``--label-key``, and the labels of a file
+#: without them come from an annotation file through ``rnagen data prepare --labels`` (``rnagen train`` takes one too)
+LABELS_HINT = ("; pass --label-key with one of these, or add the labels from a file of their own (rnagen data prepare "
+               "--labels FILE)")
 
 
 # ------------------------------------------------------------------------------------------ files and bytes
-
 def _format(path: Path) -> str:
     name = path.name.lower()
     for c in (".gz", ".bz2", ".xz"):
@@ -3708,8 +3711,7 @@ def validate(adata, *, label_key: str | None = None, source: str = "data", allow
     if label_key is not None:
         if label_key not in adata.obs.columns:
             cols = ", ".join(str(c)[:30] for c in list(adata.obs.columns)[:10]) or "none"
-            raise DataError(f"{source}: label column {label_key!r} not found (sample columns: {cols}); pass "
-                            f"--label-key with one of these or give a --labels file")
+            raise DataError(f"{source}: label column {label_key!r} not found (sample columns: {cols}){LABELS_HINT}")
         check_labelled(adata, label_key, source=source)
 
 
