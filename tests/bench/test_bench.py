@@ -100,6 +100,8 @@ def test_held_out_profiles_in_a_file_of_their_own(tmp_path, labelled_csv, capsys
     train, test = df[[not t for t in test_rows]], df[test_rows]
     train.to_csv(tmp_path / "train.csv")
     test[list(reversed(test.columns))].to_csv(tmp_path / "test.csv")   # the genes in another order
+    extra = test.assign(ENSG00000000999=np.arange(len(test)) + 5.0)   # a gene DATA lacks: left out, said
+    extra.to_csv(tmp_path / "test_extra.csv")
     df.assign(part=["test" if t else "train" for t in test_rows]).to_csv(tmp_path / "own.csv")
     common = ["--label-key", "kind", "--models", "gaussian", "--budget", "fast", "--metrics", "precision,density",
               "--quiet"]
@@ -115,6 +117,11 @@ def test_held_out_profiles_in_a_file_of_their_own(tmp_path, labelled_csv, capsys
         assert got.loc["gaussian", col] == pytest.approx(own.loc["gaussian", col], abs=1e-12)
     assert "held-out profiles of a file of their own (<code>--test</code>)" in \
         (tmp_path / "b" / "report.html").read_text()
+    assert main(["benchmark", str(tmp_path / "train.csv"), "--test", str(tmp_path / "test_extra.csv"), *common,
+                 "--out", str(tmp_path / "ex")]) == 0
+    assert "the --test file's 1 gene(s) not in DATA ('ENSG00000000999') left out" in capsys.readouterr().out
+    ex = pd.read_csv(tmp_path / "ex" / "leaderboard.csv", index_col="model")
+    assert ex.loc["gaussian", "density"] == pytest.approx(got.loc["gaussian", "density"], abs=1e-12)
     # a sparse .h5ad training file beside a CSV test file: the same figures
     import anndata as ad
     from scipy.sparse import csr_matrix

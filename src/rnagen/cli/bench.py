@@ -155,7 +155,7 @@ def with_test_file(data: str, test: str, label_key: str):
     """DATA's profiles and those of the file ``test`` in one AnnData, with the column :data:`TEST_FILE_COLUMN`
     saying train or test (the split ``--split-key`` takes): the test file's genes taken in DATA's order, refused
     where the two cannot be scored as one data set (missing genes, a sample in both, a class only in the test file,
-    values on different scales)."""
+    values on different scales); the test file's genes DATA lacks are left out, and said so."""
     import anndata as ad
 
     from ..bench.runner import _load_data
@@ -188,6 +188,10 @@ def with_test_file(data: str, test: str, label_key: str):
     if named:
         raise DataError(f"{named[0]} has a sample column {TEST_FILE_COLUMN!r}, the name --test gives its split; "
                         "rename it")
+    extra = held.var_names.difference(train.var_names)
+    if len(extra):
+        print(f"the --test file's {len(extra)} gene(s) not in DATA ({_shown(extra)}) left out: the models learn "
+              "DATA's genes")
     held = held[:, train.var_names].copy()   # the data layer reads either file as dense profiles
     both_sets = ad.concat([train, held], axis=0, join="outer", merge=None, uns_merge=None)
     both_sets.var = train.var.copy()
