@@ -10,10 +10,13 @@ from .runner import (
                      GAP_COLUMNS,
                      LEADERBOARD_COLUMNS,
                      METRIC_COLUMNS,
+                     TEST_FILE_COLUMN,
+                     join_test_file,
                      read_leaderboard,
                      run_benchmark,
                      upgrade_leaderboard,
 )
 
 __all__ = ["run_benchmark", "read_leaderboard", "budget_overrides", "parse_models", "BUDGET_TABLE", "BUDGETS",
-           "DEFAULT_MODELS", "ROWS", "LEADERBOARD_COLUMNS", "METRIC_COLUMNS", "GAP_COLUMNS", "upgrade_leaderboard"]
+           "DEFAULT_MODELS", "ROWS", "LEADERBOARD_COLUMNS", "METRIC_COLUMNS", "GAP_COLUMNS", "upgrade_leaderboard",
+           "join_test_file", "TEST_FILE_COLUMN"]

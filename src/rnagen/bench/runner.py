@@ -83,7 +83,7 @@ DPM_MAX_STEPS = 50
 _Method = Literal["linear", "mlp"]
 
 __all__ = ["run_benchmark", "reconstruction_method", "LEADERBOARD_COLUMNS", "METRIC_COLUMNS", "GAP_COLUMNS",
-           "read_leaderboard", "upgrade_leaderboard"]
+           "read_leaderboard", "upgrade_leaderboard", "join_test_file", "TEST_FILE_COLUMN"]
 
 #: the headline indicators (registry names, :data:`rnagen.metrics.METRICS`), in leaderboard order; each is
 #: also given ``_ci_low`` / ``_ci_high`` columns
@@ -158,6 +158,61 @@ def _load_data(data, label_key: str, what: str = "data"):
         raise DataError(f"no label column {label_key!r} in the {what}; columns: {list(data.obs.columns)} "
                         "(choose one with --label-key)")
     return data
+
+
+#: the sample column :func:`join_test_file` adds, saying which file a sample came from: the split ``split_key`` takes
+TEST_FILE_COLUMN = "rnagen_test_file"
+
+
+def _shown(names) -> str:
+    names = [repr(str(x)) for x in names]
+    return ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+
+
+def join_test_file(data, test, label_key: str):
+    """The training profiles ``data`` and the held-out profiles of the file ``test`` (a published split in two
+    files, ``rnagen benchmark --test``) as one AnnData whose column :data:`TEST_FILE_COLUMN` says train or test, for
+    :func:`run_benchmark`'s ``split_key``; with the line to print where the test file's genes that ``data`` lacks
+    are left out (else ``None``). The test file's genes are taken in ``data``'s order; refused where the two cannot
+    be scored as one data set (a gene missing, a sample in both, a class only in the test file, values on a recorded
+    log scale in one file only)."""
+    import anndata as ad
+
+    from ..pp import log_state
+
+    train = _load_data(data, label_key)
+    held = _load_data(test, label_key, what="--test file")
+    missing = train.var_names.difference(held.var_names)
+    if len(missing):
+        raise DataError(f"the --test file lacks {len(missing)} of DATA's {train.n_vars} genes ({_shown(missing)}): "
+                        "give both files the same genes (rnagen data prepare --genes FILE on each)")
+    both = train.obs_names.intersection(held.obs_names)
+    if len(both):
+        raise DataError(f"{len(both)} sample name(s) in both DATA and the --test file ({_shown(both)}): the same "
+                        "sample on both sides of the split; remove them from one file")
+    new = sorted(set(held.obs[label_key].astype(str)) - set(train.obs[label_key].astype(str)))
+    if new:
+        raise DataError(f"class(es) of {label_key!r} in the --test file only ({_shown(new)}): no model learns a class "
+                        "it never saw; remove those samples from the test file")
+    a, b = log_state(train) or {}, log_state(held) or {}
+    if bool(a.get("logged")) != bool(b.get("logged")):
+        which, st = ("DATA", a) if a.get("logged") else ("the --test file", b)
+        raise DataError(f"{which} records log-scale values ({st.get('transform')}) and the other file does not: "
+                        "prepare both the same way (rnagen data prepare on each)")
+    named = [w for w, part in (("DATA", train), ("the --test file", held)) if TEST_FILE_COLUMN in part.obs]
+    if named:
+        raise DataError(f"{named[0]} has a sample column {TEST_FILE_COLUMN!r}, the name --test gives its split; "
+                        "rename it")
+    extra = held.var_names.difference(train.var_names)
+    note = (f"the --test file's {len(extra)} gene(s) not in DATA ({_shown(extra)}) left out: the models learn "
+            "DATA's genes") if len(extra) else None
+    held = held[:, train.var_names].copy()   # the data layer reads either file as dense profiles
+    joined = ad.concat([train, held], axis=0, join="outer", merge=None, uns_merge=None)
+    joined.var = train.var.copy()
+    joined.uns = dict(train.uns)
+    joined.obs[TEST_FILE_COLUMN] = ["train"] * train.n_obs + ["test"] * held.n_obs
+    joined.obs[label_key] = joined.obs[label_key].astype(str).astype("category")
+    return joined, note
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -126,11 +126,6 @@ def _benchmark(args: argparse.Namespace, data, label_key: str, data_name: str | 
     return 0
 
 
-#: the sample column that says which file a sample came from when the held-out profiles come in one of their own
-#: (``--test``): the split ``--split-key`` would take
-TEST_FILE_COLUMN = "rnagen_test_file"
-
-
 def cmd_benchmark(args: argparse.Namespace) -> int:
     """``rnagen benchmark DATA``: every requested model on DATA into ``--out``; returns the exit status."""
     if args.split_key is not None and args.test_size is not None:
@@ -145,60 +140,14 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         if given:
             raise DataError(f"--test gives the held-out profiles, one split, and {what} asks for another split; "
                             f"remove one")
-    data = with_test_file(args.data, args.test, label_key)
+    from ..bench import TEST_FILE_COLUMN, join_test_file
+
+    data, note = join_test_file(args.data, args.test, label_key)
+    if note:
+        print(note)
     args.split_key = TEST_FILE_COLUMN
     return _run(args, data, label_key, data_name=f"{Path(args.data).name} + {Path(args.test).name} (--test)",
                 inputs=(args.test,))
-
-
-def with_test_file(data: str, test: str, label_key: str):
-    """DATA's profiles and those of the file ``test`` in one AnnData, with the column :data:`TEST_FILE_COLUMN`
-    saying train or test (the split ``--split-key`` takes): the test file's genes taken in DATA's order, refused
-    where the two cannot be scored as one data set (missing genes, a sample in both, a class only in the test file,
-    values on different scales); the test file's genes DATA lacks are left out, and said so."""
-    import anndata as ad
-
-    from ..bench.runner import _load_data
-    from ..pp import log_state
-
-    def _shown(names) -> str:
-        names = [repr(str(x)) for x in names]
-        return ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
-
-    train = _load_data(data, label_key)
-    held = _load_data(test, label_key, what="--test file")
-    missing = train.var_names.difference(held.var_names)
-    if len(missing):
-        raise DataError(f"the --test file lacks {len(missing)} of DATA's {train.n_vars} genes ({_shown(missing)}): "
-                        "give both files the same genes (rnagen data prepare --genes FILE on each)")
-    both = train.obs_names.intersection(held.obs_names)
-    if len(both):
-        raise DataError(f"{len(both)} sample name(s) in both DATA and the --test file ({_shown(both)}): the same "
-                        "sample on both sides of the split; remove them from one file")
-    new = sorted(set(held.obs[label_key].astype(str)) - set(train.obs[label_key].astype(str)))
-    if new:
-        raise DataError(f"class(es) of {label_key!r} in the --test file only ({_shown(new)}): no model learns a class "
-                        "it never saw; remove those samples from the test file")
-    a, b = log_state(train) or {}, log_state(held) or {}
-    if bool(a.get("logged")) != bool(b.get("logged")):
-        which, st = ("DATA", a) if a.get("logged") else ("the --test file", b)
-        raise DataError(f"{which} records log-scale values ({st.get('transform')}) and the other file does not: "
-                        "prepare both the same way (rnagen data prepare on each)")
-    named = [w for w, part in (("DATA", train), ("the --test file", held)) if TEST_FILE_COLUMN in part.obs]
-    if named:
-        raise DataError(f"{named[0]} has a sample column {TEST_FILE_COLUMN!r}, the name --test gives its split; "
-                        "rename it")
-    extra = held.var_names.difference(train.var_names)
-    if len(extra):
-        print(f"the --test file's {len(extra)} gene(s) not in DATA ({_shown(extra)}) left out: the models learn "
-              "DATA's genes")
-    held = held[:, train.var_names].copy()   # the data layer reads either file as dense profiles
-    both_sets = ad.concat([train, held], axis=0, join="outer", merge=None, uns_merge=None)
-    both_sets.var = train.var.copy()
-    both_sets.uns = dict(train.uns)
-    both_sets.obs[TEST_FILE_COLUMN] = ["train"] * train.n_obs + ["test"] * held.n_obs
-    both_sets.obs[label_key] = both_sets.obs[label_key].astype(str).astype("category")
-    return both_sets
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

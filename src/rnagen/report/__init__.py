@@ -259,7 +259,7 @@ def write_report(out_dir: str | Path, *, path: str | Path | None = None, title: 
     lb_path = out / "leaderboard.json"
     if not lb_path.is_file():
         raise RunDirError(f"{out} has no leaderboard.json; run `rnagen benchmark ... --out {out}` first")
-    from ..bench.runner import upgrade_leaderboard
+    from ..bench.runner import TEST_FILE_COLUMN, upgrade_leaderboard
 
     lb = upgrade_leaderboard(json.loads(lb_path.read_text()))
     rows, directions, settings = lb["rows"], lb.get("directions", {}), lb.get("settings", {})
@@ -285,7 +285,7 @@ def write_report(out_dir: str | Path, *, path: str | Path | None = None, title: 
     html_text = tpl.render(
         title=ttl, settings=settings, main=main, gap=gap, extra=extra, figures=figures, version=__version__,
         membership=membership, failed=lb.get("failed") or {}, plots_left_out=left_out,
-        pca_components=PCA_COMPONENTS,
+        pca_components=PCA_COMPONENTS, test_file_column=TEST_FILE_COLUMN,
         generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     )
     dest = Path(path) if path is not None else out / "report.html"
