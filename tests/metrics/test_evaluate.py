@@ -1004,3 +1004,17 @@ def test_low_counts_that_are_not_whole_numbers_are_logged_as_the_held_out_counts
     logged = evaluate(R, np.log2(jittered + 1), **kw)
     assert logged.attrs["preprocessing"]["synthetic"] == "as is (log scale)"
     assert logged.set_index("name").loc["precision", "value"] > 0.8
+
+
+def test_two_resamples_give_intervals_that_contain_the_value():
+    """``--n-boot 2``: the interval of two replicates is Student's around the value, never one that misses it."""
+    rng = np.random.default_rng(5)
+    (R, yr), (S, ys), (T, yt) = _sets(rng, n=120)
+    df = evaluate(_adata(R, yr), _adata(S, ys), train=_adata(T, yt), label_key="tissue", n_boot=2,
+                  n_boot_expensive=2, k=5, classifier_seeds=(0,), epochs=2,
+                  metrics=["precision", "density", "coverage", "aa_ts", "aa_syn", "dcr_share", "dcr_ratio",
+                           "frechet_pca", "correlation_score", "wasserstein_mean", "mmd",
+                           "tstr_mlp_macro_f1", "tstr_mlp_auc", "detection_auc"])
+    rows = df[(df.group == "all") & df.value.notna()]
+    assert len(rows) >= 10
+    assert (rows.ci_low <= rows.value + 1e-12).all() and (rows.value <= rows.ci_high + 1e-12).all()

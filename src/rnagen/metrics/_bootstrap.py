@@ -1,6 +1,15 @@
-"""Bootstrap confidence intervals (percentile method, rows resampled with replacement).
+"""Bootstrap confidence intervals (rows resampled with replacement).
 
-Two kinds:
+The interval of ``B`` replicates (:func:`bootstrap_ci`): from ``B = 200`` on the percentile interval (each 2.5%
+tail then holds at least five replicates); with fewer, ``estimate +- t(B - 1) * SE``, SE the replicates' standard
+deviation and ``t(B - 1)`` Student's quantile. A percentile interval reads its bounds off the outermost
+replicates, which at a few dozen replicates sit inside the distribution's 2.5% tails (the interval covers the true
+value less often than its level says) and at B = 2 need not contain the estimate at all; Efron & Tibshirani (1993,
+ch. 6 and 13) take 25-200 replicates for a standard error and many more for percentiles. The t quantile carries
+the uncertainty of an SE read from ``B`` replicates, so the interval holds its level at any ``B >= 2`` (wide at
+small ``B``).
+
+Two kinds of replicates:
 
 - :func:`mean_ci`: the metric is a mean of per-sample terms computed once (precision, coverage, AA terms,
   DCR shares, classifier correctness on the test set). The neighbour structure (k-NN balls of the reference
@@ -9,7 +18,7 @@ Two kinds:
   score, MMD, per-gene distances); fewer resamples (default 20 in :func:`rnagen.metrics.evaluate`).
   Resampling with replacement duplicates rows, which by itself moves every between-set distance (FD, MMD,
   Wasserstein grow, the correlation score drops), so the replicates are re-centred on the estimate before
-  taking percentiles (:func:`centred_ci`): the interval shows the sampling spread around the estimate.
+  the interval is read (:func:`centred_ci`): the interval shows the sampling spread around the estimate.
 
 Every resample is drawn over the terms or rows in an order set by their content (terms sorted by value, rows by
 :func:`~rnagen.metrics._classifiers.canonical_order`): a file with its rows in another order gets the same
@@ -29,16 +38,25 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+PERCENTILE_MIN_REPLICATES = 200
 
-def percentile_ci(samples: npt.ArrayLike, *, level: float = 0.95) -> tuple[float, float]:
-    """Two-sided percentile interval of bootstrap replicates (NaN replicates ignored)."""
+
+def bootstrap_ci(estimate: float, samples: npt.ArrayLike, *, level: float = 0.95) -> tuple[float, float]:
+    """Two-sided interval from bootstrap replicates of ``estimate`` (NaN replicates ignored): the percentile
+    interval from :data:`PERCENTILE_MIN_REPLICATES` replicates on, below that ``estimate +- t(B - 1) * SE``
+    (see the module's text); NaN with fewer than two finite replicates or a non-finite estimate."""
     s = np.asarray(samples, dtype=np.float64)
     s = s[np.isfinite(s)]
-    if s.size == 0:
+    if s.size < 2 or not np.isfinite(estimate):
         return float("nan"), float("nan")
     a = (1.0 - level) / 2.0
-    lo, hi = np.quantile(s, [a, 1.0 - a])
-    return float(lo), float(hi)
+    if s.size >= PERCENTILE_MIN_REPLICATES:
+        lo, hi = np.quantile(s, [a, 1.0 - a])
+        return float(lo), float(hi)
+    from scipy.stats import t as student_t
+
+    half = float(student_t.ppf(1.0 - a, s.size - 1)) * float(s.std(ddof=1))
+    return float(estimate) - half, float(estimate) + half
 
 
 def content_order(a: Any) -> np.ndarray:
@@ -73,22 +91,22 @@ def mean_ci(terms: np.ndarray, *, n_boot: int, rng: np.random.Generator, level: 
         idx = rng.integers(0, t.size, size=(m, t.size))
         reps.append(t[idx].mean(1))
         done += m
-    return percentile_ci(np.concatenate(reps), level=level)
+    return bootstrap_ci(float(t.mean()), np.concatenate(reps), level=level)
 
 
 def centred_ci(estimate: float, samples: npt.ArrayLike, *, level: float = 0.95) -> tuple[float, float]:
-    """Percentile interval of the replicates shifted so that their mean equals ``estimate``."""
+    """:func:`bootstrap_ci` of the replicates shifted so that their mean equals ``estimate``."""
     s = np.asarray(samples, dtype=np.float64)
     s = s[np.isfinite(s)]
     if s.size == 0 or not np.isfinite(estimate):
         return float("nan"), float("nan")
-    return percentile_ci(s - s.mean() + estimate, level=level)
+    return bootstrap_ci(estimate, s - s.mean() + estimate, level=level)
 
 
 def stat_ci(fn: Callable[..., float], arrays: Sequence[np.ndarray], *, n_boot: int, rng: np.random.Generator,
             level: float = 0.95, estimate: float | None = None) -> tuple[float, float]:
     """CI of ``fn(*arrays)`` with the rows of every array resampled independently ``n_boot`` times
-    (re-centred on ``estimate`` when given, see :func:`centred_ci`)."""
+    (re-centred on ``estimate`` when given, see :func:`centred_ci`; else around ``fn(*arrays)``)."""
     if n_boot <= 0:
         return float("nan"), float("nan")
     orders = [content_order(a) for a in arrays]
@@ -98,7 +116,7 @@ def stat_ci(fn: Callable[..., float], arrays: Sequence[np.ndarray], *, n_boot: i
         reps.append(float(fn(*res)))
     if estimate is not None:
         return centred_ci(estimate, reps, level=level)
-    return percentile_ci(reps, level=level)
+    return bootstrap_ci(float(fn(*arrays)), reps, level=level)
 
 
 def m_out_of_n_ci(fn: Callable[..., float], arrays: Sequence[np.ndarray], *, estimate: float, n_boot: int,
@@ -120,7 +138,7 @@ def m_out_of_n_ci(fn: Callable[..., float], arrays: Sequence[np.ndarray], *, est
     reps = reps[np.isfinite(reps)]
     if reps.size == 0:
         return float("nan"), float("nan")
-    return percentile_ci(estimate + scale * (reps - reps.mean()), level=level)
+    return bootstrap_ci(estimate, estimate + scale * (reps - reps.mean()), level=level)
 
 
 def combo_ci(terms: Sequence[np.ndarray], weights: Sequence[float], *, n_boot: int, rng: np.random.Generator,
@@ -128,8 +146,10 @@ def combo_ci(terms: Sequence[np.ndarray], weights: Sequence[float], *, n_boot: i
     """CI of ``sum_i w_i mean(terms_i)``, each term array resampled independently (e.g. AA_ts, the mean of
     its real and its synthetic half)."""
     reps = np.zeros(n_boot)
+    estimate = 0.0
     for t, w in zip(terms, weights):
         t = np.sort(np.asarray(t, np.float64).ravel())
         idx = rng.integers(0, len(t), size=(n_boot, len(t)))
         reps += w * t[idx].mean(1)
-    return percentile_ci(reps, level=level)
+        estimate += w * float(t.mean())
+    return bootstrap_ci(estimate, reps, level=level)

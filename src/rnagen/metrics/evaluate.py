@@ -26,7 +26,8 @@ the caller, since this package fits no model) each fidelity-type indicator also 
 the same held-out and training sets and ``gap_closed`` = 1 - d(synthetic) / d(floor), d the distance from the
 real-vs-real reference (the ceiling) on the indicator's side; see :mod:`rnagen.metrics.gap`.
 
-Confidence intervals (95 %, percentile bootstrap, see :mod:`rnagen.metrics._bootstrap`): metrics that are
+Confidence intervals (95 %, bootstrap: percentile intervals from 200 replicates on, Student-t intervals on the
+replicates' standard error below that, see :mod:`rnagen.metrics._bootstrap`): metrics that are
 means of per-profile terms (precision, recall, density, coverage, AA, DCR shares, accuracy) resample those
 terms ``n_boot`` times (default 1000) with the neighbour structure fixed; the others are recomputed on
 resampled rows ``n_boot_expensive`` times (default 20): Fréchet distances (on the projected features),
@@ -321,7 +322,7 @@ def _check_options(*, k, n_boot, n_boot_expensive, epochs, seed, classifier_seed
     if not opts["classifier_seeds"]:
         raise ConfigError("classifier_seeds must name at least one seed")
     for name in ("n_boot", "n_boot_expensive"):
-        if opts[name] == 1:   # a percentile interval of one replicate is that replicate: a CI of width 0
+        if opts[name] == 1:   # one replicate has no spread: no interval
             raise ConfigError(f"{name} = 1 gives no interval (one resample); use 0 for point values without CIs, "
                               "or at least 2 (more give steadier intervals)")
     return opts

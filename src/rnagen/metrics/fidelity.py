@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from . import _knn
-from ._bootstrap import centred_ci, content_order, mean_ci, percentile_ci, resample_counts, stat_ci
+from ._bootstrap import bootstrap_ci, centred_ci, content_order, mean_ci, resample_counts, stat_ci
 from ._checks import check_k, check_sets
 from ._registry import Scored, register, scorer
 
@@ -422,6 +422,6 @@ def score_per_gene(ctx: EvalContext) -> Scored:
         if ctx.wants(m):
             r = np.asarray(reps[m])
             dev = scale * (r - r.mean()) if r.size else r  # no replicates (n_boot_expensive=0): no CI
-            rows.append(ctx.row(m, val[m], percentile_ci(val[m] + dev), refs.get(m, np.nan),
+            rows.append(ctx.row(m, val[m], bootstrap_ci(val[m], val[m] + dev), refs.get(m, np.nan),
                                 n_boot=ctx.n_boot_expensive))
     return Scored(rows)

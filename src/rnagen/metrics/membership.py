@@ -45,9 +45,10 @@ distinct score, ties giving a diagonal segment: the mean over random tie-breakin
 reached at each FPR. With ``n`` non-members and scores that carry no information the expected TPR at FPR
 ``alpha`` on this curve is ``(floor(alpha n) + 1) / (n + 1)`` (:func:`chance_tpr`), which is above ``alpha``
 when ``n`` is small (0.028 at ``alpha = 0.01`` with 35 non-members): that is the target the rows carry.
-Confidence intervals: percentile bootstrap over the members and the non-members (resampled separately, the
-attack's scores held fixed, as the other neighbour indicators do). They do not include the variation of
-what the attacks fit (LOGAN's classifier, the densities), which on small reference sets can be larger.
+Confidence intervals: bootstrap (:func:`rnagen.metrics._bootstrap.bootstrap_ci`) over the members and the
+non-members (resampled separately, the attack's scores held fixed, as the other neighbour indicators do). They do
+not include the variation of what the attacks fit (LOGAN's classifier, the densities), which on small reference
+sets can be larger.
 """
 from __future__ import annotations
 
@@ -61,7 +62,7 @@ import numpy as np
 import torch
 
 from . import _knn
-from ._bootstrap import percentile_ci
+from ._bootstrap import bootstrap_ci
 from ._registry import Scored, register, scorer
 
 if TYPE_CHECKING:
@@ -416,9 +417,11 @@ def chance_tpr(alpha: float, n_nonmembers: int) -> float:
 
 
 def _bootstrap(scores: Mapping[str, np.ndarray], n_pos: int, *, n_boot: int, rng: np.random.Generator,
-               chunk: int = 100) -> dict[str, dict[str, tuple[float, float]]]:
-    """Percentile CIs of every statistic of every attack; members and non-members resampled separately (one
-    draw shared by the attacks, as counts per profile), the scores held fixed."""
+               values: Mapping[str, Mapping[str, float]], chunk: int = 100
+               ) -> dict[str, dict[str, tuple[float, float]]]:
+    """CIs of every statistic of every attack around its value in ``values`` (attack -> statistic -> value);
+    members and non-members resampled separately (one draw shared by the attacks, as counts per profile), the
+    scores held fixed."""
     n = len(next(iter(scores.values())))
     n_neg = n - n_pos
     rocs = {a: _Roc(s[:n_pos], s[n_pos:]) for a, s in scores.items()}
@@ -435,7 +438,7 @@ def _bootstrap(scores: Mapping[str, np.ndarray], n_pos: int, *, n_boot: int, rng
         for a, roc in rocs.items():
             for k, v in roc.statistics(wp, wn).items():
                 reps[a][k].append(v)
-    return {a: {k: percentile_ci(np.concatenate(v)) for k, v in st.items()} for a, st in reps.items()}
+    return {a: {k: bootstrap_ci(values[a][k], np.concatenate(v)) for k, v in st.items()} for a, st in reps.items()}
 
 
 @dataclass(frozen=True)
@@ -479,7 +482,8 @@ def membership_inference(members, nonmembers, synthetic, reference, *, attacks: 
     a = _audit(*(np.asarray(x, np.float32) for x in (members, nonmembers, synthetic, reference)), attacks=attacks,
                epsilon_quantile=epsilon_quantile, pca_dims=pca_dims, density=density, seed=seed, epochs=epochs)
     n_pos, n_neg = len(members), len(nonmembers)
-    ci = _bootstrap(a.scores, n_pos, n_boot=n_boot, rng=np.random.default_rng(seed)) if n_boot > 0 else {}
+    ci = (_bootstrap(a.scores, n_pos, n_boot=n_boot, rng=np.random.default_rng(seed), values=a.values)
+          if n_boot > 0 else {})
     chance = {k: (0.5 if al is None else chance_tpr(al, n_neg)) for k, (al, _) in STATISTICS.items()}
     return {att: {**v, **{f"{k}_ci": ci.get(att, {}).get(k, (math.nan, math.nan)) for k in v}, "chance": chance}
             for att, v in a.values.items()}
@@ -655,7 +659,8 @@ def score_membership(ctx: EvalContext) -> Scored:
     model = _audit(M, N, ctx.synthetic, Rf, reference_side=side, **kw)
     ideal = _audit(M, N, p["independent"], Rf, reference_side=side, **kw)
     copies = _audit(M, N, ctx.train, Rf, reference_side=side, **kw)
-    ci = _bootstrap(model.scores, len(M), n_boot=ctx.n_boot, rng=ctx.stream("membership")) if ctx.n_boot > 0 else {}
+    ci = (_bootstrap(model.scores, len(M), n_boot=ctx.n_boot, rng=ctx.stream("membership"), values=model.values)
+          if ctx.n_boot > 0 else {})
     rows = []
     for a in attacks:
         for k, (alpha, _) in STATISTICS.items():

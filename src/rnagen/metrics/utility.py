@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..utils import label_text
-from ._bootstrap import centred_ci, mean_ci, percentile_ci
+from ._bootstrap import bootstrap_ci, centred_ci, mean_ci
 from ._classifiers import Kind, canonical_order, fit_classifier
 from ._registry import Scored, register, scorer
 
@@ -185,7 +185,7 @@ def _tstr_rows(ctx: EvalContext, clf: str, res: dict, ref: dict | None, cr: np.n
     if ctx.wants(auc):
         reps = np.asarray(reps_auc, np.float64)   # all NaN where the AUC is undefined (one held-out class)
         dev = np.sqrt(m_auc / len(cr)) * (reps - np.nanmean(reps)) if np.isfinite(reps).any() else reps
-        rows.append(ctx.row(auc, res["auc"], percentile_ci(res["auc"] + dev), ref["auc"] if ref else np.nan,
+        rows.append(ctx.row(auc, res["auc"], bootstrap_ci(res["auc"], res["auc"] + dev), ref["auc"] if ref else np.nan,
                             n_boot=ctx.n_boot_expensive))
     if ctx.wants(f1):
         # per-class breakdown: F1 per class (mean over seeds), reference = TRTR per class
