@@ -4,6 +4,7 @@ stability in 500 dimensions, the split, and the CLI's --reference."""
 from __future__ import annotations
 
 import json
+from statistics import NormalDist
 
 import numpy as np
 import pytest
@@ -444,3 +445,35 @@ def test_cli_bad_reference_is_one_line_exit_2(cli_sets, capsys, case, match):
     assert rc == 2 and len(lines) == 1 and lines[0].startswith("rnagen: error:"), cap.err
     assert match in lines[0] and "Traceback" not in cap.err
     assert not out.exists()
+
+
+def test_the_verdict_reads_student_t_intervals_by_t_and_does_not_judge_a_handful_of_resamples():
+    """An interval of fewer than 200 replicates is Student's (``bootstrap_ci``): its standard error and the
+    family-wise bound are read with t, not the normal; of two replicates a width-0 interval (they agreed) is not
+    taken as a measurement."""
+    from scipy.stats import t as student_t
+
+    def rows(v, n_boot):
+        out = {}
+        for a in mm.ATTACKS:
+            for k, (al, _) in mm.STATISTICS.items():
+                val = (v if (a, k) == ("ganleaks", "auc") else 0.5 if al is None else al)
+                half = (student_t.ppf(0.975, n_boot - 1) if n_boot else 1.96) * 0.02
+                out[mm.metric_name(a, k)] = {"value": val, "ci_low": val - half, "ci_high": val + half,
+                                             "n_boot": n_boot, "direction": None if al is None else f"target {al}"}
+        return out
+
+    m = 10   # 5 attacks x (AUC, TPR@FPR 0.1): FPR 0.01 is unresolved by 50 non-members
+    t_bound = student_t.ppf(1 - 0.025 / m, 19) * 0.02
+    normal_bound = NormalDist().inv_cdf(1 - 0.025 / m) * 2 * student_t.ppf(0.975, 19) * 0.02 / 3.92
+    assert normal_bound < t_bound
+    v = 0.5 + (normal_bound + t_bound) / 2   # beats chance read by the normal, not by t
+    assert mm.verdict(rows(v, 20), n_nonmembers=50).startswith("no attack beats chance (family-wise over 10")
+    assert mm.verdict(rows(0.5 + t_bound + 0.001, 20), n_nonmembers=50).startswith("1 of 5 attacks beat chance")
+    # a leaderboard entry (no replicate count: the benchmark's 1,000, percentile intervals): the normal reading
+    assert mm.verdict(rows(v, None), n_nonmembers=50).startswith("1 of 5")
+    few = rows(0.9, 2)
+    for r in few.values():
+        r["ci_low"] = r["ci_high"] = r["value"]
+    assert mm.verdict(few, n_nonmembers=50) == ("not judged (2 bootstrap resamples; a family-wise verdict needs "
+                                                "at least 20: --n-boot)")

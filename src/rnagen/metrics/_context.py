@@ -176,7 +176,7 @@ class EvalContext:
         (a data-dependent target, as text) is given."""
         info = METRICS[name]
         lo, hi = float(ci[0]), float(ci[1])
-        if info.lower is not None:   # a re-centred interval of a distance can reach below 0, which no value does
+        if info.lower is not None:   # a re-centred or Student-t interval can reach below 0, which no value does
             lo, hi = max(lo, info.lower), max(hi, info.lower)
         if info.upper is not None:   # nor can one of a share or an AUC pass 1
             lo, hi = min(lo, info.upper), min(hi, info.upper)

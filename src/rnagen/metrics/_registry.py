@@ -38,7 +38,7 @@ class MetricInfo:
     expensive: bool = False      # bootstrap by recomputation with fewer resamples
     reference: bool = True
     parts: tuple[str, ...] = ()
-    lower: float | None = None   # the least value it can take (distances: 0), where its CI is cut
+    lower: float | None = None   # the least value it can take (distances, shares: 0), where its CI is cut
     upper: float | None = None   # the greatest (shares, AUCs, correlations: 1), where its CI is cut
 
     @property
@@ -54,8 +54,8 @@ def register(name: str, *, family: str, direction: str | float, definition: str,
              needs: tuple[str, ...] = (), expensive: bool = False, reference: bool = True,
              parts: tuple[str, ...] = (), lower: float | None = None, upper: float | None = None) -> MetricInfo:
     """Add a metric to :data:`METRICS` (names are unique); ``lower`` / ``upper``: the least / greatest value it
-    can take (0 for a distance, 1 for a share, an AUC or a correlation), past which a re-centred bootstrap
-    interval is cut."""
+    can take (a distance: 0 and none; a share or an AUC: 0 and 1; a correlation: -1 and 1), past which a
+    bootstrap interval is cut (a re-centred or Student-t interval can reach past them, no value can)."""
     if name in METRICS:
         raise ValueError(f"metric {name!r} registered twice")
     info = MetricInfo(name, family, direction, definition, source, needs, expensive, reference, parts, lower,

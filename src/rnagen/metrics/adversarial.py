@@ -13,20 +13,20 @@ from ._registry import Scored, register, scorer
 if TYPE_CHECKING:
     from ._context import EvalContext
 
-register("aa_ts", upper=1.0, family="adversarial", direction=0.5,
+register("aa_ts", lower=0.0, upper=1.0, family="adversarial", direction=0.5,
          source="Yale, Dash, Dutta, Guyon, Pavao, Bennett 2020, Neurocomputing",
          definition="AA_ts = 1/2 [mean_T 1(d_TS > d_TT) + mean_S 1(d_ST > d_SS)] from 1-NN distances within "
                     "and across the real (T) and synthetic (S) sets; 0.5 ideal, ~1 separable, ~0 copying; "
                     "its distance from real data is read on its two halves (a set far from the data can "
                     "score AA_truth ~1 and AA_syn ~0, i.e. AA_ts ~0.5)",
          parts=("aa_truth", "aa_syn"))
-register("aa_truth", upper=1.0, family="adversarial", direction=0.5, source="Yale et al. 2020",
+register("aa_truth", lower=0.0, upper=1.0, family="adversarial", direction=0.5, source="Yale et al. 2020",
          definition="share of real profiles whose nearest synthetic profile is farther than their nearest "
                     "other real profile (the real half of AA_ts)")
-register("aa_syn", upper=1.0, family="adversarial", direction=0.5, source="Yale et al. 2020",
+register("aa_syn", lower=0.0, upper=1.0, family="adversarial", direction=0.5, source="Yale et al. 2020",
          definition="share of synthetic profiles whose nearest real profile is farther than their nearest "
                     "other synthetic profile (the synthetic half of AA_ts)")
-register("privacy_loss", family="adversarial", direction=0.0, needs=("train",), reference=False,
+register("privacy_loss", lower=-1.0, upper=1.0, family="adversarial", direction=0.0, needs=("train",), reference=False,
          source="Yale et al. 2020",
          definition="AA_ts(real held-out, synthetic) - AA_ts(real training, synthetic); large when the "
                     "synthetic set sits closer to the training profiles than to unseen ones")

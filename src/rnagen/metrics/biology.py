@@ -67,41 +67,49 @@ _DE_DEF = ("each class vs the rest on log-scale data (Welch t-test, or Mann-Whit
            "|log2FC| >= min_lfc, defaults 0.05 and 1); synthetic DE genes vs real held-out DE genes, counts "
            "pooled over classes: ")
 
-register("de_precision_up", upper=1.0, family="biology", direction="higher", needs=("labels",), source=_DE_SRC,
+register("de_precision_up", lower=0.0, upper=1.0,
+         family="biology", direction="higher", needs=("labels",), source=_DE_SRC,
          definition=_DE_DEF + "share of the synthetic up-regulated DE genes that are up in real")
-register("de_recall_up", upper=1.0, family="biology", direction="higher", needs=("labels",), source=_DE_SRC,
+register("de_recall_up", lower=0.0, upper=1.0, family="biology", direction="higher", needs=("labels",), source=_DE_SRC,
          definition=_DE_DEF + "share of the real up-regulated DE genes that are up in synthetic")
-register("de_precision_down", upper=1.0, family="biology", direction="higher", needs=("labels",), source=_DE_SRC,
+register("de_precision_down", lower=0.0, upper=1.0,
+         family="biology", direction="higher", needs=("labels",), source=_DE_SRC,
          definition=_DE_DEF + "share of the synthetic down-regulated DE genes that are down in real")
-register("de_recall_down", upper=1.0, family="biology", direction="higher", needs=("labels",), source=_DE_SRC,
+register("de_recall_down", lower=0.0, upper=1.0,
+         family="biology", direction="higher", needs=("labels",), source=_DE_SRC,
          definition=_DE_DEF + "share of the real down-regulated DE genes that are down in synthetic")
-register("de_f1", upper=1.0, family="biology", direction="higher", needs=("labels",), source=_DE_SRC,
+register("de_f1", lower=0.0, upper=1.0, family="biology", direction="higher", needs=("labels",), source=_DE_SRC,
          definition=_DE_DEF + "F1 of up and down calls together (a gene counts as found when called in the "
                               "same direction); per class in the per-class rows")
-register("de_lfc_spearman", upper=1.0, family="biology", direction="higher", needs=("labels",), source=_DE_SRC,
+register("de_lfc_spearman", lower=-1.0, upper=1.0,
+         family="biology", direction="higher", needs=("labels",), source=_DE_SRC,
          definition="Spearman correlation of the log2 fold changes (class vs rest) of real held-out and "
                     "synthetic profiles over all genes, mean over classes")
 _CO_DEF = ("pooled within-class gene-gene Pearson correlation network (each class centred on its mean), edge "
            "where |r| > threshold (default 0.3): ")
-register("coexpr_edge_precision", upper=1.0, family="biology", direction="higher", needs=("labels",),
+register("coexpr_edge_precision", lower=0.0, upper=1.0, family="biology", direction="higher", needs=("labels",),
          source=_COEXPR_SRC,
          definition=_CO_DEF + "share of the synthetic edges that are real held-out edges")
-register("coexpr_edge_recall", upper=1.0, family="biology", direction="higher", needs=("labels",),
+register("coexpr_edge_recall", lower=0.0, upper=1.0, family="biology", direction="higher", needs=("labels",),
          source=_COEXPR_SRC,
          definition=_CO_DEF + "share of the real held-out edges found in the synthetic network")
-register("coexpr_edge_f1", upper=1.0, family="biology", direction="higher", needs=("labels",), source=_COEXPR_SRC,
+register("coexpr_edge_f1", lower=0.0, upper=1.0,
+         family="biology", direction="higher", needs=("labels",), source=_COEXPR_SRC,
          definition=_CO_DEF + "F1 of edge precision and recall; per class (classes with enough profiles) "
                               "in the per-class rows")
-register("coexpr_corr", upper=1.0, family="biology", direction="higher", needs=("labels",), source=_COEXPR_SRC,
+register("coexpr_corr", lower=-1.0, upper=1.0,
+         family="biology", direction="higher", needs=("labels",), source=_COEXPR_SRC,
          definition=_CO_DEF + "Pearson correlation of the real and synthetic correlation matrices' upper "
                               "triangles")
 _CONC_DEF = ("multinomial logistic regression trained on real held-out and on synthetic profiles; per class, "
              "genes ranked by |coefficient| (or permutation importance): ")
-register("concordance_jaccard", upper=1.0, family="biology", direction="higher", needs=("labels",), source=_CONC_SRC,
+register("concordance_jaccard", lower=0.0, upper=1.0,
+         family="biology", direction="higher", needs=("labels",), source=_CONC_SRC,
          definition=_CONC_DEF + "Jaccard overlap of the top-k genes (default k = 20), mean over classes")
-register("concordance_spearman", upper=1.0, family="biology", direction="higher", needs=("labels",), source=_CONC_SRC,
+register("concordance_spearman", lower=-1.0, upper=1.0,
+         family="biology", direction="higher", needs=("labels",), source=_CONC_SRC,
          definition=_CONC_DEF + "Spearman correlation of the importances over all genes, mean over classes")
-register("geneset_ks", upper=1.0, family="biology", direction="lower", needs=("gene_sets",), source=_GS_SRC,
+register("geneset_ks", lower=0.0, upper=1.0, family="biology", direction="lower", needs=("gene_sets",), source=_GS_SRC,
          definition="per gene set, the Kolmogorov-Smirnov distance between the real held-out and synthetic "
                     "distributions of the per-sample set score (mean z-score of the set's genes); mean over "
                     "the sets (evaluate(..., gene_sets=...), rnagen evaluate --gene-sets FILE.gmt)")

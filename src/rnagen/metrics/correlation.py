@@ -12,7 +12,7 @@ from ._registry import Scored, register, scorer
 if TYPE_CHECKING:
     from ._context import EvalContext
 
-register("correlation_score", upper=1.0, family="correlation", direction="higher", expensive=True,
+register("correlation_score", lower=-1.0, upper=1.0, family="correlation", direction="higher", expensive=True,
          source="Viñas, Andrés-Terré, Liò, Bryson 2022, Bioinformatics (adversarial generation of gene "
                 "expression data)",
          definition="Pearson correlation between the upper triangles of the gene-gene distance matrices "

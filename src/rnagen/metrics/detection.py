@@ -13,7 +13,7 @@ from .utility import macro_auc
 if TYPE_CHECKING:
     from ._context import EvalContext
 
-register("detection_auc", upper=1.0, family="detection", direction=0.5, expensive=True,
+register("detection_auc", lower=0.0, upper=1.0, family="detection", direction=0.5, expensive=True,
          source="Lopez-Paz & Oquab 2017 (classifier two-sample tests); synthcity's detection metrics",
          definition="cross-validated ROC AUC of an MLP trained to separate real from synthetic profiles "
                     "(at most 2,500 of each in evaluate(), 5,000 by default); 0.5 = indistinguishable, 1 = separable")

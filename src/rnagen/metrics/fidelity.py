@@ -25,15 +25,17 @@ from ._registry import Scored, register, scorer
 if TYPE_CHECKING:
     from ._context import EvalContext
 
-register("precision", upper=1.0, family="fidelity", direction="higher", source="Kynkäänniemi et al. 2019, NeurIPS",
+register("precision", lower=0.0, upper=1.0,
+         family="fidelity", direction="higher", source="Kynkäänniemi et al. 2019, NeurIPS",
          definition="share of synthetic profiles inside at least one real k-NN ball (radius = distance to the "
                     "k-th nearest real neighbour, membership with <=)")
-register("recall", upper=1.0, family="fidelity", direction="higher", source="Kynkäänniemi et al. 2019, NeurIPS",
+register("recall", lower=0.0, upper=1.0,
+         family="fidelity", direction="higher", source="Kynkäänniemi et al. 2019, NeurIPS",
          definition="share of real profiles inside at least one synthetic k-NN ball")
-register("density", family="fidelity", direction=1.0, source="Naeem et al. 2020, ICML",
+register("density", lower=0.0, family="fidelity", direction=1.0, source="Naeem et al. 2020, ICML",
          definition="mean over synthetic profiles of (number of real k-NN balls containing it) / k; about 1 "
                     "when the two sets are drawn from one distribution ((k+1)/k for identical sets with <=)")
-register("coverage", upper=1.0, family="fidelity", direction="higher", source="Naeem et al. 2020, ICML",
+register("coverage", lower=0.0, upper=1.0, family="fidelity", direction="higher", source="Naeem et al. 2020, ICML",
          definition="share of real profiles whose k-NN ball contains at least one synthetic profile")
 register("frechet_pca", lower=0.0, family="fidelity", direction="lower", expensive=True,
          source="Heusel et al. 2017 (FID), in a PCA space fitted on the real training set",

@@ -62,7 +62,7 @@ import numpy as np
 import torch
 
 from . import _knn
-from ._bootstrap import bootstrap_ci
+from ._bootstrap import PERCENTILE_MIN_REPLICATES, bootstrap_ci
 from ._registry import Scored, register, scorer
 
 if TYPE_CHECKING:
@@ -116,7 +116,7 @@ def metric_name(attack: str, statistic: str) -> str:
 # (chance_tpr), which the registry's value approaches with many non-members.
 for _attack, (_label, _definition, _source) in ATTACKS.items():
     for _stat, (_alpha, _stat_def) in STATISTICS.items():
-        register(metric_name(_attack, _stat), upper=1.0, family="membership",
+        register(metric_name(_attack, _stat), lower=0.0, upper=1.0, family="membership",
                  direction=0.5 if _alpha is None else _alpha, needs=("train",), source=_source,
                  definition=f"{_stat_def}; attack: {_definition}; members = training profiles subsampled to the "
                             "number of non-members (held-out profiles); reference = the value of an independent "
@@ -490,6 +490,11 @@ def membership_inference(members, nonmembers, synthetic, reference, *, attacks: 
 
 
 # --------------------------------------------------------------------------------------------- verdict
+#: the fewest bootstrap replicates whose interval the verdict reads: of two or three, replicates that happen to
+#: agree (a TPR at a low FPR takes few values) give an interval of width 0, and any value off chance would count
+MIN_VERDICT_REPLICATES = 20
+
+
 def verdict(rows: Mapping[str, Mapping[str, Any]], *, n_nonmembers: int | None = None) -> str:
     """A plain-language line: which attacks beat chance, judged family-wise over every attack and statistic.
 
@@ -499,12 +504,15 @@ def verdict(rows: Mapping[str, Mapping[str, Any]], *, n_nonmembers: int | None =
     chance level, 1 / (n + 1), sits above 0.01). With 5 attacks and 3 statistics, 95% intervals read one by one
     call a clean generator leaky in about one audit in four; so the lower bound is taken at the one-sided level
     0.025 / m for the m statistics judged (Bonferroni), from the 95% interval by the normal approximation
-    (standard error = its width / 3.92). An attack beats chance when that bound lies above the chance level
-    (the row's target direction; 0.5 for the AUC). ``n_nonmembers``: the audit's, where known (else FPR 0.01
-    counts as unresolved where its chance level is above 0.02, under 50 non-members).
+    (standard error = its width / 3.92), or, for a row of ``n_boot`` < 200 replicates (a Student-t interval,
+    :func:`rnagen.metrics._bootstrap.bootstrap_ci`), by Student's t with ``n_boot - 1`` degrees of freedom. Rows
+    of fewer than :data:`MIN_VERDICT_REPLICATES` replicates are not judged. An attack beats chance when that
+    bound lies above the chance level (the row's target direction; 0.5 for the AUC). ``n_nonmembers``: the
+    audit's, where known (else FPR 0.01 counts as unresolved where its chance level is above 0.02, under 50
+    non-members).
     """
-    judged: list[tuple[str, str, float, float, float, float]] = []
-    unresolved = False
+    judged: list[tuple[str, str, float, float, float, float, int | None]] = []
+    unresolved, few = False, 0
     for att, (label, _, _) in ATTACKS.items():
         for stat, (alpha, _) in STATISTICS.items():
             r = rows.get(metric_name(att, stat))
@@ -522,13 +530,28 @@ def verdict(rows: Mapping[str, Mapping[str, Any]], *, n_nonmembers: int | None =
             lo, hi = r.get("ci_low"), r.get("ci_high")
             if lo is None or hi is None or not (math.isfinite(float(lo)) and math.isfinite(float(hi))):
                 continue
-            judged.append((att, stat, float(r["value"]), float(lo), float(hi), chance))
+            b = r.get("n_boot")
+            b = None if b is None else int(b)
+            if b is not None and 0 < b < MIN_VERDICT_REPLICATES:
+                few = b
+                continue
+            judged.append((att, stat, float(r["value"]), float(lo), float(hi), chance, b))
     if not judged:
+        if few:
+            return (f"not judged ({few} bootstrap resamples; a family-wise verdict needs at "
+                    f"least {MIN_VERDICT_REPLICATES}: --n-boot)")
         return "membership inference: not measured"
-    z = NormalDist().inv_cdf(1.0 - 0.025 / len(judged))
+    level = 1.0 - 0.025 / len(judged)
+    z = NormalDist().inv_cdf(level)
     beaten: dict[str, list[str]] = {}
-    for att, stat, v, lo, hi, chance in judged:
-        bound = min(lo, v - z * (hi - lo) / 3.92)
+    for att, stat, v, lo, hi, chance, b in judged:
+        if b is not None and 2 <= b < PERCENTILE_MIN_REPLICATES:   # v +- t(b - 1) SE: the SE and the bound by t
+            from scipy.stats import t as student_t
+
+            se = (hi - lo) / (2.0 * float(student_t.ppf(0.975, b - 1)))
+            bound = min(lo, v - float(student_t.ppf(level, b - 1)) * se)
+        else:
+            bound = min(lo, v - z * (hi - lo) / 3.92)
         if bound > chance:
             what = {"auc": "AUC", "tpr_at_fpr01": "TPR@FPR 0.1", "tpr_at_fpr001": "TPR@FPR 0.01"}[stat]
             beaten.setdefault(att, []).append(f"{what} {v:.3g} (bound {bound:.3g} > chance {chance:.3g})")

@@ -14,7 +14,7 @@ from ._registry import Scored, register, scorer
 if TYPE_CHECKING:
     from ._context import EvalContext
 
-register("dcr_share", upper=1.0, family="privacy", direction=0.5, needs=("train",),
+register("dcr_share", lower=0.0, upper=1.0, family="privacy", direction=0.5, needs=("train",),
          source="distance to closest record (Park et al. 2018; synthcity / SynthEval 'DCR share')",
          definition="share of synthetic profiles strictly closer to their closest training profile than to "
                     "any held-out real profile (ties count 1/2); target n_train / (n_train + n_holdout), "
@@ -22,7 +22,7 @@ register("dcr_share", upper=1.0, family="privacy", direction=0.5, needs=("train"
 register("dcr_ratio", lower=0.0, family="privacy", direction=1.0, needs=("train",),
          source="distance to closest record",
          definition="median DCR to the training set / median DCR to the held-out set (< 1: memorisation)")
-register("near_copy_share", upper=1.0, family="privacy", direction="lower", needs=("train",),
+register("near_copy_share", lower=0.0, upper=1.0, family="privacy", direction="lower", needs=("train",),
          source="distance to closest record with a real-data threshold",
          definition="share of synthetic profiles closer to a training profile than 99% of held-out real "
                     "profiles are (threshold = 1% quantile of held-out-to-training DCR)")

@@ -22,16 +22,16 @@ if TYPE_CHECKING:
     from ._context import EvalContext
 
 for _clf in ("mlp", "logreg"):
-    register(f"tstr_{_clf}_accuracy", upper=1.0, family="utility", direction="higher", needs=("labels",),
+    register(f"tstr_{_clf}_accuracy", lower=0.0, upper=1.0, family="utility", direction="higher", needs=("labels",),
              source="Esteban et al. 2017 (TSTR); the paper's reverse validation",
              definition=f"accuracy on the real test set of a {_clf} classifier trained on synthetic profiles, "
                         "mean over seeds; reference: the same classifier trained on real training data (TRTR)")
-    register(f"tstr_{_clf}_macro_f1", upper=1.0, family="utility", direction="higher", needs=("labels",),
+    register(f"tstr_{_clf}_macro_f1", lower=0.0, upper=1.0, family="utility", direction="higher", needs=("labels",),
              source="Esteban et al. 2017 (TSTR)", definition="macro-averaged F1 of the same classifier")
-    register(f"tstr_{_clf}_auc", upper=1.0, family="utility", direction="higher", needs=("labels",),
+    register(f"tstr_{_clf}_auc", lower=0.0, upper=1.0, family="utility", direction="higher", needs=("labels",),
              source="Esteban et al. 2017 (TSTR)",
              definition="macro-averaged one-vs-rest ROC AUC of the same classifier (classes present in the test set)")
-register("augmentation_accuracy", upper=1.0, family="utility", direction="higher", needs=("labels", "train"),
+register("augmentation_accuracy", lower=0.0, upper=1.0, family="utility", direction="higher", needs=("labels", "train"),
          source="data augmentation check (e.g. Marouf et al. 2020)",
          definition="accuracy on the real test set of an MLP trained on real training + synthetic profiles; "
                     "reference: trained on real training data only")
