@@ -393,6 +393,7 @@ def test_cli_reference_set_is_used(cli_sets, capsys):
     assert rc == 0, cap.err
     assert "membership inference: 2 of 2 attacks beat chance (family-wise over 2 statistics; FPR 0.01 needs 100 " \
            "non-members): GAN-Leaks: AUC 1 (bound 1 > chance 0.5); MC set membership: AUC 1" in cap.out
+    assert "rough" not in cap.out   # 20 resamples: no note
     res = json.loads(out.read_text())
     assert res["inputs"]["n_reference"] == 20 and res["membership"]["reference_given"] is True
     assert [m["value"] for m in res["metrics"]] == [1.0, 1.0, 1.0]
@@ -412,6 +413,10 @@ def test_cli_reference_of_other_profiles_under_generic_ids_is_taken(cli_sets, ca
             "--label-key", "kind", "--metrics", "mia_ganleaks_auc", "--n-boot", "5", "--floor", "none"]
     rc, cap = _run([*argv, "--reference", fresh], capsys)
     assert rc == 0, cap.err
+    # 5 resamples: the intervals are called rough and no verdict is read off them
+    assert "note: --n-boot 5: intervals from fewer than 10 resamples are rough" in cap.out
+    assert "membership inference: not judged (5 bootstrap resamples; a family-wise verdict needs at least 20" \
+        in cap.out
     one = np.asarray(Ref + 8, np.float32)
     one[3] = train.X[3]   # t3: the training profile t3 itself
     rc, cap = _run([*argv, "--reference", _h5ad(tmp / "ref_one.h5ad", one, yf, "t")], capsys)

@@ -14,6 +14,9 @@ import math
 from ..errors import DataError, RnagenError
 from . import _types as T
 
+#: fewer bootstrap resamples than this give rough intervals, which the output says
+ROUGH_RESAMPLES = 10
+
 
 def _read(path: str, label_key: str | None):
     from ..data.io import LABELS_HINT
@@ -207,6 +210,11 @@ def _evaluate(args: argparse.Namespace, metrics: list[str] | None, ending: str) 
         print(f"note: {df.attrs['held_out_in_train']['note']}")
     if "label_note" in df.attrs:
         print(f"note: {df.attrs['label_note']}")
+    rough = [f"--{o.replace('_', '-')} {getattr(args, o)}" for o in ("n_boot", "n_boot_expensive")
+             if getattr(args, o) < ROUGH_RESAMPLES]
+    if rough:   # Student-t intervals (rnagen.metrics._bootstrap.bootstrap_ci) on an SE read from a few replicates
+        print(f"note: {' and '.join(rough)}: intervals from fewer than {ROUGH_RESAMPLES} resamples are rough "
+              "(Student-t on the resamples' spread: wide, or of width 0 where the few resamples happen to agree)")
     for key in ("sizes_note", "synthetic_size_note", "geneset_note", "reference_note", "fidelity_size_note"):
         if key in df.attrs:
             print(f"note: {df.attrs[key]}")
