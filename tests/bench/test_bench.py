@@ -134,6 +134,21 @@ def test_held_out_profiles_in_a_file_of_their_own(tmp_path, labelled_csv, capsys
     sp = pd.read_csv(tmp_path / "sp" / "leaderboard.csv", index_col="model")
     for col in ("precision", "density"):
         assert sp.loc["gaussian", col] == pytest.approx(got.loc["gaussian", col], rel=1e-5)
+    # two files written without their sample names, the label column first: each file's samples are sample_0,
+    # sample_1, ..., the same names for other profiles; the test file's are renamed, said, and score the same
+    for name, part in (("train_noid.csv", train), ("test_noid.csv", test)):
+        part[["kind", *genes]].to_csv(tmp_path / name, index=False)
+    capsys.readouterr()
+    assert main(["benchmark", str(tmp_path / "train_noid.csv"), "--test", str(tmp_path / "test_noid.csv"),
+                 *common, "--out", str(tmp_path / "noid")]) == 0
+    assert f"note: {len(test)} sample name(s) of the --test file name other profiles in DATA (generic ids of files " \
+           "written without their sample names?): the test file's renamed, 'sample_0' to 'sample_0_test'" \
+        in capsys.readouterr().out
+    split = json.loads((tmp_path / "noid" / "split.json").read_text())
+    assert split["test"] == [f"sample_{i}_test" for i in range(len(test))]
+    noid = pd.read_csv(tmp_path / "noid" / "leaderboard.csv", index_col="model")
+    for col in ("precision", "density"):
+        assert noid.loc["gaussian", col] == pytest.approx(got.loc["gaussian", col], rel=1e-5)
     # refused: a gene missing, a sample in both files, a class only in the test file, another split asked for,
     # values on a log scale in one file only, full profiles of the training file's samples alone
     test.drop(columns=[test.columns[3]]).to_csv(tmp_path / "fewer.csv")
@@ -144,7 +159,8 @@ def test_held_out_profiles_in_a_file_of_their_own(tmp_path, labelled_csv, capsys
                  "--out", str(tmp_path / "train.h5ad")]) == 0
     capsys.readouterr()
     cases = [(["train.csv", "--test", "fewer.csv"], "the --test file lacks 1 of DATA's 60 genes"),
-             (["train.csv", "--test", "shared.csv"], "1 sample name(s) in both DATA and the --test file ('S001')"),
+             (["train.csv", "--test", "shared.csv"], "1 sample(s) in both DATA and the --test file under the same "
+                                                      "name with the same values ('S001')"),
              (["train.csv", "--test", "new_class.csv"], "class(es) of 'kind' in the --test file only ('delta')"),
              (["train.csv", "--test", "test.csv", "--splits", "2"], "--test gives the held-out profiles, one split, "
                                                                     "and --splits asks for another split"),

@@ -207,6 +207,29 @@ def test_ids_in_the_second_column_behind_the_labels(small, tmp_path):
     _same(small, read(tmp_path / "y.csv", label_key="tissue"))
 
 
+def test_labels_first_and_no_sample_ids_at_all(small, tmp_path):
+    """label,genes...: a table written without its row names, the classes first and no id column: with the label
+    key (or classes before columns named as genes) the samples are sample_0, sample_1, ... in the file's order and
+    the classes their label; features not named as genes need the label key, and without it the error names the
+    column as classes and the way on (it offered --duplicates, which would merge each class into one sample)."""
+    df = _frame(small)
+    df.insert(0, "tissue", small.obs["tissue"].astype(str).to_numpy())
+    df.to_csv(tmp_path / "x.csv", index=False, float_format="%.9g")
+    for kw in ({"label_key": "tissue"}, {}):
+        got = read(tmp_path / "x.csv", **kw)
+        assert list(got.obs_names) == [f"sample_{i}" for i in range(small.n_obs)]
+        np.testing.assert_allclose(got.X, small.X, rtol=1e-6)
+        assert list(got.obs["tissue"].astype(str)) == list(small.obs["tissue"].astype(str))
+    other = df.copy()
+    other.columns = ["tissue", *[f"feature.{j}" for j in range(other.shape[1] - 1)]]
+    other.to_csv(tmp_path / "f.csv", index=False, float_format="%.9g")
+    assert list(read(tmp_path / "f.csv", label_key="tissue").obs_names)[:2] == ["sample_0", "sample_1"]
+    with pytest.raises(DataError, match=r"the sample ids repeat \d+ values over \d+ samples \(e\.g\. '.+'\): the "
+                                        r"first column looks like classes, not ids; if so, name it with "
+                                        r"--label-key \(the samples then get the ids sample_0, sample_1, \.\.\.\)"):
+        read(tmp_path / "f.csv")
+
+
 @pytest.mark.parametrize("form", ["{}.0", "X{}"], ids=["float", "R"])
 def test_entrez_ids_written_as_floats_or_by_r_are_read_as_ids(small, tmp_path, form):
     """Entrez ids written 9496.0 (a column that held a missing value) or X9496 (R's make.names) beside a label

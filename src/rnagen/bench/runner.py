@@ -175,7 +175,9 @@ def join_test_file(data, test, label_key: str):
     :func:`run_benchmark`'s ``split_key``; with the line to print where the test file's genes that ``data`` lacks
     are left out (else ``None``). The test file's genes are taken in ``data``'s order; refused where the two cannot
     be scored as one data set (a gene missing, a sample in both, a class only in the test file, values on a recorded
-    log scale in one file only)."""
+    log scale in one file only). A sample is in both where one name holds the same values in both files (up to
+    rounding); a name that holds other values in each (the generic ids ``sample_0``, ... of two files written
+    without their row names) names two samples, and the test file's is renamed (``sample_0_test``) and said so."""
     import anndata as ad
 
     from ..pp import log_state
@@ -188,8 +190,17 @@ def join_test_file(data, test, label_key: str):
                         "give both files the same genes (rnagen data prepare --genes FILE on each)")
     both = train.obs_names.intersection(held.obs_names)
     if len(both):
-        raise DataError(f"{len(both)} sample name(s) in both DATA and the --test file ({_shown(both)}): the same "
-                        "sample on both sides of the split; remove them from one file")
+        from ..metrics._knn import same_pairs
+
+        def dense(a):
+            x = a[both, train.var_names].X
+            return x.toarray() if hasattr(x, "toarray") else np.asarray(x)
+
+        same = both[same_pairs(dense(held), dense(train))]
+        if len(same):
+            raise DataError(f"{len(same)} sample(s) in both DATA and the --test file under the same name with the "
+                            f"same values ({_shown(same)}): the same sample on both sides of the split; remove them "
+                            "from one file")
     new = sorted(set(held.obs[label_key].astype(str)) - set(train.obs[label_key].astype(str)))
     if new:
         raise DataError(f"class(es) of {label_key!r} in the --test file only ({_shown(new)}): no model learns a class "
@@ -204,9 +215,24 @@ def join_test_file(data, test, label_key: str):
         raise DataError(f"{named[0]} has a sample column {TEST_FILE_COLUMN!r}, the name --test gives its split; "
                         "rename it")
     extra = held.var_names.difference(train.var_names)
-    note = (f"the --test file's {len(extra)} gene(s) not in DATA ({_shown(extra)}) left out: the models learn "
-            "DATA's genes") if len(extra) else None
+    notes = [f"the --test file's {len(extra)} gene(s) not in DATA ({_shown(extra)}) left out: the models learn "
+             "DATA's genes"] if len(extra) else []
     held = held[:, train.var_names].copy()   # the data layer reads either file as dense profiles
+    if len(both):   # other profiles under the same names: the test file's renamed, unique in the joined data
+        taken = set(map(str, train.obs_names)) | set(map(str, held.obs_names))
+        new_names = {}
+        for n in map(str, both):
+            m, i = f"{n}_test", 2
+            while m in taken:
+                m, i = f"{n}_test{i}", i + 1
+            taken.add(m)
+            new_names[n] = m
+        held.obs_names = pd.Index([new_names.get(str(n), str(n)) for n in held.obs_names])
+        first = next(iter(new_names.items()))
+        notes.append(f"{len(both)} sample name(s) of the --test file name other profiles in DATA (generic ids of "
+                     f"files written without their sample names?): the test file's renamed, {first[0]!r} to "
+                     f"{first[1]!r}")
+    note = "note: " + "; ".join(notes) if notes else None
     joined = ad.concat([train, held], axis=0, join="outer", merge=None, uns_merge=None)
     joined.var = train.var.copy()
     joined.uns = dict(train.uns)

@@ -1075,7 +1075,9 @@ def _ids_from_a_later_column(df: pd.DataFrame, *, label_key: str | None) -> pd.D
     """A first column of classes (repeated values; the label key's column, or at most half as many values as
     rows beside numeric columns named as genes) with the sample ids in a later text column
     (``subtype,sample_id,TP53,...``): the ids taken from the one text column whose values are all distinct, the
-    classes kept as a column under their header. Any other table as it is."""
+    classes kept as a column under their header; with no text column beside it at all (``label,TP53,...``, a
+    table written without its row names) the samples get ids ``sample_0``, ``sample_1``, ... in the file's
+    order. Any other table as it is."""
     idx = pd.Series([str(x).strip() for x in df.index])
     if len(idx) < 4 or not idx.duplicated().any():
         return df
@@ -1089,6 +1091,11 @@ def _ids_from_a_later_column(df: pd.DataFrame, *, label_key: str | None) -> pd.D
               and df.iloc[:, j].notna().all() and df.iloc[:, j].astype(str).str.strip().ne("").all()
               and not df.iloc[:, j].astype(str).str.strip().duplicated().any()
               and not _mostly_numeric(df.iloc[:, j].astype(str))]
+    if not unique and len(numeric) == df.shape[1]:   # no id column at all: the rows in the file's order
+        out = df.copy()
+        out.insert(0, name or "label", df.index.to_numpy())
+        out.index = pd.Index([f"sample_{i}" for i in range(len(out))])
+        return out
     if len(unique) != 1:
         return df
     j = unique[0]
@@ -3664,7 +3671,14 @@ def _labels_from_cls(lines: list[str], names: list[str], *, label_key: str | Non
 
 # ------------------------------------------------------------------------------------------ validation
 
-def _dup_message(source: str, axis: str, dup: pd.Index) -> str:
+def _dup_message(source: str, axis: str, dup: pd.Index, names: pd.Index | None = None) -> str:
+    """The error of repeated ``axis`` ids; where ``names`` (all the ids) repeat few values, as a column of classes
+    read as the ids does, it says how to name that column instead of offering to merge the samples."""
+    if axis == "sample" and names is not None and len(names) >= 4 and pd.Index(names).nunique() <= len(names) / 2:
+        return (f"{source}: the sample ids repeat {pd.Index(names).nunique()} values over {len(names)} samples "
+                f"(e.g. {str(dup[0])[:40]!r}): the first column looks like classes, not ids; if so, name it "
+                "with --label-key (the samples then get the ids sample_0, sample_1, ...), else make the ids unique "
+                "(or merge the repeats: rnagen data prepare --duplicates first|mean|sum)")
     return (f"{source}: duplicated {axis} ids ({len(dup)}, e.g. {str(dup[0])[:40]!r}); keep the first of each, "
             f"average or add them (rnagen data prepare --duplicates first|mean|sum), or make the {axis} ids unique")
 
@@ -3707,7 +3721,7 @@ def validate(adata, *, label_key: str | None = None, source: str = "data", allow
     for axis, names in (("sample", adata.obs_names), ("gene", adata.var_names)):
         dup = pd.Index(names)[pd.Index(names).duplicated()]
         if len(dup):
-            raise DataError(_dup_message(source, axis, dup))
+            raise DataError(_dup_message(source, axis, dup, pd.Index(names)))
     if label_key is not None:
         if label_key not in adata.obs.columns:
             cols = ", ".join(str(c)[:30] for c in list(adata.obs.columns)[:10]) or "none"
@@ -3746,7 +3760,7 @@ def _collapse(adata, *, axis: Literal["obs", "var"], how: Duplicates, source: st
     if not dup.any():
         return adata, 0
     if how == "error":
-        raise DataError(_dup_message(source, "sample" if axis == "obs" else "gene", names[dup]))
+        raise DataError(_dup_message(source, "sample" if axis == "obs" else "gene", names[dup], names))
     if axis == "obs" and label_key is not None and label_key in adata.obs.columns:
         labels = pd.Series(adata.obs[label_key].astype(str).to_numpy(), index=names)
         kinds = labels.groupby(level=0, sort=False).nunique()

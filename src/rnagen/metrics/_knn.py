@@ -325,6 +325,14 @@ def brute_force_knn(query, ref=None, *, k: int, exclude_self: bool = False) -> t
 _ROUNDING = (0.01, 0.005)
 
 
+def same_pairs(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """For each row ``i``, whether ``A[i]`` and ``B[i]`` hold the same values up to rounding (:data:`_ROUNDING`)
+    on every gene: one sample under its id in two files, one of them written with fewer decimals."""
+    A, B = np.asarray(A, np.float64), np.asarray(B, np.float64)
+    with np.errstate(invalid="ignore"):
+        return np.all(np.abs(A - B) <= _ROUNDING[0] + _ROUNDING[1] * np.abs(B), axis=1)
+
+
 def same_profiles(A: np.ndarray, B: np.ndarray) -> np.ndarray:
     """For each row of ``A``, whether it is a row of ``B`` up to rounding (:data:`_ROUNDING`): its nearest row of
     ``B`` (in a random projection) holds the same values within the tolerance on every gene. Exact hashes would
