@@ -220,6 +220,10 @@ def test_the_floor_is_the_class_gaussian_scored_like_the_model():
     assert "warning" not in few and "too few to tell them apart" in few and "rnagen benchmark" in few
     assert "of the validated run (before its refit" in describe_floor({**record, "refit_steps": 40})
     assert "of network 1 of the mixture" in describe_floor({**record, "members": [{"best_step": 20}]})
+    # with a guidance choice the score is the chosen pair's, not the best window's the line above it gives
+    guided = {**record, "guide": {"weights": [1.0, 1.5], "chosen": 1.5, "scores": [0.8, 0.9]}}
+    guided["final_score"] = _final_score(guided)
+    assert f"of the kept model at its chosen guidance {0.9:.3f} against" in describe_floor(guided)
     assert describe_floor({"best_score": 0.5, "n_val": 20}) is None and describe_floor(None) is None
 
 

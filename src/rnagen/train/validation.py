@@ -486,6 +486,9 @@ def describe_floor(v: dict[str, Any] | None) -> str | None:
     # record is its first network's
     what = ("the validated run (before its refit on every profile)" if v.get("refit_steps") else
             "network 1 of the mixture" if v.get("members") else "the kept model")
+    g = v.get("guide") or {}
+    if "guidance" in g or "scores" in g:   # _final_score: the chosen guidance's, not the best window's above
+        what += " at its chosen guidance"
     line = (f"validation score of {what} {model:.3f} against {floor:.3f} for the per-class Gaussian fitted to "
             f"the same profiles (on the same {v['n_val']} held-out profiles)")
     if model <= floor and int(v["n_val"]) >= MIN_VAL:
