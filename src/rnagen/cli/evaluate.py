@@ -310,10 +310,12 @@ def register(sub) -> None:
     p.add_argument("--k", type=T.integer(">= 1"), default=10,
                    help="neighbourhood size for precision/recall/density/coverage (default: 10)")
     p.add_argument("--n-boot", type=T.integer(">= 2"), default=1000,
-                   help="bootstrap resamples for per-profile-mean metrics (default: 1000)")
+                   help="bootstrap resamples of per-profile terms (DCR shares, accuracies, membership attacks; "
+                        "default: 1000)")
     p.add_argument("--n-boot-expensive", type=T.integer(">= 2"), default=20,
-                   help="bootstrap resamples for recomputed metrics (Fréchet, MMD, correlation, F1/AUC, ...; "
-                        "default: 20)")
+                   help="recomputations for the other metrics: subsamples of both sets for precision, recall, "
+                        "density, coverage and AA; resampled rows for Fréchet, MMD, correlation, F1/AUC, ... "
+                        "(default: 20)")
     p.add_argument("--seed", type=T.seed, default=0,
                    help="seed of bootstrap, subsamples and classifiers (default: 0); each indicator draws from a "
                         "stream of its own, so its numbers do not depend on --metrics")

@@ -11,9 +11,11 @@ small ``B``).
 
 Two kinds of replicates:
 
-- :func:`mean_ci`: the metric is a mean of per-sample terms computed once (precision, coverage, AA terms,
-  DCR shares, classifier correctness on the test set). The neighbour structure (k-NN balls of the reference
-  set) is held fixed and only the evaluated rows are resampled; cheap, so many resamples (default 1000).
+- :func:`mean_ci`: the metric is a mean of per-sample terms computed once (DCR shares, classifier correctness on
+  the test set). The neighbour structure (the sets the terms are measured against) is held fixed and only the
+  evaluated rows are resampled; cheap, so many resamples (default 1000), but blind to the variation of the other
+  sets: precision, recall, density, coverage and AA take subsamples of both sets instead
+  (:meth:`rnagen.metrics._context.EvalContext.neighbour_ci`).
 - :func:`stat_ci`: the statistic is recomputed on resampled rows of each input (Fréchet distance, correlation
   score, MMD, per-gene distances); fewer resamples (default 20 in :func:`rnagen.metrics.evaluate`).
   Resampling with replacement duplicates rows, which by itself moves every between-set distance (FD, MMD,
@@ -28,7 +30,8 @@ For statistics that are costly at 17,000 profiles (correlation score, per-gene d
 at most 2,000 rows per set and their spread is rescaled (:func:`m_out_of_n_ci`).
 
 Recomputing nearest-neighbour metrics on a bootstrap sample would be wrong: resampled duplicates sit at
-distance 0 from each other and inflate every k-NN ball statistic; hence the fixed-structure scheme above.
+distance 0 from each other and inflate every k-NN ball statistic; hence the fixed-structure scheme above, or
+subsamples drawn without replacement.
 """
 from __future__ import annotations
 

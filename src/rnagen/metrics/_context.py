@@ -26,6 +26,11 @@ from .fidelity import prdc_terms
 
 __all__ = ["EvalContext"]
 
+#: the indicators whose CIs come from subsamples of both sets (:meth:`EvalContext.neighbour_ci`)
+NEIGHBOUR_INDICATORS = ("precision", "recall", "density", "coverage", "aa_ts", "aa_truth", "aa_syn")
+#: the share of each set a subsample takes, and the most profiles of the larger set it takes
+SUBSAMPLE_SHARE, SUBSAMPLE_MAX = 0.5, 2000
+
 
 def reference_rows(T: np.ndarray, train_labels: np.ndarray | None, synthetic_labels: np.ndarray | None, n: int,
                    rng: np.random.Generator) -> np.ndarray:
@@ -263,6 +268,61 @@ class EvalContext:
         """PRDC terms of real vs synthetic, with the cross nearest-neighbour by-products (one blocked pass)."""
         return prdc_terms(self.real, self.synthetic, k=self.k, real_radii2=self.real_knn2[:, -1],
                           fake_radii2=self.synthetic_knn2[:, -1])
+
+    def neighbour_replicates(self) -> tuple[dict[str, np.ndarray], float]:
+        """Replicates of the :data:`NEIGHBOUR_INDICATORS` and the factor that scales their spread to the full sets'.
+
+        Each of ``n_boot_expensive`` replicates draws the same share ``f`` of the real and the synthetic set without
+        replacement (:data:`SUBSAMPLE_SHARE`, fewer where the larger set has more than :data:`SUBSAMPLE_MAX`
+        profiles; at least ``k + 1`` of each) and recomputes the indicators from the subsamples' own neighbour
+        passes: the k-NN balls and nearest neighbours change with both sets, which a resample of one set's
+        per-profile terms with the other held fixed leaves out (its intervals cover the value less often than
+        their level: ``benchmarks/ci_coverage.py``). Without replacement no profile meets its own copy, the flaw of
+        a bootstrap of neighbour statistics. The spread of a statistic of ``f n`` of ``n`` profiles drawn without
+        replacement is that of the full-size statistic times ``sqrt(f / (1 - f))`` (subsampling, Politis & Romano
+        1994; exact for a mean; 1 at half the set). No replicates (empty arrays) with ``n_boot_expensive = 0`` or
+        where a set is too small to leave profiles out."""
+        if "neighbour_replicates" in self.memo:
+            return self.memo["neighbour_replicates"]
+        from ._bootstrap import content_order
+        from .adversarial import aa_from_distances
+
+        n_r, n_s = len(self.real), len(self.synthetic)
+        f = min(SUBSAMPLE_SHARE, SUBSAMPLE_MAX / max(n_r, n_s))
+        m_r, m_s = (max(self.k + 1, int(round(f * n))) for n in (n_r, n_s))
+        reps: dict[str, list[float]] = {m: [] for m in NEIGHBOUR_INDICATORS}
+        scale = float("nan")
+        if self.n_boot_expensive > 0 and m_r < n_r and m_s < n_s:
+            rng = self.stream("neighbour_subsamples")
+            order_r, order_s = content_order(self.real), content_order(self.synthetic)   # the same rows in any order
+            for _ in range(self.n_boot_expensive):
+                R = self.real[np.sort(order_r[rng.choice(n_r, m_r, replace=False)])]
+                S = self.synthetic[np.sort(order_s[rng.choice(n_s, m_s, replace=False)])]
+                kr = _knn.knn(R, k=self.k, exclude_self=True, squared=True)[0]
+                ks = _knn.knn(S, k=self.k, exclude_self=True, squared=True)[0]
+                t = prdc_terms(R, S, k=self.k, real_radii2=kr[:, -1], fake_radii2=ks[:, -1])
+                aa = aa_from_distances(kr[:, 0], t["_real_to_fake_nn2"], ks[:, 0], t["_fake_to_real_nn2"])
+                for m in ("precision", "recall", "density", "coverage"):
+                    reps[m].append(float(np.mean(t[m])))
+                for m in ("aa_ts", "aa_truth", "aa_syn"):
+                    reps[m].append(float(aa[m]))
+            share = (m_r + m_s) / (n_r + n_s)
+            scale = float(np.sqrt(share / (1.0 - share)))
+        out = ({m: np.asarray(v, np.float64) for m, v in reps.items()}, scale)
+        self.memo["neighbour_replicates"] = out
+        return out
+
+    def neighbour_ci(self, name: str, value: float) -> tuple[float, float]:
+        """The CI of neighbour indicator ``name`` (value ``value``) from :meth:`neighbour_replicates`: their
+        deviations from their mean, scaled to the full sets, around ``value``
+        (:func:`~rnagen.metrics._bootstrap.bootstrap_ci`)."""
+        from ._bootstrap import bootstrap_ci
+
+        reps, scale = self.neighbour_replicates()
+        r = reps[name]
+        if len(r) < 2:
+            return float("nan"), float("nan")
+        return bootstrap_ci(value, value + scale * (r - r.mean()))
 
     @cached_property
     def prdc_reference(self) -> dict[str, np.ndarray]:

@@ -6,24 +6,26 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from . import _knn
-from ._bootstrap import combo_ci, mean_ci
+from ._bootstrap import combo_ci
 from ._checks import check_sets
 from ._registry import Scored, register, scorer
 
 if TYPE_CHECKING:
     from ._context import EvalContext
 
-register("aa_ts", lower=0.0, upper=1.0, family="adversarial", direction=0.5,
+register("aa_ts", lower=0.0, upper=1.0, expensive=True, family="adversarial", direction=0.5,
          source="Yale, Dash, Dutta, Guyon, Pavao, Bennett 2020, Neurocomputing",
          definition="AA_ts = 1/2 [mean_T 1(d_TS > d_TT) + mean_S 1(d_ST > d_SS)] from 1-NN distances within "
                     "and across the real (T) and synthetic (S) sets; 0.5 ideal, ~1 separable, ~0 copying; "
                     "its distance from real data is read on its two halves (a set far from the data can "
                     "score AA_truth ~1 and AA_syn ~0, i.e. AA_ts ~0.5)",
          parts=("aa_truth", "aa_syn"))
-register("aa_truth", lower=0.0, upper=1.0, family="adversarial", direction=0.5, source="Yale et al. 2020",
+register("aa_truth", lower=0.0, upper=1.0, expensive=True,
+         family="adversarial", direction=0.5, source="Yale et al. 2020",
          definition="share of real profiles whose nearest synthetic profile is farther than their nearest "
                     "other real profile (the real half of AA_ts)")
-register("aa_syn", lower=0.0, upper=1.0, family="adversarial", direction=0.5, source="Yale et al. 2020",
+register("aa_syn", lower=0.0, upper=1.0, expensive=True,
+         family="adversarial", direction=0.5, source="Yale et al. 2020",
          definition="share of synthetic profiles whose nearest real profile is farther than their nearest "
                     "other synthetic profile (the synthetic half of AA_ts)")
 register("privacy_loss", lower=-1.0, upper=1.0, family="adversarial", direction=0.0, needs=("train",), reference=False,
@@ -84,9 +86,10 @@ def privacy_loss(test, train, fake) -> float:
 # --------------------------------------------------------------------------------------------- scorer
 @scorer("adversarial", order=20, metrics=("aa_ts", "aa_truth", "aa_syn", "privacy_loss"), timing="neighbours")
 def score_adversarial(ctx: EvalContext) -> Scored:
-    """AA_ts and its halves from the shared neighbour passes (per-profile terms resampled ``n_boot`` times),
-    and the privacy loss: AA_ts against the held-out set minus AA_ts against the training subsample (as many
-    profiles as the synthetic set)."""
+    """AA_ts and its halves from the shared neighbour passes (CIs from subsamples of both sets,
+    :meth:`~rnagen.metrics._context.EvalContext.neighbour_ci`), and the privacy loss: AA_ts against the held-out
+    set minus AA_ts against the training subsample (as many profiles as the synthetic set; its CI from the
+    per-profile terms resampled ``n_boot`` times, the neighbour structure fixed)."""
     main, kr, ks = ctx.prdc, ctx.real_knn2, ctx.synthetic_knn2
     aa = aa_from_distances(kr[:, 0], main["_real_to_fake_nn2"], ks[:, 0], main["_fake_to_real_nn2"])
     ref_aa = None
@@ -94,15 +97,11 @@ def score_adversarial(ctx: EvalContext) -> Scored:
         ref = ctx.prdc_reference
         ref_aa = aa_from_distances(kr[:, 0], ref["_real_to_fake_nn2"], ctx.reference_knn2[:, 0],
                                    ref["_fake_to_real_nn2"])
-    nb = ctx.n_boot
+    nb, nbe = ctx.n_boot, ctx.n_boot_expensive
     rows = []
-    if ctx.wants("aa_ts"):
-        ci = combo_ci([aa["_truth_terms"], aa["_syn_terms"]], [0.5, 0.5], n_boot=nb, rng=ctx.stream("aa_ts"))
-        rows.append(ctx.row("aa_ts", aa["aa_ts"], ci, ref_aa["aa_ts"] if ref_aa else np.nan, n_boot=nb))
-    for m, key in (("aa_truth", "_truth_terms"), ("aa_syn", "_syn_terms")):
+    for m in ("aa_ts", "aa_truth", "aa_syn"):
         if ctx.wants(m):
-            rows.append(ctx.row(m, aa[m], mean_ci(aa[key], n_boot=nb, rng=ctx.stream(m)),
-                                ref_aa[m] if ref_aa else np.nan, n_boot=nb))
+            rows.append(ctx.row(m, aa[m], ctx.neighbour_ci(m, aa[m]), ref_aa[m] if ref_aa else np.nan, n_boot=nbe))
     if ctx.wants("privacy_loss") and ctx.reference is not None:
         ts = ctx.reference_to_synthetic
         aa_tr = aa_from_distances(ctx.reference_knn2[:, 0], ts.a_nn2, ks[:, 0], ts.b_nn2)

@@ -27,9 +27,13 @@ the same held-out and training sets and ``gap_closed`` = 1 - d(synthetic) / d(fl
 real-vs-real reference (the ceiling) on the indicator's side; see :mod:`rnagen.metrics.gap`.
 
 Confidence intervals (95 %, bootstrap: percentile intervals from 200 replicates on, Student-t intervals on the
-replicates' standard error below that, see :mod:`rnagen.metrics._bootstrap`): metrics that are
-means of per-profile terms (precision, recall, density, coverage, AA, DCR shares, accuracy) resample those
-terms ``n_boot`` times (default 1000) with the neighbour structure fixed; the others are recomputed on
+replicates' standard error below that, see :mod:`rnagen.metrics._bootstrap`): precision, recall, density,
+coverage and AA_ts with its halves are recomputed ``n_boot_expensive`` times (default 20) on subsamples of both the
+real and the synthetic set drawn without replacement (half of each, at most 2,000 of the larger; spread rescaled
+to the full sets, :meth:`rnagen.metrics._context.EvalContext.neighbour_ci`), since their k-NN balls and nearest
+neighbours move with both sets; the other means of per-profile terms (DCR shares, privacy loss, accuracy) resample
+those terms ``n_boot`` times (default 1000) with the neighbour structure fixed, and their intervals leave out the
+variation of the sets the terms are measured against; the rest are recomputed on
 resampled rows ``n_boot_expensive`` times (default 20): Fréchet distances (on the projected features),
 correlation score and per-gene distances (m-out-of-n: replicates of at most 2,000 rows per set, spread
 rescaled by sqrt(m/n)), MMD (on its 2,000-row subsample), macro-F1/AUC (resampling the test set), and

@@ -18,24 +18,25 @@ import numpy as np
 import torch
 
 from . import _knn
-from ._bootstrap import bootstrap_ci, centred_ci, content_order, mean_ci, resample_counts, stat_ci
+from ._bootstrap import bootstrap_ci, centred_ci, content_order, resample_counts, stat_ci
 from ._checks import check_k, check_sets
 from ._registry import Scored, register, scorer
 
 if TYPE_CHECKING:
     from ._context import EvalContext
 
-register("precision", lower=0.0, upper=1.0,
+register("precision", lower=0.0, upper=1.0, expensive=True,
          family="fidelity", direction="higher", source="Kynkäänniemi et al. 2019, NeurIPS",
          definition="share of synthetic profiles inside at least one real k-NN ball (radius = distance to the "
                     "k-th nearest real neighbour, membership with <=)")
-register("recall", lower=0.0, upper=1.0,
+register("recall", lower=0.0, upper=1.0, expensive=True,
          family="fidelity", direction="higher", source="Kynkäänniemi et al. 2019, NeurIPS",
          definition="share of real profiles inside at least one synthetic k-NN ball")
-register("density", lower=0.0, family="fidelity", direction=1.0, source="Naeem et al. 2020, ICML",
+register("density", lower=0.0, expensive=True, family="fidelity", direction=1.0, source="Naeem et al. 2020, ICML",
          definition="mean over synthetic profiles of (number of real k-NN balls containing it) / k; about 1 "
                     "when the two sets are drawn from one distribution ((k+1)/k for identical sets with <=)")
-register("coverage", lower=0.0, upper=1.0, family="fidelity", direction="higher", source="Naeem et al. 2020, ICML",
+register("coverage", lower=0.0, upper=1.0, expensive=True,
+         family="fidelity", direction="higher", source="Naeem et al. 2020, ICML",
          definition="share of real profiles whose k-NN ball contains at least one synthetic profile")
 register("frechet_pca", lower=0.0, family="fidelity", direction="lower", expensive=True,
          source="Heusel et al. 2017 (FID), in a PCA space fitted on the real training set",
@@ -331,12 +332,13 @@ _GENEWISE = ("wasserstein_mean", "wasserstein_median", "ks_mean", "ks_median")
 
 @scorer("prdc", order=10, metrics=_PRDC, timing="neighbours")
 def score_prdc(ctx: EvalContext) -> Scored:
-    """Precision, recall, density and coverage: means of per-profile terms, resampled ``n_boot`` times with
-    the neighbour structure fixed; the reference is the same against the real-vs-real reference set."""
+    """Precision, recall, density and coverage: means of per-profile terms, their CIs from subsamples of both
+    sets recomputed ``n_boot_expensive`` times (:meth:`~rnagen.metrics._context.EvalContext.neighbour_ci`); the
+    reference is the same against the real-vs-real reference set."""
     main = ctx.prdc
     ref = ctx.prdc_reference if ctx.reference is not None else None
-    return Scored([ctx.row(m, main[m].mean(), mean_ci(main[m], n_boot=ctx.n_boot, rng=ctx.stream(m)),
-                           ref[m].mean() if ref is not None else np.nan, n_boot=ctx.n_boot)
+    return Scored([ctx.row(m, float(main[m].mean()), ctx.neighbour_ci(m, float(main[m].mean())),
+                           ref[m].mean() if ref is not None else np.nan, n_boot=ctx.n_boot_expensive)
                    for m in _PRDC if ctx.wants(m)])
 
 
