@@ -15,7 +15,15 @@ s^2 I)), the true value the mean over the trials; rnagen's interval (subsamples 
 resample of one set's per-profile terms with the neighbour structure fixed (1,000 replicates).
 
     .venv/bin/python benchmarks/ci_coverage.py --trials 2000
-    .venv/bin/python benchmarks/ci_coverage.py --neighbours --trials 200 --n 300 --genes 20
+The same on many small classes (``--gtex26``): held-out and synthetic sets of ``--per-class`` profiles of each of
+the 26 tissues drawn from the per-class Gaussian (diagonal) fitted on all of the bundled GTEx subset, as its
+held-out split is (4 per tissue); rnagen's interval with its subsamples drawn per class (the default) and
+without.
+
+    .venv/bin/python benchmarks/ci_coverage.py --trials 2000
+    .venv/bin/python benchmarks/ci_coverage.py --neighbours --trials 300 --n 300 --genes 20
+    .venv/bin/python benchmarks/ci_coverage.py --neighbours --trials 100 --n 5000 --genes 20
+    .venv/bin/python benchmarks/ci_coverage.py --gtex26 --trials 100 --n-boot 10 --spread 1.0 1.3
 """
 from __future__ import annotations
 
@@ -110,6 +118,43 @@ def neighbour_case(n: int, genes: int, spread: float, trials: int, seed: int, n_
               flush=True)
 
 
+def gtex26_case(per_class: int, spread: float, trials: int, n_boot: int, stratified: bool) -> None:
+    """Print the coverage of the neighbour indicators' intervals on GTEx-like sets of 26 small classes."""
+    import torch
+
+    import rnagen.metrics._context as context
+    from rnagen.datasets import gtex26
+    from rnagen.metrics import evaluate
+    from rnagen.models.gaussian import draw_class_gaussians, fit_class_gaussians
+
+    torch.set_num_threads(2)
+    a = gtex26()
+    X = np.asarray(a.X, np.float64)
+    y = a.obs["tissue"].astype("category").cat.codes.to_numpy()
+    C = int(y.max()) + 1
+    means, sds, _ = fit_class_gaussians(X, y, C, full=False)
+    context.STRATIFIED = stratified
+    rng = np.random.default_rng(0)
+    yy = np.repeat(np.arange(C), per_class)
+    vals, cis = ({m: [] for m in NEIGHBOUR} for _ in range(2))
+    for t in range(trials):
+        R = draw_class_gaussians(means, sds, yy, rng.standard_normal((len(yy), X.shape[1])))
+        S = draw_class_gaussians(means, sds * spread, yy, rng.standard_normal((len(yy), X.shape[1])))
+        df = evaluate(R, S, real_labels=yy.astype(str), synthetic_labels=yy.astype(str), metrics=list(NEIGHBOUR),
+                      n_boot=0, n_boot_expensive=n_boot, seed=t).set_index("name")
+        for m in NEIGHBOUR:
+            vals[m].append(float(df.loc[m, "value"]))
+            cis[m].append((float(df.loc[m, "ci_low"]), float(df.loc[m, "ci_high"])))
+    print(f"gtex26-like: {trials} trials, {per_class} held-out and synthetic profiles per tissue, synthetic spread "
+          f"{spread}, {n_boot} subsample pairs, {'per class' if stratified else 'not per class'}")
+    for m in NEIGHBOUR:
+        v, c = np.array(vals[m]), np.array(cis[m])
+        truth = v.mean()
+        print(f"{m:>10} | true (mean) {truth:.4f} sd {v.std(ddof=1):.4f} | cover "
+              f"{np.mean((c[:, 0] <= truth) & (truth <= c[:, 1])):.3f} half-width {np.mean(c[:, 1] - c[:, 0]) / 2:.4f}",
+              flush=True)
+
+
 def main() -> None:
     """Print the coverage table."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -120,7 +165,14 @@ def main() -> None:
     ap.add_argument("--genes", type=int, default=20)
     ap.add_argument("--spread", type=float, nargs="+", default=[1.0, 1.3])
     ap.add_argument("--n-boot", type=int, default=20, help="subsample pairs (evaluate's n_boot_expensive)")
+    ap.add_argument("--gtex26", action="store_true", help="the neighbour indicators on GTEx-like small classes")
+    ap.add_argument("--per-class", type=int, default=4)
     a = ap.parse_args()
+    if a.gtex26:
+        for s in a.spread:
+            for stratified in (True, False):
+                gtex26_case(a.per_class, s, a.trials, a.n_boot, stratified)
+        return
     if a.neighbours:
         for s in a.spread:
             neighbour_case(a.n, a.genes, s, a.trials, a.seed, a.n_boot)

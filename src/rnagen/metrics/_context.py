@@ -30,6 +30,25 @@ __all__ = ["EvalContext"]
 NEIGHBOUR_INDICATORS = ("precision", "recall", "density", "coverage", "aa_ts", "aa_truth", "aa_syn")
 #: the share of each set a subsample takes, and the most profiles of the larger set it takes
 SUBSAMPLE_SHARE, SUBSAMPLE_MAX = 0.5, 2000
+#: whether a subsample keeps each class's share of its set (labels known): the held-out set's and the synthetic
+#: set's label mix are fixed by the split and the sampling, not drawn
+STRATIFIED = True
+
+
+def _subsample_plan(n: int, labels: np.ndarray | None, share: float, least: int) -> list[tuple[np.ndarray, int]]:
+    """How a subsample of ``share`` of ``n`` rows is drawn: (positions, how many) per class of ``labels`` (each
+    class its rounded share, at least one of a class with one row or more), or one group of all rows without
+    labels; at least ``least`` rows in all (added to the largest class)."""
+    if labels is None or not STRATIFIED:
+        return [(np.arange(n), max(least, int(round(share * n))))]
+    y = np.asarray(labels).astype(str)
+    plan = [(np.flatnonzero(y == c), 0) for c in np.unique(y)]
+    plan = [(pos, max(1, int(round(share * len(pos))))) for pos, _ in plan]
+    short = least - sum(m for _, m in plan)
+    if short > 0:
+        i = int(np.argmax([len(pos) - m for pos, m in plan]))
+        plan[i] = (plan[i][0], min(len(plan[i][0]), plan[i][1] + short))
+    return plan
 
 
 def reference_rows(T: np.ndarray, train_labels: np.ndarray | None, synthetic_labels: np.ndarray | None, n: int,
@@ -274,7 +293,8 @@ class EvalContext:
 
         Each of ``n_boot_expensive`` replicates draws the same share ``f`` of the real and the synthetic set without
         replacement (:data:`SUBSAMPLE_SHARE`, fewer where the larger set has more than :data:`SUBSAMPLE_MAX`
-        profiles; at least ``k + 1`` of each) and recomputes the indicators from the subsamples' own neighbour
+        profiles; at least ``k + 1`` of each; that share of each class where labels are known,
+        :data:`STRATIFIED`) and recomputes the indicators from the subsamples' own neighbour
         passes: the k-NN balls and nearest neighbours change with both sets, which a resample of one set's
         per-profile terms with the other held fixed leaves out (its intervals cover the value less often than
         their level: ``benchmarks/ci_coverage.py``). Without replacement no profile meets its own copy, the flaw of
@@ -289,15 +309,23 @@ class EvalContext:
 
         n_r, n_s = len(self.real), len(self.synthetic)
         f = min(SUBSAMPLE_SHARE, SUBSAMPLE_MAX / max(n_r, n_s))
-        m_r, m_s = (max(self.k + 1, int(round(f * n))) for n in (n_r, n_s))
+        # each set's rows in their content order (the same rows for any order of a file's), drawn per class
+        order_r, order_s = content_order(self.real), content_order(self.synthetic)
+        y_r = None if self.real_labels is None else np.asarray(self.real_labels)[order_r]
+        y_s = None if self.synthetic_labels is None else np.asarray(self.synthetic_labels)[order_s]
+        plan_r = _subsample_plan(n_r, y_r, f, self.k + 1)
+        plan_s = _subsample_plan(n_s, y_s, f, self.k + 1)
+        m_r, m_s = sum(m for _, m in plan_r), sum(m for _, m in plan_s)
         reps: dict[str, list[float]] = {m: [] for m in NEIGHBOUR_INDICATORS}
         scale = float("nan")
         if self.n_boot_expensive > 0 and m_r < n_r and m_s < n_s:
             rng = self.stream("neighbour_subsamples")
-            order_r, order_s = content_order(self.real), content_order(self.synthetic)   # the same rows in any order
+
+            def draw(order: np.ndarray, plan: list[tuple[np.ndarray, int]]) -> np.ndarray:
+                return np.sort(order[np.concatenate([rng.choice(pos, m, replace=False) for pos, m in plan])])
+
             for _ in range(self.n_boot_expensive):
-                R = self.real[np.sort(order_r[rng.choice(n_r, m_r, replace=False)])]
-                S = self.synthetic[np.sort(order_s[rng.choice(n_s, m_s, replace=False)])]
+                R, S = self.real[draw(order_r, plan_r)], self.synthetic[draw(order_s, plan_s)]
                 kr = _knn.knn(R, k=self.k, exclude_self=True, squared=True)[0]
                 ks = _knn.knn(S, k=self.k, exclude_self=True, squared=True)[0]
                 t = prdc_terms(R, S, k=self.k, real_radii2=kr[:, -1], fake_radii2=ks[:, -1])
