@@ -78,10 +78,7 @@ def neighbour_case(n: int, genes: int, spread: float, trials: int, seed: int, n_
     fixed-structure resample of the same trial's terms, and the mean half-widths."""
     import torch
 
-    from rnagen.metrics import _knn, evaluate, prepare
-    from rnagen.metrics._bootstrap import combo_ci, mean_ci
-    from rnagen.metrics.adversarial import aa_from_distances
-    from rnagen.metrics.fidelity import prdc_terms
+    from rnagen.metrics import evaluate
 
     torch.set_num_threads(2)
     rng = np.random.default_rng(seed)
@@ -94,17 +91,8 @@ def neighbour_case(n: int, genes: int, spread: float, trials: int, seed: int, n_
         for m in NEIGHBOUR:
             vals[m].append(float(df.loc[m, "value"]))
             new[m].append((float(df.loc[m, "ci_low"]), float(df.loc[m, "ci_high"])))
-        p = prepare(R, S)   # the sets as evaluate scores them (z-scored with the held-out set's statistics)
-        Rz, Sz = p["real"], p["synthetic"]
-        t = prdc_terms(Rz, Sz, k=10)
-        kr = _knn.knn(Rz, k=1, exclude_self=True, squared=True)[0][:, 0]
-        ks = _knn.knn(Sz, k=1, exclude_self=True, squared=True)[0][:, 0]
-        aa = aa_from_distances(kr, t["_real_to_fake_nn2"], ks, t["_fake_to_real_nn2"])
-        assert abs(float(np.mean(t["density"])) - vals["density"][-1]) < 1e-9   # the same sets
-        r = np.random.default_rng(int(rng.integers(2**31)))
-        for m in NEIGHBOUR[:4]:
-            old[m].append(mean_ci(np.asarray(t[m], np.float64), n_boot=1000, rng=r))
-        old["aa_ts"].append(combo_ci([aa["_truth_terms"], aa["_syn_terms"]], [0.5, 0.5], n_boot=1000, rng=r))
+        for m, ci in fixed_structure(R, S, np.random.default_rng(int(rng.integers(2**31)))).items():
+            old[m].append(ci)
     print(f"neighbour indicators: {trials} trials, {n} held-out and {n} synthetic profiles of {genes} genes, "
           f"synthetic spread {spread}, k = 10; rnagen's interval from {n_boot} subsample pairs")
     print(f"{'indicator':>10} | {'true (mean)':>11} {'sd':>7} | {'rnagen cover':>12} {'half-width':>10} | "
@@ -118,8 +106,28 @@ def neighbour_case(n: int, genes: int, spread: float, trials: int, seed: int, n_
               flush=True)
 
 
+def fixed_structure(R: np.ndarray, S: np.ndarray, rng: np.random.Generator) -> dict[str, tuple[float, float]]:
+    """The intervals the neighbour indicators had before: 1,000 resamples of one set's per-profile terms on the
+    sets as evaluate z-scores them, the neighbour structure fixed."""
+    from rnagen.metrics import _knn, prepare
+    from rnagen.metrics._bootstrap import combo_ci, mean_ci
+    from rnagen.metrics.adversarial import aa_from_distances
+    from rnagen.metrics.fidelity import prdc_terms
+
+    p = prepare(R, S)
+    Rz, Sz = p["real"], p["synthetic"]
+    t = prdc_terms(Rz, Sz, k=10)
+    kr = _knn.knn(Rz, k=1, exclude_self=True, squared=True)[0][:, 0]
+    ks = _knn.knn(Sz, k=1, exclude_self=True, squared=True)[0][:, 0]
+    aa = aa_from_distances(kr, t["_real_to_fake_nn2"], ks, t["_fake_to_real_nn2"])
+    out = {m: mean_ci(np.asarray(t[m], np.float64), n_boot=1000, rng=rng) for m in NEIGHBOUR[:4]}
+    out["aa_ts"] = combo_ci([aa["_truth_terms"], aa["_syn_terms"]], [0.5, 0.5], n_boot=1000, rng=rng)
+    return out
+
+
 def gtex26_case(per_class: int, spread: float, trials: int, n_boot: int, stratified: bool) -> None:
-    """Print the coverage of the neighbour indicators' intervals on GTEx-like sets of 26 small classes."""
+    """Print the coverage of the neighbour indicators' intervals on GTEx-like sets of 26 small classes, and of
+    the fixed-structure intervals of the same sets."""
     import torch
 
     import rnagen.metrics._context as context
@@ -136,23 +144,26 @@ def gtex26_case(per_class: int, spread: float, trials: int, n_boot: int, stratif
     context.STRATIFIED = stratified
     rng = np.random.default_rng(0)
     yy = np.repeat(np.arange(C), per_class)
-    vals, cis = ({m: [] for m in NEIGHBOUR} for _ in range(2))
+    vals, cis, old = ({m: [] for m in NEIGHBOUR} for _ in range(3))
     for t in range(trials):
         R = draw_class_gaussians(means, sds, yy, rng.standard_normal((len(yy), X.shape[1])))
         S = draw_class_gaussians(means, sds * spread, yy, rng.standard_normal((len(yy), X.shape[1])))
         df = evaluate(R, S, real_labels=yy.astype(str), synthetic_labels=yy.astype(str), metrics=list(NEIGHBOUR),
                       n_boot=0, n_boot_expensive=n_boot, seed=t).set_index("name")
+        fixed = fixed_structure(R, S, np.random.default_rng(t))
         for m in NEIGHBOUR:
             vals[m].append(float(df.loc[m, "value"]))
             cis[m].append((float(df.loc[m, "ci_low"]), float(df.loc[m, "ci_high"])))
+            old[m].append(fixed[m])
     print(f"gtex26-like: {trials} trials, {per_class} held-out and synthetic profiles per tissue, synthetic spread "
           f"{spread}, {n_boot} subsample pairs, {'per class' if stratified else 'not per class'}")
     for m in NEIGHBOUR:
-        v, c = np.array(vals[m]), np.array(cis[m])
+        v, c, b = np.array(vals[m]), np.array(cis[m]), np.array(old[m])
         truth = v.mean()
         print(f"{m:>10} | true (mean) {truth:.4f} sd {v.std(ddof=1):.4f} | cover "
-              f"{np.mean((c[:, 0] <= truth) & (truth <= c[:, 1])):.3f} half-width {np.mean(c[:, 1] - c[:, 0]) / 2:.4f}",
-              flush=True)
+              f"{np.mean((c[:, 0] <= truth) & (truth <= c[:, 1])):.3f} half-width {np.mean(c[:, 1] - c[:, 0]) / 2:.4f}"
+              f" | fixed structure: cover {np.mean((b[:, 0] <= truth) & (truth <= b[:, 1])):.3f} half-width "
+              f"{np.mean(b[:, 1] - b[:, 0]) / 2:.4f}", flush=True)
 
 
 def main() -> None:
