@@ -74,3 +74,17 @@ def test_the_neighbour_indicators_intervals_cover_with_both_sets_drawn_anew():
             assert df.loc[m, "n_boot"] == 20
     cover = [np.mean([lo <= np.mean(vals[m]) <= hi for lo, hi in cis[m]]) for m in vals]
     assert np.mean(cover) >= 0.85, cover
+
+
+def test_a_subsample_keeps_each_class_share_and_enough_rows_for_the_neighbours():
+    """Per class its rounded share (at least one), and at least k + 1 rows in all, taken from the classes with the
+    most rows left when one class alone cannot give them."""
+    from rnagen.metrics._context import _subsample_plan
+
+    y = np.array(["a"] * 4 + ["b"] * 4 + ["c"] * 1)
+    plan = _subsample_plan(9, y, 0.5, 3)
+    assert [m for _, m in plan] == [2, 2, 1]
+    plan = _subsample_plan(9, y, 0.5, 8)   # 5 by shares, 3 more: two classes give theirs
+    assert sum(m for _, m in plan) == 8 and all(m <= len(pos) for pos, m in plan)
+    assert sum(m for _, m in _subsample_plan(9, y, 0.5, 20)) == 9   # no more than the set holds
+    assert [m for _, m in _subsample_plan(9, None, 0.5, 8)] == [8]

@@ -38,16 +38,21 @@ STRATIFIED = True
 def _subsample_plan(n: int, labels: np.ndarray | None, share: float, least: int) -> list[tuple[np.ndarray, int]]:
     """How a subsample of ``share`` of ``n`` rows is drawn: (positions, how many) per class of ``labels`` (each
     class its rounded share, at least one of a class with one row or more), or one group of all rows without
-    labels; at least ``least`` rows in all (added to the largest class)."""
+    labels; at least ``least`` rows in all where the set has them (the shortfall taken from the classes with the
+    most rows left)."""
     if labels is None or not STRATIFIED:
-        return [(np.arange(n), max(least, int(round(share * n))))]
+        return [(np.arange(n), min(n, max(least, int(round(share * n)))))]
     y = np.asarray(labels).astype(str)
-    plan = [(np.flatnonzero(y == c), 0) for c in np.unique(y)]
-    plan = [(pos, max(1, int(round(share * len(pos))))) for pos, _ in plan]
+    plan = [(pos, max(1, int(round(share * len(pos))))) for pos in (np.flatnonzero(y == c) for c in np.unique(y))]
     short = least - sum(m for _, m in plan)
-    if short > 0:
-        i = int(np.argmax([len(pos) - m for pos, m in plan]))
-        plan[i] = (plan[i][0], min(len(plan[i][0]), plan[i][1] + short))
+    while short > 0:
+        spare = [len(pos) - m for pos, m in plan]
+        i = int(np.argmax(spare))
+        if spare[i] <= 0:
+            break
+        add = min(short, spare[i])
+        plan[i] = (plan[i][0], plan[i][1] + add)
+        short -= add
     return plan
 
 
@@ -318,7 +323,7 @@ class EvalContext:
         m_r, m_s = sum(m for _, m in plan_r), sum(m for _, m in plan_s)
         reps: dict[str, list[float]] = {m: [] for m in NEIGHBOUR_INDICATORS}
         scale = float("nan")
-        if self.n_boot_expensive > 0 and m_r < n_r and m_s < n_s:
+        if self.n_boot_expensive > 0 and self.k + 1 <= m_r < n_r and self.k + 1 <= m_s < n_s:
             rng = self.stream("neighbour_subsamples")
 
             def draw(order: np.ndarray, plan: list[tuple[np.ndarray, int]]) -> np.ndarray:
