@@ -46,7 +46,7 @@ reached at each FPR. With ``n`` non-members and scores that carry no information
 ``alpha`` on this curve is ``(floor(alpha n) + 1) / (n + 1)`` (:func:`chance_tpr`), which is above ``alpha``
 when ``n`` is small (0.028 at ``alpha = 0.01`` with 35 non-members): that is the target the rows carry.
 Confidence intervals: bootstrap (:func:`rnagen.metrics._bootstrap.bootstrap_ci`) over the members and the
-non-members (resampled separately, the attack's scores held fixed, as the other neighbour indicators do). They do
+non-members (resampled separately, the attack's scores held fixed, as the DCR shares' terms are). They do
 not include the variation of what the attacks fit (LOGAN's classifier, the densities), which on small reference
 sets can be larger.
 """
