@@ -73,6 +73,33 @@ def ratio_case(B: int, trials: int, n: int, seed: int) -> tuple[float, float]:
 NEIGHBOUR = ("precision", "recall", "density", "coverage", "aa_ts")
 
 
+def record(df, fixed: dict[str, tuple[float, float]], vals: dict, new: dict, old: dict) -> None:
+    """Append one trial: each neighbour indicator's value and interval from ``evaluate``'s table ``df`` (indexed by
+    name) and its fixed-structure interval."""
+    for m in NEIGHBOUR:
+        vals[m].append(float(df.loc[m, "value"]))
+        new[m].append((float(df.loc[m, "ci_low"]), float(df.loc[m, "ci_high"])))
+        old[m].append(fixed[m])
+
+
+def summary(title: str, vals: dict, new: dict, old: dict) -> None:
+    """Print the table of one case: per indicator the true value and its spread over the trials, then the
+    coverage and mean half-width of rnagen's intervals and of the fixed-structure ones."""
+    print(title)
+    print(f"{'indicator':>10} | {'true (mean)':>11} {'sd':>7} | {'rnagen cover':>12} {'half-width':>10} | "
+          f"{'fixed cover':>11} {'half-width':>10}")
+    for m in NEIGHBOUR:
+        (ca, wa), (cb, wb) = cover(vals[m], new[m]), cover(vals[m], old[m])
+        print(f"{m:>10} | {np.mean(vals[m]):>11.4f} {np.std(vals[m], ddof=1):>7.4f} | {ca:>12.3f} {wa:>10.4f} | "
+              f"{cb:>11.3f} {wb:>10.4f}", flush=True)
+
+
+def cover(values: list[float], intervals: list[tuple[float, float]]) -> tuple[float, float]:
+    """The share of ``intervals`` containing the mean of ``values`` (the true value), and their mean half-width."""
+    c, truth = np.array(intervals), float(np.mean(values))
+    return float(np.mean((c[:, 0] <= truth) & (truth <= c[:, 1]))), float(np.mean(c[:, 1] - c[:, 0]) / 2)
+
+
 def neighbour_case(n: int, genes: int, spread: float, trials: int, seed: int, n_boot: int) -> None:
     """Print, per neighbour indicator, the coverage of the mean over the trials by rnagen's interval and by the
     fixed-structure resample of the same trial's terms, and the mean half-widths."""
@@ -88,22 +115,9 @@ def neighbour_case(n: int, genes: int, spread: float, trials: int, seed: int, n_
         S = (spread * rng.standard_normal((n, genes))).astype(np.float32)
         df = evaluate(R, S, metrics=list(NEIGHBOUR), n_boot=0, n_boot_expensive=n_boot, k=10,
                       seed=int(rng.integers(2**31))).set_index("name")
-        for m in NEIGHBOUR:
-            vals[m].append(float(df.loc[m, "value"]))
-            new[m].append((float(df.loc[m, "ci_low"]), float(df.loc[m, "ci_high"])))
-        for m, ci in fixed_structure(R, S, np.random.default_rng(int(rng.integers(2**31)))).items():
-            old[m].append(ci)
-    print(f"neighbour indicators: {trials} trials, {n} held-out and {n} synthetic profiles of {genes} genes, "
-          f"synthetic spread {spread}, k = 10; rnagen's interval from {n_boot} subsample pairs")
-    print(f"{'indicator':>10} | {'true (mean)':>11} {'sd':>7} | {'rnagen cover':>12} {'half-width':>10} | "
-          f"{'fixed cover':>11} {'half-width':>10}")
-    for m in NEIGHBOUR:
-        v, a, b = np.array(vals[m]), np.array(new[m]), np.array(old[m])
-        truth = v.mean()
-        print(f"{m:>10} | {truth:>11.4f} {v.std(ddof=1):>7.4f} | "
-              f"{np.mean((a[:, 0] <= truth) & (truth <= a[:, 1])):>12.3f} {np.mean(a[:, 1] - a[:, 0]) / 2:>10.4f} | "
-              f"{np.mean((b[:, 0] <= truth) & (truth <= b[:, 1])):>11.3f} {np.mean(b[:, 1] - b[:, 0]) / 2:>10.4f}",
-              flush=True)
+        record(df, fixed_structure(R, S, np.random.default_rng(int(rng.integers(2**31)))), vals, new, old)
+    summary(f"neighbour indicators: {trials} trials, {n} held-out and {n} synthetic profiles of {genes} genes, "
+            f"synthetic spread {spread}, k = 10; rnagen's interval from {n_boot} subsample pairs", vals, new, old)
 
 
 def fixed_structure(R: np.ndarray, S: np.ndarray, rng: np.random.Generator) -> dict[str, tuple[float, float]]:
@@ -150,20 +164,9 @@ def gtex26_case(per_class: int, spread: float, trials: int, n_boot: int, stratif
         S = draw_class_gaussians(means, sds * spread, yy, rng.standard_normal((len(yy), X.shape[1])))
         df = evaluate(R, S, real_labels=yy.astype(str), synthetic_labels=yy.astype(str), metrics=list(NEIGHBOUR),
                       n_boot=0, n_boot_expensive=n_boot, seed=t).set_index("name")
-        fixed = fixed_structure(R, S, np.random.default_rng(t))
-        for m in NEIGHBOUR:
-            vals[m].append(float(df.loc[m, "value"]))
-            cis[m].append((float(df.loc[m, "ci_low"]), float(df.loc[m, "ci_high"])))
-            old[m].append(fixed[m])
-    print(f"gtex26-like: {trials} trials, {per_class} held-out and synthetic profiles per tissue, synthetic spread "
-          f"{spread}, {n_boot} subsample pairs, {'per class' if stratified else 'not per class'}")
-    for m in NEIGHBOUR:
-        v, c, b = np.array(vals[m]), np.array(cis[m]), np.array(old[m])
-        truth = v.mean()
-        print(f"{m:>10} | true (mean) {truth:.4f} sd {v.std(ddof=1):.4f} | cover "
-              f"{np.mean((c[:, 0] <= truth) & (truth <= c[:, 1])):.3f} half-width {np.mean(c[:, 1] - c[:, 0]) / 2:.4f}"
-              f" | fixed structure: cover {np.mean((b[:, 0] <= truth) & (truth <= b[:, 1])):.3f} half-width "
-              f"{np.mean(b[:, 1] - b[:, 0]) / 2:.4f}", flush=True)
+        record(df, fixed_structure(R, S, np.random.default_rng(t)), vals, cis, old)
+    summary(f"gtex26-like: {trials} trials, {per_class} held-out and synthetic profiles per tissue, synthetic spread "
+            f"{spread}, {n_boot} subsample pairs, {'per class' if stratified else 'not per class'}", vals, cis, old)
 
 
 def main() -> None:
