@@ -553,6 +553,7 @@ def test_train_and_benchmark_take_the_recorded_label_column(tmp_path, capsys):
     assert main(["train", str(tmp_path / "plain.h5ad"), "--model", "gaussian", "--out", str(tmp_path / "r2")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "records no label column; pass --label-key" in err
+    assert "(its sample columns: 'tissue')" in err   # the column to name
     assert not (tmp_path / "r2").exists()
 
 

@@ -10,6 +10,18 @@ def recorded_label_key(path: str) -> str | None:
     return datasets.load(path).uns.get("rnagen", {}).get("label_key") if datasets.is_bundled(path) else recorded(path)
 
 
+def _columns_of(path: str) -> str:
+    """`` (its sample columns: a, b)`` for the error that asks for a label column, ``""`` where the file holds none
+    or cannot be read (its own error comes when the command reads it)."""
+    try:
+        cols = [str(c) for c in read_input(path).obs.columns]
+    except Exception:   # only a hint on an error path: the file's own error comes when it is read
+        return ""
+    if not cols:
+        return " (it holds no sample column: add the labels with rnagen data prepare --labels FILE)"
+    return f" (its sample columns: {', '.join(repr(c[:30]) for c in cols[:10])}{', ...' if len(cols) > 10 else ''})"
+
+
 def label_key_or_recorded(label_key: str | None, path: str, *, option: str = "DATA") -> str:
     """``--label-key``, or the label column ``path`` records (said on one line); neither is an error naming both
     ways on."""
@@ -20,7 +32,7 @@ def label_key_or_recorded(label_key: str | None, path: str, *, option: str = "DA
     key = recorded_label_key(path)
     if key is None:
         raise DataError(f"{option} {path} records no label column; pass --label-key with the column holding the "
-                        "classes (rnagen data prepare --label-key records it)")
+                        f"classes{_columns_of(path)} (rnagen data prepare --label-key records it)")
     print(f"labels: {key!r} (the label column recorded in {option})")
     return key
 
