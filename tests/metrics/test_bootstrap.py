@@ -56,8 +56,8 @@ def test_two_replicates_give_an_interval_around_the_estimate_for_every_kind():
 
 def test_the_neighbour_indicators_intervals_cover_with_both_sets_drawn_anew():
     """Density and coverage move with the held-out set as much as with the synthetic one: their intervals, from
-    subsamples of both sets, contain the mean over fresh draws of both about 95% of the time (a resample of the
-    synthetic or the held-out profiles' terms alone, the neighbour structure fixed, about 0.7-0.8 here:
+    subsamples of both sets, contain the mean over fresh draws of both about 95% of the time (a resample of one
+    set's terms alone, the neighbour structure fixed, falls short of the asserted share here:
     benchmarks/ci_coverage.py --neighbours)."""
     from rnagen.metrics import evaluate
 
