@@ -88,3 +88,18 @@ def test_a_subsample_keeps_each_class_share_and_enough_rows_for_the_neighbours()
     assert sum(m for _, m in plan) == 8 and all(m <= len(pos) for pos, m in plan)
     assert sum(m for _, m in _subsample_plan(9, y, 0.5, 20)) == 9   # no more than the set holds
     assert [m for _, m in _subsample_plan(9, None, 0.5, 8)] == [8]
+
+
+def test_classes_of_one_profile_each_are_subsampled_as_a_whole():
+    """A held-out set with one profile per class cannot leave one out per class: its subsamples ignore the classes,
+    and the neighbour indicators keep their intervals."""
+    from rnagen.metrics import evaluate
+
+    rng = np.random.default_rng(4)
+    R, S = rng.standard_normal((40, 6)), rng.standard_normal((40, 6))
+    y = np.array([f"c{i}" for i in range(40)])
+    df = evaluate(R, S, real_labels=y, synthetic_labels=y, metrics=["density", "aa_ts"], n_boot=0,
+                  n_boot_expensive=5).set_index("name")
+    for m in ("density", "aa_ts"):
+        assert df.loc[m, "ci_low"] <= df.loc[m, "value"] <= df.loc[m, "ci_high"] < np.inf
+        assert df.loc[m, "ci_high"] > df.loc[m, "ci_low"]

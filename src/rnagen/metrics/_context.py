@@ -318,8 +318,12 @@ class EvalContext:
         order_r, order_s = content_order(self.real), content_order(self.synthetic)
         y_r = None if self.real_labels is None else np.asarray(self.real_labels)[order_r]
         y_s = None if self.synthetic_labels is None else np.asarray(self.synthetic_labels)[order_s]
-        plan_r = _subsample_plan(n_r, y_r, f, self.k + 1)
-        plan_s = _subsample_plan(n_s, y_s, f, self.k + 1)
+        plan_r, plan_s = (_subsample_plan(n, y, f, self.k + 1) for n, y in ((n_r, y_r), (n_s, y_s)))
+        # classes of one profile each leave nothing out per class: such a set is subsampled as a whole
+        if sum(m for _, m in plan_r) >= n_r:
+            plan_r = _subsample_plan(n_r, None, f, self.k + 1)
+        if sum(m for _, m in plan_s) >= n_s:
+            plan_s = _subsample_plan(n_s, None, f, self.k + 1)
         m_r, m_s = sum(m for _, m in plan_r), sum(m for _, m in plan_s)
         reps: dict[str, list[float]] = {m: [] for m in NEIGHBOUR_INDICATORS}
         scale = float("nan")
