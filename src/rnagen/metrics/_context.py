@@ -298,12 +298,12 @@ class EvalContext:
 
         Each of ``n_boot_expensive`` replicates draws the same share ``f`` of the real and the synthetic set without
         replacement (:data:`SUBSAMPLE_SHARE`, fewer where the larger set has more than :data:`SUBSAMPLE_MAX`
-        profiles; at least ``k + 1`` of each; that share of each class where labels are known,
-        :data:`STRATIFIED`) and recomputes the indicators from the subsamples' own neighbour
+        profiles; at least ``k + 1`` of each; that share of each class where labels are known, :data:`STRATIFIED`,
+        unless every class holds one profile) and recomputes the indicators from the subsamples' own neighbour
         passes: the k-NN balls and nearest neighbours change with both sets, which a resample of one set's
-        per-profile terms with the other held fixed leaves out (its intervals cover the value less often than
-        their level: ``benchmarks/ci_coverage.py``). Without replacement no profile meets its own copy, the flaw of
-        a bootstrap of neighbour statistics. The spread of a statistic of ``f n`` of ``n`` profiles drawn without
+        per-profile terms with the other held fixed leaves out (its intervals cover the value less often than their
+        level: ``benchmarks/ci_coverage.py``). Without replacement no profile meets its own copy, the flaw of a
+        bootstrap of neighbour statistics. The spread of a statistic of ``f n`` of ``n`` profiles drawn without
         replacement is that of the full-size statistic times ``sqrt(f / (1 - f))`` (subsampling, Politis & Romano
         1994; exact for a mean; 1 at half the set). No replicates (empty arrays) with ``n_boot_expensive = 0`` or
         where a set is too small to leave profiles out."""
