@@ -36,6 +36,7 @@ subsamples drawn without replacement.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -60,6 +61,19 @@ def bootstrap_ci(estimate: float, samples: npt.ArrayLike, *, level: float = 0.95
 
     half = float(student_t.ppf(1.0 - a, s.size - 1)) * float(s.std(ddof=1))
     return float(estimate) - half, float(estimate) + half
+
+
+def one_sided_bound(value: float, lo: float, hi: float, level: float, n_boot: int | None) -> float:
+    """The lower bound at one-sided ``level`` read off a 95% interval ``[lo, hi]`` of ``value`` that
+    :func:`bootstrap_ci` made from ``n_boot`` replicates (``None``: as many as a percentile interval takes): its
+    standard error and the bound by Student's t with ``n_boot - 1`` degrees of freedom for an interval of that form,
+    by the normal approximation (SE = width / 3.92) for a percentile interval; never above ``lo``."""
+    if n_boot is not None and 2 <= n_boot < PERCENTILE_MIN_REPLICATES:
+        from scipy.stats import t as student_t
+
+        se = (hi - lo) / (2.0 * float(student_t.ppf(0.975, n_boot - 1)))
+        return min(lo, value - float(student_t.ppf(level, n_boot - 1)) * se)
+    return min(lo, value - NormalDist().inv_cdf(level) * (hi - lo) / 3.92)
 
 
 def content_order(a: Any) -> np.ndarray:

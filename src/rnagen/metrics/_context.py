@@ -39,7 +39,7 @@ def _subsample_plan(n: int, labels: np.ndarray | None, share: float, least: int)
     """How a subsample of ``share`` of ``n`` rows is drawn: (positions, how many) per class of ``labels`` (each
     class its rounded share, at least one of a class with one row or more), or one group of all rows without
     labels; at least ``least`` rows in all where the set has them (the shortfall taken from the classes with the
-    most rows left)."""
+    most rows left). Where the classes leave nothing out (one row each), the rows are drawn as one group."""
     if labels is None or not STRATIFIED:
         return [(np.arange(n), min(n, max(least, int(round(share * n)))))]
     y = np.asarray(labels).astype(str)
@@ -53,6 +53,8 @@ def _subsample_plan(n: int, labels: np.ndarray | None, share: float, least: int)
         add = min(short, spare[i])
         plan[i] = (plan[i][0], plan[i][1] + add)
         short -= add
+    if sum(m for _, m in plan) >= n:
+        return _subsample_plan(n, None, share, least)
     return plan
 
 
@@ -319,11 +321,6 @@ class EvalContext:
         y_r = None if self.real_labels is None else np.asarray(self.real_labels)[order_r]
         y_s = None if self.synthetic_labels is None else np.asarray(self.synthetic_labels)[order_s]
         plan_r, plan_s = (_subsample_plan(n, y, f, self.k + 1) for n, y in ((n_r, y_r), (n_s, y_s)))
-        # classes of one profile each leave nothing out per class: such a set is subsampled as a whole
-        if sum(m for _, m in plan_r) >= n_r:
-            plan_r = _subsample_plan(n_r, None, f, self.k + 1)
-        if sum(m for _, m in plan_s) >= n_s:
-            plan_s = _subsample_plan(n_s, None, f, self.k + 1)
         m_r, m_s = sum(m for _, m in plan_r), sum(m for _, m in plan_s)
         reps: dict[str, list[float]] = {m: [] for m in NEIGHBOUR_INDICATORS}
         scale = float("nan")

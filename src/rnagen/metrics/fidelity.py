@@ -337,9 +337,9 @@ def score_prdc(ctx: EvalContext) -> Scored:
     reference is the same against the real-vs-real reference set."""
     main = ctx.prdc
     ref = ctx.prdc_reference if ctx.reference is not None else None
-    return Scored([ctx.row(m, float(main[m].mean()), ctx.neighbour_ci(m, float(main[m].mean())),
-                           ref[m].mean() if ref is not None else np.nan, n_boot=ctx.n_boot_expensive)
-                   for m in _PRDC if ctx.wants(m)])
+    values = {m: float(main[m].mean()) for m in _PRDC if ctx.wants(m)}
+    return Scored([ctx.row(m, v, ctx.neighbour_ci(m, v), ref[m].mean() if ref is not None else np.nan,
+                           n_boot=ctx.n_boot_expensive) for m, v in values.items()])
 
 
 def frechet_row(ctx: EvalContext, name: str, fr: np.ndarray, fs: np.ndarray, fref: np.ndarray | None

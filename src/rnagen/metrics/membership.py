@@ -55,14 +55,13 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from statistics import NormalDist
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import torch
 
 from . import _knn
-from ._bootstrap import PERCENTILE_MIN_REPLICATES, bootstrap_ci
+from ._bootstrap import bootstrap_ci, one_sided_bound
 from ._registry import Scored, register, scorer
 
 if TYPE_CHECKING:
@@ -542,16 +541,9 @@ def verdict(rows: Mapping[str, Mapping[str, Any]], *, n_nonmembers: int | None =
                     f"least {MIN_VERDICT_REPLICATES}: --n-boot)")
         return "membership inference: not measured"
     level = 1.0 - 0.025 / len(judged)
-    z = NormalDist().inv_cdf(level)
     beaten: dict[str, list[str]] = {}
     for att, stat, v, lo, hi, chance, b in judged:
-        if b is not None and 2 <= b < PERCENTILE_MIN_REPLICATES:   # v +- t(b - 1) SE: the SE and the bound by t
-            from scipy.stats import t as student_t
-
-            se = (hi - lo) / (2.0 * float(student_t.ppf(0.975, b - 1)))
-            bound = min(lo, v - float(student_t.ppf(level, b - 1)) * se)
-        else:
-            bound = min(lo, v - z * (hi - lo) / 3.92)
+        bound = one_sided_bound(v, lo, hi, level, b)
         if bound > chance:
             what = {"auc": "AUC", "tpr_at_fpr01": "TPR@FPR 0.1", "tpr_at_fpr001": "TPR@FPR 0.01"}[stat]
             beaten.setdefault(att, []).append(f"{what} {v:.3g} (bound {bound:.3g} > chance {chance:.3g})")
