@@ -22,6 +22,12 @@ Two kinds of replicates:
   Wasserstein grow, the correlation score drops), so the replicates are re-centred on the estimate before
   the interval is read (:func:`centred_ci`): the interval shows the sampling spread around the estimate.
 
+A share of terms in [0, 1] (precision, recall, coverage, the AA halves, the DCR shares, accuracies) is never
+given an interval narrower than its Wilson score interval (:func:`share_floor`; Wilson 1927, the interval Brown,
+Cai & DasGupta 2001 recommend for a proportion): where every term is 0 or every term is 1, every resample and
+every subsample repeats the value and the interval collapses to a point ("no near copies, [0, 0]"), though a
+share of 0 of ``n`` profiles says only that the population's share is below about 3.8 / ``n``.
+
 Every resample is drawn over the terms or rows in an order set by their content (terms sorted by value, rows by
 :func:`~rnagen.metrics._classifiers.canonical_order`): a file with its rows in another order gets the same
 intervals, not only the same values.
@@ -63,6 +69,32 @@ def bootstrap_ci(estimate: float, samples: npt.ArrayLike, *, level: float = 0.95
     return float(estimate) - half, float(estimate) + half
 
 
+def wilson_ci(share: float, n: float, *, level: float = 0.95) -> tuple[float, float]:
+    """The Wilson score interval of a share of ``n`` independent terms in [0, 1] (Wilson 1927): the values of the
+    population share the score test at ``level`` does not reject. Unlike the normal (and bootstrap) interval it
+    keeps a width at a share of 0 or 1: ``[0, z^2 / (n + z^2)]`` at 0. NaN for ``n <= 0`` or a share outside [0, 1]."""
+    if not (np.isfinite(share) and np.isfinite(n)) or n <= 0 or not 0.0 <= share <= 1.0:
+        return float("nan"), float("nan")
+    z = NormalDist().inv_cdf(0.5 + level / 2.0)
+    z2n = z * z / n
+    centre = (share + z2n / 2.0) / (1.0 + z2n)
+    half = z * float(np.sqrt(share * (1.0 - share) / n + z2n / (4.0 * n))) / (1.0 + z2n)
+    # at a bound the bound itself, exactly (the formula returns it up to rounding)
+    return (0.0 if share == 0.0 else max(0.0, centre - half)), (1.0 if share == 1.0 else min(1.0, centre + half))
+
+
+def share_floor(ci: tuple[float, float], share: float, n: float, *, level: float = 0.95) -> tuple[float, float]:
+    """``ci``, the interval of a share of ``n`` terms in [0, 1], widened where needed to contain its
+    :func:`wilson_ci`: resamples of terms all at one bound repeat that bound. An interval not computed (NaN: no
+    replicates asked for) stays NaN. For terms that are not independent (the neighbour indicators' terms share
+    k-NN balls) the Wilson interval is a floor, not the interval: the replicates carry the dependence."""
+    lo, hi = ci
+    w_lo, w_hi = wilson_ci(share, n, level=level)
+    if not (np.isfinite(lo) and np.isfinite(hi) and np.isfinite(w_lo)):
+        return lo, hi
+    return min(lo, w_lo), max(hi, w_hi)
+
+
 def one_sided_bound(value: float, lo: float, hi: float, level: float, n_boot: int | None) -> float:
     """The lower bound at one-sided ``level`` read off a 95% interval ``[lo, hi]`` of ``value`` that
     :func:`bootstrap_ci` made from ``n_boot`` replicates (``None``: as many as a percentile interval takes): its
@@ -96,7 +128,8 @@ def resample_counts(order: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def mean_ci(terms: np.ndarray, *, n_boot: int, rng: np.random.Generator, level: float = 0.95
             ) -> tuple[float, float]:
-    """CI of ``terms.mean()`` by resampling the per-sample terms (vectorised, in chunks)."""
+    """CI of ``terms.mean()`` by resampling the per-sample terms (vectorised, in chunks); terms in [0, 1] (a
+    share) get at least their Wilson interval (:func:`share_floor`)."""
     t = np.sort(np.asarray(terms, dtype=np.float64).ravel())   # the terms in an order of their values
     if n_boot <= 0 or t.size == 0:
         return float("nan"), float("nan")
@@ -108,7 +141,10 @@ def mean_ci(terms: np.ndarray, *, n_boot: int, rng: np.random.Generator, level: 
         idx = rng.integers(0, t.size, size=(m, t.size))
         reps.append(t[idx].mean(1))
         done += m
-    return bootstrap_ci(float(t.mean()), np.concatenate(reps), level=level)
+    ci = bootstrap_ci(float(t.mean()), np.concatenate(reps), level=level)
+    if t[0] >= 0.0 and t[-1] <= 1.0:
+        return share_floor(ci, float(t.mean()), t.size, level=level)
+    return ci
 
 
 def centred_ci(estimate: float, samples: npt.ArrayLike, *, level: float = 0.95) -> tuple[float, float]:

@@ -349,14 +349,22 @@ class EvalContext:
     def neighbour_ci(self, name: str, value: float) -> tuple[float, float]:
         """The CI of neighbour indicator ``name`` (value ``value``) from :meth:`neighbour_replicates`: their
         deviations from their mean, scaled to the full sets, around ``value``
-        (:func:`~rnagen.metrics._bootstrap.bootstrap_ci`)."""
-        from ._bootstrap import bootstrap_ci
+        (:func:`~rnagen.metrics._bootstrap.bootstrap_ci`); a share of per-profile 0/1 terms (all but density)
+        at least its Wilson interval (:func:`~rnagen.metrics._bootstrap.share_floor`: near a bound a subsample
+        misses the few profiles on the other side, and the replicates repeat the value), over the profiles
+        its terms belong to (AA_ts, the mean of its two halves: their effective number, 4 / (1/n_real +
+        1/n_synthetic))."""
+        from ._bootstrap import bootstrap_ci, share_floor
 
         reps, scale = self.neighbour_replicates()
         r = reps[name]
         if len(r) < 2:
             return float("nan"), float("nan")
-        return bootstrap_ci(value, value + scale * (r - r.mean()))
+        ci = bootstrap_ci(value, value + scale * (r - r.mean()))
+        n_r, n_s = len(self.real), len(self.synthetic)
+        terms = {"precision": n_s, "aa_syn": n_s, "recall": n_r, "coverage": n_r, "aa_truth": n_r,
+                 "aa_ts": 4.0 / (1.0 / n_r + 1.0 / n_s)}
+        return share_floor(ci, value, terms[name]) if name in terms else ci
 
     @cached_property
     def prdc_reference(self) -> dict[str, np.ndarray]:
