@@ -10,6 +10,12 @@ A command that writes first checks its outputs (:func:`check_output`: not an inp
 where a file is expected) and then holds :func:`writer_lock` on them while it writes (``fcntl.flock``, released
 by the kernel when the process dies, so a killed command never blocks the next one). The next writer removes
 what a killed one left behind (:func:`remove_stale_temporaries`).
+
+Ctrl-C and SIGTERM raise an exception where the program is, and one raised inside a finaliser or a weakref
+callback (h5py's, while an .h5ad is written) is dropped by Python, the write carrying on: the command line
+records such a lost interrupt (:func:`note_signal`, from ``sys.unraisablehook``), and :func:`atomic_path`
+checks the record before it puts a file in place, so a file written across it is discarded, not left behind as
+if the command had finished.
 """
 from __future__ import annotations
 
@@ -19,7 +25,7 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Literal
@@ -61,6 +67,21 @@ def describe_os_error(e: OSError, path: str | os.PathLike | None = None, *, verb
     return f"cannot {verb} {where}: {hint or (e.strerror or str(e)).splitlines()[0]}"
 
 
+#: an interrupt (KeyboardInterrupt, or SIGTERM's) Python dropped where it was raised, until the command ends
+_SIGNALLED: list[BaseException] = []
+
+
+def note_signal(exc: BaseException) -> None:
+    """Record the interrupt ``exc``, raised by a signal handler and dropped by Python where it was raised."""
+    if not _SIGNALLED:
+        _SIGNALLED.append(exc)
+
+
+def take_signal() -> BaseException | None:
+    """The interrupt :func:`note_signal` recorded (``None``: none), the record cleared."""
+    return _SIGNALLED.pop() if _SIGNALLED else None
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, *, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; on success move it over ``path``, on error delete it.
@@ -85,6 +106,8 @@ def atomic_path(path: str | os.PathLike, *, suffix: str | None = None) -> Iterat
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        if _SIGNALLED:   # an interrupt the writer's callbacks swallowed: the file is not put in place
+            raise _SIGNALLED[0]
         # mkstemp (and some writers) create 0600 files; an output gets what the umask gives any new file
         os.chmod(tmp_path, 0o666 & ~_umask())
         os.replace(tmp_path, dest)
@@ -151,6 +174,7 @@ def check_output(
     option: str = "--out",
     example: str = "out.h5ad",
     profiles: bool | Literal["generated"] = False,
+    results: Mapping[str, Sequence[str]] | None = None,
 ) -> Path:
     """Refuse an output that would replace an input or cannot be created, before anything is written.
 
@@ -171,6 +195,10 @@ def check_output(
         existing file there that rnagen did not write (:func:`written_by_rnagen`), a user's own data, is refused
         rather than replaced. ``"generated"`` (synthetic or reconstructed profiles): an existing file must be such
         a set too; the user's real data, prepared by rnagen or not, is refused.
+    results
+        The output is a results file (a ``kind="file"``), by ending what the command writes first in it: a JSON's
+        top-level keys, a table's first header fields. An existing file of that ending without them (a user's
+        notes, a data table) is refused rather than replaced; an ending not named is the command's to refuse.
     """
     out = Path(path)
     for parent in reversed(out.parents):
@@ -202,7 +230,26 @@ def check_output(
                         if generated else "data rnagen did not write (no rnagen record in it)")
                 raise OutputError(f"{where} exists and holds {what}; it would be replaced: choose another path, or "
                                   "delete it first")
+    names = (results or {}).get("".join(out.suffixes[-1:]).lower())
+    if names is not None and out.is_file() and out.stat().st_size and not _holds_record(out, names):
+        raise OutputError(f"{option} {out} exists and is not a result rnagen wrote (it does not begin with "
+                          f"{', '.join(names)}); it would be replaced: choose another path, or delete it first")
     return out
+
+
+def _holds_record(path: Path, names: Sequence[str]) -> bool:
+    """Whether the results file ``path`` holds ``names``: a JSON object's keys, or a table's first header fields."""
+    try:
+        if path.suffix.lower() == ".json":
+            with open(path, encoding="utf-8") as fh:
+                obj = json.load(fh)
+            return isinstance(obj, dict) and all(n in obj for n in names)
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            head = fh.readline().rstrip("\r\n")
+    except (OSError, ValueError):
+        return False
+    fields = [f.strip().strip('"') for f in re.split(r"[,\t]", head)]
+    return fields[:len(names)] == list(names)
 
 
 #: the name of every synthetic profile (``syn_000000``, ...): how a table of them is told from real data
@@ -397,11 +444,12 @@ def claim_output(
     option: str = "--out",
     example: str = "out.h5ad",
     profiles: bool | Literal["generated"] = False,
+    results: Mapping[str, Sequence[str]] | None = None,
 ) -> Iterator[Path]:
     """:func:`check_output`, then hold :func:`writer_lock` on the output and remove the temporaries a killed
     writer left there: what every command that writes runs around its work."""
     out = check_output(path, inputs=inputs, kind=kind, writes=writes, option=option, example=example,
-                       profiles=profiles)
+                       profiles=profiles, results=results)
     with writer_lock(out, kind=kind):
         if kind == "dir":
             remove_stale_temporaries(out)

@@ -3,6 +3,7 @@ modes, a full disk. Every refusal is a clean failure (one line, exit 2, nothing 
 from __future__ import annotations
 
 import errno
+import json
 import os
 import re
 import shutil
@@ -890,3 +891,63 @@ def test_fetch_out_an_existing_file_is_refused_before_any_download(tmp_path, cle
     f.write_text("keep me\n")
     clean_failure(["data", "fetch", "gtex", "--out", f, "--cache-dir", tmp_path / "cache",
                    "--base-url", "http://127.0.0.1:9/"], watch=[tmp_path], match="notes.txt")
+
+
+SWALLOWED_SAMPLE = textwrap.dedent("""
+    import signal, sys, time
+    signal.signal(signal.SIGINT, signal.default_int_handler)   # a test runner's workers may ignore it
+    sys.path.insert(0, sys.argv[1])
+    import anndata
+    class Finaliser:
+        def __del__(self):   # the signal lands here, as in h5py's callbacks: Python drops what it raises
+            print("writing", flush=True)
+            time.sleep(60)
+    def swallowing_write(self, path, **kw):
+        f = Finaliser()
+        del f
+        open(path, "wb").write(b"a whole file")
+    anndata.AnnData.write_h5ad = swallowing_write
+    from rnagen.cli.main import main
+    raise SystemExit(main(sys.argv[2:]))
+""")
+
+
+def test_ctrl_c_lost_inside_a_write_still_stops_the_command(work):
+    """Ctrl-C raised inside a callback Python drops it from (h5py's, while an .h5ad is written) let the write
+    finish and the command exit 0 with a traceback on stderr: now the file is discarded and the command ends as
+    interrupted."""
+    out = work["tmp"] / "int"
+    argv = _sample_argv(work["gauss"], out / "syn.h5ad")
+    proc = subprocess.Popen([sys.executable, "-c", SWALLOWED_SAMPLE, SRC, *argv], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert proc.stdout.readline().strip() == "writing"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and err.strip() == "rnagen: interrupted", (proc.returncode, err)
+    assert not out.exists()
+
+
+def test_evaluate_does_not_replace_a_file_it_did_not_write(work, cli, clean_failure):
+    """`evaluate --out` over a user's own table or JSON is refused; over its own earlier output it writes again."""
+    syn = work["tmp"] / "syn.h5ad"
+    assert cli(_sample_argv(work["gauss"], syn)).rc == 0
+    argv = ["evaluate", "--real", str(work["data"]), "--synthetic", str(syn), "--metrics", "fidelity",
+            "--label-key", "tissue", "--n-boot", "10", "--n-boot-expensive", "2", "--k", "3"]
+    for name, text in (("mine.csv", "sample,label,g1\ns1,a,1.0\n"), ("notes.json", '{"todo": [1, 2]}')):
+        precious = work["tmp"] / "out" / name
+        precious.write_text(text)
+        clean_failure(argv + ["--out", str(precious)], watch=[work["tmp"] / "out"], match="not a result rnagen wrote")
+    for name in ("metrics.json", "metrics.csv", "metrics.tsv"):
+        own = work["tmp"] / "out" / name
+        for _ in range(2):   # the second run replaces its own output
+            res = cli(argv + ["--out", str(own)])
+            assert res.rc == 0, res.err
+    assert json.loads((work["tmp"] / "out" / "metrics.json").read_text())["metrics"]
+
+
+def test_train_does_not_overwrite_a_config_toml_that_is_not_toml(work, clean_failure):
+    run = work["tmp"] / "out" / "myrun"
+    run.mkdir()
+    (run / "config.toml").write_text("my notes, not TOML\n")
+    clean_failure(["train", str(work["data"]), "--model", "gaussian", "--label-key", "tissue", "--out", str(run),
+                   "--quiet"], watch=[work["tmp"] / "out"], match="not TOML")

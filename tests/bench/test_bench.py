@@ -507,6 +507,15 @@ def test_cli_benchmark_on_csv(tmp_path, labelled_csv, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "holds a file named results" in err
     assert sorted(p.name for p in (tmp_path / "u").iterdir()) == ["results"]
+    # a folder holding a report of the user's (no bench.json): not replaced
+    (tmp_path / "own").mkdir()
+    (tmp_path / "own" / "report.html").write_text("<p>my own report</p>")
+    assert main(["benchmark", str(labelled_csv), "--label-key", "kind", "--models", "gaussian",
+                 "--out", str(tmp_path / "own")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "holds report.html but no bench.json" in err
+    assert sorted(p.name for p in (tmp_path / "own").iterdir()) == ["report.html"]
+    assert (tmp_path / "own" / "report.html").read_text() == "<p>my own report</p>"
     # a test share that leaves a small training set: the neighbourhood shrinks to the smaller set (the synthetic
     # set has the training set's size), not an error naming an option the benchmark lacks
     board = run_benchmark(labelled_csv, label_key="kind", models="gaussian", out_dir=tmp_path / "s", test_size=0.85,

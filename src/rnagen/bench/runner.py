@@ -748,6 +748,11 @@ def _setup(data, *, label_key, models, reconstruct, full, seeds, splits, budget,
     if folder_kind(out)[0] not in (None, "benchmark", "split"):
         # a generator's run folder, a reconstructor or the user's config.toml: a benchmark's files do not go there
         raise RunDirError(f"{out} holds a trained model's folder (config.toml), not a benchmark; choose a new --out")
+    theirs = [f for f in ("split.json", "leaderboard.csv", "leaderboard.json", "report.html") if (out / f).exists()]
+    if theirs and not (out / "bench.json").is_file():
+        # a benchmark writes bench.json before any of these: without it they are another's (a user's report)
+        raise RunDirError(f"{out} holds {', '.join(theirs)} but no bench.json: files no benchmark wrote, which one "
+                          "would replace; choose a new --out")
     for sub in ("runs", "results", "plots"):
         if (out / sub).exists() and not (out / sub).is_dir():
             raise RunDirError(f"{out} holds a file named {sub}, where a benchmark keeps its {sub} folder; choose a "

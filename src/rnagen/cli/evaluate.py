@@ -148,7 +148,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     inputs = [args.real, args.synthetic, args.train, floor_file, args.gene_sets, args.reference]
     if args.out is None:
         return _evaluate(args, metrics, "")
-    with claim_output(args.out, inputs=inputs, example="metrics.json"):
+    # what evaluate writes first: the record's keys, the table's columns (rnagen.metrics.evaluate.COLUMNS)
+    ours = {".json": ("inputs", "settings", "metrics"), ".csv": ("name", "group", "value"),
+            ".tsv": ("name", "group", "value")}
+    with claim_output(args.out, inputs=inputs, example="metrics.json", results=ours):
         ending = _out_ending(args.out)   # a name of another format refused before any work
         return _evaluate(args, metrics, ending)
 

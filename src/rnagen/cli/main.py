@@ -8,6 +8,7 @@ badly typed value), through :class:`Parser`.
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import os
 import re
@@ -75,9 +76,16 @@ def _main(argv: list[str] | None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    previous = _on_sigterm()
+    from .._io import take_signal
+
+    take_signal()
+    previous, hook = _on_sigterm(), sys.unraisablehook
+    sys.unraisablehook = functools.partial(_quiet_interrupts, hook)
     try:
         rc = args.func(args)
+        lost = take_signal()
+        if lost is not None:   # raised where Python dropped it (a finaliser's callback): the command did not stop
+            raise lost
     except _Terminated:
         print("rnagen: terminated", file=sys.stderr)
         return 143
@@ -106,6 +114,7 @@ def _main(argv: list[str] | None) -> int:
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+        sys.unraisablehook = hook
     return int(rc or 0)
 
 
@@ -141,6 +150,19 @@ class _Terminated(BaseException):
 
 def _raise_terminated(signum, frame):
     raise _Terminated
+
+
+def _quiet_interrupts(hook, unraisable) -> None:
+    """``sys.unraisablehook`` during a command: an interrupt Python drops where it was raised (a finaliser's or a
+    weakref's callback, as h5py's while an .h5ad is written) is recorded (:func:`rnagen._io.note_signal`: no file is
+    put in place after it, and the command ends with it), not printed as a traceback; anything else goes to
+    ``hook``, the one in place before."""
+    if isinstance(unraisable.exc_value, (KeyboardInterrupt, _Terminated)):
+        from .._io import note_signal
+
+        note_signal(unraisable.exc_value)
+        return
+    hook(unraisable)
 
 
 def _on_sigterm():

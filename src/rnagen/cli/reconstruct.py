@@ -85,7 +85,9 @@ def cmd_score(args: argparse.Namespace) -> int:
     from ..reconstruct.model import FOLDER_FILES
 
     inputs = [args.test, *(Path(args.recon_dir) / f for f in FOLDER_FILES)]
-    with claim_output(args.out, inputs=inputs, example="scores.json") if args.out else contextlib.nullcontext():
+    ours = {".json": ("method", "n_samples", "n_inputs")}   # the keys ReconstructionModel.score writes first
+    with (claim_output(args.out, inputs=inputs, example="scores.json", results=ours) if args.out
+          else contextlib.nullcontext()):
         if args.out:
             output_ending(args.out, (".json",), "the scores, per-gene values included, are written as JSON")
         rec = load(args.recon_dir, device=args.device)

@@ -958,6 +958,10 @@ class Generator(ABC):
                               "no run's) that training would overwrite; choose a new --out")
         if kind == "reconstructor":
             raise RunDirError(f"{run_dir} holds a reconstructor (rnagen reconstruct fit); choose a new --out")
+        if kind == "unreadable":
+            # every run's config.toml is TOML naming its model, written whole: this one is a file of the user's
+            raise RunDirError(f"{run_dir} holds a config.toml that is not TOML (no run's: a file of your own?) that "
+                              "training would overwrite; choose a new --out")
         if not resume:
             for f in present:
                 if f != "config.toml":
