@@ -597,6 +597,24 @@ def test_held_out_profiles_in_the_training_set_are_refused(tmp_path, capsys):
     assert main([*base, "--train", str(tmp_path / "train.h5ad"), "--out", str(tmp_path / "m.json")]) == 0
 
 
+def test_held_out_profiles_of_two_genes_are_not_taken_for_training_profiles():
+    """On two genes, values given to two decimals, hundreds of held-out profiles agree with some training profile on
+    both within the rounding by chance: the shuffled control finds as many, so no copy is reported (the split was
+    refused as leaky); on the same profiles with 30 more genes the chance is nil and a true copy is found."""
+    from rnagen.metrics import _knn
+
+    rng = np.random.default_rng(8)
+    X = np.round(rng.normal(8.0, 0.4, (1900, 2)), 2)
+    R, T = X[:400], X[400:]
+    assert _knn._matches(R, T).mean() > 0.5       # what the tolerance alone finds: chance agreements
+    assert not _knn.same_profiles(R, T).any()
+    df = evaluate(R, R[::-1] + 0.1, train=T, metrics=["precision"], n_boot=0)
+    assert "held_out_in_train" not in df.attrs
+    wide = np.hstack([X, rng.normal(5.0, 1.0, (1900, 30))])
+    R, T = wide[:400], np.vstack([wide[400:], wide[:3]])
+    assert np.flatnonzero(_knn.same_profiles(R, T)).tolist() == [0, 1, 2]
+
+
 def test_labels_in_another_unicode_form_are_the_same_classes():
     """Held-out labels written decomposed (NFD, as macOS exports them) and synthetic ones composed (NFC) name the
     same classes: the scores equal those of one form throughout."""
@@ -831,6 +849,10 @@ def test_a_set_on_another_scale_is_named():
     mu = np.asarray(S2.X).mean(0)
     under.X = (mu + 0.7 * (np.asarray(S2.X) - mu)).astype(np.float32)
     assert "synthetic_scale" not in evaluate(R2, under, train=T2, **kw2).attrs["preprocessing"]
+    zeros = S2.copy()   # most genes 0 (a median ratio of 0): scored, no other log base read into it
+    zeros.X = np.asarray(S2.X).copy()
+    zeros.X[:, : zeros.n_vars * 2 // 3] = 0.0
+    assert "synthetic_scale" not in evaluate(R2, zeros, train=T2, **kw2).attrs["preprocessing"]
 
 
 def test_metrics_never_import_models():

@@ -530,7 +530,10 @@ def _standardised(X) -> bool:
     X = np.asarray(X, np.float64)
     if X.ndim != 2 or X.shape[0] < 3:
         return False
-    with np.errstate(all="ignore"):
+    import warnings
+
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)   # a gene with no value: its NaN mean and sd are read below
         mean, sd = np.nanmean(X, axis=0), np.nanstd(X, axis=0)
     varied = np.isfinite(sd) & (sd > 0)
     if varied.mean() < 0.9:

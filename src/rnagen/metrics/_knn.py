@@ -336,8 +336,23 @@ def same_pairs(A: np.ndarray, B: np.ndarray) -> np.ndarray:
 def same_profiles(A: np.ndarray, B: np.ndarray) -> np.ndarray:
     """For each row of ``A``, whether it is a row of ``B`` up to rounding (:data:`_ROUNDING`): its nearest row of
     ``B`` (in a random projection) holds the same values within the tolerance on every gene. Exact hashes would
-    miss the held-out file given again once written to a CSV with fewer decimals."""
+    miss the held-out file given again once written to a CSV with fewer decimals.
+
+    With few genes two different profiles agree on every one of them within the tolerance by chance; a match then
+    says nothing. The control: ``B`` with each gene's values shuffled among its rows (every value kept, no profile
+    kept whole), matched the same way. Where that finds at least a tenth as many matches, none is reported."""
     A, B = np.asarray(A, np.float64), np.asarray(B, np.float64)
+    out = _matches(A, B)
+    if out.any() and len(B) > 1:
+        rng = np.random.default_rng(0x5EED)
+        shuffled = np.take_along_axis(B, np.argsort(rng.random(B.shape), axis=0), axis=0)
+        if 10 * int(_matches(A, shuffled).sum()) >= int(out.sum()):
+            return np.zeros(len(A), dtype=bool)
+    return out
+
+
+def _matches(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """:func:`same_profiles` without its control for chance."""
     if not len(A) or not len(B):
         return np.zeros(len(A), dtype=bool)
     # the candidate: the nearest row in 8 fixed random directions, by a k-d tree (a profile's own rounded copy

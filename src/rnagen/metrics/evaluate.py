@@ -288,7 +288,7 @@ def _base_note(A: np.ndarray, a_mu: np.ndarray, real_mu: np.ndarray, real_sd: np
     if keep.sum() < 10 or len(A) < 3:
         return None
     r_mean = float(np.nanmedian(a_mu[keep] / real_mu[keep]))
-    if 0.75 <= r_mean <= 1.33:
+    if not r_mean > 0 or 0.75 <= r_mean <= 1.33:   # another base multiplies by a positive factor (0: most genes 0)
         return None
     r_sd = float(np.nanmedian(A.std(0, dtype=np.float64)[keep] / real_sd[keep]))
     if not 0.85 <= r_sd / r_mean <= 1.15:
