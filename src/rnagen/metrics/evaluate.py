@@ -38,7 +38,9 @@ resampled rows ``n_boot_expensive`` times (default 20): Fréchet distances (on t
 correlation score and per-gene distances (m-out-of-n: replicates of at most 2,000 rows per set, spread
 rescaled by sqrt(m/n)), MMD (on its 2,000-row subsample), macro-F1/AUC (resampling the test set), and
 detection AUC (resampling the out-of-fold scores); their replicates are re-centred on the estimate (resampling
-duplicates rows, which alone shifts a distance between sets), so the interval is the spread around it.
+duplicates rows, which alone shifts a distance between sets), so the interval is the spread around it. A share of
+per-profile 0/1 terms is never given an interval narrower than its Wilson score interval
+(:func:`rnagen.metrics._bootstrap.share_floor`): at 0 or 1 every replicate repeats the bound.
 
 Structure: :func:`prepare` brings the sets to one representation, :class:`rnagen.metrics._context.EvalContext`
 holds them with the settings and the shared neighbour passes, and each family module's scorer (registered in
