@@ -951,3 +951,20 @@ def test_train_does_not_overwrite_a_config_toml_that_is_not_toml(work, clean_fai
     (run / "config.toml").write_text("my notes, not TOML\n")
     clean_failure(["train", str(work["data"]), "--model", "gaussian", "--label-key", "tissue", "--out", str(run),
                    "--quiet"], watch=[work["tmp"] / "out"], match="not TOML")
+
+
+def test_a_reader_that_stops_reading_does_not_stop_the_command(work, cli):
+    """`rnagen evaluate ... --out m.json | true`: the pipe closed before the table was printed ended the command
+    with exit 0 and no m.json; the printing stops, the command writes its file and exits 0, with nothing on
+    stderr."""
+    syn = work["tmp"] / "syn.h5ad"
+    assert cli(_sample_argv(work["gauss"], syn)).rc == 0
+    out = work["tmp"] / "out" / "m.json"
+    argv = ["evaluate", "--real", str(work["data"]), "--synthetic", str(syn), "--label-key", "tissue", "--k", "3",
+            "--n-boot", "10", "--n-boot-expensive", "2", "--per-class", "--out", str(out)]
+    proc = subprocess.Popen([sys.executable, "-m", "rnagen", *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=SRC))
+    proc.stdout.close()   # the reader gone before the first line
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 0 and err == "", err
+    assert json.loads(out.read_text())["metrics"]

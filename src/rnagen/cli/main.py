@@ -81,6 +81,7 @@ def _main(argv: list[str] | None) -> int:
     take_signal()
     previous, hook = _on_sigterm(), sys.unraisablehook
     sys.unraisablehook = functools.partial(_quiet_interrupts, hook)
+    stdout = _PipeOut.install()
     try:
         rc = args.func(args)
         lost = take_signal()
@@ -102,7 +103,7 @@ def _main(argv: list[str] | None) -> int:
         print("rnagen: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
-        # e.g. `rnagen data info X | head`; keep Python from complaining at exit
+        # e.g. `rnagen data info X | head` where stdout is not the process's own; keep Python from complaining at exit
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
@@ -115,7 +116,53 @@ def _main(argv: list[str] | None) -> int:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
         sys.unraisablehook = hook
+        if stdout is not None:
+            stdout.flush()
+            sys.stdout = stdout.stream
     return int(rc or 0)
+
+
+class _PipeOut:
+    """The process's stdout during a command, where a reader that stops reading (``| head``, ``| true``) ends the
+    printing, not the command: a command whose product is a file (``evaluate --out``, ``train``) still writes it
+    and exits with its status. Past the broken pipe, what it prints goes to the null device."""
+
+    def __init__(self, stream):
+        self.stream = stream
+        self.broken = False
+
+    @classmethod
+    def install(cls) -> _PipeOut | None:
+        """Put one in place of ``sys.stdout`` where that is the process's own (not a caller's capture)."""
+        if sys.stdout is None or sys.stdout is not sys.__stdout__:
+            return None
+        sys.stdout = out = cls(sys.stdout)
+        return out
+
+    def write(self, text: str) -> int:
+        if not self.broken:
+            try:
+                return self.stream.write(text)
+            except BrokenPipeError:
+                self._drop()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.broken:
+            try:
+                self.stream.flush()
+            except BrokenPipeError:
+                self._drop()
+
+    def _drop(self) -> None:
+        self.broken = True
+        # what the stream's buffer still holds goes to the null device when it is flushed (at exit too)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, self.stream.fileno())
+        os.close(devnull)
+
+    def __getattr__(self, name: str):
+        return getattr(self.stream, name)
 
 
 def _out_of_memory(e: BaseException) -> str | None:
