@@ -82,6 +82,10 @@ def _recon(*extra):
 
 CASES = [
     # --- train: config values through --set / --config, and the command's own options -----------------
+    ("train-eps-with-cosine", _train("--set", "schedule.kind=cosine", "--set", "objective.prediction=eps"),
+     "objective.prediction=v"),
+    ("train-eps-with-steep-linear", _train("--set", "schedule.kind=linear", "--set", "schedule.beta_end=0.2", "--set",
+                                           "objective.prediction=eps"), "samples diverge"),
     ("train-lr-inf", _train("--set", "train.lr=inf"), "train.lr"),
     ("train-lr-nan", _train("--set", "train.lr=nan"), "train.lr"),
     ("train-lr-negative", _train("--set", "train.lr=-1e-3"), "train.lr"),

@@ -105,6 +105,18 @@ def test_every_model_has_a_search_space_with_valid_keys(name):
                 assert lo <= cfg.train.steps <= hi
 
 
+def test_the_diffusion_search_space_draws_no_schedule_that_diverges():
+    """ε-prediction with the cosine schedule diverges at sampling (the config refuses it): tune never draws it."""
+    cls = get_model("diffusion")
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+    drawn = set()
+    for _ in range(60):
+        overrides = suggest(cls, study.ask(), get_budget("fast"))
+        cfg = build_config(cls.config_cls, overrides=_nest(overrides))   # a diverging pair would raise
+        drawn.add((cfg.schedule.kind, cfg.objective.prediction))
+    assert ("cosine", "v") in drawn and ("quad", "eps") in drawn and ("cosine", "eps") not in drawn
+
+
 def test_split_validation_is_stratified(gtex_small):
     import anndata as ad
 

@@ -31,7 +31,7 @@ from .._subspace import MAX_COMPONENTS, SubspaceObjective
 from ..gaussian import FULL_COVARIANCE_MAX_GENES, anchor_statistics
 from .network import AnchoredDenoiser, ResMLPDenoiser
 from .samplers import PREDICTIONS, SPACINGS, make_sampler, sampler_class
-from .schedule import SCHEDULE_KINDS, NoiseSchedule
+from .schedule import SCHEDULE_KINDS, NoiseSchedule, make_betas
 
 __all__ = ["DiffusionModel", "DiffusionConfig", "NetworkConfig", "ScheduleConfig", "ObjectiveConfig",
            "SampleConfig", "DiffusionObjective"]
@@ -40,6 +40,11 @@ __all__ = ["DiffusionModel", "DiffusionConfig", "NetworkConfig", "ScheduleConfig
 # ----------------------------------------------------------------------------------------------------------
 # configuration (dataclass defaults are the single source of truth; sections map to TOML tables)
 # ----------------------------------------------------------------------------------------------------------
+#: the least sqrt(ᾱ_T) an ε-predicting model is trained with: the first sampling step divides the error of the
+#: predicted noise by it (the paper's quad schedule at T = 1000: 0.027; linear 1e-4 to 0.02: 0.0064; cosine: 4.9e-5)
+EPS_MIN_ROOT_ABAR = 1e-3
+
+
 @dataclass
 @checked("network", width=">= 1", depth=">= 0", time_dim=">= 2", dropout="[0, 1)", expansion=">= 1",
          cond_dim=">= 0")
@@ -259,6 +264,17 @@ class DiffusionConfig:
     def __post_init__(self) -> None:
         if self.sample.steps > self.schedule.T:
             raise ConfigError(f"sample.steps ({self.sample.steps}) cannot exceed schedule.T ({self.schedule.T})")
+        if self.objective.prediction == "eps":
+            # every sampler's first step reads x0 = (x_T - sqrt(1 - ᾱ_T) ε̂) / sqrt(ᾱ_T): the network's error in ε̂
+            # times 1 / sqrt(ᾱ_T), which the cosine schedule's clipped β (Nichol & Dhariwal 2021) puts near 2e4
+            s = self.schedule
+            root = float(np.sqrt(np.prod(1.0 - make_betas(s.kind, s.T, beta_start=s.beta_start,
+                                                           beta_end=s.beta_end))))
+            if root < EPS_MIN_ROOT_ABAR:
+                raise ConfigError(f"objective.prediction=eps with schedule.kind={s.kind} (T = {s.T}): the first "
+                                  f"sampling step multiplies the network's error in the noise by 1 / sqrt(ᾱ_T) = "
+                                  f"{1.0 / root:.3g} and the samples diverge; use objective.prediction=v (the "
+                                  "default), or schedule.kind=quad")
         # auto with privacy.noise_multiplier resolves to no anchor (DiffusionModel._anchor_kind): there is no
         # target ε to give the statistics a share of; an explicit anchor is refused with the fix
         if self.train.members > 1 and self.privacy.enabled:
@@ -825,8 +841,10 @@ class DiffusionModel(Generator):
             "network.width": trial.suggest_categorical("network.width", [256, 512, 1024]),
             "network.depth": trial.suggest_int("network.depth", 1, 4),
             "network.dropout": trial.suggest_float("network.dropout", 0.0, 0.3),
-            "schedule.kind": trial.suggest_categorical("schedule.kind", ["quad", "linear", "cosine"]),
-            "objective.prediction": trial.suggest_categorical("objective.prediction", ["eps", "v"]),
+            "schedule.kind": (kind := trial.suggest_categorical("schedule.kind", ["quad", "linear", "cosine"])),
+            # ε with the cosine schedule diverges at sampling (EPS_MIN_ROOT_ABAR): v alone there
+            "objective.prediction": ("v" if kind == "cosine"
+                                     else trial.suggest_categorical("objective.prediction", ["eps", "v"])),
             "train.lr": trial.suggest_float("train.lr", 1e-4, 3e-3, log=True),
             "train.steps": trial.suggest_int("train.steps", 500, 4000, step=500),
         }
