@@ -968,3 +968,9 @@ def test_a_reader_that_stops_reading_does_not_stop_the_command(work, cli):
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == 0 and err == "", err
     assert json.loads(out.read_text())["metrics"]
+
+
+def test_sample_from_a_reconstructor_names_it(work, clean_failure):
+    clean_failure(_sample_argv(work["recon"], work["tmp"] / "out" / "z.csv"),
+                  watch=[work["recon"], work["tmp"] / "out"],
+                  match="holds a reconstructor (rnagen reconstruct fit), not a generator")

@@ -272,6 +272,9 @@ def test_out_of_memory_messages(error, expected):
 
     got = _out_of_memory(error)
     assert (got is None) if expected is None else got.startswith(expected)
+    if expected is not None:   # what lowers the memory is the command's own: evaluate has no --set
+        assert "--set" in got and "--n-boot" in _out_of_memory(error, "evaluate")
+        assert "--set" not in _out_of_memory(error, "evaluate")
 
 
 def test_an_output_over_data_rnagen_did_not_write_is_refused(labelled_csv, tmp_path, capsys):

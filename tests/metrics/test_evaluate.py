@@ -1040,3 +1040,14 @@ def test_two_resamples_give_intervals_that_contain_the_value():
     rows = df[(df.group == "all") & df.value.notna()]
     assert len(rows) >= 10
     assert (rows.ci_low <= rows.value + 1e-12).all() and (rows.value <= rows.ci_high + 1e-12).all()
+
+
+def test_a_set_of_one_profile_is_not_told_to_lower_k_to_zero():
+    from rnagen.errors import ConfigError
+
+    rng = np.random.default_rng(2)
+    R, S = rng.standard_normal((30, 5)), rng.standard_normal((30, 5))
+    with pytest.raises(ConfigError, match=r"the synthetic set has 1; use more profiles$"):
+        evaluate(R, S[:1], metrics=["precision"], n_boot=0, k=3)
+    with pytest.raises(ConfigError, match=r"the synthetic set has 3; lower --k \(at most 2\) or use more profiles"):
+        evaluate(R, S[:3], metrics=["precision"], n_boot=0, k=3)

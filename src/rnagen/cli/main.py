@@ -94,7 +94,7 @@ def _main(argv: list[str] | None) -> int:
         print(f"rnagen: error: {e}", file=sys.stderr)
         return 2
     except (MemoryError, RuntimeError) as e:
-        msg = _out_of_memory(e)
+        msg = _out_of_memory(e, args.command)
         if msg is None:
             raise
         print(f"rnagen: error: {msg}", file=sys.stderr)
@@ -165,9 +165,18 @@ class _PipeOut:
         return getattr(self.stream, name)
 
 
-def _out_of_memory(e: BaseException) -> str | None:
+#: what lowers a command's memory, by command (the commands that train: the sizes their settings set)
+_LESS_MEMORY = {
+    "evaluate": "lower --n-boot or --n-boot-expensive (every replicate is kept for the interval), or score fewer "
+                "profiles",
+    "reconstruct": "lower the number of profiles, or the reconstructor's sizes set with --set",
+    "data": "read fewer profiles or genes at once (--genes, or a subset of the file)",
+}
+
+
+def _out_of_memory(e: BaseException, command: str | None = None) -> str | None:
     """One line for an allocation the machine refused (NumPy's MemoryError, torch's CPU allocator or CUDA's out
-    of memory), naming the size asked for and what lowers it; ``None`` for any other error."""
+    of memory), naming the size asked for and what lowers it in ``command``; ``None`` for any other error."""
     from ..utils import physical_memory
 
     text = str(e)
@@ -185,9 +194,9 @@ def _out_of_memory(e: BaseException) -> str | None:
     total = physical_memory() if where == "this machine" else None
     has = f"{where} has {total / 2**30:,.0f} GiB" if total else f"more than {where} has"
     size = f" (an allocation of {asked / 2**30:,.1f} GiB; {has})" if asked else f" ({has})"
-    return (f"out of memory{size}: lower the sizes set with --set (network widths, latent or noise dimension, "
-            "batch sizes, objective.noise_multiplicity) or the number of profiles asked for, or use a machine "
-            "with more memory")
+    less = _LESS_MEMORY.get(command or "", "lower the sizes set with --set (network widths, latent or noise "
+                            "dimension, batch sizes, objective.noise_multiplicity) or the number of profiles asked for")
+    return f"out of memory{size}: {less}, or use a machine with more memory"
 
 
 class _Terminated(BaseException):

@@ -267,9 +267,9 @@ class EvalContext:
                  "train": len(self.reference) if self.reference is not None else None}
         for what, n in sizes.items():
             if n is not None and n < self.k + 1:
+                fix = f"lower --k (at most {n - 1}) or use more profiles" if n >= 2 else "use more profiles"
                 raise ConfigError(f"k = {self.k} needs at least k + 1 = {self.k + 1} profiles in every set, but "
-                                  f"the {what} set has {n}; lower --k (at most {max(n - 1, 0)}) or use more "
-                                  "profiles")
+                                  f"the {what} set has {n}; {fix}")
 
     @cached_property
     def real_knn2(self) -> np.ndarray:

@@ -227,6 +227,9 @@ def load(run_dir: str | Path, *, device: str = "auto") -> "Generator":
         name = read_toml(cfg_path).get("model")
         if not name:
             raise RunDirError(f"{cfg_path} does not name its model; {_LOAD_FIX}")
+        if name == "reconstruct":   # what `rnagen reconstruct fit` writes there
+            raise RunDirError(f"{run_dir} holds a reconstructor (rnagen reconstruct fit), not a generator: apply it "
+                              f"with rnagen reconstruct apply {run_dir} ..., or give a generator's run folder")
         cls = get_model(name)
     return cls.load(run_dir, device=device)
 
