@@ -177,6 +177,8 @@ def test_prepare_normalises_sequencing_depth(tmp_path, capsys):
     assert main([*base, "--normalize", "cpm", "--out", str(tmp_path / "cpm.h5ad")]) == 0
     out = capsys.readouterr().out
     assert "depth normalised (cpm; library sizes" in out and "look like raw counts" not in out
+    # normalised values are no whole counts: --log none is offered without --round's promise
+    assert "(--log none keeps them as read)" in out and "--round" not in out
     a = ad.read_h5ad(tmp_path / "cpm.h5ad")
     assert a.n_vars == 600  # the landmarks; the library total counted the other 50 features too
     lib = counts.sum(axis=1)
@@ -558,3 +560,18 @@ def test_values_standardised_per_gene_are_named(tmp_path, capsys):
         assert main(["data", "prepare", str(tmp_path / name), "--genes", "all", "--label-key", "k",
                      "--out", str(tmp_path / f"p_{name}")]) == 0
         assert ("give the values before scaling" in capsys.readouterr().out) is said
+
+
+def test_log_none_on_log_range_values_does_not_call_them_linear(tmp_path, capsys):
+    """Log-range values with a few above 30 (the scale test undecided): --log none records them as log values,
+    and the summary no longer also reads them as a linear scale whose totals need --normalize."""
+    rng = np.random.default_rng(5)
+    X = 4.0 + 3.0 * rng.random((40, 50)) + np.linspace(0.0, 8.0, 40)[:, None]   # per-sample shifts: totals differ
+    X[:6, 0] = 35.0
+    df = pd.DataFrame(X, index=[f"s{i}" for i in range(40)], columns=[f"g{j}" for j in range(50)])
+    df.insert(0, "group", ["a", "b"] * 20)
+    df.to_csv(tmp_path / "logs.csv")
+    assert main(["data", "prepare", str(tmp_path / "logs.csv"), "--label-key", "group", "--genes", "all",
+                 "--id-type", "other", "--log", "none", "--out", str(tmp_path / "p.h5ad")]) == 0
+    out = capsys.readouterr().out
+    assert "recorded as log scale (--log none)" in out and "linear scale" not in out, out

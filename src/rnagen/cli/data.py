@@ -173,6 +173,7 @@ def _prepare(args: argparse.Namespace) -> int:
             # log-range values the scale test leaves undecided (a few above 30): --log none states them log
             # values, so that training does not stop at the same question; counts and linear values stay unrecorded
             set_log_state(adata, logged=True, transform="as given (--log none)")
+            depth = _standardised_note(adata)   # log values now: not read as a linear scale's totals
     adata = select_genes(adata, genes, id_type=id_type, duplicates=args.duplicates)
     if label_key is not None and args.min_samples is not None:
         adata = filter_classes(adata, label_key, min_samples=args.min_samples)
@@ -216,7 +217,9 @@ def _prepare(args: argparse.Namespace) -> int:
         # the models then learn log values: what they sample, and what --round (whole counts) needs, follow it;
         # said from the step's own record, as the scale test and --log none record log values without taking one
         took = [h for h in get_history(adata) if h["step"] == "log2p1"][-1]["applied"]
-        if took:
+        if took and args.normalize != "none":   # normalised values are no whole counts: --round does not apply
+            msg += "; values log2(x+1)-transformed (--log none keeps them as read)"
+        elif took:
             msg += ("; values log2(x+1)-transformed (--log none keeps them as read: a model trained on counts "
                     "samples whole counts with rnagen sample --round)")
         elif args.log == "none":

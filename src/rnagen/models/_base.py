@@ -1051,8 +1051,9 @@ class Generator(ABC):
             raise RunDirError(f"{self.name} model is not trained; call fit() or load a run folder")
         if round_values and self.whole_numbers is False:
             raise DataError(f"rounding (--round) makes whole-number counts, but this {self.name} model was trained on "
-                            "values that are not whole numbers (log values, TPM, z-scores); sample without it, or "
-                            "train on the counts as read (rnagen data prepare logs them unless --log none)")
+                            "values that are not whole numbers (log values, depth-normalised counts, TPM, z-scores); "
+                            "sample without it, or train on the counts as read (rnagen data prepare logs them unless "
+                            "--log none, and --normalize makes them fractions)")
         seed = check_seed("seed", seed)
         bs = check_number("batch_size", 4096 if batch_size is None else batch_size, ">= 1", integer=True)
         y = label_plan(self.labels, self.label_counts, n=n, n_per_label=n_per_label, like=like,
