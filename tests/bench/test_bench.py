@@ -283,6 +283,24 @@ def _check_steps_curve_references(out, steps):
     assert {k: refs["gaussian"][k] for k in refs["real"]} != pytest.approx(refs["real"])
 
 
+def test_a_damaged_weights_file_is_trained_again(tmp_path, labelled_csv, capsys):
+    """A run folder of the benchmark whose weights were truncated (its result missing): the rerun stopped with
+    train's fix, --no-resume, which benchmark has not; it now trains that model again, to the same numbers."""
+    kw = dict(label_key="kind", models="gaussian", out_dir=tmp_path / "b", progress=False, report=False,
+              evaluate_options={"n_boot": 20, "n_boot_expensive": 2, "classifier_seeds": (0,), "epochs": 2},
+              metrics=["precision", "recall", "aa_ts"])
+    first = run_benchmark(labelled_csv, **kw)
+    weights = tmp_path / "b" / "runs" / "gaussian_seed0" / "weights.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    (tmp_path / "b" / "results" / "gaussian_seed0.json").unlink()
+    again = run_benchmark(labelled_csv, **{**kw, "progress": True})
+    said = capsys.readouterr()
+    assert "weights.safetensors is truncated" in said.out + said.err and "trained again" in said.out + said.err
+    timing = [c for c in first.columns if "seconds" in c]
+    pd.testing.assert_frame_equal(first.drop(columns=timing), again.drop(columns=timing))
+    assert weights.stat().st_size > 100
+
+
 def test_resume_skips_finished_models(tmp_path, labelled_csv, monkeypatch):
     from rnagen import metrics
     from rnagen.models.gaussian import GaussianModel

@@ -1216,8 +1216,16 @@ def _trained(model_name, ovr, run_dir: Path, run_fp: str, train, label_key, seed
     if complete and marker.is_file() and marker.read_text().strip() == run_fp:
         if lazy:
             return cls.from_config(overrides=ovr)
-        say(f"{model_name} seed {seed}: trained earlier, loaded from {run_dir}")
-        return load(run_dir, device=device)
+        try:
+            gen = load(run_dir, device=device)
+            say(f"{model_name} seed {seed}: trained earlier, loaded from {run_dir}")
+            return gen
+        except RunDirError as e:
+            # the benchmark's own run folder, its final files damaged (the manifest's check): trained again from
+            # its checkpoint where that is sound
+            say(f"{model_name} seed {seed}: {e}; its final files removed, trained again")
+            for f in ("weights.safetensors", "meta.json"):
+                (run_dir / f).unlink(missing_ok=True)
     gen = cls.from_config(overrides=ovr)
     if lazy:
         return gen
@@ -1234,6 +1242,9 @@ def _trained(model_name, ovr, run_dir: Path, run_fp: str, train, label_key, seed
     except DivergedError as e:   # the setting to lower, as the benchmark takes it
         raise DivergedError(f"{model_name} seed {seed}: {e} (in a benchmark: --set {model_name}:train.lr=...)"
                             ) from None
+    except RunDirError as e:   # a damaged checkpoint: train's --no-resume is no option of benchmark's
+        raise RunDirError(f"{model_name} seed {seed}: {str(e).split(';')[0]}; delete {run_dir} and run the "
+                          "benchmark again (its other rows are kept)") from None
     say(f"{model_name} seed {seed}: trained in {gen.train_seconds:.1f}s")
     return gen
 

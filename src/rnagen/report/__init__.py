@@ -86,7 +86,8 @@ def _gap_table(rows: list[dict[str, Any]], settings: dict[str, Any]) -> dict[str
             flag = (math.nan if r[key] is None else r[key]) if key in r else None
             if v is not None and not share_measured(flag):
                 # the floor within its CI of the ceiling on most runs: a ratio of two noise-sized distances
-                cells.append({"text": f"({text})", "colour": gap_colour(None), "sd": "", "unresolved": True})
+                cells.append({"text": f"({text})", "colour": gap_colour(None),
+                              "sd": "" if sd is None else f"± {100 * sd:.0f} sd", "unresolved": True})
                 unresolved = True
                 continue
             cells.append({"text": text, "colour": gap_colour(v), "sd": "" if sd is None else f"± {100 * sd:.0f} sd",
@@ -383,8 +384,11 @@ def _privacy_figures(rows: list[dict[str, Any]]) -> list[dict[str, str]]:
         cur["utility_ref"] = _finite(ref.get(_UTILITY)) if ref else None
         cur["attack_ref"] = strongest(ref) if ref else None
     has_attack = any(v is not None for cur in curves.values() for v in cur["attack"])
-    caption = ("Differentially private rows (<family>-dp-eps<ε>): TSTR accuracy against the privacy budget ε, "
-               "with each family's non-private row dashed")
+    with_ref = [f for f, cur in curves.items() if cur["utility_ref"] is not None]
+    missing = [f for f in curves if f not in with_ref]
+    caption = ("Differentially private rows (<family>-dp-eps<ε>): TSTR accuracy against the privacy budget ε"
+               + (f", with the non-private row of {', '.join(with_ref)} dashed" if with_ref else "")
+               + (f" ({', '.join(missing)}: no non-private row in this benchmark)" if missing else ""))
     if has_attack:
         caption += (f"; right: the membership-inference AUC farthest from chance among {', '.join(attacks)} "
                     "(0.5 = chance)")
@@ -455,8 +459,12 @@ def _result_figures(pdir: Path, rows: list[dict[str, Any]], real: dict[str, np.n
                                        "DPM-Solver++(2M) (dashed); scored against real test"
                                        + ("; horizontal lines: the real training profiles (the ceiling, "
                                           "dotted; none for the Fréchet distance, whose PCA is fitted on "
-                                          "them) and the Gaussian floor's first set (dash-dotted), scored alike."
-                                          if curve.get("references") else "."),
+                                          "them) and the Gaussian floor's first set (dash-dotted), scored alike"
+                                          if curve.get("references") else "")
+                                       + ". The curve is scored as the figures are, in their log space (genes not "
+                                         "z-scored; TSTR a logistic regression on the real PCA coordinates) on sets "
+                                         "drawn for it: it compares the step counts with each other, and its values "
+                                         "are not the leaderboard's.",
                             "img": plots.steps_curve(curve)})
     r2 = {}
     for f in sorted(pdir.glob("recon_*.npz")):
