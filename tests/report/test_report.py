@@ -40,6 +40,9 @@ def test_report_is_one_self_contained_file(tiny_bench):
     for fig in ("pca", "corr", "moments", "tstr", "steps"):
         assert f'id="{fig}"' in text
     assert 'id="recon"' not in text  # no reconstruction ran
+    # what the run changed from its budget and the indicators it computed, said in the header
+    assert "Settings changed from the budget: <code>diffusion</code> network.width=32" in text
+    assert "Indicators asked for: precision, recall, density" in text and "(the others not computed)" in text
     assert 'id="figures-first-run"' not in text   # one run: nothing to tell apart
     # the report leads with the share of the gap closed: before the leaderboard, one colour-coded row per
     # model (the Gaussian marked as the floor, the real ceiling left out), the leaderboard's numbers in percent

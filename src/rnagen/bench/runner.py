@@ -770,7 +770,11 @@ def _setup(data, *, label_key, models, reconstruct, full, seeds, splits, budget,
                 "labels": [str(c) for c in train.obs[label_key].cat.categories],
                 "data": str(data) if path_like else "AnnData",
                 "data_name": data_name or (Path(str(data)).name if path_like else "AnnData"),
-                "full": (str(full) if isinstance(full, (str, Path)) else ("AnnData" if full is not None else None))}
+                "full": (str(full) if isinstance(full, (str, Path)) else ("AnnData" if full is not None else None)),
+                # what the user changed from the budget, and the indicators asked for (None: all), for the report
+                "overrides": {m: ([f"{k}={v}" for k, v in o.items()] if isinstance(o, Mapping) else list(o))
+                              for m, o in (overrides or {}).items() if o},
+                "metrics": list(metrics) if metrics is not None else None}
     # the synthetic sets are as large as the training set (TSTR trains on them); the indicators judged against
     # the real-vs-real reference are scored on a held-out-sized part, whose reference (as large) lies outside the
     # evaluation's fits (rnagen.metrics.evaluate's fidelity_size)
