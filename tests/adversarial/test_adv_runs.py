@@ -913,9 +913,8 @@ SWALLOWED_SAMPLE = textwrap.dedent("""
 
 
 def test_ctrl_c_lost_inside_a_write_still_stops_the_command(work):
-    """Ctrl-C raised inside a callback Python drops it from (h5py's, while an .h5ad is written) let the write
-    finish and the command exit 0 with a traceback on stderr: now the file is discarded and the command ends as
-    interrupted."""
+    """Ctrl-C raised inside a callback Python drops it from (h5py's, while an .h5ad is written): the file is
+    discarded and the command ends as interrupted (130, one line), not with exit 0 and a traceback."""
     out = work["tmp"] / "int"
     argv = _sample_argv(work["gauss"], out / "syn.h5ad")
     proc = subprocess.Popen([sys.executable, "-c", SWALLOWED_SAMPLE, SRC, *argv], stdout=subprocess.PIPE,
@@ -954,9 +953,8 @@ def test_train_does_not_overwrite_a_config_toml_that_is_not_toml(work, clean_fai
 
 
 def test_a_reader_that_stops_reading_does_not_stop_the_command(work, cli):
-    """`rnagen evaluate ... --out m.json | true`: the pipe closed before the table was printed ended the command
-    with exit 0 and no m.json; the printing stops, the command writes its file and exits 0, with nothing on
-    stderr."""
+    """`rnagen evaluate ... --out m.json | true`: a pipe closed before the table is printed stops the printing, not
+    the command: it writes its file and exits 0, with nothing on stderr."""
     syn = work["tmp"] / "syn.h5ad"
     assert cli(_sample_argv(work["gauss"], syn)).rc == 0
     out = work["tmp"] / "out" / "m.json"

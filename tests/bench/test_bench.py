@@ -284,8 +284,8 @@ def _check_steps_curve_references(out, steps):
 
 
 def test_a_damaged_weights_file_is_trained_again(tmp_path, labelled_csv, capsys):
-    """A run folder of the benchmark whose weights were truncated (its result missing): the rerun stopped with
-    train's fix, --no-resume, which benchmark has not; it now trains that model again, to the same numbers."""
+    """A run folder of the benchmark whose weights were truncated (its result missing) is trained again, to the
+    same numbers (train's fix for it, --no-resume, is no option of benchmark's)."""
     kw = dict(label_key="kind", models="gaussian", out_dir=tmp_path / "b", progress=False, report=False,
               evaluate_options={"n_boot": 20, "n_boot_expensive": 2, "classifier_seeds": (0,), "epochs": 2},
               metrics=["precision", "recall", "aa_ts"])

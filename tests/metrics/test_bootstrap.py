@@ -131,8 +131,8 @@ def test_a_share_at_its_bound_keeps_an_interval():
 def test_a_neighbour_indicator_near_its_bound_covers_its_value():
     """A synthetic set spread wider than the held-out one leaves almost no held-out profile outside its k-NN balls
     (recall ~0.999): a subsample then rarely holds the one that is, the replicates repeat 1, and an interval of
-    width 0 misses the true value (0.60 of the time at 300 profiles: benchmarks/ci_coverage.py --neighbours);
-    with the Wilson floor it covers it."""
+    width 0 would miss the true value (benchmarks/ci_coverage.py --neighbours); with the Wilson floor it covers
+    it."""
     from rnagen.metrics import evaluate
 
     rng = np.random.default_rng(5)

@@ -599,8 +599,8 @@ def test_held_out_profiles_in_the_training_set_are_refused(tmp_path, capsys):
 
 def test_held_out_profiles_of_two_genes_are_not_taken_for_training_profiles():
     """On two genes, values given to two decimals, hundreds of held-out profiles agree with some training profile on
-    both within the rounding by chance: the shuffled control finds as many, so no copy is reported (the split was
-    refused as leaky); on the same profiles with 30 more genes the chance is nil and a true copy is found."""
+    both within the rounding by chance: the shuffled control finds as many, so no copy is reported; on the same
+    profiles with 30 more genes the chance is nil and a true copy is found."""
     from rnagen.metrics import _knn
 
     rng = np.random.default_rng(8)

@@ -183,7 +183,7 @@ def test_release_rho_is_the_releases_share_by_the_runs_accountant(accountant):
 @pytest.mark.parametrize("accountant", ["auto", "prv"])
 def test_a_small_epsilons_share_is_kept_by_the_accountant(accountant, monkeypatch):
     """At ε = 0.05 (the default 80% to the statistics: 0.04) PRV's count of the exact ρ is up to 0.01 above 0.04:
-    the release spent the whole budget alone and the run was refused; the ρ is now the count's."""
+    the ρ released is the one the count keeps within the share, leaving DP-SGD the rest of the budget."""
     import rnagen.train.privacy as P
 
     rho = release_rho(0.04, 1 / 180, accountant)

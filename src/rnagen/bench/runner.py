@@ -1227,7 +1227,7 @@ def _trained(model_name, ovr, run_dir: Path, run_fp: str, train, label_key, seed
         except RunDirError as e:
             # the benchmark's own run folder, its final files damaged (the manifest's check): trained again from
             # its checkpoint where that is sound
-            say(f"{model_name} seed {seed}: {e}; its final files removed, trained again")
+            say(f"{model_name} seed {seed}: {str(e).split(';')[0]}; its final files removed, trained again")
             for f in ("weights.safetensors", "meta.json"):
                 (run_dir / f).unlink(missing_ok=True)
     gen = cls.from_config(overrides=ovr)
