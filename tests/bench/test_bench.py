@@ -332,10 +332,17 @@ def test_resume_skips_finished_models(tmp_path, labelled_csv, monkeypatch):
     res.unlink()
     run_benchmark(labelled_csv, **kw)
     assert calls == {"fit": 1, "evaluate": 3}
+    # a figure file of the first run deleted: the row is drawn and scored again (the model loaded), to the same
+    # result, and the file is back for the report
+    before = json.loads(res.read_text())["metrics"]
+    (tmp_path / "b" / "plots" / "gaussian.npz").unlink()
+    run_benchmark(labelled_csv, **kw)
+    assert calls == {"fit": 1, "evaluate": 4} and (tmp_path / "b" / "plots" / "gaussian.npz").is_file()
+    assert json.loads(res.read_text())["metrics"] == before
     # a second seed adds one training and the real row of that run (scored with its seed: the ceiling its shares
     # are measured against); changing the model's settings retrains only that model
     board = run_benchmark(labelled_csv, **{**kw, "seeds": 2}).set_index("model")
-    assert calls == {"fit": 2, "evaluate": 5}
+    assert calls == {"fit": 2, "evaluate": 6}
     runs = [{f"{r}": json.loads((tmp_path / "b" / "results" / f"{r}_seed{k}.json").read_text())["metrics"]
              for r in ("real", "gaussian")} for k in (0, 1)]
     for run in runs:
@@ -343,7 +350,7 @@ def test_resume_skips_finished_models(tmp_path, labelled_csv, monkeypatch):
     assert board.loc["real", "n_seeds"] == 2
     assert board.loc["real", "precision"] == pytest.approx(np.mean([r["real"]["precision"]["value"] for r in runs]))
     run_benchmark(labelled_csv, **{**kw, "overrides": {"gaussian": ["covariance=diag"]}})
-    assert calls == {"fit": 3, "evaluate": 6}
+    assert calls == {"fit": 3, "evaluate": 7}
     # another split of the same folder is refused
     with pytest.raises(Exception, match="another split"):
         run_benchmark(labelled_csv, **{**kw, "seed": 5})

@@ -882,7 +882,12 @@ def _row_todo(bench: _Bench, row: str, k: int, run_fp: str, opts: dict[str, Any]
     fp = _hash({"run": run_fp, "row": row, "opts": opts, **bench.part(k).metric_fp, "recon": bench.methods,
                 **({"draws": bench.draws} if bench.draws > 1 else {})})
     res = _read_json(bench.out / "results" / f"{row}_seed{k}.json")
-    if res and res.get("fingerprint") == fp:
+    # the first run's set also feeds the report's figures: a figure file gone (deleted) has the row drawn again
+    # (the same seeds: the same set and numbers), or the report would drop the row's panels
+    plots = bench.out / "plots"
+    drawn = k > 0 or (res or {}).get("failed") or all((plots / f).is_file() for f in (f"{row}.npz",
+                                                                                      f"biology_{row}.npz"))
+    if res and res.get("fingerprint") == fp and drawn:
         bench.say(f"{row} seed {k}: " + ("its training diverged earlier (the same settings), skipped"
                                           if res.get("failed") else "done earlier, skipped"))
         bench.say.done += 1 + len(bench.methods)
