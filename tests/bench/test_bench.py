@@ -658,6 +658,28 @@ def test_rows_whose_name_has_a_plus_find_their_floor():
     assert [share for share, _ in gap["aa_ts"]] == [pytest.approx(0.75)]  # against the reconstructed floor, 0.70
 
 
+def test_a_share_defined_on_some_runs_only_says_on_how_many(capsys):
+    """Where the floor reaches the ceiling on one of two runs the share is undefined there: the row's share is the
+    other run's alone, and the leaderboard says so (1 of 2 runs) instead of reading as a two-run mean."""
+    from rnagen.bench.runner import _board_row
+    from rnagen.cli.bench import print_leaderboard
+
+    def metric(v, ref, lo=None, hi=None):
+        return {"value": v, "reference": ref, "ci_low": lo, "ci_high": hi}
+
+    got = {"gaussian": [{"seed_index": 0, "metrics": {"coverage": metric(0.9, 1.0, 0.85, 0.95)}},
+                        {"seed_index": 1, "metrics": {"coverage": metric(1.0, 1.0, 0.97, 1.0)}}]}
+    recs = [{"seed_index": 0, "metrics": {"coverage": metric(1.0, 1.0)}},
+            {"seed_index": 1, "metrics": {"coverage": metric(1.0, 1.0)}}]
+    rec = _board_row("vae", recs, got, ["coverage"], seeds=2)
+    assert rec["coverage_gap_closed"] == 1.0 and rec["coverage_gap_closed_n"] == 1 and rec["n_seeds"] == 2
+    print_leaderboard(pd.DataFrame([rec]))
+    assert "100% (1 of 2 runs)" in capsys.readouterr().out
+    off = {"gaussian": [got["gaussian"][0], {**got["gaussian"][0], "seed_index": 1}]}
+    both = _board_row("vae", recs, off, ["coverage"], seeds=2)
+    assert "coverage_gap_closed_n" not in both   # defined on every run: no count
+
+
 def test_board_rows_say_on_how_many_seeds_the_floor_is_measurably_off_the_ceiling(capsys):
     """``<indicator>_gap_resolved``: the share of a row's seeds whose floor CI excludes the ceiling; the printed
     leaderboard brackets a share resolved on half the seeds or fewer and says why."""

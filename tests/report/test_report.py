@@ -273,6 +273,12 @@ def test_gap_table_shows_a_measured_share_with_its_spread_and_an_unmeasured_one_
                                                                                                   False)
     # an unmeasured share keeps its spread over the runs, as the command line prints it: (30% ± 20)
     assert (cells["aa_ts"]["text"], cells["aa_ts"]["sd"], cells["aa_ts"]["unresolved"]) == ("(30%)", "± 20 sd", True)
+    # a share defined on some of the runs only says on how many
+    row = {"model": "vae", "n_seeds": 2, "coverage_gap_closed": 1.0, "coverage_gap_closed_n": 1,
+           "coverage_gap_resolved": 1.0}
+    table = _gap_table([{"model": "real", "density_gap_closed": 1.0}, row], {})
+    cells = {h["key"]: c for h, c in zip(table["head"], table["rows"][0]["cells"])}
+    assert (cells["coverage"]["text"], cells["coverage"]["sd"]) == ("100%", "1 of 2 runs")
 
 
 def test_figures_leave_out_plot_files_written_after_the_leaderboard(tiny_bench, tmp_path, monkeypatch):

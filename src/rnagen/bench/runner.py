@@ -29,8 +29,9 @@ every run, with the run's seed) and ``gaussian`` (the per-class Gaussian: the fl
 closed on an indicator (:mod:`rnagen.metrics.gap`) is computed per run, against the Gaussian of the same run and
 the ceiling of its own evaluation (the real-vs-real reference against the same held-out profiles), then averaged
 over runs: columns ``<indicator>_gap_closed``; ``<indicator>_gap_resolved`` is the share of those runs whose Gaussian CI
-excludes the ceiling (:func:`rnagen.metrics.gap.gap_resolved`; at 0.5 or below the share is read as noise).
-TSTR is judged against its reference, TRTR (``trtr_accuracy``).
+excludes the ceiling (:func:`rnagen.metrics.gap.gap_resolved`; at 0.5 or below the share is read as noise);
+``<indicator>_gap_closed_n``, only where the share is undefined on some runs (the floor at the ceiling there), the
+number of runs it averages. TSTR is judged against its reference, TRTR (``trtr_accuracy``).
 
 Resume: a row whose result file exists with the same fingerprint (split, budget overrides, sampler options,
 seed, metrics) is not recomputed; a trained run folder with the same fingerprint is loaded instead of
@@ -116,7 +117,8 @@ FLOOR_ROW, CEILING_ROW = "gaussian", "real"
 #: :func:`upgrade_leaderboard`)
 _LEGACY_COLUMNS: dict[str, tuple[str, ...]] = {"tstr_accuracy": ("tstr_mlp_accuracy",),
                                                "frechet_distance": ("frechet_classifier", "frechet_pca")}
-_SUFFIXES = ("", "_ci_low", "_ci_high", "_sd", "_gap_closed", "_gap_closed_sd", "_gap_resolved")
+_SUFFIXES = ("", "_ci_low", "_ci_high", "_sd", "_gap_closed", "_gap_closed_sd", "_gap_closed_n",
+             "_gap_resolved")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -1421,6 +1423,8 @@ def _board_row(row: str, recs: Sequence[dict], got: Mapping[str, list[dict]], na
         rec[f"{name}_gap_closed"] = float(np.mean(g)) if g else np.nan
         if seeds > 1:
             rec[f"{name}_gap_closed_sd"] = float(np.std(g, ddof=1)) if len(g) > 1 else np.nan
+            if 0 < len(g) < seeds:   # the share defined on some runs only (the floor at the ceiling on the others)
+                rec[f"{name}_gap_closed_n"] = len(g)
     for name, pairs in shares.items():
         if any(math.isfinite(share) for share, _ in pairs):
             # the share of the seeds whose floor is measurably away from the ceiling (gap_resolved)

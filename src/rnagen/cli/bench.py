@@ -46,6 +46,9 @@ def print_leaderboard(board, file=None) -> None:
             measured = share_measured(r.get(c.removesuffix("_gap_closed") + "_gap_resolved"))
             sd = r.get(c + "_sd")
             text = f"{100 * v:.0f}%" + (f" ± {100 * sd:.0f}" if isinstance(sd, float) and math.isfinite(sd) else "")
+            n = r.get(c + "_n")   # defined on fewer runs than were run
+            if isinstance(n, (int, float)) and math.isfinite(n):
+                text += f" ({int(n)} of {int(r['n_seeds'])} runs)"
             return text if measured else f"({text})"
 
         sub = board[["model"]].copy()

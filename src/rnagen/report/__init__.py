@@ -84,14 +84,16 @@ def _gap_table(rows: list[dict[str, Any]], settings: dict[str, Any]) -> dict[str
             # flag (a leaderboard written before the flags, read as measured)
             key = f"{c}_gap_resolved"
             flag = (math.nan if r[key] is None else r[key]) if key in r else None
+            spread = "" if sd is None else f"± {100 * sd:.0f} sd"
+            n = _finite(r.get(f"{c}_gap_closed_n"))   # defined on fewer runs than were run
+            if n is not None and _finite(r.get("n_seeds")) is not None:
+                spread = (spread + " " if spread else "") + f"{int(n)} of {int(r['n_seeds'])} runs"
             if v is not None and not share_measured(flag):
                 # the floor within its CI of the ceiling on most runs: a ratio of two noise-sized distances
-                cells.append({"text": f"({text})", "colour": gap_colour(None),
-                              "sd": "" if sd is None else f"± {100 * sd:.0f} sd", "unresolved": True})
+                cells.append({"text": f"({text})", "colour": gap_colour(None), "sd": spread, "unresolved": True})
                 unresolved = True
                 continue
-            cells.append({"text": text, "colour": gap_colour(v), "sd": "" if sd is None else f"± {100 * sd:.0f} sd",
-                          "unresolved": False})
+            cells.append({"text": text, "colour": gap_colour(v), "sd": spread, "unresolved": False})
         body.append({"model": name, "floor": name == "gaussian", "cells": cells})
     return {"head": [{"key": c, "label": lab} for c, lab in cols], "rows": body,
             "unresolved_note": UNRESOLVED_NOTE if unresolved else ""}
@@ -269,7 +271,7 @@ def write_report(out_dir: str | Path, *, path: str | Path | None = None, title: 
     gap = _gap_table(rows, settings)
     shown_keys = {c for c, _ in _SHOWN}
     others = [c for c in lb["columns"] if c not in shown_keys and c not in ("model", "n_seeds")
-              and not c.endswith(("_ci_low", "_ci_high", "_sd", "_gap_closed", "_gap_resolved"))
+              and not c.endswith(("_ci_low", "_ci_high", "_sd", "_gap_closed", "_gap_closed_n", "_gap_resolved"))
               and not c.startswith("mia_")]   # the resolved flags qualify the gap table's shares: not indicators
     extra = _table(rows, [(c, html.escape(c)) for c in others], directions) if others else None
     from ..metrics.fidelity import PCA_COMPONENTS
