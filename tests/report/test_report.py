@@ -43,6 +43,9 @@ def test_report_is_one_self_contained_file(tiny_bench):
     # what the run changed from its budget and the indicators it computed, said in the header
     assert "Settings changed from the budget: <code>diffusion</code> network.width=32" in text
     assert "Indicators asked for: precision, recall, density" in text and "(the others not computed)" in text
+    # the all-indicators table holds no column every row left empty (no private rows here: no epsilon, delta)
+    head = text[text.index('id="all-indicators"'):text.index("</thead>", text.index('id="all-indicators"'))]
+    assert "<th>aa_truth<" in head and "<th>epsilon<" not in head and "<th>delta<" not in head
     assert 'id="figures-first-run"' not in text   # one run: nothing to tell apart
     # the report leads with the share of the gap closed: before the leaderboard, one colour-coded row per
     # model (the Gaussian marked as the floor, the real ceiling left out), the leaderboard's numbers in percent

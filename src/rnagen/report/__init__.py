@@ -272,7 +272,8 @@ def write_report(out_dir: str | Path, *, path: str | Path | None = None, title: 
     shown_keys = {c for c, _ in _SHOWN}
     others = [c for c in lb["columns"] if c not in shown_keys and c not in ("model", "n_seeds")
               and not c.endswith(("_ci_low", "_ci_high", "_sd", "_gap_closed", "_gap_closed_n", "_gap_resolved"))
-              and not c.startswith("mia_")]   # the resolved flags qualify the gap table's shares: not indicators
+              and not c.startswith("mia_")   # the resolved flags qualify the gap table's shares: not indicators
+              and any(r.get(c) is not None for r in rows)]   # a column no row has (not computed): no blank column
     extra = _table(rows, [(c, html.escape(c)) for c in others], directions) if others else None
     from ..metrics.fidelity import PCA_COMPONENTS
 
