@@ -31,21 +31,6 @@ import quality as Q  # noqa: E402
 NAMES = ("precision", "recall", "density", "coverage", "aa_truth", "aa_syn", "aa_ts")
 
 
-def indicators(R: np.ndarray, S: np.ndarray, k: int) -> dict[str, float]:
-    """The neighbour indicators of ``S`` against ``R``, each set's own k-NN balls (as evaluate computes them)."""
-    from rnagen.metrics import _knn
-    from rnagen.metrics.adversarial import aa_from_distances
-    from rnagen.metrics.fidelity import prdc_terms
-
-    kr = _knn.knn(R, k=k, exclude_self=True, squared=True)[0]
-    ks = _knn.knn(S, k=k, exclude_self=True, squared=True)[0]
-    t = prdc_terms(R, S, k=k, real_radii2=kr[:, -1], fake_radii2=ks[:, -1])
-    aa = aa_from_distances(kr[:, 0], t["_real_to_fake_nn2"], ks[:, 0], t["_fake_to_real_nn2"])
-    out = {m: float(np.mean(t[m])) for m in ("precision", "recall", "density", "coverage")}
-    out.update({m: float(aa[m]) for m in ("aa_ts", "aa_truth", "aa_syn")})
-    return out
-
-
 def outside(value: float, lo: float, hi: float, direction) -> bool:
     """``value`` beyond ``[lo, hi]`` on the side an indicator of registry ``direction`` falls short."""
     if direction == "higher":
@@ -61,6 +46,7 @@ def one_split(dataset: str, seed: int, perfect: bool, n_boot: int, k: int = 10) 
     from rnagen import pp
     from rnagen.metrics._bootstrap import bootstrap_ci
     from rnagen.metrics._context import SUBSAMPLE_MAX, SUBSAMPLE_SHARE, EvalContext, _subsample_plan
+    from rnagen.metrics._context import neighbour_indicators as indicators
     from rnagen.metrics._registry import METRICS
     from rnagen.metrics.evaluate import prepare
     from rnagen.models import get_model

@@ -148,9 +148,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     inputs = [args.real, args.synthetic, args.train, floor_file, args.gene_sets, args.reference]
     if args.out is None:
         return _evaluate(args, metrics, "")
-    # what evaluate writes first: the record's keys, the table's columns (rnagen.metrics.evaluate.COLUMNS)
-    ours = {".json": ("inputs", "settings", "metrics"), ".csv": ("name", "group", "value"),
-            ".tsv": ("name", "group", "value")}
+    from ..metrics.evaluate import COLUMNS
+
+    # what evaluate writes first: the record's keys (_evaluate's ``out``), the table's columns
+    ours = {".json": ("inputs", "settings", "metrics"), ".csv": COLUMNS[:3], ".tsv": COLUMNS[:3]}
     with claim_output(args.out, inputs=inputs, example="metrics.json", results=ours):
         ending = _out_ending(args.out)   # a name of another format refused before any work
         return _evaluate(args, metrics, ending)

@@ -58,6 +58,20 @@ def _subsample_plan(n: int, labels: np.ndarray | None, share: float, least: int)
     return plan
 
 
+def neighbour_indicators(R: np.ndarray, S: np.ndarray, k: int) -> dict[str, float]:
+    """The :data:`NEIGHBOUR_INDICATORS` of ``S`` against ``R`` from the two sets' own neighbour passes (each set's
+    k-NN balls, the cross nearest neighbours): what one subsample replicate recomputes."""
+    from .adversarial import aa_from_distances
+
+    kr = _knn.knn(R, k=k, exclude_self=True, squared=True)[0]
+    ks = _knn.knn(S, k=k, exclude_self=True, squared=True)[0]
+    t = prdc_terms(R, S, k=k, real_radii2=kr[:, -1], fake_radii2=ks[:, -1])
+    aa = aa_from_distances(kr[:, 0], t["_real_to_fake_nn2"], ks[:, 0], t["_fake_to_real_nn2"])
+    out = {m: float(np.mean(t[m])) for m in ("precision", "recall", "density", "coverage")}
+    out.update({m: float(aa[m]) for m in ("aa_ts", "aa_truth", "aa_syn")})
+    return out
+
+
 def reference_rows(T: np.ndarray, train_labels: np.ndarray | None, synthetic_labels: np.ndarray | None, n: int,
                    rng: np.random.Generator) -> np.ndarray:
     """The training rows of the real-vs-real reference: ``n`` of them with the synthetic set's label mix where
@@ -312,7 +326,6 @@ class EvalContext:
         if "neighbour_replicates" in self.memo:
             return self.memo["neighbour_replicates"]
         from ._bootstrap import content_order
-        from .adversarial import aa_from_distances
 
         n_r, n_s = len(self.real), len(self.synthetic)
         f = min(SUBSAMPLE_SHARE, SUBSAMPLE_MAX / max(n_r, n_s))
@@ -331,15 +344,10 @@ class EvalContext:
                 return np.sort(order[np.concatenate([rng.choice(pos, m, replace=False) for pos, m in plan])])
 
             for _ in range(self.n_boot_expensive):
-                R, S = self.real[draw(order_r, plan_r)], self.synthetic[draw(order_s, plan_s)]
-                kr = _knn.knn(R, k=self.k, exclude_self=True, squared=True)[0]
-                ks = _knn.knn(S, k=self.k, exclude_self=True, squared=True)[0]
-                t = prdc_terms(R, S, k=self.k, real_radii2=kr[:, -1], fake_radii2=ks[:, -1])
-                aa = aa_from_distances(kr[:, 0], t["_real_to_fake_nn2"], ks[:, 0], t["_fake_to_real_nn2"])
-                for m in ("precision", "recall", "density", "coverage"):
-                    reps[m].append(float(np.mean(t[m])))
-                for m in ("aa_ts", "aa_truth", "aa_syn"):
-                    reps[m].append(float(aa[m]))
+                got = neighbour_indicators(self.real[draw(order_r, plan_r)], self.synthetic[draw(order_s, plan_s)],
+                                           self.k)
+                for m in NEIGHBOUR_INDICATORS:
+                    reps[m].append(got[m])
             share = (m_r + m_s) / (n_r + n_s)
             scale = float(np.sqrt(share / (1.0 - share)))
         out = ({m: np.asarray(v, np.float64) for m, v in reps.items()}, scale)
