@@ -524,23 +524,18 @@ def test_cli_benchmark_on_csv(tmp_path, labelled_csv, capsys):
     assert main(["benchmark", str(labelled_csv), "--label-key", "kind", "--models", "real,gaussian",
                  "--out", str(tmp_path / "v")]) == 2
     assert "'real' is always part of the leaderboard" in capsys.readouterr().err
-    # a plain file where the benchmark keeps a folder: one line, nothing created
-    (tmp_path / "u").mkdir()
-    (tmp_path / "u" / "results").write_text("x")
-    assert main(["benchmark", str(labelled_csv), "--label-key", "kind", "--models", "gaussian",
-                 "--out", str(tmp_path / "u")]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "holds a file named results" in err
-    assert sorted(p.name for p in (tmp_path / "u").iterdir()) == ["results"]
-    # a folder holding a report of the user's (no bench.json): not replaced
-    (tmp_path / "own").mkdir()
-    (tmp_path / "own" / "report.html").write_text("<p>my own report</p>")
-    assert main(["benchmark", str(labelled_csv), "--label-key", "kind", "--models", "gaussian",
-                 "--out", str(tmp_path / "own")]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "holds report.html but no bench.json" in err
-    assert sorted(p.name for p in (tmp_path / "own").iterdir()) == ["report.html"]
-    assert (tmp_path / "own" / "report.html").read_text() == "<p>my own report</p>"
+    # a plain file where the benchmark keeps a folder, a report of the user's (no bench.json): one line, nothing
+    # created or replaced
+    for folder, name, said in (("u", "results", "holds a file named results"),
+                               ("own", "report.html", "holds report.html but no bench.json")):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / name).write_text("<p>my own</p>")
+        assert main(["benchmark", str(labelled_csv), "--label-key", "kind", "--models", "gaussian",
+                     "--out", str(tmp_path / folder)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and said in err
+        assert sorted(p.name for p in (tmp_path / folder).iterdir()) == [name]
+        assert (tmp_path / folder / name).read_text() == "<p>my own</p>"
     # a test share that leaves a small training set: the neighbourhood shrinks to the smaller set (the synthetic
     # set has the training set's size), not an error naming an option the benchmark lacks
     board = run_benchmark(labelled_csv, label_key="kind", models="gaussian", out_dir=tmp_path / "s", test_size=0.85,
