@@ -84,6 +84,28 @@ def test_cli_refuses_bad_budgets_before_writing(tmp_path, capsys):
     assert not (out / "bench.json").exists()
 
 
+def test_an_unreachable_epsilon_is_refused_before_any_row_is_trained(tmp_path, capsys):
+    """ε = 1e-9: the private diffusion and WGAN-GP rows release statistics first, the VAE's DP-SGD alone needs a
+    noise past the search's bound; each would fail when its row starts, after the rows before it were trained.
+    The plans are checked for the split's training profiles before anything is written."""
+    csv = write_labelled_csv(tmp_path / "expr.csv")
+    out = tmp_path / "b"
+    for budgets in ("2,1e-9", "2,1e-3"):   # at δ = 1/33 the first covers a release with δ alone
+        assert main(["benchmark", str(csv), "--label-key", "kind", "--models", "gaussian", "--out", str(out),
+                     "--privacy-budgets", budgets]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err[-1].startswith("rnagen: error:") and "privacy.epsilon" in err[-1], budgets
+        assert "Traceback" not in "".join(err) and not out.exists()
+    # the VAE alone (its private row without a released statistic): DP-SGD's noise search refuses it
+    from rnagen.bench.privacy import private_rows
+    from rnagen.bench.runner import _check_private_plans
+
+    vae = {k: v for k, v in private_rows([1e-9]).items() if k.startswith("vae")}
+    with pytest.raises(ConfigError, match="cannot be reached"):
+        _check_private_plans(vae, budget="fast", overrides=None, n_train=400)
+    _check_private_plans(private_rows([2.0]), budget="fast", overrides=None, n_train=96)   # reachable: no error
+
+
 def test_report_plots_utility_and_attack_auc_against_epsilon_when_the_columns_exist():
     from rnagen.report import _privacy_figures
 

@@ -191,8 +191,23 @@ def test_a_small_epsilons_share_is_kept_by_the_accountant(accountant, monkeypatc
     assert 0.03 <= alone <= 0.04 and 0 < rho < gaussian_mechanism_rho(0.04, 1 / 180)
     # an accountant that counts any release above the share: no rho fits, refused in one line
     monkeypatch.setattr(P, "spent_epsilon", lambda history, *, delta, accountant, prior_rho=0.0: 0.01 + 10 * prior_rho)
-    with pytest.raises(ConfigError, match="error bound"):
+    with pytest.raises(ConfigError, match="below what the"):
         release_rho(0.005, 1 / 180, accountant)
+
+
+@pytest.mark.parametrize("accountant", ["auto", "rdp", "prv"])
+def test_a_share_below_what_the_accountant_counts_is_refused_in_one_line(accountant):
+    """At ε = 1e-3 (and 1e-9) no release fits: RDP's conversion spends about log(1/δ)/(α-1) at any ρ, PRV's count
+    may be 0.01 above the truth. Refused as a configuration error, where bisecting ρ towards 0 squared a noise
+    multiplier past the float range inside the accountant."""
+    for eps in (1e-3, 1e-9):
+        with pytest.raises(ConfigError, match="below what the") as err:
+            release_rho(eps, 1 / 416, accountant)
+        assert "raise privacy.epsilon" in str(err.value) and "\n" not in str(err.value)
+    # the hint names another accountant only where that one counts the release: RDP's at 0.03, PRV's error not
+    with pytest.raises(ConfigError) as err:
+        release_rho(0.003, 1 / 416, "auto")
+    assert "accountant=rdp" not in str(err.value)
 
 
 # --- clipping and noise ----------------------------------------------------------------------------------

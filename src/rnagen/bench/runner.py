@@ -432,7 +432,8 @@ def run_benchmark(
                    splits=splits, draws=draws, budget=budget, out_dir=out_dir, test_size=test_size, seed=seed,
                    progress=progress,
                    overrides=_for_rows(models, overrides, private), steps_grid=steps_grid, metrics=metrics,
-                   evaluate_options=evaluate_options, device=device, data_name=data_name, split_key=split_key)
+                   evaluate_options=evaluate_options, device=device, data_name=data_name, split_key=split_key,
+                   private=private, private_overrides=overrides)
     _add_private_rows(bench, private)
     _real_rows(bench)
     # planned one run at a time (a run's split is built when it is reached; see _Bench.part)
@@ -720,8 +721,9 @@ def _by_model(rows: Sequence[str]) -> dict[str, list[str]]:
 
 def _setup(data, *, label_key, models, reconstruct, full, seeds, splits, budget, out_dir, test_size, seed,
            progress, overrides, steps_grid, metrics, evaluate_options, device, data_name, split_key=None,
-           draws=1) -> _Bench:
-    """Check the options, split the data, write the settings and the real reference's plot data."""
+           draws=1, private: Mapping[str, Any] | None = None, private_overrides=None) -> _Bench:
+    """Check the options, split the data, check the ``private`` rows' privacy plans (with the user's
+    ``private_overrides``), write the settings and the real reference's plot data."""
     rows, methods, overrides, seeds, splits, test_size, seed, draws = _validated(
         models, reconstruct=reconstruct, full=full, overrides=overrides, budget=budget, seeds=seeds, splits=splits,
         test_size=test_size, seed=seed, device=device, metrics=metrics, split_key=split_key, draws=draws)
@@ -742,6 +744,7 @@ def _setup(data, *, label_key, models, reconstruct, full, seeds, splits, budget,
     records += [_split_record(_make_part(adata, j, seed=seed + j, label_key=label_key, test_size=test_size,
                                          metric_fp={}), label_key=label_key) for j in range(1, splits)]
     train, test = first.train, first.test
+    _check_private_plans(private, budget=budget, overrides=private_overrides, n_train=train.n_obs)
     full_ad = full_train = full_test = None
     if methods:
         full_ad = _read_full(full, label_key) if isinstance(full, (str, Path)) else full
@@ -913,6 +916,17 @@ def _private_rows(budgets, *, budget: str, overrides) -> dict[str, tuple[str, di
     for model, _, settings in rows.values():
         get_model(model).from_config(overrides=_private_overrides(model, settings, budget, 1, overrides))
     return rows
+
+
+def _check_private_plans(private: Mapping[str, Any] | None, *, budget: str, overrides, n_train: int) -> None:
+    """Each private row's privacy plan for ``n_train`` training profiles
+    (:meth:`~rnagen.models.Generator.check_privacy_plan`): an ε no noise meets is refused before anything is
+    trained, not when its row's turn comes after the others'."""
+    from ..models import get_model
+
+    for model, _, settings in (private or {}).values():
+        get_model(model).from_config(overrides=_private_overrides(model, settings, budget, n_train, overrides)
+                                     ).check_privacy_plan(n_train)
 
 
 def _private_overrides(model: str, settings: list[str], budget: str, n_train: int, overrides) -> list[str]:

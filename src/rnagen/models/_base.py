@@ -536,6 +536,30 @@ class Generator(ABC):
             raise ConfigError("preprocess.space=pca fits principal directions to the training profiles, outside "
                               "the privacy budget; use preprocess.space=genes (or auto) with privacy")
 
+    def check_privacy_plan(self, n_train: int) -> None:
+        """Refuse (:class:`~rnagen.errors.ConfigError`) the private settings that :meth:`fit` on ``n_train``
+        profiles would refuse when it plans DP-SGD, before any profile is read or any model trained: the release
+        of the statistics the model makes first (:meth:`_privacy_release_share` of ε, by the run's accountant) and
+        the noise for the target ε over the fixed step budget (a private run is not validated, so it trains every
+        profile for ``train.steps``, or the epochs' count, in expected batches of ``train.batch_size``). A model
+        without DP-SGD (the Gaussian's exact mechanism meets any ε) has nothing to check."""
+        p, cfg = getattr(self.config, "privacy", None), getattr(self.config, "train", None)
+        if p is None or not p.enabled or cfg is None or n_train < 1:
+            return
+        from ..train.loop import resolve_budget
+        from ..train.privacy import DEFAULT_ACCOUNTANT, plan_privacy, release_rho, resolve_delta
+
+        rho, share = 0.0, self._privacy_release_share()
+        if share > 0 and p.epsilon is not None:
+            rho = release_rho(share * float(p.epsilon), resolve_delta(p.delta, n_train),
+                              p.accountant or DEFAULT_ACCOUNTANT)
+        batch = min(int(cfg.batch_size), n_train)
+        plan_privacy(p, n=n_train, batch_size=batch, steps=resolve_budget(cfg, n_train, batch)[0], prior_rho=rho)
+
+    def _privacy_release_share(self) -> float:
+        """The share of ``privacy.epsilon`` a private fit releases as statistics before DP-SGD (0: none)."""
+        return 0.0
+
     def _train_config(self) -> Any:
         """The ``[train]`` settings the run trains with: the configured ones, or those :meth:`_choose_space` set."""
         return self._validated_train if self._validated_train is not None else getattr(self.config, "train", None)

@@ -317,6 +317,10 @@ def _accounted(mechanism: str, history: tuple[tuple[float, float, int], ...], de
         return float(acc.get_epsilon(delta=delta))
 
 
+#: the smallest ρ, relative to the exact Gaussian mechanism's, that :func:`release_rho` tries before refusing
+_RHO_FLOOR = 1e-12
+
+
 def release_rho(epsilon: float, delta: float, accountant: str) -> float:
     """The largest ρ of a Gaussian-mechanism release that ``accountant`` (:func:`spent_epsilon`) counts as at
     most (``epsilon``, ``delta``)-DP on its own, so that the release's share of a composed budget is its share by
@@ -324,35 +328,46 @@ def release_rho(epsilon: float, delta: float, accountant: str) -> float:
     random variable is the Gaussian mechanism's) where the count of it stays within ``epsilon``, else the ρ
     bisected below it to where it does (PRV's count is an upper bound up to 0.01 above the exact ε, which at an ε
     of a few hundredths is a large part of it; 1e-6 relative); for ``rdp`` the largest ρ its conversion from
-    Rényi DP allows (bisection to 1e-9 relative, rounded down). A share no ρ fits is refused."""
+    Rényi DP allows (bisection to 1e-9 relative, rounded down). A share no ρ fits is refused: tried first at a ρ
+    far below the exact one, since RDP's conversion spends about log(1/δ)/(α-1) at any ρ and PRV's count may be
+    0.01 above the truth, and bisecting towards 0 would take σ = 1 / sqrt(2 ρ) past what the accountants can
+    square."""
+    exact = gaussian_mechanism_rho(epsilon, delta)
+    if not _release_within(exact * _RHO_FLOOR, epsilon, delta, accountant):
+        other = [a for a in ("auto", "rdp") if a != accountant
+                 and _release_within(exact * _RHO_FLOOR, epsilon, delta, a)]
+        hint = f", or count with privacy.accountant={other[0]}" if other else ""
+        raise ConfigError(f"the statistics' share of privacy.epsilon ({epsilon:.3g}) is below what the {accountant} "
+                          f"accountant can count for them at delta {delta:.3g}: raise privacy.epsilon or the "
+                          "statistics' share of it (objective.anchor_epsilon_share, gan.anchor_epsilon_share)"
+                          + hint)
+    if accountant != "rdp" and _release_within(exact, epsilon, delta, accountant):
+        rho = exact
+    else:
+        rho = _boundary(lambda rho: _release_within(rho, epsilon, delta, accountant), exact,
+                        rel=1e-9 if accountant == "rdp" else 1e-6)[0]
+    if gaussian_mechanism_epsilon(rho, delta) <= 0:
+        # so little ε that δ alone covers the release: its noise, set from the exact (ε, δ) of ρ, would be that
+        # of ε = 0, a larger ρ than the accountant allowed
+        raise ConfigError(f"the statistics' share of privacy.epsilon ({epsilon:.3g}) is so small that delta "
+                          f"({delta:.3g}) alone covers their release: raise privacy.epsilon or lower privacy.delta")
+    return rho
+
+
+def _release_within(rho: float, epsilon: float, delta: float, accountant: str) -> bool:
+    """Whether ``accountant`` counts a Gaussian-mechanism release of ``rho`` on its own as at most ``epsilon`` at
+    ``delta`` (RDP: opacus's conversion of its α ρ at the default orders, never tighter than the exact count)."""
     if accountant != "rdp":
-        exact = gaussian_mechanism_rho(epsilon, delta)
-
-        def within(rho: float) -> bool:
-            return spent_epsilon([], delta=delta, accountant=accountant, prior_rho=rho) <= epsilon
-
-        if within(exact):
-            return exact
-        rho = _boundary(within, exact, rel=1e-6)[0]
-        if not rho > 0:
-            raise ConfigError(f"the statistics' share of privacy.epsilon ({epsilon:.3g}) is within the {accountant} "
-                              "accountant's error bound (0.01): raise privacy.epsilon or the statistics' share of it "
-                              "(objective.anchor_epsilon_share, gan.anchor_epsilon_share), or count with "
-                              "privacy.accountant=rdp")
-        return rho
+        return spent_epsilon([], delta=delta, accountant=accountant, prior_rho=rho) <= epsilon
     require_opacus()
     import numpy as np
     from opacus.accountants import RDPAccountant
     from opacus.accountants.analysis.rdp import get_privacy_spent
 
     orders = np.asarray(RDPAccountant.DEFAULT_ALPHAS, dtype=np.float64)
-
-    def eps(rho: float) -> float:  # the RDP accountant's conversion of the release's α ρ
-        return float(get_privacy_spent(orders=orders, rdp=rho * orders, delta=delta)[0])
-
-    with warnings.catch_warnings():  # RDP's conversion is never tighter than the exact one: an upper bracket
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        return _boundary(lambda rho: eps(rho) <= epsilon, gaussian_mechanism_rho(epsilon, delta), rel=1e-9)[0]
+        return float(get_privacy_spent(orders=orders, rdp=rho * orders, delta=delta)[0]) <= epsilon
 
 
 def preprocessing_coverage(*, log: str, scaler: str, support: str = "auto") -> str:

@@ -461,6 +461,11 @@ class DiffusionModel(Generator):
             self.net.to(self.device)
             self.schedule.to(self.device)  # the training objective gathers ᾱ_t on the batch's device
 
+    def _privacy_release_share(self) -> float:
+        """``objective.anchor_epsilon_share`` where the anchor's statistics are released (any anchor but
+        ``none``; :meth:`_anchor_kind`)."""
+        return self.config.objective.anchor_epsilon_share if self.config.objective.anchor != "none" else 0.0
+
     def _anchor_kind(self) -> str:
         """The anchor built: ``objective.anchor``, except that ``auto`` and a private ``full`` anchor are
         ``diag`` above 4,000 genes (``auto``: no genes x genes eigenbasis per class; private: the private

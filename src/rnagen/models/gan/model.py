@@ -301,6 +301,12 @@ class WGANGPModel(Generator):
             return "diag"
         return kind
 
+    def _privacy_release_share(self) -> float:
+        """``gan.anchor_epsilon_share`` where the generator starts from released statistics: its anchor, or the
+        class means of its per-class offsets (:meth:`_class_means`)."""
+        released = self.config.gan.anchor != "none" or self.config.network.class_bias
+        return self.config.gan.anchor_epsilon_share if released else 0.0
+
     def _copy_penalty(self) -> float:
         """``gan.copy_penalty``, unset: 3.0, or 0 in a private run (see :class:`GANConfig`)."""
         c = self.config.gan.copy_penalty
