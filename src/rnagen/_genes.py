@@ -70,12 +70,13 @@ _PROBE_RE = re.compile(r"^(\d+(_[a-z])?_at|AFFX-[A-Za-z0-9_\-]+|ILMN_\d+|A_\d+_P
 
 
 def strip_version(ensembl_id: str) -> str:
-    """``"ENSG00000141510.16"`` -> ``"ENSG00000141510"`` (a ``_PAR_Y`` suffix is kept)."""
+    """``"ENSG00000141510.16"`` -> ``"ENSG00000141510"``; a ``_PAR_Y`` suffix, in any case (as IDs are matched),
+    is kept as written: the chromosome Y copy is another row than its gene's."""
     s = str(ensembl_id)
-    par = s.endswith("_PAR_Y")
+    par = s.upper().endswith("_PAR_Y")
     base = s[:-6] if par else s
     base = base.split(".", 1)[0]
-    return base + ("_PAR_Y" if par else "")
+    return base + (s[-6:] if par else "")
 
 
 @functools.lru_cache(maxsize=1)

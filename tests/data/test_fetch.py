@@ -810,3 +810,243 @@ def test_a_listing_never_removes_another_process_s_download(http_server, tmp_pat
     time.sleep(0.1)
     assert not [p for p in cache.iterdir() if p.name.startswith(".GSE1234_suppl.") and p != theirs and
                 not p.name.endswith(".lock")]
+
+
+# --- outputs a fetch must not replace, half-written pairs, stale temporaries -------------------------------------
+_GTEX_NAMES = ("GTEx_Analysis_2017-06-05_v8_RNASeQCv1.1.9_gene_tpm.gct.gz",
+               "GTEx_Analysis_v8_Annotations_SampleAttributesDS.txt")
+
+
+def _serve_gtex(http_server, gtex_files) -> None:
+    gct, attrs, _ = gtex_files
+    http_server.files.update(dict(zip(_GTEX_NAMES, (gct, attrs))))
+
+
+def test_fetch_refuses_to_replace_a_view_rnagen_did_not_write(http_server, tmp_path, gtex_files, capsys):
+    """The user's own file under a view's name (notes, an AnnData of their own) was replaced without a word, in
+    --out and in the default folder: refused as prepare refuses it, before anything is downloaded."""
+    import anndata as ad
+
+    _serve_gtex(http_server, gtex_files)
+    (tmp_path / "o").mkdir()
+    notes = tmp_path / "o" / "gtex_full.h5ad"
+    notes.write_text("my notes\n")
+    args = ["data", "fetch", "gtex", "--base-url", http_server.base_url, "--cache-dir", str(tmp_path / "c"),
+            "--no-progress", "--min-samples", "1"]
+    assert main([*args, "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"--out {tmp_path / 'o'}: its gtex_full.h5ad exists and holds data rnagen did " \
+                                    "not write" in err and "delete it first" in err
+    assert notes.read_text() == "my notes\n" and not http_server.requests
+    (tmp_path / "c" / "gtex").mkdir(parents=True)
+    ad.AnnData(np.ones((2, 3), dtype=np.float32)).write_h5ad(tmp_path / "c" / "gtex" / "gtex_landmarks.h5ad")
+    before = (tmp_path / "c" / "gtex" / "gtex_landmarks.h5ad").read_bytes()
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "its gtex_landmarks.h5ad exists and holds data rnagen did not write" in err
+    assert (tmp_path / "c" / "gtex" / "gtex_landmarks.h5ad").read_bytes() == before
+    assert not (tmp_path / "c" / "gtex" / "gtex_full.h5ad").exists()
+    # views rnagen wrote are replaced by the next run
+    notes.unlink()
+    assert main([*args, "--out", str(tmp_path / "o")]) == 0
+    assert main([*args, "--out", str(tmp_path / "o"), "--min-samples", "5"]) == 0
+    assert ad.read_h5ad(tmp_path / "o" / "gtex_full.h5ad").n_obs == 11
+
+
+def test_a_view_that_cannot_be_put_in_place_leaves_the_old_pair(http_server, tmp_path, gtex_files, capsys,
+                                                                monkeypatch):
+    """A folder under the landmark view's name: the full view was replaced, then the landmark one failed, with a
+    temporary's name in the message. Refused before anything is written, naming the view; and a move that
+    fails all the same gives the view already replaced its old file back."""
+    import anndata as ad
+
+    _serve_gtex(http_server, gtex_files)
+    out = tmp_path / "o"
+    (out / "gtex_landmarks.h5ad").mkdir(parents=True)
+    args = ["data", "fetch", "gtex", "--base-url", http_server.base_url, "--cache-dir", str(tmp_path / "c"),
+            "--no-progress", "--min-samples", "1", "--out", str(out)]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"--out {out}: its gtex_landmarks.h5ad is a folder" in err and ".gtex_" not in err
+    assert sorted(p.name for p in out.iterdir()) == ["gtex_landmarks.h5ad"]
+    (out / "gtex_landmarks.h5ad").rmdir()
+    assert main(args) == 0
+    before = {k: (out / f"gtex_{k}.h5ad").read_bytes() for k in ("full", "landmarks")}
+    real = F.os.replace
+
+    def failing(src, dst, *a, **k):
+        if str(dst) == str(out / "gtex_landmarks.h5ad") and ".gtex_landmarks." in str(src):
+            raise OSError(28, "No space left on device")
+        return real(src, dst, *a, **k)
+
+    monkeypatch.setattr(F.os, "replace", failing)
+    assert main([*args, "--min-samples", "5"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"cannot write {out / 'gtex_landmarks.h5ad'}: no space left" in err
+    assert {k: (out / f"gtex_{k}.h5ad").read_bytes() for k in ("full", "landmarks")} == before
+    assert sorted(p.name for p in out.iterdir()) == ["gtex_full.h5ad", "gtex_landmarks.h5ad"]
+    assert ad.read_h5ad(out / "gtex_full.h5ad").n_obs == 13
+
+
+def test_a_killed_fetch_s_temporaries_are_removed_in_the_cache_folder(http_server, tmp_path, gtex_files):
+    """Without --out the views go to the cache folder, where what a killed conversion left (a view written but
+    not put in place, its unfinished temporary) stayed for good; one of a live writer of the view is kept."""
+    from rnagen._io import writer_lock
+
+    _serve_gtex(http_server, gtex_files)
+    folder = tmp_path / "c" / "gtex"
+    folder.mkdir(parents=True)
+    stale = [".gtex_full.4194305.h5ad", "..gtex_landmarks.4194305.h5ad.a1b2c3d4.tmp.h5ad",
+             ".gtex_full.h5ad.4194305.old", ".gtex_landmarks.h5ad.x9y8z7w6.tmp.h5ad"]
+    live = ".gtex_full.h5ad.q1w2e3r4.tmp.h5ad"   # a prepare writing gtex_full.h5ad now, its lock held
+    for name in [*stale, live, ".other.h5ad.a1b2c3d4.tmp.h5ad"]:
+        (folder / name).write_bytes(b"partial")
+    with writer_lock(folder / "gtex_full.h5ad", kind="file"):
+        got = F.fetch("gtex", cache_dir=tmp_path / "c", base_url=http_server.base_url, min_samples=1,
+                      progress=False)
+    assert got["full"] == folder / "gtex_full.h5ad" and got["full"].is_file()
+    assert not [n for n in stale if (folder / n).exists()]
+    assert (folder / live).exists() and (folder / ".other.h5ad.a1b2c3d4.tmp.h5ad").exists()
+
+
+# --- cached files that are not what their name says ---------------------------------------------------------------
+def test_a_damaged_cached_phenotype_file_is_named_to_delete(tmp_path, xena_files, capsys):
+    """A flipped byte in the cached phenotype .gz ended in a zlib.error traceback."""
+    expr, pheno, _ = xena_files
+    cache = tmp_path / "c" / "tcga"
+    cache.mkdir(parents=True)
+    (cache / "TcgaTargetGtex_rsem_gene_tpm.gz").write_bytes(expr)
+    bad = bytearray(pheno)
+    for i in range(len(bad) // 2, len(bad) // 2 + 8):
+        bad[i] ^= 0xFF
+    (cache / "TcgaTargetGTEX_phenotype.txt.gz").write_bytes(bytes(bad))
+    assert main(["data", "fetch", "tcga", "--cache-dir", str(tmp_path / "c"), "--base-url", "http://127.0.0.1:9",
+                 "--no-progress", "--retries", "0"]) == 2
+    err = capsys.readouterr().err
+    path = cache / "TcgaTargetGTEX_phenotype.txt.gz"
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert f"{path}: malformed, cut short or damaged phenotype table (zlib.error" in err
+    assert err.rstrip().endswith("delete it and fetch again")
+
+
+@pytest.mark.parametrize("name, body, what", [
+    ("x.tsv.gz", gzip.compress(b"<html><body>Service down</body></html>\n"), "gzip data holding a web page"),
+    ("x.txt", b'{"error": "NoSuchKey", "message": "The specified key does not exist."}\n', "an error document (JSON)"),
+    ("x.txt.gz", gzip.compress(b'{"error": {"code": 403}}'), "gzip data holding an error document"),
+], ids=["gzipped-html", "json", "gzipped-json"])
+def test_error_pages_in_gzip_or_json_are_not_cached(http_server, tmp_path, name, body, what):
+    """A page gzipped on its way (a .gz URL answered with a gzipped error page) or a storage error as JSON, sent
+    with status 200, was cached as the file and failed every later run."""
+    http_server.files[name] = body
+    with pytest.raises(DataError, match=rf"{re.escape(name)} sent {re.escape(what)}.*removed, not cached"):
+        F.download(f"{http_server.base_url}/{name}", tmp_path / name, retries=0, progress=False)
+    assert not list(tmp_path.iterdir())
+    (tmp_path / name).write_bytes(body)   # cached by an older rnagen: named, with the way on
+    with pytest.raises(DataError, match=rf"cached {re.escape(str(tmp_path / name))} is {re.escape(what)}.*delete "
+                                        "it and fetch again"):
+        F.download(f"{http_server.base_url}/{name}", tmp_path / name, retries=0, progress=False)
+    if "JSON" in what:   # a JSON document by its name is what it says
+        http_server.files["ok.json"] = gzip.decompress(body) if name.endswith(".gz") else body
+        assert F.download(f"{http_server.base_url}/ok.json", tmp_path / "ok.json", retries=0, progress=False).exists()
+
+
+def test_a_cached_error_page_fails_the_conversion_naming_the_file_to_delete(http_server, tmp_path, gtex_files,
+                                                                          capsys):
+    """A plain-text error sent with status 200 cannot be told from a table when downloaded; the conversion's
+    error named no file and never said to delete it, so every later run failed the same way."""
+    gct, _, _ = gtex_files
+    http_server.files.update(dict(zip(_GTEX_NAMES, (gct, b"Error: rate limit exceeded. Please try again later.\n"))))
+    args = ["data", "fetch", "gtex", "--base-url", http_server.base_url, "--cache-dir", str(tmp_path / "c"),
+            "--no-progress", "--min-samples", "1"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    path = tmp_path / "c" / "gtex" / _GTEX_NAMES[1]
+    assert err.count("\n") == 1 and f"{path}: missing column(s) SAMPID, SMTS" in err
+    assert f"delete {path} and fetch again" in err
+    # a matrix that is no GCT, likewise
+    g = _write(tmp_path / "g.gct.gz", gzip.compress(b"Error: rate limit\n"))
+    with pytest.raises(DataError, match=rf"{re.escape(str(g))}: not a GTEx GCT 1.2 file.*delete {re.escape(str(g))} "
+                                        "and fetch again"):
+        F.convert_gtex(g, _write(tmp_path / "a.txt", gtex_files[1]), progress=False)
+
+
+def _write(path, data: bytes):
+    path.write_bytes(data)
+    return path
+
+
+def test_a_matrix_sharing_no_sample_with_the_annotations_is_said_so(tmp_path, gtex_files):
+    """The error said 'no class has at least 1 samples; lower --min-samples', which no --min-samples mends."""
+    gct, attrs, truth = gtex_files
+    other = attrs.decode().replace("GTEX-", "GTEX-X").encode()
+    g = _write(tmp_path / "g.gct.gz", gct)
+    a = _write(tmp_path / "a.txt", other)
+    with pytest.raises(DataError, match=rf"{re.escape(str(g))}: none of the samples of {re.escape(str(a))} is a "
+                                        rf"column of the matrix; .*delete {re.escape(str(g))} and "
+                                        rf"{re.escape(str(a))} and fetch again"):
+        F.convert_gtex(g, a, min_samples=1, progress=False)
+
+
+def test_a_damaged_cached_platform_annotation_is_not_reused(http_server, tmp_path, capsys):
+    """A cached GPL annotation with a damaged gzip stream was reused and the fetch reported as a success."""
+    http_server.files["GSE1234_series_matrix.txt.gz"] = gzip.compress(_SERIES.encode(), mtime=0)
+    annot = gzip.compress(_ANNOT.encode() * 50, mtime=0)
+    http_server.files["GPL96.annot.gz"] = annot
+    args = ["data", "fetch", "geo", "--accession", "GSE1234", "--base-url", http_server.base_url, "--cache-dir",
+            str(tmp_path), "--no-progress", "--retries", "0"]
+    assert main(args) == 0
+    capsys.readouterr()
+    cached = tmp_path / "geo" / "GPL96.annot.gz"
+    cached.write_bytes(annot[: len(annot) // 2])
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"cached {cached} is a gzip stream cut short or damaged" in err
+    assert "delete it and fetch again" in err
+    cached.unlink()
+    assert main(args) == 0 and cached.read_bytes() == annot
+
+
+# --- options ------------------------------------------------------------------------------------------------------
+def test_platform_of_a_single_platform_series_uses_its_plain_matrix(http_server, tmp_path, capsys):
+    """GEO names a matrix by its platform only for a series on several: --platform GPL96 for a series on GPL96
+    alone failed with 'is GSE1234 on platform GPL96?'."""
+    http_server.files["GSE1234_series_matrix.txt.gz"] = gzip.compress(_SERIES.encode(), mtime=0)
+    http_server.files["GPL96.annot.gz"] = gzip.compress(_ANNOT.encode(), mtime=0)
+    args = ["data", "fetch", "geo", "--accession", "GSE1234", "--base-url", http_server.base_url, "--cache-dir",
+            str(tmp_path), "--no-progress", "--retries", "0"]
+    assert main([*args, "--platform", "GPL96"]) == 0
+    assert "downloaded GSE1234_series_matrix.txt.gz (GPL96) and GPL96.annot.gz" in capsys.readouterr().out
+    assert main([*args, "--platform", "GPL570"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "GSE1234 is on platform GPL96, not GPL570; remove --platform" in err
+
+
+def test_empty_option_values_are_refused(tmp_path, capsys):
+    """--base-url "" fetched from the public host, --out "" wrote into the cache folder, --checksum "=..." was an
+    unknown file named by nothing."""
+    base = ["data", "fetch", "tcga", "--cache-dir", str(tmp_path / "c"), "--no-progress"]
+    for extra, msg in ((["--base-url", ""], "--base-url is empty"),
+                       (["--base-url", "http://127.0.0.1:9", "--out", " "], "--out is empty"),
+                       (["--base-url", "http://127.0.0.1:9", "--checksum", "=sha256:" + "0" * 64],
+                        "--checksum =sha256:" + "0" * 64 + ": no file name there; write NAME=sha256:HEX")):
+        assert main(base + extra) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and msg in err, err
+    assert not (tmp_path / "c").exists()
+    assert main(["data", "fetch", "geo", "--accession", "GSE1", "--platform", "", "--cache-dir", str(tmp_path)]) == 2
+    assert "--platform is empty" in capsys.readouterr().err
+    with pytest.raises(DataError, match="--base-url is empty"):
+        F.fetch_recount3("SRP009615", base_url="", cache_dir=tmp_path, progress=False)
+
+
+def test_an_interrupted_transfer_s_reason_is_one_plain_line(http_server, tmp_path):
+    """The reason read as a nested Python tuple: (('Connection broken: IncompleteRead(...)', IncompleteRead(...)))."""
+    http_server.files["blob.bin"] = BIG
+    http_server.drop_first.add("blob.bin")
+    with pytest.raises(DataError) as e:
+        F.download(f"{http_server.base_url}/blob.bin", tmp_path / "blob.bin", retries=0, progress=False)
+    assert re.search(r"interrupted after \d+ bytes \(connection broken: \d+ bytes read, \d+ more expected\); run "
+                     "the same command again", str(e.value)), str(e.value)
+    with pytest.raises(DataError) as e:
+        F.download("http://127.0.0.1:9/x.bin", tmp_path / "x.bin", retries=0, progress=False)
+    assert "(cannot connect: Connection refused)" in str(e.value) and "Pool" not in str(e.value)

@@ -192,3 +192,23 @@ def test_ensembl_ids_in_lower_case_map():
     assert g.detect_id_type(["ensg00000141510.16", "ensg00000111640.14"]) == "ensembl_versioned"
     ids, _ = g.map_ids(["ensg00000141510.16", "ENSG00000111640", "ensg00000182054"], to="symbol")
     assert ids == ["TP53", "GAPDH", "IDH2"]
+
+
+def test_a_par_y_suffix_in_any_case_is_kept(tmp_path):
+    """A lower-case '_par_y' (a table lower-cased on the way) was stripped with the version: the chromosome Y copy
+    became its gene, and --duplicates mean averaged a landmark's values with the copy's zeros."""
+    import anndata as ad
+
+    from rnagen.cli.main import main
+
+    assert g.strip_version("ensg00000182378.13_par_y") == "ensg00000182378_par_y"
+    assert g.strip_version("ENSG00000182378.13_Par_Y") == "ENSG00000182378_Par_Y"
+    ens = g.gene_table().query("is_landmark").ensembl_id.tolist()
+    rows = [f"{e.lower()}.1\t" + "\t".join(["5.0"] * 6) for e in ens]
+    rows.append(f"{ens[0].lower()}.1_par_y\t" + "\t".join(["0.0"] * 6))
+    (tmp_path / "x.tsv").write_text("gene\t" + "\t".join(f"S{i}" for i in range(6)) + "\n" + "\n".join(rows) + "\n")
+    (tmp_path / "lab.tsv").write_text("sample\ttissue\n" + "".join(f"S{i}\t{'ab'[i % 2]}\n" for i in range(6)))
+    assert main(["data", "prepare", str(tmp_path / "x.tsv"), "--labels", str(tmp_path / "lab.tsv"), "--label-key",
+                 "tissue", "--log", "none", "--duplicates", "mean", "--out", str(tmp_path / "p.h5ad")]) == 0
+    a = ad.read_h5ad(tmp_path / "p.h5ad")
+    assert a.n_vars == len(ens) and (a.X == 5.0).all()

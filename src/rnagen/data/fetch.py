@@ -18,14 +18,16 @@ Sources (default base URLs; any mirror holding the same file names can be given 
 Downloads stream into ``NAME.part`` in the cache directory under a lock (one process per file), resume with HTTP
 ``Range`` requests after an interruption (``If-Range`` with the server's ETag or Last-Modified, so the bytes
 already there are continued only by the same version of the file), are checked against the server's size (or,
-without one, for a whole gzip stream or a last line end), against web pages and empty bodies, and an optional
-sha256/md5, and only then are renamed to ``NAME``. A file already in the cache is not downloaded again.
+without one, for a whole gzip stream or a last line end), against web pages, error documents (XML, JSON) and
+empty bodies, also inside a gzip stream, and an optional sha256/md5, and only then are renamed to ``NAME``. A file
+already in the cache is not downloaded again.
 
 Conversion (Lacan et al., ``REFERENCE.md``): genes restricted to the GTEx v8 protein-coding universe
 (18,691 genes, :func:`rnagen.datasets.gene_universe`) plus any of the 978 landmarks outside it; two views are
 written, ``<source>_full.h5ad`` (all those genes) and ``<source>_landmarks.h5ad`` (the landmarks present).
 The big matrices are read in row chunks with only the kept sample columns, so memory stays near the size of
-the output.
+the output. An existing view rnagen did not write is refused, never replaced, and the two views replace the old
+pair together or not at all. An error that comes from a cached file's content names the file to delete.
 """
 from __future__ import annotations
 
@@ -45,8 +47,8 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from .._io import write_h5ad
-from ..errors import ConfigError, DataError
+from .._io import describe_os_error, write_h5ad
+from ..errors import ConfigError, DataError, OutputError
 from . import genes as _genes
 from .io import _unquote
 
@@ -176,30 +178,63 @@ def _verify(path: Path, *, checksum: str | None, expected_size: int | None, what
                             f"or the checksum is wrong: {again}, or fix --checksum")
 
 
-def _not_the_file(path: Path, name: str, *, whole: bool) -> str | None:
-    """What is wrong with ``path`` as the file ``name`` names, else ``None``: empty, a web page (an error, login or
-    bot-check page sent with status 200), not gzip data under a ``.gz`` name, or with ``whole`` a gzip stream cut
-    short or damaged (read to its end: a server's own truncated file has the size it announces)."""
-    with open(path, "rb") as fh:
-        head = fh.read(4096)
-    if not head:
-        return "empty"
+def _page(head: bytes, name: str) -> str | None:
+    """What a file ``name`` beginning with ``head`` is when it is a server's page rather than data: a web page (an
+    error, login or bot-check page sent with status 200), an XML or JSON error document; else ``None``. A page or
+    document by its name (``.html``, ``.xml``, ``.json``) is what it says."""
+    name = name.lower()
     low = head.lower()
     if low.startswith(b"\xef\xbb\xbf"):   # a UTF-8 byte-order mark before the markup
         low = low[3:]
     low = low.lstrip()
     while low.startswith(b"<!--") and b"-->" in low:   # comments before the markup (a proxy's, a CMS's)
         low = low[low.index(b"-->") + 3:].lstrip()
-    if not name.lower().endswith((".html", ".htm", ".xml")):
-        if low.startswith((b"<!doctype html", b"<html", b"<?xml", b"<head", b"<body")) and \
-                (b"<html" in low or b"<!doctype html" in low or b"<head" in low or b"<body" in low):
-            return "a web page (HTML), not the file: an error, login or bot-check page"
-        if low.startswith((b"<?xml", b"<error")) and b"<error" in low:
-            # S3's and Google Cloud Storage's errors (AccessDenied, NoSuchKey) come as XML with status 200 at times
-            return "an error document (XML) from the server, not the file"
+    if name.endswith((".html", ".htm", ".xml")):
+        return None
+    if low.startswith((b"<!doctype html", b"<html", b"<?xml", b"<head", b"<body")) and \
+            (b"<html" in low or b"<!doctype html" in low or b"<head" in low or b"<body" in low):
+        return "a web page (HTML), not the file: an error, login or bot-check page"
+    if low.startswith((b"<?xml", b"<error")) and b"<error" in low:
+        # S3's and Google Cloud Storage's errors (AccessDenied, NoSuchKey) come as XML with status 200 at times
+        return "an error document (XML) from the server, not the file"
+    if not name.endswith(".json") and re.match(rb'^\{\s*"(error|errors|code|message)"\s*:', low):
+        # a storage or API error as JSON ({"error": ...}): no data file of these sources is a JSON object
+        return "an error document (JSON) from the server, not the file"
+    return None
+
+
+def _gzip_head(path: Path, size: int = 4096) -> bytes:
+    """The first ``size`` bytes of a gzip file's content (less where the stream is shorter or damaged there)."""
+    d = zlib.decompressobj(wbits=31)
+    out = b""
+    with contextlib.suppress(zlib.error), open(path, "rb") as fh:
+        while len(out) < size and (block := fh.read(1 << 16)):
+            out += d.decompress(block, size - len(out))
+            while d.unconsumed_tail and len(out) < size:
+                out += d.decompress(d.unconsumed_tail, size - len(out))
+            if d.eof:
+                break
+    return out
+
+
+def _not_the_file(path: Path, name: str, *, whole: bool) -> str | None:
+    """What is wrong with ``path`` as the file ``name`` names, else ``None``: empty, a web page (an error, login or
+    bot-check page sent with status 200) or an error document, not gzip data under a ``.gz`` name, a gzip stream
+    whose content is such a page, or with ``whole`` a gzip stream cut short or damaged (read to its end: a
+    server's own truncated file has the size it announces)."""
+    with open(path, "rb") as fh:
+        head = fh.read(4096)
+    if not head:
+        return "empty"
+    page = _page(head, name)
+    if page is not None:
+        return page
     if name.lower().endswith(".gz"):
         if head[:2] != b"\x1f\x8b":
             return "not gzip data though its name ends in .gz"
+        page = _page(_gzip_head(path), name[:-3])
+        if page is not None:   # a page compressed by the server or a proxy on its way
+            return "gzip data holding " + page
         if whole:
             try:
                 with gzip.open(path, "rb") as fh:
@@ -238,6 +273,25 @@ def _validator(headers) -> str | None:
     if etag and not etag.startswith("W/"):
         return etag
     return headers.get("Last-Modified") or None
+
+
+def _reason(e: BaseException) -> str:
+    """One line saying why a transfer failed: the innermost error of those requests and urllib3 wrap in one
+    another (whose text is a tuple's, or a connection pool's description around the cause)."""
+    while True:
+        inner = e.args[0] if e.args and isinstance(e.args[0], BaseException) else getattr(e, "reason", None)
+        if not isinstance(inner, BaseException):
+            break
+        e = inner
+    text = e.args[0] if e.args and isinstance(e.args[0], str) else str(e)
+    m = re.search(r"IncompleteRead\((\d+) bytes read, (\d+) more expected\)", text)
+    if m:
+        return f"connection broken: {m[1]} bytes read, {m[2]} more expected"
+    m = re.search(r"Failed to establish a new connection: (?:\[Errno -?\d+\] )?([^'\"()]+)", text)
+    if m:
+        return f"cannot connect: {m[1].strip()}"
+    text = re.sub(r"^\w*Connection(?:Pool)?\([^)]*\): |^\[Errno -?\d+\] ", "", text.strip())
+    return (text.splitlines()[0][:200] if text else "") or type(e).__name__
 
 
 def _blocks(raw, chunk_size: int, decode: bool):
@@ -293,7 +347,7 @@ def _transfer(session, url: str, part: Path, *, chunk_size: int, timeout: float,
             raise DataError(f"cannot reach {urlparse(url).hostname}: its name does not resolve (no network, or a "
                             "wrong host in --base-url); check the connection, or give a mirror with "
                             "--base-url") from None
-        raise _Interrupted(str(e)) from e
+        raise _Interrupted(_reason(e)) from e
     except requests.TooManyRedirects:
         raise DataError(f"{url}: the server redirects in a loop; check the URL or --base-url") from None
     except requests.RequestException as e:   # an invalid URL, a scheme requests cannot fetch
@@ -359,7 +413,7 @@ def _transfer(session, url: str, part: Path, *, chunk_size: int, timeout: float,
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as e:
             if isinstance(e, OSError) and not isinstance(e, (ConnectionError, TimeoutError)):
                 raise   # the local file system (a full disk): not the transfer's
-            raise _Interrupted(str(e)) from e
+            raise _Interrupted(_reason(e)) from e
     got = part.stat().st_size
     if total is not None and got < total:
         raise _Interrupted(f"connection closed after {got} of {total} bytes")
@@ -477,7 +531,7 @@ def download(url: str, dest: str | os.PathLike, *, checksum: str | None = None, 
             # a transfer of unknown size was read to its end already (_transfer)
             bad = _not_the_file(part, dest.name, whole=total is not None)
             if bad is not None:
-                hint = page_hint if page_hint and bad.startswith("a web page") else "check the URL or --base-url"
+                hint = page_hint if page_hint and "a web page" in bad else "check the URL or --base-url"
                 raise DataError(f"{url} sent {bad} (removed, not cached); {hint}")
             _verify(part, checksum=checksum, expected_size=expected_size if expected_size is not None else total,
                     what=dest.name, again="the download was removed: fetch again")
@@ -488,6 +542,24 @@ def download(url: str, dest: str | os.PathLike, *, checksum: str | None = None, 
         os.replace(part, dest)
         _resume_record(part).unlink(missing_ok=True)
         return dest
+
+
+def _refuse_empty(**options: str | os.PathLike | None) -> None:
+    """Refuse an option given an empty value (``--base-url ""``), which would otherwise read as not given."""
+    for name, value in options.items():
+        if value is not None and not str(value).strip():
+            flag = "--" + name.replace("_", "-")
+            raise DataError(f"{flag} is empty; give a value, or leave the option out for its default")
+
+
+def _named_checksums(checksums: Mapping[str, str] | None) -> dict[str, str]:
+    """``checksums`` as a dict, one without a file name (``--checksum =sha256:HEX``) or a value refused."""
+    out = dict(checksums or {})
+    for name, value in out.items():
+        if not str(name).strip() or not str(value).strip():
+            raise DataError(f"--checksum {name}={value}: no {'file name' if not str(name).strip() else 'checksum'} "
+                            "there; write NAME=sha256:HEX (NAME: a file name or its role)")
+    return out
 
 
 def fetch_files(source: Source, *, cache_dir: str | os.PathLike | None = None, base_url: str | None = None,
@@ -504,8 +576,9 @@ def fetch_files(source: Source, *, cache_dir: str | os.PathLike | None = None, b
     dict
         ``{"expression": path, "samples": path}``.
     """
+    _refuse_empty(cache_dir=cache_dir, base_url=base_url)
     cache = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
-    checksums = dict(checksums or {})
+    checksums = _named_checksums(checksums)
     known = {f.name for f in remote_files(source)} | {"expression", "samples"}
     unknown = sorted(set(checksums) - known)
     if unknown:
@@ -542,13 +615,15 @@ def _read_matrix(handle_factory: Callable[[], io.TextIOBase], *, skip: int, id_c
             fh.readline()
         header = fh.readline().rstrip("\r\n").split("\t")
     if not header or (id_col is not None and header[0] != id_col):
-        raise DataError(f"{source}: expected first header field {id_col!r}, got {header[0]!r}; is this the right file?")
+        raise DataError(f"{source}: expected first header field {id_col!r}, got {header[0][:40]!r} (is this the "
+                        f"right file?); {_AGAIN.format(source)}")
     colpos = {c: i for i, c in enumerate(header)}
     if len(colpos) != len(header):
-        raise DataError(f"{source}: duplicated sample ids in the header; delete the cached file and fetch again")
+        raise DataError(f"{source}: duplicated sample ids in the header; delete it and fetch again")
     samples = [s for s in keep_samples if s in colpos]
     if not samples:
-        raise DataError(f"{source}: none of the annotated samples are columns of the matrix; check the files match")
+        raise DataError(f"{source}: none of the annotated samples are columns of the matrix; the files do not match "
+                        "(one is a wrong or damaged download): delete them and fetch again")
     usecols = [0] + sorted(colpos[s] for s in samples)
     samples = [header[i] for i in usecols[1:]]
     # usecols pays off only when many columns are dropped (TCGA out of the Xena TCGA+TARGET+GTEx matrix);
@@ -566,7 +641,7 @@ def _read_matrix(handle_factory: Callable[[], io.TextIOBase], *, skip: int, id_c
         reader = pd.read_csv(fh, sep="\t", header=None, names=header, usecols=read_cols, dtype=dtype,
                              chunksize=chunksize, index_col=0)
         try:
-            for chunk in progress_bar(reader, desc=f"reading {source}", unit="chunk", disable=not progress,
+            for chunk in progress_bar(reader, desc=f"reading {Path(source).name}", unit="chunk", disable=not progress,
                                       leave=False):
                 pos, rows = [], []
                 for i, gid in enumerate(chunk.index):
@@ -580,13 +655,18 @@ def _read_matrix(handle_factory: Callable[[], io.TextIOBase], *, skip: int, id_c
                 if rows:
                     X[:, rows] = chunk.iloc[pos][samples].to_numpy(dtype=np.float32).T
         except (pd.errors.ParserError, ValueError) as e:
-            raise DataError(f"{source}: malformed matrix ({str(e).strip().splitlines()[-1]}); delete the cached file "
-                            f"and fetch again") from e
+            raise DataError(f"{source}: malformed matrix ({str(e).strip().splitlines()[-1]}); delete it and fetch "
+                            "again") from e
     kept = np.flatnonzero(seen)
     if kept.size == 0:
-        raise DataError(f"{source}: no protein-coding or landmark genes found among the matrix rows; is this the "
-                        f"right file?")
+        raise DataError(f"{source}: no protein-coding or landmark genes found among the matrix rows (is this the "
+                        f"right file?); {_AGAIN.format(source)}")
     return X[:, kept] if kept.size < len(t) else X, [ids[int(r)] for r in kept], samples, kept.tolist()
+
+
+#: the way on for a cached download that is not what its name says (a plain-text error page saved as the file, a
+#: mirror's other file): said by every conversion error that comes from the file's content
+_AGAIN = "if it is a download gone wrong (an error page saved as the file), delete {} and fetch again"
 
 
 def _open_factory(path: Path) -> Callable[[], io.TextIOBase]:
@@ -615,9 +695,15 @@ def _header(path: Path, skip: int) -> list[str]:
         return fh.readline().rstrip("\r\n").split("\t")
 
 
-def _keep_classes(in_matrix: list[str], labels: pd.Series, min_samples: int, source: str) -> tuple[list[str], dict]:
-    """Samples of classes with at least ``min_samples`` samples in the matrix, decided from the header before
-    any data is parsed (so dropped samples are never read), and the ``filter_classes`` record."""
+def _keep_classes(in_matrix: list[str], labels: pd.Series, min_samples: int, source: Path,
+                  annotation: Path) -> tuple[list[str], dict]:
+    """Samples of classes with at least ``min_samples`` samples in the matrix ``source``, decided from the header
+    before any data is parsed (so dropped samples are never read), and the ``filter_classes`` record; a matrix
+    sharing no sample with the ``annotation`` file is refused as such (no class size helps)."""
+    if not in_matrix:
+        raise DataError(f"{source}: none of the samples of {annotation} is a column of the matrix; the files do not "
+                        f"match (one is a wrong or damaged download): delete {source} and {annotation} and fetch "
+                        "again")
     counts = labels.loc[in_matrix].value_counts()
     keep_cls = set(counts[counts >= min_samples].index)
     keep = [s for s in in_matrix if labels.at[s] in keep_cls]
@@ -630,8 +716,10 @@ def _keep_classes(in_matrix: list[str], labels: pd.Series, min_samples: int, sou
 
 
 def _views(X: np.ndarray, ids: list[str], rows: list[int], obs: pd.DataFrame, *, label_key: str,
-           filter_record: dict, log_logged: bool, log_transform: str, source: str, pseudocount: float | None):
-    """Build the full and landmark AnnData views from a samples x genes block (genes = gene-table rows)."""
+           filter_record: dict, log_logged: bool, log_transform: str, source: str, pseudocount: float | None,
+           path: Path):
+    """Build the full and landmark AnnData views from a samples x genes block (genes = gene-table rows) read
+    from the matrix ``path``."""
     import anndata as ad
 
     from ..pp.history import record, set_log_state
@@ -645,7 +733,7 @@ def _views(X: np.ndarray, ids: list[str], rows: list[int], obs: pd.DataFrame, *,
         "is_landmark": t["is_landmark"].to_numpy()[rows].astype(bool),
     }, index=pd.Index(t["ensembl_id"].to_numpy()[rows].astype(str)))
     if not np.isfinite(X).all():
-        raise DataError(f"{source}: the matrix has NaN or inf values; delete the cached file and fetch again")
+        raise DataError(f"{path}: the matrix has NaN or inf values; delete it and fetch again")
     full = ad.AnnData(X=X, obs=obs, var=var)
     set_log_state(full, logged=log_logged, transform=log_transform, pseudocount=pseudocount)
     record(full, f"fetch.{source}", n_obs=full.n_obs, n_vars=full.n_vars, label_key=label_key)
@@ -654,6 +742,18 @@ def _views(X: np.ndarray, ids: list[str], rows: list[int], obs: pd.DataFrame, *,
     # the public matrices carry 974 of the 978 landmarks; the landmark view is whatever they hold
     lm = select_genes(full, "landmarks", id_type="ensembl", min_landmark_fraction=0.0)
     return full, lm
+
+
+def _annotation_table(path: Path, what: str) -> pd.DataFrame:
+    """A sample annotation file as a table of strings; one cut short, damaged (a bad gzip stream) or malformed is
+    named, with the way on."""
+    try:
+        return pd.read_csv(path, sep="\t", dtype=str, encoding="latin-1")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, EOFError, OSError, zlib.error) as e:
+        kind = "zlib.error" if isinstance(e, zlib.error) else type(e).__name__
+        reason = str(e).strip().splitlines()[-1][:100] if str(e).strip() else "no detail"
+        raise DataError(f"{path}: malformed, cut short or damaged {what} ({kind}: {reason}); delete it and fetch "
+                        "again") from None
 
 
 def convert_tcga(expression: str | os.PathLike, phenotype: str | os.PathLike, *, min_samples: int = 2,
@@ -665,21 +765,19 @@ def convert_tcga(expression: str | os.PathLike, phenotype: str | os.PathLike, *,
     log2(TPM+0.001) as published; the log state records it, so :func:`rnagen.pp.log2p1` will not log again.
     """
     pheno_path = Path(phenotype)
-    try:
-        ph = pd.read_csv(pheno_path, sep="\t", dtype=str, encoding="latin-1")
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, EOFError, OSError) as e:
-        raise DataError(f"{pheno_path.name}: malformed phenotype table ({e}); delete it and fetch again") from e
+    ph = _annotation_table(pheno_path, "phenotype table")
     need = ["sample", "_primary_site", "_sample_type", "_study", "detailed_category"]
     miss = [c for c in need if c not in ph.columns]
     if miss:
-        raise DataError(f"{pheno_path.name}: missing column(s) {', '.join(miss)}; is this TcgaTargetGTEX_phenotype?")
+        raise DataError(f"{pheno_path}: missing column(s) {', '.join(miss)} (is this TcgaTargetGTEX_phenotype?); "
+                        f"{_AGAIN.format(pheno_path)}")
     ph = ph[(ph["_study"] == "TCGA") & ph["_primary_site"].notna()].drop_duplicates("sample").set_index("sample")
     expr = Path(expression)
     with _damaged(expr):
         in_matrix = [x for x in _header(expr, 0)[1:] if x in ph.index]
-        keep, rec = _keep_classes(in_matrix, ph["_primary_site"], min_samples, expr.name)
+        keep, rec = _keep_classes(in_matrix, ph["_primary_site"], min_samples, expr, pheno_path)
         X, ids, samples, rows = _read_matrix(_open_factory(expr), skip=0, id_col=None, keep_samples=keep,
-                                             chunksize=chunksize, source=expr.name, progress=progress)
+                                             chunksize=chunksize, source=str(expr), progress=progress)
     p = ph.loc[samples]
     obs = pd.DataFrame({
         "tissue": pd.Categorical(p["_primary_site"].to_numpy()),
@@ -688,7 +786,7 @@ def convert_tcga(expression: str | os.PathLike, phenotype: str | os.PathLike, *,
         "study": pd.Categorical(p["_study"].to_numpy()),
     }, index=pd.Index(samples))
     return _views(X, ids, rows, obs, label_key="tissue", filter_record=rec, log_logged=True,
-                  log_transform="log2(TPM+0.001)", source="tcga", pseudocount=0.001)
+                  log_transform="log2(TPM+0.001)", source="tcga", pseudocount=0.001, path=expr)
 
 
 def convert_gtex(expression: str | os.PathLike, attributes: str | os.PathLike, *, min_samples: int = 100,
@@ -700,13 +798,11 @@ def convert_gtex(expression: str | os.PathLike, attributes: str | os.PathLike, *
     scale); the log state says so, and :func:`rnagen.pp.log2p1` logs them.
     """
     attr_path = Path(attributes)
-    try:
-        at = pd.read_csv(attr_path, sep="\t", dtype=str, encoding="latin-1")
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, EOFError, OSError) as e:
-        raise DataError(f"{attr_path.name}: malformed sample attribute table ({e}); delete it and fetch again") from e
+    at = _annotation_table(attr_path, "sample attribute table")
     miss = [c for c in ("SAMPID", "SMTS") if c not in at.columns]
     if miss:
-        raise DataError(f"{attr_path.name}: missing column(s) {', '.join(miss)}; is this SampleAttributesDS?")
+        raise DataError(f"{attr_path}: missing column(s) {', '.join(miss)} (is this SampleAttributesDS?); "
+                        f"{_AGAIN.format(attr_path)}")
     at = at[at["SMTS"].notna()].drop_duplicates("SAMPID").set_index("SAMPID")
     expr = Path(expression)
     with _damaged(expr), _open_factory(expr)() as fh:
@@ -714,19 +810,96 @@ def convert_gtex(expression: str | os.PathLike, attributes: str | os.PathLike, *
         fh.readline()
         header = fh.readline().rstrip("\r\n").split("\t")
     if version not in ("#1.2", "#1.3") or header[:2] != ["Name", "Description"]:
-        raise DataError(f"{expr.name}: not a GTEx GCT 1.2 file (header {version!r}, {header[:2]}); fetch it again")
+        raise DataError(f"{expr}: not a GTEx GCT 1.2 file (header {version[:40]!r}, {header[:2]}); "
+                        f"{_AGAIN.format(expr)}")
     in_matrix = [x for x in header[2:] if x in at.index]
-    keep, rec = _keep_classes(in_matrix, at["SMTS"], min_samples, expr.name)
+    keep, rec = _keep_classes(in_matrix, at["SMTS"], min_samples, expr, attr_path)
     with _damaged(expr):
         X, ids, samples, rows = _read_matrix(_open_factory(expr), skip=2, id_col="Name", keep_samples=keep,
-                                             chunksize=chunksize, source=expr.name, progress=progress)
+                                             chunksize=chunksize, source=str(expr), progress=progress)
     a = at.loc[samples]
     obs = pd.DataFrame({
         "tissue": pd.Categorical(a["SMTS"].to_numpy()),
         "tissue_detail": pd.Categorical(a["SMTSD"].fillna("unknown").to_numpy()) if "SMTSD" in a else "unknown",
     }, index=pd.Index(samples))
     return _views(X, ids, rows, obs, label_key="tissue", filter_record=rec, log_logged=False,
-                  log_transform="none (TPM)", source="gtex", pseudocount=None)
+                  log_transform="none (TPM)", source="gtex", pseudocount=None, path=expr)
+
+
+def _views_at(out: Path, source: str, *, option: str, inputs: list[Path]) -> dict[str, Path]:
+    """The two views' paths in ``out``, refused (before anything is downloaded or written) where either would
+    replace an input, a file rnagen did not write (the user's own data or notes) or something that is not a file
+    (a folder): the pair is put in place only when both can be."""
+    from .._io import check_output
+
+    dests = {key: out / f"{source}_{key}.h5ad" for key in ("full", "landmarks")}
+    check_output(out, inputs=inputs, kind="dir", writes=[d.name for d in dests.values()], option=option,
+                 profiles=True)
+    for d in dests.values():
+        if (d.exists() or d.is_symlink()) and not d.is_file():
+            raise OutputError(f"{option} {out}: its {d.name} is a folder or another thing than a file; it cannot be "
+                              "replaced: choose another path, or move it away first")
+    return dests
+
+
+def _remove_stale_views(out: Path, source: str) -> None:
+    """Delete what a killed fetch left in ``out``: views written but not put in place (``.SOURCE_KEY.PID.h5ad``),
+    their unfinished temporaries, and old views kept aside while a new pair was put in place. Called under the
+    folder's lock, which every fetch writing there holds, so none of these belongs to a live process; the
+    temporaries of the views' own names are kept while another process holds that file's lock (a ``prepare``
+    writing it)."""
+    from .._io import lock_holder, remove_stale_temporaries
+
+    if not out.is_dir():
+        return
+    view = rf"{re.escape(source)}_(?:full|landmarks)"
+    left = re.compile(rf"^\.{view}\.\d+\.h5ad$|^\.{view}\.h5ad\.\d+\.old$")
+    temp = re.compile(rf"^\.(?P<dest>\.{view}\.\d+\.h5ad)\.[A-Za-z0-9_]{{8}}\.tmp")
+    names = set()
+    for f in sorted(out.iterdir()):
+        if left.match(f.name) and f.is_file():
+            f.unlink(missing_ok=True)
+        elif (m := temp.match(f.name)) is not None:
+            names.add(m["dest"])
+    for name in sorted(names):
+        remove_stale_temporaries(out, name=name)
+    for key in ("full", "landmarks"):
+        name = f"{source}_{key}.h5ad"
+        if lock_holder(out / name, kind="file") is None:
+            remove_stale_temporaries(out, name=name)
+
+
+def _replace_together(moves: list[tuple[Path, Path]]) -> None:
+    """Move each written file over its destination, all or none: where a later move fails, the destinations
+    already replaced get their old files back (each kept as a second link until the pair is in place), and the
+    error names the destination."""
+    kept: list[tuple[Path, Path | None]] = []
+    dest = moves[0][1]
+    try:
+        for tmp, dest in moves:
+            old = None
+            if dest.exists():
+                old = dest.with_name(f".{dest.name}.{os.getpid()}.old")
+                old.unlink(missing_ok=True)
+                try:
+                    os.link(dest, old)
+                except OSError:   # a file system without hard links: the old file is moved aside instead
+                    os.replace(dest, old)
+            kept.append((dest, old))
+            os.replace(tmp, dest)
+    except OSError as e:
+        for d, old in reversed(kept):
+            with contextlib.suppress(OSError):
+                if old is not None:
+                    os.replace(old, d)
+                else:
+                    d.unlink(missing_ok=True)
+        raise OutputError(describe_os_error(e, dest)) from None
+    finally:
+        for _, old in kept:
+            if old is not None:
+                with contextlib.suppress(OSError):
+                    old.unlink(missing_ok=True)
 
 
 def fetch(source: Source, *, out_dir: str | os.PathLike | None = None, cache_dir: str | os.PathLike | None = None,
@@ -735,30 +908,42 @@ def fetch(source: Source, *, out_dir: str | os.PathLike | None = None, cache_dir
     """Download ``source`` (``"tcga"`` or ``"gtex"``) and write ``<source>_full.h5ad`` and
     ``<source>_landmarks.h5ad`` into ``out_dir`` (default ``<cache_dir>/<source>``).
 
+    An existing view rnagen did not write (a user's file of that name) is refused, not replaced, before
+    anything is downloaded; the two views replace the old pair together or not at all.
+
     Returns
     -------
     dict
         Paths: ``expression``, ``samples`` (downloads), ``full``, ``landmarks`` (converted files).
     """
+    from .._io import writer_lock
+
+    _refuse_empty(out=out_dir, cache_dir=cache_dir, base_url=base_url)
     cache = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
+    out = Path(out_dir) if out_dir else cache / source
+    option = "--out" if out_dir else "--out (default CACHE/SOURCE)"
+    inputs = [cache / source / f.name for f in remote_files(source)]
+    _views_at(out, source, option=option, inputs=inputs)
     files = fetch_files(source, cache_dir=cache, base_url=base_url, checksums=checksums, retries=retries,
                         retry_wait=retry_wait, progress=progress)
     ms = DEFAULT_MIN_SAMPLES[source] if min_samples is None else int(min_samples)
     conv = convert_tcga if source == "tcga" else convert_gtex
     full, lm = conv(files["expression"], files["samples"], min_samples=ms, chunksize=chunksize, progress=progress)
-    out = Path(out_dir) if out_dir else cache / source
-    from .._io import writer_lock
 
     # the two views are one conversion: both written before either replaces the old pair (a full disk on the
-    # second left a full view of one run beside the landmark view of another), one process at a time
+    # second would leave a full view of one run beside the landmark view of another), one process at a time
     with writer_lock(out, kind="dir"):
-        pending = {key: out / f".{source}_{key}.{os.getpid()}.h5ad" for key in ("full", "landmarks")}
+        dests = _views_at(out, source, option=option, inputs=inputs)   # as they are now, after the conversion
+        _remove_stale_views(out, source)
+        pending = {key: out / f".{source}_{key}.{os.getpid()}.h5ad" for key in dests}
         try:
-            write_h5ad(full, pending["full"])
-            write_h5ad(lm, pending["landmarks"])
-            for key, tmp in pending.items():
-                files[key] = out / f"{source}_{key}.h5ad"
-                os.replace(tmp, files[key])
+            for key, view in (("full", full), ("landmarks", lm)):
+                try:
+                    write_h5ad(view, pending[key])
+                except OutputError as e:   # named as the view it is, not as its temporary
+                    raise OutputError(str(e).replace(str(pending[key]), str(dests[key]))) from None
+            _replace_together([(pending[key], dests[key]) for key in dests])
+            files.update(dests)
         finally:
             for tmp in pending.values():
                 tmp.unlink(missing_ok=True)
@@ -917,6 +1102,38 @@ def _fetch_geo_suppl(acc: str, name: str, cache: Path, *, base_url: str | None, 
     return _suppl_files(page)
 
 
+def _download_whole(url: str, dest: Path, **kw: Any) -> Path:
+    """:func:`download`, a file reused from the cache read to the end of its gzip stream first: a series matrix or
+    a platform annotation damaged in the cache would otherwise be reported as downloaded, and fail only when
+    ``prepare`` reads it."""
+    cached = dest.exists()
+    got = download(url, dest, **kw)
+    if cached:
+        bad = _not_the_file(got, got.name, whole=True)
+        if bad is not None:
+            raise DataError(f"cached {got} is {bad}; delete it and fetch again")
+    return got
+
+
+def _single_platform_series(acc: str, gpl: str, cache: Path, *, base_url: str | None, checksum: str | None,
+                            kw: dict[str, Any]) -> Path | None:
+    """The plain series matrix of ``acc`` when the series is on the one platform ``gpl`` (GEO names a matrix by
+    its platform only for a series on several); ``None`` when GEO has no plain matrix either. A series on
+    another platform is refused, naming it."""
+    url = geo_url(acc, base_url=base_url)
+    try:
+        series = _download_whole(url, cache / url.rsplit("/", 1)[1], checksum=checksum, **kw)
+    except HTTPStatusError as e:
+        if e.status != 404:
+            raise
+        return None
+    platforms = _series_platforms(series)
+    if platforms and gpl not in platforms:
+        raise DataError(f"{acc} is on platform {', '.join(platforms)}, not {gpl}; remove --platform (it picks one "
+                        "platform's matrix of a series on several)")
+    return series
+
+
 def fetch_geo(accession: str, *, platform: str | None = None, counts: str | None = None, suppl: str | None = None,
               cache_dir: str | os.PathLike | None = None, base_url: str | None = None,
               checksums: Mapping[str, str] | None = None, retries: int = 3, retry_wait: float = 1.0,
@@ -941,6 +1158,7 @@ def fetch_geo(accession: str, *, platform: str | None = None, counts: str | None
         ``None``), ``counts`` (path, or ``None`` without ``counts``) and ``suppl`` (with ``suppl``: the
         downloaded file's path, or the listed files as (name, size) pairs).
     """
+    _refuse_empty(accession=accession, platform=platform, cache_dir=cache_dir, base_url=base_url)
     acc = str(accession).strip().upper()
     gpl_asked = None if platform is None else str(platform).strip().upper()
     series_url = geo_url(acc, base_url=base_url, platform=gpl_asked)
@@ -951,7 +1169,7 @@ def fetch_geo(accession: str, *, platform: str | None = None, counts: str | None
     if counts is not None and suppl is not None:
         raise DataError("--counts downloads NCBI's counts, --suppl a submitter's file; give one")
     cache = (Path(cache_dir).expanduser() if cache_dir else default_cache_dir()) / "geo"
-    checksums = dict(checksums or {})
+    checksums = _named_checksums(checksums)
     series_name = series_url.rsplit("/", 1)[1]
     unknown = sorted(k for k in checksums
                      if k not in (series_name, "series", "annotation", "counts", "suppl", suppl)
@@ -961,18 +1179,24 @@ def fetch_geo(accession: str, *, platform: str | None = None, counts: str | None
         raise DataError(f"checksum given for unknown file(s) {', '.join(unknown)}; use {series_name}, GPLxxx.annot.gz, "
                         "a counts file name, 'series', 'annotation' or 'counts'")
     kw: dict[str, Any] = {"retries": retries, "retry_wait": retry_wait, "progress": progress}
+    series: Path | None = None
     try:
-        series = download(series_url, cache / series_name,
-                          checksum=checksums.get(series_name) or checksums.get("series"), **kw)
+        series = _download_whole(series_url, cache / series_name,
+                                 checksum=checksums.get(series_name) or checksums.get("series"), **kw)
     except HTTPStatusError as e:
         if e.status != 404:
             raise
-        if gpl_asked is not None:
+        if gpl_asked is None:
+            raise DataError(f"GEO has no {series_name} at {series_url}: a series on several platforms has one "
+                            f"matrix per platform ({acc}-GPLxxx_series_matrix.txt.gz: pass --platform GPLxxx), and a "
+                            "series without processed values has none") from None
+    if series is None:
+        assert gpl_asked is not None
+        series = _single_platform_series(acc, gpl_asked, cache, base_url=base_url, checksum=checksums.get("series"),
+                                         kw=kw)
+        if series is None:
             raise DataError(f"GEO has no {series_name} at {series_url}: is {acc} on platform {gpl_asked}? Its matrix/ "
-                            "folder lists the platforms it has matrices for") from None
-        raise DataError(f"GEO has no {series_name} at {series_url}: a series on several platforms has one matrix "
-                        f"per platform ({acc}-GPLxxx_series_matrix.txt.gz: pass --platform GPLxxx), and a series "
-                        "without processed values has none") from None
+                            "folder lists the platforms it has matrices for")
     platforms = _series_platforms(series)
     gpl = platforms[0] if len(platforms) == 1 else gpl_asked
     out: dict[str, Any] = {"series": series, "platform": gpl, "annotation": None, "counts": None, "suppl": None}
@@ -993,9 +1217,9 @@ def fetch_geo(accession: str, *, platform: str | None = None, counts: str | None
         raise DataError(f"checksum given for {', '.join(other)}, but {acc} is on platform {gpl or 'several platforms'}")
     if gpl is not None and _GEO_ACCESSION.match(gpl):
         try:
-            out["annotation"] = download(geo_url(gpl, base_url=base_url), cache / f"{gpl}.annot.gz",
-                                         checksum=checksums.get(f"{gpl}.annot.gz") or checksums.get("annotation"),
-                                         **kw)
+            out["annotation"] = _download_whole(geo_url(gpl, base_url=base_url), cache / f"{gpl}.annot.gz",
+                                                checksum=checksums.get(f"{gpl}.annot.gz") or
+                                                checksums.get("annotation"), **kw)
         except HTTPStatusError as e:
             if e.status != 404:
                 raise
@@ -1050,9 +1274,10 @@ def fetch_recount3(project: str, *, home: str = "sra", organism: str = "human",
     dict
         ``sums``, ``qc`` and ``samples``: the downloaded files' paths.
     """
+    _refuse_empty(project=project, cache_dir=cache_dir, base_url=base_url)
     urls = recount3_urls(project, home=home, organism=organism, base_url=base_url)
     cache = (Path(cache_dir).expanduser() if cache_dir else default_cache_dir()) / "recount3"
-    checksums = dict(checksums or {})
+    checksums = _named_checksums(checksums)
     names = {k: u.rsplit("/", 1)[1] for k, u in urls.items()}
     unknown = sorted(k for k in checksums if k not in (*names, *names.values()))
     if unknown:
