@@ -869,7 +869,7 @@ def test_a_diverging_model_is_left_out_and_named_the_other_rows_run(tmp_path, la
             "--set", "diffusion:train.grad_clip=0", "--out", str(out)]
     assert main([*args, "--set", "diffusion:train.lr=1e6"]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "diffusion seed 0: training diverged at step" in err
+    assert err.count("\n") == 1 and "diffusion (training seed 0): training diverged at step" in err
     assert "--set diffusion:train.lr=" in err and "leaderboard.csv" in err
     board = pd.read_csv(out / "leaderboard.csv")
     assert set(board["model"]) == {"real", "gaussian"}

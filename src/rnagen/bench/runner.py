@@ -435,6 +435,11 @@ def run_benchmark(
                    evaluate_options=evaluate_options, device=device, data_name=data_name, split_key=split_key,
                    private=private, private_overrides=overrides)
     _add_private_rows(bench, private)
+    if bench.runs > 1:   # what the progress lines' "run k" is
+        j = "k" if bench.seeds == 1 else f"k // {bench.seeds}"
+        where = (f"on split {j} (stratified with seed {bench.seed} + {j})" if bench.splits > 1
+                 else "on the one split")
+        bench.say(f"{bench.runs} runs: run k trains {where} with training seed {bench.seed} + k")
     _real_rows(bench)
     # planned one run at a time (a run's split is built when it is reached; see _Bench.part)
     for k in range(bench.runs):
@@ -893,7 +898,7 @@ def _row_todo(bench: _Bench, row: str, k: int, run_fp: str, opts: dict[str, Any]
     drawn = k > 0 or (res or {}).get("failed") or all((plots / f).is_file() for f in (f"{row}.npz",
                                                                                       f"biology_{row}.npz"))
     if res and res.get("fingerprint") == fp and drawn:
-        bench.say(f"{row} seed {k}: " + ("its training diverged earlier (the same settings), skipped"
+        bench.say(f"{row} run {k}: " + ("its training diverged earlier (the same settings), skipped"
                                           if res.get("failed") else "done earlier, skipped"))
         bench.say.done += 1 + len(bench.methods)
         return []
@@ -1015,13 +1020,13 @@ def _run_row(bench: _Bench, job: _Job, gen, row: str, opts: dict[str, Any], fp: 
     seconds = []
     for d in range(n):
         of = f" (draw {d + 1} of {n})" if n > 1 else ""
-        say(f"{row} seed {k}: sample {part.train.n_obs} profiles like the training set {opts or ''}{of}")
+        say(f"{row} run {k}: sample {part.train.n_obs} profiles like the training set {opts or ''}{of}")
         t0 = time.perf_counter()
         syn = gen.sample(like=part.train, seed=seeds[d], progress=bench.progress, **opts)
         seconds.append(time.perf_counter() - t0)
         if d == 0:
             write_h5ad(syn, job.run_dir / f"synthetic_{row}.h5ad")
-        say(f"{row} seed {k}: evaluate{of}")
+        say(f"{row} run {k}: evaluate{of}")
         # every draw is scored with the run's seed: the same evaluation subsamples, classifier seeds and
         # audit sets, so that draws differ by their profiles only
         scored.append(bench.evaluate(part.test, syn, train=part.train, seed=s, part=part))
@@ -1033,7 +1038,7 @@ def _run_row(bench: _Bench, job: _Job, gen, row: str, opts: dict[str, Any], fp: 
                 Xs, syn.obs[bench.label_key].astype(str).to_numpy(), seed=s)})
             write_npz(plots / f"biology_{row}.npz", **bench.ref.biology_arrays(syn))
         for m, rec in bench.recons.items():
-            say(f"{row}+{m} seed {k}: reconstruct and evaluate full profiles{of}")
+            say(f"{row}+{m} run {k}: reconstruct and evaluate full profiles{of}")
             t1 = time.perf_counter()
             syn_full = rec.apply(syn)
             rsec = time.perf_counter() - t1
@@ -1217,9 +1222,9 @@ def _real_row(out: Path, row: str, real, synthetic, train, *, seed, k: int, eval
     fingerprint = _hash({"row": row, "seed": int(seed), **fp})
     prev = _read_json(path)
     if prev and prev.get("fingerprint") == fingerprint:
-        say(f"{row} seed {k}: done earlier, skipped")
+        say(f"{row} run {k}: done earlier, skipped")
     else:
-        say(f"{row} seed {k}: evaluate real training profiles as the synthetic set (reference)")
+        say(f"{row} run {k}: evaluate real training profiles as the synthetic set (reference)")
         met, per_class = evaluate_(real, synthetic, train=train, seed=seed)
         write_json(path, {"row": row, "model": row, "seed": seed, "seed_index": k, "train_seconds": 0.0,
                           "sample_seconds": 0.0, "fingerprint": fingerprint, "metrics": met,
@@ -1243,12 +1248,13 @@ def _trained(model_name, ovr, run_dir: Path, run_fp: str, train, label_key, seed
             return cls.from_config(overrides=ovr)
         try:
             gen = load(run_dir, device=device)
-            say(f"{model_name} seed {seed}: trained earlier, loaded from {run_dir}")
+            say(f"{model_name} (training seed {seed}): trained earlier, loaded from {run_dir}")
             return gen
         except RunDirError as e:
             # the benchmark's own run folder, its final files damaged (the manifest's check): trained again from
             # its checkpoint where that is sound
-            say(f"{model_name} seed {seed}: {str(e).split(';')[0]}; its final files removed, trained again")
+            say(f"{model_name} (training seed {seed}): {str(e).split(';')[0]}; its final files removed, trained "
+                "again")
             for f in ("weights.safetensors", "meta.json"):
                 (run_dir / f).unlink(missing_ok=True)
     gen = cls.from_config(overrides=ovr)
@@ -1260,17 +1266,17 @@ def _trained(model_name, ovr, run_dir: Path, run_fp: str, train, label_key, seed
             (run_dir / f).unlink(missing_ok=True)
     run_dir.mkdir(parents=True, exist_ok=True)
     write_text(marker, run_fp + "\n")
-    say(f"{model_name} seed {seed}: train ({', '.join(ovr) or 'defaults'})")
+    say(f"{model_name} (training seed {seed}): train ({', '.join(ovr) or 'defaults'})")
     try:
         gen.fit(train, label_key=label_key, seed=seed, device=device, run_dir=run_dir, progress=progress,
                 resume=True)
     except DivergedError as e:   # the setting to lower, as the benchmark takes it
-        raise DivergedError(f"{model_name} seed {seed}: {e} (in a benchmark: --set {model_name}:train.lr=...)"
-                            ) from None
+        raise DivergedError(f"{model_name} (training seed {seed}): {e} (in a benchmark: --set "
+                            f"{model_name}:train.lr=...)") from None
     except RunDirError as e:   # a damaged checkpoint: train's --no-resume is no option of benchmark's
-        raise RunDirError(f"{model_name} seed {seed}: {str(e).split(';')[0]}; delete {run_dir} and run the "
+        raise RunDirError(f"{model_name} (training seed {seed}): {str(e).split(';')[0]}; delete {run_dir} and run the "
                           "benchmark again (its other rows are kept)") from None
-    say(f"{model_name} seed {seed}: trained in {gen.train_seconds:.1f}s")
+    say(f"{model_name} (training seed {seed}): trained in {gen.train_seconds:.1f}s")
     return gen
 
 
