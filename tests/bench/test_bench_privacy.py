@@ -57,6 +57,9 @@ def test_private_rows_are_trained_scored_and_plotted(tmp_path):
     assert set(want) <= set(rows)
     for row in want:
         meta = json.loads((out / "runs" / f"{row}_seed0" / "meta.json").read_text())
+        # the finished private folder keeps no digest of the split's profiles: the run's marker is beside it
+        assert not (out / "runs" / f"{row}_seed0" / "bench_fingerprint.txt").exists()
+        assert (out / "runs" / f"{row}_seed0.fingerprint").is_file()
         eps = float(row.rsplit("eps", 1)[1])
         assert eps - 0.011 < meta["privacy"]["epsilon"] <= eps + 1e-9, row
         acc = float(board.loc[board["model"] == row, "tstr_mlp_accuracy"].iloc[0])
@@ -72,6 +75,16 @@ def test_private_rows_are_trained_scored_and_plotted(tmp_path):
     assert meta["privacy"]["steps"] == 10 and meta["validation"]["stop_reason"] == "no_validation"
     report = (out / "report.html").read_text()
     assert "Utility against the privacy budget" in report
+    # run again: every private model is loaded, not trained again; a folder holding its marker inside (as
+    # written by an earlier version) has it moved out
+    runs = out / "runs"
+    (runs / "vae-dp-eps3_seed0.fingerprint").replace(runs / "vae-dp-eps3_seed0" / "bench_fingerprint.txt")
+    stamps = {row: (out / "runs" / f"{row}_seed0" / "weights.safetensors").stat().st_mtime_ns for row in want}
+    run_benchmark(csv, label_key="kind", models="gaussian", out_dir=out, budget="fast", overrides=TINY_PRIVATE,
+                  evaluate_options=TINY_EVAL, metrics=TINY_METRICS, progress=False, device="cpu", privacy_budgets="3")
+    for row in want:
+        assert (out / "runs" / f"{row}_seed0" / "weights.safetensors").stat().st_mtime_ns == stamps[row], row
+        assert not (out / "runs" / f"{row}_seed0" / "bench_fingerprint.txt").exists()
 
 
 def test_cli_refuses_bad_budgets_before_writing(tmp_path, capsys):

@@ -48,6 +48,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -968,12 +969,19 @@ def _plan_private(bench: _Bench, row: str, spec: tuple[str, dict[str, Any], list
     s, part = bench.seed + k, bench.part(k)
     ovr = _private_overrides(model, settings, bench.budget, part.train.n_obs, overrides)
     run_dir = bench.out / "runs" / f"{row}_seed{k}"
+    if (run_dir / "bench_fingerprint.txt").is_file():   # a folder written with its marker inside: moved out
+        os.replace(run_dir / "bench_fingerprint.txt", _private_marker(run_dir))
     run_fp = _hash({"model": model, "overrides": ovr, "seed": s, "split": part.split_fp, "private": row})
     opts = dict(opts)
     if model == "diffusion":
         T = _schedule_T(model, ovr)
         opts["steps"] = min(SAMPLER_STEPS[bench.budget]["dpm++"], T)
     return _Job(model, k, s, ovr, run_dir, run_fp, tuple(_row_todo(bench, row, k, run_fp, opts)), private=True)
+
+
+def _private_marker(run_dir: Path) -> Path:
+    """Where a private row's run fingerprint is kept: beside its folder (:func:`_trained`)."""
+    return run_dir.parent / f"{run_dir.name}.fingerprint"
 
 
 def _schedule_T(model: str, overrides: list[str]) -> int:
@@ -993,7 +1001,7 @@ def _run_job(bench: _Bench, job: _Job) -> None:
             try:
                 gen = _trained(job.model, job.overrides, job.run_dir, job.run_fp,
                                bench.part(job.seed_index).train, bench.label_key, job.seed, bench.device,
-                               bench.progress, bench.say)
+                               bench.progress, bench.say, private=job.private)
             except DivergedError as e:
                 bench.say(f"{e}; its rows are left out, the benchmark goes on")
                 for row, _, fp in job.todo:
@@ -1233,15 +1241,18 @@ def _real_row(out: Path, row: str, real, synthetic, train, *, seed, k: int, eval
 
 
 def _trained(model_name, ovr, run_dir: Path, run_fp: str, train, label_key, seed, device, progress, say,
-             lazy: bool = False):
+             lazy: bool = False, private: bool = False):
     """A trained generator: loaded from its run folder when complete and identical, else fitted (resumes).
 
-    ``lazy``: only build the (untrained) generator, to read its configuration.
+    ``lazy``: only build the (untrained) generator, to read its configuration. The run's fingerprint, a digest of
+    the settings and of the split's profiles, is kept in the run folder (``bench_fingerprint.txt``), except for a
+    ``private`` row's: beside it (``runs/<folder>.fingerprint``), since a finished private run folder keeps no
+    digest of the data (a digest tells whoever knows the other profiles whether one was among them).
     """
     from ..models import get_model, load
 
     cls = get_model(model_name)
-    marker = run_dir / "bench_fingerprint.txt"
+    marker = _private_marker(run_dir) if private else run_dir / "bench_fingerprint.txt"
     complete = (run_dir / "weights.safetensors").is_file() and (run_dir / "meta.json").is_file()
     if complete and marker.is_file() and marker.read_text().strip() == run_fp:
         if lazy:
