@@ -452,6 +452,23 @@ def test_cli_bad_reference_is_one_line_exit_2(cli_sets, capsys, case, match):
     assert not out.exists()
 
 
+def test_cli_reference_made_of_the_synthetic_profiles_is_refused(cli_sets, capsys):
+    """A reference of the synthetic set's own profiles (the same file, or renamed and rounded) puts the attacks
+    that compare the synthetic density with the reference's at chance (AUC 0.5 exactly): refused in one line."""
+    import anndata as ad
+
+    tmp = cli_sets["tmp"]
+    a = ad.read_h5ad(cli_sets["ref"])
+    renamed = _h5ad(tmp / "syn_renamed.h5ad", np.round(a.X, 3), a.obs["kind"], "copy")
+    for ref, match in ((cli_sets["ref"], "shares"), (renamed, "--synthetic (the set audited) profiles under other")):
+        argv = ["evaluate", "--real", cli_sets["real"], "--synthetic", cli_sets["ref"], "--train", cli_sets["train"],
+                "--reference", ref, "--label-key", "kind", "--metrics", "mia_domias_auc", "--n-boot", "5",
+                "--floor", "none"]
+        rc, cap = _run(argv, capsys)
+        lines = [ln for ln in cap.err.splitlines() if ln.strip()]
+        assert rc == 2 and len(lines) == 1 and match in lines[0] and "--synthetic" in lines[0], cap.err
+
+
 def test_the_verdict_reads_student_t_intervals_by_t_and_does_not_judge_a_handful_of_resamples():
     """An interval of fewer than 200 replicates is Student's (``bootstrap_ci``): its standard error and the
     family-wise bound are read with t, not the normal; of two replicates a width-0 interval (they agreed) is not

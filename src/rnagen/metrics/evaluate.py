@@ -552,7 +552,7 @@ def evaluate(real, synthetic, *, train=None, floor=None, label_key: str | None =
         raise DataError("the floor's share of the gap closed needs the real training set as the ceiling; pass "
                         "--train (or --floor none)")
     bio = BiologyOptions.from_any(biology)
-    _check_mia_reference(mia_reference, real=real, train=train)
+    _check_mia_reference(mia_reference, real=real, train=train, synthetic=synthetic)
     label_note = check_label_sets(real, synthetic, train, label_key=label_key, real_labels=real_labels,
                                   synthetic_labels=synthetic_labels, train_labels=train_labels)
     overlap, copies = _check_held_out(real, train)
@@ -832,10 +832,11 @@ def _shown(values, k: int = 3) -> str:
     return ", ".join(repr(x) for x in v[:k]) + (", ..." if len(v) > k else "")
 
 
-def _check_mia_reference(ref, *, real, train) -> None:
+def _check_mia_reference(ref, *, real, train, synthetic=None) -> None:
     """The membership-inference reference set needs the training set (the members), and shares no sample with
-    the held-out or training profiles: no profile under the same id with the same values, and not most of them
-    under other ids."""
+    the held-out or training profiles or the synthetic set: no profile under the same id with the same values,
+    and not most of them under other ids (a reference made of the synthetic profiles puts the attacks that
+    compare the two densities at chance)."""
     if ref is None:
         return
     if train is None:
@@ -847,7 +848,10 @@ def _check_mia_reference(ref, *, real, train) -> None:
                         "(a density and a classifier are fitted on it)")
     ids = np.asarray(list(map(str, getattr(ref, "obs_names", []))))
     F, _, gf, _ = _unpack(ref, None, None, "reference")
-    for what, other in (("--real (the non-members)", real), ("--train (the members)", train)):
+    for what, other in (("--real (the non-members)", real), ("--train (the members)", train),
+                        ("--synthetic (the set audited)", synthetic)):
+        if other is None:
+            continue
         # compared by values: the same profiles under other names (a renamed copy) would make every attack's
         # reference side the members' or the non-members' own profiles, and generic ids (s0, s1, ...) name other
         # profiles in each set
