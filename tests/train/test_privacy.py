@@ -475,14 +475,29 @@ def test_batchnorm_vae_is_refused_for_per_sample_clipping(small):
 
 
 def test_unreachable_epsilon_is_a_config_error():
-    """A target no noise multiplier up to 1e6 meets names the search's bound; with one step it does not tell to
-    lower the steps."""
-    with pytest.raises(ConfigError, match=r"cannot be reached in 10000 steps .*up to 1e6.*raise epsilon or lower "
-                                          r"train.steps"):
-        plan_privacy(PrivacyConfig(epsilon=1e-6, delta=1e-9), n=10, batch_size=10, steps=10_000)
-    for acc in ("rdp", "auto"):
-        with pytest.raises(ConfigError, match=r"cannot be reached in 1 step at .*raise epsilon$"):
-            plan_privacy(PrivacyConfig(epsilon=1e-7, delta=1e-9, accountant=acc), n=10, batch_size=10, steps=1)
+    """A target no noise multiplier up to 1e6 meets: at such a noise the steps cost next to nothing and RDP's
+    conversion about log(1/δ)/(α-1) at its largest order, so the refusal names δ and ε, not the steps (1 step
+    fails as 10,000 do), with what the conversion costs at that δ."""
+    for acc, steps in (("auto", 10_000), ("rdp", 1), ("auto", 1), ("prv", 5)):
+        with pytest.raises(ConfigError, match=r"privacy.epsilon=1e-06 cannot be reached at privacy.delta=1e-09: "
+                                              r"the accountant's conversion spends about 0.251 at that delta "
+                                              r"whatever the noise and the number of steps; raise privacy.delta"):
+            plan_privacy(PrivacyConfig(epsilon=1e-6, delta=1e-9, accountant=acc), n=10, batch_size=10, steps=steps)
+    # ε = 1 at δ = 1e-30: about 1.03 by RDP's conversion, though a noise multiplier of 12 spends less by the exact
+    # count of one step
+    with pytest.raises(ConfigError, match=r"spends about 1.03 at that delta"):
+        plan_privacy(PrivacyConfig(epsilon=1.0, delta=1e-30), n=100, batch_size=100, steps=1)
+
+
+def test_a_spent_epsilon_is_never_below_0_and_is_printed_rounded_up():
+    """PRV's upper bound goes below 0 where δ alone covers the history (δ = 1/42, σ = 512, 500 full-batch
+    steps): ε is 0 there. Printed ε is rounded up, so that the shorter number is never a stronger guarantee."""
+    from rnagen.train.privacy import epsilon_text
+
+    assert spent_epsilon([(512.0, 1.0, 500)], delta=1 / 42, accountant="prv") == 0.0
+    assert spent_epsilon([(512.0, 1.0, 500)], delta=1 / 42, accountant="auto") == 0.0
+    assert [epsilon_text(e) for e in (2.99448, 2.995, 1.0, 0.048191, 123456.7, 0.0)] == \
+        ["2.995", "2.995", "1", "0.0482", "1.235e+05", "0"]
 
 
 def test_delta_above_one_over_n_and_prv_past_its_range_are_refused(small):

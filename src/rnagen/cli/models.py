@@ -102,7 +102,9 @@ def cmd_sample(args: argparse.Namespace) -> int:
     if model.privacy:
         where = ("not in the table: keep it with the file, or write an .h5ad" if table else
                  "adata.uns['rnagen']['privacy']")
-        print(f"differentially private model: epsilon {model.privacy['epsilon']:.4g}, delta "
+        from ..train.privacy import epsilon_text
+
+        print(f"differentially private model: epsilon {epsilon_text(model.privacy['epsilon'])}, delta "
               f"{model.privacy['delta']:.3g} ({where})")
     return 0
 

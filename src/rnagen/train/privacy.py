@@ -191,7 +191,7 @@ def plan_privacy(cfg: PrivacyConfig, *, n: int, batch_size: int, steps: int, pri
             sigma = float(get_noise_multiplier(target_epsilon=float(cfg.epsilon), target_delta=delta,
                                                sample_rate=q, steps=int(steps), accountant=accountant))
         except ValueError:
-            raise ConfigError(_unreachable(float(cfg.epsilon), steps, q)) from None
+            raise ConfigError(_unreachable(float(cfg.epsilon), steps, q, delta=delta)) from None
     return PrivacyPlan(noise_multiplier=sigma, max_grad_norm=C, sample_rate=q, expected_batch_size=B,
                        steps=int(steps), delta=delta, accountant=accountant, n_train=int(n),
                        epsilon_target=None if cfg.epsilon is None else float(cfg.epsilon),
@@ -228,7 +228,7 @@ def _composed_noise_multiplier(epsilon: float, *, delta: float, q: float, steps:
     while (e_hi := bound(hi)) > epsilon:
         hi *= 2.0
         if hi > 1e6:
-            raise ConfigError(_unreachable(epsilon, steps, q))
+            raise ConfigError(_unreachable(epsilon, steps, q, delta=delta, prior_rho=prior_rho))
     if by_rdp:   # the bound's value; the run's accountant's own at hi
         e_hi = eps(hi)
     lo, e_lo = hi / 2.0, math.inf
@@ -264,8 +264,18 @@ _PRV_RANGE = ("{eps} is beyond the PRV accountant's range (epsilon at most 100: 
               "privacy.accountant=rdp or auto, which count such budgets by RDP")
 
 
-def _unreachable(epsilon: float, steps: int, q: float) -> str:
-    """The refusal of a target ε no noise multiplier up to 1e6 (the search's bound) meets."""
+def _unreachable(epsilon: float, steps: int, q: float, *, delta: float, prior_rho: float = 0.0) -> str:
+    """The refusal of a target ε no noise multiplier up to 1e6 (the search's bound) meets. Where even one step at
+    that bound spends more by RDP's conversion, which costs about log(1/δ)/(α-1) at its largest order α whatever
+    the noise (and PRV's count fails at so small a δ), δ is what to change, not the steps."""
+    try:
+        least = spent_epsilon([(1e6, q, 1)], delta=delta, accountant="rdp", prior_rho=prior_rho)
+    except (ValueError, OverflowError, FloatingPointError):
+        least = math.inf
+    if least > epsilon:
+        return (f"privacy.epsilon={epsilon:g} cannot be reached at privacy.delta={delta:.3g}: the accountant's "
+                f"conversion spends about {least:.3g} at that delta whatever the noise and the number of steps; "
+                "raise privacy.delta (at most 1/n, the default) or privacy.epsilon")
     fewer = " or lower train.steps" if steps > 1 else ""
     return (f"privacy.epsilon={epsilon:g} cannot be reached in {steps} step{'s' if steps > 1 else ''} at sample "
             f"rate {q:.3g} with a noise multiplier up to 1e6 (where the search stops); raise epsilon{fewer}")
@@ -314,7 +324,8 @@ def _accounted(mechanism: str, history: tuple[tuple[float, float, int], ...], de
     with warnings.catch_warnings():  # RDP's "optimal order is the largest alpha" for a release on its own;
         warnings.simplefilter("ignore", UserWarning)  # PRV's log(1 - q) at rate 1, in a branch not taken
         warnings.simplefilter("ignore", RuntimeWarning)
-        return float(acc.get_epsilon(delta=delta))
+        # PRV's upper bound goes below 0 where δ alone covers the history; ε is 0 there, not negative
+        return max(0.0, float(acc.get_epsilon(delta=delta)))
 
 
 #: the smallest ρ, relative to the exact Gaussian mechanism's, that :func:`release_rho` tries before refusing
@@ -684,14 +695,26 @@ def _boundary(below: Callable[[float], bool], hi: float, *, rel: float = 1e-12) 
     return lo, hi
 
 
+def epsilon_text(epsilon: float, digits: int = 4) -> str:
+    """``epsilon`` to ``digits`` significant digits rounded up, never down: a guarantee printed shorter must not
+    read stronger than the one spent (2.99448 is "2.995", not "2.994")."""
+    e = float(epsilon)
+    if not math.isfinite(e) or e <= 0:
+        return f"{e:.{digits}g}"
+    scale = 10.0 ** (digits - 1 - math.floor(math.log10(e)))
+    up = math.ceil(e * scale * (1 - 1e-12)) / scale   # the relative nudge keeps an exact 2.995 at 2.995
+    return f"{up:.{digits}g}"
+
+
 def describe_privacy(record: dict[str, Any]) -> str:
     """One line for ``rnagen train``: the spent ε with its δ and the settings behind it."""
-    parts = [f"differential privacy: epsilon {record['epsilon']:.4g} spent"]
+    parts = [f"differential privacy: epsilon {epsilon_text(record['epsilon'])} spent"]
     if "epsilon_target" in record:
         parts[0] += f" (target {record['epsilon_target']:.4g})"
     if "epsilon_dpsgd" in record:
         prior = str(record.get("prior_mechanism") or "the anchor statistics")
-        parts[0] += f", composed of DP-SGD (epsilon {record['epsilon_dpsgd']:.4g} alone) and the release of {prior}"
+        parts[0] += (f", composed of DP-SGD (epsilon {epsilon_text(record['epsilon_dpsgd'])} alone) and the release "
+                     f"of {prior}")
     parts.append(f"delta {record['delta']:.3g}")
     parts.append("accountant auto (the smaller epsilon of RDP and PRV)" if record["accountant"] == "auto"
                  else f"{record['accountant']} accountant")
