@@ -339,3 +339,28 @@ def test_the_summary_says_when_the_fit_took_longer_than_its_training(labelled_cs
 
     m = re.search(r"in ([0-9.]+) s \(([0-9.]+) s in all, with the choices after training\)", line)
     assert m and float(m.group(2)) >= float(m.group(1)) + 1.5, line
+
+
+def test_evaluate_says_the_guarantee_a_private_synthetic_set_carries(labelled_csv, tmp_path, capsys):
+    """A set sampled from a differentially private model carries its ε and δ (``uns['rnagen']['privacy']``):
+    evaluate prints them, rounded up, and keeps them in --out; a set from another model has none."""
+    import json
+
+    for private in (True, False):
+        run, syn, res = tmp_path / f"run{private}", tmp_path / f"syn{private}.h5ad", tmp_path / f"m{private}.json"
+        opts = ["--set", "privacy.epsilon=2"] if private else []
+        assert main(["train", str(labelled_csv), "--model", "gaussian", "--label-key", "kind", "--out", str(run),
+                     "--quiet", *opts]) == 0
+        assert main(["sample", str(run), "--n-per-label", "8", "--out", str(syn), "--quiet"]) == 0
+        capsys.readouterr()
+        assert main(["evaluate", "--real", str(labelled_csv), "--synthetic", str(syn), "--label-key", "kind",
+                     "--metrics", "density", "--n-boot", "10", "--out", str(res)]) == 0
+        out = capsys.readouterr().out
+        rec = json.loads(res.read_text())["inputs"]["synthetic_privacy"]
+        if private:
+            spent = ad.read_h5ad(syn).uns["rnagen"]["privacy"]["epsilon"]
+            assert rec["epsilon"] == pytest.approx(float(spent)) and 0 < rec["epsilon"] <= 2
+            assert rec["delta"] == pytest.approx(1 / 36)
+            assert "note: the synthetic set comes from a differentially private model: epsilon 2" in out
+        else:
+            assert rec is None and "differentially private" not in out

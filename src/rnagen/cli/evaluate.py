@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+from collections.abc import Mapping
 
 from ..errors import DataError, RnagenError
 from . import _types as T
@@ -79,6 +80,22 @@ def _out_ending(path: str) -> str:
 
 def _clean(v):
     return None if isinstance(v, float) and math.isnan(v) else v
+
+
+def _privacy_record(syn) -> dict | None:
+    """The guarantee a synthetic set from a differentially private model carries (``rnagen sample`` writes it
+    under ``uns['rnagen']['privacy']``): ε, δ, the accountant and what the preprocessing is to it; ``None`` for
+    any other set."""
+    rec = (getattr(syn, "uns", {}).get("rnagen") or {}).get("privacy") if hasattr(syn, "uns") else None
+    if not isinstance(rec, Mapping) or "epsilon" not in rec:
+        return None
+    out: dict = {}
+    for k in ("epsilon", "delta", "accountant", "preprocessing"):
+        v = rec.get(k)
+        if v is not None:
+            v = v.item() if hasattr(v, "item") else v
+            out[k] = float(v) if k in ("epsilon", "delta") else str(v)
+    return out
 
 
 def _floor(args: argparse.Namespace, train, syn):
@@ -207,6 +224,14 @@ def _evaluate(args: argparse.Namespace, metrics: list[str] | None, ending: str) 
                   verbose=args.verbose, gene_sets=gene_sets, biology=biology, mia_reference=mia_ref,
                   mia_density=args.mia_density, mia_pca_dims=args.mia_pca_dims, fidelity_size=args.fidelity_size)
     print(format_table(df, per_class=args.per_class))
+    private = _privacy_record(syn)
+    if private is not None:
+        from ..train.privacy import epsilon_text
+
+        print(f"note: the synthetic set comes from a differentially private model: epsilon "
+              f"{epsilon_text(private['epsilon'])}, delta {private.get('delta', math.nan):.3g}"
+              + (f", preprocessing {private['preprocessing']}" if "preprocessing" in private else "")
+              + " (its record: inputs.synthetic_privacy of --out)")
     if train is None:
         print("note: without --train there is no real-vs-real reference, floor, TRTR or privacy and membership "
               "indicator: a copy of the training profiles would score here as real data does; pass --train")
@@ -243,7 +268,8 @@ def _evaluate(args: argparse.Namespace, metrics: list[str] | None, ending: str) 
                    "label_key": args.label_key, "n_real": int(real.n_obs), "n_synthetic": int(syn.n_obs),
                    "n_train": int(train.n_obs) if train is not None else None, "n_genes": int(real.n_vars),
                    "floor": floor_text, "reference": args.reference,
-                   "n_reference": int(mia_ref.n_obs) if mia_ref is not None else None},
+                   "n_reference": int(mia_ref.n_obs) if mia_ref is not None else None,
+                   "synthetic_privacy": private},
         "settings": {"seed": args.seed, "k": args.k, "n_boot": args.n_boot,
                      "n_boot_expensive": args.n_boot_expensive, "ci_level": 0.95,
                      "fidelity_size": args.fidelity_size,
