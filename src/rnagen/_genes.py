@@ -486,16 +486,20 @@ def same_gene_groups(ids: Sequence[str], *, id_type: IdType | None = None) -> li
 def match_genes(requested: Sequence[str], var_names: Sequence[str]) -> list[int | None]:
     """Position in ``var_names`` of each requested gene, or ``None``.
 
-    Exact matches first (Ensembl versions ignored); the rest through Entrez IDs with the shipped gene tables
+    Exact matches first (Ensembl versions ignored: a dot in another name, ``RP11-34P13.3`` or ``AC000061.1``,
+    is part of it, and ``RP11-34P13.7`` another gene); the rest through Entrez IDs with the shipped gene tables
     (:mod:`rnagen.data.genes`), so symbols find Entrez or Ensembl columns and vice versa.
     """
+    def unversioned(x: str) -> str:
+        return strip_version(x) if _ENSEMBL_RE.match(x) else x
+
     req = [str(r) for r in requested]
     var = [str(v) for v in var_names]
     pos: dict[str, int] = {}
     for i, v in enumerate(var):
         pos.setdefault(v, i)
-        pos.setdefault(strip_version(v), i)
-    hits: list[int | None] = [pos.get(r, pos.get(strip_version(r))) for r in req]
+        pos.setdefault(unversioned(v), i)
+    hits: list[int | None] = [pos.get(r, pos.get(unversioned(r))) for r in req]
     todo = [k for k, h in enumerate(hits) if h is None]
     if todo:
         try:

@@ -212,3 +212,13 @@ def test_a_par_y_suffix_in_any_case_is_kept(tmp_path):
                  "tissue", "--log", "none", "--duplicates", "mean", "--out", str(tmp_path / "p.h5ad")]) == 0
     a = ad.read_h5ad(tmp_path / "p.h5ad")
     assert a.n_vars == len(ens) and (a.X == 5.0).all()
+
+
+def test_a_dot_in_a_name_other_than_an_ensembl_id_is_part_of_it():
+    """``RP11-34P13.3`` and ``RP11-34P13.7`` are two genes (GENCODE clone-based names), as are ``AC000061.1`` and
+    ``AC000061.2``; only an Ensembl ID's version is dropped to match."""
+    from rnagen import _genes
+
+    var = ["TP53", "RP11-34P13.7", "AC000061.2", "ENSG00000141510.16"]
+    assert _genes.match_genes(["RP11-34P13.3", "AC000061.1", "TP53", "RP11-34P13.7"], var) == [None, None, 0, 1]
+    assert _genes.match_genes(["ENSG00000141510.11", "ENSG00000141510"], var) == [3, 3]
