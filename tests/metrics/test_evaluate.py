@@ -597,6 +597,44 @@ def test_held_out_profiles_in_the_training_set_are_refused(tmp_path, capsys):
     assert main([*base, "--train", str(tmp_path / "train.h5ad"), "--out", str(tmp_path / "m.json")]) == 0
 
 
+def test_copies_on_another_scale_are_refused_and_near_copies_of_the_held_out_set_said():
+    """The held-out profiles given on the log scale beside held-out counts (or counts beside log values: the held-
+    out set exported) are the held-out set itself, refused as on one scale; the held-out set with a little noise
+    (or a generator trained on it) gets a note, since every indicator then reads at or past its ceiling; a draw
+    of the same population and a copy of the training set get none."""
+    from rnagen.errors import DataError
+    from rnagen.metrics.evaluate import check_synthetic_is_not_held_out
+
+    rng = np.random.default_rng(5)
+    (R, yr), (S, ys), (T, yt) = _sets(rng, n=60)
+    logged = np.log2(R.astype(np.float64) + 1.0)
+    for real, syn in ((R, logged), (logged, R)):
+        with pytest.raises(DataError, match=r"60 of the 60 synthetic profiles are held-out \(--real\) profiles"):
+            check_synthetic_is_not_held_out(real, syn)
+    with pytest.raises(DataError, match=r"60 of the 60 held-out \(--real\) profiles are also training"):
+        evaluate(R, S, train=np.log2(np.vstack([T, R]) + 1.0), real_labels=yr, synthetic_labels=ys,
+                 train_labels=np.r_[yt, yr], metrics=["precision"], n_boot=0)
+    noisy = np.exp2(logged + np.abs(rng.normal(0, 0.01, logged.shape))) - 1.0   # counts stay >= 0
+    kw = {"real_labels": yr, "train_labels": yt, "metrics": ["precision"], "n_boot": 0}
+    note = evaluate(R, noisy, train=T, synthetic_labels=yr, **kw).attrs["preprocessing"]["synthetic_held_out"]
+    assert note.startswith("60 of its 60 profiles lie nearer a held-out profile than 95% of the held-out profiles")
+    for other, labels in ((S, ys), (T, yt)):
+        assert "synthetic_held_out" not in evaluate(R, other, train=T, synthetic_labels=labels,
+                                                    **kw).attrs["preprocessing"]
+
+
+def test_the_genes_a_set_lacks_are_those_neither_names_nor_gene_tables_place(tmp_path):
+    """Lower-case symbols the gene tables place are not missing: the count and the examples are the genes left."""
+    from rnagen.errors import DataError
+
+    genes = ["TP53", "BRCA1", "EGFR", "MYC", "GAPDH", "ACTB", "KRAS", "PTEN", "ESR1", "ERBB2", "HLA-H"]
+    rng = np.random.default_rng(0)
+    real = ad.AnnData(rng.normal(5, 1, (30, 11)).astype(np.float32), var=pd.DataFrame(index=genes))
+    syn = ad.AnnData(rng.normal(5, 1, (30, 11)).astype(np.float32), var=pd.DataFrame(index=[g.lower() for g in genes]))
+    with pytest.raises(DataError, match=r"synthetic lacks 1 gene of the real set \(e.g. \['HLA-H'\]; the others"):
+        evaluate(real, syn, metrics=["precision"], n_boot=0)
+
+
 def test_held_out_profiles_of_two_genes_are_not_taken_for_training_profiles():
     """On two genes, values given to two decimals, hundreds of held-out profiles agree with some training profile on
     both within the rounding by chance: the shuffled control finds as many, so no copy is reported; on the same

@@ -142,11 +142,19 @@ def _aligned(X: np.ndarray, genes: list, real_genes: list, what: str) -> np.ndar
             stripped = pd.Index([str(g).strip() for g in genes])
             if stripped.is_unique:
                 pos = stripped.get_indexer([str(g).strip() for g in real_genes])
+        unplaced: list = []
         if (pos < 0).any():
             hits = match_genes(real_genes, genes)
             if all(h is not None for h in hits) and len(set(hits)) == len(hits):
                 pos = np.asarray(hits, dtype=np.int64)
+            else:   # the genes neither the names nor the gene tables place are the ones missing
+                unplaced = [g for g, h in zip(real_genes, hits) if h is None]
         if (pos < 0).any():
+            if unplaced:
+                raise DataError(f"{what} lacks {len(unplaced)} gene{'s' if len(unplaced) > 1 else ''} of the real "
+                                f"set (e.g. {unplaced[:5]}; the "
+                                "others matched by name or through the gene tables, which know symbols in their "
+                                "own case); evaluate sets with the same genes")
             missing = [real_genes[i] for i in np.flatnonzero(pos < 0)[:5]]
             raise DataError(f"{what} lacks {int((pos < 0).sum())} genes of the real set (e.g. {missing}); "
                             "evaluate sets with the same genes")
@@ -226,6 +234,8 @@ def prepare(real, synthetic, train=None, *, label_key: str | None = None, real_l
     def z(a):
         return None if a is None else ((a - mu) / sd).astype(np.float32)
 
+    if T is not None and fitted is None and (near := _held_out_copies(z(S), z(R), z(T))) is not None:
+        notes["synthetic_held_out"] = near
     notes["zscore"] = f"per gene, mean/std of the real {'training' if T is not None else ''} set".replace("  ", " ")
     if fit_rows is not None:
         notes["zscore"] += f" outside the real-vs-real reference ({len(fit_rows)} profiles)"
@@ -240,6 +250,23 @@ def prepare(real, synthetic, train=None, *, label_key: str | None = None, real_l
         if scale is not None:
             notes["mia_reference_scale"] = scale
     return out
+
+
+def _held_out_copies(S: np.ndarray, R: np.ndarray, T: np.ndarray) -> str | None:
+    """A note when most synthetic profiles lie nearer a held-out profile than 95% of the held-out profiles lie
+    to their nearest training profile: near copies of the held-out set (a generator trained on it, or the set
+    with noise added), against which every fidelity and utility indicator reads at or past the ceiling. A
+    generator of the training profiles' population, a copier of the training set included, puts about a
+    twentieth of its profiles there or fewer (the held-out set is the smaller of the two); else ``None``."""
+    if len(S) < 2 or len(R) < 2 or not len(T):
+        return None
+    bar = float(np.quantile(_knn.knn(R, ref=T, k=1)[0][:, 0], 0.05))
+    n = int((_knn.knn(S, ref=R, k=1)[0][:, 0] < bar).sum())
+    if 2 * n <= len(S):
+        return None
+    return (f"{n} of its {len(S)} profiles lie nearer a held-out profile than 95% of the held-out profiles lie to "
+            "any training profile: near copies of the held-out set (a generator trained on it, or the set with "
+            "noise added?); every fidelity and utility indicator then reads at or past its ceiling")
 
 
 #: a median shift of the genes' means (log scale) between a set and the held-out set past which the two are
@@ -734,10 +761,10 @@ def _check_held_out(real, train) -> tuple[dict[str, Any] | None, np.ndarray | No
     with the mask of those profiles (``None`` without a training set)."""
     if train is None:
         return None, None
-    R, _, gr, _ = _unpack(real, None, None, "real")
-    T, _, gt, _ = _unpack(train, None, None, "train")
+    R, _, gr, lr = _unpack(real, None, None, "real")
+    T, _, gt, lt = _unpack(train, None, None, "train")
     T = _on_real_genes(T, gt, gr, R.shape[1], "train")
-    mask = _knn.same_profiles(R, T)
+    mask = _same_on_either_scale(R, lr, T, lt)
     same = np.flatnonzero(mask).tolist()
     if not same:
         return None, mask
@@ -752,6 +779,17 @@ def _check_held_out(real, train) -> tuple[dict[str, Any] | None, np.ndarray | No
                      "across the sets; remove the copies from the data")}, mask
 
 
+def _same_on_either_scale(A: np.ndarray, la: bool | None, B: np.ndarray, lb: bool | None) -> np.ndarray:
+    """:func:`~rnagen.metrics._knn.same_profiles` of ``A`` in ``B`` as given, and where one set is on the log
+    scale and the other not (the held-out set exported as counts), on the log scale too (each set logged as
+    :func:`prepare` logs it)."""
+    same = _knn.same_profiles(A, B)
+    if _logged(A, la) != _logged(B, lb) and not same.all():
+        same |= _knn.same_profiles(to_log_scale(A, logged=_logged(A, la))[0],
+                                   to_log_scale(B, logged=_logged(B, lb))[0])
+    return same
+
+
 def check_synthetic_is_not_held_out(real, synthetic, *, what: str = "synthetic", option: str = "--synthetic"
                                     ) -> None:
     """A synthetic set most of whose profiles are held-out profiles (every value the same up to rounding, as a
@@ -759,10 +797,10 @@ def check_synthetic_is_not_held_out(real, synthetic, *, what: str = "synthetic",
     given as ``--synthetic`` too, refused by ``rnagen evaluate`` (every indicator would compare the held-out set
     with itself; :func:`evaluate` itself scores it, the identity being a useful analytic case). A synthetic set
     that copies training profiles is scored: the privacy indicators are there to show it."""
-    R, _, gr, _ = _unpack(real, None, None, "real")
-    S, _, gs, _ = _unpack(synthetic, None, None, "synthetic")
+    R, _, gr, lr = _unpack(real, None, None, "real")
+    S, _, gs, ls = _unpack(synthetic, None, None, "synthetic")
     S = _on_real_genes(S, gs, gr, R.shape[1], "the floor" if what == "floor" else what)
-    same = int(_knn.same_profiles(S, R).sum())
+    same = int(_same_on_either_scale(S, ls, R, lr).sum())
     if 2 * same > S.shape[0]:
         raise DataError(f"{same} of the {S.shape[0]} {what} profiles are held-out (--real) profiles, every value "
                         f"the same up to rounding: the held-out file given as {option}? pass the generated "
