@@ -52,3 +52,17 @@ def test_a_gzipped_table_names_itself_in_its_header(tmp_path):
         assert list(back.index) == ["s1", "s2"] and back.loc["s2", "C"] == 5.0 and back.loc["s1", "k"] == "x"
         with gzip.open(tmp_path / name, "rt") as fh:
             assert fh.readline().rstrip("\n") == sep.join(["sample", "k", "A", "B", "C"])
+
+
+def test_out_dash_is_refused_not_written_as_a_file_named_dash(tmp_path, monkeypatch, capsys):
+    """``--out -`` reads as standard output; the outputs are files, so it is refused in one line (a file named
+    ``-`` was written in the current folder)."""
+    from rnagen.cli.main import main
+
+    monkeypatch.chdir(tmp_path)
+    a = tmp_path / "a.csv"
+    a.write_text("sample,g1,g2,g3\ns1,1,2,3\ns2,2,3,4\ns3,3,4,5\ns4,4,5,6\n")
+    assert main(["evaluate", "--real", str(a), "--synthetic", str(a), "--metrics", "precision", "--out", "-"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--out -:" in err and "not to standard output" in err
+    assert not (tmp_path / "-").exists()

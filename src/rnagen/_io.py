@@ -539,6 +539,9 @@ def output_ending(path: str | os.PathLike, endings: Sequence[str], made: str, *,
     another format's suffix (:data:`OTHER_FORMAT_ENDINGS`) is refused, saying what the command writes (``made``)
     and the name to give (an .h5ad written as ``x.csv`` is a binary file a spreadsheet or R cannot read)."""
     name = Path(path).name
+    if str(path).strip() == "-":   # the usual name of standard output, which these files are not written to
+        raise OutputError(f"{option} -: {made}, to a file, not to standard output; give a file name (e.g. "
+                          f"out{endings[0]})")
     for ending in sorted(endings, key=len, reverse=True):
         if name.lower().endswith(ending):
             return ending
