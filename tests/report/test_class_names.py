@@ -65,6 +65,10 @@ def test_dollar_signs_in_class_names_are_drawn_as_written():
     plots.embedding(real, {"m": {"pca": rng.normal(size=(20, 2)), "labels": real["labels"]}},
                     texts=plots.class_texts(real["label_order"]))
     assert plots._texts(labels, None) == ["p\\$\\x\\$q", "price \\$5 to \\$10"]
+    # gene names in the top-genes table, the data's own too
+    genes = np.array([["p$\\x$q", "G2", "G3"], ["$5 to $10", "G2", "G4"]])
+    top = {"m": {"classes": np.array(labels), "top_real": genes, "jaccard": np.array([0.5, 1.0])}}
+    assert _png_size(plots.top_gene_table(top, n_show=3))[0] > 0
 
 
 def test_the_report_captions_carry_the_key_of_numbered_classes(tmp_path):

@@ -345,7 +345,8 @@ def top_gene_table(sets: Mapping[str, Mapping[str, np.ndarray]], *, n_show: int 
     plt = _plt()
     first = next(iter(sets.values()))
     classes = [str(c) for c in first["classes"]]
-    cells = [[c, ", ".join(map(str, first["top_real"][i][:n_show]))]
+    # gene names are the data's own, '$' in them opens matplotlib's math text as in class names (:func:`_texts`)
+    cells = [[c, ", ".join(str(g).replace("$", r"\$") for g in first["top_real"][i][:n_show])]
              + [f"{float(d['jaccard'][i]):.2f}" if i < len(d["jaccard"]) else "" for d in sets.values()]
              for i, c in enumerate(_texts(classes, texts))]
     cols = ["class", f"real top {n_show} genes"] + [f"{n} Jaccard" for n in sets]
