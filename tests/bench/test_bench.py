@@ -891,6 +891,14 @@ def test_a_diverging_model_is_left_out_and_named_the_other_rows_run(tmp_path, la
     assert set(board["model"]) == {"real", "gaussian", "dpm++"}
     assert not json.loads((out / "leaderboard.json").read_text())["failed"]
     assert 'id="failed"' not in (out / "report.html").read_text()
+    plots = out / "plots"
+    assert (plots / "dpm++.npz").is_file() and "dpm++" in json.loads((plots / "tstr_logreg_per_class.json").read_text())
+
+    # diverging again: the figures do not draw the model of the lower rate as the row's
+    assert main([*args, "--set", "diffusion:train.lr=1e6"]) == 2
+    capsys.readouterr()
+    assert not (plots / "dpm++.npz").exists() and not (plots / "biology_dpm++.npz").exists()
+    assert "dpm++" not in json.loads((plots / "tstr_logreg_per_class.json").read_text())
 
 
 def test_references_are_the_mean_over_every_run():

@@ -82,3 +82,24 @@ def test_the_report_captions_carry_the_key_of_numbered_classes(tmp_path):
         {"metric": "recall", "sets": {"real": {"per_class": {"肺癌": 1.0, "Lung": 0.5}, "overall": 0.75}}}))
     figures = {f["id"]: f for f in _figures(tmp_path, [])}
     assert figures["tstr"]["caption"].endswith("Classes numbered in the figures: #1 = 肺癌.")
+
+
+def test_a_row_without_a_first_run_set_is_named_under_the_set_figures(tmp_path, monkeypatch):
+    """The figures draw each row's first run; a row whose first run failed (its others in the tables) has no
+    panel, and the caption says so instead of leaving it out unsaid."""
+    from rnagen.report import _set_figures
+
+    for other in ("correlations", "moments"):   # the PCA's caption is the one under test
+        monkeypatch.setattr(plots, other, lambda *a, **k: "")
+
+    rng = np.random.default_rng(0)
+    labels = np.array(["a", "b"] * 10)
+    real = {"pca": rng.normal(size=(20, 2)), "labels": labels, "label_order": np.array(["a", "b"])}
+    np.savez(tmp_path / "vae.npz", pca=rng.normal(size=(20, 2)), labels=labels)
+    rows = [{"model": "real"}, {"model": "gaussian"}, {"model": "vae"}]
+    pca = next(f for f in _set_figures(tmp_path, rows, real, plots.class_texts(["a", "b"])) if f["id"] == "pca")
+    assert pca["caption"].endswith("No panel for gaussian: the figures draw each row's first run, which failed "
+                                   "there (the tables are over its other runs).")
+    np.savez(tmp_path / "gaussian.npz", pca=rng.normal(size=(20, 2)), labels=labels)
+    pca = next(f for f in _set_figures(tmp_path, rows, real, plots.class_texts(["a", "b"])) if f["id"] == "pca")
+    assert "No panel" not in pca["caption"]

@@ -1009,6 +1009,8 @@ def _run_job(bench: _Bench, job: _Job) -> None:
                                {"row": row, "model": job.model, "seed": job.seed, "seed_index": job.seed_index,
                                 "fingerprint": fp, "failed": str(e), "metrics": {}})
                     bench.say.done += 1 + len(bench.methods)
+                    if job.seed_index == 0:
+                        _drop_figure_data(bench.out / "plots", row)
                 return
         for row, opts, fp in job.todo:
             _run_row(bench, job, gen, row, opts, fp)
@@ -1214,6 +1216,17 @@ def _plot_X(ref: RealReference, syn):
     from .plotdata import plot_space
 
     return plot_space(syn, logged=ref.logged)
+
+
+def _drop_figure_data(plots: Path, row: str) -> None:
+    """Remove ``row``'s figure data (the first run's synthetic set draws the report's figures): where that run
+    failed, an earlier configuration's set would be drawn as the row's."""
+    for name in (f"{row}.npz", f"biology_{row}.npz"):
+        (plots / name).unlink(missing_ok=True)
+    per_class = plots / "tstr_logreg_per_class.json"
+    data = _read_json(per_class)
+    if data and row in data:
+        write_json(per_class, {k: v for k, v in data.items() if k != row})
 
 
 def _update_json(path: Path, entries: Mapping[str, Any]) -> None:

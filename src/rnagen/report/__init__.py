@@ -408,17 +408,23 @@ def _set_figures(pdir: Path, rows: list[dict[str, Any]], real: dict[str, np.ndar
     from . import plots
 
     figures: list[dict[str, str]] = []
-    syn = {}
+    syn, absent = {}, []
     for r in rows:
         name = str(r["model"])
         f = pdir / f"{name}.npz"
         # reconstructed rows (<row>+<method>) are full-transcriptome sets on other genes; "dpm++" is not one
-        if not _is_reference(name) and reconstruction_method(name) is None and f.is_file():
-            syn[name] = _load_npz(f)
+        if not _is_reference(name) and reconstruction_method(name) is None:
+            if f.is_file():
+                syn[name] = _load_npz(f)
+            else:
+                absent.append(name)
+    # the figures draw the first run's sets: a row whose first run failed has none, its tables the other runs
+    without = (f" No panel for {', '.join(absent)}: the figures draw each row's first run, which failed there "
+               "(the tables are over its other runs)." if absent else "")
     if real is not None and syn:
         figures.append({"id": "pca", "title": "PCA: real vs synthetic, coloured by label",
                         "caption": "PCA fitted on the real training profiles (log scale); each synthetic set is "
-                                   "projected on the same axes, over the real profiles in grey.",
+                                   "projected on the same axes, over the real profiles in grey." + without,
                         "img": plots.embedding(real, syn, key="pca", texts=texts)})
         if "umap" in real:
             figures.append({"id": "umap", "title": "UMAP: real vs synthetic, coloured by label",
