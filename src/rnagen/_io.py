@@ -480,13 +480,15 @@ def _json_default(obj: Any) -> Any:
 
 
 def file_digests(folder: str | os.PathLike) -> dict[str, str]:
-    """The SHA-256 of every file directly under ``folder``, by name (empty where there is no folder)."""
+    """The SHA-256 of every file directly under ``folder``, by name (empty where there is no folder); not of the
+    temporaries :func:`atomic_path` writes, which are no file of the folder's own."""
     import hashlib
 
     folder = Path(folder)
     if not folder.is_dir():
         return {}
-    return {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in sorted(folder.iterdir()) if f.is_file()}
+    return {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in sorted(folder.iterdir())
+            if f.is_file() and not _TEMP_RE.match(f.name)}
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> Path:

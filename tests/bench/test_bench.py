@@ -912,3 +912,30 @@ def test_references_are_the_mean_over_every_run():
                    {"metrics": {"density": {"value": 0.9, "reference": 1.09}}}]}
     _, _, refs = _indicators(got)
     assert refs["density"] == pytest.approx(1.03)
+
+
+def test_a_rerun_removes_what_a_killed_benchmark_left_in_its_folders(tmp_path, tiny_bench, tiny_settings):
+    """A benchmark killed mid-write leaves temporaries in results/, plots/ and a run folder; the rerun removes
+    them, and the leaderboard's record of the figure data lists none (it listed a temporary as a figure file). A
+    rerun with other settings removes every checkpoint of the old ones (a mixture member's stayed behind and
+    was refused as another run's, after member 0 was trained again)."""
+    import shutil
+
+    src, _, csv = tiny_bench
+    out = tmp_path / "b"
+    shutil.copytree(src, out)
+    temps = [out / "plots" / ".tstr_logreg_per_class.json.abcd1234.tmp.json",
+             out / "results" / ".gaussian_seed0.json.abcd1234.tmp.json",
+             out / "runs" / "gaussian_seed0" / ".synthetic_gaussian.h5ad.abcd1234.tmp.h5ad"]
+    for t in temps:
+        t.write_text("partial")
+    stale = out / "runs" / "diffusion_seed0" / "checkpoint_member1.pt"
+    stale.write_bytes(b"another run's")
+    kw = dict(label_key="kind", budget="fast", progress=False, device="cpu", report=False, **tiny_settings)
+    run_benchmark(csv, models="gaussian", out_dir=out, **{**kw, "overrides": None})
+    assert not [t for t in temps if t.exists()]
+    assert not [n for n in json.loads((out / "leaderboard.json").read_text())["plots"] if ".tmp" in n]
+    assert stale.exists()   # the diffusion rows were not run
+    over = {**kw["overrides"], "diffusion": [*kw["overrides"].get("diffusion", []), "train.lr=0.0005"]}
+    run_benchmark(csv, models="gaussian,ddim", out_dir=out, **{**kw, "overrides": over})
+    assert not stale.exists()

@@ -60,8 +60,8 @@ import numpy as np
 import pandas as pd
 
 from .. import __version__
-from .._io import file_digests, write_h5ad, write_json, write_npz, write_text
-from .._manifest import folder_kind
+from .._io import file_digests, lock_holder, remove_stale_temporaries, write_h5ad, write_json, write_npz, write_text
+from .._manifest import RUN_FILES, folder_kind
 from ..errors import ConfigError, DataError, DivergedError, RunDirError
 from ..pp.history import looks_logged
 from ..pp.prepare import dense
@@ -771,6 +771,11 @@ def _setup(data, *, label_key, models, reconstruct, full, seeds, splits, budget,
     out.mkdir(parents=True, exist_ok=True)
     for sub in ("runs", "results", "plots"):
         (out / sub).mkdir(exist_ok=True)
+    # what a benchmark killed mid-write left in its folders (the caller holds the folder's lock; a run folder
+    # being trained by a process of its own is locked and keeps its temporaries)
+    for folder in [out / "results", out / "plots", *(d for d in (out / "runs").iterdir() if d.is_dir())]:
+        if lock_holder(folder, kind="dir") is None:
+            remove_stale_temporaries(folder)
     split_fp = first.split_fp
     path_like = isinstance(data, (str, Path))
     settings = {"rnagen_version": __version__, "label_key": label_key, "n_obs": adata.n_obs,
@@ -1285,8 +1290,9 @@ def _trained(model_name, ovr, run_dir: Path, run_fp: str, train, label_key, seed
     if lazy:
         return gen
     if marker.is_file() and marker.read_text().strip() != run_fp:
-        # settings changed: start afresh rather than resume another configuration's checkpoint
-        for f in ("checkpoint.pt", "weights.safetensors", "meta.json"):
+        # settings changed: start afresh rather than resume another configuration's checkpoints (a mixture
+        # member's and a refit's too)
+        for f in ("weights.safetensors", "meta.json", *(c for c in RUN_FILES if c.endswith(".pt"))):
             (run_dir / f).unlink(missing_ok=True)
     run_dir.mkdir(parents=True, exist_ok=True)
     write_text(marker, run_fp + "\n")
