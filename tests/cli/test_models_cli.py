@@ -364,3 +364,25 @@ def test_evaluate_says_the_guarantee_a_private_synthetic_set_carries(labelled_cs
             assert "note: the synthetic set comes from a differentially private model: epsilon 2" in out
         else:
             assert rec is None and "differentially private" not in out
+
+
+def test_a_folder_killed_before_its_final_manifest_is_resumed_not_sampled(labelled_csv, tmp_path, capsys):
+    """Killed after the weights and meta.json, before the manifest naming the model: `rnagen train` reads the
+    folder as unfinished and resumes it; `rnagen sample` refused it as well (it sampled it as complete)."""
+    import json
+
+    from rnagen._manifest import RUN_FILES, write_manifest
+
+    run = tmp_path / "run"
+    argv = ["train", str(labelled_csv), "--model", "vae", "--label-key", "kind", "--out", str(run), "--quiet",
+            "--set", "train.steps=20"]
+    assert main(argv) == 0
+    meta = json.loads((run / "meta.json").read_text())
+    write_manifest(run, [f for f in RUN_FILES if f.endswith(".pt")], fingerprint=meta["fingerprint"])  # no model
+    capsys.readouterr()
+    assert main(["sample", str(run), "--n", "4", "--out", str(tmp_path / "s.h5ad")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not a complete run folder (its final save did not complete)" in err
+    assert "rnagen train" in err and not (tmp_path / "s.h5ad").exists()
+    assert main(argv) == 0   # the way the message gives: the run is finished again, and samples
+    assert main(["sample", str(run), "--n", "4", "--out", str(tmp_path / "s.h5ad"), "--quiet"]) == 0

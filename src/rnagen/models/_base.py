@@ -1245,13 +1245,16 @@ class Generator(ABC):
         verify_manifest(run_dir, fix=fix, only=_LOADED)  # the checkpoint is verified when resuming
         missing = [f for f in ("config.toml", "meta.json", "genes.txt", "transforms.npz", "weights.safetensors")
                    if not (run_dir / f).is_file()]
-        if missing:
+        # a folder whose final manifest was not written (killed after the weights and meta.json) is unfinished,
+        # as `rnagen train` reads it (it resumes it): not loaded as if complete
+        if missing or not _finished(run_dir, fix=fix):
             holder = lock_holder(run_dir)
             if holder is not None:
                 raise RunDirError(f"{run_dir} is being trained by another process (pid {holder}); wait for it to "
                                   "finish")
-            raise RunDirError(f"{run_dir} is not a complete run folder (missing {', '.join(missing)}); "
-                              "was training interrupted? run `rnagen train` again with the same --out to resume")
+            what = f"missing {', '.join(missing)}" if missing else "its final save did not complete"
+            raise RunDirError(f"{run_dir} is not a complete run folder ({what}); was training interrupted? run "
+                              "`rnagen train` again with the same --out to resume")
         with reading(run_dir / "config.toml", fix=fix):
             model = cls.from_config(run_dir / "config.toml")
         with reading(run_dir / "meta.json", fix=fix):
