@@ -84,6 +84,59 @@ def test_kill_and_resume_is_bitwise_identical(tmp_path):
         assert torch.equal(res.guide_state[k], want.guide_state[k])
 
 
+class Dropped(Regression):
+    """The regression behind dropout: its masks come from torch's global generator."""
+
+    def __init__(self, d):
+        super().__init__(d)
+        self.drop = nn.Dropout(0.3)
+
+    def forward(self, x, y, generator=None):
+        return super().forward(self.drop(x), y, generator)
+
+
+def test_dropout_repeats_with_the_seed_and_resumes_as_an_uninterrupted_run(tmp_path):
+    """Dropout draws its masks from torch's global generator, whose start differs per process: two runs of one
+    seed gave two models, and a resumed run another than an uninterrupted one. The loop seeds that generator
+    from the run's seed, saves it in the checkpoint, and gives it back as it was."""
+    X, y = _data()
+    torch.manual_seed(0)
+    init = Dropped(4).state_dict()
+    finals = []
+    for outside in (1, 2):   # the global generator in another state before each run
+        torch.manual_seed(outside)
+        m = Dropped(4)
+        m.load_state_dict(init)
+        before = torch.get_rng_state()
+        train_loop(m, X, y, _cfg(), device=torch.device("cpu"), seed=5, progress=False)
+        assert torch.equal(torch.get_rng_state(), before)   # given back as it was
+        finals.append(m.state_dict())
+    for k in init:
+        assert torch.equal(finals[0][k], finals[1][k]), k
+
+    class Boom(Dropped):
+        calls = 0
+
+        def forward(self, x, y, generator=None):
+            Boom.calls += 1
+            if Boom.calls > 120:
+                raise KeyboardInterrupt
+            return super().forward(x, y, generator)
+
+    broken = Boom(4)
+    broken.load_state_dict(init)
+    with pytest.raises(KeyboardInterrupt):
+        train_loop(broken, X, y, _cfg(), device=torch.device("cpu"), seed=5, progress=False, run_dir=tmp_path,
+                   fingerprint="x")
+    torch.manual_seed(3)   # another process's start
+    resumed = Dropped(4)
+    resumed.load_state_dict(init)
+    train_loop(resumed, X, y, _cfg(), device=torch.device("cpu"), seed=5, progress=False, run_dir=tmp_path,
+               fingerprint="x")
+    for k in init:
+        assert torch.equal(resumed.state_dict()[k], finals[0][k]), k
+
+
 def test_a_fixed_length_run_keeps_the_ema_weights_at_the_fraction_of_its_budget():
     """With a constant learning rate the first 20 steps of a 40-step run are a 20-step run: the guide of the
     longer run at fraction 0.5 is the shorter run's final EMA weights; without a fraction there is none."""

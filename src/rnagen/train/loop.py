@@ -397,6 +397,10 @@ class _Checkpoints:
             if state.get("scaler"):
                 ctx.scaler.load_state_dict(state["scaler"])
             ctx.generator.set_state(state["noise_rng"][ctx.dist.rank % len(state["noise_rng"])].to("cpu"))
+            if "global_rng" in state and ctx.dist.world_size == 1:   # rank 0's: saved by the main process alone
+                torch.set_rng_state(state["global_rng"]["cpu"].to("cpu"))
+                if "cuda" in state["global_rng"] and torch.device(ctx.device).type == "cuda":
+                    torch.cuda.set_rng_state(state["global_rng"]["cuda"].to("cpu"), torch.device(ctx.device))
             progress = _Progress(step=int(state["step"]), history=list(state.get("history", [])),
                                  seconds_before=float(state.get("seconds", 0.0)))
             if state.get("guide"):
@@ -423,6 +427,7 @@ class _Checkpoints:
             "schedulers": {k: s.state_dict() for k, s in ctx.schedulers.items()},
             "scaler": ctx.scaler.state_dict() if ctx.scaler.is_enabled() else {},
             "noise_rng": states,
+            "global_rng": _global_rng_state(torch.device(ctx.device)),
             "history": progress.history,
             "seconds": progress.seconds(),
             "config": asdict(ctx.cfg),
@@ -442,6 +447,26 @@ class _Checkpoints:
             # between the two writes leaves a folder that still verifies
             write_manifest(self.run_dir, RUN_FILES, pending={self.name: tmp}, fingerprint=self.fingerprint)
         write_manifest(self.run_dir, RUN_FILES, fingerprint=self.fingerprint)
+
+
+@contextlib.contextmanager
+def _seeded_global_rng(seed: int, device: torch.device | str, dist: DistInfo):
+    """torch's global generator seeded from the run's seed while it trains, and given back as it was after: what
+    draws from it inside a network (``nn.Dropout``'s masks) then repeats with the seed, and a resumed run continues
+    it from its checkpoint (:meth:`_Checkpoints.save`) as an uninterrupted one draws it."""
+    dev = torch.device(device)
+    devices = [dev.index if dev.index is not None else torch.cuda.current_device()] if dev.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(int(seed) * 104_729 + 17 + dist.rank)
+        yield
+
+
+def _global_rng_state(device: torch.device) -> dict[str, torch.Tensor]:
+    """This process's global generator state (CPU, and the CUDA device's where it trains there)."""
+    out = {"cpu": torch.get_rng_state()}
+    if device.type == "cuda":
+        out["cuda"] = torch.cuda.get_rng_state(device)
+    return out
 
 
 def _gather_generator_states(ctx: StepContext) -> list[torch.Tensor]:
@@ -702,16 +727,17 @@ def train_loop(
     checkpoints = _Checkpoints(Path(run_dir), checkpoint_name, fingerprint) if run_dir is not None else None
     if run_dir is not None and dist.is_main:
         remove_stale_temporaries(run_dir)  # a checkpoint write interrupted by kill -9 leaves its temp file
-    done = _Progress()
-    if checkpoints is not None and resume and checkpoints.path.exists():
-        done = checkpoints.resume(ctx, tracker)
+    with _seeded_global_rng(seed, device, dist):
+        done = _Progress()
+        if checkpoints is not None and resume and checkpoints.path.exists():
+            done = checkpoints.resume(ctx, tracker)
 
-    done.started = time.perf_counter()
-    bar = progress_bar(total=total, initial=done.step, desc=desc, disable=not progress or not dist.is_main,
-                       dynamic_ncols=True, leave=False)
-    _run_steps(ctx, step_fn or _default_step, batches, X, y, total=total, progress=done, checkpoints=checkpoints,
-               validator=validator, tracker=tracker, bar=bar, guide_at=guide_at)
-    bar.close()
+        done.started = time.perf_counter()
+        bar = progress_bar(total=total, initial=done.step, desc=desc, disable=not progress or not dist.is_main,
+                           dynamic_ncols=True, leave=False)
+        _run_steps(ctx, step_fn or _default_step, batches, X, y, total=total, progress=done,
+                   checkpoints=checkpoints, validator=validator, tracker=tracker, bar=bar, guide_at=guide_at)
+        bar.close()
     if ctx.private is not None:
         ctx.private.detach()
     raw.eval()
