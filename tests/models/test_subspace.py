@@ -290,7 +290,7 @@ def test_the_principal_component_space_round_trips_through_the_run_folder(wide_r
     (bad / "meta.json").write_text(json.dumps(meta))
     from rnagen._manifest import RUN_FILES, write_manifest
 
-    write_manifest(bad, RUN_FILES)
+    write_manifest(bad, RUN_FILES, model="diffusion")   # a finished folder's, the record edited
     with pytest.raises(RunDirError, match="weights.safetensors") as e:
         DiffusionModel.load(bad)
     assert "\n" not in str(e.value)
