@@ -386,3 +386,27 @@ def test_a_folder_killed_before_its_final_manifest_is_resumed_not_sampled(labell
     assert "rnagen train" in err and not (tmp_path / "s.h5ad").exists()
     assert main(argv) == 0   # the way the message gives: the run is finished again, and samples
     assert main(["sample", str(run), "--n", "4", "--out", str(tmp_path / "s.h5ad"), "--quiet"]) == 0
+
+
+def test_train_names_a_finished_run_s_damaged_file_and_refuses_a_benchmark_s_run_folder(labelled_csv, tmp_path,
+                                                                                        capsys):
+    """A finished run with a damaged file: sample sends the user to train again with --no-resume, and train said
+    "sample from it"; it names the damage and --no-resume now. A benchmark's run folder is the benchmark's to
+    train (a run trained into it by hand made the running benchmark stop)."""
+    run = tmp_path / "run"
+    argv = ["train", str(labelled_csv), "--model", "vae", "--label-key", "kind", "--quiet", "--set", "train.steps=20"]
+    assert main([*argv, "--out", str(run)]) == 0
+    with open(run / "weights.safetensors", "r+b") as fh:
+        fh.truncate(100)
+    capsys.readouterr()
+    assert main([*argv, "--out", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "weights.safetensors is truncated or replaced" in err and "--no-resume" in err
+    assert "sample from it" not in err
+    bench = tmp_path / "bench"
+    (bench / "runs" / "vae_seed0").mkdir(parents=True)
+    (bench / "bench.json").write_text("{}")
+    assert main([*argv, "--out", str(bench / "runs" / "vae_seed0")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is a run folder of the benchmark in" in err
+    assert not (bench / "runs" / "vae_seed0" / "config.toml").exists()

@@ -12,14 +12,22 @@ from ._common import label_key_or_recorded, read_input
 def cmd_train(args: argparse.Namespace) -> int:
     """``rnagen train``: fit a registered model on DATA into the run folder ``--out`` (resumed when it holds a
     checkpoint of the same settings)."""
+    from pathlib import Path
+
     from .._io import check_output
     from .._manifest import MANIFEST, RUN_FILES
-    from ..errors import DataError
+    from ..errors import DataError, RunDirError
     from ..models import get_model
     from ..train.distributed import dist_info
 
     # --config is read in full before anything is written (a run's own config.toml may resume it)
     check_output(args.out, inputs=[args.data, args.labels], kind="dir", writes=(*RUN_FILES, MANIFEST))
+    out = Path(args.out)
+    bench = out.parent.parent
+    if (out / "bench_fingerprint.txt").is_file() or (out.parent.name == "runs" and (bench / "bench.json").is_file()):
+        # the benchmark trains its run folders with its own settings, and refuses one trained otherwise
+        raise RunDirError(f"{out} is a run folder of the benchmark in {bench}, which trains it (rnagen benchmark "
+                          f"... --out {bench}); train into a new --out")
 
     name = args.model
     if name is None:  # the model named in --config (e.g. a `rnagen tune` result), else diffusion

@@ -1011,6 +1011,9 @@ class Generator(ABC):
             raise RunDirError(f"{run_dir} holds a {self.name} run with other settings ({diff}); {fix}")
         if "weights.safetensors" in trained:
             if _finished(run_dir, fix=fix):
+                # a finished run with a damaged file cannot be sampled: say so, not "sample from it" (sample's
+                # refusal sends the user back here)
+                verify_manifest(run_dir, fix="train it again with --no-resume, or into a new --out", only=_LOADED)
                 raise RunDirError(f"{run_dir} already holds a finished {self.name} run; sample from it "
                                   f"(rnagen sample {run_dir} ...), or train again with --no-resume or into a new "
                                   "--out")
