@@ -2810,3 +2810,28 @@ def test_a_long_table_of_entrez_ids_reads_as_its_grid(tmp_path):
     a = read(tmp_path / "long.csv")
     assert list(a.var_names) == [str(g) for g in genes] and list(a.obs_names) == [f"S{i}" for i in range(6)]
     np.testing.assert_array_equal(a.X, counts)
+
+
+def test_labels_made_one_by_their_edge_spaces_are_said_and_warnings_are_one_line(tmp_path, capsys):
+    """' sp ' and 'sp' are read as one class (leading and trailing spaces dropped): said in a warning, where the
+    merge was silent and the twin warning spoke of 'SP'/'sp' alone; the command line prints rnagen's warnings
+    on one line each, as its errors."""
+    import warnings as w
+
+    from rnagen.cli.main import main
+    from rnagen.data import read
+
+    rows = ["sample,label,g1,g2,g3"] + [f"s{i},{lab},{i},{i + 1},{i % 3}"
+                                        for i, lab in enumerate(["sp", " sp ", "SP", "u"] * 3)]
+    path = tmp_path / "spaces.csv"
+    path.write_text("\n".join(rows) + "\n")
+    with w.catch_warnings(record=True) as caught:
+        w.simplefilter("always")
+        a = read(path, label_key="label")
+    assert sorted(a.obs["label"].unique()) == ["SP", "sp", "u"]
+    said = [str(c.message) for c in caught if "leading or trailing spaces" in str(c.message)]
+    assert said == ["labels that differ only in leading or trailing spaces are read as one class (' sp '/'sp'); "
+                    "give them distinct names if they are distinct classes"]
+    assert main(["data", "info", str(path), "--label-key", "label"]) == 0
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+    assert err and all(ln.startswith("rnagen: warning: ") for ln in err), err

@@ -16,6 +16,7 @@ import signal
 import sys
 import threading
 import typing
+import warnings
 
 from .. import __version__
 from ..errors import RnagenError
@@ -81,6 +82,8 @@ def _main(argv: list[str] | None) -> int:
     take_signal()
     previous, hook = _on_sigterm(), sys.unraisablehook
     sys.unraisablehook = functools.partial(_quiet_interrupts, hook)
+    shown = warnings.showwarning
+    warnings.showwarning = _one_line_warning
     stdout = _PipeOut.install()
     try:
         rc = args.func(args)
@@ -116,10 +119,19 @@ def _main(argv: list[str] | None) -> int:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
         sys.unraisablehook = hook
+        warnings.showwarning = shown
         if stdout is not None:
             stdout.flush()
             sys.stdout = stdout.stream
     return int(rc or 0)
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """A warning of rnagen's as one line on stderr (``rnagen: warning: ...``), as its errors are; another
+    library's keeps where it came from."""
+    ours = "rnagen" in str(filename).replace("\\", "/").split("/")
+    where = "" if ours else f" ({category.__name__}, {filename}:{lineno})"
+    print(f"rnagen: warning: {message}{where}", file=file or sys.stderr)
 
 
 class _PipeOut:

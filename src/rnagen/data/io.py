@@ -2838,9 +2838,10 @@ def check_labelled(adata, label_key: str, *, source: str | None = None) -> None:
                         "give them a label or drop them (rnagen data prepare --drop-unlabelled)")
 
 
-def _label_strings(s: pd.Series) -> pd.Series:
+def _label_strings(s: pd.Series, *, say: bool = True) -> pd.Series:
     """Labels as stripped strings in Unicode normal form C (:func:`rnagen.utils.label_text`; integral numbers
-    without ``.0``), missing ones as NaN."""
+    without ``.0``), missing ones as NaN. With ``say``, labels that become one by the stripping (``' sp '`` and
+    ``'sp'``: most likely one class typed twice) are named in a warning, since they are read as one class."""
     vals = s.astype(object) if isinstance(s.dtype, pd.CategoricalDtype) else s
     miss = missing_labels(vals.to_numpy())
     num = pd.to_numeric(pd.Series(vals.to_numpy()), errors="coerce")
@@ -2854,14 +2855,26 @@ def _label_strings(s: pd.Series) -> pd.Series:
             out.append(str(int(n)))
         else:
             out.append(label_text(v).strip())
+    if say:
+        forms: dict[str, set[str]] = {}
+        for v, o in zip(vals.tolist(), out):
+            if isinstance(v, str) and isinstance(o, str):
+                forms.setdefault(o, set()).add(label_text(v))
+        merged = sorted(sorted(f) for f in forms.values() if len(f) > 1)
+        if merged:
+            import warnings
+
+            shown = ", ".join("/".join(repr(x) for x in g) for g in merged[:3]) + (", ..." if len(merged) > 3 else "")
+            warnings.warn(f"labels that differ only in leading or trailing spaces are read as one class ({shown}); "
+                          "give them distinct names if they are distinct classes", UserWarning, stacklevel=3)
     return pd.Series(out, index=s.index, dtype=object)
 
 
 def _check_same_labels(own: pd.Series, given: Any, name: str, source: str) -> None:
     """Refuse a label file whose ``name`` column disagrees with the data's own column of that name on a sample
     both label: which of the two the user meant is not for the reader to guess."""
-    a = _label_strings(pd.Series(own.to_numpy(), index=own.index))
-    b = _label_strings(pd.Series(np.asarray(given, dtype=object), index=own.index))
+    a = _label_strings(pd.Series(own.to_numpy(), index=own.index), say=False)
+    b = _label_strings(pd.Series(np.asarray(given, dtype=object), index=own.index), say=False)
     both = a.notna() & b.notna()
     differ = both & (a.astype(str) != b.astype(str))
     if differ.any():
