@@ -939,3 +939,19 @@ def test_a_rerun_removes_what_a_killed_benchmark_left_in_its_folders(tmp_path, t
     over = {**kw["overrides"], "diffusion": [*kw["overrides"].get("diffusion", []), "train.lr=0.0005"]}
     run_benchmark(csv, models="gaussian,ddim", out_dir=out, **{**kw, "overrides": over})
     assert not stale.exists()
+
+
+def test_settings_for_a_model_the_benchmark_does_not_train_name_the_way_on(tmp_path, labelled_csv, capsys):
+    """--set for a model outside --models: refused in one line that says to drop the option or add the model's
+    rows (the diffusion model's are its samplers'), nothing written."""
+    from rnagen.cli.main import main
+
+    out = tmp_path / "b"
+    for spec, tail in (("vae:train.steps=3", "drop those --set options, or add vae to --models"),
+                       ("diffusion:train.steps=3", "or add ddpm/ddim/dpm++ to --models"),
+                       ("foo:x=1", "drop those --set options")):
+        assert main(["benchmark", str(labelled_csv), "--label-key", "kind", "--models", "gaussian", "--set", spec,
+                     "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.rstrip().endswith(tail), err
+    assert not out.exists()

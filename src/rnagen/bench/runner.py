@@ -321,8 +321,11 @@ def _check_options(rows: list[str], budget: str, overrides: Mapping[str, Any], *
     models = {ROWS[r][0] for r in rows}
     stray = sorted(set(overrides) - models)
     if stray:
+        rows_of = {m: [r for r, (model, _) in ROWS.items() if model == m] for m in stray}
+        known = [m for m in stray if rows_of[m]]
+        add = "" if not known else (", or add " + ", ".join("/".join(rows_of[m]) for m in known) + " to --models")
         raise ConfigError(f"overrides for model(s) {stray} that this benchmark does not train "
-                          f"(models: {', '.join(sorted(models))})")
+                          f"(models: {', '.join(sorted(models))}); drop those --set options{add}")
     for name in sorted(models):
         try:
             cls = get_model(name)
