@@ -616,11 +616,15 @@ def split(adata, *, label_key: str, test_size: float = 0.2, seed: int = 42, by: 
         # every model fits each class on its training profiles and needs two of them (a spread to learn)
         whole = pd.Series(y).value_counts()
         shown = ", ".join(f"{c!r} ({int(whole[c])} samples, {int(left.get(c, 0))} to train on)" for c in thin[:5])
-        lower = " or lower --test-size" if by is None and any(whole[c] > 2 for c in thin) else ""
+        # --min-samples 3 drops the classes of fewer than 3 samples; a larger class left thin by the split needs a
+        # smaller test part (or, in a given split, some of its samples moved to train)
+        ways = (["drop such classes (rnagen data prepare --min-samples 3)"] if any(whole[c] < 3 for c in thin)
+                else [])
+        if any(whole[c] > 2 for c in thin):
+            ways.append("lower --test-size" if by is None else f"move some of their samples to train in {by!r}")
         which = f"in column {by!r}" if by is not None else f"with test size {test_size}"
         raise DataError(f"the split {which} leaves fewer than 2 training samples in "
-                        f"{len(thin)} class(es) of {label_key!r}: {shown}; drop such classes (rnagen data prepare "
-                        f"--min-samples 3){lower}")
+                        f"{len(thin)} class(es) of {label_key!r}: {shown}; {' or '.join(ways)}")
     col = adata.obs[label_key]
     # both parts share one category order: the data's own where it has one (the order the models and the report
     # keep), else sorted
