@@ -673,6 +673,9 @@ def test_a_share_defined_on_some_runs_only_says_on_how_many(capsys):
     off = {"gaussian": [got["gaussian"][0], {**got["gaussian"][0], "seed_index": 1}]}
     both = _board_row("vae", recs, off, ["coverage"], seeds=2)
     assert "coverage_gap_closed_n" not in both   # defined on every run: no count
+    # of three runs the row's third failed: defined on both of the row's own runs, no "2 of 2 runs"
+    third = _board_row("vae", recs, off, ["coverage"], seeds=3)
+    assert "coverage_gap_closed_n" not in third and third["n_seeds"] == 2
 
 
 def test_board_rows_say_on_how_many_seeds_the_floor_is_measurably_off_the_ceiling(capsys):

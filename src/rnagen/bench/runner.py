@@ -1476,7 +1476,9 @@ def _board_row(row: str, recs: Sequence[dict], got: Mapping[str, list[dict]], na
         rec[f"{name}_gap_closed"] = float(np.mean(g)) if g else np.nan
         if seeds > 1:
             rec[f"{name}_gap_closed_sd"] = float(np.std(g, ddof=1)) if len(g) > 1 else np.nan
-            if 0 < len(g) < seeds:   # the share defined on some runs only (the floor at the ceiling on the others)
+            # the share defined on some of the row's runs only (the floor at the ceiling on the others); a run that
+            # failed is none of the row's (n_seeds)
+            if 0 < len(g) < len(recs):
                 rec[f"{name}_gap_closed_n"] = len(g)
     for name, pairs in shares.items():
         if any(math.isfinite(share) for share, _ in pairs):
