@@ -958,3 +958,19 @@ def test_settings_for_a_model_the_benchmark_does_not_train_name_the_way_on(tmp_p
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and err.rstrip().endswith(tail), err
     assert not out.exists()
+
+
+def test_a_setting_given_twice_is_recorded_once_with_the_value_that_applies(tmp_path, labelled_csv):
+    """bench.json (and the report's header from it) listed both of --set vae:train.steps=30 --set
+    vae:train.steps=40; the last one is the one the model trains with, and the only one recorded."""
+    from rnagen.bench.runner import _last_of_each_key
+    from rnagen.cli.main import main
+
+    assert _last_of_each_key(["train.steps=30", "train.lr=0.01", "train.steps=40"]) == ["train.steps=40",
+                                                                                         "train.lr=0.01"]
+    assert _last_of_each_key({"train.steps": 3}) == ["train.steps=3"]
+    out = tmp_path / "b"
+    assert main(["benchmark", str(labelled_csv), "--label-key", "kind", "--models", "gaussian,vae", "--metrics",
+                 "precision", "--quiet", "--set", "vae:train.steps=3", "--set", "vae:train.steps=4", "--out",
+                 str(out)]) == 0
+    assert json.loads((out / "bench.json").read_text())["overrides"]["vae"] == ["train.steps=4"]

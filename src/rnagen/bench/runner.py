@@ -791,8 +791,7 @@ def _setup(data, *, label_key, models, reconstruct, full, seeds, splits, budget,
                 "data_name": data_name or (Path(str(data)).name if path_like else "AnnData"),
                 "full": (str(full) if isinstance(full, (str, Path)) else ("AnnData" if full is not None else None)),
                 # what the user changed from the budget, and the indicators asked for (None: all), for the report
-                "overrides": {m: ([f"{k}={v}" for k, v in o.items()] if isinstance(o, Mapping) else list(o))
-                              for m, o in (overrides or {}).items() if o},
+                "overrides": {m: _last_of_each_key(o) for m, o in (overrides or {}).items() if o},
                 "metrics": list(metrics) if metrics is not None else None}
     # the synthetic sets are as large as the training set (TSTR trains on them); the indicators judged against
     # the real-vs-real reference are scored on a held-out-sized part, whose reference (as large) lies outside the
@@ -985,6 +984,16 @@ def _plan_private(bench: _Bench, row: str, spec: tuple[str, dict[str, Any], list
         T = _schedule_T(model, ovr)
         opts["steps"] = min(SAMPLER_STEPS[bench.budget]["dpm++"], T)
     return _Job(model, k, s, ovr, run_dir, run_fp, tuple(_row_todo(bench, row, k, run_fp, opts)), private=True)
+
+
+def _last_of_each_key(overrides: Mapping[str, Any] | Sequence[str]) -> list[str]:
+    """``key=value`` settings as they apply: a key given twice (``--set vae:train.steps=30 --set
+    vae:train.steps=40``) once, with its last value, at its first place."""
+    given = [f"{k}={v}" for k, v in overrides.items()] if isinstance(overrides, Mapping) else list(overrides)
+    last: dict[str, str] = {}
+    for o in given:
+        last[str(o).partition("=")[0].strip()] = str(o)
+    return list(last.values())
 
 
 def _private_marker(run_dir: Path) -> Path:
