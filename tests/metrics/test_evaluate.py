@@ -1089,3 +1089,25 @@ def test_a_set_of_one_profile_is_not_told_to_lower_k_to_zero():
         evaluate(R, S[:1], metrics=["precision"], n_boot=0, k=3)
     with pytest.raises(ConfigError, match=r"the synthetic set has 3; lower --k \(at most 2\) or use more profiles"):
         evaluate(R, S[:3], metrics=["precision"], n_boot=0, k=3)
+
+
+def test_a_table_of_named_genes_is_matched_by_name_and_its_label_column_taken_out():
+    """A DataFrame's columns name its genes: matched to the other set's by name as an AnnData's are (they were
+    taken by position, a shuffled table scoring precision 0), with the label column named by label_key."""
+    from rnagen.errors import DataError
+
+    rng = np.random.default_rng(6)
+    (R, yr), (S, ys), _ = _sets(rng, n=80)
+    real, syn = _adata(R, yr), _adata(S, ys)
+    kw = {"metrics": ["precision", "density"], "n_boot": 0}
+    want = evaluate(real, syn, label_key="tissue", **kw)["value"].to_numpy()
+    order = rng.permutation(R.shape[1])
+    table = real.to_df().iloc[:, order].assign(tissue=yr)
+    got = evaluate(table, syn, label_key="tissue", **kw)["value"].to_numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    np.testing.assert_allclose(evaluate(real.to_df().iloc[:, order], syn.to_df(), **kw)["value"].to_numpy(),
+                               evaluate(real, syn, **kw)["value"].to_numpy(), rtol=1e-6)
+    with pytest.raises(DataError, match="hold text, not expression values"):
+        evaluate(table, syn, **kw)
+    with pytest.raises(DataError, match="the table has no column 'kind'"):
+        evaluate(table.drop(columns="tissue"), syn, label_key="kind", **kw)

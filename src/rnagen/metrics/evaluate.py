@@ -103,6 +103,28 @@ def _unpack(obj, label_key: str | None, labels, what: str) -> tuple[Any, np.ndar
             dup = pd.Index(obj.var_names)[pd.Index(obj.var_names).duplicated()][:3].tolist()
             raise DataError(f"{what}: duplicated gene ids {dup}; make the gene ids unique (one column per gene)")
         out: tuple[Any, np.ndarray | None, Any, bool | None] = (X, y, list(obj.var_names), is_logged(obj, X=X))
+    elif isinstance(obj, pd.DataFrame):
+        # a samples x genes table: its columns name the genes (matched by name, as an AnnData's), a label column
+        # named by label_key taken out; columns 0, 1, ... (an array's) name none
+        df, y = obj, None
+        if label_key is not None and label_key in df.columns:
+            y = _labels_of(df[label_key], what)
+            df = df.drop(columns=[label_key])
+        elif label_key is not None and labels is None:
+            raise DataError(f"{what}: the table has no column {label_key!r} (columns: {list(map(str, df.columns[:5]))}"
+                            f"{', ...' if df.shape[1] > 5 else ''}); pass the right label_key")
+        elif labels is not None:
+            y = _labels_of(labels, what)
+        text = [str(c) for c in df.columns if not pd.api.types.is_numeric_dtype(df[c])]
+        if text:
+            raise DataError(f"{what}: the table's column(s) {text[:3]} hold text, not expression values; name the "
+                            "label column with label_key, or drop the others")
+        names = None if isinstance(df.columns, pd.RangeIndex) else [str(c) for c in df.columns]
+        if names is not None and not pd.Index(names).is_unique:
+            dup = pd.Index(names)[pd.Index(names).duplicated()][:3].tolist()
+            raise DataError(f"{what}: duplicated gene ids {dup}; make the gene ids unique (one column per gene)")
+        X = df.to_numpy(dtype=np.float32)
+        out = X, y, names, None
     else:
         X = np.asarray(obj, np.float32)
         if X.ndim != 2:
