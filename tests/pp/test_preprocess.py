@@ -463,3 +463,24 @@ def test_split_keeps_the_datas_category_order():
     b = a.copy()
     b.obs["k"] = b.obs["k"].astype(str)
     assert list(split(b, label_key="k", test_size=0.5, seed=0)[0].obs["k"].cat.categories) == ["a", "m", "z"]
+
+
+def test_in_place_steps_on_a_view_leave_its_parent_as_it_was():
+    """anndata writes a view's X and the dicts in its uns through to its parent: log2p1 on ``a[:6]`` logged the
+    parent's first rows and recorded the parent as logged. The view is made an object of its own first."""
+    import anndata as ad
+
+    from rnagen.pp import log2p1, normalize_depth
+    from rnagen.pp.history import log_state
+
+    A = ad.AnnData(np.random.default_rng(0).poisson(50, (12, 30)).astype("float32"))
+    before = A.X.copy()
+    v = A[:6]
+    log2p1(v, force=True)
+    np.testing.assert_array_equal(A.X, before)
+    assert log_state(A) is None and log_state(v)["logged"]
+    np.testing.assert_allclose(v.X, np.log2(before[:6] + 1.0), rtol=1e-6)
+    w = A[:8]
+    normalize_depth(w, "cpm")
+    np.testing.assert_array_equal(A.X, before)
+    np.testing.assert_allclose(w.X.sum(axis=1), 1e6, rtol=1e-4)

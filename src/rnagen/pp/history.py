@@ -16,7 +16,17 @@ __all__ = ["record", "get_history", "log_state", "set_log_state", "looks_logged"
            "LOG_RANGE"]
 
 
+def as_actual(adata):
+    """``adata`` itself, made an AnnData of its own where it is a view (``a[:6]``), before it is changed in place:
+    anndata writes a view's ``X`` and the dicts in its ``uns`` through to its parent, which would then be half
+    transformed and record the step as done on all of it (what scanpy's in-place functions do too)."""
+    if getattr(adata, "is_view", False):
+        adata._init_as_actual(adata.copy())
+    return adata
+
+
 def _uns(adata) -> dict:
+    as_actual(adata)
     u = adata.uns.get("rnagen")
     if not isinstance(u, dict):
         u = {}

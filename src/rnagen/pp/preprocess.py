@@ -19,7 +19,7 @@ import pandas as pd
 
 from ..errors import DataError
 from ..utils import label_text
-from .history import check_summable, log_state, looks_logged, record, set_log_state
+from .history import as_actual, check_summable, log_state, looks_logged, record, set_log_state
 from .prepare import dense
 from .transforms import Pipeline, make_pipeline
 
@@ -76,6 +76,7 @@ def normalize_depth(adata, method: Literal["cpm", "median-ratio", "tpm", "nanost
         raise DataError(f"unknown depth normalisation {method!r}; use 'cpm', 'median-ratio', 'tpm' or 'nanostring'")
     if background not in BACKGROUNDS:
         raise DataError(f"unknown background {background!r}; use one of {', '.join(BACKGROUNDS)}")
+    as_actual(adata)   # a view's values written here would be its parent's
     if method == "nanostring":
         return _nanostring_normalised(adata, background)
     if background != "none":
@@ -227,6 +228,7 @@ def log2p1(adata, *, pseudocount: float = 1.0, force: bool = False):
     """
     if not (math.isfinite(pseudocount) and pseudocount > 0):
         raise DataError(f"log pseudocount must be a finite number > 0, got {pseudocount}")
+    as_actual(adata)   # a view's values written here would be its parent's
     X = dense(adata.X)
     st = log_state(adata)
     if not force:
