@@ -111,3 +111,17 @@ def test_config_files_users_write_are_read_or_refused_in_one_line(tmp_path):
     number.write_text("model = 3\n")
     with pytest.raises(ConfigError, match="not 3$"):
         read_toml(number)
+
+
+def test_numpy_numbers_are_taken_as_the_python_numbers_they_hold():
+    """np.int64 from an array (a grid of settings, a loop's counter) raised a TypeError (NumPy's integers have no
+    __trunc__); np.bool_ was refused. A non-integral NumPy float stays refused for an integer key."""
+    import numpy as np
+
+    cfg = build_config(Outer, overrides={"inner.steps": np.int64(7), "inner.lr": np.float32(0.25),
+                                         "flag": np.bool_(True)})
+    assert cfg.inner.steps == 7 and type(cfg.inner.steps) is int and cfg.inner.lr == 0.25 and cfg.flag is True
+    assert build_config(Outer, overrides={"inner": {"steps": np.int32(8)}}).inner.steps == 8
+    assert build_config(Outer, overrides={"inner.steps": np.float64(9.0)}).inner.steps == 9
+    with pytest.raises(ConfigError, match="must be an integer"):
+        build_config(Outer, overrides={"inner.steps": np.float64(2.5)})

@@ -24,6 +24,8 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
+import numpy as np
+
 from ._io import write_text
 from .errors import ConfigError
 
@@ -207,12 +209,16 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
         out = [_coerce(v, inner, key) for v in value]
         return tuple(out) if origin is tuple else out
     if tp is bool:
-        if isinstance(value, bool):
-            return value
+        if isinstance(value, (bool, np.bool_)):
+            return bool(value)
         if isinstance(value, str) and value.lower() in ("true", "false"):
             return value.lower() == "true"
         raise ConfigError(f"config key {key!r} must be true or false, got {value!r}")
     if tp is int:
+        # a NumPy number (np.int64 from an array, np.float64 from a computation) as a Python one: NumPy's integers
+        # have no __trunc__
+        if isinstance(value, (np.integer, np.floating)) and not isinstance(value, np.bool_):
+            value = value.item()
         if (isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value)
                 or math.trunc(value) != value):
             raise ConfigError(f"config key {key!r} must be an integer, got {value!r}")
