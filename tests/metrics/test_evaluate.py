@@ -1111,3 +1111,20 @@ def test_a_table_of_named_genes_is_matched_by_name_and_its_label_column_taken_ou
         evaluate(table, syn, **kw)
     with pytest.raises(DataError, match="the table has no column 'kind'"):
         evaluate(table.drop(columns="tissue"), syn, label_key="kind", **kw)
+
+
+def test_lists_and_sparse_matrices_score_as_the_arrays_they_hold():
+    """Lists of rows and SciPy sparse matrices (the individual metrics take them) failed inside evaluate where it
+    read their sizes; ragged rows are refused in one line."""
+    import scipy.sparse as sp
+
+    from rnagen.errors import DataError
+
+    rng = np.random.default_rng(7)
+    R, S, T = (rng.poisson(5, (n, 12)).astype(float) for n in (40, 40, 60))
+    kw = {"metrics": ["precision", "density"], "n_boot": 0}
+    want = evaluate(R, S, train=T, **kw)["value"].to_numpy()
+    for conv in (lambda a: a.tolist(), sp.csr_matrix):
+        np.testing.assert_allclose(evaluate(conv(R), conv(S), train=conv(T), **kw)["value"].to_numpy(), want)
+    with pytest.raises(DataError, match="no samples x genes matrix of numbers"):
+        evaluate([[1.0, 2.0], [3.0]], S, **kw)

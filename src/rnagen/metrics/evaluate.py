@@ -140,6 +140,22 @@ def _unpack(obj, label_key: str | None, labels, what: str) -> tuple[Any, np.ndar
     return out
 
 
+def _as_matrix(obj):
+    """A set as :func:`evaluate` reads it: an AnnData or a DataFrame as given, a SciPy sparse matrix dense, a list
+    of rows an array (the sizes are read off it before the sets are unpacked)."""
+    if obj is None or hasattr(obj, "obs") or isinstance(obj, pd.DataFrame):
+        return obj
+    if hasattr(obj, "toarray"):
+        return np.asarray(obj.toarray())
+    if isinstance(obj, np.ndarray):
+        return obj
+    try:
+        return np.asarray(obj, dtype=np.float32)
+    except (TypeError, ValueError):   # rows of unequal length, or values that are no numbers
+        raise DataError(f"a set of {type(obj).__name__} is no samples x genes matrix of numbers; give an AnnData, "
+                        "a DataFrame or a 2-D array") from None
+
+
 def _labels_of(values, what: str) -> np.ndarray:
     """Labels as text (:func:`rnagen.utils.label_text`); a missing one (NaN, None, empty) is refused: it would be
     scored as a class named 'nan'."""
@@ -595,6 +611,8 @@ def evaluate(real, synthetic, *, train=None, floor=None, label_key: str | None =
         Sets of other genes, a label column missing, more than half of ``real`` found in ``train`` (every value
         the same: the training set given as the held-out one, or a split done wrong), a bad reference set.
     """
+    real, synthetic, train, floor, mia_reference = (_as_matrix(x) for x in (real, synthetic, train, floor,
+                                                                            mia_reference))
     opts = _check_options(k=k, n_boot=n_boot, n_boot_expensive=n_boot_expensive, epochs=epochs, seed=seed,
                           classifier_seeds=classifier_seeds)
     if floor is not None and train is None:
