@@ -974,3 +974,13 @@ def test_a_setting_given_twice_is_recorded_once_with_the_value_that_applies(tmp_
                  "precision", "--quiet", "--set", "vae:train.steps=3", "--set", "vae:train.steps=4", "--out",
                  str(out)]) == 0
     assert json.loads((out / "bench.json").read_text())["overrides"]["vae"] == ["train.steps=4"]
+
+
+def test_an_evaluate_option_evaluate_does_not_take_is_refused_before_anything_is_written(tmp_path, labelled_csv):
+    """evaluate_options={"nboot": 5} raised a TypeError at the first row, after split.json and bench.json were
+    written."""
+    out = tmp_path / "b"
+    with pytest.raises(ConfigError, match=r"evaluate_options \['nboot'\] are not options of rnagen.metrics.evaluate"):
+        run_benchmark(labelled_csv, label_key="kind", models="gaussian", out_dir=out, budget="fast", progress=False,
+                      device="cpu", report=False, evaluate_options={"nboot": 5})
+    assert not out.exists()

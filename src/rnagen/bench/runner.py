@@ -284,6 +284,25 @@ def _num(v: Any) -> float | None:
     return f if math.isfinite(f) else None
 
 
+#: evaluate's arguments the benchmark sets itself, per row: not options a caller passes in evaluate_options
+_SET_PER_ROW = frozenset({"real", "synthetic", "train", "label_key", "seed", "metrics", "membership_seed",
+                          "membership_sets"})
+
+
+def _check_evaluate_options(options: Mapping[str, Any] | None) -> None:
+    """Refuse an ``evaluate_options`` key :func:`rnagen.metrics.evaluate` does not take (or one the benchmark
+    sets per row), before anything is written: it raised a TypeError at the first row, after the split."""
+    import inspect
+
+    from .. import metrics as M
+
+    known = set(inspect.signature(M.evaluate).parameters) - _SET_PER_ROW
+    bad = sorted(str(k) for k in dict(options or {}) if k not in known)
+    if bad:
+        raise ConfigError(f"evaluate_options {bad} are not options of rnagen.metrics.evaluate; use "
+                          f"{', '.join(sorted(known))}")
+
+
 def _evaluate(real, synthetic, *, train, label_key: str, seed: int, metrics: Sequence[str] | None,
               options: Mapping[str, Any]):
     from .. import metrics as M
@@ -741,6 +760,7 @@ def _setup(data, *, label_key, models, reconstruct, full, seeds, splits, budget,
 
     # refused before anything is written (evaluate would refuse it at the first row)
     check_fidelity_size(dict(evaluate_options or {}).get("fidelity_size", "held-out"))
+    _check_evaluate_options(evaluate_options)
     if device != "auto":
         from ..utils import resolve_device
 
