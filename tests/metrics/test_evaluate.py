@@ -1128,3 +1128,17 @@ def test_lists_and_sparse_matrices_score_as_the_arrays_they_hold():
         np.testing.assert_allclose(evaluate(conv(R), conv(S), train=conv(T), **kw)["value"].to_numpy(), want)
     with pytest.raises(DataError, match="no samples x genes matrix of numbers"):
         evaluate([[1.0, 2.0], [3.0]], S, **kw)
+
+
+def test_evaluate_leaves_torch_s_global_generator_as_it_was():
+    """The classifiers' layers drew their default initialisation from torch's global generator (the caller's)
+    before their own seed set the weights: the values were reproducible, the caller's stream was advanced."""
+    import torch
+
+    rng = np.random.default_rng(8)
+    (R, yr), (S, ys), (T, yt) = _sets(rng, n=60)
+    torch.manual_seed(3)
+    before = torch.get_rng_state()
+    evaluate(R, S, train=T, real_labels=yr, synthetic_labels=ys, train_labels=yt, n_boot=0, epochs=2,
+             metrics=["tstr_mlp_accuracy", "tstr_logreg_accuracy", "detection_auc"])
+    assert torch.equal(torch.get_rng_state(), before)

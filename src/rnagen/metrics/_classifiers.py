@@ -125,12 +125,13 @@ def fit_classifier(X: np.ndarray, y: np.ndarray, *, n_classes: int, kind: Kind =
     columns = column_order(X)
     X, y = X[order][:, columns], np.asarray(y)[order]
     d = X.shape[1]
-    if kind == "mlp":
-        net = nn.Sequential(nn.Linear(d, hidden), nn.ReLU(), nn.Linear(hidden, n_classes))
-    elif kind == "logreg":
-        net = nn.Sequential(nn.Linear(d, n_classes))
-    else:
+    if kind not in ("mlp", "logreg"):
         raise ValueError(f"classifier must be 'mlp' or 'logreg', not {kind!r}")
+    # the layers' default initialisation draws from torch's global generator, the caller's: drawn from a fork of
+    # it, the weights then set from the classifier's own seed (_init_)
+    with torch.random.fork_rng(devices=[]):
+        net = (nn.Sequential(nn.Linear(d, hidden), nn.ReLU(), nn.Linear(hidden, n_classes)) if kind == "mlp"
+               else nn.Sequential(nn.Linear(d, n_classes)))
     _init_(net, g)
     opt = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=weight_decay)
     Xt = torch.as_tensor(np.ascontiguousarray(X, dtype=np.float32))
