@@ -731,6 +731,17 @@ class Generator(ABC):
                             "(e.g. z-scores)")
         if "log2p1" not in steps and (pre.support == "nonnegative" or (pre.support == "auto" and X.min() >= 0)):
             steps.insert(0, "nonnegative")
+        elif pre.support == "auto" and "log2p1" not in steps and 0 < (neg := int((X < 0).sum())) <= 1e-3 * X.size:
+            # a stray value below 0 in data otherwise at 0 or above (an export's rounding, a typo) takes the bound
+            # at 0 away from every generated value: said, with the two ways on
+            import warnings
+
+            i, j = np.unravel_index(int(np.argmin(X)), X.shape)
+            warnings.warn(f"{neg} of the {X.size} training values are below 0 (the lowest {float(X[i, j]):.3g}, "
+                          f"sample {str(adata.obs_names[i])[:30]!r}, gene {str(adata.var_names[j])[:30]!r}) in data "
+                          "otherwise at 0 or above, so the generated values are not bounded at 0: set those values "
+                          "to 0 if they are errors, or --set preprocess.support=any if the data can be negative",
+                          UserWarning, stacklevel=2)
         floor = _point_floor(X) if pre.support == "auto" and "log2p1" not in steps and not self._private else None
         if floor is not None:
             # log2(x + c) data whose unexpressed values sit at log2(c), or values raised to a detection limit:
