@@ -292,11 +292,12 @@ _SET_PER_ROW = frozenset({"real", "synthetic", "train", "label_key", "seed", "me
 def _check_evaluate_options(options: Mapping[str, Any] | None) -> None:
     """Refuse an ``evaluate_options`` key :func:`rnagen.metrics.evaluate` does not take (or one the benchmark
     sets per row), before anything is written: it raised a TypeError at the first row, after the split."""
+    import importlib
     import inspect
 
-    from .. import metrics as M
-
-    known = set(inspect.signature(M.evaluate).parameters) - _SET_PER_ROW
+    # the function as its module defines it (the package attribute may be wrapped, e.g. to count calls)
+    defined = importlib.import_module("rnagen.metrics.evaluate").evaluate
+    known = set(inspect.signature(defined).parameters) - _SET_PER_ROW
     bad = sorted(str(k) for k in dict(options or {}) if k not in known)
     if bad:
         raise ConfigError(f"evaluate_options {bad} are not options of rnagen.metrics.evaluate; use "

@@ -929,8 +929,8 @@ class Generator(ABC):
                           "make them one label if they are one class", UserWarning, stacklevel=2)
         counts = pd.Series(np.asarray(y)).value_counts()
         if self.uses_torch and len(counts) > 1 and (rare := counts[counts < RARE_CLASS_SHARE * len(y)]).size:
-            # a network sees such a class in few batches and may generate it like the large ones (a class of 2 of
-            # 1,449 profiles came out at the large class's mean), while the validation hold-out holds none of it
+            # a network sees such a class in few batches and may generate it like the large ones, and the
+            # validation hold-out (a share of each class) holds little or none of it to show it
             import warnings
 
             shown = ", ".join(f"{self.labels[int(c)]!r} ({int(n)})" for c, n in list(rare.items())[:3])
