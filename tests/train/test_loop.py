@@ -25,6 +25,20 @@ def _data(n=256, d=4):
     return torch.randn(n, d, generator=g), torch.zeros(n, dtype=torch.long)
 
 
+def _interrupted(base, after: int = 120):
+    """``base`` whose training is interrupted (KeyboardInterrupt) at its call ``after`` + 1."""
+    class Boom(base):
+        calls = 0
+
+        def forward(self, x, y, generator=None):
+            Boom.calls += 1
+            if Boom.calls > after:
+                raise KeyboardInterrupt
+            return super().forward(x, y, generator)
+
+    return Boom
+
+
 def _cfg(**kw):
     base = dict(steps=300, batch_size=32, lr=0.05, warmup_steps=10, ema_decay=0.9, checkpoint_every=50,
                 log_every=25)
@@ -56,16 +70,7 @@ def test_kill_and_resume_is_bitwise_identical(tmp_path):
     full.load_state_dict(init)
     want = train_loop(full, X, y, _cfg(), device=torch.device("cpu"), seed=5, progress=False, guide_fraction=0.25)
 
-    class Boom(Regression):
-        calls = 0
-
-        def forward(self, x, y, generator=None):
-            Boom.calls += 1
-            if Boom.calls > 120:
-                raise KeyboardInterrupt
-            return super().forward(x, y, generator)
-
-    broken = Boom(4)
+    broken = _interrupted(Regression)(4)
     broken.load_state_dict(init)
     with pytest.raises(KeyboardInterrupt):
         train_loop(broken, X, y, _cfg(), device=torch.device("cpu"), seed=5, progress=False, run_dir=tmp_path,
@@ -114,16 +119,7 @@ def test_dropout_repeats_with_the_seed_and_resumes_as_an_uninterrupted_run(tmp_p
     for k in init:
         assert torch.equal(finals[0][k], finals[1][k]), k
 
-    class Boom(Dropped):
-        calls = 0
-
-        def forward(self, x, y, generator=None):
-            Boom.calls += 1
-            if Boom.calls > 120:
-                raise KeyboardInterrupt
-            return super().forward(x, y, generator)
-
-    broken = Boom(4)
+    broken = _interrupted(Dropped)(4)
     broken.load_state_dict(init)
     with pytest.raises(KeyboardInterrupt):
         train_loop(broken, X, y, _cfg(), device=torch.device("cpu"), seed=5, progress=False, run_dir=tmp_path,
