@@ -69,7 +69,7 @@ BAD_FILES = {
     # ragged rows and separators
     "ragged row": ("x.csv", "id,TP53,EGFR,tissue\ns1,1,2,a\ns2,1,2,3,4\n", [], "every line needs the same number"),
     "ragged row, tsv": ("x.tsv", "id\tTP53\tEGFR\ts\ns1\t1\t2\ta\ns2\t1\t2\t3\t4\t5\n", [], "tab-separated"),
-    "wrong --sep": ("x.csv", GOOD, ["--sep", ";"], "check the separator (--sep)"),
+    "wrong --sep": ("x.csv", GOOD, ["--sep", ";"], "check the separator (rnagen data prepare --sep names it)"),
     "two-character --sep": ("x.csv", GOOD, ["--sep", ";;"], "must be one character"),
     # non-numeric cells: the value, its line and column quoted
     "non-numeric cell": ("x.csv", _replace_line(GOOD, 3, "s3,1,abc,3,b"), [],

@@ -1190,7 +1190,9 @@ def _frame_to_adata(df: pd.DataFrame, *, orientation: Orientation, source: str, 
     if wide is not None:
         df = wide
     binary = fmt in ("parquet", *_WORKBOOKS, "rds")
-    sep_hint = "check the file's columns" if binary else "check the separator (--sep) and the file format"
+    # every command reads tables; only `rnagen data prepare` takes a separator (--sep), and writes an .h5ad
+    sep_hint = ("check the file's columns" if binary else
+                "check the separator (rnagen data prepare --sep names it) and the file format")
     if df.shape[0] == 0 or df.shape[1] == 0:
         raise DataError(f"{source}: no data rows or columns found; {sep_hint}")
     if orientation not in _ORIENTATIONS:
