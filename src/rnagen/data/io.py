@@ -1827,8 +1827,9 @@ def _read_table(path: Path, txt: _Text, *, fmt: str, orientation: Orientation, l
         raise DataError(f"{source}: no data (empty file or header only); give one line per sample or gene") from e
     except pd.errors.ParserError as e:
         msg = _one_line(e)
-        fix = (f"every line needs the same number of {sep_name}-separated fields (or pass --sep)"
-               if "Expected" in msg or "fields" in msg else "check the file format and --sep")
+        fix = (f"every line needs the same number of {sep_name}-separated fields (or name the separator: rnagen "
+               "data prepare --sep)" if "Expected" in msg or "fields" in msg
+               else "check the file format and the separator (rnagen data prepare --sep)")
         raise DataError(f"{source}: malformed {fmt.upper()} file ({msg}); {fix}") from e
     except (UnicodeDecodeError, UnicodeError) as e:
         raise DataError(f"{source}: cannot decode the text as {txt.encoding} ({_one_line(e)[:80]}); save it as "
@@ -3976,7 +3977,8 @@ def read(path: str | os.PathLike, *, label_key: str | None = None, labels: str |
                 EOFError, zlib.error, lzma.LZMAError, MemoryError) as e:
             # a malformed file reaching a parser path without a specific check: still one clean line
             raise DataError(f"{p.name}: cannot read this file as {_format(p)} ({type(e).__name__}: "
-                            f"{_one_line(e)[:120]}); check the file format and --sep") from e
+                            f"{_one_line(e)[:120]}); check the file format and the separator (rnagen data prepare "
+                            "--sep)") from e
 
 
 def _oriented_by_labels(adata, orient: str, labels, label_key: str | None):
