@@ -292,12 +292,12 @@ _SET_PER_ROW = frozenset({"real", "synthetic", "train", "label_key", "seed", "me
 def _check_evaluate_options(options: Mapping[str, Any] | None) -> None:
     """Refuse an ``evaluate_options`` key :func:`rnagen.metrics.evaluate` does not take (or one the benchmark
     sets per row), before anything is written: it raised a TypeError at the first row, after the split."""
-    import importlib
     import inspect
 
+    from ..metrics.evaluate import evaluate as evaluate_as_defined
+
     # the function as its module defines it (the package attribute may be wrapped, e.g. to count calls)
-    defined = importlib.import_module("rnagen.metrics.evaluate").evaluate
-    known = set(inspect.signature(defined).parameters) - _SET_PER_ROW
+    known = set(inspect.signature(evaluate_as_defined).parameters) - _SET_PER_ROW
     bad = sorted(str(k) for k in dict(options or {}) if k not in known)
     if bad:
         raise ConfigError(f"evaluate_options {bad} are not options of rnagen.metrics.evaluate; use "
@@ -935,9 +935,8 @@ def _row_todo(bench: _Bench, row: str, k: int, run_fp: str, opts: dict[str, Any]
 
 
 def _private_rows(budgets, *, budget: str, overrides) -> dict[str, tuple[str, dict[str, Any], list[str]]]:
-    """The private rows asked for (:mod:`rnagen.bench.privacy`), their configurations checked and opacus
-    present, before anything is written."""
-    from ..models import get_model
+    """The private rows asked for (:mod:`rnagen.bench.privacy`), opacus present; their configurations and
+    privacy plans are checked with the split's size, before anything is written (:func:`_check_private_plans`)."""
     from .privacy import parse_privacy_budgets, private_rows
 
     eps = parse_privacy_budgets(budgets)
@@ -946,16 +945,13 @@ def _private_rows(budgets, *, budget: str, overrides) -> dict[str, tuple[str, di
     from ..train.privacy import require_opacus
 
     require_opacus()
-    rows = private_rows(eps)
-    for model, _, settings in rows.values():
-        get_model(model).from_config(overrides=_private_overrides(model, settings, budget, 1, overrides))
-    return rows
+    return private_rows(eps)
 
 
 def _check_private_plans(private: Mapping[str, Any] | None, *, budget: str, overrides, n_train: int) -> None:
-    """Each private row's privacy plan for ``n_train`` training profiles
-    (:meth:`~rnagen.models.Generator.check_privacy_plan`): an ε no noise meets is refused before anything is
-    trained, not when its row's turn comes after the others'."""
+    """Each private row's configuration and privacy plan for ``n_train`` training profiles
+    (:meth:`~rnagen.models.Generator.check_privacy_plan`): a bad setting or an ε no noise meets is refused before
+    anything is trained, not when its row's turn comes after the others'."""
     from ..models import get_model
 
     for model, _, settings in (private or {}).values():

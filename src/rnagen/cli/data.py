@@ -749,12 +749,7 @@ def _split_options(args: argparse.Namespace) -> None:
 
 def _check_fetch_options(args: argparse.Namespace) -> None:
     """``--accession`` for geo alone, ``--project`` for recount3 alone; the conversion options for tcga and gtex
-    alone (geo and recount3 convert nothing); no folder option given an empty value (it would read as not given,
-    and ``--out ""`` as the current folder, which the output claim locks)."""
-    for opt in ("out", "cache_dir"):
-        if getattr(args, opt, None) is not None and not str(getattr(args, opt)).strip():
-            raise DataError(f"--{opt.replace('_', '-')} is empty; give a value, or leave the option out for its "
-                            "default")
+    alone (geo and recount3 convert nothing)."""
     if args.source == "recount3":
         if not args.project:
             raise DataError("rnagen data fetch recount3 needs --project ID (an SRA study such as SRP009615; with "
@@ -888,8 +883,8 @@ def cmd_fetch(args: argparse.Namespace) -> int:
                      retry_wait=args.retry_wait, chunksize=2000 if args.chunksize is None else args.chunksize,
                      progress=not args.no_progress)
 
-    if args.out is None:
-        out = run()
+    if args.out is None or not str(args.out).strip():
+        out = run()   # fetch() refuses an empty --out before the output claim would lock the current folder
     else:  # a folder: never an existing file, one writer at a time
         from .._io import claim_output
 

@@ -824,9 +824,9 @@ def _same_on_either_scale(A: np.ndarray, la: bool | None, B: np.ndarray, lb: boo
     scale and the other not (the held-out set exported as counts), on the log scale too (each set logged as
     :func:`prepare` logs it)."""
     same = _knn.same_profiles(A, B)
-    if _logged(A, la) != _logged(B, lb) and not same.all():
-        same |= _knn.same_profiles(to_log_scale(A, logged=_logged(A, la))[0],
-                                   to_log_scale(B, logged=_logged(B, lb))[0])
+    a_logged, b_logged = _logged(A, la), _logged(B, lb)
+    if a_logged != b_logged and not same.all():
+        same |= _knn.same_profiles(to_log_scale(A, logged=a_logged)[0], to_log_scale(B, logged=b_logged)[0])
     return same
 
 
