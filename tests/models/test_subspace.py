@@ -209,6 +209,11 @@ def test_auto_validates_a_fixed_length_run_where_it_keeps_the_genes(model, tmp_p
     auto = m._train_config()
     assert auto.val_fraction == AUTO_VALIDATION["val_fraction"] and auto.steps is None
     assert auto.val_min == AUTO_VALIDATION["val_min"] and m.config.train.val_fraction == 0  # the config untouched
+    # a length the user set is not replaced by the epochs' budget: validation chooses within it
+    own = get_model(model).from_config(overrides=cfg + ["train.steps=37"])
+    Xo, yo, _ = own._bind(_adata(X, y), "label")
+    assert own._choose_space(Xo, yo, 0) is None and "within train.steps=37 instead of" in own.space_note
+    assert own._train_config().steps == 37 and own._train_config().val_fraction > 0
     with torch.random.fork_rng(devices=[]):
         fit = get_model(model).from_config(overrides=cfg).fit(_adata(X, y), label_key="label", seed=0,
                                                                progress=False, run_dir=tmp_path / "run")

@@ -575,7 +575,8 @@ class Generator(ABC):
 
         Where the variance beyond the components is structured, the genes with a validated length: a run of fixed
         length (``train.val_fraction=0``, the VAE's and the WGAN-GP's default) is validated instead
-        (:data:`AUTO_VALIDATION`, the step budget from ``train.epochs``; :meth:`_train_config`), as on the genes
+        (:data:`AUTO_VALIDATION`, the step budget from ``train.epochs``, or a ``train.steps`` other than the model's
+        default; :meth:`_train_config`), as on the genes
         its fixed budget copies and on the components its samples lie off the data
         (``benchmarks/RESULTS_objectives.md``, "Small real sets: the VAE and the WGAN-GP validated on the genes")."""
         from ..train.validation import OUTSIDE_SPAN_WARN, outside_span_share, stratified_holdout, validation_holdout
@@ -614,12 +615,17 @@ class Generator(ABC):
                       f"{'y' if k != 1 else 'ies'} over to held-out profiles is structured (held-out ratio "
                       f"{rec['residual_ratio']:.2f}, noise {rec['noise_ratio']:.2f})")
         if validated is None and train is not None and train.val_fraction <= 0:
-            auto = replace(train, val_fraction=AUTO_VALIDATION["val_fraction"], steps=None,
+            # the default fixed length gives way to a budget from train.epochs; a length the user set stays the
+            # budget validation chooses within
+            default_steps = getattr(getattr(self.config_cls(), "train", None), "steps", None)
+            own = train.steps is not None and train.steps != default_steps
+            auto = replace(train, val_fraction=AUTO_VALIDATION["val_fraction"], steps=train.steps if own else None,
                            val_min=min(train.val_min, AUTO_VALIDATION["val_min"]))
             if validation_holdout(y_fit, auto, seed) is not None:
                 self._validated_train = auto
-                self.space_note = (f"trained on the genes, its length chosen on held-out profiles instead of the "
-                                   f"configured fixed length (train.val_fraction=0), although {share:.0%} of the "
+                within = f" within train.steps={train.steps}" if own else ""
+                self.space_note = (f"trained on the genes, its length chosen on held-out profiles{within} instead of "
+                                   f"the configured fixed length (train.val_fraction=0), although {share:.0%} of the "
                                    f"held-out profiles' variance lies outside the training span: {structured}, "
                                    "which the principal-component space's per-gene residual would not reproduce "
                                    "(preprocess.space=pca keeps the fixed length on the components)")
