@@ -575,3 +575,38 @@ def test_log_none_on_log_range_values_does_not_call_them_linear(tmp_path, capsys
                  "--id-type", "other", "--log", "none", "--out", str(tmp_path / "p.h5ad")]) == 0
     out = capsys.readouterr().out
     assert "recorded as log scale (--log none)" in out and "linear scale" not in out, out
+
+
+def test_values_all_below_one_are_said_to_be_likely_shares(tmp_path, capsys):
+    """Linear shares of reads (every value in [0, 1)) fall in the log range the scale rule reads as logged: prepare,
+    info and training say so, with the way to scale and log them, which prepare then accepts."""
+    rng = np.random.default_rng(0)
+    counts = rng.negative_binomial(5, 0.01, size=(30, 12)).astype(float) + 1.0
+    df = pd.DataFrame(counts / counts.sum(axis=1, keepdims=True) * 1e-2, index=[f"s{i}" for i in range(30)],
+                      columns=[f"g{j}" for j in range(12)])
+    df.insert(0, "group", ["a", "b", "c"] * 10)
+    df.to_csv(tmp_path / "shares.csv")
+    base = ["data", "prepare", str(tmp_path / "shares.csv"), "--label-key", "group", "--genes", "all"]
+    assert main([*base, "--out", str(tmp_path / "p.h5ad")]) == 0
+    out = capsys.readouterr().out
+    assert "every value lies between 0 and 1" in out and "--normalize cpm --log log2p1" in out, out
+    assert main(["data", "info", str(tmp_path / "shares.csv")]) == 0
+    assert "every value lies between 0 and 1" in capsys.readouterr().out
+    assert main([*base, "--normalize", "cpm", "--log", "log2p1", "--out", str(tmp_path / "c.h5ad")]) == 0
+    assert "every value lies between" not in capsys.readouterr().out
+    c = read(tmp_path / "c.h5ad")
+    np.testing.assert_allclose(c.X, np.log2(counts / counts.sum(axis=1, keepdims=True) * 1e6 + 1), rtol=1e-5)
+    from rnagen.models import get_model
+
+    a = ad.AnnData(df.drop(columns="group").to_numpy(), obs=pd.DataFrame({"group": df["group"].to_numpy()},
+                                                                          index=df.index))
+    with pytest.warns(UserWarning, match="between 0 and 1 .*--set preprocess.log=log2p1"):
+        get_model("gaussian").from_config().fit(a, label_key="group", progress=False)
+    # data at 0 to 1 inclusive (min-max scaled) are taken as they are without the warning
+    scaled = a.copy()
+    scaled.X = scaled.X / scaled.X.max()
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        get_model("gaussian").from_config().fit(scaled, label_key="group", progress=False)

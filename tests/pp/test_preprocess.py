@@ -106,6 +106,12 @@ def test_normalize_depth_refusals():
         normalize_depth(_adata([[100, 0, 300], [0, 50, 0]], genes), "median-ratio")
     with pytest.raises(DataError, match="unknown depth normalisation 'tmm'"):
         normalize_depth(_adata([[100, 200, 300], [250, 100, 400]], genes), "tmm")  # type: ignore[arg-type]
+    # values all in [0, 1) read as log values by the scale rule are shares of reads: normalised, not refused
+    shares = _adata([[0.0002, 0.0003, 0.0005], [0.0001, 0.0004, 0.0005]], genes)
+    normalize_depth(shares, "cpm")
+    np.testing.assert_allclose(shares.X.sum(axis=1), 1e6)
+    with pytest.raises(DataError, match="log scale already"):
+        normalize_depth(_adata([[0.2, 0.3, 1.5], [0.1, 0.4, 0.5]], genes))   # a value of 1 or more: log values
     assert looks_like_counts(np.array([[0, 31, 2], [5, 6, 1000]]))
     assert not looks_like_counts(np.array([[0, 31.5, 2], [5, 6, 1000]]))  # TPM-like fractions
     assert not looks_like_counts(np.array([[0, 3, 2], [5, 6, 10]]))  # within a log scale

@@ -225,9 +225,13 @@ def _prepare(args: argparse.Namespace) -> int:
         elif args.log == "none":
             msg += "; values kept as read and recorded as log scale (--log none)"
         else:
-            from ..pp.history import LOG_RANGE
+            from ..pp import dense
+            from ..pp.history import LOG_RANGE, below_one_note
 
-            msg += (f"; values kept as read: they look log-scale already (all within [{LOG_RANGE[0]:g}, "
+            X = dense(adata.X)
+            small = below_one_note(float(np.nanmin(X)), float(np.nanmax(X))) if X.size else None
+            msg += ("; warning: " + small if small else
+                    f"; values kept as read: they look log-scale already (all within [{LOG_RANGE[0]:g}, "
                     f"{LOG_RANGE[1]:g}]; --log log2p1 takes the log anyway)")
     same = _identical_samples(adata)
     if same:
@@ -566,6 +570,7 @@ def _unrecorded_scale(adata) -> str:
     import numpy as np
 
     from ..pp import dense, looks_logged
+    from ..pp.history import below_one_note
 
     X = dense(adata.X)
     finite = X[np.isfinite(X)]
@@ -578,7 +583,9 @@ def _unrecorded_scale(adata) -> str:
     except DataError as e:
         return f"not recorded; {span}: undecided, {e}"
     if logged:
-        return f"not recorded; {span} taken as log scale (not logged again)" + _standardised_note(adata)
+        small = below_one_note(lo, hi)
+        return (f"not recorded; {span}: warning: {small}" if small else
+                f"not recorded; {span} taken as log scale (not logged again)") + _standardised_note(adata)
     if lo >= 0:
         return f"not recorded; {span} taken as linear scale (log2(x+1) when training and scoring)"
     return (f"not recorded; {span}: negative but not a log scale (centred? z-scores?); training takes them "

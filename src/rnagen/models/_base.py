@@ -71,7 +71,7 @@ from ..config import (
     write_config,
 )
 from ..errors import ConfigError, DataError, DivergedError, RunDirError
-from ..pp.history import log_state, looks_logged
+from ..pp.history import below_one_note, log_state, looks_logged
 from ..pp.prepare import check_log_record
 from ..pp.preprocess import check_labels, folded_label
 from ..pp.transforms import Floor, Pipeline, Transform, make_pipeline
@@ -733,6 +733,10 @@ class Generator(ABC):
                 check_log_record(X)
             if not logged:
                 steps.append("log2p1")
+            elif st is None and (note := below_one_note(float(X.min()), float(X.max()))):
+                import warnings
+
+                warnings.warn(f"{note}; as a model's setting: --set preprocess.log=log2p1", UserWarning, stacklevel=2)
         if pre.support == "nonnegative" and "log2p1" not in steps and X.min() < 0:
             raise DataError(f"preprocess.support=nonnegative but the training data have {int((X < 0).sum())} "
                             "values below 0; set preprocess.support=auto or any for data that can be negative "

@@ -125,6 +125,17 @@ def looks_logged(X, *, names: tuple[Any, Any] | None = None, strict: bool = True
     return False
 
 
+def below_one_note(lo: float, hi: float) -> str | None:
+    """What to say of values that :func:`looks_logged` takes as log scale though all lie in [0, 1): log2(x+1) below
+    1 everywhere means no gene reached one count or TPM in any profile, so such values are more likely linear
+    shares (a fraction of each profile's reads), which the rule leaves as they are; ``None`` for other ranges."""
+    if not (0 <= lo and hi < 1):
+        return None
+    return (f"every value lies between 0 and 1 (the largest {hi:.3g}), which no log-scale expression matrix does: "
+            "taken as they are, not logged; if they are linear shares of each profile's reads, scale and log them: "
+            "rnagen data prepare --normalize cpm --log log2p1")
+
+
 def _columns_above(X: np.ndarray) -> np.ndarray:
     """The columns of a 2-D ``X`` holding finite values above the log range."""
     with np.errstate(invalid="ignore"):

@@ -19,7 +19,7 @@ import pandas as pd
 
 from ..errors import DataError
 from ..utils import label_text
-from .history import as_actual, check_summable, log_state, looks_logged, record, set_log_state
+from .history import as_actual, below_one_note, check_summable, log_state, looks_logged, record, set_log_state
 from .prepare import dense
 from .transforms import Pipeline, make_pipeline
 
@@ -93,8 +93,10 @@ def normalize_depth(adata, method: Literal["cpm", "median-ratio", "tpm", "nanost
             raise DataError(f"--normalize tpm needs positive gene lengths; gene {str(adata.var_names[j])!r} has "
                             f"{str(adata.var['length'].iloc[j])!r}; fix the lengths or use --normalize cpm")
     st = log_state(adata)
-    if (st is not None and st.get("logged")) or (st is None and looks_logged(X, names=(adata.obs_names,
-                                                                                    adata.var_names))):
+    # values all in [0, 1), which the scale rule takes as log values, are no log expression: shares of reads
+    shares = st is None and below_one_note(float(np.nanmin(X)), float(np.nanmax(X))) is not None
+    if (st is not None and st.get("logged")) or (st is None and not shares
+                                                 and looks_logged(X, names=(adata.obs_names, adata.var_names))):
         raise DataError(f"--normalize {method} needs counts, but the values are on a log scale already (max "
                         f"{float(np.nanmax(X)):.4g}); remove --normalize, or give the counts")
     if np.nanmin(X) < 0:
