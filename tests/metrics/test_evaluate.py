@@ -524,11 +524,19 @@ def test_cli_writes_json_and_table(tmp_path, capsys):
     # the metrics table as CSV by the file's ending; another format's ending refused before any work
     base = ["evaluate", "--real", str(tmp_path / "test.h5ad"), "--synthetic", str(tmp_path / "syn.h5ad"), "--train",
             str(tmp_path / "train.h5ad"), "--label-key", "tissue", "--metrics", "precision,coverage", "--n-boot", "50"]
+    capsys.readouterr()
     assert main([*base, "--out", str(tmp_path / "m.csv")]) == 0
     table = pd.read_csv(tmp_path / "m.csv")
     assert table["name"].tolist() == ["precision", "coverage"]
     assert table["value"].tolist() == pytest.approx([m["value"] for m in js["metrics"][:2]])
-    capsys.readouterr()
+    # notes a table cannot hold are named with the output that keeps them, and the JSON keeps every printed note
+    assert main([*base, "--n-boot", "5", "--out", str(tmp_path / "r.tsv")]) == 0
+    printed = capsys.readouterr().out
+    assert "the 2 notes above are kept" in printed
+    assert "--out r.json" in printed and pd.read_csv(tmp_path / "r.tsv", sep="\t")["name"].size == 2
+    assert main([*base, "--n-boot", "5", "--out", str(tmp_path / "r.json")]) == 0
+    said = [line[len("note: "):] for line in capsys.readouterr().out.splitlines() if line.startswith("note: ")]
+    assert said and json.loads((tmp_path / "r.json").read_text())["notes"] == said
     assert main([*base, "--out", str(tmp_path / "m.xlsx")]) == 2
     assert "evaluate writes JSON" in capsys.readouterr().err and not (tmp_path / "m.xlsx").exists()
     # a floor file of other genes is named as the floor, not as the synthetic set

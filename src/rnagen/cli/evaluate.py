@@ -11,6 +11,7 @@ import argparse
 import dataclasses
 import math
 from collections.abc import Mapping
+from pathlib import Path
 
 from ..errors import DataError, RnagenError
 from . import _types as T
@@ -180,6 +181,12 @@ def _evaluate(args: argparse.Namespace, metrics: list[str] | None, ending: str) 
     from ..metrics.biology import BiologyOptions
     from ..metrics.evaluate import check_label_sets, check_synthetic_is_not_held_out
 
+    notes: list[str] = []
+
+    def say(text: str) -> None:
+        notes.append(text)
+        print(f"note: {text}")
+
     gene_sets = _gene_sets(args)
     biology = BiologyOptions.from_strings(args.biology or [])
     recorded = args.label_key is None
@@ -202,14 +209,14 @@ def _evaluate(args: argparse.Namespace, metrics: list[str] | None, ending: str) 
             real, syn = _read(args.real, key), _read(args.synthetic, key)
             train = _read(args.train, key) if args.train else None
         elif found:
-            print(f"note: no labels used: the inputs share the columns {', '.join(map(repr, found[:5]))}; "
+            say(f"no labels used: the inputs share the columns {', '.join(map(repr, found[:5]))}; "
                   "--label-key NAME scores per class, with TSTR and the per-class floor")
         else:
             own = {name: [str(c) for c in a.obs.columns if str(c) not in ("file", "input_id")]
                    for name, a in (("real", real), ("synthetic", syn), ("train", train)) if a is not None}
             if any(own.values()):
                 cols = "; ".join(f"{n}: {', '.join(map(repr, c[:3])) or 'none'}" for n, c in own.items())
-                print(f"note: no labels used: no label column is shared by the inputs ({cols}); the labelled "
+                say(f"no labels used: no label column is shared by the inputs ({cols}); the labelled "
                       "indicators (TSTR, biology, the per-class floor) are left out: --label-key NAME names the "
                       "column, the same in every input")
     mia_ref = _read(args.reference, None) if args.reference else None
@@ -228,37 +235,37 @@ def _evaluate(args: argparse.Namespace, metrics: list[str] | None, ending: str) 
     if private is not None:
         from ..train.privacy import epsilon_text
 
-        print(f"note: the synthetic set comes from a differentially private model: epsilon "
+        say(f"the synthetic set comes from a differentially private model: epsilon "
               f"{epsilon_text(private['epsilon'])}, delta {private.get('delta', math.nan):.3g}"
               + (f", preprocessing {private['preprocessing']}" if "preprocessing" in private else "")
               + " (its record: inputs.synthetic_privacy of --out)")
     if train is None:
-        print("note: without --train there is no real-vs-real reference, floor, TRTR or privacy and membership "
+        say("without --train there is no real-vs-real reference, floor, TRTR or privacy and membership "
               "indicator: a copy of the training profiles would score here as real data does; pass --train")
     if "held_out_in_train" in df.attrs:
-        print(f"note: {df.attrs['held_out_in_train']['note']}")
+        say(f"{df.attrs['held_out_in_train']['note']}")
     if "label_note" in df.attrs:
-        print(f"note: {df.attrs['label_note']}")
+        say(f"{df.attrs['label_note']}")
     rough = [f"--{o.replace('_', '-')} {getattr(args, o)}" for o in ("n_boot", "n_boot_expensive")
              if getattr(args, o) < ROUGH_RESAMPLES]
     if rough:   # Student-t intervals (rnagen.metrics._bootstrap.bootstrap_ci) on an SE read from a few replicates
-        print(f"note: {' and '.join(rough)}: intervals from fewer than {ROUGH_RESAMPLES} resamples are rough "
+        say(f"{' and '.join(rough)}: intervals from fewer than {ROUGH_RESAMPLES} resamples are rough "
               "(Student-t on the resamples' spread: wide, or of width 0 where the few resamples happen to agree)")
     for key in ("sizes_note", "synthetic_size_note", "geneset_note", "reference_note", "fidelity_size_note"):
         if key in df.attrs:
-            print(f"note: {df.attrs[key]}")
+            say(f"{df.attrs[key]}")
     for key in ("biology_de", "biology_coexpr", "biology_concordance"):
         if "note" in (df.attrs.get(key) or {}):
-            print(f"note: {df.attrs[key]['note']}")
+            say(f"{df.attrs[key]['note']}")
     for name in ("synthetic", "train", "mia_reference"):
         for what in ("genes", "scale", "held_out"):
             if f"{name}_{what}" in df.attrs.get("preprocessing", {}):
                 text = df.attrs["preprocessing"][f"{name}_{what}"]
                 who = {"mia_reference": "membership-inference reference"}.get(name, name)
-                print(f"note: the {who} set's genes {text}" if what == "genes" else f"note: the {who} set: {text}")
+                say(f"the {who} set's genes {text}" if what == "genes" else f"the {who} set: {text}")
     audit = df.attrs.get("membership", {})
     if "note" in audit:
-        print(f"note: membership audit: {audit['note']}")
+        say(f"membership audit: {audit['note']}")
     if "verdict" in audit:
         print(f"membership inference: {audit['verdict']} (copying generator and independent real draw: "
               "attrs 'membership' of the output)")
@@ -279,6 +286,7 @@ def _evaluate(args: argparse.Namespace, metrics: list[str] | None, ending: str) 
         "definitions": {m: {"direction": METRICS[m].direction, "definition": METRICS[m].definition,
                             "source": METRICS[m].source} for m in sorted(set(df["name"]))},
         **{k: v for k, v in df.attrs.items()},
+        "notes": notes,
     }
     if args.out is None:
         return 0
@@ -291,6 +299,12 @@ def _evaluate(args: argparse.Namespace, metrics: list[str] | None, ending: str) 
 
         with atomic_path(args.out, suffix=ending) as tmp:
             pd.DataFrame(rows).to_csv(tmp, sep="," if ending == ".csv" else "\t", index=False)
+        if notes:   # a table holds the indicators only: the notes would be lost without a word
+            kept = "the note above is kept" if len(notes) == 1 else f"the {len(notes)} notes above are kept"
+            print(f"wrote {args.out} (the indicators' table; {kept}, with the inputs and settings, by a .json "
+                  "output: --out "
+                  f"{Path(args.out).with_suffix('.json').name})")
+            return 0
     print(f"wrote {args.out}")
     return 0
 
