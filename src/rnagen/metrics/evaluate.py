@@ -64,6 +64,7 @@ from ..pp.prepare import dense, is_logged, to_log_scale
 from ..pp.preprocess import folded_label
 from ..utils import label_text
 from . import _knn
+from ._checks import as_matrix, check_finite, check_label_count, check_labels
 from ._context import EvalContext
 from ._registry import (
     METRICS,
@@ -126,17 +127,11 @@ def _unpack(obj, label_key: str | None, labels, what: str) -> tuple[Any, np.ndar
         X = df.to_numpy(dtype=np.float32)
         out = X, y, names, None
     else:
-        X = np.asarray(obj, np.float32)
-        if X.ndim != 2:
-            raise DataError(f"{what}: expected a 2-D samples x genes array, got shape {X.shape}")
+        X = as_matrix(np.asarray(obj, np.float32), what)
         out = X, (None if labels is None else _labels_of(labels, what)), None, None
-    if out[1] is not None and len(out[1]) != len(X):
-        raise DataError(f"{what}: {len(out[1])} labels for {len(X)} profiles; give one label per profile")
-    bad = ~np.isfinite(X)
-    if bad.any():
-        i, j = np.argwhere(bad)[0]
-        raise DataError(f"{what}: {int(bad.sum())} NaN or infinite values (first at profile {int(i)}, gene "
-                        f"{int(j)}); every indicator needs finite values: drop or fill them in first")
+    if out[1] is not None:
+        check_label_count(out[1], len(X), what)
+    check_finite(X, what)
     return out
 
 
@@ -159,14 +154,7 @@ def _as_matrix(obj):
 def _labels_of(values, what: str) -> np.ndarray:
     """Labels as text (:func:`rnagen.utils.label_text`); a missing one (NaN, None, empty) is refused: it would be
     scored as a class named 'nan'."""
-    from ..data.io import missing_labels
-
-    arr = np.asarray(values, dtype=object).ravel()
-    miss = missing_labels(arr)
-    if miss.any():
-        raise DataError(f"{what}: {int(miss.sum())} profile(s) without a label (first at position "
-                        f"{int(np.flatnonzero(miss)[0])}); label every profile or leave them out")
-    return np.asarray([label_text(v) for v in arr])
+    return np.asarray([label_text(v) for v in check_labels(values, what)])
 
 
 def _aligned(X: np.ndarray, genes: list, real_genes: list, what: str) -> np.ndarray:
