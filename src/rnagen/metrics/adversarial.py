@@ -69,7 +69,13 @@ def adversarial_accuracy(real, fake) -> dict[str, float]:
     dict
         ``aa_ts``, ``aa_truth``, ``aa_syn``.
     """
-    real, fake = check_sets([real, fake], ["real", "fake"], min_rows=2, why="a nearest other profile")
+    real, fake = check_sets([real, fake], ["real", "fake"], func="adversarial_accuracy", min_rows=2,
+                            why="a nearest other profile")
+    return _adversarial_accuracy(real, fake)
+
+
+def _adversarial_accuracy(real, fake) -> dict[str, float]:
+    """:func:`adversarial_accuracy` of sets checked already."""
     d_tt = _knn.knn(real, k=1, exclude_self=True, squared=True)[0][:, 0]
     d_ss = _knn.knn(fake, k=1, exclude_self=True, squared=True)[0][:, 0]
     d_ts, d_st = cross_nn2(real, fake)
@@ -80,7 +86,9 @@ def adversarial_accuracy(real, fake) -> dict[str, float]:
 def privacy_loss(test, train, fake) -> float:
     """AA_ts(test, fake) - AA_ts(train, fake) (Yale et al. 2020). Use a training subset of the test set's
     size so the two AA values are comparable."""
-    return adversarial_accuracy(test, fake)["aa_ts"] - adversarial_accuracy(train, fake)["aa_ts"]
+    test, train, fake = check_sets([test, train, fake], ["test", "train", "fake"], func="privacy_loss", min_rows=2,
+                                   why="a nearest other profile")
+    return _adversarial_accuracy(test, fake)["aa_ts"] - _adversarial_accuracy(train, fake)["aa_ts"]
 
 
 # --------------------------------------------------------------------------------------------- scorer

@@ -7,6 +7,7 @@ import numpy as np
 import torch
 
 from ._bootstrap import m_out_of_n_ci
+from ._checks import check_sets
 from ._registry import Scored, register, scorer
 
 if TYPE_CHECKING:
@@ -48,10 +49,19 @@ def correlation_score(real, fake, *, block_genes: int = 2048,
     the synthetic set (a collapsed output) correlates with no other gene there (r = 0, where the formula's r is
     undefined), and a synthetic set whose correlations are all equal, every gene constant, scores 0: no structure
     preserved. Leaving such genes out instead, a generator would gain by collapsing the genes it models badly.
+
+    Each set needs 3 profiles (of 2, every correlation is +-1) and 3 genes (a correlation of the gene pairs'
+    values needs 3 pairs at least); with fewer than 3 genes varying in the real set the score is NaN.
     """
+    real, fake = check_sets([real, fake], ["real", "fake"], func="correlation_score", min_rows=3,
+                            why="a gene-gene correlation", min_genes=3, genes_why="a correlation of gene pairs")
+    return _correlation_score(real, fake, block_genes=block_genes, method=method)
+
+
+def _correlation_score(real, fake, *, block_genes: int = 2048,
+                       method: Literal["auto", "genes", "samples"] = "auto") -> float:
+    """:func:`correlation_score` of sets checked already (``evaluate``'s, and their bootstrap replicates)."""
     X, Y = np.asarray(real), np.asarray(fake)
-    if X.shape[1] != Y.shape[1]:
-        raise ValueError(f"real has {X.shape[1]} genes, fake {Y.shape[1]}")
     if method not in ("auto", "genes", "samples"):
         raise ValueError(f"method must be auto, genes or samples, not {method!r}")
 
@@ -108,8 +118,8 @@ def score_correlation(ctx: EvalContext) -> Scored:
     """The correlation score with an m-out-of-n bootstrap CI (replicates of at most 1,000 rows per set: each
     is two G x G Gram matrices)."""
     R, S = ctx.real, ctx.synthetic
-    v = correlation_score(R, S)
-    ci = m_out_of_n_ci(correlation_score, [R, S], n_boot=ctx.n_boot_expensive, rng=ctx.stream("correlation_score"),
+    v = _correlation_score(R, S)
+    ci = m_out_of_n_ci(_correlation_score, [R, S], n_boot=ctx.n_boot_expensive, rng=ctx.stream("correlation_score"),
                         estimate=v, m_max=1000)
-    ref = correlation_score(R, ctx.reference) if ctx.reference is not None else np.nan
+    ref = _correlation_score(R, ctx.reference) if ctx.reference is not None else np.nan
     return Scored([ctx.row("correlation_score", v, ci, ref, n_boot=ctx.n_boot_expensive)])

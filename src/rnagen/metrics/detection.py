@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ._bootstrap import centred_ci
+from ._checks import check_sets
 from ._classifiers import Kind, canonical_order, fit_classifier
 from ._registry import Scored, register, scorer
 from .utility import macro_auc
@@ -52,6 +53,8 @@ def detection_auc(real, fake, *, cv: int = 5, classifier: Kind = "mlp", max_n: i
                   seed: int = 0, epochs: int = 10) -> float:
     """Cross-validated ROC AUC of a real-vs-synthetic classifier (``cv`` stratified folds, out-of-fold
     scores pooled into one AUC). 0.5 means the classifier cannot tell the sets apart."""
+    real, fake = check_sets([real, fake], ["real", "fake"], func="detection_auc", min_rows=2,
+                            why="a cross-validated classifier (a profile of each set in each of 2 folds)")
     s, y = detection_scores(real, fake, cv=cv, classifier=classifier, max_n=max_n, seed=seed, epochs=epochs)
     return binary_auc(y, s)
 

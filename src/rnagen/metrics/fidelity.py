@@ -109,8 +109,8 @@ def prdc(real, fake, *, k: int = 10) -> dict[str, float]:
     k
         Neighbourhood size (10 on landmarks in the paper, 50 on full profiles).
     """
-    real, fake = check_sets([real, fake], ["real", "fake"], min_rows=2, why="a k-NN indicator")
-    k = check_k(k, min(len(real), len(fake)))
+    real, fake = check_sets([real, fake], ["real", "fake"], func="prdc", min_rows=2, why="a k-NN indicator")
+    k = check_k(k, min(len(real), len(fake)), func="prdc")
     t = prdc_terms(real, fake, k=k)
     return {key: float(np.mean(t[key])) for key in ("precision", "recall", "density", "coverage")}
 
@@ -181,7 +181,10 @@ def frechet_distance(real, fake, *, space: Literal["pca", "raw"] | Callable[[np.
         input columns themselves; a callable: any feature map, e.g. a classifier's hidden layer
         (:func:`rnagen.metrics.utility.classifier_features`).
     """
-    real, fake = check_sets([real, fake], ["real", "fake"], min_rows=2, why="a covariance")
+    sets, names = [real, fake] + ([] if fit_on is None else [fit_on]), ["real", "fake", "fit_on"]
+    checked = check_sets(sets, names[:len(sets)], func="frechet_distance", min_rows=2, why="a covariance")
+    # the feature maps read float64 arrays (tensors as given)
+    real, fake = (x if hasattr(x, "detach") else np.asarray(x, np.float64) for x in checked[:2])
     if callable(space):
         fr, ff = space(real), space(fake)
     elif space == "pca":
@@ -227,7 +230,7 @@ def mmd(real, fake, *, bandwidth: float | None = None, max_n: int | None = 2000,
     kernel value ~0 at 1,000 dimensions; the median heuristic scales with the data. ``max_n`` caps each set
     by a seeded subsample (all pairs of 17,000 profiles would cost three 17,000^2 kernel passes).
     """
-    real, fake = check_sets([real, fake], ["real", "fake"])
+    real, fake = check_sets([real, fake], ["real", "fake"], func="mmd")
     X, Y = np.asarray(real, np.float32), np.asarray(fake, np.float32)
     rng = np.random.default_rng(seed)
     if max_n is not None:
@@ -254,7 +257,7 @@ def per_gene_distances(real, fake, *, block_genes: int = 256) -> tuple[np.ndarra
     two empirical CDFs are evaluated after each distinct value, W1 = sum |F_r - F_s| * gap and
     KS = max |F_r - F_s| (the same values as ``scipy.stats.wasserstein_distance`` and ``ks_2samp``).
     """
-    real, fake = check_sets([real, fake], ["real", "fake"])
+    real, fake = check_sets([real, fake], ["real", "fake"], func="per_gene_distances")
     w1, ks, _, _ = per_gene_distances_boot(real, fake, n_boot=0, block_genes=block_genes)
     return w1, ks
 
@@ -317,7 +320,8 @@ def per_gene_distances_boot(real, fake, *, n_boot: int, rng: np.random.Generator
 
 def gene_distance_summary(real, fake) -> dict[str, float]:
     """Mean, median and maximum over genes of the per-gene Wasserstein-1 and KS statistics."""
-    w1, ks = per_gene_distances(real, fake)
+    real, fake = check_sets([real, fake], ["real", "fake"], func="gene_distance_summary")
+    w1, ks, _, _ = per_gene_distances_boot(real, fake, n_boot=0)
     return {"wasserstein_mean": float(w1.mean()), "wasserstein_median": float(np.median(w1)),
             "wasserstein_max": float(w1.max()), "ks_mean": float(ks.mean()),
             "ks_median": float(np.median(ks)), "ks_max": float(ks.max())}

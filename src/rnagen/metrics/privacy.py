@@ -54,7 +54,8 @@ def dcr(synthetic, train, holdout, *, quantile: float = 0.01) -> dict:
     """
     if not (isinstance(quantile, (int, float)) and 0.0 <= float(quantile) <= 1.0):
         raise DataError(f"quantile must be between 0 and 1, got {quantile!r}")
-    synthetic, train, holdout = check_sets([synthetic, train, holdout], ["synthetic", "train", "holdout"])
+    synthetic, train, holdout = check_sets([synthetic, train, holdout], ["synthetic", "train", "holdout"],
+                                           func="dcr")
     S, T, H = (_knn.as_tensor(a) for a in (synthetic, train, holdout))
     st = _knn.cross_pass(S, T)
     sh = _knn.cross_pass(S, H)
