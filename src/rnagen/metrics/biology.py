@@ -48,6 +48,7 @@ import pandas as pd
 from scipy import stats
 
 from ..errors import ConfigError, DataError
+from ._checks import check_labels, check_sets
 from ._registry import Scored, register, scorer
 
 if TYPE_CHECKING:
@@ -316,6 +317,17 @@ def differential_expression(X: np.ndarray, labels: Sequence[str] | np.ndarray, *
     versus
         A class name: test each class against that class only, instead of against the rest.
     """
+    (X,) = check_sets([X], ["X"], func="differential_expression")
+    check_labels(labels, "differential_expression: labels", len(X))
+    return _differential_expression(X, labels, classes=classes, scale=scale, test=test, fdr=fdr, min_lfc=min_lfc,
+                                    versus=versus)
+
+
+def _differential_expression(X: np.ndarray, labels: Sequence[str] | np.ndarray, *,
+                             classes: Sequence[str] | None = None, scale: np.ndarray | None = None,
+                             test: str = "welch", fdr: float = 0.05, min_lfc: float = 1.0,
+                             versus: str | None = None) -> DEResult:
+    """:func:`differential_expression` of a set checked already (``evaluate``'s)."""
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(labels).astype(str)
     cls = tuple(str(c) for c in (np.unique(y) if classes is None else classes))
@@ -499,7 +511,30 @@ def coexpression_recovery(real: np.ndarray, others: Sequence[np.ndarray], *, thr
     rightwards (half the products); the full matrices' counts and sums are accumulated (the part right of
     the diagonal block twice), and the diagonal is taken off at the end, halving for the symmetric upper
     triangle, so no triangle is indexed and 20,000 genes need a few hundred MB.
+
+    Each set needs 3 profiles (of 2, every correlation is +-1) and the sets 2 genes (a gene pair).
     """
+    if hasattr(others, "shape"):
+        raise DataError("coexpression_recovery: others is one array; pass a list of sets (e.g. [synthetic])")
+    others = list(others)
+    if other_labels is not None and len(other_labels) != len(others):
+        raise DataError(f"coexpression_recovery: {len(other_labels)} other_labels for {len(others)} other sets; give "
+                        "one label array (or None) per set")
+    names = ["real"] + [f"others[{i}]" for i in range(len(others))]
+    real, *others = check_sets([real, *others], names, func="coexpression_recovery", min_rows=3,
+                               why="a gene-gene correlation", min_genes=2, genes_why="a gene pair")
+    for name, X, y in zip(names, [real, *others], [real_labels, *(other_labels or [None] * len(others))]):
+        if y is not None:
+            check_labels(y, f"coexpression_recovery: the labels of {name}", len(X))
+    return _coexpression_recovery(real, others, threshold=threshold, real_labels=real_labels,
+                                  other_labels=other_labels, block_genes=block_genes)
+
+
+def _coexpression_recovery(real: np.ndarray, others: Sequence[np.ndarray], *, threshold: float = 0.3,
+                           real_labels: np.ndarray | None = None,
+                           other_labels: Sequence[np.ndarray | None] | None = None,
+                           block_genes: int = 1024) -> list[dict[str, float]]:
+    """:func:`coexpression_recovery` of sets checked already (``evaluate``'s, and their classes' parts)."""
     import torch
 
     other_labels = list(other_labels) if other_labels is not None else [None] * len(others)
@@ -613,6 +648,19 @@ def classifier_concordance(real: np.ndarray, real_labels: np.ndarray, synthetic:
     """Jaccard overlap of the top-``top_k`` genes per class and Spearman correlation of the importances over
     all genes (means over the classes), for the classifier trained on real and the one trained on synthetic
     profiles. ``real_importance``: the real classifier's importances when computed already."""
+    real, synthetic = check_sets([real, synthetic], ["real", "synthetic"], func="classifier_concordance", min_rows=2,
+                                 why="a classifier of 2 classes")
+    check_labels(real_labels, "classifier_concordance: real_labels", len(real))
+    check_labels(synthetic_labels, "classifier_concordance: synthetic_labels", len(synthetic))
+    return _classifier_concordance(real, real_labels, synthetic, synthetic_labels, top_k=top_k, importance=importance,
+                                   seed=seed, real_importance=real_importance, classes=classes)
+
+
+def _classifier_concordance(real: np.ndarray, real_labels: np.ndarray, synthetic: np.ndarray,
+                            synthetic_labels: np.ndarray, *, top_k: int = 20, importance: str = "coef",
+                            seed: int = 0, real_importance: np.ndarray | None = None,
+                            classes: Sequence[str] | None = None) -> dict[str, Any]:
+    """:func:`classifier_concordance` of sets checked already (``evaluate``'s)."""
     cls = list(classes) if classes is not None else shared_classes(real_labels, synthetic_labels, min_n=1)
     if len(cls) < 2:
         return {"concordance_jaccard": float("nan"), "concordance_spearman": float("nan"), "per_class": {},
@@ -784,7 +832,7 @@ def _de_function(ctx: EvalContext, o: BiologyOptions, sets: list[np.ndarray]):
     configured test; DESeq2 runs on the same sets' raw counts (``ctx.counts``)."""
     if o.de_test != "deseq2":
         kw: dict[str, Any] = {"scale": ctx.gene_scale, "test": o.de_test, "fdr": o.fdr, "min_lfc": o.min_lfc}
-        return lambda i, y, **more: differential_expression(sets[i], y, **kw, **more)
+        return lambda i, y, **more: _differential_expression(sets[i], y, **kw, **more)
     counts = ctx.counts or {}
     names = ["real", "synthetic", "reference"][:len(sets)]
     missing = [n for n in names if n not in counts]
@@ -840,7 +888,7 @@ def score_coexpr(ctx: EvalContext) -> Scored:
     o = _opts(ctx)
     R, yr, judged = _labelled_sets(ctx)
     kw: dict[str, Any] = {"threshold": o.coexpr_threshold, "block_genes": o.block_genes}
-    res = coexpression_recovery(R, [X for X, _ in judged], real_labels=yr, other_labels=[y for _, y in judged],
+    res = _coexpression_recovery(R, [X for X, _ in judged], real_labels=yr, other_labels=[y for _, y in judged],
                                 **kw)
     rows = _rows(ctx, [m for m in _COEXPR if ctx.wants(m)], res)
     own = shared_classes(yr, judged[0][1], min_n=o.coexpr_min_class)
@@ -850,7 +898,7 @@ def score_coexpr(ctx: EvalContext) -> Scored:
     genes = np.sort(np.argsort(-log_var, kind="stable")[:o.coexpr_class_genes])
     for c in own:
         sets = [X[y == c][:, genes] for X, y in judged[:2 if c in ref_own else 1]]
-        rc = coexpression_recovery(R[yr == c][:, genes], sets, **kw)
+        rc = _coexpression_recovery(R[yr == c][:, genes], sets, **kw)
         if ctx.wants("coexpr_edge_f1"):
             rows += _rows(ctx, ["coexpr_edge_f1"], rc, group=c)
     return Scored(rows, {"biology_coexpr": {"real_edges": res[0]["real_edges"],
@@ -884,7 +932,7 @@ def score_concordance(ctx: EvalContext) -> Scored:
     res: list[dict] = []
     for X, y in judged:  # the real classifier is fitted once (again only for a reference lacking classes)
         cls = classes if not res else _reference_classes(classes, yr, y, 1)
-        res.append(classifier_concordance(R, yr, X, y, real_importance=res[0]["real_importance"]
+        res.append(_classifier_concordance(R, yr, X, y, real_importance=res[0]["real_importance"]
                                           if res and cls == classes else None, classes=cls, **kw))
     if note is not None:
         return Scored(rows + _rows(ctx, ["concordance_spearman"], res), {"biology_concordance": {"note": note}})

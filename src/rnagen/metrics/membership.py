@@ -62,6 +62,7 @@ import torch
 
 from . import _knn
 from ._bootstrap import bootstrap_ci, one_sided_bound
+from ._checks import check_sets as check_arrays
 from ._registry import Scored, register, scorer
 
 if TYPE_CHECKING:
@@ -478,6 +479,10 @@ def membership_inference(members, nonmembers, synthetic, reference, *, attacks: 
     dict
         attack -> ``{statistic: value, statistic + "_ci": (low, high), "chance": {statistic: chance level}}``.
     """
+    members, nonmembers, synthetic, reference = check_arrays(
+        [members, nonmembers, synthetic, reference], ["members", "nonmembers", "synthetic", "reference"],
+        func="membership_inference", min_rows=[2, 2, 3, 3],
+        why=["an attack's ROC"] * 2 + ["DOMIAS's density fit (a PCA space of 1 dimension at least)"] * 2)
     a = _audit(*(np.asarray(x, np.float32) for x in (members, nonmembers, synthetic, reference)), attacks=attacks,
                epsilon_quantile=epsilon_quantile, pca_dims=pca_dims, density=density, seed=seed, epochs=epochs)
     n_pos, n_neg = len(members), len(nonmembers)

@@ -13,8 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..errors import DataError
 from ..utils import label_text
 from ._bootstrap import bootstrap_ci, centred_ci, mean_ci
+from ._checks import check_labels, check_sets
 from ._classifiers import Kind, canonical_order, fit_classifier
 from ._registry import Scored, register, scorer
 
@@ -91,6 +93,7 @@ def tstr(synth_X, synth_y, test_X, test_y, *, classifier: Kind = "mlp", seeds: S
         (per test profile, the share of seeds that classified it right: its mean is ``accuracy``; used for
         bootstrap intervals).
     """
+    synth_X, test_X = _checked("tstr", ("synth_X", synth_X, synth_y), ("test_X", test_X, test_y))
     if n_classes is None:
         (ys, yt), classes = encode_labels(synth_y, test_y)
         n_classes = len(classes)
@@ -130,6 +133,7 @@ def tstr(synth_X, synth_y, test_X, test_y, *, classifier: Kind = "mlp", seeds: S
 def augmentation(train_X, train_y, synth_X, synth_y, test_X, test_y, *, classifier: Kind = "mlp",
                  seeds: Sequence[int] = (0, 1, 2), epochs: int = 10) -> dict:
     """Train on real training + synthetic profiles, test on real: :func:`tstr` on the union."""
+    _checked("augmentation", ("train_X", train_X, train_y), ("synth_X", synth_X, synth_y), ("test_X", test_X, test_y))
     X = np.concatenate([np.asarray(train_X, np.float32), np.asarray(synth_X, np.float32)])
     y = np.concatenate([np.asarray(train_y).astype(str), np.asarray(synth_y).astype(str)])
     return tstr(X, y, test_X, np.asarray(test_y).astype(str), classifier=classifier, seeds=seeds, epochs=epochs)
@@ -137,11 +141,32 @@ def augmentation(train_X, train_y, synth_X, synth_y, test_X, test_y, *, classifi
 
 def classifier_features(train_X, train_y, *, seed: int = 0, epochs: int = 10, hidden: int = 256
                         ) -> Callable[[np.ndarray], np.ndarray]:
-    """Fit an MLP on real (training) data and return its hidden-layer feature map ``X -> (n, hidden)``."""
+    """Fit an MLP on real (training) data and return its hidden-layer feature map ``X -> (n, hidden)``, which
+    takes profiles of the training set's genes."""
+    (train_X,) = _checked("classifier_features", ("train_X", train_X, train_y))
     (y,), classes = encode_labels(train_y)
     clf = fit_classifier(np.asarray(train_X, np.float32), y, n_classes=len(classes), kind="mlp", seed=seed,
                          epochs=epochs, hidden=hidden)
-    return clf.hidden
+    n_genes = int(train_X.shape[1])
+
+    def features(X: np.ndarray) -> np.ndarray:
+        (X,) = check_sets([X], ["X"], func="the classifier_features map")
+        if int(X.shape[1]) != n_genes:
+            raise DataError(f"the classifier_features map: X has {int(X.shape[1])} genes, the classifier was "
+                            f"trained on {n_genes}; give profiles of the training set's genes")
+        return clf.hidden(X)
+
+    return features
+
+
+def _checked(func: str, *sets: tuple[str, Any, Any]) -> list[Any]:
+    """The ``(name, X, y)`` sets of a classifier indicator checked (:func:`~rnagen.metrics._checks.check_sets`),
+    each ``y`` one present label per profile of its ``X``; the X arrays returned as :func:`check_sets` gives them."""
+    names = [name for name, _, _ in sets]
+    Xs = check_sets([X for _, X, _ in sets], names, func=func)
+    for (name, _, y), X in zip(sets, Xs):
+        check_labels(y, f"{func}: the labels of {name}", len(X))
+    return Xs
 
 
 # --------------------------------------------------------------------------------------------- scorers
