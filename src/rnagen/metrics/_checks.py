@@ -23,8 +23,8 @@ def subject(func: str, name: str) -> str:
 
 
 def as_matrix(a: Any, what: str) -> Any:
-    """``a`` as a 2-D array of numbers: the array itself where it is one (a tensor stays a tensor), else converted
-    to float64 (lists, object arrays)."""
+    """``a`` as a 2-D array of numbers: the array itself where it is one (a tensor stays a tensor), a list of rows
+    as NumPy reads it, an array of other values (objects) converted to float64."""
     if hasattr(a, "detach"):
         x = a
     else:
@@ -69,8 +69,8 @@ def check_sets(arrays: Sequence, names: Sequence[str], *, func: str = "", min_ro
                why: str | Sequence[str] = "", min_genes: int = 1, genes_why: str = "") -> list[Any]:
     """``arrays`` checked as sets of one gene count, each 2-D, finite and of at least ``min_rows`` profiles (one
     value, or one per set; ``why`` says what needs that many) and ``min_genes`` genes (``genes_why`` says what
-    needs them); ``func`` names the caller in the messages. Returns the arrays as given where they are arrays of
-    numbers already (no copy), else as float64 arrays."""
+    needs them); ``func`` names the caller in the messages. Returns the arrays as :func:`as_matrix` reads them:
+    arrays of numbers as given (no copy)."""
     rows, whys = _per_set(min_rows, len(names)), _per_set(why, len(names))
     out = []
     for a, name, least, need in zip(arrays, names, rows, whys):
