@@ -66,16 +66,21 @@ def test_detection_auc_same_vs_separable(rng):
 
 def test_small_sets_take_as_many_folds_as_they_can(rng, recwarn):
     """A held-out set of 4 profiles: 4 folds (each holds both sets), no scikit-learn warning; of 1: no fold can
-    hold both, the AUC is NaN. One held-out class: TSTR's AUC is NaN and its CI too, without numpy's warning."""
+    hold both, a DataError (evaluate's scorer reads such a set's AUC as NaN). One held-out class: TSTR's AUC is NaN
+    and its CI too, without numpy's warning."""
     import warnings
 
+    from rnagen.errors import DataError
     from rnagen.metrics import evaluate
+    from rnagen.metrics.detection import binary_auc, detection_scores
 
     X, Y = rng.normal(size=(4, 10)), rng.normal(size=(40, 10)) + 3.0
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert detection_auc(X, Y, epochs=5) > 0.9
-        assert np.isnan(detection_auc(X[:1], Y, epochs=5))
+        assert np.isnan(binary_auc(*detection_scores(X[:1], Y, epochs=5)[::-1]))
+        with pytest.raises(DataError, match=r"detection_auc: real has 1 profile\(s\)"):
+            detection_auc(X[:1], Y, epochs=5)
         R = rng.normal(size=(30, 6)).astype(np.float32)
         df = evaluate(R, R[::-1].copy() + 0.1, real_labels=np.full(30, "a"), synthetic_labels=np.full(30, "a"),
                       metrics=["tstr_mlp_auc"], n_boot=10, n_boot_expensive=3, classifier_seeds=(0,), epochs=2)
