@@ -4,11 +4,12 @@ from __future__ import annotations
 import os
 import re
 import unicodedata
-from typing import Literal
+from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 
-from .errors import ConfigError
+from .errors import ConfigError, DataError, RnagenError
 
 DeviceName = Literal["auto", "cpu", "cuda"] | str
 
@@ -24,6 +25,37 @@ def label_text(value) -> str:
     the same class, so a data set holding both is one class, and a label written in either form finds it.
     """
     return unicodedata.normalize("NFC", str(value))
+
+
+#: how to get an AnnData, for the errors of functions that take one
+ANNDATA_FIX = "read a file with rnagen.data.read, or build one with anndata.AnnData(X, obs=...)"
+
+
+def require_anndata(obj: Any, what: str) -> None:
+    """Raise :class:`DataError` unless ``obj`` is an AnnData (anything with ``X``, ``obs`` and ``var_names``):
+    an array, a DataFrame or a path given where the API takes an AnnData would otherwise fail deep inside with
+    Python's own error. ``what`` names the argument in the message (``"split"``, ``"the training data"``)."""
+    if not all(hasattr(obj, a) for a in ("X", "obs", "var_names")):
+        raise DataError(f"{what}: give an AnnData (samples x genes), not {type(obj).__name__}; "
+                        f"{ANNDATA_FIX}")
+
+
+def check_label_key(label_key: Any) -> None:
+    """Raise :class:`DataError` unless ``label_key`` could name an ``obs`` column (a ``str``): a list or ``None``
+    fails in pandas' lookup (unhashable type) or reads as a missing column named ``None``."""
+    if not isinstance(label_key, str):
+        raise DataError(f"label_key must be the name of a sample (obs) column, a str, not {label_key!r:.60}")
+
+
+def as_path(value: Any, what: str, *, error: type[RnagenError] = DataError, fix: str = "") -> Path:
+    """``value`` as a :class:`~pathlib.Path`: a ``str``, an ``os.PathLike`` (``pathlib.Path``) or ``bytes`` (as
+    ``os`` functions take them) are accepted; anything else raises ``error`` naming ``what`` (and ``fix``)."""
+    if isinstance(value, bytes):
+        value = os.fsdecode(value)
+    if not isinstance(value, (str, os.PathLike)):
+        raise error(f"{what} must be a path (a str or pathlib.Path), not {type(value).__name__}"
+                    + (f"; {fix}" if fix else ""))
+    return Path(value)
 
 
 def check_device(device: DeviceName | None) -> str:

@@ -10,6 +10,8 @@ from rnagen import datasets
 from rnagen.errors import DataError
 from rnagen.pp import (
     check_labels,
+    class_counts,
+    complete_missing,
     filter_classes,
     fit_scaler,
     get_history,
@@ -490,3 +492,76 @@ def test_in_place_steps_on_a_view_leave_its_parent_as_it_was():
     normalize_depth(w, "cpm")
     np.testing.assert_array_equal(A.X, before)
     np.testing.assert_allclose(w.X.sum(axis=1), 1e6, rtol=1e-4)
+
+
+def _labelled(n_per=6, genes=4):
+    rng = np.random.default_rng(0)
+    X = rng.gamma(2.0, 50.0, size=(3 * n_per, genes)).round().astype(np.float32)
+    a = _adata(X, [f"g{j}" for j in range(genes)])
+    a.obs["tissue"] = pd.Categorical(np.repeat(["a", "b", "c"], n_per))
+    return a
+
+
+@pytest.mark.parametrize("bad", [np.zeros((6, 3)), pd.DataFrame(np.zeros((6, 3))), None, "data.h5ad"],
+                         ids=["ndarray", "DataFrame", "None", "path"])
+@pytest.mark.parametrize("call", [
+    lambda x: split(x, label_key="tissue"),
+    lambda x: filter_classes(x, "tissue"),
+    lambda x: check_labels(x, "tissue"),
+    lambda x: class_counts(x, "tissue"),
+    lambda x: normalize_depth(x),
+    lambda x: log2p1(x),
+    lambda x: select_genes(x, ["g1"]),
+    lambda x: fit_scaler(x),
+    lambda x: get_scaler(x),
+    lambda x: complete_missing(x),
+], ids=["split", "filter_classes", "check_labels", "class_counts", "normalize_depth", "log2p1", "select_genes",
+        "fit_scaler", "get_scaler", "complete_missing"])
+def test_pp_refuses_what_is_not_an_anndata(call, bad):
+    with pytest.raises(DataError, match=rf"give an AnnData \(samples x genes\), not {type(bad).__name__}; "
+                                        r"read a file with rnagen.data.read"):
+        call(bad)
+
+
+@pytest.mark.parametrize("test_size", [0, 1, -0.2, "0.2", "abc", None, True, [0.2]])
+def test_split_refuses_a_test_size_that_is_not_a_share(test_size):
+    with pytest.raises(DataError, match=r"^test size must be a number between 0 and 1 \(exclusive\).*got "):
+        split(_labelled(), label_key="tissue", test_size=test_size)
+
+
+def test_split_takes_a_numpy_float_test_size():
+    train, test = split(_labelled(), label_key="tissue", test_size=np.float32(0.5), seed=1)
+    assert (train.n_obs, test.n_obs) == (9, 9)
+
+
+@pytest.mark.parametrize("key", [["tissue"], None, 1])
+def test_label_key_that_is_no_column_name(key):
+    a = _labelled()
+    for call in (lambda: split(a, label_key=key), lambda: class_counts(a, key)):
+        with pytest.raises(DataError, match=r"^label_key must be the name of a sample \(obs\) column, a str, not "):
+            call()
+    with pytest.raises(DataError, match="label column 'nope' not found"):
+        split(a, label_key="nope")
+    with pytest.raises(DataError, match="by must be the name of a sample"):
+        split(a, label_key="tissue", by=1)
+
+
+def test_pp_options_of_the_wrong_type():
+    a = _labelled()
+    for genes in (5, None):
+        with pytest.raises(DataError, match="genes must be 'landmarks', 'all' or a list of gene ids"):
+            select_genes(a, genes)
+    assert select_genes(a, np.array(["g1", "g2"])).n_vars == 2   # an array of ids is a list
+    with pytest.raises(DataError, match="pseudocount must be a finite number > 0, got '1'"):
+        log2p1(a.copy(), pseudocount="1")
+    with pytest.raises(DataError, match="a transform spec is a str"):
+        fit_scaler(a, 3)
+    from rnagen.errors import ConfigError
+    from rnagen.pp import is_logged, make_pipeline, to_log_scale
+
+    with pytest.raises(ConfigError, match="a transform spec is a str"):
+        make_pipeline(None)
+    with pytest.raises(DataError, match=r"takes the expression matrix \(adata.X\), not an AnnData"):
+        to_log_scale(a, logged=False)
+    with pytest.raises(DataError, match="an array goes in X="):
+        is_logged(np.asarray(a.X))

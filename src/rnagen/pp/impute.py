@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError
+from ..utils import require_anndata
 from .history import record
 from .prepare import dense
 
@@ -62,6 +63,7 @@ def complete_missing(adata, *, how: Literal["impute", "drop"] = "impute", max_mi
     DataError
         An infinite value, a bad option, or nothing left after the drops (the message names the share to raise).
     """
+    require_anndata(adata, "complete_missing")
     if how not in ("impute", "drop"):
         raise DataError(f"unknown missing-value policy {how!r}; choose one of {', '.join(MISSING_POLICIES)}")
     if not (isinstance(max_missing, (int, float)) and 0 <= max_missing < 1):

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import DataError
+from ..utils import require_anndata
 from .history import log_state, looks_logged
 
 __all__ = ["dense", "is_logged", "to_log_scale", "check_log_record"]
@@ -28,6 +29,8 @@ def is_logged(adata: Any = None, *, X: np.ndarray | None = None) -> bool:
     The recorded log state of ``adata`` (:func:`rnagen.pp.history.log_state`) decides when there is one;
     otherwise the values do (:func:`rnagen.pp.history.looks_logged` on ``X``, by default ``adata.X``).
     """
+    if adata is not None:
+        require_anndata(adata, "is_logged (an array goes in X=)")
     st = log_state(adata) if adata is not None else None
     if st is not None:
         if st["logged"]:
@@ -61,6 +64,9 @@ def to_log_scale(X: np.ndarray, *, logged: bool) -> tuple[np.ndarray, str]:
     already centred or scaled by the user, and a logarithm of them would be meaningless. Anything else gets
     ``log2(x + 1)``, in the dtype of ``X``.
     """
+    if hasattr(X, "obs"):
+        raise DataError("to_log_scale takes the expression matrix (adata.X), not an AnnData; give adata.X, or use "
+                        "rnagen.pp.log2p1 on the AnnData")
     if logged:
         return X, "as is (log scale)"
     if np.nanmin(X) < 0:

@@ -8,7 +8,7 @@ functions that drop samples or genes (:func:`select_genes`, :func:`filter_classe
 from __future__ import annotations
 
 import hashlib
-import math
+import numbers
 import re
 import warnings
 from collections.abc import Sequence
@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pandas as pd
 
-from ..errors import DataError
-from ..utils import label_text
+from ..config import check_number
+from ..errors import ConfigError, DataError
+from ..utils import check_label_key, label_text, require_anndata
 from .history import as_actual, below_one_note, check_summable, log_state, looks_logged, record, set_log_state
 from .prepare import dense
 from .transforms import Pipeline, make_pipeline
@@ -72,6 +73,7 @@ def normalize_depth(adata, method: Literal["cpm", "median-ratio", "tpm", "nanost
         (``median-ratio``) no gene is counted in every sample, or (``tpm``) gene lengths are missing or not
         positive.
     """
+    require_anndata(adata, "normalize_depth")
     if method not in ("cpm", "median-ratio", "tpm", "nanostring"):
         raise DataError(f"unknown depth normalisation {method!r}; use 'cpm', 'median-ratio', 'tpm' or 'nanostring'")
     if background not in BACKGROUNDS:
@@ -228,8 +230,11 @@ def log2p1(adata, *, pseudocount: float = 1.0, force: bool = False):
     DataError
         If a value is negative (log of a negative number; such data are centred or already logged).
     """
-    if not (math.isfinite(pseudocount) and pseudocount > 0):
-        raise DataError(f"log pseudocount must be a finite number > 0, got {pseudocount}")
+    require_anndata(adata, "log2p1")
+    try:
+        check_number("log pseudocount", pseudocount, "> 0")
+    except ConfigError as e:   # the API's argument, kept a DataError as the CLI's --pseudocount reports it
+        raise DataError(str(e)) from None
     as_actual(adata)   # a view's values written here would be its parent's
     X = dense(adata.X)
     st = log_state(adata)
@@ -408,6 +413,11 @@ def select_genes(adata, genes: Literal["landmarks", "all"] | Sequence[str] = "la
     """
     from .. import _genes as g
 
+    require_anndata(adata, "select_genes")
+    if not isinstance(genes, str) and (not isinstance(genes, (Sequence, np.ndarray, pd.Index, pd.Series))
+                                       or np.ndim(genes) != 1):
+        raise DataError(f"select_genes: genes must be 'landmarks', 'all' or a list of gene ids, not "
+                        f"{type(genes).__name__}")
     if duplicates not in ("error", "first", "mean", "sum"):
         raise DataError(f"unknown duplicates policy {duplicates!r}; choose error, first, mean or sum")
     var = [str(v) for v in adata.var_names]
@@ -448,6 +458,8 @@ def select_genes(adata, genes: Literal["landmarks", "all"] | Sequence[str] = "la
 def class_counts(adata, label_key: str) -> pd.Series:
     """Samples per class of ``obs[label_key]`` (classes with zero samples left out), largest first; the
     composed and decomposed forms of one text count as one class (:func:`rnagen.utils.label_text`)."""
+    require_anndata(adata, "class_counts")
+    check_label_key(label_key)
     if label_key not in adata.obs.columns:
         cols = ", ".join(map(str, adata.obs.columns)) or "none"
         raise DataError(f"label column {label_key!r} not found (sample columns: {cols}); pass --label-key with "
@@ -507,6 +519,8 @@ def check_labels(adata, label_key: str, *, min_per_class: int = 2) -> None:
     Also fails for a missing label column or missing labels (NaN, empty or blank strings, ``NA``/``nan``
     tokens: never a class of its own). Models call this before fitting.
     """
+    require_anndata(adata, "check_labels")
+    check_label_key(label_key)
     if label_key not in adata.obs.columns:
         class_counts(adata, label_key)
     from ..data.io import check_labelled
@@ -529,6 +543,7 @@ def check_labels(adata, label_key: str, *, min_per_class: int = 2) -> None:
 
 def filter_classes(adata, label_key: str, *, min_samples: int = 2):
     """Drop the samples of classes with fewer than ``min_samples`` samples; returns a new object."""
+    require_anndata(adata, "filter_classes")
     if isinstance(min_samples, bool) or not isinstance(min_samples, (int, np.integer)) or min_samples < 1:
         raise DataError(f"min_samples must be a whole number >= 1, got {min_samples!r}")
     vc = class_counts(adata, label_key)
@@ -586,11 +601,16 @@ def split(adata, *, label_key: str, test_size: float = 0.2, seed: int = 42, by: 
     """
     from sklearn.model_selection import train_test_split
 
-    if by is None and not 0.0 < float(test_size) < 1.0:
-        raise DataError(f"test size must be between 0 and 1 (exclusive), got {test_size}")
+    require_anndata(adata, "split")
+    check_label_key(label_key)
+    if by is not None and not isinstance(by, str):
+        raise DataError(f"split: by must be the name of a sample (obs) column, a str, not {type(by).__name__}")
+    if by is None and not (isinstance(test_size, numbers.Real) and not isinstance(test_size, bool)
+                           and 0.0 < float(test_size) < 1.0):
+        raise DataError(f"test size must be a number between 0 and 1 (exclusive), the share of each class held out, "
+                        f"got {test_size!r}")
     if by is None:
         from ..config import check_seed
-        from ..errors import ConfigError
 
         try:
             seed = check_seed("seed", seed)
@@ -696,6 +716,7 @@ def fit_scaler(adata, method: str = "standard") -> Pipeline:
         Fitted and invertible; :func:`get_scaler` rebuilds it from ``uns`` (also after an h5ad round trip).
         ``adata.X`` itself is not changed.
     """
+    require_anndata(adata, "fit_scaler")
     try:
         pipe = make_pipeline(method)
     except Exception as e:
@@ -724,6 +745,7 @@ def get_scaler(adata) -> Pipeline:
     """The scaler stored by :func:`fit_scaler` (``DataError`` if none), for the genes of ``adata`` in its order:
     a copy with the genes reordered or subset (whose ``uns`` kept the scaler) gets each gene's own scale; a gene
     the scaler was not fitted on is a ``DataError``."""
+    require_anndata(adata, "get_scaler")
     st = adata.uns.get("rnagen", {}).get("scaler")
     if not isinstance(st, dict):
         raise DataError("no fitted scaler stored in this data; run fit_scaler on the training data first")

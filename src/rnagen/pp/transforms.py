@@ -350,6 +350,9 @@ class Pipeline:
 def make_pipeline(spec: str | Sequence[str | Transform]) -> Pipeline:
     """Build an unfitted pipeline from ``"log2p1+standard"`` or ``["log2p1", "standard"]`` (a list may hold
     transform objects too, for steps with parameters)."""
+    if not isinstance(spec, (str, Sequence)):
+        raise ConfigError(f"a transform spec is a str such as 'log2p1+standard' or a list of steps, not "
+                          f"{type(spec).__name__}")
     names = [s.strip() for s in spec.split("+")] if isinstance(spec, str) else list(spec)
     steps: list[Transform] = []
     for n in names:
