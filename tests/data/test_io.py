@@ -2835,3 +2835,42 @@ def test_labels_made_one_by_their_edge_spaces_are_said_and_warnings_are_one_line
     assert main(["data", "info", str(path), "--label-key", "label"]) == 0
     err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
     assert err and all(ln.startswith("rnagen: warning: ") for ln in err), err
+
+
+@pytest.mark.parametrize("bad,hint", [
+    (5, r"not int$"),
+    (["a.csv", "b.csv"], r"not list; read one file at a time and join them with anndata.concat"),
+    (None, r"not NoneType$"),
+    (pd.DataFrame({"g1": [1.0]}), r"not DataFrame; build an AnnData from the table"),
+    (np.zeros((2, 2)), r"not ndarray$"),
+], ids=["int", "list", "None", "DataFrame", "ndarray"])
+def test_read_refuses_a_path_of_the_wrong_type(bad, hint):
+    with pytest.raises(DataError, match=r"^read: the data must be a path \(a str or pathlib.Path\), " + hint):
+        read(bad)
+
+
+def test_read_takes_str_path_and_bytes_alike_and_refuses_an_anndata_or_a_folder(small, tmp_path):
+    import anndata as ad
+
+    from rnagen.data import read_labels, validate
+
+    path = tmp_path / "x.csv"
+    _frame(small).to_csv(path)
+    a = read(str(path))
+    for p in (path, bytes(path)):
+        _same(read(p), a, label=None)
+    with pytest.raises(DataError, match="not AnnData; it is an AnnData already: use it as it is"):
+        read(a)
+    with pytest.raises(DataError, match="a folder without per-sample quantification files"):
+        read(tmp_path)
+    for option in ("labels", "sample_names", "recount_qc"):
+        with pytest.raises(DataError, match=rf"^read: {option} must be a path \(a str or pathlib.Path\), not int"):
+            read(path, **{option: 5})
+    with pytest.raises(DataError, match=r"^read_labels: the file must be a path \(a str or pathlib.Path\), not int"):
+        read_labels(5, a.obs_names)
+    with pytest.raises(DataError, match=r"^validate \(data\): give an AnnData \(samples x genes\), not ndarray"):
+        validate(np.zeros((2, 2)))
+    with pytest.raises(DataError, match=r"^write_gct: give an AnnData \(samples x genes\), not DataFrame"):
+        write_gct(_frame(small), tmp_path / "x.gct")
+    with pytest.raises(DataError, match=r"^write_gct: the file must be a path \(a str or pathlib.Path\), not int"):
+        write_gct(ad.AnnData(np.zeros((2, 2), np.float32)), 5)

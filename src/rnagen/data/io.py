@@ -41,7 +41,7 @@ import pandas as pd
 
 from .._io import atomic_path
 from ..errors import DataError, RnagenError
-from ..utils import label_text
+from ..utils import as_path, label_text, require_anndata
 from . import genes as _genes
 
 __all__ = ["read", "read_labels", "read_geo_samples", "geo_has_values", "write_gct", "validate",
@@ -112,9 +112,12 @@ def _spools_pipes(fn: _F) -> _F:
     reads instead, since the readers open a file more than once (its first bytes, then the whole)."""
     @functools.wraps(fn)
     def wrapper(path: Any, *args: Any, **kw: Any) -> Any:
-        p = Path(path)
+        # every reader takes its path here first: a str, a pathlib.Path or bytes, anything else refused
+        reading = fn.__name__ == "read"
+        p = as_path(path, "read: the data" if reading else f"{fn.__name__}: the file",
+                    fix=_read_path_fix(path) if reading else "")
         if not _is_pipe(p):
-            return fn(path, *args, **kw)
+            return fn(os.fsdecode(path) if isinstance(path, bytes) else path, *args, **kw)
         with tempfile.TemporaryDirectory(prefix="rnagen-pipe-") as d:
             return fn(_spool(p, Path(d)), *args, **kw)
     return cast(_F, wrapper)
@@ -2262,6 +2265,10 @@ def map_features(adata, mapping: dict[str, str], *, duplicates: Duplicates = "er
     Ensembl ids versioned on one side only are matched without their versions."""
     from ..pp.history import record
 
+    require_anndata(adata, "map_features")
+    if not isinstance(mapping, Mapping):
+        raise DataError(f"map_features: mapping must be a dict of feature id -> gene, not {type(mapping).__name__}; "
+                        "read a feature map file with rnagen.data.read_feature_map")
     if duplicates not in _DUPLICATES:
         raise DataError(f"unknown duplicates policy {duplicates!r}; choose one of {', '.join(_DUPLICATES)}")
     feats = [str(v) for v in adata.var_names]
@@ -2396,7 +2403,7 @@ def read_geo_samples(path: str | os.PathLike) -> pd.DataFrame:
     """The sample annotations of a GEO series matrix (``GSExxx_series_matrix.txt[.gz]``), indexed by ``GSM``
     accession: one column per ``!Sample_`` field and per characteristic key, as :func:`read` puts them in ``obs``;
     the expression table is not read (an RNA-seq series has none there)."""
-    p = Path(path)
+    p = as_path(path, "read_geo_samples: the file")
     return _geo_samples(p, _geo_text(p))
 
 
@@ -3710,6 +3717,7 @@ def validate(adata, *, label_key: str | None = None, source: str = "data", allow
         Naming the problem (NaN/inf with the first position, duplicated IDs, missing label column or labels)
         and the fix.
     """
+    require_anndata(adata, f"validate ({source})")
     X = adata.X
     if X is None:
         raise DataError(f"{source}: no expression matrix (X is empty); give a file with data")
@@ -3909,6 +3917,11 @@ def read(path: str | os.PathLike, *, label_key: str | None = None, labels: str |
     2016) are given back their names, and the two dates that each stand for two genes (``1-Mar``: MARCH1 or MARC1;
     ``2-Mar``) are dropped; the ``read`` step of the history lists both.
     """
+    p = Path(path)
+    labels, sample_names, recount_qc = (
+        None if v is None else as_path(v, f"read: {name}", fix=fix) for name, v, fix in
+        (("labels", labels, "labels held in memory go into adata.obs after reading, e.g. adata.obs['label'] = ..."),
+         ("sample_names", sample_names, ""), ("recount_qc", recount_qc, "")))
     if duplicates not in _DUPLICATES:
         raise DataError(f"unknown duplicates policy {duplicates!r}; choose one of {', '.join(_DUPLICATES)}")
     if missing not in ("error", "keep"):
@@ -3921,7 +3934,6 @@ def read(path: str | os.PathLike, *, label_key: str | None = None, labels: str |
         raise DataError(f"field separator {sep!r} must be one character (e.g. ',' ';' or a tab); check --sep")
     from .quant import archive_table, is_archive
 
-    p = Path(path)
     if is_archive(p) and p.is_file() and os.access(p, os.R_OK):
         # an archive of one matrix file (GSExxx_counts.csv.zip) is that file
         try:
@@ -3979,6 +3991,18 @@ def read(path: str | os.PathLike, *, label_key: str | None = None, labels: str |
             raise DataError(f"{p.name}: cannot read this file as {_format(p)} ({type(e).__name__}: "
                             f"{_one_line(e)[:120]}); check the file format and the separator (rnagen data prepare "
                             "--sep)") from e
+
+
+def _read_path_fix(value: Any) -> str:
+    """What to do instead of passing ``value`` (not a path) to :func:`read`: in-memory data need no reading."""
+    if hasattr(value, "obs") and hasattr(value, "X"):
+        return "it is an AnnData already: use it as it is (read takes the path of a file)"
+    if isinstance(value, pd.DataFrame):
+        return ("build an AnnData from the table (samples x genes) with anndata.AnnData(df), or write it to a file "
+                "(df.to_csv) and read that")
+    if isinstance(value, (list, tuple)):
+        return "read one file at a time and join them with anndata.concat"
+    return ""
 
 
 def _oriented_by_labels(adata, orient: str, labels, label_key: str | None):
@@ -4801,6 +4825,8 @@ def write_gct(adata, path: str | os.PathLike, *, version: Literal["1.2", "1.3"] 
     obs_keys
         ``obs`` columns written as column metadata (GCT 1.3 only).
     """
+    require_anndata(adata, "write_gct")
+    dest = as_path(path, "write_gct: the file")
     if version not in ("1.2", "1.3"):
         raise DataError(f"unknown GCT version {version!r}; choose '1.2' or '1.3'")
     if obs_keys and version == "1.2":
@@ -4823,7 +4849,6 @@ def write_gct(adata, path: str | os.PathLike, *, version: Literal["1.2", "1.3"] 
     # repr-exact floats: float32 values written with 9 significant digits read back bit-identical
     body.to_csv(buf, sep="\t", header=False, float_format="%.9g")
     data = buf.getvalue().encode("utf-8")
-    dest = Path(path)
     with atomic_path(dest) as tmp:
         if dest.name.lower().endswith(".gz"):
             with gzip.open(tmp, "wb", compresslevel=6) as fh:
