@@ -125,3 +125,17 @@ def test_numpy_numbers_are_taken_as_the_python_numbers_they_hold():
     assert build_config(Outer, overrides={"inner.steps": np.float64(9.0)}).inner.steps == 9
     with pytest.raises(ConfigError, match="must be an integer"):
         build_config(Outer, overrides={"inner.steps": np.float64(2.5)})
+
+
+def test_a_section_given_as_a_dict_or_a_wrong_type():
+    from rnagen.models import get_model
+
+    D = get_model("diffusion").config_cls
+    assert D(train={"steps": 3}).train.steps == 3   # a dict of the section's keys builds the section
+    with pytest.raises(ConfigError, match=r"^config key 'train' is a section: give a TrainConfig or a dict of its "
+                                          "keys, not int"):
+        D(train=5)
+    with pytest.raises(ConfigError, match="unknown config key 'train.nope'"):
+        D(train={"nope": 1})
+    with pytest.raises(ConfigError, match="^a configuration is the path of a TOML file or a dict of its keys, not int"):
+        build_config(D, toml=5)

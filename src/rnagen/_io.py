@@ -200,7 +200,10 @@ def check_output(
         top-level keys, a table's first header fields. An existing file of that ending without them (a user's
         notes, a data table) is refused rather than replaced; an ending not named is the command's to refuse.
     """
-    out = Path(path)
+    from .errors import ConfigError
+    from .utils import as_path
+
+    out = as_path(path, option, error=ConfigError)
     for parent in reversed(out.parents):
         if parent.exists() and not parent.is_dir():
             raise OutputError(f"{option} {out}: {parent} is a file, not a folder; choose another path")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
+import os
 import re
 import tomllib
 import types
@@ -163,9 +164,16 @@ def checked(section: str | None, **bounds: str) -> Callable[[type[T]], type[T]]:
 
 def _validate_fields(obj: Any, section: str | None, bounds: Mapping[str, Bound]) -> None:
     for name, tp in _field_types(type(obj)).items():
-        if _is_dataclass_type(tp):
-            continue  # a nested section validates itself
         key = f"{section}.{name}" if section else name
+        if _is_dataclass_type(tp):
+            # a nested section validates itself; one given as a dict ({"steps": 3}) is built from its keys
+            value = getattr(obj, name)
+            if isinstance(value, Mapping):
+                object.__setattr__(obj, name, _apply(tp(), value, prefix=f"{key}."))
+            elif not isinstance(value, tp):
+                raise ConfigError(f"config key {key!r} is a section: give a {tp.__name__} or a dict of its keys, not "
+                                  f"{type(value).__name__}")
+            continue
         value = _coerce(getattr(obj, name), tp, key)
         b = bounds.get(name)
         if b is not None:
@@ -252,6 +260,14 @@ def _apply(cfg: Any, updates: Mapping[str, Any], prefix: str = "") -> Any:
     return dataclasses.replace(cfg, **changes)
 
 
+def require_config(config: Any, cls: type, who: str) -> None:
+    """Raise :class:`ConfigError` unless ``config`` is a ``cls`` (a whole configuration, not a dict, a string or
+    one of its sections): ``who`` names the model or function in the message."""
+    if not isinstance(config, cls):
+        raise ConfigError(f"{who} expects a {cls.__name__}, got {type(config).__name__}; build one with "
+                          f"{cls.__name__}(...) (sections inside it), or change keys with overrides")
+
+
 def parse_override(item: str) -> tuple[list[str], Any]:
     """Parse one ``key=value`` override; the value is read as a TOML literal, else as a plain string."""
     if "=" not in item:
@@ -323,6 +339,17 @@ def build_config(
     ignored here (the caller checks it).
     """
     cfg = base if base is not None else cls()
+    if toml is not None and not isinstance(toml, (str, os.PathLike, Mapping)):
+        raise ConfigError(f"a configuration is the path of a TOML file or a dict of its keys, not "
+                          f"{type(toml).__name__}")
+    if overrides is not None and not isinstance(overrides, (str, Mapping)):
+        items = list(overrides) if isinstance(overrides, Iterable) else None
+        if items is None or not all(isinstance(o, str) for o in items):
+            got = type(overrides).__name__ if items is None else \
+                f"{type(overrides).__name__} of {', '.join(sorted({type(o).__name__ for o in items}))}"
+            raise ConfigError(f"overrides are 'key=value' strings (e.g. ['train.lr=1e-3']) or a dict of keys, "
+                              f"not {got}")
+        overrides = items
     if toml is not None:
         data = dict(toml) if isinstance(toml, Mapping) else read_toml(toml)
         data.pop("model", None)

@@ -513,7 +513,7 @@ def test_a_fit_that_fails_part_way_leaves_no_half_replaced_model():
     assert not m.is_fitted
     with pytest.raises(RunDirError, match="not trained"):
         m.sample(n=4, seed=0)
-    with pytest.raises(DataError, match="fit takes an AnnData .* not ndarray"):
+    with pytest.raises(DataError, match="fit: give an AnnData .* not ndarray"):
         get_model("gaussian")().fit(np.ones((4, 3)), label_key="tissue")
     m = get_model("gaussian")().fit(first, label_key="tissue")
     with pytest.raises(DataError, match="like: give an AnnData or a data file"):
@@ -639,3 +639,27 @@ def test_a_class_too_rare_for_a_network_is_named():
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
         get_model("gaussian")().fit(a, label_key="c")
+
+
+def test_wrong_types_are_refused_with_rnagen_errors(tmp_path):
+    G = get_model("gaussian")
+    a = _adata(n_per=6, genes=4)
+    with pytest.raises(DataError, match=r"^label_key must be the name of a sample \(obs\) column, a str, not \['t"):
+        G().fit(a, label_key=["tissue"])
+    with pytest.raises(ConfigError, match=r"^fit: run_dir must be a path \(a str or pathlib.Path\), not int"):
+        G().fit(a, label_key="tissue", run_dir=5)
+    for overrides in (5, [5]):
+        with pytest.raises(ConfigError, match="^overrides are 'key=value' strings"):
+            G.from_config(overrides=overrides)
+    with pytest.raises(ConfigError, match="^a configuration is the path of a TOML file or a dict of its keys, not list"):
+        G.from_config(toml=["a.toml"])
+    m = G().fit(a, label_key="tissue")
+    for counts in (5, ["liver"]):
+        with pytest.raises(ConfigError, match=rf"^counts must be a dict of label -> number of profiles, not "
+                                              rf"{type(counts).__name__}"):
+            m.sample(counts=counts)
+    with pytest.raises(ConfigError, match=r"^run folder must be a path \(a str or pathlib.Path\), not int"):
+        m.save(5)
+    with pytest.raises(ConfigError, match=r"^load: the run folder must be a path \(a str or pathlib.Path\), not int"):
+        load(5)
+    assert load(m.save(tmp_path / "run")).n_genes == 4   # a pathlib.Path is a path

@@ -68,6 +68,7 @@ from ..config import (
     checked,
     config_to_dict,
     read_toml,
+    require_config,
     write_config,
 )
 from ..errors import ConfigError, DataError, DivergedError, RunDirError
@@ -76,7 +77,7 @@ from ..pp.prepare import check_log_record
 from ..pp.preprocess import check_labels, folded_label
 from ..pp.transforms import Floor, Pipeline, Transform, make_pipeline
 from ..train.privacy import PRIVATE_LOG_COLUMNS
-from ..utils import label_text
+from ..utils import as_path, check_label_key, label_text, require_anndata
 
 if TYPE_CHECKING:
     import torch
@@ -221,7 +222,7 @@ _LOADED = [f for f in RUN_FILES if not f.endswith(".pt")]  # what load reads (ch
 
 def load(run_dir: str | Path, *, device: str = "auto") -> "Generator":
     """Load any saved generator from its run folder (the model name is read from ``config.toml``)."""
-    run_dir = Path(run_dir)
+    run_dir = as_path(run_dir, "load: the run folder", error=ConfigError)
     cfg_path = run_dir / "config.toml"
     if not cfg_path.is_file():
         raise RunDirError(f"{run_dir} is not an rnagen run folder (no config.toml); train a model into it first")
@@ -307,6 +308,9 @@ def label_plan(
                                 "many: --n-per-label N (N of every label), --n N (the training mix)")
             counts = like.obs[label_key].astype(str).map(label_text).value_counts().to_dict()
         assert counts is not None  # neither n nor n_per_label: counts were given or read from ``like``
+        if not isinstance(counts, Mapping):
+            raise ConfigError(f"counts must be a dict of label -> number of profiles, not {type(counts).__name__}; "
+                              "or say how many with n (the training mix) or n_per_label")
         texts = Counter(label_text(k) for k in counts)   # a model's labels are text ("1" for 1)
         if twice := sorted(t for t, c in texts.items() if c > 1):
             raise DataError(f"label(s) {twice[:5]} given more than once, as two forms of one text (composed and "
@@ -463,8 +467,7 @@ class Generator(ABC):
 
     def __init__(self, config: Any = None):
         self.config: Any = config if config is not None else self.config_cls()
-        if not isinstance(self.config, self.config_cls):
-            raise ConfigError(f"{self.name} expects a {self.config_cls.__name__}, got {type(self.config).__name__}")
+        require_config(self.config, self.config_cls, self.name)
         self.var_names: list[str] = []
         self.label_key: str | None = None
         self.labels: list[str] = []
@@ -920,9 +923,10 @@ class Generator(ABC):
 
         seed = check_seed("seed", seed)
         check_device(device)
-        if not hasattr(adata, "obs") or not hasattr(adata, "X"):
-            raise DataError(f"fit takes an AnnData (samples x genes, labels in obs), not {type(adata).__name__}; "
-                            "read a file with rnagen.data.read, or build one with anndata.AnnData(X, obs=...)")
+        require_anndata(adata, "fit")
+        check_label_key(label_key)
+        if run_dir is not None:
+            run_dir = as_path(run_dir, "fit: run_dir", error=ConfigError)
         # from here the model's fields are rebound one by one: a fit that fails part-way leaves a model that
         # says it is not fitted, not the old weights under the new data's names
         self.is_fitted = False
@@ -1275,7 +1279,7 @@ class Generator(ABC):
 
         from ..utils import resolve_device
 
-        run_dir = Path(run_dir)
+        run_dir = as_path(run_dir, "load: the run folder", error=ConfigError)
         if not run_dir.is_dir():
             raise RunDirError(f"{run_dir} is not a run folder; give the --out folder of `rnagen train`")
         fix = _LOAD_FIX

@@ -249,6 +249,7 @@ def _default_train() -> TrainConfig:
 
 
 @dataclass
+@checked(None)   # each section: an instance, or a dict built into one
 class DiffusionConfig:
     """Configuration of the conditional diffusion generator (one TOML table per section)."""
 

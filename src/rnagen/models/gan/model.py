@@ -217,6 +217,7 @@ def _default_train() -> TrainConfig:
 
 
 @dataclass
+@checked(None)   # each section: an instance, or a dict built into one
 class WGANGPConfig:
     """Configuration of the conditional WGAN-GP (one TOML table per section)."""
 

@@ -175,6 +175,7 @@ def _default_train() -> TrainConfig:
 
 
 @dataclass
+@checked(None)   # each section: an instance, or a dict built into one
 class VAEConfig:
     """Configuration of the conditional VAE (one TOML table per section)."""
 
