@@ -252,3 +252,39 @@ def test_the_log_step_and_the_input_scale_are_judged_as_the_data_are():
     assert np.corrcoef(np.log2(np.asarray(out.X)[:, 10:] + 1).ravel(), test[:, 10:].ravel())[0, 1] > 0.5
     with pytest.raises(DataError, match="look log-scale"):
         on_lin.apply(_unrecorded(test, genes))
+
+
+def test_wrong_types_and_objects_are_refused(make_adata, tmp_path):
+    from rnagen.errors import ConfigError
+
+    rng = np.random.default_rng(0)
+    a = make_adata(rng.normal(size=(12, 6)) + 5.0, [f"g{j}" for j in range(6)])
+    for bad in (np.asarray(a.X), a.to_df(), None, "full.h5ad"):
+        with pytest.raises(DataError, match=rf"^fit: give an AnnData \(samples x genes\), not {type(bad).__name__}"):
+            rc.fit(bad, inputs=["g0"])
+    with pytest.raises(DataError, match="none of the 978 L1000 landmark genes found"):
+        rc.fit(a)   # the default inputs, on data without landmark genes
+    for inputs in (5, None):
+        with pytest.raises(DataError, match="^inputs must be 'landmarks', a list of gene ids or the path of a genes"):
+            rc.fit(a, inputs=inputs)
+    with pytest.raises(DataError, match=r"^label_key must be the name of a sample \(obs\) column"):
+        rc.fit(a, inputs=["g0"], label_key=["group"])
+    for config in ({"method": "linear"}, rc.LinearConfig(), "linear"):
+        with pytest.raises(ConfigError, match=rf"expects a ReconstructConfig, got {type(config).__name__}"):
+            rc.fit(a, inputs=["g0"], config=config)
+    with pytest.raises(ConfigError, match="^Reconstructor expects a ReconstructConfig, got MLPConfig"):
+        rc.Reconstructor(rc.MLPConfig())
+    for overrides, got in ((5, "int"), ([5], "list of int")):
+        with pytest.raises(ConfigError, match=rf"^overrides are 'key=value' strings .* not {got}$"):
+            rc.fit(a, inputs=["g0"], overrides=overrides)
+    # what works: an array of ids, a section given as a dict
+    cfg = rc.ReconstructConfig(linear={"alphas": [1.0]}, val_size=0.0)
+    assert isinstance(cfg.linear, rc.LinearConfig)
+    rec = rc.fit(a, inputs=np.array(["g0", "g1"]), config=cfg)
+    assert rec.input_names == ["g0", "g1"]
+    with pytest.raises(DataError, match=r"^the test data: give an AnnData \(samples x genes\), not ndarray"):
+        rec.score(np.asarray(a.X))
+    with pytest.raises(ConfigError, match=r"^reconstructor folder must be a path \(a str or pathlib.Path\), not int"):
+        rec.save(5)
+    with pytest.raises(ConfigError, match=r"^load: the reconstructor folder must be a path .* not NoneType"):
+        rc.load(None)

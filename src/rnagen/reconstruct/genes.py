@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from .._genes import match_genes
@@ -80,6 +80,9 @@ def resolve_inputs(inputs: str | Sequence[str] | os.PathLike, var_names: Sequenc
         missing = [s for e, s in zip(tab["entrez_id"], tab["symbol"]) if e not in found]
         return list(idx), {"selection": "landmarks", "n_requested": 978, "n_inputs": len(idx),
                            "missing": missing}
+    if isinstance(inputs, (bytes, Mapping)) or not isinstance(inputs, (str, os.PathLike, Iterable)):
+        raise DataError(f"inputs must be 'landmarks', a list of gene ids or the path of a genes file (one id a line), "
+                        f"not {type(inputs).__name__}")
     if isinstance(inputs, (str, os.PathLike)):
         req = read_genes_file(inputs)
         sel = str(inputs)

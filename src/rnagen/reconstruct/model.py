@@ -40,10 +40,11 @@ import pandas as pd
 from .. import __version__
 from .._io import atomic_path, check_output, write_json, write_npz, writer_lock
 from .._manifest import MANIFEST, folder_kind, reading, verify_manifest, write_manifest
-from ..config import SEED_MAX, build_config, checked, write_config
+from ..config import SEED_MAX, build_config, checked, require_config, write_config
 from ..errors import ConfigError, DataError, RunDirError
 from ..pp.history import log_state, looks_logged, record
 from ..pp.transforms import Log2p1, Pipeline, StandardScaler
+from ..utils import as_path, check_label_key, require_anndata
 from .genes import match_genes, require_genes, resolve_inputs
 from .ridge import DEFAULT_ALPHAS, fit_ridge
 
@@ -296,6 +297,8 @@ class Reconstructor:
 
     def __new__(cls, config: ReconstructConfig | None = None):
         """An instance of the subclass of ``config.method`` when called on the base class."""
+        if config is not None:
+            require_config(config, ReconstructConfig, "Reconstructor")
         if cls is Reconstructor:
             cls = _METHODS.get((config if config is not None else ReconstructConfig()).method, cls)
         return super().__new__(cls)
@@ -356,6 +359,9 @@ class Reconstructor:
         """
         from ..utils import check_device
 
+        require_anndata(adata, "fit")
+        if label_key is not None:
+            check_label_key(label_key)
         check_device(device)
         cfg = self.config
         if cfg.method not in _METHODS:
@@ -492,9 +498,7 @@ class Reconstructor:
         return self.pipe_in, self.pipe_out
 
     def _input_positions(self, adata, where: str) -> list[int]:
-        if not hasattr(adata, "var_names") or not hasattr(adata, "X"):
-            raise DataError(f"{where}: give an AnnData (samples x genes, gene ids in var_names), not "
-                            f"{type(adata).__name__}; read a file with rnagen.data.read")
+        require_anndata(adata, where)
         pos = require_genes(self.input_names, [str(v) for v in adata.var_names], what="input genes of the "
                             "reconstructor", where=where)
         step = _chunk_rows(len(pos))
@@ -625,6 +629,7 @@ class Reconstructor:
             JSON-able; ``per_gene`` (when asked) holds ``gene``, ``symbol``, ``r2`` and ``pearson`` lists.
         """
         self._check()
+        require_anndata(adata, "the test data")
         var = [str(v) for v in adata.var_names]
         pos = np.asarray(self._input_positions(adata, "the test data"))
         hits = match_genes(self.target_names, var)
@@ -740,7 +745,7 @@ class Reconstructor:
     @classmethod
     def load(cls, path: str | os.PathLike, *, device: str = "auto") -> "Reconstructor":
         """Load a folder written by :meth:`save` (as the class of its method); needs nothing else."""
-        d = Path(path)
+        d = as_path(path, "load: the reconstructor folder", error=ConfigError)
         meta = _read_folder_meta(d)
         fix = _LOAD_FIX
         from ..config import read_toml
@@ -980,6 +985,7 @@ def fit(adata, *, inputs: str | Sequence[str] | os.PathLike = "landmarks",
         Fitted; ``save`` writes it to a folder, ``apply`` / ``predict`` / ``score`` use it.
     """
     base = config if config is not None else ReconstructConfig()
+    require_config(base, ReconstructConfig, "reconstruct.fit")
     cfg = build_config(ReconstructConfig, overrides=overrides, base=dataclasses.replace(base)) if overrides else base
     given = {k: v for k, v in (("method", method), ("seed", seed), ("val_size", val_size)) if v is not None}
     if given:
