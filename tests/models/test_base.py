@@ -651,7 +651,8 @@ def test_wrong_types_are_refused_with_rnagen_errors(tmp_path):
     for overrides in (5, [5]):
         with pytest.raises(ConfigError, match="^overrides are 'key=value' strings"):
             G.from_config(overrides=overrides)
-    with pytest.raises(ConfigError, match="^a configuration is the path of a TOML file or a dict of its keys, not list"):
+    with pytest.raises(ConfigError, match="^a configuration is the path of a TOML file or a dict of its keys, "
+                                          "not list"):
         G.from_config(toml=["a.toml"])
     m = G().fit(a, label_key="tissue")
     for counts in (5, ["liver"]):
