@@ -676,7 +676,10 @@ SLOW_SAMPLE = textwrap.dedent("""
     def slow_write(self, path, **kw):
         open(path, "wb").write(b"partial h5ad")
         print("writing", flush=True)
-        time.sleep(120)
+        # short sleeps, as a real write returns to the interpreter often: a signal the kernel hands one of the
+        # native threads (torch's, BLAS's) runs its Python handler when the main thread next does, not after 120 s
+        for _ in range(1200):
+            time.sleep(0.1)
     anndata.AnnData.write_h5ad = slow_write
     from rnagen.cli.main import main
     main(sys.argv[2:])
