@@ -874,6 +874,16 @@ def test_a_set_on_another_scale_is_named():
     assert notes["synthetic_scale"].startswith("its genes' means sit 2.") and " units above the held-out" in \
         notes["synthetic_scale"] and "train_scale" not in notes
     assert "train_scale" in evaluate(R, S, train=T / 8.0, **kw).attrs["preprocessing"]
+    # a smaller shift of nearly every gene the same way (counts against CPM of shallow libraries: 0.9 log2 units)
+    # is named too; the same median shift with genes moving both ways (a generator's errors) is not
+    up = evaluate(R, S * 1.87, train=T, **kw).attrs["preprocessing"]["synthetic_scale"]
+    assert up.startswith("its genes' means sit 0.8") and "100% of the genes above" in up, up
+    mixed = np.asarray(S, dtype=np.float64).copy()
+    mixed[:, ::4] /= 1.87 ** 3   # a quarter of the genes well below: the median still up, not uniform
+    mixed[:, 1::4] *= 1.87
+    mixed[:, 2::4] *= 1.87
+    mixed[:, 3::4] *= 1.87
+    assert "synthetic_scale" not in evaluate(R, mixed, train=T, **kw).attrs["preprocessing"]
     notes = evaluate(R, S, train=T, mia_reference=S[:30] * 8.0, **{**kw, "metrics": ["mia_ganleaks_auc"]}).attrs
     assert "mia_reference_scale" in notes["preprocessing"]
     # log values in another base (log10 and ln against the held-out set's log2): every gene's mean and spread at
