@@ -1,4 +1,4 @@
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import pytest
@@ -131,7 +131,9 @@ def test_a_section_given_as_a_dict_or_a_wrong_type():
     from rnagen.models import get_model
 
     D = get_model("diffusion").config_cls
-    assert D(train={"steps": 3}).train.steps == 3   # a dict of the section's keys builds the section
+    built = D(train={"steps": 3})   # a dict of the section's keys builds the section on the model's own defaults
+    assert built.train.steps == 3 and built.train == replace(D().train, steps=3)
+    assert D().train != type(D().train)()   # (the diffusion model's training defaults are not the generic ones)
     with pytest.raises(ConfigError, match=r"^config key 'train' is a section: give a TrainConfig or a dict of its "
                                           "keys, not int"):
         D(train=5)

@@ -163,13 +163,19 @@ def checked(section: str | None, **bounds: str) -> Callable[[type[T]], type[T]]:
 
 
 def _validate_fields(obj: Any, section: str | None, bounds: Mapping[str, Bound]) -> None:
+    fields = {f.name: f for f in dataclasses.fields(obj)}
     for name, tp in _field_types(type(obj)).items():
         key = f"{section}.{name}" if section else name
         if _is_dataclass_type(tp):
-            # a nested section validates itself; one given as a dict ({"steps": 3}) is built from its keys
+            # a nested section validates itself; one given as a dict ({"steps": 3}) is built from its keys on top
+            # of this configuration's defaults for the section (a model's own training defaults, not the generic
+            # section's)
             value = getattr(obj, name)
             if isinstance(value, Mapping):
-                object.__setattr__(obj, name, _apply(tp(), value, prefix=f"{key}."))
+                f = fields.get(name)
+                default = (f.default_factory() if f is not None and f.default_factory is not dataclasses.MISSING
+                           else f.default if f is not None and f.default is not dataclasses.MISSING else tp())
+                object.__setattr__(obj, name, _apply(default, value, prefix=f"{key}."))
             elif not isinstance(value, tp):
                 raise ConfigError(f"config key {key!r} is a section: give a {tp.__name__} or a dict of its keys, not "
                                   f"{type(value).__name__}")
