@@ -1,8 +1,8 @@
 """A tiny deterministic torch generator for the DDP tests (registered as ``ddp-toy``).
 
-Its loss uses no random noise, so a 2-rank run with a global batch B must follow the same trajectory as a
-1-process run with batch B up to float summation order. Test hooks (environment variables, read on every
-rank):
+Its loss uses no random noise (unless ``dropout`` is set), so a 2-rank run with a global batch B must follow the
+same trajectory as a 1-process run with batch B up to float summation order. Test hooks (environment variables,
+read on every rank):
 
 * ``RNAGEN_TEST_DUMP=DIR``: after training, each rank writes its live and EMA weights to DIR/rank{R}.pt;
 * ``RNAGEN_TEST_CRASH_AT=K``: rank 1 (rank 0 when alone) dies hard (``os._exit(3)``) at optimiser step K,
@@ -32,13 +32,16 @@ class ToyConfig:
                                                                    warmup_steps=3, ema_decay=0.9,
                                                                    checkpoint_every=10, log_every=5))
     width: int = 16
+    dropout: float = 0.0
+    """Dropout after the hidden layer: its masks come from torch's global generator, one stream per rank."""
 
 
 class ToyNet(nn.Module):
-    def __init__(self, n_genes: int, n_labels: int, width: int):
+    def __init__(self, n_genes: int, n_labels: int, width: int, dropout: float = 0.0):
         super().__init__()
         self.n_labels = n_labels
-        self.net = nn.Sequential(nn.Linear(n_genes + n_labels, width), nn.Tanh(), nn.Linear(width, n_genes))
+        self.net = nn.Sequential(nn.Linear(n_genes + n_labels, width), nn.Tanh(), nn.Dropout(dropout),
+                                 nn.Linear(width, n_genes))
         self.calls = 0
 
     def forward(self, x, y, generator=None):
@@ -68,7 +71,7 @@ class DDPToy(Generator):
         # fixed initial weights, drawn without touching the global RNG
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(1234)
-            self.net = ToyNet(self.n_genes, self.n_labels, self.config.width)
+            self.net = ToyNet(self.n_genes, self.n_labels, self.config.width, self.config.dropout)
 
     def _fit(self, X, y, *, seed, run_dir, progress, resume) -> None:
         self._build()
@@ -91,6 +94,7 @@ class DDPToy(Generator):
 
     def _sample(self, y, *, seed, batch_size, progress, **options) -> np.ndarray:
         yt = torch.from_numpy(y)
+        self.net.eval()   # no dropout while sampling
         with torch.no_grad():
             onehot = nn.functional.one_hot(yt, self.n_labels).float()
             x = self.net.net(torch.cat([torch.zeros(len(y), self.n_genes), onehot], dim=1))

@@ -3,7 +3,8 @@
 Checks: a 2-rank run trains and writes one run folder; both ranks end with identical live and EMA weights;
 the result equals a 1-process run with the same global batch (the toy model's loss has no noise, so only
 float summation order differs); a run whose rank 1 dies mid-training resumes from rank 0's checkpoint to the
-same weights as an uninterrupted run; and a real registered torch model trains under torchrun.
+same weights as an uninterrupted run, with dropout too (each rank's global generator restored); and a real
+registered torch model trains under torchrun.
 """
 from __future__ import annotations
 
@@ -151,6 +152,34 @@ def test_resume_after_a_rank_dies(ddp_run, data_file, tmp_path):
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr[-3000:]
     _assert_state_close(_load(dump1 / "rank0.pt")["live"], a["live"], atol=1e-5, rtol=1e-4)
+
+
+def test_a_run_with_dropout_resumes_each_rank_s_global_generator(data_file, tmp_path):
+    """Dropout draws its masks from torch's global generator, one stream per rank. Rank 1 dies at step 15; the
+    relaunched job restores every rank's own global generator from the step-10 checkpoint and ends bitwise where
+    an uninterrupted run ends (a resume that restored none, or rank 0's alone, drew other masks)."""
+    args = ["train", str(data_file), *TOY, "--set", "dropout=0.3"]
+    dumps = {}
+    for name in ("whole", "resumed"):
+        dumps[name] = tmp_path / f"dump_{name}"
+        dumps[name].mkdir()
+    whole = _torchrun([*args, "--out", str(tmp_path / "whole")], env=_env(RNAGEN_TEST_DUMP=str(dumps["whole"])))
+    assert whole.returncode == 0, whole.stdout[-3000:] + whole.stderr[-3000:]
+    out = tmp_path / "run"
+    crashed = _torchrun([*args, "--out", str(out)], env=_env(RNAGEN_TEST_CRASH_AT="15"))
+    assert crashed.returncode != 0
+    assert torch.load(out / "checkpoint.pt", weights_only=True)["step"] == 10
+    resumed = _torchrun([*args, "--out", str(out)], env=_env(RNAGEN_TEST_DUMP=str(dumps["resumed"])))
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    for rank in (0, 1):
+        a, b = _load(dumps["resumed"] / f"rank{rank}.pt"), _load(dumps["whole"] / f"rank{rank}.pt")
+        _assert_state_close(a["live"], b["live"], atol=0.0)
+        _assert_state_close(a["ema"], b["ema"], atol=0.0)
+    # the checkpoint holds each rank's state, and rank 0's under the key one process resumes by
+    ck = torch.load(out / "checkpoint.pt", weights_only=True)
+    assert len(ck["global_rng_ranks"]) == 2
+    assert not torch.equal(ck["global_rng_ranks"][0]["cpu"], ck["global_rng_ranks"][1]["cpu"])
+    assert torch.equal(ck["global_rng"]["cpu"], ck["global_rng_ranks"][0]["cpu"])
 
 
 def test_a_loss_diverging_on_one_rank_stops_every_rank(data_file, tmp_path):

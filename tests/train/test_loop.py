@@ -133,6 +133,35 @@ def test_dropout_repeats_with_the_seed_and_resumes_as_an_uninterrupted_run(tmp_p
         assert torch.equal(resumed.state_dict()[k], finals[0][k]), k
 
 
+def test_a_checkpoint_with_rank_0_s_global_generator_alone_resumes_as_before(tmp_path):
+    """A one-process checkpoint whose global generator is saved under ``global_rng`` alone (no per-rank list,
+    ``global_rng_ranks``) still resumes dropout where an uninterrupted run has it."""
+    from rnagen._manifest import RUN_FILES, write_manifest
+
+    X, y = _data()
+    torch.manual_seed(0)
+    init = Dropped(4).state_dict()
+    full = Dropped(4)
+    full.load_state_dict(init)
+    train_loop(full, X, y, _cfg(), device=torch.device("cpu"), seed=5, progress=False)
+    broken = _interrupted(Dropped)(4)
+    broken.load_state_dict(init)
+    with pytest.raises(KeyboardInterrupt):
+        train_loop(broken, X, y, _cfg(), device=torch.device("cpu"), seed=5, progress=False, run_dir=tmp_path,
+                   fingerprint="x")
+    path = tmp_path / "checkpoint.pt"
+    state = torch.load(path, weights_only=True)
+    del state["global_rng_ranks"]
+    torch.save(state, path)
+    write_manifest(tmp_path, RUN_FILES, fingerprint="x")
+    resumed = Dropped(4)
+    resumed.load_state_dict(init)
+    train_loop(resumed, X, y, _cfg(), device=torch.device("cpu"), seed=5, progress=False, run_dir=tmp_path,
+               fingerprint="x")
+    for k in init:
+        assert torch.equal(resumed.state_dict()[k], full.state_dict()[k]), k
+
+
 def test_a_fixed_length_run_keeps_the_ema_weights_at_the_fraction_of_its_budget():
     """With a constant learning rate the first 20 steps of a 40-step run are a 20-step run: the guide of the
     longer run at fraction 0.5 is the shorter run's final EMA weights; without a fraction there is none."""

@@ -396,11 +396,7 @@ class _Checkpoints:
                 ctx.ema.load_state_dict(state["ema"], int(state.get("ema_updates", 0)))
             if state.get("scaler"):
                 ctx.scaler.load_state_dict(state["scaler"])
-            ctx.generator.set_state(state["noise_rng"][ctx.dist.rank % len(state["noise_rng"])].to("cpu"))
-            if "global_rng" in state and ctx.dist.world_size == 1:   # rank 0's: saved by the main process alone
-                torch.set_rng_state(state["global_rng"]["cpu"].to("cpu"))
-                if "cuda" in state["global_rng"] and torch.device(ctx.device).type == "cuda":
-                    torch.cuda.set_rng_state(state["global_rng"]["cuda"].to("cpu"), torch.device(ctx.device))
+            _restore_rng_states(ctx, state)
             progress = _Progress(step=int(state["step"]), history=list(state.get("history", [])),
                                  seconds_before=float(state.get("seconds", 0.0)))
             if state.get("guide"):
@@ -415,8 +411,8 @@ class _Checkpoints:
         return progress
 
     def save(self, ctx: StepContext, progress: _Progress, tracker: ValidationTracker | None) -> None:
-        """Write the checkpoint atomically (rank 0), with every rank's noise-generator state."""
-        states = _gather_generator_states(ctx)
+        """Write the checkpoint atomically (rank 0), with every rank's noise- and global-generator states."""
+        noise, global_rng = _gather_rng_states(ctx)
         if not ctx.dist.is_main:
             return
         payload = {
@@ -426,8 +422,11 @@ class _Checkpoints:
             "optimizers": {k: o.state_dict() for k, o in ctx.optimizers.items()},
             "schedulers": {k: s.state_dict() for k, s in ctx.schedulers.items()},
             "scaler": ctx.scaler.state_dict() if ctx.scaler.is_enabled() else {},
-            "noise_rng": states,
-            "global_rng": _global_rng_state(torch.device(ctx.device)),
+            "noise_rng": noise,
+            # every rank's global generator, by rank (each rank draws its own dropout masks), and rank 0's alone
+            # under the key that checkpoints without the per-rank list resume by
+            "global_rng": global_rng[0],
+            "global_rng_ranks": global_rng,
             "history": progress.history,
             "seconds": progress.seconds(),
             "config": asdict(ctx.cfg),
@@ -469,17 +468,46 @@ def _global_rng_state(device: torch.device) -> dict[str, torch.Tensor]:
     return out
 
 
-def _gather_generator_states(ctx: StepContext) -> list[torch.Tensor]:
-    """Every rank's noise-generator state, so a resumed DDP run continues each rank's stream."""
-    states = [ctx.generator.get_state()]
+def _gather_rng_states(ctx: StepContext) -> tuple[list[torch.Tensor], list[dict[str, torch.Tensor]]]:
+    """Every rank's noise-generator state and global-generator states (:func:`_global_rng_state`), by rank, so a
+    resumed DDP run continues each rank's streams. One all-gather of each rank's states laid end to end: they are
+    byte tensors of the same sizes on every rank (every rank trains on the same type of device)."""
+    local = {"noise": ctx.generator.get_state(), **_global_rng_state(ctx.device)}
     if not ctx.dist.enabled:
-        return states
-    import torch.distributed as tdist
+        per_rank = [local]
+    else:
+        import torch.distributed as tdist
 
-    local = states[0].to(ctx.device) if ctx.device.type == "cuda" else states[0]  # nccl needs CUDA tensors
-    states = [torch.empty_like(local) for _ in range(ctx.dist.world_size)]
-    tdist.all_gather(states, local)
-    return [s.cpu() for s in states]
+        flat = torch.cat([t.reshape(-1) for t in local.values()])
+        if ctx.device.type == "cuda":   # nccl needs CUDA tensors
+            flat = flat.to(ctx.device)
+        gathered = [torch.empty_like(flat) for _ in range(ctx.dist.world_size)]
+        tdist.all_gather(gathered, flat)
+        sizes = [t.numel() for t in local.values()]
+        # clones: a view would save the whole gathered buffer with each state
+        per_rank = [{k: part.clone() for k, part in zip(local, g.cpu().split(sizes))} for g in gathered]
+    noise = [states.pop("noise") for states in per_rank]
+    return noise, per_rank
+
+
+def _restore_rng_states(ctx: StepContext, state: dict[str, Any]) -> None:
+    """Restore this rank's noise- and global-generator states from a checkpoint.
+
+    Rank r takes rank r's saved states, so a run resumed on as many processes as it was saved from draws what an
+    uninterrupted one would. A checkpoint of fewer processes (or one with rank 0's global generator alone, no
+    ``global_rng_ranks``) has no state for the others: those keep the stream seeded for them at the start
+    (:func:`_seeded_global_rng`, :func:`_make_context`), distinct per rank, rather than repeat another rank's draws
+    for different profiles; a checkpoint of more processes is resumed by its first ranks' states. Neither repeats
+    an uninterrupted run, whose ranks draw other numbers for the same batch anyway (README, "Scaling out")."""
+    rank = ctx.dist.rank
+    noise = state["noise_rng"]
+    if rank < len(noise):
+        ctx.generator.set_state(noise[rank].to("cpu"))
+    saved = state.get("global_rng_ranks") or ([state["global_rng"]] if "global_rng" in state else [])
+    if rank < len(saved):
+        torch.set_rng_state(saved[rank]["cpu"].to("cpu"))
+        if "cuda" in saved[rank] and ctx.device.type == "cuda":
+            torch.cuda.set_rng_state(saved[rank]["cuda"].to("cpu"), ctx.device)
 
 
 # ----------------------------------------------------------------------------------------------------------
