@@ -182,6 +182,16 @@ def test_a_run_with_dropout_resumes_each_rank_s_global_generator(data_file, tmp_
     assert torch.equal(ck["global_rng"]["cpu"], ck["global_rng_ranks"][0]["cpu"])
 
 
+def test_a_run_folder_refused_by_rank_0_ends_every_rank_at_once(ddp_run, data_file):
+    """Rank 0 refuses a finished run folder before it joins the process group; rank 1, waiting to join in native
+    code, must end on the launcher's SIGTERM rather than be killed after torchrun's grace period."""
+    root, _ = ddp_run
+    r = _torchrun(["train", str(data_file), *TOY, "--out", str(root / "run")], env=_env())
+    assert r.returncode != 0
+    assert "rnagen: error: " in r.stderr and "already holds a finished ddp-toy run" in r.stderr, r.stderr[-3000:]
+    assert "Unable to shutdown" not in r.stderr, r.stderr[-3000:]   # torchrun's word before its SIGKILL
+
+
 def test_a_loss_diverging_on_one_rank_stops_every_rank(data_file, tmp_path):
     """A NaN loss on rank 1 alone: every rank stops at that step with the one-line error (no rank left waiting in
     a gradient all-reduce), and no run folder is left as if trained."""

@@ -54,7 +54,19 @@ def init_distributed(device: torch.device) -> DistInfo:
     backend = "nccl" if device.type == "cuda" else "gloo"
     if device.type == "cuda":
         torch.cuda.set_device(info.local_rank)
-    dist.init_process_group(backend=backend)
+    # joining waits in native code for every rank, where no Python signal handler runs: a rank whose peer failed
+    # before joining (rank 0 refusing the run folder) would ignore the launcher's SIGTERM until torchrun kills it
+    # after its grace period. Nothing is held yet that the handler would release, so SIGTERM ends it at once here.
+    import signal
+    import threading
+
+    before = signal.signal(signal.SIGTERM, signal.SIG_DFL) if threading.current_thread() is threading.main_thread() \
+        else None
+    try:
+        dist.init_process_group(backend=backend)
+    finally:
+        if before is not None:
+            signal.signal(signal.SIGTERM, before)
     global _STARTED_HERE
     _STARTED_HERE = True
     # destroy the group before the interpreter tears down: a gloo group left to its destructor can abort the
