@@ -27,6 +27,43 @@ def label_text(value) -> str:
     return unicodedata.normalize("NFC", str(value))
 
 
+def one_line(text) -> str:
+    """``text`` for one cell of a printed table: its control characters (a line break or a tab inside a class
+    name) written as escapes, ``\\n``, ``\\t``, which would otherwise break the table's lines and columns."""
+    text = str(text)
+    if all(unicodedata.category(c) != "Cc" for c in text):
+        return text
+    return "".join(c.encode("unicode_escape").decode("ascii") if unicodedata.category(c) == "Cc" else c
+                   for c in text)
+
+
+def number_text(label: str) -> str:
+    """A numeric label as one text whatever its type was (``"1.0"`` and ``"1"``: ``"1"``); others as they are."""
+    try:
+        x = float(label)
+    except ValueError:
+        return label
+    return str(int(x)) if x.is_integer() and abs(x) < 2 ** 53 else repr(x)
+
+
+def numeric_label_aliases(values, known) -> dict[str, str]:
+    """``{value: class}`` for each of ``values`` (label texts) that is no class of ``known`` but names the same
+    number as exactly one of them (``1.0`` for ``1``, as a float column, a spreadsheet or another file format
+    writes a numeric class): that class. A value is left out where that class is among ``values`` too, since two
+    classes of one set are never merged."""
+    known = list(dict.fromkeys(known))
+    have, mine = set(known), set(values)
+    by_number: dict[str, list[str]] = {}
+    for lab in known:
+        by_number.setdefault(number_text(lab), []).append(lab)
+    out = {}
+    for v in mine - have:
+        same = by_number.get(number_text(v), [])
+        if len(same) == 1 and same[0] not in mine:
+            out[v] = same[0]
+    return out
+
+
 #: how to get an AnnData, for the errors of functions that take one
 ANNDATA_FIX = "read a file with rnagen.data.read, or build one with anndata.AnnData(X, obs=...)"
 

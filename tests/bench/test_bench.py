@@ -984,3 +984,35 @@ def test_an_evaluate_option_evaluate_does_not_take_is_refused_before_anything_is
         run_benchmark(labelled_csv, label_key="kind", models="gaussian", out_dir=out, budget="fast", progress=False,
                       device="cpu", report=False, evaluate_options={"nboot": 5})
     assert not out.exists()
+
+
+def _numeric_labelled(n, labels, seed):
+
+    rng = np.random.default_rng(seed)
+    y = np.asarray(labels, dtype=object)[np.arange(n) % len(labels)]
+    return ad.AnnData(X=rng.gamma(2.0, 10.0, size=(n, 8)).astype(np.float32),
+                      obs=pd.DataFrame({"kind": y}, index=[f"S{seed}_{i}" for i in range(n)]),
+                      var=pd.DataFrame(index=[f"g{j}" for j in range(8)]))
+
+
+def test_a_test_file_writing_numeric_classes_another_way_joins_them(tmp_path):
+    """A --test file whose numeric classes read 1.0, 2.0 (a float column) beside DATA's 1, 2 holds DATA's classes,
+    not classes of its own (refused as classes in the test file only)."""
+    from rnagen.bench.runner import TEST_FILE_COLUMN, join_test_file
+
+    train = _numeric_labelled(30, ["1", "2", "2.5"], 0)
+    held = _numeric_labelled(12, [1.0, 2.0, 2.5], 1)
+    joined, _ = join_test_file(train, held, "kind")
+    test = joined.obs[TEST_FILE_COLUMN] == "test"
+    assert sorted(set(joined.obs.loc[test, "kind"].astype(str))) == ["1", "2", "2.5"]
+    assert held.obs["kind"].tolist()[:2] == [1.0, 2.0]   # the caller's AnnData is left as it was
+
+
+def test_a_class_named_all_is_refused_before_training(tmp_path):
+    """A class named 'all' (the name of the indicators' overall rows, whose values it would replace in the
+    leaderboard) is refused in one line before any model is trained or any file written."""
+    data = _numeric_labelled(40, ["all", "other"], 0)
+    with pytest.raises(DataError, match="class named 'all'.*rename"):
+        run_benchmark(data, label_key="kind", models="gaussian", out_dir=tmp_path / "b", progress=False,
+                      device="cpu")
+    assert not (tmp_path / "b").exists()

@@ -117,6 +117,19 @@ def test_info_lists_label_columns_held_as_text_of_either_kind():
     assert "labels (kind): 2 classes" in text and "labels (site): 3 classes" in text and "(sample)" not in text
 
 
+
+def test_info_prints_a_class_name_with_a_line_break_on_one_line():
+    """A line break or a tab inside a class name is printed as an escape: one line per class, counts aligned."""
+    from rnagen.cli.data import summarize
+
+    a = ad.AnnData(np.ones((6, 3), dtype=np.float32))
+    a.obs["kind"] = pd.Categorical(["line1\nline2", "tab\there", "ok"] * 2)
+    lines = summarize(a, label_key="kind").splitlines()
+    start = lines.index("labels (kind): 3 classes")
+    rows = lines[start + 1:start + 4]
+    assert sorted(r.split()[0] for r in rows) == ["line1\\nline2", "ok", "tab\\there"]
+    assert len({len(r) for r in rows}) == 1
+
 def test_numeric_annotation_columns_among_entrez_ids_are_not_genes(tmp_path, capsys):
     """An age and a batch column beside genes named by Entrez ids (a clinical covariate pasted next to the
     expression): kept as sample annotations with a note, not read as genes, and the log values are not logged

@@ -1160,3 +1160,67 @@ def test_evaluate_leaves_torch_s_global_generator_as_it_was():
     evaluate(R, S, train=T, real_labels=yr, synthetic_labels=ys, train_labels=yt, n_boot=0, epochs=2,
              metrics=["tstr_mlp_accuracy", "tstr_logreg_accuracy", "detection_auc"])
     assert torch.equal(torch.get_rng_state(), before)
+
+
+def test_numeric_classes_written_another_way_are_the_held_out_classes():
+    """Synthetic and training labels 1, 2 (a model trained on a float label column) against held-out ones written
+    1.0, 2.0 (a CSV export) name the same classes: scored as the held-out set's names, not as classes of their own
+    with an F1 of 0; a set holding both forms keeps them apart."""
+    from rnagen.metrics.evaluate import check_label_sets
+
+    rng = np.random.default_rng(11)
+    (R, yr), (S, ys), (T, yt) = _sets(rng, n=90)
+    num = {"c0": "1", "c1": "2", "c2": "2.5"}
+    real = [{"c0": "1.0", "c1": "2.0", "c2": "2.5"}[v] for v in yr]
+    kw = dict(metrics=["utility"], n_boot=0, classifier_seeds=(0,), epochs=3)
+    df = evaluate(R, S, train=T, real_labels=real, synthetic_labels=[num[v] for v in ys],
+                  train_labels=[num[v] for v in yt], **kw)
+    same = evaluate(R, S, train=T, real_labels=real, synthetic_labels=[{"1": "1.0", "2": "2.0"}.get(num[v], num[v])
+                                                                    for v in ys],
+                    train_labels=[{"1": "1.0", "2": "2.0"}.get(num[v], num[v]) for v in yt], **kw)
+    pd.testing.assert_frame_equal(df, same)
+    assert set(df.loc[df["group"] != "all", "group"]) == {"1.0", "2.0", "2.5"}
+    assert check_label_sets(R, S, real_labels=real, synthetic_labels=[num[v] for v in ys]) is None
+    # both forms in one set are two classes of that set
+    note = check_label_sets(R, S, real_labels=real, synthetic_labels=["1", "1.0"] * (len(ys) // 2))
+    assert note is not None and "'1'" in note
+
+
+def test_a_class_named_all_is_refused_as_the_overall_rows_name(tmp_path, capsys):
+    """A class named 'all' would give per-class rows with the overall rows' group: refused in one line, naming
+    the class and the fix, by evaluate and by the command line."""
+    from rnagen.cli.main import main
+    from rnagen.errors import DataError
+
+    rng = np.random.default_rng(3)
+    (R, yr), (S, ys), _ = _sets(rng, n=60)
+    rename = {"c0": "all"}
+    with pytest.raises(DataError, match="class named 'all'.*rename"):
+        evaluate(R, S, real_labels=[rename.get(v, v) for v in yr], synthetic_labels=ys, metrics=["utility"],
+                 n_boot=0, epochs=3)
+    with pytest.raises(DataError, match="synthetic set has a class named 'all'"):
+        evaluate(R, S, real_labels=yr, synthetic_labels=[rename.get(v, v) for v in ys], metrics=["utility"],
+                 n_boot=0, epochs=3)
+    _adata(R, [rename.get(v, v) for v in yr]).write_h5ad(tmp_path / "real.h5ad")
+    _adata(S, [rename.get(v, v) for v in ys]).write_h5ad(tmp_path / "syn.h5ad")
+    capsys.readouterr()
+    assert main(["evaluate", "--real", str(tmp_path / "real.h5ad"), "--synthetic", str(tmp_path / "syn.h5ad"),
+                 "--label-key", "tissue", "--metrics", "utility"]) == 2
+    err = capsys.readouterr().err
+    assert "class named 'all'" in err and "Traceback" not in err
+
+
+def test_a_class_name_with_a_line_break_keeps_the_printed_table_one_line_per_row():
+    """Control characters in a class name (a line break, a tab) are printed as escapes: one line per row, the
+    columns aligned."""
+    from rnagen.metrics.evaluate import format_table
+
+    rng = np.random.default_rng(5)
+    (R, yr), (S, ys), _ = _sets(rng, n=90)
+    names = {"c0": "line1\nline2", "c1": "tab\there", "c2": "ok"}
+    df = evaluate(R, S, real_labels=[names[v] for v in yr], synthetic_labels=[names[v] for v in ys],
+                  metrics=["utility"], n_boot=0, classifier_seeds=(0,), epochs=3)
+    lines = format_table(df, per_class=True).splitlines()
+    assert len(lines) == len(df) + 1
+    rows = [ln for ln in lines if "line1\\nline2" in ln or "tab\\there" in ln]
+    assert rows and len({ln.index("higher") for ln in lines[1:]}) == 1

@@ -65,6 +65,7 @@ from .._manifest import RUN_FILES, folder_kind
 from ..errors import ConfigError, DataError, DivergedError, RunDirError
 from ..pp.history import looks_logged
 from ..pp.prepare import dense
+from ..utils import label_text, numeric_label_aliases
 from .budgets import (
     DDIM_STEP_GRID,
     DEFAULT_MODELS,
@@ -154,12 +155,15 @@ def _load_data(data, label_key: str, what: str = "data"):
         if datasets.is_bundled(data):   # a data set shipped with rnagen, by name
             adata = datasets.load(str(data))
             return _load_data(adata, label_key, what)
-        return read(data, label_key=label_key)
+        data = read(data, label_key=label_key)
     if not hasattr(data, "obs") or not hasattr(data, "X"):
         raise DataError(f"{what} must be an AnnData or a path the data layer reads, got {type(data).__name__}")
     if label_key not in data.obs:
         raise DataError(f"no label column {label_key!r} in the {what}; columns: {list(data.obs.columns)} "
                         "(choose one with --label-key)")
+    from ..metrics.evaluate import check_class_names
+
+    check_class_names(data.obs[label_key].astype(str).unique(), what)   # before any model is trained
     return data
 
 
@@ -204,7 +208,12 @@ def join_test_file(data, test, label_key: str):
             raise DataError(f"{len(same)} sample(s) in both DATA and the --test file under the same name with the "
                             f"same values ({_shown(same)}): the same sample on both sides of the split; remove them "
                             "from one file")
-    new = sorted(set(held.obs[label_key].astype(str)) - set(train.obs[label_key].astype(str)))
+    # numeric classes the test file writes another way (1.0 for 1: a float column beside a text one) are DATA's
+    held_labels = [label_text(v) for v in held.obs[label_key].astype(str)]
+    train_labels = {label_text(v) for v in train.obs[label_key].astype(str)}
+    aliases = numeric_label_aliases(held_labels, train_labels)
+    held_labels = [aliases.get(v, v) for v in held_labels]
+    new = sorted(set(held_labels) - train_labels)
     if new:
         raise DataError(f"class(es) of {label_key!r} in the --test file only ({_shown(new)}): no model learns a class "
                         "it never saw; remove those samples from the test file")
@@ -221,6 +230,7 @@ def join_test_file(data, test, label_key: str):
     notes = [f"the --test file's {len(extra)} gene(s) not in DATA ({_shown(extra)}) left out: the models learn "
              "DATA's genes"] if len(extra) else []
     held = held[:, train.var_names].copy()   # the data layer reads either file as dense profiles
+    held.obs[label_key] = held_labels
     if len(both):   # other profiles under the same names: the test file's renamed, unique in the joined data
         taken = set(map(str, train.obs_names)) | set(map(str, held.obs_names))
         new_names = {}

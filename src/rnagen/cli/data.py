@@ -602,6 +602,7 @@ def summarize(adata, *, path: str = "", label_key: str | None = None) -> str:
 
     from ..data import genes as g
     from ..pp import dense, get_history, log_state
+    from ..utils import one_line
 
     lines = [f"file:      {path}"] if path else []
     lines.append(f"samples:   {adata.n_obs}")
@@ -672,8 +673,8 @@ def summarize(adata, *, path: str = "", label_key: str | None = None) -> str:
                             "pass --label-key with one of these")
         vc = adata.obs[k].astype(str).value_counts()
         lines.append(f"labels ({k}): {len(vc)} class{'es' if len(vc) != 1 else ''}")
-        w = max(len(s) for s in vc.index)
-        lines.extend(f"  {name:<{w}}  {n}" for name, n in vc.items())
+        w = max(len(one_line(s)) for s in vc.index)
+        lines.extend(f"  {one_line(name):<{w}}  {n}" for name, n in vc.items())
     if hint := _split_column_hint(adata):
         lines.append("split:     " + hint.removeprefix("; "))
     hist = get_history(adata)

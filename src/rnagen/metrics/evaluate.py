@@ -62,7 +62,7 @@ from ..config import check_number, check_seed
 from ..errors import ConfigError, DataError
 from ..pp.prepare import dense, is_logged, to_log_scale
 from ..pp.preprocess import folded_label
-from ..utils import label_text
+from ..utils import label_text, numeric_label_aliases, one_line
 from . import _knn
 from ._checks import as_matrix, check_finite, check_label_count, check_labels
 from ._context import EvalContext
@@ -157,6 +157,16 @@ def _labels_of(values, what: str) -> np.ndarray:
     return np.asarray([label_text(v) for v in check_labels(values, what)])
 
 
+def _as_real_classes(y: np.ndarray | None, y_real: np.ndarray | None) -> np.ndarray | None:
+    """``y`` with its numeric classes written another way than a held-out class (``1.0`` for ``1``: a float
+    column, or another file format, beside a text one) named as the held-out set names them
+    (:func:`rnagen.utils.numeric_label_aliases`): otherwise each would be scored as a class of its own."""
+    if y is None or y_real is None:
+        return y
+    aliases = numeric_label_aliases(np.unique(y).tolist(), np.unique(y_real).tolist())
+    return y if not aliases else np.asarray([aliases.get(v, v) for v in y.tolist()])
+
+
 def _aligned(X: np.ndarray, genes: list, real_genes: list, what: str) -> np.ndarray:
     """``X``'s columns in the real set's gene order (AnnData inputs): by name, else (genes named by another ID
     type: symbols against Entrez ids, other Ensembl versions) through the shipped gene tables
@@ -210,6 +220,7 @@ def prepare(real, synthetic, train=None, *, label_key: str | None = None, real_l
     R, yr, gr, lr = _unpack(real, label_key, real_labels, "real")
     S, ys, gs, ls = _unpack(synthetic, label_key, synthetic_labels, "synthetic")
     T, yt, gt, lt = _unpack(train, label_key, train_labels, "train")
+    ys, yt = _as_real_classes(ys, yr), _as_real_classes(yt, yr)
     n_genes = R.shape[1]
     S = _on_real_genes(S, gs, gr, n_genes, "synthetic")
     if T is not None:
@@ -456,7 +467,7 @@ def _table(rows: list[dict]) -> pd.DataFrame:
 def _in_order(df: pd.DataFrame) -> pd.DataFrame:
     """``df``'s rows in registry order, per-class rows after the overall ones."""
     order = {m: i for i, m in enumerate(METRICS)}
-    df = df.assign(_o=df["name"].map(order), _g=(df["group"] != "all").astype(int))
+    df = df.assign(_o=df["name"].map(order), _g=(df["group"] != OVERALL_GROUP).astype(int))
     return df.sort_values(["_g", "_o"], kind="stable").drop(columns=["_o", "_g"]).reset_index(drop=True)
 
 
@@ -767,7 +778,8 @@ def _like_held_out(obj, labels, real, real_labels, label_key: str | None, seed: 
         return None if given is None else _labels_of(given, what)
 
     n = int(real.shape[0])
-    y, y_real = labels_of(obj, labels, "synthetic"), labels_of(real, real_labels, "real")
+    y_real = labels_of(real, real_labels, "real")
+    y = _as_real_classes(labels_of(obj, labels, "synthetic"), y_real)
     X = obj.X if hasattr(obj, "obs") else np.asarray(obj)   # canonical_order reads sparse rows in chunks
     rng = np.random.default_rng([int(seed), 79])
     order = canonical_order(X, y)
@@ -845,6 +857,18 @@ def check_synthetic_is_not_held_out(real, synthetic, *, what: str = "synthetic",
                         "profiles")
 
 
+#: the ``group`` of the table's overall rows; the per-class rows' is the class name
+OVERALL_GROUP = "all"
+
+
+def check_class_names(classes, what: str) -> None:
+    """Refuse a class named as the table's overall rows (:data:`OVERALL_GROUP`): its per-class rows could not be
+    told from them, and would be read (JSON output, leaderboard) as the whole set's values."""
+    if OVERALL_GROUP in {label_text(c) for c in classes}:
+        raise DataError(f"the {what} set has a class named {OVERALL_GROUP!r}, the name of the indicators' rows over "
+                        "every class: rename that class in the label column (e.g. 'all (class)')")
+
+
 def _label_values(obj, label_key: str | None, labels) -> set[str] | None:
     """The classes of a set (its ``obs[label_key]``, or ``labels`` for an array), ``None`` without labels."""
     if obj is None:
@@ -863,11 +887,15 @@ def check_label_sets(real, synthetic, train=None, *, label_key: str | None = Non
     yr = _label_values(real, label_key, real_labels)
     if yr is None:
         return None
+    check_class_names(yr, "held-out (--real)")
     notes = []
     for what, obj, labels in (("synthetic", synthetic, synthetic_labels), ("training", train, train_labels)):
         y = _label_values(obj, label_key, labels)
         if y is None:
             continue
+        aliases = numeric_label_aliases(y, yr)
+        y = {aliases.get(v, v) for v in y}
+        check_class_names(y, what)
         if not y & yr:
             hint = (" (they differ only in case or spacing)"
                     if {folded_label(v) for v in y} & {folded_label(v) for v in yr} else "")
@@ -955,19 +983,19 @@ GAP_NOTE = ("gap closed = 1 - d(value) / d(floor), d = distance from the real-vs
 def _floor_metrics(df: pd.DataFrame, *, with_labels: bool) -> list[str]:
     """The indicators the floor set is scored on: those of the table with a share of the gap closed (without
     floor labels, none that needs labels, e.g. the classifier Fréchet distance)."""
-    names = [m for m in df.loc[df["group"] == "all", "name"] if applies(m)]
+    names = [m for m in df.loc[df["group"] == OVERALL_GROUP, "name"] if applies(m)]
     return names if with_labels else [m for m in names if "labels" not in METRICS[m].needs]
 
 
 def format_table(df: pd.DataFrame, *, per_class: bool = False) -> str:
     """A readable text table: metric, value, 95% CI, reference, direction; with a floor (``evaluate(...,
     floor=...)``) also the floor's value and the share of the gap closed, in percent."""
-    sub = df if per_class else df[df["group"] == "all"]
+    sub = df if per_class else df[df["group"] == OVERALL_GROUP]
     has_floor = "floor" in sub.columns and bool(sub["floor"].notna().any())
     gap_head = f" {'floor':>10} {'gap closed':>10}" if has_floor else ""
     # the group column as wide as its longest name (class names such as "Brain - Cerebellar Hemisphere" and
     # "Brain - Cerebellum" must stay apart), at least 12
-    gw = max([12, *(len(str(g)) for g in sub["group"])])
+    gw = max([12, *(len(one_line(g)) for g in sub["group"])])
     mw = max([24, *(len(str(n)) for n in sub["name"])])   # mia_ganleaks_cal_tpr_at_fpr001 is 30 wide
     lines = [f"{'metric':<{mw}} {'group':<{gw}} {'value':>10} {'95% CI':>23} {'reference':>10}{gap_head}  direction"]
     unresolved = False
@@ -982,7 +1010,8 @@ def format_table(df: pd.DataFrame, *, per_class: bool = False) -> str:
                 gc = f"({gc})"
                 unresolved = True
             gap = f" {fl:>10} {gc:>10}"
-        lines.append(f"{r.name:<{mw}} {str(r.group):<{gw}} {r.value:>10.4g} {ci:>23} {ref:>10}{gap}  {r.direction}")
+        group = one_line(r.group)
+        lines.append(f"{r.name:<{mw}} {group:<{gw}} {r.value:>10.4g} {ci:>23} {ref:>10}{gap}  {r.direction}")
     if has_floor:
         lines.append("gap closed: share of the floor-to-reference (ceiling) distance closed; 100% = as real data, "
                      "0% = as the floor, negative = worse; NaN = the floor already reaches the ceiling")

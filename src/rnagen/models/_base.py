@@ -77,7 +77,7 @@ from ..pp.prepare import check_log_record
 from ..pp.preprocess import check_labels, folded_label
 from ..pp.transforms import Floor, Pipeline, Transform, make_pipeline
 from ..train.privacy import PRIVATE_LOG_COLUMNS
-from ..utils import as_path, check_label_key, label_text, require_anndata
+from ..utils import as_path, check_label_key, label_text, numeric_label_aliases, require_anndata
 
 if TYPE_CHECKING:
     import torch
@@ -317,13 +317,8 @@ def label_plan(
                             "decomposed Unicode, or a number and its text); give each label's count once")
         counts = {label_text(k): v for k, v in counts.items()}
         # numeric classes written another way (1.0 for 1, as a float column holds them): the model's label
-        by_number: dict[str, list[str]] = {}
-        for lab in labels:
-            by_number.setdefault(_number_text(lab), []).append(lab)
-        for k in [k for k in counts if k not in index]:
-            same = by_number.get(_number_text(k), [])
-            if len(same) == 1 and same[0] not in counts:
-                counts[same[0]] = counts.pop(k)
+        aliases = numeric_label_aliases(counts, labels)
+        counts = {aliases.get(k, k): v for k, v in counts.items()}
         unknown = sorted(set(counts) - set(index))
         if unknown:
             folded = {folded_label(x) for x in labels}
@@ -341,15 +336,6 @@ def label_plan(
     if n_genes is not None:
         _check_output_fits(int(per.sum()), n_genes)
     return np.repeat(np.arange(len(labels), dtype=np.int64), per)
-
-
-def _number_text(label: str) -> str:
-    """A numeric label as one text whatever its type was (``"1.0"`` and ``"1"``: ``"1"``); others as they are."""
-    try:
-        x = float(label)
-    except ValueError:
-        return label
-    return str(int(x)) if x.is_integer() and abs(x) < 2 ** 53 else repr(x)
 
 
 def _check_save_target(run_dir: Path) -> None:
