@@ -1,7 +1,10 @@
 """Each class's zeros matched (``preprocess.zeros=match``, the default) against the clip alone, on the same
 trained networks and the same draws: the calibration runs after training and changes nothing the network
 learns, so switching its thresholds off (``zero_threshold = None``) gives the clip-only samples of the same
-draw, an exact A/B on one training run per model and split.
+draw, an exact A/B on one training run per model and split. Two more variants on the same draws: ``mirror``
+(``preprocess.zeros=mirror``: in a class and gene without zeros the model's mass below the support's edge
+mirrored above it, not clipped to 0) and ``mirror-all`` (every value below the edge that is not placed as a zero
+mirrored, in the classes with zeros too).
 
 Per split (``quality.py``'s: stratified 80/20, the split seed also the training seed) and model, ``--draws``
 draws of a test-sized set (the indicators) and a training-sized one (TSTR, and the zeros' placement), scored as
@@ -47,6 +50,21 @@ def ks_mean(test, syn, train, seed: int) -> float:
     return float(df[df["group"] == "all"].set_index("name").loc["ks_mean", "value"])
 
 
+def reflect_everywhere(Z: np.ndarray, threshold: np.ndarray, edge: np.ndarray) -> None:
+    """The ``mirror-all`` variant of ``Generator._reflect_below_edge``: every value below the edge that is not
+    placed as a zero mirrored above it, in the classes with zeros too."""
+    below = (Z < edge) & (Z > threshold)
+    Z[below] = (2 * np.broadcast_to(edge, Z.shape) - Z)[below]
+
+
+def with_zeros(model, zeros: str):
+    """``model`` with ``preprocess.zeros`` set to ``zeros`` (read when sampling; the thresholds stay)."""
+    from dataclasses import replace
+
+    model.config = replace(model.config, preprocess=replace(model.config.preprocess, zeros=zeros))
+    return model
+
+
 def score(model, tr, te, seed: int, draws: int) -> dict[str, float]:
     """``quality.py``'s indicators, KS and the zeros' placement, averaged over ``draws`` draws."""
     rows = []
@@ -90,20 +108,25 @@ def main() -> None:
             if model.zero_threshold is None:
                 raise SystemExit(f"{a.dataset} has no zeros on a bounded scale: nothing to compare")
             matched = score(model, tr, te, seed, a.draws)
+            mirrored = score(with_zeros(model, "mirror"), tr, te, seed, a.draws)
+            model._reflect_below_edge = reflect_everywhere
+            mirror_all = score(model, tr, te, seed, a.draws)
+            del model._reflect_below_edge
+            with_zeros(model, "auto")
             thresholds, model.zero_threshold = model.zero_threshold, None
             clipped = score(model, tr, te, seed, a.draws)
             model.zero_threshold = thresholds
-            for variant, r in (("clip", clipped), ("match", matched)):
+            variants = (("clip", clipped), ("match", matched), ("mirror", mirrored), ("mirror-all", mirror_all))
+            for variant, r in variants:
                 rows.setdefault(f"{name} {variant}", []).append({**r, "seed": seed, "fit_s": fit_s})
             if name == "gaussian":
                 ceiling = {k[4:]: v for k, v in matched.items() if k.startswith("ref_")}
                 ceiling["ks_mean"] = ks_mean(te, tr, tr, seed)
                 ceiling["zero_error"] = zero_error(tr, te)
                 rows.setdefault("real (ceiling)", []).append({**ceiling, "seed": seed, "fit_s": 0.0})
-            print(f"seed {seed} {name}: clip " + " ".join(f"{k}={clipped[k]:.3f}" for k in SHOW + ["ks_mean",
-                  "zero_error"]) + " | match " + " ".join(f"{k}={matched[k]:.3f}" for k in SHOW + ["ks_mean",
-                                                                                                   "zero_error"]),
-                  flush=True)
+            shown = SHOW + ["ks_mean", "zero_error"]
+            print(f"seed {seed} {name}: " + " | ".join(f"{v} " + " ".join(f"{k}={r[k]:.3f}" for k in shown)
+                                                       for v, r in variants), flush=True)
     ceil = {r["seed"]: r for r in rows["real (ceiling)"]}
     cols = SHOW + ["ks_mean", "zero_error"]
     lines = [f"`benchmarks/zeros_match.py --dataset {a.dataset} --seeds {' '.join(map(str, a.seeds))} --draws "

@@ -206,6 +206,42 @@ def test_each_class_s_zeros_fall_where_the_data_s_do(tmp_path):
     assert m.fit(plain, label_key="tissue").zero_threshold is None   # a refit on data without zeros places none
 
 
+def test_mirror_gives_no_zeros_where_a_class_has_none(tmp_path):
+    """``preprocess.zeros=mirror``: in a class and gene whose training values hold no zero but sit just above it,
+    the model's mass below the edge is mirrored above it, not clipped to zeros the class never has; the classes'
+    zeros elsewhere fall as with ``match``, and the rest of the draw is the same. On a floor other than 0 (log2(x +
+    0.001)) the mirror is about the floor."""
+    a = _zero_inflated()
+    rng = np.random.default_rng(4)
+    brain = (a.obs["tissue"] == "brain").to_numpy()
+    a.X[brain, 3] = 0.005 + rng.exponential(0.1, int(brain.sum()))   # expressed in every brain profile, just above 0
+    want = _zero_shares(a)
+    assert want[1, 3] == 0.0
+    match = get_model("gaussian")().fit(a, label_key="tissue")
+    mirror = get_model("gaussian").from_config(overrides=["preprocess.zeros=mirror"]).fit(
+        a, label_key="tissue", run_dir=tmp_path / "run")
+    got_match, syn = match.sample(n_per_label=4000, seed=3), mirror.sample(n_per_label=4000, seed=3)
+    assert _zero_shares(got_match)[1, 3] > 0.05   # the clip's zeros in a class without any
+    got = _zero_shares(syn)
+    assert got[1, 3] == 0.0 and syn.X.min() >= 0
+    np.testing.assert_allclose(got, want, atol=0.03)
+    changed = np.asarray(syn.X) != np.asarray(got_match.X)
+    assert changed[:, 3].any() and not changed[:, [0, 1, 2, 4, 5]].any()   # only the mirrored cells differ
+    assert (np.asarray(syn.X)[changed] > 0).all() and (np.asarray(got_match.X)[changed] == 0).all()
+    np.testing.assert_array_equal(load(tmp_path / "run").sample(n_per_label=4000, seed=3).X, syn.X)
+    floored = a.copy()
+    floored.X = np.log2(np.exp2(np.asarray(a.X, np.float64)) - 1 + 0.001).astype(np.float32)
+    set_log_state(floored, logged=True, transform="log2(x+0.001)")
+    fl = np.float32(floored.X.min())
+    m = get_model("gaussian").from_config(overrides=["preprocess.zeros=mirror"]).fit(floored, label_key="tissue")
+    out = m.sample(n_per_label=4000, seed=3)
+    at_floor = np.asarray(out.X) == fl
+    assert np.asarray(out.X).min() == fl and at_floor[(out.obs["tissue"] == "liver").to_numpy(), 2].all()
+    assert not at_floor[(out.obs["tissue"] == "brain").to_numpy(), 3].any()
+    with pytest.raises(ConfigError, match="preprocess.zeros=mirror reads each class's share of zeros"):
+        get_model("gaussian").from_config(overrides=["privacy.epsilon=10", "preprocess.zeros=mirror"])
+
+
 def test_a_floor_below_zero_is_the_data_s_point_mass(tmp_path):
     """log2(x + 0.001) data (UCSC Xena's TPM: not expressed is -9.966, no value below): the floor is found, the
     samples stay at or above it, each class's share of values at the floor is the data's, the floor lives in the

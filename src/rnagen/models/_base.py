@@ -111,17 +111,21 @@ class PreprocessConfig:
     validation during training scores the network's own samples, before the clip: scored after it, an early
     check's spread reads as the data's and the length chosen is shorter, with a worse AA_ts
     (``benchmarks/RESULTS_realdata.md``, "Generated values on the data's support")."""
-    zeros: Literal["auto", "match", "clip"] = "auto"
+    zeros: Literal["auto", "match", "mirror", "clip"] = "auto"
     """Where the exact zeros of bounded data fall (data at or above 0, see ``support``, with values at exactly
     0: log2(x+1) of genes not expressed in some profiles; or at the data's floor, see ``support``). ``match``:
     after training, a calibration draw of :data:`ZERO_CALIBRATION_PER_CLASS` profiles per class gives, for each
     class and gene, the value of the
     network's output below which the share of generated profiles equals that class's share of training
     profiles at exactly 0; sampling sets those values to 0 (a hurdle on the model's own ranking, so a class's
-    zeros co-occur as the network places them) and clips the rest at the support's edge. ``clip``: the clip
-    only (a gene's share of zeros is the model's mass below 0, whatever the class). ``auto``: ``match``,
-    except for a private model (the shares are read from the training data, which the DP guarantee does not
-    cover)."""
+    zeros co-occur as the network places them) and clips the rest at the support's edge, so a class and gene
+    without a zero in the training data still gets the zeros of the model's mass below the edge. ``mirror``:
+    ``match``, and in a class and gene without zeros that mass mirrored above the edge instead: each class's share
+    of zeros as the data's, at a cost in the detection AUC and AA_ts, as the mirrored values fall between 0 and the
+    smallest expressed values, where real profiles are few (``benchmarks/RESULTS_realdata.md``, "Zeros where a
+    class has none"). ``clip``: the clip only (a gene's share of zeros is the model's mass below 0, whatever the
+    class). ``auto``: ``match``, except for a private model (the shares are read from the training data, which the
+    DP guarantee does not cover)."""
     space: Literal["auto", "genes", "pca"] = "auto"
     """Where the network learns (``diffusion``, ``wgan-gp``, ``vae``; the ``gaussian`` has no such option).
     ``genes``: the standardised profiles. ``pca``: the standardised scores of the training profiles' leading
@@ -509,11 +513,12 @@ class Generator(ABC):
         return cls(build_config(cls.config_cls, toml=toml, overrides=overrides))
 
     def _check_zeros_setting(self) -> None:
-        """Refuse ``preprocess.zeros=match`` with privacy: it reads per-class statistics outside the guarantee."""
+        """Refuse ``preprocess.zeros=match`` (or ``mirror``) with privacy: it reads per-class statistics outside the
+        guarantee."""
         pre: PreprocessConfig = self.config.preprocess
-        if pre.zeros == "match" and self._private:
-            raise ConfigError("preprocess.zeros=match reads each class's share of zeros from the training data, "
-                              "which the DP guarantee does not cover; use preprocess.zeros=auto or clip with "
+        if pre.zeros in ("match", "mirror") and self._private:
+            raise ConfigError(f"preprocess.zeros={pre.zeros} reads each class's share of zeros from the training "
+                              "data, which the DP guarantee does not cover; use preprocess.zeros=auto or clip with "
                               "privacy")
 
     def _check_space_setting(self) -> None:
@@ -855,6 +860,25 @@ class Generator(ABC):
             return None
         return np.stack([at0[y == c].mean(axis=0) for c in range(self.n_labels)])
 
+    def _edge_in_model_units(self) -> np.ndarray | None:
+        """Per gene, the support's edge (0, or the ``floor`` step's value) in the network's units: the bound pushed
+        through the steps after it (a scaler, monotone per gene); ``None`` where the pipeline bounds nothing."""
+        pipeline = self._fitted_pipeline()
+        if not any(s.kind in ("nonnegative", "log2p1", "floor") for s in pipeline.steps):
+            return None
+        return np.asarray(pipeline.transform(np.full((1, self.n_genes), self._floor())), dtype=np.float32)[0]
+
+    @staticmethod
+    def _reflect_below_edge(Z: np.ndarray, threshold: np.ndarray, edge: np.ndarray) -> None:
+        """``preprocess.zeros=mirror``: with each class's zeros placed (``threshold``: each row's class's), the
+        network's mass below the support's edge in a class and gene without zeros mirrored above the edge, in
+        place: clipped, it would give the class 0s it never has; a boundary-corrected kernel density reflects the
+        mass it would put past the boundary so (Schuster 1985). Where the class has zeros, the mass between its
+        threshold and the edge stays clipped: it is the network's spread of those zeros."""
+        below = (Z < edge) & np.isneginf(threshold)
+        if below.any():
+            Z[below] = (2 * np.broadcast_to(edge, Z.shape) - Z)[below]
+
     def _calibrate_zeros(self, share: np.ndarray) -> np.ndarray:
         """Per class and gene, the network output whose quantile in a calibration draw is the class's share of
         zeros (``preprocess.zeros=match``): ``-inf`` where the class has none, ``inf`` where it has only zeros.
@@ -1119,6 +1143,8 @@ class Generator(ABC):
         X = np.asarray(Z, dtype=np.float32)
         pipeline = self._fitted_pipeline()
         floor = np.float32(self._floor())
+        mirror = self.zero_threshold is not None and self.config.preprocess.zeros == "mirror"
+        edge = self._edge_in_model_units() if mirror else None
         above = 0
         for start in range(0, len(X), bs):
             rows = slice(start, start + bs)
@@ -1127,7 +1153,10 @@ class Generator(ABC):
                 # magnitude beyond the data's (a class of two profiles, guidance on a small class)
                 above += int((X[rows] > self.upper).sum())
                 np.minimum(X[rows], self.upper, out=X[rows])
-            at0 = X[rows] <= self.zero_threshold[y[rows]] if self.zero_threshold is not None else None
+            threshold = self.zero_threshold[y[rows]] if self.zero_threshold is not None else None
+            at0 = X[rows] <= threshold if threshold is not None else None
+            if threshold is not None and edge is not None:
+                self._reflect_below_edge(X[rows], threshold, edge)
             X[rows] = pipeline.inverse_transform(X[rows])
             if at0 is not None:  # each class's zeros (preprocess.zeros=match); every step is monotone per gene
                 X[rows][at0] = floor
