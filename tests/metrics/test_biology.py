@@ -249,6 +249,10 @@ def test_de_pair_rows_and_summary_registered():
                   n_boot_expensive=0, biology={"de_pair": ("c0", "c1")})
     row = df[df["group"] == "c0 vs c1"]
     assert row["value"].tolist() == [1.0]
+    named = np.where(y == "c2", "c0 vs c1", y)   # a class named as the pair's rows: refused, not mixed into them
+    with pytest.raises(DataError, match="a class is named 'c0 vs c1', the group of the pair's rows; rename"):
+        evaluate(X, X.copy(), real_labels=named, synthetic_labels=named, metrics=["de_f1"], n_boot=0,
+                 n_boot_expensive=0, biology={"de_pair": ("c0", "c1")})
     assert all(METRICS[m].family == "biology" for m in SUMMARY)
 
 

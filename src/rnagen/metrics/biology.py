@@ -871,6 +871,9 @@ def score_de(ctx: EvalContext) -> Scored:
         if not all(a in set(y) and b in set(y) for y in (yr, ys)):
             raise DataError(f"biology de_pair {o.de_pair!r}: both classes must be present in the held-out and the "
                             "synthetic set")
+        if f"{a} vs {b}" in set(yr):   # its per-class rows would share the pair rows' group
+            raise DataError(f"biology de_pair {o.de_pair!r}: a class is named {f'{a} vs {b}'!r}, the group of the "
+                            "pair's rows; rename that class in the label column")
         real_ab = de(0, yr, classes=[a], versus=b)
         res_ab = [de_recovery(real_ab, de(i, y, classes=[a], versus=b)) if a in set(y) and b in set(y)
                   else _no_result(_DE) for i, (_, y) in enumerate(judged, start=1)]
