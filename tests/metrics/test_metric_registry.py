@@ -200,3 +200,37 @@ def test_the_checks_refuse_other_shapes_of_the_sets_and_leave_good_ones_uncopied
     for X in (R, R.astype(np.float64), np.arange(12).reshape(3, 4)):
         assert check_sets([X], ["X"])[0] is X
     assert check_sets([np.array([[1, 2], [3, 4]], dtype=object)], ["X"])[0].dtype == np.float64
+
+
+_OPTION_CASES = {
+    "correlation_score method": ("correlation_score", {"method": "pearson"}, "method must be auto, genes or samples"),
+    "detection_auc cv": ("detection_auc", {"cv": 1}, "detection_auc: cv must be"),
+    "detection_auc epochs": ("detection_auc", {"epochs": 0}, "detection_auc: epochs must be"),
+    "membership attacks": ("membership_inference", {"attacks": ["loganx"]}, "attacks must be a list of"),
+    "membership attacks text": ("membership_inference", {"attacks": "logan"}, "attacks must be a list of"),
+    "membership density": ("membership_inference", {"density": "flow"}, "density must be 'kde' or 'gmm'"),
+    "membership epsilon": ("membership_inference", {"epsilon_quantile": 1.5}, "epsilon_quantile must be"),
+    "concordance top_k": ("classifier_concordance", {"top_k": 0}, "top_k must be"),
+    "concordance importance": ("classifier_concordance", {"importance": "shap"}, "importance must be"),
+    "coexpression threshold": ("coexpression_recovery", {"threshold": 1.0}, "threshold must be"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_OPTION_CASES))
+def test_metric_options_out_of_range_are_a_config_error_before_any_work(case):
+    """An option outside its range is a ConfigError naming it (a ValueError from deep inside, or a NaN, before)."""
+    from rnagen import metrics
+    from rnagen.errors import ConfigError
+
+    name, options, words = _OPTION_CASES[case]
+    rng = np.random.default_rng(0)
+    A, B = rng.normal(size=(12, 5)), rng.normal(size=(12, 5))
+    y = np.array(["a", "b"] * 6)
+    call = {"correlation_score": lambda **o: metrics.correlation_score(A, B, **o),
+            "detection_auc": lambda **o: metrics.detection_auc(A, B, **o),
+            "membership_inference": lambda **o: metrics.membership_inference(A, B, A[:6], B[:6], n_boot=0, **o),
+            "classifier_concordance": lambda **o: metrics.classifier_concordance(A, y, B, y, **o),
+            "coexpression_recovery": lambda **o: metrics.coexpression_recovery(A, [B], **o)}[name]
+    with pytest.raises(ConfigError, match=words) as e:
+        call(**options)
+    assert "\n" not in str(e.value)

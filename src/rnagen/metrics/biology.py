@@ -47,6 +47,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..config import check_number
 from ..errors import ConfigError, DataError
 from ._checks import check_labels, check_sets
 from ._registry import Scored, register, scorer
@@ -526,6 +527,7 @@ def coexpression_recovery(real: np.ndarray, others: Sequence[np.ndarray], *, thr
     for name, X, y in zip(names, [real, *others], [real_labels, *(other_labels or [None] * len(others))]):
         if y is not None:
             check_labels(y, f"coexpression_recovery: the labels of {name}", len(X))
+    check_number("coexpression_recovery: threshold", threshold, "[0, 1)")   # |r| of an edge; 1 would leave none
     return _coexpression_recovery(real, others, threshold=threshold, real_labels=real_labels,
                                   other_labels=other_labels, block_genes=block_genes)
 
@@ -652,6 +654,9 @@ def classifier_concordance(real: np.ndarray, real_labels: np.ndarray, synthetic:
                                  why="a classifier of 2 classes")
     check_labels(real_labels, "classifier_concordance: real_labels", len(real))
     check_labels(synthetic_labels, "classifier_concordance: synthetic_labels", len(synthetic))
+    check_number("classifier_concordance: top_k", top_k, ">= 1", integer=True)
+    if importance not in ("coef", "permutation"):
+        raise ConfigError(f"classifier_concordance: importance must be 'coef' or 'permutation', not {importance!r}")
     return _classifier_concordance(real, real_labels, synthetic, synthetic_labels, top_k=top_k, importance=importance,
                                    seed=seed, real_importance=real_importance, classes=classes)
 

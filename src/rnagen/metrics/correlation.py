@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 import torch
 
+from ..errors import ConfigError
 from ._bootstrap import m_out_of_n_ci
 from ._checks import check_sets
 from ._registry import Scored, register, scorer
@@ -63,7 +64,7 @@ def _correlation_score(real, fake, *, block_genes: int = 2048,
     """:func:`correlation_score` of sets checked already (``evaluate``'s, and their bootstrap replicates)."""
     X, Y = np.asarray(real), np.asarray(fake)
     if method not in ("auto", "genes", "samples"):
-        raise ValueError(f"method must be auto, genes or samples, not {method!r}")
+        raise ConfigError(f"correlation_score: method must be auto, genes or samples, not {method!r}")
 
     # (near-)constant genes, judged in float64 relative to their level (float32 rounding of a constant
     # column leaves a tiny non-zero spread)

@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..config import check_number
 from ._bootstrap import centred_ci
 from ._checks import check_sets
 from ._classifiers import Kind, canonical_order, fit_classifier
@@ -55,6 +56,9 @@ def detection_auc(real, fake, *, cv: int = 5, classifier: Kind = "mlp", max_n: i
     scores pooled into one AUC). 0.5 means the classifier cannot tell the sets apart."""
     real, fake = check_sets([real, fake], ["real", "fake"], func="detection_auc", min_rows=2,
                             why="a cross-validated classifier (a profile of each set in each of 2 folds)")
+    check_number("detection_auc: cv", cv, ">= 2", integer=True)   # one fold scores nothing out of fold
+    check_number("detection_auc: epochs", epochs, ">= 1", integer=True)
+    check_number("detection_auc: max_n", max_n, ">= 2", integer=True, optional=True)
     s, y = detection_scores(real, fake, cv=cv, classifier=classifier, max_n=max_n, seed=seed, epochs=epochs)
     return binary_auc(y, s)
 

@@ -60,6 +60,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import torch
 
+from ..config import check_number
+from ..errors import ConfigError
 from . import _knn
 from ._bootstrap import bootstrap_ci, one_sided_bound
 from ._checks import check_sets as check_arrays
@@ -301,7 +303,7 @@ def attack_scores(candidates: np.ndarray, synthetic: np.ndarray, reference: np.n
     """
     bad = [a for a in attacks if a not in ATTACKS]
     if bad:
-        raise ValueError(f"unknown attack(s) {bad}; valid: {', '.join(ATTACKS)}")
+        raise ConfigError(f"unknown attack(s) {bad}; valid: {', '.join(ATTACKS)}")
     Xn, Sn, Rn = (np.asarray(a, np.float32) for a in (candidates, synthetic, reference))
     X, S, R = (_knn.as_tensor(a) for a in (Xn, Sn, Rn))
     side = reference_side if reference_side is not None else _ReferenceSide()
@@ -327,7 +329,7 @@ def attack_scores(candidates: np.ndarray, synthetic: np.ndarray, reference: np.n
         out["logan"] = _logan(Xn, Sn, Rn, seed=seed, epochs=epochs)
     if "domias" in attacks:
         if density not in ("kde", "gmm"):
-            raise ValueError(f"density must be 'kde' or 'gmm', not {density!r}")
+            raise ConfigError(f"density must be 'kde' or 'gmm', not {density!r}")
         dims = int(max(1, min(pca_dims, Xn.shape[1], len(Sn) - 2, len(Rn) - 2)))
         if (dims, density) not in side.domias:
             pca = _pca(Rn, dims, seed)
@@ -483,6 +485,15 @@ def membership_inference(members, nonmembers, synthetic, reference, *, attacks: 
         [members, nonmembers, synthetic, reference], ["members", "nonmembers", "synthetic", "reference"],
         func="membership_inference", min_rows=[2, 2, 3, 3],
         why=["an attack's ROC"] * 2 + ["DOMIAS's density fit (a PCA space of 1 dimension at least)"] * 2)
+    # the options before any attack runs (an unknown one would otherwise stop the audit after the others' work)
+    if isinstance(attacks, str) or not all(isinstance(x, str) for x in attacks) or not set(attacks) <= set(ATTACKS):
+        raise ConfigError(f"membership_inference: attacks must be a list of {', '.join(ATTACKS)}, got {attacks!r}")
+    if density not in ("kde", "gmm"):
+        raise ConfigError(f"membership_inference: density must be 'kde' or 'gmm', not {density!r}")
+    check_number("membership_inference: n_boot", n_boot, ">= 0", integer=True)
+    check_number("membership_inference: epsilon_quantile", epsilon_quantile, "(0, 1)")
+    check_number("membership_inference: pca_dims", pca_dims, ">= 1", integer=True)
+    check_number("membership_inference: epochs", epochs, ">= 1", integer=True)
     a = _audit(*(np.asarray(x, np.float32) for x in (members, nonmembers, synthetic, reference)), attacks=attacks,
                epsilon_quantile=epsilon_quantile, pca_dims=pca_dims, density=density, seed=seed, epochs=epochs)
     n_pos, n_neg = len(members), len(nonmembers)
@@ -584,7 +595,6 @@ def check_sets(sets: Mapping[str, Any], *, n_real: int, n_train: int, with_refer
     """``sets`` (as :func:`membership_sets` returns them) checked against the held-out set's size ``n_real`` and
     the training set's ``n_train``: sorted int64 index arrays; a missing or extra part, an index out of range,
     a profile in two held-out parts or twice in one, or a part of fewer than two profiles is a ConfigError."""
-    from ..errors import ConfigError
 
     want = ("members", "nonmembers", "reference", "independent") if with_reference else (
         "members", "nonmembers", "independent")
