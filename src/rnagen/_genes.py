@@ -483,35 +483,59 @@ def same_gene_groups(ids: Sequence[str], *, id_type: IdType | None = None) -> li
     return [v for v in groups.values() if len(v) > 1]
 
 
-def match_genes(requested: Sequence[str], var_names: Sequence[str]) -> list[int | None]:
+def _name_key(x: str) -> str:
+    """An ID as matched by name: an Ensembl ID without its version, an Entrez ID written as a float (``7157.0``,
+    a numeric column that once held a missing value) as its digits; any other name as it is."""
+    if _ENSEMBL_RE.match(x):
+        return strip_version(x)
+    m = _FLOAT_ENTREZ_RE.match(x)
+    return m.group(1) if m else x
+
+
+_FLOAT_ENTREZ_RE = re.compile(r"^(\d+)\.0$")
+
+
+def match_genes(requested: Sequence[str], var_names: Sequence[str], *, unique: bool = False,
+                where: str = "the data") -> list[int | None]:
     """Position in ``var_names`` of each requested gene, or ``None``.
 
     Exact matches first (Ensembl versions ignored: a dot in another name, ``RP11-34P13.3`` or ``AC000061.1``,
-    is part of it, and ``RP11-34P13.7`` another gene); the rest through Entrez IDs with the shipped gene tables
-    (:mod:`rnagen.data.genes`), so symbols find Entrez or Ensembl columns and vice versa.
-    """
-    def unversioned(x: str) -> str:
-        return strip_version(x) if _ENSEMBL_RE.match(x) else x
+    is part of it, and ``RP11-34P13.7`` another gene; Entrez IDs written as floats, ``7157.0``, as their digits);
+    the rest through Entrez IDs with the shipped gene tables (:mod:`rnagen.data.genes`), so symbols find Entrez or
+    Ensembl columns and vice versa.
 
+    With ``unique``, a requested gene matched through the tables that several columns of ``var_names`` name
+    (``tp53`` beside ``7157`` for ``TP53``) is a :class:`DataError` naming those columns (``where``: the data's
+    name in it); otherwise the first of them is taken.
+    """
     req = [str(r) for r in requested]
     var = [str(v) for v in var_names]
     pos: dict[str, int] = {}
     for i, v in enumerate(var):
         pos.setdefault(v, i)
-        pos.setdefault(unversioned(v), i)
-    hits: list[int | None] = [pos.get(r, pos.get(unversioned(r))) for r in req]
+        pos.setdefault(_name_key(v), i)
+    hits: list[int | None] = [pos.get(r, pos.get(_name_key(r))) for r in req]
     todo = [k for k, h in enumerate(hits) if h is None]
     if todo:
         try:
-            vent = gene_keys(var)
-            rent = gene_keys([req[k] for k in todo])
+            vent = gene_keys([_name_key(v) for v in var])
+            rent = gene_keys([_name_key(req[k]) for k in todo])
         except DataError:  # IDs of no known type (e.g. "gene_1"): only exact matches count
             return hits
-        epos: dict[str, int] = {}
+        epos: dict[str, list[int]] = {}
         for i, e in enumerate(vent):
             if e is not None:
-                epos.setdefault(e, i)
+                epos.setdefault(e, []).append(i)
+        shared = []
         for k, e in zip(todo, rent):
             if e is not None and e in epos:
-                hits[k] = epos[e]
+                hits[k] = epos[e][0]
+                if len(epos[e]) > 1:
+                    shared.append((req[k], epos[e]))
+        if unique and shared:
+            r, cols = shared[0]
+            names = " and ".join(repr(var[i][:40]) for i in cols[:3])
+            raise DataError(f"{where} names {len(shared)} gene{'s' if len(shared) > 1 else ''} in more than one "
+                            f"column (e.g. {r!r} as {names}), so which column to take is unknown; keep one column "
+                            f"per gene (rnagen data prepare --duplicates first|mean|sum), or remove the extra columns")
     return hits

@@ -1,4 +1,5 @@
 """fit / apply / score / save / load of the reconstructor on data from known maps."""
+import anndata as ad
 import numpy as np
 import pandas as pd
 import pytest
@@ -180,6 +181,33 @@ def test_gene_scores_golden():
     # gene 0: SSE = 4 * 0.25 = 1, SST = 5 -> 0.8; r = corr([1,2,3,4], [1.5,1.5,3.5,3.5]) = 0.894427
     assert r2[0] == pytest.approx(0.8) and r[0] == pytest.approx(2 / np.sqrt(5))
     assert np.isnan(r2[1]) and np.isnan(r[1]) and np.isnan(r2[2])
+
+
+def test_new_data_naming_an_input_gene_in_two_columns_is_refused():
+    """Profiles holding one input gene in two columns under names the gene tables tie to it ('tbx4' and 'TBX4' for
+    the fitted '9496'): which one is the gene is unknown, so taking the first, whatever it holds, is refused with
+    both named; one column per gene, named another way (Entrez ids written as floats) and in another order, gives
+    the same predictions."""
+    from rnagen import datasets
+
+    g = datasets.gtex26()[:200].copy()
+    rec = rc.fit(g, inputs=list(g.var_names[:20]), val_size=0, overrides=["linear.alphas=[1]"])
+    syms = list(g.var["symbol"][:20])
+    X = np.asarray(g.X[:, :20])
+    new = ad.AnnData(np.hstack([np.full((g.n_obs, 1), 100.0, np.float32), X]), obs=g.obs,
+                     var=pd.DataFrame(index=[syms[0].lower(), *syms]))
+    for call in (rec.apply, rec.predict):
+        with pytest.raises(DataError, match=rf"the data to reconstruct names 1 gene in more than one column \(e.g. "
+                                            rf"'9496' as '{syms[0].lower()}' and '{syms[0]}'\).*--duplicates"):
+            call(new)
+    names = list(g.var_names)
+    names[20] = g.var["symbol"].iloc[20]          # a target gene by its symbol, and again in lower case
+    test = ad.AnnData(np.hstack([np.asarray(g.X), np.asarray(g.X[:, [20]])]), obs=g.obs,
+                      var=pd.DataFrame(index=[*names, names[20].lower()]))
+    with pytest.raises(DataError, match=r"the test data names 1 gene in more than one column"):
+        rec.score(test[150:].copy())
+    named = ad.AnnData(X[:, ::-1].copy(), obs=g.obs, var=pd.DataFrame(index=[f"{e}.0" for e in g.var_names[:20]][::-1]))
+    np.testing.assert_array_equal(rec.predict(named), rec.predict(g))
 
 
 def test_an_input_named_twice_under_two_ids_is_named():

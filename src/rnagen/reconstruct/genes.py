@@ -44,8 +44,8 @@ def require_genes(requested: Sequence[str], var_names: Sequence[str], *, what: s
                   fix: str = "give data holding them (a reconstructor maps the genes it was fitted on, every one)"
                   ) -> list[int]:
     """Positions of all ``requested`` genes in ``var_names``; :class:`DataError` naming the missing ones and
-    ``fix``, the way on."""
-    hits = match_genes(requested, var_names)
+    ``fix``, the way on, or a gene the tables match to several columns (which one to take is unknown)."""
+    hits = match_genes(requested, var_names, unique=True, where=where)
     missing = [r for r, h in zip(requested, hits) if h is None]
     if missing:
         raise DataError(f"{len(missing)} of the {len(requested)} {what} are missing from {where}: "

@@ -632,7 +632,7 @@ class Reconstructor:
         require_anndata(adata, "the test data")
         var = [str(v) for v in adata.var_names]
         pos = np.asarray(self._input_positions(adata, "the test data"))
-        hits = match_genes(self.target_names, var)
+        hits = match_genes(self.target_names, var, unique=True, where="the test data")
         keep = np.asarray([k for k, h in enumerate(hits) if h is not None], dtype=np.int64)
         if keep.size == 0:
             raise DataError(f"none of the {len(self.target_idx)} target genes of the reconstructor are in the test "
