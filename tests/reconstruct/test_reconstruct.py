@@ -210,6 +210,19 @@ def test_new_data_naming_an_input_gene_in_two_columns_is_refused():
     np.testing.assert_array_equal(rec.predict(named), rec.predict(g))
 
 
+def test_training_data_naming_a_gene_in_two_columns_is_refused():
+    """A symbol column beside the same gene's Ensembl column would make one an input and the other a target
+    predicted from it: refused as rnagen data prepare refuses them, with its way on."""
+    from rnagen import datasets
+
+    g = datasets.gtex26()[:120].copy()
+    ens = str(g.var["ensembl_id"].iloc[0])
+    two = ad.AnnData(np.hstack([np.asarray(g.X), np.asarray(g.X[:, [0]]) + 0.5]), obs=g.obs,
+                     var=pd.DataFrame(index=[*g.var_names, ens]))
+    with pytest.raises(DataError, match=rf"'{g.var_names[0]}' and '{ens}' are the same gene.*--duplicates first"):
+        rc.fit(two, inputs=list(g.var_names[:20]))
+
+
 def test_an_input_named_twice_under_two_ids_is_named():
     """A symbol and an Entrez id of the same gene in the input list: the error names both and the data's gene."""
     from rnagen.datasets import gtex26

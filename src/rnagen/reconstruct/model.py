@@ -415,6 +415,12 @@ class Reconstructor:
         if len(set(var)) != len(var):
             dup = pd.Index(var)[pd.Index(var).duplicated()][:3].tolist()
             raise DataError(f"duplicated gene ids {dup}; make var_names unique before fitting")
+        # two columns of one gene under other names (TP53 and ENSG00000141510): one would be an input and the
+        # other a target predicted from it, and the folder could not tell which column new data's gene is
+        from .._genes import detect_id_type
+        from ..pp.preprocess import merge_same_genes
+
+        merge_same_genes(adata, id_type=detect_id_type(var), duplicates="error")
         in_idx, report = resolve_inputs(inputs, var)
         in_set = set(in_idx)
         tg_idx = [i for i in range(len(var)) if i not in in_set]
