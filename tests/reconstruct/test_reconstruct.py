@@ -223,6 +223,24 @@ def test_training_data_naming_a_gene_in_two_columns_is_refused():
         rc.fit(two, inputs=list(g.var_names[:20]))
 
 
+def test_genes_file_as_spreadsheets_and_editors_write_it(tmp_path):
+    """A genes file with a byte-order mark (Windows editors), a 'Gene Symbol' header (GEO's) or Entrez ids written
+    as floats (7157.0: an exported numeric column) names the genes of the data, read as rnagen data prepare reads
+    its list, not as missing input genes ('\ufeffTBX4', 'Gene Symbol', '9496.0')."""
+    from rnagen import datasets
+
+    g = datasets.gtex26()[:60].copy()
+    sym = list(g.var["symbol"][:3])
+    files = {"bom.txt": ("\n".join(sym) + "\n", "utf-8-sig"),
+             "header.tsv": ("Gene Symbol\tdescription\n" + "\n".join(f"{s}\tx" for s in sym) + "\n", "utf-8"),
+             "floats.txt": ("\n".join(f"{e}.0" for e in g.var_names[:3]) + "\n", "utf-8")}
+    for name, (text, enc) in files.items():
+        f = tmp_path / name
+        f.write_text(text, encoding=enc)
+        assert rc.read_genes_file(f) in (sym, list(g.var_names[:3])), name
+        assert rc.fit(g, inputs=f, val_size=0, overrides=["linear.alphas=[1]"]).input_names == list(g.var_names[:3])
+
+
 def test_an_input_named_twice_under_two_ids_is_named():
     """A symbol and an Entrez id of the same gene in the input list: the error names both and the data's gene."""
     from rnagen.datasets import gtex26

@@ -40,43 +40,6 @@ def _annotate_var(adata, *, id_type: IdType) -> None:
         adata.var["is_landmark"] = [e in lm for e in adata.var["entrez_id"]]
 
 
-def _gene_list(path: str) -> list[str]:
-    """Gene or feature ids of a list file: the first field of each line (comma or tab separated), ``#``
-    comments and blank lines skipped; decoded like any input text (BOM, UTF-16, UTF-8, Latin-1)."""
-    from ..data.io import _spools_pipes
-
-    return _spools_pipes(_gene_ids)(path)
-
-
-def _gene_ids(path: str | Path) -> list[str]:
-    from ..data.io import _check_file, _Text
-
-    p = Path(path)
-    _check_file(p, "gene list", "give 'landmarks', 'all' or a file with one gene id per line")
-    txt = _Text(p, sep="\t", fmt="tsv", n_lines=10**9)
-    if txt.content_format is not None:
-        raise DataError(f"gene list {path!r} is a binary {txt.content_format} file; give a text file with one gene "
-                        f"id per line")
-    out = []
-    with txt.open() as fh:
-        for line in fh:
-            f = line.replace(",", "\t").split("\t")[0].strip().strip('"')
-            if f and not f.startswith("#"):
-                out.append(f)
-    if out and out[0].lower().replace(" ", "_") in _LIST_HEADERS:
-        out = out[1:]   # a header line naming the column
-    if not out:
-        raise DataError(f"gene list {path!r} is empty; put one gene id per line")
-    return out
-
-
-#: the first line of a gene list that names its column rather than a gene
-_LIST_HEADERS = frozenset(("gene", "genes", "gene_id", "gene_ids", "geneid", "gene_symbol", "gene_name", "symbol",
-                           "symbols", "hgnc_symbol", "entrez", "entrez_id", "entrezid", "ensembl", "ensembl_id",
-                           "ensembl_gene_id", "id", "ids", "name", "feature", "features", "probe", "probe_id",
-                           "mirna", "x"))
-
-
 def cmd_prepare(args: argparse.Namespace) -> int:
     """``rnagen data prepare``: read, log-transform, select genes, check labels, write ``--out``
     (claimed first, so an existing file or a concurrent writer is refused before any work)."""
@@ -109,6 +72,7 @@ def _prepare(args: argparse.Namespace) -> int:
     from .._io import write_h5ad
     from ..data import genes as g
     from ..data import map_features, read_feature_map
+    from ..data.io import read_gene_list
     from ..pp import (
         check_labels,
         class_counts,
@@ -126,7 +90,7 @@ def _prepare(args: argparse.Namespace) -> int:
         set_log_state,
     )
 
-    genes = args.genes if args.genes in ("landmarks", "all") else _gene_list(args.genes)
+    genes = args.genes if args.genes in ("landmarks", "all") else read_gene_list(args.genes)
     adata = read_input(args.input, label_key=args.label_key, labels=args.labels, orientation=args.orientation,
                        sep=args.sep, duplicates=args.duplicates, drop_unlabelled=args.drop_unlabelled,
                        missing="error" if args.missing == "error" else "keep", quantity=args.quantity,

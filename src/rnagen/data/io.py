@@ -1074,6 +1074,42 @@ def _entrez_as_written(names: list[str]) -> list[str]:
     return names
 
 
+def read_gene_list(path: str | os.PathLike, *, what: str = "gene list",
+                   hint: str = "give 'landmarks', 'all' or a file with one gene id per line") -> list[str]:
+    """Gene or feature ids of a list file: the first field of each line (comma or tab separated), ``#`` comments,
+    blank lines and a header line naming the column (``gene``, ``Gene Symbol``, ``entrez_id``...) skipped; decoded
+    like any input text (BOM, UTF-16, UTF-8, Latin-1); Entrez ids written as floats (``7157.0``) as their digits.
+    ``what`` names the file in errors, ``hint`` the way on for a missing one."""
+    return _spools_pipes(_gene_list_ids)(path, what=what, hint=hint)
+
+
+def _gene_list_ids(path: str | os.PathLike, *, what: str, hint: str) -> list[str]:
+    p = Path(path)
+    _check_file(p, what, hint)
+    txt = _Text(p, sep="\t", fmt="tsv", n_lines=10**9)
+    if txt.content_format is not None:
+        raise DataError(f"{what} {str(path)!r} is a binary {txt.content_format} file; give a text file with one gene "
+                        f"id per line")
+    out = []
+    with txt.open() as fh:
+        for line in fh:
+            f = line.split("#", 1)[0].replace(",", "\t").split("\t")[0].strip().strip('"')
+            if f:
+                out.append(f)
+    if out and out[0].lower().replace(" ", "_") in _LIST_HEADERS:
+        out = out[1:]   # a header line naming the column
+    if not out:
+        raise DataError(f"{what} {str(path)!r} holds no gene ids; put one gene id per line")
+    return _entrez_as_written(out)
+
+
+#: the first line of a gene list that names its column rather than a gene
+_LIST_HEADERS = frozenset(("gene", "genes", "gene_id", "gene_ids", "geneid", "gene_symbol", "gene_name", "symbol",
+                           "symbols", "hgnc_symbol", "entrez", "entrez_id", "entrezid", "ensembl", "ensembl_id",
+                           "ensembl_gene_id", "id", "ids", "name", "feature", "features", "probe", "probe_id",
+                           "mirna", "x"))
+
+
 def _ids_from_a_later_column(df: pd.DataFrame, *, label_key: str | None) -> pd.DataFrame:
     """A first column of classes (repeated values; the label key's column, or at most half as many values as
     rows beside numeric columns named as genes) with the sample ids in a later text column

@@ -3,36 +3,18 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
 
 from .._genes import match_genes
 from ..errors import DataError
 
 __all__ = ["read_genes_file", "match_genes", "resolve_inputs", "require_genes"]
 
-_HEADERS = {"gene", "genes", "gene_id", "gene_ids", "id", "symbol", "entrez", "entrez_id", "ensembl",
-            "ensembl_id", "name", "gene_name", "gene_symbol"}
-
-
 def read_genes_file(path: str | os.PathLike) -> list[str]:
     """Gene IDs from a text file: one per line (first field of a CSV/TSV line); ``#`` comments, blank lines
-    and a header line (``gene``, ``symbol``, ``entrez_id``, ...) are skipped."""
-    p = Path(path)
-    if not p.is_file():
-        raise DataError(f"genes file {str(p)!r} does not exist; give 'landmarks' or a file with one gene ID per line")
-    out: list[str] = []
-    for i, line in enumerate(p.read_text(encoding="utf-8").splitlines()):
-        line = line.split("#", 1)[0].strip()
-        if not line:
-            continue
-        first = line.replace(",", "\t").split("\t", 1)[0].strip().strip('"')
-        if not out and i < 3 and first.lower() in _HEADERS:
-            continue
-        if first:
-            out.append(first)
-    if not out:
-        raise DataError(f"genes file {str(p)!r} holds no gene IDs")
-    return out
+    and a header line (``gene``, ``symbol``, ``entrez_id``, ...) skipped (:func:`rnagen.data.io.read_gene_list`)."""
+    from ..data.io import read_gene_list
+
+    return read_gene_list(path, what="genes file", hint="give 'landmarks' or a file with one gene ID per line")
 
 
 def _preview(names: Sequence[str], k: int = 8) -> str:
