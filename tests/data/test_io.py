@@ -112,6 +112,19 @@ def test_parquet_and_h5ad(small, tmp_path):
     _same(small, read(tmp_path / "x.h5ad", label_key="tissue"))
 
 
+def test_h5ad_entrez_ids_written_as_floats(small, tmp_path):
+    """An .h5ad built from a frame whose Entrez columns were floats names its genes '9496.0': read by their digits,
+    as a text table's are, so that --genes landmarks and a reconstructor find the genes; names that are not all
+    such floats stay as written."""
+    a = small.copy()
+    a.var_names = [f"{v}.0" for v in small.var_names]
+    a.write_h5ad(tmp_path / "f.h5ad")
+    _same(small, read(tmp_path / "f.h5ad", label_key="tissue"))
+    a.var_names = [f"v{i}.0" for i in range(a.n_vars)]
+    a.write_h5ad(tmp_path / "g.h5ad")
+    assert list(read(tmp_path / "g.h5ad").var_names) == list(a.var_names)
+
+
 def test_table_without_sample_id_column(tmp_path):
     (tmp_path / "x.csv").write_text("ENSG00000141510.16,ENSG00000146648.15,groups\n1,2,a\n3,4,b\n")
     b = read(tmp_path / "x.csv", label_key="groups")

@@ -4820,6 +4820,11 @@ def _read_h5ad(p: Path, layer: str | None = None):
             adata = _h5ad_layer(adata, layer, p.name)
     if adata.X is None:
         raise DataError(f"{p.name}: the .h5ad file has no expression matrix (X); re-create it with X")
+    # Entrez ids a float column named (an AnnData built from a frame whose columns were read as floats: 7157.0)
+    # named by their digits, as a text table's are
+    names = _entrez_as_written([str(v) for v in adata.var_names])
+    if names != [str(v) for v in adata.var_names]:
+        adata.var_names = pd.Index(names)
     if hasattr(adata.X, "toarray"):
         adata.X = adata.X.toarray()
     X = np.asarray(adata.X)
