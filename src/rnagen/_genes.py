@@ -504,38 +504,40 @@ def match_genes(requested: Sequence[str], var_names: Sequence[str], *, unique: b
     the rest through Entrez IDs with the shipped gene tables (:mod:`rnagen.data.genes`), so symbols find Entrez or
     Ensembl columns and vice versa.
 
-    With ``unique``, a requested gene matched through the tables that several columns of ``var_names`` name
-    (``tp53`` beside ``7157`` for ``TP53``) is a :class:`DataError` naming those columns (``where``: the data's
-    name in it); otherwise the first of them is taken.
+    With ``unique``, a requested gene that several columns of ``var_names`` name (a repeated name, or ``tp53``
+    beside ``7157`` for ``TP53`` through the tables) is a :class:`DataError` naming those columns (``where``: the
+    data's name in it); otherwise the first of them is taken.
     """
     req = [str(r) for r in requested]
     var = [str(v) for v in var_names]
     pos: dict[str, int] = {}
+    named: dict[str, list[int]] = {}   # the columns of each name (several: var_names repeat it)
     for i, v in enumerate(var):
         pos.setdefault(v, i)
         pos.setdefault(_name_key(v), i)
+        named.setdefault(v, []).append(i)
     hits: list[int | None] = [pos.get(r, pos.get(_name_key(r))) for r in req]
+    shared = [(r, named[var[h]]) for r, h in zip(req, hits) if h is not None and len(named[var[h]]) > 1]
     todo = [k for k, h in enumerate(hits) if h is None]
     if todo:
         try:
             vent = gene_keys([_name_key(v) for v in var])
             rent = gene_keys([_name_key(req[k]) for k in todo])
         except DataError:  # IDs of no known type (e.g. "gene_1"): only exact matches count
-            return hits
+            vent, rent = [], []
         epos: dict[str, list[int]] = {}
         for i, e in enumerate(vent):
             if e is not None:
                 epos.setdefault(e, []).append(i)
-        shared = []
         for k, e in zip(todo, rent):
             if e is not None and e in epos:
                 hits[k] = epos[e][0]
                 if len(epos[e]) > 1:
                     shared.append((req[k], epos[e]))
-        if unique and shared:
-            r, cols = shared[0]
-            names = " and ".join(repr(var[i][:40]) for i in cols[:3])
-            raise DataError(f"{where} names {len(shared)} gene{'s' if len(shared) > 1 else ''} in more than one "
-                            f"column (e.g. {r!r} as {names}), so which column to take is unknown; keep one column "
-                            f"per gene (rnagen data prepare --duplicates first|mean|sum), or remove the extra columns")
+    if unique and shared:
+        r, cols = shared[0]
+        names = " and ".join(repr(var[i][:40]) for i in cols[:3])
+        raise DataError(f"{where} names {len(shared)} gene{'s' if len(shared) > 1 else ''} in more than one "
+                        f"column (e.g. {r!r} as {names}), so which column to take is unknown; keep one column "
+                        f"per gene (rnagen data prepare --duplicates first|mean|sum), or remove the extra columns")
     return hits

@@ -183,9 +183,10 @@ def test_gene_scores_golden():
     assert np.isnan(r2[1]) and np.isnan(r[1]) and np.isnan(r2[2])
 
 
+@pytest.mark.filterwarnings("ignore:Variable names are not unique")
 def test_new_data_naming_an_input_gene_in_two_columns_is_refused():
-    """Profiles holding one input gene in two columns under names the gene tables tie to it ('tbx4' and 'TBX4' for
-    the fitted '9496'): which one is the gene is unknown, so taking the first, whatever it holds, is refused with
+    """Profiles holding one input gene in two columns, under names the gene tables tie to it ('tbx4' and 'TBX4' for
+    the fitted '9496') or under one repeated name: which one is the gene is unknown, so taking the first, whatever it holds, is refused with
     both named; one column per gene, named another way (Entrez ids written as floats) and in another order, gives
     the same predictions."""
     from rnagen import datasets
@@ -200,6 +201,10 @@ def test_new_data_naming_an_input_gene_in_two_columns_is_refused():
         with pytest.raises(DataError, match=rf"the data to reconstruct names 1 gene in more than one column \(e.g. "
                                             rf"'9496' as '{syms[0].lower()}' and '{syms[0]}'\).*--duplicates"):
             call(new)
+    twice = ad.AnnData(np.hstack([np.full((g.n_obs, 1), 100.0, np.float32), X]), obs=g.obs,
+                       var=pd.DataFrame(index=[g.var_names[0], *g.var_names[:20]]))
+    with pytest.raises(DataError, match=r"names 1 gene in more than one column \(e.g. '9496' as '9496' and '9496'\)"):
+        rec.predict(twice)
     names = list(g.var_names)
     names[20] = g.var["symbol"].iloc[20]          # a target gene by its symbol, and again in lower case
     test = ad.AnnData(np.hstack([np.asarray(g.X), np.asarray(g.X[:, [20]])]), obs=g.obs,
