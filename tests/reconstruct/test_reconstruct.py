@@ -186,9 +186,9 @@ def test_gene_scores_golden():
 @pytest.mark.filterwarnings("ignore:Variable names are not unique")
 def test_new_data_naming_an_input_gene_in_two_columns_is_refused():
     """Profiles holding one input gene in two columns, under names the gene tables tie to it ('tbx4' and 'TBX4' for
-    the fitted '9496') or under one repeated name: which one is the gene is unknown, so taking the first, whatever it holds, is refused with
-    both named; one column per gene, named another way (Entrez ids written as floats) and in another order, gives
-    the same predictions."""
+    the fitted '9496') or under one repeated name: which one is the gene is unknown, so taking the first, whatever
+    it holds, is refused with both named; one column per gene, named another way (Entrez ids written as floats) and
+    in another order, gives the same predictions."""
     from rnagen import datasets
 
     g = datasets.gtex26()[:200].copy()
