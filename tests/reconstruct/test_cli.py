@@ -92,6 +92,21 @@ def test_fit_apply_score_on_gtex(gtex_split, capsys):
            "to rounding" in capsys.readouterr().err
 
 
+def test_score_names_the_targets_the_test_set_lacks(gtex_split, tmp_path, capsys):
+    """A test set without some target genes (a symbol a spreadsheet turned into a date that two genes share, a gene
+    filtered out) is scored on the others; the line and the JSON name the ones left out, not only their number."""
+    import rnagen.reconstruct as rc
+
+    d, train, test, entrez = gtex_split
+    rc.fit(train, inputs=entrez).save(tmp_path / "rec")
+    targets = [g for g in train.var_names if g not in set(entrez)]
+    test[:, [g for g in test.var_names if g not in targets[:2]]].copy().write_h5ad(tmp_path / "part.h5ad")
+    assert main(["reconstruct", "score", str(tmp_path / "rec"), str(tmp_path / "part.h5ad"), "--out",
+                 str(tmp_path / "s.json")]) == 0
+    assert f"365 target genes (2 targets absent: {targets[0]}, {targets[1]})" in capsys.readouterr().out
+    assert json.loads((tmp_path / "s.json").read_text())["targets_missing"] == targets[:2]
+
+
 def test_inputs_on_another_scale_than_the_fit_are_refused(gtex_split, tmp_path, capsys):
     """Input genes on another scale than the reconstructor's fit (log-scale values to one fitted on values before
     the log, which takes the log itself, or the other way round) are refused in one line: every prediction would

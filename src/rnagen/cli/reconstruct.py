@@ -64,8 +64,10 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
 def format_scores(res: dict) -> str:
     """A readable summary of :meth:`rnagen.reconstruct.Reconstructor.score`."""
+    absent = res.get("targets_missing") or []
     lines = [f"{res['method']} reconstruction scored on {res['n_samples']} samples: {res['n_inputs']} inputs -> "
-             f"{res['n_targets_scored']} target genes" + (f" ({res['n_targets_missing']} targets absent)"
+             f"{res['n_targets_scored']} target genes" + (f" ({res['n_targets_missing']} targets absent"
+                                                          + (f": {_preview(absent)}" if absent else "") + ")"
                                                           if res["n_targets_missing"] else "")
              + f"; values on scale {res['scale']}"]
     lines.append(f"{'per gene':10s} {'median':>8s} {'q1':>8s} {'q3':>8s} {'mean':>8s}  undefined")

@@ -627,7 +627,7 @@ class Reconstructor:
         real target values on the model's log scale (``log2(x+1)`` of the data, or the data themselves when
         already log-scale): per-gene R² and Pearson r with their distribution (median, quartiles, mean), and
         overall MSE and MAE over all target values (plus ``mse_z``, the MSE of the z-scores). Targets absent
-        from ``adata`` are skipped and counted.
+        from ``adata`` are skipped, counted and named (``targets_missing``).
 
         Returns
         -------
@@ -668,6 +668,7 @@ class Reconstructor:
             "n_targets": int(len(self.target_idx)),
             "n_targets_scored": int(keep.size),
             "n_targets_missing": int(len(self.target_idx) - keep.size),
+            "targets_missing": [self.target_names[k] for k, h in enumerate(hits) if h is None],
             "scale": self._scale_name(),
             "r2": _summary(r2),
             "pearson": _summary(r),
