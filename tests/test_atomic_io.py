@@ -66,3 +66,125 @@ def test_out_dash_is_refused_not_written_as_a_file_named_dash(tmp_path, monkeypa
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--out -:" in err and "not to standard output" in err
     assert not (tmp_path / "-").exists()
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path):
+    """A 64 KiB tmpfs at ``tmp_path/small`` (unmounted afterwards): a disk that fills. Needs mount rights (root
+    in a container that allows it); skipped otherwise."""
+    import shutil
+    import subprocess
+
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    if shutil.which("mount") is None or shutil.which("umount") is None:
+        pytest.skip("no mount command: a small tmpfs cannot be made here")
+    res = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)], capture_output=True)
+    if res.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (not root, or the container forbids it): {res.stderr.decode().strip()}")
+    try:
+        yield mnt
+    finally:
+        # lazily where a file on it is still open (a leaked descriptor): detached now, freed when it is closed
+        if subprocess.run(["umount", str(mnt)], capture_output=True).returncode != 0:
+            subprocess.run(["umount", "-l", str(mnt)], check=False, capture_output=True)
+
+
+def _fill(folder):
+    """Fill the file system of ``folder`` until a write fails; returns the filler file."""
+    filler = folder / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
+    try:
+        while True:
+            os.write(fd, b"\0" * 4096)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+    return filler
+
+
+def test_a_lock_on_a_full_disk_leaves_no_lock_file(small_tmpfs):
+    """On a full disk the lock file is created but its process id cannot be written: one OutputError naming the
+    full disk, and neither the lock file nor the folder made for it left behind."""
+    from rnagen._io import lock_path, writer_lock
+    from rnagen.errors import OutputError
+
+    _fill(small_tmpfs)
+    run = small_tmpfs / "run"
+    with pytest.raises(OutputError, match="no space left"):
+        with writer_lock(run, kind="dir"):
+            pass
+    with pytest.raises(OutputError, match="no space left"):
+        with writer_lock(small_tmpfs / "syn.h5ad", kind="file"):
+            pass
+    assert sorted(p.name for p in small_tmpfs.iterdir()) == ["filler"]
+    (small_tmpfs / "filler").unlink()
+    with writer_lock(run, kind="dir"):   # space freed: the same lock is taken
+        assert lock_path(run).read_text() == f"{os.getpid()}\n"
+    assert not lock_path(run).exists()
+
+
+def test_a_lock_whose_process_id_cannot_be_written_is_released(tmp_path, monkeypatch):
+    """The same without a mount: the write of the process id fails; the lock file is removed and its lock
+    released, so the next writer gets it."""
+    import errno
+
+    import rnagen._io as rio
+    from rnagen.errors import OutputError
+
+    real = os.ftruncate
+
+    def full(fd, length):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    monkeypatch.setattr(rio.os, "ftruncate", full)
+    with pytest.raises(OutputError, match="no space left"):
+        with rio.writer_lock(tmp_path / "out.json", kind="file"):
+            pass
+    monkeypatch.setattr(rio.os, "ftruncate", real)
+    assert os.listdir(tmp_path) == []
+    with rio.writer_lock(tmp_path / "out.json", kind="file"):
+        assert rio.lock_holder(tmp_path / "out.json", kind="file") is not None
+
+
+def test_an_output_of_the_longest_name_the_file_system_allows(tmp_path):
+    """A name of 255 bytes is valid: its temporary and its lock file, named after it, are cut to fit (with a digest
+    of the whole name, so two long names that begin alike stay apart), and a killed writer's temporary of it is
+    still found and removed."""
+    import tempfile
+
+    from rnagen._io import _stem, lock_path, writer_lock
+
+    name = "é" * 100 + "x" * 50 + ".h5ad"   # 255 bytes of UTF-8
+    assert len(name.encode()) == 255
+    dest = tmp_path / name
+    with writer_lock(dest, kind="file"):
+        write_text(dest, "profiles")
+    assert os.listdir(tmp_path) == [name] and dest.read_text() == "profiles"
+    other = "é" * 100 + "x" * 49 + "y.h5ad"
+    assert _stem(other) != _stem(name) and len(lock_path(dest, kind="file").name.encode()) <= 255
+    fd, orphan = tempfile.mkstemp(prefix=f".{_stem(name)}.", suffix=".tmp.h5ad", dir=tmp_path)
+    os.close(fd)
+    assert remove_stale_temporaries(tmp_path, name=other) == []
+    assert remove_stale_temporaries(tmp_path, name=name) == [os.path.basename(orphan)]
+    with atomic_path(tmp_path / ("a." * 120 + "csv")) as tmp:   # a name of many dots: a short suffix kept
+        assert tmp.name.endswith(".tmp.csv")
+        tmp.write_text("x")
+
+
+def test_a_name_too_long_and_a_dangling_link_say_what_is_wrong(tmp_path):
+    """A name over the limit, and a folder path that is a symbolic link to nothing (mkdir says only 'File
+    exists'), are refused in one line naming the problem and the fix."""
+    from rnagen._io import writer_lock
+    from rnagen.errors import OutputError
+
+    with pytest.raises(OutputError, match="too long for the file system.*choose a shorter name"):
+        write_text(tmp_path / ("x" * 256 + ".json"), "{}")
+    link = tmp_path / "run"
+    link.symlink_to(tmp_path / "nowhere")
+    with pytest.raises(OutputError, match=r"run is a symbolic link to .*nowhere, which does not exist; create"):
+        with writer_lock(link, kind="dir"):
+            pass
+    with pytest.raises(OutputError, match="symbolic link to .*nowhere, which does not exist"):
+        write_text(link / "m.json", "{}")
+    assert sorted(os.listdir(tmp_path)) == ["run"] and link.is_symlink()

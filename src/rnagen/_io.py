@@ -52,6 +52,25 @@ def _umask() -> int:
     return mask
 
 
+#: the longest file name (in bytes) most file systems allow
+_NAME_MAX = 255
+#: the part of that the name of a temporary or lock file beside an output may take from the output's own name:
+#: room for the dots, mkstemp's 8 characters, ``.tmp`` and a suffix of up to 32 bytes
+_STEM_MAX = _NAME_MAX - 14 - 32
+
+
+def _stem(name: str) -> str:
+    """``name`` as the temporaries and the lock file beside it carry it: whole where it leaves them a valid name,
+    else cut to :data:`_STEM_MAX` bytes ending in a digest of the whole name (two long names that begin alike stay
+    apart), so that an output may have any name the file system allows."""
+    raw = name.encode("utf-8", "surrogateescape")
+    if len(raw) <= _STEM_MAX:
+        return name
+    import hashlib
+
+    return raw[:_STEM_MAX - 9].decode("utf-8", "ignore") + "~" + hashlib.sha256(raw).hexdigest()[:8]
+
+
 def describe_os_error(e: OSError, path: str | os.PathLike | None = None, *, verb: str = "write") -> str:
     """One line naming the path and what the file system said, with the fix for the common cases."""
     where = str(path if path is not None else (e.filename or "")) or "a file"
@@ -63,7 +82,16 @@ def describe_os_error(e: OSError, path: str | os.PathLike | None = None, *, verb
         errno.EROFS: "read-only file system; write elsewhere",
         errno.ENOTDIR: "a part of the path is a file, not a folder; choose another path",
         errno.EISDIR: "it is a folder; give a file path",
+        errno.ENAMETOOLONG: "the path or a name in it is too long for the file system (most allow names of "
+                            f"{_NAME_MAX} bytes); choose a shorter name",
     }.get(e.errno or -1)
+    if e.errno == errno.EEXIST and hint is None:
+        # mkdir on a symbolic link to nothing: the link, not a folder, holds the name
+        for p in (Path(where), *Path(where).parents):
+            if p.is_symlink() and not p.exists():
+                hint = (f"{p} is a symbolic link to {os.readlink(p)}, which does not exist; create that folder, "
+                        "or choose another path")
+                break
     return f"cannot {verb} {where}: {hint or (e.strerror or str(e)).splitlines()[0]}"
 
 
@@ -97,9 +125,11 @@ def atomic_path(path: str | os.PathLike, *, suffix: str | None = None) -> Iterat
     dest = Path(path)
     if suffix is None:
         suffix = "".join(dest.suffixes)
+    if len(suffix.encode("utf-8", "surrogateescape")) > 32:   # a name of many dots: its last suffix says the format
+        suffix = dest.suffix if len(dest.suffix.encode("utf-8", "surrogateescape")) <= 32 else ""
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=f".tmp{suffix}", dir=dest.parent)
+        fd, tmp = tempfile.mkstemp(prefix=f".{_stem(dest.name)}.", suffix=f".tmp{suffix}", dir=dest.parent)
         os.close(fd)
     except OSError as e:
         raise OutputError(describe_os_error(e, dest)) from None
@@ -154,7 +184,7 @@ def remove_stale_temporaries(directory: str | os.PathLike, *, name: str | None =
     if d.is_dir():
         for f in sorted(d.iterdir()):
             m = _TEMP_RE.match(f.name)
-            if not m or not f.is_file() or (name is not None and m["dest"] != name):
+            if not m or not f.is_file() or (name is not None and m["dest"] != _stem(name)):
                 continue
             if name is None and _held_elsewhere(d / f".{m['dest']}.lock"):
                 continue
@@ -312,7 +342,7 @@ _HELD: dict[str, int] = {}  # lock files this process holds -> nesting depth (re
 def lock_path(target: str | os.PathLike, *, kind: Literal["file", "dir"] = "dir") -> Path:
     """The lock file guarding ``target``: ``TARGET/.rnagen.lock`` for a folder, ``.NAME.lock`` next to a file."""
     t = Path(target)
-    return t / LOCK_NAME if kind == "dir" else t.parent / f".{t.name}.lock"
+    return t / LOCK_NAME if kind == "dir" else t.parent / f".{_stem(t.name)}.lock"
 
 
 def lock_holder(target: str | os.PathLike, *, kind: Literal["file", "dir"] = "dir") -> str | None:
@@ -385,8 +415,15 @@ def _acquire(lock_file: Path, target: Path) -> int:
         except FileNotFoundError:
             same = False
         if same:
-            os.ftruncate(fd, 0)
-            os.write(fd, f"{os.getpid()}\n".encode())
+            try:
+                os.ftruncate(fd, 0)
+                os.write(fd, f"{os.getpid()}\n".encode())
+            except OSError:
+                # a full disk has no room for the process id: the lock file is not left behind, nor its lock held
+                with contextlib.suppress(OSError):
+                    os.unlink(lock_file)
+                os.close(fd)
+                raise
             return fd
         os.close(fd)
 
