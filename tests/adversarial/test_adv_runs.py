@@ -822,6 +822,23 @@ def test_train_disk_full_keeps_the_checkpoint_to_resume_from(work, monkeypatch, 
     assert cli(_train_argv(work["data"], run)).rc == 0  # space freed: the same command finishes the run
 
 
+def test_reconstruct_fit_disk_full_at_save_leaves_no_half_written_folder(work, monkeypatch, clean_failure):
+    """A full disk at the reconstructor's weights, its config, genes and transforms written: one line, and no
+    reconstructor folder left behind (one that loads as far as its first missing file)."""
+    import safetensors.numpy
+
+    def full(tensors, filename, *a, **k):
+        Path(filename).write_bytes(b"partial")
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(safetensors.numpy, "save_file", full)
+    inputs = work["tmp"] / "inputs.txt"
+    inputs.write_text("\n".join(LANDMARK_SYMBOLS[:4]) + "\n")
+    out = work["tmp"] / "out" / "recon"
+    res = clean_failure(["reconstruct", "fit", str(work["data"]), "--inputs", str(inputs), "--out", str(out),
+                         "--quiet"], watch=[work["tmp"] / "out"], match="no space left")
+    assert "weights.safetensors" in res.err and not out.exists()
+
+
 @pytest.mark.parametrize("writer", ["safetensors", "torch"])
 def test_a_full_disk_reported_by_the_writer_s_own_error_is_one_line(work, monkeypatch, cli, writer):
     """safetensors reports a full disk as a SafetensorError naming os error 28, torch.save as a RuntimeError

@@ -284,6 +284,15 @@ def check_folder(path: str | os.PathLike, *, replace: bool = False) -> None:
                           "folder first to fit it again")
 
 
+def _file_id(path: Path) -> tuple[int, int] | None:
+    """The device and inode of ``path`` (``None``: no such file); an atomic write gives a file a new one."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
 class Reconstructor:
     """Predicts every non-input gene of the training data from its input genes.
 
@@ -724,7 +733,15 @@ class Reconstructor:
         d = check_output(path, kind="dir", option="reconstructor folder")
         with writer_lock(d, kind="dir"):
             check_folder(d, replace=True)
-            self._save(d)
+            before = {f: _file_id(d / f) for f in FOLDER_FILES}
+            try:
+                self._save(d)
+            except BaseException:
+                # a save cut short (a full disk): the files it put in place go, so no half-written folder is left
+                for f in FOLDER_FILES:
+                    if _file_id(d / f) not in (None, before[f]):
+                        (d / f).unlink(missing_ok=True)
+                raise
         return d
 
     def _save(self, d: Path) -> None:
