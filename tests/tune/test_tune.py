@@ -309,3 +309,63 @@ def test_joining_a_study_with_other_settings_is_refused(gtex_small, tmp_path, ca
     err = capsys.readouterr().err
     assert "tunes on other data" in err and "\n" not in err.strip()
     assert main(base[:2] + ["--model", "nope"] + base[4:]) == 2
+
+
+# --- a study database the file system refuses -----------------------------------------------------------------
+def test_a_full_disk_at_the_study_database_is_one_line_and_leaves_no_empty_database(tmp_path, monkeypatch):
+    """SQLite creates the database file, then fails on a full disk ('database or disk is full'): one line naming
+    the full disk and the fix, and the empty file it created removed."""
+    import sqlalchemy.exc
+
+    from rnagen.errors import OutputError
+    from rnagen.tune.study import open_study
+
+    db = tmp_path / "study.db"
+
+    class FullDisk:
+        def __init__(self, url, **kw):
+            db.write_bytes(b"")
+            raise sqlalchemy.exc.OperationalError("CREATE TABLE studies", {},
+                                                  Exception("database or disk is full"))
+    monkeypatch.setattr(optuna.storages, "RDBStorage", FullDisk)
+    with pytest.raises(OutputError, match=r"study database: cannot write .*study.db: no space left on the device; "
+                                          r"free some space .*--storage"):
+        open_study(storage=f"sqlite:///{db}", study_name="s")
+    assert list(tmp_path.iterdir()) == []
+
+
+def _read_only(path):
+    """Make ``path`` unwritable even for root (``chattr +i``), undone at teardown; skipped where that is not
+    possible (no chattr, or a file system without the attribute). A user other than root: its mode is enough."""
+    import os
+    import shutil
+    import subprocess
+
+    if os.geteuid() != 0:
+        mode = path.stat().st_mode
+        path.chmod(0o444)
+        return lambda: path.chmod(mode)
+    if shutil.which("chattr") is None:
+        pytest.skip("root ignores file modes and there is no chattr to make a file immutable")
+    res = subprocess.run(["chattr", "+i", str(path)], capture_output=True)
+    if res.returncode != 0:
+        pytest.skip(f"chattr +i is not supported here: {res.stderr.decode().strip()}")
+    return lambda: subprocess.run(["chattr", "-i", str(path)], check=False)
+
+
+def test_a_read_only_study_database_is_one_line_not_a_traceback(tmp_path):
+    """An existing study database the worker may not write (read-only, immutable): Optuna's StorageInternalError
+    ('An exception is raised during the commit') becomes one line naming the file and the fix."""
+    from rnagen.errors import OutputError
+    from rnagen.tune.study import open_study
+
+    db = tmp_path / "study.db"
+    open_study(storage=f"sqlite:///{db}", study_name="first")
+    before = db.read_bytes()
+    undo = _read_only(db)
+    try:
+        with pytest.raises(OutputError, match=r"study database: cannot write .*study.db: .*--storage"):
+            open_study(storage=f"sqlite:///{db}", study_name="second", attrs={"model": "gaussian"})
+    finally:
+        undo()
+    assert db.read_bytes() == before

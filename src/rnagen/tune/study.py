@@ -24,8 +24,9 @@ from typing import Any
 
 import numpy as np
 
+from .._io import describe_os_error
 from ..config import build_config, check_number, check_seed, write_config
-from ..errors import ConfigError, DataError, DivergedError, RnagenError
+from ..errors import ConfigError, DataError, DivergedError, OutputError, RnagenError
 from ..pp.prepare import dense, is_logged
 from ..utils import check_device
 from .objective import DIVERGED, Scores, check_objective, objective_value, score_synthetic
@@ -73,6 +74,8 @@ def _storage(url: str):
     from optuna.storages import RDBStorage
 
     engine_kwargs: dict[str, Any] = {}
+    db_file = Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
+    new_file = db_file is not None and not db_file.exists()
     if url.startswith("postgresql"):
         engine_kwargs["pool_pre_ping"] = True  # survive a server restart between long trials
     attempts = 6
@@ -95,8 +98,55 @@ def _storage(url: str):
         except Exception as e:  # OperationalError etc.: an unreachable or misnamed database
             if isinstance(e, optuna.exceptions.OptunaError):
                 raise
+            refused = _db_refused(url, str(e))
+            if db_file is not None and new_file:   # the empty database SQLite created as it failed is not left
+                for f in (db_file, db_file.with_name(db_file.name + "-journal")):
+                    f.unlink(missing_ok=True)
+            if refused is not None:
+                raise refused from None
             raise ConfigError(f"cannot open storage {url!r}: {str(e).splitlines()[0]}") from None
     raise AssertionError("unreachable")
+
+
+def _db_refused(url: str, message: str) -> OutputError | None:
+    """The one-line error of a SQLite study database ``url`` the file system refuses (``message``: SQLite's), with
+    its fix; ``None`` for another storage or failure."""
+    if not url.startswith("sqlite:///"):
+        return None
+    why = _sqlite_file_error(Path(url.removeprefix("sqlite:///")), message)
+    return None if why is None else OutputError(f"study database: {why} (or name another with --storage "
+                                                "sqlite:///FILE.db)")
+
+
+def _sqlite_file_error(db_file: Path, message: str) -> str | None:
+    """What the file system refuses of the SQLite file ``db_file`` whose opening failed with ``message``, as one
+    line with its fix (:func:`rnagen._io.describe_os_error`); ``None``: a failure of another kind."""
+    import errno
+
+    if "disk is full" in message or ("disk I/O error" in message and _free_bytes(db_file.parent) < (1 << 20)):
+        return describe_os_error(OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)), db_file)
+    if "unable to open" not in message and "readonly" not in message:
+        return None
+    try:   # SQLite names no cause: opening the file for writing gives the operating system's own
+        existed = db_file.exists()
+        fd = os.open(db_file, os.O_RDWR | os.O_CREAT, 0o666)
+        os.close(fd)
+        if not existed:
+            db_file.unlink(missing_ok=True)
+        os.close(os.open(db_file.parent / f".{db_file.name}.probe", os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o666))
+        (db_file.parent / f".{db_file.name}.probe").unlink()   # SQLite's journal is a new file beside it
+    except OSError as e:
+        return describe_os_error(e, db_file)
+    return None
+
+
+def _free_bytes(folder: Path) -> int:
+    import shutil
+
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return 1 << 62
 
 
 def open_study(*, storage: str | None = None, study_name: str, attrs: Mapping[str, Any] | None = None,
@@ -120,39 +170,52 @@ def open_study(*, storage: str | None = None, study_name: str, attrs: Mapping[st
             return optuna.load_study(study_name=study_name, storage=store, sampler=sampler, pruner=pruner)
         except KeyError:
             raise ConfigError(f"no study {study_name!r} in {url}") from None
-    # Two workers starting together may both try to create the study: the loser loads it (retry covers the
-    # window where the row exists but is not yet committed).
-    for attempt in range(5):
-        try:
-            study = optuna.create_study(study_name=study_name, storage=store, sampler=sampler, pruner=pruner,
-                                        direction="maximize", load_if_exists=True)
-            break
-        except (sqlalchemy.exc.IntegrityError, optuna.exceptions.DuplicatedStudyError):
-            if attempt == 4:
-                raise
-            time.sleep(0.2 * (attempt + 1))
-    if sampler_seed is not None and study.trials:
-        # a seeded worker joining trials already run continues the search: its seed offset by the trials run, since
-        # the same seed would replay the suggestions those trials began with (the same configurations again)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            study.sampler = optuna.samplers.TPESampler(seed=(sampler_seed + len(study.trials)) % 2**32,
-                                                       constant_liar=True, multivariate=True)
-    if study.direction != optuna.study.StudyDirection.MAXIMIZE:
-        raise ConfigError(f"study {study_name!r} in {url} is not an rnagen study (it minimises)")
-    have = study.user_attrs
-    for k, v in (attrs or {}).items():
-        if k in have and have[k] != v:
-            if k == "data":
-                raise ConfigError(f"study {study_name!r} in {url} tunes on other data (other values, names or "
-                                  "labels); give the data it was started with to join it, or another --study name")
-            raise ConfigError(
-                f"study {study_name!r} in {url} was started with {k}={have[k]!r}, not {v!r}; use the same "
-                f"settings to join it, or another --study name"
-            )
-        if k not in have:
-            study.set_user_attr(k, v)
-    return study
+
+    def create_or_join():
+        # Two workers starting together may both try to create the study: the loser loads it (retry covers the
+        # window where the row exists but is not yet committed).
+        for attempt in range(5):
+            try:
+                study = optuna.create_study(study_name=study_name, storage=store, sampler=sampler, pruner=pruner,
+                                            direction="maximize", load_if_exists=True)
+                break
+            except (sqlalchemy.exc.IntegrityError, optuna.exceptions.DuplicatedStudyError):
+                if attempt == 4:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
+        if sampler_seed is not None and study.trials:
+            # a seeded worker joining trials already run continues the search: its seed offset by the trials run,
+            # since the same seed would replay the suggestions those trials began with (the same configurations
+            # again)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                study.sampler = optuna.samplers.TPESampler(seed=(sampler_seed + len(study.trials)) % 2**32,
+                                                           constant_liar=True, multivariate=True)
+        if study.direction != optuna.study.StudyDirection.MAXIMIZE:
+            raise ConfigError(f"study {study_name!r} in {url} is not an rnagen study (it minimises)")
+        have = study.user_attrs
+        for k, v in (attrs or {}).items():
+            if k in have and have[k] != v:
+                if k == "data":
+                    raise ConfigError(f"study {study_name!r} in {url} tunes on other data (other values, names or "
+                                      "labels); give the data it was started with to join it, or another --study "
+                                      "name")
+                raise ConfigError(
+                    f"study {study_name!r} in {url} was started with {k}={have[k]!r}, not {v!r}; use the same "
+                    f"settings to join it, or another --study name"
+                )
+            if k not in have:
+                study.set_user_attr(k, v)
+        return study
+
+    try:
+        return create_or_join()
+    except (optuna.exceptions.StorageInternalError, sqlalchemy.exc.OperationalError) as e:
+        # a database the file system will not let SQLite write (read-only, immutable, a full disk)
+        refused = _db_refused(url, f"{e} {e.__cause__ or ''}")
+        if refused is not None:
+            raise refused from None
+        raise ConfigError(f"cannot write to storage {url!r}: {str(e.__cause__ or e).splitlines()[0]}") from None
 
 
 def _nest(overrides: Mapping[str, Any]) -> dict[str, Any]:
