@@ -1050,3 +1050,34 @@ def test_an_interrupted_transfer_s_reason_is_one_plain_line(http_server, tmp_pat
     with pytest.raises(DataError) as e:
         F.download("http://127.0.0.1:9/x.bin", tmp_path / "x.bin", retries=0, progress=False)
     assert "(cannot connect: Connection refused)" in str(e.value) and "Pool" not in str(e.value)
+
+
+def test_a_full_disk_while_downloading_names_the_file_and_keeps_what_came(http_server, tmp_path, monkeypatch):
+    """The cache's disk fills during a transfer (the write's OSError names no file): one OutputError naming the
+    .part file, the full disk and the resume; the bytes that came are kept and a later call resumes from them.
+    A network error that is an OSError too (a reset connection) is still an interruption, not a full disk."""
+    import errno
+
+    from rnagen.errors import OutputError
+
+    http_server.files["blob.bin"] = BIG
+    dest = tmp_path / "blob.bin"
+    real = F._transfer
+
+    def fills(session, url, part, **kw):
+        part.write_bytes(BIG[:1000])
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(F, "_transfer", fills)
+    with pytest.raises(OutputError, match=r"cannot write .*blob\.bin\.part: no space left on the device; .*resume"):
+        F.download(f"{http_server.base_url}/blob.bin", dest, retries=3, retry_wait=0, progress=False)
+    assert (tmp_path / "blob.bin.part").read_bytes() == BIG[:1000] and not dest.exists()
+
+    def reset(session, url, part, **kw):
+        raise ConnectionResetError(errno.ECONNRESET, "Connection reset by peer")
+    monkeypatch.setattr(F, "_transfer", reset)
+    with pytest.raises(ConnectionResetError):
+        F.download(f"{http_server.base_url}/blob.bin", dest, retries=0, progress=False)
+    monkeypatch.setattr(F, "_transfer", real)
+    (tmp_path / "blob.bin.part").unlink()
+    F.download(f"{http_server.base_url}/blob.bin", dest, retries=0, progress=False)
+    assert dest.read_bytes() == BIG

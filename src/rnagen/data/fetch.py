@@ -32,6 +32,7 @@ pair together or not at all. An error that comes from a cached file's content na
 from __future__ import annotations
 
 import contextlib
+import errno
 import gzip
 import hashlib
 import io
@@ -48,7 +49,7 @@ import numpy as np
 import pandas as pd
 
 from .._io import describe_os_error, write_h5ad
-from ..errors import ConfigError, DataError, OutputError
+from ..errors import ConfigError, DataError, OutputError, RnagenError
 from . import genes as _genes
 from .io import _unquote
 
@@ -251,6 +252,10 @@ class HTTPStatusError(DataError):
     def __init__(self, status: int, url: str):
         super().__init__(f"HTTP {status} for {url}; check the URL or --base-url")
         self.status = status
+
+
+#: what the file system answers a write it refuses (as against a network error, also an OSError)
+_WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM}
 
 
 class _Interrupted(Exception):
@@ -516,6 +521,12 @@ def download(url: str, dest: str | os.PathLike, *, checksum: str | None = None, 
                     total = _transfer(session, url, part, chunk_size=chunk_size, timeout=timeout,
                                       progress=progress, low_speed=low_speed, low_speed_time=low_speed_time)
                     break
+                except OSError as e:
+                    if isinstance(e, RnagenError) or e.errno not in _WRITE_ERRNOS:
+                        raise
+                    # the file system refused the bytes (a full disk): what came is kept in the .part to resume from
+                    raise OutputError(describe_os_error(e, part) + "; then run the same command again to resume "
+                                      "the download") from None
                 except _Interrupted as e:
                     attempt += 1
                     if attempt > retries:
