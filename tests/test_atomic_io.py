@@ -188,3 +188,26 @@ def test_a_name_too_long_and_a_dangling_link_say_what_is_wrong(tmp_path):
     with pytest.raises(OutputError, match="symbolic link to .*nowhere, which does not exist"):
         write_text(link / "m.json", "{}")
     assert sorted(os.listdir(tmp_path)) == ["run"] and link.is_symlink()
+
+
+def test_an_output_that_is_a_device_or_a_pipe_is_refused_not_replaced(tmp_path):
+    """--out naming a FIFO, a device (/dev/null: root may write /dev, where the atomic write would put a regular
+    file in its place) or a symbolic link to one (/dev/stdout) is refused before anything is written."""
+    import stat
+
+    from rnagen._io import check_output
+    from rnagen.errors import OutputError
+
+    fifo = tmp_path / "metrics.json"
+    os.mkfifo(fifo)
+    link = tmp_path / "stdout.json"
+    link.symlink_to(fifo)
+    targets = [fifo, link]
+    if os.geteuid() == 0:   # only root may make a device node
+        dev = tmp_path / "null.json"
+        os.mknod(dev, stat.S_IFCHR | 0o666, os.makedev(1, 3))
+        targets.append(dev)
+    for t in targets:
+        with pytest.raises(OutputError, match="is not a regular file.*device, pipe or socket.*give a file path"):
+            check_output(t, example="metrics.json")
+    assert stat.S_ISFIFO(fifo.lstat().st_mode) and link.is_symlink()

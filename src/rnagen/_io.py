@@ -239,6 +239,12 @@ def check_output(
             raise OutputError(f"{option} {out}: {parent} is a file, not a folder; choose another path")
     if kind == "file" and out.is_dir():
         raise OutputError(f"{option} {out} is a folder; give a file path (e.g. {out / example})")
+    if kind == "file" and out.exists() and not out.is_file():
+        # a device (/dev/null, /dev/stdout's terminal or pipe), a FIFO or a socket: the atomic write would put a
+        # regular file in its place, which, for root, replaces /dev/null itself
+        link = " (through a symbolic link)" if out.is_symlink() else ""
+        raise OutputError(f"{option} {out} is not a regular file{link} but a device, pipe or socket, which the "
+                          f"output would replace; give a file path (e.g. {example})")
     if kind == "dir" and out.exists() and not out.is_dir():
         raise OutputError(f"{option} {out} is an existing file; give a folder path")
     real = os.path.realpath(out)

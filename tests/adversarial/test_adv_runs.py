@@ -822,6 +822,33 @@ def test_train_disk_full_keeps_the_checkpoint_to_resume_from(work, monkeypatch, 
     assert cli(_train_argv(work["data"], run)).rc == 0  # space freed: the same command finishes the run
 
 
+@pytest.mark.parametrize("command", ["sample", "evaluate", "tune"])
+def test_an_out_that_is_a_pipe_is_refused(work, clean_failure, command):
+    """A FIFO (or a device, /dev/stdout) as --out: refused in one line, the FIFO left as it is (the atomic write
+    would have replaced it with a regular file)."""
+    import stat as st
+
+    out = work["tmp"] / "out" / {"sample": "syn.h5ad", "evaluate": "m.json", "tune": "best.toml"}[command]
+    os.mkfifo(out)
+    argv = {"sample": _sample_argv(work["gauss"], out),
+            "evaluate": ["evaluate", "--real", work["data"], "--synthetic", work["data"], "--metrics", "precision",
+                         "--out", out],
+            "tune": ["tune", work["data"], "--model", "gaussian", "--label-key", "tissue", "--trials", "1",
+                     "--out", out]}[command]
+    clean_failure(argv, watch=[out.parent], match="is not a regular file")
+    assert st.S_ISFIFO(out.lstat().st_mode)
+
+
+def test_an_out_folder_that_is_a_dangling_link_is_named(work, clean_failure):
+    """--out a symbolic link to a folder that does not exist: the link named with the fix (mkdir says 'File
+    exists'), the link left as it is."""
+    link = work["tmp"] / "out" / "run"
+    link.symlink_to(work["tmp"] / "missing")
+    clean_failure(_train_argv(work["data"], link), watch=[link.parent], match="is a symbolic link to")
+    clean_failure(_sample_argv(work["gauss"], link / "syn.h5ad"), watch=[link.parent], match="which does not exist")
+    assert link.is_symlink() and not (work["tmp"] / "missing").exists()
+
+
 def test_reconstruct_fit_disk_full_at_save_leaves_no_half_written_folder(work, monkeypatch, clean_failure):
     """A full disk at the reconstructor's weights, its config, genes and transforms written: one line, and no
     reconstructor folder left behind (one that loads as far as its first missing file)."""
