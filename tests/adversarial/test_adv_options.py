@@ -297,6 +297,18 @@ def test_argparse_errors_name_the_command_help(env, cli):
     assert "got '1.5'" in res.err and "(0, 1)" in res.err
 
 
+def test_a_value_beginning_with_a_dash_gets_the_way_to_write_it(env, cli, tmp_path, monkeypatch):
+    """--out -x.h5ad reads to argparse as a second option and --out as given no value: the one line says how such
+    a value is written, and that form works."""
+    res = cli(["data", "split", str(env["train"]), "--out", "-s"])
+    assert res.rc == 2 and res.err.strip() == (
+        "rnagen: error: argument --out: expected one argument; a value that begins with '-' is written "
+        "--out=VALUE (a path: ./-NAME) (see 'rnagen data split --help')")
+    monkeypatch.chdir(tmp_path)
+    assert cli(["sample", str(env["gauss"]), "--n", "4", "--out=-syn.h5ad", "--quiet"]).rc == 0
+    assert (tmp_path / "-syn.h5ad").is_file()
+
+
 def test_like_accepts_any_readable_file_with_the_labels(env, tmp_path, cli):
     # a CSV with the label column is a legitimate --like: the label counts are matched
     test = ad.read_h5ad(env["test"])

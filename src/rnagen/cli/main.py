@@ -32,6 +32,11 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> typing.NoReturn:
         """Print ``message`` on one line and exit with status 2."""
         msg = " ".join(str(message).split())
+        missing = re.match(r"argument (\S+): expected one argument$", msg)
+        if missing:
+            # argparse takes a value beginning with '-' (a path such as -x.h5ad) for another option
+            opt = missing.group(1).split("/")[-1]
+            msg += f"; a value that begins with '-' is written {opt}=VALUE (a path: ./-NAME)"
         self.exit(2, f"rnagen: error: {msg} (see '{self.prog} --help')\n")
 
 
