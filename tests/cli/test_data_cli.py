@@ -623,3 +623,22 @@ def test_values_all_below_one_are_said_to_be_likely_shares(tmp_path, capsys):
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
         get_model("gaussian").from_config().fit(scaled, label_key="group", progress=False)
+
+
+def test_an_id_type_the_features_are_not_is_refused(tmp_path, capsys):
+    """--id-type entrez on symbols was recorded and reported as Entrez ids (the ids mapped by their own pattern):
+    refused with the detected type; the right one, or other (features that are not genes), still prepares."""
+    from rnagen import datasets
+
+    syms = datasets.landmarks()["symbol"].tolist()[:30]
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame(rng.poisson(50, size=(20, 30)), columns=syms, index=[f"s{i}" for i in range(20)])
+    df.insert(0, "label", ["a", "b"] * 10)
+    df.to_csv(tmp_path / "sym.csv")
+    base = ["data", "prepare", str(tmp_path / "sym.csv"), "--label-key", "label", "--genes", "all"]
+    assert main([*base, "--id-type", "entrez", "--out", str(tmp_path / "e.h5ad")]) == 2
+    err = capsys.readouterr().err
+    assert "--id-type entrez, but the features are symbol ids" in err and "--id-type symbol" in err
+    assert not (tmp_path / "e.h5ad").exists()
+    for kind in ("symbol", "other"):
+        assert main([*base, "--id-type", kind, "--out", str(tmp_path / f"{kind}.h5ad")]) == 0

@@ -106,6 +106,11 @@ def _prepare(args: argparse.Namespace) -> int:
     adata = _transcripts_to_genes(adata, args)
     from ..data.io import feature_id_type, platform_probes
     id_type = feature_id_type(adata) if args.id_type == "auto" else args.id_type
+    seen = feature_id_type(adata) if id_type in ("symbol", "entrez", "ensembl", "ensembl_versioned") else None
+    if seen in ("symbol", "entrez", "ensembl", "ensembl_versioned") and seen.split("_")[0] != id_type.split("_")[0]:
+        # gene ids of one kind named another: mapped by their own pattern, but recorded and reported as the other
+        raise DataError(f"--id-type {id_type}, but the features are {seen} ids (e.g. "
+                        f"{str(adata.var_names[0])[:40]!r}); drop --id-type (detected) or give --id-type {seen}")
     if args.id_type == "auto" and genes != "all" and platform_probes(adata):
         raise DataError(f"the {adata.n_vars} features are probe numbers of the GEO platform (ID_REF, e.g. "
                         f"{str(adata.var_names[0])!r}), not genes: map them to genes with --feature-map (the "
