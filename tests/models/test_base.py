@@ -670,8 +670,12 @@ def test_a_class_too_rare_for_a_network_is_named():
                    var=pd.DataFrame(index=[f"g{j}" for j in range(6)]))
     set_log_state(a, logged=True, transform="log2(x+1)")
     with pytest.warns(UserWarning, match=r"1 class\(es\) hold under 2% of the 200 training profiles \('rare' \(2\)\): "
-                                         r"the vae model may generate them like the larger classes"):
+                                         r"drawn into the batches as often as a class of 2% \(train.rare_share\), "
+                                         r"the vae model learns them from few profiles"):
         get_model("vae").from_config(overrides=["train.steps=2"]).fit(a, label_key="c", device="cpu")
+    with pytest.warns(UserWarning, match=r"\('rare' \(2\)\): the vae model learns them from few profiles"):
+        get_model("vae").from_config(overrides=["train.steps=2", "train.rare_share=0"]).fit(a, label_key="c",
+                                                                                             device="cpu")
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
         get_model("gaussian")().fit(a, label_key="c")

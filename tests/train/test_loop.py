@@ -213,3 +213,29 @@ def test_a_diverged_run_stops_with_the_step_and_the_learning_rate(tmp_path):
     assert state["step"] == 100
     for part in ("module", "ema"):
         assert all(torch.isfinite(v).all() for v in state[part].values() if v.is_floating_point())
+
+
+def test_a_rare_class_is_drawn_as_often_as_a_class_of_the_rare_share():
+    """``train.rare_share``: a class of 2 among 500 profiles appears in each epoch's batches about as often as a
+    class of 2% (its profiles repeated), each of its profiles equally; data without such a class are batched
+    exactly as with the share at 0."""
+    import numpy as np
+
+    from rnagen.train.distributed import dist_info
+    from rnagen.train.loop import _Batches, rare_class_repeats
+
+    y = np.array([0] * 300 + [1] * 198 + [2] * 2)
+    rep = rare_class_repeats(y, 0.02)
+    assert rep is not None and set(rep[:498].tolist()) == {1} and rep[498:].tolist() == [5, 5]
+    b = _Batches(len(y), 50, seed=3, device=torch.device("cpu"), dist=dist_info(), repeats=rep)
+    epoch = torch.cat([b.indices(s) for s in range(b.per_epoch)]).numpy()
+    assert b.per_epoch == 10 and np.isin(epoch, [498, 499]).sum() == 10   # 2% of the batches
+    assert np.bincount(epoch[epoch >= 498] - 498).tolist() == [5, 5]
+    plain = np.array([0] * 300 + [1] * 200)
+    assert rare_class_repeats(plain, 0.02) is None and rare_class_repeats(y, 0.0) is None
+    before = _Batches(500, 50, seed=3, device=torch.device("cpu"), dist=dist_info())
+    after = _Batches(500, 50, seed=3, device=torch.device("cpu"), dist=dist_info(),
+                     repeats=rare_class_repeats(plain, 0.02))
+    assert all(torch.equal(before.indices(s), after.indices(s)) for s in range(25))
+    with pytest.raises(Exception, match="rare_share"):
+        TrainConfig(rare_share=0.6)

@@ -953,15 +953,21 @@ class Generator(ABC):
                           "make them one label if they are one class", UserWarning, stacklevel=2)
         counts = pd.Series(np.asarray(y)).value_counts()
         if self.uses_torch and len(counts) > 1 and (rare := counts[counts < RARE_CLASS_SHARE * len(y)]).size:
-            # a network sees such a class in few batches and may generate it like the large ones, and the
-            # validation hold-out (a share of each class) holds little or none of it to show it
+            # a network sees such a class in few batches (train.rare_share draws it more often, not in a private
+            # run) and learns it from few profiles, and the validation hold-out (a share of each class) holds
+            # little or none of it to show how well
             import warnings
 
             shown = ", ".join(f"{self.labels[int(c)]!r} ({int(n)})" for c, n in list(rare.items())[:3])
+            train = self._train_config()
+            drawn = (f"drawn into the batches as often as a class of {100 * train.rare_share:g}% "
+                     "(train.rare_share), " if train is not None and train.rare_share > 0 and not self._private
+                     else "")
             warnings.warn(f"{len(rare)} class(es) hold under {100 * RARE_CLASS_SHARE:g}% of the {len(y)} training "
-                          f"profiles ({shown}{', ...' if len(rare) > 3 else ''}): the {self.name} model may generate "
-                          "them like the larger classes; compare their samples with the per-class Gaussian's "
-                          "(--model gaussian), which fits each class on its own", UserWarning, stacklevel=2)
+                          f"profiles ({shown}{', ...' if len(rare) > 3 else ''}): {drawn}the {self.name} model learns "
+                          "them from few profiles, which validation barely sees; compare their samples with the "
+                          "per-class Gaussian's (--model gaussian), which fits each class on its own", UserWarning,
+                          stacklevel=2)
         self.seed = int(seed)
         # a resume continues the same random streams: the seed is part of what a checkpoint must match
         self._fingerprint = f"{self._fingerprint}-seed{self.seed}"

@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -70,7 +71,8 @@ def read_checkpoint(path: str | Path, *, map_location: Any = "cpu") -> dict[str,
 @checked("train", steps=">= 1", epochs="> 0", min_steps=">= 1", max_steps=">= 1", batch_size=">= 1", lr="> 0",
          weight_decay=">= 0", warmup_fraction="[0, 1)", warmup_steps=">= 0", grad_clip=">= 0", ema_decay="[0, 1)",
          checkpoint_every=">= 1", log_every=">= 1", val_fraction="[0, 1)", val_every=">= 1", patience=">= 1",
-         val_window=">= 1", patience_from="[0, 1)", members=f"[1, {MAX_MEMBERS}]", val_min=">= 2")
+         val_window=">= 1", patience_from="[0, 1)", members=f"[1, {MAX_MEMBERS}]", val_min=">= 2",
+         rare_share="[0, 0.5)")
 class TrainConfig:
     """Optimisation settings shared by the torch models (section ``[train]`` of a model config)."""
 
@@ -128,6 +130,13 @@ class TrainConfig:
     training draw (as a deep ensemble does, Lakshminarayanan et al. 2017; here a mixture, not an average of the
     outputs, which would shrink the spread of the samples). Training takes ``members`` times as long; sampling
     as long as one network. Not with privacy: each member would spend the budget again."""
+    rare_share: float = 0.02
+    """A class holding fewer than this share of the training profiles is drawn about as often as a class of this
+    share: its profiles appear ``ceil(rare_share x n / n_class)`` times in each epoch's permutation. A class seen
+    in a handful of batches can come out like the large classes (the network's class embedding barely trained);
+    classes at or above the share are batched as before, so data without such a class train exactly as with 0,
+    which turns it off. Not for a private run (DP-SGD's Poisson batches sample every profile alike, which its
+    accounting assumes)."""
 
     def __post_init__(self) -> None:
         if self.min_steps > self.max_steps:
@@ -513,11 +522,27 @@ def _restore_rng_states(ctx: StepContext, state: dict[str, Any]) -> None:
 # ----------------------------------------------------------------------------------------------------------
 # the steps: batches, the rank-averaged log, validation
 # ----------------------------------------------------------------------------------------------------------
+def rare_class_repeats(y: np.ndarray, share: float) -> np.ndarray | None:
+    """Per profile, how often it appears in an epoch (``train.rare_share``): ``ceil(share x n / n_c)`` for the
+    profiles of a class c below the share, 1 for the others; ``None`` where no class is below it."""
+    if share <= 0 or len(y) == 0:
+        return None
+    classes, inverse, counts = np.unique(y, return_inverse=True, return_counts=True)
+    if len(classes) < 2 or not (counts < share * len(y)).any():
+        return None
+    per_class = np.where(counts < share * len(y), np.ceil(share * len(y) / counts), 1).astype(np.int64)
+    return per_class[inverse]
+
+
 class _Batches:
     """Global batches of a seeded permutation per epoch (a resumed run sees the batches an uninterrupted one
-    would); under DDP each rank takes its slice of the global batch."""
+    would); under DDP each rank takes its slice of the global batch. ``repeats``: how often each profile is in
+    an epoch's permutation (:func:`rare_class_repeats`; ``None``: once)."""
 
-    def __init__(self, n: int, batch: int, *, seed: int, device: torch.device, dist: DistInfo) -> None:
+    def __init__(self, n: int, batch: int, *, seed: int, device: torch.device, dist: DistInfo,
+                 repeats: np.ndarray | None = None) -> None:
+        self.pool = None if repeats is None else torch.from_numpy(np.repeat(np.arange(n), repeats)).to(device)
+        n = n if self.pool is None else len(self.pool)
         self.n, self.batch, self.seed, self.device, self.dist = n, batch, int(seed), device, dist
         self.per_epoch = max(1, n // batch)
         self._perm: torch.Tensor | None = None
@@ -528,6 +553,8 @@ class _Batches:
         if self._perm is None or epoch != self._epoch:  # no permutation yet, or a new epoch
             g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
             self._perm = torch.randperm(self.n, generator=g).to(self.device)
+            if self.pool is not None:
+                self._perm = self.pool[self._perm]
             self._epoch = epoch
         idx = self._perm[pos * self.batch:(pos + 1) * self.batch]
         return idx[self.dist.rank::self.dist.world_size] if self.dist.enabled else idx
@@ -742,7 +769,8 @@ def train_loop(
     # clipping); the weights start from rank 0's as a custom step's do
     ctx = _make_context(raw, cfg, device=device, dist=dist, seed=seed, total=total,
                         custom_step=step_fn is not None or private, param_groups=param_groups)
-    batches: Any = _Batches(n, B, seed=seed, device=device, dist=dist)
+    repeats = None if private else rare_class_repeats(y.cpu().numpy(), cfg.rare_share)
+    batches: Any = _Batches(n, B, seed=seed, device=device, dist=dist, repeats=repeats)
     if private:
         step_fn, batches = _make_private(ctx, privacy, n=n, batch=B, total=total, seed=seed,
                                          custom_step=step_fn, validator=validator, prior=privacy_prior)
