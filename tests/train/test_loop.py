@@ -89,6 +89,69 @@ def test_kill_and_resume_is_bitwise_identical(tmp_path):
         assert torch.equal(res.guide_state[k], want.guide_state[k])
 
 
+@pytest.mark.parametrize("after", [20, 130])
+def test_a_resumed_run_writes_the_training_log_of_an_uninterrupted_one(tmp_path, after):
+    """Checkpoints every 15 steps, log rows every 25: a run interrupted after step 20 (or 130) resumes from step 15
+    (or 120), inside a logging window. The rows after the resume average the window's steps from before the
+    checkpoint too, so the whole log is an uninterrupted run's."""
+    X, y = _data()
+    torch.manual_seed(0)
+    init = Regression(4).state_dict()
+    cfg = _cfg(checkpoint_every=15)
+    full = Regression(4)
+    full.load_state_dict(init)
+    want = train_loop(full, X, y, cfg, device=torch.device("cpu"), seed=5, progress=False).history
+
+    broken = _interrupted(Regression, after=after)(4)
+    broken.load_state_dict(init)
+    with pytest.raises(KeyboardInterrupt):
+        train_loop(broken, X, y, cfg, device=torch.device("cpu"), seed=5, progress=False, run_dir=tmp_path,
+                   fingerprint="x")
+    assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["step"] == after // 15 * 15
+    resumed = Regression(4)
+    resumed.load_state_dict(init)
+    got = train_loop(resumed, X, y, cfg, device=torch.device("cpu"), seed=5, progress=False, run_dir=tmp_path,
+                     fingerprint="x").history
+    assert [r["step"] for r in got] == [r["step"] for r in want]
+    for g, w in zip(got, want):
+        assert g == pytest.approx(w, rel=1e-9, abs=1e-12), g["step"]
+
+
+def test_a_checkpoint_without_the_logging_window_still_resumes(tmp_path):
+    """A checkpoint written without the logging window (``log_window``) resumes: the weights are an uninterrupted
+    run's, and the first row after the resume averages the steps since the checkpoint."""
+    from rnagen._manifest import RUN_FILES, write_manifest
+
+    X, y = _data()
+    torch.manual_seed(0)
+    init = Regression(4).state_dict()
+    cfg = _cfg(checkpoint_every=15)
+    full = Regression(4)
+    full.load_state_dict(init)
+    want = train_loop(full, X, y, cfg, device=torch.device("cpu"), seed=5, progress=False).history
+    broken = _interrupted(Regression)(4)
+    broken.load_state_dict(init)
+    with pytest.raises(KeyboardInterrupt):
+        train_loop(broken, X, y, cfg, device=torch.device("cpu"), seed=5, progress=False, run_dir=tmp_path,
+                   fingerprint="x")
+    path = tmp_path / "checkpoint.pt"
+    state = torch.load(path, weights_only=True)
+    del state["log_window"]
+    torch.save(state, path)
+    write_manifest(tmp_path, RUN_FILES, fingerprint="x")
+    resumed = Regression(4)
+    resumed.load_state_dict(init)
+    got = train_loop(resumed, X, y, cfg, device=torch.device("cpu"), seed=5, progress=False, run_dir=tmp_path,
+                     fingerprint="x").history
+    for k in init:
+        assert torch.equal(resumed.state_dict()[k], full.state_dict()[k]), k
+    assert [r["step"] for r in got] == [r["step"] for r in want]
+    assert got[:4] == want[:4]   # the rows of steps 25 to 100, from the checkpoint
+    assert got[4]["mse"] != pytest.approx(want[4]["mse"])  # step 125: steps 121 to 125 alone
+    for g, w in zip(got[5:], want[5:]):
+        assert g == pytest.approx(w, rel=1e-9, abs=1e-12), g["step"]
+
+
 class Dropped(Regression):
     """The regression behind dropout: its masks come from torch's global generator."""
 

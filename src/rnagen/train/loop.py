@@ -12,9 +12,9 @@ What it does, in order, each step:
      (:mod:`rnagen.train.validation`), keep the weights of the best score and stop once ``patience``
      checks in a row have not improved on it (early stopping, Prechelt 1998);
   5. every ``checkpoint_every`` steps (and at the end) write ``checkpoint.pt`` atomically (rank 0 only), so
-     a run killed with ``kill -9`` resumes from the last checkpoint, validation curve and patience counter
-     included, and never leaves a corrupt file; the run folder's ``manifest.json`` is rewritten with it
-     (verified on resume).
+     a run killed with ``kill -9`` resumes from the last checkpoint, validation curve, patience counter and the
+     training log's current window included (its rows are an uninterrupted run's), and never leaves a corrupt
+     file; the run folder's ``manifest.json`` is rewritten with it (verified on resume).
 
 The length of a run is a budget: ``train.steps`` when set, else ``train.epochs`` passes over the training
 profiles, clipped to [``min_steps``, ``max_steps``] (:func:`resolve_budget`); the learning-rate schedule's
@@ -369,6 +369,10 @@ class _Progress:
     started: float = field(default_factory=time.perf_counter)
     guide: tuple[int, dict[str, torch.Tensor]] | None = None
     """A fixed-length run's guide weights once taken (step, EMA weights)."""
+    sums: dict[str, float] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+    """The logging window: each logged number's sum and count over the steps since the last training log row
+    that logged it (this rank's; a resumed rank 0 also holds every rank's share from before the checkpoint)."""
 
     def seconds(self) -> float:
         return self.seconds_before + (time.perf_counter() - self.started)
@@ -410,6 +414,13 @@ class _Checkpoints:
                                  seconds_before=float(state.get("seconds", 0.0)))
             if state.get("guide"):
                 progress.guide = (int(state["guide_step"]), dict(state["guide"]))
+            # the window's sums pooled over the saving run's ranks go to rank 0 alone: the next row pools the ranks'
+            # sums again, so it averages the steps since the last row, before and after the checkpoint. A checkpoint
+            # without them (older ones) starts the window at the checkpoint.
+            window = state.get("log_window") or {}
+            if ctx.dist.is_main and window:
+                progress.sums = {str(k): float(v) for k, v in window["sums"].items()}
+                progress.counts = {str(k): int(v) for k, v in window["counts"].items()}
             if tracker is not None and "validation" in state:
                 tracker.load_state_dict(state["validation"])
             if ctx.private is not None:
@@ -422,6 +433,7 @@ class _Checkpoints:
     def save(self, ctx: StepContext, progress: _Progress, tracker: ValidationTracker | None) -> None:
         """Write the checkpoint atomically (rank 0), with every rank's noise- and global-generator states."""
         noise, global_rng = _gather_rng_states(ctx)
+        sums, counts = _pooled(ctx, progress.sums, progress.counts)
         if not ctx.dist.is_main:
             return
         payload = {
@@ -437,6 +449,9 @@ class _Checkpoints:
             "global_rng": global_rng[0],
             "global_rng_ranks": global_rng,
             "history": progress.history,
+            # the current logging window, so the first row after a resume averages the same steps as an
+            # uninterrupted run's
+            "log_window": {"sums": sums, "counts": counts},
             "seconds": progress.seconds(),
             "config": asdict(ctx.cfg),
         }
@@ -584,25 +599,33 @@ def _not_finite(ctx: StepContext, logs: dict[str, Any]) -> str | None:
     return bad
 
 
+def _pooled(ctx: StepContext, sums: dict[str, float], counts: dict[str, int]
+            ) -> tuple[dict[str, float], dict[str, int]]:
+    """The logging window's sums and counts summed over the ranks (this rank's own without DDP); every rank
+    must call it."""
+    if not ctx.dist.enabled:
+        return dict(sums), dict(counts)
+    # the names are those any rank logged: a rank whose slices were empty (a private run's Poisson batch) logged
+    # fewer, and every rank must reduce the same tensor
+    import torch.distributed as tdist
+
+    names: list[list[str]] = [[] for _ in range(ctx.dist.world_size)]
+    tdist.all_gather_object(names, sorted(sums))
+    keys = sorted(set().union(*names))
+    t = torch.tensor([[sums.get(k, 0.0), float(counts.get(k, 0))] for k in keys], dtype=torch.float64,
+                     device=ctx.device if ctx.device.type == "cuda" else "cpu").reshape(len(keys), 2)
+    tdist.all_reduce(t, op=tdist.ReduceOp.SUM)
+    return ({k: float(s) for k, s in zip(keys, t[:, 0].tolist())},
+            {k: int(c) for k, c in zip(keys, t[:, 1].tolist())})
+
+
 def _log_row(ctx: StepContext, step: int, sums: dict[str, float], counts: dict[str, int]) -> dict[str, float]:
     """The training log row of ``step``: the learning rate and the mean of each logged number over the steps
     since the last row that logged it, on every rank (a step of an empty batch logs no loss)."""
     row = {"step": step, "lr": ctx.optimizers[next(iter(ctx.optimizers))].param_groups[0]["lr"]}
-    if ctx.dist.enabled:
-        # each rank saw only its slice of the global batch: pool the ranks' sums and counts, i.e. what one process
-        # training on the whole global batch would log (exact for means over equal slices). The names are those any
-        # rank logged: a rank whose slices were empty (a private run's Poisson batch) logged fewer, and every rank
-        # must reduce the same tensor
-        import torch.distributed as tdist
-
-        names: list[list[str]] = [[] for _ in range(ctx.dist.world_size)]
-        tdist.all_gather_object(names, sorted(sums))
-        keys = sorted(set().union(*names))
-        t = torch.tensor([[sums.get(k, 0.0), float(counts.get(k, 0))] for k in keys], dtype=torch.float64,
-                         device=ctx.device if ctx.device.type == "cuda" else "cpu").reshape(len(keys), 2)
-        tdist.all_reduce(t, op=tdist.ReduceOp.SUM)
-        sums = {k: float(s) for k, s in zip(keys, t[:, 0].tolist())}
-        counts = {k: int(c) for k, c in zip(keys, t[:, 1].tolist())}
+    # each rank saw only its slice of the global batch: pool the ranks' sums and counts, i.e. what one process
+    # training on the whole global batch would log (exact for means over equal slices)
+    sums, counts = _pooled(ctx, sums, counts)
     row.update({k: sums[k] / counts[k] for k in sorted(sums) if counts.get(k)})
     return row
 
@@ -639,8 +662,7 @@ def _run_steps(ctx: StepContext, step_fn: StepFn, batches: Any, X: torch.Tensor,
     """Steps from ``progress.step`` to ``total`` (or until validation stops), logging and checkpointing; at step
     ``guide_at`` (> 0) the EMA weights are kept as the run's guide."""
     cfg = ctx.cfg
-    sums: dict[str, float] = {}
-    counts: dict[str, int] = {}
+    sums, counts = progress.sums, progress.counts
     ctx.raw.train()
     while progress.step < total and not (tracker is not None and tracker.stop_reason):
         idx = batches.indices(progress.step)
@@ -679,7 +701,8 @@ def _run_steps(ctx: StepContext, step_fn: StepFn, batches: Any, X: torch.Tensor,
             progress.history.append(row)
             shown = row if ctx.private is None else {k: v for k, v in row.items() if k in PRIVATE_LOG_COLUMNS}
             bar.set_postfix({k: f"{v:.4g}" for k, v in shown.items() if k not in ("step", "lr")})
-            sums, counts = {}, {}
+            sums.clear()
+            counts.clear()
         stopped = False
         if check and validator is not None and tracker is not None:  # a tracker exists exactly with a validator
             stopped = _validate(ctx, validator, tracker, progress)
