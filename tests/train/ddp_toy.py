@@ -28,9 +28,10 @@ from rnagen.train.privacy import PrivacyConfig
 @dataclass
 class ToyConfig:
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
+    # log rows every 4 steps, checkpoints every 10: a run resumed from a checkpoint resumes inside a logging window
     train: TrainConfig = field(default_factory=lambda: TrainConfig(steps=30, batch_size=16, lr=1e-2,
                                                                    warmup_steps=3, ema_decay=0.9,
-                                                                   checkpoint_every=10, log_every=5))
+                                                                   checkpoint_every=10, log_every=4))
     width: int = 16
     dropout: float = 0.0
     """Dropout after the hidden layer: its masks come from torch's global generator, one stream per rank."""

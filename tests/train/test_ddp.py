@@ -125,9 +125,20 @@ def test_matches_single_process_same_global_batch(ddp_run, data_file, tmp_path):
                                rtol=1e-4)
 
 
+def _assert_same_log(got: list[dict], want: list[dict], *, rtol: float) -> None:
+    """The same training log rows: the same steps and columns, each number within ``rtol``."""
+    assert [r["step"] for r in got] == [r["step"] for r in want]
+    for g, w in zip(got, want):
+        assert g.keys() == w.keys(), g["step"]
+        np.testing.assert_allclose([g[k] for k in sorted(g)], [w[k] for k in sorted(w)], rtol=rtol,
+                                   err_msg=str(g["step"]))
+
+
 def test_resume_after_a_rank_dies(ddp_run, data_file, tmp_path):
     """Rank 1 dies at step 15; the relaunched job resumes from the step-10 checkpoint and ends where an
-    uninterrupted run ends (bitwise), and so does a 1-process run resumed from the same checkpoint."""
+    uninterrupted run ends (bitwise), and so does a 1-process run resumed from the same checkpoint. Both write an
+    uninterrupted run's training log: the row of step 12 averages steps 9 to 12, two of them from before the
+    checkpoint."""
     root, _ = ddp_run
     out = tmp_path / "run"
     crashed = _torchrun(["train", str(data_file), *TOY, "--out", str(out)], env=_env(RNAGEN_TEST_CRASH_AT="15"))
@@ -144,6 +155,10 @@ def test_resume_after_a_rank_dies(ddp_run, data_file, tmp_path):
     _assert_state_close(a["live"], b["live"], atol=0.0)
     _assert_state_close(a["ema"], b["ema"], atol=0.0)
     _assert_state_close(_load(dump / "rank1.pt")["live"], a["live"], atol=0.0)
+    _assert_same_log(a["history"], b["history"], rtol=1e-12)
+    assert pd.read_csv(out / "train_log.csv").columns.tolist() == ["step", "lr", "loss", "mse"]
+    _assert_same_log(pd.read_csv(out / "train_log.csv").to_dict("records"),
+                     pd.read_csv(root / "run" / "train_log.csv").to_dict("records"), rtol=1e-12)
     # the same checkpoint also resumes in a single process (same global batches; float order aside)
     dump1 = tmp_path / "dump1"
     dump1.mkdir()
@@ -152,6 +167,7 @@ def test_resume_after_a_rank_dies(ddp_run, data_file, tmp_path):
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr[-3000:]
     _assert_state_close(_load(dump1 / "rank0.pt")["live"], a["live"], atol=1e-5, rtol=1e-4)
+    _assert_same_log(_load(dump1 / "rank0.pt")["history"], b["history"], rtol=1e-4)
 
 
 def test_a_run_with_dropout_resumes_each_rank_s_global_generator(data_file, tmp_path):

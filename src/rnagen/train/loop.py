@@ -370,7 +370,7 @@ class _Progress:
     guide: tuple[int, dict[str, torch.Tensor]] | None = None
     """A fixed-length run's guide weights once taken (step, EMA weights)."""
     sums: dict[str, float] = field(default_factory=dict)
-    counts: dict[str, int] = field(default_factory=dict)
+    counts: dict[str, float] = field(default_factory=dict)
     """The logging window: each logged number's sum and count over the steps since the last training log row
     that logged it (this rank's; a resumed rank 0 also holds every rank's share from before the checkpoint)."""
 
@@ -415,12 +415,15 @@ class _Checkpoints:
             if state.get("guide"):
                 progress.guide = (int(state["guide_step"]), dict(state["guide"]))
             # the window's sums pooled over the saving run's ranks go to rank 0 alone: the next row pools the ranks'
-            # sums again, so it averages the steps since the last row, before and after the checkpoint. A checkpoint
-            # without them (older ones) starts the window at the checkpoint.
+            # sums again, so it averages the steps since the last row, before and after the checkpoint. Resumed on
+            # another number of ranks, they are rescaled to this one's: a step then counts as many times before the
+            # checkpoint as after it (one per rank), as in an uninterrupted run. A checkpoint without them (older
+            # ones) starts the window at the checkpoint.
             window = state.get("log_window") or {}
             if ctx.dist.is_main and window:
-                progress.sums = {str(k): float(v) for k, v in window["sums"].items()}
-                progress.counts = {str(k): int(v) for k, v in window["counts"].items()}
+                scale = ctx.dist.world_size / int(window.get("world_size", ctx.dist.world_size))
+                progress.sums = {str(k): float(v) * scale for k, v in window["sums"].items()}
+                progress.counts = {str(k): float(v) * scale for k, v in window["counts"].items()}
             if tracker is not None and "validation" in state:
                 tracker.load_state_dict(state["validation"])
             if ctx.private is not None:
@@ -451,7 +454,7 @@ class _Checkpoints:
             "history": progress.history,
             # the current logging window, so the first row after a resume averages the same steps as an
             # uninterrupted run's
-            "log_window": {"sums": sums, "counts": counts},
+            "log_window": {"sums": sums, "counts": counts, "world_size": ctx.dist.world_size},
             "seconds": progress.seconds(),
             "config": asdict(ctx.cfg),
         }
@@ -599,8 +602,8 @@ def _not_finite(ctx: StepContext, logs: dict[str, Any]) -> str | None:
     return bad
 
 
-def _pooled(ctx: StepContext, sums: dict[str, float], counts: dict[str, int]
-            ) -> tuple[dict[str, float], dict[str, int]]:
+def _pooled(ctx: StepContext, sums: dict[str, float], counts: dict[str, float]
+            ) -> tuple[dict[str, float], dict[str, float]]:
     """The logging window's sums and counts summed over the ranks (this rank's own without DDP); every rank
     must call it."""
     if not ctx.dist.enabled:
@@ -616,10 +619,10 @@ def _pooled(ctx: StepContext, sums: dict[str, float], counts: dict[str, int]
                      device=ctx.device if ctx.device.type == "cuda" else "cpu").reshape(len(keys), 2)
     tdist.all_reduce(t, op=tdist.ReduceOp.SUM)
     return ({k: float(s) for k, s in zip(keys, t[:, 0].tolist())},
-            {k: int(c) for k, c in zip(keys, t[:, 1].tolist())})
+            {k: float(c) for k, c in zip(keys, t[:, 1].tolist())})
 
 
-def _log_row(ctx: StepContext, step: int, sums: dict[str, float], counts: dict[str, int]) -> dict[str, float]:
+def _log_row(ctx: StepContext, step: int, sums: dict[str, float], counts: dict[str, float]) -> dict[str, float]:
     """The training log row of ``step``: the learning rate and the mean of each logged number over the steps
     since the last row that logged it, on every rank (a step of an empty batch logs no loss)."""
     row = {"step": step, "lr": ctx.optimizers[next(iter(ctx.optimizers))].param_groups[0]["lr"]}
