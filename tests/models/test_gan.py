@@ -68,6 +68,38 @@ def test_n_critic_cadence_and_two_optimisers(optimizer, cls, tmp_path):
     assert all(not k.startswith("critic") for k in load_file(str(tmp_path / "weights.safetensors")))
 
 
+def test_a_resumed_gan_writes_the_training_log_of_an_uninterrupted_one(tmp_path, monkeypatch):
+    """Killed at its 10th critic step, a run checkpointed every 7 steps resumes at step 7, between generator updates
+    (steps 3, 6, 9...) and inside a logging window (rows every 5 steps): its training log, the generator's latest
+    loss and copy share included, is an uninterrupted run's."""
+    from rnagen.models.gan import network as gan_net
+
+    cfg = ["preprocess.log=none", "network.generator_hidden=[8]", "network.critic_hidden=[8]", "train.steps=20",
+           "gan.n_critic=3", "gan.copy_penalty=1", "train.log_every=5", "train.checkpoint_every=7",
+           "train.val_fraction=0", "sample.noise=0"]
+    full = get_model("wgan-gp").from_config(overrides=cfg)
+    full.fit(_data(), label_key="k", device="cpu", progress=False, run_dir=tmp_path / "full")
+    penalty, calls = gan_net.gradient_penalty, []
+
+    def dies_at_10(*a, **kw):
+        calls.append(1)
+        if len(calls) > 9:
+            raise KeyboardInterrupt
+        return penalty(*a, **kw)
+
+    monkeypatch.setattr(gan_net, "gradient_penalty", dies_at_10)
+    with pytest.raises(KeyboardInterrupt):
+        get_model("wgan-gp").from_config(overrides=cfg).fit(_data(), label_key="k", device="cpu", progress=False,
+                                                            run_dir=tmp_path / "run")
+    assert torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)["step"] == 7
+    monkeypatch.setattr(gan_net, "gradient_penalty", penalty)
+    resumed = get_model("wgan-gp").from_config(overrides=cfg)
+    resumed.fit(_data(), label_key="k", device="cpu", progress=False, run_dir=tmp_path / "run")
+    got, want = (pd.read_csv(tmp_path / d / "train_log.csv") for d in ("run", "full"))
+    assert {"loss_g", "copy_share", "loss_d"} <= set(want.columns) and list(got.columns) == list(want.columns)
+    pd.testing.assert_frame_equal(got, want, rtol=1e-9)
+
+
 @pytest.mark.parametrize("override,msg", [
     ("gan.n_critic=0", "n_critic"),
     ("gan.gp_weight=-1", "gp_weight"),

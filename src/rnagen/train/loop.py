@@ -428,6 +428,7 @@ class _Checkpoints:
                 tracker.load_state_dict(state["validation"])
             if ctx.private is not None:
                 ctx.private.load_state_dict(state["privacy"])
+            _restore_log_buffers(ctx, state.get("log_buffers") or [])
         except Exception:  # noqa: BLE001 - tensors of the wrong shape, missing entries
             raise RunDirError(f"{self.path} does not fit this model (its tensors or entries differ); "
                               f"{_CKPT_FIX}") from None
@@ -437,6 +438,7 @@ class _Checkpoints:
         """Write the checkpoint atomically (rank 0), with every rank's noise- and global-generator states."""
         noise, global_rng = _gather_rng_states(ctx)
         sums, counts = _pooled(ctx, progress.sums, progress.counts)
+        log_buffers = _gather_log_buffers(ctx)
         if not ctx.dist.is_main:
             return
         payload = {
@@ -467,6 +469,8 @@ class _Checkpoints:
             payload["validation"] = tracker.state_dict()
         if ctx.private is not None:
             payload["privacy"] = ctx.private.state_dict()
+        if log_buffers:
+            payload["log_buffers"] = log_buffers
         with atomic_path(self.path, suffix=".pt") as tmp:
             torch.save(payload, tmp)
             # the manifest accepts the old and the new checkpoint until it is rewritten below, so a kill
@@ -535,6 +539,41 @@ def _restore_rng_states(ctx: StepContext, state: dict[str, Any]) -> None:
         torch.set_rng_state(saved[rank]["cpu"].to("cpu"))
         if "cuda" in saved[rank] and ctx.device.type == "cuda":
             torch.cuda.set_rng_state(saved[rank]["cuda"].to("cpu"), ctx.device)
+
+
+def _gather_log_buffers(ctx: StepContext) -> list[dict[str, torch.Tensor]]:
+    """Every rank's values of the buffers its module names in ``log_buffers``, by rank (none: ``[]``).
+
+    A module's step may log a number it keeps between steps outside its weights (the GAN logs its generator's
+    latest loss at every critic step): such buffers are not in the module's ``state_dict``, so without them a
+    resumed run would log their initial value until the step that sets them again."""
+    names = tuple(getattr(ctx.raw, "log_buffers", ()))
+    if not names:
+        return []
+    local = {n: getattr(ctx.raw, n).detach().cpu().clone() for n in names}
+    if not ctx.dist.enabled:
+        return [local]
+    import torch.distributed as tdist
+
+    out: list[Any] = [None] * ctx.dist.world_size
+    tdist.all_gather_object(out, local)
+    return out
+
+
+def _restore_log_buffers(ctx: StepContext, saved: list[dict[str, torch.Tensor]]) -> None:
+    """Restore this rank's ``log_buffers`` (:func:`_gather_log_buffers`): rank r's saved values on as many ranks as
+    saved them, else the mean over the saved ranks on every rank (the pooled log averages the ranks' values, so it
+    stays what it was). A checkpoint without them leaves the buffers as the module starts them."""
+    if not saved:
+        return
+    if len(saved) == ctx.dist.world_size:
+        values = saved[ctx.dist.rank]
+    else:
+        values = {n: torch.stack([s[n].float() for s in saved]).mean(0) for n in saved[0]}
+    for n, v in values.items():
+        buf = getattr(ctx.raw, n, None)
+        if isinstance(buf, torch.Tensor):
+            buf.copy_(v)
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -176,9 +176,12 @@ class WGANGP(nn.Module):
         self.generator, self.critic = generator, critic
         self.n_critic, self.gp_weight, self.drift = int(n_critic), float(gp_weight), float(drift)
         self.copy_penalty, self.copy_target = float(copy_penalty), str(copy_target)
-        # the generator loss of its latest update, logged every step (the loop averages logs over steps)
+        # the generator loss of its latest update, logged every step (the loop averages logs over steps); not
+        # weights, so outside the state_dict, but saved in the loop's checkpoint (log_buffers) so a resumed run
+        # logs what an uninterrupted one does until the generator's next update
         self.register_buffer("last_g_loss", torch.zeros(()), persistent=False)
         self.register_buffer("last_copy_share", torch.zeros(()), persistent=False)
+        self.log_buffers = ("last_g_loss", "last_copy_share")
         # training profiles and the radius for the copy repulsion (set by the model; never saved)
         self.register_buffer("copy_reference", None, persistent=False)
         self.copy_radius = 0.0
