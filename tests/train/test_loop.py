@@ -39,6 +39,37 @@ def _interrupted(base, after: int = 120):
     return Boom
 
 
+def _uninterrupted(model_cls, init, X, y, cfg):
+    """A ``model_cls`` trained from ``init`` without a break: the module and its training log."""
+    full = model_cls(4)
+    full.load_state_dict(init)
+    return full, train_loop(full, X, y, cfg, device=torch.device("cpu"), seed=5, progress=False).history
+
+
+def _resumed(model_cls, init, X, y, cfg, tmp_path, *, after: int = 120, without: str | None = None):
+    """A ``model_cls`` run from ``init`` interrupted at step ``after`` + 1, resumed from its checkpoint (with the
+    entry ``without`` taken out: a checkpoint as older code wrote it): the resumed module, its training log and
+    the step it resumed from."""
+    from rnagen._manifest import RUN_FILES, write_manifest
+
+    broken = _interrupted(model_cls, after=after)(4)
+    broken.load_state_dict(init)
+    with pytest.raises(KeyboardInterrupt):
+        train_loop(broken, X, y, cfg, device=torch.device("cpu"), seed=5, progress=False, run_dir=tmp_path,
+                   fingerprint="x")
+    path = tmp_path / "checkpoint.pt"
+    state = torch.load(path, weights_only=True)
+    if without is not None:
+        del state[without]
+        torch.save(state, path)
+        write_manifest(tmp_path, RUN_FILES, fingerprint="x")
+    resumed = model_cls(4)
+    resumed.load_state_dict(init)
+    history = train_loop(resumed, X, y, cfg, device=torch.device("cpu"), seed=5, progress=False, run_dir=tmp_path,
+                         fingerprint="x").history
+    return resumed, history, int(state["step"])
+
+
 def _cfg(**kw):
     base = dict(steps=300, batch_size=32, lr=0.05, warmup_steps=10, ema_decay=0.9, checkpoint_every=50,
                 log_every=25)
@@ -98,20 +129,9 @@ def test_a_resumed_run_writes_the_training_log_of_an_uninterrupted_one(tmp_path,
     torch.manual_seed(0)
     init = Regression(4).state_dict()
     cfg = _cfg(checkpoint_every=15)
-    full = Regression(4)
-    full.load_state_dict(init)
-    want = train_loop(full, X, y, cfg, device=torch.device("cpu"), seed=5, progress=False).history
-
-    broken = _interrupted(Regression, after=after)(4)
-    broken.load_state_dict(init)
-    with pytest.raises(KeyboardInterrupt):
-        train_loop(broken, X, y, cfg, device=torch.device("cpu"), seed=5, progress=False, run_dir=tmp_path,
-                   fingerprint="x")
-    assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["step"] == after // 15 * 15
-    resumed = Regression(4)
-    resumed.load_state_dict(init)
-    got = train_loop(resumed, X, y, cfg, device=torch.device("cpu"), seed=5, progress=False, run_dir=tmp_path,
-                     fingerprint="x").history
+    _, want = _uninterrupted(Regression, init, X, y, cfg)
+    _, got, start = _resumed(Regression, init, X, y, cfg, tmp_path, after=after)
+    assert start == after // 15 * 15
     assert [r["step"] for r in got] == [r["step"] for r in want]
     for g, w in zip(got, want):
         assert g == pytest.approx(w, rel=1e-9, abs=1e-12), g["step"]
@@ -120,29 +140,12 @@ def test_a_resumed_run_writes_the_training_log_of_an_uninterrupted_one(tmp_path,
 def test_a_checkpoint_without_the_logging_window_still_resumes(tmp_path):
     """A checkpoint written without the logging window (``log_window``) resumes: the weights are an uninterrupted
     run's, and the first row after the resume averages the steps since the checkpoint."""
-    from rnagen._manifest import RUN_FILES, write_manifest
-
     X, y = _data()
     torch.manual_seed(0)
     init = Regression(4).state_dict()
     cfg = _cfg(checkpoint_every=15)
-    full = Regression(4)
-    full.load_state_dict(init)
-    want = train_loop(full, X, y, cfg, device=torch.device("cpu"), seed=5, progress=False).history
-    broken = _interrupted(Regression)(4)
-    broken.load_state_dict(init)
-    with pytest.raises(KeyboardInterrupt):
-        train_loop(broken, X, y, cfg, device=torch.device("cpu"), seed=5, progress=False, run_dir=tmp_path,
-                   fingerprint="x")
-    path = tmp_path / "checkpoint.pt"
-    state = torch.load(path, weights_only=True)
-    del state["log_window"]
-    torch.save(state, path)
-    write_manifest(tmp_path, RUN_FILES, fingerprint="x")
-    resumed = Regression(4)
-    resumed.load_state_dict(init)
-    got = train_loop(resumed, X, y, cfg, device=torch.device("cpu"), seed=5, progress=False, run_dir=tmp_path,
-                     fingerprint="x").history
+    full, want = _uninterrupted(Regression, init, X, y, cfg)
+    resumed, got, _ = _resumed(Regression, init, X, y, cfg, tmp_path, without="log_window")
     for k in init:
         assert torch.equal(resumed.state_dict()[k], full.state_dict()[k]), k
     assert [r["step"] for r in got] == [r["step"] for r in want]
@@ -199,28 +202,11 @@ def test_dropout_repeats_with_the_seed_and_resumes_as_an_uninterrupted_run(tmp_p
 def test_a_checkpoint_with_rank_0_s_global_generator_alone_resumes_as_before(tmp_path):
     """A one-process checkpoint whose global generator is saved under ``global_rng`` alone (no per-rank list,
     ``global_rng_ranks``) still resumes dropout where an uninterrupted run has it."""
-    from rnagen._manifest import RUN_FILES, write_manifest
-
     X, y = _data()
     torch.manual_seed(0)
     init = Dropped(4).state_dict()
-    full = Dropped(4)
-    full.load_state_dict(init)
-    train_loop(full, X, y, _cfg(), device=torch.device("cpu"), seed=5, progress=False)
-    broken = _interrupted(Dropped)(4)
-    broken.load_state_dict(init)
-    with pytest.raises(KeyboardInterrupt):
-        train_loop(broken, X, y, _cfg(), device=torch.device("cpu"), seed=5, progress=False, run_dir=tmp_path,
-                   fingerprint="x")
-    path = tmp_path / "checkpoint.pt"
-    state = torch.load(path, weights_only=True)
-    del state["global_rng_ranks"]
-    torch.save(state, path)
-    write_manifest(tmp_path, RUN_FILES, fingerprint="x")
-    resumed = Dropped(4)
-    resumed.load_state_dict(init)
-    train_loop(resumed, X, y, _cfg(), device=torch.device("cpu"), seed=5, progress=False, run_dir=tmp_path,
-               fingerprint="x")
+    full, _ = _uninterrupted(Dropped, init, X, y, _cfg())
+    resumed, _, _ = _resumed(Dropped, init, X, y, _cfg(), tmp_path, without="global_rng_ranks")
     for k in init:
         assert torch.equal(resumed.state_dict()[k], full.state_dict()[k]), k
 
