@@ -699,6 +699,10 @@ def test_wrong_types_are_refused_with_rnagen_errors(tmp_path):
         with pytest.raises(ConfigError, match=rf"^counts must be a dict of label -> number of profiles, not "
                                               rf"{type(counts).__name__}"):
             m.sample(counts=counts)
+    # a count under another keyword names the argument that says it, not "no sampler options"
+    for kw, arg in (("labels", "counts="), ("n_samples", "n="), ("n_per_class", "n_per_label=")):
+        with pytest.raises(ConfigError, match=rf"^sample\(\) takes no '{kw}': say how many profiles with {arg}"):
+            m.sample(**{kw: {"liver": 3} if kw == "labels" else 3})
     with pytest.raises(ConfigError, match=r"^run folder must be a path \(a str or pathlib.Path\), not int"):
         m.save(5)
     with pytest.raises(ConfigError, match=r"^load: the run folder must be a path \(a str or pathlib.Path\), not int"):

@@ -150,6 +150,13 @@ def valid_subspace_record(sub: Any) -> bool:
 #: components is structured (:meth:`Generator._choose_space`): the diffusion model's default share and least
 #: hold-out (10 profiles, with the validation score's copy factor), the length chosen within the epoch budget.
 AUTO_VALIDATION = {"val_fraction": 0.1, "val_min": 10}
+#: keywords a caller may give ``sample`` for how many profiles, and the argument that says it
+_COUNT_KEYWORDS = {
+    **dict.fromkeys(("labels", "label_counts", "class_counts", "n_per_class_dict"),
+                    "counts={label: n} (or n_per_label=, like=)"),
+    **dict.fromkeys(("n_samples", "num_samples", "size", "n_profiles"), "n= (split by the training classes' sizes)"),
+    **dict.fromkeys(("n_per_class", "per_label", "per_class"), "n_per_label="),
+}
 #: a class below this share of the training profiles is named as one a learned model may not learn (``fit``)
 RARE_CLASS_SHARE = 0.02
 #: the least share of all training values at their minimum that makes it the data's floor (``support=auto``)
@@ -1135,6 +1142,10 @@ class Generator(ABC):
                             "values that are not whole numbers (log values, depth-normalised counts, TPM, z-scores); "
                             "sample without it, or train on the counts as read (rnagen data prepare logs them unless "
                             "--log none, and --normalize makes them fractions)")
+        misnamed = [k for k in sampler_options if k in _COUNT_KEYWORDS]
+        if misnamed:   # a count given under another name would otherwise read as an unknown sampler option
+            raise ConfigError(f"sample() takes no {misnamed[0]!r}: say how many profiles with "
+                              f"{_COUNT_KEYWORDS[misnamed[0]]}")
         seed = check_seed("seed", seed)
         bs = check_number("batch_size", 4096 if batch_size is None else batch_size, ">= 1", integer=True)
         y = label_plan(self.labels, self.label_counts, n=n, n_per_label=n_per_label, like=like,
