@@ -2876,6 +2876,8 @@ def test_read_takes_str_path_and_bytes_alike_and_refuses_an_anndata_or_a_folder(
         read(a)
     with pytest.raises(DataError, match="a folder without per-sample quantification files"):
         read(tmp_path)
+    with pytest.raises(DataError, match="^read: drop_unlabelled must be True or False, got 'no'"):
+        read(path, drop_unlabelled="no")
     for option in ("labels", "sample_names", "recount_qc"):
         with pytest.raises(DataError, match=rf"^read: {option} must be a path \(a str or pathlib.Path\), not int"):
             read(path, **{option: 5})

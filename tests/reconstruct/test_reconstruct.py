@@ -348,6 +348,8 @@ def test_wrong_types_and_objects_are_refused(make_adata, tmp_path):
     assert rec.input_names == ["g0", "g1"]
     with pytest.raises(DataError, match=r"^the test data: give an AnnData \(samples x genes\), not ndarray"):
         rec.score(np.asarray(a.X))
+    with pytest.raises(ConfigError, match="^score: per_gene must be True or False, got 'no'"):
+        rec.score(a, per_gene="no")
     with pytest.raises(ConfigError, match=r"^reconstructor folder must be a path \(a str or pathlib.Path\), not int"):
         rec.save(5)
     with pytest.raises(ConfigError, match=r"^load: the reconstructor folder must be a path .* not NoneType"):

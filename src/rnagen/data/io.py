@@ -3962,6 +3962,8 @@ def read(path: str | os.PathLike, *, label_key: str | None = None, labels: str |
         raise DataError(f"unknown duplicates policy {duplicates!r}; choose one of {', '.join(_DUPLICATES)}")
     if missing not in ("error", "keep"):
         raise DataError(f"unknown missing-value handling {missing!r}; choose 'error' or 'keep'")
+    if not isinstance(drop_unlabelled, (bool, np.bool_)):   # "yes" or "no" would both read as true
+        raise DataError(f"read: drop_unlabelled must be True or False, got {drop_unlabelled!r}")
     if quantity not in ("counts", "tpm", "coverage"):
         raise DataError(f"unknown quantity {quantity!r}; choose 'counts', 'tpm' or 'coverage'")
     if isinstance(sep, str) and sep.lower() in ("\\t", "tab"):

@@ -645,6 +645,8 @@ class Reconstructor:
         """
         self._check()
         require_anndata(adata, "the test data")
+        if not isinstance(per_gene, (bool, np.bool_)):   # "no" would read as true
+            raise ConfigError(f"score: per_gene must be True or False, got {per_gene!r}")
         var = [str(v) for v in adata.var_names]
         pos = np.asarray(self._input_positions(adata, "the test data"))
         hits = match_genes(self.target_names, var, unique=True, where="the test data")
