@@ -42,6 +42,7 @@ __all__ = [
     "looks_like_probes",
     "spreadsheet_dates",
     "other_species",
+    "positional_names",
     "GENE_ID_TYPES",
 ]
 
@@ -253,6 +254,16 @@ def looks_like_features(ids: Sequence[str]) -> float:
     return sum(bool(_FEATURE_RE.match(x)) for x in ids) / len(ids) if ids else 0.0
 
 
+def positional_names(ids: Sequence[str]) -> bool:
+    """Are these feature names the consecutive integers from 0 or 1 (at least 5 of them), i.e. the columns'
+    positions, as a table written without its header names them? No gene-id table is so: Entrez ids begin 1, 2,
+    3, 9, 10."""
+    if len(ids) < 5 or not all(str(x).isdigit() for x in ids):
+        return False
+    values = sorted(int(x) for x in ids)
+    return values[0] in (0, 1) and values[-1] - values[0] == len(values) - 1 and len(set(values)) == len(values)
+
+
 def detect_id_type(ids: Sequence[str], *, min_fraction: float = 0.8) -> IdType:
     """Detect the type of feature identifiers.
 
@@ -281,6 +292,8 @@ def detect_id_type(ids: Sequence[str], *, min_fraction: float = 0.8) -> IdType:
     n = len(ids)
     if n == 0:
         raise DataError("no feature identifiers given; the data need at least one gene or feature")
+    if positional_names(ids):
+        return "other"   # 0, 1, 2, ...: the columns' positions, which would read as Entrez ids (1 is A1BG)
     is_ens = [bool(_ENSEMBL_RE.match(x)) for x in ids]
     n_ens = sum(is_ens)
     if n_ens >= min_fraction * n:
@@ -321,8 +334,10 @@ def require_gene_ids(ids: Sequence[str], *, id_type: str, what: str = "gene mapp
         way = ("; these are microarray probes: --feature-map with the platform's annotation maps them to genes "
                "(GEO's GPLxxx.annot.gz, or a GDS SOFT file itself, which names each probe's gene), or use --genes all"
                if looks_like_probes(ids) else "; use --genes all or a list of these features (--genes FILE)")
-        raise DataError(f"{what} needs gene identifiers (symbols, Entrez or Ensembl IDs) but the features are of "
-                        f"another kind (e.g. {ex}){way}")
+        kind = ("named by their positions (a table without gene names: its header lost, or written without "
+                "column names?)" if positional_names([str(x) for x in ids]) else "of another kind")
+        raise DataError(f"{what} needs gene identifiers (symbols, Entrez or Ensembl IDs) but the features are "
+                        f"{kind} (e.g. {ex}){way}")
 
 
 def _check_type(id_type: str) -> None:

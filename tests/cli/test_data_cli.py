@@ -642,3 +642,24 @@ def test_an_id_type_the_features_are_not_is_refused(tmp_path, capsys):
     assert not (tmp_path / "e.h5ad").exists()
     for kind in ("symbol", "other"):
         assert main([*base, "--id-type", kind, "--out", str(tmp_path / f"{kind}.h5ad")]) == 0
+
+
+def test_features_named_by_their_positions_are_not_read_as_entrez_ids(tmp_path, capsys):
+    """A table without gene names (pandas writes its columns 0, 1, 2, ...) was read as Entrez ids (1 is A1BG, 9
+    NAT1: 21 of 30 'mapped'): its features are positions, named so, and the landmark selection says why it fails."""
+    from rnagen.data.genes import detect_id_type, positional_names
+
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame(rng.poisson(20, size=(12, 30)))
+    df.insert(0, "label", ["a", "b"] * 6)
+    df.to_csv(tmp_path / "pos.csv")
+    base = ["data", "prepare", str(tmp_path / "pos.csv"), "--label-key", "label"]
+    assert main([*base, "--genes", "all", "--out", str(tmp_path / "p.h5ad")]) == 0
+    out = capsys.readouterr().out
+    assert "named by their positions, the input has no gene names, no gene mapping" in out and "mapped" not in out
+    assert main([*base, "--out", str(tmp_path / "l.h5ad")]) == 2
+    assert "the features are named by their positions" in capsys.readouterr().err
+    assert positional_names([str(i) for i in range(1, 31)]) and detect_id_type([str(i) for i in range(30)]) == "other"
+    for ids in (["1", "2", "3", "9", "10", "12"], ["0", "1", "2"], ["0", "1", "2", "3", "3", "5"]):
+        assert not positional_names(ids)   # Entrez ids, too few, a gap or a repeat
+    assert detect_id_type(["1", "2", "3", "9", "10", "12"]) == "entrez"

@@ -162,7 +162,9 @@ def _prepare(args: argparse.Namespace) -> int:
     write_h5ad(adata, args.out)
     miss = adata.uns["rnagen"].get("genes", {}).get("missing", [])
     if id_type == "other":
-        msg = f"prepared {adata.n_obs} samples x {adata.n_vars} features (other IDs: not genes, no gene mapping)"
+        what = ("named by their positions, the input has no gene names" if g.positional_names(
+            [str(v) for v in adata.var_names]) else "other IDs: not genes")
+        msg = f"prepared {adata.n_obs} samples x {adata.n_vars} features ({what}, no gene mapping)"
     else:
         msg = f"prepared {adata.n_obs} samples x {adata.n_vars} genes ({id_type} IDs)"
         n_mapped = int(((adata.var["entrez_id"] != "") | (adata.var.get("symbol", "") != "")).sum())

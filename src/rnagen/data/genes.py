@@ -15,6 +15,7 @@ from .._genes import (
                       looks_like_probes,
                       map_ids,
                       other_species,
+                      positional_names,
                       require_gene_ids,
                       same_gene_groups,
                       spreadsheet_dates,
@@ -24,5 +25,5 @@ from .._genes import (
 
 __all__ = ["IdType", "MappingReport", "detect_id_type", "strip_version", "gene_table", "map_ids", "to_entrez",
            "landmark_entrez", "find_landmarks", "require_gene_ids", "same_gene_groups", "looks_like_features",
-           "looks_like_probes", "spreadsheet_dates", "other_species",
+           "looks_like_probes", "spreadsheet_dates", "other_species", "positional_names",
            "GENE_ID_TYPES"]
