@@ -1081,3 +1081,28 @@ def test_a_full_disk_while_downloading_names_the_file_and_keeps_what_came(http_s
     (tmp_path / "blob.bin.part").unlink()
     F.download(f"{http_server.base_url}/blob.bin", dest, retries=0, progress=False)
     assert dest.read_bytes() == BIG
+
+
+def test_the_default_cache_is_absolute_whatever_home_and_xdg_say(monkeypatch):
+    """$RNAGEN_CACHE, then an absolute $XDG_CACHE_HOME, then the user's home: an empty HOME (a job script's
+    ``HOME=``) put the cache at /.cache/rnagen, and a relative XDG_CACHE_HOME (ignored by the XDG specification)
+    under the current folder."""
+    import os
+    import pwd
+    from pathlib import Path
+
+    own = Path(pwd.getpwuid(os.getuid()).pw_dir) / ".cache" / "rnagen"
+    monkeypatch.delenv("RNAGEN_CACHE", raising=False)
+    for home, xdg in (("", ""), ("rel", "also-rel")):
+        monkeypatch.setenv("HOME", home)
+        monkeypatch.setenv("XDG_CACHE_HOME", xdg)
+        assert F.default_cache_dir() == own, (home, xdg)
+    monkeypatch.setenv("XDG_CACHE_HOME", "~/c")   # ~ is the user's home, not the file system's root
+    assert F.default_cache_dir() == own.parent.parent / "c" / "rnagen"
+    monkeypatch.setenv("XDG_CACHE_HOME", "/somewhere/cache")
+    assert F.default_cache_dir() == Path("/somewhere/cache/rnagen")
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", "/home/x")
+    assert F.default_cache_dir() == Path("/home/x/.cache/rnagen")
+    monkeypatch.setenv("RNAGEN_CACHE", "/c")
+    assert F.default_cache_dir() == Path("/c")

@@ -122,11 +122,28 @@ def remote_files(source: Source) -> tuple[RemoteFile, RemoteFile]:
 
 
 def default_cache_dir() -> Path:
-    """``$RNAGEN_CACHE`` if set, else ``$XDG_CACHE_HOME/rnagen``, else ``~/.cache/rnagen``."""
+    """``$RNAGEN_CACHE`` if set, else ``$XDG_CACHE_HOME/rnagen``, else ``~/.cache/rnagen``. As the XDG base
+    directory specification says, an ``XDG_CACHE_HOME`` that is not an absolute path is ignored; so is a ``HOME``
+    that is empty or relative (an empty one would put the cache at the file system's root), for the user's home
+    directory in the password database."""
+    home = os.environ.get("HOME", "")
+    if not os.path.isabs(home):
+        import pwd
+
+        try:
+            home = pwd.getpwuid(os.getuid()).pw_dir
+        except KeyError:   # a user id without an entry (some containers): the current folder
+            home = os.path.abspath(home or ".")
+
+    def expanded(p: str) -> str:   # ~ as this home, whatever HOME says
+        return home + p[1:] if p == "~" or p.startswith("~/") else os.path.expanduser(p)
+
     if os.environ.get("RNAGEN_CACHE"):
-        return Path(os.environ["RNAGEN_CACHE"]).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base).expanduser() / "rnagen"
+        return Path(expanded(os.environ["RNAGEN_CACHE"]))
+    xdg = expanded(os.environ.get("XDG_CACHE_HOME", ""))
+    if xdg and os.path.isabs(xdg):
+        return Path(xdg) / "rnagen"
+    return Path(home) / ".cache" / "rnagen"
 
 
 # ----------------------------------------------------------------------------------------------- download
