@@ -354,3 +354,38 @@ def test_wrong_types_and_objects_are_refused(make_adata, tmp_path):
         rec.save(5)
     with pytest.raises(ConfigError, match=r"^load: the reconstructor folder must be a path .* not NoneType"):
         rc.load(None)
+
+
+@pytest.mark.parametrize("method", ["linear", "mlp"])
+def test_predictions_of_data_at_or_above_0_stay_there(make_adata, method):
+    """log2(x+1) values prepared upstream (no log step in the reconstructor): a target gene near 0 was predicted
+    below it (values no profile has) by the ridge map and the MLP; apply, predict and score clip at 0, which
+    brings every prediction nearer the truth; data with negative values (z-scores) are not bounded."""
+    from rnagen.pp import set_log_state
+
+    rng = np.random.default_rng(0)
+    n, g = 200, 12
+    latent = rng.normal(size=(n, 3))
+    X = latent @ rng.normal(size=(3, g)) + rng.normal(scale=0.5, size=(n, g)) + 1.0
+    X[:, 6:] -= 1.6   # targets near 0, clipped there as log2(x+1) data are
+    X = np.maximum(X, 0.0)
+    names = [f"g{j}" for j in range(g)]
+    train, test = make_adata(X[:150], names), make_adata(X[150:], names)
+    for a in (train, test):
+        set_log_state(a, logged=True, transform="log2(x+1)")
+    overrides = ["linear.alphas=[0.1]"] if method == "linear" else ["mlp.hidden=[8]", "mlp.max_epochs=30"]
+    rec = rc.fit(train, inputs=names[:6], config=rc.ReconstructConfig(method=method, val_size=0.2),
+                 overrides=overrides)
+    assert [s.kind for s in rec.pipe_out.steps] == ["nonnegative", "standard"]
+    out = rec.apply(test)
+    assert np.asarray(out.X).min() >= 0 and (np.asarray(out.X)[:, 6:] == 0).any()
+    assert rec.predict(test).min() >= 0
+    raw = rec.pipe_out.steps[-1].inverse_transform(rec._predict_z(rec.pipe_in.transform(X[150:, :6])))
+    assert raw.min() < 0   # what the map itself gives
+    truth = X[150:, 6:]
+    assert rec.score(test)["mse"] == pytest.approx(float(np.mean((np.maximum(raw, 0) - truth) ** 2)), rel=1e-5)
+    assert rec.score(test)["mse"] < float(np.mean((raw - truth) ** 2))
+    z = make_adata(X - X.mean(0), names)   # centred: negative values, no bound
+    set_log_state(z, logged=True, transform="centred")
+    free = rc.fit(z, inputs=names[:6], config=rc.ReconstructConfig(val_size=0.0), overrides=["linear.alphas=[0.1]"])
+    assert [s.kind for s in free.pipe_out.steps] == ["standard"]

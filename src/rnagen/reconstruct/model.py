@@ -43,7 +43,7 @@ from .._manifest import MANIFEST, folder_kind, reading, verify_manifest, write_m
 from ..config import SEED_MAX, build_config, checked, require_config, write_config
 from ..errors import ConfigError, DataError, RunDirError
 from ..pp.history import log_state, looks_logged, record
-from ..pp.transforms import Log2p1, Pipeline, StandardScaler
+from ..pp.transforms import Log2p1, NonNegative, Pipeline, StandardScaler
 from ..utils import as_path, check_label_key, require_anndata
 from .genes import match_genes, require_genes, resolve_inputs
 from .ridge import DEFAULT_ALPHAS, fit_ridge
@@ -196,8 +196,11 @@ def _chunk_rows(n_cols: int) -> int:
     return max(1, min(_CHUNK, (1 << 24) // max(n_cols, 1)))
 
 
-def _fit_pipeline(X, cols: np.ndarray, *, log: bool, what: str) -> tuple[Pipeline, np.ndarray]:
+def _fit_pipeline(X, cols: np.ndarray, *, log: bool, what: str, bound: bool = False) -> tuple[Pipeline, np.ndarray]:
     """Fit ``[log2p1] + standard`` on the columns ``cols`` of ``X`` and return it with the float32 z-scores.
+    With ``bound`` (the target genes), values that are all at or above 0 without a log step get a ``nonnegative``
+    step first, whose inverse clips predictions at 0: a ridge or MLP map puts part of a gene near 0 below it, a
+    value no profile of such data has (the log step's inverse clips at 0 already).
 
     One pass over ``X`` in row blocks (so a 10,000 x 20,000 matrix is never copied in float64): each block is
     logged, written into the float32 output and added to shifted float64 moment sums (shifted by the first
@@ -209,9 +212,12 @@ def _fit_pipeline(X, cols: np.ndarray, *, log: bool, what: str) -> tuple[Pipelin
     s1 = np.zeros(len(cols))
     s2 = np.zeros(len(cols))
     shift = None
+    lowest = np.inf
     step = _chunk_rows(len(cols))
     for s in range(0, n, step):
         B = _dense_rows(X, slice(s, s + step), cols)
+        if B.size and np.isfinite(B).all():
+            lowest = min(lowest, float(B.min()))
         if pre is not None:
             B = pre.transform(B)
         if not np.isfinite(B).all():
@@ -233,7 +239,8 @@ def _fit_pipeline(X, cols: np.ndarray, *, log: bool, what: str) -> tuple[Pipelin
         blk = Z[s:s + step]
         blk -= mean32
         blk *= inv32
-    return Pipeline(([pre] if pre is not None else []) + [sc]), Z
+    first: list = [pre] if pre is not None else [NonNegative()] if bound and lowest >= 0 else []
+    return Pipeline(first + [sc]), Z
 
 
 def _summary(values: np.ndarray) -> dict[str, float]:
@@ -389,7 +396,7 @@ class Reconstructor:
         self.train_keys = _input_keys(adata.X, self.input_idx)
         self.train_sketch = _input_sketch(adata.X, self.input_idx)
         self.pipe_in, Zin = _fit_pipeline(adata.X, self.input_idx, log=log, what="input genes")
-        self.pipe_out, Zout = _fit_pipeline(adata.X, self.target_idx, log=log, what="target genes")
+        self.pipe_out, Zout = _fit_pipeline(adata.X, self.target_idx, log=log, what="target genes", bound=True)
         val_idx = self._val_split(adata, label_key)
         t_prep = time.perf_counter() - t0
         bar = self._progress_bar(len(tg_idx)) if progress else None
@@ -668,6 +675,9 @@ class Reconstructor:
         Zp = self._predict_z(Zin)[:, keep].astype(np.float64)
         truth_log = logstep.transform(_dense_rows(adata.X, slice(0, adata.n_obs), tpos))
         pred_log = scaler.inverse_transform(Zp)
+        if any(st.kind in ("nonnegative", "log2p1") for st in sub_out.steps):
+            np.maximum(pred_log, 0.0, out=pred_log)   # as apply and predict return them: at or above 0
+            Zp = scaler.transform(pred_log)
         r2, r = gene_scores(truth_log, pred_log)
         err = pred_log - truth_log
         zt = scaler.transform(truth_log)
