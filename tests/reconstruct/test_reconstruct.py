@@ -360,7 +360,8 @@ def test_wrong_types_and_objects_are_refused(make_adata, tmp_path):
 def test_predictions_of_data_at_or_above_0_stay_there(make_adata, method):
     """log2(x+1) values prepared upstream (no log step in the reconstructor): a target gene near 0 was predicted
     below it (values no profile has) by the ridge map and the MLP; apply, predict and score clip at 0, which
-    brings every prediction nearer the truth; data with negative values (z-scores) are not bounded."""
+    brings every prediction nearer the truth; data with negative values (z-scores) are not bounded. The output of
+    an input without a scale record (read from a table) records the training data's scale."""
     from rnagen.pp import set_log_state
 
     rng = np.random.default_rng(0)
@@ -385,6 +386,18 @@ def test_predictions_of_data_at_or_above_0_stay_there(make_adata, method):
     truth = X[150:, 6:]
     assert rec.score(test)["mse"] == pytest.approx(float(np.mean((np.maximum(raw, 0) - truth) ** 2)), rel=1e-5)
     assert rec.score(test)["mse"] < float(np.mean((raw - truth) ** 2))
+    # an input without a scale record (a table) gets the training data's in the output; one with a record keeps it
+    from rnagen.pp import log_state
+
+    bare = make_adata(X[150:], names)
+    assert log_state(bare) is None and log_state(rec.apply(bare))["logged"]
+    assert log_state(rec.apply(bare))["transform"] == "log2(x+1), as the reconstructor's training data"
+    assert log_state(out)["transform"] == "log2(x+1)"
+    counts = make_adata(np.round(np.exp2(X) - 1) * 10, names)   # linear counts: the reconstructor logs them
+    lin = rc.fit(counts, inputs=names[:6], config=rc.ReconstructConfig(val_size=0.0), overrides=["linear.alphas=[1]"])
+    assert log_state(lin.apply(make_adata(np.asarray(counts.X)[:20], names))) == {
+        "logged": False, "transform": "linear, as the reconstructor's training data", "pseudocount": pytest.approx(
+            np.nan, nan_ok=True)}
     z = make_adata(X - X.mean(0), names)   # centred: negative values, no bound
     set_log_state(z, logged=True, transform="centred")
     free = rc.fit(z, inputs=names[:6], config=rc.ReconstructConfig(val_size=0.0), overrides=["linear.alphas=[0.1]"])

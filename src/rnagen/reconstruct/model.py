@@ -42,7 +42,7 @@ from .._io import atomic_path, check_output, write_json, write_npz, writer_lock
 from .._manifest import MANIFEST, folder_kind, reading, verify_manifest, write_manifest
 from ..config import SEED_MAX, build_config, checked, require_config, write_config
 from ..errors import ConfigError, DataError, RunDirError
-from ..pp.history import log_state, looks_logged, record
+from ..pp.history import log_state, looks_logged, record, set_log_state
 from ..pp.transforms import Log2p1, NonNegative, Pipeline, StandardScaler
 from ..utils import as_path, check_label_key, require_anndata
 from .genes import match_genes, require_genes, resolve_inputs
@@ -631,6 +631,13 @@ class Reconstructor:
             # the predicted genes are not whole numbers: the input's rounding no longer describes the profiles
             u["synthetic"] = {k: v for k, v in u["synthetic"].items() if k != "rounded"}
         out.uns["rnagen"] = u
+        fitted = self.meta.get("log")
+        if log_state(out) is None and isinstance(fitted, dict) and "applied" in fitted:
+            # the profiles are in the training data's units (the inputs were checked to be on its scale): their
+            # scale is recorded, which an input read from a table does not carry
+            logged = not bool(fitted["applied"])
+            what = str(fitted.get("data_log_state", "detected from the value range")) if logged else "linear"
+            set_log_state(out, logged=logged, transform=f"{what}, as the reconstructor's training data")
         record(out, "reconstruct", method=self.method, n_inputs=int(len(self.input_idx)),
                n_targets=int(len(self.target_idx)), rnagen_version=__version__)
         return out
