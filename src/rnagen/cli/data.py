@@ -106,8 +106,9 @@ def _prepare(args: argparse.Namespace) -> int:
     adata = _transcripts_to_genes(adata, args)
     from ..data.io import feature_id_type, platform_probes
     id_type = feature_id_type(adata) if args.id_type == "auto" else args.id_type
-    seen = feature_id_type(adata) if id_type in ("symbol", "entrez", "ensembl", "ensembl_versioned") else None
-    if seen in ("symbol", "entrez", "ensembl", "ensembl_versioned") and seen.split("_")[0] != id_type.split("_")[0]:
+    genes_kinds = ("symbol", "entrez", "ensembl", "ensembl_versioned")
+    seen = feature_id_type(adata) if args.id_type != "auto" and id_type in genes_kinds else None
+    if seen in genes_kinds and seen.split("_")[0] != id_type.split("_")[0]:
         # gene ids of one kind named another: mapped by their own pattern, but recorded and reported as the other
         raise DataError(f"--id-type {id_type}, but the features are {seen} ids (e.g. "
                         f"{str(adata.var_names[0])[:40]!r}); drop --id-type (detected) or give --id-type {seen}")

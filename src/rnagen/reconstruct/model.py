@@ -216,12 +216,12 @@ def _fit_pipeline(X, cols: np.ndarray, *, log: bool, what: str, bound: bool = Fa
     step = _chunk_rows(len(cols))
     for s in range(0, n, step):
         B = _dense_rows(X, slice(s, s + step), cols)
-        if B.size and np.isfinite(B).all():
-            lowest = min(lowest, float(B.min()))
         if pre is not None:
             B = pre.transform(B)
         if not np.isfinite(B).all():
             raise DataError(f"the {what} contain NaN or infinite values; impute or drop them before fitting")
+        if bound and pre is None and B.size:
+            lowest = min(lowest, float(B.min()))
         Z[s:s + step] = B
         if shift is None:
             shift = B[0].copy()
