@@ -21,10 +21,19 @@ the 26 tissues drawn from the per-class Gaussian (diagonal) fitted on all of the
 held-out split is (4 per tissue); rnagen's interval with its subsamples drawn per class (the default) and
 without.
 
+The privacy indicators (``--privacy``): a perfect generator (training, held-out and synthetic profiles drawn from
+one distribution, N(0, I)), whose DCR share has the known value n_train / (n_train + n_holdout) and whose privacy
+loss has the value 0; rnagen's intervals (subsamples of the three sets recomputed,
+:func:`rnagen.metrics.privacy.dcr_replicates` and the adversarial scorer's) against the resample of the synthetic
+profiles' terms with the training and held-out sets fixed (1,000 replicates; with the Wilson floor, as the DCR
+share's interval had it), for each ``--sizes`` triple n_train,n_holdout,n_synthetic.
+
     .venv/bin/python benchmarks/ci_coverage.py --trials 2000
     .venv/bin/python benchmarks/ci_coverage.py --neighbours --trials 300 --n 300 --genes 20
     .venv/bin/python benchmarks/ci_coverage.py --neighbours --trials 100 --n 5000 --genes 20
     .venv/bin/python benchmarks/ci_coverage.py --gtex26 --trials 100 --n-boot 10 --spread 1.0 1.3
+    .venv/bin/python benchmarks/ci_coverage.py --privacy --trials 300 --genes 20 \
+        --sizes 400,100,100 400,100,1000 400,50,400 2000,100,2000
 """
 from __future__ import annotations
 
@@ -177,6 +186,62 @@ def gtex26_case(per_class: int, spread: float, trials: int, n_boot: int, stratif
             f"{spread}, {n_boot} subsample pairs, {'per class' if stratified else 'not per class'}", vals, cis, old)
 
 
+def privacy_case(n_train: int, n_holdout: int, n_synthetic: int, genes: int, trials: int, seed: int,
+                 n_boot: int) -> None:
+    """Print the coverage of a perfect generator's DCR share and privacy loss by rnagen's intervals and by the
+    resample of the synthetic profiles' terms with the other sets fixed, and the mean half-widths."""
+    import torch
+
+    from rnagen.metrics import _knn, evaluate, prepare
+    from rnagen.metrics._bootstrap import combo_ci, mean_ci
+    from rnagen.metrics.adversarial import aa_from_distances
+    from rnagen.metrics.privacy import dcr
+
+    torch.set_num_threads(2)
+    rng = np.random.default_rng(seed)
+    truth = {"dcr_share": n_train / (n_train + n_holdout), "privacy_loss": 0.0}
+    vals: dict[str, list[float]] = {m: [] for m in truth}
+    new: dict[str, list[tuple[float, float]]] = {m: [] for m in truth}
+    old: dict[str, list[tuple[float, float]]] = {m: [] for m in truth}
+    for _ in range(trials):
+        T, H, S = (rng.standard_normal((n, genes)).astype(np.float32) for n in (n_train, n_holdout, n_synthetic))
+        s = int(rng.integers(2**31))
+        df = evaluate(H, S, train=T, metrics=list(truth), n_boot=1000, n_boot_expensive=n_boot,
+                      seed=s).set_index("name")
+        for m in truth:
+            vals[m].append(float(df.loc[m, "value"]))
+            new[m].append((float(df.loc[m, "ci_low"]), float(df.loc[m, "ci_high"])))
+        # the fixed-structure intervals, on the sets as evaluate z-scores them (its reference: a training subsample
+        # of the synthetic set's size, drawn as evaluate draws it)
+        p = prepare(H, S, train=T)
+        r2 = np.random.default_rng(s)
+        old["dcr_share"].append(mean_ci(dcr(p["synthetic"], p["train"], p["real"])["_share_terms"], n_boot=1000,
+                                        rng=r2))
+        F = p["train"][np.sort(r2.choice(n_train, min(n_train, n_synthetic), replace=False))]
+        d = {}
+        for name, A in (("h", p["real"]), ("f", F)):
+            c = _knn.cross_pass(A, p["synthetic"])
+            d[name] = aa_from_distances(_knn.knn(A, k=1, exclude_self=True, squared=True)[0][:, 0], c.a_nn2,
+                                        _knn.knn(p["synthetic"], k=1, exclude_self=True, squared=True)[0][:, 0],
+                                        c.b_nn2)
+        old["privacy_loss"].append(combo_ci([d["h"]["_truth_terms"], d["h"]["_syn_terms"], d["f"]["_truth_terms"],
+                                             d["f"]["_syn_terms"]], [0.5, 0.5, -0.5, -0.5], n_boot=1000, rng=r2))
+    print(f"privacy indicators of a perfect generator: {trials} trials, {n_train} training, {n_holdout} held-out, "
+          f"{n_synthetic} synthetic profiles of {genes} genes; rnagen's interval from {n_boot} subsample triples")
+    print(f"{'indicator':>14} | {'value':>7} | {'sd over trials':>14} | {'rnagen':>16} | {'terms alone':>16}")
+    for m in truth:
+        c_new, h_new = cover_value(truth[m], new[m])
+        c_old, h_old = cover_value(truth[m], old[m])
+        print(f"{m:>14} | {truth[m]:>7.3f} | {np.std(vals[m]):>14.4f} | {c_new:>6.3f} ({h_new:.4f}) | "
+              f"{c_old:>6.3f} ({h_old:.4f})", flush=True)
+
+
+def cover_value(truth: float, intervals: list[tuple[float, float]]) -> tuple[float, float]:
+    """The share of ``intervals`` containing ``truth``, and their mean half-width."""
+    c = np.array(intervals)
+    return float(np.mean((c[:, 0] <= truth) & (truth <= c[:, 1]))), float(np.mean(c[:, 1] - c[:, 0]) / 2)
+
+
 def main() -> None:
     """Print the coverage table."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -189,7 +254,15 @@ def main() -> None:
     ap.add_argument("--n-boot", type=int, default=20, help="subsample pairs (evaluate's n_boot_expensive)")
     ap.add_argument("--gtex26", action="store_true", help="the neighbour indicators on GTEx-like small classes")
     ap.add_argument("--per-class", type=int, default=4)
+    ap.add_argument("--privacy", action="store_true", help="the privacy indicators of a perfect generator")
+    ap.add_argument("--sizes", nargs="+", default=["400,100,100", "400,100,1000"],
+                    help="n_train,n_holdout,n_synthetic triples of --privacy")
     a = ap.parse_args()
+    if a.privacy:
+        for triple in a.sizes:
+            nt, nh, ns = (int(x) for x in triple.split(","))
+            privacy_case(nt, nh, ns, a.genes, a.trials, a.seed, a.n_boot)
+        return
     if a.gtex26:
         for s in a.spread:
             for stratified in (True, False):

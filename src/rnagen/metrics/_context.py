@@ -325,34 +325,58 @@ class EvalContext:
         where a set is too small to leave profiles out."""
         if "neighbour_replicates" in self.memo:
             return self.memo["neighbour_replicates"]
-        from ._bootstrap import content_order
+        k = self.k
 
-        n_r, n_s = len(self.real), len(self.synthetic)
-        f = min(SUBSAMPLE_SHARE, SUBSAMPLE_MAX / max(n_r, n_s))
-        # each set's rows in their content order (the same rows for any order of a file's), drawn per class
-        order_r, order_s = content_order(self.real), content_order(self.synthetic)
-        y_r = None if self.real_labels is None else np.asarray(self.real_labels)[order_r]
-        y_s = None if self.synthetic_labels is None else np.asarray(self.synthetic_labels)[order_s]
-        plan_r, plan_s = (_subsample_plan(n, y, f, self.k + 1) for n, y in ((n_r, y_r), (n_s, y_s)))
-        m_r, m_s = sum(m for _, m in plan_r), sum(m for _, m in plan_s)
-        reps: dict[str, list[float]] = {m: [] for m in NEIGHBOUR_INDICATORS}
-        scale = float("nan")
-        if self.n_boot_expensive > 0 and self.k + 1 <= m_r < n_r and self.k + 1 <= m_s < n_s:
-            rng = self.stream("neighbour_subsamples")
+        def one(ir: np.ndarray, i_s: np.ndarray) -> dict[str, float]:
+            return neighbour_indicators(self.real[ir], self.synthetic[i_s], k)
 
-            def draw(order: np.ndarray, plan: list[tuple[np.ndarray, int]]) -> np.ndarray:
-                return np.sort(order[np.concatenate([rng.choice(pos, m, replace=False) for pos, m in plan])])
-
-            for _ in range(self.n_boot_expensive):
-                got = neighbour_indicators(self.real[draw(order_r, plan_r)], self.synthetic[draw(order_s, plan_s)],
-                                           self.k)
-                for m in NEIGHBOUR_INDICATORS:
-                    reps[m].append(got[m])
-            share = (m_r + m_s) / (n_r + n_s)
-            scale = float(np.sqrt(share / (1.0 - share)))
-        out = ({m: np.asarray(v, np.float64) for m, v in reps.items()}, scale)
+        got, scale = self.subsample_replicates("neighbour_subsamples",
+                                               [(self.real, self.real_labels), (self.synthetic, self.synthetic_labels)],
+                                               k + 1, one)
+        out = ({m: np.asarray([g[m] for g in got], np.float64) for m in NEIGHBOUR_INDICATORS}, scale)
         self.memo["neighbour_replicates"] = out
         return out
+
+    def subsample_replicates(self, stream: str, sets: Sequence[tuple[np.ndarray, np.ndarray | None]], least: int,
+                             fn: Any) -> tuple[list[Any], float]:
+        """``n_boot_expensive`` values of ``fn(*rows)``, ``rows`` each set's row indices of one subsample replicate,
+        and the factor that scales their spread to the full sets' (:meth:`neighbour_replicates` says how the rows
+        are drawn: the same share ``f`` of every set without replacement, per class where its labels (the second
+        of each pair, or ``None``) are known, at least ``least`` rows of each, drawn in the rows' content order
+        from the random stream ``stream``). No replicates (an empty list, factor NaN) with ``n_boot_expensive = 0``
+        or where a set is too small to leave rows out."""
+        from ._bootstrap import content_order
+
+        ns = [len(a) for a, _ in sets]
+        f = min(SUBSAMPLE_SHARE, SUBSAMPLE_MAX / max(ns))
+        # each set's rows in their content order (the same rows for any order of a file's), drawn per class
+        orders = [content_order(a) for a, _ in sets]
+        plans = [_subsample_plan(n, None if y is None else np.asarray(y)[o], f, least)
+                 for n, (_, y), o in zip(ns, sets, orders)]
+        ms = [sum(m for _, m in plan) for plan in plans]
+        reps: list[Any] = []
+        if self.n_boot_expensive <= 0 or not all(least <= m < n for m, n in zip(ms, ns)):
+            return reps, float("nan")
+        rng = self.stream(stream)
+
+        def draw(order: np.ndarray, plan: list[tuple[np.ndarray, int]]) -> np.ndarray:
+            return np.sort(order[np.concatenate([rng.choice(pos, m, replace=False) for pos, m in plan])])
+
+        for _ in range(self.n_boot_expensive):
+            reps.append(fn(*[draw(o, plan) for o, plan in zip(orders, plans)]))
+        share = sum(ms) / sum(ns)
+        return reps, float(np.sqrt(share / (1.0 - share)))
+
+    def subsample_ci(self, value: float, replicates: Sequence[float], scale: float) -> tuple[float, float]:
+        """The CI of ``value`` from subsample ``replicates`` (:meth:`subsample_replicates`): their deviations from
+        their mean, scaled by ``scale`` to the full sets', around ``value`` (NaN with fewer than two finite)."""
+        from ._bootstrap import bootstrap_ci
+
+        r = np.asarray(replicates, np.float64)
+        r = r[np.isfinite(r)]
+        if len(r) < 2 or not np.isfinite(value):
+            return float("nan"), float("nan")
+        return bootstrap_ci(value, value + scale * (r - r.mean()))
 
     def neighbour_ci(self, name: str, value: float) -> tuple[float, float]:
         """The CI of neighbour indicator ``name`` (value ``value``) from :meth:`neighbour_replicates`: their

@@ -97,7 +97,9 @@ def score_adversarial(ctx: EvalContext) -> Scored:
     """AA_ts and its halves from the shared neighbour passes (CIs from subsamples of both sets,
     :meth:`~rnagen.metrics._context.EvalContext.neighbour_ci`), and the privacy loss: AA_ts against the held-out
     set minus AA_ts against the training subsample (as many profiles as the synthetic set; its CI from the
-    per-profile terms resampled ``n_boot`` times, the neighbour structure fixed)."""
+    subsamples of the held-out, the synthetic and that training set together, each AA recomputed from its own
+    neighbour passes; where the sets are too small to subsample, the per-profile terms resampled ``n_boot`` times
+    with the neighbour structure fixed)."""
     main, kr, ks = ctx.prdc, ctx.real_knn2, ctx.synthetic_knn2
     aa = aa_from_distances(kr[:, 0], main["_real_to_fake_nn2"], ks[:, 0], main["_fake_to_real_nn2"])
     ref_aa = None
@@ -113,7 +115,19 @@ def score_adversarial(ctx: EvalContext) -> Scored:
     if ctx.wants("privacy_loss") and ctx.reference is not None:
         ts = ctx.reference_to_synthetic
         aa_tr = aa_from_distances(ctx.reference_knn2[:, 0], ts.a_nn2, ks[:, 0], ts.b_nn2)
-        ci = combo_ci([aa["_truth_terms"], aa["_syn_terms"], aa_tr["_truth_terms"], aa_tr["_syn_terms"]],
-                      [0.5, 0.5, -0.5, -0.5], n_boot=nb, rng=ctx.stream("privacy_loss"))
-        rows.append(ctx.row("privacy_loss", aa["aa_ts"] - aa_tr["aa_ts"], ci, n_boot=nb))
+        value = aa["aa_ts"] - aa_tr["aa_ts"]
+        R, S, F = ctx.real, ctx.synthetic, ctx.reference
+
+        def one(ir: np.ndarray, i_s: np.ndarray, i_f: np.ndarray) -> float:
+            return _adversarial_accuracy(R[ir], S[i_s])["aa_ts"] - _adversarial_accuracy(F[i_f], S[i_s])["aa_ts"]
+
+        reps, scale = ctx.subsample_replicates("privacy_loss_subsamples", [(R, ctx.real_labels),
+                                               (S, ctx.synthetic_labels), (F, ctx.reference_labels)], 2, one)
+        if len(reps) >= 2:
+            ci, n = ctx.subsample_ci(value, reps, scale), nbe
+        else:
+            ci = combo_ci([aa["_truth_terms"], aa["_syn_terms"], aa_tr["_truth_terms"], aa_tr["_syn_terms"]],
+                          [0.5, 0.5, -0.5, -0.5], n_boot=nb, rng=ctx.stream("privacy_loss"))
+            n = nb
+        rows.append(ctx.row("privacy_loss", value, ci, n_boot=n))
     return Scored(rows)

@@ -7,7 +7,7 @@ import numpy as np
 
 from ..errors import DataError
 from . import _knn
-from ._bootstrap import centred_ci, mean_ci
+from ._bootstrap import centred_ci, mean_ci, share_floor
 from ._checks import check_sets
 from ._registry import Scored, register, scorer
 
@@ -246,35 +246,74 @@ def _dcr(ctx: EvalContext) -> dict:
     return out
 
 
+def dcr_replicates(ctx: EvalContext) -> tuple[list[dict], float]:
+    """The DCR indicators recomputed on ``n_boot_expensive`` subsamples of the held-out, the synthetic and the
+    training set together (:meth:`~rnagen.metrics._context.EvalContext.subsample_replicates`), and the factor that
+    scales their spread to the full sets'. Each synthetic profile's term depends on the training and held-out
+    sets it is measured against: resampling the terms alone leaves out their variation, and its intervals cover
+    a perfect generator's share less often than their level where the synthetic set is larger than the held-out
+    set (``benchmarks/ci_coverage.py --privacy``). The same share of each set keeps the expected share
+    n_train / (n_train + n_holdout)."""
+    R, S, T = ctx.real, ctx.synthetic, ctx.train
+    assert T is not None
+    seen = ctx.held_out_copies
+
+    def one(ir: np.ndarray, i_s: np.ndarray, it: np.ndarray) -> dict:
+        r, s, t = R[ir], S[i_s], T[it]
+        st = _knn.cross_pass(s, t)
+        copies = None if seen is None or len(seen) != len(R) else np.asarray(seen, bool)[ir]
+        return dcr_from_neighbours(np.sqrt(st.a_nn2), st.a_nn, np.sqrt(_knn.cross_pass(s, r).a_nn2),
+                                   np.sqrt(_knn.cross_pass(r, t).a_nn2), n_train=len(t), n_holdout=len(r),
+                                   holdout_in_train=copies)
+
+    return ctx.subsample_replicates("privacy_subsamples", [(R, ctx.real_labels), (S, ctx.synthetic_labels),
+                                                           (T, ctx.train_labels)], 2, one)
+
+
 @scorer("privacy", order=30, metrics=("dcr_share", "dcr_ratio", "near_copy_share"))
 def score_privacy(ctx: EvalContext) -> Scored:
     """DCR share (target: the train share of train + held-out), DCR ratio and near-copy share, with the
-    real-vs-real reference of :func:`privacy_reference`; ``attrs`` name the flagged near copies."""
+    real-vs-real reference of :func:`privacy_reference`; ``attrs`` name the flagged near copies. The CIs come from
+    subsamples of the three sets (:func:`dcr_replicates`), the shares' at least their Wilson interval; where the
+    sets are too small to subsample, the synthetic profiles' terms are resampled with the other sets fixed."""
     p = _dcr(ctx)
-    nb = ctx.n_boot
+    nb, nbe = ctx.n_boot, ctx.n_boot_expensive
     assert ctx.train is not None
     ref = privacy_reference(ctx.train, ctx.real, ctx.stream("privacy_reference"), real_labels=ctx.real_labels,
                             train_labels=ctx.train_labels,
                             neighbours=p["_held_out_neighbours"]) if len(ctx.real) >= 4 else {}
+    reps, scale = dcr_replicates(ctx) if ctx.wants("dcr_share") or ctx.wants("dcr_ratio") or \
+        ctx.wants("near_copy_share") else ([], float("nan"))
+    n_s = len(ctx.synthetic)
+
+    def share_ci(key: str, terms: str, name: str) -> tuple[tuple[float, float], int]:
+        """the interval of share ``key`` (indicator ``name``) and the replicates it took"""
+        if len(reps) >= 2:
+            return share_floor(ctx.subsample_ci(p[key], [r[key] for r in reps], scale), p[key], n_s), nbe
+        return mean_ci(p[terms], n_boot=nb, rng=ctx.stream(name)), nb
+
     rows = []
     if ctx.wants("dcr_share"):
-        rows.append(ctx.row("dcr_share", p["share_closer_to_train"],
-                            mean_ci(p["_share_terms"], n_boot=nb, rng=ctx.stream("dcr_share")),
-                            ref.get("share_closer_to_train", np.nan), n_boot=nb,
+        ci, n = share_ci("share_closer_to_train", "_share_terms", "dcr_share")
+        rows.append(ctx.row("dcr_share", p["share_closer_to_train"], ci,
+                            ref.get("share_closer_to_train", np.nan), n_boot=n,
                             direction=f"target {p['expected_share']:.3g}"))
     if ctx.wants("dcr_ratio"):
-        reps, rng = [], ctx.stream("dcr_ratio")
-        o = np.lexsort((p["dcr_holdout"], p["dcr_train"]))   # resampled in an order of the distances, not the rows
-        d_train, d_holdout = p["dcr_train"][o], p["dcr_holdout"][o]
-        for _ in range(ctx.n_boot_expensive):
-            i = rng.integers(0, len(ctx.synthetic), len(ctx.synthetic))
-            reps.append(np.median(d_train[i]) / max(np.median(d_holdout[i]), 1e-12))
-        rows.append(ctx.row("dcr_ratio", p["ratio"], centred_ci(p["ratio"], reps), ref.get("ratio", np.nan),
-                            n_boot=ctx.n_boot_expensive))
+        if len(reps) >= 2:
+            ci = ctx.subsample_ci(p["ratio"], [r["ratio"] for r in reps], scale)
+        else:
+            ratios, rng = [], ctx.stream("dcr_ratio")
+            o = np.lexsort((p["dcr_holdout"], p["dcr_train"]))   # resampled in an order of the distances
+            d_train, d_holdout = p["dcr_train"][o], p["dcr_holdout"][o]
+            for _ in range(nbe):
+                i = rng.integers(0, n_s, n_s)
+                ratios.append(np.median(d_train[i]) / max(np.median(d_holdout[i]), 1e-12))
+            ci = centred_ci(p["ratio"], ratios)
+        rows.append(ctx.row("dcr_ratio", p["ratio"], ci, ref.get("ratio", np.nan), n_boot=nbe))
     if ctx.wants("near_copy_share"):
-        rows.append(ctx.row("near_copy_share", p["near_copy_share"],
-                            mean_ci(p["_near_terms"], n_boot=nb, rng=ctx.stream("near_copy_share")),
-                            ref.get("near_copy_share", np.nan), n_boot=nb))
+        ci, n = share_ci("near_copy_share", "_near_terms", "near_copy_share")
+        rows.append(ctx.row("near_copy_share", p["near_copy_share"], ci, ref.get("near_copy_share", np.nan),
+                            n_boot=n))
     return Scored(rows, {"flagged_near_copies": p["flagged"].tolist(),
                          "flagged_train_index": p["flagged_train_index"].tolist(),
                          "near_copy_threshold": p["threshold"]})
