@@ -31,9 +31,11 @@ replicates' standard error below that, see :mod:`rnagen.metrics._bootstrap`): pr
 coverage and AA_ts with its halves are recomputed ``n_boot_expensive`` times (default 20) on subsamples of both the
 real and the synthetic set drawn without replacement (half of each, at most 2,000 of the larger; spread rescaled
 to the full sets, :meth:`rnagen.metrics._context.EvalContext.neighbour_ci`), since their k-NN balls and nearest
-neighbours move with both sets; the other means of per-profile terms (DCR shares, privacy loss, accuracy) resample
-those terms ``n_boot`` times (default 1000) with the neighbour structure fixed, and their intervals leave out the
-variation of the sets the terms are measured against; the rest are recomputed on
+neighbours move with both sets; the DCR share, the near-copy share, the DCR ratio and the privacy loss likewise
+on subsamples of the held-out, the synthetic and the training set (or its reference subsample) together
+(:func:`rnagen.metrics.privacy.dcr_replicates`), since each synthetic profile's term depends on the sets it is
+measured against (where a set is too small to leave profiles out, their per-profile terms are resampled ``n_boot``
+times, default 1000, with the neighbour structure fixed); the rest are recomputed on
 resampled rows ``n_boot_expensive`` times (default 20): Fréchet distances (on the projected features),
 correlation score and per-gene distances (m-out-of-n: replicates of at most 2,000 rows per set, spread
 rescaled by sqrt(m/n)), MMD (on its 2,000-row subsample), macro-F1/AUC (resampling the test set), and

@@ -46,9 +46,9 @@ reached at each FPR. With ``n`` non-members and scores that carry no information
 ``alpha`` on this curve is ``(floor(alpha n) + 1) / (n + 1)`` (:func:`chance_tpr`), which is above ``alpha``
 when ``n`` is small (0.028 at ``alpha = 0.01`` with 35 non-members): that is the target the rows carry.
 Confidence intervals: bootstrap (:func:`rnagen.metrics._bootstrap.bootstrap_ci`) over the members and the
-non-members (resampled separately, the attack's scores held fixed, as the DCR shares' terms are). They do
-not include the variation of what the attacks fit (LOGAN's classifier, the densities), which on small reference
-sets can be larger.
+non-members (resampled separately, the attack's scores held fixed). They do not include the variation of the
+sets the scores are measured against (the synthetic set, the reference), nor of what the attacks fit (LOGAN's
+classifier, the densities), which on small reference sets can be larger.
 """
 from __future__ import annotations
 
