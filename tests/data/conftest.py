@@ -30,7 +30,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.send_error(404)
             return
         if srv.fail_first.get(name):   # a busy or rate-limiting server: these statuses first, then the file
-            self.send_error(srv.fail_first[name].pop(0))
+            self.send_response(srv.fail_first[name].pop(0))
+            if name in srv.retry_after:
+                self.send_header("Retry-After", srv.retry_after[name])
+            self.send_header("Content-Length", "0")
+            self.end_headers()
             return
         data = srv.files[name]
         etag = '"' + hashlib.sha256(data).hexdigest()[:16] + '"'   # as S3, GCS and NCBI send one: the version
@@ -55,9 +59,15 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if name in srv.encoded:   # a gzip file stored as gzip-encoded content (Google Cloud Storage's transcoding)
             self.send_header("Content-Encoding", "gzip")
         self.send_header("Accept-Ranges", "bytes")
+        if name in srv.content_type:
+            self.send_header("Content-Type", srv.content_type[name])
         if srv.validators:
             self.send_header("ETag", etag)
         self.end_headers()
+        if name in srv.hang:   # a server that answers and then sends nothing
+            time.sleep(srv.hang[name])
+            self.close_connection = True
+            return
         if name in srv.trickle and name not in srv.dropped:
             # a stalled server: a few bytes now and then, never silent for the socket's timeout
             srv.dropped.add(name)
@@ -86,8 +96,9 @@ def http_server():
     """A threaded HTTP server on 127.0.0.1 serving ``server.files`` (name -> bytes) with Range support.
 
     ``server.drop_first``: names whose first GET is cut off half-way; ``server.requests``: (name, Range);
-    ``server.fail_first``: name -> statuses its first GETs get; ``server.trickle``: name -> (bytes, seconds),
-    its first GET sent that many bytes at a time with pauses between (a stalled transfer).
+    ``server.fail_first``: name -> statuses its first GETs get (with ``server.retry_after``: name -> its
+    Retry-After header); ``server.trickle``: name -> (bytes, seconds), its first GET sent that many bytes at a
+    time with pauses between (a stalled transfer); ``server.content_type``: name -> its Content-Type header.
     """
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     srv.files, srv.drop_first, srv.dropped, srv.requests, srv.honour_range = {}, set(), set(), [], True
@@ -95,6 +106,9 @@ def http_server():
     srv.no_length, srv.encoded = set(), set()   # names sent without Content-Length / with Content-Encoding gzip
     srv.paths = []  # the full request paths (folder layouts such as GEO's)
     srv.fail_first = {}   # name -> HTTP statuses answered to its first GETs
+    srv.retry_after = {}   # name -> the Retry-After header sent with those statuses
+    srv.content_type = {}   # name -> the Content-Type header sent with the file
+    srv.hang = {}   # name -> seconds its GETs wait, after the headers, before hanging up without a byte
     srv.trickle = {}   # name -> (bytes, seconds): its first GET sends that many bytes at a time, pausing between
     srv.base_url = f"http://127.0.0.1:{srv.server_address[1]}/files"
     t = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)

@@ -950,20 +950,58 @@ def test_error_pages_in_gzip_or_json_are_not_cached(http_server, tmp_path, name,
         assert F.download(f"{http_server.base_url}/ok.json", tmp_path / "ok.json", retries=0, progress=False).exists()
 
 
-def test_a_cached_error_page_fails_the_conversion_naming_the_file_to_delete(http_server, tmp_path, gtex_files,
-                                                                          capsys):
-    """A plain-text error sent with status 200 cannot be told from a table when downloaded; the conversion's
-    error named no file and never said to delete it, so every later run failed the same way."""
-    gct, _, _ = gtex_files
-    http_server.files.update(dict(zip(_GTEX_NAMES, (gct, b"Error: rate limit exceeded. Please try again later.\n"))))
+_TCGA_NAMES = ("TcgaTargetGtex_rsem_gene_tpm.gz", "TcgaTargetGTEX_phenotype.txt.gz")
+
+
+@pytest.mark.parametrize("source, index, body, what", [
+    ("gtex", 1, b"Error: rate limit exceeded. Please try again later.\n", "the GTEx sample attribute table"),
+    ("gtex", 0, gzip.compress(b"Service Unavailable\n"), "a GCT matrix"),
+    ("tcga", 0, gzip.compress(b"Service Unavailable"), "a Xena expression matrix"),
+    ("tcga", 1, gzip.compress(b'{"status": 503, "detail": "try later"}'), "the Xena phenotype table"),
+], ids=["gtex-attributes", "gtex-gct", "tcga-matrix", "tcga-phenotype-json"])
+def test_a_plain_text_answer_is_refused_by_the_file_s_format(http_server, tmp_path, xena_files, gtex_files, capsys,
+                                                            source, index, body, what):
+    """A plain-text error sent with status 200 (a busy server, a rate limit, a proxy's notice; gzipped on its way
+    for a .gz URL) has no web page's markup: it was cached as the data file, and every later run failed in the
+    conversion. Each file is checked against its format before it enters the cache; the one line names the URL,
+    quotes what came back and says the way on, and nothing is left in the cache."""
+    files = dict(zip(_GTEX_NAMES, gtex_files[:2])) if source == "gtex" else dict(zip(_TCGA_NAMES, xena_files[:2]))
+    name = list(files)[index]
+    http_server.files.update({**files, name: body})
+    cache = tmp_path / "c"
+    args = ["data", "fetch", source, "--base-url", http_server.base_url, "--cache-dir", str(cache), "--no-progress",
+            "--min-samples", "1", "--retries", "0"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    dest = cache / source / name
+    began = gzip.decompress(body) if name.endswith(".gz") else body
+    assert err.count("\n") == 1 and f"{http_server.base_url}/{name} sent not {what} (" in err, err
+    assert f"it began {began.decode().strip()[:30]}" in err.replace("'", "")
+    assert "run the same command again later" in err and f"save the file yourself as {dest}" in err
+    others = [f for f in files if f != name and index == 1]   # the matrix, fetched first, is kept
+    assert sorted(p.name for p in (cache / source).iterdir()) == sorted(
+        [f for f in others] + [f + ".download.json" for f in others])
+    # the right file, saved there by hand (no record of a download), is checked and used
+    dest.write_bytes(files[name])
+    http_server.requests.clear()
+    assert main(args) == 0
+    assert name not in [n for n, _ in http_server.requests]
+
+
+def test_a_cached_error_page_is_named_to_delete_before_any_request(http_server, tmp_path, gtex_files, capsys):
+    """An error page cached by an older rnagen failed only in the conversion; it is named, quoted, at once."""
+    _serve_gtex(http_server, gtex_files)
+    path = tmp_path / "c" / "gtex" / _GTEX_NAMES[1]
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"\x1b[31mError: rate limit exceeded.\x1b[0m\r\nPlease try again later.\r\n")
     args = ["data", "fetch", "gtex", "--base-url", http_server.base_url, "--cache-dir", str(tmp_path / "c"),
             "--no-progress", "--min-samples", "1"]
     assert main(args) == 2
     err = capsys.readouterr().err
-    path = tmp_path / "c" / "gtex" / _GTEX_NAMES[1]
-    assert err.count("\n") == 1 and f"{path}: missing column(s) SAMPID, SMTS" in err
-    assert f"delete {path} and fetch again" in err
-    # a matrix that is no GCT, likewise
+    assert err.count("\n") == 1 and "\x1b" not in err and "\r" not in err
+    assert f"cached {path} is not the GTEx sample attribute table (a tab-separated header with SAMPID and SMTS) " \
+           "(it begins '[31mError: rate limit exceeded. [0m Please try again later.'); delete it and fetch again" in err
+    # a matrix that is no GCT, given to the conversion by hand, likewise names the file
     g = _write(tmp_path / "g.gct.gz", gzip.compress(b"Error: rate limit\n"))
     with pytest.raises(DataError, match=rf"{re.escape(str(g))}: not a GTEx GCT 1.2 file.*delete {re.escape(str(g))} "
                                         "and fetch again"):
@@ -998,6 +1036,7 @@ def test_a_damaged_cached_platform_annotation_is_not_reused(http_server, tmp_pat
     capsys.readouterr()
     cached = tmp_path / "geo" / "GPL96.annot.gz"
     cached.write_bytes(annot[: len(annot) // 2])
+    (tmp_path / "geo" / "GPL96.annot.gz.download.json").unlink(missing_ok=True)   # as an older rnagen: no record
     assert main(args) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"cached {cached} is a gzip stream cut short or damaged" in err
@@ -1106,3 +1145,92 @@ def test_the_default_cache_is_absolute_whatever_home_and_xdg_say(monkeypatch):
     assert F.default_cache_dir() == Path("/home/x/.cache/rnagen")
     monkeypatch.setenv("RNAGEN_CACHE", "/c")
     assert F.default_cache_dir() == Path("/c")
+
+
+# --- a server that answers late, asks to wait, or labels its answer; a cache changed since ------------------------
+def test_a_server_asking_to_wait_is_waited_for(http_server, tmp_path):
+    """A 429/503 with Retry-After was asked again after --retry-wait (1, 2, 4 s) whatever it said: a rate limiter
+    asking for a minute got three quick requests and the run failed. Its time is waited out, up to a limit; a
+    longer one fails at once, saying so."""
+    import time
+
+    http_server.files["busy.txt"] = b"gene\ts1\nTP53\t1\n"
+    http_server.fail_first["busy.txt"] = [503]
+    http_server.retry_after["busy.txt"] = "1"
+    t0 = time.monotonic()
+    F.download(f"{http_server.base_url}/busy.txt", tmp_path / "busy.txt", retries=2, retry_wait=0, progress=False)
+    assert time.monotonic() - t0 >= 1.0 and len(http_server.requests) == 2
+    http_server.files["later.txt"] = b"x\n"
+    http_server.fail_first["later.txt"] = [429, 429]
+    http_server.retry_after["later.txt"] = "3600"
+    t0 = time.monotonic()
+    with pytest.raises(DataError, match=r"put off by the server \(HTTP 429 from the server, which asks to wait 3600 "
+                                        r"s, longer than rnagen waits, 120 s\); run the same command again after "
+                                        "that"):
+        F.download(f"{http_server.base_url}/later.txt", tmp_path / "later.txt", retries=3, retry_wait=0,
+                   progress=False)
+    assert time.monotonic() - t0 < 1.0 and not list(tmp_path.glob("later*"))
+    assert F._retry_after({"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}) == 0.0   # a date passed: now
+    assert F._retry_after({"Retry-After": "soon"}) is None and F._retry_after({}) is None
+
+
+def test_a_server_that_stops_sending_is_named_by_its_silence(http_server, tmp_path):
+    """A server that sent its headers and then nothing was reported as '(Read timed out.)', without the time
+    waited, and an empty .part was left behind for nothing to resume."""
+    http_server.files["slow.txt"] = b"gene\ts1\n"
+    http_server.hang["slow.txt"] = 2.0
+    with pytest.raises(DataError, match=r"interrupted after 0 bytes \(the server sent nothing for 0\.3 s "
+                                        r"\(timeout\)\); run the same command again$"):
+        F.download(f"{http_server.base_url}/slow.txt", tmp_path / "slow.txt", retries=0, timeout=0.3, progress=False)
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("ctype, what", [("text/html; charset=utf-8", "a web page by its Content-Type (text/html)"),
+                                         ("application/problem+json", "an error document by its Content-Type")])
+def test_an_answer_its_server_labels_a_page_is_not_cached(http_server, tmp_path, ctype, what):
+    """A file of no known format answered with a page that has no markup ('Access denied') or a JSON error of
+    another shape ({"status": 503}) was cached; the server's Content-Type says what it sent."""
+    for name, body in (("a.txt", b"Access denied\n"), ("b.tsv", b'{"status": 503, "title": "busy"}')):
+        http_server.files[name] = body
+        http_server.content_type[name] = ctype
+        with pytest.raises(DataError, match=rf"{re.escape(name)} sent {re.escape(what)}.*removed, not cached; it "
+                                            rf"began {re.escape(repr(body.decode().strip()))}\); "):
+            F.download(f"{http_server.base_url}/{name}", tmp_path / name, retries=0, progress=False)
+    assert not list(tmp_path.iterdir())
+    # the same label on the file its name says, or on gzip data under a .gz name, is no refusal
+    http_server.files["page.html"] = b"Access denied\n"
+    http_server.content_type["page.html"] = "text/html"
+    http_server.files["x.tsv.gz"] = gzip.compress(b"gene\ts1\n")
+    http_server.content_type["x.tsv.gz"] = ctype
+    for name in ("page.html", "x.tsv.gz"):
+        assert F.download(f"{http_server.base_url}/{name}", tmp_path / name, retries=0, progress=False).exists()
+
+
+def test_a_cached_file_cut_short_or_changed_since_is_refused_on_use(http_server, tmp_path):
+    """A cached text table that lost its last lines (cut at a line end) still reads as a table: it was used as
+    it was, fewer samples and no word. Its size, time and sha256 are recorded when it is downloaded and checked on
+    each use; a file only touched is used, and one put there by hand without a record is checked by content."""
+    import os
+
+    body = b"SAMPID\tSMTS\n" + b"".join(b"S%d\tBlood\n" % i for i in range(200))
+    http_server.files["attrs.txt"] = body
+    url, dest = f"{http_server.base_url}/attrs.txt", tmp_path / "attrs.txt"
+    record = tmp_path / "attrs.txt.download.json"
+    F.download(url, dest, retries=0, progress=False)
+    assert record.exists()
+    dest.write_bytes(body[: body.index(b"S150")])
+    with pytest.raises(DataError, match=rf"cached {re.escape(str(dest))} is \d+ bytes, {len(body)} when it was "
+                                        rf"downloaded: cut short or changed since; delete it and fetch again \(or, "
+                                        rf"if you put it there yourself, delete {re.escape(str(record))}\)"):
+        F.download(url, dest, retries=0, progress=False)
+    dest.write_bytes(body.replace(b"S7\tBlood", b"S7\tBrain"))   # the same size, edited by hand
+    with pytest.raises(DataError, match="changed since it was downloaded \\(its sha256 differs\\)"):
+        F.download(url, dest, retries=0, progress=False)
+    n = len(http_server.requests)
+    dest.write_bytes(body)   # the same bytes again: a new time only
+    assert F.download(url, dest, retries=0, progress=False) == dest and len(http_server.requests) == n
+    st = os.stat(dest)
+    assert '"mtime_ns": %d' % st.st_mtime_ns in record.read_text()   # the record follows the touch
+    record.unlink()   # put there by hand: content checks alone
+    dest.write_bytes(body[:100] + b"\n")
+    assert F.download(url, dest, retries=0, progress=False) == dest

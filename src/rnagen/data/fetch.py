@@ -19,8 +19,12 @@ Downloads stream into ``NAME.part`` in the cache directory under a lock (one pro
 ``Range`` requests after an interruption (``If-Range`` with the server's ETag or Last-Modified, so the bytes
 already there are continued only by the same version of the file), are checked against the server's size (or,
 without one, for a whole gzip stream or a last line end), against web pages, error documents (XML, JSON) and
-empty bodies, also inside a gzip stream, and an optional sha256/md5, and only then are renamed to ``NAME``. A file
-already in the cache is not downloaded again.
+empty bodies, also inside a gzip stream, against the file's format where it is known (the TCGA and GTEx files'
+first lines: a server's plain-text answer sent with status 200 is told from the data only so) or else the
+server's Content-Type, and an optional sha256/md5, and only then are renamed to ``NAME``, with a record of their
+size and sha256 beside them (``NAME.download.json``). What is refused is removed, and the error quotes what came
+back. A file already in the cache is not downloaded again; it is checked on each use against that record (cut
+short or changed since) and its format. A busy server's ``Retry-After`` is waited out.
 
 Conversion (Lacan et al., ``REFERENCE.md``): genes restricted to the GTEx v8 protein-coding universe
 (18,691 genes, :func:`rnagen.datasets.gene_universe`) plus any of the 978 landmarks outside it; two views are
@@ -36,6 +40,7 @@ import errno
 import gzip
 import hashlib
 import io
+import json
 import os
 import re
 import time
@@ -57,6 +62,7 @@ __all__ = [
     "XENA_BASE_URL",
     "GTEX_EXPRESSION_BASE_URL",
     "GTEX_ANNOTATION_BASE_URL",
+    "FileFormat",
     "RemoteFile",
     "remote_files",
     "default_cache_dir",
@@ -89,12 +95,41 @@ Source = Literal["tcga", "gtex"]
 
 
 @dataclass(frozen=True)
+class FileFormat:
+    """What the first line of a data file (of its content, for a gzip file) must be for the file to be what its
+    name says: a line starting as ``first`` (a regular expression) whose tab-separated fields include
+    ``columns``. A download is checked against it before it enters the cache, and a cached file before it is
+    used: a server's plain-text answer sent with status 200 ("Service Unavailable", a rate-limit notice) has
+    neither a web page's markup nor an error document's shape, and only the format tells it from the data."""
+
+    what: str
+    first: str = ""
+    columns: tuple[str, ...] = ()
+
+    def problem(self, head: bytes) -> str | None:
+        """What is wrong with a file whose content begins with ``head``, else ``None``."""
+        line = head.decode("latin-1").split("\n", 1)[0].rstrip("\r")
+        fields = {_unquote(f) for f in line.split("\t")}
+        if (self.first and re.match(self.first, line) is None) or not set(self.columns) <= fields:
+            return f"not {self.what}"
+        return None
+
+
+#: the sample annotation columns each conversion reads: the download is checked for them before it is cached
+_TCGA_PHENOTYPE_COLUMNS = ("sample", "_primary_site", "_sample_type", "_study", "detailed_category")
+_GTEX_ATTRIBUTE_COLUMNS = ("SAMPID", "SMTS")
+_GCT_VERSIONS = ("#1.2", "#1.3")
+
+
+@dataclass(frozen=True)
 class RemoteFile:
-    """A file of a public data set: its name, its default base URL and its role (``expression``/``samples``)."""
+    """A file of a public data set: its name, its default base URL, its role (``expression``/``samples``) and
+    its format (checked before it is cached or used)."""
 
     name: str
     base_url: str
     role: str
+    format: FileFormat | None = None
 
     def url(self, base_url: str | None = None) -> str:
         """The download URL: the file name under ``base_url`` (a mirror), else under the default base URL."""
@@ -102,11 +137,19 @@ class RemoteFile:
 
 
 _FILES: dict[str, tuple[RemoteFile, RemoteFile]] = {
-    "tcga": (RemoteFile("TcgaTargetGtex_rsem_gene_tpm.gz", XENA_BASE_URL, "expression"),
-             RemoteFile("TcgaTargetGTEX_phenotype.txt.gz", XENA_BASE_URL, "samples")),
+    "tcga": (RemoteFile("TcgaTargetGtex_rsem_gene_tpm.gz", XENA_BASE_URL, "expression",
+                        FileFormat("a Xena expression matrix (a tab-separated header line: sample, then sample ids)",
+                                   first=r"[^\t]+\t[^\t]")),
+             RemoteFile("TcgaTargetGTEX_phenotype.txt.gz", XENA_BASE_URL, "samples",
+                        FileFormat("the Xena phenotype table (a tab-separated header with "
+                                   f"{', '.join(_TCGA_PHENOTYPE_COLUMNS)})", columns=_TCGA_PHENOTYPE_COLUMNS))),
     "gtex": (RemoteFile("GTEx_Analysis_2017-06-05_v8_RNASeQCv1.1.9_gene_tpm.gct.gz", GTEX_EXPRESSION_BASE_URL,
-                        "expression"),
-             RemoteFile("GTEx_Analysis_v8_Annotations_SampleAttributesDS.txt", GTEX_ANNOTATION_BASE_URL, "samples")),
+                        "expression",
+                        FileFormat(f"a GCT matrix (first line {' or '.join(_GCT_VERSIONS)})",
+                                   first="|".join(re.escape(v) + r"\s*$" for v in _GCT_VERSIONS))),
+             RemoteFile("GTEx_Analysis_v8_Annotations_SampleAttributesDS.txt", GTEX_ANNOTATION_BASE_URL, "samples",
+                        FileFormat("the GTEx sample attribute table (a tab-separated header with "
+                                   f"{' and '.join(_GTEX_ATTRIBUTE_COLUMNS)})", columns=_GTEX_ATTRIBUTE_COLUMNS))),
 }
 
 # Per-source default for dropping small classes: the paper drops GTEx tissues with < 100 samples; for TCGA
@@ -223,23 +266,34 @@ def _page(head: bytes, name: str) -> str | None:
 
 def _gzip_head(path: Path, size: int = 4096) -> bytes:
     """The first ``size`` bytes of a gzip file's content (less where the stream is shorter or damaged there)."""
+    return _gzip_head_whole(path, size)[0]
+
+
+def _gzip_head_whole(path: Path, size: int = 4096) -> tuple[bytes, bool]:
+    """:func:`_gzip_head`, and whether those bytes are whole: ``False`` where the stream is damaged or cut short
+    before ``size`` bytes (what came out may stop anywhere, a line among them)."""
     d = zlib.decompressobj(wbits=31)
     out = b""
-    with contextlib.suppress(zlib.error), open(path, "rb") as fh:
-        while len(out) < size and (block := fh.read(1 << 16)):
-            out += d.decompress(block, size - len(out))
-            while d.unconsumed_tail and len(out) < size:
-                out += d.decompress(d.unconsumed_tail, size - len(out))
-            if d.eof:
-                break
-    return out
+    try:
+        with open(path, "rb") as fh:
+            while len(out) < size and (block := fh.read(1 << 16)):
+                out += d.decompress(block, size - len(out))
+                while d.unconsumed_tail and len(out) < size:
+                    out += d.decompress(d.unconsumed_tail, size - len(out))
+                if d.eof:
+                    break
+    except zlib.error:
+        return out, False
+    return out, len(out) >= size or d.eof
 
 
-def _not_the_file(path: Path, name: str, *, whole: bool) -> str | None:
+def _not_the_file(path: Path, name: str, *, whole: bool, expect: FileFormat | None = None,
+                  content_type: str | None = None) -> str | None:
     """What is wrong with ``path`` as the file ``name`` names, else ``None``: empty, a web page (an error, login or
     bot-check page sent with status 200) or an error document, not gzip data under a ``.gz`` name, a gzip stream
-    whose content is such a page, or with ``whole`` a gzip stream cut short or damaged (read to its end: a
-    server's own truncated file has the size it announces)."""
+    whose content is such a page, with ``whole`` a gzip stream cut short or damaged (read to its end: a server's
+    own truncated file has the size it announces), content not of the ``expect`` format, or, for a file of no
+    known format, a server's ``content_type`` saying it sent a web page or a JSON document."""
     with open(path, "rb") as fh:
         head = fh.read(4096)
     if not head:
@@ -247,7 +301,8 @@ def _not_the_file(path: Path, name: str, *, whole: bool) -> str | None:
     page = _page(head, name)
     if page is not None:
         return page
-    if name.lower().endswith(".gz"):
+    gz = name.lower().endswith(".gz")
+    if gz:
         if head[:2] != b"\x1f\x8b":
             return "not gzip data though its name ends in .gz"
         page = _page(_gzip_head(path), name[:-3])
@@ -260,7 +315,33 @@ def _not_the_file(path: Path, name: str, *, whole: bool) -> str | None:
                         pass
             except (OSError, EOFError, zlib.error) as e:
                 return f"a gzip stream cut short or damaged ({type(e).__name__})"
+    if expect is not None:
+        content, whole_head = _gzip_head_whole(path) if gz else (head, True)
+        if not whole_head and b"\n" not in content:
+            return None   # a stream damaged in its first line: a reader names it as such, the format cannot tell
+        return expect.problem(content)
+    mime = (content_type or "").split(";")[0].strip().lower()
+    stem = name.lower()[:-3] if gz else name.lower()
+    if not gz and mime == "text/html" and not stem.endswith((".html", ".htm")):
+        return "a web page by its Content-Type (text/html), not the file"
+    if not gz and (mime == "application/json" or mime.endswith("+json")) and not stem.endswith(".json"):
+        return f"an error document by its Content-Type ({mime}), not the file"
     return None
+
+
+def _began(path: Path, size: int = 80) -> str:
+    """How a file begins, as one short printable quote (of its content, for gzip data): control characters
+    and line ends (a terminal's escape sequences among them) become spaces; mostly binary data is shown as the
+    hex of its first bytes."""
+    with open(path, "rb") as fh:
+        head = fh.read(4 * size)
+    if head[:2] == b"\x1f\x8b":
+        head = _gzip_head(path, 4 * size) or head
+    text = head.decode("utf-8", errors="replace")
+    if sum(c.isprintable() and c != "\ufffd" or c in "\t\r\n" for c in text) < 0.9 * len(text):
+        return f"binary data ({head[:8].hex(' ')} ...)"
+    text = " ".join("".join(c if c.isprintable() else " " for c in text).split())
+    return repr(text[:size] + ("..." if len(text) > size else ""))
 
 
 class HTTPStatusError(DataError):
@@ -276,7 +357,35 @@ _WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EAC
 
 
 class _Interrupted(Exception):
-    """A transfer that stopped early; the ``.part`` file keeps what arrived."""
+    """A transfer that stopped early; the ``.part`` file keeps what arrived. ``wait``: the seconds the server
+    asked to wait before the next request (``Retry-After``), if it said."""
+
+    def __init__(self, reason: str, *, wait: float | None = None):
+        super().__init__(reason)
+        self.wait = wait
+
+
+#: the longest ``Retry-After`` waited out within one call; a server asking for longer is left alone, and the
+#: message says when to run the command again
+MAX_RETRY_AFTER = 120.0
+
+
+def _retry_after(headers) -> float | None:
+    """The seconds a ``Retry-After`` header asks to wait (RFC 9110 10.2.3: a number of seconds or an HTTP date),
+    else ``None``."""
+    value = (headers.get("Retry-After") or "").strip()
+    if value.isdigit():
+        return float(value)
+    if value:
+        from email.utils import parsedate_to_datetime
+
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is not None:
+            return max(0.0, when.timestamp() - time.time())
+    return None
 
 
 #: HTTP statuses of a server that may answer later: too many requests, a gateway or the service unavailable
@@ -316,6 +425,22 @@ def _reason(e: BaseException) -> str:
     return (text.splitlines()[0][:200] if text else "") or type(e).__name__
 
 
+def _silence(e: BaseException, timeout: float) -> str | None:
+    """The reason for a transfer given up for the server's silence (the socket's ``timeout``, among the errors
+    requests and urllib3 wrap in one another), else ``None``."""
+    seen: BaseException | None = e
+    for _ in range(8):
+        if seen is None:
+            break
+        if isinstance(seen, TimeoutError) or "Timeout" in type(seen).__name__:
+            if "Connect" in type(seen).__name__:
+                return f"no connection within {timeout:g} s (timeout)"
+            return f"the server sent nothing for {timeout:g} s (timeout)"
+        inner = seen.args[0] if seen.args and isinstance(seen.args[0], BaseException) else getattr(seen, "reason", None)
+        seen = inner if isinstance(inner, BaseException) else None
+    return None
+
+
 def _blocks(raw, chunk_size: int, decode: bool):
     """The response body's blocks as they arrive: ``read1`` returns what one receive brought (urllib3 2), where
     ``stream`` waits for a whole block, so a transfer trickling bytes would be timed only block by block."""
@@ -327,14 +452,12 @@ def _blocks(raw, chunk_size: int, decode: bool):
 
 
 def _transfer(session, url: str, part: Path, *, chunk_size: int, timeout: float, progress: bool,
-              low_speed: float = 1024.0, low_speed_time: float = 60.0) -> int | None:
+              low_speed: float = 1024.0, low_speed_time: float = 60.0) -> tuple[int | None, str | None]:
     """One HTTP request that appends to ``part`` (resuming with ``Range`` where the bytes are of the version the
-    server has now, ``If-Range``); returns the total size if known. A response of unknown size must end as a
-    whole file does (:func:`_not_the_file`; a text file on a line end), else it counts as interrupted, and so does
-    one slower than ``low_speed`` bytes per second over ``low_speed_time`` seconds (a stalled server that
-    sends a byte now and then never reaches the socket's ``timeout``)."""
-    import json
-
+    server has now, ``If-Range``); returns the total size if known and the response's ``Content-Type``. A response
+    of unknown size must end as a whole file does (:func:`_not_the_file`; a text file on a line end), else it counts
+    as interrupted, and so does one slower than ``low_speed`` bytes per second over ``low_speed_time`` seconds (a
+    stalled server that sends a byte now and then never reaches the socket's ``timeout``)."""
     import requests
     import urllib3
 
@@ -369,7 +492,7 @@ def _transfer(session, url: str, part: Path, *, chunk_size: int, timeout: float,
             raise DataError(f"cannot reach {urlparse(url).hostname}: its name does not resolve (no network, or a "
                             "wrong host in --base-url); check the connection, or give a mirror with "
                             "--base-url") from None
-        raise _Interrupted(_reason(e)) from e
+        raise _Interrupted(_silence(e, timeout) or _reason(e)) from e
     except requests.TooManyRedirects:
         raise DataError(f"{url}: the server redirects in a loop; check the URL or --base-url") from None
     except requests.RequestException as e:   # an invalid URL, a scheme requests cannot fetch
@@ -381,12 +504,15 @@ def _transfer(session, url: str, part: Path, *, chunk_size: int, timeout: float,
             cr = r.headers.get("Content-Range", "")
             total = int(cr.rsplit("/", 1)[1]) if "/" in cr and cr.rsplit("/", 1)[1].isdigit() else None
             if total == have:
-                return total
+                return total, None
             part.unlink()
             raise _Interrupted("server refused the resume range; restarting from the beginning")
         if r.status_code in _TRANSIENT:
-            # a server busy or rate-limiting (S3, GCS and NCBI send these): tried again like an interruption
-            raise _Interrupted(f"HTTP {r.status_code} from the server")
+            # a server busy or rate-limiting (S3, GCS and NCBI send these): tried again like an interruption, not
+            # before the time it asks for
+            wait = _retry_after(r.headers)
+            raise _Interrupted(f"HTTP {r.status_code} from the server" +
+                               (f", which asks to wait {wait:.0f} s" if wait is not None else ""), wait=wait)
         if r.status_code >= 400:
             raise HTTPStatusError(r.status_code, url)
         encoded = r.headers.get("Content-Encoding", "identity").strip().lower() not in ("", "identity")
@@ -435,7 +561,7 @@ def _transfer(session, url: str, part: Path, *, chunk_size: int, timeout: float,
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as e:
             if isinstance(e, OSError) and not isinstance(e, (ConnectionError, TimeoutError)):
                 raise   # the local file system (a full disk): not the transfer's
-            raise _Interrupted(_reason(e)) from e
+            raise _Interrupted(_silence(e, timeout) or _reason(e)) from e
     got = part.stat().st_size
     if total is not None and got < total:
         raise _Interrupted(f"connection closed after {got} of {total} bytes")
@@ -455,7 +581,7 @@ def _transfer(session, url: str, part: Path, *, chunk_size: int, timeout: float,
             part.unlink()
             record.unlink(missing_ok=True)
             raise _Interrupted(f"the server gave no size and sent {cut}")
-    return total
+    return total, r.headers.get("Content-Type")
 
 
 def _looks_like_text(path: Path) -> bool:
@@ -467,7 +593,7 @@ def _looks_like_text(path: Path) -> bool:
 def download(url: str, dest: str | os.PathLike, *, checksum: str | None = None, expected_size: int | None = None,
              retries: int = 3, retry_wait: float = 1.0, chunk_size: int = 1 << 16, timeout: float = 60.0,
              progress: bool = True, session=None, page_hint: str | None = None, low_speed: float = 1024.0,
-             low_speed_time: float = 60.0) -> Path:
+             low_speed_time: float = 60.0, expect: FileFormat | None = None) -> Path:
     """Download ``url`` to ``dest`` with resume, size check and optional checksum.
 
     The bytes go to ``dest + ".part"``; an interrupted transfer is resumed with an HTTP ``Range`` request
@@ -475,8 +601,12 @@ def download(url: str, dest: str | os.PathLike, *, checksum: str | None = None, 
     bytes are of (ETag or Last-Modified, sent back as ``If-Range``: a file changed since is fetched whole). When
     complete, the size is checked against the server's ``Content-Length``/``Content-Range`` (and
     ``expected_size``), the content against the name (not empty, not a web page, a ``.gz`` file read to the end of
-    its gzip stream), the checksum is verified, and the file is renamed to ``dest``. An existing ``dest`` is
-    verified and reused. One process at a time downloads a file (a lock beside it; another is refused).
+    its gzip stream) and the ``expect`` format, the checksum is verified, and the file is renamed to ``dest``; its
+    size, time and sha256 are recorded beside it (``dest + ".download.json"``). Anything refused is removed: what
+    came back is quoted in the one-line error. An existing ``dest`` is verified and reused without a request: its
+    size against the record (its sha256 where its time changed), its content against the name and ``expect``.
+    One process at a time downloads a file (a lock beside it; another is refused). A busy server's
+    ``Retry-After`` is waited out up to :data:`MAX_RETRY_AFTER` seconds.
 
     Parameters
     ----------
@@ -487,7 +617,11 @@ def download(url: str, dest: str | os.PathLike, *, checksum: str | None = None, 
         than ``low_speed`` bytes per second over ``low_speed_time`` seconds (curl's ``--speed-limit`` and
         ``--speed-time``): a server that sends a byte now and then would otherwise hold the download forever.
     page_hint
-        The way on when the server sends a web page instead of the file (default: check the URL).
+        The way on when the server sends a web page instead of the file (default: try again later, check the
+        URL, or save the file as ``dest`` by hand).
+    expect
+        The file's format (its first line): a server's plain-text answer sent with status 200 is told from the
+        data only by it.
 
     Raises
     ------
@@ -516,11 +650,7 @@ def download(url: str, dest: str | os.PathLike, *, checksum: str | None = None, 
     dest = Path(dest)
 
     def cached() -> Path:
-        _verify(dest, checksum=checksum, expected_size=expected_size, what=f"cached {dest.name}")
-        bad = _not_the_file(dest, dest.name, whole=False)
-        if bad is not None:
-            raise DataError(f"cached {dest} is {bad}; delete it and fetch again")
-        return dest
+        return _check_cached(dest, checksum=checksum, expected_size=expected_size, expect=expect)
 
     if dest.exists():   # a finished download is only read: no lock to take (a cache on a read-only disk)
         return cached()
@@ -535,8 +665,9 @@ def download(url: str, dest: str | os.PathLike, *, checksum: str | None = None, 
             attempt = 0
             while True:
                 try:
-                    total = _transfer(session, url, part, chunk_size=chunk_size, timeout=timeout,
-                                      progress=progress, low_speed=low_speed, low_speed_time=low_speed_time)
+                    total, content_type = _transfer(session, url, part, chunk_size=chunk_size, timeout=timeout,
+                                                    progress=progress, low_speed=low_speed,
+                                                    low_speed_time=low_speed_time)
                     break
                 except OSError as e:
                     if isinstance(e, RnagenError) or e.errno not in _WRITE_ERRNOS:
@@ -546,30 +677,92 @@ def download(url: str, dest: str | os.PathLike, *, checksum: str | None = None, 
                                       "the download") from None
                 except _Interrupted as e:
                     attempt += 1
+                    got = part.stat().st_size if part.exists() else 0
+                    if e.wait is not None and e.wait > MAX_RETRY_AFTER and retries:
+                        raise DataError(f"download of {url} put off by the server ({e}, longer than rnagen waits, "
+                                        f"{MAX_RETRY_AFTER:.0f} s); run the same command again after that, or give "
+                                        "a mirror with --base-url") from None
                     if attempt > retries:
-                        got = part.stat().st_size if part.exists() else 0
                         resume = _resume_record(part).exists() and got
+                        if not got:   # nothing came: no file to resume from
+                            part.unlink(missing_ok=True)
+                            _resume_record(part).unlink(missing_ok=True)
                         raise DataError(f"download of {url} interrupted after {got} bytes ({e}); run the same "
                                         "command again" + (f" to resume from {part.name}" if resume else "")) from None
-                    time.sleep(retry_wait * min(2 ** (attempt - 1), 30))
+                    time.sleep(max(retry_wait * min(2 ** (attempt - 1), 30), e.wait or 0.0))
         finally:
             if own:
                 session.close()
         try:
             # a transfer of unknown size was read to its end already (_transfer)
-            bad = _not_the_file(part, dest.name, whole=total is not None)
+            bad = _not_the_file(part, dest.name, whole=total is not None, expect=expect, content_type=content_type)
             if bad is not None:
-                hint = page_hint if page_hint and "a web page" in bad else "check the URL or --base-url"
-                raise DataError(f"{url} sent {bad} (removed, not cached); {hint}")
+                hint = (page_hint if page_hint and "a web page" in bad else
+                        f"the server may be busy or refusing: run the same command again later, check the URL or "
+                        f"--base-url (a mirror), or save the file yourself as {dest} (it is checked before use)")
+                began = f"; it began {_began(part)}" if part.stat().st_size else ""
+                ctype = f", Content-Type {content_type}" if content_type and "Content-Type" not in bad else ""
+                raise DataError(f"{url} sent {bad} (removed, not cached{began}{ctype}); {hint}")
             _verify(part, checksum=checksum, expected_size=expected_size if expected_size is not None else total,
                     what=dest.name, again="the download was removed: fetch again")
+            sha256 = file_checksum(part)
         except DataError:
             part.unlink()
             _resume_record(part).unlink(missing_ok=True)
             raise
         os.replace(part, dest)
         _resume_record(part).unlink(missing_ok=True)
+        _write_cache_record(dest, url=url, sha256=sha256)
         return dest
+
+
+def _cache_record(dest: Path) -> Path:
+    """Where a finished download's size, modification time and sha256 are recorded: a cached file cut short or
+    changed by hand since (a text table that lost its last lines still reads as a table) is told on use."""
+    return dest.with_name(dest.name + ".download.json")
+
+
+def _write_cache_record(dest: Path, *, url: str, sha256: str) -> None:
+    """Record ``dest`` as downloaded now; the record is a check, not the data: a file system refusing it leaves
+    the download usable (checked on use by its content alone)."""
+    st = dest.stat()
+    rec = _cache_record(dest)
+    tmp = rec.with_name(f".{rec.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(json.dumps({"url": url, "size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": sha256}))
+        os.replace(tmp, rec)
+    except OSError:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+
+
+def _check_cached(dest: Path, *, checksum: str | None, expected_size: int | None,
+                  expect: FileFormat | None = None) -> Path:
+    """Refuse a cached download that is not what it was: another size or checksum than expected, another size
+    than recorded when it was downloaded (or, its time changed, another sha256), or content that is not the file
+    its name and ``expect`` say; each error names the file to delete."""
+    _verify(dest, checksum=checksum, expected_size=expected_size, what=f"cached {dest.name}")
+    rec_path = _cache_record(dest)
+    try:
+        rec = json.loads(rec_path.read_text())
+        size, mtime_ns, sha256 = int(rec["size"]), int(rec["mtime_ns"]), str(rec["sha256"])
+    except (OSError, ValueError, KeyError, TypeError):
+        rec = None   # put there by hand, or by an older rnagen: its content is all there is to check
+    if rec is not None:
+        st = dest.stat()
+        again = f"delete it and fetch again (or, if you put it there yourself, delete {rec_path})"
+        if st.st_size != size:
+            raise DataError(f"cached {dest} is {st.st_size} bytes, {size} when it was downloaded: cut short or "
+                            f"changed since; {again}")
+        if st.st_mtime_ns != mtime_ns:
+            if file_checksum(dest) != sha256:
+                raise DataError(f"cached {dest} changed since it was downloaded (its sha256 differs); {again}")
+            _write_cache_record(dest, url=str(rec.get("url", "")), sha256=sha256)   # touched, not changed
+    bad = _not_the_file(dest, dest.name, whole=False, expect=expect)
+    if bad is not None:
+        began = f" (it begins {_began(dest)})" if dest.stat().st_size else ""
+        raise DataError(f"cached {dest} is {bad}{began}; delete it and fetch again")
+    return dest
 
 
 def _refuse_empty(**options: str | os.PathLike | None) -> None:
@@ -616,7 +809,7 @@ def fetch_files(source: Source, *, cache_dir: str | os.PathLike | None = None, b
     for f in remote_files(source):
         cs = checksums.get(f.name) or checksums.get(f.role)
         out[f.role] = download(f.url(base_url), cache / source / f.name, checksum=cs, retries=retries,
-                               retry_wait=retry_wait, progress=progress)
+                               retry_wait=retry_wait, progress=progress, expect=f.format)
     return out
 
 
@@ -794,8 +987,7 @@ def convert_tcga(expression: str | os.PathLike, phenotype: str | os.PathLike, *,
     """
     pheno_path = Path(phenotype)
     ph = _annotation_table(pheno_path, "phenotype table")
-    need = ["sample", "_primary_site", "_sample_type", "_study", "detailed_category"]
-    miss = [c for c in need if c not in ph.columns]
+    miss = [c for c in _TCGA_PHENOTYPE_COLUMNS if c not in ph.columns]
     if miss:
         raise DataError(f"{pheno_path}: missing column(s) {', '.join(miss)} (is this TcgaTargetGTEX_phenotype?); "
                         f"{_AGAIN.format(pheno_path)}")
@@ -827,7 +1019,7 @@ def convert_gtex(expression: str | os.PathLike, attributes: str | os.PathLike, *
     """
     attr_path = Path(attributes)
     at = _annotation_table(attr_path, "sample attribute table")
-    miss = [c for c in ("SAMPID", "SMTS") if c not in at.columns]
+    miss = [c for c in _GTEX_ATTRIBUTE_COLUMNS if c not in at.columns]
     if miss:
         raise DataError(f"{attr_path}: missing column(s) {', '.join(miss)} (is this SampleAttributesDS?); "
                         f"{_AGAIN.format(attr_path)}")
@@ -837,7 +1029,7 @@ def convert_gtex(expression: str | os.PathLike, attributes: str | os.PathLike, *
         version = fh.readline().strip()
         fh.readline()
         header = fh.readline().rstrip("\r\n").split("\t")
-    if version not in ("#1.2", "#1.3") or header[:2] != ["Name", "Description"]:
+    if version not in _GCT_VERSIONS or header[:2] != ["Name", "Description"]:
         raise DataError(f"{expr}: not a GTEx GCT 1.2 file (header {version[:40]!r}, {header[:2]}); "
                         f"{_AGAIN.format(expr)}")
     in_matrix = [x for x in header[2:] if x in at.index]
@@ -1014,6 +1206,7 @@ def _series_platforms(path: Path) -> list[str]:
                     out += [_unquote(f) for f in line.rstrip("\r\n").split("\t")[1:] if f.strip()]
     except (OSError, EOFError, zlib.error) as e:
         path.unlink(missing_ok=True)  # not kept in the cache, where the next run would reuse it
+        _cache_record(path).unlink(missing_ok=True)
         raise DataError(f"{path.name} is not a gzipped GEO series matrix ({type(e).__name__}; removed from the "
                         "cache); check --base-url, or fetch again") from e
     return out
@@ -1049,13 +1242,14 @@ def _listing(url: str, tmp: Path, kw: dict[str, Any]) -> str:
     cache, and two runs at once never remove each other's."""
     own = tmp.with_name(f"{tmp.stem}.{os.getpid()}{tmp.suffix}")
     part = own.with_name(own.name + ".part")
-    for f in (own, part, _resume_record(part)):   # left by a killed process of the same id
+    files = (own, part, _resume_record(part), _cache_record(own))
+    for f in files:   # left by a killed process of the same id
         f.unlink(missing_ok=True)
     try:
         download(url, own, **kw)
         return own.read_text(encoding="utf-8", errors="replace")
     finally:
-        for f in (own, part, _resume_record(part)):
+        for f in files:
             f.unlink(missing_ok=True)
 
 
@@ -1065,8 +1259,7 @@ def _fetch_geo_counts(acc: str, kind: str, cache: Path, *, base_url: str | None,
     part = GEO_COUNTS[kind]
     cached = sorted(cache.glob(f"{acc}_{part}_*_NCBI.tsv.gz"))
     if len(cached) == 1:
-        _verify(cached[0], checksum=checksum, expected_size=None, what=f"cached {cached[0].name}")
-        return cached[0]  # reused: the counts page is not asked again
+        return _check_cached(cached[0], checksum=checksum, expected_size=None)  # the counts page not asked again
     page_url = geo_counts_url(acc, base_url=base_url)
     files = _counts_files(_listing(page_url, cache / f".{acc}_rnaseq_counts.html", kw), acc)
     if not files:
