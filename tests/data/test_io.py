@@ -2889,3 +2889,26 @@ def test_read_takes_str_path_and_bytes_alike_and_refuses_an_anndata_or_a_folder(
         write_gct(_frame(small), tmp_path / "x.gct")
     with pytest.raises(DataError, match=r"^write_gct: the file must be a path \(a str or pathlib.Path\), not int"):
         write_gct(ad.AnnData(np.zeros((2, 2), np.float32)), 5)
+
+
+def test_parquet_whose_pandas_index_came_back_as_a_column(tmp_path):
+    """A pandas parquet rewritten by a tool that drops pandas' schema record (polars, DuckDB, a pyarrow table
+    saved again) holds the sample ids in a column '__index_level_0__' (pyarrow puts it last): the samples are named
+    by it, as pandas would read them, not numbered with the ids left as an annotation; a label table alike."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(0)
+    ids, genes = [f"S{i}" for i in range(6)], ["TP53", "EGFR", "MYC", "GAPDH"]
+    df = pd.DataFrame(rng.poisson(50, (6, 4)).astype(np.int64), index=ids, columns=genes).assign(tissue=["a", "b"] * 3)
+    table = pa.Table.from_pandas(df, preserve_index=True).replace_schema_metadata(None)
+    assert table.column_names[-1] == "__index_level_0__"
+    pq.write_table(table, tmp_path / "x.parquet")
+    a = read(tmp_path / "x.parquet", label_key="tissue")
+    assert list(a.obs_names) == ids and list(a.var_names) == genes and list(a.obs.columns) == ["tissue"]
+    np.testing.assert_array_equal(a.X, df[genes].to_numpy())
+    labels = pd.DataFrame({"group": ["x", "y", "z", "x", "y", "z"]}, index=ids[::-1])
+    pq.write_table(pa.Table.from_pandas(labels, preserve_index=True).replace_schema_metadata(None),
+                   tmp_path / "labels.parquet")
+    b = read(tmp_path / "x.parquet", labels=tmp_path / "labels.parquet", label_key="group")
+    assert b.obs["group"].tolist() == ["z", "y", "x", "z", "y", "x"]

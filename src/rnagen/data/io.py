@@ -1275,15 +1275,32 @@ def _frame_to_adata(df: pd.DataFrame, *, orientation: Orientation, source: str, 
     return adata, ("long (one line per sample and gene)" if wide is not None else orient) + array_note
 
 
+#: the column pandas writes a table's unnamed index to in a parquet or Feather file; a reader that finds no pandas
+#: schema record beside it (the file rewritten by polars, DuckDB or a pyarrow table saved again) sees a column
+_PANDAS_INDEX = re.compile(r"__index_level_\d+__")
+
+
+def _pandas_index(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with its one ``__index_level_0__`` column (pandas' index, come back as a column) as its index again,
+    as pandas reads the file it wrote: the sample ids, not an annotation beside numbered samples."""
+    cols = [c for c in df.columns if _PANDAS_INDEX.fullmatch(str(c))]
+    if len(cols) != 1 or not isinstance(df.index, pd.RangeIndex):
+        return df
+    df = df.set_index(cols[0])
+    df.index.name = None
+    return df
+
+
 def _read_parquet(path: Path, *, orientation: Orientation, label_key: str | None, fmt: str = "parquet"):
-    """A parquet or Feather (Arrow IPC, pandas' ``to_feather``) table: the index, else a first text column,
-    holds the ids."""
+    """A parquet or Feather (Arrow IPC, pandas' ``to_feather``) table: the index (also one that came back as a
+    ``__index_level_0__`` column), else a first text column, holds the ids."""
     source = path.name
     try:
         df = pd.read_parquet(path) if fmt == "parquet" else pd.read_feather(path)
     except Exception as e:  # pyarrow raises many types for a bad file
         raise DataError(f"{source}: not a readable {fmt} file ({type(e).__name__}: {_one_line(e)[:120]}); "
                         f"re-export it") from e
+    df = _pandas_index(df)
     if isinstance(df.index, pd.RangeIndex) and df.shape[1] and not pd.api.types.is_numeric_dtype(df.iloc[:, 0]):
         df = df.set_index(df.columns[0])
     if df.columns.duplicated().any():
@@ -2985,7 +3002,7 @@ def _label_rows(p: Path, *, sep: str | None, label_key: str | None = None,
         except Exception as e:  # pyarrow raises many types for a bad file
             raise DataError(f"label file {p.name}: not a readable {txt.content_format} file ({type(e).__name__}); "
                             "re-export it") from e
-        return _frame_label_rows(df)
+        return _frame_label_rows(_pandas_index(df))
     if txt.content_format is not None:
         raise DataError(f"label file {p.name}: a binary {txt.content_format} file; give a CSV/TSV with sample id "
                         f"and label columns, or one label per line")
