@@ -118,6 +118,23 @@ def test_info_lists_label_columns_held_as_text_of_either_kind():
 
 
 
+def test_info_counts_samples_without_a_label_apart_from_the_classes(tmp_path, capsys):
+    """A categorical label column of an .h5ad with missing labels (NaN, as anndata writes a pandas NA; a category
+    no sample holds): `data info` counts the classes the samples hold and the samples without a label, not a class
+    'nan', as prepare (which refuses them or drops them) sees them."""
+    from rnagen.cli.data import summarize
+
+    a = ad.AnnData(np.ones((6, 3), dtype=np.float32))
+    a.obs["kind"] = pd.Categorical(["x", np.nan, "y", "x", np.nan, "y"], categories=["x", "y", "z"])
+    lines = summarize(a, label_key="kind").splitlines()
+    assert "labels (kind): 2 classes, 2 samples without a label (rnagen data prepare --drop-unlabelled drops " \
+           "them)" in lines and not any(ln.split()[0] in ("nan", "z") for ln in lines if ln.startswith("  "))
+    a.write_h5ad(tmp_path / "a.h5ad")
+    assert main(["data", "info", str(tmp_path / "a.h5ad")]) == 0
+    out = capsys.readouterr().out
+    assert "labels (kind): 2 classes, 2 samples without a label" in out and "  nan" not in out
+
+
 def test_info_prints_a_class_name_with_a_line_break_on_one_line():
     """A line break or a tab inside a class name is printed as an escape: one line per class, counts aligned."""
     from rnagen.cli.data import summarize

@@ -578,7 +578,7 @@ def summarize(adata, *, path: str = "", label_key: str | None = None) -> str:
 
     lines = [f"file:      {path}"] if path else []
     lines.append(f"samples:   {adata.n_obs}")
-    from ..data.io import feature_id_type, platform_probes
+    from ..data.io import feature_id_type, missing_labels, platform_probes
     id_type = feature_id_type(adata)
     transcripts = any(h["step"] == "read" and h.get("quant_level") == "transcript" for h in get_history(adata))
     if transcripts:
@@ -643,9 +643,13 @@ def summarize(adata, *, path: str = "", label_key: str | None = None) -> str:
             columns = ", ".join(map(str, adata.obs.columns)) or "none"
             raise DataError(f"label column {k!r} not found (sample columns: {columns}); "
                             "pass --label-key with one of these")
-        vc = adata.obs[k].astype(str).value_counts()
-        lines.append(f"labels ({k}): {len(vc)} class{'es' if len(vc) != 1 else ''}")
-        w = max(len(one_line(s)) for s in vc.index)
+        # a missing label (NaN, NA, blank) is no class: counted apart, as prepare refuses or drops those samples
+        miss = missing_labels(adata.obs[k].astype(object).to_numpy())
+        vc = adata.obs[k][~miss].astype(str).value_counts()
+        unlabelled = (f", {int(miss.sum())} sample{'s' if miss.sum() > 1 else ''} without a label (rnagen data "
+                      "prepare --drop-unlabelled drops them)" if miss.any() else "")
+        lines.append(f"labels ({k}): {len(vc)} class{'es' if len(vc) != 1 else ''}{unlabelled}")
+        w = max((len(one_line(s)) for s in vc.index), default=0)
         lines.extend(f"  {one_line(name):<{w}}  {n}" for name, n in vc.items())
     if hint := _split_column_hint(adata):
         lines.append("split:     " + hint.removeprefix("; "))
