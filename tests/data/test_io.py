@@ -2912,3 +2912,114 @@ def test_parquet_whose_pandas_index_came_back_as_a_column(tmp_path):
                    tmp_path / "labels.parquet")
     b = read(tmp_path / "x.parquet", labels=tmp_path / "labels.parquet", label_key="group")
     assert b.obs["group"].tolist() == ["z", "y", "x", "z", "y", "x"]
+
+
+def _scanpy_file(path, *, counts_in: str, rnagen_record: bool = False):
+    """An .h5ad as a scanpy pipeline leaves it: X normalised to 10^4 per sample and log1p'd (sparse), the counts
+    (int64, sparse) in layers['counts'] or in .raw, genes named by Ensembl ids with their symbols in a column."""
+    import anndata as ad
+    import scipy.sparse as sp
+
+    from rnagen.pp import set_log_state
+
+    rng = np.random.default_rng(0)
+    counts = rng.poisson(rng.gamma(1.0, 300.0, size=30), size=(8, 30)).astype(np.int64)
+    X = np.log1p(counts / counts.sum(1, keepdims=True) * 1e4).astype(np.float32)
+    var = pd.DataFrame({"feature_name": [f"G{j}" for j in range(30)]}, index=[f"ENSG{j:011d}" for j in range(30)])
+    a = ad.AnnData(X=sp.csr_matrix(X), obs=pd.DataFrame({"grp": ["a", "b"] * 4}, index=[f"s{i}" for i in range(8)]),
+                   var=var)
+    if counts_in == "raw":
+        a.raw = ad.AnnData(X=sp.csr_matrix(counts), var=var)
+    else:
+        a.layers["counts"] = sp.csr_matrix(counts)
+    a.uns["log1p"] = {"base": None}
+    if rnagen_record:
+        set_log_state(a, logged=True, transform="log1p of CP10k")
+    a.write_h5ad(path)
+    return counts, X
+
+
+@pytest.mark.parametrize("counts_in,option", [("layer", "--layer counts"), ("raw", "--layer raw")])
+def test_scanpy_h5ad_says_x_is_read_and_where_its_counts_are(tmp_path, capsys, counts_in, option):
+    """A scanpy .h5ad whose X is normalised and logged, the counts in layers['counts'] or .raw: X is read (its
+    values), with a warning that says so and names the option that reads the counts; `data info` lists the other
+    matrices and summarises one with --layer; a file rnagen wrote (its choice made) and one whose X holds the
+    counts read without a warning."""
+    import warnings
+
+    from rnagen.cli.main import main
+
+    path = tmp_path / "sc.h5ad"
+    counts, X = _scanpy_file(path, counts_in=counts_in)
+    with pytest.warns(UserWarning, match=rf"sc.h5ad: X holds no raw counts .* is what is read; the file keeps counts "
+                                         rf"in .*: rnagen data prepare {option} reads them"):
+        a = read(path, label_key="grp")
+    np.testing.assert_array_equal(a.X, X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_array_equal(read(path, layer=option.split()[-1]).X, counts)
+    assert main(["data", "info", str(path)]) == 0
+    captured = capsys.readouterr()
+    shown = "layers['counts']" if counts_in == "layer" else "raw"
+    assert f"matrices:  X summarised; also {shown} (--layer NAME reads one instead)" in captured.out
+    assert "rnagen: warning: sc.h5ad: X holds no raw counts" in captured.err
+    assert main(["data", "info", str(path), "--layer", option.split()[-1]]) == 0
+    out = capsys.readouterr().out
+    assert "values:    raw counts (whole numbers" in out and "matrices:" not in out
+    _scanpy_file(path, counts_in=counts_in, rnagen_record=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        read(path)
+
+
+def test_h5ad_of_any_number_type_reads_as_float32_without_a_float64_copy(tmp_path, monkeypatch):
+    """X as pipelines write counts (int64, int32, unsigned, sparse CSR or CSC) or as float16 reads as the same
+    values in float32; an integer matrix is not copied to float64 on the way (nor a sparse one made dense whole
+    in its own type): the reading holds little more than the file's matrix and the result."""
+    import tracemalloc
+
+    import anndata as ad
+    import scipy.sparse as sp
+
+    import rnagen.data.io as dio
+
+    monkeypatch.setattr(dio, "_SPARSE_BLOCK", 1 << 14, raising=False)   # blocks of a sparse matrix made dense
+    rng = np.random.default_rng(0)
+    counts = rng.poisson(0.5, size=(150, 3000))
+    for name, X in [("int64", counts), ("int32", counts.astype(np.int32)), ("uint16", counts.astype(np.uint16)),
+                    ("float16", counts.astype(np.float16)), ("csr", sp.csr_matrix(counts)),
+                    ("csc", sp.csc_matrix(counts))]:
+        ad.AnnData(X=X).write_h5ad(tmp_path / f"{name}.h5ad")
+        tracemalloc.start()
+        try:
+            a = read(tmp_path / f"{name}.h5ad")
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert a.X.dtype == np.float32 and isinstance(a.X, np.ndarray), name
+        np.testing.assert_array_equal(a.X, counts, err_msg=name)
+        if name in ("int64", "csr", "csc"):   # the int64 matrix is 2x the result; a float64 copy would add 2x more
+            assert peak < 4.0 * a.X.nbytes, (name, peak / a.X.nbytes)
+
+
+def test_h5ad_too_large_for_memory_is_refused_before_it_is_read(tmp_path, monkeypatch):
+    """An .h5ad whose matrix, dense, needs more than half the memory (a single-cell atlas stored sparse) is
+    refused from its metadata, before anything is read (the system would end the process); a layer's size is the
+    one that counts when --layer names it."""
+    import anndata as ad
+    import scipy.sparse as sp
+
+    import rnagen.data.io as dio
+
+    a = ad.AnnData(X=sp.random(40, 25, density=0.1, format="csr", dtype=np.float32, random_state=0))
+    a.obs_names = [f"s{i}" for i in range(40)]
+    a.layers["counts"] = sp.csr_matrix(a.shape, dtype=np.int64)
+    a.write_h5ad(tmp_path / "atlas.h5ad")
+    monkeypatch.setattr(dio, "_memory_bytes", lambda: 2 * 4 * 25 * 30)   # half of it holds 30 samples
+    monkeypatch.setattr(ad, "read_h5ad", lambda *a, **k: pytest.fail("read before the size was checked"))
+    for layer in (None, "counts"):
+        with pytest.raises(DataError, match=r"atlas.h5ad: its 40 samples \(cells\?\) x 25 genes need .* GiB as a dense "
+                                            "matrix, more than half this machine's .*sum the cells of each sample"):
+            read(tmp_path / "atlas.h5ad", layer=layer)
+    monkeypatch.undo()
+    assert read(tmp_path / "atlas.h5ad").shape == (40, 25)

@@ -598,6 +598,9 @@ def summarize(adata, *, path: str = "", label_key: str | None = None) -> str:
     else:
         idx, rep = g.find_landmarks(adata.var_names, id_type=id_type)
         lines.append(f"genes:     {adata.n_vars} ({id_type} IDs; {len(idx)} of 978 landmarks present)")
+    others = [f"layers[{k!r}]" for k in adata.layers.keys()] + (["raw"] if adata.raw is not None else [])
+    if others:   # an .h5ad's other matrices (scanpy's counts beside a normalised X): what is shown is X
+        lines.append(f"matrices:  X summarised; also {', '.join(others)[:200]} (--layer NAME reads one instead)")
     miss = np.isnan(dense(adata.X))
     if miss.any():
         per_gene = miss.sum(axis=0)
@@ -674,7 +677,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     # repeated ids are summarised on the first of each (an Atlas microarray file names a gene per probe): info
     # describes the file, prepare is where they are resolved
     adata = read_input(args.file, label_key=args.label_key, labels=args.labels, missing="keep", sheet=args.sheet,
-                       sample_names=args.sample_names, duplicates="first",
+                       sample_names=args.sample_names, duplicates="first", layer=args.layer,
                        **({"quantity": "coverage"} if coverage else {}))
     print(summarize(adata, path=args.file, label_key=args.label_key) + _duplicates_note(adata))
     return 0
@@ -1066,6 +1069,9 @@ def _add_info(dsub) -> None:
     i.add_argument("--sheet", "--object", dest="sheet", default=None, metavar="NAME",
                    help="a workbook (.xlsx, .xls, .ods) of several sheets: the sheet to summarise; an R workspace "
                         "(.RData) of several tables: the object")
+    i.add_argument("--layer", default=None, metavar="NAME",
+                   help=".h5ad input: the matrix to summarise instead of X, a layer (e.g. counts) or raw (adata.raw), "
+                        "as data prepare --layer reads it")
     i.set_defaults(func=cmd_info)
 
 

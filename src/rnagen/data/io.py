@@ -4824,6 +4824,7 @@ def _read_h5ad(p: Path, layer: str | None = None):
     other = _other_hdf5(p)
     if other:
         raise DataError(f"{p.name}: {other}")
+    _check_h5ad_fits(p, layer)
     with warnings.catch_warnings():
         # repeated gene or sample names are --duplicates' to resolve, with its own message
         warnings.filterwarnings("ignore", message=".*names are not unique", category=UserWarning)
@@ -4839,19 +4840,113 @@ def _read_h5ad(p: Path, layer: str | None = None):
             adata = _h5ad_layer(adata, layer, p.name)
     if adata.X is None:
         raise DataError(f"{p.name}: the .h5ad file has no expression matrix (X); re-create it with X")
+    if layer is None:
+        _say_counts_elsewhere(adata, p.name)
     # Entrez ids a float column named (an AnnData built from a frame whose columns were read as floats: 7157.0)
     # named by their digits, as a text table's are
     names = _entrez_as_written([str(v) for v in adata.var_names])
     if names != [str(v) for v in adata.var_names]:
         adata.var_names = pd.Index(names)
-    if hasattr(adata.X, "toarray"):
-        adata.X = adata.X.toarray()
-    X = np.asarray(adata.X)
-    if not np.issubdtype(X.dtype, np.number):
+    if not np.issubdtype(adata.X.dtype, np.number):
         raise DataError(f"{p.name}: expression values are not numeric; fix the file")
-    if X.dtype != np.float32:
-        adata.X = _to_float32(X.astype(np.float64), adata.obs_names, adata.var_names, p.name)
+    adata.X = _dense_float32(adata.X, adata.obs_names, adata.var_names, p.name)
     return adata
+
+
+#: values of a sparse matrix made dense at a time (a block of rows, or of a CSC matrix's columns)
+_SPARSE_BLOCK = 1 << 22
+
+
+def _dense_float32(X, rows: Sequence[str], cols: Sequence[str], source: str) -> np.ndarray:
+    """An .h5ad's matrix (dense or sparse, of any numeric type) as the dense float32 matrix rnagen holds, the
+    float32 range checked (:func:`_to_float32`). Integers (counts written as int32, int64 or unsigned) and half
+    floats fit float32 and are cast at once, without a float64 copy of the matrix; a sparse matrix is made dense a
+    block at a time into the result, so the file's matrix is held once beside it, not in a dense copy per step."""
+    if not hasattr(X, "toarray"):
+        X = np.asarray(X)
+        if X.dtype == np.float32:
+            return X
+        if X.dtype.kind in "iu" or X.dtype == np.float16:
+            return X.astype(np.float32)
+        return _to_float32(X.astype(np.float64, copy=False), rows, cols, source)
+    by_col = getattr(X, "format", "") == "csc"   # a CSC matrix sliced by columns, as it is stored
+    if not by_col and getattr(X, "format", "") != "csr":
+        X = X.tocsr()
+    out = np.empty(X.shape, dtype=np.float32)
+    length = X.shape[0] if by_col else X.shape[1]
+    step = max(1, _SPARSE_BLOCK // max(1, length))
+    for s in range(0, X.shape[1] if by_col else X.shape[0], step):
+        if by_col:
+            out[:, s:s + step] = _dense_float32(X[:, s:s + step].toarray(), rows, cols[s:s + step], source)
+        else:
+            out[s:s + step] = _dense_float32(X[s:s + step].toarray(), rows[s:s + step], cols, source)
+    return out
+
+
+def _h5ad_matrix_shape(p: Path, layer: str | None) -> tuple[int, int] | None:
+    """The shape of the matrix an .h5ad read gives (X, the layer ``layer``, or ``raw``'s X) from the file's
+    metadata, none of it read; ``None`` where the file does not say (a missing layer: the reader names it)."""
+    import h5py
+
+    path = "X" if layer is None else "raw/X" if layer == "raw" else f"layers/{layer}"
+    try:
+        with h5py.File(p, "r") as f:
+            node = f.get(path)
+            if isinstance(node, h5py.Dataset):
+                shape = node.shape
+            elif isinstance(node, h5py.Group):   # a sparse matrix: its shape an attribute (older: h5sparse_shape)
+                shape = node.attrs.get("shape", node.attrs.get("h5sparse_shape"))
+            else:
+                return None
+    except Exception:  # noqa: BLE001 - a damaged file: the reader says so
+        return None
+    if shape is None or len(shape) != 2:
+        return None
+    return int(shape[0]), int(shape[1])
+
+
+def _check_h5ad_fits(p: Path, layer: str | None) -> None:
+    """Refuse an .h5ad whose matrix, made dense in float32 as rnagen holds it, needs more than half this machine's
+    memory (a single-cell atlas: 10^5 cells stored sparse), before any of it is read: said in one line, not ended
+    by the system for want of memory."""
+    shape = _h5ad_matrix_shape(p, layer)
+    total = _memory_bytes()
+    if shape is None or total is None:
+        return
+    n_samples, n_genes = shape
+    need = 4 * n_samples * n_genes
+    if need > total // 2:
+        raise DataError(f"{p.name}: its {n_samples:,} samples (cells?) x {n_genes:,} genes need {need / 2**30:.1f} GiB "
+                        f"as a dense matrix, more than half this machine's {total / 2**30:.1f} GiB; sum the cells of "
+                        "each sample first (bulk profiles: scanpy.get.aggregate(adata, by='sample', func='sum')) or "
+                        "subset the file")
+
+
+def _holds_counts(M) -> bool:
+    """Does a matrix of an .h5ad (dense or sparse) look like raw read counts (:func:`rnagen.pp.looks_like_counts`),
+    judged on its first rows (some 65,000 values: a large matrix is not copied whole)."""
+    from ..pp.preprocess import looks_like_counts
+
+    head = M[: max(1, min(M.shape[0], (1 << 16) // max(1, M.shape[1])))]
+    vals = head.data if hasattr(head, "tocsr") else np.asarray(head)   # a sparse matrix: its stored values
+    return vals.size > 0 and looks_like_counts(np.asarray(vals))
+
+
+def _say_counts_elsewhere(adata, source: str) -> None:
+    """Warn when ``X`` of a file rnagen has not written holds no counts (scanpy's normalised and logged values)
+    while a layer or ``raw`` holds them: X is what is read, and the warning names the option that reads the
+    counts instead, which --normalize and the models' count handling (sample --round) need."""
+    if "rnagen" in adata.uns or _holds_counts(adata.X):
+        return
+    found = [f"layers[{k!r}]" for k, v in adata.layers.items() if _holds_counts(v)]
+    opts = [f"--layer {k}" for k, v in adata.layers.items() if _holds_counts(v)]
+    if adata.raw is not None and _holds_counts(adata.raw.X):
+        found.append("raw (adata.raw)")
+        opts.append("--layer raw")
+    if found:
+        warnings.warn(f"{source}: X holds no raw counts (normalised or log values, as scanpy leaves them) and is "
+                      f"what is read; the file keeps counts in {' and '.join(found)}: rnagen data prepare "
+                      f"{opts[0]} reads them", UserWarning, stacklevel=2)
 
 
 def _h5ad_layer(adata, layer: str, source: str):
