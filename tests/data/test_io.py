@@ -3023,3 +3023,32 @@ def test_h5ad_too_large_for_memory_is_refused_before_it_is_read(tmp_path, monkey
             read(tmp_path / "atlas.h5ad", layer=layer)
     monkeypatch.undo()
     assert read(tmp_path / "atlas.h5ad").shape == (40, 25)
+
+
+def test_h5ad_symbols_made_unique_by_anndata_beside_ensembl_ids(tmp_path):
+    """scanpy's default for genes named by symbols (read_10x_*, var_names_make_unique): a repeated symbol's second
+    gene named 'TP53-1', the Ensembl ids in var['gene_ids']. The genes are named by those ids, the symbols kept
+    as they were (TP53 twice), as for symbols that repeat; 'TP53-1' was kept as a gene of that name, which no gene
+    table knows. Without an id column, or with names that only look so, nothing changes."""
+    import anndata as ad
+
+    from rnagen import datasets
+
+    lm = datasets.landmarks()
+    syms, ens = [str(s) for s in lm["symbol"][:6]], [str(e) for e in lm["ensembl_id"][:7]]
+    X = np.arange(4 * 7, dtype=np.float32).reshape(4, 7)
+    a = ad.AnnData(X=X, obs=pd.DataFrame(index=[f"s{i}" for i in range(4)]),
+                   var=pd.DataFrame({"gene_ids": ens}, index=[*syms, syms[2]]))
+    a.var_names_make_unique()
+    assert a.var_names[-1] == f"{syms[2]}-1"
+    a.write_h5ad(tmp_path / "sc.h5ad")
+    b = read(tmp_path / "sc.h5ad")
+    assert list(b.var_names) == ens and b.var["symbol"].tolist() == [*syms, syms[2]]
+    np.testing.assert_array_equal(b.X, X)
+    assert get_history(b)[0]["gene_ids_from"] == "gene_ids"
+    a.var = a.var.drop(columns="gene_ids")
+    a.write_h5ad(tmp_path / "no_ids.h5ad")
+    assert list(read(tmp_path / "no_ids.h5ad").var_names) == list(a.var_names)
+    c = ad.AnnData(X=X[:, :3], var=pd.DataFrame({"gene_ids": ens[:3]}, index=["NKX2-1", "KRTAP1-1", "TP53"]))
+    c.write_h5ad(tmp_path / "dashes.h5ad")
+    assert list(read(tmp_path / "dashes.h5ad").var_names) == ["NKX2-1", "KRTAP1-1", "TP53"]

@@ -3806,12 +3806,33 @@ def validate(adata, *, label_key: str | None = None, source: str = "data", allow
         check_labelled(adata, label_key, source=source)
 
 
+#: a name anndata's ``var_names_make_unique`` gave a repeated one: the name, a dash and a count (``Y_RNA-1`` for the
+#: second Y_RNA, ``NKX2-1-1`` for the second NKX2-1)
+_MADE_UNIQUE = re.compile(r"(.+)-(\d+)")
+
+
+def _made_unique(names: Sequence[str]) -> list[str] | None:
+    """``names`` as they were before anndata's ``var_names_make_unique`` (scanpy's default for genes named by
+    symbols): a name that is another name of the table, a dash and a number goes back to that name. ``None`` when
+    no name is such; no human gene symbol is another one with a dash and a number added (KRTAP1-1 has no KRTAP1)."""
+    have = set(names)
+    stems = [m.group(1) if (m := _MADE_UNIQUE.fullmatch(n)) is not None and m.group(1) in have else None
+             for n in names]
+    if not any(stems):
+        return None
+    return [n if stem is None else stem for n, stem in zip(names, stems)]
+
+
 def _unique_gene_ids(adata) -> tuple[Any, str | None]:
-    """Genes named by a column that repeats names (symbols: Y_RNA, paralogs' shared names) beside a gene-id column
-    that names each row once (Ensembl or Entrez ids): renamed by those ids, the names kept in ``var["symbol"]``
-    (or ``var["name"]``), so that two genes of one symbol are not taken for duplicates of one gene. Returns the
-    AnnData and the column used (``None`` when nothing was done)."""
-    if adata.var_names.is_unique:
+    """Genes named by a column that repeats names (symbols: Y_RNA, paralogs' shared names; also names anndata's
+    ``var_names_make_unique`` turned into Y_RNA-1, Y_RNA-2) beside a gene-id column that names each row once
+    (Ensembl or Entrez ids): renamed by those ids, the names kept in ``var["symbol"]`` (or ``var["name"]``; a
+    made-unique name as it was), so that two genes of one symbol are not taken for duplicates of one gene, nor a
+    second one for a gene of its own name that no gene table knows. Returns the AnnData and the column used
+    (``None`` when nothing was done)."""
+    names = [str(v) for v in adata.var_names]
+    unmade = _made_unique(names) if adata.var.shape[1] else None
+    if adata.var_names.is_unique and unmade is None:
         return adata, None
     for col in adata.var.columns:
         vals = adata.var[col].astype(str).str.strip()
@@ -3819,7 +3840,7 @@ def _unique_gene_ids(adata) -> tuple[Any, str | None]:
             continue
         if _genes.detect_id_type(list(vals)) in ("ensembl", "ensembl_versioned", "entrez") and \
                 _gene_score(list(vals)) >= 0.9:
-            old = [str(v) for v in adata.var_names]
+            old = unmade if unmade is not None else names
             adata.var_names = pd.Index(list(vals))
             adata.var = adata.var.drop(columns=[col])
             adata.var["symbol" if "symbol" not in adata.var.columns else "name"] = old
