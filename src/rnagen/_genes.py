@@ -486,23 +486,28 @@ def find_landmarks(ids: Sequence[str], *, id_type: IdType | None = None) -> tupl
 
 def same_gene_groups(ids: Sequence[str], *, id_type: IdType | None = None) -> list[list[int]]:
     """Groups of positions in ``ids`` that name the same gene (e.g. ``TP53`` and ``tp53``, an Ensembl ID and
-    its symbol, two versions of one Ensembl ID), each group in input order; empty for ``"other"`` IDs."""
+    its symbol, two versions of one Ensembl ID, also of a gene the shipped tables do not know: a lncRNA of two
+    GENCODE releases), each group in input order; empty for ``"other"`` IDs. A ``_PAR_Y`` copy is its own row
+    (:func:`strip_version`)."""
     ids = [str(x) for x in ids]
     id_type = id_type or detect_id_type(ids)
     if id_type == "other":
         return []
-    groups: dict[int, list[int]] = {}
+    groups: dict[int | str, list[int]] = {}
     for i, r in enumerate(_rows(ids, id_type)):
         if r is not None:
             groups.setdefault(r, []).append(i)
+        elif _ENSEMBL_RE.match(ids[i]):
+            groups.setdefault(strip_version(ids[i]).upper(), []).append(i)
     return [v for v in groups.values() if len(v) > 1]
 
 
 def _name_key(x: str) -> str:
-    """An ID as matched by name: an Ensembl ID without its version, an Entrez ID written as a float (``7157.0``,
-    a numeric column that once held a missing value) as its digits; any other name as it is."""
+    """An ID as matched by name: an Ensembl ID without its version, in upper case (Ensembl IDs are matched in any
+    case); an Entrez ID written as a float (``7157.0``, a numeric column that once held a missing value) as its
+    digits; any other name as it is."""
     if _ENSEMBL_RE.match(x):
-        return strip_version(x)
+        return strip_version(x).upper()
     m = _FLOAT_ENTREZ_RE.match(x)
     return m.group(1) if m else x
 
@@ -514,25 +519,31 @@ def match_genes(requested: Sequence[str], var_names: Sequence[str], *, unique: b
                 where: str = "the data") -> list[int | None]:
     """Position in ``var_names`` of each requested gene, or ``None``.
 
-    Exact matches first (Ensembl versions ignored: a dot in another name, ``RP11-34P13.3`` or ``AC000061.1``,
-    is part of it, and ``RP11-34P13.7`` another gene; Entrez IDs written as floats, ``7157.0``, as their digits);
-    the rest through Entrez IDs with the shipped gene tables (:mod:`rnagen.data.genes`), so symbols find Entrez or
-    Ensembl columns and vice versa.
+    Exact matches first; then by name less an Ensembl ID's version, in any case (a dot in another name,
+    ``RP11-34P13.3`` or ``AC000061.1``, is part of it, and ``RP11-34P13.7`` another gene; Entrez IDs written as
+    floats, ``7157.0``, as their digits); the rest through Entrez IDs with the shipped gene tables
+    (:mod:`rnagen.data.genes`), so symbols find Entrez or Ensembl columns and vice versa.
 
-    With ``unique``, a requested gene that several columns of ``var_names`` name (a repeated name, or ``tp53``
-    beside ``7157`` for ``TP53`` through the tables) is a :class:`DataError` naming those columns (``where``: the
-    data's name in it); otherwise the first of them is taken.
+    With ``unique``, a requested gene that several columns of ``var_names`` name is a :class:`DataError` naming
+    those columns (``where``: the data's name in it): a repeated name, ``tp53`` beside ``7157`` for ``TP53``
+    through the tables, or two versions of an Ensembl ID asked for without that version (``ENSG00000141510``
+    against ``ENSG00000141510.16`` and ``ENSG00000141510.17``, files of two GENCODE releases merged); otherwise
+    the first of them is taken.
     """
     req = [str(r) for r in requested]
     var = [str(v) for v in var_names]
-    pos: dict[str, int] = {}
     named: dict[str, list[int]] = {}   # the columns of each name (several: var_names repeat it)
+    keyed: dict[str, list[int]] = {}   # the columns of each name less its version (several: versions of one ID)
     for i, v in enumerate(var):
-        pos.setdefault(v, i)
-        pos.setdefault(_name_key(v), i)
         named.setdefault(v, []).append(i)
-    hits: list[int | None] = [pos.get(r, pos.get(_name_key(r))) for r in req]
-    shared = [(r, named[var[h]]) for r, h in zip(req, hits) if h is not None and len(named[var[h]]) > 1]
+        keyed.setdefault(_name_key(v), []).append(i)
+    hits: list[int | None] = []
+    shared: list[tuple[str, list[int]]] = []
+    for r in req:
+        cols = named.get(r) or keyed.get(_name_key(r))
+        hits.append(cols[0] if cols else None)
+        if cols and len(cols) > 1:
+            shared.append((r, cols))
     todo = [k for k, h in enumerate(hits) if h is None]
     if todo:
         try:
@@ -550,9 +561,21 @@ def match_genes(requested: Sequence[str], var_names: Sequence[str], *, unique: b
                 if len(epos[e]) > 1:
                     shared.append((req[k], epos[e]))
     if unique and shared:
-        r, cols = shared[0]
-        names = " and ".join(repr(var[i][:40]) for i in cols[:3])
-        raise DataError(f"{where} names {len(shared)} gene{'s' if len(shared) > 1 else ''} in more than one "
-                        f"column (e.g. {r!r} as {names}), so which column to take is unknown; keep one column "
-                        f"per gene (rnagen data prepare --duplicates first|mean|sum), or remove the extra columns")
+        _refuse_shared(shared, var, where)
     return hits
+
+
+def _refuse_shared(shared: list[tuple[str, list[int]]], var: list[str], where: str) -> None:
+    """The :class:`DataError` of :func:`match_genes` for requested genes that several columns name (``shared``:
+    each requested ID with its columns); two versions of one Ensembl ID get their own way on, the versioned ID."""
+    r, cols = shared[0]
+    names = " and ".join(repr(var[i][:40]) for i in cols[:3])
+    more = f"; {len(shared)} genes so" if len(shared) > 1 else ""
+    if all(_ENSEMBL_RE.match(var[i]) for i in cols) and len({var[i] for i in cols}) == len(cols) and \
+            len({_name_key(var[i]) for i in cols}) == 1:
+        raise DataError(f"{r!r} matches {len(cols)} versions of one Ensembl id in {where} ({names}{more}), so which "
+                        f"column to take is unknown; give the versioned id (e.g. {var[cols[-1]]!r}) or drop one of "
+                        f"the columns (rnagen data prepare --duplicates first|mean|sum keeps one per gene)")
+    raise DataError(f"{where} names {len(shared)} gene{'s' if len(shared) > 1 else ''} in more than one "
+                    f"column (e.g. {r!r} as {names}), so which column to take is unknown; keep one column "
+                    f"per gene (rnagen data prepare --duplicates first|mean|sum), or remove the extra columns")

@@ -222,3 +222,46 @@ def test_a_dot_in_a_name_other_than_an_ensembl_id_is_part_of_it():
     var = ["TP53", "RP11-34P13.7", "AC000061.2", "ENSG00000141510.16"]
     assert _genes.match_genes(["RP11-34P13.3", "AC000061.1", "TP53", "RP11-34P13.7"], var) == [None, None, 0, 1]
     assert _genes.match_genes(["ENSG00000141510.11", "ENSG00000141510"], var) == [3, 3]
+
+
+def test_an_unversioned_ensembl_id_against_two_versions_of_it_is_refused():
+    """Features holding two versions of one Ensembl ID (files of two GENCODE releases merged) make an unversioned
+    request ambiguous: asked for one column per gene, the first was taken silently; now refused naming both columns
+    and the versioned ID to give. A versioned request takes its own column; the chromosome Y copy (``_PAR_Y``) is
+    another row than its gene's, so it adds no ambiguity; Ensembl IDs match in any case."""
+    from rnagen import _genes
+
+    var = ["ENSG00000141510.16", "ENSG00000141510.17", "ENSG00000299990.1", "ENSG00000299990.2",
+           "ENSG00000002586.18", "ENSG00000002586.18_PAR_Y"]
+    assert _genes.match_genes(["ENSG00000141510", "ENSG00000299990"], var) == [0, 2]   # unique=False: the first
+    for req in ("ENSG00000141510", "ENSG00000299990", "ENSG00000299990.3", "ensg00000299990", "TP53"):
+        with pytest.raises(DataError, match=r"matches 2 versions of one Ensembl id in the data \('ENSG000002999"
+                                            r"90.1' and 'ENSG00000299990.2'\).*give the versioned id \(e.g. "
+                                            r"'ENSG00000299990.2'\) or drop one of the columns"
+                           if "2999" in req else r"\('ENSG00000141510.16' and 'ENSG00000141510.17'\)"):
+            _genes.match_genes([req], var, unique=True)
+    assert _genes.match_genes(["ENSG00000141510.17", "ENSG00000299990.1", "ENSG00000002586", "CD99",
+                               "ENSG00000002586_PAR_Y", "ensg00000002586.18_par_y"], var,
+                              unique=True) == [1, 2, 4, 4, 5, 5]
+    # the versions of a gene the tables do not know are one gene too, the chromosome Y copy another
+    assert g.same_gene_groups(var) == [[0, 1], [2, 3]]
+
+
+def test_a_gene_list_against_two_versions_of_a_gene_the_tables_do_not_know():
+    """Prepare's --genes list and its duplicates check: two versions of a lncRNA's Ensembl ID (not in the shipped
+    tables) passed the check and an unversioned list entry took the first; now refused as two versions of a known
+    gene are, and --duplicates first|mean merges them (the documented merge of same-gene columns)."""
+    import anndata as ad
+    import numpy as np
+
+    from rnagen.pp import select_genes
+
+    var = ["ENSG00000141510.16", "ENSG00000299990.1", "ENSG00000299990.2", "ENSG00000111640.14"]
+    a = ad.AnnData(np.arange(12, dtype=np.float32).reshape(3, 4) + 1)
+    a.var_names = var
+    with pytest.raises(DataError, match=r"'ENSG00000299990.1' and 'ENSG00000299990.2' are the same gene.*"
+                                        r"--duplicates first\|mean\|sum"):
+        select_genes(a, ["ENSG00000299990", "TP53"])
+    out = select_genes(a, ["ENSG00000299990", "TP53"], duplicates="mean")
+    assert out.var_names.tolist() == ["ENSG00000299990.1", "ENSG00000141510.16"]
+    np.testing.assert_allclose(out.X[:, 0], a.X[:, 1:3].mean(axis=1))

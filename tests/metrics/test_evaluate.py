@@ -643,6 +643,30 @@ def test_the_genes_a_set_lacks_are_those_neither_names_nor_gene_tables_place(tmp
         evaluate(real, syn, metrics=["precision"], n_boot=0)
 
 
+def test_a_real_gene_two_columns_of_a_set_name_is_refused():
+    """A set holding two versions of a real gene's Ensembl ID (two GENCODE releases merged), or its symbol beside its
+    Entrez ID, had the first column scored as that gene, whatever it held; now refused naming both columns. One
+    column per gene, named another way, is scored as the same set."""
+    from rnagen.errors import DataError
+
+    genes = ["ENSG00000141510", "ENSG00000012048", "ENSG00000146648", "ENSG00000136997", "ENSG00000111640"]
+    rng = np.random.default_rng(0)
+    X = rng.normal(5, 1, (30, 5)).astype(np.float32)
+    real = ad.AnnData(X, var=pd.DataFrame(index=genes))
+    two = ad.AnnData(np.hstack([X[:, :1] + 3.0, X]), var=pd.DataFrame(index=[f"{genes[0]}.16",
+                                                                           *[f"{g}.17" for g in genes]]))
+    with pytest.raises(DataError, match=r"'ENSG00000141510' matches 2 versions of one Ensembl id in the synthetic set "
+                                        r"\('ENSG00000141510.16' and 'ENSG00000141510.17'\)"):
+        evaluate(real, two, metrics=["precision"], n_boot=0)
+    both = ad.AnnData(np.hstack([X[:, :1] + 3.0, X]), var=pd.DataFrame(index=["tp53", "7157", *genes[1:]]))
+    with pytest.raises(DataError, match=r"the synthetic set names 1 gene in more than one column \(e.g. "
+                                        r"'ENSG00000141510' as 'tp53' and '7157'\)"):
+        evaluate(real, both, metrics=["precision"], n_boot=0)
+    one = ad.AnnData(X, var=pd.DataFrame(index=[f"{g}.17" for g in genes]))
+    pd.testing.assert_frame_equal(evaluate(real, one, metrics=["precision"], n_boot=0),
+                                  evaluate(real, real.copy(), metrics=["precision"], n_boot=0))
+
+
 def test_held_out_profiles_of_two_genes_are_not_taken_for_training_profiles():
     """On two genes, values given to two decimals, hundreds of held-out profiles agree with some training profile on
     both within the rounding by chance: the shuffled control finds as many, so no copy is reported; on the same

@@ -228,6 +228,35 @@ def test_training_data_naming_a_gene_in_two_columns_is_refused():
         rc.fit(two, inputs=list(g.var_names[:20]))
 
 
+def test_two_versions_of_an_ensembl_id_are_refused_where_one_gene_is_matched():
+    """Data holding two versions of one Ensembl ID (files of two GENCODE releases merged): new data with two
+    versions of an input gene the reconstructor knows by another version, and training data with two versions of
+    a gene the shipped tables do not know (a lncRNA), took the first column silently; now refused naming both
+    columns. New data with the reconstructor's own version beside another take that column."""
+    from rnagen import datasets
+
+    g = datasets.gtex26()[:120]
+    g = g[:, g.var["ensembl_id"].astype(str).str.startswith("ENSG").to_numpy()].copy()
+    ens = [str(e) for e in g.var["ensembl_id"]]
+    g.var_names = [f"{e}.5" for e in ens]
+    rec = rc.fit(g, inputs=ens[:20], val_size=0, overrides=["linear.alphas=[1]"])
+    assert rec.input_names == list(g.var_names[:20])
+    X = np.asarray(g.X)
+    two = ad.AnnData(np.hstack([X[:, [0]] + 100.0, X]), obs=g.obs,
+                     var=pd.DataFrame(index=[f"{ens[0]}.6", *[f"{e}.7" for e in ens]]))
+    for call in (rec.predict, rec.apply, rec.score):
+        with pytest.raises(DataError, match=rf"'{ens[0]}.5' matches 2 versions of one Ensembl id in the "
+                                            rf"(data to reconstruct|test data) \('{ens[0]}.6' and '{ens[0]}.7'\)"):
+            call(two)
+    own = ad.AnnData(np.hstack([X[:, [0]] + 100.0, X]), obs=g.obs,
+                     var=pd.DataFrame(index=[f"{ens[0]}.6", *g.var_names]))
+    np.testing.assert_array_equal(rec.predict(own), rec.predict(g))
+    lnc = ad.AnnData(np.hstack([X, X[:, [0]] + 1.0, X[:, [1]]]), obs=g.obs,
+                     var=pd.DataFrame(index=[*g.var_names, "ENSG00000299990.1", "ENSG00000299990.2"]))
+    with pytest.raises(DataError, match=r"'ENSG00000299990.1' and 'ENSG00000299990.2' are the same gene"):
+        rc.fit(lnc, inputs=[*ens[:20], "ENSG00000299990"])
+
+
 def test_genes_file_as_spreadsheets_and_editors_write_it(tmp_path):
     """A genes file with a byte-order mark (Windows editors), a 'Gene Symbol' header (GEO's) or Entrez ids written
     as floats (7157.0: an exported numeric column) names the genes of the data, read as rnagen data prepare reads

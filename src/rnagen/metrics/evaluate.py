@@ -172,7 +172,8 @@ def _as_real_classes(y: np.ndarray | None, y_real: np.ndarray | None) -> np.ndar
 def _aligned(X: np.ndarray, genes: list, real_genes: list, what: str) -> np.ndarray:
     """``X``'s columns in the real set's gene order (AnnData inputs): by name, else (genes named by another ID
     type: symbols against Entrez ids, other Ensembl versions) through the shipped gene tables
-    (:func:`rnagen._genes.match_genes`), each real gene to a column of its own."""
+    (:func:`rnagen._genes.match_genes`), each real gene to a column of its own; a real gene that several of
+    ``X``'s columns name (two versions of its Ensembl ID, its symbol beside its Entrez ID) is an error naming them."""
     if genes != real_genes:
         pos = pd.Index(genes).get_indexer(real_genes)
         if (pos < 0).any():
@@ -182,7 +183,8 @@ def _aligned(X: np.ndarray, genes: list, real_genes: list, what: str) -> np.ndar
                 pos = stripped.get_indexer([str(g).strip() for g in real_genes])
         unplaced: list = []
         if (pos < 0).any():
-            hits = match_genes(real_genes, genes)
+            hits = match_genes(real_genes, genes, unique=True,
+                               where=what if what.startswith("the ") else f"the {what} set")
             if all(h is not None for h in hits) and len(set(hits)) == len(hits):
                 pos = np.asarray(hits, dtype=np.int64)
             else:   # the genes neither the names nor the gene tables place are the ones missing
