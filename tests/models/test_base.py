@@ -470,6 +470,44 @@ def test_a_gene_constant_in_every_profile_is_sampled_at_its_value(model, tmp_pat
         assert private.constant is None
 
 
+@pytest.mark.usefixtures("one_torch_thread")
+@pytest.mark.parametrize("model", ["diffusion", "vae", "wgan-gp", "gaussian"])
+def test_a_gene_constant_within_a_class_is_sampled_at_its_value_in_that_class(model, tmp_path):
+    """A gene at 5.0 in every training profile of one class (a value a pipeline clipped or imputed, a detection
+    limit), varying in the other, was spread around 5.0 in the first class's samples (the Gaussian's shrunk
+    variance, a network's error); now that class's samples hold exactly 5.0 there, as its exact zeros would be, also
+    from the saved run folder, and nothing else changes: the other class's samples, and the first class's other
+    genes, are the model's draws as they are without the placement. A private model does not place it (the value
+    would be released without noise)."""
+    a = _adata(raw=False)
+    X = np.asarray(a.X).copy()
+    liver = (a.obs["tissue"] == "liver").to_numpy()
+    X[liver, 2] = 5.0
+    a.X = X
+    set_log_state(a, logged=True, transform="log2(x+1)")
+    m = get_model(model).from_config(overrides=_SMALL[model]).fit(a, label_key="tissue", seed=0, progress=False,
+                                                                   run_dir=tmp_path / "run")
+    s = m.sample(n_per_label=200, seed=1)
+    S = np.asarray(s.X)
+    drawn_liver = (s.obs["tissue"] == "liver").to_numpy()
+    assert (S[drawn_liver, 2] == np.float32(5.0)).all()
+    assert S[~drawn_liver, 2].std() > 0.05                                 # brain keeps its spread
+    assert m.constant is None and np.flatnonzero(~np.isnan(m.class_constant)).tolist() == [2]  # liver, gene 2
+    np.testing.assert_array_equal(load(tmp_path / "run").sample(n_per_label=200, seed=1).X, S)
+    m.class_constant = None
+    free = np.asarray(m.sample(n_per_label=200, seed=1).X)
+    np.testing.assert_array_equal(free[~drawn_liver], S[~drawn_liver])
+    np.testing.assert_array_equal(np.delete(free[drawn_liver], 2, axis=1), np.delete(S[drawn_liver], 2, axis=1))
+    if model == "gaussian":
+        assert np.abs(free[drawn_liver, 2] - 5.0).max() > 1e-3            # the spread the placement removes
+        brain = X[~liver, 2]
+        assert abs(S[~drawn_liver, 2].mean() - brain.mean()) < 0.2 and abs(S[~drawn_liver, 2].std() - brain.std()) < 0.2
+        private = get_model("gaussian").from_config(overrides=["privacy.epsilon=10"]).fit(a, label_key="tissue")
+        assert private.class_constant is None
+        p = private.sample(n_per_label=20, seed=1)
+        assert np.asarray(p.X)[(p.obs["tissue"] == "liver").to_numpy(), 2].std() > 0
+
+
 def test_samples_that_are_not_finite_are_refused(tmp_path, monkeypatch):
     """A model whose output holds NaN (weights that went NaN) or whose values overflow when the transforms are
     inverted is refused in one line naming how many profiles, not written out to fail a later step; the CLI's

@@ -14,8 +14,9 @@ Run folder (``save``/``load``; every file written atomically)::
     config.toml          model name + resolved configuration (accepted by ``rnagen train --config``)
     meta.json            rnagen version, label key, labels and counts, data shape, pipeline, timings
     genes.txt            var_names, one per line, in training order
-    transforms.npz       fitted per-gene transform arrays (no pickles), and where each class's zeros fall
-                         (``preprocess.zeros``)
+    transforms.npz       fitted per-gene transform arrays (no pickles), where each class's zeros fall
+                         (``preprocess.zeros``), and the genes at one value in every profile, or in every profile of
+                         a class, with that value
     weights.safetensors  what sampling needs (EMA weights for the torch models)
     train_log.csv        the training history (with the validation checks' columns, ``val_*``)
     validation.csv       the validation curve (step, score, its indicators, the share of near copies of training
@@ -107,9 +108,11 @@ class PreprocessConfig:
     sit at log2(c), as UCSC Xena's log2(TPM + 0.001) at -9.966; values raised to a detection limit, as
     microarray intensities floored at 10 before the log), and ``zeros`` places the values at that floor as it
     places zeros; not for a private model. A gene at one value in every training profile is sampled at that
-    value (again not for a private model). With a ``log2p1`` step the inverse already stops at 0. The
-    validation during training scores the network's own samples, before the clip: scored after it, an early
-    check's spread reads as the data's and the length chosen is shorter, with a worse AA_ts
+    value, and a gene at one value in every training profile of a class at that value in the class's samples (a
+    value a pipeline clipped or imputed, a detection limit other than the floor), as a class's exact zeros are
+    (again not for a private model). With a ``log2p1`` step the inverse already stops at 0. The validation during
+    training scores the network's own samples, before the clip: scored after it, an early check's spread reads as
+    the data's and the length chosen is shorter, with a worse AA_ts
     (``benchmarks/RESULTS_realdata.md``, "Generated values on the data's support")."""
     zeros: Literal["auto", "match", "mirror", "clip"] = "auto"
     """Where the exact zeros of bounded data fall (data at or above 0, see ``support``, with values at exactly
@@ -228,6 +231,9 @@ training standard deviation with the default scaler), and in log2 units on log-s
 _upper_bound`): a draw there lies past anything the data held, and on a log scale each further unit multiplies
 the value in the data's units."""
 CONSTANT_KEYS = ("constant.index", "constant.value")  # the genes at one value in every training profile, and those
+#: per class and gene, the value of a gene at one value in every training profile of the class (NaN elsewhere), in
+#: transforms.npz
+CLASS_CONSTANT_KEY = "constant.per_class"
 _LOADED = [f for f in RUN_FILES if not f.endswith(".pt")]  # what load reads (checkpoints: on resume)
 
 
@@ -482,6 +488,11 @@ class Generator(ABC):
         #: genes at one value in every training profile (their indices, their value): sampled at that value,
         #: which a model's own output reaches only up to its error (a diffusion network spreads it)
         self.constant: tuple[np.ndarray, np.ndarray] | None = None
+        #: per class and gene (classes x genes), the value of a gene at one value in every training profile of the
+        #: class, NaN where the class's values vary: that class's samples take it, as its exact zeros are placed
+        #: (a value a pipeline clipped or imputed, a detection limit); ``None`` where no class has one, and for a
+        #: private model (the value would be released without noise)
+        self.class_constant: np.ndarray | None = None
         #: whether every training value is a whole number (read counts), which ``sample(round_values=True)``
         #: checks; ``None`` where not recorded (a private model: the data's own property is not released)
         self.whole_numbers: bool | None = None
@@ -815,11 +826,25 @@ class Generator(ABC):
         self.data_log = self._data_log(adata)
         same = np.flatnonzero((X == X[0]).all(axis=0)) if not self._private else np.zeros(0, np.int64)
         self.constant = (same.astype(np.int64), X[0, same].astype(np.float32)) if len(same) else None
+        self.class_constant = self._class_constants(X, y, same) if not self._private else None
         self.whole_numbers = None if self._private else bool(np.array_equal(X, np.rint(X)))
         share = self._zero_shares(X, y)
         Xt = self.pipeline.fit_transform(X)
         self.upper = None if self._private else self._upper_bound(X, Xt)
         return Xt.astype(np.float32), y, share
+
+    def _class_constants(self, X: np.ndarray, y: np.ndarray, same: np.ndarray) -> np.ndarray | None:
+        """Per class and gene, the value of a gene at one value in all the class's training profiles, NaN where
+        they vary or the gene is at one value in every profile (``same``: :attr:`constant` places it); ``None``
+        where no class has such a gene. A per-class model spreads it (a Gaussian's shrunk variance, a network's
+        error), which the data do not."""
+        out = np.full((self.n_labels, X.shape[1]), np.nan, dtype=np.float32)
+        for c in range(self.n_labels):
+            Xc = X[y == c]
+            flat = (Xc == Xc[0]).all(axis=0)
+            out[c, flat] = Xc[0, flat]
+        out[:, same] = np.nan
+        return out if not np.isnan(out).all() else None
 
     def _upper_bound(self, X: np.ndarray, Xt: np.ndarray) -> np.ndarray:
         """Per gene, the largest value to generate on the model's scale: :data:`UPPER_MARGIN` training standard
@@ -1182,6 +1207,11 @@ class Generator(ABC):
                                                                              "inverted; train the model again")
         if self.constant is not None:
             X[:, self.constant[0]] = self.constant[1]
+        if self.class_constant is not None:
+            for c in np.unique(y):
+                genes = np.flatnonzero(~np.isnan(self.class_constant[c]))
+                if len(genes):
+                    X[np.ix_(np.flatnonzero(y == c), genes)] = self.class_constant[c, genes]
         if round_values:
             np.rint(X, out=X)
         obs = pd.DataFrame(
@@ -1237,6 +1267,8 @@ class Generator(ABC):
             arrays[UPPER_KEY] = self.upper
         if self.constant is not None:
             arrays.update(zip(CONSTANT_KEYS, self.constant))
+        if self.class_constant is not None:
+            arrays[CLASS_CONSTANT_KEY] = self.class_constant
         write_npz(run_dir / "transforms.npz", **arrays)
         write_text(run_dir / "genes.txt", "\n".join(self.var_names) + "\n")
         state = {**self._state_tensors(), **self._space_tensors()}
@@ -1264,6 +1296,8 @@ class Generator(ABC):
             **({"zeros": {"placed": "per class and gene", "calibration_per_class": ZERO_CALIBRATION_PER_CLASS}}
                if self.zero_threshold is not None else {}),
             **({"constant_genes": len(self.constant[0])} if self.constant is not None else {}),
+            **({"class_constant_genes": int((~np.isnan(self.class_constant)).sum())}
+               if self.class_constant is not None else {}),
             **({"whole_numbers": self.whole_numbers} if self.whole_numbers is not None else {}),
             **({"data_log": self.data_log} if self.data_log is not None else {}),
             "train_seconds": self.train_seconds,
@@ -1384,6 +1418,11 @@ class Generator(ABC):
                             0 <= idx.min() and idx.max() < model.n_genes)):
                         raise ValueError(f"its {CONSTANT_KEYS[0]} array does not fit {model.n_genes} genes")
                     model.constant = (idx.astype(np.int64), val.astype(np.float32))
+                if CLASS_CONSTANT_KEY in z.files:
+                    model.class_constant = np.asarray(z[CLASS_CONSTANT_KEY], dtype=np.float32)
+                    if model.class_constant.shape != (model.n_labels, model.n_genes):
+                        raise ValueError(f"its {CLASS_CONSTANT_KEY} array does not fit {model.n_labels} labels x "
+                                         f"{model.n_genes} genes")
             back = model.pipeline.inverse_transform(np.zeros((1, model.n_genes), dtype=np.float32))
             if np.shape(back) != (1, model.n_genes):
                 raise ValueError(f"its arrays do not fit {model.n_genes} genes")
