@@ -503,9 +503,11 @@ def same_gene_groups(ids: Sequence[str], *, id_type: IdType | None = None) -> li
 
 
 def _name_key(x: str) -> str:
-    """An ID as matched by name: an Ensembl ID without its version, in upper case (Ensembl IDs are matched in any
-    case); an Entrez ID written as a float (``7157.0``, a numeric column that once held a missing value) as its
-    digits; any other name as it is."""
+    """An ID as matched by name, without spaces around it (a list typed by hand, a cell padded by a spreadsheet):
+    an Ensembl ID without its version, in upper case (Ensembl IDs are matched in any case); an Entrez ID written as
+    a float (``7157.0``, a numeric column that once held a missing value) as its digits; any other name as it
+    is."""
+    x = x.strip()
     if _ENSEMBL_RE.match(x):
         return strip_version(x).upper()
     m = _FLOAT_ENTREZ_RE.match(x)

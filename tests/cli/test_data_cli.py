@@ -390,6 +390,25 @@ def test_prepare_with_gene_list_file_of_another_id_type(tmp_path):
     np.testing.assert_array_equal(a.X, ref.X[:, [5, 0, 17]])
 
 
+def test_prepare_with_a_gene_list_typed_by_hand(tmp_path, capsys):
+    """A genes file of ids of every kind (symbol, Entrez id written as a float, versioned Ensembl id in lower case),
+    one in single quotes, with spaces around ids, and ids listed twice: each gene is found, selected once, and each
+    missing id is named once ('EGFR' in quotes, 7157.0 in a list of other ids and the lower-case Ensembl id were
+    missing; a repeated missing id was counted twice)."""
+    ref = datasets.gtex26()
+    sym, ent, ens = (ref.var["symbol"].iloc[5], ref.var_names[0], ref.var["ensembl_id"].iloc[17])
+    lines = [f"'{sym}'", f"  {ent}.0 ", f"{ens.lower()}.9", "NOT_A_GENE", "NOT_A_GENE ", sym, "ENSMUSG00000059552"]
+    (tmp_path / "genes.txt").write_text("\n".join(lines) + "\n")
+    assert main(["data", "prepare", GTEX_CSV, "--labels", GTEX_SAMPLES, "--genes", str(tmp_path / "genes.txt"),
+                 "--out", str(tmp_path / "x.h5ad")]) == 0
+    a = ad.read_h5ad(tmp_path / "x.h5ad")
+    assert list(a.var_names) == list(ref.var_names[[5, 0, 17]])
+    np.testing.assert_array_equal(a.X, ref.X[:, [5, 0, 17]])
+    assert list(a.uns["rnagen"]["genes"]["missing"]) == ["NOT_A_GENE", "ENSMUSG00000059552"]
+    assert a.uns["rnagen"]["genes"]["n_requested"] == 5
+    assert "2 of the list's genes not in the data (NOT_A_GENE, ENSMUSG00000059552)" in capsys.readouterr().out
+
+
 def test_prepare_names_another_species(tmp_path, capsys):
     """Mouse symbols map to the human genes of the same name, said in the summary; mouse Ensembl ids find no
     landmark and the error names the species and the ortholog route (--feature-map), which then works."""

@@ -265,3 +265,19 @@ def test_a_gene_list_against_two_versions_of_a_gene_the_tables_do_not_know():
     out = select_genes(a, ["ENSG00000299990", "TP53"], duplicates="mean")
     assert out.var_names.tolist() == ["ENSG00000299990.1", "ENSG00000141510.16"]
     np.testing.assert_allclose(out.X[:, 0], a.X[:, 1:3].mean(axis=1))
+
+
+def test_ids_with_spaces_around_them_match():
+    """Ids padded with spaces (a list typed by hand, a spreadsheet's cell) in a Python list, or in the data's names
+    (an .h5ad keeps them), match their genes, in prepare's selection and wherever one gene is matched."""
+    import anndata as ad
+    import numpy as np
+
+    from rnagen import _genes
+    from rnagen.pp import select_genes
+
+    a = ad.AnnData(np.arange(9, dtype=np.float32).reshape(3, 3) + 1)
+    a.var_names = ["TP53", "GAPDH", "EGFR"]
+    out = select_genes(a, [" EGFR", "TP53 ", "\tgapdh"])
+    assert out.var_names.tolist() == ["EGFR", "TP53", "GAPDH"]
+    assert _genes.match_genes([" EGFR", "TP53 ", "gapdh "], ["TP53", "GAPDH ", "EGFR"], unique=True) == [2, 0, 1]

@@ -1076,10 +1076,10 @@ def _entrez_as_written(names: list[str]) -> list[str]:
 
 def read_gene_list(path: str | os.PathLike, *, what: str = "gene list",
                    hint: str = "give 'landmarks', 'all' or a file with one gene id per line") -> list[str]:
-    """Gene or feature ids of a list file: the first field of each line (comma or tab separated), ``#`` comments,
-    blank lines and a header line naming the column (``gene``, ``Gene Symbol``, ``entrez_id``...) skipped; decoded
-    like any input text (BOM, UTF-16, UTF-8, Latin-1); Entrez ids written as floats (``7157.0``) as their digits.
-    ``what`` names the file in errors, ``hint`` the way on for a missing one."""
+    """Gene or feature ids of a list file: the first field of each line (comma or tab separated; spaces and quotes
+    around it dropped), ``#`` comments, blank lines and a header line naming the column (``gene``, ``Gene Symbol``,
+    ``entrez_id``...) skipped; decoded like any input text (BOM, UTF-16, UTF-8, Latin-1); Entrez ids written as
+    floats (``7157.0``) as their digits. ``what`` names the file in errors, ``hint`` the way on for a missing one."""
     return _spools_pipes(_gene_list_ids)(path, what=what, hint=hint)
 
 
@@ -1093,7 +1093,7 @@ def _gene_list_ids(path: str | os.PathLike, *, what: str, hint: str) -> list[str
     out = []
     with txt.open() as fh:
         for line in fh:
-            f = line.split("#", 1)[0].replace(",", "\t").split("\t")[0].strip().strip('"')
+            f = line.split("#", 1)[0].replace(",", "\t").split("\t")[0].strip().strip("\"'").strip()
             if f:
                 out.append(f)
     if out and out[0].lower().replace(" ", "_") in _LIST_HEADERS:

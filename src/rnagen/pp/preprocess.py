@@ -318,16 +318,18 @@ def _landmark_columns(var: list[str], vtype: IdType, min_landmark_fraction: floa
     return idx, rep.landmarks_missing
 
 
-def _direct_hits(req: list[str], var: list[str], vtype: IdType) -> list[int | None]:
-    """The first column of each requested id, matched as written or (Ensembl) without the version."""
+def _direct_hits(req: list[str], var: list[str]) -> list[int | None]:
+    """The first column of each requested id, matched as written or by name (:func:`rnagen._genes.match_genes`'s:
+    an Ensembl id without its version and in any case, an Entrez id written as a float as its digits, spaces
+    around a name dropped)."""
     from .. import _genes as g
 
-    strip = g.strip_version if vtype in ("ensembl", "ensembl_versioned", "mixed") else (lambda s: s)
-    pos: dict[str, int] = {}
+    exact: dict[str, int] = {}
+    keyed: dict[str, int] = {}
     for i, v in enumerate(var):
-        pos.setdefault(v, i)
-        pos.setdefault(strip(v), i)
-    return [pos.get(r, pos.get(strip(r))) for r in req]
+        exact.setdefault(v, i)
+        keyed.setdefault(g._name_key(v), i)
+    return [exact.get(r, keyed.get(g._name_key(r))) for r in req]
 
 
 def _entrez_hits(hits: list[int | None], req: list[str], rtype: IdType, var: list[str],
@@ -335,8 +337,8 @@ def _entrez_hits(hits: list[int | None], req: list[str], rtype: IdType, var: lis
     """``hits`` with the unmatched ids matched through Entrez IDs (gene IDs of another type than the data's)."""
     from .. import _genes as g
 
-    rent = g.gene_keys(req, id_type=rtype)
-    vent = g.gene_keys(var, id_type=vtype)
+    rent = g.gene_keys([g._name_key(r) for r in req], id_type=rtype)
+    vent = g.gene_keys([g._name_key(v) for v in var], id_type=vtype)
     epos: dict[str, int] = {}
     for i, e in enumerate(vent):
         if e is not None:
@@ -350,8 +352,8 @@ def _list_columns(req: list[str], var: list[str], vtype: IdType) -> tuple[list[i
 
     if not req:
         raise DataError("empty gene list; give at least one gene id")
-    rtype = g.detect_id_type(req)
-    hits = _direct_hits(req, var, vtype)
+    rtype = g.detect_id_type([g._name_key(r) for r in req])
+    hits = _direct_hits(req, var)
     if vtype != "other" and any(h is None for h in hits):
         # a list mostly of ids no table knows still has its known genes mapped, each by its own pattern
         hits = _entrez_hits(hits, req, rtype if rtype != "other" else "mixed", var, vtype)
@@ -387,7 +389,9 @@ def select_genes(adata, genes: Literal["landmarks", "all"] | Sequence[str] = "la
         ``"landmarks"``: the 978 L1000 landmarks, found whatever the ID type of ``var_names`` (symbols, Entrez,
         Ensembl, versioned or not, or a mix) and ordered as in :func:`rnagen.datasets.landmarks`; ``"all"``:
         every feature (also features that are not genes, ID type ``"other"``); a list: those genes or features
-        (any supported ID type; matched directly or, for genes, through Entrez IDs), in list order.
+        (any supported ID type; matched by name, an Ensembl ID without its version and spaces around an ID
+        dropped, or, for genes, through Entrez IDs), in list order, each column once (an ID listed twice, or two
+        IDs of one gene, select it once).
     id_type
         ID type of ``var_names``; detected with :func:`rnagen.data.genes.detect_id_type` when ``None``.
     min_landmark_fraction
@@ -403,7 +407,8 @@ def select_genes(adata, genes: Literal["landmarks", "all"] | Sequence[str] = "la
     -------
     anndata.AnnData
         A new object. ``uns["rnagen"]["genes"]`` holds ``n_selected``, ``n_requested`` and ``missing`` (the
-        symbols of absent landmarks, or the absent IDs of the list).
+        symbols of absent landmarks, or the absent IDs of the list, each once; ``n_requested`` counts each
+        listed ID once).
 
     Raises
     ------
@@ -433,7 +438,7 @@ def select_genes(adata, genes: Literal["landmarks", "all"] | Sequence[str] = "la
     elif isinstance(genes, str):
         raise DataError(f"unknown gene selection {genes!r}; use 'landmarks', 'all' or a list of gene ids")
     else:
-        req = [str(x) for x in genes]
+        req = list(dict.fromkeys(str(x) for x in genes))   # an id listed twice is one request, one missing gene
         idx, missing = _list_columns(req, var, vtype)
         n_req, what = len(req), "genes of the list"
     if not idx:
