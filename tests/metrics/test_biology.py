@@ -389,6 +389,19 @@ def test_gene_sets_named_by_another_id_type_are_matched_and_dropped_sets_named()
         "geneset_note"]
 
 
+def test_a_gene_set_member_two_columns_answer_to_is_refused():
+    """Data holding two versions of a gene's Ensembl ID (two GENCODE releases merged) and a GMT naming the gene by
+    its symbol: the set took the first column silently; now refused naming both columns. Names of no gene ID type
+    still match exactly only."""
+    genes = ["ENSG00000141510.16", "ENSG00000141510.17", "ENSG00000111640.14", "ENSG00000146648.15"]
+    with pytest.raises(DataError, match=r"'TP53' matches 2 versions of one Ensembl id in the data \(gene sets\) "
+                                        r"\('ENSG00000141510.16' and 'ENSG00000141510.17'\)"):
+        gene_set_index({"s": ["TP53", "GAPDH"]}, genes, 4)
+    idx = gene_set_index({"s": ["GAPDH", "EGFR", "gene_x"]}, genes, 4)
+    assert idx["s"].tolist() == [2, 3]
+    assert gene_set_index({"s": ["gene_x", "gene_y"]}, ["gene_x", "gene_y", "z"], 3)["s"].tolist() == [0, 1]
+
+
 def test_the_de_gene_count_counts_each_gene_once():
     """Two classes: a gene up in one is down in the other; the count of real DE genes is of distinct genes, the
     calls per class and gene apart (it counted each gene twice)."""

@@ -36,7 +36,6 @@ no bootstrap resamples (no confidence intervals; the real-vs-real reference show
 """
 from __future__ import annotations
 
-import contextlib
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields, replace
@@ -722,7 +721,8 @@ def read_gmt(path: str | Path) -> dict[str, list[str]]:
 
 def gene_set_index(gene_sets: str | Path | Mapping[str, Sequence[Any]], genes: Sequence[str] | None,
                    n_genes: int, *, min_size: int = 2, dropped: list[str] | None = None) -> dict[str, np.ndarray]:
-    """Column indices of each gene set's genes in the data (gene names matched exactly, then case-blind).
+    """Column indices of each gene set's genes in the data (gene names matched exactly, then case-blind, then
+    through the gene tables: :func:`rnagen._genes.match_genes`, which refuses a name several columns answer to).
 
     ``gene_sets`` is a GMT path or a mapping of set name to gene names (or, for arrays without gene names,
     column indices). Sets with fewer than ``min_size`` genes in the data are left out (their names appended to
@@ -739,8 +739,10 @@ def gene_set_index(gene_sets: str | Path | Mapping[str, Sequence[Any]], genes: S
     if other and genes is not None:
         from .._genes import match_genes
 
-        with contextlib.suppress(DataError):   # names of no gene ID type: only the exact matches count
-            via_table = {m: h for m, h in zip(other, match_genes(other, [str(g) for g in genes])) if h is not None}
+        # names of no gene ID type match exactly only; a name two of the data's columns answer to (two versions of
+        # its Ensembl ID) is refused naming them, as where one gene is matched elsewhere
+        hits = match_genes(other, [str(g) for g in genes], unique=True, where="the data (gene sets)")
+        via_table = {m: h for m, h in zip(other, hits) if h is not None}
     out: dict[str, np.ndarray] = {}
     for name, members in sets.items():
         idx = []
