@@ -409,6 +409,18 @@ def test_prepare_with_a_gene_list_typed_by_hand(tmp_path, capsys):
     assert "2 of the list's genes not in the data (NOT_A_GENE, ENSMUSG00000059552)" in capsys.readouterr().out
 
 
+def test_prepare_names_a_gene_list_of_another_species(tmp_path, capsys):
+    """A genes file of mouse Ensembl ids against human data finds none of them: the one-line error says the list is
+    of mouse genes (it said only to check the gene ids), and nothing is written."""
+    (tmp_path / "genes.txt").write_text("ENSMUSG00000059552\nENSMUSG00000057666.18\n")
+    assert main(["data", "prepare", GTEX_CSV, "--labels", GTEX_SAMPLES, "--genes", str(tmp_path / "genes.txt"),
+                 "--out", str(tmp_path / "x.h5ad")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "the list names mouse genes (e.g. 'ENSMUSG00000059552') but the data's are " \
+                                    "human; list their human orthologs" in err
+    assert not (tmp_path / "x.h5ad").exists()
+
+
 def test_prepare_names_another_species(tmp_path, capsys):
     """Mouse symbols map to the human genes of the same name, said in the summary; mouse Ensembl ids find no
     landmark and the error names the species and the ortholog route (--feature-map), which then works."""

@@ -432,6 +432,7 @@ def select_genes(adata, genes: Literal["landmarks", "all"] | Sequence[str] = "la
         out = adata.copy()
         record(out, "select_genes", genes="all", id_type=vtype, n_selected=out.n_vars)
         return out
+    req: list[str] = []
     if isinstance(genes, str) and genes == "landmarks":
         idx, missing = _landmark_columns(var, vtype, min_landmark_fraction)
         n_req, what = 978, "landmarks"
@@ -448,6 +449,11 @@ def select_genes(adata, genes: Literal["landmarks", "all"] | Sequence[str] = "la
                             "rnagen's gene tables are human; map them to their human orthologs first (--feature-map "
                             f"with a table of {species} gene id and human gene symbol, e.g. from Ensembl BioMart) or "
                             "use --genes all")
+        listed = g.other_species(req)   # None for the landmarks (no list)
+        if species is None and vtype != "other" and listed is not None and listed != "mouse or rat":
+            raise DataError(f"none of the {what} found among the {len(var)} genes: the list names {listed} genes (e.g. "
+                            f"{req[0][:30]!r}) but the data's are human; list their human orthologs (e.g. from Ensembl "
+                            "BioMart) or use --genes all")
         if vtype == "entrez" and g.map_ids(var, to="symbol", id_type="entrez")[1].n_mapped == 0:
             # whole numbers that are no known gene: the numeric probe ids of Affymetrix Gene/Exon ST arrays
             # (7892501, 10338001) or Illumina's, as a GEO series matrix's ID_REF gives them
