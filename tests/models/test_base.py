@@ -508,6 +508,25 @@ def test_a_gene_constant_within_a_class_is_sampled_at_its_value_in_that_class(mo
         assert np.asarray(p.X)[(p.obs["tissue"] == "liver").to_numpy(), 2].std() > 0
 
 
+def test_a_class_of_two_profiles_places_no_shared_value():
+    """Two profiles of whole-number counts share low counts by chance, and every value the two share placed in all
+    of the class's samples pulls them toward those two training profiles: classes under CLASS_CONSTANT_MIN profiles
+    place nothing; a larger class's shared value still is."""
+    a = _adata(n_per=30, raw=False)
+    X = np.asarray(a.X).copy()
+    X[:30, 3] = 5.0                                   # liver: 30 profiles share gene 3's value
+    keep = np.r_[np.arange(30), 30, 31]               # brain: two profiles, agreeing on gene 1
+    X[31, 1] = X[30, 1]
+    b = a[keep].copy()
+    b.X = X[keep]
+    set_log_state(b, logged=True, transform="log2(x+1)")
+    m = get_model("gaussian")().fit(b, label_key="tissue", seed=0)
+    assert np.flatnonzero(~np.isnan(m.class_constant[0])).tolist() == [3]
+    assert np.isnan(m.class_constant[1]).all()
+    S = np.asarray(m.sample(n_per_label=50, seed=1).X)
+    assert (S[:50, 3] == np.float32(5.0)).all() and (S[50:, 1] != X[30, 1]).any()
+
+
 def test_samples_that_are_not_finite_are_refused(tmp_path, monkeypatch):
     """A model whose output holds NaN (weights that went NaN) or whose values overflow when the transforms are
     inverted is refused in one line naming how many profiles, not written out to fail a later step; the CLI's

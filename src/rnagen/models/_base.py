@@ -234,6 +234,10 @@ CONSTANT_KEYS = ("constant.index", "constant.value")  # the genes at one value i
 #: per class and gene, the value of a gene at one value in every training profile of the class (NaN elsewhere), in
 #: transforms.npz
 CLASS_CONSTANT_KEY = "constant.per_class"
+#: the fewest training profiles of a class whose shared values are placed: two profiles of whole-number counts share
+#: low counts by chance, and every value two profiles share, placed in all the class's samples, pulls them toward
+#: those two training profiles
+CLASS_CONSTANT_MIN = 3
 _LOADED = [f for f in RUN_FILES if not f.endswith(".pt")]  # what load reads (checkpoints: on resume)
 
 
@@ -835,12 +839,14 @@ class Generator(ABC):
 
     def _class_constants(self, X: np.ndarray, y: np.ndarray, same: np.ndarray) -> np.ndarray | None:
         """Per class and gene, the value of a gene at one value in all the class's training profiles, NaN where
-        they vary or the gene is at one value in every profile (``same``: :attr:`constant` places it); ``None``
-        where no class has such a gene. A per-class model spreads it (a Gaussian's shrunk variance, a network's
-        error), which the data do not."""
+        they vary, the gene is at one value in every profile (``same``: :attr:`constant` places it) or the class
+        has fewer than :data:`CLASS_CONSTANT_MIN` profiles; ``None`` where no class has such a gene. A per-class
+        model spreads it (a Gaussian's shrunk variance, a network's error), which the data do not."""
         out = np.full((self.n_labels, X.shape[1]), np.nan, dtype=np.float32)
         for c in range(self.n_labels):
             Xc = X[y == c]
+            if len(Xc) < CLASS_CONSTANT_MIN:
+                continue
             flat = (Xc == Xc[0]).all(axis=0)
             out[c, flat] = Xc[0, flat]
         out[:, same] = np.nan
