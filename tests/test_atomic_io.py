@@ -173,21 +173,28 @@ def test_an_output_of_the_longest_name_the_file_system_allows(tmp_path):
 
 
 def test_a_name_too_long_and_a_dangling_link_say_what_is_wrong(tmp_path):
-    """A name over the limit, and a folder path that is a symbolic link to nothing (mkdir says only 'File
-    exists'), are refused in one line naming the problem and the fix."""
+    """A name over the limit, and a folder path that is a symbolic link to nothing in a folder that does not exist
+    either (mkdir says only 'File exists'), are refused in one line naming the problem and the fix; a link to
+    nothing in a folder that exists gets its target made, as shell redirection makes a linked file."""
     from rnagen._io import writer_lock
     from rnagen.errors import OutputError
 
     with pytest.raises(OutputError, match="too long for the file system.*choose a shorter name"):
         write_text(tmp_path / ("x" * 256 + ".json"), "{}")
     link = tmp_path / "run"
-    link.symlink_to(tmp_path / "nowhere")
-    with pytest.raises(OutputError, match=r"run is a symbolic link to .*nowhere, which does not exist; create"):
+    link.symlink_to(tmp_path / "gone" / "nowhere")
+    with pytest.raises(OutputError, match=r"run is a symbolic link to .*nowhere, which does not exist, nor its "
+                                          r"folder .*gone; create that folder"):
         with writer_lock(link, kind="dir"):
             pass
     with pytest.raises(OutputError, match="symbolic link to .*nowhere, which does not exist"):
         write_text(link / "m.json", "{}")
     assert sorted(os.listdir(tmp_path)) == ["run"] and link.is_symlink()
+    (tmp_path / "gone").mkdir()
+    with writer_lock(link, kind="dir"):
+        write_text(link / "m.json", "{}")
+    assert link.is_symlink() and (tmp_path / "gone" / "nowhere" / "m.json").read_text() == "{}"
+    assert sorted(os.listdir(tmp_path / "gone" / "nowhere")) == ["m.json"]   # the lock file gone with the lock
 
 
 def test_an_output_that_is_a_device_or_a_pipe_is_refused_not_replaced(tmp_path):

@@ -2,13 +2,19 @@
 
 Every file rnagen writes goes through :func:`atomic_path`: the content is written to a temporary file in the
 same directory and moved over the destination with :func:`os.replace`, which is atomic on POSIX and Windows.
-An interrupted run leaves either the old file or the new one, never a truncated one. Files get the mode the
-user's umask gives a new file (as ``open(..., "w")`` would), and a file-system error while writing (full disk,
-no permission, read-only) becomes one :class:`rnagen.errors.OutputError` naming the path.
+A destination that is a symbolic link is written as shell redirection writes it: the file it points to gets the
+content (the temporary made in that file's folder, so the move stays on one file system) and the link stays; a
+link to nothing creates the file it names where that file's folder exists (:func:`output_target`).
+An interrupted run leaves either the old file or the new one, never a truncated one. A new file gets the mode
+the user's umask gives a new file and a replaced one keeps its own (as ``open(..., "w")`` would), and a
+file-system error while writing (full disk, no permission, read-only) becomes one
+:class:`rnagen.errors.OutputError` naming the path.
 
 A command that writes first checks its outputs (:func:`check_output`: not an input, not under a file, a file
 where a file is expected) and then holds :func:`writer_lock` on them while it writes (``fcntl.flock``, released
-by the kernel when the process dies, so a killed command never blocks the next one). The next writer removes
+by the kernel when the process dies, so a killed command never blocks the next one): on a file's real path, and
+for a folder on the folder and on each file it writes there, so that any two commands writing one file by any
+name are kept apart (:func:`claim_output`). The next writer removes
 what a killed one left behind (:func:`remove_stale_temporaries`).
 
 Ctrl-C and SIGTERM raise an exception where the program is, and one raised inside a finaliser or a weakref
@@ -24,6 +30,7 @@ import errno
 import json
 import os
 import re
+import stat
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -95,6 +102,84 @@ def describe_os_error(e: OSError, path: str | os.PathLike | None = None, *, verb
     return f"cannot {verb} {where}: {hint or (e.strerror or str(e)).splitlines()[0]}"
 
 
+def output_target(path: str | os.PathLike) -> Path:
+    """The file or folder a write to ``path`` changes: ``path`` itself, or, where it is a symbolic link (to a link
+    too), what the links lead to, so that the write goes through the link as shell redirection's does and the link
+    stays. A link to nothing leads to the path it names, created by the write where that path's folder exists;
+    a link whose target's folder does not exist, and a loop of links, are refused in one line."""
+    p = Path(path)
+    if not p.is_symlink():
+        return p
+    try:
+        return Path(os.path.realpath(p, strict=True))
+    except FileNotFoundError:
+        target = Path(os.path.realpath(p))
+    except OSError as e:   # ELOOP: links that point at each other lead to no file
+        raise OutputError(f"{p} is a symbolic link that leads back to itself ({e.strerror}); give a file path, or "
+                          "point the link at a file") from None
+    if not target.parent.is_dir():
+        raise OutputError(f"{p} is a symbolic link to {os.readlink(p)}, which does not exist, nor its folder "
+                          f"{target.parent}; create that folder, or choose another path")
+    return target
+
+
+def settled_path(p: Path) -> Path:
+    """``p`` as it reads once its missing folders are made: a ``..`` in the part that does not exist yet takes
+    away the name before it (``new/../x.h5ad`` is ``x.h5ad``, and no folder ``new`` is made for it, where the
+    file system would refuse the path), one after an existing folder stays (the file system resolves it)."""
+    if ".." not in p.parts:
+        return p
+    head, tail = p, []
+    while not (head.exists() or head.is_symlink()) and head != head.parent:
+        tail.append(head.name)
+        head = head.parent
+    names: list[str] = []
+    for name in reversed(tail):
+        if name != "..":
+            names.append(name)
+        elif names:
+            names.pop()
+        else:
+            head = head / ".."
+    return head.joinpath(*names)
+
+
+def _make_folder(d: Path) -> list[Path]:
+    """``mkdir -p d`` through symbolic links: a link to nothing on the way gets its target created (where the
+    target's folder exists, :func:`output_target`). Returns the folders created, outermost first."""
+    missing = []
+    p = d
+    while not p.exists():
+        if p.is_symlink():
+            missing.append(output_target(p))
+            break
+        missing.append(p)
+        p = p.parent
+    made = []
+    for m in reversed(missing):
+        try:
+            m.mkdir()
+        except FileExistsError:   # made meanwhile by another process: not ours to remove
+            if not m.is_dir():
+                raise
+            continue
+        made.append(m)
+    return made
+
+
+def make_folders(path: str | os.PathLike) -> list[Path]:
+    """``mkdir -p path`` as every output's folder is made: through a symbolic link to nothing (its target made
+    where the target's folder exists), without a folder for a name a later ``..`` takes back; a refusal of the file
+    system is one :class:`rnagen.errors.OutputError`. Returns the folders made, outermost first."""
+    d = settled_path(Path(path))
+    try:
+        return _make_folder(d)
+    except OSError as e:
+        if isinstance(e, OutputError):
+            raise
+        raise OutputError(describe_os_error(e, d)) from None
+
+
 #: an interrupt (KeyboardInterrupt, or SIGTERM's) Python dropped where it was raised, until the command ends
 _SIGNALLED: list[BaseException] = []
 
@@ -122,25 +207,34 @@ def atomic_path(path: str | os.PathLike, *, suffix: str | None = None) -> Iterat
         Suffix of the temporary file (some writers, e.g. h5py, do not care; pandas' compression inference
         does). Defaults to the destination's own suffixes.
     """
-    dest = Path(path)
+    dest = settled_path(Path(path))
     if suffix is None:
         suffix = "".join(dest.suffixes)
     if len(suffix.encode("utf-8", "surrogateescape")) > 32:   # a name of many dots: its last suffix says the format
         suffix = dest.suffix if len(dest.suffix.encode("utf-8", "surrogateescape")) <= 32 else ""
     try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{_stem(dest.name)}.", suffix=f".tmp{suffix}", dir=dest.parent)
+        _make_folder(dest.parent)
+        # a symbolic link is written through: the file it leads to is replaced, from a temporary beside it
+        final = output_target(dest)
+        fd, tmp = tempfile.mkstemp(prefix=f".{_stem(final.name)}.", suffix=f".tmp{suffix}", dir=final.parent)
         os.close(fd)
     except OSError as e:
+        if isinstance(e, OutputError):
+            raise
         raise OutputError(describe_os_error(e, dest)) from None
     tmp_path = Path(tmp)
     try:
         yield tmp_path
         if _SIGNALLED:   # an interrupt the writer's callbacks swallowed: the file is not put in place
             raise _SIGNALLED[0]
-        # mkstemp (and some writers) create 0600 files; an output gets what the umask gives any new file
-        os.chmod(tmp_path, 0o666 & ~_umask())
-        os.replace(tmp_path, dest)
+        # mkstemp (and some writers) create 0600 files: an output gets what the umask gives any new file, and a
+        # file it replaces keeps its own permissions, as shell redirection leaves them (a private file stays so)
+        try:
+            mode = stat.S_IMODE(os.stat(final).st_mode) & 0o777
+        except OSError:
+            mode = 0o666 & ~_umask()
+        os.chmod(tmp_path, mode)
+        os.replace(tmp_path, final)
     except BaseException as e:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
@@ -234,6 +328,12 @@ def check_output(
     from .utils import as_path
 
     out = as_path(path, option, error=ConfigError)
+    _check_output_name(path, out, kind=kind, option=option, example=example)
+    if out.is_symlink():   # written through (atomic_path): a link to nothing must lead into a folder that exists
+        try:
+            output_target(out)
+        except OutputError as e:
+            raise OutputError(f"{option} {e}") from None
     for parent in reversed(out.parents):
         if parent.exists() and not parent.is_dir():
             raise OutputError(f"{option} {out}: {parent} is a file, not a folder; choose another path")
@@ -274,6 +374,26 @@ def check_output(
         raise OutputError(f"{option} {out} exists and is not a result rnagen wrote (it does not begin with "
                           f"{', '.join(names)}); it would be replaced: choose another path, or delete it first")
     return out
+
+
+def _check_output_name(given: Any, out: Path, *, kind: Literal["file", "dir"], option: str, example: str) -> None:
+    """Refuse an output name that cannot mean what it says: a blank one (``Path("")`` is the current folder), a
+    file's name ending in a separator (a folder's: ``Path`` drops the ``/`` and would write a file of the folder's
+    name), and a ``~`` the shell left unexpanded (``--out=~/x``, or in quotes), which would make a folder named
+    ``~`` in the current one."""
+    text = given if isinstance(given, str) else None
+    if text is not None and not text.strip():
+        what = "file" if kind == "file" else "folder"
+        raise OutputError(f"{option} is {'empty' if not text else 'blank'} ({text!r}); give a {what} path"
+                          + (f" (e.g. {example})" if kind == "file" else ""))
+    if text is not None and kind == "file" and text.endswith(("/", os.sep)):
+        raise OutputError(f"{option} {text} ends in {text[-1]}, as a folder's name does; give a file path (e.g. "
+                          f"{text}{example})")
+    first = out.parts[0] if out.parts else ""
+    if first.startswith("~") and os.path.expanduser(first) != first and not Path(first).exists():
+        raise OutputError(f"{option} {out} begins with {first}, which the shell did not expand to a home folder (it "
+                          f"does not after '=' or in quotes); give the full path, or write {option} {out} with a "
+                          "space and no quotes")
 
 
 def _holds_record(path: Path, names: Sequence[str]) -> bool:
@@ -346,8 +466,11 @@ _HELD: dict[str, int] = {}  # lock files this process holds -> nesting depth (re
 
 
 def lock_path(target: str | os.PathLike, *, kind: Literal["file", "dir"] = "dir") -> Path:
-    """The lock file guarding ``target``: ``TARGET/.rnagen.lock`` for a folder, ``.NAME.lock`` next to a file."""
-    t = Path(target)
+    """The lock file guarding ``target``: ``TARGET/.rnagen.lock`` for a folder, ``.NAME.lock`` next to a file.
+
+    Of the real path (symbolic links followed, :func:`output_target`): every name of one output, a link to it
+    or the path through a linked folder, has the one lock, so two commands that write it are kept apart."""
+    t = Path(os.path.realpath(output_target(target)))
     return t / LOCK_NAME if kind == "dir" else t.parent / f".{_stem(t.name)}.lock"
 
 
@@ -379,18 +502,6 @@ def _held_elsewhere(lock_file: Path) -> bool:
         return True
     finally:
         os.close(fd)
-
-
-def _make_dirs(d: Path) -> list[Path]:
-    """``mkdir -p d``; returns the folders it created, deepest last."""
-    missing = []
-    p = d
-    while not p.exists():
-        missing.append(p)
-        p = p.parent
-    for m in reversed(missing):
-        m.mkdir(exist_ok=True)
-    return list(reversed(missing))
 
 
 _NO_LOCKS = {errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS}
@@ -444,8 +555,12 @@ def writer_lock(target: str | os.PathLike, *, kind: Literal["file", "dir"] = "di
     empty. Re-entrant within one process.
     """
     target = Path(target)
+    created: list[Path] = []
     lf = lock_path(target, kind=kind)
     key = str(lf)
+    if key not in _HELD:
+        # by the path as given, where a symbolic link to nothing on the way may lead only into a folder that exists
+        created = make_folders(target if kind == "dir" else target.parent)
     if key in _HELD:
         _HELD[key] += 1
         try:
@@ -453,9 +568,7 @@ def writer_lock(target: str | os.PathLike, *, kind: Literal["file", "dir"] = "di
         finally:
             _HELD[key] -= 1
         return
-    created: list[Path] = []
     try:
-        created = _make_dirs(lf.parent)
         fd = _acquire(lf, target)
     except OSError as e:
         for d in reversed(created):
@@ -493,14 +606,21 @@ def claim_output(
     results: Mapping[str, Sequence[str]] | None = None,
 ) -> Iterator[Path]:
     """:func:`check_output`, then hold :func:`writer_lock` on the output and remove the temporaries a killed
-    writer left there: what every command that writes runs around its work."""
+    writer left there: what every command that writes runs around its work.
+
+    A folder's ``writes`` are locked too, each as the file it is: a command that writes ``D/train.h5ad`` as its
+    ``--out`` takes that file's lock, not the folder's, and is kept apart from one writing the folder ``D`` by
+    it (whichever comes second is refused)."""
     out = check_output(path, inputs=inputs, kind=kind, writes=writes, option=option, example=example,
                        profiles=profiles, results=results)
-    with writer_lock(out, kind=kind):
+    with writer_lock(out, kind=kind), contextlib.ExitStack() as files:
         if kind == "dir":
             remove_stale_temporaries(out)
-        else:
-            remove_stale_temporaries(out.parent, name=out.name)
+            for name in writes:   # after the clean-up, which keeps the temporaries of a file whose lock is held
+                files.enter_context(writer_lock(out / name, kind="file"))
+        else:   # beside the file written, a symbolic link's target (see atomic_path)
+            final = output_target(out)
+            remove_stale_temporaries(final.parent, name=final.name)
         yield out
 
 

@@ -840,13 +840,14 @@ def test_an_out_that_is_a_pipe_is_refused(work, clean_failure, command):
 
 
 def test_an_out_folder_that_is_a_dangling_link_is_named(work, clean_failure):
-    """--out a symbolic link to a folder that does not exist: the link named with the fix (mkdir says 'File
-    exists'), the link left as it is."""
+    """--out a symbolic link to a folder that does not exist, in a folder that does not exist either: the link
+    named with the fix (mkdir says 'File exists'), the link left as it is. (A link to nothing in a folder that
+    exists gets its target made: tests/cli/test_outputs_cli.py.)"""
     link = work["tmp"] / "out" / "run"
-    link.symlink_to(work["tmp"] / "missing")
+    link.symlink_to(work["tmp"] / "gone" / "missing")
     clean_failure(_train_argv(work["data"], link), watch=[link.parent], match="is a symbolic link to")
     clean_failure(_sample_argv(work["gauss"], link / "syn.h5ad"), watch=[link.parent], match="which does not exist")
-    assert link.is_symlink() and not (work["tmp"] / "missing").exists()
+    assert link.is_symlink() and not (work["tmp"] / "gone").exists()
 
 
 def test_reconstruct_fit_disk_full_at_save_leaves_no_half_written_folder(work, monkeypatch, clean_failure):

@@ -35,7 +35,12 @@ number of runs it averages. TSTR is judged against its reference, TRTR (``trtr_a
 
 Resume: a row whose result file exists with the same fingerprint (split, budget overrides, sampler options,
 seed, metrics) is not recomputed; a trained run folder with the same fingerprint is loaded instead of
-retrained, and a run interrupted during training continues from its checkpoint.
+retrained, and a run interrupted during training continues from its checkpoint. ``results/``, the run folders
+under ``runs/`` that hold a model or a checkpoint and the fitted reconstructors under ``recon/`` are therefore
+the benchmark's resume state, kept when it fails (a full disk, an interrupt), and the error of a write that
+failed names them, with the two ways on: run the same command again, or delete the folder. What the failed
+benchmark made and that holds nothing to resume (empty folders, a run folder without a model, and the settings
+records where nothing else is kept) is removed (:func:`_tidy_on_failure`).
 
 A training that diverges (:class:`rnagen.errors.DivergedError`) does not end the benchmark: its rows' result
 files record the failure (``"failed"``, with the same fingerprint, so a re-run with the same settings does not
@@ -45,13 +50,14 @@ them and the setting to lower.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
 import os
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, cast, get_args
@@ -60,9 +66,20 @@ import numpy as np
 import pandas as pd
 
 from .. import __version__
-from .._io import file_digests, lock_holder, remove_stale_temporaries, write_h5ad, write_json, write_npz, write_text
+from .._io import (
+    describe_os_error,
+    file_digests,
+    lock_holder,
+    make_folders,
+    remove_stale_temporaries,
+    settled_path,
+    write_h5ad,
+    write_json,
+    write_npz,
+    write_text,
+)
 from .._manifest import RUN_FILES, folder_kind
-from ..errors import ConfigError, DataError, DivergedError, RunDirError
+from ..errors import ConfigError, DataError, DivergedError, OutputError, RunDirError
 from ..pp.history import looks_logged
 from ..pp.prepare import dense
 from ..utils import label_text, numeric_label_aliases
@@ -461,51 +478,131 @@ def run_benchmark(
         After the leaderboard and the report are written, when a model's training diverged: its rows are
         left out of them (named under ``"failed"`` in ``leaderboard.json``), every other row is there.
     """
-    private = _private_rows(privacy_budgets, budget=budget, overrides=overrides)
-    bench = _setup(data, label_key=label_key, models=models, reconstruct=reconstruct, full=full, seeds=seeds,
-                   splits=splits, draws=draws, budget=budget, out_dir=out_dir, test_size=test_size, seed=seed,
-                   progress=progress,
-                   overrides=_for_rows(models, overrides, private), steps_grid=steps_grid, metrics=metrics,
-                   evaluate_options=evaluate_options, device=device, data_name=data_name, split_key=split_key,
-                   private=private, private_overrides=overrides)
-    _add_private_rows(bench, private)
-    if bench.runs > 1:   # what the progress lines' "run k" is
-        j = "k" if bench.seeds == 1 else f"k // {bench.seeds}"
-        where = (f"on split {j} (stratified with seed {bench.seed} + {j})" if bench.splits > 1
-                 else "on the one split")
-        bench.say(f"{bench.runs} runs: run k trains {where} with training seed {bench.seed} + k")
-    _real_rows(bench)
-    # planned one run at a time (a run's split is built when it is reached; see _Bench.part)
-    for k in range(bench.runs):
-        for model_name, model_rows in bench.by_model.items():
-            _run_job(bench, _plan(bench, model_name, model_rows, k))
-        for row, spec in private.items():
-            _run_job(bench, _plan_private(bench, row, spec, k, overrides))
-    curve = bench.out / "plots" / STEPS_CURVE
-    if "diffusion" not in bench.by_model:
-        curve.unlink(missing_ok=True)   # a curve of an earlier run's diffusion model, which this board lacks
-    else:
-        # the curve is also wanted when every diffusion row was resumed, and redone when it belongs to another run
-        # (a benchmark killed while drawing it leaves the earlier model's); with this run's diffusion training
-        # failed, an earlier model's curve is removed, not shown beside a board without its rows
-        job = _plan(bench, "diffusion", [], 0)
-        if _failures(bench.out, bench.by_model["diffusion"], [0]):
-            if (_read_json(curve) or {}).get("run") != job.run_fp:
-                curve.unlink(missing_ok=True)
-        elif (_read_json(curve) or {}).get("run") != job.run_fp:
-            gen = _trained("diffusion", job.overrides, job.run_dir, job.run_fp, bench.train, label_key, bench.seed,
-                           device, progress, bench.say)
-            _steps_curve(bench, gen, seed=bench.seed, run_fp=job.run_fp)
-    _per_class_plot(bench.out, bench.rows)
-    board = _leaderboard(bench.out, bench.rows, seeds=bench.seeds, splits=bench.splits, methods=bench.methods)
-    if report:
-        from ..report import write_report
+    out_dir = settled_path(Path(out_dir))   # OUT/runs/... are opened as well as written: no missing name before a ..
+    with _tidy_on_failure(out_dir):
+        private = _private_rows(privacy_budgets, budget=budget, overrides=overrides)
+        bench = _setup(data, label_key=label_key, models=models, reconstruct=reconstruct, full=full, seeds=seeds,
+                       splits=splits, draws=draws, budget=budget, out_dir=out_dir, test_size=test_size, seed=seed,
+                       progress=progress,
+                       overrides=_for_rows(models, overrides, private), steps_grid=steps_grid, metrics=metrics,
+                       evaluate_options=evaluate_options, device=device, data_name=data_name, split_key=split_key,
+                       private=private, private_overrides=overrides)
+        _add_private_rows(bench, private)
+        if bench.runs > 1:   # what the progress lines' "run k" is
+            j = "k" if bench.seeds == 1 else f"k // {bench.seeds}"
+            where = (f"on split {j} (stratified with seed {bench.seed} + {j})" if bench.splits > 1
+                     else "on the one split")
+            bench.say(f"{bench.runs} runs: run k trains {where} with training seed {bench.seed} + k")
+        _real_rows(bench)
+        # planned one run at a time (a run's split is built when it is reached; see _Bench.part)
+        for k in range(bench.runs):
+            for model_name, model_rows in bench.by_model.items():
+                _run_job(bench, _plan(bench, model_name, model_rows, k))
+            for row, spec in private.items():
+                _run_job(bench, _plan_private(bench, row, spec, k, overrides))
+        curve = bench.out / "plots" / STEPS_CURVE
+        if "diffusion" not in bench.by_model:
+            curve.unlink(missing_ok=True)   # a curve of an earlier run's diffusion model, which this board lacks
+        else:
+            # the curve is also wanted when every diffusion row was resumed, and redone when it belongs to another run
+            # (a benchmark killed while drawing it leaves the earlier model's); with this run's diffusion training
+            # failed, an earlier model's curve is removed, not shown beside a board without its rows
+            job = _plan(bench, "diffusion", [], 0)
+            if _failures(bench.out, bench.by_model["diffusion"], [0]):
+                if (_read_json(curve) or {}).get("run") != job.run_fp:
+                    curve.unlink(missing_ok=True)
+            elif (_read_json(curve) or {}).get("run") != job.run_fp:
+                gen = _trained("diffusion", job.overrides, job.run_dir, job.run_fp, bench.train, label_key, bench.seed,
+                               device, progress, bench.say)
+                _steps_curve(bench, gen, seed=bench.seed, run_fp=job.run_fp)
+        _per_class_plot(bench.out, bench.rows)
+        board = _leaderboard(bench.out, bench.rows, seeds=bench.seeds, splits=bench.splits, methods=bench.methods)
+        if report:
+            from ..report import write_report
 
-        bench.say(f"report: {write_report(bench.out)}")
-    failed = _failures(bench.out, bench.rows, range(bench.runs))
-    if failed:
-        raise DivergedError(_failed_message(failed, bench.out))
-    return board
+            bench.say(f"report: {write_report(bench.out)}")
+        failed = _failures(bench.out, bench.rows, range(bench.runs))
+        if failed:
+            raise DivergedError(_failed_message(failed, bench.out))
+        return board
+
+
+@contextlib.contextmanager
+def _tidy_on_failure(out: Path) -> Iterator[None]:
+    """Around a benchmark writing ``out``: where it fails, remove what it made that holds nothing to resume
+    (:func:`_tidy`); a failed write (a full disk) is said with the resume state kept and how to go on."""
+    before = _paths_under(out)
+    try:
+        yield
+    except DivergedError:   # raised once every other row, the leaderboard and the report are written
+        raise
+    except BaseException as e:
+        kept = _tidy(out, before)
+        if isinstance(e, OSError) and kept:
+            msg = str(e) if isinstance(e, OutputError) else describe_os_error(e)
+            where = ", ".join(f"{k}/" for k in kept)
+            raise OutputError(f"{msg}; {out} keeps the finished part ({where}: the benchmark's resume state): run "
+                              f"the same command again to resume, or delete {out} to start over") from None
+        raise
+
+
+def _paths_under(out: Path) -> set[str] | None:
+    """Every file and folder under ``out``, relative to it (symbolic links to folders not followed); ``None``
+    where there is no folder ``out``."""
+    if not out.is_dir():
+        return None
+    found: set[str] = set()
+    for root, dirs, files in os.walk(out):
+        rel = Path(root).relative_to(out)
+        found.update(str(rel / n) for n in (*dirs, *files))
+    return found
+
+
+def _holds_model(folder: Path) -> bool:
+    """Whether a run folder holds what a resumed benchmark reuses: trained weights or a training checkpoint."""
+    return (folder / "weights.safetensors").is_file() or any(f.suffix == ".pt" for f in folder.iterdir())
+
+
+def _holds_nothing(folder: Path) -> bool:
+    """Whether a run folder holds nothing to resume or to read: no model, no checkpoint, no training curve."""
+    return not _holds_model(folder) and not any((folder / f).is_file() for f in ("train_log.csv", "validation.csv"))
+
+
+def _tidy(out: Path, before: set[str] | None) -> list[str]:
+    """Remove what a failed benchmark made under ``out`` (not in ``before``) that holds nothing to resume: run
+    folders without a model, checkpoint or curve (and a private row's fingerprint beside one), the settings records and
+    plot data where no resume state is kept at all, and the folders left empty. Returns the folders of resume
+    state ``out`` keeps: ``results``, ``runs``, ``recon`` (each where it holds one)."""
+    def new(p: Path) -> bool:   # made by the failed benchmark (``before`` None: so was ``out``)
+        return before is None or (p != out and str(p.relative_to(out)) not in before)
+
+    with contextlib.suppress(OSError):
+        for d in sorted((out / "runs").iterdir()) if (out / "runs").is_dir() else []:
+            if d.is_dir() and not d.is_symlink() and new(d) and _holds_nothing(d):
+                for f in d.iterdir():
+                    if f.is_file() and not f.is_symlink():
+                        f.unlink()
+                _private_marker(d).unlink(missing_ok=True)
+                d.rmdir()
+    kept = []
+    with contextlib.suppress(OSError):
+        if any((out / "results").glob("*.json")):
+            kept.append("results")
+        if any(d.is_dir() and _holds_model(d) for d in (out / "runs").glob("*")):
+            kept.append("runs")
+        if any((d / "meta.json").is_file() for d in (out / "recon").glob("*")):
+            kept.append("recon")
+    if not kept:   # nothing to resume: the settings and figure data this run wrote are its only trace
+        for f in (out / "bench.json", out / "split.json", *sorted((out / "plots").glob("*"))):
+            with contextlib.suppress(OSError):
+                if f.is_file() and not f.is_symlink() and new(f):
+                    f.unlink()
+    for d in sorted((out / "runs", out / "results", out / "plots", *(out / "recon").glob("*"), out / "recon", out),
+                    key=lambda p: -len(p.parts)):
+        with contextlib.suppress(OSError):
+            if d.is_dir() and not d.is_symlink() and new(d) and not any(d.iterdir()):
+                d.rmdir()
+    return kept
 
 
 def _failures(out: Path, rows: Sequence[str], runs) -> dict[str, list[str]]:
@@ -802,9 +899,8 @@ def _setup(data, *, label_key, models, reconstruct, full, seeds, splits, budget,
         if (out / sub).exists() and not (out / sub).is_dir():
             raise RunDirError(f"{out} holds a file named {sub}, where a benchmark keeps its {sub} folder; choose a "
                               "new --out")
-    out.mkdir(parents=True, exist_ok=True)
     for sub in ("runs", "results", "plots"):
-        (out / sub).mkdir(exist_ok=True)
+        make_folders(out / sub)
     # what a benchmark killed mid-write left in its folders (the caller holds the folder's lock; a run folder
     # being trained by a process of its own is locked and keeps its temporaries)
     for folder in [out / "results", out / "plots", *(d for d in (out / "runs").iterdir() if d.is_dir())]:
@@ -1333,7 +1429,7 @@ def _trained(model_name, ovr, run_dir: Path, run_fp: str, train, label_key, seed
         # member's and a refit's too)
         for f in ("weights.safetensors", "meta.json", *(c for c in RUN_FILES if c.endswith(".pt"))):
             (run_dir / f).unlink(missing_ok=True)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    make_folders(run_dir)
     write_text(marker, run_fp + "\n")
     say(f"{model_name} (training seed {seed}): train ({', '.join(ovr) or 'defaults'})")
     try:

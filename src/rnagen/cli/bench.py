@@ -79,7 +79,7 @@ ONE_CLASS_NOTE = ("one class: train-on-synthetic / train-on-real accuracies are 
 
 # what a benchmark writes inside its --out folder (an input there would be replaced)
 _BENCH_WRITES = ("bench.json", "split.json", "leaderboard.csv", "leaderboard.json", "report.html", "runs", "plots",
-                 "results")
+                 "results", "recon")
 
 
 def _run(args: argparse.Namespace, data, label_key: str, data_name: str | None = None,

@@ -1136,7 +1136,7 @@ def fetch(source: Source, *, out_dir: str | os.PathLike | None = None, cache_dir
     dict
         Paths: ``expression``, ``samples`` (downloads), ``full``, ``landmarks`` (converted files).
     """
-    from .._io import writer_lock
+    from .._io import output_target, writer_lock
 
     _refuse_empty(out=out_dir, cache_dir=cache_dir, base_url=base_url)
     cache = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
@@ -1152,17 +1152,21 @@ def fetch(source: Source, *, out_dir: str | os.PathLike | None = None, cache_dir
 
     # the two views are one conversion: both written before either replaces the old pair (a full disk on the
     # second would leave a full view of one run beside the landmark view of another), one process at a time
-    with writer_lock(out, kind="dir"):
+    with writer_lock(out, kind="dir"), contextlib.ExitStack() as held:
         dests = _views_at(out, source, option=option, inputs=inputs)   # as they are now, after the conversion
         _remove_stale_views(out, source)
-        pending = {key: out / f".{source}_{key}.{os.getpid()}.h5ad" for key in dests}
+        for d in dests.values():   # each view's own lock too, which a command writing it as its --out takes
+            held.enter_context(writer_lock(d, kind="file"))
+        # a view that is a symbolic link is written through it, from a file beside its target (one file system)
+        targets = {key: output_target(d) for key, d in dests.items()}
+        pending = {key: t.parent / f".{t.name[:-5]}.{os.getpid()}.h5ad" for key, t in targets.items()}
         try:
             for key, view in (("full", full), ("landmarks", lm)):
                 try:
                     write_h5ad(view, pending[key])
                 except OutputError as e:   # named as the view it is, not as its temporary
                     raise OutputError(str(e).replace(str(pending[key]), str(dests[key]))) from None
-            _replace_together([(pending[key], dests[key]) for key in dests])
+            _replace_together([(pending[key], targets[key]) for key in dests])
             files.update(dests)
         finally:
             for tmp in pending.values():
