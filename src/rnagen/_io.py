@@ -611,8 +611,11 @@ def claim_output(
     A folder's ``writes`` are locked too, each as the file it is: a command that writes ``D/train.h5ad`` as its
     ``--out`` takes that file's lock, not the folder's, and is kept apart from one writing the folder ``D`` by
     it (whichever comes second is refused)."""
-    out = check_output(path, inputs=inputs, kind=kind, writes=writes, option=option, example=example,
-                       profiles=profiles, results=results)
+    def check() -> Path:
+        return check_output(path, inputs=inputs, kind=kind, writes=writes, option=option, example=example,
+                            profiles=profiles, results=results)
+
+    out = check()   # before anything is made for the lock
     with writer_lock(out, kind=kind), contextlib.ExitStack() as files:
         if kind == "dir":
             remove_stale_temporaries(out)
@@ -621,6 +624,9 @@ def claim_output(
         else:   # beside the file written, a symbolic link's target (see atomic_path)
             final = output_target(out)
             remove_stale_temporaries(final.parent, name=final.name)
+        # again, as the outputs are now: a writer that held them before this one's lock (data split putting real
+        # profiles where sample writes) may have left what the first check did not see
+        check()
         yield out
 
 

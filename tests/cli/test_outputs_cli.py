@@ -395,3 +395,24 @@ def test_a_replaced_file_keeps_its_permissions(base, tmp_path):
     out.chmod(0o640)
     assert _sample(base, out, 4) == 0
     assert stat.S_IMODE(out.stat().st_mode) == 0o640 and _n_profiles(out) == 4
+
+
+def test_what_a_writer_finishing_first_left_is_checked_under_the_lock(base, tmp_path, monkeypatch, capsys):
+    """A command that checked its --out while another was still writing it checks it again once it holds the
+    lock: real profiles put there meanwhile (a split finishing first) are refused, not replaced by synthetic
+    ones."""
+    import rnagen._io as rio
+
+    out = tmp_path / "train.h5ad"
+    real_acquire = rio._acquire
+
+    def finished_first(lock_file, target):   # the other writer puts its file in place and releases the lock
+        if not out.exists():
+            a = ad.AnnData(np.ones((2, 8), np.float32))
+            a.uns["rnagen"] = {"history": {"0_read": {"step": "read"}}}
+            a.write_h5ad(out)
+        return real_acquire(lock_file, target)
+    monkeypatch.setattr(rio, "_acquire", finished_first)
+    assert _sample(base, out) == 2   # nothing there at its first check
+    _one_line_error(capsys, "holds profiles rnagen did not generate")
+    assert ad.read_h5ad(out).n_obs == 2 and sorted(os.listdir(tmp_path)) == ["train.h5ad"]
