@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import os
 import re
 
 import numpy as np
@@ -851,6 +852,27 @@ def test_fetch_refuses_to_replace_a_view_rnagen_did_not_write(http_server, tmp_p
     assert main([*args, "--out", str(tmp_path / "o")]) == 0
     assert main([*args, "--out", str(tmp_path / "o"), "--min-samples", "5"]) == 0
     assert ad.read_h5ad(tmp_path / "o" / "gtex_full.h5ad").n_obs == 11
+
+
+def test_views_that_are_symbolic_links_are_written_through(http_server, tmp_path, gtex_files):
+    """A view kept elsewhere and linked from --out (one to nothing yet, one to an earlier view): both targets get
+    the new views and the links stay; no temporary is left beside a target."""
+    import anndata as ad
+
+    _serve_gtex(http_server, gtex_files)
+    args = ["data", "fetch", "gtex", "--base-url", http_server.base_url, "--cache-dir", str(tmp_path / "c"),
+            "--no-progress", "--out", str(tmp_path / "o")]
+    assert main([*args, "--min-samples", "5"]) == 0
+    keep = tmp_path / "keep"
+    keep.mkdir()
+    (tmp_path / "o" / "gtex_full.h5ad").rename(keep / "full.h5ad")
+    (tmp_path / "o" / "gtex_full.h5ad").symlink_to(keep / "full.h5ad")
+    (tmp_path / "o" / "gtex_landmarks.h5ad").unlink()
+    (tmp_path / "o" / "gtex_landmarks.h5ad").symlink_to(keep / "landmarks.h5ad")
+    assert main([*args, "--min-samples", "1"]) == 0
+    assert all((tmp_path / "o" / f"gtex_{k}.h5ad").is_symlink() for k in ("full", "landmarks"))
+    assert ad.read_h5ad(keep / "full.h5ad").n_obs > 11 and ad.read_h5ad(keep / "landmarks.h5ad").n_obs > 11
+    assert sorted(os.listdir(keep)) == ["full.h5ad", "landmarks.h5ad"]
 
 
 def test_a_view_that_cannot_be_put_in_place_leaves_the_old_pair(http_server, tmp_path, gtex_files, capsys,

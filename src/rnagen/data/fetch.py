@@ -1050,13 +1050,18 @@ def _views_at(out: Path, source: str, *, option: str, inputs: list[Path]) -> dic
     """The two views' paths in ``out``, refused (before anything is downloaded or written) where either would
     replace an input, a file rnagen did not write (the user's own data or notes) or something that is not a file
     (a folder): the pair is put in place only when both can be."""
-    from .._io import check_output
+    from .._io import check_output, output_target
 
     dests = {key: out / f"{source}_{key}.h5ad" for key in ("full", "landmarks")}
     check_output(out, inputs=inputs, kind="dir", writes=[d.name for d in dests.values()], option=option,
                  profiles=True)
     for d in dests.values():
-        if (d.exists() or d.is_symlink()) and not d.is_file():
+        if d.is_symlink() and not d.exists():   # a link to nothing: its target made, where the target's folder is
+            try:
+                output_target(d)
+            except OutputError as e:
+                raise OutputError(f"{option} {out}: {e}") from None
+        elif d.exists() and not d.is_file():
             raise OutputError(f"{option} {out}: its {d.name} is a folder or another thing than a file; it cannot be "
                               "replaced: choose another path, or move it away first")
     return dests
