@@ -52,6 +52,11 @@ def test_tsv_gz_genes_x_samples_detected_and_labels_file(small, tmp_path):
     b = read(tmp_path / "x.tsv.gz", labels=tmp_path / "lab.tsv")  # label column = second column, matched by id
     _same(small, b)
     assert get_history(b)[0]["orientation"] == "genes_x_samples"
+    assert get_history(b)[0]["labels_file"] == "lab.tsv"   # where the labels came from
+    # an .h5ad labelled from a file records the file too (a read of an .h5ad alone adds no step)
+    small.write_h5ad(tmp_path / "x.h5ad")
+    assert get_history(read(tmp_path / "x.h5ad", labels=tmp_path / "lab.tsv", label_key="tissue"))[-1][
+        "labels_file"] == "lab.tsv"
     # explicit orientation gives the other reading
     c = read(tmp_path / "x.tsv.gz", orientation="samples_x_genes")
     assert c.shape == (small.n_vars, small.n_obs)

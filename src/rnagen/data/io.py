@@ -4257,6 +4257,7 @@ def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unla
             _check_same_labels(adata.obs[name], lab, name, Path(labels).name)
         adata.obs[name] = lab
         label_key = name
+        changed["labels_file"] = Path(labels).name   # where the labels came from, in the read step
     adata, n_dup_obs = _collapse(adata, axis="obs", how=duplicates, source=p.name, label_key=label_key)
     if duplicates == "error":
         adata, ids_from = _unique_gene_ids(adata)
