@@ -533,6 +533,50 @@ def test_identical_and_flat_samples_are_named(tmp_path, capsys):
     assert "identical to another" not in out and "one value in every gene" not in out
 
 
+def _with_copies(tmp_path, *, split_column: bool = False):
+    """A CSV of 90 distinct profiles of three classes, then s0 again under another id and s1 and s2 rounded to
+    two decimals (the same libraries exported again)."""
+    rng = np.random.default_rng(0)
+    y = np.repeat(["a", "b", "c"], 30)
+    X = rng.normal(6, 2, (3, 25))[np.repeat([0, 1, 2], 30)] + rng.normal(0, 1, (90, 25))
+    X = np.vstack([X, X[:1], np.round(X[1:3], 2) + 0.004])
+    names = [f"s{i}" for i in range(90)] + ["again0", "again1", "again2"]
+    df = pd.DataFrame(X, index=names, columns=[f"f{j}" for j in range(25)]).assign(kind=np.r_[y, y[:3]])
+    if split_column:   # the copies in test, their profiles in train
+        df = df.assign(part=["train"] * 70 + ["test"] * 20 + ["test"] * 3)
+    df.to_csv(tmp_path / "c.csv", index_label="sample")
+    return tmp_path / "c.csv"
+
+
+def test_copies_are_named_by_prepare_and_info_and_split_keeps_them_together(tmp_path, capsys):
+    src = _with_copies(tmp_path)
+    h5 = str(tmp_path / "c.h5ad")
+    assert main(["data", "prepare", str(src), "--label-key", "kind", "--genes", "all", "--out", h5]) == 0
+    out = capsys.readouterr().out
+    assert ("1 sample identical to another and 2 near copies of another sample (nearer it than 0.1 of the data's "
+            "typical nearest-neighbour distance") in out
+    assert "('again0' = 's0', 'again1' ~ 's1', 'again2' ~ 's2'): one library under two names?" in out
+    assert main(["data", "info", h5]) == 0
+    assert "identical: 1 sample identical to another and 2 near copies" in capsys.readouterr().out
+    for seed in ("1", "2", "3"):
+        out_dir = tmp_path / f"split{seed}"
+        assert main(["data", "split", h5, "--seed", seed, "--out", str(out_dir)]) == 0
+        assert "; 3 copies of profiles kept on their profile's side" in capsys.readouterr().out
+        held = set(ad.read_h5ad(out_dir / "test.h5ad").obs_names)
+        assert all((f"s{i}" in held) == (f"again{i}" in held) for i in range(3))
+
+
+def test_a_given_split_with_copies_on_both_sides_is_warned_of(tmp_path, capsys):
+    h5 = str(tmp_path / "c.h5ad")
+    assert main(["data", "prepare", str(_with_copies(tmp_path, split_column=True)), "--label-key", "kind",
+                 "--genes", "all", "--out", h5]) == 0
+    capsys.readouterr()
+    assert main(["data", "split", h5, "--split-key", "part", "--out", str(tmp_path / "own")]) == 0
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1 and ("; warning: 3 test profiles of the given split are copies of training profiles "
+                                     "(e.g. 'again0' of 's0')") in out
+
+
 def test_log_twice_refused_and_log_none_states_the_scale(tmp_path, capsys):
     """--log log2p1 on a prepared file whose record says log2(x+1) logged it again (recorded once); refused.
     --log none on log values the scale test leaves undecided (one value above 30) records them as log values,

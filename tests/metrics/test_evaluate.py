@@ -605,6 +605,23 @@ def test_held_out_profiles_in_the_training_set_are_refused(tmp_path, capsys):
     assert main([*base, "--train", str(tmp_path / "train.h5ad"), "--out", str(tmp_path / "m.json")]) == 0
 
 
+def test_held_out_near_copies_of_training_profiles_are_named():
+    """Held-out profiles that are training profiles with a little noise (the same library quantified twice, not
+    within the rounding tolerance) are named in the held-out note and left out of the membership audit's
+    non-members, as exact copies are; distinct profiles draw no note."""
+    rng = np.random.default_rng(6)
+    (R, yr), (S, ys), (T, yt) = _sets(rng, n=60)
+    logged = np.log2(T[:4].astype(np.float64) + 1.0)
+    near = np.exp2(logged + np.abs(rng.normal(0, 0.05, logged.shape))) - 1.0   # beyond the rounding tolerance
+    real = np.vstack([R, near]).astype(np.float32)
+    df = evaluate(real, S, train=T, real_labels=np.r_[yr, yt[:4]], synthetic_labels=ys, train_labels=yt,
+                  metrics=["precision"], n_boot=0)
+    note = df.attrs["held_out_in_train"]
+    assert note["n"] == 0 and note["n_near"] == 4 and note["examples"] == ["60", "61", "62", "63"]
+    assert note["note"].startswith("4 of the 64 held-out profiles share a profile with the training set: 4 are near "
+                                   "copies of one")
+
+
 def test_copies_on_another_scale_are_refused_and_near_copies_of_the_held_out_set_said():
     """The held-out profiles given on the log scale beside held-out counts (or counts beside log values: the held-
     out set exported) are the held-out set itself, refused as on one scale; the held-out set with a little noise

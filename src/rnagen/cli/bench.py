@@ -101,8 +101,22 @@ def _bench_labels(out: Path) -> list:
         return []
 
 
+def _given_split_note(data, label_key: str, split_key: str) -> str:
+    """The warning :func:`rnagen.cli.data._split_copies_note` gives where the data's own split holds copies of
+    one profile on both sides (a random split keeps them on one), else ``""``."""
+    from ..bench.runner import _load_data
+    from ..pp import split
+    from .data import _split_copies_note
+
+    train, test = split(_load_data(data, label_key), label_key=label_key, by=split_key)
+    return _split_copies_note(train, test).removeprefix("; ")
+
+
 def _benchmark(args: argparse.Namespace, data, label_key: str, data_name: str | None) -> int:
     from ..bench import run_benchmark
+
+    if getattr(args, "split_key", None) is not None and (note := _given_split_note(data, label_key, args.split_key)):
+        print(note)
 
     board = run_benchmark(
         data, label_key=label_key, models=args.models, reconstruct=getattr(args, "reconstruct", None),

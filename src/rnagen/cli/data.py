@@ -224,24 +224,38 @@ def _split_column_hint(adata) -> str:
             f"--split-key {shlex.quote(cols[0])} uses it")
 
 
-def _identical_samples(adata) -> str:
-    """``"1 sample identical to another ('S5' = 'S2'): ..."``, and samples of one value in every gene, for
-    prepare's and info's summaries (:func:`rnagen.pp.preprocess.identical_samples`); ``""`` for neither."""
+def _identical_samples(adata, *, groups_shown: int = 3) -> str:
+    """``"1 sample identical to another ('S5' = 'S2'): ..."``, near copies (:mod:`rnagen.pp.copies`) and samples of
+    one value in every gene, for prepare's and info's summaries, with the ids of the first ``groups_shown`` groups;
+    ``""`` for none."""
     from ..pp import dense
-    from ..pp.preprocess import identical_samples
+    from ..pp.copies import NEAR_COPY_RATIO, copy_groups
 
-    flat, same = identical_samples(adata)
+    found = copy_groups(adata)
     names = [str(x) for x in adata.obs_names]
     notes = []
-    if flat:
+    if found.flat:
+        flat = found.flat
         value = float(dense(adata.X[flat[0]:flat[0] + 1])[0, 0])
         notes.append(f"{len(flat)} sample{'s' if len(flat) > 1 else ''} of one value in every gene (e.g. "
                      f"{names[flat[0]]!r}: {value:g}): failed libraries? remove them from the input")
-    if same:
-        n = sum(len(g) - 1 for g in same)
-        shown = ", ".join(f"{names[g[1]]!r} = {names[g[0]]!r}" for g in same[:3]) + (", ..." if len(same) > 3 else "")
-        notes.append(f"{n} sample{'s' if n > 1 else ''} identical to another ({shown}): one library under two "
-                     "names? a copy would sit on both sides of a train/test split; remove one of each from the input")
+    if found.groups:
+        n_exact = sum(len(g) - 1 for g, ex in zip(found.groups, found.exact) if ex)
+        n_near = found.n_copies - n_exact
+        parts = []
+        if n_exact:
+            parts.append(f"{n_exact} sample{'s' if n_exact > 1 else ''} identical to another")
+        if n_near:
+            parts.append(f"{n_near} near cop{'ies' if n_near > 1 else 'y'} of another sample (nearer it than "
+                         f"{NEAR_COPY_RATIO:g} of the data's typical nearest-neighbour distance: the same values up to "
+                         "rounding or noise)")
+        # each group as its copies, then '=' (the same values) or '~' (a near copy), then its first sample
+        shown = ", ".join(", ".join(repr(names[i]) for i in g[1:]) + (" = " if ex else " ~ ") + repr(names[g[0]])
+                          for g, ex in list(zip(found.groups, found.exact))[:groups_shown])
+        more = f", and {len(found.groups) - groups_shown} more group(s)" if len(found.groups) > groups_shown else ""
+        notes.append(f"{' and '.join(parts)} ({shown}{more}): one library under two names? rnagen data split and "
+                     "benchmark keep the copies of a profile on one side; remove one of each from the input to count "
+                     "it once")
     return "; ".join(notes)
 
 
@@ -611,7 +625,7 @@ def summarize(adata, *, path: str = "", label_key: str | None = None) -> str:
         lines.append(f"missing:   {n} value{'s' if n > 1 else ''} ({miss.mean():.1%}) in {n_genes} "
                      f"gene{'s' if n_genes > 1 else ''} (most: {shown}); rnagen data prepare --missing impute|drop "
                      "completes them")
-    same = _identical_samples(adata)
+    same = _identical_samples(adata, groups_shown=20)
     if same:
         lines.append(f"identical: {same}")
     st = log_state(adata)
@@ -717,8 +731,30 @@ def cmd_split(args: argparse.Namespace) -> int:
     how = (f"as column {args.split_key!r} says" if args.split_key else
            f"stratified by {label_key!r}, test size {args.test_size}, seed {args.seed}")
     print(f"split {adata.n_obs} samples ({how}): {train.n_obs} train -> {out / 'train.h5ad'}, {test.n_obs} test -> "
-          f"{out / 'test.h5ad'}")
+          f"{out / 'test.h5ad'}" + _split_copies_note(train, test))
     return 0
+
+
+def _split_copies_note(train, test) -> str:
+    """``"; 3 copies of profiles kept on their profile's side"`` where the random split grouped copies
+    (:mod:`rnagen.pp.copies`), or a warning where a given split holds a profile on both sides; else ``""``."""
+    from ..pp.copies import copies_across
+    from ..pp.history import get_history
+
+    steps = [h for h in get_history(train) if h["step"] == "split"]
+    n = int(steps[-1].get("n_copies_grouped", 0)) if steps else 0
+    if n:
+        return (f"; {n} cop{'ies' if n > 1 else 'y'} of profiles kept on their profile's side (rnagen data info "
+                "names them)")
+    if steps and "by" in steps[-1]:
+        pairs = copies_across(test, train)
+        if pairs:
+            i, j = pairs[0]
+            return (f"; warning: {len(pairs)} test profile{'s' if len(pairs) > 1 else ''} of the given split "
+                    f"{'are copies' if len(pairs) > 1 else 'is a copy'} of training profiles (e.g. "
+                    f"{str(test.obs_names[i])!r} of {str(train.obs_names[j])!r}): the held-out indicators read "
+                    "better than they are; put each on its copy's side, or remove it")
+    return ""
 
 
 def _split_options(args: argparse.Namespace) -> None:

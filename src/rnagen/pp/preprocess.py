@@ -7,10 +7,8 @@ functions that drop samples or genes (:func:`select_genes`, :func:`filter_classe
 """
 from __future__ import annotations
 
-import hashlib
 import numbers
 import re
-import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -20,6 +18,7 @@ import pandas as pd
 from ..config import check_number
 from ..errors import ConfigError, DataError
 from ..utils import check_label_key, label_text, require_anndata
+from .copies import copy_groups, group_ids
 from .history import as_actual, below_one_note, check_summable, log_state, looks_logged, record, set_log_state
 from .prepare import dense
 from .transforms import Pipeline, make_pipeline
@@ -491,24 +490,6 @@ def _continuous(vc: pd.Series, label_key: str, n_obs: int) -> str | None:
             "bin them into groups in a label file (--labels) or choose a column of classes (--label-key)")
 
 
-def row_keys(X: np.ndarray) -> list[bytes]:
-    """A digest of each row's bytes: rows with equal keys hold the same values (to 2^-128)."""
-    return [hashlib.blake2b(np.ascontiguousarray(row).tobytes(), digest_size=16).digest() for row in X]
-
-
-def identical_samples(adata) -> tuple[list[int], list[list[int]]]:
-    """The samples of one value in every gene (failed libraries), and the groups of other samples whose every
-    value is the same (one library under two names: a copy would sit on both sides of a train/test split)."""
-    X = dense(adata.X)
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)   # a sample with every value missing: not 'one value'
-        flat = [i for i in range(X.shape[0]) if np.nanmin(X[i]) == np.nanmax(X[i])] if X.shape[1] > 1 else []
-    groups: dict[bytes, list[int]] = {}
-    for i, key in enumerate(row_keys(X)):
-        groups.setdefault(key, []).append(i)
-    return flat, [g for g in groups.values() if len(g) > 1 and g[0] not in set(flat)]
-
-
 def folded_label(label) -> str:
     """A label in lower case with its runs of spaces, ``_`` and ``-`` made one space: labels that fold alike
     differ only in case or spacing (``Lung tissue``, ``lung_tissue``)."""
@@ -608,10 +589,16 @@ def split(adata, *, label_key: str, test_size: float = 0.2, seed: int = 42, by: 
         A class with fewer than 2 samples (it cannot be stratified), a test size too small or too large to hold
         every class, or one that leaves a class fewer than 2 training samples (no model can fit it); with ``by``,
         a column missing, with missing values or values other than the two parts', or a test class without
-        training samples.
-    """
-    from sklearn.model_selection import train_test_split
+        training samples; a class whose profiles are all copies of one (:mod:`rnagen.pp.copies`).
 
+    Notes
+    -----
+    The random split keeps the copies of one profile (the same values under several sample ids, or near copies:
+    :func:`rnagen.pp.copies.copy_groups`) on one side, as a stratified group split: otherwise the held-out part
+    holds profiles the model trains on, and every indicator measured on it, the real-vs-real reference first,
+    reads better than the model is. Each part then records ``n_copies_grouped``. Data without copies are split
+    as their rows. The split a column names (``by``) is taken as it is.
+    """
     require_anndata(adata, "split")
     check_label_key(label_key)
     if by is not None and not isinstance(by, str):
@@ -637,13 +624,9 @@ def split(adata, *, label_key: str, test_size: float = 0.2, seed: int = 42, by: 
             raise DataError(f"the split in column {by!r} puts every sample of {len(unseen)} class(es) of {label_key!r} "
                             f"in the test part ({shown}): the models could not learn them; move some to train or drop "
                             "those classes")
+        n_copies = 0
     else:
-        try:
-            tr, te = train_test_split(np.arange(adata.n_obs), test_size=float(test_size), random_state=int(seed),
-                                      stratify=y)
-        except ValueError as e:
-            raise DataError(f"cannot split {adata.n_obs} samples of {len(set(y))} classes with test size "
-                            f"{test_size}: {e}; change --test-size") from e
+        tr, te, n_copies = _grouped_split(adata, y, test_size=float(test_size), seed=int(seed), label_key=label_key)
     tr, te = np.sort(tr), np.sort(te)
     left = pd.Series(y[tr]).value_counts()
     thin = [c for c in sorted(set(y)) if left.get(c, 0) < 2]
@@ -671,9 +654,46 @@ def split(adata, *, label_key: str, test_size: float = 0.2, seed: int = 42, by: 
         a = adata[idx].copy()
         a.obs[label_key] = pd.Categorical(y[idx], categories=order)
         how: dict[str, Any] = {"by": by} if by is not None else {"test_size": float(test_size), "seed": int(seed)}
+        if n_copies:
+            how["n_copies_grouped"] = n_copies
         record(a, "split", part=part, label_key=label_key, **how, n_obs=int(len(idx)))
         out.append(a)
     return out[0], out[1]
+
+
+def _grouped_split(adata, y: np.ndarray, *, test_size: float, seed: int, label_key: str
+                   ) -> tuple[np.ndarray, np.ndarray, int]:
+    """A stratified split that keeps the copies of one profile (:func:`rnagen.pp.copies.copy_groups`) on one
+    side: the distinct profiles are split (each group by its first row's class), each group following its first
+    row. Without copies, the split of the rows themselves. Returns the training and test rows, and how many rows
+    were placed with another (copies beyond the first of each group)."""
+    from sklearn.model_selection import train_test_split
+
+    copies = copy_groups(adata)
+    g = group_ids(copies, adata.n_obs)
+    first = np.unique(g)   # every row where there are no copies
+    yf = y[first]
+    names = [str(x) for x in adata.obs_names]
+    counts = pd.Series(yf).value_counts()
+    lone = [c for c in sorted(set(y)) if counts.get(c, 0) < 2]
+    if lone:
+        # a class whose profiles are all copies of one: any held-out profile of it is one the model trains on
+        c = lone[0]
+        rows = [i for grp in copies.groups for i in grp if y[grp[0]] == c]
+        shown = " = ".join(repr(names[i]) for i in rows[:4]) + (" = ..." if len(rows) > 4 else "")
+        raise DataError(f"{len(lone)} class(es) of {label_key!r} hold one profile under several ids ({c!r}: {shown}, "
+                        "the same values): no held-out profile of it is new to the training set; remove the copies "
+                        "from the input, or drop the class (rnagen data prepare --min-samples)")
+    try:
+        tr, te = train_test_split(first, test_size=test_size, random_state=seed, stratify=yf)
+    except ValueError as e:
+        what = (f"{len(first)} distinct profiles ({adata.n_obs} samples, copies kept together)"
+                if len(first) < adata.n_obs else f"{adata.n_obs} samples")
+        raise DataError(f"cannot split {what} of {len(set(y))} classes with test size {test_size}: {e}; change "
+                        "--test-size") from e
+    if len(first) < adata.n_obs:
+        tr, te = np.flatnonzero(np.isin(g, tr)), np.flatnonzero(np.isin(g, te))
+    return tr, te, adata.n_obs - len(first)
 
 
 def split_columns(adata) -> list[str]:

@@ -158,9 +158,9 @@ def _near_sketch(test: np.ndarray, train: np.ndarray, scale: np.ndarray) -> np.n
 
 
 def _input_keys(X, cols: np.ndarray) -> np.ndarray:
-    """A 16-byte digest of each row's ``cols`` as float32 (:func:`rnagen.pp.preprocess.row_keys`), rows x 16: equal
+    """A 16-byte digest of each row's ``cols`` as float32 (:func:`rnagen.pp.copies.row_keys`), rows x 16: equal
     digests, equal values; the training profiles' are kept so that a score on them is told from a held-out one."""
-    from ..pp.preprocess import row_keys
+    from ..pp.copies import row_keys
 
     out = np.empty((X.shape[0], 16), dtype=np.uint8)
     step = _chunk_rows(len(cols))

@@ -1,0 +1,266 @@
+"""Copies of one profile in a data set: the same library under two sample ids (two aliquots of one tube, a file
+merged twice, a sample re-processed), exactly or up to rounding or re-normalisation.
+
+A copy on each side of a train/test split biases every indicator that compares a model with held-out profiles:
+the real-vs-real reference reads as a perfect match, a generator that memorises its training profiles looks as
+near the held-out ones as real data (density, DCR share, near copies), and a membership attack cannot tell a
+member from a non-member. :func:`copy_groups` finds the copies; :func:`group_ids` gives the labels a grouped split
+(:func:`rnagen.pp.split`) keeps together; :func:`copies_across` finds the profiles of one set that another holds.
+
+Two profiles are copies when their every value is the same (a byte-for-byte digest), or when they are *near
+copies*: nearer each other than :data:`NEAR_COPY_RATIO` times both
+
+* the data's typical nearest-neighbour distance (the median over the profiles of the distance to the nearest
+  profile that is not a copy), and
+* each one's own distance to its nearest profile that is not a copy (a local gap).
+
+Both bars are ratios of distances, so the test is the same for any unit, scale, number of genes or data size.
+The local gap is what a distinct profile almost never shows: for profiles drawn from a density that is locally
+uniform in ``m`` dimensions, the ratio of the nearest to the second-nearest neighbour distance is below ``t`` with
+probability ``t ** m`` whatever the density (Facco et al. 2017, Sci. Rep. 7:12140, the TWO-NN estimator of the
+intrinsic dimension), so a ratio of 0.1 is passed by chance by about ``10 ** -m`` of the profiles. The test is
+made only where the data's own TWO-NN dimension makes a chance pair among all of them unlikely
+(:data:`CHANCE_PAIRS`); the global bar keeps out two rare profiles that are near each other and far from all
+others (two samples of a small class), which the local gap alone would take for copies. A tight crowd of
+similar profiles (a homogeneous tissue) has no gap between its nearest neighbours and is not chained into one
+group. Rounding to two decimals, or a copy stored in single precision, moves a profile by orders of magnitude
+less than the bar.
+
+Equal rows are not taken for copies where values on a coarse grid (few genes, small whole counts, two decimals)
+make them by chance: where the rows with each gene's values shuffled among them hold a tenth as many equal
+rows, none is reported (the control :func:`rnagen.metrics._knn.same_profiles` makes for rounding).
+
+Distances are Euclidean on the log scale (counts are taken as ``log2(x + 1)``, as everything rnagen scores);
+profiles of one value in every gene (failed or empty libraries) are reported apart and are not copies.
+"""
+from __future__ import annotations
+
+import hashlib
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+__all__ = ["NEAR_COPY_RATIO", "CHANCE_PAIRS", "Copies", "find_copies", "copy_groups", "group_ids", "copies_across",
+           "row_keys"]
+
+#: two profiles nearer each other than this share of the data's typical nearest-neighbour distance, and of each
+#: one's distance to its nearest other profile, are copies of one profile
+NEAR_COPY_RATIO = 0.1
+#: the near-copy test is made where the expected number of distinct profiles passing it by chance,
+#: ``n * NEAR_COPY_RATIO ** m`` (``m`` the TWO-NN dimension of the data), stays below this
+CHANCE_PAIRS = 0.05
+#: neighbours looked at per profile: groups of up to this many near copies are found whole (exact copies, of
+#: any number, by their digest)
+_NEIGHBOURS = 10
+#: fewest distinct profiles on which a typical nearest-neighbour distance and a dimension are estimated
+_MIN_PROFILES = 8
+#: genes beyond which neighbours are found in a random projection (the candidates' distances are then
+#: measured on every gene): keeps the search within O(n^2 * 256)
+_PROJECT_ABOVE = 512
+
+
+def row_keys(X: np.ndarray) -> list[bytes]:
+    """A digest of each row's bytes: rows with equal keys hold the same values (to 2^-128)."""
+    return [hashlib.blake2b(np.ascontiguousarray(row).tobytes(), digest_size=16).digest() for row in X]
+
+
+@dataclass
+class Copies:
+    """The copies :func:`find_copies` found.
+
+    Attributes
+    ----------
+    groups
+        Row indices of each group of copies (two or more rows each, in row order; groups ordered by their first
+        row).
+    exact
+        For each group, whether its rows hold the same values byte for byte.
+    flat
+        Rows of one value in every gene (failed or empty libraries), in no group.
+    scale
+        The data's typical nearest-neighbour distance (NaN where it was not estimated).
+    dimension
+        The data's TWO-NN intrinsic dimension (NaN where not estimated).
+    near_tested
+        Whether the near-copy test was made (enough distinct profiles, a dimension that keeps chance pairs
+        out); exact copies are found either way.
+    """
+
+    groups: list[list[int]] = field(default_factory=list)
+    exact: list[bool] = field(default_factory=list)
+    flat: list[int] = field(default_factory=list)
+    scale: float = float("nan")
+    dimension: float = float("nan")
+    near_tested: bool = False
+
+    @property
+    def n_copies(self) -> int:
+        """Rows beyond the first of each group: how many profiles are copies of another."""
+        return sum(len(g) - 1 for g in self.groups)
+
+
+def find_copies(X: Any, *, ratio: float = NEAR_COPY_RATIO) -> Copies:
+    """The groups of copies among the rows of ``X`` (samples x genes, on the scale distances are to be taken in;
+    see the module docstring for the test). Missing values count as the gene's mean in the near-copy test."""
+    from .prepare import dense
+
+    X = np.asarray(dense(X), dtype=np.float64)
+    n = X.shape[0]
+    out = Copies()
+    if n < 2:
+        return out
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)   # a sample with every value missing: not 'one value'
+        lo, hi = np.nanmin(X, axis=1), np.nanmax(X, axis=1)
+    out.flat = np.flatnonzero(lo == hi).tolist() if X.shape[1] > 1 else []
+    flat = set(out.flat)
+    by_key: dict[bytes, list[int]] = {}
+    for i, key in enumerate(row_keys(X)):
+        if i not in flat:
+            by_key.setdefault(key, []).append(i)
+    if any(len(g) > 1 for g in by_key.values()) and _by_chance(X, flat, by_key):
+        return out
+    reps = [g[0] for g in by_key.values()]   # one row per distinct profile, in row order
+    members = {g[0]: g for g in by_key.values()}
+    parent = {r: r for r in reps}
+
+    def root(r: int) -> int:
+        while parent[r] != r:
+            parent[r] = parent[parent[r]]
+            r = parent[r]
+        return r
+
+    near_pairs = _near_pairs(X[reps], ratio=ratio, out=out)
+    for a, b in near_pairs:
+        ra, rb = root(reps[a]), root(reps[b])
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    joined: dict[int, list[int]] = {}
+    for r in reps:
+        joined.setdefault(root(r), []).extend(members[r])
+    for r in sorted(joined):
+        rows = sorted(joined[r])
+        if len(rows) > 1:
+            out.groups.append(rows)
+            out.exact.append(len(members[r]) == len(rows))
+    return out
+
+
+def _by_chance(X: np.ndarray, flat: set[int], by_key: dict[bytes, list[int]]) -> bool:
+    """Whether equal rows are what values on a coarse grid give by chance (few genes, small whole counts, two
+    decimals): the rows with each gene's values shuffled among them (every value kept, no profile kept whole)
+    hold at least a tenth as many equal rows. Equal rows then say nothing of copies, and nearness still less."""
+    rows = [i for i in range(X.shape[0]) if i not in flat]
+    shuffled = np.random.default_rng(0x5EED).permuted(X[rows], axis=0)   # each column on its own
+    n_equal = sum(len(g) - 1 for g in by_key.values())
+    return 10 * (len(rows) - len(set(row_keys(shuffled)))) >= n_equal
+
+
+def _near_pairs(U: np.ndarray, *, ratio: float, out: Copies) -> list[tuple[int, int]]:
+    """Pairs of rows of ``U`` (distinct profiles) that are near copies; sets ``out``'s scale, dimension and
+    ``near_tested``."""
+    m = U.shape[0]
+    if m < _MIN_PROFILES or U.shape[1] < 2:
+        return []
+    if np.isnan(U).any():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)   # a gene missing in every profile: 0 below
+            U = np.nan_to_num(np.where(np.isnan(U), np.nanmean(U, axis=0, keepdims=True), U))
+    k = min(_NEIGHBOURS + 1, m - 1)
+    dist, idx = _neighbours(U, k)
+    # the local gap: the first c >= 1 with d_c < ratio * d_(c+1) makes neighbours 1..c the candidate copies and
+    # d_(c+1) the profile's own scale (its nearest other profile); without such a gap, c = 0 and the scale is d_1
+    c = np.zeros(m, dtype=np.int64)
+    for j in range(k - 1, 0, -1):   # the smallest gap wins: scanned from the far end, overwritten going in
+        gap = dist[:, j - 1] < ratio * dist[:, j]
+        c[gap] = j
+    own = dist[np.arange(m), c]
+    scale = float(np.median(own))
+    # TWO-NN past each profile's copies: log(d_(c+2) / d_(c+1)) has median ln 2 / dimension
+    nxt = dist[np.arange(m), np.minimum(c + 1, k - 1)]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        logs = np.log(nxt / own)
+    logs = logs[np.isfinite(logs) & (c + 1 < k)]
+    med = float(np.median(logs)) if len(logs) else 0.0
+    dim = np.log(2.0) / med if med > 0 else float("inf")
+    out.scale, out.dimension = scale, dim
+    if not scale > 0 or m * ratio ** min(dim, 1e6) >= CHANCE_PAIRS:
+        return []
+    out.near_tested = True
+    bar = ratio * np.minimum(own, scale)
+    pairs = set()
+    for i in np.flatnonzero(c > 0):
+        for j in range(c[i]):
+            if dist[i, j] < bar[i]:
+                pairs.add((int(i), int(idx[i, j])))
+    # a pair both of whose profiles see the other as a copy
+    return sorted((a, b) for a, b in pairs if a < b and (b, a) in pairs)
+
+
+def _neighbours(U: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's ``k`` nearest other rows of ``U``: distances (ascending) and indices. On many genes the
+    candidates are found in a random projection (distances kept in expectation) and measured on every gene."""
+    from sklearn.neighbors import NearestNeighbors
+
+    V = U
+    if U.shape[1] > _PROJECT_ABOVE:
+        P = np.random.default_rng(0x5EED).standard_normal((U.shape[1], 256)) / np.sqrt(256)
+        V = U @ P
+    kk = min(k + 1 if V is U else 2 * k + 1, len(U))
+    _, idx = NearestNeighbors(n_neighbors=kk, algorithm="brute").fit(V).kneighbors(V)
+    # drop each row itself (not always first among exact ties), keep k; distances on every gene
+    rows = np.arange(len(U))[:, None]
+    others = [r[r != i][:kk - 1] for i, r in enumerate(idx)]
+    idx = np.asarray(others, dtype=np.int64)
+    d = np.sqrt(((U[rows] - U[idx]) ** 2).sum(axis=2)) if len(U) * idx.shape[1] * U.shape[1] <= 5e7 else \
+        np.stack([np.sqrt(((U[i] - U[idx[i]]) ** 2).sum(axis=1)) for i in range(len(U))])
+    order = np.argsort(d, axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(d, order, axis=1), np.take_along_axis(idx, order, axis=1)
+
+
+def _log_values(adata) -> np.ndarray:
+    """``adata.X`` on the log scale copies are tested on (:func:`rnagen.pp.to_log_scale`; a scale its values
+    leave open is read as their own)."""
+    from ..errors import DataError
+    from .history import looks_logged
+    from .prepare import dense, is_logged, to_log_scale
+
+    X = np.asarray(dense(adata.X), dtype=np.float64)
+    try:
+        logged = is_logged(adata)
+    except DataError:
+        logged = looks_logged(X)
+    if not X.size:
+        return X
+    return to_log_scale(X, logged=logged)[0]
+
+
+def copy_groups(adata) -> Copies:
+    """:func:`find_copies` of an AnnData's profiles, on the log scale."""
+    return find_copies(_log_values(adata))
+
+
+def group_ids(copies: Copies, n: int) -> np.ndarray:
+    """A group label per row: the first row of its group of copies, else the row itself."""
+    g = np.arange(n)
+    for rows in copies.groups:
+        g[rows] = rows[0]
+    return g
+
+
+def copies_across(a, b) -> list[tuple[int, int]]:
+    """``(row of a, row of b)`` for each profile of AnnData ``a`` that has a copy in ``b`` (the test of
+    :func:`find_copies` on the two sets together, each brought to the log scale on its own), one pair per row of
+    ``a``, in row order."""
+    A, B = _log_values(a), _log_values(b)
+    if not len(A) or not len(B) or A.shape[1] != B.shape[1]:
+        return []
+    found = find_copies(np.vstack([A, B]))
+    pairs: list[tuple[int, int]] = []
+    for rows in found.groups:
+        left = [r for r in rows if r < len(A)]
+        right = [r - len(A) for r in rows if r >= len(A)]
+        pairs.extend((r, right[0]) for r in left if right)
+    return sorted(pairs)

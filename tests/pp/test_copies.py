@@ -1,0 +1,117 @@
+"""Copies of one profile: found exactly and up to rounding or noise, never among distinct profiles, and kept on
+one side of every split rnagen makes."""
+from __future__ import annotations
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+
+from rnagen.errors import DataError
+from rnagen.pp import get_history, split
+from rnagen.pp.copies import NEAR_COPY_RATIO, copies_across, find_copies
+
+
+def _profiles(n: int = 120, p: int = 40, classes: int = 3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Log-scale-like profiles of a few classes (distinct: no two near each other)."""
+    rng = np.random.default_rng(seed)
+    y = np.repeat([f"c{i}" for i in range(classes)], n // classes)
+    centres = rng.normal(6.0, 2.0, (classes, p))
+    return centres[np.searchsorted(np.unique(y), y)] + rng.normal(0, 1.0, (n, p)), y
+
+
+def _adata(X: np.ndarray, y: np.ndarray, names: list[str] | None = None) -> ad.AnnData:
+    obs = pd.DataFrame({"y": pd.Categorical(y)}, index=names or [f"s{i}" for i in range(len(X))])
+    a = ad.AnnData(X.astype(np.float32), obs=obs, var=pd.DataFrame(index=[f"g{j}" for j in range(X.shape[1])]))
+    a.uns["rnagen"] = {"log": {"logged": True, "transform": "log2(x+1)", "pseudocount": 1.0}}
+    return a
+
+
+def test_exact_rounded_single_precision_and_noisy_copies_are_found():
+    X, _ = _profiles()
+    rng = np.random.default_rng(1)
+    copies = np.vstack([X[:3], np.round(X[3:6], 2), X[6:9].astype(np.float32), X[9:12] + rng.normal(0, 0.01, (3, 40))])
+    found = find_copies(np.vstack([X, copies]))
+    assert found.groups == [[i, 120 + i] for i in range(12)]
+    assert found.exact == [True] * 3 + [False] * 9
+    assert found.near_tested and found.n_copies == 12 and found.flat == []
+    # a triplicate is one group; a profile of one value in every gene is not a copy of another such
+    found = find_copies(np.vstack([X, X[:1] + 1e-3, X[:1] - 1e-3, np.zeros((2, 40))]))
+    assert found.groups == [[0, 120, 121]] and found.flat == [122, 123]
+
+
+def test_distinct_profiles_are_not_copies():
+    """The bars are ratios of distances: a tight crowd of similar profiles (a homogeneous tissue) has no gap
+    between its neighbours and is not chained into a group; two rare profiles near each other and far from all
+    others are not copies (the global bar); data of two dimensions (where chance pairs are common) are not
+    tested for near copies; values on a coarse grid that agree by chance are not exact copies."""
+    X, _ = _profiles()
+    rng = np.random.default_rng(2)
+    crowd = X[:1] + rng.normal(0, 0.05, (40, 40))
+    assert find_copies(np.vstack([X, crowd])).groups == []
+    rare = 40.0 + rng.normal(0, 0.3, (2, 40))
+    assert find_copies(np.vstack([X, rare])).groups == []
+    assert find_copies(X * 1000.0).groups == [] and find_copies(X / 1000.0 - 5.0).groups == []
+    flat = find_copies(rng.normal(0, 1, (2000, 2)))
+    assert flat.groups == [] and not flat.near_tested
+    grid = np.round(rng.normal(8.0, 0.4, (1500, 2)), 2)   # hundreds of equal rows, by chance
+    assert len(np.unique(grid, axis=0)) < 1480 and find_copies(grid).groups == []
+
+
+def test_every_profile_twice_is_found():
+    """Where every profile is in the data twice (technical replicates throughout), the typical distance is the
+    one to the nearest other profile past each one's copy, not the copies' own."""
+    X, _ = _profiles(n=60)
+    found = find_copies(np.vstack([X, X + np.random.default_rng(3).normal(0, 0.01, X.shape)]))
+    assert found.groups == [[i, 60 + i] for i in range(60)]
+    assert found.scale > 10 * NEAR_COPY_RATIO * np.sqrt(2 * 40) * 0.01
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3, 4])
+def test_split_keeps_the_copies_of_a_profile_on_one_side(seed):
+    X, y = _profiles()
+    rng = np.random.default_rng(5)
+    twice = np.arange(0, 120, 4)   # 30 profiles in the data twice, half of them rounded, half with noise
+    extra = np.vstack([np.round(X[twice[:15]], 2), X[twice[15:]] + rng.normal(0, 0.01, (15, 40))])
+    names = [f"s{i}" for i in range(120)] + [f"copy_of_s{i}" for i in twice]
+    a = _adata(np.vstack([X, extra]), np.concatenate([y, y[twice]]), names)
+    tr, te = split(a, label_key="y", test_size=0.25, seed=seed)
+    held = set(te.obs_names)
+    for i in twice:
+        assert (f"s{i}" in held) == (f"copy_of_s{i}" in held)
+    assert abs(te.n_obs - 0.25 * 150) <= 3 and set(tr.obs_names).isdisjoint(held)
+    assert te.obs["y"].value_counts().min() >= 8   # still stratified
+    assert get_history(te)[-1]["n_copies_grouped"] == 30
+    assert copies_across(te, tr) == []
+
+
+def test_split_of_data_without_copies_is_the_row_split():
+    """Data without copies are split as before grouping existed: scikit-learn's stratified split of the rows."""
+    from sklearn.model_selection import train_test_split
+
+    X, y = _profiles()
+    tr, te = split(_adata(X, y), label_key="y", test_size=0.2, seed=11)
+    _, want = train_test_split(np.arange(120), test_size=0.2, random_state=11, stratify=y)
+    assert list(te.obs_names) == [f"s{i}" for i in np.sort(want)]
+    assert "n_copies_grouped" not in get_history(te)[-1]
+
+
+def test_split_refuses_a_class_that_is_one_profile_under_several_ids():
+    X, y = _profiles()
+    a = _adata(np.vstack([X, X[:1] + 9.0, X[:1] + 9.0, X[:1] + 9.0]), np.concatenate([y, ["lone"] * 3]),
+               [f"s{i}" for i in range(120)] + ["d1", "d2", "d3"])
+    with pytest.raises(DataError, match=r"1 class\(es\) of 'y' hold one profile under several ids \('lone': 'd1' = "
+                                        r"'d2' = 'd3', the same values\)"):
+        split(a, label_key="y")
+
+
+def test_copies_across_two_sets_on_their_own_scales():
+    """A held-out set exported as counts, beside a logged training set, still shows its copies."""
+    X, y = _profiles()
+    X = np.clip(X, 0.0, None)
+    train = _adata(X[:100], y[:100])
+    counts = np.vstack([2.0 ** X[100:] - 1.0, 2.0 ** X[:2] - 1.0])
+    held = ad.AnnData(counts.astype(np.float64), obs=pd.DataFrame(index=[f"h{i}" for i in range(22)]),
+                      var=train.var.copy())
+    held.uns["rnagen"] = {"log": {"logged": False, "transform": "none", "pseudocount": float("nan")}}
+    assert copies_across(held, train) == [(20, 0), (21, 1)]
