@@ -115,3 +115,28 @@ def test_copies_across_two_sets_on_their_own_scales():
                       var=train.var.copy())
     held.uns["rnagen"] = {"log": {"logged": False, "transform": "none", "pseudocount": float("nan")}}
     assert copies_across(held, train) == [(20, 0), (21, 1)]
+
+
+def test_the_benchmarks_splits_keep_copies_on_one_side():
+    """``rnagen benchmark`` draws its splits (one per ``--splits``) with the same grouped split."""
+    from rnagen.bench.runner import _make_part
+
+    X, y = _profiles()
+    a = _adata(np.vstack([X, X[:20]]), np.concatenate([y, y[:20]]),
+               [f"s{i}" for i in range(120)] + [f"copy_of_s{i}" for i in range(20)])
+    for j in range(3):
+        part = _make_part(a, j, seed=40 + j, label_key="y", test_size=0.2, metric_fp={})
+        held = set(part.test.obs_names)
+        assert all((f"s{i}" in held) == (f"copy_of_s{i}" in held) for i in range(20))
+
+
+def test_the_tuning_validation_split_keeps_copies_on_one_side():
+    from rnagen.tune.study import split_validation
+
+    X, y = _profiles()
+    a = _adata(np.vstack([X, X[:20]]), np.concatenate([y, y[:20]]),
+               [f"s{i}" for i in range(120)] + [f"copy_of_s{i}" for i in range(20)])
+    for seed in range(3):
+        _, va = split_validation(a, label_key="y", val_size=0.25, seed=seed)
+        held = set(va.obs_names)
+        assert all((f"s{i}" in held) == (f"copy_of_s{i}" in held) for i in range(20))

@@ -635,3 +635,40 @@ def test_refit_without_a_held_out_share_is_refused():
     with pytest.raises(ConfigError, match=r"nothing is held out here \(train.val_fraction = 0\)"):
         m.fit(a, label_key="tissue", seed=0, progress=False)
     assert np.isfinite(np.asarray(a.X)).all()
+
+
+def test_the_validation_hold_out_keeps_copies_of_a_profile_on_one_side():
+    """Copies of one profile (a sample in the data twice) are held out together or not at all: a held-out copy
+    of a training profile would score a model that reproduces its training set as a perfect one. Without copies,
+    the groups change nothing."""
+    from rnagen.train import fit_validated
+
+    y = np.repeat(np.arange(2), 100)
+    groups = np.arange(200)
+    groups[100:140] = np.arange(0, 40)   # rows 100-139 are copies of rows 0-39 (labelled another way)
+    for seed in range(4):
+        tr, va = stratified_holdout(y, fraction=0.2, seed=seed, groups=groups)
+        held = set(va.tolist())
+        assert all((i in held) == (100 + i in held) for i in range(40))
+        assert sorted(np.concatenate([tr, va]).tolist()) == list(range(200))
+        assert np.array_equal(stratified_holdout(y, fraction=0.2, seed=seed, groups=np.arange(200))[1],
+                              stratified_holdout(y, fraction=0.2, seed=seed)[1])
+    # fit_validated finds the copies itself: each copied profile is trained on twice or held out twice
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(160, 12)).astype(np.float32)
+    X = np.vstack([X, X[:40]])
+    yy = np.repeat(np.arange(2), 80)
+    yy = np.concatenate([yy, yy[:40]]).astype(np.int64)
+    seen = []
+
+    def setup(Xt, yt):
+        seen.append(Xt)   # the profiles trained on
+        return Walker(), {}
+
+    cfg = TrainConfig(steps=20, batch_size=20, lr=0.01, weight_decay=0.0, lr_schedule="constant", warmup_steps=0,
+                      grad_clip=0.0, ema_decay=0.0, val_every=20, patience=3, patience_from=0.0)
+    fit_validated(setup, lambda Xt, yt, want, seed: Xt[:len(want)] + 1.0, X, yy, cfg, device=torch.device("cpu"),
+                  seed=0, run_dir=None, progress=False, resume=False, fingerprint="cp", desc="cp")
+    trained = {row.tobytes() for row in seen[0]}
+    counts = [sum(r.tobytes() == X[i].tobytes() for r in seen[0]) for i in range(40)]
+    assert len(seen[0]) < len(X) and set(counts) <= {0, 2} and 0 in counts and len(trained) < len(seen[0])

@@ -595,6 +595,7 @@ class Generator(ABC):
         default; :meth:`_train_config`), as on the genes
         its fixed budget copies and on the components its samples lie off the data
         (``benchmarks/RESULTS_objectives.md``, "Small real sets: the VAE and the WGAN-GP validated on the genes")."""
+        from ..pp.copies import copy_labels
         from ..train.validation import OUTSIDE_SPAN_WARN, outside_span_share, stratified_holdout, validation_holdout
         from ._subspace import choose_components, residual_is_noise
 
@@ -612,10 +613,11 @@ class Generator(ABC):
         frac = train.val_fraction if train is not None and train.val_fraction > 0 else 0.1
         # the split fit_validated makes; on a set too small to validate on, a smaller one: the share outside the
         # span is measured on a few held-out profiles (the widest sets, with the fewest profiles, need it most)
-        held = validation_holdout(y, train, seed) if train is not None else None
+        groups = copy_labels(X)   # as fit_validated keeps copies of one profile on one side
+        held = validation_holdout(y, train, seed, groups=groups) if train is not None else None
         validated = held if y_fit is y or train is None else validation_holdout(y_fit, train, seed)
-        split = (held or stratified_holdout(y, fraction=frac, seed=seed)
-                 or stratified_holdout(y, fraction=frac, seed=seed, min_total=2))
+        split = (held or stratified_holdout(y, fraction=frac, seed=seed, groups=groups)
+                 or stratified_holdout(y, fraction=frac, seed=seed, min_total=2, groups=groups))
         if split is None:
             return None
         share = outside_span_share(X[split[0]], X[split[1]])

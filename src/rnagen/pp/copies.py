@@ -42,8 +42,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["NEAR_COPY_RATIO", "CHANCE_PAIRS", "Copies", "find_copies", "copy_groups", "group_ids", "copies_across",
-           "row_keys"]
+__all__ = ["NEAR_COPY_RATIO", "CHANCE_PAIRS", "Copies", "find_copies", "copy_groups", "group_ids", "copy_labels",
+           "copies_across", "row_keys"]
 
 #: two profiles nearer each other than this share of the data's typical nearest-neighbour distance, and of each
 #: one's distance to its nearest other profile, are copies of one profile
@@ -248,6 +248,11 @@ def group_ids(copies: Copies, n: int) -> np.ndarray:
     for rows in copies.groups:
         g[rows] = rows[0]
     return g
+
+
+def copy_labels(X: Any) -> np.ndarray:
+    """:func:`group_ids` of :func:`find_copies` of ``X``: a label per row that a grouped split keeps together."""
+    return group_ids(find_copies(X), len(X))
 
 
 def copies_across(a, b) -> list[tuple[int, int]]:

@@ -626,7 +626,8 @@ def split(adata, *, label_key: str, test_size: float = 0.2, seed: int = 42, by: 
                             "those classes")
         n_copies = 0
     else:
-        tr, te, n_copies = _grouped_split(adata, y, test_size=float(test_size), seed=int(seed), label_key=label_key)
+        tr, te, n_copies = stratified_group_split(adata, y, test_size=float(test_size), seed=int(seed),
+                                                  label_key=label_key)
     tr, te = np.sort(tr), np.sort(te)
     left = pd.Series(y[tr]).value_counts()
     thin = [c for c in sorted(set(y)) if left.get(c, 0) < 2]
@@ -661,12 +662,13 @@ def split(adata, *, label_key: str, test_size: float = 0.2, seed: int = 42, by: 
     return out[0], out[1]
 
 
-def _grouped_split(adata, y: np.ndarray, *, test_size: float, seed: int, label_key: str
-                   ) -> tuple[np.ndarray, np.ndarray, int]:
+def stratified_group_split(adata, y: np.ndarray, *, test_size: float, seed: int, label_key: str,
+                   option: str = "--test-size") -> tuple[np.ndarray, np.ndarray, int]:
     """A stratified split that keeps the copies of one profile (:func:`rnagen.pp.copies.copy_groups`) on one
     side: the distinct profiles are split (each group by its first row's class), each group following its first
     row. Without copies, the split of the rows themselves. Returns the training and test rows, and how many rows
-    were placed with another (copies beyond the first of each group)."""
+    were placed with another (copies beyond the first of each group). ``option``: the setting an error names.
+    Also the tuning's validation split (:func:`rnagen.tune.study.split_validation`)."""
     from sklearn.model_selection import train_test_split
 
     copies = copy_groups(adata)
@@ -690,7 +692,7 @@ def _grouped_split(adata, y: np.ndarray, *, test_size: float, seed: int, label_k
         what = (f"{len(first)} distinct profiles ({adata.n_obs} samples, copies kept together)"
                 if len(first) < adata.n_obs else f"{adata.n_obs} samples")
         raise DataError(f"cannot split {what} of {len(set(y))} classes with test size {test_size}: {e}; change "
-                        "--test-size") from e
+                        f"{option}") from e
     if len(first) < adata.n_obs:
         tr, te = np.flatnonzero(np.isin(g, tr)), np.flatnonzero(np.isin(g, te))
     return tr, te, adata.n_obs - len(first)

@@ -94,7 +94,8 @@ between the development sets' shares and that of the simulated counts on which a
 
 
 def stratified_holdout(y: np.ndarray, *, fraction: float, seed: int, min_total: int = MIN_VAL,
-                       target: int | None = None) -> tuple[np.ndarray, np.ndarray] | None:
+                       target: int | None = None, groups: np.ndarray | None = None
+                       ) -> tuple[np.ndarray, np.ndarray] | None:
     """Indices ``(train, val)`` holding out ``fraction`` of each class, or ``None`` when too few can be.
 
     A class of ``n_c`` profiles gives ``max(1, round(f * n_c))`` of them, as long as at least two stay for
@@ -102,34 +103,45 @@ def stratified_holdout(y: np.ndarray, *, fraction: float, seed: int, min_total: 
     ``target / n`` (``target`` defaults to ``min_total``; at most :data:`MAX_VAL_FRACTION`) on a small set of
     ``n`` profiles. ``None`` when ``fraction`` is 0 or the held-out total is below ``min_total``. Deterministic
     for a given ``seed``.
+
+    ``groups`` (a label per row, :func:`rnagen.pp.copies.copy_labels`) keeps the copies of one profile on one
+    side: a class's groups are drawn as its profiles are, each with all its rows (a held-out copy of a training
+    profile would score a memorising model as a perfect one). Without copies the split is the rows'.
     """
     y = np.asarray(y)
     if fraction <= 0:
         return None
-    # a small set holds out enough profiles to score, within MAX_VAL_FRACTION of it
-    fraction = max(fraction, min((min_total if target is None else target) / max(len(y), 1), MAX_VAL_FRACTION))
+    g = np.arange(len(y)) if groups is None else np.asarray(groups)
+    grouped = not np.array_equal(g, np.arange(len(y)))
+    # a small set holds out enough profiles to score, within MAX_VAL_FRACTION of it (of its distinct profiles)
+    n = len(np.unique(g)) if grouped else len(y)
+    fraction = max(fraction, min((min_total if target is None else target) / max(n, 1), MAX_VAL_FRACTION))
     rng = np.random.default_rng([int(seed), 0x5A1])
     val = []
     for c in np.unique(y):
-        idx = np.flatnonzero(y == c)
+        rows = np.flatnonzero(y == c)
+        idx = np.unique(g[rows])   # the group of each of the class's rows: the rows themselves without copies
         take = max(1, int(round(fraction * len(idx))))
         if len(idx) - take < 2:
             continue
-        val.append(rng.permutation(idx)[:take])
+        drawn = rng.permutation(idx)[:take]
+        val.append(np.flatnonzero(np.isin(g, drawn)) if grouped else drawn)
     if not val or sum(len(v) for v in val) < min_total:
         return None
-    val_idx = np.sort(np.concatenate(val))
+    val_idx = np.unique(np.concatenate(val))   # sorted; a group of copies labelled two ways drawn once
     train_idx = np.setdiff1d(np.arange(len(y)), val_idx)
     return train_idx, val_idx
 
 
-def validation_holdout(y: np.ndarray, cfg: TrainConfig, seed: int) -> tuple[np.ndarray, np.ndarray] | None:
+def validation_holdout(y: np.ndarray, cfg: TrainConfig, seed: int, *, groups: np.ndarray | None = None
+                       ) -> tuple[np.ndarray, np.ndarray] | None:
     """The split :func:`fit_validated` makes under ``TrainConfig`` ``cfg``: ``cfg.val_fraction`` of each class,
     raised on a small set toward :data:`MIN_VAL` held-out profiles (within :data:`MAX_VAL_FRACTION`), ``None``
     below ``cfg.val_min`` of them, or when fewer than :data:`MIN_VAL` would take more than
-    :data:`SMALL_VAL_SHARE_MAX` of the set (classes of three, each giving one)."""
+    :data:`SMALL_VAL_SHARE_MAX` of the set (classes of three, each giving one); copies of one profile (``groups``,
+    :func:`stratified_holdout`) on one side."""
     split = stratified_holdout(y, fraction=cfg.val_fraction, seed=seed, min_total=cfg.val_min,
-                               target=max(cfg.val_min, MIN_VAL))
+                               target=max(cfg.val_min, MIN_VAL), groups=groups)
     if split is not None and len(split[1]) < MIN_VAL and len(split[1]) > SMALL_VAL_SHARE_MAX * len(y):
         return None
     return split
@@ -551,7 +563,11 @@ def fit_validated(setup: Callable[[np.ndarray, np.ndarray], tuple[torch.nn.Modul
     if private and cfg.refit:
         raise ConfigError("train.refit needs a validation-chosen length, which a private run does not have; "
                           "remove train.refit=true (the run trains for train.steps)")
-    split = None if private else validation_holdout(y, cfg, seed)
+    from ..pp.copies import copy_labels
+
+    # copies of one profile (a sample in the data twice) held out beside their training copy would score a model
+    # that reproduces its training profiles as a perfect one: kept on one side
+    split = None if private else validation_holdout(y, cfg, seed, groups=copy_labels(X))
     if split is None and cfg.refit:
         why = ("train.val_fraction = 0" if cfg.val_fraction <= 0 else
                f"too few profiles to hold out {cfg.val_min}, at most {MAX_VAL_FRACTION:.0%} of them")

@@ -251,15 +251,14 @@ def _make_sqlite_folder(storage: str | None) -> None:
 
 
 def split_validation(adata, *, label_key: str, val_size: float, seed: int):
-    """Stratified split into (train, validation) AnnData; every class keeps at least 2 training samples."""
-    from sklearn.model_selection import train_test_split
-
+    """Stratified split into (train, validation) AnnData; every class keeps at least 2 training samples; copies of
+    one profile (:mod:`rnagen.pp.copies`) on one side."""
     if label_key not in adata.obs:
         raise DataError(f"no label column {label_key!r} in the data; available columns: "
                         f"{list(adata.obs.columns)} (choose one with --label-key)")
     if not 0.0 < val_size < 1.0:
         raise ConfigError(f"val_size must be in (0, 1), got {val_size}")
-    from ..pp.preprocess import check_labels
+    from ..pp.preprocess import check_labels, stratified_group_split
 
     check_labels(adata, label_key, min_per_class=2)   # missing labels, a continuous column, classes of one
     labels = adata.obs[label_key].astype(str).to_numpy()
@@ -270,11 +269,10 @@ def split_validation(adata, *, label_key: str, val_size: float, seed: int):
         more = f" and {len(small) - 8} more" if len(small) > 8 else ""
         raise DataError(f"class(es) with fewer than 3 samples in {label_key!r}: {shown}{more}; tuning needs 2 to "
                         "train and 1 to validate per class (drop them: rnagen data prepare --min-samples 3)")
-    idx = np.arange(adata.n_obs)
-    try:
-        tr, va = train_test_split(idx, test_size=val_size, stratify=labels, random_state=seed)
-    except ValueError as e:
-        raise DataError(f"cannot split the data for validation ({e}); change --val-size") from None
+    # copies of one profile (a sample in the data twice) kept on one side: a validation copy of a training profile
+    # would make the trials that reproduce their training profiles score best
+    tr, va, _ = stratified_group_split(adata, labels, test_size=val_size, seed=seed, label_key=label_key,
+                                       option="--val-size")
     return adata[np.sort(tr)].copy(), adata[np.sort(va)].copy()
 
 
