@@ -185,6 +185,26 @@ def test_a_few_values_above_the_log_range_leave_the_scale_undecided():
     assert not looks_logged(cells, strict=False)
 
 
+def test_a_profile_far_above_the_log_values_of_the_others_leaves_the_scale_undecided():
+    """Log values of 60 profiles beside one left on the linear scale (a thousandfold the others): its values are
+    more than 1% of the matrix, yet no linear matrix passes the log range in a single sample. Taking the whole
+    matrix as linear would log the log values again; it is an error naming the sample. A linear matrix (values
+    above the range in most samples) stays linear."""
+    from rnagen.pp import looks_logged
+
+    rng = np.random.default_rng(2)
+    X = rng.uniform(0, 14, size=(60, 30))
+    X[7] *= 1000.0
+    names = ([f"s{i}" for i in range(60)], [f"g{j}" for j in range(30)])
+    with pytest.raises(DataError, match=r"lie above 30, .*; all in sample 's7': a profile on another scale than the "
+                                        r"others .*--log none"):
+        looks_logged(X, names=names)
+    a = _adata(X.astype(np.float32), names[1])
+    with pytest.raises(DataError, match=r"all in sample 's7'"):
+        log2p1(a)
+    assert not looks_logged(2.0 ** rng.uniform(0, 14, size=(60, 30)))
+
+
 def test_log2p1_refuses_negative_values():
     a = _adata([[-50.0, 100.0], [3.0, 4.0]], ["TP53", "EGFR"])  # not log-like (min < -10.5): must refuse
     with pytest.raises(DataError, match=r"needs non-negative values but found 1 negative .*sample 's0', gene 'TP53'"):

@@ -347,6 +347,24 @@ def test_the_log_step_and_the_input_scale_are_judged_as_the_data_are():
         on_lin.apply(_unrecorded(test, genes))
 
 
+def test_z_scored_inputs_given_to_a_reconstructor_fitted_on_expression_values_are_refused():
+    """Input genes standardised per gene (z-scores, negative and of mean 0) given to a reconstructor fitted on log
+    expression: each gene would read as expressed near the lowest level the training data show, and every
+    prediction would be off; refused, whatever the file records. A reconstructor fitted on z-scores takes them."""
+    L, genes = _low_inputs()
+    train, test = L[:60], L[60:]
+    on_log = rc.fit(_unrecorded(train, genes), inputs=genes[:10], val_size=0.25, seed=0)
+    z = (test - test.mean(axis=0)) / test.std(axis=0)
+    recorded = _unrecorded(z, genes)
+    recorded.uns["rnagen"] = {"log": {"logged": True, "transform": "log2(x+1)", "pseudocount": 1.0}}
+    for given in (_unrecorded(z, genes), recorded):
+        with pytest.raises(DataError, match=r"its input genes are standardised per gene \(each gene's mean 0 and sd 1: "
+                                            r"z-scores\), but the reconstructor was fitted on expression values"):
+            on_log.apply(given)
+    zt = (train - train.mean(axis=0)) / train.std(axis=0)
+    rc.fit(_unrecorded(zt, genes), inputs=genes[:10], val_size=0.25, seed=0).apply(_unrecorded(z, genes))
+
+
 def test_wrong_types_and_objects_are_refused(make_adata, tmp_path):
     from rnagen.errors import ConfigError
 

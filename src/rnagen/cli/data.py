@@ -515,35 +515,16 @@ def _dates_notes(h: dict) -> list[str]:
     return notes
 
 
-def _standardised(X) -> bool:
-    """Whether most genes have mean 0 and standard deviation 1 (values standardised per gene, as scanpy.pp.scale
-    and many published matrices leave them): z-scores, not expression values."""
-    import numpy as np
-
-    X = np.asarray(X, np.float64)
-    if X.ndim != 2 or X.shape[0] < 3:
-        return False
-    import warnings
-
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)   # a gene with no value: its NaN mean and sd are read below
-        mean, sd = np.nanmean(X, axis=0), np.nanstd(X, axis=0)
-    varied = np.isfinite(sd) & (sd > 0)
-    if varied.mean() < 0.9:
-        return False
-    # 0.1: a subset of a scaled matrix (the cells scaled together, some of them kept) is off by a few hundredths
-    return bool(np.median(np.abs(mean[varied])) < 0.1 and np.median(np.abs(sd[varied] - 1.0)) < 0.1)
-
-
 def _standardised_note(adata) -> str:
     """``"; the values are standardised per gene ..."`` for prepare's and info's summaries, else ``""``."""
     import numpy as np
 
     from ..pp import dense
+    from ..pp.history import looks_standardised
 
     # at most 2,000 evenly spaced samples: their means and spreads tell it, without a float64 copy of a wide matrix
     rows = np.arange(0, adata.n_obs, max(1, adata.n_obs // 2000))[:2000]
-    if not adata.n_obs or not _standardised(dense(adata.X[rows])):
+    if not adata.n_obs or not looks_standardised(dense(adata.X[rows])):
         return ""
     raw = " (this .h5ad's raw values: --layer raw)" if getattr(adata, "raw", None) is not None else ""
     return ("; the values are standardised per gene (each gene's mean 0 and sd 1, as scanpy.pp.scale leaves them): "

@@ -231,7 +231,7 @@ def _log_values(adata) -> np.ndarray:
     try:
         logged = is_logged(adata)
     except DataError:
-        logged = looks_logged(X)
+        logged = looks_logged(X, strict=False)
     if not X.size:
         return X
     return to_log_scale(X, logged=logged)[0]

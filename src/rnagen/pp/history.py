@@ -102,7 +102,8 @@ def looks_logged(X, *, names: tuple[Any, Any] | None = None, strict: bool = True
     low) are not logged.
 
     A few values above the range among values otherwise within it (at most :data:`AMBIGUOUS_SHARE`, or all in at
-    most 3 of more than 10 columns) leave the scale undecided: a test on the maximum alone would log data whose
+    most 3 of more than 10 columns, or in at most 3 of more than 10 samples: a profile left on the linear scale, or
+    an outlier a thousandfold the others) leave the scale undecided: a test on the maximum alone would log data whose
     scale a single outlying cell or a numeric annotation column (an age) broke. With ``strict`` that is a
     :class:`DataError` naming them (and where they are, given ``names``: the row and column labels of ``X``)
     and the way to state the scale; without, such values read as linear.
@@ -120,9 +121,27 @@ def looks_logged(X, *, names: tuple[Any, Any] | None = None, strict: bool = True
         return True
     if strict and lo >= LOG_RANGE[0]:
         over = finite > LOG_RANGE[1]
-        if over.mean() <= AMBIGUOUS_SHARE or _in_few_columns(X):
+        if over.mean() <= AMBIGUOUS_SHARE or _in_few_columns(X) or _in_few_rows(X):
             raise DataError(_ambiguous_scale(X, int(over.sum()), over.mean(), hi, names))
     return False
+
+
+def looks_standardised(X) -> bool:
+    """Whether most genes have mean 0 and standard deviation 1 (values standardised per gene, as scanpy.pp.scale
+    and many published matrices leave them): z-scores, not expression values."""
+    X = np.asarray(X, np.float64)
+    if X.ndim != 2 or X.shape[0] < 3:
+        return False
+    import warnings
+
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)   # a gene with no value: its NaN mean and sd are read below
+        mean, sd = np.nanmean(X, axis=0), np.nanstd(X, axis=0)
+    varied = np.isfinite(sd) & (sd > 0)
+    if varied.mean() < 0.9:
+        return False
+    # 0.1: a subset of a scaled matrix (the cells scaled together, some of them kept) is off by a few hundredths
+    return bool(np.median(np.abs(mean[varied])) < 0.1 and np.median(np.abs(sd[varied] - 1.0)) < 0.1)
 
 
 def below_one_note(lo: float, hi: float) -> str | None:
@@ -148,6 +167,17 @@ def _in_few_columns(X: np.ndarray) -> bool:
     return X.ndim == 2 and X.shape[1] > 10 and 0 < len(_columns_above(X)) <= 3
 
 
+def _in_few_rows(X: np.ndarray) -> bool:
+    """The values above the log range all in at most 3 of more than 10 rows (samples): log values beside a profile
+    or two on another scale (not logged, or scaled a thousandfold), which a linear matrix, whose highly expressed
+    genes pass the range in nearly every sample, does not show."""
+    if X.ndim != 2 or X.shape[0] <= 10:
+        return False
+    with np.errstate(invalid="ignore"):
+        n = int((np.isfinite(X) & (X > LOG_RANGE[1])).any(axis=1).sum())
+    return 0 < n <= 3
+
+
 def _ambiguous_scale(X: np.ndarray, n: int, share: float, hi: float, names: tuple[Any, Any] | None) -> str:
     """The one-line error of :func:`looks_logged` for values whose scale a few outlying ones leave open."""
     where = ""
@@ -155,10 +185,18 @@ def _ambiguous_scale(X: np.ndarray, n: int, share: float, hi: float, names: tupl
         rows, cols = names
         hit = _columns_above(X)
         i, j = np.unravel_index(int(np.argmax(np.where(np.isfinite(X), X, -np.inf))), X.shape)
+        with np.errstate(invalid="ignore"):
+            above = np.flatnonzero((np.isfinite(X) & (X > LOG_RANGE[1])).any(axis=1))
         if X.shape[1] > 10 and 0 < len(hit) <= 3:
             shown = ", ".join(repr(str(cols[k])) for k in hit)
             where = (f"; all in {shown}: if {'that is' if len(hit) == 1 else 'those are'} not expression (an age, a "
                      "batch, a sample annotation), remove it from the matrix")
+        elif _in_few_rows(X):
+            shown = ", ".join(repr(str(rows[k])) for k in above)
+            one = len(above) == 1
+            where = (f"; all in sample{'' if one else 's'} {shown}: a profile on another scale than the others (not "
+                     f"logged as they are, or far outlying)? remove {'it' if one else 'them'} or put "
+                     f"{'it' if one else 'them'} on the others' scale")
         else:
             where = f", the largest at sample {str(rows[i])!r}, feature {str(cols[j])!r}"
     return (f"the values look log-scale but {n} of them ({share:.2%}) lie above {LOG_RANGE[1]:g}, where no log "

@@ -42,7 +42,7 @@ from .._io import atomic_path, check_output, write_json, write_npz, writer_lock
 from .._manifest import MANIFEST, folder_kind, reading, verify_manifest, write_manifest
 from ..config import SEED_MAX, build_config, checked, require_config, write_config
 from ..errors import ConfigError, DataError, RunDirError
-from ..pp.history import log_state, looks_logged, record, set_log_state
+from ..pp.history import log_state, looks_logged, looks_standardised, record, set_log_state
 from ..pp.transforms import Log2p1, NonNegative, Pipeline, StandardScaler
 from ..utils import as_path, check_label_key, require_anndata
 from .genes import match_genes, require_genes, resolve_inputs
@@ -539,11 +539,12 @@ class Reconstructor:
         that takes the log itself (fitted on counts or TPM) would be logged twice, raw values given to one fitted on
         log-scale data not at all; either way every prediction is off, so both are refused."""
         lg = self.meta.get("log", {})
-        if lg.get("decided_by") != "auto":
-            return   # the user fixed the log step (log=log2p1 or none): their data, their scale
         X = _dense_rows(adata.X, slice(0, min(adata.n_obs, 2000)), pos, cast=False)
         if not X.size:
             return
+        self._check_not_standardised(X, where)
+        if lg.get("decided_by") != "auto":
+            return   # the user fixed the log step (log=log2p1 or none): their data, their scale
         st = log_state(adata)   # recorded (rnagen data prepare, a synthetic set): not guessed from the values
         logged = bool(st["logged"]) if st is not None else self._looks_logged_inputs(X)
         if lg.get("applied") and logged:
@@ -554,6 +555,22 @@ class Reconstructor:
             raise DataError(f"{where}: its input genes look like values before the log (up to "
                             f"{float(np.nanmax(X)):.4g}) but the reconstructor was fitted on log-scale data; give "
                             "log-scale values (log2(x+1)), or fit it on the raw values")
+
+    def _check_not_standardised(self, X: np.ndarray, where: str) -> None:
+        """Input genes standardised per gene (z-scores: each gene's mean 0 and sd 1) given to a reconstructor fitted
+        on expression values (its input genes' means far from 0): each gene would be read as expressed at about
+        the training data's lowest level, and every prediction would be off. Refused, by the values, whatever
+        scale the file records."""
+        steps = self.pipe_in.steps if self.pipe_in is not None else []
+        sc = steps[-1] if steps and isinstance(steps[-1], StandardScaler) else None
+        if sc is None or sc.mean is None or sc.std is None or not looks_standardised(X):
+            return
+        mu, sd = np.asarray(sc.mean, np.float64), np.asarray(sc.std, np.float64)
+        # fitted on values whose genes sit more than one of their sds from 0: not z-scores themselves
+        if float(np.median(np.abs(mu) / np.maximum(sd, 1e-12))) > 1.0:
+            raise DataError(f"{where}: its input genes are standardised per gene (each gene's mean 0 and sd 1: "
+                            f"z-scores), but the reconstructor was fitted on expression values (their median mean "
+                            f"{float(np.median(mu)):.3g}); give the values before scaling")
 
     def _looks_logged_inputs(self, X: np.ndarray) -> bool:
         """Whether input values ``X`` (samples x input genes, no recorded log state) are log-scale, judged against
