@@ -185,6 +185,11 @@ def test_orientation_of_ids_that_name_their_kind():
     ("id,TP53,EGFR\ns1,1,nan\ns2,1,2\n", "1 NaN and 0 inf values .*sample 's1', gene 'EGFR'"),
     ("id,TP53,EGFR\ns1,1,inf\ns2,1,2\n", "0 NaN and 1 inf"),
     ("id,TP53,EGFR\ns1,1,2\ns1,1,2\n", "duplicated sample ids"),
+    # one id twice: the same values each time (a file merged twice), or other values (two libraries of one sample)
+    ("id,TP53,EGFR\ns1,1,2\ns2,5,6\ns1,1,2\n", r"duplicated sample ids \(1, e.g. 's1', each time with the same "
+     r"values: the file merged twice\? --duplicates first keeps one copy and loses nothing\)"),
+    ("id,TP53,EGFR\ns1,1,2\ns2,5,6\ns1,1,3\n", r"duplicated sample ids \(1, e.g. 's1', with other values each time: "
+     r"two libraries of one sample \(aliquots, a re-sequencing\)\? --duplicates mean averages them\)"),
     ("id,TP53,TP53\ns1,1,2\ns2,1,2\n", "duplicated gene ids"),
     ("id,TP53,EGFR,MYC\ns1,1,2,3\ns2,1,abc,3\n", "non-numeric value 'abc' at line 3, column 'EGFR' \\(sample 's2'\\)"),
     ("", "empty file"),

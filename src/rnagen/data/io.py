@@ -3747,16 +3747,36 @@ def _labels_from_cls(lines: list[str], names: list[str], *, label_key: str | Non
 
 # ------------------------------------------------------------------------------------------ validation
 
-def _dup_message(source: str, axis: str, dup: pd.Index, names: pd.Index | None = None) -> str:
+def _dup_message(source: str, axis: str, dup: pd.Index, names: pd.Index | None = None, X: Any = None) -> str:
     """The error of repeated ``axis`` ids; where ``names`` (all the ids) repeat few values, as a column of classes
-    read as the ids does, it says how to name that column instead of offering to merge the samples."""
+    read as the ids does, it says how to name that column instead of offering to merge the samples. Given the
+    matrix ``X`` (rows: the samples), it says whether the repeated samples hold the same values each time (the
+    file merged twice: keeping the first loses nothing) or other ones (two libraries of one sample)."""
     if axis == "sample" and names is not None and len(names) >= 4 and pd.Index(names).nunique() <= len(names) / 2:
         return (f"{source}: the sample ids repeat {pd.Index(names).nunique()} values over {len(names)} samples "
                 f"(e.g. {str(dup[0])[:40]!r}): the first column looks like classes, not ids; if so, name it "
                 "with --label-key (the samples then get the ids sample_0, sample_1, ...), else make the ids unique "
                 "(or merge the repeats: rnagen data prepare --duplicates first|mean|sum)")
-    return (f"{source}: duplicated {axis} ids ({len(dup)}, e.g. {str(dup[0])[:40]!r}); keep the first of each, "
+    what = ""
+    if axis == "sample" and X is not None and names is not None:
+        what = _repeats_hold(X, pd.Index(names), dup)
+    return (f"{source}: duplicated {axis} ids ({len(dup)}, e.g. {str(dup[0])[:40]!r}{what}); keep the first of each, "
             f"average or add them (rnagen data prepare --duplicates first|mean|sum), or make the {axis} ids unique")
+
+
+def _repeats_hold(X: Any, names: pd.Index, dup: pd.Index) -> str:
+    """``", each time with the same values: ..."`` or ``", with other values ..."`` for repeated sample ids (rows of
+    ``X``), from their first repeated id; ``""`` where the rows cannot be compared."""
+    rows = np.flatnonzero(names == dup[0])
+    try:
+        block = np.asarray(X[rows].toarray() if hasattr(X[rows], "toarray") else X[rows], dtype=np.float64)
+    except (TypeError, ValueError, IndexError):
+        return ""
+    if np.array_equal(block[:1].repeat(len(block), axis=0), block, equal_nan=True):
+        return (", each time with the same values: the file merged twice? --duplicates first keeps one copy and "
+                "loses nothing")
+    return (", with other values each time: two libraries of one sample (aliquots, a re-sequencing)? --duplicates "
+            "mean averages them")
 
 
 def validate(adata, *, label_key: str | None = None, source: str = "data", allow_missing: bool = False) -> None:
@@ -3798,7 +3818,7 @@ def validate(adata, *, label_key: str | None = None, source: str = "data", allow
     for axis, names in (("sample", adata.obs_names), ("gene", adata.var_names)):
         dup = pd.Index(names)[pd.Index(names).duplicated()]
         if len(dup):
-            raise DataError(_dup_message(source, axis, dup, pd.Index(names)))
+            raise DataError(_dup_message(source, axis, dup, pd.Index(names), X if axis == "sample" else None))
     if label_key is not None:
         if label_key not in adata.obs.columns:
             cols = ", ".join(str(c)[:30] for c in list(adata.obs.columns)[:10]) or "none"
@@ -3858,7 +3878,8 @@ def _collapse(adata, *, axis: Literal["obs", "var"], how: Duplicates, source: st
     if not dup.any():
         return adata, 0
     if how == "error":
-        raise DataError(_dup_message(source, "sample" if axis == "obs" else "gene", names[dup], names))
+        raise DataError(_dup_message(source, "sample" if axis == "obs" else "gene", names[dup], names,
+                                     adata.X if axis == "obs" else None))
     if axis == "obs" and label_key is not None and label_key in adata.obs.columns:
         labels = pd.Series(adata.obs[label_key].astype(str).to_numpy(), index=names)
         kinds = labels.groupby(level=0, sort=False).nunique()
