@@ -23,8 +23,10 @@ made only where the data's own TWO-NN dimension makes a chance pair among all of
 (:data:`CHANCE_PAIRS`); the global bar keeps out two rare profiles that are near each other and far from all
 others (two samples of a small class), which the local gap alone would take for copies. A tight crowd of
 similar profiles (a homogeneous tissue) has no gap between its nearest neighbours and is not chained into one
-group. Rounding to two decimals, or a copy stored in single precision, moves a profile by orders of magnitude
-less than the bar.
+group (each of two near copies must find the other one so). Rounding to two decimals, or a copy stored in single
+precision, moves a profile by orders of magnitude less than the bar; two libraries of one tube sequenced apart
+differ by their counting noise and are copies only where that noise is small beside the differences between
+samples. Data of more than 50,000 distinct profiles are searched for exact copies only.
 
 Equal rows are not taken for copies where values on a coarse grid (few genes, small whole counts, two decimals)
 make them by chance: where the rows with each gene's values shuffled among them hold a tenth as many equal
@@ -56,6 +58,9 @@ CHANCE_PAIRS = 0.05
 _NEIGHBOURS = 10
 #: fewest distinct profiles on which a typical nearest-neighbour distance and a dimension are estimated
 _MIN_PROFILES = 8
+#: most distinct profiles the near-copy test is made on (its neighbour search grows with their square); larger
+#: data are searched for exact copies only
+_MAX_NEAR = 50_000
 #: genes beyond which neighbours are found in a random projection (the candidates' distances are then
 #: measured on every gene): keeps the search within O(n^2 * 256)
 _PROJECT_ABOVE = 512
@@ -84,8 +89,8 @@ class Copies:
     dimension
         The data's TWO-NN intrinsic dimension (NaN where not estimated).
     near_tested
-        Whether the near-copy test was made (enough distinct profiles, a dimension that keeps chance pairs
-        out); exact copies are found either way.
+        Whether the near-copy test was made (enough distinct profiles and not too many, a dimension that keeps
+        chance pairs out); exact copies are found either way.
     """
 
     groups: list[list[int]] = field(default_factory=list)
@@ -162,7 +167,7 @@ def _near_pairs(U: np.ndarray, *, ratio: float, out: Copies) -> list[tuple[int, 
     """Pairs of rows of ``U`` (distinct profiles) that are near copies; sets ``out``'s scale, dimension and
     ``near_tested``."""
     m = U.shape[0]
-    if m < _MIN_PROFILES or U.shape[1] < 2:
+    if m < _MIN_PROFILES or m > _MAX_NEAR or U.shape[1] < 2:
         return []
     if np.isnan(U).any():
         with warnings.catch_warnings():
