@@ -140,3 +140,16 @@ def test_the_tuning_validation_split_keeps_copies_on_one_side():
         _, va = split_validation(a, label_key="y", val_size=0.25, seed=seed)
         held = set(va.obs_names)
         assert all((f"s{i}" in held) == (f"copy_of_s{i}" in held) for i in range(20))
+
+
+def test_the_benchmark_says_what_its_splits_do_with_copies():
+    from rnagen.cli.bench import _copies_note
+
+    X, y = _profiles()
+    a = _adata(np.vstack([X, X[:2]]), np.concatenate([y, y[:2]]), [f"s{i}" for i in range(120)] + ["c0", "c1"])
+    assert _copies_note(a, "y", None) == ("2 copies of profiles in the data (rnagen data info names them): kept on "
+                                          "their profile's side of every split")
+    a.obs["part"] = ["train"] * 120 + ["test"] * 2
+    assert _copies_note(a, "y", "part").startswith("warning: 2 test profiles of the given split are copies of "
+                                                   "training profiles (e.g. 'c0' of 's0')")
+    assert _copies_note(_adata(X, y), "y", None) == ""

@@ -101,21 +101,30 @@ def _bench_labels(out: Path) -> list:
         return []
 
 
-def _given_split_note(data, label_key: str, split_key: str) -> str:
-    """The warning :func:`rnagen.cli.data._split_copies_note` gives where the data's own split holds copies of
-    one profile on both sides (a random split keeps them on one), else ``""``."""
+def _copies_note(data, label_key: str, split_key: str | None) -> str:
+    """What the splits do with copies of one profile (:mod:`rnagen.pp.copies`): the random splits keep them on one
+    side (said with their number), the data's own split is warned of where it holds them on both sides
+    (:func:`rnagen.cli.data._split_copies_note`); ``""`` without copies."""
     from ..bench.runner import _load_data
-    from ..pp import split
+    from ..pp import copy_groups, split
     from .data import _split_copies_note
 
-    train, test = split(_load_data(data, label_key), label_key=label_key, by=split_key)
-    return _split_copies_note(train, test).removeprefix("; ")
+    try:
+        adata = _load_data(data, label_key)
+        if split_key is not None:
+            train, test = split(adata, label_key=label_key, by=split_key)
+            return _split_copies_note(train, test).removeprefix("; ")
+    except (DataError, ConfigError, OSError):
+        return ""   # the benchmark's own checks say what is wrong, in their order
+    n = copy_groups(adata).n_copies
+    return (f"{n} cop{'ies' if n > 1 else 'y'} of profiles in the data (rnagen data info names them): kept on their "
+            "profile's side of every split") if n else ""
 
 
 def _benchmark(args: argparse.Namespace, data, label_key: str, data_name: str | None) -> int:
     from ..bench import run_benchmark
 
-    if getattr(args, "split_key", None) is not None and (note := _given_split_note(data, label_key, args.split_key)):
+    if note := _copies_note(data, label_key, getattr(args, "split_key", None)):
         print(note)
 
     board = run_benchmark(
