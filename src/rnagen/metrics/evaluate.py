@@ -614,7 +614,8 @@ def evaluate(real, synthetic, *, train=None, floor=None, label_key: str | None =
         within its CI of the ceiling, :func:`rnagen.metrics.gap.gap_resolved`); ``group`` is ``"all"``, or a
         class name for the per-class TSTR rows. ``df.attrs`` holds ``preprocessing``, ``timings`` (seconds per family),
         ``flagged_near_copies`` (synthetic row indices), with ``floor`` ``gap_note``, ``held_out_in_train``
-        where a few held-out profiles equal training ones (more than half of them is an error), and
+        where a few held-out profiles equal training ones or are near copies of them (``n``, ``n_near``; more than
+        half of them equal is an error), and
         ``reference_note`` where the z-scores and feature spaces had to be fitted on the real-vs-real
         reference's own profiles (a synthetic set as large as the training set, or too few others), and
         ``fidelity_size_note`` where a part of the synthetic set was scored (``fidelity_size="held-out"``).
@@ -813,7 +814,9 @@ def _check_held_out(real, train) -> tuple[dict[str, Any] | None, np.ndarray | No
     across the sets, and the real-vs-real ceiling, the membership audit and the utility of a model trained on it
     are measured on seen data. Most of them in the training set (the training file given twice, a split done
     wrong) is refused; a few (a library in the data twice, empty libraries) are returned for the table's note,
-    with the mask of those profiles (``None`` without a training set)."""
+    with the mask of those profiles (``None`` without a training set). Near copies of training profiles
+    (:mod:`rnagen.pp.copies`: the same library with noise, beyond the rounding tolerance) join the note and the
+    mask, not the refusal."""
     if train is None:
         return None, None
     R, _, gr, lr = _unpack(real, None, None, "real")
