@@ -322,6 +322,18 @@ def test_a_full_disk_mid_benchmark_names_its_resume_state(base, tmp_path, monkey
     assert (out / "report.html").is_file()
 
 
+def test_a_benchmark_refused_for_its_folder_keeps_its_own_way_on(base, tmp_path, capsys):
+    """A folder holding another split's benchmark (its results and runs kept) is a RunDirError, a
+    FileNotFoundError: it is said as it is, not as a failed write to resume by running the same command again."""
+    out = tmp_path / "bench"
+    assert main([*_bench_argv(base, out), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main([*_bench_argv(base, out), "--seed", "7", "--quiet"]) == 2
+    err = _one_line_error(capsys, "holds a benchmark of other data or another split",
+                          "choose a new --out folder or delete the old one")
+    assert "cannot write" not in err and "resume" not in err, err
+
+
 @pytest.fixture
 def small_disk(tmp_path):
     """A 2 MiB tmpfs at ``tmp_path/small`` (unmounted afterwards); skipped where mounting is not allowed."""

@@ -79,7 +79,7 @@ from .._io import (
     write_text,
 )
 from .._manifest import RUN_FILES, folder_kind
-from ..errors import ConfigError, DataError, DivergedError, OutputError, RunDirError
+from ..errors import ConfigError, DataError, DivergedError, OutputError, RnagenError, RunDirError
 from ..pp.history import looks_logged
 from ..pp.prepare import dense
 from ..utils import label_text, numeric_label_aliases
@@ -538,7 +538,10 @@ def _tidy_on_failure(out: Path) -> Iterator[None]:
         raise
     except BaseException as e:
         kept = _tidy(out, before)
-        if isinstance(e, OSError) and kept:
+        # a failed write: an OSError of the file system, or rnagen's OutputError; rnagen's other errors that are
+        # OSErrors too (RunDirError, a FileNotFoundError: a folder of another benchmark, a damaged checkpoint) name
+        # their own way on, which running the command again is not
+        if isinstance(e, OSError) and (isinstance(e, OutputError) or not isinstance(e, RnagenError)) and kept:
             msg = str(e) if isinstance(e, OutputError) else describe_os_error(e)
             where = ", ".join(f"{k}/" for k in kept)
             raise OutputError(f"{msg}; {out} keeps the finished part ({where}: the benchmark's resume state): run "
