@@ -1256,3 +1256,19 @@ def test_a_cached_file_cut_short_or_changed_since_is_refused_on_use(http_server,
     record.unlink()   # put there by hand: content checks alone
     dest.write_bytes(body[:100] + b"\n")
     assert F.download(url, dest, retries=0, progress=False) == dest
+
+
+def test_a_file_saved_by_hand_after_a_failed_download_is_used(http_server, tmp_path):
+    """A cached file deleted (as an error told), the server then busy: the refusal says to save the file by hand,
+    and that file is checked and used; the record of the deleted download, another size, refused it."""
+    body = b"SAMPID\tSMTS\n" + b"".join(b"S%d\tBlood\n" % i for i in range(50))
+    http_server.files["attrs.txt"] = body
+    url, dest = f"{http_server.base_url}/attrs.txt", tmp_path / "attrs.txt"
+    F.download(url, dest, retries=0, progress=False)
+    dest.unlink()
+    http_server.fail_first["attrs.txt"] = [503]
+    with pytest.raises(DataError, match="interrupted after 0 bytes"):
+        F.download(url, dest, retries=0, progress=False)
+    dest.write_bytes(body + b"S50\tLung\n")   # a newer version of the table, saved from the portal
+    n = len(http_server.requests)
+    assert F.download(url, dest, retries=0, progress=False) == dest and len(http_server.requests) == n

@@ -658,6 +658,9 @@ def download(url: str, dest: str | os.PathLike, *, checksum: str | None = None, 
     with writer_lock(dest, kind="file"):   # a second process appending to the same .part corrupts it
         if dest.exists():   # finished by another process while this one waited
             return cached()
+        # the record of a file deleted since describes nothing: left, it would refuse the file saved there by
+        # hand after this download fails, or be read beside the new file before its own record replaces it
+        _cache_record(dest).unlink(missing_ok=True)
         part = dest.with_name(dest.name + ".part")
         own = session is None
         session = session or requests.Session()
