@@ -301,6 +301,22 @@ def test_a_damaged_weights_file_is_trained_again(tmp_path, labelled_csv, capsys)
     assert weights.stat().st_size > 100
 
 
+def test_benchmark_files_edited_into_another_json_shape_are_redone(tmp_path, labelled_csv):
+    """A record of the folder that is valid JSON but no object (a list) is taken as damaged, as one that is no
+    JSON is: the rerun rewrites it instead of failing with a traceback."""
+    kw = dict(label_key="kind", models="gaussian", out_dir=tmp_path / "b", progress=False, report=False,
+              evaluate_options={"n_boot": 20, "n_boot_expensive": 2, "classifier_seeds": (0,), "epochs": 2},
+              metrics=["precision", "recall", "aa_ts"])
+    first = run_benchmark(labelled_csv, **kw)
+    names = ["bench.json", "results/gaussian_seed0.json", "plots/tstr_logreg_per_class.json"]
+    for name in names:
+        (tmp_path / "b" / name).write_text("[1, 2]\n")
+    again = run_benchmark(labelled_csv, **kw)
+    timing = [c for c in first.columns if "seconds" in c]
+    pd.testing.assert_frame_equal(first.drop(columns=timing), again.drop(columns=timing))
+    assert all(isinstance(json.loads((tmp_path / "b" / name).read_text()), dict) for name in names)
+
+
 def test_resume_skips_finished_models(tmp_path, labelled_csv, monkeypatch):
     from rnagen import metrics
     from rnagen.models.gaussian import GaussianModel

@@ -157,11 +157,14 @@ def _hash(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def _read_json(path: Path) -> Any:
+def _read_json(path: Path) -> dict[str, Any] | None:
+    """The JSON object a benchmark file holds; ``None`` for a file that is missing, unreadable, not JSON or not an
+    object (every file of the folder is one: a file edited into another shape is redone, as a damaged one is)."""
     try:
-        return json.loads(path.read_text())
+        doc = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
+    return doc if isinstance(doc, dict) else None
 
 
 def _load_data(data, label_key: str, what: str = "data"):

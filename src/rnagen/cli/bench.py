@@ -97,7 +97,7 @@ def _bench_labels(out: Path) -> list:
 
     try:
         return list(json.loads((out / "bench.json").read_text()).get("labels") or [])
-    except (OSError, ValueError, AttributeError):
+    except (OSError, ValueError, AttributeError, TypeError):   # unreadable, or edited into another shape
         return []
 
 
