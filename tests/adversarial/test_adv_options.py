@@ -401,6 +401,25 @@ def test_no_output_folder_for_a_benchmark_of_a_missing_file(tmp_path, clean_fail
     assert not out.exists()
 
 
+@pytest.mark.parametrize("variables, match", [
+    ({"WORLD_SIZE": "two"}, "WORLD_SIZE='two' is not a whole number"),
+    ({"WORLD_SIZE": "2", "RANK": "0"}, "torchrun --nproc_per_node"),   # no torchrun: no MASTER_ADDR to meet at
+])
+def test_torchrun_variables_set_outside_torchrun_are_one_line(tmp_path, clean_failure, monkeypatch, variables, match):
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame(rng.normal(5, 1, (24, 6)), columns=[f"g{i}" for i in range(6)],
+                      index=[f"s{i}" for i in range(24)]).assign(kind=["a", "b"] * 12)
+    df.to_csv(tmp_path / "expr.csv", index_label="sample")
+    for name in ("MASTER_ADDR", "MASTER_PORT", "RANK", "LOCAL_RANK"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    out = tmp_path / "run"
+    clean_failure(["train", str(tmp_path / "expr.csv"), "--model", "vae", "--label-key", "kind", "--out", str(out),
+                   "--quiet", "--device", "cpu", "--set", "train.steps=2"], watch=[tmp_path], match=match)
+    assert not out.exists()
+
+
 def test_run_folders_still_work_after_the_cases(env):
     """The run folders still load and sample after every failing case (nothing in them was touched)."""
     from rnagen.models import load

@@ -39,9 +39,23 @@ def dist_info() -> DistInfo:
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized():
-        return DistInfo(dist.get_world_size(), dist.get_rank(), int(os.environ.get("LOCAL_RANK", 0)))
-    return DistInfo(int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("RANK", 0)),
-                    int(os.environ.get("LOCAL_RANK", 0)))
+        return DistInfo(dist.get_world_size(), dist.get_rank(), _env_int("LOCAL_RANK", 0))
+    return DistInfo(_env_int("WORLD_SIZE", 1), _env_int("RANK", 0), _env_int("LOCAL_RANK", 0))
+
+
+def _env_int(name: str, default: int) -> int:
+    """The whole number torchrun puts in the environment variable ``name`` (``default`` where it is unset or
+    empty); any other text is a one-line error naming the variable, since it would decide the rank that writes."""
+    from ..errors import ConfigError
+
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        return int(text)
+    except ValueError:
+        raise ConfigError(f"environment variable {name}={text!r} is not a whole number; torchrun sets it for the "
+                          f"processes it starts: unset {name} to train in one process") from None
 
 
 def init_distributed(device: torch.device) -> DistInfo:
@@ -64,6 +78,12 @@ def init_distributed(device: torch.device) -> DistInfo:
         else None
     try:
         dist.init_process_group(backend=backend)
+    except ValueError as e:   # torch's env:// rendezvous names the variable torchrun sets that is missing
+        from ..errors import ConfigError
+
+        raise ConfigError(f"WORLD_SIZE={info.world_size} asks for {info.world_size} processes, but they cannot "
+                          f"meet ({' '.join(str(e).split())}); start them with torchrun --nproc_per_node=N -m "
+                          "rnagen train ..., or unset WORLD_SIZE to train in one process") from None
     finally:
         if before is not None:
             signal.signal(signal.SIGTERM, before)
