@@ -50,6 +50,15 @@ def test_unknown_key_lists_valid_ones():
         build_config(Outer, overrides=["inner.lrr=1"])
 
 
+@pytest.mark.parametrize("item, meant", [("inner.stpes=3", "'inner.steps'"), ("iner.steps=3", "'inner'"),
+                                        ("steps=3", "'inner.steps'"), ("flg=true", "'flag'")])
+def test_unknown_key_names_the_key_it_most_likely_meant(item, meant):
+    with pytest.raises(ConfigError, match=rf"unknown config key '[a-z.]+' \(did you mean {meant}\?\); valid keys"):
+        build_config(Outer, overrides=[item])
+    with pytest.raises(ConfigError, match=r"unknown config key 'inner.speed'; valid keys: inner.lr, inner.steps"):
+        build_config(Outer, overrides=["inner.speed=3"])   # nothing near it: the valid keys alone
+
+
 @pytest.mark.parametrize("item,msg", [("inner.steps=1.5", "integer"), ("inner.kind=c", "one of"),
                                       ("flag=3", "true or false"), ("inner=3", "section"), ("noequals", "key=value")])
 def test_bad_values(item, msg):

@@ -14,6 +14,7 @@ next to its fields, and every value is checked against its annotated type. Float
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
 import numbers
 import os
@@ -255,7 +256,9 @@ def _apply(cfg: Any, updates: Mapping[str, Any], prefix: str = "") -> Any:
         full = f"{prefix}{k}"
         if k not in types_:
             valid = ", ".join(f"{prefix}{n}" for n in types_)
-            raise ConfigError(f"unknown config key {full!r}; valid keys: {valid}")
+            guess = _nearest_key(cfg, k, v, prefix)
+            raise ConfigError(f"unknown config key {full!r}{f' (did you mean {guess}?)' if guess else ''}; valid "
+                              f"keys: {valid}")
         tp = types_[k]
         if _is_dataclass_type(tp):
             if not isinstance(v, Mapping):
@@ -264,6 +267,22 @@ def _apply(cfg: Any, updates: Mapping[str, Any], prefix: str = "") -> Any:
         else:
             changes[k] = _coerce(v, tp, full)
     return dataclasses.replace(cfg, **changes)
+
+
+def _nearest_key(cfg: Any, key: str, value: Any, prefix: str) -> str | None:
+    """The dotted keys (quoted) an unknown ``key`` of ``cfg``'s level most likely meant: a key of this level spelt
+    alike (``train.stpes``), one of this level's sections spelt alike for a section (``trian.steps``), or a key of
+    its sections given without the section (``lr`` for ``train.lr``; every section that has it); else ``None``."""
+    types_ = _field_types(type(cfg))
+    sections = [n for n, tp in types_.items() if _is_dataclass_type(tp)]
+    pool = sections if isinstance(value, Mapping) else [n for n in types_ if n not in sections]
+    close = difflib.get_close_matches(key, pool, n=1, cutoff=0.75)
+    if close:
+        return repr(f"{prefix}{close[0]}")
+    if isinstance(value, Mapping):
+        return None
+    owners = [repr(f"{prefix}{s}.{key}") for s in sections if key in _field_types(types_[s])]
+    return " or ".join(owners) or None
 
 
 def require_config(config: Any, cls: type, who: str) -> None:
