@@ -66,6 +66,21 @@ def test_bad_values(item, msg):
         build_config(Outer, overrides=[item])
 
 
+@pytest.mark.parametrize("name, text, other", [
+    ("c.json", '{"model": "vae", "train": {"steps": 5}}', "JSON"),
+    ("c.toml", '{"model": "vae"}', "JSON"),   # JSON under a TOML name
+    ("c.yaml", "model: vae\ntrain:\n  steps: 5\n", "YAML"),
+])
+def test_a_config_in_another_format_is_named_with_the_way_to_toml(tmp_path, name, text, other):
+    (tmp_path / name).write_text(text)
+    with pytest.raises(ConfigError, match=rf"not valid TOML .*configurations are TOML files, not {other}: write it as "
+                                          "TOML"):
+        build_config(Outer, toml=tmp_path / name)
+    (tmp_path / "bad.toml").write_text("flag = true\nflag = false\n")   # a TOML file's own mistake: TOML's message
+    with pytest.raises(ConfigError, match=r"is not valid TOML: Cannot overwrite a value"):
+        build_config(Outer, toml=tmp_path / "bad.toml")
+
+
 def test_toml_round_trip(tmp_path):
     cfg = build_config(Outer, overrides=["inner.lr=0.25", "shrink=0.3"])
     write_config(tmp_path / "c.toml", cfg, model="m")

@@ -342,6 +342,13 @@ def read_toml(path: str | Path) -> dict[str, Any]:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
+        other = {".json": "JSON", ".yaml": "YAML", ".yml": "YAML", ".ini": "INI", ".cfg": "INI"}.get(p.suffix.lower())
+        if other is None and text.lstrip().startswith("{"):
+            other = "JSON"
+        if other is not None:   # the one configuration format rnagen reads is TOML (tomllib, the standard library)
+            raise ConfigError(f"config file {str(p)!r} is not valid TOML ({e}); configurations are TOML files, not "
+                              f"{other}: write it as TOML ([section] headers, key = value lines, as in a run folder's "
+                              "config.toml), or give each value with --set section.key=value") from None
         raise ConfigError(f"config file {str(p)!r} is not valid TOML: {e}") from None
     model = data.get("model")
     if model is not None and not isinstance(model, str):
