@@ -293,6 +293,23 @@ def test_cli_tune_sqlite_then_train(gtex_small, tmp_path, capsys):
         assert path.read_bytes() == before
 
 
+def test_tune_takes_the_label_column_the_data_record_as_train_does(gtex_small, tmp_path, capsys):
+    best = tmp_path / "best.toml"
+    assert main(["tune", str(gtex_small), "--model", "gaussian", "--trials", "1", "--budget", "fast",
+                 "--sampler-seed", "1", "--out", str(best), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "labels: 'tissue' (the label column recorded in DATA)" in out and "--label-key tissue" in out
+    study = optuna.load_study(study_name="rnagen-gaussian", storage=f"sqlite:///{tmp_path / 'rnagen-gaussian.db'}")
+    assert study.user_attrs["label_key"] == "tissue"
+    # a table records none: one line naming --label-key and its columns, nothing written
+    table = tmp_path / "plain.csv"
+    ad.read_h5ad(gtex_small).to_df().assign(tissue="x").to_csv(table)
+    assert main(["tune", str(table), "--model", "gaussian", "--out", str(tmp_path / "b2.toml")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "records no label column; pass --label-key" in err
+    assert not (tmp_path / "b2.toml").exists()
+
+
 def test_joining_a_study_with_other_settings_is_refused(gtex_small, tmp_path, capsys):
     base = ["tune", str(gtex_small), "--model", "gaussian", "--label-key", "tissue", "--trials", "1",
             "--budget", "fast", "--out", str(tmp_path / "b.toml"), "--quiet"]

@@ -36,7 +36,9 @@ def register(sub) -> None:
     )
     p.add_argument("data", metavar="DATA", help="training data (.h5ad or any format `rnagen data` reads)")
     p.add_argument("--model", required=True, help="model to tune (see `rnagen list models`)")
-    p.add_argument("--label-key", required=True, help="obs column holding the class to condition on")
+    p.add_argument("--label-key", default=None,
+                   help="column holding the class to condition on; default: the one DATA records (rnagen data prepare "
+                        "--label-key)")
     p.add_argument("--trials", type=T.integer(">= 1"), default=20, help="trials this worker runs (default 20)")
     p.add_argument("--storage", default=None,
                    help="Optuna storage URL: sqlite:///FILE.db (default: STUDY.db next to --out) or "
@@ -115,6 +117,9 @@ def run(args: argparse.Namespace) -> int:
     # no write lock: several workers may share one --out (the last to finish writes the study's best)
     out = check_output(args.out, inputs=[args.data], example="best.toml")
     _check_config_out(out)
+    from ._common import label_key_or_recorded
+
+    args.label_key = label_key_or_recorded(args.label_key, args.data)
     if storage is None:  # its folder is created by tune() once every option and the data are checked
         check_output(out.parent / f"{study_name}.db", inputs=[args.data], option="study database")
         storage = f"sqlite:///{(out.parent / f'{study_name}.db').resolve()}"
