@@ -1742,8 +1742,7 @@ def _per_class_plot(out: Path, rows: Sequence[str]) -> None:
     Taken from ``evaluate``'s per-class rows when it reports them, else from the benchmark's own per-class
     logistic-regression recall (``plots/tstr_logreg_per_class.json``).
     """
-    recs = {r: _read_json(out / "results" / f"{r}_seed0.json") for r in ["real", *rows]}
-    recs = {r: v for r, v in recs.items() if v}
+    recs = {r: v for r in ["real", *rows] if (v := _read_json(out / "results" / f"{r}_seed0.json"))}
     for name in _PER_CLASS_METRICS:
         have = {r: v["per_class"][name] for r, v in recs.items() if name in (v.get("per_class") or {})}
         if not have:
