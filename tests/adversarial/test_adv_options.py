@@ -322,6 +322,24 @@ def test_like_accepts_any_readable_file_with_the_labels(env, tmp_path, cli):
         test.obs["tissue"].astype(str).value_counts().to_dict()
 
 
+def test_like_accepts_a_table_of_labels_alone(env, tmp_path, cli, clean_failure):
+    # only the counts matter: a --labels file (sample ids and classes), or the label column alone, says them
+    labels = ad.read_h5ad(env["test"]).obs["tissue"].astype(str)
+    want = labels.value_counts().to_dict()
+    tables = {"ids.csv": labels.rename_axis("sample").to_frame(), "column.tsv": labels.to_frame()}
+    for name, frame in tables.items():
+        frame.to_csv(tmp_path / name, sep="\t" if name.endswith(".tsv") else ",", index=name == "ids.csv")
+        out = tmp_path / f"syn_{name}.h5ad"
+        res = cli(["sample", str(env["gauss"]), "--like", str(tmp_path / name), "--out", str(out), "--quiet"])
+        assert res.rc == 0, res.err
+        assert ad.read_h5ad(out).obs["tissue"].astype(str).value_counts().to_dict() == want
+    # a row without its class is named, not counted as a class or dropped
+    (tmp_path / "gap.csv").write_text("sample,tissue\ns1,Blood\ns2,\n")
+    clean_failure(["sample", str(env["gauss"]), "--like", str(tmp_path / "gap.csv"), "--out",
+                   str(tmp_path / "gap_syn.h5ad"), "--quiet"], watch=[tmp_path],
+                  match="1 of its 2 rows has no 'tissue'")
+
+
 # --- the same checks for Python users -------------------------------------------------------------------------
 @pytest.mark.parametrize("options,match", [
     ({"eta": float("nan")}, "eta"), ({"guidance": math.inf}, "guidance"), ({"eta": -0.1}, "eta"),

@@ -168,7 +168,9 @@ def register(sub) -> None:
     how = p.add_mutually_exclusive_group(required=True)
     how.add_argument("--n", type=T.integer(">= 1"), help="total profiles, split by the training label frequencies")
     how.add_argument("--n-per-label", type=T.integer(">= 1"), help="profiles per label")
-    how.add_argument("--like", help="an .h5ad whose label counts to match (e.g. the real test split)")
+    how.add_argument("--like", help="data whose label counts to match (e.g. the real test split: an .h5ad or any "
+                                    "file the data layer reads), or a table of samples and their classes (a --labels "
+                                    "file) with a column headed by the model's label column")
     p.add_argument("--sampler", choices=["ddim", "ddpm", "dpm++"], default=None,
                    help="diffusion sampler: ddim, ddpm or dpm++ (DPM-Solver++(2M), deterministic, fewer steps) "
                         "(default: the model's, dpm++)")

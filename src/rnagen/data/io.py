@@ -2889,6 +2889,31 @@ def missing_labels(values) -> np.ndarray:
     return na | txt.isin(_NA_TOKENS).to_numpy()
 
 
+def label_column_counts(path: str | os.PathLike, label_key: str) -> dict[str, int] | None:
+    """How many rows of each class a label table holds in its column headed ``label_key`` (any table
+    :func:`read_labels` reads: CSV/TSV, a workbook, parquet, an .h5ad's ``obs``); ``None`` where no column of its
+    first row is headed so, or that is no table of labels. A row without a label is an error naming how many (a
+    missing label is no class)."""
+    p = Path(path)
+    try:
+        raw = _label_rows(p, sep=None, label_key=label_key)
+    except DataError:
+        return None
+    if raw.shape[0] < 2:
+        return None
+    head = raw.iloc[0].astype(str).str.strip().to_numpy()
+    cols = np.flatnonzero(head == label_key)
+    if len(cols) != 1:
+        return None
+    values = raw.iloc[1:, int(cols[0])].astype(str).str.strip().to_numpy(dtype=object)
+    miss = missing_labels(values)
+    if miss.any():
+        raise DataError(f"{p.name}: {int(miss.sum())} of its {len(values)} rows {'has' if miss.sum() == 1 else 'have'} "
+                        f"no {label_key!r} label (the first on line {int(np.flatnonzero(miss)[0]) + 2}); give every "
+                        "row its class, or remove those rows")
+    return {str(k): int(v) for k, v in pd.Series(values).value_counts(sort=False).items()}
+
+
 def check_labelled(adata, label_key: str, *, source: str | None = None) -> None:
     """Raise a :class:`DataError` naming the count and the first sample when any ``obs[label_key]`` value is
     missing in the sense of :func:`missing_labels` (a missing label must never become a class ``nan``)."""

@@ -287,9 +287,9 @@ def label_plan(
     """Class ids to generate, in label order.
 
     Exactly one of: ``n`` (split by the training label frequencies, largest remainder), ``n_per_label``,
-    ``like`` (an AnnData or a data file whose ``obs[label_key]`` counts are matched), ``counts``
-    (``{label: count}``). Given ``n_genes``, a plan whose float32 output would not fit in this machine's
-    memory is refused before anything is allocated.
+    ``like`` (an AnnData or a data file whose ``obs[label_key]`` counts are matched, or a table of samples and
+    their classes with a column headed ``label_key``), ``counts`` (``{label: count}``). Given ``n_genes``, a plan
+    whose float32 output would not fit in this machine's memory is refused before anything is allocated.
     """
     given = [x is not None for x in (n, n_per_label, like, counts)]
     if sum(given) != 1:
@@ -316,18 +316,23 @@ def label_plan(
                     try:
                         like = read(like, label_key=label_key)
                     except DataError as e:
-                        if f"label column {label_key!r} not found" not in str(e):
+                        # only the label counts matter: a table of sample ids and classes, no expression values
+                        # (a --labels file), is read as its column headed by the model's label column
+                        counts = _label_table_counts(Path(like), label_key)
+                        if counts is None and f"label column {label_key!r} not found" not in str(e):
                             raise DataError(f"like: {e}") from None
-                        like = read(like)   # read again without it, to name the columns it has
-            if not hasattr(like, "obs"):
-                raise DataError(f"like: give an AnnData or a data file whose {label_key!r} counts to match, not "
-                                f"{type(like).__name__} (or pass counts={{class: n}})")
-            if label_key not in like.obs:
-                cols = ", ".join(str(c)[:30] for c in list(like.obs.columns)[:10]) or "none"
-                raise DataError(f"like: the reference data have no column {label_key!r}, the model's label column "
-                                f"(their columns: {cols}); give data labelled as the training data were, or say how "
-                                "many: --n-per-label N (N of every label), --n N (the training mix)")
-            counts = like.obs[label_key].astype(str).map(label_text).value_counts().to_dict()
+                        if counts is None:
+                            like = read(like)   # read again without it, to name the columns it has
+            if counts is None:
+                if not hasattr(like, "obs"):
+                    raise DataError(f"like: give an AnnData or a data file whose {label_key!r} counts to match, not "
+                                    f"{type(like).__name__} (or pass counts={{class: n}})")
+                if label_key not in like.obs:
+                    cols = ", ".join(str(c)[:30] for c in list(like.obs.columns)[:10]) or "none"
+                    raise DataError(f"like: the reference data have no column {label_key!r}, the model's label "
+                                    f"column (their columns: {cols}); give data labelled as the training data were, or "
+                                    "say how many: --n-per-label N (N of every label), --n N (the training mix)")
+                counts = like.obs[label_key].astype(str).map(label_text).value_counts().to_dict()
         assert counts is not None  # neither n nor n_per_label: counts were given or read from ``like``
         if not isinstance(counts, Mapping):
             raise ConfigError(f"counts must be a dict of label -> number of profiles, not {type(counts).__name__}; "
@@ -357,6 +362,19 @@ def label_plan(
     if n_genes is not None:
         _check_output_fits(int(per.sum()), n_genes)
     return np.repeat(np.arange(len(labels), dtype=np.int64), per)
+
+
+def _label_table_counts(path: Path, label_key: str | None) -> dict[str, int] | None:
+    """The class counts of ``path`` read as a label table (:func:`rnagen.data.io.label_column_counts`), ``None``
+    where it is none with a column headed ``label_key`` (a label row without a class is an error)."""
+    from ..data.io import label_column_counts
+
+    if label_key is None:
+        return None
+    try:
+        return label_column_counts(path, label_key)
+    except DataError as e:
+        raise DataError(f"like: {e}") from None
 
 
 def _check_save_target(run_dir: Path) -> None:
@@ -1158,7 +1176,8 @@ class Generator(ABC):
         """Generate profiles in the training data's units; returns an AnnData.
 
         Say how many with exactly one of ``n`` (split by the training label frequencies), ``n_per_label``,
-        ``like`` (an AnnData or a data file whose label counts are matched) or ``counts`` ({label: n}).
+        ``like`` (an AnnData or a data file whose label counts are matched, or a table of samples and their
+        classes with a column headed by the label column) or ``counts`` ({label: n}).
         ``batch_size``: profiles generated at once; a model that draws its noise batch by batch (diffusion, VAE,
         a WGAN-GP with output noise) reproduces its profiles for the same ``seed`` and ``batch_size`` on the same
         device.
