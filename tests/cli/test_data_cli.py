@@ -360,6 +360,19 @@ def test_info_and_fetch_errors_exit_2(tmp_path, capsys):
     assert rc == 2 and "bad --checksum" in capsys.readouterr().err
 
 
+def test_a_dash_for_standard_input_names_dev_stdin(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)   # no file named '-' here
+    for argv in (["data", "info", "-"], ["train", "-", "--label-key", "t", "--model", "gaussian", "--out", "run"]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "'-': standard input is read by its path, /dev/stdin" in err
+    assert not (tmp_path / "run").exists()
+    # a file that is named '-' is read as it is
+    datasets.gtex26()[:20, :30].copy().write_h5ad(tmp_path / "-")
+    assert main(["data", "info", "-"]) == 0
+    assert "samples:   20" in capsys.readouterr().out
+
+
 def test_help_documents_every_option(capsys):
     for sub in ("fetch", "prepare", "info", "split"):
         with pytest.raises(SystemExit):

@@ -137,6 +137,9 @@ def _spool(p: Path, folder: Path) -> Path:
 
 def _check_file(p: Path, what: str = "input file", hint: str = "check the path") -> None:
     """A clean error for a path that is missing, a directory or unreadable."""
+    if str(p) == "-" and not p.exists():   # the shell convention for standard input, which has a path of its own
+        raise DataError(f"{what} '-': standard input is read by its path, /dev/stdin (e.g. zcat x.csv.gz | rnagen "
+                        "data info /dev/stdin), or give the file's path")
     if not p.exists():
         raise DataError(f"{what} {str(p)!r} does not exist; {hint}")
     if p.is_dir():
