@@ -174,6 +174,23 @@ def test_cli_errors_are_one_line(gtex_split, tmp_path, capsys):
     assert "unknown config key 'linear.alpha'" in capsys.readouterr().err
 
 
+def test_set_reaches_the_keys_a_flag_also_sets_and_both_are_refused(gtex_split, tmp_path, capsys):
+    """method, seed and val_size are config keys too: --set sets them where the flag is left out (the flags' own
+    defaults no longer replace them unseen), and a flag and --set of one key are one line, nothing written."""
+    d = gtex_split[0]
+    fit = ["reconstruct", "fit", str(d / "train.h5ad"), "--inputs", str(d / "genes.txt"), "--quiet"]
+    assert main([*fit, "--set", "val_size=0.3", "--set", "seed=5", "--out", str(tmp_path / "r")]) == 0
+    meta = json.loads((tmp_path / "r" / "meta.json").read_text())
+    assert meta["n_val"] == pytest.approx(0.3 * 416, abs=3)
+    assert "val_size = 0.3" in (tmp_path / "r" / "config.toml").read_text()
+    capsys.readouterr()
+    for flags in (["--method", "mlp", "--set", "method=linear"], ["--seed", "1", "--set", "seed=1"]):
+        assert main([*fit, *flags, "--out", str(tmp_path / "x")]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "give it once" in err
+        assert not (tmp_path / "x").exists()
+
+
 def test_recorded_linear_values_below_the_log_range_are_not_refused(gtex_split, tmp_path, capsys):
     """Values recorded as linear (rnagen data prepare, a synthetic set) but all below ~25, where the value range
     reads as log scale: the fit took the log (from the record) and apply then refused the same kind of data as

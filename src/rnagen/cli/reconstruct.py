@@ -14,6 +14,19 @@ def _preview(names, k: int = 6) -> str:
     return ", ".join(map(str, names[:k])) + (f", ... ({len(names) - k} more)" if len(names) > k else "")
 
 
+def _check_flags_and_sets(args: argparse.Namespace) -> None:
+    """``--method``, ``--seed`` and ``--val-size`` are the configuration's ``method``, ``seed`` and ``val_size``:
+    each may be given either way (a flag left out leaves the ``--set`` value, or the default), not both."""
+    from ..config import parse_override
+    from ..errors import ConfigError
+
+    for item in args.set:
+        key = ".".join(parse_override(item)[0])
+        flag = "--" + key.replace("_", "-")
+        if key in ("method", "seed", "val_size") and getattr(args, key) is not None:
+            raise ConfigError(f"{flag} {getattr(args, key)} and --set {item} both set {key}; give it once")
+
+
 def cmd_fit(args: argparse.Namespace) -> int:
     """``rnagen reconstruct fit``: learn full profiles from the input genes and save the folder ``--out``."""
     from .._io import check_output
@@ -21,6 +34,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
     from ..reconstruct.model import FOLDER_FILES, check_folder
 
     inputs = [args.full] + ([args.inputs] if args.inputs != "landmarks" else [])
+    _check_flags_and_sets(args)
     check_output(args.out, inputs=inputs, kind="dir", writes=FOLDER_FILES)
     check_folder(args.out)   # before the fit: a fitted folder is never replaced
     adata = read_input(args.full, label_key=args.label_key)
@@ -126,13 +140,13 @@ def register(sub) -> None:
     f.add_argument("--inputs", default="landmarks",
                    help="input genes: 'landmarks' (the L1000 landmarks present) or a file with one gene ID per line "
                         "(symbols, Entrez or Ensembl IDs); default landmarks")
-    f.add_argument("--method", choices=["linear", "mlp"], default="linear",
+    f.add_argument("--method", choices=["linear", "mlp"], default=None,
                    help="linear: ridge least squares, penalty chosen on the validation split (closed form); "
                         "mlp: D-GEX MLP with early stopping (default linear)")
     f.add_argument("--label-key", default=None, help="sample label column; stratifies the validation split")
-    f.add_argument("--val-size", type=T.share, default=0.1, help="fraction of samples held out for validation "
+    f.add_argument("--val-size", type=T.share, default=None, help="fraction of samples held out for validation "
                    "(default 0.1)")
-    f.add_argument("--seed", type=T.seed, default=0, help="seed of the validation split and the MLP (default 0)")
+    f.add_argument("--seed", type=T.seed, default=None, help="seed of the validation split and the MLP (default 0)")
     f.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value, e.g. --set mlp.hidden=[512] --set linear.per_gene_alpha=true "
                         "--set log=none (repeatable)")
