@@ -195,6 +195,10 @@ def _is_dataclass_type(tp: Any) -> bool:
     return isinstance(tp, type) and dataclasses.is_dataclass(tp)
 
 
+#: The largest integer a configuration holds: NumPy's and torch's int64, in which sizes, counts and steps are kept.
+_INT_MAX = 2**63 - 1
+
+
 def _coerce(value: Any, tp: Any, key: str) -> Any:
     """Check/convert ``value`` to the annotated type ``tp`` (int/float/bool/str/Literal/Optional/tuple/list)."""
     origin = typing.get_origin(tp)
@@ -237,7 +241,10 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
         if (isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value)
                 or math.trunc(value) != value):
             raise ConfigError(f"config key {key!r} must be an integer, got {value!r}")
-        return math.trunc(value)
+        whole = int(math.trunc(value))
+        if abs(whole) > _INT_MAX:   # NumPy and torch hold sizes and counts in 64 bits
+            raise ConfigError(f"config key {key!r} must be an integer of at most 2^63 - 1 in size, got {value!r}")
+        return whole
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
             raise ConfigError(f"config key {key!r} must be a finite number, got {value!r}")

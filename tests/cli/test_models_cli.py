@@ -265,6 +265,8 @@ def test_a_network_too_large_for_memory_is_one_line_and_leaves_no_folder(labelle
      "out of memory (an allocation of 2.5 GiB; more than the GPU has)"),
     (RuntimeError("[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory: you "
                   "tried to allocate 1073741824 bytes. Error code 12"), "out of memory (an allocation of 1.0 GiB"),
+    (RuntimeError("Storage size calculation overflowed with sizes=[4000000000000000000, 128]"),
+     "out of memory (an allocation of more than 2^64 bytes; this machine has"),
     (RuntimeError("mat1 and mat2 shapes cannot be multiplied"), None),
 ])
 def test_out_of_memory_messages(error, expected):

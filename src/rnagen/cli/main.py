@@ -198,19 +198,22 @@ def _out_of_memory(e: BaseException, command: str | None = None) -> str | None:
 
     text = str(e)
     asked = None
+    beyond = False   # torch's "Storage size calculation overflowed": a tensor whose bytes do not fit in 64 bits
     if isinstance(e, RuntimeError):
         m = re.search(r"(?i)tried to allocate (\d+) bytes", text)
         g = re.search(r"(?i)tried to allocate ([0-9.]+) ([KMGT]i?B)", text)
+        beyond = "storage size calculation overflowed" in text.lower()
         if m:
             asked = int(m.group(1))
         elif g:
             asked = float(g.group(1)) * 1024 ** ("KMGT".index(g.group(2)[0]) + 1)
-        elif "out of memory" not in text.lower() and "can't allocate memory" not in text.lower():
+        elif not beyond and "out of memory" not in text.lower() and "can't allocate memory" not in text.lower():
             return None
     where = "the GPU" if "cuda" in text.lower() else "this machine"
     total = physical_memory() if where == "this machine" else None
     has = f"{where} has {total / 2**30:,.0f} GiB" if total else f"more than {where} has"
-    size = f" (an allocation of {asked / 2**30:,.1f} GiB; {has})" if asked else f" ({has})"
+    size = (f" (an allocation of more than 2^64 bytes; {has})" if beyond else
+            f" (an allocation of {asked / 2**30:,.1f} GiB; {has})" if asked else f" ({has})")
     less = _LESS_MEMORY.get(command or "", "lower the sizes set with --set (network widths, latent or noise "
                             "dimension, batch sizes, objective.noise_multiplicity) or the number of profiles asked for")
     return f"out of memory{size}: {less}, or use a machine with more memory"
