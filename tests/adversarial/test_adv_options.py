@@ -107,6 +107,7 @@ CASES = [
     ("train-dropout-above-one", _train("--set", "network.dropout=1.5"), "network.dropout"),
     ("train-beta-end-nan", _train("--set", "schedule.beta_end=nan"), "schedule.beta_end"),
     ("train-T-huge-float", _train("--set", "schedule.T=1e400"), "schedule.T"),
+    ("train-T-past-a-million", _train("--set", "schedule.T=1e9"), "in [2, 1000000]"),
     ("train-label-dropout-inf", _train("--set", "objective.label_dropout=-inf"), "objective.label_dropout"),
     ("train-sample-eta-nan", _train("--set", "sample.eta=nan"), "sample.eta"),
     ("train-unknown-key", _train("--set", "train.speed=3"), "unknown config key"),
