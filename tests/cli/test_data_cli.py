@@ -695,6 +695,20 @@ def test_log_none_on_log_range_values_does_not_call_them_linear(tmp_path, capsys
     assert "recorded as log scale (--log none)" in out and "linear scale" not in out, out
 
 
+def test_info_on_an_undecided_scale_does_not_also_call_it_linear(tmp_path, capsys):
+    """One profile a thousandfold above the others' log values leaves the scale undecided: info says so, naming the
+    profile, and does not add a line reading the values as a linear scale whose totals need --normalize."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(6.0, 1.0, (60, 30))
+    X[7] *= 1000.0
+    df = pd.DataFrame(X, index=[f"s{i}" for i in range(60)], columns=[f"g{j}" for j in range(30)])
+    df.insert(0, "group", ["a", "b"] * 30)
+    df.to_csv(tmp_path / "undecided.csv")
+    assert main(["data", "info", str(tmp_path / "undecided.csv"), "--label-key", "group"]) == 0
+    out = capsys.readouterr().out
+    assert "undecided" in out and "'s7'" in out and "linear scale" not in out, out
+
+
 def test_values_all_below_one_are_said_to_be_likely_shares(tmp_path, capsys):
     """Linear shares of reads (every value in [0, 1)) fall in the log range the scale rule reads as logged: prepare,
     info and training say so, with the way to scale and log them, which prepare then accepts."""

@@ -389,6 +389,13 @@ def _depth_totals(adata):
     reads = [h for h in get_history(adata) if h["step"] == "read"]
     if reads and reads[0].get("quant_quantity") == "counts":
         return "estimated counts", total
+    if st is None:
+        from ..pp.history import looks_logged
+
+        try:
+            looks_logged(X)
+        except DataError:   # log values with a few far above them: the scale is undecided, which is said apart
+            return None
     if total.min() > 0 and total.max() / total.min() > 1.1:
         return "linear", total
     return None
