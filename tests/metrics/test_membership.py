@@ -499,3 +499,39 @@ def test_the_verdict_reads_student_t_intervals_by_t_and_does_not_judge_a_handful
         r["ci_low"] = r["ci_high"] = r["value"]
     assert mm.verdict(few, n_nonmembers=50) == ("not judged (2 bootstrap resamples; a family-wise verdict needs "
                                                 "at least 20: --n-boot)")
+
+
+def test_copies_within_the_held_out_set_are_dealt_to_one_part(monkeypatch):
+    """A profile twice in the held-out set (planted copies) goes whole to the non-members, the reference or the
+    independent draw: a non-member whose copy is in the reference set sits at distance 0 from it and the
+    calibrated attacks read it as a member. Without copies the deal is the profiles' own."""
+    y = np.repeat(["a", "b", "c"], [12, 9, 6])
+    g = np.arange(len(y))
+    g[[3, 7, 11]] = 0   # copies labelled with the group's first row
+    g[[13, 20]] = 9
+    g[25] = 10   # a copy in another class: dealt with its group's first class
+    for seed in range(6):
+        plain = mm.membership_split(y, seed=seed)
+        same = mm.membership_split(y, seed=seed, groups=np.arange(len(y)) + 100)   # labels of any value
+        assert all(np.array_equal(plain[k], same[k]) for k in plain)
+        part = mm.membership_split(y, seed=seed, groups=g)
+        assert sorted(np.concatenate(list(part.values())).tolist()) == list(range(len(y)))
+        where = {i: k for k, v in part.items() for i in v.tolist()}
+        for grp in ([0, 3, 7, 11], [9, 13, 20], [10, 25]):
+            assert len({where[i] for i in grp}) == 1, (seed, grp, part)
+    # evaluate finds the copies in the held-out set and attacks no non-member with its copy beside it
+    T, yt = population(120, seed=1)
+    R, yr = population(60, seed=2)
+    R2, yr2 = np.vstack([R, R[:24]]), np.r_[yr, yr[:24]]
+    seen: dict[str, np.ndarray] = {}
+    audit = mm._audit
+
+    def spy(M, N, S, Rf, **kw):
+        seen.setdefault("N", N)
+        seen.setdefault("Rf", Rf)
+        return audit(M, N, S, Rf, **kw)
+
+    monkeypatch.setattr(mm, "_audit", spy)
+    evaluate(R2, T, train=T, real_labels=yr2, synthetic_labels=yt, train_labels=yt, metrics=MIA[:3], n_boot=0)
+    d = ((seen["N"][:, None, :] - seen["Rf"][None, :, :]) ** 2).sum(-1)
+    assert d.min() > 0

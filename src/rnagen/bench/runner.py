@@ -644,6 +644,16 @@ class _Part:
     test: Any
     split_fp: str
     metric_fp: dict[str, Any]   # the fingerprint of a result's scoring on this split
+    #: a label per test profile, equal for copies of one profile (found when first asked for, once per split)
+    test_groups: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    def copy_labels(self) -> np.ndarray:
+        """:attr:`test_groups`, found on the first call (:func:`rnagen.pp.copies.copy_groups` of the test part)."""
+        if self.test_groups is None:
+            from ..pp.copies import copy_groups, group_ids
+
+            self.test_groups = group_ids(copy_groups(self.test), self.test.n_obs)
+        return self.test_groups
 
 
 @dataclass
@@ -825,9 +835,11 @@ def _audit_sets(part: _Part, *, label_key: str) -> dict[str, np.ndarray] | None:
 
     if part.test.n_obs < MIN_HOLDOUT or part.train.n_obs < 2:
         return None
+    # copies of one profile within the test part dealt to one of the audit's sets (membership_split)
+    groups = part.copy_labels()
     return membership_sets(real_labels=part.test.obs[label_key].astype(str).to_numpy(), n_real=part.test.n_obs,
                            train_labels=part.train.obs[label_key].astype(str).to_numpy(), n_train=part.train.n_obs,
-                           seed=part.seed)
+                           seed=part.seed, real_groups=groups)
 
 
 def _split_record(part: _Part, *, label_key: str) -> dict[str, Any]:

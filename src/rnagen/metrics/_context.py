@@ -231,10 +231,10 @@ class EvalContext:
                 "family": info.family, "n_boot": int(n_boot)}
 
     #: cached passes that do not depend on the set judged (the real set's neighbours at ``k``, its copies in the
-    #: training set, the PCA space and the classifier Fréchet distance's MLP fitted on training profiles):
+    #: training set and within itself, the PCA space and the classifier Fréchet distance's MLP fitted on training profiles):
     #: another set scored against the same prepared
     #: real and training sets (``evaluate``'s floor) reuses them, so it is measured in the same space
-    REAL_SIDE = ("real_knn2", "held_out_copies", "pca_space", "frechet_mlp")
+    REAL_SIDE = ("real_knn2", "held_out_copies", "real_copy_labels", "pca_space", "frechet_mlp")
 
     def real_side(self) -> dict[str, Any]:
         """The :data:`REAL_SIDE` passes computed so far."""
@@ -243,6 +243,14 @@ class EvalContext:
     def adopt(self, passes: dict[str, Any]) -> None:
         """Take over another context's :data:`REAL_SIDE` passes (same real set, same ``k``)."""
         self.__dict__.update({n: v for n, v in passes.items() if n in self.REAL_SIDE})
+
+    @cached_property
+    def real_copy_labels(self) -> np.ndarray:
+        """A label per held-out profile, equal for the copies of one profile (:func:`rnagen.pp.copies.copy_labels`
+        on the prepared values): the parts the membership audit deals them to keep each group whole."""
+        from ..pp.copies import copy_labels
+
+        return copy_labels(self.real)
 
     @cached_property
     def pca_space(self) -> Any:

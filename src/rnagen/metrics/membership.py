@@ -126,8 +126,8 @@ for _attack, (_label, _definition, _source) in ATTACKS.items():
 
 
 # --------------------------------------------------------------------------------------------- the split
-def membership_split(labels: Sequence[Any] | np.ndarray | int, *, seed: int, with_reference: bool = True
-                     ) -> dict[str, np.ndarray]:
+def membership_split(labels: Sequence[Any] | np.ndarray | int, *, seed: int, with_reference: bool = True,
+                     groups: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Stratified, seeded partition of the held-out profiles into the audit's parts.
 
     Parameters
@@ -139,24 +139,52 @@ def membership_split(labels: Sequence[Any] | np.ndarray | int, *, seed: int, wit
     with_reference
         Three parts (``nonmembers``, ``reference``, ``independent``); ``False``: two (``nonmembers``,
         ``independent``), for a reference set given separately.
+    groups
+        A label per held-out profile, equal for the copies of one profile (:func:`rnagen.pp.copies.copy_labels`):
+        each group is dealt whole, so no copy sits among the non-members while another is in the reference set
+        (at distance 0 from it, the calibrated attacks would call that non-member a member) or the independent
+        draw. ``None``: every profile its own group.
 
     Returns
     -------
     dict
-        Sorted index arrays into the held-out set, one per part. Within each class the profiles are shuffled
-        and dealt to the parts in turn, starting at the part that has received the fewest so far, so every
-        part gets about a third (half) of each class and of the whole.
+        Sorted index arrays into the held-out set, one per part. Within each class the profiles (their groups
+        of copies) are shuffled and dealt to the parts in turn, starting at the part that has received the
+        fewest so far, so every part gets about a third (half) of each class and of the whole. Without copies
+        the deal is that of the profiles themselves.
     """
     y = np.zeros(labels, dtype=np.int64) if isinstance(labels, (int, np.integer)) else np.asarray(labels)
     parts = ("nonmembers", "reference", "independent") if with_reference else ("nonmembers", "independent")
+    g = _first_of_group(len(y), groups)
+    members: dict[int, list[int]] = {}
+    for i, gi in enumerate(g.tolist()):
+        members.setdefault(gi, []).append(i)
     rng = np.random.default_rng([int(seed), 18])
     got: list[list[int]] = [[] for _ in parts]
+    dealt: set[int] = set()
     for c in sorted(set(y.tolist()), key=str):
-        idx = rng.permutation(np.flatnonzero(y == c))
-        start = int(np.argmin([len(g) for g in got]))
-        for j, i in enumerate(idx.tolist()):
-            got[(start + j) % len(parts)].append(i)
-    return {p: np.sort(np.asarray(g, dtype=np.int64)) for p, g in zip(parts, got)}
+        # the groups of the class's rows, each named by its first row: the rows themselves without copies
+        idx = rng.permutation(np.unique(g[y == c]))
+        start = int(np.argmin([len(p) for p in got]))
+        j = 0
+        for i in idx.tolist():
+            if i in dealt:   # a group of copies labelled two ways, dealt with its first class
+                continue
+            dealt.add(i)
+            got[(start + j) % len(parts)].extend(members[i])
+            j += 1
+    return {p: np.sort(np.asarray(rows, dtype=np.int64)) for p, rows in zip(parts, got)}
+
+
+def _first_of_group(n: int, groups: np.ndarray | None) -> np.ndarray:
+    """Each row's group named by the group's first row (``arange(n)`` without ``groups`` or without copies)."""
+    if groups is None:
+        return np.arange(n)
+    _, inv = np.unique(np.asarray(groups), return_inverse=True)
+    inv = inv.reshape(-1)
+    first = np.full(inv.max() + 1 if n else 0, n, dtype=np.int64)
+    np.minimum.at(first, inv, np.arange(n))
+    return first[inv]
 
 
 def _members(n_train: int, n: int, *, train_labels: np.ndarray | None, nonmember_labels: np.ndarray | None,
@@ -577,13 +605,15 @@ MIN_HOLDOUT = 6
 
 
 def membership_sets(*, real_labels: np.ndarray | None, n_real: int, train_labels: np.ndarray | None,
-                    n_train: int, seed: int, with_reference: bool = True) -> dict[str, np.ndarray]:
+                    n_train: int, seed: int, with_reference: bool = True, real_groups: np.ndarray | None = None
+                    ) -> dict[str, np.ndarray]:
     """The audit's index sets: :func:`membership_split` of the held-out set (``nonmembers``, ``reference``
-    unless given separately, ``independent``: indices into it) and ``members`` (indices into the training
-    set: as many as the non-members, with their label mix). ``evaluate`` and the benchmark's split record
-    both call this, so the record names exactly the profiles attacked."""
+    unless given separately, ``independent``: indices into it; ``real_groups``: its copies of one profile,
+    dealt to one part) and ``members`` (indices into the training set: as many as the non-members, with their
+    label mix). ``evaluate`` and the benchmark's split record both call this, so the record names exactly the
+    profiles attacked."""
     part = membership_split(real_labels if real_labels is not None else n_real, seed=seed,
-                            with_reference=with_reference)
+                            with_reference=with_reference, groups=real_groups)
     yn = None if real_labels is None else np.asarray(real_labels)[part["nonmembers"]]
     part["members"] = _members(n_train, len(part["nonmembers"]), train_labels=train_labels, nonmember_labels=yn,
                                seed=seed)
@@ -623,12 +653,13 @@ def check_sets(sets: Mapping[str, Any], *, n_real: int, n_train: int, with_refer
     return out
 
 
-def _content_sets(R: np.ndarray, T: np.ndarray, *, real_labels, train_labels, seed: int, with_reference: bool
-                  ) -> dict[str, np.ndarray]:
+def _content_sets(R: np.ndarray, T: np.ndarray, *, real_labels, train_labels, seed: int, with_reference: bool,
+                  real_groups: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """:func:`membership_sets` dealt over the rows of ``R`` and ``T`` in their content order
     (:func:`~rnagen.metrics._classifiers.canonical_order`), returned as indices into the rows as given, each part
     in content order: a permutation of either set's rows attacks the same profiles in the same order (the
-    bootstrap resamples by position)."""
+    bootstrap resamples by position). ``real_groups``: a label per row of ``R`` (as given), equal for copies of
+    one profile, which go to one part."""
     from ._classifiers import canonical_order
 
     def order(X, y):
@@ -637,7 +668,8 @@ def _content_sets(R: np.ndarray, T: np.ndarray, *, real_labels, train_labels, se
     ro, to = order(R, real_labels), order(T, train_labels)
     idx = membership_sets(real_labels=None if real_labels is None else np.asarray(real_labels)[ro], n_real=len(R),
                           train_labels=None if train_labels is None else np.asarray(train_labels)[to],
-                          n_train=len(T), seed=seed, with_reference=with_reference)
+                          n_train=len(T), seed=seed, with_reference=with_reference,
+                          real_groups=None if real_groups is None else np.asarray(real_groups)[ro])
     return {k: (to if k == "members" else ro)[v] for k, v in idx.items()}
 
 
@@ -652,8 +684,10 @@ def _parts(ctx: EvalContext) -> dict[str, Any] | None:
     if ctx.membership_index is not None:
         idx = dict(ctx.membership_index)
     else:
+        # copies of one profile within the held-out set (a sample in it twice) dealt to one part: a non-member
+        # whose copy is in the reference set or the independent draw reads as a member
         idx = _content_sets(R, T, real_labels=ctx.real_labels, train_labels=ctx.train_labels, seed=seed,
-                            with_reference=not given)
+                            with_reference=not given, real_groups=ctx.real_copy_labels)
     # held-out profiles that are training profiles too (a sample in the data twice) are members: left out of the
     # non-members, the reference and the independent draw, where they would read as non-members found
     seen = ctx.held_out_copies
