@@ -218,3 +218,34 @@ def test_the_dcr_ratio_reference_does_not_depend_on_the_rows_order(rng):
     c = privacy_reference(T, R, np.random.default_rng(3), real_labels=yr, train_labels=yt,
                           neighbours=(d.min(1), d.argmin(1), rr.min(1)))
     assert c["ratio"] == pytest.approx(a["ratio"], rel=1e-5)
+
+
+@pytest.mark.parametrize("labelled", [True, False])
+def test_privacy_reference_keeps_copies_of_a_held_out_profile_in_one_half(monkeypatch, labelled):
+    """A profile twice in the held-out set (planted copies) lies in one half of the privacy reference: a copy in
+    each half would sit at distance 0 from the stand-in synthetic profile. ``evaluate`` finds the copies;
+    without copies the halves are the same as without groups."""
+    from rnagen.metrics import evaluate, privacy
+
+    rng = np.random.default_rng(3)
+    T, R = rng.normal(size=(90, 12)).astype(np.float32), rng.normal(size=(40, 12)).astype(np.float32)
+    yt, yr = np.arange(90) % 3, np.arange(40) % 3
+    plain = privacy.privacy_reference(T, R, np.random.default_rng(0), real_labels=yr, train_labels=yt)
+    same = privacy.privacy_reference(T, R, np.random.default_rng(0), real_labels=yr, train_labels=yt,
+                                     groups=np.arange(40) * 7)
+    assert plain["share_closer_to_train"] == same["share_closer_to_train"]
+    np.testing.assert_array_equal(plain["_share_terms"], same["_share_terms"])
+    R2, yr2 = np.vstack([R, R[:16]]), np.r_[yr, yr[:16]]
+    held: list[np.ndarray] = []
+    real = privacy.dcr_from_neighbours
+
+    def spy(d_tr, i_tr, d_ho, *a, **kw):
+        held.append(np.asarray(d_ho))
+        return real(d_tr, i_tr, d_ho, *a, **kw)
+
+    monkeypatch.setattr(privacy, "dcr_from_neighbours", spy)
+    labels = dict(real_labels=yr2, synthetic_labels=yt, train_labels=yt) if labelled else {}
+    evaluate(R2, T, train=T, metrics=["dcr_share"], n_boot=0, **labels)
+    # the reference's call is the one with a term per held-out profile
+    ref = [d for d in held if len(d) == len(R2)]
+    assert ref and ref[-1].min() > 0

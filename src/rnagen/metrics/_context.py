@@ -231,9 +231,9 @@ class EvalContext:
                 "family": info.family, "n_boot": int(n_boot)}
 
     #: cached passes that do not depend on the set judged (the real set's neighbours at ``k``, its copies in the
-    #: training set and within itself, the PCA space and the classifier Fréchet distance's MLP fitted on training profiles):
-    #: another set scored against the same prepared
-    #: real and training sets (``evaluate``'s floor) reuses them, so it is measured in the same space
+    #: training set and within itself, the PCA space and the classifier Fréchet distance's MLP fitted on training
+    #: profiles): another set scored against the same prepared real and training sets (``evaluate``'s floor)
+    #: reuses them, so it is measured in the same space
     REAL_SIDE = ("real_knn2", "held_out_copies", "real_copy_labels", "pca_space", "frechet_mlp")
 
     def real_side(self) -> dict[str, Any]:

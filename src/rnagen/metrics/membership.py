@@ -153,9 +153,11 @@ def membership_split(labels: Sequence[Any] | np.ndarray | int, *, seed: int, wit
         fewest so far, so every part gets about a third (half) of each class and of the whole. Without copies
         the deal is that of the profiles themselves.
     """
+    from ..pp.copies import first_of_group
+
     y = np.zeros(labels, dtype=np.int64) if isinstance(labels, (int, np.integer)) else np.asarray(labels)
     parts = ("nonmembers", "reference", "independent") if with_reference else ("nonmembers", "independent")
-    g = _first_of_group(len(y), groups)
+    g = first_of_group(groups, len(y))
     members: dict[int, list[int]] = {}
     for i, gi in enumerate(g.tolist()):
         members.setdefault(gi, []).append(i)
@@ -174,17 +176,6 @@ def membership_split(labels: Sequence[Any] | np.ndarray | int, *, seed: int, wit
             got[(start + j) % len(parts)].extend(members[i])
             j += 1
     return {p: np.sort(np.asarray(rows, dtype=np.int64)) for p, rows in zip(parts, got)}
-
-
-def _first_of_group(n: int, groups: np.ndarray | None) -> np.ndarray:
-    """Each row's group named by the group's first row (``arange(n)`` without ``groups`` or without copies)."""
-    if groups is None:
-        return np.arange(n)
-    _, inv = np.unique(np.asarray(groups), return_inverse=True)
-    inv = inv.reshape(-1)
-    first = np.full(inv.max() + 1 if n else 0, n, dtype=np.int64)
-    np.minimum.at(first, inv, np.arange(n))
-    return first[inv]
 
 
 def _members(n_train: int, n: int, *, train_labels: np.ndarray | None, nonmember_labels: np.ndarray | None,

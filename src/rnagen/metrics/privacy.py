@@ -99,7 +99,8 @@ def _median_ratio(med_tr: float, med_ho: float) -> float:
 # --------------------------------------------------------------------------------------------- scorer
 def privacy_reference(T: np.ndarray, R: np.ndarray, rng: np.random.Generator, *, cap: int = 2000,
                       real_labels: np.ndarray | None = None, train_labels: np.ndarray | None = None,
-                      neighbours: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> dict:
+                      neighbours: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+                      groups: np.ndarray | None = None) -> dict:
     """DCR indicators of real profiles the "generator" never saw: the real-vs-real reference.
 
     The held-out set is split in two halves: H1 plays the synthetic set, H2 the held-out set, and a training
@@ -120,8 +121,12 @@ def privacy_reference(T: np.ndarray, R: np.ndarray, rng: np.random.Generator, *,
     (``benchmarks/ceiling_check.py``). It is :func:`_ratio_reference`'s, against the whole sets less one
     profile each side; ``neighbours`` (each held-out profile's distance to and index of its closest training
     profile, and its distance to its closest other held-out profile, in the rows' order), where the caller has
-    them, spare it its passes.
+    them, spare it its passes. ``groups`` (a label per held-out profile, equal for copies of one profile,
+    :func:`rnagen.pp.copies.copy_labels`) keeps each profile's copies in one half: a copy in each would put a
+    held-out profile at distance 0 from the stand-in synthetic one and read a perfect generator as closer to
+    the held-out set than it is. Without copies the halves are the profiles' own.
     """
+    from ..pp.copies import first_of_group
     from ._classifiers import canonical_order
 
     def strings(y):
@@ -133,21 +138,39 @@ def privacy_reference(T: np.ndarray, R: np.ndarray, rng: np.random.Generator, *,
     ro, to = canonical_order(R, yr), canonical_order(T, yt)
     yr = None if yr is None else yr[ro]
     yt = None if yt is None else yt[to]
+    # each group of copies (named by its first position in content order; the positions themselves without
+    # copies) dealt whole to one half
+    g = first_of_group(None if groups is None else np.asarray(groups)[ro], len(R))
+    members: dict[int, list[int]] = {}
+    for i, gi in enumerate(g.tolist()):
+        members.setdefault(gi, []).append(i)
+
+    def rows(groups_: np.ndarray) -> np.ndarray:
+        return np.asarray([i for gi in groups_.tolist() for i in members[gi]], dtype=np.int64)
+
     if yr is None or yt is None:
-        perm = rng.permutation(len(R))
-        half = len(R) // 2
-        i1, i2 = perm[:half], perm[half:]
+        perm = rng.permutation(np.unique(g))
+        # as many groups as bring the first half nearest half the profiles
+        sizes = np.cumsum([0] + [len(members[gi]) for gi in perm.tolist()])
+        half = int(np.argmin(np.abs(sizes - len(R) // 2)))
+        i1, i2 = rows(perm[:half]), rows(perm[half:])
     else:
         parts1, parts2 = [], []
+        dealt: set[int] = set()
         for c in sorted(set(yr.tolist())):
-            idx = rng.permutation(np.flatnonzero(yr == c))
+            # a group of copies labelled two ways is dealt with its first class
+            idx = rng.permutation(np.setdiff1d(np.unique(g[yr == c]), list(dealt)))
+            dealt.update(idx.tolist())
             k = len(idx) // 2 + (rng.random() < 0.5 if len(idx) % 2 else 0)   # odd classes: the extra one at random
-            parts1.append(idx[:k])
-            parts2.append(idx[k:])
+            parts1.append(rows(idx[:k]))
+            parts2.append(rows(idx[k:]))
         i1, i2 = (np.concatenate(p).astype(np.int64) for p in (parts1, parts2))
         if not len(i1) or not len(i2):   # classes of one profile each, all dealt to one half
             both = np.concatenate([i1, i2])
-            i1, i2 = both[: len(both) // 2], both[len(both) // 2:]
+            # cut between groups of copies (each lies in a run of its own), nearest the middle
+            cuts = np.r_[0, np.flatnonzero(g[both][1:] != g[both][:-1]) + 1, len(both)]
+            cut = int(cuts[np.argmin(np.abs(cuts - len(both) // 2))])
+            i1, i2 = both[:cut], both[cut:]
 
     def train_subset(ih):
         """training rows in the ratio |T| / |R| to the held-out part ``ih`` (per class with labels)"""
@@ -280,8 +303,8 @@ def score_privacy(ctx: EvalContext) -> Scored:
     nb, nbe = ctx.n_boot, ctx.n_boot_expensive
     assert ctx.train is not None
     ref = privacy_reference(ctx.train, ctx.real, ctx.stream("privacy_reference"), real_labels=ctx.real_labels,
-                            train_labels=ctx.train_labels,
-                            neighbours=p["_held_out_neighbours"]) if len(ctx.real) >= 4 else {}
+                            train_labels=ctx.train_labels, neighbours=p["_held_out_neighbours"],
+                            groups=ctx.real_copy_labels) if len(ctx.real) >= 4 else {}
     reps, scale = dcr_replicates(ctx) if ctx.wants("dcr_share") or ctx.wants("dcr_ratio") or \
         ctx.wants("near_copy_share") else ([], float("nan"))
     n_s = len(ctx.synthetic)

@@ -45,7 +45,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["NEAR_COPY_RATIO", "CHANCE_PAIRS", "Copies", "find_copies", "copy_groups", "group_ids", "copy_labels",
-           "copies_across", "row_keys"]
+           "first_of_group", "copies_across", "row_keys"]
 
 #: two profiles nearer each other than this share of the data's typical nearest-neighbour distance, and of each
 #: one's distance to its nearest other profile, are copies of one profile
@@ -258,6 +258,19 @@ def group_ids(copies: Copies, n: int) -> np.ndarray:
 def copy_labels(X: Any) -> np.ndarray:
     """:func:`group_ids` of :func:`find_copies` of ``X``: a label per row that a grouped split keeps together."""
     return group_ids(find_copies(X), len(X))
+
+
+def first_of_group(groups: np.ndarray | None, n: int) -> np.ndarray:
+    """``groups`` (a label per row, equal for copies of one profile, of any value) relabelled by each group's
+    first row: ``arange(n)`` without ``groups`` or without copies, so a draw over the labels is then the draw
+    over the rows."""
+    if groups is None or n == 0:
+        return np.arange(n)
+    _, inv = np.unique(np.asarray(groups), return_inverse=True)
+    inv = inv.reshape(-1)
+    first = np.full(int(inv.max()) + 1, n, dtype=np.int64)
+    np.minimum.at(first, inv, np.arange(n))
+    return first[inv]
 
 
 def copies_across(a, b) -> list[tuple[int, int]]:
