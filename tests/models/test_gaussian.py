@@ -122,3 +122,28 @@ def test_samples_carry_the_training_datas_log_state(recorded, values, logged, tm
     s = m.sample(n_per_label=4, seed=0)
     assert s.uns["rnagen"]["log"]["logged"] is logged and is_logged(s) is logged
     assert load(tmp_path / "run").sample(n_per_label=4, seed=0).uns["rnagen"]["log"]["logged"] is logged
+
+
+def test_sample_of_a_wide_model_holds_batches_of_bounded_values_not_batch_size_rows(monkeypatch):
+    """``sample`` with the default batch (4096 profiles) on a model of many genes (a full transcriptome) cuts each
+    batch to SAMPLE_BATCH_VALUES values: it holds its float32 output and a few such float64 batches, not 4096 x
+    genes float64 copies (at 60,000 genes: about 2 GB each, several at once). The limit is lowered here so that a
+    small model shows it."""
+    from rnagen.models import _base
+
+    monkeypatch.setattr(_base, "SAMPLE_BATCH_VALUES", 20_000)
+    a = _data(8, 400, seed=1)
+    m = get_model("gaussian").from_config(overrides=["covariance=diag"]).fit(a, label_key="kind")
+    tracemalloc.start()
+    try:
+        syn = m.sample(n=3000, seed=0)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    output = 3000 * 400 * 4
+    assert syn.shape == (3000, 400) and np.isfinite(syn.X).all()
+    assert syn.uns["rnagen"]["synthetic"]["batch_size"] == 20_000 // 400
+    assert peak < 1.5 * output, (peak, output)
+    # the recorded batch size reproduces the set
+    again = m.sample(n=3000, seed=0, batch_size=syn.uns["rnagen"]["synthetic"]["batch_size"])
+    np.testing.assert_array_equal(again.X, syn.X)

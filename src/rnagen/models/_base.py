@@ -220,6 +220,11 @@ def get_model(name: str) -> type["Generator"]:
 
 
 _LOAD_FIX = "retrain it (rnagen train ... --no-resume, or into a new --out)"
+#: the most values (profiles x genes) ``sample`` generates and inverts at once: a batch of ``batch_size``
+#: profiles is cut to this many values, so that a wide model (a full transcriptome) holds a few float64 batches
+#: of this size beside its float32 output instead of ``batch_size`` x genes of each (the 978 landmarks keep the
+#: default batch whole)
+SAMPLE_BATCH_VALUES = 1 << 24
 #: profiles per class drawn after training to place each class's zeros (``preprocess.zeros``): the share of
 #: zeros is matched to within 1/256
 ZERO_CALIBRATION_PER_CLASS = 256
@@ -435,6 +440,13 @@ def _read_meta(path: Path) -> dict[str, Any]:
     if len(meta["labels"]) != len(meta["label_counts"]) or not meta["labels"]:
         raise ValueError("'labels' and 'label_counts' disagree")
     return meta
+
+
+def batch_rows(batch_size: int, n_genes: int) -> int:
+    """The profiles ``sample`` handles at once: ``batch_size``, cut to :data:`SAMPLE_BATCH_VALUES` values of
+    ``n_genes`` genes each (at least one profile); the same for the same arguments, so a seed and batch size
+    still reproduce a set."""
+    return int(max(1, min(int(batch_size), SAMPLE_BATCH_VALUES // max(int(n_genes), 1))))
 
 
 def _check_output_fits(n: int, n_genes: int) -> None:
@@ -1200,15 +1212,16 @@ class Generator(ABC):
                               f"{_COUNT_KEYWORDS[misnamed[0]]}")
         seed = check_seed("seed", seed)
         bs = check_number("batch_size", 4096 if batch_size is None else batch_size, ">= 1", integer=True)
+        bs = batch_rows(bs, self.n_genes)
         y = label_plan(self.labels, self.label_counts, n=n, n_per_label=n_per_label, like=like,
                        label_key=self.label_key, counts=counts, n_genes=self.n_genes)
         self._sampling_used: dict[str, Any] = {}
         Z = self._sample(y, seed=int(seed), batch_size=bs, progress=progress, **sampler_options)
         _check_finite(Z, f"{self.name} model's samples", "its weights are not finite; train it again (a lower "
-                                                            "train.lr)")
-        far = far_values(Z, self.n_train) if self.config.preprocess.scaler != "none" else None
+                                                            "train.lr)", rows=bs)
+        far = far_values(Z, self.n_train, rows=bs) if self.config.preprocess.scaler != "none" else None
         # invert the transforms batch by batch, in place: peak memory stays one float32 output array plus
-        # one float64 batch (100,000 x 978 profiles: 391 MB, not 2 x 782 MB)
+        # a few float64 batches of at most SAMPLE_BATCH_VALUES values, however many profiles and genes
         X = np.asarray(Z, dtype=np.float32)
         pipeline = self._fitted_pipeline()
         floor = np.float32(self._floor())
@@ -1231,7 +1244,8 @@ class Generator(ABC):
                 X[rows][at0] = floor
         _check_finite(X, f"{self.name} model's samples in the data's units", "values far outside the training "
                                                                              "data's overflow when its transforms are "
-                                                                             "inverted; train the model again")
+                                                                             "inverted; train the model again",
+                      rows=bs)
         if self.constant is not None:
             X[:, self.constant[0]] = self.constant[1]
         if self.class_constant is not None:
