@@ -585,3 +585,34 @@ def test_pp_options_of_the_wrong_type():
         to_log_scale(a, logged=False)
     with pytest.raises(DataError, match="an array goes in X="):
         is_logged(np.asarray(a.X))
+
+
+def test_scale_test_reads_a_large_matrix_in_blocks_without_copying_its_values(monkeypatch):
+    """``looks_logged`` (run by data info, prepare and train on every matrix) reads the values block by block:
+    on a full transcriptome of thousands of profiles a copy of every finite value, and a rounded copy of that,
+    would be gigabytes each beside the matrix. The same answers on counts, log values and linear values. The
+    block is made small here so that a small matrix shows it."""
+    import tracemalloc
+
+    from rnagen.pp import history
+    from rnagen.pp.history import looks_logged
+
+    monkeypatch.setattr(history, "_BLOCK_VALUES", 50_000, raising=False)
+
+    rng = np.random.default_rng(0)
+    counts = rng.poisson(5.0, size=(400, 5000)).astype(np.float32)
+    logged = np.log2(counts + 1)
+    linear = counts * np.float32(1.37) + np.float32(40.0)
+    tracemalloc.start()
+    try:
+        answers = [looks_logged(X) for X in (counts, logged, linear)]
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert answers == [False, True, False]
+    assert peak < counts.nbytes / 2, (peak, counts.nbytes)
+    # a few values above the log range among log values are still refused as an undecided scale
+    odd = logged.copy()
+    odd[:5, :3] = 1000.0
+    with pytest.raises(DataError, match="look log-scale"):
+        looks_logged(odd)

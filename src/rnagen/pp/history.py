@@ -111,19 +111,46 @@ def looks_logged(X, *, names: tuple[Any, Any] | None = None, strict: bool = True
     X = np.asarray(X)
     if X.size == 0:
         return False
-    finite = X[np.isfinite(X)]
-    if finite.size == 0:
+    n, lo, hi, whole = _finite_summary(X)
+    if n == 0:
         return False
-    lo, hi = float(finite.min()), float(finite.max())
-    if lo >= 0 and hi >= 2 and bool(np.all(finite == np.round(finite))):
+    if lo >= 0 and hi >= 2 and whole:
         return False   # whole numbers: counts
     if hi <= LOG_RANGE[1] and lo >= LOG_RANGE[0]:
         return True
     if strict and lo >= LOG_RANGE[0]:
-        over = finite > LOG_RANGE[1]
-        if over.mean() <= AMBIGUOUS_SHARE or _in_few_columns(X) or _in_few_rows(X):
-            raise DataError(_ambiguous_scale(X, int(over.sum()), over.mean(), hi, names))
+        over = sum(int((B[np.isfinite(B)] > LOG_RANGE[1]).sum()) for B in _row_blocks(X))
+        if over / n <= AMBIGUOUS_SHARE or _in_few_columns(X) or _in_few_rows(X):
+            raise DataError(_ambiguous_scale(X, over, over / n, hi, names))
     return False
+
+
+#: values read at once by the scale test (:func:`looks_logged`): a few blocks of this size beside the matrix,
+#: never a copy of all its finite values (a full transcriptome of thousands of profiles is gigabytes)
+_BLOCK_VALUES = 1 << 22
+
+
+def _row_blocks(X: np.ndarray):
+    """``X`` (any shape) as blocks of whole rows of at most about :data:`_BLOCK_VALUES` values."""
+    if X.ndim < 2:
+        X = X.reshape(-1, 1) if X.ndim == 1 else X.reshape(1, 1)
+    rows = max(1, _BLOCK_VALUES // max(int(np.prod(X.shape[1:])), 1))
+    for s in range(0, X.shape[0], rows):
+        yield X[s:s + rows]
+
+
+def _finite_summary(X: np.ndarray) -> tuple[int, float, float, bool]:
+    """The number of finite values of ``X``, their minimum and maximum, and whether all are whole numbers, read
+    block by block (:func:`_row_blocks`)."""
+    n, lo, hi, whole = 0, np.inf, -np.inf, True
+    for B in _row_blocks(X):
+        f = B[np.isfinite(B)]
+        if not f.size:
+            continue
+        n += int(f.size)
+        lo, hi = min(lo, float(f.min())), max(hi, float(f.max()))
+        whole = whole and bool(np.all(f == np.round(f)))
+    return n, float(lo), float(hi), whole
 
 
 def looks_standardised(X) -> bool:
@@ -157,8 +184,11 @@ def below_one_note(lo: float, hi: float) -> str | None:
 
 def _columns_above(X: np.ndarray) -> np.ndarray:
     """The columns of a 2-D ``X`` holding finite values above the log range."""
+    hit = np.zeros(X.shape[1], dtype=bool)
     with np.errstate(invalid="ignore"):
-        return np.flatnonzero((np.isfinite(X) & (X > LOG_RANGE[1])).any(axis=0))
+        for B in _row_blocks(X):
+            hit |= (np.isfinite(B) & (B > LOG_RANGE[1])).any(axis=0)
+    return np.flatnonzero(hit)
 
 
 def _in_few_columns(X: np.ndarray) -> bool:
@@ -174,7 +204,7 @@ def _in_few_rows(X: np.ndarray) -> bool:
     if X.ndim != 2 or X.shape[0] <= 10:
         return False
     with np.errstate(invalid="ignore"):
-        n = int((np.isfinite(X) & (X > LOG_RANGE[1])).any(axis=1).sum())
+        n = sum(int((np.isfinite(B) & (B > LOG_RANGE[1])).any(axis=1).sum()) for B in _row_blocks(X))
     return 0 < n <= 3
 
 
