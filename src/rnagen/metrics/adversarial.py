@@ -119,7 +119,15 @@ def score_adversarial(ctx: EvalContext) -> Scored:
         R, S, F = ctx.real, ctx.synthetic, ctx.reference
 
         def one(ir: np.ndarray, i_s: np.ndarray, i_f: np.ndarray) -> float:
-            return _adversarial_accuracy(R[ir], S[i_s])["aa_ts"] - _adversarial_accuracy(F[i_f], S[i_s])["aa_ts"]
+            s = S[i_s]
+            d_ss = _knn.knn(s, k=1, exclude_self=True, squared=True)[0][:, 0]   # shared by the two AA values
+
+            def aa_ts(A: np.ndarray) -> float:
+                d_ts, d_st = cross_nn2(A, s)
+                return aa_from_distances(_knn.knn(A, k=1, exclude_self=True, squared=True)[0][:, 0], d_ts, d_ss,
+                                         d_st)["aa_ts"]
+
+            return aa_ts(R[ir]) - aa_ts(F[i_f])
 
         reps, scale = ctx.subsample_replicates("privacy_loss_subsamples", [(R, ctx.real_labels),
                                                (S, ctx.synthetic_labels), (F, ctx.reference_labels)], 2, one)
