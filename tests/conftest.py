@@ -45,3 +45,31 @@ def earlier_output():
         return path
 
     return write
+
+
+
+@pytest.fixture
+def mount_tmpfs():
+    """``mount_tmpfs(mnt, size)`` mounts a tmpfs of ``size`` (``"64k"``, ``"2m"``) at the existing folder ``mnt``
+    and returns it: a disk that fills; unmounted after the test (lazily where a file on it is still open: detached
+    now, freed when it is closed). Needs mount rights (root in a container that allows it); the test is skipped
+    otherwise."""
+    import shutil
+    import subprocess
+
+    mounted = []
+
+    def mount(mnt, size: str):
+        if shutil.which("mount") is None or shutil.which("umount") is None:
+            pytest.skip("no mount command: a small tmpfs cannot be made here")
+        res = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mnt)], capture_output=True)
+        if res.returncode != 0:
+            pytest.skip("cannot mount a tmpfs here (not root, or the container forbids it): "
+                        f"{res.stderr.decode().strip()}")
+        mounted.append(mnt)
+        return mnt
+
+    yield mount
+    for mnt in mounted:
+        if subprocess.run(["umount", str(mnt)], capture_output=True).returncode != 0:
+            subprocess.run(["umount", "-l", str(mnt)], check=False, capture_output=True)

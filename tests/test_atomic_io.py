@@ -69,25 +69,12 @@ def test_out_dash_is_refused_not_written_as_a_file_named_dash(tmp_path, monkeypa
 
 
 @pytest.fixture
-def small_tmpfs(tmp_path):
+def small_tmpfs(tmp_path, mount_tmpfs):
     """A 64 KiB tmpfs at ``tmp_path/small`` (unmounted afterwards): a disk that fills. Needs mount rights (root
     in a container that allows it); skipped otherwise."""
-    import shutil
-    import subprocess
-
     mnt = tmp_path / "small"
     mnt.mkdir()
-    if shutil.which("mount") is None or shutil.which("umount") is None:
-        pytest.skip("no mount command: a small tmpfs cannot be made here")
-    res = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)], capture_output=True)
-    if res.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here (not root, or the container forbids it): {res.stderr.decode().strip()}")
-    try:
-        yield mnt
-    finally:
-        # lazily where a file on it is still open (a leaked descriptor): detached now, freed when it is closed
-        if subprocess.run(["umount", str(mnt)], capture_output=True).returncode != 0:
-            subprocess.run(["umount", "-l", str(mnt)], check=False, capture_output=True)
+    return mount_tmpfs(mnt, "64k")
 
 
 def _fill(folder):

@@ -335,22 +335,11 @@ def test_a_benchmark_refused_for_its_folder_keeps_its_own_way_on(base, tmp_path,
 
 
 @pytest.fixture
-def small_disk(tmp_path):
+def small_disk(tmp_path, mount_tmpfs):
     """A 2 MiB tmpfs at ``tmp_path/small`` (unmounted afterwards); skipped where mounting is not allowed."""
-    import shutil
-
     mnt = tmp_path / "small"
     mnt.mkdir()
-    if shutil.which("mount") is None:
-        pytest.skip("no mount command here")
-    res = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mnt)], capture_output=True)
-    if res.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {res.stderr.decode().strip()}")
-    try:
-        yield mnt
-    finally:
-        if subprocess.run(["umount", str(mnt)], capture_output=True).returncode != 0:
-            subprocess.run(["umount", "-l", str(mnt)], check=False, capture_output=True)
+    return mount_tmpfs(mnt, "2m")
 
 
 def test_a_benchmark_on_a_full_disk_leaves_no_empty_folders(base, small_disk, capsys):
