@@ -67,6 +67,32 @@ def test_every_profile_twice_is_found():
     assert found.scale > 10 * NEAR_COPY_RATIO * np.sqrt(2 * 40) * 0.01
 
 
+def test_the_copy_search_holds_one_float64_copy_of_the_matrix(monkeypatch):
+    """The search on a data set's log values (what prepare, info, split and training run) holds the matrix once in
+    float64, its log taken in place, the distinct profiles as they are where none repeats, and the candidates'
+    differences a block at a time: whole-matrix copies (its float64 values, their log2(x + 1), the distinct rows)
+    and every candidate's differences at once took it to about a hundred times its float32 size here. Where rows
+    repeat, the chance control shuffles a copy of them. The groups found are the same."""
+    import tracemalloc
+
+    from rnagen.pp import copies
+    from rnagen.pp.copies import copy_groups
+
+    monkeypatch.setattr(copies, "_DIFF_VALUES", 1 << 14)   # the candidates' differences: a block well below the matrix
+    rng = np.random.default_rng(0)
+    X = rng.negative_binomial(3, 0.01, size=(500, 4000)).astype(np.float32)
+    X[7] = X[3]   # one exact copy: the distinct rows are then taken apart
+    a = ad.AnnData(X, obs=pd.DataFrame(index=[f"s{i}" for i in range(500)]))
+    for data in (a, a[np.r_[0:7, 8:500]].copy()):
+        tracemalloc.start()
+        found = copy_groups(data)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        repeats = data.n_obs == 500
+        assert found.groups == ([[3, 7]] if repeats else [])
+        assert peak < (12 if repeats else 5) * data.X.nbytes, (peak, data.X.nbytes)
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2, 3, 4])
 def test_split_keeps_the_copies_of_a_profile_on_one_side(seed):
     X, y = _profiles()

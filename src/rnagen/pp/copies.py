@@ -61,6 +61,8 @@ _MIN_PROFILES = 8
 #: most distinct profiles the near-copy test is made on (its neighbour search grows with their square); larger
 #: data are searched for exact copies only
 _MAX_NEAR = 50_000
+#: differences between profiles and their candidate copies held at once when their distances are measured
+_DIFF_VALUES = 1 << 22
 #: genes beyond which neighbours are found in a random projection (the candidates' distances are then
 #: measured on every gene): keeps the search within O(n^2 * 256)
 _PROJECT_ABOVE = 512
@@ -137,7 +139,8 @@ def find_copies(X: Any, *, ratio: float = NEAR_COPY_RATIO) -> Copies:
             r = parent[r]
         return r
 
-    near_pairs = _near_pairs(X[reps], ratio=ratio, out=out)
+    # the distinct profiles; all rows where none repeats, without a copy of the matrix
+    near_pairs = _near_pairs(X if len(reps) == n else X[reps], ratio=ratio, out=out)
     for a, b in near_pairs:
         ra, rb = root(reps[a]), root(reps[b])
         if ra != rb:
@@ -216,11 +219,14 @@ def _neighbours(U: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     kk = min(k + 1 if V is U else 2 * k + 1, len(U))
     _, idx = NearestNeighbors(n_neighbors=kk, algorithm="brute").fit(V).kneighbors(V)
     # drop each row itself (not always first among exact ties), keep k; distances on every gene
-    rows = np.arange(len(U))[:, None]
     others = [r[r != i][:kk - 1] for i, r in enumerate(idx)]
     idx = np.asarray(others, dtype=np.int64)
-    d = np.sqrt(((U[rows] - U[idx]) ** 2).sum(axis=2)) if len(U) * idx.shape[1] * U.shape[1] <= 5e7 else \
-        np.stack([np.sqrt(((U[i] - U[idx[i]]) ** 2).sum(axis=1)) for i in range(len(U))])
+    # the candidates' distances a block of rows at a time (about _DIFF_VALUES differences held at once)
+    d = np.empty(idx.shape, dtype=np.float64)
+    step = max(1, _DIFF_VALUES // max(1, idx.shape[1] * U.shape[1]))
+    for a in range(0, len(U), step):
+        b = min(a + step, len(U))
+        d[a:b] = np.sqrt(((U[a:b, None, :] - U[idx[a:b]]) ** 2).sum(axis=2))
     order = np.argsort(d, axis=1, kind="stable")[:, :k]
     return np.take_along_axis(d, order, axis=1), np.take_along_axis(idx, order, axis=1)
 
@@ -232,13 +238,16 @@ def _log_values(adata) -> np.ndarray:
     from .history import looks_logged
     from .prepare import dense, is_logged, to_log_scale
 
-    X = np.asarray(dense(adata.X), dtype=np.float64)
+    X = np.array(dense(adata.X), dtype=np.float64)   # a copy of its own: the log below is taken in place
     try:
         logged = is_logged(adata)
     except DataError:
         logged = looks_logged(X, strict=False)
     if not X.size:
         return X
+    if not logged and not np.nanmin(X) < 0:   # to_log_scale's log2(x + 1), without two more copies of the matrix
+        np.add(X, 1.0, out=X)
+        return np.log2(X, out=X)
     return to_log_scale(X, logged=logged)[0]
 
 
