@@ -92,6 +92,46 @@ def test_normalize_depth_tpm():
         normalize_depth(b, "tpm")
 
 
+@pytest.mark.parametrize("step", ["cpm", "tpm", "log2p1"])
+def test_depth_and_log_steps_hold_no_float64_copy_of_the_matrix(step, monkeypatch):
+    """CPM, TPM and log2(x + 1) are computed a block of rows at a time: the whole-matrix float64 arithmetic held
+    several copies of the matrix at twice its float32 size at once (the peak of rnagen data prepare on a wide
+    matrix); the values are those of the whole-matrix arithmetic (one block), which missing values and
+    median-ratio still take."""
+    import tracemalloc
+
+    from rnagen.pp import history, preprocess
+
+    rng = np.random.default_rng(0)
+    X = rng.negative_binomial(3, 0.01, size=(1000, 2000)).astype(np.float32) + 1
+    length = rng.integers(200, 5000, 2000)
+
+    def run():
+        a = ad.AnnData(X.copy(), var=pd.DataFrame({"length": length}, index=[f"g{j}" for j in range(2000)]))
+        tracemalloc.start()
+        if step == "log2p1":
+            log2p1(a)
+        else:
+            normalize_depth(a, step)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        return np.asarray(a.X), peak
+
+    monkeypatch.setattr(preprocess, "_BLOCK_VALUES", 1 << 16)
+    monkeypatch.setattr(history, "_BLOCK_VALUES", 1 << 16)   # the scale test reads blocks too
+    blocked, peak = run()
+    assert peak < 1.5 * X.nbytes, (peak, X.nbytes)   # the float32 result and a block, no float64 matrix
+    monkeypatch.setattr(preprocess, "_BLOCK_VALUES", X.size)   # the whole matrix as one block
+    whole, _ = run()
+    np.testing.assert_array_equal(blocked, whole)
+    x = X.astype(np.float64)
+    expected = (np.log2(x + 1.0) if step == "log2p1" else
+                (x / (length / 1e3) if step == "tpm" else x))
+    if step != "log2p1":
+        expected = expected / expected.sum(axis=1, keepdims=True) * 1e6
+    np.testing.assert_allclose(blocked, expected, rtol=1e-6)
+
+
 def test_normalize_depth_refusals():
     genes = ["a", "b", "c"]
     with pytest.raises(DataError, match="values are on a log scale already"):

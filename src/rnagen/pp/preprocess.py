@@ -83,7 +83,7 @@ def normalize_depth(adata, method: Literal["cpm", "median-ratio", "tpm", "nanost
     if background != "none":
         raise DataError(f"--background subtracts an nCounter lane's negative controls, with --normalize nanostring; "
                         f"remove --background or use --normalize nanostring instead of {method}")
-    X = dense(adata.X).astype(np.float64)
+    X = dense(adata.X)   # the arithmetic below is float64, a block of rows at a time where it can be
     if method == "tpm":
         if "length" not in adata.var.columns:
             raise DataError("--normalize tpm needs each gene's length (var['length'], as a featureCounts table "
@@ -103,31 +103,59 @@ def normalize_depth(adata, method: Literal["cpm", "median-ratio", "tpm", "nanost
     if np.nanmin(X) < 0:
         raise DataError(f"--normalize {method} needs counts, but {int((X < 0).sum())} values are negative (the data "
                         "look centred); remove --normalize, or give the counts")
-    total = np.nansum(X, axis=1)
+    spans = _row_spans(X)
+    total = np.concatenate([np.nansum(X[a:b].astype(np.float64), axis=1) for a, b in spans]) if spans else \
+        np.zeros(0)
     if (total <= 0).any():
         i = int(np.flatnonzero(total <= 0)[0])
         raise DataError(f"sample {str(adata.obs_names[i])!r} has no counts (total 0): depth cannot be normalised; "
                         "remove the sample")
     n_used = adata.n_vars
-    if method == "tpm":
-        X = X / (length / 1e3)  # reads per kilobase: the rate TPM scales to a million per sample
-        factor = _library_sizes(X, adata.obs_names) / 1e6
-    elif method == "cpm":
-        factor = _library_sizes(X, adata.obs_names) / 1e6
-    else:
-        counted = np.all(np.isfinite(X) & (X > 0), axis=0)
-        n_used = int(counted.sum())
-        if n_used == 0:
-            raise DataError("--normalize median-ratio needs genes counted in every sample and none is; use "
-                            "--normalize cpm")
-        logs = np.log(X[:, counted])
-        factor = np.exp(np.median(logs - logs.mean(axis=0), axis=1))
-    adata.X = (X / factor[:, None]).astype(np.float32)
+    missing = X.dtype.kind == "f" and any(np.isnan(X[a:b]).any() for a, b in spans)
+    if method in ("cpm", "tpm") and not missing:
+        # a block of rows at a time: a full transcriptome of thousands of profiles is gigabytes in float64, and the
+        # whole-matrix arithmetic held several such copies at once; the same values as below, row by row
+        kb = length / 1e3 if method == "tpm" else None
+        if kb is not None:   # reads per kilobase: the rate TPM scales to a million per sample
+            factor = np.concatenate([np.nansum(X[a:b].astype(np.float64) / kb, axis=1) for a, b in spans]) / 1e6
+        else:
+            factor = total / 1e6
+        out = np.empty(X.shape, dtype=np.float32)
+        for a, b in spans:
+            B = X[a:b].astype(np.float64)
+            out[a:b] = ((B if kb is None else B / kb) / factor[a:b, None]).astype(np.float32)
+        adata.X = out
+    else:   # missing values (the library sizes estimated, _library_sizes) or median-ratio: the whole matrix
+        X = X.astype(np.float64)
+        if method == "tpm":
+            X = X / (length / 1e3)  # reads per kilobase: the rate TPM scales to a million per sample
+            factor = _library_sizes(X, adata.obs_names) / 1e6
+        elif method == "cpm":
+            factor = _library_sizes(X, adata.obs_names) / 1e6
+        else:
+            counted = np.all(np.isfinite(X) & (X > 0), axis=0)
+            n_used = int(counted.sum())
+            if n_used == 0:
+                raise DataError("--normalize median-ratio needs genes counted in every sample and none is; use "
+                                "--normalize cpm")
+            logs = np.log(X[:, counted])
+            factor = np.exp(np.median(logs - logs.mean(axis=0), axis=1))
+        adata.X = (X / factor[:, None]).astype(np.float32)
     adata.obs["size_factor"] = factor
     record(adata, "normalize_depth", method=method, n_genes_used=int(n_used),
            library_size_min=float(total.min()), library_size_median=float(np.median(total)),
            library_size_max=float(total.max()))
     return adata
+
+
+#: values a block of :func:`normalize_depth`'s float64 arithmetic holds
+_BLOCK_VALUES = 1 << 22
+
+
+def _row_spans(X: np.ndarray) -> list[tuple[int, int]]:
+    """``(start, stop)`` of blocks of whole rows of ``X`` of at most about :data:`_BLOCK_VALUES` values."""
+    rows = max(1, _BLOCK_VALUES // max(1, X.shape[1] if X.ndim > 1 else 1))
+    return [(a, min(a + rows, len(X))) for a in range(0, len(X), rows)]
 
 
 def _library_sizes(X: np.ndarray, samples) -> np.ndarray:
@@ -251,7 +279,13 @@ def log2p1(adata, *, pseudocount: float = 1.0, force: bool = False):
             f"log2(x+{pseudocount:g}) needs non-negative values but found {int((X < 0).sum())} negative ones "
             f"(min {float(X.min()):.4g} at sample {adata.obs_names[i]!r}, gene {adata.var_names[j]!r}); the data "
             f"look centred or already logged: skip the log transform (--log none) or give raw counts/TPM")
-    adata.X = np.log2(X.astype(np.float64) + pseudocount).astype(np.float32)
+    # float64 arithmetic a block of rows at a time: on the whole matrix it held three float64 copies of it at once
+    out = np.empty(X.shape, dtype=np.float32)
+    for a, b in _row_spans(X):
+        B = X[a:b].astype(np.float64)
+        B += pseudocount
+        out[a:b] = np.log2(B, out=B).astype(np.float32)
+    adata.X = out
     set_log_state(adata, logged=True, transform=f"log2(x+{pseudocount:g})", pseudocount=pseudocount)
     record(adata, "log2p1", applied=True, pseudocount=float(pseudocount))
     return adata
