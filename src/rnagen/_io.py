@@ -624,8 +624,8 @@ def claim_output(
         else:   # beside the file written, a symbolic link's target (see atomic_path)
             final = output_target(out)
             remove_stale_temporaries(final.parent, name=final.name)
-        # again, as the outputs are now: a writer that held them before this one's lock (data split putting real
-        # profiles where sample writes) may have left what the first check did not see
+        # checked again under the locks: what another writer holding them wrote in the meantime (data split putting
+        # real profiles where sample writes) is seen before anything is replaced
         check()
         yield out
 

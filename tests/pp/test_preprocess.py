@@ -100,7 +100,7 @@ def test_depth_and_log_steps_hold_no_float64_copy_of_the_matrix(step, monkeypatc
     median-ratio still take."""
     import tracemalloc
 
-    from rnagen.pp import history, preprocess
+    from rnagen.pp import history
 
     rng = np.random.default_rng(0)
     X = rng.negative_binomial(3, 0.01, size=(1000, 2000)).astype(np.float32) + 1
@@ -117,11 +117,10 @@ def test_depth_and_log_steps_hold_no_float64_copy_of_the_matrix(step, monkeypatc
         tracemalloc.stop()
         return np.asarray(a.X), peak
 
-    monkeypatch.setattr(preprocess, "_BLOCK_VALUES", 1 << 16)
-    monkeypatch.setattr(history, "_BLOCK_VALUES", 1 << 16)   # the scale test reads blocks too
+    monkeypatch.setattr(history, "_BLOCK_VALUES", 1 << 16)   # the blocks of the steps and of the scale test
     blocked, peak = run()
     assert peak < 1.5 * X.nbytes, (peak, X.nbytes)   # the float32 result and a block, no float64 matrix
-    monkeypatch.setattr(preprocess, "_BLOCK_VALUES", X.size)   # the whole matrix as one block
+    monkeypatch.setattr(history, "_BLOCK_VALUES", X.size)   # the whole matrix as one block
     whole, _ = run()
     np.testing.assert_array_equal(blocked, whole)
     x = X.astype(np.float64)

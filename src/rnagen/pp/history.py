@@ -125,18 +125,24 @@ def looks_logged(X, *, names: tuple[Any, Any] | None = None, strict: bool = True
     return False
 
 
-#: values read at once by the scale test (:func:`looks_logged`): a few blocks of this size beside the matrix,
-#: never a copy of all its finite values (a full transcriptome of thousands of profiles is gigabytes)
+#: values a whole-matrix step holds at once (the scale test, the depth normalisation and the log): a few blocks of
+#: this size beside the matrix, never a copy of all of it (a full transcriptome of thousands of profiles is
+#: gigabytes, in float64 twice that)
 _BLOCK_VALUES = 1 << 22
 
 
+def row_spans(X: np.ndarray) -> list[tuple[int, int]]:
+    """``(start, stop)`` of blocks of whole rows of ``X`` of at most about :data:`_BLOCK_VALUES` values."""
+    rows = max(1, _BLOCK_VALUES // max(int(np.prod(X.shape[1:])), 1))
+    return [(a, min(a + rows, X.shape[0])) for a in range(0, X.shape[0], rows)]
+
+
 def _row_blocks(X: np.ndarray):
-    """``X`` (any shape) as blocks of whole rows of at most about :data:`_BLOCK_VALUES` values."""
+    """``X`` (any shape) as blocks of whole rows (:func:`row_spans`)."""
     if X.ndim < 2:
         X = X.reshape(-1, 1) if X.ndim == 1 else X.reshape(1, 1)
-    rows = max(1, _BLOCK_VALUES // max(int(np.prod(X.shape[1:])), 1))
-    for s in range(0, X.shape[0], rows):
-        yield X[s:s + rows]
+    for a, b in row_spans(X):
+        yield X[a:b]
 
 
 def _finite_summary(X: np.ndarray) -> tuple[int, float, float, bool]:

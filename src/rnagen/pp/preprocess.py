@@ -19,7 +19,16 @@ from ..config import check_number
 from ..errors import ConfigError, DataError
 from ..utils import check_label_key, label_text, require_anndata
 from .copies import copy_groups, group_ids
-from .history import as_actual, below_one_note, check_summable, log_state, looks_logged, record, set_log_state
+from .history import (
+    as_actual,
+    below_one_note,
+    check_summable,
+    log_state,
+    looks_logged,
+    record,
+    row_spans,
+    set_log_state,
+)
 from .prepare import dense
 from .transforms import Pipeline, make_pipeline
 
@@ -103,7 +112,7 @@ def normalize_depth(adata, method: Literal["cpm", "median-ratio", "tpm", "nanost
     if np.nanmin(X) < 0:
         raise DataError(f"--normalize {method} needs counts, but {int((X < 0).sum())} values are negative (the data "
                         "look centred); remove --normalize, or give the counts")
-    spans = _row_spans(X)
+    spans = row_spans(X)
     total = np.concatenate([np.nansum(X[a:b].astype(np.float64), axis=1) for a, b in spans]) if spans else \
         np.zeros(0)
     if (total <= 0).any():
@@ -146,16 +155,6 @@ def normalize_depth(adata, method: Literal["cpm", "median-ratio", "tpm", "nanost
            library_size_min=float(total.min()), library_size_median=float(np.median(total)),
            library_size_max=float(total.max()))
     return adata
-
-
-#: values a block of :func:`normalize_depth`'s float64 arithmetic holds
-_BLOCK_VALUES = 1 << 22
-
-
-def _row_spans(X: np.ndarray) -> list[tuple[int, int]]:
-    """``(start, stop)`` of blocks of whole rows of ``X`` of at most about :data:`_BLOCK_VALUES` values."""
-    rows = max(1, _BLOCK_VALUES // max(1, X.shape[1] if X.ndim > 1 else 1))
-    return [(a, min(a + rows, len(X))) for a in range(0, len(X), rows)]
 
 
 def _library_sizes(X: np.ndarray, samples) -> np.ndarray:
@@ -281,7 +280,7 @@ def log2p1(adata, *, pseudocount: float = 1.0, force: bool = False):
             f"look centred or already logged: skip the log transform (--log none) or give raw counts/TPM")
     # float64 arithmetic a block of rows at a time: on the whole matrix it held three float64 copies of it at once
     out = np.empty(X.shape, dtype=np.float32)
-    for a, b in _row_spans(X):
+    for a, b in row_spans(X):
         B = X[a:b].astype(np.float64)
         B += pseudocount
         out[a:b] = np.log2(B, out=B).astype(np.float32)

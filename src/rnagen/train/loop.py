@@ -134,7 +134,7 @@ class TrainConfig:
     """A class holding fewer than this share of the training profiles is drawn about as often as a class of this
     share: its profiles appear ``ceil(rare_share x n / n_class)`` times in each epoch's permutation. A class seen
     in a handful of batches can come out like the large classes (the network's class embedding barely trained);
-    classes at or above the share are batched as before, so data without such a class train exactly as with 0,
+    classes at or above the share appear once per epoch, so data without such a class train exactly as with 0,
     which turns it off. Not for a private run (DP-SGD's Poisson batches sample every profile alike, which its
     accounting assumes)."""
 
