@@ -949,7 +949,8 @@ SWALLOWED_SAMPLE = textwrap.dedent("""
     class Finaliser:
         def __del__(self):   # the signal lands here, as in h5py's callbacks: Python drops what it raises
             print("writing", flush=True)
-            time.sleep(60)
+            for _ in range(600):   # short sleeps: a signal handed to a native thread runs when the main thread
+                time.sleep(0.1)    # next returns to the interpreter (SLOW_SAMPLE), not after a 60-s sleep
     def swallowing_write(self, path, **kw):
         f = Finaliser()
         del f
