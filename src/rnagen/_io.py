@@ -397,8 +397,14 @@ def _check_output_name(given: Any, out: Path, *, kind: Literal["file", "dir"], o
 
 
 def _holds_record(path: Path, names: Sequence[str]) -> bool:
-    """Whether the results file ``path`` holds ``names``: a JSON object's keys, or a table's first header fields."""
+    """Whether the results file ``path`` holds ``names``: a JSON object's keys, a table's first header fields, or,
+    for an HTML page, the ``<meta name="generator">`` its head names (``("rnagen",)``: a page rnagen wrote)."""
     try:
+        if path.suffix.lower() in (".html", ".htm"):
+            with open(path, encoding="utf-8", errors="replace") as fh:
+                head = fh.read(4096)
+            found = re.search(r'<meta\s+name="generator"\s+content="([^"\s]*)', head)
+            return found is not None and found.group(1) in names
         if path.suffix.lower() == ".json":
             with open(path, encoding="utf-8") as fh:
                 obj = json.load(fh)

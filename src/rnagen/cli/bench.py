@@ -1,4 +1,5 @@
-"""``rnagen benchmark`` and ``rnagen demo``: the leaderboard and the HTML report in one command."""
+"""``rnagen benchmark`` and ``rnagen demo``: the leaderboard and the HTML report in one command; ``rnagen report``:
+the report of a benchmark folder written again."""
 from __future__ import annotations
 
 import argparse
@@ -198,6 +199,29 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return _run(args, gtex26(), "tissue", data_name="bundled GTEx subset (gtex26)")
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    """``rnagen report FOLDER``: write the HTML report of a benchmark folder again (after an upgrade of rnagen, an
+    interrupted run, or to another file or title); returns the exit status."""
+    from .._io import claim_output
+    from ..errors import OutputError, RunDirError
+    from ..report import write_report
+    from ..utils import as_path
+
+    folder = as_path(args.folder, "FOLDER", error=ConfigError)
+    if not folder.is_dir():
+        what = "is a file" if folder.exists() else "does not exist"
+        raise RunDirError(f"{folder} {what}; give the folder `rnagen benchmark --out` (or `rnagen demo --out`) wrote")
+    dest = folder / "report.html" if args.out is None else args.out
+    if not Path(dest).is_dir() and not str(dest).lower().endswith((".html", ".htm")):   # a browser reads the ending
+        raise OutputError(f"--out {dest}: this command writes an HTML page; name it with .html (e.g. report.html)")
+    inputs = [folder / n for n in ("leaderboard.json", "leaderboard.csv", "bench.json", "split.json")]
+    with claim_output(dest, kind="file", inputs=inputs, option="--out", example="report.html",
+                      results={".html": ("rnagen",), ".htm": ("rnagen",)}) as out:
+        path = write_report(folder, path=out, title=args.title)
+    print(f"report: {Path(path).resolve()}")
+    return 0
+
+
 def _common(p: argparse.ArgumentParser, *, budget_default: str = "fast") -> None:
     p.add_argument("--seeds", type=T.integer(">= 1"), default=1,
                    help="independent trainings per model and split (default 1); the leaderboard reports the mean "
@@ -231,7 +255,7 @@ def _common(p: argparse.ArgumentParser, *, budget_default: str = "fast") -> None
 
 
 def register(sub) -> None:
-    """Add the ``benchmark`` and ``demo`` sub-commands."""
+    """Add the ``benchmark``, ``demo`` and ``report`` sub-commands."""
     p = sub.add_parser(
         "benchmark", help="benchmark generators on labelled data: leaderboard + HTML report",
         description="Split DATA (stratified, seeded), train each model, sample a synthetic set matching the "
@@ -279,3 +303,14 @@ def register(sub) -> None:
     p.add_argument("--models", default=None, help="comma-separated benchmark rows (default: every available one)")
     _common(p)
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser(
+        "report", help="write the HTML report of a benchmark folder again",
+        description="Write FOLDER/report.html (or --out) from the leaderboard and plot data that `rnagen benchmark "
+                    "--out FOLDER` or `rnagen demo --out FOLDER` wrote: after an upgrade of rnagen, a run stopped "
+                    "before its report, or for another file or title. Nothing else in FOLDER is changed.",
+    )
+    p.add_argument("folder", metavar="FOLDER", help="a benchmark's output folder (holds leaderboard.json)")
+    p.add_argument("--out", default=None, help="the report's path (default FOLDER/report.html)")
+    p.add_argument("--title", default=None, help="the page title (default names the data and the label column)")
+    p.set_defaults(func=cmd_report)

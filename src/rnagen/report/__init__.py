@@ -264,8 +264,14 @@ def write_report(out_dir: str | Path, *, path: str | Path | None = None, title: 
         raise RunDirError(f"{out} has no leaderboard.json; run `rnagen benchmark ... --out {out}` first")
     from ..bench.runner import TEST_FILE_COLUMN, upgrade_leaderboard
 
-    lb = upgrade_leaderboard(json.loads(lb_path.read_text()))
-    rows, directions, settings = lb["rows"], lb.get("directions", {}), lb.get("settings", {})
+    try:
+        lb = upgrade_leaderboard(json.loads(lb_path.read_text(encoding="utf-8")))
+        rows, directions, settings = lb["rows"], lb.get("directions", {}), lb.get("settings", {})
+        if not (isinstance(rows, list) and all(isinstance(r, dict) and "model" in r for r in rows)):
+            raise TypeError("rows")
+    except (ValueError, KeyError, TypeError, AttributeError):   # cut short, edited by hand, or not rnagen's
+        raise RunDirError(f"{lb_path} is damaged (not the leaderboard rnagen writes); rerun `rnagen benchmark ... "
+                          f"--out {out}`, which redoes what it cannot read") from None
     shown = [(c, lab) for c, lab in _SHOWN if c in lb["columns"]]
     main = _table(rows, shown, directions)
     gap = _gap_table(rows, settings)
