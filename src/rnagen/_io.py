@@ -230,11 +230,18 @@ def atomic_path(path: str | os.PathLike, *, suffix: str | None = None) -> Iterat
         # mkstemp (and some writers) create 0600 files: an output gets what the umask gives any new file, and a
         # file it replaces keeps its own permissions, as shell redirection leaves them (a private file stays so)
         try:
-            mode = stat.S_IMODE(os.stat(final).st_mode) & 0o777
+            st = os.stat(final)
+            mode, links = stat.S_IMODE(st.st_mode) & 0o777, st.st_nlink
         except OSError:
-            mode = 0o666 & ~_umask()
+            mode, links = 0o666 & ~_umask(), 1
         os.chmod(tmp_path, mode)
         os.replace(tmp_path, final)
+        if links > 1:   # the rename gives the name a new file; the other names of the old one still hold it
+            import warnings
+
+            warnings.warn(f"{final} was a hard link ({links - 1} other name{'s' if links > 2 else ''} of the same "
+                          "file): it holds the new content, the other names keep the previous one (outputs are "
+                          "replaced whole, never rewritten in place)", UserWarning, stacklevel=3)
     except BaseException as e:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()

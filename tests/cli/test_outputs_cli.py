@@ -417,3 +417,20 @@ def test_what_a_writer_finishing_first_left_is_checked_under_the_lock(base, tmp_
     assert _sample(base, out) == 2   # nothing there at its first check
     _one_line_error(capsys, "holds profiles rnagen did not generate")
     assert ad.read_h5ad(out).n_obs == 2 and sorted(os.listdir(tmp_path)) == ["train.h5ad"]
+
+
+def test_a_replaced_hard_link_says_its_other_names_keep_the_old_content(base, tmp_path, capsys):
+    """An output replaced whole (a temporary renamed over it) leaves a hard link's other names on the old file:
+    said in one warning line naming the file, not silently."""
+    out = tmp_path / "syn.csv"
+    assert _sample(base, out, 3) == 0
+    os.link(out, tmp_path / "shared.csv")
+    capsys.readouterr()
+    assert _sample(base, out, 4) == 0
+    err = capsys.readouterr().err
+    warned = [ln for ln in err.splitlines() if "hard link" in ln]
+    assert len(warned) == 1 and str(out) in warned[0] and "1 other name " in warned[0], err
+    assert _n_profiles(out) == 4 and _n_profiles(tmp_path / "shared.csv") == 3
+    capsys.readouterr()
+    assert _sample(base, out, 5) == 0   # a file of one name: no warning
+    assert "hard link" not in capsys.readouterr().err
