@@ -1272,3 +1272,66 @@ def test_a_file_saved_by_hand_after_a_failed_download_is_used(http_server, tmp_p
     dest.write_bytes(body + b"S50\tLung\n")   # a newer version of the table, saved from the portal
     n = len(http_server.requests)
     assert F.download(url, dest, retries=0, progress=False) == dest and len(http_server.requests) == n
+
+
+# --- GEO's and recount3's files are checked against their formats ---------------------------------------------------
+_BUSY = {"text": b"Service Unavailable: too many requests, try again later\n",
+         "json": b'{"status": "throttled", "retry_in": 60}\n'}
+
+
+def _geo_and_recount3_files() -> dict[str, tuple[str, list[str], str, dict[str, bytes]]]:
+    """Each GEO and recount3 file a fetch downloads, by its role: (its name on the server, the command's arguments,
+    the format it is checked against, what the server holds for that command to reach the file)."""
+    counts_gz = _ncbi_counts()[0]
+    runs = ["SRR10", "SRR11"]
+    rc = _recount3_files(runs, np.array([[5, 9], [40, 0], [1, 1]], dtype=np.int64), [76, 100])
+    geo = {"GSE1234_series_matrix.txt.gz": gzip.compress(_SERIES.encode(), mtime=0),
+           "GPL96.annot.gz": gzip.compress(_ANNOT.encode(), mtime=0)}
+    rnaseq = {"GSE5678_series_matrix.txt.gz": gzip.compress(_RNASEQ_SERIES.encode(), mtime=0),
+              "?type=rnaseq_counts&acc=GSE5678": _PAGE.encode()}
+    counts_name = f"?type=rnaseq_counts&acc=GSE5678&format=file&file={_RAW}"
+    r3 = ["recount3", "--project", "SRP012345"]
+    return {"series": ("GSE1234_series_matrix.txt.gz", ["geo", "--accession", "GSE1234"], "not a GEO series matrix",
+                       geo),
+            "annotation": ("GPL96.annot.gz", ["geo", "--accession", "GSE1234"], "not a GEO platform annotation", geo),
+            "counts": (counts_name, ["geo", "--accession", "GSE5678", "--counts", "raw"], "not NCBI's gene counts",
+                       {**rnaseq, counts_name: counts_gz}),
+            "sums": ("sra.gene_sums.SRP012345.G026.gz", r3, "not recount3 gene sums", rc),
+            "qc": ("sra.recount_qc.SRP012345.MD.gz", r3, "not a recount3 metadata table", rc),
+            "samples": ("sra.sra.SRP012345.MD.gz", r3, "not a recount3 metadata table", rc)}
+
+
+@pytest.mark.parametrize("busy", sorted(_BUSY))
+@pytest.mark.parametrize("role", ["series", "annotation", "counts", "sums", "qc", "samples"])
+def test_geo_and_recount3_answers_that_are_not_the_file_s_format_are_not_cached(http_server, tmp_path, capsys,
+                                                                                 role, busy):
+    """A server's plain-text or JSON answer sent with status 200 and compressed on its way (a gzip stream, as a
+    .gz file is) was cached as a series matrix, a platform annotation, NCBI's counts or a recount3 file: refused by
+    the file's format, quoted, nothing kept. The same content saved into the cache is named before any request."""
+    served, args, what, files = _geo_and_recount3_files()[role]
+    http_server.files.update(files)
+    http_server.files[served] = gzip.compress(_BUSY[busy], mtime=0)
+    cache = tmp_path / "c"
+    cmd = ["data", "fetch", *args, "--base-url", http_server.base_url, "--cache-dir", str(cache), "--no-progress",
+           "--retries", "0"]
+    assert main(cmd) == 2
+    err = capsys.readouterr().err
+    began = _BUSY[busy].decode().strip()[:40]
+    assert err.count("\n") == 1 and f"sent {what} (" in err and "removed, not cached; it began" in err, err
+    assert began in err.replace("\\'", "'")
+    name = served.rsplit("file=", 1)[-1]
+    folder = cache / ("geo" if args[0] == "geo" else "recount3")
+    assert not (folder / name).exists() and not (folder / (name + ".part")).exists()
+    assert not (folder / (name + ".download.json")).exists()
+    # the good file is cached; the same answer put there by hand is named before anything is asked again
+    http_server.files[served] = files[served]
+    assert main(cmd) == 0 and (folder / name).read_bytes() == files[served]
+    capsys.readouterr()
+    (folder / name).write_bytes(gzip.compress(_BUSY[busy], mtime=0))
+    (folder / (name + ".download.json")).unlink()
+    n = len(http_server.requests)
+    assert main(cmd) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"cached {folder / name} is {what}" in err and "delete it and fetch again" in err
+    # the cached file is checked, not asked for again
+    assert all(r[0] != served for r in http_server.requests[n:])

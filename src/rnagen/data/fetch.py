@@ -19,9 +19,9 @@ Downloads stream into ``NAME.part`` in the cache directory under a lock (one pro
 ``Range`` requests after an interruption (``If-Range`` with the server's ETag or Last-Modified, so the bytes
 already there are continued only by the same version of the file), are checked against the server's size (or,
 without one, for a whole gzip stream or a last line end), against web pages, error documents (XML, JSON) and
-empty bodies, also inside a gzip stream, against the file's format where it is known (the TCGA and GTEx files'
-first lines: a server's plain-text answer sent with status 200 is told from the data only so) or else the
-server's Content-Type, and an optional sha256/md5, and only then are renamed to ``NAME``, with a record of their
+empty bodies, also inside a gzip stream, against the file's format where it is known (the first lines of the
+TCGA, GTEx, GEO and recount3 files: a server's plain-text answer sent with status 200 is told from the data only
+so, also inside a gzip stream) or else the server's Content-Type, and an optional sha256/md5, and only then are renamed to ``NAME``, with a record of their
 size and sha256 beside them (``NAME.download.json``). What is refused is removed, and the error quotes what came
 back. A file already in the cache is not downloaded again; it is checked on each use against that record (cut
 short or changed since) and its format. A busy server's ``Retry-After`` is waited out.
@@ -56,7 +56,7 @@ import pandas as pd
 from .._io import describe_os_error, write_h5ad
 from ..errors import ConfigError, DataError, OutputError, RnagenError
 from . import genes as _genes
-from .io import _unquote
+from .io import _SOFT_KINDS, _unquote
 
 __all__ = [
     "XENA_BASE_URL",
@@ -105,10 +105,16 @@ class FileFormat:
     what: str
     first: str = ""
     columns: tuple[str, ...] = ()
+    #: lines opening with this before the header line are skipped (recount3's ``##annotation=`` lines)
+    comment: str = ""
 
     def problem(self, head: bytes) -> str | None:
         """What is wrong with a file whose content begins with ``head``, else ``None``."""
-        line = head.decode("latin-1").split("\n", 1)[0].rstrip("\r")
+        lines = head.decode("latin-1").split("\n")
+        at = 0
+        while self.comment and at < len(lines) - 1 and lines[at].startswith(self.comment):
+            at += 1
+        line = lines[at].rstrip("\r")
         fields = {_unquote(f) for f in line.split("\t")}
         if (self.first and re.match(self.first, line) is None) or not set(self.columns) <= fields:
             return f"not {self.what}"
@@ -1186,6 +1192,18 @@ def fetch(source: Source, *, out_dir: str | os.PathLike | None = None, cache_dir
 
 _GEO_ACCESSION = re.compile(r"^(GSE|GPL)([1-9][0-9]*)$")
 
+# The formats of GEO's files (https://www.ncbi.nlm.nih.gov/geo/info/soft.html), checked before a download is cached
+# and on each use: a busy server's plain-text or JSON answer inside a gzip stream has a gzip file's first bytes.
+#: a series matrix opens with the series' ``!Series_title`` line (the ``!Series_`` attributes, then ``!Sample_``)
+_GEO_SERIES_MATRIX = FileFormat("a GEO series matrix (a first line !Series_title, or another !Series_ line)",
+                                first=r"!Series_")
+#: a platform annotation (``GPLxxx.annot.gz``) is SOFT text: its first line an entity line, ``^Annotation``
+_GEO_ANNOTATION = FileFormat("a GEO platform annotation (SOFT text opening with ^Annotation)",
+                             first="(?i)(?:" + "|".join(re.escape(k) for k in _SOFT_KINDS) + r")\b")
+#: NCBI's RNA-seq counts (https://www.ncbi.nlm.nih.gov/geo/info/rnaseqcounts.html): genes by GeneID x GSM columns
+_GEO_COUNTS = FileFormat("NCBI's gene counts (a tab-separated header: GeneID, then GSM accessions)",
+                         first=r"GeneID\t")
+
 
 def geo_url(accession: str, *, base_url: str | None = None, platform: str | None = None) -> str:
     """The URL of a series' matrix (``GSExxx``; with ``platform``, that platform's matrix of a series on
@@ -1271,7 +1289,8 @@ def _fetch_geo_counts(acc: str, kind: str, cache: Path, *, base_url: str | None,
     part = GEO_COUNTS[kind]
     cached = sorted(cache.glob(f"{acc}_{part}_*_NCBI.tsv.gz"))
     if len(cached) == 1:
-        return _check_cached(cached[0], checksum=checksum, expected_size=None)  # the counts page not asked again
+        # the counts page not asked again
+        return _check_cached(cached[0], checksum=checksum, expected_size=None, expect=_GEO_COUNTS)
     page_url = geo_counts_url(acc, base_url=base_url)
     files = _counts_files(_listing(page_url, cache / f".{acc}_rnaseq_counts.html", kw), acc)
     if not files:
@@ -1282,7 +1301,7 @@ def _fetch_geo_counts(acc: str, kind: str, cache: Path, *, base_url: str | None,
                         f"--counts {sorted(files)[0]}")
     name = files[kind][0]
     url = geo_counts_url(acc, name=name, base_url=base_url)
-    return download(url, cache / name, checksum=checksum, **kw,
+    return download(url, cache / name, checksum=checksum, expect=_GEO_COUNTS, **kw,
                     page_hint=f"NCBI asks for a browser at times: download {url} in one into {cache}, then run this "
                               "command again")
 
@@ -1342,7 +1361,7 @@ def _download_whole(url: str, dest: Path, **kw: Any) -> Path:
     cached = dest.exists()
     got = download(url, dest, **kw)
     if cached:
-        bad = _not_the_file(got, got.name, whole=True)
+        bad = _not_the_file(got, got.name, whole=True, expect=kw.get("expect"))
         if bad is not None:
             raise DataError(f"cached {got} is {bad}; delete it and fetch again")
     return got
@@ -1355,7 +1374,8 @@ def _single_platform_series(acc: str, gpl: str, cache: Path, *, base_url: str | 
     another platform is refused, naming it."""
     url = geo_url(acc, base_url=base_url)
     try:
-        series = _download_whole(url, cache / url.rsplit("/", 1)[1], checksum=checksum, **kw)
+        series = _download_whole(url, cache / url.rsplit("/", 1)[1], checksum=checksum, expect=_GEO_SERIES_MATRIX,
+                                 **kw)
     except HTTPStatusError as e:
         if e.status != 404:
             raise
@@ -1415,7 +1435,8 @@ def fetch_geo(accession: str, *, platform: str | None = None, counts: str | None
     series: Path | None = None
     try:
         series = _download_whole(series_url, cache / series_name,
-                                 checksum=checksums.get(series_name) or checksums.get("series"), **kw)
+                                 checksum=checksums.get(series_name) or checksums.get("series"),
+                                 expect=_GEO_SERIES_MATRIX, **kw)
     except HTTPStatusError as e:
         if e.status != 404:
             raise
@@ -1452,7 +1473,7 @@ def fetch_geo(accession: str, *, platform: str | None = None, counts: str | None
         try:
             out["annotation"] = _download_whole(geo_url(gpl, base_url=base_url), cache / f"{gpl}.annot.gz",
                                                 checksum=checksums.get(f"{gpl}.annot.gz") or
-                                                checksums.get("annotation"), **kw)
+                                                checksums.get("annotation"), expect=_GEO_ANNOTATION, **kw)
         except HTTPStatusError as e:
             if e.status != 404:
                 raise
@@ -1466,6 +1487,14 @@ RECOUNT3_BASE_URL = "http://duffel.rail.bio/recount3"
 RECOUNT3_HOMES = ("sra", "gtex", "tcga")
 # the gene annotation of each organism's default gene sums (GENCODE v26 for human, GENCODE M23 for mouse)
 RECOUNT3_ANNOTATION = {"human": "G026", "mouse": "M023"}
+#: recount3's gene sums: ``##annotation=`` and ``##date.generated=`` lines, then the header ``gene_id`` and the runs
+_RECOUNT3_SUMS = FileFormat("recount3 gene sums (## lines, then a tab-separated header: gene_id, then run ids)",
+                            first=r"gene_id\t", comment="##")
+#: every recount3 metadata table (the QC table, the sample metadata) opens with the join key of its rows
+#: (recount3::read_metadata merges them by it): rail_id, external_id and study
+_RECOUNT3_METADATA = FileFormat("a recount3 metadata table (a tab-separated header with rail_id, external_id and "
+                                "study)", columns=("rail_id", "external_id", "study"))
+_RECOUNT3_FORMATS = {"sums": _RECOUNT3_SUMS, "qc": _RECOUNT3_METADATA, "samples": _RECOUNT3_METADATA}
 _RECOUNT3_PROJECT = {"sra": re.compile(r"^[SED]RP\d+$"), "gtex": re.compile(r"^[A-Z_]+$"),
                      "tcga": re.compile(r"^[A-Z]+$")}
 
@@ -1520,7 +1549,8 @@ def fetch_recount3(project: str, *, home: str = "sra", organism: str = "human",
     for key, url in urls.items():
         try:
             out[key] = download(url, cache / names[key], checksum=checksums.get(names[key]) or checksums.get(key),
-                                retries=retries, retry_wait=retry_wait, progress=progress)
+                                retries=retries, retry_wait=retry_wait, progress=progress,
+                                expect=_RECOUNT3_FORMATS[key])
         except HTTPStatusError as e:
             if e.status != 404:
                 raise
