@@ -21,10 +21,11 @@ already there are continued only by the same version of the file), are checked a
 without one, for a whole gzip stream or a last line end), against web pages, error documents (XML, JSON) and
 empty bodies, also inside a gzip stream, against the file's format where it is known (the first lines of the
 TCGA, GTEx, GEO and recount3 files: a server's plain-text answer sent with status 200 is told from the data only
-so, also inside a gzip stream) or else the server's Content-Type, and an optional sha256/md5, and only then are renamed to ``NAME``, with a record of their
-size and sha256 beside them (``NAME.download.json``). What is refused is removed, and the error quotes what came
-back. A file already in the cache is not downloaded again; it is checked on each use against that record (cut
-short or changed since) and its format. A busy server's ``Retry-After`` is waited out.
+so, also inside a gzip stream) or else the server's Content-Type, and an optional sha256/md5, and only then are
+renamed to ``NAME``, with a record of their size and sha256 beside them (``NAME.download.json``). What is refused
+is removed, and the error quotes what came back. A file already in the cache is not downloaded again; it is
+checked on each use against that record (cut short or changed since) and its format. A busy server's
+``Retry-After`` is waited out.
 
 Conversion (Lacan et al., ``REFERENCE.md``): genes restricted to the GTEx v8 protein-coding universe
 (18,691 genes, :func:`rnagen.datasets.gene_universe`) plus any of the 978 landmarks outside it; two views are
