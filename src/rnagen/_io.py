@@ -498,6 +498,11 @@ def lock_holder(target: str | os.PathLike, *, kind: Literal["file", "dir"] = "di
         return "unknown"
 
 
+def held_here(target: str | os.PathLike, *, kind: Literal["file", "dir"] = "dir") -> bool:
+    """Whether this process holds the write lock of ``target`` (:func:`writer_lock`)."""
+    return str(lock_path(target, kind=kind)) in _HELD
+
+
 def _held_elsewhere(lock_file: Path) -> bool:
     """Whether another live process holds ``lock_file`` (never blocks)."""
     if str(lock_file) in _HELD:

@@ -1335,3 +1335,63 @@ def test_geo_and_recount3_answers_that_are_not_the_file_s_format_are_not_cached(
     assert err.count("\n") == 1 and f"cached {folder / name} is {what}" in err and "delete it and fetch again" in err
     # the cached file is checked, not asked for again
     assert all(r[0] != served for r in http_server.requests[n:])
+
+
+# --- a fetch killed with SIGKILL, and two fetches of one file at once -----------------------------------------------
+def _dead_pid() -> int:
+    """The id of a process that has ended."""
+    import subprocess
+    import sys
+
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait()
+    return p.pid
+
+
+def test_what_a_killed_fetch_left_beside_a_linked_view_s_target_is_removed(http_server, tmp_path, gtex_files):
+    """A fetch killed with SIGKILL after writing the views of links to another folder left them there (hidden, named
+    by its process id) for good: the next fetch removes what a process that no longer runs left beside the targets,
+    and keeps a file of a process that runs."""
+    import signal
+    import subprocess
+    import sys
+
+    import anndata as ad
+
+    _serve_gtex(http_server, gtex_files)
+    out, keep = tmp_path / "o", tmp_path / "keep"
+    out.mkdir()
+    keep.mkdir()
+    (out / "gtex_full.h5ad").symlink_to(keep / "full.h5ad")
+    (out / "gtex_landmarks.h5ad").symlink_to(keep / "landmarks.h5ad")
+    # killed once both views are written beside their targets, before they are put in place
+    code = ("import time\nfrom rnagen.data import fetch as F\n"
+            "def stop(moves):\n    print('written', flush=True)\n    time.sleep(60)\n"
+            "F._replace_together = stop\n"
+            f"F.fetch('gtex', out_dir={str(out)!r}, cache_dir={str(tmp_path / 'c')!r}, "
+            f"base_url={http_server.base_url!r}, min_samples=1, progress=False)\n")
+    killed = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert killed.stdout.readline().strip() == "written"
+    finally:
+        killed.send_signal(signal.SIGKILL)
+        killed.wait()
+    left = sorted(n for n in os.listdir(keep) if not n.endswith(".lock"))   # a lock file is reused as it is
+    assert left == [f".full.{killed.pid}.h5ad", f".landmarks.{killed.pid}.h5ad"]
+    dead = _dead_pid()
+    # what a kill mid-write and mid-replacement leaves too: an unfinished temporary, an old view kept aside
+    others = [f"..full.{dead}.h5ad.a1b2c3d4.tmp.h5ad", f".landmarks.h5ad.{dead}.old"]
+    runs = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        live = [f".full.{runs.pid}.h5ad", f"..landmarks.{runs.pid}.h5ad.q1w2e3r4.tmp.h5ad"]
+        for name in [*others, *live]:
+            (keep / name).write_bytes(b"partial")
+        got = F.fetch("gtex", out_dir=out, cache_dir=tmp_path / "c", base_url=http_server.base_url, min_samples=1,
+                      progress=False)
+        assert sorted(os.listdir(keep)) == sorted(["full.h5ad", "landmarks.h5ad", *live])
+    finally:
+        runs.kill()
+        runs.wait()
+    assert got["full"] == out / "gtex_full.h5ad" and (out / "gtex_full.h5ad").is_symlink()
+    assert ad.read_h5ad(keep / "full.h5ad").n_obs == 13 and ad.read_h5ad(keep / "landmarks.h5ad").n_obs == 13
+    assert sorted(os.listdir(out)) == ["gtex_full.h5ad", "gtex_landmarks.h5ad"]

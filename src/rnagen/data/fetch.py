@@ -1077,31 +1077,74 @@ def _views_at(out: Path, source: str, *, option: str, inputs: list[Path]) -> dic
     return dests
 
 
+def _pending_view(target: Path, pid: int) -> Path:
+    """Where process ``pid`` writes a view before it replaces ``target``: a hidden file beside the target (one file
+    system, for the rename), named by the process."""
+    stem = target.name[:-5] if target.name.endswith(".h5ad") else target.name
+    return target.with_name(f".{stem}.{pid}.h5ad")
+
+
+def _kept_aside(dest: Path, pid: int) -> Path:
+    """Where process ``pid`` keeps the old ``dest`` while a new pair of views is put in place."""
+    return dest.with_name(f".{dest.name}.{pid}.old")
+
+
+def _process_runs(pid: int) -> bool:
+    """Whether process ``pid`` runs (``kill(pid, 0)``, which sends nothing); where that cannot be told (no POSIX
+    signals, a process of another user) it is taken to run, so that what it wrote is kept."""
+    if pid <= 0:   # kill(0, ...) would ask about this process's group: no process writes under that number
+        return False
+    if os.name != "posix":
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (OverflowError, ValueError):   # a number beyond any process id
+        return False
+    except OSError:   # EPERM: it runs, as another user
+        return True
+    return True
+
+
+def _remove_dead_writers_files(target: Path) -> list[str]:
+    """Delete what a fetch killed while writing the view ``target`` (``kill -9``: no ``finally`` runs) left beside
+    it: the view written but not put in place (:func:`_pending_view`), that file's unfinished temporaries
+    (:func:`rnagen._io.atomic_path`) and the old view kept aside (:func:`_kept_aside`), each only where the process
+    whose id it carries no longer runs: a live process's file is never touched. The caller holds ``target``'s lock
+    (or knows no process holds it), so no other fetch writes these names meanwhile. Returns the names removed."""
+    folder = target.parent
+    pending = re.escape(_pending_view(target, 0).name[:-len(".0.h5ad")])
+    left = re.compile(rf"^{pending}\.(?P<pid>\d+)\.h5ad$|^\.{pending}\.(?P<tmp>\d+)\.h5ad\.[A-Za-z0-9_]{{8}}\.tmp"
+                      rf"|^\.{re.escape(target.name)}\.(?P<old>\d+)\.old$")
+    removed = []
+    with contextlib.suppress(OSError):   # a folder that cannot be listed holds nothing this run can remove
+        for f in sorted(folder.iterdir()):
+            m = left.match(f.name)
+            if m is None or not f.is_file() or f.is_symlink():
+                continue
+            if _process_runs(int(m["pid"] or m["tmp"] or m["old"])):
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                f.unlink()
+            removed.append(f.name)
+    return removed
+
+
 def _remove_stale_views(out: Path, source: str) -> None:
-    """Delete what a killed fetch left in ``out``: views written but not put in place (``.SOURCE_KEY.PID.h5ad``),
-    their unfinished temporaries, and old views kept aside while a new pair was put in place. Called under the
-    folder's lock, which every fetch writing there holds, so none of these belongs to a live process; the
-    temporaries of the views' own names are kept while another process holds that file's lock (a ``prepare``
-    writing it)."""
-    from .._io import lock_holder, remove_stale_temporaries
+    """Delete what a killed fetch left in ``out`` (:func:`_remove_dead_writers_files` of each view's name), and the
+    temporaries of the views' own names, all kept while another process holds that view's lock (a ``prepare``
+    writing it, a fetch into another folder whose view is a link to this one). Called under the folder's lock."""
+    from .._io import held_here, lock_holder, remove_stale_temporaries
 
     if not out.is_dir():
         return
-    view = rf"{re.escape(source)}_(?:full|landmarks)"
-    left = re.compile(rf"^\.{view}\.\d+\.h5ad$|^\.{view}\.h5ad\.\d+\.old$")
-    temp = re.compile(rf"^\.(?P<dest>\.{view}\.\d+\.h5ad)\.[A-Za-z0-9_]{{8}}\.tmp")
-    names = set()
-    for f in sorted(out.iterdir()):
-        if left.match(f.name) and f.is_file():
-            f.unlink(missing_ok=True)
-        elif (m := temp.match(f.name)) is not None:
-            names.add(m["dest"])
-    for name in sorted(names):
-        remove_stale_temporaries(out, name=name)
     for key in ("full", "landmarks"):
-        name = f"{source}_{key}.h5ad"
-        if lock_holder(out / name, kind="file") is None:
-            remove_stale_temporaries(out, name=name)
+        view = out / f"{source}_{key}.h5ad"
+        if lock_holder(view, kind="file") is None:
+            remove_stale_temporaries(out, name=view.name)
+        if lock_holder(view, kind="file") is None or held_here(view, kind="file"):
+            _remove_dead_writers_files(view)   # this process's own files are kept: its id runs
 
 
 def _replace_together(moves: list[tuple[Path, Path]]) -> None:
@@ -1114,7 +1157,7 @@ def _replace_together(moves: list[tuple[Path, Path]]) -> None:
         for tmp, dest in moves:
             old = None
             if dest.exists():
-                old = dest.with_name(f".{dest.name}.{os.getpid()}.old")
+                old = _kept_aside(dest, os.getpid())
                 old.unlink(missing_ok=True)
                 try:
                     os.link(dest, old)
@@ -1174,7 +1217,10 @@ def fetch(source: Source, *, out_dir: str | os.PathLike | None = None, cache_dir
             held.enter_context(writer_lock(d, kind="file"))
         # a view that is a symbolic link is written through it, from a file beside its target (one file system)
         targets = {key: output_target(d) for key, d in dests.items()}
-        pending = {key: t.parent / f".{t.name[:-5]}.{os.getpid()}.h5ad" for key, t in targets.items()}
+        for key, t in targets.items():   # what a killed fetch left beside a linked view's target, under its lock
+            if t != dests[key]:
+                _remove_dead_writers_files(t)
+        pending = {key: _pending_view(t, os.getpid()) for key, t in targets.items()}
         try:
             for key, view in (("full", full), ("landmarks", lm)):
                 try:
