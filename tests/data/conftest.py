@@ -68,6 +68,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             time.sleep(srv.hang[name])
             self.close_connection = True
             return
+        if name in srv.hold:   # a slow transfer that the test ends: half the body, the rest once the event is set
+            self.wfile.write(body[: len(body) // 2])
+            self.wfile.flush()
+            srv.hold[name].wait(60)
+            self.wfile.write(body[len(body) // 2:])
+            return
         if name in srv.trickle and name not in srv.dropped:
             # a stalled server: a few bytes now and then, never silent for the socket's timeout
             srv.dropped.add(name)
@@ -98,7 +104,8 @@ def http_server():
     ``server.drop_first``: names whose first GET is cut off half-way; ``server.requests``: (name, Range);
     ``server.fail_first``: name -> statuses its first GETs get (with ``server.retry_after``: name -> its
     Retry-After header); ``server.trickle``: name -> (bytes, seconds), its first GET sent that many bytes at a
-    time with pauses between (a stalled transfer); ``server.content_type``: name -> its Content-Type header.
+    time with pauses between (a stalled transfer); ``server.content_type``: name -> its Content-Type header;
+    ``server.hold``: name -> a ``threading.Event`` its GETs wait for half-way (a slow transfer the test ends).
     """
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     srv.files, srv.drop_first, srv.dropped, srv.requests, srv.honour_range = {}, set(), set(), [], True
@@ -110,6 +117,7 @@ def http_server():
     srv.content_type = {}   # name -> the Content-Type header sent with the file
     srv.hang = {}   # name -> seconds its GETs wait, after the headers, before hanging up without a byte
     srv.trickle = {}   # name -> (bytes, seconds): its first GET sends that many bytes at a time, pausing between
+    srv.hold = {}   # name -> threading.Event: its GETs send half the body, then the rest once the event is set
     srv.base_url = f"http://127.0.0.1:{srv.server_address[1]}/files"
     t = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     t.start()

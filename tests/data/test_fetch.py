@@ -551,9 +551,11 @@ def test_fetch_recount3_refusals(http_server, tmp_path, capsys):
 
 
 # --- what a real server or a second process can do to a download ------------------------------------------------
-def test_a_second_process_downloading_the_same_file_is_refused(http_server, tmp_path):
+def test_a_second_process_downloading_the_same_file_is_refused_past_the_wait(http_server, tmp_path, capsys,
+                                                                             monkeypatch):
     """Two fetches into one cache appended to one .part file: a 3.9 MB 'complete' download of a 3 MB file. The
-    file's lock refuses the second while the first holds it."""
+    file's lock keeps the second waiting while the first holds it, and refuses it, naming the first, past the
+    longest wait; nothing is asked of the server meanwhile."""
     import subprocess
     import sys
     import time
@@ -568,9 +570,33 @@ def test_a_second_process_downloading_the_same_file_is_refused(http_server, tmp_
         http_server.files["blob.bin"] = BIG
         from rnagen.errors import OutputError
 
-        with pytest.raises(OutputError, match="being written by another rnagen process"):
-            F.download(f"{http_server.base_url}/blob.bin", dest, retries=0, progress=False)
-        assert not dest.exists() and not (tmp_path / "blob.bin.part").exists()
+        with pytest.raises(OutputError, match=rf"^{re.escape(str(dest))} is still being downloaded by another rnagen "
+                                              rf"process \(pid {holder.pid}\) after 0.3 s of waiting; run the same "
+                                              "command again once it has finished"):
+            F.download(f"{http_server.base_url}/blob.bin", dest, retries=0, progress=False, lock_wait=0.3)
+        assert capsys.readouterr().err == (f"rnagen: blob.bin is being downloaded by another rnagen process (pid "
+                                           f"{holder.pid}); waiting for it to finish (up to 0.3 s)\n")
+        assert not dest.exists() and not (tmp_path / "blob.bin.part").exists() and not http_server.requests
+        # the command: the waiting line, then the one-line error, status 2
+        args = ["data", "fetch", "geo", "--accession", "GSE1234", "--base-url", http_server.base_url, "--cache-dir",
+                str(tmp_path / "c"), "--no-progress"]
+        series = tmp_path / "c" / "geo" / "GSE1234_series_matrix.txt.gz"
+        series.parent.mkdir(parents=True)
+        sub = subprocess.Popen([sys.executable, "-c", (
+            "import sys, time\nfrom rnagen._io import writer_lock\n"
+            f"with writer_lock({str(series)!r}, kind='file'):\n    print('held', flush=True)\n    time.sleep(30)\n")],
+            stdout=subprocess.PIPE, text=True)
+        try:
+            assert sub.stdout.readline().strip() == "held"
+            monkeypatch.setattr(F, "MAX_LOCK_WAIT", 0.2)
+            assert main(args) == 2
+        finally:
+            sub.kill()
+            sub.wait()
+        err = capsys.readouterr().err.splitlines()
+        assert err[0].startswith(f"rnagen: {series.name} is being downloaded by another rnagen process (pid {sub.pid})")
+        assert len(err) == 2 and err[1].startswith(f"rnagen: error: {series} is still being downloaded by another ")
+        assert not http_server.requests
     finally:
         holder.kill()
         holder.wait()
@@ -1395,3 +1421,49 @@ def test_what_a_killed_fetch_left_beside_a_linked_view_s_target_is_removed(http_
     assert got["full"] == out / "gtex_full.h5ad" and (out / "gtex_full.h5ad").is_symlink()
     assert ad.read_h5ad(keep / "full.h5ad").n_obs == 13 and ad.read_h5ad(keep / "landmarks.h5ad").n_obs == 13
     assert sorted(os.listdir(out)) == ["gtex_full.h5ad", "gtex_landmarks.h5ad"]
+
+
+def test_a_second_fetch_of_a_file_being_downloaded_waits_and_uses_it(http_server, tmp_path):
+    """Two fetches of one recount3 project at once: the second was refused while the first downloaded the gene
+    sums. It waits for the first (saying so), then takes each file from the cache, checked: every file is asked of
+    the server once, and both commands end well with the same files."""
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    from rnagen._io import lock_holder
+
+    runs = ["SRR10", "SRR11", "SRR12"]
+    files = _recount3_files(runs, np.array([[5, 9, 1], [40, 0, 2], [1, 1, 3]], dtype=np.int64), [76, 100, 150])
+    http_server.files.update(files)
+    sums = "sra.gene_sums.SRP012345.G026.gz"
+    http_server.hold[sums] = threading.Event()   # a slow server: the first fetch's transfer ends when the test says
+    cache = tmp_path / "c"
+    code = ("import sys\nfrom rnagen.cli.main import main\n"
+            f"sys.exit(main(['data', 'fetch', 'recount3', '--project', 'SRP012345', '--base-url', "
+            f"{http_server.base_url!r}, '--cache-dir', {str(cache)!r}, '--no-progress']))\n")
+    first = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    second = None
+    try:
+        end = time.monotonic() + 60
+        while lock_holder(cache / "recount3" / sums, kind="file") != str(first.pid) and time.monotonic() < end:
+            time.sleep(0.05)
+        assert [r[0] for r in http_server.requests] == [sums]   # the first is downloading the gene sums
+        second = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True)
+        line = second.stderr.readline()
+        assert line == (f"rnagen: {sums} is being downloaded by another rnagen process (pid {first.pid}); waiting "
+                        "for it to finish (up to 600 s)\n"), line
+    finally:
+        http_server.hold[sums].set()
+        outs = [p.communicate(timeout=120) for p in (first, second) if p is not None]
+    assert first.returncode == 0 and second is not None and second.returncode == 0, outs
+    # no error: at most another wait, for a file the first was downloading when the second came to it
+    assert all("is being downloaded by another rnagen process" in x for x in outs[1][1].splitlines()), outs
+    for out, _ in outs:
+        assert "SRP012345: downloaded sra.gene_sums.SRP012345.G026.gz, sra.recount_qc.SRP012345.MD.gz and " in out
+    assert sorted(r[0] for r in http_server.requests) == sorted(files)   # each file asked for once
+    for name, data in files.items():
+        assert (cache / "recount3" / name).read_bytes() == data
+    assert sorted(os.listdir(cache / "recount3")) == sorted([*files, *(n + ".download.json" for n in files)])

@@ -15,7 +15,8 @@ Sources (default base URLs; any mirror holding the same file names can be given 
   from ``http://duffel.rail.bio/recount3``, downloaded only: ``rnagen data prepare --recount-qc`` reads the sums
   as read counts.
 
-Downloads stream into ``NAME.part`` in the cache directory under a lock (one process per file), resume with HTTP
+Downloads stream into ``NAME.part`` in the cache directory under a lock (one process per file; another waits
+for it and takes its file from the cache, up to :data:`MAX_LOCK_WAIT` seconds), resume with HTTP
 ``Range`` requests after an interruption (``If-Range`` with the server's ETag or Last-Modified, so the bytes
 already there are continued only by the same version of the file), are checked against the server's size (or,
 without one, for a whole gzip stream or a last line end), against web pages, error documents (XML, JSON) and
@@ -46,7 +47,7 @@ import os
 import re
 import time
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -591,6 +592,50 @@ def _transfer(session, url: str, part: Path, *, chunk_size: int, timeout: float,
     return total, r.headers.get("Content-Type")
 
 
+#: the longest a download waits for another process downloading the same file into the cache (holding its lock),
+#: whose finished file it then takes from the cache, checked; past it the download is refused in one line
+MAX_LOCK_WAIT = 600.0
+#: how often a waiting download looks whether the other process is done
+_LOCK_POLL = 0.2
+
+
+@contextlib.contextmanager
+def _download_lock(dest: Path, *, wait: float) -> Iterator[None]:
+    """Hold the lock of the download ``dest`` while the block runs. While another process holds it (downloading the
+    same file: a second writer of one ``.part`` file would corrupt it), wait for it up to ``wait`` seconds, saying
+    so once on stderr, and past that refuse, naming the process."""
+    import sys
+
+    from .._io import lock_holder, writer_lock
+
+    deadline = time.monotonic() + wait
+    said = freed = False
+    with contextlib.ExitStack() as held:
+        while True:
+            try:
+                held.enter_context(writer_lock(dest, kind="file"))
+                break
+            except OutputError:
+                holder = lock_holder(dest, kind="file")
+                if holder is None:
+                    if freed:   # refused with no holder twice: not a lock held (a folder that cannot be made)
+                        raise
+                    freed = True   # released between the try and the look: tried again at once
+                    continue
+                freed = False
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise OutputError(f"{dest} is still being downloaded by another rnagen process (pid {holder}) "
+                                      f"after {wait:g} s of waiting; run the same command again once it has finished "
+                                      "(its file is then taken from the cache), or give another --cache-dir") from None
+                if not said:
+                    print(f"rnagen: {dest.name} is being downloaded by another rnagen process (pid {holder}); waiting "
+                          f"for it to finish (up to {wait:g} s)", file=sys.stderr, flush=True)
+                    said = True
+                time.sleep(min(_LOCK_POLL, left))
+        yield
+
+
 def _looks_like_text(path: Path) -> bool:
     with open(path, "rb") as fh:
         head = fh.read(4096)
@@ -600,7 +645,7 @@ def _looks_like_text(path: Path) -> bool:
 def download(url: str, dest: str | os.PathLike, *, checksum: str | None = None, expected_size: int | None = None,
              retries: int = 3, retry_wait: float = 1.0, chunk_size: int = 1 << 16, timeout: float = 60.0,
              progress: bool = True, session=None, page_hint: str | None = None, low_speed: float = 1024.0,
-             low_speed_time: float = 60.0, expect: FileFormat | None = None) -> Path:
+             low_speed_time: float = 60.0, expect: FileFormat | None = None, lock_wait: float | None = None) -> Path:
     """Download ``url`` to ``dest`` with resume, size check and optional checksum.
 
     The bytes go to ``dest + ".part"``; an interrupted transfer is resumed with an HTTP ``Range`` request
@@ -612,8 +657,9 @@ def download(url: str, dest: str | os.PathLike, *, checksum: str | None = None, 
     size, time and sha256 are recorded beside it (``dest + ".download.json"``). Anything refused is removed: what
     came back is quoted in the one-line error. An existing ``dest`` is verified and reused without a request: its
     size against the record (its sha256 where its time changed), its content against the name and ``expect``.
-    One process at a time downloads a file (a lock beside it; another is refused). A busy server's
-    ``Retry-After`` is waited out up to :data:`MAX_RETRY_AFTER` seconds.
+    One process at a time downloads a file (a lock beside it): another waits for it, up to ``lock_wait`` seconds,
+    and then takes its file from the cache, checked as above (or downloads it itself, where the first failed). A
+    busy server's ``Retry-After`` is waited out up to :data:`MAX_RETRY_AFTER` seconds.
 
     Parameters
     ----------
@@ -629,6 +675,9 @@ def download(url: str, dest: str | os.PathLike, *, checksum: str | None = None, 
     expect
         The file's format (its first line): a server's plain-text answer sent with status 200 is told from the
         data only by it.
+    lock_wait
+        Seconds to wait for another process downloading ``dest`` (default :data:`MAX_LOCK_WAIT`); past them the
+        download is refused (:class:`rnagen.errors.OutputError`).
 
     Raises
     ------
@@ -640,8 +689,6 @@ def download(url: str, dest: str | os.PathLike, *, checksum: str | None = None, 
 
     import requests
 
-    from .._io import writer_lock
-
     try:
         parsed = urlparse(url)
         parsed.port   # a malformed host or port ('http://[::1', 'http://h:x') raises here
@@ -651,9 +698,11 @@ def download(url: str, dest: str | os.PathLike, *, checksum: str | None = None, 
         raise DataError(f"{url!r} is not an http(s) URL; give --base-url as https://HOST/PATH")
     if checksum:
         _parse_checksum(checksum)   # a malformed one refused before anything is fetched
-    if not (low_speed >= 0 and low_speed_time > 0 and timeout > 0):
-        raise ConfigError(f"download needs timeout > 0, low_speed >= 0 and low_speed_time > 0 (got {timeout}, "
-                          f"{low_speed}, {low_speed_time}); low_speed=0 turns the low-speed limit off")
+    lock_wait = MAX_LOCK_WAIT if lock_wait is None else lock_wait
+    if not (low_speed >= 0 and low_speed_time > 0 and timeout > 0 and lock_wait >= 0):
+        raise ConfigError(f"download needs timeout > 0, low_speed >= 0, low_speed_time > 0 and lock_wait >= 0 (got "
+                          f"{timeout}, {low_speed}, {low_speed_time}, {lock_wait}); low_speed=0 turns the low-speed "
+                          "limit off")
     dest = Path(dest)
 
     def cached() -> Path:
@@ -662,8 +711,8 @@ def download(url: str, dest: str | os.PathLike, *, checksum: str | None = None, 
     if dest.exists():   # a finished download is only read: no lock to take (a cache on a read-only disk)
         return cached()
     dest.parent.mkdir(parents=True, exist_ok=True)
-    with writer_lock(dest, kind="file"):   # a second process appending to the same .part corrupts it
-        if dest.exists():   # finished by another process while this one waited
+    with _download_lock(dest, wait=lock_wait):   # a second process appending to the same .part corrupts it
+        if dest.exists():   # finished by another process while this one waited: its file, checked
             return cached()
         # the record of a file deleted since describes nothing: left, it would refuse the file saved there by
         # hand after this download fails, or be read beside the new file before its own record replaces it
