@@ -1265,3 +1265,24 @@ def test_a_class_name_with_a_line_break_keeps_the_printed_table_one_line_per_row
     assert len(lines) == len(df) + 1
     rows = [ln for ln in lines if "line1\\nline2" in ln or "tab\\there" in ln]
     assert rows and len({ln.index("higher") for ln in lines[1:]}) == 1
+
+
+def test_the_copies_of_the_reference_s_profiles_are_left_out_of_the_fits():
+    """A training profile in the training set twice (planted copies) lies in the real-vs-real reference or in the
+    rows the z-scores and feature spaces are fitted on, never in both: a copy in the fits puts the reference's own
+    profile in them. ``evaluate`` passes the copies its held-out check found; ``prepare`` finds them itself.
+    Without copies the fits are the rows outside the reference."""
+    rng = np.random.default_rng(0)
+    T, R, S = (rng.normal(size=(n, 20)).astype(np.float32) for n in (150, 40, 60))
+    T2 = np.vstack([T, T[:60]])   # rows 150-209 copy rows 0-59
+    d = prepare(R, S, T2, seed=0)
+    ref, fit = set(d["reference_rows"].tolist()), d["fit_rows"]
+    copy_of = {i: 150 + i for i in range(60)} | {150 + i: i for i in range(60)}
+    assert len(ref) == 60 and not ref & set(fit.tolist())
+    # every row outside the reference but the copies of its profiles
+    assert fit.tolist() == [i for i in range(210) if i not in ref and copy_of.get(i) not in ref]
+    assert len(fit) < 150   # some copies of the reference's profiles were left out
+    out = evaluate(R, S, train=T2, metrics=["frechet_pca"], n_boot_expensive=2)
+    assert out.attrs["preprocessing"]["zscore"].endswith(f"outside the real-vs-real reference ({len(fit)} profiles)")
+    plain = prepare(R, S, T, seed=0)
+    np.testing.assert_array_equal(plain["fit_rows"], np.setdiff1d(np.arange(150), plain["reference_rows"]))

@@ -249,3 +249,24 @@ def test_privacy_reference_keeps_copies_of_a_held_out_profile_in_one_half(monkey
     # the reference's call is the one with a term per held-out profile
     ref = [d for d in held if len(d) == len(R2)]
     assert ref and ref[-1].min() > 0
+
+
+def test_the_dcr_ratio_reference_leaves_a_held_out_profile_s_copies_out_of_its_candidates():
+    """A held-out profile in the held-out set twice (planted copies of half of them) plays a new profile against
+    the held-out set less its own copies: a copy at distance 0 among its candidates reads the reference ratio as
+    infinite. With the copies grouped (as ``evaluate`` finds them) it is what the set without copies gives."""
+    from rnagen.metrics import evaluate
+    from rnagen.metrics.privacy import privacy_reference
+    from rnagen.pp.copies import copy_labels
+
+    rng = np.random.default_rng(0)
+    T, R = rng.normal(size=(90, 12)).astype(np.float32), rng.normal(size=(40, 12)).astype(np.float32)
+    R2 = np.vstack([R, R[:20]])
+    alone = privacy_reference(T, R, np.random.default_rng(0))["ratio"]
+    grouped = privacy_reference(T, R2, np.random.default_rng(0), groups=copy_labels(R2))["ratio"]
+    assert np.isfinite(grouped) and grouped == pytest.approx(alone, abs=0.02)
+    ref = evaluate(R2, T, train=T, metrics=["dcr_ratio"], n_boot=0).set_index("name").loc["dcr_ratio", "reference"]
+    assert 0.8 < ref < 1.1
+    # without copies the groups change nothing
+    same = privacy_reference(T, R, np.random.default_rng(0), groups=np.arange(40) * 3)["ratio"]
+    assert same == alone

@@ -179,3 +179,34 @@ def test_the_benchmark_says_what_its_splits_do_with_copies():
     assert _copies_note(a, "y", "part").startswith("warning: 2 test profiles of the given split are copies of "
                                                    "training profiles (e.g. 'c0' of 's0')")
     assert _copies_note(_adata(X, y), "y", None) == ""
+
+
+def test_copies_labelled_two_ways_are_warned_of_with_an_example_pair():
+    """A profile under two sample ids with two different labels is a data error: the split (and the tuning's, the
+    evaluation's parts) keeps its copies on one side under its first sample's class, and says so with how many
+    such profiles there are and one pair of sample ids. Copies of one label give no warning."""
+    import warnings
+
+    from rnagen.metrics import evaluate
+
+    X, y = _profiles()
+    # s0 and s5 (class c0) appear again as d0 labelled c1 and d5 labelled c2; s1 again as d1, still c0
+    a = _adata(np.vstack([X, X[[0, 5, 1]]]), np.concatenate([y, ["c1", "c2", "c0"]]),
+               [f"s{i}" for i in range(120)] + ["d0", "d5", "d1"])
+    msg = (r"2 profile\(s\) appear under several sample ids with different labels \(e\.g\. 's0' labelled 'c0' and "
+           r"its copy 'd0' labelled 'c1'\): the split keeps each such profile's copies on one side, stratified as "
+           r"its first sample's class; one profile with two labels is a data error")
+    with pytest.warns(UserWarning, match=msg):
+        tr, te = split(a, label_key="y", test_size=0.25, seed=0)
+    assert ("s0" in te.obs_names) == ("d0" in te.obs_names)
+    with pytest.warns(UserWarning, match=r"2 profile\(s\) .* \(e\.g\. 's0' labelled 'c0' and its copy 'd0' labelled "
+                                         r"'c1'\): the membership audit and the privacy reference deal"):
+        evaluate(a, a[:60].copy(), train=_adata(X + 3.0, y), label_key="y", metrics=["dcr_ratio"], n_boot=0)
+    from rnagen.pp.copies import copy_labels, mixed_label_pairs
+
+    assert mixed_label_pairs(copy_labels(np.asarray(a.X)), a.obs["y"]) == [(0, 120), (5, 121)]
+    same = _adata(np.vstack([X, X[[0, 1]]]), np.concatenate([y, ["c0", "c0"]]),
+                  [f"s{i}" for i in range(120)] + ["d0", "d1"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        split(same, label_key="y", test_size=0.25, seed=0)

@@ -108,12 +108,25 @@ def fits_outside(n_train: int, n_reference: int) -> bool:
     return n_train - n_reference > PCA_COMPONENTS
 
 
-def rows_outside(n_train: int, reference: np.ndarray | None) -> np.ndarray | None:
+def rows_outside(n_train: int, reference: np.ndarray | None, groups: np.ndarray | None = None
+                 ) -> np.ndarray | None:
     """The training rows the feature spaces (z-scores, Fréchet PCA and classifier) are fitted on: those outside the
-    reference where :func:`fits_outside`, else ``None`` (all of them, the reference's own among them)."""
-    if reference is None or not fits_outside(n_train, len(reference)):
+    reference where more than :data:`~rnagen.metrics.fidelity.PCA_COMPONENTS` are (:func:`fits_outside`), else
+    ``None`` (all of them, the reference's own among them).
+
+    ``groups`` (a label per training row, equal for the copies of one profile,
+    :func:`rnagen.pp.copies.copy_labels`) leaves the copies of the reference's profiles out of the fits too: a
+    copy in the fits puts the reference's own profile in them, and the reference reads closer to real data than
+    new real profiles would. Without copies, the rows outside the reference."""
+    from .fidelity import PCA_COMPONENTS
+
+    if reference is None:
         return None
-    return np.setdiff1d(np.arange(n_train), reference)
+    out = np.setdiff1d(np.arange(n_train), reference)
+    if groups is not None:
+        g = np.asarray(groups)
+        out = out[~np.isin(g[out], g[reference])]
+    return out if len(out) > PCA_COMPONENTS else None
 
 
 @dataclass(frozen=True)
@@ -168,6 +181,8 @@ class EvalContext:
     #: options of the membership attacks (:func:`rnagen.metrics.membership.attack_scores`: ``density``,
     #: ``pca_dims``)
     membership_options: dict[str, Any] = field(default_factory=dict)
+    #: the held-out profiles' sample ids (``None``: not known), for the warnings that name them
+    real_names: Sequence[str] | None = None
 
     @classmethod
     def build(cls, prepared: dict, *, want: Sequence[str], k: int, n_boot: int, n_boot_expensive: int, seed: int,
@@ -188,7 +203,12 @@ class EvalContext:
                 rows, fit_rows = prepared["reference_rows"], prepared["fit_rows"]
             else:
                 rows = reference_rows(T, yt, prepared["synthetic_labels"], n_sub, rng) if n_sub < len(T) else None
-                fit_rows = rows_outside(len(T), rows)
+                groups = prepared.get("train_groups")
+                if rows is not None and groups is None:
+                    from ..pp.copies import copy_labels
+
+                    groups = copy_labels(T)
+                fit_rows = rows_outside(len(T), rows, groups)
             ref = T[rows] if rows is not None else T
             ref_labels = yt if yt is None or rows is None else yt[rows]
             if "train" in counts:
@@ -204,7 +224,7 @@ class EvalContext:
                    gene_scale=prepared.get("scale"),
                    gene_sets=gene_sets, biology=biology, counts=counts, mia_reference=prepared.get("mia_reference"),
                    membership_seed=membership_seed, membership_index=membership_index,
-                   membership_options=dict(membership_options or {}))
+                   membership_options=dict(membership_options or {}), real_names=prepared.get("real_names"))
 
     def stream(self, name: str) -> np.random.Generator:
         """The random stream of indicator (or shared draw) ``name``: seeded by ``seed`` and the name alone, so an
@@ -247,10 +267,15 @@ class EvalContext:
     @cached_property
     def real_copy_labels(self) -> np.ndarray:
         """A label per held-out profile, equal for the copies of one profile (:func:`rnagen.pp.copies.copy_labels`
-        on the prepared values): the parts the membership audit deals them to keep each group whole."""
-        from ..pp.copies import copy_labels
+        on the prepared values): the parts the membership audit deals them to keep each group whole. Copies
+        labelled two ways are warned of (:func:`rnagen.pp.copies.warn_mixed_labels`)."""
+        from ..pp.copies import copy_labels, warn_mixed_labels
 
-        return copy_labels(self.real)
+        labels = copy_labels(self.real)
+        warn_mixed_labels(labels, self.real_labels, self.real_names,
+                          what="the membership audit and the privacy reference deal each such profile's copies to "
+                          "one part, with its first sample's class")
+        return labels
 
     @cached_property
     def pca_space(self) -> Any:
@@ -275,7 +300,8 @@ class EvalContext:
             return None
         whole = self.reference_index is None
         why = ("the synthetic set is as large as the training set, so the reference is the training set itself"
-               if whole else f"at most {PCA_COMPONENTS} training profiles lie outside the reference")
+               if whole else f"at most {PCA_COMPONENTS} training profiles lie outside the reference (and the copies "
+               "of its profiles)")
         return (f"{why}: the z-scores, the Fréchet PCA and its classifier are fitted on the reference's own "
                 "profiles, which then read closer to real data than new real profiles would (most where genes "
                 "outnumber training profiles), and a generator's share of the distance to it better than it is; a "

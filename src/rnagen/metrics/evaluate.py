@@ -62,7 +62,7 @@ import pandas as pd
 from .._genes import match_genes
 from ..config import check_number, check_seed
 from ..errors import ConfigError, DataError
-from ..pp.copies import NEAR_COPY_RATIO, find_copies
+from ..pp.copies import NEAR_COPY_RATIO, find_copies, first_of_group, group_ids
 from ..pp.prepare import dense, is_logged, to_log_scale
 from ..pp.preprocess import folded_label
 from ..utils import label_text, numeric_label_aliases, one_line
@@ -89,6 +89,14 @@ GAP_COLUMNS = ["floor", "gap_closed", "gap_resolved"]
 
 
 # --------------------------------------------------------------------------------------------- inputs
+def _row_names(obj) -> list[str] | None:
+    """The sample ids of an AnnData or a table with an index of its own; ``None`` for an array."""
+    names = getattr(obj, "obs_names", None)
+    if names is None and isinstance(obj, pd.DataFrame) and not isinstance(obj.index, pd.RangeIndex):
+        names = obj.index
+    return None if names is None else [str(x) for x in names]
+
+
 def _unpack(obj, label_key: str | None, labels, what: str) -> tuple[Any, np.ndarray | None, Any, bool | None]:
     """Return (X float32, labels or None, var_names or None, logged flag; None for arrays: judged by value)."""
     if obj is None:
@@ -205,16 +213,19 @@ def _aligned(X: np.ndarray, genes: list, real_genes: list, what: str) -> np.ndar
 
 def prepare(real, synthetic, train=None, *, label_key: str | None = None, real_labels=None,
             synthetic_labels=None, train_labels=None, mia_reference=None, seed: int | None = None,
-            fitted: dict | None = None) -> dict:
+            fitted: dict | None = None, train_groups: np.ndarray | None = None) -> dict:
     """Align genes, bring every set to log scale and z-score with the real training statistics.
 
     With ``seed`` (as ``evaluate`` calls it), the training rows of the real-vs-real reference are drawn first
     (:func:`~rnagen.metrics._context.reference_rows`, on the log values) and the z-scores are fitted on the
     other training profiles when more than :data:`~rnagen.metrics.fidelity.PCA_COMPONENTS` remain: statistics
     fitted on the reference's own profiles bring them closer together than new real profiles are, most where
-    genes outnumber training profiles (``benchmarks/ceiling_check.py --simulate``). ``fitted`` (another call's
-    ``fitted`` entry) reuses its statistics and reference rows: the floor is measured on the synthetic set's
-    scale.
+    genes outnumber training profiles (``benchmarks/ceiling_check.py --simulate``). The copies of the reference's
+    profiles in the training set (a sample in it twice) are left out of those fits too
+    (:func:`~rnagen.metrics._context.rows_outside`); ``train_groups`` (a label per training profile, equal for the
+    copies of one profile) names them where the caller has found them, else they are found here
+    (:func:`rnagen.pp.copies.copy_labels` on the log values). ``fitted`` (another call's ``fitted`` entry) reuses
+    its statistics and reference rows: the floor is measured on the synthetic set's scale.
 
     Returns a dict with ``real``, ``synthetic``, ``train`` (float32 arrays or None), their labels, and
     ``preprocessing`` (a description of what was done to each set); with ``mia_reference`` (the
@@ -266,7 +277,11 @@ def prepare(real, synthetic, train=None, *, label_key: str | None = None, real_l
             n_sub = min(len(T), len(S))
             if n_sub < len(T):
                 rows = reference_rows(T, yt, ys, n_sub, np.random.default_rng(seed))
-                fit_rows = rows_outside(len(T), rows)
+                if train_groups is None:
+                    from ..pp.copies import copy_labels
+
+                    train_groups = copy_labels(T)
+                fit_rows = rows_outside(len(T), rows, train_groups)
             if fit_rows is not None:
                 ref = T[fit_rows]
         mu = ref.mean(0, dtype=np.float64)
@@ -282,7 +297,7 @@ def prepare(real, synthetic, train=None, *, label_key: str | None = None, real_l
     if fit_rows is not None:
         notes["zscore"] += f" outside the real-vs-real reference ({len(fit_rows)} profiles)"
     out = {"real": z(R), "synthetic": z(S), "train": z(T), "real_labels": yr, "synthetic_labels": ys,
-           "train_labels": yt, "preprocessing": notes, "scale": sd, "counts": counts}
+           "train_labels": yt, "preprocessing": notes, "scale": sd, "counts": counts, "real_names": _row_names(real)}
     if seed is not None or fitted is not None:
         out.update({"reference_rows": rows, "fit_rows": fit_rows,
                     "fitted": {"mu": mu, "sd": sd, "reference_rows": rows, "fit_rows": fit_rows}})
@@ -503,7 +518,7 @@ def _scored(real, synthetic, train, *, metrics: Sequence[str] | None, opts: dict
     # the floor (scored after the synthetic set) takes the synthetic set's statistics and reference rows
     prepared = prepare(real, synthetic, train, label_key=label_key, real_labels=real_labels,
                        synthetic_labels=synthetic_labels, train_labels=train_labels, mia_reference=mia_reference,
-                       seed=opts["seed"], fitted=real_side.get("fitted"))
+                       seed=opts["seed"], fitted=real_side.get("fitted"), train_groups=real_side.get("train_groups"))
     if "fitted" in prepared:
         real_side.setdefault("fitted", prepared["fitted"])
     if gene_sets is not None:
@@ -637,7 +652,7 @@ def evaluate(real, synthetic, *, train=None, floor=None, label_key: str | None =
     _check_mia_reference(mia_reference, real=real, train=train, synthetic=synthetic)
     label_note = check_label_sets(real, synthetic, train, label_key=label_key, real_labels=real_labels,
                                   synthetic_labels=synthetic_labels, train_labels=train_labels)
-    overlap, copies = _check_held_out(real, train)
+    overlap, copies, train_groups = _check_held_out(real, train)
     ms = None if membership_seed is None else check_seed("membership_seed", membership_seed)
     msets = None
     if membership_sets is not None:
@@ -672,6 +687,8 @@ def evaluate(real, synthetic, *, train=None, floor=None, label_key: str | None =
                          "reference is drawn (the indicators depend on the sets' sizes)")
     # the floor is scored against the same prepared real set; the membership audit leaves out the copies found
     real_side: dict[str, Any] = {} if copies is None else {"held_out_copies": copies}
+    if train_groups is not None:   # the training set's copies of one profile, kept out of the fits beside the reference
+        real_side["train_groups"] = train_groups
     common = {"metrics": metrics, "opts": opts, "gene_sets": gene_sets, "biology": bio,
               "mia_reference": mia_reference, "membership_seed": ms, "membership_index": msets, "mia_opts": mia_opts,
               "verbose": verbose, **labels}
@@ -808,7 +825,7 @@ def _rows_of(obj, labels, rows: np.ndarray):
     return cut, (None if labels is None else np.asarray(labels)[rows])
 
 
-def _check_held_out(real, train) -> tuple[dict[str, Any] | None, np.ndarray | None]:
+def _check_held_out(real, train) -> tuple[dict[str, Any] | None, np.ndarray | None, np.ndarray | None]:
     """Held-out profiles that are training profiles too (every value the same up to rounding; sample ids are not
     compared, generic ones such as ``s0`` name different profiles in different sets): each is its own nearest neighbour
     across the sets, and the real-vs-real ceiling, the membership audit and the utility of a model trained on it
@@ -816,9 +833,10 @@ def _check_held_out(real, train) -> tuple[dict[str, Any] | None, np.ndarray | No
     wrong) is refused; a few (a library in the data twice, empty libraries) are returned for the table's note,
     with the mask of those profiles (``None`` without a training set). Near copies of training profiles
     (:mod:`rnagen.pp.copies`: the same library with noise, beyond the rounding tolerance) join the note and the
-    mask, not the refusal."""
+    mask, not the refusal. Last, the copies of one profile within the training set found in the same search (a
+    label per training profile, :func:`_near_copies_in_train`)."""
     if train is None:
-        return None, None
+        return None, None, None
     R, _, gr, lr = _unpack(real, None, None, "real")
     T, _, gt, lt = _unpack(train, None, None, "train")
     T = _on_real_genes(T, gt, gr, R.shape[1], "train")
@@ -829,9 +847,10 @@ def _check_held_out(real, train) -> tuple[dict[str, Any] | None, np.ndarray | No
         raise DataError(f"{len(same)} of the {R.shape[0]} held-out (--real) profiles are also training (--train) "
                         f"profiles, every value the same up to rounding (e.g. {names[same[0]]!r}); the held-out set "
                         "must be profiles the model never saw: split the data first (rnagen data split)")
-    near = _near_copies_in_train(R, lr, T, lt) & ~mask
+    near, train_groups = _near_copies_in_train(R, lr, T, lt)
+    near &= ~mask
     if not same and not near.any():
-        return None, mask
+        return None, mask, train_groups
     mask = mask | near
     shared = np.flatnonzero(mask).tolist()
     parts = [f"{len(same)} equal training profiles"] if same else []
@@ -844,20 +863,24 @@ def _check_held_out(real, train) -> tuple[dict[str, Any] | None, np.ndarray | No
                      f"{' and '.join(parts)} (e.g. {names[shared[0]]!r}): samples in the data twice, or empty "
                      "libraries? each is its own neighbour across the sets, and the real-vs-real reference and the "
                      "privacy indicators read better than they are; split with rnagen data split, which keeps "
-                     "copies on one side, or remove the copies from the data")}, mask
+                     "copies on one side, or remove the copies from the data")}, mask, train_groups
 
 
-def _near_copies_in_train(R: np.ndarray, lr: bool | None, T: np.ndarray, lt: bool | None) -> np.ndarray:
+def _near_copies_in_train(R: np.ndarray, lr: bool | None, T: np.ndarray, lt: bool | None
+                          ) -> tuple[np.ndarray, np.ndarray]:
     """For each held-out profile, whether it has a near copy among the training profiles
-    (:func:`rnagen.pp.copies.find_copies` on the two sets together, each on its log scale)."""
+    (:func:`rnagen.pp.copies.find_copies` on the two sets together, each on its log scale); and from the same
+    search a label per training profile, equal for the copies of one profile (``arange`` without copies,
+    :func:`rnagen.pp.copies.first_of_group`)."""
     A = to_log_scale(np.asarray(R, np.float64), logged=_logged(R, lr))[0]
     B = to_log_scale(np.asarray(T, np.float64), logged=_logged(T, lt))[0]
     out = np.zeros(len(A), dtype=bool)
-    for rows in find_copies(np.vstack([A, B])).groups:
+    found = find_copies(np.vstack([A, B]))
+    for rows in found.groups:
         held = [r for r in rows if r < len(A)]
         if len(held) < len(rows):   # the group holds a training profile
             out[held] = True
-    return out
+    return out, first_of_group(group_ids(found, len(A) + len(B))[len(A):], len(B))
 
 
 def _same_on_either_scale(A: np.ndarray, la: bool | None, B: np.ndarray, lb: bool | None) -> np.ndarray:

@@ -124,7 +124,8 @@ def privacy_reference(T: np.ndarray, R: np.ndarray, rng: np.random.Generator, *,
     them, spare it its passes. ``groups`` (a label per held-out profile, equal for copies of one profile,
     :func:`rnagen.pp.copies.copy_labels`) keeps each profile's copies in one half: a copy in each would put a
     held-out profile at distance 0 from the stand-in synthetic one and read a perfect generator as closer to
-    the held-out set than it is. Without copies the halves are the profiles' own.
+    the held-out set than it is; in the DCR ratio's reference a held-out profile's own copies are left out of its
+    candidates. Without copies the halves and the candidates are the profiles' own.
     """
     from ..pp.copies import first_of_group
     from ._classifiers import canonical_order
@@ -205,13 +206,14 @@ def privacy_reference(T: np.ndarray, R: np.ndarray, rng: np.random.Generator, *,
     out = dcr_from_neighbours(*(np.concatenate(terms[k]) for k in ("d_tr", "i_tr", "d_ho", "ho_to_tr")),
                               n_train=n_t, n_holdout=n_h)
     if len(T) >= 2:
-        out.update(_ratio_reference(T, R, ro, to, yr, yt, rng, cap=cap, neighbours=neighbours))
+        out.update(_ratio_reference(T, R, ro, to, yr, yt, rng, cap=cap, neighbours=neighbours, groups=groups))
     return out
 
 
 def _ratio_reference(T: np.ndarray, R: np.ndarray, ro: np.ndarray, to: np.ndarray, yr: np.ndarray | None,
                      yt: np.ndarray | None, rng: np.random.Generator, *, cap: int,
-                     neighbours: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> dict:
+                     neighbours: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+                     groups: np.ndarray | None = None) -> dict:
     """The DCR ratio of held-out profiles, each playing a perfect generator's profile against the whole sets
     with one profile swapped: held-out profile h is scored against the training set less one training profile
     t* of h's class (drawn at random; any class without labels) and the held-out set less h plus t*. t* is as
@@ -221,7 +223,11 @@ def _ratio_reference(T: np.ndarray, R: np.ndarray, ro: np.ndarray, to: np.ndarra
     content orders of the rows (and ``yr``, ``yt`` the labels in them), so that the draws do not depend on the
     rows' order; at most ``cap`` held-out profiles are scored. Only the profiles whose closest training profile
     is t* need a second neighbour: the passes are those of the DCR itself (``neighbours``, see
-    :func:`privacy_reference`)."""
+    :func:`privacy_reference`).
+
+    ``groups`` (a label per held-out profile in the rows' order, equal for copies of one profile) leaves h's own
+    copies out of the held-out candidates with h: a copy at distance 0 would read h, a new profile, as a copy of
+    the held-out set, and the reference ratio as infinite where copies are many."""
     qp = np.sort(rng.permutation(len(R))[:cap])   # positions in content order
     if yr is None or yt is None:
         star = to[rng.integers(0, len(T), len(qp))]
@@ -241,10 +247,33 @@ def _ratio_reference(T: np.ndarray, R: np.ndarray, ro: np.ndarray, to: np.ndarra
     if len(lost):
         d_tr[lost] = _knn.knn(Rq[lost], T, k=2)[0][:, 1]
     d_star = np.linalg.norm(Rq.astype(np.float64) - T[star].astype(np.float64), axis=1)
+    d_rr = _outside_own_group(R, q, np.asarray(d_rr, np.float64), groups)
     d_ho = np.minimum(d_rr, d_star)
     med_tr, med_ho = float(np.median(d_tr)), float(np.median(d_ho))
     return {"median_dcr_train": med_tr, "median_dcr_holdout": med_ho,
             "ratio": _median_ratio(med_tr, med_ho)}
+
+
+def _outside_own_group(R: np.ndarray, q: np.ndarray, d_rr: np.ndarray, groups: np.ndarray | None) -> np.ndarray:
+    """``d_rr`` (each held-out profile ``R[q]``'s distance to its closest other held-out profile) with the profiles
+    that have copies in ``R`` (``groups``) measured to their closest held-out profile outside their own group
+    instead: of a profile's ``size + 1`` nearest profiles (itself among them) at most ``size`` are its group's,
+    so the first outside its group is its closest profile outside it. Unchanged without copies."""
+    if groups is None:
+        return d_rr
+    g = np.asarray(groups)
+    _, inv, sizes = np.unique(g, return_inverse=True, return_counts=True)
+    size = sizes[inv.reshape(-1)][q]
+    has = np.flatnonzero(size > 1)
+    if not len(has):
+        return d_rr
+    out = d_rr.copy()
+    d, idx = _knn.knn(R[q[has]], R, k=min(int(size[has].max()) + 1, len(R)))
+    other = g[idx] != g[q[has]][:, None]
+    first = np.argmax(other, axis=1)
+    found = other[np.arange(len(has)), first]
+    out[has] = np.where(found, d[np.arange(len(has)), first], np.inf)
+    return out
 
 
 def _dcr(ctx: EvalContext) -> dict:

@@ -45,7 +45,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["NEAR_COPY_RATIO", "CHANCE_PAIRS", "Copies", "find_copies", "copy_groups", "group_ids", "copy_labels",
-           "first_of_group", "copies_across", "row_keys"]
+           "first_of_group", "copies_across", "row_keys", "mixed_label_pairs", "warn_mixed_labels"]
 
 #: two profiles nearer each other than this share of the data's typical nearest-neighbour distance, and of each
 #: one's distance to its nearest other profile, are copies of one profile
@@ -280,6 +280,44 @@ def first_of_group(groups: np.ndarray | None, n: int) -> np.ndarray:
     first = np.full(int(inv.max()) + 1, n, dtype=np.int64)
     np.minimum.at(first, inv, np.arange(n))
     return first[inv]
+
+
+def mixed_label_pairs(groups: np.ndarray | None, labels: Any) -> list[tuple[int, int]]:
+    """``(first row, row of another class)`` for each group of copies (``groups``: a label per row, equal for the
+    copies of one profile, :func:`copy_labels`) whose rows carry more than one class of ``labels``: one profile
+    with two labels, which a stratified split can place with one class only."""
+    if groups is None or labels is None:
+        return []
+    g = first_of_group(groups, len(groups))
+    y = np.asarray(labels).astype(str)
+    pairs: list[tuple[int, int]] = []
+    seen: set[int] = set()
+    # the rows whose class differs from their group's first row's: the first such row of each group
+    for r in np.flatnonzero(y != y[g]).tolist():
+        if int(g[r]) not in seen:
+            seen.add(int(g[r]))
+            pairs.append((int(g[r]), int(r)))
+    return pairs
+
+
+def warn_mixed_labels(groups: np.ndarray | None, labels: Any, names: Any = None, *, what: str) -> int:
+    """Warn (``UserWarning``) where copies of one profile carry two classes (:func:`mixed_label_pairs`), naming
+    how many groups do and one pair of sample ids (``names``, row numbers without them); ``what`` says what the
+    grouping does with them. A profile with two labels is a data error the user must correct: a split keeps
+    the copies on one side under one class, a model learns the profile as both. Returns the number of such
+    groups."""
+    pairs = mixed_label_pairs(groups, labels)
+    if pairs:
+        import warnings
+
+        y = [str(v) for v in np.asarray(labels).astype(str)]
+        ids = [str(i) for i in range(len(y))] if names is None else [str(x) for x in names]
+        a, b = pairs[0]
+        warnings.warn(f"{len(pairs)} profile(s) appear under several sample ids with different labels (e.g. "
+                      f"{ids[a]!r} labelled {y[a]!r} and its copy {ids[b]!r} labelled {y[b]!r}): {what}; one "
+                      "profile with two labels is a data error: correct the labels or remove the copies (rnagen "
+                      "data info names them)", UserWarning, stacklevel=2)
+    return len(pairs)
 
 
 def copies_across(a, b) -> list[tuple[int, int]]:

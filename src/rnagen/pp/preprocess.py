@@ -18,7 +18,7 @@ import pandas as pd
 from ..config import check_number
 from ..errors import ConfigError, DataError
 from ..utils import check_label_key, label_text, require_anndata
-from .copies import copy_groups, group_ids
+from .copies import copy_groups, group_ids, warn_mixed_labels
 from .history import (
     as_actual,
     below_one_note,
@@ -709,6 +709,8 @@ def stratified_group_split(adata, y: np.ndarray, *, test_size: float, seed: int,
     first = np.unique(g)   # every row where there are no copies
     yf = y[first]
     names = [str(x) for x in adata.obs_names]
+    warn_mixed_labels(g, y, names, what="the split keeps each such profile's copies on one side, stratified as "
+                      "its first sample's class")
     counts = pd.Series(yf).value_counts()
     lone = [c for c in sorted(set(y)) if counts.get(c, 0) < 2]
     if lone:
