@@ -410,3 +410,28 @@ def test_a_diverged_gan_is_named_when_sampled(capsys, tmp_path):
     assert far_values(z, 416) is None
     z[3, 7] = 80.0
     assert far_values(z, 416) == {"share": 1 / z.size, "max_sd": 80.0, "threshold_sd": 3 * np.sqrt(416)}
+
+
+def test_the_noise_hold_out_keeps_copies_of_a_profile_on_one_side(monkeypatch):
+    """Profiles in the data twice (planted copies of a third of them) are held out for the output noise together
+    or not at all: a held-out copy of a training profile would choose the noise that keeps the generator's
+    reproductions of its training profiles nearest the held-out ones."""
+    rng = np.random.default_rng(0)
+    X = np.concatenate([rng.normal(0, 1, (40, 6)), rng.normal(4, 1, (40, 6))]).astype(np.float32)
+    y = np.array(["x"] * 40 + ["y"] * 40)
+    X, y = np.vstack([X, X[::2]]), np.concatenate([y, y[::2]])   # rows 80-119 copy rows 0, 2, ..., 78
+    a = ad.AnnData(X, obs=pd.DataFrame({"k": y}, index=[f"s{i}" for i in range(120)]))
+    seen = {}
+    choose = WGANGPModel._choose_noise
+
+    def spy(self, X_fit, y_fit, X_held, y_held, *, seed):
+        seen["fit"], seen["held"] = X_fit, X_held
+        return choose(self, X_fit, y_fit, X_held, y_held, seed=seed)
+
+    monkeypatch.setattr(WGANGPModel, "_choose_noise", spy)
+    m = get_model("wgan-gp").from_config(overrides=["preprocess.log=none", "network.generator_hidden=[8]",
+                                                    "network.critic_hidden=[8]", "train.steps=3"])
+    m.fit(a, label_key="k", device="cpu", progress=False)
+    fit_rows = {r.tobytes() for r in seen["fit"]}
+    assert len(seen["held"]) >= 20 and not any(r.tobytes() in fit_rows for r in seen["held"])
+    assert m.noise_choice["n_heldout"] == len(seen["held"])

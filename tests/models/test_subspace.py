@@ -432,3 +432,19 @@ def test_class_moments_moderate_small_classes_toward_the_pooled_variance():
     np.testing.assert_allclose(var[1], (PRIOR_DF * pooled + R[41:].var(0, ddof=1)) / (PRIOR_DF + 1))
     np.testing.assert_allclose(var[2], pooled)   # a class without profiles: the pooled variance
     assert (var[1] < R[41:].var(0, ddof=1) / 3).all()
+
+
+def test_the_halves_keep_copies_of_a_profile_in_one_half():
+    """Every profile twice (planted copies): the halves that choose the components keep each profile's copies in
+    one half, so the record is the one of the profiles without their copies. A copy in the second half carries
+    the first half's fit to its noise over, and the directions after the kept ones read as structure (a held-out
+    ratio three times that of noise), which keeps ``preprocess.space=auto`` off the components."""
+    for seed in range(4):
+        rng = np.random.default_rng(seed)
+        X = rng.normal(size=(60, 3)) * 3 @ rng.normal(size=(3, 400)) + rng.normal(size=(60, 400))
+        y = np.repeat([0, 1], 30)
+        k, _, alone = choose_components(X, y, 2, seed=seed)
+        k2, _, twice = choose_components(np.vstack([X, X]), np.concatenate([y, y]), 2, seed=seed)
+        assert k2 == k and twice["noise_ratio"] == alone["noise_ratio"]
+        assert twice["residual_ratio"] == pytest.approx(alone["residual_ratio"], rel=0.05)
+        assert residual_is_noise(twice)

@@ -612,12 +612,13 @@ class Generator(ABC):
         """The ``[train]`` settings the run trains with: the configured ones, or those :meth:`_choose_space` set."""
         return self._validated_train if self._validated_train is not None else getattr(self.config, "train", None)
 
-    def _choose_space(self, X: np.ndarray, y: np.ndarray, seed: int,
-                      y_fit: np.ndarray | None = None) -> dict[str, Any] | None:
+    def _choose_space(self, X: np.ndarray, y: np.ndarray, seed: int, fit_rows: np.ndarray | None = None,
+                      groups: np.ndarray | None = None) -> dict[str, Any] | None:
         """``preprocess.space`` resolved: ``None`` for the genes, else the record of why the principal-component
         space is used (``auto``: a held-out share's variance outside the span of the rest of ``X``, on the split
         :func:`~rnagen.train.validation.fit_validated` makes, else a tenth of each class, at least 2 profiles).
-        ``y_fit``: the labels ``fit_validated`` will split, where not ``y`` (the WGAN-GP's noise hold-out aside).
+        ``fit_rows``: the rows ``fit_validated`` will split, where not all (the WGAN-GP's noise hold-out aside).
+        ``groups``: :func:`rnagen.pp.copies.copy_labels` of ``X`` where the caller has them (found here otherwise).
 
         Where the variance beyond the components is structured, the genes with a validated length: a run of fixed
         length (``train.val_fraction=0``, the VAE's and the WGAN-GP's default) is validated instead
@@ -625,13 +626,13 @@ class Generator(ABC):
         default; :meth:`_train_config`), as on the genes
         its fixed budget copies and on the components its samples lie off the data
         (``benchmarks/RESULTS_objectives.md``, "Small real sets: the VAE and the WGAN-GP validated on the genes")."""
-        from ..pp.copies import copy_labels
+        from ..pp.copies import copy_labels, first_of_group
         from ..train.validation import OUTSIDE_SPAN_WARN, outside_span_share, stratified_holdout, validation_holdout
         from ._subspace import choose_components, residual_is_noise
 
         self.space_note = None
         self._validated_train = None
-        y_fit = y if y_fit is None else y_fit
+        y_fit = y if fit_rows is None else y[fit_rows]
         space = self.config.preprocess.space
         if space == "genes" or not self.supports_space or self._private:
             return None
@@ -643,9 +644,11 @@ class Generator(ABC):
         frac = train.val_fraction if train is not None and train.val_fraction > 0 else 0.1
         # the split fit_validated makes; on a set too small to validate on, a smaller one: the share outside the
         # span is measured on a few held-out profiles (the widest sets, with the fewest profiles, need it most)
-        groups = copy_labels(X)   # as fit_validated keeps copies of one profile on one side
+        if groups is None:
+            groups = copy_labels(X)   # as fit_validated keeps copies of one profile on one side
+        g_fit = groups if fit_rows is None else first_of_group(groups[fit_rows], len(fit_rows))
         held = validation_holdout(y, train, seed, groups=groups) if train is not None else None
-        validated = held if y_fit is y or train is None else validation_holdout(y_fit, train, seed)
+        validated = held if y_fit is y or train is None else validation_holdout(y_fit, train, seed, groups=g_fit)
         split = (held or stratified_holdout(y, fraction=frac, seed=seed, groups=groups)
                  or stratified_holdout(y, fraction=frac, seed=seed, min_total=2, groups=groups))
         if split is None:
@@ -655,7 +658,7 @@ class Generator(ABC):
             return None
         reason = (f"preprocess.space=auto: {share:.0%} of the held-out profiles' variance lies outside the span of "
                   "the training profiles")
-        _, _, rec = choose_components(X, y, self.n_labels, seed=seed)
+        _, _, rec = choose_components(X, y, self.n_labels, seed=seed, groups=groups)
         if residual_is_noise(rec):
             return {"reason": reason, "outside_span": share}
         k = int(rec["n_components"])
@@ -669,7 +672,7 @@ class Generator(ABC):
             own = train.steps is not None and train.steps != default_steps
             auto = replace(train, val_fraction=AUTO_VALIDATION["val_fraction"], steps=train.steps if own else None,
                            val_min=min(train.val_min, AUTO_VALIDATION["val_min"]))
-            if validation_holdout(y_fit, auto, seed) is not None:
+            if validation_holdout(y_fit, auto, seed, groups=g_fit) is not None:
                 self._validated_train = auto
                 within = f" within train.steps={train.steps}" if own else ""
                 self.space_note = (f"trained on the genes, its length chosen on held-out profiles{within} instead of "

@@ -23,8 +23,9 @@ sample far from every real profile (``benchmarks/RESULTS_objectives.md``, "Small
 (:func:`residual_is_noise`).
 
 ``k`` is chosen on held-out profiles, not from the spectrum alone: the training profiles are split in two
-halves (stratified), the first half's principal directions are found, and a direction is kept while the
-second half's variance along it is at least :data:`KEEP_RATIO` of the first half's. A direction that carries
+halves (stratified, the copies of one profile in one half), the first half's principal directions are found,
+and a direction is kept while the second half's variance along it is at least :data:`KEEP_RATIO` of the first
+half's. A direction that carries
 signal has the same variance in profiles it was not fitted to; one that is a fit to the first half's noise has
 far less there (about ``n/G`` of it). The residual variances are in-sample estimates, slightly low for a new
 profile; they are scaled by the ratio of the second half's residual energy to the first half's in-sample
@@ -177,17 +178,24 @@ def _class_moments(R: np.ndarray, y: np.ndarray, n_labels: int) -> tuple[np.ndar
     return means, var
 
 
-def choose_components(X: np.ndarray, y: np.ndarray, n_labels: int, *, seed: int
+def choose_components(X: np.ndarray, y: np.ndarray, n_labels: int, *, seed: int, groups: np.ndarray | None = None
                       ) -> tuple[int, float, dict[str, Any]]:
     """The number of principal directions to keep and the residual variances' scale (module docstring), from
     a stratified split of ``(X, y)`` into halves; also a record of the choice. Without a split (too few
-    profiles), the number of classes (at least 1) and scale 1."""
+    profiles), the number of classes (at least 1) and scale 1.
+
+    The halves keep the copies of one profile (a sample in the data twice) on one side: a copy in the second
+    half carries the first half's fit to its noise over, and a direction fitted to noise would read as signal.
+    ``groups`` (a label per row, :func:`rnagen.pp.copies.copy_labels`) where the caller has found them, else
+    they are found here. Without copies the halves are the rows'."""
+    from ..pp.copies import copy_labels
     from ..train.validation import stratified_holdout
 
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y)
     cap = max(1, min(len(X) - 1, X.shape[1], MAX_COMPONENTS))
-    split = stratified_holdout(y, fraction=0.5, seed=seed)
+    g = copy_labels(X) if groups is None else np.asarray(groups)
+    split = stratified_holdout(y, fraction=0.5, seed=seed, groups=g)
     if split is None:
         k = max(1, min(len(np.unique(y)), cap))
         return k, 1.0, {"rule": "too few profiles to split: one direction per class", "n_components": k}
@@ -205,7 +213,8 @@ def choose_components(X: np.ndarray, y: np.ndarray, n_labels: int, *, seed: int
     record = {"rule": f"held-out variance ratio >= {KEEP_RATIO}", "n_components": k, "residual_scale": scale,
               "ratios": [round(float(r), 4) for r in ratio[:k + RESIDUAL_DIRECTIONS]],
               "residual_ratio": float(np.median(after)) if len(after) else None,
-              "noise_ratio": noise_ratio(len(a), X.shape[1])}
+              # the first half's distinct profiles: copies add no directions to fit noise along
+              "noise_ratio": noise_ratio(len(np.unique(g[a])), X.shape[1])}
     return k, scale, record
 
 

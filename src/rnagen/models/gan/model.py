@@ -53,6 +53,7 @@ import torch
 
 from ...config import check_number, checked
 from ...errors import ConfigError
+from ...pp.copies import copy_labels
 from ...train import FidelityValidator, TrainConfig, fit_validated, stratified_holdout
 from ...train.privacy import PrivacyConfig
 from .._base import Generator, PreprocessConfig, register
@@ -189,7 +190,8 @@ class GANSampleConfig:
     training standard deviation after the default scaler), spreads them off that set, as the observation noise
     of a VAE decoder does; with ``s`` too large the samples leave the data altogether. ``auto`` chooses ``s``
     on held-out profiles: ``holdout`` of each class is set aside before training (stratified,
-    :func:`rnagen.train.stratified_holdout`), the generator trains on the rest, and each scale of
+    :func:`rnagen.train.stratified_holdout`, the copies of one profile on one side), the generator trains on
+    the rest, and each scale of
     :data:`NOISE_GRID` is scored on the held-out profiles with the fidelity score that chooses the diffusion
     model's length (:class:`rnagen.train.FidelityValidator`: density, coverage and the adversarial accuracy
     halves against their real-vs-real values); the best is kept and recorded in ``meta.json``. A set too
@@ -330,12 +332,15 @@ class WGANGPModel(Generator):
         # work on the scores, fitted to every training profile (the held-out ones of the length and the noise
         # choice included: the directions, not the network, see them)
         private = self.config.privacy.enabled
-        # the output noise's hold-out (sample.noise=auto) is set aside before the length's
+        # the output noise's hold-out (sample.noise=auto) is set aside before the length's, with the copies of one
+        # profile (a sample in the data twice) on one side: a held-out copy of a training profile would choose the
+        # noise that keeps the generator's reproductions of its training profiles nearest the held-out ones
         auto = self.config.sample.noise == "auto"
-        held = (stratified_holdout(y, fraction=self.config.sample.holdout, seed=seed) if auto and not private
-                else None)
-        self._fit_space(X, y, self._choose_space(X, y, seed, y_fit=y[held[0]] if held is not None else None),
-                        seed=seed)
+        groups = copy_labels(X) if auto and not private else None
+        held = (stratified_holdout(y, fraction=self.config.sample.holdout, seed=seed, groups=groups)
+                if auto and not private else None)
+        self._fit_space(X, y, self._choose_space(X, y, seed, fit_rows=held[0] if held is not None else None,
+                                                 groups=groups), seed=seed)
         if self.codec is not None:
             X = self._encode(X)
 
