@@ -449,3 +449,28 @@ def test_predictions_of_data_at_or_above_0_stay_there(make_adata, method):
     set_log_state(z, logged=True, transform="centred")
     free = rc.fit(z, inputs=names[:6], config=rc.ReconstructConfig(val_size=0.0), overrides=["linear.alphas=[0.1]"])
     assert [s.kind for s in free.pipe_out.steps] == ["standard"]
+
+
+@pytest.mark.parametrize("label_key", [None, "group"])
+def test_the_validation_split_keeps_copies_of_a_profile_on_one_side(make_adata, linear_problem, monkeypatch,
+                                                                     label_key):
+    """Profiles in the training data twice (planted copies of 60 of 200) are held out together or not at all: a
+    held-out profile whose inputs copy a training profile's is predicted as that profile's targets, and would
+    choose the penalty that memorises best. The share is counted in distinct profiles."""
+    from rnagen.reconstruct.model import Reconstructor
+
+    train, _ = _split(linear_problem, make_adata)
+    data = ad.concat([train[:200], train[:60]])
+    data.obs_names = [f"s{i}" for i in range(260)]
+    held: list[np.ndarray] = []
+    split = Reconstructor._val_split
+
+    def spy(self, *a, **kw):
+        held.append(split(self, *a, **kw))
+        return held[-1]
+
+    monkeypatch.setattr(Reconstructor, "_val_split", spy)
+    rec = rc.fit(data, inputs=linear_problem["inputs"], label_key=label_key)
+    val = set(held[-1].tolist())
+    assert all((i in val) == (200 + i in val) for i in range(60))
+    assert len(val) == rec.meta["n_val"] and 20 <= len(val) <= 26   # 20 of the 200 distinct profiles

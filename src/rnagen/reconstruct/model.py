@@ -397,7 +397,7 @@ class Reconstructor:
         self.train_sketch = _input_sketch(adata.X, self.input_idx)
         self.pipe_in, Zin = _fit_pipeline(adata.X, self.input_idx, log=log, what="input genes")
         self.pipe_out, Zout = _fit_pipeline(adata.X, self.target_idx, log=log, what="target genes", bound=True)
-        val_idx = self._val_split(adata, label_key)
+        val_idx = self._val_split(adata, label_key, Zin)
         t_prep = time.perf_counter() - t0
         bar = self._progress_bar(len(tg_idx)) if progress else None
         t1 = time.perf_counter()
@@ -455,37 +455,55 @@ class Reconstructor:
         st = log_state(adata)
         return not (st["logged"] if st is not None else looks_logged(_finite_range(adata.X)))
 
-    def _val_split(self, adata, label_key: str | None) -> np.ndarray:
+    def _val_split(self, adata, label_key: str | None, Zin: np.ndarray) -> np.ndarray:
+        """The held-out rows that choose the penalty (or stop the MLP): ``val_size`` of the samples (at least 3,
+        leaving 3), stratified by ``label_key`` where every class allows it.
+
+        The copies of one profile (:func:`rnagen.pp.copies.copy_labels` of the input z-scores ``Zin``) are held
+        out together or not at all: a held-out profile whose input genes copy a training profile's is predicted
+        as that profile's targets, and its score would choose the penalty (or the epoch) that memorises the
+        training profiles best. The share and the bounds are then counted in distinct profiles. Without copies,
+        the split of the rows."""
+        from ..pp.copies import copy_labels, first_of_group, warn_mixed_labels
         from ..utils import numpy_rng
 
         n = adata.n_obs
-        n_val = int(round(float(self.config.val_size) * n))
-        if self.config.val_size > 0:
-            # a held-out R² per gene needs a spread: 3 profiles at least (over 1 it is NaN, which would then
-            # choose the penalty), and 3 left to fit on
-            n_val = min(max(n_val, 3), n - 3)
-            if n_val < 3:
-                raise DataError(f"{n} training samples are too few to hold out 3 for choosing the reconstruction's "
-                                "penalty (or stopping its MLP) and fit on 3 more; give at least 6, or fit without "
-                                "validation (val_size=0 with one penalty, linear.alphas=[A])")
-        if n_val <= 0:
+        if self.config.val_size <= 0:
             return np.zeros(0, dtype=np.int64)
+        y = None
         if label_key is not None:
             if label_key not in adata.obs.columns:
                 raise DataError(f"label column {label_key!r} not found (sample columns: "
                                 f"{', '.join(map(str, adata.obs.columns)) or 'none'}); "
                                 "pass --label-key with one of these")
+            y = adata.obs[label_key].astype(str).to_numpy()
+        g = first_of_group(copy_labels(Zin), n)
+        first = np.flatnonzero(g == np.arange(n))   # one row per distinct profile: every row without copies
+        m = len(first)
+        # a held-out R² per gene needs a spread: 3 profiles at least (over 1 it is NaN, which would then choose the
+        # penalty), and 3 left to fit on
+        n_val = min(max(int(round(float(self.config.val_size) * m)), 3), m - 3)
+        if n_val < 3:
+            what = f"{n} training samples" if m == n else f"{m} distinct profiles ({n} samples, copies kept together)"
+            raise DataError(f"{what} are too few to hold out 3 for choosing the reconstruction's penalty (or "
+                            "stopping its MLP) and fit on 3 more; give at least 6, or fit without validation "
+                            "(val_size=0 with one penalty, linear.alphas=[A])")
+        if y is not None and m < n:
+            warn_mixed_labels(g, y, adata.obs_names, what="the validation split keeps each such profile's copies "
+                              "on one side, stratified as its first sample's class")
+        val = None
+        if y is not None:
             from sklearn.model_selection import train_test_split
 
-            y = adata.obs[label_key].astype(str).to_numpy()
             try:
-                _, val = train_test_split(np.arange(n), test_size=n_val, random_state=int(self.config.seed), stratify=y)
-                return np.sort(val)
+                _, val = train_test_split(first, test_size=n_val, random_state=int(self.config.seed),
+                                          stratify=y[first])
             except ValueError:
                 pass  # a class too small to stratify: fall back to a plain random split
-        rng = numpy_rng(int(self.config.seed))
-        return np.sort(rng.permutation(n)[:n_val])
-
+        if val is None:
+            val = numpy_rng(int(self.config.seed)).permutation(first)[:n_val]
+        # each drawn profile with its copies (the drawn rows themselves without copies)
+        return np.sort(val) if m == n else np.flatnonzero(np.isin(g, val))
 
     # --- what each method provides ------------------------------------------------------------------------
     def _progress_bar(self, n_targets: int) -> Any:
