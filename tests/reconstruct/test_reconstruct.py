@@ -474,3 +474,9 @@ def test_the_validation_split_keeps_copies_of_a_profile_on_one_side(make_adata, 
     val = set(held[-1].tolist())
     assert all((i in val) == (200 + i in val) for i in range(60))
     assert len(val) == rec.meta["n_val"] and 20 <= len(val) <= 26   # 20 of the 200 distinct profiles
+    if label_key is not None:   # a copy labelled another way: a data error, named
+        data.obs["group"] = data.obs["group"].cat.set_categories(["a", "b"])
+        data.obs.iloc[201, data.obs.columns.get_loc("group")] = "a"
+        with pytest.warns(UserWarning, match=r"1 profile\(s\) appear under several sample ids with different "
+                                             r"labels \(e\.g\. 's1' labelled 'b' and its copy 's201' labelled 'a'\)"):
+            rc.fit(data, inputs=linear_problem["inputs"], label_key=label_key)
