@@ -1024,11 +1024,20 @@ def test_a_test_file_writing_numeric_classes_another_way_joins_them(tmp_path):
     assert held.obs["kind"].tolist()[:2] == [1.0, 2.0]   # the caller's AnnData is left as it was
 
 
-def test_a_class_named_all_is_refused_before_training(tmp_path):
-    """A class named 'all' (the name of the indicators' overall rows, whose values it would replace in the
-    leaderboard) is refused in one line before any model is trained or any file written."""
+def test_a_class_named_all_is_benchmarked_apart_from_the_overall_rows(tmp_path):
+    """A class named 'all' (the group of the indicators' overall rows) is benchmarked as any class: its per-class
+    TSTR F1 is filed under its name, and the leaderboard's macro F1 is the mean of the per-class F1s (the overall
+    row), not that class's own."""
     data = _numeric_labelled(40, ["all", "other"], 0)
-    with pytest.raises(DataError, match="class named 'all'.*rename"):
-        run_benchmark(data, label_key="kind", models="gaussian", out_dir=tmp_path / "b", progress=False,
-                      device="cpu")
-    assert not (tmp_path / "b").exists()
+    board = run_benchmark(data, label_key="kind", models="gaussian", out_dir=tmp_path / "b", progress=False,
+                          device="cpu", metrics=["utility"], report=False)
+    res = json.loads((tmp_path / "b" / "results" / "gaussian_seed0.json").read_text())
+    for name in ("tstr_mlp_macro_f1", "tstr_logreg_macro_f1"):
+        per = res["per_class"][name]
+        assert sorted(per) == ["all", "other"]
+        mean = (per["all"]["value"] + per["other"]["value"]) / 2
+        assert res["metrics"][name]["value"] == pytest.approx(mean, abs=1e-12)
+        assert float(board.loc[board["model"] == "gaussian", name].iloc[0]) == pytest.approx(mean, abs=1e-12)
+    assert per["all"]["value"] != per["other"]["value"]   # so the mean is told from the class's own value
+    tpc = json.loads((tmp_path / "b" / "plots" / "tstr_per_class.json").read_text())
+    assert sorted(tpc["sets"]["gaussian"]["per_class"]) == ["all", "other"]

@@ -1227,28 +1227,59 @@ def test_numeric_classes_written_another_way_are_the_held_out_classes():
     assert note is not None and "'1'" in note
 
 
-def test_a_class_named_all_is_refused_as_the_overall_rows_name(tmp_path, capsys):
-    """A class named 'all' would give per-class rows with the overall rows' group: refused in one line, naming
-    the class and the fix, by evaluate and by the command line."""
+def test_a_class_named_all_is_scored_apart_from_the_overall_rows(tmp_path, capsys):
+    """A class named 'all' (the overall rows' group) is scored as any class: its per-class rows hold the numbers the
+    same class gets under another name, the overall rows those of the table without it, and a last column
+    ``overall`` tells the two kinds apart (in the table, the printed table and the command line's JSON and CSV); a
+    table of other class names has no such column."""
     from rnagen.cli.main import main
-    from rnagen.errors import DataError
+    from rnagen.metrics._table import overall_rows
+    from rnagen.metrics.evaluate import COLUMNS, GAP_COLUMNS, format_table
 
     rng = np.random.default_rng(3)
-    (R, yr), (S, ys), _ = _sets(rng, n=60)
-    rename = {"c0": "all"}
-    with pytest.raises(DataError, match="class named 'all'.*rename"):
-        evaluate(R, S, real_labels=[rename.get(v, v) for v in yr], synthetic_labels=ys, metrics=["utility"],
-                 n_boot=0, epochs=3)
-    with pytest.raises(DataError, match="synthetic set has a class named 'all'"):
-        evaluate(R, S, real_labels=yr, synthetic_labels=[rename.get(v, v) for v in ys], metrics=["utility"],
-                 n_boot=0, epochs=3)
-    _adata(R, [rename.get(v, v) for v in yr]).write_h5ad(tmp_path / "real.h5ad")
-    _adata(S, [rename.get(v, v) for v in ys]).write_h5ad(tmp_path / "syn.h5ad")
-    capsys.readouterr()
-    assert main(["evaluate", "--real", str(tmp_path / "real.h5ad"), "--synthetic", str(tmp_path / "syn.h5ad"),
-                 "--label-key", "tissue", "--metrics", "utility"]) == 2
-    err = capsys.readouterr().err
-    assert "class named 'all'" in err and "Traceback" not in err
+    (R, yr), (S, ys), (T, yt) = _sets(rng, n=60)
+    rename = {"c0": "all"}   # sorts where c0 does: the classes keep their order, so every number is the same
+    kw = {"metrics": ["utility", "de_f1"], "n_boot": 0, "n_boot_expensive": 0, "epochs": 3, "classifier_seeds": (0,)}
+    plain = evaluate(R, S, train=T, real_labels=yr, synthetic_labels=ys, train_labels=yt, **kw)
+    named = evaluate(R, S, train=T, real_labels=[rename.get(v, v) for v in yr],
+                     synthetic_labels=[rename.get(v, v) for v in ys], train_labels=[rename.get(v, v) for v in yt],
+                     **kw)
+    assert list(plain.columns) == COLUMNS + GAP_COLUMNS
+    assert list(named.columns) == COLUMNS + GAP_COLUMNS + ["overall"]
+    over = overall_rows(named)
+    assert over.tolist() == (plain["group"] == "all").tolist() and int(over.sum()) == 8
+    assert named.loc[over, "group"].eq("all").all()
+    pd.testing.assert_frame_equal(named[over].drop(columns="overall"), plain[plain["group"] == "all"])
+    per_class = named[~over]
+    assert set(per_class["group"]) == {"all", "c1", "c2"}
+    # the class 'all' holds class c0's per-class numbers (TSTR F1 per class, DE F1 per class)
+    mine = per_class[per_class["group"] == "all"].set_index("name")
+    c0 = plain[plain["group"] == "c0"].set_index("name")
+    assert sorted(mine.index) == sorted(c0.index) == ["de_f1", "tstr_logreg_macro_f1", "tstr_mlp_macro_f1"]
+    np.testing.assert_array_equal(mine.loc[c0.index, ["value", "reference"]].to_numpy(float),
+                                  c0[["value", "reference"]].to_numpy(float))
+    printed = format_table(named, per_class=True).splitlines()
+    assert sum(ln.split()[1:3] == ["all", "(class)"] for ln in printed) == 3
+    assert sum(ln.split()[1] == "all" and ln.split()[2] != "(class)" for ln in printed[1:] if ln.split()) == 8
+    assert "(class)" not in format_table(named)
+    # the command line: the overall rows in "metrics", the class's in "per_class"; the CSV keeps the column
+    for name, X, y in (("real", R, yr), ("syn", S, ys), ("train", T, yt)):
+        _adata(X, [rename.get(v, v) for v in y]).write_h5ad(tmp_path / f"{name}.h5ad")
+    args = ["evaluate", "--real", str(tmp_path / "real.h5ad"), "--synthetic", str(tmp_path / "syn.h5ad"),
+            "--train", str(tmp_path / "train.h5ad"), "--label-key", "tissue", "--metrics", "utility",
+            "--n-boot", "2", "--floor", "none"]
+    assert main([*args, "--out", str(tmp_path / "m.json")]) == 0
+    out = json.loads((tmp_path / "m.json").read_text())
+    assert {r["group"] for r in out["metrics"]} == {"all"} and all(r["overall"] for r in out["metrics"])
+    assert [r["name"] for r in out["metrics"]] == plain.loc[plain["family"] == "utility", "name"][
+        plain["group"] == "all"].tolist()
+    assert sorted({r["group"] for r in out["per_class"]}) == ["all", "c1", "c2"]
+    assert not any(r["overall"] for r in out["per_class"])
+    assert main([*args, "--out", str(tmp_path / "m.csv")]) == 0
+    csv = pd.read_csv(tmp_path / "m.csv")
+    assert list(csv.columns[-1:]) == ["overall"] and csv["overall"].tolist() == [True] * 7 + [False] * 6
+    assert csv.loc[~csv["overall"], "group"].tolist().count("all") == 2
+    assert "Traceback" not in capsys.readouterr().err
 
 
 def test_a_class_name_with_a_line_break_keeps_the_printed_table_one_line_per_row():

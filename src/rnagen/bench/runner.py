@@ -181,9 +181,6 @@ def _load_data(data, label_key: str, what: str = "data"):
     if label_key not in data.obs:
         raise DataError(f"no label column {label_key!r} in the {what}; columns: {list(data.obs.columns)} "
                         "(choose one with --label-key)")
-    from ..metrics.evaluate import check_class_names
-
-    check_class_names(data.obs[label_key].astype(str).unique(), what)   # before any model is trained
     return data
 
 
@@ -283,14 +280,15 @@ def _table_to_metrics(table: pd.DataFrame) -> tuple[dict[str, dict[str, Any]], d
     are added from their indicator's reference.
     """
     from ..metrics._registry import direction_from_text
+    from ..metrics._table import overall_rows
 
     df = table.reset_index() if "name" not in table.columns else table
     out: dict[str, dict[str, Any]] = {}
     per_class: dict[str, dict[str, Any]] = {}
-    for rec in df.to_dict("records"):
+    for rec, overall in zip(df.to_dict("records"), overall_rows(df).tolist()):
         name = str(rec["name"])
-        group = str(rec.get("group", "all"))
-        if group != "all":
+        group = str(rec.get("group"))
+        if not overall:
             per_class.setdefault(name, {})[group] = {"value": _num(rec.get("value")),
                                                      "reference": _num(rec.get("reference"))}
             continue

@@ -178,6 +178,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace, metrics: list[str] | None, ending: str) -> int:
     from .._io import write_json
     from ..metrics import METRICS, evaluate, format_table
+    from ..metrics._table import overall_rows
     from ..metrics.biology import BiologyOptions
     from ..metrics.evaluate import check_label_sets, check_synthetic_is_not_held_out
 
@@ -270,6 +271,7 @@ def _evaluate(args: argparse.Namespace, metrics: list[str] | None, ending: str) 
         print(f"membership inference: {audit['verdict']} (copying generator and independent real draw: "
               "attrs 'membership' of the output)")
     rows = [{k: _clean(v) for k, v in r.items()} for r in df.to_dict(orient="records")]
+    overall = overall_rows(df).tolist()
     out = {
         "inputs": {"real": args.real, "synthetic": args.synthetic, "train": args.train,
                    "label_key": args.label_key, "n_real": int(real.n_obs), "n_synthetic": int(syn.n_obs),
@@ -281,8 +283,8 @@ def _evaluate(args: argparse.Namespace, metrics: list[str] | None, ending: str) 
                      "n_boot_expensive": args.n_boot_expensive, "ci_level": 0.95,
                      "fidelity_size": args.fidelity_size,
                      "biology": dataclasses.asdict(biology)},
-        "metrics": [r for r in rows if r["group"] == "all"],
-        "per_class": [r for r in rows if r["group"] != "all"],
+        "metrics": [r for r, o in zip(rows, overall) if o],
+        "per_class": [r for r, o in zip(rows, overall) if not o],
         "definitions": {m: {"direction": METRICS[m].direction, "definition": METRICS[m].definition,
                             "source": METRICS[m].source} for m in sorted(set(df["name"]))},
         **{k: v for k, v in df.attrs.items()},

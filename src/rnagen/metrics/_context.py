@@ -22,6 +22,7 @@ import numpy as np
 from ..errors import ConfigError
 from . import _knn
 from ._registry import METRICS
+from ._table import OVERALL_COLUMN, OVERALL_GROUP
 from .fidelity import prdc_terms
 
 __all__ = ["EvalContext"]
@@ -236,19 +237,21 @@ class EvalContext:
         return name in self.want
 
     def row(self, name: str, value: float, ci: tuple[float, float] = (np.nan, np.nan), reference: float = np.nan,
-            *, group: str = "all", n_boot: int = 0, direction: str | None = None) -> dict[str, Any]:
+            *, group: str | None = None, n_boot: int = 0, direction: str | None = None) -> dict[str, Any]:
         """One row of ``evaluate``'s table; direction and family come from the registry unless ``direction``
-        (a data-dependent target, as text) is given."""
+        (a data-dependent target, as text) is given. ``group``: the class (or pair of classes) the row is of;
+        ``None`` for an overall row (its group :data:`~rnagen.metrics._table.OVERALL_GROUP`, and its
+        :data:`~rnagen.metrics._table.OVERALL_COLUMN` true, so a class of that name stays apart)."""
         info = METRICS[name]
         lo, hi = float(ci[0]), float(ci[1])
         if info.lower is not None:   # a re-centred or Student-t interval can reach below 0, which no value does
             lo, hi = max(lo, info.lower), max(hi, info.lower)
         if info.upper is not None:   # nor can one of a share or an AUC pass 1
             lo, hi = min(lo, info.upper), min(hi, info.upper)
-        return {"name": name, "group": group, "value": float(value), "ci_low": lo,
-                "ci_high": hi, "reference": float(reference),
+        return {"name": name, "group": OVERALL_GROUP if group is None else str(group), "value": float(value),
+                "ci_low": lo, "ci_high": hi, "reference": float(reference),
                 "direction": info.direction_text if direction is None else direction,
-                "family": info.family, "n_boot": int(n_boot)}
+                "family": info.family, "n_boot": int(n_boot), OVERALL_COLUMN: group is None}
 
     #: cached passes that do not depend on the set judged (the real set's neighbours at ``k``, its copies in the
     #: training set and within itself, the PCA space and the classifier Fréchet distance's MLP fitted on training

@@ -822,8 +822,9 @@ def _reference_classes(classes: Sequence[str], yr: np.ndarray, yref: np.ndarray,
     return [c for c in classes if c in ok]
 
 
-def _rows(ctx: EvalContext, names: Sequence[str], res: list[dict], *, group: str = "all") -> list:
-    """Rows of ``names`` from the synthetic set's result ``res[0]``, the reference from ``res[1]`` if any."""
+def _rows(ctx: EvalContext, names: Sequence[str], res: list[dict], *, group: str | None = None) -> list:
+    """Rows of ``names`` from the synthetic set's result ``res[0]``, the reference from ``res[1]`` if any;
+    overall rows unless ``group`` names a class or a pair."""
     return [ctx.row(m, res[0][m], reference=res[1][m] if len(res) > 1 else np.nan, group=group) for m in names]
 
 

@@ -77,6 +77,7 @@ from ._registry import (
     select_metrics,
     unknown_metrics_message,
 )
+from ._table import OVERALL_COLUMN, OVERALL_GROUP, marked, overall_rows
 from .biology import BiologyOptions, gene_set_index
 from .gap import NO_GAP_NOTE, UNRESOLVED_NOTE, add_gap_columns, applies, share_measured
 
@@ -477,24 +478,31 @@ def _run_scorers(ctx: EvalContext, *, verbose: bool) -> tuple[list[dict], dict[s
 
 
 def _table(rows: list[dict]) -> pd.DataFrame:
-    """The rows in registry order, per-class rows after the overall ones; floor and gap columns empty."""
-    df = _in_order(pd.DataFrame(rows, columns=COLUMNS))
+    """The rows in registry order, per-class rows after the overall ones; floor and gap columns empty (and the
+    :data:`OVERALL_COLUMN` where a class is named as the overall rows' group)."""
+    df = pd.DataFrame(rows, columns=COLUMNS)
     for c in GAP_COLUMNS:
         df[c] = np.nan
-    return df
+    return _in_order(df, [bool(r.get(OVERALL_COLUMN, r["group"] == OVERALL_GROUP)) for r in rows])
 
 
-def _in_order(df: pd.DataFrame) -> pd.DataFrame:
-    """``df``'s rows in registry order, per-class rows after the overall ones."""
+def _in_order(df: pd.DataFrame, overall=None) -> pd.DataFrame:
+    """``df``'s rows in registry order, per-class rows after the overall ones (``overall``: the mask of the
+    overall rows, else :func:`overall_rows` of ``df``)."""
     order = {m: i for i, m in enumerate(METRICS)}
-    df = df.assign(_o=df["name"].map(order), _g=(df["group"] != OVERALL_GROUP).astype(int))
-    return df.sort_values(["_g", "_o"], kind="stable").drop(columns=["_o", "_g"]).reset_index(drop=True)
+    is_overall = np.asarray(overall_rows(df) if overall is None else overall, dtype=bool)
+    df = df.assign(_o=df["name"].map(order), _g=(~is_overall).astype(int), _overall=is_overall)
+    df = df.sort_values(["_g", "_o"], kind="stable").reset_index(drop=True)
+    return marked(df.drop(columns=["_o", "_g", "_overall"]), df["_overall"].to_numpy())
 
 
 def _merged(tables: list[pd.DataFrame]) -> pd.DataFrame:
     """One table of the rows of ``tables`` (disjoint indicators) in registry order; their ``attrs`` together, the
     seconds per family added up and an entry of the first table kept over a later one's."""
-    df = _in_order(pd.concat([t for t in tables if len(t)] or tables[:1], ignore_index=True))
+    parts = [t for t in tables if len(t)] or tables[:1]
+    overall = np.concatenate([np.asarray(overall_rows(t), dtype=bool) for t in parts])
+    df = _in_order(pd.concat([t.drop(columns=[OVERALL_COLUMN], errors="ignore") for t in parts], ignore_index=True),
+                   overall)
     timings: dict[str, float] = {}
     for t in reversed(tables):
         df.attrs.update({k: v for k, v in t.attrs.items() if k != "timings"})
@@ -626,8 +634,11 @@ def evaluate(real, synthetic, *, train=None, floor=None, label_key: str | None =
     pandas.DataFrame
         Columns ``name, group, value, ci_low, ci_high, reference, direction, family, n_boot, floor,
         gap_closed, gap_resolved`` (the last three NaN without ``floor``; ``gap_resolved`` 0 where the floor is
-        within its CI of the ceiling, :func:`rnagen.metrics.gap.gap_resolved`); ``group`` is ``"all"``, or a
-        class name for the per-class TSTR rows. ``df.attrs`` holds ``preprocessing``, ``timings`` (seconds per family),
+        within its CI of the ceiling, :func:`rnagen.metrics.gap.gap_resolved`); ``group`` is ``"all"``
+        (:data:`~rnagen.metrics._table.OVERALL_GROUP`), or a class name for the per-class rows (a pair of classes
+        for the DE pair's). Where a class itself is named ``"all"``, a boolean last column ``overall`` marks the
+        overall rows (:func:`~rnagen.metrics._table.overall_rows` reads either form). ``df.attrs`` holds
+        ``preprocessing``, ``timings`` (seconds per family),
         ``flagged_near_copies`` (synthetic row indices), with ``floor`` ``gap_note``, ``held_out_in_train``
         where a few held-out profiles equal training ones or are near copies of them (``n``, ``n_near``; more than
         half of them equal is an error), and
@@ -911,18 +922,6 @@ def check_synthetic_is_not_held_out(real, synthetic, *, what: str = "synthetic",
                         "profiles")
 
 
-#: the ``group`` of the table's overall rows; the per-class rows' is the class name
-OVERALL_GROUP = "all"
-
-
-def check_class_names(classes, what: str) -> None:
-    """Refuse a class named as the table's overall rows (:data:`OVERALL_GROUP`): its per-class rows could not be
-    told from them, and would be read (JSON output, leaderboard) as the whole set's values."""
-    if OVERALL_GROUP in {label_text(c) for c in classes}:
-        raise DataError(f"the {what} set has a class named {OVERALL_GROUP!r}, the name of the indicators' rows over "
-                        "every class: rename that class in the label column (e.g. 'all (class)')")
-
-
 def _label_values(obj, label_key: str | None, labels) -> set[str] | None:
     """The classes of a set (its ``obs[label_key]``, or ``labels`` for an array), ``None`` without labels."""
     if obj is None:
@@ -941,7 +940,6 @@ def check_label_sets(real, synthetic, train=None, *, label_key: str | None = Non
     yr = _label_values(real, label_key, real_labels)
     if yr is None:
         return None
-    check_class_names(yr, "held-out (--real)")
     notes = []
     for what, obj, labels in (("synthetic", synthetic, synthetic_labels), ("training", train, train_labels)):
         y = _label_values(obj, label_key, labels)
@@ -949,7 +947,6 @@ def check_label_sets(real, synthetic, train=None, *, label_key: str | None = Non
             continue
         aliases = numeric_label_aliases(y, yr)
         y = {aliases.get(v, v) for v in y}
-        check_class_names(y, what)
         if not y & yr:
             hint = (" (they differ only in case or spacing)"
                     if {folded_label(v) for v in y} & {folded_label(v) for v in yr} else "")
@@ -1037,23 +1034,27 @@ GAP_NOTE = ("gap closed = 1 - d(value) / d(floor), d = distance from the real-vs
 def _floor_metrics(df: pd.DataFrame, *, with_labels: bool) -> list[str]:
     """The indicators the floor set is scored on: those of the table with a share of the gap closed (without
     floor labels, none that needs labels, e.g. the classifier Fréchet distance)."""
-    names = [m for m in df.loc[df["group"] == OVERALL_GROUP, "name"] if applies(m)]
+    names = [m for m in df.loc[overall_rows(df), "name"] if applies(m)]
     return names if with_labels else [m for m in names if "labels" not in METRICS[m].needs]
 
 
 def format_table(df: pd.DataFrame, *, per_class: bool = False) -> str:
     """A readable text table: metric, value, 95% CI, reference, direction; with a floor (``evaluate(...,
     floor=...)``) also the floor's value and the share of the gap closed, in percent."""
-    sub = df if per_class else df[df["group"] == OVERALL_GROUP]
+    overall = overall_rows(df)
+    sub = df if per_class else df[overall]
     has_floor = "floor" in sub.columns and bool(sub["floor"].notna().any())
     gap_head = f" {'floor':>10} {'gap closed':>10}" if has_floor else ""
+    # a class named as the overall rows' group is printed as a class, so its rows are not read as the overall ones
+    groups = [f"{one_line(g)} (class)" if g == OVERALL_GROUP and not o else one_line(g)
+              for g, o in zip(sub["group"], overall.loc[sub.index])]
     # the group column as wide as its longest name (class names such as "Brain - Cerebellar Hemisphere" and
     # "Brain - Cerebellum" must stay apart), at least 12
-    gw = max([12, *(len(one_line(g)) for g in sub["group"])])
+    gw = max([12, *(len(g) for g in groups)])
     mw = max([24, *(len(str(n)) for n in sub["name"])])   # mia_ganleaks_cal_tpr_at_fpr001 is 30 wide
     lines = [f"{'metric':<{mw}} {'group':<{gw}} {'value':>10} {'95% CI':>23} {'reference':>10}{gap_head}  direction"]
     unresolved = False
-    for r in sub.itertuples():
+    for r, group in zip(sub.itertuples(), groups):
         ci = "" if np.isnan(r.ci_low) else f"[{r.ci_low:.4g}, {r.ci_high:.4g}]"
         ref = "" if np.isnan(r.reference) else f"{r.reference:.4g}"
         gap = ""
@@ -1064,7 +1065,6 @@ def format_table(df: pd.DataFrame, *, per_class: bool = False) -> str:
                 gc = f"({gc})"
                 unresolved = True
             gap = f" {fl:>10} {gc:>10}"
-        group = one_line(r.group)
         lines.append(f"{r.name:<{mw}} {group:<{gw}} {r.value:>10.4g} {ci:>23} {ref:>10}{gap}  {r.direction}")
     if has_floor:
         lines.append("gap closed: share of the floor-to-reference (ceiling) distance closed; 100% = as real data, "

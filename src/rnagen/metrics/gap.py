@@ -51,6 +51,7 @@ from typing import Any
 import numpy as np
 
 from ._registry import METRICS, REFERENCE_FAMILIES, against_reference
+from ._table import overall_rows
 
 __all__ = ["gap_closed", "gap_closed_from", "gap_closed_array", "add_gap_columns", "distance_to_ceiling",
            "distance_from", "applies", "gap_resolved", "share_measured", "GAP_FAMILIES", "NO_GAP_NOTE",
@@ -243,10 +244,10 @@ def add_gap_columns(table, floor_table) -> None:
     ``table``'s own ``reference`` column. Only overall rows of indicators with a share (:func:`applies`) that
     the floor table holds are filled.
     """
-    ft = floor_table[floor_table["group"] == "all"].set_index("name")
+    ft = floor_table[overall_rows(floor_table)].set_index("name")
     fv = ft["value"].to_dict()
     fci = ft[["value", "ci_low", "ci_high"]].to_dict("index")
-    overall = table["group"] == "all"
+    overall = overall_rows(table)
     mine = table[overall].set_index("name")
     values, ceilings = mine["value"].to_dict(), mine["reference"].to_dict()
     if "gap_resolved" not in table.columns:
