@@ -170,6 +170,14 @@ def test_other_commands_bad_file(tmp_path, clean_failure, capsys, case, command)
         assert "duplicates: 1 repeated sample id, summarised on the first of each; rnagen data prepare needs " \
             "--duplicates first|mean|sum" in capsys.readouterr().out
         return
+    if (command, case) == ("info", "empty label"):
+        # info describes the file: a sample without a label counted beside the classes, with prepare's option
+        from rnagen.cli.main import main
+
+        assert main(["data", "info", str(p), "--label-key", "tissue"]) == 0
+        assert "labels (tissue): 2 classes, 1 sample without a label (rnagen data prepare --drop-unlabelled " \
+            "drops them)" in capsys.readouterr().out.splitlines()
+        return
     out = tmp_path / "out"
     argv = {
         "info": ["data", "info", str(p), "--label-key", "tissue"],

@@ -135,6 +135,43 @@ def test_info_counts_samples_without_a_label_apart_from_the_classes(tmp_path, ca
     assert "labels (kind): 2 classes, 2 samples without a label" in out and "  nan" not in out
 
 
+def test_missing_labels_are_counted_by_info_and_named_by_prepare_and_train(tmp_path, capsys):
+    """Labels NA, nan and empty in a CSV's label column (or samples a label file has no row for) are no class:
+    `data info --label-key` counts them beside the classes instead of refusing the file; prepare and train refuse
+    them in one line naming the count, --drop-unlabelled and that a class named NA needs another name; prepare
+    --drop-unlabelled keeps the labelled samples."""
+    rows = ["id,TP53,EGFR,MYC,tissue"] + [f"s{i},{i + 1},{2 * i + 1},{i % 3 + 1},{lab}" for i, lab in
+                                          enumerate(["NA", "nan", "", "a", "a", "a", "b", "b", "b", "NA"])]
+    path = tmp_path / "na.csv"
+    path.write_text("\n".join(rows) + "\n")
+    assert main(["data", "info", str(path), "--label-key", "tissue"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    start = lines.index("labels (tissue): 2 classes, 4 samples without a label (rnagen data prepare "
+                        "--drop-unlabelled drops them)")
+    assert sorted(lines[start + 1:start + 3]) == ["  a  3", "  b  3"] and "samples:   10" in lines
+    for cmd in (["data", "prepare", str(path), "--genes", "all", "--out", str(tmp_path / "p.h5ad")],
+                ["train", str(path), "--model", "gaussian", "--out", str(tmp_path / "run")]):
+        assert main([*cmd, "--label-key", "tissue"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "na.csv: 4 of 10 samples have no 'tissue' label" in err[0]
+        assert "--drop-unlabelled" in err[0] and "a class so named needs another name" in err[0]
+    assert not (tmp_path / "p.h5ad").exists() and not (tmp_path / "run").exists()
+    assert main(["data", "prepare", str(path), "--label-key", "tissue", "--genes", "all", "--drop-unlabelled",
+                 "--min-samples", "2", "--out", str(tmp_path / "p.h5ad")]) == 0
+    a = ad.read_h5ad(tmp_path / "p.h5ad")
+    assert a.obs_names.tolist() == [f"s{i}" for i in range(3, 9)] and a.obs["tissue"].tolist() == ["a"] * 3 + ["b"] * 3
+    # a label file without a row for two samples: info counts them, prepare refuses them as before
+    data = tmp_path / "x.csv"
+    data.write_text("\n".join(r.rsplit(",", 1)[0] for r in rows) + "\n")
+    (tmp_path / "lab.csv").write_text("id,tissue\n" + "".join(f"s{i},{'ab'[i % 2]}\n" for i in range(2, 10)))
+    assert main(["data", "info", str(data), "--labels", str(tmp_path / "lab.csv"), "--label-key", "tissue"]) == 0
+    assert "labels (tissue): 2 classes, 2 samples without a label (rnagen data prepare --drop-unlabelled drops " \
+           "them)" in capsys.readouterr().out.splitlines()
+    assert main(["data", "prepare", str(data), "--labels", str(tmp_path / "lab.csv"), "--label-key", "tissue",
+                 "--genes", "all", "--out", str(tmp_path / "q.h5ad")]) == 2
+    assert "no row for 2 of 10 samples (e.g. 's0')" in capsys.readouterr().err
+
+
 def test_info_prints_a_class_name_with_a_line_break_on_one_line():
     """A line break or a tab inside a class name is printed as an escape: one line per class, counts aligned."""
     from rnagen.cli.data import summarize

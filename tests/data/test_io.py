@@ -569,7 +569,9 @@ def test_loom_files(tmp_path, monkeypatch, capsys):
     assert "2 classes of 'tissue'" in capsys.readouterr().out
     # its column attributes label another file's samples (the matrix unread)
     (tmp_path / "m.csv").write_text("sample,TP53,EGFR\n" + "".join(f"S{i},{i},{2 * i}\n" for i in (5, 0, 3)))
-    m = read(tmp_path / "m.csv", labels=tmp_path / "bulk.loom", label_key="tissue")
+    with pytest.warns(UserWarning, match=r"label file bulk.loom: 3 of its 6 sample ids name no sample of the data "
+                                         r"\('S1', 'S2', 'S4'\)"):
+        m = read(tmp_path / "m.csv", labels=tmp_path / "bulk.loom", label_key="tissue")
     assert m.obs["tissue"].astype(str).tolist() == ["Lung", "Café", "Lung"]
     monkeypatch.setattr(dio, "_memory_bytes", lambda: 2 * 4 * 4 * 5)   # half of it holds 5 samples
     with pytest.raises(DataError, match=r"bulk.loom: its 6 samples \(cells\?\) x 4 genes need .* more than half this "
@@ -3062,3 +3064,66 @@ def test_h5ad_symbols_made_unique_by_anndata_beside_ensembl_ids(tmp_path):
     c = ad.AnnData(X=X[:, :3], var=pd.DataFrame({"gene_ids": ens[:3]}, index=["NKX2-1", "KRTAP1-1", "TP53"]))
     c.write_h5ad(tmp_path / "dashes.h5ad")
     assert list(read(tmp_path / "dashes.h5ad").var_names) == ["NKX2-1", "KRTAP1-1", "TP53"]
+
+
+def test_label_rows_of_no_sample_are_warned_of_in_one_line(tmp_path, capsys):
+    """A label file's rows whose ids name no sample of the data (a table of another data set, or of more samples)
+    are named in one warning with their count and a few ids; rows a sample takes its label from by a shorter or a
+    longer TCGA barcode or by its GTEx donor are used, not named; a file of every sample's row says nothing."""
+    import warnings as w
+
+    import anndata as ad
+
+    from rnagen.cli.main import main
+    from rnagen.data import read_labels
+
+    def said(path, obs, **kw):
+        with w.catch_warnings(record=True) as caught:
+            w.simplefilter("always")
+            _, lab = read_labels(path, obs, **kw)
+        return list(lab), [str(c.message) for c in caught if "name no sample" in str(c.message)]
+
+    obs = [f"S{i}" for i in range(4)]
+    (tmp_path / "lab.csv").write_text("sample,cls\nS0,a\nX1,a\nS1,a\nS2,b\nS3,b\nGSM9,b\nS99,a\nX4,b\n")
+    assert said(tmp_path / "lab.csv", obs) == (["a", "a", "b", "b"], [
+        "label file lab.csv: 4 of its 8 sample ids name no sample of the data ('X1', 'GSM9', 'S99', ...); their "
+        "rows are not used (a label file of other samples, or of more samples than the data hold?)"])
+    (tmp_path / "same.csv").write_text("sample,cls\nS3,b\nS0,a\nS1,a\nS2,b\n")
+    assert said(tmp_path / "same.csv", obs) == (["a", "a", "b", "b"], [])
+    # TCGA: a participant's row, a sample row, two aliquot rows agreeing on a sample given shorter: all used
+    tcga = ["TCGA-A1-A0SB-01A-11R-A144-07", "TCGA-A2-A04P-01", "TCGA-A1-A0SD-01"]
+    (tmp_path / "t.tsv").write_text("sample\tsubtype\nTCGA-A1-A0SB\tLumA\nTCGA-A2-A04P-01A\tBasal\n"
+                                    "TCGA-A1-A0SD-01A-11R-A144-07\tHer2\nTCGA-A1-A0SD-01A-11R-A145-07\tHer2\n"
+                                    "TCGA-ZZ-0000\tLumB\n")
+    assert said(tmp_path / "t.tsv", tcga) == (["LumA", "Basal", "Her2"], [
+        "label file t.tsv: 1 of its 5 sample ids name no sample of the data ('TCGA-ZZ-0000'); their rows are not "
+        "used (a label file of other samples, or of more samples than the data hold?)"])
+    gtex = ["GTEX-1117F-0226-SM-5GZZ7", "GTEX-1117F-0011-R10a-SM-AHZ7F", "GTEX.111CU.0526.SM.5EGHK"]
+    (tmp_path / "donors.txt").write_text("SUBJID\tAGE\nGTEX-1117F\t60-69\nGTEX-111CU\t50-59\nGTEX-111VG\t60-69\n")
+    lab, msg = said(tmp_path / "donors.txt", gtex, label_key="AGE")
+    assert lab == ["60-69", "60-69", "50-59"] and len(msg) == 1 and "1 of its 3 sample ids" in msg[0] \
+        and "('GTEX-111VG')" in msg[0]
+    # the command line: one warning line, the samples prepared with their labels; with a sample the file lacks,
+    # the error as before, and --drop-unlabelled drops it and still names the rows of no sample
+    df = pd.DataFrame(np.arange(1.0, 17.0).reshape(4, 4) * 7, index=obs, columns=["TP53", "EGFR", "MYC", "KRAS"])
+    df.to_csv(tmp_path / "x.csv", index_label="sample")
+    capsys.readouterr()
+    assert main(["data", "prepare", str(tmp_path / "x.csv"), "--labels", str(tmp_path / "lab.csv"), "--label-key",
+                 "cls", "--genes", "all", "--min-samples", "2", "--out", str(tmp_path / "p.h5ad")]) == 0
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+    assert err == ["rnagen: warning: label file lab.csv: 4 of its 8 sample ids name no sample of the data ('X1', "
+                   "'GSM9', 'S99', ...); their rows are not used (a label file of other samples, or of more samples "
+                   "than the data hold?)"]
+    assert ad.read_h5ad(tmp_path / "p.h5ad").obs["cls"].astype(str).tolist() == ["a", "a", "b", "b"]
+    (tmp_path / "part.csv").write_text("sample,cls\nS0,a\nS1,a\nS2,b\nX1,b\n")
+    assert main(["data", "prepare", str(tmp_path / "x.csv"), "--labels", str(tmp_path / "part.csv"),
+                 "--label-key", "cls", "--genes", "all", "--out", str(tmp_path / "q.h5ad")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no row for 1 of 4 samples (e.g. 'S3')" in err[0]
+    with w.catch_warnings(record=True) as caught:
+        w.simplefilter("always")
+        a = read(tmp_path / "x.csv", labels=tmp_path / "part.csv", label_key="cls", drop_unlabelled=True)
+    assert list(a.obs_names) == ["S0", "S1", "S2"]
+    assert [str(c.message) for c in caught if "name no sample" in str(c.message)] == [
+        "label file part.csv: 1 of its 4 sample ids name no sample of the data ('X1'); their rows are not used (a "
+        "label file of other samples, or of more samples than the data hold?)"]

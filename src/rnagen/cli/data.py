@@ -678,8 +678,9 @@ def cmd_info(args: argparse.Namespace) -> int:
     coverage = is_recount3_sums(args.file)
     # repeated ids are summarised on the first of each (an Atlas microarray file names a gene per probe): info
     # describes the file, prepare is where they are resolved
+    # samples without a label are counted beside the classes: info describes the file, prepare refuses or drops them
     adata = read_input(args.file, label_key=args.label_key, labels=args.labels, missing="keep", sheet=args.sheet,
-                       sample_names=args.sample_names, duplicates="first", layer=args.layer,
+                       sample_names=args.sample_names, duplicates="first", layer=args.layer, keep_unlabelled=True,
                        **({"quantity": "coverage"} if coverage else {}))
     print(summarize(adata, path=args.file, label_key=args.label_key) + _duplicates_note(adata))
     return 0

@@ -2884,6 +2884,12 @@ def _read_nsolver_export(path: Path, txt: _Text):
 
 # ------------------------------------------------------------------------------------------ labels
 
+#: the end of an error on missing labels: a class whose name is a missing-value mark cannot be told from a missing
+#: label (pandas and R read ``NA`` as missing too), so it needs another name
+NA_CLASS_HINT = ("; NA, nan and the other missing-value marks are read as no label in every file, never as a class: "
+                 "a class so named needs another name in the label column (e.g. 'NA (class)')")
+
+
 def missing_labels(values) -> np.ndarray:
     """Boolean mask of missing labels: NaN/None, empty or blank strings, and NA tokens (``nan``, ``NA``, ...)."""
     s = pd.Series(np.asarray(values, dtype=object))
@@ -2926,7 +2932,7 @@ def check_labelled(adata, label_key: str, *, source: str | None = None) -> None:
         where = f"{source}: " if source else ""
         raise DataError(f"{where}{int(miss.sum())} of {adata.n_obs} samples have no {label_key!r} label (empty, "
                         f"NA or a missing-value mark such as '-- or [Not Available]; first: sample {first[:40]!r}); "
-                        "give them a label or drop them (rnagen data prepare --drop-unlabelled)")
+                        f"give them a label or drop them (rnagen data prepare --drop-unlabelled){NA_CLASS_HINT}")
 
 
 def _label_strings(s: pd.Series, *, say: bool = True) -> pd.Series:
@@ -2976,16 +2982,21 @@ def _check_same_labels(own: pd.Series, given: Any, name: str, source: str) -> No
                         "or leave out --labels to use the data's")
 
 
-def _apply_labels(adata, label_key: str, *, drop_unlabelled: bool, source: str):
-    """Make ``obs[label_key]`` categorical strings; missing labels are an error or dropped."""
+def _apply_labels(adata, label_key: str, *, drop_unlabelled: bool, source: str, keep_unlabelled: bool = False):
+    """Make ``obs[label_key]`` categorical strings; missing labels are an error, dropped, or (``keep_unlabelled``)
+    kept missing."""
     lab = _label_strings(adata.obs[label_key])
     miss = lab.isna().to_numpy()
+    if keep_unlabelled:
+        adata.obs[label_key] = pd.Categorical(lab.to_numpy(dtype=object))   # NaN stays missing, no class 'nan'
+        return adata, 0
     if miss.any():
         first = str(adata.obs_names[int(np.flatnonzero(miss)[0])])
         if not drop_unlabelled:
             raise DataError(f"{source}: {int(miss.sum())} of {adata.n_obs} samples have no {label_key!r} label (empty, "
                             f"NA or a missing-value mark such as '-- or [Not Available]; first: sample "
-                            f"{first[:40]!r}); give them a label or drop them (rnagen data prepare --drop-unlabelled)")
+                            f"{first[:40]!r}); give them a label or drop them (rnagen data prepare --drop-unlabelled)"
+                            f"{NA_CLASS_HINT}")
         if miss.all():
             raise DataError(f"{source}: no sample has a {label_key!r} label; check --label-key or the label file")
         adata = adata[~miss].copy()
@@ -3241,6 +3252,7 @@ def _labels_by_id(raw: pd.DataFrame, obs_names: list[str], *, label_key: str | N
             keep = ~ids.duplicated().to_numpy()
             table, ids = table[keep], ids[keep]
     m = _matched(obs_names, ids, table[col], source=source) if not ids.duplicated().any() else {}
+    id_col = ids   # the ids the labels are matched by
     conflict = None   # a column naming every sample, one of them on rows of two labels
     if len(m) < len(obs_names) and has_header:
         # the sample ids in another column (SRA's run table: Run, ..., GEO_Accession; a clinical table whose
@@ -3261,7 +3273,7 @@ def _labels_by_id(raw: pd.DataFrame, obs_names: list[str], *, label_key: str | N
                 other, lab = other[keep], lab[keep]
             found = _matched(obs_names, other, lab, source=source)
             if len(found) == len(obs_names):
-                m = found
+                m, id_col = found, other
                 break
     if len(m) < len(obs_names) and conflict is not None:
         c, dup, labs = conflict
@@ -3278,7 +3290,30 @@ def _labels_by_id(raw: pd.DataFrame, obs_names: list[str], *, label_key: str | N
         raise DataError(f"label file {source}: no row for {len(missing)} of {len(obs_names)} samples (e.g. "
                         f"{missing[0][:40]!r}); add them, check that a column holds the sample ids, or leave those "
                         "samples out (rnagen data prepare --drop-unlabelled)")
+    _warn_unused_rows(obs_names, id_col, m, source=source)
     return name, pd.Categorical(_label_strings(pd.Series([m.get(o, None) for o in obs_names], dtype=object)))
+
+
+def _warn_unused_rows(obs_names: list[str], ids: pd.Series, m: Mapping[str, Any], *, source: str) -> None:
+    """Warn, in one line with their count and a few of their ids, of the label table's rows that label no sample
+    of the data (``m``: each matched sample's label through ``ids``): a table of another data set, or of more
+    samples than the data hold, whose other rows are ignored. A row is used when a sample takes its label by any
+    of :func:`_matched`'s ways, found by matching the ids to themselves."""
+    if not m:
+        return
+    ids = ids.astype(str)
+    by_id = _matched(list(m), ids, ids, source=source)
+    used = set(by_id.values())
+    # a sample named at a shorter TCGA level than several rows that agree on its label takes it from all of them
+    short = {o.upper() for o in m if o not in by_id}
+    if short:
+        used |= {i for i in ids if _TCGA_BARCODE.fullmatch(i) and short & set(_tcga_prefixes(i.upper()))}
+    unused = list(dict.fromkeys(i for i in ids if i not in used))
+    if unused:
+        shown = ", ".join(repr(i[:40]) for i in unused[:3]) + (", ..." if len(unused) > 3 else "")
+        warnings.warn(f"label file {source}: {len(unused)} of its {ids.nunique()} sample ids name no sample of the "
+                      f"data ({shown}); their rows are not used (a label file of other samples, or of more samples "
+                      "than the data hold?)", UserWarning, stacklevel=2)
 
 
 def _class_column(table: pd.DataFrame, cols: list[str], source: str) -> str | None:
@@ -3955,7 +3990,7 @@ def _collapse(adata, *, axis: Literal["obs", "var"], how: Duplicates, source: st
 @_decompressing_once
 def read(path: str | os.PathLike, *, label_key: str | None = None, labels: str | os.PathLike | None = None,
          orientation: Orientation = "auto", sep: str | None = None, duplicates: Duplicates = "error",
-         drop_unlabelled: bool = False, missing: Literal["error", "keep"] = "error",
+         drop_unlabelled: bool = False, keep_unlabelled: bool = False, missing: Literal["error", "keep"] = "error",
          quantity: Literal["counts", "tpm", "coverage"] = "counts",
          strand: Literal["auto", "unstranded", "forward", "reverse"] = "auto", layer: str | None = None,
          sheet: str | None = None, sample_names: str | os.PathLike | None = None,
@@ -3996,7 +4031,11 @@ def read(path: str | os.PathLike, *, label_key: str | None = None, labels: str |
         occurrence) or ``"sum"`` (add them: counts of technical replicates or of one gene's transcripts; refused
         for log-scale values). What was removed is recorded in the ``read`` step of the history.
     drop_unlabelled
-        Drop the samples without a label (empty, blank, ``NA``/``nan``) instead of raising.
+        Drop the samples without a label (empty, blank, ``NA``/``nan`` or another missing-value mark:
+        :func:`missing_labels`) instead of raising.
+    keep_unlabelled
+        Keep the samples without a label, their label missing (NaN), instead of raising: for a summary that
+        counts them (``rnagen data info``). A label file's samples without a row keep none either.
     missing
         ``"error"`` (default): a missing (NaN) value is an error; ``"keep"``: NaN are kept, for
         :func:`rnagen.pp.impute.complete_missing` (infinite values are an error either way).
@@ -4049,8 +4088,11 @@ def read(path: str | os.PathLike, *, label_key: str | None = None, labels: str |
         raise DataError(f"unknown duplicates policy {duplicates!r}; choose one of {', '.join(_DUPLICATES)}")
     if missing not in ("error", "keep"):
         raise DataError(f"unknown missing-value handling {missing!r}; choose 'error' or 'keep'")
-    if not isinstance(drop_unlabelled, (bool, np.bool_)):   # "yes" or "no" would both read as true
-        raise DataError(f"read: drop_unlabelled must be True or False, got {drop_unlabelled!r}")
+    for flag, value in (("drop_unlabelled", drop_unlabelled), ("keep_unlabelled", keep_unlabelled)):
+        if not isinstance(value, (bool, np.bool_)):   # "yes" or "no" would both read as true
+            raise DataError(f"read: {flag} must be True or False, got {value!r}")
+    if drop_unlabelled and keep_unlabelled:
+        raise DataError("read: drop_unlabelled and keep_unlabelled exclude each other; pass one of them")
     if quantity not in ("counts", "tpm", "coverage"):
         raise DataError(f"unknown quantity {quantity!r}; choose 'counts', 'tpm' or 'coverage'")
     if isinstance(sep, str) and sep.lower() in ("\\t", "tab"):
@@ -4065,9 +4107,9 @@ def read(path: str | os.PathLike, *, label_key: str | None = None, labels: str |
             with archive_table(p) as table:
                 if table is not None:
                     adata = read(table[0], label_key=label_key, labels=labels, orientation=orientation, sep=sep,
-                                 duplicates=duplicates, drop_unlabelled=drop_unlabelled, missing=missing,
-                                 quantity=quantity, strand=strand, layer=layer, sheet=sheet,
-                                 sample_names=sample_names, recount_qc=recount_qc)
+                                 duplicates=duplicates, drop_unlabelled=drop_unlabelled,
+                                 keep_unlabelled=keep_unlabelled, missing=missing, quantity=quantity, strand=strand,
+                                 layer=layer, sheet=sheet, sample_names=sample_names, recount_qc=recount_qc)
                     for step in adata.uns.get("rnagen", {}).get("history", {}).values():
                         if step.get("step") == "read" and "archive" not in step:
                             step.update(archive=p.name, member=table[1])
@@ -4081,9 +4123,9 @@ def read(path: str | os.PathLike, *, label_key: str | None = None, labels: str |
             with tempfile.TemporaryDirectory(prefix="rnagen-unpack-") as d:
                 q = _decompressed(p, comp, Path(d))
                 adata = read(q, label_key=label_key, labels=labels, orientation=orientation, sep=sep,
-                             duplicates=duplicates, drop_unlabelled=drop_unlabelled, missing=missing,
-                             quantity=quantity, strand=strand, layer=layer, sheet=sheet, sample_names=sample_names,
-                             recount_qc=recount_qc)
+                             duplicates=duplicates, drop_unlabelled=drop_unlabelled,
+                             keep_unlabelled=keep_unlabelled, missing=missing, quantity=quantity, strand=strand,
+                             layer=layer, sheet=sheet, sample_names=sample_names, recount_qc=recount_qc)
             steps = list(adata.uns.get("rnagen", {}).get("history", {}).values())
             if steps and steps[-1].get("step") == "read" and steps[-1].get("path") == q.name:
                 steps[-1].update(path=p.name, compression=comp)   # this read's step (an .h5ad keeps its own)
@@ -4105,7 +4147,8 @@ def read(path: str | os.PathLike, *, label_key: str | None = None, labels: str |
             labels = _spool(Path(labels), Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="rnagen-pipe-"))))
         try:
             return _read(p, label_key=label_key, labels=labels, orientation=orientation, sep=sep,
-                         duplicates=duplicates, drop_unlabelled=drop_unlabelled, missing=missing, quantity=quantity,
+                         duplicates=duplicates, drop_unlabelled=drop_unlabelled,
+                         keep_unlabelled=keep_unlabelled, missing=missing, quantity=quantity,
                          strand=strand, layer=layer, sheet=sheet, sample_names=sample_names,
                          recount_qc=recount_qc)
         except RnagenError:
@@ -4160,7 +4203,7 @@ def _oriented_by_labels(adata, orient: str, labels, label_key: str | None):
 
 
 def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unlabelled, missing, quantity, strand,
-          layer=None, sheet=None, sample_names=None, recount_qc=None):
+          layer=None, sheet=None, sample_names=None, recount_qc=None, keep_unlabelled=False):
     from ..pp.history import record, set_log_state
     from .quant import is_archive, one_sample_file, read_quant_folder
 
@@ -4301,7 +4344,8 @@ def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unla
         changed["tcga_sample_type"] = "obs['sample_type'] from the barcodes' sample type codes"
     if labels is not None:
         name, lab = found if found is not None else read_labels(labels, adata.obs_names, label_key=label_key,
-                                                                 sep=None, absent_ok=drop_unlabelled)
+                                                                 sep=None,
+                                                                 absent_ok=drop_unlabelled or keep_unlabelled)
         if name in adata.obs.columns:
             _check_same_labels(adata.obs[name], lab, name, Path(labels).name)
         adata.obs[name] = lab
@@ -4317,8 +4361,10 @@ def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unla
         changed["covariate_columns"] = list(adata.uns.pop(_COVARIATES))
     n_unlabelled = 0
     if label_key is not None and label_key in adata.obs.columns:
-        adata, n_unlabelled = _apply_labels(adata, label_key, drop_unlabelled=drop_unlabelled, source=p.name)
-    validate(adata, label_key=label_key, source=p.name, allow_missing=missing == "keep")
+        adata, n_unlabelled = _apply_labels(adata, label_key, drop_unlabelled=drop_unlabelled,
+                                            keep_unlabelled=keep_unlabelled, source=p.name)
+    validate(adata, label_key=None if keep_unlabelled else label_key, source=p.name,
+             allow_missing=missing == "keep")
     if n_dup_obs or n_dup_var:
         changed.update(duplicates=duplicates, n_duplicated_samples=n_dup_obs, n_duplicated_genes=n_dup_var)
     if n_unlabelled:
