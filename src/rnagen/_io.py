@@ -32,10 +32,11 @@ import os
 import re
 import stat
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 
@@ -525,6 +526,19 @@ def _held_elsewhere(lock_file: Path) -> bool:
 _NO_LOCKS = {errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS}
 
 
+class WriterBusy(OutputError):
+    """A write lock another live process holds (:func:`writer_lock`): ``target`` as given, and ``holder``, the
+    process id its lock file names (``"unknown"`` where it names none yet)."""
+
+    def __init__(self, target: Path, holder: str):
+        super().__init__(f"{target} is being written by another rnagen process (pid {holder}); wait for it to "
+                         "finish, or write to another path")
+        self.target, self.holder = target, holder
+
+    def __reduce__(self):   # rebuilt from its fields (an error sent back from a worker process is pickled)
+        return type(self), (self.target, self.holder)
+
+
 def _acquire(lock_file: Path, target: Path) -> int:
     while True:
         fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o666)
@@ -542,8 +556,7 @@ def _acquire(lock_file: Path, target: Path) -> int:
             with contextlib.suppress(OSError, ValueError):
                 holder = os.read(fd, 32).decode().strip()
             os.close(fd)
-            raise OutputError(f"{target} is being written by another rnagen process (pid {holder or 'unknown'}); "
-                              "wait for it to finish, or write to another path") from None
+            raise WriterBusy(target, holder or "unknown") from None
         # the previous holder removes the lock file when it is done: make sure we locked the file now at the path
         try:
             same = os.stat(lock_file).st_ino == os.fstat(fd).st_ino
@@ -567,7 +580,8 @@ def _acquire(lock_file: Path, target: Path) -> int:
 def writer_lock(target: str | os.PathLike, *, kind: Literal["file", "dir"] = "dir") -> Iterator[Path]:
     """Hold the exclusive write lock of a folder or file while the block runs.
 
-    A second writer gets :class:`rnagen.errors.OutputError` naming the holder's process id. The lock is an
+    A second writer gets :class:`WriterBusy` (an :class:`rnagen.errors.OutputError`) naming the holder's process
+    id, at once (:func:`waiting_for_writer` waits for the holder instead). The lock is an
     ``fcntl.flock`` on :func:`lock_path`, so the kernel releases it when the holder dies; the lock file is
     removed on release. Folders created to hold the lock are removed again if the block fails and left them
     empty. Re-entrant within one process.
@@ -609,6 +623,47 @@ def writer_lock(target: str | os.PathLike, *, kind: Literal["file", "dir"] = "di
             for d in reversed(created):
                 with contextlib.suppress(OSError):
                     d.rmdir()
+
+
+#: how often a command waiting for another process's write lock (:func:`waiting_for_writer`) tries it again
+LOCK_POLL = 0.2
+
+_T = TypeVar("_T")
+
+
+@contextlib.contextmanager
+def waiting_for_writer(enter: Callable[[], AbstractContextManager[_T]], *, wait: float, hint: str,
+                       doing: str = "written", label: str | None = None) -> Iterator[_T]:
+    """Enter ``enter()``, a block that takes write locks (:func:`writer_lock`, :func:`claim_output`), and stay in it
+    while the block runs. While another process holds one of its locks (:class:`WriterBusy`), wait for it up to
+    ``wait`` seconds, saying so once on stderr (naming ``label``, else the path refused), and enter again; past the
+    wait refuse in one line naming the process, followed by ``hint``.
+
+    For a second command that would do what the first does (download one file, write one pair of views): it waits
+    and does its part after the first, never beside it (two writers of one file corrupt it). A refused entry lets go
+    of the locks it had taken before it waits: two processes entering blocks of the same locks in different orders
+    (views that are links into each other's folders) do not each hold what the other waits for."""
+    import sys
+    import time
+
+    deadline = time.monotonic() + wait
+    said = False
+    with contextlib.ExitStack() as held:
+        while True:
+            try:
+                value = held.enter_context(enter())
+                break
+            except WriterBusy as e:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise OutputError(f"{e.target} is still being {doing} by another rnagen process (pid {e.holder}) "
+                                      f"after {wait:g} s of waiting; {hint}") from None
+                if not said:
+                    print(f"rnagen: {label or e.target} is being {doing} by another rnagen process (pid {e.holder}); "
+                          f"waiting for it to finish (up to {wait:g} s)", file=sys.stderr, flush=True)
+                    said = True
+                time.sleep(min(LOCK_POLL, left))
+        yield value
 
 
 @contextlib.contextmanager

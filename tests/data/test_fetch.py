@@ -1467,3 +1467,138 @@ def test_a_second_fetch_of_a_file_being_downloaded_waits_and_uses_it(http_server
     for name, data in files.items():
         assert (cache / "recount3" / name).read_bytes() == data
     assert sorted(os.listdir(cache / "recount3")) == sorted([*files, *(n + ".download.json" for n in files)])
+
+
+@pytest.mark.parametrize("where", ["cache", "out"])
+def test_a_second_fetch_of_views_being_written_waits_and_writes_them_again(http_server, tmp_path, gtex_files, where):
+    """Two `fetch gtex` at once into one folder: the second was refused at the folder's lock, at once with --out
+    (the command's claim on it), and without --out once it had converted, while the first put its views in place.
+    It waits for the first (saying so once), then takes the downloads from the cache and writes the views again:
+    every file is asked of the server once, both commands end well, and the views are the second's (Brain's two
+    samples dropped by its --min-samples 3)."""
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    import anndata as ad
+
+    from rnagen._io import lock_holder
+
+    _, _, truth = gtex_files
+    _serve_gtex(http_server, gtex_files)
+    # a slow server: the first's download of the sample table (the second file fetched) ends when the test says
+    http_server.hold[_GTEX_NAMES[1]] = threading.Event()
+    cache, out, ready, go = tmp_path / "c", tmp_path / "o", tmp_path / "ready", tmp_path / "go"
+    folder = cache / "gtex" if where == "cache" else out
+    args = ["data", "fetch", "gtex", "--base-url", http_server.base_url, "--cache-dir", str(cache), "--no-progress",
+            *(["--out", str(out)] if where == "out" else [])]
+    # the first stops with its views written, its locks held, until the test says go: the second comes to them then
+    first_code = ("import pathlib, sys, time\nfrom rnagen.cli.main import main\nfrom rnagen.data import fetch as F\n"
+                  "put = F._replace_together\n"
+                  f"def held(moves):\n    print('writing', flush=True)\n"
+                  f"    while not pathlib.Path({str(go)!r}).exists():\n        time.sleep(0.05)\n    put(moves)\n"
+                  f"F._replace_together = held\nsys.exit(main({[*args, '--min-samples', '1']!r}))\n")
+    # the second converts once the first holds the views' locks (else it could overtake the first, converting first)
+    second_code = ("import pathlib, sys, time\nfrom rnagen.cli.main import main\nfrom rnagen.data import fetch as F\n"
+                   "convert = F.convert_gtex\n"
+                   f"def late(*a, **k):\n    while not pathlib.Path({str(ready)!r}).exists():\n"
+                   "        time.sleep(0.05)\n    return convert(*a, **k)\n"
+                   f"F.convert_gtex = late\nsys.exit(main({[*args, '--min-samples', '3']!r}))\n")
+    first = subprocess.Popen([sys.executable, "-c", first_code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+    second = None
+    try:
+        end = time.monotonic() + 60
+        while lock_holder(cache / "gtex" / _GTEX_NAMES[1], kind="file") != str(first.pid) and time.monotonic() < end:
+            time.sleep(0.05)
+        assert [r[0] for r in http_server.requests] == list(_GTEX_NAMES)   # the first is downloading the table
+        second = subprocess.Popen([sys.executable, "-c", second_code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True)
+        waits = [second.stderr.readline()]
+        if where == "cache":   # the download is waited for, then the views
+            assert waits[0] == (f"rnagen: {_GTEX_NAMES[1]} is being downloaded by another rnagen process (pid "
+                                f"{first.pid}); waiting for it to finish (up to 600 s)\n"), waits
+        else:   # the folder is claimed for the whole command: the second asks nothing of the server meanwhile
+            assert [r[0] for r in http_server.requests] == list(_GTEX_NAMES)
+        http_server.hold[_GTEX_NAMES[1]].set()
+        assert first.stdout.readline() == "writing\n"
+        ready.touch()
+        if where == "cache":
+            waits.append(second.stderr.readline())
+        assert waits[-1] == (f"rnagen: {folder} is being written by another rnagen process (pid {first.pid}); waiting "
+                             "for it to finish (up to 600 s)\n"), waits
+    finally:
+        http_server.hold[_GTEX_NAMES[1]].set()
+        ready.touch()
+        go.touch()
+        outs = [p.communicate(timeout=120) for p in (first, second) if p is not None]
+    assert first.returncode == 0 and second is not None and second.returncode == 0, outs
+    assert outs[1][1] == "", outs   # said once each: no other line, no error
+    for stdout, _ in outs:
+        assert f"full-gene view -> {folder / 'gtex_full.h5ad'}\n" in stdout
+    assert sorted(r[0] for r in http_server.requests) == sorted(_GTEX_NAMES)   # each file asked for once
+    full, lm = (ad.read_h5ad(folder / f"gtex_{k}.h5ad") for k in ("full", "landmarks"))
+    assert full.obs["tissue"].value_counts().to_dict() == {"Blood": 6, "Lung": 5} and lm.n_obs == 11
+    rows = [truth["ids"].index(v) for v in full.var["ensembl_id_versioned"]]
+    np.testing.assert_array_equal(full.X, truth["values"][rows, :11].T)
+    views = ["gtex_full.h5ad", "gtex_landmarks.h5ad"]
+    downloads = [*_GTEX_NAMES, *(n + ".download.json" for n in _GTEX_NAMES)]
+    assert sorted(os.listdir(folder)) == sorted(views + (downloads if where == "cache" else []))
+
+
+@pytest.mark.parametrize("held", ["folder", "view"])
+def test_a_fetch_waiting_for_another_writer_of_its_views_is_refused_past_the_wait(http_server, tmp_path, gtex_files,
+                                                                                 capsys, monkeypatch, held):
+    """The wait for another process writing the views (the folder's lock, or one view's, which a `prepare` writing
+    it as its --out holds) is bounded: past it, one line naming the process, status 2, nothing written there."""
+    import subprocess
+    import sys
+
+    _serve_gtex(http_server, gtex_files)
+    folder = tmp_path / "c" / "gtex"
+    folder.mkdir(parents=True)
+    target, kind = (folder, "dir") if held == "folder" else (folder / "gtex_full.h5ad", "file")
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time\nfrom rnagen._io import writer_lock\n"
+        f"with writer_lock({str(target)!r}, kind={kind!r}):\n    print('held', flush=True)\n    time.sleep(60)\n")],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        monkeypatch.setattr(F, "MAX_LOCK_WAIT", 0.3)
+        assert main(["data", "fetch", "gtex", "--base-url", http_server.base_url, "--cache-dir", str(tmp_path / "c"),
+                     "--no-progress", "--min-samples", "1"]) == 2
+    finally:
+        holder.kill()
+        holder.wait()
+    err = capsys.readouterr().err.splitlines()
+    assert err == [f"rnagen: {target} is being written by another rnagen process (pid {holder.pid}); waiting for it "
+                   "to finish (up to 0.3 s)",
+                   f"rnagen: error: {target} is still being written by another rnagen process (pid {holder.pid}) "
+                   "after 0.3 s of waiting; run the same command again once it has finished, or give another --out"]
+    assert not (folder / "gtex_full.h5ad").exists() and not (folder / "gtex_landmarks.h5ad").exists()
+    assert sorted(n for n in os.listdir(folder) if not n.endswith(".lock")) == sorted(
+        [*_GTEX_NAMES, *(n + ".download.json" for n in _GTEX_NAMES)])   # the downloads, kept for the next run
+    # with --out the command's claim on the folder waits so, before anything is downloaded
+    out = tmp_path / "o"
+    out.mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time\nfrom rnagen._io import writer_lock\n"
+        f"with writer_lock({str(out)!r}, kind='dir'):\n    print('held', flush=True)\n    time.sleep(60)\n")],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        requests = len(http_server.requests)
+        assert main(["data", "fetch", "gtex", "--base-url", http_server.base_url, "--cache-dir",
+                     str(tmp_path / "c2"), "--no-progress", "--out", str(out)]) == 2
+    finally:
+        holder.kill()
+        holder.wait()
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 2 and err[0].startswith(f"rnagen: {out} is being written by another rnagen process (pid "
+                                               f"{holder.pid}); waiting for it to finish (up to 0.3 s)")
+    assert err[1] == (f"rnagen: error: {out} is still being written by another rnagen process (pid {holder.pid}) "
+                      "after 0.3 s of waiting; run the same command again once it has finished, or give another --out")
+    assert len(http_server.requests) == requests and not (tmp_path / "c2").exists()
+    assert sorted(n for n in os.listdir(out) if n != ".rnagen.lock") == []
+

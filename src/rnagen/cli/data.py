@@ -898,10 +898,14 @@ def cmd_fetch(args: argparse.Namespace) -> int:
     if args.out is None or not str(args.out).strip():
         out = run()   # fetch() refuses an empty --out before the output claim would lock the current folder
     else:  # a folder: never an existing file, one writer at a time
-        from .._io import claim_output
+        from .._io import claim_output, waiting_for_writer
+        from ..data.fetch import MAX_LOCK_WAIT
 
         writes = (f"{args.source}_full.h5ad", f"{args.source}_landmarks.h5ad")
-        with claim_output(args.out, kind="dir", writes=writes):
+        # another process writing the folder (a fetch of the same source) is waited for, as a download of the same
+        # file is: this run then takes the files it downloaded from the cache and writes the views again
+        with waiting_for_writer(lambda: claim_output(args.out, kind="dir", writes=writes), wait=MAX_LOCK_WAIT,
+                                hint="run the same command again once it has finished, or give another --out"):
             out = run()
     print(f"{args.source}: downloaded {out['expression'].name}, {out['samples'].name} into {out['expression'].parent}")
     print(f"full-gene view -> {out['full']}")

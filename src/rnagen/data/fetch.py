@@ -33,7 +33,9 @@ Conversion (Lacan et al., ``REFERENCE.md``): genes restricted to the GTEx v8 pro
 written, ``<source>_full.h5ad`` (all those genes) and ``<source>_landmarks.h5ad`` (the landmarks present).
 The big matrices are read in row chunks with only the kept sample columns, so memory stays near the size of
 the output. An existing view rnagen did not write is refused, never replaced, and the two views replace the old
-pair together or not at all. An error that comes from a cached file's content names the file to delete.
+pair together or not at all; a second fetch writing the same views waits for the first (up to
+:data:`MAX_LOCK_WAIT` seconds) and then replaces its pair with its own. An error that comes from a cached file's
+content names the file to delete.
 """
 from __future__ import annotations
 
@@ -592,11 +594,10 @@ def _transfer(session, url: str, part: Path, *, chunk_size: int, timeout: float,
     return total, r.headers.get("Content-Type")
 
 
-#: the longest a download waits for another process downloading the same file into the cache (holding its lock),
-#: whose finished file it then takes from the cache, checked; past it the download is refused in one line
+#: the longest a command waits for another process that holds the lock of what it is about to write: a download
+#: of the same file into the cache (whose finished file it then takes from the cache, checked), or the views of the
+#: same output folder (which it then writes again); past it the command is refused in one line naming the process
 MAX_LOCK_WAIT = 600.0
-#: how often a waiting download looks whether the other process is done
-_LOCK_POLL = 0.2
 
 
 @contextlib.contextmanager
@@ -604,35 +605,11 @@ def _download_lock(dest: Path, *, wait: float) -> Iterator[None]:
     """Hold the lock of the download ``dest`` while the block runs. While another process holds it (downloading the
     same file: a second writer of one ``.part`` file would corrupt it), wait for it up to ``wait`` seconds, saying
     so once on stderr, and past that refuse, naming the process."""
-    import sys
+    from .._io import waiting_for_writer, writer_lock
 
-    from .._io import lock_holder, writer_lock
-
-    deadline = time.monotonic() + wait
-    said = freed = False
-    with contextlib.ExitStack() as held:
-        while True:
-            try:
-                held.enter_context(writer_lock(dest, kind="file"))
-                break
-            except OutputError:
-                holder = lock_holder(dest, kind="file")
-                if holder is None:
-                    if freed:   # refused with no holder twice: not a lock held (a folder that cannot be made)
-                        raise
-                    freed = True   # released between the try and the look: tried again at once
-                    continue
-                freed = False
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise OutputError(f"{dest} is still being downloaded by another rnagen process (pid {holder}) "
-                                      f"after {wait:g} s of waiting; run the same command again once it has finished "
-                                      "(its file is then taken from the cache), or give another --cache-dir") from None
-                if not said:
-                    print(f"rnagen: {dest.name} is being downloaded by another rnagen process (pid {holder}); waiting "
-                          f"for it to finish (up to {wait:g} s)", file=sys.stderr, flush=True)
-                    said = True
-                time.sleep(min(_LOCK_POLL, left))
+    with waiting_for_writer(lambda: writer_lock(dest, kind="file"), wait=wait, doing="downloaded", label=dest.name,
+                            hint="run the same command again once it has finished (its file is then taken from the "
+                                 "cache), or give another --cache-dir"):
         yield
 
 
@@ -1196,6 +1173,21 @@ def _remove_stale_views(out: Path, source: str) -> None:
             _remove_dead_writers_files(view)   # this process's own files are kept: its id runs
 
 
+@contextlib.contextmanager
+def _views_locked(out: Path, source: str, *, option: str, inputs: list[Path]) -> Iterator[dict[str, Path]]:
+    """Hold the locks of ``out`` and of its two views (each view's own lock too, which a command writing it as its
+    ``--out`` takes) while the block runs, what a killed fetch left there removed; yields the views' paths, checked
+    as they are under the locks (:func:`_views_at`)."""
+    from .._io import writer_lock
+
+    with writer_lock(out, kind="dir"), contextlib.ExitStack() as held:
+        dests = _views_at(out, source, option=option, inputs=inputs)   # as they are now, after the conversion
+        _remove_stale_views(out, source)
+        for d in dests.values():
+            held.enter_context(writer_lock(d, kind="file"))
+        yield dests
+
+
 def _replace_together(moves: list[tuple[Path, Path]]) -> None:
     """Move each written file over its destination, all or none: where a later move fails, the destinations
     already replaced get their old files back (each kept as a second link until the pair is in place), and the
@@ -1236,14 +1228,17 @@ def fetch(source: Source, *, out_dir: str | os.PathLike | None = None, cache_dir
     ``<source>_landmarks.h5ad`` into ``out_dir`` (default ``<cache_dir>/<source>``).
 
     An existing view rnagen did not write (a user's file of that name) is refused, not replaced, before
-    anything is downloaded; the two views replace the old pair together or not at all.
+    anything is downloaded; the two views replace the old pair together or not at all. Another process writing
+    the views (a fetch of the same source into the same folder) is waited for, up to :data:`MAX_LOCK_WAIT`
+    seconds, and its views are then replaced by this conversion; past the wait the fetch is refused
+    (:class:`rnagen.errors.OutputError`).
 
     Returns
     -------
     dict
         Paths: ``expression``, ``samples`` (downloads), ``full``, ``landmarks`` (converted files).
     """
-    from .._io import output_target, writer_lock
+    from .._io import output_target, waiting_for_writer
 
     _refuse_empty(out=out_dir, cache_dir=cache_dir, base_url=base_url)
     cache = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
@@ -1258,12 +1253,10 @@ def fetch(source: Source, *, out_dir: str | os.PathLike | None = None, cache_dir
     full, lm = conv(files["expression"], files["samples"], min_samples=ms, chunksize=chunksize, progress=progress)
 
     # the two views are one conversion: both written before either replaces the old pair (a full disk on the
-    # second would leave a full view of one run beside the landmark view of another), one process at a time
-    with writer_lock(out, kind="dir"), contextlib.ExitStack() as held:
-        dests = _views_at(out, source, option=option, inputs=inputs)   # as they are now, after the conversion
-        _remove_stale_views(out, source)
-        for d in dests.values():   # each view's own lock too, which a command writing it as its --out takes
-            held.enter_context(writer_lock(d, kind="file"))
+    # second would leave a full view of one run beside the landmark view of another), one process at a time: a
+    # second fetch converting the same cached files waits for the first to put its pair in place, then replaces it
+    with waiting_for_writer(lambda: _views_locked(out, source, option=option, inputs=inputs), wait=MAX_LOCK_WAIT,
+                            hint="run the same command again once it has finished, or give another --out") as dests:
         # a view that is a symbolic link is written through it, from a file beside its target (one file system)
         targets = {key: output_target(d) for key, d in dests.items()}
         for key, t in targets.items():   # what a killed fetch left beside a linked view's target, under its lock
