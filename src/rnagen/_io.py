@@ -67,16 +67,16 @@ _NAME_MAX = 255
 _STEM_MAX = _NAME_MAX - 14 - 32
 
 
-def _stem(name: str) -> str:
+def _stem(name: str, *, limit: int = _STEM_MAX) -> str:
     """``name`` as the temporaries and the lock file beside it carry it: whole where it leaves them a valid name,
-    else cut to :data:`_STEM_MAX` bytes ending in a digest of the whole name (two long names that begin alike stay
-    apart), so that an output may have any name the file system allows."""
+    else cut to ``limit`` bytes (:data:`_STEM_MAX`) ending in a digest of the whole name (two long names that begin
+    alike stay apart), so that an output may have any name the file system allows."""
     raw = name.encode("utf-8", "surrogateescape")
-    if len(raw) <= _STEM_MAX:
+    if len(raw) <= limit:
         return name
     import hashlib
 
-    return raw[:_STEM_MAX - 9].decode("utf-8", "ignore") + "~" + hashlib.sha256(raw).hexdigest()[:8]
+    return raw[:limit - 9].decode("utf-8", "ignore") + "~" + hashlib.sha256(raw).hexdigest()[:8]
 
 
 def describe_os_error(e: OSError, path: str | os.PathLike | None = None, *, verb: str = "write") -> str:

@@ -1602,3 +1602,61 @@ def test_a_fetch_waiting_for_another_writer_of_its_views_is_refused_past_the_wai
     assert len(http_server.requests) == requests and not (tmp_path / "c2").exists()
     assert sorted(n for n in os.listdir(out) if n != ".rnagen.lock") == []
 
+
+def test_views_linked_to_names_at_the_length_limit_are_written_and_cleaned(http_server, tmp_path, gtex_files):
+    """A view that is a link to a file of a 255-byte name (the file system's limit): the view written beside the
+    target, named `.{target minus .h5ad}.PID.h5ad`, and the old target kept aside while the pair is replaced were
+    longer than the limit and the fetch failed; their names are shortened as rnagen's temporaries shorten theirs,
+    and what a killed fetch left under them (the view, its temporary, the old view kept aside) is still told and
+    removed by the next fetch."""
+    import signal
+    import subprocess
+    import sys
+
+    import anndata as ad
+
+    from rnagen import _io as rio
+
+    _serve_gtex(http_server, gtex_files)
+    out, keep = tmp_path / "o", tmp_path / "keep"
+    out.mkdir()
+    keep.mkdir()
+    names = {k: k[0] * 250 + ".h5ad" for k in ("full", "landmarks")}
+    assert {len(n.encode()) for n in names.values()} == {255}
+    for k, n in names.items():
+        (out / f"gtex_{k}.h5ad").symlink_to(keep / n)
+    code = ("import time\nfrom rnagen.data import fetch as F\n"
+            "def stop(moves):\n    print('written', flush=True)\n    time.sleep(60)\n"
+            "F._replace_together = stop\n"
+            f"F.fetch('gtex', out_dir={str(out)!r}, cache_dir={str(tmp_path / 'c')!r}, "
+            f"base_url={http_server.base_url!r}, min_samples=1, progress=False)\n")
+    killed = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = killed.stdout.readline()
+    finally:
+        killed.send_signal(signal.SIGKILL)
+        _, err = killed.communicate()
+    assert line == "written\n", err
+    left = sorted(n for n in os.listdir(keep) if not n.endswith(".lock"))
+    assert left == sorted(F._pending_view(keep / n, killed.pid).name for n in names.values())
+    assert all(len(n.encode()) <= 255 for n in left)
+    dead = _dead_pid()
+    # what a kill mid-write and mid-replacement leaves: the temporary atomic_path writes the view through (its name
+    # carries the view's whole), an old view kept aside
+    pending = F._pending_view(keep / names["full"], dead)
+    assert rio._stem(pending.name) == pending.name   # atomic_path's temporary of it carries the name whole
+    others = [f".{pending.name}.a1b2c3d4.tmp.h5ad", F._kept_aside(keep / names["landmarks"], dead).name]
+    assert all(len(n.encode()) <= 255 for n in others)
+    for name in others:
+        (keep / name).write_bytes(b"partial")
+    got = F.fetch("gtex", out_dir=out, cache_dir=tmp_path / "c", base_url=http_server.base_url, min_samples=1,
+                  progress=False)
+    assert sorted(os.listdir(keep)) == sorted(names.values())
+    assert got["full"] == out / "gtex_full.h5ad" and (out / "gtex_full.h5ad").is_symlink()
+    assert ad.read_h5ad(keep / names["full"]).n_obs == 13 and ad.read_h5ad(keep / names["landmarks"]).n_obs == 13
+    # written again over the pair (each old view kept aside until both are in place)
+    F.fetch("gtex", out_dir=out, cache_dir=tmp_path / "c", base_url=http_server.base_url, min_samples=5,
+            progress=False)
+    assert ad.read_h5ad(keep / names["full"]).n_obs == 11 and ad.read_h5ad(keep / names["landmarks"]).n_obs == 11
+    assert sorted(os.listdir(keep)) == sorted(names.values())
+    assert sorted(os.listdir(out)) == ["gtex_full.h5ad", "gtex_landmarks.h5ad"]

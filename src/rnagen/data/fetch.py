@@ -1103,16 +1103,30 @@ def _views_at(out: Path, source: str, *, option: str, inputs: list[Path]) -> dic
     return dests
 
 
+#: the digits a process id may take in a file's name (a 32-bit id; Linux's ``pid_max`` is at most 2**22)
+_PID_DIGITS = 10
+
+
 def _pending_view(target: Path, pid: int) -> Path:
     """Where process ``pid`` writes a view before it replaces ``target``: a hidden file beside the target (one file
-    system, for the rename), named by the process."""
+    system, for the rename), named by the process. A long target name is shortened as rnagen's temporaries shorten
+    it (:func:`rnagen._io._stem`), to leave this name short enough that the temporary :func:`rnagen._io.atomic_path`
+    writes it through carries it whole (:func:`_remove_dead_writers_files` tells that temporary by it) and within
+    the file system's name limit."""
+    from .._io import _STEM_MAX, _stem
+
     stem = target.name[:-5] if target.name.endswith(".h5ad") else target.name
-    return target.with_name(f".{stem}.{pid}.h5ad")
+    limit = _STEM_MAX - len("..") - _PID_DIGITS - len(".h5ad")
+    return target.with_name(f".{_stem(stem, limit=limit)}.{pid}.h5ad")
 
 
 def _kept_aside(dest: Path, pid: int) -> Path:
-    """Where process ``pid`` keeps the old ``dest`` while a new pair of views is put in place."""
-    return dest.with_name(f".{dest.name}.{pid}.old")
+    """Where process ``pid`` keeps the old ``dest`` while a new pair of views is put in place (a long name shortened
+    as in :func:`_pending_view`, within the file system's name limit)."""
+    from .._io import _NAME_MAX, _stem
+
+    limit = _NAME_MAX - len("..") - _PID_DIGITS - len(".old")
+    return dest.with_name(f".{_stem(dest.name, limit=limit)}.{pid}.old")
 
 
 def _process_runs(pid: int) -> bool:
@@ -1141,8 +1155,9 @@ def _remove_dead_writers_files(target: Path) -> list[str]:
     (or knows no process holds it), so no other fetch writes these names meanwhile. Returns the names removed."""
     folder = target.parent
     pending = re.escape(_pending_view(target, 0).name[:-len(".0.h5ad")])
+    old = re.escape(_kept_aside(target, 0).name[:-len(".0.old")])
     left = re.compile(rf"^{pending}\.(?P<pid>\d+)\.h5ad$|^\.{pending}\.(?P<tmp>\d+)\.h5ad\.[A-Za-z0-9_]{{8}}\.tmp"
-                      rf"|^\.{re.escape(target.name)}\.(?P<old>\d+)\.old$")
+                      rf"|^{old}\.(?P<old>\d+)\.old$")
     removed = []
     with contextlib.suppress(OSError):   # a folder that cannot be listed holds nothing this run can remove
         for f in sorted(folder.iterdir()):
