@@ -1041,3 +1041,26 @@ def test_a_class_named_all_is_benchmarked_apart_from_the_overall_rows(tmp_path):
     assert per["all"]["value"] != per["other"]["value"]   # so the mean is told from the class's own value
     tpc = json.loads((tmp_path / "b" / "plots" / "tstr_per_class.json").read_text())
     assert sorted(tpc["sets"]["gaussian"]["per_class"]) == ["all", "other"]
+
+
+def test_test_file_logged_in_another_base_is_refused(tmp_path):
+    """DATA of ln(x+1) values (scanpy's log1p, uns['log1p'] = {'base': None}) and a --test file of log2(x+1)
+    values (base 2): both log scale, in units 1.44 apart, which scored as one set would look like a shift of every
+    gene; refused in one line naming both records. The same base in both files is joined."""
+    from rnagen.bench.runner import join_test_file
+    from rnagen.errors import DataError
+
+    rng = np.random.default_rng(0)
+    x = rng.gamma(2.0, 50.0, size=(12, 5))
+    for name, base, X in (("ln", None, np.log1p(x)), ("log2", 2, np.log2(x + 1)), ("ln2", None, np.log1p(x) + 0.1)):
+        a = ad.AnnData(X=X.astype(np.float32), obs=pd.DataFrame({"k": ["a", "b"] * 6},
+                                                                  index=[f"{name}{i}" for i in range(12)]),
+                       var=pd.DataFrame(index=[f"G{j}" for j in range(5)]))
+        a.uns["log1p"] = {"base": base}
+        a.write_h5ad(tmp_path / f"{name}.h5ad")
+    with pytest.raises(DataError, match=r"^DATA records ln\(x\+1\) \(scanpy's sc\.pp\.log1p, uns\['log1p'\]\) and the "
+                                        r"--test file log2\(x\+1\) \(scanpy's sc\.pp\.log1p, uns\['log1p'\]\): logs of "
+                                        r"two bases; prepare both with rnagen data prepare"):
+        join_test_file(tmp_path / "ln.h5ad", tmp_path / "log2.h5ad", "k")
+    joined = join_test_file(tmp_path / "ln.h5ad", tmp_path / "ln2.h5ad", "k")[0]
+    assert joined.n_obs == 24

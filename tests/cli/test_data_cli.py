@@ -819,3 +819,73 @@ def test_features_named_by_their_positions_are_not_read_as_entrez_ids(tmp_path, 
     for ids in (["1", "2", "3", "9", "10", "12"], ["0", "1", "2"], ["0", "1", "2", "3", "3", "5"]):
         assert not positional_names(ids)   # Entrez ids, too few, a gap or a repeat
     assert detect_id_type(["1", "2", "3", "9", "10", "12"]) == "entrez"
+
+
+def _scanpy_log1p_h5ad(path, *, base):
+    """A scanpy-style .h5ad after sc.pp.normalize_total + sc.pp.log1p: X = log_b(CP10k + 1) (sparse), the counts
+    in layers['counts'] and in .raw, a PCA in obsm and varm, a neighbour graph in obsp, and scanpy's record
+    uns['log1p'] = {'base': base} (None: the natural log), written by hand as scanpy writes it."""
+    import math
+
+    import scipy.sparse as sp
+
+    syms = [str(s) for s in datasets.landmarks()["symbol"][:12]]
+    rng = np.random.default_rng(0)
+    counts = rng.poisson(rng.gamma(2.0, 200.0, size=12), size=(9, 12)).astype(np.int64)
+    cp10k = counts / counts.sum(1, keepdims=True) * 1e4
+    X = np.log1p(cp10k) / (1.0 if base is None else math.log(base))
+    obs = pd.DataFrame({"grp": ["a", "b", "c"] * 3}, index=[f"s{i}" for i in range(9)])
+    a = ad.AnnData(X=sp.csr_matrix(X.astype(np.float32)), obs=obs, var=pd.DataFrame(index=syms))
+    a.layers["counts"] = sp.csr_matrix(counts)
+    a.raw = ad.AnnData(X=sp.csr_matrix(counts), var=pd.DataFrame(index=syms))
+    a.obsm["X_pca"] = rng.normal(size=(9, 3))
+    a.varm["PCs"] = rng.normal(size=(12, 3))
+    a.obsp["connectivities"] = sp.csr_matrix(np.eye(9))
+    a.uns["log1p"] = {"base": base}
+    a.write_h5ad(path)
+    return cp10k
+
+
+@pytest.mark.parametrize("log", ["auto", "log2p1"])
+def test_prepare_scanpy_natural_log1p_converts_to_log2(tmp_path, capsys, log):
+    """`data prepare` of a scanpy file whose X is ln(x+1) (uns['log1p'] = {'base': None}): by default and with
+    --log log2p1 the values are converted to log2(x+1) (not logged again, nor kept as ln under a log2 name), said
+    in the summary, recorded with base 2 and scanpy's record {'base': 2.0}."""
+    src = tmp_path / "sc.h5ad"
+    cp10k = _scanpy_log1p_h5ad(src, base=None)
+    argv = ["data", "prepare", str(src), "--genes", "all", "--label-key", "grp", "--out", str(tmp_path / "p.h5ad")]
+    assert main(argv + (["--log", log] if log != "auto" else [])) == 0
+    out = capsys.readouterr().out
+    assert ("; values ln(x+1) (scanpy's sc.pp.log1p, uns['log1p']) converted to log2(x+1), the same expression in "
+            "log2 units (--log none keeps them as read)") in out
+    p = ad.read_h5ad(tmp_path / "p.h5ad")
+    np.testing.assert_allclose(p.X, np.log2(cp10k + 1), rtol=1e-5, atol=1e-5)
+    st = p.uns["rnagen"]["log"]
+    assert st["transform"] == "log2(x+1)" and st["base"] == 2.0 and st["pseudocount"] == 1.0
+    assert dict(p.uns["log1p"]) == {"base": 2.0}
+
+
+def test_prepare_scanpy_log1p_keeps_the_record_with_log_none_and_base2_as_log2(tmp_path, capsys):
+    """--log none keeps ln(x+1) values as read, recorded as such (base e) with scanpy's {'base': None}; a base-2
+    log1p file is log2(x+1) already and kept as it is by default, --log log2p1 refusing to log it twice."""
+    import math
+
+    src = tmp_path / "sc.h5ad"
+    cp10k = _scanpy_log1p_h5ad(src, base=None)
+    assert main(["data", "prepare", str(src), "--genes", "all", "--label-key", "grp", "--log", "none",
+                 "--out", str(tmp_path / "n.h5ad")]) == 0
+    n = ad.read_h5ad(tmp_path / "n.h5ad")
+    np.testing.assert_allclose(n.X, np.log1p(cp10k), rtol=1e-5, atol=1e-5)
+    assert n.uns["rnagen"]["log"]["base"] == pytest.approx(math.e) and n.uns["log1p"] == {"base": None}
+    src2 = tmp_path / "sc2.h5ad"
+    _scanpy_log1p_h5ad(src2, base=2)
+    assert main(["data", "prepare", str(src2), "--genes", "all", "--label-key", "grp",
+                 "--out", str(tmp_path / "b.h5ad")]) == 0
+    b = ad.read_h5ad(tmp_path / "b.h5ad")
+    np.testing.assert_allclose(b.X, np.log2(cp10k + 1), rtol=1e-5, atol=1e-5)
+    assert b.uns["rnagen"]["log"]["base"] == 2.0 and dict(b.uns["log1p"]) == {"base": 2.0}
+    capsys.readouterr()
+    assert main(["data", "prepare", str(src2), "--genes", "all", "--label-key", "grp", "--log", "log2p1",
+                 "--out", str(tmp_path / "b2.h5ad")]) == 2
+    assert "they would be logged twice" in capsys.readouterr().err and not (tmp_path / "b2.h5ad").exists()
+

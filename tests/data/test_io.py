@@ -2984,6 +2984,86 @@ def test_scanpy_h5ad_says_x_is_read_and_where_its_counts_are(tmp_path, capsys, c
         read(path)
 
 
+def _log1p_file(path, X, *, uns_log1p, layer=None):
+    """An .h5ad as scanpy writes one after sc.pp.log1p: X and scanpy's record uns['log1p'] (written by hand as
+    scanpy does: {'base': None} for the natural log, {'base': b} otherwise), optionally a counts layer."""
+    import anndata as ad
+
+    a = ad.AnnData(X=np.asarray(X, np.float32), obs=pd.DataFrame(index=[f"s{i}" for i in range(X.shape[0])]),
+                   var=pd.DataFrame(index=[f"G{j}" for j in range(X.shape[1])]))
+    if layer is not None:
+        a.layers["counts"] = layer
+    a.uns["log1p"] = uns_log1p
+    a.write_h5ad(path)
+
+
+@pytest.mark.parametrize("base,name", [(None, "ln(x+1)"), (2, "log2(x+1)"), (10, "log10(x+1)")])
+def test_h5ad_scanpy_log1p_record_is_the_log_state_with_its_base(tmp_path, base, name):
+    """scanpy's uns['log1p'] (sc.pp.log1p) says X is log_b(x+1), b its base (None: e): read as the log state,
+    with that base and pseudocount 1, which the values' range alone cannot tell (ln and log2 values both lie in
+    [0, 30]). Read with --layer, the record (of X) does not describe the layer and is not taken."""
+    import math
+
+    from rnagen.pp import log_state
+
+    rng = np.random.default_rng(0)
+    counts = rng.poisson(50, size=(6, 5)).astype(np.float64)
+    b = math.e if base is None else base
+    _log1p_file(tmp_path / "x.h5ad", np.log1p(counts) / math.log(b), uns_log1p={"base": base}, layer=counts)
+    a = read(tmp_path / "x.h5ad")
+    st = log_state(a)
+    assert st is not None and st["logged"] is True and st["pseudocount"] == 1.0
+    assert st["base"] == pytest.approx(b) and st["transform"] == f"{name} (scanpy's sc.pp.log1p, uns['log1p'])"
+    assert a.uns["log1p"] == {"base": base}   # kept, as scanpy reads it
+    lay = read(tmp_path / "x.h5ad", layer="counts")
+    assert log_state(lay) is None and "log1p" not in lay.uns
+    np.testing.assert_array_equal(lay.X, counts)
+
+
+@pytest.mark.parametrize("X,seen", [
+    (np.arange(1, 31, dtype=np.float64).reshape(6, 5) * 40,
+     r"the values are whole numbers up to 1200, counts \(X replaced by the counts after the log"),
+    (np.linspace(-2.5, 2.5, 30).reshape(6, 5), r"values go down to -2\.5, and log\(x\+1\) of expression is never "
+                                               r"below 0 \(scaled or centred after the log"),
+    (np.linspace(0.5, 4000.5, 30).reshape(6, 5), r"values reach 4000\.5, above any log value"),
+])
+def test_h5ad_scanpy_log1p_record_the_values_contradict_is_set_aside_in_one_line(tmp_path, capsys, X, seen):
+    """A uns['log1p'] whose X cannot be log(x+1) of expression (whole counts put back after the log, values
+    below 0 after sc.pp.scale, values above any log value) is not taken: one warning line names the file and
+    what was seen, the record is removed, and the values' range decides the scale as without a record."""
+    import warnings
+
+    from rnagen.cli.main import main
+    from rnagen.pp import log_state
+
+    _log1p_file(tmp_path / "x.h5ad", X, uns_log1p={"base": None})
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        a = read(tmp_path / "x.h5ad")
+    msgs = [str(m.message) for m in w if "log1p" in str(m.message)]
+    assert len(msgs) == 1 and "\n" not in msgs[0]
+    assert re.search(r"^x\.h5ad: uns\['log1p'\] says X was log-transformed \(scanpy's sc\.pp\.log1p\) but " + seen,
+                     msgs[0]), msgs[0]
+    assert msgs[0].endswith("the record is set aside and the values' range decides the scale; delete uns['log1p'] "
+                            "from the file if it is stale")
+    assert log_state(a) is None and "log1p" not in a.uns
+    np.testing.assert_array_equal(a.X, X.astype(np.float32))
+    assert main(["data", "info", str(tmp_path / "x.h5ad")]) == 0
+    err = [ln for ln in capsys.readouterr().err.splitlines() if "log1p" in ln]
+    assert len(err) == 1 and err[0].startswith("rnagen: warning: x.h5ad: uns['log1p'] says X was log-transformed")
+
+
+def test_h5ad_uns_log1p_not_of_scanpys_form_is_set_aside(tmp_path):
+    """A uns['log1p'] that is not scanpy's record ({'base': 'two'}) is set aside with a warning saying so."""
+    from rnagen.pp import log_state
+
+    _log1p_file(tmp_path / "x.h5ad", np.full((4, 3), 2.5), uns_log1p={"base": "two"})
+    with pytest.warns(UserWarning, match=r"x\.h5ad: uns\['log1p'\] says X was log-transformed .* but its form is not "
+                                         r"scanpy's \(\{'base': 'two'\}"):
+        a = read(tmp_path / "x.h5ad")
+    assert "log1p" not in a.uns and log_state(a) is None
+
+
 def test_h5ad_of_any_number_type_reads_as_float32_without_a_float64_copy(tmp_path, monkeypatch):
     """X as pipelines write counts (int64, int32, unsigned, sparse CSR or CSC) or as float16 reads as the same
     values in float32; an integer matrix is not copied to float64 on the way (nor a sparse one made dense whole

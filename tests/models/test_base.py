@@ -765,3 +765,26 @@ def test_wrong_types_are_refused_with_rnagen_errors(tmp_path):
     with pytest.raises(ConfigError, match=r"^load: the run folder must be a path \(a str or pathlib.Path\), not int"):
         load(5)
     assert load(m.save(tmp_path / "run")).n_genes == 4   # a pathlib.Path is a path
+
+
+@pytest.mark.parametrize("base", [2.0, float(np.e)])
+def test_log_scale_training_data_keep_their_base_in_samples_and_bound(base):
+    """Training data recorded as log_b(x+1) (scanpy's natural log1p, or log2): the model's ceiling above each
+    gene's largest value is UPPER_MARGIN log2 units in the data's own units (3 * ln 2 on the natural log, not 3
+    nats, which is 4.3 log2 units), and the samples carry the record with its base and scanpy's uns['log1p'], so
+    neither rnagen nor scanpy logs them again."""
+    from rnagen.models import get_model
+    from rnagen.models._base import UPPER_MARGIN
+    from rnagen.pp import set_log_state
+
+    a = _adata(raw=False)
+    a.X = (a.X / np.log2(base)).astype(np.float32)   # log_b of the same expression
+    name = "log2(x+1)" if base == 2.0 else "ln(x+1)"
+    set_log_state(a, logged=True, transform=name, pseudocount=1.0, base=base)
+    m = get_model("gaussian")().fit(a, label_key="tissue")
+    ceiling = m.pipeline.inverse_transform(m.upper[None, :])[0]
+    np.testing.assert_allclose(ceiling - a.X.max(axis=0), UPPER_MARGIN / np.log2(base), rtol=1e-4)
+    s = m.sample(n=4, seed=0)
+    assert s.uns["rnagen"]["log"]["base"] == pytest.approx(base) and s.uns["rnagen"]["log"]["transform"] == name
+    assert s.uns["log1p"] == {"base": None if base != 2.0 else 2.0}
+    assert list(s.layers) == [] and s.raw is None and list(s.obs.columns) == ["tissue"]

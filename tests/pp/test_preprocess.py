@@ -185,6 +185,41 @@ def test_log2p1_recognises_xena_log2_tpm_0001():
         log2p1(b, force=True)
 
 
+def test_log2p1_converts_scanpys_natural_log1p_to_log2_exactly():
+    """X = ln(x+1) (scanpy's sc.pp.log1p, uns['log1p'] = {'base': None}) is made log2(x+1) = ln(x+1) * log2(e),
+    not logged again (log2(ln(x+1)+1)) nor kept as if it were log2; so is a base-10 record of rnagen's own. The
+    result is recorded as log2(x+1) (base 2, the conversion in the history) and scanpy's record follows
+    ({'base': 2.0}). A log2(x+1) record is left as it is; Xena's log2(TPM+0.001) (another pseudocount) too, and
+    scanpy's log1p record, which does not describe it, is removed."""
+    import math
+
+    x = np.array([[0.0, 1.0, 3.0], [7.0, 15.0, 1e4]])
+    a = _adata(np.log1p(x), ["TP53", "EGFR", "MYC"])
+    a.uns["log1p"] = {"base": None}
+    log2p1(a)
+    np.testing.assert_allclose(a.X, np.log2(x + 1), rtol=1e-6, atol=1e-6)
+    st = log_state(a)
+    assert st["transform"] == "log2(x+1)" and st["base"] == 2.0 and st["pseudocount"] == 1.0
+    assert get_history(a)[-1] == {"step": "log2p1", "applied": True, "pseudocount": 1.0,
+                                  "converted_from": "ln(x+1) (scanpy's sc.pp.log1p, uns['log1p'])"}
+    assert a.uns["log1p"] == {"base": 2.0}
+    log2p1(a)   # log2(x+1) already: left as it is
+    np.testing.assert_allclose(a.X, np.log2(x + 1), rtol=1e-6, atol=1e-6)
+    assert get_history(a)[-1]["applied"] is False
+    b = _adata(np.log10(x + 1), ["TP53", "EGFR", "MYC"])
+    set_log_state(b, logged=True, transform="log10(x+1)", pseudocount=1.0, base=10.0)
+    assert b.uns["log1p"] == {"base": 10.0}
+    log2p1(b)
+    np.testing.assert_allclose(b.X, np.log2(x + 1), rtol=1e-6, atol=1e-6)
+    c = _adata(np.log2(x + 0.001), ["TP53", "EGFR", "MYC"])
+    c.uns["log1p"] = {"base": None}
+    set_log_state(c, logged=True, transform="log2(TPM+0.001)", pseudocount=0.001, base=2.0)
+    assert "log1p" not in c.uns
+    log2p1(c)
+    np.testing.assert_array_equal(c.X, np.log2(x + 0.001).astype(np.float32))
+    assert math.isclose(log_state(c)["pseudocount"], 0.001)
+
+
 def test_whole_numbers_are_counts_however_low():
     """Read counts of a shallow library (all below 30) are counts, not log values: logged by log2p1."""
     from rnagen.pp import looks_logged

@@ -89,6 +89,7 @@ def _prepare(args: argparse.Namespace) -> int:
         select_genes,
         set_log_state,
     )
+    from ..pp.history import log_base
 
     genes = args.genes if args.genes in ("landmarks", "all") else read_gene_list(args.genes)
     adata = read_input(args.input, label_key=args.label_key, labels=args.labels, orientation=args.orientation,
@@ -132,10 +133,13 @@ def _prepare(args: argparse.Namespace) -> int:
         log2p1(adata)
     elif args.log == "log2p1":
         st = log_state(adata)
-        if st is not None and st.get("logged"):
+        if (b := log_base(st)) is not None and b != 2 and st is not None and st.get("pseudocount") == 1.0:
+            log2p1(adata)   # log_b(x+1) of a known base (scanpy's ln): converted, not logged twice
+        elif st is not None and st.get("logged"):
             raise DataError(f"--log log2p1 on values its record says are log scale already ({st['transform']}): "
                             "they would be logged twice; remove --log (or --log none)")
-        log2p1(adata, force=True)
+        else:
+            log2p1(adata, force=True)
     else:
         record(adata, "log2p1", applied=False, reason="--log none")
         X = dense(adata.X)
@@ -184,6 +188,10 @@ def _prepare(args: argparse.Namespace) -> int:
             " (one class: the models generate it unconditionally)" if k == 1 else "") + _near_duplicate_labels(
             adata.obs[label_key])
     msg += _what_was_dropped(adata) + depth + _split_column_hint(adata)
+    converted = [h for h in get_history(adata) if h["step"] == "log2p1" and "converted_from" in h]
+    if converted:
+        msg += (f"; values {converted[-1]['converted_from']} converted to log2(x+1), the same expression in log2 "
+                "units (--log none keeps them as read)")
     after = log_state(adata)
     if after is not None and after.get("logged") and not (before or {}).get("logged"):
         # the models then learn log values: what they sample, and what --round (whole counts) needs, follow it;

@@ -992,7 +992,8 @@ def _views(X: np.ndarray, ids: list[str], rows: list[int], obs: pd.DataFrame, *,
     if not np.isfinite(X).all():
         raise DataError(f"{path}: the matrix has NaN or inf values; delete it and fetch again")
     full = ad.AnnData(X=X, obs=obs, var=var)
-    set_log_state(full, logged=log_logged, transform=log_transform, pseudocount=pseudocount)
+    set_log_state(full, logged=log_logged, transform=log_transform, pseudocount=pseudocount,
+                  base=2.0 if log_logged else None)   # the published log scales fetched are log2
     record(full, f"fetch.{source}", n_obs=full.n_obs, n_vars=full.n_vars, label_key=label_key)
     full.uns["rnagen"]["label_key"] = label_key
     record(full, "filter_classes", **filter_record)

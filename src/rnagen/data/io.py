@@ -4967,6 +4967,10 @@ def _read_h5ad(p: Path, layer: str | None = None):
     if not np.issubdtype(adata.X.dtype, np.number):
         raise DataError(f"{p.name}: expression values are not numeric; fix the file")
     adata.X = _dense_float32(adata.X, adata.obs_names, adata.var_names, p.name)
+    # scanpy's record of its log1p (uns["log1p"]): the values' base, which their range cannot tell (ln or log2)
+    from ..pp.history import adopt_scanpy_log1p
+
+    adopt_scanpy_log1p(adata, p.name)
     return adata
 
 
@@ -5072,8 +5076,8 @@ def _h5ad_layer(adata, layer: str, source: str):
     import anndata as ad
 
     have = ", ".join(list(adata.layers.keys()) + (["raw"] if adata.raw is not None else [])) or "none"
-    uns = dict(adata.uns)
-    if isinstance(uns.get("rnagen"), dict):  # a recorded log state describes X, not this matrix
+    uns = {k: v for k, v in adata.uns.items() if k != "log1p"}   # rnagen's and scanpy's log records describe X,
+    if isinstance(uns.get("rnagen"), dict):                      # not this matrix
         uns["rnagen"] = {k: v for k, v in uns["rnagen"].items() if k != "log"}
     if layer == "raw":
         if adata.raw is None:

@@ -134,7 +134,7 @@ def gtex26():
     var["ensembl_id"] = g["ensembl_id"].fillna("").to_numpy()
     var["is_landmark"] = (g["is_l1000_landmark"].fillna("0").to_numpy() == "1")
     adata = ad.AnnData(X=expr.to_numpy(dtype=np.float32), obs=obs, var=var)
-    set_log_state(adata, logged=True, transform="log2(RPKM+1) (as shipped)", pseudocount=1.0)
+    set_log_state(adata, logged=True, transform="log2(RPKM+1) (as shipped)", pseudocount=1.0, base=2.0)
     record(adata, "datasets.gtex26", source="SEPIRA GeneExp (GTEx subset)", n_obs=adata.n_obs, n_vars=adata.n_vars)
     adata.uns["rnagen"]["label_key"] = "tissue"
     return adata

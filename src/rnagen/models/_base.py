@@ -73,7 +73,7 @@ from ..config import (
     write_config,
 )
 from ..errors import ConfigError, DataError, DivergedError, RunDirError
-from ..pp.history import below_one_note, log_state, looks_logged
+from ..pp.history import below_one_note, log_base, log_state, looks_logged, sync_scanpy_log1p
 from ..pp.prepare import check_log_record
 from ..pp.preprocess import check_labels, folded_label
 from ..pp.transforms import Floor, Pipeline, Transform, make_pipeline
@@ -890,15 +890,17 @@ class Generator(ABC):
     def _upper_bound(self, X: np.ndarray, Xt: np.ndarray) -> np.ndarray:
         """Per gene, the largest value to generate on the model's scale: :data:`UPPER_MARGIN` training standard
         deviations past the largest training value and, where the values are on a log2 scale (a log2(x+1) step,
-        or data recorded as logged), :data:`UPPER_MARGIN` log2 units past it (8 times the largest value), the
-        lower of the two: a gene whose values span orders of magnitude has a standard deviation of several log2
-        units, three of which are no bound in its units."""
+        or data recorded as logged), :data:`UPPER_MARGIN` log2 units past it (8 times the largest value; in the
+        record's units where it names another base, ``UPPER_MARGIN / log2(base)``: about 2.08 for the natural
+        log), the lower of the two: a gene whose values span orders of magnitude has a standard deviation of
+        several log2 units, three of which are no bound in its units."""
         upper = Xt.max(axis=0).astype(np.float64) + UPPER_MARGIN
         top = X.max(axis=0).astype(np.float64)
         if "log2p1" in self._fitted_pipeline().spec.split("+"):
             ceiling = (top + 1.0) * 2.0 ** UPPER_MARGIN - 1.0
         elif (self.data_log or {}).get("logged") is True:
-            ceiling = top + UPPER_MARGIN
+            base = log_base(self.data_log)
+            ceiling = top + UPPER_MARGIN / (math.log2(base) if base is not None else 1.0)
         else:
             return upper.astype(np.float32)
         in_model = self._fitted_pipeline().transform(ceiling[None, :].astype(X.dtype))[0]
@@ -913,8 +915,9 @@ class Generator(ABC):
         if st is not None:
             pc = st.get("pseudocount")
             pc = float(pc) if isinstance(pc, (int, float, np.floating)) and np.isfinite(pc) else None
+            base = log_base(st)
             return {"logged": bool(st["logged"]), "transform": str(st.get("transform", "")),
-                    **({"pseudocount": pc} if pc is not None else {})}
+                    **({"pseudocount": pc} if pc is not None else {}), **({"base": base} if base is not None else {})}
         if "log2p1" in self._fitted_pipeline().spec.split("+"):
             return {"logged": False, "transform": "linear (the training data's scale; the model logged them)"}
         if self.config.preprocess.log == "auto":
@@ -1272,6 +1275,7 @@ class Generator(ABC):
         if self.data_log is not None:
             # the data's scale: evaluate and reconstruct read it instead of guessing it from the values again
             out.uns["rnagen"]["log"] = {"pseudocount": float("nan"), **self.data_log}
+            sync_scanpy_log1p(out)   # scanpy's uns["log1p"] where the scale is its log1p: not logged again there
         if far is not None:
             out.uns["rnagen"]["synthetic"]["far_values"] = far
         if above:

@@ -2,18 +2,21 @@
 
 ``adata.uns["rnagen"]["history"]`` is a list of steps, each a dict with at least ``"step"`` (the function
 name) and its parameters. ``adata.uns["rnagen"]["log"]`` says whether ``X`` is on a log scale and how it got
-there, so later steps (and the models) neither log twice nor forget to.
+there, so later steps (and the models) neither log twice nor forget to. Where that scale is one of scanpy's
+``log1p`` (``log_b(x + 1)``), ``adata.uns["log1p"]`` says so too, in scanpy's own form, so that scanpy does not
+log the values again either.
 """
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
 from ..errors import DataError
 
-__all__ = ["record", "get_history", "log_state", "set_log_state", "looks_logged", "check_summable",
-           "LOG_RANGE"]
+__all__ = ["record", "get_history", "log_state", "set_log_state", "log_base", "log1p_name", "scanpy_log1p_base",
+           "sync_scanpy_log1p", "adopt_scanpy_log1p", "looks_logged", "check_summable", "LOG_RANGE"]
 
 
 def as_actual(adata):
@@ -71,18 +74,121 @@ def get_history(adata) -> list[dict]:
 
 
 def log_state(adata) -> dict | None:
-    """``{"logged": bool, "transform": str, "pseudocount": float}`` if recorded, else ``None``."""
+    """``{"logged": bool, "transform": str, "pseudocount": float[, "base": float]}`` if recorded, else ``None``
+    (``base``: the logarithm's base where it is known, :func:`log_base`)."""
     st = adata.uns.get("rnagen", {}).get("log")
     return dict(st) if isinstance(st, dict) else None
 
 
-def set_log_state(adata, *, logged: bool, transform: str, pseudocount: float | None = None) -> None:
-    """Record whether ``adata.X`` is log-scale (e.g. ``transform="log2(x+1)"`` or ``"log2(TPM+0.001)"``)."""
-    _uns(adata)["log"] = {
+def set_log_state(adata, *, logged: bool, transform: str, pseudocount: float | None = None,
+                  base: float | None = None) -> None:
+    """Record whether ``adata.X`` is log-scale (e.g. ``transform="log2(x+1)"`` or ``"log2(TPM+0.001)"``), with the
+    logarithm's ``base`` where it is known (2 for log2, ``math.e`` for scanpy's default ``log1p``). The values
+    are then ``log_base(x + pseudocount)``, which is what converting them to another base needs; scanpy's
+    ``uns["log1p"]`` is kept in step (:func:`sync_scanpy_log1p`)."""
+    st: dict[str, Any] = {
         "logged": bool(logged),
         "transform": transform,
         "pseudocount": float(pseudocount) if pseudocount is not None else float("nan"),
     }
+    if logged and base is not None:
+        st["base"] = float(base)
+    _uns(adata)["log"] = st
+    sync_scanpy_log1p(adata)
+
+
+def log_base(st: dict | None) -> float | None:
+    """The base of a recorded log state's logarithm (2.0, ``math.e``, 10.0), ``None`` where the record does not say
+    (values found log-scale by their range, a published scale of unknown base, linear values)."""
+    if not st or not st.get("logged"):
+        return None
+    b = st.get("base")
+    return float(b) if isinstance(b, (int, float, np.number)) and math.isfinite(b) and b > 1 else None
+
+
+def log1p_name(base: float, pseudocount: float = 1.0) -> str:
+    """``log_base(x + pseudocount)`` as rnagen's records write it: ``log2(x+1)``, ``ln(x+1)``, ``log10(x+1)``."""
+    name = "ln" if math.isclose(base, math.e) else f"log{base:g}" if float(base).is_integer() else f"log_{base:g}"
+    return f"{name}(x+{pseudocount:g})"
+
+
+def scanpy_log1p_base(value: Any) -> float | None:
+    """The base of scanpy's ``uns["log1p"]`` record (``{"base": None}``: natural log, as ``sc.pp.log1p`` writes
+    it by default; ``{"base": b}``: ``log_b``); ``None`` for a record of another form (not scanpy's)."""
+    if not isinstance(value, dict):
+        return None
+    b = value.get("base")
+    if b is None or (isinstance(b, str) and b == "None"):
+        return math.e
+    if isinstance(b, np.ndarray) and b.size == 1:
+        b = b.item()
+    if isinstance(b, (int, float, np.number)) and not isinstance(b, bool) and math.isfinite(b) and b > 0 and b != 1:
+        return float(b)
+    return None
+
+
+def sync_scanpy_log1p(adata) -> None:
+    """Keep scanpy's ``adata.uns["log1p"]`` in step with the recorded log state: set where the state is
+    ``log_b(x + 1)`` of a known base ``b`` (``{"base": None}`` for the natural log, as scanpy writes it), removed
+    where the state is linear or another log of a known base (``log2(TPM+0.001)``); a log scale of unknown base
+    leaves it as it is. scanpy reads the key to tell whether ``X`` was logged, so a file rnagen writes must neither
+    lack it on ``log1p`` values nor keep a stale one on values it changed."""
+    st = log_state(adata)
+    if st is None:
+        return
+    b = log_base(st)
+    as_actual(adata)
+    if b is not None and st.get("pseudocount") == 1.0:
+        adata.uns["log1p"] = {"base": None} if math.isclose(b, math.e) else {"base": b}
+    elif not st.get("logged") or b is not None:
+        adata.uns.pop("log1p", None)
+
+
+def adopt_scanpy_log1p(adata, source: str) -> None:
+    """Take scanpy's record that ``X`` was logged (``uns["log1p"]``, written by ``sc.pp.log1p``) as the log state
+    where rnagen has none: ``X`` is ``log_b(x + 1)``, ``b`` the record's base (``None``: the natural log).
+
+    The values are checked against it first: ``log_b(x + 1)`` of expression is never below 0, never whole counts
+    and never above the log range. A record the values contradict (``X`` replaced by the counts after the log, or
+    scaled after it: ``sc.pp.scale``) is removed, with a one-line warning naming what was seen, and the values'
+    scale is decided by :func:`looks_logged` as for any file without a record.
+    """
+    import warnings
+
+    if "log1p" not in adata.uns or log_state(adata) is not None:
+        return
+    b = scanpy_log1p_base(adata.uns["log1p"])
+    seen = None
+    if b is None:
+        seen = (f"its form is not scanpy's ({_shown_value(adata.uns['log1p'])}; scanpy writes {{'base': None}} or a "
+                "number)")
+    else:
+        X = adata.X
+        X = X.toarray() if hasattr(X, "toarray") else np.asarray(X)
+        n, lo, hi, whole = _finite_summary(X)
+        if n and lo < 0:
+            seen = (f"values go down to {lo:.4g}, and log(x+1) of expression is never below 0 (scaled or centred "
+                    "after the log, as sc.pp.scale leaves them?)")
+        elif n and whole and hi >= 2:
+            seen = (f"the values are whole numbers up to {hi:.6g}, counts (X replaced by the counts after the log, "
+                    "adata.X = adata.layers['counts']?)")
+        elif n and hi > LOG_RANGE[1]:
+            seen = f"values reach {hi:.6g}, above any log value (X replaced after the log?)"
+    if seen is None:
+        assert b is not None
+        set_log_state(adata, logged=True, transform=f"{log1p_name(b)} (scanpy's sc.pp.log1p, uns['log1p'])",
+                      pseudocount=1.0, base=b)
+        return
+    adata.uns.pop("log1p")
+    warnings.warn(f"{source}: uns['log1p'] says X was log-transformed (scanpy's sc.pp.log1p) but {seen}: the record "
+                  "is set aside and the values' range decides the scale; delete uns['log1p'] from the file if it is "
+                  "stale", UserWarning, stacklevel=3)
+
+
+def _shown_value(v: Any) -> str:
+    """``v`` in a message: its repr, cut to 60 characters."""
+    r = repr(v)
+    return r if len(r) <= 60 else r[:57] + "..."
 
 
 #: the log-scale range: log2 expression stays below 30 (2**30 ~ 10^9), down to log2(0.001) ~ -9.97

@@ -7,6 +7,7 @@ functions that drop samples or genes (:func:`select_genes`, :func:`filter_classe
 """
 from __future__ import annotations
 
+import math
 import numbers
 import re
 from collections.abc import Sequence
@@ -20,9 +21,11 @@ from ..errors import ConfigError, DataError
 from ..utils import check_label_key, label_text, require_anndata
 from .copies import copy_groups, group_ids, warn_mixed_labels
 from .history import (
+    adopt_scanpy_log1p,
     as_actual,
     below_one_note,
     check_summable,
+    log_base,
     log_state,
     looks_logged,
     record,
@@ -247,9 +250,11 @@ def log2p1(adata, *, pseudocount: float = 1.0, force: bool = False):
     """``X <- log2(X + pseudocount)`` in place, unless ``X`` is already on a log scale.
 
     Already-logged data are recognised from the recorded log state (:func:`rnagen.pp.history.log_state`,
-    e.g. set by the TCGA fetcher for Xena's log2(TPM+0.001)) or, when nothing is recorded, by
+    e.g. set by the TCGA fetcher for Xena's log2(TPM+0.001), or scanpy's ``uns["log1p"]``,
+    :func:`rnagen.pp.history.adopt_scanpy_log1p`) or, when nothing is recorded, by
     :func:`rnagen.pp.history.looks_logged`; they are left unchanged (the skip is recorded) unless
-    ``force=True``.
+    ``force=True``. Values recorded as ``log_b(x + pseudocount)`` of another known base ``b`` (scanpy's natural
+    ``log1p``) are converted, exactly: ``log2(x + c) = log_b(x + c) * log2(b)``.
 
     Raises
     ------
@@ -265,6 +270,11 @@ def log2p1(adata, *, pseudocount: float = 1.0, force: bool = False):
     X = dense(adata.X)
     st = log_state(adata)
     if not force:
+        if st is None:
+            adopt_scanpy_log1p(adata, "the data")
+            st = log_state(adata)
+        if (b := log_base(st)) is not None and b != 2 and st is not None and st.get("pseudocount") == pseudocount:
+            return _rebase_log2(adata, X, b, pseudocount, str(st.get("transform")))
         if st is not None and st.get("logged"):
             record(adata, "log2p1", applied=False, reason=f"already logged: {st.get('transform')}")
             return adata
@@ -285,8 +295,21 @@ def log2p1(adata, *, pseudocount: float = 1.0, force: bool = False):
         B += pseudocount
         out[a:b] = np.log2(B, out=B).astype(np.float32)
     adata.X = out
-    set_log_state(adata, logged=True, transform=f"log2(x+{pseudocount:g})", pseudocount=pseudocount)
+    set_log_state(adata, logged=True, transform=f"log2(x+{pseudocount:g})", pseudocount=pseudocount, base=2.0)
     record(adata, "log2p1", applied=True, pseudocount=float(pseudocount))
+    return adata
+
+
+def _rebase_log2(adata, X: np.ndarray, base: float, pseudocount: float, was: str):
+    """``X = log_base(x + pseudocount)`` made ``log2(x + pseudocount)`` in place (times ``log2(base)``, in float64 a
+    block of rows at a time), recorded as a log2p1 step converted from ``was``."""
+    factor = math.log2(base)
+    out = np.empty(X.shape, dtype=np.float32)
+    for a, b in row_spans(X):
+        out[a:b] = (X[a:b].astype(np.float64) * factor).astype(np.float32)
+    adata.X = out
+    set_log_state(adata, logged=True, transform=f"log2(x+{pseudocount:g})", pseudocount=pseudocount, base=2.0)
+    record(adata, "log2p1", applied=True, pseudocount=float(pseudocount), converted_from=was)
     return adata
 
 
