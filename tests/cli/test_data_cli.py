@@ -889,3 +889,30 @@ def test_prepare_scanpy_log1p_keeps_the_record_with_log_none_and_base2_as_log2(t
                  "--out", str(tmp_path / "b2.h5ad")]) == 2
     assert "they would be logged twice" in capsys.readouterr().err and not (tmp_path / "b2.h5ad").exists()
 
+
+def test_prepare_leaves_out_the_inputs_layers_raw_and_embeddings(tmp_path, capsys):
+    """The prepared file holds the prepared X, not the input's other matrices: layers['counts'] and .raw (the raw
+    counts of every input gene: stale beside a changed X, and patients' raw profiles in a file taken to hold the
+    prepared values only), obsm/varm/obsp (a PCA, a neighbour graph of the old X). The summary names what was left
+    out, where it stays, and how to prepare a layer instead; the history records it. --layer counts prepares the
+    counts."""
+    src = tmp_path / "sc.h5ad"
+    _scanpy_log1p_h5ad(src, base=None)
+    assert main(["data", "prepare", str(src), "--genes", "all", "--label-key", "grp",
+                 "--out", str(tmp_path / "p.h5ad")]) == 0
+    out = capsys.readouterr().out
+    assert ("; left out the input's layers['counts'], raw, obsm['X_pca'], varm['PCs'], obsp['connectivities'] (its "
+            "genes and values, not the prepared ones; sc.h5ad keeps them, --layer NAME prepares one instead of X)"
+            ) in out
+    p = ad.read_h5ad(tmp_path / "p.h5ad")
+    assert list(p.layers) == [] and p.raw is None and list(p.obsm) == [] and list(p.varm) == []
+    assert list(p.obsp) == []
+    steps = [dict(h) for h in p.uns["rnagen"]["history"].values() if h["step"] == "leave_out"]
+    assert len(steps) == 1 and list(steps[0]["matrices"]) == [
+        "layers['counts']", "raw", "obsm['X_pca']", "varm['PCs']", "obsp['connectivities']"]
+    assert main(["data", "prepare", str(src), "--genes", "all", "--label-key", "grp", "--layer", "counts",
+                 "--out", str(tmp_path / "c.h5ad")]) == 0
+    c = ad.read_h5ad(tmp_path / "c.h5ad")
+    raw = ad.read_h5ad(src).layers["counts"].toarray()
+    np.testing.assert_allclose(c.X, np.log2(raw + 1), rtol=1e-6)
+    assert c.raw is None and list(c.layers) == []

@@ -164,6 +164,7 @@ def _prepare(args: argparse.Namespace) -> int:
         check_labels(adata, label_key, min_per_class=2)
         adata.uns["rnagen"]["label_key"] = label_key
     _annotate_var(adata, id_type=id_type)
+    left_out = _leave_out_other_matrices(adata)
     write_h5ad(adata, args.out)
     miss = adata.uns["rnagen"].get("genes", {}).get("missing", [])
     if id_type == "other":
@@ -192,6 +193,11 @@ def _prepare(args: argparse.Namespace) -> int:
     if converted:
         msg += (f"; values {converted[-1]['converted_from']} converted to log2(x+1), the same expression in log2 "
                 "units (--log none keeps them as read)")
+    if left_out:
+        shown = ", ".join(left_out[:6]) + (f" and {len(left_out) - 6} more" if len(left_out) > 6 else "")
+        layer = any(m.startswith(("layers[", "raw")) for m in left_out)
+        msg += (f"; left out the input's {shown} (its genes and values, not the prepared ones; "
+                f"{Path(args.input).name} keeps them" + (", --layer NAME prepares one instead of X)" if layer else ")"))
     after = log_state(adata)
     if after is not None and after.get("logged") and not (before or {}).get("logged"):
         # the models then learn log values: what they sample, and what --round (whole counts) needs, follow it;
@@ -218,6 +224,32 @@ def _prepare(args: argparse.Namespace) -> int:
         msg += "; " + same
     print(f"{msg} -> {args.out}")
     return 0
+
+
+def _leave_out_other_matrices(adata) -> list[str]:
+    """Remove from a prepared AnnData the input's matrices beside ``X`` (``layers``, ``.raw``, ``obsm``, ``varm``,
+    ``obsp``, ``varp``: a scanpy file's counts, PCA and neighbour graph), recorded in the history; returns them as
+    the summary names them. They hold the input's genes and values, not the prepared ones: stale beside the
+    prepared ``X``, and the raw profiles (patients' counts) in a file a user takes to hold the prepared values
+    only. What rnagen reads is ``X``; the source keeps the rest."""
+    left = [f"layers[{k!r}]" for k in adata.layers]
+    if adata.raw is not None:
+        left.append("raw")
+    for slot in ("obsm", "varm", "obsp", "varp"):
+        left += [f"{slot}[{k!r}]" for k in getattr(adata, slot)]
+    if not left:
+        return []
+    for k in list(adata.layers):
+        del adata.layers[k]
+    adata.raw = None
+    for slot in ("obsm", "varm", "obsp", "varp"):
+        m = getattr(adata, slot)
+        for k in list(m):
+            del m[k]
+    from ..pp import record
+
+    record(adata, "leave_out", matrices=left)
+    return left
 
 
 def _split_column_hint(adata) -> str:
