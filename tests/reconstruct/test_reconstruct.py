@@ -480,3 +480,29 @@ def test_the_validation_split_keeps_copies_of_a_profile_on_one_side(make_adata, 
         with pytest.warns(UserWarning, match=r"1 profile\(s\) appear under several sample ids with different "
                                              r"labels \(e\.g\. 's1' labelled 'b' and its copy 's201' labelled 'a'\)"):
             rc.fit(data, inputs=linear_problem["inputs"], label_key=label_key)
+
+
+def test_inputs_logged_in_another_base_than_the_fit_are_refused():
+    """A reconstructor fitted on log2(x+1) profiles given ln(x+1) inputs (scanpy's log1p): every input gene 1.44
+    times lower than what the fit saw; refused in one line naming both records, whether the log step was decided
+    by the values or fixed. The fit's base is kept in its record; inputs of the same base are taken."""
+    import math
+
+    from rnagen.pp.history import set_log_state
+
+    L, genes = _low_inputs()
+    train, test = L[:60], L[60:]
+
+    def recorded(values, base):
+        a = _unrecorded(values, genes)
+        set_log_state(a, logged=True, transform="ln(x+1)" if base == math.e else "log2(x+1)", pseudocount=1.0,
+                      base=base)
+        return a
+
+    for log in ("auto", "none"):
+        rec = rc.fit(recorded(train, 2.0), inputs=genes[:10], val_size=0.25, seed=0, overrides=[f"log={log}"])
+        assert rec.meta["log"]["data_log_base"] == 2.0
+        with pytest.raises(DataError, match=r"its values are ln\(x\+1\) but the reconstructor was fitted on "
+                                            r"log2\(x\+1\): logs of two bases"):
+            rec.apply(recorded(test / math.log2(math.e), math.e))
+        rec.apply(recorded(test, 2.0))

@@ -212,6 +212,22 @@ def _aligned(X: np.ndarray, genes: list, real_genes: list, what: str) -> np.ndar
     return X
 
 
+def _check_log_bases(sets: Mapping[str, Any]) -> None:
+    """Refuse sets whose records name logarithms of two bases (scanpy's ``ln(x+1)`` beside ``log2(x+1)``,
+    :func:`rnagen.pp.history.log_base`): the values of one profile differ by a factor of log2(e) = 1.44 between
+    them, which every indicator would read as a shift of every gene. Sets without a recorded base are judged by
+    their values, as before."""
+    from ..pp.history import log_base, log_state
+
+    known = [(name, st, b) for name, obj in sets.items() if obj is not None and hasattr(obj, "uns")
+             for st in [log_state(obj) or {}] if (b := log_base(st)) is not None]
+    for name, st, b in known[1:]:
+        first, st0, b0 = known[0]
+        if not np.isclose(b, b0):
+            raise DataError(f"the {first} set records {st0.get('transform')} and the {name} set {st.get('transform')}: "
+                            "logs of two bases; prepare both with rnagen data prepare (log2(x+1) by default)")
+
+
 def prepare(real, synthetic, train=None, *, label_key: str | None = None, real_labels=None,
             synthetic_labels=None, train_labels=None, mia_reference=None, seed: int | None = None,
             fitted: dict | None = None, train_groups: np.ndarray | None = None) -> dict:
@@ -234,6 +250,7 @@ def prepare(real, synthetic, train=None, *, label_key: str | None = None, real_l
     ``fitted``, ``reference_rows`` (sorted training rows, ``None``: all of them), ``fit_rows`` (the training rows
     the statistics came from) and ``fitted``.
     """
+    _check_log_bases({"real": real, "synthetic": synthetic, "train": train, "reference": mia_reference})
     R, yr, gr, lr = _unpack(real, label_key, real_labels, "real")
     S, ys, gs, ls = _unpack(synthetic, label_key, synthetic_labels, "synthetic")
     T, yt, gt, lt = _unpack(train, label_key, train_labels, "train")

@@ -42,7 +42,7 @@ from .._io import atomic_path, check_output, write_json, write_npz, writer_lock
 from .._manifest import MANIFEST, folder_kind, reading, verify_manifest, write_manifest
 from ..config import SEED_MAX, build_config, checked, require_config, write_config
 from ..errors import ConfigError, DataError, RunDirError
-from ..pp.history import log_state, looks_logged, looks_standardised, record, set_log_state
+from ..pp.history import log_base, log_state, looks_logged, looks_standardised, record, set_log_state
 from ..pp.transforms import Log2p1, NonNegative, Pipeline, StandardScaler
 from ..utils import as_path, check_label_key, require_anndata
 from .genes import match_genes, require_genes, resolve_inputs
@@ -416,7 +416,8 @@ class Reconstructor:
             "n_targets": int(len(tg_idx)),
             "inputs": {k: v for k, v in report.items()},
             "log": {"applied": bool(log), "decided_by": cfg.log,
-                    "data_log_state": (log_state(adata) or {}).get("transform", "detected from the value range")},
+                    "data_log_state": (log_state(adata) or {}).get("transform", "detected from the value range"),
+                    "data_log_base": log_base(log_state(adata))},
             "label_key": label_key,
             "fit": fit_info,
             "seconds": {"preprocess": t_prep, "fit": time.perf_counter() - t1},
@@ -561,9 +562,15 @@ class Reconstructor:
         if not X.size:
             return
         self._check_not_standardised(X, where)
+        st = log_state(adata)   # recorded (rnagen data prepare, a synthetic set): not guessed from the values
+        fitted_base, base = lg.get("data_log_base"), log_base(st)
+        if fitted_base is not None and base is not None and not np.isclose(base, fitted_base):
+            # ln and log2 values of one profile differ by a factor of 1.44 in every gene
+            raise DataError(f"{where}: its values are {(st or {}).get('transform')} but the reconstructor was fitted "
+                            f"on {lg.get('data_log_state')}: logs of two bases; prepare both with rnagen data "
+                            "prepare (log2(x+1) by default)")
         if lg.get("decided_by") != "auto":
             return   # the user fixed the log step (log=log2p1 or none): their data, their scale
-        st = log_state(adata)   # recorded (rnagen data prepare, a synthetic set): not guessed from the values
         logged = bool(st["logged"]) if st is not None else self._looks_logged_inputs(X)
         if lg.get("applied") and logged:
             raise DataError(f"{where}: its input genes look log-scale (values up to {float(np.nanmax(X)):.3g}) but the "
