@@ -111,20 +111,89 @@ class Copies:
 def find_copies(X: Any, *, ratio: float = NEAR_COPY_RATIO) -> Copies:
     """The groups of copies among the rows of ``X`` (samples x genes, on the scale distances are to be taken in;
     see the module docstring for the test). Missing values count as the gene's mean in the near-copy test."""
-    from .prepare import dense
+    return _find(_Rows([(_matrix(X), False)]), ratio=ratio)
 
-    X = np.asarray(dense(X), dtype=np.float64)
-    n = X.shape[0]
+
+def _matrix(X: Any) -> Any:
+    """``X`` as a 2-D array, a SciPy sparse matrix kept sparse (its rows are expanded a block at a time)."""
+    return X.tocsr() if hasattr(X, "tocsr") else np.asarray(X)
+
+
+class _Rows:
+    """The rows of one or more matrices stacked, in float64 on the scale copies are tested on (each matrix's values,
+    or their ``log2(x + 1)``), read a block of rows at a time: the search holds a few blocks beside the matrices,
+    never a float64 copy of all of them (a full transcriptome of thousands of profiles is gigabytes, in float64
+    twice its single-precision size). Every value is computed as on the whole stack (the same cast, the same
+    elementwise log), so the search finds what it finds on that stack.
+
+    ``index`` picks rows of the stack (in its order; all where None); ``fill`` (a value per gene) replaces the
+    missing values, which :func:`numpy.nan_to_num` then makes finite, as the near-copy test takes them.
+    """
+
+    def __init__(self, parts: list[tuple[Any, bool]], index: np.ndarray | None = None,
+                 fill: np.ndarray | None = None) -> None:
+        self.parts = parts
+        self.starts = np.cumsum([0] + [M.shape[0] for M, _ in parts])
+        self.index = index
+        self.fill = fill
+        self.n_genes = int(parts[0][0].shape[1]) if parts and len(parts[0][0].shape) > 1 else 1
+
+    def __len__(self) -> int:
+        return int(self.starts[-1]) if self.index is None else len(self.index)
+
+    def subset(self, index: np.ndarray, fill: np.ndarray | None = None) -> _Rows:
+        """The rows ``index`` of these (indices into this view), with ``fill`` for missing values."""
+        base = np.asarray(index, dtype=np.int64) if self.index is None else self.index[index]
+        return _Rows(self.parts, base, fill)
+
+    def spans(self, per_row: int | None = None) -> list[tuple[int, int]]:
+        """``(start, stop)`` of blocks of rows of about :data:`_DIFF_VALUES` values (``per_row`` values a row,
+        by default the genes)."""
+        step = max(1, _DIFF_VALUES // max(1, self.n_genes if per_row is None else per_row))
+        return [(a, min(a + step, len(self))) for a in range(0, len(self), step)]
+
+    def take(self, rows: Any, cols: slice = slice(None)) -> np.ndarray:
+        """Float64 values of ``rows`` (a slice or indices into this view), genes ``cols``, in a new C-ordered
+        array."""
+        at = np.arange(len(self))[rows] if isinstance(rows, slice) else np.asarray(rows, dtype=np.int64)
+        at = at if self.index is None else self.index[at]
+        part = np.searchsorted(self.starts, at, side="right") - 1
+        width = len(range(self.n_genes)[cols])
+        out = np.empty((len(at), width), dtype=np.float64)
+        for p, (M, log) in enumerate(self.parts):
+            sel = np.flatnonzero(part == p)
+            if not sel.size:
+                continue
+            B = M[at[sel] - self.starts[p], cols]
+            B = B.toarray() if hasattr(B, "toarray") else B
+            B = np.array(B, dtype=np.float64)   # a copy of its own: the log below is taken in place
+            if log:   # to_log_scale's log2(x + 1)
+                np.add(B, 1.0, out=B)
+                np.log2(B, out=B)
+            out[sel] = B
+        if self.fill is not None:
+            out = np.nan_to_num(np.where(np.isnan(out), self.fill[cols], out))
+        return out
+
+
+def _find(X: _Rows, *, ratio: float) -> Copies:
+    """:func:`find_copies` of the rows of ``X``."""
+    n = len(X)
     out = Copies()
     if n < 2:
         return out
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)   # a sample with every value missing: not 'one value'
-        lo, hi = np.nanmin(X, axis=1), np.nanmax(X, axis=1)
-    out.flat = np.flatnonzero(lo == hi).tolist() if X.shape[1] > 1 else []
+    lo, hi = np.empty(n), np.empty(n)
+    keys: list[bytes] = []
+    for a, b in X.spans():
+        B = X.take(slice(a, b))
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)   # a sample with every value missing: not 'one value'
+            lo[a:b], hi[a:b] = np.nanmin(B, axis=1), np.nanmax(B, axis=1)
+        keys.extend(row_keys(B))
+    out.flat = np.flatnonzero(lo == hi).tolist() if X.n_genes > 1 else []
     flat = set(out.flat)
     by_key: dict[bytes, list[int]] = {}
-    for i, key in enumerate(row_keys(X)):
+    for i, key in enumerate(keys):
         if i not in flat:
             by_key.setdefault(key, []).append(i)
     if any(len(g) > 1 for g in by_key.values()) and _by_chance(X, flat, by_key):
@@ -139,8 +208,7 @@ def find_copies(X: Any, *, ratio: float = NEAR_COPY_RATIO) -> Copies:
             r = parent[r]
         return r
 
-    # the distinct profiles; all rows where none repeats, without a copy of the matrix
-    near_pairs = _near_pairs(X if len(reps) == n else X[reps], ratio=ratio, out=out)
+    near_pairs = _near_pairs(X.subset(np.asarray(reps, dtype=np.int64)), ratio=ratio, out=out)
     for a, b in near_pairs:
         ra, rb = root(reps[a]), root(reps[b])
         if ra != rb:
@@ -156,26 +224,54 @@ def find_copies(X: Any, *, ratio: float = NEAR_COPY_RATIO) -> Copies:
     return out
 
 
-def _by_chance(X: np.ndarray, flat: set[int], by_key: dict[bytes, list[int]]) -> bool:
+def _by_chance(X: _Rows, flat: set[int], by_key: dict[bytes, list[int]]) -> bool:
     """Whether equal rows are what values on a coarse grid give by chance (few genes, small whole counts, two
     decimals): the rows with each gene's values shuffled among them (every value kept, no profile kept whole)
-    hold at least a tenth as many equal rows. Equal rows then say nothing of copies, and nearness still less."""
-    rows = [i for i in range(X.shape[0]) if i not in flat]
-    shuffled = np.random.default_rng(0x5EED).permuted(X[rows], axis=0)   # each column on its own
+    hold at least a tenth as many equal rows. Equal rows then say nothing of copies, and nearness still less.
+
+    The shuffle is made a block of genes at a time, each row's digest fed block by block: one generator shuffles
+    the genes one after another, so the blocks together are the shuffle of the whole matrix."""
+    rows = X.subset(np.asarray([i for i in range(len(X)) if i not in flat], dtype=np.int64))
+    rng = np.random.default_rng(0x5EED)
+    digests = [hashlib.blake2b(digest_size=16) for _ in range(len(rows))]
+    width = max(1, _DIFF_VALUES // max(1, len(rows)))
+    for c in range(0, X.n_genes, width):
+        shuffled = rng.permuted(rows.take(slice(None), slice(c, c + width)), axis=0)   # each column on its own
+        for h, row in zip(digests, shuffled):
+            h.update(row.tobytes())
     n_equal = sum(len(g) - 1 for g in by_key.values())
-    return 10 * (len(rows) - len(set(row_keys(shuffled)))) >= n_equal
+    return 10 * (len(rows) - len({h.digest() for h in digests})) >= n_equal
 
 
-def _near_pairs(U: np.ndarray, *, ratio: float, out: Copies) -> list[tuple[int, int]]:
+def _gene_means(U: _Rows) -> np.ndarray | None:
+    """Each gene's mean over the rows of ``U``, missing values left out (as :func:`numpy.nanmean`, summed row
+    after row in the same order), where any value is missing; else None."""
+    total: np.ndarray | None = None
+    count = np.zeros(U.n_genes, dtype=np.intp)
+    missing = False
+    for a, b in U.spans():
+        B = U.take(slice(a, b))
+        nan = np.isnan(B)
+        missing = missing or bool(nan.any())
+        B[nan] = 0.0
+        total = B.sum(axis=0) if total is None else np.concatenate([total[None], B]).sum(axis=0)
+        count += (~nan).sum(axis=0)
+    if not missing or total is None:
+        return None
+    with np.errstate(all="ignore"):
+        return total / count   # a gene missing in every profile: NaN, 0 once nan_to_num has run
+
+
+def _near_pairs(U: _Rows, *, ratio: float, out: Copies) -> list[tuple[int, int]]:
     """Pairs of rows of ``U`` (distinct profiles) that are near copies; sets ``out``'s scale, dimension and
     ``near_tested``."""
-    m = U.shape[0]
-    if m < _MIN_PROFILES or m > _MAX_NEAR or U.shape[1] < 2:
+    m = len(U)
+    if m < _MIN_PROFILES or m > _MAX_NEAR or U.n_genes < 2:
         return []
-    if np.isnan(U).any():
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)   # a gene missing in every profile: 0 below
-            U = np.nan_to_num(np.where(np.isnan(U), np.nanmean(U, axis=0, keepdims=True), U))
+    mean = _gene_means(U)
+    if mean is not None:
+        assert U.index is not None
+        U = _Rows(U.parts, U.index, mean)
     k = min(_NEIGHBOURS + 1, m - 1)
     dist, idx = _neighbours(U, k)
     # the local gap: the first c >= 1 with d_c < ratio * d_(c+1) makes neighbours 1..c the candidate copies and
@@ -207,53 +303,67 @@ def _near_pairs(U: np.ndarray, *, ratio: float, out: Copies) -> list[tuple[int, 
     return sorted((a, b) for a, b in pairs if a < b and (b, a) in pairs)
 
 
-def _neighbours(U: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+def _neighbours(U: _Rows, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Each row's ``k`` nearest other rows of ``U``: distances (ascending) and indices. On many genes the
     candidates are found in a random projection (distances kept in expectation) and measured on every gene."""
     from sklearn.neighbors import NearestNeighbors
 
-    V = U
-    if U.shape[1] > _PROJECT_ABOVE:
-        P = np.random.default_rng(0x5EED).standard_normal((U.shape[1], 256)) / np.sqrt(256)
-        V = U @ P
-    kk = min(k + 1 if V is U else 2 * k + 1, len(U))
+    projected = U.n_genes > _PROJECT_ABOVE
+    if projected:   # the projection a block of rows at a time
+        P = np.random.default_rng(0x5EED).standard_normal((U.n_genes, 256))
+        P /= np.sqrt(256)
+        V = np.empty((len(U), 256))
+        for a, b in U.spans():
+            V[a:b] = U.take(slice(a, b)) @ P
+    else:
+        V = U.take(slice(None))
+    kk = min(2 * k + 1 if projected else k + 1, len(U))
     _, idx = NearestNeighbors(n_neighbors=kk, algorithm="brute").fit(V).kneighbors(V)
+    del V
     # drop each row itself (not always first among exact ties), keep k; distances on every gene
     others = [r[r != i][:kk - 1] for i, r in enumerate(idx)]
     idx = np.asarray(others, dtype=np.int64)
     # the candidates' distances a block of rows at a time (about _DIFF_VALUES differences held at once)
     d = np.empty(idx.shape, dtype=np.float64)
-    step = max(1, _DIFF_VALUES // max(1, idx.shape[1] * U.shape[1]))
-    for a in range(0, len(U), step):
-        b = min(a + step, len(U))
-        d[a:b] = np.sqrt(((U[a:b, None, :] - U[idx[a:b]]) ** 2).sum(axis=2))
+    for a, b in U.spans(idx.shape[1] * U.n_genes):
+        near = U.take(idx[a:b].ravel()).reshape(b - a, idx.shape[1], U.n_genes)
+        d[a:b] = np.sqrt(((U.take(slice(a, b))[:, None, :] - near) ** 2).sum(axis=2))
     order = np.argsort(d, axis=1, kind="stable")[:, :k]
     return np.take_along_axis(d, order, axis=1), np.take_along_axis(idx, order, axis=1)
 
 
-def _log_values(adata) -> np.ndarray:
-    """``adata.X`` on the log scale copies are tested on (:func:`rnagen.pp.to_log_scale`; a scale its values
-    leave open is read as their own)."""
+def _log_part(adata) -> tuple[Any, bool]:
+    """``adata.X`` (a sparse matrix kept sparse) and whether copies are tested on its ``log2(x + 1)``
+    (:func:`rnagen.pp.to_log_scale`'s choice: not for values on the log scale or with negative values; a scale
+    its values leave open is read as their own)."""
     from ..errors import DataError
     from .history import looks_logged
-    from .prepare import dense, is_logged, to_log_scale
+    from .prepare import dense, is_logged
 
-    X = np.array(dense(adata.X), dtype=np.float64)   # a copy of its own: the log below is taken in place
+    X = _matrix(adata.X)
     try:
         logged = is_logged(adata)
     except DataError:
-        logged = looks_logged(X, strict=False)
-    if not X.size:
-        return X
-    if not logged and not np.nanmin(X) < 0:   # to_log_scale's log2(x + 1), without two more copies of the matrix
-        np.add(X, 1.0, out=X)
-        return np.log2(X, out=X)
-    return to_log_scale(X, logged=logged)[0]
+        logged = looks_logged(dense(X), strict=False)
+    return X, not logged and not _nanmin(X) < 0
+
+
+def _nanmin(X: Any) -> float:
+    """The least value of ``X`` (NaN where it has none), a sparse matrix's unstored zeros counted."""
+    if hasattr(X, "nnz"):
+        values = X.data if X.nnz == np.prod(X.shape) else np.append(X.data, 0.0)
+    else:
+        values = np.asarray(X)
+    if not values.size:
+        return float("nan")
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)   # every value missing: NaN, which no test passes
+        return float(np.nanmin(values))
 
 
 def copy_groups(adata) -> Copies:
     """:func:`find_copies` of an AnnData's profiles, on the log scale."""
-    return find_copies(_log_values(adata))
+    return _find(_Rows([_log_part(adata)]), ratio=NEAR_COPY_RATIO)
 
 
 def group_ids(copies: Copies, n: int) -> np.ndarray:
@@ -324,13 +434,14 @@ def copies_across(a, b) -> list[tuple[int, int]]:
     """``(row of a, row of b)`` for each profile of AnnData ``a`` that has a copy in ``b`` (the test of
     :func:`find_copies` on the two sets together, each brought to the log scale on its own), one pair per row of
     ``a``, in row order."""
-    A, B = _log_values(a), _log_values(b)
-    if not len(A) or not len(B) or A.shape[1] != B.shape[1]:
+    A, B = _log_part(a), _log_part(b)
+    if not A[0].shape[0] or not B[0].shape[0] or A[0].shape[1] != B[0].shape[1]:
         return []
-    found = find_copies(np.vstack([A, B]))
+    found = _find(_Rows([A, B]), ratio=NEAR_COPY_RATIO)
+    n_a = A[0].shape[0]
     pairs: list[tuple[int, int]] = []
     for rows in found.groups:
-        left = [r for r in rows if r < len(A)]
-        right = [r - len(A) for r in rows if r >= len(A)]
+        left = [r for r in rows if r < n_a]
+        right = [r - n_a for r in rows if r >= n_a]
         pairs.extend((r, right[0]) for r in left if right)
     return sorted(pairs)
