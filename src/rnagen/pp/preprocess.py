@@ -45,11 +45,10 @@ __all__ = ["normalize_depth", "looks_like_counts", "log2p1", "select_genes", "fi
 def looks_like_counts(X) -> bool:
     """Do these values look like raw read counts: non-negative whole numbers, not on a log scale (some above
     30)? TPM, FPKM and normalised values have fractions; logged values stay below 30."""
-    X = np.asarray(X)
-    finite = X[np.isfinite(X)]
-    if finite.size == 0 or float(finite.max()) <= 30.0:
-        return False
-    return bool((finite >= 0).all() and np.array_equal(finite, np.round(finite)))
+    from .history import _finite_summary
+
+    n, lo, hi, whole = _finite_summary(np.asarray(X))   # a block of rows at a time, not copies of the matrix
+    return n > 0 and hi > 30.0 and lo >= 0 and whole
 
 
 #: nCounter background estimates from each lane's negative controls (NanoStringNorm's ``Background``, Waggott
