@@ -1349,3 +1349,9 @@ def test_sets_logged_in_two_bases_are_refused_and_one_base_is_scored():
     table = evaluate(ln_real, logged(np.log1p(counts[::-1]), math.e, "s"), label_key="k", metrics=["density"],
                      n_boot=0)
     assert np.isfinite(table.loc[table["name"] == "density", "value"]).all()
+    # a record without a base entry (rnagen's of an earlier version) names its base in the transform
+    old = logged(np.log2(counts + 1), 2.0, "o")
+    old.uns["rnagen"]["log"] = {"logged": True, "transform": "log2(x+1)", "pseudocount": 1.0}
+    with pytest.raises(DataError, match=r"^the real set records log2\(x\+1\) and the synthetic set ln\(x\+1\): "
+                                        r"logs of two bases"):
+        evaluate(old, logged(np.log1p(counts[::-1]), math.e, "s"), label_key="k", metrics=["density"], n_boot=0)

@@ -116,10 +116,10 @@ def test_logged_input_is_not_logged_twice():
     set_log_state(a, logged=True, transform="log2(x+1)")
     m = get_model("gaussian")().fit(a, label_key="tissue")
     assert m.pipeline.spec == "nonnegative+standard"   # log values >= 0: the support step, no second log
-    # the synthetic set carries the data's log record, its pseudocount included
+    # the synthetic set carries the data's log record, its pseudocount included, and the base its transform names
     set_log_state(a, logged=True, transform="log2(x+1)", pseudocount=1.0)
     rec = get_model("gaussian")().fit(a, label_key="tissue").sample(n=4, seed=0).uns["rnagen"]["log"]
-    assert rec == {"logged": True, "transform": "log2(x+1)", "pseudocount": 1.0}
+    assert rec == {"logged": True, "transform": "log2(x+1)", "pseudocount": 1.0, "base": 2.0}
     m2 = get_model("gaussian").from_config(overrides=["preprocess.log=none", "preprocess.scaler=none",
                                                       "preprocess.support=any"])
     assert m2.fit(a, label_key="tissue").pipeline.spec == "identity"

@@ -506,3 +506,29 @@ def test_inputs_logged_in_another_base_than_the_fit_are_refused():
                                             r"log2\(x\+1\): logs of two bases"):
             rec.apply(recorded(test / math.log2(math.e), math.e))
         rec.apply(recorded(test, 2.0))
+
+
+def test_a_log2_record_without_a_base_entry_is_log2_beside_ln_inputs():
+    """A log state rnagen wrote without a ``base`` entry (``{"logged": True, "transform": "log2(x+1)"}``, its
+    records of an earlier version) names its base in the transform: a reconstructor fitted on such data, or whose
+    own record lacks ``data_log_base``, refuses ln(x+1) inputs as it does for a record with the base."""
+    import math
+
+    from rnagen.pp.history import set_log_state
+
+    L, genes = _low_inputs()
+    train, test = L[:60], L[60:]
+    old = _unrecorded(train, genes)
+    old.uns["rnagen"] = {"log": {"logged": True, "transform": "log2(x+1)", "pseudocount": 1.0}}
+    ln = _unrecorded(test / math.log2(math.e), genes)
+    set_log_state(ln, logged=True, transform="ln(x+1)", pseudocount=1.0, base=math.e)
+    rec = rc.fit(old, inputs=genes[:10], val_size=0.25, seed=0)
+    assert rec.meta["log"]["data_log_base"] == 2.0
+    with pytest.raises(DataError, match=r"its values are ln\(x\+1\) but the reconstructor was fitted on "
+                                        r"log2\(x\+1\): logs of two bases"):
+        rec.apply(ln)
+    del rec.meta["log"]["data_log_base"]   # the record of a fit that names its data's scale only
+    with pytest.raises(DataError, match=r"logs of two bases"):
+        rec.apply(ln)
+    out = rec.apply(old)
+    assert out.shape == old.shape

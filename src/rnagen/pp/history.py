@@ -9,6 +9,7 @@ log the values again either.
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 import numpy as np
@@ -97,12 +98,23 @@ def set_log_state(adata, *, logged: bool, transform: str, pseudocount: float | N
     sync_scanpy_log1p(adata)
 
 
+#: a log transform's name as rnagen's records write it (:func:`log1p_name`, ``log2(TPM+0.001)``): its base
+_NAMED_BASE = re.compile(r"(?:(?P<ln>ln)|log_?(?P<b>[0-9]+(?:\.[0-9]+)?))\(")
+
+
 def log_base(st: dict | None) -> float | None:
     """The base of a recorded log state's logarithm (2.0, ``math.e``, 10.0), ``None`` where the record does not say
-    (values found log-scale by their range, a published scale of unknown base, linear values)."""
+    (values found log-scale by their range, a published scale of unknown base, linear values).
+
+    A record without a ``base`` entry whose transform opens with the logarithm's name (``log2(x+1)``,
+    ``ln(x+1)``: what rnagen writes, :func:`log1p_name`) has that name's base: rnagen's records of an earlier
+    version name the transform but carry no ``base``."""
     if not st or not st.get("logged"):
         return None
     b = st.get("base")
+    if b is None:
+        m = _NAMED_BASE.match(str(st.get("transform", "")))
+        b = None if m is None else math.e if m["ln"] else float(m["b"])
     return float(b) if isinstance(b, (int, float, np.number)) and math.isfinite(b) and b > 1 else None
 
 

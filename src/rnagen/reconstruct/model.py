@@ -564,6 +564,9 @@ class Reconstructor:
         self._check_not_standardised(X, where)
         st = log_state(adata)   # recorded (rnagen data prepare, a synthetic set): not guessed from the values
         fitted_base, base = lg.get("data_log_base"), log_base(st)
+        if fitted_base is None and not lg.get("applied"):
+            # a fit of an earlier version records its data's log state by name only (log2(x+1))
+            fitted_base = log_base({"logged": True, "transform": lg.get("data_log_state", "")})
         if fitted_base is not None and base is not None and not np.isclose(base, fitted_base):
             # ln and log2 values of one profile differ by a factor of 1.44 in every gene
             raise DataError(f"{where}: its values are {(st or {}).get('transform')} but the reconstructor was fitted "
