@@ -89,6 +89,18 @@ def test_report_of_a_damaged_leaderboard_is_one_line_and_changes_nothing(bench, 
     _refused(["report", bench], capsys, bench, "leaderboard.json")
 
 
+@pytest.mark.parametrize("key", ["directions", "settings", "failed", "plots", "columns"])
+def test_report_of_a_leaderboard_whose_entries_are_of_another_type_is_one_line(bench, capsys, key):
+    """A leaderboard.json edited by hand whose tables (directions, settings, ...) or column list are of another
+    JSON type: refused as damaged in one line, no traceback, nothing changed."""
+    lb = bench / "leaderboard.json"
+    doc = json.loads(lb.read_text())
+    doc[key] = [1] if key != "columns" else "model"
+    lb.write_text(json.dumps(doc))
+    line = _refused(["report", bench], capsys, bench, "leaderboard.json is damaged")
+    assert line.endswith("which redoes what it cannot read")
+
+
 def test_report_does_not_replace_a_page_rnagen_did_not_write_nor_an_input(bench, tmp_path, capsys):
     page = tmp_path / "notes.html"
     page.write_text("<!DOCTYPE html><html><head><title>my notes</title></head><body>keep me</body></html>")

@@ -269,6 +269,12 @@ def write_report(out_dir: str | Path, *, path: str | Path | None = None, title: 
         rows, directions, settings = lb["rows"], lb.get("directions", {}), lb.get("settings", {})
         if not (isinstance(rows, list) and all(isinstance(r, dict) and "model" in r for r in rows)):
             raise TypeError("rows")
+        if not (isinstance(lb["columns"], list) and all(isinstance(c, str) for c in lb["columns"])):
+            raise TypeError("columns")
+        # the entries the page reads as tables of their own: absent, or a JSON object each
+        if any(not isinstance(lb.get(k), (dict, type(None)))
+               for k in ("directions", "settings", "references", "copies", "gap_closed", "failed", "plots")):
+            raise TypeError("entries")
     except (ValueError, KeyError, TypeError, AttributeError):   # cut short, edited by hand, or not rnagen's
         raise RunDirError(f"{lb_path} is damaged (not the leaderboard rnagen writes); rerun `rnagen benchmark ... "
                           f"--out {out}`, which redoes what it cannot read") from None
