@@ -3062,6 +3062,14 @@ def test_h5ad_uns_log1p_not_of_scanpys_form_is_set_aside(tmp_path):
                                          r"scanpy's \(\{'base': 'two'\}"):
         a = read(tmp_path / "x.h5ad")
     assert "log1p" not in a.uns and log_state(a) is None
+    # a number that is no logarithm's base is named as such, not as a form other than a number
+    for base in (1.0, -2.0, 0.0):
+        _log1p_file(tmp_path / "b.h5ad", np.full((4, 3), 2.5), uns_log1p={"base": base})
+        with pytest.warns(UserWarning, match=rf"but its form is not scanpy's \(\{{'base': {base}\}}; scanpy writes "
+                                             r"\{'base': None\} or a logarithm's base, a positive number other than "
+                                             r"1\): the record is set aside"):
+            a = read(tmp_path / "b.h5ad")
+        assert "log1p" not in a.uns and log_state(a) is None
 
 
 def test_h5ad_of_any_number_type_reads_as_float32_without_a_float64_copy(tmp_path, monkeypatch):

@@ -173,7 +173,7 @@ def adopt_scanpy_log1p(adata, source: str) -> None:
     seen = None
     if b is None:
         seen = (f"its form is not scanpy's ({_shown_value(adata.uns['log1p'])}; scanpy writes {{'base': None}} or a "
-                "number)")
+                "logarithm's base, a positive number other than 1)")
     else:
         X = adata.X
         X = X.toarray() if hasattr(X, "toarray") else np.asarray(X)
