@@ -135,6 +135,19 @@ def test_info_counts_samples_without_a_label_apart_from_the_classes(tmp_path, ca
     assert "labels (kind): 2 classes, 2 samples without a label" in out and "  nan" not in out
 
 
+def test_info_of_a_label_column_without_any_label_names_the_column_not_drop_unlabelled(tmp_path, capsys):
+    """Every label missing (a column of NA marks, the wrong --label-key): info says no sample has one and points
+    at --label-key, not at --drop-unlabelled, which would drop every sample and leave prepare nothing."""
+    df = pd.DataFrame(np.arange(1, 19).reshape(6, 3), index=[f"s{i}" for i in range(6)],
+                      columns=["ENSG00000000003", "ENSG00000000005", "ENSG00000000419"])
+    df.assign(kind=["NA", "", "nan", "NA", "NA", ""]).to_csv(tmp_path / "d.csv", index_label="sample")
+    assert main(["data", "info", str(tmp_path / "d.csv"), "--label-key", "kind"]) == 0
+    out = capsys.readouterr().out
+    assert ("labels (kind): 0 classes, no sample has a label (every 'kind' value empty or a missing-value mark: "
+            "check --label-key or --labels)\n") in out
+    assert "--drop-unlabelled" not in out
+
+
 def test_missing_labels_are_counted_by_info_and_named_by_prepare_and_train(tmp_path, capsys):
     """Labels NA, nan and empty in a CSV's label column (or samples a label file has no row for) are no class:
     `data info --label-key` counts them beside the classes instead of refusing the file; prepare and train refuse

@@ -692,7 +692,10 @@ def summarize(adata, *, path: str = "", label_key: str | None = None) -> str:
         miss = missing_labels(adata.obs[k].astype(object).to_numpy())
         vc = adata.obs[k][~miss].astype(str).value_counts()
         unlabelled = (f", {int(miss.sum())} sample{'s' if miss.sum() > 1 else ''} without a label (rnagen data "
-                      "prepare --drop-unlabelled drops them)" if miss.any() else "")
+                      "prepare --drop-unlabelled drops them)" if miss.any() and not miss.all() else
+                      # none labelled: dropping them leaves no data; the column or the file is the wrong one
+                      f", no sample has a label (every {k!r} value empty or a missing-value mark: check --label-key "
+                      "or --labels)" if miss.any() else "")
         lines.append(f"labels ({k}): {len(vc)} class{'es' if len(vc) != 1 else ''}{unlabelled}")
         w = max((len(one_line(s)) for s in vc.index), default=0)
         lines.extend(f"  {one_line(name):<{w}}  {n}" for name, n in vc.items())
