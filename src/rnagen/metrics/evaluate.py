@@ -216,7 +216,7 @@ def _check_log_bases(sets: Mapping[str, Any]) -> None:
     """Refuse sets whose records name logarithms of two bases (scanpy's ``ln(x+1)`` beside ``log2(x+1)``,
     :func:`rnagen.pp.history.log_base`): the values of one profile differ by a factor of log2(e) = 1.44 between
     them, which every indicator would read as a shift of every gene. Sets without a recorded base are judged by
-    their values, as before."""
+    their values."""
     from ..pp.history import log_base, log_state
 
     known = [(name, st, b) for name, obj in sets.items() if obj is not None and hasattr(obj, "uns")
