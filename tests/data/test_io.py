@@ -3020,6 +3020,26 @@ def test_h5ad_scanpy_log1p_record_is_the_log_state_with_its_base(tmp_path, base,
     np.testing.assert_array_equal(lay.X, counts)
 
 
+def test_h5ad_scanpy_log1p_base_as_a_one_element_array_or_bytes_is_read_as_its_value(tmp_path):
+    """A base another writer stored as a one-element array (['None'], [2.0]) or as bytes (b'None') is the value it
+    holds: the natural log for 'None', as scanpy's own record; no warning."""
+    import math
+    import warnings
+
+    from rnagen.pp import log_state
+    from rnagen.pp.history import scanpy_log1p_base
+
+    counts = np.random.default_rng(0).poisson(50, size=(6, 5)).astype(np.float64)
+    for stored, b in ((np.array(["None"]), math.e), (np.array([2.0]), 2.0)):
+        _log1p_file(tmp_path / "x.h5ad", np.log1p(counts) / math.log(b), uns_log1p={"base": stored})
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            a = read(tmp_path / "x.h5ad")
+        assert log_state(a)["base"] == pytest.approx(b)
+    assert scanpy_log1p_base({"base": b"None"}) == math.e
+    assert scanpy_log1p_base({"base": np.array(b"None")}) == math.e
+
+
 @pytest.mark.parametrize("X,seen", [
     (np.arange(1, 31, dtype=np.float64).reshape(6, 5) * 40,
      r"the values are whole numbers up to 1200, counts \(X replaced by the counts after the log"),

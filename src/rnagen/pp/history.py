@@ -130,10 +130,12 @@ def scanpy_log1p_base(value: Any) -> float | None:
     if not isinstance(value, dict):
         return None
     b = value.get("base")
+    if isinstance(b, np.ndarray) and b.size == 1:   # a one-element array (a file another writer made)
+        b = b.item()
+    if isinstance(b, bytes):   # a fixed-length HDF5 string read as bytes
+        b = b.decode("latin-1")
     if b is None or (isinstance(b, str) and b == "None"):
         return math.e
-    if isinstance(b, np.ndarray) and b.size == 1:
-        b = b.item()
     if isinstance(b, (int, float, np.number)) and not isinstance(b, bool) and math.isfinite(b) and b > 0 and b != 1:
         return float(b)
     return None
