@@ -257,7 +257,7 @@ class EvalContext:
     #: training set and within itself, the PCA space and the classifier Fréchet distance's MLP fitted on training
     #: profiles): another set scored against the same prepared real and training sets (``evaluate``'s floor)
     #: reuses them, so it is measured in the same space
-    REAL_SIDE = ("real_knn2", "held_out_copies", "real_copy_labels", "pca_space", "frechet_mlp")
+    REAL_SIDE = ("real_knn2", "held_out_copies", "real_copy_labels", "pca_space", "frechet_mlp", "classifier_space")
 
     def real_side(self) -> dict[str, Any]:
         """The :data:`REAL_SIDE` passes computed so far."""
@@ -292,6 +292,31 @@ class EvalContext:
             return PCASpace(self.real, n_components=PCA_COMPONENTS)
         return PCASpace(self.train if self.fit_rows is None else self.train[self.fit_rows],
                         n_components=PCA_COMPONENTS)
+
+    @cached_property
+    def classifier_space(self) -> Any:
+        """The classifiers' inputs on wide data (:class:`~rnagen.metrics._classifiers.PrincipalInputs`, above
+        :data:`~rnagen.metrics._classifiers.WIDE_GENES` genes), fitted on the profiles the Fréchet PCA is
+        (:attr:`pca_space`); ``None`` at most that many genes: the classifiers take the genes."""
+        from ._classifiers import WIDE_GENES, PrincipalInputs
+
+        if self.real.shape[1] <= WIDE_GENES:
+            return None
+        if self.train is None:
+            return PrincipalInputs(self.real, source="real held-out")
+        return PrincipalInputs(self.train if self.fit_rows is None else self.train[self.fit_rows])
+
+    def classifier_input(self, name: str, rows: np.ndarray | None = None) -> np.ndarray | None:
+        """Set ``name`` (``real``, ``synthetic``, ``train``, ``reference``) as the classifiers take it, its
+        ``rows`` only when given: the genes, or on wide data its :attr:`classifier_space` inputs (each set
+        projected once)."""
+        X = getattr(self, name)
+        if X is None or self.classifier_space is None:
+            return X if X is None or rows is None else X[rows]
+        key = f"classifier_input_{name}"
+        if key not in self.memo:
+            self.memo[key] = self.classifier_space(X)
+        return self.memo[key] if rows is None else self.memo[key][rows]
 
     @property
     def reference_note(self) -> str | None:

@@ -18,7 +18,9 @@ and the per-class Gaussian as the floor:
    mean: the co-expression that class differences do not explain, defined even for classes too small for a
    network of their own); classes with at least ``coexpr_min_class`` profiles in every set also get their
    own rows, over the ``coexpr_class_genes`` genes most variable in the real held-out set (every gene up to
-   that number: the per-class networks cost one G x G pass per class). Blocked: rows of the G x G matrices
+   that number: the per-class networks cost one G x G pass per class). Above :data:`COEXPR_GENES` genes (a full
+   transcriptome) the pooled network too is over that many of the most variable genes (``attrs['biology_coexpr']``
+   says so). Blocked: rows of the G x G matrices
    are formed ``block_genes`` at a time and only counts and sums are kept.
 3. **Classifier concordance** (:func:`classifier_concordance`). A multinomial logistic regression trained on
    the real held-out profiles and the same one trained on the synthetic profiles; per class, the Jaccard
@@ -49,6 +51,7 @@ from scipy import stats
 from ..config import check_number
 from ..errors import ConfigError, DataError
 from ._checks import check_labels, check_sets
+from ._classifiers import WIDE_GENES
 from ._registry import Scored, register, scorer
 
 if TYPE_CHECKING:
@@ -119,6 +122,11 @@ register("geneset_ks", lower=0.0, upper=1.0, family="biology", direction="lower"
 SUMMARY: tuple[str, ...] = ("de_f1", "coexpr_edge_f1", "concordance_jaccard", "geneset_ks")
 _DE = ("de_precision_up", "de_recall_up", "de_precision_down", "de_recall_down", "de_f1", "de_lfc_spearman")
 _COEXPR = ("coexpr_edge_precision", "coexpr_edge_recall", "coexpr_edge_f1", "coexpr_corr")
+#: genes above which the pooled co-expression network of ``evaluate`` is over this many of the genes most variable
+#: in the held-out set (log2 units): its G x G pairs (1.8 billion at 60,000 genes, per set) are what makes a full
+#: transcriptome slow; the width at which the classifiers leave the genes too (the development sets, 383 to 978
+#: genes, and panels of a few thousand keep every gene)
+COEXPR_GENES = WIDE_GENES
 _CONC = ("concordance_jaccard", "concordance_spearman")
 
 
@@ -899,22 +907,30 @@ def score_coexpr(ctx: EvalContext) -> Scored:
     o = _opts(ctx)
     R, yr, judged = _labelled_sets(ctx)
     kw: dict[str, Any] = {"threshold": o.coexpr_threshold, "block_genes": o.block_genes}
-    res = _coexpression_recovery(R, [X for X, _ in judged], real_labels=yr, other_labels=[y for _, y in judged],
-                                **kw)
+    scale = ctx.gene_scale if ctx.gene_scale is not None else 1.0
+    log_var = R.var(0, dtype=np.float64) * np.square(scale)  # in log2 units: the z-scores' variance is ~1
+    by_var = np.argsort(-log_var, kind="stable")
+    # the pooled network of every gene up to COEXPR_GENES, of the most variable genes above (its G x G pairs)
+    pooled = np.sort(by_var[:COEXPR_GENES]) if R.shape[1] > COEXPR_GENES else slice(None)
+    res = _coexpression_recovery(R[:, pooled], [X[:, pooled] for X, _ in judged], real_labels=yr,
+                                 other_labels=[y for _, y in judged], **kw)
     rows = _rows(ctx, [m for m in _COEXPR if ctx.wants(m)], res)
     own = shared_classes(yr, judged[0][1], min_n=o.coexpr_min_class)
     ref_own = set(_reference_classes(own, yr, judged[1][1], o.coexpr_min_class)) if len(judged) > 1 else set()
-    scale = ctx.gene_scale if ctx.gene_scale is not None else 1.0
-    log_var = R.var(0, dtype=np.float64) * np.square(scale)  # in log2 units: the z-scores' variance is ~1
-    genes = np.sort(np.argsort(-log_var, kind="stable")[:o.coexpr_class_genes])
+    genes = np.sort(by_var[:o.coexpr_class_genes])
     for c in own:
         sets = [X[y == c][:, genes] for X, y in judged[:2 if c in ref_own else 1]]
         rc = _coexpression_recovery(R[yr == c][:, genes], sets, **kw)
         if ctx.wants("coexpr_edge_f1"):
             rows += _rows(ctx, ["coexpr_edge_f1"], rc, group=c)
-    return Scored(rows, {"biology_coexpr": {"real_edges": res[0]["real_edges"],
-                                            "synthetic_edges": res[0]["synthetic_edges"],
-                                            "classes_with_own_network": own}})
+    attrs: dict[str, Any] = {"real_edges": res[0]["real_edges"], "synthetic_edges": res[0]["synthetic_edges"],
+                             "classes_with_own_network": own}
+    if R.shape[1] > COEXPR_GENES:
+        attrs["genes"] = COEXPR_GENES
+        attrs["note"] = (f"the pooled co-expression network is over the {COEXPR_GENES} genes most variable in the "
+                         f"held-out set (log2 units), not all {R.shape[1]}: the network of every gene pair grows "
+                         "with the square of the genes")
+    return Scored(rows, {"biology_coexpr": attrs})
 
 
 @scorer("biology_concordance", order=220, metrics=_CONC, timing="biology")

@@ -72,7 +72,9 @@ def binary_auc(y: np.ndarray, s: np.ndarray) -> float:
 @scorer("detection", order=80, metrics=("detection_auc",))
 def score_detection(ctx: EvalContext) -> Scored:
     """Detection AUC on at most 2,500 profiles per set; CI by resampling the out-of-fold scores (re-centred)."""
-    sc, lab = detection_scores(ctx.real, ctx.synthetic, seed=ctx.seed, epochs=ctx.epochs, max_n=2500)
+    # the genes, or on wide data the inputs of EvalContext.classifier_space
+    R, S, ref = (ctx.classifier_input(n) for n in ("real", "synthetic", "reference"))
+    sc, lab = detection_scores(R, S, seed=ctx.seed, epochs=ctx.epochs, max_n=2500)
     o = np.lexsort((sc, lab))   # resampled in an order of the scores, not of the rows
     sc, lab = sc[o], lab[o]
     reps, rng = [], ctx.stream("detection_auc")
@@ -80,8 +82,8 @@ def score_detection(ctx: EvalContext) -> Scored:
         i = rng.integers(0, len(sc), len(sc))
         reps.append(binary_auc(lab[i], sc[i]))
     refv = np.nan
-    if ctx.reference is not None:
-        s2, l2 = detection_scores(ctx.real, ctx.reference, seed=ctx.seed, epochs=ctx.epochs, max_n=2500)
+    if ref is not None:
+        s2, l2 = detection_scores(R, ref, seed=ctx.seed, epochs=ctx.epochs, max_n=2500)
         refv = binary_auc(l2, s2)
     v = binary_auc(lab, sc)
     return Scored([ctx.row("detection_auc", v, centred_ci(v, reps), refv, n_boot=ctx.n_boot_expensive)])

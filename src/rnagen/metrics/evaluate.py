@@ -558,6 +558,8 @@ def _scored(real, synthetic, train, *, metrics: Sequence[str] | None, opts: dict
                             membership_options=mia_opts, with_reference=ceiling)
     ctx.adopt(real_side)
     rows, attrs = _run_scorers(ctx, verbose=verbose)
+    if (space := ctx.__dict__.get("classifier_space")) is not None:   # wide data: what the classifiers ran on
+        attrs["classifier_inputs"] = space.record()
     real_side.update(ctx.real_side())
     if ceiling and (note := ctx.reference_note) is not None:
         attrs["reference_note"] = note

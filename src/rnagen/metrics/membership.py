@@ -53,7 +53,7 @@ classifier, the densities), which on small reference sets can be larger.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -260,11 +260,15 @@ def _gmm_logpdf(data: np.ndarray, points: np.ndarray, *, seed: int, n_components
     return gm.fit(np.asarray(data, np.float64)).score_samples(np.asarray(points, np.float64))
 
 
-def _logan(X: np.ndarray, S: np.ndarray, R: np.ndarray, *, seed: int, epochs: int, max_n: int = 5000) -> np.ndarray:
+def _logan(X: np.ndarray, S: np.ndarray, R: np.ndarray, *, seed: int, epochs: int, max_n: int = 5000,
+           inputs: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
     """LOGAN-D1 scores: P(synthetic) of an MLP trained on synthetic (1) vs reference (0) profiles (at most
-    ``max_n`` of each, drawn with ``seed``)."""
+    ``max_n`` of each, drawn with ``seed``); ``inputs``: a map of the profiles to the classifier's inputs
+    (``evaluate``'s on wide data, :class:`~rnagen.metrics._classifiers.PrincipalInputs`), else the genes."""
     from ._classifiers import canonical_order, fit_classifier
 
+    if inputs is not None:
+        X, S, R = inputs(X), inputs(S), inputs(R)
     S, R = S[canonical_order(S)], R[canonical_order(R)]   # the subsample independent of the row order
     rng = np.random.default_rng([int(seed), 18, 2])
     S = S[np.sort(rng.choice(len(S), max_n, replace=False))] if len(S) > max_n else S
@@ -289,7 +293,8 @@ class _ReferenceSide:
 def attack_scores(candidates: np.ndarray, synthetic: np.ndarray, reference: np.ndarray, *,
                   attacks: Sequence[str] = tuple(ATTACKS), epsilon_quantile: float = 0.5, pca_dims: int = 10,
                   density: Density = "kde", seed: int = 0, epochs: int = 10,
-                  reference_side: _ReferenceSide | None = None) -> dict[str, np.ndarray]:
+                  reference_side: _ReferenceSide | None = None,
+                  logan_inputs: Callable[[np.ndarray], np.ndarray] | None = None) -> dict[str, np.ndarray]:
     """Every attack's membership score (higher = "member") for each candidate profile.
 
     Parameters
@@ -314,6 +319,9 @@ def attack_scores(candidates: np.ndarray, synthetic: np.ndarray, reference: np.n
     reference_side
         A cache of the parts computed from ``candidates`` and ``reference`` alone, filled on the first call and
         read on the next ones; give the same object only with the same candidates, reference and seed.
+    logan_inputs
+        A map of profiles to LOGAN's classifier inputs (``evaluate`` passes its
+        :attr:`~rnagen.metrics._context.EvalContext.classifier_space` on wide data); ``None``: the genes.
 
     Returns
     -------
@@ -345,7 +353,7 @@ def attack_scores(candidates: np.ndarray, synthetic: np.ndarray, reference: np.n
             counts[near] = _mc_counts(X[torch.from_numpy(near)], S, eps * eps)
         out["mc"] = counts / len(Sn)
     if "logan" in attacks:
-        out["logan"] = _logan(Xn, Sn, Rn, seed=seed, epochs=epochs)
+        out["logan"] = _logan(Xn, Sn, Rn, seed=seed, epochs=epochs, inputs=logan_inputs)
     if "domias" in attacks:
         if density not in ("kde", "gmm"):
             raise ConfigError(f"density must be 'kde' or 'gmm', not {density!r}")
@@ -707,7 +715,8 @@ def score_membership(ctx: EvalContext) -> Scored:
                 f"{MIN_HOLDOUT} profiles, 4 with a separate reference set)")
         return Scored([ctx.row(n, np.nan) for n in want], {"membership": {"note": note}})
     seed = int(p["seed"])
-    kw: dict[str, Any] = {"attacks": attacks, "seed": seed, "epochs": ctx.epochs, **ctx.membership_options}
+    kw: dict[str, Any] = {"attacks": attacks, "seed": seed, "epochs": ctx.epochs, **ctx.membership_options,
+                          "logan_inputs": ctx.classifier_space}
     M, N, Rf = p["members"], p["nonmembers"], p["reference"]
     assert ctx.train is not None
     side = _ReferenceSide()  # the same candidates and reference in the three audits

@@ -226,7 +226,8 @@ def score_utility(ctx: EvalContext) -> Scored:
     """TSTR of the MLP and the logistic regression (reference: TRTR) and the augmentation accuracy. The TRTR
     MLP is kept in ``ctx.memo["trtr_mlp"]`` for the classifier Fréchet distance."""
     cs, cr, ct, classes = _codes(ctx)
-    R, S, T = ctx.real, ctx.synthetic, ctx.train
+    # the genes, or on wide data the inputs of EvalContext.classifier_space
+    R, S, T = (ctx.classifier_input(n) for n in ("real", "synthetic", "train"))
     kw: dict[str, Any] = {"seeds": ctx.classifier_seeds, "epochs": ctx.epochs, "n_classes": len(classes)}
     rows: list[dict] = []
     for clf in ("mlp", "logreg"):
@@ -261,7 +262,7 @@ def _frechet_mlp(ctx: EvalContext) -> Any:
     trtr_mlp = ctx.memo.get("trtr_mlp")
     if ctx.train is not None and ct is not None and ctx.fit_rows is not None and \
             len(np.unique(ct[ctx.fit_rows])) >= 2:
-        clf = fit_classifier(np.asarray(ctx.train[ctx.fit_rows], np.float32),
+        clf = fit_classifier(np.asarray(ctx.classifier_input("train", ctx.fit_rows), np.float32),
                              np.asarray(ct[ctx.fit_rows], np.int64), n_classes=len(classes), kind="mlp",
                              seed=ctx.classifier_seeds[0], epochs=ctx.epochs)
     elif trtr_mlp is not None:
@@ -269,10 +270,11 @@ def _frechet_mlp(ctx: EvalContext) -> Any:
     elif ctx.train is not None and ct is not None:
         # the TRTR MLP of the first classifier seed, as tstr() fits it, without the other seeds' runs
         # (the floor's table and a request of this indicator alone need no TSTR)
-        clf = fit_classifier(np.asarray(ctx.train, np.float32), np.asarray(ct, np.int64), n_classes=len(classes),
-                             kind="mlp", seed=ctx.classifier_seeds[0], epochs=ctx.epochs)
+        clf = fit_classifier(np.asarray(ctx.classifier_input("train"), np.float32), np.asarray(ct, np.int64),
+                             n_classes=len(classes), kind="mlp", seed=ctx.classifier_seeds[0], epochs=ctx.epochs)
     else:
-        clf = fit_classifier(ctx.real, cr, n_classes=len(classes), kind="mlp", seed=ctx.seed, epochs=ctx.epochs)
+        clf = fit_classifier(np.asarray(ctx.classifier_input("real"), np.float32), cr, n_classes=len(classes),
+                             kind="mlp", seed=ctx.seed, epochs=ctx.epochs)
     ctx.__dict__["frechet_mlp"] = clf
     return clf
 
@@ -283,5 +285,6 @@ def score_frechet_classifier(ctx: EvalContext) -> Scored:
     from .fidelity import frechet_row
 
     clf = _frechet_mlp(ctx)
-    fref = clf.hidden(ctx.reference) if ctx.reference is not None else None
-    return Scored([frechet_row(ctx, "frechet_classifier", clf.hidden(ctx.real), clf.hidden(ctx.synthetic), fref)])
+    R, S, ref = (ctx.classifier_input(n) for n in ("real", "synthetic", "reference"))
+    fref = clf.hidden(ref) if ref is not None else None
+    return Scored([frechet_row(ctx, "frechet_classifier", clf.hidden(R), clf.hidden(S), fref)])
