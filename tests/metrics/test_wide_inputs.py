@@ -123,3 +123,32 @@ def test_pooled_network_over_the_most_variable_genes_above_the_width(monkeypatch
     # the classifiers stay on the genes: only the network's width moved
     assert "classifier_inputs" not in df.attrs
     assert wide.loc["detection_auc", "value"] == base.loc["detection_auc", "value"]
+
+
+def test_rnagen_evaluate_says_and_records_what_ran_on_wide_data(monkeypatch, tmp_path, capsys):
+    import json
+
+    import anndata as ad
+    import pandas as pd
+
+    from rnagen.cli.main import main
+
+    monkeypatch.setattr(_classifiers, "WIDE_GENES", G - 1)
+    monkeypatch.setattr(biology, "COEXPR_GENES", 20)
+    paths = []
+    for name, (X, y) in zip(("real", "syn", "train"), _sets()):
+        a = ad.AnnData(X=X, obs=pd.DataFrame({"label": y}, index=[f"{name}{i}" for i in range(len(X))]),
+                       var=pd.DataFrame(index=[f"g{j}" for j in range(G)]))
+        a.write_h5ad(tmp_path / f"{name}.h5ad")
+        paths.append(str(tmp_path / f"{name}.h5ad"))
+    out = tmp_path / "m.json"
+    assert main(["evaluate", "--real", paths[0], "--synthetic", paths[1], "--train", paths[2], "--label-key", "label",
+                 "--metrics", "detection_auc,coexpr_corr", "--k", "3", "--n-boot", "20", "--n-boot-expensive", "3",
+                 "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert f"note: {G} genes, more than {G - 1}: the classifiers" in printed
+    assert "note: the pooled co-expression network is over the 20 genes most variable" in printed
+    rec = json.loads(out.read_text())
+    assert rec["classifier_inputs"]["components"] == G and rec["classifier_inputs"]["space"] == "pca"
+    assert rec["biology_coexpr"]["genes"] == 20
+    assert any(f"{G} genes, more than {G - 1}" in n for n in rec["notes"])
