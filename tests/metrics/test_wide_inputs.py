@@ -61,6 +61,15 @@ def test_principal_inputs_rotate_the_span_of_the_fitted_profiles():
     assert "5 leading principal components of 30 real training profiles" in rec["note"]
 
 
+def test_principal_inputs_do_not_depend_on_the_order_of_rows_or_genes():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(25, 120)).astype(np.float32)
+    Y = rng.normal(size=(7, 120)).astype(np.float32)
+    rows, genes = rng.permutation(25), rng.permutation(120)
+    p, q = PrincipalInputs(X), PrincipalInputs(X[rows][:, genes])
+    assert np.array_equal(p(Y), q(Y[:, genes]))   # to the bit, signs included
+
+
 def test_no_change_up_to_the_width():
     df = _run()
     assert "classifier_inputs" not in df.attrs

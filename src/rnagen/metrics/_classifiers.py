@@ -74,13 +74,17 @@ class PrincipalInputs:
 
     def __init__(self, fit_on: np.ndarray, *, n_components: int = CLASSIFIER_COMPONENTS,
                  source: str = "real training"):
-        X = np.asarray(fit_on, np.float64)
+        # the fitted rows in their content order and the genes in theirs (canonical_order, column_order), each
+        # axis's sign set by its largest loading: the same inputs for any order of the rows or genes of a file
+        self.genes_ = column_order(fit_on)
+        Xc = np.asarray(fit_on)[canonical_order(fit_on)][:, self.genes_].astype(np.float64)   # centred in place
         self.source = source
-        n, d = X.shape
+        n, d = Xc.shape
         self.n_genes, self.n_fitted = d, n
-        self.mean_ = X.mean(0)
-        Xc = X - self.mean_
+        self.mean_ = Xc.mean(0)
+        Xc -= self.mean_
         k = int(max(1, min(n_components, n - 1, d)))
+        total = float(np.einsum("ij,ij->", Xc, Xc))
         if n <= 4096:
             w, u = np.linalg.eigh(Xc @ Xc.T)
             top = np.argsort(w)[::-1][:k]
@@ -94,8 +98,8 @@ class PrincipalInputs:
 
             _, sv, vt = randomized_svd(Xc, k, n_iter=7, random_state=0)
             V, var = vt.T, sv * sv
-        total = float((Xc * Xc).sum())
-        self.components_ = V.astype(np.float32)   # genes x components
+        V = V * np.where(V[np.abs(V).argmax(0), np.arange(V.shape[1])] < 0, -1.0, 1.0)
+        self.components_ = V.astype(np.float32)   # genes (in self.genes_ order) x components
         self.explained = float(var.sum() / total) if total > 0 else 1.0
         rms = float(np.sqrt(var.sum() / (n * len(var))))
         self.scale_ = rms if rms > 0 else 1.0
@@ -109,7 +113,7 @@ class PrincipalInputs:
         out = np.empty((len(X), self.n_components), np.float32)
         mean = self.mean_.astype(np.float32)
         for s in range(0, len(X), 4096):
-            out[s:s + 4096] = (np.asarray(X[s:s + 4096], np.float32) - mean) @ self.components_
+            out[s:s + 4096] = (np.asarray(X[s:s + 4096], np.float32)[:, self.genes_] - mean) @ self.components_
         out /= np.float32(self.scale_)
         return out
 
