@@ -109,6 +109,29 @@ def test_classifiers_on_principal_components_above_the_width(monkeypatch):
         wide.loc["detection_auc", "value"] != base.loc["detection_auc", "value"]
 
 
+def test_logan_on_principal_components_of_its_reference_set_above_the_width(monkeypatch):
+    """Axes fitted on training profiles would set the members (fitted: in their span) apart from the non-members
+    by themselves; LOGAN's are fitted on the audit's reference set, the attacker's own real profiles."""
+    from rnagen.metrics._context import EvalContext
+    from rnagen.metrics.evaluate import prepare
+    from rnagen.metrics.membership import _audit, _parts
+
+    monkeypatch.setattr(_classifiers, "WIDE_GENES", G - 1)
+    df = _run()
+    rec = df.attrs["membership"]["logan_inputs"]
+    (R, yr), (S, ys), (T, yt) = _sets()
+    prep = prepare(R, S, T, real_labels=yr, synthetic_labels=ys, train_labels=yt, seed=0)
+    ctx = EvalContext.build(prep, want=WANT, k=5, n_boot=20, n_boot_expensive=3, seed=0, classifier_seeds=(0,),
+                            epochs=3)
+    p = _parts(ctx)
+    Rf = p["reference"]
+    assert rec["fitted_on"] == f"{len(Rf)} membership-reference profiles"
+    assert rec["components"] == len(Rf) - 1 and "LOGAN-D1 ran on" in rec["note"]
+    a = _audit(p["members"], p["nonmembers"], ctx.synthetic, Rf, attacks=["logan"], seed=int(p["seed"]), epochs=3,
+               logan_inputs=PrincipalInputs(Rf, source="membership-reference"))
+    assert _overall(df).loc["mia_logan_auc", "value"] == pytest.approx(a.values["logan"]["auc"], abs=1e-12)
+
+
 def test_pooled_network_over_the_most_variable_genes_above_the_width(monkeypatch):
     base = _overall(_run())
     monkeypatch.setattr(biology, "COEXPR_GENES", 20)
@@ -152,10 +175,11 @@ def test_rnagen_evaluate_says_and_records_what_ran_on_wide_data(monkeypatch, tmp
         paths.append(str(tmp_path / f"{name}.h5ad"))
     out = tmp_path / "m.json"
     assert main(["evaluate", "--real", paths[0], "--synthetic", paths[1], "--train", paths[2], "--label-key", "label",
-                 "--metrics", "detection_auc,coexpr_corr", "--k", "3", "--n-boot", "20", "--n-boot-expensive", "3",
-                 "--out", str(out)]) == 0
+                 "--metrics", "detection_auc,coexpr_corr,mia_logan_auc", "--k", "3", "--n-boot", "20",
+                 "--n-boot-expensive", "3", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert f"note: {G} genes, more than {G - 1}: the classifiers" in printed
+    assert f"note: membership audit: {G} genes, more than {G - 1}: LOGAN-D1 ran on" in printed
     assert "note: the pooled co-expression network is over the 20 genes most variable" in printed
     rec = json.loads(out.read_text())
     assert rec["classifier_inputs"]["components"] == G and rec["classifier_inputs"]["space"] == "pca"

@@ -269,6 +269,8 @@ def _evaluate(args: argparse.Namespace, metrics: list[str] | None, ending: str) 
     audit = df.attrs.get("membership", {})
     if "note" in audit:
         say(f"membership audit: {audit['note']}")
+    if "note" in (audit.get("logan_inputs") or {}):
+        say(f"membership audit: {audit['logan_inputs']['note']}")
     if "verdict" in audit:
         print(f"membership inference: {audit['verdict']} (copying generator and independent real draw: "
               "attrs 'membership' of the output)")

@@ -17,10 +17,11 @@ Kind = Literal["mlp", "logreg"]
 
 #: profiles seen at most per classifier fit (see :func:`fit_classifier`)
 MAX_PROFILES = 51_200
-#: genes above which ``evaluate``'s classifiers (TSTR and TRTR, augmentation, detection, LOGAN-D1, the classifier
-#: Fréchet distance) take :class:`PrincipalInputs` instead of the genes: a first layer of ``hidden x genes``
-#: weights, fitted with Adam dozens of times per call, is what makes a full transcriptome slow; the development
-#: sets (383 to 978 genes) and any panel of a few thousand genes stay on the genes
+#: genes above which ``evaluate``'s classifiers (TSTR and TRTR, augmentation, detection, the classifier Fréchet
+#: distance; LOGAN-D1 those of its reference set) take :class:`PrincipalInputs` instead of the genes: a first
+#: layer of ``hidden x genes`` weights, fitted with Adam dozens of times per call, is what makes a full
+#: transcriptome slow; the development sets (383 to 978 genes) and any panel of a few thousand genes stay on the
+#: genes
 WIDE_GENES = 5000
 #: the most principal components :class:`PrincipalInputs` keeps (every one the fitted profiles span up to it)
 CLASSIFIER_COMPONENTS = 512
@@ -117,12 +118,12 @@ class PrincipalInputs:
         out /= np.float32(self.scale_)
         return out
 
-    def record(self) -> dict:
-        """What the classifiers ran on, for ``evaluate``'s attrs (``classifier_inputs``)."""
+    def record(self, used_by: str = "the classifiers (TSTR/TRTR, augmentation, detection, the classifier Fréchet "
+                                     "distance)") -> dict:
+        """What ``used_by`` ran on, for ``evaluate``'s attrs (``classifier_inputs``, ``membership``)."""
         return {"space": "pca", "genes": self.n_genes, "components": self.n_components,
                 "fitted_on": f"{self.n_fitted} {self.source} profiles", "explained_variance": round(self.explained, 6),
-                "note": (f"{self.n_genes} genes, more than {WIDE_GENES}: the classifiers (TSTR/TRTR, augmentation, "
-                         f"detection, LOGAN-D1, the classifier Fréchet distance) ran on the {self.n_components} "
+                "note": (f"{self.n_genes} genes, more than {WIDE_GENES}: {used_by} ran on the {self.n_components} "
                          f"leading principal components of {self.n_fitted} {self.source} profiles "
                          f"({self.explained:.1%} of their variance), not on the genes")}
 

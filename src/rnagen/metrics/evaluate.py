@@ -45,9 +45,11 @@ per-profile 0/1 terms is never given an interval narrower than its Wilson score 
 (:func:`rnagen.metrics._bootstrap.share_floor`): at 0 or 1 every replicate repeats the bound.
 
 Wide data (more than :data:`rnagen.metrics._classifiers.WIDE_GENES` genes, a full transcriptome): the classifiers
-(TSTR and TRTR, augmentation, detection, LOGAN-D1, the classifier Fréchet distance) take each set's scores on the
-leading principal components of the training profiles the z-scores were fitted on
-(:class:`rnagen.metrics._classifiers.PrincipalInputs`, ``attrs["classifier_inputs"]``), and the pooled co-expression
+(TSTR and TRTR, augmentation, detection, the classifier Fréchet distance) take each set's scores on the leading
+principal components of the training profiles the z-scores were fitted on
+(:class:`rnagen.metrics._classifiers.PrincipalInputs`, ``attrs["classifier_inputs"]``), LOGAN-D1 those of the
+membership audit's reference set (``attrs["membership"]["logan_inputs"]``: components of the members would tell
+them apart by themselves), and the pooled co-expression
 network the most variable genes (:data:`rnagen.metrics.biology.COEXPR_GENES`, ``attrs["biology_coexpr"]``): a
 classifier's first layer on every gene, fitted dozens of times, and the network of every gene pair are what grow
 with the genes; the other indicators stay on every gene.

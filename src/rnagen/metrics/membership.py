@@ -62,9 +62,10 @@ import torch
 
 from ..config import check_number
 from ..errors import ConfigError
-from . import _knn
+from . import _classifiers, _knn
 from ._bootstrap import bootstrap_ci, one_sided_bound
 from ._checks import check_sets as check_arrays
+from ._classifiers import PrincipalInputs
 from ._registry import Scored, register, scorer
 
 if TYPE_CHECKING:
@@ -320,8 +321,10 @@ def attack_scores(candidates: np.ndarray, synthetic: np.ndarray, reference: np.n
         A cache of the parts computed from ``candidates`` and ``reference`` alone, filled on the first call and
         read on the next ones; give the same object only with the same candidates, reference and seed.
     logan_inputs
-        A map of profiles to LOGAN's classifier inputs (``evaluate`` passes its
-        :attr:`~rnagen.metrics._context.EvalContext.classifier_space` on wide data); ``None``: the genes.
+        A map of profiles to LOGAN's classifier inputs (``evaluate`` passes, on wide data, the principal
+        components of ``reference``: :class:`~rnagen.metrics._classifiers.PrincipalInputs`); ``None``: the genes.
+        Fitted on members it would set them apart by itself (a fitted profile lies in the span of the axes, a new
+        one mostly off it).
 
     Returns
     -------
@@ -715,9 +718,14 @@ def score_membership(ctx: EvalContext) -> Scored:
                 f"{MIN_HOLDOUT} profiles, 4 with a separate reference set)")
         return Scored([ctx.row(n, np.nan) for n in want], {"membership": {"note": note}})
     seed = int(p["seed"])
-    kw: dict[str, Any] = {"attacks": attacks, "seed": seed, "epochs": ctx.epochs, **ctx.membership_options,
-                          "logan_inputs": ctx.classifier_space}
     M, N, Rf = p["members"], p["nonmembers"], p["reference"]
+    # on wide data LOGAN's classifier takes the principal components of the attack's reference set (the attacker's
+    # own real profiles, where DOMIAS fits its PCA too): axes fitted on training profiles (evaluate's
+    # classifier_space) would tell the members from the non-members by themselves
+    logan_inputs = PrincipalInputs(Rf, source="membership-reference") if Rf.shape[1] > _classifiers.WIDE_GENES \
+        and "logan" in attacks else None
+    kw: dict[str, Any] = {"attacks": attacks, "seed": seed, "epochs": ctx.epochs, **ctx.membership_options,
+                          "logan_inputs": logan_inputs}
     assert ctx.train is not None
     side = _ReferenceSide()  # the same candidates and reference in the three audits
     model = _audit(M, N, ctx.synthetic, Rf, reference_side=side, **kw)
@@ -740,6 +748,7 @@ def score_membership(ctx: EvalContext) -> Scored:
              **({"note": f"{p['dropped_copies']} held-out profile(s) equal to training profiles left out of the "
                          "non-members, the reference and the independent draw (they are members)"}
                 if p["dropped_copies"] else {}),
+             **({"logan_inputs": logan_inputs.record("LOGAN-D1")} if logan_inputs is not None else {}),
              "reference_given": ctx.mia_reference is not None, "split_seed": seed,
              "options": dict(ctx.membership_options),
              "copies": {metric_name(a, k): float(v) for a in attacks for k, v in copies.values[a].items()
