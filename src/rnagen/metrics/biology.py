@@ -51,7 +51,6 @@ from scipy import stats
 from ..config import check_number
 from ..errors import ConfigError, DataError
 from ._checks import check_labels, check_sets
-from ._classifiers import WIDE_GENES
 from ._registry import Scored, register, scorer
 
 if TYPE_CHECKING:
@@ -123,10 +122,10 @@ SUMMARY: tuple[str, ...] = ("de_f1", "coexpr_edge_f1", "concordance_jaccard", "g
 _DE = ("de_precision_up", "de_recall_up", "de_precision_down", "de_recall_down", "de_f1", "de_lfc_spearman")
 _COEXPR = ("coexpr_edge_precision", "coexpr_edge_recall", "coexpr_edge_f1", "coexpr_corr")
 #: genes above which the pooled co-expression network of ``evaluate`` is over this many of the genes most variable
-#: in the held-out set (log2 units): its G x G pairs (1.8 billion at 60,000 genes, per set) are what makes a full
-#: transcriptome slow; the width at which the classifiers leave the genes too (the development sets, 383 to 978
-#: genes, and panels of a few thousand keep every gene)
-COEXPR_GENES = WIDE_GENES
+#: in the held-out set (log2 units), as the per-class networks are over ``BiologyOptions.coexpr_class_genes``:
+#: its G x G pairs (1.8 billion at 60,000 genes, per set) grow with the square of the genes; the development sets
+#: (383 to 978 genes) and panels of a few thousand keep every gene
+COEXPR_GENES = 5000
 _CONC = ("concordance_jaccard", "concordance_spearman")
 
 
