@@ -708,3 +708,50 @@ def test_scale_test_reads_a_large_matrix_in_blocks_without_copying_its_values(mo
     odd[:5, :3] = 1000.0
     with pytest.raises(DataError, match="look log-scale"):
         looks_logged(odd)
+
+
+def test_the_standardisation_test_reads_the_matrix_a_block_at_a_time(monkeypatch):
+    """Whether the genes are z-scores (``looks_standardised``, run by data info and prepare on up to 2,000 samples:
+    every one of a GTEx-wide matrix's genes) is read from per-gene sums over float64 blocks of rows: no float64
+    copy of the matrix (nanmean and nanstd made two), and the decisions those made, missing values, infinite
+    values and sets a few hundredths off z-scores included."""
+    import tracemalloc
+    import warnings
+
+    from rnagen.pp import history
+    from rnagen.pp.history import looks_standardised
+
+    def by_nan_functions(X):
+        X = np.asarray(X, np.float64)
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            mean, sd = np.nanmean(X, axis=0), np.nanstd(X, axis=0)
+        varied = np.isfinite(sd) & (sd > 0)
+        return bool(varied.mean() >= 0.9 and np.median(np.abs(mean[varied])) < 0.1
+                    and np.median(np.abs(sd[varied] - 1.0)) < 0.1)
+
+    rng = np.random.default_rng(0)
+    monkeypatch.setattr(history, "_BLOCK_VALUES", 64)   # blocks of a few rows
+    seen = set()
+    for t in range(200):
+        X = rng.normal(rng.choice([0.0, 0.05, 0.12, 5.0]), rng.choice([1.0, 1.08, 1.12, 3.0]),
+                       (int(rng.integers(3, 40)), int(rng.integers(1, 30))))
+        if t % 3 == 0:
+            X[rng.random(X.shape) < 0.1] = np.nan
+        if t % 7 == 0:
+            X[:, 0] = np.inf
+        if t % 5 == 0:
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                X = (X - np.nanmean(X, 0)) / np.nanstd(X, 0)
+        X = X.astype(np.float32 if t % 2 else np.float64)
+        assert looks_standardised(X) == by_nan_functions(X), t
+        seen.add(looks_standardised(X))
+    assert seen == {True, False}
+    monkeypatch.setattr(history, "_BLOCK_VALUES", 1 << 16)
+    Z = rng.normal(size=(500, 2000)).astype(np.float32)
+    tracemalloc.start()
+    assert looks_standardised(Z)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 0.5 * Z.nbytes, (peak, Z.nbytes)   # a float64 copy is twice the float32 matrix

@@ -282,14 +282,24 @@ def _finite_summary(X: np.ndarray) -> tuple[int, float, float, bool]:
 def looks_standardised(X) -> bool:
     """Whether most genes have mean 0 and standard deviation 1 (values standardised per gene, as scanpy.pp.scale
     and many published matrices leave them): z-scores, not expression values."""
-    X = np.asarray(X, np.float64)
+    X = np.asarray(X)
     if X.ndim != 2 or X.shape[0] < 3:
         return False
-    import warnings
-
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)   # a gene with no value: its NaN mean and sd are read below
-        mean, sd = np.nanmean(X, axis=0), np.nanstd(X, axis=0)
+    # each gene's mean and sd over its values that are not NaN (as np.nanmean / np.nanstd), in two passes over
+    # float64 blocks of rows (:func:`row_spans`): never a float64 copy of the whole matrix
+    n, total = np.zeros(X.shape[1]), np.zeros(X.shape[1])
+    for B in _row_blocks(X):
+        B = np.asarray(B, np.float64)
+        seen = ~np.isnan(B)
+        n += seen.sum(axis=0)
+        total += np.where(seen, B, 0.0).sum(axis=0)
+    with np.errstate(all="ignore"):   # a gene with no value: its NaN mean and sd are read below
+        mean = total / n
+        squares = np.zeros(X.shape[1])
+        for B in _row_blocks(X):
+            d = np.asarray(B, np.float64) - mean
+            squares += np.where(np.isnan(B), 0.0, d * d).sum(axis=0)
+        sd = np.sqrt(squares / n)
     varied = np.isfinite(sd) & (sd > 0)
     if varied.mean() < 0.9:
         return False
