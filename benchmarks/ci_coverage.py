@@ -28,12 +28,23 @@ loss has the value 0; rnagen's intervals (subsamples of the three sets recompute
 profiles' terms with the training and held-out sets fixed (1,000 replicates; with the Wilson floor, as the DCR
 share's interval had it), for each ``--sizes`` triple n_train,n_holdout,n_synthetic.
 
+The membership attacks (``--membership``): the same perfect generator, whose every attack has the known AUC 0.5 and
+TPR at FPR ``f`` equal to ``f`` (the population value; the row's target, :func:`rnagen.metrics.membership
+.chance_tpr`, is the interpolated ROC's expectation with ``n`` non-members, above ``f`` for small ``n``); the
+coverage of both by each attack's interval as :func:`rnagen.metrics.evaluate` gives it, for each ``--sizes``
+triple (the held-out set split in three: non-members, reference and independent draw; as many members). With
+``--leak rho`` the generator leaks instead: each synthetic profile is ``rho t + sqrt(1 - rho^2) z`` for its own
+training profile ``t`` (drawn without replacement while they last) and new noise ``z``, N(0, I) still; the true
+value is then the mean over the trials, as for the neighbour indicators.
+
     .venv/bin/python benchmarks/ci_coverage.py --trials 2000
     .venv/bin/python benchmarks/ci_coverage.py --neighbours --trials 300 --n 300 --genes 20
     .venv/bin/python benchmarks/ci_coverage.py --neighbours --trials 100 --n 5000 --genes 20
     .venv/bin/python benchmarks/ci_coverage.py --gtex26 --trials 100 --n-boot 10 --spread 1.0 1.3
     .venv/bin/python benchmarks/ci_coverage.py --privacy --trials 300 --genes 20 \
         --sizes 400,100,100 400,100,1000 400,50,400 2000,100,2000
+    .venv/bin/python benchmarks/ci_coverage.py --membership --trials 200 --genes 20 --sizes 400,300,300 400,300,30
+    .venv/bin/python benchmarks/ci_coverage.py --membership --leak 0.9 --trials 200 --sizes 400,300,300 400,300,30
 """
 from __future__ import annotations
 
@@ -236,6 +247,53 @@ def privacy_case(n_train: int, n_holdout: int, n_synthetic: int, genes: int, tri
               f"{c_old:>6.3f} ({h_old:.4f})", flush=True)
 
 
+def membership_case(n_train: int, n_holdout: int, n_synthetic: int, genes: int, trials: int, seed: int,
+                    n_boot: int, leak: float | None = None) -> None:
+    """Print, per attack and statistic, the coverage of a perfect generator's known value (and of the row's
+    target) by the intervals :func:`rnagen.metrics.evaluate` gives, their mean half-width and the spread of the
+    values over the trials; with ``leak``, of a leaking generator's mean over the trials."""
+    import torch
+
+    from rnagen.metrics import evaluate
+    from rnagen.metrics.membership import ATTACKS, STATISTICS, chance_tpr, metric_name
+
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(seed)
+    names = [metric_name(a, k) for a in ATTACKS for k in STATISTICS]
+    vals: dict[str, list[float]] = {m: [] for m in names}
+    cis: dict[str, list[tuple[float, float]]] = {m: [] for m in names}
+    n_non = 0
+    for _ in range(trials):
+        T, H, S = (rng.standard_normal((n, genes)).astype(np.float32) for n in (n_train, n_holdout, n_synthetic))
+        if leak is not None:
+            u = rng.choice(n_train, n_synthetic, replace=n_synthetic > n_train)
+            S = (leak * T[u] + np.sqrt(1.0 - leak**2) * S).astype(np.float32)
+        df = evaluate(H, S, train=T, metrics=names, n_boot=1000, n_boot_expensive=n_boot,
+                      seed=int(rng.integers(2**31)))
+        n_non = int(df.attrs["membership"]["sizes"]["nonmembers"])
+        df = df.set_index("name")
+        for m in names:
+            vals[m].append(float(df.loc[m, "value"]))
+            cis[m].append((float(df.loc[m, "ci_low"]), float(df.loc[m, "ci_high"])))
+    what = "a perfect generator" if leak is None else f"a generator leaking its training profiles (rho {leak})"
+    print(f"membership attacks on {what}: {trials} trials, {n_train} training, {n_holdout} held-out "
+          f"({n_non} non-members, as many members), {n_synthetic} synthetic profiles of {genes} genes; "
+          f"n_boot_expensive {n_boot}")
+    print(f"{'indicator':>30} | {'truth':>6} {'target':>7} | {'mean':>7} {'sd':>7} | {'cover truth':>11} "
+          f"{'cover target':>12} | {'half-width':>10}")
+    for a in ATTACKS:
+        for k, (alpha, _) in STATISTICS.items():
+            m = metric_name(a, k)
+            truth = 0.5 if alpha is None else alpha
+            target = 0.5 if alpha is None else chance_tpr(alpha, n_non)
+            if leak is not None:   # the true value unknown: the mean over the trials in both columns
+                truth = target = float(np.mean(vals[m]))
+            c_t, hw = cover_value(truth, cis[m])
+            c_g, _ = cover_value(target, cis[m])
+            print(f"{m:>30} | {truth:>6.3f} {target:>7.4f} | {np.mean(vals[m]):>7.4f} {np.std(vals[m]):>7.4f} | "
+                  f"{c_t:>11.3f} {c_g:>12.3f} | {hw:>10.4f}", flush=True)
+
+
 def cover_value(truth: float, intervals: list[tuple[float, float]]) -> tuple[float, float]:
     """The share of ``intervals`` containing ``truth``, and their mean half-width."""
     c = np.array(intervals)
@@ -256,8 +314,16 @@ def main() -> None:
     ap.add_argument("--per-class", type=int, default=4)
     ap.add_argument("--privacy", action="store_true", help="the privacy indicators of a perfect generator")
     ap.add_argument("--sizes", nargs="+", default=["400,100,100", "400,100,1000"],
-                    help="n_train,n_holdout,n_synthetic triples of --privacy")
+                    help="n_train,n_holdout,n_synthetic triples of --privacy and --membership")
+    ap.add_argument("--membership", action="store_true", help="the membership attacks of a perfect generator")
+    ap.add_argument("--leak", type=float, default=None,
+                    help="--membership: synthetic profiles rho t + sqrt(1 - rho^2) z of training profiles t instead")
     a = ap.parse_args()
+    if a.membership:
+        for triple in a.sizes:
+            nt, nh, ns = (int(x) for x in triple.split(","))
+            membership_case(nt, nh, ns, a.genes, a.trials, a.seed, a.n_boot, a.leak)
+        return
     if a.privacy:
         for triple in a.sizes:
             nt, nh, ns = (int(x) for x in triple.split(","))

@@ -700,9 +700,42 @@ def _parts(ctx: EvalContext) -> dict[str, Any] | None:
         idx = {k: (v if k == "members" else v[~seen[v]]) for k, v in idx.items()}
         if min(len(idx["nonmembers"]), len(idx["independent"]), len(idx.get("reference", [0, 0]))) < 2:
             return None
+    def labels(y: np.ndarray | None, part: str) -> np.ndarray | None:
+        return None if y is None or part not in idx else np.asarray(y)[idx[part]]
+
     return {"members": T[idx["members"]], "nonmembers": R[idx["nonmembers"]], "independent": R[idx["independent"]],
             "reference": ctx.mia_reference if given else R[idx["reference"]], "seed": seed,
-            "dropped_copies": dropped}
+            "dropped_copies": dropped,
+            "labels": {"members": labels(ctx.train_labels, "members"),
+                       "nonmembers": labels(ctx.real_labels, "nonmembers"),
+                       "reference": labels(ctx.real_labels, "reference")}}
+
+
+def _subsample_replicates(ctx: EvalContext, p: Mapping[str, Any], kw: Mapping[str, Any]
+                          ) -> tuple[list[dict[str, dict[str, float]]], float]:
+    """Every attack's statistics recomputed on ``n_boot_expensive`` subsamples of the members, the non-members, the
+    synthetic set and the reference set drawn together
+    (:meth:`~rnagen.metrics._context.EvalContext.subsample_replicates`: the same share of each, per class where
+    labels are known, at most 2,000 profiles of the largest), and the factor that scales their spread to the full
+    sets'. Each replicate runs the attacks afresh: the MC attack's radius, LOGAN's classifier and DOMIAS's PCA and
+    densities are fitted on the subsampled sets, which the resample of the members' and non-members' scores holds
+    fixed. At least 3 profiles of each set (an ROC, DOMIAS's one-dimensional PCA)."""
+    M, N, Rf = p["members"], p["nonmembers"], p["reference"]
+    S, lab = ctx.synthetic, p["labels"]
+
+    def one(im: np.ndarray, i_n: np.ndarray, i_s: np.ndarray, i_r: np.ndarray) -> dict[str, dict[str, float]]:
+        return _audit(M[im], N[i_n], S[i_s], Rf[i_r], **kw).values
+
+    return ctx.subsample_replicates("membership_subsamples",
+                                    [(M, lab["members"]), (N, lab["nonmembers"]), (S, ctx.synthetic_labels),
+                                     (Rf, lab["reference"])], 3, one)
+
+
+def _widest(a: tuple[float, float], b: tuple[float, float]) -> tuple[float, float]:
+    """The interval spanning ``a`` and ``b`` (a NaN bound of either ignored)."""
+    lo = [x for x in (a[0], b[0]) if math.isfinite(x)]
+    hi = [x for x in (a[1], b[1]) if math.isfinite(x)]
+    return (min(lo) if lo else math.nan, max(hi) if hi else math.nan)
 
 
 # order 110: after every other family, so their rows and bootstrap draws are the same with or without it
@@ -733,6 +766,13 @@ def score_membership(ctx: EvalContext) -> Scored:
     copies = _audit(M, N, ctx.train, Rf, reference_side=side, **kw)
     ci = (_bootstrap(model.scores, len(M), n_boot=ctx.n_boot, rng=ctx.stream("membership"), values=model.values)
           if ctx.n_boot > 0 else {})
+    # the sets' own variation: each interval spans the subsample replicates' too (never narrower than the
+    # members' and non-members' resample, which is the whole spread where they are exchangeable)
+    reps, scale = _subsample_replicates(ctx, p, kw)
+    if len(reps) >= 2:
+        ci = {a: {k: _widest(ci.get(a, {}).get(k, (math.nan, math.nan)),
+                             ctx.subsample_ci(model.values[a][k], [r[a][k] for r in reps], scale))
+                  for k in STATISTICS} for a in attacks}
     rows = []
     for a in attacks:
         for k, (alpha, _) in STATISTICS.items():
@@ -741,7 +781,8 @@ def score_membership(ctx: EvalContext) -> Scored:
                 continue
             target = None if alpha is None else f"target {chance_tpr(alpha, len(N)):.3g}"
             rows.append(ctx.row(name, model.values[a][k], ci.get(a, {}).get(k, (np.nan, np.nan)),
-                                ideal.values[a][k], n_boot=ctx.n_boot if ci else 0, direction=target))
+                                ideal.values[a][k], n_boot=(ctx.n_boot or ctx.n_boot_expensive) if ci else 0,
+                                direction=target))
     table = {r["name"]: r for r in rows}
     attrs = {"sizes": {"members": len(M), "nonmembers": len(N), "reference": len(Rf),
                        "independent": len(p["independent"]), "copies": len(ctx.train)},
