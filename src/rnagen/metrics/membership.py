@@ -45,10 +45,18 @@ distinct score, ties giving a diagonal segment: the mean over random tie-breakin
 reached at each FPR. With ``n`` non-members and scores that carry no information the expected TPR at FPR
 ``alpha`` on this curve is ``(floor(alpha n) + 1) / (n + 1)`` (:func:`chance_tpr`), which is above ``alpha``
 when ``n`` is small (0.028 at ``alpha = 0.01`` with 35 non-members): that is the target the rows carry.
-Confidence intervals: bootstrap (:func:`rnagen.metrics._bootstrap.bootstrap_ci`) over the members and the
-non-members (resampled separately, the attack's scores held fixed). They do not include the variation of the
-sets the scores are measured against (the synthetic set, the reference), nor of what the attacks fit (LOGAN's
-classifier, the densities), which on small reference sets can be larger.
+Confidence intervals (``evaluate``): each spans two. The bootstrap (:func:`rnagen.metrics._bootstrap.bootstrap_ci`)
+over the members and the non-members (resampled separately, the attack's scores held fixed); and subsamples of
+the members, the non-members, the synthetic set and the reference set drawn together, every attack recomputed on
+them (its MC radius, LOGAN's classifier and DOMIAS's PCA and densities refitted), their spread scaled to the full
+sets' (:func:`_subsample_replicates`, the machinery of the privacy indicators' intervals). Where members and
+non-members are exchangeable given the synthetic and reference sets (a generator whose output does not depend on
+its training profiles: the ideal) the bootstrap is the whole spread, whatever those sets are; where an attack's
+power depends on the few synthetic or reference profiles it is measured against, the subsamples add that
+variation, which the bootstrap leaves out (``benchmarks/ci_coverage.py --membership`` measures both). A subsample
+of a copying generator's output copies only the members it keeps: the replicates read a generator of fewer
+copies, and the interval of an AUC of 1 reaches below 1. :func:`membership_inference` (no evaluation context)
+gives the bootstrap alone.
 """
 from __future__ import annotations
 
