@@ -35,10 +35,7 @@ neighbours move with both sets; the DCR share, the near-copy share, the DCR rati
 on subsamples of the held-out, the synthetic and the training set (or its reference subsample) together
 (:func:`rnagen.metrics.privacy.dcr_replicates`), since each synthetic profile's term depends on the sets it is
 measured against (where a set is too small to leave profiles out, their per-profile terms are resampled ``n_boot``
-times, default 1000, with the neighbour structure fixed); the membership attacks' statistics span both the
-resample of the members' and non-members' scores (``n_boot``) and the attacks recomputed on ``n_boot_expensive``
-subsamples of the members, non-members, synthetic and reference sets together (:mod:`rnagen.metrics.membership`);
-the rest are recomputed on
+times, default 1000, with the neighbour structure fixed); the rest are recomputed on
 resampled rows ``n_boot_expensive`` times (default 20): Fréchet distances (on the projected features),
 correlation score and per-gene distances (m-out-of-n: replicates of at most 2,000 rows per set, spread
 rescaled by sqrt(m/n)), MMD (on its 2,000-row subsample), macro-F1/AUC (resampling the test set), and

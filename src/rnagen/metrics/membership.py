@@ -45,18 +45,10 @@ distinct score, ties giving a diagonal segment: the mean over random tie-breakin
 reached at each FPR. With ``n`` non-members and scores that carry no information the expected TPR at FPR
 ``alpha`` on this curve is ``(floor(alpha n) + 1) / (n + 1)`` (:func:`chance_tpr`), which is above ``alpha``
 when ``n`` is small (0.028 at ``alpha = 0.01`` with 35 non-members): that is the target the rows carry.
-Confidence intervals (``evaluate``): each spans two. The bootstrap (:func:`rnagen.metrics._bootstrap.bootstrap_ci`)
-over the members and the non-members (resampled separately, the attack's scores held fixed); and subsamples of
-the members, the non-members, the synthetic set and the reference set drawn together, every attack recomputed on
-them (its MC radius, LOGAN's classifier and DOMIAS's PCA and densities refitted), their spread scaled to the full
-sets' (:func:`_subsample_replicates`, the machinery of the privacy indicators' intervals). Where members and
-non-members are exchangeable given the synthetic and reference sets (a generator whose output does not depend on
-its training profiles: the ideal) the bootstrap is the whole spread, whatever those sets are; where an attack's
-power depends on the few synthetic or reference profiles it is measured against, the subsamples add that
-variation, which the bootstrap leaves out (``benchmarks/ci_coverage.py --membership`` measures both). A subsample
-of a copying generator's output copies only the members it keeps: the replicates read a generator of fewer
-copies, and the interval of an AUC of 1 reaches below 1. :func:`membership_inference` (no evaluation context)
-gives the bootstrap alone.
+Confidence intervals: bootstrap (:func:`rnagen.metrics._bootstrap.bootstrap_ci`) over the members and the
+non-members (resampled separately, the attack's scores held fixed). They do not include the variation of the
+sets the scores are measured against (the synthetic set, the reference), nor of what the attacks fit (LOGAN's
+classifier, the densities), which on small reference sets can be larger.
 """
 from __future__ import annotations
 
@@ -708,42 +700,9 @@ def _parts(ctx: EvalContext) -> dict[str, Any] | None:
         idx = {k: (v if k == "members" else v[~seen[v]]) for k, v in idx.items()}
         if min(len(idx["nonmembers"]), len(idx["independent"]), len(idx.get("reference", [0, 0]))) < 2:
             return None
-    def labels(y: np.ndarray | None, part: str) -> np.ndarray | None:
-        return None if y is None or part not in idx else np.asarray(y)[idx[part]]
-
     return {"members": T[idx["members"]], "nonmembers": R[idx["nonmembers"]], "independent": R[idx["independent"]],
             "reference": ctx.mia_reference if given else R[idx["reference"]], "seed": seed,
-            "dropped_copies": dropped,
-            "labels": {"members": labels(ctx.train_labels, "members"),
-                       "nonmembers": labels(ctx.real_labels, "nonmembers"),
-                       "reference": labels(ctx.real_labels, "reference")}}
-
-
-def _subsample_replicates(ctx: EvalContext, p: Mapping[str, Any], kw: Mapping[str, Any]
-                          ) -> tuple[list[dict[str, dict[str, float]]], float]:
-    """Every attack's statistics recomputed on ``n_boot_expensive`` subsamples of the members, the non-members, the
-    synthetic set and the reference set drawn together
-    (:meth:`~rnagen.metrics._context.EvalContext.subsample_replicates`: the same share of each, per class where
-    labels are known, at most 2,000 profiles of the largest), and the factor that scales their spread to the full
-    sets'. Each replicate runs the attacks afresh: the MC attack's radius, LOGAN's classifier and DOMIAS's PCA and
-    densities are fitted on the subsampled sets, which the resample of the members' and non-members' scores holds
-    fixed. At least 3 profiles of each set (an ROC, DOMIAS's one-dimensional PCA)."""
-    M, N, Rf = p["members"], p["nonmembers"], p["reference"]
-    S, lab = ctx.synthetic, p["labels"]
-
-    def one(im: np.ndarray, i_n: np.ndarray, i_s: np.ndarray, i_r: np.ndarray) -> dict[str, dict[str, float]]:
-        return _audit(M[im], N[i_n], S[i_s], Rf[i_r], **kw).values
-
-    return ctx.subsample_replicates("membership_subsamples",
-                                    [(M, lab["members"]), (N, lab["nonmembers"]), (S, ctx.synthetic_labels),
-                                     (Rf, lab["reference"])], 3, one)
-
-
-def _widest(a: tuple[float, float], b: tuple[float, float]) -> tuple[float, float]:
-    """The interval spanning ``a`` and ``b`` (a NaN bound of either ignored)."""
-    lo = [x for x in (a[0], b[0]) if math.isfinite(x)]
-    hi = [x for x in (a[1], b[1]) if math.isfinite(x)]
-    return (min(lo) if lo else math.nan, max(hi) if hi else math.nan)
+            "dropped_copies": dropped}
 
 
 # order 110: after every other family, so their rows and bootstrap draws are the same with or without it
@@ -774,13 +733,6 @@ def score_membership(ctx: EvalContext) -> Scored:
     copies = _audit(M, N, ctx.train, Rf, reference_side=side, **kw)
     ci = (_bootstrap(model.scores, len(M), n_boot=ctx.n_boot, rng=ctx.stream("membership"), values=model.values)
           if ctx.n_boot > 0 else {})
-    # the sets' own variation: each interval spans the subsample replicates' too (never narrower than the
-    # members' and non-members' resample, which is the whole spread where they are exchangeable)
-    reps, scale = _subsample_replicates(ctx, p, kw)
-    if len(reps) >= 2:
-        ci = {a: {k: _widest(ci.get(a, {}).get(k, (math.nan, math.nan)),
-                             ctx.subsample_ci(model.values[a][k], [r[a][k] for r in reps], scale))
-                  for k in STATISTICS} for a in attacks}
     rows = []
     for a in attacks:
         for k, (alpha, _) in STATISTICS.items():
@@ -789,8 +741,7 @@ def score_membership(ctx: EvalContext) -> Scored:
                 continue
             target = None if alpha is None else f"target {chance_tpr(alpha, len(N)):.3g}"
             rows.append(ctx.row(name, model.values[a][k], ci.get(a, {}).get(k, (np.nan, np.nan)),
-                                ideal.values[a][k], n_boot=(ctx.n_boot or ctx.n_boot_expensive) if ci else 0,
-                                direction=target))
+                                ideal.values[a][k], n_boot=ctx.n_boot if ci else 0, direction=target))
     table = {r["name"]: r for r in rows}
     attrs = {"sizes": {"members": len(M), "nonmembers": len(N), "reference": len(Rf),
                        "independent": len(p["independent"]), "copies": len(ctx.train)},
