@@ -73,7 +73,7 @@ from ..config import (
     write_config,
 )
 from ..errors import ConfigError, DataError, DivergedError, RunDirError
-from ..pp.history import below_one_note, log_base, log_state, looks_logged, sync_scanpy_log1p
+from ..pp.history import below_one_note, log_base, log_state, looks_logged, row_spans, sync_scanpy_log1p
 from ..pp.prepare import check_log_record
 from ..pp.preprocess import check_labels, folded_label
 from ..pp.transforms import Floor, Pipeline, Transform, make_pipeline
@@ -166,15 +166,40 @@ RARE_CLASS_SHARE = 0.02
 FLOOR_MIN_SHARE = 0.01
 
 
+def exact_values(X: Any) -> np.ndarray:
+    """The training matrix as an array whose every value float64 holds exactly: float32 and float64 as they are
+    (a float64 copy of a float32 transcriptome is twice its size; every comparison, extreme and rounding of a
+    float32 value is that of its float64 one), anything else (integers, float16) as float64."""
+    X = np.asarray(X)
+    return X if X.dtype in (np.float32, np.float64) else X.astype(np.float64)
+
+
 def _point_floor(X: np.ndarray) -> float | None:
     """The minimum of the data when it is a point mass other than 0 (at least :data:`FLOOR_MIN_SHARE` of all
     values, in two genes or more, sit exactly at it: log2(x + c) of genes not expressed, below 0; values raised
-    to a detection limit, above it), else ``None``."""
+    to a detection limit, above it), else ``None``. Read a block of rows at a time."""
     m = float(X.min())
     if m == 0:
         return None
-    at = X == m
-    return m if at.mean() >= FLOOR_MIN_SHARE and int(at.any(axis=0).sum()) >= 2 else None
+    n_at, genes = 0, np.zeros(X.shape[1], dtype=bool)
+    for a, b in row_spans(X):
+        at = X[a:b] == m
+        n_at += int(np.count_nonzero(at))
+        genes |= at.any(axis=0)
+    return m if n_at / X.size >= FLOOR_MIN_SHARE and int(genes.sum()) >= 2 else None
+
+
+def _below(X: np.ndarray, value: float) -> int:
+    """How many values of ``X`` lie below ``value``, read a block of rows at a time."""
+    return sum(int(np.count_nonzero(X[a:b] < value)) for a, b in row_spans(X))
+
+
+def _same_in_all_rows(X: np.ndarray) -> np.ndarray:
+    """Per column of ``X``, whether every row holds the first row's value (read a block of rows at a time)."""
+    same = np.ones(X.shape[1], dtype=bool)
+    for a, b in row_spans(X):
+        same &= (X[a:b] == X[0]).all(axis=0)
+    return same
 
 
 SUBSPACE_PREFIX = "subspace."
@@ -789,12 +814,12 @@ class Generator(ABC):
 
                 warnings.warn(f"{note}; as a model's setting: --set preprocess.log=log2p1", UserWarning, stacklevel=2)
         if pre.support == "nonnegative" and "log2p1" not in steps and X.min() < 0:
-            raise DataError(f"preprocess.support=nonnegative but the training data have {int((X < 0).sum())} "
+            raise DataError(f"preprocess.support=nonnegative but the training data have {_below(X, 0)} "
                             "values below 0; set preprocess.support=auto or any for data that can be negative "
                             "(e.g. z-scores)")
         if "log2p1" not in steps and (pre.support == "nonnegative" or (pre.support == "auto" and X.min() >= 0)):
             steps.insert(0, "nonnegative")
-        elif pre.support == "auto" and "log2p1" not in steps and 0 < (neg := int((X < 0).sum())) <= 1e-3 * X.size:
+        elif pre.support == "auto" and "log2p1" not in steps and 0 < (neg := _below(X, 0)) <= 1e-3 * X.size:
             # a stray value below 0 in data otherwise at 0 or above (an export's rounding, a typo) takes the bound
             # at 0 away from every generated value: said, with the two ways on
             import warnings
@@ -829,15 +854,20 @@ class Generator(ABC):
         X = adata.X
         if hasattr(X, "toarray"):
             X = X.toarray()
-        X = np.asarray(X, dtype=np.float64)
+        X = exact_values(X)
         if X.ndim != 2 or X.shape[0] < 2 or X.shape[1] < 1:
             raise DataError(f"need a samples x genes matrix with at least 2 samples, got shape {X.shape}; a model "
                             "learns each class's spread from its training profiles: give more samples")
-        bad = ~np.isfinite(X)
-        if bad.any():
-            r, c = np.argwhere(bad)[0]
+        n_bad, first = 0, None
+        for a, b in row_spans(X):
+            bad = ~np.isfinite(X[a:b])
+            if (k := int(np.count_nonzero(bad))) and first is None:
+                first = np.argwhere(bad)[0] + (a, 0)
+            n_bad += k
+        if first is not None:
+            r, c = first
             raise DataError(
-                f"the data contain {int(bad.sum())} NaN/inf values (first: sample {adata.obs_names[r]!r}, "
+                f"the data contain {n_bad} NaN/inf values (first: sample {adata.obs_names[r]!r}, "
                 f"gene {adata.var_names[c]!r}); impute or drop them before training"
             )
         if not adata.var_names.is_unique:
@@ -863,14 +893,15 @@ class Generator(ABC):
         self.n_train = int(X.shape[0])
         self.pipeline = self._make_pipeline(adata, X)
         self.data_log = self._data_log(adata)
-        same = np.flatnonzero((X == X[0]).all(axis=0)) if not self._private else np.zeros(0, np.int64)
+        same = np.flatnonzero(_same_in_all_rows(X)) if not self._private else np.zeros(0, np.int64)
         self.constant = (same.astype(np.int64), X[0, same].astype(np.float32)) if len(same) else None
         self.class_constant = self._class_constants(X, y, same) if not self._private else None
-        self.whole_numbers = None if self._private else bool(np.array_equal(X, np.rint(X)))
+        self.whole_numbers = None if self._private else all(
+            np.array_equal(X[a:b], np.rint(X[a:b])) for a, b in row_spans(X))
         share = self._zero_shares(X, y)
-        Xt = self.pipeline.fit_transform(X)
-        self.upper = None if self._private else self._upper_bound(X, Xt)
-        return Xt.astype(np.float32), y, share
+        Xt, top = self.pipeline.fit_transform_columns(X)
+        self.upper = None if self._private else self._upper_bound(X, top)
+        return Xt, y, share
 
     def _class_constants(self, X: np.ndarray, y: np.ndarray, same: np.ndarray) -> np.ndarray | None:
         """Per class and gene, the value of a gene at one value in all the class's training profiles, NaN where
@@ -887,14 +918,15 @@ class Generator(ABC):
         out[:, same] = np.nan
         return out if not np.isnan(out).all() else None
 
-    def _upper_bound(self, X: np.ndarray, Xt: np.ndarray) -> np.ndarray:
-        """Per gene, the largest value to generate on the model's scale: :data:`UPPER_MARGIN` training standard
+    def _upper_bound(self, X: np.ndarray, top: np.ndarray) -> np.ndarray:
+        """Per gene, the largest value to generate on the model's scale (``top``: each gene's largest training
+        value on that scale, ``X``: the training values): :data:`UPPER_MARGIN` training standard
         deviations past the largest training value and, where the values are on a log2 scale (a log2(x+1) step,
         or data recorded as logged), :data:`UPPER_MARGIN` log2 units past it (8 times the largest value; in the
         record's units where it names another base, ``UPPER_MARGIN / log2(base)``: about 2.08 for the natural
         log), the lower of the two: a gene whose values span orders of magnitude has a standard deviation of
         several log2 units, three of which are no bound in its units."""
-        upper = Xt.max(axis=0).astype(np.float64) + UPPER_MARGIN
+        upper = np.asarray(top, dtype=np.float64) + UPPER_MARGIN
         top = X.max(axis=0).astype(np.float64)
         if "log2p1" in self._fitted_pipeline().spec.split("+"):
             ceiling = (top + 1.0) * 2.0 ** UPPER_MARGIN - 1.0
@@ -903,7 +935,7 @@ class Generator(ABC):
             ceiling = top + UPPER_MARGIN / (math.log2(base) if base is not None else 1.0)
         else:
             return upper.astype(np.float32)
-        in_model = self._fitted_pipeline().transform(ceiling[None, :].astype(X.dtype))[0]
+        in_model = self._fitted_pipeline().transform(ceiling[None, :])[0]
         return np.minimum(upper, in_model).astype(np.float32)
 
     def _data_log(self, adata=None) -> dict[str, Any] | None:
@@ -931,10 +963,15 @@ class Generator(ABC):
         bounded = any(s.kind in ("nonnegative", "log2p1", "floor") for s in self._fitted_pipeline().steps)
         if zeros == "clip" or (zeros == "auto" and self._private) or not bounded:
             return None
-        at0 = X == self._floor()
+        floor = self._floor()
+        at0 = np.zeros((self.n_labels, X.shape[1]), dtype=np.int64)   # per class and gene, the values at it
+        for a, b in row_spans(X):
+            hit, yb = X[a:b] == floor, y[a:b]
+            for c in np.unique(yb):
+                at0[c] += np.count_nonzero(hit[yb == c], axis=0)
         if not at0.any():
             return None
-        return np.stack([at0[y == c].mean(axis=0) for c in range(self.n_labels)])
+        return at0 / self.label_counts[:, None]
 
     def _edge_in_model_units(self) -> np.ndarray | None:
         """Per gene, the support's edge (0, or the ``floor`` step's value) in the network's units: the bound pushed
@@ -1182,7 +1219,8 @@ class Generator(ABC):
         h = hashlib.sha256()
         h.update(json.dumps(config_to_dict(self.config), sort_keys=True).encode())
         h.update(str(X.shape).encode())
-        h.update(np.ascontiguousarray(X).tobytes())
+        for a, b in row_spans(X):   # the float64 values in row-major order, a block of rows at a time
+            h.update(np.ascontiguousarray(X[a:b], dtype=np.float64).tobytes())
         if y is not None:
             h.update(np.ascontiguousarray(np.asarray(y, dtype=np.int64)).tobytes())
         h.update("\n".join(self.labels).encode())

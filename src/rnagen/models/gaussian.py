@@ -294,20 +294,34 @@ def fit_class_gaussians(X: np.ndarray, y: np.ndarray, n_labels: int, *, full: bo
     """The per-class Gaussian floor's parameters: each class's mean (C, G), its covariance's factor (C, G, G:
     Cholesky of the Ledoit-Wolf, or ``shrinkage``-shrunk, covariance; with ``full=False`` (C, G) standard
     deviations, shrunk toward their mean by ``shrinkage`` if given) and the shrinkage used (C,). A class
-    without profiles keeps zeros. :func:`draw_class_gaussians` samples them."""
+    without profiles keeps zeros. :func:`draw_class_gaussians` samples them.
+
+    The moments are taken in float64 from the values as given: a full covariance from one class's rows at a time,
+    the diagonal one from a block of genes at a time (:func:`rnagen.pp.history.column_spans`; each class's rows of
+    the block, summed as those of the whole class would be), so a wide matrix is never copied whole in float64."""
     from sklearn.covariance import ledoit_wolf, shrunk_covariance
 
-    X = np.asarray(X, dtype=np.float64)
+    from ..pp.history import column_spans
+    from ._base import exact_values
+
+    X = exact_values(X)
     G = X.shape[1]
     means = np.zeros((n_labels, G))
     factors = np.zeros((n_labels, G, G)) if full else np.zeros((n_labels, G))
     shrinkages = np.zeros(n_labels)
-    for c in range(n_labels):
-        Xc = X[y == c]
-        if not len(Xc):
-            continue
-        means[c] = Xc.mean(axis=0)
+    present = [c for c in range(n_labels) if np.any(y == c)]
+    if not full:
+        var = np.zeros((n_labels, G))
+        for a, b in column_spans(X):
+            B = np.array(X[:, a:b], dtype=np.float64, order="K")
+            for c in present:
+                Bc = B[y == c]
+                means[c, a:b] = Bc.mean(axis=0)
+                var[c, a:b] = Bc.var(axis=0)
+    for c in present:
         if full:
+            Xc = X[y == c].astype(np.float64)
+            means[c] = Xc.mean(axis=0)
             if shrinkage is None:
                 cov, s = ledoit_wolf(Xc)
             else:
@@ -316,10 +330,9 @@ def fit_class_gaussians(X: np.ndarray, y: np.ndarray, n_labels: int, *, full: bo
             # a tiny jitter keeps the Cholesky factorisation stable for (near-)constant genes
             factors[c] = np.linalg.cholesky(cov + 1e-8 * np.eye(G))
         else:
-            var = Xc.var(axis=0)
             s = 0.0 if shrinkage is None else shrinkage
-            var = (1 - s) * var + s * var.mean()
-            factors[c] = np.sqrt(np.maximum(var, 1e-12))
+            vc = (1 - s) * var[c] + s * var[c].mean()
+            factors[c] = np.sqrt(np.maximum(vc, 1e-12))
         shrinkages[c] = s
     return means, factors, shrinkages
 
@@ -331,16 +344,28 @@ def draw_class_gaussians(means: np.ndarray, factors: np.ndarray, y: np.ndarray, 
     per profile) x = mu_c + s_c (common + u z). One (rows x G) @ (G x G) product per class present, so a batch
     never holds a G x G factor per profile; the same z gives the same profiles."""
     out = np.empty(z.shape, dtype=np.float32)
+    # with every array of one type (float64 as drawn and fitted), the products and sums are taken in place in the
+    # copy of each class's normals: the same values without two more arrays of the batch's size
+    arrays = (z, means, factors, *(a for a in (common, unique_sd) if a is not None))
+    in_place = all(a.dtype == z.dtype for a in arrays)
     for c in np.unique(y):
         rows = np.flatnonzero(y == c)
         zc = z[rows]
         if factors.ndim == 3:
             xc = zc @ factors[c].T
-        elif common is not None:
-            xc = (common[rows] + zc * unique_sd) * factors[c]
+        elif not in_place:
+            xc = ((common[rows] + zc * unique_sd) if common is not None else zc) * factors[c]
         else:
-            xc = zc * factors[c]
-        out[rows] = xc + means[c]
+            if common is not None:
+                zc *= unique_sd
+                zc += common[rows]
+            xc = zc
+            xc *= factors[c]
+        if in_place:
+            xc += means[c]
+            out[rows] = xc
+        else:
+            out[rows] = xc + means[c]
     return out
 
 

@@ -257,6 +257,19 @@ def row_spans(X: np.ndarray) -> list[tuple[int, int]]:
     return [(a, min(a + rows, X.shape[0])) for a in range(0, X.shape[0], rows)]
 
 
+def column_spans(X: np.ndarray) -> list[tuple[int, int]]:
+    """``(start, stop)`` of blocks of whole columns of a 2-D ``X`` of about :data:`_BLOCK_VALUES` values, none of a
+    single column unless ``X`` has one. A per-column mean or variance of such a block is the whole matrix's to the
+    last bit: NumPy sums the columns of a row-major block of two columns or more row after row, as it sums the whole
+    matrix's, and those of a column-major one along each column, as it does the whole's (a lone column of a
+    row-major matrix would be summed the second way)."""
+    cols = max(2, _BLOCK_VALUES // max(int(X.shape[0]), 1))
+    spans = [(a, min(a + cols, X.shape[1])) for a in range(0, X.shape[1], cols)]
+    if len(spans) > 1 and spans[-1][1] - spans[-1][0] == 1:
+        spans[-2:] = [(spans[-2][0], spans[-1][1])]
+    return spans
+
+
 def _row_blocks(X: np.ndarray):
     """``X`` (any shape) as blocks of whole rows (:func:`row_spans`)."""
     if X.ndim < 2:

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..errors import DataError
 from ..utils import require_anndata
-from .history import log_state, looks_logged
+from .history import _finite_summary, log_state, looks_logged
 
 __all__ = ["dense", "is_logged", "to_log_scale", "check_log_record"]
 
@@ -50,10 +50,10 @@ def check_log_record(X: np.ndarray) -> None:
     """Values of a set whose record says log scale (``uns["rnagen"]["log"]``) that no log-scale expression
     reaches: ``X`` was replaced after the record (counts put back into a prepared file), and taking them as
     logged would train and score on raw values."""
-    finite = np.asarray(X)[np.isfinite(X)] if np.size(X) else np.zeros(0)
-    if finite.size and float(finite.max()) > _LOG_MAX:
+    n, _, hi, _ = _finite_summary(np.asarray(X))   # a block of rows at a time
+    if n and hi > _LOG_MAX:
         raise DataError(f"the data's record says log scale (uns['rnagen']['log']) but its values reach "
-                        f"{float(finite.max()):.4g}, which no log-scale value does: X was replaced after the record; "
+                        f"{hi:.4g}, which no log-scale value does: X was replaced after the record; "
                         "prepare the file again (rnagen data prepare) or delete uns['rnagen']['log']")
 
 

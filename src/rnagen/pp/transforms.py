@@ -174,13 +174,21 @@ class Log2p1(Transform):
     def transform(self, X: np.ndarray) -> np.ndarray:
         """``log2(x + c)``; negative input is refused because it means the data are already logged or centred."""
         X = _as2d(X)
-        if np.any(X < 0):
-            n = int((X < 0).sum())
+        self.check_nonnegative(X)
+        return np.log2(X + self.pseudocount)
+
+    @staticmethod
+    def check_nonnegative(X: np.ndarray) -> None:
+        """Refuse ``X`` with values below 0 (read a block of rows at a time), which mean the data are already
+        logged or centred."""
+        from .history import row_spans
+
+        n = sum(int(np.count_nonzero(X[a:b] < 0)) for a, b in row_spans(X))
+        if n:
             raise DataError(
                 f"log transform got {n} negative values; the data look already log-transformed or centred "
                 "(prepare with --log none, or give raw non-negative counts/TPM)"
             )
-        return np.log2(X + self.pseudocount)
 
     def inverse_transform(self, X: np.ndarray) -> np.ndarray:
         """``max(2**y - c, 0)``: generated values below the pseudocount map to zero expression."""
@@ -303,6 +311,40 @@ class Pipeline:
         for s in self.steps:
             Y = s.fit(Y).transform(Y)
         return Y
+
+    def fit_transform_columns(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`fit_transform` a block of genes at a time (:func:`rnagen.pp.history.column_spans`): ``X`` in
+        model units as float32, laid out as :meth:`fit_transform`'s result is, and each gene's largest value in
+        model units (float64, before that cast). Every step acts on each gene alone, and a block holds whole
+        columns in the layout of ``X``, so each block's parameters and values are the whole matrix's to the last
+        bit; the float64 values held at once are one block's (a float64 copy of a transcriptome-wide matrix is
+        twice its float32 size, and each step of :meth:`fit_transform` makes one)."""
+        from .history import column_spans
+
+        X = np.asarray(X)
+        if X.ndim != 2:
+            raise DataError(f"expected a 2-D samples x genes matrix, got shape {X.shape}")
+        if self.steps and isinstance(self.steps[0], Log2p1):
+            self.steps[0].check_nonnegative(X)   # refused by its count over the whole matrix
+        out: np.ndarray | None = None
+        top = np.empty(X.shape[1])
+        parts: list[list[dict[str, np.ndarray]]] = [[] for _ in self.steps]
+        for a, b in column_spans(X):
+            Y = np.array(X[:, a:b], dtype=np.float64, order="K")
+            for i, s in enumerate(self.steps):
+                step = type(s)(**s.get_params())
+                Y = step.fit(Y).transform(Y)
+                parts[i].append(step.get_arrays())
+            if out is None:   # the layout the last step gives, as on the whole matrix
+                out = np.empty(X.shape, dtype=np.float32, order="F" if np.isfortran(Y) else "C")
+            out[:, a:b] = Y
+            top[a:b] = Y.max(axis=0)
+        for s, fitted in zip(self.steps, parts):
+            if s._arrays:
+                s.set_arrays({k: np.concatenate([f[k] for f in fitted]) for k in s._arrays})
+        if out is None:
+            out = np.empty(X.shape, dtype=np.float32)
+        return out, top
 
     def inverse_transform(self, X: Any) -> np.ndarray:
         """Invert the steps in reverse order: model units back to data units."""

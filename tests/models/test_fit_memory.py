@@ -1,0 +1,132 @@
+"""Fitting on a wide matrix holds the training matrix as given, its float32 transform and blocks of float64 values,
+never a float64 copy of the whole (a GTEx-sized matrix is 3.8 GB in float32, 7.6 GB in float64 per copy), and fits
+the numbers a whole-matrix float64 fit gives, to the last bit."""
+import tracemalloc
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+
+from rnagen.models import get_model
+from rnagen.pp import history
+from rnagen.pp.transforms import make_pipeline
+
+#: values per block in these tests: blocks of a few hundred genes, the last of them a single gene on its own
+#: unless merged (19,948 = 61 x 327 + 1 genes over 200 profiles)
+BLOCK = 1 << 16
+
+
+def _wide(order: str, n: int = 200, genes: int = 19948, seed: int = 0) -> ad.AnnData:
+    """Linear positive values (no zeros, not whole numbers: log2(x+1) and standardised, no zero calibration), four
+    classes, float32 in ``order``."""
+    rng = np.random.default_rng(seed)
+    X = (rng.lognormal(2.0, 1.0, (n, genes)) * rng.lognormal(0.0, 1.0, genes)).astype(np.float32)
+    X = np.asfortranarray(X) if order == "F" else np.ascontiguousarray(X)
+    y = np.repeat(["a", "b", "c", "d"], -(-n // 4))[:n]
+    return ad.AnnData(X, obs=pd.DataFrame({"label": pd.Categorical(y)}, index=[f"s{i}" for i in range(n)]),
+                      var=pd.DataFrame(index=[f"g{j}" for j in range(genes)]))
+
+
+def test_column_blocks_never_leave_one_gene_alone(monkeypatch):
+    """NumPy sums the columns of a row-major block of one column pairwise and those of two or more row after row:
+    a lone last column joins the block before it."""
+    from rnagen.pp.history import column_spans
+
+    monkeypatch.setattr(history, "_BLOCK_VALUES", 10)
+    assert column_spans(np.zeros((5, 7))) == [(0, 2), (2, 4), (4, 7)]
+    assert column_spans(np.zeros((5, 6))) == [(0, 2), (2, 4), (4, 6)]
+    assert column_spans(np.zeros((5, 1))) == [(0, 1)]
+    assert column_spans(np.zeros((2, 9))) == [(0, 5), (5, 9)]
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+@pytest.mark.parametrize("spec", ["log2p1+standard", "nonnegative+standard", "floor+minmax", "standard", "maxabs",
+                                  "identity"])
+def test_the_pipeline_fitted_a_block_of_genes_at_a_time_is_the_whole_matrix_fit(monkeypatch, order, spec):
+    """Parameters, values, layout and each gene's largest model value of :meth:`Pipeline.fit_transform_columns`
+    equal those of the whole float64 matrix's :meth:`Pipeline.fit_transform`, bit for bit (NumPy sums a column
+    pairwise in a column-major matrix and row after row in a row-major one: each block keeps the matrix's layout)."""
+    from rnagen.pp.history import column_spans
+
+    monkeypatch.setattr(history, "_BLOCK_VALUES", 1000)
+    X = np.asarray(_wide(order, n=50, genes=41).X)
+    if spec.startswith("floor"):
+        from rnagen.pp.transforms import Floor
+
+        steps: list = [Floor(float(X.min())), "minmax"]
+    else:
+        steps = spec.split("+")
+    whole, blocks = make_pipeline(steps), make_pipeline(steps)
+    ref = whole.fit_transform(np.asarray(X, dtype=np.float64))
+    out, top = blocks.fit_transform_columns(X)
+    assert column_spans(X) == [(0, 20), (20, 41)]   # the last gene joined the block before it
+    assert out.dtype == np.float32 and np.array_equal(out, ref.astype(np.float32))
+    assert np.isfortran(out) == np.isfortran(ref.astype(np.float32))
+    assert np.array_equal(top, ref.max(axis=0))
+    a, b = whole.to_state(), blocks.to_state()
+    assert a[0] == b[0] and a[1].keys() == b[1].keys()
+    assert all(np.array_equal(a[1][k], b[1][k]) for k in a[1])
+
+
+def test_the_log_step_refuses_negative_values_by_their_count_in_the_whole_matrix(monkeypatch):
+    """Blocks of genes give the error a whole-matrix log step gives: every negative value counted."""
+    from rnagen.errors import DataError
+
+    monkeypatch.setattr(history, "_BLOCK_VALUES", 100)
+    X = np.ones((20, 30), dtype=np.float32)
+    X[3, 2] = X[17, 29] = X[9, 15] = -1
+    with pytest.raises(DataError, match="log transform got 3 negative values"):
+        make_pipeline("log2p1+standard").fit_transform_columns(X)
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_the_gaussian_fit_on_a_wide_matrix_holds_no_float64_copy_of_it(monkeypatch, order):
+    """`fit` of the per-class Gaussian on 200 x 19,948 float32 values (diagonal covariance) holds less than twice
+    the float32 matrix beside it: its float32 transform and blocks of genes in float64, where a whole-matrix fit
+    held several float64 copies (each twice the matrix) at once. Its pipeline, class means and standard deviations
+    are those of the textbook float64 fit on the whole matrix, bit for bit, and so are its draws."""
+    import sklearn.covariance  # noqa: F401  (the import's own allocations are not the fit's)
+
+    monkeypatch.setattr(history, "_BLOCK_VALUES", BLOCK)
+    data = _wide(order)
+    X = np.asarray(data.X)
+    model = get_model("gaussian")()
+    model.fit(data, label_key="label", seed=0, progress=False)   # warm: the first fit's imports and caches
+    model = get_model("gaussian")()
+    tracemalloc.start()
+    model.fit(data, label_key="label", seed=0, progress=False)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 2 * X.nbytes, (peak, X.nbytes)
+    assert model.pipeline.spec == "log2p1+standard" and model.zero_threshold is None
+
+    # the whole-matrix float64 fit, as a textbook would write it
+    ref = make_pipeline("log2p1+standard")
+    model_values = ref.fit_transform(np.asarray(X, dtype=np.float64))
+    X64 = np.asarray(model_values.astype(np.float32), dtype=np.float64)   # what the model is fitted to
+    y = data.obs["label"].cat.codes.to_numpy()
+    assert all(np.array_equal(v, model.pipeline.to_state()[1][k]) for k, v in ref.to_state()[1].items())
+    assert np.array_equal(model.means, np.stack([X64[y == c].mean(axis=0) for c in range(4)]))
+    assert np.array_equal(model.factors, np.stack([np.sqrt(np.maximum(X64[y == c].var(axis=0), 1e-12))
+                                                   for c in range(4)]))
+    assert np.array_equal(model.upper, np.minimum(
+        model_values.max(axis=0) + 3.0,
+        ref.transform(((X.max(axis=0).astype(np.float64) + 1.0) * 8.0 - 1.0)[None, :])[0]).astype(np.float32))
+
+    monkeypatch.setattr(history, "_BLOCK_VALUES", 1 << 40)   # one block: the whole matrix
+    whole = get_model("gaussian")().fit(data, label_key="label", seed=0, progress=False)
+    assert np.array_equal(np.asarray(model.sample(n_per_label=5, seed=3).X),
+                          np.asarray(whole.sample(n_per_label=5, seed=3).X))
+
+
+def test_a_missing_value_in_a_later_block_is_named_with_the_whole_matrix_count(monkeypatch):
+    """The check for NaN/inf, a block of rows at a time, names the first such value and counts them all."""
+    from rnagen.errors import DataError
+
+    monkeypatch.setattr(history, "_BLOCK_VALUES", 40)
+    data = _wide("C", n=40, genes=20)
+    data.X[25, 7] = np.nan
+    data.X[31, 2] = np.inf
+    with pytest.raises(DataError, match=r"the data contain 2 NaN/inf values \(first: sample 's25', gene 'g7'\)"):
+        get_model("gaussian")().fit(data, label_key="label", seed=0, progress=False)
