@@ -80,12 +80,31 @@ def test_the_log_step_refuses_negative_values_by_their_count_in_the_whole_matrix
         make_pipeline("log2p1+standard").fit_transform_columns(X)
 
 
+@pytest.mark.parametrize("spec", ["nonnegative+log2p1", "standard+log2p1"])
+def test_a_later_log_step_refuses_negative_values_by_their_count_in_the_whole_matrix(monkeypatch, spec):
+    """A log step after another step is given that step's values: the negative ones in every block are counted,
+    as :meth:`Pipeline.fit_transform` counts them on the whole matrix, not those of the first block that has any."""
+    from rnagen.errors import DataError
+
+    monkeypatch.setattr(history, "_BLOCK_VALUES", 40)   # blocks of 2 genes over 20 samples
+    X = np.ones((20, 30), dtype=np.float32)
+    X[3, 2] = X[17, 29] = X[9, 15] = -1
+    X[:, 20:22] = np.arange(20, dtype=np.float32)[:, None]   # standardised: 10 values below 0 in each gene
+    with pytest.raises(DataError) as whole:
+        make_pipeline(spec).fit_transform(np.asarray(X, dtype=np.float64))
+    n = 3 if spec.startswith("nonnegative") else 3 + 2 * 10
+    assert f"log transform got {n} negative values" in str(whole.value)
+    with pytest.raises(DataError, match=f"log transform got {n} negative values"):
+        make_pipeline(spec).fit_transform_columns(X)
+
+
 @pytest.mark.parametrize("order", ["C", "F"])
 def test_the_gaussian_fit_on_a_wide_matrix_holds_no_float64_copy_of_it(monkeypatch, order):
     """`fit` of the per-class Gaussian on 200 x 19,948 float32 values (diagonal covariance) holds less than twice
-    the float32 matrix beside it: its float32 transform and blocks of genes in float64, where a whole-matrix fit
-    held several float64 copies (each twice the matrix) at once. Its pipeline, class means and standard deviations
-    are those of the textbook float64 fit on the whole matrix, bit for bit, and so are its draws."""
+    the float32 matrix beside it: its float32 transform and blocks of genes in float64, where a whole-matrix
+    float64 fit holds several float64 copies (each twice the matrix) at once. Its pipeline, class means and
+    standard deviations are those of the textbook float64 fit on the whole matrix, bit for bit, and so are its
+    draws."""
     import sklearn.covariance  # noqa: F401  (the import's own allocations are not the fit's)
 
     monkeypatch.setattr(history, "_BLOCK_VALUES", BLOCK)

@@ -183,7 +183,11 @@ class Log2p1(Transform):
         logged or centred."""
         from .history import row_spans
 
-        n = sum(int(np.count_nonzero(X[a:b] < 0)) for a, b in row_spans(X))
+        Log2p1.refuse_negative(sum(int(np.count_nonzero(X[a:b] < 0)) for a, b in row_spans(X)))
+
+    @staticmethod
+    def refuse_negative(n: int) -> None:
+        """Refuse ``n`` values below 0 (none: nothing to refuse)."""
         if n:
             raise DataError(
                 f"log transform got {n} negative values; the data look already log-transformed or centred "
@@ -329,16 +333,23 @@ class Pipeline:
         out: np.ndarray | None = None
         top = np.empty(X.shape[1])
         parts: list[list[dict[str, np.ndarray]]] = [[] for _ in self.steps]
+        negative = 0   # values below 0 reaching a later log step, counted over every block as on the whole matrix
         for a, b in column_spans(X):
             Y = np.array(X[:, a:b], dtype=np.float64, order="K")
             for i, s in enumerate(self.steps):
+                if i and isinstance(s, Log2p1) and (k := int(np.count_nonzero(Y < 0))):
+                    negative += k
+                    break
                 step = type(s)(**s.get_params())
                 Y = step.fit(Y).transform(Y)
                 parts[i].append(step.get_arrays())
+            if negative:
+                continue
             if out is None:   # the layout the last step gives, as on the whole matrix
                 out = np.empty(X.shape, dtype=np.float32, order="F" if np.isfortran(Y) else "C")
             out[:, a:b] = Y
             top[a:b] = Y.max(axis=0)
+        Log2p1.refuse_negative(negative)
         for s, fitted in zip(self.steps, parts):
             if s._arrays:
                 s.set_arrays({k: np.concatenate([f[k] for f in fitted]) for k in s._arrays})
