@@ -161,7 +161,7 @@ def test_normalize_depth_refusals():
 
 def test_looks_like_counts_reads_the_matrix_a_block_at_a_time(monkeypatch):
     """The counts test (run by data info and prepare on every value) reads a block of rows at a time: it holds less
-    than half the matrix beside it (a GTEx-sized matrix is 3.8 GB); missing values are left out as before."""
+    than half the matrix beside it (a GTEx-sized matrix is 3.8 GB); missing values are left out."""
     import tracemalloc
 
     from rnagen.pp import history
