@@ -149,3 +149,108 @@ def test_a_missing_value_in_a_later_block_is_named_with_the_whole_matrix_count(m
     data.X[31, 2] = np.inf
     with pytest.raises(DataError, match=r"the data contain 2 NaN/inf values \(first: sample 's25', gene 'g7'\)"):
         get_model("gaussian")().fit(data, label_key="label", seed=0, progress=False)
+
+
+def _old_pca(X, k=None):
+    """The textbook principal components of :func:`rnagen.models._subspace._pca` (the exact SVD: fewer than 1,025
+    profiles), on a centred copy."""
+    mu = X.mean(axis=0)
+    _, s, Vt = np.linalg.svd(X - mu, full_matrices=False)
+    var = s ** 2 / max(len(X) - 1, 1)
+    return (mu, Vt, var) if k is None else (mu, Vt[:k], var[:k])
+
+
+def _old_subspace(X, y, n_labels, seed):
+    """The principal-component space of :mod:`rnagen.models._subspace` on a whole float64 copy of ``X``, every step
+    a new array: the reference for the fit that centres in place."""
+    from rnagen.models._subspace import KEEP_RATIO, MAX_COMPONENTS, _class_moments
+    from rnagen.pp.copies import copy_labels
+    from rnagen.train.validation import stratified_holdout
+
+    X = np.asarray(X, dtype=np.float64)
+    a, b = stratified_holdout(y, fraction=0.5, seed=seed, groups=copy_labels(X))
+    mu, Vt, var = _old_pca(X[a])
+    ratio = ((X[b] - mu) @ Vt.T).var(axis=0, ddof=0) / np.maximum(var, 1e-12)
+    below = np.flatnonzero(ratio < KEEP_RATIO)
+    k = max(1, min(int(below[0]) if len(below) else len(ratio), len(X) - 1, X.shape[1], MAX_COMPONENTS))
+    V = Vt[:k]
+
+    def residual(Z, mu, V):
+        A = Z - mu   # named: NumPy would write A - P into a temporary A, in A's layout
+        return A - (A @ V.T) @ V
+
+    rm, rv = _class_moments(residual(X[a], mu, V), y[a], n_labels)
+    Rb = residual(X[b], mu, V) - rm[y[b]]
+    scale = max(1.0, float((Rb ** 2).sum() / max(float(rv[y[b]].sum()), 1e-12)))
+    mu, V, var = _old_pca(X, k)
+    R = residual(X, mu, V)
+    rm, rv = _class_moments(R, y, n_labels)
+    kept = float(1.0 - (R ** 2).sum() / float(((X - mu) ** 2).sum()))
+    return k, scale, kept, [mu, V, np.sqrt(np.maximum(var, 1e-12)), rm, np.sqrt(np.maximum(rv * scale, 1e-12))]
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_the_principal_component_space_holds_one_float64_copy_of_the_profiles(monkeypatch, order):
+    """:func:`fit_subspace` on 200 x 19,948 float32 standardised profiles holds at most the float64 profiles
+    centred, their directions and one more profiles-sized array (the projection the residual is written over, or
+    the squares of the energy's sum) beside the matrix, not a float64 copy, its centred copy, the projection and
+    the residual at once; and fits, to the last bit, the space and record the whole-copy fit gives (the residual's
+    energy summed in the row-major order of ``A - (A Vᵀ) V`` for a column-major matrix too). The copies' search,
+    which has its own blocks, is given its answer."""
+    from rnagen.models._subspace import fit_subspace
+    from rnagen.pp import copies
+
+    data = _wide(order)
+    Z = make_pipeline("log2p1+standard").fit_transform(np.asarray(data.X, dtype=np.float64))
+    X = np.asarray(Z.astype(np.float32), order=order)
+    y = data.obs["label"].cat.codes.to_numpy()
+    fit_subspace(X[:20, :50], y[:20], 4, seed=0)   # warm: the first call's imports
+    groups = copies.copy_labels(X)
+    monkeypatch.setattr(copies, "copy_labels", lambda _: groups)
+    tracemalloc.start()
+    codec, record = fit_subspace(X, y, 4, seed=0)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    f64 = X.size * 8
+    assert peak < 2.5 * f64, (peak / f64)
+    monkeypatch.undo()
+
+    k, scale, kept, arrays = _old_subspace(X, y, 4, 0)
+    assert record["n_components"] == k and record["residual_scale"] == scale and record["kept_share"] == kept
+    for name, ref in zip(["mean", "basis", "scale", "res_mean", "res_sd"], arrays):
+        assert np.array_equal(getattr(codec, name).numpy(), ref.astype(np.float32)), name
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_the_share_outside_the_span_holds_the_training_rows_once_beside_the_factorisation(order):
+    """:func:`outside_span_share` on rows of a 200 x 19,948 float32 matrix holds, beside it, the training rows in
+    float64 centred in place, the QR factorisation's own copy and its Q, not a float32 copy of the rows and their
+    float64 copy uncentred as well; the share is that of the textbook float64 computation, bit for bit."""
+    from rnagen.train.validation import outside_span_share
+
+    data = _wide(order)
+    X = np.asarray(data.X)
+    X = np.asarray(np.log2(X.astype(np.float64) + 1).astype(np.float32), order=order)
+    tr, va = np.arange(0, 200, 4), np.setdiff1d(np.arange(200), np.arange(0, 200, 4))
+    tr, va = va, tr   # 150 training profiles, 50 held out
+    outside_span_share(X[:10, :20], X[10:12, :20])   # warm
+    f64 = len(tr) * X.shape[1] * 8
+    tracemalloc.start()
+    given = outside_span_share(X[tr], X[va])   # the rows' float32 copy, then its float64 one centred in place
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 4.3 * f64, (peak / f64)
+    tracemalloc.start()
+    share = outside_span_share(X, None, rows=(tr, va))
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 3.6 * f64, (peak / f64)
+
+    Xt, Xv = np.asarray(X[tr], dtype=np.float64), np.asarray(X[va], dtype=np.float64)
+    mu = Xt.mean(axis=0)
+    Q, R = np.linalg.qr((Xt - mu).T)
+    Q = Q[:, np.abs(np.diag(R)) > 1e-10 * max(float(np.abs(R).max()), 1e-300)]
+    A = Xv - mu
+    assert share == max(0.0, 1.0 - float(((A @ Q) ** 2).sum()) / float((A ** 2).sum()))
+    assert share == given == outside_span_share(X[tr].astype(np.float64), X[va])
+    assert 0.5 < share < 1

@@ -678,7 +678,7 @@ class Generator(ABC):
                  or stratified_holdout(y, fraction=frac, seed=seed, min_total=2, groups=groups))
         if split is None:
             return None
-        share = outside_span_share(X[split[0]], X[split[1]])
+        share = outside_span_share(X, None, rows=split)
         if share <= OUTSIDE_SPAN_WARN:
             return None
         reason = (f"preprocess.space=auto: {share:.0%} of the held-out profiles' variance lies outside the span of "

@@ -127,11 +127,19 @@ EXACT_SVD_MAX = 2 * MAX_COMPONENTS
 them are used (the exact SVD's cost grows as profiles² x genes; ``benchmarks/subspace_fit.py``)."""
 
 
-def _pca(X: np.ndarray, k: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _pca(X: np.ndarray, k: int | None = None, *, overwrite: bool = False
+         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Mean, leading principal directions (rows) and their variances of the rows of ``X`` (``k`` of them, or all
-    that are used: every one, or ``MAX_COMPONENTS + 1`` beyond :data:`EXACT_SVD_MAX`)."""
+    that are used: every one, or ``MAX_COMPONENTS + 1`` beyond :data:`EXACT_SVD_MAX`). ``overwrite``: ``X`` (float64)
+    is centred in place and left so, the one copy of the profiles the decomposition needs (the same values and
+    layout as ``X - mean``, so the same directions). With ``k`` the directions are a copy of the ``k`` rows, not a
+    view that keeps all of them."""
     mu = X.mean(axis=0)
-    A = X - mu
+    if overwrite:
+        A = X
+        A -= mu
+    else:
+        A = X - mu
     if min(A.shape) > EXACT_SVD_MAX:
         from sklearn.utils.extmath import randomized_svd
 
@@ -141,13 +149,23 @@ def _pca(X: np.ndarray, k: int | None = None) -> tuple[np.ndarray, np.ndarray, n
         _, s, Vt = np.linalg.svd(A, full_matrices=False)
     var = s ** 2 / max(len(X) - 1, 1)
     if k is not None:
-        Vt, var = Vt[:k], var[:k]
+        Vt, var = Vt[:k].copy(), var[:k]
     return mu, Vt, var
 
 
-def _residual(X: np.ndarray, mu: np.ndarray, V: np.ndarray) -> np.ndarray:
-    A = X - mu
-    return A - (A @ V.T) @ V
+def _residual(A: np.ndarray, V: np.ndarray) -> np.ndarray:
+    """The centred profiles ``A`` (float64) less their projection on the directions ``V`` (rows), written over the
+    product ``(A Vᵀ) V`` (row-major, as ``A - (A Vᵀ) V`` is): no third profiles-sized array beside the two. The
+    caller drops ``A``."""
+    P = (A @ V.T) @ V
+    return np.subtract(A, P, out=P)
+
+
+def _rows64(X: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """The rows ``rows`` of ``X`` as a new float64 array, laid out as those of ``X`` converted whole (a row-major copy
+    either way), without a float64 copy of all of ``X``."""
+    R = X[rows]
+    return R if R.dtype == np.float64 and not np.may_share_memory(R, X) else R.astype(np.float64)
 
 
 PRIOR_DF = 4.0
@@ -191,24 +209,35 @@ def choose_components(X: np.ndarray, y: np.ndarray, n_labels: int, *, seed: int,
     from ..pp.copies import copy_labels
     from ..train.validation import stratified_holdout
 
-    X = np.asarray(X, dtype=np.float64)
+    # the halves in float64, each a copy of its rows centred in place: never a float64 copy of all of X
+    X = np.asarray(X)
     y = np.asarray(y)
     cap = max(1, min(len(X) - 1, X.shape[1], MAX_COMPONENTS))
-    g = copy_labels(X) if groups is None else np.asarray(groups)
+    g = copy_labels(X) if groups is None else np.asarray(groups)   # the same float64 values, a block at a time
     split = stratified_holdout(y, fraction=0.5, seed=seed, groups=g)
     if split is None:
         k = max(1, min(len(np.unique(y)), cap))
         return k, 1.0, {"rule": "too few profiles to split: one direction per class", "n_components": k}
     a, b = split
-    mu, Vt, var = _pca(X[a])
-    ratio = ((X[b] - mu) @ Vt.T).var(axis=0, ddof=0) / np.maximum(var, 1e-12)
+    Ra = _rows64(X, a)
+    mu, Vt, var = _pca(Ra, overwrite=True)
+    Rb = _rows64(X, b)
+    Rb -= mu
+    ratio = (Rb @ Vt.T).var(axis=0, ddof=0) / np.maximum(var, 1e-12)
     below = np.flatnonzero(ratio < KEEP_RATIO)
     k = int(below[0]) if len(below) else len(ratio)
     k = max(1, min(k, cap))
-    V = Vt[:k]
-    rm, rv = _class_moments(_residual(X[a], mu, V), y[a], n_labels)
-    Rb = _residual(X[b], mu, V) - rm[y[b]]
-    scale = max(1.0, float((Rb ** 2).sum() / max(float(rv[y[b]].sum()), 1e-12)))
+    V = Vt[:k].copy()
+    del Vt
+    Ra = _residual(Ra, V)
+    rm, rv = _class_moments(Ra, y[a], n_labels)
+    del Ra
+    Rb = _residual(Rb, V)
+    yb = y[b]
+    for c in np.unique(yb):   # Rb - rm[y[b]], a class at a time
+        Rb[yb == c] -= rm[c]
+    scale = max(1.0, float(np.square(Rb, out=Rb).sum() / max(float(rv[yb].sum()), 1e-12)))
+    del Rb
     after = ratio[k:k + RESIDUAL_DIRECTIONS]
     record = {"rule": f"held-out variance ratio >= {KEEP_RATIO}", "n_components": k, "residual_scale": scale,
               "ratios": [round(float(r), 4) for r in ratio[:k + RESIDUAL_DIRECTIONS]],
@@ -229,13 +258,16 @@ def residual_is_noise(record: dict[str, Any]) -> bool:
 def fit_subspace(X: np.ndarray, y: np.ndarray, n_labels: int, *, seed: int) -> tuple[SubspaceCodec, dict[str, Any]]:
     """The codec fitted to standardised training profiles ``X`` of classes ``y`` (module docstring), and the
     record of its choice (:func:`choose_components`) with the share of the profiles' variance it keeps."""
-    X = np.asarray(X, dtype=np.float64)
+    X = np.asarray(X)
     k, scale, record = choose_components(X, y, n_labels, seed=seed)
-    mu, V, var = _pca(X, k)
-    R = _residual(X, mu, V)
+    # one float64 copy of the profiles, centred in place; the residual written over its projection
+    A = np.array(X, dtype=np.float64)
+    mu, V, var = _pca(A, k, overwrite=True)
+    total = float(np.square(A).sum())
+    R = _residual(A, V)
+    del A
     rm, rv = _class_moments(R, np.asarray(y), n_labels)
     codec = SubspaceCodec(X.shape[1], len(V), n_labels)
     codec.set(mu, V, np.sqrt(np.maximum(var, VARIANCE_FLOOR)), rm, np.sqrt(np.maximum(rv * scale, VARIANCE_FLOOR)))
-    total = float(((X - mu) ** 2).sum())
-    record["kept_share"] = float(1.0 - (R ** 2).sum() / total) if total > 0 else 1.0
+    record["kept_share"] = float(1.0 - np.square(R, out=R).sum() / total) if total > 0 else 1.0
     return codec, record

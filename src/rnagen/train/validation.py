@@ -147,7 +147,8 @@ def validation_holdout(y: np.ndarray, cfg: TrainConfig, seed: int, *, groups: np
     return split
 
 
-def outside_span_share(X_train: np.ndarray, X_val: np.ndarray, *, max_train: int = 2000) -> float:
+def outside_span_share(X_train: np.ndarray, X_val: np.ndarray | None, *, max_train: int = 2000,
+                       rows: tuple[np.ndarray, np.ndarray] | None = None) -> float:
     """Share of the held-out profiles' squared norm (centred on the training mean) that lies outside the span
     of the centred training profiles.
 
@@ -156,15 +157,32 @@ def outside_span_share(X_train: np.ndarray, X_val: np.ndarray, *, max_train: int
     profile's energy outside it, where a model can only reproduce its training profiles or leave noise. The
     span is that of at most ``max_train`` training profiles (a fixed random subset beyond it, which spans less:
     the share is then an upper bound), so the QR factorisation stays within O(max_train² G).
+
+    ``rows``: ``(training, held-out)`` row indices of ``X_train`` that are the two sets (``X_val`` unused), each
+    taken into float64 on its own, so that no copy of the training rows in ``X_train``'s own type is held beside
+    the factorisation.
     """
-    Xt = np.asarray(X_train, dtype=np.float64)
+    if rows is not None:
+        X_train = np.asarray(X_train)
+        X_val = X_train[rows[1]]
+        Xt = np.asarray(X_train[rows[0]], dtype=np.float64)
+    else:
+        Xt = np.asarray(X_train, dtype=np.float64)
     Xv = np.asarray(X_val, dtype=np.float64)
+    del X_val
     if len(Xt) - 1 >= Xt.shape[1]:
         return 0.0
     mu = Xt.mean(axis=0)
     if len(Xt) > max_train:
         Xt = Xt[np.sort(np.random.default_rng(0).choice(len(Xt), max_train, replace=False))]
-    Q, R = np.linalg.qr((Xt - mu).T)
+    # centred in place where Xt is a copy of its own (the same values and layout as Xt - mu), so that the
+    # factorisation's own copy and its Q are the only others held beside it
+    if np.may_share_memory(Xt, np.asarray(X_train)):
+        Xt = Xt - mu
+    else:
+        Xt -= mu
+    Q, R = np.linalg.qr(Xt.T)
+    del Xt
     Q = Q[:, np.abs(np.diag(R)) > 1e-10 * max(float(np.abs(R).max()), 1e-300)]  # drop null directions
     A = Xv - mu
     total = float((A ** 2).sum())
