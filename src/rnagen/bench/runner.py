@@ -205,7 +205,7 @@ def join_test_file(data, test, label_key: str):
     import anndata as ad
 
     from ..pp import log_state
-    from ..pp.history import log_base
+    from ..pp.history import TWO_LOG_BASES, log_bases_differ
 
     train = _load_data(data, label_key)
     held = _load_data(test, label_key, what="--test file")
@@ -240,10 +240,8 @@ def join_test_file(data, test, label_key: str):
         which, st = ("DATA", a) if a.get("logged") else ("the --test file", b)
         raise DataError(f"{which} records log-scale values ({st.get('transform')}) and the other file does not: "
                         "prepare both the same way (rnagen data prepare on each)")
-    if (ba := log_base(a)) is not None and (bb := log_base(b)) is not None and not np.isclose(ba, bb):
-        # ln and log2 values of the same expression differ by a factor of 1.44: scored as one set they are not
-        raise DataError(f"DATA records {a.get('transform')} and the --test file {b.get('transform')}: logs of two "
-                        "bases; prepare both with rnagen data prepare (log2(x+1) by default)")
+    if log_bases_differ(a, b):
+        raise DataError(f"DATA records {a.get('transform')} and the --test file {b.get('transform')}: {TWO_LOG_BASES}")
     named = [w for w, part in (("DATA", train), ("the --test file", held)) if TEST_FILE_COLUMN in part.obs]
     if named:
         raise DataError(f"{named[0]} has a sample column {TEST_FILE_COLUMN!r}, the name --test gives its split; "

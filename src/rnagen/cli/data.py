@@ -89,7 +89,7 @@ def _prepare(args: argparse.Namespace) -> int:
         select_genes,
         set_log_state,
     )
-    from ..pp.history import log_base
+    from ..pp.history import rebasable_to_log2
 
     genes = args.genes if args.genes in ("landmarks", "all") else read_gene_list(args.genes)
     adata = read_input(args.input, label_key=args.label_key, labels=args.labels, orientation=args.orientation,
@@ -133,7 +133,7 @@ def _prepare(args: argparse.Namespace) -> int:
         log2p1(adata)
     elif args.log == "log2p1":
         st = log_state(adata)
-        if (b := log_base(st)) is not None and b != 2 and st is not None and st.get("pseudocount") == 1.0:
+        if rebasable_to_log2(st) is not None:
             log2p1(adata)   # log_b(x+1) of a known base (scanpy's ln): converted, not logged twice
         elif st is not None and st.get("logged"):
             raise DataError(f"--log log2p1 on values its record says are log scale already ({st['transform']}): "

@@ -227,15 +227,15 @@ def _check_log_bases(sets: Mapping[str, Any]) -> None:
     :func:`rnagen.pp.history.log_base`): the values of one profile differ by a factor of log2(e) = 1.44 between
     them, which every indicator would read as a shift of every gene. Sets without a recorded base are judged by
     their values."""
-    from ..pp.history import log_base, log_state
+    from ..pp.history import TWO_LOG_BASES, log_base, log_bases_differ, log_state
 
-    known = [(name, st, b) for name, obj in sets.items() if obj is not None and hasattr(obj, "uns")
-             for st in [log_state(obj) or {}] if (b := log_base(st)) is not None]
-    for name, st, b in known[1:]:
-        first, st0, b0 = known[0]
-        if not np.isclose(b, b0):
-            raise DataError(f"the {first} set records {st0.get('transform')} and the {name} set {st.get('transform')}: "
-                            "logs of two bases; prepare both with rnagen data prepare (log2(x+1) by default)")
+    known = [(name, st) for name, obj in sets.items() if obj is not None and hasattr(obj, "uns")
+             for st in [log_state(obj)] if log_base(st) is not None]
+    for name, st in known[1:]:
+        first, st0 = known[0]
+        if log_bases_differ(st0, st):
+            raise DataError(f"the {first} set records {(st0 or {}).get('transform')} and the {name} set "
+                            f"{(st or {}).get('transform')}: {TWO_LOG_BASES}")
 
 
 def prepare(real, synthetic, train=None, *, label_key: str | None = None, real_labels=None,

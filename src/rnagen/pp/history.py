@@ -16,7 +16,8 @@ import numpy as np
 
 from ..errors import DataError
 
-__all__ = ["record", "get_history", "log_state", "set_log_state", "log_base", "log1p_name", "scanpy_log1p_base",
+__all__ = ["record", "get_history", "log_state", "set_log_state", "log_base", "log_bases_differ", "rebasable_to_log2",
+           "TWO_LOG_BASES", "log1p_name", "scanpy_log1p_base",
            "sync_scanpy_log1p", "adopt_scanpy_log1p", "looks_logged", "check_summable", "LOG_RANGE"]
 
 
@@ -116,6 +117,28 @@ def log_base(st: dict | None) -> float | None:
         m = _NAMED_BASE.match(str(st.get("transform", "")))
         b = None if m is None else math.e if m["ln"] else float(m["b"])
     return float(b) if isinstance(b, (int, float, np.number)) and math.isfinite(b) and b > 1 else None
+
+
+#: the fix named where two sets' records give their logarithms two bases (:func:`log_bases_differ`)
+TWO_LOG_BASES = "logs of two bases; prepare both with rnagen data prepare (log2(x+1) by default)"
+
+
+def log_bases_differ(a: dict | None, b: dict | None) -> bool:
+    """Whether two recorded log states (:func:`log_state`) both know their base and the bases differ: ln and log2
+    values of one profile differ by a factor of log2(e) = 1.44 in every gene, which no comparison of the two sets
+    may read as expression; a state of unknown base is judged by its values elsewhere."""
+    ba, bb = log_base(a), log_base(b)
+    return ba is not None and bb is not None and not math.isclose(ba, bb, rel_tol=1e-9)
+
+
+def rebasable_to_log2(st: dict | None, pseudocount: float = 1.0) -> float | None:
+    """The base ``b`` of a recorded ``log_b(x + pseudocount)`` that :func:`rnagen.pp.log2p1` converts to
+    ``log2(x + pseudocount)`` exactly (a known base other than 2, the same pseudocount: scanpy's ``ln(x+1)``),
+    else ``None``."""
+    b = log_base(st)
+    if b is None or b == 2 or st is None or st.get("pseudocount") != pseudocount:
+        return None
+    return b
 
 
 def log1p_name(base: float, pseudocount: float = 1.0) -> str:

@@ -25,9 +25,9 @@ from .history import (
     as_actual,
     below_one_note,
     check_summable,
-    log_base,
     log_state,
     looks_logged,
+    rebasable_to_log2,
     record,
     row_spans,
     set_log_state,
@@ -272,8 +272,8 @@ def log2p1(adata, *, pseudocount: float = 1.0, force: bool = False):
         if st is None:
             adopt_scanpy_log1p(adata, "the data")
             st = log_state(adata)
-        if (b := log_base(st)) is not None and b != 2 and st is not None and st.get("pseudocount") == pseudocount:
-            return _rebase_log2(adata, X, b, pseudocount, str(st.get("transform")))
+        if (b := rebasable_to_log2(st, pseudocount)) is not None:
+            return _rebase_log2(adata, X, b, pseudocount, str((st or {}).get("transform")))
         if st is not None and st.get("logged"):
             record(adata, "log2p1", applied=False, reason=f"already logged: {st.get('transform')}")
             return adata

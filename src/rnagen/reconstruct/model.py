@@ -42,7 +42,16 @@ from .._io import atomic_path, check_output, write_json, write_npz, writer_lock
 from .._manifest import MANIFEST, folder_kind, reading, verify_manifest, write_manifest
 from ..config import SEED_MAX, build_config, checked, require_config, write_config
 from ..errors import ConfigError, DataError, RunDirError
-from ..pp.history import log_base, log_state, looks_logged, looks_standardised, record, set_log_state
+from ..pp.history import (
+    TWO_LOG_BASES,
+    log_base,
+    log_bases_differ,
+    log_state,
+    looks_logged,
+    looks_standardised,
+    record,
+    set_log_state,
+)
 from ..pp.transforms import Log2p1, NonNegative, Pipeline, StandardScaler
 from ..utils import as_path, check_label_key, require_anndata
 from .genes import match_genes, require_genes, resolve_inputs
@@ -563,15 +572,13 @@ class Reconstructor:
             return
         self._check_not_standardised(X, where)
         st = log_state(adata)   # recorded (rnagen data prepare, a synthetic set): not guessed from the values
-        fitted_base, base = lg.get("data_log_base"), log_base(st)
-        if fitted_base is None and not lg.get("applied"):
-            # a fit of an earlier version records its data's log state by name only (log2(x+1))
-            fitted_base = log_base({"logged": True, "transform": lg.get("data_log_state", "")})
-        if fitted_base is not None and base is not None and not np.isclose(base, fitted_base):
-            # ln and log2 values of one profile differ by a factor of 1.44 in every gene
+        # the fit's data: its recorded base, or the base its transform names where a fit of an earlier version
+        # recorded none (log2(x+1)); data the reconstructor logs itself were linear
+        fitted = None if lg.get("applied") else {"logged": True, "transform": lg.get("data_log_state", ""),
+                                                 "base": lg.get("data_log_base")}
+        if log_bases_differ(fitted, st):
             raise DataError(f"{where}: its values are {(st or {}).get('transform')} but the reconstructor was fitted "
-                            f"on {lg.get('data_log_state')}: logs of two bases; prepare both with rnagen data "
-                            "prepare (log2(x+1) by default)")
+                            f"on {lg.get('data_log_state')}: {TWO_LOG_BASES}")
         if lg.get("decided_by") != "auto":
             return   # the user fixed the log step (log=log2p1 or none): their data, their scale
         logged = bool(st["logged"]) if st is not None else self._looks_logged_inputs(X)
