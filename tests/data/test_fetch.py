@@ -1,6 +1,7 @@
 """Fetchers end to end against a local HTTP server (127.0.0.1), with an interrupted transfer and resume."""
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import os
@@ -15,6 +16,26 @@ from rnagen.errors import ConfigError, DataError
 from rnagen.pp import get_history, log_state
 
 BIG = bytes(np.random.default_rng(3).integers(0, 256, size=300_000, dtype=np.uint8))
+
+
+@contextlib.contextmanager
+def _lock_held_elsewhere(target, kind: str = "file", seconds: int = 60):
+    """Another process holding rnagen's write lock of ``target`` (:func:`rnagen._io.writer_lock`) while the block
+    runs; yields that process (its ``pid`` is the one the messages name), killed at the end."""
+    import subprocess
+    import sys
+
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time\nfrom rnagen._io import writer_lock\n"
+        f"with writer_lock({str(target)!r}, kind={kind!r}):\n    print('held', flush=True)\n"
+        f"    time.sleep({seconds})\n")],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        yield holder
+    finally:
+        holder.kill()
+        holder.wait()
 
 
 def test_download_resumes_after_interruption_byte_identical(http_server, tmp_path):
@@ -556,17 +577,10 @@ def test_a_second_process_downloading_the_same_file_is_refused_past_the_wait(htt
     """Two fetches into one cache appended to one .part file: a 3.9 MB 'complete' download of a 3 MB file. The
     file's lock keeps the second waiting while the first holds it, and refuses it, naming the first, past the
     longest wait; nothing is asked of the server meanwhile."""
-    import subprocess
-    import sys
     import time
 
     dest = tmp_path / "blob.bin"
-    holder = subprocess.Popen([sys.executable, "-c", (
-        "import sys, time\nfrom rnagen._io import writer_lock\n"
-        f"with writer_lock({str(dest)!r}, kind='file'):\n    print('held', flush=True)\n    time.sleep(30)\n")],
-        stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "held"
+    with _lock_held_elsewhere(dest, seconds=30) as holder:
         http_server.files["blob.bin"] = BIG
         from rnagen.errors import OutputError
 
@@ -582,24 +596,13 @@ def test_a_second_process_downloading_the_same_file_is_refused_past_the_wait(htt
                 str(tmp_path / "c"), "--no-progress"]
         series = tmp_path / "c" / "geo" / "GSE1234_series_matrix.txt.gz"
         series.parent.mkdir(parents=True)
-        sub = subprocess.Popen([sys.executable, "-c", (
-            "import sys, time\nfrom rnagen._io import writer_lock\n"
-            f"with writer_lock({str(series)!r}, kind='file'):\n    print('held', flush=True)\n    time.sleep(30)\n")],
-            stdout=subprocess.PIPE, text=True)
-        try:
-            assert sub.stdout.readline().strip() == "held"
+        with _lock_held_elsewhere(series, seconds=30) as sub:
             monkeypatch.setattr(F, "MAX_LOCK_WAIT", 0.2)
             assert main(args) == 2
-        finally:
-            sub.kill()
-            sub.wait()
         err = capsys.readouterr().err.splitlines()
         assert err[0].startswith(f"rnagen: {series.name} is being downloaded by another rnagen process (pid {sub.pid})")
         assert len(err) == 2 and err[1].startswith(f"rnagen: error: {series} is still being downloaded by another ")
         assert not http_server.requests
-    finally:
-        holder.kill()
-        holder.wait()
     time.sleep(0.05)
     F.download(f"{http_server.base_url}/blob.bin", dest, retries=0, progress=False)
     assert dest.read_bytes() == BIG
@@ -1552,25 +1555,15 @@ def test_a_fetch_waiting_for_another_writer_of_its_views_is_refused_past_the_wai
                                                                                  capsys, monkeypatch, held):
     """The wait for another process writing the views (the folder's lock, or one view's, which a `prepare` writing
     it as its --out holds) is bounded: past it, one line naming the process, status 2, nothing written there."""
-    import subprocess
-    import sys
 
     _serve_gtex(http_server, gtex_files)
     folder = tmp_path / "c" / "gtex"
     folder.mkdir(parents=True)
     target, kind = (folder, "dir") if held == "folder" else (folder / "gtex_full.h5ad", "file")
-    holder = subprocess.Popen([sys.executable, "-c", (
-        "import sys, time\nfrom rnagen._io import writer_lock\n"
-        f"with writer_lock({str(target)!r}, kind={kind!r}):\n    print('held', flush=True)\n    time.sleep(60)\n")],
-        stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "held"
+    with _lock_held_elsewhere(target, kind) as holder:
         monkeypatch.setattr(F, "MAX_LOCK_WAIT", 0.3)
         assert main(["data", "fetch", "gtex", "--base-url", http_server.base_url, "--cache-dir", str(tmp_path / "c"),
                      "--no-progress", "--min-samples", "1"]) == 2
-    finally:
-        holder.kill()
-        holder.wait()
     err = capsys.readouterr().err.splitlines()
     assert err == [f"rnagen: {target} is being written by another rnagen process (pid {holder.pid}); waiting for it "
                    "to finish (up to 0.3 s)",
@@ -1582,18 +1575,10 @@ def test_a_fetch_waiting_for_another_writer_of_its_views_is_refused_past_the_wai
     # with --out the command's claim on the folder waits so, before anything is downloaded
     out = tmp_path / "o"
     out.mkdir()
-    holder = subprocess.Popen([sys.executable, "-c", (
-        "import sys, time\nfrom rnagen._io import writer_lock\n"
-        f"with writer_lock({str(out)!r}, kind='dir'):\n    print('held', flush=True)\n    time.sleep(60)\n")],
-        stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "held"
+    with _lock_held_elsewhere(out, "dir") as holder:
         requests = len(http_server.requests)
         assert main(["data", "fetch", "gtex", "--base-url", http_server.base_url, "--cache-dir",
                      str(tmp_path / "c2"), "--no-progress", "--out", str(out)]) == 2
-    finally:
-        holder.kill()
-        holder.wait()
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 2 and err[0].startswith(f"rnagen: {out} is being written by another rnagen process (pid "
                                                f"{holder.pid}); waiting for it to finish (up to 0.3 s)")
