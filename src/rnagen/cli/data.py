@@ -90,6 +90,7 @@ def _prepare(args: argparse.Namespace) -> int:
         set_log_state,
     )
     from ..pp.history import rebasable_to_log2
+    from ..pp.preprocess import leave_out_other_matrices
 
     genes = args.genes if args.genes in ("landmarks", "all") else read_gene_list(args.genes)
     adata = read_input(args.input, label_key=args.label_key, labels=args.labels, orientation=args.orientation,
@@ -164,7 +165,7 @@ def _prepare(args: argparse.Namespace) -> int:
         check_labels(adata, label_key, min_per_class=2)
         adata.uns["rnagen"]["label_key"] = label_key
     _annotate_var(adata, id_type=id_type)
-    left_out = _leave_out_other_matrices(adata)
+    left_out = leave_out_other_matrices(adata)
     write_h5ad(adata, args.out)
     miss = adata.uns["rnagen"].get("genes", {}).get("missing", [])
     if id_type == "other":
@@ -224,32 +225,6 @@ def _prepare(args: argparse.Namespace) -> int:
         msg += "; " + same
     print(f"{msg} -> {args.out}")
     return 0
-
-
-def _leave_out_other_matrices(adata) -> list[str]:
-    """Remove from a prepared AnnData the input's matrices beside ``X`` (``layers``, ``.raw``, ``obsm``, ``varm``,
-    ``obsp``, ``varp``: a scanpy file's counts, PCA and neighbour graph), recorded in the history; returns them as
-    the summary names them. They hold the input's genes and values, not the prepared ones: stale beside the
-    prepared ``X``, and the raw profiles (patients' counts) in a file a user takes to hold the prepared values
-    only. What rnagen reads is ``X``; the source keeps the rest."""
-    left = [f"layers[{k!r}]" for k in adata.layers]
-    if adata.raw is not None:
-        left.append("raw")
-    for slot in ("obsm", "varm", "obsp", "varp"):
-        left += [f"{slot}[{k!r}]" for k in getattr(adata, slot)]
-    if not left:
-        return []
-    for k in list(adata.layers):
-        del adata.layers[k]
-    adata.raw = None
-    for slot in ("obsm", "varm", "obsp", "varp"):
-        m = getattr(adata, slot)
-        for k in list(m):
-            del m[k]
-    from ..pp import record
-
-    record(adata, "leave_out", matrices=left)
-    return left
 
 
 def _split_column_hint(adata) -> str:

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from .._genes import IdType
 
 __all__ = ["normalize_depth", "looks_like_counts", "log2p1", "select_genes", "filter_classes", "split", "fit_scaler",
-           "get_scaler", "check_labels", "class_counts", "merge_same_genes"]
+           "get_scaler", "check_labels", "class_counts", "merge_same_genes", "leave_out_other_matrices"]
 
 
 def looks_like_counts(X) -> bool:
@@ -615,6 +615,31 @@ def filter_classes(adata, label_key: str, *, min_samples: int = 2):
 _TRAIN_NAMES = frozenset({"train", "training", "trn", "discovery"})
 _TEST_NAMES = frozenset({"test", "testing", "tst", "holdout", "hold-out", "held-out", "heldout", "validation",
                          "valid", "val"})
+
+
+def leave_out_other_matrices(adata) -> list[str]:
+    """Remove from a prepared AnnData the input's matrices beside ``X`` (``layers``, ``.raw``, ``obsm``, ``varm``,
+    ``obsp``, ``varp``: a scanpy file's counts, PCA and neighbour graph), recorded in the history; returns them as
+    the summary names them. They hold the input's genes and values, not the prepared ones: stale beside the
+    prepared ``X``, and the raw profiles (patients' counts) in a file a user takes to hold the prepared values
+    only. What rnagen reads is ``X``; the source keeps the rest."""
+    left = [f"layers[{k!r}]" for k in adata.layers]
+    if adata.raw is not None:
+        left.append("raw")
+    for slot in ("obsm", "varm", "obsp", "varp"):
+        left += [f"{slot}[{k!r}]" for k in getattr(adata, slot)]
+    if not left:
+        return []
+    as_actual(adata)   # a view's matrices removed here would be its parent's
+    for k in list(adata.layers):
+        del adata.layers[k]
+    adata.raw = None
+    for slot in ("obsm", "varm", "obsp", "varp"):
+        m = getattr(adata, slot)
+        for k in list(m):
+            del m[k]
+    record(adata, "leave_out", matrices=left)
+    return left
 
 
 def split(adata, *, label_key: str, test_size: float = 0.2, seed: int = 42, by: str | None = None):
