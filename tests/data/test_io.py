@@ -3074,22 +3074,37 @@ def test_h5ad_scanpy_log1p_record_the_values_contradict_is_set_aside_in_one_line
 
 
 def test_h5ad_uns_log1p_not_of_scanpys_form_is_set_aside(tmp_path):
-    """A uns['log1p'] that is not scanpy's record ({'base': 'two'}) is set aside with a warning saying so."""
+    """A uns['log1p'] that is not scanpy's record ({'base': 'two'}) is set aside with a warning saying so; so is one
+    whose base is no base of log_b(x+1) (0.5, 1, 0, negative, inf, NaN), in one line naming it."""
+    import math
+    import warnings
+
     from rnagen.pp import log_state
+    from rnagen.pp.history import scanpy_log1p_base
 
     _log1p_file(tmp_path / "x.h5ad", np.full((4, 3), 2.5), uns_log1p={"base": "two"})
     with pytest.warns(UserWarning, match=r"x\.h5ad: uns\['log1p'\] says X was log-transformed .* but its form is not "
                                          r"scanpy's \(\{'base': 'two'\}"):
         a = read(tmp_path / "x.h5ad")
     assert "log1p" not in a.uns and log_state(a) is None
-    # a number that is no logarithm's base is named as such, not as a form other than a number
-    for base in (1.0, -2.0, 0.0):
+    # a number that is no base of log_b(x+1) of expression (a base is finite and above 1) is named as such, not as
+    # a form other than a number; 0.5 too, whose log of every count is at or below 0 (values in the log range above
+    # 0 contradict it: they are not taken as log_0.5)
+    for base, shown in ((0.5, "0.5"), (0.999, "0.999"), (1.0, "1"), (-2.0, "-2"), (0.0, "0"), (math.inf, "inf"),
+                        (math.nan, "nan"), (np.array([0.5]), "0.5")):
         _log1p_file(tmp_path / "b.h5ad", np.full((4, 3), 2.5), uns_log1p={"base": base})
-        with pytest.warns(UserWarning, match=rf"but its form is not scanpy's \(\{{'base': {base}\}}; scanpy writes "
-                                             r"\{'base': None\} or a logarithm's base, a positive number other than "
-                                             r"1\): the record is set aside"):
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter("always")
             a = read(tmp_path / "b.h5ad")
+        msgs = [str(m.message) for m in w if "log1p" in str(m.message)]
+        assert msgs == [f"b.h5ad: uns['log1p'] says X was log-transformed (scanpy's sc.pp.log1p) but its base {shown} "
+                        "is no base of log_b(x+1) of expression (a finite number above 1; scanpy writes {'base': "
+                        "None} for the natural log): the record is set aside and the values' range decides the "
+                        "scale; delete uns['log1p'] from the file if it is stale"], (base, msgs)
         assert "log1p" not in a.uns and log_state(a) is None
+        assert scanpy_log1p_base({"base": base}) is None
+    assert scanpy_log1p_base({"base": 1.5}) == 1.5 and scanpy_log1p_base({"base": np.int64(10)}) == 10.0
+    assert scanpy_log1p_base({"base": True}) is None
 
 
 def test_h5ad_of_any_number_type_reads_as_float32_without_a_float64_copy(tmp_path, monkeypatch):

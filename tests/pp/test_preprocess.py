@@ -203,6 +203,36 @@ def test_log2p1_recognises_xena_log2_tpm_0001():
         log2p1(b, force=True)
 
 
+def test_log2p1_sets_aside_a_scanpy_record_whose_base_is_below_one():
+    """An in-memory AnnData whose uns['log1p'] gives a base between 0 and 1 (log_0.5(x+1) of a count is at or below
+    0, while these values are log-range and positive): the record is not taken as the log state (log_0.5), it is
+    set aside with the one-line warning of a contradicted record, and the values' range decides (log scale of
+    unknown base, left as they are). set_log_state refuses such a base."""
+    import math
+    import warnings
+
+    from rnagen.pp import set_log_state
+
+    x = np.log1p(np.array([[0.0, 1.0, 3.0], [7.0, 15.0, 1e4]]))
+    a = _adata(x, ["TP53", "EGFR", "MYC"])
+    a.uns["log1p"] = {"base": 0.5}
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        log2p1(a)
+    msgs = [str(m.message) for m in w if "log1p" in str(m.message)]
+    assert msgs == ["the data: uns['log1p'] says X was log-transformed (scanpy's sc.pp.log1p) but its base 0.5 is no "
+                    "base of log_b(x+1) of expression (a finite number above 1; scanpy writes {'base': None} for the "
+                    "natural log): the record is set aside and the values' range decides the scale; delete "
+                    "uns['log1p'] from the file if it is stale"]
+    assert "log1p" not in a.uns
+    assert log_state(a)["transform"] == "unknown log scale (detected: values within [-10.5, 30])"
+    np.testing.assert_array_equal(a.X, x.astype(np.float32))
+    for base in (0.5, 1.0, 0.0, -2.0, math.inf, math.nan):
+        with pytest.raises(DataError, match=r"^set_log_state: base must be the logarithm's base, a finite number "
+                                            r"above 1"):
+            set_log_state(a, logged=True, transform="log(x+1)", pseudocount=1.0, base=base)
+
+
 def test_log2p1_converts_scanpys_natural_log1p_to_log2_exactly():
     """X = ln(x+1) (scanpy's sc.pp.log1p, uns['log1p'] = {'base': None}) is made log2(x+1) = ln(x+1) * log2(e),
     not logged again (log2(ln(x+1)+1)) nor kept as if it were log2; so is a base-10 record of rnagen's own. The

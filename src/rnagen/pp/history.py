@@ -87,7 +87,11 @@ def set_log_state(adata, *, logged: bool, transform: str, pseudocount: float | N
     """Record whether ``adata.X`` is log-scale (e.g. ``transform="log2(x+1)"`` or ``"log2(TPM+0.001)"``), with the
     logarithm's ``base`` where it is known (2 for log2, ``math.e`` for scanpy's default ``log1p``). The values
     are then ``log_base(x + pseudocount)``, which is what converting them to another base needs; scanpy's
-    ``uns["log1p"]`` is kept in step (:func:`sync_scanpy_log1p`)."""
+    ``uns["log1p"]`` is kept in step (:func:`sync_scanpy_log1p`). A ``base`` that is not finite and above 1 (no
+    base of ``log_b(x + pseudocount)`` of expression, :func:`log_base`) is a :class:`DataError`."""
+    if base is not None and not (_is_number(base) and math.isfinite(base) and base > 1):
+        raise DataError(f"set_log_state: base must be the logarithm's base, a finite number above 1 (2 for log2, "
+                        f"math.e for ln), got {base!r}")
     st: dict[str, Any] = {
         "logged": bool(logged),
         "transform": transform,
@@ -147,19 +151,33 @@ def log1p_name(base: float, pseudocount: float = 1.0) -> str:
     return f"{name}(x+{pseudocount:g})"
 
 
-def scanpy_log1p_base(value: Any) -> float | None:
-    """The base of scanpy's ``uns["log1p"]`` record (``{"base": None}``: natural log, as ``sc.pp.log1p`` writes
-    it by default; ``{"base": b}``: ``log_b``); ``None`` for a record of another form (not scanpy's)."""
+def _recorded_base(value: Any) -> Any:
+    """The ``base`` entry of a ``uns["log1p"]`` dict as a Python value (a one-element array or an HDF5 byte string
+    unwrapped; ``"None"``, as h5ad stores ``None``, read as ``None``); ``"<no dict>"`` where ``value`` is no dict."""
     if not isinstance(value, dict):
-        return None
+        return "<no dict>"
     b = value.get("base")
     if isinstance(b, np.ndarray) and b.size == 1:   # a one-element array (a file another writer made)
         b = b.item()
     if isinstance(b, bytes):   # a fixed-length HDF5 string read as bytes
         b = b.decode("latin-1")
-    if b is None or (isinstance(b, str) and b == "None"):
+    return None if isinstance(b, str) and b == "None" else b
+
+
+def _is_number(b: Any) -> bool:
+    return isinstance(b, (int, float, np.number)) and not isinstance(b, (bool, np.bool_))
+
+
+def scanpy_log1p_base(value: Any) -> float | None:
+    """The base of scanpy's ``uns["log1p"]`` record (``{"base": None}``: natural log, as ``sc.pp.log1p`` writes
+    it by default; ``{"base": b}``: ``log_b``); ``None`` for a record of another form (not scanpy's) or a number
+    that is no base of ``log_b(x + 1)`` of expression: a base is finite and above 1 (at 1 or below 0 no
+    logarithm exists, and one between 0 and 1 turns the order of the values round, every count's log at or below
+    0), as :func:`log_base` requires of every recorded state."""
+    b = _recorded_base(value)
+    if b is None:
         return math.e
-    if isinstance(b, (int, float, np.number)) and not isinstance(b, bool) and math.isfinite(b) and b > 0 and b != 1:
+    if _is_number(b) and math.isfinite(b) and b > 1:
         return float(b)
     return None
 
@@ -196,9 +214,12 @@ def adopt_scanpy_log1p(adata, source: str) -> None:
         return
     b = scanpy_log1p_base(adata.uns["log1p"])
     seen = None
-    if b is None:
+    if b is None and _is_number(given := _recorded_base(adata.uns["log1p"])):
+        seen = (f"its base {float(given):g} is no base of log_b(x+1) of expression (a finite number above 1; "
+                "scanpy writes {'base': None} for the natural log)")
+    elif b is None:
         seen = (f"its form is not scanpy's ({_shown_value(adata.uns['log1p'])}; scanpy writes {{'base': None}} or a "
-                "logarithm's base, a positive number other than 1)")
+                "logarithm's base, a number above 1)")
     else:
         X = adata.X
         X = X.toarray() if hasattr(X, "toarray") else np.asarray(X)
