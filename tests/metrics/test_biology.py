@@ -249,11 +249,42 @@ def test_de_pair_rows_and_summary_registered():
                   n_boot_expensive=0, biology={"de_pair": ("c0", "c1")})
     row = df[df["group"] == "c0 vs c1"]
     assert row["value"].tolist() == [1.0]
-    named = np.where(y == "c2", "c0 vs c1", y)   # a class named as the pair's rows: refused, not mixed into them
-    with pytest.raises(DataError, match="a class is named 'c0 vs c1', the group of the pair's rows; rename"):
-        evaluate(X, X.copy(), real_labels=named, synthetic_labels=named, metrics=["de_f1"], n_boot=0,
-                 n_boot_expensive=0, biology={"de_pair": ("c0", "c1")})
     assert all(METRICS[m].family == "biology" for m in SUMMARY)
+
+
+def test_a_class_named_as_the_de_pair_is_scored_like_any_class():
+    """A class named as the DE pair's rows ('c0 vs c1' beside the pair c0, c1) is scored like any class: its
+    per-class rows keep its name and the numbers it has under another name ('c2'); the pair's rows take the group
+    'c0 vs c1 (pair)' (' (pair)' again where that is a class too) with the pair's numbers; the rows of the other
+    classes and the overall rows are those of the data without such a name."""
+    rng = np.random.default_rng(13)
+    X, y = _classes(rng)
+    S = X + rng.normal(scale=2.0, size=X.shape)   # a synthetic set that recovers part of the DE calls
+    kw = dict(metrics=["de_f1", "de_recall_up", "coexpr_edge_f1", "concordance_jaccard"], n_boot=0,
+              n_boot_expensive=0, biology={"de_pair": ("c0", "c1"), "coexpr_min_class": 5})
+    plain = evaluate(X, S, real_labels=y, synthetic_labels=y, **kw)
+    named = np.where(y == "c2", "c0 vs c1", y)
+    df = evaluate(X, S, real_labels=named, synthetic_labels=named, **kw)
+    pair = plain[plain["group"] == "c0 vs c1"]
+    assert len(pair) == 2 and set(pair["name"]) == {"de_f1", "de_recall_up"}
+    assert float(pair.loc[pair["name"] == "de_f1", "value"].iloc[0]) == pytest.approx(20 / 23)
+    # every row of the renamed data is the plain data's row of the same indicator and group, the class c2's rows
+    # under 'c0 vs c1' and the pair's under 'c0 vs c1 (pair)'; nothing else differs
+    rename = {"c2": "c0 vs c1", "c0 vs c1": "c0 vs c1 (pair)"}
+    expected = plain.assign(group=plain["group"].map(lambda g: rename.get(g, g)))
+    assert sorted(df["group"].unique()) == sorted(expected["group"].unique())
+    assert {"c0 vs c1", "c0 vs c1 (pair)"} <= set(df["group"])
+    key = ["name", "group"]
+    assert not df.duplicated(key).any()
+    merged = df.merge(expected, on=key, suffixes=("", "_plain"), validate="one_to_one")
+    assert len(merged) == len(df) == len(plain)
+    np.testing.assert_array_equal(merged["value"].to_numpy(), merged["value_plain"].to_numpy())
+    assert len(df[df["group"] == "c0 vs c1"]) == len(plain[plain["group"] == "c2"]) >= 3   # DE, co-expr., conc.
+    from rnagen.metrics.biology import pair_group
+
+    assert pair_group("c0", "c1", [np.array(["c0", "c1"])]) == "c0 vs c1"
+    assert pair_group("c0", "c1", [np.array(["c0", "c0 vs c1"]), np.array(["c0 vs c1 (pair)"])]) == \
+        "c0 vs c1 (pair) (pair)"
 
 
 def test_cli_gene_sets_scores_and_bad_gmt_is_one_line_exit_2(tmp_path, capsys):

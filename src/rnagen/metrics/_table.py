@@ -1,7 +1,8 @@
 """Which rows of :func:`rnagen.metrics.evaluate`'s table are the overall ones.
 
 Each row of the table has a ``group``: :data:`OVERALL_GROUP` for an indicator over every class, a class name for
-a per-class row (TSTR F1, DE F1, co-expression per class), ``"a vs b"`` for a pair of classes. A class may carry
+a per-class row (TSTR F1, DE F1, co-expression per class), ``"a vs b"`` for a pair of classes (``"a vs b (pair)"``
+where a class bears the name ``"a vs b"``: :func:`rnagen.metrics.biology.pair_group`). A class may carry
 any name, :data:`OVERALL_GROUP` included; where one does, the ``group`` text alone cannot tell that class's rows
 from the overall ones, and the table gains the boolean column :data:`OVERALL_COLUMN` (its last), true on the
 overall rows. Every reader of the table asks :func:`overall_rows`, which reads that column where the table has

@@ -146,7 +146,8 @@ class BiologyOptions:
     min_lfc
         Smallest |log2 fold change| of a DE call (log2 units of the log-scale data).
     de_pair
-        Two class names: also report DE recovery of the first class against the second (group ``"A vs B"``).
+        Two class names: also report DE recovery of the first class against the second (group ``"A vs B"``;
+        ``"A vs B (pair)"`` where a class is named ``"A vs B"``, :func:`pair_group`).
     coexpr_threshold
         |r| above which two genes are linked in a co-expression network.
     coexpr_class_genes
@@ -857,6 +858,17 @@ def _de_function(ctx: EvalContext, o: BiologyOptions, sets: list[np.ndarray]):
     return lambda i, y, **more: deseq2_de(counts[names[i]], y, fdr=o.fdr, min_lfc=o.min_lfc, **more)
 
 
+def pair_group(a: str, b: str, labels: Sequence[np.ndarray]) -> str:
+    """The ``group`` of the rows of the DE pair ``a`` against ``b``: ``"a vs b"``, with ``" (pair)"`` added (as
+    often as needed) where a class of ``labels`` bears that name, whose own per-class rows keep it: a label may be
+    any text, and the two kinds of row must not share a group."""
+    named = {str(c) for y in labels for c in np.unique(np.asarray(y).astype(str))}
+    group = f"{a} vs {b}"
+    while group in named:
+        group += " (pair)"
+    return group
+
+
 @scorer("biology_de", order=200, metrics=_DE, timing="biology")
 def score_de(ctx: EvalContext) -> Scored:
     """DE recovery of the synthetic set and of the real-vs-real reference against the held-out set."""
@@ -886,13 +898,10 @@ def score_de(ctx: EvalContext) -> Scored:
         if not all(a in set(y) and b in set(y) for y in (yr, ys)):
             raise DataError(f"biology de_pair {o.de_pair!r}: both classes must be present in the held-out and the "
                             "synthetic set")
-        if f"{a} vs {b}" in set(yr):   # its per-class rows would share the pair rows' group
-            raise DataError(f"biology de_pair {o.de_pair!r}: a class is named {f'{a} vs {b}'!r}, the group of the "
-                            "pair's rows; rename that class in the label column")
         real_ab = de(0, yr, classes=[a], versus=b)
         res_ab = [de_recovery(real_ab, de(i, y, classes=[a], versus=b)) if a in set(y) and b in set(y)
                   else _no_result(_DE) for i, (_, y) in enumerate(judged, start=1)]
-        rows += _rows(ctx, want, res_ab, group=f"{a} vs {b}")
+        rows += _rows(ctx, want, res_ab, group=pair_group(a, b, [yr] + [y for _, y in judged]))
     # distinct genes DE in some class (with two classes each gene is up in one and down in the other: its calls
     # counted once per class would double it), and the calls per class and gene
     return Scored(rows, {"biology_de": {"real_de_genes": int((real.up | real.down).any(axis=0).sum()),
