@@ -376,6 +376,60 @@ def test_split_into_a_folder_of_the_user_s_own_train_h5ad_is_refused(tmp_path, c
     assert main(["data", "split", "gtex26", "--seed", "3", "--out", str(tmp_path / "again")]) == 0
 
 
+def test_split_parts_keep_the_inputs_layers_raw_embeddings_and_uns(tmp_path, capsys):
+    """A split partitions the user's .h5ad: each part holds, for its samples, everything the input held: X (the
+    values as read), obs, var, layers (sparse kept sparse), .raw sliced by the same rows (its own genes, var and
+    varm whole), obsm and obsp sliced by the rows, varm, varp and uns kept; the parts' samples are the input's,
+    each once. Random and given (--split-key) splits alike."""
+    import scipy.sparse as sp
+
+    src = tmp_path / "sc.h5ad"
+    _scanpy_log1p_h5ad(src, base=None)
+    a = ad.read_h5ad(src)
+    rng = np.random.default_rng(1)
+    a.obs["grp"] = ["a", "b"] * 4 + ["a"]
+    a.obs["part"] = ["train"] * 6 + ["test"] * 3
+    raw_syms = list(a.raw.var_names) + ["EXTRA1", "EXTRA2"]   # raw keeps genes X does not (scanpy's HVG subset)
+    a.raw = ad.AnnData(X=sp.csr_matrix(rng.poisson(20, size=(9, 14)).astype(np.float32)), obs=a.obs,
+                       var=pd.DataFrame({"gene_ids": [f"E{j}" for j in range(14)]}, index=raw_syms),
+                       varm={"loadings": rng.normal(size=(14, 2))})
+    a.obsm["frame"] = pd.DataFrame({"u": rng.normal(size=9)}, index=a.obs_names)
+    a.varp["gene_graph"] = sp.csr_matrix(rng.random((12, 12)))
+    a.uns["neighbors"] = {"params": {"n_neighbors": 15, "method": "umap"}}
+    a.write_h5ad(src)
+    a = ad.read_h5ad(src)
+    for extra in ([], ["--split-key", "part"]):
+        out = tmp_path / f"parts{len(extra)}"
+        assert main(["data", "split", str(src), "--label-key", "grp", "--test-size", "0.34", "--out", str(out)]
+                    if not extra else ["data", "split", str(src), "--label-key", "grp", *extra, "--out", str(out)]) \
+            == 0
+        capsys.readouterr()
+        parts = [ad.read_h5ad(out / f"{p}.h5ad") for p in ("train", "test")]
+        names = [str(n) for p in parts for n in p.obs_names]
+        assert sorted(names) == sorted(map(str, a.obs_names)) and len(set(names)) == a.n_obs
+        if extra:
+            assert list(parts[1].obs_names) == ["s6", "s7", "s8"]
+        for p in parts:
+            rows = [list(a.obs_names).index(n) for n in p.obs_names]
+            np.testing.assert_array_equal(p.X, a.X.toarray()[rows].astype(np.float32))
+            assert list(p.var_names) == list(a.var_names)
+            assert list(p.obs["part"]) == list(a.obs["part"].iloc[rows])
+            assert list(p.layers) == ["counts"] and sp.issparse(p.layers["counts"])
+            np.testing.assert_array_equal(p.layers["counts"].toarray(), a.layers["counts"].toarray()[rows])
+            assert p.raw is not None and sp.issparse(p.raw.X) and list(p.raw.var_names) == raw_syms
+            np.testing.assert_array_equal(p.raw.X.toarray(), a.raw.X.toarray()[rows])
+            pd.testing.assert_frame_equal(p.raw.var, a.raw.var)
+            np.testing.assert_array_equal(p.raw.varm["loadings"], a.raw.varm["loadings"])
+            assert sorted(p.obsm) == ["X_pca", "frame"] and list(p.obsp) == ["connectivities"]
+            np.testing.assert_array_equal(p.obsm["X_pca"], a.obsm["X_pca"][rows])
+            np.testing.assert_array_equal(p.obsm["frame"]["u"].to_numpy(), a.obsm["frame"]["u"].to_numpy()[rows])
+            np.testing.assert_array_equal(p.obsp["connectivities"].toarray(),
+                                          a.obsp["connectivities"].toarray()[np.ix_(rows, rows)])
+            np.testing.assert_array_equal(p.varm["PCs"], a.varm["PCs"])
+            np.testing.assert_array_equal(p.varp["gene_graph"].toarray(), a.varp["gene_graph"].toarray())
+            assert p.uns["neighbors"]["params"]["n_neighbors"] == 15 and p.uns["log1p"] == {"base": None}
+
+
 def test_split_by_the_data_own_column(tmp_path, capsys):
     """--split-key: the data's own split (a published set's train/test column); with --test-size or --seed (a
     random split's options) refused in one line, nothing written."""
