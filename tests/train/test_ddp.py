@@ -49,8 +49,8 @@ def _env(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONPATH=os.pathsep.join(
         [str(HERE), *filter(None, [env.get("PYTHONPATH")])]))
-    for k in ("RNAGEN_TEST_DUMP", "RNAGEN_TEST_CRASH_AT", "WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR",
-              "MASTER_PORT"):
+    for k in ("RNAGEN_TEST_DUMP", "RNAGEN_TEST_CRASH_AT", "RNAGEN_TEST_GAN_CRASH_AT", "WORLD_SIZE", "RANK",
+              "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
         env.pop(k, None)
     env.update(extra)
     return env
@@ -166,6 +166,10 @@ def test_resume_after_a_rank_dies(ddp_run, data_file, tmp_path):
                         "--out", str(tmp_path / "run_single")], env=_env(RNAGEN_TEST_DUMP=str(dump1)),
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr[-3000:]
+    # the one process says what it repeats of the 2-rank run (the toy's ranks draw their own noise streams)
+    assert "rnagen: warning: resuming at step 10 a run checkpointed by 2 process(es) on 1: it continues correctly " \
+        "but with other noise draws" in r.stderr, r.stderr[-3000:]
+    assert "rnagen: warning: resuming" not in resumed.stderr   # on as many processes: nothing to warn of
     _assert_state_close(_load(dump1 / "rank0.pt")["live"], a["live"], atol=1e-5, rtol=1e-4)
     _assert_same_log(_load(dump1 / "rank0.pt")["history"], b["history"], rtol=1e-4)
 
@@ -206,6 +210,52 @@ def test_a_run_folder_refused_by_rank_0_ends_every_rank_at_once(ddp_run, data_fi
     assert r.returncode != 0
     assert "rnagen: error: " in r.stderr and "already holds a finished ddp-toy run" in r.stderr, r.stderr[-3000:]
     assert "Unable to shutdown" not in r.stderr, r.stderr[-3000:]   # torchrun's word before its SIGKILL
+
+
+GAN = ["--model", "wgan-gp", "--label-key", "label", "--device", "cpu", "--quiet", "--seed", "3",
+       "--set", "train.steps=20", "--set", "train.batch_size=16", "--set", "train.checkpoint_every=5",
+       "--set", "train.log_every=3", "--set", "network.generator_hidden=[16]", "--set", "network.critic_hidden=[16]",
+       "--set", "gan.n_critic=2"]
+
+
+def _single(args: list[str], env: dict[str, str]):
+    return subprocess.run([sys.executable, str(HERE / "ddp_worker.py"), *args], env=env, capture_output=True,
+                          text=True, timeout=120)
+
+
+def _gan_state(run: Path) -> tuple[dict, dict, pd.DataFrame]:
+    ck = torch.load(run / "checkpoint.pt", weights_only=True)
+    assert ck["step"] == 20
+    return ck["module"], ck["ema"], pd.read_csv(run / "train_log.csv")
+
+
+def test_a_wgan_gp_resumed_on_another_number_of_processes_follows_the_uninterrupted_run(data_file, tmp_path):
+    """The WGAN-GP draws each profile's noise (z, the penalty's eps) for the whole global batch from one stream on
+    every rank: killed at critic step 12 (between generator updates, inside a logging window) and resumed from the
+    step-10 checkpoint on another number of processes (2 to 1, 1 to 2), it ends where the uninterrupted 1-process
+    run ends, critic, generator, their averages and the training log, up to float rounding (the gradients are
+    summed in another order; per-rank streams drew other noise for the same profiles, off by about 5e-3), and says
+    so in one warning. Resumed on as many processes it is bitwise the uninterrupted run (the other tests' check)."""
+    whole = _single(["train", str(data_file), *GAN, "--out", str(tmp_path / "whole")], _env())
+    assert whole.returncode == 0, whole.stderr[-3000:]
+    want = _gan_state(tmp_path / "whole")
+    for saved, resumed_on in ((2, 1), (1, 2)):
+        out = tmp_path / f"run{saved}{resumed_on}"
+        args = ["train", str(data_file), *GAN, "--out", str(out)]
+        env = _env(RNAGEN_TEST_GAN_CRASH_AT="12")
+        crashed = _torchrun(args, env=env) if saved == 2 else _single(args, env)
+        assert crashed.returncode != 0
+        assert torch.load(out / "checkpoint.pt", weights_only=True)["step"] == 10
+        r = _torchrun(args, env=_env()) if resumed_on == 2 else _single(args, _env())
+        assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+        assert r.stderr.count(f"rnagen: warning: resuming at step 10 a run checkpointed by {saved} process(es) on "
+                              f"{resumed_on}: it follows an uninterrupted run up to floating-point rounding") == 1, \
+            r.stderr[-3000:]
+        got = _gan_state(out)
+        _assert_state_close(got[0], want[0], atol=1e-6, rtol=1e-5)
+        _assert_state_close(got[1], want[1], atol=1e-6, rtol=1e-5)
+        assert list(got[2].columns) == list(want[2].columns) and "loss_g" in want[2].columns
+        _assert_same_log(got[2].to_dict("records"), want[2].to_dict("records"), rtol=1e-5)
 
 
 def test_a_loss_diverging_on_one_rank_stops_every_rank(data_file, tmp_path):

@@ -223,6 +223,23 @@ class StepContext:
     private: Any = None
     """The run's :class:`rnagen.train.privacy.PrivateTraining` when training is differentially private (its
     accountant is saved in the checkpoint)."""
+    shared_noise: bool = False
+    """``generator`` is one stream on every rank (a step that draws its noise with :meth:`batch_noise`), seeded as
+    one process's: each profile of a global batch gets the same noise on any number of ranks."""
+
+    def batch_noise(self, draw: Callable[..., torch.Tensor], n: int, *size: int) -> torch.Tensor:
+        """``draw((n, *size), generator=...)`` for this rank's ``n`` rows of the global batch, e.g.
+        ``ctx.batch_noise(torch.randn, len(xb), d)``.
+
+        With :attr:`shared_noise` under DDP every rank draws the whole global batch's noise (its ``n * world_size``
+        rows, in one process's order) from the shared stream and keeps the rows of its slice (``rank::world_size``,
+        as :class:`_Batches` deals the profiles): a profile's noise is then the same on any number of ranks, so a run
+        resumed on another number of processes continues an uninterrupted one's draws. Otherwise this rank's own
+        stream draws its ``n`` rows."""
+        if not (self.shared_noise and self.dist.enabled):
+            return draw((n, *size), generator=self.generator, device=self.device)
+        whole = draw((n * self.dist.world_size, *size), generator=self.generator, device=self.device)
+        return whole[self.dist.rank::self.dist.world_size]
 
     def autocast(self) -> contextlib.AbstractContextManager:
         """Mixed-precision context on CUDA when enabled, a no-op otherwise."""
@@ -342,17 +359,19 @@ def _module_for_ranks(raw: nn.Module, dist: DistInfo, device: torch.device, cust
 
 def _make_context(raw: nn.Module, cfg: TrainConfig, *, device: torch.device, dist: DistInfo, seed: int,
                   total: int, custom_step: bool,
-                  param_groups: dict[str, dict[str, Any]] | None) -> StepContext:
+                  param_groups: dict[str, dict[str, Any]] | None, shared_noise: bool = False) -> StepContext:
     optimizers, schedulers = _build_optimizers(raw, cfg, param_groups, total)
     amp_dtype, scaler = _mixed_precision(cfg, device)
     call_module = _module_for_ranks(raw, dist, device, custom_step)
     # Noise for the objective (diffusion timesteps, VAE reparameterisation...): its own seeded generator,
-    # different per rank so ranks do not draw identical noise for different samples.
+    # different per rank so ranks do not draw identical noise for different samples; with ``shared_noise`` one
+    # stream on every rank, rank 0's (one process's), from which each rank keeps its rows (StepContext.batch_noise).
     gen = torch.Generator(device=device)
-    gen.manual_seed(int(seed) * 7919 + 1 + dist.rank)
+    gen.manual_seed(int(seed) * 7919 + 1 + (0 if shared_noise else dist.rank))
     ema = EMA(raw, cfg.ema_decay) if cfg.ema_decay > 0 else None
     return StepContext(module=call_module, raw=raw, optimizers=optimizers, schedulers=schedulers, generator=gen,
-                       cfg=cfg, device=device, dist=dist, scaler=scaler, amp_dtype=amp_dtype, ema=ema)
+                       cfg=cfg, device=device, dist=dist, scaler=scaler, amp_dtype=amp_dtype, ema=ema,
+                       shared_noise=shared_noise)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -410,6 +429,7 @@ class _Checkpoints:
             if state.get("scaler"):
                 ctx.scaler.load_state_dict(state["scaler"])
             _restore_rng_states(ctx, state)
+            _warn_other_world_size(ctx, len(state["noise_rng"]), int(state["step"]))
             progress = _Progress(step=int(state["step"]), history=list(state.get("history", [])),
                                  seconds_before=float(state.get("seconds", 0.0)))
             if state.get("guide"):
@@ -529,16 +549,39 @@ def _restore_rng_states(ctx: StepContext, state: dict[str, Any]) -> None:
     ``global_rng_ranks``) has no state for the others: those keep the stream seeded for them at the start
     (:func:`_seeded_global_rng`, :func:`_make_context`), distinct per rank, rather than repeat another rank's draws
     for different profiles; a checkpoint of more processes is resumed by its first ranks' states. Neither repeats
-    an uninterrupted run, whose ranks draw other numbers for the same batch anyway (README, "Scaling out")."""
+    an uninterrupted run, whose ranks draw other numbers for the same batch anyway (README, "Scaling out").
+    A step with one noise stream on every rank (:attr:`StepContext.shared_noise`) takes rank 0's on every rank,
+    on any number of processes."""
     rank = ctx.dist.rank
     noise = state["noise_rng"]
-    if rank < len(noise):
+    if ctx.shared_noise:   # one stream on every rank: rank 0's, the same on any number of processes
+        ctx.generator.set_state(noise[0].to("cpu"))
+    elif rank < len(noise):
         ctx.generator.set_state(noise[rank].to("cpu"))
     saved = state.get("global_rng_ranks") or ([state["global_rng"]] if "global_rng" in state else [])
     if rank < len(saved):
         torch.set_rng_state(saved[rank]["cpu"].to("cpu"))
         if "cuda" in saved[rank] and ctx.device.type == "cuda":
             torch.cuda.set_rng_state(saved[rank]["cuda"].to("cpu"), ctx.device)
+
+
+def _warn_other_world_size(ctx: StepContext, saved: int, step: int) -> None:
+    """Warn (rank 0) when a checkpoint written by ``saved`` processes is resumed on another number, saying what the
+    resumed run then repeats of an uninterrupted one.
+
+    On as many processes it repeats it bit for bit. On another number it cannot: each rank averages its slice's
+    gradients and the all-reduce sums the ranks' averages, floating-point additions in another order than one
+    process's mean over the batch (or another number of ranks'), and layers with batch statistics (BatchNorm, a
+    minibatch-standard-deviation feature) see other slices. A step drawing its noise per global batch
+    (:attr:`StepContext.shared_noise`) keeps every profile's draws, so the run follows an uninterrupted one up to
+    that rounding; any other step's ranks draw their own streams, so it continues with other draws."""
+    if saved == ctx.dist.world_size or not ctx.dist.is_main:
+        return
+    what = ("it follows an uninterrupted run up to floating-point rounding (each profile keeps its noise draws; the "
+            "gradients are summed in another order), not bit for bit" if ctx.shared_noise else
+            "it continues correctly but with other noise draws than an uninterrupted run (each rank draws its own)")
+    warnings.warn(f"resuming at step {step} a run checkpointed by {saved} process(es) on {ctx.dist.world_size}: "
+                  f"{what}; resume on {saved} process(es) to repeat it exactly", UserWarning, stacklevel=2)
 
 
 def _gather_log_buffers(ctx: StepContext) -> list[dict[str, torch.Tensor]]:
@@ -832,8 +875,11 @@ def train_loop(
     total, budget_source = resolve_budget(cfg, n, B)
     # a private run calls the module without a DDP wrapper (its averaging would run before the per-profile
     # clipping); the weights start from rank 0's as a custom step's do
+    # a step that draws its noise per global batch (step_fn.batch_noise) shares one noise stream across the ranks;
+    # a private run's slices of its Poisson batch are unequal, so its ranks keep their own streams
+    shared = bool(getattr(step_fn, "batch_noise", False)) and not private
     ctx = _make_context(raw, cfg, device=device, dist=dist, seed=seed, total=total,
-                        custom_step=step_fn is not None or private, param_groups=param_groups)
+                        custom_step=step_fn is not None or private, param_groups=param_groups, shared_noise=shared)
     repeats = None if private else rare_class_repeats(y.cpu().numpy(), cfg.rare_share)
     batches: Any = _Batches(n, B, seed=seed, device=device, dist=dist, repeats=repeats)
     if private:

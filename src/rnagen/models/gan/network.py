@@ -305,7 +305,10 @@ def wgan_gp_step(ctx, xb: torch.Tensor, yb: torch.Tensor) -> dict[str, float]:
     update (Gulrajani et al. 2017, Algorithm 1: n_critic critic iterations per generator iteration).
 
     Gradients go through ``ctx.all_reduce_grads`` (no DDP wrapper: two optimisers, double backward), so
-    every rank applies the same averaged update. Both learning-rate schedules advance once per loop step.
+    every rank applies the same averaged update. Both learning-rate schedules advance once per loop step. The
+    noise (``z`` and the penalty's ``eps``) is drawn for the whole global batch from one stream on every rank and
+    sliced (``ctx.batch_noise``): N ranks follow one process up to floating-point rounding, and a run resumed on
+    another number of processes continues the uninterrupted run's draws.
 
     Differentially private (``ctx.private``): the critic takes a DP-SGD step (:func:`_private_critic_update`;
     under DDP each rank clips its slice and the private optimiser sums them, rank 0 adding the noise); the
@@ -324,8 +327,9 @@ def wgan_gp_step(ctx, xb: torch.Tensor, yb: torch.Tensor) -> dict[str, float]:
     if ctx.private is not None:  # DP-SGD: the critic is the only network that reads the profiles
         logs = _private_critic_update(ctx, gan, xb, yb)
     else:
-        z = torch.randn((B, G.noise_dim), generator=g, device=dev)
-        eps = torch.rand((B, 1), generator=g, device=dev)
+        # the noise of each profile of the global batch, whatever the number of ranks (StepContext.batch_noise)
+        z = ctx.batch_noise(torch.randn, B, G.noise_dim)
+        eps = ctx.batch_noise(torch.rand, B, 1)
         with amp:
             with torch.no_grad():
                 fake = G(z, yb)
@@ -351,7 +355,8 @@ def wgan_gp_step(ctx, xb: torch.Tensor, yb: torch.Tensor) -> dict[str, float]:
             assert gan.label_weights is not None, "a private run draws the generator's labels from label_weights"
             yg = torch.multinomial(gan.label_weights, ctx.private.plan.expected_batch_size, replacement=True,
                                    generator=g)
-        z = torch.randn((len(yg), G.noise_dim), generator=g, device=dev)
+        z = (torch.randn((len(yg), G.noise_dim), generator=g, device=dev) if ctx.private is not None else
+             ctx.batch_noise(torch.randn, len(yg), G.noise_dim))
         with amp:
             fake = G(z, yg)
             loss_g = -D(fake, yg).float().mean()
@@ -375,6 +380,10 @@ def wgan_gp_step(ctx, xb: torch.Tensor, yb: torch.Tensor) -> dict[str, float]:
     return {**logs, "loss_g": float(gan.last_g_loss), **({"copy_share": float(gan.last_copy_share)}
                                                         if gan.copy_penalty > 0 else {})}
 
+
+#: the noise of a non-private step is drawn per global batch (:meth:`rnagen.train.loop.StepContext.batch_noise`): a
+#: run on any number of processes, or resumed on another number, gives each profile the draws of one process
+wgan_gp_step.batch_noise = True  # type: ignore[attr-defined]
 
 #: the optimiser whose parameters read the training profiles: DP-SGD clips and noises its updates alone
 #: (:meth:`rnagen.train.privacy.PrivateTraining.attach`)
