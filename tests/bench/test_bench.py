@@ -1064,3 +1064,32 @@ def test_test_file_logged_in_another_base_is_refused(tmp_path):
         join_test_file(tmp_path / "ln.h5ad", tmp_path / "log2.h5ad", "k")
     joined = join_test_file(tmp_path / "ln.h5ad", tmp_path / "ln2.h5ad", "k")[0]
     assert joined.n_obs == 24
+
+
+def test_ceiling_outside_fits_counts_the_copies_of_the_reference_s_profiles(tmp_path, write_labelled_csv):
+    """30 profiles each in the data 4 times (120 rows: 96 training, 24 held out): 72 training profiles lie outside a
+    24-profile reference, more than the 50 the evaluation's fits need, but the fits also leave out every copy of
+    the reference's profiles (rnagen.metrics._context.rows_outside), and fewer than 50 remain: bench.json says the
+    ceiling is inside the fits, as the evaluation records. The same sizes without copies: outside."""
+    from rnagen.metrics.fidelity import PCA_COMPONENTS
+
+    unique = pd.read_csv(write_labelled_csv(tmp_path / "u.csv", n_per=10), index_col=0)
+    planted = pd.concat([unique.set_axis([f"{i}_c{c}" for i in unique.index]) for c in range(4)])
+    planted.to_csv(tmp_path / "copies.csv", index_label="sample")
+    write_labelled_csv(tmp_path / "distinct.csv", n_per=40)
+    kw = dict(label_key="kind", models="gaussian", budget="fast", evaluate_options={"n_boot": 20},
+              metrics=("density", "coverage"), progress=False, device="cpu", report=False)
+    flags = {}
+    for name in ("copies", "distinct"):
+        run_benchmark(tmp_path / f"{name}.csv", out_dir=tmp_path / name, **kw)
+        settings = json.loads((tmp_path / name / "bench.json").read_text())
+        assert (settings["n_train"], settings["n_test"]) == (96, 24)
+        assert settings["n_train"] - settings["n_test"] > PCA_COMPONENTS   # the sizes alone: room outside
+        flags[name] = settings["ceiling_outside_fits"]
+    assert flags == {"copies": False, "distinct": True}
+    for name, flag in flags.items():   # as the ceiling's evaluation recorded it
+        assert json.loads((tmp_path / name / "results" / "real_seed0.json").read_text())["fits_outside"] is flag
+    from rnagen.report import write_report
+
+    text = " ".join(write_report(tmp_path / "copies").read_text().split())
+    assert "the training set holds too few others (50 or fewer) to fit the evaluation's z-scores" in text

@@ -336,13 +336,18 @@ def _check_evaluate_options(options: Mapping[str, Any] | None) -> None:
 
 
 def _evaluate(real, synthetic, *, train, label_key: str, seed: int, metrics: Sequence[str] | None,
-              options: Mapping[str, Any]):
+              options: Mapping[str, Any], attrs: dict[str, Any] | None = None):
+    """``evaluate``'s table as leaderboard records (:func:`_table_to_metrics`); its notes (the table's ``attrs``)
+    go into ``attrs`` when given."""
     from .. import metrics as M
 
     kw: dict[str, Any] = {"train": train, "label_key": label_key, "seed": seed, **options}
     if metrics is not None:
         kw["metrics"] = list(metrics)
-    return _table_to_metrics(M.evaluate(real, synthetic, **kw))
+    table = M.evaluate(real, synthetic, **kw)
+    if attrs is not None:
+        attrs.update(table.attrs)
+    return _table_to_metrics(table)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -725,14 +730,16 @@ class _Bench:
                                      test_size=self.test_size, metric_fp=self.metric_fp, by=self.split_key)
         return self._other
 
-    def evaluate(self, real, synthetic, *, train, seed: int, part: _Part | None = None):
+    def evaluate(self, real, synthetic, *, train, seed: int, part: _Part | None = None,
+                 attrs: dict[str, Any] | None = None):
         """``evaluate`` with the benchmark's metrics and options, as leaderboard records; the membership audit
         attacks every row of a split with the sets its split record names (:func:`_audit_sets`; the full
-        profiles, of the first split's samples in its order, with the first split's)."""
+        profiles, of the first split's samples in its order, with the first split's). ``attrs``: as
+        :func:`_evaluate`'s."""
         p = self.first if part is None else part
         return _evaluate(real, synthetic, train=train, label_key=self.label_key, seed=seed, metrics=self.metrics,
                          options={**self.ev_opts, "membership_seed": p.seed,
-                                  "membership_sets": _audit_sets(p, label_key=self.label_key)})
+                                  "membership_sets": _audit_sets(p, label_key=self.label_key)}, attrs=attrs)
 
 
 def _make_part(adata, j: int, *, seed: int, label_key: str, test_size: float, metric_fp: Mapping[str, Any],
@@ -950,7 +957,9 @@ def _setup(data, *, label_key, models, reconstruct, full, seeds, splits, budget,
     from ..metrics._context import fits_outside
 
     settings["fidelity_size"] = ev_opts["fidelity_size"]
-    # whether the held-out-sized reference leaves enough training profiles to fit the evaluation's spaces on
+    # whether the held-out-sized reference leaves enough training profiles to fit the evaluation's spaces on, by the
+    # sizes alone; set from the ceilings' own evaluations, which count the copies of the reference's profiles too,
+    # once they are scored (_real_rows)
     settings["ceiling_outside_fits"] = ev_opts["fidelity_size"] == "held-out" and fits_outside(train.n_obs,
                                                                                                  test.n_obs)
     _write_settings(out, records, split_fp=split_fp, settings=settings)
@@ -986,6 +995,14 @@ def _real_rows(bench: _Bench) -> None:
                   say=bench.say)
     _update_json(out / "plots" / "tstr_logreg_per_class.json",
                  {"real": bench.ref.per_class_tstr(bench.ref.Xtr, bench.ref.ytr, seed=seed)})
+    # whether the ceilings lay outside the evaluation's fits, as each run's evaluation drew its reference and left its
+    # profiles and their copies (pp.copies) out of the fits (metrics._context.rows_outside): the sizes alone
+    # (bench.json's first estimate) miss the copies, which can leave too few profiles outside
+    outside = [(_read_json(out / "results" / f"real_seed{k}.json") or {}).get("fits_outside")
+               for k in range(bench.runs)]
+    if all(isinstance(f, bool) for f in outside):
+        _update_json(out / "bench.json", {"ceiling_outside_fits": bench.ev_opts["fidelity_size"] == "held-out"
+                                          and all(outside)})
     if not bench.methods:
         return
     for m in bench.methods:
@@ -1405,10 +1422,13 @@ def _real_row(out: Path, row: str, real, synthetic, train, *, seed, k: int, eval
         say(f"{row} run {k}: done earlier, skipped")
     else:
         say(f"{row} run {k}: evaluate real training profiles as the synthetic set (reference)")
-        met, per_class = evaluate_(real, synthetic, train=train, seed=seed)
+        attrs: dict[str, Any] = {}
+        met, per_class = evaluate_(real, synthetic, train=train, seed=seed, attrs=attrs)
+        # fits_outside: the z-scores and feature spaces were fitted outside the real-vs-real reference and the
+        # copies of its profiles (evaluate's reference_note is there exactly when they were fitted on all of them)
         write_json(path, {"row": row, "model": row, "seed": seed, "seed_index": k, "train_seconds": 0.0,
                           "sample_seconds": 0.0, "fingerprint": fingerprint, "metrics": met,
-                          "per_class": per_class})
+                          "per_class": per_class, "fits_outside": "reference_note" not in attrs})
     say.done += 1
 
 
