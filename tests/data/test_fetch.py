@@ -1645,3 +1645,35 @@ def test_views_linked_to_names_at_the_length_limit_are_written_and_cleaned(http_
     assert ad.read_h5ad(keep / names["full"]).n_obs == 11 and ad.read_h5ad(keep / names["landmarks"]).n_obs == 11
     assert sorted(os.listdir(keep)) == sorted(names.values())
     assert sorted(os.listdir(out)) == ["gtex_full.h5ad", "gtex_landmarks.h5ad"]
+
+
+def test_views_linked_crosswise_are_locked_in_one_order_by_every_fetch(tmp_path, monkeypatch):
+    """Fetch A writes into a/, whose full view is a link to b/tcga_landmarks.h5ad; fetch B into b/, whose full view
+    is a link to a/tcga_landmarks.h5ad: both need the locks of a/tcga_landmarks.h5ad and b/tcga_landmarks.h5ad
+    (a link is locked at its target). Taken in the order of the views' names (full, then landmarks) A would hold
+    b's while waiting for a's and B the reverse, each refusing the other until the wait ends; every fetch takes
+    them in the order of the lock files' paths, so the one that gets the first lock gets both."""
+    from rnagen import _io
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    (a / "tcga_full.h5ad").symlink_to(b / "tcga_landmarks.h5ad")
+    (b / "tcga_full.h5ad").symlink_to(a / "tcga_landmarks.h5ad")
+    real_lock, taken = _io.writer_lock, []
+
+    def recording(target, *, kind="dir"):
+        taken.append(_io.lock_path(target, kind=kind))
+        return real_lock(target, kind=kind)
+
+    monkeypatch.setattr(_io, "writer_lock", recording)
+    orders = []
+    for out in (a, b):
+        taken.clear()
+        with F._views_locked(out, "tcga", option="--out", inputs=[]) as dests:
+            assert dests == {"full": out / "tcga_full.h5ad", "landmarks": out / "tcga_landmarks.h5ad"}
+        assert taken[0] == out / _io.LOCK_NAME   # the folder's own lock first
+        orders.append(taken[1:])
+    want = [_io.lock_path(d / "tcga_landmarks.h5ad", kind="file") for d in (a, b)]
+    assert want == sorted(want) and want[0].parent == a
+    assert orders == [want, want]

@@ -1193,13 +1193,19 @@ def _remove_stale_views(out: Path, source: str) -> None:
 def _views_locked(out: Path, source: str, *, option: str, inputs: list[Path]) -> Iterator[dict[str, Path]]:
     """Hold the locks of ``out`` and of its two views (each view's own lock too, which a command writing it as its
     ``--out`` takes) while the block runs, what a killed fetch left there removed; yields the views' paths, checked
-    as they are under the locks (:func:`_views_at`)."""
-    from .._io import writer_lock
+    as they are under the locks (:func:`_views_at`).
+
+    The folder's lock first, then the views' in the order of their lock files' paths: a view that is a link into
+    another folder is locked where its target is (:func:`rnagen._io.lock_path`), so two fetches whose views link
+    into each other's folders need the same view locks, and one order for every process means one of them takes
+    both while the other waits (in the order of the views' names, each could hold the one the other needs next
+    and both be refused, again and again, until the wait ends)."""
+    from .._io import lock_path, writer_lock
 
     with writer_lock(out, kind="dir"), contextlib.ExitStack() as held:
         dests = _views_at(out, source, option=option, inputs=inputs)   # as they are now, after the conversion
         _remove_stale_views(out, source)
-        for d in dests.values():
+        for d in sorted(dests.values(), key=lambda v: str(lock_path(v, kind="file"))):
             held.enter_context(writer_lock(d, kind="file"))
         yield dests
 
