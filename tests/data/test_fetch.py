@@ -1513,7 +1513,9 @@ def test_a_second_fetch_of_views_being_written_waits_and_writes_them_again(http_
     second = None
     try:
         end = time.monotonic() + 60
-        while lock_holder(cache / "gtex" / _GTEX_NAMES[1], kind="file") != str(first.pid) and time.monotonic() < end:
+        # the first holds the table's lock before its request reaches the server: wait for both
+        while ((lock_holder(cache / "gtex" / _GTEX_NAMES[1], kind="file") != str(first.pid)
+                or len(http_server.requests) < len(_GTEX_NAMES)) and time.monotonic() < end):
             time.sleep(0.05)
         assert [r[0] for r in http_server.requests] == list(_GTEX_NAMES)   # the first is downloading the table
         second = subprocess.Popen([sys.executable, "-c", second_code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
