@@ -3250,3 +3250,34 @@ def test_label_rows_of_no_sample_are_warned_of_in_one_line(tmp_path, capsys):
     assert [str(c.message) for c in caught if "name no sample" in str(c.message)] == [
         "label file part.csv: 1 of its 4 sample ids name no sample of the data ('X1'); their rows are not used (a "
         "label file of other samples, or of more samples than the data hold?)"]
+
+
+def test_thousands_points_spaces_and_quoted_decimal_commas_of_spreadsheets(tmp_path):
+    """What European spreadsheets export reads as the numbers it holds: whole counts with thousands points in a
+    ';' or tab file (1.225 beside 512, not 1.225), thousands grouped by a space, plain or no-break (French and Swiss
+    locales: 1 225 and 1\\u202f225,5), and decimal commas quoted in a comma-separated file (Google Sheets' "4,36")."""
+    rng = np.random.default_rng(0)
+    genes = ["TP53", "EGFR", "BRCA1", "GAPDH", "ACTB", "MYC"]
+    S = [f"S{i}" for i in range(1, 9)]
+    c = rng.integers(0, 5000, size=(6, 8))
+    c[0, 0], c[1, 1] = 1234567, 7
+
+    def table(name, sep, cell, values=c):
+        (tmp_path / name).write_text(sep.join(["gene", *S]) + "\n" + "".join(
+            sep.join([g, *(cell(v) for v in r)]) + "\n" for g, r in zip(genes, values)), encoding="utf-8")
+        return tmp_path / name
+
+    for name, sep in (("pt.csv", ";"), ("pt.tsv", "\t")):
+        np.testing.assert_array_equal(read(table(name, sep, lambda v: f"{v:,}".replace(",", "."))).X, c.T,
+                                      err_msg=name)
+    c[0, 0] = 4253   # one group each: the plain numbers under a thousand decide, as for thousands commas
+    np.testing.assert_array_equal(read(table("pt1.csv", ";", lambda v: f"{v:,}".replace(",", "."))).X, c.T)
+    for space in (" ", "\u00a0", "\u202f"):
+        got = read(table("sp.csv", ";", lambda v: f"{v:,}".replace(",", space) + (",5" if v % 2 else "")))
+        np.testing.assert_allclose(got.X, (c + 0.5 * (c % 2)).T, rtol=1e-7, err_msg=repr(space))
+    x = np.round(rng.normal(3, 2, size=(6, 8)), 3)
+    got = read(table("gs.csv", ",", lambda v: f'"{v:.3f}"'.replace(".", ","), values=x))
+    np.testing.assert_allclose(got.X, x.T, rtol=1e-6)
+    # a value with a decimal point keeps the points decimal, and a thousands comma a comma-separated file's commas
+    pts = read(table("dec.csv", ";", lambda v: f"{v / 1000:.3f}" if v != 7 else "7"))
+    np.testing.assert_allclose(pts.X, np.where(c == 7, 7, c / 1000).T, rtol=1e-6)

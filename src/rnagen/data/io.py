@@ -431,12 +431,41 @@ class _Text:
         self.decimal, self.thousands = _sniff_numbers(table[1:], self.sep)
 
     def open(self, encoding: str | None = None):
-        """The whole file as text (decompressed and decoded with ``encoding``, default the sniffed one)."""
+        """The whole file as text (decompressed and decoded with ``encoding``, default the sniffed one); where
+        the thousands are grouped by spaces, the no-break spaces among them read as plain ones (pandas takes a
+        one-byte thousands separator only)."""
         raw = _OPENERS[self.compression](self.path, "rb") if self.compression else open(self.path, "rb")
-        return io.TextIOWrapper(raw, encoding=encoding or self.encoding, newline="")
+        fh = io.TextIOWrapper(raw, encoding=encoding or self.encoding, newline="")
+        return _SpacesPlain(fh) if self.thousands == " " else fh
 
     def header(self) -> list[str]:
         return _fields(self.lines[0], self.sep) if self.lines else []
+
+
+#: the spaces a spreadsheet groups thousands by: the no-break space (U+00A0) and the narrow one (U+202F) of the
+#: French and Swiss locales (CLDR number symbols), read as a plain space
+_NO_BREAK_SPACES = str.maketrans({"\u00a0": " ", "\u202f": " "})
+
+
+class _SpacesPlain(io.TextIOBase):
+    """A text stream with its no-break spaces read as plain spaces (a character-for-character translation, so
+    any split of the text into chunks translates alike)."""
+
+    def __init__(self, fh: io.TextIOWrapper):
+        self._fh = fh
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> str:
+        return self._fh.read(size).translate(_NO_BREAK_SPACES)
+
+    def readline(self, size: int | None = -1) -> str:  # type: ignore[override]
+        return self._fh.readline(size if size is not None else -1).translate(_NO_BREAK_SPACES)
+
+    def close(self) -> None:
+        self._fh.close()
+        super().close()
 
 
 #: the separator of a table aligned by runs of spaces (pandas' regular expression for any whitespace)
@@ -528,6 +557,8 @@ _DEC_POINT = re.compile(r"^[+-]?(\d+\.\d*|\.\d+)([eE][+-]?\d+)?$")
 _GROUPED = re.compile(r"^[+-]?[1-9]\d{0,2}(,\d{3})+(\.\d+)?$")
 _DOT_GROUPED = re.compile(r"^[+-]?[1-9]\d{0,2}(\.\d{3})+(,\d+)?$")
 _SMALL_INT = re.compile(r"^[+-]?[1-9]\d{0,2}$")
+_SPACE_GROUPED = re.compile(r"^[+-]?[1-9]\d{0,2}([ \u00a0\u202f]\d{3})+(,\d+)?$")
+_DIGIT_SPACE_DIGIT = re.compile(r"\d[ \u00a0\u202f]\d")
 
 
 def _sniff_numbers(lines: list[str], sep: str) -> tuple[str, str | None]:
@@ -538,12 +569,20 @@ def _sniff_numbers(lines: list[str], sep: str) -> tuple[str, str | None]:
     ``1,234,567``; spreadsheets export counts that way; in a comma-separated file only quoted values can hold one)
     when every value with a comma is grouped in threes after one to three digits and either one has two groups or
     a decimal part, or the values under a thousand are plain whole numbers (``512``: a decimal-comma file writes
-    no plain numbers beside its ``5,446``); read as decimal commas they would be a thousandth of themselves."""
+    no plain numbers beside its ``5,446``); read as decimal commas they would be a thousandth of themselves.
+    Thousands points alike where no value has a comma (``1.225`` beside ``512`` in a ``;`` file). In a
+    comma-separated file, quoted values with a decimal comma (``"4,36"``) and none with a point are decimal.
+    Thousands grouped by a space, plain or no-break (``1 225,5``), in a ``;`` or tab file, with decimal commas."""
     try:
         rows = [_fields(ln, sep) for ln in lines[:20]] if sep == _WHITESPACE else csv.reader(lines[:20], delimiter=sep)
         fields = [f.strip() for row in rows for f in row[1:]]
     except csv.Error:
         return ".", None
+    spaced = [f for f in fields if _DIGIT_SPACE_DIGIT.search(f)]
+    if sep in (";", "\t") and spaced and all(_SPACE_GROUPED.match(f) for f in spaced):
+        # thousands grouped by a space, plain or no-break (1 225,5: French and Swiss spreadsheets); the decimal
+        # mark of those locales is the comma
+        return ",", " "
     decimal = "."
     if sep != ",":
         n_comma = sum(bool(_DEC_COMMA.match(f) or _DOT_GROUPED.match(f) and "," in f) for f in fields)
@@ -555,6 +594,17 @@ def _sniff_numbers(lines: list[str], sep: str) -> tuple[str, str | None]:
     if with_comma and all(_GROUPED.match(f) for f in with_comma) and (
             any(f.count(",") > 1 or "." in f for f in with_comma) or any(_SMALL_INT.match(f) for f in fields)):
         return ".", ","
+    with_point = [f for f in fields if "." in f]
+    if sep != "," and not with_comma and with_point and all(_DOT_GROUPED.match(f) for f in with_point) and (
+            any(f.count(".") > 1 for f in with_point) or any(_SMALL_INT.match(f) for f in fields)):
+        # whole numbers grouped by points (1.225 beside 512: a European spreadsheet's counts); decimal points
+        # beside plain whole numbers would not all fall in groups of three after one to three digits
+        return ",", "."
+    if sep == "," and with_comma and all(_DEC_COMMA.match(f) for f in with_comma) and not any(
+            _DEC_POINT.match(f) for f in fields):
+        # decimal commas quoted in a comma-separated file (a spreadsheet of a European locale exporting CSV,
+        # Google Sheets' "4,36" or pandas' to_csv(decimal=","))
+        return ",", None
     return decimal, None
 
 
