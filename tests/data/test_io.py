@@ -2107,6 +2107,30 @@ def test_label_column_of_a_sample_sheet_without_label_key(tmp_path):
     assert read_labels(tmp_path / "plain.csv", obs)[0] == "group"   # a second column of classes: as before
 
 
+def test_a_split_column_is_not_taken_as_the_classes_without_label_key(tmp_path):
+    """A label file whose second column says train or test (mixOmics' breast.TCGA: sample_id, split, subtype) is
+    refused without --label-key, naming its other columns: a generator conditioned on it learns the two parts of
+    a split; with --label-key either column is read as asked."""
+    from rnagen.data import read_labels
+
+    obs = ["A0FJ", "A13E", "A0G0", "A0SX", "A143", "A0DA"]
+    split = ["train", "Train", "test", "train", "test", "train"]
+    subtype = ["Basal", "LumA", "Her2", "LumA", "Basal", "Her2"]
+    (tmp_path / "lab.csv").write_text("sample_id,split,subtype\n" + "".join(
+        f"{o},{s},{t}\n" for o, s, t in reversed(list(zip(obs, split, subtype)))))
+    with pytest.raises(DataError, match=r"label file lab.csv: its column 'split', taken as the labels without "
+                                        r"--label-key, says train or test for each sample, a split, not classes; "
+                                        r"pass --label-key with the column of classes \(its other columns: "
+                                        r"'subtype'\)"):
+        read_labels(tmp_path / "lab.csv", obs)
+    name, lab = read_labels(tmp_path / "lab.csv", obs, label_key="subtype")
+    assert name == "subtype" and list(lab) == subtype
+    assert list(read_labels(tmp_path / "lab.csv", obs, label_key="split")[1]) == split
+    (tmp_path / "two.csv").write_text("sample_id,split\n" + "".join(f"{o},{s}\n" for o, s in zip(obs, split)))
+    with pytest.raises(DataError, match=r"a split, not classes; give a label file of the classes"):
+        read_labels(tmp_path / "two.csv", obs)
+
+
 def test_gtex_samples_labelled_by_their_donor(tmp_path):
     """GTEx's subject phenotype table labels donors (GTEX-1117F): each sample of a donor takes its row, in every
     tissue (a brain sample's extra field, a name R rewrote with dots too); a donor the table lacks is refused."""

@@ -3250,6 +3250,7 @@ def _labels_by_id(raw: pd.DataFrame, obs_names: list[str], *, label_key: str | N
     """A table of sample ids (first column) and labels (the ``label_key`` column, else the second), with a
     header line unless its first field is a sample id; rows matched to ``obs_names`` by id. ``absent_ok``: a
     sample without a row gets no label (``--drop-unlabelled`` then drops it) instead of an error."""
+    given = label_key is not None
     raw = raw.fillna("")
     if raw.shape[1] == 2 and label_key is None:
         # two columns, the labels first and the sample ids second (group, sample): the ids are the one naming the
@@ -3289,6 +3290,8 @@ def _labels_by_id(raw: pd.DataFrame, obs_names: list[str], *, label_key: str | N
     else:
         name = label_key or (cols[1].strip() if has_header and cols[1].strip() else "label")
     col = label_key if label_key is not None and has_header else cols[1]
+    if not given and has_header:
+        _refuse_split_as_classes(table, cols, col, source)
     ids = table[cols[0]].astype(str).str.strip()
     if has_header and {"File Name", "Sample ID"} <= set(cols):
         if ids.duplicated().any():
@@ -3364,6 +3367,21 @@ def _warn_unused_rows(obs_names: list[str], ids: pd.Series, m: Mapping[str, Any]
         warnings.warn(f"label file {source}: {len(unused)} of its {ids.nunique()} sample ids name no sample of the "
                       f"data ({shown}); their rows are not used (a label file of other samples, or of more samples "
                       "than the data hold?)", UserWarning, stacklevel=2)
+
+
+def _refuse_split_as_classes(table: pd.DataFrame, cols: list[str], col: str, source: str) -> None:
+    """Refuse the label column chosen without ``--label-key`` where it says train or test for each sample (a
+    published split, mixOmics' breast.TCGA ``split``): a generator conditioned on it learns the two parts, not
+    the classes; the error names the file's other columns."""
+    from ..pp.preprocess import is_split_column
+
+    if not is_split_column(table[col].astype(str).str.strip()):
+        return
+    others = [c for c in cols[1:] if c != col]
+    fix = (f"pass --label-key with the column of classes (its other columns: "
+           f"{', '.join(repr(c[:30]) for c in others[:8])})" if others else "give a label file of the classes")
+    raise DataError(f"label file {source}: its column {col[:30]!r}, taken as the labels without --label-key, says "
+                    f"train or test for each sample, a split, not classes; {fix}")
 
 
 def _class_column(table: pd.DataFrame, cols: list[str], source: str) -> str | None:

@@ -783,16 +783,18 @@ def stratified_group_split(adata, y: np.ndarray, *, test_size: float, seed: int,
 def split_columns(adata) -> list[str]:
     """The ``obs`` columns that name each sample's part of a train/test split (every value a train or a test name,
     both present): what :func:`split`'s ``by`` takes."""
-    out = []
-    for c in adata.obs.columns:
-        col = adata.obs[c]
-        if col.isna().any() or col.nunique() > 4:
-            continue
-        folded = col.astype(str).str.strip().str.casefold()
-        if folded.isin(_TRAIN_NAMES).any() and folded.isin(_TEST_NAMES).any() and \
-                folded.isin(_TRAIN_NAMES | _TEST_NAMES).all():
-            out.append(str(c))
-    return out
+    return [str(c) for c in adata.obs.columns if is_split_column(adata.obs[c])]
+
+
+def is_split_column(values: Sequence[Any] | pd.Series) -> bool:
+    """Whether ``values`` (a sample annotation) name each sample's part of a train/test split: every value a train
+    or a test name (``train``, ``test``, ``validation``, ... in any case), both present."""
+    col = pd.Series(values)
+    if col.isna().any() or col.nunique() > 4:
+        return False
+    folded = col.astype(str).str.strip().str.casefold()
+    return bool(folded.isin(_TRAIN_NAMES).any() and folded.isin(_TEST_NAMES).any() and
+                folded.isin(_TRAIN_NAMES | _TEST_NAMES).all())
 
 
 def _parts_of(adata, by: str) -> tuple[np.ndarray, np.ndarray]:
