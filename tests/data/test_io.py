@@ -3305,3 +3305,13 @@ def test_thousands_points_spaces_and_quoted_decimal_commas_of_spreadsheets(tmp_p
     # a value with a decimal point keeps the points decimal, and a thousands comma a comma-separated file's commas
     pts = read(table("dec.csv", ";", lambda v: f"{v / 1000:.3f}" if v != 7 else "7"))
     np.testing.assert_allclose(pts.X, np.where(c == 7, 7, c / 1000).T, rtol=1e-6)
+    # values written with three decimals (7.000), all at or above 1, beside a column of whole numbers of its own (an
+    # age): no column holds both, so the points are decimal (read as thousands each value would be a thousand times
+    # itself and taken for counts)
+    v = np.round(rng.uniform(1, 15, size=(8, 5)), 3)
+    age = rng.integers(20, 80, size=8)
+    (tmp_path / "age.tsv").write_text("\t".join(["sample", "age", *genes[:5]]) + "\n" + "".join(
+        "\t".join([s, str(a), *(f"{x:.3f}" for x in r)]) + "\n" for s, a, r in zip(S, age, v)), encoding="utf-8")
+    from rnagen.data.io import _sniff_numbers
+    lines = (tmp_path / "age.tsv").read_text().splitlines()
+    assert _sniff_numbers(lines[1:], "\t") == (".", None)

@@ -561,6 +561,15 @@ _SPACE_GROUPED = re.compile(r"^[+-]?[1-9]\d{0,2}([ \u00a0\u202f]\d{3})+(,\d+)?$"
 _DIGIT_SPACE_DIGIT = re.compile(r"\d[ \u00a0\u202f]\d")
 
 
+def _mixed_both_ways(cells: list[list[str]], a: re.Pattern, b: re.Pattern) -> bool:
+    """Whether some line and some column of ``cells`` each hold a value matching ``a`` and one matching ``b``."""
+    def mixed(values) -> bool:
+        return any(a.match(v) for v in values) and any(b.match(v) for v in values)
+
+    width = max((len(r) for r in cells), default=0)
+    return any(mixed(r) for r in cells) and any(mixed([r[j] for r in cells if j < len(r)]) for j in range(width))
+
+
 def _sniff_numbers(lines: list[str], sep: str) -> tuple[str, str | None]:
     """The decimal mark and thousands separator of the values (fields after the first of up to 20 lines).
 
@@ -575,7 +584,8 @@ def _sniff_numbers(lines: list[str], sep: str) -> tuple[str, str | None]:
     Thousands grouped by a space, plain or no-break (``1 225,5``), in a ``;`` or tab file, with decimal commas."""
     try:
         rows = [_fields(ln, sep) for ln in lines[:20]] if sep == _WHITESPACE else csv.reader(lines[:20], delimiter=sep)
-        fields = [f.strip() for row in rows for f in row[1:]]
+        cells = [[f.strip() for f in row[1:]] for row in rows]
+        fields = [f for row in cells for f in row]
     except csv.Error:
         return ".", None
     spaced = [f for f in fields if _DIGIT_SPACE_DIGIT.search(f)]
@@ -596,9 +606,11 @@ def _sniff_numbers(lines: list[str], sep: str) -> tuple[str, str | None]:
         return ".", ","
     with_point = [f for f in fields if "." in f]
     if sep != "," and not with_comma and with_point and all(_DOT_GROUPED.match(f) for f in with_point) and (
-            any(f.count(".") > 1 for f in with_point) or any(_SMALL_INT.match(f) for f in fields)):
-        # whole numbers grouped by points (1.225 beside 512: a European spreadsheet's counts); decimal points
-        # beside plain whole numbers would not all fall in groups of three after one to three digits
+            any(f.count(".") > 1 for f in with_point) or _mixed_both_ways(cells, _SMALL_INT, _DOT_GROUPED)):
+        # whole numbers grouped by points (1.225 beside 512 in one sample's and in one gene's values: a European
+        # spreadsheet's counts); decimal points beside plain whole numbers would not all fall in groups of three
+        # after one to three digits, unless written with three decimals (7.000) beside a column of whole numbers of
+        # its own (an age), which shares no column with the decimals
         return ",", "."
     if sep == "," and with_comma and all(_DEC_COMMA.match(f) for f in with_comma) and not any(
             _DEC_POINT.match(f) for f in fields):
