@@ -660,6 +660,47 @@ def test_the_genes_a_set_lacks_are_those_neither_names_nor_gene_tables_place(tmp
         evaluate(real, syn, metrics=["precision"], n_boot=0)
 
 
+def test_a_set_whose_gene_ids_are_in_a_column_or_its_positions_is_told_which(tmp_path, capsys):
+    """A synthetic .h5ad built from a matrix names its genes 0, 1, 2, ... (anndata's default), with the gene ids
+    in a var column or nowhere; a CSV written without gene names reads the same: the refusal names the var column
+    holding every real gene id and how to make it the gene ids, or says that genes are matched by name, never by
+    position; a set lacking some genes keeps the plain request."""
+    from rnagen.cli.main import main
+    from rnagen.errors import DataError
+
+    rng = np.random.default_rng(0)
+    genes = ["hsa-miR-21-5p", "hsa-let-7a-5p", "hsa-miR-155-5p", "hsa-miR-10b-5p", "hsa-miR-200c-3p"]
+    real = _adata(rng.normal(5, 1, (30, 5)).astype(np.float32), np.repeat(["a", "b"], 15))
+    real.var_names = genes
+    syn = ad.AnnData(rng.normal(5, 1, (30, 5)).astype(np.float32),
+                     obs=pd.DataFrame({"tissue": np.repeat(["a", "b"], 15)}, index=[f"x{i}" for i in range(30)]))
+    syn.var["mirna"] = genes[::-1]
+    kw = dict(label_key="tissue", metrics=["precision"], n_boot=0, k=3)
+    with pytest.raises(DataError, match=r"synthetic lacks 5 genes of the real set \(e.g. \['hsa-miR-21-5p'.*neither "
+                       r"by name nor through the gene tables.*\); its var column 'mirna' holds every real gene id: "
+                       r"make it the gene ids \(adata.var_names = adata.var\['mirna'\].astype\(str\)\)"):
+        evaluate(real, syn, **kw)
+    named = syn.copy()
+    named.var_names = list(syn.var["mirna"])
+    assert evaluate(real, named, **kw).set_index("name").loc["precision", "value"] >= 0
+    del syn.var["mirna"]
+    with pytest.raises(DataError, match=r"its genes are named 0, 1, 2, ... \(a matrix written without gene names\): "
+                       "genes are matched by name, never by position"):
+        evaluate(real, syn, **kw)
+    with pytest.raises(DataError, match=r"synthetic lacks 1 gene of the real set .*; evaluate sets with the same "
+                       "genes$"):
+        evaluate(real, named[:, 1:].copy(), **kw)
+    real.write_h5ad(tmp_path / "real.h5ad")
+    table = pd.DataFrame(np.asarray(syn.X))
+    table.insert(0, "tissue", syn.obs["tissue"].to_numpy())
+    table.to_csv(tmp_path / "syn.csv", index=False)
+    capsys.readouterr()
+    assert main(["evaluate", "--real", str(tmp_path / "real.h5ad"), "--synthetic", str(tmp_path / "syn.csv"),
+                 "--label-key", "tissue", "--metrics", "precision", "--k", "3"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "genes are matched by name, never by position" in err[0], err
+
+
 def test_a_real_gene_two_columns_of_a_set_name_is_refused():
     """A set holding two versions of a real gene's Ensembl ID (two GENCODE releases merged), or its symbol beside its
     Entrez ID, had the first column scored as that gene, whatever it held; now refused naming both columns. One
@@ -1123,6 +1164,41 @@ def test_low_counts_that_are_not_whole_numbers_are_logged_as_the_held_out_counts
     logged = evaluate(R, np.log2(jittered + 1), **kw)
     assert logged.attrs["preprocessing"]["synthetic"] == "as is (log scale)"
     assert logged.set_index("name").loc["precision", "value"] > 0.8
+
+
+def test_a_set_without_a_log_record_is_read_on_the_held_out_set_s_scale():
+    """Another tool's .h5ad (no log record) is judged by its values as an array is: low counts that are not whole
+    numbers beside held-out counts are logged as those are (taken as log values, precision read 0), and whole
+    numbers beside held-out log values whose genes' means they share (log values rounded, or stored as integers)
+    are log values too (logged again, precision read 0); counts as whole numbers beside log values stay counts."""
+    rng = np.random.default_rng(0)
+    lam = rng.gamma(2.0, 1.5, 40)
+
+    def counts(n):
+        y = rng.integers(0, 2, n)
+        return rng.poisson(lam * (1 + 0.5 * y[:, None])).astype(np.float32), y.astype(str)
+
+    (R, yr), (T, yt), (S, ys) = counts(100), counts(150), counts(100)
+    kw = dict(label_key="tissue", metrics=["precision"], n_boot=0)
+    jittered = np.clip(S + rng.uniform(-0.3, 0.3, S.shape), 0, None).astype(np.float32)
+    df = evaluate(_adata(R, yr), _adata(jittered, ys), train=_adata(T, yt), **kw)
+    assert df.attrs["preprocessing"]["synthetic"] == "log2(x+1)"
+    assert df.set_index("name").loc["precision", "value"] > 0.9
+
+    def logs(X):
+        return np.log2(20 * X + 1).astype(np.float32)
+
+    for whole in (np.rint(logs(S)), np.rint(logs(S)).astype(np.int32)):
+        for given in (_adata(whole, ys), whole):
+            labels = {} if hasattr(given, "obs") else {"real_labels": yr, "synthetic_labels": ys, "train_labels": yt}
+            real, train = (_adata(logs(R), yr), _adata(logs(T), yt)) if labels == {} else (logs(R), logs(T))
+            df = evaluate(real, given, train=train, **{**kw, "label_key": None if labels else "tissue"}, **labels)
+            assert df.attrs["preprocessing"]["synthetic"].startswith("as is (log scale); whole numbers, read as log")
+            assert df.set_index("name").loc["precision", "value"] > 0.8
+            assert "synthetic_scale" not in df.attrs["preprocessing"]
+    as_counts = evaluate(_adata(logs(R), yr), _adata(np.rint(20 * S), ys), train=_adata(logs(T), yt), **kw)
+    assert as_counts.attrs["preprocessing"]["synthetic"] == "log2(x+1)"
+    assert as_counts.set_index("name").loc["precision", "value"] > 0.8
 
 
 def test_two_resamples_give_intervals_that_contain_the_value():

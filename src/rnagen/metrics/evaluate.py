@@ -73,6 +73,7 @@ from .._genes import match_genes
 from ..config import check_number, check_seed
 from ..errors import ConfigError, DataError
 from ..pp.copies import NEAR_COPY_RATIO, find_copies, first_of_group, group_ids
+from ..pp.history import log_state
 from ..pp.prepare import dense, is_logged, to_log_scale
 from ..pp.preprocess import folded_label
 from ..utils import label_text, numeric_label_aliases, one_line
@@ -189,11 +190,13 @@ def _as_real_classes(y: np.ndarray | None, y_real: np.ndarray | None) -> np.ndar
     return y if not aliases else np.asarray([aliases.get(v, v) for v in y.tolist()])
 
 
-def _aligned(X: np.ndarray, genes: list, real_genes: list, what: str) -> np.ndarray:
+def _aligned(X: np.ndarray, genes: list, real_genes: list, what: str, var: pd.DataFrame | None = None) -> np.ndarray:
     """``X``'s columns in the real set's gene order (AnnData inputs): by name, else (genes named by another ID
     type: symbols against Entrez ids, other Ensembl versions) through the shipped gene tables
     (:func:`rnagen._genes.match_genes`), each real gene to a column of its own; a real gene that several of
-    ``X``'s columns name (two versions of its Ensembl ID, its symbol beside its Entrez ID) is an error naming them."""
+    ``X``'s columns name (two versions of its Ensembl ID, its symbol beside its Entrez ID) is an error naming them;
+    genes missing are an error, naming the column of ``var`` (the set's gene annotations) that holds the real set's
+    gene ids where one does, or saying where the genes are named by their positions."""
     if genes != real_genes:
         pos = pd.Index(genes).get_indexer(real_genes)
         if (pos < 0).any():
@@ -211,15 +214,37 @@ def _aligned(X: np.ndarray, genes: list, real_genes: list, what: str) -> np.ndar
                 unplaced = [g for g, h in zip(real_genes, hits) if h is None]
         if (pos < 0).any():
             if unplaced:
+                how = ("neither by name nor through the gene tables, which know symbols in their own case"
+                       if len(unplaced) == len(real_genes) else
+                       "the others matched by name or through the gene tables, which know symbols in their own case")
                 raise DataError(f"{what} lacks {len(unplaced)} gene{'s' if len(unplaced) > 1 else ''} of the real "
-                                f"set (e.g. {unplaced[:5]}; the "
-                                "others matched by name or through the gene tables, which know symbols in their "
-                                "own case); evaluate sets with the same genes")
+                                f"set (e.g. {unplaced[:5]}; {how}){_genes_hint(genes, real_genes, var)}")
             missing = [real_genes[i] for i in np.flatnonzero(pos < 0)[:5]]
-            raise DataError(f"{what} lacks {int((pos < 0).sum())} genes of the real set (e.g. {missing}); "
-                            "evaluate sets with the same genes")
+            raise DataError(f"{what} lacks {int((pos < 0).sum())} genes of the real set (e.g. {missing})"
+                            f"{_genes_hint(genes, real_genes, var)}")
         X = X[:, pos]
     return X
+
+
+def _genes_hint(genes: list, real_genes: list, var: pd.DataFrame | None) -> str:
+    """The end of the error of a set that lacks real genes: the column of its gene annotations (``var``) that
+    holds every real gene id, which the set's gene ids do not (an AnnData built from a matrix, its genes named in
+    a column); genes named 0, 1, 2, ... (a matrix without gene names: anndata's default names, a CSV without a
+    header), whose positions say nothing of which gene each is; else the plain request for the same genes."""
+    wanted = {str(g).strip() for g in real_genes}
+    if var is not None:
+        for col in var.columns:
+            values = var[col]
+            if pd.api.types.is_numeric_dtype(values.dtype) and not isinstance(values.dtype, pd.CategoricalDtype):
+                continue
+            names = pd.Index([str(v).strip() for v in values])
+            if names.is_unique and wanted <= set(names):
+                return (f"; its var column {str(col)!r} holds every real gene id: make it the gene ids "
+                        f"(adata.var_names = adata.var[{str(col)!r}].astype(str)) and write the file again")
+    if len(genes) and [str(g).strip() for g in genes] == [str(i) for i in range(len(genes))]:
+        return ("; its genes are named 0, 1, 2, ... (a matrix written without gene names): genes are matched by "
+                "name, never by position, so name each column by its gene, as the real set does")
+    return "; evaluate sets with the same genes"
 
 
 def _check_log_bases(sets: Mapping[str, Any]) -> None:
@@ -266,9 +291,9 @@ def prepare(real, synthetic, train=None, *, label_key: str | None = None, real_l
     T, yt, gt, lt = _unpack(train, label_key, train_labels, "train")
     ys, yt = _as_real_classes(ys, yr), _as_real_classes(yt, yr)
     n_genes = R.shape[1]
-    S = _on_real_genes(S, gs, gr, n_genes, "synthetic")
+    S = _on_real_genes(S, gs, gr, n_genes, "synthetic", getattr(synthetic, "var", None))
     if T is not None:
-        T = _on_real_genes(T, gt, gr, n_genes, "train")
+        T = _on_real_genes(T, gt, gr, n_genes, "train", getattr(train, "var", None))
     notes = {}
     for name, genes in (("synthetic", gs), ("train", gt)):
         if gr is not None and genes is not None and not set(gr) <= set(genes):
@@ -281,11 +306,22 @@ def prepare(real, synthetic, train=None, *, label_key: str | None = None, real_l
     raw = {"real": R, "synthetic": S, "train": T}
     R, notes["real"] = to_log_scale(R, logged=_logged(R, lr))
     s_logged = _logged(S, ls)
-    if ls is None and s_logged and notes["real"] == "log2(x+1)" and _on_count_scale(S, raw["real"], R):
+    # a synthetic set without a log record (an array, a table, another tool's .h5ad) is judged by its values
+    # alone, which the held-out set's scale can overrule
+    judged = ls is None or log_state(synthetic) is None
+    whole_logs = False
+    if judged and s_logged and notes["real"] == "log2(x+1)" and _on_count_scale(S, raw["real"], R):
         # low counts that are not whole numbers (a model's expected counts) read as log values by their range
         # alone; beside the held-out counts they are counts too, and are logged as those are
         s_logged = False
+    elif judged and not s_logged and notes["real"] != "log2(x+1)" and _on_log_scale(S, R):
+        # whole numbers (log values rounded, or stored as integers) read as counts by their type alone; beside
+        # held-out log values whose genes' means they share they are log values too, and a second log would
+        # put every profile outside the held-out set's range
+        s_logged = whole_logs = True
     S, notes["synthetic"] = to_log_scale(S, logged=s_logged)
+    if whole_logs:
+        notes["synthetic"] += "; whole numbers, read as log values: their genes' means are the held-out set's"
     if T is not None:
         T, notes["train"] = to_log_scale(T, logged=_logged(T, lt))
     real_mu, real_sd = R.mean(0, dtype=np.float64), R.std(0, dtype=np.float64)
@@ -364,12 +400,13 @@ UNIFORM_SHIFT = 0.5
 UNIFORM_SHARE = 0.95
 
 
-def _on_real_genes(X: np.ndarray, genes: list | None, real_genes: list | None, n_genes: int, name: str
-                   ) -> np.ndarray:
-    """``X`` with its genes in the real set's order (by name when both have names); a different number of
-    genes is an error."""
+def _on_real_genes(X: np.ndarray, genes: list | None, real_genes: list | None, n_genes: int, name: str,
+                   var: pd.DataFrame | None = None) -> np.ndarray:
+    """``X`` with its genes in the real set's order (by name when both have names; ``var``: the set's gene
+    annotations, which the error of genes missing searches for the real ids); a different number of genes is an
+    error."""
     if real_genes is not None and genes is not None:
-        X = _aligned(X, genes, real_genes, name)
+        X = _aligned(X, genes, real_genes, name, var)
     if X.shape[1] != n_genes:
         raise DataError(f"{name} has {X.shape[1]} genes, real has {n_genes}; use the same genes")
     return X
@@ -381,7 +418,7 @@ def _prepared_extra(obj, real_genes: list | None, n_genes: int, z, real_mu: np.n
     what was done and its scale note (:func:`_scale_note`)."""
     name = "the membership-inference reference set"
     X, _, g, logged = _unpack(obj, None, None, name)
-    X = _on_real_genes(X, g, real_genes, n_genes, name)
+    X = _on_real_genes(X, g, real_genes, n_genes, name, getattr(obj, "var", None))
     X, note = to_log_scale(X, logged=_logged(X, logged))
     return z(X), note, _scale_note(X, real_mu, real_sd)
 
@@ -431,6 +468,19 @@ def _on_count_scale(S: np.ndarray, real_counts: np.ndarray, real_logged: np.ndar
     to_counts = np.nanmedian(np.abs(ms - np.nanmean(real_counts, axis=0, dtype=np.float64)))
     to_logged = np.nanmedian(np.abs(ms - np.nanmean(real_logged, axis=0, dtype=np.float64)))
     return bool(2 * to_counts < to_logged)
+
+
+def _on_log_scale(S: np.ndarray, real_logged: np.ndarray) -> bool:
+    """Are the values of ``S`` (read as counts: whole numbers, none negative) on the held-out set's log scale
+    rather than counts of it: its genes' means at least twice as close to the held-out log values' means as those
+    of ``log2(S + 1)`` are (median over the genes)?"""
+    if not len(S) or np.nanmin(S) < 0:
+        return False
+    ms = np.nanmean(S, axis=0, dtype=np.float64)
+    mr = np.nanmean(real_logged, axis=0, dtype=np.float64)
+    as_is = np.nanmedian(np.abs(ms - mr))
+    logged = np.nanmedian(np.abs(np.nanmean(np.log2(np.asarray(S, np.float64) + 1.0), axis=0) - mr))
+    return bool(2 * as_is < logged)
 
 
 def _logged(X: np.ndarray, logged: bool | None) -> bool:
@@ -879,7 +929,7 @@ def _check_held_out(real, train) -> tuple[dict[str, Any] | None, np.ndarray | No
         return None, None, None
     R, _, gr, lr = _unpack(real, None, None, "real")
     T, _, gt, lt = _unpack(train, None, None, "train")
-    T = _on_real_genes(T, gt, gr, R.shape[1], "train")
+    T = _on_real_genes(T, gt, gr, R.shape[1], "train", getattr(train, "var", None))
     mask = _same_on_either_scale(R, lr, T, lt)
     same = np.flatnonzero(mask).tolist()
     names = list(map(str, getattr(real, "obs_names", range(R.shape[0]))))
@@ -943,7 +993,8 @@ def check_synthetic_is_not_held_out(real, synthetic, *, what: str = "synthetic",
     that copies training profiles is scored: the privacy indicators are there to show it."""
     R, _, gr, lr = _unpack(real, None, None, "real")
     S, _, gs, ls = _unpack(synthetic, None, None, "synthetic")
-    S = _on_real_genes(S, gs, gr, R.shape[1], "the floor" if what == "floor" else what)
+    S = _on_real_genes(S, gs, gr, R.shape[1], "the floor" if what == "floor" else what,
+                       getattr(synthetic, "var", None))
     same = int(_same_on_either_scale(S, ls, R, lr).sum())
     if 2 * same > S.shape[0]:
         raise DataError(f"{same} of the {S.shape[0]} {what} profiles are held-out (--real) profiles, every value "
