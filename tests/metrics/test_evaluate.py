@@ -1201,6 +1201,30 @@ def test_a_set_without_a_log_record_is_read_on_the_held_out_set_s_scale():
     assert as_counts.set_index("name").loc["precision", "value"] > 0.8
 
 
+def test_synthetic_profiles_repeating_others_are_named(tmp_path, capsys):
+    """A synthetic set whose profiles repeat (a collapsed generator's one profile per class, a file holding its rows
+    twice) is scored as given, with a note of how many repeat and how many are distinct, printed by the command;
+    a set of distinct profiles has none."""
+    from rnagen.cli.main import main
+
+    T, R, S = _many_classes(classes=4, n_train=20, n_held=10)
+    kw = dict(label_key="tissue", metrics=["precision", "recall"], n_boot=0, k=3)
+    assert "synthetic_repeats_note" not in evaluate(R, S, train=T, **kw).attrs
+    twice = ad.concat([S[:20], S[:20]])
+    twice.obs_names_make_unique()
+    df = evaluate(R, twice, train=T, **kw)
+    assert df.attrs["synthetic_repeats_note"] == (
+        "20 of its 40 profiles repeat another of its profiles value for value (20 distinct): a generator's mode "
+        "collapse, or rows written twice? each copy is scored as a profile of its own")
+    for name, a in (("real", R), ("train", T), ("syn", twice)):
+        a.write_h5ad(tmp_path / f"{name}.h5ad")
+    capsys.readouterr()
+    assert main(["evaluate", "--real", str(tmp_path / "real.h5ad"), "--synthetic", str(tmp_path / "syn.h5ad"),
+                 "--train", str(tmp_path / "train.h5ad"), "--label-key", "tissue", "--metrics", "precision",
+                 "--k", "3", "--n-boot", "2", "--n-boot-expensive", "2", "--floor", "none"]) == 0
+    assert "note: the synthetic set: 20 of its 40 profiles repeat another" in capsys.readouterr().out
+
+
 def test_two_resamples_give_intervals_that_contain_the_value():
     """``--n-boot 2``: the interval of two replicates is Student's around the value, never one that misses it."""
     rng = np.random.default_rng(5)

@@ -255,6 +255,8 @@ def _evaluate(args: argparse.Namespace, metrics: list[str] | None, ending: str) 
     for key in ("sizes_note", "synthetic_size_note", "geneset_note", "reference_note", "fidelity_size_note"):
         if key in df.attrs:
             say(f"{df.attrs[key]}")
+    if "synthetic_repeats_note" in df.attrs:
+        say(f"the synthetic set: {df.attrs['synthetic_repeats_note']}")
     if "note" in (df.attrs.get("classifier_inputs") or {}):
         say(f"{df.attrs['classifier_inputs']['note']}")
     for key in ("biology_de", "biology_coexpr", "biology_concordance"):

@@ -723,7 +723,8 @@ def evaluate(real, synthetic, *, train=None, floor=None, label_key: str | None =
         half of them equal is an error), and
         ``reference_note`` where the z-scores and feature spaces had to be fitted on the real-vs-real
         reference's own profiles (a synthetic set as large as the training set, or too few others), and
-        ``fidelity_size_note`` where a part of the synthetic set was scored (``fidelity_size="held-out"``).
+        ``fidelity_size_note`` where a part of the synthetic set was scored (``fidelity_size="held-out"``), and
+        ``synthetic_repeats_note`` where synthetic profiles repeat others value for value (:func:`_repeated_profiles`).
 
     Raises
     ------
@@ -743,6 +744,7 @@ def evaluate(real, synthetic, *, train=None, floor=None, label_key: str | None =
     label_note = check_label_sets(real, synthetic, train, label_key=label_key, real_labels=real_labels,
                                   synthetic_labels=synthetic_labels, train_labels=train_labels)
     overlap, copies, train_groups = _check_held_out(real, train)
+    repeats_note = _repeated_profiles(synthetic)
     ms = None if membership_seed is None else check_seed("membership_seed", membership_seed)
     msets = None
     if membership_sets is not None:
@@ -849,12 +851,34 @@ def evaluate(real, synthetic, *, train=None, floor=None, label_key: str | None =
         df.attrs["label_note"] = label_note
     if size_note is not None:
         df.attrs["synthetic_size_note"] = size_note
+    if repeats_note is not None:
+        df.attrs["synthetic_repeats_note"] = repeats_note
     n_real, n_train = len(real), None if train is None else len(train)
     if n_train is not None and n_real > 2 * n_train:
         df.attrs["sizes_note"] = (f"the held-out set (--real, {n_real} profiles) is more than twice the training set "
                                   f"(--train, {n_train}): are the two swapped? the ceiling and the floor are fitted on "
                                   "--train")
     return df
+
+
+#: the share of a synthetic set's profiles repeating another of its profiles from which they are named: a sampler
+#: of continuous values repeats none, whole-number counts of few genes a few by chance
+REPEATED_SHARE = 0.01
+
+
+def _repeated_profiles(synthetic) -> str | None:
+    """A note when at least :data:`REPEATED_SHARE` of the synthetic profiles repeat another synthetic profile value
+    for value (a generator's mode collapse, or rows written twice by the tool that wrote the file): each copy is
+    scored as a profile of its own, so the set holds fewer distinct profiles than its size says; else ``None``."""
+    X = _unpack(synthetic, None, None, "synthetic")[0]
+    if len(X) < 2:
+        return None
+    n_rep = int(pd.DataFrame(np.asarray(X)).duplicated().sum())
+    if n_rep == 0 or n_rep < REPEATED_SHARE * len(X):
+        return None
+    return (f"{n_rep} of its {len(X)} profiles repeat another of its profiles value for value ({len(X) - n_rep} "
+            "distinct): a generator's mode collapse, or rows written twice? each copy is scored as a profile of its "
+            "own")
 
 
 def _at_most(obj, labels, n: int, seed: int):
