@@ -517,6 +517,18 @@ def far_values(Z: np.ndarray, n_train: int, *, rows: int = 4096) -> dict[str, fl
     return {"share": n / max(Z.size, 1), "max_sd": top, "threshold_sd": thr}
 
 
+@dataclass
+class _FitCopies:
+    """The profiles one :meth:`Generator.fit` trains on (``X`` as given to ``_fit``), their sample ids and class
+    names, and their copies of one profile (:func:`rnagen.pp.copies.copy_labels`) once found
+    (:meth:`Generator._copy_groups`)."""
+
+    X: np.ndarray
+    names: Sequence[str]
+    classes: np.ndarray
+    groups: np.ndarray | None = None
+
+
 class Generator(ABC):
     """Base class of every conditional generator (see the module docstring for the contract)."""
 
@@ -566,6 +578,8 @@ class Generator(ABC):
         #: the ``[train]`` settings of a fixed-length run that ``preprocess.space=auto`` validates instead
         #: (:meth:`_choose_space`); ``None``: the configured ones
         self._validated_train: Any = None
+        #: the profiles of the fit in progress and their copies, found once for all its steps (:meth:`_copy_groups`)
+        self._fit_copies: _FitCopies | None = None
         self._check_zeros_setting()
         self._check_space_setting()
         self.train_seconds = 0.0
@@ -651,7 +665,7 @@ class Generator(ABC):
         default; :meth:`_train_config`), as on the genes
         its fixed budget copies and on the components its samples lie off the data
         (``benchmarks/RESULTS_objectives.md``, "Small real sets: the VAE and the WGAN-GP validated on the genes")."""
-        from ..pp.copies import copy_labels, first_of_group
+        from ..pp.copies import first_of_group
         from ..train.validation import OUTSIDE_SPAN_WARN, outside_span_share, stratified_holdout, validation_holdout
         from ._subspace import choose_components, residual_is_noise
 
@@ -670,7 +684,7 @@ class Generator(ABC):
         # the split fit_validated makes; on a set too small to validate on, a smaller one: the share outside the
         # span is measured on a few held-out profiles (the widest sets, with the fewest profiles, need it most)
         if groups is None:
-            groups = copy_labels(X)   # as fit_validated keeps copies of one profile on one side
+            groups = self._copy_groups(X)   # as fit_validated keeps copies of one profile on one side
         g_fit = groups if fit_rows is None else first_of_group(groups[fit_rows], len(fit_rows))
         held = validation_holdout(y, train, seed, groups=groups) if train is not None else None
         validated = held if y_fit is y or train is None else validation_holdout(y_fit, train, seed, groups=g_fit)
@@ -725,10 +739,28 @@ class Generator(ABC):
         if chosen is None:
             self.codec, self.subspace = None, None
             return
-        self.codec, record = fit_subspace(X, y, self.n_labels, seed=seed)
+        self.codec, record = fit_subspace(X, y, self.n_labels, seed=seed, groups=self._copy_groups(X))
         self.subspace = {**chosen, **record}
         if self.device is not None:
             self.codec.to(self.device)
+
+    def _copy_groups(self, X: np.ndarray) -> np.ndarray:
+        """:func:`rnagen.pp.copies.copy_labels` of ``X``. For the profiles the fit in progress trains on (``X`` the
+        very array :meth:`fit` gave ``_fit``), found on the first call and kept to the fit's end: the validation
+        split, the principal-component space's choice and halves, a refit and each member of a mixture share one
+        search (a neighbour search over every profile, each a block of rows at a time); copies that carry two
+        classes are warned of then, once per fit (:func:`rnagen.pp.copies.warn_mixed_labels`, with their sample
+        ids). Another matrix (a part of ``X``, its scores in a fitted space) is searched anew on each call."""
+        from ..pp.copies import copy_labels, warn_mixed_labels
+
+        fit = self._fit_copies
+        if fit is None or X is not fit.X:
+            return copy_labels(X)
+        if fit.groups is None:
+            fit.groups = copy_labels(X)
+            warn_mixed_labels(fit.groups, fit.classes, fit.names, what="the validation split keeps each such "
+                              "profile's copies on one side, stratified as its first sample's class")
+        return fit.groups
 
     def _new_codec(self) -> None:
         """An empty codec of the principal-component space :attr:`subspace` records (its arrays are loaded by
@@ -1106,8 +1138,12 @@ class Generator(ABC):
                     # configuration first, so an interrupted run folder says what it was doing
                     write_config(out / "config.toml", self.config, model=self.name)
                 t0 = time.perf_counter()
-                self._fit(X, y, seed=self.seed, run_dir=Path(run_dir) if run_dir is not None else None,
-                          progress=progress, resume=resume)
+                self._fit_copies = _FitCopies(X, list(map(str, adata.obs_names)), np.asarray(self.labels)[y])
+                try:
+                    self._fit(X, y, seed=self.seed, run_dir=Path(run_dir) if run_dir is not None else None,
+                              progress=progress, resume=resume)
+                finally:
+                    self._fit_copies = None   # the model keeps no reference to the training profiles
                 if self.subspace is not None and isinstance(self.validation, dict):
                     self.validation["subspace"] = {k: self.subspace[k] for k in ("n_components", "kept_share",
                                                                                  "reason")}

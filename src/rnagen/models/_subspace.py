@@ -255,11 +255,13 @@ def residual_is_noise(record: dict[str, Any]) -> bool:
     return after is None or noise is None or after <= NOISE_FACTOR * noise
 
 
-def fit_subspace(X: np.ndarray, y: np.ndarray, n_labels: int, *, seed: int) -> tuple[SubspaceCodec, dict[str, Any]]:
+def fit_subspace(X: np.ndarray, y: np.ndarray, n_labels: int, *, seed: int, groups: np.ndarray | None = None
+                 ) -> tuple[SubspaceCodec, dict[str, Any]]:
     """The codec fitted to standardised training profiles ``X`` of classes ``y`` (module docstring), and the
-    record of its choice (:func:`choose_components`) with the share of the profiles' variance it keeps."""
+    record of its choice (:func:`choose_components`) with the share of the profiles' variance it keeps.
+    ``groups``: :func:`rnagen.pp.copies.copy_labels` of ``X`` where the caller has them (found here otherwise)."""
     X = np.asarray(X)
-    k, scale, record = choose_components(X, y, n_labels, seed=seed)
+    k, scale, record = choose_components(X, y, n_labels, seed=seed, groups=groups)
     # one float64 copy of the profiles, centred in place; the residual written over its projection
     A = np.array(X, dtype=np.float64)
     mu, V, var = _pca(A, k, overwrite=True)

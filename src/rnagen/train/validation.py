@@ -540,7 +540,7 @@ def fit_validated(setup: Callable[[np.ndarray, np.ndarray], tuple[torch.nn.Modul
                   scored_in: Callable[[np.ndarray], np.ndarray] | None = None,
                   outside_span: float | None = None,
                   choose: Callable[["TrainResult", FidelityValidator], dict[str, Any]] | None = None,
-                  checkpoint_name: str = "checkpoint.pt") -> "TrainResult":
+                  checkpoint_name: str = "checkpoint.pt", groups: np.ndarray | None = None) -> "TrainResult":
     """Train with the length chosen on a held-out share of ``(X, y)``; the common ``_fit`` of torch models.
 
     Parameters
@@ -569,6 +569,10 @@ def fit_validated(setup: Callable[[np.ndarray, np.ndarray], tuple[torch.nn.Modul
         record is the validation record's ``guide`` (a refit keeps the choice).
     checkpoint_name
         The checkpoint's file in ``run_dir`` (a refit's: the same name ending ``_refit.pt``).
+    groups
+        :func:`rnagen.pp.copies.copy_labels` of ``X`` (a label per row, equal for the copies of one profile, which
+        the hold-out keeps on one side) where the caller has found them; found here otherwise (not for a private
+        run, which holds nothing out).
 
     Returns the :class:`~rnagen.train.TrainResult` whose ``apply_to`` loads the weights to keep; its
     ``validation`` says how the length was chosen (``n_val`` held out, or ``stop_reason="no_validation"``).
@@ -585,7 +589,9 @@ def fit_validated(setup: Callable[[np.ndarray, np.ndarray], tuple[torch.nn.Modul
 
     # copies of one profile (a sample in the data twice) held out beside their training copy would score a model
     # that reproduces its training profiles as a perfect one: kept on one side
-    split = None if private else validation_holdout(y, cfg, seed, groups=copy_labels(X))
+    if not private and groups is None:
+        groups = copy_labels(X)
+    split = None if private else validation_holdout(y, cfg, seed, groups=groups)
     if split is None and cfg.refit:
         why = ("train.val_fraction = 0" if cfg.val_fraction <= 0 else
                f"too few profiles to hold out {cfg.val_min}, at most {MAX_VAL_FRACTION:.0%} of them")

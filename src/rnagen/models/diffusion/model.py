@@ -501,6 +501,7 @@ class DiffusionModel(Generator):
             # each member resumes from its own checkpoint; the finished ones return at once from theirs
             m._fit_member(X, y, seed=m.seed, run_dir=run_dir, progress=progress, resume=resume,
                           checkpoint=member_checkpoint(k), desc=f"diffusion {k + 1}/{n}")
+            m._fit_copies = None   # a member keeps no reference to the training profiles
             members.append(m)
         self.members = tuple(members)
         parts = [self, *members]
@@ -517,6 +518,7 @@ class DiffusionModel(Generator):
         m = type(self)(self.config)
         m.var_names, m.labels, m.label_counts = self.var_names, self.labels, self.label_counts
         m.label_key, m.n_train, m.device, m._fingerprint = self.label_key, self.n_train, self.device, self._fingerprint
+        m._fit_copies = self._fit_copies   # the same profiles: their copies found once for every member
         return m
 
     def _fit_member(self, X: np.ndarray, y: np.ndarray, *, seed: int, run_dir: Path | None, progress: bool,
@@ -604,7 +606,8 @@ class DiffusionModel(Generator):
                                desc=desc, privacy=self.config.privacy, checkpoint_name=checkpoint,
                                scored_in=self._encode if chosen is not None else None,
                                # preprocess.space=auto measured it on fit_validated's split
-                               outside_span=(chosen or {}).get("outside_span"), choose=choose)
+                               outside_span=(chosen or {}).get("outside_span"), choose=choose,
+                               groups=None if self._private else self._copy_groups(X))
         self._keep_guide(built[-1], result)   # and sampling uses the best check's weights (else the EMA's)
         guide = (result.validation or {}).get("guide", {})
         self.guide_weight = float(guide.get("chosen", 1.0))

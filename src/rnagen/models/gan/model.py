@@ -53,7 +53,6 @@ import torch
 
 from ...config import check_number, checked
 from ...errors import ConfigError
-from ...pp.copies import copy_labels
 from ...train import FidelityValidator, TrainConfig, fit_validated, stratified_holdout
 from ...train.privacy import PrivacyConfig
 from .._base import Generator, PreprocessConfig, register
@@ -336,7 +335,7 @@ class WGANGPModel(Generator):
         # profile (a sample in the data twice) on one side: a held-out copy of a training profile would choose the
         # noise that keeps the generator's reproductions of its training profiles nearest the held-out ones
         auto = self.config.sample.noise == "auto"
-        groups = copy_labels(X) if auto and not private else None
+        groups = self._copy_groups(X) if auto and not private else None
         held = (stratified_holdout(y, fraction=self.config.sample.holdout, seed=seed, groups=groups)
                 if auto and not private else None)
         self._fit_space(X, y, self._choose_space(X, y, seed, fit_rows=held[0] if held is not None else None,
@@ -388,7 +387,8 @@ class WGANGPModel(Generator):
         Xfit, yfit = (X[held[0]], y[held[0]]) if held is not None else (X, y)
         result = fit_validated(setup, generate, Xfit, yfit, self._train_config(), device=self.device, seed=seed,
                                run_dir=run_dir, progress=progress, resume=resume, fingerprint=self._fingerprint,
-                               desc="wgan-gp", privacy=self.config.privacy)
+                               desc="wgan-gp", privacy=self.config.privacy,
+                               groups=None if private else self._copy_groups(Xfit))
         result.apply_to(self.gan)  # sampling uses the best checkpoint's generator (else the EMA generator)
         self.gan.eval()
         self.gan.label_weights = None

@@ -252,7 +252,8 @@ class VAEModel(Generator):
         assert self.device is not None  # Generator.fit resolves it for every torch model
         result = fit_validated(setup, generate, X, y, self._train_config(), device=self.device, seed=seed,
                                run_dir=run_dir, progress=progress, resume=resume, fingerprint=self._fingerprint,
-                               desc="vae", privacy=self.config.privacy)
+                               desc="vae", privacy=self.config.privacy,
+                               groups=None if private else self._copy_groups(X))
         result.apply_to(self.net)  # sampling uses the best checkpoint's weights (else the EMA's)
         self.net.eval()
         if not private:  # a private model keeps the data-independent sampler (see VAEConfig.privacy)
