@@ -1455,3 +1455,38 @@ def test_sets_logged_in_two_bases_are_refused_and_one_base_is_scored():
     with pytest.raises(DataError, match=r"^the real set records log2\(x\+1\) and the synthetic set ln\(x\+1\): "
                                         r"logs of two bases"):
         evaluate(old, logged(np.log1p(counts[::-1]), math.e, "s"), label_key="k", metrics=["density"], n_boot=0)
+
+
+def test_the_held_out_sets_copies_in_training_are_found_without_a_float64_copy_of_both_sets(monkeypatch):
+    """The search for held-out profiles that copy training ones, and for the training set's own copies, takes
+    each set's log2(x + 1) in float64 a block of rows at a time (blocks of 16,384 values here), never the two
+    sets stacked in float64: its peak stays below one float64 copy of them, and it finds what the search on that
+    stacked copy finds, group for group."""
+    import tracemalloc
+
+    import sklearn.neighbors  # noqa: F401  (imported before tracing: its import is no part of the peak)
+
+    import rnagen.pp.copies as copies
+    from rnagen.metrics.evaluate import _near_copies_in_train
+    from rnagen.pp import to_log_scale
+    from rnagen.pp.copies import find_copies, first_of_group, group_ids
+
+    monkeypatch.setattr(copies, "_DIFF_VALUES", 1 << 14)
+    rng = np.random.default_rng(0)
+    mu = rng.lognormal(3, 1.5, 4000)
+    R, T = (rng.negative_binomial(5, 5 / (5 + mu), size=(m, 4000)).astype(np.float32) for m in (200, 300))
+    R[:3] = T[:3]                      # held-out profiles equal to training ones
+    R[3] = T[3] * 1.001                # a near copy (the same library scaled by 0.1%)
+    T[10] = T[20]                      # a copy within the training set
+    tracemalloc.start()
+    try:
+        near, groups = _near_copies_in_train(R, None, T, None)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < (R.size + T.size) * 8   # under one float64 copy of both sets
+    assert np.flatnonzero(near).tolist() == [0, 1, 2, 3]
+    assert groups[20] == 10 and (groups[np.arange(300) != 20] == np.delete(np.arange(300), 20)).all()
+    whole = find_copies(np.vstack([to_log_scale(np.asarray(A, np.float64), logged=False)[0] for A in (R, T)]))
+    assert np.array_equal(groups, first_of_group(group_ids(whole, 500)[200:], 300))
+    assert [g for g in whole.groups if g[0] < 200] == [[i, 200 + i] for i in range(4)]

@@ -72,9 +72,9 @@ import pandas as pd
 from .._genes import match_genes
 from ..config import check_number, check_seed
 from ..errors import ConfigError, DataError
-from ..pp.copies import NEAR_COPY_RATIO, find_copies, first_of_group, group_ids
+from ..pp.copies import NEAR_COPY_RATIO, find_copies_stacked, first_of_group, group_ids
 from ..pp.history import log_state
-from ..pp.prepare import dense, is_logged, to_log_scale
+from ..pp.prepare import dense, is_logged, takes_log2p1, to_log_scale
 from ..pp.preprocess import folded_label
 from ..utils import label_text, numeric_label_aliases, one_line
 from . import _knn
@@ -983,18 +983,18 @@ def _check_held_out(real, train) -> tuple[dict[str, Any] | None, np.ndarray | No
 def _near_copies_in_train(R: np.ndarray, lr: bool | None, T: np.ndarray, lt: bool | None
                           ) -> tuple[np.ndarray, np.ndarray]:
     """For each held-out profile, whether it has a near copy among the training profiles
-    (:func:`rnagen.pp.copies.find_copies` on the two sets together, each on its log scale); and from the same
+    (:func:`rnagen.pp.copies.find_copies_stacked` on the two sets together, each on its log scale); and from the same
     search a label per training profile, equal for the copies of one profile (``arange`` without copies,
     :func:`rnagen.pp.copies.first_of_group`)."""
-    A = to_log_scale(np.asarray(R, np.float64), logged=_logged(R, lr))[0]
-    B = to_log_scale(np.asarray(T, np.float64), logged=_logged(T, lt))[0]
-    out = np.zeros(len(A), dtype=bool)
-    found = find_copies(np.vstack([A, B]))
+    # each set's log values in float64 a block of rows at a time, never the two stacked (a float64 copy of both)
+    found = find_copies_stacked([(R, takes_log2p1(R, logged=_logged(R, lr))),
+                                 (T, takes_log2p1(T, logged=_logged(T, lt)))])
+    out = np.zeros(len(R), dtype=bool)
     for rows in found.groups:
-        held = [r for r in rows if r < len(A)]
+        held = [r for r in rows if r < len(R)]
         if len(held) < len(rows):   # the group holds a training profile
             out[held] = True
-    return out, first_of_group(group_ids(found, len(A) + len(B))[len(A):], len(B))
+    return out, first_of_group(group_ids(found, len(R) + len(T))[len(R):], len(T))
 
 
 def _same_on_either_scale(A: np.ndarray, la: bool | None, B: np.ndarray, lb: bool | None) -> np.ndarray:

@@ -44,7 +44,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["NEAR_COPY_RATIO", "CHANCE_PAIRS", "Copies", "find_copies", "copy_groups", "group_ids", "copy_labels",
+__all__ = ["NEAR_COPY_RATIO", "CHANCE_PAIRS", "Copies", "find_copies", "find_copies_stacked", "copy_groups",
+           "group_ids", "copy_labels",
            "first_of_group", "copies_across", "row_keys", "mixed_label_pairs", "warn_mixed_labels"]
 
 #: two profiles nearer each other than this share of the data's typical nearest-neighbour distance, and of each
@@ -112,6 +113,15 @@ def find_copies(X: Any, *, ratio: float = NEAR_COPY_RATIO) -> Copies:
     """The groups of copies among the rows of ``X`` (samples x genes, on the scale distances are to be taken in;
     see the module docstring for the test). Missing values count as the gene's mean in the near-copy test."""
     return _find(_Rows([(_matrix(X), False)]), ratio=ratio)
+
+
+def find_copies_stacked(parts: list[tuple[Any, bool]], *, ratio: float = NEAR_COPY_RATIO) -> Copies:
+    """:func:`find_copies` of the rows of several matrices stacked in order (rows numbered through the stack),
+    each ``(X, log)`` taken as its values, or as their ``log2(x + 1)`` where ``log`` (in float64, as
+    :func:`rnagen.pp.to_log_scale` takes it of a float64 copy): the groups, scale and dimension the search finds
+    on the stacked float64 matrix, read a block of rows at a time without stacking the sets or taking their
+    logs whole."""
+    return _find(_Rows([(_matrix(X), bool(log)) for X, log in parts]), ratio=ratio)
 
 
 def _matrix(X: Any) -> Any:
@@ -437,7 +447,7 @@ def copies_across(a, b) -> list[tuple[int, int]]:
     A, B = _log_part(a), _log_part(b)
     if not A[0].shape[0] or not B[0].shape[0] or A[0].shape[1] != B[0].shape[1]:
         return []
-    found = _find(_Rows([A, B]), ratio=NEAR_COPY_RATIO)
+    found = find_copies_stacked([A, B])
     n_a = A[0].shape[0]
     pairs: list[tuple[int, int]] = []
     for rows in found.groups:

@@ -14,7 +14,7 @@ from ..errors import DataError
 from ..utils import require_anndata
 from .history import _finite_summary, log_state, looks_logged
 
-__all__ = ["dense", "is_logged", "to_log_scale", "check_log_record"]
+__all__ = ["dense", "is_logged", "to_log_scale", "takes_log2p1", "check_log_record"]
 
 
 def dense(X: Any, *, dtype: Any = None) -> np.ndarray:
@@ -67,8 +67,11 @@ def to_log_scale(X: np.ndarray, *, logged: bool) -> tuple[np.ndarray, str]:
     if hasattr(X, "obs"):
         raise DataError("to_log_scale takes the expression matrix (adata.X), not an AnnData; give adata.X, or use "
                         "rnagen.pp.log2p1 on the AnnData")
-    if logged:
-        return X, "as is (log scale)"
-    if np.nanmin(X) < 0:
-        return X, "as is (negative values: already transformed)"
+    if not takes_log2p1(X, logged=logged):
+        return X, "as is (log scale)" if logged else "as is (negative values: already transformed)"
     return np.log2(X + 1.0).astype(X.dtype, copy=False), "log2(x+1)"
+
+
+def takes_log2p1(X: np.ndarray, *, logged: bool) -> bool:
+    """Whether :func:`to_log_scale` takes ``log2(x + 1)`` of ``X``: values not on the log scale, none negative."""
+    return not logged and not np.nanmin(X) < 0
