@@ -412,3 +412,31 @@ def test_train_names_a_finished_run_s_damaged_file_and_refuses_a_benchmark_s_run
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "is a run folder of the benchmark in" in err
     assert not (bench / "runs" / "vae_seed0" / "config.toml").exists()
+
+
+def test_a_model_refuses_to_log_values_the_data_record_as_logged(tmp_path, capsys):
+    """--set preprocess.log=log2p1 on a prepared file of log2(x+1) values logged them again: the model learnt
+    log2(log2(x+1)+1), and its bound of 3 log2 units past the data was applied as a factor of 8 on the log values
+    (samples reached 8 times the data's largest log value, 2^170 counts). Refused in one line, as prepare --log
+    log2p1 refuses such values, and no run folder is left; preprocess.log=auto trains on them as they are."""
+    rng = np.random.default_rng(0)
+    genes = ["PSME1", "CISD1", "SPDEF", "TP53", "EGFR", "MYC"]
+    y = np.repeat(["a", "b"], 20)
+    X = rng.poisson(np.where(y[:, None] == "a", 30.0, 300.0), (40, len(genes)))
+    pd.DataFrame(X, columns=genes, index=[f"S{i}" for i in range(40)]).assign(kind=y).to_csv(tmp_path / "c.csv")
+    prep = tmp_path / "log.h5ad"
+    assert main(["data", "prepare", str(tmp_path / "c.csv"), "--label-key", "kind", "--genes", "all",
+                 "--out", str(prep)]) == 0
+    capsys.readouterr()
+    run = tmp_path / "run"
+    assert main(["train", str(prep), "--model", "gaussian", "--set", "preprocess.log=log2p1", "--out", str(run),
+                 "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert "preprocess.log=log2p1 on values the data's record says are log scale already (log2(x+1))" in err
+    assert "preprocess.log=auto or none" in err and not run.exists()
+    assert main(["train", str(prep), "--model", "gaussian", "--out", str(run), "--quiet"]) == 0
+    assert main(["sample", str(run), "--n-per-label", "200", "--out", str(tmp_path / "s.h5ad"), "--quiet"]) == 0
+    data, syn = ad.read_h5ad(prep), ad.read_h5ad(tmp_path / "s.h5ad")
+    assert float(syn.X.max()) <= float(np.asarray(data.X).max()) + 3.0   # UPPER_MARGIN log2 units, on log data
+

@@ -833,6 +833,15 @@ class Generator(ABC):
         pre: PreprocessConfig = self.config.preprocess
         steps: list[str | Transform] = []
         if pre.log == "log2p1":
+            st = log_state(adata)
+            if st is not None and st.get("logged"):
+                # log2 of log values: the model's bounds (UPPER_MARGIN log2 units past the data) and its inverse
+                # would be in the wrong units, and its samples log(log) draws put back as if they were counts;
+                # rnagen data prepare --log log2p1 refuses the same values
+                raise DataError(f"preprocess.log=log2p1 on values the data's record says are log scale already "
+                                f"({st.get('transform')}): they would be logged twice; set preprocess.log=auto or "
+                                "none (a private run's data-independent preprocessing: preprocess.log=none with "
+                                "preprocess.support=nonnegative or any)")
             steps.append("log2p1")
         elif pre.log == "auto":
             st = log_state(adata)

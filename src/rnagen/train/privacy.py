@@ -22,8 +22,9 @@ What the guarantee covers and what it does not (also written into the run record
 - the weights, and everything computed from them alone (EMA of the weights, samples): post-processing;
 - **not** the preprocessing fitted on the training data (the per-gene scaler, the log-scale detection of
   ``preprocess.log=auto``, the support read by ``preprocess.support=auto``), unless it is data-independent
-  (``preprocess.scaler=none`` with ``preprocess.log=log2p1``, or with ``preprocess.log=none`` and
-  ``preprocess.support=nonnegative`` or ``any``); the run record says ``preprocessing: "not covered"`` otherwise;
+  (``preprocess.scaler=none`` with ``preprocess.log=log2p1`` on linear values, or with ``preprocess.log=none`` and
+  ``preprocess.support=nonnegative`` or ``any``, as log values need); the run record says ``preprocessing: "not
+  covered"`` otherwise;
 - **not** the number of training profiles and the class sizes saved in ``meta.json`` (treated as public, as
   the sample rate ``q = B / n`` of DP-SGD is). The guarantee compares data sets that differ by one profile added
   or removed (the relation of opacus's accountants), which exact sizes tell apart; the record says so
