@@ -440,3 +440,54 @@ def test_a_model_refuses_to_log_values_the_data_record_as_logged(tmp_path, capsy
     data, syn = ad.read_h5ad(prep), ad.read_h5ad(tmp_path / "s.h5ad")
     assert float(syn.X.max()) <= float(np.asarray(data.X).max()) + 3.0   # UPPER_MARGIN log2 units, on log data
 
+
+def test_a_sample_carries_its_training_data_s_depth_normalisation(tmp_path, capsys):
+    """A model trained on depth-normalised values (prepare --normalize cpm or median-ratio) samples on that scale;
+    the sample's uns said only log2(x+1), and evaluate scored a median-ratio set against a CPM one without a word
+    (its means' shift, a scale note's cue, is no cue there). The run records the method (meta.json data_depth,
+    read back on load), the sample's history names it (rnagen data info shows it), and evaluate refuses two
+    recorded methods in one line and notes a normalised synthetic set beside a held-out set prepared without."""
+    import json
+
+    rng = np.random.default_rng(1)
+    genes = ["PSME1", "CISD1", "SPDEF", "TP53", "EGFR", "MYC", "GAPDH", "ACTB"]
+    y = np.repeat(["a", "b"], 30)
+    depth = rng.uniform(0.5, 2.0, 60)[:, None]
+    X = rng.poisson(depth * np.where(y[:, None] == "a", 200.0, 800.0) * np.linspace(1, 3, len(genes)))
+    pd.DataFrame(X, columns=genes, index=[f"S{i}" for i in range(60)]).assign(kind=y).to_csv(tmp_path / "c.csv")
+    sets = {}
+    for norm in ("none", "cpm", "median-ratio"):
+        prep, run, syn = tmp_path / f"{norm}.h5ad", tmp_path / f"run_{norm}", tmp_path / f"syn_{norm}.h5ad"
+        assert main(["data", "prepare", str(tmp_path / "c.csv"), "--label-key", "kind", "--genes", "all",
+                     "--normalize", norm, "--out", str(prep)]) == 0
+        assert main(["train", str(prep), "--model", "gaussian", "--out", str(run), "--quiet"]) == 0
+        assert main(["sample", str(run), "--n-per-label", "30", "--out", str(syn), "--quiet"]) == 0
+        sets[norm] = (prep, run, syn)
+    meta = {n: json.loads((r / "meta.json").read_text()) for n, (_, r, _) in sets.items()}
+    assert meta["cpm"]["data_depth"] == {"method": "cpm"} and meta["none"]["data_depth"] == {"method": "none"}
+    steps = {n: [dict(h) for h in ad.read_h5ad(s).uns["rnagen"].get("history", {}).values()]
+             for n, (_, _, s) in sets.items()}
+    assert steps["none"] == []
+    assert [(h["step"], h["method"]) for h in steps["median-ratio"]] == [("normalize_depth", "median-ratio")]
+    capsys.readouterr()
+    assert main(["data", "info", str(sets["cpm"][2])]) == 0
+    assert "normalize_depth (method=cpm, of=the training data, whose scale the samples are on)" in \
+        capsys.readouterr().out
+    base = ["--metrics", "density", "--n-boot", "10", "--label-key", "kind"]
+    # a CPM held-out set against median-ratio samples: refused, nothing written
+    out = tmp_path / "m.json"
+    assert main(["evaluate", "--real", str(sets["cpm"][0]), "--synthetic", str(sets["median-ratio"][2]), *base,
+                 "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and not out.exists()
+    assert ("the synthetic set's values record the depth normalisation median-ratio, the held-out set's cpm: two "
+            "scales") in err
+    # the same method on both sides: no word; a held-out set prepared without one: a note, kept in --out
+    assert main(["evaluate", "--real", str(sets["cpm"][0]), "--synthetic", str(sets["cpm"][2]), *base]) == 0
+    assert "depth normalisation" not in capsys.readouterr().out
+    assert main(["evaluate", "--real", str(sets["none"][0]), "--synthetic", str(sets["median-ratio"][2]), *base,
+                 "--out", str(out)]) == 0
+    said = ("its values record the depth normalisation median-ratio, the held-out set's none (prepared without "
+            "--normalize): two scales?")
+    assert f"note: the synthetic set: {said}" in capsys.readouterr().out
+    assert said in json.loads(out.read_text())["preprocessing"]["synthetic_scale"]

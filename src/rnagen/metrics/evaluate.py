@@ -263,6 +263,43 @@ def _check_log_bases(sets: Mapping[str, Any]) -> None:
                             f"{(st or {}).get('transform')}: {TWO_LOG_BASES}")
 
 
+def _depth_text(depth: dict) -> str:
+    """A recorded depth normalisation (:func:`rnagen.pp.history.depth_normalisation`) in a message."""
+    if depth["method"] == "none":
+        return "none (prepared without --normalize)"
+    return depth["method"] + (f" with background {depth['background']}" if "background" in depth else "")
+
+
+def _check_depth(sets: Mapping[str, Any]) -> dict[str, str]:
+    """Compare the sequencing-depth normalisation each set's record names with the held-out (``real``) set's:
+    two methods (CPM beside DESeq2's median-ratio values) are refused, since every gene of a profile then differs
+    by its own factor and every indicator would read it as expression; a method beside a set ``rnagen data prepare``
+    wrote without one (counts beside CPM, or DESeq2-normalised counts beside the raw ones, whose means may lie
+    close) is a note keyed ``<name>_scale``, as values normalised before rnagen read them are not known to it. Sets
+    without a record are judged by their values (:func:`_scale_note`)."""
+    from ..pp.history import depth_normalisation
+
+    ref = depth_normalisation(sets["real"]) if hasattr(sets.get("real"), "uns") else None
+    notes: dict[str, str] = {}
+    if ref is None:
+        return notes
+    for name, obj in sets.items():
+        if name == "real" or obj is None or not hasattr(obj, "uns"):
+            continue
+        depth = depth_normalisation(obj)
+        if depth is None or depth == ref:
+            continue
+        who = {"mia_reference": "membership-inference reference"}.get(name, name)
+        if "none" not in (ref["method"], depth["method"]):
+            raise DataError(f"the {who} set's values record the depth normalisation {_depth_text(depth)}, the "
+                            f"held-out set's {_depth_text(ref)}: two scales; prepare both with the same --normalize "
+                            "(a synthetic set is on its model's training data's scale)")
+        notes[f"{name}_scale"] = (f"its values record the depth normalisation {_depth_text(depth)}, the held-out "
+                                  f"set's {_depth_text(ref)}: two scales? prepare both the same way (a synthetic set "
+                                  "is on its model's training data's scale)")
+    return notes
+
+
 def prepare(real, synthetic, train=None, *, label_key: str | None = None, real_labels=None,
             synthetic_labels=None, train_labels=None, mia_reference=None, seed: int | None = None,
             fitted: dict | None = None, train_groups: np.ndarray | None = None) -> dict:
@@ -286,6 +323,7 @@ def prepare(real, synthetic, train=None, *, label_key: str | None = None, real_l
     the statistics came from) and ``fitted``.
     """
     _check_log_bases({"real": real, "synthetic": synthetic, "train": train, "reference": mia_reference})
+    depth_notes = _check_depth({"real": real, "synthetic": synthetic, "train": train, "mia_reference": mia_reference})
     R, yr, gr, lr = _unpack(real, label_key, real_labels, "real")
     S, ys, gs, ls = _unpack(synthetic, label_key, synthetic_labels, "synthetic")
     T, yt, gt, lt = _unpack(train, label_key, train_labels, "train")
@@ -328,6 +366,8 @@ def prepare(real, synthetic, train=None, *, label_key: str | None = None, real_l
     for name, A in (("synthetic", S), ("train", T)):
         if A is not None and (scale := _scale_note(A, real_mu, real_sd)) is not None:
             notes[f"{name}_scale"] = scale
+    for key, note in depth_notes.items():
+        notes.setdefault(key, note)   # the values' own shift, where seen, says it already
     # the sets given as counts (log2(x+1) applied here), for the count-based DE test (biology de_test=deseq2)
     counts = {k: v for k, v in raw.items() if v is not None and notes.get(k) == "log2(x+1)"}
     rows = fit_rows = None

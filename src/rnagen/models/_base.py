@@ -73,7 +73,16 @@ from ..config import (
     write_config,
 )
 from ..errors import ConfigError, DataError, DivergedError, RunDirError
-from ..pp.history import below_one_note, log_base, log_state, looks_logged, row_spans, sync_scanpy_log1p
+from ..pp.history import (
+    below_one_note,
+    depth_normalisation,
+    log_base,
+    log_state,
+    looks_logged,
+    record,
+    row_spans,
+    sync_scanpy_log1p,
+)
 from ..pp.prepare import check_log_record
 from ..pp.preprocess import check_labels, folded_label
 from ..pp.transforms import Floor, Pipeline, Transform, make_pipeline
@@ -570,6 +579,10 @@ class Generator(ABC):
         #: the training data's log state (recorded, or as preprocess.log decided it), written into every
         #: synthetic set: values in the data's units on the data's scale, which evaluate must not guess anew
         self.data_log: dict[str, Any] | None = None
+        #: the training data's sequencing-depth normalisation as its history records it
+        #: (:func:`rnagen.pp.history.depth_normalisation`: the method chosen, no statistic of the profiles), which the
+        #: samples carry; ``None`` where the data's history says nothing
+        self.data_depth: dict[str, str] | None = None
         # the principal-component space the network learns in (``preprocess.space``) and how it was chosen
         self.codec: SubspaceCodec | None = None
         self.subspace: dict[str, Any] | None = None
@@ -934,6 +947,7 @@ class Generator(ABC):
         self.n_train = int(X.shape[0])
         self.pipeline = self._make_pipeline(adata, X)
         self.data_log = self._data_log(adata)
+        self.data_depth = depth_normalisation(adata)
         same = np.flatnonzero(_same_in_all_rows(X)) if not self._private else np.zeros(0, np.int64)
         self.constant = (same.astype(np.int64), X[0, same].astype(np.float32)) if len(same) else None
         self.class_constant = self._class_constants(X, y, same) if not self._private else None
@@ -1359,6 +1373,10 @@ class Generator(ABC):
             # the data's scale: evaluate and reconstruct read it instead of guessing it from the values again
             out.uns["rnagen"]["log"] = {"pseudocount": float("nan"), **self.data_log}
             sync_scanpy_log1p(out)   # scanpy's uns["log1p"] where the scale is its log1p: not logged again there
+        if self.data_depth is not None and self.data_depth["method"] != "none":
+            # the samples are on the depth-normalised scale of the training data (CPM, DESeq2's size factors):
+            # said where every set's normalisation is read (rnagen data info, evaluate's check of two scales)
+            record(out, "normalize_depth", **self.data_depth, of="the training data, whose scale the samples are on")
         if far is not None:
             out.uns["rnagen"]["synthetic"]["far_values"] = far
         if above:
@@ -1431,6 +1449,7 @@ class Generator(ABC):
                if self.class_constant is not None else {}),
             **({"whole_numbers": self.whole_numbers} if self.whole_numbers is not None else {}),
             **({"data_log": self.data_log} if self.data_log is not None else {}),
+            **({"data_depth": self.data_depth} if self.data_depth is not None else {}),
             "train_seconds": self.train_seconds,
             "seed": self.seed,
             "fingerprint": PRIVATE_FINGERPRINT if self.privacy else self._fingerprint,
@@ -1515,6 +1534,11 @@ class Generator(ABC):
             if data_log is not None and not (isinstance(data_log, dict) and isinstance(data_log.get("logged"), bool)):
                 raise ValueError(f"its data_log entry {data_log!r} does not say whether the data were logged")
             model.data_log = data_log
+            depth = meta.get("data_depth")
+            if depth is not None and not (isinstance(depth, dict) and isinstance(depth.get("method"), str)
+                                          and all(isinstance(v, str) for v in depth.values())):
+                raise ValueError(f"its data_depth entry {depth!r} does not name a depth normalisation method")
+            model.data_depth = depth
             model._load_extra_meta(meta.get("extra", {}))
             sub = meta.get("subspace")
             if sub is not None:

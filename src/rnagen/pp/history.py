@@ -16,7 +16,8 @@ import numpy as np
 
 from ..errors import DataError
 
-__all__ = ["record", "get_history", "log_state", "set_log_state", "log_base", "log_bases_differ", "rebasable_to_log2",
+__all__ = ["record", "get_history", "depth_normalisation", "log_state", "set_log_state", "log_base", "log_bases_differ",
+           "rebasable_to_log2",
            "TWO_LOG_BASES", "log1p_name", "scanpy_log1p_base",
            "sync_scanpy_log1p", "adopt_scanpy_log1p", "looks_logged", "check_summable", "LOG_RANGE"]
 
@@ -73,6 +74,21 @@ def get_history(adata) -> list[dict]:
     if not isinstance(hist, dict):
         return []
     return [dict(hist[k]) for k in sorted(hist)]
+
+
+def depth_normalisation(adata) -> dict | None:
+    """The sequencing-depth normalisation the values of ``adata`` carry, as its history records it: the last
+    ``normalize_depth`` step's ``method`` (``cpm``, ``median-ratio``, ``tpm``, ``nanostring``) with its
+    ``background`` where it has one (``rnagen data prepare --normalize``; a synthetic set carries its training
+    data's), ``{"method": "none"}`` for a set ``rnagen data prepare`` wrote without one (its ``log2p1`` step is
+    recorded, taken or not; values normalised before rnagen read them are not known to it), ``None`` where the
+    history says nothing (a file rnagen did not prepare)."""
+    hist = get_history(adata) if hasattr(adata, "uns") else []
+    for h in reversed(hist):
+        if h.get("step") == "normalize_depth" and isinstance(h.get("method"), str):
+            bg = h.get("background")
+            return {"method": h["method"], **({"background": bg} if isinstance(bg, str) and bg != "none" else {})}
+    return {"method": "none"} if any(h.get("step") == "log2p1" for h in hist) else None
 
 
 def log_state(adata) -> dict | None:
