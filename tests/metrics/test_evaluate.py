@@ -554,14 +554,15 @@ def test_cli_writes_json_and_table(tmp_path, capsys):
     assert main(["evaluate", "--real", str(tmp_path / "rec.h5ad"), "--synthetic", str(tmp_path / "none.h5ad")]) == 2
     err = capsys.readouterr().err
     assert "does not exist" in err and "label" not in err
-    # a synthetic class the training set lacks: named as such, not as a model's unknown label
+    # a synthetic class the training set lacks: scored, named as such (the floor sampled without it), not as a
+    # model's unknown label
     odd = _adata(S, np.where(ys == ys[0], "Kidney", ys))
     write_h5ad(odd, tmp_path / "odd.h5ad")
     assert main(["evaluate", "--real", str(tmp_path / "test.h5ad"), "--synthetic", str(tmp_path / "odd.h5ad"),
-                 "--train", str(tmp_path / "train.h5ad"), "--label-key", "tissue", "--metrics", "precision"]) == 2
-    err = capsys.readouterr().err
-    assert "the synthetic set has 1 class(es) the training set (--train) lacks ('Kidney')" in err
-    assert "--floor none" in err and "model was trained" not in err
+                 "--train", str(tmp_path / "train.h5ad"), "--label-key", "tissue", "--metrics", "precision"]) == 0
+    cap = capsys.readouterr()
+    assert "the synthetic class 'Kidney' (" in cap.out and "is not a class of the training set" in cap.out
+    assert "model was trained" not in cap.out + cap.err
     # without --out: the same table printed, nothing written
     before = sorted(p.name for p in tmp_path.iterdir())
     assert main(base) == 0
@@ -1490,3 +1491,156 @@ def test_the_held_out_sets_copies_in_training_are_found_without_a_float64_copy_o
     whole = find_copies(np.vstack([to_log_scale(np.asarray(A, np.float64), logged=False)[0] for A in (R, T)]))
     assert np.array_equal(groups, first_of_group(group_ids(whole, 500)[200:], 300))
     assert [g for g in whole.groups if g[0] < 200] == [[i, 200 + i] for i in range(4)]
+
+
+def _write_sets(tmp_path, n=60, seed=11):
+    """Held-out, training and synthetic .h5ad files of :func:`_sets` (classes in ``tissue``); the synthetic set
+    as an AnnData to write in other forms."""
+    from rnagen._io import write_h5ad
+
+    (R, yr), (S, ys), (T, yt) = _sets(np.random.default_rng(seed), n=n)
+
+    def named(X, y):   # gene symbols, which a CSV reader takes for the genes' axis
+        a = _adata(X, y)
+        a.var_names = _SYMBOLS
+        return a
+
+    for name, X, y in (("test", R, yr), ("train", T, yt)):
+        write_h5ad(named(X, y), tmp_path / f"{name}.h5ad")
+    return named(S, ys)
+
+
+_SYMBOLS = ["TP53", "BRCA1", "BRCA2", "ESR1", "PGR", "ERBB2", "MKI67", "GATA3", "FOXA1", "KRT5", "KRT14", "KRT17",
+            "EGFR", "MYC", "CCND1", "PTEN", "PIK3CA", "AKT1", "CDH1", "VIM"]
+
+
+def test_cli_reads_repeated_synthetic_ids_and_keeps_refusing_repeated_held_out_ids(tmp_path, capsys):
+    """A synthetic set's sample ids name no sample: an .h5ad whose obs_names are all "syn", or a CSV whose row ids
+    are its classes (beside its label column, or as its only class column without a header), is scored, its ids
+    made unique and said in one note (the class column without a header is the labels --label-key names, the ids
+    renumbered), with the same numbers as under unique ids. The held-out set's repeated ids
+    stay refused, with the fix for an .h5ad (no first column to name with --label-key)."""
+    from rnagen._io import write_h5ad
+    from rnagen.cli.main import main
+
+    syn = _write_sets(tmp_path)
+    write_h5ad(syn, tmp_path / "syn.h5ad")
+    same = syn.copy()
+    same.obs_names = ["syn"] * same.n_obs
+    write_h5ad(same, tmp_path / "same.h5ad")
+    table = pd.DataFrame(np.asarray(syn.X), columns=syn.var_names, index=syn.obs["tissue"].to_numpy())
+    table.insert(0, "tissue", syn.obs["tissue"].to_numpy())
+    table.to_csv(tmp_path / "classes_and_column.csv")
+    table.drop(columns=["tissue"]).to_csv(tmp_path / "classes_only.csv")   # first column: the classes, no header
+    base = ["evaluate", "--real", str(tmp_path / "test.h5ad"), "--train", str(tmp_path / "train.h5ad"),
+            "--label-key", "tissue", "--metrics", "precision,tstr_logreg_accuracy", "--n-boot", "20",
+            "--n-boot-expensive", "3", "--floor", "none"]
+    values = {}
+    for name in ("syn.h5ad", "same.h5ad", "classes_and_column.csv", "classes_only.csv"):
+        capsys.readouterr()
+        assert main([*base, "--synthetic", str(tmp_path / name), "--out", str(tmp_path / f"{name}.json")]) == 0, \
+            capsys.readouterr().err
+        out = capsys.readouterr().out
+        notes = [n for n in out.splitlines() if "sample ids repeat" in n]
+        js = json.loads((tmp_path / f"{name}.json").read_text())
+        values[name] = [m["value"] for m in js["metrics"]]
+        if name in ("syn.h5ad", "classes_only.csv"):   # the classes only: labels named by --label-key, ids renumbered
+            assert not notes, out
+        else:
+            assert len(notes) == 1, out
+            first = "'syn', 'syn-1'" if name == "same.h5ad" else "'c"
+            assert f"{same.n_obs - (1 if name == 'same.h5ad' else 3)} of its {same.n_obs} repeat" in notes[0] and \
+                "made unique (" + first in notes[0], notes[0]
+    assert values["same.h5ad"] == values["syn.h5ad"]
+    assert values["classes_and_column.csv"] == values["classes_only.csv"]
+    assert values["classes_and_column.csv"][1] == pytest.approx(values["syn.h5ad"][1], abs=1e-6)
+    # the held-out set's repeated ids: refused, the fix for an .h5ad's obs_names
+    write_h5ad(same, tmp_path / "same_real.h5ad")
+    capsys.readouterr()
+    assert main(["evaluate", "--real", str(tmp_path / "same_real.h5ad"), "--synthetic", str(tmp_path / "syn.h5ad"),
+                 "--label-key", "tissue", "--metrics", "precision"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "obs_names_make_unique()" in err and "--label-key" not in err, err
+
+
+def test_cli_floor_leaves_out_a_synthetic_class_the_training_set_lacks(tmp_path, capsys):
+    """A synthetic class the training set lacks (here a class renamed) is scored with the default Gaussian floor:
+    fitted on the training classes, sampled to the label mix of the other synthetic profiles, said in a note; a
+    synthetic set none of whose classes the training set has is refused naming them."""
+    from rnagen._io import write_h5ad
+    from rnagen.cli.main import main
+
+    syn = _write_sets(tmp_path)
+    renamed = syn.copy()
+    renamed.obs["tissue"] = renamed.obs["tissue"].astype(str).replace({"c2": "c2-renamed"})
+    n_renamed = int((renamed.obs["tissue"] == "c2-renamed").sum())
+    write_h5ad(renamed, tmp_path / "renamed.h5ad")
+    argv = ["evaluate", "--real", str(tmp_path / "test.h5ad"), "--train", str(tmp_path / "train.h5ad"),
+            "--synthetic", str(tmp_path / "renamed.h5ad"), "--label-key", "tissue", "--metrics", "precision,recall",
+            "--n-boot", "20", "--n-boot-expensive", "3", "--out", str(tmp_path / "m.json")]
+    capsys.readouterr()
+    assert main(argv) == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert f"the synthetic class 'c2-renamed' ({n_renamed} profiles) is not a class of the training set" in out
+    assert f"the other {syn.n_obs - n_renamed} synthetic profiles, without it" in out
+    js = json.loads((tmp_path / "m.json").read_text())
+    assert all(m["floor"] is not None and np.isfinite(m["floor"]) for m in js["metrics"])
+    assert "1 synthetic class(es) without training profiles left out" in js["inputs"]["floor"]
+    # no class in common with the training set: refused, naming the classes
+    other = syn.copy()
+    other.obs["tissue"] = "x"
+    other.obs.loc[other.obs_names[:5], "tissue"] = "c0"
+    train = ad.read_h5ad(tmp_path / "train.h5ad")
+    train.obs["tissue"] = "c0-only"
+    train.obs.loc[train.obs_names[:5], "tissue"] = "c1"
+    # (the floor's own check: a training set whose classes the synthetic set never names)
+    write_h5ad(train, tmp_path / "train_other.h5ad")
+    syn_x = syn.copy()
+    syn_x.obs["tissue"] = np.where(syn_x.obs["tissue"].astype(str) == "c0", "c0", "q")
+    write_h5ad(syn_x, tmp_path / "syn_x.h5ad")
+    capsys.readouterr()
+    assert main([*argv[:6], str(tmp_path / "syn_x.h5ad"), "--train", str(tmp_path / "train_other.h5ad"),
+                 "--label-key", "tissue", "--metrics", "precision"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "none of the synthetic set's classes ('c0'" in err and "--floor gaussian" in err, err
+
+
+def test_tstr_auc_of_a_one_class_synthetic_set_is_not_computable():
+    """A classifier trained on one class ranks the held-out profiles by noise: the TSTR AUC is NaN (no CI), with
+    a note saying why; accuracy and macro-F1 stay (those of predicting that class); TRTR's AUC is a number."""
+    rng = np.random.default_rng(7)
+    (R, yr), (S, ys), (T, yt) = _sets(rng, n=90)
+    one = ys == "c0"
+    df = evaluate(R, S[one], train=T, real_labels=yr, synthetic_labels=ys[one], train_labels=yt,
+                  metrics=["tstr_logreg_accuracy", "tstr_logreg_auc"], n_boot=20, n_boot_expensive=3,
+                  classifier_seeds=(0,))
+    auc = df.set_index("name").loc["tstr_logreg_auc"]
+    acc = df.set_index("name").loc["tstr_logreg_accuracy"]
+    assert np.isnan(auc["value"]) and np.isnan(auc["ci_low"]) and np.isnan(auc["ci_high"])
+    assert auc["reference"] > 0.9
+    assert acc["value"] == pytest.approx(np.mean(yr == "c0"))
+    assert "the synthetic set holds one class ('c0'): the TSTR AUC is not computable (NaN)" in df.attrs["utility_note"]
+    both = evaluate(R, S, train=T, real_labels=yr, synthetic_labels=ys, train_labels=yt,
+                    metrics=["tstr_logreg_auc"], n_boot=20, n_boot_expensive=3, classifier_seeds=(0,))
+    assert np.isfinite(both["value"].iloc[0]) and "utility_note" not in both.attrs
+
+
+def test_a_z_scored_synthetic_set_is_named_as_z_scores():
+    """A synthetic set z-scored per gene (each gene mean 0, sd 1) is named as such, not as counts against CPM or
+    another log base; a set of the held-out set's scale gets no note, and z-scored held-out data none either."""
+    rng = np.random.default_rng(6)
+    (R, yr), (S, ys), (T, yt) = _sets(rng, n=60)
+    kw = dict(real_labels=yr, synthetic_labels=ys, train_labels=yt, metrics=["precision"], n_boot=0)
+    L = np.log2(S.astype(np.float64) + 1.0)
+    for ddof in (0, 1):
+        Z = (L - L.mean(0)) / L.std(0, ddof=ddof)
+        note = evaluate(R, Z, train=T, **kw).attrs["preprocessing"]["synthetic_scale"]
+        assert note.startswith("its values are per-gene z-scores (each gene mean 0, standard deviation 1"), note
+        assert "counts against CPM" not in note and "log base" not in note
+    assert "synthetic_scale" not in evaluate(R, S, train=T, **kw).attrs["preprocessing"]
+
+    def z(X):
+        lx = np.log2(X.astype(np.float64) + 1.0)
+        return (lx - lx.mean(0)) / lx.std(0)
+
+    assert "synthetic_scale" not in evaluate(z(R), z(S), train=z(T), **kw).attrs["preprocessing"]

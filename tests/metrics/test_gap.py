@@ -225,12 +225,13 @@ def test_cli_reports_gap_closed_with_the_gaussian_floor(tmp_path, capsys):
     assert main(base + ["--floor", "gaussian", "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert "--train" in err and len(err.strip().splitlines()) == 1 and out.read_bytes() == before
-    # a synthetic label the Gaussian never saw: the floor cannot be drawn; the message says how to go on
+    # a synthetic label the Gaussian never saw: the floor is drawn for the other classes, and a note says so
     write_h5ad(_adata(T + 1.0, np.where(yt == "c0", "zz", yt)), tmp_path / "odd.h5ad")
     assert main(base[:4] + [str(tmp_path / "odd.h5ad")] + base[5:] + ["--train", str(tmp_path / "train.h5ad"),
-                                                                      "--out", str(out)]) == 2
-    err = capsys.readouterr().err
-    assert "--floor none" in err and "zz" in err and out.read_bytes() == before
+                                                                      "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "the synthetic class 'zz' (" in printed and "is not a class of the training set" in printed
+    assert "gap closed" in printed and out.read_bytes() != before
 
 
 def test_the_floor_column_is_the_floor_set_s_value_scored_without_a_second_ceiling(monkeypatch):

@@ -20,11 +20,15 @@ from . import _types as T
 ROUGH_RESAMPLES = 10
 
 
-def _read(path: str, label_key: str | None):
+def _read(path: str, label_key: str | None, *, synthetic: bool = False):
+    """An input set; ``synthetic``: its repeated sample ids made unique (a generator's ids name no sample; the
+    held-out and training sets' ids are kept as they are, the copies and the membership audit read them)."""
     from ..data.io import LABELS_HINT
     from ._common import read_input  # also accepts bundled data set names (gtex26)
 
     try:
+        if synthetic:
+            return read_input(path, label_key=label_key, unique_sample_ids=True)
         return read_input(path, label_key=label_key)
     except DataError as e:   # evaluate takes no --labels file: the labels are a column of every set
         text = str(e)
@@ -79,6 +83,18 @@ def _out_ending(path: str) -> str:
                          "the notes) or the metrics table as .csv or .tsv")
 
 
+def _renamed_ids_note(syn) -> str | None:
+    """The note of a synthetic set whose repeated sample ids were made unique on reading (the ``read`` step's
+    ``n_sample_ids_made_unique``), else ``None``."""
+    steps = list(((getattr(syn, "uns", {}).get("rnagen") or {}).get("history") or {}).values())
+    n = next((int(st["n_sample_ids_made_unique"]) for st in reversed(steps)
+              if isinstance(st, Mapping) and st.get("step") == "read" and "n_sample_ids_made_unique" in st), 0)
+    if not n:
+        return None
+    return (f"the synthetic set's sample ids repeat ({n} of its {syn.n_obs} repeat an earlier one): made unique "
+            f"({', '.join(map(repr, list(syn.obs_names[:2])))}, ...), a synthetic profile's id naming no sample")
+
+
 def _clean(v):
     return None if isinstance(v, float) and math.isnan(v) else v
 
@@ -99,10 +115,11 @@ def _privacy_record(syn) -> dict | None:
     return out
 
 
-def _floor(args: argparse.Namespace, train, syn):
+def _floor(args: argparse.Namespace, train, syn, say):
     """The floor set: ``--floor gaussian`` (default with --train) fits the per-class Gaussian on the training
     profiles and samples it to the synthetic set's label mix (its size without --label-key); ``none``: no
-    floor; anything else is a file of floor profiles. Returns (AnnData or None, description)."""
+    floor; anything else is a file of floor profiles. Returns (AnnData or None, description); ``say`` prints a
+    note (synthetic classes the training set lacks, which the Gaussian floor has no profiles of)."""
     choice = args.floor if args.floor is not None else ("gaussian" if train is not None else "none")
     if choice == "none":
         return None, None
@@ -112,12 +129,12 @@ def _floor(args: argparse.Namespace, train, syn):
     if choice != "gaussian":
         return _read(choice, args.label_key), choice
     try:
-        return _gaussian_floor(args, train, syn)
+        return _gaussian_floor(args, train, syn, say)
     except RnagenError as e:
         raise type(e)(f"--floor gaussian: {e}; or pass --floor none") from None
 
 
-def _gaussian_floor(args: argparse.Namespace, train, syn):
+def _gaussian_floor(args: argparse.Namespace, train, syn, say):
     from ..models import get_model  # the CLI may fit a model; rnagen.metrics never does
 
     model = get_model("gaussian")()
@@ -127,14 +144,36 @@ def _gaussian_floor(args: argparse.Namespace, train, syn):
         fit_on.obs["_all"] = "all"
         model.fit(fit_on, label_key="_all", seed=args.seed, progress=False)
         return model.sample(syn.n_obs, seed=args.seed, progress=False), "gaussian (one class, no --label-key)"
-    extra = sorted(set(syn.obs[args.label_key].astype(str)) - set(train.obs[args.label_key].astype(str)))
+    import numpy as np
+    import pandas as pd
+
+    from ..utils import label_text
+
+    syn_y = np.asarray([label_text(v) for v in syn.obs[args.label_key].astype(str)])
+    known = {label_text(v) for v in train.obs[args.label_key].astype(str)}
+    extra = sorted(set(syn_y.tolist()) - known)
+    like = syn
     if extra:
-        shown = ", ".join(repr(x) for x in extra[:4]) + (", ..." if len(extra) > 4 else "")
-        raise DataError(f"the synthetic set has {len(extra)} class(es) the training set (--train) lacks ({shown}): "
-                        "the per-class Gaussian floor has no profiles of them to fit; label the sets alike")
+        # a class of the synthetic set alone (an extra class, or one named otherwise) has no training profiles for
+        # the Gaussian to fit: the floor is fitted on the training classes and sampled to the label mix of the
+        # synthetic profiles of those classes; the extra class's profiles are scored, beside a floor without them
+        counts = pd.Series(syn_y).value_counts()
+        shown = ", ".join(f"{x!r} ({counts[x]} profiles)" for x in extra[:4]) + (", ..." if len(extra) > 4 else "")
+        keep = np.isin(syn_y, sorted(known))
+        if not keep.any():
+            raise DataError(f"none of the synthetic set's classes ({shown}) is a class of the training set (--train, "
+                            f"classes {', '.join(map(repr, sorted(known)[:4]))}): the per-class Gaussian floor has "
+                            "no class to sample; label the sets alike")
+        like = syn[keep].copy()
+        say(f"the synthetic class{'es' if len(extra) > 1 else ''} {shown} {'are' if len(extra) > 1 else 'is'} not "
+            f"a class of the training set (--train): the per-class Gaussian floor, fitted on the training classes, "
+            f"is sampled to the label mix of the other {int(keep.sum())} synthetic profiles, without "
+            f"{'them' if len(extra) > 1 else 'it'}")
     model.fit(train, label_key=args.label_key, seed=args.seed, progress=False)
-    return (model.sample(like=syn, seed=args.seed, progress=False),
-            "gaussian (per-class, fitted on --train, sampled to the synthetic label mix)")
+    return (model.sample(like=like, seed=args.seed, progress=False),
+            "gaussian (per-class, fitted on --train, sampled to the synthetic label mix"
+            + (f" of the training classes: {len(extra)} synthetic class(es) without training profiles left out)"
+               if extra else ")"))
 
 
 def _gene_sets(args: argparse.Namespace):
@@ -194,7 +233,7 @@ def _evaluate(args: argparse.Namespace, metrics: list[str] | None, ending: str) 
     args.label_key = _label_key(args)
     real = _read(args.real, args.label_key)
     try:
-        syn = _read(args.synthetic, args.label_key)
+        syn = _read(args.synthetic, args.label_key, synthetic=True)
         train = _read(args.train, args.label_key) if args.train else None
     except DataError as e:
         if not recorded or args.label_key is None or f"label column {args.label_key!r}" not in str(e):
@@ -207,7 +246,7 @@ def _evaluate(args: argparse.Namespace, metrics: list[str] | None, ending: str) 
             print(f"labels: {key!r} (the one label column every input has; --label-key none scores without "
                   "labels)")
             args.label_key = key
-            real, syn = _read(args.real, key), _read(args.synthetic, key)
+            real, syn = _read(args.real, key), _read(args.synthetic, key, synthetic=True)
             train = _read(args.train, key) if args.train else None
         elif found:
             say(f"no labels used: the inputs share the columns {', '.join(map(repr, found[:5]))}; "
@@ -220,10 +259,12 @@ def _evaluate(args: argparse.Namespace, metrics: list[str] | None, ending: str) 
                 say(f"no labels used: no label column is shared by the inputs ({cols}); the labelled "
                       "indicators (TSTR, biology, the per-class floor) are left out: --label-key NAME names the "
                       "column, the same in every input")
+    if (renamed := _renamed_ids_note(syn)) is not None:
+        say(renamed)
     mia_ref = _read(args.reference, None) if args.reference else None
     check_label_sets(real, syn, train, label_key=args.label_key)   # before the floor is fitted to their labels
     check_synthetic_is_not_held_out(real, syn)
-    floor, floor_text = _floor(args, train, syn)
+    floor, floor_text = _floor(args, train, syn, say)
     if floor is not None and args.floor not in (None, "gaussian", "none"):
         # the held-out set as the floor would put the floor at the ceiling: every share meaningless
         check_synthetic_is_not_held_out(real, floor, what="floor", option="--floor")
@@ -252,7 +293,8 @@ def _evaluate(args: argparse.Namespace, metrics: list[str] | None, ending: str) 
     if rough:   # Student-t intervals (rnagen.metrics._bootstrap.bootstrap_ci) on an SE read from a few replicates
         say(f"{' and '.join(rough)}: intervals from fewer than {ROUGH_RESAMPLES} resamples are rough "
               "(Student-t on the resamples' spread: wide, or of width 0 where the few resamples happen to agree)")
-    for key in ("sizes_note", "synthetic_size_note", "geneset_note", "reference_note", "fidelity_size_note"):
+    for key in ("sizes_note", "synthetic_size_note", "geneset_note", "reference_note", "fidelity_size_note",
+                "utility_note"):
         if key in df.attrs:
             say(f"{df.attrs[key]}")
     if "synthetic_repeats_note" in df.attrs:

@@ -1181,7 +1181,9 @@ def _ids_from_a_later_column(df: pd.DataFrame, *, label_key: str | None) -> pd.D
     (``subtype,sample_id,TP53,...``): the ids taken from the one text column whose values are all distinct, the
     classes kept as a column under their header; with no text column beside it at all (``label,TP53,...``, a
     table written without its row names) the samples get ids ``sample_0``, ``sample_1``, ... in the file's
-    order. Any other table as it is."""
+    order. A first column without a header takes the label key's name where no other column has it (the classes
+    written as the row names, ``write.csv`` of a table whose row names are the classes). Any other table as it
+    is."""
     idx = pd.Series([str(x).strip() for x in df.index])
     if len(idx) < 4 or not idx.duplicated().any():
         return df
@@ -1191,6 +1193,8 @@ def _ids_from_a_later_column(df: pd.DataFrame, *, label_key: str | None) -> pd.D
     # first column repeats gene names: _unique_gene_ids takes its ids from another column)
     if not (name == label_key or (idx.nunique() <= len(idx) / 2 and numeric and _gene_score(numeric) >= 0.5)):
         return df
+    if not name.strip() and label_key is not None and label_key not in map(str, df.columns):
+        name = label_key
     unique = [j for j, dt in enumerate(df.dtypes.tolist()) if not pd.api.types.is_numeric_dtype(dt)
               and df.iloc[:, j].notna().all() and df.iloc[:, j].astype(str).str.strip().ne("").all()
               and not df.iloc[:, j].astype(str).str.strip().duplicated().any()
@@ -3890,16 +3894,27 @@ def _labels_from_cls(lines: list[str], names: list[str], *, label_key: str | Non
 
 # ------------------------------------------------------------------------------------------ validation
 
-def _dup_message(source: str, axis: str, dup: pd.Index, names: pd.Index | None = None, X: Any = None) -> str:
+def _dup_message(source: str, axis: str, dup: pd.Index, names: pd.Index | None = None, X: Any = None, *,
+                 fmt: str | None = None, label_key: str | None = None) -> str:
     """The error of repeated ``axis`` ids; where ``names`` (all the ids) repeat few values, as a column of classes
-    read as the ids does, it says how to name that column instead of offering to merge the samples. Given the
-    matrix ``X`` (rows: the samples), it says whether the repeated samples hold the same values each time (the
-    file merged twice: keeping the first loses nothing) or other ones (two libraries of one sample)."""
+    read as the ids does, it says how to name that column instead of offering to merge the samples: in a table
+    (``fmt`` not ``h5ad``) read without a label column (``label_key``); an .h5ad's ids (its ``obs_names``, no
+    column of a table) or a table's beside the label column named are to be made unique. Given the matrix ``X``
+    (rows: the samples), it says whether the repeated samples hold the same values each time (the file merged
+    twice: keeping the first loses nothing) or other ones (two libraries of one sample)."""
     if axis == "sample" and names is not None and len(names) >= 4 and pd.Index(names).nunique() <= len(names) / 2:
-        return (f"{source}: the sample ids repeat {pd.Index(names).nunique()} values over {len(names)} samples "
-                f"(e.g. {str(dup[0])[:40]!r}): the first column looks like classes, not ids; if so, name it "
+        head = (f"{source}: the sample ids repeat {pd.Index(names).nunique()} values over {len(names)} samples "
+                f"(e.g. {str(dup[0])[:40]!r})")
+        merge = "(or merge the repeats: rnagen data prepare --duplicates first|mean|sum)"
+        if fmt == "h5ad":
+            return (f"{head}: its obs_names name no sample each; make them unique (adata.obs_names_make_unique() in "
+                    f"Python, then write the file again) {merge}")
+        if label_key is not None:
+            return (f"{head}, beside the label column {label_key!r}: the first column holds no sample ids; make "
+                    f"them unique (or drop that column: the samples then get the ids sample_0, sample_1, ...) {merge}")
+        return (f"{head}: the first column looks like classes, not ids; if so, name it "
                 "with --label-key (the samples then get the ids sample_0, sample_1, ...), else make the ids unique "
-                "(or merge the repeats: rnagen data prepare --duplicates first|mean|sum)")
+                f"{merge}")
     what = ""
     if axis == "sample" and X is not None and names is not None:
         what = _repeats_hold(X, pd.Index(names), dup)
@@ -4011,7 +4026,8 @@ def _unique_gene_ids(adata) -> tuple[Any, str | None]:
     return adata, None
 
 
-def _collapse(adata, *, axis: Literal["obs", "var"], how: Duplicates, source: str, label_key: str | None = None):
+def _collapse(adata, *, axis: Literal["obs", "var"], how: Duplicates, source: str, label_key: str | None = None,
+              fmt: str | None = None):
     """Resolve duplicated sample (``obs``) or gene (``var``) ids: error, keep the first, average or add; copies of
     one sample labelled differently (``label_key``) are refused whatever the policy, as in a label file."""
     import anndata as ad
@@ -4022,7 +4038,8 @@ def _collapse(adata, *, axis: Literal["obs", "var"], how: Duplicates, source: st
         return adata, 0
     if how == "error":
         raise DataError(_dup_message(source, "sample" if axis == "obs" else "gene", names[dup], names,
-                                     adata.X if axis == "obs" else None))
+                                     adata.X if axis == "obs" else None, fmt=fmt,
+                                     label_key=label_key if label_key in adata.obs.columns else None))
     if axis == "obs" and label_key is not None and label_key in adata.obs.columns:
         labels = pd.Series(adata.obs[label_key].astype(str).to_numpy(), index=names)
         kinds = labels.groupby(level=0, sort=False).nunique()
@@ -4074,7 +4091,7 @@ def read(path: str | os.PathLike, *, label_key: str | None = None, labels: str |
          quantity: Literal["counts", "tpm", "coverage"] = "counts",
          strand: Literal["auto", "unstranded", "forward", "reverse"] = "auto", layer: str | None = None,
          sheet: str | None = None, sample_names: str | os.PathLike | None = None,
-         recount_qc: str | os.PathLike | None = None):
+         recount_qc: str | os.PathLike | None = None, unique_sample_ids: bool = False):
     """Read an expression file, or a folder of per-sample quantification files, into AnnData (obs = samples,
     var = genes or other features).
 
@@ -4139,6 +4156,10 @@ def read(path: str | os.PathLike, *, label_key: str | None = None, labels: str |
         mapped length (``star.average_mapped_length`` of this QC table, the project's
         ``*.recount_qc.*.MD.gz``; recount3::compute_read_counts), or kept as coverage with
         ``quantity="coverage"`` (then normalised: ``cpm`` cancels the read length). Without either it is refused.
+    unique_sample_ids
+        Repeated sample ids made unique (anndata's ``obs_names_make_unique``: ``syn``, ``syn-1``, ``syn-2``, ...),
+        every sample kept, instead of ``duplicates`` resolving them: for a set whose ids name no sample (generated
+        profiles). How many were renamed is recorded in the ``read`` step (``n_sample_ids_made_unique``).
 
     Returns
     -------
@@ -4189,7 +4210,8 @@ def read(path: str | os.PathLike, *, label_key: str | None = None, labels: str |
                     adata = read(table[0], label_key=label_key, labels=labels, orientation=orientation, sep=sep,
                                  duplicates=duplicates, drop_unlabelled=drop_unlabelled,
                                  keep_unlabelled=keep_unlabelled, missing=missing, quantity=quantity, strand=strand,
-                                 layer=layer, sheet=sheet, sample_names=sample_names, recount_qc=recount_qc)
+                                 layer=layer, sheet=sheet, sample_names=sample_names, recount_qc=recount_qc,
+                                 unique_sample_ids=unique_sample_ids)
                     for step in adata.uns.get("rnagen", {}).get("history", {}).values():
                         if step.get("step") == "read" and "archive" not in step:
                             step.update(archive=p.name, member=table[1])
@@ -4205,7 +4227,8 @@ def read(path: str | os.PathLike, *, label_key: str | None = None, labels: str |
                 adata = read(q, label_key=label_key, labels=labels, orientation=orientation, sep=sep,
                              duplicates=duplicates, drop_unlabelled=drop_unlabelled,
                              keep_unlabelled=keep_unlabelled, missing=missing, quantity=quantity, strand=strand,
-                             layer=layer, sheet=sheet, sample_names=sample_names, recount_qc=recount_qc)
+                             layer=layer, sheet=sheet, sample_names=sample_names, recount_qc=recount_qc,
+                             unique_sample_ids=unique_sample_ids)
             steps = list(adata.uns.get("rnagen", {}).get("history", {}).values())
             if steps and steps[-1].get("step") == "read" and steps[-1].get("path") == q.name:
                 steps[-1].update(path=p.name, compression=comp)   # this read's step (an .h5ad keeps its own)
@@ -4230,7 +4253,7 @@ def read(path: str | os.PathLike, *, label_key: str | None = None, labels: str |
                          duplicates=duplicates, drop_unlabelled=drop_unlabelled,
                          keep_unlabelled=keep_unlabelled, missing=missing, quantity=quantity,
                          strand=strand, layer=layer, sheet=sheet, sample_names=sample_names,
-                         recount_qc=recount_qc)
+                         recount_qc=recount_qc, unique_sample_ids=unique_sample_ids)
         except RnagenError:
             raise
         except (ValueError, TypeError, KeyError, IndexError, OverflowError, csv.Error, UnicodeError, OSError,
@@ -4283,7 +4306,8 @@ def _oriented_by_labels(adata, orient: str, labels, label_key: str | None):
 
 
 def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unlabelled, missing, quantity, strand,
-          layer=None, sheet=None, sample_names=None, recount_qc=None, keep_unlabelled=False):
+          layer=None, sheet=None, sample_names=None, recount_qc=None, keep_unlabelled=False,
+          unique_sample_ids=False):
     from ..pp.history import record, set_log_state
     from .quant import is_archive, one_sample_file, read_quant_folder
 
@@ -4431,7 +4455,12 @@ def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unla
         adata.obs[name] = lab
         label_key = name
         changed["labels_file"] = Path(labels).name   # where the labels came from, in the read step
-    adata, n_dup_obs = _collapse(adata, axis="obs", how=duplicates, source=p.name, label_key=label_key)
+    if unique_sample_ids and pd.Index(adata.obs_names).duplicated().any():
+        n_same = int(pd.Index(adata.obs_names).duplicated().sum())
+        adata.obs_names = pd.Index(adata.obs_names).astype(str)
+        adata.obs_names_make_unique()
+        changed["n_sample_ids_made_unique"] = n_same
+    adata, n_dup_obs = _collapse(adata, axis="obs", how=duplicates, source=p.name, label_key=label_key, fmt=fmt)
     if duplicates == "error":
         adata, ids_from = _unique_gene_ids(adata)
         if ids_from is not None:

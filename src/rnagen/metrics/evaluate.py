@@ -463,10 +463,30 @@ def _prepared_extra(obj, real_genes: list | None, n_genes: int, z, real_mu: np.n
     return z(X), note, _scale_note(X, real_mu, real_sd)
 
 
+#: per-gene z-scores: nearly every gene (:data:`UNIFORM_SHARE`) with a mean within this of 0 and a standard
+#: deviation within this of 1 (a set standardised on itself or on a set like it, either degrees of freedom)
+ZSCORE_TOLERANCE = 0.1
+
+
+def _zscored(mu: np.ndarray, sd: np.ndarray) -> bool:
+    """Do genes' means ``mu`` and standard deviations ``sd`` say per-gene z-scores (each gene mean 0, sd 1)?"""
+    ok = np.isfinite(mu) & np.isfinite(sd)
+    if ok.sum() < 10:
+        return False
+    near = (np.abs(mu[ok]) < ZSCORE_TOLERANCE) & (np.abs(sd[ok] - 1.0) < ZSCORE_TOLERANCE)
+    return bool(near.mean() >= UNIFORM_SHARE)
+
+
 def _scale_note(A: np.ndarray, real_mu: np.ndarray, real_sd: np.ndarray) -> str | None:
-    """A note when the genes' means of ``A`` (log scale) sit past :data:`SCALE_SHIFT` from the held-out set's
-    (``real_mu``; the median over genes), else ``None``."""
+    """A note when ``A`` holds per-gene z-scores and the held-out set does not (:func:`_zscored`), or when the
+    genes' means of ``A`` (log scale) sit past :data:`SCALE_SHIFT` from the held-out set's (``real_mu``; the median
+    over genes), else ``None``."""
     a_mu = A.mean(0, dtype=np.float64)
+    if len(A) >= 3 and _zscored(a_mu, A.std(0, dtype=np.float64)) and not _zscored(real_mu, real_sd):
+        # a z-score removes each gene's level and spread, which the indicators compare: every gene moves apart
+        return ("its values are per-gene z-scores (each gene mean 0, standard deviation 1 within the set), the "
+                "held-out set's are expression values: a generator's output scaled per gene (a scaler not "
+                "inverted)? give the values before the z-score, on the held-out set's scale")
     diff = a_mu - real_mu
     shift = float(np.nanmedian(diff))
     same = float(np.nanmean(np.sign(diff) == np.sign(shift))) if np.isfinite(diff).any() else 0.0

@@ -105,6 +105,9 @@ def tstr(synth_X, synth_y, test_X, test_y, *, classifier: Kind = "mlp", seeds: S
     # a class the training set lacks is one the classifier never learned: its untrained output may neither be
     # predicted (credit for a class never shown) nor rank profiles (its AUC is chance: all scores tied)
     unseen = np.bincount(ys, minlength=n_classes) == 0
+    # a classifier trained on one class ranks the test profiles by noise: its AUC is undefined (NaN), as it is
+    # for a test set of one class (macro_auc)
+    one_class = int((~unseen).sum()) < 2
     per: dict[str, list[float]] = {"accuracy": [], "macro_f1": [], "auc": []}
     f1s, recs, correct, probas, models = [], [], np.zeros(len(Xt)), [], []
     for seed in seeds:
@@ -119,7 +122,7 @@ def tstr(synth_X, synth_y, test_X, test_y, *, classifier: Kind = "mlp", seeds: S
         mf1, f1, rec = _macro_f1_and_per_class(yt, pred, n_classes)
         per["accuracy"].append(float(ok.mean()))
         per["macro_f1"].append(mf1)
-        per["auc"].append(macro_auc(yt, p))
+        per["auc"].append(float("nan") if one_class else macro_auc(yt, p))
         f1s.append(f1)
         recs.append(rec)
         probas.append(p)
@@ -201,14 +204,15 @@ def _tstr_rows(ctx: EvalContext, clf: str, res: dict, ref: dict | None, cr: np.n
     for _ in range(ctx.n_boot_expensive):
         i = order[rng.integers(0, len(cr), len(cr))]
         reps_f1.append(float(np.mean([_macro_f1_and_per_class(cr[i], p[i], nc)[0] for p in res["_pred"]])))
-        if ctx.wants(auc):
+        if ctx.wants(auc) and np.isfinite(res["auc"]):
             j = i[:m_auc]  # the first m draws of a resample are an m-out-of-n resample
             reps_auc.append(float(np.mean([macro_auc(cr[j], p[j]) for p in res["_proba"]])))
     if ctx.wants(f1):
         rows.append(ctx.row(f1, res["macro_f1"], centred_ci(res["macro_f1"], reps_f1),
                             ref["macro_f1"] if ref else np.nan, n_boot=ctx.n_boot_expensive))
     if ctx.wants(auc):
-        reps = np.asarray(reps_auc, np.float64)   # all NaN where the AUC is undefined (one held-out class)
+        # all NaN where the AUC is undefined (one held-out class), none where it is (one training class)
+        reps = np.asarray(reps_auc or [np.nan], np.float64)
         dev = np.sqrt(m_auc / len(cr)) * (reps - np.nanmean(reps)) if np.isfinite(reps).any() else reps
         rows.append(ctx.row(auc, res["auc"], bootstrap_ci(res["auc"], res["auc"] + dev), ref["auc"] if ref else np.nan,
                             n_boot=ctx.n_boot_expensive))
@@ -247,7 +251,20 @@ def score_utility(ctx: EvalContext) -> Scored:
         rows.append(ctx.row("augmentation_accuracy", aug["accuracy"],
                             mean_ci(aug["correct"], n_boot=ctx.n_boot, rng=ctx.stream("augmentation_accuracy")), base,
                             n_boot=ctx.n_boot))
-    return Scored(rows)
+    return Scored(rows, _one_class_note(ctx, cs, classes))
+
+
+def _one_class_note(ctx: EvalContext, cs: np.ndarray, classes: np.ndarray) -> dict[str, str]:
+    """``{"utility_note": ...}`` where the synthetic set holds one class and a TSTR AUC was asked for: the
+    classifiers trained on it have no second class to rank the held-out profiles by, so its AUC is NaN; else
+    empty."""
+    present = np.unique(cs)
+    if len(present) >= 2 or not any(ctx.wants(f"tstr_{c}_auc") for c in ("mlp", "logreg")):
+        return {}
+    return {"utility_note": f"the synthetic set holds one class ({str(classes[present[0]])!r}): the TSTR AUC is not "
+                            "computable (NaN), a classifier trained on one class having no other to rank the "
+                            "held-out profiles by; its accuracy and macro-F1 are those of predicting that class "
+                            "for every profile"}
 
 
 def _frechet_mlp(ctx: EvalContext) -> Any:
