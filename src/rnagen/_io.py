@@ -246,13 +246,25 @@ def atomic_path(path: str | os.PathLike, *, suffix: str | None = None) -> Iterat
     except BaseException as e:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
-        if isinstance(e, OSError) and not isinstance(e, OutputError):
-            raise OutputError(describe_os_error(e, dest)) from None
-        if isinstance(e, Exception) and not isinstance(e, OutputError) and _disk_full(e, dest.parent):
-            # writers that report a full disk as their own error (torch.save's "unexpected pos", safetensors'
-            # SafetensorError): the same one line as an OSError's
-            raise OutputError(describe_os_error(OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)), dest)) from None
+        refused = _write_refused(e, dest)
+        if refused is not None:
+            raise refused from None
         raise
+
+
+def _write_refused(e: BaseException, dest: Path) -> OutputError | None:
+    """The one-line :class:`OutputError` naming ``dest`` of a write of it that failed with ``e``: a file-system
+    error, or a full disk a writer reports as its own error; ``None`` for any other failure (and for an
+    :class:`OutputError`, which names its file already)."""
+    if isinstance(e, OutputError) or not isinstance(e, Exception):
+        return None
+    if isinstance(e, OSError):
+        return OutputError(describe_os_error(e, dest))
+    if _disk_full(e, dest.parent):
+        # writers that report a full disk as their own error (torch.save's "unexpected pos", safetensors'
+        # SafetensorError, h5py's RuntimeError from HDF5's metadata flush): the same one line as an OSError's
+        return OutputError(describe_os_error(OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)), dest))
+    return None
 
 
 def _disk_full(e: BaseException, folder: Path) -> bool:
@@ -743,21 +755,34 @@ def write_json(path: str | os.PathLike, obj: Any) -> Path:
 
 def write_h5ad(adata: Any, path: str | os.PathLike, *, compression: str | None = "gzip") -> Path:
     """Write an AnnData object to ``.h5ad`` atomically."""
+    write_h5ads([(adata, path)], compression=compression)
+    return Path(path)
+
+
+def write_h5ads(items: Sequence[tuple[Any, str | os.PathLike]], *, compression: str | None = "gzip") -> None:
+    """Write each ``(AnnData, path)`` of ``items`` to its ``.h5ad`` atomically, every file written before any
+    replaces its old one (a train/test pair is never one of two splits); a write that fails names its own file,
+    and no file is replaced."""
     import io
     import sys
 
-    with atomic_path(path, suffix=".h5ad") as tmp:
-        # a failing write (a full disk) has h5py print a traceback for each object id it cannot release, dozens
-        # before the write's own error: what the write prints is held back and shown only if it succeeds
-        held = io.StringIO()
-        try:
-            with contextlib.redirect_stderr(held):
-                adata.write_h5ad(tmp, compression=compression)
-        except BaseException:
-            FAILED_HDF5_WRITES.append(Path(path))
-            raise
-        sys.stderr.write(held.getvalue())
-    return Path(path)
+    with contextlib.ExitStack() as stack:
+        for adata, path in items:
+            tmp = stack.enter_context(atomic_path(path, suffix=".h5ad"))
+            # a failing write (a full disk) has h5py print a traceback for each object id it cannot release,
+            # dozens before the write's own error: what the write prints is held back and shown only if it succeeds
+            held = io.StringIO()
+            try:
+                with contextlib.redirect_stderr(held):
+                    adata.write_h5ad(tmp, compression=compression)
+            except BaseException as e:
+                FAILED_HDF5_WRITES.append(Path(path))
+                # named here: the error leaves through the other files' atomic_path too, which would name theirs
+                refused = _write_refused(e, settled_path(Path(path)))
+                if refused is not None:
+                    raise refused from None
+                raise
+            sys.stderr.write(held.getvalue())
 
 
 #: .h5ad writes that failed in this process. HDF5 keeps ids of such a file (a full disk, say) whose release, when

@@ -791,6 +791,58 @@ def test_split_disk_full_on_second_file(work, clean_failure, monkeypatch, earlie
     assert "test.h5ad" in res.err and len(calls) == 2
 
 
+def test_split_disk_full_on_first_file_names_it(work, clean_failure, monkeypatch, earlier_output):
+    """The first file of the pair failing (h5py's RuntimeError of a full disk while it writes train.h5ad) is the
+    file named, not the second one whose write had not begun, and the tracebacks h5py prints meanwhile are held
+    back: one line, the older split kept."""
+    import anndata
+
+    real = anndata.AnnData.write_h5ad
+    calls = []
+
+    def first_fails(self, path, **kw):
+        calls.append(path)
+        if len(calls) == 1:
+            print('Traceback (most recent call last):\n  File "h5py/_objects.pyx", line 210\nRuntimeError: Can\'t '
+                  "decrement id ref count", file=sys.stderr)
+            raise RuntimeError("Disable slist on flush dest failure failed (file write failed: errno = 28, error "
+                               "message = 'No space left on device')")
+        return real(self, path, **kw)
+    out = work["tmp"] / "out" / "split"
+    out.mkdir()
+    earlier_output(out / "train.h5ad")
+    earlier_output(out / "test.h5ad")
+    monkeypatch.setattr(anndata.AnnData, "write_h5ad", first_fails)
+    res = clean_failure(["data", "split", str(work["data"]), "--label-key", "tissue", "--out", str(out)],
+                        watch=[out], match="no space left")
+    assert f"cannot write {out / 'train.h5ad'}: no space left" in res.err and len(calls) == 1
+
+
+def test_split_on_a_real_full_disk_is_one_line_naming_the_file(work, mount_tmpfs):
+    """`data split` onto a real disk (a filled tmpfs) with room for neither file (16 to 32 KiB left; the train
+    file takes more): exit 2 and one line naming train.h5ad, the file that did not fit; no h5py traceback, no
+    segmentation fault at exit, and nothing left beside the filler."""
+    mnt = work["tmp"] / "small"
+    mnt.mkdir()
+    mount_tmpfs(mnt, "1m")
+    filler = mnt / "filler"
+    with open(filler, "wb", buffering=0) as fh:
+        with pytest.raises(OSError):
+            while True:
+                fh.write(b"\0" * 4096)
+    size = filler.stat().st_size
+    out = mnt / "split"
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=SRC)
+    for room in (16, 24, 32):
+        os.truncate(filler, size - room * 1024)
+        proc = subprocess.run([sys.executable, "-m", "rnagen", "data", "split", str(work["data"]), "--label-key",
+                               "tissue", "--out", str(out)], capture_output=True, text=True, env=env, timeout=120)
+        assert (proc.returncode, proc.stderr) == (2, f"rnagen: error: cannot write {out / 'train.h5ad'}: no space "
+                                                     "left on the device; free some space or write elsewhere\n"), \
+            (room, proc.returncode, proc.stderr[-3000:])
+        assert os.listdir(mnt) == ["filler"], (room, os.listdir(mnt))
+
+
 def test_train_disk_full_at_save_leaves_no_half_written_run(work, monkeypatch, clean_failure):
     """A full disk at the weights of a run with no checkpoint: one line, and no run folder left behind."""
     import safetensors.torch

@@ -719,7 +719,7 @@ def _duplicates_note(adata) -> str:
 
 def cmd_split(args: argparse.Namespace) -> int:
     """``rnagen data split``: stratified, seeded train/test split written as ``train.h5ad`` and ``test.h5ad``."""
-    from .._io import atomic_path, claim_output
+    from .._io import claim_output, write_h5ads
     from ..pp import split
 
     _split_options(args)
@@ -731,10 +731,7 @@ def cmd_split(args: argparse.Namespace) -> int:
             raise DataError(f"{Path(args.file).name}: no label column recorded; pass --label-key")
         train, test = split(adata, label_key=label_key, test_size=args.test_size, seed=args.seed, by=args.split_key)
         # both written before either replaces an older split: never a train.h5ad and test.h5ad of two splits
-        with atomic_path(out / "train.h5ad", suffix=".h5ad") as t1, \
-                atomic_path(out / "test.h5ad", suffix=".h5ad") as t2:
-            train.write_h5ad(t1, compression="gzip")
-            test.write_h5ad(t2, compression="gzip")
+        write_h5ads([(train, out / "train.h5ad"), (test, out / "test.h5ad")])
     how = (f"as column {args.split_key!r} says" if args.split_key else
            f"stratified by {label_key!r}, test size {args.test_size}, seed {args.seed}")
     print(f"split {adata.n_obs} samples ({how}): {train.n_obs} train -> {out / 'train.h5ad'}, {test.n_obs} test -> "
