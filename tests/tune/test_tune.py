@@ -351,6 +351,28 @@ def test_a_full_disk_at_the_study_database_is_one_line_and_leaves_no_empty_datab
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_full_disk_at_the_study_database_leaves_no_folder_made_for_it(gtex_small, tmp_path, monkeypatch, capsys):
+    """`rnagen tune --out NEW/best.toml` on a full disk: the folder made for the study database (STUDY.db beside
+    --out) is removed with the database SQLite could not fill: one line, nothing left."""
+    import sqlalchemy.exc
+
+    from rnagen.cli.main import main
+
+    class FullDisk:
+        def __init__(self, url, **kw):
+            open(url.removeprefix("sqlite:///"), "wb").close()
+            raise sqlalchemy.exc.OperationalError("CREATE TABLE studies", {},
+                                                  Exception("database or disk is full"))
+    monkeypatch.setattr(optuna.storages, "RDBStorage", FullDisk)
+    out = tmp_path / "new" / "deeper" / "best.toml"
+    assert main(["tune", str(gtex_small), "--model", "gaussian", "--label-key", "tissue", "--trials", "1",
+                 "--budget", "fast", "--out", str(out), "--quiet", "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("rnagen: error: study database: cannot write ") and err.count("\n") == 1, err
+    assert f"{out.parent / 'rnagen-gaussian.db'}: no space left on the device" in err
+    assert list(tmp_path.iterdir()) == []
+
+
 def _read_only(path):
     """Make ``path`` unwritable even for root (``chattr +i``), undone at teardown; skipped where that is not
     possible (no chattr, or a file system without the attribute). A user other than root: its mode is enough."""

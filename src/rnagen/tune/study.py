@@ -13,6 +13,7 @@ configuration. A worker that dies mid-trial is detected by its missing heartbeat
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import socket
@@ -24,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from .._io import describe_os_error
+from .._io import describe_os_error, make_folders
 from ..config import build_config, check_number, check_seed, write_config
 from ..errors import ConfigError, DataError, DivergedError, OutputError, RnagenError
 from ..pp.prepare import dense, is_logged
@@ -244,10 +245,12 @@ def _read(data: Any, label_key: str):
     return read(Path(data), label_key=label_key)
 
 
-def _make_sqlite_folder(storage: str | None) -> None:
-    """Create the folder of a ``sqlite:///PATH`` database (only once every option and the data are checked)."""
+def _make_sqlite_folder(storage: str | None) -> list[Path]:
+    """Create the folder of a ``sqlite:///PATH`` database (only once every option and the data are checked);
+    returns the folders made, outermost first."""
     if storage and storage.startswith("sqlite:///"):
-        Path(storage.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        return make_folders(Path(storage.removeprefix("sqlite:///")).parent)
+    return []
 
 
 def split_validation(adata, *, label_key: str, val_size: float, seed: int):
@@ -362,9 +365,16 @@ def tune(
              "seed": int(seed), "n_genes": int(adata.n_vars), "n_samples": int(adata.n_obs),
              "data": _data_digest(adata, label_key),
              "objective": objective if isinstance(objective, str) else getattr(objective, "__name__", "custom")}
-    _make_sqlite_folder(storage)
-    study = open_study(storage=storage, study_name=study_name or f"rnagen-{model}", attrs=attrs,
-                       sampler_seed=sampler_seed)
+    made = _make_sqlite_folder(storage)
+    try:
+        study = open_study(storage=storage, study_name=study_name or f"rnagen-{model}", attrs=attrs,
+                           sampler_seed=sampler_seed)
+    except BaseException:
+        # no study in them (a full disk, a read-only place): the folders made for its database are not left
+        for d in reversed(made):
+            with contextlib.suppress(OSError):
+                d.rmdir()
+        raise
     runner = _TrialRunner(model_cls=model_cls, budget=budget, objective=objective, train=train, val=val,
                           label_key=label_key, pipe=pipe, val_rep=val_rep,
                           y_val=val.obs[label_key].astype(str).to_numpy(), seed=seed, device=device,
