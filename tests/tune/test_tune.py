@@ -373,6 +373,38 @@ def test_a_full_disk_at_the_study_database_leaves_no_folder_made_for_it(gtex_sma
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("where", ["_create_new_trial", "set_trial_state_values"])
+def test_a_study_database_filling_up_between_trials_is_one_line(gtex_small, tmp_path, monkeypatch, capsys, where):
+    """The disk fills while a worker runs its trials: SQLite's 'database or disk is full' as a new trial is
+    recorded (Optuna's StorageInternalError) or as a finished one is (Optuna's own AssertionError 'Should not
+    reach.', the storage error its context) is one line naming the database and the fix, exit 2, the best
+    configuration of the trials completed so far kept in --out."""
+    import sqlalchemy.exc
+
+    from rnagen.cli.main import main
+
+    out = tmp_path / "best.toml"
+    argv = ["tune", str(gtex_small), "--model", "gaussian", "--label-key", "tissue", "--trials", "1", "--budget",
+            "fast", "--out", str(out), "--quiet", "--device", "cpu", "--sampler-seed", "0"]
+    assert main(argv) == 0
+    best = out.read_text()
+
+    def full(self, *a, **k):
+        try:
+            raise sqlalchemy.exc.OperationalError("INSERT INTO trials", {}, Exception("database or disk is full"))
+        except sqlalchemy.exc.OperationalError as e:
+            raise optuna.exceptions.StorageInternalError("An exception is raised during the commit.") from e
+    monkeypatch.setattr(optuna.storages.RDBStorage, where, full)
+    capsys.readouterr()
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err == (f"rnagen: error: study database: cannot write {tmp_path / 'rnagen-gaussian.db'}: no space left on "
+                   "the device; free some space or write elsewhere (or name another with --storage "
+                   "sqlite:///FILE.db)\n")
+    assert out.read_text() == best and sorted(p.name for p in tmp_path.iterdir()) == ["best.toml",
+                                                                                       "rnagen-gaussian.db"]
+
+
 def _read_only(path):
     """Make ``path`` unwritable even for root (``chattr +i``), undone at teardown; skipped where that is not
     possible (no chattr, or a file system without the attribute). A user other than root: its mode is enough."""

@@ -212,11 +212,34 @@ def open_study(*, storage: str | None = None, study_name: str, attrs: Mapping[st
     try:
         return create_or_join()
     except (optuna.exceptions.StorageInternalError, sqlalchemy.exc.OperationalError) as e:
-        # a database the file system will not let SQLite write (read-only, immutable, a full disk)
-        refused = _db_refused(url, f"{e} {e.__cause__ or ''}")
-        if refused is not None:
-            raise refused from None
-        raise ConfigError(f"cannot write to storage {url!r}: {str(e.__cause__ or e).splitlines()[0]}") from None
+        raise _storage_failure(e, url) or e from None
+
+
+def _storage_failure(e: BaseException, url: str) -> RnagenError | None:
+    """The one-line error of a failure ``e`` to write the study's storage ``url``: Optuna's StorageInternalError or
+    SQLAlchemy's OperationalError anywhere in its chain (Optuna raises its own AssertionError from a trial whose
+    state could not be committed, the storage's error as its context). A database the file system will not let
+    SQLite write (read-only, immutable, a full disk) is named with its fix; ``None`` where ``e`` is no storage
+    failure."""
+    import optuna
+    import sqlalchemy.exc
+
+    if not isinstance(e, Exception):   # an interrupt is not a storage failure, whatever it interrupted
+        return None
+    chain: list[BaseException] = []
+    link: BaseException | None = e
+    while link is not None and link not in chain:
+        chain.append(link)
+        link = link.__cause__ or link.__context__
+    failed = [x for x in chain if isinstance(x, (optuna.exceptions.StorageInternalError,
+                                                 sqlalchemy.exc.OperationalError))]
+    if not failed:
+        return None
+    refused = _db_refused(url, " ".join(str(x) for x in chain))
+    if refused is not None:
+        return refused
+    cause = failed[-1].__cause__ or failed[-1]
+    return ConfigError(f"cannot write to storage {url!r}: {str(cause).splitlines()[0]}")
 
 
 def _nest(overrides: Mapping[str, Any]) -> dict[str, Any]:
@@ -381,10 +404,14 @@ def tune(
                           worker=f"{socket.gethostname()}:{os.getpid()}")
     try:
         study.optimize(runner, n_trials=int(trials), timeout=timeout, callbacks=list(callbacks), gc_after_trial=True)
-    except BaseException:
-        # interrupted (Ctrl-C, SIGTERM): the best configuration of the trials completed so far is kept
+    except BaseException as e:
+        # interrupted (Ctrl-C, SIGTERM), or the study's database full: the best configuration of the trials
+        # completed so far is kept
         if out is not None and any(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials):
             write_best_config(study, out)
+        failure = _storage_failure(e, normalise_storage(storage))
+        if failure is not None:
+            raise failure from None
         raise
     if out is not None:
         write_best_config(study, out)
