@@ -469,6 +469,79 @@ def test_no_resume_replaces_a_finished_run(work, cli):
     assert load(run, device="cpu").config.network.width == 24 and verify_manifest(run, fix="x")
 
 
+@pytest.mark.parametrize("model", ["gaussian", "diffusion"])
+def test_no_resume_that_fails_leaves_the_finished_run_it_was_replacing(work, clean_failure, monkeypatch, model):
+    """`train --no-resume` over a finished run that fails (a full disk at the new weights, after the new run's
+    checkpoints): the old run is back as it was, every file, and no folder or file of the new one is left."""
+    import safetensors.torch
+
+    def full(tensors, filename, *a, **k):
+        Path(filename).write_bytes(b"partial")
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(safetensors.torch, "save_file", full)
+    run = work["gauss" if model == "gaussian" else "diff"]
+    argv = (["train", str(work["data"]), "--model", "gaussian", "--label-key", "tissue", "--out", str(run), "--quiet",
+             "--no-resume"] if model == "gaussian" else _train_argv(work["data"], run, "--seed", "3", "--no-resume"))
+    res = clean_failure(argv, watch=[work["tmp"]], match="no space left")
+    assert "weights.safetensors" in res.err and verify_manifest(run, fix="x")
+
+
+KILLED_NO_RESUME = textwrap.dedent("""
+    import sys, time
+    sys.path.insert(0, sys.argv[1])
+    import safetensors.torch
+    def stalled(tensors, filename, *a, **k):   # the new run's final save, where the kill comes
+        print("saving", flush=True)
+        time.sleep(120)
+    safetensors.torch.save_file = stalled
+    from rnagen.cli.main import main
+    main(sys.argv[2:])
+""")
+
+
+def test_no_resume_killed_then_the_next_train_puts_the_old_run_back(work, cli):
+    """`train --no-resume` killed (SIGKILL) with the old run set aside and the new one half written: the next
+    `rnagen train` into the folder puts the old run back, whole, before anything else (here: refused as the
+    finished run it is), and `--no-resume` again replaces it."""
+    from rnagen._io import file_digests
+
+    run = work["diff"]
+    before = file_digests(run)
+    argv = _train_argv(work["data"], run, "--seed", "3", "--no-resume")
+    proc = subprocess.Popen([sys.executable, "-c", KILLED_NO_RESUME, SRC, *argv], stdout=subprocess.PIPE, text=True,
+                            env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert proc.stdout.readline().strip() == "saving"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    assert file_digests(run) != before and (run / ".rnagen-previous-run").is_dir()
+    res = cli(_train_argv(work["data"], run))
+    assert res.rc == 2 and "already holds a finished diffusion run" in res.err, res.err
+    assert file_digests(run) == before and sorted(p.name for p in run.iterdir() if p.name.startswith(".")) == []
+    assert cli(argv).rc == 0
+    assert file_digests(run)["weights.safetensors"] != before["weights.safetensors"]
+    assert sorted(p.name for p in run.iterdir() if p.name.startswith(".")) == []
+
+
+@pytest.mark.parametrize("state", [".tmp", ".old"])
+def test_a_set_aside_run_cut_while_moving_is_put_back_whole(tmp_path, state):
+    """Killed while the old run's files moved aside (``.tmp``: they and the folder hold it between them) or while
+    the set-aside run was deleted after the new one was saved (``.old``): the old run whole, or the new one kept."""
+    from rnagen.models._base import PREVIOUS_RUN, _recover_aside
+
+    run = tmp_path / "run"
+    (run / f"{PREVIOUS_RUN}{state}").mkdir(parents=True)
+    (run / "config.toml").write_text("model = 'gaussian'\n")
+    (run / "meta.json").write_text("{}")
+    (run / f"{PREVIOUS_RUN}{state}" / "weights.safetensors").write_bytes(b"old weights")
+    _recover_aside(run)
+    names = sorted(p.name for p in run.iterdir())
+    if state == ".tmp":
+        assert names == ["config.toml", "meta.json", "weights.safetensors"]
+        assert (run / "weights.safetensors").read_bytes() == b"old weights"
+    else:
+        assert names == ["config.toml", "meta.json"]
+
+
 @pytest.mark.parametrize("flags", [[], ["--no-resume"]], ids=["resume", "no_resume"])
 def test_train_into_a_reconstructor_folder_is_refused(work, clean_failure, flags):
     clean_failure(_train_argv(work["data"], work["recon"], *flags), watch=[work["recon"]], match="reconstructor")

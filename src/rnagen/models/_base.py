@@ -538,6 +538,66 @@ class _FitCopies:
     groups: np.ndarray | None = None
 
 
+#: the folder in a run folder holding the run ``train --no-resume`` replaces until the new run is saved (put back
+#: where the new run fails, or by the next writer of the folder where its process was killed); with ``.tmp``: its
+#: files being moved between the two (all of the old run, none of the new), with ``.old``: being deleted
+PREVIOUS_RUN = ".rnagen-previous-run"
+
+
+def _set_aside(run_dir: Path, names: Sequence[str]) -> None:
+    """Move the run files ``names`` of ``run_dir`` into its :data:`PREVIOUS_RUN` folder (the caller holds the
+    folder's lock): gathered under the ``.tmp`` name, which says they are all the old run's, then renamed."""
+    import os
+
+    moving = run_dir / f"{PREVIOUS_RUN}.tmp"
+    moving.mkdir()
+    for f in names:
+        os.replace(run_dir / f, moving / f)
+    os.replace(moving, run_dir / PREVIOUS_RUN)
+
+
+def _put_back(run_dir: Path) -> None:
+    """The run :func:`_set_aside` kept, back in ``run_dir`` in place of the new run's files."""
+    import os
+
+    for f in (*RUN_FILES, MANIFEST):
+        (run_dir / f).unlink(missing_ok=True)
+    moving = run_dir / f"{PREVIOUS_RUN}.tmp"
+    os.replace(run_dir / PREVIOUS_RUN, moving)
+    for kept in sorted(moving.iterdir()):
+        os.replace(kept, run_dir / kept.name)
+    moving.rmdir()
+
+
+def _drop_aside(run_dir: Path) -> None:
+    """Delete the run :func:`_set_aside` kept, the new one saved: renamed to ``.old`` first, so that a kill while
+    it is deleted leaves no part of it to put back over the new run."""
+    import os
+    import shutil
+
+    if (run_dir / PREVIOUS_RUN).is_dir():
+        os.replace(run_dir / PREVIOUS_RUN, run_dir / f"{PREVIOUS_RUN}.old")
+    shutil.rmtree(run_dir / f"{PREVIOUS_RUN}.old", ignore_errors=True)
+
+
+def _recover_aside(run_dir: Path) -> None:
+    """What a ``train --no-resume`` killed in ``run_dir`` left (the caller holds the folder's lock): the run it was
+    replacing put back, whole, as if that command had not run; a run saved before the kill kept."""
+    import shutil
+
+    moving = run_dir / f"{PREVIOUS_RUN}.tmp"
+    if (run_dir / PREVIOUS_RUN).is_dir():
+        _put_back(run_dir)
+        remove_stale_temporaries(run_dir)   # the killed run's, of files it no longer writes
+    elif moving.is_dir():   # killed while the files moved: the folder and it hold the old run between them
+        import os
+
+        for kept in sorted(moving.iterdir()):
+            os.replace(kept, run_dir / kept.name)
+        moving.rmdir()
+    shutil.rmtree(run_dir / f"{PREVIOUS_RUN}.old", ignore_errors=True)
+
+
 class Generator(ABC):
     """Base class of every conditional generator (see the module docstring for the contract)."""
 
@@ -1087,7 +1147,8 @@ class Generator(ABC):
         resume
             Continue an interrupted run in ``run_dir`` with the same model, configuration and data. A finished
             run, or one with other settings, is refused before anything in the folder changes; ``False``
-            (``--no-resume``) deletes the old run's files and starts over.
+            (``--no-resume``) starts over, the old run's files kept aside until the new run is saved and put
+            back if it fails (:func:`_set_aside`).
         progress
             Show the training progress (a bar with the loss; the validation checks' scores).
 
@@ -1180,11 +1241,16 @@ class Generator(ABC):
                     self._run_dir = out.resolve()   # prepared above for this run
                     self.save(out)
             except BaseException:
-                # nothing to resume from (no checkpoint): leave no half-written run folder behind
-                if out is not None and not (out / "checkpoint.pt").exists():
+                if out is not None and (out / PREVIOUS_RUN).is_dir():
+                    # the run --no-resume was replacing: back in place, the new run's files gone
+                    _put_back(out)
+                elif out is not None and not (out / "checkpoint.pt").exists():
+                    # nothing to resume from (no checkpoint): leave no half-written run folder behind
                     for f in (*RUN_FILES, MANIFEST):
                         (out / f).unlink(missing_ok=True)
                 raise
+            if out is not None:
+                _drop_aside(out)
         return self
 
     def _prepare_run_folder(self, run_dir: Path, *, resume: bool) -> None:
@@ -1194,6 +1260,7 @@ class Generator(ABC):
         refused, unless ``resume`` is false, which deletes the old run's files. A folder holding no trained
         state (at most ``config.toml``) is simply reused.
         """
+        _recover_aside(run_dir)
         kind, _ = folder_kind(run_dir)
         if kind == "benchmark":
             raise RunDirError(f"{run_dir} is a benchmark folder (bench.json); train into a new --out")
@@ -1216,10 +1283,9 @@ class Generator(ABC):
             raise RunDirError(f"{run_dir} holds a config.toml that is not TOML (no run's: a file of your own?) that "
                               "training would overwrite; choose a new --out")
         if not resume:
-            for f in present:
-                if f != "config.toml":
-                    (run_dir / f).unlink()
             remove_stale_temporaries(run_dir)
+            if any(f != "config.toml" for f in present):
+                _set_aside(run_dir, present)
             return
         if not trained:
             remove_stale_temporaries(run_dir)
