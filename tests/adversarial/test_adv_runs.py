@@ -942,6 +942,8 @@ def test_train_disk_full_keeps_the_checkpoint_to_resume_from(work, monkeypatch, 
     monkeypatch.setattr(safetensors.torch, "save_file", full)
     res = cli(_train_argv(work["data"], run))
     assert res.rc == 2 and "no space left" in res.err and len(res.err.strip().splitlines()) == 1
+    assert res.err.rstrip().endswith(f"; {run} keeps the run's last checkpoint: run the same command again to "
+                                     "resume from it"), res.err
     assert (run / "checkpoint.pt").read_bytes() == before and verify_manifest(run, fix="x")
     monkeypatch.undo()
     assert cli(_train_argv(work["data"], run)).rc == 0  # space freed: the same command finishes the run

@@ -72,7 +72,7 @@ from ..config import (
     require_config,
     write_config,
 )
-from ..errors import ConfigError, DataError, DivergedError, RunDirError
+from ..errors import ConfigError, DataError, DivergedError, OutputError, RunDirError
 from ..pp.history import (
     below_one_note,
     depth_normalisation,
@@ -1240,7 +1240,7 @@ class Generator(ABC):
                 if out is not None:
                     self._run_dir = out.resolve()   # prepared above for this run
                     self.save(out)
-            except BaseException:
+            except BaseException as e:
                 if out is not None and (out / PREVIOUS_RUN).is_dir():
                     # the run --no-resume was replacing: back in place, the new run's files gone
                     _put_back(out)
@@ -1248,6 +1248,11 @@ class Generator(ABC):
                     # nothing to resume from (no checkpoint): leave no half-written run folder behind
                     for f in (*RUN_FILES, MANIFEST):
                         (out / f).unlink(missing_ok=True)
+                elif out is not None and isinstance(e, OutputError):
+                    # a write refused (a full disk) after a checkpoint: the folder left is this run's, resumable
+                    again = "the same command again" if resume else "the command again without --no-resume"
+                    raise OutputError(f"{e}; {out} keeps the run's last checkpoint: run {again} to resume from "
+                                      "it") from None
                 raise
             if out is not None:
                 _drop_aside(out)
