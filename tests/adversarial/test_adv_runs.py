@@ -514,6 +514,8 @@ def test_no_resume_killed_then_the_next_train_puts_the_old_run_back(work, cli):
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=10)
     assert file_digests(run) != before and (run / ".rnagen-previous-run").is_dir()
+    res = cli(_sample_argv(run, work["tmp"] / "out" / "s.h5ad"))   # a reader is told where the old run is
+    assert res.rc == 2 and f"the run it was replacing is kept in {run / '.rnagen-previous-run'}" in res.err, res.err
     res = cli(_train_argv(work["data"], run))
     assert res.rc == 2 and "already holds a finished diffusion run" in res.err, res.err
     assert file_digests(run) == before and sorted(p.name for p in run.iterdir() if p.name.startswith(".")) == []

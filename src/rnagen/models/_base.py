@@ -1581,6 +1581,12 @@ class Generator(ABC):
                 raise RunDirError(f"{run_dir} is being trained by another process (pid {holder}); wait for it to "
                                   "finish")
             what = f"missing {', '.join(missing)}" if missing else "its final save did not complete"
+            if (run_dir / PREVIOUS_RUN).is_dir() or (run_dir / f"{PREVIOUS_RUN}.tmp").is_dir():
+                # a `train --no-resume` killed: the finished run it was replacing is kept aside, whole
+                raise RunDirError(f"{run_dir} is not a complete run folder ({what}): a `rnagen train --no-resume` "
+                                  f"into it was interrupted, and the run it was replacing is kept in "
+                                  f"{run_dir / PREVIOUS_RUN}; run `rnagen train` into {run_dir} again (it puts that "
+                                  "run back first; --no-resume replaces it)")
             raise RunDirError(f"{run_dir} is not a complete run folder ({what}); was training interrupted? run "
                               "`rnagen train` again with the same --out to resume")
         with reading(run_dir / "config.toml", fix=fix):
