@@ -1,9 +1,12 @@
 """Small shared helpers: device choice, an explicit random generator, the machine's memory."""
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import os
 import re
 import unicodedata
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -183,3 +186,35 @@ def _log_bar_class(tqdm: type) -> type:
 
         _LOG_BARS[tqdm] = LogBar
     return _LOG_BARS[tqdm]
+
+
+#: what a command's warnings have named so far (:func:`one_warning_each`); ``None`` outside a command
+_NAMED: contextvars.ContextVar[set[Any] | None] = contextvars.ContextVar("rnagen_named_in_warnings", default=None)
+
+
+@contextlib.contextmanager
+def one_warning_each() -> Iterator[None]:
+    """A command's span (a CLI command, :func:`rnagen.bench.run_benchmark`, :func:`rnagen.tune.tune`), within which
+    a warning about the same things (a pair of sample ids, a data set's unknown scale) is given once
+    (:func:`not_yet_named`): the split, each fit and the evaluation of one command meet the same data and would
+    each say it again. Nested spans share the outermost one's record; also a decorator."""
+    if _NAMED.get() is not None:
+        yield
+        return
+    token = _NAMED.set(set())
+    try:
+        yield
+    finally:
+        _NAMED.reset(token)
+
+
+def not_yet_named(keys: Iterable[Any]) -> list[Any]:
+    """Those of ``keys`` (hashable) that no warning of the current command's span (:func:`one_warning_each`) has
+    named, recorded as named now; all of them outside such a span."""
+    keys = list(keys)
+    named = _NAMED.get()
+    if named is None:
+        return keys
+    new = [k for k in dict.fromkeys(keys) if k not in named]
+    named.update(new)
+    return new

@@ -1093,3 +1093,23 @@ def test_ceiling_outside_fits_counts_the_copies_of_the_reference_s_profiles(tmp_
 
     text = " ".join(write_report(tmp_path / "copies").read_text().split())
     assert "the training set holds too few others (50 or fewer) to fit the evaluation's z-scores" in text
+
+
+def test_copies_labelled_two_ways_are_warned_of_once_per_benchmark(tmp_path, labelled_csv, capsys):
+    """``rnagen benchmark`` on data where profiles appear again under other ids with another label: the split and
+    the evaluation's membership audit (of each row) meet the same pairs of sample ids, and the command says so
+    once, with the count of such profiles and one pair."""
+    from rnagen.cli.main import main
+
+    df = pd.read_csv(labelled_csv, index_col=0)
+    kinds = sorted(df["kind"].unique())
+    again = df.iloc[[0, 7, 13]].copy()
+    again["kind"] = [next(k for k in kinds if k != v) for v in again["kind"]]
+    again.index = [f"again{i}" for i in (0, 7, 13)]
+    pd.concat([df, again]).to_csv(tmp_path / "m.csv")
+    assert main(["benchmark", str(tmp_path / "m.csv"), "--label-key", "kind", "--models", "gaussian", "--budget",
+                 "fast", "--metrics", "precision,dcr_share", "--quiet", "--out", str(tmp_path / "b")]) == 0
+    said = [ln for ln in capsys.readouterr().err.splitlines() if "appear under several sample ids" in ln]
+    assert len(said) == 1, said
+    assert said[0].startswith(f"rnagen: warning: 3 profile(s) appear under several sample ids with different labels "
+                              f"(e.g. {df.index[0]!r} labelled {df['kind'].iloc[0]!r} and its copy 'again0'")

@@ -2,6 +2,8 @@
 one side of every split rnagen makes."""
 from __future__ import annotations
 
+import re
+
 import anndata as ad
 import numpy as np
 import pandas as pd
@@ -275,3 +277,33 @@ def test_copies_labelled_two_ways_are_warned_of_with_an_example_pair():
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
         split(same, label_key="y", test_size=0.25, seed=0)
+
+
+def test_copies_labelled_two_ways_are_warned_of_once_per_command():
+    """Within one command (rnagen.utils.one_warning_each: the CLI's, run_benchmark's, tune's span) the split, each
+    fit and the evaluation's membership audit meet the same copies: a pair of sample ids a warning named (shown or
+    counted) is not named again; a pair not yet named is, with its own ids. Outside a command each call warns."""
+    import warnings
+
+    from rnagen.pp.copies import copy_labels, warn_mixed_labels
+    from rnagen.utils import one_warning_each
+
+    X, y = _profiles()
+    a = _adata(np.vstack([X, X[[0, 5]]]), np.concatenate([y, ["c1", "c2"]]), [f"s{i}" for i in range(120)] + ["d0", "d5"])
+    g, labels, names = copy_labels(np.asarray(a.X)), a.obs["y"].to_numpy(), list(a.obs_names)
+
+    def said(calls):
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter("always")
+            for rows in calls:
+                assert warn_mixed_labels(g[rows], labels[rows], [names[i] for i in rows], what="x") == \
+                    len({names[i] for i in rows} & {"d0", "d5"})
+        return [re.match(r"(\d+) profile\(s\) appear .* \(e\.g\. '(\w+)' labelled '\w+' and its copy '(\w+)'",
+                         str(m.message)).groups() for m in w]
+
+    both, only_d5 = list(range(122)), [i for i in range(122) if i != 120]
+    assert len(said([both, both, only_d5])) == 3
+    with one_warning_each():
+        assert said([both, both, only_d5]) == [("2", "s0", "d0")]
+    with one_warning_each():   # the pair s5/d5 first, then s0/d0 is new: named with its own ids
+        assert said([only_d5, both, only_d5]) == [("1", "s5", "d5"), ("2", "s0", "d0")]

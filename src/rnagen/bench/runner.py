@@ -82,7 +82,7 @@ from .._manifest import RUN_FILES, folder_kind
 from ..errors import ConfigError, DataError, DivergedError, OutputError, RnagenError, RunDirError
 from ..pp.history import looks_logged
 from ..pp.prepare import dense
-from ..utils import label_text, numeric_label_aliases
+from ..utils import label_text, numeric_label_aliases, one_warning_each
 from .budgets import (
     DDIM_STEP_GRID,
     DEFAULT_MODELS,
@@ -391,6 +391,7 @@ def _check_options(rows: list[str], budget: str, overrides: Mapping[str, Any], *
     return seeds, splits, test_size, seed, draws
 
 
+@one_warning_each()
 def run_benchmark(
     data,
     *,

@@ -83,6 +83,7 @@ def _main(argv: list[str] | None) -> int:
         parser.print_help()
         return 2
     from .._io import take_signal
+    from ..utils import one_warning_each
 
     take_signal()
     previous, hook = _on_sigterm(), sys.unraisablehook
@@ -91,7 +92,8 @@ def _main(argv: list[str] | None) -> int:
     warnings.showwarning = _one_line_warning
     stdout = _PipeOut.install()
     try:
-        rc = args.func(args)
+        with one_warning_each():   # a warning about the same things once per command, however many steps meet them
+            rc = args.func(args)
         lost = take_signal()
         if lost is not None:   # raised where Python dropped it (a finaliser's callback): the command did not stop
             raise lost

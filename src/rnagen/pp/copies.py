@@ -425,13 +425,25 @@ def warn_mixed_labels(groups: np.ndarray | None, labels: Any, names: Any = None,
     how many groups do and one pair of sample ids (``names``, row numbers without them); ``what`` says what the
     grouping does with them. A profile with two labels is a data error the user must correct: a split keeps
     the copies on one side under one class, a model learns the profile as both. Returns the number of such
-    groups."""
+    groups.
+
+    Within one command (:func:`rnagen.utils.one_warning_each`: its split, each fit and the evaluation's membership
+    audit meet the same profiles) a pair of sample ids that a warning has named, shown or counted in its number,
+    is not warned of again; with ``names`` only, since row numbers of two matrices name different profiles."""
     pairs = mixed_label_pairs(groups, labels)
     if pairs:
         import warnings
 
+        from ..utils import not_yet_named
+
         y = [str(v) for v in np.asarray(labels).astype(str)]
         ids = [str(i) for i in range(len(y))] if names is None else [str(x) for x in names]
+        if names is not None:
+            keys = [("copies labelled two ways", *sorted((ids[a], ids[b]))) for a, b in pairs]
+            new = set(not_yet_named(keys))
+            if not new:
+                return len(pairs)
+            pairs = [p for p, k in zip(pairs, keys) if k in new] + [p for p, k in zip(pairs, keys) if k not in new]
         a, b = pairs[0]
         warnings.warn(f"{len(pairs)} profile(s) appear under several sample ids with different labels (e.g. "
                       f"{ids[a]!r} labelled {y[a]!r} and its copy {ids[b]!r} labelled {y[b]!r}): {what}; one "

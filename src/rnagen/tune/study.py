@@ -29,7 +29,7 @@ from .._io import describe_os_error, make_folders
 from ..config import build_config, check_number, check_seed, write_config
 from ..errors import ConfigError, DataError, DivergedError, OutputError, RnagenError
 from ..pp.prepare import dense, is_logged
-from ..utils import check_device
+from ..utils import check_device, one_warning_each
 from .objective import DIVERGED, Scores, check_objective, objective_value, score_synthetic
 from .spaces import Budget, get_budget, has_train_section, suggest
 
@@ -312,6 +312,7 @@ def _fixed_representation(train, val):
     return pipe, pipe.transform(dense(val.X, dtype=np.float64))
 
 
+@one_warning_each()
 def tune(
     data: Any,
     *,
