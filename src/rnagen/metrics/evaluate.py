@@ -61,6 +61,7 @@ requested indicators in their registered order and assembles the table.
 """
 from __future__ import annotations
 
+import math
 import time
 import warnings
 from collections.abc import Mapping, Sequence
@@ -247,22 +248,6 @@ def _genes_hint(genes: list, real_genes: list, var: pd.DataFrame | None) -> str:
     return "; evaluate sets with the same genes"
 
 
-def _check_log_bases(sets: Mapping[str, Any]) -> None:
-    """Refuse sets whose records name logarithms of two bases (scanpy's ``ln(x+1)`` beside ``log2(x+1)``,
-    :func:`rnagen.pp.history.log_base`): the values of one profile differ by a factor of log2(e) = 1.44 between
-    them, which every indicator would read as a shift of every gene. Sets without a recorded base are judged by
-    their values."""
-    from ..pp.history import TWO_LOG_BASES, log_base, log_bases_differ, log_state
-
-    known = [(name, st) for name, obj in sets.items() if obj is not None and hasattr(obj, "uns")
-             for st in [log_state(obj)] if log_base(st) is not None]
-    for name, st in known[1:]:
-        first, st0 = known[0]
-        if log_bases_differ(st0, st):
-            raise DataError(f"the {first} set records {(st0 or {}).get('transform')} and the {name} set "
-                            f"{(st or {}).get('transform')}: {TWO_LOG_BASES}")
-
-
 def _depth_text(depth: dict) -> str:
     """A recorded depth normalisation (:func:`rnagen.pp.history.depth_normalisation`) in a message."""
     if depth["method"] == "none":
@@ -322,7 +307,6 @@ def prepare(real, synthetic, train=None, *, label_key: str | None = None, real_l
     ``fitted``, ``reference_rows`` (sorted training rows, ``None``: all of them), ``fit_rows`` (the training rows
     the statistics came from) and ``fitted``.
     """
-    _check_log_bases({"real": real, "synthetic": synthetic, "train": train, "reference": mia_reference})
     depth_notes = _check_depth({"real": real, "synthetic": synthetic, "train": train, "mia_reference": mia_reference})
     R, yr, gr, lr = _unpack(real, label_key, real_labels, "real")
     S, ys, gs, ls = _unpack(synthetic, label_key, synthetic_labels, "synthetic")
@@ -362,6 +346,9 @@ def prepare(real, synthetic, train=None, *, label_key: str | None = None, real_l
         notes["synthetic"] += "; whole numbers, read as log values: their genes' means are the held-out set's"
     if T is not None:
         T, notes["train"] = to_log_scale(T, logged=_logged(T, lt))
+    bases = _log_bases({"real": (real, notes["real"]), "synthetic": (synthetic, notes["synthetic"]),
+                        "train": (train, notes.get("train"))})
+    R, S, T = (_on_log2(A, name, bases, notes) for name, A in (("real", R), ("synthetic", S), ("train", T)))
     real_mu, real_sd = R.mean(0, dtype=np.float64), R.std(0, dtype=np.float64)
     for name, A in (("synthetic", S), ("train", T)):
         if A is not None and (scale := _scale_note(A, real_mu, real_sd)) is not None:
@@ -407,7 +394,7 @@ def prepare(real, synthetic, train=None, *, label_key: str | None = None, real_l
                     "fitted": {"mu": mu, "sd": sd, "reference_rows": rows, "fit_rows": fit_rows}})
     if mia_reference is not None:
         out["mia_reference"], notes["mia_reference"], scale = _prepared_extra(mia_reference, gr, n_genes, z,
-                                                                              real_mu, real_sd)
+                                                                              real_mu, real_sd, bases)
         if scale is not None:
             notes["mia_reference_scale"] = scale
     return out
@@ -452,14 +439,19 @@ def _on_real_genes(X: np.ndarray, genes: list | None, real_genes: list | None, n
     return X
 
 
-def _prepared_extra(obj, real_genes: list | None, n_genes: int, z, real_mu: np.ndarray, real_sd: np.ndarray
-                    ) -> tuple[np.ndarray, str, str | None]:
-    """A further real set (the membership-inference reference), aligned, logged and z-scored like ``train``; with
-    what was done and its scale note (:func:`_scale_note`)."""
+def _prepared_extra(obj, real_genes: list | None, n_genes: int, z, real_mu: np.ndarray, real_sd: np.ndarray,
+                    bases: dict[str, float | None] | None = None) -> tuple[np.ndarray, str, str | None]:
+    """A further real set (the membership-inference reference), aligned, logged and z-scored like ``train``, on the
+    other sets' log base (``bases``, :func:`_log_bases`); with what was done and its scale note
+    (:func:`_scale_note`)."""
     name = "the membership-inference reference set"
     X, _, g, logged = _unpack(obj, None, None, name)
     X = _on_real_genes(X, g, real_genes, n_genes, name, getattr(obj, "var", None))
     X, note = to_log_scale(X, logged=_logged(X, logged))
+    if bases is not None:
+        notes = {"reference": note}
+        X = _on_log2(X, "reference", _log_bases({"reference": (obj, note)}, given=_as_scored(bases)), notes)
+        note = notes["reference"]
     return z(X), note, _scale_note(X, real_mu, real_sd)
 
 
@@ -475,6 +467,80 @@ def _zscored(mu: np.ndarray, sd: np.ndarray) -> bool:
         return False
     near = (np.abs(mu[ok]) < ZSCORE_TOLERANCE) & (np.abs(sd[ok] - 1.0) < ZSCORE_TOLERANCE)
     return bool(near.mean() >= UNIFORM_SHARE)
+
+
+#: the base of a set's logarithm where :func:`_log_bases` cannot name it (log-scale values without a record of it)
+_UNKNOWN = -1.0
+
+
+def _log_bases(sets: Mapping[str, tuple[Any, str | None]], given: Mapping[str, float | None] | None = None
+               ) -> dict[str, float | None]:
+    """The base of each set's log values, from its record and what :func:`to_log_scale` did (``sets``: name ->
+    (the set as given, the note of its log step); ``given``: bases of further sets, as scored): 2 where the
+    log2(x+1) was taken here, the recorded base (:func:`rnagen.pp.history.log_base`) of a set recorded as log
+    scale, :data:`_UNKNOWN` for log values no record gives a base, ``None`` for a set that is not on a log scale
+    (centred values) or not given.
+
+    Values of two bases are never scored together: ln and log2 values of one profile differ by a factor of
+    log2(e) = 1.44 in every gene, which each indicator would read as expression. Beside a set of base 2, a set
+    recorded as ``log_b(x + 1)`` of another base is scored as its log2(x+1), exactly (:func:`_on_log2`); a recorded
+    base other than 2 beside log values whose base no record names, or two recorded bases that cannot be brought
+    to one, are refused in one line."""
+    from ..pp.history import TWO_LOG_BASES, log_base, log_state, rebasable_to_log2
+
+    out: dict[str, float | None] = dict(given or {})
+    states: dict[str, dict | None] = {}
+    for name, (obj, note) in sets.items():
+        if note is None or not (note == "log2(x+1)" or note.startswith("as is (log scale)")):
+            out[name] = None
+            continue
+        st = log_state(obj) if obj is not None and hasattr(obj, "uns") else None
+        states[name] = st
+        out[name] = 2.0 if note == "log2(x+1)" else log_base(st) or _UNKNOWN
+    known = {n: b for n, b in out.items() if b is not None and b != _UNKNOWN}
+    other = {n: b for n, b in known.items() if not math.isclose(b, 2.0)}
+    two = [n for n in known if n not in other]
+    unknown = [n for n, b in out.items() if b == _UNKNOWN]
+    for name, b in other.items():
+        what = (states.get(name) or {}).get("transform", f"logs of base {b:g}")
+        if two and name in states and rebasable_to_log2(states[name]) is not None:
+            continue   # scored as its log2(x+1) (:func:`_on_log2`)
+        if two:
+            raise DataError(f"the {name} set records {what} and the {two[0]} set is log2(x+1): {TWO_LOG_BASES}")
+        if unknown:
+            raise DataError(f"the {name} set records {what} and the {unknown[0]} set's values look log-scale with no "
+                            "record of their base: scored together, every gene would be read in two units; give "
+                            f"the {unknown[0]} set's base (rnagen data prepare of its counts, or scanpy's "
+                            "uns['log1p'] = {'base': 2} for log2(x+1) values) or both sets as counts")
+        first = next((n for n, c in other.items() if not math.isclose(c, b)), None)
+        if first is not None:
+            raise DataError(f"the {name} set records {what} and the {first} set "
+                            f"{(states.get(first) or {}).get('transform')}: {TWO_LOG_BASES}")
+    return out
+
+
+def _as_scored(bases: Mapping[str, float | None]) -> dict[str, float | None]:
+    """:func:`_log_bases`'s bases as the sets are scored: those :func:`_on_log2` converts, 2."""
+    two = any(b is not None and math.isclose(b, 2.0) for b in bases.values())
+    return {n: 2.0 if two and b is not None and b != _UNKNOWN else b for n, b in bases.items()}
+
+
+def _on_log2(A: np.ndarray | None, name: str, bases: Mapping[str, float | None], notes: dict) -> np.ndarray | None:
+    """``A`` in log2 units where :func:`_log_bases` found its recorded ``log_b(x + 1)`` beside a set of base 2:
+    ``log2(x + 1) = log_b(x + 1) * log2(b)``, exact; said in its note."""
+    b = bases.get(name)
+    if A is None or b is None or b == _UNKNOWN or math.isclose(b, 2.0) or \
+            not any(c is not None and math.isclose(c, 2.0) for c in bases.values()):
+        return A
+    notes[name] = (f"{notes.get(name, '')}; {_base_name(b)}(x+1) converted to log2(x+1) (x {math.log2(b):.4g}, "
+                   "exact), the other sets' base")
+    return (A.astype(np.float64) * math.log2(b)).astype(A.dtype, copy=False)
+
+
+def _base_name(b: float) -> str:
+    from ..pp.history import log1p_name
+
+    return log1p_name(b).removesuffix("(x+1)")
 
 
 def _scale_note(A: np.ndarray, real_mu: np.ndarray, real_sd: np.ndarray) -> str | None:
