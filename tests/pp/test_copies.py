@@ -289,7 +289,8 @@ def test_copies_labelled_two_ways_are_warned_of_once_per_command():
     from rnagen.utils import one_warning_each
 
     X, y = _profiles()
-    a = _adata(np.vstack([X, X[[0, 5]]]), np.concatenate([y, ["c1", "c2"]]), [f"s{i}" for i in range(120)] + ["d0", "d5"])
+    a = _adata(np.vstack([X, X[[0, 5]]]), np.concatenate([y, ["c1", "c2"]]),
+               [f"s{i}" for i in range(120)] + ["d0", "d5"])
     g, labels, names = copy_labels(np.asarray(a.X)), a.obs["y"].to_numpy(), list(a.obs_names)
 
     def said(calls):

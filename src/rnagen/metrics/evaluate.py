@@ -348,7 +348,8 @@ def prepare(real, synthetic, train=None, *, label_key: str | None = None, real_l
         T, notes["train"] = to_log_scale(T, logged=_logged(T, lt))
     bases = _log_bases({"real": (real, notes["real"]), "synthetic": (synthetic, notes["synthetic"]),
                         "train": (train, notes.get("train"))})
-    R, S, T = (_on_log2(A, name, bases, notes) for name, A in (("real", R), ("synthetic", S), ("train", T)))
+    R, S = _on_log2(R, "real", bases, notes), _on_log2(S, "synthetic", bases, notes)
+    T = _on_log2(T, "train", bases, notes) if T is not None else None
     real_mu, real_sd = R.mean(0, dtype=np.float64), R.std(0, dtype=np.float64)
     for name, A in (("synthetic", S), ("train", T)):
         if A is not None and (scale := _scale_note(A, real_mu, real_sd)) is not None:
@@ -525,11 +526,11 @@ def _as_scored(bases: Mapping[str, float | None]) -> dict[str, float | None]:
     return {n: 2.0 if two and b is not None and b != _UNKNOWN else b for n, b in bases.items()}
 
 
-def _on_log2(A: np.ndarray | None, name: str, bases: Mapping[str, float | None], notes: dict) -> np.ndarray | None:
+def _on_log2(A: np.ndarray, name: str, bases: Mapping[str, float | None], notes: dict) -> np.ndarray:
     """``A`` in log2 units where :func:`_log_bases` found its recorded ``log_b(x + 1)`` beside a set of base 2:
     ``log2(x + 1) = log_b(x + 1) * log2(b)``, exact; said in its note."""
     b = bases.get(name)
-    if A is None or b is None or b == _UNKNOWN or math.isclose(b, 2.0) or \
+    if b is None or b == _UNKNOWN or math.isclose(b, 2.0) or \
             not any(c is not None and math.isclose(c, 2.0) for c in bases.values()):
         return A
     notes[name] = (f"{notes.get(name, '')}; {_base_name(b)}(x+1) converted to log2(x+1) (x {math.log2(b):.4g}, "
