@@ -196,18 +196,10 @@ def take_signal() -> BaseException | None:
     return _SIGNALLED.pop() if _SIGNALLED else None
 
 
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike, *, suffix: str | None = None) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; on success move it over ``path``, on error delete it.
-
-    Parameters
-    ----------
-    path
-        Final destination. Its parent directory is created if needed.
-    suffix
-        Suffix of the temporary file (some writers, e.g. h5py, do not care; pandas' compression inference
-        does). Defaults to the destination's own suffixes.
-    """
+def _temporary_beside(path: str | os.PathLike, suffix: str | None) -> tuple[Path, Path, Path]:
+    """``(dest, final, tmp)``: ``path`` as settled (:func:`settled_path`), the file a write of it replaces (a
+    symbolic link's target, :func:`output_target`) and a new empty temporary beside that file (one file system, for
+    the rename), its folders made."""
     dest = settled_path(Path(path))
     if suffix is None:
         suffix = "".join(dest.suffixes)
@@ -223,33 +215,266 @@ def atomic_path(path: str | os.PathLike, *, suffix: str | None = None) -> Iterat
         if isinstance(e, OutputError):
             raise
         raise OutputError(describe_os_error(e, dest)) from None
-    tmp_path = Path(tmp)
-    try:
-        yield tmp_path
-        if _SIGNALLED:   # an interrupt the writer's callbacks swallowed: the file is not put in place
-            raise _SIGNALLED[0]
-        # mkstemp (and some writers) create 0600 files: an output gets what the umask gives any new file, and a
-        # file it replaces keeps its own permissions, as shell redirection leaves them (a private file stays so)
-        try:
-            st = os.stat(final)
-            mode, links = stat.S_IMODE(st.st_mode) & 0o777, st.st_nlink
-        except OSError:
-            mode, links = 0o666 & ~_umask(), 1
-        os.chmod(tmp_path, mode)
-        os.replace(tmp_path, final)
-        if links > 1:   # the rename gives the name a new file; the other names of the old one still hold it
-            import warnings
+    return dest, final, Path(tmp)
 
-            warnings.warn(f"{final} was a hard link ({links - 1} other name{'s' if links > 2 else ''} of the same "
-                          "file): it holds the new content, the other names keep the previous one (outputs are "
-                          "replaced whole, never rewritten in place)", UserWarning, stacklevel=3)
+
+def _mode_for(tmp: Path, final: Path) -> int:
+    """Give ``tmp`` the permissions of the file ``final`` it replaces (a new file: what the umask gives one); returns
+    the number of names ``final`` has (more than 1: a hard link, whose other names keep the old content)."""
+    # mkstemp (and some writers) create 0600 files: an output gets what the umask gives any new file, and a file it
+    # replaces keeps its own permissions, as shell redirection leaves them (a private file stays so)
+    try:
+        st = os.stat(final)
+        mode, links = stat.S_IMODE(st.st_mode) & 0o777, st.st_nlink
+    except OSError:
+        mode, links = 0o666 & ~_umask(), 1
+    os.chmod(tmp, mode)
+    return links
+
+
+def _warn_hard_link(final: Path, links: int) -> None:
+    if links > 1:   # the rename gives the name a new file; the other names of the old one still hold it
+        import warnings
+
+        warnings.warn(f"{final} was a hard link ({links - 1} other name{'s' if links > 2 else ''} of the same "
+                      "file): it holds the new content, the other names keep the previous one (outputs are "
+                      "replaced whole, never rewritten in place)", UserWarning, stacklevel=4)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, *, suffix: str | None = None) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; on success move it over ``path``, on error delete it.
+
+    Parameters
+    ----------
+    path
+        Final destination. Its parent directory is created if needed.
+    suffix
+        Suffix of the temporary file (some writers, e.g. h5py, do not care; pandas' compression inference
+        does). Defaults to the destination's own suffixes.
+    """
+    with atomic_paths([path], suffix=suffix) as (tmp,):
+        yield tmp
+
+
+@contextlib.contextmanager
+def atomic_paths(paths: Sequence[str | os.PathLike], *, suffix: str | None = None) -> Iterator[list[Path]]:
+    """:func:`atomic_path` for files that must agree (a train/test pair): yield a temporary beside each of
+    ``paths``; once the block has written them all, they replace the old files together (:func:`replace_together`:
+    after any failure or kill the destinations hold the whole old set or the whole new one); on error each
+    temporary is deleted and nothing is replaced."""
+    made: list[tuple[Path, Path, Path]] = []
+    try:
+        for path in paths:
+            made.append(_temporary_beside(path, suffix))
+        yield [tmp for _, _, tmp in made]
+        if _SIGNALLED:   # an interrupt the writer's callbacks swallowed: the files are not put in place
+            raise _SIGNALLED[0]
+        links = [_mode_for(tmp, final) for _, final, tmp in made]
+        if len(made) == 1:
+            os.replace(made[0][2], made[0][1])
+        else:
+            replace_together([(tmp, final) for _, final, tmp in made])
+        for (_, final, _), n in zip(made, links):
+            _warn_hard_link(final, n)
     except BaseException as e:
-        with contextlib.suppress(FileNotFoundError):
-            tmp_path.unlink()
-        refused = _write_refused(e, dest)
+        for _, _, tmp in made:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+        refused = _write_refused(e, made[-1][0] if made else settled_path(Path(paths[0])))
         if refused is not None:
             raise refused from None
         raise
+
+
+#: the digits a process id may take in a file's name (a 32-bit id; Linux's ``pid_max`` is at most 2**22)
+_PID_DIGITS = 10
+
+
+def process_runs(pid: int) -> bool:
+    """Whether process ``pid`` runs (``kill(pid, 0)``, which sends nothing); where that cannot be told (no POSIX
+    signals, a process of another user) it is taken to run, so that what it wrote is kept."""
+    if pid <= 0:   # kill(0, ...) would ask about this process's group: no process writes under that number
+        return False
+    if os.name != "posix":
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (OverflowError, ValueError):   # a number beyond any process id
+        return False
+    except OSError:   # EPERM: it runs, as another user
+        return True
+    return True
+
+
+def kept_aside(dest: Path, pid: int) -> Path:
+    """Where process ``pid`` keeps the old ``dest`` while files replacing it and others together are put in place
+    (:func:`replace_together`; a long name shortened as the temporaries' are, within the file system's name
+    limit)."""
+    limit = _NAME_MAX - len("..") - _PID_DIGITS - len(".old")
+    return dest.with_name(f".{_stem(dest.name, limit=limit)}.{pid}.old")
+
+
+#: the record :func:`replace_together` keeps in each destination's folder while it replaces files together:
+#: ``.rnagen-replacing.<pid>.json``, naming each destination and where its old file is kept
+_REPLACING_RE = re.compile(r"^\.rnagen-replacing\.(?P<pid>\d+)\.json$")
+
+
+def _replacing_record(folder: Path, pid: int) -> Path:
+    return folder / f".rnagen-replacing.{pid}.json"
+
+
+def _command_line() -> str:
+    import shlex
+    import sys
+
+    return shlex.join(["rnagen", *sys.argv[1:]])
+
+
+def _put_back(entries: Sequence[tuple[Path, Path | None]]) -> OSError | None:
+    """Undo a replacement together: each destination that had an old file gets it back from where it was kept, one
+    that had none is removed (a new file of the set, or nothing yet). ``None`` where every destination is as it
+    was, else the first error of the file system."""
+    failed: OSError | None = None
+    for dest, old in reversed(entries):
+        try:
+            if old is None:
+                dest.unlink(missing_ok=True)
+            elif old.exists() and dest.exists() and os.path.samefile(old, dest):
+                old.unlink()   # a second name of the old file: its destination was not replaced yet
+            elif old.exists():
+                os.replace(old, dest)
+            # an old file not kept aside yet: its destination was never replaced
+        except OSError as e:
+            failed = failed or e
+    return failed
+
+
+def replace_together(moves: Sequence[tuple[Path, Path]]) -> None:
+    """Move each written file over its destination, all or none (``moves``: ``(written, destination)`` pairs, each
+    written file beside its destination: one file system).
+
+    Each destination's old file is kept as a second link (:func:`kept_aside`, moved aside where the file system
+    has no hard links) until the set is in place, and a record naming them (``.rnagen-replacing.<pid>.json``) is
+    put in each destination's folder before the first move and removed after the last. A move that fails or is
+    interrupted puts the old files back and the error names its destination; a process killed between two moves
+    (``kill -9``: nothing of it runs) leaves the record, and the next rnagen command that writes or reads there
+    puts the old files back (:func:`settle_replacements`): the destinations hold the whole old set or the whole
+    new one, never a file of each (a train.h5ad of one split beside the test.h5ad of another)."""
+    pid = os.getpid()
+    entries = [(dest, kept_aside(dest, pid) if (dest.exists() or dest.is_symlink()) else None)
+               for _, dest in moves]
+    records = sorted({_replacing_record(dest.parent, pid) for _, dest in moves})
+    dest = moves[0][1]
+    written: list[Path] = []
+    try:
+        for _, old in entries:   # a file of this id left by an earlier process of it is no old file of these
+            if old is not None:
+                old.unlink(missing_ok=True)
+        text = json.dumps({"pid": pid, "command": _command_line(), "records": [str(r) for r in records],
+                           "files": [{"dest": str(d), "old": None if o is None else str(o)} for d, o in entries]},
+                          indent=1) + "\n"
+        for rec in records:
+            written.append(rec)
+            write_text(rec, text)
+        for dest, old in entries:
+            if old is not None:
+                try:
+                    os.link(dest, old)
+                except OSError:   # a file system without hard links: the old file is moved aside instead
+                    os.replace(dest, old)
+        for tmp, dest in moves:
+            os.replace(tmp, dest)
+    except BaseException as e:
+        if _put_back(entries) is None:
+            for rec in written:
+                with contextlib.suppress(OSError):
+                    rec.unlink(missing_ok=True)
+        # else the records stay: the next command that writes or reads there tries again
+        if isinstance(e, OSError) and not isinstance(e, OutputError):
+            raise OutputError(describe_os_error(e, dest)) from None
+        raise
+    for rec in records:
+        with contextlib.suppress(OSError):
+            rec.unlink(missing_ok=True)
+    for _, old in entries:
+        if old is not None:
+            with contextlib.suppress(OSError):
+                old.unlink(missing_ok=True)
+
+
+def _record_of(path: Path) -> dict[str, Any] | None:
+    try:
+        rec = json.loads(path.read_text(encoding="utf-8"))
+        rec["entries"] = [(Path(f["dest"]), None if f["old"] is None else Path(f["old"])) for f in rec["files"]]
+        return rec
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def settle_replacements(folder: str | os.PathLike) -> list[tuple[list[Path], str]]:
+    """Put back the old files of every replacement together (:func:`replace_together`) whose record lies in
+    ``folder`` and whose process no longer runs (killed between two moves): each under its destinations' write
+    locks, skipped while another process holds one (it writes there, and settled them first). Returns the
+    replacements that could not be put back (a folder this process may not write): their destinations and one line
+    naming them and the fix, for a command that reads there to refuse; an empty list where the folder holds none."""
+    d = Path(folder)
+    left: list[tuple[list[Path], str]] = []
+    try:
+        found = sorted(f for f in d.iterdir() if _REPLACING_RE.match(f.name))
+    except OSError:   # no folder, or one that cannot be listed: nothing this process can settle there
+        return left
+    for f in found:
+        pid = int(f.name.split(".")[2])
+        if pid == os.getpid() or process_runs(pid):
+            continue
+        rec = _record_of(f)
+        if rec is None:
+            continue
+        entries: list[tuple[Path, Path | None]] = rec["entries"]
+        dests = [dest for dest, _ in entries]
+        try:
+            with contextlib.ExitStack() as held:
+                for dest in sorted(dests, key=lambda p: str(lock_path(p, kind="file"))):
+                    held.enter_context(writer_lock(dest, kind="file"))
+                if not f.exists():   # settled meanwhile by another process
+                    continue
+                failed = _put_back(entries)
+                if failed is None:
+                    for r in rec.get("records", [str(f)]):
+                        with contextlib.suppress(OSError):
+                            Path(r).unlink(missing_ok=True)
+                    continue
+        except WriterBusy:
+            continue
+        except OSError as e:
+            failed = e
+        names = " and ".join(p.name for p in dests)
+        undo = " and ".join(f"rename {old} to {dest.name}" if old is not None else f"delete {dest}"
+                            for dest, old in entries if old is None or old.exists())
+        left.append((dests, f"{names} in {d} may be of two different runs: rnagen (pid {pid}: "
+                            f"{rec.get('command', 'rnagen')}) was stopped while replacing them together, and the old "
+                            f"files could not be put back ({describe_os_error(failed)}); {undo}, or run that "
+                            "command again"))
+    return left
+
+
+def check_replacements(path: str | os.PathLike) -> None:
+    """Refuse to read ``path`` where it is one of a set of files a killed command was replacing together and its
+    old file cannot be put back (:func:`settle_replacements`, which puts it back where it can): one line naming the
+    set and the fix (:class:`rnagen.errors.DataError`)."""
+    from .errors import DataError
+
+    p = Path(path)
+    names = {p}
+    with contextlib.suppress(OSError):
+        names.add(output_target(p))
+    for folder in sorted({n.parent for n in names}):
+        for dests, line in settle_replacements(folder):
+            if any(os.path.realpath(n) == os.path.realpath(dest) for n in names for dest in dests):
+                raise DataError(line)
 
 
 def _write_refused(e: BaseException, dest: Path) -> OutputError | None:
@@ -706,8 +931,12 @@ def claim_output(
             remove_stale_temporaries(out)
             for name in writes:   # after the clean-up, which keeps the temporaries of a file whose lock is held
                 files.enter_context(writer_lock(out / name, kind="file"))
+            # files a killed command was replacing together get their old ones back before any is written anew
+            settle_replacements(out)
         else:   # beside the file written, a symbolic link's target (see atomic_path)
             final = output_target(out)
+            for folder in sorted({out.parent, final.parent}):
+                settle_replacements(folder)
             remove_stale_temporaries(final.parent, name=final.name)
         # checked again under the locks: what another writer holding them wrote in the meantime (data split putting
         # real profiles where sample writes) is seen before anything is replaced
@@ -761,14 +990,13 @@ def write_h5ad(adata: Any, path: str | os.PathLike, *, compression: str | None =
 
 def write_h5ads(items: Sequence[tuple[Any, str | os.PathLike]], *, compression: str | None = "gzip") -> None:
     """Write each ``(AnnData, path)`` of ``items`` to its ``.h5ad`` atomically, every file written before any
-    replaces its old one (a train/test pair is never one of two splits); a write that fails names its own file,
-    and no file is replaced."""
+    replaces its old one, and all replacing them together (:func:`atomic_paths`: a train/test pair is never one of
+    two splits, even after a kill); a write that fails names its own file, and no file is replaced."""
     import io
     import sys
 
-    with contextlib.ExitStack() as stack:
-        for adata, path in items:
-            tmp = stack.enter_context(atomic_path(path, suffix=".h5ad"))
+    with atomic_paths([path for _, path in items], suffix=".h5ad") as tmps:
+        for (adata, path), tmp in zip(items, tmps):
             # a failing write (a full disk) has h5py print a traceback for each object id it cannot release,
             # dozens before the write's own error: what the write prints is held back and shown only if it succeeds
             held = io.StringIO()
@@ -777,7 +1005,7 @@ def write_h5ads(items: Sequence[tuple[Any, str | os.PathLike]], *, compression: 
                     adata.write_h5ad(tmp, compression=compression)
             except BaseException as e:
                 FAILED_HDF5_WRITES.append(Path(path))
-                # named here: the error leaves through the other files' atomic_path too, which would name theirs
+                # named here: atomic_paths, which the error leaves through, would name the last of the files
                 refused = _write_refused(e, settled_path(Path(path)))
                 if refused is not None:
                     raise refused from None

@@ -1007,3 +1007,108 @@ def test_info_shows_the_synthetic_record_of_a_sampled_set(tmp_path, capsys):
     # a prepared (real) set has no such lines
     assert main(["data", "info", str(tmp_path / "x.csv"), "--label-key", "cls"]) == 0
     assert "synthetic:" not in capsys.readouterr().out
+
+
+# --- the train/test pair replaced together: a kill or a failure between its two renames -----------------------------
+def _split_killed_between_renames(out, *args: str) -> int:
+    """Run ``rnagen data split gtex26 ARGS --out OUT`` in a process that kills itself (SIGKILL: nothing of it runs
+    after) right after the first of the pair's files is moved into place; returns its exit status."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import os, signal, sys\n"
+            "real = os.replace\n"
+            "def replace(src, dst, *a, **k):\n"
+            "    real(src, dst, *a, **k)\n"
+            "    if '.tmp' in os.fspath(src) and os.fspath(dst).endswith('.h5ad'):\n"
+            "        os.kill(os.getpid(), signal.SIGKILL)\n"
+            "os.replace = replace\n"
+            "from rnagen.cli.main import main\n"
+            f"sys.argv = ['rnagen', 'data', 'split', 'gtex26', *{list(args)!r}, '--out', {str(out)!r}]\n"
+            "sys.exit(main(sys.argv[1:]))\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, timeout=600).returncode
+
+
+def test_a_split_killed_between_its_two_renames_leaves_the_old_pair_for_the_next_command(tmp_path, capsys):
+    """A split killed (SIGKILL) after moving one of train.h5ad/test.h5ad into place, before the other: the next
+    rnagen command reading the folder finds the old pair whole (the file moved in is put back), not a train.h5ad of
+    one split beside the test.h5ad of another; the next split writes its own pair whole."""
+    import signal
+
+    out = tmp_path / "split"
+    assert main(["data", "split", "gtex26", "--seed", "1", "--out", str(out)]) == 0
+    old = {n: (out / n).read_bytes() for n in ("train.h5ad", "test.h5ad")}
+    old_train = set(ad.read_h5ad(out / "train.h5ad").obs_names)
+    assert _split_killed_between_renames(out, "--seed", "2") == -signal.SIGKILL
+    capsys.readouterr()
+    assert main(["data", "info", str(out / "test.h5ad")]) == 0
+    assert {n: (out / n).read_bytes() for n in old} == old
+    # the record of the replacement and the old file kept aside are gone; what the killed process held (its lock
+    # file, the temporary of the file it had not moved) is the next writer's to remove
+    left = sorted(p.name for p in out.iterdir() if p.name not in old)
+    assert [n for n in left if n.endswith((".old", ".json"))] == [], left
+    train, test = read(out / "train.h5ad"), read(out / "test.h5ad")
+    assert set(train.obs_names) == old_train and not set(train.obs_names) & set(test.obs_names)
+    assert train.n_obs + test.n_obs == 520
+    # a split into the folder after the kill: its own pair, as a split never interrupted writes it
+    assert _split_killed_between_renames(out, "--seed", "2") == -signal.SIGKILL
+    assert main(["data", "split", "gtex26", "--seed", "2", "--out", str(out)]) == 0
+    assert main(["data", "split", "gtex26", "--seed", "2", "--out", str(tmp_path / "whole")]) == 0
+    for n in old:
+        assert set(read(out / n).obs_names) == set(read(tmp_path / "whole" / n).obs_names)
+    assert set(read(out / "train.h5ad").obs_names) != old_train
+    assert sorted(p.name for p in out.iterdir()) == ["test.h5ad", "train.h5ad"]
+
+
+def test_a_pair_a_killed_split_left_that_cannot_be_put_back_is_refused_in_one_line(tmp_path, capsys, monkeypatch):
+    """Where the old file cannot be put back (a folder this account may not write), reading the pair is refused in
+    one line naming the pair, the process and the fix (the rename that puts the old file back), exit status 2."""
+    import os
+    import signal
+
+    out = tmp_path / "split"
+    assert main(["data", "split", "gtex26", "--seed", "1", "--out", str(out)]) == 0
+    assert _split_killed_between_renames(out, "--seed", "2") == -signal.SIGKILL
+    mixed = {n: (out / n).read_bytes() for n in ("train.h5ad", "test.h5ad")}
+    capsys.readouterr()
+
+    def refused(src, dst, *a, **k):
+        raise PermissionError(13, "Permission denied", os.fspath(dst))
+
+    monkeypatch.setattr(os, "replace", refused)
+    assert main(["data", "info", str(out / "train.h5ad")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert "train.h5ad and test.h5ad in" in err[0] and "may be of two different runs" in err[0]
+    assert "rnagen data split gtex26 --seed 2" in err[0] and "permission denied" in err[0]
+    assert ".old to " in err[0] and "or run that command again" in err[0]
+    assert {n: (out / n).read_bytes() for n in mixed} == mixed   # nothing changed
+
+
+def test_a_split_whose_second_rename_fails_leaves_the_old_pair(tmp_path, capsys, monkeypatch):
+    """The second of the pair's renames refused (a full disk, a permission): the first file gets its old one back,
+    the error names the file, exit status 2, and nothing but the old pair is left in the folder."""
+    import os
+
+    out = tmp_path / "split"
+    assert main(["data", "split", "gtex26", "--seed", "1", "--out", str(out)]) == 0
+    old = {n: (out / n).read_bytes() for n in ("train.h5ad", "test.h5ad")}
+    real, moved = os.replace, []
+
+    def second_fails(src, dst, *a, **k):
+        if ".tmp" in os.fspath(src) and os.fspath(dst).endswith(".h5ad"):
+            if moved:
+                raise OSError(28, "No space left on device", os.fspath(dst))
+            moved.append(dst)
+        return real(src, dst, *a, **k)
+
+    monkeypatch.setattr(os, "replace", second_fails)
+    capsys.readouterr()
+    assert main(["data", "split", "gtex26", "--seed", "2", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no space left on the device" in err[0] and ".h5ad" in err[0]
+    assert len(moved) == 1
+    assert {n: (out / n).read_bytes() for n in old} == old
+    assert sorted(p.name for p in out.iterdir()) == ["test.h5ad", "train.h5ad"]

@@ -1396,7 +1396,7 @@ def test_what_a_killed_fetch_left_beside_a_linked_view_s_target_is_removed(http_
     # killed once both views are written beside their targets, before they are put in place
     code = ("import time\nfrom rnagen.data import fetch as F\n"
             "def stop(moves):\n    print('written', flush=True)\n    time.sleep(60)\n"
-            "F._replace_together = stop\n"
+            "F.replace_together = stop\n"
             f"F.fetch('gtex', out_dir={str(out)!r}, cache_dir={str(tmp_path / 'c')!r}, "
             f"base_url={http_server.base_url!r}, min_samples=1, progress=False)\n")
     killed = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
@@ -1498,10 +1498,10 @@ def test_a_second_fetch_of_views_being_written_waits_and_writes_them_again(http_
             *(["--out", str(out)] if where == "out" else [])]
     # the first stops with its views written, its locks held, until the test says go: the second comes to them then
     first_code = ("import pathlib, sys, time\nfrom rnagen.cli.main import main\nfrom rnagen.data import fetch as F\n"
-                  "put = F._replace_together\n"
+                  "put = F.replace_together\n"
                   f"def held(moves):\n    print('writing', flush=True)\n"
                   f"    while not pathlib.Path({str(go)!r}).exists():\n        time.sleep(0.05)\n    put(moves)\n"
-                  f"F._replace_together = held\nsys.exit(main({[*args, '--min-samples', '1']!r}))\n")
+                  f"F.replace_together = held\nsys.exit(main({[*args, '--min-samples', '1']!r}))\n")
     # the second converts once the first holds the views' locks (else it could overtake the first, converting first)
     second_code = ("import pathlib, sys, time\nfrom rnagen.cli.main import main\nfrom rnagen.data import fetch as F\n"
                    "convert = F.convert_gtex\n"
@@ -1614,7 +1614,7 @@ def test_views_linked_to_names_at_the_length_limit_are_written_and_cleaned(http_
         (out / f"gtex_{k}.h5ad").symlink_to(keep / n)
     code = ("import time\nfrom rnagen.data import fetch as F\n"
             "def stop(moves):\n    print('written', flush=True)\n    time.sleep(60)\n"
-            "F._replace_together = stop\n"
+            "F.replace_together = stop\n"
             f"F.fetch('gtex', out_dir={str(out)!r}, cache_dir={str(tmp_path / 'c')!r}, "
             f"base_url={http_server.base_url!r}, min_samples=1, progress=False)\n")
     killed = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

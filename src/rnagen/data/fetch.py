@@ -57,7 +57,9 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from .._io import describe_os_error, write_h5ad
+from .._io import _PID_DIGITS, describe_os_error, replace_together, settle_replacements, write_h5ad
+from .._io import kept_aside as _kept_aside
+from .._io import process_runs as _process_runs
 from ..errors import ConfigError, DataError, OutputError, RnagenError
 from . import genes as _genes
 from .io import _SOFT_KINDS, _unquote
@@ -1104,10 +1106,6 @@ def _views_at(out: Path, source: str, *, option: str, inputs: list[Path]) -> dic
     return dests
 
 
-#: the digits a process id may take in a file's name (a 32-bit id; Linux's ``pid_max`` is at most 2**22)
-_PID_DIGITS = 10
-
-
 def _pending_view(target: Path, pid: int) -> Path:
     """Where process ``pid`` writes a view before it replaces ``target``: a hidden file beside the target (one file
     system, for the rename), named by the process. A long target name is shortened as rnagen's temporaries shorten
@@ -1121,40 +1119,16 @@ def _pending_view(target: Path, pid: int) -> Path:
     return target.with_name(f".{_stem(stem, limit=limit)}.{pid}.h5ad")
 
 
-def _kept_aside(dest: Path, pid: int) -> Path:
-    """Where process ``pid`` keeps the old ``dest`` while a new pair of views is put in place (a long name shortened
-    as in :func:`_pending_view`, within the file system's name limit)."""
-    from .._io import _NAME_MAX, _stem
-
-    limit = _NAME_MAX - len("..") - _PID_DIGITS - len(".old")
-    return dest.with_name(f".{_stem(dest.name, limit=limit)}.{pid}.old")
-
-
-def _process_runs(pid: int) -> bool:
-    """Whether process ``pid`` runs (``kill(pid, 0)``, which sends nothing); where that cannot be told (no POSIX
-    signals, a process of another user) it is taken to run, so that what it wrote is kept."""
-    if pid <= 0:   # kill(0, ...) would ask about this process's group: no process writes under that number
-        return False
-    if os.name != "posix":
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (OverflowError, ValueError):   # a number beyond any process id
-        return False
-    except OSError:   # EPERM: it runs, as another user
-        return True
-    return True
-
-
 def _remove_dead_writers_files(target: Path) -> list[str]:
     """Delete what a fetch killed while writing the view ``target`` (``kill -9``: no ``finally`` runs) left beside
     it: the view written but not put in place (:func:`_pending_view`), that file's unfinished temporaries
     (:func:`rnagen._io.atomic_path`) and the old view kept aside (:func:`_kept_aside`), each only where the process
-    whose id it carries no longer runs: a live process's file is never touched. The caller holds ``target``'s lock
-    (or knows no process holds it), so no other fetch writes these names meanwhile. Returns the names removed."""
+    whose id it carries no longer runs: a live process's file is never touched. A pair of views that process was
+    putting in place gets its old views back first (:func:`rnagen._io.settle_replacements`), from the old views
+    kept aside. The caller holds ``target``'s lock (or knows no process holds it), so no other fetch writes these
+    names meanwhile. Returns the names removed."""
     folder = target.parent
+    settle_replacements(folder)
     pending = re.escape(_pending_view(target, 0).name[:-len(".0.h5ad")])
     old = re.escape(_kept_aside(target, 0).name[:-len(".0.old")])
     left = re.compile(rf"^{pending}\.(?P<pid>\d+)\.h5ad$|^\.{pending}\.(?P<tmp>\d+)\.h5ad\.[A-Za-z0-9_]{{8}}\.tmp"
@@ -1210,39 +1184,6 @@ def _views_locked(out: Path, source: str, *, option: str, inputs: list[Path]) ->
         yield dests
 
 
-def _replace_together(moves: list[tuple[Path, Path]]) -> None:
-    """Move each written file over its destination, all or none: where a later move fails, the destinations
-    already replaced get their old files back (each kept as a second link until the pair is in place), and the
-    error names the destination."""
-    kept: list[tuple[Path, Path | None]] = []
-    dest = moves[0][1]
-    try:
-        for tmp, dest in moves:
-            old = None
-            if dest.exists():
-                old = _kept_aside(dest, os.getpid())
-                old.unlink(missing_ok=True)
-                try:
-                    os.link(dest, old)
-                except OSError:   # a file system without hard links: the old file is moved aside instead
-                    os.replace(dest, old)
-            kept.append((dest, old))
-            os.replace(tmp, dest)
-    except OSError as e:
-        for d, old in reversed(kept):
-            with contextlib.suppress(OSError):
-                if old is not None:
-                    os.replace(old, d)
-                else:
-                    d.unlink(missing_ok=True)
-        raise OutputError(describe_os_error(e, dest)) from None
-    finally:
-        for _, old in kept:
-            if old is not None:
-                with contextlib.suppress(OSError):
-                    old.unlink(missing_ok=True)
-
-
 def fetch(source: Source, *, out_dir: str | os.PathLike | None = None, cache_dir: str | os.PathLike | None = None,
           base_url: str | None = None, checksums: Mapping[str, str] | None = None, min_samples: int | None = None,
           retries: int = 3, retry_wait: float = 1.0, chunksize: int = 2000, progress: bool = True) -> dict[str, Path]:
@@ -1291,7 +1232,7 @@ def fetch(source: Source, *, out_dir: str | os.PathLike | None = None, cache_dir
                     write_h5ad(view, pending[key])
                 except OutputError as e:   # named as the view it is, not as its temporary
                     raise OutputError(str(e).replace(str(pending[key]), str(dests[key]))) from None
-            _replace_together([(pending[key], targets[key]) for key in dests])
+            replace_together([(pending[key], targets[key]) for key in dests])
             files.update(dests)
         finally:
             for tmp in pending.values():

@@ -4181,6 +4181,10 @@ def read(path: str | os.PathLike, *, label_key: str | None = None, labels: str |
     ``2-Mar``) are dropped; the ``read`` step of the history lists both.
     """
     p = Path(path)
+    if p.is_file():   # one of a pair a killed command was replacing (data split's train/test): its old one put back
+        from .._io import check_replacements
+
+        check_replacements(p)
     labels, sample_names, recount_qc = (
         None if v is None else as_path(v, f"read: {name}", fix=fix) for name, v, fix in
         (("labels", labels, "labels held in memory go into adata.obs after reading, e.g. adata.obs['label'] = ..."),
