@@ -205,3 +205,37 @@ def test_an_output_that_is_a_device_or_a_pipe_is_refused_not_replaced(tmp_path):
         with pytest.raises(OutputError, match="is not a regular file.*device, pipe or socket.*give a file path"):
             check_output(t, example="metrics.json")
     assert stat.S_ISFIFO(fifo.lstat().st_mode) and link.is_symlink()
+
+
+def test_files_replaced_together_killed_between_renames_get_the_old_set_back(tmp_path):
+    """atomic_paths (the leaderboard's .csv and .json, bench.json and split.json): a process killed (SIGKILL) after
+    the first file is moved into place leaves a record, and the next reader finds the old pair whole, the record
+    and the old files kept aside gone."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from rnagen._io import check_replacements
+
+    a, b = tmp_path / "leaderboard.csv", tmp_path / "leaderboard.json"
+    a.write_text("old csv\n")
+    b.write_text("old json\n")
+    code = ("import os, signal\n"
+            "from pathlib import Path\n"
+            "from rnagen._io import atomic_paths\n"
+            "real = os.replace\n"
+            "def replace(src, dst, *x, **k):\n"
+            "    real(src, dst, *x, **k)\n"
+            "    if '.tmp' in os.fspath(src) and os.path.basename(dst).startswith('leaderboard.'):\n"
+            "        os.kill(os.getpid(), signal.SIGKILL)\n"
+            "os.replace = replace\n"
+            f"with atomic_paths([Path({str(a)!r}), Path({str(b)!r})]) as (x, y):\n"
+            "    x.write_text('new csv\\n')\n"
+            "    y.write_text('new json\\n')\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    assert subprocess.run([sys.executable, "-c", code], env=env).returncode == -signal.SIGKILL
+    assert (a.read_text(), b.read_text()) == ("new csv\n", "old json\n")   # as the kill left them
+    check_replacements(b)
+    assert (a.read_text(), b.read_text()) == ("old csv\n", "old json\n")
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".tmp.json")) == [a.name, b.name]

@@ -977,9 +977,14 @@ def file_digests(folder: str | os.PathLike) -> dict[str, str]:
             if f.is_file() and not _TEMP_RE.match(f.name)}
 
 
+def json_text(obj: Any) -> str:
+    """``obj`` as the indented JSON :func:`write_json` writes (NumPy scalars and arrays converted)."""
+    return json.dumps(obj, indent=2, default=_json_default, allow_nan=True) + "\n"
+
+
 def write_json(path: str | os.PathLike, obj: Any) -> Path:
     """Write ``obj`` as indented JSON atomically (NumPy scalars and arrays are converted)."""
-    return write_text(path, json.dumps(obj, indent=2, default=_json_default, allow_nan=True) + "\n")
+    return write_text(path, json_text(obj))
 
 
 def write_h5ad(adata: Any, path: str | os.PathLike, *, compression: str | None = "gzip") -> Path:

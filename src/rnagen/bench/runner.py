@@ -832,8 +832,12 @@ def _write_settings(out: Path, records: Sequence[dict[str, Any]], *, split_fp: s
     doc = {k: v for k, v in records[0].items() if k != "seed"}
     if len(records) > 1:
         doc["splits"] = records
-    write_json(out / "bench.json", settings)
-    write_json(out / "split.json", doc)
+    from .._io import atomic_paths, json_text
+
+    # the settings and the split they ran on, replaced together (a kill between them leaves both old)
+    with atomic_paths([out / "bench.json", out / "split.json"]) as (bench_tmp, split_tmp):
+        bench_tmp.write_text(json_text(settings), encoding="utf-8")
+        split_tmp.write_text(json_text(doc), encoding="utf-8")
 
 
 def _audit_sets(part: _Part, *, label_key: str) -> dict[str, np.ndarray] | None:
@@ -1684,11 +1688,22 @@ def _leaderboard(out: Path, rows: Sequence[str], *, seeds: int, methods: Sequenc
     gap_cols = [c for c in board.columns if c.endswith("_gap_closed")]
     directions.update({c: "lower" for c in COST_COLUMNS})
     directions.update({c: "higher" for c in gap_cols})
-    from .._io import atomic_path
+    from .._io import atomic_paths, json_text
 
-    with atomic_path(out / "leaderboard.csv") as tmp:
-        board.to_csv(tmp, index=False, float_format="%.6g")
-    write_json(out / "leaderboard.json", {
+    # the table and its record are one leaderboard: replaced together (a kill between them leaves both old)
+    with atomic_paths([out / "leaderboard.csv", out / "leaderboard.json"]) as (csv_tmp, json_tmp):
+        board.to_csv(csv_tmp, index=False, float_format="%.6g")
+        json_tmp.write_text(json_text(_leaderboard_record(out, board, names, directions, references, gap_cols, got,
+                                                          rows, seeds * splits)), encoding="utf-8")
+    return board
+
+
+def _leaderboard_record(out: Path, board: pd.DataFrame, names: list[str], directions: dict[str, Any],
+                        references: Any, gap_cols: list[str], got: Mapping[str, list[dict]], rows: Sequence[str],
+                        runs: int) -> dict[str, Any]:
+    """``leaderboard.json``: the table's columns and rows (NaN as null), the indicators' directions and references,
+    the copies, the gap-closed columns, the settings, the rows that failed and the plot data it was written with."""
+    return {
         "columns": list(board.columns),
         "rows": [{k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in r.items()}
                  for r in board.to_dict("records")],
@@ -1698,12 +1713,11 @@ def _leaderboard(out: Path, rows: Sequence[str], *, seeds: int, methods: Sequenc
         "copies": _copies(got, names),
         "gap_closed": {"columns": gap_cols, "floor": FLOOR_ROW, "ceiling": CEILING_ROW, "note": _GAP_NOTE},
         "settings": _read_json(out / "bench.json") or {},
-        "failed": _failures(out, rows, range(seeds * splits)),
+        "failed": _failures(out, rows, range(runs)),
         # the figure data the leaderboard was written with: a rerun stopped before its end leaves some of them
         # rewritten beside this leaderboard, and the report draws only the files recorded here
         "plots": file_digests(out / "plots"),
-    })
-    return board
+    }
 
 
 _GAP_NOTE = ("share of the gap closed = 1 - d(row) / d(gaussian), d the distance from the real-vs-real value on the "
@@ -1807,7 +1821,10 @@ def _per_class_plot(out: Path, rows: Sequence[str]) -> None:
 def read_leaderboard(out_dir: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The saved leaderboard of a benchmark folder and its metadata (directions, references, settings), with
     the columns of files written by earlier versions under their registry names (:func:`upgrade_leaderboard`)."""
+    from .._io import check_replacements
+
     p = Path(out_dir) / "leaderboard.json"
+    check_replacements(p)   # a leaderboard.csv and .json a killed benchmark was replacing: the old pair put back
     meta = _read_json(p)
     if meta is None:
         raise RunDirError(f"{out_dir} has no leaderboard.json; run `rnagen benchmark ... --out {out_dir}` first")

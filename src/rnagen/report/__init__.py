@@ -262,7 +262,10 @@ def write_report(out_dir: str | Path, *, path: str | Path | None = None, title: 
     lb_path = out / "leaderboard.json"
     if not lb_path.is_file():
         raise RunDirError(f"{out} has no leaderboard.json; run `rnagen benchmark ... --out {out}` first")
+    from .._io import check_replacements
     from ..bench.runner import TEST_FILE_COLUMN, upgrade_leaderboard
+
+    check_replacements(lb_path)   # a leaderboard.csv and .json a killed benchmark was replacing: the old pair back
 
     try:
         lb = upgrade_leaderboard(json.loads(lb_path.read_text(encoding="utf-8")))
