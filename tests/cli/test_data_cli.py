@@ -719,7 +719,7 @@ def test_log_twice_refused_and_log_none_states_the_scale(tmp_path, capsys):
     lg.to_csv(tmp_path / "l.csv")
     assert main(["data", "prepare", str(tmp_path / "l.csv"), "--label-key", "cls", "--genes", "all",
                  "--out", str(tmp_path / "u.h5ad")]) == 2
-    assert "--log none" in capsys.readouterr().err
+    assert "--log none --scale log (log values)" in capsys.readouterr().err
     assert main(["data", "prepare", str(tmp_path / "l.csv"), "--label-key", "cls", "--genes", "all", "--log", "none",
                  "--out", str(tmp_path / "n.h5ad")]) == 0
     assert ad.read_h5ad(tmp_path / "n.h5ad").uns["rnagen"]["log"]["logged"]
@@ -797,6 +797,100 @@ def test_log_none_on_log_range_values_does_not_call_them_linear(tmp_path, capsys
                  "--id-type", "other", "--log", "none", "--out", str(tmp_path / "p.h5ad")]) == 0
     out = capsys.readouterr().out
     assert "recorded as log scale (--log none)" in out and "linear scale" not in out, out
+
+
+def test_scale_states_what_values_kept_as_read_are(tmp_path, capsys):
+    """--log none on linear values below 30 (low TPM, CPM of low miRNAs) recorded them as log scale, and training
+    then modelled them unlogged: --scale linear records them linear (training takes log2(x+1)), --scale log records
+    log2 values the range test reads otherwise (whole numbers), auto says what it took them for, and --scale with
+    another --log, or against the input's record or values, is refused in one line."""
+    import json
+
+    rng = np.random.default_rng(1)
+    lin = np.minimum(rng.gamma(1.5, 3.0, (24, 30)), 28.0)   # linear, not whole, all below 30
+    assert not (lin == np.round(lin)).all() and np.quantile(lin, 0.99) <= 30
+
+    def table(X, name):
+        df = pd.DataFrame(X, index=[f"s{i}" for i in range(24)], columns=[f"g{j}" for j in range(30)])
+        df.insert(0, "cls", ["a", "b"] * 12)
+        df.to_csv(tmp_path / name)
+        return str(tmp_path / name)
+
+    src = table(lin, "lin.csv")
+    base = ["data", "prepare", src, "--label-key", "cls", "--genes", "all", "--id-type", "other"]
+    assert main([*base, "--log", "none", "--scale", "linear", "--out", str(tmp_path / "lin.h5ad")]) == 0
+    out = capsys.readouterr().out
+    assert "recorded as linear scale (--scale linear)" in out and "recorded as log scale" not in out
+    a = ad.read_h5ad(tmp_path / "lin.h5ad")
+    assert not a.uns["rnagen"]["log"]["logged"] and a.uns["rnagen"]["log"]["transform"] == "as given (--scale linear)"
+    np.testing.assert_allclose(a.X, lin, rtol=1e-6)   # kept as read
+    for name in ("lin", "auto"):
+        if name == "auto":   # the default: taken for log values, said with the way to linear
+            assert main([*base, "--log", "none", "--out", str(tmp_path / "auto.h5ad")]) == 0
+            out = capsys.readouterr().out
+            assert "recorded as log scale (--log none)" in out and "--scale linear" in out and out.count("\n") == 1
+        assert main(["train", str(tmp_path / f"{name}.h5ad"), "--model", "gaussian", "--label-key", "cls", "--out",
+                     str(tmp_path / f"run_{name}"), "--quiet"]) == 0
+        capsys.readouterr()
+        meta = json.loads((tmp_path / f"run_{name}" / "meta.json").read_text())
+        kinds = [s["kind"] for s in meta["pipeline"]]
+        assert (kinds[0] == "log2p1") is (name == "lin"), kinds
+        assert meta["data_log"]["logged"] is (name == "auto")
+    # log2 values rounded to whole numbers: the range test reads counts, --scale log states them log2
+    whole = np.round(np.log2(lin * 40 + 1))
+    assert main(["data", "prepare", table(whole, "whole.csv"), "--label-key", "cls", "--genes", "all", "--id-type",
+                 "other", "--log", "none", "--scale", "log", "--out", str(tmp_path / "log.h5ad")]) == 0
+    assert "recorded as log scale, as stated (--scale log)" in capsys.readouterr().out
+    st = ad.read_h5ad(tmp_path / "log.h5ad").uns["rnagen"]["log"]
+    assert bool(st["logged"]) and st["base"] == 2.0
+    assert main(["train", str(tmp_path / "log.h5ad"), "--model", "gaussian", "--label-key", "cls", "--out",
+                 str(tmp_path / "run_log"), "--quiet"]) == 0
+    capsys.readouterr()
+    meta = json.loads((tmp_path / "run_log" / "meta.json").read_text())
+    assert "log2p1" not in [s["kind"] for s in meta["pipeline"]] and meta["data_log"]["base"] == 2.0
+    # scanpy's ln(x+1) (its uns["log1p"] record): --scale log keeps the record's base, not log2
+    obs = pd.DataFrame({"cls": ["a", "b"] * 12}, index=[f"s{i}" for i in range(24)])
+    ln = ad.AnnData(np.log1p(lin).astype(np.float32), obs=obs, var=pd.DataFrame(index=[f"g{j}" for j in range(30)]),
+                    uns={"log1p": {"base": None}})
+    ln.write_h5ad(tmp_path / "ln.h5ad")
+    assert main(["data", "prepare", str(tmp_path / "ln.h5ad"), "--label-key", "cls", "--genes", "all", "--id-type",
+                 "other", "--log", "none", "--scale", "log", "--out", str(tmp_path / "ln_p.h5ad")]) == 0
+    capsys.readouterr()
+    st = ad.read_h5ad(tmp_path / "ln_p.h5ad").uns["rnagen"]["log"]
+    assert bool(st["logged"]) and st["base"] == pytest.approx(np.e)
+    # refused, one line, nothing written: --scale with another --log, and a scale the record or values contradict
+    refused = [
+        ([*base, "--log", "log2p1", "--scale", "linear"], "give --log none --scale linear, or remove --scale"),
+        ([*base, "--scale", "log"], "give --log none --scale log, or remove --scale"),
+        ([*base, "--log", "none", "--scale", "log", "--normalize", "cpm"], "depth-normalised counts are on a linear"),
+        (["data", "prepare", str(tmp_path / "log.h5ad"), "--genes", "all", "--id-type", "other", "--log", "none",
+          "--scale", "linear"], "--scale linear, but the input's record says log scale"),
+        (["data", "prepare", str(tmp_path / "lin.h5ad"), "--genes", "all", "--id-type", "other", "--log", "none",
+          "--scale", "log"], "--scale log, but the input's record says linear scale"),
+        ([*base[:2], table(lin * 1000, "big.csv"), *base[3:], "--log", "none", "--scale", "log"],
+         f"--scale log, but the values reach {lin.max() * 1000:.4g}, which no log-scale"),
+        ([*base[:2], table(np.log2(lin + 0.001), "neg.csv"), *base[3:], "--log", "none", "--scale", "linear"],
+         "values are negative"),
+    ]
+    for i, (argv, said) in enumerate(refused):
+        assert main([*argv, "--out", str(tmp_path / f"no{i}.h5ad")]) == 2, argv
+        err = capsys.readouterr().err
+        assert said in err and err.count("\n") == 1 and not (tmp_path / f"no{i}.h5ad").exists(), err
+
+
+def test_log_none_on_depth_normalised_counts_records_them_linear(tmp_path, capsys):
+    """--normalize with --log none: the values are counts per million (normalize_depth refuses log values), recorded
+    as linear rather than left to the range test or taken for log values."""
+    rng = np.random.default_rng(2)
+    counts = rng.poisson(rng.gamma(1.0, 50, 40), size=(20, 40)).astype(float)
+    df = pd.DataFrame(counts, index=[f"S{i}" for i in range(20)], columns=[f"G{j}" for j in range(40)])
+    df.insert(0, "cls", ["a", "b"] * 10)
+    df.to_csv(tmp_path / "c.csv")
+    assert main(["data", "prepare", str(tmp_path / "c.csv"), "--label-key", "cls", "--genes", "all", "--id-type",
+                 "other", "--normalize", "cpm", "--log", "none", "--out", str(tmp_path / "cpm.h5ad")]) == 0
+    a = ad.read_h5ad(tmp_path / "cpm.h5ad")
+    np.testing.assert_allclose(a.X, counts / counts.sum(1, keepdims=True) * 1e6, rtol=1e-5)
+    assert not a.uns["rnagen"]["log"]["logged"] and a.uns["rnagen"]["log"]["transform"].startswith("cpm")
 
 
 def test_info_on_an_undecided_scale_does_not_also_call_it_linear(tmp_path, capsys):

@@ -46,6 +46,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     from .._io import claim_output, output_ending
 
     _check_missing_options(args)
+    _check_scale_option(args)
     inputs = [args.input, args.labels, args.feature_map, args.sample_names, args.recount_qc] + (
         [args.genes] if args.genes not in ("landmarks", "all") else [])
     with claim_output(args.out, inputs=inputs, profiles=True):
@@ -53,6 +54,18 @@ def cmd_prepare(args: argparse.Namespace) -> int:
         output_ending(args.out, (".h5ad",), "this command writes an .h5ad (it keeps the data's history, log state "
                       "and label column, which later commands read)")
         return _prepare(args)
+
+
+def _check_scale_option(args: argparse.Namespace) -> None:
+    """``--scale log|linear`` states the scale of values kept as read: only with ``--log none``, and ``log`` not
+    with ``--normalize`` (depth-normalised counts are linear)."""
+    if args.scale != "auto" and args.log != "none":
+        raise DataError(f"--scale {args.scale} states the scale of values kept as read (--log none), and --log "
+                        f"{args.log} takes log2(x+1) of linear values itself: give --log none --scale {args.scale}, "
+                        "or remove --scale")
+    if args.scale == "log" and args.normalize != "none":
+        raise DataError(f"--scale log with --normalize {args.normalize}: depth-normalised counts are on a linear "
+                        "scale; remove --scale log (or --normalize for values that are log already)")
 
 
 def _check_missing_options(args: argparse.Namespace) -> None:
@@ -144,9 +157,18 @@ def _prepare(args: argparse.Namespace) -> int:
     else:
         record(adata, "log2p1", applied=False, reason="--log none")
         X = dense(adata.X)
-        if log_state(adata) is None and X.size and not looks_like_counts(X) and np.nanquantile(X, 0.99) <= 30:
-            # log-range values the scale test leaves undecided (a few above 30): --log none states them log
-            # values, so that training does not stop at the same question; counts and linear values stay unrecorded
+        if args.scale != "auto":
+            _state_scale(adata, args.scale)
+            if args.scale == "log":
+                depth = _standardised_note(adata)   # log values: not read as a linear scale's totals
+        elif log_state(adata) is None and args.normalize != "none":
+            # depth-normalised counts (normalize_depth refuses log values): linear, whatever their range
+            set_log_state(adata, logged=False, transform=f"{args.normalize}-normalised, as given (--log none)")
+        elif log_state(adata) is None and X.size and not looks_like_counts(X) and np.nanquantile(X, 0.99) <= 30:
+            # log-range values the scale test leaves undecided (a few above 30): --log none takes them for log
+            # values, so that training does not stop at the same question; the summary says so and names
+            # --scale linear, as linear values below 30 (low TPM, CPM, proportions) have the same range; counts
+            # and linear values above it stay unrecorded
             set_log_state(adata, logged=True, transform="as given (--log none)")
             depth = _standardised_note(adata)   # log values now: not read as a linear scale's totals
     adata = select_genes(adata, genes, id_type=id_type, duplicates=args.duplicates)
@@ -209,8 +231,12 @@ def _prepare(args: argparse.Namespace) -> int:
         elif took:
             msg += ("; values log2(x+1)-transformed (--log none keeps them as read: a model trained on counts "
                     "samples whole counts with rnagen sample --round)")
+        elif args.scale == "log":
+            msg += "; values kept as read and recorded as log scale, as stated (--scale log)"
         elif args.log == "none":
-            msg += "; values kept as read and recorded as log scale (--log none)"
+            msg += ("; values kept as read and recorded as log scale (--log none): not whole numbers, 99% of them at "
+                    "most 30, so taken for log values; linear values (low TPM or CPM, proportions): --scale linear "
+                    "records them so")
         else:
             from ..pp import dense
             from ..pp.history import LOG_RANGE, below_one_note
@@ -220,11 +246,52 @@ def _prepare(args: argparse.Namespace) -> int:
             msg += ("; warning: " + small if small else
                     f"; values kept as read: they look log-scale already (all within [{LOG_RANGE[0]:g}, "
                     f"{LOG_RANGE[1]:g}]; --log log2p1 takes the log anyway)")
+    if args.scale == "linear" and after is not None and not after["logged"]:
+        msg += "; values kept as read and recorded as linear scale (--scale linear): training takes log2(x+1) of them"
     same = _identical_samples(adata)
     if same:
         msg += "; " + same
     print(f"{msg} -> {args.out}")
     return 0
+
+
+def _state_scale(adata, scale: str) -> None:
+    """``--log none --scale log|linear``: the scale the user states, recorded as the data's log state (an input
+    record that agrees is kept: its transform, and its base where it names one); a statement the input's record
+    or the values contradict is a :class:`DataError`. Log values without a known base are recorded as log2, the
+    base of rnagen's own transform and of published log expression tables (UCSC Xena's log2(x+1))."""
+    import numpy as np
+
+    from ..pp import dense, log_state, set_log_state
+    from ..pp.history import _finite_summary, log_base
+    from ..pp.prepare import _LOG_MAX
+
+    st = log_state(adata)
+    X = dense(adata.X)
+    n, lo, hi, _ = _finite_summary(X)
+    if scale == "log":
+        if st is not None and not st["logged"]:
+            raise DataError(f"--scale log, but the input's record says linear scale ({st['transform']}); remove "
+                            "--scale log (--log none keeps the values as read) or give the log values")
+        if n and hi > _LOG_MAX:
+            raise DataError(f"--scale log, but the values reach {hi:.4g}, which no log-scale expression does (they "
+                            f"stay below {_LOG_MAX:g}): they are linear; use --scale linear, or --log log2p1")
+        if st is None:
+            set_log_state(adata, logged=True, transform="log2, as given (--scale log)", base=2.0)
+        elif log_base(st) is None:
+            pc = st.get("pseudocount")
+            set_log_state(adata, logged=True, transform=str(st.get("transform")), base=2.0,
+                          pseudocount=float(pc) if isinstance(pc, (int, float)) and np.isfinite(pc) else None)
+        return
+    if st is not None and st["logged"]:
+        raise DataError(f"--scale linear, but the input's record says log scale ({st['transform']}): logged again "
+                        "they would be logged twice; remove --scale linear, or give the values before the log")
+    if n and lo < 0:
+        raise DataError(f"--scale linear, but {int(np.count_nonzero(X < 0))} values are negative (min {lo:.4g}), "
+                        "which no linear expression is (centred values? log values?); use --scale log for log "
+                        "values, or give the values before centring")
+    if st is None:
+        set_log_state(adata, logged=False, transform="as given (--scale linear)")
 
 
 def _split_column_hint(adata) -> str:
@@ -1100,7 +1167,15 @@ def _add_prepare(dsub) -> None:
                          "maximum of its negative controls, after the positive-control scaling (values below it set "
                          "to 0; default none, as nSolver)")
     pr.add_argument("--log", choices=["auto", "log2p1", "none"], default="auto",
-                    help="auto: log2(x+1) unless already logged (default); log2p1: always; none: leave values")
+                    help="auto: log2(x+1) unless already logged (default); log2p1: always; none: leave values "
+                         "(their scale: --scale)")
+    pr.add_argument("--scale", choices=["auto", "log", "linear"], default="auto",
+                    help="with --log none, the scale of the values kept as read, recorded for train and evaluate: "
+                         "log (log2 unless the input's record names another base), linear (logged by training), "
+                         "auto (default: whole numbers are counts; values not whole, 99%% of them at most 30, are "
+                         "taken for log values, and the summary says so: low TPM or CPM, proportions need --scale "
+                         "linear; depth-normalised counts, --normalize, are linear; others stay unrecorded, read by "
+                         "their range)")
     pr.add_argument("--genes", default="landmarks",
                     help="'landmarks' (978 L1000 genes, default; needs gene ids and at least half of the landmarks), "
                          "'all' (also for features that are not genes: miRNAs, probes, proteins), or a file with one "

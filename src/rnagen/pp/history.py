@@ -439,9 +439,9 @@ def _ambiguous_scale(X: np.ndarray, n: int, share: float, hi: float, names: tupl
         else:
             where = f", the largest at sample {str(rows[i])!r}, feature {str(cols[j])!r}"
     return (f"the values look log-scale but {n} of them ({share:.2%}) lie above {LOG_RANGE[1]:g}, where no log "
-            f"expression does (max {hi:.4g}){where}; state the scale: rnagen data prepare --log none (log values) "
-            "or --log log2p1 (linear values), then use the prepared file (a model: --set preprocess.log=none or "
-            "log2p1)")
+            f"expression does (max {hi:.4g}){where}; state the scale: rnagen data prepare --log none --scale log "
+            "(log values) or --log log2p1 (linear values), then use the prepared file (a model: --set "
+            "preprocess.log=none or log2p1)")
 
 
 def check_summable(X, source: str) -> None:
