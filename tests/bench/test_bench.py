@@ -1043,27 +1043,51 @@ def test_a_class_named_all_is_benchmarked_apart_from_the_overall_rows(tmp_path):
     assert sorted(tpc["sets"]["gaussian"]["per_class"]) == ["all", "other"]
 
 
-def test_test_file_logged_in_another_base_is_refused(tmp_path):
+def test_test_file_logged_in_another_base_is_converted_to_log2(tmp_path):
     """DATA of ln(x+1) values (scanpy's log1p, uns['log1p'] = {'base': None}) and a --test file of log2(x+1)
-    values (base 2): both log scale, in units 1.44 apart, which scored as one set would look like a shift of every
-    gene; refused in one line naming both records. The same base in both files is joined."""
+    values (base 2): DATA is made log2(x+1) (times log2(e), exact), as rnagen evaluate scores such sets, before
+    the files' samples are compared, and the note says so in a line; an AnnData given in memory is read as its
+    file is (scanpy's record taken) and left unchanged. ln beside log10 (neither of base 2) is refused in one line
+    naming both records. The same base in both files is joined as it is."""
+    import math
+
     from rnagen.bench.runner import join_test_file
     from rnagen.errors import DataError
+    from rnagen.pp.history import log_state
 
     rng = np.random.default_rng(0)
     x = rng.gamma(2.0, 50.0, size=(12, 5))
-    for name, base, X in (("ln", None, np.log1p(x)), ("log2", 2, np.log2(x + 1)), ("ln2", None, np.log1p(x) + 0.1)):
+    files = (("ln", None, np.log1p(x)), ("log2", 2, np.log2(x + 1)), ("ln2", None, np.log1p(x) + 0.1),
+             ("log10", 10, np.log10(x + 1)))
+    mem = {}
+    for name, base, X in files:
         a = ad.AnnData(X=X.astype(np.float32), obs=pd.DataFrame({"k": ["a", "b"] * 6},
                                                                   index=[f"{name}{i}" for i in range(12)]),
                        var=pd.DataFrame(index=[f"G{j}" for j in range(5)]))
         a.uns["log1p"] = {"base": base}
         a.write_h5ad(tmp_path / f"{name}.h5ad")
-    with pytest.raises(DataError, match=r"^DATA records ln\(x\+1\) \(scanpy's sc\.pp\.log1p, uns\['log1p'\]\) and the "
-                                        r"--test file log2\(x\+1\) \(scanpy's sc\.pp\.log1p, uns\['log1p'\]\): logs of "
-                                        r"two bases; prepare both with rnagen data prepare"):
-        join_test_file(tmp_path / "ln.h5ad", tmp_path / "log2.h5ad", "k")
-    joined = join_test_file(tmp_path / "ln.h5ad", tmp_path / "ln2.h5ad", "k")[0]
-    assert joined.n_obs == 24
+        mem[name] = a
+    for data in (tmp_path / "ln.h5ad", mem["ln"]):
+        joined, note = join_test_file(data, tmp_path / "log2.h5ad", "k")
+        assert note == ("note: DATA's ln(x+1) (scanpy's sc.pp.log1p, uns['log1p']) converted to log2(x+1) (x 1.443, "
+                        "exact), the other file's base")
+        assert log_state(joined)["base"] == 2.0 and joined.uns["log1p"] == {"base": 2.0}
+        train = joined.X[:12]
+        np.testing.assert_allclose(train, np.log2(x + 1), rtol=1e-6)
+        np.testing.assert_array_equal(train, (np.log1p(x).astype(np.float32).astype(np.float64)
+                                              * math.log2(math.e)).astype(np.float32))
+    assert log_state(mem["ln"]) is None and "rnagen" not in mem["ln"].uns   # the caller's object unchanged
+    # the test file's ln values beside DATA's log2: the test file converted, a sample in both found on one scale
+    same = mem["ln"][:3].copy()
+    same.obs_names = [f"log2{i}" for i in range(3)]
+    with pytest.raises(DataError, match=r"^3 sample\(s\) in both DATA and the --test file under the same name"):
+        join_test_file(tmp_path / "log2.h5ad", same, "k")
+    with pytest.raises(DataError, match=r"^DATA records ln\(x\+1\) \(scanpy's sc\.pp\.log1p, uns\['log1p'\]\) and "
+                                        r"the --test file log10\(x\+1\) \(scanpy's sc\.pp\.log1p, uns\['log1p'\]\): "
+                                        r"logs of two bases; prepare both with rnagen data prepare"):
+        join_test_file(tmp_path / "ln.h5ad", tmp_path / "log10.h5ad", "k")
+    joined, note = join_test_file(tmp_path / "ln.h5ad", tmp_path / "ln2.h5ad", "k")
+    assert joined.n_obs == 24 and note is None
 
 
 def test_ceiling_outside_fits_counts_the_copies_of_the_reference_s_profiles(tmp_path, write_labelled_csv):

@@ -482,39 +482,87 @@ def test_the_validation_split_keeps_copies_of_a_profile_on_one_side(make_adata, 
             rc.fit(data, inputs=linear_problem["inputs"], label_key=label_key)
 
 
-def test_inputs_logged_in_another_base_than_the_fit_are_refused():
-    """A reconstructor fitted on log2(x+1) profiles given ln(x+1) inputs (scanpy's log1p): every input gene 1.44
-    times lower than what the fit saw; refused in one line naming both records, whether the log step was decided
-    by the values or fixed. The fit's base is kept in its record; inputs of the same base are taken."""
+def test_inputs_logged_in_another_base_than_the_fit_are_converted_to_it():
+    """A reconstructor fitted on log2(x+1) profiles given ln(x+1) inputs (scanpy's log1p): the inputs are made
+    log2(x+1) (times log2(e), exact), as rnagen evaluate scores such sets, whether the log step was decided by the
+    values or fixed; apply, predict and score then give what the log2(x+1) inputs give, the caller's object is
+    not changed, and the conversion is said (the reconstruct step's ``input_log``, score's ``log_note``). Inputs
+    of a recorded base whose pseudocount is not 1 (ln(x+0.001)) cannot be made log2(x+1): refused as before."""
     import math
 
-    from rnagen.pp.history import set_log_state
+    from rnagen.pp.history import get_history, log_state, set_log_state
 
     L, genes = _low_inputs()
     train, test = L[:60], L[60:]
 
-    def recorded(values, base):
+    def recorded(values, base, pc=1.0):
         a = _unrecorded(values, genes)
-        set_log_state(a, logged=True, transform="ln(x+1)" if base == math.e else "log2(x+1)", pseudocount=1.0,
-                      base=base)
+        name = "ln" if base == math.e else "log2"
+        set_log_state(a, logged=True, transform=f"{name}(x+{pc:g})", pseudocount=pc, base=base)
         return a
 
     for log in ("auto", "none"):
         rec = rc.fit(recorded(train, 2.0), inputs=genes[:10], val_size=0.25, seed=0, overrides=[f"log={log}"])
         assert rec.meta["log"]["data_log_base"] == 2.0
-        with pytest.raises(DataError, match=r"its values are ln\(x\+1\) but the reconstructor was fitted on "
-                                            r"log2\(x\+1\): logs of two bases"):
-            rec.apply(recorded(test / math.log2(math.e), math.e))
-        rec.apply(recorded(test, 2.0))
+        assert rec.meta["log"]["data_log_pseudocount"] == 1.0
+        ln = recorded((test / math.log2(math.e)).astype(np.float32), math.e)
+        kept = ln.X.copy()
+        out, ref = rec.apply(ln), rec.apply(recorded(test, 2.0))
+        np.testing.assert_allclose(out.X, ref.X, rtol=1e-5, atol=1e-5)
+        np.testing.assert_array_equal(ln.X, kept)   # the caller's object unchanged
+        assert log_state(ln)["base"] == math.e and log_state(out)["base"] == 2.0
+        assert get_history(out)[-1]["input_log"] == (
+            "the data to reconstruct: its ln(x+1) converted to log2(x+1) (x 1.443, exact), the reconstructor's "
+            "training data's base")
+        np.testing.assert_allclose(rec.predict(ln), rec.predict(recorded(test, 2.0)), rtol=1e-5, atol=1e-5)
+        res, res2 = rec.score(ln, per_gene=False), rec.score(recorded(test, 2.0), per_gene=False)
+        assert res["r2"]["median"] == pytest.approx(res2["r2"]["median"], abs=1e-5)
+        assert res["log_note"].startswith("the test data: its ln(x+1) converted to log2(x+1) (x 1.443, exact)")
+        assert "log_note" not in res2
+        with pytest.raises(DataError, match=r"its values are ln\(x\+0\.001\) but the reconstructor was fitted "
+                                            r"on log2\(x\+1\): logs of two bases"):
+            rec.apply(recorded(test / math.log2(math.e), math.e, pc=0.001))
+
+
+def test_log2_inputs_are_converted_to_a_fit_on_ln_values():
+    """A reconstructor fitted on ln(x+1) profiles (its record: base e, pseudocount 1) given log2(x+1) inputs: the
+    inputs are made ln(x+1) (divided by log2(e), exact), the fit's scale, and the output is in its units; scanpy's
+    ``uns["log1p"]`` of an AnnData given in memory is read as its log state at fit and at apply, as a file's is."""
+    import math
+
+    from rnagen.pp.history import get_history, log_state, set_log_state
+
+    L, genes = _low_inputs()
+    train, test = L[:60] / math.log2(math.e), L[60:]
+    ln_train = _unrecorded(train, genes)
+    ln_train.uns["log1p"] = {"base": None}   # sc.pp.log1p's record, no rnagen state
+    rec = rc.fit(ln_train, inputs=genes[:10], val_size=0.25, seed=0)
+    assert log_state(ln_train) is None   # the caller's object unchanged
+    assert rec.meta["log"]["data_log_base"] == pytest.approx(math.e)
+    log2 = _unrecorded(test, genes)
+    set_log_state(log2, logged=True, transform="log2(x+1)", pseudocount=1.0, base=2.0)
+    ln_test = _unrecorded((test / math.log2(math.e)).astype(np.float32), genes)
+    ln_test.uns["log1p"] = {"base": None}
+    out, ref = rec.apply(log2), rec.apply(ln_test)
+    np.testing.assert_allclose(out.X, ref.X, rtol=1e-5, atol=1e-5)
+    assert log_state(out)["base"] == pytest.approx(math.e)
+    assert get_history(out)[-1]["input_log"] == (
+        "the data to reconstruct: its log2(x+1) converted to ln(x+1) (x 0.6931, exact), the reconstructor's "
+        "training data's base")
+    assert "input_log" not in get_history(ref)[-1]
+    del rec.meta["log"]["data_log_pseudocount"]   # a fit that recorded no pseudocount: ln(x+c) of unknown c
+    with pytest.raises(DataError, match=r"logs of two bases"):
+        rec.apply(log2)
 
 
 def test_a_log2_record_without_a_base_entry_is_log2_beside_ln_inputs():
     """A log state rnagen wrote without a ``base`` entry (``{"logged": True, "transform": "log2(x+1)"}``, its
     records of an earlier version) names its base in the transform: a reconstructor fitted on such data, or whose
-    own record lacks ``data_log_base``, refuses ln(x+1) inputs as it does for a record with the base."""
+    own record lacks ``data_log_base``, converts ln(x+1) inputs to log2(x+1) as it does for a record with the
+    base."""
     import math
 
-    from rnagen.pp.history import set_log_state
+    from rnagen.pp.history import get_history, set_log_state
 
     L, genes = _low_inputs()
     train, test = L[:60], L[60:]
@@ -524,11 +572,13 @@ def test_a_log2_record_without_a_base_entry_is_log2_beside_ln_inputs():
     set_log_state(ln, logged=True, transform="ln(x+1)", pseudocount=1.0, base=math.e)
     rec = rc.fit(old, inputs=genes[:10], val_size=0.25, seed=0)
     assert rec.meta["log"]["data_log_base"] == 2.0
-    with pytest.raises(DataError, match=r"its values are ln\(x\+1\) but the reconstructor was fitted on "
-                                        r"log2\(x\+1\): logs of two bases"):
-        rec.apply(ln)
+    log2 = _unrecorded(test, genes)
+    log2.uns["rnagen"] = {"log": {"logged": True, "transform": "log2(x+1)", "pseudocount": 1.0}}
+    ref = rec.apply(log2)
+    out = rec.apply(ln)   # converted to log2(x+1), as beside a record with the base
+    np.testing.assert_allclose(out.X, ref.X, rtol=1e-5, atol=1e-5)
+    assert "ln(x+1) converted to log2(x+1)" in get_history(out)[-1]["input_log"]
     del rec.meta["log"]["data_log_base"]   # the record of a fit that names its data's scale only
-    with pytest.raises(DataError, match=r"logs of two bases"):
-        rec.apply(ln)
+    np.testing.assert_array_equal(rec.apply(ln).X, out.X)
     out = rec.apply(old)
     assert out.shape == old.shape

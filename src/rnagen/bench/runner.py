@@ -181,7 +181,11 @@ def _load_data(data, label_key: str, what: str = "data"):
     if label_key not in data.obs:
         raise DataError(f"no label column {label_key!r} in the {what}; columns: {list(data.obs.columns)} "
                         "(choose one with --label-key)")
-    return data
+    from ..pp.history import with_scanpy_log1p
+
+    # scanpy's record of the log of an AnnData given in memory, taken as a file's is on reading (the caller's
+    # object unchanged)
+    return with_scanpy_log1p(data, f"the {what}")
 
 
 #: the sample column :func:`join_test_file` adds, saying which file a sample came from: the split ``split_key`` takes
@@ -199,13 +203,16 @@ def join_test_file(data, test, label_key: str):
     :func:`run_benchmark`'s ``split_key``; with the line to print where the test file's genes that ``data`` lacks
     are left out (else ``None``). The test file's genes are taken in ``data``'s order; refused where the two cannot
     be scored as one data set (a gene missing, a sample in both, a class only in the test file, values on a recorded
-    log scale in one file only). A sample is in both where one name holds the same values in both files (up to
-    rounding); a name that holds other values in each (the generic ids ``sample_0``, ... of two files written
-    without their row names) names two samples, and the test file's is renamed (``sample_0_test``) and said so."""
+    log scale in one file only, or on two bases that cannot be brought to one). A file recorded as ``log_b(x + 1)``
+    of another base (scanpy's ln) beside one of base 2 is converted to log2(x+1), exactly, as ``rnagen evaluate``
+    scores such sets (:func:`rnagen.pp.history.log2_side`), and the line says so. A sample is in both where one
+    name holds the same values in both files (up to rounding); a name that holds other values in each (the generic
+    ids ``sample_0``, ... of two files written without their row names) names two samples, and the test file's is
+    renamed (``sample_0_test``) and said so."""
     import anndata as ad
 
-    from ..pp import log_state
-    from ..pp.history import TWO_LOG_BASES, log_bases_differ
+    from ..pp import log2p1, log_state
+    from ..pp.history import TWO_LOG_BASES, log2_side, log_base, log_bases_differ
 
     train = _load_data(data, label_key)
     held = _load_data(test, label_key, what="--test file")
@@ -213,6 +220,25 @@ def join_test_file(data, test, label_key: str):
     if len(missing):
         raise DataError(f"the --test file lacks {len(missing)} of DATA's {train.n_vars} genes ({_shown(missing)}): "
                         "give both files the same genes (rnagen data prepare --genes FILE on each)")
+    a, b = log_state(train) or {}, log_state(held) or {}
+    if bool(a.get("logged")) != bool(b.get("logged")):
+        which, st = ("DATA", a) if a.get("logged") else ("the --test file", b)
+        raise DataError(f"{which} records log-scale values ({st.get('transform')}) and the other file does not: "
+                        "prepare both the same way (rnagen data prepare on each)")
+    rebased = None
+    if (side := log2_side(a, b)) is not None:
+        # a recorded log_b(x+1) beside log2 values: converted to log2(x+1), exactly, as rnagen evaluate scores them
+        # (before the samples of both files are compared, on one scale)
+        which, st = ("DATA", a) if side == 0 else ("the --test file", b)
+        base = log_base(st)
+        assert base is not None
+        part = (train if side == 0 else held).copy()   # the caller's AnnData is not changed
+        log2p1(part)
+        train, held = (part, held) if side == 0 else (train, part)
+        rebased = (f"{which}'s {st.get('transform')} converted to log2(x+1) (x {math.log2(base):.4g}, exact), the "
+                   "other file's base")
+    elif log_bases_differ(a, b):
+        raise DataError(f"DATA records {a.get('transform')} and the --test file {b.get('transform')}: {TWO_LOG_BASES}")
     both = train.obs_names.intersection(held.obs_names)
     if len(both):
         from ..metrics._knn import same_pairs
@@ -235,13 +261,6 @@ def join_test_file(data, test, label_key: str):
     if new:
         raise DataError(f"class(es) of {label_key!r} in the --test file only ({_shown(new)}): no model learns a class "
                         "it never saw; remove those samples from the test file")
-    a, b = log_state(train) or {}, log_state(held) or {}
-    if bool(a.get("logged")) != bool(b.get("logged")):
-        which, st = ("DATA", a) if a.get("logged") else ("the --test file", b)
-        raise DataError(f"{which} records log-scale values ({st.get('transform')}) and the other file does not: "
-                        "prepare both the same way (rnagen data prepare on each)")
-    if log_bases_differ(a, b):
-        raise DataError(f"DATA records {a.get('transform')} and the --test file {b.get('transform')}: {TWO_LOG_BASES}")
     named = [w for w, part in (("DATA", train), ("the --test file", held)) if TEST_FILE_COLUMN in part.obs]
     if named:
         raise DataError(f"{named[0]} has a sample column {TEST_FILE_COLUMN!r}, the name --test gives its split; "
@@ -249,6 +268,8 @@ def join_test_file(data, test, label_key: str):
     extra = held.var_names.difference(train.var_names)
     notes = [f"the --test file's {len(extra)} gene(s) not in DATA ({_shown(extra)}) left out: the models learn "
              "DATA's genes"] if len(extra) else []
+    if rebased is not None:
+        notes.append(rebased)
     held = held[:, train.var_names].copy()   # the data layer reads either file as dense profiles
     held.obs[label_key] = held_labels
     if len(both):   # other profiles under the same names: the test file's renamed, unique in the joined data

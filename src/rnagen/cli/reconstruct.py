@@ -71,6 +71,10 @@ def cmd_apply(args: argparse.Namespace) -> int:
         syn = read_input(args.data)
         full = rec.apply(syn)
         write_profiles(full, args.out)
+    from ..pp import get_history
+
+    if note := get_history(full)[-1].get("input_log"):   # the inputs' log converted to the fit's base
+        print(f"note: {note}")
     print(f"reconstructed {full.n_obs} profiles: {len(rec.input_idx)} input genes kept + {len(rec.target_idx)} "
           f"predicted = {full.n_vars} genes -> {args.out}")
     return 0
@@ -110,6 +114,8 @@ def cmd_score(args: argparse.Namespace) -> int:
         test = read_input(args.test)
         res = rec.score(test, per_gene=bool(args.out))
         print(format_scores(res))
+        if "log_note" in res:
+            print(f"note: {res['log_note']}")
         if "held_out_in_train" in res:
             print(f"note: {res['held_out_in_train']['note']}")
         if args.out:

@@ -159,10 +159,16 @@ def _unpack(obj, label_key: str | None, labels, what: str) -> tuple[Any, np.ndar
     return out
 
 
-def _as_matrix(obj):
-    """A set as :func:`evaluate` reads it: an AnnData or a DataFrame as given, a SciPy sparse matrix dense, a list
-    of rows an array (the sizes are read off it before the sets are unpacked)."""
-    if obj is None or hasattr(obj, "obs") or isinstance(obj, pd.DataFrame):
+def _as_matrix(obj, what: str = "the set"):
+    """A set as :func:`evaluate` reads it: an AnnData as given, with scanpy's record of its log (``uns["log1p"]``)
+    taken as its log state as for a file read from disk (:func:`rnagen.pp.history.with_scanpy_log1p`, on a copy of
+    its ``uns``: the caller's object is not changed; ``what`` names it in a warning), a DataFrame as given, a SciPy
+    sparse matrix dense, a list of rows an array (the sizes are read off it before the sets are unpacked)."""
+    if hasattr(obj, "obs"):
+        from ..pp.history import with_scanpy_log1p
+
+        return with_scanpy_log1p(obj, what)
+    if obj is None or isinstance(obj, pd.DataFrame):
         return obj
     if hasattr(obj, "toarray"):
         return np.asarray(obj.toarray())
@@ -535,7 +541,9 @@ def _on_log2(A: np.ndarray, name: str, bases: Mapping[str, float | None], notes:
         return A
     notes[name] = (f"{notes.get(name, '')}; {_base_name(b)}(x+1) converted to log2(x+1) (x {math.log2(b):.4g}, "
                    "exact), the other sets' base")
-    return (A.astype(np.float64) * math.log2(b)).astype(A.dtype, copy=False)
+    from ..pp.history import rebased_log
+
+    return rebased_log(A, b, dtype=A.dtype)
 
 
 def _base_name(b: float) -> str:
@@ -859,8 +867,9 @@ def evaluate(real, synthetic, *, train=None, floor=None, label_key: str | None =
         Sets of other genes, a label column missing, more than half of ``real`` found in ``train`` (every value
         the same: the training set given as the held-out one, or a split done wrong), a bad reference set.
     """
-    real, synthetic, train, floor, mia_reference = (_as_matrix(x) for x in (real, synthetic, train, floor,
-                                                                            mia_reference))
+    real, synthetic, train, floor, mia_reference = (_as_matrix(x, what) for x, what in (
+        (real, "the real set"), (synthetic, "the synthetic set"), (train, "the train set"), (floor, "the floor set"),
+        (mia_reference, "the membership-inference reference set")))
     opts = _check_options(k=k, n_boot=n_boot, n_boot_expensive=n_boot_expensive, epochs=epochs, seed=seed,
                           classifier_seeds=classifier_seeds)
     if floor is not None and train is None:

@@ -17,7 +17,7 @@ import numpy as np
 from ..errors import DataError
 
 __all__ = ["record", "get_history", "depth_normalisation", "log_state", "set_log_state", "log_base", "log_bases_differ",
-           "rebasable_to_log2",
+           "rebasable_to_log2", "log2_side", "rebased_log", "with_scanpy_log1p",
            "TWO_LOG_BASES", "log1p_name", "scanpy_log1p_base",
            "sync_scanpy_log1p", "adopt_scanpy_log1p", "looks_logged", "check_summable", "LOG_RANGE"]
 
@@ -161,6 +161,34 @@ def rebasable_to_log2(st: dict | None, pseudocount: float = 1.0) -> float | None
     return b
 
 
+def log2_side(a: dict | None, b: dict | None) -> int | None:
+    """Of two recorded log states whose bases differ (:func:`log_bases_differ`), the one (0: ``a``, 1: ``b``) that
+    is converted exactly to the other's base: its record ``log_b(x + 1)`` of a known base other than 2
+    (:func:`rebasable_to_log2`) where the other's base is 2, as ``rnagen evaluate`` scores such sets; ``None`` where
+    the bases agree, one is unknown, or neither side is so converted (ln beside log10: refused)."""
+    if not log_bases_differ(a, b):
+        return None
+    for i, (st, other) in enumerate(((a, b), (b, a))):
+        ob = log_base(other)
+        if ob is not None and math.isclose(ob, 2.0) and rebasable_to_log2(st) is not None:
+            return i
+    return None
+
+
+def rebased_log(X, base: float, to: float = 2.0, dtype: Any = np.float32) -> np.ndarray:
+    """``X = log_base(x + c)`` as ``log_to(x + c)``, of the same pseudocount ``c``: times ``log_to(base)``
+    (``log2(base)`` for ``to=2``), in float64 a block of rows at a time (:func:`row_spans`), as ``dtype``."""
+    factor = math.log2(base) if to == 2 else math.log(base) / math.log(to)
+    X = np.asarray(X)
+    out = np.empty(X.shape, dtype=dtype)
+    if X.ndim < 2:
+        out[...] = X.astype(np.float64) * factor
+        return out
+    for a, b in row_spans(X):
+        out[a:b] = X[a:b].astype(np.float64) * factor
+    return out
+
+
 def log1p_name(base: float, pseudocount: float = 1.0) -> str:
     """``log_base(x + pseudocount)`` as rnagen's records write it: ``log2(x+1)``, ``ln(x+1)``, ``log10(x+1)``."""
     name = "ln" if math.isclose(base, math.e) else f"log{base:g}" if float(base).is_integer() else f"log_{base:g}"
@@ -257,6 +285,28 @@ def adopt_scanpy_log1p(adata, source: str) -> None:
     warnings.warn(f"{source}: uns['log1p'] says X was log-transformed (scanpy's sc.pp.log1p) but {seen}: the record "
                   "is set aside and the values' range decides the scale; delete uns['log1p'] from the file if it is "
                   "stale", UserWarning, stacklevel=3)
+
+
+def with_scanpy_log1p(adata, source: str):
+    """``adata`` with scanpy's record of its log (``uns["log1p"]``) taken as its log state
+    (:func:`adopt_scanpy_log1p`), as a file read from disk is, without changing the caller's object: ``adata``
+    itself where there is nothing to adopt (no ``uns["log1p"]``, or a log state recorded already), else a new
+    AnnData sharing its ``X`` (a view: a copy of it), with its sample and gene tables and an ``uns`` of its own (its
+    ``rnagen`` dict copied, which the adopted state is written into); other matrices (``layers``, ``obsm``) are not
+    carried."""
+    if not hasattr(adata, "uns") or "log1p" not in adata.uns or log_state(adata) is not None:
+        return adata
+    import anndata as ad
+
+    if getattr(adata, "is_view", False):   # a view's X is its parent's: a copy of the part is the caller's own
+        out = adata.copy()
+    else:
+        uns = dict(adata.uns)
+        if isinstance(uns.get("rnagen"), dict):
+            uns["rnagen"] = dict(uns["rnagen"])
+        out = ad.AnnData(X=adata.X, obs=adata.obs, var=adata.var, uns=uns)
+    adopt_scanpy_log1p(out, source)
+    return out
 
 
 def _shown_value(v: Any) -> str:

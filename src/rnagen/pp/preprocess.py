@@ -7,7 +7,6 @@ functions that drop samples or genes (:func:`select_genes`, :func:`filter_classe
 """
 from __future__ import annotations
 
-import math
 import numbers
 import re
 from collections.abc import Sequence
@@ -28,6 +27,7 @@ from .history import (
     log_state,
     looks_logged,
     rebasable_to_log2,
+    rebased_log,
     record,
     row_spans,
     set_log_state,
@@ -301,12 +301,9 @@ def log2p1(adata, *, pseudocount: float = 1.0, force: bool = False):
 
 def _rebase_log2(adata, X: np.ndarray, base: float, pseudocount: float, was: str):
     """``X = log_base(x + pseudocount)`` made ``log2(x + pseudocount)`` in place (times ``log2(base)``, in float64 a
-    block of rows at a time), recorded as a log2p1 step converted from ``was``."""
-    factor = math.log2(base)
-    out = np.empty(X.shape, dtype=np.float32)
-    for a, b in row_spans(X):
-        out[a:b] = (X[a:b].astype(np.float64) * factor).astype(np.float32)
-    adata.X = out
+    block of rows at a time: :func:`rnagen.pp.history.rebased_log`), recorded as a log2p1 step converted from
+    ``was``."""
+    adata.X = rebased_log(X, base)
     set_log_state(adata, logged=True, transform=f"log2(x+{pseudocount:g})", pseudocount=pseudocount, base=2.0)
     record(adata, "log2p1", applied=True, pseudocount=float(pseudocount), converted_from=was)
     return adata

@@ -27,6 +27,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import math
 import os
 import time
 from collections.abc import Sequence
@@ -44,13 +45,17 @@ from ..config import SEED_MAX, build_config, checked, require_config, write_conf
 from ..errors import ConfigError, DataError, RunDirError
 from ..pp.history import (
     TWO_LOG_BASES,
+    log1p_name,
+    log2_side,
     log_base,
     log_bases_differ,
     log_state,
     looks_logged,
     looks_standardised,
+    rebased_log,
     record,
     set_log_state,
+    with_scanpy_log1p,
 )
 from ..pp.transforms import Log2p1, NonNegative, Pipeline, StandardScaler
 from ..utils import as_path, check_label_key, require_anndata
@@ -129,6 +134,12 @@ def _dense_rows(X, rows: slice | np.ndarray, cols: np.ndarray | None = None, *, 
     if cols is not None:
         B = B[:, cols]
     return B.astype(np.float64, copy=False) if cast else B
+
+
+def _pseudocount(st: dict | None) -> float | None:
+    """The pseudocount of a recorded log state (``log_b(x + pseudocount)``), ``None`` where it records none."""
+    pc = (st or {}).get("pseudocount")
+    return float(pc) if isinstance(pc, (int, float, np.number)) and math.isfinite(pc) else None
 
 
 #: the number of random directions a training profile's inputs are projected on (:func:`_input_sketch`)
@@ -388,6 +399,9 @@ class Reconstructor:
         if label_key is not None:
             check_label_key(label_key)
         check_device(device)
+        # scanpy's record of the log (uns["log1p"]) of an AnnData given in memory, taken as a file's is on reading
+        # (the caller's object unchanged)
+        adata = with_scanpy_log1p(adata, "the training data")
         cfg = self.config
         if cfg.method not in _METHODS:
             raise ConfigError(f"unknown reconstruction method {cfg.method!r}; choose linear or mlp")
@@ -426,7 +440,8 @@ class Reconstructor:
             "inputs": {k: v for k, v in report.items()},
             "log": {"applied": bool(log), "decided_by": cfg.log,
                     "data_log_state": (log_state(adata) or {}).get("transform", "detected from the value range"),
-                    "data_log_base": log_base(log_state(adata))},
+                    "data_log_base": log_base(log_state(adata)),
+                    "data_log_pseudocount": _pseudocount(log_state(adata))},
             "label_key": label_key,
             "fit": fit_info,
             "seconds": {"preprocess": t_prep, "fit": time.perf_counter() - t1},
@@ -572,10 +587,7 @@ class Reconstructor:
             return
         self._check_not_standardised(X, where)
         st = log_state(adata)   # recorded (rnagen data prepare, a synthetic set): not guessed from the values
-        # the fit's data: its recorded base, or the base its transform names where a fit of an earlier version
-        # recorded none (log2(x+1)); data the reconstructor logs itself were linear
-        fitted = None if lg.get("applied") else {"logged": True, "transform": lg.get("data_log_state", ""),
-                                                 "base": lg.get("data_log_base")}
+        fitted = self._fitted_log_state()
         if log_bases_differ(fitted, st):
             raise DataError(f"{where}: its values are {(st or {}).get('transform')} but the reconstructor was fitted "
                             f"on {lg.get('data_log_state')}: {TWO_LOG_BASES}")
@@ -590,6 +602,45 @@ class Reconstructor:
             raise DataError(f"{where}: its input genes look like values before the log (up to "
                             f"{float(np.nanmax(X)):.4g}) but the reconstructor was fitted on log-scale data; give "
                             "log-scale values (log2(x+1)), or fit it on the raw values")
+
+    def _fitted_log_state(self) -> dict | None:
+        """The log state of the fit's data (:func:`rnagen.pp.history.log_state`'s form): its recorded base, or the
+        base its transform names where a fit of an earlier version recorded none (log2(x+1)), with its pseudocount
+        where recorded; ``None`` for data the reconstructor logs itself (they were linear)."""
+        lg = self.meta.get("log", {})
+        if lg.get("applied"):
+            return None
+        pc = lg.get("data_log_pseudocount")
+        return {"logged": True, "transform": lg.get("data_log_state", ""), "base": lg.get("data_log_base"),
+                "pseudocount": float(pc) if isinstance(pc, (int, float)) else float("nan")}
+
+    def _on_fitted_base(self, adata, where: str):
+        """``adata`` (scanpy's ``uns["log1p"]`` taken as its log state, :func:`rnagen.pp.history.with_scanpy_log1p`)
+        with its values on the fit's log base where the two records' bases differ and one is 2, as ``rnagen
+        evaluate`` scores such sets (:func:`rnagen.pp.history.log2_side`): inputs recorded as ``log_b(x + 1)``
+        beside a fit on log2 values made log2(x+1) (times ``log2(b)``, exact); log2(x+1) inputs beside a fit on
+        ``log_b(x + 1)`` made that (divided by ``log2(b)``, exact). A copy is converted, never the caller's object;
+        returns it with the line saying so (``None`` where nothing was converted). Bases that cannot be brought
+        to one are refused by :meth:`_check_scale`."""
+        require_anndata(adata, where)
+        adata = with_scanpy_log1p(adata, where)
+        fitted, st = self._fitted_log_state(), log_state(adata)
+        side = log2_side(fitted, st)
+        if side is None or st is None or fitted is None:
+            return adata, None
+        b_in, b_fit = log_base(st), log_base(fitted)
+        assert b_in is not None and b_fit is not None
+        if side == 0 and st.get("pseudocount") != fitted["pseudocount"]:
+            return adata, None   # log2(TPM+0.001) is no log2(x+1): refused by _check_scale
+        out = adata.copy()
+        X = _dense_rows(adata.X, slice(0, adata.n_obs), None, cast=False)
+        out.X = rebased_log(X, b_in, to=b_fit, dtype=np.result_type(X.dtype, np.float32))
+        pc = float(st["pseudocount"])
+        set_log_state(out, logged=True, transform=log1p_name(b_fit, pc), pseudocount=pc, base=b_fit)
+        record(out, "rebase_log", base=b_fit, converted_from=str(st.get("transform")))
+        factor = math.log(b_in) / math.log(b_fit)
+        return out, (f"{where}: its {st.get('transform')} converted to {log1p_name(b_fit, pc)} (x {factor:.4g}, "
+                     "exact), the reconstructor's training data's base")
 
     def _check_not_standardised(self, X: np.ndarray, where: str) -> None:
         """Input genes standardised per gene (z-scores: each gene's mean 0 and sd 1) given to a reconstructor fitted
@@ -636,6 +687,7 @@ class Reconstructor:
     def predict(self, adata) -> np.ndarray:
         """Predicted target genes (``target_names`` order) for the input genes of ``adata``, original units."""
         self._check()
+        adata, _ = self._on_fitted_base(adata, "the data to reconstruct")
         pos = np.asarray(self._input_positions(adata, "the data to reconstruct"))
         n = adata.n_obs
         out = np.empty((n, len(self.target_idx)), dtype=np.float32)
@@ -654,10 +706,13 @@ class Reconstructor:
         anndata.AnnData
             ``n_obs`` x all training genes, in the training data's gene order and units; ``obs`` and ``uns``
             of ``adata`` kept; ``var["reconstructed"]`` marks predicted genes (``var["symbol"]`` when known).
+            Inputs recorded on another log base than the fit's are converted to it first
+            (:meth:`_on_fitted_base`), and the ``reconstruct`` step records it (``input_log``).
         """
         import anndata as ad
 
         self._check()
+        adata, rebased = self._on_fitted_base(adata, "the data to reconstruct")
         pos = np.asarray(self._input_positions(adata, "the data to reconstruct"))
         Xin = adata.X
         n = adata.n_obs
@@ -691,7 +746,8 @@ class Reconstructor:
             what = str(fitted.get("data_log_state", "detected from the value range")) if logged else "linear"
             set_log_state(out, logged=logged, transform=f"{what}, as the reconstructor's training data")
         record(out, "reconstruct", method=self.method, n_inputs=int(len(self.input_idx)),
-               n_targets=int(len(self.target_idx)), rnagen_version=__version__)
+               n_targets=int(len(self.target_idx)), rnagen_version=__version__,
+               **({"input_log": rebased} if rebased is not None else {}))
         return out
 
     # --- scoring ----------------------------------------------------------------------------------------
@@ -707,12 +763,14 @@ class Reconstructor:
         Returns
         -------
         dict
-            JSON-able; ``per_gene`` (when asked) holds ``gene``, ``symbol``, ``r2`` and ``pearson`` lists.
+            JSON-able; ``per_gene`` (when asked) holds ``gene``, ``symbol``, ``r2`` and ``pearson`` lists;
+            ``log_note`` where the test data's log was converted to the fit's base (:meth:`_on_fitted_base`).
         """
         self._check()
         require_anndata(adata, "the test data")
         if not isinstance(per_gene, (bool, np.bool_)):   # "no" would read as true
             raise ConfigError(f"score: per_gene must be True or False, got {per_gene!r}")
+        adata, rebased = self._on_fitted_base(adata, "the test data")
         var = [str(v) for v in adata.var_names]
         pos = np.asarray(self._input_positions(adata, "the test data"))
         hits = match_genes(self.target_names, var, unique=True, where="the test data")
@@ -756,6 +814,8 @@ class Reconstructor:
             "mae": float(np.mean(np.abs(err))),
             "mse_z": float(np.mean((Zp - zt) ** 2)),
         }
+        if rebased is not None:
+            res["log_note"] = rebased
         if seen:
             names = [str(x) for x in adata.obs_names]
             res["held_out_in_train"] = {
