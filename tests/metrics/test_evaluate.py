@@ -1477,6 +1477,42 @@ def test_sets_logged_in_two_bases_are_scored_in_log2_or_refused():
     pd.testing.assert_series_equal(scores(old, ln_syn), expected, rtol=1e-4)
 
 
+def test_an_in_memory_anndata_with_scanpy_s_log1p_record_is_read_as_a_file_is():
+    """An AnnData given in memory whose ``uns["log1p"]`` (scanpy's sc.pp.log1p, the natural log) is its only record
+    of the log: read as ln(x+1), as a file read from disk is, so beside a log2(x+1) set it is scored as its
+    log2(x+1) (the table of both sets given in log2), not taken for log values of unknown base; the caller's object
+    is not changed (no rnagen state written to it, its ``uns["log1p"]`` kept)."""
+    from rnagen.pp.history import log_state, set_log_state
+
+    rng = np.random.default_rng(1)
+    counts, syn_counts = rng.gamma(2.0, 50.0, size=(60, 8)), rng.gamma(2.0, 60.0, size=(60, 8))
+    obs = pd.DataFrame({"k": ["a", "b", "c"] * 20}, index=[f"s{i}" for i in range(60)])
+    var = pd.DataFrame(index=[f"G{j}" for j in range(8)])
+
+    def log2_set(values, name):
+        a = ad.AnnData(np.log2(values + 1).astype(np.float32), obs=obs.set_axis([f"{name}{i}" for i in range(60)]),
+                       var=var)
+        set_log_state(a, logged=True, transform="log2(x+1)", pseudocount=1.0, base=2.0)
+        return a
+
+    def scores(real, syn):
+        t = evaluate(real, syn, label_key="k", metrics=["frechet_pca", "density"], n_boot=0)
+        return t.set_index("name")["value"]
+
+    real, expected = log2_set(counts, "r"), scores(log2_set(counts, "r"), log2_set(syn_counts, "s"))
+    ln_syn = ad.AnnData(np.log1p(syn_counts).astype(np.float32), obs=obs.set_axis([f"s{i}" for i in range(60)]),
+                        var=var)
+    ln_syn.uns["log1p"] = {"base": None}
+    pd.testing.assert_series_equal(scores(real, ln_syn), expected, rtol=1e-4)
+    said = evaluate(real, ln_syn, label_key="k", metrics=["density"], n_boot=0).attrs["preprocessing"]["synthetic"]
+    assert said == "as is (log scale); ln(x+1) converted to log2(x+1) (x 1.443, exact), the other sets' base"
+    assert log_state(ln_syn) is None and dict(ln_syn.uns) == {"log1p": {"base": None}}
+    # the view of a part, as given: its parent unchanged
+    part = ln_syn[:30]
+    evaluate(real[:30], part, label_key="k", metrics=["density"], n_boot=0)
+    assert log_state(ln_syn) is None and "rnagen" not in ln_syn.uns
+
+
 def test_the_held_out_sets_copies_in_training_are_found_without_a_float64_copy_of_both_sets(monkeypatch):
     """The search for held-out profiles that copy training ones, and for the training set's own copies, takes
     each set's log2(x + 1) in float64 a block of rows at a time (blocks of 16,384 values here), never the two

@@ -788,3 +788,22 @@ def test_log_scale_training_data_keep_their_base_in_samples_and_bound(base):
     assert s.uns["rnagen"]["log"]["base"] == pytest.approx(base) and s.uns["rnagen"]["log"]["transform"] == name
     assert s.uns["log1p"] == {"base": None if base != 2.0 else 2.0}
     assert list(s.layers) == [] and s.raw is None and list(s.obs.columns) == ["tissue"]
+
+
+def test_fit_reads_scanpy_s_log1p_record_of_an_in_memory_anndata_as_a_file_s():
+    """An AnnData given to fit in memory whose only record of its log is scanpy's ``uns["log1p"]`` (the natural
+    log): the model's record of its data is ln(x+1), base e, as for the file read from disk (which their range
+    alone cannot tell from log2), and the caller's object is not changed."""
+    import math
+
+    from rnagen.pp.history import log_state
+
+    rng = np.random.default_rng(0)
+    a = ad.AnnData(np.log1p(rng.gamma(2.0, 50.0, (40, 6))).astype(np.float32),
+                   obs=pd.DataFrame({"k": ["a", "b"] * 20}, index=[f"s{i}" for i in range(40)]),
+                   var=pd.DataFrame(index=[f"G{j}" for j in range(6)]))
+    a.uns["log1p"] = {"base": None}
+    m = get_model("gaussian").from_config().fit(a, label_key="k", progress=False)
+    assert m.data_log == {"logged": True, "transform": "ln(x+1) (scanpy's sc.pp.log1p, uns['log1p'])",
+                          "pseudocount": 1.0, "base": math.e}
+    assert log_state(a) is None and dict(a.uns) == {"log1p": {"base": None}}

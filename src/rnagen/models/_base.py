@@ -82,6 +82,7 @@ from ..pp.history import (
     record,
     row_spans,
     sync_scanpy_log1p,
+    with_scanpy_log1p,
 )
 from ..pp.prepare import check_log_record
 from ..pp.preprocess import check_labels, folded_label
@@ -1164,6 +1165,9 @@ class Generator(ABC):
         check_device(device)
         require_anndata(adata, "fit")
         check_label_key(label_key)
+        # scanpy's record of the log (uns["log1p"]) of an AnnData given in memory, taken as a file's is on reading:
+        # the base of the values, which their range cannot tell (the caller's object unchanged)
+        adata = with_scanpy_log1p(adata, "the training data")
         if run_dir is not None:
             run_dir = as_path(run_dir, "fit: run_dir", error=ConfigError)
         # from here the model's fields are rebound one by one: a fit that fails part-way leaves a model that
