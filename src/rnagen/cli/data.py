@@ -748,7 +748,13 @@ def summarize(adata, *, path: str = "", label_key: str | None = None) -> str:
     elif (found := _depth_totals(adata)) is not None:
         kind, total = found
         span = f"per-sample totals over its {adata.n_vars} features {_count_str(total.min())}-{_count_str(total.max())}"
-        if kind == "linear":
+        if _synthetic_lines(adata):
+            # generated profiles are on their model's training data's scale, drawn without a sequencing depth of
+            # their own: the --normalize hint of measured counts does not apply
+            what = {"raw counts": "whole numbers", "linear": "linear scale, not whole numbers"}.get(kind,
+                                                                                                  "not whole numbers")
+            lines.append(f"values:    {what} ({span}), generated on the model's training data's scale")
+        elif kind == "linear":
             lines.append(f"values:    linear scale, not whole numbers ({span}): estimated counts (Salmon's NumReads, "
                          "RSEM's expected_count) carry sequencing depth, which rnagen data prepare --normalize "
                          "cpm|median-ratio removes; FPKM and TPM need none")
