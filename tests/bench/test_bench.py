@@ -1137,3 +1137,37 @@ def test_copies_labelled_two_ways_are_warned_of_once_per_benchmark(tmp_path, lab
     assert len(said) == 1, said
     assert said[0].startswith(f"rnagen: warning: 3 profile(s) appear under several sample ids with different labels "
                               f"(e.g. {df.index[0]!r} labelled {df['kind'].iloc[0]!r} and its copy 'again0'")
+
+
+def test_test_file_of_another_pseudocount_is_brought_to_one_scale(tmp_path):
+    """DATA recorded as log2(x+1) and a --test file as UCSC Xena's log2(TPM+0.001): the test file is made
+    log2(x+1) by v' = log2(2^v - 0.001 + 1), exact, and the note says so; a test file with values below
+    log2(0.001) is refused in one line naming both scales; a record of no pseudocount is joined as it is, noted."""
+    from rnagen.bench.runner import join_test_file
+    from rnagen.pp.history import log_state, set_log_state
+
+    x = np.arange(60, dtype=np.float64).reshape(12, 5) * 3.7
+
+    def write(name, X, transform, pc):
+        a = ad.AnnData(X=np.asarray(X, np.float32), obs=pd.DataFrame({"k": ["a", "b"] * 6},
+                                                                     index=[f"{name}{i}" for i in range(12)]),
+                       var=pd.DataFrame(index=[f"G{j}" for j in range(5)]))
+        set_log_state(a, logged=True, transform=transform, pseudocount=pc, base=2.0)
+        a.write_h5ad(tmp_path / f"{name}.h5ad")
+        return tmp_path / f"{name}.h5ad"
+
+    data = write("p1", np.log2(x + 1), "log2(x+1)", 1.0)
+    joined, note = join_test_file(data, write("xena", np.log2(x + 0.001), "log2(TPM+0.001)", 0.001), "k")
+    assert note == ("note: the --test file's log2(TPM+0.001) converted to log2(x+1) (log2(2^v - 0.001 + 1), exact), "
+                    "the other file's scale")
+    np.testing.assert_allclose(joined.X[12:], np.log2(x + 1), atol=1e-4)
+    assert log_state(joined)["pseudocount"] == 1.0
+    bad = np.log2(x + 0.001)
+    bad[3, 2] = -11.0
+    with pytest.raises(DataError, match=r"^the --test file beside log2\(x\+1\): 1 value\(s\) of its log2\(TPM\+0\.001\) "
+                                        r"lie below -9\.966"):
+        join_test_file(data, write("bad", bad, "log2(TPM+0.001)", 0.001), "k")
+    joined, note = join_test_file(data, write("nopc", np.log2(x + 1), "log2, as given (--scale log)", None), "k")
+    assert note.startswith("note: the --test file's log2, as given (--scale log) records no pseudocount beside "
+                           "DATA's log2(x+1): taken as they are")
+    np.testing.assert_array_equal(joined.X[12:], np.log2(x + 1).astype(np.float32))

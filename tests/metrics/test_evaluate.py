@@ -1699,3 +1699,45 @@ def test_a_z_scored_synthetic_set_is_named_as_z_scores():
         return (lx - lx.mean(0)) / lx.std(0)
 
     assert "synthetic_scale" not in evaluate(z(R), z(S), train=z(T), **kw).attrs["preprocessing"]
+
+
+def test_sets_of_two_pseudocounts_are_scored_on_one_scale():
+    """A held-out set recorded as UCSC Xena's log2(TPM+0.001) beside a synthetic set recorded as log2(x+1) (the same
+    base): the held-out set is made log2(x+1) by v' = log2(2^v - 0.001 + 1), exact, and scores as the log2(x+1) sets
+    do, said in its note; ln(x+1) beside log2(TPM+0.001) is made log2(TPM+0.001)'s scale, not log2(x+1); a record
+    of no pseudocount beside a known one is scored as it is, with a note."""
+    import math
+
+    from rnagen.pp.history import set_log_state
+
+    rng = np.random.default_rng(0)
+    counts = rng.gamma(0.5, 4.0, size=(60, 8))
+    syn_counts = rng.gamma(0.5, 4.0, size=(60, 8))
+    obs = pd.DataFrame({"k": ["a", "b"] * 30}, index=[f"r{i}" for i in range(60)])
+
+    def logged(X, transform, pc, base=2.0):
+        a = ad.AnnData(np.asarray(X, np.float32), obs=obs.copy(), var=pd.DataFrame(index=[f"G{j}" for j in range(8)]))
+        set_log_state(a, logged=True, transform=transform, pseudocount=pc, base=base)
+        return a
+
+    real_p1 = logged(np.log2(counts + 1), "log2(x+1)", 1.0)
+    syn_p1 = logged(np.log2(syn_counts + 1), "log2(x+1)", 1.0)
+    real_xena = logged(np.log2(counts + 0.001), "log2(TPM+0.001)", 0.001)
+    out = prepare(real_xena, syn_p1, label_key="k")
+    assert out["preprocessing"]["real"] == ("as is (log scale); log2(x+0.001) converted to log2(x+1) "
+                                            "(log2(2^v - 0.001 + 1), exact), the other sets' scale")
+    ref = prepare(real_p1, syn_p1, label_key="k")
+    np.testing.assert_allclose(out["real"], ref["real"], atol=1e-4)
+    np.testing.assert_allclose(out["synthetic"], ref["synthetic"], atol=1e-4)
+    # scanpy's ln(x+1) beside log2(TPM+0.001): brought to log2(x+0.001), the other set's scale
+    syn_ln = logged(np.log1p(syn_counts), "ln(x+1)", 1.0, base=math.e)
+    out = prepare(real_xena, syn_ln, label_key="k")
+    assert out["preprocessing"]["synthetic"] == ("as is (log scale); ln(x+1) converted to log2(x+0.001) "
+                                                 "(log2(e^v - 1 + 0.001), exact), the other sets' scale")
+    ref = prepare(real_xena, logged(np.log2(syn_counts + 0.001), "log2(TPM+0.001)", 0.001), label_key="k")
+    np.testing.assert_allclose(out["synthetic"], ref["synthetic"], atol=1e-3)
+    # a record without a pseudocount beside a known one: as it is, said
+    said = prepare(real_xena, logged(np.log2(syn_counts + 1), "log2, as given (--scale log)", None),
+                   label_key="k")["preprocessing"]["synthetic"]
+    assert said.startswith("as is (log scale); the synthetic set's log2, as given (--scale log) records no "
+                           "pseudocount beside the real set's log2(TPM+0.001): taken as they are")

@@ -487,7 +487,7 @@ def test_inputs_logged_in_another_base_than_the_fit_are_converted_to_it():
     log2(x+1) (times log2(e), exact), as rnagen evaluate scores such sets, whether the log step was decided by the
     values or fixed; apply, predict and score then give what the log2(x+1) inputs give, the caller's object is
     not changed, and the conversion is said (the reconstruct step's ``input_log``, score's ``log_note``). Inputs
-    of a recorded base whose pseudocount is not 1 (ln(x+0.001)) cannot be made log2(x+1): refused as before."""
+    of a recorded base and another pseudocount (ln(x+0.001)) are made log2(x+1) too, exactly."""
     import math
 
     from rnagen.pp.history import get_history, log_state, set_log_state
@@ -519,9 +519,9 @@ def test_inputs_logged_in_another_base_than_the_fit_are_converted_to_it():
         assert res["r2"]["median"] == pytest.approx(res2["r2"]["median"], abs=1e-5)
         assert res["log_note"].startswith("the test data: its ln(x+1) converted to log2(x+1) (x 1.443, exact)")
         assert "log_note" not in res2
-        with pytest.raises(DataError, match=r"its values are ln\(x\+0\.001\) but the reconstructor was fitted "
-                                            r"on log2\(x\+1\): logs of two bases"):
-            rec.apply(recorded(test / math.log2(math.e), math.e, pc=0.001))
+        # ln(x+0.001) inputs: made log2(x+1) by v' = log2(e^v - 0.001 + 1), exact
+        tpm = recorded(np.log(np.exp2(test.astype(np.float64)) - 1 + 0.001).astype(np.float32), math.e, pc=0.001)
+        np.testing.assert_allclose(rec.apply(tpm).X, ref.X, rtol=1e-4, atol=1e-4)
 
 
 def test_log2_inputs_are_converted_to_a_fit_on_ln_values():
@@ -582,3 +582,35 @@ def test_a_log2_record_without_a_base_entry_is_log2_beside_ln_inputs():
     np.testing.assert_array_equal(rec.apply(ln).X, out.X)
     out = rec.apply(old)
     assert out.shape == old.shape
+
+
+def test_inputs_of_another_pseudocount_than_the_fit_are_converted_or_refused():
+    """A reconstructor fitted on log2(x+1) profiles given log2(TPM+0.001) inputs (UCSC Xena's scale, the same base):
+    the inputs are made log2(x+1) by v' = log2(2^v - 0.001 + 1), exact, and apply gives what the log2(x+1)
+    inputs give, said in ``input_log``; values below log2(0.001) are no log2(x+0.001) of expression: refused in
+    one line naming both scales; a record of no pseudocount is taken as it is, with a note."""
+    from rnagen.pp.history import get_history, set_log_state
+
+    L, genes = _low_inputs()
+    train, test = L[:60], L[60:]
+
+    def recorded(values, pc, transform):
+        a = _unrecorded(values, genes)
+        set_log_state(a, logged=True, transform=transform, pseudocount=pc, base=2.0)
+        return a
+
+    rec = rc.fit(recorded(train, 1.0, "log2(x+1)"), inputs=genes[:10], val_size=0.25, seed=0)
+    xena = np.log2(np.exp2(test.astype(np.float64)) - 1 + 0.001).astype(np.float32)
+    out, ref = rec.apply(recorded(xena, 0.001, "log2(TPM+0.001)")), rec.apply(recorded(test, 1.0, "log2(x+1)"))
+    np.testing.assert_allclose(out.X, ref.X, rtol=1e-4, atol=1e-4)
+    assert get_history(out)[-1]["input_log"] == (
+        "the data to reconstruct: its log2(TPM+0.001) converted to log2(x+1) (log2(2^v - 0.001 + 1), exact), the "
+        "reconstructor's training data's scale")
+    bad = xena.copy()
+    bad[0, 0] = -12.0
+    with pytest.raises(DataError, match=r"1 value\(s\) of its log2\(TPM\+0\.001\) lie below -9\.966 .*cannot be made "
+                                        r"log2\(x\+1\) exactly beside log2\(x\+1\): prepare both from their linear"):
+        rec.apply(recorded(bad, 0.001, "log2(TPM+0.001)"))
+    res = rec.score(recorded(test, None, "log2, as given (--scale log)"), per_gene=False)
+    assert res["log_note"].startswith("the test data's log2, as given (--scale log) records no pseudocount beside the "
+                                      "reconstructor's training data's log2(x+1): taken as they are")

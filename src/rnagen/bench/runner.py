@@ -203,16 +203,26 @@ def join_test_file(data, test, label_key: str):
     :func:`run_benchmark`'s ``split_key``; with the line to print where the test file's genes that ``data`` lacks
     are left out (else ``None``). The test file's genes are taken in ``data``'s order; refused where the two cannot
     be scored as one data set (a gene missing, a sample in both, a class only in the test file, values on a recorded
-    log scale in one file only, or on two bases that cannot be brought to one). A file recorded as ``log_b(x + 1)``
-    of another base (scanpy's ln) beside one of base 2 is converted to log2(x+1), exactly, as ``rnagen evaluate``
-    scores such sets (:func:`rnagen.pp.history.log2_side`), and the line says so. A sample is in both where one
-    name holds the same values in both files (up to rounding); a name that holds other values in each (the generic
-    ids ``sample_0``, ... of two files written without their row names) names two samples, and the test file's is
-    renamed (``sample_0_test``) and said so."""
+    log scale in one file only, or on two bases that cannot be brought to one). Two recorded log scales (scanpy's
+    ln(x+1) beside log2(x+1), log2(x+1) beside log2(TPM+0.001)) are brought to one, exactly, as ``rnagen evaluate``
+    scores such sets (:func:`rnagen.pp.history.log_plan`, :func:`~rnagen.pp.history.relogged`), and the line says
+    so; a pseudocount one file records and the other does not is said, the values taken as they are. A sample is in
+    both where one name holds the same values in both files (up to rounding); a name that holds other values in
+    each (the generic ids ``sample_0``, ... of two files written without their row names) names two samples, and the
+    test file's is renamed (``sample_0_test``) and said so."""
     import anndata as ad
 
-    from ..pp import log2p1, log_state
-    from ..pp.history import TWO_LOG_BASES, log2_side, log_base, log_bases_differ
+    from ..pp import log_state
+    from ..pp.history import (
+        TWO_LOG_BASES,
+        conversion_formula,
+        log1p_name,
+        log_bases_differ,
+        log_plan,
+        relogged_copy,
+        relogged_scale,
+        unknown_pseudocount_note,
+    )
 
     train = _load_data(data, label_key)
     held = _load_data(test, label_key, what="--test file")
@@ -225,18 +235,16 @@ def join_test_file(data, test, label_key: str):
         which, st = ("DATA", a) if a.get("logged") else ("the --test file", b)
         raise DataError(f"{which} records log-scale values ({st.get('transform')}) and the other file does not: "
                         "prepare both the same way (rnagen data prepare on each)")
-    rebased = None
-    if (side := log2_side(a, b)) is not None:
-        # a recorded log_b(x+1) beside log2 values: converted to log2(x+1), exactly, as rnagen evaluate scores them
-        # (before the samples of both files are compared, on one scale)
-        which, st = ("DATA", a) if side == 0 else ("the --test file", b)
-        base = log_base(st)
-        assert base is not None
-        part = (train if side == 0 else held).copy()   # the caller's AnnData is not changed
-        log2p1(part)
+    rebased = unknown_pseudocount_note("DATA", a, "the --test file", b)
+    if (side := log_plan(a, b)) is not None:
+        # two recorded log scales (bases, pseudocounts): one file's values converted exactly to the other's, as
+        # rnagen evaluate scores such sets (before the samples of both files are compared, on one scale)
+        which, st, to = ("DATA", a, b) if side == 0 else ("the --test file", b, a)
+        part = relogged_copy(train if side == 0 else held, to, f"{which} beside {to.get('transform')}")
         train, held = (part, held) if side == 0 else (train, part)
-        rebased = (f"{which}'s {st.get('transform')} converted to log2(x+1) (x {math.log2(base):.4g}, exact), the "
-                   "other file's base")
+        how = conversion_formula(st, to)
+        rebased = (f"{which}'s {st.get('transform')} converted to {log1p_name(*relogged_scale(st, to))} ({how}, "
+                   f"exact), the other file's {'base' if how.startswith('x ') else 'scale'}")
     elif log_bases_differ(a, b):
         raise DataError(f"DATA records {a.get('transform')} and the --test file {b.get('transform')}: {TWO_LOG_BASES}")
     both = train.obs_names.intersection(held.obs_names)

@@ -352,10 +352,13 @@ def prepare(real, synthetic, train=None, *, label_key: str | None = None, real_l
         notes["synthetic"] += "; whole numbers, read as log values: their genes' means are the held-out set's"
     if T is not None:
         T, notes["train"] = to_log_scale(T, logged=_logged(T, lt))
-    bases = _log_bases({"real": (real, notes["real"]), "synthetic": (synthetic, notes["synthetic"]),
-                        "train": (train, notes.get("train"))})
-    R, S = _on_log2(R, "real", bases, notes), _on_log2(S, "synthetic", bases, notes)
-    T = _on_log2(T, "train", bases, notes) if T is not None else None
+    sets = {"real": (real, notes["real"]), "synthetic": (synthetic, notes["synthetic"]),
+            "train": (train, notes.get("train"))}
+    bases = _log_bases(sets)
+    states = _scored_states(sets)
+    target = _target(states)
+    R, S = _on_log2(R, "real", states, target, notes), _on_log2(S, "synthetic", states, target, notes)
+    T = _on_log2(T, "train", states, target, notes) if T is not None else None
     real_mu, real_sd = R.mean(0, dtype=np.float64), R.std(0, dtype=np.float64)
     for name, A in (("synthetic", S), ("train", T)):
         if A is not None and (scale := _scale_note(A, real_mu, real_sd)) is not None:
@@ -401,7 +404,7 @@ def prepare(real, synthetic, train=None, *, label_key: str | None = None, real_l
                     "fitted": {"mu": mu, "sd": sd, "reference_rows": rows, "fit_rows": fit_rows}})
     if mia_reference is not None:
         out["mia_reference"], notes["mia_reference"], scale = _prepared_extra(mia_reference, gr, n_genes, z,
-                                                                              real_mu, real_sd, bases)
+                                                                              real_mu, real_sd, bases, target)
         if scale is not None:
             notes["mia_reference_scale"] = scale
     return out
@@ -447,9 +450,11 @@ def _on_real_genes(X: np.ndarray, genes: list | None, real_genes: list | None, n
 
 
 def _prepared_extra(obj, real_genes: list | None, n_genes: int, z, real_mu: np.ndarray, real_sd: np.ndarray,
-                    bases: dict[str, float | None] | None = None) -> tuple[np.ndarray, str, str | None]:
+                    bases: dict[str, float | None] | None = None, target: tuple[str, dict] | None = None
+                    ) -> tuple[np.ndarray, str, str | None]:
     """A further real set (the membership-inference reference), aligned, logged and z-scored like ``train``, on the
-    other sets' log base (``bases``, :func:`_log_bases`); with what was done and its scale note
+    other sets' log base (``bases``, :func:`_log_bases`) and scale (``target``, :func:`_target`); with what was
+    done and its scale note
     (:func:`_scale_note`)."""
     name = "the membership-inference reference set"
     X, _, g, logged = _unpack(obj, None, None, name)
@@ -457,7 +462,8 @@ def _prepared_extra(obj, real_genes: list | None, n_genes: int, z, real_mu: np.n
     X, note = to_log_scale(X, logged=_logged(X, logged))
     if bases is not None:
         notes = {"reference": note}
-        X = _on_log2(X, "reference", _log_bases({"reference": (obj, note)}, given=_as_scored(bases)), notes)
+        _log_bases({"reference": (obj, note)}, given=_as_scored(bases))
+        X = _on_log2(X, "reference", _scored_states({"reference": (obj, note)}), target, notes)
         note = notes["reference"]
     return z(X), note, _scale_note(X, real_mu, real_sd)
 
@@ -490,10 +496,11 @@ def _log_bases(sets: Mapping[str, tuple[Any, str | None]], given: Mapping[str, f
 
     Values of two bases are never scored together: ln and log2 values of one profile differ by a factor of
     log2(e) = 1.44 in every gene, which each indicator would read as expression. Beside a set of base 2, a set
-    recorded as ``log_b(x + 1)`` of another base is scored as its log2(x+1), exactly (:func:`_on_log2`); a recorded
+    recorded as ``log_b(x + c)`` of another base (its pseudocount known) is scored in log2, exactly
+    (:func:`_on_log2`); a recorded
     base other than 2 beside log values whose base no record names, or two recorded bases that cannot be brought
     to one, are refused in one line."""
-    from ..pp.history import TWO_LOG_BASES, log_base, log_state, rebasable_to_log2
+    from ..pp.history import TWO_LOG_BASES, log_base, log_pseudocount, log_state
 
     out: dict[str, float | None] = dict(given or {})
     states: dict[str, dict | None] = {}
@@ -510,7 +517,7 @@ def _log_bases(sets: Mapping[str, tuple[Any, str | None]], given: Mapping[str, f
     unknown = [n for n, b in out.items() if b == _UNKNOWN]
     for name, b in other.items():
         what = (states.get(name) or {}).get("transform", f"logs of base {b:g}")
-        if two and name in states and rebasable_to_log2(states[name]) is not None:
+        if two and name in states and log_pseudocount(states[name]) is not None:
             continue   # scored as its log2(x+1) (:func:`_on_log2`)
         if two:
             raise DataError(f"the {name} set records {what} and the {two[0]} set is log2(x+1): {TWO_LOG_BASES}")
@@ -532,18 +539,79 @@ def _as_scored(bases: Mapping[str, float | None]) -> dict[str, float | None]:
     return {n: 2.0 if two and b is not None and b != _UNKNOWN else b for n, b in bases.items()}
 
 
-def _on_log2(A: np.ndarray, name: str, bases: Mapping[str, float | None], notes: dict) -> np.ndarray:
-    """``A`` in log2 units where :func:`_log_bases` found its recorded ``log_b(x + 1)`` beside a set of base 2:
-    ``log2(x + 1) = log_b(x + 1) * log2(b)``, exact; said in its note."""
-    b = bases.get(name)
-    if b is None or b == _UNKNOWN or math.isclose(b, 2.0) or \
-            not any(c is not None and math.isclose(c, 2.0) for c in bases.values()):
-        return A
-    notes[name] = (f"{notes.get(name, '')}; {_base_name(b)}(x+1) converted to log2(x+1) (x {math.log2(b):.4g}, "
-                   "exact), the other sets' base")
-    from ..pp.history import rebased_log
+#: the log state of a set whose log2(x+1) :func:`to_log_scale` took
+_LOG2P1 = {"logged": True, "transform": "log2(x+1)", "pseudocount": 1.0, "base": 2.0}
 
-    return rebased_log(A, b, dtype=A.dtype)
+
+def _scored_states(sets: Mapping[str, tuple[Any, str | None]]) -> dict[str, dict | None]:
+    """Each set's log state as scored (``sets`` as :func:`_log_bases`'s): log2(x+1) where :func:`to_log_scale` took
+    it, the recorded state of a set taken as it is on a recorded log scale, ``None`` otherwise."""
+    from ..pp.history import log_state
+
+    out: dict[str, dict | None] = {}
+    for name, (obj, note) in sets.items():
+        st = None
+        if note == "log2(x+1)":
+            st = _LOG2P1
+        elif note is not None and note.startswith("as is (log scale)") and obj is not None and hasattr(obj, "uns"):
+            st = log_state(obj)
+        out[name] = st if st and st.get("logged") else None
+    return out
+
+
+def _target(states: Mapping[str, dict | None]) -> tuple[str, dict] | None:
+    """The set (name, state) whose log scale the others are scored on (:func:`rnagen.pp.history.log_target`: base
+    2, of those the largest known pseudocount), ``None`` where no set's base is known."""
+    from ..pp.history import log_target
+
+    names = list(states)
+    t = log_target([states[n] for n in names])
+    if t is None:
+        return None
+    st = states[names[t]]
+    assert st is not None
+    return names[t], st
+
+
+def _on_log2(A: np.ndarray, name: str, states: Mapping[str, dict | None], target: tuple[str, dict] | None,
+             notes: dict) -> np.ndarray:
+    """``A`` on the scale of ``target`` (:func:`_target`) where its recorded one differs and the two are brought to
+    one (:func:`rnagen.pp.history.log_plan`): ``log_b(x + 1)`` beside log2 values times ``log2(b)``, a pseudocount
+    other than the target's by ``v' = log2(2^v - c + c')`` (:func:`rnagen.pp.history.relogged`), exact, or
+    refused; said in its note. A pseudocount one record names and the other does not is said in the note, the
+    values taken as they are."""
+    from ..pp.history import (
+        conversion_formula,
+        log1p_name,
+        log_plan,
+        relogged,
+        relogged_scale,
+        unknown_pseudocount_note,
+    )
+
+    st = states.get(name)
+    if st is None or target is None or target[0] == name:
+        return A
+    if log_plan(st, target[1]) != 0:
+        if (said := unknown_pseudocount_note(f"the {name} set", st, f"the {target[0]} set", target[1])) is not None:
+            notes[name] = f"{notes.get(name, '')}; {said}"
+        return A
+    b, c = _base_pc(st)
+    how = conversion_formula(st, target[1])
+    to = log1p_name(*relogged_scale(st, target[1]))
+    notes[name] = (f"{notes.get(name, '')}; {log1p_name(b, c)} converted to {to} ({how}, exact), the other sets' "
+                   f"{'base' if how.startswith('x ') else 'scale'}")
+    where = f"the {name} set beside the {target[0]} set's {target[1].get('transform')}"
+    return relogged(A, st, target[1], where=where, dtype=A.dtype)
+
+
+def _base_pc(st: dict) -> tuple[float, float]:
+    """The base and pseudocount of a recorded log state that :func:`_on_log2` converts (both known)."""
+    from ..pp.history import log_base, log_pseudocount
+
+    b, c = log_base(st), log_pseudocount(st)
+    assert b is not None and c is not None
+    return b, c
 
 
 def _base_name(b: float) -> str:

@@ -17,7 +17,9 @@ import numpy as np
 from ..errors import DataError
 
 __all__ = ["record", "get_history", "depth_normalisation", "log_state", "set_log_state", "log_base", "log_bases_differ",
-           "rebasable_to_log2", "log2_side", "rebased_log", "with_scanpy_log1p",
+           "rebasable_to_log2", "log2_side", "rebased_log",
+           "log_pseudocount", "log_target", "log_plan", "relogged", "relogged_copy", "conversion_formula",
+           "relogged_scale", "unknown_pseudocount_note", "TWO_LOG_SCALES", "with_scanpy_log1p",
            "TWO_LOG_BASES", "log1p_name", "scanpy_log1p_base",
            "sync_scanpy_log1p", "adopt_scanpy_log1p", "looks_logged", "check_summable", "LOG_RANGE"]
 
@@ -187,6 +189,153 @@ def rebased_log(X, base: float, to: float = 2.0, dtype: Any = np.float32) -> np.
     for a, b in row_spans(X):
         out[a:b] = X[a:b].astype(np.float64) * factor
     return out
+
+
+#: the fix named where two sets' log scales cannot be brought to one exactly (:func:`relogged`)
+TWO_LOG_SCALES = "prepare both from their linear values with rnagen data prepare (log2(x+1) by default)"
+
+
+def log_pseudocount(st: dict | None) -> float | None:
+    """The pseudocount ``c`` of a recorded ``log_b(x + c)`` (1 for log2(x+1), 0.001 for UCSC Xena's
+    log2(TPM+0.001)); ``None`` where the record does not know it (NaN) or records no log."""
+    if not st or not st.get("logged"):
+        return None
+    c = st.get("pseudocount")
+    return float(c) if _is_number(c) and math.isfinite(c) and c >= 0 else None
+
+
+def log_target(states: list[dict | None]) -> int | None:
+    """Of recorded log states, the index of the one whose scale the others are brought to (:func:`relogged`): of
+    those of a known base, one of base 2 where any is (ln and log2 sets are scored as log2), of those the one of the
+    largest known pseudocount (log2(x+1) beside log2(TPM+0.001): ``x + 1`` is defined for every value of
+    ``log2(x + 0.001)`` of expression, the reverse needs every ``x`` at or above 0); ``None`` where no base is
+    known."""
+    known = [(i, st) for i, st in enumerate(states) if log_base(st) is not None]
+    if not known:
+        return None
+
+    def rank(item: tuple[int, dict | None]) -> tuple[bool, bool, float]:
+        b, c = log_base(item[1]), log_pseudocount(item[1])
+        return (b is not None and math.isclose(b, 2.0), c is not None, c if c is not None else 0.0)
+
+    return max(known, key=rank)[0]
+
+
+def _converts(st: dict | None, to: dict | None) -> bool:
+    """Whether the values of record ``st`` are brought to record ``to``'s scale (:func:`relogged`): both bases
+    known, ``st``'s pseudocount known, and either the bases agree and the pseudocounts differ (``to``'s known), or
+    they differ and ``to``'s is 2 (:func:`log_target`)."""
+    b, b2, c, c2 = log_base(st), log_base(to), log_pseudocount(st), log_pseudocount(to)
+    if b is None or b2 is None or c is None:
+        return False
+    if math.isclose(b, b2, rel_tol=1e-9):
+        return c2 is not None and not math.isclose(c, c2, rel_tol=1e-9)
+    return math.isclose(b2, 2.0)
+
+
+def log_plan(a: dict | None, b: dict | None) -> int | None:
+    """Of two recorded log states on two scales, the one (0: ``a``, 1: ``b``) whose values are converted exactly to
+    the other's scale (:func:`relogged`), the other being :func:`log_target`'s choice: ``log_b(x + 1)`` beside log2
+    values made log2(x+1) (scanpy's ln), log2(x+1) beside log2(TPM+0.001) ... of two known pseudocounts made the
+    larger one's; ``None`` where the scales agree, a base is unknown, the converted side's pseudocount is unknown
+    (:func:`unknown_pseudocount_note`), or two bases neither of which is 2 (ln beside log10: refused,
+    :func:`log_bases_differ`)."""
+    t = log_target([a, b])
+    if t is None:
+        return None
+    st, to = (b, a) if t == 0 else (a, b)
+    return 1 - t if _converts(st, to) else None
+
+
+def relogged_scale(st: dict, to: dict) -> tuple[float, float | None]:
+    """The base and pseudocount :func:`relogged` gives values of record ``st`` converted to record ``to``'s
+    scale: ``to``'s base, and ``to``'s pseudocount where known, else ``st``'s (a change of base alone)."""
+    b2 = log_base(to)
+    assert b2 is not None
+    c2 = log_pseudocount(to)
+    return b2, c2 if c2 is not None else log_pseudocount(st)
+
+
+def conversion_formula(st: dict, to: dict) -> str:
+    """How :func:`relogged` converts values ``v`` of record ``st`` to ``to``'s scale: ``x 1.443`` (a change of base:
+    ``log_b'(x + c) = log_b(x + c) * log_b'(b)``), ``log2(2^v - 0.001 + 1)`` (of pseudocount, ``x = b^v - c``)."""
+    b, c = log_base(st), log_pseudocount(st)
+    b2, c2 = relogged_scale(st, to)
+    assert b is not None and c is not None and c2 is not None
+    if math.isclose(c, c2, rel_tol=1e-9):
+        return f"x {math.log(b) / math.log(b2):.4g}"
+    name = log1p_name(b2, c2).split("(")[0]
+    power = "e" if math.isclose(b, math.e) else f"{b:g}"
+    return f"{name}({power}^v - {c:g} + {c2:g})"
+
+
+def relogged(X, st: dict, to: dict, *, where: str = "the values", dtype: Any = np.float32) -> np.ndarray:
+    """Values ``v = log_b(x + c)`` of record ``st`` as ``log_b'(x + c')`` of record ``to``'s scale
+    (:func:`relogged_scale`), exact: of the same pseudocount times ``log_b'(b)`` (:func:`rebased_log`), else
+    ``v' = log_b'(b^v - c + c')`` in float64 a block of rows at a time (``x = c * expm1(v ln b - ln c)``, without
+    the loss of ``b^v - c`` near 0). That is the same expression only where ``x = b^v - c`` is at or above 0 (up to
+    float32 rounding of ``v``, 1e-5 of ``c``: a value below ``log_b(c)`` is no ``log_b(x + c)`` of expression)
+    and ``x + c'`` is above 0; other values are a :class:`DataError` naming both transforms, as ``where``'s."""
+    b, c = log_base(st), log_pseudocount(st)
+    b2, c2 = relogged_scale(st, to)
+    assert b is not None and c is not None and c2 is not None
+    if math.isclose(c, c2, rel_tol=1e-9):
+        return rebased_log(X, b, to=b2, dtype=dtype)
+    X = np.asarray(X)
+    shape = X.shape
+    X2 = X.reshape(shape[0], -1) if X.ndim >= 2 else X.reshape(1, -1)
+    out = np.empty(X2.shape, dtype=dtype)
+    lb, lb2, tol = math.log(b), math.log(b2), 1e-5 * c
+    bad, lo = 0, np.inf
+    for s, e in row_spans(X2):
+        V = X2[s:e].astype(np.float64)
+        with np.errstate(all="ignore"):
+            x = c * np.expm1(V * lb - math.log(c)) if c > 0 else np.exp(V * lb)
+            y = np.maximum(x, 0.0) + c2
+            wrong = (x < -tol) | (y <= 0)
+        wrong &= ~np.isnan(V)
+        if wrong.any():
+            bad += int(wrong.sum())
+            lo = min(lo, float(V[wrong].min()))
+        with np.errstate(all="ignore"):
+            out[s:e] = np.log(y) / lb2
+    if bad:
+        what, other = str(st.get("transform")), str(to.get("transform"))
+        floor = math.log(c) / lb if c > 0 else -math.inf
+        raise DataError(f"{where}: {bad} value(s) of its {what} lie below {floor:.4g} (down to {lo:.4g}), the least "
+                        f"log(x + {c:g}) of expression takes, so they cannot be made {log1p_name(b2, c2)} exactly "
+                        f"beside {other}: {TWO_LOG_SCALES}")
+    return out.reshape(shape)
+
+
+def relogged_copy(adata, to: dict, where: str):
+    """A copy of ``adata`` (its log state recorded) with its values on record ``to``'s scale (:func:`relogged`),
+    its log state and a ``rebase_log`` step recorded; the caller's object is not changed."""
+    st = log_state(adata)
+    assert st is not None
+    b2, c2 = relogged_scale(st, to)
+    assert c2 is not None
+    X = adata.X
+    X = X.toarray() if hasattr(X, "toarray") else np.asarray(X)
+    out = adata.copy()
+    out.X = relogged(X, st, to, where=where, dtype=np.result_type(X.dtype, np.float32))
+    set_log_state(out, logged=True, transform=log1p_name(b2, c2), pseudocount=c2, base=b2)
+    record(out, "rebase_log", base=b2, pseudocount=c2, converted_from=str(st.get("transform")))
+    return out
+
+
+def unknown_pseudocount_note(a_name: str, a: dict | None, b_name: str, b: dict | None) -> str | None:
+    """A line where of two recorded log scales one names its pseudocount and the other does not (NaN): their values
+    are taken as they are, not guessed at, and the line says what that risks; ``None`` otherwise."""
+    if not (a and a.get("logged") and b and b.get("logged")):
+        return None
+    ca, cb = log_pseudocount(a), log_pseudocount(b)
+    if (ca is None) == (cb is None):
+        return None
+    (un, ust), (kn, kst) = ((a_name, a), (b_name, b)) if ca is None else ((b_name, b), (a_name, a))
+    return (f"{un}'s {ust.get('transform')} records no pseudocount beside {kn}'s {kst.get('transform')}: taken as "
+            "they are; if its values are log(x + c) of another c, every lowly expressed gene reads shifted "
+            f"(log2(0 + 0.001) = -9.97, log2(0 + 1) = 0): {TWO_LOG_SCALES}")
 
 
 def log1p_name(base: float, pseudocount: float = 1.0) -> str:

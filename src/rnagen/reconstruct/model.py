@@ -27,7 +27,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
-import math
 import os
 import time
 from collections.abc import Sequence
@@ -45,16 +44,20 @@ from ..config import SEED_MAX, build_config, checked, require_config, write_conf
 from ..errors import ConfigError, DataError, RunDirError
 from ..pp.history import (
     TWO_LOG_BASES,
+    conversion_formula,
     log1p_name,
-    log2_side,
     log_base,
     log_bases_differ,
+    log_plan,
+    log_pseudocount,
     log_state,
     looks_logged,
     looks_standardised,
-    rebased_log,
     record,
+    relogged_copy,
+    relogged_scale,
     set_log_state,
+    unknown_pseudocount_note,
     with_scanpy_log1p,
 )
 from ..pp.transforms import Log2p1, NonNegative, Pipeline, StandardScaler
@@ -134,12 +137,6 @@ def _dense_rows(X, rows: slice | np.ndarray, cols: np.ndarray | None = None, *, 
     if cols is not None:
         B = B[:, cols]
     return B.astype(np.float64, copy=False) if cast else B
-
-
-def _pseudocount(st: dict | None) -> float | None:
-    """The pseudocount of a recorded log state (``log_b(x + pseudocount)``), ``None`` where it records none."""
-    pc = (st or {}).get("pseudocount")
-    return float(pc) if isinstance(pc, (int, float, np.number)) and math.isfinite(pc) else None
 
 
 #: the number of random directions a training profile's inputs are projected on (:func:`_input_sketch`)
@@ -441,7 +438,7 @@ class Reconstructor:
             "log": {"applied": bool(log), "decided_by": cfg.log,
                     "data_log_state": (log_state(adata) or {}).get("transform", "detected from the value range"),
                     "data_log_base": log_base(log_state(adata)),
-                    "data_log_pseudocount": _pseudocount(log_state(adata))},
+                    "data_log_pseudocount": log_pseudocount(log_state(adata))},
             "label_key": label_key,
             "fit": fit_info,
             "seconds": {"preprocess": t_prep, "fit": time.perf_counter() - t1},
@@ -616,31 +613,27 @@ class Reconstructor:
 
     def _on_fitted_base(self, adata, where: str):
         """``adata`` (scanpy's ``uns["log1p"]`` taken as its log state, :func:`rnagen.pp.history.with_scanpy_log1p`)
-        with its values on the fit's log base where the two records' bases differ and one is 2, as ``rnagen
-        evaluate`` scores such sets (:func:`rnagen.pp.history.log2_side`): inputs recorded as ``log_b(x + 1)``
-        beside a fit on log2 values made log2(x+1) (times ``log2(b)``, exact); log2(x+1) inputs beside a fit on
-        ``log_b(x + 1)`` made that (divided by ``log2(b)``, exact). A copy is converted, never the caller's object;
-        returns it with the line saying so (``None`` where nothing was converted). Bases that cannot be brought
-        to one are refused by :meth:`_check_scale`."""
+        with its values on the fit's log scale where the two records name two scales that can be brought to one,
+        as ``rnagen evaluate`` scores such sets (:func:`rnagen.pp.history.log_plan`): inputs recorded as
+        ``log_b(x + 1)`` beside a fit on log2 values made log2(x+1) (times ``log2(b)``, exact), log2(x+1) inputs
+        beside a fit on ``log_b(x + 1)`` made that (divided by ``log2(b)``), inputs of another pseudocount than the
+        fit's (log2(x+1) beside log2(TPM+0.001)) made the fit's (:func:`rnagen.pp.history.relogged`, exact, or
+        refused). A copy is converted, never the caller's object; returns it with the line saying so (``None``
+        where nothing was converted or said; a pseudocount one record names and the other does not is said, the
+        values taken as they are). Bases that cannot be brought to one are refused by :meth:`_check_scale`."""
         require_anndata(adata, where)
         adata = with_scanpy_log1p(adata, where)
         fitted, st = self._fitted_log_state(), log_state(adata)
-        side = log2_side(fitted, st)
-        if side is None or st is None or fitted is None:
-            return adata, None
-        b_in, b_fit = log_base(st), log_base(fitted)
-        assert b_in is not None and b_fit is not None
-        if side == 0 and st.get("pseudocount") != fitted["pseudocount"]:
-            return adata, None   # log2(TPM+0.001) is no log2(x+1): refused by _check_scale
-        out = adata.copy()
-        X = _dense_rows(adata.X, slice(0, adata.n_obs), None, cast=False)
-        out.X = rebased_log(X, b_in, to=b_fit, dtype=np.result_type(X.dtype, np.float32))
-        pc = float(st["pseudocount"])
-        set_log_state(out, logged=True, transform=log1p_name(b_fit, pc), pseudocount=pc, base=b_fit)
-        record(out, "rebase_log", base=b_fit, converted_from=str(st.get("transform")))
-        factor = math.log(b_in) / math.log(b_fit)
-        return out, (f"{where}: its {st.get('transform')} converted to {log1p_name(b_fit, pc)} (x {factor:.4g}, "
-                     "exact), the reconstructor's training data's base")
+        if log_plan(fitted, st) is None or st is None or fitted is None:
+            note = unknown_pseudocount_note(where, st, "the reconstructor's training data", fitted)
+            return adata, note
+        fitted = {**fitted, "transform": fitted.get("transform") or "the reconstructor's training data's log"}
+        b2, c2 = relogged_scale(st, fitted)
+        assert c2 is not None
+        out = relogged_copy(adata, fitted, f"{where} beside the reconstructor's training data's {fitted['transform']}")
+        how = conversion_formula(st, fitted)
+        return out, (f"{where}: its {st.get('transform')} converted to {log1p_name(b2, c2)} ({how}, exact), the "
+                     f"reconstructor's training data's {'base' if how.startswith('x ') else 'scale'}")
 
     def _check_not_standardised(self, X: np.ndarray, where: str) -> None:
         """Input genes standardised per gene (z-scores: each gene's mean 0 and sd 1) given to a reconstructor fitted
