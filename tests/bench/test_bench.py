@@ -1164,7 +1164,8 @@ def test_test_file_of_another_pseudocount_is_brought_to_one_scale(tmp_path):
     assert log_state(joined)["pseudocount"] == 1.0
     bad = np.log2(x + 0.001)
     bad[3, 2] = -11.0
-    with pytest.raises(DataError, match=r"^the --test file beside log2\(x\+1\): 1 value\(s\) of its log2\(TPM\+0\.001\) "
+    with pytest.raises(DataError, match=r"^the --test file beside log2\(x\+1\): 1 value\(s\) of its "
+                                        r"log2\(TPM\+0\.001\) "
                                         r"lie below -9\.966"):
         join_test_file(data, write("bad", bad, "log2(TPM+0.001)", 0.001), "k")
     joined, note = join_test_file(data, write("nopc", np.log2(x + 1), "log2, as given (--scale log)", None), "k")

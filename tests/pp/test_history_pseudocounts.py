@@ -32,7 +32,8 @@ def test_relogged_is_exact_where_the_values_are_expression_and_refuses_others():
     # float32 rounding of log2(0 + 0.001) = -9.9658 is taken as 0
     v = np.float32(math.log2(0.001)) - np.float32(1e-6)
     assert relogged(np.array([v]), XENA, P1)[0] == pytest.approx(0.0, abs=1e-5)
-    with pytest.raises(DataError, match=r"^A: 1 value\(s\) of its log2\(x\+1\) lie below 0 \(down to -0\.5\), the least "
+    with pytest.raises(DataError, match=r"^A: 1 value\(s\) of its log2\(x\+1\) lie below 0 \(down to -0\.5\), "
+                                        r"the least "
                                         r"log\(x \+ 1\) of expression takes, so they cannot be made log2\(x\+0\.001\) "
                                         r"exactly beside log2\(TPM\+0\.001\): prepare both"):
         relogged(np.array([[0.0, -0.5, 2.0]]), P1, XENA, where="A")

@@ -216,11 +216,10 @@ def join_test_file(data, test, label_key: str):
     from ..pp.history import (
         TWO_LOG_BASES,
         conversion_formula,
-        log1p_name,
         log_bases_differ,
         log_plan,
         relogged_copy,
-        relogged_scale,
+        relogged_name,
         unknown_pseudocount_note,
     )
 
@@ -243,7 +242,7 @@ def join_test_file(data, test, label_key: str):
         part = relogged_copy(train if side == 0 else held, to, f"{which} beside {to.get('transform')}")
         train, held = (part, held) if side == 0 else (train, part)
         how = conversion_formula(st, to)
-        rebased = (f"{which}'s {st.get('transform')} converted to {log1p_name(*relogged_scale(st, to))} ({how}, "
+        rebased = (f"{which}'s {st.get('transform')} converted to {relogged_name(st, to)} ({how}, "
                    f"exact), the other file's {'base' if how.startswith('x ') else 'scale'}")
     elif log_bases_differ(a, b):
         raise DataError(f"DATA records {a.get('transform')} and the --test file {b.get('transform')}: {TWO_LOG_BASES}")

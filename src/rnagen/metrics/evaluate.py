@@ -585,7 +585,7 @@ def _on_log2(A: np.ndarray, name: str, states: Mapping[str, dict | None], target
         log1p_name,
         log_plan,
         relogged,
-        relogged_scale,
+        relogged_name,
         unknown_pseudocount_note,
     )
 
@@ -598,7 +598,7 @@ def _on_log2(A: np.ndarray, name: str, states: Mapping[str, dict | None], target
         return A
     b, c = _base_pc(st)
     how = conversion_formula(st, target[1])
-    to = log1p_name(*relogged_scale(st, target[1]))
+    to = relogged_name(st, target[1])
     notes[name] = (f"{notes.get(name, '')}; {log1p_name(b, c)} converted to {to} ({how}, exact), the other sets' "
                    f"{'base' if how.startswith('x ') else 'scale'}")
     where = f"the {name} set beside the {target[0]} set's {target[1].get('transform')}"

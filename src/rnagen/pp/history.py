@@ -18,8 +18,8 @@ from ..errors import DataError
 
 __all__ = ["record", "get_history", "depth_normalisation", "log_state", "set_log_state", "log_base", "log_bases_differ",
            "rebasable_to_log2", "log2_side", "rebased_log",
-           "log_pseudocount", "log_target", "log_plan", "relogged", "relogged_copy", "conversion_formula",
-           "relogged_scale", "unknown_pseudocount_note", "TWO_LOG_SCALES", "with_scanpy_log1p",
+           "log_pseudocount", "log_target", "log_plan", "relogged", "relogged_copy", "relogged_name",
+           "conversion_formula", "relogged_scale", "unknown_pseudocount_note", "TWO_LOG_SCALES", "with_scanpy_log1p",
            "TWO_LOG_BASES", "log1p_name", "scanpy_log1p_base",
            "sync_scanpy_log1p", "adopt_scanpy_log1p", "looks_logged", "check_summable", "LOG_RANGE"]
 
@@ -200,8 +200,11 @@ def log_pseudocount(st: dict | None) -> float | None:
     log2(TPM+0.001)); ``None`` where the record does not know it (NaN) or records no log."""
     if not st or not st.get("logged"):
         return None
-    c = st.get("pseudocount")
-    return float(c) if _is_number(c) and math.isfinite(c) and c >= 0 else None
+    raw = st.get("pseudocount")
+    if raw is None or not _is_number(raw):
+        return None
+    c = float(raw)
+    return c if math.isfinite(c) and c >= 0 else None
 
 
 def log_target(states: list[dict | None]) -> int | None:
@@ -254,6 +257,14 @@ def relogged_scale(st: dict, to: dict) -> tuple[float, float | None]:
     assert b2 is not None
     c2 = log_pseudocount(to)
     return b2, c2 if c2 is not None else log_pseudocount(st)
+
+
+def relogged_name(st: dict, to: dict) -> str:
+    """The transform :func:`relogged` leaves values of record ``st`` converted to record ``to``'s scale in:
+    ``log2(x+1)``, ``log2(x+0.001)`` (:func:`log1p_name`)."""
+    b2, c2 = relogged_scale(st, to)
+    assert c2 is not None
+    return log1p_name(b2, c2)
 
 
 def conversion_formula(st: dict, to: dict) -> str:
