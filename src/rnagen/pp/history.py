@@ -17,7 +17,7 @@ import numpy as np
 from ..errors import DataError
 
 __all__ = ["record", "get_history", "depth_normalisation", "log_state", "set_log_state", "log_base", "log_bases_differ",
-           "rebasable_to_log2", "log2_side", "rebased_log",
+           "rebasable_to_log2", "rebased_log",
            "log_pseudocount", "log_target", "log_plan", "relogged", "relogged_copy", "relogged_name",
            "conversion_formula", "relogged_scale", "unknown_pseudocount_note", "TWO_LOG_SCALES", "with_scanpy_log1p",
            "TWO_LOG_BASES", "log1p_name", "scanpy_log1p_base",
@@ -161,20 +161,6 @@ def rebasable_to_log2(st: dict | None, pseudocount: float = 1.0) -> float | None
     if b is None or b == 2 or st is None or st.get("pseudocount") != pseudocount:
         return None
     return b
-
-
-def log2_side(a: dict | None, b: dict | None) -> int | None:
-    """Of two recorded log states whose bases differ (:func:`log_bases_differ`), the one (0: ``a``, 1: ``b``) that
-    is converted exactly to the other's base: its record ``log_b(x + 1)`` of a known base other than 2
-    (:func:`rebasable_to_log2`) where the other's base is 2, as ``rnagen evaluate`` scores such sets; ``None`` where
-    the bases agree, one is unknown, or neither side is so converted (ln beside log10: refused)."""
-    if not log_bases_differ(a, b):
-        return None
-    for i, (st, other) in enumerate(((a, b), (b, a))):
-        ob = log_base(other)
-        if ob is not None and math.isclose(ob, 2.0) and rebasable_to_log2(st) is not None:
-            return i
-    return None
 
 
 def rebased_log(X, base: float, to: float = 2.0, dtype: Any = np.float32) -> np.ndarray:
