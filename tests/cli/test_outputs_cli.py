@@ -268,7 +268,8 @@ def test_two_processes_writing_one_path_leave_one_whole_file(base, tmp_path):
 
 # --- a benchmark stopped by a full disk --------------------------------------------------------------------------
 def _disk_full_at(monkeypatch, name: str) -> None:
-    """The benchmark's JSON writes fail as on a full disk from the first file called ``name`` on."""
+    """The benchmark's JSON writes fail as on a full disk from the first file called ``name`` on (``bench.json`` or
+    ``split.json``: the settings' pair, written together)."""
     import rnagen.bench.runner as runner
     from rnagen._io import describe_os_error
     from rnagen.errors import OutputError
@@ -282,6 +283,15 @@ def _disk_full_at(monkeypatch, name: str) -> None:
             raise OutputError(describe_os_error(OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)), path))
         return real(path, obj)
     monkeypatch.setattr(runner, "write_json", write_json)
+    settings = runner._write_settings
+
+    def write_settings(out, *a, **k):   # bench.json and split.json, written together (atomic_paths)
+        state["full"] = state["full"] or name in ("bench.json", "split.json")
+        if state["full"]:
+            raise OutputError(describe_os_error(OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)),
+                                                Path(out) / "bench.json"))
+        return settings(out, *a, **k)
+    monkeypatch.setattr(runner, "_write_settings", write_settings)
 
 
 def _empty_folders(root: Path) -> list[str]:
