@@ -3315,3 +3315,9 @@ def test_thousands_points_spaces_and_quoted_decimal_commas_of_spreadsheets(tmp_p
     from rnagen.data.io import _sniff_numbers
     lines = (tmp_path / "age.tsv").read_text().splitlines()
     assert _sniff_numbers(lines[1:], "\t") == (".", None)
+    # the same with decimal commas in a ';' file (7,000 beside an age column): decimal commas, not thousands
+    (tmp_path / "age.csv").write_text(";".join(["sample", "age", *genes[:5]]) + "\n" + "".join(
+        ";".join([s, str(a), *(f"{x:.3f}".replace(".", ",") for x in r)]) + "\n" for s, a, r in zip(S, age, v)),
+        encoding="utf-8")
+    lines = (tmp_path / "age.csv").read_text().splitlines()
+    assert _sniff_numbers(lines[1:], ";") == (",", None)

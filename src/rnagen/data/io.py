@@ -578,7 +578,9 @@ def _sniff_numbers(lines: list[str], sep: str) -> tuple[str, str | None]:
     ``1,234,567``; spreadsheets export counts that way; in a comma-separated file only quoted values can hold one)
     when every value with a comma is grouped in threes after one to three digits and either one has two groups or
     a decimal part, or the values under a thousand are plain whole numbers (``512``: a decimal-comma file writes
-    no plain numbers beside its ``5,446``); read as decimal commas they would be a thousandth of themselves.
+    no plain numbers beside its ``5,446``) in one line and one column with a grouped value (a count's magnitudes,
+    not a column of whole numbers of its own beside three-decimal values, :func:`_mixed_both_ways`); read as
+    decimal commas they would be a thousandth of themselves.
     Thousands points alike where no value has a comma (``1.225`` beside ``512`` in a ``;`` file). In a
     comma-separated file, quoted values with a decimal comma (``"4,36"``) and none with a point are decimal.
     Thousands grouped by a space, plain or no-break (``1 225,5``), in a ``;`` or tab file, with decimal commas."""
@@ -602,7 +604,7 @@ def _sniff_numbers(lines: list[str], sep: str) -> tuple[str, str | None]:
         return ",", "."
     with_comma = [f for f in fields if "," in f]
     if with_comma and all(_GROUPED.match(f) for f in with_comma) and (
-            any(f.count(",") > 1 or "." in f for f in with_comma) or any(_SMALL_INT.match(f) for f in fields)):
+            any(f.count(",") > 1 or "." in f for f in with_comma) or _mixed_both_ways(cells, _SMALL_INT, _GROUPED)):
         return ".", ","
     with_point = [f for f in fields if "." in f]
     if sep != "," and not with_comma and with_point and all(_DOT_GROUPED.match(f) for f in with_point) and (
