@@ -49,6 +49,20 @@ def earlier_output():
 
 
 @pytest.fixture
+def fill_disk():
+    """``fill_disk(path)`` writes zeros into the new file ``path`` until its disk is full (a small tmpfs,
+    :func:`mount_tmpfs`) and returns the file's size: ``os.truncate`` it to leave some room."""
+    def fill(path):
+        with open(path, "wb", buffering=0) as fh:
+            with pytest.raises(OSError):
+                while True:
+                    fh.write(b"\0" * 4096)
+        return path.stat().st_size
+
+    return fill
+
+
+@pytest.fixture
 def mount_tmpfs():
     """``mount_tmpfs(mnt, size)`` mounts a tmpfs of ``size`` (``"64k"``, ``"2m"``) at the existing folder ``mnt``
     and returns it: a disk that fills; unmounted after the test (lazily where a file on it is still open: detached

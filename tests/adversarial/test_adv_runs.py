@@ -893,7 +893,7 @@ def test_split_disk_full_on_first_file_names_it(work, clean_failure, monkeypatch
     assert f"cannot write {out / 'train.h5ad'}: no space left" in res.err and len(calls) == 1
 
 
-def test_split_on_a_real_full_disk_is_one_line_naming_the_file(work, mount_tmpfs):
+def test_split_on_a_real_full_disk_is_one_line_naming_the_file(work, mount_tmpfs, fill_disk):
     """`data split` onto a real disk (a filled tmpfs) with room for neither file (16 to 32 KiB left; the train
     file takes more): exit 2 and one line naming train.h5ad, the file that did not fit; no h5py traceback, no
     segmentation fault at exit, and nothing left beside the filler."""
@@ -901,11 +901,7 @@ def test_split_on_a_real_full_disk_is_one_line_naming_the_file(work, mount_tmpfs
     mnt.mkdir()
     mount_tmpfs(mnt, "1m")
     filler = mnt / "filler"
-    with open(filler, "wb", buffering=0) as fh:
-        with pytest.raises(OSError):
-            while True:
-                fh.write(b"\0" * 4096)
-    size = filler.stat().st_size
+    size = fill_disk(filler)
     out = mnt / "split"
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=SRC)
     for room in (16, 24, 32):

@@ -352,15 +352,11 @@ def small_disk(tmp_path, mount_tmpfs):
     return mount_tmpfs(mnt, "2m")
 
 
-def test_a_benchmark_on_a_full_disk_leaves_no_empty_folders(base, small_disk, capsys):
+def test_a_benchmark_on_a_full_disk_leaves_no_empty_folders(base, small_disk, fill_disk, capsys):
     """A real full disk (a filled tmpfs with a little room freed, to fail at different writes): each benchmark
     fails in one line and leaves no empty folder; where it keeps nothing to resume, no folder at all."""
     filler = small_disk / "filler"
-    with open(filler, "wb", buffering=0) as fh:
-        with pytest.raises(OSError):
-            while True:
-                fh.write(b"\0" * 4096)
-    size = filler.stat().st_size
+    size = fill_disk(filler)
     out = small_disk / "bench"
     for room in (8, 16, 32, 64, 128):
         os.truncate(filler, size - room * 1024)

@@ -1144,18 +1144,24 @@ def test_the_mmd_floor_is_scored_on_the_models_held_out_subsample():
     assert one.loc["mmd", "floor"] == two.loc["mmd", "floor"] == alone.loc["mmd", "value"]
 
 
-def test_low_counts_that_are_not_whole_numbers_are_logged_as_the_held_out_counts_are():
-    """Expected counts of a model (low, not whole numbers) read as log values by their range alone: every
-    synthetic profile fell outside the real manifold (precision 0). Beside held-out counts they are counts;
-    the same values logged stay as they are."""
-    rng = np.random.default_rng(0)
+def _low_counts(rng, sizes):
+    """Held-out, training and synthetic Poisson counts of 40 genes (means 3 on average, half again in class "1"),
+    each ``(counts, labels)``, of ``sizes`` profiles."""
     lam = rng.gamma(2.0, 1.5, 40)
 
     def counts(n):
         y = rng.integers(0, 2, n)
         return rng.poisson(lam * (1 + 0.5 * y[:, None])).astype(np.float32), y.astype(str)
 
-    (R, yr), (T, yt), (S, ys) = counts(100), counts(150), counts(100)
+    return [counts(n) for n in sizes]
+
+
+def test_low_counts_that_are_not_whole_numbers_are_logged_as_the_held_out_counts_are():
+    """Expected counts of a model (low, not whole numbers) read as log values by their range alone: every
+    synthetic profile fell outside the real manifold (precision 0). Beside held-out counts they are counts;
+    the same values logged stay as they are."""
+    rng = np.random.default_rng(0)
+    (R, yr), (T, yt), (S, ys) = _low_counts(rng, (100, 150, 100))
     jittered = np.clip(S + rng.uniform(-0.3, 0.3, S.shape), 0, None).astype(np.float32)
     kw = dict(train=T, real_labels=yr, synthetic_labels=ys, train_labels=yt, metrics=["precision", "density"],
               n_boot=5)
@@ -1173,13 +1179,7 @@ def test_a_set_without_a_log_record_is_read_on_the_held_out_set_s_scale():
     numbers beside held-out log values whose genes' means they share (log values rounded, or stored as integers)
     are log values too (logged again, precision read 0); counts as whole numbers beside log values stay counts."""
     rng = np.random.default_rng(0)
-    lam = rng.gamma(2.0, 1.5, 40)
-
-    def counts(n):
-        y = rng.integers(0, 2, n)
-        return rng.poisson(lam * (1 + 0.5 * y[:, None])).astype(np.float32), y.astype(str)
-
-    (R, yr), (T, yt), (S, ys) = counts(100), counts(150), counts(100)
+    (R, yr), (T, yt), (S, ys) = _low_counts(rng, (100, 150, 100))
     kw = dict(label_key="tissue", metrics=["precision"], n_boot=0)
     jittered = np.clip(S + rng.uniform(-0.3, 0.3, S.shape), 0, None).astype(np.float32)
     df = evaluate(_adata(R, yr), _adata(jittered, ys), train=_adata(T, yt), **kw)

@@ -103,6 +103,7 @@ def _prepare(args: argparse.Namespace) -> int:
         set_log_state,
     )
     from ..pp.history import rebasable_to_log2
+    from ..pp.prepare import state_scale
     from ..pp.preprocess import leave_out_other_matrices
 
     genes = args.genes if args.genes in ("landmarks", "all") else read_gene_list(args.genes)
@@ -158,7 +159,7 @@ def _prepare(args: argparse.Namespace) -> int:
         record(adata, "log2p1", applied=False, reason="--log none")
         X = dense(adata.X)
         if args.scale != "auto":
-            _state_scale(adata, args.scale)
+            state_scale(adata, args.scale)
             if args.scale == "log":
                 depth = _standardised_note(adata)   # log values: not read as a linear scale's totals
         elif log_state(adata) is None and args.normalize != "none":
@@ -253,45 +254,6 @@ def _prepare(args: argparse.Namespace) -> int:
         msg += "; " + same
     print(f"{msg} -> {args.out}")
     return 0
-
-
-def _state_scale(adata, scale: str) -> None:
-    """``--log none --scale log|linear``: the scale the user states, recorded as the data's log state (an input
-    record that agrees is kept: its transform, and its base where it names one); a statement the input's record
-    or the values contradict is a :class:`DataError`. Log values without a known base are recorded as log2, the
-    base of rnagen's own transform and of published log expression tables (UCSC Xena's log2(x+1))."""
-    import numpy as np
-
-    from ..pp import dense, log_state, set_log_state
-    from ..pp.history import _finite_summary, log_base
-    from ..pp.prepare import _LOG_MAX
-
-    st = log_state(adata)
-    X = dense(adata.X)
-    n, lo, hi, _ = _finite_summary(X)
-    if scale == "log":
-        if st is not None and not st["logged"]:
-            raise DataError(f"--scale log, but the input's record says linear scale ({st['transform']}); remove "
-                            "--scale log (--log none keeps the values as read) or give the log values")
-        if n and hi > _LOG_MAX:
-            raise DataError(f"--scale log, but the values reach {hi:.4g}, which no log-scale expression does (they "
-                            f"stay below {_LOG_MAX:g}): they are linear; use --scale linear, or --log log2p1")
-        if st is None:
-            set_log_state(adata, logged=True, transform="log2, as given (--scale log)", base=2.0)
-        elif log_base(st) is None:
-            pc = st.get("pseudocount")
-            set_log_state(adata, logged=True, transform=str(st.get("transform")), base=2.0,
-                          pseudocount=float(pc) if isinstance(pc, (int, float)) and np.isfinite(pc) else None)
-        return
-    if st is not None and st["logged"]:
-        raise DataError(f"--scale linear, but the input's record says log scale ({st['transform']}): logged again "
-                        "they would be logged twice; remove --scale linear, or give the values before the log")
-    if n and lo < 0:
-        raise DataError(f"--scale linear, but {int(np.count_nonzero(X < 0))} values are negative (min {lo:.4g}), "
-                        "which no linear expression is (centred values? log values?); use --scale log for log "
-                        "values, or give the values before centring")
-    if st is None:
-        set_log_state(adata, logged=False, transform="as given (--scale linear)")
 
 
 def _split_column_hint(adata) -> str:

@@ -14,7 +14,7 @@ from ..errors import DataError
 from ..utils import require_anndata
 from .history import _finite_summary, log_state, looks_logged
 
-__all__ = ["dense", "is_logged", "to_log_scale", "takes_log2p1", "check_log_record"]
+__all__ = ["dense", "is_logged", "to_log_scale", "takes_log2p1", "check_log_record", "state_scale"]
 
 
 def dense(X: Any, *, dtype: Any = None) -> np.ndarray:
@@ -55,6 +55,41 @@ def check_log_record(X: np.ndarray) -> None:
         raise DataError(f"the data's record says log scale (uns['rnagen']['log']) but its values reach "
                         f"{hi:.4g}, which no log-scale value does: X was replaced after the record; "
                         "prepare the file again (rnagen data prepare) or delete uns['rnagen']['log']")
+
+
+def state_scale(adata, scale: str) -> None:
+    """``--log none --scale log|linear``: the scale the user states, recorded as the data's log state (an input
+    record that agrees is kept: its transform, and its base where it names one); a statement the input's record
+    or the values contradict is a :class:`DataError`. Log values without a known base are recorded as log2, the
+    base of rnagen's own transform and of published log expression tables (UCSC Xena's log2(x+1))."""
+    from .history import log_base, set_log_state
+
+    st = log_state(adata)
+    X = dense(adata.X)
+    n, lo, hi, _ = _finite_summary(X)
+    if scale == "log":
+        if st is not None and not st["logged"]:
+            raise DataError(f"--scale log, but the input's record says linear scale ({st['transform']}); remove "
+                            "--scale log (--log none keeps the values as read) or give the log values")
+        if n and hi > _LOG_MAX:
+            raise DataError(f"--scale log, but the values reach {hi:.4g}, which no log-scale expression does (they "
+                            f"stay below {_LOG_MAX:g}): they are linear; use --scale linear, or --log log2p1")
+        if st is None:
+            set_log_state(adata, logged=True, transform="log2, as given (--scale log)", base=2.0)
+        elif log_base(st) is None:
+            pc = st.get("pseudocount")
+            set_log_state(adata, logged=True, transform=str(st.get("transform")), base=2.0,
+                          pseudocount=float(pc) if isinstance(pc, (int, float)) and np.isfinite(pc) else None)
+        return
+    if st is not None and st["logged"]:
+        raise DataError(f"--scale linear, but the input's record says log scale ({st['transform']}): logged again "
+                        "they would be logged twice; remove --scale linear, or give the values before the log")
+    if n and lo < 0:
+        raise DataError(f"--scale linear, but {int(np.count_nonzero(X < 0))} values are negative (min {lo:.4g}), "
+                        "which no linear expression is (centred values? log values?); use --scale log for log "
+                        "values, or give the values before centring")
+    if st is None:
+        set_log_state(adata, logged=False, transform="as given (--scale linear)")
 
 
 def to_log_scale(X: np.ndarray, *, logged: bool) -> tuple[np.ndarray, str]:
