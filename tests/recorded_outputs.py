@@ -20,10 +20,12 @@ from pathlib import Path
 import numpy as np
 
 # the diffusion settings the values were recorded with (a fixed length, cosine decay, EMA 0.995, DDIM for the
-# validation draws, no autoguidance guide: tests/models/diffusion/test_autoguidance.py has its own checks): these
-# cases guard the code paths, not the defaults
+# validation draws, no autoguidance guide: tests/models/diffusion/test_autoguidance.py has its own checks; no
+# per-gene affine path: tests/models/diffusion/test_gene_affine.py): these cases guard the code paths, not the
+# defaults
 SMALL = ["network.width=32", "network.depth=1", "schedule.T=100", "sample.steps=10", "sample.sampler=ddim",
-         "train.lr_schedule=cosine", "train.ema_decay=0.995", "train.val_fraction=0", "objective.guide_fraction=0"]
+         "train.lr_schedule=cosine", "train.ema_decay=0.995", "train.val_fraction=0", "objective.guide_fraction=0",
+         "network.gene_affine=false"]
 TRAIN = ["train.steps=40", "train.batch_size=64", "train.checkpoint_every=10", "train.log_every=10"]
 CONFIGS: dict[str, tuple[str, list[str]]] = {
     "diffusion": ("diffusion", SMALL + TRAIN),

@@ -220,6 +220,9 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
                 return _coerce(value, a, key)
             except ConfigError as e:
                 errors.append(str(e))
+        if len(errors) > 1:   # every alternative named: "must be true or false or must be one of ['auto']"
+            wants = [e.split(f"config key {key!r} ", 1)[-1].rsplit(", got ", 1)[0] for e in errors]
+            raise ConfigError(f"config key {key!r} {' or '.join(wants)}, got {value!r}")
         raise ConfigError(errors[0] if errors else f"config key {key!r}: invalid value {value!r}")
     if origin in (list, tuple):
         if not isinstance(value, (list, tuple)):

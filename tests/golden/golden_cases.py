@@ -91,7 +91,7 @@ def case_leaderboard(tmp: Path) -> dict[str, Any]:
     # the training settings the golden values were recorded with (the diffusion defaults before its length
     # was chosen on held-out profiles): this case guards the code path, not the defaults
     overrides["diffusion"] = overrides["diffusion"] + ["train.lr_schedule=cosine", "train.ema_decay=0.995",
-                                                       "train.val_fraction=0"]
+                                                       "train.val_fraction=0", "network.gene_affine=false"]
     overrides["vae"] = ["train.steps=20", "train.checkpoint_every=10"]
     board = run_benchmark(gtex_slice(), label_key="tissue", models="gaussian,ddpm,ddim,vae", out_dir=out,
                           budget="fast", overrides=overrides, evaluate_options=tiny.TINY_EVAL, steps_grid=(2, 5),

@@ -64,9 +64,9 @@ def test_fit_records_the_curve_and_keeps_the_best_step(name, gtex32, tmp_path):
     y = gtex32.obs["tissue"].astype(str).map({c: i for i, c in enumerate(reloaded.labels)}).to_numpy(np.int64)
     tr, va = stratified_holdout(y, fraction=0.1, seed=3)
     # the validation scores the network's own samples, before the support clip of the output, and (diffusion)
-    # without autoguidance, whose weight is chosen after the length
+    # without autoguidance and classifier-free guidance, whose weights are chosen after the length
     assert reloaded.pipeline.spec.startswith("nonnegative")
-    alone = {"autoguidance": 1.0} if name == "diffusion" else {}
+    alone = {"autoguidance": 1.0, "guidance": 0.0} if name == "diffusion" else {}
     validator = FidelityValidator(lambda yy, s: reloaded._sample(yy, seed=s, batch_size=4096, progress=False, **alone),
                                   X[tr], y[tr], X[va], y[va], seed=3)
     assert validator()["score"] == pytest.approx(curve.set_index("step")["score"][best], abs=1e-9)

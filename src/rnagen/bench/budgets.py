@@ -65,9 +65,9 @@ BUDGET_TABLE: dict[str, dict[str, dict[str, Any]]] = {
         # 15,000 epochs, EMA 0.999, mixed precision (GTEx best row of the released search). Each block's MLP
         # at width 8192 (expansion 1) and its FiLM conditioning through a 256-dimensional embedding: 293 M
         # parameters for 978 genes, the paper's 227.6 M within 1.3x (REFERENCE.md; the defaults' expansion 2
-        # and width-sized embedding would make it 890 M)
+        # and width-sized embedding would make it 890 M); no per-gene affine path (the paper's network has none)
         "diffusion": {"network.width": 8192, "network.depth": 2, "network.dropout": 0.1,
-                      "network.expansion": 1, "network.cond_dim": 256,
+                      "network.expansion": 1, "network.cond_dim": 256, "network.gene_affine": False,
                       "schedule.kind": "quad", "schedule.T": 1000, "schedule.beta_start": 1e-4,
                       "schedule.beta_end": 0.02, "train.lr": 4.8e-4, "train.lr_schedule": "onecycle",
                       "train.batch_size": 2048, "train.steps": "epochs:15000", "train.ema_decay": 0.999,

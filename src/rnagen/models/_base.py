@@ -1305,8 +1305,9 @@ class Generator(ABC):
         if old.get("model") != self.name:
             raise RunDirError(f"{run_dir} holds a {old.get('model')!r} run, not {self.name!r}; {fix}")
         with reading(cfg_path, fix=fix):
-            old_cfg = config_to_dict(build_config(self.config_cls, toml={k: v for k, v in old.items()
-                                                                          if k != "model"}))
+            saved = type(self)(build_config(self.config_cls, toml={k: v for k, v in old.items() if k != "model"}))
+            saved._saved_config(old)
+            old_cfg = config_to_dict(saved.config)
         diff = _config_diff(old_cfg, config_to_dict(self.config))
         if diff:
             raise RunDirError(f"{run_dir} holds a {self.name} run with other settings ({diff}); {fix}")
@@ -1595,6 +1596,7 @@ class Generator(ABC):
                               "`rnagen train` again with the same --out to resume")
         with reading(run_dir / "config.toml", fix=fix):
             model = cls.from_config(run_dir / "config.toml")
+            model._saved_config(read_toml(run_dir / "config.toml"))
         with reading(run_dir / "meta.json", fix=fix):
             meta = _read_meta(run_dir / "meta.json")
             if meta["model"] != cls.name:
@@ -1683,6 +1685,10 @@ class Generator(ABC):
         return model
 
     # --- what each model implements ----------------------------------------------------------------------
+    def _saved_config(self, raw: dict[str, Any]) -> None:
+        """Settle, from the run folder's ``config.toml`` as written (``raw``), a setting whose default differs from
+        what the saved weights were trained with where the file does not name it (nothing by default)."""
+
     def _build(self) -> None:
         """Create the networks from the configuration, ``n_genes`` and ``n_labels`` (before loading weights)."""
 

@@ -66,10 +66,22 @@ class NetworkConfig:
     """Dimension of the time + label embedding that modulates every block (FiLM); 0: ``width``. Each block's
     modulation has ``2 * width * cond_dim`` weights, as many as its MLP at the default expansion when
     ``cond_dim = width``; a wide network conditions through a smaller embedding (the ``paper`` budget)."""
-
+    gene_affine: bool | Literal["auto"] = "auto"
+    """A per-gene affine path from ``x_t`` to the output, its slope and offset set by the time and the label
+    (:mod:`~rnagen.models.diffusion.network`): the denoiser of each gene's own noise. ``auto``: where the network's
+    input has more dimensions (genes, or principal components) than ``width``, the residual stream cannot carry
+    every gene's value and leaves most genes' noise in the samples (``benchmarks/RESULTS_objectives.md``, "A
+    per-gene affine path"); narrower inputs go without it, where it was measured to trade adversarial accuracy
+    for density."""
     def __post_init__(self) -> None:
         if self.time_dim % 2:
             raise ConfigError(f"network.time_dim must be an even number >= 2, got {self.time_dim}")
+        if not isinstance(self.gene_affine, bool) and self.gene_affine != "auto":
+            raise ConfigError(f"network.gene_affine must be true, false or 'auto', got {self.gene_affine!r}")
+
+    def affine_path(self, n_inputs: int) -> bool:
+        """Whether the denoiser of ``n_inputs`` inputs has the per-gene affine path (``gene_affine`` resolved)."""
+        return self.gene_affine if isinstance(self.gene_affine, bool) else n_inputs > self.width
 
 
 @dataclass
@@ -456,7 +468,8 @@ class DiffusionModel(Generator):
         self.schedule = NoiseSchedule(cfg.schedule.kind, cfg.schedule.T, beta_start=cfg.schedule.beta_start,
                                       beta_end=cfg.schedule.beta_end)
         self.net = ResMLPDenoiser(self.space_dim, self.n_labels, width=n.width, depth=n.depth, time_dim=n.time_dim,
-                                  dropout=n.dropout, expansion=n.expansion, cond_dim=n.cond_dim or None)
+                                  dropout=n.dropout, expansion=n.expansion, cond_dim=n.cond_dim or None,
+                                  gene_affine=n.affine_path(self.space_dim))
         if (kind := self._anchor_kind()) != "none":
             self.net = AnchoredDenoiser(self.net, self.schedule.alphas_cumprod,
                                         prediction=cfg.objective.prediction, kind=kind)
@@ -787,6 +800,13 @@ class DiffusionModel(Generator):
         self.guide_net = None
         if guide:
             self._set_guide(guide)
+
+    def _saved_config(self, raw: dict[str, Any]) -> None:
+        # every run folder's config.toml names each network key; one without network.gene_affine holds weights
+        # of a denoiser without the per-gene affine path
+        network = raw.get("network")
+        if not isinstance(network, dict) or "gene_affine" not in network:
+            self.config.network.gene_affine = False
 
     def _load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
         n = int(self.config.train.members)

@@ -6,6 +6,15 @@ extra "null" row (index ``n_labels``) used for the unconditional branch of class
 Salimans 2022). The sum of the two embeddings modulates every residual block by a per-feature scale and
 shift (FiLM / adaptive LayerNorm, Perez et al. 2018), so the condition reaches every layer, as in the
 paper's network where the label is concatenated at every layer.
+
+Beside the residual stream, an optional per-gene affine path adds ``a(c) * x_t + b(c)`` to the output, ``a`` and
+``b`` linear in the same time + label embedding ``c``. For genes that carry noise of their own (measurement noise,
+gene-level variation no other gene predicts), the minimum-MSE denoiser is, gene by gene, an affine function of that
+gene's ``x_t`` whose slope depends on the noise level and on the class's variance of the gene (the Wiener filter;
+:class:`AnchoredDenoiser` writes it out for a per-class Gaussian). Through the residual stream such a map must pass
+every gene's value through a width-wide hidden state, LayerNorms and the output layer; the affine path gives it
+directly, and the stream learns what couples genes (``benchmarks/RESULTS_objectives.md``, "A per-gene affine
+path").
 """
 from __future__ import annotations
 
@@ -89,10 +98,14 @@ class ResMLPDenoiser(nn.Module):
         Hidden width of each block's MLP as a multiple of ``width``.
     cond_dim
         Dimension of the time + label embedding that modulates each block (default ``width``).
+    gene_affine
+        Add the per-gene affine path ``a(c) * x_t + b(c)`` (module docstring) to the output; its layer starts at
+        zero, so the untrained network predicts 0 with or without it.
     """
 
     def __init__(self, n_genes: int, n_labels: int, *, width: int = 512, depth: int = 3, time_dim: int = 128,
-                 dropout: float = 0.1, expansion: int = 2, cond_dim: int | None = None) -> None:
+                 dropout: float = 0.1, expansion: int = 2, cond_dim: int | None = None,
+                 gene_affine: bool = False) -> None:
         super().__init__()
         self.n_genes, self.n_labels = int(n_genes), int(n_labels)
         self.null_label = self.n_labels
@@ -112,6 +125,12 @@ class ResMLPDenoiser(nn.Module):
         # a zero output layer: the untrained network predicts 0, the mean of ε (and of v)
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
+        # the per-gene slope and offset from the condition embedding (module docstring)
+        self.gene_affine: nn.Linear | None = None
+        if gene_affine:
+            self.gene_affine = nn.Linear(cond_dim, 2 * self.n_genes)
+            nn.init.zeros_(self.gene_affine.weight)
+            nn.init.zeros_(self.gene_affine.bias)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Predict ε (or v) from ``x`` (batch, genes), integer timesteps ``t`` (batch,) and labels ``y``.
@@ -123,7 +142,11 @@ class ResMLPDenoiser(nn.Module):
         h = self.inp(x)
         for block in self.blocks:
             h = block(h, c)
-        return self.out(self.cond_act(self.out_norm(h)))
+        out = self.out(self.cond_act(self.out_norm(h)))
+        if self.gene_affine is not None:
+            slope, offset = self.gene_affine(c).chunk(2, dim=-1)
+            out = out + slope * x + offset
+        return out
 
     def flops_per_sample(self) -> int:
         """Multiply-add FLOPs (2 per MAC) of one forward pass for one profile (the Linear layers)."""
