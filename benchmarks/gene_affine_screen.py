@@ -111,7 +111,8 @@ def main() -> None:
         m.fit(tr, label_key=LABEL, seed=a.seed, progress=False)
         fit_s = time.perf_counter() - t0
         loss = float(m.history[-1]["loss"]) if m.history else float("nan")
-        kept = f" kept step {m.validation['best_step']} of {m.validation['steps']}" if m.validation else ""
+        v = m.validation or {}
+        kept = f" kept step {v['best_step']} of {v['steps']}" if "best_step" in v else ""
         net = getattr(m.net, "net", m.net)   # inside an anchor, where there is one
         path = "path" if net.gene_affine is not None else "no path"
         options = [{}] + ([{"sampler": "ddim", "steps": 50}, {"sampler": "ddim", "steps": 200},
