@@ -156,3 +156,13 @@ def test_an_interrupted_run_whose_config_does_not_name_the_path_is_not_resumed_w
     resumed = DiffusionModel.from_config(overrides=[*cfg, "network.gene_affine=false"]).fit(
         data, label_key="lab", seed=0, progress=False, run_dir=tmp_path / "run")
     assert resumed.net.gene_affine is None and len(resumed.history) > 0
+
+
+def test_a_private_run_trains_the_path():
+    """Under DP-SGD (opacus's per-sample gradients) the path's weights are clipped, noised and trained like the rest."""
+    data, _ = _independent_genes(G=24, n_per=40)
+    m = DiffusionModel.from_config(overrides=NARROW + ["train.steps=10", "privacy.noise_multiplier=1.0"])
+    m.fit(data, label_key="lab", seed=0, progress=False)
+    assert m.privacy is not None and m.privacy["epsilon"] > 0
+    path = m.net.gene_affine
+    assert path is not None and path.weight.abs().sum() > 0 and path.bias.abs().sum() > 0

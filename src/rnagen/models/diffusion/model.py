@@ -73,6 +73,7 @@ class NetworkConfig:
     every gene's value and leaves most genes' noise in the samples (``benchmarks/RESULTS_objectives.md``, "A
     per-gene affine path"); narrower inputs go without it, where it was measured to trade adversarial accuracy
     for density."""
+
     def __post_init__(self) -> None:
         if self.time_dim % 2:
             raise ConfigError(f"network.time_dim must be an even number >= 2, got {self.time_dim}")
