@@ -56,10 +56,10 @@ def test_the_path_reaches_every_gene_through_a_narrower_stream():
     assert _jacobian_rank(path, G) == G
 
 
-def test_each_genes_own_noise_is_learnt_with_the_path_and_not_without():
+def test_each_genes_own_noise_is_learnt_with_the_path_and_not_without(tmp_path):
     """64 genes of independent noise through a stream 16 wide (as 978 landmark genes through the default 512): the
     model without the path leaves each class's spread at over twice the data's; with it (``auto`` builds it here),
-    the data's."""
+    the data's; its run folder loads with the path and samples as saved."""
     data, sd = _independent_genes()
     spread = {}
     for on in ("false", "auto"):
@@ -69,6 +69,11 @@ def test_each_genes_own_noise_is_learnt_with_the_path_and_not_without():
         syn = m.sample(n_per_label=500, seed=1)
         Z, ys = np.asarray(syn.X), syn.obs["lab"].astype(str).to_numpy()
         spread[on] = [float(np.median(Z[ys == c].std(0) / sd[i])) for i, c in enumerate("abc")]
+        if on == "auto":
+            m.save(tmp_path / "run")
+            back = DiffusionModel.load(tmp_path / "run")
+            assert back.config.network.gene_affine == "auto" and back.net.gene_affine is not None
+            np.testing.assert_array_equal(np.asarray(back.sample(n_per_label=500, seed=1).X), Z)
     assert all(r > 1.8 for r in spread["false"]), spread
     assert all(0.85 < r < 1.15 for r in spread["auto"]), spread
 
