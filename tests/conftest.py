@@ -49,6 +49,32 @@ def earlier_output():
 
 
 @pytest.fixture
+def killed_after(monkeypatch):
+    """``with killed_after(cls, n): <a fit>``: ``cls.forward`` (a training objective's) raises KeyboardInterrupt from
+    its call ``n + 1`` on, as a run killed there, which the block must raise; the forward is put back after it."""
+    import contextlib
+
+    @contextlib.contextmanager
+    def kill(cls, n):
+        forward, calls = cls.forward, []
+
+        def dies(self, *a, **kw):
+            calls.append(1)
+            if len(calls) > n:
+                raise KeyboardInterrupt
+            return forward(self, *a, **kw)
+
+        monkeypatch.setattr(cls, "forward", dies)
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                yield
+        finally:
+            monkeypatch.setattr(cls, "forward", forward)
+
+    return kill
+
+
+@pytest.fixture
 def fill_disk():
     """``fill_disk(path)`` writes zeros into the new file ``path`` until its disk is full (a small tmpfs,
     :func:`mount_tmpfs`) and returns the file's size: ``os.truncate`` it to leave some room."""

@@ -58,7 +58,7 @@ def test_reconstruction_is_the_recorded_one_and_survives_save_load(method, tmp_p
     np.testing.assert_array_equal(again.predict(test), out[f"reconstruct_{method}/predict"].astype(np.float32))
 
 
-def test_interrupted_validated_fit_resumes_to_the_same_weights(data, tmp_path, monkeypatch):
+def test_interrupted_validated_fit_resumes_to_the_same_weights(data, tmp_path, killed_after):
     """Killed at step 25 (checkpoint at 20, validation checks at 10 and 20), then resumed: the same curve,
     best step and weights as the uninterrupted run (the first phase, before the refit)."""
     from rnagen.models.diffusion import DiffusionObjective
@@ -66,20 +66,10 @@ def test_interrupted_validated_fit_resumes_to_the_same_weights(data, tmp_path, m
     cfg = [c for c in ro.VALIDATED if c != "train.refit=true"] + ["train.patience=3"]
     full = ro.fit("diffusion", data, run_dir=tmp_path / "full", overrides=cfg)
 
-    forward, calls = DiffusionObjective.forward, []
-
-    def dies_at_25(self, *a, **kw):
-        calls.append(1)
-        if len(calls) > 25:
-            raise KeyboardInterrupt
-        return forward(self, *a, **kw)
-
-    monkeypatch.setattr(DiffusionObjective, "forward", dies_at_25)
-    with pytest.raises(KeyboardInterrupt):
+    with killed_after(DiffusionObjective, 25):
         ro.fit("diffusion", data, run_dir=tmp_path / "run", overrides=cfg)
     state = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
     assert state["step"] == 20 and [r["step"] for r in state["validation"]["curve"]] == [10, 20]
-    monkeypatch.setattr(DiffusionObjective, "forward", forward)
     resumed = ro.fit("diffusion", data, run_dir=tmp_path / "run", overrides=cfg)
     assert resumed.validation["curve"] == full.validation["curve"]
     assert resumed.validation["best_step"] == full.validation["best_step"]

@@ -301,7 +301,7 @@ def test_the_principal_component_space_round_trips_through_the_run_folder(wide_r
     assert "\n" not in str(e.value)
 
 
-def test_an_interrupted_run_in_the_principal_component_space_resumes_to_the_same_model(tmp_path, monkeypatch):
+def test_an_interrupted_run_in_the_principal_component_space_resumes_to_the_same_model(tmp_path, killed_after):
     """Killed at step 45 (checkpoint at 40), then resumed: the same validation curve, codec and samples as the
     uninterrupted run (the codec is refitted from the same profiles and the checkpoint holds it too)."""
     from rnagen.models.diffusion import DiffusionObjective
@@ -310,20 +310,10 @@ def test_an_interrupted_run_in_the_principal_component_space_resumes_to_the_same
     cfg = [*TINY, "train.checkpoint_every=20"]
     full = DiffusionModel.from_config(overrides=cfg).fit(_adata(X, y), label_key="label", seed=0, progress=False,
                                                          run_dir=tmp_path / "full")
-    forward, calls = DiffusionObjective.forward, []
-
-    def dies_at_45(self, *a, **kw):
-        calls.append(1)
-        if len(calls) > 45:
-            raise KeyboardInterrupt
-        return forward(self, *a, **kw)
-
-    monkeypatch.setattr(DiffusionObjective, "forward", dies_at_45)
-    with pytest.raises(KeyboardInterrupt):
+    with killed_after(DiffusionObjective, 45):
         DiffusionModel.from_config(overrides=cfg).fit(_adata(X, y), label_key="label", seed=0, progress=False,
                                                       run_dir=tmp_path / "run")
     assert torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)["step"] == 40
-    monkeypatch.setattr(DiffusionObjective, "forward", forward)
     resumed = DiffusionModel.from_config(overrides=cfg).fit(_adata(X, y), label_key="label", seed=0, progress=False,
                                                             run_dir=tmp_path / "run")
     assert resumed.validation["curve"] == full.validation["curve"] and resumed.subspace == full.subspace

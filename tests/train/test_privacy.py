@@ -300,29 +300,19 @@ def test_poisson_batches_have_the_sample_rate_and_are_reproducible():
 
 
 # --- resume ----------------------------------------------------------------------------------------------
-def _killed_at_step_8_then_resumed(small, cfg, run_dir, monkeypatch, *, checkpoint=None):
+def _killed_at_step_8_then_resumed(small, cfg, run_dir, killed_after, *, checkpoint=None):
     """A private diffusion run killed at its 9th step (checkpoint at 5), then resumed to its end; ``checkpoint``
     is called on the checkpoint left by the kill."""
     from rnagen.models.diffusion import DiffusionObjective
 
-    forward, calls = DiffusionObjective.forward, []
-
-    def dies_at_8(self, *a, **kw):
-        calls.append(1)
-        if len(calls) > 8:
-            raise KeyboardInterrupt
-        return forward(self, *a, **kw)
-
-    monkeypatch.setattr(DiffusionObjective, "forward", dies_at_8)
-    with pytest.raises(KeyboardInterrupt):
+    with killed_after(DiffusionObjective, 8):
         _fit("diffusion", small, cfg, run_dir=run_dir)
     if checkpoint is not None:
         checkpoint(torch.load(run_dir / "checkpoint.pt", weights_only=True))
-    monkeypatch.setattr(DiffusionObjective, "forward", forward)
     return _fit("diffusion", small, cfg, run_dir=run_dir)
 
 
-def test_killed_private_run_resumes_with_the_same_accountant_and_weights(small, tmp_path, monkeypatch):
+def test_killed_private_run_resumes_with_the_same_accountant_and_weights(small, tmp_path, killed_after):
     """With privacy.reproducible=true (noise and batches from the seed) a run killed and resumed ends as an
     uninterrupted one, weights and all; the accountant's history is the checkpoint's."""
     cfg = TINY + ["train.steps=12", "train.checkpoint_every=5", "privacy.noise_multiplier=1.1",
@@ -332,14 +322,14 @@ def test_killed_private_run_resumes_with_the_same_accountant_and_weights(small, 
     def at_step_5(state):
         assert state["step"] == 5 and sum(k for _, _, k in state["privacy"]["history"]) == 5
 
-    resumed = _killed_at_step_8_then_resumed(small, cfg, tmp_path / "run", monkeypatch, checkpoint=at_step_5)
+    resumed = _killed_at_step_8_then_resumed(small, cfg, tmp_path / "run", killed_after, checkpoint=at_step_5)
     assert resumed.privacy["steps"] == 12
     assert resumed.privacy["epsilon"] == full.privacy["epsilon"]
     for k, v in full._state_tensors().items():
         torch.testing.assert_close(resumed._state_tensors()[k], v, rtol=0, atol=0)
 
 
-def test_private_noise_is_secret_unless_asked_to_repeat(small, tmp_path, monkeypatch):
+def test_private_noise_is_secret_unless_asked_to_repeat(small, tmp_path, monkeypatch, killed_after):
     """The DP-SGD noise and Poisson batches come from a key of the operating system's entropy, not from the
     (public) seed: two runs of one seed on one data set end with other weights and say where the noise came
     from; the key is in no file of the run folder; a run killed and resumed keeps its accountant (ε of 12 steps)
@@ -360,7 +350,7 @@ def test_private_noise_is_secret_unless_asked_to_repeat(small, tmp_path, monkeyp
         if f.is_file():
             data = f.read_bytes()
             assert str(keys[0]).encode() not in data and keys[0].to_bytes(8, "little") not in data, f
-    resumed = _killed_at_step_8_then_resumed(small, cfg, tmp_path / "run", monkeypatch)
+    resumed = _killed_at_step_8_then_resumed(small, cfg, tmp_path / "run", killed_after)
     assert resumed.privacy["steps"] == 12 and resumed.privacy["epsilon"] == a.privacy["epsilon"]
     rep = cfg + ["privacy.reproducible=true"]
     c, d = _fit("diffusion", small, rep, run_dir=tmp_path / "c"), _fit("diffusion", small, rep, run_dir=tmp_path / "d")

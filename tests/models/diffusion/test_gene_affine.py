@@ -126,28 +126,17 @@ def test_a_folder_not_naming_the_path_loads_without_it(tmp_path):
     assert "\n" not in str(e.value)
 
 
-def test_an_interrupted_run_whose_config_does_not_name_the_path_is_not_resumed_with_it(tmp_path, monkeypatch):
+def test_an_interrupted_run_whose_config_does_not_name_the_path_is_not_resumed_with_it(tmp_path, killed_after):
     """A checkpoint of a network without the path, under a config.toml that does not name it, is another run's than
     the default's: resuming it with the default is refused naming the setting (not a failed weights load)."""
+    from rnagen._manifest import RUN_FILES, read_manifest, write_manifest
     from rnagen.models.diffusion import DiffusionObjective
 
     data, _ = _independent_genes(G=24, n_per=30)   # auto would build the path: 24 genes, width 16
     cfg = [*NARROW, "train.steps=40", "train.checkpoint_every=10"]
-    forward, calls = DiffusionObjective.forward, []
-
-    def dies_at_15(self, *a, **kw):
-        calls.append(1)
-        if len(calls) > 15:
-            raise KeyboardInterrupt
-        return forward(self, *a, **kw)
-
-    monkeypatch.setattr(DiffusionObjective, "forward", dies_at_15)
-    with pytest.raises(KeyboardInterrupt):
+    with killed_after(DiffusionObjective, 15):
         DiffusionModel.from_config(overrides=[*cfg, "network.gene_affine=false"]).fit(
             data, label_key="lab", seed=0, progress=False, run_dir=tmp_path / "run")
-    monkeypatch.setattr(DiffusionObjective, "forward", forward)
-    from rnagen._manifest import RUN_FILES, read_manifest, write_manifest
-
     run = tmp_path / "run"
     fingerprint = read_manifest(run, fix="")["fingerprint"]
     path = run / "config.toml"
