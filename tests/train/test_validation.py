@@ -427,6 +427,91 @@ def test_checks_early_in_the_budget_do_not_count_toward_patience():
     assert TrainConfig().patience_from == 0.25
 
 
+def _replay_rows(rows, every, **kw):
+    """:func:`_replay` with whole rows (score and indicators) instead of scores."""
+    t = ValidationTracker(budget_source="steps", every=every, **kw)
+    for i, r in enumerate(rows):
+        if t.check(every * (i + 1), r, {"w": torch.tensor(float(i))}):
+            break
+    return t
+
+
+def test_checks_at_the_score_s_floor_neither_choose_the_length_nor_count_toward_patience():
+    """Every check of a model whose samples are far from every held-out profile scores near 0, the first highest
+    by the draws' noise: with the floor level set, the run is not stopped by patience on them and keeps its most
+    trained weights; without it, it stops three checks in at the first check's weights."""
+    scores = [0.012, 0.004, 0.008, 0.003, 0.006, 0.009, 0.010, 0.002]
+    old = _replay(scores, 10, patience=3, budget=80)
+    assert (old.best_step, old.stop_reason, old.curve[-1]["step"]) == (10, "patience", 40)
+    t = _replay(scores, 10, patience=3, budget=80, no_signal=0.05)
+    assert (t.best_step, float(t.best_weights["w"]), t.stop_reason) == (80, 7.0, "budget")
+    assert t.bad == 0 and t.best_score == pytest.approx(0.002)
+    rec = {**t.record(steps=80), "n_val": 40}
+    assert rec["no_signal"] == 0.05
+    line = describe(rec)
+    assert "every validation check scored below 0.05" in line and "step 80) kept" in line
+    assert "still improving" not in line and "best validation score" not in line
+    # with a window: the floor is judged on the smoothed score, and the last check is kept, not the window's middle
+    t3 = _replay(scores, 10, patience=3, budget=80, window=3, no_signal=0.05)
+    assert (t3.best_step, t3.stop_reason) == (80, "budget")
+    # the same tracker through a checkpoint
+    again = ValidationTracker(patience=3, budget=80, budget_source="steps", every=10, no_signal=0.05)
+    again.load_state_dict(_replay(scores[:4], 10, patience=3, budget=80, no_signal=0.05).state_dict())
+    for i, s in enumerate(scores[4:], start=4):
+        again.check(10 * (i + 1), {"score": s}, {"w": torch.tensor(float(i))})
+    assert (again.best_step, again.stop_reason, again.curve) == (t.best_step, t.stop_reason, t.curve)
+
+
+def test_a_run_that_leaves_the_floor_is_judged_as_any_other():
+    """Once a check scores above the floor level, the best check is kept and patience counts, also for checks
+    that fall back to the floor (a model that degrades after its best)."""
+    scores = [0.01, 0.02, 0.30, 0.50, 0.40, 0.01, 0.02, 0.03, 0.04]
+    t = _replay(scores, 10, patience=3, budget=1000, no_signal=0.05)
+    assert (t.best_step, float(t.best_weights["w"]), t.stop_reason) == (40, 3.0, "patience")
+    assert t.curve[-1]["step"] == 70
+    assert "no_signal" not in t.record(steps=70)
+    assert "best validation score 0.500" in describe({**t.record(steps=70), "n_val": 40})
+    # a check whose draws were not finite scores 0 as a worst value: the finite check before it stays the best
+    nan = {"score": 0.0, "density": float("nan"), "coverage": float("nan"), "aa_ts": float("nan")}
+    rows = [{"score": 0.02, "density": 0.01, "coverage": 0.02, "aa_ts": 1.0}, nan, nan, nan]
+    t = _replay_rows(rows, 10, patience=3, budget=1000, no_signal=0.05)
+    assert (t.best_step, t.stop_reason) == (10, "patience")
+
+
+def test_the_fidelity_validator_sets_the_floor_level_of_the_run_s_tracker():
+    """train_loop hands the validator's floor level to its tracker: a validator whose score sits near 0 and falls
+    as training goes on (the noise of a model that learns nothing visible) runs the whole budget and keeps the
+    last weights; the same scores from a plain function stop on patience at the first check."""
+    from rnagen.train.validation import NO_SIGNAL
+
+    class Floor:
+        no_signal = NO_SIGNAL
+
+        def __init__(self, m):
+            self.m = m
+
+        def __call__(self):
+            w = float(self.m.w.detach())
+            return {"score": 0.03 - 0.01 * w, "w": w}
+
+    ends = {}
+    for with_level in (False, True):
+        torch.manual_seed(0)
+        m = Walker()
+        floor = Floor(m)
+        cfg = TrainConfig(steps=200, batch_size=8, lr=0.01, weight_decay=0.0, lr_schedule="constant",
+                          warmup_steps=0, grad_clip=0.0, ema_decay=0.0, val_every=20, patience=3,
+                          patience_from=0.0)
+        res = train_loop(m, torch.zeros(64, 2), torch.zeros(64, dtype=torch.long), cfg, device=torch.device("cpu"),
+                         seed=0, progress=False, validator=floor if with_level else (lambda: floor()),
+                         fingerprint="floor")
+        res.apply_to(m)
+        ends[with_level] = (res.steps, res.validation["best_step"], round(float(m.w.detach()), 3),
+                            res.validation.get("no_signal"))
+    assert ends[False] == (80, 20, 0.2, None)
+    assert ends[True] == (200, 200, 2.0, NO_SIGNAL)
+
+
 def test_budget_spent_before_patience_runs_out():
     for window in (1, 3):
         _, res = _walk(steps=90, val_window=window)

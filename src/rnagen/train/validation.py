@@ -38,7 +38,8 @@ Pieces, in the order :func:`fit_validated` uses them:
 3. :class:`ValidationTracker` (driven by :func:`rnagen.train.train_loop`) keeps the curve, the best score
    (the mean of the last ``train.val_window`` checks), the weights of that window's middle check and the
    patience counter, and is saved inside the checkpoint, so a resumed run continues
-   the same curve.
+   the same curve. Checks below :data:`NO_SIGNAL` before any has scored more are the score's floor: they choose
+   nothing and do not count toward patience (the most trained weights are kept, and the stop line warns).
 4. After training, :meth:`FidelityValidator.floor` scores the per-class Gaussian (the floor every learned model must
    beat) fitted to the same training profiles, in the space the model is scored in, on the same held-out profiles
    and draws' seeds; the record keeps it (``floor``) beside the score of what the run keeps (``final_score``: the
@@ -63,8 +64,8 @@ if TYPE_CHECKING:
     from .loop import TrainConfig, TrainResult
 
 __all__ = ["stratified_holdout", "validation_holdout", "FidelityValidator", "ValidationTracker", "fit_validated",
-           "describe", "describe_floor", "MIN_VAL", "MAX_VAL_FRACTION", "VAL_K", "VAL_DRAWS", "VAL_REFERENCE_DRAWS",
-           "COPY_QUANTILE", "copy_factor"]
+           "describe", "describe_floor", "MIN_VAL", "NO_SIGNAL", "MAX_VAL_FRACTION", "VAL_K", "VAL_DRAWS",
+           "VAL_REFERENCE_DRAWS", "COPY_QUANTILE", "copy_factor"]
 
 MIN_VAL = 20
 """Fewest held-out profiles worth scoring (density and coverage need k-NN balls among them): ``train.val_min``'s
@@ -85,6 +86,10 @@ VAL_REFERENCE_DRAWS = 8
 COPY_QUANTILE = 0.05
 """The held-out profiles' quantile of distance to their nearest training profile below which a generated profile
 counts toward the validation score's copy factor (module docstring)."""
+NO_SIGNAL = 0.05
+"""The validation score below which a check carries no signal of training progress (:class:`ValidationTracker`):
+the indicators on average under a twentieth of the way from their worst value to the real-vs-real reference,
+every generated profile away from every held-out one, where the check-to-check differences are the draws'."""
 STOP_REASONS = ("patience", "budget", "max_steps")
 OUTSIDE_SPAN_WARN = 0.2
 """Share of the held-out profiles' variance outside the span of the training profiles above which
@@ -238,6 +243,7 @@ class FidelityValidator:
                  y_train: np.ndarray, X_val: np.ndarray, y_val: np.ndarray, *, seed: int, k: int = VAL_K,
                  draws: int = VAL_DRAWS, reference_draws: int = VAL_REFERENCE_DRAWS):
         self.generate = generate
+        self.no_signal = NO_SIGNAL   # the score's floor for the tracker (ValidationTracker's no_signal)
         self.X_val = np.asarray(X_val, dtype=np.float32)
         self.y_val = np.asarray(y_val, dtype=np.int64)
         self.seed = int(seed) * 104_729 + 17
@@ -334,6 +340,13 @@ class ValidationTracker:
     holds the weights of the last ``(window - 1) // 2 + 1`` checks; a run still improving when its budget ends
     keeps its last check.
 
+    With ``no_signal`` s, checks scoring below s while no check has scored s or more (:meth:`at_floor`) neither
+    count toward patience nor choose the length by their noise: each keeps its own weights, the most trained. A
+    model whose samples are all far from the held-out profiles scores near 0 at every check (for the diffusion
+    network on more genes than it could denoise, ``benchmarks/RESULTS_objectives.md``, "A per-gene affine path"),
+    and the highest of such scores is the luckiest draw, often the least trained weights; patience counted over
+    them would end the run before it could leave the floor.
+
     With ``guide_fraction`` f > 0 it also keeps the weights of the check before the best nearest f x the best step,
     a worse version of the same model for autoguidance (Karras et al. 2024: :func:`guide`): since the best step
     only moves later, the checks before the last one at or below f x best can never be that check again and are
@@ -341,8 +354,9 @@ class ValidationTracker:
     """
 
     def __init__(self, *, patience: int, budget: int, budget_source: str, every: int, window: int = 1,
-                 patience_from: float = 0.0, guide_fraction: float = 0.0):
+                 patience_from: float = 0.0, guide_fraction: float = 0.0, no_signal: float | None = None):
         self.patience = int(patience)
+        self.no_signal = None if no_signal is None else float(no_signal)
         self.patience_from = float(patience_from)
         self.budget = int(budget)
         self.budget_source = budget_source
@@ -365,7 +379,13 @@ class ValidationTracker:
         scores = [float(r["score"]) for r in self.curve[-(self.window - 1):]] if self.window > 1 else []
         smoothed = float(np.mean(scores + [float(row["score"])]))
         self.curve.append({"step": int(step), **{k: float(v) for k, v in row.items()}, "smoothed": smoothed})
-        if smoothed > self.best_score:  # strictly better: ties keep the earlier (shorter) run
+        if self.at_floor(smoothed, row):
+            # no check has left the score's floor: the differences between checks are the draws' noise, not
+            # training progress, so none chooses the length or counts toward patience; the most trained weights
+            # are kept
+            self.best_step, self.best_weights = self.recent[-1]
+            self.best_score, self.bad = smoothed, 0
+        elif smoothed > self.best_score:  # strictly better: ties keep the earlier (shorter) run
             n = len(self.curve)  # the window's middle check (of the checks there are at the start)
             back = (self.window - 1) // 2 if n >= self.window else (n - 1) - (n - 1) // 2
             self.best_step, self.best_weights = self.recent[-1 - min(back, len(self.recent) - 1)]
@@ -385,6 +405,18 @@ class ValidationTracker:
             if below:
                 self.guides = [(s, w) for s, w in self.guides if s >= max(below)]
         return self.stop_reason is not None
+
+    def at_floor(self, smoothed: float, row: dict[str, float]) -> bool:
+        """Whether a check scoring ``smoothed`` (its own indicators ``row``) leaves the run without signal: it and
+        every check before it score below ``no_signal``, and its draws were finite (a check of non-finite draws
+        scores 0 as a worst value, not as a floor)."""
+        return (self.no_signal is not None and smoothed < self.no_signal and self.best_score < self.no_signal
+                and all(np.isfinite(float(v)) for v in row.values()))
+
+    @property
+    def no_signal_run(self) -> bool:
+        """Whether every check so far scored below ``no_signal`` (the run learnt nothing the score can see)."""
+        return self.no_signal is not None and bool(self.curve) and self.best_score < self.no_signal
 
     def guide(self) -> tuple[int, dict[str, torch.Tensor]] | None:
         """The (step, weights) of the check before the best one nearest ``guide_fraction`` x the best step (of two
@@ -423,7 +455,8 @@ class ValidationTracker:
         return {"steps": int(steps), "budget": self.budget, "budget_source": self.budget_source,
                 "val_every": self.every, "patience": self.patience, "window": self.window, "checks": len(self.curve),
                 "best_step": self.best_step, "best_score": self.best_score, "stop_reason": self.stop_reason,
-                **({"diverged": self.diverged} if self.stop_reason == "diverged" else {}), "curve": list(self.curve)}
+                **({"diverged": self.diverged} if self.stop_reason == "diverged" else {}),
+                **({"no_signal": self.no_signal} if self.no_signal_run else {}), "curve": list(self.curve)}
 
 
 def _space_note(v: dict[str, Any]) -> str:
@@ -462,10 +495,18 @@ def describe(v: dict[str, Any] | None) -> str:
     # the window's mean covers the checks made so far when fewer than the window were made
     window = min(int(v.get("window", 1)), int(v.get("checks") or len(v.get("curve") or []) or v.get("window", 1)))
     mean = f" (mean of {window} checks)" if window > 1 else ""
-    line = (f"stopped at step {v['steps']} of {v['budget']}: {why}; best validation score {v['best_score']:.3f}"
-            f"{mean} (1 = as real profiles) at step {v['best_step']} (those weights kept; {v['n_val']} held-out "
-            "profiles)")
-    if v["stop_reason"] in ("budget", "max_steps") and v.get("best_step") == v["steps"]:
+    if "no_signal" in v:
+        # every check at the score's floor (ValidationTracker's no_signal): none chose the length
+        line = (f"stopped at step {v['steps']} of {v['budget']}: {why}; warning: every validation check scored "
+                f"below {v['no_signal']:g} (1 = as real profiles; {v['n_val']} held-out profiles), its generated "
+                f"profiles away from every held-out one: nothing chose the length, the last check's weights (step "
+                f"{v['best_step']}) kept; the model did not learn these data in this budget: compare it with the "
+                "per-class Gaussian (rnagen benchmark, or --model gaussian)")
+    else:
+        line = (f"stopped at step {v['steps']} of {v['budget']}: {why}; best validation score "
+                f"{v['best_score']:.3f}{mean} (1 = as real profiles) at step {v['best_step']} (those weights kept; "
+                f"{v['n_val']} held-out profiles)")
+    if v["stop_reason"] in ("budget", "max_steps") and v.get("best_step") == v["steps"] and "no_signal" not in v:
         # the best check is the last one: the curve had not turned, so the run may be under-trained
         key = "train.max_steps" if v["stop_reason"] == "max_steps" else "train.steps (or train.epochs)"
         line += f"; still improving at the last check: a longer run may do better (raise {key})"
