@@ -1449,9 +1449,14 @@ def test_a_second_fetch_of_a_file_being_downloaded_waits_and_uses_it(http_server
     first = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     second = None
     try:
-        end = time.monotonic() + 60
-        while lock_holder(cache / "recount3" / sums, kind="file") != str(first.pid) and time.monotonic() < end:
+        # the first holds the file's lock before its request reaches the server: both are waited for (a loaded
+        # machine can put seconds between them)
+        end = time.monotonic() + 120
+        while (lock_holder(cache / "recount3" / sums, kind="file") != str(first.pid) or not http_server.requests) \
+                and time.monotonic() < end and first.poll() is None:
             time.sleep(0.05)
+        assert first.poll() is None, first.communicate()
+        assert lock_holder(cache / "recount3" / sums, kind="file") == str(first.pid)
         assert [r[0] for r in http_server.requests] == [sums]   # the first is downloading the gene sums
         second = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                   text=True)
