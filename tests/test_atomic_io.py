@@ -239,3 +239,51 @@ def test_files_replaced_together_killed_between_renames_get_the_old_set_back(tmp
     check_replacements(b)
     assert (a.read_text(), b.read_text()) == ("old csv\n", "old json\n")
     assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".tmp.json")) == [a.name, b.name]
+
+
+def _record_syncs(monkeypatch):
+    """Record, in order, each fsync (``("sync", kind, inode)``, kind ``file`` or ``dir``) and each rename (``("move",
+    source inode, destination name)``) the process makes."""
+    import stat
+
+    events = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd):
+        st = os.fstat(fd)
+        events.append(("sync", "dir" if stat.S_ISDIR(st.st_mode) else "file", st.st_ino))
+        return real_fsync(fd)
+
+    def replace(src, dst, *a, **kw):
+        events.append(("move", os.stat(src).st_ino, os.path.basename(dst)))
+        return real_replace(src, dst, *a, **kw)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    return events
+
+
+def test_a_written_file_reaches_the_disk_before_its_name_and_the_name_after(tmp_path, monkeypatch):
+    """A power loss after an atomic write's rename must not leave the name on an empty file: the temporary's content
+    is flushed before it is moved over the destination, and the folder's entry after the move; a pair written
+    together (atomic_paths) alike, each file before any move."""
+    from rnagen._io import atomic_paths
+
+    write_text(tmp_path / "a.json", "old")
+    events = _record_syncs(monkeypatch)
+    write_text(tmp_path / "a.json", "new")
+    ino = os.stat(tmp_path / "a.json").st_ino
+    folder = os.stat(tmp_path).st_ino
+    assert events == [("sync", "file", ino), ("move", ino, "a.json"), ("sync", "dir", folder)]
+    assert (tmp_path / "a.json").read_text() == "new"
+
+    events.clear()
+    with atomic_paths([tmp_path / "train.txt", tmp_path / "test.txt"]) as (a, b):
+        a.write_text("train")
+        b.write_text("test")
+    inos = [os.stat(tmp_path / n).st_ino for n in ("train.txt", "test.txt")]
+    files = [e for e in events if e[:2] == ("sync", "file")]
+    moves = [e for e in events if e[0] == "move" and e[2] in ("train.txt", "test.txt")]
+    assert [e[2] for e in files[:2]] == inos and [e[1] for e in moves] == inos
+    assert events.index(files[1]) < events.index(moves[0])            # both flushed before the first move
+    assert events[-1] == ("sync", "dir", folder)                      # the folder after the last

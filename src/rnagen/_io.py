@@ -5,7 +5,9 @@ same directory and moved over the destination with :func:`os.replace`, which is 
 A destination that is a symbolic link is written as shell redirection writes it: the file it points to gets the
 content (the temporary made in that file's folder, so the move stays on one file system) and the link stays; a
 link to nothing creates the file it names where that file's folder exists (:func:`output_target`).
-An interrupted run leaves either the old file or the new one, never a truncated one. A new file gets the mode
+An interrupted run leaves either the old file or the new one, never a truncated one, and the content is
+flushed to the storage device before the move and the move after it (:func:`sync_file`, :func:`sync_folder`), so a
+power loss does not leave the name on an empty file. A new file gets the mode
 the user's umask gives a new file and a replaced one keeps its own (as ``open(..., "w")`` would), and a
 file-system error while writing (full disk, no permission, read-only) becomes one
 :class:`rnagen.errors.OutputError` naming the path.
@@ -241,6 +243,35 @@ def _warn_hard_link(final: Path, links: int) -> None:
                       "replaced whole, never rewritten in place)", UserWarning, stacklevel=4)
 
 
+def sync_file(path: Path) -> None:
+    """Flush ``path``'s content to the storage device (``fsync``) before it is renamed into place: file systems that
+    allocate on write-back (ext4, XFS) may put a rename on disk before the data it names, so after a power loss the
+    destination could name an empty or partial file; flushed first, it names the whole new content or the old file.
+    A folder (a writer that made one in the temporary's place) is left as written."""
+    if not path.is_file():
+        return
+    fd = os.open(path, os.O_RDWR if os.name == "nt" else os.O_RDONLY)   # Windows commits through a write handle
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def sync_folder(folder: Path) -> None:
+    """Flush ``folder``'s entries (the renames made in it) to the storage device, where a folder can be opened and
+    synced (POSIX; some network file systems refuse: the renames stand as made)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, *, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; on success move it over ``path``, on error delete it.
@@ -270,11 +301,15 @@ def atomic_paths(paths: Sequence[str | os.PathLike], *, suffix: str | None = Non
         yield [tmp for _, _, tmp in made]
         if _SIGNALLED:   # an interrupt the writer's callbacks swallowed: the files are not put in place
             raise _SIGNALLED[0]
+        for _, _, tmp in made:
+            sync_file(tmp)
         links = [_mode_for(tmp, final) for _, final, tmp in made]
         if len(made) == 1:
             os.replace(made[0][2], made[0][1])
         else:
             replace_together([(tmp, final) for _, final, tmp in made])
+        for folder in dict.fromkeys(final.parent for _, final, _ in made):
+            sync_folder(folder)
         for (_, final, _), n in zip(made, links):
             _warn_hard_link(final, n)
     except BaseException as e:

@@ -57,7 +57,15 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from .._io import _PID_DIGITS, describe_os_error, replace_together, settle_replacements, write_h5ad
+from .._io import (
+    _PID_DIGITS,
+    describe_os_error,
+    replace_together,
+    settle_replacements,
+    sync_file,
+    sync_folder,
+    write_h5ad,
+)
 from .._io import kept_aside as _kept_aside
 from .._io import process_runs as _process_runs
 from ..errors import ConfigError, DataError, OutputError, RnagenError
@@ -748,7 +756,9 @@ def download(url: str, dest: str | os.PathLike, *, checksum: str | None = None, 
             part.unlink()
             _resume_record(part).unlink(missing_ok=True)
             raise
+        sync_file(part)   # the download whole on disk before its final name (rnagen._io.sync_file)
         os.replace(part, dest)
+        sync_folder(dest.parent)
         _resume_record(part).unlink(missing_ok=True)
         _write_cache_record(dest, url=url, sha256=sha256)
         return dest
