@@ -457,6 +457,35 @@ def test_split_by_the_data_own_column(tmp_path, capsys):
         assert not (tmp_path / "sp2").exists()
 
 
+def test_split_parts_record_the_label_column_they_were_stratified_on(tmp_path, capsys):
+    """`data split --label-key K` on a file that records no label column (two candidates, a prepared file's other
+    one): both parts record K, so `train` on the training part takes it without --label-key (saying so); a given
+    split (--split-key) alike; the API's split records it too."""
+    import anndata as ad
+
+    from rnagen.pp import split
+    from rnagen.pp.history import get_history
+
+    rng = np.random.default_rng(0)
+    rows = "".join(f"s{i},{','.join(f'{v:.3f}' for v in rng.normal(5, 1, 4))},{'abc'[i % 3]},{'xy'[i % 2]},"
+                   f"{'test' if i % 5 == 0 else 'train'}\n" for i in range(30))
+    (tmp_path / "x.csv").write_text("sample,TP53,EGFR,MYC,KRAS,tissue,batch,part\n" + rows)
+    assert main(["data", "prepare", str(tmp_path / "x.csv"), "--label-key", "batch", "--genes", "all", "--out",
+                 str(tmp_path / "x.h5ad")]) == 0
+    for src, extra in ((tmp_path / "x.csv", []), (tmp_path / "x.h5ad", []),
+                       (tmp_path / "x.csv", ["--split-key", "part"])):
+        out = tmp_path / f"sp_{src.suffix[1:]}{len(extra)}"
+        assert main(["data", "split", str(src), "--label-key", "tissue", *extra, "--out", str(out)]) == 0
+        for part in ("train", "test"):
+            assert ad.read_h5ad(out / f"{part}.h5ad").uns["rnagen"]["label_key"] == "tissue"
+        capsys.readouterr()
+        assert main(["train", str(out / "train.h5ad"), "--model", "gaussian", "--out", str(out / "run")]) == 0
+        assert "labels: 'tissue' (the label column recorded in DATA)" in capsys.readouterr().out
+    train, test = split(ad.read_h5ad(tmp_path / "x.h5ad"), label_key="tissue", seed=1)
+    assert train.uns["rnagen"]["label_key"] == test.uns["rnagen"]["label_key"] == "tissue"
+    assert get_history(train)[-1]["step"] == "split"
+
+
 def test_info_and_fetch_errors_exit_2(tmp_path, capsys):
     assert main(["data", "info", str(tmp_path / "missing.h5ad")]) == 2
     assert "does not exist" in capsys.readouterr().err

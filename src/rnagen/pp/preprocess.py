@@ -658,7 +658,8 @@ def split(adata, *, label_key: str, test_size: float = 0.2, seed: int = 42, by: 
     Returns
     -------
     train, test
-        New AnnData objects; each records the split (``part``, ``test_size`` and ``seed``, or ``by``).
+        New AnnData objects; each records the split (``part``, ``test_size`` and ``seed``, or ``by``) and
+        ``label_key`` as its label column (``uns["rnagen"]["label_key"]``).
 
     Raises
     ------
@@ -735,6 +736,9 @@ def split(adata, *, label_key: str, test_size: float = 0.2, seed: int = 42, by: 
         if n_copies:
             how["n_copies_grouped"] = n_copies
         record(a, "split", part=part, label_key=label_key, **how, n_obs=int(len(idx)))
+        # the classes the parts were stratified on are their label column (as rnagen data prepare --label-key
+        # records it): train, evaluate and benchmark take it without being told again
+        a.uns["rnagen"] = {**dict(a.uns.get("rnagen", {})), "label_key": label_key}
         out.append(a)
     return out[0], out[1]
 
