@@ -75,6 +75,30 @@ def killed_after(monkeypatch):
 
 
 @pytest.fixture
+def sync_events(monkeypatch):
+    """The list, in order, of each fsync (``("sync", kind, inode)``, kind ``file`` or ``dir``) and each rename
+    (``("move", source inode, destination name)``) the process makes from here on."""
+    import os
+    import stat
+
+    events = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd):
+        st = os.fstat(fd)
+        events.append(("sync", "dir" if stat.S_ISDIR(st.st_mode) else "file", st.st_ino))
+        return real_fsync(fd)
+
+    def replace(src, dst, *a, **kw):
+        events.append(("move", os.stat(src).st_ino, os.path.basename(dst)))
+        return real_replace(src, dst, *a, **kw)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    return events
+
+
+@pytest.fixture
 def fill_disk():
     """``fill_disk(path)`` writes zeros into the new file ``path`` until its disk is full (a small tmpfs,
     :func:`mount_tmpfs`) and returns the file's size: ``os.truncate`` it to leave some room."""

@@ -241,36 +241,16 @@ def test_files_replaced_together_killed_between_renames_get_the_old_set_back(tmp
     assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".tmp.json")) == [a.name, b.name]
 
 
-def _record_syncs(monkeypatch):
-    """Record, in order, each fsync (``("sync", kind, inode)``, kind ``file`` or ``dir``) and each rename (``("move",
-    source inode, destination name)``) the process makes."""
-    import stat
 
-    events = []
-    real_fsync, real_replace = os.fsync, os.replace
-
-    def fsync(fd):
-        st = os.fstat(fd)
-        events.append(("sync", "dir" if stat.S_ISDIR(st.st_mode) else "file", st.st_ino))
-        return real_fsync(fd)
-
-    def replace(src, dst, *a, **kw):
-        events.append(("move", os.stat(src).st_ino, os.path.basename(dst)))
-        return real_replace(src, dst, *a, **kw)
-
-    monkeypatch.setattr(os, "fsync", fsync)
-    monkeypatch.setattr(os, "replace", replace)
-    return events
-
-
-def test_a_written_file_reaches_the_disk_before_its_name_and_the_name_after(tmp_path, monkeypatch):
+def test_a_written_file_reaches_the_disk_before_its_name_and_the_name_after(tmp_path, sync_events):
     """A power loss after an atomic write's rename must not leave the name on an empty file: the temporary's content
     is flushed before it is moved over the destination, and the folder's entry after the move; a pair written
     together (atomic_paths) alike, each file before any move."""
     from rnagen._io import atomic_paths
 
     write_text(tmp_path / "a.json", "old")
-    events = _record_syncs(monkeypatch)
+    events = sync_events
+    events.clear()   # from the replacing write on
     write_text(tmp_path / "a.json", "new")
     ino = os.stat(tmp_path / "a.json").st_ino
     folder = os.stat(tmp_path).st_ino

@@ -1686,29 +1686,14 @@ def test_views_linked_crosswise_are_locked_in_one_order_by_every_fetch(tmp_path,
     assert orders == [want, want]
 
 
-def test_a_download_reaches_the_disk_before_its_final_name(http_server, tmp_path, monkeypatch):
+def test_a_download_reaches_the_disk_before_its_final_name(http_server, tmp_path, sync_events):
     """The finished transfer is flushed to the disk before it is renamed to its cached name, and the folder after,
     so a power loss does not leave the cache naming an empty file."""
-    import stat
-
     http_server.files["blob.bin"] = BIG
-    events = []
-    real_fsync, real_replace = os.fsync, os.replace
-
-    def fsync(fd):
-        st = os.fstat(fd)
-        events.append(("sync", "dir" if stat.S_ISDIR(st.st_mode) else "file", st.st_ino))
-        return real_fsync(fd)
-
-    def replace(src, dst, *a, **kw):
-        events.append(("move", os.stat(src).st_ino, os.path.basename(dst)))
-        return real_replace(src, dst, *a, **kw)
-
-    monkeypatch.setattr(os, "fsync", fsync)
-    monkeypatch.setattr(os, "replace", replace)
     dest = tmp_path / "blob.bin"
     F.download(f"{http_server.base_url}/blob.bin", dest, progress=False)
     ino = os.stat(dest).st_ino
-    at = events.index(("move", ino, "blob.bin"))
-    assert events[at - 1] == ("sync", "file", ino) and events[at + 1] == ("sync", "dir", os.stat(tmp_path).st_ino)
+    at = sync_events.index(("move", ino, "blob.bin"))
+    assert sync_events[at - 1] == ("sync", "file", ino)
+    assert sync_events[at + 1] == ("sync", "dir", os.stat(tmp_path).st_ino)
     assert dest.read_bytes() == BIG
