@@ -12,6 +12,8 @@ import sys
 import time
 import tracemalloc
 
+from _patch import resolve
+
 from rnagen.cli.main import main
 
 stack, peaks = [], {}
@@ -30,12 +32,7 @@ def _flush():
 
 def wrap(modname, qual):
     """Record the peak during each call of ``modname.qual`` (a function, or ``Class.method``)."""
-    mod = importlib.import_module(modname)
-    owner, name = mod, qual
-    if "." in qual:
-        cls, name = qual.split(".")
-        owner = getattr(mod, cls)
-    fn = getattr(owner, name)
+    owner, name, fn = resolve(modname, qual)
 
     def inner(*a, **k):
         _flush()

@@ -10,10 +10,11 @@ jobs share the machine). Each timed function's calls are printed to stderr as th
 run cut short by ``timeout`` still reports what it did; the totals, counts and ``ru_maxrss`` are printed at the end.
 """
 import cProfile
-import importlib
 import resource
 import sys
 import time
+
+from _patch import resolve
 
 from rnagen.cli.main import main
 
@@ -28,12 +29,7 @@ t_start = time.perf_counter()
 
 def wrap(modname: str, qual: str) -> None:
     """Replace ``modname.qual`` (a function, or ``Class.method``) by one that adds its wall and CPU time to totals."""
-    mod = importlib.import_module(modname)
-    owner, name = mod, qual
-    if "." in qual:
-        cls, name = qual.split(".")
-        owner = getattr(mod, cls)
-    fn = getattr(owner, name)
+    owner, name, fn = resolve(modname, qual)
 
     def inner(*a, **k):
         t0, c0 = time.perf_counter(), time.process_time()
