@@ -436,80 +436,115 @@ def _replay_rows(rows, every, **kw):
     return t
 
 
-def test_checks_at_the_score_s_floor_neither_choose_the_length_nor_count_toward_patience():
-    """Every check of a model whose samples are far from every held-out profile scores near 0, the first highest
-    by the draws' noise: with the floor level set, the run is not stopped by patience on them and keeps its most
-    trained weights; without it, it stops three checks in at the first check's weights."""
-    scores = [0.012, 0.004, 0.008, 0.003, 0.006, 0.009, 0.010, 0.002]
-    old = _replay(scores, 10, patience=3, budget=80)
+def _far(score, density=0.01, coverage=0.02):
+    """A check's row: the score, the balls' indicators (far from every held-out profile by default)."""
+    return {"score": score, "density": density, "coverage": coverage}
+
+
+def _no_signal(row):
+    return row["density"] + row["coverage"] < 0.1
+
+
+def test_checks_without_signal_neither_choose_the_length_nor_count_toward_patience():
+    """Every check of a model whose samples fall in no held-out profile's neighbourhood scores near its floor, the
+    first highest by the draws' noise: with a no-signal rule, the run is not stopped by patience on them and keeps
+    its most trained weights; without it, it stops three checks in at the first check's weights."""
+    scores = [0.12, 0.04, 0.08, 0.03, 0.06, 0.09, 0.10, 0.02]
+    old = _replay_rows([_far(s) for s in scores], 10, patience=3, budget=80)
     assert (old.best_step, old.stop_reason, old.curve[-1]["step"]) == (10, "patience", 40)
-    t = _replay(scores, 10, patience=3, budget=80, no_signal=0.05)
+    t = _replay_rows([_far(s) for s in scores], 10, patience=3, budget=80, no_signal=_no_signal)
     assert (t.best_step, float(t.best_weights["w"]), t.stop_reason) == (80, 7.0, "budget")
-    assert t.bad == 0 and t.best_score == pytest.approx(0.002)
+    assert t.bad == 0 and t.best_score == pytest.approx(0.02)
     rec = {**t.record(steps=80), "n_val": 40}
-    assert rec["no_signal"] == 0.05
+    assert rec["no_signal"] is True
     line = describe(rec)
-    assert "every validation check scored below 0.05" in line and "step 80) kept" in line
+    assert "at every validation check the generated profiles fell in almost no held-out profile's neighbourhood" \
+        in line and "(step 80) kept" in line
     assert "still improving" not in line and "best validation score" not in line
-    # with a window: the floor is judged on the smoothed score, and the last check is kept, not the window's middle
-    t3 = _replay(scores, 10, patience=3, budget=80, window=3, no_signal=0.05)
+    # with a window, the last check is kept, not the window's middle
+    t3 = _replay_rows([_far(s) for s in scores], 10, patience=3, budget=80, window=3, no_signal=_no_signal)
     assert (t3.best_step, t3.stop_reason) == (80, "budget")
     # the same tracker through a checkpoint
-    again = ValidationTracker(patience=3, budget=80, budget_source="steps", every=10, no_signal=0.05)
-    again.load_state_dict(_replay(scores[:4], 10, patience=3, budget=80, no_signal=0.05).state_dict())
+    again = ValidationTracker(patience=3, budget=80, budget_source="steps", every=10, no_signal=_no_signal)
+    again.load_state_dict(_replay_rows([_far(s) for s in scores[:4]], 10, patience=3, budget=80,
+                                       no_signal=_no_signal).state_dict())
     for i, s in enumerate(scores[4:], start=4):
-        again.check(10 * (i + 1), {"score": s}, {"w": torch.tensor(float(i))})
+        again.check(10 * (i + 1), _far(s), {"w": torch.tensor(float(i))})
     assert (again.best_step, again.stop_reason, again.curve) == (t.best_step, t.stop_reason, t.curve)
 
 
-def test_a_run_that_leaves_the_floor_is_judged_as_any_other():
-    """Once a check scores above the floor level, the best check is kept and patience counts, also for checks
-    that fall back to the floor (a model that degrades after its best)."""
-    scores = [0.01, 0.02, 0.30, 0.50, 0.40, 0.01, 0.02, 0.03, 0.04]
-    t = _replay(scores, 10, patience=3, budget=1000, no_signal=0.05)
+def test_the_first_check_with_signal_is_the_best_so_far_and_then_the_run_is_judged_as_any_other():
+    """A check with signal after checks without is the best so far even below their scores (the AA term of a far
+    model's score need not be 0); after it the best check is kept and patience counts, also for checks that fall
+    back near the floor (a model that degrades after its best)."""
+    rows = [_far(0.15), _far(0.12), _far(0.10, 0.3, 0.4), _far(0.50, 0.9, 0.9), _far(0.40, 0.8, 0.9),
+            _far(0.01), _far(0.02), _far(0.03), _far(0.04)]
+    t = _replay_rows(rows, 10, patience=3, budget=1000, no_signal=_no_signal)
     assert (t.best_step, float(t.best_weights["w"]), t.stop_reason) == (40, 3.0, "patience")
-    assert t.curve[-1]["step"] == 70
+    assert t.curve[-1]["step"] == 70 and t.signal_seen
     assert "no_signal" not in t.record(steps=70)
     assert "best validation score 0.500" in describe({**t.record(steps=70), "n_val": 40})
-    # a check whose draws were not finite scores 0 as a worst value: the finite check before it stays the best
-    nan = {"score": 0.0, "density": float("nan"), "coverage": float("nan"), "aa_ts": float("nan")}
-    rows = [{"score": 0.02, "density": 0.01, "coverage": 0.02, "aa_ts": 1.0}, nan, nan, nan]
-    t = _replay_rows(rows, 10, patience=3, budget=1000, no_signal=0.05)
-    assert (t.best_step, t.stop_reason) == (10, "patience")
+    # left the floor at step 30 and fell: step 30 is kept, not the earlier, higher-scoring checks without signal
+    t = _replay_rows(rows[:3] + [_far(0.09, 0.3, 0.3)] * 4, 10, patience=3, budget=1000, no_signal=_no_signal)
+    assert (t.best_step, t.stop_reason) == (30, "patience")
+    # a checkpoint written by a tracker without the flag resumes as one that has seen signal
+    state = t.state_dict()
+    del state["signal_seen"]
+    resumed = ValidationTracker(patience=3, budget=1000, budget_source="steps", every=10, no_signal=_no_signal)
+    resumed.load_state_dict(state)
+    assert resumed.signal_seen
 
 
-def test_the_fidelity_validator_sets_the_floor_level_of_the_run_s_tracker():
-    """train_loop hands the validator's floor level to its tracker: a validator whose score sits near 0 and falls
-    as training goes on (the noise of a model that learns nothing visible) runs the whole budget and keeps the
-    last weights; the same scores from a plain function stop on patience at the first check."""
+def test_the_fidelity_validator_calls_far_draws_without_signal():
+    """FidelityValidator.at_floor: density and coverage as shares of their real-vs-real values averaging under
+    NO_SIGNAL; draws that were not finite are not a floor; the held-out profiles themselves carry signal, and a
+    model whose draws all lie far away does not."""
     from rnagen.train.validation import NO_SIGNAL
 
-    class Floor:
-        no_signal = NO_SIGNAL
+    rng = np.random.default_rng(0)
+    Xt, Xv = rng.normal(size=(200, 10)), rng.normal(size=(40, 10))
+    yt, yv = np.repeat([0, 1], 100), np.repeat([0, 1], 20)
+    near = FidelityValidator(lambda y, s: rng.normal(size=(len(y), 10)), Xt, yt, Xv, yv, seed=0)
+    far = FidelityValidator(lambda y, s: rng.normal(size=(len(y), 10)) + 30, Xt, yt, Xv, yv, seed=0)
+    assert not near.at_floor(near()) and far.at_floor(far())
+    ref = near.reference
+    edge = {"density": NO_SIGNAL * ref["density"], "coverage": NO_SIGNAL * ref["coverage"]}
+    assert not near.at_floor(edge)
+    assert near.at_floor({k: 0.99 * v for k, v in edge.items()})
+    assert not near.at_floor({"density": float("nan"), "coverage": float("nan"), "score": 0.0})
 
+
+def test_train_loop_hands_the_validator_s_no_signal_rule_to_its_tracker():
+    """A validator with ``at_floor`` whose score falls as training goes on while its draws stay far from the data
+    runs the whole budget and keeps the last weights; the same scores from a plain function stop on patience at the
+    first check."""
+    class Far:
         def __init__(self, m):
             self.m = m
 
         def __call__(self):
             w = float(self.m.w.detach())
-            return {"score": 0.03 - 0.01 * w, "w": w}
+            return {"score": 0.03 - 0.01 * w, "density": 0.0, "coverage": 0.0, "w": w}
+
+        def at_floor(self, row):
+            return row["density"] + row["coverage"] < 0.1
 
     ends = {}
-    for with_level in (False, True):
+    for with_rule in (False, True):
         torch.manual_seed(0)
         m = Walker()
-        floor = Floor(m)
+        far = Far(m)
         cfg = TrainConfig(steps=200, batch_size=8, lr=0.01, weight_decay=0.0, lr_schedule="constant",
                           warmup_steps=0, grad_clip=0.0, ema_decay=0.0, val_every=20, patience=3,
                           patience_from=0.0)
         res = train_loop(m, torch.zeros(64, 2), torch.zeros(64, dtype=torch.long), cfg, device=torch.device("cpu"),
-                         seed=0, progress=False, validator=floor if with_level else (lambda: floor()),
-                         fingerprint="floor")
+                         seed=0, progress=False, validator=far if with_rule else (lambda: far()),
+                         fingerprint="far")
         res.apply_to(m)
-        ends[with_level] = (res.steps, res.validation["best_step"], round(float(m.w.detach()), 3),
-                            res.validation.get("no_signal"))
+        ends[with_rule] = (res.steps, res.validation["best_step"], round(float(m.w.detach()), 3),
+                           res.validation.get("no_signal"))
     assert ends[False] == (80, 20, 0.2, None)
-    assert ends[True] == (200, 200, 2.0, NO_SIGNAL)
+    assert ends[True] == (200, 200, 2.0, True)
 
 
 def test_budget_spent_before_patience_runs_out():

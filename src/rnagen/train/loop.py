@@ -889,7 +889,7 @@ def train_loop(
                                 every=cfg.val_every or max(25, total // 20),
                                 window=cfg.val_window, patience_from=cfg.patience_from,
                                 guide_fraction=guide_fraction,
-                                no_signal=getattr(validator, "no_signal", None)) if validator is not None else None
+                                no_signal=getattr(validator, "at_floor", None)) if validator is not None else None
     # a fixed-length run takes its guide at that fraction of its budget; a validated one at a check (the tracker)
     guide_at = max(1, round(guide_fraction * total)) if guide_fraction > 0 and tracker is None else 0
     checkpoints = _Checkpoints(Path(run_dir), checkpoint_name, fingerprint) if run_dir is not None else None

@@ -38,8 +38,9 @@ Pieces, in the order :func:`fit_validated` uses them:
 3. :class:`ValidationTracker` (driven by :func:`rnagen.train.train_loop`) keeps the curve, the best score
    (the mean of the last ``train.val_window`` checks), the weights of that window's middle check and the
    patience counter, and is saved inside the checkpoint, so a resumed run continues
-   the same curve. Checks below :data:`NO_SIGNAL` before any has scored more are the score's floor: they choose
-   nothing and do not count toward patience (the most trained weights are kept, and the stop line warns).
+   the same curve. Checks whose draws fall in almost no held-out profile's neighbourhood before any check has
+   (:meth:`FidelityValidator.at_floor`) carry no signal: they choose nothing and do not count toward patience (the
+   most trained weights are kept, and the stop line warns).
 4. After training, :meth:`FidelityValidator.floor` scores the per-class Gaussian (the floor every learned model must
    beat) fitted to the same training profiles, in the space the model is scored in, on the same held-out profiles
    and draws' seeds; the record keeps it (``floor``) beside the score of what the run keeps (``final_score``: the
@@ -87,9 +88,8 @@ COPY_QUANTILE = 0.05
 """The held-out profiles' quantile of distance to their nearest training profile below which a generated profile
 counts toward the validation score's copy factor (module docstring)."""
 NO_SIGNAL = 0.05
-"""The validation score below which a check carries no signal of training progress (:class:`ValidationTracker`):
-the indicators on average under a twentieth of the way from their worst value to the real-vs-real reference,
-every generated profile away from every held-out one, where the check-to-check differences are the draws'."""
+"""The mean of a check's density and coverage, each as a share of its real-vs-real value, below which the check
+carries no signal of training progress (:meth:`FidelityValidator.at_floor`, :class:`ValidationTracker`)."""
 STOP_REASONS = ("patience", "budget", "max_steps")
 OUTSIDE_SPAN_WARN = 0.2
 """Share of the held-out profiles' variance outside the span of the training profiles above which
@@ -243,7 +243,6 @@ class FidelityValidator:
                  y_train: np.ndarray, X_val: np.ndarray, y_val: np.ndarray, *, seed: int, k: int = VAL_K,
                  draws: int = VAL_DRAWS, reference_draws: int = VAL_REFERENCE_DRAWS):
         self.generate = generate
-        self.no_signal = NO_SIGNAL   # the score's floor for the tracker (ValidationTracker's no_signal)
         self.X_val = np.asarray(X_val, dtype=np.float32)
         self.y_val = np.asarray(y_val, dtype=np.int64)
         self.seed = int(seed) * 104_729 + 17
@@ -270,6 +269,18 @@ class FidelityValidator:
     def __call__(self) -> dict[str, float]:
         """Draw the held-out label mix from the model as it stands and score it against the reference."""
         return self.score(self.generate)
+
+    def at_floor(self, row: dict[str, float]) -> bool:
+        """Whether a check's indicators ``row`` carry no signal of training progress: its draws fall in almost no
+        held-out profile's k-NN ball (density and coverage, each as a share of its real-vs-real value, averaging
+        under :data:`NO_SIGNAL`). Every profile's nearest neighbour is then one of its own set whatever the weights
+        (AA_truth ~1, AA_syn ~0), and the score moves by the draws' noise. Draws that were not finite are a worst
+        value, not a floor."""
+        d, c = float(row.get("density", np.nan)), float(row.get("coverage", np.nan))
+        if not (np.isfinite(d) and np.isfinite(c)):
+            return False
+        share = (d / max(self.reference["density"], 1e-12) + c / max(self.reference["coverage"], 1e-12)) / 2
+        return share < NO_SIGNAL
 
     def floor(self) -> dict[str, float]:
         """The same score for the per-class Gaussian floor (:func:`rnagen.models.gaussian.fit_class_gaussians`:
@@ -340,11 +351,12 @@ class ValidationTracker:
     holds the weights of the last ``(window - 1) // 2 + 1`` checks; a run still improving when its budget ends
     keeps its last check.
 
-    With ``no_signal`` s, checks scoring below s while no check has scored s or more (:meth:`at_floor`) neither
-    count toward patience nor choose the length by their noise: each keeps its own weights, the most trained. A
-    model whose samples are all far from the held-out profiles scores near 0 at every check (for the diffusion
+    With ``no_signal`` (``no_signal(row) -> bool``, :meth:`FidelityValidator.at_floor`), the checks it calls without
+    signal, up to the first it does not, neither count toward patience nor choose the length by their noise: each
+    keeps its own weights, the most trained, and the first check with signal is the best so far whatever their
+    scores. A model whose samples are all far from the held-out profiles stays there at every check (the diffusion
     network on more genes than it could denoise, ``benchmarks/RESULTS_objectives.md``, "A per-gene affine path"),
-    and the highest of such scores is the luckiest draw, often the least trained weights; patience counted over
+    and the highest of its scores is the luckiest draw, often of the least trained weights; patience counted over
     them would end the run before it could leave the floor.
 
     With ``guide_fraction`` f > 0 it also keeps the weights of the check before the best nearest f x the best step,
@@ -354,9 +366,11 @@ class ValidationTracker:
     """
 
     def __init__(self, *, patience: int, budget: int, budget_source: str, every: int, window: int = 1,
-                 patience_from: float = 0.0, guide_fraction: float = 0.0, no_signal: float | None = None):
+                 patience_from: float = 0.0, guide_fraction: float = 0.0,
+                 no_signal: Callable[[dict[str, float]], bool] | None = None):
         self.patience = int(patience)
-        self.no_signal = None if no_signal is None else float(no_signal)
+        self.no_signal = no_signal
+        self.signal_seen = False   # with no_signal: whether a check has carried signal
         self.patience_from = float(patience_from)
         self.budget = int(budget)
         self.budget_source = budget_source
@@ -379,19 +393,22 @@ class ValidationTracker:
         scores = [float(r["score"]) for r in self.curve[-(self.window - 1):]] if self.window > 1 else []
         smoothed = float(np.mean(scores + [float(row["score"])]))
         self.curve.append({"step": int(step), **{k: float(v) for k, v in row.items()}, "smoothed": smoothed})
-        if self.at_floor(smoothed, row):
-            # no check has left the score's floor: the differences between checks are the draws' noise, not
-            # training progress, so none chooses the length or counts toward patience; the most trained weights
-            # are kept
+        if self.no_signal is not None and not self.signal_seen and self.no_signal(row):
+            # no check has carried signal yet: the differences between checks are the draws' noise, not training
+            # progress, so none chooses the length or counts toward patience; the most trained weights are kept
             self.best_step, self.best_weights = self.recent[-1]
             self.best_score, self.bad = smoothed, 0
-        elif smoothed > self.best_score:  # strictly better: ties keep the earlier (shorter) run
-            n = len(self.curve)  # the window's middle check (of the checks there are at the start)
-            back = (self.window - 1) // 2 if n >= self.window else (n - 1) - (n - 1) // 2
-            self.best_step, self.best_weights = self.recent[-1 - min(back, len(self.recent) - 1)]
-            self.best_score, self.bad = smoothed, 0
-        elif step > self.patience_from * self.budget:  # early checks move by noise: no count toward patience
-            self.bad += 1
+        else:
+            if self.no_signal is not None and not self.signal_seen:
+                # the first check with signal: the scores of the checks without any set no bar to clear
+                self.signal_seen, self.best_score = True, -float("inf")
+            if smoothed > self.best_score:  # strictly better: ties keep the earlier (shorter) run
+                n = len(self.curve)  # the window's middle check (of the checks there are at the start)
+                back = (self.window - 1) // 2 if n >= self.window else (n - 1) - (n - 1) // 2
+                self.best_step, self.best_weights = self.recent[-1 - min(back, len(self.recent) - 1)]
+                self.best_score, self.bad = smoothed, 0
+            elif step > self.patience_from * self.budget:  # early checks move by noise: no count toward patience
+                self.bad += 1
         if self.bad >= self.patience:
             self.stop_reason = "patience"
         elif step >= self.budget:
@@ -406,17 +423,10 @@ class ValidationTracker:
                 self.guides = [(s, w) for s, w in self.guides if s >= max(below)]
         return self.stop_reason is not None
 
-    def at_floor(self, smoothed: float, row: dict[str, float]) -> bool:
-        """Whether a check scoring ``smoothed`` (its own indicators ``row``) leaves the run without signal: it and
-        every check before it score below ``no_signal``, and its draws were finite (a check of non-finite draws
-        scores 0 as a worst value, not as a floor)."""
-        return (self.no_signal is not None and smoothed < self.no_signal and self.best_score < self.no_signal
-                and all(np.isfinite(float(v)) for v in row.values()))
-
     @property
     def no_signal_run(self) -> bool:
-        """Whether every check so far scored below ``no_signal`` (the run learnt nothing the score can see)."""
-        return self.no_signal is not None and bool(self.curve) and self.best_score < self.no_signal
+        """Whether no check so far carried signal (``no_signal``): the run learnt nothing the score can see."""
+        return self.no_signal is not None and bool(self.curve) and not self.signal_seen
 
     def guide(self) -> tuple[int, dict[str, torch.Tensor]] | None:
         """The (step, weights) of the check before the best one nearest ``guide_fraction`` x the best step (of two
@@ -432,6 +442,7 @@ class ValidationTracker:
         """The tracker's state for a checkpoint (read back by :meth:`load_state_dict`)."""
         return {"curve": self.curve, "best_step": self.best_step, "best_score": self.best_score,
                 "bad": self.bad, "stop_reason": self.stop_reason or "", "diverged": self.diverged,
+                "signal_seen": self.signal_seen,
                 "best_weights": self.best_weights or {},
                 "recent_steps": [s for s, _ in self.recent], "recent_weights": [w for _, w in self.recent],
                 "guide_steps": [s for s, _ in self.guides], "guide_weights": [w for _, w in self.guides]}
@@ -444,6 +455,7 @@ class ValidationTracker:
         self.bad = int(state["bad"])
         self.stop_reason = state["stop_reason"] or None
         self.diverged = str(state.get("diverged", ""))
+        self.signal_seen = bool(state.get("signal_seen", True))   # a checkpoint without it chose as any run
         self.best_weights = dict(state["best_weights"]) or None
         self.recent = [(int(s), dict(w)) for s, w in zip(state.get("recent_steps", []),
                                                            state.get("recent_weights", []))]
@@ -456,7 +468,7 @@ class ValidationTracker:
                 "val_every": self.every, "patience": self.patience, "window": self.window, "checks": len(self.curve),
                 "best_step": self.best_step, "best_score": self.best_score, "stop_reason": self.stop_reason,
                 **({"diverged": self.diverged} if self.stop_reason == "diverged" else {}),
-                **({"no_signal": self.no_signal} if self.no_signal_run else {}), "curve": list(self.curve)}
+                **({"no_signal": True} if self.no_signal_run else {}), "curve": list(self.curve)}
 
 
 def _space_note(v: dict[str, Any]) -> str:
@@ -496,12 +508,12 @@ def describe(v: dict[str, Any] | None) -> str:
     window = min(int(v.get("window", 1)), int(v.get("checks") or len(v.get("curve") or []) or v.get("window", 1)))
     mean = f" (mean of {window} checks)" if window > 1 else ""
     if "no_signal" in v:
-        # every check at the score's floor (ValidationTracker's no_signal): none chose the length
-        line = (f"stopped at step {v['steps']} of {v['budget']}: {why}; warning: every validation check scored "
-                f"below {v['no_signal']:g} (1 = as real profiles; {v['n_val']} held-out profiles), its generated "
-                f"profiles away from every held-out one: nothing chose the length, the last check's weights (step "
-                f"{v['best_step']}) kept; the model did not learn these data in this budget: compare it with the "
-                "per-class Gaussian (rnagen benchmark, or --model gaussian)")
+        # no check carried signal (ValidationTracker's no_signal): none chose the length
+        line = (f"stopped at step {v['steps']} of {v['budget']}: {why}; warning: at every validation check the "
+                f"generated profiles fell in almost no held-out profile's neighbourhood (density and coverage under "
+                f"{NO_SIGNAL:.0%} of the real-vs-real values; {v['n_val']} held-out profiles): nothing chose the "
+                f"length, the last check's weights (step {v['best_step']}) kept; the model did not learn these data "
+                "in this budget: compare it with the per-class Gaussian (rnagen benchmark, or --model gaussian)")
     else:
         line = (f"stopped at step {v['steps']} of {v['budget']}: {why}; best validation score "
                 f"{v['best_score']:.3f}{mean} (1 = as real profiles) at step {v['best_step']} (those weights kept; "
