@@ -3321,3 +3321,175 @@ def test_thousands_points_spaces_and_quoted_decimal_commas_of_spreadsheets(tmp_p
         encoding="utf-8")
     lines = (tmp_path / "age.csv").read_text().splitlines()
     assert _sniff_numbers(lines[1:], ";") == (",", None)
+
+
+def _whole_then(path, sep, rows, *, n_whole, width=4, first=()):
+    """A genes x samples table (``width`` samples) whose genes after those of ``first`` (none by default) are
+    ``n_whole`` genes of whole numbers (zeros among them: no decimal mark, no thousands separator), then the genes
+    of ``rows`` ((name, cells) pairs, the cells repeated to the width). Returns the whole numbers and the byte
+    offset of the first of ``rows``."""
+    def lines(named):
+        return "".join(sep.join([g, *(cells * (width // len(cells)))]) + "\n" for g, cells in named)
+
+    whole = np.array([[(i * 7 + j * 3) % 600 for j in range(width)] for i in range(n_whole)])
+    head = sep.join(["gene", *(f"S{j + 1}" for j in range(width))]) + "\n" + lines(first) + "".join(
+        sep.join([f"G{i}", *map(str, r)]) + "\n" for i, r in enumerate(whole))
+    path.write_text(head + lines(rows))
+    return whole, len(head.encode())
+
+
+# what European and English spreadsheets write: (separator, the cells of a gene, the numbers they are)
+_LATE_MARKS = {
+    "decimal commas, tab": ("\t", ["0,75", "1,5", "12", "3,25"], [0.75, 1.5, 12, 3.25]),
+    "decimal commas, ';'": (";", ["0,75", "1,5", "12", "3,25"], [0.75, 1.5, 12, 3.25]),
+    "thousands points, ';'": (";", ["1.225", "512", "12.345", "7"], [1225, 512, 12345, 7]),
+    "thousands commas, tab": ("\t", ["1,234", "512", "12,345", "7"], [1234, 512, 12345, 7]),
+    "thousands commas quoted, ','": (",", ['"1,234"', "512", '"12,345"', "7"], [1234, 512, 12345, 7]),
+}
+
+
+@pytest.mark.parametrize("where", ["line 25", "line 60", "past the first 64 KiB"])
+def test_the_number_format_is_decided_by_the_first_values_that_show_it(tmp_path, where):
+    """A table whose first genes hold only whole numbers (0, 12, 512) tells its number format by its first values
+    with a decimal mark or a thousands separator, wherever they are (past the 20 lines the format is sniffed
+    from, past the 50 lines read first, past the first 64 KiB): decimal commas, thousands points and thousands
+    commas read as the numbers written, and the whole numbers before them as they are."""
+    from rnagen.data.io import _HEAD_BYTES
+
+    n_whole, width = {"line 25": (23, 4), "line 60": (58, 4), "past the first 64 KiB": (110, 160)}[where]
+    for case, (sep, cells, numbers) in _LATE_MARKS.items():
+        p = tmp_path / "late.txt"
+        whole, offset = _whole_then(p, sep, [("LATE", cells), ("NEXT", ["1", "2", "3", "4"])], n_whole=n_whole,
+                                    width=width)
+        assert (offset > _HEAD_BYTES) == (where == "past the first 64 KiB")
+        a = read(p, orientation="genes_x_samples")
+        assert list(a.var_names) == [*(f"G{i}" for i in range(n_whole)), "LATE", "NEXT"], case
+        np.testing.assert_array_equal(a.X[:, -2], numbers * (width // 4), err_msg=f"{case}, {where}")
+        np.testing.assert_array_equal(a.X[:, :-2], whole.T, err_msg=f"{case}, {where}")
+        np.testing.assert_array_equal(a.X[:, -1], [1, 2, 3, 4] * (width // 4), err_msg=f"{case}, {where}")
+        if where == "past the first 64 KiB":   # the first 64 KiB of the text, not of the gzip stream
+            (tmp_path / "late.txt.gz").write_bytes(gzip.compress(p.read_bytes()))
+            np.testing.assert_array_equal(read(tmp_path / "late.txt.gz", orientation="genes_x_samples").X, a.X)
+
+
+def test_thousands_points_past_the_first_lines_through_the_cli(tmp_path, capsys):
+    """rnagen data prepare writes the counts of a ';' file whose thousands points first show on line 60 as the
+    counts written (1.225 is 1225), not as decimals a thousandth of them."""
+    import anndata as ad
+
+    from rnagen.cli.main import main
+
+    whole, _ = _whole_then(tmp_path / "eu.csv", ";", [("LATE", ["1.225", "512", "12.345", "7"])], n_whole=58)
+    out = tmp_path / "eu.h5ad"
+    assert main(["data", "prepare", str(tmp_path / "eu.csv"), "--orientation", "genes_x_samples", "--genes", "all",
+                 "--log", "none", "--out", str(out)]) == 0, capsys.readouterr().err
+    a = ad.read_h5ad(out)
+    np.testing.assert_array_equal(a[:, "LATE"].X.ravel(), [1225, 512, 12345, 7])
+    np.testing.assert_array_equal(a[:, "G1"].X.ravel(), whole[1])
+
+
+def test_values_further_on_refine_the_number_format_of_the_first_lines(tmp_path):
+    """Thousands commas first seen on line 60 of a file of decimal points (1,234 beside 0.5: an English
+    spreadsheet's) read as thousands; decimal commas first seen on line 60 of a GCT read as decimals."""
+    whole = [[f"{(i * 7 + j) % 600 / 4}" for j in range(4)] for i in range(58)]
+    (tmp_path / "en.tsv").write_text("gene\tS1\tS2\tS3\tS4\n" + "".join(
+        "\t".join([f"G{i}", *r]) + "\n" for i, r in enumerate(whole)) + "LATE\t1,234\t512\t12,345.5\t7\n")
+    a = read(tmp_path / "en.tsv", orientation="genes_x_samples")
+    np.testing.assert_array_equal(a[:, "LATE"].X.ravel(), [1234, 512, 12345.5, 7])
+    np.testing.assert_array_equal(a[:, "G3"].X.ravel(), [float(v) for v in whole[3]])
+    (tmp_path / "eu.gct").write_text("#1.2\n59\t4\nName\tDescription\tS1\tS2\tS3\tS4\n" + "".join(
+        f"G{i}\tna\t{i}\t{i + 1}\t0\t12\n" for i in range(58)) + "LATE\tna\t0,75\t1,5\t12\t3,25\n")
+    g = read(tmp_path / "eu.gct")
+    np.testing.assert_array_equal(g[:, "LATE"].X.ravel(), np.float32([0.75, 1.5, 12, 3.25]))
+    np.testing.assert_array_equal(g[:, "G7"].X.ravel(), [7, 8, 0, 12])
+
+
+# files that contradict themselves: (separator, rows, the error's words with the lines of rows {0} and {-1})
+_MIXED_MARKS = {
+    # decimal points, then decimal commas
+    "decimal points then commas": (";", [("P", ["0.5", "1.5", "2", "3"]), *((f"W{i}", ["1", "2", "3", "4"])
+                                                                             for i in range(5)),
+                                         ("C", ["0,5", "1,5", "2", "3"])],
+                                   "'0,5' at line {1}, column 'S1' (row 'C') has a decimal comma, but '0.5' at line "
+                                   "{0}, column 'S1' (row 'P') has a decimal point: no number format reads both as "
+                                   "written"),
+    # thousands commas, then a decimal comma (read with thousands commas: 5)
+    "thousands commas then a decimal comma": (
+        "\t", [("T", ["1,234,567", "512", "43,567", "7"]), ("C", ["1", "0,5", "2", "3"])],
+        "'0,5' at line {1}, column 'S2' (row 'C') has a decimal comma, but '1,234,567' at line {0}, column 'S1' (row "
+        "'T') has thousands commas"),
+    # thousands points, then a decimal point (read with thousands points: 5)
+    "thousands points then a decimal point": (
+        ";", [("T", ["1.225.000", "512", "43.567", "7"]), ("D", ["0.5", "1", "2", "3"])],
+        "'0.5' at line {1}, column 'S1' (row 'D') has a decimal point, but '1.225.000' at line {0}, column 'S1' (row "
+        "'T') has thousands points"),
+}
+
+
+@pytest.mark.parametrize("case", list(_MIXED_MARKS))
+@pytest.mark.parametrize("where", ["after 58 lines of whole numbers", "at the top", "the first at the top"])
+def test_a_table_of_two_number_formats_is_refused_naming_the_value(tmp_path, capsys, case, where):
+    """A table no number format reads as written (decimal points in some rows and decimal commas in others; a
+    decimal mark beside thousands separators of the same character) is refused in one line that names the first
+    value contradicting the others, where it is, the value it contradicts and the fix: whether the first lines
+    (whole numbers) leave the format open, decide it with both values among them, or decide it with the first
+    (the second past line 50, which a format of thousands separators would read as another number); rnagen data
+    prepare exits with status 2 and writes nothing."""
+    from rnagen.cli.main import main
+
+    sep, rows, words = _MIXED_MARKS[case]
+    p = tmp_path / "mixed.txt"
+    if where == "after 58 lines of whole numbers":
+        _whole_then(p, sep, rows, n_whole=58)
+        words = words.format(60, 59 + len(rows))
+    elif where == "at the top":
+        _whole_then(p, sep, rows, n_whole=0)
+        words = words.format(2, 1 + len(rows))
+    else:
+        _whole_then(p, sep, rows[1:], n_whole=58, first=rows[:1])
+        words = words.format(2, 59 + len(rows))
+    fix = ("write every value with one decimal mark and no thousands separators (in a spreadsheet: give all value "
+           "cells one number format and export again)")
+    with pytest.raises(DataError) as e:
+        read(p, orientation="genes_x_samples")
+    assert str(e.value).startswith(f"mixed.txt: {words}") and str(e.value).endswith(fix), str(e.value)
+    out = tmp_path / "x.h5ad"
+    assert main(["data", "prepare", str(p), "--orientation", "genes_x_samples", "--genes", "all", "--out",
+                 str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and words in err and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_the_number_check_tests_every_line_with_a_value_its_format_does_not_read():
+    """The fast test on a line's text that spares splitting it (:class:`rnagen.data.io._NumberCheck`) passes every
+    line holding a value with a mark that the format being read does not read as written (whole numbers with a
+    leading 0, runs of four digits, one to three groups of commas, points or spaces, decimal parts, exponents,
+    quoted in a comma-separated file), and, while the format is open, every line holding any value with a mark."""
+    import random
+    from types import SimpleNamespace
+
+    from rnagen.data.io import _READS, _NumberCheck
+
+    rnd = random.Random(0)
+
+    def value():
+        n = rnd.choice(["0", "5", "07", "12", "512", "1234", "12345"])
+        grouped = rnd.choice(["1", "12", "123", "0"]) + "".join(
+            rnd.choice(",. ") + rnd.choice(["123", "12", "1234", "000"]) for _ in range(rnd.randrange(1, 3)))
+        return rnd.choice([n, f"{n}.{rnd.choice(['5', '123', '1234'])}", f"{n},{rnd.choice(['5', '123', '1234'])}",
+                           grouped, grouped + rnd.choice([",5", ".5"]), f"-{n}.5", f".{n}", "1e5", f"{n},5e-3", "NA"])
+
+    for sep in ("\t", ";", ","):
+        txt = SimpleNamespace(source="x", sep=sep, lines=[], numbers_decided=True, decimal=".", thousands=None)
+        check = _NumberCheck(txt, header=["gene", "S1", "S2", "S3"], data_from=1)
+        for _ in range(4000):
+            cells = [value() for _ in range(3)]
+            if sep == ",":
+                cells = [f'"{v}"' if "," in v or rnd.random() < 0.2 else v for v in cells]
+            line = sep.join(["ENSG00000141510.16", *cells])
+            seen = check._values(5, line)
+            assert not seen or check._suspect(line, (".", None), True), line
+            for fmt, reads in _READS.items():
+                if any(not reads.fullmatch(s.value) for s in seen):
+                    assert check._suspect(line, fmt, False), (fmt, line)

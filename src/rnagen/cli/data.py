@@ -1101,7 +1101,8 @@ def _add_prepare(dsub) -> None:
     pr.add_argument("--sep", default=None,
                     help="field separator of text input (default: sniffed from the first lines: tab, ';' or ','; a "
                          "decimal comma is recognised in ';'/tab-separated files or quoted in a "
-                         "comma-separated one, and thousands separators: 1,234 1.234,5 1 234)")
+                         "comma-separated one, and thousands separators: 1,234 1.234,5 1 234; where the first "
+                         "lines hold whole numbers only, the first values further on with a mark decide)")
     pr.add_argument("--layer", default=None, metavar="NAME",
                     help=".h5ad input: the matrix to read instead of X, a layer (e.g. counts, where scanpy keeps raw "
                          "counts beside a normalised X) or raw (adata.raw)")

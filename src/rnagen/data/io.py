@@ -10,9 +10,11 @@ categorical label column without missing labels.
 Text files are decoded from what their bytes say, not from their name: a byte-order mark (UTF-8, UTF-16
 LE/BE), UTF-16 without one (NUL bytes in every other position), UTF-8, else Latin-1; gzip is recognised by
 its magic number, and ``.h5ad``/parquet content by theirs. The separator is sniffed from the first lines
-(tab, ``;`` or ``,``), and a decimal comma (``1,5`` in a ``;``- or tab-separated file, the European CSV) is
-recognised. Any malformed input is a :class:`rnagen.errors.DataError` with one line naming the problem, where
-it is (value, line, column) and the fix.
+(tab, ``;`` or ``,``), and a decimal comma (``1,5`` in a ``;``- or tab-separated file, the European CSV) and
+thousands separators are recognised: from the first lines, or where their values are whole numbers from the first
+values further on that carry a mark; every value is checked against that format as it is parsed
+(:class:`_NumberCheck`), so that none is read as another number than the one written. Any malformed input is a
+:class:`rnagen.errors.DataError` with one line naming the problem, where it is (value, line, column) and the fix.
 """
 from __future__ import annotations
 
@@ -429,14 +431,27 @@ class _Text:
         declared = _SEP_LINE.fullmatch(self.lines[0]) if self.lines else None
         self.sep = sep if sep is not None else declared.group(1) if declared else _sniff_sep(table, fmt)
         self.decimal, self.thousands = _sniff_numbers(table[1:], self.sep)
+        # whether those lines hold a value with a decimal mark or thousands separator: when none does, the number
+        # format is a default that the values further on decide (_NumberCheck)
+        self.numbers_decided = _numbers_seen(table[1:21], self.sep)
 
-    def open(self, encoding: str | None = None):
+    def open(self, encoding: str | None = None, *, numbers: _NumberCheck | None = None):
         """The whole file as text (decompressed and decoded with ``encoding``, default the sniffed one); where
         the thousands are grouped by spaces, the no-break spaces among them read as plain ones (pandas takes a
-        one-byte thousands separator only)."""
+        one-byte thousands separator only). With ``numbers``, every value read is checked against the number
+        format (``decimal``, ``thousands``) as it passes (:class:`_NumberCheck`)."""
         raw = _OPENERS[self.compression](self.path, "rb") if self.compression else open(self.path, "rb")
-        fh = io.TextIOWrapper(raw, encoding=encoding or self.encoding, newline="")
-        return _SpacesPlain(fh) if self.thousands == " " else fh
+        fh: io.TextIOBase = io.TextIOWrapper(raw, encoding=encoding or self.encoding, newline="")
+        if self.thousands == " ":
+            fh = _SpacesPlain(cast(io.TextIOWrapper, fh))
+        if numbers is None:
+            return fh
+        try:
+            numbers.start((self.decimal, self.thousands))
+        except BaseException:
+            fh.close()
+            raise
+        return _Checked(fh, numbers, (self.decimal, self.thousands))
 
     def header(self) -> list[str]:
         return _fields(self.lines[0], self.sep) if self.lines else []
@@ -570,8 +585,9 @@ def _mixed_both_ways(cells: list[list[str]], a: re.Pattern, b: re.Pattern) -> bo
     return any(mixed(r) for r in cells) and any(mixed([r[j] for r in cells if j < len(r)]) for j in range(width))
 
 
-def _sniff_numbers(lines: list[str], sep: str) -> tuple[str, str | None]:
-    """The decimal mark and thousands separator of the values (fields after the first of up to 20 lines).
+def _sniff_numbers(lines: list[str], sep: str, *, n_lines: int = 20) -> tuple[str, str | None]:
+    """The decimal mark and thousands separator of the values (fields after the first of up to ``n_lines``
+    lines).
 
     Decimal commas (``1,5``) in a file not separated by commas, unless a value has a decimal point; ``1.234``
     beside them is a thousand and more (the European way: thousands ``"."``). Thousands commas (``43,567``,
@@ -585,7 +601,8 @@ def _sniff_numbers(lines: list[str], sep: str) -> tuple[str, str | None]:
     comma-separated file, quoted values with a decimal comma (``"4,36"``) and none with a point are decimal.
     Thousands grouped by a space, plain or no-break (``1 225,5``), in a ``;`` or tab file, with decimal commas."""
     try:
-        rows = [_fields(ln, sep) for ln in lines[:20]] if sep == _WHITESPACE else csv.reader(lines[:20], delimiter=sep)
+        rows = ([_fields(ln, sep) for ln in lines[:n_lines]] if sep == _WHITESPACE
+                else csv.reader(lines[:n_lines], delimiter=sep))
         cells = [[f.strip() for f in row[1:]] for row in rows]
         fields = [f for row in cells for f in row]
     except csv.Error:
@@ -620,6 +637,307 @@ def _sniff_numbers(lines: list[str], sep: str) -> tuple[str, str | None]:
         # Google Sheets' "4,36" or pandas' to_csv(decimal=","))
         return ",", None
     return decimal, None
+
+
+# ------------------------------------------------------------------------------------------ number formats
+
+#: the number formats a table's values may be written in, as (decimal mark, thousands separator): pandas' own
+#: (and R's, Excel's in English), then those of European spreadsheets (CLDR number symbols: German, French, Swiss)
+_NumberFormat = tuple[str, str | None]
+_NUMBER_FORMATS: tuple[_NumberFormat, ...] = ((".", None), (".", ","), (",", None), (",", "."), (",", " "))
+
+
+def _reads_as_written(decimal: str, thousands: str | None) -> re.Pattern:
+    """A value that pandas reads as the number written with this decimal mark and thousands separator: digits
+    (either plain or grouped in threes after one to three digits), a decimal part, an exponent. pandas drops a
+    thousands separator wherever it stands (``0,5`` read with thousands commas is 5), so a separator outside
+    groups of three is no value of the format."""
+    d = re.escape(decimal)
+    if thousands is None:
+        whole = r"\d+"
+    else:
+        t = "[ \u00a0\u202f]" if thousands == " " else re.escape(thousands)
+        whole = rf"(?:\d+|[1-9]\d{{0,2}}(?:{t}\d{{3}})+)"
+    return re.compile(rf"[+-]?(?:{whole}(?:{d}\d*)?|{d}\d+)(?:[eE][+-]?\d+)?")
+
+
+_READS = {f: _reads_as_written(*f) for f in _NUMBER_FORMATS}
+_MARKS = re.compile(r"[.,]|\d[ \u00a0\u202f]\d")
+_QUOTED = re.compile(r'"([^"]*)"')
+
+
+def _bad_thousands(decimal: str, thousands: str) -> re.Pattern:
+    """A thousands separator (``,`` or ``.``) in a line's text where no value of its format has one: not before
+    exactly three digits, not after a digit, after a run of digits that starts with 0 or has four or more, or
+    after the decimal mark."""
+    t, d = re.escape(thousands), re.escape(decimal)
+    # every branch starts at the separator (or the decimal mark), which the search skips to; lookbehinds of fixed
+    # width for the digits before it
+    zero = "|".join(rf"(?<=0{x}{t})(?<![\d{t}]0{x}{t})" for x in ("", r"\d", r"\d\d"))
+    return re.compile(rf"{t}(?:(?!\d{{3}}(?!\d))|(?<!\d{t})|(?<=\d{{4}}{t})|{zero})|{d}\d*{t}")
+
+
+_BAD_THOUSANDS = {",": _bad_thousands(".", ","), ".": _bad_thousands(",", ".")}
+#: two of one mark with only digits between them: a decimal mark read twice, or a second thousands separator
+_TWO_MARKS = {",": re.compile(r",\d*,"), ".": re.compile(r"\.\d*\.")}
+
+
+def _has_space(text: str) -> bool:
+    """Whether ``text`` holds a space a spreadsheet may group thousands by (a fast test before a pattern's)."""
+    return " " in text or "\u00a0" in text or "\u202f" in text
+
+
+def _marked(v: str, sep: str) -> bool:
+    """Whether ``v`` (a stripped field) is a number written with a decimal mark or a thousands separator that
+    some number format reads: what tells the formats apart (``12``, ``NA`` or a gene name tells nothing). Spaces
+    group thousands in ``;``- and tab-separated files only (:func:`_sniff_numbers`)."""
+    if not _MARKS.search(v) or (sep not in (";", "\t") and "," not in v and "." not in v):
+        return False
+    return any(r.fullmatch(v) for r in _READS.values())
+
+
+def _numbers_seen(lines: list[str], sep: str) -> bool:
+    """Whether the values of ``lines`` (the fields after the first) hold a number with a mark
+    (:func:`_marked`)."""
+    return any(_MARKS.search(ln) and any(_marked(f.strip(), sep) for f in _fields(ln, sep)[1:]) for ln in lines)
+
+
+def _number_kind(v: str) -> str:
+    """What marks the number ``v`` is written with, in words."""
+    if _DIGIT_SPACE_DIGIT.search(v):
+        return "thousands grouped by spaces"
+    comma, point = v.rfind(","), v.rfind(".")
+    if comma >= 0 and point >= 0:
+        return "thousands commas and a decimal point" if point > comma else "thousands points and a decimal comma"
+    mark, name = (",", "comma") if comma >= 0 else (".", "point")
+    if v.count(mark) > 1:
+        return f"thousands {name}s"
+    if (_GROUPED if mark == "," else _DOT_GROUPED).match(v):
+        return f"a {name} before three digits (a decimal or a thousands {name})"
+    return f"a decimal {name}"
+
+
+class _Seen(NamedTuple):
+    """A value with a mark, where it is: its line (from 1), field, row id and column name."""
+
+    line: int
+    field: int
+    value: str
+    row: str
+    column: str
+
+    def where(self) -> str:
+        return f"{self.value[:40]!r} at line {self.line}, column {self.column[:40]!r} (row {self.row[:40]!r})"
+
+
+class _Renumber(Exception):  # noqa: N818 - a signal to read the table again, not an error
+    """Values further on decide another number format than the one the table is being read with."""
+
+    def __init__(self, fmt: _NumberFormat):
+        super().__init__(fmt)
+        self.fmt = fmt
+
+
+#: lines with marked values (:func:`_marked`) the format is decided on, as the first lines decide it (_sniff_numbers)
+_EVIDENCE_LINES = 20
+
+
+class _NumberCheck:
+    """The number format of a table's values (decimal mark, thousands separator) checked against every value as
+    the table is parsed, so that no value is read as another number than the one written.
+
+    The first lines decide the format (:func:`_sniff_numbers`). Where they hold no value with a mark (whole
+    numbers, zeros: the first genes of a count table), the first lines further on that do decide it, as the first
+    lines would have: up to 20 such lines, or those within the next 64 KiB of text. Every value with a mark is
+    then checked: a value the format does not read as written (``1.225`` beside ``512`` read as 1.225 though the
+    file groups thousands by points; ``0,5`` read with thousands commas as 5) makes the table read again in the
+    format that reads every value seen so far as written, and a table that no format reads so (decimal points
+    in some rows, decimal commas in others) is refused, naming the first value that contradicts the others.
+    Lines are matched against the format by a fast test on their text before their fields are split, so a table
+    written in one format costs one scan of its text besides the parse."""
+
+    def __init__(self, txt: _Text, *, header: Sequence[str], data_from: int, first_value: int = 1,
+                 text_columns: Sequence[str] = ()):
+        self.source, self.sep = txt.source, txt.sep
+        self.header = [str(h) for h in header]
+        self.text_columns = frozenset(text_columns)   # read as text (a label column): no values of the matrix
+        self.data_from, self.first_value = data_from, first_value
+        self.context = txt.lines[data_from:]       # the first data lines, beside the evidence for the sniff
+        self.decided = txt.numbers_decided
+        self.witness: dict[_NumberFormat, _Seen] = {}   # each format's first value it does not read as written
+        self.evidence: list[str] = []                  # the first lines with marked values
+        fmt = (txt.decimal, txt.thousands)
+        for k, ln in enumerate(self.context):   # the first lines, known before the parse (:meth:`start`)
+            if self._suspect(ln, fmt, not self.decided):
+                self._record(self._values(data_from + k, ln))
+
+    # ------------------------------------------------------------------ one line
+    def _rest(self, line: str) -> str:
+        """The text of ``line`` after its id (and annotation) fields."""
+        if self.sep == _WHITESPACE:
+            parts = line.split(None, self.first_value)
+        else:
+            parts = line.split(self.sep, self.first_value)
+        return parts[-1] if len(parts) > self.first_value else ""
+
+    def _suspect(self, line: str, fmt: _NumberFormat, gathering: bool) -> bool:
+        """Whether ``line`` may hold a marked value (``gathering``) or one that ``fmt`` does not read as written:
+        a test on the text, true for every such line, false for nearly every line written in ``fmt``. Each format
+        reads every marked value but those with a mark it does not have (a comma, a point or a space group), two
+        decimal marks, or its thousands separator outside groups of three."""
+        quoted = self.sep == ","   # commas separate the fields: a value's commas stand inside quotes
+        if not ((quoted and '"' in line) or (not quoted and "," in line) or "." in line
+                or (self.sep in (";", "\t") and _has_space(line))):
+            return False
+        rest = self._rest(line)
+        commas = "\x1f".join(_QUOTED.findall(rest)) if quoted else rest   # the text a value's commas stand in
+        spaces = commas if self.sep in (",", ";", "\t") else ""          # ... and its space groups
+        space = _has_space(spaces) and _DIGIT_SPACE_DIGIT.search(spaces) is not None
+        if gathering:
+            return "," in commas or "." in rest or space
+        decimal, thousands = fmt
+        if space and thousands != " ":
+            return True
+        if decimal == ".":
+            return (_TWO_MARKS["."].search(rest) is not None
+                    or ("," in commas if thousands is None else _BAD_THOUSANDS[","].search(commas) is not None))
+        if _TWO_MARKS[","].search(commas) is not None:
+            return True
+        return "." in rest if thousands != "." else _BAD_THOUSANDS["."].search(rest) is not None
+
+    def _values(self, i: int, line: str) -> list[_Seen]:
+        """The marked values of ``line`` (line ``i`` from 0) where they are."""
+        fields = _fields(line, self.sep)
+        if not fields:
+            return []
+        shift = 1 if len(fields) == len(self.header) + 1 else 0   # a header without a field above the ids
+        row = fields[0].strip()
+        out = []
+        for j in range(self.first_value, len(fields)):
+            v = fields[j].strip()
+            if _marked(v, self.sep):
+                k = j - shift
+                column = self.header[k] if 0 <= k < len(self.header) else f"field {j + 1}"
+                if column not in self.text_columns:
+                    out.append(_Seen(i + 1, j, v, row, column))
+        return out
+
+    def line(self, i: int, line: str, fmt: _NumberFormat) -> bool:
+        """Check line ``i`` (from 0) of the file read in ``fmt``; whether it holds marked values."""
+        if i < self.data_from or not self._suspect(line, fmt, not self.decided):
+            return False
+        seen = self._values(i, line)
+        if not seen:
+            return False
+        self._record(seen)
+        if len(self.evidence) < _EVIDENCE_LINES:
+            self.evidence.append(line)
+        if len(self.witness) == len(_NUMBER_FORMATS):
+            raise self._mixed()
+        if self.decided and fmt in self.witness:
+            self.decide(fmt, line)
+        return True
+
+    def _record(self, seen: list[_Seen]) -> None:
+        """Note, for each format, the first of ``seen`` it does not read as written."""
+        for s in seen:
+            for f, reads in _READS.items():
+                if not reads.fullmatch(s.value) and (f not in self.witness or s < self.witness[f]):
+                    self.witness[f] = s
+
+    # ------------------------------------------------------------------ the decision
+    def start(self, fmt: _NumberFormat) -> None:
+        """Before a parse in ``fmt``: refuse a table whose first lines no format reads as written, and settle a
+        format those lines contradict (the sniff weighs their values, it does not require every one read)."""
+        if len(self.witness) == len(_NUMBER_FORMATS):
+            raise self._mixed()
+        if self.decided and fmt in self.witness:
+            self.decide(fmt)
+
+    def decide(self, fmt: _NumberFormat, line: str | None = None) -> None:
+        """Settle the format on the values seen, the table being read in ``fmt``: of the formats that read them
+        all as written, the one the sniff chooses on the first lines and the evidence (or the first), where the
+        format was undecided or ``fmt`` is not one of them; else ``fmt``. Another format than ``fmt`` is read
+        again (:class:`_Renumber`)."""
+        fits = [f for f in _NUMBER_FORMATS if f not in self.witness]
+        if not fits:
+            raise self._mixed()
+        if fmt not in fits or not self.decided:
+            lines = self.context + self.evidence + ([line] if line is not None and line not in self.evidence else [])
+            sniffed = _sniff_numbers(lines, self.sep, n_lines=len(lines))
+            choice = sniffed if sniffed in fits else fits[0]
+        else:
+            choice = fmt
+        self.decided = True
+        if choice != fmt:
+            raise _Renumber(choice)
+
+    def _mixed(self) -> DataError:
+        """The one-line error of a table no number format reads as written: the value at which the last format
+        fell, and the first value before it that no format reading it reads too."""
+        last = max(self.witness.values())
+        other = min(self.witness[f] for f, reads in _READS.items() if reads.fullmatch(last.value))
+        return DataError(f"{self.source}: {last.where()} has {_number_kind(last.value)}, but {other.where()} has "
+                         f"{_number_kind(other.value)}: no number format reads both as written (the file mixes two "
+                         "locales' numbers); write every value with one decimal mark and no thousands separators "
+                         "(in a spreadsheet: give all value cells one number format and export again)")
+
+
+class _Checked(io.TextIOBase):
+    """A text stream whose lines are checked by a :class:`_NumberCheck` as they are read (by pandas: ``read``;
+    a GCT's header lines: ``readline``), the evidence for an undecided format gathered up to its bounds."""
+
+    def __init__(self, fh: io.TextIOBase, check: _NumberCheck, fmt: _NumberFormat):
+        self._fh, self._check, self._fmt = fh, check, fmt
+        self._tail: list[str] = []   # the start of a line not ended yet
+        self._next = 0               # the number (from 0) of the next line
+        self._gathered: int | None = None   # characters read since the first marked value, while gathering
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> str:
+        text = self._fh.read(size)
+        self._see(text)
+        return text
+
+    def readline(self, size: int | None = -1) -> str:  # type: ignore[override]
+        text = self._fh.readline(size if size is not None else -1)
+        self._see(text)
+        return text
+
+    def close(self) -> None:
+        self._fh.close()
+        super().close()
+
+    def _see(self, text: str) -> None:
+        check = self._check
+        if not text:   # the end of the file
+            if self._tail:
+                self._one("".join(self._tail))
+                self._tail = []
+            if not check.decided:
+                check.decide(self._fmt)
+            return
+        if "\n" not in text:
+            self._tail.append(text)
+            lines = []
+        else:
+            lines = text.split("\n")
+            lines[0] = "".join(self._tail) + lines[0]
+            self._tail = [lines.pop()]
+        for ln in lines:
+            self._one(ln)
+        if self._gathered is not None and not check.decided:
+            self._gathered += len(text)
+            if len(check.evidence) >= _EVIDENCE_LINES or self._gathered > _HEAD_BYTES:
+                check.decide(self._fmt)
+
+    def _one(self, line: str) -> None:
+        gathering = not self._check.decided
+        if self._check.line(self._next, line.rstrip("\r"), self._fmt) and gathering and self._gathered is None:
+            self._gathered = 0
+        self._next += 1
 
 
 def _one_line(e: BaseException) -> str:
@@ -1831,7 +2149,18 @@ def _refuse_cut_short(txt: _Text, n_fields: int, sep: str) -> None:
 
 def _parse_text(txt: _Text, parse: Callable[[str], _T]) -> _T:
     """``parse(encoding)`` with the sniffed encoding; a file that starts as UTF-8 and has other bytes further
-    on is a Latin-1 file, parsed again as such."""
+    on is a Latin-1 file, parsed again as such. A parse whose values turn out to be written in another number
+    format than ``txt``'s (:class:`_NumberCheck`) is done again in that format: each new format is one that no
+    value seen so far contradicts, so there are at most as many as formats."""
+    for _ in _NUMBER_FORMATS:
+        try:
+            return _parse_decoded(txt, parse)
+        except _Renumber as r:
+            txt.decimal, txt.thousands = r.fmt
+    return _parse_decoded(txt, parse)
+
+
+def _parse_decoded(txt: _Text, parse: Callable[[str], _T]) -> _T:
     try:
         return parse(txt.encoding)
     except UnicodeDecodeError:
@@ -1932,8 +2261,13 @@ def _read_table(path: Path, txt: _Text, *, fmt: str, orientation: Orientation, l
     if label_key is not None and label_key in header[1:]:
         dtype[label_key] = str
 
+    # the lines of values (below the header, and the quantities' line), checked against the number format as they
+    # are parsed
+    first_values = start if no_header else start + 1 + (quantities is not None)
+    numbers = _NumberCheck(txt, header=header, data_from=first_values, text_columns=[label_key] if label_key else [])
+
     def _parse(encoding: str) -> pd.DataFrame:
-        with txt.open(encoding) as fh:
+        with txt.open(encoding, numbers=numbers) as fh:
             blocks = [_float32_chunk(c, source) for c in pd.read_csv(
                 fh, sep=s, index_col=False if trailing else 0, dtype=dtype, decimal=txt.decimal,
                 thousands=txt.thousands, header=None if no_header else "infer", names=header if no_header else None,
@@ -2172,9 +2506,12 @@ def _gct_frame(txt: _Text, shape: _GctShape, source: str) -> tuple[list[str], di
     n_fields = shape.n_fields
 
     rows = max(256, (8 << 20) // max(1, n_fields))  # blocks cast to float32 one at a time (as _read_table)
+    # the values after the id and the row metadata, below the version, dimension, header and column-metadata lines
+    numbers = _NumberCheck(txt, header=_fields(txt.lines[2], "\t") if len(txt.lines) > 2 else [],
+                           data_from=3 + shape.n_cmeta, first_value=1 + shape.n_rmeta)
 
     def _parse(encoding: str) -> tuple[list[str], dict[str, list[str]], pd.DataFrame]:
-        with txt.open(encoding) as fh:
+        with txt.open(encoding, numbers=numbers) as fh:
             header, cmeta = _gct_columns(fh, shape, source)
             blocks = [_float32_chunk(c, source, first=shape.n_rmeta) for c in pd.read_csv(
                 fh, sep="\t", header=None, names=[f"_{i}" for i in range(n_fields)], index_col=0, dtype={"_0": str},
