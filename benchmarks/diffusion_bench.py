@@ -38,12 +38,13 @@ def matmul_gflops(n: int = 2048, reps: int = 10) -> float:
     return reps * 2 * n ** 3 / (time.perf_counter() - t0) / 1e9
 
 
-def random_model(n_genes: int = 978, n_labels: int = 26):
-    """A DiffusionModel with default network size and random weights (speed/memory do not depend on them)."""
+def random_model(n_genes: int = 978, n_labels: int = 26, overrides: list[str] | None = None):
+    """A DiffusionModel of the default configuration (with ``overrides``) and random weights (speed and memory do
+    not depend on them)."""
     from rnagen.models.diffusion import DiffusionModel
     from rnagen.pp.transforms import make_pipeline
 
-    m = DiffusionModel()
+    m = DiffusionModel.from_config(overrides=overrides or [])
     m.var_names = [f"g{i}" for i in range(n_genes)]
     m.labels = [f"c{i}" for i in range(n_labels)]
     m.label_counts = np.full(n_labels, 10, dtype=np.int64)
@@ -59,8 +60,8 @@ def random_model(n_genes: int = 978, n_labels: int = 26):
     return m
 
 
-def bench_sample(gflops: float, n: int = 2000) -> list[dict]:
-    m = random_model()
+def bench_sample(gflops: float, n: int = 2000, overrides: list[str] | None = None) -> list[dict]:
+    m = random_model(overrides=overrides)
     flops = m.net.flops_per_sample()
     rows = []
     m.sample(n_per_label=4, seed=0, steps=2, batch_size=4096)   # warm-up: first-call allocations
@@ -187,7 +188,8 @@ def bench_quality(overrides: list[str]) -> list[dict]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--parts", default="matmul,sample,memory,quality")
-    ap.add_argument("--set", action="append", default=[], help="diffusion config override for the quality part")
+    ap.add_argument("--set", action="append", default=[],
+                    help="diffusion config override for the sample and quality parts (e.g. network.gene_affine=false)")
     ap.add_argument("--memory-worker", type=int, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.memory_worker:
@@ -198,7 +200,7 @@ def main() -> None:
     gflops = matmul_gflops()
     print(f"matmul float32 2048^3: {gflops:.1f} GFLOP/s", flush=True)
     if "sample" in parts:
-        bench_sample(gflops)
+        bench_sample(gflops, overrides=args.set)
     if "memory" in parts:
         bench_memory()
     if "quality" in parts:
