@@ -3493,3 +3493,49 @@ def test_the_number_check_tests_every_line_with_a_value_its_format_does_not_read
             for fmt, reads in _READS.items():
                 if any(not reads.fullmatch(s.value) for s in seen):
                     assert check._suspect(line, fmt, False), (fmt, line)
+
+
+def test_a_wide_table_with_a_gene_named_like_an_annotation_is_read_in_one_block_without_a_float64_copy(tmp_path,
+                                                                                                         monkeypatch):
+    """A samples x genes table whose genes include GC (named like a gene annotation column, which the reader
+    leaves as parsed) among many others, beside a label column: every value read exactly, in the file's order; each
+    parsed block keeps its cast columns in one float32 block (set one column at a time, every column split the
+    frame's blocks: quadratic in the columns), and the float32 matrix is built without a float64 copy of the
+    table."""
+    import tracemalloc
+
+    import rnagen.data.io as io_mod
+    from rnagen.data.io import _float32_chunk, _matrix
+
+    rng = np.random.default_rng(0)
+    genes = [f"GENE{j}" for j in range(600)]
+    genes[300] = "GC"
+    X = np.round(rng.gamma(2.0, 50.0, size=(40, 600)), 2)
+    df = pd.DataFrame(X, index=[f"s{i}" for i in range(40)], columns=genes)
+    df.insert(0, "tissue", ["ab"[i % 2] for i in range(40)])
+    df.index.name = "sample"
+    df.to_csv(tmp_path / "wide.csv")
+    a = read(tmp_path / "wide.csv", label_key="tissue")
+    assert list(a.var_names) == genes and a.X.dtype == np.float32
+    np.testing.assert_array_equal(a.X, X.astype(np.float32))
+    assert list(a.obs["tissue"]) == ["ab"[i % 2] for i in range(40)]
+
+    chunk = pd.read_csv(tmp_path / "wide.csv", index_col=0)
+    out = _float32_chunk(chunk, "wide.csv")
+    assert list(out.columns) == list(chunk.columns) and list(out.index) == list(chunk.index)
+    assert out["GC"].dtype == np.float64 and out["tissue"].dtype == object and out["GENE0"].dtype == np.float32
+    assert out._mgr.nblocks <= 3
+    np.testing.assert_array_equal(out.drop(columns="tissue").to_numpy(np.float64).astype(np.float32),
+                                  X.astype(np.float32))
+
+    num = list(range(1, out.shape[1]))
+    big = pd.concat([out] * 50, ignore_index=True)   # 2,000 x 600: the matrix 4.8 MB
+    monkeypatch.setattr(io_mod, "_SLICE_VALUES", 2000 * 30, raising=False)   # slices of 30 columns
+    tracemalloc.start()
+    try:
+        M = _matrix(big, num, list(big.columns), "wide.csv")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    np.testing.assert_array_equal(M, np.tile(X.astype(np.float32), (50, 1)))
+    assert peak < 1.6 * M.nbytes   # the matrix and a slice: no float64 copy (2 x) of the whole

@@ -1181,13 +1181,25 @@ def _to_float32(X: np.ndarray, rows: Sequence[str], cols: Sequence[str], source:
     return X.astype(np.float32)
 
 
+#: values of a table's slice that :func:`_matrix` takes into float32 at a time
+_SLICE_VALUES = 8 << 20
+
+
 def _matrix(df: pd.DataFrame, num: list[int], cols: list[str], source: str) -> np.ndarray:
     """The ``num`` columns as a float32 matrix: as they are when the reader cast them already (after its range
-    check), else through float64 with the range check."""
-    block = df.iloc[:, num]
-    if all(dt == np.float32 for dt in block.dtypes):
-        return block.to_numpy(dtype=np.float32)
-    return _to_float32(block.to_numpy(dtype=np.float64), df.index, [cols[j] for j in num], source)
+    check), else through float64 with the range check. Filled a slice of about 8M values at a time, so that the
+    matrix and the table are held with one slice's copy, not a copy of the whole (in float64 where one column is
+    not float32: a gene named like a gene annotation, GC, that the reader left as parsed)."""
+    out = np.empty((df.shape[0], len(num)), dtype=np.float32)
+    step = max(1, _SLICE_VALUES // max(df.shape[0], 1))
+    for a in range(0, len(num), step):
+        part = df.iloc[:, num[a:a + step]]
+        if all(dt == np.float32 for dt in part.dtypes):
+            out[:, a:a + part.shape[1]] = part.to_numpy(dtype=np.float32)
+        else:
+            out[:, a:a + part.shape[1]] = _to_float32(part.to_numpy(dtype=np.float64), df.index,
+                                                      [cols[j] for j in num[a:a + step]], source)
+    return out
 
 
 def _float32_chunk(chunk: pd.DataFrame, source: str, first: int = 0) -> pd.DataFrame:
@@ -1204,9 +1216,20 @@ def _float32_chunk(chunk: pd.DataFrame, source: str, first: int = 0) -> pd.DataF
                        [str(chunk.columns[j]) for j in num], source)
     if len(num) == chunk.shape[1]:
         return pd.DataFrame(vals, index=chunk.index, columns=chunk.columns)
-    out = chunk.copy()
-    for k, j in enumerate(num):
-        out.isetitem(j, vals[:, k])
+    # the cast columns as one block beside the others, then taken back into the table's order: set one at a time,
+    # each column would split the frame's block again (quadratic in a wide table's columns: a gene named like an
+    # annotation, GC, among 18,000 symbols)
+    cast = set(num)
+    rest = [j for j in range(chunk.shape[1]) if j not in cast]
+    n = len(chunk)
+    out = pd.concat([pd.DataFrame(vals, index=pd.RangeIndex(n)),
+                     chunk.iloc[:, rest].set_axis(pd.RangeIndex(n)).set_axis(
+                         pd.RangeIndex(len(num), chunk.shape[1]), axis=1)], axis=1)
+    order = np.empty(chunk.shape[1], dtype=np.int64)
+    order[num] = np.arange(len(num))
+    order[rest] = np.arange(len(num), chunk.shape[1])
+    out = out.iloc[:, order]
+    out.index, out.columns = chunk.index, chunk.columns
     return out
 
 
