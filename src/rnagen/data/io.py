@@ -1187,9 +1187,11 @@ _SLICE_VALUES = 8 << 20
 
 def _matrix(df: pd.DataFrame, num: list[int], cols: list[str], source: str) -> np.ndarray:
     """The ``num`` columns as a float32 matrix: as they are when the reader cast them already (after its range
-    check), else through float64 with the range check. Filled a slice of about 8M values at a time, so that the
-    matrix and the table are held with one slice's copy, not a copy of the whole (in float64 where one column is
-    not float32: a gene named like a gene annotation, GC, that the reader left as parsed)."""
+    check), else through float64 with the range check. Where some are not float32 (a gene named like a gene
+    annotation, GC, that the reader left as parsed), filled a slice of about 8M values at a time, so that the
+    matrix and the table are held with one slice's copy, not a float64 copy of the whole."""
+    if all(dt == np.float32 for dt in df.dtypes.iloc[num]):
+        return df.iloc[:, num].to_numpy(dtype=np.float32)   # the float32 block itself where it is one
     out = np.empty((df.shape[0], len(num)), dtype=np.float32)
     step = max(1, _SLICE_VALUES // max(df.shape[0], 1))
     for a in range(0, len(num), step):
