@@ -3539,3 +3539,106 @@ def test_a_wide_table_with_a_gene_named_like_an_annotation_is_read_in_one_block_
         tracemalloc.stop()
     np.testing.assert_array_equal(M, np.tile(X.astype(np.float32), (50, 1)))
     assert peak < 1.6 * M.nbytes   # the matrix and a slice: no float64 copy (2 x) of the whole
+
+
+def _parquet_cases(tmp_path):
+    """Parquet files of the layouts a user's table comes in, each with what decides how its columns are read."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(3)
+    samples = [f"s{i}" for i in range(30)]
+    out = {}
+    # samples x genes: a label column first, a gene named like an annotation (GC), float32 values
+    wide = pd.DataFrame(rng.gamma(2.0, 50.0, (30, 700)).astype(np.float32), index=pd.Index(samples, name="sample"),
+                        columns=[f"G{j}" for j in range(699)] + ["GC"])
+    wide.insert(0, "tissue", ["ab"[i % 2] for i in range(30)])
+    wide.to_parquet(tmp_path / "wide.parquet")
+    out["wide"] = ("wide.parquet", "tissue")
+    # genes x samples in float64 with gene annotations: whole-number Entrez ids beyond float32's exact range, a length
+    tall = pd.DataFrame(np.round(rng.gamma(2.0, 50.0, (40, 30)), 3), index=pd.Index([f"GENE{j}" for j in range(40)],
+                        name="gene"), columns=samples)
+    tall.insert(0, "Entrez_Gene_Id", (100287399.0 + np.arange(40)))
+    tall.insert(1, "Length", np.arange(40, dtype=np.int64) * 10 + 500)
+    tall.to_parquet(tmp_path / "tall.parquet")
+    out["tall"] = ("tall.parquet", None)
+    # numeric labels (doses) as the label column, kept as written
+    dose = pd.DataFrame(rng.gamma(2.0, 5.0, (30, 50)), index=pd.Index(samples, name="sample"),
+                        columns=[f"G{j}" for j in range(50)])
+    dose["dose"] = [0.1, 0.5, 1.0] * 10
+    dose.to_parquet(tmp_path / "dose.parquet")
+    out["dose"] = ("dose.parquet", "dose")
+    # no pandas record (written by pyarrow, as polars or DuckDB write): the ids a text column, values in between
+    t = pa.table({"value0": rng.normal(5, 1, 30), "id": samples, **{f"G{j}": rng.normal(5, 1, 30) for j in range(40)},
+                  "grp": ["xyz"[i % 3] for i in range(30)]})
+    pq.write_table(t, tmp_path / "plain.parquet")
+    out["plain"] = ("plain.parquet", "grp")
+    # more columns of other types than are inserted one at a time (whole counts), then float values
+    many = pd.DataFrame(rng.poisson(20, (30, 80)), index=pd.Index(samples, name="sample"),
+                        columns=[f"C{j}" for j in range(80)])
+    for j in range(40):
+        many[f"F{j}"] = rng.normal(5, 1, 30)
+    many["grp"] = ["ab"[i % 2] for i in range(30)]
+    many.to_parquet(tmp_path / "many.parquet")
+    out["many"] = ("many.parquet", "grp")
+    return out
+
+
+def test_a_parquet_table_reads_as_pandas_reads_it_a_batch_of_columns_at_a_time(tmp_path, monkeypatch):
+    """Each layout reads to the same AnnData as through pd.read_parquet of the whole file (the values, the genes in
+    the file's order, the labels, the annotations), with the float columns read a few at a time."""
+    import rnagen.data.io as io_mod
+
+    cases = _parquet_cases(tmp_path)
+    monkeypatch.setattr(io_mod, "_PARQUET_COLUMNS", 7)
+    got = {k: read(tmp_path / f, label_key=key) for k, (f, key) in cases.items()}
+    monkeypatch.setattr(io_mod, "_parquet_frame", lambda path, label_key: pd.read_parquet(path))
+    for k, (f, key) in cases.items():
+        ref = read(tmp_path / f, label_key=key)
+        a = got[k]
+        assert list(a.var_names) == list(ref.var_names) and list(a.obs_names) == list(ref.obs_names), k
+        assert a.X.dtype == np.float32
+        np.testing.assert_array_equal(a.X, ref.X)
+        pd.testing.assert_frame_equal(a.obs, ref.obs, check_dtype=False)
+        pd.testing.assert_frame_equal(a.var, ref.var, check_dtype=False)
+    assert list(got["wide"].var_names)[-1] == "GC" and got["wide"].n_vars == 700
+    assert list(got["tall"].var["Entrez_Gene_Id"])[:2] == [100287399, 100287400]   # exact, not float32-rounded
+    assert sorted(set(got["dose"].obs["dose"].astype(str))) == ["0.1", "0.5", "1"]   # not 0.10000000149
+    assert got["many"].n_vars == 120 and list(got["many"].var_names[:2]) == ["C0", "C1"]
+
+
+def test_a_parquet_value_beyond_float32_is_refused_as_before(tmp_path, monkeypatch):
+    """A float64 value beyond float32's range: the same one-line error, naming the sample and the gene, as the
+    whole-file read gives."""
+    import rnagen.data.io as io_mod
+
+    df = pd.DataFrame(np.ones((5, 20)), index=pd.Index([f"s{i}" for i in range(5)], name="sample"),
+                      columns=[f"G{j}" for j in range(20)])
+    df.iloc[3, 12] = 1e39
+    df.to_parquet(tmp_path / "big.parquet")
+    with pytest.raises(DataError) as new:
+        read(tmp_path / "big.parquet")
+    monkeypatch.setattr(io_mod, "_parquet_frame", lambda path, label_key: pd.read_parquet(path))
+    with pytest.raises(DataError) as old:
+        read(tmp_path / "big.parquet")
+    assert str(new.value) == str(old.value)
+    assert "1 values beyond the float32 range (first 1e+39 at 's3', 'G12')" in str(new.value)
+
+
+def test_a_wide_parquet_file_is_decoded_in_a_fraction_of_the_memory(tmp_path):
+    """pyarrow's peak allocation reading a 200 x 4,000 float64 table: the batches' against the whole table's
+    (pd.read_parquet), each in a fresh process."""
+    import subprocess
+    import sys
+
+    rng = np.random.default_rng(0)
+    pd.DataFrame(rng.gamma(2.0, 50.0, (200, 4000)), index=pd.Index([f"s{i}" for i in range(200)], name="sample"),
+                 columns=[f"G{j}" for j in range(4000)]).to_parquet(tmp_path / "m.parquet")
+    peaks = {}
+    for how in ("batches", "whole"):
+        code = ("import pyarrow as pa, pandas as pd\nimport rnagen.data.io as m\n"
+                + ("m._parquet_frame = lambda path, label_key: pd.read_parquet(path)\n" if how == "whole" else "")
+                + f"m.read({str(tmp_path / 'm.parquet')!r})\nprint(pa.default_memory_pool().max_memory())\n")
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        peaks[how] = int(out.stdout.split()[-1])
+    assert peaks["batches"] < 0.3 * peaks["whole"], peaks

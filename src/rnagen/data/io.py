@@ -1705,12 +1705,74 @@ def _pandas_index(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
+#: the most columns :func:`_parquet_frame` decodes at once
+_PARQUET_COLUMNS = 512
+#: the most columns other than the floating-point values that :func:`_parquet_frame` inserts one at a time beside
+#: them (more: joined in one copy)
+_PARQUET_INSERTS = 64
+
+
+def _parquet_frame(path: Path, *, label_key: str | None) -> pd.DataFrame:
+    """``pd.read_parquet(path)``, its floating-point columns read a batch of about :data:`_SLICE_VALUES` values (at
+    most :data:`_PARQUET_COLUMNS` columns) at a time and cast to float32 (a value beyond float32's range refused)
+    into one block. pyarrow decodes a whole table into buffers several times the size of its values (an
+    18,000-column float32 table of 144 MB: 1.1 GB), then pandas copies them: a batch at a time, the peak is the
+    float32 matrix and one batch. The block is laid out column by column, as pandas lays out its own, so that the
+    matrix is taken from it without a copy in either orientation. The index (from pandas' record in the file), the
+    label column (numbers kept as written), columns named as gene annotations (whole-number ids,
+    :data:`_GENE_ANNOTATION`) and every other column are read as pandas reads them; a file whose columns repeat a
+    name is read whole."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    f = pq.ParquetFile(path)
+    schema = f.schema_arrow
+    names = list(schema.names)
+    index = [c for c in (schema.pandas_metadata or {}).get("index_columns", []) if isinstance(c, str)]
+    floats = [j for j, field in enumerate(schema) if pa.types.is_floating(field.type) and field.name not in index
+              and field.name != label_key and not _GENE_ANNOTATION.fullmatch(field.name.strip())]
+    if len(set(names)) != len(names) or not floats:
+        return pd.read_parquet(path)
+    cast = set(floats)
+    rest = [j for j in range(len(names)) if j not in cast and names[j] not in index]
+    others = pd.read_parquet(path, columns=[names[j] for j in rest])   # with the index pandas recorded
+    n = f.metadata.num_rows
+    X = np.empty((n, len(floats)), dtype=np.float32, order="F")
+    # pyarrow's buffers per column decoded dwarf a short column's values: batches of at most _PARQUET_COLUMNS
+    step = max(1, min(_SLICE_VALUES // max(n, 1), _PARQUET_COLUMNS))
+    for a in range(0, len(floats), step):
+        batch = [names[j] for j in floats[a:a + step]]
+        table = f.read(columns=batch, use_pandas_metadata=False)
+        B = np.empty((n, len(batch)), dtype=np.float64, order="F")
+        for k in range(len(batch)):
+            B[:, k] = table.column(k).to_numpy()   # nulls are NaN
+        del table
+        X[:, a:a + len(batch)] = _to_float32(B, others.index, batch, path.name)
+    df = pd.DataFrame(X, index=others.index, columns=pd.Index([names[j] for j in floats], dtype=object), copy=False)
+    kept = [j for j in range(len(names)) if names[j] not in index]   # the file's columns, in its order
+    if len(rest) <= _PARQUET_INSERTS:
+        # each other column put where it stands in the file, in the order of those places: the float32 block is
+        # not copied (a concatenation would copy it to join it with a float column of the others)
+        at = {j: k for k, j in enumerate(kept)}
+        for j in rest:
+            df.insert(at[j], names[j], others[names[j]])
+        return df
+    df = pd.concat([others, df], axis=1)
+    order = np.empty(len(kept), dtype=np.int64)   # back into the file's order of columns
+    pos = {j: k for k, j in enumerate(kept)}
+    order[[pos[j] for j in rest]] = np.arange(len(rest))
+    order[[pos[j] for j in floats]] = np.arange(len(rest), len(kept))
+    return df.iloc[:, order]
+
+
 def _read_parquet(path: Path, *, orientation: Orientation, label_key: str | None, fmt: str = "parquet"):
     """A parquet or Feather (Arrow IPC, pandas' ``to_feather``) table: the index (also one that came back as a
     ``__index_level_0__`` column), else a first text column, holds the ids."""
     source = path.name
     try:
-        df = pd.read_parquet(path) if fmt == "parquet" else pd.read_feather(path)
+        df = _parquet_frame(path, label_key=label_key) if fmt == "parquet" else pd.read_feather(path)
+    except DataError:
+        raise
     except Exception as e:  # pyarrow raises many types for a bad file
         raise DataError(f"{source}: not a readable {fmt} file ({type(e).__name__}: {_one_line(e)[:120]}); "
                         f"re-export it") from e
