@@ -5,7 +5,7 @@ the same run, each in a fresh process so its peak resident memory (`ru_maxrss`) 
 Two layouts of the same G genes x N samples of values with two decimals: genes x samples (tall) and samples x
 genes (wide).
 
-    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/matrix_read.py --genes 18000 --samples 2000
+    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/matrix_read.py --genes 18000 --samples 2000 [--format parquet]
 """
 from __future__ import annotations
 
@@ -30,6 +30,9 @@ def worker(kind: str, path: str) -> None:
         from rnagen.data import read
 
         shape = read(path).shape
+    elif path.endswith(".parquet"):
+        X = pd.read_parquet(path).to_numpy(np.float32)
+        shape = X.shape
     else:
         X = pd.read_csv(path, index_col=0, dtype={0: str}, low_memory=False).to_numpy(np.float32)
         shape = X.shape
@@ -42,6 +45,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--genes", type=int, default=18000)
     ap.add_argument("--samples", type=int, default=2000)
+    ap.add_argument("--format", choices=("csv", "parquet"), default="csv",
+                    help="the files' format (parquet: pandas' to_parquet of float32 values, read by pd.read_parquet "
+                         "as the reference)")
     ap.add_argument("--worker", nargs=2, metavar=("KIND", "PATH"), help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.worker:
@@ -55,12 +61,17 @@ def main() -> None:
     X = np.random.default_rng(0).gamma(2.0, 50.0, size=(len(genes), a.samples)).astype(np.float32)
     samples = [f"S{i}" for i in range(a.samples)]
     with tempfile.TemporaryDirectory() as d:
-        tall, wide = Path(d) / "genes_x_samples.csv", Path(d) / "samples_x_genes.csv"
-        pd.DataFrame(X, index=pd.Index(genes, name="gene"), columns=samples).to_csv(tall, float_format="%.2f")
-        pd.DataFrame(X.T, index=pd.Index(samples, name="sample"), columns=genes).to_csv(wide, float_format="%.2f")
-        print(f"# {len(genes)} genes x {a.samples} samples: float32 matrix {X.nbytes / 1e6:.0f} MB; CSV "
+        tall, wide = Path(d) / f"genes_x_samples.{a.format}", Path(d) / f"samples_x_genes.{a.format}"
+        for path, frame in ((tall, pd.DataFrame(X, index=pd.Index(genes, name="gene"), columns=samples)),
+                            (wide, pd.DataFrame(X.T, index=pd.Index(samples, name="sample"), columns=genes))):
+            if a.format == "csv":
+                frame.to_csv(path, float_format="%.2f")
+            else:
+                frame.to_parquet(path)
+        print(f"# {len(genes)} genes x {a.samples} samples: float32 matrix {X.nbytes / 1e6:.0f} MB; {a.format} "
               f"{tall.stat().st_size / 1e6:.0f} MB")
-        print("| layout | rnagen.data.read | pandas whole-file read | peak RSS rnagen | peak RSS pandas |")
+        print(f"| layout ({a.format}) | rnagen.data.read | pandas whole-file read | peak RSS rnagen | "
+              "peak RSS pandas |")
         print("|---|---|---|---|---|")
         for name, path in (("genes x samples", tall), ("samples x genes", wide)):
             res = {}
