@@ -3499,8 +3499,8 @@ def test_a_wide_table_with_a_gene_named_like_an_annotation_is_read_in_one_block_
                                                                                                          monkeypatch):
     """A samples x genes table whose genes include GC (named like a gene annotation column, which the reader
     leaves as parsed) among many others, beside a label column: every value read exactly, in the file's order; each
-    parsed block keeps its cast columns in one float32 block (set one column at a time, every column split the
-    frame's blocks: quadratic in the columns), and the float32 matrix is built without a float64 copy of the
+    parsed block keeps its cast columns in one float32 block (set one column at a time, each would split the
+    frame's blocks again: quadratic in the columns), and the float32 matrix is built without a float64 copy of the
     table."""
     import tracemalloc
 
