@@ -13,8 +13,8 @@ loss, training seconds and, for a validated run, the step it kept.
 
 ``--steps N`` trains every variant for a fixed N steps on all training profiles (``train.val_fraction=0``): what the
 network learns in that time, without the choice of length; without it, each trains as ``rnagen train`` does
-(validation-chosen length, guidance pair). ``--samplers`` scores the fixed-length network again with DDIM 50,
-DDIM 200 and DDPM 1000.
+(validation-chosen length, guidance pair). ``--samplers`` scores the fixed-length network again with DPM-Solver++
+10, DDIM 50, DDIM 200 and DDPM 1000.
 
     OMP_NUM_THREADS=2 python benchmarks/gene_affine_screen.py --n 4000 --steps 2000 \\
         --variant network.gene_affine=false network.gene_affine=true
@@ -115,8 +115,8 @@ def main() -> None:
         kept = f" kept step {v['best_step']} of {v['steps']}" if "best_step" in v else ""
         net = getattr(m.net, "net", m.net)   # inside an anchor, where there is one
         path = "path" if net.gene_affine is not None else "no path"
-        options = [{}] + ([{"sampler": "ddim", "steps": 50}, {"sampler": "ddim", "steps": 200},
-                           {"sampler": "ddpm"}] if a.samplers else [])
+        options = [{}] + ([{"sampler": "dpm++", "steps": 10}, {"sampler": "ddim", "steps": 50},
+                           {"sampler": "ddim", "steps": 200}, {"sampler": "ddpm"}] if a.samplers else [])
         for opts in options:
             syn = m.sample(like=te, seed=100, **opts)
             v, _ = score(te, syn, tr, a.seed)
