@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -29,12 +30,13 @@ def worker(kind: str, path: str) -> None:
     if kind == "rnagen":
         from rnagen.data import read
 
-        shape = read(path).shape
+        shape = read(path, label_key="group" if "grouped" in path else None).shape
     elif path.endswith(".parquet"):
         X = pd.read_parquet(path).to_numpy(np.float32)
         shape = X.shape
-    else:
-        X = pd.read_csv(path, index_col=0, dtype={0: str}, low_memory=False).to_numpy(np.float32)
+    else:   # a row of labels under the header skipped
+        X = pd.read_csv(path, index_col=0, dtype={0: str}, low_memory=False,
+                        skiprows=[1] if "grouped" in path else None).to_numpy(np.float32)
         shape = X.shape
     print(json.dumps({"seconds": time.perf_counter() - t, "shape": list(shape),
                       "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
@@ -48,6 +50,8 @@ def main() -> None:
     ap.add_argument("--format", choices=("csv", "parquet"), default="csv",
                     help="the files' format (parquet: pandas' to_parquet of float32 values, read by pd.read_parquet "
                          "as the reference)")
+    ap.add_argument("--label-row", action="store_true",
+                    help="csv: the genes x samples layout only, with a row of labels (group) under its header")
     ap.add_argument("--worker", nargs=2, metavar=("KIND", "PATH"), help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.worker:
@@ -64,7 +68,14 @@ def main() -> None:
         tall, wide = Path(d) / f"genes_x_samples.{a.format}", Path(d) / f"samples_x_genes.{a.format}"
         for path, frame in ((tall, pd.DataFrame(X, index=pd.Index(genes, name="gene"), columns=samples)),
                             (wide, pd.DataFrame(X.T, index=pd.Index(samples, name="sample"), columns=genes))):
-            if a.format == "csv":
+            if a.format == "csv" and a.label_row and path == tall:
+                frame.to_csv(path, float_format="%.2f")
+                tall = Path(d) / "genes_x_samples_grouped.csv"
+                with open(path) as src, open(tall, "w") as dst:   # the header, the row of labels, the rest
+                    dst.write(src.readline())
+                    dst.write("group," + ",".join("ab"[i % 2] for i in range(frame.shape[1])) + "\n")
+                    shutil.copyfileobj(src, dst)
+            elif a.format == "csv":
                 frame.to_csv(path, float_format="%.2f")
             else:
                 frame.to_parquet(path)
@@ -73,7 +84,8 @@ def main() -> None:
         print(f"| layout ({a.format}) | rnagen.data.read | pandas whole-file read | peak RSS rnagen | "
               "peak RSS pandas |")
         print("|---|---|---|---|---|")
-        for name, path in (("genes x samples", tall), ("samples x genes", wide)):
+        for name, path in (("genes x samples, a row of labels", tall),) if a.label_row else (
+                ("genes x samples", tall), ("samples x genes", wide)):
             res = {}
             for kind in ("rnagen", "pandas"):
                 out = subprocess.run([sys.executable, __file__, "--worker", kind, str(path)], check=True,

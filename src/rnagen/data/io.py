@@ -1073,6 +1073,29 @@ def _axis_kind(ids: Sequence[str]) -> str | None:
     return "samples" if word in _SAMPLE_WORDS else "genes" if word in _GENE_WORDS else None
 
 
+def _lift_label_row(chunk: pd.DataFrame, label_key: str) -> tuple[pd.DataFrame, np.ndarray | None]:
+    """A parsed block of a genes x samples table without its row named ``label_key`` (a row of labels), the columns
+    that row made text read as numbers again where every other value of theirs is one (as :func:`_label_row` reads
+    them), and the row's values by column; the block as it is, and ``None``, where no one row is named so or no
+    column is text."""
+    idx = [str(x) for x in chunk.index]
+    text = [j for j, dt in enumerate(chunk.dtypes.tolist()) if not pd.api.types.is_numeric_dtype(dt)]
+    if idx.count(label_key) != 1 or not text or chunk.shape[0] < 2:
+        return chunk, None
+    pos = idx.index(label_key)
+    row = chunk.iloc[pos].astype(object).to_numpy()
+    rest = chunk.drop(index=chunk.index[pos])
+    columns: dict[int, Any] = {j: rest.iloc[:, j] for j in range(rest.shape[1])}
+    for j in text:
+        conv = pd.to_numeric(rest.iloc[:, j], errors="coerce")
+        if conv.notna().sum() == rest.iloc[:, j].notna().sum():
+            columns[j] = conv.astype(np.float32)
+    # built whole from its columns (set one at a time, each would split the frame's blocks again)
+    out = pd.DataFrame(columns, index=rest.index)
+    out.columns = rest.columns
+    return out, row
+
+
 def _label_row(df: pd.DataFrame, *, label_key: str | None, orientation: str,
                source: str) -> tuple[pd.DataFrame, pd.Series | None]:
     """A genes x samples table with a row of labels (``group, tumor, normal, ...`` under the header, as some
@@ -1624,14 +1647,17 @@ def _array_columns(df: pd.DataFrame) -> tuple[pd.DataFrame, str]:
 
 
 def _frame_to_adata(df: pd.DataFrame, *, orientation: Orientation, source: str, label_key: str | None = None,
-                    fmt: str = "csv", header_lines: int = 1):
-    """A table with IDs in the index -> AnnData, splitting numeric data from annotation columns."""
+                    fmt: str = "csv", header_lines: int = 1, label_row: pd.Series | None = None):
+    """A table with IDs in the index -> AnnData, splitting numeric data from annotation columns. ``label_row``: a
+    row of labels the reader took out of ``df`` (:func:`_lift_label_row`), its values by ``df``'s columns."""
     import anndata as ad
 
     # spaces around an id are padding (a fixed-width export, a hand-edited header), never part of the name
     df.columns = df.columns.map(lambda c: str(c).strip())
     df.index = pd.Index([x.strip() if isinstance(x, str) else x for x in df.index], name=df.index.name)
     df.columns = pd.Index(_entrez_as_written(list(df.columns)))
+    if label_row is not None:   # named as the columns are, then followed through the steps below by name
+        label_row = pd.Series(label_row.to_numpy(), index=df.columns, dtype=object)
     if all(isinstance(x, str) for x in df.index):
         df.index = pd.Index(_entrez_as_written(list(df.index)), name=df.index.name)
     _refuse_result_table(list(df.columns), source)
@@ -1650,7 +1676,17 @@ def _frame_to_adata(df: pd.DataFrame, *, orientation: Orientation, source: str, 
         raise DataError(f"{source}: no data rows or columns found; {sep_hint}")
     if orientation not in _ORIENTATIONS:
         raise DataError(f"unknown orientation {orientation!r}; choose one of {', '.join(_ORIENTATIONS)}")
-    df, row_labels = _label_row(df, label_key=label_key, orientation=orientation, source=source)
+    if label_row is not None and wide is None:
+        if list(label_row.index) != list(df.columns):   # a step above dropped or moved columns: followed by name
+            if label_row.index.duplicated().any():
+                dup = label_row.index[label_row.index.duplicated()][0]
+                raise DataError(f"{source}: column {str(dup)[:40]!r} is named twice; give each sample one name")
+            label_row = label_row.reindex(df.columns)
+        numeric = [pd.api.types.is_numeric_dtype(dt) for dt in df.dtypes.tolist()]
+        row_labels: pd.Series | None = pd.Series(label_row.to_numpy()[numeric],
+                                                 index=[str(c) for c, k in zip(df.columns, numeric) if k])
+    else:
+        df, row_labels = _label_row(df, label_key=label_key, orientation=orientation, source=source)
     cols = [str(c) for c in df.columns]
     num, other = _numeric_columns(df)
     lab = cols.index(label_key) if label_key is not None and label_key in cols else None
@@ -2353,12 +2389,25 @@ def _read_table(path: Path, txt: _Text, *, fmt: str, orientation: Orientation, l
     first_values = start if no_header else start + 1 + (quantities is not None)
     numbers = _NumberCheck(txt, header=header, data_from=first_values, text_columns=[label_key] if label_key else [])
 
+    # a row of labels under the header (genes x samples) taken out of the first block as it is parsed, so that the
+    # samples' columns it made text are numbers again before the blocks are joined (joined with it, every value of
+    # the table would be a Python object); its values by position in the file's columns
+    lift = (label_key is not None and orientation != "samples_x_genes" and label_key not in header[1:]
+            and not trailing and not no_header and usecols is None)
+    lifted: list[np.ndarray | None] = [None]
+
     def _parse(encoding: str) -> pd.DataFrame:
+        lifted[0] = None
         with txt.open(encoding, numbers=numbers) as fh:
-            blocks = [_float32_chunk(c, source) for c in pd.read_csv(
-                fh, sep=s, index_col=False if trailing else 0, dtype=dtype, decimal=txt.decimal,
-                thousands=txt.thousands, header=None if no_header else "infer", names=header if no_header else None,
-                skiprows=skip or None, chunksize=rows, low_memory=False, usecols=usecols)]
+            blocks: list[pd.DataFrame] = []
+            for c in pd.read_csv(fh, sep=s, index_col=False if trailing else 0, dtype=dtype, decimal=txt.decimal,
+                                 thousands=txt.thousands, header=None if no_header else "infer",
+                                 names=header if no_header else None, skiprows=skip or None, chunksize=rows,
+                                 low_memory=False, usecols=usecols):
+                if lift and not blocks:
+                    assert label_key is not None
+                    c, lifted[0] = _lift_label_row(c, label_key)
+                blocks.append(_float32_chunk(c, source))
         df = pd.concat(blocks) if len(blocks) > 1 else blocks[0]
         if trailing:
             # every line ends with the separator: its empty last field is no column, and the first column is the
@@ -2413,7 +2462,9 @@ def _read_table(path: Path, txt: _Text, *, fmt: str, orientation: Orientation, l
         raise DataError(f"{source}: the first column ({h0 or 'unnamed'!r}) is read as the sample/gene ids but holds "
                         f"numbers with repeats (e.g. {df.index[pd.Index(df.index).duplicated()][0]!r}); if the file "
                         f"has no id column, add one as its first column")
-    adata, orient = _frame_to_adata(df, orientation=orientation, source=source, label_key=label_key, fmt=fmt)
+    label_row = None if lifted[0] is None else pd.Series(lifted[0], index=df.columns, dtype=object)
+    adata, orient = _frame_to_adata(df, orientation=orientation, source=source, label_key=label_key, fmt=fmt,
+                                    label_row=label_row)
     adata, orient = _with_groups(adata, orient, header, grouped)
     if no_header:
         orient += f" (no header line: its value columns named {header[1]}" + (
