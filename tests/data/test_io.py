@@ -3672,3 +3672,17 @@ def test_a_row_of_labels_under_the_header_is_lifted_before_the_samples_become_te
     np.testing.assert_array_equal(a.X, X.T.astype(np.float32))
     assert list(a.var["Description"])[:2] == ["gene 0", "gene 1"]
     assert all(seen["dtypes"][f"S{i}"] == np.float32 for i in range(8))
+
+
+def test_a_row_of_labels_over_genes_named_by_entrez_numbers_keeps_them_as_the_ids(tmp_path):
+    """The first header field a gene symbol and the genes Entrez numbers under a row of labels: the numbers stay the
+    genes' ids (the row of labels is one of the ids, so they are not all numbers), as when the row stays in the
+    table."""
+    rng = np.random.default_rng(0)
+    X = np.round(rng.gamma(2.0, 50.0, (30, 4)), 2)
+    (tmp_path / "entrez.csv").write_text("\n".join(
+        ["TP53,S1,S2,S3,S4", "group,a,b,a,b"] + [f"{7157 + k}," + ",".join(f"{v:.2f}" for v in X[k])
+                                                  for k in range(30)]) + "\n")
+    a = read(tmp_path / "entrez.csv", label_key="group")
+    assert list(a.obs["group"]) == ["a", "b", "a", "b"] and list(a.var_names[:2]) == ["7157", "7158"]
+    np.testing.assert_array_equal(a.X, X.T.astype(np.float32))

@@ -2448,7 +2448,8 @@ def _read_table(path: Path, txt: _Text, *, fmt: str, orientation: Orientation, l
         df.columns = pd.Index([str(h) for h in header[1:]])
     h0 = str(df.index.name) if df.index.name is not None else ""
     idx_num = pd.to_numeric(pd.Series(df.index), errors="coerce")
-    idx_numeric = bool(idx_num.notna().all())
+    # (a lifted row of labels was one of the ids: they are not all numbers, as when it stays in the table)
+    idx_numeric = bool(idx_num.notna().all()) and lifted[0] is None
     # fractional numbers are values, never sample ids
     idx_fractional = idx_numeric and bool((idx_num != np.round(idx_num)).any())
     h0_feature = _gene_score([h0]) > 0
