@@ -1618,6 +1618,38 @@ def test_cli_reads_repeated_synthetic_ids_and_keeps_refusing_repeated_held_out_i
     assert len(err.splitlines()) == 1 and "obs_names_make_unique()" in err and "--label-key" not in err, err
 
 
+def test_cli_reads_a_floor_file_of_repeated_ids_as_a_synthetic_set(tmp_path, capsys):
+    """--floor FILE is a generator's profiles, as the synthetic set is: a floor whose sample ids all repeat (two
+    draws concatenated, or every id "floor") is scored, its ids made unique and said in one note, with the same
+    floor values as under unique ids."""
+    from rnagen._io import write_h5ad
+    from rnagen.cli.main import main
+
+    syn = _write_sets(tmp_path)
+    write_h5ad(syn, tmp_path / "syn.h5ad")
+    floor = syn.copy()
+    floor.X = np.asarray(floor.X) + np.random.default_rng(5).normal(0, 0.3, floor.shape).astype(np.float32)
+    write_h5ad(floor, tmp_path / "floor.h5ad")
+    same = floor.copy()
+    same.obs_names = ["floor"] * same.n_obs
+    write_h5ad(same, tmp_path / "floor_same.h5ad")
+    base = ["evaluate", "--real", str(tmp_path / "test.h5ad"), "--train", str(tmp_path / "train.h5ad"),
+            "--synthetic", str(tmp_path / "syn.h5ad"), "--label-key", "tissue", "--metrics", "precision,density",
+            "--n-boot", "20"]
+    floors = {}
+    for name in ("floor.h5ad", "floor_same.h5ad"):
+        capsys.readouterr()
+        assert main([*base, "--floor", str(tmp_path / name), "--out", str(tmp_path / f"{name}.json")]) == 0, \
+            capsys.readouterr().err
+        notes = [n for n in capsys.readouterr().out.splitlines() if "sample ids repeat" in n]
+        assert len(notes) == (name == "floor_same.h5ad"), notes
+        if notes:
+            assert notes[0].startswith("note: the floor's sample ids repeat") and "made unique ('floor', 'floor-1'" \
+                in notes[0], notes[0]
+        floors[name] = [m["floor"] for m in json.loads((tmp_path / f"{name}.json").read_text())["metrics"]]
+    assert floors["floor.h5ad"] == floors["floor_same.h5ad"]
+
+
 def test_cli_floor_leaves_out_a_synthetic_class_the_training_set_lacks(tmp_path, capsys):
     """A synthetic class the training set lacks (here a class renamed) is scored with the default Gaussian floor:
     fitted on the training classes, sampled to the label mix of the other synthetic profiles, said in a note; a

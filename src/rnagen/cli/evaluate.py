@@ -83,15 +83,15 @@ def _out_ending(path: str) -> str:
                          "the notes) or the metrics table as .csv or .tsv")
 
 
-def _renamed_ids_note(syn) -> str | None:
-    """The note of a synthetic set whose repeated sample ids were made unique on reading (the ``read`` step's
-    ``n_sample_ids_made_unique``), else ``None``."""
+def _renamed_ids_note(syn, what: str = "synthetic set") -> str | None:
+    """The note of a synthetic set (or the floor's: ``what``) whose repeated sample ids were made unique on reading
+    (the ``read`` step's ``n_sample_ids_made_unique``), else ``None``."""
     steps = list(((getattr(syn, "uns", {}).get("rnagen") or {}).get("history") or {}).values())
     n = next((int(st["n_sample_ids_made_unique"]) for st in reversed(steps)
               if isinstance(st, Mapping) and st.get("step") == "read" and "n_sample_ids_made_unique" in st), 0)
     if not n:
         return None
-    return (f"the synthetic set's sample ids repeat ({n} of its {syn.n_obs} repeat an earlier one): made unique "
+    return (f"the {what}'s sample ids repeat ({n} of its {syn.n_obs} repeat an earlier one): made unique "
             f"({', '.join(map(repr, list(syn.obs_names[:2])))}, ...), a synthetic profile's id naming no sample")
 
 
@@ -127,7 +127,11 @@ def _floor(args: argparse.Namespace, train, syn, say):
         raise DataError(f"--floor {choice} needs --train: the gap is measured up to the real training profiles "
                         "(the ceiling); pass --train or --floor none")
     if choice != "gaussian":
-        return _read(choice, args.label_key), choice
+        # profiles of a generator, as the synthetic set's: their repeated ids made unique, said in a note
+        floor = _read(choice, args.label_key, synthetic=True)
+        if (renamed := _renamed_ids_note(floor, "floor")) is not None:
+            say(renamed)
+        return floor, choice
     try:
         return _gaussian_floor(args, train, syn, say)
     except RnagenError as e:
