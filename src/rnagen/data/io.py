@@ -1084,16 +1084,21 @@ def _lift_label_row(chunk: pd.DataFrame, label_key: str) -> tuple[pd.DataFrame, 
         return chunk, None
     pos = idx.index(label_key)
     row = chunk.iloc[pos].astype(object).to_numpy()
-    rest = chunk.drop(index=chunk.index[pos])
+    return _numbers_again(chunk.drop(index=chunk.index[pos]), text), row
+
+
+def _numbers_again(rest: pd.DataFrame, text: list[int]) -> pd.DataFrame:
+    """``rest`` with each of its ``text`` columns (those a row of labels made text) as float32 numbers where every
+    value of it is one; built whole from its columns (set one at a time, each would split the frame's blocks
+    again)."""
     columns: dict[int, Any] = {j: rest.iloc[:, j] for j in range(rest.shape[1])}
     for j in text:
         conv = pd.to_numeric(rest.iloc[:, j], errors="coerce")
         if conv.notna().sum() == rest.iloc[:, j].notna().sum():
             columns[j] = conv.astype(np.float32)
-    # built whole from its columns (set one at a time, each would split the frame's blocks again)
     out = pd.DataFrame(columns, index=rest.index)
     out.columns = rest.columns
-    return out, row
+    return out
 
 
 def _label_row(df: pd.DataFrame, *, label_key: str | None, orientation: str,
@@ -1109,11 +1114,7 @@ def _label_row(df: pd.DataFrame, *, label_key: str | None, orientation: str,
     if label_key is not None and label_key not in [str(c) for c in df.columns] and idx.count(label_key) == 1:
         pos = idx.index(label_key)
         row = df.iloc[pos].astype(object)
-        rest = df.drop(index=df.index[pos])
-        for j in text:   # the columns the label row made text: numbers again where every value is one
-            conv = pd.to_numeric(rest.iloc[:, j], errors="coerce")
-            if conv.notna().sum() == rest.iloc[:, j].notna().sum():
-                rest.isetitem(j, conv.astype(np.float32))
+        rest = _numbers_again(df.drop(index=df.index[pos]), text)
         samples = [str(c) for j, c in enumerate(df.columns) if pd.api.types.is_numeric_dtype(rest.dtypes.iloc[j])]
         row.index = [str(c) for c in df.columns]
         return rest, row[samples]
@@ -1241,20 +1242,27 @@ def _float32_chunk(chunk: pd.DataFrame, source: str, first: int = 0) -> pd.DataF
                        [str(chunk.columns[j]) for j in num], source)
     if len(num) == chunk.shape[1]:
         return pd.DataFrame(vals, index=chunk.index, columns=chunk.columns)
-    # the cast columns as one block beside the others, then taken back into the table's order: set one at a time,
-    # each column would split the frame's block again (quadratic in a wide table's columns: a gene named like an
-    # annotation, GC, among 18,000 symbols)
+    # the cast columns as one block beside the others: set one at a time, each column would split the frame's block
+    # again (quadratic in a wide table's columns: a gene named like an annotation, GC, among 18,000 symbols)
     cast = set(num)
     rest = [j for j in range(chunk.shape[1]) if j not in cast]
-    n = len(chunk)
-    out = pd.concat([pd.DataFrame(vals, index=pd.RangeIndex(n)),
-                     chunk.iloc[:, rest].set_axis(pd.RangeIndex(n)).set_axis(
-                         pd.RangeIndex(len(num), chunk.shape[1]), axis=1)], axis=1)
-    order = np.empty(chunk.shape[1], dtype=np.int64)
-    order[num] = np.arange(len(num))
-    order[rest] = np.arange(len(num), chunk.shape[1])
-    out = out.iloc[:, order]
-    out.index, out.columns = chunk.index, chunk.columns
+    out = _side_by_side([(pd.DataFrame(vals), num), (chunk.iloc[:, rest], rest)], chunk.index)
+    out.columns = chunk.columns
+    return out
+
+
+def _side_by_side(parts: list[tuple[pd.DataFrame, list[int]]], index: pd.Index) -> pd.DataFrame:
+    """One table of frames that each hold the columns at positions ``pos`` of it (``parts``: ``(frame, pos)``,
+    every position once), joined side by side and taken into the table's order, its rows ``index``."""
+    rows = pd.RangeIndex(len(index))
+    joined = pd.concat([frame.set_axis(rows) for frame, _ in parts], axis=1)
+    order = np.empty(joined.shape[1], dtype=np.int64)
+    k = 0
+    for _, pos in parts:
+        order[pos] = np.arange(k, k + len(pos))
+        k += len(pos)
+    out = joined.iloc[:, order]
+    out.index = index
     return out
 
 
@@ -1785,20 +1793,15 @@ def _parquet_frame(path: Path, *, label_key: str | None) -> pd.DataFrame:
         del table
         X[:, a:a + len(batch)] = _to_float32(B, others.index, batch, path.name)
     df = pd.DataFrame(X, index=others.index, columns=pd.Index([names[j] for j in floats], dtype=object), copy=False)
-    kept = [j for j in range(len(names)) if names[j] not in index]   # the file's columns, in its order
+    # each column's place among the file's columns (the index's left out)
+    pos = {j: k for k, j in enumerate(j for j in range(len(names)) if names[j] not in index)}
     if len(rest) <= _PARQUET_INSERTS:
-        # each other column put where it stands in the file, in the order of those places: the float32 block is
-        # not copied (a concatenation would copy it to join it with a float column of the others)
-        at = {j: k for k, j in enumerate(kept)}
+        # each other column put at its place, in the order of those places: the float32 block is not copied (a
+        # concatenation would copy it to join it with a float column of the others)
         for j in rest:
-            df.insert(at[j], names[j], others[names[j]])
+            df.insert(pos[j], names[j], others[names[j]])
         return df
-    df = pd.concat([others, df], axis=1)
-    order = np.empty(len(kept), dtype=np.int64)   # back into the file's order of columns
-    pos = {j: k for k, j in enumerate(kept)}
-    order[[pos[j] for j in rest]] = np.arange(len(rest))
-    order[[pos[j] for j in floats]] = np.arange(len(rest), len(kept))
-    return df.iloc[:, order]
+    return _side_by_side([(others, [pos[j] for j in rest]), (df, [pos[j] for j in floats])], others.index)
 
 
 def _read_parquet(path: Path, *, orientation: Orientation, label_key: str | None, fmt: str = "parquet"):

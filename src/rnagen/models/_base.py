@@ -668,14 +668,19 @@ class Generator(ABC):
     def from_config(cls, toml: Any = None, overrides: Any = None) -> "Generator":
         """Build from a TOML file/dict and ``key=value`` overrides on top of the dataclass defaults."""
         if isinstance(toml, (str, Path)):
-            data = read_toml(toml)
-            if data.get("model", cls.name) != cls.name:
-                raise ConfigError(f"config file {toml} is for model {data['model']!r}, not {cls.name!r}")
-            toml = data
+            toml = cls._config_file(toml)
         elif isinstance(toml, Mapping) and toml.get("model", cls.name) != cls.name:
             raise ConfigError(f"the configuration is for model {toml['model']!r}, not {cls.name!r}; build it with "
                               f"get_model({toml['model']!r})")
         return cls(build_config(cls.config_cls, toml=toml, overrides=overrides))
+
+    @classmethod
+    def _config_file(cls, path: str | Path) -> dict[str, Any]:
+        """A TOML configuration file's contents, refused when it names another model."""
+        data = read_toml(path)
+        if data.get("model", cls.name) != cls.name:
+            raise ConfigError(f"config file {path} is for model {data['model']!r}, not {cls.name!r}")
+        return data
 
     def _check_zeros_setting(self) -> None:
         """Refuse ``preprocess.zeros=match`` (or ``mirror``) with privacy: it reads per-class statistics outside the
@@ -1595,8 +1600,9 @@ class Generator(ABC):
             raise RunDirError(f"{run_dir} is not a complete run folder ({what}); was training interrupted? run "
                               "`rnagen train` again with the same --out to resume")
         with reading(run_dir / "config.toml", fix=fix):
-            model = cls.from_config(run_dir / "config.toml")
-            model._saved_config(read_toml(run_dir / "config.toml"))
+            raw = cls._config_file(run_dir / "config.toml")
+            model = cls.from_config(raw)
+            model._saved_config(raw)
         with reading(run_dir / "meta.json", fix=fix):
             meta = _read_meta(run_dir / "meta.json")
             if meta["model"] != cls.name:
