@@ -3686,3 +3686,47 @@ def test_a_row_of_labels_over_genes_named_by_entrez_numbers_keeps_them_as_the_id
     a = read(tmp_path / "entrez.csv", label_key="group")
     assert list(a.obs["group"]) == ["a", "b", "a", "b"] and list(a.var_names[:2]) == ["7157", "7158"]
     np.testing.assert_array_equal(a.X, X.T.astype(np.float32))
+
+
+def test_spreadsheet_margins_dropped_and_unnamed_values_refused(small, tmp_path):
+    """A spreadsheet saved as CSV keeps the cells it once formatted: ``,,,`` lines under the table and a separator
+    or two more at the end of every line. Those rows without an id and columns without a name, all empty, are no
+    sample or gene: dropped with a note in the read record, the data as without them (in both orientations, and
+    beside a row of labels). A column of values without a name is a gene (or sample) without an id: refused
+    naming where it is."""
+    df = _frame(small)
+    df.insert(0, "tissue", small.obs["tissue"].astype(str))
+    lines = df.to_csv(float_format="%.9g").splitlines()
+    n = len(lines[0].split(","))
+    (tmp_path / "m.csv").write_text("\n".join(ln + ",," for ln in lines) + "\n" + ("," * (n + 1) + "\n") * 3)
+    a = read(tmp_path / "m.csv", label_key="tissue")
+    _same(small, a)
+    orient = get_history(a)[0]["orientation"]
+    assert orient.startswith("samples_x_genes") and "empty line" in orient and "without an id dropped" in orient
+    # an empty column without a name between two genes, and one ",,," line inside the table
+    mid = [",".join(f[:3] + [""] + f[3:]) for f in (ln.split(",") for ln in lines)]
+    (tmp_path / "mid.csv").write_text("\n".join(mid[:5] + ["," * n] + mid[5:]) + "\n")
+    b = read(tmp_path / "mid.csv", label_key="tissue")
+    _same(small, b)
+    assert "(1 empty column without a name and 1 empty line without an id dropped)" in \
+        get_history(b)[0]["orientation"]
+    # genes x samples, with a row of labels under the header and empty columns and lines around the table
+    t = _frame(small).T
+    g = t.to_csv(float_format="%.9g").splitlines()
+    label_line = "tissue," + ",".join(small.obs["tissue"].astype(str))
+    body = [g[0] + ",", label_line + ",", *(ln + "," for ln in g[1:]), "," * (small.n_obs + 1)]
+    (tmp_path / "g.csv").write_text("\n".join(body) + "\n")
+    c = read(tmp_path / "g.csv", label_key="tissue")
+    _same(small, c)
+    # values under no name: refused, naming the neighbours
+    bad = [",".join(f[:3] + ["" if i == 0 else "1.5"] + f[3:]) for i, f in enumerate(ln.split(",") for ln in lines)]
+    (tmp_path / "bad.csv").write_text("\n".join(bad) + "\n")
+    genes = list(small.var_names)
+    with pytest.raises(DataError, match=rf"bad.csv: 1 column of values without a name in the header \(after "
+                                        rf"'{genes[0]}', before '{genes[1]}'\), which would be a gene without an id"):
+        read(tmp_path / "bad.csv", label_key="tissue")
+    gbad = g[:1] + [ln + ",7" for ln in g[1:]]
+    (tmp_path / "gbad.csv").write_text(gbad[0] + ",\n" + "\n".join(gbad[1:]) + "\n")
+    with pytest.raises(DataError, match=r"gbad.csv: 1 column of values without a name in the header \(after "
+                                        rf"'{small.obs_names[-1]}'\), which would be a sample without an id"):
+        read(tmp_path / "gbad.csv")

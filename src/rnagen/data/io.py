@@ -1627,6 +1627,56 @@ _GENOMESTUDIO = re.compile(r"(?P<sample>.+?)[._ ](?P<what>avg_signal|detection[ 
                            r"bead_std(err|ev)|avg_nbeads|narrays|array_stdev)", re.IGNORECASE)
 
 
+def _unnamed(name: Any) -> bool:
+    """A column without a name in its header: a blank field, or pandas' ``Unnamed: 5`` for one."""
+    s = str(name).strip()
+    return not s or re.fullmatch(r"Unnamed: \d+(_level_\d+)?", s) is not None
+
+
+def _empty(values: pd.DataFrame | pd.Series) -> np.ndarray:
+    """Per column of a frame (or for a series): whether every cell is empty (missing, or blank text)."""
+    v = values.to_frame() if isinstance(values, pd.Series) else values
+    blank = v.isna().to_numpy()
+    for j in np.flatnonzero(~blank.all(axis=0)):
+        col = v.iloc[:, j]
+        if not pd.api.types.is_numeric_dtype(col.dtype):
+            blank[:, j] |= col.map(lambda x: isinstance(x, str) and not x.strip()).to_numpy(dtype=bool)
+    return blank.all(axis=0)
+
+
+def _empty_margins(df: pd.DataFrame) -> tuple[pd.DataFrame, str, list[int]]:
+    """``df`` without the columns that have neither a name nor a value and the rows that have neither an id nor a
+    value: what a spreadsheet saved as CSV leaves of cells once formatted (``,,,`` lines under the table, a
+    separator or two more at the end of every line), no sample or gene of the data. Returns the table, a note of
+    what was dropped (``""`` when nothing) and the positions of the columns kept."""
+    cols = [j for j, c in enumerate(df.columns) if _unnamed(c)]
+    drop_cols = [cols[k] for k in np.flatnonzero(_empty(df.iloc[:, cols]))] if cols else []
+    no_id = np.flatnonzero([_blank_id(x) for x in df.index])
+    keep_cols = [j for j in range(df.shape[1]) if j not in set(drop_cols)]
+    drop_rows = [i for i in no_id if _empty(df.iloc[i, keep_cols])[0]] if len(no_id) and keep_cols else []
+    if not drop_cols and not drop_rows:
+        return df, "", keep_cols
+    out = df.iloc[[i for i in range(df.shape[0]) if i not in set(drop_rows)], keep_cols]
+    parts = [f"{n} empty {what}{'s' if n > 1 else ''} without {name}"
+             for n, what, name in ((len(drop_cols), "column", "a name"), (len(drop_rows), "line", "an id")) if n]
+    return out, f" ({' and '.join(parts)} dropped)", keep_cols
+
+
+def _refuse_unnamed_values(cols: list[str], num: list[int], *, what: str, source: str) -> None:
+    """A column of numbers with no name in the header would be a {what} without a name: refused, naming where it
+    is (the columns beside it), as a row's missing id is."""
+    j = next((j for j in num if _unnamed(cols[j])), None)
+    if j is None:
+        return
+    where = ", ".join(f"{side} {cols[k]!r}" for side, k in (("after", j - 1), ("before", j + 1))
+                      if 0 <= k < len(cols) and not _unnamed(cols[k]))
+    n = sum(_unnamed(cols[k]) for k in num)
+    where = where or f"at position {j + 2}"
+    raise DataError(f"{source}: {n} column{'s' if n > 1 else ''} of values without a name in the header "
+                    f"({'the first ' if n > 1 else ''}{where}), which would be a {what} without an id; give "
+                    f"{'each' if n > 1 else 'it'} a name in the header line or remove {'them' if n > 1 else 'it'}")
+
+
 def _array_columns(df: pd.DataFrame) -> tuple[pd.DataFrame, str]:
     """An Illumina table's per-sample statistics dropped: GenomeStudio's columns reduced to each sample's
     AVG_Signal (named by the sample; numeric columns that are not a gene annotation, such as ARRAY_ADDRESS_ID,
@@ -1669,7 +1719,11 @@ def _frame_to_adata(df: pd.DataFrame, *, orientation: Orientation, source: str, 
     if all(isinstance(x, str) for x in df.index):
         df.index = pd.Index(_entrez_as_written(list(df.index)), name=df.index.name)
     _refuse_result_table(list(df.columns), source)
+    df, empty_note, kept = _empty_margins(df)
+    if label_row is not None:
+        label_row = label_row.iloc[kept]
     df, array_note = _array_columns(df)
+    array_note = empty_note + array_note
     df = _row_numbers_dropped(df, label_key=label_key)
     df = _ids_from_a_later_column(df, label_key=label_key)
     numbered = df.shape[0] if _row_numbers(df) else 0
@@ -1702,6 +1756,8 @@ def _frame_to_adata(df: pd.DataFrame, *, orientation: Orientation, source: str, 
                                 orientation="samples_x_genes" if wide is not None else
                                 "genes_x_samples" if row_labels is not None else orientation)
     line = header_lines + 1
+    _refuse_unnamed_values(cols, [j for j in num if j != lab], what="gene" if orient == "samples_x_genes" else
+                           "sample", source=source)
     covariates: list[int] = []
     if orient == "samples_x_genes":
         _refuse_blank_ids(np.asarray([_blank_id(x) for x in df.index]), "sample", line=line, source=source)
