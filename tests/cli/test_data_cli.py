@@ -196,6 +196,11 @@ def test_info_prints_a_class_name_with_a_line_break_on_one_line():
     rows = lines[start + 1:start + 4]
     assert sorted(r.split()[0] for r in rows) == ["line1\\nline2", "ok", "tab\\there"]
     assert len({len(r) for r in rows}) == 1
+    # a class name of 300 characters is cut at 60 in the listing: the counts stay beside the names
+    a.obs["kind"] = pd.Categorical(["x" * 300, "ok", "ok"] * 2)
+    lines = summarize(a, label_key="kind").splitlines()
+    start = lines.index("labels (kind): 2 classes")
+    assert lines[start + 1:start + 3] == ["  ok" + " " * 58 + "  4", "  " + "x" * 59 + "…  2"]
 
 def test_numeric_annotation_columns_among_entrez_ids_are_not_genes(tmp_path, capsys):
     """An age and a batch column beside genes named by Entrez ids (a clinical covariate pasted next to the

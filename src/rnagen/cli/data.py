@@ -747,8 +747,10 @@ def summarize(adata, *, path: str = "", label_key: str | None = None) -> str:
                       f", no sample has a label (every {k!r} value empty or a missing-value mark: check --label-key "
                       "or --labels)" if miss.any() else "")
         lines.append(f"labels ({k}): {len(vc)} class{'es' if len(vc) != 1 else ''}{unlabelled}")
-        w = max((len(one_line(s)) for s in vc.index), default=0)
-        lines.extend(f"  {one_line(name):<{w}}  {n}" for name, n in vc.items())
+        # a class name past 60 characters cut in the listing, so one long name does not push every count away
+        shown = [(t if len(t := one_line(name)) <= 60 else t[:59] + "…", n) for name, n in vc.items()]
+        w = max((len(t) for t, _ in shown), default=0)
+        lines.extend(f"  {t:<{w}}  {n}" for t, n in shown)
     if hint := _split_column_hint(adata):
         lines.append("split:     " + hint.removeprefix("; "))
     hist = get_history(adata)
