@@ -127,6 +127,8 @@ CASES = [
     ("train-unknown-option", _train("--epochs", "3"), "unrecognized arguments"),
     # a file recording no label column (a prepared one records it: train then takes it)
     ("train-no-label-key", ["train", "{csv}", "--out", "{out}"], "records no label column; pass --label-key"),
+    ("split-no-label-key", ["data", "split", "{csv}", "--out", "{out}"],
+     "records no label column; pass --label-key with the column holding the classes (it holds no sample column"),
     ("train-gaussian-shrinkage", _train("--set", "shrinkage=2", model="gaussian"), "shrinkage"),
     ("train-gaussian-covariance", _train("--set", "covariance=banana", model="gaussian"), "covariance"),
     ("train-vae-temperature", _train("--set", "sample.temperature=0", model="vae"), "sample.temperature"),

@@ -17,6 +17,12 @@ def _columns_of(path: str) -> str:
         cols = [str(c) for c in read_input(path).obs.columns]
     except Exception:   # only a hint on an error path: the file's own error comes when it is read
         return ""
+    return columns_hint(cols)
+
+
+def columns_hint(cols: list[str]) -> str:
+    """`` (its sample columns: a, b)``, or how to add labels where there is no column, for an error that asks for
+    a label column."""
     if not cols:
         return " (it holds no sample column: add the labels with rnagen data prepare --labels FILE)"
     return f" (its sample columns: {', '.join(repr(c[:30]) for c in cols[:10])}{', ...' if len(cols) > 10 else ''})"

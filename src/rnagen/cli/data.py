@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Literal
 
 from ..errors import DataError
 from . import _types as T
-from ._common import read_input
+from ._common import columns_hint, read_input
 
 if TYPE_CHECKING:
     from ..data.genes import IdType
@@ -805,7 +805,9 @@ def cmd_split(args: argparse.Namespace) -> int:
         adata = read_input(args.file, label_key=args.label_key)
         label_key = args.label_key or _default_label_key(adata)
         if label_key is None:
-            raise DataError(f"{Path(args.file).name}: no label column recorded; pass --label-key")
+            raise DataError(f"{Path(args.file).name} records no label column; pass --label-key with the column "
+                            f"holding the classes{columns_hint([str(c) for c in adata.obs.columns])} (rnagen data "
+                            "prepare --label-key records it)")
         train, test = split(adata, label_key=label_key, test_size=args.test_size, seed=args.seed, by=args.split_key)
         # both written before either replaces an older split: never a train.h5ad and test.h5ad of two splits
         write_h5ads([(train, out / "train.h5ad"), (test, out / "test.h5ad")])
