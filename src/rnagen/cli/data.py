@@ -748,9 +748,9 @@ def summarize(adata, *, path: str = "", label_key: str | None = None) -> str:
                       "or --labels)" if miss.any() else "")
         lines.append(f"labels ({k}): {len(vc)} class{'es' if len(vc) != 1 else ''}{unlabelled}")
         # a class name past 60 characters cut in the listing, so one long name does not push every count away
-        shown = [(t if len(t := one_line(name)) <= 60 else t[:59] + "…", n) for name, n in vc.items()]
-        w = max((len(t) for t, _ in shown), default=0)
-        lines.extend(f"  {t:<{w}}  {n}" for t, n in shown)
+        listed = [(t if len(t := one_line(name)) <= 60 else t[:59] + "…", n) for name, n in vc.items()]
+        w = max((len(t) for t, _ in listed), default=0)
+        lines.extend(f"  {t:<{w}}  {n}" for t, n in listed)
     if hint := _split_column_hint(adata):
         lines.append("split:     " + hint.removeprefix("; "))
     hist = get_history(adata)
