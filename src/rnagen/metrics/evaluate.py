@@ -74,7 +74,7 @@ from .._genes import match_genes
 from ..config import check_number, check_seed
 from ..errors import ConfigError, DataError
 from ..pp.copies import NEAR_COPY_RATIO, find_copies_stacked, first_of_group, group_ids
-from ..pp.history import log_state
+from ..pp.history import LOG_RANGE, log_state, looks_logged
 from ..pp.prepare import dense, is_logged, takes_log2p1, to_log_scale
 from ..pp.preprocess import folded_label
 from ..utils import label_text, numeric_label_aliases, one_line
@@ -110,8 +110,11 @@ def _row_names(obj) -> list[str] | None:
     return None if names is None else [str(x) for x in names]
 
 
-def _unpack(obj, label_key: str | None, labels, what: str) -> tuple[Any, np.ndarray | None, Any, bool | None]:
-    """Return (X float32, labels or None, var_names or None, logged flag; None for arrays: judged by value)."""
+def _unpack(obj, label_key: str | None, labels, what: str, *, generated: bool = False
+            ) -> tuple[Any, np.ndarray | None, Any, bool | None]:
+    """Return (X float32, labels or None, var_names or None, logged flag; None for arrays: judged by value).
+    ``generated``: a generator's profiles, whose AnnData without a log record is judged by value as an array is
+    (:func:`prepare` settles a scale its values leave open by the held-out set's), not refused."""
     if obj is None:
         return None, None, None, None
     if hasattr(obj, "obs") and hasattr(obj, "X"):
@@ -127,7 +130,8 @@ def _unpack(obj, label_key: str | None, labels, what: str) -> tuple[Any, np.ndar
         if not pd.Index(obj.var_names).is_unique:
             dup = pd.Index(obj.var_names)[pd.Index(obj.var_names).duplicated()][:3].tolist()
             raise DataError(f"{what}: duplicated gene ids {dup}; make the gene ids unique (one column per gene)")
-        out: tuple[Any, np.ndarray | None, Any, bool | None] = (X, y, list(obj.var_names), is_logged(obj, X=X))
+        logged = None if generated and log_state(obj) is None else is_logged(obj, X=X)
+        out: tuple[Any, np.ndarray | None, Any, bool | None] = (X, y, list(obj.var_names), logged)
     elif isinstance(obj, pd.DataFrame):
         # a samples x genes table: its columns name the genes (matched by name, as an AnnData's), a label column
         # named by label_key taken out; columns 0, 1, ... (an array's) name none
@@ -315,7 +319,7 @@ def prepare(real, synthetic, train=None, *, label_key: str | None = None, real_l
     """
     depth_notes = _check_depth({"real": real, "synthetic": synthetic, "train": train, "mia_reference": mia_reference})
     R, yr, gr, lr = _unpack(real, label_key, real_labels, "real")
-    S, ys, gs, ls = _unpack(synthetic, label_key, synthetic_labels, "synthetic")
+    S, ys, gs, ls = _unpack(synthetic, label_key, synthetic_labels, "synthetic", generated=True)
     T, yt, gt, lt = _unpack(train, label_key, train_labels, "train")
     ys, yt = _as_real_classes(ys, yr), _as_real_classes(yt, yr)
     n_genes = R.shape[1]
@@ -338,7 +342,13 @@ def prepare(real, synthetic, train=None, *, label_key: str | None = None, real_l
     # alone, which the held-out set's scale can overrule
     judged = ls is None or log_state(synthetic) is None
     whole_logs = False
-    if judged and s_logged and notes["real"] == "log2(x+1)" and _on_count_scale(S, raw["real"], R):
+    open_scale = judged and _scale_open(S)
+    n_over = _above_log_range(S) if open_scale else 0
+    if open_scale:
+        # a few values above the log range among values within it: read as log values or logged as counts,
+        # whichever puts its genes' means nearer the held-out set's on the log scale (generated to be like it)
+        s_logged = _nearer_as_logs(S, R)
+    elif judged and s_logged and notes["real"] == "log2(x+1)" and _on_count_scale(S, raw["real"], R):
         # low counts that are not whole numbers (a model's expected counts) read as log values by their range
         # alone; beside the held-out counts they are counts too, and are logged as those are
         s_logged = False
@@ -350,6 +360,10 @@ def prepare(real, synthetic, train=None, *, label_key: str | None = None, real_l
     S, notes["synthetic"] = to_log_scale(S, logged=s_logged)
     if whole_logs:
         notes["synthetic"] += "; whole numbers, read as log values: their genes' means are the held-out set's"
+    if open_scale:
+        notes["synthetic"] += (f"; no log record and {n_over} values above the log range among "
+                               f"values within it: read as {'log values' if s_logged else 'a linear scale'}, which "
+                               "puts their genes' means nearer the held-out set's")
     if T is not None:
         T, notes["train"] = to_log_scale(T, logged=_logged(T, lt))
     sets = {"real": (real, notes["real"]), "synthetic": (synthetic, notes["synthetic"]),
@@ -684,6 +698,30 @@ def _on_log_scale(S: np.ndarray, real_logged: np.ndarray) -> bool:
     as_is = np.nanmedian(np.abs(ms - mr))
     logged = np.nanmedian(np.abs(np.nanmean(np.log2(np.asarray(S, np.float64) + 1.0), axis=0) - mr))
     return bool(2 * as_is < logged)
+
+
+def _scale_open(X: np.ndarray) -> bool:
+    """Do the values leave their scale open: a few above the log range among values within it
+    (:func:`rnagen.pp.history.looks_logged`, which refuses such a data set)?"""
+    try:
+        looks_logged(X, strict=True)
+    except DataError:
+        return True
+    return False
+
+
+def _above_log_range(X: np.ndarray) -> int:
+    """How many values lie above the log range (a block of rows at a time: no boolean copy of the whole set)."""
+    return sum(int((X[i:i + 4096] > LOG_RANGE[1]).sum()) for i in range(0, len(X), 4096))
+
+
+def _nearer_as_logs(S: np.ndarray, real_logged: np.ndarray) -> bool:
+    """Are the genes' means of ``S`` as given nearer the held-out log values' than those of ``log2(S + 1)`` (median
+    over the genes)?"""
+    mr = np.nanmean(real_logged, axis=0, dtype=np.float64)
+    as_is = np.nanmedian(np.abs(np.nanmean(S, axis=0, dtype=np.float64) - mr))
+    logged = np.nanmedian(np.abs(np.nanmean(np.log2(np.clip(np.asarray(S, np.float64), 0, None) + 1.0), axis=0) - mr))
+    return bool(as_is <= logged)
 
 
 def _logged(X: np.ndarray, logged: bool | None) -> bool:
@@ -1074,7 +1112,7 @@ def _repeated_profiles(synthetic) -> str | None:
     """A note when at least :data:`REPEATED_SHARE` of the synthetic profiles repeat another synthetic profile value
     for value (a generator's mode collapse, or rows written twice by the tool that wrote the file): each copy is
     scored as a profile of its own, so the set holds fewer distinct profiles than its size says; else ``None``."""
-    X = _unpack(synthetic, None, None, "synthetic")[0]
+    X = _unpack(synthetic, None, None, "synthetic", generated=True)[0]
     if len(X) < 2:
         return None
     n_rep = int(pd.DataFrame(np.asarray(X)).duplicated().sum())
@@ -1220,7 +1258,7 @@ def check_synthetic_is_not_held_out(real, synthetic, *, what: str = "synthetic",
     with itself; :func:`evaluate` itself scores it, the identity being a useful analytic case). A synthetic set
     that copies training profiles is scored: the privacy indicators are there to show it."""
     R, _, gr, lr = _unpack(real, None, None, "real")
-    S, _, gs, ls = _unpack(synthetic, None, None, "synthetic")
+    S, _, gs, ls = _unpack(synthetic, None, None, "synthetic", generated=True)
     S = _on_real_genes(S, gs, gr, R.shape[1], "the floor" if what == "floor" else what,
                        getattr(synthetic, "var", None))
     same = int(_same_on_either_scale(S, ls, R, lr).sum())
