@@ -227,6 +227,24 @@ def test_numeric_annotation_columns_among_entrez_ids_are_not_genes(tmp_path, cap
     assert main(["data", "prepare", str(tmp_path / "sym.csv"), "--label-key", "tissue", "--genes", "all",
                  "--out", str(tmp_path / "s.h5ad")]) == 2
     assert "all in 'age'" in capsys.readouterr().err and not (tmp_path / "s.h5ad").exists()
+    # among real gene symbols, a numeric column named as a sample annotation (that no gene is) is one, whether
+    # its values would break the scale test (an age) or not (a purity, a tumour stage)
+    from rnagen import datasets
+
+    symbols = {k: v for k, v in datasets.gtex26().var["symbol"].astype(str).items() if v.strip() and v != "nan"}
+    expr = expr[[c for c in expr.columns if c in symbols]]
+    named = table[["tissue", "age", "batch", *expr.columns]].rename(columns=symbols)
+    named.insert(3, "Tumor purity", (np.arange(len(table)) % 7 + 3) / 10)
+    named.insert(4, "STAGE", np.arange(len(table)) % 4 + 1)
+    named.to_csv(tmp_path / "named.csv")
+    assert main(["data", "prepare", str(tmp_path / "named.csv"), "--label-key", "tissue", "--genes", "all",
+                 "--out", str(tmp_path / "n.h5ad")]) == 0
+    assert ("4 numeric columns named neither by a gene id nor a known gene kept as sample annotations, not genes "
+            "(age, batch, Tumor purity, STAGE)") in capsys.readouterr().out
+    n = ad.read_h5ad(tmp_path / "n.h5ad")
+    assert list(n.var_names) == [symbols[c] for c in expr.columns]
+    assert n.obs["Tumor purity"].tolist() == named["Tumor purity"].tolist()
+    np.testing.assert_allclose(n.X, expr.to_numpy(dtype=np.float32))
 
 
 def test_a_gene_list_with_a_header_and_genes_the_data_lack(tmp_path, capsys):

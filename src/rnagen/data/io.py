@@ -1306,15 +1306,37 @@ def feature_id_type(adata) -> _genes.IdType:
     return "other" if platform_probes(adata) else _genes.detect_id_type(adata.var_names)
 
 
+#: the names of a sample's clinical and technical annotations (case, spaces, dots and underscores aside): among
+#: columns named by gene symbols, a numeric column so named that is no known gene is such an annotation
+_COVARIATE_NAME = re.compile(
+    r"(age([_](at|of)[_]?(diagnosis|death|sampling|collection|onset|index|surgery))?([_]?(years?|yrs|months|days))?|"
+    r"years[_]?(of[_])?age|bmi|body[_]?mass[_]?index|weight|height|(tumou?r[_]?)?purity|ploidy|(tumou?r[_]?)?(stage|"
+    r"grade|size)|batch|rin|rin[_]?(score|value)|sex|gender|(overall[_])?survival([_]?(time|months|days|years))?|"
+    r"(os|pfs|dfs|dss|rfs|efs)([_]?(time|months|days|years|status|event))?|days[_]?to[_]?[a-z_]+|vital[_]?status|"
+    r"time|time[_]?point|status|event|tmb|msi([_]?score)?|pack[_]?years|dose|concentration|replicate|lane|plate|"
+    r"run|sample[_]?(number|index)|patient[_]?(number|index))", re.IGNORECASE)
+
+
+def _covariate_name(name: str) -> bool:
+    """Is ``name`` the name of a sample annotation (:data:`_COVARIATE_NAME`): ``Age at diagnosis``, ``BMI``,
+    ``tumor.purity``, ``OS_months``?"""
+    return _COVARIATE_NAME.fullmatch(re.sub(r"[\s._-]+", "_", name.strip())) is not None
+
+
 def _numeric_covariates(cols: list[str], num: list[int]) -> list[int]:
     """Numeric columns of a samples x genes table that are sample annotations, not genes: among columns named
     by Entrez or Ensembl ids (a pattern every gene id has), the few whose names are neither such an id nor any
-    known gene (an age, a batch, a BMI). Symbol-named tables are left as they are: an unknown name there may be
-    a gene the shipped tables lack."""
+    known gene (an age, a batch, a BMI); among columns named by gene symbols, where an unknown name may be a gene
+    the shipped tables lack, the few that are no known gene and are named as a sample annotation is
+    (:func:`_covariate_name`)."""
     if len(num) < 20:
         return []
     names = [cols[j] for j in num]
     kind = _genes.detect_id_type(names)
+    if kind == "symbol":
+        # named as annotations are (a clinical table pasted beside the genes): up to a tenth of the columns
+        odd = [j for j in num if _covariate_name(cols[j]) and _gene_score([cols[j]]) == 0]
+        return odd if len(odd) <= max(3, 0.1 * len(num)) else []
     if kind not in ("entrez", "ensembl", "ensembl_versioned"):
         return []
     from .._genes import _ENSEMBL_RE, _ENTREZ_RE
@@ -1767,7 +1789,9 @@ def _frame_to_adata(df: pd.DataFrame, *, orientation: Orientation, source: str, 
         X, obs, var = _samples_x_genes(df, cols=cols, num=num, other=other, lab=lab, source=source, line=line,
                                        sep_hint=sep_hint)
         for j in covariates:
-            obs[cols[j]] = df.iloc[:, j].to_numpy()
+            col = df.iloc[:, j].to_numpy()
+            # read as float32 with the data: a value's shortest float32 text is the file's (0.3, not 0.30000001)
+            obs[cols[j]] = col.astype(str).astype(np.float64) if col.dtype == np.float32 else col
     else:
         if numbered:
             raise DataError(f"{source}: its rows are named only by their numbers (1 to {numbered}: R's automatic "
