@@ -35,8 +35,8 @@ def worker(kind: str, path: str) -> None:
     elif path.endswith(".parquet"):
         X = pd.read_parquet(path).to_numpy(np.float32)
         shape = X.shape
-    elif path.endswith(".feather"):
-        X = pd.read_feather(path).set_index(["gene", "sample"]["samples_x" in path]).to_numpy(np.float32)
+    elif path.endswith(".feather"):   # the index pandas recorded (gene, sample) read back as the index
+        X = pd.read_feather(path).to_numpy(np.float32)
         shape = X.shape
     else:   # a row of labels under the header skipped
         X = pd.read_csv(path, index_col=0, dtype={0: str}, low_memory=False,
