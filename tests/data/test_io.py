@@ -2330,6 +2330,72 @@ def test_a_differential_expression_table_is_not_profiles(tmp_path, header):
         read(tmp_path / "res.csv")
 
 
+def _listing_counted(monkeypatch, folder):
+    """Count each listing of ``folder`` (os.scandir, os.listdir, Path.iterdir); a listing of it raises where the
+    returned list holds ``"refuse"``."""
+    import pathlib
+
+    seen: list[str] = []
+
+    def spy(name, real):
+        def listed(path=".", *a, **k):
+            if os.path.realpath(os.fspath(path)) == os.path.realpath(folder):
+                seen.append(name)
+                if "refuse" in seen:
+                    raise RuntimeError(f"{folder} listed by {name}")
+            return real(path, *a, **k)
+        return listed
+
+    monkeypatch.setattr(os, "scandir", spy("scandir", os.scandir))
+    monkeypatch.setattr(os, "listdir", spy("listdir", os.listdir))
+    monkeypatch.setattr(pathlib.Path, "iterdir", spy("iterdir", pathlib.Path.iterdir))
+    return seen
+
+
+def test_a_read_does_not_list_the_file_s_folder(tmp_path, monkeypatch):
+    """A read of one file in a folder of many (a downloads folder, a quantification folder) does not list the folder;
+    a pair a killed command was replacing together (records named by its process id) is still found by the read of
+    either file, by the mark beside it, and the old pair put back."""
+    import signal
+    import subprocess
+    import sys
+
+    header = "sample,TP53,EGFR,MYC\n"
+    old = {n: header + f"s1,1,2,{k}\ns2,4,5,6\n" for k, n in enumerate(("a.csv", "b.csv"))}
+    for n, text in old.items():
+        (tmp_path / n).write_text(text)
+    for j in range(50):
+        (tmp_path / f"other{j}.txt").write_text("x")
+    seen = _listing_counted(monkeypatch, tmp_path)
+    seen.append("refuse")
+    a = read(tmp_path / "a.csv")
+    assert list(a.var_names) == ["TP53", "EGFR", "MYC"] and seen == ["refuse"]
+    monkeypatch.undo()
+    # a process killed (SIGKILL) between the pair's two moves: a.csv is its, b.csv the old one
+    new = (header + "s1,9,9,9\ns2,9,9,9\n", header + "s1,8,8,8\ns2,8,8,8\n")
+    code = ("import os, signal\nfrom pathlib import Path\nfrom rnagen._io import atomic_paths\nreal = os.replace\n"
+            "def replace(src, dst, *x, **k):\n    real(src, dst, *x, **k)\n"
+            "    if '.tmp' in os.fspath(src) and os.path.basename(dst) == 'a.csv':\n"
+            "        os.kill(os.getpid(), signal.SIGKILL)\n"
+            "os.replace = replace\n"
+            f"with atomic_paths([Path({str(tmp_path / 'a.csv')!r}), Path({str(tmp_path / 'b.csv')!r})]) as (x, y):\n"
+            f"    x.write_text({new[0]!r})\n    y.write_text({new[1]!r})\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    assert subprocess.run([sys.executable, "-c", code], env=env).returncode == -signal.SIGKILL
+    assert [(tmp_path / n).read_text() for n in old] == [new[0], old["b.csv"]]
+    seen = _listing_counted(monkeypatch, tmp_path)
+    monkeypatch.chdir(tmp_path)   # the file named relative to the working folder, its record by its full path
+    b = read("b.csv")
+    assert seen and {n: (tmp_path / n).read_text() for n in old} == old   # the old pair whole again
+    np.testing.assert_array_equal(b.X, [[1, 2, 1], [4, 5, 6]])
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("other")
+                  and not p.name.endswith(".tmp.csv")) == ["a.csv", "b.csv"]   # no record, no mark, no old file
+    # what the kill left is settled: the next read lists nothing
+    seen.clear()
+    seen.append("refuse")
+    read(tmp_path / "a.csv")
+
+
 def test_feather_is_read_and_pickles_and_arrays_are_named(tmp_path):
     """pandas' to_feather (Arrow IPC) reads as parquet does; a pickle is not loaded (it would run the file's
     code) and a NumPy array has no names: each named with the way on, not 'binary content'."""
