@@ -1,11 +1,12 @@
 """Reading a large expression matrix from CSV with `rnagen.data.read` (blocks of lines cast to float32 as they
 are parsed) next to a whole-file pandas read (`pd.read_csv(..., low_memory=False)` then a float32 matrix), in
-the same run, each in a fresh process so its peak resident memory (`ru_maxrss`) is its own.
+the same run, each in a fresh process so its peak resident memory (Linux's VmHWM) is its own.
 
 Two layouts of the same G genes x N samples of values with two decimals: genes x samples (tall) and samples x
-genes (wide).
+genes (wide). Parquet and Feather files are pandas' to_parquet / to_feather of float32 values (Feather: LZ4-compressed
+Arrow IPC, pyarrow's default), read whole by pd.read_parquet / pd.read_feather as the reference.
 
-    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/matrix_read.py --genes 18000 --samples 2000 [--format parquet]
+    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/matrix_read.py --genes 18000 --samples 2000 [--format parquet|feather]
 """
 from __future__ import annotations
 
@@ -34,12 +35,24 @@ def worker(kind: str, path: str) -> None:
     elif path.endswith(".parquet"):
         X = pd.read_parquet(path).to_numpy(np.float32)
         shape = X.shape
+    elif path.endswith(".feather"):   # the index pandas recorded (gene, sample) read back as the index
+        X = pd.read_feather(path).to_numpy(np.float32)
+        shape = X.shape
     else:   # a row of labels under the header skipped
         X = pd.read_csv(path, index_col=0, dtype={0: str}, low_memory=False,
                         skiprows=[1] if "grouped" in path else None).to_numpy(np.float32)
         shape = X.shape
-    print(json.dumps({"seconds": time.perf_counter() - t, "shape": list(shape),
-                      "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+    print(json.dumps({"seconds": time.perf_counter() - t, "shape": list(shape), "peak_mb": _peak_mb(resource)}))
+
+
+def _peak_mb(resource) -> float:
+    """This process's peak resident memory in MB: Linux's VmHWM, which starts afresh at exec; ``ru_maxrss`` (the
+    fallback elsewhere) keeps the peak of the process it was forked from, here the parent holding the matrix."""
+    try:
+        with open("/proc/self/status") as fh:
+            return next(int(line.split()[1]) for line in fh if line.startswith("VmHWM:")) / 1024
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def main() -> None:
@@ -47,9 +60,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--genes", type=int, default=18000)
     ap.add_argument("--samples", type=int, default=2000)
-    ap.add_argument("--format", choices=("csv", "parquet"), default="csv",
-                    help="the files' format (parquet: pandas' to_parquet of float32 values, read by pd.read_parquet "
-                         "as the reference)")
+    ap.add_argument("--format", choices=("csv", "parquet", "feather"), default="csv",
+                    help="the files' format (parquet, feather: pandas' to_parquet / to_feather of float32 values, "
+                         "read by pd.read_parquet / pd.read_feather as the reference)")
     ap.add_argument("--label-row", action="store_true",
                     help="csv: the genes x samples layout only, with a row of labels (group) under its header")
     ap.add_argument("--worker", nargs=2, metavar=("KIND", "PATH"), help=argparse.SUPPRESS)
@@ -77,6 +90,8 @@ def main() -> None:
                     shutil.copyfileobj(src, dst)
             elif a.format == "csv":
                 frame.to_csv(path, float_format="%.2f")
+            elif a.format == "feather":
+                frame.to_feather(path)
             else:
                 frame.to_parquet(path)
         print(f"# {len(genes)} genes x {a.samples} samples: float32 matrix {X.nbytes / 1e6:.0f} MB; {a.format} "

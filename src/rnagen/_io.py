@@ -361,6 +361,17 @@ def _replacing_record(folder: Path, pid: int) -> Path:
     return folder / f".rnagen-replacing.{pid}.json"
 
 
+#: the mark :func:`replace_together` puts beside each destination while its record lies in the folder:
+#: ``.<name>.rnagen-replacing``, found by the name of the file a reader opens, without listing its folder
+_MARK_SUFFIX = ".rnagen-replacing"
+
+
+def _replacing_mark(dest: Path) -> Path:
+    """The mark beside ``dest`` that a replacement together naming it may be unfinished (a long name shortened as
+    the temporaries' are, within the file system's name limit)."""
+    return dest.with_name(f".{_stem(dest.name, limit=_NAME_MAX - 1 - len(_MARK_SUFFIX))}{_MARK_SUFFIX}")
+
+
 def _command_line() -> str:
     import shlex
     import sys
@@ -402,6 +413,8 @@ def replace_together(moves: Sequence[tuple[Path, Path]]) -> None:
     entries = [(dest, kept_aside(dest, pid) if (dest.exists() or dest.is_symlink()) else None)
                for _, dest in moves]
     records = sorted({_replacing_record(dest.parent, pid) for _, dest in moves})
+    # a mark already there stands for another record (settle_replacements removes it with the last one naming it)
+    marks = [m for m in dict.fromkeys(_replacing_mark(d) for _, d in moves) if not os.path.lexists(m)]
     dest = moves[0][1]
     written: list[Path] = []
     try:
@@ -414,6 +427,10 @@ def replace_together(moves: Sequence[tuple[Path, Path]]) -> None:
         for rec in records:
             written.append(rec)
             write_text(rec, text)
+        # after the records, before the first move: a mark stands for a record that lies in the folder already
+        for mark in marks:
+            written.append(mark)
+            write_text(mark, "")
         for dest, old in entries:
             if old is not None:
                 try:
@@ -431,7 +448,7 @@ def replace_together(moves: Sequence[tuple[Path, Path]]) -> None:
         if isinstance(e, OSError) and not isinstance(e, OutputError):
             raise OutputError(describe_os_error(e, dest)) from None
         raise
-    for rec in records:
+    for rec in [*records, *marks]:   # the marks after the records they stand for
         with contextlib.suppress(OSError):
             rec.unlink(missing_ok=True)
     for _, old in entries:
@@ -458,9 +475,11 @@ def settle_replacements(folder: str | os.PathLike) -> list[tuple[list[Path], str
     d = Path(folder)
     left: list[tuple[list[Path], str]] = []
     try:
-        found = sorted(f for f in d.iterdir() if _REPLACING_RE.match(f.name))
+        listed = [f.name for f in d.iterdir()]
     except OSError:   # no folder, or one that cannot be listed: nothing this process can settle there
         return left
+    found = sorted(d / name for name in listed if _REPLACING_RE.match(name))
+    marks = [name for name in listed if name.startswith(".") and name.endswith(_MARK_SUFFIX)]
     for f in found:
         pid = int(f.name.split(".")[2])
         if pid == os.getpid() or process_runs(pid):
@@ -493,7 +512,30 @@ def settle_replacements(folder: str | os.PathLike) -> list[tuple[list[Path], str
                             f"{rec.get('command', 'rnagen')}) was stopped while replacing them together, and the old "
                             f"files could not be put back ({describe_os_error(failed)}); {undo}, or run that "
                             "command again"))
+    if marks:
+        _remove_marks(d, marks)
     return left
+
+
+def _remove_marks(d: Path, marks: list[str]) -> None:
+    """Remove the marks ``marks`` (names in folder ``d``, listed with its records) that no record left in ``d``
+    names a destination of: the folder listed again, as a mark is made after its record (a record made while the
+    first listing ran, its mark seen there, is in this one). Matched by name (a record names its destinations by
+    their full paths, ``d`` may be given relative); all kept where a record cannot be read."""
+    named: set[str] = set()
+    try:
+        for f in d.iterdir():
+            if _REPLACING_RE.match(f.name):
+                rec = _record_of(f)
+                if rec is None:
+                    return
+                named.update(_replacing_mark(dest).name for dest, _ in rec["entries"])
+    except OSError:
+        return
+    for name in marks:
+        if name not in named:
+            with contextlib.suppress(OSError):
+                (d / name).unlink(missing_ok=True)
 
 
 def check_replacements(path: str | os.PathLike) -> None:
@@ -506,7 +548,10 @@ def check_replacements(path: str | os.PathLike) -> None:
     names = {p}
     with contextlib.suppress(OSError):
         names.add(output_target(p))
-    for folder in sorted({n.parent for n in names}):
+    # the folder listed only where a mark beside the file (or its link's target) says a record may lie there: a read
+    # of one file in a folder of many does not pay for listing them
+    marked = {n.parent for n in names if os.path.lexists(_replacing_mark(n))}
+    for folder in sorted(marked):
         for dests, line in settle_replacements(folder):
             if any(os.path.realpath(n) == os.path.realpath(dest) for n in names for dest in dests):
                 raise DataError(line)

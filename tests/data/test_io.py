@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import gzip
+import os
 import re
 
 import numpy as np
@@ -2329,6 +2330,72 @@ def test_a_differential_expression_table_is_not_profiles(tmp_path, header):
         read(tmp_path / "res.csv")
 
 
+def _listing_counted(monkeypatch, folder):
+    """Count each listing of ``folder`` (os.scandir, os.listdir, Path.iterdir); a listing of it raises where the
+    returned list holds ``"refuse"``."""
+    import pathlib
+
+    seen: list[str] = []
+
+    def spy(name, real):
+        def listed(path=".", *a, **k):
+            if os.path.realpath(os.fspath(path)) == os.path.realpath(folder):
+                seen.append(name)
+                if "refuse" in seen:
+                    raise RuntimeError(f"{folder} listed by {name}")
+            return real(path, *a, **k)
+        return listed
+
+    monkeypatch.setattr(os, "scandir", spy("scandir", os.scandir))
+    monkeypatch.setattr(os, "listdir", spy("listdir", os.listdir))
+    monkeypatch.setattr(pathlib.Path, "iterdir", spy("iterdir", pathlib.Path.iterdir))
+    return seen
+
+
+def test_a_read_does_not_list_the_file_s_folder(tmp_path, monkeypatch):
+    """A read of one file in a folder of many (a downloads folder, a quantification folder) does not list the folder;
+    a pair a killed command was replacing together (records named by its process id) is still found by the read of
+    either file, by the mark beside it, and the old pair put back."""
+    import signal
+    import subprocess
+    import sys
+
+    header = "sample,TP53,EGFR,MYC\n"
+    old = {n: header + f"s1,1,2,{k}\ns2,4,5,6\n" for k, n in enumerate(("a.csv", "b.csv"))}
+    for n, text in old.items():
+        (tmp_path / n).write_text(text)
+    for j in range(50):
+        (tmp_path / f"other{j}.txt").write_text("x")
+    seen = _listing_counted(monkeypatch, tmp_path)
+    seen.append("refuse")
+    a = read(tmp_path / "a.csv")
+    assert list(a.var_names) == ["TP53", "EGFR", "MYC"] and seen == ["refuse"]
+    monkeypatch.undo()
+    # a process killed (SIGKILL) between the pair's two moves: a.csv is its, b.csv the old one
+    new = (header + "s1,9,9,9\ns2,9,9,9\n", header + "s1,8,8,8\ns2,8,8,8\n")
+    code = ("import os, signal\nfrom pathlib import Path\nfrom rnagen._io import atomic_paths\nreal = os.replace\n"
+            "def replace(src, dst, *x, **k):\n    real(src, dst, *x, **k)\n"
+            "    if '.tmp' in os.fspath(src) and os.path.basename(dst) == 'a.csv':\n"
+            "        os.kill(os.getpid(), signal.SIGKILL)\n"
+            "os.replace = replace\n"
+            f"with atomic_paths([Path({str(tmp_path / 'a.csv')!r}), Path({str(tmp_path / 'b.csv')!r})]) as (x, y):\n"
+            f"    x.write_text({new[0]!r})\n    y.write_text({new[1]!r})\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    assert subprocess.run([sys.executable, "-c", code], env=env).returncode == -signal.SIGKILL
+    assert [(tmp_path / n).read_text() for n in old] == [new[0], old["b.csv"]]
+    seen = _listing_counted(monkeypatch, tmp_path)
+    monkeypatch.chdir(tmp_path)   # the file named relative to the working folder, its record by its full path
+    b = read("b.csv")
+    assert seen and {n: (tmp_path / n).read_text() for n in old} == old   # the old pair whole again
+    np.testing.assert_array_equal(b.X, [[1, 2, 1], [4, 5, 6]])
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("other")
+                  and not p.name.endswith(".tmp.csv")) == ["a.csv", "b.csv"]   # no record, no mark, no old file
+    # what the kill left is settled: the next read lists nothing
+    seen.clear()
+    seen.append("refuse")
+    read(tmp_path / "a.csv")
+
+
 def test_feather_is_read_and_pickles_and_arrays_are_named(tmp_path):
     """pandas' to_feather (Arrow IPC) reads as parquet does; a pickle is not loaded (it would run the file's
     code) and a NumPy array has no names: each named with the way on, not 'binary content'."""
@@ -3541,10 +3608,18 @@ def test_a_wide_table_with_a_gene_named_like_an_annotation_is_read_in_one_block_
     assert peak < 1.6 * M.nbytes   # the matrix and a slice: no float64 copy (2 x) of the whole
 
 
-def _parquet_cases(tmp_path):
-    """Parquet files of the layouts a user's table comes in, each with what decides how its columns are read."""
+def _arrow_cases(tmp_path, ext="parquet"):
+    """Parquet (``ext="parquet"``) or Feather files of the layouts a user's table comes in, each with what decides
+    how its columns are read."""
     import pyarrow as pa
+    import pyarrow.feather as feather
     import pyarrow.parquet as pq
+
+    def save(frame, name):
+        if ext == "parquet":
+            frame.to_parquet(tmp_path / f"{name}.{ext}")
+        else:
+            frame.to_feather(tmp_path / f"{name}.{ext}")
 
     rng = np.random.default_rng(3)
     samples = [f"s{i}" for i in range(30)]
@@ -3553,34 +3628,34 @@ def _parquet_cases(tmp_path):
     wide = pd.DataFrame(rng.gamma(2.0, 50.0, (30, 700)).astype(np.float32), index=pd.Index(samples, name="sample"),
                         columns=[f"G{j}" for j in range(699)] + ["GC"])
     wide.insert(0, "tissue", ["ab"[i % 2] for i in range(30)])
-    wide.to_parquet(tmp_path / "wide.parquet")
-    out["wide"] = ("wide.parquet", "tissue")
+    save(wide, "wide")
+    out["wide"] = (f"wide.{ext}", "tissue")
     # genes x samples in float64 with gene annotations: whole-number Entrez ids beyond float32's exact range, a length
     tall = pd.DataFrame(np.round(rng.gamma(2.0, 50.0, (40, 30)), 3), index=pd.Index([f"GENE{j}" for j in range(40)],
                         name="gene"), columns=samples)
     tall.insert(0, "Entrez_Gene_Id", (100287399.0 + np.arange(40)))
     tall.insert(1, "Length", np.arange(40, dtype=np.int64) * 10 + 500)
-    tall.to_parquet(tmp_path / "tall.parquet")
-    out["tall"] = ("tall.parquet", None)
+    save(tall, "tall")
+    out["tall"] = (f"tall.{ext}", None)
     # numeric labels (doses) as the label column, kept as written
     dose = pd.DataFrame(rng.gamma(2.0, 5.0, (30, 50)), index=pd.Index(samples, name="sample"),
                         columns=[f"G{j}" for j in range(50)])
     dose["dose"] = [0.1, 0.5, 1.0] * 10
-    dose.to_parquet(tmp_path / "dose.parquet")
-    out["dose"] = ("dose.parquet", "dose")
+    save(dose, "dose")
+    out["dose"] = (f"dose.{ext}", "dose")
     # no pandas record (written by pyarrow, as polars or DuckDB write): the ids a text column, values in between
     t = pa.table({"value0": rng.normal(5, 1, 30), "id": samples, **{f"G{j}": rng.normal(5, 1, 30) for j in range(40)},
                   "grp": ["xyz"[i % 3] for i in range(30)]})
-    pq.write_table(t, tmp_path / "plain.parquet")
-    out["plain"] = ("plain.parquet", "grp")
+    (pq.write_table if ext == "parquet" else feather.write_feather)(t, tmp_path / f"plain.{ext}")
+    out["plain"] = (f"plain.{ext}", "grp")
     # more columns of other types than are inserted one at a time (whole counts), then float values
     many = pd.DataFrame(rng.poisson(20, (30, 80)), index=pd.Index(samples, name="sample"),
                         columns=[f"C{j}" for j in range(80)])
     for j in range(40):
         many[f"F{j}"] = rng.normal(5, 1, 30)
     many["grp"] = ["ab"[i % 2] for i in range(30)]
-    many.to_parquet(tmp_path / "many.parquet")
-    out["many"] = ("many.parquet", "grp")
+    save(many, "many")
+    out["many"] = (f"many.{ext}", "grp")
     return out
 
 
@@ -3589,7 +3664,7 @@ def test_a_parquet_table_reads_as_pandas_reads_it_a_batch_of_columns_at_a_time(t
     the file's order, the labels, the annotations), with the float columns read a few at a time."""
     import rnagen.data.io as io_mod
 
-    cases = _parquet_cases(tmp_path)
+    cases = _arrow_cases(tmp_path)
     monkeypatch.setattr(io_mod, "_PARQUET_COLUMNS", 7)
     got = {k: read(tmp_path / f, label_key=key) for k, (f, key) in cases.items()}
     monkeypatch.setattr(io_mod, "_parquet_frame", lambda path, label_key: pd.read_parquet(path))
@@ -3607,20 +3682,69 @@ def test_a_parquet_table_reads_as_pandas_reads_it_a_batch_of_columns_at_a_time(t
     assert got["many"].n_vars == 120 and list(got["many"].var_names[:2]) == ["C0", "C1"]
 
 
-def test_a_parquet_value_beyond_float32_is_refused_as_before(tmp_path, monkeypatch):
-    """A float64 value beyond float32's range: the same one-line error, naming the sample and the gene, as the
-    whole-file read gives."""
+def test_a_feather_table_reads_as_pandas_reads_it_a_batch_of_columns_at_a_time(tmp_path, monkeypatch):
+    """Feather (Arrow IPC) files of each layout read to the same AnnData as through pd.read_feather of the whole
+    file, with the float columns decoded a few at a time: pandas' index (a named one, a RangeIndex, one written as a
+    column named ``index``), text columns, several record batches, compressed and not."""
+    import pyarrow as pa
+    import pyarrow.feather as feather
+
+    import rnagen.data.io as io_mod
+
+    cases = _arrow_cases(tmp_path, "feather")
+    rng = np.random.default_rng(4)
+    samples = [f"s{i}" for i in range(30)]
+    # the index written as a column named ``index`` (df.reset_index().to_feather), a text label column last
+    ix = pd.DataFrame(rng.gamma(2.0, 50.0, (30, 60)), index=samples, columns=[f"G{j}" for j in range(60)])
+    ix["tissue"] = ["abc"[i % 3] for i in range(30)]
+    ix.reset_index().to_feather(tmp_path / "index.feather")
+    cases["index"] = ("index.feather", "tissue")
+    # genes x samples: gene ids and descriptions as text columns, a RangeIndex; uncompressed, record batches of 7 rows
+    tall = pd.DataFrame(np.round(rng.gamma(2.0, 50.0, (40, 30)), 2).astype(np.float32), columns=samples)
+    tall.insert(0, "gene", [f"ENSG{j:011d}" for j in range(40)])
+    tall.insert(1, "Description", [f"gene {j}" for j in range(40)])
+    feather.write_feather(tall, tmp_path / "batches.feather", compression="uncompressed", chunksize=7)
+    cases["batches"] = ("batches.feather", None)
+    monkeypatch.setattr(io_mod, "_PARQUET_COLUMNS", 7)
+    decoded = []
+    real = feather.read_table
+    monkeypatch.setattr(feather, "read_table", lambda *a, **kw: decoded.append(kw.get("columns")) or real(*a, **kw))
+    got = {k: read(tmp_path / f, label_key=key) for k, (f, key) in cases.items()}
+    assert max(len(c or ()) for c in decoded) == 7   # the values a batch of 7 columns at a time
+    monkeypatch.setattr(io_mod, "_feather_frame", lambda path, label_key: pd.read_feather(path))
+    for k, (f, key) in cases.items():
+        ref = read(tmp_path / f, label_key=key)
+        a = got[k]
+        assert list(a.var_names) == list(ref.var_names) and list(a.obs_names) == list(ref.obs_names), k
+        assert a.X.dtype == np.float32
+        np.testing.assert_array_equal(a.X, ref.X)
+        pd.testing.assert_frame_equal(a.obs, ref.obs, check_dtype=False)
+        pd.testing.assert_frame_equal(a.var, ref.var, check_dtype=False)
+    assert list(got["wide"].var_names)[-1] == "GC" and got["wide"].n_vars == 700
+    assert list(got["tall"].var["Entrez_Gene_Id"])[:2] == [100287399, 100287400]   # exact, not float32-rounded
+    assert sorted(set(got["dose"].obs["dose"].astype(str))) == ["0.1", "0.5", "1"]   # not 0.10000000149
+    assert got["many"].n_vars == 120 and list(got["many"].var_names[:2]) == ["C0", "C1"]
+    assert list(got["index"].obs_names) == samples and got["index"].n_vars == 60
+    assert list(got["batches"].obs_names) == samples and list(got["batches"].var["Description"])[:1] == ["gene 0"]
+    np.testing.assert_array_equal(got["batches"].X, tall[samples].to_numpy().T)
+    assert pa.ipc.open_file(str(tmp_path / "batches.feather")).num_record_batches == 6
+
+
+@pytest.mark.parametrize("ext", ["parquet", "feather"])
+def test_a_parquet_value_beyond_float32_is_refused_as_before(tmp_path, monkeypatch, ext):
+    """A float64 value beyond float32's range in a parquet or Feather file: the same one-line error, naming the
+    sample and the gene, as the whole-file read gives."""
     import rnagen.data.io as io_mod
 
     df = pd.DataFrame(np.ones((5, 20)), index=pd.Index([f"s{i}" for i in range(5)], name="sample"),
                       columns=[f"G{j}" for j in range(20)])
     df.iloc[3, 12] = 1e39
-    df.to_parquet(tmp_path / "big.parquet")
+    getattr(df, f"to_{ext}")(tmp_path / f"big.{ext}")
     with pytest.raises(DataError) as new:
-        read(tmp_path / "big.parquet")
-    monkeypatch.setattr(io_mod, "_parquet_frame", lambda path, label_key: pd.read_parquet(path))
+        read(tmp_path / f"big.{ext}")
+    monkeypatch.setattr(io_mod, f"_{ext}_frame", lambda path, label_key: getattr(pd, f"read_{ext}")(path))
     with pytest.raises(DataError) as old:
-        read(tmp_path / "big.parquet")
+        read(tmp_path / f"big.{ext}")
     assert str(new.value) == str(old.value)
     assert "1 values beyond the float32 range (first 1e+39 at 's3', 'G12')" in str(new.value)
 
@@ -3642,6 +3766,35 @@ def test_a_wide_parquet_file_is_decoded_in_a_fraction_of_the_memory(tmp_path):
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
         peaks[how] = int(out.stdout.split()[-1])
     assert peaks["batches"] < 0.3 * peaks["whole"], peaks
+
+
+def test_a_wide_feather_file_is_read_in_a_fraction_of_the_memory(tmp_path):
+    """The resident memory a read of a 2,000 x 4,000 float64 Feather file adds at its peak (Linux's VmHWM, reset
+    after a first small read has imported what a read needs): the batches' against the whole table's
+    (pd.read_feather), each in a fresh process. pyarrow's own allocation count does not tell them apart: its reader
+    allocates a record batch's whole body for a column subset and touches only the columns'."""
+    import subprocess
+    import sys
+
+    if not os.access("/proc/self/clear_refs", os.W_OK):
+        pytest.skip("needs Linux's /proc/self/clear_refs to reset the peak resident memory")
+    rng = np.random.default_rng(0)
+    pd.DataFrame(rng.gamma(2.0, 50.0, (2000, 4000)), index=pd.Index([f"s{i}" for i in range(2000)], name="sample"),
+                 columns=[f"G{j}" for j in range(4000)]).to_feather(tmp_path / "m.feather")
+    pd.DataFrame(np.ones((3, 4)), index=pd.Index([f"s{i}" for i in range(3)], name="sample"),
+                 columns=[f"G{j}" for j in range(4)]).to_feather(tmp_path / "small.feather")
+    peaks = {}
+    for how in ("batches", "whole"):
+        code = ("import pandas as pd\nimport rnagen.data.io as m\n"
+                "def kb(key): return int(open('/proc/self/status').read().split(key + ':')[1].split()[0])\n"
+                + ("m._feather_frame = lambda path, label_key: pd.read_feather(path)\n" if how == "whole" else "")
+                + f"m.read({str(tmp_path / 'small.feather')!r})\nopen('/proc/self/clear_refs', 'w').write('5')\n"
+                + f"r0 = kb('VmRSS')\nm.read({str(tmp_path / 'm.feather')!r})\nprint(kb('VmHWM') - r0)\n")
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        peaks[how] = int(out.stdout.split()[-1])
+    # the whole table's read: the file's 64 MB read, pandas' float64 copy, the float32 matrix; the batches': the
+    # float32 matrix (32 MB), its copy into the AnnData and a batch
+    assert peaks["batches"] < 0.5 * peaks["whole"], peaks
 
 
 def test_a_row_of_labels_under_the_header_is_lifted_before_the_samples_become_text(tmp_path, monkeypatch):

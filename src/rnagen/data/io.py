@@ -1829,59 +1829,107 @@ def _pandas_index(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-#: the most columns :func:`_parquet_frame` decodes at once
+#: the most columns :func:`_arrow_frame` decodes at once
 _PARQUET_COLUMNS = 512
-#: the most columns other than the floating-point values that :func:`_parquet_frame` inserts one at a time beside
+#: the most columns other than the floating-point values that :func:`_arrow_frame` inserts one at a time beside
 #: them (more: joined in one copy)
 _PARQUET_INSERTS = 64
 
 
 def _parquet_frame(path: Path, *, label_key: str | None) -> pd.DataFrame:
-    """``pd.read_parquet(path)``, its floating-point columns read a batch of about :data:`_SLICE_VALUES` values (at
-    most :data:`_PARQUET_COLUMNS` columns) at a time and cast to float32 (a value beyond float32's range refused)
-    into one block. pyarrow decodes a whole table into buffers several times the size of its values (an
+    """``pd.read_parquet(path)``, its floating-point columns decoded a batch at a time (:func:`_arrow_frame`)."""
+    import pyarrow.parquet as pq
+
+    f = pq.ParquetFile(path)
+    return _arrow_frame(f.schema_arrow, source=path.name, label_key=label_key,
+                        whole=lambda: pd.read_parquet(path),
+                        others=lambda cols: pd.read_parquet(path, columns=cols),   # with the index pandas recorded
+                        values=lambda cols: f.read(columns=cols, use_pandas_metadata=False))
+
+
+def _feather_frame(path: Path, *, label_key: str | None) -> pd.DataFrame:
+    """``pd.read_feather(path)``, its floating-point columns decoded a batch at a time (:func:`_arrow_frame`) from
+    the file memory-mapped: an uncompressed Arrow IPC file's columns are read in place, a compressed one's (LZ4 or
+    ZSTD buffers, pyarrow's default) decompressed only for the batch's columns. A Feather V1 file (not Arrow IPC;
+    pyarrow's ``write_feather(version=1)``) is read whole."""
+    import pyarrow as pa
+    import pyarrow.feather as feather
+
+    try:
+        with pa.memory_map(str(path)) as src:
+            schema = pa.ipc.open_file(src).schema
+    except pa.ArrowInvalid:
+        return pd.read_feather(path)
+    index = _arrow_index(schema)
+
+    def others(cols: list[str]) -> pd.DataFrame:
+        # pd.read_feather, unlike pd.read_parquet, neither adds the index's columns to a selection nor takes an empty
+        # one as no columns (it reads all): the index asked for, and one column for the rows where nothing else is
+        return pd.read_feather(path, columns=[*index, *cols] or schema.names[:1])[cols]
+
+    return _arrow_frame(schema, source=path.name, label_key=label_key,
+                        whole=lambda: pd.read_feather(path), others=others,
+                        values=lambda cols: feather.read_table(str(path), columns=cols, memory_map=True))
+
+
+def _arrow_index(schema) -> list[str]:
+    """The columns holding the index that pandas recorded in an Arrow schema (none for a RangeIndex, which it
+    records by its bounds)."""
+    return [c for c in (schema.pandas_metadata or {}).get("index_columns", []) if isinstance(c, str)]
+
+
+def _arrow_frame(schema, *, source: str, label_key: str | None, whole: Callable[[], pd.DataFrame],
+                 others: Callable[[list[str]], pd.DataFrame], values: Callable[[list[str]], Any]) -> pd.DataFrame:
+    """The table of a parquet or Feather file of Arrow ``schema`` as pandas reads it (``whole()``), its
+    floating-point columns read a batch of about :data:`_SLICE_VALUES` values (at most :data:`_PARQUET_COLUMNS`
+    columns) at a time (``values(names)``: a pyarrow table) and cast to float32 (a value beyond float32's range
+    refused) into one block. pyarrow decodes a whole table into buffers several times the size of its values (an
     18,000-column float32 table of 144 MB: 1.1 GB), then pandas copies them: a batch at a time, the peak is the
     float32 matrix and one batch. The block is laid out column by column, as pandas lays out its own, so that the
     matrix is taken from it without a copy in either orientation. The index (from pandas' record in the file), the
     label column (numbers kept as written), columns named as gene annotations (whole-number ids,
-    :data:`_GENE_ANNOTATION`) and every other column are read as pandas reads them; a file whose columns repeat a
-    name is read whole."""
+    :data:`_GENE_ANNOTATION`) and every other column are read as pandas reads them (``others(names)``, with the
+    index); a file whose columns repeat a name is read whole."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
-    f = pq.ParquetFile(path)
-    schema = f.schema_arrow
     names = list(schema.names)
-    index = [c for c in (schema.pandas_metadata or {}).get("index_columns", []) if isinstance(c, str)]
+    index = _arrow_index(schema)
+    # a column named as a gene annotation stored in float32 or narrower (GC among gene symbols) joins the block:
+    # float32 holds its values exactly, and a column beside the block would be a second block to join
     floats = [j for j, field in enumerate(schema) if pa.types.is_floating(field.type) and field.name not in index
-              and field.name != label_key and not _GENE_ANNOTATION.fullmatch(field.name.strip())]
+              and field.name != label_key
+              and (field.type.bit_width <= 32 or not _GENE_ANNOTATION.fullmatch(field.name.strip()))]
     if len(set(names)) != len(names) or not floats:
-        return pd.read_parquet(path)
+        return whole()
     cast = set(floats)
     rest = [j for j in range(len(names)) if j not in cast and names[j] not in index]
-    others = pd.read_parquet(path, columns=[names[j] for j in rest])   # with the index pandas recorded
-    n = f.metadata.num_rows
+    other = others([names[j] for j in rest])
+    n = len(other.index)
     X = np.empty((n, len(floats)), dtype=np.float32, order="F")
     # pyarrow's buffers per column decoded dwarf a short column's values: batches of at most _PARQUET_COLUMNS
     step = max(1, min(_SLICE_VALUES // max(n, 1), _PARQUET_COLUMNS))
     for a in range(0, len(floats), step):
         batch = [names[j] for j in floats[a:a + step]]
-        table = f.read(columns=batch, use_pandas_metadata=False)
+        table = values(batch)
         B = np.empty((n, len(batch)), dtype=np.float64, order="F")
         for k in range(len(batch)):
             B[:, k] = table.column(k).to_numpy()   # nulls are NaN
         del table
-        X[:, a:a + len(batch)] = _to_float32(B, others.index, batch, path.name)
-    df = pd.DataFrame(X, index=others.index, columns=pd.Index([names[j] for j in floats], dtype=object), copy=False)
+        # pyarrow's Arrow IPC reader takes a column subset into a buffer the size of the record batch's whole body,
+        # filled only where the columns asked for lie; freed, its touched pages stay with the allocator (mimalloc,
+        # jemalloc) unless given back, and batch after batch they would add up to the file's size
+        pa.default_memory_pool().release_unused()
+        X[:, a:a + len(batch)] = _to_float32(B, other.index, batch, source)
+    df = pd.DataFrame(X, index=other.index, columns=pd.Index([names[j] for j in floats], dtype=object), copy=False)
     # each column's place among the file's columns (the index's left out)
     pos = {j: k for k, j in enumerate(j for j in range(len(names)) if names[j] not in index)}
     if len(rest) <= _PARQUET_INSERTS:
         # each other column put at its place, in the order of those places: the float32 block is not copied (a
         # concatenation would copy it to join it with a float column of the others)
         for j in rest:
-            df.insert(pos[j], names[j], others[names[j]])
+            df.insert(pos[j], names[j], other[names[j]])
         return df
-    return _side_by_side([(others, [pos[j] for j in rest]), (df, [pos[j] for j in floats])], others.index)
+    return _side_by_side([(other, [pos[j] for j in rest]), (df, [pos[j] for j in floats])], other.index)
 
 
 def _read_parquet(path: Path, *, orientation: Orientation, label_key: str | None, fmt: str = "parquet"):
@@ -1889,7 +1937,7 @@ def _read_parquet(path: Path, *, orientation: Orientation, label_key: str | None
     ``__index_level_0__`` column), else a first text column, holds the ids."""
     source = path.name
     try:
-        df = _parquet_frame(path, label_key=label_key) if fmt == "parquet" else pd.read_feather(path)
+        df = (_parquet_frame if fmt == "parquet" else _feather_frame)(path, label_key=label_key)
     except DataError:
         raise
     except Exception as e:  # pyarrow raises many types for a bad file
