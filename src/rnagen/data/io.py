@@ -442,16 +442,14 @@ class _Text:
         format (``decimal``, ``thousands``) as it passes (:class:`_NumberCheck`)."""
         raw = _OPENERS[self.compression](self.path, "rb") if self.compression else open(self.path, "rb")
         fh: io.TextIOBase = io.TextIOWrapper(raw, encoding=encoding or self.encoding, newline="")
-        if self.thousands == " ":
-            fh = _SpacesPlain(cast(io.TextIOWrapper, fh))
-        if numbers is None:
-            return fh
-        try:
-            numbers.start((self.decimal, self.thousands))
-        except BaseException:
-            fh.close()
-            raise
-        return _Checked(fh, numbers, (self.decimal, self.thousands))
+        if numbers is not None:   # the values checked as written, their no-break spaces too
+            try:
+                numbers.start((self.decimal, self.thousands))
+            except BaseException:
+                fh.close()
+                raise
+            fh = _Checked(fh, numbers, (self.decimal, self.thousands))
+        return _SpacesPlain(fh) if self.thousands == " " else fh
 
     def header(self) -> list[str]:
         return _fields(self.lines[0], self.sep) if self.lines else []
@@ -466,7 +464,7 @@ class _SpacesPlain(io.TextIOBase):
     """A text stream with its no-break spaces read as plain spaces (a character-for-character translation, so
     any split of the text into chunks translates alike)."""
 
-    def __init__(self, fh: io.TextIOWrapper):
+    def __init__(self, fh: io.TextIOBase):
         self._fh = fh
 
     def readable(self) -> bool:
@@ -663,6 +661,56 @@ def _reads_as_written(decimal: str, thousands: str | None) -> re.Pattern:
 
 _READS = {f: _reads_as_written(*f) for f in _NUMBER_FORMATS}
 _MARKS = re.compile(r"[.,]|\d[ \u00a0\u202f]\d")
+#: the thousands separators of each format that has one, in words
+_THOUSANDS_WORDS = {",": "thousands commas", ".": "thousands points", " ": "thousands spaces"}
+
+
+def _formats(sep: str) -> tuple[_NumberFormat, ...]:
+    """The number formats a table separated by ``sep`` may be written in: thousands grouped by spaces never where
+    spaces separate the fields (a space inside a field there is a separator, or a quoted text's)."""
+    return _NUMBER_FORMATS if sep not in (" ", _WHITESPACE) else _NUMBER_FORMATS[:-1]
+
+
+#: a field written as a number: a sign, digits with points, commas or spaces among them, an exponent
+_NUMBER_LIKE = re.compile(r"[+-]?[.,]?\d[\d.,  \u00a0\u202f]*(?:[eE][+-]?\d+)?")
+_SPACES = " \u00a0\u202f"
+
+
+def _read_by_pandas(v: str, fmt: _NumberFormat) -> str | None:
+    """The number pandas makes of ``v`` (a stripped field that no format reads as written, :func:`_marked`) read
+    in ``fmt``, as text with a decimal point; None where it makes none. pandas drops a thousands separator wherever
+    it stands among the digits before the decimal mark (read with thousands spaces ``12 34`` is 1234, with
+    thousands points ``1.234.5`` is 12345), so a format with a thousands separator makes numbers of such values
+    that were never written; without one it makes none."""
+    decimal, thousands = fmt
+    if thousands is None:
+        return None
+    sign = v[:1] if v[:1] in ("+", "-") else ""
+    body = v[len(sign):]
+    if not body[:1].isdigit():
+        return None
+    cut = next((k for k, ch in enumerate(body) if ch == decimal or ch in "eE"), len(body))
+    seps = _SPACES if thousands == " " else thousands
+    plain = sign + "".join(ch for ch in body[:cut] if ch not in seps) + body[cut:]
+    return plain.replace(decimal, ".") if _READS[(decimal, None)].fullmatch(plain) else None
+
+
+def _plain_numbers(s: pd.Series, fmt: _NumberFormat) -> pd.Series:
+    """A column of text as numbers: its values written in the table's number format ``fmt`` as that format reads
+    them (``1 234,5`` is 1234.5 in a file of thousands spaces and decimal commas, as pandas reads a column of
+    them), the others as ``pd.to_numeric`` reads them; NaN where no number."""
+    if fmt == (".", None):
+        return pd.to_numeric(s, errors="coerce")
+    decimal, thousands = fmt
+    reads = _READS[fmt]
+    drop = {ord(c): None for c in (_SPACES if thousands == " " else thousands or "")}
+
+    def plain(v: Any) -> Any:
+        if isinstance(v, str) and reads.fullmatch(t := v.strip()):
+            return t.translate(drop).replace(decimal, ".")
+        return v
+
+    return pd.to_numeric(s.map(plain), errors="coerce")
 _QUOTED = re.compile(r'"([^"]*)"')
 
 
@@ -680,6 +728,12 @@ def _bad_thousands(decimal: str, thousands: str) -> re.Pattern:
 _BAD_THOUSANDS = {",": _bad_thousands(".", ","), ".": _bad_thousands(",", ".")}
 #: two of one mark with only digits between them: a decimal mark read twice, or a second thousands separator
 _TWO_MARKS = {",": re.compile(r",\d*,"), ".": re.compile(r"\.\d*\.")}
+#: a space between digits where no value of thousands spaces has one: not before exactly three digits, after a run
+#: of four or more digits or of one to three that starts with 0, or after the decimal comma (as _bad_thousands)
+_BAD_SPACES = re.compile(
+    r"(?<=\d)[ \u00a0\u202f](?=\d)(?:(?!\d{3}(?!\d))|(?<=\d{4}[ \u00a0\u202f])|"
+    + "|".join(rf"(?<=0{x}[ \u00a0\u202f])(?<![\d \u00a0\u202f]0{x}[ \u00a0\u202f])" for x in ("", r"\d", r"\d\d"))
+    + r")|,\d*[ \u00a0\u202f](?=\d)")
 
 
 def _has_space(text: str) -> bool:
@@ -693,7 +747,7 @@ def _marked(v: str, sep: str) -> bool:
     group thousands in ``;``- and tab-separated files only (:func:`_sniff_numbers`)."""
     if not _MARKS.search(v) or (sep not in (";", "\t") and "," not in v and "." not in v):
         return False
-    return any(r.fullmatch(v) for r in _READS.values())
+    return any(_READS[f].fullmatch(v) for f in _formats(sep))
 
 
 def _numbers_seen(lines: list[str], sep: str) -> bool:
@@ -752,13 +806,16 @@ class _NumberCheck:
     then checked: a value the format does not read as written (``1.225`` beside ``512`` read as 1.225 though the
     file groups thousands by points; ``0,5`` read with thousands commas as 5) makes the table read again in the
     format that reads every value seen so far as written, and a table that no format reads so (decimal points
-    in some rows, decimal commas in others) is refused, naming the first value that contradicts the others.
+    in some rows, decimal commas in others) is refused, naming the first value that contradicts the others. A value
+    that no format reads as written and the table's thousands separator would make a number of (``12 34``: pandas
+    drops the separator wherever it stands, 1234) is refused too, naming it.
     Lines are matched against the format by a fast test on their text before their fields are split, so a table
     written in one format costs one scan of its text besides the parse."""
 
     def __init__(self, txt: _Text, *, header: Sequence[str], data_from: int, first_value: int = 1,
                  text_columns: Sequence[str] = ()):
         self.source, self.sep = txt.source, txt.sep
+        self.formats = _formats(txt.sep)
         self.header = [str(h) for h in header]
         self.text_columns = frozenset(text_columns)   # read as text (a label column): no values of the matrix
         self.data_from, self.first_value = data_from, first_value
@@ -791,12 +848,12 @@ class _NumberCheck:
             return False
         rest = self._rest(line)
         commas = "\x1f".join(_QUOTED.findall(rest)) if quoted else rest   # the text a value's commas stand in
-        spaces = commas if self.sep in (",", ";", "\t") else ""          # ... and its space groups
+        spaces = rest if self.sep in (",", ";", "\t") else ""            # the text a value's space groups stand in
         space = _has_space(spaces) and _DIGIT_SPACE_DIGIT.search(spaces) is not None
         if gathering:
             return "," in commas or "." in rest or space
         decimal, thousands = fmt
-        if space and thousands != " ":
+        if space and (thousands != " " or _BAD_SPACES.search(spaces) is not None):
             return True
         if decimal == ".":
             return (_TWO_MARKS["."].search(rest) is not None
@@ -805,8 +862,10 @@ class _NumberCheck:
             return True
         return "." in rest if thousands != "." else _BAD_THOUSANDS["."].search(rest) is not None
 
-    def _values(self, i: int, line: str) -> list[_Seen]:
-        """The marked values of ``line`` (line ``i`` from 0) where they are."""
+    def _values(self, i: int, line: str, fmt: _NumberFormat | None = None) -> list[_Seen]:
+        """The marked values of ``line`` (line ``i`` from 0) where they are. With ``fmt``, the format the table
+        is read in, a value that no format reads as written and ``fmt`` makes a number of (:func:`_read_by_pandas`:
+        ``12 34`` read with thousands spaces) is refused."""
         fields = _fields(line, self.sep)
         if not fields:
             return []
@@ -815,24 +874,33 @@ class _NumberCheck:
         out = []
         for j in range(self.first_value, len(fields)):
             v = fields[j].strip()
-            if _marked(v, self.sep):
+            marked = _marked(v, self.sep)
+            misread = None
+            if (not marked and fmt is not None and fmt[1] is not None and _MARKS.search(v) is not None
+                    and _NUMBER_LIKE.fullmatch(v) is not None
+                    and not any(_READS[f].fullmatch(v) for f in self.formats)):
+                misread = _read_by_pandas(v, fmt)
+            if marked or misread:
                 k = j - shift
                 column = self.header[k] if 0 <= k < len(self.header) else f"field {j + 1}"
-                if column not in self.text_columns:
-                    out.append(_Seen(i + 1, j, v, row, column))
+                if column in self.text_columns:
+                    continue
+                if misread is not None and fmt is not None:
+                    raise self._misgrouped(_Seen(i + 1, j, v, row, column), fmt, format(float(misread), ".15g"))
+                out.append(_Seen(i + 1, j, v, row, column))
         return out
 
     def line(self, i: int, line: str, fmt: _NumberFormat) -> bool:
         """Check line ``i`` (from 0) of the file read in ``fmt``; whether it holds marked values."""
         if i < self.data_from or not self._suspect(line, fmt, not self.decided):
             return False
-        seen = self._values(i, line)
+        seen = self._values(i, line, fmt)
         if not seen:
             return False
         self._record(seen)
         if len(self.evidence) < _EVIDENCE_LINES:
             self.evidence.append(line)
-        if len(self.witness) == len(_NUMBER_FORMATS):
+        if len(self.witness) == len(self.formats):
             raise self._mixed()
         if self.decided and fmt in self.witness:
             self.decide(fmt, line)
@@ -841,15 +909,15 @@ class _NumberCheck:
     def _record(self, seen: list[_Seen]) -> None:
         """Note, for each format, the first of ``seen`` it does not read as written."""
         for s in seen:
-            for f, reads in _READS.items():
-                if not reads.fullmatch(s.value) and (f not in self.witness or s < self.witness[f]):
+            for f in self.formats:
+                if not _READS[f].fullmatch(s.value) and (f not in self.witness or s < self.witness[f]):
                     self.witness[f] = s
 
     # ------------------------------------------------------------------ the decision
     def start(self, fmt: _NumberFormat) -> None:
         """Before a parse in ``fmt``: refuse a table whose first lines no format reads as written, and settle a
         format those lines contradict (the sniff weighs their values, it does not require every one read)."""
-        if len(self.witness) == len(_NUMBER_FORMATS):
+        if len(self.witness) == len(self.formats):
             raise self._mixed()
         if self.decided and fmt in self.witness:
             self.decide(fmt)
@@ -859,7 +927,7 @@ class _NumberCheck:
         all as written, the one the sniff chooses on the first lines and the evidence (or the first), where the
         format was undecided or ``fmt`` is not one of them; else ``fmt``. Another format than ``fmt`` is read
         again (:class:`_Renumber`)."""
-        fits = [f for f in _NUMBER_FORMATS if f not in self.witness]
+        fits = [f for f in self.formats if f not in self.witness]
         if not fits:
             raise self._mixed()
         if fmt not in fits or not self.decided:
@@ -876,11 +944,20 @@ class _NumberCheck:
         """The one-line error of a table no number format reads as written: the value at which the last format
         fell, and the first value before it that no format reading it reads too."""
         last = max(self.witness.values())
-        other = min(self.witness[f] for f, reads in _READS.items() if reads.fullmatch(last.value))
+        other = min(self.witness[f] for f in self.formats if _READS[f].fullmatch(last.value))
         return DataError(f"{self.source}: {last.where()} has {_number_kind(last.value)}, but {other.where()} has "
                          f"{_number_kind(other.value)}: no number format reads both as written (the file mixes two "
                          "locales' numbers); write every value with one decimal mark and no thousands separators "
                          "(in a spreadsheet: give all value cells one number format and export again)")
+
+    def _misgrouped(self, s: _Seen, fmt: _NumberFormat, number: str) -> DataError:
+        """The one-line error of a value that no format reads as written, its thousands separators outside groups
+        of three, which the table's format would read as another number (``number``)."""
+        t = cast(str, fmt[1])
+        return DataError(f"{self.source}: {s.where()} is no number as written: its digits are not grouped in threes "
+                         f"after one to three (as in 12{t}345), yet read with the file's {_THOUSANDS_WORDS[t]} it "
+                         f"would be {number}; write the value without thousands separators (in a spreadsheet: give "
+                         "all value cells one number format and export again)")
 
 
 class _Checked(io.TextIOBase):
@@ -1139,17 +1216,19 @@ def _numeric_columns(df: pd.DataFrame) -> tuple[list[int], list[int]]:
     return num, other
 
 
-def _mostly_numeric(s: pd.Series) -> bool:
-    """A text column whose values are mostly numbers: a data column with a few stray values, not an annotation."""
+def _mostly_numeric(s: pd.Series, numbers: _NumberFormat = (".", None)) -> bool:
+    """A text column whose values are mostly numbers (written in the table's number format ``numbers``): a data
+    column with a few stray values, not an annotation."""
     v = s.dropna()
     if not len(v):
         return False
-    return float(pd.to_numeric(v, errors="coerce").notna().mean()) >= 0.5
+    return float(_plain_numbers(v, numbers).notna().mean()) >= 0.5
 
 
-def _bad_value(s: pd.Series, *, line_of_row: int, where: str) -> str:
-    """``'abc' at line 3, column 'EGFR' (sample 's2')``: the first non-numeric value of column ``s``."""
-    conv = pd.to_numeric(s, errors="coerce")
+def _bad_value(s: pd.Series, *, line_of_row: int, where: str, numbers: _NumberFormat = (".", None)) -> str:
+    """``'abc' at line 3, column 'EGFR' (sample 's2')``: the first non-numeric value of column ``s`` (the values
+    written in the table's number format ``numbers`` are numbers)."""
+    conv = _plain_numbers(s, numbers)
     badmask = (conv.isna() & s.notna()).to_numpy()
     if not badmask.any():
         # every value converts, yet the column holds no numbers: a spreadsheet's text, True/False or date cells
@@ -1175,6 +1254,15 @@ def _bad_value(s: pd.Series, *, line_of_row: int, where: str) -> str:
         pass
     if _DEC_COMMA.match(v.strip()):
         hint = " (a decimal comma: write the file with decimal points, or separate fields with ';' or tabs)"
+    elif _READS[(",", " ")].fullmatch(v.strip()) and _DIGIT_SPACE_DIGIT.search(v):
+        hint = (" (thousands grouped by spaces, read only in a ';'- or tab-separated file of decimal commas: write the "
+                "values without thousands separators)")
+    elif _NUMBER_LIKE.fullmatch(v.strip()) and _MARKS.search(v.strip()):
+        # digits with marks that no number format reads as written: a thousands separator outside groups of three
+        # digits (12 34, 1.234.5), one in the decimal part (1,5 000), or marks of two locales (1 234.5)
+        hint = (" (marks no number format reads as written: thousands separators stand only between groups of three "
+                "digits after one to three, before one decimal mark; write the value with one decimal mark and no "
+                "thousands separators)")
     elif v.strip().upper() in ("#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#NULL!", "#SPILL!", "#CALC!"):
         hint = (" (a spreadsheet's formula error: fix the formula in the workbook, or write NA there and prepare with "
                 "--missing impute|drop)")
@@ -1325,8 +1413,10 @@ def _numeric_covariates(cols: list[str], num: list[int]) -> list[int]:
 
 
 def _samples_x_genes(df: pd.DataFrame, *, cols: list[str], num: list[int], other: list[int], lab: int | None,
-                     source: str, line: int, sep_hint: str) -> tuple[np.ndarray, pd.DataFrame, pd.DataFrame]:
-    """Rows are samples: numeric columns are genes, the others sample annotations; returns X, obs, var."""
+                     source: str, line: int, sep_hint: str, numbers: _NumberFormat = (".", None)
+                     ) -> tuple[np.ndarray, pd.DataFrame, pd.DataFrame]:
+    """Rows are samples: numeric columns are genes, the others sample annotations (a text column's numbers as the
+    table's number format ``numbers`` writes them); returns X, obs, var."""
     if lab is not None and lab in num:
         num.remove(lab)  # numeric class codes: a label, not a gene
         other.append(lab)
@@ -1336,13 +1426,14 @@ def _samples_x_genes(df: pd.DataFrame, *, cols: list[str], num: list[int], other
         c, col = cols[j], df.iloc[:, j]
         if j == lab:
             continue
-        if _mostly_numeric(col) or (num and _genes.looks_like_features([c]) > 0) or \
+        mostly = _mostly_numeric(col, numbers)
+        if mostly or (num and _genes.looks_like_features([c]) > 0) or \
                 (num and len(other) < len(cols) / 2 and _gene_score([c]) > 0):
             # a column of text named like a gene (GRP, SET, ...) may be a label column, not a broken gene column
-            label_hint = "" if _mostly_numeric(col) else (f", or if column {str(c)[:40]!r} holds labels, name it as "
-                                                          "the label column (--label-key, label_key=)")
-            raise DataError(f"{source}: non-numeric value {_bad_value(col, line_of_row=line, where='sample')}; "
-                            f"fix or remove that value{label_hint}")
+            label_hint = "" if mostly else (f", or if column {str(c)[:40]!r} holds labels, name it as the label "
+                                            "column (--label-key, label_key=)")
+            value = _bad_value(col, line_of_row=line, where="sample", numbers=numbers)
+            raise DataError(f"{source}: non-numeric value {value}; fix or remove that value{label_hint}")
     if not num:
         raise DataError(f"{source}: no numeric expression columns found; {sep_hint}, and that the first "
                         f"column holds sample IDs")
@@ -1362,9 +1453,11 @@ _GENE_ANNOTATION = re.compile(r"(entrez([ _]?gene)?([ _]?ids?)?|ncbi[ _]?gene[ _
 
 
 def _genes_x_samples(df: pd.DataFrame, *, cols: list[str], num: list[int], other: list[int], source: str,
-                     line: int, sep_hint: str) -> tuple[np.ndarray, pd.DataFrame, pd.DataFrame]:
+                     line: int, sep_hint: str, numbers: _NumberFormat = (".", None)
+                     ) -> tuple[np.ndarray, pd.DataFrame, pd.DataFrame]:
     """Rows are genes: numeric columns are samples (unless named as a gene annotation, :data:`_GENE_ANNOTATION`),
-    the others gene annotations (e.g. symbol, Description); a gene without an id takes its Entrez id where a
+    the others gene annotations (e.g. symbol, Description; a text column of numbers as the table's number format
+    ``numbers`` writes them is a sample with a stray value); a gene without an id takes its Entrez id where a
     column gives one; returns X (samples x genes), obs, var."""
     annot = [j for j in num if _GENE_ANNOTATION.fullmatch(cols[j].strip())]
     num = [j for j in num if j not in annot]
@@ -1382,8 +1475,8 @@ def _genes_x_samples(df: pd.DataFrame, *, cols: list[str], num: list[int], other
     for j in other:
         if j in annot:
             continue
-        if _mostly_numeric(df.iloc[:, j]):
-            value = _bad_value(df.iloc[:, j], line_of_row=line, where="gene")
+        if _mostly_numeric(df.iloc[:, j], numbers):
+            value = _bad_value(df.iloc[:, j], line_of_row=line, where="gene", numbers=numbers)
             raise DataError(f"{source}: non-numeric value {value}; fix or remove that value")
     if not num:
         raise DataError(f"{source}: no numeric sample columns found; {sep_hint}")
@@ -1655,9 +1748,11 @@ def _array_columns(df: pd.DataFrame) -> tuple[pd.DataFrame, str]:
 
 
 def _frame_to_adata(df: pd.DataFrame, *, orientation: Orientation, source: str, label_key: str | None = None,
-                    fmt: str = "csv", header_lines: int = 1, label_row: pd.Series | None = None):
+                    fmt: str = "csv", header_lines: int = 1, label_row: pd.Series | None = None,
+                    numbers: _NumberFormat = (".", None)):
     """A table with IDs in the index -> AnnData, splitting numeric data from annotation columns. ``label_row``: a
-    row of labels the reader took out of ``df`` (:func:`_lift_label_row`), its values by ``df``'s columns."""
+    row of labels the reader took out of ``df`` (:func:`_lift_label_row`), its values by ``df``'s columns;
+    ``numbers``: the number format of a text table's values (decimal mark, thousands separator)."""
     import anndata as ad
 
     # spaces around an id are padding (a fixed-width export, a hand-edited header), never part of the name
@@ -1709,7 +1804,7 @@ def _frame_to_adata(df: pd.DataFrame, *, orientation: Orientation, source: str, 
         covariates = _numeric_covariates(cols, [j for j in num if j != lab])
         num = [j for j in num if j not in covariates]
         X, obs, var = _samples_x_genes(df, cols=cols, num=num, other=other, lab=lab, source=source, line=line,
-                                       sep_hint=sep_hint)
+                                       sep_hint=sep_hint, numbers=numbers)
         for j in covariates:
             obs[cols[j]] = df.iloc[:, j].to_numpy()
     else:
@@ -1719,7 +1814,7 @@ def _frame_to_adata(df: pd.DataFrame, *, orientation: Orientation, source: str, 
                             "give the genes' ids as the first column (or row names), or --orientation samples_x_genes "
                             "if the rows are samples")
         X, obs, var = _genes_x_samples(df, cols=cols, num=num, other=other, source=source, line=line,
-                                       sep_hint=sep_hint)
+                                       sep_hint=sep_hint, numbers=numbers)
     obs.index.name = None
     var.index.name = None
     if row_labels is not None:   # a row of labels: the samples are the columns
@@ -2468,7 +2563,7 @@ def _read_table(path: Path, txt: _Text, *, fmt: str, orientation: Orientation, l
                         f"has no id column, add one as its first column")
     label_row = None if lifted[0] is None else pd.Series(lifted[0], index=df.columns, dtype=object)
     adata, orient = _frame_to_adata(df, orientation=orientation, source=source, label_key=label_key, fmt=fmt,
-                                    label_row=label_row)
+                                    label_row=label_row, numbers=(txt.decimal, txt.thousands))
     adata, orient = _with_groups(adata, orient, header, grouped)
     if no_header:
         orient += f" (no header line: its value columns named {header[1]}" + (
@@ -2678,15 +2773,16 @@ def _gct_frame(txt: _Text, shape: _GctShape, source: str) -> tuple[list[str], di
     return header, cmeta, df
 
 
-def _gct_values(df: pd.DataFrame, shape: _GctShape, samples: list[str], source: str) -> pd.DataFrame:
-    """The sample columns of the data lines, each checked to be numeric."""
+def _gct_values(df: pd.DataFrame, shape: _GctShape, samples: list[str], source: str,
+                numbers: _NumberFormat = (".", None)) -> pd.DataFrame:
+    """The sample columns of the data lines, each checked to be numeric (in the number format ``numbers``)."""
     pos = list(range(shape.n_rmeta, shape.n_rmeta + shape.n_cols))
     for k, c in enumerate(pos):
         if not pd.api.types.is_numeric_dtype(df.iloc[:, c].dtype):
             col = df.iloc[:, c].rename(samples[k])
             line = 4 + shape.n_cmeta
-            raise DataError(f"{source}: non-numeric value {_bad_value(col, line_of_row=line, where='gene')}; "
-                            f"fix or remove that value")
+            value = _bad_value(col, line_of_row=line, where="gene", numbers=numbers)
+            raise DataError(f"{source}: non-numeric value {value}; fix or remove that value")
     return df.iloc[:, pos]
 
 
@@ -2722,7 +2818,7 @@ def _read_gct(path: Path, txt: _Text):
     shape = _gct_shape(txt.lines, source)
     header, cmeta, df = _gct_frame(txt, shape, source)
     samples = header[1 + shape.n_rmeta:]
-    vals = _gct_values(df, shape, samples, source)
+    vals = _gct_values(df, shape, samples, source, (txt.decimal, txt.thousands))
     var = _gct_var(df, shape.n_rmeta)
     obs = _gct_obs(samples, cmeta)
     X = np.ascontiguousarray(_matrix(vals, list(range(vals.shape[1])), samples, source).T)
