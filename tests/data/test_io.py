@@ -3589,6 +3589,49 @@ def test_a_space_inside_a_field_of_a_space_separated_file_is_no_thousands_separa
         read(p, orientation="genes_x_samples")
 
 
+def test_the_line_named_is_the_file_s_line_past_quoted_line_breaks_blank_lines_and_a_preamble(tmp_path, capsys):
+    """A bad value's line is the line of the file it stands on: past rows whose quoted Description holds line
+    breaks (LF or CRLF), past blank lines, a '#' preamble and a row of labels; a value of another locale named by
+    its own line, column and row (not a piece of a broken Description taken for a row); rnagen data info says so
+    in one line with exit status 2."""
+    from rnagen.cli.main import main
+
+    def table(name, text):
+        (tmp_path / name).write_bytes(text.encode())
+        return tmp_path / name
+
+    for nl in ("\n", "\r\n"):
+        rows = "".join(f'G{i},"first line{nl}second line",{i},{i + 1},{i + 2}{nl}' for i in range(5))
+        p = table("quoted.csv", f"gene,Description,S1,S2,S3{nl}" + rows + f'BAD,"d",1,x,3{nl}')
+        with pytest.raises(DataError, match=r"non-numeric value 'x' at line 12, column 'S2' \(gene 'BAD'\)"):
+            read(p, orientation="genes_x_samples")
+        assert main(["data", "info", str(p)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "'x' at line 12, column 'S2'" in err
+    # samples as rows, a ';' file of decimal commas with a multi-line note before the bad value
+    p = table("sxg.csv", "sample;note;TP53;EGFR;MYC\n" + "".join(f'S{i};"a\nb\nc";{i},5;{i + 1};{i + 2}\n'
+                                                                   for i in range(4)) + 'SB;"n";1,5;x;3\n')
+    with pytest.raises(DataError, match=r"non-numeric value 'x' at line 14, column 'EGFR' \(sample 'SB'\)"):
+        read(p, orientation="samples_x_genes")
+    body = "".join(f"G{i},{i},{i + 1},{i + 2}\n" for i in range(5))
+    for name, text, line in (("preamble.csv", "# exported\n# by hand\ngene,S1,S2,S3\n" + body + "BAD,1,x,3\n", 9),
+                             ("blank.csv", "gene,S1,S2,S3\n" + body + "\n\nBAD,1,x,3\n", 9),
+                             ("labels.csv", "gene,S1,S2,S3\ncls,a,b,a\n" + body + "BAD,1,x,3\n", 8)):
+        with pytest.raises(DataError, match=rf"non-numeric value 'x' at line {line}, column 'S2' \(gene 'BAD'\)"):
+            read(table(name, text), orientation="genes_x_samples", label_key="cls" if "labels" in name else None)
+    # two locales: the decimal comma named on its own line (3), in its column and row
+    p = table("mixed.csv", "gene;Description;S1;S2;S3\n" + "".join(f'G{i};"a\nb";{i},5;1;2\n' for i in range(5))
+              + 'BAD;"d";1.5;2;3\n')
+    with pytest.raises(DataError, match=r"^mixed.csv: '1.5' at line 12, column 'S1' \(row 'BAD'\) has a decimal "
+                                        r"point, but '0,5' at line 3, column 'S1' \(row 'G0'\) has a decimal comma"):
+        read(p, orientation="genes_x_samples")
+    # a misgrouped value past the first 64 KiB, after rows with line breaks in a quoted field
+    rows = "".join(f'G{i};"x\ny";{i % 999 + 1} 234,5;{i};2\n' for i in range(6000))
+    p = table("late.csv", "gene;Description;S1;S2;S3\n" + rows + 'BAD;"d";12 34;1;2\n')
+    with pytest.raises(DataError, match=r"^late.csv: '12 34' at line 12002, column 'S1' \(row 'BAD'\) is no number"):
+        read(p, orientation="genes_x_samples")
+
+
 def test_the_number_check_tests_every_line_with_a_value_its_format_does_not_read():
     """The fast test on a line's text that spares splitting it (:class:`rnagen.data.io._NumberCheck`) passes every
     line holding a value with a mark that the format being read does not read as written (whole numbers with a

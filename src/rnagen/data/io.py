@@ -771,6 +771,42 @@ def _number_kind(v: str) -> str:
     return f"a decimal {name}"
 
 
+def _ends_quoted(line: str, sep: str, inside: bool = False) -> bool:
+    """Whether ``line`` ends inside a quoted field (a line break in a quoted annotation: the record goes on on the
+    next line), starting inside one or not (``inside``). A quote opens a field only at its start (after the
+    separator or at the line's start, as pandas' and Python's csv parsers read it), and ``""`` inside one is a
+    quote (RFC 4180)."""
+    p = 0
+    while (q := line.find('"', p)) >= 0:
+        if inside:
+            if line.startswith('"', q + 1):
+                p = q + 2
+                continue
+            inside = False
+        elif q == 0 or line[q - 1] == sep or (sep == _WHITESPACE and line[q - 1].isspace()):
+            inside = True
+        p = q + 1
+    return inside
+
+
+def _records(lines: Sequence[str], sep: str) -> list[tuple[int, str]]:
+    """The records of ``lines`` (a file's first lines, line breaks taken off): each as its first line's number (from
+    0) and its text, the lines of a quoted field with line breaks joined by ``\n``; a record the lines leave
+    unended is left out."""
+    out: list[tuple[int, str]] = []
+    parts: list[str] = []   # the lines of the unended record
+    start, inside = 0, False   # its first line, and whether it ends inside a quoted field
+    for i, ln in enumerate(lines):
+        if not parts:
+            start = i
+        parts.append(ln)
+        inside = _ends_quoted(ln, sep, inside) if '"' in ln else inside
+        if not inside:
+            out.append((start, "\n".join(parts)))
+            parts = []
+    return out
+
+
 class _Seen(NamedTuple):
     """A value with a mark, where it is: its line (from 1), field, row id and column name."""
 
@@ -824,9 +860,9 @@ class _NumberCheck:
         self.witness: dict[_NumberFormat, _Seen] = {}   # each format's first value it does not read as written
         self.evidence: list[str] = []                  # the first lines with marked values
         fmt = (txt.decimal, txt.thousands)
-        for k, ln in enumerate(self.context):   # the first lines, known before the parse (:meth:`start`)
-            if self._suspect(ln, fmt, not self.decided):
-                self._record(self._values(data_from + k, ln))
+        for k, rec in _records(txt.lines, self.sep):   # the first lines, known before the parse (:meth:`start`)
+            if k >= data_from and self._suspect(rec, fmt, not self.decided):
+                self._record(self._values(k, rec))
 
     # ------------------------------------------------------------------ one line
     def _rest(self, line: str) -> str:
@@ -872,8 +908,10 @@ class _NumberCheck:
         shift = 1 if len(fields) == len(self.header) + 1 else 0   # a header without a field above the ids
         row = fields[0].strip()
         out = []
+        breaks = "\n" in line   # a record over several lines: each value on the line it stands on
         for j in range(self.first_value, len(fields)):
             v = fields[j].strip()
+            n = i + 1 + (sum(f.count("\n") for f in fields[:j]) if breaks else 0)
             marked = _marked(v, self.sep)
             misread = None
             if (not marked and fmt is not None and fmt[1] is not None and _MARKS.search(v) is not None
@@ -886,8 +924,8 @@ class _NumberCheck:
                 if column in self.text_columns:
                     continue
                 if misread is not None and fmt is not None:
-                    raise self._misgrouped(_Seen(i + 1, j, v, row, column), fmt, format(float(misread), ".15g"))
-                out.append(_Seen(i + 1, j, v, row, column))
+                    raise self._misgrouped(_Seen(n, j, v, row, column), fmt, format(float(misread), ".15g"))
+                out.append(_Seen(n, j, v, row, column))
         return out
 
     def line(self, i: int, line: str, fmt: _NumberFormat) -> bool:
@@ -968,6 +1006,7 @@ class _Checked(io.TextIOBase):
         self._fh, self._check, self._fmt = fh, check, fmt
         self._tail: list[str] = []   # the start of a line not ended yet
         self._next = 0               # the number (from 0) of the next line
+        self._open: list[str] = []   # the lines of a record whose quoted field goes on past them
         self._gathered: int | None = None   # characters read since the first marked value, while gathering
 
     def readable(self) -> bool:
@@ -991,8 +1030,14 @@ class _Checked(io.TextIOBase):
         check = self._check
         if not text:   # the end of the file
             if self._tail:
-                self._one("".join(self._tail))
+                if self._open:
+                    self._quoted("".join(self._tail))
+                else:
+                    self._one("".join(self._tail))
                 self._tail = []
+            if self._open:   # a quoted field the file leaves unended
+                self._one("\n".join(self._open), len(self._open))
+                self._open = []
             if not check.decided:
                 check.decide(self._fmt)
             return
@@ -1003,18 +1048,36 @@ class _Checked(io.TextIOBase):
             lines = text.split("\n")
             lines[0] = "".join(self._tail) + lines[0]
             self._tail = [lines.pop()]
-        for ln in lines:
-            self._one(ln)
+        if self._open or '"' in text:   # quoted fields, perhaps over several lines: checked a record at a time
+            for ln in lines:
+                self._quoted(ln)
+        else:
+            for ln in lines:
+                self._one(ln)
         if self._gathered is not None and not check.decided:
             self._gathered += len(text)
             if len(check.evidence) >= _EVIDENCE_LINES or self._gathered > _HEAD_BYTES:
                 check.decide(self._fmt)
 
-    def _one(self, line: str) -> None:
+    def _one(self, line: str, n_lines: int = 1) -> None:
         gathering = not self._check.decided
         if self._check.line(self._next, line.rstrip("\r"), self._fmt) and gathering and self._gathered is None:
             self._gathered = 0
-        self._next += 1
+        self._next += n_lines
+
+    def _quoted(self, line: str) -> None:
+        """Take ``line`` into the record it belongs to, and check the record once it ends."""
+        sep = self._check.sep
+        if not self._open and ('"' not in line or not _ends_quoted(line, sep)):
+            self._one(line)
+            return
+        inside = bool(self._open)
+        self._open.append(line)
+        if inside and _ends_quoted(line, sep, inside=True):
+            return
+        if len(self._open) > 1:
+            self._one("\n".join(self._open), len(self._open))
+            self._open = []
 
 
 def _one_line(e: BaseException) -> str:
@@ -1225,9 +1288,42 @@ def _mostly_numeric(s: pd.Series, numbers: _NumberFormat = (".", None)) -> bool:
     return float(_plain_numbers(v, numbers).notna().mean()) >= 0.5
 
 
-def _bad_value(s: pd.Series, *, line_of_row: int, where: str, numbers: _NumberFormat = (".", None)) -> str:
+#: the line of a table's value in its file from its row id, column name and text (:func:`_line_of_value`)
+_Locate = Callable[[str, str, str], "int | None"]
+
+
+def _line_of_value(txt: _Text, header: Sequence[str], row: str, column: str, value: str) -> int | None:
+    """The line (from 1) that ``value`` of the row ``row`` (its id) in ``column`` stands on in the text table
+    ``txt`` (its column names ``header``): its records read again with the csv module, a quoted field's line breaks
+    counted and blank lines and a preamble passed, the first whose id is ``row`` and whose field in that column
+    (else any field after the id) is ``value``; None where none is. Read only to name a bad value's line."""
+    names = [str(h).strip() for h in header]
+    want = value.strip()
+    try:
+        with txt.open() as fh:
+            reader: Any = ((ln.split() for ln in fh) if txt.sep == _WHITESPACE
+                           else csv.reader(fh, delimiter=txt.sep))
+            end = 0
+            for fields in reader:
+                first, end = end + 1, (reader.line_num if txt.sep != _WHITESPACE else end + 1)
+                if not fields or fields[0].strip() != row:
+                    continue
+                k = names.index(column) + (len(fields) == len(names) + 1) if column in names else -1
+                j = k if 0 < k < len(fields) and fields[k].strip() == want else next(
+                    (j for j in range(1, len(fields)) if fields[j].strip() == want), None)
+                if j is not None:
+                    return first + sum(f.count("\n") for f in fields[:j])
+    except (UnicodeDecodeError, csv.Error, OSError, EOFError, zlib.error, lzma.LZMAError):
+        pass
+    return None
+
+
+def _bad_value(s: pd.Series, *, line_of_row: int, where: str, numbers: _NumberFormat = (".", None),
+               locate: _Locate | None = None) -> str:
     """``'abc' at line 3, column 'EGFR' (sample 's2')``: the first non-numeric value of column ``s`` (the values
-    written in the table's number format ``numbers`` are numbers)."""
+    written in the table's number format ``numbers`` are numbers); its line is the file's line that ``locate``
+    finds it on (:func:`_line_of_value`), else its row's position after ``line_of_row`` (a table of one line per
+    row)."""
     conv = _plain_numbers(s, numbers)
     badmask = (conv.isna() & s.notna()).to_numpy()
     if not badmask.any():
@@ -1241,7 +1337,8 @@ def _bad_value(s: pd.Series, *, line_of_row: int, where: str, numbers: _NumberFo
                 what = "a date or time"
             else:
                 continue
-            return (f"{str(v)[:40]!r} ({what}) at line {pos + line_of_row}, column {str(s.name)[:40]!r} ({where} "
+            line = (locate(str(s.index[pos]), str(s.name), str(v)) if locate else None) or pos + line_of_row
+            return (f"{str(v)[:40]!r} ({what}) at line {line}, column {str(s.name)[:40]!r} ({where} "
                     f"{str(s.index[pos])[:40]!r})")
         return f"in column {str(s.name)[:40]!r} (values of type {s.dtype}, not numbers)"
     pos = int(np.flatnonzero(badmask)[0])
@@ -1269,8 +1366,8 @@ def _bad_value(s: pd.Series, *, line_of_row: int, where: str, numbers: _NumberFo
     elif v.strip() in ("-", "--", ".", "?", "\u2013", "\u2014", "x", "X"):
         hint = (" (if it marks a missing value: write NA or leave the field empty, then prepare with --missing "
                 "impute|drop)")
-    return (f"{v[:40]!r} at line {pos + line_of_row}, column {str(s.name)[:40]!r} ({where} "
-            f"{str(s.index[pos])[:40]!r}){hint}")
+    line = (locate(str(s.index[pos]), str(s.name), v) if locate else None) or pos + line_of_row
+    return (f"{v[:40]!r} at line {line}, column {str(s.name)[:40]!r} ({where} {str(s.index[pos])[:40]!r}){hint}")
 
 
 def _require_numeric(df: pd.DataFrame, columns, *, line_of_row: int, source: str) -> None:
@@ -1413,10 +1510,11 @@ def _numeric_covariates(cols: list[str], num: list[int]) -> list[int]:
 
 
 def _samples_x_genes(df: pd.DataFrame, *, cols: list[str], num: list[int], other: list[int], lab: int | None,
-                     source: str, line: int, sep_hint: str, numbers: _NumberFormat = (".", None)
-                     ) -> tuple[np.ndarray, pd.DataFrame, pd.DataFrame]:
+                     source: str, line: int, sep_hint: str, numbers: _NumberFormat = (".", None),
+                     locate: _Locate | None = None) -> tuple[np.ndarray, pd.DataFrame, pd.DataFrame]:
     """Rows are samples: numeric columns are genes, the others sample annotations (a text column's numbers as the
-    table's number format ``numbers`` writes them); returns X, obs, var."""
+    table's number format ``numbers`` writes them; a bad value's line as ``locate`` finds it); returns X, obs,
+    var."""
     if lab is not None and lab in num:
         num.remove(lab)  # numeric class codes: a label, not a gene
         other.append(lab)
@@ -1432,7 +1530,7 @@ def _samples_x_genes(df: pd.DataFrame, *, cols: list[str], num: list[int], other
             # a column of text named like a gene (GRP, SET, ...) may be a label column, not a broken gene column
             label_hint = "" if mostly else (f", or if column {str(c)[:40]!r} holds labels, name it as the label "
                                             "column (--label-key, label_key=)")
-            value = _bad_value(col, line_of_row=line, where="sample", numbers=numbers)
+            value = _bad_value(col, line_of_row=line, where="sample", numbers=numbers, locate=locate)
             raise DataError(f"{source}: non-numeric value {value}; fix or remove that value{label_hint}")
     if not num:
         raise DataError(f"{source}: no numeric expression columns found; {sep_hint}, and that the first "
@@ -1453,12 +1551,12 @@ _GENE_ANNOTATION = re.compile(r"(entrez([ _]?gene)?([ _]?ids?)?|ncbi[ _]?gene[ _
 
 
 def _genes_x_samples(df: pd.DataFrame, *, cols: list[str], num: list[int], other: list[int], source: str,
-                     line: int, sep_hint: str, numbers: _NumberFormat = (".", None)
+                     line: int, sep_hint: str, numbers: _NumberFormat = (".", None), locate: _Locate | None = None
                      ) -> tuple[np.ndarray, pd.DataFrame, pd.DataFrame]:
     """Rows are genes: numeric columns are samples (unless named as a gene annotation, :data:`_GENE_ANNOTATION`),
     the others gene annotations (e.g. symbol, Description; a text column of numbers as the table's number format
-    ``numbers`` writes them is a sample with a stray value); a gene without an id takes its Entrez id where a
-    column gives one; returns X (samples x genes), obs, var."""
+    ``numbers`` writes them is a sample with a stray value, its line as ``locate`` finds it); a gene without an id
+    takes its Entrez id where a column gives one; returns X (samples x genes), obs, var."""
     annot = [j for j in num if _GENE_ANNOTATION.fullmatch(cols[j].strip())]
     num = [j for j in num if j not in annot]
     other = sorted(other + annot)
@@ -1476,7 +1574,7 @@ def _genes_x_samples(df: pd.DataFrame, *, cols: list[str], num: list[int], other
         if j in annot:
             continue
         if _mostly_numeric(df.iloc[:, j], numbers):
-            value = _bad_value(df.iloc[:, j], line_of_row=line, where="gene", numbers=numbers)
+            value = _bad_value(df.iloc[:, j], line_of_row=line, where="gene", numbers=numbers, locate=locate)
             raise DataError(f"{source}: non-numeric value {value}; fix or remove that value")
     if not num:
         raise DataError(f"{source}: no numeric sample columns found; {sep_hint}")
@@ -1749,10 +1847,11 @@ def _array_columns(df: pd.DataFrame) -> tuple[pd.DataFrame, str]:
 
 def _frame_to_adata(df: pd.DataFrame, *, orientation: Orientation, source: str, label_key: str | None = None,
                     fmt: str = "csv", header_lines: int = 1, label_row: pd.Series | None = None,
-                    numbers: _NumberFormat = (".", None)):
+                    numbers: _NumberFormat = (".", None), locate: _Locate | None = None):
     """A table with IDs in the index -> AnnData, splitting numeric data from annotation columns. ``label_row``: a
     row of labels the reader took out of ``df`` (:func:`_lift_label_row`), its values by ``df``'s columns;
-    ``numbers``: the number format of a text table's values (decimal mark, thousands separator)."""
+    ``numbers``: the number format of a text table's values (decimal mark, thousands separator); ``locate``: a
+    bad value's line in the text file (:func:`_line_of_value`)."""
     import anndata as ad
 
     # spaces around an id are padding (a fixed-width export, a hand-edited header), never part of the name
@@ -1804,7 +1903,7 @@ def _frame_to_adata(df: pd.DataFrame, *, orientation: Orientation, source: str, 
         covariates = _numeric_covariates(cols, [j for j in num if j != lab])
         num = [j for j in num if j not in covariates]
         X, obs, var = _samples_x_genes(df, cols=cols, num=num, other=other, lab=lab, source=source, line=line,
-                                       sep_hint=sep_hint, numbers=numbers)
+                                       sep_hint=sep_hint, numbers=numbers, locate=locate)
         for j in covariates:
             obs[cols[j]] = df.iloc[:, j].to_numpy()
     else:
@@ -1814,7 +1913,7 @@ def _frame_to_adata(df: pd.DataFrame, *, orientation: Orientation, source: str, 
                             "give the genes' ids as the first column (or row names), or --orientation samples_x_genes "
                             "if the rows are samples")
         X, obs, var = _genes_x_samples(df, cols=cols, num=num, other=other, source=source, line=line,
-                                       sep_hint=sep_hint, numbers=numbers)
+                                       sep_hint=sep_hint, numbers=numbers, locate=locate)
     obs.index.name = None
     var.index.name = None
     if row_labels is not None:   # a row of labels: the samples are the columns
@@ -2563,7 +2662,8 @@ def _read_table(path: Path, txt: _Text, *, fmt: str, orientation: Orientation, l
                         f"has no id column, add one as its first column")
     label_row = None if lifted[0] is None else pd.Series(lifted[0], index=df.columns, dtype=object)
     adata, orient = _frame_to_adata(df, orientation=orientation, source=source, label_key=label_key, fmt=fmt,
-                                    label_row=label_row, numbers=(txt.decimal, txt.thousands))
+                                    label_row=label_row, numbers=(txt.decimal, txt.thousands),
+                                    locate=functools.partial(_line_of_value, txt, header))
     adata, orient = _with_groups(adata, orient, header, grouped)
     if no_header:
         orient += f" (no header line: its value columns named {header[1]}" + (
@@ -2774,14 +2874,14 @@ def _gct_frame(txt: _Text, shape: _GctShape, source: str) -> tuple[list[str], di
 
 
 def _gct_values(df: pd.DataFrame, shape: _GctShape, samples: list[str], source: str,
-                numbers: _NumberFormat = (".", None)) -> pd.DataFrame:
+                numbers: _NumberFormat = (".", None), locate: _Locate | None = None) -> pd.DataFrame:
     """The sample columns of the data lines, each checked to be numeric (in the number format ``numbers``)."""
     pos = list(range(shape.n_rmeta, shape.n_rmeta + shape.n_cols))
     for k, c in enumerate(pos):
         if not pd.api.types.is_numeric_dtype(df.iloc[:, c].dtype):
             col = df.iloc[:, c].rename(samples[k])
             line = 4 + shape.n_cmeta
-            value = _bad_value(col, line_of_row=line, where="gene", numbers=numbers)
+            value = _bad_value(col, line_of_row=line, where="gene", numbers=numbers, locate=locate)
             raise DataError(f"{source}: non-numeric value {value}; fix or remove that value")
     return df.iloc[:, pos]
 
@@ -2818,7 +2918,8 @@ def _read_gct(path: Path, txt: _Text):
     shape = _gct_shape(txt.lines, source)
     header, cmeta, df = _gct_frame(txt, shape, source)
     samples = header[1 + shape.n_rmeta:]
-    vals = _gct_values(df, shape, samples, source, (txt.decimal, txt.thousands))
+    vals = _gct_values(df, shape, samples, source, (txt.decimal, txt.thousands),
+                       functools.partial(_line_of_value, txt, header))
     var = _gct_var(df, shape.n_rmeta)
     obs = _gct_obs(samples, cmeta)
     X = np.ascontiguousarray(_matrix(vals, list(range(vals.shape[1])), samples, source).T)
