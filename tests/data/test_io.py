@@ -3632,6 +3632,73 @@ def test_the_line_named_is_the_file_s_line_past_quoted_line_breaks_blank_lines_a
         read(p, orientation="genes_x_samples")
 
 
+def _nsolver_export(sep: str, count: str) -> str:
+    """An nSolver RCC Collector export of two lanes (File Name, a lane attribute, the probes), TP53's count in the
+    first lane written as ``count``."""
+    rows = [["File Name", "", "", "a.RCC", "b.RCC"], ["Sample ID", "", "", "s1", "s2"],
+            ["Positive", "POS_A(128)", "ERCC_00117.1", "12800", "6400"],
+            ["Negative", "NEG_A(0)", "ERCC_00096.1", "11", "9"],
+            ["Endogenous", "TP53", "NM_000546.5", count, "310"],
+            ["Housekeeping", "GAPDH", "NM_002046.3", "1900", "950"]]
+    return "".join(sep.join(f'"{c}"' if sep in c else c for c in r) + "\r\n" for r in rows)
+
+
+def test_files_of_tools_that_write_decimal_points_refuse_a_spreadsheet_s_number_marks(tmp_path, capsys):
+    """A GEO series matrix, a GEO SOFT file, a featureCounts table and an nSolver export saved again by a
+    spreadsheet of another locale: a decimal comma or a thousands separator (which these tools never write) is
+    refused in one line naming the value, where it is, and the fix, never read as another number: featureCounts'
+    1.234 is no count it writes (whole, or two decimals with -M --fraction) nor a gene length, nSolver's 1.234 no
+    count; featureCounts' fractional 2.50 reads as 2.5."""
+    from rnagen.cli.main import main
+
+    def refused(name, text, words):
+        p = tmp_path / name
+        p.write_text(text)
+        with pytest.raises(DataError) as e:
+            read(p, missing="keep")
+        assert str(e.value).startswith(f"{name}: {words}"), str(e.value)
+        assert main(["data", "info", str(p)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and words in err and "Traceback" not in err
+
+    geo_fix = "GEO's series matrix writes numbers with a decimal point and no thousands separators"
+    refused("GSE1_series_matrix.txt", _GEO.replace("\t6.1\t", "\t6,1\t"),
+            f"'6,1' at line 16, column 'GSM2' (row '117_at') has a decimal comma, but {geo_fix}")
+    refused("GSE2_series_matrix.txt", _GEO.replace("\t6.1\t", '\t"1,234"\t'),
+            "'1,234' at line 16, column 'GSM2' (row '117_at') has a comma before three digits (a decimal or a "
+            f"thousands comma), but {geo_fix}")
+    samples = {"GSM1": (["tissue: liver"], {"1007_s_at": 5.5, "1053_at": 7.25}),
+               "GSM2": (["tissue: lung"], {"1007_s_at": 6.5, "1053_at": "7,25"})}
+    refused("GSE1_family.soft", _soft_family(samples),
+            "'7,25' in sample GSM2, probe '1053_at' has a decimal comma, but GEO's SOFT files write numbers with a "
+            "decimal point")
+
+    counts = np.array([[10, 0, 7, 3], [200, 150, 90, 310], [5, 6, 7, 8]]).astype(object)
+    files = ["a.bam", "b.bam", "c.bam", "d.bam"]
+    for v, words in (("1,234", "'1,234' at line 4, column 'b.bam' (row 'ENSG00000122873.12') has a comma before "
+                               "three digits (a decimal or a thousands comma), but featureCounts writes numbers"),
+                     ("1.234", "'1.234' at line 4, column 'b.bam' (gene 'ENSG00000122873.12') is no value "
+                               "featureCounts writes (a count is a whole number, or with -M --fraction one with two "
+                               "decimals")):
+        c = counts.copy()
+        c[1, 1] = v
+        refused("counts.txt", _featurecounts(files, c), words)
+    refused("lengths.txt", _featurecounts(files, counts).replace("\t873\t", "\t1.234\t"),
+            "'1.234' at line 4, column 'Length' (gene 'ENSG00000122873.12') is no value featureCounts writes (a gene "
+            "length is a whole number")
+    c = counts.copy()
+    c[1, 1] = "2.50"
+    (tmp_path / "fraction.txt").write_text(_featurecounts(files, c))
+    np.testing.assert_array_equal(read(tmp_path / "fraction.txt").X[1], [0, 2.5, 6])
+
+    for name, sep, v in (("eu.csv", ";", "1.234"), ("en.csv", ",", "1,234")):
+        kind = "a point" if "." in v else "a comma"
+        refused(name, _nsolver_export(sep, v), f"count {v!r} at line 5 (probe 'TP53', lane 'a.RCC') has {kind} "
+                                               "before three digits")
+    (tmp_path / "ok.csv").write_text(_nsolver_export(";", "1234"))
+    np.testing.assert_array_equal(read(tmp_path / "ok.csv")[:, "TP53"].X.ravel(), [1234, 310])
+
+
 def test_the_number_check_tests_every_line_with_a_value_its_format_does_not_read():
     """The fast test on a line's text that spares splitting it (:class:`rnagen.data.io._NumberCheck`) passes every
     line holding a value with a mark that the format being read does not read as written (whole numbers with a

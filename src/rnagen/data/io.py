@@ -1378,6 +1378,29 @@ def _require_numeric(df: pd.DataFrame, columns, *, line_of_row: int, source: str
                             "fix or remove that value")
 
 
+def _refuse_locale_marks(df: pd.DataFrame, columns, *, line_of_row: int, source: str, tool: str,
+                         again: str) -> None:
+    """A one-line error naming the first value of ``columns`` (text columns of a table that ``tool`` writes with
+    decimal points and no thousands separators, one line per row) written with a decimal comma, a thousands
+    separator or a space between digits: the table saved again by a spreadsheet of another locale. ``again``: how
+    to get the table as ``tool`` writes it."""
+    for c in columns:
+        col = df[c]
+        if pd.api.types.is_numeric_dtype(col.dtype):
+            continue
+        text = col.astype(str).str.strip()
+        marked = (text.str.contains(",", regex=False) | text.str.contains(_DIGIT_SPACE_DIGIT)) & text.map(
+            lambda v: _NUMBER_LIKE.fullmatch(v) is not None)
+        if marked.any():
+            pos = int(np.flatnonzero(marked.to_numpy())[0])
+            v = text.iloc[pos]
+            raise DataError(f"{source}: {v[:40]!r} at line {pos + line_of_row}, column {str(c)[:40]!r} (row "
+                            f"{str(col.index[pos])[:40]!r}) has {_number_kind(v)}, but {tool} writes numbers with a "
+                            "decimal point and no thousands separators (the file saved again by a spreadsheet of "
+                            f"another locale?); {again}, or write every value with a decimal point and no thousands "
+                            "separators")
+
+
 def _to_float32(X: np.ndarray, rows: Sequence[str], cols: Sequence[str], source: str) -> np.ndarray:
     """float64 -> float32, refusing finite values beyond float32's range (they would become inf)."""
     with np.errstate(invalid="ignore"):
@@ -3255,6 +3278,8 @@ def _read_geo(path: Path, txt: _Text):
     except (pd.errors.ParserError, csv.Error) as e:
         raise DataError(f"{source}: malformed GEO table ({_one_line(e)}); every line needs {len(header)} "
                         "tab-separated fields") from e
+    _refuse_locale_marks(df, df.columns, line_of_row=n_head + 2, source=source, tool="GEO's series matrix",
+                         again="download the series matrix again")
     _require_numeric(df, df.columns, line_of_row=n_head + 2, source=source)
     samples = [str(c) for c in df.columns]
     obs = _geo_obs(samples, meta, source)
@@ -3328,13 +3353,23 @@ def _soft_table(lines: list[str], source: str, what: str) -> pd.DataFrame:
                         "again") from e
 
 
-def _soft_values(col: pd.Series, source: str, where: str) -> np.ndarray:
-    """A SOFT table column as float64, GEO's null (and the portals' missing marks) as NaN."""
+def _soft_values(col: pd.Series, source: str, where: str, ids: Sequence[str] | None = None) -> np.ndarray:
+    """A SOFT table column as float64, GEO's null (and the portals' missing marks) as NaN; a value GEO does not
+    write (a decimal comma, a thousands separator: the file saved again by a spreadsheet of another locale) refused
+    naming it and its probe (``ids``: the table's ID_REF)."""
     text = col.str.strip()
     vals = pd.to_numeric(text.where(~text.isin(_NA_TOKENS | {"null", "NULL", ""})), errors="coerce")
     bad = vals.isna() & ~text.isin(_NA_TOKENS | {"null", "NULL", ""})
     if bad.any():
-        raise DataError(f"{source}: non-numeric value {text[bad].iloc[0][:40]!r} in {where}; fix or remove it")
+        pos = int(np.flatnonzero(bad.to_numpy())[0])
+        v = text.iloc[pos]
+        probe = f", probe {str(ids[pos])[:40]!r}" if ids is not None else ""
+        if _NUMBER_LIKE.fullmatch(v) and ("," in v or _DIGIT_SPACE_DIGIT.search(v)):
+            raise DataError(f"{source}: {v[:40]!r} in {where}{probe} has {_number_kind(v)}, but GEO's SOFT files "
+                            "write numbers with a decimal point and no thousands separators (the file saved again by "
+                            "a spreadsheet of another locale?); download the SOFT file again, or write every value "
+                            "with a decimal point and no thousands separators")
+        raise DataError(f"{source}: non-numeric value {v[:40]!r} in {where}{probe}; fix or remove it")
     return vals.to_numpy(dtype=np.float64)
 
 
@@ -3407,7 +3442,7 @@ def _soft_sample_values(source: str, acc: str, lines: list[str]) -> pd.Series:
                         "file again")
     col = df.iloc[:, 1]
     if not pd.api.types.is_numeric_dtype(col.dtype):
-        return pd.Series(_soft_values(col.astype(str), source, f"sample {acc}"), index=ids)
+        return pd.Series(_soft_values(col.astype(str), source, f"sample {acc}", list(ids)), index=ids)
     return pd.Series(col.to_numpy(dtype=np.float64), index=ids)
 
 
@@ -3438,7 +3473,8 @@ def _read_soft(path: Path, txt: _Text):
         samples = [c for c in df.columns[1:] if re.fullmatch(r"GSM\d+", str(c).strip())]
         if not samples:
             raise DataError(f"{source}: the GDS table has no GSM sample columns; download the file again")
-        X = np.column_stack([_soft_values(df[s], source, f"sample {s}") for s in samples]).T
+        probes = df.iloc[:, 0].astype(str).str.strip().tolist()
+        X = np.column_stack([_soft_values(df[s], source, f"sample {s}", probes) for s in samples]).T
         var = pd.DataFrame(index=pd.Index(df.iloc[:, 0].str.strip()))
         for c in df.columns[1:]:
             if c not in samples:
@@ -3508,6 +3544,25 @@ def _bam_sample_names(files: list[str]) -> list[str]:
     return names if len(set(names)) == len(names) and all(names) else list(files)
 
 
+def _refuse_unwritten_counts(df: pd.DataFrame, line_of_row: int, source: str, again: str) -> None:
+    """Refuse a featureCounts value its writer never writes (Liao et al. 2014; Subread's featureCounts.c): a gene
+    length is a whole number, a count a whole number or, counted fractionally (``-M --fraction``), one with two
+    decimals; more decimals (``1.234``) are a spreadsheet's thousands point, read as a thousandth of the count."""
+    for c in ["Length", *df.columns[5:]]:
+        x = df[c].to_numpy(dtype=np.float64)
+        scale = 1.0 if c == "Length" else 100.0
+        with np.errstate(invalid="ignore"):
+            odd = np.isfinite(x) & (np.abs(x * scale - np.round(x * scale)) > 1e-6 * np.maximum(1.0, np.abs(x * scale)))
+        if odd.any():
+            pos = int(np.flatnonzero(odd)[0])
+            what = "a gene length is a whole number" if c == "Length" else (
+                "a count is a whole number, or with -M --fraction one with two decimals")
+            raise DataError(f"{source}: {repr(float(x[pos]))!r} at line {pos + line_of_row}, column "
+                            f"{str(c)[:40]!r} (gene {str(df.index[pos])[:40]!r}) is no value featureCounts writes "
+                            f"({what}: a thousands point of a spreadsheet's locale, read as a thousandth?); {again}, "
+                            "or write the values without thousands separators")
+
+
 def _read_featurecounts(path: Path, txt: _Text):
     """featureCounts' output: genes x BAM files of counts after five annotation columns; samples named by their
     BAM files (the paths kept in ``obs["file"]``), the gene lengths kept in ``var["length"]``."""
@@ -3529,7 +3584,11 @@ def _read_featurecounts(path: Path, txt: _Text):
     files = [str(c) for c in df.columns[5:]]
     if not files:
         raise DataError(f"{source}: a featureCounts table without count columns; run featureCounts on the BAM files")
+    again = "give featureCounts' own output"
+    _refuse_locale_marks(df, ["Length", *df.columns[5:]], line_of_row=skip + 2, source=source, tool="featureCounts",
+                         again=again)
     _require_numeric(df, ["Length", *df.columns[5:]], line_of_row=skip + 2, source=source)
+    _refuse_unwritten_counts(df, skip + 2, source, again)
     samples = _bam_sample_names(files)
     var = pd.DataFrame({"length": df["Length"].to_numpy()}, index=pd.Index([str(i) for i in df.index]))
     obs = pd.DataFrame({"file": files}, index=pd.Index(samples))
@@ -3591,6 +3650,15 @@ def _read_nsolver_export(path: Path, txt: _Text):
         if len(r) < 3 + n:
             raise DataError(f"{source}: line {i} (probe {r[1].strip()[:30]!r}) has {max(0, len(r) - 3)} counts for "
                             f"{n} lanes (a cut file?); export it again")
+        counts_text = [c.strip() for c in r[3:3 + n]]
+        marked = next((j for j, c in enumerate(counts_text) if _MARKS.search(c) and _NUMBER_LIKE.fullmatch(c)), None)
+        if marked is not None:
+            # nSolver writes counts as whole numbers; a mark is a spreadsheet's (1.234 would be read as 1.234)
+            c = counts_text[marked]
+            raise DataError(f"{source}: count {c[:20]!r} at line {i} (probe {r[1].strip()[:30]!r}, lane "
+                            f"{files[marked]!r}) has {_number_kind(c)}, but nSolver writes counts as whole numbers "
+                            "without thousands separators (the file saved again by a spreadsheet of another locale?); "
+                            "export it from nSolver again, or write the counts without separators")
         probes.append([c.strip() for c in r[:3 + n]])
     genes = [p for p in probes if p[0].startswith(RCC_GENES)]
     if not genes:
