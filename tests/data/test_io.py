@@ -3528,15 +3528,254 @@ def test_a_table_of_two_number_formats_is_refused_naming_the_value(tmp_path, cap
     assert not out.exists()
 
 
+def _late_table(path, sep, first, late, *, n_whole=58):
+    """A genes x samples table (4 samples): the gene FIRST with the cells ``first``, ``n_whole`` genes of whole
+    numbers, then the gene LATE with the cells ``late``."""
+    _whole_then(path, sep, [("LATE", late)], n_whole=n_whole, first=[("FIRST", first)])
+    return path
+
+
+@pytest.mark.parametrize("sep", [";", "\t"])
+@pytest.mark.parametrize("space", [" ", "\u00a0", "\u202f"])
+def test_thousands_grouped_by_spaces_read_as_written_and_misgrouped_ones_refused(tmp_path, capsys, sep, space):
+    """A ';' or tab file of a French or Swiss spreadsheet (decimal commas, thousands grouped by a space, a no-break
+    space or a narrow no-break space) reads as written wherever its grouped values first show; a value whose
+    spaces do not group its digits in threes after one to three (12 34, 1 2345, 1234 567, 0 123, 1 234 5), which
+    pandas would read as the digits run together (1234), is refused in one line naming it, its line, column and
+    row and the fix, whether the format was decided on the first lines or on it; a value with a space in its
+    decimal part or beside a decimal point is named as non-numeric, not the good value of its column."""
+    from rnagen.cli.main import main
+
+    g = space
+    a = read(_late_table(tmp_path / "late.txt", sep, ["1", "2", "3", "4"], [f"1{g}234,5", "12", f"12{g}345", "3,5"]),
+             orientation="genes_x_samples")
+    np.testing.assert_array_equal(a[:, "LATE"].X.ravel(), np.float32([1234.5, 12, 12345, 3.5]))
+    a = read(_late_table(tmp_path / "top.txt", sep, [f"1{g}234{g}567,25", "7", f"43{g}567", "0,5"],
+                         ["1", "2", "3", "4"]), orientation="genes_x_samples")
+    np.testing.assert_array_equal(a[:, "FIRST"].X.ravel(), np.float32([1234567.25, 7, 43567, 0.5]))
+    fix = ("write the value without thousands separators (in a spreadsheet: give all value cells one number format "
+           "and export again)")
+    for bad, number in (("12 34", "1234"), ("1 2345", "12345"), ("1234 567", "1234567"), ("0 123", "123"),
+                        ("1 234 5", "12345"), ("1 2", "12")):
+        bad = bad.replace(" ", g)
+        words = (f"{bad!r} at line 61, column 'S2' (row 'LATE') is no number as written: its digits are not grouped "
+                 f"in threes after one to three (as in 12 345), yet read with the file's thousands spaces it would be "
+                 f"{number}")
+        p = _late_table(tmp_path / "bad.txt", sep, [f"1{g}234,5", "7", f"43{g}567", "0,5"], ["1", bad, "3", "4"])
+        with pytest.raises(DataError) as e:
+            read(p, orientation="genes_x_samples")
+        assert str(e.value) == f"bad.txt: {words}; {fix}"
+        assert main(["data", "info", str(p)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and words in err and "Traceback" not in err
+    # a misgrouped value beside the first grouped ones: the format they decide does not read it as 1234
+    p = tmp_path / "first.txt"
+    p.write_text(sep.join(["gene", "S1", "S2", "S3"]) + "\n" + sep.join(["A", f"1{g}234,5", f"12{g}34", "3,5"]) + "\n"
+                 + sep.join(["B", "1", "2", "3"]) + "\n", encoding="utf-8")
+    with pytest.raises(DataError, match=rf"^first.txt: {re.escape(repr(f'12{g}34'))} at line 2, column 'S2' \(row "
+                                        r"'A'\) is no number as written"):
+        read(p, orientation="genes_x_samples")
+    for bad in (f"1,5{g}000", f"1{g}234.5"):
+        p = _late_table(tmp_path / "dec.txt", sep, [f"1{g}234,5", "7", f"43{g}567", "0,5"], [bad, "2", "3", "4"])
+        # (named as parsed: pandas takes one character as the thousands separator, the no-break spaces read as plain)
+        with pytest.raises(DataError, match=rf"^dec.txt: non-numeric value {re.escape(repr(bad.replace(g, ' ')))} at "
+                                            r"line 61, column "
+                                            r"'S1' \(gene 'LATE'\) \(marks no number format reads as written"):
+            read(p, orientation="genes_x_samples")
+
+
+@pytest.mark.parametrize("sep,first,bad,number", [
+    ("\t", ["1,234", "512", "12,345", "7"], "1,23,456", "123456"),       # thousands commas (an English spreadsheet)
+    ("\t", ["1,234,567", "512", "12,345", "7"], "12,34", None),          # a decimal comma beside them: two locales
+    (";", ["1.225", "512", "12.345", "7"], "1.234.5", "12345"),          # thousands points (a German spreadsheet)
+    (";", ["1.225", "512", "12.345", "7"], "1.23.456", "123456"),
+])
+def test_a_value_its_file_s_thousands_separator_would_run_together_is_refused(tmp_path, sep, first, bad, number):
+    """pandas drops a thousands separator wherever it stands among the digits: in a file of thousands commas
+    1,23,456 would be 123456, in one of thousands points 1.234.5 would be 12345; such a
+    value, read as written by no number format, is refused naming it (a value another format reads as written is
+    a mix of two locales, refused as such)."""
+    p = _late_table(tmp_path / "t.txt", sep, first, ["1", "2", bad, "4"])
+    with pytest.raises(DataError) as e:
+        read(p, orientation="genes_x_samples")
+    if number is None:
+        assert "no number format reads both as written" in str(e.value)
+    else:
+        t = "commas" if "," in first[0] else "points"
+        assert str(e.value).startswith(f"t.txt: {bad!r} at line 61, column 'S3' (row 'LATE') is no number as written")
+        assert f"read with the file's thousands {t} it would be {number};" in str(e.value)
+
+
+def test_a_stray_value_in_a_decimal_comma_file_is_named_and_its_sample_kept(tmp_path, capsys):
+    """A ';' file of decimal commas (or thousands points) whose sample column holds one stray value is refused
+    naming that value: the column's other values are numbers in the file's format (1,25), so it is a sample with a
+    stray value, not an annotation column dropped from the samples."""
+    from rnagen.cli.main import main
+
+    for name, cells, bad in (("dc.csv", lambda i: [f"{i},5", f"{i + 1},25", f"{i + 2},5"], "BAD;1,5;x;3,5"),
+                             ("tp.csv", lambda i: [f"{i + 1}.225", "512", f"{i + 2}"], "BAD;1.225;x;3")):
+        p = tmp_path / name
+        p.write_text("gene;S1;S2;S3\n" + "".join(";".join([f"G{i}", *cells(i)]) + "\n" for i in range(6)) + bad + "\n")
+        for orientation in ("genes_x_samples", "auto"):
+            with pytest.raises(DataError, match=rf"^{name}: non-numeric value 'x' at line 8, column 'S2' \(gene "
+                                                r"'BAD'\)"):
+                read(p, orientation=orientation)
+        assert main(["data", "info", str(p)]) == 2
+        assert "non-numeric value 'x' at line 8" in capsys.readouterr().err
+    # samples as rows: the gene column with the stray value named, not its first decimal comma
+    p = tmp_path / "sxg.csv"
+    p.write_text("sample;ENSG00000141510;ENSG00000146648;batch\n" + "".join(
+        f"S{i};{i},5;{i + 1},25;b{i % 2}\n" for i in range(6)) + "S9;1,5;n/v;b1\n")
+    with pytest.raises(DataError, match=r"^sxg.csv: non-numeric value 'n/v' at line 8, column 'ENSG00000146648' "
+                                        r"\(sample 'S9'\)"):
+        read(p, orientation="samples_x_genes")
+
+
+@pytest.mark.parametrize("space", [" ", "\u00a0", "\u202f"])
+def test_a_space_inside_a_field_of_a_space_separated_file_is_no_thousands_separator(tmp_path, space):
+    """R's write.table (fields separated by single spaces, text quoted) and a table aligned by runs of spaces: a
+    quoted "1 234,5" or "1 234" is no number grouped by spaces there (spaces separate the fields), refused as a
+    non-numeric value, never read as 1234.5; an unquoted one is refused too."""
+    for bad, name in ((f'"1{space}234,5"', "q1.txt"), (f'"1{space}234"', "q2.txt"), (f"1{space}234", "u.txt")):
+        p = tmp_path / name
+        p.write_text('"S1" "S2" "S3"\n' + "".join(f'"G{i}" {i},5 {i + 1} {i + 2}\n' for i in range(5))
+                     + f'"BAD" {bad} 5 6\n', encoding="utf-8")
+        with pytest.raises(DataError):
+            read(p, orientation="genes_x_samples")
+    p = tmp_path / "r.txt"
+    p.write_text('"S1" "S2" "S3"\n' + "".join(f'"G{i}" {i} {i + 1} {i + 2}\n' for i in range(5))
+                 + f'"BAD" "1{space}234,5" 5 6\n', encoding="utf-8")
+    with pytest.raises(DataError, match=rf"non-numeric value {re.escape(repr(f'1{space}234,5'))} at line 7, column "
+                                        r"'S1' \(gene 'BAD'\) "
+                                        r"\(thousands grouped by spaces, read only in a ';'- or tab-separated file"):
+        read(p, orientation="genes_x_samples")
+    p = tmp_path / "aligned.txt"
+    p.write_text("gene    S1      S2     S3\n" + "".join(f"G{i}      {i}     {i + 1}      {i + 2}\n" for i in range(30))
+                 + f"BAD     1{space}234    5     6\n", encoding="utf-8")
+    with pytest.raises(DataError):
+        read(p, orientation="genes_x_samples")
+
+
+def test_the_line_named_is_the_file_s_line_past_quoted_line_breaks_blank_lines_and_a_preamble(tmp_path, capsys):
+    """A bad value's line is the line of the file it stands on: past rows whose quoted Description holds line
+    breaks (LF or CRLF), past blank lines, a '#' preamble and a row of labels; a value of another locale named by
+    its own line, column and row (not a piece of a broken Description taken for a row); rnagen data info says so
+    in one line with exit status 2."""
+    from rnagen.cli.main import main
+
+    def table(name, text):
+        (tmp_path / name).write_bytes(text.encode())
+        return tmp_path / name
+
+    for nl in ("\n", "\r\n"):
+        rows = "".join(f'G{i},"first line{nl}second line",{i},{i + 1},{i + 2}{nl}' for i in range(5))
+        p = table("quoted.csv", f"gene,Description,S1,S2,S3{nl}" + rows + f'BAD,"d",1,x,3{nl}')
+        with pytest.raises(DataError, match=r"non-numeric value 'x' at line 12, column 'S2' \(gene 'BAD'\)"):
+            read(p, orientation="genes_x_samples")
+        assert main(["data", "info", str(p)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "'x' at line 12, column 'S2'" in err
+    # samples as rows, a ';' file of decimal commas with a multi-line note before the bad value
+    p = table("sxg.csv", "sample;note;TP53;EGFR;MYC\n" + "".join(f'S{i};"a\nb\nc";{i},5;{i + 1};{i + 2}\n'
+                                                                   for i in range(4)) + 'SB;"n";1,5;x;3\n')
+    with pytest.raises(DataError, match=r"non-numeric value 'x' at line 14, column 'EGFR' \(sample 'SB'\)"):
+        read(p, orientation="samples_x_genes")
+    body = "".join(f"G{i},{i},{i + 1},{i + 2}\n" for i in range(5))
+    for name, text, line in (("preamble.csv", "# exported\n# by hand\ngene,S1,S2,S3\n" + body + "BAD,1,x,3\n", 9),
+                             ("blank.csv", "gene,S1,S2,S3\n" + body + "\n\nBAD,1,x,3\n", 9),
+                             ("labels.csv", "gene,S1,S2,S3\ncls,a,b,a\n" + body + "BAD,1,x,3\n", 8)):
+        with pytest.raises(DataError, match=rf"non-numeric value 'x' at line {line}, column 'S2' \(gene 'BAD'\)"):
+            read(table(name, text), orientation="genes_x_samples", label_key="cls" if "labels" in name else None)
+    # two locales: the decimal comma named on its own line (3), in its column and row
+    p = table("mixed.csv", "gene;Description;S1;S2;S3\n" + "".join(f'G{i};"a\nb";{i},5;1;2\n' for i in range(5))
+              + 'BAD;"d";1.5;2;3\n')
+    with pytest.raises(DataError, match=r"^mixed.csv: '1.5' at line 12, column 'S1' \(row 'BAD'\) has a decimal "
+                                        r"point, but '0,5' at line 3, column 'S1' \(row 'G0'\) has a decimal comma"):
+        read(p, orientation="genes_x_samples")
+    # a misgrouped value past the first 64 KiB, after rows with line breaks in a quoted field
+    rows = "".join(f'G{i};"x\ny";{i % 999 + 1} 234,5;{i};2\n' for i in range(6000))
+    p = table("late.csv", "gene;Description;S1;S2;S3\n" + rows + 'BAD;"d";12 34;1;2\n')
+    with pytest.raises(DataError, match=r"^late.csv: '12 34' at line 12002, column 'S1' \(row 'BAD'\) is no number"):
+        read(p, orientation="genes_x_samples")
+
+
+def _nsolver_export(sep: str, count: str) -> str:
+    """An nSolver RCC Collector export of two lanes (File Name, a lane attribute, the probes), TP53's count in the
+    first lane written as ``count``."""
+    rows = [["File Name", "", "", "a.RCC", "b.RCC"], ["Sample ID", "", "", "s1", "s2"],
+            ["Positive", "POS_A(128)", "ERCC_00117.1", "12800", "6400"],
+            ["Negative", "NEG_A(0)", "ERCC_00096.1", "11", "9"],
+            ["Endogenous", "TP53", "NM_000546.5", count, "310"],
+            ["Housekeeping", "GAPDH", "NM_002046.3", "1900", "950"]]
+    return "".join(sep.join(f'"{c}"' if sep in c else c for c in r) + "\r\n" for r in rows)
+
+
+def test_files_of_tools_that_write_decimal_points_refuse_a_spreadsheet_s_number_marks(tmp_path, capsys):
+    """A GEO series matrix, a GEO SOFT file, a featureCounts table and an nSolver export saved again by a
+    spreadsheet of another locale: a decimal comma or a thousands separator (which these tools never write) is
+    refused in one line naming the value, where it is, and the fix, never read as another number: featureCounts'
+    1.234 is no count it writes (whole, or two decimals with -M --fraction) nor a gene length, nSolver's 1.234 no
+    count; featureCounts' fractional 2.50 reads as 2.5."""
+    from rnagen.cli.main import main
+
+    def refused(name, text, words):
+        p = tmp_path / name
+        p.write_text(text)
+        with pytest.raises(DataError) as e:
+            read(p, missing="keep")
+        assert str(e.value).startswith(f"{name}: {words}"), str(e.value)
+        assert main(["data", "info", str(p)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and words in err and "Traceback" not in err
+
+    geo_fix = "GEO's series matrix writes numbers with a decimal point and no thousands separators"
+    refused("GSE1_series_matrix.txt", _GEO.replace("\t6.1\t", "\t6,1\t"),
+            f"'6,1' at line 16, column 'GSM2' (row '117_at') has a decimal comma, but {geo_fix}")
+    refused("GSE2_series_matrix.txt", _GEO.replace("\t6.1\t", '\t"1,234"\t'),
+            "'1,234' at line 16, column 'GSM2' (row '117_at') has a comma before three digits (a decimal or a "
+            f"thousands comma), but {geo_fix}")
+    samples = {"GSM1": (["tissue: liver"], {"1007_s_at": 5.5, "1053_at": 7.25}),
+               "GSM2": (["tissue: lung"], {"1007_s_at": 6.5, "1053_at": "7,25"})}
+    refused("GSE1_family.soft", _soft_family(samples),
+            "'7,25' in sample GSM2, probe '1053_at' has a decimal comma, but GEO's SOFT files write numbers with a "
+            "decimal point")
+
+    counts = np.array([[10, 0, 7, 3], [200, 150, 90, 310], [5, 6, 7, 8]]).astype(object)
+    files = ["a.bam", "b.bam", "c.bam", "d.bam"]
+    for v, words in (("1,234", "'1,234' at line 4, column 'b.bam' (row 'ENSG00000122873.12') has a comma before "
+                               "three digits (a decimal or a thousands comma), but featureCounts writes numbers"),
+                     ("1.234", "'1.234' at line 4, column 'b.bam' (gene 'ENSG00000122873.12') is no value "
+                               "featureCounts writes (a count is a whole number, or with -M --fraction one with two "
+                               "decimals")):
+        c = counts.copy()
+        c[1, 1] = v
+        refused("counts.txt", _featurecounts(files, c), words)
+    refused("lengths.txt", _featurecounts(files, counts).replace("\t873\t", "\t1.234\t"),
+            "'1.234' at line 4, column 'Length' (gene 'ENSG00000122873.12') is no value featureCounts writes (a gene "
+            "length is a whole number")
+    c = counts.copy()
+    c[1, 1] = "2.50"
+    (tmp_path / "fraction.txt").write_text(_featurecounts(files, c))
+    np.testing.assert_array_equal(read(tmp_path / "fraction.txt").X[1], [0, 2.5, 6])
+
+    for name, sep, v in (("eu.csv", ";", "1.234"), ("en.csv", ",", "1,234")):
+        kind = "a point" if "." in v else "a comma"
+        refused(name, _nsolver_export(sep, v), f"count {v!r} at line 5 (probe 'TP53', lane 'a.RCC') has {kind} "
+                                               "before three digits")
+    (tmp_path / "ok.csv").write_text(_nsolver_export(";", "1234"))
+    np.testing.assert_array_equal(read(tmp_path / "ok.csv")[:, "TP53"].X.ravel(), [1234, 310])
+
+
 def test_the_number_check_tests_every_line_with_a_value_its_format_does_not_read():
     """The fast test on a line's text that spares splitting it (:class:`rnagen.data.io._NumberCheck`) passes every
     line holding a value with a mark that the format being read does not read as written (whole numbers with a
     leading 0, runs of four digits, one to three groups of commas, points or spaces, decimal parts, exponents,
-    quoted in a comma-separated file), and, while the format is open, every line holding any value with a mark."""
+    quoted in a comma-separated file) or a value no format reads as written that it would make a number of (12 34
+    read with thousands spaces), and, while the format is open, every line holding any value with a mark."""
     import random
     from types import SimpleNamespace
 
-    from rnagen.data.io import _READS, _NumberCheck
+    from rnagen.data.io import _MARKS, _NUMBER_LIKE, _READS, _fields, _NumberCheck, _read_by_pandas
 
     rnd = random.Random(0)
 
@@ -3560,6 +3799,12 @@ def test_the_number_check_tests_every_line_with_a_value_its_format_does_not_read
             for fmt, reads in _READS.items():
                 if any(not reads.fullmatch(s.value) for s in seen):
                     assert check._suspect(line, fmt, False), (fmt, line)
+            # a value no format reads as written, which a format's thousands separator makes a number of (12 34)
+            fields = [f.strip() for f in _fields(line, sep)[1:]]
+            for fmt in _READS:
+                if any(_MARKS.search(v) and _NUMBER_LIKE.fullmatch(v) and _read_by_pandas(v, fmt)
+                       and not any(r.fullmatch(v) for r in _READS.values()) for v in fields):
+                    assert check._suspect(line, fmt, False), ("misread", fmt, line)
 
 
 def test_a_wide_table_with_a_gene_named_like_an_annotation_is_read_in_one_block_without_a_float64_copy(tmp_path,

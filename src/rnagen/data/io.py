@@ -442,16 +442,14 @@ class _Text:
         format (``decimal``, ``thousands``) as it passes (:class:`_NumberCheck`)."""
         raw = _OPENERS[self.compression](self.path, "rb") if self.compression else open(self.path, "rb")
         fh: io.TextIOBase = io.TextIOWrapper(raw, encoding=encoding or self.encoding, newline="")
-        if self.thousands == " ":
-            fh = _SpacesPlain(cast(io.TextIOWrapper, fh))
-        if numbers is None:
-            return fh
-        try:
-            numbers.start((self.decimal, self.thousands))
-        except BaseException:
-            fh.close()
-            raise
-        return _Checked(fh, numbers, (self.decimal, self.thousands))
+        if numbers is not None:   # the values checked as written, their no-break spaces too
+            try:
+                numbers.start((self.decimal, self.thousands))
+            except BaseException:
+                fh.close()
+                raise
+            fh = _Checked(fh, numbers, (self.decimal, self.thousands))
+        return _SpacesPlain(fh) if self.thousands == " " else fh
 
     def header(self) -> list[str]:
         return _fields(self.lines[0], self.sep) if self.lines else []
@@ -466,7 +464,7 @@ class _SpacesPlain(io.TextIOBase):
     """A text stream with its no-break spaces read as plain spaces (a character-for-character translation, so
     any split of the text into chunks translates alike)."""
 
-    def __init__(self, fh: io.TextIOWrapper):
+    def __init__(self, fh: io.TextIOBase):
         self._fh = fh
 
     def readable(self) -> bool:
@@ -663,6 +661,56 @@ def _reads_as_written(decimal: str, thousands: str | None) -> re.Pattern:
 
 _READS = {f: _reads_as_written(*f) for f in _NUMBER_FORMATS}
 _MARKS = re.compile(r"[.,]|\d[ \u00a0\u202f]\d")
+#: the thousands separators of each format that has one, in words
+_THOUSANDS_WORDS = {",": "thousands commas", ".": "thousands points", " ": "thousands spaces"}
+
+
+def _formats(sep: str) -> tuple[_NumberFormat, ...]:
+    """The number formats a table separated by ``sep`` may be written in: thousands grouped by spaces never where
+    spaces separate the fields (a space inside a field there is a separator, or a quoted text's)."""
+    return _NUMBER_FORMATS if sep not in (" ", _WHITESPACE) else _NUMBER_FORMATS[:-1]
+
+
+#: a field written as a number: a sign, digits with points, commas or spaces among them, an exponent
+_NUMBER_LIKE = re.compile(r"[+-]?[.,]?\d[\d.,  \u00a0\u202f]*(?:[eE][+-]?\d+)?")
+_SPACES = " \u00a0\u202f"
+
+
+def _read_by_pandas(v: str, fmt: _NumberFormat) -> str | None:
+    """The number pandas makes of ``v`` (a stripped field that no format reads as written, :func:`_marked`) read
+    in ``fmt``, as text with a decimal point; None where it makes none. pandas drops a thousands separator wherever
+    it stands among the digits before the decimal mark (read with thousands spaces ``12 34`` is 1234, with
+    thousands points ``1.234.5`` is 12345), so a format with a thousands separator makes numbers of such values
+    that were never written; without one it makes none."""
+    decimal, thousands = fmt
+    if thousands is None:
+        return None
+    sign = v[:1] if v[:1] in ("+", "-") else ""
+    body = v[len(sign):]
+    if not body[:1].isdigit():
+        return None
+    cut = next((k for k, ch in enumerate(body) if ch == decimal or ch in "eE"), len(body))
+    seps = _SPACES if thousands == " " else thousands
+    plain = sign + "".join(ch for ch in body[:cut] if ch not in seps) + body[cut:]
+    return plain.replace(decimal, ".") if _READS[(decimal, None)].fullmatch(plain) else None
+
+
+def _plain_numbers(s: pd.Series, fmt: _NumberFormat) -> pd.Series:
+    """A column of text as numbers: its values written in the table's number format ``fmt`` as that format reads
+    them (``1 234,5`` is 1234.5 in a file of thousands spaces and decimal commas, as pandas reads a column of
+    them), the others as ``pd.to_numeric`` reads them; NaN where no number."""
+    if fmt == (".", None):
+        return pd.to_numeric(s, errors="coerce")
+    decimal, thousands = fmt
+    reads = _READS[fmt]
+    drop = {ord(c): None for c in (_SPACES if thousands == " " else thousands or "")}
+
+    def plain(v: Any) -> Any:
+        if isinstance(v, str) and reads.fullmatch(t := v.strip()):
+            return t.translate(drop).replace(decimal, ".")
+        return v
+
+    return pd.to_numeric(s.map(plain), errors="coerce")
 _QUOTED = re.compile(r'"([^"]*)"')
 
 
@@ -680,6 +728,12 @@ def _bad_thousands(decimal: str, thousands: str) -> re.Pattern:
 _BAD_THOUSANDS = {",": _bad_thousands(".", ","), ".": _bad_thousands(",", ".")}
 #: two of one mark with only digits between them: a decimal mark read twice, or a second thousands separator
 _TWO_MARKS = {",": re.compile(r",\d*,"), ".": re.compile(r"\.\d*\.")}
+#: a space between digits where no value of thousands spaces has one: not before exactly three digits, after a run
+#: of four or more digits or of one to three that starts with 0, or after the decimal comma (as _bad_thousands)
+_BAD_SPACES = re.compile(
+    r"(?<=\d)[ \u00a0\u202f](?=\d)(?:(?!\d{3}(?!\d))|(?<=\d{4}[ \u00a0\u202f])|"
+    + "|".join(rf"(?<=0{x}[ \u00a0\u202f])(?<![\d \u00a0\u202f]0{x}[ \u00a0\u202f])" for x in ("", r"\d", r"\d\d"))
+    + r")|,\d*[ \u00a0\u202f](?=\d)")
 
 
 def _has_space(text: str) -> bool:
@@ -693,7 +747,7 @@ def _marked(v: str, sep: str) -> bool:
     group thousands in ``;``- and tab-separated files only (:func:`_sniff_numbers`)."""
     if not _MARKS.search(v) or (sep not in (";", "\t") and "," not in v and "." not in v):
         return False
-    return any(r.fullmatch(v) for r in _READS.values())
+    return any(_READS[f].fullmatch(v) for f in _formats(sep))
 
 
 def _numbers_seen(lines: list[str], sep: str) -> bool:
@@ -715,6 +769,42 @@ def _number_kind(v: str) -> str:
     if (_GROUPED if mark == "," else _DOT_GROUPED).match(v):
         return f"a {name} before three digits (a decimal or a thousands {name})"
     return f"a decimal {name}"
+
+
+def _ends_quoted(line: str, sep: str, inside: bool = False) -> bool:
+    """Whether ``line`` ends inside a quoted field (a line break in a quoted annotation: the record goes on on the
+    next line), starting inside one or not (``inside``). A quote opens a field only at its start (after the
+    separator or at the line's start, as pandas' and Python's csv parsers read it), and ``""`` inside one is a
+    quote (RFC 4180)."""
+    p = 0
+    while (q := line.find('"', p)) >= 0:
+        if inside:
+            if line.startswith('"', q + 1):
+                p = q + 2
+                continue
+            inside = False
+        elif q == 0 or line[q - 1] == sep or (sep == _WHITESPACE and line[q - 1].isspace()):
+            inside = True
+        p = q + 1
+    return inside
+
+
+def _records(lines: Sequence[str], sep: str) -> list[tuple[int, str]]:
+    """The records of ``lines`` (a file's first lines, line breaks taken off): each as its first line's number (from
+    0) and its text, the lines of a quoted field with line breaks joined by ``\n``; a record the lines leave
+    unended is left out."""
+    out: list[tuple[int, str]] = []
+    parts: list[str] = []   # the lines of the unended record
+    start, inside = 0, False   # its first line, and whether it ends inside a quoted field
+    for i, ln in enumerate(lines):
+        if not parts:
+            start = i
+        parts.append(ln)
+        inside = _ends_quoted(ln, sep, inside) if '"' in ln else inside
+        if not inside:
+            out.append((start, "\n".join(parts)))
+            parts = []
+    return out
 
 
 class _Seen(NamedTuple):
@@ -752,13 +842,16 @@ class _NumberCheck:
     then checked: a value the format does not read as written (``1.225`` beside ``512`` read as 1.225 though the
     file groups thousands by points; ``0,5`` read with thousands commas as 5) makes the table read again in the
     format that reads every value seen so far as written, and a table that no format reads so (decimal points
-    in some rows, decimal commas in others) is refused, naming the first value that contradicts the others.
+    in some rows, decimal commas in others) is refused, naming the first value that contradicts the others. A value
+    that no format reads as written and the table's thousands separator would make a number of (``12 34``: pandas
+    drops the separator wherever it stands, 1234) is refused too, naming it.
     Lines are matched against the format by a fast test on their text before their fields are split, so a table
     written in one format costs one scan of its text besides the parse."""
 
     def __init__(self, txt: _Text, *, header: Sequence[str], data_from: int, first_value: int = 1,
                  text_columns: Sequence[str] = ()):
         self.source, self.sep = txt.source, txt.sep
+        self.formats = _formats(txt.sep)
         self.header = [str(h) for h in header]
         self.text_columns = frozenset(text_columns)   # read as text (a label column): no values of the matrix
         self.data_from, self.first_value = data_from, first_value
@@ -767,9 +860,9 @@ class _NumberCheck:
         self.witness: dict[_NumberFormat, _Seen] = {}   # each format's first value it does not read as written
         self.evidence: list[str] = []                  # the first lines with marked values
         fmt = (txt.decimal, txt.thousands)
-        for k, ln in enumerate(self.context):   # the first lines, known before the parse (:meth:`start`)
-            if self._suspect(ln, fmt, not self.decided):
-                self._record(self._values(data_from + k, ln))
+        for k, rec in _records(txt.lines, self.sep):   # the first lines, known before the parse (:meth:`start`)
+            if k >= data_from and self._suspect(rec, fmt, not self.decided):
+                self._record(self._values(k, rec))
 
     # ------------------------------------------------------------------ one line
     def _rest(self, line: str) -> str:
@@ -791,12 +884,12 @@ class _NumberCheck:
             return False
         rest = self._rest(line)
         commas = "\x1f".join(_QUOTED.findall(rest)) if quoted else rest   # the text a value's commas stand in
-        spaces = commas if self.sep in (",", ";", "\t") else ""          # ... and its space groups
+        spaces = rest if self.sep in (",", ";", "\t") else ""            # the text a value's space groups stand in
         space = _has_space(spaces) and _DIGIT_SPACE_DIGIT.search(spaces) is not None
         if gathering:
             return "," in commas or "." in rest or space
         decimal, thousands = fmt
-        if space and thousands != " ":
+        if space and (thousands != " " or _BAD_SPACES.search(spaces) is not None):
             return True
         if decimal == ".":
             return (_TWO_MARKS["."].search(rest) is not None
@@ -805,34 +898,47 @@ class _NumberCheck:
             return True
         return "." in rest if thousands != "." else _BAD_THOUSANDS["."].search(rest) is not None
 
-    def _values(self, i: int, line: str) -> list[_Seen]:
-        """The marked values of ``line`` (line ``i`` from 0) where they are."""
+    def _values(self, i: int, line: str, fmt: _NumberFormat | None = None) -> list[_Seen]:
+        """The marked values of ``line`` (line ``i`` from 0) where they are. With ``fmt``, the format the table
+        is read in, a value that no format reads as written and ``fmt`` makes a number of (:func:`_read_by_pandas`:
+        ``12 34`` read with thousands spaces) is refused."""
         fields = _fields(line, self.sep)
         if not fields:
             return []
         shift = 1 if len(fields) == len(self.header) + 1 else 0   # a header without a field above the ids
         row = fields[0].strip()
         out = []
+        breaks = "\n" in line   # a record over several lines: each value on the line it stands on
         for j in range(self.first_value, len(fields)):
             v = fields[j].strip()
-            if _marked(v, self.sep):
+            n = i + 1 + (sum(f.count("\n") for f in fields[:j]) if breaks else 0)
+            marked = _marked(v, self.sep)
+            misread = None
+            if (not marked and fmt is not None and fmt[1] is not None and _MARKS.search(v) is not None
+                    and _NUMBER_LIKE.fullmatch(v) is not None
+                    and not any(_READS[f].fullmatch(v) for f in self.formats)):
+                misread = _read_by_pandas(v, fmt)
+            if marked or misread:
                 k = j - shift
                 column = self.header[k] if 0 <= k < len(self.header) else f"field {j + 1}"
-                if column not in self.text_columns:
-                    out.append(_Seen(i + 1, j, v, row, column))
+                if column in self.text_columns:
+                    continue
+                if misread is not None and fmt is not None:
+                    raise self._misgrouped(_Seen(n, j, v, row, column), fmt, format(float(misread), ".15g"))
+                out.append(_Seen(n, j, v, row, column))
         return out
 
     def line(self, i: int, line: str, fmt: _NumberFormat) -> bool:
         """Check line ``i`` (from 0) of the file read in ``fmt``; whether it holds marked values."""
         if i < self.data_from or not self._suspect(line, fmt, not self.decided):
             return False
-        seen = self._values(i, line)
+        seen = self._values(i, line, fmt)
         if not seen:
             return False
         self._record(seen)
         if len(self.evidence) < _EVIDENCE_LINES:
             self.evidence.append(line)
-        if len(self.witness) == len(_NUMBER_FORMATS):
+        if len(self.witness) == len(self.formats):
             raise self._mixed()
         if self.decided and fmt in self.witness:
             self.decide(fmt, line)
@@ -841,15 +947,15 @@ class _NumberCheck:
     def _record(self, seen: list[_Seen]) -> None:
         """Note, for each format, the first of ``seen`` it does not read as written."""
         for s in seen:
-            for f, reads in _READS.items():
-                if not reads.fullmatch(s.value) and (f not in self.witness or s < self.witness[f]):
+            for f in self.formats:
+                if not _READS[f].fullmatch(s.value) and (f not in self.witness or s < self.witness[f]):
                     self.witness[f] = s
 
     # ------------------------------------------------------------------ the decision
     def start(self, fmt: _NumberFormat) -> None:
         """Before a parse in ``fmt``: refuse a table whose first lines no format reads as written, and settle a
         format those lines contradict (the sniff weighs their values, it does not require every one read)."""
-        if len(self.witness) == len(_NUMBER_FORMATS):
+        if len(self.witness) == len(self.formats):
             raise self._mixed()
         if self.decided and fmt in self.witness:
             self.decide(fmt)
@@ -859,7 +965,7 @@ class _NumberCheck:
         all as written, the one the sniff chooses on the first lines and the evidence (or the first), where the
         format was undecided or ``fmt`` is not one of them; else ``fmt``. Another format than ``fmt`` is read
         again (:class:`_Renumber`)."""
-        fits = [f for f in _NUMBER_FORMATS if f not in self.witness]
+        fits = [f for f in self.formats if f not in self.witness]
         if not fits:
             raise self._mixed()
         if fmt not in fits or not self.decided:
@@ -876,11 +982,20 @@ class _NumberCheck:
         """The one-line error of a table no number format reads as written: the value at which the last format
         fell, and the first value before it that no format reading it reads too."""
         last = max(self.witness.values())
-        other = min(self.witness[f] for f, reads in _READS.items() if reads.fullmatch(last.value))
+        other = min(self.witness[f] for f in self.formats if _READS[f].fullmatch(last.value))
         return DataError(f"{self.source}: {last.where()} has {_number_kind(last.value)}, but {other.where()} has "
                          f"{_number_kind(other.value)}: no number format reads both as written (the file mixes two "
                          "locales' numbers); write every value with one decimal mark and no thousands separators "
                          "(in a spreadsheet: give all value cells one number format and export again)")
+
+    def _misgrouped(self, s: _Seen, fmt: _NumberFormat, number: str) -> DataError:
+        """The one-line error of a value that no format reads as written, its thousands separators outside groups
+        of three, which the table's format would read as another number (``number``)."""
+        t = cast(str, fmt[1])
+        return DataError(f"{self.source}: {s.where()} is no number as written: its digits are not grouped in threes "
+                         f"after one to three (as in 12{t}345), yet read with the file's {_THOUSANDS_WORDS[t]} it "
+                         f"would be {number}; write the value without thousands separators (in a spreadsheet: give "
+                         "all value cells one number format and export again)")
 
 
 class _Checked(io.TextIOBase):
@@ -891,6 +1006,7 @@ class _Checked(io.TextIOBase):
         self._fh, self._check, self._fmt = fh, check, fmt
         self._tail: list[str] = []   # the start of a line not ended yet
         self._next = 0               # the number (from 0) of the next line
+        self._open: list[str] = []   # the lines of a record whose quoted field goes on past them
         self._gathered: int | None = None   # characters read since the first marked value, while gathering
 
     def readable(self) -> bool:
@@ -914,8 +1030,14 @@ class _Checked(io.TextIOBase):
         check = self._check
         if not text:   # the end of the file
             if self._tail:
-                self._one("".join(self._tail))
+                if self._open:
+                    self._quoted("".join(self._tail))
+                else:
+                    self._one("".join(self._tail))
                 self._tail = []
+            if self._open:   # a quoted field the file leaves unended
+                self._one("\n".join(self._open), len(self._open))
+                self._open = []
             if not check.decided:
                 check.decide(self._fmt)
             return
@@ -926,18 +1048,36 @@ class _Checked(io.TextIOBase):
             lines = text.split("\n")
             lines[0] = "".join(self._tail) + lines[0]
             self._tail = [lines.pop()]
-        for ln in lines:
-            self._one(ln)
+        if self._open or '"' in text:   # quoted fields, perhaps over several lines: checked a record at a time
+            for ln in lines:
+                self._quoted(ln)
+        else:
+            for ln in lines:
+                self._one(ln)
         if self._gathered is not None and not check.decided:
             self._gathered += len(text)
             if len(check.evidence) >= _EVIDENCE_LINES or self._gathered > _HEAD_BYTES:
                 check.decide(self._fmt)
 
-    def _one(self, line: str) -> None:
+    def _one(self, line: str, n_lines: int = 1) -> None:
         gathering = not self._check.decided
         if self._check.line(self._next, line.rstrip("\r"), self._fmt) and gathering and self._gathered is None:
             self._gathered = 0
-        self._next += 1
+        self._next += n_lines
+
+    def _quoted(self, line: str) -> None:
+        """Take ``line`` into the record it belongs to, and check the record once it ends."""
+        sep = self._check.sep
+        if not self._open and ('"' not in line or not _ends_quoted(line, sep)):
+            self._one(line)
+            return
+        inside = bool(self._open)
+        self._open.append(line)
+        if inside and _ends_quoted(line, sep, inside=True):
+            return
+        if len(self._open) > 1:
+            self._one("\n".join(self._open), len(self._open))
+            self._open = []
 
 
 def _one_line(e: BaseException) -> str:
@@ -1139,17 +1279,52 @@ def _numeric_columns(df: pd.DataFrame) -> tuple[list[int], list[int]]:
     return num, other
 
 
-def _mostly_numeric(s: pd.Series) -> bool:
-    """A text column whose values are mostly numbers: a data column with a few stray values, not an annotation."""
+def _mostly_numeric(s: pd.Series, numbers: _NumberFormat = (".", None)) -> bool:
+    """A text column whose values are mostly numbers (written in the table's number format ``numbers``): a data
+    column with a few stray values, not an annotation."""
     v = s.dropna()
     if not len(v):
         return False
-    return float(pd.to_numeric(v, errors="coerce").notna().mean()) >= 0.5
+    return float(_plain_numbers(v, numbers).notna().mean()) >= 0.5
 
 
-def _bad_value(s: pd.Series, *, line_of_row: int, where: str) -> str:
-    """``'abc' at line 3, column 'EGFR' (sample 's2')``: the first non-numeric value of column ``s``."""
-    conv = pd.to_numeric(s, errors="coerce")
+#: the line of a table's value in its file from its row id, column name and text (:func:`_line_of_value`)
+_Locate = Callable[[str, str, str], "int | None"]
+
+
+def _line_of_value(txt: _Text, header: Sequence[str], row: str, column: str, value: str) -> int | None:
+    """The line (from 1) that ``value`` of the row ``row`` (its id) in ``column`` stands on in the text table
+    ``txt`` (its column names ``header``): its records read again with the csv module, a quoted field's line breaks
+    counted and blank lines and a preamble passed, the first whose id is ``row`` and whose field in that column
+    (else any field after the id) is ``value``; None where none is. Read only to name a bad value's line."""
+    names = [str(h).strip() for h in header]
+    want = value.strip()
+    try:
+        with txt.open() as fh:
+            reader: Any = ((ln.split() for ln in fh) if txt.sep == _WHITESPACE
+                           else csv.reader(fh, delimiter=txt.sep))
+            end = 0
+            for fields in reader:
+                first, end = end + 1, (reader.line_num if txt.sep != _WHITESPACE else end + 1)
+                if not fields or fields[0].strip() != row:
+                    continue
+                k = names.index(column) + (len(fields) == len(names) + 1) if column in names else -1
+                j = k if 0 < k < len(fields) and fields[k].strip() == want else next(
+                    (j for j in range(1, len(fields)) if fields[j].strip() == want), None)
+                if j is not None:
+                    return first + sum(f.count("\n") for f in fields[:j])
+    except (UnicodeDecodeError, csv.Error, OSError, EOFError, zlib.error, lzma.LZMAError):
+        pass
+    return None
+
+
+def _bad_value(s: pd.Series, *, line_of_row: int, where: str, numbers: _NumberFormat = (".", None),
+               locate: _Locate | None = None) -> str:
+    """``'abc' at line 3, column 'EGFR' (sample 's2')``: the first non-numeric value of column ``s`` (the values
+    written in the table's number format ``numbers`` are numbers); its line is the file's line that ``locate``
+    finds it on (:func:`_line_of_value`), else its row's position after ``line_of_row`` (a table of one line per
+    row)."""
+    conv = _plain_numbers(s, numbers)
     badmask = (conv.isna() & s.notna()).to_numpy()
     if not badmask.any():
         # every value converts, yet the column holds no numbers: a spreadsheet's text, True/False or date cells
@@ -1162,7 +1337,8 @@ def _bad_value(s: pd.Series, *, line_of_row: int, where: str) -> str:
                 what = "a date or time"
             else:
                 continue
-            return (f"{str(v)[:40]!r} ({what}) at line {pos + line_of_row}, column {str(s.name)[:40]!r} ({where} "
+            line = (locate(str(s.index[pos]), str(s.name), str(v)) if locate else None) or pos + line_of_row
+            return (f"{str(v)[:40]!r} ({what}) at line {line}, column {str(s.name)[:40]!r} ({where} "
                     f"{str(s.index[pos])[:40]!r})")
         return f"in column {str(s.name)[:40]!r} (values of type {s.dtype}, not numbers)"
     pos = int(np.flatnonzero(badmask)[0])
@@ -1175,14 +1351,23 @@ def _bad_value(s: pd.Series, *, line_of_row: int, where: str) -> str:
         pass
     if _DEC_COMMA.match(v.strip()):
         hint = " (a decimal comma: write the file with decimal points, or separate fields with ';' or tabs)"
+    elif _READS[(",", " ")].fullmatch(v.strip()) and _DIGIT_SPACE_DIGIT.search(v):
+        hint = (" (thousands grouped by spaces, read only in a ';'- or tab-separated file of decimal commas: write the "
+                "values without thousands separators)")
+    elif _NUMBER_LIKE.fullmatch(v.strip()) and _MARKS.search(v.strip()):
+        # digits with marks that no number format reads as written: a thousands separator outside groups of three
+        # digits (12 34, 1.234.5), one in the decimal part (1,5 000), or marks of two locales (1 234.5)
+        hint = (" (marks no number format reads as written: thousands separators stand only between groups of three "
+                "digits after one to three, before one decimal mark; write the value with one decimal mark and no "
+                "thousands separators)")
     elif v.strip().upper() in ("#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#NULL!", "#SPILL!", "#CALC!"):
         hint = (" (a spreadsheet's formula error: fix the formula in the workbook, or write NA there and prepare with "
                 "--missing impute|drop)")
     elif v.strip() in ("-", "--", ".", "?", "\u2013", "\u2014", "x", "X"):
         hint = (" (if it marks a missing value: write NA or leave the field empty, then prepare with --missing "
                 "impute|drop)")
-    return (f"{v[:40]!r} at line {pos + line_of_row}, column {str(s.name)[:40]!r} ({where} "
-            f"{str(s.index[pos])[:40]!r}){hint}")
+    line = (locate(str(s.index[pos]), str(s.name), v) if locate else None) or pos + line_of_row
+    return (f"{v[:40]!r} at line {line}, column {str(s.name)[:40]!r} ({where} {str(s.index[pos])[:40]!r}){hint}")
 
 
 def _require_numeric(df: pd.DataFrame, columns, *, line_of_row: int, source: str) -> None:
@@ -1191,6 +1376,29 @@ def _require_numeric(df: pd.DataFrame, columns, *, line_of_row: int, source: str
         if not pd.api.types.is_numeric_dtype(df[c].dtype):
             raise DataError(f"{source}: non-numeric value {_bad_value(df[c], line_of_row=line_of_row, where='gene')}; "
                             "fix or remove that value")
+
+
+def _refuse_locale_marks(df: pd.DataFrame, columns, *, line_of_row: int, source: str, tool: str,
+                         again: str) -> None:
+    """A one-line error naming the first value of ``columns`` (text columns of a table that ``tool`` writes with
+    decimal points and no thousands separators, one line per row) written with a decimal comma, a thousands
+    separator or a space between digits: the table saved again by a spreadsheet of another locale. ``again``: how
+    to get the table as ``tool`` writes it."""
+    for c in columns:
+        col = df[c]
+        if pd.api.types.is_numeric_dtype(col.dtype):
+            continue
+        text = col.astype(str).str.strip()
+        marked = (text.str.contains(",", regex=False) | text.str.contains(_DIGIT_SPACE_DIGIT)) & text.map(
+            lambda v: _NUMBER_LIKE.fullmatch(v) is not None)
+        if marked.any():
+            pos = int(np.flatnonzero(marked.to_numpy())[0])
+            v = text.iloc[pos]
+            raise DataError(f"{source}: {v[:40]!r} at line {pos + line_of_row}, column {str(c)[:40]!r} (row "
+                            f"{str(col.index[pos])[:40]!r}) has {_number_kind(v)}, but {tool} writes numbers with a "
+                            "decimal point and no thousands separators (the file saved again by a spreadsheet of "
+                            f"another locale?); {again}, or write every value with a decimal point and no thousands "
+                            "separators")
 
 
 def _to_float32(X: np.ndarray, rows: Sequence[str], cols: Sequence[str], source: str) -> np.ndarray:
@@ -1347,8 +1555,11 @@ def _numeric_covariates(cols: list[str], num: list[int]) -> list[int]:
 
 
 def _samples_x_genes(df: pd.DataFrame, *, cols: list[str], num: list[int], other: list[int], lab: int | None,
-                     source: str, line: int, sep_hint: str) -> tuple[np.ndarray, pd.DataFrame, pd.DataFrame]:
-    """Rows are samples: numeric columns are genes, the others sample annotations; returns X, obs, var."""
+                     source: str, line: int, sep_hint: str, numbers: _NumberFormat = (".", None),
+                     locate: _Locate | None = None) -> tuple[np.ndarray, pd.DataFrame, pd.DataFrame]:
+    """Rows are samples: numeric columns are genes, the others sample annotations (a text column's numbers as the
+    table's number format ``numbers`` writes them; a bad value's line as ``locate`` finds it); returns X, obs,
+    var."""
     if lab is not None and lab in num:
         num.remove(lab)  # numeric class codes: a label, not a gene
         other.append(lab)
@@ -1358,13 +1569,14 @@ def _samples_x_genes(df: pd.DataFrame, *, cols: list[str], num: list[int], other
         c, col = cols[j], df.iloc[:, j]
         if j == lab:
             continue
-        if _mostly_numeric(col) or (num and _genes.looks_like_features([c]) > 0) or \
+        mostly = _mostly_numeric(col, numbers)
+        if mostly or (num and _genes.looks_like_features([c]) > 0) or \
                 (num and len(other) < len(cols) / 2 and _gene_score([c]) > 0):
             # a column of text named like a gene (GRP, SET, ...) may be a label column, not a broken gene column
-            label_hint = "" if _mostly_numeric(col) else (f", or if column {str(c)[:40]!r} holds labels, name it as "
-                                                          "the label column (--label-key, label_key=)")
-            raise DataError(f"{source}: non-numeric value {_bad_value(col, line_of_row=line, where='sample')}; "
-                            f"fix or remove that value{label_hint}")
+            label_hint = "" if mostly else (f", or if column {str(c)[:40]!r} holds labels, name it as the label "
+                                            "column (--label-key, label_key=)")
+            value = _bad_value(col, line_of_row=line, where="sample", numbers=numbers, locate=locate)
+            raise DataError(f"{source}: non-numeric value {value}; fix or remove that value{label_hint}")
     if not num:
         raise DataError(f"{source}: no numeric expression columns found; {sep_hint}, and that the first "
                         f"column holds sample IDs")
@@ -1384,10 +1596,12 @@ _GENE_ANNOTATION = re.compile(r"(entrez([ _]?gene)?([ _]?ids?)?|ncbi[ _]?gene[ _
 
 
 def _genes_x_samples(df: pd.DataFrame, *, cols: list[str], num: list[int], other: list[int], source: str,
-                     line: int, sep_hint: str) -> tuple[np.ndarray, pd.DataFrame, pd.DataFrame]:
+                     line: int, sep_hint: str, numbers: _NumberFormat = (".", None), locate: _Locate | None = None
+                     ) -> tuple[np.ndarray, pd.DataFrame, pd.DataFrame]:
     """Rows are genes: numeric columns are samples (unless named as a gene annotation, :data:`_GENE_ANNOTATION`),
-    the others gene annotations (e.g. symbol, Description); a gene without an id takes its Entrez id where a
-    column gives one; returns X (samples x genes), obs, var."""
+    the others gene annotations (e.g. symbol, Description; a text column of numbers as the table's number format
+    ``numbers`` writes them is a sample with a stray value, its line as ``locate`` finds it); a gene without an id
+    takes its Entrez id where a column gives one; returns X (samples x genes), obs, var."""
     annot = [j for j in num if _GENE_ANNOTATION.fullmatch(cols[j].strip())]
     num = [j for j in num if j not in annot]
     other = sorted(other + annot)
@@ -1404,8 +1618,8 @@ def _genes_x_samples(df: pd.DataFrame, *, cols: list[str], num: list[int], other
     for j in other:
         if j in annot:
             continue
-        if _mostly_numeric(df.iloc[:, j]):
-            value = _bad_value(df.iloc[:, j], line_of_row=line, where="gene")
+        if _mostly_numeric(df.iloc[:, j], numbers):
+            value = _bad_value(df.iloc[:, j], line_of_row=line, where="gene", numbers=numbers, locate=locate)
             raise DataError(f"{source}: non-numeric value {value}; fix or remove that value")
     if not num:
         raise DataError(f"{source}: no numeric sample columns found; {sep_hint}")
@@ -1727,9 +1941,12 @@ def _array_columns(df: pd.DataFrame) -> tuple[pd.DataFrame, str]:
 
 
 def _frame_to_adata(df: pd.DataFrame, *, orientation: Orientation, source: str, label_key: str | None = None,
-                    fmt: str = "csv", header_lines: int = 1, label_row: pd.Series | None = None):
+                    fmt: str = "csv", header_lines: int = 1, label_row: pd.Series | None = None,
+                    numbers: _NumberFormat = (".", None), locate: _Locate | None = None):
     """A table with IDs in the index -> AnnData, splitting numeric data from annotation columns. ``label_row``: a
-    row of labels the reader took out of ``df`` (:func:`_lift_label_row`), its values by ``df``'s columns."""
+    row of labels the reader took out of ``df`` (:func:`_lift_label_row`), its values by ``df``'s columns;
+    ``numbers``: the number format of a text table's values (decimal mark, thousands separator); ``locate``: a
+    bad value's line in the text file (:func:`_line_of_value`)."""
     import anndata as ad
 
     # spaces around an id are padding (a fixed-width export, a hand-edited header), never part of the name
@@ -1787,7 +2004,7 @@ def _frame_to_adata(df: pd.DataFrame, *, orientation: Orientation, source: str, 
         covariates = _numeric_covariates(cols, [j for j in num if j != lab])
         num = [j for j in num if j not in covariates]
         X, obs, var = _samples_x_genes(df, cols=cols, num=num, other=other, lab=lab, source=source, line=line,
-                                       sep_hint=sep_hint)
+                                       sep_hint=sep_hint, numbers=numbers, locate=locate)
         for j in covariates:
             col = df.iloc[:, j].to_numpy()
             # read as float32 with the data: a value's shortest float32 text is the file's (0.3, not 0.30000001)
@@ -1799,7 +2016,7 @@ def _frame_to_adata(df: pd.DataFrame, *, orientation: Orientation, source: str, 
                             "give the genes' ids as the first column (or row names), or --orientation samples_x_genes "
                             "if the rows are samples")
         X, obs, var = _genes_x_samples(df, cols=cols, num=num, other=other, source=source, line=line,
-                                       sep_hint=sep_hint)
+                                       sep_hint=sep_hint, numbers=numbers, locate=locate)
     obs.index.name = None
     var.index.name = None
     if row_labels is not None:   # a row of labels: the samples are the columns
@@ -2596,7 +2813,8 @@ def _read_table(path: Path, txt: _Text, *, fmt: str, orientation: Orientation, l
                         f"has no id column, add one as its first column")
     label_row = None if lifted[0] is None else pd.Series(lifted[0], index=df.columns, dtype=object)
     adata, orient = _frame_to_adata(df, orientation=orientation, source=source, label_key=label_key, fmt=fmt,
-                                    label_row=label_row)
+                                    label_row=label_row, numbers=(txt.decimal, txt.thousands),
+                                    locate=functools.partial(_line_of_value, txt, header))
     adata, orient = _with_groups(adata, orient, header, grouped)
     if no_header:
         orient += f" (no header line: its value columns named {header[1]}" + (
@@ -2806,15 +3024,16 @@ def _gct_frame(txt: _Text, shape: _GctShape, source: str) -> tuple[list[str], di
     return header, cmeta, df
 
 
-def _gct_values(df: pd.DataFrame, shape: _GctShape, samples: list[str], source: str) -> pd.DataFrame:
-    """The sample columns of the data lines, each checked to be numeric."""
+def _gct_values(df: pd.DataFrame, shape: _GctShape, samples: list[str], source: str,
+                numbers: _NumberFormat = (".", None), locate: _Locate | None = None) -> pd.DataFrame:
+    """The sample columns of the data lines, each checked to be numeric (in the number format ``numbers``)."""
     pos = list(range(shape.n_rmeta, shape.n_rmeta + shape.n_cols))
     for k, c in enumerate(pos):
         if not pd.api.types.is_numeric_dtype(df.iloc[:, c].dtype):
             col = df.iloc[:, c].rename(samples[k])
             line = 4 + shape.n_cmeta
-            raise DataError(f"{source}: non-numeric value {_bad_value(col, line_of_row=line, where='gene')}; "
-                            f"fix or remove that value")
+            value = _bad_value(col, line_of_row=line, where="gene", numbers=numbers, locate=locate)
+            raise DataError(f"{source}: non-numeric value {value}; fix or remove that value")
     return df.iloc[:, pos]
 
 
@@ -2850,7 +3069,8 @@ def _read_gct(path: Path, txt: _Text):
     shape = _gct_shape(txt.lines, source)
     header, cmeta, df = _gct_frame(txt, shape, source)
     samples = header[1 + shape.n_rmeta:]
-    vals = _gct_values(df, shape, samples, source)
+    vals = _gct_values(df, shape, samples, source, (txt.decimal, txt.thousands),
+                       functools.partial(_line_of_value, txt, header))
     var = _gct_var(df, shape.n_rmeta)
     obs = _gct_obs(samples, cmeta)
     X = np.ascontiguousarray(_matrix(vals, list(range(vals.shape[1])), samples, source).T)
@@ -3186,6 +3406,8 @@ def _read_geo(path: Path, txt: _Text):
     except (pd.errors.ParserError, csv.Error) as e:
         raise DataError(f"{source}: malformed GEO table ({_one_line(e)}); every line needs {len(header)} "
                         "tab-separated fields") from e
+    _refuse_locale_marks(df, df.columns, line_of_row=n_head + 2, source=source, tool="GEO's series matrix",
+                         again="download the series matrix again")
     _require_numeric(df, df.columns, line_of_row=n_head + 2, source=source)
     samples = [str(c) for c in df.columns]
     obs = _geo_obs(samples, meta, source)
@@ -3259,13 +3481,23 @@ def _soft_table(lines: list[str], source: str, what: str) -> pd.DataFrame:
                         "again") from e
 
 
-def _soft_values(col: pd.Series, source: str, where: str) -> np.ndarray:
-    """A SOFT table column as float64, GEO's null (and the portals' missing marks) as NaN."""
+def _soft_values(col: pd.Series, source: str, where: str, ids: Sequence[str] | None = None) -> np.ndarray:
+    """A SOFT table column as float64, GEO's null (and the portals' missing marks) as NaN; a value GEO does not
+    write (a decimal comma, a thousands separator: the file saved again by a spreadsheet of another locale) refused
+    naming it and its probe (``ids``: the table's ID_REF)."""
     text = col.str.strip()
     vals = pd.to_numeric(text.where(~text.isin(_NA_TOKENS | {"null", "NULL", ""})), errors="coerce")
     bad = vals.isna() & ~text.isin(_NA_TOKENS | {"null", "NULL", ""})
     if bad.any():
-        raise DataError(f"{source}: non-numeric value {text[bad].iloc[0][:40]!r} in {where}; fix or remove it")
+        pos = int(np.flatnonzero(bad.to_numpy())[0])
+        v = text.iloc[pos]
+        probe = f", probe {str(ids[pos])[:40]!r}" if ids is not None else ""
+        if _NUMBER_LIKE.fullmatch(v) and ("," in v or _DIGIT_SPACE_DIGIT.search(v)):
+            raise DataError(f"{source}: {v[:40]!r} in {where}{probe} has {_number_kind(v)}, but GEO's SOFT files "
+                            "write numbers with a decimal point and no thousands separators (the file saved again by "
+                            "a spreadsheet of another locale?); download the SOFT file again, or write every value "
+                            "with a decimal point and no thousands separators")
+        raise DataError(f"{source}: non-numeric value {v[:40]!r} in {where}{probe}; fix or remove it")
     return vals.to_numpy(dtype=np.float64)
 
 
@@ -3338,7 +3570,7 @@ def _soft_sample_values(source: str, acc: str, lines: list[str]) -> pd.Series:
                         "file again")
     col = df.iloc[:, 1]
     if not pd.api.types.is_numeric_dtype(col.dtype):
-        return pd.Series(_soft_values(col.astype(str), source, f"sample {acc}"), index=ids)
+        return pd.Series(_soft_values(col.astype(str), source, f"sample {acc}", list(ids)), index=ids)
     return pd.Series(col.to_numpy(dtype=np.float64), index=ids)
 
 
@@ -3369,7 +3601,8 @@ def _read_soft(path: Path, txt: _Text):
         samples = [c for c in df.columns[1:] if re.fullmatch(r"GSM\d+", str(c).strip())]
         if not samples:
             raise DataError(f"{source}: the GDS table has no GSM sample columns; download the file again")
-        X = np.column_stack([_soft_values(df[s], source, f"sample {s}") for s in samples]).T
+        probes = df.iloc[:, 0].astype(str).str.strip().tolist()
+        X = np.column_stack([_soft_values(df[s], source, f"sample {s}", probes) for s in samples]).T
         var = pd.DataFrame(index=pd.Index(df.iloc[:, 0].str.strip()))
         for c in df.columns[1:]:
             if c not in samples:
@@ -3439,6 +3672,25 @@ def _bam_sample_names(files: list[str]) -> list[str]:
     return names if len(set(names)) == len(names) and all(names) else list(files)
 
 
+def _refuse_unwritten_counts(df: pd.DataFrame, line_of_row: int, source: str, again: str) -> None:
+    """Refuse a featureCounts value its writer never writes (Liao et al. 2014; Subread's featureCounts.c): a gene
+    length is a whole number, a count a whole number or, counted fractionally (``-M --fraction``), one with two
+    decimals; more decimals (``1.234``) are a spreadsheet's thousands point, read as a thousandth of the count."""
+    for c in ["Length", *df.columns[5:]]:
+        x = df[c].to_numpy(dtype=np.float64)
+        scale = 1.0 if c == "Length" else 100.0
+        with np.errstate(invalid="ignore"):
+            odd = np.isfinite(x) & (np.abs(x * scale - np.round(x * scale)) > 1e-6 * np.maximum(1.0, np.abs(x * scale)))
+        if odd.any():
+            pos = int(np.flatnonzero(odd)[0])
+            what = "a gene length is a whole number" if c == "Length" else (
+                "a count is a whole number, or with -M --fraction one with two decimals")
+            raise DataError(f"{source}: {repr(float(x[pos]))!r} at line {pos + line_of_row}, column "
+                            f"{str(c)[:40]!r} (gene {str(df.index[pos])[:40]!r}) is no value featureCounts writes "
+                            f"({what}: a thousands point of a spreadsheet's locale, read as a thousandth?); {again}, "
+                            "or write the values without thousands separators")
+
+
 def _read_featurecounts(path: Path, txt: _Text):
     """featureCounts' output: genes x BAM files of counts after five annotation columns; samples named by their
     BAM files (the paths kept in ``obs["file"]``), the gene lengths kept in ``var["length"]``."""
@@ -3460,7 +3712,11 @@ def _read_featurecounts(path: Path, txt: _Text):
     files = [str(c) for c in df.columns[5:]]
     if not files:
         raise DataError(f"{source}: a featureCounts table without count columns; run featureCounts on the BAM files")
+    again = "give featureCounts' own output"
+    _refuse_locale_marks(df, ["Length", *df.columns[5:]], line_of_row=skip + 2, source=source, tool="featureCounts",
+                         again=again)
     _require_numeric(df, ["Length", *df.columns[5:]], line_of_row=skip + 2, source=source)
+    _refuse_unwritten_counts(df, skip + 2, source, again)
     samples = _bam_sample_names(files)
     var = pd.DataFrame({"length": df["Length"].to_numpy()}, index=pd.Index([str(i) for i in df.index]))
     obs = pd.DataFrame({"file": files}, index=pd.Index(samples))
@@ -3522,6 +3778,15 @@ def _read_nsolver_export(path: Path, txt: _Text):
         if len(r) < 3 + n:
             raise DataError(f"{source}: line {i} (probe {r[1].strip()[:30]!r}) has {max(0, len(r) - 3)} counts for "
                             f"{n} lanes (a cut file?); export it again")
+        counts_text = [c.strip() for c in r[3:3 + n]]
+        marked = next((j for j, c in enumerate(counts_text) if _MARKS.search(c) and _NUMBER_LIKE.fullmatch(c)), None)
+        if marked is not None:
+            # nSolver writes counts as whole numbers; a mark is a spreadsheet's (1.234 would be read as 1.234)
+            c = counts_text[marked]
+            raise DataError(f"{source}: count {c[:20]!r} at line {i} (probe {r[1].strip()[:30]!r}, lane "
+                            f"{files[marked]!r}) has {_number_kind(c)}, but nSolver writes counts as whole numbers "
+                            "without thousands separators (the file saved again by a spreadsheet of another locale?); "
+                            "export it from nSolver again, or write the counts without separators")
         probes.append([c.strip() for c in r[:3 + n]])
     genes = [p for p in probes if p[0].startswith(RCC_GENES)]
     if not genes:
