@@ -3904,15 +3904,9 @@ def _arrow_cases(tmp_path, ext="parquet"):
     return out
 
 
-def test_a_parquet_table_reads_as_pandas_reads_it_a_batch_of_columns_at_a_time(tmp_path, monkeypatch):
-    """Each layout reads to the same AnnData as through pd.read_parquet of the whole file (the values, the genes in
-    the file's order, the labels, the annotations), with the float columns read a few at a time."""
-    import rnagen.data.io as io_mod
-
-    cases = _arrow_cases(tmp_path)
-    monkeypatch.setattr(io_mod, "_PARQUET_COLUMNS", 7)
-    got = {k: read(tmp_path / f, label_key=key) for k, (f, key) in cases.items()}
-    monkeypatch.setattr(io_mod, "_parquet_frame", lambda path, label_key: pd.read_parquet(path))
+def _as_whole_read(got: dict, cases: dict, tmp_path) -> None:
+    """Each case read a batch of columns at a time (``got``) is the AnnData of the whole-file read (the reader
+    patched to it before the call), and the layouts' particulars are kept."""
     for k, (f, key) in cases.items():
         ref = read(tmp_path / f, label_key=key)
         a = got[k]
@@ -3925,6 +3919,18 @@ def test_a_parquet_table_reads_as_pandas_reads_it_a_batch_of_columns_at_a_time(t
     assert list(got["tall"].var["Entrez_Gene_Id"])[:2] == [100287399, 100287400]   # exact, not float32-rounded
     assert sorted(set(got["dose"].obs["dose"].astype(str))) == ["0.1", "0.5", "1"]   # not 0.10000000149
     assert got["many"].n_vars == 120 and list(got["many"].var_names[:2]) == ["C0", "C1"]
+
+
+def test_a_parquet_table_reads_as_pandas_reads_it_a_batch_of_columns_at_a_time(tmp_path, monkeypatch):
+    """Each layout reads to the same AnnData as through pd.read_parquet of the whole file (the values, the genes in
+    the file's order, the labels, the annotations), with the float columns read a few at a time."""
+    import rnagen.data.io as io_mod
+
+    cases = _arrow_cases(tmp_path)
+    monkeypatch.setattr(io_mod, "_PARQUET_COLUMNS", 7)
+    got = {k: read(tmp_path / f, label_key=key) for k, (f, key) in cases.items()}
+    monkeypatch.setattr(io_mod, "_parquet_frame", lambda path, label_key: pd.read_parquet(path))
+    _as_whole_read(got, cases, tmp_path)
 
 
 def test_a_feather_table_reads_as_pandas_reads_it_a_batch_of_columns_at_a_time(tmp_path, monkeypatch):
@@ -3957,18 +3963,7 @@ def test_a_feather_table_reads_as_pandas_reads_it_a_batch_of_columns_at_a_time(t
     got = {k: read(tmp_path / f, label_key=key) for k, (f, key) in cases.items()}
     assert max(len(c or ()) for c in decoded) == 7   # the values a batch of 7 columns at a time
     monkeypatch.setattr(io_mod, "_feather_frame", lambda path, label_key: pd.read_feather(path))
-    for k, (f, key) in cases.items():
-        ref = read(tmp_path / f, label_key=key)
-        a = got[k]
-        assert list(a.var_names) == list(ref.var_names) and list(a.obs_names) == list(ref.obs_names), k
-        assert a.X.dtype == np.float32
-        np.testing.assert_array_equal(a.X, ref.X)
-        pd.testing.assert_frame_equal(a.obs, ref.obs, check_dtype=False)
-        pd.testing.assert_frame_equal(a.var, ref.var, check_dtype=False)
-    assert list(got["wide"].var_names)[-1] == "GC" and got["wide"].n_vars == 700
-    assert list(got["tall"].var["Entrez_Gene_Id"])[:2] == [100287399, 100287400]   # exact, not float32-rounded
-    assert sorted(set(got["dose"].obs["dose"].astype(str))) == ["0.1", "0.5", "1"]   # not 0.10000000149
-    assert got["many"].n_vars == 120 and list(got["many"].var_names[:2]) == ["C0", "C1"]
+    _as_whole_read(got, cases, tmp_path)
     assert list(got["index"].obs_names) == samples and got["index"].n_vars == 60
     assert list(got["batches"].obs_names) == samples and list(got["batches"].var["Description"])[:1] == ["gene 0"]
     np.testing.assert_array_equal(got["batches"].X, tall[samples].to_numpy().T)
