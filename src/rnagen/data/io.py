@@ -1423,7 +1423,7 @@ def _matrix(df: pd.DataFrame, num: list[int], cols: list[str], source: str) -> n
     annotation, GC, that the reader left as parsed), filled a slice of about 8M values at a time, so that the
     matrix and the table are held with one slice's copy, not a float64 copy of the whole."""
     if all(dt == np.float32 for dt in df.dtypes.iloc[num]):
-        return df.iloc[:, num].to_numpy(dtype=np.float32)   # the float32 block itself where it is one
+        return df.iloc[:, num].to_numpy(dtype=np.float32)   # one float32 copy, no float64 pass
     out = np.empty((df.shape[0], len(num)), dtype=np.float32)
     step = max(1, _SLICE_VALUES // max(df.shape[0], 1))
     for a in range(0, len(num), step):
@@ -2100,10 +2100,10 @@ def _arrow_frame(schema, *, source: str, label_key: str | None, whole: Callable[
     """The table of a parquet or Feather file of Arrow ``schema`` as pandas reads it (``whole()``), its
     floating-point columns read a batch of about :data:`_SLICE_VALUES` values (at most :data:`_PARQUET_COLUMNS`
     columns) at a time (``values(names)``: a pyarrow table) and cast to float32 (a value beyond float32's range
-    refused) into one block. pyarrow decodes a whole table into buffers several times the size of its values (an
-    18,000-column float32 table of 144 MB: 1.1 GB), then pandas copies them: a batch at a time, the peak is the
-    float32 matrix and one batch. The block is laid out column by column, as pandas lays out its own, so that the
-    matrix is taken from it without a copy in either orientation. The index (from pandas' record in the file), the
+    refused) into one block. pyarrow decodes a whole table into buffers several times the size of its values, then
+    pandas copies them: a batch at a time, the peak is the float32 matrix and one batch. The block is laid out
+    column by column, as pandas lays out its own, so that the frame is built around it without a copy (the matrix
+    taken from the frame, :func:`_matrix`, is one float32 copy of it, in either orientation). The index (from pandas' record in the file), the
     label column (numbers kept as written), columns named as gene annotations (whole-number ids,
     :data:`_GENE_ANNOTATION`) and every other column are read as pandas reads them (``others(names)``, with the
     index); a file whose columns repeat a name is read whole."""
