@@ -2,7 +2,7 @@
 
 Writes a synthetic GTEx v8-shaped GCT.gz (all 56,200 rows of the real file's size class: the 18,691 protein-coding
 genes plus filler non-coding rows; N samples) and its SampleAttributesDS table, then converts it twice, each
-in a fresh subprocess so peak RSS is measured separately:
+in a fresh subprocess so its peak RSS (Linux's VmHWM: ``benchmarks/_mem.py``) is its own:
 
 - rnagen: ``rnagen.data.fetch.convert_gtex`` (usecols + row chunks scattered into a preallocated array);
 - reference: ``pd.read_csv`` of the whole matrix, then row filtering to the same genes.
@@ -20,11 +20,13 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _mem import child_env
 
 N_ROWS = 56_200
 
 RUN_RNAGEN = """
-import json, resource, sys, time
+import json, sys, time
+from _mem import peak_mb
 import anndata  # noqa: F401  (import time is not conversion time)
 from rnagen.data.fetch import convert_gtex
 from rnagen.data import genes as g
@@ -32,12 +34,13 @@ g.gene_table()
 t = time.perf_counter()
 full, lm = convert_gtex(sys.argv[1], sys.argv[2], min_samples=1, progress=False)
 dt = time.perf_counter() - t
-print(json.dumps({"s": dt, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+print(json.dumps({"s": dt, "rss_mb": peak_mb(),
                   "shape": list(full.shape), "out_mb": full.X.nbytes / 2**20, "lm": lm.n_vars}))
 """
 
 RUN_NAIVE = """
-import json, resource, sys, time
+import json, sys, time
+from _mem import peak_mb
 import numpy as np, pandas as pd
 from rnagen.data import genes as g
 g.gene_table()
@@ -48,7 +51,7 @@ keep = set(g.gene_table()["ensembl_id"])
 df = df[[g.strip_version(i) in keep for i in df.index]]
 X = df.to_numpy(dtype=np.float32).T.copy()
 dt = time.perf_counter() - t
-print(json.dumps({"s": dt, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+print(json.dumps({"s": dt, "rss_mb": peak_mb(),
                   "shape": list(X.shape), "out_mb": X.nbytes / 2**20}))
 """
 
@@ -77,7 +80,8 @@ def make_files(workdir: Path, n_samples: int) -> tuple[Path, Path]:
 
 
 def run(code: str, *args: str) -> dict:
-    out = subprocess.run([sys.executable, "-c", code, *args], check=True, capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-c", code, *args], check=True, capture_output=True, text=True,
+                         env=child_env())
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

@@ -6,7 +6,7 @@ reference of the same size, 26 classes), timed per indicator group exactly as ``
 within-class network at |r| > 0.3, blocked, plus the per-class networks of classes with >= 10 profiles) and
 classifier concordance (logistic regression on each set). Wall and CPU seconds are both printed: on a shared
 machine the wall time includes waiting for a core. Each size runs in a fresh child process so its
-peak resident memory (``ru_maxrss``) is its own.
+peak resident memory (Linux's VmHWM: ``benchmarks/_mem.py``) is its own.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/biology_timing.py --n 17000 --genes 978
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/biology_timing.py --n 1000 --genes 20000
@@ -40,9 +40,8 @@ def simulate(n: int, g: int, *, seed: int, classes: int = 26):
 
 def worker(args) -> None:
     """One size, timed in this process: prints one JSON line."""
-    import resource
-
     import torch
+    from _mem import peak_mb
 
     from rnagen.metrics import evaluate
 
@@ -62,7 +61,7 @@ def worker(args) -> None:
         out[f"{metrics[0]}"] = round(float(row["value"]), 4)
         out[f"{metrics[0]}_reference"] = round(float(row["reference"]), 4)
         out[f"{name}_scorer_seconds"] = round(df.attrs["timings"].get("biology", float("nan")), 2)
-    out["peak_rss_gb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)
+    out["peak_rss_gb"] = round(peak_mb() / 1024, 2)
     print(json.dumps(out))
 
 

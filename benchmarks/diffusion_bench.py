@@ -5,7 +5,7 @@ Parts (choose with --parts, default all):
   sample   DDIM sampling throughput (profiles/s) at 10, 50, 200, 1000 steps and DPM-Solver++(2M) at 10 and 20
            for a 978-gene model, next to FLOPs/profile/step / measured GFLOP/s (fraction of the hardware limit)
            and the seconds per 1,000 profiles (issue 16's target: under 1 s at DDIM 50's quality)
-  memory   peak RSS while sampling 100,000 x 978 (in a fresh subprocess; target < 2 GB)
+  memory   peak RSS while sampling 100,000 x 978 (in a fresh subprocess, its own VmHWM; target < 2 GB)
   quality  train on the bundled GTEx data (80/20 stratified split, seed 42); time to train; density,
            coverage, AA_ts and TSTR (logistic regression) against held-out real data, next to real-vs-real
            and the per-class Gaussian; DDIM 50 vs 1000 steps TSTR difference (target <= 0.5 points)
@@ -17,13 +17,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
 
 import numpy as np
 import torch
+from _mem import peak_mb
 
 THREADS = int(os.environ.get("OMP_NUM_THREADS", "2"))
 torch.set_num_threads(THREADS)
@@ -90,13 +90,13 @@ def bench_sample(gflops: float, n: int = 2000, overrides: list[str] | None = Non
 
 def _memory_worker(n: int) -> None:
     m = random_model()
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    base = peak_mb()
     t0 = time.perf_counter()
     # memory does not depend on the number of steps (tested), so 2 steps keep this quick
     syn = m.sample(n_per_label=n // 26 + 1, seed=0, steps=2, batch_size=4096)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"n": syn.n_obs, "genes": syn.n_vars, "peak_rss_mb": peak / 1024,
-                      "rss_before_mb": base / 1024, "seconds": time.perf_counter() - t0}))
+    peak = peak_mb()
+    print(json.dumps({"n": syn.n_obs, "genes": syn.n_vars, "peak_rss_mb": peak,
+                      "rss_before_mb": base, "seconds": time.perf_counter() - t0}))
 
 
 def bench_memory(n: int = 100_000) -> dict:

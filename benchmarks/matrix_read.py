@@ -22,10 +22,9 @@ from pathlib import Path
 
 def worker(kind: str, path: str) -> None:
     """Read ``path`` one way and print seconds, peak RSS and the matrix shape as JSON."""
-    import resource
-
     import numpy as np
     import pandas as pd
+    from _mem import peak_mb
 
     t = time.perf_counter()
     if kind == "rnagen":
@@ -42,17 +41,7 @@ def worker(kind: str, path: str) -> None:
         X = pd.read_csv(path, index_col=0, dtype={0: str}, low_memory=False,
                         skiprows=[1] if "grouped" in path else None).to_numpy(np.float32)
         shape = X.shape
-    print(json.dumps({"seconds": time.perf_counter() - t, "shape": list(shape), "peak_mb": _peak_mb(resource)}))
-
-
-def _peak_mb(resource) -> float:
-    """This process's peak resident memory in MB: Linux's VmHWM, which starts afresh at exec; ``ru_maxrss`` (the
-    fallback elsewhere) keeps the peak of the process it was forked from, here the parent holding the matrix."""
-    try:
-        with open("/proc/self/status") as fh:
-            return next(int(line.split()[1]) for line in fh if line.startswith("VmHWM:")) / 1024
-    except (OSError, StopIteration):
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"seconds": time.perf_counter() - t, "shape": list(shape), "peak_mb": peak_mb()}))
 
 
 def main() -> None:

@@ -1,7 +1,8 @@
 """Benchmark: rnagen.metrics.prdc against the reference ``prdc`` package (Naeem et al., NAVER), same data,
 same run; then the full ``rnagen.metrics.evaluate`` on 17,000 x 978 simulated profiles.
 
-Each measurement runs in a fresh child process so its peak resident memory (``ru_maxrss``) is its own.
+Each measurement runs in a fresh child process so its peak resident memory (Linux's VmHWM: ``benchmarks/_mem.py``)
+is its own.
 The reference package is a benchmark-only dependency: ``.venv/bin/pip install prdc``.
 
     .venv/bin/python benchmarks/metrics_prdc.py --n 17000 --genes 978 --threads 2
@@ -36,11 +37,12 @@ def worker(args) -> None:
 
     import numpy as np
     import torch
+    from _mem import peak_mb
 
     torch.set_num_threads(args.threads)
     d = np.load(args.data)
     real, fake = d["real"], d["fake"]
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    base = peak_mb()
     ru0 = resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.perf_counter()
     if args.worker == "ours":
@@ -69,7 +71,7 @@ def worker(args) -> None:
                "timings": df.attrs["timings"]}
     dt = time.perf_counter() - t0
     ru = resource.getrusage(resource.RUSAGE_SELF)
-    peak = ru.ru_maxrss / 1024
+    peak = peak_mb()
     cpu = (ru.ru_utime - ru0.ru_utime) + (ru.ru_stime - ru0.ru_stime)
     print(json.dumps({"seconds": dt, "cpu_s": cpu, "peak_mb": peak, "base_mb": base, "result": res}))
 

@@ -2,7 +2,7 @@
 
 A simulated matrix of the paper's TCGA shape: 10,000 samples x (978 inputs + 19,553 targets), low-rank
 structure (50 latent factors) plus gene-specific noise, on a log2-like scale. Each measurement runs in its own
-subprocess so its peak resident memory (``ru_maxrss``) is its own:
+subprocess so its peak resident memory (Linux's VmHWM: ``benchmarks/_mem.py``) is its own:
 
 - ``ours``    ``rnagen.reconstruct.fit(..., method="linear")``: transforms, the 15-penalty validation choice and
               the refit on all samples, i.e. the whole public call;
@@ -20,12 +20,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
 
 import numpy as np
+from _mem import peak_mb
 
 
 def simulate(n: int, p: int, q: int, *, rank: int = 50, seed: int = 0):
@@ -47,7 +47,7 @@ def simulate(n: int, p: int, q: int, *, rank: int = 50, seed: int = 0):
 
 
 def _maxrss_gb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2   # KiB on Linux
+    return peak_mb() / 1024
 
 
 def part_ours(a, inputs, args) -> dict:

@@ -4,7 +4,7 @@ Each model runs in a fresh subprocess: it trains briefly on synthetic 978-gene d
 each; sampling memory does not depend on how well a model is trained), then samples with the defaults
 (batch 4,096; the diffusion model with DDIM 50). Reported per model: the resident set size before sampling,
 the peak during sampling (``VmHWM`` after resetting it through ``/proc/self/clear_refs``; where that is not
-permitted, ``ru_maxrss`` over the whole process), the peak above the pre-sampling level, and the size of the
+permitted, the whole process's: ``benchmarks/_mem.py``), the peak above the pre-sampling level, and the size of the
 float32 output array itself, the reference any sampler must hold.
 
 Usage::
@@ -21,12 +21,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
 
 import numpy as np
+from _mem import peak_mb
 
 TRAIN = {
     "diffusion": ["train.steps=20", "train.batch_size=64", "train.checkpoint_every=20"],
@@ -84,7 +84,7 @@ def worker(model: str, n: int, n_genes: int, width: int, steps: int) -> dict:
     t0 = time.perf_counter()
     syn = gen.sample(n, seed=1, **options)
     seconds = time.perf_counter() - t0
-    peak = _status_kb("VmHWM") if exact else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak = _status_kb("VmHWM") if exact else peak_mb() * 1024
     assert syn.shape == (n, n_genes) and np.isfinite(syn.X).all()
     return {"model": model, "n": n, "genes": n_genes, "rss_before_mb": before / 1024, "peak_mb": peak / 1024,
             "peak_exact": exact, "output_mb": syn.X.nbytes / 2**20, "seconds": seconds,
@@ -117,7 +117,7 @@ def main() -> None:
             continue
         r = json.loads(res.stdout.strip().splitlines()[-1])
         above = r["peak_mb"] - r["rss_before_mb"]
-        note = "" if r["peak_exact"] else " (ru_maxrss)"
+        note = "" if r["peak_exact"] else " (whole process)"
         if m == "diffusion":
             note += f"  (network.width {r['network_width']}, DDIM {r['ddim_steps']})"
         print(f"{m:10s} {r['rss_before_mb']:7.0f} MiB {r['peak_mb']:5.0f} MiB {above:10.0f} MiB {r['output_mb']:9.0f} MiB "

@@ -1,6 +1,7 @@
 """Reading a GEO series' family SOFT file (`rnagen.data.read`: a table per sample, each parsed as it ends) next to
 the same values as the series' matrix file, both read by `rnagen.data.read` in the same run (the reference: one
-table of probes x samples), with the peak memory of each read (a child process per read).
+table of probes x samples), with the peak memory of each read (a child process per read, its own VmHWM:
+``benchmarks/_mem.py``).
 
 The series: N samples x P probes of log2 intensities (an Affymetrix HG-U133A series, say: 22,283 probes), each
 sample's table with GEO's ID_REF, VALUE, ABS_CALL and DETECTION P-VALUE columns, its characteristics lines.
@@ -18,6 +19,7 @@ import textwrap
 from pathlib import Path
 
 import numpy as np
+from _mem import child_env
 
 
 def _write(tmp: Path, n: int, p: int) -> tuple[Path, Path]:
@@ -45,13 +47,14 @@ def _write(tmp: Path, n: int, p: int) -> tuple[Path, Path]:
 
 
 _CHILD = textwrap.dedent("""
-    import json, resource, sys, time
+    import json, sys, time
     import anndata, numpy as np
+    from _mem import peak_mb
     from rnagen.data import read
     t = time.perf_counter()
     a = read(sys.argv[1], label_key="relapse")
     dt = time.perf_counter() - t
-    print(json.dumps({"s": dt, "rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6,
+    print(json.dumps({"s": dt, "rss_gb": peak_mb() * 2**20 / 1e9,
                       "shape": list(a.shape), "sum": float(np.nansum(a.X, dtype=np.float64))}))
 """)
 
@@ -69,7 +72,7 @@ def main() -> None:
         got = {}
         for name, path in (("series matrix (reference)", matrix), ("family SOFT", soft)):
             out = subprocess.run([sys.executable, "-c", _CHILD, str(path)], capture_output=True, text=True,
-                                 check=True)
+                                 check=True, env=child_env())
             got[name] = json.loads(out.stdout.strip().splitlines()[-1])
             r = got[name]
             print(f"read {name:26s} {r['s']:6.1f} s  peak RSS {r['rss_gb']:.2f} GB  "
