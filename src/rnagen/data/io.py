@@ -2103,10 +2103,10 @@ def _arrow_frame(schema, *, source: str, label_key: str | None, whole: Callable[
     refused) into one block. pyarrow decodes a whole table into buffers several times the size of its values, then
     pandas copies them: a batch at a time, the peak is the float32 matrix and one batch. The block is laid out
     column by column, as pandas lays out its own, so that the frame is built around it without a copy (the matrix
-    taken from the frame, :func:`_matrix`, is one float32 copy of it, in either orientation). The index (from pandas' record in the file), the
-    label column (numbers kept as written), columns named as gene annotations (whole-number ids,
-    :data:`_GENE_ANNOTATION`) and every other column are read as pandas reads them (``others(names)``, with the
-    index); a file whose columns repeat a name is read whole."""
+    taken from the frame, :func:`_matrix`, is one float32 copy of it, in either orientation). The index (from
+    pandas' record in the file), the label column (numbers kept as written), columns named as gene annotations
+    (whole-number ids, :data:`_GENE_ANNOTATION`) and every other column are read as pandas reads them
+    (``others(names)``, with the index); a file whose columns repeat a name is read whole."""
     import pyarrow as pa
 
     names = list(schema.names)
