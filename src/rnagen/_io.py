@@ -1261,7 +1261,7 @@ def write_gct_rows(path: str | os.PathLike, X: Any, *, genes: Sequence[str], sam
         X = X.tocsc()
     line = "%s\t%s\t" + "\t".join(["%.9g"] * n) + "\n"
     step = max(1, GCT_BLOCK_VALUES // max(1, n))
-    with atomic_path(dest) as tmp, open(tmp, "wb", buffering=1 << 20) as raw, (
+    with atomic_path(dest) as tmp, open(tmp, "wb") as raw, (
             # the gzip header names the file as it will be called, not the temporary
             gzip.GzipFile(filename=dest.name[:-3], mode="wb", fileobj=raw, compresslevel=6)
             if dest.name.lower().endswith(".gz") else contextlib.nullcontext(raw)) as out:
@@ -1269,8 +1269,8 @@ def write_gct_rows(path: str | os.PathLike, X: Any, *, genes: Sequence[str], sam
         for start in range(0, g, step):
             block = X[:, start:start + step]
             rows = np.ascontiguousarray((block.toarray() if hasattr(block, "toarray") else block).T)
-            for k, values in enumerate(rows):
-                out.write((line % (genes[start + k], desc[start + k], *values.tolist())).encode("utf-8"))
+            for i, values in enumerate(rows, start):
+                out.write((line % (genes[i], desc[i], *values.tolist())).encode("utf-8"))
     return dest
 
 
