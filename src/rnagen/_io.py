@@ -781,17 +781,17 @@ def written_by_rnagen(path: Path, *, generated: bool = False) -> bool:
             return len(first) > 0 and str(first[0]).startswith(SYNTHETIC_PREFIX)
         import gzip
 
-        if name.endswith(GCT_ENDINGS):
-            with (gzip.open(path, "rt", encoding="utf-8") if name.endswith(".gz") else
-                  open(path, encoding="utf-8")) as fh:
-                version, dims, header = fh.readline(16).strip(), fh.readline(256).split(), fh.readline(1 << 16)
+        gct = name.endswith(GCT_ENDINGS)
+        with (gzip.open(path, "rt", encoding="utf-8") if name.endswith(".gz") else
+              open(path, encoding="utf-8")) as fh:
+            header, row = fh.readline(), fh.readline()
+            if gct:   # the version line, the dimension line, then the header naming the samples
+                version, dims, header = header.strip(), row.split(), fh.readline()
+        if gct:
             # the first sample follows the id and the row-metadata fields (one in GCT 1.2, as many as 1.3 says)
             first = (1 if version == "#1.2" else int(dims[2]) if version == "#1.3" else 0) + 1
             fields = header.split("\t")
             return first > 1 and len(fields) > first and fields[first].startswith(SYNTHETIC_PREFIX)
-        with (gzip.open(path, "rt", encoding="utf-8") if name.endswith(".gz") else
-              open(path, encoding="utf-8")) as fh:
-            header, row = fh.readline(), fh.readline()
         if re.split(r"[,\t]", header, maxsplit=1)[0].strip().strip('"') not in ("sample", "sample_id"):
             return False
         return not generated or re.split(r"[,\t]", row, maxsplit=1)[0].strip().strip('"').startswith(
