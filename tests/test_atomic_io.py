@@ -54,6 +54,36 @@ def test_a_gzipped_table_names_itself_in_its_header(tmp_path):
             assert fh.readline().rstrip("\n") == sep.join(["sample", "k", "A", "B", "C"])
 
 
+def test_a_gct_write_that_fails_midway_keeps_the_old_file(tmp_path, monkeypatch):
+    """A GCT file is written a block of genes at a time into a temporary: a write that fails after some blocks (a
+    full disk) is one OutputError naming the file, and leaves the old file whole, no temporary beside it."""
+    import errno
+
+    import anndata as ad
+    import numpy as np
+
+    import rnagen._io as rio
+    from rnagen.errors import OutputError
+
+    a = ad.AnnData(np.arange(60, dtype=np.float32).reshape(3, 20))
+    a.obs_names = ["syn_0", "syn_1", "syn_2"]
+    rio.write_profiles(a, tmp_path / "x.gct")
+    old = (tmp_path / "x.gct").read_bytes()
+    assert old.startswith(b"#1.2\n20\t3\nName\tDescription\tsyn_0\tsyn_1\tsyn_2\n0\tna\t0\t20\t40\n")
+
+    class FillsTheDisk(np.ndarray):
+        def __getitem__(self, key):
+            if isinstance(key, tuple) and isinstance(key[1], slice) and key[1].start >= 6:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return np.asarray(self)[key]
+
+    monkeypatch.setattr(rio, "GCT_BLOCK_VALUES", 6)   # two genes a block: the fourth block fails
+    with pytest.raises(OutputError, match=r"x\.gct.*no space left"):
+        rio.write_gct_rows(tmp_path / "x.gct", (a.X + 1).view(FillsTheDisk), genes=list(map(str, range(20))),
+                           samples=list(a.obs_names))
+    assert (tmp_path / "x.gct").read_bytes() == old and os.listdir(tmp_path) == ["x.gct"]
+
+
 def test_out_dash_is_refused_not_written_as_a_file_named_dash(tmp_path, monkeypatch, capsys):
     """``--out -`` reads as standard output; the outputs are files, so it is refused in one line (a file named
     ``-`` was written in the current folder)."""

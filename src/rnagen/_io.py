@@ -749,12 +749,13 @@ SYNTHETIC_PREFIX = "syn_"
 def written_by_rnagen(path: Path, *, generated: bool = False) -> bool:
     """Whether the profiles file ``path`` may be one rnagen wrote: an .h5ad with its ``uns["rnagen"]`` record; a
     table (no record to read) whose first column is the ``sample`` column :func:`write_profiles` puts first (a
-    user's table of that layout is not told apart: re-running a command into its own output must work).
+    user's table of that layout is not told apart: re-running a command into its own output must work); a GCT
+    file (no such column either) whose first sample is named as synthetic profiles are (``syn_...``).
 
     ``generated``: one rnagen generated (synthetic or reconstructed profiles), not real data it prepared: an
-    .h5ad whose record holds the synthetic set's entry or a reconstruction step; a table whose first profile is
-    named as synthetic profiles are (``syn_...``; a reconstructed table of real profiles is not told from the
-    user's own and is refused)."""
+    .h5ad whose record holds the synthetic set's entry or a reconstruction step; a table or GCT file whose first
+    profile is named as synthetic profiles are (``syn_...``; a reconstructed table of real profiles is not told
+    from the user's own and is refused)."""
     name = path.name.lower()
     try:
         if name.endswith(".h5ad"):
@@ -780,9 +781,17 @@ def written_by_rnagen(path: Path, *, generated: bool = False) -> bool:
             return len(first) > 0 and str(first[0]).startswith(SYNTHETIC_PREFIX)
         import gzip
 
+        gct = name.endswith(GCT_ENDINGS)
         with (gzip.open(path, "rt", encoding="utf-8") if name.endswith(".gz") else
               open(path, encoding="utf-8")) as fh:
             header, row = fh.readline(), fh.readline()
+            if gct:   # the version line, the dimension line, then the header naming the samples
+                version, dims, header = header.strip(), row.split(), fh.readline()
+        if gct:
+            # the first sample follows the id and the row-metadata fields (one in GCT 1.2, as many as 1.3 says)
+            first = (1 if version == "#1.2" else int(dims[2]) if version == "#1.3" else 0) + 1
+            fields = header.split("\t")
+            return first > 1 and len(fields) > first and fields[first].startswith(SYNTHETIC_PREFIX)
         if re.split(r"[,\t]", header, maxsplit=1)[0].strip().strip('"') not in ("sample", "sample_id"):
             return False
         return not generated or re.split(r"[,\t]", row, maxsplit=1)[0].strip().strip('"').startswith(
@@ -1114,9 +1123,14 @@ OTHER_FORMAT_ENDINGS = (".xlsx", ".xls", ".ods", ".rds", ".rdata", ".rda", ".jso
                         ".gz", ".bz2", ".xz", ".parquet", ".pq", ".csv", ".tsv", ".txt", ".tab")
 
 
+#: the endings of a GCT file (the Broad's genes x samples text format of GenePattern and CMap's L1000 data), which a
+#: command's product can be written as too (:func:`write_gct_rows`)
+GCT_ENDINGS = (".gct", ".gct.gz")
+
+
 #: what writes profiles (an .h5ad or a table) says of its ``--out`` (:func:`output_ending`)
-PROFILES = ((".h5ad", *TABLE_ENDINGS), "this command writes an .h5ad or a table (.csv, .tsv, .txt, optionally .gz, "
-            "or .parquet)")
+PROFILES = ((".h5ad", *TABLE_ENDINGS, *GCT_ENDINGS), "this command writes an .h5ad or a table (.csv, .tsv, .txt or "
+            "GCT's .gct, optionally .gz, or .parquet)")
 
 
 def output_ending(path: str | os.PathLike, endings: Sequence[str], made: str, *, option: str = "--out") -> str:
@@ -1140,11 +1154,13 @@ def output_ending(path: str | os.PathLike, endings: Sequence[str], made: str, *,
 def write_profiles(adata: Any, path: str | os.PathLike) -> Path:
     """Write profiles atomically as the ending of ``path`` says (:func:`output_ending`, :data:`PROFILES`): an
     ``.h5ad``, or a table of one row per profile, its id first (``sample``), then its ``obs`` columns (the
-    labels), then one column per gene; a table keeps no ``uns`` (the model, seed and privacy record of synthetic
-    profiles)."""
+    labels), then one column per gene, or a GCT file, genes x samples (:func:`_write_profiles_gct`); a table keeps
+    no ``uns`` (the model, seed and privacy record of synthetic profiles)."""
     ending = output_ending(path, *PROFILES)
     if ending == ".h5ad":
         return write_h5ad(adata, path)
+    if ending in GCT_ENDINGS:
+        return _write_profiles_gct(adata, path)
     import pandas as pd
 
     X = adata.X.toarray() if hasattr(adata.X, "toarray") else np.asarray(adata.X)
@@ -1171,6 +1187,91 @@ def write_profiles(adata: Any, path: str | os.PathLike) -> Path:
         else:
             table.to_csv(tmp, sep=TABLE_ENDINGS[ending], index=False)
     return Path(path)
+
+
+def _write_profiles_gct(adata: Any, path: str | os.PathLike) -> Path:
+    """Write profiles as a GCT file (:func:`write_gct_rows`): a line per gene, its ``var["symbol"]`` as the
+    Description where it has one; GCT 1.3 with each ``obs`` column (the labels, the annotations a CSV holds as
+    columns) as a column-metadata line where there are any, else GCT 1.2."""
+    symbols = adata.var["symbol"] if "symbol" in adata.var.columns else None
+    meta = {str(c): adata.obs[c].astype(str).tolist() for c in adata.obs.columns}
+    return write_gct_rows(path, adata.X, genes=adata.var_names.astype(str).tolist(),
+                          samples=adata.obs_names.astype(str).tolist(),
+                          descriptions=None if symbols is None else symbols.astype(str).tolist(), col_meta=meta,
+                          version="1.3" if meta else "1.2")
+
+
+#: values formatted at once in :func:`write_gct_rows`: the block of genes whose lines are made from one contiguous
+#: copy, which with one line's text is what the write holds beside the matrix
+GCT_BLOCK_VALUES = 1 << 20
+
+#: what a GCT field cannot hold: its fields are tab-separated and its records lines, without quoting
+_GCT_BREAKS = re.compile(r"[\t\r\n]")
+
+
+def _gct_fields_check(name: str, what: str, values: Sequence[str]) -> None:
+    """Refuse a field a GCT file cannot hold (a tab or a line break in it), naming the first and the way out."""
+    for v in values:
+        if _GCT_BREAKS.search(v):
+            raise OutputError(f"{name}: the {what} {v[:40]!r} holds a tab or a line break, which a GCT file (tab-"
+                              "separated lines, no quoting) cannot hold; rename it, or write a .csv or an .h5ad")
+
+
+def write_gct_rows(path: str | os.PathLike, X: Any, *, genes: Sequence[str], samples: Sequence[str],
+                   descriptions: Sequence[str] | None = None, col_meta: Mapping[str, Sequence[str]] | None = None,
+                   version: Literal["1.2", "1.3"] = "1.2") -> Path:
+    """Write the samples x genes matrix ``X`` (dense or sparse) as a GCT file, genes x samples, atomically; a
+    name ending in ``.gz`` is gzipped.
+
+    GCT (https://software.broadinstitute.org/cancer/software/gsea/wiki/index.php/Data_formats#GCT): ``#1.2``,
+    the numbers of genes and samples, a header ``Name``, ``Description``, the sample ids, then a line per gene:
+    its id, its description, its values. ``#1.3`` adds the numbers of row- and column-metadata fields to the
+    dimension line, names the id column ``id`` and puts a line per column-metadata field (``col_meta``: its
+    name, ``na`` under the Description, a value per sample) between the header and the genes. A description
+    that is empty or ``nan`` is written ``na``.
+
+    The lines are written a block of genes at a time (:data:`GCT_BLOCK_VALUES` values, at least one gene), each
+    block a contiguous copy of those genes' columns: beside ``X`` the write holds that block and one line's text,
+    never the file's. Values are written with 9 significant digits (``%.9g``), which read back as the same
+    float32."""
+    import gzip
+
+    dest = Path(path)
+    meta = {str(k): [str(v) for v in vals] for k, vals in (col_meta or {}).items()}
+    if meta and version != "1.3":
+        raise OutputError(f"{dest.name}: column metadata needs GCT version 1.3")
+    n, g = X.shape
+    if len(genes) != g or len(samples) != n or (descriptions is not None and len(descriptions) != g) or any(
+            len(v) != n for v in meta.values()):
+        raise ValueError(f"write_gct_rows: {len(genes)} genes, {len(samples)} samples and their annotations for "
+                         f"a {n} x {g} matrix")
+    desc = ["na"] * g if descriptions is None else [
+        "na" if str(d) in ("", "nan", "None") else str(d) for d in descriptions]
+    for what, values in (("gene id", genes), ("gene description", desc), ("sample id", samples),
+                         ("sample annotation name", list(meta))):
+        _gct_fields_check(dest.name, what, [str(v) for v in values])
+    for k, vals in meta.items():
+        _gct_fields_check(dest.name, f"sample annotation {k!r} value", vals)
+    if version == "1.2":
+        head = f"#1.2\n{g}\t{n}\nName\tDescription\t" + "\t".join(map(str, samples)) + "\n"
+    else:
+        head = (f"#1.3\n{g}\t{n}\t1\t{len(meta)}\nid\tDescription\t" + "\t".join(map(str, samples)) + "\n"
+                + "".join(f"{k}\tna\t" + "\t".join(vals) + "\n" for k, vals in meta.items()))
+    if hasattr(X, "tocsc"):   # a sparse matrix: its columns (the genes) sliced from the compressed-column form
+        X = X.tocsc()
+    line = "%s\t%s\t" + "\t".join(["%.9g"] * n) + "\n"
+    step = max(1, GCT_BLOCK_VALUES // max(1, n))
+    with atomic_path(dest) as tmp, open(tmp, "wb") as raw, (
+            # the gzip header names the file as it will be called, not the temporary
+            gzip.GzipFile(filename=dest.name[:-3], mode="wb", fileobj=raw, compresslevel=6)
+            if dest.name.lower().endswith(".gz") else contextlib.nullcontext(raw)) as out:
+        out.write(head.encode("utf-8"))
+        for start in range(0, g, step):
+            block = X[:, start:start + step]
+            rows = np.ascontiguousarray((block.toarray() if hasattr(block, "toarray") else block).T)
+            for i, values in enumerate(rows, start):
+                out.write((line % (genes[i], desc[i], *values.tolist())).encode("utf-8"))
+    return dest
 
 
 def io_text(binary: Any) -> Any:

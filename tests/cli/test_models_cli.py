@@ -79,6 +79,54 @@ def test_sample_writes_a_table_by_the_file_ending(labelled_csv, tmp_path, capsys
     assert not (tmp_path / "prep.csv").exists()
 
 
+def test_sample_writes_gct_for_l1000_tools(labelled_csv, tmp_path, capsys):
+    """--out syn.gct (or .gct.gz) writes GCT 1.3, genes x profiles: the label a column-metadata line, 'na'
+    descriptions; rnagen reads it back to the same values, profiles, genes and labels, evaluate takes it as the
+    synthetic set, and a second sample replaces it as its own output. A user's GCT at --out is refused, kept whole,
+    as a user's CSV is; a GCTX name is still refused."""
+    import gzip
+
+    from rnagen.data import read
+
+    run = tmp_path / "run"
+    assert main(["train", str(labelled_csv), "--model", "gaussian", "--label-key", "kind", "--out", str(run),
+                 "--quiet"]) == 0
+    base = ["sample", str(run), "--n-per-label", "4", "--seed", "2", "--quiet", "--out"]
+    assert main([*base, str(tmp_path / "syn.h5ad")]) == 0
+    ref = ad.read_h5ad(tmp_path / "syn.h5ad")
+    for name in ("syn.gct", "syn.gct.gz", "syn.gct"):   # the third over the first: rnagen's own output replaced
+        assert main([*base, str(tmp_path / name)]) == 0
+        opener = gzip.open if name.endswith(".gz") else open
+        with opener(tmp_path / name, "rt") as fh:
+            lines = fh.read().splitlines()
+        assert lines[:2] == ["#1.3", "8\t12\t1\t1"] and len(lines) == 4 + 8
+        assert lines[2] == "\t".join(["id", "Description", *ref.obs_names])
+        assert lines[3] == "\t".join(["kind", "na", *ref.obs["kind"].astype(str)])
+        assert lines[4].split("\t")[:2] == ["PSME1", "na"]
+        back = read(tmp_path / name, label_key="kind")
+        assert list(back.obs_names) == list(ref.obs_names) and list(back.var_names) == list(ref.var_names), name
+        np.testing.assert_array_equal(back.X, ref.X)   # float32 values written to round-trip exactly
+        assert back.obs["kind"].astype(str).tolist() == ref.obs["kind"].astype(str).tolist()
+    assert "-> " + str(tmp_path / "syn.gct") in capsys.readouterr().out
+    assert main(["evaluate", "--real", str(labelled_csv), "--synthetic", str(tmp_path / "syn.gct"), "--label-key",
+                 "kind", "--metrics", "precision", "--n-boot", "10"]) == 0
+    assert "precision" in capsys.readouterr().out
+    # a GCT of the user's own (real profiles) at --out is refused and kept; a GCTX is another format
+    own = tmp_path / "mine.gct"
+    own.write_text("#1.2\n1\t2\nName\tDescription\tS1\tS2\nTP53\tna\t1\t2\n")
+    kept = own.read_bytes()
+    assert main([*base, str(own)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "exists and holds profiles rnagen did not generate" in err
+    assert own.read_bytes() == kept
+    assert main([*base, str(tmp_path / "syn.gctx")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "GCT's .gct, optionally .gz" in err and not (tmp_path / "syn.gctx").exists()
+    # the profiles' file given as its own input: refused before it is replaced
+    assert main(["sample", str(run), "--like", str(tmp_path / "syn.gct"), "--out", str(tmp_path / "syn.gct")]) == 2
+    assert "would overwrite the input" in capsys.readouterr().err
+
+
 def test_messages_count_labels_in_the_singular_too(labelled_csv, tmp_path, capsys):
     one = tmp_path / "one.csv"
     df = pd.read_csv(labelled_csv, index_col=0)

@@ -59,7 +59,7 @@ def _n_profiles(path: Path) -> int:
 
 
 # --- an --out that is a symbolic link -------------------------------------------------------------------------------
-@pytest.mark.parametrize("name", ["syn.h5ad", "syn.csv", "syn.tsv", "syn.parquet"])
+@pytest.mark.parametrize("name", ["syn.h5ad", "syn.csv", "syn.tsv", "syn.parquet", "syn.gct"])
 def test_a_linked_out_file_is_written_through_the_link(base, tmp_path, name):
     """``latest.EXT -> runs/target.EXT``: the target gets the new profiles (with its own permissions) and the link
     stays a link, as shell redirection leaves them; no temporary is left beside either."""

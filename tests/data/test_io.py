@@ -109,6 +109,97 @@ def test_gct_round_trip(small, tmp_path, version):
     assert list(b.var.columns) == []  # 'na' descriptions are dropped
 
 
+def test_profiles_written_as_gct_1_2_and_1_3(small, tmp_path):
+    """write_profiles (sample's and reconstruct apply's --out) writes GCT by the ending: 1.2 where the profiles
+    carry no annotations, 1.3 with each obs column (a label, a number) as a column-metadata line otherwise; the
+    genes' symbols as the Description where known ('na' for an empty one), a sparse matrix as its dense values;
+    .gct.gz gzipped, its header naming the file. Each reads back to the same values, ids, labels and symbols."""
+    import anndata as ad
+    import scipy.sparse as sp
+
+    from rnagen._io import write_profiles
+
+    bare = ad.AnnData(sp.csr_matrix(np.where(small.X > 5, small.X, 0)), var=small.var[["symbol"]].copy())
+    bare.obs_names = small.obs_names
+    bare.var.loc[bare.var_names[1], "symbol"] = ""
+    write_profiles(bare, tmp_path / "bare.gct")
+    lines = (tmp_path / "bare.gct").read_text().splitlines()
+    assert lines[:3] == ["#1.2", "40\t18", "\t".join(["Name", "Description", *small.obs_names])]
+    assert [ln.split("\t")[1] for ln in lines[3:6]] == ["TBX4", "na", "NKX2-1"] and len(lines) == 3 + 40
+    back = read(tmp_path / "bare.gct")
+    np.testing.assert_array_equal(back.X, bare.X.toarray())
+    assert list(back.var_names) == list(small.var_names) and list(back.obs_names) == list(small.obs_names)
+    assert back.var["description"].tolist()[:3] == ["TBX4", "na", "NKX2-1"]
+
+    full = small.copy()
+    full.obs["depth"] = np.arange(full.n_obs) * 0.5
+    write_profiles(full, tmp_path / "full.gct.gz")
+    raw = (tmp_path / "full.gct.gz").read_bytes()
+    assert raw[3] & 0x08 and raw[10:].split(b"\0", 1)[0] == b"full.gct"   # FNAME flag, then the name
+    with gzip.open(tmp_path / "full.gct.gz", "rt") as fh:
+        lines = fh.read().splitlines()
+    assert lines[:3] == ["#1.3", "40\t18\t1\t2", "\t".join(["id", "Description", *small.obs_names])]
+    assert lines[3] == "\t".join(["tissue", "na", *small.obs["tissue"].astype(str)])
+    assert lines[4] == "\t".join(["depth", "na", *map(str, full.obs["depth"])])
+    back = read(tmp_path / "full.gct.gz", label_key="tissue")
+    _same(full, back)
+    np.testing.assert_array_equal(back.obs["depth"].to_numpy(), full.obs["depth"].to_numpy())
+
+
+def test_a_field_a_gct_file_cannot_hold_is_refused_before_it_is_written(small, tmp_path):
+    """A label, id or annotation name holding a tab or a line break would shift or split the tab-separated
+    lines (GCT has no quoting): one line naming the value and the formats that hold it, no file, no
+    temporary; write_gct names an obs or var column the AnnData lacks."""
+    from rnagen._io import write_profiles
+    from rnagen.errors import OutputError
+
+    bad = small.copy()
+    bad.obs["tissue"] = bad.obs["tissue"].astype(str)
+    bad.obs.iloc[4, 0] = "Adipose\tTissue"
+    with pytest.raises(OutputError, match=r"^x.gct: the sample annotation 'tissue' value 'Adipose\\tTissue' holds a "
+                                          r"tab or a line break, .*; rename it, or write a .csv or an .h5ad$"):
+        write_profiles(bad, tmp_path / "x.gct")
+    bad = small.copy()
+    bad.obs_names = [*small.obs_names[:-1], "last\nsample"]
+    with pytest.raises(OutputError, match=r"the sample id 'last\\nsample' holds a tab or a line break"):
+        write_gct(bad, tmp_path / "x.gct")
+    assert os.listdir(tmp_path) == []
+    with pytest.raises(DataError, match=r"^write_gct: no obs column 'kind' \(its columns: tissue\); name one"):
+        write_gct(small, tmp_path / "x.gct", version="1.3", obs_keys=["kind"])
+
+
+@pytest.mark.parametrize("writer", ["write_gct", "write_profiles"])
+def test_a_gct_file_is_written_a_block_of_genes_at_a_time(tmp_path, monkeypatch, writer):
+    """GCT is genes x samples: a line per gene across every sample. The writer formats a block of genes
+    (GCT_BLOCK_VALUES values) at a time, so what it allocates beside the matrix is about a block and a line, not
+    the file's text, which is several times the float32 matrix. The block is lowered here so that a small matrix
+    shows it; the file reads back to the same values."""
+    import tracemalloc
+
+    import anndata as ad
+
+    import rnagen._io as rio
+
+    monkeypatch.setattr(rio, "GCT_BLOCK_VALUES", 20_000)
+    rng = np.random.default_rng(0)
+    a = ad.AnnData(rng.normal(5, 2, (2000, 400)).astype(np.float32),
+                   obs=pd.DataFrame({"kind": np.repeat(["a", "b"], 1000)}, index=[f"syn_{i:06d}" for i in range(2000)]),
+                   var=pd.DataFrame(index=[f"g{j}" for j in range(400)]))
+    write = (lambda: write_gct(a, tmp_path / "x.gct", version="1.3", obs_keys=["kind"])) if writer == "write_gct" \
+        else (lambda: rio.write_profiles(a, tmp_path / "x.gct"))
+    tracemalloc.start()
+    try:
+        write()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    text = (tmp_path / "x.gct").stat().st_size
+    assert text > 2.5 * a.X.nbytes and peak < 0.2 * a.X.nbytes, (peak, a.X.nbytes, text)
+    back = read(tmp_path / "x.gct", label_key="kind")
+    np.testing.assert_array_equal(back.X, a.X)
+    assert back.obs["kind"].astype(str).tolist() == a.obs["kind"].tolist()
+
+
 def test_parquet_and_h5ad(small, tmp_path):
     df = _frame(small)
     df.insert(0, "tissue", small.obs["tissue"].astype(str))

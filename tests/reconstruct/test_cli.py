@@ -137,6 +137,42 @@ def test_inputs_on_another_scale_than_the_fit_are_refused(gtex_split, tmp_path, 
                      str(tmp_path / f"{rec}.h5ad")]) == 0
 
 
+def test_apply_writes_gct_read_back_to_the_same_profiles(gtex_split, tmp_path, capsys):
+    """reconstruct apply --out full.gct (or .gct.gz): GCT 1.3, a line per gene with its symbol as the Description
+    (input genes and predicted ones; 'na' where none is known), the profiles' annotations as column metadata; read
+    back to the .h5ad's values, genes, profiles and labels."""
+    import gzip
+
+    from rnagen.data import read
+
+    d, train, test, entrez = gtex_split
+    assert main(["reconstruct", "fit", str(d / "train.h5ad"), "--inputs", str(d / "genes.txt"), "--method", "linear",
+                 "--quiet", "--out", str(tmp_path / "rec")]) == 0
+    syn = test[:, entrez].copy()
+    syn.obs_names = [f"syn_{i:06d}" for i in range(syn.n_obs)]
+    syn.write_h5ad(tmp_path / "syn.h5ad")
+    apply = ["reconstruct", "apply", str(tmp_path / "rec"), str(tmp_path / "syn.h5ad"), "--out"]
+    assert main([*apply, str(tmp_path / "full.h5ad")]) == 0
+    full = ad.read_h5ad(tmp_path / "full.h5ad")
+    for name in ("full.gct", "full.gct.gz", "full.gct"):   # the third over the first: its own output replaced
+        assert main([*apply, str(tmp_path / name)]) == 0
+        opener = gzip.open if name.endswith(".gz") else open
+        with opener(tmp_path / name, "rt") as fh:
+            head = [fh.readline().rstrip("\n") for _ in range(3 + full.obs.shape[1] + 1)]
+        assert head[:2] == ["#1.3", f"{full.n_vars}\t{full.n_obs}\t1\t{full.obs.shape[1]}"]
+        assert head[2].split("\t")[:3] == ["id", "Description", "syn_000000"]
+        assert head[3 + list(full.obs.columns).index("tissue")].split("\t")[:3] == ["tissue", "na",
+                                                                                    str(full.obs["tissue"].iloc[0])]
+        assert head[-1].split("\t")[:2] == [full.var_names[0], full.var["symbol"].iloc[0]]
+        back = read(tmp_path / name, label_key="tissue")
+        assert list(back.var_names) == list(full.var_names) and list(back.obs_names) == list(full.obs_names)
+        np.testing.assert_array_equal(back.X, full.X)
+        assert list(back.obs["tissue"]) == list(full.obs["tissue"].astype(str))
+        # a gene without a known symbol is described 'na'
+        assert back.var["description"].tolist() == [sym or "na" for sym in full.var["symbol"]]
+    assert "-> " + str(tmp_path / "full.gct") in capsys.readouterr().out
+
+
 def test_cli_errors_are_one_line(gtex_split, tmp_path, capsys):
     d, train, test, entrez = gtex_split
     bad = tmp_path / "genes.txt"

@@ -41,7 +41,7 @@ from typing import Any, Literal, NamedTuple, TypeVar, cast
 import numpy as np
 import pandas as pd
 
-from .._io import atomic_path
+from .._io import write_gct_rows
 from ..errors import DataError, RnagenError
 from ..utils import as_path, label_text, require_anndata
 from . import genes as _genes
@@ -6077,14 +6077,17 @@ def _h5ad_layer(adata, layer: str, source: str):
 
 def write_gct(adata, path: str | os.PathLike, *, version: Literal["1.2", "1.3"] = "1.2",
               description: str | None = None, obs_keys: Sequence[str] = ()) -> Path:
-    """Write ``adata`` as a GCT file (genes x samples), atomically; ``.gz`` suffix gzips it.
+    """Write ``adata`` as a GCT file (genes x samples), atomically; ``.gz`` suffix gzips it. Written a block of
+    genes at a time (:func:`rnagen._io.write_gct_rows`, the writer of ``rnagen sample --out x.gct``): beside the
+    matrix, the write holds one block, never the file's text; values with 9 significant digits, which read back
+    as the same float32.
 
     Parameters
     ----------
     version
         ``"1.2"`` (``Name``, ``Description``, samples) or ``"1.3"`` (adds column metadata rows).
     description
-        ``var`` column written as the ``Description`` field (``"na"`` when ``None``).
+        ``var`` column written as the ``Description`` field (``"na"`` when ``None``, and for empty values).
     obs_keys
         ``obs`` columns written as column metadata (GCT 1.3 only).
     """
@@ -6094,28 +6097,13 @@ def write_gct(adata, path: str | os.PathLike, *, version: Literal["1.2", "1.3"] 
         raise DataError(f"unknown GCT version {version!r}; choose '1.2' or '1.3'")
     if obs_keys and version == "1.2":
         raise DataError("column metadata (obs_keys) needs GCT version 1.3")
-    X = adata.X.toarray() if hasattr(adata.X, "toarray") else np.asarray(adata.X)
-    genes = [str(g) for g in adata.var_names]
-    samples = [str(s) for s in adata.obs_names]
-    desc = adata.var[description].astype(str).tolist() if description else ["na"] * len(genes)
-    buf = io.StringIO()
-    if version == "1.2":
-        buf.write(f"#1.2\n{len(genes)}\t{len(samples)}\n")
-        buf.write("\t".join(["Name", "Description", *samples]) + "\n")
-    else:
-        buf.write(f"#1.3\n{len(genes)}\t{len(samples)}\t1\t{len(obs_keys)}\n")
-        buf.write("\t".join(["id", "Description", *samples]) + "\n")
-        for k in obs_keys:
-            buf.write("\t".join([k, "na", *map(str, adata.obs[k].tolist())]) + "\n")
-    body = pd.DataFrame(X.T, index=genes, columns=samples)
-    body.insert(0, "Description", desc)
-    # repr-exact floats: float32 values written with 9 significant digits read back bit-identical
-    body.to_csv(buf, sep="\t", header=False, float_format="%.9g")
-    data = buf.getvalue().encode("utf-8")
-    with atomic_path(dest) as tmp:
-        if dest.name.lower().endswith(".gz"):
-            with gzip.open(tmp, "wb", compresslevel=6) as fh:
-                fh.write(data)
-        else:
-            tmp.write_bytes(data)
-    return dest
+    for key, frame, what in ([(description, adata.var, "var")] if description else []) + [
+            (k, adata.obs, "obs") for k in obs_keys]:
+        if key not in frame.columns:
+            raise DataError(f"write_gct: no {what} column {key!r} (its columns: "
+                            f"{', '.join(map(str, frame.columns)) or 'none'}); name one of those")
+    desc = adata.var[description].astype(str).tolist() if description else None
+    meta = {k: adata.obs[k].astype(str).tolist() for k in obs_keys}
+    return write_gct_rows(dest, adata.X, genes=[str(g) for g in adata.var_names],
+                          samples=[str(s) for s in adata.obs_names], descriptions=desc, col_meta=meta,
+                          version=version)
