@@ -1463,13 +1463,13 @@ def _matrix(df: pd.DataFrame, num: list[int], cols: list[str], source: str) -> n
     for a in range(0, len(num), step):
         # a slice's float32 columns as they are; the others through float64 and the range check
         pos = np.arange(a, min(a + step, len(num)))
-        for k, cast in ((pos[f32[pos]], False), (pos[~f32[pos]], True)):
+        for k, checked in ((pos[f32[pos]], False), (pos[~f32[pos]], True)):
             if not len(k):
                 continue
             part = df.iloc[:, [num[i] for i in k]]
             into = slice(k[0], k[-1] + 1) if k[-1] - k[0] + 1 == len(k) else k
             out[:, into] = _to_float32(part.to_numpy(dtype=np.float64), df.index, [cols[num[i]] for i in k],
-                                       source) if cast else part.to_numpy(dtype=np.float32)
+                                       source) if checked else part.to_numpy(dtype=np.float32)
     return out
 
 
@@ -2139,11 +2139,11 @@ def _arrow_frame(schema, *, source: str, label_key: str | None, whole: Callable[
     columns) at a time (``values(names)``: a pyarrow table) and cast to float32 (a value beyond float32's range
     refused) into one block. pyarrow decodes a whole table into buffers several times the size of its values, then
     pandas copies them: a batch at a time, the peak is the float32 matrix and one batch. The block is laid out
-    column by column, as pandas lays out its own, so that the frame is built around it without a copy (the matrix
-    taken from the frame, :func:`_matrix`, is one float32 copy of it, in either orientation). The index (from pandas' record in the file), the
-    label column (numbers kept as written), columns named as gene annotations (whole-number ids,
-    :data:`_GENE_ANNOTATION`) and every other column are read as pandas reads them (``others(names)``, with the
-    index); a file whose columns repeat a name is read whole."""
+    column by column, as pandas lays out its own, so that the frame is built around it without a copy, and the
+    matrix taken from the frame (:func:`_matrix`) is the block itself, in either orientation. The index (from
+    pandas' record in the file), the label column (numbers kept as written), columns named as gene annotations
+    (whole-number ids, :data:`_GENE_ANNOTATION`) and every other column are read as pandas reads them
+    (``others(names)``, with the index); a file whose columns repeat a name is read whole."""
     import pyarrow as pa
 
     names = list(schema.names)
