@@ -4214,3 +4214,89 @@ def test_spreadsheet_margins_dropped_and_unnamed_values_refused(small, tmp_path)
     with pytest.raises(DataError, match=r"gbad.csv: 1 column of values without a name in the header \(after "
                                         rf"'{small.obs_names[-1]}'\), which would be a sample without an id"):
         read(tmp_path / "gbad.csv")
+
+
+def _read_traced(path, monkeypatch, **kw):
+    """``read(path)`` traced: its AnnData, the read's peak, the peak when the text parse ended (``parsed``, a text
+    file only), and what ``_matrix`` added to the memory held and to the peak (the second read of ``path``: the
+    first loads the gene tables, which stay)."""
+    import tracemalloc
+
+    import rnagen.data.io as io_mod
+
+    read(path, **kw)
+    seen: dict[str, float] = {}
+    matrix, parse = io_mod._matrix, io_mod._parse_text
+
+    def traced_matrix(*a, **k):
+        before, seen["before"] = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        out = matrix(*a, **k)
+        now, peak = tracemalloc.get_traced_memory()
+        seen["held"], seen["peak"] = now - before, peak - before
+        return out
+
+    def traced_parse(*a, **k):
+        out = parse(*a, **k)
+        seen["parsed"] = tracemalloc.get_traced_memory()[1]
+        return out
+
+    monkeypatch.setattr(io_mod, "_matrix", traced_matrix)
+    monkeypatch.setattr(io_mod, "_parse_text", traced_parse)
+    tracemalloc.start()
+    try:
+        a = read(path, **kw)
+        peak = max(tracemalloc.get_traced_memory()[1], seen.get("before", 0))
+    finally:
+        tracemalloc.stop()
+    return a, peak, seen
+
+
+@pytest.mark.parametrize("ext", ["csv", "parquet", "feather"])
+def test_a_table_read_holds_its_matrix_once_the_frame_s_float32_block_taken_as_it_is(tmp_path, monkeypatch, ext):
+    """A table of float32-readable values, genes x samples (tall) and samples x genes (wide): the reader's float32
+    block is the matrix (no copy taken of it: _matrix adds nothing to the memory held), laid out as it is (tall: C
+    order, wide: F order), writeable, with every value, gene and sample as written; a text read reaches its peak
+    while parsing, and a parquet or Feather read (its batches of 16 columns) holds the matrix, not a copy beside
+    it, at its peak."""
+    import rnagen.data.io as io_mod
+
+    monkeypatch.setattr(io_mod, "_PARQUET_COLUMNS", 16)
+    rng = np.random.default_rng(0)
+    X = np.round(rng.gamma(2.0, 50.0, size=(4000, 600)), 2).astype(np.float32)   # genes x samples: 9.6 MB
+    genes, samples = [f"GENE{j}" for j in range(4000)], [f"S{i}" for i in range(600)]
+    for layout, frame in (("tall", pd.DataFrame(X, index=pd.Index(genes, name="gene"), columns=samples)),
+                          ("wide", pd.DataFrame(X.T, index=pd.Index(samples, name="sample"), columns=genes))):
+        path = tmp_path / f"{layout}.{ext}"
+        if ext == "csv":
+            frame.to_csv(path, float_format="%.2f")
+        elif ext == "parquet":
+            frame.to_parquet(path)
+        else:
+            frame.to_feather(path)
+        a, peak, seen = _read_traced(path, monkeypatch)
+        M = a.X.nbytes
+        assert a.X.dtype == np.float32 and a.X.shape == (600, 4000), layout
+        np.testing.assert_array_equal(a.X, X.T, err_msg=layout)
+        assert list(a.var_names) == genes and list(a.obs_names) == samples, layout
+        assert a.X.flags.c_contiguous if layout == "tall" else a.X.flags.f_contiguous, layout
+        assert a.X.flags.writeable, layout
+        a.X[0, 0] = -1.0
+        assert seen["held"] < 0.05 * M and seen["peak"] < 0.05 * M, (layout, seen, M)
+        if ext == "csv":   # a block of lines parsed in float64 and cast, no float64 temporary beside them
+            assert peak <= seen["parsed"] < 6.0 * M, (layout, peak / M, seen["parsed"] / M)
+        else:
+            assert peak < 1.6 * M, (layout, peak / M)
+
+
+def test_a_matrix_taken_from_a_read_only_block_is_a_writeable_copy():
+    """A frame whose float32 block is read-only (memory a file maps): the matrix is a writeable copy of it, the
+    block as it was."""
+    from rnagen.data.io import _matrix
+
+    X = np.asfortranarray(np.arange(12, dtype=np.float32).reshape(3, 4))
+    X.flags.writeable = False
+    df = pd.DataFrame(X, columns=list("abcd"), copy=False)
+    M = _matrix(df, [0, 1, 2, 3], list("abcd"), "t.csv")
+    assert M.flags.writeable and not np.shares_memory(M, X)
+    np.testing.assert_array_equal(M, np.arange(12, dtype=np.float32).reshape(3, 4))

@@ -1401,10 +1401,18 @@ def _refuse_locale_marks(df: pd.DataFrame, columns, *, line_of_row: int, source:
                             "separators")
 
 
+def _beyond_float32(X: np.ndarray) -> np.ndarray:
+    """Where ``X`` holds a finite value beyond float32's range: from comparisons, one byte per value at a time (no
+    float64 temporary such as ``np.abs(X)``: the size of ``X`` again)."""
+    big = X > _F32_MAX
+    big |= X < -_F32_MAX
+    big &= np.isfinite(X)   # inf and -inf as written, not beyond the range
+    return big
+
+
 def _to_float32(X: np.ndarray, rows: Sequence[str], cols: Sequence[str], source: str) -> np.ndarray:
     """float64 -> float32, refusing finite values beyond float32's range (they would become inf)."""
-    with np.errstate(invalid="ignore"):
-        big = np.isfinite(X) & (np.abs(X) > _F32_MAX)
+    big = _beyond_float32(X)
     if big.any():
         i, j = np.argwhere(big)[0]
         raise DataError(f"{source}: {int(big.sum())} values beyond the float32 range (first {X[i, j]:g} at "
@@ -1417,22 +1425,51 @@ def _to_float32(X: np.ndarray, rows: Sequence[str], cols: Sequence[str], source:
 _SLICE_VALUES = 8 << 20
 
 
+def _copy_on_write() -> contextlib.AbstractContextManager:
+    """pandas' copy-on-write mode, in which a selection of columns that is one whole block, and that block's
+    ``to_numpy()``, are views of it (pandas 2.x: its option set for the ``with`` block only; pandas >= 3 always
+    copies on write and deprecates the option)."""
+    if int(pd.__version__.split(".")[0]) >= 3:
+        return contextlib.nullcontext()
+    return pd.option_context("mode.copy_on_write", True)
+
+
+def _writeable(X: np.ndarray) -> np.ndarray:
+    """``X`` writeable: copy-on-write marks a view of a frame's block read-only, to keep the frame from changing
+    through it; the matrix leaves the reader's frame, which is dropped, as its own (a copy where numpy refuses, the
+    block itself being read-only)."""
+    if not X.flags.writeable:
+        try:
+            X.flags.writeable = True
+        except ValueError:
+            X = X.copy()
+    return X
+
+
 def _matrix(df: pd.DataFrame, num: list[int], cols: list[str], source: str) -> np.ndarray:
     """The ``num`` columns as a float32 matrix: as they are when the reader cast them already (after its range
     check), else through float64 with the range check. Where some are not float32 (a gene named like a gene
     annotation, GC, that the reader left as parsed), filled a slice of about 8M values at a time, so that the
     matrix and the table are held with one slice's copy, not a float64 copy of the whole."""
     if all(dt == np.float32 for dt in df.dtypes.iloc[num]):
-        return df.iloc[:, num].to_numpy(dtype=np.float32)   # one float32 copy, no float64 pass
+        with _copy_on_write():
+            # the reader's float32 block itself where the ``num`` columns are the whole of it, in its order (a view,
+            # laid out as the block: column by column), else one float32 copy; no float64 pass either way
+            X = df.iloc[:, num].to_numpy(dtype=np.float32)
+        return _writeable(X)
     out = np.empty((df.shape[0], len(num)), dtype=np.float32)
     step = max(1, _SLICE_VALUES // max(df.shape[0], 1))
+    f32 = (df.dtypes.iloc[num] == np.float32).to_numpy()
     for a in range(0, len(num), step):
-        part = df.iloc[:, num[a:a + step]]
-        if all(dt == np.float32 for dt in part.dtypes):
-            out[:, a:a + part.shape[1]] = part.to_numpy(dtype=np.float32)
-        else:
-            out[:, a:a + part.shape[1]] = _to_float32(part.to_numpy(dtype=np.float64), df.index,
-                                                      [cols[j] for j in num[a:a + step]], source)
+        # a slice's float32 columns as they are; the others through float64 and the range check
+        pos = np.arange(a, min(a + step, len(num)))
+        for k, checked in ((pos[f32[pos]], False), (pos[~f32[pos]], True)):
+            if not len(k):
+                continue
+            part = df.iloc[:, [num[i] for i in k]]
+            into = slice(k[0], k[-1] + 1) if k[-1] - k[0] + 1 == len(k) else k
+            out[:, into] = _to_float32(part.to_numpy(dtype=np.float64), df.index, [cols[num[i]] for i in k],
+                                       source) if checked else part.to_numpy(dtype=np.float32)
     return out
 
 
@@ -2102,8 +2139,8 @@ def _arrow_frame(schema, *, source: str, label_key: str | None, whole: Callable[
     columns) at a time (``values(names)``: a pyarrow table) and cast to float32 (a value beyond float32's range
     refused) into one block. pyarrow decodes a whole table into buffers several times the size of its values, then
     pandas copies them: a batch at a time, the peak is the float32 matrix and one batch. The block is laid out
-    column by column, as pandas lays out its own, so that the frame is built around it without a copy (the matrix
-    taken from the frame, :func:`_matrix`, is one float32 copy of it, in either orientation). The index (from
+    column by column, as pandas lays out its own, so that the frame is built around it without a copy, and the
+    matrix taken from the frame (:func:`_matrix`) is the block itself, in either orientation. The index (from
     pandas' record in the file), the label column (numbers kept as written), columns named as gene annotations
     (whole-number ids, :data:`_GENE_ANNOTATION`) and every other column are read as pandas reads them
     (``others(names)``, with the index); a file whose columns repeat a name is read whole."""
@@ -2128,15 +2165,24 @@ def _arrow_frame(schema, *, source: str, label_key: str | None, whole: Callable[
     for a in range(0, len(floats), step):
         batch = [names[j] for j in floats[a:a + step]]
         table = values(batch)
-        B = np.empty((n, len(batch)), dtype=np.float64, order="F")
+        # column by column into the block: a float64 column checked against float32's range on its own, so that
+        # the batch is not held again in float64; one beyond it: the batch's values refused as a whole
+        # (_to_float32 names the first)
+        beyond = False
         for k in range(len(batch)):
-            B[:, k] = table.column(k).to_numpy()   # nulls are NaN
+            col = table.column(k).to_numpy()   # nulls are NaN
+            if col.dtype.itemsize > 4 and bool(_beyond_float32(col).any()):
+                beyond = True
+            elif not beyond:
+                X[:, a + k] = col
+        if beyond:
+            _to_float32(np.column_stack([table.column(k).to_numpy() for k in range(len(batch))]).astype(np.float64),
+                        other.index, batch, source)
         del table
         # pyarrow's Arrow IPC reader takes a column subset into a buffer the size of the record batch's whole body,
         # filled only where the columns asked for lie; freed, its touched pages stay with the allocator (mimalloc,
         # jemalloc) unless given back, and batch after batch they would add up to the file's size
         pa.default_memory_pool().release_unused()
-        X[:, a:a + len(batch)] = _to_float32(B, other.index, batch, source)
     df = pd.DataFrame(X, index=other.index, columns=pd.Index([names[j] for j in floats], dtype=object), copy=False)
     # each column's place among the file's columns (the index's left out)
     pos = {j: k for k, j in enumerate(j for j in range(len(names)) if names[j] not in index)}
