@@ -297,3 +297,54 @@ def test_a_written_file_reaches_the_disk_before_its_name_and_the_name_after(tmp_
     assert [e[2] for e in files[:2]] == inos and [e[1] for e in moves] == inos
     assert events.index(files[1]) < events.index(moves[0])            # both flushed before the first move
     assert events[-1] == ("sync", "dir", folder)                      # the folder after the last
+
+
+def test_a_text_table_of_profiles_is_written_a_block_at_a_time_as_the_whole_table_would_be(tmp_path, monkeypatch):
+    """``write_profiles`` writes a .csv / .tsv / .txt / .csv.gz a block of profiles at a time: the file is byte for
+    byte what pandas writes of the whole table at once (the id column, the obs columns with a categorical label and
+    a missing value, an obs column named ``sample``, a sparse matrix), and the write holds a block beside the
+    profiles, not a second copy of them."""
+    import gzip
+    import tracemalloc
+
+    import anndata as ad
+    import numpy as np
+    import pandas as pd
+    import scipy.sparse as sp
+
+    import rnagen._io as rio
+
+    rng = np.random.default_rng(0)
+    X = rng.gamma(2.0, 3.0, (50, 7)).astype(np.float32)
+    obs = pd.DataFrame({"kind": pd.Categorical(["a", "b"] * 25), "age": [40.5, np.nan] * 25,
+                        "sample": [f"p{i}" for i in range(50)]}, index=[f"syn_{i}" for i in range(50)])
+    genes = [f"G{j}" for j in range(7)]
+
+    def whole(a, sep):
+        table = pd.concat([a.obs.reset_index(drop=True), pd.DataFrame(np.asarray(a.X.todense() if sp.issparse(a.X)
+                                                                                 else a.X), columns=genes)], axis=1)
+        table.insert(0, "sample_id", list(a.obs_names))
+        return table.to_csv(sep=sep, index=False, lineterminator="\n")
+
+    monkeypatch.setattr(rio, "TABLE_BLOCK_VALUES", 7 * 8, raising=False)   # blocks of 8 profiles
+    for matrix in (X, sp.csr_matrix(X)):
+        a = ad.AnnData(matrix, obs=obs, var=pd.DataFrame(index=genes))
+        for name, sep in (("o.csv", ","), ("o.tsv", "\t"), ("o.txt", "\t"), ("o.csv.gz", ",")):
+            rio.write_profiles(a, tmp_path / name)
+            raw = (tmp_path / name).read_bytes()
+            text = gzip.decompress(raw).decode() if name.endswith(".gz") else raw.decode()
+            assert text == whole(a, sep), name
+    # the write's own peak on 8,000 profiles x 100 genes (3.2 MB): a block, not the table
+    monkeypatch.setattr(rio, "TABLE_BLOCK_VALUES", 1 << 12, raising=False)
+    big = ad.AnnData(rng.normal(size=(8000, 100)).astype(np.float32),
+                     obs=pd.DataFrame({"kind": pd.Categorical(["a", "b"] * 4000)},
+                                      index=[f"syn_{i}" for i in range(8000)]))
+    tracemalloc.start()
+    try:
+        rio.write_profiles(big, tmp_path / "big.csv")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 0.5 * big.X.nbytes, peak
+    back = pd.read_csv(tmp_path / "big.csv", index_col=0)
+    np.testing.assert_array_equal(back.iloc[:, 1:].to_numpy(np.float32), big.X)

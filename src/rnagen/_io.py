@@ -1151,11 +1151,17 @@ def output_ending(path: str | os.PathLike, endings: Sequence[str], made: str, *,
     return endings[0]
 
 
+#: values a table output (:func:`write_profiles`) formats at once: a block of profiles, which with its text (pandas
+#: makes a Python string of each value) is what the write holds beside the profiles
+TABLE_BLOCK_VALUES = 1 << 18
+
+
 def write_profiles(adata: Any, path: str | os.PathLike) -> Path:
     """Write profiles atomically as the ending of ``path`` says (:func:`output_ending`, :data:`PROFILES`): an
     ``.h5ad``, or a table of one row per profile, its id first (``sample``), then its ``obs`` columns (the
-    labels), then one column per gene, or a GCT file, genes x samples (:func:`_write_profiles_gct`); a table keeps
-    no ``uns`` (the model, seed and privacy record of synthetic profiles)."""
+    labels), then one column per gene (a text table written a block of :data:`TABLE_BLOCK_VALUES` values at a
+    time), or a GCT file, genes x samples (:func:`_write_profiles_gct`); a table keeps no ``uns`` (the model, seed
+    and privacy record of synthetic profiles)."""
     ending = output_ending(path, *PROFILES)
     if ending == ".h5ad":
         return write_h5ad(adata, path)
@@ -1163,29 +1169,45 @@ def write_profiles(adata: Any, path: str | os.PathLike) -> Path:
         return _write_profiles_gct(adata, path)
     import pandas as pd
 
-    X = adata.X.toarray() if hasattr(adata.X, "toarray") else np.asarray(adata.X)
     genes = pd.Index(adata.var_names.astype(str))
     names = set(genes)
     clash = [c for c in adata.obs.columns if c in names]
     if clash:
         raise OutputError(f"{Path(path).name}: column {clash[0]!r} names a gene and a sample annotation; write an "
                           ".h5ad")
-    table = pd.concat([adata.obs.reset_index(drop=True), pd.DataFrame(X, columns=genes)], axis=1)
-    table.insert(0, "sample" if "sample" not in table.columns else "sample_id", list(map(str, adata.obs_names)))
+    id_column = "sample" if "sample" not in adata.obs.columns else "sample_id"
+    ids = np.asarray(list(map(str, adata.obs_names)), dtype=object)
+    step = max(1, TABLE_BLOCK_VALUES // max(1, adata.n_vars))
+
+    def blocks() -> Iterator[pd.DataFrame]:
+        """The table a block of profiles at a time: its id, its ``obs`` columns, then its genes' values."""
+        for a in range(0, max(adata.n_obs, 1), step):
+            rows = adata.X[a:a + step]
+            X = rows.toarray() if hasattr(rows, "toarray") else np.asarray(rows)
+            block = pd.concat([adata.obs.iloc[a:a + step].reset_index(drop=True), pd.DataFrame(X, columns=genes)],
+                              axis=1)
+            block.insert(0, id_column, ids[a:a + step])
+            yield block
+
     suffix = ".parquet" if ending == ".parquet" else ".gz" if ending.endswith(".gz") else Path(path).suffix
     with atomic_path(path, suffix=suffix) as tmp:
         if ending == ".parquet":
-            table.to_parquet(tmp, index=False)
-        elif ending.endswith(".gz"):
-            import gzip
-
-            # the gzip header names the file as it will be called (pandas wrote the temporary name there)
-            inner = Path(path).name[:-3]
-            with open(tmp, "wb") as raw, gzip.GzipFile(filename=inner, mode="wb", fileobj=raw) as gz, \
-                    io_text(gz) as fh:
-                table.to_csv(fh, sep=TABLE_ENDINGS[ending], index=False)
+            # one table: its schema (a label column's categories, a column of missing values) is the whole set's
+            pd.concat(list(blocks()), ignore_index=True).to_parquet(tmp, index=False)
         else:
-            table.to_csv(tmp, sep=TABLE_ENDINGS[ending], index=False)
+            sep = TABLE_ENDINGS[ending]
+            with contextlib.ExitStack() as stack:
+                if ending.endswith(".gz"):
+                    import gzip
+
+                    # the gzip header names the file as it will be called, not the temporary
+                    raw = stack.enter_context(open(tmp, "wb"))
+                    gz = stack.enter_context(gzip.GzipFile(filename=Path(path).name[:-3], mode="wb", fileobj=raw))
+                    fh = stack.enter_context(io_text(gz))
+                else:
+                    fh = stack.enter_context(open(tmp, "w", encoding="utf-8", newline=""))
+                for k, block in enumerate(blocks()):
+                    block.to_csv(fh, sep=sep, index=False, header=k == 0, lineterminator="\n")
     return Path(path)
 
 
