@@ -1231,11 +1231,11 @@ def test_a_generated_set_whose_values_leave_the_scale_open_is_read_on_the_held_o
             Sf[:4, 0] = [31.0, 35.0, 40.0, 33.0]
         real, train = recorded(f(R), yr, scale), recorded(f(T), yt, scale)
         df = evaluate(real, _adata(Sf, ys), train=train, **kw)
-        note = df.attrs["preprocessing"]["synthetic"]
-        assert note == (("log2(x+1)" if scale == "linear" else "as is (log scale)")
-                        + "; no log record and 4 values above the log range among values within it: read as "
-                        + ("a linear scale" if scale == "linear" else "log values")
-                        + ", which puts their genes' means nearer the held-out set's")
+        pre = df.attrs["preprocessing"]
+        assert pre["synthetic"] == ("log2(x+1)" if scale == "linear" else "as is (log scale)")
+        assert pre["synthetic_read"] == ("no log record and 4 values above the log range among values within it: "
+                                         "read as " + ("a linear scale" if scale == "linear" else "log values")
+                                         + ", which puts their genes' means nearer the held-out set's")
         same = evaluate(real, recorded(Sf, ys, scale), train=train, **kw)
         got, want = df.set_index("name")["value"], same.set_index("name")["value"]
         assert want["precision"] > 0.8

@@ -309,7 +309,7 @@ def _evaluate(args: argparse.Namespace, metrics: list[str] | None, ending: str) 
         if "note" in (df.attrs.get(key) or {}):
             say(f"{df.attrs[key]['note']}")
     for name in ("synthetic", "train", "mia_reference"):
-        for what in ("genes", "scale", "held_out"):
+        for what in ("genes", "scale", "read", "held_out"):
             if f"{name}_{what}" in df.attrs.get("preprocessing", {}):
                 text = df.attrs["preprocessing"][f"{name}_{what}"]
                 who = {"mia_reference": "membership-inference reference"}.get(name, name)

@@ -360,10 +360,10 @@ def prepare(real, synthetic, train=None, *, label_key: str | None = None, real_l
     S, notes["synthetic"] = to_log_scale(S, logged=s_logged)
     if whole_logs:
         notes["synthetic"] += "; whole numbers, read as log values: their genes' means are the held-out set's"
-    if open_scale:
-        notes["synthetic"] += (f"; no log record and {n_over} values above the log range among "
-                               f"values within it: read as {'log values' if s_logged else 'a linear scale'}, which "
-                               "puts their genes' means nearer the held-out set's")
+    if open_scale:   # said by `rnagen evaluate` (a reading of the values, not a record)
+        notes["synthetic_read"] = (f"no log record and {n_over} values above the log range among values within it: "
+                                   f"read as {'log values' if s_logged else 'a linear scale'}, which puts their "
+                                   "genes' means nearer the held-out set's")
     if T is not None:
         T, notes["train"] = to_log_scale(T, logged=_logged(T, lt))
     sets = {"real": (real, notes["real"]), "synthetic": (synthetic, notes["synthetic"]),
