@@ -672,7 +672,7 @@ def _formats(sep: str) -> tuple[_NumberFormat, ...]:
 
 
 #: a field written as a number: a sign, digits with points, commas or spaces among them, an exponent
-_NUMBER_LIKE = re.compile(r"[+-]?[.,]?\d[\d.,  \u00a0\u202f]*(?:[eE][+-]?\d+)?")
+_NUMBER_LIKE = re.compile(r"[+-]?[.,]?\d[\d., \u00a0\u202f]*(?:[eE][+-]?\d+)?")
 _SPACES = " \u00a0\u202f"
 
 
