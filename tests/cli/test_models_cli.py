@@ -46,6 +46,17 @@ def test_train_then_sample_on_a_csv(labelled_csv, tmp_path, capsys):
     assert "--label-key" not in err and not (tmp_path / "o.h5ad").exists()
 
 
+def _sampled_h5ad(labelled_csv, tmp_path):
+    """A Gaussian trained on ``labelled_csv`` and sampled into syn.h5ad: the sample command's arguments up to
+    ``--out`` (4 profiles per label, seed 2) and the sampled set."""
+    run = tmp_path / "run"
+    assert main(["train", str(labelled_csv), "--model", "gaussian", "--label-key", "kind", "--out", str(run),
+                 "--quiet"]) == 0
+    base = ["sample", str(run), "--n-per-label", "4", "--seed", "2", "--quiet", "--out"]
+    assert main([*base, str(tmp_path / "syn.h5ad")]) == 0
+    return base, ad.read_h5ad(tmp_path / "syn.h5ad")
+
+
 def test_sample_writes_a_table_by_the_file_ending(labelled_csv, tmp_path, capsys):
     """--out syn.csv (or .tsv.gz, .parquet) writes a table, a row per profile: its id, its label, then the genes,
     which rnagen reads back to the same profiles; it was an .h5ad under a .csv name (a binary file R and a
@@ -53,12 +64,7 @@ def test_sample_writes_a_table_by_the_file_ending(labelled_csv, tmp_path, capsys
     writes only .h5ad (its record is read later) and refuses a table's name."""
     from rnagen.data import read
 
-    run = tmp_path / "run"
-    assert main(["train", str(labelled_csv), "--model", "gaussian", "--label-key", "kind", "--out", str(run),
-                 "--quiet"]) == 0
-    base = ["sample", str(run), "--n-per-label", "4", "--seed", "2", "--quiet", "--out"]
-    assert main([*base, str(tmp_path / "syn.h5ad")]) == 0
-    ref = ad.read_h5ad(tmp_path / "syn.h5ad")
+    base, ref = _sampled_h5ad(labelled_csv, tmp_path)
     for name in ("syn.csv", "syn.tsv.gz", "syn.parquet"):
         assert main([*base, str(tmp_path / name)]) == 0
         if name == "syn.csv":
@@ -88,12 +94,7 @@ def test_sample_writes_gct_for_l1000_tools(labelled_csv, tmp_path, capsys):
 
     from rnagen.data import read
 
-    run = tmp_path / "run"
-    assert main(["train", str(labelled_csv), "--model", "gaussian", "--label-key", "kind", "--out", str(run),
-                 "--quiet"]) == 0
-    base = ["sample", str(run), "--n-per-label", "4", "--seed", "2", "--quiet", "--out"]
-    assert main([*base, str(tmp_path / "syn.h5ad")]) == 0
-    ref = ad.read_h5ad(tmp_path / "syn.h5ad")
+    base, ref = _sampled_h5ad(labelled_csv, tmp_path)
     for name in ("syn.gct", "syn.gct.gz", "syn.gct"):   # the third over the first: rnagen's own output replaced
         assert main([*base, str(tmp_path / name)]) == 0
         opener = gzip.open if name.endswith(".gz") else open
@@ -123,7 +124,7 @@ def test_sample_writes_gct_for_l1000_tools(labelled_csv, tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "GCT's .gct, optionally .gz" in err and not (tmp_path / "syn.gctx").exists()
     # the profiles' file given as its own input: refused before it is replaced
-    assert main(["sample", str(run), "--like", str(tmp_path / "syn.gct"), "--out", str(tmp_path / "syn.gct")]) == 2
+    assert main(["sample", base[1], "--like", str(tmp_path / "syn.gct"), "--out", str(tmp_path / "syn.gct")]) == 2
     assert "would overwrite the input" in capsys.readouterr().err
 
 

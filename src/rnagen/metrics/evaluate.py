@@ -337,18 +337,18 @@ def prepare(real, synthetic, train=None, *, label_key: str | None = None, real_l
                                       f"every indicator is on the held-out set's {len(gr)} genes")
     raw = {"real": R, "synthetic": S, "train": T}
     R, notes["real"] = to_log_scale(R, logged=_logged(R, lr))
-    s_logged = _logged(S, ls)
     # a synthetic set without a log record (an array, a table, another tool's .h5ad) is judged by its values
     # alone, which the held-out set's scale can overrule
-    judged = ls is None or log_state(synthetic) is None
-    whole_logs = False
-    open_scale = judged and _scale_open(S)
-    n_over = _above_log_range(S) if open_scale else 0
-    if open_scale:
+    whole_logs = open_scale = False
+    n_over = 0
+    try:
+        s_logged = looks_logged(S) if ls is None else ls
+    except DataError:
         # a few values above the log range among values within it: read as log values or logged as counts,
         # whichever puts its genes' means nearer the held-out set's on the log scale (generated to be like it)
-        s_logged = _nearer_as_logs(S, R)
-    elif judged and s_logged and notes["real"] == "log2(x+1)" and _on_count_scale(S, raw["real"], R):
+        open_scale, n_over, s_logged = True, _above_log_range(S), _nearer_as_logs(S, R)
+    judged = (ls is None or log_state(synthetic) is None) and not open_scale
+    if judged and s_logged and notes["real"] == "log2(x+1)" and _on_count_scale(S, raw["real"], R):
         # low counts that are not whole numbers (a model's expected counts) read as log values by their range
         # alone; beside the held-out counts they are counts too, and are logged as those are
         s_logged = False
@@ -698,16 +698,6 @@ def _on_log_scale(S: np.ndarray, real_logged: np.ndarray) -> bool:
     as_is = np.nanmedian(np.abs(ms - mr))
     logged = np.nanmedian(np.abs(np.nanmean(np.log2(np.asarray(S, np.float64) + 1.0), axis=0) - mr))
     return bool(2 * as_is < logged)
-
-
-def _scale_open(X: np.ndarray) -> bool:
-    """Do the values leave their scale open: a few above the log range among values within it
-    (:func:`rnagen.pp.history.looks_logged`, which refuses such a data set)?"""
-    try:
-        looks_logged(X, strict=True)
-    except DataError:
-        return True
-    return False
 
 
 def _above_log_range(X: np.ndarray) -> int:
