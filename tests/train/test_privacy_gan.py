@@ -217,7 +217,8 @@ def test_private_class_offsets_start_from_class_means_with_the_gaussian_mechanis
                    X, y)
     rho = release_rho(1.0, 1 / 600, "rdp")
     want_sd = np.sqrt(60) / np.sqrt(2 * rho) / 200
-    assert float((got - means).std()) == pytest.approx(want_sd, rel=0.12)
+    # 180 draws: the sample sd's relative spread is 1 / sqrt(2 * 180) = 5.3%; 4 of them
+    assert float((got - means).std()) == pytest.approx(want_sd, rel=0.21)
     assert abs(float((got - means).mean())) < 4 * want_sd / np.sqrt(180)
     assert not (_offsets(["privacy.noise_multiplier=1"], X, y)).any()
     # each profile enters its class sum clipped to norm R (at an epsilon whose noise is negligible): half of class 0
