@@ -1172,3 +1172,27 @@ def test_test_file_of_another_pseudocount_is_brought_to_one_scale(tmp_path):
     assert note.startswith("note: the --test file's log2, as given (--scale log) records no pseudocount beside "
                            "DATA's log2(x+1): taken as they are")
     np.testing.assert_array_equal(joined.X[12:], np.log2(x + 1).astype(np.float32))
+
+
+def test_a_kill_between_the_new_leaderboard_and_its_report_leaves_no_earlier_report(tmp_path, labelled_csv,
+                                                                                    monkeypatch):
+    """The report of a leaderboard being replaced goes before it: a benchmark killed while writing the new report
+    leaves the new leaderboard and no report (not the earlier one, which shows rows the board has not)."""
+    import rnagen.report
+
+    out = tmp_path / "b"
+    args = ["benchmark", str(labelled_csv), "--label-key", "kind", "--out", str(out), "--quiet", "--metrics",
+            "precision"]
+    assert main([*args, "--models", "gaussian"]) == 0
+    assert "gaussian" in (out / "report.html").read_text()
+
+    def killed(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(rnagen.report, "write_report", killed)
+    assert main([*args, "--models", "gaussian,vae", "--set", "vae:train.steps=3",
+                 "--set", "vae:train.val_fraction=0"]) == 130
+    assert set(pd.read_csv(out / "leaderboard.csv")["model"]) == {"real", "gaussian", "vae"}
+    assert not (out / "report.html").exists()
+    monkeypatch.undo()
+    assert main(["report", str(out)]) == 0 and "vae" in (out / "report.html").read_text()

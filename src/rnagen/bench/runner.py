@@ -554,6 +554,14 @@ def run_benchmark(
                                device, progress, bench.say)
                 _steps_curve(bench, gen, seed=bench.seed, run_fp=job.run_fp)
         _per_class_plot(bench.out, bench.rows)
+        # the report of the leaderboard about to be replaced goes first: a kill between the new leaderboard and
+        # its report leaves no report (`rnagen report` writes it) rather than the earlier one beside the new board
+        stale = bench.out / "report.html"
+        if stale.is_file() or stale.is_symlink():
+            stale.unlink()
+            if not report:
+                bench.say(f"removed {stale}: it showed the earlier leaderboard (`rnagen report {bench.out}` writes "
+                          "the new one's)")
         board = _leaderboard(bench.out, bench.rows, seeds=bench.seeds, splits=bench.splits, methods=bench.methods)
         if report:
             from ..report import write_report
