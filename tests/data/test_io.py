@@ -129,7 +129,7 @@ def test_profiles_written_as_gct_1_2_and_1_3(small, tmp_path):
     back = read(tmp_path / "bare.gct")
     np.testing.assert_array_equal(back.X, bare.X.toarray())
     assert list(back.var_names) == list(small.var_names) and list(back.obs_names) == list(small.obs_names)
-    assert back.var["description"].tolist()[:3] == ["TBX4", "na", "NKX2-1"]
+    pd.testing.assert_frame_equal(back.var, bare.var)   # the symbols where rnagen keeps them, the empty one empty
 
     full = small.copy()
     full.obs["depth"] = np.arange(full.n_obs) * 0.5
@@ -144,6 +144,33 @@ def test_profiles_written_as_gct_1_2_and_1_3(small, tmp_path):
     back = read(tmp_path / "full.gct.gz", label_key="tissue")
     _same(full, back)
     np.testing.assert_array_equal(back.obs["depth"].to_numpy(), full.obs["depth"].to_numpy())
+    pd.testing.assert_frame_equal(back.var, full.var[["symbol"]])
+
+
+@pytest.mark.parametrize("version", ["1.2", "1.3"])
+def test_a_gct_description_of_symbols_reads_back_as_the_symbols(small, tmp_path, version):
+    """write_gct(description="symbol") puts the genes' symbols in GCT's Description: read back, they are
+    var["symbol"] as written (an empty one, written 'na', empty again), not var["description"]. A Description of
+    free text, or of ids that are not symbols, is kept as var["description"]; one of symbols beside a 'symbol'
+    row-metadata column of its own stays the description."""
+    a = small.copy()
+    a.var.loc[a.var_names[2], "symbol"] = ""
+    a.var["note"] = [f"gene number {i}" for i in range(a.n_vars)]
+    for col in ("symbol", "note", "ensembl_id"):
+        write_gct(a, tmp_path / f"{col}.gct", version=version, description=col)
+        back = read(tmp_path / f"{col}.gct")
+        want = a.var[[col]].rename(columns={col: "symbol" if col == "symbol" else "description"})
+        pd.testing.assert_frame_equal(back.var, want)
+    assert back.var["description"].tolist()[:2] == ["ENSG00000121075", "ENSG00000105967"]
+    # GTEx's own layout: Ensembl ids as the Name, their symbols as the Description
+    lines = ["#1.2", "3\t2", "Name\tDescription\tS1\tS2", "ENSG00000141510.16\tTP53\t1\t2",
+             "ENSG00000146648.15\tEGFR\t3\t4", "ENSG00000012048.20\tBRCA1\t5\t6"]
+    (tmp_path / "gtex.gct").write_text("\n".join(lines) + "\n")
+    assert read(tmp_path / "gtex.gct").var["symbol"].tolist() == ["TP53", "EGFR", "BRCA1"]
+    (tmp_path / "both.gct").write_text("#1.3\n2\t2\t2\t0\nid\tsymbol\tDescription\tS1\tS2\n"
+                                      "7157\tTP53\tTP53\t1\t2\n1956\tEGFR\tEGFR\t3\t4\n")
+    both = read(tmp_path / "both.gct")
+    assert list(both.var.columns) == ["symbol", "description"] and both.var["description"].tolist() == ["TP53", "EGFR"]
 
 
 def test_a_field_a_gct_file_cannot_hold_is_refused_before_it_is_written(small, tmp_path):

@@ -3083,16 +3083,27 @@ def _gct_values(df: pd.DataFrame, shape: _GctShape, samples: list[str], source: 
     return df.iloc[:, pos]
 
 
+#: a GCT Description that names no value: the ``na`` GCT writers (rnagen's too) put in an empty one
+_GCT_NO_DESCRIPTION = ("na", "NA", "nan", "")
+
+
 def _gct_var(df: pd.DataFrame, n_rmeta: int) -> pd.DataFrame:
     """Gene annotations from the row-metadata columns; a ``Description`` that is empty or repeats the id is
-    dropped, repeated column names get a position suffix."""
+    dropped, one of gene symbols (GTEx's GCT files; :func:`write_gct` and ``--out x.gct`` of ``var["symbol"]``)
+    is kept as ``var["symbol"]``, where rnagen keeps symbols, its ``na`` as ``""``, and any other (free text)
+    as ``var["description"]``; repeated column names get a position suffix."""
     var = df.iloc[:, :n_rmeta].astype(str).copy()
     var.columns = [str(c).lower() if c == "Description" else str(c) for c in var.columns]
     if var.columns.duplicated().any():
         var.columns = [f"{c}_{i}" if d else c for i, (c, d) in enumerate(zip(var.columns, var.columns.duplicated()))]
-    if "description" in var.columns and (var["description"].isin(["na", "NA", "nan", ""]).all()
-                                         or (var["description"] == var.index).all()):
-        var = var.drop(columns="description")
+    if "description" in var.columns:
+        desc = var["description"]
+        blank = desc.isin(_GCT_NO_DESCRIPTION)
+        if blank.all() or (desc == var.index).all():
+            var = var.drop(columns="description")
+        elif "symbol" not in var.columns and _genes.detect_id_type(desc[~blank].tolist()) == "symbol":
+            var["description"] = desc.where(~blank, "")
+            var = var.rename(columns={"description": "symbol"})
     var.index = var.index.map(str)
     var.index.name = None
     return var
@@ -6133,7 +6144,8 @@ def write_gct(adata, path: str | os.PathLike, *, version: Literal["1.2", "1.3"] 
     version
         ``"1.2"`` (``Name``, ``Description``, samples) or ``"1.3"`` (adds column metadata rows).
     description
-        ``var`` column written as the ``Description`` field (``"na"`` when ``None``, and for empty values).
+        ``var`` column written as the ``Description`` field (``"na"`` when ``None``, and for empty values); a
+        column of gene symbols (``"symbol"``) reads back as ``var["symbol"]``, any other as ``var["description"]``.
     obs_keys
         ``obs`` columns written as column metadata (GCT 1.3 only).
     """
