@@ -428,6 +428,37 @@ def test_missing_label_column_and_file(tmp_path):
         read(tmp_path / "nope.csv")
 
 
+@pytest.mark.parametrize(("header", "value", "at"), [
+    ("gene\ts1\ts2\ts3", "abc", 2), ("gene\ts1\ts2\ts3", "NA?", 3), ("gene\ts1\ts2\ts3", "abc", 1),
+    ("gene\tliver\tbrain\theart", "-", 2), ("gene\tliver\tbrain\theart", "NA", 2)])
+def test_a_one_gene_table_with_a_value_that_is_no_number(tmp_path, header, value, at):
+    """A genes x samples table of one gene whose value in one sample is not a number: the sample is not taken
+    for a gene annotation (one value cannot be mostly numbers) and left out; the read says what it says of the
+    same value in a table of two genes (the value, its line, its sample), or reads a missing-value marker as
+    missing, as it does there."""
+    row = ["TP53", "1", "2", "3"]
+    row[at] = value
+    (tmp_path / "one.tsv").write_text(f"{header}\n" + "\t".join(row) + "\n")
+    (tmp_path / "two.tsv").write_text(f"{header}\n" + "\t".join(row) + "\nEGFR\t4\t5\t6\n")
+    with pytest.raises(DataError) as two:
+        read(tmp_path / "two.tsv")
+    with pytest.raises(DataError) as one:
+        read(tmp_path / "one.tsv")
+    assert str(one.value) == str(two.value).replace("two.tsv", "one.tsv")
+    sample = header.split("\t")[at]
+    assert ("NaN" if value == "NA" else f"non-numeric value {value!r} at line 2, column {sample!r} (gene 'TP53')") \
+        in str(one.value)
+
+
+def test_a_one_gene_table_keeps_its_gene_annotations(tmp_path):
+    """A text column of a one-gene table that is not a sample (named unlike the samples, beside them but not
+    between two) is the gene's annotation, as in a longer table."""
+    (tmp_path / "a.tsv").write_text("gene\tsymbol\ts1\ts2\tnote\n7157\tTP53\t1\t2\ttumor protein p53\n")
+    a = read(tmp_path / "a.tsv")
+    assert list(a.obs_names) == ["s1", "s2"] and a.X.tolist() == [[1.0], [2.0]]
+    assert a.var.to_dict("list") == {"symbol": ["TP53"], "note": ["tumor protein p53"]}
+
+
 def test_bad_gct(tmp_path):
     (tmp_path / "a.gct").write_text("#1.2\n2\t2\nName\tDescription\ts1\ts2\nTP53\tna\t1\t2\n")
     with pytest.raises(DataError, match="GCT says 2 rows but has 1"):

@@ -1655,7 +1655,7 @@ def _genes_x_samples(df: pd.DataFrame, *, cols: list[str], num: list[int], other
     for j in other:
         if j in annot:
             continue
-        if _mostly_numeric(df.iloc[:, j], numbers):
+        if _mostly_numeric(df.iloc[:, j], numbers) or (df.shape[0] == 1 and _a_sample_column(j, cols, num)):
             value = _bad_value(df.iloc[:, j], line_of_row=line, where="gene", numbers=numbers, locate=locate)
             raise DataError(f"{source}: non-numeric value {value}; fix or remove that value")
     if not num:
@@ -1666,6 +1666,21 @@ def _genes_x_samples(df: pd.DataFrame, *, cols: list[str], num: list[int], other
         var[cols[j]] = _whole_numbers(df.iloc[:, j]) if j in annot else df.iloc[:, j].astype(str).to_numpy()
     obs = pd.DataFrame(index=pd.Index([cols[j] for j in num]))
     return X, obs, var
+
+
+def _name_shape(name: str) -> str:
+    """A column name with its runs of digits as one mark, in one case: ``s1`` and ``S12`` alike."""
+    return re.sub(r"\d+", "0", name.strip()).casefold()
+
+
+def _a_sample_column(j: int, cols: list[str], num: list[int]) -> bool:
+    """Whether the text column ``j`` of a one-gene genes x samples table is a sample with a value that is no
+    number, not a gene annotation: its name is shaped as a sample column's (``s2`` beside ``s1``, ``s3``), or it
+    stands between two sample columns (the numeric columns ``num``). One value cannot tell a text column from a
+    sample's stray value as the mostly-numbers test of a longer table does (:func:`_mostly_numeric`)."""
+    if not num:
+        return False
+    return min(num) < j < max(num) or _name_shape(cols[j]) in {_name_shape(cols[k]) for k in num}
 
 
 def _whole_numbers(s: pd.Series) -> Any:
