@@ -459,6 +459,30 @@ def test_a_one_gene_table_keeps_its_gene_annotations(tmp_path):
     assert a.var.to_dict("list") == {"symbol": ["TP53"], "note": ["tumor protein p53"]}
 
 
+def test_a_gct_file_under_another_name_reads_as_gct(small, tmp_path, capsys):
+    """A GCT file is known by its first lines (the version line over a dimension line), not only by its name: a
+    link x.gz to a .gct.gz, the file saved as .txt or without an ending read as the .gct.gz does (a table of
+    those lines is a malformed one). A table whose first line is not GCT's is read as a table."""
+    from rnagen.cli.main import main
+
+    write_gct(small, tmp_path / "a.gct.gz", version="1.3", description="symbol", obs_keys=["tissue"])
+    want = read(tmp_path / "a.gct.gz", label_key="tissue")
+    os.symlink("a.gct.gz", tmp_path / "x.gz")
+    with gzip.open(tmp_path / "a.gct.gz", "rb") as fh:
+        text = fh.read()
+    (tmp_path / "a.txt").write_bytes(text)
+    (tmp_path / "plain").write_bytes(text)
+    for name in ("x.gz", "a.txt", "plain"):
+        got = read(tmp_path / name, label_key="tissue")
+        _same(want, got)
+        pd.testing.assert_frame_equal(got.var, want.var)
+        assert get_history(got)[0]["format"] == "gct" and get_history(got)[0]["path"] == name
+    assert main(["data", "info", str(tmp_path / "x.gz")]) == 0
+    assert "samples:   18" in capsys.readouterr().out
+    (tmp_path / "t.txt").write_text("#1.2 of the lab's pipeline\ngene\ts1\ts2\nTP53\t1\t2\n")
+    assert read(tmp_path / "t.txt").obs_names.tolist() == ["s1", "s2"]
+
+
 def test_bad_gct(tmp_path):
     (tmp_path / "a.gct").write_text("#1.2\n2\t2\nName\tDescription\ts1\ts2\nTP53\tna\t1\t2\n")
     with pytest.raises(DataError, match="GCT says 2 rows but has 1"):

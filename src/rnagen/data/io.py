@@ -9,12 +9,13 @@ categorical label column without missing labels.
 
 Text files are decoded from what their bytes say, not from their name: a byte-order mark (UTF-8, UTF-16
 LE/BE), UTF-16 without one (NUL bytes in every other position), UTF-8, else Latin-1; gzip is recognised by
-its magic number, and ``.h5ad``/parquet content by theirs. The separator is sniffed from the first lines
-(tab, ``;`` or ``,``), and a decimal comma (``1,5`` in a ``;``- or tab-separated file, the European CSV) and
-thousands separators are recognised: from the first lines, or where their values are whole numbers from the first
-values further on that carry a mark; every value is checked against that format as it is parsed
-(:class:`_NumberCheck`), so that none is read as another number than the one written. Any malformed input is a
-:class:`rnagen.errors.DataError` with one line naming the problem, where it is (value, line, column) and the fix.
+its magic number, ``.h5ad``/parquet content by theirs, and GCT by its version and dimension lines. The separator
+is sniffed from the first lines (tab, ``;`` or ``,``), and a decimal comma (``1,5`` in a ``;``- or tab-separated
+file, the European CSV) and thousands separators are recognised: from the first lines, or where their values are
+whole numbers from the first values further on that carry a mark; every value is checked against that format as it
+is parsed (:class:`_NumberCheck`), so that none is read as another number than the one written. Any malformed input
+is a :class:`rnagen.errors.DataError` with one line naming the problem, where it is (value, line, column) and the
+fix.
 """
 from __future__ import annotations
 
@@ -3006,6 +3007,13 @@ class _GctShape(NamedTuple):
         return 1 + self.n_rmeta + self.n_cols
 
 
+def _is_gct(lines: Sequence[str]) -> bool:
+    """Whether the first lines of a text file are a GCT file's, whatever its name: the version line (``#1.2`` or
+    ``#1.3``, GCT's first line) over a dimension line of whole numbers."""
+    return (len(lines) > 1 and lines[0].strip() in ("#1.2", "#1.3")
+            and re.fullmatch(r"\d+(\s+\d+)*", lines[1].strip()) is not None)
+
+
 def _gct_shape(lines: list[str], source: str) -> _GctShape:
     """The version line (``#1.2`` or ``#1.3``) and the dimension line, checked."""
     version = lines[0].strip() if lines else ""
@@ -5044,17 +5052,18 @@ def read(path: str | os.PathLike, *, label_key: str | None = None, labels: str |
     Parameters
     ----------
     path
-        ``.h5ad``, ``.csv``/``.tsv``/``.txt`` (optionally ``.gz``/``.bz2``/``.xz``), ``.gct`` (1.2 or 1.3), CMap's
-        ``.gctx`` (the samples ``labels`` names where the matrix exceeds half the memory), ``.parquet``, an Excel
-        workbook (``.xlsx``, ``.xls``, ``.ods``: the sheet ``sheet`` names, else its only sheet or only table of
-        numbers; its first column the ids; title rows above the header skipped) or an R matrix, data frame or factor
-        (``saveRDS``'s ``.rds``, ``save()``'s ``.RData``; through pyreadr; Bioconductor containers are refused with the
-        R line that writes their matrix). Text may be UTF-8 (with or without BOM), UTF-16 or Latin-1, with decimal
-        points or (``;``/tab-separated) decimal commas. A folder: one file per sample from STAR, GDC, RSEM, Salmon or
-        HTSeq-count (:func:`rnagen.data.quant.read_quant_folder`); a ``.tar``, ``.tar.gz``/``.tgz`` (bzip2, xz) or
-        ``.zip`` archive of such files (GEO's ``GSExxx_RAW.tar``) is read the same way without unpacking it, and an
-        archive of one matrix file (``GSExxx_counts.csv.zip``) as that file. NanoString nSolver's RCC Collector
-        export (one CSV of every lane) reads as the lanes' RCC files do, their attributes as ``obs`` columns.
+        ``.h5ad``, ``.csv``/``.tsv``/``.txt`` (optionally ``.gz``/``.bz2``/``.xz``), ``.gct`` (1.2 or 1.3; known by its
+        first lines under any name), CMap's ``.gctx`` (the samples ``labels`` names where the matrix exceeds half the
+        memory), ``.parquet``, an Excel workbook (``.xlsx``, ``.xls``, ``.ods``: the sheet ``sheet`` names, else its
+        only sheet or only table of numbers; its first column the ids; title rows above the header skipped) or an R
+        matrix, data frame or factor (``saveRDS``'s ``.rds``, ``save()``'s ``.RData``; through pyreadr; Bioconductor
+        containers are refused with the R line that writes their matrix). Text may be UTF-8 (with or without BOM),
+        UTF-16 or Latin-1, with decimal points or (``;``/tab-separated) decimal commas. A folder: one file per sample
+        from STAR, GDC, RSEM, Salmon or HTSeq-count (:func:`rnagen.data.quant.read_quant_folder`); a ``.tar``,
+        ``.tar.gz``/``.tgz`` (bzip2, xz) or ``.zip`` archive of such files (GEO's ``GSExxx_RAW.tar``) is read the same
+        way without unpacking it, and an archive of one matrix file (``GSExxx_counts.csv.zip``) as that file. NanoString
+        nSolver's RCC Collector export (one CSV of every lane) reads as the lanes' RCC files do, their attributes as
+        ``obs`` columns.
     label_key
         Name of the sample-label column. For samples x genes tables, the column of that name (text or
         numeric class codes); for GCT 1.3 a column-metadata row; for h5ad an ``obs`` column. With ``labels``,
@@ -5270,6 +5279,10 @@ def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unla
         txt = _Text(p, sep=sep, fmt=fmt)
         if txt.content_format is not None:
             fmt = txt.content_format  # an HDF5/parquet/Excel file under a text name
+        elif fmt != "gct" and _is_gct(txt.lines):
+            # a GCT file under another name: a link x.gz to a .gct.gz, a .txt download, a pipe (/dev/stdin)
+            fmt = "gct"
+            txt = _Text(p, sep=sep, fmt=fmt)
     if layer is not None and fmt != "h5ad":
         raise DataError(f"--layer applies to .h5ad input; {p.name} is not one, remove --layer")
     if sheet is not None and fmt not in (*_WORKBOOKS, "rds", "rdata"):
