@@ -2786,6 +2786,45 @@ def test_parquet_and_feather_label_tables(tmp_path):
             ["2", "1", "1"]
 
 
+@pytest.mark.parametrize("ext", ["parquet", "feather"])
+def test_a_parquet_or_feather_label_table_is_read_by_its_id_and_label_columns(tmp_path, monkeypatch, ext):
+    """With --label-key, a parquet or Feather label table is read by the two columns the labels need (the sample
+    ids: pandas' index, else the first column; the label column), not its other columns, and labels the samples as
+    the whole table does: the same labels, the same warning of rows naming no sample. Where the id column leaves
+    a sample unlabelled (its id in another column, a run table), the whole table is read and labels it."""
+    import rnagen.data.io as rio
+    from rnagen.data import read_labels
+
+    obs = ["S1", "S2", "S3"]
+    extra = {f"qc_{k}": np.arange(4.0) + k for k in range(30)}
+    meta = pd.DataFrame({"group": ["a", "b", "a", "c"], **extra, "batch": [1.0, 2.0, 1.0, 3.0]},
+                        index=pd.Index(["S3", "S1", "S2", "S9"], name="sample"))
+    runs = pd.DataFrame({"patient": ["P1", "P2", "P3"], "group": ["x", "y", "z"], "run": ["S2", "S3", "S1"]})
+    if ext == "parquet":
+        meta.to_parquet(tmp_path / "meta.parquet")
+        runs.to_parquet(tmp_path / "runs.parquet", index=False)
+    else:
+        meta.reset_index().to_feather(tmp_path / "meta.feather")
+        runs.to_feather(tmp_path / "runs.feather")
+    asked: list = []
+    reader = getattr(pd, f"read_{ext}")
+    monkeypatch.setattr(pd, f"read_{ext}", lambda path, columns=None, **kw: (asked.append(columns),
+                                                                           reader(path, columns=columns, **kw))[1])
+    for key, want in (("group", ["b", "a", "a"]), ("batch", ["2", "1", "1"])):
+        with pytest.warns(UserWarning, match=r"1 of its 4 sample ids name no sample of the data \('S9'\)"):
+            name, lab = read_labels(tmp_path / f"meta.{ext}", obs, label_key=key)
+        assert name == key and list(lab) == want
+        assert asked == [[key] if ext == "parquet" else ["sample", key]], asked
+        with pytest.warns(UserWarning, match="1 of its 4 sample ids"):   # the whole table's rows, as read before
+            whole = rio._labels_by_id(rio._label_rows(tmp_path / f"meta.{ext}", sep=None), obs, label_key=key,
+                                      source=f"meta.{ext}")
+        assert whole[0] == name and list(whole[1]) == list(lab) and asked[1:] == [None]
+        asked.clear()
+    name, lab = read_labels(tmp_path / f"runs.{ext}", obs, label_key="group")
+    assert list(lab) == ["z", "x", "y"]
+    assert asked == [["patient", "group"], None]   # the two columns, then the whole table
+
+
 def test_label_files_in_archives(tmp_path):
     """The GDC portal's clinical cart (a tar.gz of clinical.tsv, exposure.tsv, ...) labels TCGA samples by its
     clinical.tsv (a case on several rows, '--' missing); a zip of one table is that table; an archive of several

@@ -4801,10 +4801,57 @@ def read_labels(path: str | os.PathLike, obs_names: Sequence[str], *, label_key:
         return _labels_from_geo(p, txt, names, label_key=label_key)
     if txt.content_format is None and _is_cls(txt.lines):
         return _labels_from_cls(txt.lines, names, label_key=label_key, source=p.name)
+    if label_key is not None and txt.content_format in ("parquet", "feather"):
+        two = _arrow_label_rows(p, txt.content_format, label_key)
+        if two is not None:
+            with warnings.catch_warnings(record=True) as said:
+                warnings.simplefilter("always")
+                try:
+                    name, lab = _labels_by_id(two, names, label_key=label_key, source=p.name, absent_ok=absent_ok)
+                except DataError:
+                    lab = None
+            if lab is not None and not lab.isna().any():
+                for w in said:
+                    warnings.warn(w.message, w.category, stacklevel=2)
+                return name, lab
+            # a sample the id column leaves unlabelled may be named by another column: the whole table decides
     raw = _label_rows(p, sep=sep, label_key=label_key, ids=names)
     if raw.shape[1] == 1:
         return _labels_in_order(raw, len(names), label_key=label_key, source=p.name)
     return _labels_by_id(raw, names, label_key=label_key, source=p.name, absent_ok=absent_ok)
+
+
+def _arrow_label_rows(p: Path, fmt: str, label_key: str) -> pd.DataFrame | None:
+    """The rows of a parquet or Feather label file (:func:`_frame_label_rows`) of only its sample ids (the index
+    pandas recorded, else its first column) and its ``label_key`` column, read alone (pyarrow reads the columns
+    asked for, not the file's others); ``None`` where the whole table is needed or no narrower: the label column
+    missing or the ids' own, a GDC sample sheet (File Name, Sample ID), no other column, a file pyarrow cannot
+    read this way (Feather V1)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        if fmt == "parquet":
+            schema = pq.read_schema(p)
+        else:
+            with pa.memory_map(str(p)) as src:
+                schema = pa.ipc.open_file(src).schema
+    except (pa.ArrowException, OSError, ValueError):
+        return None   # the whole read says what is wrong with the file
+    names = list(schema.names)
+    index = _arrow_index(schema)
+    unnamed = [c for c in names if _PANDAS_INDEX.fullmatch(c)]
+    ids = index or (unnamed if len(unnamed) == 1 else names[:1])
+    if label_key not in names or label_key in ids or {"File Name", "Sample ID"} <= set(names) or \
+            len(names) <= len(ids) + 1:
+        return None
+    cols = [c for c in names if c in ids or c == label_key]
+    try:
+        df = (pd.read_parquet(p, columns=[c for c in cols if c not in index]) if fmt == "parquet"
+              else pd.read_feather(p, columns=cols))
+    except Exception:  # pyarrow raises many types for a bad file: the whole read names the problem
+        return None
+    return _frame_label_rows(_pandas_index(df))
 
 
 _CLS_HEAD = re.compile(r"\s*(\d+)\s+(\d+)\s+1\s*")
