@@ -129,7 +129,7 @@ def test_profiles_written_as_gct_1_2_and_1_3(small, tmp_path):
     back = read(tmp_path / "bare.gct")
     np.testing.assert_array_equal(back.X, bare.X.toarray())
     assert list(back.var_names) == list(small.var_names) and list(back.obs_names) == list(small.obs_names)
-    assert back.var["description"].tolist()[:3] == ["TBX4", "na", "NKX2-1"]
+    pd.testing.assert_frame_equal(back.var, bare.var)   # the symbols where rnagen keeps them, the empty one empty
 
     full = small.copy()
     full.obs["depth"] = np.arange(full.n_obs) * 0.5
@@ -144,6 +144,33 @@ def test_profiles_written_as_gct_1_2_and_1_3(small, tmp_path):
     back = read(tmp_path / "full.gct.gz", label_key="tissue")
     _same(full, back)
     np.testing.assert_array_equal(back.obs["depth"].to_numpy(), full.obs["depth"].to_numpy())
+    pd.testing.assert_frame_equal(back.var, full.var[["symbol"]])
+
+
+@pytest.mark.parametrize("version", ["1.2", "1.3"])
+def test_a_gct_description_of_symbols_reads_back_as_the_symbols(small, tmp_path, version):
+    """write_gct(description="symbol") puts the genes' symbols in GCT's Description: read back, they are
+    var["symbol"] as written (an empty one, written 'na', empty again), not var["description"]. A Description of
+    free text, or of ids that are not symbols, is kept as var["description"]; one of symbols beside a 'symbol'
+    row-metadata column of its own stays the description."""
+    a = small.copy()
+    a.var.loc[a.var_names[2], "symbol"] = ""
+    a.var["note"] = [f"gene number {i}" for i in range(a.n_vars)]
+    for col in ("symbol", "note", "ensembl_id"):
+        write_gct(a, tmp_path / f"{col}.gct", version=version, description=col)
+        back = read(tmp_path / f"{col}.gct")
+        want = a.var[[col]].rename(columns={col: "symbol" if col == "symbol" else "description"})
+        pd.testing.assert_frame_equal(back.var, want)
+    assert back.var["description"].tolist()[:2] == ["ENSG00000121075", "ENSG00000105967"]
+    # GTEx's own layout: Ensembl ids as the Name, their symbols as the Description
+    lines = ["#1.2", "3\t2", "Name\tDescription\tS1\tS2", "ENSG00000141510.16\tTP53\t1\t2",
+             "ENSG00000146648.15\tEGFR\t3\t4", "ENSG00000012048.20\tBRCA1\t5\t6"]
+    (tmp_path / "gtex.gct").write_text("\n".join(lines) + "\n")
+    assert read(tmp_path / "gtex.gct").var["symbol"].tolist() == ["TP53", "EGFR", "BRCA1"]
+    (tmp_path / "both.gct").write_text("#1.3\n2\t2\t2\t0\nid\tsymbol\tDescription\tS1\tS2\n"
+                                      "7157\tTP53\tTP53\t1\t2\n1956\tEGFR\tEGFR\t3\t4\n")
+    both = read(tmp_path / "both.gct")
+    assert list(both.var.columns) == ["symbol", "description"] and both.var["description"].tolist() == ["TP53", "EGFR"]
 
 
 def test_a_field_a_gct_file_cannot_hold_is_refused_before_it_is_written(small, tmp_path):
@@ -399,6 +426,61 @@ def test_missing_label_column_and_file(tmp_path):
         read(tmp_path / "x.csv", label_key="cancer")
     with pytest.raises(DataError, match="does not exist"):
         read(tmp_path / "nope.csv")
+
+
+@pytest.mark.parametrize(("header", "value", "at"), [
+    ("gene\ts1\ts2\ts3", "abc", 2), ("gene\ts1\ts2\ts3", "NA?", 3), ("gene\ts1\ts2\ts3", "abc", 1),
+    ("gene\tliver\tbrain\theart", "-", 2), ("gene\tliver\tbrain\theart", "NA", 2)])
+def test_a_one_gene_table_with_a_value_that_is_no_number(tmp_path, header, value, at):
+    """A genes x samples table of one gene whose value in one sample is not a number: the sample is not taken
+    for a gene annotation (one value cannot be mostly numbers) and left out; the read says what it says of the
+    same value in a table of two genes (the value, its line, its sample), or reads a missing-value marker as
+    missing, as it does there."""
+    row = ["TP53", "1", "2", "3"]
+    row[at] = value
+    (tmp_path / "one.tsv").write_text(f"{header}\n" + "\t".join(row) + "\n")
+    (tmp_path / "two.tsv").write_text(f"{header}\n" + "\t".join(row) + "\nEGFR\t4\t5\t6\n")
+    with pytest.raises(DataError) as two:
+        read(tmp_path / "two.tsv")
+    with pytest.raises(DataError) as one:
+        read(tmp_path / "one.tsv")
+    assert str(one.value) == str(two.value).replace("two.tsv", "one.tsv")
+    sample = header.split("\t")[at]
+    assert ("NaN" if value == "NA" else f"non-numeric value {value!r} at line 2, column {sample!r} (gene 'TP53')") \
+        in str(one.value)
+
+
+def test_a_one_gene_table_keeps_its_gene_annotations(tmp_path):
+    """A text column of a one-gene table that is not a sample (named unlike the samples, beside them but not
+    between two) is the gene's annotation, as in a longer table."""
+    (tmp_path / "a.tsv").write_text("gene\tsymbol\ts1\ts2\tnote\n7157\tTP53\t1\t2\ttumor protein p53\n")
+    a = read(tmp_path / "a.tsv")
+    assert list(a.obs_names) == ["s1", "s2"] and a.X.tolist() == [[1.0], [2.0]]
+    assert a.var.to_dict("list") == {"symbol": ["TP53"], "note": ["tumor protein p53"]}
+
+
+def test_a_gct_file_under_another_name_reads_as_gct(small, tmp_path, capsys):
+    """A GCT file is known by its first lines (the version line over a dimension line), not only by its name: a
+    link x.gz to a .gct.gz, the file saved as .txt or without an ending read as the .gct.gz does (a table of
+    those lines is a malformed one). A table whose first line is not GCT's is read as a table."""
+    from rnagen.cli.main import main
+
+    write_gct(small, tmp_path / "a.gct.gz", version="1.3", description="symbol", obs_keys=["tissue"])
+    want = read(tmp_path / "a.gct.gz", label_key="tissue")
+    os.symlink("a.gct.gz", tmp_path / "x.gz")
+    with gzip.open(tmp_path / "a.gct.gz", "rb") as fh:
+        text = fh.read()
+    (tmp_path / "a.txt").write_bytes(text)
+    (tmp_path / "plain").write_bytes(text)
+    for name in ("x.gz", "a.txt", "plain"):
+        got = read(tmp_path / name, label_key="tissue")
+        _same(want, got)
+        pd.testing.assert_frame_equal(got.var, want.var)
+        assert get_history(got)[0]["format"] == "gct" and get_history(got)[0]["path"] == name
+    assert main(["data", "info", str(tmp_path / "x.gz")]) == 0
+    assert "samples:   18" in capsys.readouterr().out
+    (tmp_path / "t.txt").write_text("#1.2 of the lab's pipeline\ngene\ts1\ts2\nTP53\t1\t2\n")
+    assert read(tmp_path / "t.txt").obs_names.tolist() == ["s1", "s2"]
 
 
 def test_bad_gct(tmp_path):
@@ -2702,6 +2784,45 @@ def test_parquet_and_feather_label_tables(tmp_path):
         assert a.obs["group"].tolist() == ["b", "a", "a"], name
         assert read(tmp_path / "x.csv", labels=tmp_path / name, label_key="batch").obs["batch"].tolist() == \
             ["2", "1", "1"]
+
+
+@pytest.mark.parametrize("ext", ["parquet", "feather"])
+def test_a_parquet_or_feather_label_table_is_read_by_its_id_and_label_columns(tmp_path, monkeypatch, ext):
+    """With --label-key, a parquet or Feather label table is read by the two columns the labels need (the sample
+    ids: pandas' index, else the first column; the label column), not its other columns, and labels the samples as
+    the whole table does: the same labels, the same warning of rows naming no sample. Where the id column leaves
+    a sample unlabelled (its id in another column, a run table), the whole table is read and labels it."""
+    import rnagen.data.io as rio
+    from rnagen.data import read_labels
+
+    obs = ["S1", "S2", "S3"]
+    extra = {f"qc_{k}": np.arange(4.0) + k for k in range(30)}
+    meta = pd.DataFrame({"group": ["a", "b", "a", "c"], **extra, "batch": [1.0, 2.0, 1.0, 3.0]},
+                        index=pd.Index(["S3", "S1", "S2", "S9"], name="sample"))
+    runs = pd.DataFrame({"patient": ["P1", "P2", "P3"], "group": ["x", "y", "z"], "run": ["S2", "S3", "S1"]})
+    if ext == "parquet":
+        meta.to_parquet(tmp_path / "meta.parquet")
+        runs.to_parquet(tmp_path / "runs.parquet", index=False)
+    else:
+        meta.reset_index().to_feather(tmp_path / "meta.feather")
+        runs.to_feather(tmp_path / "runs.feather")
+    asked: list = []
+    reader = getattr(pd, f"read_{ext}")
+    monkeypatch.setattr(pd, f"read_{ext}", lambda path, columns=None, **kw: (asked.append(columns),
+                                                                           reader(path, columns=columns, **kw))[1])
+    for key, want in (("group", ["b", "a", "a"]), ("batch", ["2", "1", "1"])):
+        with pytest.warns(UserWarning, match=r"1 of its 4 sample ids name no sample of the data \('S9'\)"):
+            name, lab = read_labels(tmp_path / f"meta.{ext}", obs, label_key=key)
+        assert name == key and list(lab) == want
+        assert asked == [[key] if ext == "parquet" else ["sample", key]], asked
+        with pytest.warns(UserWarning, match="1 of its 4 sample ids"):   # the whole table's rows, as read before
+            whole = rio._labels_by_id(rio._label_rows(tmp_path / f"meta.{ext}", sep=None), obs, label_key=key,
+                                      source=f"meta.{ext}")
+        assert whole[0] == name and list(whole[1]) == list(lab) and asked[1:] == [None]
+        asked.clear()
+    name, lab = read_labels(tmp_path / f"runs.{ext}", obs, label_key="group")
+    assert list(lab) == ["z", "x", "y"]
+    assert asked == [["patient", "group"], None]   # the two columns, then the whole table
 
 
 def test_label_files_in_archives(tmp_path):

@@ -9,12 +9,13 @@ categorical label column without missing labels.
 
 Text files are decoded from what their bytes say, not from their name: a byte-order mark (UTF-8, UTF-16
 LE/BE), UTF-16 without one (NUL bytes in every other position), UTF-8, else Latin-1; gzip is recognised by
-its magic number, and ``.h5ad``/parquet content by theirs. The separator is sniffed from the first lines
-(tab, ``;`` or ``,``), and a decimal comma (``1,5`` in a ``;``- or tab-separated file, the European CSV) and
-thousands separators are recognised: from the first lines, or where their values are whole numbers from the first
-values further on that carry a mark; every value is checked against that format as it is parsed
-(:class:`_NumberCheck`), so that none is read as another number than the one written. Any malformed input is a
-:class:`rnagen.errors.DataError` with one line naming the problem, where it is (value, line, column) and the fix.
+its magic number, ``.h5ad``/parquet content by theirs, and GCT by its version and dimension lines. The separator
+is sniffed from the first lines (tab, ``;`` or ``,``), and a decimal comma (``1,5`` in a ``;``- or tab-separated
+file, the European CSV) and thousands separators are recognised: from the first lines, or where their values are
+whole numbers from the first values further on that carry a mark; every value is checked against that format as it
+is parsed (:class:`_NumberCheck`), so that none is read as another number than the one written. Any malformed input
+is a :class:`rnagen.errors.DataError` with one line naming the problem, where it is (value, line, column) and the
+fix.
 """
 from __future__ import annotations
 
@@ -1655,7 +1656,7 @@ def _genes_x_samples(df: pd.DataFrame, *, cols: list[str], num: list[int], other
     for j in other:
         if j in annot:
             continue
-        if _mostly_numeric(df.iloc[:, j], numbers):
+        if _mostly_numeric(df.iloc[:, j], numbers) or (df.shape[0] == 1 and _a_sample_column(j, cols, num)):
             value = _bad_value(df.iloc[:, j], line_of_row=line, where="gene", numbers=numbers, locate=locate)
             raise DataError(f"{source}: non-numeric value {value}; fix or remove that value")
     if not num:
@@ -1666,6 +1667,21 @@ def _genes_x_samples(df: pd.DataFrame, *, cols: list[str], num: list[int], other
         var[cols[j]] = _whole_numbers(df.iloc[:, j]) if j in annot else df.iloc[:, j].astype(str).to_numpy()
     obs = pd.DataFrame(index=pd.Index([cols[j] for j in num]))
     return X, obs, var
+
+
+def _name_shape(name: str) -> str:
+    """A column name with its runs of digits as one mark, in one case: ``s1`` and ``S12`` alike."""
+    return re.sub(r"\d+", "0", name.strip()).casefold()
+
+
+def _a_sample_column(j: int, cols: list[str], num: list[int]) -> bool:
+    """Whether the text column ``j`` of a one-gene genes x samples table is a sample with a value that is no
+    number, not a gene annotation: its name is shaped as a sample column's (``s2`` beside ``s1``, ``s3``), or it
+    stands between two sample columns (the numeric columns ``num``). One value cannot tell a text column from a
+    sample's stray value as the mostly-numbers test of a longer table does (:func:`_mostly_numeric`)."""
+    if not num:
+        return False
+    return min(num) < j < max(num) or _name_shape(cols[j]) in {_name_shape(cols[k]) for k in num}
 
 
 def _whole_numbers(s: pd.Series) -> Any:
@@ -2991,6 +3007,13 @@ class _GctShape(NamedTuple):
         return 1 + self.n_rmeta + self.n_cols
 
 
+def _is_gct(lines: Sequence[str]) -> bool:
+    """Whether the first lines of a text file are a GCT file's, whatever its name: the version line (``#1.2`` or
+    ``#1.3``, GCT's first line) over a dimension line of whole numbers."""
+    return (len(lines) > 1 and lines[0].strip() in ("#1.2", "#1.3")
+            and re.fullmatch(r"\d+(\s+\d+)*", lines[1].strip()) is not None)
+
+
 def _gct_shape(lines: list[str], source: str) -> _GctShape:
     """The version line (``#1.2`` or ``#1.3``) and the dimension line, checked."""
     version = lines[0].strip() if lines else ""
@@ -3083,16 +3106,27 @@ def _gct_values(df: pd.DataFrame, shape: _GctShape, samples: list[str], source: 
     return df.iloc[:, pos]
 
 
+#: a GCT Description that names no value: the ``na`` GCT writers (rnagen's too) put in an empty one
+_GCT_NO_DESCRIPTION = ("na", "NA", "nan", "")
+
+
 def _gct_var(df: pd.DataFrame, n_rmeta: int) -> pd.DataFrame:
     """Gene annotations from the row-metadata columns; a ``Description`` that is empty or repeats the id is
-    dropped, repeated column names get a position suffix."""
+    dropped, one of gene symbols (GTEx's GCT files; :func:`write_gct` and ``--out x.gct`` of ``var["symbol"]``)
+    is kept as ``var["symbol"]``, where rnagen keeps symbols, its ``na`` as ``""``, and any other (free text)
+    as ``var["description"]``; repeated column names get a position suffix."""
     var = df.iloc[:, :n_rmeta].astype(str).copy()
     var.columns = [str(c).lower() if c == "Description" else str(c) for c in var.columns]
     if var.columns.duplicated().any():
         var.columns = [f"{c}_{i}" if d else c for i, (c, d) in enumerate(zip(var.columns, var.columns.duplicated()))]
-    if "description" in var.columns and (var["description"].isin(["na", "NA", "nan", ""]).all()
-                                         or (var["description"] == var.index).all()):
-        var = var.drop(columns="description")
+    if "description" in var.columns:
+        desc = var["description"]
+        blank = desc.isin(_GCT_NO_DESCRIPTION)
+        if blank.all() or (desc == var.index).all():
+            var = var.drop(columns="description")
+        elif "symbol" not in var.columns and _genes.detect_id_type(desc[~blank].tolist()) == "symbol":
+            var["description"] = desc.where(~blank, "")
+            var = var.rename(columns={"description": "symbol"})
     var.index = var.index.map(str)
     var.index.name = None
     return var
@@ -4767,10 +4801,57 @@ def read_labels(path: str | os.PathLike, obs_names: Sequence[str], *, label_key:
         return _labels_from_geo(p, txt, names, label_key=label_key)
     if txt.content_format is None and _is_cls(txt.lines):
         return _labels_from_cls(txt.lines, names, label_key=label_key, source=p.name)
+    if label_key is not None and txt.content_format in ("parquet", "feather"):
+        two = _arrow_label_rows(p, txt.content_format, label_key)
+        if two is not None:
+            with warnings.catch_warnings(record=True) as said:
+                warnings.simplefilter("always")
+                try:
+                    name, lab = _labels_by_id(two, names, label_key=label_key, source=p.name, absent_ok=absent_ok)
+                except DataError:
+                    lab = None
+            if lab is not None and not lab.isna().any():
+                for w in said:
+                    warnings.warn(w.message, w.category, stacklevel=2)
+                return name, lab
+            # a sample the id column leaves unlabelled may be named by another column: the whole table decides
     raw = _label_rows(p, sep=sep, label_key=label_key, ids=names)
     if raw.shape[1] == 1:
         return _labels_in_order(raw, len(names), label_key=label_key, source=p.name)
     return _labels_by_id(raw, names, label_key=label_key, source=p.name, absent_ok=absent_ok)
+
+
+def _arrow_label_rows(p: Path, fmt: str, label_key: str) -> pd.DataFrame | None:
+    """The rows of a parquet or Feather label file (:func:`_frame_label_rows`) of only its sample ids (the index
+    pandas recorded, else its first column) and its ``label_key`` column, read alone (pyarrow reads the columns
+    asked for, not the file's others); ``None`` where the whole table is needed or no narrower: the label column
+    missing or the ids' own, a GDC sample sheet (File Name, Sample ID), no other column, a file pyarrow cannot
+    read this way (Feather V1)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        if fmt == "parquet":
+            schema = pq.read_schema(p)
+        else:
+            with pa.memory_map(str(p)) as src:
+                schema = pa.ipc.open_file(src).schema
+    except (pa.ArrowException, OSError, ValueError):
+        return None   # the whole read says what is wrong with the file
+    names = list(schema.names)
+    index = _arrow_index(schema)
+    unnamed = [c for c in names if _PANDAS_INDEX.fullmatch(c)]
+    ids = index or (unnamed if len(unnamed) == 1 else names[:1])
+    if label_key not in names or label_key in ids or {"File Name", "Sample ID"} <= set(names) or \
+            len(names) <= len(ids) + 1:
+        return None
+    cols = [c for c in names if c in ids or c == label_key]
+    try:
+        df = (pd.read_parquet(p, columns=[c for c in cols if c not in index]) if fmt == "parquet"
+              else pd.read_feather(p, columns=cols))
+    except Exception:  # pyarrow raises many types for a bad file: the whole read names the problem
+        return None
+    return _frame_label_rows(_pandas_index(df))
 
 
 _CLS_HEAD = re.compile(r"\s*(\d+)\s+(\d+)\s+1\s*")
@@ -5018,17 +5099,18 @@ def read(path: str | os.PathLike, *, label_key: str | None = None, labels: str |
     Parameters
     ----------
     path
-        ``.h5ad``, ``.csv``/``.tsv``/``.txt`` (optionally ``.gz``/``.bz2``/``.xz``), ``.gct`` (1.2 or 1.3), CMap's
-        ``.gctx`` (the samples ``labels`` names where the matrix exceeds half the memory), ``.parquet``, an Excel
-        workbook (``.xlsx``, ``.xls``, ``.ods``: the sheet ``sheet`` names, else its only sheet or only table of
-        numbers; its first column the ids; title rows above the header skipped) or an R matrix, data frame or factor
-        (``saveRDS``'s ``.rds``, ``save()``'s ``.RData``; through pyreadr; Bioconductor containers are refused with the
-        R line that writes their matrix). Text may be UTF-8 (with or without BOM), UTF-16 or Latin-1, with decimal
-        points or (``;``/tab-separated) decimal commas. A folder: one file per sample from STAR, GDC, RSEM, Salmon or
-        HTSeq-count (:func:`rnagen.data.quant.read_quant_folder`); a ``.tar``, ``.tar.gz``/``.tgz`` (bzip2, xz) or
-        ``.zip`` archive of such files (GEO's ``GSExxx_RAW.tar``) is read the same way without unpacking it, and an
-        archive of one matrix file (``GSExxx_counts.csv.zip``) as that file. NanoString nSolver's RCC Collector
-        export (one CSV of every lane) reads as the lanes' RCC files do, their attributes as ``obs`` columns.
+        ``.h5ad``, ``.csv``/``.tsv``/``.txt`` (optionally ``.gz``/``.bz2``/``.xz``), ``.gct`` (1.2 or 1.3; known by its
+        first lines under any name), CMap's ``.gctx`` (the samples ``labels`` names where the matrix exceeds half the
+        memory), ``.parquet``, an Excel workbook (``.xlsx``, ``.xls``, ``.ods``: the sheet ``sheet`` names, else its
+        only sheet or only table of numbers; its first column the ids; title rows above the header skipped) or an R
+        matrix, data frame or factor (``saveRDS``'s ``.rds``, ``save()``'s ``.RData``; through pyreadr; Bioconductor
+        containers are refused with the R line that writes their matrix). Text may be UTF-8 (with or without BOM),
+        UTF-16 or Latin-1, with decimal points or (``;``/tab-separated) decimal commas. A folder: one file per sample
+        from STAR, GDC, RSEM, Salmon or HTSeq-count (:func:`rnagen.data.quant.read_quant_folder`); a ``.tar``,
+        ``.tar.gz``/``.tgz`` (bzip2, xz) or ``.zip`` archive of such files (GEO's ``GSExxx_RAW.tar``) is read the same
+        way without unpacking it, and an archive of one matrix file (``GSExxx_counts.csv.zip``) as that file. NanoString
+        nSolver's RCC Collector export (one CSV of every lane) reads as the lanes' RCC files do, their attributes as
+        ``obs`` columns.
     label_key
         Name of the sample-label column. For samples x genes tables, the column of that name (text or
         numeric class codes); for GCT 1.3 a column-metadata row; for h5ad an ``obs`` column. With ``labels``,
@@ -5244,6 +5326,10 @@ def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unla
         txt = _Text(p, sep=sep, fmt=fmt)
         if txt.content_format is not None:
             fmt = txt.content_format  # an HDF5/parquet/Excel file under a text name
+        elif fmt != "gct" and _is_gct(txt.lines):
+            # a GCT file under another name: a link x.gz to a .gct.gz, a .txt download, a pipe (/dev/stdin)
+            fmt = "gct"
+            txt = _Text(p, sep=sep, fmt=fmt)
     if layer is not None and fmt != "h5ad":
         raise DataError(f"--layer applies to .h5ad input; {p.name} is not one, remove --layer")
     if sheet is not None and fmt not in (*_WORKBOOKS, "rds", "rdata"):
@@ -6133,7 +6219,8 @@ def write_gct(adata, path: str | os.PathLike, *, version: Literal["1.2", "1.3"] 
     version
         ``"1.2"`` (``Name``, ``Description``, samples) or ``"1.3"`` (adds column metadata rows).
     description
-        ``var`` column written as the ``Description`` field (``"na"`` when ``None``, and for empty values).
+        ``var`` column written as the ``Description`` field (``"na"`` when ``None``, and for empty values); a
+        column of gene symbols (``"symbol"``) reads back as ``var["symbol"]``, any other as ``var["description"]``.
     obs_keys
         ``obs`` columns written as column metadata (GCT 1.3 only).
     """
