@@ -1547,6 +1547,13 @@ def test_an_in_memory_anndata_with_scanpy_s_log1p_record_is_read_as_a_file_is():
     said = evaluate(real, ln_syn, label_key="k", metrics=["density"], n_boot=0).attrs["preprocessing"]["synthetic"]
     assert said == "as is (log scale); ln(x+1) converted to log2(x+1) (x 1.443, exact), the other sets' base"
     assert log_state(ln_syn) is None and dict(ln_syn.uns) == {"log1p": {"base": None}}
+    # prepare(), the step evaluate() scores on, called alone reads it so too
+    from rnagen.metrics.evaluate import prepare
+
+    alone, as_log2 = prepare(real, ln_syn, label_key="k"), prepare(real, log2_set(syn_counts, "s"), label_key="k")
+    assert alone["preprocessing"]["synthetic"] == said
+    np.testing.assert_allclose(alone["synthetic"], as_log2["synthetic"], rtol=1e-5, atol=1e-5)
+    assert log_state(ln_syn) is None and dict(ln_syn.uns) == {"log1p": {"base": None}}
     # the view of a part, as given: its parent unchanged
     part = ln_syn[:30]
     evaluate(real[:30], part, label_key="k", metrics=["density"], n_boot=0)

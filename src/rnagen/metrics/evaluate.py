@@ -317,6 +317,11 @@ def prepare(real, synthetic, train=None, *, label_key: str | None = None, real_l
     ``fitted``, ``reference_rows`` (sorted training rows, ``None``: all of them), ``fit_rows`` (the training rows
     the statistics came from) and ``fitted``.
     """
+    # an AnnData whose only log record is scanpy's is read as evaluate() and a file read from disk read it
+    real, synthetic, train, mia_reference = (x if x is None or not hasattr(x, "obs") else _as_matrix(x, what)
+                                             for x, what in ((real, "the real set"), (synthetic, "the synthetic set"),
+                                                             (train, "the train set"),
+                                                             (mia_reference, "the membership-inference reference set")))
     depth_notes = _check_depth({"real": real, "synthetic": synthetic, "train": train, "mia_reference": mia_reference})
     R, yr, gr, lr = _unpack(real, label_key, real_labels, "real")
     S, ys, gs, ls = _unpack(synthetic, label_key, synthetic_labels, "synthetic", generated=True)
