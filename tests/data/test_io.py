@@ -3722,6 +3722,79 @@ def test_a_stray_value_in_a_decimal_comma_file_is_named_and_its_sample_kept(tmp_
         read(p, orientation="samples_x_genes")
 
 
+@pytest.mark.parametrize("date", ["{d:02d}.03.2021", "{d:02d}.03.21", "2021.03.{d:02d}."])
+def test_a_column_of_dates_in_a_file_of_thousands_points_is_an_annotation_as_written(tmp_path, capsys, date):
+    """A sample annotation of dates written with points (12.03.2021, 12.03.21, the Hungarian 2021.03.12.) in a ';'
+    file of thousands points and decimal commas (1.234,5), or of counts grouped by points (1.225 beside 512), is text:
+    the file reads, its matrix that of the file without the column, the dates kept as written; samples as columns,
+    a row of dates is the labels with --label-key, else refused in one line naming it (exit status 2); a
+    misgrouped number (1.234.5) beside the dates is refused still, and a date where the first lines show a column
+    or row of numbers is named as a date, never read as the number pandas makes of it (12032021)."""
+    from rnagen.cli.main import main
+
+    genes = ["TP53", "EGFR", "MYC"]
+    x = np.array([[1234.5 + i, i + 0.25, 2345.0] for i in range(6)])
+    dates = [date.format(d=10 + i) for i in range(6)]
+    cell = {1234.5: "1.234,5"}
+
+    def num(v):
+        return f"{v:,.2f}".replace(",", " ").replace(".", ",").replace(" ", ".").rstrip("0").rstrip(",")
+
+    assert num(1234.5) == cell[1234.5] and num(2345.0) == "2.345" and num(0.25) == "0,25"
+    rows = [f"S{i};{d};" + ";".join(num(v) for v in r) for i, (d, r) in enumerate(zip(dates, x))]
+    (tmp_path / "with.csv").write_text("sample;date;" + ";".join(genes) + "\n" + "\n".join(rows) + "\n")
+    (tmp_path / "without.csv").write_text("sample;" + ";".join(genes) + "\n" + "\n".join(
+        f"S{i};" + ";".join(num(v) for v in r) for i, r in enumerate(x)) + "\n")
+    a = read(tmp_path / "with.csv")
+    b = read(tmp_path / "without.csv")
+    np.testing.assert_allclose(a.X, x, rtol=1e-6)
+    np.testing.assert_array_equal(a.X, b.X)
+    assert list(a.var_names) == genes and list(a.obs["date"]) == dates
+    assert list(read(tmp_path / "with.csv", label_key="date").obs["date"]) == dates
+    assert main(["data", "info", str(tmp_path / "with.csv")]) == 0, capsys.readouterr().err
+    capsys.readouterr()
+    # counts grouped by points beside the dates: 1.225 is 1225
+    (tmp_path / "counts.csv").write_text("sample;date;TP53;EGFR\n" + "".join(
+        f"S{i};{d};{'1.2%d5' % i if i % 2 else str(50 + i)};{i}12\n" for i, d in enumerate(dates)))
+    np.testing.assert_array_equal(read(tmp_path / "counts.csv").X[:, 0], [50, 1215, 52, 1235, 54, 1255])
+    # samples as columns: the row of dates is the labels as written
+    (tmp_path / "gxs.csv").write_text("gene;S0;S1;S2\ndate;" + ";".join(dates[:3]) + "\n" + "".join(
+        f"G{k};" + ";".join(num(v) for v in x[:3, k]) + "\n" for k in range(3)))
+    g = read(tmp_path / "gxs.csv", label_key="date")
+    assert list(g.obs["date"]) == dates[:3] and list(g.var_names) == ["G0", "G1", "G2"]
+    np.testing.assert_allclose(g.X, x[:3], rtol=1e-6)
+    words = (f"gxs.csv: row 'date' (line 2) holds dates for the samples ({dates[0]!r}, {dates[1]!r}, ...), sample "
+             "annotations, not expression values: if it is the labels, pass --label-key date, else remove the row")
+    with pytest.raises(DataError, match=re.escape(words)):
+        read(tmp_path / "gxs.csv")
+    assert main(["data", "info", str(tmp_path / "gxs.csv")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and words in err and "Traceback" not in err
+    # a misgrouped number beside the dates is refused, naming it
+    (tmp_path / "bad.csv").write_text("sample;date;" + ";".join(genes) + "\n" + "\n".join(
+        r.replace(";0,25;", ";1.234.5;") if r.startswith("S0;") else r for r in rows) + "\n")
+    words = ("bad.csv: '1.234.5' at line 2, column 'EGFR' (row 'S0') is no number as written: its digits are not "
+             "grouped in threes after one to three (as in 12.345), yet read with the file's thousands points it would "
+             "be 12345")
+    assert main(["data", "info", str(tmp_path / "bad.csv")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and words in err and "Traceback" not in err
+    # a date past the first lines of a column empty there, and one in a column of numbers: named as dates
+    late = "".join(f"S{i};{dates[0] if i == 65 else ''};{num(1234.5 + i)};0,5\n" for i in range(70))
+    (tmp_path / "late.csv").write_text("sample;date;TP53;EGFR\n" + late)
+    words = (f"late.csv: {dates[0]!r} at line 67, column 'date' (row 'S65') is a date among the values, which the "
+             "file's thousands points would read as the number ")
+    assert main(["data", "info", str(tmp_path / "late.csv")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and words in err and "Traceback" not in err
+    (tmp_path / "stray.csv").write_text("sample;" + ";".join(genes) + "\n" + "\n".join(
+        f"S{i};" + ";".join(dates[0] if (i, k) == (3, 1) else num(v) for k, v in enumerate(r))
+        for i, r in enumerate(x)) + "\n")
+    with pytest.raises(DataError, match=rf"^stray.csv: non-numeric value {re.escape(repr(dates[0]))} at line 5, "
+                                        r"column 'EGFR' \(sample 'S3'\) \(a date among the values"):
+        read(tmp_path / "stray.csv")
+
+
 @pytest.mark.parametrize("space", [" ", "\u00a0", "\u202f"])
 def test_a_space_inside_a_field_of_a_space_separated_file_is_no_thousands_separator(tmp_path, space):
     """R's write.table (fields separated by single spaces, text quoted) and a table aligned by runs of spaces: a

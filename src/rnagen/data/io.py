@@ -574,6 +574,15 @@ _SPACE_GROUPED = re.compile(r"^[+-]?[1-9]\d{0,2}([ \u00a0\u202f]\d{3})+(,\d+)?$"
 _DIGIT_SPACE_DIGIT = re.compile(r"\d[ \u00a0\u202f]\d")
 
 
+#: a date written with points, as spreadsheets of the German, Swiss, Nordic and Eastern European locales write a
+#: date cell as text (CLDR's short and medium date patterns ``dd.MM.yy``, ``d.M.y``; the Hungarian ``y.MM.dd.``):
+#: day (1-31), month (1-12), a year of two or four digits, or a four-digit year first. No number format reads it
+#: as written (the month is no group of three digits), and a thousands point would make a number of it (pandas
+#: drops the points: 12.03.2021 read as 12032021), so it is a sample's annotation, never a value
+_DATE = re.compile(r"(?:(?:0?[1-9]|[12]\d|3[01])\.(?:0?[1-9]|1[0-2])\.(?:\d{2}|\d{4})"
+                   r"|\d{4}\.(?:0?[1-9]|1[0-2])\.(?:0?[1-9]|[12]\d|3[01]))\.?")
+
+
 def _mixed_both_ways(cells: list[list[str]], a: re.Pattern, b: re.Pattern) -> bool:
     """Whether some line and some column of ``cells`` each hold a value matching ``a`` and one matching ``b``."""
     def mixed(values) -> bool:
@@ -601,7 +610,8 @@ def _sniff_numbers(lines: list[str], sep: str, *, n_lines: int = 20) -> tuple[st
     try:
         rows = ([_fields(ln, sep) for ln in lines[:n_lines]] if sep == _WHITESPACE
                 else csv.reader(lines[:n_lines], delimiter=sep))
-        cells = [[f.strip() for f in row[1:]] for row in rows]
+        # (a date written with points, 12.03.2021, is an annotation: it tells nothing of the values' format)
+        cells = [["" if _DATE.fullmatch(f) else f for f in (f.strip() for f in row[1:])] for row in rows]
         fields = [f for row in cells for f in row]
     except csv.Error:
         return ".", None
@@ -807,6 +817,45 @@ def _records(lines: Sequence[str], sep: str) -> list[tuple[int, str]]:
     return out
 
 
+class _Dates(NamedTuple):
+    """The dates (:data:`_DATE`) among a text table's first values: the columns that hold one, by name (the samples
+    as rows: a column of collection dates), and the rows of dates, by line (from 0) and fields (the samples as
+    columns: a row of dates under the header)."""
+
+    columns: list[str]
+    rows: dict[int, list[str]]
+
+
+def _dates(txt: _Text, header: Sequence[str], data_from: int) -> _Dates:
+    """The dates among the values (fields after the first) of ``txt``'s first lines from line ``data_from`` (from
+    0) on. A record whose values hold two dates or more, as many as half of them, and no number is a row of dates,
+    kept where every record before it is one line (its line is then the one pandas skips); a date in another record
+    makes its column a column of dates."""
+    columns: dict[str, None] = {}
+    rows: dict[int, list[str]] = {}
+    one_line = True   # whether every record so far is one line
+    for k, rec in _records(txt.lines, txt.sep):
+        one_line = one_line and "\n" not in rec
+        if k < data_from or "." not in rec:
+            continue
+        fields = _fields(rec, txt.sep)
+        values = [f.strip() for f in fields[1:]]
+        dated = [_DATE.fullmatch(v) is not None for v in values]
+        n = sum(dated)
+        if not n:
+            continue
+        numbers = any(v and not d and _NUMBER_LIKE.fullmatch(v) for v, d in zip(values, dated))
+        if not numbers and n >= 2 and 2 * n >= len(values):
+            if one_line:
+                rows[k] = fields
+            continue
+        shift = 1 if len(fields) == len(header) + 1 else 0   # a header without a field above the ids
+        for j, d in enumerate(dated, start=1):
+            if d and 0 < j - shift < len(header):
+                columns[str(header[j - shift])] = None
+    return _Dates(list(columns), rows)
+
+
 class _Seen(NamedTuple):
     """A value with a mark, where it is: its line (from 1), field, row id and column name."""
 
@@ -849,11 +898,13 @@ class _NumberCheck:
     written in one format costs one scan of its text besides the parse."""
 
     def __init__(self, txt: _Text, *, header: Sequence[str], data_from: int, first_value: int = 1,
-                 text_columns: Sequence[str] = ()):
+                 text_columns: Sequence[str] = (), skip: Sequence[int] = ()):
         self.source, self.sep = txt.source, txt.sep
         self.formats = _formats(txt.sep)
         self.header = [str(h) for h in header]
-        self.text_columns = frozenset(text_columns)   # read as text (a label column): no values of the matrix
+        # read as text (a label column, a column of dates): no values of the matrix
+        self.text_columns = frozenset(text_columns)
+        self.skip = frozenset(skip)   # lines (from 0) the parse skips (a row of dates taken out as text)
         self.data_from, self.first_value = data_from, first_value
         self.context = txt.lines[data_from:]       # the first data lines, beside the evidence for the sniff
         self.decided = txt.numbers_decided
@@ -861,7 +912,7 @@ class _NumberCheck:
         self.evidence: list[str] = []                  # the first lines with marked values
         fmt = (txt.decimal, txt.thousands)
         for k, rec in _records(txt.lines, self.sep):   # the first lines, known before the parse (:meth:`start`)
-            if k >= data_from and self._suspect(rec, fmt, not self.decided):
+            if k >= data_from and k not in self.skip and self._suspect(rec, fmt, not self.decided):
                 self._record(self._values(k, rec))
 
     # ------------------------------------------------------------------ one line
@@ -924,13 +975,16 @@ class _NumberCheck:
                 if column in self.text_columns:
                     continue
                 if misread is not None and fmt is not None:
-                    raise self._misgrouped(_Seen(n, j, v, row, column), fmt, format(float(misread), ".15g"))
+                    number = format(float(misread), ".15g")
+                    if _DATE.fullmatch(v):
+                        raise self._date(_Seen(n, j, v, row, column), fmt, number)
+                    raise self._misgrouped(_Seen(n, j, v, row, column), fmt, number)
                 out.append(_Seen(n, j, v, row, column))
         return out
 
     def line(self, i: int, line: str, fmt: _NumberFormat) -> bool:
         """Check line ``i`` (from 0) of the file read in ``fmt``; whether it holds marked values."""
-        if i < self.data_from or not self._suspect(line, fmt, not self.decided):
+        if i < self.data_from or not self._suspect(line, fmt, not self.decided) or i in self.skip:
             return False
         seen = self._values(i, line, fmt)
         if not seen:
@@ -996,6 +1050,16 @@ class _NumberCheck:
                          f"after one to three (as in 12{t}345), yet read with the file's {_THOUSANDS_WORDS[t]} it "
                          f"would be {number}; write the value without thousands separators (in a spreadsheet: give "
                          "all value cells one number format and export again)")
+
+
+    def _date(self, s: _Seen, fmt: _NumberFormat, number: str) -> DataError:
+        """The one-line error of a date among the values (a column or row of dates whose first lines hold none, or
+        a date in a column or row of numbers), which the table's thousands separator would read as ``number``."""
+        t = cast(str, fmt[1])
+        return DataError(f"{self.source}: {s.where()} is a date among the values, which the file's "
+                         f"{_THOUSANDS_WORDS[t]} would read as the number {number}; give sample annotations such as "
+                         "dates in a column (or --label-key row) of their own with a date in its first rows, or in a "
+                         "label file (--labels), or write the dates as year-month-day (2021-03-12)")
 
 
 class _Checked(io.TextIOBase):
@@ -1354,6 +1418,9 @@ def _bad_value(s: pd.Series, *, line_of_row: int, where: str, numbers: _NumberFo
     elif _READS[(",", " ")].fullmatch(v.strip()) and _DIGIT_SPACE_DIGIT.search(v):
         hint = (" (thousands grouped by spaces, read only in a ';'- or tab-separated file of decimal commas: write the "
                 "values without thousands separators)")
+    elif _DATE.fullmatch(v.strip()):
+        hint = (" (a date among the values: give sample annotations in a column of their own, or in a label file: "
+                "--labels)")
     elif _NUMBER_LIKE.fullmatch(v.strip()) and _MARKS.search(v.strip()):
         # digits with marks that no number format reads as written: a thousands separator outside groups of three
         # digits (12 34, 1.234.5), one in the decimal part (1,5 000), or marks of two locales (1 234.5)
@@ -2715,6 +2782,24 @@ def _table_stem(name: str) -> str:
     return stem or name
 
 
+def _row_of_dates(dates: _Dates, *, source: str, label_key: str | None,
+                  n_fields: int) -> tuple[int, np.ndarray] | None:
+    """The row of dates among ``dates`` named ``label_key`` (the samples' labels of a genes x samples table, as many
+    fields as the header's ``n_fields``), as its line (from 0) and its values as written; None where there is no row
+    of dates. Any other row of dates is refused: sample annotations among the genes."""
+    out = None
+    for k, fields in dates.rows.items():
+        row = fields[0].strip()
+        if label_key is not None and row == label_key and len(fields) == n_fields and out is None:
+            out = (k, np.array([f.strip() for f in fields[1:]], dtype=object))
+            continue
+        shown = ", ".join(repr(f.strip()[:20]) for f in fields[1:3])
+        raise DataError(f"{source}: row {row[:40]!r} (line {k + 1}) holds dates for the samples ({shown}, ...), "
+                        "sample annotations, not expression values: if it is the labels, pass --label-key "
+                        f"{shlex.quote(row)}, else remove the row (and give the dates in a label file: --labels)")
+    return out
+
+
 def _read_table(path: Path, txt: _Text, *, fmt: str, orientation: Orientation, label_key: str | None = None,
                 quantity: str = "counts"):
     source = path.name
@@ -2781,7 +2866,6 @@ def _read_table(path: Path, txt: _Text, *, fmt: str, orientation: Orientation, l
     # the lines of values (below the header, and the quantities' line), checked against the number format as they
     # are parsed
     first_values = start if no_header else start + 1 + (quantities is not None)
-    numbers = _NumberCheck(txt, header=header, data_from=first_values, text_columns=[label_key] if label_key else [])
 
     # a row of labels under the header (genes x samples) taken out of the first block as it is parsed, so that the
     # samples' columns it made text are numbers again before the blocks are joined (joined with it, every value of
@@ -2789,6 +2873,19 @@ def _read_table(path: Path, txt: _Text, *, fmt: str, orientation: Orientation, l
     lift = (label_key is not None and orientation != "samples_x_genes" and label_key not in header[1:]
             and not trailing and not no_header and usecols is None)
     lifted: list[np.ndarray | None] = [None]
+
+    # dates written with points (12.03.2021) are sample annotations, read as text as written: a column of them (a
+    # thousands point would make numbers of them), and a row of them as the labels (a row of labels read as text
+    # from the file, its line skipped by the parse)
+    dates = _dates(txt, header, first_values) if not no_header else _Dates([], {})
+    for c in dates.columns:
+        dtype[c] = str
+    dated = _row_of_dates(dates, source=source, label_key=label_key if lift else None, n_fields=len(header))
+    if dated is not None:
+        skip = sorted({*skip, dated[0]})
+    numbers = _NumberCheck(txt, header=header, data_from=first_values,
+                           text_columns=[*([label_key] if label_key else []), *dates.columns],
+                           skip=[dated[0]] if dated is not None else [])
 
     def _parse(encoding: str) -> pd.DataFrame:
         lifted[0] = None
@@ -2857,6 +2954,8 @@ def _read_table(path: Path, txt: _Text, *, fmt: str, orientation: Orientation, l
         raise DataError(f"{source}: the first column ({h0 or 'unnamed'!r}) is read as the sample/gene ids but holds "
                         f"numbers with repeats (e.g. {df.index[pd.Index(df.index).duplicated()][0]!r}); if the file "
                         f"has no id column, add one as its first column")
+    if dated is not None and lifted[0] is None and df.shape[1] == len(dated[1]):
+        lifted[0] = dated[1]
     label_row = None if lifted[0] is None else pd.Series(lifted[0], index=df.columns, dtype=object)
     adata, orient = _frame_to_adata(df, orientation=orientation, source=source, label_key=label_key, fmt=fmt,
                                     label_row=label_row, numbers=(txt.decimal, txt.thousands),
