@@ -3634,10 +3634,12 @@ def test_thousands_grouped_by_spaces_read_as_written_and_misgrouped_ones_refused
     spaces do not group its digits in threes after one to three (12 34, 1 2345, 1234 567, 0 123, 1 234 5), which
     pandas would read as the digits run together (1234), is refused in one line naming it, its line, column and
     row and the fix, whether the format was decided on the first lines or on it; a value with a space in its
-    decimal part or beside a decimal point is named as non-numeric, not the good value of its column."""
+    decimal part is named as non-numeric as written (a no-break space as its code, named), not the good value of its
+    column; one with a decimal point beside the decimal commas as a mix of two locales' numbers."""
     from rnagen.cli.main import main
 
     g = space
+    named = {" ": "", "\u00a0": r" (\xa0: a no-break space)", "\u202f": r" (\u202f: a narrow no-break space)"}[g]
     a = read(_late_table(tmp_path / "late.txt", sep, ["1", "2", "3", "4"], [f"1{g}234,5", "12", f"12{g}345", "3,5"]),
              orientation="genes_x_samples")
     np.testing.assert_array_equal(a[:, "LATE"].X.ravel(), np.float32([1234.5, 12, 12345, 3.5]))
@@ -3649,7 +3651,8 @@ def test_thousands_grouped_by_spaces_read_as_written_and_misgrouped_ones_refused
     for bad, number in (("12 34", "1234"), ("1 2345", "12345"), ("1234 567", "1234567"), ("0 123", "123"),
                         ("1 234 5", "12345"), ("1 2", "12")):
         bad = bad.replace(" ", g)
-        words = (f"{bad!r} at line 61, column 'S2' (row 'LATE') is no number as written: its digits are not grouped "
+        words = (f"{bad!r}{named} at line 61, column 'S2' (row 'LATE') is no number as written: its digits are not "
+                 "grouped "
                  f"in threes after one to three (as in 12 345), yet read with the file's thousands spaces it would be "
                  f"{number}")
         p = _late_table(tmp_path / "bad.txt", sep, [f"1{g}234,5", "7", f"43{g}567", "0,5"], ["1", bad, "3", "4"])
@@ -3663,15 +3666,81 @@ def test_thousands_grouped_by_spaces_read_as_written_and_misgrouped_ones_refused
     p = tmp_path / "first.txt"
     p.write_text(sep.join(["gene", "S1", "S2", "S3"]) + "\n" + sep.join(["A", f"1{g}234,5", f"12{g}34", "3,5"]) + "\n"
                  + sep.join(["B", "1", "2", "3"]) + "\n", encoding="utf-8")
-    with pytest.raises(DataError, match=rf"^first.txt: {re.escape(repr(f'12{g}34'))} at line 2, column 'S2' \(row "
-                                        r"'A'\) is no number as written"):
+    with pytest.raises(DataError, match=rf"^first.txt: {re.escape(repr(f'12{g}34') + named)} at line 2, column 'S2' "
+                                        r"\(row 'A'\) is no number as written"):
         read(p, orientation="genes_x_samples")
-    for bad in (f"1,5{g}000", f"1{g}234.5"):
-        p = _late_table(tmp_path / "dec.txt", sep, [f"1{g}234,5", "7", f"43{g}567", "0,5"], [bad, "2", "3", "4"])
-        # (named as parsed: pandas takes one character as the thousands separator, the no-break spaces read as plain)
-        with pytest.raises(DataError, match=rf"^dec.txt: non-numeric value {re.escape(repr(bad.replace(g, ' ')))} at "
-                                            r"line 61, column "
-                                            r"'S1' \(gene 'LATE'\) \(marks no number format reads as written"):
+    # a space in the decimal part: named as written (the parse reads a no-break space as a plain one), the no-break
+    # space written as its code and named, so that it can be found
+    p = _late_table(tmp_path / "dec.txt", sep, [f"1{g}234,5", "7", f"43{g}567", "0,5"], [f"1,5{g}000", "2", "3", "4"])
+    words = (f"dec.txt: non-numeric value {f'1,5{g}000'!r}{named} at line 61, column 'S1' (gene 'LATE') (marks no "
+             "number format reads as written")
+    with pytest.raises(DataError, match=f"^{re.escape(words)}"):
+        read(p, orientation="genes_x_samples")
+    assert main(["data", "info", str(p)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and words in err and "Traceback" not in err
+    # a decimal point beside grouped values with decimal commas: two locales' numbers
+    p = _late_table(tmp_path / "dec.txt", sep, [f"1{g}234,5", "7", f"43{g}567", "0,5"], [f"1{g}234.5", "2", "3", "4"])
+    with pytest.raises(DataError, match=rf"^dec.txt: {re.escape(repr(f'1{g}234.5') + named)} at line 61, column 'S1' "
+                                        r"\(row 'LATE'\) has thousands grouped by spaces and a decimal point, but "
+                                        rf"{re.escape(repr(f'1{g}234,5') + named)} at line 2, column 'S1' \(row "
+                                        r"'FIRST'\) has thousands grouped by spaces and a decimal comma: no number "
+                                        r"format reads both as written"):
+        read(p, orientation="genes_x_samples")
+
+
+@pytest.mark.parametrize("sep", [",", ";", "\t"])
+@pytest.mark.parametrize("group", ["'", "\u2019", " ", "\u00a0", "\u202f"])
+def test_thousands_apostrophes_and_spaces_with_a_decimal_point_read_as_written(tmp_path, capsys, sep, group):
+    """Swiss spreadsheets' thousands apostrophes, plain or typographic (1'234.5, 1’234.5), and thousands grouped by
+    a space, plain, no-break or narrow no-break, with a decimal point (1 234.5, 12 345.75: the SI's digit groups) read
+    as the numbers written, in a ',', ';' or tab file, samples as rows or as columns, wherever the grouped values
+    first show; a value whose groups are not threes after one to three (12'34, 1 2345, 1'234'5), which pandas would
+    read as the digits run together, is refused in one line naming it (a no-break space as its code), its line,
+    column and row and the fix (rnagen data info: exit status 2); a decimal comma beside them is two locales."""
+    from rnagen.cli.main import main
+
+    g = group
+    named = {"\u00a0": r" (\xa0: a no-break space)", "\u202f": r" (\u202f: a narrow no-break space)"}.get(g, "")
+    x = np.array([[1234.5, 12345.75, 7], [2345.25, 0.5, 1234567], [512, 1000, 3.25]])
+
+    def cell(v):
+        return f"{v:,.2f}".rstrip("0").rstrip(".").replace(",", g)
+
+    assert [cell(v) for v in x[1]] == [f"2{g}345.25", "0.5", f"1{g}234{g}567"]
+    p = tmp_path / "sxg.txt"
+    p.write_text(sep.join(["sample", "TP53", "EGFR", "MYC"]) + "\n" + "".join(
+        sep.join([f"S{i}", *map(cell, r)]) + "\n" for i, r in enumerate(x)), encoding="utf-8")
+    a = read(p, orientation="samples_x_genes")
+    np.testing.assert_array_equal(a.X, x.astype(np.float32))
+    p = tmp_path / "gxs.txt"
+    p.write_text(sep.join(["gene", "S1", "S2", "S3"]) + "\n" + "".join(
+        sep.join([gene, *map(cell, r)]) + "\n" for gene, r in zip(["TP53", "EGFR", "MYC"], x.T)), encoding="utf-8")
+    np.testing.assert_array_equal(read(p).X, x.astype(np.float32))
+    # first shown on line 61, after whole numbers; and at the top
+    late = read(_late_table(tmp_path / "late.txt", sep, ["1", "2", "3", "4"],
+                            [f"1{g}234.5", "12", f"12{g}345", "3.5"]), orientation="genes_x_samples")
+    np.testing.assert_array_equal(late[:, "LATE"].X.ravel(), np.float32([1234.5, 12, 12345, 3.5]))
+    np.testing.assert_array_equal(late[:, "G3"].X.ravel(), [21, 24, 27, 30])
+    top = read(_late_table(tmp_path / "top.txt", sep, [f"1{g}234{g}567.25", "7", f"43{g}567", "0.5"],
+                           ["1", "2", "3", "4"]), orientation="genes_x_samples")
+    np.testing.assert_array_equal(top[:, "FIRST"].X.ravel(), np.float32([1234567.25, 7, 43567, 0.5]))
+    words_t, t = ("thousands apostrophes", "'") if g in "'\u2019" else ("thousands spaces", " ")
+    for bad, number in (("12 34", "1234"), ("1 2345", "12345"), ("1 234 5", "12345"), ("0 123.5", "123.5")):
+        bad = bad.replace(" ", g)
+        words = (f"{bad!r}{named} at line 61, column 'S2' (row 'LATE') is no number as written: its digits are not "
+                 f"grouped in threes after one to three (as in 12{t}345), yet "
+                 f"read with the file's {words_t} it would be {number}; write the value without thousands separators")
+        p = _late_table(tmp_path / "bad.txt", sep, [f"1{g}234.5", "7", f"43{g}567", "0.5"], ["1", bad, "3", "4"])
+        with pytest.raises(DataError) as e:
+            read(p, orientation="genes_x_samples")
+        assert str(e.value).startswith(f"bad.txt: {words}"), str(e.value)
+        assert main(["data", "info", str(p)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and words in err and "Traceback" not in err
+    if sep != ",":   # a decimal comma beside them: no number format reads both
+        p = _late_table(tmp_path / "mix.txt", sep, [f"1{g}234.5", "7", f"43{g}567", "0.5"], ["1", "2,5", "3", "4"])
+        with pytest.raises(DataError, match="no number format reads both as written"):
             read(p, orientation="genes_x_samples")
 
 
@@ -3809,7 +3878,9 @@ def test_a_space_inside_a_field_of_a_space_separated_file_is_no_thousands_separa
     p = tmp_path / "r.txt"
     p.write_text('"S1" "S2" "S3"\n' + "".join(f'"G{i}" {i} {i + 1} {i + 2}\n' for i in range(5))
                  + f'"BAD" "1{space}234,5" 5 6\n', encoding="utf-8")
-    with pytest.raises(DataError, match=rf"non-numeric value {re.escape(repr(f'1{space}234,5'))} at line 7, column "
+    named = {"\u00a0": r" (\xa0: a no-break space)", "\u202f": r" (\u202f: a narrow no-break space)"}.get(space, "")
+    with pytest.raises(DataError, match=rf"non-numeric value {re.escape(repr(f'1{space}234,5') + named)} at line 7, "
+                                        r"column "
                                         r"'S1' \(gene 'BAD'\) "
                                         r"\(thousands grouped by spaces, read only in a ';'- or tab-separated file"):
         read(p, orientation="genes_x_samples")

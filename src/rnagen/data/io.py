@@ -435,11 +435,12 @@ class _Text:
         # format is a default that the values further on decide (_NumberCheck)
         self.numbers_decided = _numbers_seen(table[1:21], self.sep)
 
-    def open(self, encoding: str | None = None, *, numbers: _NumberCheck | None = None):
+    def open(self, encoding: str | None = None, *, numbers: _NumberCheck | None = None, plain: bool = True):
         """The whole file as text (decompressed and decoded with ``encoding``, default the sniffed one); where
-        the thousands are grouped by spaces, the no-break spaces among them read as plain ones (pandas takes a
-        one-byte thousands separator only). With ``numbers``, every value read is checked against the number
-        format (``decimal``, ``thousands``) as it passes (:class:`_NumberCheck`)."""
+        the thousands are grouped by spaces, the no-break spaces among them read as plain ones, and where by
+        apostrophes, the typographic ones (U+2019) as plain ones (pandas takes one character as the thousands
+        separator); with ``plain`` false, every character as written. With ``numbers``, every value read is
+        checked against the number format (``decimal``, ``thousands``) as it passes (:class:`_NumberCheck`)."""
         raw = _OPENERS[self.compression](self.path, "rb") if self.compression else open(self.path, "rb")
         fh: io.TextIOBase = io.TextIOWrapper(raw, encoding=encoding or self.encoding, newline="")
         if numbers is not None:   # the values checked as written, their no-break spaces too
@@ -449,32 +450,37 @@ class _Text:
                 fh.close()
                 raise
             fh = _Checked(fh, numbers, (self.decimal, self.thousands))
-        return _SpacesPlain(fh) if self.thousands == " " else fh
+        table = _GROUPS_PLAIN.get(self.thousands or "") if plain else None
+        return _GroupsPlain(fh, table) if table is not None else fh
 
     def header(self) -> list[str]:
         return _fields(self.lines[0], self.sep) if self.lines else []
 
 
-#: the spaces a spreadsheet groups thousands by: the no-break space (U+00A0) and the narrow one (U+202F) of the
-#: French and Swiss locales (CLDR number symbols), read as a plain space
-_NO_BREAK_SPACES = str.maketrans({"\u00a0": " ", "\u202f": " "})
+#: the characters a spreadsheet groups thousands by (CLDR number symbols), each format's read as the one character
+#: pandas takes: the no-break space (U+00A0) and the narrow one (U+202F) of the French and Swiss locales as a plain
+#: space, the typographic apostrophe (U+2019) of the Swiss as the plain one (de-CH, it-CH: 1'234.5)
+_SPACES = " \u00a0\u202f"
+_APOSTROPHES = "'\u2019"
+_GROUPS = {" ": _SPACES, "'": _APOSTROPHES}
+_GROUPS_PLAIN = {t: str.maketrans({c: t for c in chars[1:]}) for t, chars in _GROUPS.items()}
 
 
-class _SpacesPlain(io.TextIOBase):
-    """A text stream with its no-break spaces read as plain spaces (a character-for-character translation, so
-    any split of the text into chunks translates alike)."""
+class _GroupsPlain(io.TextIOBase):
+    """A text stream with the grouping characters of its thousands separator read as the plain one (``table``: a
+    character-for-character translation, so any split of the text into chunks translates alike)."""
 
-    def __init__(self, fh: io.TextIOBase):
-        self._fh = fh
+    def __init__(self, fh: io.TextIOBase, table: dict[int, str]):
+        self._fh, self._table = fh, table
 
     def readable(self) -> bool:
         return True
 
     def read(self, size: int | None = -1) -> str:
-        return self._fh.read(size).translate(_NO_BREAK_SPACES)
+        return self._fh.read(size).translate(self._table)
 
     def readline(self, size: int | None = -1) -> str:  # type: ignore[override]
-        return self._fh.readline(size if size is not None else -1).translate(_NO_BREAK_SPACES)
+        return self._fh.readline(size if size is not None else -1).translate(self._table)
 
     def close(self) -> None:
         self._fh.close()
@@ -571,7 +577,10 @@ _GROUPED = re.compile(r"^[+-]?[1-9]\d{0,2}(,\d{3})+(\.\d+)?$")
 _DOT_GROUPED = re.compile(r"^[+-]?[1-9]\d{0,2}(\.\d{3})+(,\d+)?$")
 _SMALL_INT = re.compile(r"^[+-]?[1-9]\d{0,2}$")
 _SPACE_GROUPED = re.compile(r"^[+-]?[1-9]\d{0,2}([ \u00a0\u202f]\d{3})+(,\d+)?$")
+_SPACE_GROUPED_POINT = re.compile(r"^[+-]?[1-9]\d{0,2}([ \u00a0\u202f]\d{3})+(\.\d+)?$")
+_APOSTROPHE_GROUPED = re.compile(r"^[+-]?[1-9]\d{0,2}(['\u2019]\d{3})+(\.\d+)?$")
 _DIGIT_SPACE_DIGIT = re.compile(r"\d[ \u00a0\u202f]\d")
+_DIGIT_APOSTROPHE_DIGIT = re.compile(r"\d['\u2019]\d")
 
 
 #: a date written with points, as spreadsheets of the German, Swiss, Nordic and Eastern European locales write a
@@ -606,7 +615,11 @@ def _sniff_numbers(lines: list[str], sep: str, *, n_lines: int = 20) -> tuple[st
     decimal commas they would be a thousandth of themselves.
     Thousands points alike where no value has a comma (``1.225`` beside ``512`` in a ``;`` file). In a
     comma-separated file, quoted values with a decimal comma (``"4,36"``) and none with a point are decimal.
-    Thousands grouped by a space, plain or no-break (``1 225,5``), in a ``;`` or tab file, with decimal commas."""
+    Thousands grouped by a space, plain or no-break: with decimal commas (``1 225,5``) in a ``;`` or tab file, with
+    a decimal point (``1 225.5``) where a grouped value or, no value having a decimal comma, another has one, or
+    in a comma-separated file. Thousands grouped by apostrophes, plain or typographic (``1'225.5``: Swiss
+    spreadsheets), with a decimal point, where every such value is grouped in threes and no value has a decimal
+    comma."""
     try:
         rows = ([_fields(ln, sep) for ln in lines[:n_lines]] if sep == _WHITESPACE
                 else csv.reader(lines[:n_lines], delimiter=sep))
@@ -615,11 +628,22 @@ def _sniff_numbers(lines: list[str], sep: str, *, n_lines: int = 20) -> tuple[st
         fields = [f for row in cells for f in row]
     except csv.Error:
         return ".", None
+    dec_comma = any(_DEC_COMMA.match(f) for f in fields)
+    apostrophes = [f for f in fields if _DIGIT_APOSTROPHE_DIGIT.search(f)]
+    if apostrophes and all(_APOSTROPHE_GROUPED.match(f) for f in apostrophes) and not dec_comma:
+        # thousands grouped by apostrophes (1'225.5: Swiss spreadsheets, de-CH and it-CH; CLDR number symbols)
+        return ".", "'"
     spaced = [f for f in fields if _DIGIT_SPACE_DIGIT.search(f)]
-    if sep in (";", "\t") and spaced and all(_SPACE_GROUPED.match(f) for f in spaced):
-        # thousands grouped by a space, plain or no-break (1 225,5: French and Swiss spreadsheets); the decimal
-        # mark of those locales is the comma
-        return ",", " "
+    if spaced and sep in (",", ";", "\t"):
+        # thousands grouped by a space, plain or no-break: with a decimal comma (1 225,5: French and Swiss
+        # spreadsheets) or a decimal point (1 225.5: the SI's digit groups, ISO 80000-1; English and Swiss locales)
+        by_point = all(_SPACE_GROUPED_POINT.match(f) for f in spaced)
+        by_comma = sep != "," and all(_SPACE_GROUPED.match(f) for f in spaced)
+        point = any("." in f for f in spaced) or (not dec_comma and any(_DEC_POINT.match(f) for f in fields))
+        if by_point and (point or not by_comma):
+            return ".", " "
+        if by_comma:
+            return ",", " "
     decimal = "."
     if sep != ",":
         n_comma = sum(bool(_DEC_COMMA.match(f) or _DOT_GROUPED.match(f) and "," in f) for f in fields)
@@ -652,7 +676,8 @@ def _sniff_numbers(lines: list[str], sep: str, *, n_lines: int = 20) -> tuple[st
 #: the number formats a table's values may be written in, as (decimal mark, thousands separator): pandas' own
 #: (and R's, Excel's in English), then those of European spreadsheets (CLDR number symbols: German, French, Swiss)
 _NumberFormat = tuple[str, str | None]
-_NUMBER_FORMATS: tuple[_NumberFormat, ...] = ((".", None), (".", ","), (",", None), (",", "."), (",", " "))
+_NUMBER_FORMATS: tuple[_NumberFormat, ...] = ((".", None), (".", ","), (",", None), (",", "."), (",", " "),
+                                              (".", " "), (".", "'"))
 
 
 def _reads_as_written(decimal: str, thousands: str | None) -> re.Pattern:
@@ -664,26 +689,28 @@ def _reads_as_written(decimal: str, thousands: str | None) -> re.Pattern:
     if thousands is None:
         whole = r"\d+"
     else:
-        t = "[ \u00a0\u202f]" if thousands == " " else re.escape(thousands)
+        t = f"[{_GROUPS[thousands]}]" if thousands in _GROUPS else re.escape(thousands)
         whole = rf"(?:\d+|[1-9]\d{{0,2}}(?:{t}\d{{3}})+)"
     return re.compile(rf"[+-]?(?:{whole}(?:{d}\d*)?|{d}\d+)(?:[eE][+-]?\d+)?")
 
 
 _READS = {f: _reads_as_written(*f) for f in _NUMBER_FORMATS}
-_MARKS = re.compile(r"[.,]|\d[ \u00a0\u202f]\d")
+_MARKS = re.compile(r"[.,]|\d[ \u00a0\u202f'\u2019]\d")
 #: the thousands separators of each format that has one, in words
-_THOUSANDS_WORDS = {",": "thousands commas", ".": "thousands points", " ": "thousands spaces"}
+_THOUSANDS_WORDS = {",": "thousands commas", ".": "thousands points", " ": "thousands spaces",
+                    "'": "thousands apostrophes"}
 
 
 def _formats(sep: str) -> tuple[_NumberFormat, ...]:
     """The number formats a table separated by ``sep`` may be written in: thousands grouped by spaces never where
     spaces separate the fields (a space inside a field there is a separator, or a quoted text's)."""
-    return _NUMBER_FORMATS if sep not in (" ", _WHITESPACE) else _NUMBER_FORMATS[:-1]
+    if sep not in (" ", _WHITESPACE):
+        return _NUMBER_FORMATS
+    return tuple(f for f in _NUMBER_FORMATS if f[1] != " ")
 
 
-#: a field written as a number: a sign, digits with points, commas or spaces among them, an exponent
-_NUMBER_LIKE = re.compile(r"[+-]?[.,]?\d[\d., \u00a0\u202f]*(?:[eE][+-]?\d+)?")
-_SPACES = " \u00a0\u202f"
+#: a field written as a number: a sign, digits with points, commas, spaces or apostrophes among them, an exponent
+_NUMBER_LIKE = re.compile(r"[+-]?[.,]?\d[\d., \u00a0\u202f'\u2019]*(?:[eE][+-]?\d+)?")
 
 
 def _read_by_pandas(v: str, fmt: _NumberFormat) -> str | None:
@@ -700,7 +727,7 @@ def _read_by_pandas(v: str, fmt: _NumberFormat) -> str | None:
     if not body[:1].isdigit():
         return None
     cut = next((k for k, ch in enumerate(body) if ch == decimal or ch in "eE"), len(body))
-    seps = _SPACES if thousands == " " else thousands
+    seps = _GROUPS.get(thousands, thousands)
     plain = sign + "".join(ch for ch in body[:cut] if ch not in seps) + body[cut:]
     return plain.replace(decimal, ".") if _READS[(decimal, None)].fullmatch(plain) else None
 
@@ -713,7 +740,7 @@ def _plain_numbers(s: pd.Series, fmt: _NumberFormat) -> pd.Series:
         return pd.to_numeric(s, errors="coerce")
     decimal, thousands = fmt
     reads = _READS[fmt]
-    drop = {ord(c): None for c in (_SPACES if thousands == " " else thousands or "")}
+    drop = {ord(c): None for c in _GROUPS.get(thousands or "", thousands or "")}
 
     def plain(v: Any) -> Any:
         if isinstance(v, str) and reads.fullmatch(t := v.strip()):
@@ -738,12 +765,18 @@ def _bad_thousands(decimal: str, thousands: str) -> re.Pattern:
 _BAD_THOUSANDS = {",": _bad_thousands(".", ","), ".": _bad_thousands(",", ".")}
 #: two of one mark with only digits between them: a decimal mark read twice, or a second thousands separator
 _TWO_MARKS = {",": re.compile(r",\d*,"), ".": re.compile(r"\.\d*\.")}
-#: a space between digits where no value of thousands spaces has one: not before exactly three digits, after a run
-#: of four or more digits or of one to three that starts with 0, or after the decimal comma (as _bad_thousands)
-_BAD_SPACES = re.compile(
-    r"(?<=\d)[ \u00a0\u202f](?=\d)(?:(?!\d{3}(?!\d))|(?<=\d{4}[ \u00a0\u202f])|"
-    + "|".join(rf"(?<=0{x}[ \u00a0\u202f])(?<![\d \u00a0\u202f]0{x}[ \u00a0\u202f])" for x in ("", r"\d", r"\d\d"))
-    + r")|,\d*[ \u00a0\u202f](?=\d)")
+def _bad_groups(chars: str, decimal: str) -> re.Pattern:
+    """One of ``chars`` (the spaces or the apostrophes a format groups thousands by) between digits where no value
+    of that format has one: not before exactly three digits, after a run of four or more digits or of one to three
+    that starts with 0, or after the decimal mark (as :func:`_bad_thousands`)."""
+    g, d = f"[{chars}]", re.escape(decimal)
+    zero = "|".join(rf"(?<=0{x}{g})(?<![\d{chars}]0{x}{g})" for x in ("", r"\d", r"\d\d"))
+    return re.compile(rf"(?<=\d){g}(?=\d)(?:(?!\d{{3}}(?!\d))|(?<=\d{{4}}{g})|{zero})|{d}\d*{g}(?=\d)")
+
+
+#: a space or an apostrophe between digits where no value of the format of that decimal mark has one
+_BAD_SPACES = {",": _bad_groups(_SPACES, ","), ".": _bad_groups(_SPACES, ".")}
+_BAD_APOSTROPHES = _bad_groups(_APOSTROPHES, ".")
 
 
 def _has_space(text: str) -> bool:
@@ -751,13 +784,16 @@ def _has_space(text: str) -> bool:
     return " " in text or "\u00a0" in text or "\u202f" in text
 
 
+def _has_apostrophe(text: str) -> bool:
+    """Whether ``text`` holds an apostrophe a spreadsheet may group thousands by (a fast test before a pattern's)."""
+    return "'" in text or "\u2019" in text
+
+
 def _marked(v: str, sep: str) -> bool:
     """Whether ``v`` (a stripped field) is a number written with a decimal mark or a thousands separator that
     some number format reads: what tells the formats apart (``12``, ``NA`` or a gene name tells nothing). Spaces
-    group thousands in ``;``- and tab-separated files only (:func:`_sniff_numbers`)."""
-    if not _MARKS.search(v) or (sep not in (";", "\t") and "," not in v and "." not in v):
-        return False
-    return any(_READS[f].fullmatch(v) for f in _formats(sep))
+    group thousands in no file whose fields spaces separate (:func:`_formats`)."""
+    return _MARKS.search(v) is not None and any(_READS[f].fullmatch(v) for f in _formats(sep))
 
 
 def _numbers_seen(lines: list[str], sep: str) -> bool:
@@ -768,8 +804,10 @@ def _numbers_seen(lines: list[str], sep: str) -> bool:
 
 def _number_kind(v: str) -> str:
     """What marks the number ``v`` is written with, in words."""
-    if _DIGIT_SPACE_DIGIT.search(v):
-        return "thousands grouped by spaces"
+    for grouped, words in ((_DIGIT_SPACE_DIGIT, "thousands grouped by spaces"),
+                           (_DIGIT_APOSTROPHE_DIGIT, "thousands apostrophes")):
+        if grouped.search(v):
+            return words + (" and a decimal comma" if "," in v else " and a decimal point" if "." in v else "")
     comma, point = v.rfind(","), v.rfind(".")
     if comma >= 0 and point >= 0:
         return "thousands commas and a decimal point" if point > comma else "thousands points and a decimal comma"
@@ -856,6 +894,19 @@ def _dates(txt: _Text, header: Sequence[str], data_from: int) -> _Dates:
     return _Dates(list(columns), rows)
 
 
+#: the characters a value may hold that look like a plain space or none, by name
+_UNSEEN = {"\u00a0": "a no-break space", "\u202f": "a narrow no-break space", "\u2009": "a thin space",
+           "\u2007": "a figure space", "\u200b": "a zero-width space", "\ufeff": "a zero-width no-break space"}
+
+
+def _shown(v: str) -> str:
+    """``v`` (its first 40 characters) as a message names it: quoted, a character that looks like a plain space or
+    none written as its code and named (``'1\\xa0234' (\\xa0: a no-break space)``), so that it can be found."""
+    unseen = [c for c in _UNSEEN if c in v[:40]]
+    return repr(v[:40]) + ("" if not unseen else " (" + ", ".join(
+        f"{ascii(c)[1:-1]}: {_UNSEEN[c]}" for c in unseen) + ")")
+
+
 class _Seen(NamedTuple):
     """A value with a mark, where it is: its line (from 1), field, row id and column name."""
 
@@ -866,7 +917,7 @@ class _Seen(NamedTuple):
     column: str
 
     def where(self) -> str:
-        return f"{self.value[:40]!r} at line {self.line}, column {self.column[:40]!r} (row {self.row[:40]!r})"
+        return f"{_shown(self.value)} at line {self.line}, column {self.column[:40]!r} (row {self.row[:40]!r})"
 
 
 class _Renumber(Exception):  # noqa: N818 - a signal to read the table again, not an error
@@ -927,24 +978,28 @@ class _NumberCheck:
     def _suspect(self, line: str, fmt: _NumberFormat, gathering: bool) -> bool:
         """Whether ``line`` may hold a marked value (``gathering``) or one that ``fmt`` does not read as written:
         a test on the text, true for every such line, false for nearly every line written in ``fmt``. Each format
-        reads every marked value but those with a mark it does not have (a comma, a point or a space group), two
-        decimal marks, or its thousands separator outside groups of three."""
+        reads every marked value but those with a mark it does not have (a comma, a point, a group of digits after a
+        space or an apostrophe), two decimal marks, or its thousands separator outside groups of three."""
         quoted = self.sep == ","   # commas separate the fields: a value's commas stand inside quotes
+        spaced = self.sep in (",", ";", "\t")   # spaces are no field separator: a value may group digits by them
         if not ((quoted and '"' in line) or (not quoted and "," in line) or "." in line
-                or (self.sep in (";", "\t") and _has_space(line))):
+                or (spaced and _has_space(line)) or _has_apostrophe(line)):
             return False
         rest = self._rest(line)
         commas = "\x1f".join(_QUOTED.findall(rest)) if quoted else rest   # the text a value's commas stand in
-        spaces = rest if self.sep in (",", ";", "\t") else ""            # the text a value's space groups stand in
+        spaces = rest if spaced else ""                                   # the text a value's space groups stand in
         space = _has_space(spaces) and _DIGIT_SPACE_DIGIT.search(spaces) is not None
+        apostrophe = _has_apostrophe(rest) and _DIGIT_APOSTROPHE_DIGIT.search(rest) is not None
         if gathering:
-            return "," in commas or "." in rest or space
+            return "," in commas or "." in rest or space or apostrophe
         decimal, thousands = fmt
-        if space and (thousands != " " or _BAD_SPACES.search(spaces) is not None):
+        if space and (thousands != " " or _BAD_SPACES[decimal].search(spaces) is not None):
+            return True
+        if apostrophe and (thousands != "'" or _BAD_APOSTROPHES.search(rest) is not None):
             return True
         if decimal == ".":
             return (_TWO_MARKS["."].search(rest) is not None
-                    or ("," in commas if thousands is None else _BAD_THOUSANDS[","].search(commas) is not None))
+                    or ("," in commas if thousands != "," else _BAD_THOUSANDS[","].search(commas) is not None))
         if _TWO_MARKS[","].search(commas) is not None:
             return True
         return "." in rest if thousands != "." else _BAD_THOUSANDS["."].search(rest) is not None
@@ -1352,19 +1407,22 @@ def _mostly_numeric(s: pd.Series, numbers: _NumberFormat = (".", None)) -> bool:
     return float(_plain_numbers(v, numbers).notna().mean()) >= 0.5
 
 
-#: the line of a table's value in its file from its row id, column name and text (:func:`_line_of_value`)
-_Locate = Callable[[str, str, str], "int | None"]
+#: the line of a table's value in its file and the value as written, from its row id, column name and text as
+#: parsed (:func:`_line_of_value`)
+_Locate = Callable[[str, str, str], "tuple[int, str] | None"]
 
 
-def _line_of_value(txt: _Text, header: Sequence[str], row: str, column: str, value: str) -> int | None:
+def _line_of_value(txt: _Text, header: Sequence[str], row: str, column: str, value: str) -> tuple[int, str] | None:
     """The line (from 1) that ``value`` of the row ``row`` (its id) in ``column`` stands on in the text table
-    ``txt`` (its column names ``header``): its records read again with the csv module, a quoted field's line breaks
-    counted and blank lines and a preamble passed, the first whose id is ``row`` and whose field in that column
-    (else any field after the id) is ``value``; None where none is. Read only to name a bad value's line."""
+    ``txt`` (its column names ``header``), and the value as written there (a no-break space that the parse read as a
+    plain one as written): its records read again with the csv module, a quoted field's line breaks counted and
+    blank lines and a preamble passed, the first whose id is ``row`` and whose field in that column (else any field
+    after the id) is ``value`` as parsed; None where none is. Read only to name a bad value."""
     names = [str(h).strip() for h in header]
     want = value.strip()
+    table = _GROUPS_PLAIN.get(txt.thousands or "", {})
     try:
-        with txt.open() as fh:
+        with txt.open(plain=False) as fh:
             reader: Any = ((ln.split() for ln in fh) if txt.sep == _WHITESPACE
                            else csv.reader(fh, delimiter=txt.sep))
             end = 0
@@ -1373,10 +1431,10 @@ def _line_of_value(txt: _Text, header: Sequence[str], row: str, column: str, val
                 if not fields or fields[0].strip() != row:
                     continue
                 k = names.index(column) + (len(fields) == len(names) + 1) if column in names else -1
-                j = k if 0 < k < len(fields) and fields[k].strip() == want else next(
-                    (j for j in range(1, len(fields)) if fields[j].strip() == want), None)
+                j = k if 0 < k < len(fields) and fields[k].strip().translate(table) == want else next(
+                    (j for j in range(1, len(fields)) if fields[j].strip().translate(table) == want), None)
                 if j is not None:
-                    return first + sum(f.count("\n") for f in fields[:j])
+                    return first + sum(f.count("\n") for f in fields[:j]), fields[j].strip()
     except (UnicodeDecodeError, csv.Error, OSError, EOFError, zlib.error, lzma.LZMAError):
         pass
     return None
@@ -1385,9 +1443,9 @@ def _line_of_value(txt: _Text, header: Sequence[str], row: str, column: str, val
 def _bad_value(s: pd.Series, *, line_of_row: int, where: str, numbers: _NumberFormat = (".", None),
                locate: _Locate | None = None) -> str:
     """``'abc' at line 3, column 'EGFR' (sample 's2')``: the first non-numeric value of column ``s`` (the values
-    written in the table's number format ``numbers`` are numbers); its line is the file's line that ``locate``
-    finds it on (:func:`_line_of_value`), else its row's position after ``line_of_row`` (a table of one line per
-    row)."""
+    written in the table's number format ``numbers`` are numbers), as written: its line and its text are the file's
+    that ``locate`` finds it by (:func:`_line_of_value`), else its row's position after ``line_of_row`` (a table of
+    one line per row) and its text as parsed."""
     conv = _plain_numbers(s, numbers)
     badmask = (conv.isna() & s.notna()).to_numpy()
     if not badmask.any():
@@ -1401,7 +1459,8 @@ def _bad_value(s: pd.Series, *, line_of_row: int, where: str, numbers: _NumberFo
                 what = "a date or time"
             else:
                 continue
-            line = (locate(str(s.index[pos]), str(s.name), str(v)) if locate else None) or pos + line_of_row
+            line, _ = (locate(str(s.index[pos]), str(s.name), str(v)) if locate else None) or (pos + line_of_row,
+                                                                                                 "")
             return (f"{str(v)[:40]!r} ({what}) at line {line}, column {str(s.name)[:40]!r} ({where} "
                     f"{str(s.index[pos])[:40]!r})")
         return f"in column {str(s.name)[:40]!r} (values of type {s.dtype}, not numbers)"
@@ -1418,6 +1477,9 @@ def _bad_value(s: pd.Series, *, line_of_row: int, where: str, numbers: _NumberFo
     elif _READS[(",", " ")].fullmatch(v.strip()) and _DIGIT_SPACE_DIGIT.search(v):
         hint = (" (thousands grouped by spaces, read only in a ';'- or tab-separated file of decimal commas: write the "
                 "values without thousands separators)")
+    elif _READS[(".", " ")].fullmatch(v.strip()) and _DIGIT_SPACE_DIGIT.search(v):
+        hint = (" (thousands grouped by spaces, read only in a file separated by commas, ';' or tabs: write the values "
+                "without thousands separators)")
     elif _DATE.fullmatch(v.strip()):
         hint = (" (a date among the values: give sample annotations in a column of their own, or in a label file: "
                 "--labels)")
@@ -1433,8 +1495,9 @@ def _bad_value(s: pd.Series, *, line_of_row: int, where: str, numbers: _NumberFo
     elif v.strip() in ("-", "--", ".", "?", "\u2013", "\u2014", "x", "X"):
         hint = (" (if it marks a missing value: write NA or leave the field empty, then prepare with --missing "
                 "impute|drop)")
-    line = (locate(str(s.index[pos]), str(s.name), v) if locate else None) or pos + line_of_row
-    return (f"{v[:40]!r} at line {line}, column {str(s.name)[:40]!r} ({where} {str(s.index[pos])[:40]!r}){hint}")
+    # the value as written (its no-break spaces, which the parse reads as plain ones, shown and named)
+    line, written = (locate(str(s.index[pos]), str(s.name), v) if locate else None) or (pos + line_of_row, v)
+    return (f"{_shown(written)} at line {line}, column {str(s.name)[:40]!r} ({where} {str(s.index[pos])[:40]!r}){hint}")
 
 
 def _require_numeric(df: pd.DataFrame, columns, *, line_of_row: int, source: str) -> None:
@@ -1456,7 +1519,8 @@ def _refuse_locale_marks(df: pd.DataFrame, columns, *, line_of_row: int, source:
         if pd.api.types.is_numeric_dtype(col.dtype):
             continue
         text = col.astype(str).str.strip()
-        marked = (text.str.contains(",", regex=False) | text.str.contains(_DIGIT_SPACE_DIGIT)) & text.map(
+        marked = (text.str.contains(",", regex=False) | text.str.contains(_DIGIT_SPACE_DIGIT)
+                  | text.str.contains(_DIGIT_APOSTROPHE_DIGIT)) & text.map(
             lambda v: _NUMBER_LIKE.fullmatch(v) is not None)
         if marked.any():
             pos = int(np.flatnonzero(marked.to_numpy())[0])
@@ -3637,7 +3701,8 @@ def _soft_values(col: pd.Series, source: str, where: str, ids: Sequence[str] | N
         pos = int(np.flatnonzero(bad.to_numpy())[0])
         v = text.iloc[pos]
         probe = f", probe {str(ids[pos])[:40]!r}" if ids is not None else ""
-        if _NUMBER_LIKE.fullmatch(v) and ("," in v or _DIGIT_SPACE_DIGIT.search(v)):
+        grouped = _DIGIT_SPACE_DIGIT.search(v) or _DIGIT_APOSTROPHE_DIGIT.search(v)
+        if _NUMBER_LIKE.fullmatch(v) and ("," in v or grouped):
             raise DataError(f"{source}: {v[:40]!r} in {where}{probe} has {_number_kind(v)}, but GEO's SOFT files "
                             "write numbers with a decimal point and no thousands separators (the file saved again by "
                             "a spreadsheet of another locale?); download the SOFT file again, or write every value "
