@@ -3755,10 +3755,12 @@ def test_thousands_grouped_by_spaces_read_as_written_and_misgrouped_ones_refused
     spaces do not group its digits in threes after one to three (12 34, 1 2345, 1234 567, 0 123, 1 234 5), which
     pandas would read as the digits run together (1234), is refused in one line naming it, its line, column and
     row and the fix, whether the format was decided on the first lines or on it; a value with a space in its
-    decimal part or beside a decimal point is named as non-numeric, not the good value of its column."""
+    decimal part is named as non-numeric as written (a no-break space as its code, named), not the good value of its
+    column; one with a decimal point beside the decimal commas as a mix of two locales' numbers."""
     from rnagen.cli.main import main
 
     g = space
+    named = {" ": "", "\u00a0": r" (\xa0: a no-break space)", "\u202f": r" (\u202f: a narrow no-break space)"}[g]
     a = read(_late_table(tmp_path / "late.txt", sep, ["1", "2", "3", "4"], [f"1{g}234,5", "12", f"12{g}345", "3,5"]),
              orientation="genes_x_samples")
     np.testing.assert_array_equal(a[:, "LATE"].X.ravel(), np.float32([1234.5, 12, 12345, 3.5]))
@@ -3770,7 +3772,8 @@ def test_thousands_grouped_by_spaces_read_as_written_and_misgrouped_ones_refused
     for bad, number in (("12 34", "1234"), ("1 2345", "12345"), ("1234 567", "1234567"), ("0 123", "123"),
                         ("1 234 5", "12345"), ("1 2", "12")):
         bad = bad.replace(" ", g)
-        words = (f"{bad!r} at line 61, column 'S2' (row 'LATE') is no number as written: its digits are not grouped "
+        words = (f"{bad!r}{named} at line 61, column 'S2' (row 'LATE') is no number as written: its digits are not "
+                 "grouped "
                  f"in threes after one to three (as in 12 345), yet read with the file's thousands spaces it would be "
                  f"{number}")
         p = _late_table(tmp_path / "bad.txt", sep, [f"1{g}234,5", "7", f"43{g}567", "0,5"], ["1", bad, "3", "4"])
@@ -3784,15 +3787,81 @@ def test_thousands_grouped_by_spaces_read_as_written_and_misgrouped_ones_refused
     p = tmp_path / "first.txt"
     p.write_text(sep.join(["gene", "S1", "S2", "S3"]) + "\n" + sep.join(["A", f"1{g}234,5", f"12{g}34", "3,5"]) + "\n"
                  + sep.join(["B", "1", "2", "3"]) + "\n", encoding="utf-8")
-    with pytest.raises(DataError, match=rf"^first.txt: {re.escape(repr(f'12{g}34'))} at line 2, column 'S2' \(row "
-                                        r"'A'\) is no number as written"):
+    with pytest.raises(DataError, match=rf"^first.txt: {re.escape(repr(f'12{g}34') + named)} at line 2, column 'S2' "
+                                        r"\(row 'A'\) is no number as written"):
         read(p, orientation="genes_x_samples")
-    for bad in (f"1,5{g}000", f"1{g}234.5"):
-        p = _late_table(tmp_path / "dec.txt", sep, [f"1{g}234,5", "7", f"43{g}567", "0,5"], [bad, "2", "3", "4"])
-        # (named as parsed: pandas takes one character as the thousands separator, the no-break spaces read as plain)
-        with pytest.raises(DataError, match=rf"^dec.txt: non-numeric value {re.escape(repr(bad.replace(g, ' ')))} at "
-                                            r"line 61, column "
-                                            r"'S1' \(gene 'LATE'\) \(marks no number format reads as written"):
+    # a space in the decimal part: named as written (the parse reads a no-break space as a plain one), the no-break
+    # space written as its code and named, so that it can be found
+    p = _late_table(tmp_path / "dec.txt", sep, [f"1{g}234,5", "7", f"43{g}567", "0,5"], [f"1,5{g}000", "2", "3", "4"])
+    words = (f"dec.txt: non-numeric value {f'1,5{g}000'!r}{named} at line 61, column 'S1' (gene 'LATE') (marks no "
+             "number format reads as written")
+    with pytest.raises(DataError, match=f"^{re.escape(words)}"):
+        read(p, orientation="genes_x_samples")
+    assert main(["data", "info", str(p)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and words in err and "Traceback" not in err
+    # a decimal point beside grouped values with decimal commas: two locales' numbers
+    p = _late_table(tmp_path / "dec.txt", sep, [f"1{g}234,5", "7", f"43{g}567", "0,5"], [f"1{g}234.5", "2", "3", "4"])
+    with pytest.raises(DataError, match=rf"^dec.txt: {re.escape(repr(f'1{g}234.5') + named)} at line 61, column 'S1' "
+                                        r"\(row 'LATE'\) has thousands grouped by spaces and a decimal point, but "
+                                        rf"{re.escape(repr(f'1{g}234,5') + named)} at line 2, column 'S1' \(row "
+                                        r"'FIRST'\) has thousands grouped by spaces and a decimal comma: no number "
+                                        r"format reads both as written"):
+        read(p, orientation="genes_x_samples")
+
+
+@pytest.mark.parametrize("sep", [",", ";", "\t"])
+@pytest.mark.parametrize("group", ["'", "\u2019", " ", "\u00a0", "\u202f"])
+def test_thousands_apostrophes_and_spaces_with_a_decimal_point_read_as_written(tmp_path, capsys, sep, group):
+    """Swiss spreadsheets' thousands apostrophes, plain or typographic (1'234.5, 1’234.5), and thousands grouped by
+    a space, plain, no-break or narrow no-break, with a decimal point (1 234.5, 12 345.75: the SI's digit groups) read
+    as the numbers written, in a ',', ';' or tab file, samples as rows or as columns, wherever the grouped values
+    first show; a value whose groups are not threes after one to three (12'34, 1 2345, 1'234'5), which pandas would
+    read as the digits run together, is refused in one line naming it (a no-break space as its code), its line,
+    column and row and the fix (rnagen data info: exit status 2); a decimal comma beside them is two locales."""
+    from rnagen.cli.main import main
+
+    g = group
+    named = {"\u00a0": r" (\xa0: a no-break space)", "\u202f": r" (\u202f: a narrow no-break space)"}.get(g, "")
+    x = np.array([[1234.5, 12345.75, 7], [2345.25, 0.5, 1234567], [512, 1000, 3.25]])
+
+    def cell(v):
+        return f"{v:,.2f}".rstrip("0").rstrip(".").replace(",", g)
+
+    assert [cell(v) for v in x[1]] == [f"2{g}345.25", "0.5", f"1{g}234{g}567"]
+    p = tmp_path / "sxg.txt"
+    p.write_text(sep.join(["sample", "TP53", "EGFR", "MYC"]) + "\n" + "".join(
+        sep.join([f"S{i}", *map(cell, r)]) + "\n" for i, r in enumerate(x)), encoding="utf-8")
+    a = read(p, orientation="samples_x_genes")
+    np.testing.assert_array_equal(a.X, x.astype(np.float32))
+    p = tmp_path / "gxs.txt"
+    p.write_text(sep.join(["gene", "S1", "S2", "S3"]) + "\n" + "".join(
+        sep.join([gene, *map(cell, r)]) + "\n" for gene, r in zip(["TP53", "EGFR", "MYC"], x.T)), encoding="utf-8")
+    np.testing.assert_array_equal(read(p).X, x.astype(np.float32))
+    # first shown on line 61, after whole numbers; and at the top
+    late = read(_late_table(tmp_path / "late.txt", sep, ["1", "2", "3", "4"],
+                            [f"1{g}234.5", "12", f"12{g}345", "3.5"]), orientation="genes_x_samples")
+    np.testing.assert_array_equal(late[:, "LATE"].X.ravel(), np.float32([1234.5, 12, 12345, 3.5]))
+    np.testing.assert_array_equal(late[:, "G3"].X.ravel(), [21, 24, 27, 30])
+    top = read(_late_table(tmp_path / "top.txt", sep, [f"1{g}234{g}567.25", "7", f"43{g}567", "0.5"],
+                           ["1", "2", "3", "4"]), orientation="genes_x_samples")
+    np.testing.assert_array_equal(top[:, "FIRST"].X.ravel(), np.float32([1234567.25, 7, 43567, 0.5]))
+    words_t, t = ("thousands apostrophes", "'") if g in "'\u2019" else ("thousands spaces", " ")
+    for bad, number in (("12 34", "1234"), ("1 2345", "12345"), ("1 234 5", "12345"), ("0 123.5", "123.5")):
+        bad = bad.replace(" ", g)
+        words = (f"{bad!r}{named} at line 61, column 'S2' (row 'LATE') is no number as written: its digits are not "
+                 f"grouped in threes after one to three (as in 12{t}345), yet "
+                 f"read with the file's {words_t} it would be {number}; write the value without thousands separators")
+        p = _late_table(tmp_path / "bad.txt", sep, [f"1{g}234.5", "7", f"43{g}567", "0.5"], ["1", bad, "3", "4"])
+        with pytest.raises(DataError) as e:
+            read(p, orientation="genes_x_samples")
+        assert str(e.value).startswith(f"bad.txt: {words}"), str(e.value)
+        assert main(["data", "info", str(p)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and words in err and "Traceback" not in err
+    if sep != ",":   # a decimal comma beside them: no number format reads both
+        p = _late_table(tmp_path / "mix.txt", sep, [f"1{g}234.5", "7", f"43{g}567", "0.5"], ["1", "2,5", "3", "4"])
+        with pytest.raises(DataError, match="no number format reads both as written"):
             read(p, orientation="genes_x_samples")
 
 
@@ -3843,6 +3912,79 @@ def test_a_stray_value_in_a_decimal_comma_file_is_named_and_its_sample_kept(tmp_
         read(p, orientation="samples_x_genes")
 
 
+@pytest.mark.parametrize("date", ["{d:02d}.03.2021", "{d:02d}.03.21", "2021.03.{d:02d}."])
+def test_a_column_of_dates_in_a_file_of_thousands_points_is_an_annotation_as_written(tmp_path, capsys, date):
+    """A sample annotation of dates written with points (12.03.2021, 12.03.21, the Hungarian 2021.03.12.) in a ';'
+    file of thousands points and decimal commas (1.234,5), or of counts grouped by points (1.225 beside 512), is text:
+    the file reads, its matrix that of the file without the column, the dates kept as written; samples as columns,
+    a row of dates is the labels with --label-key, else refused in one line naming it (exit status 2); a
+    misgrouped number (1.234.5) beside the dates is refused still, and a date where the first lines show a column
+    or row of numbers is named as a date, never read as the number pandas makes of it (12032021)."""
+    from rnagen.cli.main import main
+
+    genes = ["TP53", "EGFR", "MYC"]
+    x = np.array([[1234.5 + i, i + 0.25, 2345.0] for i in range(6)])
+    dates = [date.format(d=10 + i) for i in range(6)]
+    cell = {1234.5: "1.234,5"}
+
+    def num(v):
+        return f"{v:,.2f}".replace(",", " ").replace(".", ",").replace(" ", ".").rstrip("0").rstrip(",")
+
+    assert num(1234.5) == cell[1234.5] and num(2345.0) == "2.345" and num(0.25) == "0,25"
+    rows = [f"S{i};{d};" + ";".join(num(v) for v in r) for i, (d, r) in enumerate(zip(dates, x))]
+    (tmp_path / "with.csv").write_text("sample;date;" + ";".join(genes) + "\n" + "\n".join(rows) + "\n")
+    (tmp_path / "without.csv").write_text("sample;" + ";".join(genes) + "\n" + "\n".join(
+        f"S{i};" + ";".join(num(v) for v in r) for i, r in enumerate(x)) + "\n")
+    a = read(tmp_path / "with.csv")
+    b = read(tmp_path / "without.csv")
+    np.testing.assert_allclose(a.X, x, rtol=1e-6)
+    np.testing.assert_array_equal(a.X, b.X)
+    assert list(a.var_names) == genes and list(a.obs["date"]) == dates
+    assert list(read(tmp_path / "with.csv", label_key="date").obs["date"]) == dates
+    assert main(["data", "info", str(tmp_path / "with.csv")]) == 0, capsys.readouterr().err
+    capsys.readouterr()
+    # counts grouped by points beside the dates: 1.225 is 1225
+    (tmp_path / "counts.csv").write_text("sample;date;TP53;EGFR\n" + "".join(
+        f"S{i};{d};{'1.2%d5' % i if i % 2 else str(50 + i)};{i}12\n" for i, d in enumerate(dates)))
+    np.testing.assert_array_equal(read(tmp_path / "counts.csv").X[:, 0], [50, 1215, 52, 1235, 54, 1255])
+    # samples as columns: the row of dates is the labels as written
+    (tmp_path / "gxs.csv").write_text("gene;S0;S1;S2\ndate;" + ";".join(dates[:3]) + "\n" + "".join(
+        f"G{k};" + ";".join(num(v) for v in x[:3, k]) + "\n" for k in range(3)))
+    g = read(tmp_path / "gxs.csv", label_key="date")
+    assert list(g.obs["date"]) == dates[:3] and list(g.var_names) == ["G0", "G1", "G2"]
+    np.testing.assert_allclose(g.X, x[:3], rtol=1e-6)
+    words = (f"gxs.csv: row 'date' (line 2) holds dates for the samples ({dates[0]!r}, {dates[1]!r}, ...), sample "
+             "annotations, not expression values: if it is the labels, pass --label-key date, else remove the row")
+    with pytest.raises(DataError, match=re.escape(words)):
+        read(tmp_path / "gxs.csv")
+    assert main(["data", "info", str(tmp_path / "gxs.csv")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and words in err and "Traceback" not in err
+    # a misgrouped number beside the dates is refused, naming it
+    (tmp_path / "bad.csv").write_text("sample;date;" + ";".join(genes) + "\n" + "\n".join(
+        r.replace(";0,25;", ";1.234.5;") if r.startswith("S0;") else r for r in rows) + "\n")
+    words = ("bad.csv: '1.234.5' at line 2, column 'EGFR' (row 'S0') is no number as written: its digits are not "
+             "grouped in threes after one to three (as in 12.345), yet read with the file's thousands points it would "
+             "be 12345")
+    assert main(["data", "info", str(tmp_path / "bad.csv")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and words in err and "Traceback" not in err
+    # a date past the first lines of a column empty there, and one in a column of numbers: named as dates
+    late = "".join(f"S{i};{dates[0] if i == 65 else ''};{num(1234.5 + i)};0,5\n" for i in range(70))
+    (tmp_path / "late.csv").write_text("sample;date;TP53;EGFR\n" + late)
+    words = (f"late.csv: {dates[0]!r} at line 67, column 'date' (row 'S65') is a date among the values, which the "
+             "file's thousands points would read as the number ")
+    assert main(["data", "info", str(tmp_path / "late.csv")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and words in err and "Traceback" not in err
+    (tmp_path / "stray.csv").write_text("sample;" + ";".join(genes) + "\n" + "\n".join(
+        f"S{i};" + ";".join(dates[0] if (i, k) == (3, 1) else num(v) for k, v in enumerate(r))
+        for i, r in enumerate(x)) + "\n")
+    with pytest.raises(DataError, match=rf"^stray.csv: non-numeric value {re.escape(repr(dates[0]))} at line 5, "
+                                        r"column 'EGFR' \(sample 'S3'\) \(a date among the values"):
+        read(tmp_path / "stray.csv")
+
+
 @pytest.mark.parametrize("space", [" ", "\u00a0", "\u202f"])
 def test_a_space_inside_a_field_of_a_space_separated_file_is_no_thousands_separator(tmp_path, space):
     """R's write.table (fields separated by single spaces, text quoted) and a table aligned by runs of spaces: a
@@ -3857,7 +3999,9 @@ def test_a_space_inside_a_field_of_a_space_separated_file_is_no_thousands_separa
     p = tmp_path / "r.txt"
     p.write_text('"S1" "S2" "S3"\n' + "".join(f'"G{i}" {i} {i + 1} {i + 2}\n' for i in range(5))
                  + f'"BAD" "1{space}234,5" 5 6\n', encoding="utf-8")
-    with pytest.raises(DataError, match=rf"non-numeric value {re.escape(repr(f'1{space}234,5'))} at line 7, column "
+    named = {"\u00a0": r" (\xa0: a no-break space)", "\u202f": r" (\u202f: a narrow no-break space)"}.get(space, "")
+    with pytest.raises(DataError, match=rf"non-numeric value {re.escape(repr(f'1{space}234,5') + named)} at line 7, "
+                                        r"column "
                                         r"'S1' \(gene 'BAD'\) "
                                         r"\(thousands grouped by spaces, read only in a ';'- or tab-separated file"):
         read(p, orientation="genes_x_samples")

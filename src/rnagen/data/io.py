@@ -436,11 +436,12 @@ class _Text:
         # format is a default that the values further on decide (_NumberCheck)
         self.numbers_decided = _numbers_seen(table[1:21], self.sep)
 
-    def open(self, encoding: str | None = None, *, numbers: _NumberCheck | None = None):
+    def open(self, encoding: str | None = None, *, numbers: _NumberCheck | None = None, plain: bool = True):
         """The whole file as text (decompressed and decoded with ``encoding``, default the sniffed one); where
-        the thousands are grouped by spaces, the no-break spaces among them read as plain ones (pandas takes a
-        one-byte thousands separator only). With ``numbers``, every value read is checked against the number
-        format (``decimal``, ``thousands``) as it passes (:class:`_NumberCheck`)."""
+        the thousands are grouped by spaces, the no-break spaces among them read as plain ones, and where by
+        apostrophes, the typographic ones (U+2019) as plain ones (pandas takes one character as the thousands
+        separator); with ``plain`` false, every character as written. With ``numbers``, every value read is
+        checked against the number format (``decimal``, ``thousands``) as it passes (:class:`_NumberCheck`)."""
         raw = _OPENERS[self.compression](self.path, "rb") if self.compression else open(self.path, "rb")
         fh: io.TextIOBase = io.TextIOWrapper(raw, encoding=encoding or self.encoding, newline="")
         if numbers is not None:   # the values checked as written, their no-break spaces too
@@ -450,32 +451,37 @@ class _Text:
                 fh.close()
                 raise
             fh = _Checked(fh, numbers, (self.decimal, self.thousands))
-        return _SpacesPlain(fh) if self.thousands == " " else fh
+        table = _GROUPS_PLAIN.get(self.thousands or "") if plain else None
+        return _GroupsPlain(fh, table) if table is not None else fh
 
     def header(self) -> list[str]:
         return _fields(self.lines[0], self.sep) if self.lines else []
 
 
-#: the spaces a spreadsheet groups thousands by: the no-break space (U+00A0) and the narrow one (U+202F) of the
-#: French and Swiss locales (CLDR number symbols), read as a plain space
-_NO_BREAK_SPACES = str.maketrans({"\u00a0": " ", "\u202f": " "})
+#: the characters a spreadsheet groups thousands by (CLDR number symbols), each format's read as the one character
+#: pandas takes: the no-break space (U+00A0) and the narrow one (U+202F) of the French and Swiss locales as a plain
+#: space, the typographic apostrophe (U+2019) of the Swiss as the plain one (de-CH, it-CH: 1'234.5)
+_SPACES = " \u00a0\u202f"
+_APOSTROPHES = "'\u2019"
+_GROUPS = {" ": _SPACES, "'": _APOSTROPHES}
+_GROUPS_PLAIN = {t: str.maketrans({c: t for c in chars[1:]}) for t, chars in _GROUPS.items()}
 
 
-class _SpacesPlain(io.TextIOBase):
-    """A text stream with its no-break spaces read as plain spaces (a character-for-character translation, so
-    any split of the text into chunks translates alike)."""
+class _GroupsPlain(io.TextIOBase):
+    """A text stream with the grouping characters of its thousands separator read as the plain one (``table``: a
+    character-for-character translation, so any split of the text into chunks translates alike)."""
 
-    def __init__(self, fh: io.TextIOBase):
-        self._fh = fh
+    def __init__(self, fh: io.TextIOBase, table: dict[int, str]):
+        self._fh, self._table = fh, table
 
     def readable(self) -> bool:
         return True
 
     def read(self, size: int | None = -1) -> str:
-        return self._fh.read(size).translate(_NO_BREAK_SPACES)
+        return self._fh.read(size).translate(self._table)
 
     def readline(self, size: int | None = -1) -> str:  # type: ignore[override]
-        return self._fh.readline(size if size is not None else -1).translate(_NO_BREAK_SPACES)
+        return self._fh.readline(size if size is not None else -1).translate(self._table)
 
     def close(self) -> None:
         self._fh.close()
@@ -572,7 +578,19 @@ _GROUPED = re.compile(r"^[+-]?[1-9]\d{0,2}(,\d{3})+(\.\d+)?$")
 _DOT_GROUPED = re.compile(r"^[+-]?[1-9]\d{0,2}(\.\d{3})+(,\d+)?$")
 _SMALL_INT = re.compile(r"^[+-]?[1-9]\d{0,2}$")
 _SPACE_GROUPED = re.compile(r"^[+-]?[1-9]\d{0,2}([ \u00a0\u202f]\d{3})+(,\d+)?$")
+_SPACE_GROUPED_POINT = re.compile(r"^[+-]?[1-9]\d{0,2}([ \u00a0\u202f]\d{3})+(\.\d+)?$")
+_APOSTROPHE_GROUPED = re.compile(r"^[+-]?[1-9]\d{0,2}(['\u2019]\d{3})+(\.\d+)?$")
 _DIGIT_SPACE_DIGIT = re.compile(r"\d[ \u00a0\u202f]\d")
+_DIGIT_APOSTROPHE_DIGIT = re.compile(r"\d['\u2019]\d")
+
+
+#: a date written with points, as spreadsheets of the German, Swiss, Nordic and Eastern European locales write a
+#: date cell as text (CLDR's short and medium date patterns ``dd.MM.yy``, ``d.M.y``; the Hungarian ``y.MM.dd.``):
+#: day (1-31), month (1-12), a year of two or four digits, or a four-digit year first. No number format reads it
+#: as written (the month is no group of three digits), and a thousands point would make a number of it (pandas
+#: drops the points: 12.03.2021 read as 12032021), so it is a sample's annotation, never a value
+_DATE = re.compile(r"(?:(?:0?[1-9]|[12]\d|3[01])\.(?:0?[1-9]|1[0-2])\.(?:\d{2}|\d{4})"
+                   r"|\d{4}\.(?:0?[1-9]|1[0-2])\.(?:0?[1-9]|[12]\d|3[01]))\.?")
 
 
 def _mixed_both_ways(cells: list[list[str]], a: re.Pattern, b: re.Pattern) -> bool:
@@ -598,19 +616,35 @@ def _sniff_numbers(lines: list[str], sep: str, *, n_lines: int = 20) -> tuple[st
     decimal commas they would be a thousandth of themselves.
     Thousands points alike where no value has a comma (``1.225`` beside ``512`` in a ``;`` file). In a
     comma-separated file, quoted values with a decimal comma (``"4,36"``) and none with a point are decimal.
-    Thousands grouped by a space, plain or no-break (``1 225,5``), in a ``;`` or tab file, with decimal commas."""
+    Thousands grouped by a space, plain or no-break: with decimal commas (``1 225,5``) in a ``;`` or tab file, with
+    a decimal point (``1 225.5``) where a grouped value or, no value having a decimal comma, another has one, or
+    in a comma-separated file. Thousands grouped by apostrophes, plain or typographic (``1'225.5``: Swiss
+    spreadsheets), with a decimal point, where every such value is grouped in threes and no value has a decimal
+    comma."""
     try:
         rows = ([_fields(ln, sep) for ln in lines[:n_lines]] if sep == _WHITESPACE
                 else csv.reader(lines[:n_lines], delimiter=sep))
-        cells = [[f.strip() for f in row[1:]] for row in rows]
+        # (a date written with points, 12.03.2021, is an annotation: it tells nothing of the values' format)
+        cells = [["" if _DATE.fullmatch(f) else f for f in (f.strip() for f in row[1:])] for row in rows]
         fields = [f for row in cells for f in row]
     except csv.Error:
         return ".", None
+    dec_comma = any(_DEC_COMMA.match(f) for f in fields)
+    apostrophes = [f for f in fields if _DIGIT_APOSTROPHE_DIGIT.search(f)]
+    if apostrophes and all(_APOSTROPHE_GROUPED.match(f) for f in apostrophes) and not dec_comma:
+        # thousands grouped by apostrophes (1'225.5: Swiss spreadsheets, de-CH and it-CH; CLDR number symbols)
+        return ".", "'"
     spaced = [f for f in fields if _DIGIT_SPACE_DIGIT.search(f)]
-    if sep in (";", "\t") and spaced and all(_SPACE_GROUPED.match(f) for f in spaced):
-        # thousands grouped by a space, plain or no-break (1 225,5: French and Swiss spreadsheets); the decimal
-        # mark of those locales is the comma
-        return ",", " "
+    if spaced and sep in (",", ";", "\t"):
+        # thousands grouped by a space, plain or no-break: with a decimal comma (1 225,5: French and Swiss
+        # spreadsheets) or a decimal point (1 225.5: the SI's digit groups, ISO 80000-1; English and Swiss locales)
+        by_point = all(_SPACE_GROUPED_POINT.match(f) for f in spaced)
+        by_comma = sep != "," and all(_SPACE_GROUPED.match(f) for f in spaced)
+        point = any("." in f for f in spaced) or (not dec_comma and any(_DEC_POINT.match(f) for f in fields))
+        if by_point and (point or not by_comma):
+            return ".", " "
+        if by_comma:
+            return ",", " "
     decimal = "."
     if sep != ",":
         n_comma = sum(bool(_DEC_COMMA.match(f) or _DOT_GROUPED.match(f) and "," in f) for f in fields)
@@ -643,7 +677,8 @@ def _sniff_numbers(lines: list[str], sep: str, *, n_lines: int = 20) -> tuple[st
 #: the number formats a table's values may be written in, as (decimal mark, thousands separator): pandas' own
 #: (and R's, Excel's in English), then those of European spreadsheets (CLDR number symbols: German, French, Swiss)
 _NumberFormat = tuple[str, str | None]
-_NUMBER_FORMATS: tuple[_NumberFormat, ...] = ((".", None), (".", ","), (",", None), (",", "."), (",", " "))
+_NUMBER_FORMATS: tuple[_NumberFormat, ...] = ((".", None), (".", ","), (",", None), (",", "."), (",", " "),
+                                              (".", " "), (".", "'"))
 
 
 def _reads_as_written(decimal: str, thousands: str | None) -> re.Pattern:
@@ -655,26 +690,28 @@ def _reads_as_written(decimal: str, thousands: str | None) -> re.Pattern:
     if thousands is None:
         whole = r"\d+"
     else:
-        t = "[ \u00a0\u202f]" if thousands == " " else re.escape(thousands)
+        t = f"[{_GROUPS[thousands]}]" if thousands in _GROUPS else re.escape(thousands)
         whole = rf"(?:\d+|[1-9]\d{{0,2}}(?:{t}\d{{3}})+)"
     return re.compile(rf"[+-]?(?:{whole}(?:{d}\d*)?|{d}\d+)(?:[eE][+-]?\d+)?")
 
 
 _READS = {f: _reads_as_written(*f) for f in _NUMBER_FORMATS}
-_MARKS = re.compile(r"[.,]|\d[ \u00a0\u202f]\d")
+_MARKS = re.compile(r"[.,]|\d[ \u00a0\u202f'\u2019]\d")
 #: the thousands separators of each format that has one, in words
-_THOUSANDS_WORDS = {",": "thousands commas", ".": "thousands points", " ": "thousands spaces"}
+_THOUSANDS_WORDS = {",": "thousands commas", ".": "thousands points", " ": "thousands spaces",
+                    "'": "thousands apostrophes"}
 
 
 def _formats(sep: str) -> tuple[_NumberFormat, ...]:
     """The number formats a table separated by ``sep`` may be written in: thousands grouped by spaces never where
     spaces separate the fields (a space inside a field there is a separator, or a quoted text's)."""
-    return _NUMBER_FORMATS if sep not in (" ", _WHITESPACE) else _NUMBER_FORMATS[:-1]
+    if sep not in (" ", _WHITESPACE):
+        return _NUMBER_FORMATS
+    return tuple(f for f in _NUMBER_FORMATS if f[1] != " ")
 
 
-#: a field written as a number: a sign, digits with points, commas or spaces among them, an exponent
-_NUMBER_LIKE = re.compile(r"[+-]?[.,]?\d[\d., \u00a0\u202f]*(?:[eE][+-]?\d+)?")
-_SPACES = " \u00a0\u202f"
+#: a field written as a number: a sign, digits with points, commas, spaces or apostrophes among them, an exponent
+_NUMBER_LIKE = re.compile(r"[+-]?[.,]?\d[\d., \u00a0\u202f'\u2019]*(?:[eE][+-]?\d+)?")
 
 
 def _read_by_pandas(v: str, fmt: _NumberFormat) -> str | None:
@@ -691,7 +728,7 @@ def _read_by_pandas(v: str, fmt: _NumberFormat) -> str | None:
     if not body[:1].isdigit():
         return None
     cut = next((k for k, ch in enumerate(body) if ch == decimal or ch in "eE"), len(body))
-    seps = _SPACES if thousands == " " else thousands
+    seps = _GROUPS.get(thousands, thousands)
     plain = sign + "".join(ch for ch in body[:cut] if ch not in seps) + body[cut:]
     return plain.replace(decimal, ".") if _READS[(decimal, None)].fullmatch(plain) else None
 
@@ -704,7 +741,7 @@ def _plain_numbers(s: pd.Series, fmt: _NumberFormat) -> pd.Series:
         return pd.to_numeric(s, errors="coerce")
     decimal, thousands = fmt
     reads = _READS[fmt]
-    drop = {ord(c): None for c in (_SPACES if thousands == " " else thousands or "")}
+    drop = {ord(c): None for c in _GROUPS.get(thousands or "", thousands or "")}
 
     def plain(v: Any) -> Any:
         if isinstance(v, str) and reads.fullmatch(t := v.strip()):
@@ -729,12 +766,18 @@ def _bad_thousands(decimal: str, thousands: str) -> re.Pattern:
 _BAD_THOUSANDS = {",": _bad_thousands(".", ","), ".": _bad_thousands(",", ".")}
 #: two of one mark with only digits between them: a decimal mark read twice, or a second thousands separator
 _TWO_MARKS = {",": re.compile(r",\d*,"), ".": re.compile(r"\.\d*\.")}
-#: a space between digits where no value of thousands spaces has one: not before exactly three digits, after a run
-#: of four or more digits or of one to three that starts with 0, or after the decimal comma (as _bad_thousands)
-_BAD_SPACES = re.compile(
-    r"(?<=\d)[ \u00a0\u202f](?=\d)(?:(?!\d{3}(?!\d))|(?<=\d{4}[ \u00a0\u202f])|"
-    + "|".join(rf"(?<=0{x}[ \u00a0\u202f])(?<![\d \u00a0\u202f]0{x}[ \u00a0\u202f])" for x in ("", r"\d", r"\d\d"))
-    + r")|,\d*[ \u00a0\u202f](?=\d)")
+def _bad_groups(chars: str, decimal: str) -> re.Pattern:
+    """One of ``chars`` (the spaces or the apostrophes a format groups thousands by) between digits where no value
+    of that format has one: not before exactly three digits, after a run of four or more digits or of one to three
+    that starts with 0, or after the decimal mark (as :func:`_bad_thousands`)."""
+    g, d = f"[{chars}]", re.escape(decimal)
+    zero = "|".join(rf"(?<=0{x}{g})(?<![\d{chars}]0{x}{g})" for x in ("", r"\d", r"\d\d"))
+    return re.compile(rf"(?<=\d){g}(?=\d)(?:(?!\d{{3}}(?!\d))|(?<=\d{{4}}{g})|{zero})|{d}\d*{g}(?=\d)")
+
+
+#: a space or an apostrophe between digits where no value of the format of that decimal mark has one
+_BAD_SPACES = {",": _bad_groups(_SPACES, ","), ".": _bad_groups(_SPACES, ".")}
+_BAD_APOSTROPHES = _bad_groups(_APOSTROPHES, ".")
 
 
 def _has_space(text: str) -> bool:
@@ -742,13 +785,16 @@ def _has_space(text: str) -> bool:
     return " " in text or "\u00a0" in text or "\u202f" in text
 
 
+def _has_apostrophe(text: str) -> bool:
+    """Whether ``text`` holds an apostrophe a spreadsheet may group thousands by (a fast test before a pattern's)."""
+    return "'" in text or "\u2019" in text
+
+
 def _marked(v: str, sep: str) -> bool:
     """Whether ``v`` (a stripped field) is a number written with a decimal mark or a thousands separator that
     some number format reads: what tells the formats apart (``12``, ``NA`` or a gene name tells nothing). Spaces
-    group thousands in ``;``- and tab-separated files only (:func:`_sniff_numbers`)."""
-    if not _MARKS.search(v) or (sep not in (";", "\t") and "," not in v and "." not in v):
-        return False
-    return any(_READS[f].fullmatch(v) for f in _formats(sep))
+    group thousands in no file whose fields spaces separate (:func:`_formats`)."""
+    return _MARKS.search(v) is not None and any(_READS[f].fullmatch(v) for f in _formats(sep))
 
 
 def _numbers_seen(lines: list[str], sep: str) -> bool:
@@ -759,8 +805,10 @@ def _numbers_seen(lines: list[str], sep: str) -> bool:
 
 def _number_kind(v: str) -> str:
     """What marks the number ``v`` is written with, in words."""
-    if _DIGIT_SPACE_DIGIT.search(v):
-        return "thousands grouped by spaces"
+    for grouped, words in ((_DIGIT_SPACE_DIGIT, "thousands grouped by spaces"),
+                           (_DIGIT_APOSTROPHE_DIGIT, "thousands apostrophes")):
+        if grouped.search(v):
+            return words + (" and a decimal comma" if "," in v else " and a decimal point" if "." in v else "")
     comma, point = v.rfind(","), v.rfind(".")
     if comma >= 0 and point >= 0:
         return "thousands commas and a decimal point" if point > comma else "thousands points and a decimal comma"
@@ -808,6 +856,58 @@ def _records(lines: Sequence[str], sep: str) -> list[tuple[int, str]]:
     return out
 
 
+class _Dates(NamedTuple):
+    """The dates (:data:`_DATE`) among a text table's first values: the columns that hold one, by name (the samples
+    as rows: a column of collection dates), and the rows of dates, by line (from 0) and fields (the samples as
+    columns: a row of dates under the header)."""
+
+    columns: list[str]
+    rows: dict[int, list[str]]
+
+
+def _dates(txt: _Text, header: Sequence[str], data_from: int) -> _Dates:
+    """The dates among the values (fields after the first) of ``txt``'s first lines from line ``data_from`` (from
+    0) on. A record whose values hold two dates or more, as many as half of them, and no number is a row of dates,
+    kept where every record before it is one line (its line is then the one pandas skips); a date in another record
+    makes its column a column of dates."""
+    columns: dict[str, None] = {}
+    rows: dict[int, list[str]] = {}
+    one_line = True   # whether every record so far is one line
+    for k, rec in _records(txt.lines, txt.sep):
+        one_line = one_line and "\n" not in rec
+        if k < data_from or "." not in rec:
+            continue
+        fields = _fields(rec, txt.sep)
+        values = [f.strip() for f in fields[1:]]
+        dated = [_DATE.fullmatch(v) is not None for v in values]
+        n = sum(dated)
+        if not n:
+            continue
+        numbers = any(v and not d and _NUMBER_LIKE.fullmatch(v) for v, d in zip(values, dated))
+        if not numbers and n >= 2 and 2 * n >= len(values):
+            if one_line:
+                rows[k] = fields
+            continue
+        shift = 1 if len(fields) == len(header) + 1 else 0   # a header without a field above the ids
+        for j, d in enumerate(dated, start=1):
+            if d and 0 < j - shift < len(header):
+                columns[str(header[j - shift])] = None
+    return _Dates(list(columns), rows)
+
+
+#: the characters a value may hold that look like a plain space or none, by name
+_UNSEEN = {"\u00a0": "a no-break space", "\u202f": "a narrow no-break space", "\u2009": "a thin space",
+           "\u2007": "a figure space", "\u200b": "a zero-width space", "\ufeff": "a zero-width no-break space"}
+
+
+def _shown(v: str) -> str:
+    """``v`` (its first 40 characters) as a message names it: quoted, a character that looks like a plain space or
+    none written as its code and named (``'1\\xa0234' (\\xa0: a no-break space)``), so that it can be found."""
+    unseen = [c for c in _UNSEEN if c in v[:40]]
+    return repr(v[:40]) + ("" if not unseen else " (" + ", ".join(
+        f"{ascii(c)[1:-1]}: {_UNSEEN[c]}" for c in unseen) + ")")
+
+
 class _Seen(NamedTuple):
     """A value with a mark, where it is: its line (from 1), field, row id and column name."""
 
@@ -818,7 +918,7 @@ class _Seen(NamedTuple):
     column: str
 
     def where(self) -> str:
-        return f"{self.value[:40]!r} at line {self.line}, column {self.column[:40]!r} (row {self.row[:40]!r})"
+        return f"{_shown(self.value)} at line {self.line}, column {self.column[:40]!r} (row {self.row[:40]!r})"
 
 
 class _Renumber(Exception):  # noqa: N818 - a signal to read the table again, not an error
@@ -850,11 +950,13 @@ class _NumberCheck:
     written in one format costs one scan of its text besides the parse."""
 
     def __init__(self, txt: _Text, *, header: Sequence[str], data_from: int, first_value: int = 1,
-                 text_columns: Sequence[str] = ()):
+                 text_columns: Sequence[str] = (), skip: Sequence[int] = ()):
         self.source, self.sep = txt.source, txt.sep
         self.formats = _formats(txt.sep)
         self.header = [str(h) for h in header]
-        self.text_columns = frozenset(text_columns)   # read as text (a label column): no values of the matrix
+        # read as text (a label column, a column of dates): no values of the matrix
+        self.text_columns = frozenset(text_columns)
+        self.skip = frozenset(skip)   # lines (from 0) the parse skips (a row of dates taken out as text)
         self.data_from, self.first_value = data_from, first_value
         self.context = txt.lines[data_from:]       # the first data lines, beside the evidence for the sniff
         self.decided = txt.numbers_decided
@@ -862,7 +964,7 @@ class _NumberCheck:
         self.evidence: list[str] = []                  # the first lines with marked values
         fmt = (txt.decimal, txt.thousands)
         for k, rec in _records(txt.lines, self.sep):   # the first lines, known before the parse (:meth:`start`)
-            if k >= data_from and self._suspect(rec, fmt, not self.decided):
+            if k >= data_from and k not in self.skip and self._suspect(rec, fmt, not self.decided):
                 self._record(self._values(k, rec))
 
     # ------------------------------------------------------------------ one line
@@ -877,24 +979,28 @@ class _NumberCheck:
     def _suspect(self, line: str, fmt: _NumberFormat, gathering: bool) -> bool:
         """Whether ``line`` may hold a marked value (``gathering``) or one that ``fmt`` does not read as written:
         a test on the text, true for every such line, false for nearly every line written in ``fmt``. Each format
-        reads every marked value but those with a mark it does not have (a comma, a point or a space group), two
-        decimal marks, or its thousands separator outside groups of three."""
+        reads every marked value but those with a mark it does not have (a comma, a point, a group of digits after a
+        space or an apostrophe), two decimal marks, or its thousands separator outside groups of three."""
         quoted = self.sep == ","   # commas separate the fields: a value's commas stand inside quotes
+        spaced = self.sep in (",", ";", "\t")   # spaces are no field separator: a value may group digits by them
         if not ((quoted and '"' in line) or (not quoted and "," in line) or "." in line
-                or (self.sep in (";", "\t") and _has_space(line))):
+                or (spaced and _has_space(line)) or _has_apostrophe(line)):
             return False
         rest = self._rest(line)
         commas = "\x1f".join(_QUOTED.findall(rest)) if quoted else rest   # the text a value's commas stand in
-        spaces = rest if self.sep in (",", ";", "\t") else ""            # the text a value's space groups stand in
+        spaces = rest if spaced else ""                                   # the text a value's space groups stand in
         space = _has_space(spaces) and _DIGIT_SPACE_DIGIT.search(spaces) is not None
+        apostrophe = _has_apostrophe(rest) and _DIGIT_APOSTROPHE_DIGIT.search(rest) is not None
         if gathering:
-            return "," in commas or "." in rest or space
+            return "," in commas or "." in rest or space or apostrophe
         decimal, thousands = fmt
-        if space and (thousands != " " or _BAD_SPACES.search(spaces) is not None):
+        if space and (thousands != " " or _BAD_SPACES[decimal].search(spaces) is not None):
+            return True
+        if apostrophe and (thousands != "'" or _BAD_APOSTROPHES.search(rest) is not None):
             return True
         if decimal == ".":
             return (_TWO_MARKS["."].search(rest) is not None
-                    or ("," in commas if thousands is None else _BAD_THOUSANDS[","].search(commas) is not None))
+                    or ("," in commas if thousands != "," else _BAD_THOUSANDS[","].search(commas) is not None))
         if _TWO_MARKS[","].search(commas) is not None:
             return True
         return "." in rest if thousands != "." else _BAD_THOUSANDS["."].search(rest) is not None
@@ -925,13 +1031,16 @@ class _NumberCheck:
                 if column in self.text_columns:
                     continue
                 if misread is not None and fmt is not None:
-                    raise self._misgrouped(_Seen(n, j, v, row, column), fmt, format(float(misread), ".15g"))
+                    number = format(float(misread), ".15g")
+                    if _DATE.fullmatch(v):
+                        raise self._date(_Seen(n, j, v, row, column), fmt, number)
+                    raise self._misgrouped(_Seen(n, j, v, row, column), fmt, number)
                 out.append(_Seen(n, j, v, row, column))
         return out
 
     def line(self, i: int, line: str, fmt: _NumberFormat) -> bool:
         """Check line ``i`` (from 0) of the file read in ``fmt``; whether it holds marked values."""
-        if i < self.data_from or not self._suspect(line, fmt, not self.decided):
+        if i < self.data_from or not self._suspect(line, fmt, not self.decided) or i in self.skip:
             return False
         seen = self._values(i, line, fmt)
         if not seen:
@@ -997,6 +1106,16 @@ class _NumberCheck:
                          f"after one to three (as in 12{t}345), yet read with the file's {_THOUSANDS_WORDS[t]} it "
                          f"would be {number}; write the value without thousands separators (in a spreadsheet: give "
                          "all value cells one number format and export again)")
+
+
+    def _date(self, s: _Seen, fmt: _NumberFormat, number: str) -> DataError:
+        """The one-line error of a date among the values (a column or row of dates whose first lines hold none, or
+        a date in a column or row of numbers), which the table's thousands separator would read as ``number``."""
+        t = cast(str, fmt[1])
+        return DataError(f"{self.source}: {s.where()} is a date among the values, which the file's "
+                         f"{_THOUSANDS_WORDS[t]} would read as the number {number}; give sample annotations such as "
+                         "dates in a column (or --label-key row) of their own with a date in its first rows, or in a "
+                         "label file (--labels), or write the dates as year-month-day (2021-03-12)")
 
 
 class _Checked(io.TextIOBase):
@@ -1289,19 +1408,22 @@ def _mostly_numeric(s: pd.Series, numbers: _NumberFormat = (".", None)) -> bool:
     return float(_plain_numbers(v, numbers).notna().mean()) >= 0.5
 
 
-#: the line of a table's value in its file from its row id, column name and text (:func:`_line_of_value`)
-_Locate = Callable[[str, str, str], "int | None"]
+#: the line of a table's value in its file and the value as written, from its row id, column name and text as
+#: parsed (:func:`_line_of_value`)
+_Locate = Callable[[str, str, str], "tuple[int, str] | None"]
 
 
-def _line_of_value(txt: _Text, header: Sequence[str], row: str, column: str, value: str) -> int | None:
+def _line_of_value(txt: _Text, header: Sequence[str], row: str, column: str, value: str) -> tuple[int, str] | None:
     """The line (from 1) that ``value`` of the row ``row`` (its id) in ``column`` stands on in the text table
-    ``txt`` (its column names ``header``): its records read again with the csv module, a quoted field's line breaks
-    counted and blank lines and a preamble passed, the first whose id is ``row`` and whose field in that column
-    (else any field after the id) is ``value``; None where none is. Read only to name a bad value's line."""
+    ``txt`` (its column names ``header``), and the value as written there (a no-break space that the parse read as a
+    plain one as written): its records read again with the csv module, a quoted field's line breaks counted and
+    blank lines and a preamble passed, the first whose id is ``row`` and whose field in that column (else any field
+    after the id) is ``value`` as parsed; None where none is. Read only to name a bad value."""
     names = [str(h).strip() for h in header]
     want = value.strip()
+    table = _GROUPS_PLAIN.get(txt.thousands or "", {})
     try:
-        with txt.open() as fh:
+        with txt.open(plain=False) as fh:
             reader: Any = ((ln.split() for ln in fh) if txt.sep == _WHITESPACE
                            else csv.reader(fh, delimiter=txt.sep))
             end = 0
@@ -1310,10 +1432,10 @@ def _line_of_value(txt: _Text, header: Sequence[str], row: str, column: str, val
                 if not fields or fields[0].strip() != row:
                     continue
                 k = names.index(column) + (len(fields) == len(names) + 1) if column in names else -1
-                j = k if 0 < k < len(fields) and fields[k].strip() == want else next(
-                    (j for j in range(1, len(fields)) if fields[j].strip() == want), None)
+                j = k if 0 < k < len(fields) and fields[k].strip().translate(table) == want else next(
+                    (j for j in range(1, len(fields)) if fields[j].strip().translate(table) == want), None)
                 if j is not None:
-                    return first + sum(f.count("\n") for f in fields[:j])
+                    return first + sum(f.count("\n") for f in fields[:j]), fields[j].strip()
     except (UnicodeDecodeError, csv.Error, OSError, EOFError, zlib.error, lzma.LZMAError):
         pass
     return None
@@ -1322,9 +1444,9 @@ def _line_of_value(txt: _Text, header: Sequence[str], row: str, column: str, val
 def _bad_value(s: pd.Series, *, line_of_row: int, where: str, numbers: _NumberFormat = (".", None),
                locate: _Locate | None = None) -> str:
     """``'abc' at line 3, column 'EGFR' (sample 's2')``: the first non-numeric value of column ``s`` (the values
-    written in the table's number format ``numbers`` are numbers); its line is the file's line that ``locate``
-    finds it on (:func:`_line_of_value`), else its row's position after ``line_of_row`` (a table of one line per
-    row)."""
+    written in the table's number format ``numbers`` are numbers), as written: its line and its text are the file's
+    that ``locate`` finds it by (:func:`_line_of_value`), else its row's position after ``line_of_row`` (a table of
+    one line per row) and its text as parsed."""
     conv = _plain_numbers(s, numbers)
     badmask = (conv.isna() & s.notna()).to_numpy()
     if not badmask.any():
@@ -1338,7 +1460,8 @@ def _bad_value(s: pd.Series, *, line_of_row: int, where: str, numbers: _NumberFo
                 what = "a date or time"
             else:
                 continue
-            line = (locate(str(s.index[pos]), str(s.name), str(v)) if locate else None) or pos + line_of_row
+            line, _ = (locate(str(s.index[pos]), str(s.name), str(v)) if locate else None) or (pos + line_of_row,
+                                                                                                 "")
             return (f"{str(v)[:40]!r} ({what}) at line {line}, column {str(s.name)[:40]!r} ({where} "
                     f"{str(s.index[pos])[:40]!r})")
         return f"in column {str(s.name)[:40]!r} (values of type {s.dtype}, not numbers)"
@@ -1355,6 +1478,12 @@ def _bad_value(s: pd.Series, *, line_of_row: int, where: str, numbers: _NumberFo
     elif _READS[(",", " ")].fullmatch(v.strip()) and _DIGIT_SPACE_DIGIT.search(v):
         hint = (" (thousands grouped by spaces, read only in a ';'- or tab-separated file of decimal commas: write the "
                 "values without thousands separators)")
+    elif _READS[(".", " ")].fullmatch(v.strip()) and _DIGIT_SPACE_DIGIT.search(v):
+        hint = (" (thousands grouped by spaces, read only in a file separated by commas, ';' or tabs: write the values "
+                "without thousands separators)")
+    elif _DATE.fullmatch(v.strip()):
+        hint = (" (a date among the values: give sample annotations in a column of their own, or in a label file: "
+                "--labels)")
     elif _NUMBER_LIKE.fullmatch(v.strip()) and _MARKS.search(v.strip()):
         # digits with marks that no number format reads as written: a thousands separator outside groups of three
         # digits (12 34, 1.234.5), one in the decimal part (1,5 000), or marks of two locales (1 234.5)
@@ -1367,8 +1496,9 @@ def _bad_value(s: pd.Series, *, line_of_row: int, where: str, numbers: _NumberFo
     elif v.strip() in ("-", "--", ".", "?", "\u2013", "\u2014", "x", "X"):
         hint = (" (if it marks a missing value: write NA or leave the field empty, then prepare with --missing "
                 "impute|drop)")
-    line = (locate(str(s.index[pos]), str(s.name), v) if locate else None) or pos + line_of_row
-    return (f"{v[:40]!r} at line {line}, column {str(s.name)[:40]!r} ({where} {str(s.index[pos])[:40]!r}){hint}")
+    # the value as written (its no-break spaces, which the parse reads as plain ones, shown and named)
+    line, written = (locate(str(s.index[pos]), str(s.name), v) if locate else None) or (pos + line_of_row, v)
+    return (f"{_shown(written)} at line {line}, column {str(s.name)[:40]!r} ({where} {str(s.index[pos])[:40]!r}){hint}")
 
 
 def _require_numeric(df: pd.DataFrame, columns, *, line_of_row: int, source: str) -> None:
@@ -1390,7 +1520,8 @@ def _refuse_locale_marks(df: pd.DataFrame, columns, *, line_of_row: int, source:
         if pd.api.types.is_numeric_dtype(col.dtype):
             continue
         text = col.astype(str).str.strip()
-        marked = (text.str.contains(",", regex=False) | text.str.contains(_DIGIT_SPACE_DIGIT)) & text.map(
+        marked = (text.str.contains(",", regex=False) | text.str.contains(_DIGIT_SPACE_DIGIT)
+                  | text.str.contains(_DIGIT_APOSTROPHE_DIGIT)) & text.map(
             lambda v: _NUMBER_LIKE.fullmatch(v) is not None)
         if marked.any():
             pos = int(np.flatnonzero(marked.to_numpy())[0])
@@ -2731,6 +2862,24 @@ def _table_stem(name: str) -> str:
     return stem or name
 
 
+def _row_of_dates(dates: _Dates, *, source: str, label_key: str | None,
+                  n_fields: int) -> tuple[int, np.ndarray] | None:
+    """The row of dates among ``dates`` named ``label_key`` (the samples' labels of a genes x samples table, as many
+    fields as the header's ``n_fields``), as its line (from 0) and its values as written; None where there is no row
+    of dates. Any other row of dates is refused: sample annotations among the genes."""
+    out = None
+    for k, fields in dates.rows.items():
+        row = fields[0].strip()
+        if label_key is not None and row == label_key and len(fields) == n_fields and out is None:
+            out = (k, np.array([f.strip() for f in fields[1:]], dtype=object))
+            continue
+        shown = ", ".join(repr(f.strip()[:20]) for f in fields[1:3])
+        raise DataError(f"{source}: row {row[:40]!r} (line {k + 1}) holds dates for the samples ({shown}, ...), "
+                        "sample annotations, not expression values: if it is the labels, pass --label-key "
+                        f"{shlex.quote(row)}, else remove the row (and give the dates in a label file: --labels)")
+    return out
+
+
 def _read_table(path: Path, txt: _Text, *, fmt: str, orientation: Orientation, label_key: str | None = None,
                 quantity: str = "counts"):
     source = path.name
@@ -2797,7 +2946,6 @@ def _read_table(path: Path, txt: _Text, *, fmt: str, orientation: Orientation, l
     # the lines of values (below the header, and the quantities' line), checked against the number format as they
     # are parsed
     first_values = start if no_header else start + 1 + (quantities is not None)
-    numbers = _NumberCheck(txt, header=header, data_from=first_values, text_columns=[label_key] if label_key else [])
 
     # a row of labels under the header (genes x samples) taken out of the first block as it is parsed, so that the
     # samples' columns it made text are numbers again before the blocks are joined (joined with it, every value of
@@ -2805,6 +2953,19 @@ def _read_table(path: Path, txt: _Text, *, fmt: str, orientation: Orientation, l
     lift = (label_key is not None and orientation != "samples_x_genes" and label_key not in header[1:]
             and not trailing and not no_header and usecols is None)
     lifted: list[np.ndarray | None] = [None]
+
+    # dates written with points (12.03.2021) are sample annotations, read as text as written: a column of them (a
+    # thousands point would make numbers of them), and a row of them as the labels (a row of labels read as text
+    # from the file, its line skipped by the parse)
+    dates = _dates(txt, header, first_values) if not no_header else _Dates([], {})
+    for c in dates.columns:
+        dtype[c] = str
+    dated = _row_of_dates(dates, source=source, label_key=label_key if lift else None, n_fields=len(header))
+    if dated is not None:
+        skip = sorted({*skip, dated[0]})
+    numbers = _NumberCheck(txt, header=header, data_from=first_values,
+                           text_columns=[*([label_key] if label_key else []), *dates.columns],
+                           skip=[dated[0]] if dated is not None else [])
 
     def _parse(encoding: str) -> pd.DataFrame:
         lifted[0] = None
@@ -2873,6 +3034,8 @@ def _read_table(path: Path, txt: _Text, *, fmt: str, orientation: Orientation, l
         raise DataError(f"{source}: the first column ({h0 or 'unnamed'!r}) is read as the sample/gene ids but holds "
                         f"numbers with repeats (e.g. {df.index[pd.Index(df.index).duplicated()][0]!r}); if the file "
                         f"has no id column, add one as its first column")
+    if dated is not None and lifted[0] is None and df.shape[1] == len(dated[1]):
+        lifted[0] = dated[1]
     label_row = None if lifted[0] is None else pd.Series(lifted[0], index=df.columns, dtype=object)
     adata, orient = _frame_to_adata(df, orientation=orientation, source=source, label_key=label_key, fmt=fmt,
                                     label_row=label_row, numbers=(txt.decimal, txt.thousands),
@@ -3572,7 +3735,8 @@ def _soft_values(col: pd.Series, source: str, where: str, ids: Sequence[str] | N
         pos = int(np.flatnonzero(bad.to_numpy())[0])
         v = text.iloc[pos]
         probe = f", probe {str(ids[pos])[:40]!r}" if ids is not None else ""
-        if _NUMBER_LIKE.fullmatch(v) and ("," in v or _DIGIT_SPACE_DIGIT.search(v)):
+        grouped = _DIGIT_SPACE_DIGIT.search(v) or _DIGIT_APOSTROPHE_DIGIT.search(v)
+        if _NUMBER_LIKE.fullmatch(v) and ("," in v or grouped):
             raise DataError(f"{source}: {v[:40]!r} in {where}{probe} has {_number_kind(v)}, but GEO's SOFT files "
                             "write numbers with a decimal point and no thousands separators (the file saved again by "
                             "a spreadsheet of another locale?); download the SOFT file again, or write every value "
