@@ -45,10 +45,14 @@ distinct score, ties giving a diagonal segment: the mean over random tie-breakin
 reached at each FPR. With ``n`` non-members and scores that carry no information the expected TPR at FPR
 ``alpha`` on this curve is ``(floor(alpha n) + 1) / (n + 1)`` (:func:`chance_tpr`), which is above ``alpha``
 when ``n`` is small (0.028 at ``alpha = 0.01`` with 35 non-members): that is the target the rows carry.
-Confidence intervals: bootstrap (:func:`rnagen.metrics._bootstrap.bootstrap_ci`) over the members and the
-non-members (resampled separately, the attack's scores held fixed). They do not include the variation of the
-sets the scores are measured against (the synthetic set, the reference), nor of what the attacks fit (LOGAN's
-classifier, the densities), which on small reference sets can be larger.
+Confidence intervals: bootstrap over the members and the non-members (resampled separately), with what the attacks
+fit on the synthetic and reference sets held fixed and what depends on the candidates themselves recomputed on
+each resample (MC's radius, a quantile of their own nearest-synthetic distances); the AUC's interval on the logit
+scale (:func:`rnagen.metrics._bootstrap.logit_ci`), a TPR's by :func:`rnagen.metrics._bootstrap.bootstrap_ci`.
+They leave out the variation of the synthetic and the reference set and of what the attacks fit on them (LOGAN's
+classifier, the densities): for a generator that copies its training profiles with noise, as for one that
+draws new profiles, that part is a small share of the spread over audits (``benchmarks/ci_coverage.py
+--membership-sr``), the members' and non-members' sampling the rest.
 """
 from __future__ import annotations
 
@@ -410,7 +414,8 @@ def _mc_counts_at(mc: _McRadius, radii: np.ndarray) -> np.ndarray:
     if len(near):
         ta, tb = _knn.center_pair(mc.X[torch.from_numpy(near)], mc.S)
         r2 = torch.from_numpy((r * r).astype(np.float32))
-        for s, e, d2 in _knn.sqdist_blocks(ta, tb):
+        # an eighth of the usual block: each float32 distance gets an int64 bin and a flat index besides
+        for s, e, d2 in _knn.sqdist_blocks(ta, tb, block_bytes=_knn._BLOCK_BYTES // 8):
             # bin k: the first radius whose square is >= the squared distance; counts at radius k: bins <= k
             b = torch.searchsorted(r2, d2.contiguous())
             flat = (b + (K + 1) * torch.arange(e - s)[:, None]).reshape(-1)
@@ -646,7 +651,8 @@ def verdict(rows: Mapping[str, Mapping[str, Any]], *, n_nonmembers: int | None =
     call a clean generator leaky in about one audit in four; so the lower bound is taken at the one-sided level
     0.025 / m for the m statistics judged (Bonferroni), from the 95% interval by the normal approximation
     (standard error = its width / 3.92), or, for a row of ``n_boot`` < 200 replicates (a Student-t interval,
-    :func:`rnagen.metrics._bootstrap.bootstrap_ci`), by Student's t with ``n_boot - 1`` degrees of freedom. Rows
+    :func:`rnagen.metrics._bootstrap.bootstrap_ci`; the AUC's on the logit scale, whose width near a bound also
+    counts its longer side towards 0.5), by Student's t with ``n_boot - 1`` degrees of freedom. Rows
     of fewer than :data:`MIN_VERDICT_REPLICATES` replicates are not judged. An attack beats chance when that
     bound lies above the chance level (the row's target direction; 0.5 for the AUC). ``n_nonmembers``: the
     audit's, where known (else FPR 0.01 counts as unresolved where its chance level is above 0.02, under 50
