@@ -37,6 +37,12 @@ triple (the held-out set split in three: non-members, reference and independent 
 training profile ``t`` (drawn without replacement while they last) and new noise ``z``, N(0, I) still; the true
 value is then the mean over the trials, as for the neighbour indicators.
 
+Where the membership intervals' shortfall comes from (``--membership-sr``, ``--sizes`` quadruples
+n_train,n_nonmembers,n_reference,n_synthetic): many audits of each of many generators, the spread of each
+statistic split into the part within one generator (members and non-members drawn anew: what the resample draws)
+and the part between generators (the synthetic and reference sets, the training set); rnagen's interval against
+the resample with every attack's scores held fixed, on the same draws (:func:`membership_sr_case`).
+
     .venv/bin/python benchmarks/ci_coverage.py --trials 2000
     .venv/bin/python benchmarks/ci_coverage.py --neighbours --trials 300 --n 300 --genes 20
     .venv/bin/python benchmarks/ci_coverage.py --neighbours --trials 100 --n 5000 --genes 20
@@ -45,6 +51,7 @@ value is then the mean over the trials, as for the neighbour indicators.
         --sizes 400,100,100 400,100,1000 400,50,400 2000,100,2000
     .venv/bin/python benchmarks/ci_coverage.py --membership --trials 200 --genes 20 --sizes 400,300,300 400,300,30
     .venv/bin/python benchmarks/ci_coverage.py --membership --leak 0.9 --trials 200 --sizes 400,300,300 400,300,30
+    .venv/bin/python benchmarks/ci_coverage.py --membership-sr --leak 0.9 --outer 40 --inner 50 --sizes 400,20,20,300
 """
 from __future__ import annotations
 
@@ -294,6 +301,94 @@ def membership_case(n_train: int, n_holdout: int, n_synthetic: int, genes: int, 
                   f"{c_t:>11.3f} {c_g:>12.3f} | {hw:>10.4f}", flush=True)
 
 
+def fixed_scores_ci(scores: dict, n_pos: int, values: dict, rng: np.random.Generator, n_boot: int = 1000) -> dict:
+    """The attacks' intervals as rnagen made them before the MC radius and the AUC's logit scale (code of ad15b84):
+    members and non-members resampled, every attack's scores held fixed, :func:`bs.bootstrap_ci` of the
+    replicates."""
+    from rnagen.metrics import membership as mb
+
+    n = len(next(iter(scores.values())))
+    ip = rng.integers(0, n_pos, (n_boot, n_pos))
+    ineg = rng.integers(0, n - n_pos, (n_boot, n - n_pos))
+    wp, wn, rows = np.zeros((n_boot, n)), np.zeros((n_boot, n)), np.arange(n_boot)[:, None]
+    np.add.at(wp, (rows, ip), 1.0)
+    np.add.at(wn, (rows, n_pos + ineg), 1.0)
+    out = {}
+    for a, sc in scores.items():
+        st = mb._Roc(sc[:n_pos], sc[n_pos:]).statistics(wp, wn)
+        out[a] = {k: bs.bootstrap_ci(values[a][k], v) for k, v in st.items()}
+    return out
+
+
+def membership_sr_case(n_train: int, n_non: int, n_ref: int, n_synthetic: int, genes: int, outer: int, inner: int,
+                       seed: int, leak: float | None, attacks: list[str]) -> None:
+    """Where the membership intervals' shortfall comes from, and the intervals of rnagen against the scores-fixed
+    resample (:func:`fixed_scores_ci`) on the same draws. ``outer`` generators (a training set, its synthetic set:
+    ``leak`` rho as in :func:`membership_case`, else independent N(0, I) draws; a reference set), each audited
+    ``inner`` times with new members (``n_non`` of its training profiles) and new non-members (``n_non`` fresh
+    draws). Every attack but MC scores a candidate by itself, so those scores come from one call per generator on
+    a pool of its training profiles and ``inner * n_non`` non-members; MC's radius is a quantile of the audited
+    candidates' own distances, so it is run per audit. Truth: the mean over every audit; coverage of it and of
+    the generator's own mean (the synthetic and reference sets held, the variation the resample draws); the
+    spread split into within a generator (members and non-members) and between generators (synthetic and
+    reference sets, the training set)."""
+    from rnagen.metrics import membership as mb
+
+    rng = np.random.default_rng(seed)
+    stats = list(mb.STATISTICS)
+    shape = (outer, inner, len(attacks), len(stats))
+    vals = np.zeros(shape)
+    lo, hi = {m: np.zeros(shape) for m in ("old", "new")}, {m: np.zeros(shape) for m in ("old", "new")}
+    opts = {"epsilon_quantile": 0.5, "pca_dims": 10, "density": "kde", "epochs": 10, "reference_side": None,
+            "logan_inputs": None}
+    for o in range(outer):
+        T = rng.standard_normal((n_train, genes)).astype(np.float32)
+        R = rng.standard_normal((n_ref, genes)).astype(np.float32)
+        S = rng.standard_normal((n_synthetic, genes)).astype(np.float32)
+        if leak is not None:
+            u = rng.choice(n_train, n_synthetic, replace=n_synthetic > n_train)
+            S = (leak * T[u] + np.sqrt(1.0 - leak**2) * S).astype(np.float32)
+        pool = rng.standard_normal((n_non * inner, genes)).astype(np.float32)
+        alone = [a for a in attacks if a != "mc"]
+        sc_t = mb.attack_scores(T, S, R, attacks=alone, seed=o) if alone else {}
+        sc_n = mb.attack_scores(pool, S, R, attacks=alone, seed=o) if alone else {}
+        for i in range(inner):
+            mi, ni = rng.choice(n_train, n_non, replace=False), np.arange(i * n_non, (i + 1) * n_non)
+            scores = {a: np.concatenate([sc_t[a][mi], sc_n[a][ni]]) for a in alone}
+            mc = None
+            if "mc" in attacks:
+                got, mc = mb._attack_scores(np.concatenate([T[mi], pool[ni]]), S, R, attacks=["mc"], seed=o, **opts)
+                scores["mc"] = got["mc"]
+            scores = {a: scores[a] for a in attacks}
+            v = {a: mb.attack_statistics(sc[:n_non], sc[n_non:]) for a, sc in scores.items()}
+            ci = {"new": mb._bootstrap(scores, n_non, n_boot=1000, rng=np.random.default_rng(rng.integers(2**31)),
+                                       values=v, mc=mc),
+                  "old": fixed_scores_ci(scores, n_non, v, np.random.default_rng(rng.integers(2**31)))}
+            for j, a in enumerate(attacks):
+                for k, st in enumerate(stats):
+                    vals[o, i, j, k] = v[a][st]
+                    for m in ("old", "new"):
+                        lo[m][o, i, j, k], hi[m][o, i, j, k] = ci[m][a][st]
+    truth, own = vals.mean((0, 1)), vals.mean(1)
+    within = vals.var(1, ddof=1).mean(0)
+    between = np.sqrt(np.maximum(own.var(0, ddof=1) - within / inner, 0.0))
+    what = "an independent real draw" if leak is None else f"a generator leaking its training profiles (rho {leak})"
+    print(f"membership attacks on {what}: {outer} generators x {inner} audits; {n_train} training, {n_non} members "
+          f"and {n_non} non-members, {n_ref} reference, {n_synthetic} synthetic profiles of {genes} genes; "
+          "coverage of the mean over all audits (of the generator's own mean) [mean half-width]")
+    print(f"{'indicator':>30} | {'truth':>6} {'sd':>6} {'within':>6} {'betw.':>6} | {'old':>22} | {'rnagen':>22}")
+    for j, a in enumerate(attacks):
+        for k, st in enumerate(stats):
+            cells = []
+            for m in ("old", "new"):
+                L, H = lo[m][..., j, k], hi[m][..., j, k]
+                cu = np.mean((L <= truth[j, k]) & (truth[j, k] <= H))
+                cg = np.mean((L <= own[:, None, j, k]) & (own[:, None, j, k] <= H))
+                cells.append(f"{cu:.3f} ({cg:.3f}) [{np.mean(H - L) / 2:.3f}]")
+            print(f"{mb.metric_name(a, st):>30} | {truth[j, k]:>6.3f} {vals[..., j, k].std():>6.3f} "
+                  f"{np.sqrt(within[j, k]):>6.3f} {between[j, k]:>6.3f} | {cells[0]:>22} | {cells[1]:>22}", flush=True)
+
+
 def cover_value(truth: float, intervals: list[tuple[float, float]]) -> tuple[float, float]:
     """The share of ``intervals`` containing ``truth``, and their mean half-width."""
     c = np.array(intervals)
@@ -318,7 +413,18 @@ def main() -> None:
     ap.add_argument("--membership", action="store_true", help="the membership attacks of a perfect generator")
     ap.add_argument("--leak", type=float, default=None,
                     help="--membership: synthetic profiles rho t + sqrt(1 - rho^2) z of training profiles t instead")
+    ap.add_argument("--membership-sr", action="store_true",
+                    help="the membership intervals' shortfall split by source, rnagen's against the scores-fixed "
+                         "resample on the same draws (--sizes n_train,n_nonmembers,n_reference,n_synthetic)")
+    ap.add_argument("--outer", type=int, default=40, help="--membership-sr: generators")
+    ap.add_argument("--inner", type=int, default=50, help="--membership-sr: audits per generator")
+    ap.add_argument("--attacks", default="ganleaks,ganleaks_cal,mc,logan,domias", help="--membership-sr")
     a = ap.parse_args()
+    if a.membership_sr:
+        for quad in a.sizes:
+            nt, nn, nr, ns = (int(x) for x in quad.split(","))
+            membership_sr_case(nt, nn, nr, ns, a.genes, a.outer, a.inner, a.seed, a.leak, a.attacks.split(","))
+        return
     if a.membership:
         for triple in a.sizes:
             nt, nh, ns = (int(x) for x in triple.split(","))

@@ -146,3 +146,29 @@ def test_a_neighbour_indicator_near_its_bound_covers_its_value():
     truth = float(np.mean(vals))
     assert 0.99 < truth < 1.0
     assert np.mean([lo <= truth <= hi for lo, hi in cis]) >= 0.9
+
+
+def test_logit_ci_reaches_further_towards_the_middle_near_a_bound():
+    from rnagen.metrics._bootstrap import bootstrap_ci, logit_ci
+
+    rng = np.random.default_rng(0)
+    reps = np.clip(0.93 + 0.04 * rng.standard_normal(1000), 0, 1)
+    lo, hi = logit_ci(0.93, reps)
+    se = reps.std(ddof=1)
+    # the delta method on the logit scale: expit(logit(p) -+ 1.96 se / (p (1 - p)))
+    c, h = np.log(0.93 / 0.07), 1.959964 * se / (0.93 * 0.07)
+    assert (lo, hi) == pytest.approx((1 / (1 + np.exp(-(c - h))), 1 / (1 + np.exp(-(c + h)))), rel=1e-6)
+    assert 0.0 < lo < 0.93 < hi < 1.0
+    plo, phi = bootstrap_ci(0.93, reps)
+    assert lo < plo - 0.01 and hi < phi   # further towards 0.5, short of 1
+    # at a bound, or without spread, the bootstrap interval itself
+    assert logit_ci(1.0, np.ones(300)) == (1.0, 1.0)
+    assert logit_ci(0.0, np.r_[np.zeros(290), np.full(10, 0.05)]) == bootstrap_ci(0.0, np.r_[np.zeros(290),
+                                                                                                   np.full(10, 0.05)])
+    # below 200 replicates Student's t, as bootstrap_ci
+    from scipy.stats import t as student_t
+
+    few = reps[:20]
+    lo, hi = logit_ci(0.5, few)
+    assert hi - 0.5 == pytest.approx(1 / (1 + np.exp(-float(student_t.ppf(0.975, 19)) * few.std(ddof=1) / 0.25)) - 0.5)
+    assert np.isnan(logit_ci(0.5, [0.4])[0])

@@ -45,10 +45,14 @@ distinct score, ties giving a diagonal segment: the mean over random tie-breakin
 reached at each FPR. With ``n`` non-members and scores that carry no information the expected TPR at FPR
 ``alpha`` on this curve is ``(floor(alpha n) + 1) / (n + 1)`` (:func:`chance_tpr`), which is above ``alpha``
 when ``n`` is small (0.028 at ``alpha = 0.01`` with 35 non-members): that is the target the rows carry.
-Confidence intervals: bootstrap (:func:`rnagen.metrics._bootstrap.bootstrap_ci`) over the members and the
-non-members (resampled separately, the attack's scores held fixed). They do not include the variation of the
-sets the scores are measured against (the synthetic set, the reference), nor of what the attacks fit (LOGAN's
-classifier, the densities), which on small reference sets can be larger.
+Confidence intervals: bootstrap over the members and the non-members (resampled separately), with what the attacks
+fit on the synthetic and reference sets held fixed and what depends on the candidates themselves recomputed on
+each resample (MC's radius, a quantile of their own nearest-synthetic distances); the AUC's interval on the logit
+scale (:func:`rnagen.metrics._bootstrap.logit_ci`), a TPR's by :func:`rnagen.metrics._bootstrap.bootstrap_ci`.
+They leave out the variation of the synthetic and the reference set and of what the attacks fit on them (LOGAN's
+classifier, the densities): for a generator that copies its training profiles with noise, as for one that
+draws new profiles, that part is a small share of the spread over audits (``benchmarks/ci_coverage.py
+--membership-sr``), the members' and non-members' sampling the rest.
 """
 from __future__ import annotations
 
@@ -63,7 +67,7 @@ import torch
 from ..config import check_number
 from ..errors import ConfigError
 from . import _classifiers, _knn
-from ._bootstrap import bootstrap_ci, one_sided_bound
+from ._bootstrap import bootstrap_ci, logit_ci, one_sided_bound
 from ._checks import check_sets as check_arrays
 from ._classifiers import PrincipalInputs
 from ._registry import Scored, register, scorer
@@ -291,6 +295,17 @@ class _ReferenceSide:
         self.domias: dict[tuple[int, str], tuple[Any, np.ndarray]] = {}
 
 
+@dataclass(frozen=True)
+class _McRadius:
+    """What the MC attack's score needs to be recomputed at another radius: the candidates and the synthetic set
+    (as tensors), each candidate's distance to its nearest synthetic profile and the radius's quantile."""
+
+    X: torch.Tensor
+    S: torch.Tensor
+    d_s: np.ndarray
+    quantile: float
+
+
 def attack_scores(candidates: np.ndarray, synthetic: np.ndarray, reference: np.ndarray, *,
                   attacks: Sequence[str] = tuple(ATTACKS), epsilon_quantile: float = 0.5, pca_dims: int = 10,
                   density: Density = "kde", seed: int = 0, epochs: int = 10,
@@ -331,6 +346,17 @@ def attack_scores(candidates: np.ndarray, synthetic: np.ndarray, reference: np.n
     dict
         attack key -> float64 scores, one per candidate.
     """
+    return _attack_scores(candidates, synthetic, reference, attacks=attacks, epsilon_quantile=epsilon_quantile,
+                          pca_dims=pca_dims, density=density, seed=seed, epochs=epochs, reference_side=reference_side,
+                          logan_inputs=logan_inputs)[0]
+
+
+def _attack_scores(candidates: np.ndarray, synthetic: np.ndarray, reference: np.ndarray, *,
+                   attacks: Sequence[str], epsilon_quantile: float, pca_dims: int, density: Density, seed: int,
+                   epochs: int, reference_side: _ReferenceSide | None,
+                   logan_inputs: Callable[[np.ndarray], np.ndarray] | None
+                   ) -> tuple[dict[str, np.ndarray], _McRadius | None]:
+    """:func:`attack_scores`, and what the MC attack's score needs at another radius (None without it)."""
     bad = [a for a in attacks if a not in ATTACKS]
     if bad:
         raise ConfigError(f"unknown attack(s) {bad}; valid: {', '.join(ATTACKS)}")
@@ -338,6 +364,7 @@ def attack_scores(candidates: np.ndarray, synthetic: np.ndarray, reference: np.n
     X, S, R = (_knn.as_tensor(a) for a in (Xn, Sn, Rn))
     side = reference_side if reference_side is not None else _ReferenceSide()
     out: dict[str, np.ndarray] = {}
+    mc: _McRadius | None = None
     # the nearest-synthetic distances serve three attacks: one blocked pass
     d_s = np.sqrt(_nearest2(X, S)) if {"ganleaks", "ganleaks_cal", "mc"} & set(attacks) else np.empty(0)
     if "ganleaks" in attacks:
@@ -355,6 +382,7 @@ def attack_scores(candidates: np.ndarray, synthetic: np.ndarray, reference: np.n
         if len(near):
             counts[near] = _mc_counts(X[torch.from_numpy(near)], S, eps * eps)
         out["mc"] = counts / len(Sn)
+        mc = _McRadius(X, S, d_s, float(epsilon_quantile))
     if "logan" in attacks:
         out["logan"] = _logan(Xn, Sn, Rn, seed=seed, epochs=epochs, inputs=logan_inputs)
     if "domias" in attacks:
@@ -369,7 +397,32 @@ def attack_scores(candidates: np.ndarray, synthetic: np.ndarray, reference: np.n
         pca, log_r = side.domias[dims, density]
         zx, zs = (pca.transform(np.asarray(a, np.float64)) for a in (Xn, Sn))
         out["domias"] = (kde_logpdf(zs, zx) if density == "kde" else _gmm_logpdf(zs, zx, seed=seed)) - log_r
-    return {a: out[a] for a in attacks}
+    return {a: out[a] for a in attacks}, mc
+
+
+def _mc_counts_at(mc: _McRadius, radii: np.ndarray) -> np.ndarray:
+    """``(n, K)`` int32: the number of synthetic profiles within each of the ascending ``radii`` (``<=``) of each
+    candidate, in one blocked pass over the candidates whose nearest synthetic profile lies within the largest
+    radius (the others have none within any). The distances are the float32 matmul identity's
+    (:func:`rnagen.metrics._knn.sqdist_blocks`), so a profile within rounding of a radius may fall either side;
+    a candidate's nearest synthetic profile, whose distance the radii are quantiles of, is counted from its exact
+    distance."""
+    r = np.asarray(radii, np.float64)
+    K = len(r)
+    out = np.zeros((len(mc.d_s), K), np.int32)
+    near = np.flatnonzero(mc.d_s <= r[-1] * (1.0 + 1e-4))
+    if len(near):
+        ta, tb = _knn.center_pair(mc.X[torch.from_numpy(near)], mc.S)
+        r2 = torch.from_numpy((r * r).astype(np.float32))
+        # an eighth of the usual block: each float32 distance gets an int64 bin and a flat index besides
+        for s, e, d2 in _knn.sqdist_blocks(ta, tb, block_bytes=_knn._BLOCK_BYTES // 8):
+            # bin k: the first radius whose square is >= the squared distance; counts at radius k: bins <= k
+            b = torch.searchsorted(r2, d2.contiguous())
+            flat = (b + (K + 1) * torch.arange(e - s)[:, None]).reshape(-1)
+            h = torch.bincount(flat, minlength=(e - s) * (K + 1)).reshape(e - s, K + 1)
+            out[near[s:e]] = h[:, :K].cumsum(1).numpy().astype(np.int32)
+    # the nearest synthetic profile from its exact distance (the radius may equal it)
+    return np.maximum(out, (mc.d_s[:, None] <= r[None, :]).astype(np.int32))
 
 
 # --------------------------------------------------------------------------------------------- ROC
@@ -433,6 +486,31 @@ class _Roc:
         return out
 
 
+def _varying_statistics(scores: np.ndarray, wp: np.ndarray, wn: np.ndarray) -> dict[str, np.ndarray]:
+    """:meth:`_Roc.statistics` for scores that differ between replicates (``(B, n)``, as the weights): each row
+    sorted on its own; every position of a run of tied scores takes the run's last cumulative counts, so the
+    curve's points are its vertices, repeated (zero-area steps), and ties give the diagonal as in :class:`_Roc`."""
+    B, n = scores.shape
+    order = np.argsort(-scores, axis=1, kind="stable")
+    ss = np.take_along_axis(scores, order, 1)
+    last = np.ones((B, n), bool)
+    last[:, :-1] = ss[:, 1:] != ss[:, :-1]
+    end = np.where(last, np.arange(n)[None, :], n - 1)
+    end = np.minimum.accumulate(end[:, ::-1], axis=1)[:, ::-1]   # the end of each position's run of ties
+    tp = np.take_along_axis(np.cumsum(np.take_along_axis(wp, order, 1), 1), end, 1)
+    fp = np.take_along_axis(np.cumsum(np.take_along_axis(wn, order, 1), 1), end, 1)
+    zero = np.zeros((B, 1))
+    fpr = np.concatenate([zero, fp / fp[:, -1:]], 1)
+    tpr = np.concatenate([zero, tp / tp[:, -1:]], 1)
+    out = {}
+    for k, (alpha, _) in STATISTICS.items():
+        if alpha is None:
+            out[k] = 0.5 * (np.diff(fpr, axis=1) * (tpr[:, 1:] + tpr[:, :-1])).sum(1)
+        else:
+            out[k] = _tpr_at(fpr, tpr, alpha)
+    return out
+
+
 def attack_statistics(pos: np.ndarray, neg: np.ndarray) -> dict[str, float]:
     """AUC and the TPRs at FPR 0.1 and 0.01 (:data:`STATISTICS`) of member scores ``pos`` vs non-member
     scores ``neg``."""
@@ -449,19 +527,34 @@ def chance_tpr(alpha: float, n_nonmembers: int) -> float:
 
 
 def _bootstrap(scores: Mapping[str, np.ndarray], n_pos: int, *, n_boot: int, rng: np.random.Generator,
-               values: Mapping[str, Mapping[str, float]], chunk: int = 100
+               values: Mapping[str, Mapping[str, float]], chunk: int = 100, mc: _McRadius | None = None
                ) -> dict[str, dict[str, tuple[float, float]]]:
     """CIs of every statistic of every attack around its value in ``values`` (attack -> statistic -> value);
-    members and non-members resampled separately (one draw shared by the attacks, as counts per profile), the
-    scores held fixed."""
+    members and non-members resampled separately (one draw shared by the attacks, as counts per profile). What
+    the attacks fit on the synthetic and reference sets is held fixed; what depends on the candidates themselves
+    is recomputed on each resample: the MC attack's radius, a quantile of the candidates' nearest-synthetic
+    distances (``mc``; its score is a count within that radius, so a resample that moves the radius moves every
+    candidate's score). The AUC's interval is :func:`rnagen.metrics._bootstrap.logit_ci` of the replicates (a
+    U-statistic over every member / non-member pair, in [0, 1]: near a bound a percentile interval of a few dozen
+    candidates falls short); a TPR's is :func:`rnagen.metrics._bootstrap.bootstrap_ci` (read off one step of the
+    ROC, its replicates jump between a few values, where a delta-method standard error misstates them)."""
     n = len(next(iter(scores.values())))
     n_neg = n - n_pos
-    rocs = {a: _Roc(s[:n_pos], s[n_pos:]) for a, s in scores.items()}
-    reps: dict[str, dict[str, list[np.ndarray]]] = {a: {k: [] for k in STATISTICS} for a in scores}
+    rocs = {a: _Roc(s[:n_pos], s[n_pos:]) for a, s in scores.items() if not (a == "mc" and mc is not None)}
+    draws = []
     for b0 in range(0, n_boot, chunk):
         m = min(chunk, n_boot - b0)
-        ip = rng.integers(0, n_pos, (m, n_pos))
-        ineg = rng.integers(0, n_neg, (m, n_neg))
+        draws.append((rng.integers(0, n_pos, (m, n_pos)), rng.integers(0, n_neg, (m, n_neg))))
+    if "mc" in scores and mc is not None:
+        # each resample's radius from its own candidates; the counts within every distinct radius in one pass
+        radii = np.concatenate([np.quantile(np.concatenate([mc.d_s[ip], mc.d_s[n_pos + ineg]], 1), mc.quantile,
+                                            axis=1) for ip, ineg in draws])
+        grid, which = np.unique(radii, return_inverse=True)
+        counts = _mc_counts_at(mc, grid)
+    reps: dict[str, dict[str, list[np.ndarray]]] = {a: {k: [] for k in STATISTICS} for a in scores}
+    done = 0
+    for ip, ineg in draws:
+        m = len(ip)
         wp = np.zeros((m, n))
         wn = np.zeros((m, n))
         rows = np.arange(m)[:, None]
@@ -470,7 +563,12 @@ def _bootstrap(scores: Mapping[str, np.ndarray], n_pos: int, *, n_boot: int, rng
         for a, roc in rocs.items():
             for k, v in roc.statistics(wp, wn).items():
                 reps[a][k].append(v)
-    return {a: {k: bootstrap_ci(values[a][k], np.concatenate(v)) for k, v in st.items()} for a, st in reps.items()}
+        if "mc" in scores and mc is not None:
+            for k, v in _varying_statistics(counts[:, which[done:done + m]].T.astype(np.float64), wp, wn).items():
+                reps["mc"][k].append(v)
+        done += m
+    return {a: {k: (logit_ci if k == "auc" else bootstrap_ci)(values[a][k], np.concatenate(v)) for k, v in st.items()}
+            for a, st in reps.items()}
 
 
 @dataclass(frozen=True)
@@ -479,14 +577,17 @@ class _Audit:
 
     values: dict[str, dict[str, float]]
     scores: dict[str, np.ndarray]
+    mc: _McRadius | None = None
 
 
 def _audit(members: np.ndarray, nonmembers: np.ndarray, synthetic: np.ndarray, reference: np.ndarray,
            **kw: Any) -> _Audit:
     X = np.concatenate([members, nonmembers])
-    scores = attack_scores(X, synthetic, reference, **kw)
+    opts = {"attacks": tuple(ATTACKS), "epsilon_quantile": 0.5, "pca_dims": 10, "density": "kde", "seed": 0,
+            "epochs": 10, "reference_side": None, "logan_inputs": None, **kw}
+    scores, mc = _attack_scores(X, synthetic, reference, **opts)
     n = len(members)
-    return _Audit({a: attack_statistics(s[:n], s[n:]) for a, s in scores.items()}, scores)
+    return _Audit({a: attack_statistics(s[:n], s[n:]) for a, s in scores.items()}, scores, mc)
 
 
 def membership_inference(members, nonmembers, synthetic, reference, *, attacks: Sequence[str] = tuple(ATTACKS),
@@ -527,7 +628,7 @@ def membership_inference(members, nonmembers, synthetic, reference, *, attacks: 
     a = _audit(*(np.asarray(x, np.float32) for x in (members, nonmembers, synthetic, reference)), attacks=attacks,
                epsilon_quantile=epsilon_quantile, pca_dims=pca_dims, density=density, seed=seed, epochs=epochs)
     n_pos, n_neg = len(members), len(nonmembers)
-    ci = (_bootstrap(a.scores, n_pos, n_boot=n_boot, rng=np.random.default_rng(seed), values=a.values)
+    ci = (_bootstrap(a.scores, n_pos, n_boot=n_boot, rng=np.random.default_rng(seed), values=a.values, mc=a.mc)
           if n_boot > 0 else {})
     chance = {k: (0.5 if al is None else chance_tpr(al, n_neg)) for k, (al, _) in STATISTICS.items()}
     return {att: {**v, **{f"{k}_ci": ci.get(att, {}).get(k, (math.nan, math.nan)) for k in v}, "chance": chance}
@@ -550,7 +651,8 @@ def verdict(rows: Mapping[str, Mapping[str, Any]], *, n_nonmembers: int | None =
     call a clean generator leaky in about one audit in four; so the lower bound is taken at the one-sided level
     0.025 / m for the m statistics judged (Bonferroni), from the 95% interval by the normal approximation
     (standard error = its width / 3.92), or, for a row of ``n_boot`` < 200 replicates (a Student-t interval,
-    :func:`rnagen.metrics._bootstrap.bootstrap_ci`), by Student's t with ``n_boot - 1`` degrees of freedom. Rows
+    :func:`rnagen.metrics._bootstrap.bootstrap_ci`; the AUC's on the logit scale, whose width near a bound also
+    counts its longer side towards 0.5), by Student's t with ``n_boot - 1`` degrees of freedom. Rows
     of fewer than :data:`MIN_VERDICT_REPLICATES` replicates are not judged. An attack beats chance when that
     bound lies above the chance level (the row's target direction; 0.5 for the AUC). ``n_nonmembers``: the
     audit's, where known (else FPR 0.01 counts as unresolved where its chance level is above 0.02, under 50
@@ -731,8 +833,8 @@ def score_membership(ctx: EvalContext) -> Scored:
     model = _audit(M, N, ctx.synthetic, Rf, reference_side=side, **kw)
     ideal = _audit(M, N, p["independent"], Rf, reference_side=side, **kw)
     copies = _audit(M, N, ctx.train, Rf, reference_side=side, **kw)
-    ci = (_bootstrap(model.scores, len(M), n_boot=ctx.n_boot, rng=ctx.stream("membership"), values=model.values)
-          if ctx.n_boot > 0 else {})
+    ci = (_bootstrap(model.scores, len(M), n_boot=ctx.n_boot, rng=ctx.stream("membership"), values=model.values,
+                     mc=model.mc) if ctx.n_boot > 0 else {})
     rows = []
     for a in attacks:
         for k, (alpha, _) in STATISTICS.items():
