@@ -555,9 +555,10 @@ def run_benchmark(
                 _steps_curve(bench, gen, seed=bench.seed, run_fp=job.run_fp)
         _per_class_plot(bench.out, bench.rows)
         # the report of the leaderboard about to be replaced goes first: a kill between the new leaderboard and
-        # its report leaves no report (`rnagen report` writes it) rather than the earlier one beside the new board
+        # its report leaves no report (`rnagen report` writes it) rather than the earlier one beside the new board;
+        # a report linked from elsewhere is kept, the new one written through the link
         stale = bench.out / "report.html"
-        if stale.is_file() or stale.is_symlink():
+        if stale.is_file() and not stale.is_symlink():
             stale.unlink()
             if not report:
                 bench.say(f"removed {stale}: it showed the earlier leaderboard (`rnagen report {bench.out}` writes "
