@@ -4465,7 +4465,8 @@ def test_a_row_of_labels_in_a_file_of_decimal_commas_or_thousands_separators(tmp
     (tmp_path / "plain.txt").write_text("\n".join([header, *body]) + "\n")
     plain = read(tmp_path / "plain.txt")
     np.testing.assert_allclose(plain.X, X.T, rtol=1e-6)
-    for key, row, want in (("subtype", ["LumA", "Basal", "LumA", "Her2"], ["LumA", "Basal", "LumA", "Her2"]),):
+    for key, row, want in (("subtype", ["LumA", "Basal", "LumA", "Her2"], ["LumA", "Basal", "LumA", "Her2"]),
+                           ("cls", codes, codes)):
         (tmp_path / f"{key}.txt").write_text("\n".join([header, sep.join([key, *row]), *body]) + "\n")
         a = read(tmp_path / f"{key}.txt", label_key=key)
         np.testing.assert_array_equal(a.X, plain.X)
@@ -4499,6 +4500,29 @@ def test_a_row_of_labels_without_label_key_in_a_file_of_decimal_commas_is_named(
     with pytest.raises(DataError, match=re.escape("row.csv: row 'subtype' holds text for every sample ('LumA', "
                                                   "'Basal', ...): if it is the labels, pass --label-key subtype")):
         read(tmp_path / "row.csv")
+
+
+@pytest.mark.parametrize("sep", [",", ";", "\t"], ids=["comma", "semicolon", "tab"])
+def test_a_numeric_row_of_labels_is_the_labels_and_samples_as_rows_read_as_before(tmp_path, sep):
+    """Samples as columns and a row of class codes (``cls,1,2,1``) named by --label-key: the labels, as a numeric
+    label column of samples as rows is read (its codes as text: 1, not 1.0), the row not a gene; also with a
+    separator after every line (its last empty field no sample). Samples as rows: the numeric label column is read
+    as before, the labels as written and every other column a gene."""
+    X = np.array([[1.5, 2.5, 3.0], [4.5, 5.5, 6.5], [7.0, 8.0, 9.25]])
+    body = [sep.join([g, *(f"{v:g}" for v in r)]) for g, r in zip(["TP53", "BRCA1", "EGFR"], X)]
+    for end in ("", sep):
+        (tmp_path / "gxs.txt").write_text("".join(ln + end + "\n" for ln in [
+            sep.join(["gene", "S1", "S2", "S3"]), sep.join(["cls", "1", "2", "1"]), *body]))
+        a = read(tmp_path / "gxs.txt", label_key="cls")
+        assert list(a.obs_names) == ["S1", "S2", "S3"] and list(a.var_names) == ["TP53", "BRCA1", "EGFR"]
+        assert a.obs["cls"].astype(str).tolist() == ["1", "2", "1"]
+        np.testing.assert_array_equal(a.X, X.T.astype(np.float32))
+    (tmp_path / "sxg.txt").write_text("\n".join([sep.join(["sample", "cls", "TP53", "BRCA1", "EGFR"])] + [
+        sep.join([s, c, *(f"{v:g}" for v in X[:, i])]) for i, (s, c) in enumerate(zip(["S1", "S2", "S3"], "121"))])
+        + "\n")
+    b = read(tmp_path / "sxg.txt", label_key="cls")
+    assert b.obs["cls"].astype(str).tolist() == ["1", "2", "1"] and list(b.var_names) == ["TP53", "BRCA1", "EGFR"]
+    np.testing.assert_array_equal(b.X, X.T.astype(np.float32))
 
 
 def test_spreadsheet_margins_dropped_and_unnamed_values_refused(small, tmp_path):

@@ -1335,17 +1335,18 @@ def _axis_kind(ids: Sequence[str]) -> str | None:
 
 def _lift_label_row(chunk: pd.DataFrame, label_key: str,
                     numbers: _NumberFormat = (".", None)) -> tuple[pd.DataFrame, np.ndarray | None]:
-    """A parsed block of a genes x samples table without its row named ``label_key`` (a row of labels), the columns
-    that row made text read as numbers again in the table's number format ``numbers`` where every other value of
-    theirs is one (as :func:`_label_row` reads them), and the row's values by column; the block as it is, and
-    ``None``, where no one row is named so or no column is text."""
+    """A parsed block of a genes x samples table without its row named ``label_key`` (a row of labels: text, or
+    numeric class codes), the columns that row made text read as numbers again in the table's number format
+    ``numbers`` where every other value of theirs is one (as :func:`_label_row` reads them), and the row's values by
+    column; the block as it is, and ``None``, where no one row is named so."""
     idx = [str(x) for x in chunk.index]
-    text = [j for j, dt in enumerate(chunk.dtypes.tolist()) if not pd.api.types.is_numeric_dtype(dt)]
-    if idx.count(label_key) != 1 or not text or chunk.shape[0] < 2:
+    if idx.count(label_key) != 1 or chunk.shape[0] < 2:
         return chunk, None
+    text = [j for j, dt in enumerate(chunk.dtypes.tolist()) if not pd.api.types.is_numeric_dtype(dt)]
     pos = idx.index(label_key)
     row = chunk.iloc[pos].astype(object).to_numpy()
-    return _numbers_again(chunk.drop(index=chunk.index[pos]), text, numbers), row
+    rest = chunk.drop(index=chunk.index[pos])
+    return (_numbers_again(rest, text, numbers) if text else rest), row
 
 
 def _numbers_again(rest: pd.DataFrame, text: list[int], numbers: _NumberFormat = (".", None)) -> pd.DataFrame:
@@ -1367,12 +1368,12 @@ def _numbers_again(rest: pd.DataFrame, text: list[int], numbers: _NumberFormat =
 def _label_row(df: pd.DataFrame, *, label_key: str | None, orientation: str, source: str,
                numbers: _NumberFormat = (".", None)) -> tuple[pd.DataFrame, pd.Series | None]:
     """A genes x samples table with a row of labels (``group, tumor, normal, ...`` under the header, as some
-    GEO and portal tables put the class): the row named by ``label_key`` taken out as the
+    GEO and portal tables put the class, or numeric class codes): the row named by ``label_key`` taken out as the
     samples' labels and the columns it made text read as numbers in the table's number format ``numbers``. Without
     ``label_key``, a leading row of text over numeric samples is refused naming it. Returns the table and the labels
     by sample (``None`` when there is no such row)."""
     text = [j for j, dt in enumerate(df.dtypes.tolist()) if not pd.api.types.is_numeric_dtype(dt)]
-    if not text or df.shape[0] < 2 or orientation == "samples_x_genes":
+    if df.shape[0] < 2 or orientation == "samples_x_genes":
         return df, None
     idx = [str(x) for x in df.index]
     if label_key is not None and label_key not in [str(c) for c in df.columns] and idx.count(label_key) == 1:
@@ -2885,6 +2886,19 @@ def _row_of_dates(dates: _Dates, *, source: str, label_key: str | None,
     return out
 
 
+def _row_as_written(txt: _Text, row: str, data_from: int, n_values: int) -> np.ndarray | None:
+    """The values of the record named ``row`` among ``txt``'s first lines (from line ``data_from``, from 0) as
+    written, stripped: a row of labels' class codes as text, as a label column is read (``0,5`` in a file of decimal
+    commas, ``1`` not ``1.0``); None where no one-line record there is named so and has ``n_values`` values."""
+    for k, rec in _records(txt.lines, txt.sep):
+        if k < data_from or "\n" in rec:
+            continue
+        fields = _fields(rec, txt.sep)
+        if fields and fields[0].strip() == row:
+            return np.array([f.strip() for f in fields[1:]], dtype=object) if len(fields) == n_values + 1 else None
+    return None
+
+
 def _read_table(path: Path, txt: _Text, *, fmt: str, orientation: Orientation, label_key: str | None = None,
                 quantity: str = "counts"):
     source = path.name
@@ -3041,6 +3055,11 @@ def _read_table(path: Path, txt: _Text, *, fmt: str, orientation: Orientation, l
                         f"has no id column, add one as its first column")
     if dated is not None and lifted[0] is None and df.shape[1] == len(dated[1]):
         lifted[0] = dated[1]
+    if lifted[0] is not None and any(not isinstance(v, str) and not pd.isna(v) for v in lifted[0]):
+        # numbers in the row of labels (class codes, doses), which the parse made floats: the labels as written
+        assert label_key is not None
+        written = _row_as_written(txt, label_key, first_values, df.shape[1])
+        lifted[0] = lifted[0] if written is None else written
     label_row = None if lifted[0] is None else pd.Series(lifted[0], index=df.columns, dtype=object)
     adata, orient = _frame_to_adata(df, orientation=orientation, source=source, label_key=label_key, fmt=fmt,
                                     label_row=label_row, numbers=(txt.decimal, txt.thousands),
