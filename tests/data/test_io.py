@@ -4437,6 +4437,94 @@ def test_a_row_of_labels_over_genes_named_by_entrez_numbers_keeps_them_as_the_id
     np.testing.assert_array_equal(a.X, X.T.astype(np.float32))
 
 
+_LABEL_ROW_FORMATS = [
+    # (separator, how a value is written, the labels' row of class codes as written)
+    (";", lambda v: f"{v:,.2f}".replace(",", " ").replace(".", ",").replace(" ", "."), ["0,5", "1", "0,5", "2"]),
+    ("\t", lambda v: f"{v:,.2f}".replace(",", " ").replace(".", ",").replace(" ", "."), ["0,5", "1", "0,5", "2"]),
+    (",", lambda v: f'"{v:,.2f}"' if v >= 1000 else f"{v:.2f}", ["0.5", "1", "0.5", "2"]),
+]
+
+
+@pytest.mark.parametrize("sep,num,codes", _LABEL_ROW_FORMATS, ids=["semicolon", "tab", "comma"])
+def test_a_row_of_labels_in_a_file_of_decimal_commas_or_thousands_separators(tmp_path, capsys, sep, num, codes):
+    """Samples as columns, values with thousands separators (1.230,5 and 2,5 in a ';' or tab file; "1,230.50" in a
+    ',' file) and a row of labels under the header named by --label-key: the samples' columns the row made text are
+    read in the file's number format, so the matrix is that of the file without the row and the labels are the
+    row's; a row of class codes (numbers) is the labels as written, as a label column is, and leaves the genes. A
+    value the format reads as another number is refused as without the row (exit status 2 from the CLI, one
+    line)."""
+    from rnagen.cli.main import main
+
+    rng = np.random.default_rng(1)
+    X = np.round(rng.gamma(2.0, 400.0, (6, 4)), 2)
+    X[0, 0] = 1230.5
+    genes = [f"G{k}" for k in range(6)]
+    header = sep.join(["gene", "S1", "S2", "S3", "S4"])
+    body = [sep.join([g, *(num(v) for v in X[k])]) for k, g in enumerate(genes)]
+    assert num(1230.5) in ("1.230,50", '"1,230.50"')
+    (tmp_path / "plain.txt").write_text("\n".join([header, *body]) + "\n")
+    plain = read(tmp_path / "plain.txt")
+    np.testing.assert_allclose(plain.X, X.T, rtol=1e-6)
+    for key, row, want in (("subtype", ["LumA", "Basal", "LumA", "Her2"], ["LumA", "Basal", "LumA", "Her2"]),
+                           ("cls", codes, codes)):
+        (tmp_path / f"{key}.txt").write_text("\n".join([header, sep.join([key, *row]), *body]) + "\n")
+        a = read(tmp_path / f"{key}.txt", label_key=key)
+        np.testing.assert_array_equal(a.X, plain.X)
+        assert list(a.var_names) == genes and list(a.obs_names) == ["S1", "S2", "S3", "S4"]
+        assert a.obs[key].astype(str).tolist() == want
+        assert main(["data", "info", str(tmp_path / f"{key}.txt"), "--label-key", key]) == 0, capsys.readouterr().err
+    # a value that no format reads as written, which the file's thousands separator would make a number of
+    t = "." if sep != "," else ","
+    bad = f"12{t}34{t}5" if sep != "," else '"12,34,5"'
+    rows = [*body[:2], sep.join(["G2", num(X[2, 0]), bad, *(num(v) for v in X[2, 2:])]), *body[3:]]
+    for name, lines in (("bad_plain.txt", [header]),
+                        ("bad_row.txt", [header, sep.join(["subtype", "a", "b", "a", "b"])])):
+        (tmp_path / name).write_text("\n".join([*lines, *rows]) + "\n")
+    with pytest.raises(DataError, match=re.escape(f"{bad.strip(chr(34))!r} at line 5, column 'S2' (row 'G2') is no "
+                                                  "number as written")):
+        read(tmp_path / "bad_row.txt", label_key="subtype")
+    with pytest.raises(DataError, match="is no number as written"):
+        read(tmp_path / "bad_plain.txt")
+    capsys.readouterr()
+    assert main(["data", "info", str(tmp_path / "bad_row.txt"), "--label-key", "subtype"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err and "is no number as written" in err
+
+
+def test_a_row_of_labels_without_label_key_in_a_file_of_decimal_commas_is_named(tmp_path):
+    """A row of text over samples written with decimal commas (a ';' file), no --label-key: the row is named in one
+    line with the way on (its samples' values below it are numbers in the file's format), not reported as a
+    sample's bad value."""
+    (tmp_path / "row.csv").write_text("gene;S1;S2;S3\nsubtype;LumA;Basal;LumA\nTP53;1.230,5;2,5;3,0\n"
+                                      "BRCA1;4,5;5,5;6,5\nEGFR;7,0;8,0;9,0\n")
+    with pytest.raises(DataError, match=re.escape("row.csv: row 'subtype' holds text for every sample ('LumA', "
+                                                  "'Basal', ...): if it is the labels, pass --label-key subtype")):
+        read(tmp_path / "row.csv")
+
+
+@pytest.mark.parametrize("sep", [",", ";", "\t"], ids=["comma", "semicolon", "tab"])
+def test_a_numeric_row_of_labels_is_the_labels_and_samples_as_rows_read_as_before(tmp_path, sep):
+    """Samples as columns and a row of class codes (``cls,1,2,1``) named by --label-key: the labels, as a numeric
+    label column of samples as rows is read (its codes as text: 1, not 1.0), the row not a gene; also with a
+    separator after every line (its last empty field no sample). Samples as rows: the numeric label column is read
+    as before, the labels as written and every other column a gene."""
+    X = np.array([[1.5, 2.5, 3.0], [4.5, 5.5, 6.5], [7.0, 8.0, 9.25]])
+    body = [sep.join([g, *(f"{v:g}" for v in r)]) for g, r in zip(["TP53", "BRCA1", "EGFR"], X)]
+    for end in ("", sep):
+        (tmp_path / "gxs.txt").write_text("".join(ln + end + "\n" for ln in [
+            sep.join(["gene", "S1", "S2", "S3"]), sep.join(["cls", "1", "2", "1"]), *body]))
+        a = read(tmp_path / "gxs.txt", label_key="cls")
+        assert list(a.obs_names) == ["S1", "S2", "S3"] and list(a.var_names) == ["TP53", "BRCA1", "EGFR"]
+        assert a.obs["cls"].astype(str).tolist() == ["1", "2", "1"]
+        np.testing.assert_array_equal(a.X, X.T.astype(np.float32))
+    (tmp_path / "sxg.txt").write_text("\n".join([sep.join(["sample", "cls", "TP53", "BRCA1", "EGFR"])] + [
+        sep.join([s, c, *(f"{v:g}" for v in X[:, i])]) for i, (s, c) in enumerate(zip(["S1", "S2", "S3"], "121"))])
+        + "\n")
+    b = read(tmp_path / "sxg.txt", label_key="cls")
+    assert b.obs["cls"].astype(str).tolist() == ["1", "2", "1"] and list(b.var_names) == ["TP53", "BRCA1", "EGFR"]
+    np.testing.assert_array_equal(b.X, X.T.astype(np.float32))
+
+
 def test_spreadsheet_margins_dropped_and_unnamed_values_refused(small, tmp_path):
     """A spreadsheet saved as CSV keeps the cells it once formatted: ``,,,`` lines under the table and a separator
     or two more at the end of every line. Those rows without an id and columns without a name, all empty, are no

@@ -1333,27 +1333,31 @@ def _axis_kind(ids: Sequence[str]) -> str | None:
     return "samples" if word in _SAMPLE_WORDS else "genes" if word in _GENE_WORDS else None
 
 
-def _lift_label_row(chunk: pd.DataFrame, label_key: str) -> tuple[pd.DataFrame, np.ndarray | None]:
-    """A parsed block of a genes x samples table without its row named ``label_key`` (a row of labels), the columns
-    that row made text read as numbers again where every other value of theirs is one (as :func:`_label_row` reads
-    them), and the row's values by column; the block as it is, and ``None``, where no one row is named so or no
-    column is text."""
+def _lift_label_row(chunk: pd.DataFrame, label_key: str,
+                    numbers: _NumberFormat = (".", None)) -> tuple[pd.DataFrame, np.ndarray | None]:
+    """A parsed block of a genes x samples table without its row named ``label_key`` (a row of labels: text, or
+    numeric class codes), the columns that row made text read as numbers again in the table's number format
+    ``numbers`` where every other value of theirs is one (as :func:`_label_row` reads them), and the row's values by
+    column; the block as it is, and ``None``, where no one row is named so."""
     idx = [str(x) for x in chunk.index]
-    text = [j for j, dt in enumerate(chunk.dtypes.tolist()) if not pd.api.types.is_numeric_dtype(dt)]
-    if idx.count(label_key) != 1 or not text or chunk.shape[0] < 2:
+    if idx.count(label_key) != 1 or chunk.shape[0] < 2:
         return chunk, None
+    text = [j for j, dt in enumerate(chunk.dtypes.tolist()) if not pd.api.types.is_numeric_dtype(dt)]
     pos = idx.index(label_key)
     row = chunk.iloc[pos].astype(object).to_numpy()
-    return _numbers_again(chunk.drop(index=chunk.index[pos]), text), row
+    rest = chunk.drop(index=chunk.index[pos])
+    return (_numbers_again(rest, text, numbers) if text else rest), row
 
 
-def _numbers_again(rest: pd.DataFrame, text: list[int]) -> pd.DataFrame:
+def _numbers_again(rest: pd.DataFrame, text: list[int], numbers: _NumberFormat = (".", None)) -> pd.DataFrame:
     """``rest`` with each of its ``text`` columns (those a row of labels made text) as float32 numbers where every
-    value of it is one; built whole from its columns (set one at a time, each would split the frame's blocks
+    value of it is one as the table's number format ``numbers`` reads it (``1.230,5`` is 1230.5 in a file of
+    thousands points and decimal commas, as the parse reads the columns the row leaves numeric:
+    :func:`_plain_numbers`); built whole from its columns (set one at a time, each would split the frame's blocks
     again)."""
     columns: dict[int, Any] = {j: rest.iloc[:, j] for j in range(rest.shape[1])}
     for j in text:
-        conv = pd.to_numeric(rest.iloc[:, j], errors="coerce")
+        conv = _plain_numbers(rest.iloc[:, j], numbers)
         if conv.notna().sum() == rest.iloc[:, j].notna().sum():
             columns[j] = conv.astype(np.float32)
     out = pd.DataFrame(columns, index=rest.index)
@@ -1361,20 +1365,21 @@ def _numbers_again(rest: pd.DataFrame, text: list[int]) -> pd.DataFrame:
     return out
 
 
-def _label_row(df: pd.DataFrame, *, label_key: str | None, orientation: str,
-               source: str) -> tuple[pd.DataFrame, pd.Series | None]:
+def _label_row(df: pd.DataFrame, *, label_key: str | None, orientation: str, source: str,
+               numbers: _NumberFormat = (".", None)) -> tuple[pd.DataFrame, pd.Series | None]:
     """A genes x samples table with a row of labels (``group, tumor, normal, ...`` under the header, as some
-    GEO and portal tables put the class): the row named by ``label_key`` taken out as the samples' labels and the
-    columns it made text read as numbers. Without ``label_key``, a leading row of text over numeric samples is
-    refused naming it. Returns the table and the labels by sample (``None`` when there is no such row)."""
+    GEO and portal tables put the class, or numeric class codes): the row named by ``label_key`` taken out as the
+    samples' labels and the columns it made text read as numbers in the table's number format ``numbers``. Without
+    ``label_key``, a leading row of text over numeric samples is refused naming it. Returns the table and the labels
+    by sample (``None`` when there is no such row)."""
     text = [j for j, dt in enumerate(df.dtypes.tolist()) if not pd.api.types.is_numeric_dtype(dt)]
-    if not text or df.shape[0] < 2 or orientation == "samples_x_genes":
+    if df.shape[0] < 2 or orientation == "samples_x_genes":
         return df, None
     idx = [str(x) for x in df.index]
     if label_key is not None and label_key not in [str(c) for c in df.columns] and idx.count(label_key) == 1:
         pos = idx.index(label_key)
         row = df.iloc[pos].astype(object)
-        rest = _numbers_again(df.drop(index=df.index[pos]), text)
+        rest = _numbers_again(df.drop(index=df.index[pos]), text, numbers)
         samples = [str(c) for j, c in enumerate(df.columns) if pd.api.types.is_numeric_dtype(rest.dtypes.iloc[j])]
         row.index = [str(c) for c in df.columns]
         return rest, row[samples]
@@ -1383,7 +1388,7 @@ def _label_row(df: pd.DataFrame, *, label_key: str | None, orientation: str,
             vals = df.iloc[pos, text]
             below = df.iloc[pos + 1:pos + 6, text]
             if (pd.to_numeric(vals, errors="coerce").isna().all() and vals.notna().all()
-                    and all(_mostly_numeric(below.iloc[:, k]) for k in range(below.shape[1]))):
+                    and all(_mostly_numeric(below.iloc[:, k], numbers) for k in range(below.shape[1]))):
                 raise DataError(f"{source}: row {idx[pos]!r} holds text for every sample ({str(vals.iloc[0])[:20]!r}, "
                                 f"{str(vals.iloc[1])[:20]!r}, ...): if it is the labels, pass --label-key "
                                 f"{shlex.quote(idx[pos])}, else remove the row")
@@ -2171,7 +2176,8 @@ def _frame_to_adata(df: pd.DataFrame, *, orientation: Orientation, source: str, 
         row_labels: pd.Series | None = pd.Series(label_row.to_numpy()[numeric],
                                                  index=[str(c) for c, k in zip(df.columns, numeric) if k])
     else:
-        df, row_labels = _label_row(df, label_key=label_key, orientation=orientation, source=source)
+        df, row_labels = _label_row(df, label_key=label_key, orientation=orientation, source=source,
+                                    numbers=numbers)
     cols = [str(c) for c in df.columns]
     num, other = _numeric_columns(df)
     lab = cols.index(label_key) if label_key is not None and label_key in cols else None
@@ -2880,6 +2886,19 @@ def _row_of_dates(dates: _Dates, *, source: str, label_key: str | None,
     return out
 
 
+def _row_as_written(txt: _Text, row: str, data_from: int, n_values: int) -> np.ndarray | None:
+    """The values of the record named ``row`` among ``txt``'s first lines (from line ``data_from``, from 0) as
+    written, stripped: a row of labels' class codes as text, as a label column is read (``0,5`` in a file of decimal
+    commas, ``1`` not ``1.0``); None where no one-line record there is named so and has ``n_values`` values."""
+    for k, rec in _records(txt.lines, txt.sep):
+        if k < data_from or "\n" in rec:
+            continue
+        fields = _fields(rec, txt.sep)
+        if fields and fields[0].strip() == row:
+            return np.array([f.strip() for f in fields[1:]], dtype=object) if len(fields) == n_values + 1 else None
+    return None
+
+
 def _read_table(path: Path, txt: _Text, *, fmt: str, orientation: Orientation, label_key: str | None = None,
                 quantity: str = "counts"):
     source = path.name
@@ -2977,7 +2996,7 @@ def _read_table(path: Path, txt: _Text, *, fmt: str, orientation: Orientation, l
                                  low_memory=False, usecols=usecols):
                 if lift and not blocks:
                     assert label_key is not None
-                    c, lifted[0] = _lift_label_row(c, label_key)
+                    c, lifted[0] = _lift_label_row(c, label_key, (txt.decimal, txt.thousands))
                 blocks.append(_float32_chunk(c, source))
         df = pd.concat(blocks) if len(blocks) > 1 else blocks[0]
         if trailing:
@@ -3036,6 +3055,11 @@ def _read_table(path: Path, txt: _Text, *, fmt: str, orientation: Orientation, l
                         f"has no id column, add one as its first column")
     if dated is not None and lifted[0] is None and df.shape[1] == len(dated[1]):
         lifted[0] = dated[1]
+    if lifted[0] is not None and any(not isinstance(v, str) and not pd.isna(v) for v in lifted[0]):
+        # numbers in the row of labels (class codes, doses), which the parse made floats: the labels as written
+        assert label_key is not None
+        written = _row_as_written(txt, label_key, first_values, df.shape[1])
+        lifted[0] = lifted[0] if written is None else written
     label_row = None if lifted[0] is None else pd.Series(lifted[0], index=df.columns, dtype=object)
     adata, orient = _frame_to_adata(df, orientation=orientation, source=source, label_key=label_key, fmt=fmt,
                                     label_row=label_row, numbers=(txt.decimal, txt.thousands),
