@@ -476,14 +476,19 @@ class _Roc:
     def statistics(self, wp: np.ndarray, wn: np.ndarray) -> dict[str, np.ndarray]:
         """Every statistic of :data:`STATISTICS` per replicate: the AUC as the area under the vertices
         (trapezoids: ties count half, the Mann-Whitney U), the TPRs by :func:`tpr_at_fpr`."""
-        fpr, tpr = self.curves(wp, wn)
-        out = {}
-        for k, (alpha, _) in STATISTICS.items():
-            if alpha is None:
-                out[k] = 0.5 * (np.diff(fpr, axis=1) * (tpr[:, 1:] + tpr[:, :-1])).sum(1)
-            else:
-                out[k] = _tpr_at(fpr, tpr, alpha)
-        return out
+        return _curve_statistics(*self.curves(wp, wn))
+
+
+def _curve_statistics(fpr: np.ndarray, tpr: np.ndarray) -> dict[str, np.ndarray]:
+    """Every statistic of :data:`STATISTICS` of ROC vertex arrays ``(B, m)``: the AUC as the area under the
+    vertices (trapezoids), the TPRs by :func:`tpr_at_fpr`."""
+    out = {}
+    for k, (alpha, _) in STATISTICS.items():
+        if alpha is None:
+            out[k] = 0.5 * (np.diff(fpr, axis=1) * (tpr[:, 1:] + tpr[:, :-1])).sum(1)
+        else:
+            out[k] = _tpr_at(fpr, tpr, alpha)
+    return out
 
 
 def _varying_statistics(scores: np.ndarray, wp: np.ndarray, wn: np.ndarray) -> dict[str, np.ndarray]:
@@ -500,15 +505,7 @@ def _varying_statistics(scores: np.ndarray, wp: np.ndarray, wn: np.ndarray) -> d
     tp = np.take_along_axis(np.cumsum(np.take_along_axis(wp, order, 1), 1), end, 1)
     fp = np.take_along_axis(np.cumsum(np.take_along_axis(wn, order, 1), 1), end, 1)
     zero = np.zeros((B, 1))
-    fpr = np.concatenate([zero, fp / fp[:, -1:]], 1)
-    tpr = np.concatenate([zero, tp / tp[:, -1:]], 1)
-    out = {}
-    for k, (alpha, _) in STATISTICS.items():
-        if alpha is None:
-            out[k] = 0.5 * (np.diff(fpr, axis=1) * (tpr[:, 1:] + tpr[:, :-1])).sum(1)
-        else:
-            out[k] = _tpr_at(fpr, tpr, alpha)
-    return out
+    return _curve_statistics(np.concatenate([zero, fp / fp[:, -1:]], 1), np.concatenate([zero, tp / tp[:, -1:]], 1))
 
 
 def attack_statistics(pos: np.ndarray, neg: np.ndarray) -> dict[str, float]:
