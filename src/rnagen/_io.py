@@ -748,9 +748,10 @@ SYNTHETIC_PREFIX = "syn_"
 
 def written_by_rnagen(path: Path, *, generated: bool = False) -> bool:
     """Whether the profiles file ``path`` may be one rnagen wrote: an .h5ad with its ``uns["rnagen"]`` record; a
-    table (no record to read) whose first column is the ``sample`` column :func:`write_profiles` puts first (a
-    user's table of that layout is not told apart: re-running a command into its own output must work); a GCT
-    file (no such column either) whose first sample is named as synthetic profiles are (``syn_...``).
+    table (a parquet file's record is not consulted) whose first column is the ``sample`` column
+    :func:`write_profiles` puts first (a user's table of that layout is not told apart: re-running a command into
+    its own output must work); a GCT file (no such column either) whose first sample is named as synthetic
+    profiles are (``syn_...``).
 
     ``generated``: one rnagen generated (synthetic or reconstructed profiles), not real data it prepared: an
     .h5ad whose record holds the synthetic set's entry or a reconstruction step; a table or GCT file whose first
@@ -1160,8 +1161,9 @@ def write_profiles(adata: Any, path: str | os.PathLike) -> Path:
     """Write profiles atomically as the ending of ``path`` says (:func:`output_ending`, :data:`PROFILES`): an
     ``.h5ad``, or a table of one row per profile, its id first (``sample``), then its ``obs`` columns (the
     labels), then one column per gene (a text table written a block of :data:`TABLE_BLOCK_VALUES` values at a
-    time), or a GCT file, genes x samples (:func:`_write_profiles_gct`); a table keeps no ``uns`` (the model, seed
-    and privacy record of synthetic profiles)."""
+    time), or a GCT file, genes x samples (:func:`_write_profiles_gct`). A parquet file keeps the record
+    (``uns["rnagen"]``: the log state, the model, seed and privacy record of synthetic profiles) in its metadata
+    (:func:`_write_parquet`); a text table or GCT file keeps no ``uns``."""
     ending = output_ending(path, *PROFILES)
     if ending == ".h5ad":
         return write_h5ad(adata, path)
@@ -1192,8 +1194,7 @@ def write_profiles(adata: Any, path: str | os.PathLike) -> Path:
     suffix = ".parquet" if ending == ".parquet" else ".gz" if ending.endswith(".gz") else Path(path).suffix
     with atomic_path(path, suffix=suffix) as tmp:
         if ending == ".parquet":
-            # one table: its schema (a label column's categories, a column of missing values) is the whole set's
-            pd.concat(list(blocks()), ignore_index=True).to_parquet(tmp, index=False)
+            _write_parquet(pd.concat(list(blocks()), ignore_index=True), tmp, adata)
         else:
             sep = TABLE_ENDINGS[ending]
             with contextlib.ExitStack() as stack:
@@ -1209,6 +1210,24 @@ def write_profiles(adata: Any, path: str | os.PathLike) -> Path:
                 for k, block in enumerate(blocks()):
                     block.to_csv(fh, sep=sep, index=False, header=k == 0, lineterminator="\n")
     return Path(path)
+
+
+def _write_parquet(df: Any, path: Path, adata: Any) -> None:
+    """``df`` as one parquet table (its schema, a label column's categories and a column of missing values, is the
+    whole set's), as ``df.to_parquet(path, index=False)`` writes it, with ``adata``'s record (``uns["rnagen"]``:
+    the values' log state, the depth normalisation, the model, seed and privacy record) as JSON in the schema's
+    key-value metadata (:data:`rnagen.pp.history.TABLE_RECORD_KEY`), which the parquet format keeps in the file's
+    footer and rnagen's reader takes back (:func:`rnagen.pp.history.adopt_table_record`)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from .pp.history import TABLE_RECORD_KEY, table_record
+
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    rec = table_record(adata)
+    if rec is not None:
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}), TABLE_RECORD_KEY: rec})
+    pq.write_table(table, path)
 
 
 def _write_profiles_gct(adata: Any, path: str | os.PathLike) -> Path:

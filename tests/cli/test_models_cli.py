@@ -85,6 +85,121 @@ def test_sample_writes_a_table_by_the_file_ending(labelled_csv, tmp_path, capsys
     assert not (tmp_path / "prep.csv").exists()
 
 
+def test_a_parquet_output_keeps_rnagen_record(tmp_path, capsys):
+    """sample --out syn.parquet keeps the record an .h5ad output keeps (uns["rnagen"]: the log state, the depth
+    normalisation, the model and seed) in the file's schema metadata, as JSON under b"rnagen": read back, the
+    parquet set has the .h5ad set's log state, normalisation and synthetic record, scanpy's uns["log1p"] with it,
+    and data info reports the recorded state, not one read from the values. reconstruct apply keeps its record
+    there too."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    from rnagen.data import read
+    from rnagen.pp import log_state
+    from rnagen.pp.history import depth_normalisation
+
+    rng = np.random.default_rng(4)
+    genes = [f"G{i}" for i in range(12)]
+    mu = np.repeat([30.0, 150.0, 600.0], 12)[:, None] * rng.uniform(0.5, 2.0, len(genes))
+    counts = pd.DataFrame(rng.poisson(mu * rng.uniform(0.5, 2.0, (36, 1))), columns=genes,
+                          index=[f"S{i:03d}" for i in range(36)]).assign(kind=np.repeat(["a", "b", "c"], 12))
+    counts.to_csv(tmp_path / "counts.csv", index_label="sample")
+    assert main(["data", "prepare", str(tmp_path / "counts.csv"), "--label-key", "kind", "--genes", "all",
+                 "--normalize", "cpm", "--out", str(tmp_path / "prep.h5ad")]) == 0
+    run = tmp_path / "run"
+    assert main(["train", str(tmp_path / "prep.h5ad"), "--model", "gaussian", "--label-key", "kind", "--out",
+                 str(run), "--quiet"]) == 0
+    for name in ("syn.h5ad", "syn.parquet"):
+        assert main(["sample", str(run), "--n-per-label", "4", "--seed", "5", "--quiet", "--out",
+                     str(tmp_path / name)]) == 0
+    stored = json.loads(pq.read_schema(tmp_path / "syn.parquet").metadata[b"rnagen"])
+    assert stored["log"]["logged"] is True and stored["log"]["transform"] == "log2(x+1)"
+    assert stored["synthetic"]["model"] == "gaussian" and stored["synthetic"]["seed"] == 5
+    h5, pq_ = read(tmp_path / "syn.h5ad", label_key="kind"), read(tmp_path / "syn.parquet", label_key="kind")
+    np.testing.assert_array_equal(pq_.X, h5.X)
+    assert log_state(pq_) == log_state(h5) == {"logged": True, "transform": "log2(x+1)", "pseudocount": 1.0,
+                                               "base": 2.0}
+    assert depth_normalisation(pq_) == depth_normalisation(h5) == {"method": "cpm"}
+    assert pq_.uns["rnagen"]["synthetic"] == h5.uns["rnagen"]["synthetic"]
+    assert dict(pq_.uns["log1p"]) == dict(h5.uns["log1p"]) == {"base": 2.0}
+    capsys.readouterr()
+    lines = {}
+    for name in ("syn.h5ad", "syn.parquet"):
+        assert main(["data", "info", str(tmp_path / name)]) == 0
+        lines[name] = [x for x in capsys.readouterr().out.splitlines() if x.startswith(("log state:", "synthetic:"))]
+    assert lines["syn.parquet"] == lines["syn.h5ad"] and len(lines["syn.h5ad"]) == 2
+    assert "not recorded" not in lines["syn.parquet"][1] and "log2(x+1)" in lines["syn.parquet"][1]
+    # reconstruct apply writes its record (the reconstruction step) into a parquet output as well
+    (tmp_path / "inputs.txt").write_text("\n".join(genes[:4]) + "\n")
+    assert main(["reconstruct", "fit", str(tmp_path / "prep.h5ad"), "--inputs", str(tmp_path / "inputs.txt"),
+                 "--method", "linear", "--out", str(tmp_path / "recon")]) == 0
+    assert main(["reconstruct", "apply", str(tmp_path / "recon"), str(tmp_path / "syn.h5ad"), "--out",
+                 str(tmp_path / "full.parquet")]) == 0
+    full = read(tmp_path / "full.parquet")
+    assert log_state(full) == log_state(h5)
+    assert [h["step"] for h in full.uns["rnagen"]["history"].values()][-2:] == ["reconstruct", "read"]
+
+
+def test_evaluate_reads_a_parquet_output_by_its_record(tmp_path, capsys):
+    """evaluate scores a synthetic parquet file as the .h5ad of the same profiles: the record in its metadata
+    gives its scale. Profiles of a model trained on ln(x+1) values (scanpy's log1p) are converted to the held-out
+    set's log2(x+1) by their record; read by value they stay on ln and every gene's mean sits below the held-out
+    set's, and a set with a gene above the log range leaves its scale to be guessed from the held-out set."""
+    import json
+
+    import anndata as ad
+
+    rng = np.random.default_rng(0)
+    genes = [f"G{i}" for i in range(12)]
+
+    def make(name, n, log, base):
+        y = np.repeat(["tumor", "normal", "other"], n)
+        mu = np.repeat([20.0, 100.0, 400.0], n)[:, None] * rng.uniform(0.5, 2, len(genes))
+        a = ad.AnnData(log(rng.poisson(mu) + 1.0).astype(np.float32), var=pd.DataFrame(index=genes),
+                       obs=pd.DataFrame({"kind": y}, index=[f"{name}{i}" for i in range(len(y))]))
+        a.uns["log1p"] = {"base": base}
+        a.write_h5ad(tmp_path / f"{name}.h5ad")
+
+    make("train", 12, np.log, None)
+    make("test", 8, np.log2, 2.0)
+    assert main(["train", str(tmp_path / "train.h5ad"), "--model", "gaussian", "--label-key", "kind", "--out",
+                 str(tmp_path / "run"), "--quiet"]) == 0
+    scores = {}
+    for ext in ("h5ad", "parquet"):
+        syn, out = tmp_path / f"syn.{ext}", tmp_path / f"eval_{ext}.json"
+        assert main(["sample", str(tmp_path / "run"), "--n-per-label", "8", "--seed", "3", "--quiet", "--out",
+                     str(syn)]) == 0
+        assert main(["evaluate", "--real", str(tmp_path / "test.h5ad"), "--synthetic", str(syn), "--label-key",
+                     "kind", "--metrics", "precision,recall,mmd", "--n-boot", "10", "--out", str(out)]) == 0
+        scores[ext] = json.loads(out.read_text())
+    for ext in ("h5ad", "parquet"):
+        prep = scores[ext]["preprocessing"]
+        assert "ln(x+1) converted to log2(x+1)" in prep["synthetic"], ext
+        assert "synthetic_scale" not in prep and "synthetic_read" not in prep, ext
+    values = {ext: [(m["name"], m["value"], m["ci_low"], m["ci_high"]) for m in scores[ext]["metrics"]]
+              for ext in scores}
+    assert values["parquet"] == values["h5ad"]
+    assert dict((m[0], m[1]) for m in values["parquet"])["recall"] == 1.0
+    # log values with a gene above the log range (recorded by data prepare --scale log): the record says log
+    # scale, where the values alone leave it open
+    X = rng.normal(4.0, 0.5, (36, 12)).astype(np.float32)
+    X[:, -1] += 30.0
+    a = ad.AnnData(X, var=pd.DataFrame(index=genes),
+                   obs=pd.DataFrame({"kind": np.repeat(["a", "b", "c"], 12)}, index=[f"S{i}" for i in range(36)]))
+    a.to_df().assign(kind=a.obs["kind"]).to_csv(tmp_path / "high.csv", index_label="sample")
+    assert main(["data", "prepare", str(tmp_path / "high.csv"), "--label-key", "kind", "--genes", "all", "--log",
+                 "none", "--scale", "log", "--out", str(tmp_path / "high.h5ad")]) == 0
+    assert main(["train", str(tmp_path / "high.h5ad"), "--model", "gaussian", "--label-key", "kind", "--out",
+                 str(tmp_path / "run_high"), "--quiet"]) == 0
+    assert main(["sample", str(tmp_path / "run_high"), "--n-per-label", "8", "--seed", "3", "--quiet", "--out",
+                 str(tmp_path / "high.parquet")]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", "--real", str(tmp_path / "high.h5ad"), "--synthetic", str(tmp_path / "high.parquet"),
+                 "--label-key", "kind", "--metrics", "precision", "--n-boot", "10"]) == 0
+    assert "no log record" not in capsys.readouterr().out
+
+
 def test_sample_writes_gct_for_l1000_tools(labelled_csv, tmp_path, capsys):
     """--out syn.gct (or .gct.gz) writes GCT 1.3, genes x profiles: the label a column-metadata line, 'na'
     descriptions; rnagen reads it back to the same values, profiles, genes and labels, evaluate takes it as the

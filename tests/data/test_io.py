@@ -4653,3 +4653,67 @@ def test_a_matrix_taken_from_a_read_only_block_is_a_writeable_copy():
     M = _matrix(df, [0, 1, 2, 3], list("abcd"), "t.csv")
     assert M.flags.writeable and not np.shares_memory(M, X)
     np.testing.assert_array_equal(M, np.arange(12, dtype=np.float32).reshape(3, 4))
+
+
+@pytest.mark.parametrize("damage, said", [
+    (b"{not json", "is not JSON"),
+    (b"[1, 2]", "is list, not a mapping"),
+    (b'{"log": {"transform": "log2(x+1)", "pseudocount": 1}}', "without its logged flag"),
+    (b'{"log": {"logged": "yes", "transform": "log2(x+1)"}}', "without its logged flag"),
+    (b'{"log": {"logged": true, "transform": "log2(x+1)", "base": 1}}', "no logarithm's base"),
+    (b'{"log": {"logged": true, "transform": "log2(x+1)", "pseudocount": "one"}}', "pseudocount that is no number"),
+    (b'{"log": [true], "synthetic": {"model": "gaussian"}}', "'log' entry that is no mapping"),
+    (b'{"history": {"000_read": "read"}}', "history step '000_read' that does not name its step"),
+    (b'{"label_key": 3}', "'label_key' entry that is no text"),
+])
+def test_a_damaged_record_in_a_parquet_file_is_set_aside(tmp_path, damage, said):
+    """rnagen's record in a parquet file's metadata (key b"rnagen", written by sample and reconstruct apply) is
+    taken only where it has the form rnagen writes: a file edited or rewritten elsewhere whose record is not JSON
+    or whose entries lack that form is read as a table without one, with a one-line warning, its scale read from the
+    values (log values: log scale); an intact record is taken (linear, as recorded, though the values look
+    logged)."""
+    import anndata as ad
+    import pyarrow.parquet as pq
+
+    from rnagen._io import write_profiles
+    from rnagen.pp import is_logged, log_state
+    from rnagen.pp.history import set_log_state
+
+    rng = np.random.default_rng(1)
+    a = ad.AnnData(rng.uniform(1, 6, (6, 4)).astype(np.float32),
+                   obs=pd.DataFrame({"kind": list("aabbcc")}, index=[f"syn_{i:06d}" for i in range(6)]),
+                   var=pd.DataFrame(index=["TP53", "EGFR", "MYC", "ACTB"]))
+    set_log_state(a, logged=False, transform="as given (--scale linear)")
+    path = write_profiles(a, tmp_path / "syn.parquet")
+    back = read(path, label_key="kind")
+    assert log_state(back) == {"logged": False, "transform": "as given (--scale linear)",
+                               "pseudocount": pytest.approx(np.nan, nan_ok=True)}
+    assert not is_logged(back)
+    table = pq.read_table(path)
+    pq.write_table(table.replace_schema_metadata({**table.schema.metadata, b"rnagen": damage}), path)
+    with pytest.warns(UserWarning, match="record in the file's metadata") as caught:
+        back = read(path, label_key="kind")
+    msg = str(caught[0].message)
+    assert said in msg and msg.startswith("syn.parquet: ") and "\n" not in msg
+    assert log_state(back) is None and "log1p" not in back.uns
+    assert is_logged(back)   # read by value: 1 to 6, not whole numbers
+    np.testing.assert_array_equal(back.X, a.X)
+
+
+def test_a_parquet_record_of_log_values_the_values_contradict_is_set_aside(tmp_path):
+    """A record saying log scale over values no log of expression reaches (counts put into the file after it was
+    written) is set aside with a warning, the values read as linear, where an .h5ad's stands and is refused when
+    used (its record can be deleted; a parquet file's metadata is not in a user's reach as easily)."""
+    import anndata as ad
+
+    from rnagen._io import write_profiles
+    from rnagen.pp import is_logged, log_state
+    from rnagen.pp.history import set_log_state
+
+    a = ad.AnnData(np.array([[3.0, 250.0], [7.0, 1200.5]], dtype=np.float32),
+                   obs=pd.DataFrame(index=["syn_000000", "syn_000001"]), var=pd.DataFrame(index=["TP53", "MYC"]))
+    set_log_state(a, logged=True, transform="log2(x+1)", pseudocount=1.0, base=2.0)
+    path = write_profiles(a, tmp_path / "syn.parquet")
+    with pytest.warns(UserWarning, match="says log scale, but the values reach 1200"):
+        back = read(path)
+    assert log_state(back) is None and "log1p" not in back.uns and not is_logged(back)

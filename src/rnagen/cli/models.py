@@ -204,9 +204,9 @@ def register(sub) -> None:
     p.add_argument("--out", required=True,
                    help="synthetic profiles to write: an .h5ad (with the model, seed and privacy record in uns), or "
                         "a table by its ending, .csv, .tsv or .txt (optionally .gz) or .parquet: a row per profile, "
-                        "its id, label, then a column per gene; or .gct (optionally .gz), GCT 1.3 as CMap's L1000 "
-                        "tools and GenePattern read it: a line per gene, a column per profile, the label a "
-                        "column-metadata line")
+                        "its id, label, then a column per gene (parquet keeps the record in its metadata); or .gct "
+                        "(optionally .gz), GCT 1.3 as CMap's L1000 tools and GenePattern read it: a line per gene, a "
+                        "column per profile, the label a column-metadata line")
     p.set_defaults(func=cmd_sample)
 
     p = sub.add_parser("list", help="list registered models")

@@ -172,7 +172,8 @@ def register(sub) -> None:
     a.add_argument("--device", type=T.device, default="auto", help="mlp: auto, cpu or cuda (default auto)")
     a.add_argument("--out", required=True,
                    help="full profiles to write: an .h5ad, or a table by its ending (.csv, .tsv, .txt, optionally "
-                        ".gz, or .parquet: a row per profile, its id and annotations, then a column per gene; or "
+                        ".gz, or .parquet: a row per profile, its id and annotations, then a column per gene, parquet "
+                        "with the record in its metadata; or "
                         ".gct, optionally .gz: GCT, a line per gene and a column per profile, the annotations "
                         "column-metadata lines of GCT 1.3)")
     a.set_defaults(func=cmd_apply)

@@ -2364,7 +2364,24 @@ def _read_parquet(path: Path, *, orientation: Orientation, label_key: str | None
         df = df.set_index(df.columns[0])
     if df.columns.duplicated().any():
         df.columns = df.columns.map(str)
-    return _frame_to_adata(df, orientation=orientation, source=source, label_key=label_key, fmt="parquet")
+    adata, orient = _frame_to_adata(df, orientation=orientation, source=source, label_key=label_key, fmt="parquet")
+    if fmt == "parquet":
+        # rnagen's record of profiles it wrote (their log state, the model), kept in the schema's metadata
+        from ..pp.history import adopt_table_record
+
+        adopt_table_record(adata, _parquet_record(path), source)
+    return adata, orient
+
+
+def _parquet_record(path: Path) -> bytes | None:
+    """The value of rnagen's key in a parquet file's schema metadata (:data:`rnagen.pp.history.TABLE_RECORD_KEY`),
+    ``None`` where there is none."""
+    import pyarrow.parquet as pq
+
+    from ..pp.history import TABLE_RECORD_KEY
+
+    meta = pq.read_schema(path).metadata or {}
+    return meta.get(TABLE_RECORD_KEY)
 
 
 # ------------------------------------------------------------------------------------------ Excel workbooks

@@ -648,3 +648,131 @@ def check_summable(X, source: str) -> None:
     if finite.size and (float(finite.min()) < 0 or looks_logged(finite)):
         raise DataError(f"{source}: --duplicates sum adds counts or TPM, and these values look log-scaled or centred "
                         "(all within [-10.5, 30] or negative); use --duplicates mean")
+
+
+# ------------------------------------------------------------------------- the record in a table's metadata
+
+#: the key of a parquet file's schema metadata (Arrow key-value metadata, kept in the file footer) that holds
+#: rnagen's record of the profiles (``uns["rnagen"]`` as JSON: :func:`table_record`, :func:`adopt_table_record`)
+TABLE_RECORD_KEY = b"rnagen"
+
+#: the record's entries rnagen reads, each with the type it must have
+_RECORD_ENTRIES = {"log": dict, "history": dict, "synthetic": dict, "privacy": dict, "genes": dict,
+                   "label_key": str}
+
+
+def _jsonable(v: Any) -> Any:
+    """``v`` (an entry of ``uns["rnagen"]``: dicts of scalars, strings, lists and arrays) in JSON's types: arrays
+    and tuples as lists, NumPy scalars as Python's, ``None`` as ``"None"`` (as h5ad stores it, :func:`_plain`), a
+    float that is not finite as ``null`` (JSON has no NaN; :func:`_from_json` reads it back as NaN)."""
+    if isinstance(v, dict):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    if isinstance(v, np.ndarray):
+        return _jsonable(v.tolist())
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, np.generic):
+        return _jsonable(v.item())
+    if isinstance(v, bytes):
+        return v.decode("utf-8", errors="replace")
+    if v is None:
+        return "None"
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, (bool, int, float, str)):
+        return v
+    return str(v)
+
+
+def _from_json(v: Any) -> Any:
+    """A JSON value of :func:`_jsonable` as an h5ad read gives the entry: ``null`` as NaN, a list of strings or of
+    numbers as an array (h5ad stores lists as arrays)."""
+    if isinstance(v, dict):
+        return {k: _from_json(x) for k, x in v.items()}
+    if v is None:
+        return float("nan")
+    if isinstance(v, list):
+        items = [_from_json(x) for x in v]
+        if all(isinstance(x, str) for x in items):
+            return np.asarray(items, dtype=object)
+        if all(isinstance(x, (bool, int, float)) for x in items):
+            return np.asarray(items)
+        return items
+    return v
+
+
+def table_record(adata) -> bytes | None:
+    """``adata``'s record (``uns["rnagen"]``: its log state, history, the synthetic set's model and seed, the
+    privacy record) as UTF-8 JSON, to be kept in a table file's metadata under :data:`TABLE_RECORD_KEY`; ``None``
+    where there is none."""
+    import json
+
+    rec = adata.uns.get("rnagen") if hasattr(adata, "uns") else None
+    if not isinstance(rec, dict) or not rec:
+        return None
+    return json.dumps(_jsonable(rec), ensure_ascii=False, allow_nan=False).encode("utf-8")
+
+
+def _record_problem(rec: Any) -> str | None:
+    """What makes ``rec`` (a record read from a table's metadata) no record of rnagen's, ``None`` where its
+    entries have the form rnagen writes: the log state (:func:`set_log_state`) with its ``logged`` flag, its
+    transform, its pseudocount a number and its base a logarithm's (:func:`log_base`); the history a mapping of
+    steps, each naming its ``step``."""
+    if not isinstance(rec, dict):
+        return f"is {type(rec).__name__}, not a mapping of entries"
+    for key, kind in _RECORD_ENTRIES.items():
+        if key in rec and not isinstance(rec[key], kind):
+            return f"has a {key!r} entry that is no {'mapping' if kind is dict else 'text'} ({_shown_value(rec[key])})"
+    st = rec.get("log")
+    if st is not None:
+        if not isinstance(st.get("logged"), bool) or not isinstance(st.get("transform"), str):
+            return f"has a log state without its logged flag or transform ({_shown_value(st)})"
+        pc = st.get("pseudocount")
+        if pc is not None and not _is_number(pc):
+            return f"has a log pseudocount that is no number ({_shown_value(pc)})"
+        b = st.get("base")
+        if b is not None and not (_is_number(b) and math.isfinite(b) and b > 1):
+            return f"has a log base that is no logarithm's base, a finite number above 1 ({_shown_value(b)})"
+    for key, step in (rec.get("history") or {}).items():
+        if not isinstance(step, dict) or not isinstance(step.get("step"), str):
+            return f"has a history step {key!r} that does not name its step ({_shown_value(step)})"
+    return None
+
+
+def adopt_table_record(adata, raw: bytes | None, source: str) -> None:
+    """Take rnagen's record kept in a table file's metadata (``raw``: the JSON :func:`table_record` wrote) as
+    ``adata.uns["rnagen"]``, as an .h5ad's is read: its log state, history (the depth normalisation), the synthetic
+    set's model and seed. The file may have been edited or rewritten by another tool that kept the metadata, so
+    the record is checked first: one that is not JSON, whose entries lack the form rnagen writes
+    (:func:`_record_problem`), or whose log state the values contradict (recorded as logged, values that no log of
+    expression reaches: :func:`rnagen.pp.prepare.check_log_record`) is set aside whole, with a one-line warning,
+    and the values' range decides the scale as for any table without a record."""
+    import json
+    import warnings
+
+    from ..errors import DataError
+
+    if raw is None:
+        return
+    try:
+        rec = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as e:
+        problem: str | None = f"is not JSON ({type(e).__name__})"
+    else:
+        problem = _record_problem(rec)
+    if problem is None and rec.get("log", {}).get("logged"):
+        from .prepare import check_log_record
+
+        try:
+            check_log_record(adata.X)
+        except DataError:
+            _, _, hi, _ = _finite_summary(np.asarray(adata.X))
+            problem = f"says log scale, but the values reach {hi:.4g}, which no log-scale expression value does"
+    if problem is not None:
+        warnings.warn(f"{source}: rnagen's record in the file's metadata (key {TABLE_RECORD_KEY.decode()!r}) "
+                      f"{problem}: the record is set aside and the values' range decides the scale; write the file "
+                      "again with rnagen, or remove the key", UserWarning, stacklevel=3)
+        return
+    as_actual(adata)
+    adata.uns["rnagen"] = _from_json(rec)
+    sync_scanpy_log1p(adata)
