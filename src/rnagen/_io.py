@@ -748,15 +748,14 @@ SYNTHETIC_PREFIX = "syn_"
 
 def written_by_rnagen(path: Path, *, generated: bool = False) -> bool:
     """Whether the profiles file ``path`` may be one rnagen wrote: an .h5ad with its ``uns["rnagen"]`` record; a
-    table (a parquet file's record is not consulted) whose first column is the ``sample`` column
-    :func:`write_profiles` puts first (a user's table of that layout is not told apart: re-running a command into
-    its own output must work); a GCT file (no such column either) whose first sample is named as synthetic
-    profiles are (``syn_...``).
+    table whose first column is the ``sample`` column :func:`write_profiles` puts first (a user's table of that
+    layout is not told apart: re-running a command into its own output must work); a GCT file (no such column
+    either) whose first sample is named as synthetic profiles are (``syn_...``).
 
     ``generated``: one rnagen generated (synthetic or reconstructed profiles), not real data it prepared: an
-    .h5ad whose record holds the synthetic set's entry or a reconstruction step; a table or GCT file whose first
-    profile is named as synthetic profiles are (``syn_...``; a reconstructed table of real profiles is not told
-    from the user's own and is refused)."""
+    .h5ad or a parquet file whose record holds the synthetic set's entry or a reconstruction step; a table or GCT
+    file whose first profile is named as synthetic profiles are (``syn_...``; a reconstructed text table of real
+    profiles is not told from the user's own and is refused)."""
     name = path.name.lower()
     try:
         if name.endswith(".h5ad"):
@@ -777,6 +776,8 @@ def written_by_rnagen(path: Path, *, generated: bool = False) -> bool:
             if not names or names[0] not in ("sample", "sample_id"):
                 return False
             if not generated:
+                return True
+            if _generated_record((pq.read_schema(path).metadata or {}).get(b"rnagen")):
                 return True
             first = pq.ParquetFile(path).read_row_group(0, columns=[names[0]]).column(0)
             return len(first) > 0 and str(first[0]).startswith(SYNTHETIC_PREFIX)
@@ -799,6 +800,21 @@ def written_by_rnagen(path: Path, *, generated: bool = False) -> bool:
             SYNTHETIC_PREFIX)
     except Exception:  # noqa: BLE001 - unreadable as what its name says: not an output of rnagen's
         return False
+
+
+def _generated_record(raw: bytes | None) -> bool:
+    """Whether ``raw``, rnagen's record in a parquet file's metadata (:func:`_write_parquet`), is a generated set's
+    as an .h5ad's tells it (:func:`written_by_rnagen`): the synthetic set's entry, or a reconstruction step."""
+    import json
+
+    try:
+        rec = json.loads(raw.decode("utf-8")) if raw else None
+    except (UnicodeDecodeError, ValueError):
+        return False
+    if not isinstance(rec, dict):
+        return False
+    steps = rec.get("history") if isinstance(rec.get("history"), dict) else {}
+    return "synthetic" in rec or any(str(k).endswith("_reconstruct") for k in steps)
 
 
 # --- one writer at a time -----------------------------------------------------------------------------------

@@ -248,3 +248,27 @@ def test_recorded_linear_values_below_the_log_range_are_not_refused(gtex_split, 
     capsys.readouterr()
     assert main(["reconstruct", "apply", str(tmp_path / "rec"), str(paths["test"]), "--out",
                  str(tmp_path / "full.h5ad")]) == 0, capsys.readouterr().err
+
+
+def test_a_reconstructed_parquet_file_of_real_profiles_is_replaced_on_a_re_run(gtex_split, tmp_path):
+    """reconstruct apply of real profiles (their ids not named as synthetic ones) into a parquet file, twice: the
+    file's record (a reconstruction step) tells rnagen's own output from a user's table of that layout, which is
+    refused; a text table has no record and is refused."""
+    import pandas as pd
+
+    d, train, test, entrez = gtex_split
+    assert main(["reconstruct", "fit", str(d / "train.h5ad"), "--inputs", str(d / "genes.txt"), "--method", "linear",
+                 "--quiet", "--out", str(tmp_path / "rec")]) == 0
+    test[:, entrez].copy().write_h5ad(tmp_path / "part.h5ad")
+    apply = ["reconstruct", "apply", str(tmp_path / "rec"), str(tmp_path / "part.h5ad"), "--out"]
+    out = tmp_path / "full.parquet"
+    assert main([*apply, str(out)]) == 0
+    first = pd.read_parquet(out)
+    assert not str(first.iloc[0, 0]).startswith("syn_")
+    assert main([*apply, str(out)]) == 0
+    pd.testing.assert_frame_equal(pd.read_parquet(out), first)
+    # a user's table of the same layout, without the record: not replaced
+    first.to_parquet(tmp_path / "theirs.parquet", index=False)
+    kept = (tmp_path / "theirs.parquet").read_bytes()
+    assert main([*apply, str(tmp_path / "theirs.parquet")]) == 2
+    assert (tmp_path / "theirs.parquet").read_bytes() == kept
