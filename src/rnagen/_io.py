@@ -813,8 +813,8 @@ def _generated_record(raw: bytes | None) -> bool:
         return False
     if not isinstance(rec, dict):
         return False
-    steps = rec.get("history") if isinstance(rec.get("history"), dict) else {}
-    return "synthetic" in rec or any(str(k).endswith("_reconstruct") for k in steps)
+    steps = rec.get("history")
+    return "synthetic" in rec or (isinstance(steps, dict) and any(str(k).endswith("_reconstruct") for k in steps))
 
 
 # --- one writer at a time -----------------------------------------------------------------------------------
