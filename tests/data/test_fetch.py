@@ -931,24 +931,48 @@ def test_a_view_that_cannot_be_put_in_place_leaves_the_old_pair(http_server, tmp
         return real(src, dst, *a, **k)
 
     monkeypatch.setattr(F.os, "replace", failing)
+    record = (out / "gtex_views.json").read_bytes()
     assert main([*args, "--min-samples", "5"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"cannot write {out / 'gtex_landmarks.h5ad'}: no space left" in err
     assert {k: (out / f"gtex_{k}.h5ad").read_bytes() for k in ("full", "landmarks")} == before
-    assert sorted(p.name for p in out.iterdir()) == ["gtex_full.h5ad", "gtex_landmarks.h5ad"]
+    assert sorted(p.name for p in out.iterdir()) == ["gtex_full.h5ad", "gtex_landmarks.h5ad", "gtex_views.json"]
     assert ad.read_h5ad(out / "gtex_full.h5ad").n_obs == 13
+    # the record of the views' inputs is moved with them (the last of the three): failing, it leaves the old trio
+    def record_failing(src, dst, *a, **k):
+        if str(dst) == str(out / "gtex_views.json") and ".gtex_views." in str(src):
+            raise OSError(28, "No space left on device")
+        return real(src, dst, *a, **k)
+
+    monkeypatch.setattr(F.os, "replace", record_failing)
+    assert main([*args, "--min-samples", "5"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"cannot write {out / 'gtex_views.json'}: no space left" in err
+    assert {k: (out / f"gtex_{k}.h5ad").read_bytes() for k in ("full", "landmarks")} == before
+    assert (out / "gtex_views.json").read_bytes() == record
+    assert sorted(p.name for p in out.iterdir()) == ["gtex_full.h5ad", "gtex_landmarks.h5ad", "gtex_views.json"]
+    # which still names the old pair: a fetch of their options keeps them
+    monkeypatch.setattr(F.os, "replace", real)
+    assert main(args) == 0
+    assert capsys.readouterr().err == (f"rnagen: gtex_full.h5ad and gtex_landmarks.h5ad in {out} are of these "
+                                       "downloads and --min-samples already (gtex_views.json); kept, not converted "
+                                       "again\n")
+    assert {k: (out / f"gtex_{k}.h5ad").read_bytes() for k in ("full", "landmarks")} == before
 
 
 def test_a_killed_fetch_s_temporaries_are_removed_in_the_cache_folder(http_server, tmp_path, gtex_files):
-    """Without --out the views go to the cache folder, where what a killed conversion left (a view written but
-    not put in place, its unfinished temporary) stayed for good; one of a live writer of the view is kept."""
+    """Without --out the views go to the cache folder, where what a killed conversion left (a view or the views'
+    record written but not put in place, its unfinished temporary) stayed for good; one of a live writer of the view
+    is kept."""
     from rnagen._io import writer_lock
 
     _serve_gtex(http_server, gtex_files)
     folder = tmp_path / "c" / "gtex"
     folder.mkdir(parents=True)
     stale = [".gtex_full.4194305.h5ad", "..gtex_landmarks.4194305.h5ad.a1b2c3d4.tmp.h5ad",
-             ".gtex_full.h5ad.4194305.old", ".gtex_landmarks.h5ad.x9y8z7w6.tmp.h5ad"]
+             ".gtex_full.h5ad.4194305.old", ".gtex_landmarks.h5ad.x9y8z7w6.tmp.h5ad",
+             # the record of the views' inputs written beside them, its temporary, the old record kept aside
+             ".gtex_views.4194305.json", "..gtex_views.4194305.json.a1b2c3d4.tmp.json", ".gtex_views.json.4194305.old"]
     live = ".gtex_full.h5ad.q1w2e3r4.tmp.h5ad"   # a prepare writing gtex_full.h5ad now, its lock held
     for name in [*stale, live, ".other.h5ad.a1b2c3d4.tmp.h5ad"]:
         (folder / name).write_bytes(b"partial")
@@ -1407,6 +1431,9 @@ def test_what_a_killed_fetch_left_beside_a_linked_view_s_target_is_removed(http_
         killed.wait()
     left = sorted(n for n in os.listdir(keep) if not n.endswith(".lock"))   # a lock file is reused as it is
     assert left == [f".full.{killed.pid}.h5ad", f".landmarks.{killed.pid}.h5ad"]
+    # and the record of the views' inputs, written beside it to be moved with them
+    assert sorted(n for n in os.listdir(out) if not n.endswith(".lock")) == [
+        f".gtex_views.{killed.pid}.json", "gtex_full.h5ad", "gtex_landmarks.h5ad"]
     dead = _dead_pid()
     # what a kill mid-write and mid-replacement leaves too: an unfinished temporary, an old view kept aside
     others = [f"..full.{dead}.h5ad.a1b2c3d4.tmp.h5ad", f".landmarks.h5ad.{dead}.old"]
@@ -1423,7 +1450,7 @@ def test_what_a_killed_fetch_left_beside_a_linked_view_s_target_is_removed(http_
         runs.wait()
     assert got["full"] == out / "gtex_full.h5ad" and (out / "gtex_full.h5ad").is_symlink()
     assert ad.read_h5ad(keep / "full.h5ad").n_obs == 13 and ad.read_h5ad(keep / "landmarks.h5ad").n_obs == 13
-    assert sorted(os.listdir(out)) == ["gtex_full.h5ad", "gtex_landmarks.h5ad"]
+    assert sorted(os.listdir(out)) == ["gtex_full.h5ad", "gtex_landmarks.h5ad", "gtex_views.json"]
 
 
 def test_a_second_fetch_of_a_file_being_downloaded_waits_and_uses_it(http_server, tmp_path):
@@ -1552,9 +1579,152 @@ def test_a_second_fetch_of_views_being_written_waits_and_writes_them_again(http_
     assert full.obs["tissue"].value_counts().to_dict() == {"Blood": 6, "Lung": 5} and lm.n_obs == 11
     rows = [truth["ids"].index(v) for v in full.var["ensembl_id_versioned"]]
     np.testing.assert_array_equal(full.X, truth["values"][rows, :11].T)
-    views = ["gtex_full.h5ad", "gtex_landmarks.h5ad"]
+    views = ["gtex_full.h5ad", "gtex_landmarks.h5ad", "gtex_views.json"]
     downloads = [*_GTEX_NAMES, *(n + ".download.json" for n in _GTEX_NAMES)]
     assert sorted(os.listdir(folder)) == sorted(views + (downloads if where == "cache" else []))
+
+
+@pytest.mark.parametrize("where", ["cache", "out"])
+def test_a_second_fetch_of_the_same_views_waits_and_uses_them_unconverted(http_server, tmp_path, gtex_files, where):
+    """Two `fetch gtex` at once of the same downloads and --min-samples: without --out the second converted the
+    cached files beside the first (minutes and a matrix's memory) and only then waited to put its pair in place;
+    with --out it waited for the first, then converted the same files again. It waits for the first's views, finds
+    them of the same inputs (the record beside them) and converts nothing: one conversion in all, both commands end
+    well naming the same views, which are the first's."""
+    import json
+    import subprocess
+    import sys
+
+    import anndata as ad
+
+    _serve_gtex(http_server, gtex_files)
+    cache, go, log = tmp_path / "c", tmp_path / "go", tmp_path / "conversions"
+    folder = cache / "gtex" if where == "cache" else tmp_path / "o"
+    args = ["data", "fetch", "gtex", "--base-url", http_server.base_url, "--cache-dir", str(cache), "--no-progress",
+            "--min-samples", "1", *(["--out", str(folder)] if where == "out" else [])]
+    # every conversion adds its process id to the log
+    counted = ("import os, pathlib, sys, time\nfrom rnagen.cli.main import main\nfrom rnagen.data import fetch as F\n"
+               "convert = F.convert_gtex\n"
+               f"def counted(*a, **k):\n    with open({str(log)!r}, 'a') as fh:\n"
+               "        fh.write(f'{os.getpid()}\\n')\n    return convert(*a, **k)\n"
+               "F.convert_gtex = counted\n")
+    # the first stops with its views written, its locks held, until the test says go: the second comes to them then
+    first_code = (counted + "put = F.replace_together\n"
+                  f"def held(moves):\n    print('writing', flush=True)\n"
+                  f"    while not pathlib.Path({str(go)!r}).exists():\n        time.sleep(0.05)\n    put(moves)\n"
+                  f"F.replace_together = held\nsys.exit(main({args!r}))\n")
+    second_code = counted + f"sys.exit(main({args!r}))\n"
+    first = subprocess.Popen([sys.executable, "-c", first_code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+    second = None
+    try:
+        assert first.stdout.readline() == "writing\n", first.communicate()
+        second = subprocess.Popen([sys.executable, "-c", second_code], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
+        wait = second.stderr.readline()
+        assert wait == (f"rnagen: {folder} is being written by another rnagen process (pid {first.pid}); waiting "
+                        "for it to finish (up to 600 s)\n"), wait
+    finally:
+        go.touch()
+        outs = [p.communicate(timeout=120) for p in (first, second) if p is not None]
+    assert first.returncode == 0 and second is not None and second.returncode == 0, outs
+    assert log.read_text().split() == [str(first.pid)], outs   # one conversion: the first's
+    assert outs[1][1] == (f"rnagen: gtex_full.h5ad and gtex_landmarks.h5ad in {folder} are of these downloads and "
+                          "--min-samples already (gtex_views.json); kept, not converted again\n"), outs
+    for stdout, _ in outs:
+        assert f"full-gene view -> {folder / 'gtex_full.h5ad'}\n" in stdout
+        assert f"landmark view  -> {folder / 'gtex_landmarks.h5ad'}\n" in stdout
+    assert sorted(r[0] for r in http_server.requests) == sorted(_GTEX_NAMES)   # each file asked for once
+    full, lm = (ad.read_h5ad(folder / f"gtex_{k}.h5ad") for k in ("full", "landmarks"))
+    assert full.n_obs == lm.n_obs == 13 and full.n_vars > lm.n_vars
+    rec = json.loads((folder / "gtex_views.json").read_text())
+    assert rec["min_samples"] == 1 and sorted(i["name"] for i in rec["inputs"].values()) == sorted(_GTEX_NAMES)
+    downloads = [*_GTEX_NAMES, *(n + ".download.json" for n in _GTEX_NAMES)] if where == "cache" else []
+    assert sorted(n for n in os.listdir(folder) if not n.endswith(".lock")) == sorted(
+        ["gtex_full.h5ad", "gtex_landmarks.h5ad", "gtex_views.json", *downloads])
+
+
+def test_views_of_the_same_inputs_are_kept_and_others_converted(http_server, tmp_path, gtex_files, capsys,
+                                                              monkeypatch):
+    """The record beside the views (`gtex_views.json`) says what they were converted from: a fetch of the same
+    downloads, --min-samples and rnagen version keeps views it names unchanged; another --min-samples, another
+    download, another version, or a view replaced since, is converted anew. A file of the record's name that
+    rnagen did not write is refused, not replaced."""
+    import json
+
+    import anndata as ad
+
+    import rnagen
+    from rnagen._io import write_h5ad
+
+    gct, attrs, _ = gtex_files
+    _serve_gtex(http_server, gtex_files)
+    cache = tmp_path / "c"
+    folder = cache / "gtex"
+    args = ["data", "fetch", "gtex", "--base-url", http_server.base_url, "--cache-dir", str(cache), "--no-progress"]
+    converted = []
+    real = F.convert_gtex
+
+    def counted(*a, **k):
+        converted.append(k["min_samples"])
+        return real(*a, **k)
+
+    monkeypatch.setattr(F, "convert_gtex", counted)
+    kept = (f"rnagen: gtex_full.h5ad and gtex_landmarks.h5ad in {folder} are of these downloads and --min-samples "
+            "already (gtex_views.json); kept, not converted again\n")
+
+    def run(*more):
+        before = {k: os.stat(folder / f"gtex_{k}.h5ad").st_ino for k in ("full", "landmarks")
+                  if (folder / f"gtex_{k}.h5ad").exists()}
+        assert main([*args, *more]) == 0
+        after = {k: os.stat(folder / f"gtex_{k}.h5ad").st_ino for k in ("full", "landmarks")}
+        return capsys.readouterr().err, before == after
+
+    assert run("--min-samples", "1") == ("", False) and converted == [1]
+    rec = json.loads((folder / "gtex_views.json").read_text())
+    assert rec["source"] == "gtex" and rec["min_samples"] == 1 and rec["rnagen"] == rnagen.__version__
+    assert rec["inputs"] == {
+        "expression": {"name": _GTEX_NAMES[0], "size": len(gct), "sha256": hashlib.sha256(gct).hexdigest()},
+        "samples": {"name": _GTEX_NAMES[1], "size": len(attrs), "sha256": hashlib.sha256(attrs).hexdigest()}}
+    for key in ("full", "landmarks"):
+        st = os.stat(folder / f"gtex_{key}.h5ad")
+        assert rec["views"][key] == {"name": f"gtex_{key}.h5ad", "size": st.st_size, "mtime_ns": st.st_mtime_ns,
+                                     "inode": st.st_ino}
+    # the same again: kept, the same files in place
+    assert run("--min-samples", "1") == (kept, True) and converted == [1]
+    # another --min-samples: converted, and the record names it
+    assert run("--min-samples", "3") == ("", False) and converted == [1, 3]
+    assert ad.read_h5ad(folder / "gtex_full.h5ad").n_obs == 11
+    assert run("--min-samples", "3") == (kept, True) and converted == [1, 3]
+    # a view replaced since (another command writing it): converted, the landmark view's rows those of the inputs
+    lm = ad.read_h5ad(folder / "gtex_landmarks.h5ad")
+    write_h5ad(lm[:2].copy(), folder / "gtex_landmarks.h5ad")
+    assert run("--min-samples", "3") == ("", False) and converted == [1, 3, 3]
+    assert ad.read_h5ad(folder / "gtex_landmarks.h5ad").n_obs == 11
+    # another rnagen version (its conversion may differ): converted
+    monkeypatch.setattr(rnagen, "__version__", "0.0.0+other")
+    assert run("--min-samples", "3") == ("", False) and converted == [1, 3, 3, 3]
+    assert run("--min-samples", "3") == (kept, True) and converted == [1, 3, 3, 3]
+    # another download of the sample table (Lung's samples named Blood): converted, the views of the new table
+    relabelled = attrs.replace(b"\tLung\tLung\t", b"\tBlood\tWhole Blood\t")
+    assert relabelled != attrs
+    http_server.files[_GTEX_NAMES[1]] = relabelled
+    for name in (_GTEX_NAMES[1], _GTEX_NAMES[1] + ".download.json"):
+        (folder / name).unlink()
+    assert run("--min-samples", "3") == ("", False) and converted == [1, 3, 3, 3, 3]
+    assert ad.read_h5ad(folder / "gtex_full.h5ad").obs["tissue"].value_counts().to_dict() == {"Blood": 11}
+    assert json.loads((folder / "gtex_views.json").read_text())["inputs"]["samples"]["sha256"] == \
+        hashlib.sha256(relabelled).hexdigest()
+    # a file of the record's name that is not one: refused, nothing changed
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "gtex_views.json").write_text("my notes\n")
+    assert main([*args, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"rnagen: error: --out {out}: its gtex_views.json exists and is not the record of the views "
+                   "rnagen writes beside them; it would be replaced: choose another path, or delete it first\n")
+    assert sorted(os.listdir(out)) == ["gtex_views.json"] and (out / "gtex_views.json").read_text() == "my notes\n"
+    assert converted == [1, 3, 3, 3, 3]
 
 
 @pytest.mark.parametrize("held", ["folder", "view"])
@@ -1651,7 +1821,7 @@ def test_views_linked_to_names_at_the_length_limit_are_written_and_cleaned(http_
             progress=False)
     assert ad.read_h5ad(keep / names["full"]).n_obs == 11 and ad.read_h5ad(keep / names["landmarks"]).n_obs == 11
     assert sorted(os.listdir(keep)) == sorted(names.values())
-    assert sorted(os.listdir(out)) == ["gtex_full.h5ad", "gtex_landmarks.h5ad"]
+    assert sorted(os.listdir(out)) == ["gtex_full.h5ad", "gtex_landmarks.h5ad", "gtex_views.json"]
 
 
 def test_views_linked_crosswise_are_locked_in_one_order_by_every_fetch(tmp_path, monkeypatch):

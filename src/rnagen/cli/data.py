@@ -997,7 +997,8 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 
         writes = (f"{args.source}_full.h5ad", f"{args.source}_landmarks.h5ad")
         # another process writing the folder (a fetch of the same source) is waited for, as a download of the same
-        # file is: this run then takes the files it downloaded from the cache and writes the views again
+        # file is: this run then takes the files it downloaded from the cache, and keeps its views where their
+        # record says they are of the same downloads and --min-samples, else converts them again
         with waiting_for_writer(lambda: claim_output(args.out, kind="dir", writes=writes), wait=MAX_LOCK_WAIT,
                                 hint="run the same command again once it has finished, or give another --out"):
             out = run()

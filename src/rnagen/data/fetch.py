@@ -33,9 +33,12 @@ Conversion (Lacan et al., ``REFERENCE.md``): genes restricted to the GTEx v8 pro
 written, ``<source>_full.h5ad`` (all those genes) and ``<source>_landmarks.h5ad`` (the landmarks present).
 The big matrices are read in row chunks with only the kept sample columns, so memory stays near the size of
 the output. An existing view rnagen did not write is refused, never replaced, and the two views replace the old
-pair together or not at all; a second fetch writing the same views waits for the first (up to
-:data:`MAX_LOCK_WAIT` seconds) and then replaces its pair with its own. An error that comes from a cached file's
-content names the file to delete.
+pair together or not at all, with a record of what they were converted from beside them (``<source>_views.json``:
+each download's name, size and sha256, ``min_samples`` and rnagen's version, and each view's size, modification
+time and inode as written). A fetch takes the views' locks before it converts: a second fetch writing the same
+views waits for the first (up to :data:`MAX_LOCK_WAIT` seconds), then keeps the first's views where the record
+says they are of the same downloads and options and unchanged since, and else converts and replaces the pair with
+its own. An error that comes from a cached file's content names the file to delete.
 """
 from __future__ import annotations
 
@@ -59,6 +62,7 @@ import pandas as pd
 
 from .._io import (
     _PID_DIGITS,
+    _holds_record,
     describe_os_error,
     replace_together,
     settle_replacements,
@@ -606,7 +610,8 @@ def _transfer(session, url: str, part: Path, *, chunk_size: int, timeout: float,
 
 #: the longest a command waits for another process that holds the lock of what it is about to write: a download
 #: of the same file into the cache (whose finished file it then takes from the cache, checked), or the views of the
-#: same output folder (which it then writes again); past it the command is refused in one line naming the process
+#: same output folder, their conversion included (which it then keeps where their record says they are of the same
+#: conversion, else writes again); past it the command is refused in one line naming the process
 MAX_LOCK_WAIT = 600.0
 
 
@@ -1113,20 +1118,85 @@ def _views_at(out: Path, source: str, *, option: str, inputs: list[Path]) -> dic
         elif d.exists() and not d.is_file():
             raise OutputError(f"{option} {out}: its {d.name} is a folder or another thing than a file; it cannot be "
                               "replaced: choose another path, or move it away first")
+    record = _views_record(out, source)
+    if record.exists() and not record.is_file():
+        raise OutputError(f"{option} {out}: its {record.name} is a folder or another thing than a file; it cannot be "
+                          "replaced: choose another path, or move it away first")
+    if record.is_file() and not _holds_record(record, _VIEWS_RECORD_KEYS):
+        raise OutputError(f"{option} {out}: its {record.name} exists and is not the record of the views rnagen "
+                          "writes beside them; it would be replaced: choose another path, or delete it first")
     return dests
 
 
+#: what the record of a folder's views holds (:func:`_views_record`)
+_VIEWS_RECORD_KEYS = ("source", "min_samples", "rnagen", "inputs", "views")
+
+
+def _views_record(out: Path, source: str) -> Path:
+    """The record beside the views in ``out`` of what they were converted from and of the views as written: a fetch
+    of the same downloads and options keeps views it names unchanged (:func:`_views_of`) instead of converting."""
+    return out / f"{source}_views.json"
+
+
+def _input_identity(path: Path) -> dict[str, Any]:
+    """A download's name, size and sha256: the sha256 its download record holds where that record is of the file
+    as it is (its size and modification time; :func:`_check_cached` has checked it), else read from the file (one
+    saved into the cache by hand)."""
+    st = path.stat()
+    sha256 = None
+    try:
+        rec = json.loads(_cache_record(path).read_text())
+        if int(rec["size"]) == st.st_size and int(rec["mtime_ns"]) == st.st_mtime_ns:
+            sha256 = str(rec["sha256"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return {"name": path.name, "size": st.st_size, "sha256": sha256 or file_checksum(path)}
+
+
+def _view_identity(path: Path) -> dict[str, Any]:
+    """A written view as the file system holds it (through a link, its target): a view replaced since (another
+    command writing it, a copy put there) has another inode, and one changed in place another size or time."""
+    st = path.stat()
+    return {"name": path.name, "size": st.st_size, "mtime_ns": st.st_mtime_ns, "inode": st.st_ino}
+
+
+def _conversion(source: str, files: Mapping[str, Path], min_samples: int) -> dict[str, Any]:
+    """What a conversion's output depends on: the source, its downloads, ``min_samples`` and rnagen's version (the
+    gene universe and the conversion's code); the chunk size and progress bars change nothing written."""
+    from .. import __version__
+
+    return {"source": source, "min_samples": int(min_samples), "rnagen": __version__,
+            "inputs": {role: _input_identity(files[role]) for role in ("expression", "samples")}}
+
+
+def _views_of(record: Path, dests: Mapping[str, Path], conversion: Mapping[str, Any]) -> bool:
+    """Whether the views ``dests`` are the ones ``record`` names (each as written, unchanged since) and of
+    ``conversion``: then converting again would write the same views. Read under the views' locks."""
+    try:
+        rec = json.loads(record.read_text(encoding="utf-8"))
+        return (isinstance(rec, dict) and all(rec.get(k) == v for k, v in conversion.items())
+                and all(rec["views"][key] == _view_identity(d) for key, d in dests.items()))
+    except (OSError, ValueError, KeyError, TypeError):   # no record, or no view of it: converted anew
+        return False
+
+
 def _pending_view(target: Path, pid: int) -> Path:
-    """Where process ``pid`` writes a view before it replaces ``target``: a hidden file beside the target (one file
-    system, for the rename), named by the process. A long target name is shortened as rnagen's temporaries shorten
-    it (:func:`rnagen._io._stem`), to leave this name short enough that the temporary :func:`rnagen._io.atomic_path`
-    writes it through carries it whole (:func:`_remove_dead_writers_files` tells that temporary by it) and within
-    the file system's name limit."""
+    """Where process ``pid`` writes a view (or the views' record, ending ``.json``) before it replaces ``target``: a
+    hidden file beside the target (one file system, for the rename), named by the process. A long target name is
+    shortened as rnagen's temporaries shorten it (:func:`rnagen._io._stem`), to leave this name short enough that
+    the temporary :func:`rnagen._io.atomic_path` writes it through carries it whole
+    (:func:`_remove_dead_writers_files` tells that temporary by it) and within the file system's name limit."""
     from .._io import _STEM_MAX, _stem
 
-    stem = target.name[:-5] if target.name.endswith(".h5ad") else target.name
-    limit = _STEM_MAX - len("..") - _PID_DIGITS - len(".h5ad")
-    return target.with_name(f".{_stem(stem, limit=limit)}.{pid}.h5ad")
+    ending = _pending_ending(target)
+    stem = target.name[:-len(ending)] if target.name.endswith(ending) else target.name
+    limit = _STEM_MAX - len("..") - _PID_DIGITS - len(ending)
+    return target.with_name(f".{_stem(stem, limit=limit)}.{pid}{ending}")
+
+
+def _pending_ending(target: Path) -> str:
+    """The ending a file written to replace ``target`` keeps: the views' record's ``.json``, else ``.h5ad``."""
+    return ".json" if target.name.endswith(".json") else ".h5ad"
 
 
 def _remove_dead_writers_files(target: Path) -> list[str]:
@@ -1139,9 +1209,11 @@ def _remove_dead_writers_files(target: Path) -> list[str]:
     names meanwhile. Returns the names removed."""
     folder = target.parent
     settle_replacements(folder)
-    pending = re.escape(_pending_view(target, 0).name[:-len(".0.h5ad")])
+    ending = _pending_ending(target)
+    pending = re.escape(_pending_view(target, 0).name[:-len(f".0{ending}")])
     old = re.escape(_kept_aside(target, 0).name[:-len(".0.old")])
-    left = re.compile(rf"^{pending}\.(?P<pid>\d+)\.h5ad$|^\.{pending}\.(?P<tmp>\d+)\.h5ad\.[A-Za-z0-9_]{{8}}\.tmp"
+    ending = re.escape(ending)
+    left = re.compile(rf"^{pending}\.(?P<pid>\d+){ending}$|^\.{pending}\.(?P<tmp>\d+){ending}\.[A-Za-z0-9_]{{8}}\.tmp"
                       rf"|^{old}\.(?P<old>\d+)\.old$")
     removed = []
     with contextlib.suppress(OSError):   # a folder that cannot be listed holds nothing this run can remove
@@ -1171,6 +1243,7 @@ def _remove_stale_views(out: Path, source: str) -> None:
             remove_stale_temporaries(out, name=view.name)
         if lock_holder(view, kind="file") is None or held_here(view, kind="file"):
             _remove_dead_writers_files(view)   # this process's own files are kept: its id runs
+    _remove_dead_writers_files(_views_record(out, source))   # written only under the folder's lock, held here
 
 
 @contextlib.contextmanager
@@ -1201,17 +1274,23 @@ def fetch(source: Source, *, out_dir: str | os.PathLike | None = None, cache_dir
     ``<source>_landmarks.h5ad`` into ``out_dir`` (default ``<cache_dir>/<source>``).
 
     An existing view rnagen did not write (a user's file of that name) is refused, not replaced, before
-    anything is downloaded; the two views replace the old pair together or not at all. Another process writing
-    the views (a fetch of the same source into the same folder) is waited for, up to :data:`MAX_LOCK_WAIT`
-    seconds, and its views are then replaced by this conversion; past the wait the fetch is refused
-    (:class:`rnagen.errors.OutputError`).
+    anything is downloaded; the two views replace the old pair together or not at all, with the record of what
+    they were converted from (``<source>_views.json``). The views' locks are taken before the conversion: another
+    process writing the views (a fetch of the same source into the same folder) is waited for, up to
+    :data:`MAX_LOCK_WAIT` seconds; past the wait the fetch is refused (:class:`rnagen.errors.OutputError`). Views
+    the record names, unchanged since they were written and converted from the same downloads with the same
+    ``min_samples`` by the same rnagen version, are kept as they are (saying so on stderr): converting again would
+    write the same; other views are converted anew and replaced.
 
     Returns
     -------
     dict
-        Paths: ``expression``, ``samples`` (downloads), ``full``, ``landmarks`` (converted files).
+        Paths: ``expression``, ``samples`` (downloads), ``full``, ``landmarks`` (converted files), ``record``
+        (what the views were converted from).
     """
-    from .._io import output_target, waiting_for_writer
+    import sys
+
+    from .._io import json_text, output_target, waiting_for_writer, write_text
 
     _refuse_empty(out=out_dir, cache_dir=cache_dir, base_url=base_url)
     cache = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
@@ -1223,17 +1302,27 @@ def fetch(source: Source, *, out_dir: str | os.PathLike | None = None, cache_dir
                         retry_wait=retry_wait, progress=progress)
     ms = DEFAULT_MIN_SAMPLES[source] if min_samples is None else int(min_samples)
     conv = convert_tcga if source == "tcga" else convert_gtex
-    full, lm = conv(files["expression"], files["samples"], min_samples=ms, chunksize=chunksize, progress=progress)
+    conversion = _conversion(source, files, ms)   # a hand-saved download's sha256 read before the locks are taken
+    record = _views_record(out, source)
 
-    # the two views are one conversion: both written before either replaces the old pair (a full disk on the
-    # second would leave a full view of one run beside the landmark view of another), one process at a time: a
-    # second fetch converting the same cached files waits for the first to put its pair in place, then replaces it
+    # the views' locks before the conversion: a second fetch of the same views waits for the first to put its pair
+    # in place and then keeps that pair where it is of the same conversion, rather than converting the same cached
+    # files beside the first (minutes, and a matrix's memory); the two views are one conversion: both written
+    # before either replaces the old pair (a full disk on the second would leave a full view of one run beside the
+    # landmark view of another), and the record of their inputs replaced with them
     with waiting_for_writer(lambda: _views_locked(out, source, option=option, inputs=inputs), wait=MAX_LOCK_WAIT,
                             hint="run the same command again once it has finished, or give another --out") as dests:
+        if _views_of(record, dests, conversion):
+            print(f"rnagen: {' and '.join(d.name for d in dests.values())} in {out} are of these downloads and "
+                  f"--min-samples already ({record.name}); kept, not converted again", file=sys.stderr, flush=True)
+            return {**files, **dests, "record": record}
+        full, lm = conv(files["expression"], files["samples"], min_samples=ms, chunksize=chunksize,
+                        progress=progress)
         # a view that is a symbolic link is written through it, from a file beside its target (one file system)
-        targets = {key: output_target(d) for key, d in dests.items()}
+        written = {**dests, "record": record}
+        targets = {key: output_target(d) for key, d in written.items()}
         for key, t in targets.items():   # what a killed fetch left beside a linked view's target, under its lock
-            if t != dests[key]:
+            if t != written[key]:
                 _remove_dead_writers_files(t)
         pending = {key: _pending_view(t, os.getpid()) for key, t in targets.items()}
         try:
@@ -1242,8 +1331,14 @@ def fetch(source: Source, *, out_dir: str | os.PathLike | None = None, cache_dir
                     write_h5ad(view, pending[key])
                 except OutputError as e:   # named as the view it is, not as its temporary
                     raise OutputError(str(e).replace(str(pending[key]), str(dests[key]))) from None
-            replace_together([(pending[key], targets[key]) for key in dests])
-            files.update(dests)
+            # each view as it will lie in place: a rename keeps a file's inode, size and modification time
+            views = {key: {**_view_identity(pending[key]), "name": dests[key].name} for key in dests}
+            try:
+                write_text(pending["record"], json_text({**conversion, "views": views}))
+            except OutputError as e:
+                raise OutputError(str(e).replace(str(pending["record"]), str(record))) from None
+            replace_together([(pending[key], targets[key]) for key in written])
+            files.update(written)
         finally:
             for tmp in pending.values():
                 tmp.unlink(missing_ok=True)
