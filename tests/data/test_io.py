@@ -576,6 +576,25 @@ def test_a_gct_file_under_another_name_reads_as_gct(small, tmp_path, capsys):
     assert read(tmp_path / "t.txt").obs_names.tolist() == ["s1", "s2"]
 
 
+@pytest.mark.parametrize("dims", ["2\t2\t1", "2 rows\t2", "2\t2\t0\t0", ""])
+def test_a_gct_file_with_a_malformed_dimension_line_gets_the_gct_error_under_any_name(tmp_path, capsys, dims):
+    """A file whose first line is GCT's version line (#1.2, #1.3) is a GCT file whatever its name: a dimension
+    line that is malformed (a number short, not numbers, no row-metadata field, empty) gets the GCT reader's own
+    error naming the line and what GCT needs there, as a .gct name does, not a table error; one line, exit 2."""
+    from rnagen.cli.main import main
+
+    text = f"#1.3\n{dims}\nid\tDescription\ts1\ts2\nTP53\tna\t1\t2\nEGFR\tna\t3\t4\n"
+    shown = " ".join(dims.split())
+    for name in ("x.gct", "x.txt", "x.tsv", "plain"):
+        (tmp_path / name).write_text(text)
+        with pytest.raises(DataError, match=rf"^{name}: malformed GCT dimension line '{shown}'; expected 'rows "
+                                            r"cols' \(1\.2\) or 'rows cols row-meta col-meta' \(1\.3\)"):
+            read(tmp_path / name)
+        assert main(["data", "info", str(tmp_path / name)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "malformed GCT dimension line" in err, err
+
+
 def test_bad_gct(tmp_path):
     (tmp_path / "a.gct").write_text("#1.2\n2\t2\nName\tDescription\ts1\ts2\nTP53\tna\t1\t2\n")
     with pytest.raises(DataError, match="GCT says 2 rows but has 1"):

@@ -3195,10 +3195,10 @@ class _GctShape(NamedTuple):
 
 
 def _is_gct(lines: Sequence[str]) -> bool:
-    """Whether the first lines of a text file are a GCT file's, whatever its name: the version line (``#1.2`` or
-    ``#1.3``, GCT's first line) over a dimension line of whole numbers."""
-    return (len(lines) > 1 and lines[0].strip() in ("#1.2", "#1.3")
-            and re.fullmatch(r"\d+(\s+\d+)*", lines[1].strip()) is not None)
+    """Whether the first line of a text file is a GCT file's, whatever its name: GCT's version line, ``#1.2`` or
+    ``#1.3`` alone (a table's comment line says more). Its dimension line is :func:`_gct_shape`'s to check, whose
+    error names what GCT needs there."""
+    return len(lines) > 0 and lines[0].strip() in ("#1.2", "#1.3")
 
 
 def _gct_shape(lines: list[str], source: str) -> _GctShape:
