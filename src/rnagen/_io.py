@@ -1247,15 +1247,71 @@ def _write_parquet(df: Any, path: Path, adata: Any) -> None:
 
 
 def _write_profiles_gct(adata: Any, path: str | os.PathLike) -> Path:
-    """Write profiles as a GCT file (:func:`write_gct_rows`): a line per gene, its ``var["symbol"]`` as the
-    Description where it has one; GCT 1.3 with each ``obs`` column (the labels, the annotations a CSV holds as
-    columns) as a column-metadata line where there are any, else GCT 1.2."""
-    symbols = adata.var["symbol"] if "symbol" in adata.var.columns else None
+    """Write profiles as a GCT file (:func:`write_gct_rows`): a line per gene. GCT 1.3 where the profiles carry
+    annotations beyond the genes' symbols: each ``var`` column (symbol, Ensembl and Entrez ids, landmark marks,
+    ``reconstructed``) a row-metadata column (:func:`gct_row_meta`), each ``obs`` column (the labels, the
+    annotations a CSV holds as columns) a column-metadata line; else GCT 1.2, the genes' ``var["symbol"]`` as
+    the Description where it has one."""
+    var_cols = [str(c) for c in adata.var.columns]
     meta = {str(c): adata.obs[c].astype(str).tolist() for c in adata.obs.columns}
+    if meta or var_cols not in ([], ["symbol"]):
+        return write_gct_rows(path, adata.X, genes=adata.var_names.astype(str).tolist(),
+                              samples=adata.obs_names.astype(str).tolist(), col_meta=meta,
+                              row_meta=gct_row_meta(adata.var) if var_cols else None, version="1.3")
+    symbols = adata.var["symbol"] if var_cols else None
     return write_gct_rows(path, adata.X, genes=adata.var_names.astype(str).tolist(),
                           samples=adata.obs_names.astype(str).tolist(),
-                          descriptions=None if symbols is None else symbols.astype(str).tolist(), col_meta=meta,
-                          version="1.3" if meta else "1.2")
+                          descriptions=None if symbols is None else symbols.astype(str).tolist())
+
+
+#: how GCT row metadata spells a missing value: CMap's ``na`` (cmapPy's parse_gct reads it, and ``NA``, ``nan``,
+#: ``None``, ``#N/A``... as missing, :data:`rnagen.data.io.GCT_MISSING`)
+GCT_NA = "na"
+
+
+def gct_row_meta(var: Any) -> dict[str, tuple[str, Any]]:
+    """The columns of ``var`` (a DataFrame of gene annotations) as GCT 1.3 row metadata for
+    :func:`write_gct_rows`: each column's kind and values, formatted a block of genes at a time as
+    :func:`_gct_meta_fields` says, so that :func:`rnagen.data.io.read` gives the same column back (its types as
+    an ``.h5ad`` keeps them: ``bool``, ``int64``, ``float64``, pandas' nullable ``boolean`` and ``Int64`` where
+    values are missing; text as text, ``na`` for a missing value). What the text cannot tell comes back as the
+    reader's rules say (:func:`rnagen.data.io._gct_typed`): float32 values as the same numbers in float64, a
+    categorical column as its values' text, whole numbers in a column whose name ends in ``id`` as text."""
+    import pandas as pd
+
+    out: dict[str, tuple[str, Any]] = {}
+    for c in var.columns:
+        col = var[c]
+        dt = col.dtype
+        # NumPy's own booleans and integers as they are; pandas' nullable ones (pd.NA where missing) as objects
+        values = col.to_numpy() if isinstance(dt, np.dtype) and dt.kind != "O" else np.asarray(col.astype(object))
+        if isinstance(dt, pd.CategoricalDtype):
+            kind, values = "text", np.asarray(col.astype(object))
+        elif pd.api.types.is_bool_dtype(dt):
+            kind = "bool"
+        elif pd.api.types.is_integer_dtype(dt):
+            kind = "int"
+        elif pd.api.types.is_float_dtype(dt):
+            kind, values = "float", col.to_numpy(dtype=np.float64, na_value=np.nan)
+        else:   # text
+            kind, values = "text", np.asarray(col.astype(object))
+        out[str(c)] = (kind, values)
+    return out
+
+
+def _gct_meta_fields(kind: str, values: Any) -> list[str]:
+    """One block of a row-metadata column's fields: booleans ``True``/``False``, integers in decimal, floats as
+    Python's shortest text that reads back as the same float64 (``repr``: ``1.0``, ``2.5e-08``, ``inf``), text
+    as it is; a missing value :data:`GCT_NA`."""
+    import pandas as pd
+
+    if kind == "float":
+        return [GCT_NA if v != v else repr(float(v)) for v in values.tolist()]
+    if kind == "bool":
+        return [GCT_NA if v is None or v is pd.NA else str(bool(v)) for v in values]
+    if kind == "int":
+        return [GCT_NA if v is None or v is pd.NA else str(int(v)) for v in values]
+    return [GCT_NA if v is None or v is pd.NA or (isinstance(v, float) and v != v) else str(v) for v in values]
 
 
 #: values formatted at once in :func:`write_gct_rows`: the block of genes whose lines are made from one contiguous
@@ -1276,6 +1332,7 @@ def _gct_fields_check(name: str, what: str, values: Sequence[str]) -> None:
 
 def write_gct_rows(path: str | os.PathLike, X: Any, *, genes: Sequence[str], samples: Sequence[str],
                    descriptions: Sequence[str] | None = None, col_meta: Mapping[str, Sequence[str]] | None = None,
+                   row_meta: Mapping[str, tuple[str, Any]] | None = None,
                    version: Literal["1.2", "1.3"] = "1.2") -> Path:
     """Write the samples x genes matrix ``X`` (dense or sparse) as a GCT file, genes x samples, atomically; a
     name ending in ``.gz`` is gzipped.
@@ -1284,8 +1341,11 @@ def write_gct_rows(path: str | os.PathLike, X: Any, *, genes: Sequence[str], sam
     the numbers of genes and samples, a header ``Name``, ``Description``, the sample ids, then a line per gene:
     its id, its description, its values. ``#1.3`` adds the numbers of row- and column-metadata fields to the
     dimension line, names the id column ``id`` and puts a line per column-metadata field (``col_meta``: its
-    name, ``na`` under the Description, a value per sample) between the header and the genes. A description
-    that is empty or ``nan`` is written ``na``.
+    name, ``na`` under each row-metadata column, a value per sample) between the header and the genes. GCT 1.3's
+    row-metadata columns (https://clue.io/connectopedia/gct_format: any number of them, between the id and the
+    samples, the dimension line's third number) are ``row_meta``'s (:func:`gct_row_meta`: a gene annotation
+    each, named in the header) where it has any, else the one Description. A description that is empty or
+    ``nan`` is written ``na``.
 
     The lines are written a block of genes at a time (:data:`GCT_BLOCK_VALUES` values, at least one gene), each
     block a contiguous copy of those genes' columns: beside ``X`` the write holds that block and one line's text,
@@ -1295,11 +1355,14 @@ def write_gct_rows(path: str | os.PathLike, X: Any, *, genes: Sequence[str], sam
 
     dest = Path(path)
     meta = {str(k): [str(v) for v in vals] for k, vals in (col_meta or {}).items()}
+    rmeta = dict(row_meta or {})
     if meta and version != "1.3":
         raise OutputError(f"{dest.name}: column metadata needs GCT version 1.3")
+    if rmeta and (version != "1.3" or descriptions is not None):
+        raise ValueError("write_gct_rows: row metadata needs GCT version 1.3, and takes the Description's place")
     n, g = X.shape
     if len(genes) != g or len(samples) != n or (descriptions is not None and len(descriptions) != g) or any(
-            len(v) != n for v in meta.values()):
+            len(v) != n for v in meta.values()) or any(len(v) != g for _, v in rmeta.values()):
         raise ValueError(f"write_gct_rows: {len(genes)} genes, {len(samples)} samples and their annotations for "
                          f"a {n} x {g} matrix")
     desc = ["na"] * g if descriptions is None else [
@@ -1309,15 +1372,22 @@ def write_gct_rows(path: str | os.PathLike, X: Any, *, genes: Sequence[str], sam
         _gct_fields_check(dest.name, what, [str(v) for v in values])
     for k, vals in meta.items():
         _gct_fields_check(dest.name, f"sample annotation {k!r} value", vals)
+    step = max(1, GCT_BLOCK_VALUES // max(1, n))   # genes a block
+    _gct_fields_check(dest.name, "gene annotation name", list(rmeta))
+    for k, (kind, vals) in rmeta.items():
+        if kind == "text":   # checked a block of genes at a time, all before anything is written
+            for a in range(0, g, step):
+                _gct_fields_check(dest.name, f"gene annotation {k!r} value", _gct_meta_fields(kind, vals[a:a + step]))
+    names = list(rmeta) or ["Description"]
     if version == "1.2":
         head = f"#1.2\n{g}\t{n}\nName\tDescription\t" + "\t".join(map(str, samples)) + "\n"
     else:
-        head = (f"#1.3\n{g}\t{n}\t1\t{len(meta)}\nid\tDescription\t" + "\t".join(map(str, samples)) + "\n"
-                + "".join(f"{k}\tna\t" + "\t".join(vals) + "\n" for k, vals in meta.items()))
+        fill = "\tna" * len(names)
+        head = (f"#1.3\n{g}\t{n}\t{len(names)}\t{len(meta)}\nid\t" + "\t".join(names + list(map(str, samples)))
+                + "\n" + "".join(f"{k}{fill}\t" + "\t".join(vals) + "\n" for k, vals in meta.items()))
     if hasattr(X, "tocsc"):   # a sparse matrix: its columns (the genes) sliced from the compressed-column form
         X = X.tocsc()
     line = "%s\t%s\t" + "\t".join(["%.9g"] * n) + "\n"
-    step = max(1, GCT_BLOCK_VALUES // max(1, n))
     with atomic_path(dest) as tmp, open(tmp, "wb") as raw, (
             # the gzip header names the file as it will be called, not the temporary
             gzip.GzipFile(filename=dest.name[:-3], mode="wb", fileobj=raw, compresslevel=6)
@@ -1326,8 +1396,10 @@ def write_gct_rows(path: str | os.PathLike, X: Any, *, genes: Sequence[str], sam
         for start in range(0, g, step):
             block = X[:, start:start + step]
             rows = np.ascontiguousarray((block.toarray() if hasattr(block, "toarray") else block).T)
+            fields = [_gct_meta_fields(kind, vals[start:start + step]) for kind, vals in rmeta.values()]
             for i, values in enumerate(rows, start):
-                out.write((line % (genes[i], desc[i], *values.tolist())).encode("utf-8"))
+                ann = "\t".join(f[i - start] for f in fields) if fields else desc[i]
+                out.write((line % (genes[i], ann, *values.tolist())).encode("utf-8"))
     return dest
 
 

@@ -106,14 +106,18 @@ def test_gct_round_trip(small, tmp_path, version):
         assert fh.readline().strip() == f"#{version}"
     b = read(tmp_path / "x.gct.gz", label_key="tissue" if keys else None)
     _same(small, b, label="tissue" if keys else None)
-    assert list(b.var.columns) == []  # 'na' descriptions are dropped
+    if version == "1.2":
+        assert list(b.var.columns) == []  # 'na' descriptions are dropped
+    else:   # each var column a row-metadata column, read back as it was
+        pd.testing.assert_frame_equal(b.var, small.var)
 
 
 def test_profiles_written_as_gct_1_2_and_1_3(small, tmp_path):
     """write_profiles (sample's and reconstruct apply's --out) writes GCT by the ending: 1.2 where the profiles
-    carry no annotations, 1.3 with each obs column (a label, a number) as a column-metadata line otherwise; the
-    genes' symbols as the Description where known ('na' for an empty one), a sparse matrix as its dense values;
-    .gct.gz gzipped, its header naming the file. Each reads back to the same values, ids, labels and symbols."""
+    carry no annotations but the genes' symbols (the Description where known, 'na' for an empty one), 1.3 with
+    each var column (symbol, Ensembl id, landmark mark) as a row-metadata column and each obs column (a label, a
+    number) as a column-metadata line otherwise; a sparse matrix as its dense values; .gct.gz gzipped, its
+    header naming the file. Each reads back to the same values, ids, labels and gene annotations."""
     import anndata as ad
     import scipy.sparse as sp
 
@@ -138,13 +142,15 @@ def test_profiles_written_as_gct_1_2_and_1_3(small, tmp_path):
     assert raw[3] & 0x08 and raw[10:].split(b"\0", 1)[0] == b"full.gct"   # FNAME flag, then the name
     with gzip.open(tmp_path / "full.gct.gz", "rt") as fh:
         lines = fh.read().splitlines()
-    assert lines[:3] == ["#1.3", "40\t18\t1\t2", "\t".join(["id", "Description", *small.obs_names])]
-    assert lines[3] == "\t".join(["tissue", "na", *small.obs["tissue"].astype(str)])
-    assert lines[4] == "\t".join(["depth", "na", *map(str, full.obs["depth"])])
+    assert lines[:3] == ["#1.3", "40\t18\t3\t2", "\t".join(["id", "symbol", "ensembl_id", "is_landmark",
+                                                               *small.obs_names])]
+    assert lines[3] == "\t".join(["tissue", "na", "na", "na", *small.obs["tissue"].astype(str)])
+    assert lines[4] == "\t".join(["depth", "na", "na", "na", *map(str, full.obs["depth"])])
+    assert lines[5].split("\t")[:4] == ["9496", "TBX4", "ENSG00000121075", "False"]
     back = read(tmp_path / "full.gct.gz", label_key="tissue")
     _same(full, back)
     np.testing.assert_array_equal(back.obs["depth"].to_numpy(), full.obs["depth"].to_numpy())
-    pd.testing.assert_frame_equal(back.var, full.var[["symbol"]])
+    pd.testing.assert_frame_equal(back.var, full.var)   # every gene annotation, the landmark marks booleans
 
 
 @pytest.mark.parametrize("version", ["1.2", "1.3"])
@@ -157,10 +163,16 @@ def test_a_gct_description_of_symbols_reads_back_as_the_symbols(small, tmp_path,
     a.var.loc[a.var_names[2], "symbol"] = ""
     a.var["note"] = [f"gene number {i}" for i in range(a.n_vars)]
     for col in ("symbol", "note", "ensembl_id"):
-        write_gct(a, tmp_path / f"{col}.gct", version=version, description=col)
+        write_gct(a, tmp_path / f"{col}.gct", version=version, description=col, var_keys=None if version == "1.2"
+                  else [])
         back = read(tmp_path / f"{col}.gct")
         want = a.var[[col]].rename(columns={col: "symbol" if col == "symbol" else "description"})
         pd.testing.assert_frame_equal(back.var, want)
+    if version == "1.3":   # the Description first, then every other var column (var_keys=None)
+        write_gct(a, tmp_path / "all.gct", version=version, description="symbol")
+        assert (tmp_path / "all.gct").read_text().splitlines()[2].split("\t")[:5] == [
+            "id", "Description", "ensembl_id", "is_landmark", "note"]
+        pd.testing.assert_frame_equal(read(tmp_path / "all.gct").var, a.var)
     assert back.var["description"].tolist()[:2] == ["ENSG00000121075", "ENSG00000105967"]
     # GTEx's own layout: Ensembl ids as the Name, their symbols as the Description
     lines = ["#1.2", "3\t2", "Name\tDescription\tS1\tS2", "ENSG00000141510.16\tTP53\t1\t2",
@@ -171,6 +183,58 @@ def test_a_gct_description_of_symbols_reads_back_as_the_symbols(small, tmp_path,
                                       "7157\tTP53\tTP53\t1\t2\n1956\tEGFR\tEGFR\t3\t4\n")
     both = read(tmp_path / "both.gct")
     assert list(both.var.columns) == ["symbol", "description"] and both.var["description"].tolist() == ["TP53", "EGFR"]
+
+
+def _annotated(small):
+    """small's genes with an annotation of each kind a var column holds: Entrez ids as text (one unknown, empty),
+    whole numbers, floats with a missing one, text with a missing and an empty value, pandas' nullable integers and
+    booleans with a missing one, a categorical column."""
+    a = small.copy()
+    g = a.n_vars
+    a.var["entrez_id"] = [str(e) if i != 3 else "" for i, e in enumerate(a.var_names)]
+    a.var["n_exons"] = (np.arange(g, dtype=np.int64) * 7 - 20)
+    a.var["gc"] = np.where(np.arange(g) % 5 == 1, np.nan, np.arange(g) / 3)
+    a.var["note"] = [np.nan if i == 2 else "" if i == 4 else f"probe {i}; 3' end" for i in range(g)]
+    a.var["rank"] = pd.array([None if i == 1 else i * 1000 for i in range(g)], dtype="Int64")
+    a.var["curated"] = pd.array([None if i == 0 else i % 3 == 0 for i in range(g)], dtype="boolean")
+    a.var["family"] = pd.Categorical(["TF" if i % 2 else "kinase" for i in range(g)])
+    return a
+
+
+def test_gct_1_3_gives_back_every_gene_annotation_with_its_type(small, tmp_path):
+    """GCT 1.3 holds any number of row-metadata columns: write_gct(version="1.3") and --out x.gct[.gz] write every
+    var column under its name, and the file reads back to the same var: booleans bool, whole numbers int64,
+    floats float64, text as text (Entrez ids too), pandas' nullable Int64 and boolean where a value is missing
+    (each the type an .h5ad gives back), a missing value 'na' and missing again, an empty text empty; a
+    categorical column as its values' text."""
+    import anndata as ad
+
+    from rnagen._io import write_profiles
+
+    a = _annotated(small)
+    want = a.var.assign(family=a.var["family"].astype(str).astype(object))
+    write_gct(a, tmp_path / "x.gct", version="1.3", obs_keys=["tissue"])
+    write_profiles(a, tmp_path / "y.gct.gz")
+    with gzip.open(tmp_path / "y.gct.gz", "rt") as fh:
+        assert fh.read() == (tmp_path / "x.gct").read_text()   # one layout, whichever writes it
+    lines = (tmp_path / "x.gct").read_text().splitlines()
+    names = ["symbol", "ensembl_id", "is_landmark", "entrez_id", "n_exons", "gc", "note", "rank", "curated", "family"]
+    assert lines[1] == "40\t18\t10\t1" and lines[2].split("\t")[:11] == ["id", *names]
+    assert lines[3].split("\t")[:12] == ["tissue", *["na"] * 10, "Adipose Tissue"]
+    assert lines[4].split("\t")[:11] == ["9496", "TBX4", "ENSG00000121075", "False", "9496", "-20", "0.0",
+                                         "probe 0; 3' end", "0", "na", "kinase"]
+    assert lines[5].split("\t")[1:11] == ["TFEC", "ENSG00000105967", "False", "22797", "-13", "na",
+                                          "probe 1; 3' end", "na", "False", "TF"]
+    assert lines[7].split("\t")[4] == "" and lines[8].split("\t")[7] == ""
+    for name in ("x.gct", "y.gct.gz"):
+        back = read(tmp_path / name, label_key="tissue")
+        _same(a, back)
+        pd.testing.assert_frame_equal(back.var, want)
+        assert back.var["note"].isna().tolist() == [i == 2 for i in range(40)]
+    ad.AnnData(a.X, obs=a.obs, var=a.var).write_h5ad(tmp_path / "x.h5ad")
+    h5 = ad.read_h5ad(tmp_path / "x.h5ad").var
+    for col in ("is_landmark", "n_exons", "gc", "rank", "curated"):
+        assert back.var[col].dtype == h5[col].dtype, col
 
 
 def test_a_field_a_gct_file_cannot_hold_is_refused_before_it_is_written(small, tmp_path):
@@ -195,12 +259,39 @@ def test_a_field_a_gct_file_cannot_hold_is_refused_before_it_is_written(small, t
         write_gct(small, tmp_path / "x.gct", version="1.3", obs_keys=["kind"])
 
 
+@pytest.mark.parametrize("where", ["value", "name"])
+def test_a_gene_annotation_a_gct_file_cannot_hold_is_refused_before_it_is_written(small, tmp_path, where):
+    """A var value or column name holding a tab or a line break would shift or split GCT 1.3's tab-separated
+    lines: refused with one line naming it, by write_gct and by --out x.gct, before anything is written (no file,
+    no temporary); the CLI's exit status 2."""
+    from rnagen._io import write_profiles
+    from rnagen.errors import OutputError
+
+    a = _annotated(small)
+    if where == "value":
+        a.var["note"] = a.var["note"].astype(object)
+        a.var.iloc[39, a.var.columns.get_loc("note")] = "two\nlines"
+        msg = r"^x.gct: the gene annotation 'note' value 'two\\nlines' holds a tab or a line break, .*\.h5ad$"
+    else:
+        a.var = a.var.rename(columns={"gc": "gc\tcontent"})
+        msg = r"^x.gct: the gene annotation name 'gc\\tcontent' holds a tab or a line break"
+    with pytest.raises(OutputError, match=msg):
+        write_profiles(a, tmp_path / "x.gct")
+    with pytest.raises(OutputError, match=msg):
+        write_gct(a, tmp_path / "x.gct", version="1.3")
+    assert os.listdir(tmp_path) == []
+    # GCT 1.2 holds no such column: it writes the symbols alone, as it can
+    write_gct(a, tmp_path / "x.gct", description="symbol")
+    assert read(tmp_path / "x.gct").var.columns.tolist() == ["symbol"]
+
+
 @pytest.mark.parametrize("writer", ["write_gct", "write_profiles"])
 def test_a_gct_file_is_written_a_block_of_genes_at_a_time(tmp_path, monkeypatch, writer):
     """GCT is genes x samples: a line per gene across every sample. The writer formats a block of genes
-    (GCT_BLOCK_VALUES values) at a time, so what it allocates beside the matrix is about a block and a line, not
-    the file's text, which is several times the float32 matrix. The block is lowered here so that a small matrix
-    shows it; the file reads back to the same values."""
+    (GCT_BLOCK_VALUES values) at a time, with their annotations (GCT 1.3's row metadata), so what it allocates
+    beside the matrix is about a block and a line, not the file's text, which is several times the float32
+    matrix. The block is lowered here so that a small matrix shows it; the file reads back to the same values
+    and gene annotations."""
     import tracemalloc
 
     import anndata as ad
@@ -211,7 +302,8 @@ def test_a_gct_file_is_written_a_block_of_genes_at_a_time(tmp_path, monkeypatch,
     rng = np.random.default_rng(0)
     a = ad.AnnData(rng.normal(5, 2, (2000, 400)).astype(np.float32),
                    obs=pd.DataFrame({"kind": np.repeat(["a", "b"], 1000)}, index=[f"syn_{i:06d}" for i in range(2000)]),
-                   var=pd.DataFrame(index=[f"g{j}" for j in range(400)]))
+                   var=pd.DataFrame({"symbol": [f"GENE{j}" for j in range(400)], "n_exons": np.arange(400),
+                                     "is_landmark": np.arange(400) % 3 == 0}, index=[f"g{j}" for j in range(400)]))
     write = (lambda: write_gct(a, tmp_path / "x.gct", version="1.3", obs_keys=["kind"])) if writer == "write_gct" \
         else (lambda: rio.write_profiles(a, tmp_path / "x.gct"))
     tracemalloc.start()
@@ -225,6 +317,7 @@ def test_a_gct_file_is_written_a_block_of_genes_at_a_time(tmp_path, monkeypatch,
     back = read(tmp_path / "x.gct", label_key="kind")
     np.testing.assert_array_equal(back.X, a.X)
     assert back.obs["kind"].astype(str).tolist() == a.obs["kind"].tolist()
+    pd.testing.assert_frame_equal(back.var, a.var)   # the gene annotations as row metadata, a block at a time
 
 
 def test_parquet_and_h5ad(small, tmp_path):
@@ -481,6 +574,25 @@ def test_a_gct_file_under_another_name_reads_as_gct(small, tmp_path, capsys):
     assert "samples:   18" in capsys.readouterr().out
     (tmp_path / "t.txt").write_text("#1.2 of the lab's pipeline\ngene\ts1\ts2\nTP53\t1\t2\n")
     assert read(tmp_path / "t.txt").obs_names.tolist() == ["s1", "s2"]
+
+
+@pytest.mark.parametrize("dims", ["2\t2\t1", "2 rows\t2", "2\t2\t0\t0", ""])
+def test_a_gct_file_with_a_malformed_dimension_line_gets_the_gct_error_under_any_name(tmp_path, capsys, dims):
+    """A file whose first line is GCT's version line (#1.2, #1.3) is a GCT file whatever its name: a dimension
+    line that is malformed (a number short, not numbers, no row-metadata field, empty) gets the GCT reader's own
+    error naming the line and what GCT needs there, as a .gct name does, not a table error; one line, exit 2."""
+    from rnagen.cli.main import main
+
+    text = f"#1.3\n{dims}\nid\tDescription\ts1\ts2\nTP53\tna\t1\t2\nEGFR\tna\t3\t4\n"
+    shown = " ".join(dims.split())
+    for name in ("x.gct", "x.txt", "x.tsv", "plain"):
+        (tmp_path / name).write_text(text)
+        with pytest.raises(DataError, match=rf"^{name}: malformed GCT dimension line '{shown}'; expected 'rows "
+                                            r"cols' \(1\.2\) or 'rows cols row-meta col-meta' \(1\.3\)"):
+            read(tmp_path / name)
+        assert main(["data", "info", str(tmp_path / name)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "malformed GCT dimension line" in err, err
 
 
 def test_bad_gct(tmp_path):

@@ -3,6 +3,7 @@ import json
 
 import anndata as ad
 import numpy as np
+import pandas as pd
 import pytest
 
 from rnagen import datasets
@@ -138,9 +139,10 @@ def test_inputs_on_another_scale_than_the_fit_are_refused(gtex_split, tmp_path, 
 
 
 def test_apply_writes_gct_read_back_to_the_same_profiles(gtex_split, tmp_path, capsys):
-    """reconstruct apply --out full.gct (or .gct.gz): GCT 1.3, a line per gene with its symbol as the Description
-    (input genes and predicted ones; 'na' where none is known), the profiles' annotations as column metadata; read
-    back to the .h5ad's values, genes, profiles and labels."""
+    """reconstruct apply --out full.gct (or .gct.gz): GCT 1.3, a line per gene with its annotations as row
+    metadata (its symbol, input genes and predicted ones, empty where none is known; whether it was reconstructed),
+    the profiles' annotations as column metadata; read back to the .h5ad's values, genes, profiles, labels and
+    gene annotations (the reconstructed marks booleans)."""
     import gzip
 
     from rnagen.data import read
@@ -159,17 +161,20 @@ def test_apply_writes_gct_read_back_to_the_same_profiles(gtex_split, tmp_path, c
         opener = gzip.open if name.endswith(".gz") else open
         with opener(tmp_path / name, "rt") as fh:
             head = [fh.readline().rstrip("\n") for _ in range(3 + full.obs.shape[1] + 1)]
-        assert head[:2] == ["#1.3", f"{full.n_vars}\t{full.n_obs}\t1\t{full.obs.shape[1]}"]
-        assert head[2].split("\t")[:3] == ["id", "Description", "syn_000000"]
-        assert head[3 + list(full.obs.columns).index("tissue")].split("\t")[:3] == ["tissue", "na",
-                                                                                    str(full.obs["tissue"].iloc[0])]
-        assert head[-1].split("\t")[:2] == [full.var_names[0], full.var["symbol"].iloc[0]]
+        assert head[:2] == ["#1.3", f"{full.n_vars}\t{full.n_obs}\t2\t{full.obs.shape[1]}"]
+        assert head[2].split("\t")[:4] == ["id", "symbol", "reconstructed", "syn_000000"]
+        assert head[3 + list(full.obs.columns).index("tissue")].split("\t")[:4] == [
+            "tissue", "na", "na", str(full.obs["tissue"].iloc[0])]
+        assert head[-1].split("\t")[:3] == [full.var_names[0], full.var["symbol"].iloc[0],
+                                            str(full.var["reconstructed"].iloc[0])]
         back = read(tmp_path / name, label_key="tissue")
         assert list(back.var_names) == list(full.var_names) and list(back.obs_names) == list(full.obs_names)
         np.testing.assert_array_equal(back.X, full.X)
         assert list(back.obs["tissue"]) == list(full.obs["tissue"].astype(str))
-        # the symbols read back as written (a gene without a known symbol described 'na', read as "")
+        # the gene annotations read back as written (a gene without a known symbol: "")
         assert back.var["symbol"].tolist() == full.var["symbol"].tolist() and "" in back.var["symbol"].tolist()
+        pd.testing.assert_frame_equal(back.var, full.var.assign(symbol=full.var["symbol"].astype(str)))
+        assert back.var["reconstructed"].dtype == bool and back.var["reconstructed"].sum() == 367
     assert "-> " + str(tmp_path / "full.gct") in capsys.readouterr().out
 
 

@@ -206,7 +206,8 @@ def register(sub) -> None:
                         "a table by its ending, .csv, .tsv or .txt (optionally .gz) or .parquet: a row per profile, "
                         "its id, label, then a column per gene (parquet keeps the record in its metadata); or .gct "
                         "(optionally .gz), GCT 1.3 as CMap's L1000 tools and GenePattern read it: a line per gene, a "
-                        "column per profile, the label a column-metadata line")
+                        "column per profile, the label a column-metadata line, the genes' annotations row-metadata "
+                        "columns")
     p.set_defaults(func=cmd_sample)
 
     p = sub.add_parser("list", help="list registered models")

@@ -175,7 +175,8 @@ def register(sub) -> None:
                         ".gz, or .parquet: a row per profile, its id and annotations, then a column per gene, parquet "
                         "with the record in its metadata; or "
                         ".gct, optionally .gz: GCT, a line per gene and a column per profile, the annotations "
-                        "column-metadata lines of GCT 1.3)")
+                        "column-metadata lines of GCT 1.3, the genes' symbols and reconstructed marks row-metadata "
+                        "columns)")
     a.set_defaults(func=cmd_apply)
 
     s = rsub.add_parser(

@@ -42,7 +42,7 @@ from typing import Any, Literal, NamedTuple, TypeVar, cast
 import numpy as np
 import pandas as pd
 
-from .._io import write_gct_rows
+from .._io import gct_row_meta, write_gct_rows
 from ..errors import DataError, RnagenError
 from ..utils import as_path, label_text, require_anndata
 from . import genes as _genes
@@ -3212,10 +3212,10 @@ class _GctShape(NamedTuple):
 
 
 def _is_gct(lines: Sequence[str]) -> bool:
-    """Whether the first lines of a text file are a GCT file's, whatever its name: the version line (``#1.2`` or
-    ``#1.3``, GCT's first line) over a dimension line of whole numbers."""
-    return (len(lines) > 1 and lines[0].strip() in ("#1.2", "#1.3")
-            and re.fullmatch(r"\d+(\s+\d+)*", lines[1].strip()) is not None)
+    """Whether the first line of a text file is a GCT file's, whatever its name: GCT's version line, ``#1.2`` or
+    ``#1.3`` alone (a table's comment line says more). Its dimension line is :func:`_gct_shape`'s to check, whose
+    error names what GCT needs there."""
+    return len(lines) > 0 and lines[0].strip() in ("#1.2", "#1.3")
 
 
 def _gct_shape(lines: list[str], source: str) -> _GctShape:
@@ -3276,6 +3276,8 @@ def _gct_frame(txt: _Text, shape: _GctShape, source: str) -> tuple[list[str], di
             header, cmeta = _gct_columns(fh, shape, source)
             blocks = [_float32_chunk(c, source, first=shape.n_rmeta) for c in pd.read_csv(
                 fh, sep="\t", header=None, names=[f"_{i}" for i in range(n_fields)], index_col=0, dtype={"_0": str},
+                # the row metadata as its text (an empty field, 'NA', 'True' kept): _gct_var gives it its types
+                converters={f"_{i}": str for i in range(1, 1 + shape.n_rmeta)},
                 decimal=txt.decimal, thousands=txt.thousands, low_memory=False, chunksize=rows)]
             return header, cmeta, pd.concat(blocks) if len(blocks) > 1 else blocks[0]
 
@@ -3313,24 +3315,80 @@ def _gct_values(df: pd.DataFrame, shape: _GctShape, samples: list[str], source: 
 #: a GCT Description that names no value: the ``na`` GCT writers (rnagen's too) put in an empty one
 _GCT_NO_DESCRIPTION = ("na", "NA", "nan", "")
 
+#: the text of a missing GCT row-metadata value: cmapPy's parse_gct's list (CMap's ``na`` among them, which
+#: rnagen writes, :data:`rnagen._io.GCT_NA`), and an empty field in a column of booleans or numbers; CMap's other
+#: null, ``-666``, is a number here
+GCT_MISSING = frozenset(("na", "NA", "nan", "NaN", "-nan", "-NaN", "None", "NULL", "#N/A", "N/A", "#NA", "#N/A!",
+                         "#VALUE!"))
+
+_GCT_INTEGER = re.compile(r"-?(?:0|[1-9]\d*)")
+
+
+def _gct_identifiers(name: str) -> bool:
+    """Whether a row-metadata column holds identifiers, kept as text whatever their digits (Entrez ids:
+    ``entrez_id``, CMap's ``pr_gene_id``, ``gene_id``, ``id``), as rnagen's own ``var`` holds them."""
+    return name.lower().endswith("id")
+
+
+def _gct_typed(name: str, text: pd.Series) -> pd.Series:
+    """A GCT 1.3 row-metadata column (its fields' text) with the type its text spells, as an ``.h5ad`` holds
+    that type: every value ``True``/``False`` (what pandas and rnagen write for a boolean) ``bool``; every one a
+    whole number in decimal ``int64``, a number ``float64`` (``inf`` too); pandas' nullable ``boolean`` and
+    ``Int64`` where some are missing (:data:`GCT_MISSING` or empty), ``NaN`` in floats. Any other column, and a
+    column of identifiers (:func:`_gct_identifiers`), is text, ``NaN`` where a value is missing (an empty field
+    stays empty text)."""
+    missing = text.isin(GCT_MISSING)
+    blank = (missing | (text == "")).to_numpy()
+    given = text[~blank]
+    if len(given) and not _gct_identifiers(name):
+        if given.isin(("True", "False")).all():
+            flags = text == "True"
+            return flags if not blank.any() else pd.Series(pd.array(
+                [pd.NA if b else f for b, f in zip(blank, flags)], dtype="boolean"), index=text.index)
+        if given.str.fullmatch(_GCT_INTEGER.pattern).all():
+            ints = pd.to_numeric(given, errors="coerce")
+            if ints.notna().all() and ints.dtype.kind == "i":   # beyond int64: read as float64 or text below
+                if not blank.any():
+                    return pd.Series(ints.to_numpy(dtype=np.int64), index=text.index)
+                full = pd.array([pd.NA] * len(text), dtype="Int64")
+                full[~blank] = ints.to_numpy(dtype=np.int64)
+                return pd.Series(full, index=text.index)
+        nums = pd.to_numeric(given.str.strip(), errors="coerce")
+        if nums.notna().all():
+            out = np.full(len(text), np.nan)
+            out[~blank] = nums.to_numpy(dtype=np.float64)
+            return pd.Series(out, index=text.index)
+    return text.where(~missing, np.nan)
+
 
 def _gct_var(df: pd.DataFrame, n_rmeta: int) -> pd.DataFrame:
-    """Gene annotations from the row-metadata columns; a ``Description`` that is empty or repeats the id is
-    dropped, one of gene symbols (GTEx's GCT files; :func:`write_gct` and ``--out x.gct`` of ``var["symbol"]``)
-    is kept as ``var["symbol"]``, where rnagen keeps symbols, its ``na`` as ``""``, and any other (free text)
-    as ``var["description"]``; repeated column names get a position suffix."""
-    var = df.iloc[:, :n_rmeta].astype(str).copy()
-    var.columns = [str(c).lower() if c == "Description" else str(c) for c in var.columns]
-    if var.columns.duplicated().any():
-        var.columns = [f"{c}_{i}" if d else c for i, (c, d) in enumerate(zip(var.columns, var.columns.duplicated()))]
-    if "description" in var.columns:
-        desc = var["description"]
+    """Gene annotations from the row-metadata columns (GCT 1.3's any number of them, 1.2's Description).
+
+    A ``Description`` (GCT 1.2's, and a 1.3 column of that name) that is empty or repeats the id is dropped, one
+    of gene symbols (GTEx's GCT files; :func:`write_gct` and ``--out x.gct`` of ``var["symbol"]``) is kept as
+    ``var["symbol"]``, where rnagen keeps symbols, its ``na`` as ``""``, and any other (free text) as
+    ``var["description"]``. Every other column gets the type its text spells (:func:`_gct_typed`), so that the
+    ``var`` that :func:`write_gct` and ``--out x.gct`` write as GCT 1.3 reads back as it was: its booleans,
+    integers, floats and text, a missing value missing; a categorical column reads as text. Repeated column
+    names get a position suffix."""
+    raw = df.iloc[:, :n_rmeta]
+    names = [str(c) for c in raw.columns]
+    var = pd.DataFrame(index=raw.index)
+    for j, c in enumerate(names):
+        text = raw.iloc[:, j].astype(str)
+        key = "description" if c == "Description" else c
+        if key in var.columns:
+            key = f"{key}_{j}"
+        var[key] = text if c == "Description" else _gct_typed(c, text)
+    if "Description" in names:
+        key = "description" if "description" in var.columns else f"description_{names.index('Description')}"
+        desc = var[key]
         blank = desc.isin(_GCT_NO_DESCRIPTION)
         if blank.all() or (desc == var.index).all():
-            var = var.drop(columns="description")
+            var = var.drop(columns=key)
         elif "symbol" not in var.columns and _genes.detect_id_type(desc[~blank].tolist()) == "symbol":
-            var["description"] = desc.where(~blank, "")
-            var = var.rename(columns={"description": "symbol"})
+            var[key] = desc.where(~blank, "")
+            var = var.rename(columns={key: "symbol"})
     var.index = var.index.map(str)
     var.index.name = None
     return var
@@ -6413,7 +6471,8 @@ def _h5ad_layer(adata, layer: str, source: str):
 
 
 def write_gct(adata, path: str | os.PathLike, *, version: Literal["1.2", "1.3"] = "1.2",
-              description: str | None = None, obs_keys: Sequence[str] = ()) -> Path:
+              description: str | None = None, obs_keys: Sequence[str] = (),
+              var_keys: Sequence[str] | None = None) -> Path:
     """Write ``adata`` as a GCT file (genes x samples), atomically; ``.gz`` suffix gzips it. Written a block of
     genes at a time (:func:`rnagen._io.write_gct_rows`, the writer of ``rnagen sample --out x.gct``): beside the
     matrix, the write holds one block, never the file's text; values with 9 significant digits, which read back
@@ -6422,12 +6481,20 @@ def write_gct(adata, path: str | os.PathLike, *, version: Literal["1.2", "1.3"] 
     Parameters
     ----------
     version
-        ``"1.2"`` (``Name``, ``Description``, samples) or ``"1.3"`` (adds column metadata rows).
+        ``"1.2"`` (``Name``, ``Description``, samples) or ``"1.3"`` (row-metadata columns, column-metadata
+        lines).
     description
         ``var`` column written as the ``Description`` field (``"na"`` when ``None``, and for empty values); a
         column of gene symbols (``"symbol"``) reads back as ``var["symbol"]``, any other as ``var["description"]``.
+        In GCT 1.3 the first row-metadata column, the ``var_keys`` after it.
     obs_keys
         ``obs`` columns written as column metadata (GCT 1.3 only).
+    var_keys
+        ``var`` columns written as row-metadata columns (GCT 1.3 only), each under its name; ``None``: every
+        ``var`` column but ``description``'s. :func:`read` gives them back as they were (booleans, integers,
+        floats, text; a missing value written ``na`` and read missing; a categorical column as text; a column
+        named ``Description`` as GCT's Description; one whose name ends in ``id`` as text: the rules of
+        :func:`_gct_var`). A GCT 1.3 without any is written with a ``Description`` of ``na``.
     """
     require_anndata(adata, "write_gct")
     dest = as_path(path, "write_gct: the file")
@@ -6435,13 +6502,24 @@ def write_gct(adata, path: str | os.PathLike, *, version: Literal["1.2", "1.3"] 
         raise DataError(f"unknown GCT version {version!r}; choose '1.2' or '1.3'")
     if obs_keys and version == "1.2":
         raise DataError("column metadata (obs_keys) needs GCT version 1.3")
+    if var_keys and version == "1.2":
+        raise DataError("row-metadata columns (var_keys) need GCT version 1.3; GCT 1.2 holds one, the description")
+    keys = ([] if version == "1.2" else [k for k in adata.var.columns if k != description] if var_keys is None
+            else list(var_keys))
     for key, frame, what in ([(description, adata.var, "var")] if description else []) + [
-            (k, adata.obs, "obs") for k in obs_keys]:
+            (k, adata.obs, "obs") for k in obs_keys] + [(k, adata.var, "var") for k in keys]:
         if key not in frame.columns:
             raise DataError(f"write_gct: no {what} column {key!r} (its columns: "
                             f"{', '.join(map(str, frame.columns)) or 'none'}); name one of those")
     desc = adata.var[description].astype(str).tolist() if description else None
     meta = {k: adata.obs[k].astype(str).tolist() for k in obs_keys}
+    rmeta = None
+    if keys:
+        # the Description first, under GCT's own name (read back as the symbols or the description it is)
+        rmeta = ({"Description": ("text", np.asarray(["na" if str(d) in ("", "nan", "None") else d for d in desc],
+                                                     dtype=object))} if desc is not None else {})
+        rmeta.update(gct_row_meta(adata.var[list(keys)]))
+        desc = None
     return write_gct_rows(dest, adata.X, genes=[str(g) for g in adata.var_names],
                           samples=[str(s) for s in adata.obs_names], descriptions=desc, col_meta=meta,
-                          version=version)
+                          row_meta=rmeta, version=version)
