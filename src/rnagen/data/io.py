@@ -868,10 +868,11 @@ class _Dates(NamedTuple):
 def _dates(txt: _Text, header: Sequence[str], data_from: int) -> _Dates:
     """The dates among the values (fields after the first) of ``txt``'s first lines from line ``data_from`` (from
     0) on. A record whose values hold two dates or more, as many as half of them, and no number is a row of dates,
-    kept where every record before it is one line (its line is then the one pandas skips); a date in another record
-    makes its column a column of dates."""
+    kept where every record before it is one line (its line is then the one pandas skips), unless each of its dates
+    stands in a column that another record's dates make a column of dates (a sample's annotations beside its
+    missing values: the samples as rows); a date in another record makes its column a column of dates."""
     columns: dict[str, None] = {}
-    rows: dict[int, list[str]] = {}
+    candidates: list[tuple[int, list[str], list[str], bool]] = []   # (line, fields, dates' columns, one line)
     one_line = True   # whether every record so far is one line
     for k, rec in _records(txt.lines, txt.sep):
         one_line = one_line and "\n" not in rec
@@ -883,15 +884,20 @@ def _dates(txt: _Text, header: Sequence[str], data_from: int) -> _Dates:
         n = sum(dated)
         if not n:
             continue
+        shift = 1 if len(fields) == len(header) + 1 else 0   # a header without a field above the ids
+        names = [str(header[j - shift]) for j, d in enumerate(dated, start=1) if d and 0 < j - shift < len(header)]
         numbers = any(v and not d and _NUMBER_LIKE.fullmatch(v) for v, d in zip(values, dated))
         if not numbers and n >= 2 and 2 * n >= len(values):
-            if one_line:
-                rows[k] = fields
+            candidates.append((k, fields, names, one_line))
             continue
-        shift = 1 if len(fields) == len(header) + 1 else 0   # a header without a field above the ids
-        for j, d in enumerate(dated, start=1):
-            if d and 0 < j - shift < len(header):
-                columns[str(header[j - shift])] = None
+        columns.update(dict.fromkeys(names))
+    rows: dict[int, list[str]] = {}
+    for k, fields, names, whole in candidates:
+        if names and all(c in columns for c in names) and len(names) == sum(
+                _DATE.fullmatch(f.strip()) is not None for f in fields[1:]):
+            continue   # dates in columns of dates: a record of the table, not a row of dates
+        if whole:
+            rows[k] = fields
     return _Dates(list(columns), rows)
 
 

@@ -1,0 +1,45 @@
+"""Inputs of real files that the readers' number, date and GCT rules could misread (an adversarial review)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rnagen.data import read
+from rnagen.errors import DataError
+
+
+@pytest.mark.parametrize("sep, dec", [(",", "."), (";", ",")])
+def test_a_sample_row_of_two_dates_and_missing_values_is_a_record_not_a_row_of_dates(tmp_path, sep, dec):
+    """Samples as rows with two date columns (collected, processed) and a sample whose gene values are all
+    missing: its record holds dates and no number, yet its dates stand in the columns the other samples' dates make
+    columns of dates, so it is a sample of the table (its missing values named as such, prepared with --missing),
+    never refused as a row of dates among the genes."""
+    from rnagen.cli.main import main
+
+    def v(x):
+        return str(x).replace(".", dec)
+
+    lines = [sep.join(["sample", "collected", "processed", "TP53", "EGFR"])]
+    for i in range(6):
+        vals = ["NA", "NA"] if i == 2 else [v(1.5 + i), v(2.25 + i)]
+        lines.append(sep.join([f"S{i}", f"1{i}.03.2021", f"1{i}.04.2021", *vals]))
+    p = tmp_path / "two.csv"
+    p.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match=r"^two.csv: 2 NaN and 0 inf values \(first at sample 'S2', gene 'TP53'\)"):
+        read(p)
+    out = tmp_path / "two.h5ad"
+    assert main(["data", "prepare", str(p), "--missing", "drop", "--max-missing", "0.5", "--genes", "all",
+                 "--out", str(out)]) == 0
+    import anndata as ad
+
+    a = ad.read_h5ad(out)
+    assert list(a.obs_names) == ["S0", "S1", "S3", "S4", "S5"]
+    assert list(a.obs["collected"]) == ["10.03.2021", "11.03.2021", "13.03.2021", "14.03.2021", "15.03.2021"]
+    # a genes x samples row of dates (no date column elsewhere) is still the labels or refused
+    g = tmp_path / "gxs.csv"
+    g.write_text(sep.join(["gene", "S0", "S1"]) + "\n" + sep.join(["date", "12.03.2021", "13.03.2021"]) + "\n"
+                 + "".join(sep.join([f"G{k}", v(1.5 + k), v(2.5 + k)]) + "\n" for k in range(3)))
+    assert list(read(g, label_key="date").obs["date"]) == ["12.03.2021", "13.03.2021"]
+    with pytest.raises(DataError, match=r"row 'date' \(line 2\) holds dates for the samples"):
+        read(g)
+    np.testing.assert_allclose(read(g, label_key="date").X, [[1.5, 2.5, 3.5], [2.5, 3.5, 4.5]])
