@@ -43,3 +43,20 @@ def test_a_sample_row_of_two_dates_and_missing_values_is_a_record_not_a_row_of_d
     with pytest.raises(DataError, match=r"row 'date' \(line 2\) holds dates for the samples"):
         read(g)
     np.testing.assert_allclose(read(g, label_key="date").X, [[1.5, 2.5, 3.5], [2.5, 3.5, 4.5]])
+
+
+def test_a_gct_description_of_symbols_for_most_genes_and_words_for_others_is_kept_as_the_description(tmp_path):
+    """A GCT Description that holds a symbol for most genes and free text for one (a probe's annotation where it has
+    no symbol) is the description, every value as written; one of symbols alone (GTEx's) is var['symbol']."""
+    ids = ["ENSG00000141510", "ENSG00000146648", "ENSG00000136997", "ENSG00000012048", "ENSG00000139618"]
+    desc = ["TP53", "EGFR", "MYC", "BRCA1", "breast cancer 2, early onset"]
+    body = "".join(f"{g}\t{d}\t{k}\t{k + 1}\n" for k, (g, d) in enumerate(zip(ids, desc)))
+    p = tmp_path / "mixed.gct"
+    p.write_text(f"#1.2\n5\t2\nName\tDescription\ts1\ts2\n{body}")
+    a = read(p)
+    assert "symbol" not in a.var.columns and list(a.var["description"]) == desc
+    np.testing.assert_array_equal(a.X, [[0, 1, 2, 3, 4], [1, 2, 3, 4, 5]])
+    q = tmp_path / "symbols.gct"
+    q.write_text("#1.2\n5\t2\nName\tDescription\ts1\ts2\n" + body.replace(desc[-1], "BRCA2"))
+    b = read(q)
+    assert list(b.var["symbol"]) == [*desc[:4], "BRCA2"] and "description" not in b.var.columns

@@ -3322,9 +3322,9 @@ _GCT_NO_DESCRIPTION = ("na", "NA", "nan", "")
 
 def _gct_var(df: pd.DataFrame, n_rmeta: int) -> pd.DataFrame:
     """Gene annotations from the row-metadata columns; a ``Description`` that is empty or repeats the id is
-    dropped, one of gene symbols (GTEx's GCT files; :func:`write_gct` and ``--out x.gct`` of ``var["symbol"]``)
-    is kept as ``var["symbol"]``, where rnagen keeps symbols, its ``na`` as ``""``, and any other (free text)
-    as ``var["description"]``; repeated column names get a position suffix."""
+    dropped, one of gene symbols (GTEx's GCT files; :func:`write_gct` and ``--out x.gct`` of ``var["symbol"]``),
+    none of them with a space, is kept as ``var["symbol"]``, where rnagen keeps symbols, its ``na`` as ``""``, and
+    any other (free text) as ``var["description"]``; repeated column names get a position suffix."""
     var = df.iloc[:, :n_rmeta].astype(str).copy()
     var.columns = [str(c).lower() if c == "Description" else str(c) for c in var.columns]
     if var.columns.duplicated().any():
@@ -3334,7 +3334,10 @@ def _gct_var(df: pd.DataFrame, n_rmeta: int) -> pd.DataFrame:
         blank = desc.isin(_GCT_NO_DESCRIPTION)
         if blank.all() or (desc == var.index).all():
             var = var.drop(columns="description")
-        elif "symbol" not in var.columns and _genes.detect_id_type(desc[~blank].tolist()) == "symbol":
+        elif ("symbol" not in var.columns and not desc[~blank].str.strip().str.contains(r"\s").any()
+              and _genes.detect_id_type(desc[~blank].tolist()) == "symbol"):
+            # symbols hold no spaces: a Description of symbols for most genes and words for others (a probe's
+            # annotation where it has no symbol) is free text, kept whole
             var["description"] = desc.where(~blank, "")
             var = var.rename(columns={"description": "symbol"})
     var.index = var.index.map(str)
