@@ -60,3 +60,24 @@ def test_a_gct_description_of_symbols_for_most_genes_and_words_for_others_is_kep
     q.write_text("#1.2\n5\t2\nName\tDescription\ts1\ts2\n" + body.replace(desc[-1], "BRCA2"))
     b = read(q)
     assert list(b.var["symbol"]) == [*desc[:4], "BRCA2"] and "description" not in b.var.columns
+
+
+@pytest.mark.parametrize("depth", [995, 100_000])
+def test_a_parquet_record_nested_too_deep_is_set_aside_with_a_warning(tmp_path, depth):
+    """A parquet file whose 'rnagen' metadata key holds JSON nested deeper than the interpreter's recursion limit
+    (another tool's value, or a crafted file) reads by value with the one-line warning that sets the record aside,
+    never a RecursionError."""
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    df = pd.DataFrame({"sample": ["s1", "s2", "s3"], "TP53": [100.0, 2000.0, 5.0], "EGFR": [3.0, 4.0, 50.0]})
+    t = pa.Table.from_pandas(df, preserve_index=False)
+    rec = ('{"log": ' + "[" * depth + "]" * depth + "}").encode()
+    p = tmp_path / "deep.parquet"
+    pq.write_table(t.replace_schema_metadata({**t.schema.metadata, b"rnagen": rec}), p)
+    with pytest.warns(UserWarning, match=r"^deep.parquet: rnagen's record in the file's metadata \(key 'rnagen'\) "
+                                         r"is nested deeper than any record of rnagen's: the record is set aside"):
+        a = read(p)
+    np.testing.assert_array_equal(a.X, [[100, 3], [2000, 4], [5, 50]])
+    assert "log" not in a.uns["rnagen"]
