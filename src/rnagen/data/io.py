@@ -868,10 +868,11 @@ class _Dates(NamedTuple):
 def _dates(txt: _Text, header: Sequence[str], data_from: int) -> _Dates:
     """The dates among the values (fields after the first) of ``txt``'s first lines from line ``data_from`` (from
     0) on. A record whose values hold two dates or more, as many as half of them, and no number is a row of dates,
-    kept where every record before it is one line (its line is then the one pandas skips); a date in another record
-    makes its column a column of dates."""
+    kept where every record before it is one line (its line is then the one pandas skips), unless each of its dates
+    stands in a column that another record's dates make a column of dates (a sample's annotations beside its
+    missing values: the samples as rows); a date in another record makes its column a column of dates."""
     columns: dict[str, None] = {}
-    rows: dict[int, list[str]] = {}
+    candidates: list[tuple[int, list[str], list[str], bool]] = []   # (line, fields, dates' columns, one line)
     one_line = True   # whether every record so far is one line
     for k, rec in _records(txt.lines, txt.sep):
         one_line = one_line and "\n" not in rec
@@ -883,15 +884,20 @@ def _dates(txt: _Text, header: Sequence[str], data_from: int) -> _Dates:
         n = sum(dated)
         if not n:
             continue
+        shift = 1 if len(fields) == len(header) + 1 else 0   # a header without a field above the ids
+        names = [str(header[j - shift]) for j, d in enumerate(dated, start=1) if d and 0 < j - shift < len(header)]
         numbers = any(v and not d and _NUMBER_LIKE.fullmatch(v) for v, d in zip(values, dated))
         if not numbers and n >= 2 and 2 * n >= len(values):
-            if one_line:
-                rows[k] = fields
+            candidates.append((k, fields, names, one_line))
             continue
-        shift = 1 if len(fields) == len(header) + 1 else 0   # a header without a field above the ids
-        for j, d in enumerate(dated, start=1):
-            if d and 0 < j - shift < len(header):
-                columns[str(header[j - shift])] = None
+        columns.update(dict.fromkeys(names))
+    rows: dict[int, list[str]] = {}
+    for k, fields, names, whole in candidates:
+        if names and all(c in columns for c in names) and len(names) == sum(
+                _DATE.fullmatch(f.strip()) is not None for f in fields[1:]):
+            continue   # dates in columns of dates: a record of the table, not a row of dates
+        if whole:
+            rows[k] = fields
     return _Dates(list(columns), rows)
 
 
@@ -3365,12 +3371,12 @@ def _gct_var(df: pd.DataFrame, n_rmeta: int) -> pd.DataFrame:
     """Gene annotations from the row-metadata columns (GCT 1.3's any number of them, 1.2's Description).
 
     A ``Description`` (GCT 1.2's, and a 1.3 column of that name) that is empty or repeats the id is dropped, one
-    of gene symbols (GTEx's GCT files; :func:`write_gct` and ``--out x.gct`` of ``var["symbol"]``) is kept as
-    ``var["symbol"]``, where rnagen keeps symbols, its ``na`` as ``""``, and any other (free text) as
-    ``var["description"]``. Every other column gets the type its text spells (:func:`_gct_typed`), so that the
-    ``var`` that :func:`write_gct` and ``--out x.gct`` write as GCT 1.3 reads back as it was: its booleans,
-    integers, floats and text, a missing value missing; a categorical column reads as text. Repeated column
-    names get a position suffix."""
+    of gene symbols (GTEx's GCT files; :func:`write_gct` and ``--out x.gct`` of ``var["symbol"]``), none of them
+    with a space, is kept as ``var["symbol"]``, where rnagen keeps symbols, its ``na`` as ``""``, and any other
+    (free text) as ``var["description"]``. Every other column gets the type its text spells (:func:`_gct_typed`),
+    so that the ``var`` that :func:`write_gct` and ``--out x.gct`` write as GCT 1.3 reads back as it was: its
+    booleans, integers, floats and text, a missing value missing; a categorical column reads as text. Repeated
+    column names get a position suffix."""
     raw = df.iloc[:, :n_rmeta]
     names = [str(c) for c in raw.columns]
     var = pd.DataFrame(index=raw.index)
@@ -3386,7 +3392,10 @@ def _gct_var(df: pd.DataFrame, n_rmeta: int) -> pd.DataFrame:
         blank = desc.isin(_GCT_NO_DESCRIPTION)
         if blank.all() or (desc == var.index).all():
             var = var.drop(columns=key)
-        elif "symbol" not in var.columns and _genes.detect_id_type(desc[~blank].tolist()) == "symbol":
+        elif ("symbol" not in var.columns and not desc[~blank].str.strip().str.contains(r"\s").any()
+              and _genes.detect_id_type(desc[~blank].tolist()) == "symbol"):
+            # symbols hold no spaces: a Description of symbols for most genes and words for others (a probe's
+            # annotation where it has no symbol) is free text, kept whole
             var[key] = desc.where(~blank, "")
             var = var.rename(columns={key: "symbol"})
     var.index = var.index.map(str)

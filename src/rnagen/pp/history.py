@@ -756,8 +756,11 @@ def adopt_table_record(adata, raw: bytes | None, source: str) -> None:
         return
     try:
         rec = json.loads(raw.decode("utf-8"))
+        value = _from_json(rec)
     except (UnicodeDecodeError, ValueError) as e:
         problem: str | None = f"is not JSON ({type(e).__name__})"
+    except RecursionError:   # lists or mappings nested deeper than the interpreter's recursion limit
+        problem = "is nested deeper than any record of rnagen's"
     else:
         problem = _record_problem(rec)
     if problem is None and rec.get("log", {}).get("logged"):
@@ -774,5 +777,5 @@ def adopt_table_record(adata, raw: bytes | None, source: str) -> None:
                       "again with rnagen, or remove the key", UserWarning, stacklevel=3)
         return
     as_actual(adata)
-    adata.uns["rnagen"] = _from_json(rec)
+    adata.uns["rnagen"] = value
     sync_scanpy_log1p(adata)
