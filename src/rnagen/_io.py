@@ -804,14 +804,17 @@ def written_by_rnagen(path: Path, *, generated: bool = False) -> bool:
 
 def _generated_record(raw: bytes | None) -> bool:
     """Whether ``raw``, rnagen's record in a parquet file's metadata (:func:`_write_parquet`), is a generated set's
-    as an .h5ad's tells it (:func:`written_by_rnagen`): the synthetic set's entry, or a reconstruction step."""
+    as an .h5ad's tells it (:func:`written_by_rnagen`): the synthetic set's entry, or a reconstruction step, in a
+    record of the form rnagen writes (the reader's check, :func:`rnagen.pp.history._record_problem`)."""
     import json
+
+    from .pp.history import _record_problem
 
     try:
         rec = json.loads(raw.decode("utf-8")) if raw else None
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         return False
-    if not isinstance(rec, dict):
+    if not isinstance(rec, dict) or _record_problem(rec) is not None:
         return False
     steps = rec.get("history")
     return "synthetic" in rec or (isinstance(steps, dict) and any(str(k).endswith("_reconstruct") for k in steps))

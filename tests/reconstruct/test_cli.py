@@ -277,3 +277,15 @@ def test_a_reconstructed_parquet_file_of_real_profiles_is_replaced_on_a_re_run(g
     kept = (tmp_path / "theirs.parquet").read_bytes()
     assert main([*apply, str(tmp_path / "theirs.parquet")]) == 2
     assert (tmp_path / "theirs.parquet").read_bytes() == kept
+    # nor one whose metadata names a reconstruction in a record not of the form rnagen writes (a step that is no
+    # mapping naming its step)
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(first, preserve_index=False)
+    bogus = json.dumps({"history": {"00_reconstruct": "a note"}}).encode()
+    pq.write_table(table.replace_schema_metadata({**(table.schema.metadata or {}), b"rnagen": bogus}),
+                   tmp_path / "forged.parquet")
+    kept = (tmp_path / "forged.parquet").read_bytes()
+    assert main([*apply, str(tmp_path / "forged.parquet")]) == 2
+    assert (tmp_path / "forged.parquet").read_bytes() == kept
