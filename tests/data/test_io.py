@@ -4829,3 +4829,20 @@ def test_a_parquet_record_of_log_values_the_values_contradict_is_set_aside(tmp_p
     with pytest.warns(UserWarning, match="says log scale, but the values reach 1200"):
         back = read(path)
     assert log_state(back) is None and "log1p" not in back.uns and not is_logged(back)
+
+
+def test_cmap_s_minus_666_in_gct_row_metadata_is_missing(tmp_path):
+    """CMap writes -666 for a missing metadata value, which cmapPy's parser reads as missing by default
+    (convert_neg_666=True): a GCT 1.3 row-metadata column of numbers with -666 reads with that value missing, as a
+    .gctx's metadata does; a text column's -666 too."""
+    p = tmp_path / "cmap.gct"
+    p.write_text("#1.3\n3\t2\t2\t0\n"
+                 "id\tpr_is_lm\tpr_gene_title\tS1\tS2\n"
+                 "7157\t1\ttumor protein p53\t1.5\t2.5\n"
+                 "1956\t-666\t-666\t3.5\t4.5\n"
+                 "672\t0\tBRCA1 DNA repair associated\t5.5\t6.5\n")
+    a = read(p)
+    assert a.var["pr_is_lm"].isna().tolist() == [False, True, False]
+    assert a.var["pr_is_lm"].dropna().astype(int).tolist() == [1, 0]
+    assert a.var["pr_gene_title"].isna().tolist() == [False, True, False]
+    np.testing.assert_array_equal(np.asarray(a.X), [[1.5, 3.5, 5.5], [2.5, 4.5, 6.5]])

@@ -3322,10 +3322,10 @@ def _gct_values(df: pd.DataFrame, shape: _GctShape, samples: list[str], source: 
 _GCT_NO_DESCRIPTION = ("na", "NA", "nan", "")
 
 #: the text of a missing GCT row-metadata value: cmapPy's parse_gct's list (CMap's ``na`` among them, which
-#: rnagen writes, :data:`rnagen._io.GCT_NA`), and an empty field in a column of booleans or numbers; CMap's other
-#: null, ``-666``, is a number here
+#: rnagen writes, :data:`rnagen._io.GCT_NA`), CMap's other null ``-666`` (cmapPy's ``parse(convert_neg_666=True)``,
+#: its default, reads it as missing), and an empty field in a column of booleans or numbers
 GCT_MISSING = frozenset(("na", "NA", "nan", "NaN", "-nan", "-NaN", "None", "NULL", "#N/A", "N/A", "#NA", "#N/A!",
-                         "#VALUE!"))
+                         "#VALUE!", "-666", "-666.0"))
 
 _GCT_INTEGER = re.compile(r"-?(?:0|[1-9]\d*)")
 
