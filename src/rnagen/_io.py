@@ -767,8 +767,7 @@ def written_by_rnagen(path: Path, *, generated: bool = False) -> bool:
                 if not generated:
                     return True
                 rec = f["uns/rnagen"]
-                steps = list(rec["history"].keys()) if "history" in rec else []
-                return "synthetic" in rec or any(str(k).endswith("_reconstruct") for k in steps)
+                return _names_a_generated_set(rec, rec["history"].keys() if "history" in rec else ())
         if name.endswith((".parquet", ".pq")):
             import pyarrow.parquet as pq
 
@@ -777,7 +776,11 @@ def written_by_rnagen(path: Path, *, generated: bool = False) -> bool:
                 return False
             if not generated:
                 return True
-            if _generated_record((pq.read_schema(path).metadata or {}).get(b"rnagen")):
+            from .pp.history import TABLE_RECORD_KEY, parse_table_record
+
+            raw = (pq.read_schema(path).metadata or {}).get(TABLE_RECORD_KEY)
+            rec = parse_table_record(raw)[0] if raw else None
+            if rec is not None and _names_a_generated_set(rec, rec.get("history") or {}):
                 return True
             first = pq.ParquetFile(path).read_row_group(0, columns=[names[0]]).column(0)
             return len(first) > 0 and str(first[0]).startswith(SYNTHETIC_PREFIX)
@@ -802,22 +805,10 @@ def written_by_rnagen(path: Path, *, generated: bool = False) -> bool:
         return False
 
 
-def _generated_record(raw: bytes | None) -> bool:
-    """Whether ``raw``, rnagen's record in a parquet file's metadata (:func:`_write_parquet`), is a generated set's
-    as an .h5ad's tells it (:func:`written_by_rnagen`): the synthetic set's entry, or a reconstruction step, in a
-    record of the form rnagen writes (the reader's check, :func:`rnagen.pp.history._record_problem`)."""
-    import json
-
-    from .pp.history import _record_problem
-
-    try:
-        rec = json.loads(raw.decode("utf-8")) if raw else None
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        return False
-    if not isinstance(rec, dict) or _record_problem(rec) is not None:
-        return False
-    steps = rec.get("history")
-    return "synthetic" in rec or (isinstance(steps, dict) and any(str(k).endswith("_reconstruct") for k in steps))
+def _names_a_generated_set(entries: Any, steps: Any) -> bool:
+    """Whether a record's ``entries`` (``uns["rnagen"]``'s keys) and history ``steps`` (their keys) are a generated
+    set's: the synthetic set's entry, or a reconstruction step."""
+    return "synthetic" in entries or any(str(k).endswith("_reconstruct") for k in steps)
 
 
 # --- one writer at a time -----------------------------------------------------------------------------------

@@ -21,7 +21,8 @@ __all__ = ["record", "get_history", "depth_normalisation", "log_state", "set_log
            "log_pseudocount", "log_target", "log_plan", "relogged", "relogged_copy", "relogged_name",
            "conversion_formula", "relogged_scale", "unknown_pseudocount_note", "TWO_LOG_SCALES", "with_scanpy_log1p",
            "TWO_LOG_BASES", "log1p_name", "scanpy_log1p_base",
-           "sync_scanpy_log1p", "adopt_scanpy_log1p", "looks_logged", "check_summable", "LOG_RANGE"]
+           "sync_scanpy_log1p", "adopt_scanpy_log1p", "looks_logged", "check_summable", "LOG_RANGE",
+           "TABLE_RECORD_KEY", "table_record", "parse_table_record", "adopt_table_record"]
 
 
 def as_actual(adata):
@@ -739,6 +740,24 @@ def _record_problem(rec: Any) -> str | None:
     return None
 
 
+def parse_table_record(raw: bytes) -> tuple[dict[str, Any] | None, str | None]:
+    """rnagen's record kept in a table file's metadata (``raw``: the JSON :func:`table_record` wrote) as an h5ad
+    read gives ``uns["rnagen"]``, and ``None``; or ``None`` and what makes it no record of rnagen's: not JSON,
+    nested deeper than the interpreter's recursion limit, or entries without the form rnagen writes
+    (:func:`_record_problem`)."""
+    import json
+
+    try:
+        rec = json.loads(raw.decode("utf-8"))
+        value = _from_json(rec)
+    except (UnicodeDecodeError, ValueError) as e:
+        return None, f"is not JSON ({type(e).__name__})"
+    except RecursionError:   # lists or mappings nested deeper than the interpreter's recursion limit
+        return None, "is nested deeper than any record of rnagen's"
+    problem = _record_problem(rec)
+    return (None, problem) if problem is not None else (value, None)
+
+
 def adopt_table_record(adata, raw: bytes | None, source: str) -> None:
     """Take rnagen's record kept in a table file's metadata (``raw``: the JSON :func:`table_record` wrote) as
     ``adata.uns["rnagen"]``, as an .h5ad's is read: its log state, history (the depth normalisation), the synthetic
@@ -747,23 +766,14 @@ def adopt_table_record(adata, raw: bytes | None, source: str) -> None:
     (:func:`_record_problem`), or whose log state the values contradict (recorded as logged, values that no log of
     expression reaches: :func:`rnagen.pp.prepare.check_log_record`) is set aside whole, with a one-line warning,
     and the values' range decides the scale as for any table without a record."""
-    import json
     import warnings
 
     from ..errors import DataError
 
     if raw is None:
         return
-    try:
-        rec = json.loads(raw.decode("utf-8"))
-        value = _from_json(rec)
-    except (UnicodeDecodeError, ValueError) as e:
-        problem: str | None = f"is not JSON ({type(e).__name__})"
-    except RecursionError:   # lists or mappings nested deeper than the interpreter's recursion limit
-        problem = "is nested deeper than any record of rnagen's"
-    else:
-        problem = _record_problem(rec)
-    if problem is None and rec.get("log", {}).get("logged"):
+    value, problem = parse_table_record(raw)
+    if value is not None and value.get("log", {}).get("logged"):
         from .prepare import check_log_record
 
         try:
