@@ -88,23 +88,34 @@ def bench_sample(gflops: float, n: int = 2000, overrides: list[str] | None = Non
     return rows
 
 
-def _memory_worker(n: int) -> None:
-    m = random_model()
+def _rss_mb() -> float:
+    """This process's resident memory now, in MiB (VmRSS)."""
+    with open("/proc/self/status") as fh:
+        return next(int(line.split()[1]) for line in fh if line.startswith("VmRSS:")) / 1024
+
+
+def _memory_worker(n: int, overrides: list[str]) -> None:
+    m = random_model(overrides=overrides)
     base = peak_mb()
     t0 = time.perf_counter()
     # memory does not depend on the number of steps (tested), so 2 steps keep this quick
     syn = m.sample(n_per_label=n // 26 + 1, seed=0, steps=2, batch_size=4096)
     peak = peak_mb()
-    print(json.dumps({"n": syn.n_obs, "genes": syn.n_vars, "peak_rss_mb": peak,
-                      "rss_before_mb": base, "seconds": time.perf_counter() - t0}))
+    print(json.dumps({"n": syn.n_obs, "genes": syn.n_vars, "peak_rss_mb": peak, "rss_before_mb": base,
+                      "rss_after_mb": _rss_mb(), "output_mb": syn.X.nbytes / 2**20,
+                      "parameters": sum(p.numel() for p in m.net.parameters()),
+                      "seconds": time.perf_counter() - t0}))
 
 
-def bench_memory(n: int = 100_000) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--memory-worker", str(n)], capture_output=True, text=True,
-                         check=True, env={**os.environ, "OMP_NUM_THREADS": str(THREADS)})
+def bench_memory(n: int = 100_000, overrides: list[str] | None = None) -> dict:
+    sets = [a for o in overrides or [] for a in ("--set", o)]
+    out = subprocess.run([sys.executable, __file__, "--memory-worker", str(n), *sets], capture_output=True,
+                         text=True, check=True, env={**os.environ, "OMP_NUM_THREADS": str(THREADS)})
     res = json.loads(out.stdout.strip().splitlines()[-1])
     print(f"sampling {res['n']} x {res['genes']}: peak RSS {res['peak_rss_mb']:.0f} MB (target < 2048 MB; "
-          f"{res['rss_before_mb']:.0f} MB before sampling), {res['seconds']:.1f} s", flush=True)
+          f"{res['rss_before_mb']:.0f} MB before sampling, {res['rss_after_mb']:.0f} MB resident after it, the "
+          f"output {res['output_mb']:.0f} MB), {res['seconds']:.1f} s; network parameters {res['parameters']:,}",
+          flush=True)
     return res
 
 
@@ -193,7 +204,7 @@ def main() -> None:
     ap.add_argument("--memory-worker", type=int, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.memory_worker:
-        _memory_worker(args.memory_worker)
+        _memory_worker(args.memory_worker, args.set)
         return
     parts = set(args.parts.split(","))
     print(f"torch {torch.__version__}, {THREADS} threads", flush=True)
@@ -202,7 +213,7 @@ def main() -> None:
     if "sample" in parts:
         bench_sample(gflops, overrides=args.set)
     if "memory" in parts:
-        bench_memory()
+        bench_memory(overrides=args.set)
     if "quality" in parts:
         bench_quality(args.set)
 
