@@ -4846,3 +4846,56 @@ def test_cmap_s_minus_666_in_gct_row_metadata_is_missing(tmp_path):
     assert a.var["pr_is_lm"].dropna().astype(int).tolist() == [1, 0]
     assert a.var["pr_gene_title"].isna().tolist() == [False, True, False]
     np.testing.assert_array_equal(np.asarray(a.X), [[1.5, 3.5, 5.5], [2.5, 4.5, 6.5]])
+
+
+@pytest.mark.parametrize("key", [None, "SMTS"])
+def test_a_wide_text_label_table_is_read_by_its_id_and_label_columns(tmp_path, monkeypatch, key):
+    """A wide sample-annotation table (GTEx's SampleAttributesDS: an id column and dozens of others) labels the
+    samples from its id column and its label column (``--label-key``, else the second) read alone, not parsed
+    whole: the same labels and the same warning of rows naming no sample as the whole table gives. Where the id
+    column leaves a sample unlabelled (its id in another column), the whole table is read and labels it."""
+    import rnagen.data.io as rio
+    from rnagen.data import read_labels
+
+    obs = ["GTEX-1-0001", "GTEX-2-0001", "GTEX-3-0001"]
+    head = ["SAMPID", "SMATSSCR", *[f"SMQC{k}" for k in range(30)], "SMTS"]
+    rows = [["GTEX-3-0001", "2", *map(str, range(30)), "Lung"], ["GTEX-1-0001", "1", *map(str, range(30)), "Liver"],
+            ["GTEX-2-0001", "2", *map(str, range(30)), "Lung"], ["GTEX-9-0001", "0", *map(str, range(30)), "Skin"]]
+    (tmp_path / "SampleAttributesDS.txt").write_text("\n".join("\t".join(r) for r in [head, *rows]) + "\n")
+    parsed: list = []
+    reader = pd.read_csv
+    monkeypatch.setattr(pd, "read_csv", lambda *a, **kw: (parsed.append(kw.get("usecols")), reader(*a, **kw))[1])
+    with pytest.warns(UserWarning, match=r"1 of its 4 sample ids name no sample of the data \('GTEX-9-0001'\)"):
+        name, lab = read_labels(tmp_path / "SampleAttributesDS.txt", obs, label_key=key)
+    assert parsed == []   # no table parsed
+    assert name == (key or "SMATSSCR") and list(lab) == (["Liver", "Lung", "Lung"] if key else ["1", "2", "2"])
+    with pytest.warns(UserWarning, match="1 of its 4 sample ids"):
+        whole = rio._labels_by_id(rio._label_rows(tmp_path / "SampleAttributesDS.txt", sep=None), obs,
+                                  label_key=key, source="SampleAttributesDS.txt")
+    assert whole[0] == name and list(whole[1]) == list(lab) and parsed == [None]
+    parsed.clear()
+    # the samples named by a later column (a run table: the first column is the patient)
+    runs = [["patient", "group", *[f"qc{k}" for k in range(20)], "run"],
+            *[[p, g, *map(str, range(20)), r] for p, g, r in (("P1", "x", "GTEX-2-0001"), ("P2", "y", "GTEX-3-0001"),
+                                                              ("P3", "z", "GTEX-1-0001"))]]
+    (tmp_path / "runs.tsv").write_text("\n".join("\t".join(r) for r in runs) + "\n")
+    name, lab = read_labels(tmp_path / "runs.tsv", obs, label_key=None if key is None else "group")
+    assert name == "group" and list(lab) == ["z", "x", "y"] and parsed == [None]
+
+
+def test_a_label_table_leaving_a_sample_unlabelled_is_read_once(tmp_path, monkeypatch):
+    """With --drop-unlabelled and a sample the label table has no row for, the table is parsed once (settling the
+    layout and labelling the samples share the one read), and the sample dropped."""
+    import rnagen.data.io as rio
+
+    df = pd.DataFrame(np.arange(1.0, 25.0).reshape(6, 4) * 7, index=[f"S{i}" for i in range(6)],
+                      columns=["A1", "B2", "C3", "D4"])
+    df.to_csv(tmp_path / "x.csv", index_label="sample")
+    (tmp_path / "lab.csv").write_text("sample,cls,batch,site\n" + "".join(
+        f"S{i},{'ab'[i % 2]},{i},s{i}\n" for i in (0, 1, 2, 3, 5)))
+    parsed: list = []
+    rows = rio._label_rows
+    monkeypatch.setattr(rio, "_label_rows", lambda *a, **kw: (parsed.append(a[0]), rows(*a, **kw))[1])
+    a = read(tmp_path / "x.csv", labels=tmp_path / "lab.csv", drop_unlabelled=True)
+    assert list(a.obs_names) == ["S0", "S1", "S2", "S3", "S5"] and a.obs["cls"].tolist() == list("ababb")
+    assert len(parsed) == 1, parsed

@@ -4438,8 +4438,10 @@ def _condensed_sdrf(raw: pd.DataFrame, source: str) -> pd.DataFrame:
     rows are); a variable given as both, the factor's value. Any other table as it is."""
     if raw.shape[1] < 5 or len(raw) < 1:
         return raw
+    # a column of kinds has one on (nearly) every row: its first rows show it, the rest are checked
     kinds = [j for j in range(1, raw.shape[1] - 2)
-             if raw[j].str.strip().str.lower().isin(_SDRF_KINDS).mean() >= 0.9]
+             if raw[j].iloc[:200].str.strip().str.lower().isin(_SDRF_KINDS).mean() >= 0.5
+             and raw[j].str.strip().str.lower().isin(_SDRF_KINDS).mean() >= 0.9]
     if not kinds:
         return raw
     j = kinds[0]
@@ -4487,6 +4489,83 @@ def _labels_in_order(raw: pd.DataFrame, n: int, *, label_key: str | None, source
     return name, pd.Categorical(_label_strings(pd.Series(vals, dtype=object)))
 
 
+def _names_columns(f0: str, obs_names: Sequence[str]) -> bool:
+    """Whether a label table's first row is a header, by its first field ``f0``: it is data when that field names
+    a sample as the rows are matched: exactly, or in another case or with a file's extension (s1, S1.bam for S1),
+    or by a TCGA barcode."""
+    f0 = f0.strip()
+    if f0 in set(obs_names) or _TCGA_BARCODE.fullmatch(f0):
+        return False
+    loose = {_loose_key(o, reads=r) for o in obs_names for r in (False, True)}
+    return _loose_key(f0) not in loose and _loose_key(f0, reads=True) not in loose
+
+
+def _two_text_columns(txt: _Text, obs_names: list[str], label_key: str | None) -> tuple[pd.DataFrame, str] | None:
+    """The sample ids and labels of a delimited label table read alone, as :func:`_labels_by_id` would take them
+    from the whole table: its first column and the ``label_key`` column (without ``label_key``, the second), one
+    pass over the lines keeping those two fields of each (a wide sample annotation, GTEx's SampleAttributesDS
+    or a TCGA clinical table, is not parsed whole). Returns the two columns as :func:`_label_rows` gives them and
+    the name :func:`_labels_by_id` would give the labels; ``None`` where the whole table decides: a quote on any
+    line, a line of other field count, a header of repeated names, a GDC sample sheet, a condensed SDRF, and,
+    without ``label_key``, a second column that names each sample apart or says train or test, or an
+    experiment design's factor column after it."""
+    from ..pp.preprocess import is_split_column
+
+    sep = txt.sep
+    start = _table_start(txt.lines, sep)
+    if len(sep) != 1 or start >= len(txt.lines) or any('"' in ln for ln in txt.lines[:start + 1]):
+        return None
+    header = txt.lines[start].split(sep)
+    n_sep = len(header) - 1
+    named = [h.strip() for h in header]
+    if (len(header) < 3 or len(set(header)) < len(header) or {"File Name", "Sample ID"} <= set(header)
+            or any(f.strip().lower() in _SDRF_KINDS for ln in txt.lines[start:start + 2] for f in ln.split(sep))):
+        return None
+    has_header = _names_columns(header[0], obs_names)
+    factor = r"(?i)\s*factor\s*value\s*\[.+\]\s*"
+    if label_key is None and has_header and any(re.fullmatch(factor, h) for h in header[2:]) \
+            and not re.fullmatch(factor, header[1]):
+        return None
+    if label_key is not None and has_header:
+        if header.count(label_key) != 1 or header[0] == label_key:
+            return None
+        j = header.index(label_key)
+    else:
+        j = 1
+    ids: list[str] = []
+    labels: list[str] = []
+    try:
+        with txt.open() as fh:
+            for i, line in enumerate(fh):
+                if i < start:
+                    continue
+                line = line.rstrip("\r\n")
+                if i == 0:
+                    line = line.lstrip("\ufeff")
+                if not line:
+                    ids.append("")
+                    labels.append("")
+                    continue
+                if '"' in line or line.count(sep) != n_sep:
+                    return None
+                fields = line.split(sep, j + 1)
+                ids.append(fields[0])
+                labels.append(fields[j])
+    except (UnicodeError, OSError, EOFError):
+        return None   # the whole read names the problem
+    while ids and ids[-1] == "" and labels[-1] == "":
+        ids.pop()
+        labels.pop()
+    if len(ids) < 2:
+        return None
+    if label_key is None and has_header:
+        values = pd.Series(labels[1:], dtype=object).str.strip()
+        if values.nunique() >= len(values) or is_split_column(values):
+            return None
+    name = (label_key if label_key is not None else named[1] or "label") if has_header else (label_key or "label")
+    return pd.DataFrame({0: ids, 1: labels}, dtype=object), name
+
+
 def _labels_by_id(raw: pd.DataFrame, obs_names: list[str], *, label_key: str | None,
                   source: str, absent_ok: bool = False) -> tuple[str, pd.Categorical]:
     """A table of sample ids (first column) and labels (the ``label_key`` column, else the second), with a
@@ -4501,12 +4580,7 @@ def _labels_by_id(raw: pd.DataFrame, obs_names: list[str], *, label_key: str | N
         if set(obs_names) <= c1 and not set(obs_names) & c0:
             raw = raw[[1, 0]].set_axis([0, 1], axis=1)
     first = [str(x) for x in raw.iloc[0].tolist()]
-    # the first row is data when its first field names a sample as the rows are matched: exactly, or in another
-    # case or with a file's extension (s1, S1.bam for S1), or by a TCGA barcode
-    loose = {_loose_key(o, reads=r) for o in obs_names for r in (False, True)}
-    f0 = first[0].strip()
-    has_header = (f0 not in set(obs_names) and not _TCGA_BARCODE.fullmatch(f0)
-                  and _loose_key(f0) not in loose and _loose_key(f0, reads=True) not in loose)
+    has_header = _names_columns(first[0], obs_names)
     table = raw.iloc[1:] if has_header else raw
     cols = first if has_header else [f"col{i}" for i in range(raw.shape[1])]
     if has_header and len(set(cols)) != len(cols):
@@ -4553,15 +4627,16 @@ def _labels_by_id(raw: pd.DataFrame, obs_names: list[str], *, label_key: str | N
         # the sample ids in another column (SRA's run table: Run, ..., GEO_Accession; a clinical table whose
         # first column is the patient; an SDRF's Comment[ENA_RUN], listed once per read file): the first column
         # that names every sample, once or on rows of one label
+        samples, labels_as_text = set(obs_names), whole[col].astype(str).str.strip()
         for c in cols[1:]:
-            other, lab = whole[c].astype(str).str.strip(), whole[col]
             if c == col:
                 continue
+            other, lab = whole[c].astype(str).str.strip(), whole[col]
             if other.duplicated().any():
-                n_labels = lab.astype(str).str.strip().groupby(other.to_numpy()).nunique()
+                n_labels = labels_as_text.groupby(other.to_numpy(), sort=False).nunique()
                 if (n_labels > 1).any():
-                    clash = [i for i in n_labels.index[n_labels > 1] if i in set(obs_names)]
-                    if clash and conflict is None and set(obs_names) <= set(other):
+                    clash = sorted(i for i in n_labels.index[n_labels > 1] if i in samples)
+                    if clash and conflict is None and samples <= set(other):
                         conflict = (c, clash[0], dict.fromkeys(lab[other == clash[0]]))
                     continue
                 keep = ~other.duplicated().to_numpy()
@@ -5073,20 +5148,26 @@ def read_labels(path: str | os.PathLike, obs_names: Sequence[str], *, label_key:
         return _labels_from_geo(p, txt, names, label_key=label_key)
     if txt.content_format is None and _is_cls(txt.lines):
         return _labels_from_cls(txt.lines, names, label_key=label_key, source=p.name)
+    two: tuple[pd.DataFrame, str] | None = None
     if label_key is not None and txt.content_format in ("parquet", "feather"):
-        two = _arrow_label_rows(p, txt.content_format, label_key)
-        if two is not None:
-            with warnings.catch_warnings(record=True) as said:
-                warnings.simplefilter("always")
-                try:
-                    name, lab = _labels_by_id(two, names, label_key=label_key, source=p.name, absent_ok=absent_ok)
-                except DataError:
-                    lab = None
-            if lab is not None and not lab.isna().any():
-                for w in said:
-                    warnings.warn(w.message, w.category, stacklevel=2)
-                return name, lab
-            # a sample the id column leaves unlabelled may be named by another column: the whole table decides
+        rows = _arrow_label_rows(p, txt.content_format, label_key)
+        two = (rows, label_key) if rows is not None else None
+    elif txt.content_format is None and txt.lines and not txt.lines[0].lstrip().startswith(("[", "{")):
+        two = _two_text_columns(txt, names, label_key)
+    if two is not None:
+        # the id and label columns alone, where they label every sample; a sample the id column leaves
+        # unlabelled may be named by another column, and the whole table decides
+        with warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter("always")
+            try:
+                _, lab = _labels_by_id(two[0], names, label_key=two[0].iat[0, 1] if label_key is None else
+                                       label_key, source=p.name)
+            except DataError:
+                lab = None
+        if lab is not None:
+            for w in said:
+                warnings.warn(w.message, w.category, stacklevel=2)
+            return two[1], lab
     raw = _label_rows(p, sep=sep, label_key=label_key, ids=names)
     if raw.shape[1] == 1:
         return _labels_in_order(raw, len(names), label_key=label_key, source=p.name)
@@ -5554,17 +5635,20 @@ def _read_path_fix(value: Any) -> str:
     return ""
 
 
-def _oriented_by_labels(adata, orient: str, labels, label_key: str | None):
+def _oriented_by_labels(adata, orient: str, labels, label_key: str | None, *, absent_ok: bool = False):
     """A table whose layout was guessed (features that are no gene ids, fewer of them than samples) turned the
     other way when the label file's ids name its columns and not its rows; a plain numeric table only (no
     annotation columns that the guess would have put on the wrong axis). Returns the table, its layout and the
-    labels read on the way (:func:`read_labels`'s pair for its samples; ``None`` where they were not read)."""
+    labels read on the way (:func:`read_labels`'s pair for its samples; ``None`` where they were not read).
+    ``absent_ok`` as the labels are read after (``--drop-unlabelled``): a file naming some of the rows labels
+    them, read once (the read that follows takes these labels)."""
     import anndata as ad
 
     if len(adata.obs.columns) or len(adata.var.columns):
         return adata, orient, None
     try:
-        return adata, orient, read_labels(labels, adata.obs_names, label_key=label_key, sep=None)
+        return adata, orient, read_labels(labels, adata.obs_names, label_key=label_key, sep=None,
+                                          absent_ok=absent_ok)
     except DataError:
         try:
             found = read_labels(labels, adata.var_names, label_key=label_key, sep=None)
@@ -5690,7 +5774,8 @@ def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unla
     if (orientation == "auto" and fmt not in ("folder", "h5ad", "loom", "archs4", "gctx", "gct", "geo", "soft",
                                               "featurecounts", "nsolver")
             and labels is not None and sample_names is None):
-        adata, orient, found = _oriented_by_labels(adata, orient, labels, label_key)
+        adata, orient, found = _oriented_by_labels(adata, orient, labels, label_key,
+                                                   absent_ok=drop_unlabelled or keep_unlabelled)
     adata, changed = _undate_genes(adata)
     changed.update(extra)
     adata, summary = _drop_count_summaries(adata)
