@@ -4899,3 +4899,26 @@ def test_a_label_table_leaving_a_sample_unlabelled_is_read_once(tmp_path, monkey
     a = read(tmp_path / "x.csv", labels=tmp_path / "lab.csv", drop_unlabelled=True)
     assert list(a.obs_names) == ["S0", "S1", "S2", "S3", "S5"] and a.obs["cls"].tolist() == list("ababb")
     assert len(parsed) == 1, parsed
+
+
+def test_a_one_sample_file_is_read_and_one_it_cannot_use_is_named(tmp_path):
+    """A single profile (a gene column and one value column) reads as one sample; where it has no column to take
+    as the sample, the refusal says why in one line: its one numeric column is named as a gene annotation
+    (``length``: a table of gene lengths), or its value is no number (named, with its column). Both said "no
+    numeric sample columns found"."""
+    (tmp_path / "one.tsv").write_text("gene_id\tS1\nENSG00000141510\t12.5\nENSG00000146648\t3\n")
+    a = read(tmp_path / "one.tsv")
+    assert a.shape == (1, 2) and list(a.obs_names) == ["S1"] and a.X.tolist() == [[12.5, 3.0]]
+    (tmp_path / "lengths.tsv").write_text("gene_id\tlength\nENSG00000141510\t2512\nENSG00000146648\t9905\n")
+    with pytest.raises(DataError, match=r"^lengths.tsv: its numeric column \('length'\) is named as a gene "
+                                        r"annotation .* no sample to read; give a table with a column of values per "
+                                        r"sample \(a sample's column named as an annotation: rename it"):
+        read(tmp_path / "lengths.tsv")
+    (tmp_path / "text.tsv").write_text("gene\tS1\nTP53\tabc\n")
+    with pytest.raises(DataError, match=r"^text.tsv: no column of numbers to read as a sample \(its columns after "
+                                        r"the gene ids: 'S1' \('abc'\)\); write each sample's values as numbers"):
+        read(tmp_path / "text.tsv")
+    for name in ("lengths.tsv", "text.tsv"):
+        with pytest.raises(DataError) as e:
+            read(tmp_path / name)
+        assert "\n" not in str(e.value)

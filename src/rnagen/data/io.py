@@ -1802,13 +1802,38 @@ def _genes_x_samples(df: pd.DataFrame, *, cols: list[str], num: list[int], other
             value = _bad_value(df.iloc[:, j], line_of_row=line, where="gene", numbers=numbers, locate=locate)
             raise DataError(f"{source}: non-numeric value {value}; fix or remove that value")
     if not num:
-        raise DataError(f"{source}: no numeric sample columns found; {sep_hint}")
+        raise DataError(_no_sample_column(df, cols=cols, annot=annot, other=other, source=source,
+                                          sep_hint=sep_hint))
     X = np.ascontiguousarray(_matrix(df, num, cols, source).T)
     var = pd.DataFrame(index=df.index)
     for j in other:
         var[cols[j]] = _whole_numbers(df.iloc[:, j]) if j in annot else df.iloc[:, j].astype(str).to_numpy()
     obs = pd.DataFrame(index=pd.Index([cols[j] for j in num]))
     return X, obs, var
+
+
+def _no_sample_column(df: pd.DataFrame, *, cols: list[str], annot: list[int], other: list[int], source: str,
+                      sep_hint: str) -> str:
+    """The one-line refusal of a genes x samples table without a column of numbers to take as a sample (a file of
+    one profile, a gene and a value column, reads as one sample): its numeric columns all named as gene
+    annotations (:data:`_GENE_ANNOTATION`: a table of gene lengths or positions), or its columns after the ids
+    all text (the value of a profile of one gene that is no number, a gene list with descriptions), each named
+    with a value it holds."""
+    if annot:
+        named = ", ".join(repr(cols[j][:30]) for j in annot[:4])
+        return (f"{source}: its numeric column{'s' if len(annot) > 1 else ''} ({named}) "
+                f"{'are' if len(annot) > 1 else 'is'} named as a gene annotation (lengths, positions), and no other "
+                f"column holds numbers: no sample to read; give a table with a column of values per sample (a "
+                f"sample's column named as an annotation: rename it to the sample's name)")
+
+    def shown(j: int) -> str:
+        col = df.iloc[:, j].astype(str).str.strip()
+        value = next((v for v in col if v and v.lower() not in ("nan", "none")), "")
+        return f"{cols[j][:30]!r} ({_shown(value[:20])})" if value else f"{cols[j][:30]!r} (empty)"
+
+    listed = ", ".join(shown(j) for j in other[:4]) + (", ..." if len(other) > 4 else "")
+    return (f"{source}: no column of numbers to read as a sample (its columns after the gene ids: {listed}); "
+            f"write each sample's values as numbers, one column per sample, or {sep_hint}")
 
 
 def _name_shape(name: str) -> str:
