@@ -4922,3 +4922,14 @@ def test_a_one_sample_file_is_read_and_one_it_cannot_use_is_named(tmp_path):
         with pytest.raises(DataError) as e:
             read(tmp_path / name)
         assert "\n" not in str(e.value)
+
+
+def test_a_row_of_class_codes_past_the_first_lines_is_read_as_written(tmp_path):
+    """A row of class codes named by --label-key keeps its codes as written (``0,5`` in a file of decimal commas,
+    ``1`` not ``1.0``) under 60 genes, past the lines the format is sniffed from (read ``0.5``, the codes as
+    parsed, before)."""
+    genes = [f"G{i};{i},5;{i + 1},25;3,5" for i in range(60)]
+    (tmp_path / "x.csv").write_text("\n".join(["gene;S1;S2;S3", *genes, "cls;0,5;1;0,5"]) + "\n")
+    a = read(tmp_path / "x.csv", label_key="cls")
+    assert a.obs["cls"].astype(str).tolist() == ["0,5", "1", "0,5"]
+    assert a.n_vars == 60 and a[:, "G0"].X[:, 0].tolist() == [0.5, 1.25, 3.5]

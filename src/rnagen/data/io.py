@@ -2935,15 +2935,27 @@ def _row_of_dates(dates: _Dates, *, source: str, label_key: str | None,
 
 
 def _row_as_written(txt: _Text, row: str, data_from: int, n_values: int) -> np.ndarray | None:
-    """The values of the record named ``row`` among ``txt``'s first lines (from line ``data_from``, from 0) as
-    written, stripped: a row of labels' class codes as text, as a label column is read (``0,5`` in a file of decimal
-    commas, ``1`` not ``1.0``); None where no one-line record there is named so and has ``n_values`` values."""
+    """The values of the record named ``row`` (from line ``data_from``, from 0) as written, stripped: a row of
+    labels' class codes as text, as a label column is read (``0,5`` in a file of decimal commas, ``1`` not
+    ``1.0``); None where no record is named so and has ``n_values`` values. Looked for among ``txt``'s first lines,
+    then (a row of labels under the genes, or one of several lines) through the whole file."""
     for k, rec in _records(txt.lines, txt.sep):
         if k < data_from or "\n" in rec:
             continue
         fields = _fields(rec, txt.sep)
         if fields and fields[0].strip() == row:
             return np.array([f.strip() for f in fields[1:]], dtype=object) if len(fields) == n_values + 1 else None
+    if txt.sep == _WHITESPACE:
+        return None
+    try:
+        with txt.open(plain=False) as fh:
+            records = csv.reader(fh, delimiter=txt.sep)
+            for fields in records:
+                if records.line_num > data_from and fields and fields[0].strip() == row:
+                    return (np.array([f.strip() for f in fields[1:]], dtype=object) if len(fields) == n_values + 1
+                            else None)
+    except (csv.Error, UnicodeError, OSError, EOFError):
+        return None   # the values as parsed
     return None
 
 
