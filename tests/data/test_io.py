@@ -4933,3 +4933,36 @@ def test_a_row_of_class_codes_past_the_first_lines_is_read_as_written(tmp_path):
     a = read(tmp_path / "x.csv", label_key="cls")
     assert a.obs["cls"].astype(str).tolist() == ["0,5", "1", "0,5"]
     assert a.n_vars == 60 and a[:, "G0"].X[:, 0].tolist() == [0.5, 1.25, 3.5]
+
+
+@pytest.mark.parametrize("what", ["gene annotation 'note' value", "sample annotation 'tissue' value", "sample id"])
+def test_a_gct_field_opening_with_a_double_quote_is_refused_before_it_is_written(small, tmp_path, what):
+    """A GCT field beginning with ``"`` reads back without its quotes through pandas' parser (rnagen's and
+    cmapPy's: ``"a"b`` as ``ab``), kept as written by a reader splitting at tabs: refused in one line naming it,
+    before anything is written; an existing file of that name kept as it was. A quote inside a field reads back as
+    written and is kept."""
+    from rnagen._io import write_profiles
+    from rnagen.errors import OutputError
+
+    a = _annotated(small)
+    a.obs["tissue"] = a.obs["tissue"].astype(str)
+    if what.startswith("gene"):
+        a.var["note"] = a.var["note"].astype(object)
+        a.var.iloc[3, a.var.columns.get_loc("note")] = '"putative" kinase'
+    elif what.startswith("sample annotation"):
+        a.obs.iloc[2, a.obs.columns.get_loc("tissue")] = '"putative" kinase'
+    else:
+        a.obs_names = [*a.obs_names[:-1], '"putative" kinase']
+    (tmp_path / "x.gct").write_text("kept\n")
+    msg = (rf"^x.gct: the {what} '\"putative\" kinase' begins with a double quote, which GCT readers built on pandas "
+           r"\(rnagen's, cmapPy's\) take for quoting and drop; rename it, or write a .csv or an .h5ad$")
+    with pytest.raises(OutputError, match=msg):
+        write_profiles(a, tmp_path / "x.gct")
+    with pytest.raises(OutputError, match=msg):
+        write_gct(a, tmp_path / "x.gct", version="1.3", obs_keys=["tissue"])
+    assert os.listdir(tmp_path) == ["x.gct"] and (tmp_path / "x.gct").read_text() == "kept\n"
+    b = _annotated(small)
+    b.var["note"] = b.var["note"].astype(object)
+    b.var.iloc[3, b.var.columns.get_loc("note")] = 'a "putative" kinase'
+    write_gct(b, tmp_path / "y.gct", version="1.3")
+    assert read(tmp_path / "y.gct").var["note"].iloc[3] == 'a "putative" kinase'
