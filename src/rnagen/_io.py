@@ -1270,7 +1270,10 @@ def gct_row_meta(var: Any) -> dict[str, tuple[str, Any]]:
     an ``.h5ad`` keeps them: ``bool``, ``int64``, ``float64``, pandas' nullable ``boolean`` and ``Int64`` where
     values are missing; text as text, ``na`` for a missing value). What the text cannot tell comes back as the
     reader's rules say (:func:`rnagen.data.io._gct_typed`): float32 values as the same numbers in float64, a
-    categorical column as its values' text, whole numbers in a column whose name ends in ``id`` as text."""
+    categorical column as its values' text, whole numbers in a column whose name ends in ``id`` as text, a text
+    value that is one of GCT's missing-value marks (``na``, ``NA``, ``nan``, ``None``, ...:
+    :data:`rnagen.data.io.GCT_MISSING`) as missing: GCT has no quoting to tell the text ``na`` from CMap's mark,
+    cmapPy's ``parse_gct`` reads them as missing too, and rnagen reads such marks as no label in every file."""
     import pandas as pd
 
     out: dict[str, tuple[str, Any]] = {}
