@@ -4966,3 +4966,34 @@ def test_a_gct_field_opening_with_a_double_quote_is_refused_before_it_is_written
     b.var.iloc[3, b.var.columns.get_loc("note")] = 'a "putative" kinase'
     write_gct(b, tmp_path / "y.gct", version="1.3")
     assert read(tmp_path / "y.gct").var["note"].iloc[3] == 'a "putative" kinase'
+
+
+@pytest.mark.parametrize("ext", ["parquet", "feather"])
+def test_a_parquet_or_feather_label_table_without_label_key_is_read_by_two_columns(tmp_path, monkeypatch, ext):
+    """Without --label-key, a parquet or Feather label table is read by its ids and the column after them (the
+    labels the whole table gives: the same name and values); a second column naming each sample apart (a sample
+    sheet, whose class column the whole table finds) is read whole."""
+    from rnagen.data import read_labels
+
+    obs = ["S1", "S2", "S3", "S4"]
+    extra = {f"qc_{k}": np.arange(4.0) + k for k in range(30)}
+    meta = pd.DataFrame({"group": ["a", "b", "a", "b"], **extra, "batch": [1.0, 2.0, 1.0, 3.0]},
+                        index=pd.Index(["S3", "S1", "S2", "S4"], name="sample"))
+    sheet = pd.DataFrame({"fastq": ["S3.fq", "S1.fq", "S2.fq", "S4.fq"], "condition": ["x", "y", "x", "y"]},
+                         index=pd.Index(["S3", "S1", "S2", "S4"], name="sample"))
+    if ext == "parquet":
+        meta.to_parquet(tmp_path / "meta.parquet")
+        sheet.to_parquet(tmp_path / "sheet.parquet")
+    else:
+        meta.reset_index().to_feather(tmp_path / "meta.feather")
+        sheet.reset_index().to_feather(tmp_path / "sheet.feather")
+    asked: list = []
+    reader = getattr(pd, f"read_{ext}")
+    monkeypatch.setattr(pd, f"read_{ext}", lambda path, columns=None, **kw: (asked.append(columns),
+                                                                           reader(path, columns=columns, **kw))[1])
+    name, lab = read_labels(tmp_path / f"meta.{ext}", obs)
+    assert name == "group" and list(lab) == ["b", "a", "a", "b"]
+    assert asked == [["group"] if ext == "parquet" else ["sample", "group"]], asked
+    asked.clear()
+    name, lab = read_labels(tmp_path / f"sheet.{ext}", obs)
+    assert name == "condition" and list(lab) == ["y", "x", "x", "y"] and asked[-1] is None

@@ -4537,16 +4537,14 @@ def _names_columns(f0: str, obs_names: Sequence[str]) -> bool:
     return _loose_key(f0) not in loose and _loose_key(f0, reads=True) not in loose
 
 
-def _two_text_columns(txt: _Text, obs_names: list[str], label_key: str | None) -> tuple[pd.DataFrame, str] | None:
+def _two_text_columns(txt: _Text, obs_names: list[str], label_key: str | None) -> pd.DataFrame | None:
     """The sample ids and labels of a delimited label table read alone, as :func:`_labels_by_id` would take them
     from the whole table: its first column and the ``label_key`` column (without ``label_key``, the second), one
     pass over the lines keeping those two fields of each (a wide sample annotation, GTEx's SampleAttributesDS
-    or a TCGA clinical table, is not parsed whole). Returns the two columns as :func:`_label_rows` gives them and
-    the name :func:`_labels_by_id` would give the labels; ``None`` where the whole table decides: a quote on any
-    line, a line of other field count, a header of repeated names, a GDC sample sheet, a condensed SDRF, and,
-    without ``label_key``, a second column that names each sample apart or says train or test, or an
-    experiment design's factor column after it."""
-    from ..pp.preprocess import is_split_column
+    or a TCGA clinical table, is not parsed whole), as :func:`_label_rows` gives them; ``None`` where the whole
+    table decides: a quote on any line, a line of other field count, a header of repeated names, a GDC sample
+    sheet, a condensed SDRF, and, without ``label_key``, an experiment design's factor column after the second
+    (:func:`_two_columns_name` checks the second column's values)."""
 
     sep = txt.sep
     start = _table_start(txt.lines, sep)
@@ -4554,7 +4552,6 @@ def _two_text_columns(txt: _Text, obs_names: list[str], label_key: str | None) -
         return None
     header = txt.lines[start].split(sep)
     n_sep = len(header) - 1
-    named = [h.strip() for h in header]
     if (len(header) < 3 or len(set(header)) < len(header) or {"File Name", "Sample ID"} <= set(header)
             or any(f.strip().lower() in _SDRF_KINDS for ln in txt.lines[start:start + 2] for f in ln.split(sep))):
         return None
@@ -4593,14 +4590,25 @@ def _two_text_columns(txt: _Text, obs_names: list[str], label_key: str | None) -
     while ids and ids[-1] == "" and labels[-1] == "":
         ids.pop()
         labels.pop()
-    if len(ids) < 2:
+    return pd.DataFrame({0: ids, 1: labels}, dtype=object) if len(ids) >= 2 else None
+
+
+def _two_columns_name(two: pd.DataFrame, obs_names: list[str], label_key: str | None) -> str | None:
+    """The labels' name that :func:`_labels_by_id` gives the whole table, for its id and label columns ``two``
+    (a header row, then the rows): ``label_key``, else the second column's header (``label`` where it has none);
+    ``None`` where the whole table decides the label column: without ``label_key``, a second column that names
+    each sample apart (an nf-core sample sheet's, :func:`_class_column`) or says train or test for each
+    (:func:`_refuse_split_as_classes`)."""
+    from ..pp.preprocess import is_split_column
+
+    if label_key is not None:
+        return label_key
+    if not _names_columns(str(two.iat[0, 0]), obs_names):
+        return "label"
+    values = two[1].iloc[1:].astype(str).str.strip()
+    if values.nunique() >= len(values) or is_split_column(values):
         return None
-    if label_key is None and has_header:
-        values = pd.Series(labels[1:], dtype=object).str.strip()
-        if values.nunique() >= len(values) or is_split_column(values):
-            return None
-    name = (label_key if label_key is not None else named[1] or "label") if has_header else (label_key or "label")
-    return pd.DataFrame({0: ids, 1: labels}, dtype=object), name
+    return str(two.iat[0, 1]).strip() or "label"
 
 
 def _labels_by_id(raw: pd.DataFrame, obs_names: list[str], *, label_key: str | None,
@@ -5185,38 +5193,40 @@ def read_labels(path: str | os.PathLike, obs_names: Sequence[str], *, label_key:
         return _labels_from_geo(p, txt, names, label_key=label_key)
     if txt.content_format is None and _is_cls(txt.lines):
         return _labels_from_cls(txt.lines, names, label_key=label_key, source=p.name)
-    two: tuple[pd.DataFrame, str] | None = None
-    if label_key is not None and txt.content_format in ("parquet", "feather"):
-        rows = _arrow_label_rows(p, txt.content_format, label_key)
-        two = (rows, label_key) if rows is not None else None
+    two: pd.DataFrame | None = None
+    if txt.content_format in ("parquet", "feather"):
+        two = _arrow_label_rows(p, txt.content_format, label_key)
     elif txt.content_format is None and txt.lines and not txt.lines[0].lstrip().startswith(("[", "{")):
         two = _two_text_columns(txt, names, label_key)
-    if two is not None:
+    name = None if two is None else _two_columns_name(two, names, label_key)
+    if two is not None and name is not None:
         # the id and label columns alone, where they label every sample; a sample the id column leaves
         # unlabelled may be named by another column, and the whole table decides
         with warnings.catch_warnings(record=True) as said:
             warnings.simplefilter("always")
             try:
-                _, lab = _labels_by_id(two[0], names, label_key=two[0].iat[0, 1] if label_key is None else
-                                       label_key, source=p.name)
+                # named by its header as written (the whole table's label_key or second column)
+                _, lab = _labels_by_id(two, names, label_key=str(two.iat[0, 1]) if label_key is None else label_key,
+                                       source=p.name)
             except DataError:
                 lab = None
         if lab is not None:
             for w in said:
                 warnings.warn(w.message, w.category, stacklevel=2)
-            return two[1], lab
+            return name, lab
     raw = _label_rows(p, sep=sep, label_key=label_key, ids=names)
     if raw.shape[1] == 1:
         return _labels_in_order(raw, len(names), label_key=label_key, source=p.name)
     return _labels_by_id(raw, names, label_key=label_key, source=p.name, absent_ok=absent_ok)
 
 
-def _arrow_label_rows(p: Path, fmt: str, label_key: str) -> pd.DataFrame | None:
+def _arrow_label_rows(p: Path, fmt: str, label_key: str | None) -> pd.DataFrame | None:
     """The rows of a parquet or Feather label file (:func:`_frame_label_rows`) of only its sample ids (the index
-    pandas recorded, else its first column) and its ``label_key`` column, read alone (pyarrow reads the columns
-    asked for, not the file's others); ``None`` where the whole table is needed or no narrower: the label column
-    missing or the ids' own, a GDC sample sheet (File Name, Sample ID), no other column, a file pyarrow cannot
-    read this way (Feather V1)."""
+    pandas recorded, else its first column) and its ``label_key`` column (without ``label_key``, the column after
+    the ids), read alone (pyarrow reads the columns asked for, not the file's others); ``None`` where the whole
+    table is needed or no narrower: the label column missing or the ids' own, a GDC sample sheet (File Name,
+    Sample ID), no other column, without ``label_key`` ids of several columns or an experiment design's factor
+    column, a file pyarrow cannot read this way (Feather V1)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -5232,6 +5242,11 @@ def _arrow_label_rows(p: Path, fmt: str, label_key: str) -> pd.DataFrame | None:
     index = _arrow_index(schema)
     unnamed = [c for c in names if _PANDAS_INDEX.fullmatch(c)]
     ids = index or (unnamed if len(unnamed) == 1 else names[:1])
+    if label_key is None:
+        rest = [c for c in names if c not in ids]
+        if len(ids) != 1 or not rest or any(re.fullmatch(r"(?i)\s*factor\s*value\s*\[.+\]\s*", c) for c in rest):
+            return None
+        label_key = rest[0]
     if label_key not in names or label_key in ids or {"File Name", "Sample ID"} <= set(names) or \
             len(names) <= len(ids) + 1:
         return None
