@@ -4997,3 +4997,25 @@ def test_a_parquet_or_feather_label_table_without_label_key_is_read_by_two_colum
     asked.clear()
     name, lab = read_labels(tmp_path / f"sheet.{ext}", obs)
     assert name == "condition" and list(lab) == ["y", "x", "x", "y"] and asked[-1] is None
+
+
+def test_a_label_file_naming_every_row_turns_a_guessed_layout_with_drop_unlabelled(tmp_path, monkeypatch):
+    """With --drop-unlabelled, a label file naming every row of a table guessed genes x samples, and by chance
+    some of its columns, still turns the table (the rows are the samples), not drop the columns it does not name;
+    the file is parsed once for the layout and the labels."""
+    import rnagen.data.io as rio
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(5, 1, (30, 20))
+    df = pd.DataFrame(X, columns=[f"q{i}" for i in range(25, 45)], index=pd.Index([f"q{i}" for i in range(30)],
+                                                                                   name="sample"))
+    df.to_csv(tmp_path / "m.csv")
+    pd.DataFrame({"sample": df.index, "group": np.repeat(["a", "b", "c"], 10)}).to_csv(tmp_path / "lab.csv",
+                                                                                       index=False)
+    parsed: list = []
+    rows = rio._label_rows
+    monkeypatch.setattr(rio, "_label_rows", lambda *a, **kw: (parsed.append(a[0]), rows(*a, **kw))[1])
+    a = read(tmp_path / "m.csv", labels=tmp_path / "lab.csv", drop_unlabelled=True)
+    assert a.shape == (30, 20) and list(a.obs_names) == list(df.index)
+    assert a.obs["group"].astype(str).tolist() == list(np.repeat(["a", "b", "c"], 10))
+    assert len(parsed) <= 1

@@ -5180,6 +5180,13 @@ def read_labels(path: str | os.PathLike, obs_names: Sequence[str], *, label_key:
         The label name (column header, ``label_key`` or ``"label"``) and the labels aligned to ``obs_names``;
         missing labels (empty, blank, ``NA``/``nan``) are NaN.
     """
+    return _read_labels(path, obs_names, label_key=label_key, sep=sep, absent_ok=absent_ok, parsed=None)
+
+
+def _read_labels(path: str | os.PathLike, obs_names: Sequence[str], *, label_key: str | None, sep: str | None,
+                 absent_ok: bool, parsed: dict[tuple, pd.DataFrame] | None) -> tuple[str, pd.Categorical]:
+    """:func:`read_labels`; ``parsed`` keeps the label files' rows as parsed whole, so that the reads of one
+    ``rnagen.data.read`` (the layout check's for the rows and for the columns, the labels') parse a file once."""
     p = Path(path)
     names = [str(x) for x in obs_names]
     _check_file(p, "label file", "check the --labels path")
@@ -5187,7 +5194,7 @@ def read_labels(path: str | os.PathLike, obs_names: Sequence[str], *, label_key:
 
     if is_archive(p):   # the GDC portal's clinical cart (clinical.tsv and its siblings), an archive of one table
         with label_table(p) as table:
-            return read_labels(table, obs_names, label_key=label_key, sep=sep)
+            return _read_labels(table, obs_names, label_key=label_key, sep=sep, absent_ok=absent_ok, parsed=None)
     txt = _Text(p, sep=sep, fmt=_format(p))
     if txt.content_format is None and (_is_geo(txt.lines) or _is_soft(txt.lines)):
         return _labels_from_geo(p, txt, names, label_key=label_key)
@@ -5214,7 +5221,13 @@ def read_labels(path: str | os.PathLike, obs_names: Sequence[str], *, label_key:
             for w in said:
                 warnings.warn(w.message, w.category, stacklevel=2)
             return name, lab
-    raw = _label_rows(p, sep=sep, label_key=label_key, ids=names)
+    # a workbook's sheet is chosen by the ids it names: parsed again for other ids
+    key = (str(p), sep, label_key, tuple(names) if txt.content_format in _WORKBOOKS else None)
+    raw = parsed.get(key) if parsed is not None else None
+    if raw is None:
+        raw = _label_rows(p, sep=sep, label_key=label_key, ids=names)
+        if parsed is not None:
+            parsed[key] = raw
     if raw.shape[1] == 1:
         return _labels_in_order(raw, len(names), label_key=label_key, source=p.name)
     return _labels_by_id(raw, names, label_key=label_key, source=p.name, absent_ok=absent_ok)
@@ -5687,32 +5700,38 @@ def _read_path_fix(value: Any) -> str:
     return ""
 
 
-def _oriented_by_labels(adata, orient: str, labels, label_key: str | None, *, absent_ok: bool = False):
+def _oriented_by_labels(adata, orient: str, labels, label_key: str | None, *, absent_ok: bool = False,
+                        parsed: dict[tuple, pd.DataFrame] | None = None):
     """A table whose layout was guessed (features that are no gene ids, fewer of them than samples) turned the
     other way when the label file's ids name its columns and not its rows; a plain numeric table only (no
     annotation columns that the guess would have put on the wrong axis). Returns the table, its layout and the
-    labels read on the way (:func:`read_labels`'s pair for its samples; ``None`` where they were not read).
-    ``absent_ok`` as the labels are read after (``--drop-unlabelled``): a file naming some of the rows labels
-    them, read once (the read that follows takes these labels)."""
+    labels read on the way (:func:`read_labels`'s pair for its samples, read with ``absent_ok`` as the labels
+    are read after: ``--drop-unlabelled``; ``None`` where they were not read). The rows are labelled unless the
+    file leaves some unlabelled and names every column; ``parsed`` as :func:`_read_labels` keeps it, the file
+    parsed once."""
     import anndata as ad
 
     if len(adata.obs.columns) or len(adata.var.columns):
         return adata, orient, None
     try:
-        return adata, orient, read_labels(labels, adata.obs_names, label_key=label_key, sep=None,
-                                          absent_ok=absent_ok)
+        rows = _read_labels(labels, adata.obs_names, label_key=label_key, sep=None, absent_ok=absent_ok,
+                            parsed=parsed)
     except DataError:
-        try:
-            found = read_labels(labels, adata.var_names, label_key=label_key, sep=None)
-        except DataError:
-            return adata, orient, None   # the labels' own error is reported where they are read
-        feats = [str(v) for v in adata.var_names]
-        if not _all_digits(feats) and (_genes.looks_like_probes(feats[:2000]) or _gene_score(feats[:2000]) > 0.5):
-            # the ids the label file names are the data's genes or probes: a per-gene annotation, not the samples'
-            # labels (turning the table would make the probes the samples)
-            raise DataError(f"label file {Path(labels).name} names the data's genes or probes (e.g. "
-                            f"{feats[0][:30]!r}), not its samples: a per-gene annotation; give a table of the samples' "
-                            "labels")
+        rows = None
+    if rows is not None and not pd.isna(np.asarray(rows[1], dtype=object)).any():
+        return adata, orient, rows
+    try:
+        found = _read_labels(labels, adata.var_names, label_key=label_key, sep=None, absent_ok=False,
+                             parsed=parsed)
+    except DataError:
+        return adata, orient, rows   # the labels' own error is reported where they are read
+    feats = [str(v) for v in adata.var_names]
+    if not _all_digits(feats) and (_genes.looks_like_probes(feats[:2000]) or _gene_score(feats[:2000]) > 0.5):
+        # the ids the label file names are the data's genes or probes: a per-gene annotation, not the samples'
+        # labels (turning the table would make the probes the samples)
+        raise DataError(f"label file {Path(labels).name} names the data's genes or probes (e.g. "
+                        f"{feats[0][:30]!r}), not its samples: a per-gene annotation; give a table of the samples' "
+                        "labels")
     turned = ad.AnnData(X=np.ascontiguousarray(adata.X.T), obs=pd.DataFrame(index=adata.var_names.copy()),
                         var=pd.DataFrame(index=adata.obs_names.copy()), uns=dict(adata.uns))
     now = "genes_x_samples" if orient.startswith("samples_x_genes") else "samples_x_genes"
@@ -5823,11 +5842,12 @@ def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unla
         if stats:
             extra = {**extra, "statistics_columns": stats}
     found = None   # the labels, when settling the layout read them (the sample ids do not change until then)
+    parsed: dict[tuple, pd.DataFrame] = {}   # the label file as parsed whole, by the layout check and the labels
     if (orientation == "auto" and fmt not in ("folder", "h5ad", "loom", "archs4", "gctx", "gct", "geo", "soft",
                                               "featurecounts", "nsolver")
             and labels is not None and sample_names is None):
         adata, orient, found = _oriented_by_labels(adata, orient, labels, label_key,
-                                                   absent_ok=drop_unlabelled or keep_unlabelled)
+                                                   absent_ok=drop_unlabelled or keep_unlabelled, parsed=parsed)
     adata, changed = _undate_genes(adata)
     changed.update(extra)
     adata, summary = _drop_count_summaries(adata)
@@ -5866,9 +5886,9 @@ def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unla
     if fmt != "h5ad" and _tcga_sample_types(adata):
         changed["tcga_sample_type"] = "obs['sample_type'] from the barcodes' sample type codes"
     if labels is not None:
-        name, lab = found if found is not None else read_labels(labels, adata.obs_names, label_key=label_key,
-                                                                 sep=None,
-                                                                 absent_ok=drop_unlabelled or keep_unlabelled)
+        name, lab = found if found is not None else _read_labels(
+            labels, adata.obs_names, label_key=label_key, sep=None, absent_ok=drop_unlabelled or keep_unlabelled,
+            parsed=parsed)
         if name in adata.obs.columns:
             _check_same_labels(adata.obs[name], lab, name, Path(labels).name)
         adata.obs[name] = lab
