@@ -1270,7 +1270,10 @@ def gct_row_meta(var: Any) -> dict[str, tuple[str, Any]]:
     an ``.h5ad`` keeps them: ``bool``, ``int64``, ``float64``, pandas' nullable ``boolean`` and ``Int64`` where
     values are missing; text as text, ``na`` for a missing value). What the text cannot tell comes back as the
     reader's rules say (:func:`rnagen.data.io._gct_typed`): float32 values as the same numbers in float64, a
-    categorical column as its values' text, whole numbers in a column whose name ends in ``id`` as text."""
+    categorical column as its values' text, whole numbers in a column whose name ends in ``id`` as text, a text
+    value that is one of GCT's missing-value marks (``na``, ``NA``, ``nan``, ``None``, ...:
+    :data:`rnagen.data.io.GCT_MISSING`) as missing: GCT has no quoting to tell the text ``na`` from CMap's mark,
+    cmapPy's ``parse_gct`` reads them as missing too, and rnagen reads such marks as no label in every file."""
     import pandas as pd
 
     out: dict[str, tuple[str, Any]] = {}
@@ -1317,11 +1320,18 @@ _GCT_BREAKS = re.compile(r"[\t\r\n]")
 
 
 def _gct_fields_check(name: str, what: str, values: Sequence[str]) -> None:
-    """Refuse a field a GCT file cannot hold (a tab or a line break in it), naming the first and the way out."""
+    """Refuse a field a GCT file cannot hold, naming the first and the way out: a tab or a line break in it, or a
+    double quote opening it, which the readers built on pandas (rnagen's, cmapPy's ``parse_gct``) take for the
+    opening of a quoted field (``"a"b`` reads back as ``ab``) and a reader splitting lines at tabs keeps as
+    written: no way of writing it reads back the same in both."""
     for v in values:
         if _GCT_BREAKS.search(v):
             raise OutputError(f"{name}: the {what} {v[:40]!r} holds a tab or a line break, which a GCT file (tab-"
                               "separated lines, no quoting) cannot hold; rename it, or write a .csv or an .h5ad")
+        if v.startswith('"'):
+            raise OutputError(f"{name}: the {what} {v[:40]!r} begins with a double quote, which GCT readers built "
+                              "on pandas (rnagen's, cmapPy's) take for quoting and drop; rename it, or write a .csv "
+                              "or an .h5ad")
 
 
 def write_gct_rows(path: str | os.PathLike, X: Any, *, genes: Sequence[str], samples: Sequence[str],

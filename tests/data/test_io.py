@@ -4846,3 +4846,176 @@ def test_cmap_s_minus_666_in_gct_row_metadata_is_missing(tmp_path):
     assert a.var["pr_is_lm"].dropna().astype(int).tolist() == [1, 0]
     assert a.var["pr_gene_title"].isna().tolist() == [False, True, False]
     np.testing.assert_array_equal(np.asarray(a.X), [[1.5, 3.5, 5.5], [2.5, 4.5, 6.5]])
+
+
+@pytest.mark.parametrize("key", [None, "SMTS"])
+def test_a_wide_text_label_table_is_read_by_its_id_and_label_columns(tmp_path, monkeypatch, key):
+    """A wide sample-annotation table (GTEx's SampleAttributesDS: an id column and dozens of others) labels the
+    samples from its id column and its label column (``--label-key``, else the second) read alone, not parsed
+    whole: the same labels and the same warning of rows naming no sample as the whole table gives. Where the id
+    column leaves a sample unlabelled (its id in another column), the whole table is read and labels it."""
+    import rnagen.data.io as rio
+    from rnagen.data import read_labels
+
+    obs = ["GTEX-1-0001", "GTEX-2-0001", "GTEX-3-0001"]
+    head = ["SAMPID", "SMATSSCR", *[f"SMQC{k}" for k in range(30)], "SMTS"]
+    rows = [["GTEX-3-0001", "2", *map(str, range(30)), "Lung"], ["GTEX-1-0001", "1", *map(str, range(30)), "Liver"],
+            ["GTEX-2-0001", "2", *map(str, range(30)), "Lung"], ["GTEX-9-0001", "0", *map(str, range(30)), "Skin"]]
+    (tmp_path / "SampleAttributesDS.txt").write_text("\n".join("\t".join(r) for r in [head, *rows]) + "\n")
+    parsed: list = []
+    reader = pd.read_csv
+    monkeypatch.setattr(pd, "read_csv", lambda *a, **kw: (parsed.append(kw.get("usecols")), reader(*a, **kw))[1])
+    with pytest.warns(UserWarning, match=r"1 of its 4 sample ids name no sample of the data \('GTEX-9-0001'\)"):
+        name, lab = read_labels(tmp_path / "SampleAttributesDS.txt", obs, label_key=key)
+    assert parsed == []   # no table parsed
+    assert name == (key or "SMATSSCR") and list(lab) == (["Liver", "Lung", "Lung"] if key else ["1", "2", "2"])
+    with pytest.warns(UserWarning, match="1 of its 4 sample ids"):
+        whole = rio._labels_by_id(rio._label_rows(tmp_path / "SampleAttributesDS.txt", sep=None), obs,
+                                  label_key=key, source="SampleAttributesDS.txt")
+    assert whole[0] == name and list(whole[1]) == list(lab) and parsed == [None]
+    parsed.clear()
+    # the samples named by a later column (a run table: the first column is the patient)
+    runs = [["patient", "group", *[f"qc{k}" for k in range(20)], "run"],
+            *[[p, g, *map(str, range(20)), r] for p, g, r in (("P1", "x", "GTEX-2-0001"), ("P2", "y", "GTEX-3-0001"),
+                                                              ("P3", "z", "GTEX-1-0001"))]]
+    (tmp_path / "runs.tsv").write_text("\n".join("\t".join(r) for r in runs) + "\n")
+    name, lab = read_labels(tmp_path / "runs.tsv", obs, label_key=None if key is None else "group")
+    assert name == "group" and list(lab) == ["z", "x", "y"] and parsed == [None]
+
+
+def test_a_label_table_leaving_a_sample_unlabelled_is_read_once(tmp_path, monkeypatch):
+    """With --drop-unlabelled and a sample the label table has no row for, the table is parsed once (settling the
+    layout and labelling the samples share the one read), and the sample dropped."""
+    import rnagen.data.io as rio
+
+    df = pd.DataFrame(np.arange(1.0, 25.0).reshape(6, 4) * 7, index=[f"S{i}" for i in range(6)],
+                      columns=["A1", "B2", "C3", "D4"])
+    df.to_csv(tmp_path / "x.csv", index_label="sample")
+    (tmp_path / "lab.csv").write_text("sample,cls,batch,site\n" + "".join(
+        f"S{i},{'ab'[i % 2]},{i},s{i}\n" for i in (0, 1, 2, 3, 5)))
+    parsed: list = []
+    rows = rio._label_rows
+    monkeypatch.setattr(rio, "_label_rows", lambda *a, **kw: (parsed.append(a[0]), rows(*a, **kw))[1])
+    a = read(tmp_path / "x.csv", labels=tmp_path / "lab.csv", drop_unlabelled=True)
+    assert list(a.obs_names) == ["S0", "S1", "S2", "S3", "S5"] and a.obs["cls"].tolist() == list("ababb")
+    assert len(parsed) == 1, parsed
+
+
+def test_a_one_sample_file_is_read_and_one_it_cannot_use_is_named(tmp_path):
+    """A single profile (a gene column and one value column) reads as one sample; where it has no column to take
+    as the sample, the refusal says why in one line: its one numeric column is named as a gene annotation
+    (``length``: a table of gene lengths), or its value is no number (named, with its column). Both said "no
+    numeric sample columns found"."""
+    (tmp_path / "one.tsv").write_text("gene_id\tS1\nENSG00000141510\t12.5\nENSG00000146648\t3\n")
+    a = read(tmp_path / "one.tsv")
+    assert a.shape == (1, 2) and list(a.obs_names) == ["S1"] and a.X.tolist() == [[12.5, 3.0]]
+    (tmp_path / "lengths.tsv").write_text("gene_id\tlength\nENSG00000141510\t2512\nENSG00000146648\t9905\n")
+    with pytest.raises(DataError, match=r"^lengths.tsv: its numeric column \('length'\) is named as a gene "
+                                        r"annotation .* no sample to read; give a table with a column of values per "
+                                        r"sample \(a sample's column named as an annotation: rename it"):
+        read(tmp_path / "lengths.tsv")
+    (tmp_path / "text.tsv").write_text("gene\tS1\nTP53\tabc\n")
+    with pytest.raises(DataError, match=r"^text.tsv: no column of numbers to read as a sample \(its columns after "
+                                        r"the gene ids: 'S1' \('abc'\)\); write each sample's values as numbers"):
+        read(tmp_path / "text.tsv")
+    for name in ("lengths.tsv", "text.tsv"):
+        with pytest.raises(DataError) as e:
+            read(tmp_path / name)
+        assert "\n" not in str(e.value)
+
+
+def test_a_row_of_class_codes_past_the_first_lines_is_read_as_written(tmp_path):
+    """A row of class codes named by --label-key keeps its codes as written (``0,5`` in a file of decimal commas,
+    ``1`` not ``1.0``) under 60 genes, past the lines the format is sniffed from (read ``0.5``, the codes as
+    parsed, before)."""
+    genes = [f"G{i};{i},5;{i + 1},25;3,5" for i in range(60)]
+    (tmp_path / "x.csv").write_text("\n".join(["gene;S1;S2;S3", *genes, "cls;0,5;1;0,5"]) + "\n")
+    a = read(tmp_path / "x.csv", label_key="cls")
+    assert a.obs["cls"].astype(str).tolist() == ["0,5", "1", "0,5"]
+    assert a.n_vars == 60 and a[:, "G0"].X[:, 0].tolist() == [0.5, 1.25, 3.5]
+
+
+@pytest.mark.parametrize("what", ["gene annotation 'note' value", "sample annotation 'tissue' value", "sample id"])
+def test_a_gct_field_opening_with_a_double_quote_is_refused_before_it_is_written(small, tmp_path, what):
+    """A GCT field beginning with ``"`` reads back without its quotes through pandas' parser (rnagen's and
+    cmapPy's: ``"a"b`` as ``ab``), kept as written by a reader splitting at tabs: refused in one line naming it,
+    before anything is written; an existing file of that name kept as it was. A quote inside a field reads back as
+    written and is kept."""
+    from rnagen._io import write_profiles
+    from rnagen.errors import OutputError
+
+    a = _annotated(small)
+    a.obs["tissue"] = a.obs["tissue"].astype(str)
+    if what.startswith("gene"):
+        a.var["note"] = a.var["note"].astype(object)
+        a.var.iloc[3, a.var.columns.get_loc("note")] = '"putative" kinase'
+    elif what.startswith("sample annotation"):
+        a.obs.iloc[2, a.obs.columns.get_loc("tissue")] = '"putative" kinase'
+    else:
+        a.obs_names = [*a.obs_names[:-1], '"putative" kinase']
+    (tmp_path / "x.gct").write_text("kept\n")
+    msg = (rf"^x.gct: the {what} '\"putative\" kinase' begins with a double quote, which GCT readers built on pandas "
+           r"\(rnagen's, cmapPy's\) take for quoting and drop; rename it, or write a .csv or an .h5ad$")
+    with pytest.raises(OutputError, match=msg):
+        write_profiles(a, tmp_path / "x.gct")
+    with pytest.raises(OutputError, match=msg):
+        write_gct(a, tmp_path / "x.gct", version="1.3", obs_keys=["tissue"])
+    assert os.listdir(tmp_path) == ["x.gct"] and (tmp_path / "x.gct").read_text() == "kept\n"
+    b = _annotated(small)
+    b.var["note"] = b.var["note"].astype(object)
+    b.var.iloc[3, b.var.columns.get_loc("note")] = 'a "putative" kinase'
+    write_gct(b, tmp_path / "y.gct", version="1.3")
+    assert read(tmp_path / "y.gct").var["note"].iloc[3] == 'a "putative" kinase'
+
+
+@pytest.mark.parametrize("ext", ["parquet", "feather"])
+def test_a_parquet_or_feather_label_table_without_label_key_is_read_by_two_columns(tmp_path, monkeypatch, ext):
+    """Without --label-key, a parquet or Feather label table is read by its ids and the column after them (the
+    labels the whole table gives: the same name and values); a second column naming each sample apart (a sample
+    sheet, whose class column the whole table finds) is read whole."""
+    from rnagen.data import read_labels
+
+    obs = ["S1", "S2", "S3", "S4"]
+    extra = {f"qc_{k}": np.arange(4.0) + k for k in range(30)}
+    meta = pd.DataFrame({"group": ["a", "b", "a", "b"], **extra, "batch": [1.0, 2.0, 1.0, 3.0]},
+                        index=pd.Index(["S3", "S1", "S2", "S4"], name="sample"))
+    sheet = pd.DataFrame({"fastq": ["S3.fq", "S1.fq", "S2.fq", "S4.fq"], "condition": ["x", "y", "x", "y"]},
+                         index=pd.Index(["S3", "S1", "S2", "S4"], name="sample"))
+    if ext == "parquet":
+        meta.to_parquet(tmp_path / "meta.parquet")
+        sheet.to_parquet(tmp_path / "sheet.parquet")
+    else:
+        meta.reset_index().to_feather(tmp_path / "meta.feather")
+        sheet.reset_index().to_feather(tmp_path / "sheet.feather")
+    asked: list = []
+    reader = getattr(pd, f"read_{ext}")
+    monkeypatch.setattr(pd, f"read_{ext}", lambda path, columns=None, **kw: (asked.append(columns),
+                                                                           reader(path, columns=columns, **kw))[1])
+    name, lab = read_labels(tmp_path / f"meta.{ext}", obs)
+    assert name == "group" and list(lab) == ["b", "a", "a", "b"]
+    assert asked == [["group"] if ext == "parquet" else ["sample", "group"]], asked
+    asked.clear()
+    name, lab = read_labels(tmp_path / f"sheet.{ext}", obs)
+    assert name == "condition" and list(lab) == ["y", "x", "x", "y"] and asked[-1] is None
+
+
+def test_a_label_file_naming_every_row_turns_a_guessed_layout_with_drop_unlabelled(tmp_path, monkeypatch):
+    """With --drop-unlabelled, a label file naming every row of a table guessed genes x samples, and by chance
+    some of its columns, still turns the table (the rows are the samples), not drop the columns it does not name;
+    the file is parsed once for the layout and the labels."""
+    import rnagen.data.io as rio
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(5, 1, (30, 20))
+    df = pd.DataFrame(X, columns=[f"q{i}" for i in range(25, 45)], index=pd.Index([f"q{i}" for i in range(30)],
+                                                                                   name="sample"))
+    df.to_csv(tmp_path / "m.csv")
+    pd.DataFrame({"sample": df.index, "group": np.repeat(["a", "b", "c"], 10)}).to_csv(tmp_path / "lab.csv",
+                                                                                       index=False)
+    parsed: list = []
+    rows = rio._label_rows
+    monkeypatch.setattr(rio, "_label_rows", lambda *a, **kw: (parsed.append(a[0]), rows(*a, **kw))[1])
+    a = read(tmp_path / "m.csv", labels=tmp_path / "lab.csv", drop_unlabelled=True)
+    assert a.shape == (30, 20) and list(a.obs_names) == list(df.index)
+    assert a.obs["group"].astype(str).tolist() == list(np.repeat(["a", "b", "c"], 10))
+    assert len(parsed) <= 1

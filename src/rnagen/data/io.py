@@ -1802,13 +1802,38 @@ def _genes_x_samples(df: pd.DataFrame, *, cols: list[str], num: list[int], other
             value = _bad_value(df.iloc[:, j], line_of_row=line, where="gene", numbers=numbers, locate=locate)
             raise DataError(f"{source}: non-numeric value {value}; fix or remove that value")
     if not num:
-        raise DataError(f"{source}: no numeric sample columns found; {sep_hint}")
+        raise DataError(_no_sample_column(df, cols=cols, annot=annot, other=other, source=source,
+                                          sep_hint=sep_hint))
     X = np.ascontiguousarray(_matrix(df, num, cols, source).T)
     var = pd.DataFrame(index=df.index)
     for j in other:
         var[cols[j]] = _whole_numbers(df.iloc[:, j]) if j in annot else df.iloc[:, j].astype(str).to_numpy()
     obs = pd.DataFrame(index=pd.Index([cols[j] for j in num]))
     return X, obs, var
+
+
+def _no_sample_column(df: pd.DataFrame, *, cols: list[str], annot: list[int], other: list[int], source: str,
+                      sep_hint: str) -> str:
+    """The one-line refusal of a genes x samples table without a column of numbers to take as a sample (a file of
+    one profile, a gene and a value column, reads as one sample): its numeric columns all named as gene
+    annotations (:data:`_GENE_ANNOTATION`: a table of gene lengths or positions), or its columns after the ids
+    all text (the value of a profile of one gene that is no number, a gene list with descriptions), each named
+    with a value it holds."""
+    if annot:
+        named = ", ".join(repr(cols[j][:30]) for j in annot[:4])
+        return (f"{source}: its numeric column{'s' if len(annot) > 1 else ''} ({named}) "
+                f"{'are' if len(annot) > 1 else 'is'} named as a gene annotation (lengths, positions), and no other "
+                f"column holds numbers: no sample to read; give a table with a column of values per sample (a "
+                f"sample's column named as an annotation: rename it to the sample's name)")
+
+    def shown(j: int) -> str:
+        col = df.iloc[:, j].astype(str).str.strip()
+        value = next((v for v in col if v and v.lower() not in ("nan", "none")), "")
+        return f"{cols[j][:30]!r} ({_shown(value[:20])})" if value else f"{cols[j][:30]!r} (empty)"
+
+    listed = ", ".join(shown(j) for j in other[:4]) + (", ..." if len(other) > 4 else "")
+    return (f"{source}: no column of numbers to read as a sample (its columns after the gene ids: {listed}); "
+            f"write each sample's values as numbers, one column per sample, or {sep_hint}")
 
 
 def _name_shape(name: str) -> str:
@@ -2910,15 +2935,27 @@ def _row_of_dates(dates: _Dates, *, source: str, label_key: str | None,
 
 
 def _row_as_written(txt: _Text, row: str, data_from: int, n_values: int) -> np.ndarray | None:
-    """The values of the record named ``row`` among ``txt``'s first lines (from line ``data_from``, from 0) as
-    written, stripped: a row of labels' class codes as text, as a label column is read (``0,5`` in a file of decimal
-    commas, ``1`` not ``1.0``); None where no one-line record there is named so and has ``n_values`` values."""
+    """The values of the record named ``row`` (from line ``data_from``, from 0) as written, stripped: a row of
+    labels' class codes as text, as a label column is read (``0,5`` in a file of decimal commas, ``1`` not
+    ``1.0``); None where no record is named so and has ``n_values`` values. Looked for among ``txt``'s first lines,
+    then (a row of labels under the genes, or one of several lines) through the whole file."""
     for k, rec in _records(txt.lines, txt.sep):
         if k < data_from or "\n" in rec:
             continue
         fields = _fields(rec, txt.sep)
         if fields and fields[0].strip() == row:
             return np.array([f.strip() for f in fields[1:]], dtype=object) if len(fields) == n_values + 1 else None
+    if txt.sep == _WHITESPACE:
+        return None
+    try:
+        with txt.open(plain=False) as fh:
+            records = csv.reader(fh, delimiter=txt.sep)
+            for fields in records:
+                if records.line_num > data_from and fields and fields[0].strip() == row:
+                    return (np.array([f.strip() for f in fields[1:]], dtype=object) if len(fields) == n_values + 1
+                            else None)
+    except (csv.Error, UnicodeError, OSError, EOFError):
+        return None   # the values as parsed
     return None
 
 
@@ -4438,8 +4475,10 @@ def _condensed_sdrf(raw: pd.DataFrame, source: str) -> pd.DataFrame:
     rows are); a variable given as both, the factor's value. Any other table as it is."""
     if raw.shape[1] < 5 or len(raw) < 1:
         return raw
+    # a column of kinds has one on (nearly) every row: its first rows show it, the rest are checked
     kinds = [j for j in range(1, raw.shape[1] - 2)
-             if raw[j].str.strip().str.lower().isin(_SDRF_KINDS).mean() >= 0.9]
+             if raw[j].iloc[:200].str.strip().str.lower().isin(_SDRF_KINDS).mean() >= 0.5
+             and raw[j].str.strip().str.lower().isin(_SDRF_KINDS).mean() >= 0.9]
     if not kinds:
         return raw
     j = kinds[0]
@@ -4487,6 +4526,91 @@ def _labels_in_order(raw: pd.DataFrame, n: int, *, label_key: str | None, source
     return name, pd.Categorical(_label_strings(pd.Series(vals, dtype=object)))
 
 
+def _names_columns(f0: str, obs_names: Sequence[str]) -> bool:
+    """Whether a label table's first row is a header, by its first field ``f0``: it is data when that field names
+    a sample as the rows are matched: exactly, or in another case or with a file's extension (s1, S1.bam for S1),
+    or by a TCGA barcode."""
+    f0 = f0.strip()
+    if f0 in set(obs_names) or _TCGA_BARCODE.fullmatch(f0):
+        return False
+    loose = {_loose_key(o, reads=r) for o in obs_names for r in (False, True)}
+    return _loose_key(f0) not in loose and _loose_key(f0, reads=True) not in loose
+
+
+def _two_text_columns(txt: _Text, obs_names: list[str], label_key: str | None) -> pd.DataFrame | None:
+    """The sample ids and labels of a delimited label table read alone, as :func:`_labels_by_id` would take them
+    from the whole table: its first column and the ``label_key`` column (without ``label_key``, the second), one
+    pass over the lines keeping those two fields of each (a wide sample annotation, GTEx's SampleAttributesDS
+    or a TCGA clinical table, is not parsed whole), as :func:`_label_rows` gives them; ``None`` where the whole
+    table decides: a quote on any line, a line of other field count, a header of repeated names, a GDC sample
+    sheet, a condensed SDRF, and, without ``label_key``, an experiment design's factor column after the second
+    (:func:`_two_columns_name` checks the second column's values)."""
+
+    sep = txt.sep
+    start = _table_start(txt.lines, sep)
+    if len(sep) != 1 or start >= len(txt.lines) or any('"' in ln for ln in txt.lines[:start + 1]):
+        return None
+    header = txt.lines[start].split(sep)
+    n_sep = len(header) - 1
+    if (len(header) < 3 or len(set(header)) < len(header) or {"File Name", "Sample ID"} <= set(header)
+            or any(f.strip().lower() in _SDRF_KINDS for ln in txt.lines[start:start + 2] for f in ln.split(sep))):
+        return None
+    has_header = _names_columns(header[0], obs_names)
+    factor = r"(?i)\s*factor\s*value\s*\[.+\]\s*"
+    if label_key is None and has_header and any(re.fullmatch(factor, h) for h in header[2:]) \
+            and not re.fullmatch(factor, header[1]):
+        return None
+    if label_key is not None and has_header:
+        if header.count(label_key) != 1 or header[0] == label_key:
+            return None
+        j = header.index(label_key)
+    else:
+        j = 1
+    ids: list[str] = []
+    labels: list[str] = []
+    try:
+        with txt.open() as fh:
+            for i, line in enumerate(fh):
+                if i < start:
+                    continue
+                line = line.rstrip("\r\n")
+                if i == 0:
+                    line = line.lstrip("\ufeff")
+                if not line:
+                    ids.append("")
+                    labels.append("")
+                    continue
+                if '"' in line or line.count(sep) != n_sep:
+                    return None
+                fields = line.split(sep, j + 1)
+                ids.append(fields[0])
+                labels.append(fields[j])
+    except (UnicodeError, OSError, EOFError):
+        return None   # the whole read names the problem
+    while ids and ids[-1] == "" and labels[-1] == "":
+        ids.pop()
+        labels.pop()
+    return pd.DataFrame({0: ids, 1: labels}, dtype=object) if len(ids) >= 2 else None
+
+
+def _two_columns_name(two: pd.DataFrame, obs_names: list[str], label_key: str | None) -> str | None:
+    """The labels' name that :func:`_labels_by_id` gives the whole table, for its id and label columns ``two``
+    (a header row, then the rows): ``label_key``, else the second column's header (``label`` where it has none);
+    ``None`` where the whole table decides the label column: without ``label_key``, a second column that names
+    each sample apart (an nf-core sample sheet's, :func:`_class_column`) or says train or test for each
+    (:func:`_refuse_split_as_classes`)."""
+    from ..pp.preprocess import is_split_column
+
+    if label_key is not None:
+        return label_key
+    if not _names_columns(str(two.iat[0, 0]), obs_names):
+        return "label"
+    values = two[1].iloc[1:].astype(str).str.strip()
+    if values.nunique() >= len(values) or is_split_column(values):
+        return None
+    return str(two.iat[0, 1]).strip() or "label"
+
+
 def _labels_by_id(raw: pd.DataFrame, obs_names: list[str], *, label_key: str | None,
                   source: str, absent_ok: bool = False) -> tuple[str, pd.Categorical]:
     """A table of sample ids (first column) and labels (the ``label_key`` column, else the second), with a
@@ -4501,12 +4625,7 @@ def _labels_by_id(raw: pd.DataFrame, obs_names: list[str], *, label_key: str | N
         if set(obs_names) <= c1 and not set(obs_names) & c0:
             raw = raw[[1, 0]].set_axis([0, 1], axis=1)
     first = [str(x) for x in raw.iloc[0].tolist()]
-    # the first row is data when its first field names a sample as the rows are matched: exactly, or in another
-    # case or with a file's extension (s1, S1.bam for S1), or by a TCGA barcode
-    loose = {_loose_key(o, reads=r) for o in obs_names for r in (False, True)}
-    f0 = first[0].strip()
-    has_header = (f0 not in set(obs_names) and not _TCGA_BARCODE.fullmatch(f0)
-                  and _loose_key(f0) not in loose and _loose_key(f0, reads=True) not in loose)
+    has_header = _names_columns(first[0], obs_names)
     table = raw.iloc[1:] if has_header else raw
     cols = first if has_header else [f"col{i}" for i in range(raw.shape[1])]
     if has_header and len(set(cols)) != len(cols):
@@ -4553,15 +4672,16 @@ def _labels_by_id(raw: pd.DataFrame, obs_names: list[str], *, label_key: str | N
         # the sample ids in another column (SRA's run table: Run, ..., GEO_Accession; a clinical table whose
         # first column is the patient; an SDRF's Comment[ENA_RUN], listed once per read file): the first column
         # that names every sample, once or on rows of one label
+        samples, labels_as_text = set(obs_names), whole[col].astype(str).str.strip()
         for c in cols[1:]:
-            other, lab = whole[c].astype(str).str.strip(), whole[col]
             if c == col:
                 continue
+            other, lab = whole[c].astype(str).str.strip(), whole[col]
             if other.duplicated().any():
-                n_labels = lab.astype(str).str.strip().groupby(other.to_numpy()).nunique()
+                n_labels = labels_as_text.groupby(other.to_numpy(), sort=False).nunique()
                 if (n_labels > 1).any():
-                    clash = [i for i in n_labels.index[n_labels > 1] if i in set(obs_names)]
-                    if clash and conflict is None and set(obs_names) <= set(other):
+                    clash = sorted(i for i in n_labels.index[n_labels > 1] if i in samples)
+                    if clash and conflict is None and samples <= set(other):
                         conflict = (c, clash[0], dict.fromkeys(lab[other == clash[0]]))
                     continue
                 keep = ~other.duplicated().to_numpy()
@@ -5060,6 +5180,13 @@ def read_labels(path: str | os.PathLike, obs_names: Sequence[str], *, label_key:
         The label name (column header, ``label_key`` or ``"label"``) and the labels aligned to ``obs_names``;
         missing labels (empty, blank, ``NA``/``nan``) are NaN.
     """
+    return _read_labels(path, obs_names, label_key=label_key, sep=sep, absent_ok=absent_ok, parsed=None)
+
+
+def _read_labels(path: str | os.PathLike, obs_names: Sequence[str], *, label_key: str | None, sep: str | None,
+                 absent_ok: bool, parsed: dict[tuple, pd.DataFrame] | None) -> tuple[str, pd.Categorical]:
+    """:func:`read_labels`; ``parsed`` keeps the label files' rows as parsed whole, so that the reads of one
+    ``rnagen.data.read`` (the layout check's for the rows and for the columns, the labels') parse a file once."""
     p = Path(path)
     names = [str(x) for x in obs_names]
     _check_file(p, "label file", "check the --labels path")
@@ -5067,38 +5194,52 @@ def read_labels(path: str | os.PathLike, obs_names: Sequence[str], *, label_key:
 
     if is_archive(p):   # the GDC portal's clinical cart (clinical.tsv and its siblings), an archive of one table
         with label_table(p) as table:
-            return read_labels(table, obs_names, label_key=label_key, sep=sep)
+            return _read_labels(table, obs_names, label_key=label_key, sep=sep, absent_ok=absent_ok, parsed=None)
     txt = _Text(p, sep=sep, fmt=_format(p))
     if txt.content_format is None and (_is_geo(txt.lines) or _is_soft(txt.lines)):
         return _labels_from_geo(p, txt, names, label_key=label_key)
     if txt.content_format is None and _is_cls(txt.lines):
         return _labels_from_cls(txt.lines, names, label_key=label_key, source=p.name)
-    if label_key is not None and txt.content_format in ("parquet", "feather"):
+    two: pd.DataFrame | None = None
+    if txt.content_format in ("parquet", "feather"):
         two = _arrow_label_rows(p, txt.content_format, label_key)
-        if two is not None:
-            with warnings.catch_warnings(record=True) as said:
-                warnings.simplefilter("always")
-                try:
-                    name, lab = _labels_by_id(two, names, label_key=label_key, source=p.name, absent_ok=absent_ok)
-                except DataError:
-                    lab = None
-            if lab is not None and not lab.isna().any():
-                for w in said:
-                    warnings.warn(w.message, w.category, stacklevel=2)
-                return name, lab
-            # a sample the id column leaves unlabelled may be named by another column: the whole table decides
-    raw = _label_rows(p, sep=sep, label_key=label_key, ids=names)
+    elif txt.content_format is None and txt.lines and not txt.lines[0].lstrip().startswith(("[", "{")):
+        two = _two_text_columns(txt, names, label_key)
+    name = None if two is None else _two_columns_name(two, names, label_key)
+    if two is not None and name is not None:
+        # the id and label columns alone, where they label every sample; a sample the id column leaves
+        # unlabelled may be named by another column, and the whole table decides
+        with warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter("always")
+            try:
+                # named by its header as written (the whole table's label_key or second column)
+                _, lab = _labels_by_id(two, names, label_key=str(two.iat[0, 1]) if label_key is None else label_key,
+                                       source=p.name)
+            except DataError:
+                lab = None
+        if lab is not None:
+            for w in said:
+                warnings.warn(w.message, w.category, stacklevel=2)
+            return name, lab
+    # a workbook's sheet is chosen by the ids it names: parsed again for other ids
+    key = (str(p), sep, label_key, tuple(names) if txt.content_format in _WORKBOOKS else None)
+    raw = parsed.get(key) if parsed is not None else None
+    if raw is None:
+        raw = _label_rows(p, sep=sep, label_key=label_key, ids=names)
+        if parsed is not None:
+            parsed[key] = raw
     if raw.shape[1] == 1:
         return _labels_in_order(raw, len(names), label_key=label_key, source=p.name)
     return _labels_by_id(raw, names, label_key=label_key, source=p.name, absent_ok=absent_ok)
 
 
-def _arrow_label_rows(p: Path, fmt: str, label_key: str) -> pd.DataFrame | None:
+def _arrow_label_rows(p: Path, fmt: str, label_key: str | None) -> pd.DataFrame | None:
     """The rows of a parquet or Feather label file (:func:`_frame_label_rows`) of only its sample ids (the index
-    pandas recorded, else its first column) and its ``label_key`` column, read alone (pyarrow reads the columns
-    asked for, not the file's others); ``None`` where the whole table is needed or no narrower: the label column
-    missing or the ids' own, a GDC sample sheet (File Name, Sample ID), no other column, a file pyarrow cannot
-    read this way (Feather V1)."""
+    pandas recorded, else its first column) and its ``label_key`` column (without ``label_key``, the column after
+    the ids), read alone (pyarrow reads the columns asked for, not the file's others); ``None`` where the whole
+    table is needed or no narrower: the label column missing or the ids' own, a GDC sample sheet (File Name,
+    Sample ID), no other column, without ``label_key`` ids of several columns or an experiment design's factor
+    column, a file pyarrow cannot read this way (Feather V1)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -5114,6 +5255,11 @@ def _arrow_label_rows(p: Path, fmt: str, label_key: str) -> pd.DataFrame | None:
     index = _arrow_index(schema)
     unnamed = [c for c in names if _PANDAS_INDEX.fullmatch(c)]
     ids = index or (unnamed if len(unnamed) == 1 else names[:1])
+    if label_key is None:
+        rest = [c for c in names if c not in ids]
+        if len(ids) != 1 or not rest or any(re.fullmatch(r"(?i)\s*factor\s*value\s*\[.+\]\s*", c) for c in rest):
+            return None
+        label_key = rest[0]
     if label_key not in names or label_key in ids or {"File Name", "Sample ID"} <= set(names) or \
             len(names) <= len(ids) + 1:
         return None
@@ -5554,29 +5700,38 @@ def _read_path_fix(value: Any) -> str:
     return ""
 
 
-def _oriented_by_labels(adata, orient: str, labels, label_key: str | None):
+def _oriented_by_labels(adata, orient: str, labels, label_key: str | None, *, absent_ok: bool = False,
+                        parsed: dict[tuple, pd.DataFrame] | None = None):
     """A table whose layout was guessed (features that are no gene ids, fewer of them than samples) turned the
     other way when the label file's ids name its columns and not its rows; a plain numeric table only (no
     annotation columns that the guess would have put on the wrong axis). Returns the table, its layout and the
-    labels read on the way (:func:`read_labels`'s pair for its samples; ``None`` where they were not read)."""
+    labels read on the way (:func:`read_labels`'s pair for its samples, read with ``absent_ok`` as the labels
+    are read after: ``--drop-unlabelled``; ``None`` where they were not read). The rows are labelled unless the
+    file leaves some unlabelled and names every column; ``parsed`` as :func:`_read_labels` keeps it, the file
+    parsed once."""
     import anndata as ad
 
     if len(adata.obs.columns) or len(adata.var.columns):
         return adata, orient, None
     try:
-        return adata, orient, read_labels(labels, adata.obs_names, label_key=label_key, sep=None)
+        rows = _read_labels(labels, adata.obs_names, label_key=label_key, sep=None, absent_ok=absent_ok,
+                            parsed=parsed)
     except DataError:
-        try:
-            found = read_labels(labels, adata.var_names, label_key=label_key, sep=None)
-        except DataError:
-            return adata, orient, None   # the labels' own error is reported where they are read
-        feats = [str(v) for v in adata.var_names]
-        if not _all_digits(feats) and (_genes.looks_like_probes(feats[:2000]) or _gene_score(feats[:2000]) > 0.5):
-            # the ids the label file names are the data's genes or probes: a per-gene annotation, not the samples'
-            # labels (turning the table would make the probes the samples)
-            raise DataError(f"label file {Path(labels).name} names the data's genes or probes (e.g. "
-                            f"{feats[0][:30]!r}), not its samples: a per-gene annotation; give a table of the samples' "
-                            "labels")
+        rows = None
+    if rows is not None and not pd.isna(np.asarray(rows[1], dtype=object)).any():
+        return adata, orient, rows
+    try:
+        found = _read_labels(labels, adata.var_names, label_key=label_key, sep=None, absent_ok=False,
+                             parsed=parsed)
+    except DataError:
+        return adata, orient, rows   # the labels' own error is reported where they are read
+    feats = [str(v) for v in adata.var_names]
+    if not _all_digits(feats) and (_genes.looks_like_probes(feats[:2000]) or _gene_score(feats[:2000]) > 0.5):
+        # the ids the label file names are the data's genes or probes: a per-gene annotation, not the samples'
+        # labels (turning the table would make the probes the samples)
+        raise DataError(f"label file {Path(labels).name} names the data's genes or probes (e.g. "
+                        f"{feats[0][:30]!r}), not its samples: a per-gene annotation; give a table of the samples' "
+                        "labels")
     turned = ad.AnnData(X=np.ascontiguousarray(adata.X.T), obs=pd.DataFrame(index=adata.var_names.copy()),
                         var=pd.DataFrame(index=adata.obs_names.copy()), uns=dict(adata.uns))
     now = "genes_x_samples" if orient.startswith("samples_x_genes") else "samples_x_genes"
@@ -5687,10 +5842,12 @@ def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unla
         if stats:
             extra = {**extra, "statistics_columns": stats}
     found = None   # the labels, when settling the layout read them (the sample ids do not change until then)
+    parsed: dict[tuple, pd.DataFrame] = {}   # the label file as parsed whole, by the layout check and the labels
     if (orientation == "auto" and fmt not in ("folder", "h5ad", "loom", "archs4", "gctx", "gct", "geo", "soft",
                                               "featurecounts", "nsolver")
             and labels is not None and sample_names is None):
-        adata, orient, found = _oriented_by_labels(adata, orient, labels, label_key)
+        adata, orient, found = _oriented_by_labels(adata, orient, labels, label_key,
+                                                   absent_ok=drop_unlabelled or keep_unlabelled, parsed=parsed)
     adata, changed = _undate_genes(adata)
     changed.update(extra)
     adata, summary = _drop_count_summaries(adata)
@@ -5729,9 +5886,9 @@ def _read(p: Path, *, label_key, labels, orientation, sep, duplicates, drop_unla
     if fmt != "h5ad" and _tcga_sample_types(adata):
         changed["tcga_sample_type"] = "obs['sample_type'] from the barcodes' sample type codes"
     if labels is not None:
-        name, lab = found if found is not None else read_labels(labels, adata.obs_names, label_key=label_key,
-                                                                 sep=None,
-                                                                 absent_ok=drop_unlabelled or keep_unlabelled)
+        name, lab = found if found is not None else _read_labels(
+            labels, adata.obs_names, label_key=label_key, sep=None, absent_ok=drop_unlabelled or keep_unlabelled,
+            parsed=parsed)
         if name in adata.obs.columns:
             _check_same_labels(adata.obs[name], lab, name, Path(labels).name)
         adata.obs[name] = lab
