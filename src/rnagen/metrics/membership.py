@@ -646,12 +646,15 @@ def verdict(rows: Mapping[str, Mapping[str, Any]], *, n_nonmembers: int | None =
     the non-members resolve it (at least 100 of them: with fewer, FPR 0.01 is below one non-member and its
     chance level, 1 / (n + 1), sits above 0.01). With 5 attacks and 3 statistics, 95% intervals read one by one
     call a clean generator leaky in about one audit in four; so the lower bound is taken at the one-sided level
-    0.025 / m for the m statistics judged (Bonferroni), from the 95% interval by the normal approximation
-    (standard error = its width / 3.92), or, for a row of ``n_boot`` < 200 replicates (a Student-t interval,
-    :func:`rnagen.metrics._bootstrap.bootstrap_ci`; the AUC's on the logit scale, whose width near a bound also
-    counts its longer side towards 0.5), by Student's t with ``n_boot - 1`` degrees of freedom. Rows
-    of fewer than :data:`MIN_VERDICT_REPLICATES` replicates are not judged. An attack beats chance when that
-    bound lies above the chance level (the row's target direction; 0.5 for the AUC). ``n_nonmembers``: the
+    0.025 / m for the m statistics judged (Bonferroni), read off the 95% interval by the construction that made it
+    (:func:`rnagen.metrics._bootstrap.one_sided_bound`): an AUC's on the logit scale
+    (:func:`rnagen.metrics._bootstrap.logit_ci`), so the bound is that interval's own lower end at the family-wise
+    level, below the printed one, and near AUC 1 as far towards 0.5 as the interval's longer side says; a TPR's
+    (:func:`rnagen.metrics._bootstrap.bootstrap_ci`) by the normal approximation (standard error = its width /
+    3.92), or, for a row of ``n_boot`` < 200 replicates (a Student-t interval), by Student's t with
+    ``n_boot - 1`` degrees of freedom. Rows of fewer than :data:`MIN_VERDICT_REPLICATES` replicates are not judged.
+    An attack beats chance when that bound lies above the chance level (the row's target direction; 0.5 for the
+    AUC), so never on a statistic whose printed interval holds its chance level. ``n_nonmembers``: the
     audit's, where known (else FPR 0.01 counts as unresolved where its chance level is above 0.02, under 50
     non-members).
     """
@@ -688,7 +691,7 @@ def verdict(rows: Mapping[str, Mapping[str, Any]], *, n_nonmembers: int | None =
     level = 1.0 - 0.025 / len(judged)
     beaten: dict[str, list[str]] = {}
     for att, stat, v, lo, hi, chance, b in judged:
-        bound = one_sided_bound(v, lo, hi, level, b)
+        bound = one_sided_bound(v, lo, hi, level, b, logit=stat == "auc")
         if bound > chance:
             what = {"auc": "AUC", "tpr_at_fpr01": "TPR@FPR 0.1", "tpr_at_fpr001": "TPR@FPR 0.01"}[stat]
             beaten.setdefault(att, []).append(f"{what} {v:.3g} (bound {bound:.3g} > chance {chance:.3g})")
