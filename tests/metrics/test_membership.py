@@ -556,6 +556,41 @@ def test_the_verdict_agrees_with_the_auc_interval_at_the_family_wise_level(n_boo
     assert 10 < called < 50
 
 
+def test_a_tpr_interval_is_never_narrower_than_the_members_wilson_interval():
+    """20 members and 20 non-members, the five highest scores non-members: no member lies above the threshold of
+    FPR 0.01 (the highest non-member) nor, in any resample, above the highest non-member drawn, so every
+    replicate's TPR is 0; the share of 0 of 20 members says the TPR is below about 0.16 (Wilson), not 0."""
+    from rnagen.metrics._bootstrap import wilson_ci
+
+    r = np.random.default_rng(0)
+    neg = np.r_[r.normal(0, 1, 15), 10.0 + np.arange(5)]
+    s = {"ganleaks": np.r_[r.normal(0, 1, 20), neg]}
+    st = {"ganleaks": mm.attack_statistics(s["ganleaks"][:20], neg)}
+    assert st["ganleaks"]["tpr_at_fpr001"] == 0.0
+    ci = mm._bootstrap(s, 20, n_boot=500, rng=np.random.default_rng(1), values=st)["ganleaks"]
+    assert ci["tpr_at_fpr001"] == pytest.approx(wilson_ci(0.0, 20)) and 0.15 < ci["tpr_at_fpr001"][1] < 0.17
+    for k in ("tpr_at_fpr01", "tpr_at_fpr001"):
+        w_lo, w_hi = wilson_ci(st["ganleaks"][k], 20)
+        assert ci[k][0] <= w_lo and ci[k][1] >= w_hi
+
+
+def test_tpr_at_fpr001_intervals_of_20_non_members_cover_chance():
+    """Scores without information, 20 members and 20 non-members, 300 audits: the TPR at FPR 0.01 is the share
+    of members above the highest non-member, whose expectation is 1 / 21 (``chance_tpr``); half the audits have
+    no member there. Its intervals cover 1 / 21 in at least 93% of the audits (the resample's percentile interval
+    alone in 88%: it repeats a TPR of 0)."""
+    r = np.random.default_rng(5)
+    truth = mm.chance_tpr(0.01, 20)
+    hits = 0
+    for t in range(300):
+        sc = r.normal(0, 1, 40)
+        st = {"ganleaks": mm.attack_statistics(sc[:20], sc[20:])}
+        ci = mm._bootstrap({"ganleaks": sc}, 20, n_boot=200, rng=np.random.default_rng(t), values=st)
+        lo, hi = ci["ganleaks"]["tpr_at_fpr001"]
+        hits += lo <= truth <= hi
+    assert hits / 300 >= 0.93, hits
+
+
 def test_copies_within_the_held_out_set_are_dealt_to_one_part(monkeypatch):
     """A profile twice in the held-out set (planted copies) goes whole to the non-members, the reference or the
     independent draw: a non-member whose copy is in the reference set sits at distance 0 from it and the

@@ -48,7 +48,8 @@ when ``n`` is small (0.028 at ``alpha = 0.01`` with 35 non-members): that is the
 Confidence intervals: bootstrap over the members and the non-members (resampled separately), with what the attacks
 fit on the synthetic and reference sets held fixed and what depends on the candidates themselves recomputed on
 each resample (MC's radius, a quantile of their own nearest-synthetic distances); the AUC's interval on the logit
-scale (:func:`rnagen.metrics._bootstrap.logit_ci`), a TPR's by :func:`rnagen.metrics._bootstrap.bootstrap_ci`.
+scale (:func:`rnagen.metrics._bootstrap.logit_ci`), a TPR's by :func:`rnagen.metrics._bootstrap.bootstrap_ci`,
+never narrower than the Wilson interval of the members' share above the threshold.
 They leave out the variation of the synthetic and the reference set and of what the attacks fit on them (LOGAN's
 classifier, the densities): for a generator that copies its training profiles with noise, as for one that
 draws new profiles, that part is a small share of the spread over audits (``benchmarks/ci_coverage.py
@@ -67,7 +68,7 @@ import torch
 from ..config import check_number
 from ..errors import ConfigError
 from . import _classifiers, _knn
-from ._bootstrap import bootstrap_ci, logit_ci, one_sided_bound
+from ._bootstrap import bootstrap_ci, logit_ci, one_sided_bound, share_floor
 from ._checks import check_sets as check_arrays
 from ._classifiers import PrincipalInputs
 from ._registry import Scored, register, scorer
@@ -534,7 +535,12 @@ def _bootstrap(scores: Mapping[str, np.ndarray], n_pos: int, *, n_boot: int, rng
     candidate's score). The AUC's interval is :func:`rnagen.metrics._bootstrap.logit_ci` of the replicates (a
     U-statistic over every member / non-member pair, in [0, 1]: near a bound a percentile interval of a few dozen
     candidates falls short); a TPR's is :func:`rnagen.metrics._bootstrap.bootstrap_ci` (read off one step of the
-    ROC, its replicates jump between a few values, where a delta-method standard error misstates them)."""
+    ROC, its replicates jump between a few values, where a delta-method standard error misstates them), never
+    narrower than the Wilson interval of the share of ``n_pos`` members above the threshold
+    (:func:`rnagen.metrics._bootstrap.share_floor`): where few non-members set the threshold (FPR 0.01 below one
+    of them, its highest), the resample cannot draw a threshold above the highest non-member (the bootstrap of an
+    extreme order statistic, Bickel & Freedman 1981), and no member above it repeats a TPR of 0 in every
+    resample."""
     n = len(next(iter(scores.values())))
     n_neg = n - n_pos
     rocs = {a: _Roc(s[:n_pos], s[n_pos:]) for a, s in scores.items() if not (a == "mc" and mc is not None)}
@@ -564,7 +570,9 @@ def _bootstrap(scores: Mapping[str, np.ndarray], n_pos: int, *, n_boot: int, rng
             for k, v in _varying_statistics(counts[:, which[done:done + m]].T.astype(np.float64), wp, wn).items():
                 reps["mc"][k].append(v)
         done += m
-    return {a: {k: (logit_ci if k == "auc" else bootstrap_ci)(values[a][k], np.concatenate(v)) for k, v in st.items()}
+    return {a: {k: logit_ci(values[a][k], np.concatenate(v)) if k == "auc"
+                else share_floor(bootstrap_ci(values[a][k], np.concatenate(v)), values[a][k], n_pos)
+                for k, v in st.items()}
             for a, st in reps.items()}
 
 
