@@ -172,3 +172,22 @@ def test_logit_ci_reaches_further_towards_the_middle_near_a_bound():
     lo, hi = logit_ci(0.5, few)
     assert hi - 0.5 == pytest.approx(1 / (1 + np.exp(-float(student_t.ppf(0.975, 19)) * few.std(ddof=1) / 0.25)) - 0.5)
     assert np.isnan(logit_ci(0.5, [0.4])[0])
+
+
+@pytest.mark.parametrize("n_boot", [50, 1000])
+def test_one_sided_bound_of_a_logit_interval_is_its_lower_end_at_the_higher_level(n_boot):
+    """Read off a logit-scale 95% interval, the one-sided bound at level L is ``logit_ci``'s lower end at two-sided
+    level 2L - 1 of the same replicates (Student's t below 200 replicates, the normal from there); a standard error
+    read off the width on the AUC's scale puts it too close to an AUC near 1."""
+    from rnagen.metrics._bootstrap import logit_ci, one_sided_bound
+
+    reps = np.clip(0.85 + 0.09 * np.random.default_rng(3).standard_normal(n_boot), 0, 1)
+    lo, hi = logit_ci(0.85, reps)
+    level = 1 - 0.025 / 10
+    want = logit_ci(0.85, reps, level=2 * level - 1)[0]
+    assert one_sided_bound(0.85, lo, hi, level, n_boot, logit=True) == pytest.approx(want, rel=1e-9)
+    assert want < 0.5 < lo
+    assert one_sided_bound(0.85, lo, hi, level, n_boot) > 0.55     # the width's reading: above chance
+    # at a bound (logit_ci's interval is bootstrap_ci's there) and without spread, as without logit
+    assert one_sided_bound(1.0, 1.0, 1.0, level, 1000, logit=True) == 1.0
+    assert one_sided_bound(0.7, 0.7, 0.7, level, 1000, logit=True) == 0.7

@@ -501,6 +501,96 @@ def test_the_verdict_reads_student_t_intervals_by_t_and_does_not_judge_a_handful
                                                 "at least 20: --n-boot)")
 
 
+def _auc_leak_rows(v: float, reps: np.ndarray) -> dict:
+    """Verdict rows of 50 non-members: GAN-Leaks' AUC ``v`` with its interval from ``reps`` as the audit makes it
+    (``logit_ci``), every other statistic at chance with a narrow interval."""
+    from rnagen.metrics._bootstrap import logit_ci
+
+    out = {}
+    for a in mm.ATTACKS:
+        for k, (al, _) in mm.STATISTICS.items():
+            val = 0.5 if al is None else al
+            lo, hi = val - 0.01, val + 0.01
+            if (a, k) == ("ganleaks", "auc"):
+                val, (lo, hi) = v, logit_ci(v, reps)
+            out[mm.metric_name(a, k)] = {"value": val, "ci_low": lo, "ci_high": hi, "n_boot": len(reps),
+                                         "direction": None if al is None else f"target {al}"}
+    return out
+
+
+def test_the_verdict_reads_an_auc_interval_on_its_logit_scale_near_a_bound():
+    """An AUC of 0.85 whose 95% interval is built on the logit scale (about [0.61, 0.95]): its family-wise lower
+    end (10 statistics judged, two-sided level 0.995) is 0.47, below chance, so no attack beats chance; a standard
+    error read off the interval's width on the AUC's scale would put that bound at 0.60 and call the attack
+    leaky."""
+    from rnagen.metrics._bootstrap import logit_ci
+
+    reps = np.clip(0.85 + 0.7 * 0.85 * 0.15 * np.random.default_rng(0).standard_normal(1000), 0, 1)
+    rows = _auc_leak_rows(0.85, reps)
+    lo = rows["mia_ganleaks_auc"]["ci_low"]
+    assert 0.6 < lo < 0.62 and 0.46 < logit_ci(0.85, reps, level=1 - 0.05 / 10)[0] < 0.48
+    assert mm.verdict(rows, n_nonmembers=50) == ("no attack beats chance (family-wise over 10 statistics; FPR 0.01 "
+                                                 "needs 100 non-members)")
+
+
+@pytest.mark.parametrize("n_boot", [50, 1000])
+def test_the_verdict_agrees_with_the_auc_interval_at_the_family_wise_level(n_boot):
+    """Over AUCs from 0.55 to 0.97 and spreads of 0.02-0.12: GAN-Leaks' AUC is called leaky exactly where
+    ``logit_ci`` of its replicates at the family-wise level (10 statistics, two-sided 0.995) lies above 0.5, the
+    bound the line prints is that interval's lower end, and never where the printed 95% interval holds 0.5."""
+    from rnagen.metrics._bootstrap import logit_ci
+
+    rng = np.random.default_rng(1)
+    called = 0
+    for _ in range(60):
+        v, sd = rng.uniform(0.55, 0.97), rng.uniform(0.02, 0.12)
+        reps = np.clip(v + sd * rng.standard_normal(n_boot), 0, 1)
+        rows = _auc_leak_rows(v, reps)
+        line = mm.verdict(rows, n_nonmembers=50)
+        fam = logit_ci(v, reps, level=1 - 0.05 / 10)[0]
+        assert line.startswith("1 of 5 attacks beat chance") == (fam > 0.5), (v, sd, line)
+        if fam > 0.5:
+            called += 1
+            assert f"GAN-Leaks: AUC {v:.3g} (bound {fam:.3g} > chance 0.5)" in line
+            assert rows["mia_ganleaks_auc"]["ci_low"] > 0.5
+    assert 10 < called < 50
+
+
+def test_a_tpr_interval_is_never_narrower_than_the_members_wilson_interval():
+    """20 members and 20 non-members, the five highest scores non-members: no member lies above the threshold of
+    FPR 0.01 (the highest non-member) nor, in any resample, above the highest non-member drawn, so every
+    replicate's TPR is 0; the share of 0 of 20 members says the TPR is below about 0.16 (Wilson), not 0."""
+    from rnagen.metrics._bootstrap import wilson_ci
+
+    r = np.random.default_rng(0)
+    neg = np.r_[r.normal(0, 1, 15), 10.0 + np.arange(5)]
+    s = {"ganleaks": np.r_[r.normal(0, 1, 20), neg]}
+    st = {"ganleaks": mm.attack_statistics(s["ganleaks"][:20], neg)}
+    assert st["ganleaks"]["tpr_at_fpr001"] == 0.0
+    ci = mm._bootstrap(s, 20, n_boot=500, rng=np.random.default_rng(1), values=st)["ganleaks"]
+    assert ci["tpr_at_fpr001"] == pytest.approx(wilson_ci(0.0, 20)) and 0.15 < ci["tpr_at_fpr001"][1] < 0.17
+    for k in ("tpr_at_fpr01", "tpr_at_fpr001"):
+        w_lo, w_hi = wilson_ci(st["ganleaks"][k], 20)
+        assert ci[k][0] <= w_lo and ci[k][1] >= w_hi
+
+
+def test_tpr_at_fpr001_intervals_of_20_non_members_cover_chance():
+    """Scores without information, 20 members and 20 non-members, 300 audits: the TPR at FPR 0.01 is the share
+    of members above the highest non-member, whose expectation is 1 / 21 (``chance_tpr``); half the audits have
+    no member there. Its intervals cover 1 / 21 in at least 93% of the audits (the resample's percentile interval
+    alone in 88%: it repeats a TPR of 0)."""
+    r = np.random.default_rng(5)
+    truth = mm.chance_tpr(0.01, 20)
+    hits = 0
+    for t in range(300):
+        sc = r.normal(0, 1, 40)
+        st = {"ganleaks": mm.attack_statistics(sc[:20], sc[20:])}
+        ci = mm._bootstrap({"ganleaks": sc}, 20, n_boot=200, rng=np.random.default_rng(t), values=st)
+        lo, hi = ci["ganleaks"]["tpr_at_fpr001"]
+        hits += lo <= truth <= hi
+    assert hits / 300 >= 0.93, hits
+
+
 def test_copies_within_the_held_out_set_are_dealt_to_one_part(monkeypatch):
     """A profile twice in the held-out set (planted copies) goes whole to the non-members, the reference or the
     independent draw: a non-member whose copy is in the reference set sits at distance 0 from it and the

@@ -41,6 +41,7 @@ subsamples drawn without replacement.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from statistics import NormalDist
 from typing import Any
@@ -123,17 +124,37 @@ def share_floor(ci: tuple[float, float], share: float, n: float, *, level: float
     return min(lo, w_lo), max(hi, w_hi)
 
 
-def one_sided_bound(value: float, lo: float, hi: float, level: float, n_boot: int | None) -> float:
-    """The lower bound at one-sided ``level`` read off a 95% interval ``[lo, hi]`` of ``value`` that
-    :func:`bootstrap_ci` made from ``n_boot`` replicates (``None``: as many as a percentile interval takes): its
-    standard error and the bound by Student's t with ``n_boot - 1`` degrees of freedom for an interval of that form,
-    by the normal approximation (SE = width / 3.92) for a percentile interval; never above ``lo``."""
-    if n_boot is not None and 2 <= n_boot < PERCENTILE_MIN_REPLICATES:
-        from scipy.stats import t as student_t
+def one_sided_bound(value: float, lo: float, hi: float, level: float, n_boot: int | None, *,
+                    logit: bool = False) -> float:
+    """The lower bound at one-sided ``level`` read off a 95% interval ``[lo, hi]`` of ``value`` made from ``n_boot``
+    replicates (``None``: as many as a percentile interval takes), by the construction that made the interval, so
+    the bound is that interval's own lower end at the higher level and never above ``lo``.
 
-        se = (hi - lo) / (2.0 * float(student_t.ppf(0.975, n_boot - 1)))
-        return min(lo, value - float(student_t.ppf(level, n_boot - 1)) * se)
-    return min(lo, value - NormalDist().inv_cdf(level) * (hi - lo) / 3.92)
+    ``logit``: an interval of :func:`logit_ci` (symmetric about ``logit(value)``, asymmetric on the value's scale):
+    the bound is ``expit(logit(value) - (q_level / q_0.975) (logit(value) - logit(lo)))``, ``q`` Student's
+    ``t(n_boot - 1)`` quantiles below :data:`PERCENTILE_MIN_REPLICATES` replicates and the normal's from there,
+    which is exactly :func:`logit_ci`'s lower end at two-sided level ``2 level - 1`` of the same replicates. A
+    standard error read off the width on the value's scale would take the interval's short side towards the near
+    bound as half its spread, and put the bound too close to ``value`` near 0 or 1. At a value of 0 or 1 (where
+    :func:`logit_ci` gives :func:`bootstrap_ci`'s interval) as without ``logit``.
+
+    Otherwise an interval of :func:`bootstrap_ci`: Student's t with ``n_boot - 1`` degrees of freedom for its
+    ``estimate +- t SE`` form, the normal approximation (SE = width / 3.92) for a percentile interval."""
+    from scipy.stats import t as student_t
+
+    t_form = n_boot is not None and 2 <= n_boot < PERCENTILE_MIN_REPLICATES
+
+    def quantile(p: float) -> float:
+        return float(student_t.ppf(p, n_boot - 1)) if t_form and n_boot is not None else NormalDist().inv_cdf(p)
+
+    if logit and 0.0 < lo <= value < 1.0:
+        centre = math.log(value / (1.0 - value))
+        down = (centre - math.log(lo / (1.0 - lo))) * quantile(level) / quantile(0.975)
+        return min(lo, 1.0 / (1.0 + math.exp(-(centre - down))))
+    if t_form:
+        se = (hi - lo) / (2.0 * quantile(0.975))
+        return min(lo, value - quantile(level) * se)
+    return min(lo, value - quantile(level) * (hi - lo) / 3.92)
 
 
 def content_order(a: Any) -> np.ndarray:

@@ -48,7 +48,8 @@ when ``n`` is small (0.028 at ``alpha = 0.01`` with 35 non-members): that is the
 Confidence intervals: bootstrap over the members and the non-members (resampled separately), with what the attacks
 fit on the synthetic and reference sets held fixed and what depends on the candidates themselves recomputed on
 each resample (MC's radius, a quantile of their own nearest-synthetic distances); the AUC's interval on the logit
-scale (:func:`rnagen.metrics._bootstrap.logit_ci`), a TPR's by :func:`rnagen.metrics._bootstrap.bootstrap_ci`.
+scale (:func:`rnagen.metrics._bootstrap.logit_ci`), a TPR's by :func:`rnagen.metrics._bootstrap.bootstrap_ci`,
+never narrower than the Wilson interval of the members' share above the threshold.
 They leave out the variation of the synthetic and the reference set and of what the attacks fit on them (LOGAN's
 classifier, the densities): for a generator that copies its training profiles with noise, as for one that
 draws new profiles, that part is a small share of the spread over audits (``benchmarks/ci_coverage.py
@@ -67,7 +68,7 @@ import torch
 from ..config import check_number
 from ..errors import ConfigError
 from . import _classifiers, _knn
-from ._bootstrap import bootstrap_ci, logit_ci, one_sided_bound
+from ._bootstrap import bootstrap_ci, logit_ci, one_sided_bound, share_floor
 from ._checks import check_sets as check_arrays
 from ._classifiers import PrincipalInputs
 from ._registry import Scored, register, scorer
@@ -534,7 +535,12 @@ def _bootstrap(scores: Mapping[str, np.ndarray], n_pos: int, *, n_boot: int, rng
     candidate's score). The AUC's interval is :func:`rnagen.metrics._bootstrap.logit_ci` of the replicates (a
     U-statistic over every member / non-member pair, in [0, 1]: near a bound a percentile interval of a few dozen
     candidates falls short); a TPR's is :func:`rnagen.metrics._bootstrap.bootstrap_ci` (read off one step of the
-    ROC, its replicates jump between a few values, where a delta-method standard error misstates them)."""
+    ROC, its replicates jump between a few values, where a delta-method standard error misstates them), never
+    narrower than the Wilson interval of the share of ``n_pos`` members above the threshold
+    (:func:`rnagen.metrics._bootstrap.share_floor`): where few non-members set the threshold (FPR 0.01 below one
+    of them, its highest), the resample cannot draw a threshold above the highest non-member (the bootstrap of an
+    extreme order statistic, Bickel & Freedman 1981), and no member above it repeats a TPR of 0 in every
+    resample."""
     n = len(next(iter(scores.values())))
     n_neg = n - n_pos
     rocs = {a: _Roc(s[:n_pos], s[n_pos:]) for a, s in scores.items() if not (a == "mc" and mc is not None)}
@@ -564,7 +570,9 @@ def _bootstrap(scores: Mapping[str, np.ndarray], n_pos: int, *, n_boot: int, rng
             for k, v in _varying_statistics(counts[:, which[done:done + m]].T.astype(np.float64), wp, wn).items():
                 reps["mc"][k].append(v)
         done += m
-    return {a: {k: (logit_ci if k == "auc" else bootstrap_ci)(values[a][k], np.concatenate(v)) for k, v in st.items()}
+    return {a: {k: logit_ci(values[a][k], np.concatenate(v)) if k == "auc"
+                else share_floor(bootstrap_ci(values[a][k], np.concatenate(v)), values[a][k], n_pos)
+                for k, v in st.items()}
             for a, st in reps.items()}
 
 
@@ -646,12 +654,15 @@ def verdict(rows: Mapping[str, Mapping[str, Any]], *, n_nonmembers: int | None =
     the non-members resolve it (at least 100 of them: with fewer, FPR 0.01 is below one non-member and its
     chance level, 1 / (n + 1), sits above 0.01). With 5 attacks and 3 statistics, 95% intervals read one by one
     call a clean generator leaky in about one audit in four; so the lower bound is taken at the one-sided level
-    0.025 / m for the m statistics judged (Bonferroni), from the 95% interval by the normal approximation
-    (standard error = its width / 3.92), or, for a row of ``n_boot`` < 200 replicates (a Student-t interval,
-    :func:`rnagen.metrics._bootstrap.bootstrap_ci`; the AUC's on the logit scale, whose width near a bound also
-    counts its longer side towards 0.5), by Student's t with ``n_boot - 1`` degrees of freedom. Rows
-    of fewer than :data:`MIN_VERDICT_REPLICATES` replicates are not judged. An attack beats chance when that
-    bound lies above the chance level (the row's target direction; 0.5 for the AUC). ``n_nonmembers``: the
+    0.025 / m for the m statistics judged (Bonferroni), read off the 95% interval by the construction that made it
+    (:func:`rnagen.metrics._bootstrap.one_sided_bound`): an AUC's on the logit scale
+    (:func:`rnagen.metrics._bootstrap.logit_ci`), so the bound is that interval's own lower end at the family-wise
+    level, below the printed one, and near AUC 1 as far towards 0.5 as the interval's longer side says; a TPR's
+    (:func:`rnagen.metrics._bootstrap.bootstrap_ci`) by the normal approximation (standard error = its width /
+    3.92), or, for a row of ``n_boot`` < 200 replicates (a Student-t interval), by Student's t with
+    ``n_boot - 1`` degrees of freedom. Rows of fewer than :data:`MIN_VERDICT_REPLICATES` replicates are not judged.
+    An attack beats chance when that bound lies above the chance level (the row's target direction; 0.5 for the
+    AUC), so never on a statistic whose printed interval holds its chance level. ``n_nonmembers``: the
     audit's, where known (else FPR 0.01 counts as unresolved where its chance level is above 0.02, under 50
     non-members).
     """
@@ -688,7 +699,7 @@ def verdict(rows: Mapping[str, Mapping[str, Any]], *, n_nonmembers: int | None =
     level = 1.0 - 0.025 / len(judged)
     beaten: dict[str, list[str]] = {}
     for att, stat, v, lo, hi, chance, b in judged:
-        bound = one_sided_bound(v, lo, hi, level, b)
+        bound = one_sided_bound(v, lo, hi, level, b, logit=stat == "auc")
         if bound > chance:
             what = {"auc": "AUC", "tpr_at_fpr01": "TPR@FPR 0.1", "tpr_at_fpr001": "TPR@FPR 0.01"}[stat]
             beaten.setdefault(att, []).append(f"{what} {v:.3g} (bound {bound:.3g} > chance {chance:.3g})")
