@@ -714,3 +714,46 @@ def test_the_mc_interval_follows_its_radius_over_resamples():
     fixed = mm._bootstrap(a.scores, len(M), n_boot=500, rng=np.random.default_rng(1), values=a.values, mc=None)
     assert out["auc_ci"][0] <= out["auc"] <= out["auc_ci"][1]
     assert out["auc_ci"] != pytest.approx(fixed["mc"]["auc"]), (out["auc_ci"], fixed["mc"]["auc"])
+
+
+@pytest.mark.parametrize("n_boot", [50, 1000])
+def test_an_auc_below_chance_is_said_as_the_reversed_attacks_leak(n_boot):
+    """A synthetic set that keeps away from its training profiles (members farther from it than non-members):
+    GAN-Leaks' AUC well below 0.5 is said where its family-wise upper bound, the mirror of the lower one of
+    1 - AUC on the logit scale, lies below 0.5, with that bound; an AUC whose upper bound reaches 0.5 is not."""
+    from rnagen.metrics._bootstrap import logit_ci
+
+    rng = np.random.default_rng(2)
+    said = 0
+    for _ in range(40):
+        v, sd = rng.uniform(0.03, 0.45), rng.uniform(0.02, 0.12)
+        reps = np.clip(v + sd * rng.standard_normal(n_boot), 0, 1)
+        rows = _auc_leak_rows(v, reps)
+        line = mm.verdict(rows, n_nonmembers=50)
+        upper = logit_ci(v, reps, level=1 - 0.05 / 10)[1]
+        assert ("below chance" in line) == (upper < 0.5), (v, sd, line)
+        if upper < 0.5:
+            said += 1
+            assert line.startswith("no attack beats chance as designed (family-wise over 10 statistics")
+            assert f"GAN-Leaks: AUC {v:.3g} (bound {upper:.3g} < chance 0.5)" in line
+            assert rows["mia_ganleaks_auc"]["ci_high"] < 0.5
+        else:
+            assert line.startswith("no attack beats chance (family-wise")
+    assert 10 < said < 40
+
+
+def test_an_auc_below_chance_from_attacked_scores_is_said():
+    """Scores of members drawn lower than non-members' (AUC about 0.15, 35 of each, the audit's own bootstrap):
+    the verdict says the reversed score tells members apart; exchangeable scores say nothing of the kind."""
+    def rows(shift, t):
+        r = np.random.default_rng(t)
+        s = {a: np.r_[r.normal(shift, 1, 35), r.normal(0, 1, 35)] for a in mm.ATTACKS}
+        st = {a: mm.attack_statistics(sc[:35], sc[35:]) for a, sc in s.items()}
+        ci = mm._bootstrap(s, 35, n_boot=300, rng=np.random.default_rng(t), values=st)
+        return {mm.metric_name(a, k): {"value": st[a][k], "ci_low": ci[a][k][0], "ci_high": ci[a][k][1],
+                                       "direction": None if al is None else f"target {mm.chance_tpr(al, 35):.3g}"}
+                for a in s for k, (al, _) in mm.STATISTICS.items()}
+
+    line = mm.verdict(rows(-1.5, 3))
+    assert line.startswith("no attack beats chance as designed") and line.count("< chance 0.5") == 5
+    assert sum("below chance" in mm.verdict(rows(0.0, t)) for t in range(100)) <= 5

@@ -662,7 +662,11 @@ def verdict(rows: Mapping[str, Mapping[str, Any]], *, n_nonmembers: int | None =
     3.92), or, for a row of ``n_boot`` < 200 replicates (a Student-t interval), by Student's t with
     ``n_boot - 1`` degrees of freedom. Rows of fewer than :data:`MIN_VERDICT_REPLICATES` replicates are not judged.
     An attack beats chance when that bound lies above the chance level (the row's target direction; 0.5 for the
-    AUC), so never on a statistic whose printed interval holds its chance level. ``n_nonmembers``: the
+    AUC), so never on a statistic whose printed interval holds its chance level. An AUC whose upper bound at the
+    same level lies below 0.5 is said too: the synthetic set keeps away from its training profiles (a copy
+    repulsion, a generator pushed off the data it saw), so members lie farther from it than non-members, and an
+    attacker who reverses the score tells them apart as well as one at ``1 - AUC``; the two sides of the AUCs
+    together keep the family-wise error at the two-sided 5%. ``n_nonmembers``: the
     audit's, where known (else FPR 0.01 counts as unresolved where its chance level is above 0.02, under 50
     non-members).
     """
@@ -698,16 +702,24 @@ def verdict(rows: Mapping[str, Mapping[str, Any]], *, n_nonmembers: int | None =
         return "membership inference: not measured"
     level = 1.0 - 0.025 / len(judged)
     beaten: dict[str, list[str]] = {}
+    below: list[str] = []
     for att, stat, v, lo, hi, chance, b in judged:
         bound = one_sided_bound(v, lo, hi, level, b, logit=stat == "auc")
         if bound > chance:
             what = {"auc": "AUC", "tpr_at_fpr01": "TPR@FPR 0.1", "tpr_at_fpr001": "TPR@FPR 0.01"}[stat]
             beaten.setdefault(att, []).append(f"{what} {v:.3g} (bound {bound:.3g} > chance {chance:.3g})")
+        elif stat == "auc":
+            # the upper bound: the lower one of 1 - AUC, whose interval is [1 - hi, 1 - lo] (logit(1 - x) = -logit(x))
+            upper = 1.0 - one_sided_bound(1.0 - v, 1.0 - hi, 1.0 - lo, level, b, logit=True)
+            if upper < 0.5:
+                below.append(f"{ATTACKS[att][0]}: AUC {v:.3g} (bound {upper:.3g} < chance 0.5)")
     how = f"family-wise over {len(judged)} statistics" + ("; FPR 0.01 needs 100 non-members" if unresolved else "")
+    reversed_ = ("; below chance, so the reversed score tells members apart (the synthetic set keeps away from its "
+                 "training profiles): " + "; ".join(below)) if below else ""
     if not beaten:
-        return f"no attack beats chance ({how})"
+        return f"no attack beats chance{' as designed' if below else ''} ({how}){reversed_}"
     return (f"{len(beaten)} of {len({j[0] for j in judged})} attacks beat chance ({how}): "
-            + "; ".join(f"{ATTACKS[a][0]}: {', '.join(w)}" for a, w in beaten.items()))
+            + "; ".join(f"{ATTACKS[a][0]}: {', '.join(w)}" for a, w in beaten.items()) + reversed_)
 
 
 # --------------------------------------------------------------------------------------------- scorer
