@@ -87,6 +87,21 @@ def test_prepare_logs_raw_counts_and_info_split(tmp_path, capsys):
     assert te.obs["subtype"].value_counts().to_dict() == {"LumA": 4, "Basal": 3, "Her2": 2}
 
 
+def test_min_samples_dropping_several_classes_is_summarised(tmp_path, capsys):
+    """Two classes under --min-samples: the summary names both (the written history holds them as an array)."""
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame(rng.normal(5, 1, size=(25, 20)), index=[f"p{i}" for i in range(25)],
+                      columns=[f"g{i}" for i in range(20)])
+    df.insert(0, "tissue", ["Blood/Vessel"] * 12 + ["Intestin grêle"] * 10 + ["Pair / two"] * 2 + ["One"])
+    df.to_csv(tmp_path / "x.tsv", sep="\t")
+    rc = main(["data", "prepare", str(tmp_path / "x.tsv"), "--label-key", "tissue", "--min-samples", "3",
+               "--genes", "all", "--out", str(tmp_path / "p.h5ad")])
+    assert rc == 0
+    assert "; 2 classes under --min-samples 3 dropped ('Pair / two', 'One'; 3 samples)" in capsys.readouterr().out
+    a = ad.read_h5ad(tmp_path / "p.h5ad")
+    assert a.obs["tissue"].value_counts().to_dict() == {"Blood/Vessel": 12, "Intestin grêle": 10}
+
+
 @pytest.mark.parametrize("values, said", [
     (np.array([[0.0, 7.5], [12.25, 3.0]]), "values 0 to 12.25 taken as log scale (not logged again)"),
     (np.array([[0.0, 75.0], [1225.0, 3.0]]), "values 0 to 1225 taken as linear scale (log2(x+1) when training"),

@@ -528,7 +528,8 @@ def _what_was_dropped(adata) -> str:
                 verb = {"mean": "averaged into", "sum": "added to"}.get(h["duplicates"], "dropped for")
                 notes.append(f"{n} feature{'s' if n > 1 else ''} {verb} another of the same gene "
                              f"(--duplicates {h['duplicates']})")
-        elif h["step"] == "filter_classes" and h.get("dropped_classes", "none") != "none":
+        elif h["step"] == "filter_classes" and not isinstance(h.get("dropped_classes", "none"), str):
+            # the dropped classes are a list, or "none"; the written .h5ad holds the list as an array
             gone = [str(c) for c in h["dropped_classes"]]
             n = int(h["n_dropped_samples"])
             shown = ", ".join(repr(c[:30]) for c in gone[:5]) + (", ..." if len(gone) > 5 else "")
