@@ -102,6 +102,27 @@ def test_min_samples_dropping_several_classes_is_summarised(tmp_path, capsys):
     assert a.obs["tissue"].value_counts().to_dict() == {"Blood/Vessel": 12, "Intestin grêle": 10}
 
 
+def test_class_options_without_a_label_column_are_refused(tmp_path, capsys):
+    """--drop-unlabelled and --min-samples on a file whose labels no --label-key names would keep every sample,
+    the unlabelled and the one-sample classes too: refused, naming the columns to choose from."""
+    rng = np.random.default_rng(0)
+    obs = pd.DataFrame({"tissue": pd.Categorical(["Brain"] * 6 + ["Liver"] * 5 + [np.nan] * 2 + ["One"])},
+                       index=[f"s{i}" for i in range(14)])
+    ad.AnnData(rng.normal(5, 1, size=(14, 8)).astype(np.float32), obs=obs,
+               var=pd.DataFrame(index=[f"g{i}" for i in range(8)])).write_h5ad(tmp_path / "x.h5ad")
+    base = ["data", "prepare", str(tmp_path / "x.h5ad"), "--genes", "all", "--out", str(tmp_path / "p.h5ad")]
+    assert main([*base, "--drop-unlabelled", "--min-samples", "2"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and ("--drop-unlabelled and --min-samples act on a label column, and none is given: "
+                                     "add --label-key with the column holding the classes (its sample columns: "
+                                     "'tissue')") in err
+    assert main([*base, "--min-samples", "2"]) == 2
+    assert "--min-samples acts on a label column" in capsys.readouterr().err
+    assert not (tmp_path / "p.h5ad").exists()
+    assert main([*base, "--label-key", "tissue", "--drop-unlabelled", "--min-samples", "2"]) == 0
+    assert ad.read_h5ad(tmp_path / "p.h5ad").obs["tissue"].value_counts().to_dict() == {"Brain": 6, "Liver": 5}
+
+
 @pytest.mark.parametrize("values, said", [
     (np.array([[0.0, 7.5], [12.25, 3.0]]), "values 0 to 12.25 taken as log scale (not logged again)"),
     (np.array([[0.0, 75.0], [1225.0, 3.0]]), "values 0 to 1225 taken as linear scale (log2(x+1) when training"),

@@ -119,6 +119,13 @@ def _prepare(args: argparse.Namespace) -> int:
     if label_key is None and args.labels is not None:
         reads = [h for h in reversed(adata.uns["rnagen"]["history"].values()) if h["step"] == "read"]
         label_key = reads[0]["label_key"]
+    if label_key is None and (args.drop_unlabelled or args.min_samples is not None):
+        # options on the classes of a label column: without one they would leave every sample in, unsaid
+        opts = " and ".join(o for o, on in (("--drop-unlabelled", args.drop_unlabelled),
+                                            ("--min-samples", args.min_samples is not None)) if on)
+        raise DataError(f"{opts} act{'s' if ' and ' not in opts else ''} on a label column, and none is given: add "
+                        f"--label-key with the column holding the classes"
+                        f"{columns_hint([str(c) for c in adata.obs.columns])}, or remove {opts}")
     adata = _transcripts_to_genes(adata, args)
     from ..data.io import feature_id_type, platform_probes
     id_type = feature_id_type(adata) if args.id_type == "auto" else args.id_type
