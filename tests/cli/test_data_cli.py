@@ -102,6 +102,28 @@ def test_min_samples_dropping_several_classes_is_summarised(tmp_path, capsys):
     assert a.obs["tissue"].value_counts().to_dict() == {"Blood/Vessel": 12, "Intestin grêle": 10}
 
 
+def test_preparing_a_prepared_file_reports_only_its_own_drops(tmp_path, capsys):
+    """The summary of a second prepare names what it dropped, not what the prepare that wrote its input did."""
+    rng = np.random.default_rng(0)
+    obs = pd.DataFrame({"tissue": pd.Categorical(["Brain"] * 6 + ["Liver"] * 4 + [np.nan] * 2 + ["One"])},
+                       index=[f"s{i}" for i in range(13)])
+    ad.AnnData(rng.normal(5, 1, size=(13, 8)).astype(np.float32), obs=obs,
+               var=pd.DataFrame(index=[f"g{i}" for i in range(8)])).write_h5ad(tmp_path / "x.h5ad")
+    assert main(["data", "prepare", str(tmp_path / "x.h5ad"), "--label-key", "tissue", "--genes", "all",
+                 "--drop-unlabelled", "--min-samples", "2", "--out", str(tmp_path / "p.h5ad")]) == 0
+    out = capsys.readouterr().out
+    assert "; 2 unlabelled samples dropped (--drop-unlabelled); 1 class under --min-samples 2 dropped ('One'" in out
+    assert main(["data", "prepare", str(tmp_path / "p.h5ad"), "--genes", "all", "--out",
+                 str(tmp_path / "q.h5ad")]) == 0
+    out = capsys.readouterr().out
+    assert "prepared 10 samples x 8 features" in out and "dropped" not in out
+    assert main(["data", "prepare", str(tmp_path / "p.h5ad"), "--genes", "all", "--min-samples", "5", "--out",
+                 str(tmp_path / "r.h5ad")]) == 0
+    out = capsys.readouterr().out
+    assert "; 1 class under --min-samples 5 dropped ('Liver'; 4 samples)" in out and "unlabelled" not in out
+    assert "'One'" not in out
+
+
 def test_class_options_without_a_label_column_are_refused(tmp_path, capsys):
     """--drop-unlabelled and --min-samples on a file whose labels no --label-key names would keep every sample,
     the unlabelled and the one-sample classes too: refused, naming the columns to choose from."""

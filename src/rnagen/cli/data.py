@@ -112,6 +112,7 @@ def _prepare(args: argparse.Namespace) -> int:
                        missing="error" if args.missing == "error" else "keep", quantity=args.quantity,
                        strand=args.strand, layer=args.layer, sheet=args.sheet, sample_names=args.sample_names,
                        recount_qc=args.recount_qc)
+    since = _steps_before_reading(args.input, adata)
     if args.feature_map is not None:
         adata = map_features(adata, read_feature_map(args.feature_map), duplicates=args.duplicates,
                              source=f"feature map {Path(args.feature_map).name}")
@@ -219,8 +220,8 @@ def _prepare(args: argparse.Namespace) -> int:
         msg += f"; {k} class{'es' if k != 1 else ''} of {label_key!r}" + (
             " (one class: the models generate it unconditionally)" if k == 1 else "") + _near_duplicate_labels(
             adata.obs[label_key])
-    msg += _what_was_dropped(adata) + depth + _split_column_hint(adata)
-    converted = [h for h in get_history(adata) if h["step"] == "log2p1" and "converted_from" in h]
+    msg += _what_was_dropped(adata, since=since) + depth + _split_column_hint(adata)
+    converted = [h for h in get_history(adata)[since:] if h["step"] == "log2p1" and "converted_from" in h]
     if converted:
         msg += (f"; values {converted[-1]['converted_from']} converted to log2(x+1), the same expression in log2 "
                 "units (--log none keeps them as read)")
@@ -464,13 +465,38 @@ def _count_str(x: float) -> str:
     return f"{x:.3g}"
 
 
-def _what_was_dropped(adata) -> str:
+def _steps_before_reading(path: str, adata) -> int:
+    """How many of ``adata``'s history steps the input carried before this command read it: a prepared .h5ad's
+    own (reading it again appends a ``read`` step only where the read changed something), else those before the
+    last ``read`` step, the one this read appended. The summary reports only what this command did."""
+    from ..pp import get_history
+
+    hist = get_history(adata)
+    p = Path(path)
+    if p.suffix.lower() == ".h5ad" and p.is_file():
+        import anndata as ad
+
+        try:
+            a = ad.read_h5ad(p, backed="r")
+        except Exception:   # noqa: BLE001 - the full read before succeeded; count nothing as earlier then
+            return 0
+        try:
+            steps = a.uns.get("rnagen", {}).get("history", {})
+            return min(len(steps), len(hist)) if isinstance(steps, dict) else 0
+        finally:
+            a.file.close()
+    reads = [i for i, h in enumerate(hist) if h["step"] == "read"]
+    return reads[-1] if reads else 0
+
+
+def _what_was_dropped(adata, *, since: int = 0) -> str:
     """``"; 1 duplicated sample averaged (--duplicates mean)"``-style notes of what reading and gene selection
-    removed, so a user sees every row or column that did not make it into the output."""
+    removed, so a user sees every row or column that did not make it into the output; from the history steps
+    ``since`` on (those of this command, not of the prepare that wrote its input)."""
     from ..pp import get_history
 
     notes = []
-    for h in get_history(adata):
+    for h in get_history(adata)[since:]:
         if h["step"] == "read":
             for key, what in (("n_duplicated_samples", "duplicated sample"), ("n_duplicated_genes", "duplicated gene")):
                 n = int(h.get(key, 0))
