@@ -538,6 +538,26 @@ def test_split_by_the_data_own_column(tmp_path, capsys):
         assert not (tmp_path / "sp2").exists()
 
 
+def test_info_does_not_count_a_split_column_as_the_labels(tmp_path, capsys):
+    """Without --label-key, info lists the text columns that could be labels; a train/test column is the data's
+    split, said on its own line, not its classes (nor does it hide the real label column beside it)."""
+    obs = pd.DataFrame({"subtype": pd.Categorical(["LumA", "Basal"] * 5),
+                        "split": ["train"] * 7 + ["test"] * 3}, index=[f"s{i}" for i in range(10)])
+    X = np.arange(30, dtype=np.float32).reshape(10, 3) / 4
+    ad.AnnData(X, obs=obs, var=pd.DataFrame(index=["TP53", "EGFR", "MYC"])).write_h5ad(tmp_path / "x.h5ad")
+    assert main(["data", "info", str(tmp_path / "x.h5ad")]) == 0
+    out = capsys.readouterr().out
+    assert "labels (subtype): 2 classes" in out and "labels (split)" not in out
+    assert "split:     column 'split' holds the data's own train/test split" in out
+    obs["subtype"] = [0, 1] * 5   # numbers: no text column left to count
+    ad.AnnData(X, obs=obs, var=pd.DataFrame(index=["TP53", "EGFR", "MYC"])).write_h5ad(tmp_path / "y.h5ad")
+    assert main(["data", "info", str(tmp_path / "y.h5ad")]) == 0
+    out = capsys.readouterr().out
+    assert "columns:   subtype, split (none looks like labels)" in out and "labels (" not in out
+    assert main(["data", "info", str(tmp_path / "y.h5ad"), "--label-key", "subtype"]) == 0
+    assert "labels (subtype): 2 classes" in capsys.readouterr().out
+
+
 def test_split_parts_record_the_label_column_they_were_stratified_on(tmp_path, capsys):
     """`data split --label-key K` on a file that records no label column (two candidates, a prepared file's other
     one): both parts record K, so `train` on the training part takes it without --label-key (saying so); a given

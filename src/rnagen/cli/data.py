@@ -759,12 +759,14 @@ def summarize(adata, *, path: str = "", label_key: str | None = None) -> str:
             lines.append(f"values:    {kind} ({what}; {span}); rnagen data prepare --normalize "
                          f"{_depth_methods(adata, '|')} removes sequencing depth")
     # without a label key: the categorical columns that could be labels (not one value per sample, as GEO's
-    # titles and descriptions are; at most 200 classes)
+    # titles and descriptions are; at most 200 classes), not a train/test split column (its own line below)
+    from ..pp.preprocess import is_split_column
+
     keys = [label_key] if label_key else ([_default_label_key(adata)] if _default_label_key(adata) else [
         c for c in adata.obs.columns if (str(adata.obs[c].dtype) == "category" or (
             pd.api.types.is_string_dtype(adata.obs[c].dtype)   # object, or pandas 3's str
             and adata.obs[c].map(lambda v: isinstance(v, str)).all()))
-        and adata.obs[c].nunique() <= min(200, max(1, adata.n_obs - 1))])
+        and adata.obs[c].nunique() <= min(200, max(1, adata.n_obs - 1)) and not is_split_column(adata.obs[c])])
     if not label_key and not keys and len(adata.obs.columns):
         lines.append("columns:   " + ", ".join(map(str, adata.obs.columns))[:300] + " (none looks like labels)")
     for k in keys:
