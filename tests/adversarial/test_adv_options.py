@@ -344,7 +344,13 @@ def test_like_accepts_a_table_of_labels_alone(env, tmp_path, cli, clean_failure)
     (tmp_path / "gap.csv").write_text("sample,tissue\ns1,Blood\ns2,\n")
     clean_failure(["sample", str(env["gauss"]), "--like", str(tmp_path / "gap.csv"), "--out",
                    str(tmp_path / "gap_syn.h5ad"), "--quiet"], watch=[tmp_path],
-                  match="1 of its 2 rows has no 'tissue'")
+                  match="1 of its 2 rows has no 'tissue' label (the first: sample 's2', data row 2)")
+    # an .h5ad has no lines: its unlabelled row is named by its sample id
+    obs = pd.DataFrame({"tissue": pd.Categorical(["Blood", np.nan, "Blood"])}, index=["a", "b", "c"])
+    ad.AnnData(np.ones((3, 2), dtype=np.float32), obs=obs).write_h5ad(tmp_path / "gap.h5ad")
+    clean_failure(["sample", str(env["gauss"]), "--like", str(tmp_path / "gap.h5ad"), "--out",
+                   str(tmp_path / "gap_syn.h5ad"), "--quiet"], watch=[tmp_path],
+                  match="1 of its 3 rows has no 'tissue' label (the first: sample 'b', data row 2)")
 
 
 # --- the same checks for Python users -------------------------------------------------------------------------

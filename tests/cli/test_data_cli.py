@@ -87,6 +87,64 @@ def test_prepare_logs_raw_counts_and_info_split(tmp_path, capsys):
     assert te.obs["subtype"].value_counts().to_dict() == {"LumA": 4, "Basal": 3, "Her2": 2}
 
 
+def test_min_samples_dropping_several_classes_is_summarised(tmp_path, capsys):
+    """Two classes under --min-samples: the summary names both (the written history holds them as an array)."""
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame(rng.normal(5, 1, size=(25, 20)), index=[f"p{i}" for i in range(25)],
+                      columns=[f"g{i}" for i in range(20)])
+    df.insert(0, "tissue", ["Blood/Vessel"] * 12 + ["Intestin grêle"] * 10 + ["Pair / two"] * 2 + ["One"])
+    df.to_csv(tmp_path / "x.tsv", sep="\t")
+    rc = main(["data", "prepare", str(tmp_path / "x.tsv"), "--label-key", "tissue", "--min-samples", "3",
+               "--genes", "all", "--out", str(tmp_path / "p.h5ad")])
+    assert rc == 0
+    assert "; 2 classes under --min-samples 3 dropped ('Pair / two', 'One'; 3 samples)" in capsys.readouterr().out
+    a = ad.read_h5ad(tmp_path / "p.h5ad")
+    assert a.obs["tissue"].value_counts().to_dict() == {"Blood/Vessel": 12, "Intestin grêle": 10}
+
+
+def test_preparing_a_prepared_file_reports_only_its_own_drops(tmp_path, capsys):
+    """The summary of a second prepare names what it dropped, not what the prepare that wrote its input did."""
+    rng = np.random.default_rng(0)
+    obs = pd.DataFrame({"tissue": pd.Categorical(["Brain"] * 6 + ["Liver"] * 4 + [np.nan] * 2 + ["One"])},
+                       index=[f"s{i}" for i in range(13)])
+    ad.AnnData(rng.normal(5, 1, size=(13, 8)).astype(np.float32), obs=obs,
+               var=pd.DataFrame(index=[f"g{i}" for i in range(8)])).write_h5ad(tmp_path / "x.h5ad")
+    assert main(["data", "prepare", str(tmp_path / "x.h5ad"), "--label-key", "tissue", "--genes", "all",
+                 "--drop-unlabelled", "--min-samples", "2", "--out", str(tmp_path / "p.h5ad")]) == 0
+    out = capsys.readouterr().out
+    assert "; 2 unlabelled samples dropped (--drop-unlabelled); 1 class under --min-samples 2 dropped ('One'" in out
+    assert main(["data", "prepare", str(tmp_path / "p.h5ad"), "--genes", "all", "--out",
+                 str(tmp_path / "q.h5ad")]) == 0
+    out = capsys.readouterr().out
+    assert "prepared 10 samples x 8 features" in out and "dropped" not in out
+    assert main(["data", "prepare", str(tmp_path / "p.h5ad"), "--genes", "all", "--min-samples", "5", "--out",
+                 str(tmp_path / "r.h5ad")]) == 0
+    out = capsys.readouterr().out
+    assert "; 1 class under --min-samples 5 dropped ('Liver'; 4 samples)" in out and "unlabelled" not in out
+    assert "'One'" not in out
+
+
+def test_class_options_without_a_label_column_are_refused(tmp_path, capsys):
+    """--drop-unlabelled and --min-samples on a file whose labels no --label-key names would keep every sample,
+    the unlabelled and the one-sample classes too: refused, naming the columns to choose from."""
+    rng = np.random.default_rng(0)
+    obs = pd.DataFrame({"tissue": pd.Categorical(["Brain"] * 6 + ["Liver"] * 5 + [np.nan] * 2 + ["One"])},
+                       index=[f"s{i}" for i in range(14)])
+    ad.AnnData(rng.normal(5, 1, size=(14, 8)).astype(np.float32), obs=obs,
+               var=pd.DataFrame(index=[f"g{i}" for i in range(8)])).write_h5ad(tmp_path / "x.h5ad")
+    base = ["data", "prepare", str(tmp_path / "x.h5ad"), "--genes", "all", "--out", str(tmp_path / "p.h5ad")]
+    assert main([*base, "--drop-unlabelled", "--min-samples", "2"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and ("--drop-unlabelled and --min-samples act on a label column, and none is given: "
+                                     "add --label-key with the column holding the classes (its sample columns: "
+                                     "'tissue')") in err
+    assert main([*base, "--min-samples", "2"]) == 2
+    assert "--min-samples acts on a label column" in capsys.readouterr().err
+    assert not (tmp_path / "p.h5ad").exists()
+    assert main([*base, "--label-key", "tissue", "--drop-unlabelled", "--min-samples", "2"]) == 0
+    assert ad.read_h5ad(tmp_path / "p.h5ad").obs["tissue"].value_counts().to_dict() == {"Brain": 6, "Liver": 5}
+
+
 @pytest.mark.parametrize("values, said", [
     (np.array([[0.0, 7.5], [12.25, 3.0]]), "values 0 to 12.25 taken as log scale (not logged again)"),
     (np.array([[0.0, 75.0], [1225.0, 3.0]]), "values 0 to 1225 taken as linear scale (log2(x+1) when training"),
@@ -478,6 +536,26 @@ def test_split_by_the_data_own_column(tmp_path, capsys):
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and f"{extra[0]} sets a random split and --split-key takes the data's own" in err
         assert not (tmp_path / "sp2").exists()
+
+
+def test_info_does_not_count_a_split_column_as_the_labels(tmp_path, capsys):
+    """Without --label-key, info lists the text columns that could be labels; a train/test column is the data's
+    split, said on its own line, not its classes (nor does it hide the real label column beside it)."""
+    obs = pd.DataFrame({"subtype": pd.Categorical(["LumA", "Basal"] * 5),
+                        "split": ["train"] * 7 + ["test"] * 3}, index=[f"s{i}" for i in range(10)])
+    X = np.arange(30, dtype=np.float32).reshape(10, 3) / 4
+    ad.AnnData(X, obs=obs, var=pd.DataFrame(index=["TP53", "EGFR", "MYC"])).write_h5ad(tmp_path / "x.h5ad")
+    assert main(["data", "info", str(tmp_path / "x.h5ad")]) == 0
+    out = capsys.readouterr().out
+    assert "labels (subtype): 2 classes" in out and "labels (split)" not in out
+    assert "split:     column 'split' holds the data's own train/test split" in out
+    obs["subtype"] = [0, 1] * 5   # numbers: no text column left to count
+    ad.AnnData(X, obs=obs, var=pd.DataFrame(index=["TP53", "EGFR", "MYC"])).write_h5ad(tmp_path / "y.h5ad")
+    assert main(["data", "info", str(tmp_path / "y.h5ad")]) == 0
+    out = capsys.readouterr().out
+    assert "columns:   subtype, split (none looks like labels)" in out and "labels (" not in out
+    assert main(["data", "info", str(tmp_path / "y.h5ad"), "--label-key", "subtype"]) == 0
+    assert "labels (subtype): 2 classes" in capsys.readouterr().out
 
 
 def test_split_parts_record_the_label_column_they_were_stratified_on(tmp_path, capsys):

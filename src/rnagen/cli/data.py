@@ -112,6 +112,7 @@ def _prepare(args: argparse.Namespace) -> int:
                        missing="error" if args.missing == "error" else "keep", quantity=args.quantity,
                        strand=args.strand, layer=args.layer, sheet=args.sheet, sample_names=args.sample_names,
                        recount_qc=args.recount_qc)
+    since = _steps_before_reading(args.input, adata)
     if args.feature_map is not None:
         adata = map_features(adata, read_feature_map(args.feature_map), duplicates=args.duplicates,
                              source=f"feature map {Path(args.feature_map).name}")
@@ -119,6 +120,13 @@ def _prepare(args: argparse.Namespace) -> int:
     if label_key is None and args.labels is not None:
         reads = [h for h in reversed(adata.uns["rnagen"]["history"].values()) if h["step"] == "read"]
         label_key = reads[0]["label_key"]
+    if label_key is None and (args.drop_unlabelled or args.min_samples is not None):
+        # options on the classes of a label column: without one they would leave every sample in, unsaid
+        opts = " and ".join(o for o, on in (("--drop-unlabelled", args.drop_unlabelled),
+                                            ("--min-samples", args.min_samples is not None)) if on)
+        raise DataError(f"{opts} act{'s' if ' and ' not in opts else ''} on a label column, and none is given: add "
+                        f"--label-key with the column holding the classes"
+                        f"{columns_hint([str(c) for c in adata.obs.columns])}, or remove {opts}")
     adata = _transcripts_to_genes(adata, args)
     from ..data.io import feature_id_type, platform_probes
     id_type = feature_id_type(adata) if args.id_type == "auto" else args.id_type
@@ -212,8 +220,8 @@ def _prepare(args: argparse.Namespace) -> int:
         msg += f"; {k} class{'es' if k != 1 else ''} of {label_key!r}" + (
             " (one class: the models generate it unconditionally)" if k == 1 else "") + _near_duplicate_labels(
             adata.obs[label_key])
-    msg += _what_was_dropped(adata) + depth + _split_column_hint(adata)
-    converted = [h for h in get_history(adata) if h["step"] == "log2p1" and "converted_from" in h]
+    msg += _what_was_dropped(adata, since=since) + depth + _split_column_hint(adata)
+    converted = [h for h in get_history(adata)[since:] if h["step"] == "log2p1" and "converted_from" in h]
     if converted:
         msg += (f"; values {converted[-1]['converted_from']} converted to log2(x+1), the same expression in log2 "
                 "units (--log none keeps them as read)")
@@ -457,13 +465,38 @@ def _count_str(x: float) -> str:
     return f"{x:.3g}"
 
 
-def _what_was_dropped(adata) -> str:
+def _steps_before_reading(path: str, adata) -> int:
+    """How many of ``adata``'s history steps the input carried before this command read it: a prepared .h5ad's
+    own (reading it again appends a ``read`` step only where the read changed something), else those before the
+    last ``read`` step, the one this read appended. The summary reports only what this command did."""
+    from ..pp import get_history
+
+    hist = get_history(adata)
+    p = Path(path)
+    if p.suffix.lower() == ".h5ad" and p.is_file():
+        import anndata as ad
+
+        try:
+            a = ad.read_h5ad(p, backed="r")
+        except Exception:   # noqa: BLE001 - the full read before succeeded; count nothing as earlier then
+            return 0
+        try:
+            steps = a.uns.get("rnagen", {}).get("history", {})
+            return min(len(steps), len(hist)) if isinstance(steps, dict) else 0
+        finally:
+            a.file.close()
+    reads = [i for i, h in enumerate(hist) if h["step"] == "read"]
+    return reads[-1] if reads else 0
+
+
+def _what_was_dropped(adata, *, since: int = 0) -> str:
     """``"; 1 duplicated sample averaged (--duplicates mean)"``-style notes of what reading and gene selection
-    removed, so a user sees every row or column that did not make it into the output."""
+    removed, so a user sees every row or column that did not make it into the output; from the history steps
+    ``since`` on (those of this command, not of the prepare that wrote its input)."""
     from ..pp import get_history
 
     notes = []
-    for h in get_history(adata):
+    for h in get_history(adata)[since:]:
         if h["step"] == "read":
             for key, what in (("n_duplicated_samples", "duplicated sample"), ("n_duplicated_genes", "duplicated gene")):
                 n = int(h.get(key, 0))
@@ -528,7 +561,8 @@ def _what_was_dropped(adata) -> str:
                 verb = {"mean": "averaged into", "sum": "added to"}.get(h["duplicates"], "dropped for")
                 notes.append(f"{n} feature{'s' if n > 1 else ''} {verb} another of the same gene "
                              f"(--duplicates {h['duplicates']})")
-        elif h["step"] == "filter_classes" and h.get("dropped_classes", "none") != "none":
+        elif h["step"] == "filter_classes" and not isinstance(h.get("dropped_classes", "none"), str):
+            # the dropped classes are a list, or "none"; the written .h5ad holds the list as an array
             gone = [str(c) for c in h["dropped_classes"]]
             n = int(h["n_dropped_samples"])
             shown = ", ".join(repr(c[:30]) for c in gone[:5]) + (", ..." if len(gone) > 5 else "")
@@ -725,12 +759,14 @@ def summarize(adata, *, path: str = "", label_key: str | None = None) -> str:
             lines.append(f"values:    {kind} ({what}; {span}); rnagen data prepare --normalize "
                          f"{_depth_methods(adata, '|')} removes sequencing depth")
     # without a label key: the categorical columns that could be labels (not one value per sample, as GEO's
-    # titles and descriptions are; at most 200 classes)
+    # titles and descriptions are; at most 200 classes), not a train/test split column (its own line below)
+    from ..pp.preprocess import is_split_column
+
     keys = [label_key] if label_key else ([_default_label_key(adata)] if _default_label_key(adata) else [
         c for c in adata.obs.columns if (str(adata.obs[c].dtype) == "category" or (
             pd.api.types.is_string_dtype(adata.obs[c].dtype)   # object, or pandas 3's str
             and adata.obs[c].map(lambda v: isinstance(v, str)).all()))
-        and adata.obs[c].nunique() <= min(200, max(1, adata.n_obs - 1))])
+        and adata.obs[c].nunique() <= min(200, max(1, adata.n_obs - 1)) and not is_split_column(adata.obs[c])])
     if not label_key and not keys and len(adata.obs.columns):
         lines.append("columns:   " + ", ".join(map(str, adata.obs.columns))[:300] + " (none looks like labels)")
     for k in keys:

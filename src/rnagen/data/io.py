@@ -4246,9 +4246,13 @@ def label_column_counts(path: str | os.PathLike, label_key: str) -> dict[str, in
     values = raw.iloc[1:, int(cols[0])].astype(str).str.strip().to_numpy(dtype=object)
     miss = missing_labels(values)
     if miss.any():
+        i = int(np.flatnonzero(miss)[0])
+        # named by the row's id, the first column's value: .h5ad, parquet or a workbook have no lines to count
+        row = f"data row {i + 1}"
+        where = f"sample {str(raw.iloc[1 + i, 0])[:40]!r}, {row}" if int(cols[0]) != 0 else row
         raise DataError(f"{p.name}: {int(miss.sum())} of its {len(values)} rows {'has' if miss.sum() == 1 else 'have'} "
-                        f"no {label_key!r} label (the first on line {int(np.flatnonzero(miss)[0]) + 2}); give every "
-                        "row its class, or remove those rows")
+                        f"no {label_key!r} label (the first: {where}); give every row its class, or remove those "
+                        "rows")
     return {str(k): int(v) for k, v in pd.Series(values).value_counts(sort=False).items()}
 
 
