@@ -145,6 +145,31 @@ def test_class_options_without_a_label_column_are_refused(tmp_path, capsys):
     assert ad.read_h5ad(tmp_path / "p.h5ad").obs["tissue"].value_counts().to_dict() == {"Brain": 6, "Liver": 5}
 
 
+def test_a_column_of_class_codes_read_as_a_gene_is_named_with_the_way_to_take_it(tmp_path, capsys):
+    """A samples x genes CSV of log values whose class column holds codes (0, 1, 2): without --label-key the codes
+    are read as a gene, so data info and train would find no labels; both name the column and --label-key; in a
+    table of whole-number counts such a column is not told from a gene and nothing is named."""
+    rng = np.random.default_rng(0)
+    genes = [f"G{i}" for i in range(30)]
+    table = pd.DataFrame(rng.normal(5, 2, size=(40, 30)).round(3), columns=genes,
+                         index=pd.Index([f"s{i}" for i in range(40)], name="sample"))
+    table.insert(0, "subtype", np.repeat([0, 1, 2, 1], 10))
+    table.to_csv(tmp_path / "x.csv")
+    assert main(["data", "info", str(tmp_path / "x.csv")]) == 0
+    assert ("labels:    none read; 'subtype' holds whole numbers (0, 1, 2) where the other features hold fractions: "
+            "class codes read as a gene? --label-key subtype takes them as the labels") in capsys.readouterr().out
+    assert main(["train", str(tmp_path / "x.csv"), "--model", "gaussian", "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "'subtype' holds whole numbers (0, 1, 2)" in err and "--label-key subtype" in err
+    assert main(["data", "info", str(tmp_path / "x.csv"), "--label-key", "subtype"]) == 0
+    assert "labels (subtype): 3 classes" in capsys.readouterr().out
+    counts = table.copy()
+    counts[genes] = rng.poisson(20, size=(40, 30))
+    counts.to_csv(tmp_path / "c.csv")
+    assert main(["data", "info", str(tmp_path / "c.csv")]) == 0
+    assert "class codes" not in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("values, said", [
     (np.array([[0.0, 7.5], [12.25, 3.0]]), "values 0 to 12.25 taken as log scale (not logged again)"),
     (np.array([[0.0, 75.0], [1225.0, 3.0]]), "values 0 to 1225 taken as linear scale (log2(x+1) when training"),

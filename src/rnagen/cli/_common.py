@@ -14,18 +14,53 @@ def _columns_of(path: str) -> str:
     """`` (its sample columns: a, b)`` for the error that asks for a label column, ``""`` where the file holds none
     or cannot be read (its own error comes when the command reads it)."""
     try:
-        cols = [str(c) for c in read_input(path).obs.columns]
+        adata = read_input(path)
     except Exception:   # only a hint on an error path: the file's own error comes when it is read
         return ""
-    return columns_hint(cols)
+    return columns_hint([str(c) for c in adata.obs.columns], adata)
 
 
-def columns_hint(cols: list[str]) -> str:
+#: the most classes a column of whole numbers read as a gene is offered as the labels with
+CLASS_CODES_MAX = 50
+
+
+def class_code_genes(adata) -> list[tuple[str, list[str]]]:
+    """The features of ``adata`` that read as class codes rather than expression values: each holds whole numbers
+    only, 2 to :data:`CLASS_CODES_MAX` of them (at most one per two samples), where the other features' values
+    are mostly fractions (log values, TPM, z-scores). A table of samples x genes whose class column holds codes
+    (0, 1, 2) is read with that column as a gene unless ``--label-key`` names it; in a table of whole-number
+    counts such a column cannot be told from a gene and none is named. Each with its first distinct values."""
+    import numpy as np
+    import scipy.sparse as sp
+
+    n = adata.n_obs
+    if n < 4 or adata.n_vars < 3:
+        return []
+    X = adata.X[: min(n, 5000)]
+    X = np.asarray(X.toarray() if sp.issparse(X) else X, dtype=np.float64)
+    whole = np.all(np.isfinite(X) & (X == np.round(X)), axis=0)
+    if whole.mean() > 0.1:   # counts, or many whole-number features: a code column is no different from a gene
+        return []
+    out = []
+    for j in np.flatnonzero(whole):
+        values = np.unique(X[:, j])
+        if 2 <= len(values) <= min(CLASS_CODES_MAX, len(X) // 2):
+            out.append((str(adata.var_names[j]), [f"{v:g}" for v in values[:5]]))
+    return out
+
+
+def columns_hint(cols: list[str], adata=None) -> str:
     """`` (its sample columns: a, b)``, or how to add labels where there is no column, for an error that asks for
-    a label column."""
+    a label column; with ``adata``, the features that read as class codes (:func:`class_code_genes`) named too."""
+    codes = class_code_genes(adata) if adata is not None else []
+    coded = ("; " + ", ".join(f"{g[:30]!r} holds whole numbers ({', '.join(v)}{', ...' if len(v) == 5 else ''})"
+                              for g, v in codes[:3])
+             + f" where the other features hold fractions: class codes read as a gene? --label-key {codes[0][0]} "
+             "takes them as the labels") if codes else ""
     if not cols:
-        return " (it holds no sample column: add the labels with rnagen data prepare --labels FILE)"
-    return f" (its sample columns: {', '.join(repr(c[:30]) for c in cols[:10])}{', ...' if len(cols) > 10 else ''})"
+        return f" (it holds no sample column: add the labels with rnagen data prepare --labels FILE{coded})"
+    return (f" (its sample columns: {', '.join(repr(c[:30]) for c in cols[:10])}{', ...' if len(cols) > 10 else ''}"
+            f"{coded})")
 
 
 def label_key_or_recorded(label_key: str | None, path: str, *, option: str = "DATA") -> str:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Literal
 
 from ..errors import DataError
 from . import _types as T
-from ._common import columns_hint, read_input
+from ._common import class_code_genes, columns_hint, read_input
 
 if TYPE_CHECKING:
     from ..data.genes import IdType
@@ -126,7 +126,7 @@ def _prepare(args: argparse.Namespace) -> int:
                                             ("--min-samples", args.min_samples is not None)) if on)
         raise DataError(f"{opts} act{'s' if ' and ' not in opts else ''} on a label column, and none is given: add "
                         f"--label-key with the column holding the classes"
-                        f"{columns_hint([str(c) for c in adata.obs.columns])}, or remove {opts}")
+                        f"{columns_hint([str(c) for c in adata.obs.columns], adata)}, or remove {opts}")
     adata = _transcripts_to_genes(adata, args)
     from ..data.io import feature_id_type, platform_probes
     id_type = feature_id_type(adata) if args.id_type == "auto" else args.id_type
@@ -769,6 +769,11 @@ def summarize(adata, *, path: str = "", label_key: str | None = None) -> str:
         and adata.obs[c].nunique() <= min(200, max(1, adata.n_obs - 1)) and not is_split_column(adata.obs[c])])
     if not label_key and not keys and len(adata.obs.columns):
         lines.append("columns:   " + ", ".join(map(str, adata.obs.columns))[:300] + " (none looks like labels)")
+    if not label_key and not keys and (codes := class_code_genes(adata)):
+        lines.append("labels:    none read; " + ", ".join(
+            f"{g[:30]!r} holds whole numbers ({', '.join(v)}{', ...' if len(v) == 5 else ''})" for g, v in codes[:3])
+            + f" where the other features hold fractions: class codes read as a gene? --label-key {codes[0][0]} "
+            "takes them as the labels")
     for k in keys:
         if k not in adata.obs.columns:
             columns = ", ".join(map(str, adata.obs.columns)) or "none"
@@ -841,8 +846,9 @@ def cmd_split(args: argparse.Namespace) -> int:
         adata = read_input(args.file, label_key=args.label_key)
         label_key = args.label_key or _default_label_key(adata)
         if label_key is None:
+            hint = columns_hint([str(c) for c in adata.obs.columns], adata)
             raise DataError(f"{Path(args.file).name} records no label column; pass --label-key with the column "
-                            f"holding the classes{columns_hint([str(c) for c in adata.obs.columns])} (rnagen data "
+                            f"holding the classes{hint} (rnagen data "
                             "prepare --label-key records it)")
         train, test = split(adata, label_key=label_key, test_size=args.test_size, seed=args.seed, by=args.split_key)
         # both written before either replaces an older split: never a train.h5ad and test.h5ad of two splits
