@@ -40,6 +40,18 @@ def one_line(text) -> str:
                    for c in text)
 
 
+def display_width(text: str) -> int:
+    """The columns ``text`` takes in a terminal: two for a wide or full-width character (CJK ideographs, full-width
+    forms: Unicode's East Asian Width W and F), none for a combining mark, one for the others; a printed table pads
+    its cells by this, not by ``len``, so a column of class names in Chinese or Japanese stays aligned."""
+    return sum(0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def pad_to(text: str, width: int) -> str:
+    """``text`` padded with spaces on the right to ``width`` display columns (:func:`display_width`)."""
+    return text + " " * max(0, width - display_width(text))
+
+
 def number_text(label: str) -> str:
     """A numeric label as one text whatever its type was (``"1.0"`` and ``"1"``: ``"1"``); others as they are."""
     try:

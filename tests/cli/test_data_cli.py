@@ -145,6 +145,23 @@ def test_class_options_without_a_label_column_are_refused(tmp_path, capsys):
     assert ad.read_h5ad(tmp_path / "p.h5ad").obs["tissue"].value_counts().to_dict() == {"Brain": 6, "Liver": 5}
 
 
+def test_info_aligns_class_names_of_wide_characters_and_lists_dropped_classes_as_a_list(tmp_path, capsys):
+    """Class names in CJK take two terminal columns a character: the counts stay in one column; the classes a
+    --min-samples filter dropped read back in the history as a list, not numpy's array form."""
+    rng = np.random.default_rng(0)
+    obs = pd.DataFrame({"tissue": pd.Categorical(["乳腺癌"] * 4 + ["Basal"] * 5 + ["rare"] * 2 + ["one"])},
+                       index=[f"s{i}" for i in range(12)])
+    ad.AnnData(rng.normal(5, 1, size=(12, 8)).astype(np.float32), obs=obs,
+               var=pd.DataFrame(index=[f"g{i}" for i in range(8)])).write_h5ad(tmp_path / "x.h5ad")
+    assert main(["data", "prepare", str(tmp_path / "x.h5ad"), "--genes", "all", "--label-key", "tissue",
+                 "--min-samples", "3", "--out", str(tmp_path / "p.h5ad")]) == 0
+    capsys.readouterr()
+    assert main(["data", "info", str(tmp_path / "p.h5ad")]) == 0
+    out = capsys.readouterr().out
+    assert "\n  Basal   5\n  乳腺癌  4\n" in out
+    assert "dropped_classes=['rare', 'one']" in out
+
+
 def test_a_column_of_class_codes_read_as_a_gene_is_named_with_the_way_to_take_it(tmp_path, capsys):
     """A samples x genes CSV of log values whose class column holds codes (0, 1, 2): without --label-key the codes
     are read as a gene, so data info and train would find no labels; both name the column and --label-key; in a

@@ -693,7 +693,7 @@ def summarize(adata, *, path: str = "", label_key: str | None = None) -> str:
 
     from ..data import genes as g
     from ..pp import dense, get_history, log_state
-    from ..utils import one_line
+    from ..utils import display_width, one_line, pad_to
 
     lines = [f"file:      {path}"] if path else []
     lines.append(f"samples:   {adata.n_obs}")
@@ -790,14 +790,16 @@ def summarize(adata, *, path: str = "", label_key: str | None = None) -> str:
         lines.append(f"labels ({k}): {len(vc)} class{'es' if len(vc) != 1 else ''}{unlabelled}")
         # a class name past 60 characters cut in the listing, so one long name does not push every count away
         listed = [(t if len(t := one_line(name)) <= 60 else t[:59] + "…", n) for name, n in vc.items()]
-        w = max((len(t) for t, _ in listed), default=0)
-        lines.extend(f"  {t:<{w}}  {n}" for t, n in listed)
+        w = max((display_width(t) for t, _ in listed), default=0)
+        lines.extend(f"  {pad_to(t, w)}  {n}" for t, n in listed)
     if hint := _split_column_hint(adata):
         lines.append("split:     " + hint.removeprefix("; "))
     hist = get_history(adata)
     lines.append(f"history:   {len(hist)} steps")
     for i, h in enumerate(hist, 1):
-        params = ", ".join(f"{k}={v}" for k, v in h.items() if k != "step")
+        # a list the record holds as an array (the classes a filter dropped) as a list is written
+        params = ", ".join(f"{k}={v.tolist() if isinstance(v, np.ndarray) and v.ndim else v}" for k, v in h.items()
+                           if k != "step")
         lines.append(f"  {i}. {h['step']}" + (f" ({params})" if params else ""))
     return "\n".join(lines)
 

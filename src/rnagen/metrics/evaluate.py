@@ -77,7 +77,7 @@ from ..pp.copies import NEAR_COPY_RATIO, find_copies_stacked, first_of_group, gr
 from ..pp.history import LOG_RANGE, log_state, looks_logged
 from ..pp.prepare import dense, is_logged, takes_log2p1, to_log_scale
 from ..pp.preprocess import folded_label
-from ..utils import label_text, numeric_label_aliases, one_line
+from ..utils import display_width, label_text, numeric_label_aliases, one_line, pad_to
 from . import _knn
 from ._checks import as_matrix, check_finite, check_label_count, check_labels
 from ._context import EvalContext
@@ -1391,7 +1391,7 @@ def format_table(df: pd.DataFrame, *, per_class: bool = False) -> str:
               for g, o in zip(sub["group"], overall.loc[sub.index])]
     # the group column as wide as its longest name (class names such as "Brain - Cerebellar Hemisphere" and
     # "Brain - Cerebellum" must stay apart), at least 12
-    gw = max([12, *(len(g) for g in groups)])
+    gw = max([12, *(display_width(g) for g in groups)])
     mw = max([24, *(len(str(n)) for n in sub["name"])])   # mia_ganleaks_cal_tpr_at_fpr001 is 30 wide
     lines = [f"{'metric':<{mw}} {'group':<{gw}} {'value':>10} {'95% CI':>23} {'reference':>10}{gap_head}  direction"]
     unresolved = False
@@ -1406,7 +1406,7 @@ def format_table(df: pd.DataFrame, *, per_class: bool = False) -> str:
                 gc = f"({gc})"
                 unresolved = True
             gap = f" {fl:>10} {gc:>10}"
-        lines.append(f"{r.name:<{mw}} {group:<{gw}} {r.value:>10.4g} {ci:>23} {ref:>10}{gap}  {r.direction}")
+        lines.append(f"{r.name:<{mw}} {pad_to(group, gw)} {r.value:>10.4g} {ci:>23} {ref:>10}{gap}  {r.direction}")
     if has_floor:
         lines.append("gap closed: share of the floor-to-reference (ceiling) distance closed; 100% = as real data, "
                      "0% = as the floor, negative = worse; NaN = the floor already reaches the ceiling")
