@@ -36,15 +36,19 @@ def class_code_genes(adata) -> list[tuple[str, list[str]]]:
     n = adata.n_obs
     if n < 4 or adata.n_vars < 3:
         return []
-    X = adata.X[: min(n, 5000)]
-    X = np.asarray(X.toarray() if sp.issparse(X) else X, dtype=np.float64)
-    whole = np.all(np.isfinite(X) & (X == np.round(X)), axis=0)
+    rows = min(n, 2000)   # the codes of the first samples, a block of features at a time: no copy of a wide matrix
+    whole = np.zeros(adata.n_vars, dtype=bool)
+    for start in range(0, adata.n_vars, 2048):
+        X = adata.X[:rows, start:start + 2048]
+        X = np.asarray(X.toarray() if sp.issparse(X) else X, dtype=np.float64)
+        whole[start:start + X.shape[1]] = np.all(np.isfinite(X) & (X == np.round(X)), axis=0)
     if whole.mean() > 0.1:   # counts, or many whole-number features: a code column is no different from a gene
         return []
     out = []
     for j in np.flatnonzero(whole):
-        values = np.unique(X[:, j])
-        if 2 <= len(values) <= min(CLASS_CODES_MAX, len(X) // 2):
+        col = adata.X[:rows, j]
+        values = np.unique(np.asarray(col.toarray() if sp.issparse(col) else col, dtype=np.float64))
+        if 2 <= len(values) <= min(CLASS_CODES_MAX, rows // 2):
             out.append((str(adata.var_names[j]), [f"{v:g}" for v in values[:5]]))
     return out
 
