@@ -301,6 +301,8 @@ def _evaluate(args: argparse.Namespace, metrics: list[str] | None, ending: str) 
                 "utility_note"):
         if key in df.attrs:
             say(f"{df.attrs[key]}")
+    if "training_copies_note" in df.attrs:
+        say(f"the synthetic set: {df.attrs['training_copies_note']}")
     if "synthetic_repeats_note" in df.attrs:
         say(f"the synthetic set: {df.attrs['synthetic_repeats_note']}")
     if "note" in (df.attrs.get("classifier_inputs") or {}):
