@@ -757,3 +757,24 @@ def test_an_auc_below_chance_from_attacked_scores_is_said():
     line = mm.verdict(rows(-1.5, 3))
     assert line.startswith("no attack beats chance as designed") and line.count("< chance 0.5") == 5
     assert sum("below chance" in mm.verdict(rows(0.0, t)) for t in range(100)) <= 5
+
+
+def test_a_given_reference_holding_a_few_members_under_other_names_is_attacked_without_them():
+    """A --reference set with a few training profiles under other names (fewer than half: more is refused) is a
+    sample of the population holding members: they are left out of it, with a note, so the audit reads as with the
+    clean reference; kept, DOMIAS's reference density would sit on those members and hide their leak."""
+    T, yt = population(120, seed=21)
+    R, yr = population(60, seed=22)
+    Ref, _ = population(30, seed=23)
+    M = mm.metric_name("domias", "auc")
+    kw = {"train": T, "real_labels": yr, "synthetic_labels": yt, "train_labels": yt, "metrics": [M, MIA[0]],
+          "n_boot": 0}
+    clean = evaluate(R, T, mia_reference=Ref, **kw)
+    leaky = evaluate(R, T, mia_reference=np.vstack([Ref, np.round(T[:12], 4)]), **kw)
+    att = leaky.attrs["membership"]
+    assert att["sizes"]["reference"] == 30
+    # the synthetic set is the training set (a copying generator): those 12 are its profiles too
+    assert att["reference_note"].endswith(": 12 training profile(s), 12 synthetic profile(s)")
+    assert "reference_note" not in clean.attrs["membership"]
+    assert _rows(leaky)[M]["value"] == pytest.approx(_rows(clean)[M]["value"])
+    assert _rows(leaky)[MIA[0]]["value"] == pytest.approx(_rows(clean)[MIA[0]]["value"])

@@ -270,3 +270,19 @@ def test_the_dcr_ratio_reference_leaves_a_held_out_profile_s_copies_out_of_its_c
     # without copies the groups change nothing
     same = privacy_reference(T, R, np.random.default_rng(0), groups=np.arange(40) * 3)["ratio"]
     assert same == alone
+
+
+def test_synthetic_profiles_that_are_training_profiles_are_named_however_few(rng):
+    """A synthetic set from another tool holding 5 training profiles verbatim (rounded, as a CSV writes them)
+    among 195 new draws: too few for the near-copy share's interval or the attacks' family-wise verdict to stand
+    out, but each discloses a training profile whole, so the privacy family says how many and where."""
+    from rnagen.metrics import evaluate
+
+    train, holdout, new = rng.normal(size=(200, 10)), rng.normal(size=(60, 10)), rng.normal(size=(200, 10))
+    leaky = new.copy()
+    leaky[[7, 40, 41, 90, 150]] = np.round(train[:5], 4)
+    df = evaluate(holdout, leaky, train=train, metrics=["near_copy_share"], n_boot=10)
+    assert df.attrs["training_copies_note"].startswith("5 of the 200 synthetic profiles are training profiles")
+    assert "synthetic row 8, counting from 1" in df.attrs["training_copies_note"]
+    clean = evaluate(holdout, new, train=train, metrics=["near_copy_share"], n_boot=10)
+    assert "training_copies_note" not in clean.attrs

@@ -240,3 +240,27 @@ def test_the_default_releases_the_correlation_only_where_it_can_be_detected():
     forced.fit(ad, label_key="c", seed=0, progress=False)
     assert forced.privacy["covariance_share"] == 0.5 and "noise_cov" in forced.privacy
     assert "correlation of rank" in describe_privacy(forced.privacy)
+
+
+def test_private_gaussian_without_the_scaler_needs_clipping_norms_of_the_data_scale():
+    """Without the standard scaler (the data-independent preprocessing) the default clipping norms, those of
+    standardised profiles, would clip log-scale profiles (~8 per gene) to an eighth of their norm and shrink the
+    class means toward 0: refused before any fit; with norms bounding the data the means are the data's, noisier."""
+    from rnagen import datasets
+
+    base = ["privacy.epsilon=50", "preprocess.scaler=none", "preprocess.log=none", "preprocess.support=any"]
+    for extra in ([], ["privacy.clip_norm=100"]):
+        with pytest.raises(ConfigError, match="scaler=none needs privacy.clip_norm and privacy.clip_norm_sq"):
+            get_model("gaussian").from_config(overrides=base + extra)
+    ad = datasets.gtex26()[:, :20].copy()
+    X = np.asarray(ad.X, dtype=np.float64)
+    V = float(np.abs(X).max())
+    m = get_model("gaussian").from_config(overrides=base + [f"privacy.clip_norm={V * np.sqrt(20)}",
+                                                            f"privacy.clip_norm_sq={V * V * np.sqrt(20)}"])
+    m.fit(ad, label_key="tissue", seed=0, progress=False)
+    assert m.privacy["preprocessing"] == "data-independent"
+    y = np.asarray(ad.obs["tissue"].map({lab: i for i, lab in enumerate(m.labels)}))
+    means = np.stack([X[y == c].mean(0) for c in range(len(m.labels))])
+    # the noise (of a norm bounding every profile) scatters the means, without shrinking them toward 0
+    assert abs((m.means - means).mean()) < 0.05 * np.abs(means).mean()
+    assert np.corrcoef(m.means.ravel(), means.ravel())[0, 1] > 0.9

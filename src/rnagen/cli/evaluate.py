@@ -301,6 +301,8 @@ def _evaluate(args: argparse.Namespace, metrics: list[str] | None, ending: str) 
                 "utility_note"):
         if key in df.attrs:
             say(f"{df.attrs[key]}")
+    if "training_copies_note" in df.attrs:
+        say(f"the synthetic set: {df.attrs['training_copies_note']}")
     if "synthetic_repeats_note" in df.attrs:
         say(f"the synthetic set: {df.attrs['synthetic_repeats_note']}")
     if "note" in (df.attrs.get("classifier_inputs") or {}):
@@ -315,8 +317,9 @@ def _evaluate(args: argparse.Namespace, metrics: list[str] | None, ending: str) 
                 who = {"mia_reference": "membership-inference reference"}.get(name, name)
                 say(f"the {who} set's genes {text}" if what == "genes" else f"the {who} set: {text}")
     audit = df.attrs.get("membership", {})
-    if "note" in audit:
-        say(f"membership audit: {audit['note']}")
+    for key in ("note", "reference_note"):
+        if key in audit:
+            say(f"membership audit: {audit[key]}")
     if "note" in (audit.get("logan_inputs") or {}):
         say(f"membership audit: {audit['logan_inputs']['note']}")
     if "verdict" in audit:

@@ -66,7 +66,7 @@ import numpy as np
 import torch
 
 from ..config import check_number
-from ..errors import ConfigError
+from ..errors import ConfigError, DataError
 from . import _classifiers, _knn
 from ._bootstrap import bootstrap_ci, logit_ci, one_sided_bound, share_floor
 from ._checks import check_sets as check_arrays
@@ -822,9 +822,33 @@ def _parts(ctx: EvalContext) -> dict[str, Any] | None:
         idx = {k: (v if k == "members" else v[~seen[v]]) for k, v in idx.items()}
         if min(len(idx["nonmembers"]), len(idx["independent"]), len(idx.get("reference", [0, 0]))) < 2:
             return None
+    reference = np.asarray(ctx.mia_reference) if given else R[idx["reference"]]
+    in_sets = _given_reference_copies(ctx) if given else {}
+    if in_sets:
+        # a given reference's profiles that are members, held-out or synthetic profiles under other names (fewer
+        # than half: more is refused when the inputs are read): the attacks' sample of the population must be
+        # other profiles, a member there reads as the population's and hides its own leak (DOMIAS's density
+        # ratio, van Breugel et al. 2023, Eq. 2)
+        keep = ~np.logical_or.reduce(list(in_sets.values()))
+        if int(keep.sum()) < 3:
+            raise DataError(f"the --reference set holds {int(keep.sum())} profile(s) besides copies of the "
+                            "training, held-out or synthetic profiles; the membership-inference attacks need at "
+                            "least 3 others: pass a reference of other held-out profiles")
+        reference = reference[keep]
     return {"members": T[idx["members"]], "nonmembers": R[idx["nonmembers"]], "independent": R[idx["independent"]],
-            "reference": ctx.mia_reference if given else R[idx["reference"]], "seed": seed,
-            "dropped_copies": dropped}
+            "reference": reference, "seed": seed, "dropped_copies": dropped,
+            "reference_copies": {k: int(v.sum()) for k, v in in_sets.items() if v.any()}}
+
+
+def _given_reference_copies(ctx: EvalContext) -> dict[str, np.ndarray]:
+    """For each row of the given reference set, whether it is a training, held-out or synthetic profile (by
+    values, up to rounding: :func:`rnagen.metrics._knn.same_profiles`), by set; only the sets it shares some."""
+    ref = np.asarray(ctx.mia_reference)
+    out = {}
+    for what, other in (("training", ctx.train), ("held-out", ctx.real), ("synthetic", ctx.synthetic)):
+        if other is not None and len(other) and (same := _knn.same_profiles(ref, np.asarray(other))).any():
+            out[what] = same
+    return out
 
 
 # order 110: after every other family, so their rows and bootstrap draws are the same with or without it
@@ -870,6 +894,10 @@ def score_membership(ctx: EvalContext) -> Scored:
              **({"note": f"{p['dropped_copies']} held-out profile(s) equal to training profiles left out of the "
                          "non-members, the reference and the independent draw (they are members)"}
                 if p["dropped_copies"] else {}),
+             **({"reference_note": "left out of the given reference set (the attacks' sample of the population "
+                                   "must be other profiles): " + ", ".join(
+                                       f"{n} {what} profile(s)" for what, n in p["reference_copies"].items())}
+                if p["reference_copies"] else {}),
              **({"logan_inputs": logan_inputs.record("LOGAN-D1")} if logan_inputs is not None else {}),
              "reference_given": ctx.mia_reference is not None, "split_seed": seed,
              "options": dict(ctx.membership_options),

@@ -366,6 +366,16 @@ def score_privacy(ctx: EvalContext) -> Scored:
         ci, n = share_ci("near_copy_share", "_near_terms", "near_copy_share")
         rows.append(ctx.row("near_copy_share", p["near_copy_share"], ci, ref.get("near_copy_share", np.nan),
                             n_boot=n))
-    return Scored(rows, {"flagged_near_copies": p["flagged"].tolist(),
-                         "flagged_train_index": p["flagged_train_index"].tolist(),
-                         "near_copy_threshold": p["threshold"]})
+    attrs = {"flagged_near_copies": p["flagged"].tolist(), "flagged_train_index": p["flagged_train_index"].tolist(),
+             "near_copy_threshold": p["threshold"]}
+    # synthetic profiles that are training profiles value for value (up to rounding): each discloses one training
+    # profile whole, however few they are; the near-copy share's test against the real-vs-real reference and the
+    # attacks' family-wise verdict need many to see them
+    same = _knn.same_profiles(np.asarray(ctx.synthetic), np.asarray(ctx.train))
+    if same.any():
+        first = int(np.flatnonzero(same)[0]) + 1
+        attrs["training_copies_note"] = (
+            f"{int(same.sum())} of the {n_s} synthetic profiles are training profiles, every value the same up to "
+            f"rounding (the first: synthetic row {first}, counting from 1): each discloses a training profile "
+            "whole; do not release them")
+    return Scored(rows, attrs)

@@ -386,6 +386,15 @@ class GaussianConfig:
         if self.privacy.enabled and self.covariance == "full":
             raise ConfigError("the private gaussian has a low-rank or diagonal covariance (a full one needs far "
                               "more noise); use covariance=auto or diag with privacy.epsilon")
+        p = self.privacy
+        if p.enabled and self.preprocess.scaler == "none" and (p.clip_norm is None or p.clip_norm_sq is None):
+            # the default clipping norms sqrt(G) and sqrt(3 G) are those of a standardised profile and its squares;
+            # profiles on their own scale (log2 expression of ~8 per gene: a norm of ~8 sqrt(G)) would be clipped
+            # far inside them, every class mean and variance shrunk toward 0 by the clipping, not by the noise
+            raise ConfigError("the private gaussian with preprocess.scaler=none needs privacy.clip_norm and "
+                              "privacy.clip_norm_sq: the defaults, sqrt(genes) and sqrt(3 x genes), bound standardised "
+                              "profiles; set them to public bounds of a profile's L2 norm and of its squares' (values "
+                              "of at most V: V x sqrt(genes) and V^2 x sqrt(genes)), or keep the standard scaler")
 
 
 @register
