@@ -62,7 +62,8 @@ def gap_colour(v: Any) -> str:
 def _gap_table(rows: list[dict[str, Any]], settings: dict[str, Any]) -> dict[str, Any] | None:
     """The leading table: the share of the gap closed per model (rows) and indicator (columns), colour-coded;
     a share whose floor is within noise of the ceiling (:func:`rnagen.metrics.gap.share_measured`) in
-    brackets, grey."""
+    brackets, grey. Each column's head gives the two ends of its scale as raw values of the indicator (the
+    leaderboard's means): the real row's (the real-vs-real ceiling, 100%) and the Gaussian row's (the floor, 0%)."""
     from ..metrics.gap import UNRESOLVED_NOTE, share_measured
 
     cols = [(c, lab) for c, lab in _GAP_SHOWN
@@ -95,7 +96,10 @@ def _gap_table(rows: list[dict[str, Any]], settings: dict[str, Any]) -> dict[str
                 continue
             cells.append({"text": text, "colour": gap_colour(v), "sd": spread, "unresolved": False})
         body.append({"model": name, "floor": name == "gaussian", "cells": cells})
-    return {"head": [{"key": c, "label": lab} for c, lab in cols], "rows": body,
+    ends = {name: next((r for r in rows if str(r["model"]) == name), {}) for name in ("real", "gaussian")}
+    head = [{"key": c, "label": lab, "ceiling": _fmt(ends["real"].get(c), c), "floor": _fmt(ends["gaussian"].get(c), c)}
+            for c, lab in cols]
+    return {"head": head, "rows": body,
             "unresolved_note": UNRESOLVED_NOTE if unresolved else ""}
 
 
@@ -200,7 +204,9 @@ def _fmt(v: Any, column: str = "") -> str:
         if column.endswith("seconds"):
             return f"{v:.1f}"
         a = abs(v)
-        return f"{v:.3g}" if (a >= 1000 or (a < 0.001 and a != 0)) else f"{v:.3f}"
+        if a >= 1000:   # a large distance in plain digits: no exponent beside the column's decimals
+            return f"{v:.0f}"
+        return f"{v:.3g}" if (a < 0.001 and a != 0) else f"{v:.3f}"
     return html.escape(str(v))
 
 
