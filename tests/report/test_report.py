@@ -377,3 +377,21 @@ def test_large_values_are_written_in_plain_digits_and_each_table_notes_what_is_n
     (tmp_path / "leaderboard.json").write_text(json.dumps(lb))
     text = write_report(tmp_path).read_text(encoding="utf-8")
     assert 'id="one-split"' not in text and 'id="one-draw"' not in text
+
+
+def test_privacy_curve_draws_the_highest_attack_auc_as_the_verdict_judges_it(monkeypatch):
+    """The attack panel drew the AUC farthest from 0.5, so an attack scoring 0.11 on a small audit (members ranked
+    last by chance) stood for a private row whose best attack reached 0.42, drawn under the chance line of a
+    panel whose verdicts read only AUCs above it."""
+    from rnagen.report import _privacy_figures, plots
+
+    drawn = {}
+    monkeypatch.setattr(plots, "privacy_curve", lambda curves, **k: drawn.update(curves) or "")
+    rows = [{"model": "dpm++", "tstr_mlp_accuracy": 0.9, "mia_ganleaks_auc": 0.58, "mia_domias_auc": 0.30},
+            {"model": "diffusion-dp-eps1", "tstr_mlp_accuracy": 0.3, "mia_ganleaks_auc": 0.42,
+             "mia_domias_auc": 0.11},
+            {"model": "diffusion-dp-eps10", "tstr_mlp_accuracy": 0.6, "mia_ganleaks_auc": 0.52,
+             "mia_domias_auc": 0.61}]
+    (fig,) = _privacy_figures(rows)
+    assert drawn["diffusion"]["attack"] == [0.42, 0.61] and drawn["diffusion"]["attack_ref"] == 0.58
+    assert "highest membership-inference AUC" in fig["caption"]

@@ -387,9 +387,11 @@ def _privacy_figures(rows: list[dict[str, Any]]) -> list[dict[str, str]]:
     attacks = _attack_columns(rows)
 
     def strongest(r: dict[str, Any]) -> float | None:
-        # the attack farthest from chance (an AUC below 0.5 leaks as much: the attacker flips the score)
+        # the highest AUC: an attack beats chance only above it, as the membership section's verdict reads each
+        # attack (rnagen.metrics.membership.verdict, one-sided); an AUC below 0.5 is an attack that ranks
+        # members last on that draw, which an attacker without the membership labels cannot know to flip
         vals = [v for v in (_finite(r.get(c)) for c in attacks) if v is not None]
-        return max(vals, key=lambda v: abs(v - 0.5)) if vals else None
+        return max(vals) if vals else None
 
     curves: dict[str, dict[str, Any]] = {}
     for name, r in by_name.items():
@@ -414,8 +416,8 @@ def _privacy_figures(rows: list[dict[str, Any]]) -> list[dict[str, str]]:
                + (f", with the non-private row of {', '.join(with_ref)} dashed" if with_ref else "")
                + (f" ({', '.join(missing)}: no non-private row in this benchmark)" if missing else ""))
     if has_attack:
-        caption += (f"; right: the membership-inference AUC farthest from chance among {', '.join(attacks)} "
-                    "(0.5 = chance)")
+        caption += (f"; right: the highest membership-inference AUC among {', '.join(attacks)} (0.5 = chance; "
+                    "one-sided, as the membership verdict judges the attacks)")
     return [{"id": "privacy", "title": "Utility against the privacy budget", "caption": caption + ".",
              "img": plots.privacy_curve(curves, utility="TSTR accuracy (higher is better)",
                                         attack="attack AUC (0.5 = chance)" if has_attack else None)}]
