@@ -395,3 +395,15 @@ def test_privacy_curve_draws_the_highest_attack_auc_as_the_verdict_judges_it(mon
     (fig,) = _privacy_figures(rows)
     assert drawn["diffusion"]["attack"] == [0.42, 0.61] and drawn["diffusion"]["attack_ref"] == 0.58
     assert "highest membership-inference AUC" in fig["caption"]
+
+
+def test_a_text_value_is_escaped_once(tmp_path):
+    """A leaderboard cell holding text was escaped by the formatter and again by the template: 'a<b & c' read
+    'a&lt;b &amp; c' on the page."""
+    lb = {"columns": ["model", "density", "sampler_note"],
+          "rows": [{"model": "real", "density": 1.0, "sampler_note": None},
+                   {"model": "ddim", "density": 0.9, "sampler_note": "a<b & c"}],
+          "directions": {"density": 1.0}, "settings": {}}
+    (tmp_path / "leaderboard.json").write_text(json.dumps(lb))
+    text = write_report(tmp_path).read_text(encoding="utf-8")
+    assert ">a&lt;b &amp; c<" in text and "&amp;lt;" not in text and "<b &" not in text

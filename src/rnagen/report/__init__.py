@@ -207,7 +207,7 @@ def _fmt(v: Any, column: str = "") -> str:
         if a >= 1000:   # a large distance in plain digits: no exponent beside the column's decimals
             return f"{v:.0f}"
         return f"{v:.3g}" if (a < 0.001 and a != 0) else f"{v:.3f}"
-    return html.escape(str(v))
+    return str(v)   # the template escapes every value it writes (jinja2 autoescape)
 
 
 def _direction_text(d: Any) -> str:
