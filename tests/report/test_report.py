@@ -407,3 +407,18 @@ def test_a_text_value_is_escaped_once(tmp_path):
     (tmp_path / "leaderboard.json").write_text(json.dumps(lb))
     text = write_report(tmp_path).read_text(encoding="utf-8")
     assert ">a&lt;b &amp; c<" in text and "&amp;lt;" not in text and "<b &" not in text
+
+
+def test_reference_rows_have_no_training_or_sampling_time(tmp_path):
+    """The real row showed 0.0 s of training and sampling, as if real profiles were a generator faster than any."""
+    lb = {"columns": ["model", "density", "train_seconds", "sample_seconds"],
+          "rows": [{"model": "real", "density": 1.0, "train_seconds": 0.0, "sample_seconds": 0.0},
+                   {"model": "gaussian", "density": 0.9, "train_seconds": 0.36, "sample_seconds": 0.02}],
+          "directions": {"density": 1.0, "train_seconds": "lower", "sample_seconds": "lower"}, "settings": {}}
+    (tmp_path / "leaderboard.json").write_text(json.dumps(lb))
+    text = write_report(tmp_path).read_text(encoding="utf-8")
+    real = re.search(r'data-model="real">(.*?)</tr>', text, flags=re.S).group(1)
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", real)
+    assert cells == ["real", "1.000", "–", "–"], cells
+    gauss = re.search(r'data-model="gaussian">(.*?)</tr>', text, flags=re.S).group(1)
+    assert re.findall(r"<td[^>]*>(.*?)</td>", gauss)[2:] == ["0.4", "0.0"]

@@ -237,7 +237,9 @@ def _table(rows, columns, directions) -> dict[str, Any]:
             lo, hi = r.get(f"{c}_ci_low"), r.get(f"{c}_ci_high")
             ci = f"[{_fmt(lo, c)}, {_fmt(hi, c)}]" if lo is not None and hi is not None else ""
             sd, dsd = r.get(f"{c}_sd"), r.get(f"{c}_draw_sd")
-            cells.append({"value": _fmt(r.get(c), c), "ci": ci, "best": i in best[c],
+            # real profiles are neither trained nor sampled: the reference rows' 0 s is no time
+            value = "–" if c.endswith("_seconds") and _is_reference(str(r["model"])) else _fmt(r.get(c), c)
+            cells.append({"value": value, "ci": ci, "best": i in best[c],
                           "sd": f"± {_fmt(sd, c)} sd" if sd is not None else "",
                           "draw_sd": f"± {_fmt(dsd, c)} between draws" if dsd is not None else ""})
         body.append({"model": str(r["model"]), "reference": _is_reference(str(r["model"])), "cells": cells})
