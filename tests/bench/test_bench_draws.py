@@ -115,7 +115,9 @@ def test_cli_draws_option_report_and_bad_values(tmp_path, labelled_csv, capsys):
     assert np.isfinite(board.loc["gaussian", "aa_ts_draw_sd"])
     assert main([*args, "--out", str(tmp_path / "one")]) == 0
     assert "one synthetic draw per trained model" in capsys.readouterr().out
-    assert "between draws" not in (tmp_path / "one" / "report.html").read_text()
+    one = (tmp_path / "one" / "report.html").read_text()
+    # no spread between draws in the cells, and the command line's note on it in the page as well
+    assert "between draws</span>" not in one and 'id="one-draw"' in one and 'id="one-draw"' not in html
     # bad values: one line naming the option, exit 2, nothing written
     for bad in ("0", "-1", "1.5", "two"):
         with pytest.raises(SystemExit) as e:

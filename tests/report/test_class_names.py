@@ -103,3 +103,21 @@ def test_a_row_without_a_first_run_set_is_named_under_the_set_figures(tmp_path, 
     np.savez(tmp_path / "gaussian.npz", pca=rng.normal(size=(20, 2)), labels=labels)
     pca = next(f for f in _set_figures(tmp_path, rows, real, plots.class_texts(["a", "b"])) if f["id"] == "pca")
     assert "No panel" not in pca["caption"]
+
+
+def test_log_x_axes_are_ticked_at_the_points_drawn(monkeypatch):
+    """The steps curve and the privacy curve put their log x axis ticks at powers of ten (6 x 10^0, 2 x 10^1),
+    none of them a step count or an epsilon that was run; they are ticked at the points themselves."""
+    figs = []
+    monkeypatch.setattr(plots, "to_base64", lambda fig: figs.append(fig) or "")
+    pts = [{"sampler": s, "steps": n, "tstr_logreg_accuracy": 0.5, "density": 1.0, "frechet_pca": 3.0,
+            "sample_seconds": 0.1 * n} for s in ("ddim", "dpm++") for n in (5, 10, 20)]
+    plots.steps_curve({"points": pts, "T": 20, "references": {"real": {"density": 1.0}}})
+    plots.privacy_curve({"vae": {"eps": [10.0, 1.0], "utility": [0.5, 0.1], "attack": [0.6, 0.5],
+                                 "utility_ref": 0.9, "attack_ref": 0.7}}, utility="TSTR", attack="AUC")
+    for fig in figs:
+        for ax in fig.axes:
+            labels = [t.get_text() for t in ax.get_xticklabels()]
+            assert labels in (["5", "10", "20"], ["1", "10"]), labels
+        # the many-line panels' keys sit below them, in the figure's legend, not over their lines
+        assert fig.legends and not fig.axes[0].get_legend()

@@ -327,3 +327,98 @@ def test_figures_of_several_runs_say_they_draw_the_first(tiny_bench, tmp_path):
     note = text[text.index('id="figures-first-run"'):text.index("</p>", text.index('id="figures-first-run"'))]
     assert "split seed 5" in note and "over\nthe 6 runs" in note and "privacy curve" not in note
     assert text.index('id="figures-first-run"') < text.index('id="pca"')
+
+
+def test_gap_table_heads_give_the_ceiling_and_the_floor_each_share_spans(tmp_path):
+    """A share of the gap closed reads against the two ends of its scale: each column's head gives the real row's
+    value (the real-vs-real ceiling, 100%) and the Gaussian row's (the floor, 0%), as the leaderboard has them,
+    and the table says which way is better."""
+    lb = {"columns": ["model", "density", "density_gap_closed", "aa_ts", "aa_ts_gap_closed"],
+          "rows": [{"model": "real", "density": 1.0612, "density_gap_closed": 1.0, "aa_ts": 0.444,
+                    "aa_ts_gap_closed": 1.0},
+                   {"model": "gaussian", "density": 0.944, "density_gap_closed": 0.0, "aa_ts": 0.556,
+                    "aa_ts_gap_closed": 0.0},
+                   {"model": "ddim", "density": 1.2, "density_gap_closed": -0.5, "aa_ts": 0.5,
+                    "aa_ts_gap_closed": 0.5}],
+          "directions": {"density": 1.0, "aa_ts": 0.5}, "settings": {}}
+    (tmp_path / "leaderboard.json").write_text(json.dumps(lb))
+    text = write_report(tmp_path).read_text(encoding="utf-8")
+    gap = text[text.index('id="gap-table"'):text.index("</table>", text.index('id="gap-table"'))]
+    head = gap[:gap.index("</thead>")]
+    cols = re.findall(r'<th title="(\w+)_gap_closed">(.*?)</th>', head)
+    ends = {key: re.sub(r"<[^>]+>", " ", cell).split() for key, cell in cols}
+    assert ends["density"][-4:] == ["real", "1.061", "Gaussian", "0.944"]
+    assert ends["aa_ts"][-4:] == ["real", "0.444", "Gaussian", "0.556"]
+    scale = text[text.index('id="gap-scale"'):text.index("</p>", text.index('id="gap-scale"'))]
+    assert "Higher is better" in scale and text.index('id="gap-scale"') < text.index('id="gap-table"')
+    # a benchmark without a Gaussian row says so rather than a blank
+    lb["rows"] = [r for r in lb["rows"] if r["model"] != "gaussian"]
+    (tmp_path / "leaderboard.json").write_text(json.dumps(lb))
+    text = write_report(tmp_path).read_text(encoding="utf-8")
+    assert "Gaussian –" in text
+
+
+def test_large_values_are_written_in_plain_digits_and_each_table_notes_what_is_noise(tmp_path):
+    """A Fréchet distance of 1619 was written 1.62e+03 beside columns of plain decimals; the report left out the
+    note the command line prints after a benchmark of one synthetic draw per model, and dropped the one-split note
+    where no share of the gap closed was computed."""
+    lb = {"columns": ["model", "frechet_classifier", "tstr_mlp_accuracy"],
+          "rows": [{"model": "real", "frechet_classifier": 27.366, "tstr_mlp_accuracy": 0.99},
+                   {"model": "ddpm", "frechet_classifier": 1619.253, "frechet_classifier_ci_low": 1140.2,
+                    "frechet_classifier_ci_high": 2090.7, "tstr_mlp_accuracy": 0.077}],
+          "directions": {"frechet_classifier": "lower", "tstr_mlp_accuracy": "higher"},
+          "settings": {"splits": 1, "draws": 1}}
+    (tmp_path / "leaderboard.json").write_text(json.dumps(lb))
+    text = write_report(tmp_path).read_text(encoding="utf-8")
+    assert ">1619<span class=\"ci\">[1140, 2091]</span>" in text and "e+03" not in text
+    assert 'id="gap-table"' not in text
+    assert 'id="one-split"' in text and 'id="one-draw"' in text and "--draws 4" in text
+    lb["settings"] = {"splits": 3, "draws": 4, "seed": 0}
+    (tmp_path / "leaderboard.json").write_text(json.dumps(lb))
+    text = write_report(tmp_path).read_text(encoding="utf-8")
+    assert 'id="one-split"' not in text and 'id="one-draw"' not in text
+
+
+def test_privacy_curve_draws_the_highest_attack_auc_as_the_verdict_judges_it(monkeypatch):
+    """The attack panel drew the AUC farthest from 0.5, so an attack scoring 0.11 on a small audit (members ranked
+    last by chance) stood for a private row whose best attack reached 0.42, drawn under the chance line of a
+    panel whose verdicts read only AUCs above it."""
+    from rnagen.report import _privacy_figures, plots
+
+    drawn = {}
+    monkeypatch.setattr(plots, "privacy_curve", lambda curves, **k: drawn.update(curves) or "")
+    rows = [{"model": "dpm++", "tstr_mlp_accuracy": 0.9, "mia_ganleaks_auc": 0.58, "mia_domias_auc": 0.30},
+            {"model": "diffusion-dp-eps1", "tstr_mlp_accuracy": 0.3, "mia_ganleaks_auc": 0.42,
+             "mia_domias_auc": 0.11},
+            {"model": "diffusion-dp-eps10", "tstr_mlp_accuracy": 0.6, "mia_ganleaks_auc": 0.52,
+             "mia_domias_auc": 0.61}]
+    (fig,) = _privacy_figures(rows)
+    assert drawn["diffusion"]["attack"] == [0.42, 0.61] and drawn["diffusion"]["attack_ref"] == 0.58
+    assert "highest membership-inference AUC" in fig["caption"]
+
+
+def test_a_text_value_is_escaped_once(tmp_path):
+    """A leaderboard cell holding text was escaped by the formatter and again by the template: 'a<b & c' read
+    'a&lt;b &amp; c' on the page."""
+    lb = {"columns": ["model", "density", "sampler_note"],
+          "rows": [{"model": "real", "density": 1.0, "sampler_note": None},
+                   {"model": "ddim", "density": 0.9, "sampler_note": "a<b & c"}],
+          "directions": {"density": 1.0}, "settings": {}}
+    (tmp_path / "leaderboard.json").write_text(json.dumps(lb))
+    text = write_report(tmp_path).read_text(encoding="utf-8")
+    assert ">a&lt;b &amp; c<" in text and "&amp;lt;" not in text and "<b &" not in text
+
+
+def test_reference_rows_have_no_training_or_sampling_time(tmp_path):
+    """The real row showed 0.0 s of training and sampling, as if real profiles were a generator faster than any."""
+    lb = {"columns": ["model", "density", "train_seconds", "sample_seconds"],
+          "rows": [{"model": "real", "density": 1.0, "train_seconds": 0.0, "sample_seconds": 0.0},
+                   {"model": "gaussian", "density": 0.9, "train_seconds": 0.36, "sample_seconds": 0.02}],
+          "directions": {"density": 1.0, "train_seconds": "lower", "sample_seconds": "lower"}, "settings": {}}
+    (tmp_path / "leaderboard.json").write_text(json.dumps(lb))
+    text = write_report(tmp_path).read_text(encoding="utf-8")
+    real = re.search(r'data-model="real">(.*?)</tr>', text, flags=re.S).group(1)
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", real)
+    assert cells == ["real", "1.000", "–", "–"], cells
+    gauss = re.search(r'data-model="gaussian">(.*?)</tr>', text, flags=re.S).group(1)
+    assert re.findall(r"<td[^>]*>(.*?)</td>", gauss)[2:] == ["0.4", "0.0"]

@@ -62,7 +62,8 @@ def gap_colour(v: Any) -> str:
 def _gap_table(rows: list[dict[str, Any]], settings: dict[str, Any]) -> dict[str, Any] | None:
     """The leading table: the share of the gap closed per model (rows) and indicator (columns), colour-coded;
     a share whose floor is within noise of the ceiling (:func:`rnagen.metrics.gap.share_measured`) in
-    brackets, grey."""
+    brackets, grey. Each column's head gives the two ends of its scale as raw values of the indicator (the
+    leaderboard's means): the real row's (the real-vs-real ceiling, 100%) and the Gaussian row's (the floor, 0%)."""
     from ..metrics.gap import UNRESOLVED_NOTE, share_measured
 
     cols = [(c, lab) for c, lab in _GAP_SHOWN
@@ -95,7 +96,10 @@ def _gap_table(rows: list[dict[str, Any]], settings: dict[str, Any]) -> dict[str
                 continue
             cells.append({"text": text, "colour": gap_colour(v), "sd": spread, "unresolved": False})
         body.append({"model": name, "floor": name == "gaussian", "cells": cells})
-    return {"head": [{"key": c, "label": lab} for c, lab in cols], "rows": body,
+    ends = {name: next((r for r in rows if str(r["model"]) == name), {}) for name in ("real", "gaussian")}
+    head = [{"key": c, "label": lab, "ceiling": _fmt(ends["real"].get(c), c), "floor": _fmt(ends["gaussian"].get(c), c)}
+            for c, lab in cols]
+    return {"head": head, "rows": body,
             "unresolved_note": UNRESOLVED_NOTE if unresolved else ""}
 
 
@@ -200,8 +204,10 @@ def _fmt(v: Any, column: str = "") -> str:
         if column.endswith("seconds"):
             return f"{v:.1f}"
         a = abs(v)
-        return f"{v:.3g}" if (a >= 1000 or (a < 0.001 and a != 0)) else f"{v:.3f}"
-    return html.escape(str(v))
+        if a >= 1000:   # a large distance in plain digits: no exponent beside the column's decimals
+            return f"{v:.0f}"
+        return f"{v:.3g}" if (a < 0.001 and a != 0) else f"{v:.3f}"
+    return str(v)   # the template escapes every value it writes (jinja2 autoescape)
 
 
 def _direction_text(d: Any) -> str:
@@ -231,7 +237,9 @@ def _table(rows, columns, directions) -> dict[str, Any]:
             lo, hi = r.get(f"{c}_ci_low"), r.get(f"{c}_ci_high")
             ci = f"[{_fmt(lo, c)}, {_fmt(hi, c)}]" if lo is not None and hi is not None else ""
             sd, dsd = r.get(f"{c}_sd"), r.get(f"{c}_draw_sd")
-            cells.append({"value": _fmt(r.get(c), c), "ci": ci, "best": i in best[c],
+            # real profiles are neither trained nor sampled: the reference rows' 0 s is no time
+            value = "–" if c.endswith("_seconds") and _is_reference(str(r["model"])) else _fmt(r.get(c), c)
+            cells.append({"value": value, "ci": ci, "best": i in best[c],
                           "sd": f"± {_fmt(sd, c)} sd" if sd is not None else "",
                           "draw_sd": f"± {_fmt(dsd, c)} between draws" if dsd is not None else ""})
         body.append({"model": str(r["model"]), "reference": _is_reference(str(r["model"])), "cells": cells})
@@ -381,9 +389,11 @@ def _privacy_figures(rows: list[dict[str, Any]]) -> list[dict[str, str]]:
     attacks = _attack_columns(rows)
 
     def strongest(r: dict[str, Any]) -> float | None:
-        # the attack farthest from chance (an AUC below 0.5 leaks as much: the attacker flips the score)
+        # the highest AUC: an attack beats chance only above it, as the membership section's verdict reads each
+        # attack (rnagen.metrics.membership.verdict, one-sided); an AUC below 0.5 is an attack that ranks
+        # members last on that draw, which an attacker without the membership labels cannot know to flip
         vals = [v for v in (_finite(r.get(c)) for c in attacks) if v is not None]
-        return max(vals, key=lambda v: abs(v - 0.5)) if vals else None
+        return max(vals) if vals else None
 
     curves: dict[str, dict[str, Any]] = {}
     for name, r in by_name.items():
@@ -408,8 +418,8 @@ def _privacy_figures(rows: list[dict[str, Any]]) -> list[dict[str, str]]:
                + (f", with the non-private row of {', '.join(with_ref)} dashed" if with_ref else "")
                + (f" ({', '.join(missing)}: no non-private row in this benchmark)" if missing else ""))
     if has_attack:
-        caption += (f"; right: the membership-inference AUC farthest from chance among {', '.join(attacks)} "
-                    "(0.5 = chance)")
+        caption += (f"; right: the highest membership-inference AUC among {', '.join(attacks)} (0.5 = chance; "
+                    "one-sided, as the membership verdict judges the attacks)")
     return [{"id": "privacy", "title": "Utility against the privacy budget", "caption": caption + ".",
              "img": plots.privacy_curve(curves, utility="TSTR accuracy (higher is better)",
                                         attack="attack AUC (0.5 = chance)" if has_attack else None)}]

@@ -184,6 +184,19 @@ def _nan(v: Any) -> float:
     return float("nan") if v is None else float(v)
 
 
+def _log_x_at(ax, values: Sequence[float]) -> None:
+    """A log x axis ticked at ``values`` themselves, in plain numbers (5, 10, 25 sampling steps; ε = 1, 10):
+    the default ticks write powers of ten (6 x 10^0, 2 x 10^1) that are none of the points drawn."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+
+    ticks = sorted({float(v) for v in values if np.isfinite(v) and v > 0})
+    ax.set_xscale("log")
+    if ticks:
+        ax.xaxis.set_major_locator(FixedLocator(ticks))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_locator(NullLocator())
+
+
 def steps_curve(curve: Mapping[str, Any]) -> str:
     """Quality indicators against the number of sampling steps (log x axis), one line style per sampler, with
     the real training profiles' values (the ceiling, dotted) and the Gaussian floor's (dash-dotted) as
@@ -205,8 +218,7 @@ def steps_curve(curve: Mapping[str, Any]) -> str:
         sp = [p for p in pts if p.get("sampler", "ddim") == name]
         steps = [p["steps"] for p in sp]
         for c, k in enumerate(keys):
-            axes[0].plot(steps, [p[k] for p in sp], marker="o", ls=styles[name], color=f"C{c}",
-                         label=f"{k} ({name})")
+            axes[0].plot(steps, [p[k] for p in sp], marker="o", ls=styles[name], color=f"C{c}")
         for ax, (k, colour, _) in zip(axes[1:], panels):
             ax.plot(steps, [p[k] for p in sp], marker="o", ls=styles[name], color=colour, label=name)
         axes[-1].plot(steps, [p["sample_seconds"] for p in sp], marker="o", ls=styles[name], color="C4",
@@ -219,22 +231,30 @@ def steps_curve(curve: Mapping[str, Any]) -> str:
         for ax, (k, colour, _) in zip(axes[1:], panels):
             if vals.get(k) is not None:
                 ax.axhline(vals[k], ls=ls, lw=0.9, color=colour, alpha=0.8, label=label)
-        axes[0].plot([], [], ls=ls, color="0.3", label=label)
     axes[0].set_ylim(-0.02, 1.02)
     axes[0].set_ylabel("higher is better")
-    axes[0].legend(fontsize=6, ncol=2 if len(samplers) > 1 else 1)
+    # the first panel's key below the figure, colour for the indicator and line style for the sampler and the
+    # references: inside, five indicators' lines and one entry per indicator and sampler overlapped
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], color=f"C{c}", marker="o", label=k) for c, k in enumerate(keys)]
+    handles += [Line2D([], [], color="0.3", ls=styles[name], label=name) for name in samplers]
+    handles += [Line2D([], [], color="0.3", ls=ref_style.get(ref, ("--", ref))[0],
+                       label=ref_style.get(ref, ("--", ref))[1]) for ref in refs]
     for ax, (_, _, ylabel) in zip(axes[1:], panels):
         ax.set_ylabel(ylabel)
     axes[-1].set_ylabel("sampling seconds")
     for ax in axes[1:]:
         ax.legend(fontsize=7)
     for ax in axes:
-        ax.set_xscale("log")
+        _log_x_at(ax, [p["steps"] for p in pts])
         ax.set_xlabel("sampling steps")
         ax.grid(alpha=0.3)
     fig.suptitle(f"Quality against the number of sampling steps ({', '.join(samplers)}; T = {curve.get('T')})",
                  fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 5), fontsize=8, frameon=False,
+               bbox_to_anchor=(0.5, -0.02))
     return to_base64(fig)
 
 
@@ -373,16 +393,26 @@ def privacy_curve(curves: Mapping[str, Mapping[str, Any]], *, utility: str, atta
             order = np.argsort(cur["eps"])
             eps = np.asarray(cur["eps"], dtype=float)[order]
             vals = np.asarray([_nan(v) for v in cur[key]], dtype=float)[order]
-            ax.plot(eps, vals, marker="o", color=f"C{c}", label=f"{family} (DP)")
+            # a marker and a size per family: families at the same value (TSTR 1 at every ε) stay visible
+            ax.plot(eps, vals, marker="osD^v"[c % 5], ms=9 - 1.5 * (c % 4), color=f"C{c}", alpha=0.85,
+                    label=f"{family} (DP)")
             ref = cur.get(f"{key}_ref")
             if ref is not None:
                 ax.axhline(float(ref), color=f"C{c}", ls="--", lw=1, label=f"{family} (not private)")
         if key == "attack":
             ax.axhline(0.5, color="grey", ls=":", lw=1, label="chance")
-        ax.set_xscale("log")
+        _log_x_at(ax, [e for cur in curves.values() for e in cur["eps"]])
         ax.set_xlabel("privacy budget ε (log scale)")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-    fig.tight_layout()
+    # one key below the panels, not over the lines (the chance line's entry from the attack panel)
+    handles, labels = [], []
+    for ax in axes[0]:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            if lab not in labels:
+                handles.append(h)
+                labels.append(lab)
+    fig.tight_layout(rect=(0, 0.12, 1, 1))
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 4), fontsize=8, frameon=False,
+               bbox_to_anchor=(0.5, -0.02))
     return to_base64(fig)
