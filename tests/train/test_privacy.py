@@ -282,6 +282,33 @@ def test_noise_has_the_dp_sgd_scale_sigma_c_over_b(B):
     assert abs(float(diff.mean())) < 4 * sigma * C / B / np.sqrt(diff.numel())
 
 
+@pytest.mark.parametrize("sigma", [0.0, 1.3])
+def test_a_batch_whose_gradients_outgrow_the_bound_is_clipped_in_parts_with_one_noise_draw(monkeypatch, sigma):
+    """Per-profile gradients held at once are bounded (privacy.GRAD_SAMPLE_BYTES): a Poisson batch of 9 profiles
+    whose gradients would take more is clipped and summed 2 profiles at a time, in 5 backward passes of at most 2
+    profiles; the update is the unparted one's (the brute-force clipped mean without noise; with noise, the same
+    draw of the same scale added once, not once a part)."""
+    from rnagen.train import privacy as priv
+
+    g = torch.Generator().manual_seed(1)
+    xb, yb = torch.randn(9, 6, generator=g) * 3, torch.randint(0, 4, (9,), generator=g)
+    whole, _ = _private_step(sigma, 0.5, xb, yb, B=12)
+    seen: list[int] = []
+    forward = _Toy.forward
+    monkeypatch.setattr(_Toy, "forward", lambda self, x, y, generator=None: (seen.append(len(x)),
+                                                                              forward(self, x, y))[1])
+    monkeypatch.setattr(priv, "GRAD_SAMPLE_BYTES", 2 * 4 * (6 * 40 + 40))
+    parted, private = _private_step(sigma, 0.5, xb, yb, B=12)
+    assert private.part_rows() == 2 and seen == [2, 2, 2, 2, 1]
+    for n in whole:
+        torch.testing.assert_close(parted[n], whole[n], rtol=1e-5, atol=1e-7)
+    if sigma == 0.0:
+        want, _ = _clipped_mean_grad(xb, yb, 0.5, 12)
+        for n in parted:
+            torch.testing.assert_close(parted[n], want[n], rtol=1e-4, atol=1e-6)
+    assert private.history == [(sigma, 0.12, 1)]
+
+
 def test_an_empty_poisson_batch_still_adds_noise_and_counts_as_a_step():
     applied, private = _private_step(2.0, 1.0, torch.zeros(0, 6), torch.zeros(0, dtype=torch.long), B=10)
     flat = torch.cat([v.flatten() for v in applied.values()])

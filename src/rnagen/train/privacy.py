@@ -79,6 +79,10 @@ INSTALL_HINT = "pip install 'rnagen[privacy]'"
 #: the profiles each step drew (a member's presence adds to them): both outside what the accountant counts (only
 #: the noised, clipped gradient sums are). Wall time, as in opacus, is not treated as a release.
 PRIVATE_LOG_COLUMNS = ("step", "lr", "seconds")
+#: the most bytes of per-profile gradients (profiles x parameters x 4) one backward pass of a private step holds:
+#: a Poisson batch whose gradients would take more is clipped and summed in parts of as many profiles as fit
+#: (opacus's virtual steps, as its ``BatchMemoryManager`` takes them), one noise draw for the whole batch
+GRAD_SAMPLE_BYTES = 256 * 2**20
 DEFAULT_MAX_GRAD_NORM = 1.0
 DEFAULT_ACCOUNTANT = "auto"
 #: ``auto`` asks the PRV accountant only when RDP's ε is at most this (past it PRV's grid outgrows memory or
@@ -570,11 +574,7 @@ class PrivateTraining:
             # the model's step fills p.grad_sample (empty for an empty batch), calls opt.step() and its schedulers
             logs = self._custom(ctx, xb, yb)
         elif len(xb):
-            with warnings.catch_warnings():  # torch notes that the inputs need no gradient: expected here
-                warnings.simplefilter("ignore", UserWarning)
-                out = ctx.module(xb, yb, generator=ctx.generator)
-                out.loss.backward()
-            logs = {"loss": float(out.loss.detach()), **{k: float(v) for k, v in out.logs.items()}}
+            logs = self._clipped_sums(ctx, xb, yb)
         else:  # an empty Poisson batch: no gradients, but the noise is added and the step is accounted
             for p in opt.params:
                 p.grad_sample = torch.zeros((0, *p.shape), device=p.device, dtype=p.dtype)
@@ -584,6 +584,38 @@ class PrivateTraining:
         self.accountant.step(noise_multiplier=self.plan.noise_multiplier, sample_rate=self.plan.sample_rate)
         # the loop averages each log over the ranks: the whole batch's size is the mean slice times their number
         return {**logs, "batch": float(len(xb) * self._world)}
+
+    def part_rows(self) -> int:
+        """The profiles of one backward pass of :meth:`step`: as many as :data:`GRAD_SAMPLE_BYTES` of per-profile
+        gradients hold (at least one)."""
+        n_params = sum(p.numel() for p in self._dp_optimizer.params) if self._dp_optimizer is not None else 0
+        return max(1, GRAD_SAMPLE_BYTES // max(1, 4 * n_params))
+
+    def _clipped_sums(self, ctx: "StepContext", xb: torch.Tensor, yb: torch.Tensor) -> dict[str, float]:
+        """The per-profile gradients of the batch ``(xb, yb)``, clipped and summed into the optimiser's
+        ``summed_grad`` a part of :meth:`part_rows` profiles at a time: every part but the last is clipped and
+        accumulated with the noise and the update skipped (``signal_skip_step``), the last is left for the
+        caller's ``opt.step()``, which clips it, adds the noise once and applies the update. The sum of the
+        clipped gradients is the batch's whichever the parts (each profile's gradient is of its own loss), and
+        so is the noise; the per-profile gradients held at once, which grow with batch x parameters, stay
+        bounded. The logs are the batch's means (of the parts' means, by their sizes)."""
+        opt = self._dp_optimizer
+        rows = self.part_rows()
+        sums: dict[str, float] = {}
+        for start in range(0, len(xb), rows):
+            part = slice(start, start + rows)
+            with warnings.catch_warnings():  # torch notes that the inputs need no gradient: expected here
+                warnings.simplefilter("ignore", UserWarning)
+                out = ctx.module(xb[part], yb[part], generator=ctx.generator)
+                out.loss.backward()
+            k = len(xb[part])
+            for name, v in {"loss": out.loss.detach(), **out.logs}.items():
+                sums[name] = sums.get(name, 0.0) + k * float(v)
+            if start + rows < len(xb):
+                opt.signal_skip_step(do_skip=True)
+                opt.step()    # clip this part's gradients and add them to summed_grad; no noise, no update
+                opt.zero_grad(set_to_none=True)   # the part's grad_sample; summed_grad is kept (a skipped step)
+        return {name: v / len(xb) for name, v in sums.items()}
 
     # --- accounting and checkpoints -----------------------------------------------------------------------
     @property
