@@ -389,9 +389,9 @@ def _privacy_figures(rows: list[dict[str, Any]]) -> list[dict[str, str]]:
     attacks = _attack_columns(rows)
 
     def strongest(r: dict[str, Any]) -> float | None:
-        # the highest AUC: an attack beats chance only above it, as the membership section's verdict reads each
-        # attack (rnagen.metrics.membership.verdict, one-sided); an AUC below 0.5 is an attack that ranks
-        # members last on that draw, which an attacker without the membership labels cannot know to flip
+        # the highest AUC, the attacks as designed (members nearer the synthetic set): on a small audit one draw's
+        # AUC far below 0.5 is mostly its noise; the membership section's verdict says where an AUC lies below
+        # chance beyond its interval (rnagen.metrics.membership.verdict), which a reversed score would exploit
         vals = [v for v in (_finite(r.get(c)) for c in attacks) if v is not None]
         return max(vals) if vals else None
 
@@ -419,7 +419,7 @@ def _privacy_figures(rows: list[dict[str, Any]]) -> list[dict[str, str]]:
                + (f" ({', '.join(missing)}: no non-private row in this benchmark)" if missing else ""))
     if has_attack:
         caption += (f"; right: the highest membership-inference AUC among {', '.join(attacks)} (0.5 = chance; "
-                    "one-sided, as the membership verdict judges the attacks)")
+                    "the attacks as designed; the membership verdicts say where one lies below chance)")
     return [{"id": "privacy", "title": "Utility against the privacy budget", "caption": caption + ".",
              "img": plots.privacy_curve(curves, utility="TSTR accuracy (higher is better)",
                                         attack="attack AUC (0.5 = chance)" if has_attack else None)}]
