@@ -2,6 +2,7 @@
 gradient of its own loss, gradient penalty included, clipped and noised; the generator's class offsets from
 noisy class means composed into ε; the generator trained from the critic alone."""
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -228,6 +229,20 @@ def test_private_class_offsets_start_from_class_means_with_the_gaussian_mechanis
     X[np.flatnonzero(y == 0)[100:]] = -0.5
     big = _offsets(["privacy.epsilon=1e6", "gan.anchor=none", "privacy.accountant=rdp"], X, y)
     np.testing.assert_allclose(big[0], np.full(60, 0.25), atol=5e-3)
+
+
+def test_private_class_offsets_warn_where_clipping_would_shrink_the_profiles():
+    """Profiles of ~8 per gene (no standard scaler): the class sums clipped at sqrt(G) would shrink each profile to
+    an eighth of its length, said to the operator; profiles of the standardised scale pass without it."""
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1, 2], 50)
+    X = rng.normal(0.0, 1.0, (150, 40))
+    private = ["privacy.epsilon=2", "gan.anchor=none", "privacy.accountant=rdp"]
+    with pytest.warns(UserWarning, match="starting class means clip each training profile to L2 norm 6.32"):
+        _offsets(private, X + 8.0, y)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*shrunk toward 0 by the clipping.*")
+        _offsets(private, X, y)
 
 
 def _untrained(overrides, data):

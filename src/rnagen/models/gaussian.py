@@ -114,6 +114,20 @@ def _clip_rows(A: np.ndarray, R: float) -> np.ndarray:
     return A * np.minimum(1.0, R / np.maximum(norms, 1e-300))
 
 
+def warn_if_clipped_away(X: np.ndarray, R: float, what: str) -> None:
+    """Warn (the operator, not the release) where clipping the training profiles to L2 norm ``R`` would shrink
+    most of them to under half their length: statistics released at the clipping norm of standardised profiles
+    (sqrt(genes)) from profiles on another scale (``preprocess.scaler=none``: log2 expression of ~8 per gene has a
+    norm of ~8 sqrt(genes)) come out shrunk toward 0 by the clipping, not by the noise. Says no value of the data."""
+    if len(X) and float(np.median(np.linalg.norm(X, axis=1))) > 2.0 * R:
+        import warnings
+
+        warnings.warn(f"{what} clip each training profile to L2 norm {R:.3g} (sqrt(genes): a standardised "
+                      "profile's), and most profiles are over twice as long, so the released statistics are shrunk "
+                      "toward 0 by the clipping: keep preprocess.scaler=standard (the default) for a private run",
+                      UserWarning, stacklevel=3)
+
+
 def noise_scales(epsilon: float, delta: float, *, clip_norm: float, clip_norm_sq: float,
                  covariance_share: float = 0.0, clip_norm_cov: float | None = None) -> dict[str, float]:
     """ρ and the noise standard deviations (σ_n, σ_s, σ_q) of the counts, sums and sums of squares for an
@@ -594,6 +608,7 @@ def anchor_statistics(X: np.ndarray, y: np.ndarray, n_labels: int, *, kind: str,
     full = kind == "full"
     share = auto_covariance_share(len(X), G, eps_anchor, delta) if full else 0.0
     rng = np.random.default_rng([noise_key(seed, reproducible=privacy.reproducible), stream])
+    warn_if_clipped_away(X, float(np.sqrt(G)), "the private anchor statistics")
     st = private_class_moments(X, y, n_labels, epsilon=eps_anchor, delta=delta, clip_norm=float(np.sqrt(G)),
                                clip_norm_sq=float(np.sqrt(3.0 * G)), rng=rng, pooled=pooled, covariance_share=share)
     means = np.vstack([st["means"], st["pooled_mean"]]) if pooled else st["means"]

@@ -432,9 +432,10 @@ class WGANGPModel(Generator):
         if p.epsilon is None:
             return [None] * self.n_labels, None
         from ...train.privacy import DEFAULT_ACCOUNTANT, noise_key, release_rho, resolve_delta, spent_epsilon
-        from ..gaussian import _clip_rows
+        from ..gaussian import _clip_rows, warn_if_clipped_away
 
         R = float(np.sqrt(X.shape[1]))
+        warn_if_clipped_away(X, R, "the generator's private starting class means")
         delta = resolve_delta(p.delta, len(X))
         accountant = p.accountant or DEFAULT_ACCOUNTANT
         rho = release_rho(self.config.gan.anchor_epsilon_share * float(p.epsilon), delta, accountant)
