@@ -564,6 +564,7 @@ class Reconstructor:
         pos = require_genes(self.input_names, [str(v) for v in adata.var_names], what="input genes of the "
                             "reconstructor", where=where)
         step = _chunk_rows(len(pos))
+        n_neg, first_neg = 0, ""
         for s in range(0, adata.n_obs, step):   # one missing input gives every predicted gene of its profile NaN
             block = _dense_rows(adata.X, slice(s, s + step), np.asarray(pos), cast=False)
             if not np.isfinite(block).all():
@@ -571,7 +572,20 @@ class Reconstructor:
                 raise DataError(f"{where}: NaN or infinite values in the input genes (first: sample "
                                 f"{str(adata.obs_names[s + i])!r}, gene {self.input_names[j]!r}); fill them in or "
                                 "drop those samples first (rnagen data prepare --missing impute|drop)")
+            below = block < 0
+            if below.any():
+                if not n_neg:
+                    i, j = np.argwhere(below)[0]
+                    first_neg = (f"sample {str(adata.obs_names[s + i])!r}, gene {self.input_names[j]!r}: "
+                                 f"{float(block[i, j]):.4g}")
+                n_neg += int(below.sum())
         self._check_scale(adata, np.asarray(pos), where)
+        if n_neg and any(isinstance(t, Log2p1) for t in self._pipelines()[0].steps):
+            # values on the fitted linear scale (the log-scale reading was refused above) with some below 0, as a
+            # generator's noise leaves them: log2(x+1) is undefined below -1 and is no expression level below 0
+            raise DataError(f"{where}: {n_neg} values of its input genes are below 0 (first: {first_neg}), but the "
+                            "reconstructor takes log2(x+1) of values before the log, which are never negative; "
+                            "set them to 0 (clip the profiles at 0) or drop those samples first")
         return pos
 
     def _check_scale(self, adata, pos: np.ndarray, where: str) -> None:
@@ -590,12 +604,14 @@ class Reconstructor:
                             f"on {lg.get('data_log_state')}: {TWO_LOG_BASES}")
         if lg.get("decided_by") != "auto":
             return   # the user fixed the log step (log=log2p1 or none): their data, their scale
-        logged = bool(st["logged"]) if st is not None else self._looks_logged_inputs(X)
+        logged, by_means = (bool(st["logged"]), True) if st is not None else self._looks_logged_inputs(X)
         if lg.get("applied") and logged:
             raise DataError(f"{where}: its input genes look log-scale (values up to {float(np.nanmax(X)):.3g}) but the "
                             "reconstructor was fitted on values before the log (it takes log2(x+1) itself); give the "
                             "values before the log, or fit it on log-scale data")
-        if not lg.get("applied") and not logged and float(np.nanmin(X)) >= 0:
+        # linear values with a few below 0 (a generator's noise) are linear still, where the recorded state or the
+        # fitted means say so; below 0 by the range rule alone, they may be centred log values
+        if not lg.get("applied") and not logged and (by_means or float(np.nanmin(X)) >= 0):
             raise DataError(f"{where}: its input genes look like values before the log (up to "
                             f"{float(np.nanmax(X)):.4g}) but the reconstructor was fitted on log-scale data; give "
                             "log-scale values (log2(x+1)), or fit it on the raw values")
@@ -651,16 +667,19 @@ class Reconstructor:
                             f"z-scores), but the reconstructor was fitted on expression values (their median mean "
                             f"{float(np.median(mu)):.3g}); give the values before scaling")
 
-    def _looks_logged_inputs(self, X: np.ndarray) -> bool:
-        """Whether input values ``X`` (samples x input genes, no recorded log state) are log-scale, judged against
-        the fitted input genes: the scale on which their means lie nearer the training means (in training
+    def _looks_logged_inputs(self, X: np.ndarray) -> tuple[bool, bool]:
+        """Whether input values ``X`` (samples x input genes, no recorded log state) are log-scale, and whether the
+        fitted input genes decided it: the scale on which their means lie nearer the training means (in training
         standard deviations, median over the genes) when the two readings differ fourfold or more, else the
         value-range rule of :func:`rnagen.pp.looks_logged`. The range alone cannot tell linear values that stay
-        in the log range (genes of 3 to 25 reads, say) from log values."""
+        in the log range (genes of 3 to 25 reads, say) from log values. The linear reading takes values below 0 as
+        0: a generator's profiles on the linear scale hold a few such values, which leave their means where they
+        are, while log-scale values (log2(TPM+0.001) at -9.97 for no expression) are judged as the log values they
+        are."""
         steps = self.pipe_in.steps if self.pipe_in is not None else []
         sc = steps[-1] if steps and isinstance(steps[-1], StandardScaler) else None
         if sc is None or sc.mean is None or sc.std is None:
-            return looks_logged(X)
+            return looks_logged(X), False
         mu, sd = np.asarray(sc.mean, np.float64), np.asarray(sc.std, np.float64)
         m = np.nanmean(np.asarray(X, np.float64), axis=0)
 
@@ -670,12 +689,12 @@ class Reconstructor:
         # the fitted means are of log-scale values either way (log2(x+1) taken by the pipeline or by the user):
         # log-scale input compares as it is, linear input after log2(x+1)
         as_log = off(m)
-        as_linear = off(np.log2(np.asarray(X, np.float64) + 1.0).mean(axis=0)) if float(np.min(X)) >= 0 else np.inf
+        as_linear = off(np.log2(np.maximum(np.asarray(X, np.float64), 0.0) + 1.0).mean(axis=0))
         if as_log <= 0.25 * as_linear:
-            return True
+            return True, True
         if as_linear <= 0.25 * as_log:
-            return False
-        return looks_logged(X)
+            return False, True
+        return looks_logged(X), False
 
     def predict(self, adata) -> np.ndarray:
         """Predicted target genes (``target_names`` order) for the input genes of ``adata``, original units."""
