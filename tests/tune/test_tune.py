@@ -440,3 +440,37 @@ def test_a_read_only_study_database_is_one_line_not_a_traceback(tmp_path):
     finally:
         undo()
     assert db.read_bytes() == before
+
+
+def test_a_tune_stopped_by_sigterm_leaves_no_trial_running(gtex_small, tmp_path, monkeypatch, capsys):
+    """SIGTERM (a scheduler's stop, ``timeout``) during a trial of ``rnagen tune``: the command ends in one line with
+    status 143, the trial it was running is marked failed in the study (as Optuna marks one stopped by Ctrl-C), not
+    left running for every worker's sampler until a heartbeat check, and the best configuration so far is written;
+    a second run joins the study and completes its trials."""
+    import os
+    import signal
+
+    from rnagen.tune.study import _TrialRunner
+
+    real = _TrialRunner.evaluate
+    calls = []
+
+    def evaluate(self, cfg):
+        calls.append(1)
+        if len(calls) == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real(self, cfg)
+
+    monkeypatch.setattr(_TrialRunner, "evaluate", evaluate)
+    best = tmp_path / "best.toml"
+    args = ["tune", str(gtex_small), "--model", "gaussian", "--label-key", "tissue", "--trials", "3",
+            "--budget", "fast", "--sampler-seed", "1", "--quiet", "--out", str(best)]
+    assert main(args) == 143
+    assert capsys.readouterr().err == "rnagen: terminated\n"
+    db = f"sqlite:///{tmp_path / 'rnagen-gaussian.db'}"
+    study = optuna.load_study(study_name="rnagen-gaussian", storage=db)
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL]
+    assert tomllib.loads(best.read_text())["model"] == "gaussian"
+    assert main(args[:7] + ["1"] + args[8:]) == 0
+    study = optuna.load_study(study_name="rnagen-gaussian", storage=db)
+    assert [t.state.name for t in study.trials] == ["COMPLETE", "FAIL", "COMPLETE"]

@@ -9,7 +9,9 @@ median of earlier trials at the same rung.
 Storage: a local SQLite file by default (nothing to set up). With ``postgresql://user@host/db`` several
 ``rnagen tune`` processes, on as many machines, share one study: Optuna hands each a new trial number from
 the database, and the TPE sampler's "constant liar" keeps concurrent workers from proposing the same
-configuration. A worker that dies mid-trial is detected by its missing heartbeat and its trial re-queued.
+configuration. A worker stopped by Ctrl-C or SIGTERM marks its trial failed on the way out; one killed outright
+(``kill -9``, a lost machine) is detected by its missing heartbeat, and its trial marked failed when a worker
+next starts a trial after the grace period (3 minutes).
 """
 from __future__ import annotations
 
@@ -408,6 +410,7 @@ def tune(
     except BaseException as e:
         # interrupted (Ctrl-C, SIGTERM), or the study's database full: the best configuration of the trials
         # completed so far is kept
+        runner.fail_running(study)
         if out is not None and any(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials):
             write_best_config(study, out)
         failure = _storage_failure(e, normalise_storage(storage))
@@ -455,6 +458,24 @@ class _TrialRunner:
     seed: int
     device: str
     worker: str
+    running: list = dataclasses.field(default_factory=list)
+    """The trial this worker is running (none between trials)."""
+
+    def fail_running(self, study) -> None:
+        """Mark the trial this worker was running when it was stopped as failed. Optuna does so for an exception
+        or Ctrl-C, not for another ``BaseException`` (SIGTERM, raised by ``rnagen`` as one: a scheduler's or
+        ``timeout``'s stop), which would leave it running in the storage until a later worker's heartbeat check,
+        counted as running by every worker's sampler meanwhile. A storage that cannot be written is left as it is
+        (its own error is the one raised)."""
+        import optuna
+
+        with contextlib.suppress(Exception):
+            running = {t.number for t in study.get_trials(deepcopy=False,
+                                                           states=(optuna.trial.TrialState.RUNNING,))}
+            for trial in self.running:
+                if trial.number in running:
+                    study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        self.running.clear()
 
     def evaluate(self, cfg) -> tuple[float, Scores, float]:
         """Objective value, scores and seconds of one configuration, trained from scratch."""
@@ -471,6 +492,10 @@ class _TrialRunner:
         return objective_value(scores, self.objective), scores, time.perf_counter() - t0
 
     def __call__(self, trial) -> float:
+        self.running[:] = [trial]
+        return self._run(trial)
+
+    def _run(self, trial) -> float:
         import optuna
 
         overrides = suggest(self.model_cls, trial, self.budget)
