@@ -289,3 +289,30 @@ def test_a_reconstructed_parquet_file_of_real_profiles_is_replaced_on_a_re_run(g
     kept = (tmp_path / "forged.parquet").read_bytes()
     assert main([*apply, str(tmp_path / "forged.parquet")]) == 2
     assert (tmp_path / "forged.parquet").read_bytes() == kept
+
+
+def test_reconstructed_profiles_are_refused_as_test_data(gtex_split, tmp_path, capsys):
+    """`reconstruct score` on reconstruct apply's own output (an .h5ad or parquet recording the step, a GCT marking
+    the genes, a CSV written to 3 decimals that records nothing): their target genes are predictions, and the score
+    of the reconstructor against itself (R² 1) is refused in one line; the real held-out profiles score."""
+    d, train, test, entrez = gtex_split
+    rec = tmp_path / "rec"
+    assert main(["reconstruct", "fit", str(d / "train.h5ad"), "--inputs", str(d / "genes.txt"), "--quiet",
+                 "--out", str(rec)]) == 0
+    test[:, entrez].copy().write_h5ad(tmp_path / "syn.h5ad")
+    for ending in ("h5ad", "parquet", "gct"):
+        assert main(["reconstruct", "apply", str(rec), str(tmp_path / "syn.h5ad"), "--out",
+                     str(tmp_path / f"full.{ending}")]) == 0
+    full = ad.read_h5ad(tmp_path / "full.h5ad")
+    table = pd.DataFrame(np.round(np.asarray(full.X, np.float64), 3), index=full.obs_names, columns=full.var_names)
+    table.index.name = "sample"
+    table.to_csv(tmp_path / "full3.csv")
+    capsys.readouterr()
+    for name, why in (("full.h5ad", "its record names a linear step"), ("full.parquet", "its record names a linear"),
+                      ("full.gct", "its genes are marked reconstructed"), ("full3.csv", "own predictions")):
+        assert main(["reconstruct", "score", str(rec), str(tmp_path / name)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and why in err and "score on held-out real full profiles" in err, (name, err)
+    assert main(["reconstruct", "score", str(rec), str(d / "test.h5ad")]) == 0
+    r2 = float(capsys.readouterr().out.split("\nR²")[1].split()[0])
+    assert 0.3 < r2 < 0.99

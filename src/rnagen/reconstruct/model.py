@@ -45,6 +45,7 @@ from ..errors import ConfigError, DataError, RunDirError
 from ..pp.history import (
     TWO_LOG_BASES,
     conversion_formula,
+    get_history,
     log1p_name,
     log_base,
     log_bases_differ,
@@ -109,6 +110,11 @@ class MLPConfig:
     patience: int = 8
     """Stop after this many epochs without a better validation MSE (the best weights are kept)."""
 
+
+#: the MSE, as a share of the test targets' mean variance (both on the model's log scale), below which
+#: :meth:`Reconstructor.score`'s test targets are its own predictions written with three decimals or more (rounding
+#: to 0.001 leaves an MSE of about 1e-7): measured expression is never predicted that closely
+_OWN_PREDICTIONS_MSE = 1e-6
 
 #: the fewest held-out profiles :meth:`Reconstructor.score` takes
 MIN_SCORE_SAMPLES = 5
@@ -791,6 +797,7 @@ class Reconstructor:
             raise DataError(f"none of the {len(self.target_idx)} target genes of the reconstructor are in the test "
                             f"data; score on full profiles with the training data's genes")
         tpos = np.asarray([hits[k] for k in keep], dtype=np.int64)
+        self._refuse_reconstructed(adata, tpos)
         if adata.n_obs < MIN_SCORE_SAMPLES:
             # each gene's R² divides by its spread over the test profiles: over 2 or 3 of them some genes hardly
             # vary, and their R² (large and negative) swamps the mean
@@ -810,6 +817,10 @@ class Reconstructor:
         r2, r = gene_scores(truth_log, pred_log)
         err = pred_log - truth_log
         zt = scaler.transform(truth_log)
+        if float(np.mean(err * err)) < _OWN_PREDICTIONS_MSE * float(np.mean(truth_log.var(axis=0))):
+            raise DataError("the test data's target genes are this reconstructor's own predictions (they match them "
+                            "to within rounding: reconstructed profiles, as a CSV file of reconstruct apply's holds "
+                            "them): they would score it against itself; score on held-out real full profiles")
         genes = [self.target_names[k] for k in keep]
         res: dict[str, Any] = {
             "method": self.method,
@@ -839,6 +850,23 @@ class Reconstructor:
             res["per_gene"] = {"gene": genes, "symbol": [self.symbols[self.target_idx[k]] for k in keep],
                                "r2": r2.tolist(), "pearson": r.tolist()}
         return res
+
+    @staticmethod
+    def _refuse_reconstructed(adata, tpos: np.ndarray) -> None:
+        """Refuse test data whose target genes are predictions: profiles :meth:`apply` wrote (their history's
+        ``reconstruct`` step, or ``var["reconstructed"]`` marking the genes at ``tpos``, as a GCT file keeps it).
+        Scored, a reconstructor's own predictions give R² 1, and another reconstructor's measure the two against
+        each other, not against measured expression."""
+        steps = [h for h in get_history(adata) if h.get("step") == "reconstruct"]
+        mark = adata.var["reconstructed"] if "reconstructed" in adata.var.columns else None
+        marked = (mark is not None and pd.api.types.is_bool_dtype(mark.dtype)
+                  and bool(np.asarray(mark, dtype=bool)[tpos].any()))
+        if steps or marked:
+            how = (f"its record names a {steps[-1].get('method') or 'reconstruct'} step" if steps
+                   else "its genes are marked reconstructed")
+            raise DataError(f"the test data are reconstructed profiles ({how}): their target genes are predictions, "
+                            "not measured values, and would score the reconstruction against predictions; score on "
+                            "held-out real full profiles")
 
     def _training_profiles(self, adata, pos: np.ndarray) -> list[int]:
         """The test profiles that are training profiles (every input value the same by their digests, or the same
