@@ -316,3 +316,33 @@ def test_reconstructed_profiles_are_refused_as_test_data(gtex_split, tmp_path, c
     assert main(["reconstruct", "score", str(rec), str(d / "test.h5ad")]) == 0
     r2 = float(capsys.readouterr().out.split("\nR²")[1].split()[0])
     assert 0.3 < r2 < 0.99
+
+
+@pytest.mark.parametrize("ending", [".gct", ".gct.gz"])
+def test_a_reconstructed_gct_file_of_real_profiles_is_replaced_on_a_re_run(gtex_split, tmp_path, ending):
+    """reconstruct apply of profiles not named as synthetic ones into a GCT file, twice: the file's row metadata
+    (each gene marked reconstructed True or False) tells rnagen's own output from a user's GCT file, so the re-run
+    replaces it; a user's GCT file with other row metadata, or a 'reconstructed' column of other values, is not
+    replaced."""
+    d, train, test, entrez = gtex_split
+    assert main(["reconstruct", "fit", str(d / "train.h5ad"), "--inputs", str(d / "genes.txt"), "--quiet",
+                 "--out", str(tmp_path / "rec")]) == 0
+    test[:, entrez].copy().write_h5ad(tmp_path / "part.h5ad")
+    apply = ["reconstruct", "apply", str(tmp_path / "rec"), str(tmp_path / "part.h5ad"), "--out"]
+    out = tmp_path / f"full{ending}"
+    assert main([*apply, str(out)]) == 0
+    first = ad.read_h5ad(tmp_path / "part.h5ad").obs_names[0]
+    assert not first.startswith("syn_")
+    from rnagen.data import read
+
+    before = read(out)
+    assert main([*apply, str(out)]) == 0
+    after = read(out)
+    np.testing.assert_array_equal(np.asarray(after.X), np.asarray(before.X))
+    assert after.var["reconstructed"].sum() == len(train.var_names) - len(entrez)
+    for name, meta in (("theirs.gct", "desc\tx"), ("marks.gct", "reconstructed\tyes")):
+        (tmp_path / name).write_text(f"#1.3\n1\t1\t1\t0\nid\t{meta.split(chr(9))[0]}\tS1\nG1\t"
+                                     f"{meta.split(chr(9))[1]}\t2.5\n")
+        kept = (tmp_path / name).read_bytes()
+        assert main([*apply, str(tmp_path / name)]) == 2
+        assert (tmp_path / name).read_bytes() == kept
