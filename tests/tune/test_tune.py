@@ -2,6 +2,7 @@
 `rnagen tune` on the bundled data whose best configuration trains with `rnagen train --config`."""
 from __future__ import annotations
 
+import contextlib
 import sys
 import tomllib
 from dataclasses import dataclass, field
@@ -474,3 +475,29 @@ def test_a_tune_stopped_by_sigterm_leaves_no_trial_running(gtex_small, tmp_path,
     assert main(args[:7] + ["1"] + args[8:]) == 0
     study = optuna.load_study(study_name="rnagen-gaussian", storage=db)
     assert [t.state.name for t in study.trials] == ["COMPLETE", "FAIL", "COMPLETE"]
+
+
+def test_a_sqlite_database_of_another_program_is_not_taken_as_the_study_storage(gtex_small, tmp_path, capsys):
+    """--storage naming a SQLite file that holds another program's tables (the user's own database): refused in one
+    line before anything is written, the file byte for byte as it was (Optuna would add its 13 tables to it); an
+    empty file, and a study database, are taken."""
+    import sqlite3
+
+    mine = tmp_path / "results.db"
+    with contextlib.closing(sqlite3.connect(mine)) as con:
+        con.execute("CREATE TABLE samples (id TEXT, tissue TEXT)")
+        con.execute("INSERT INTO samples VALUES ('s1', 'Lung')")
+        con.commit()
+    kept = mine.read_bytes()
+    args = ["tune", str(gtex_small), "--model", "gaussian", "--label-key", "tissue", "--trials", "1", "--budget",
+            "fast", "--sampler-seed", "1", "--quiet", "--out", str(tmp_path / "out" / "best.toml")]
+    assert main([*args, "--storage", f"sqlite:///{mine}"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is a SQLite database of something else (tables: samples)" in err
+    assert mine.read_bytes() == kept and not (tmp_path / "out").exists()
+    empty = tmp_path / "empty.db"
+    empty.touch()
+    assert main([*args, "--storage", f"sqlite:///{empty}"]) == 0
+    assert main([*args, "--storage", f"sqlite:///{empty}"]) == 0   # the study's own database, joined
+    study = optuna.load_study(study_name="rnagen-gaussian", storage=f"sqlite:///{empty}")
+    assert [t.state.name for t in study.trials] == ["COMPLETE", "COMPLETE"]

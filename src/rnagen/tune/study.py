@@ -81,6 +81,8 @@ def _storage(url: str):
     new_file = db_file is not None and not db_file.exists()
     if url.startswith("postgresql"):
         engine_kwargs["pool_pre_ping"] = True  # survive a server restart between long trials
+    if db_file is not None and not new_file:
+        _refuse_foreign_sqlite(db_file)
     attempts = 6
     for attempt in range(attempts):
         try:
@@ -109,6 +111,32 @@ def _storage(url: str):
                 raise refused from None
             raise ConfigError(f"cannot open storage {url!r}: {str(e).splitlines()[0]}") from None
     raise AssertionError("unreachable")
+
+
+#: the tables Optuna's RDB storage creates (``optuna.storages._rdb.models``)
+_OPTUNA_TABLES = frozenset({
+    "studies", "version_info", "study_directions", "study_user_attributes", "study_system_attributes", "trials",
+    "trial_user_attributes", "trial_system_attributes", "trial_params", "trial_values", "trial_intermediate_values",
+    "trial_heartbeats", "alembic_version"})
+
+
+def _refuse_foreign_sqlite(db_file: Path) -> None:
+    """Refuse a SQLite file that holds tables and no Optuna study (another program's database, the user's own):
+    opening it as the storage would add Optuna's tables to it. A file SQLite cannot read as a database is left to
+    the opening, which names it."""
+    import sqlite3
+
+    try:
+        with contextlib.closing(sqlite3.connect(f"{db_file.resolve().as_uri()}?mode=ro", uri=True)) as con:
+            tables = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    except (sqlite3.Error, OSError, ValueError):
+        return
+    # none of Optuna's tables: a study's file another worker is creating this moment holds some of them already
+    if tables and set(tables).isdisjoint(_OPTUNA_TABLES):
+        shown = ", ".join(sorted(tables)[:5]) + (f", ... ({len(tables) - 5} more)" if len(tables) > 5 else "")
+        raise OutputError(f"study database {db_file} is a SQLite database of something else (tables: {shown}), not "
+                          "an Optuna study's; Optuna would add its tables to it: name another file with --storage "
+                          "sqlite:///FILE.db")
 
 
 def _db_refused(url: str, message: str) -> OutputError | None:
