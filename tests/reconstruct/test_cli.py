@@ -346,3 +346,38 @@ def test_a_reconstructed_gct_file_of_real_profiles_is_replaced_on_a_re_run(gtex_
         kept = (tmp_path / name).read_bytes()
         assert main([*apply, str(tmp_path / name)]) == 2
         assert (tmp_path / name).read_bytes() == kept
+
+
+def test_genes_given_beside_the_inputs_are_said_to_be_replaced_or_left_out(gtex_split, tmp_path, capsys):
+    """reconstruct apply on profiles holding more than the input genes (full real profiles, a generator's extra
+    genes): the genes the reconstructor predicts hold its predictions in the output, and the genes it was not
+    fitted on are left out; each is said in a note naming them, and recorded in the reconstruct step. Profiles of
+    the input genes alone give no note."""
+    from rnagen.pp import get_history
+
+    d, train, test, entrez = gtex_split
+    rec = tmp_path / "rec"
+    assert main(["reconstruct", "fit", str(d / "train.h5ad"), "--inputs", str(d / "genes.txt"), "--quiet",
+                 "--out", str(rec)]) == 0
+    targets = [g for g in train.var_names if g not in set(entrez)]
+    extra = test[:, entrez + targets[:3]].copy()
+    X = np.hstack([np.asarray(extra.X), np.full((extra.n_obs, 1), 2.5, np.float32)])
+    extra = ad.AnnData(X, obs=extra.obs, var=pd.DataFrame(index=list(extra.var_names) + ["7157"]), uns=extra.uns)
+    extra.write_h5ad(tmp_path / "extra.h5ad")
+    capsys.readouterr()
+    apply = ["reconstruct", "apply", str(rec)]
+    assert main([*apply, str(tmp_path / "extra.h5ad"), "--out", str(tmp_path / "a.h5ad")]) == 0
+    out = capsys.readouterr().out
+    assert (f"note: 3 genes of {tmp_path / 'extra.h5ad'} that the reconstructor predicts ({', '.join(targets[:3])}) "
+            f"hold its predictions in {tmp_path / 'a.h5ad'}, not the values given") in out
+    assert f"note: 1 genes of {tmp_path / 'extra.h5ad'} that the reconstructor was not fitted on (7157) are left out" \
+        in out
+    full = ad.read_h5ad(tmp_path / "a.h5ad")
+    step = get_history(full)[-1]
+    assert step["replaced_targets"] == 3 and list(step["left_out_examples"]) == ["7157"]
+    assert "7157" not in full.var_names
+    assert not np.allclose(np.asarray(full[:, targets[:3]].X), np.asarray(test[:, targets[:3]].X))
+    test[:, entrez].copy().write_h5ad(tmp_path / "inputs.h5ad")
+    assert main([*apply, str(tmp_path / "inputs.h5ad"), "--out", str(tmp_path / "b.h5ad")]) == 0
+    assert "note:" not in capsys.readouterr().out
+    assert "replaced_targets" not in get_history(ad.read_h5ad(tmp_path / "b.h5ad"))[-1]

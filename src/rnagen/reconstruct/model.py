@@ -765,7 +765,26 @@ class Reconstructor:
             set_log_state(out, logged=logged, transform=f"{what}, as the reconstructor's training data")
         record(out, "reconstruct", method=self.method, n_inputs=int(len(self.input_idx)),
                n_targets=int(len(self.target_idx)), rnagen_version=__version__,
-               **({"input_log": rebased} if rebased is not None else {}))
+               **({"input_log": rebased} if rebased is not None else {}),
+               **self._genes_not_kept(adata, pos))
+        return out
+
+    def _genes_not_kept(self, adata, pos: np.ndarray) -> dict[str, Any]:
+        """The genes of ``adata`` besides its input genes, which the full profiles do not carry over: those the
+        reconstructor predicts (their values replaced by its predictions: ``replaced_targets``, the first names in
+        ``replaced_examples``) and those it does not know (left out: ``left_out_genes``, ``left_out_examples``);
+        nothing where ``adata`` holds only input genes."""
+        var = [str(v) for v in adata.var_names]
+        if len(var) <= len(pos):
+            return {}
+        hits = match_genes(self.target_names, var)
+        replaced = sorted({h for h in hits if h is not None} - set(pos.tolist()))
+        left = sorted(set(range(len(var))) - set(pos.tolist()) - set(replaced))
+        out: dict[str, Any] = {}
+        if replaced:
+            out.update(replaced_targets=len(replaced), replaced_examples=[var[i] for i in replaced[:5]])
+        if left:
+            out.update(left_out_genes=len(left), left_out_examples=[var[i] for i in left[:5]])
         return out
 
     # --- scoring ----------------------------------------------------------------------------------------
