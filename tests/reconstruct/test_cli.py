@@ -381,3 +381,42 @@ def test_genes_given_beside_the_inputs_are_said_to_be_replaced_or_left_out(gtex_
     assert main([*apply, str(tmp_path / "inputs.h5ad"), "--out", str(tmp_path / "b.h5ad")]) == 0
     assert "note:" not in capsys.readouterr().out
     assert "replaced_targets" not in get_history(ad.read_h5ad(tmp_path / "b.h5ad"))[-1]
+
+
+def test_cmap_gct_profiles_named_by_affymetrix_probes_are_matched_through_their_gene_column(tmp_path, capsys):
+    """A GCT file as CMap writes L1000 profiles: each landmark a row named by its Affymetrix probe (200814_at) with
+    its gene in the row metadata (pr_gene_id, a symbol). reconstruct apply and score match the input genes
+    through that column, and give what the same profiles named by Entrez IDs give; probe ids without a gene column
+    are refused naming the missing inputs."""
+    from rnagen.data import read
+
+    gtex = datasets.gtex26()
+    train, test = split(gtex, label_key="tissue", test_size=0.2, seed=0)
+    train.write_h5ad(tmp_path / "train.h5ad")
+    assert main(["reconstruct", "fit", str(tmp_path / "train.h5ad"), "--quiet", "--out", str(tmp_path / "rec")]) == 0
+    lm = datasets.landmarks().astype({"entrez_id": str}).set_index("entrez_id")
+    inputs = [g for g in gtex.var_names if g in lm.index]
+    assert len(inputs) == 20
+    X = np.asarray(test[:, inputs].X, np.float64)
+
+    def gct(path, meta):
+        head = "\t".join(["id", *meta]) + "\t" + "\t".join(test.obs_names)
+        lines = [f"{lm.loc[g, 'affx_probe_id']}\t" + "".join(f"{lm.loc[g, c] if c in lm else g}\t" for c in meta)
+                 + "\t".join(f"{x:.6f}" for x in X[:, j]) for j, g in enumerate(inputs)]
+        path.write_text(f"#1.3\n{len(inputs)}\t{test.n_obs}\t{len(meta)}\t0\n{head}\n" + "\n".join(lines) + "\n")
+
+    gct(tmp_path / "cmap.gct", ["pr_gene_id", "symbol"])
+    ref = test[:, inputs].copy()
+    ref.X = np.round(X, 6)
+    ref.write_h5ad(tmp_path / "entrez.h5ad")
+    apply = ["reconstruct", "apply", str(tmp_path / "rec")]
+    assert main([*apply, str(tmp_path / "cmap.gct"), "--out", str(tmp_path / "a.h5ad")]) == 0
+    assert main([*apply, str(tmp_path / "entrez.h5ad"), "--out", str(tmp_path / "b.h5ad")]) == 0
+    a, b = read(tmp_path / "a.h5ad"), read(tmp_path / "b.h5ad")
+    assert list(a.var_names) == list(gtex.var_names)
+    np.testing.assert_allclose(np.asarray(a.X), np.asarray(b.X), rtol=1e-5, atol=1e-5)
+    gct(tmp_path / "probes.gct", ["pool"])
+    capsys.readouterr()
+    assert main([*apply, str(tmp_path / "probes.gct"), "--out", str(tmp_path / "c.h5ad")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "20 of the 20 input genes of the reconstructor are missing" in err

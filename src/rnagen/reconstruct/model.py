@@ -116,6 +116,10 @@ class MLPConfig:
 #: to 0.001 leaves an MSE of about 1e-7): measured expression is never predicted that closely
 _OWN_PREDICTIONS_MSE = 1e-6
 
+#: the gene columns of ``var`` that name the genes of profiles whose ``var_names`` are microarray probes (CMap's
+#: GCT row metadata first)
+_GENE_COLUMNS = ("pr_gene_id", "pr_gene_symbol", "gene_id", "gene_symbol", "symbol", "entrez_id", "ensembl_id")
+
 #: the fewest held-out profiles :meth:`Reconstructor.score` takes
 MIN_SCORE_SAMPLES = 5
 
@@ -565,9 +569,26 @@ class Reconstructor:
             raise RunDirError("the reconstructor is not fitted; call rnagen.reconstruct.fit or load a folder")
         return self.pipe_in, self.pipe_out
 
+    def _gene_names(self, adata) -> list[str]:
+        """The gene of each column of ``adata``: its ``var_names``, or, where those are microarray probe ids (CMap's
+        L1000 GCT files name each landmark by its Affymetrix probe, ``200814_at``), the first gene column of its
+        ``var`` (:data:`_GENE_COLUMNS`: CMap's ``pr_gene_id`` and ``pr_gene_symbol`` first) that names any of the
+        input genes."""
+        from .._genes import looks_like_probes
+
+        var = [str(v) for v in adata.var_names]
+        if not looks_like_probes(var):
+            return var
+        for col in _GENE_COLUMNS:
+            if col in adata.var.columns:
+                names = [str(v) for v in adata.var[col]]
+                if any(h is not None for h in match_genes(self.input_names, names)):
+                    return names
+        return var
+
     def _input_positions(self, adata, where: str) -> list[int]:
         require_anndata(adata, where)
-        pos = require_genes(self.input_names, [str(v) for v in adata.var_names], what="input genes of the "
+        pos = require_genes(self.input_names, self._gene_names(adata), what="input genes of the "
                             "reconstructor", where=where)
         step = _chunk_rows(len(pos))
         n_neg, first_neg = 0, ""
@@ -774,7 +795,7 @@ class Reconstructor:
         reconstructor predicts (their values replaced by its predictions: ``replaced_targets``, the first names in
         ``replaced_examples``) and those it does not know (left out: ``left_out_genes``, ``left_out_examples``);
         nothing where ``adata`` holds only input genes."""
-        var = [str(v) for v in adata.var_names]
+        var = self._gene_names(adata)
         if len(var) <= len(pos):
             return {}
         hits = match_genes(self.target_names, var)
@@ -808,7 +829,7 @@ class Reconstructor:
         if not isinstance(per_gene, (bool, np.bool_)):   # "no" would read as true
             raise ConfigError(f"score: per_gene must be True or False, got {per_gene!r}")
         adata, rebased = self._on_fitted_base(adata, "the test data")
-        var = [str(v) for v in adata.var_names]
+        var = self._gene_names(adata)
         pos = np.asarray(self._input_positions(adata, "the test data"))
         hits = match_genes(self.target_names, var, unique=True, where="the test data")
         keep = np.asarray([k for k, h in enumerate(hits) if h is not None], dtype=np.int64)
