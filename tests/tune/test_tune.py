@@ -472,7 +472,9 @@ def test_a_tune_stopped_by_sigterm_leaves_no_trial_running(gtex_small, tmp_path,
     study = optuna.load_study(study_name="rnagen-gaussian", storage=db)
     assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL]
     assert tomllib.loads(best.read_text())["model"] == "gaussian"
+    args.remove("--quiet")
     assert main(args[:7] + ["1"] + args[8:]) == 0
+    assert "study 'rnagen-gaussian': 3 trials (2 complete, 0 pruned, 1 failed)" in capsys.readouterr().out
     study = optuna.load_study(study_name="rnagen-gaussian", storage=db)
     assert [t.state.name for t in study.trials] == ["COMPLETE", "FAIL", "COMPLETE"]
 

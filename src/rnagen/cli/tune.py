@@ -151,8 +151,11 @@ def run(args: argparse.Namespace) -> int:
                  timeout=args.timeout, out=out, callbacks=[report])
     states = [t.state.name for t in study.get_trials(deepcopy=False)]
     best = max((t for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"), key=lambda t: t.value)
+    # trials stopped (Ctrl-C, SIGTERM, an error) and those another worker runs, or ran until it was killed, said too
+    others = "".join(f", {states.count(s)} {word}" for s, word in (("FAIL", "failed"), ("RUNNING", "running"),
+                                                                    ("WAITING", "waiting")) if s in states)
     print(f"study {study_name!r}: {len(states)} trials ({states.count('COMPLETE')} complete, "
-          f"{states.count('PRUNED')} pruned); best trial {best.number}: {best.value:.4f}")
+          f"{states.count('PRUNED')} pruned{others}); best trial {best.number}: {best.value:.4f}")
     print(f"wrote {out} (train it with: rnagen train {args.data} --model {args.model} --config {out} "
           f"--label-key {args.label_key} --out RUN_DIR)")
     return 0
