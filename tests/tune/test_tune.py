@@ -503,3 +503,27 @@ def test_a_sqlite_database_of_another_program_is_not_taken_as_the_study_storage(
     assert main([*args, "--storage", f"sqlite:///{empty}"]) == 0   # the study's own database, joined
     study = optuna.load_study(study_name="rnagen-gaussian", storage=f"sqlite:///{empty}")
     assert [t.state.name for t in study.trials] == ["COMPLETE", "COMPLETE"]
+
+
+def test_a_validation_share_no_stratified_split_allows_is_named_with_the_shares_that_do(gtex_small, tmp_path, capsys):
+    """3 profiles of each of 10 classes: --val-size 0.2 holds out 6, fewer than the classes, and 0.8 keeps 6, and
+    each is refused naming the bound (the smallest share of 3 decimals holding out 10, the largest keeping 10);
+    0.34 holds out 11, leaving a class 1 training profile, which every trial's model refuses: refused before the
+    study is made, in one line with no traceback. A share within the bounds tunes."""
+    from rnagen.data import read
+
+    a = read(gtex_small)
+    keep = np.concatenate([np.flatnonzero(a.obs["tissue"].to_numpy() == c)[:3] for c in a.obs["tissue"].cat.categories])
+    a[keep].copy().write_h5ad(tmp_path / "small.h5ad")
+    args = ["tune", str(tmp_path / "small.h5ad"), "--model", "gaussian", "--label-key", "tissue", "--trials", "1",
+            "--budget", "fast", "--sampler-seed", "1", "--quiet", "--out", str(tmp_path / "t" / "best.toml")]
+    for share, said in (("0.2", "--val-size 0.2 of 30 samples holds out 6, but a split stratified by 'tissue' holds "
+                                "out and keeps one of each of its 10 classes; give --val-size at least 0.301"),
+                        ("0.8", "holds out 24, but a split stratified by 'tissue' holds out and keeps one of each of "
+                                "its 10 classes; give --val-size at most 0.666"),
+                        ("0.34", "--val-size 0.34 leaves 1 class(es) of 'tissue' fewer than 2 training samples")):
+        assert main([*args, "--val-size", share]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and said in err and "Traceback" not in err, err
+        assert not (tmp_path / "t").exists()
+    assert main([*args, "--val-size", "0.301"]) == 0

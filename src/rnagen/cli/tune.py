@@ -64,11 +64,13 @@ def register(sub) -> None:
 
 
 def _no_interrupt_trace(record: logging.LogRecord) -> bool:
-    """Drop optuna's "trial failed" warning and traceback for an interrupt (Ctrl-C, SIGTERM): the command ends
-    with its own one line."""
+    """Drop optuna's "trial failed" warning and traceback for an interrupt (Ctrl-C, SIGTERM) or an rnagen error (bad
+    data or settings, which stop the study): the command ends with its own one line."""
+    from ..errors import RnagenError
+
     exc = record.exc_info[1] if record.exc_info else None
     if exc is not None:
-        return isinstance(exc, Exception)
+        return isinstance(exc, Exception) and not isinstance(exc, RnagenError)
     return "failed with value None" not in record.getMessage()   # the same failure's second line
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from .._io import describe_os_error, make_folders
 from ..config import build_config, check_number, check_seed, write_config
@@ -329,6 +330,15 @@ def split_validation(adata, *, label_key: str, val_size: float, seed: int):
     # would make the trials that reproduce their training profiles score best
     tr, va, _ = stratified_group_split(adata, labels, test_size=val_size, seed=seed, label_key=label_key,
                                        option="--val-size")
+    # every model fits each class on 2 profiles at least: a split that leaves one would fail every trial
+    kept = pd.Series(labels[tr]).value_counts().reindex(sorted(counts), fill_value=0)
+    short = kept[kept < 2]
+    if len(short):
+        c = short.index[0]
+        raise DataError(f"--val-size {val_size:g} leaves {len(short)} class(es) of {label_key!r} fewer than 2 training "
+                        f"samples ({c!r}: {int(short.iloc[0])} of {int(counts[c])}); every trial trains on 2 of each "
+                        "class at least: give a smaller --val-size, or drop the small classes (rnagen data prepare "
+                        "--min-samples)")
     return adata[np.sort(tr)].copy(), adata[np.sort(va)].copy()
 
 
