@@ -527,3 +527,32 @@ def test_a_validation_share_no_stratified_split_allows_is_named_with_the_shares_
         assert err.count("\n") == 1 and said in err and "Traceback" not in err, err
         assert not (tmp_path / "t").exists()
     assert main([*args, "--val-size", "0.301"]) == 0
+
+
+
+def test_an_rnagen_error_in_a_trial_is_one_line_without_optunas_traceback(gtex_small, tmp_path, monkeypatch, capsys):
+    """A trial stopped by an rnagen error (data a model refuses): Optuna's "trial failed" warning and traceback are
+    dropped by the command's log filter (kept for any other exception, a bug to report); the command ends with the
+    error's one line and status 2."""
+    import logging
+
+    from rnagen.cli.tune import _no_interrupt_trace
+    from rnagen.tune.study import _TrialRunner
+
+    def record(exc):
+        try:
+            raise exc
+        except Exception:
+            return logging.LogRecord("optuna", logging.WARNING, __file__, 1, "Trial 0 failed with parameters: {}",
+                                     None, sys.exc_info())
+
+    assert _no_interrupt_trace(record(DataError("refused"))) is False
+    assert _no_interrupt_trace(record(ValueError("a bug"))) is True
+
+    def evaluate(self, cfg):
+        raise DataError("the model refuses these profiles; give others")
+
+    monkeypatch.setattr(_TrialRunner, "evaluate", evaluate)
+    assert main(["tune", str(gtex_small), "--model", "gaussian", "--label-key", "tissue", "--trials", "1", "--budget",
+                 "fast", "--quiet", "--out", str(tmp_path / "best.toml")]) == 2
+    assert capsys.readouterr().err == "rnagen: error: the model refuses these profiles; give others\n"
