@@ -754,8 +754,9 @@ def written_by_rnagen(path: Path, *, generated: bool = False) -> bool:
 
     ``generated``: one rnagen generated (synthetic or reconstructed profiles), not real data it prepared: an
     .h5ad or a parquet file whose record holds the synthetic set's entry or a reconstruction step; a table or GCT
-    file whose first profile is named as synthetic profiles are (``syn_...``; a reconstructed text table of real
-    profiles is not told from the user's own and is refused)."""
+    file whose first profile is named as synthetic profiles are (``syn_...``), or a GCT file whose row metadata marks
+    each gene reconstructed or not, as reconstruct apply writes it (a reconstructed text table of real profiles is
+    not told from the user's own and is refused)."""
     name = path.name.lower()
     try:
         if name.endswith(".h5ad"):
@@ -792,11 +793,21 @@ def written_by_rnagen(path: Path, *, generated: bool = False) -> bool:
             header, row = fh.readline(), fh.readline()
             if gct:   # the version line, the dimension line, then the header naming the samples
                 version, dims, header = header.strip(), row.split(), fh.readline()
+                gene_row = ""
+                if version == "#1.3" and len(dims) == 4:   # the first gene's line, after the column metadata
+                    for _ in range(int(dims[3]) + 1):
+                        gene_row = fh.readline()
         if gct:
             # the first sample follows the id and the row-metadata fields (one in GCT 1.2, as many as 1.3 says)
             first = (1 if version == "#1.2" else int(dims[2]) if version == "#1.3" else 0) + 1
             fields = header.split("\t")
-            return first > 1 and len(fields) > first and fields[first].startswith(SYNTHETIC_PREFIX)
+            if first > 1 and len(fields) > first and fields[first].startswith(SYNTHETIC_PREFIX):
+                return True
+            # reconstruct apply's output of profiles not named as synthetic ones: its row metadata marks each gene
+            # reconstructed or not (True / False), which a user's GCT file does not
+            values = gene_row.rstrip("\n").split("\t")
+            return (first > 1 and "reconstructed" in fields[1:first] and len(values) > first
+                    and values[fields.index("reconstructed")] in ("True", "False"))
         if re.split(r"[,\t]", header, maxsplit=1)[0].strip().strip('"') not in ("sample", "sample_id"):
             return False
         return not generated or re.split(r"[,\t]", row, maxsplit=1)[0].strip().strip('"').startswith(

@@ -437,7 +437,8 @@ def test_split_errors():
     with pytest.raises(DataError, match="'lonely' \\(1\\)"):
         split(a, label_key="y")
     b = _adata(np.zeros((4, 2)), ["TP53", "EGFR"], ["a", "a", "b", "b"])
-    with pytest.raises(DataError, match="change --test-size"):
+    with pytest.raises(DataError, match="holds out 1, but a split stratified by .y. holds out and keeps one of each of "
+                                        "its 2 classes; give --test-size at least 0.251"):
         split(b, label_key="y", test_size=0.25)  # 1 test sample cannot hold 2 classes
     with pytest.raises(DataError, match="between 0 and 1"):
         split(b, label_key="y", test_size=1.5)

@@ -289,3 +289,134 @@ def test_a_reconstructed_parquet_file_of_real_profiles_is_replaced_on_a_re_run(g
     kept = (tmp_path / "forged.parquet").read_bytes()
     assert main([*apply, str(tmp_path / "forged.parquet")]) == 2
     assert (tmp_path / "forged.parquet").read_bytes() == kept
+
+
+def test_reconstructed_profiles_are_refused_as_test_data(gtex_split, tmp_path, capsys):
+    """`reconstruct score` on reconstruct apply's own output (an .h5ad or parquet recording the step, a GCT marking
+    the genes, a CSV written to 3 decimals that records nothing): their target genes are predictions, and the score
+    of the reconstructor against itself (R² 1) is refused in one line; the real held-out profiles score."""
+    d, train, test, entrez = gtex_split
+    rec = tmp_path / "rec"
+    assert main(["reconstruct", "fit", str(d / "train.h5ad"), "--inputs", str(d / "genes.txt"), "--quiet",
+                 "--out", str(rec)]) == 0
+    test[:, entrez].copy().write_h5ad(tmp_path / "syn.h5ad")
+    for ending in ("h5ad", "parquet", "gct"):
+        assert main(["reconstruct", "apply", str(rec), str(tmp_path / "syn.h5ad"), "--out",
+                     str(tmp_path / f"full.{ending}")]) == 0
+    full = ad.read_h5ad(tmp_path / "full.h5ad")
+    table = pd.DataFrame(np.round(np.asarray(full.X, np.float64), 3), index=full.obs_names, columns=full.var_names)
+    table.index.name = "sample"
+    table.to_csv(tmp_path / "full3.csv")
+    capsys.readouterr()
+    for name, why in (("full.h5ad", "its record names a linear step"), ("full.parquet", "its record names a linear"),
+                      ("full.gct", "its genes are marked reconstructed"), ("full3.csv", "own predictions")):
+        assert main(["reconstruct", "score", str(rec), str(tmp_path / name)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and why in err and "score on held-out real full profiles" in err, (name, err)
+    assert main(["reconstruct", "score", str(rec), str(d / "test.h5ad")]) == 0
+    r2 = float(capsys.readouterr().out.split("\nR²")[1].split()[0])
+    assert 0.3 < r2 < 0.99
+
+
+@pytest.mark.parametrize("ending", [".gct", ".gct.gz"])
+def test_a_reconstructed_gct_file_of_real_profiles_is_replaced_on_a_re_run(gtex_split, tmp_path, ending):
+    """reconstruct apply of profiles not named as synthetic ones into a GCT file, twice: the file's row metadata
+    (each gene marked reconstructed True or False) tells rnagen's own output from a user's GCT file, so the re-run
+    replaces it; a user's GCT file with other row metadata, or a 'reconstructed' column of other values, is not
+    replaced."""
+    d, train, test, entrez = gtex_split
+    assert main(["reconstruct", "fit", str(d / "train.h5ad"), "--inputs", str(d / "genes.txt"), "--quiet",
+                 "--out", str(tmp_path / "rec")]) == 0
+    test[:, entrez].copy().write_h5ad(tmp_path / "part.h5ad")
+    apply = ["reconstruct", "apply", str(tmp_path / "rec"), str(tmp_path / "part.h5ad"), "--out"]
+    out = tmp_path / f"full{ending}"
+    assert main([*apply, str(out)]) == 0
+    first = ad.read_h5ad(tmp_path / "part.h5ad").obs_names[0]
+    assert not first.startswith("syn_")
+    from rnagen.data import read
+
+    before = read(out)
+    assert main([*apply, str(out)]) == 0
+    after = read(out)
+    np.testing.assert_array_equal(np.asarray(after.X), np.asarray(before.X))
+    assert after.var["reconstructed"].sum() == len(train.var_names) - len(entrez)
+    for name, meta in (("theirs.gct", "desc\tx"), ("marks.gct", "reconstructed\tyes")):
+        (tmp_path / name).write_text(f"#1.3\n1\t1\t1\t0\nid\t{meta.split(chr(9))[0]}\tS1\nG1\t"
+                                     f"{meta.split(chr(9))[1]}\t2.5\n")
+        kept = (tmp_path / name).read_bytes()
+        assert main([*apply, str(tmp_path / name)]) == 2
+        assert (tmp_path / name).read_bytes() == kept
+
+
+def test_genes_given_beside_the_inputs_are_said_to_be_replaced_or_left_out(gtex_split, tmp_path, capsys):
+    """reconstruct apply on profiles holding more than the input genes (full real profiles, a generator's extra
+    genes): the genes the reconstructor predicts hold its predictions in the output, and the genes it was not
+    fitted on are left out; each is said in a note naming them, and recorded in the reconstruct step. Profiles of
+    the input genes alone give no note."""
+    from rnagen.pp import get_history
+
+    d, train, test, entrez = gtex_split
+    rec = tmp_path / "rec"
+    assert main(["reconstruct", "fit", str(d / "train.h5ad"), "--inputs", str(d / "genes.txt"), "--quiet",
+                 "--out", str(rec)]) == 0
+    targets = [g for g in train.var_names if g not in set(entrez)]
+    extra = test[:, entrez + targets[:3]].copy()
+    X = np.hstack([np.asarray(extra.X), np.full((extra.n_obs, 1), 2.5, np.float32)])
+    extra = ad.AnnData(X, obs=extra.obs, var=pd.DataFrame(index=list(extra.var_names) + ["7157"]), uns=extra.uns)
+    extra.write_h5ad(tmp_path / "extra.h5ad")
+    capsys.readouterr()
+    apply = ["reconstruct", "apply", str(rec)]
+    assert main([*apply, str(tmp_path / "extra.h5ad"), "--out", str(tmp_path / "a.h5ad")]) == 0
+    out = capsys.readouterr().out
+    assert (f"note: 3 genes of {tmp_path / 'extra.h5ad'} that the reconstructor predicts ({', '.join(targets[:3])}) "
+            f"hold its predictions in {tmp_path / 'a.h5ad'}, not the values given") in out
+    assert f"note: 1 genes of {tmp_path / 'extra.h5ad'} that the reconstructor was not fitted on (7157) are left out" \
+        in out
+    full = ad.read_h5ad(tmp_path / "a.h5ad")
+    step = get_history(full)[-1]
+    assert step["replaced_targets"] == 3 and list(step["left_out_examples"]) == ["7157"]
+    assert "7157" not in full.var_names
+    assert not np.allclose(np.asarray(full[:, targets[:3]].X), np.asarray(test[:, targets[:3]].X))
+    test[:, entrez].copy().write_h5ad(tmp_path / "inputs.h5ad")
+    assert main([*apply, str(tmp_path / "inputs.h5ad"), "--out", str(tmp_path / "b.h5ad")]) == 0
+    assert "note:" not in capsys.readouterr().out
+    assert "replaced_targets" not in get_history(ad.read_h5ad(tmp_path / "b.h5ad"))[-1]
+
+
+def test_cmap_gct_profiles_named_by_affymetrix_probes_are_matched_through_their_gene_column(tmp_path, capsys):
+    """A GCT file as CMap writes L1000 profiles: each landmark a row named by its Affymetrix probe (200814_at) with
+    its gene in the row metadata (pr_gene_id, a symbol). reconstruct apply and score match the input genes
+    through that column, and give what the same profiles named by Entrez IDs give; probe ids without a gene column
+    are refused naming the missing inputs."""
+    from rnagen.data import read
+
+    gtex = datasets.gtex26()
+    train, test = split(gtex, label_key="tissue", test_size=0.2, seed=0)
+    train.write_h5ad(tmp_path / "train.h5ad")
+    assert main(["reconstruct", "fit", str(tmp_path / "train.h5ad"), "--quiet", "--out", str(tmp_path / "rec")]) == 0
+    lm = datasets.landmarks().astype({"entrez_id": str}).set_index("entrez_id")
+    inputs = [g for g in gtex.var_names if g in lm.index]
+    assert len(inputs) == 20
+    X = np.asarray(test[:, inputs].X, np.float64)
+
+    def gct(path, meta):
+        head = "\t".join(["id", *meta]) + "\t" + "\t".join(test.obs_names)
+        lines = [f"{lm.loc[g, 'affx_probe_id']}\t" + "".join(f"{lm.loc[g, c] if c in lm else g}\t" for c in meta)
+                 + "\t".join(f"{x:.6f}" for x in X[:, j]) for j, g in enumerate(inputs)]
+        path.write_text(f"#1.3\n{len(inputs)}\t{test.n_obs}\t{len(meta)}\t0\n{head}\n" + "\n".join(lines) + "\n")
+
+    gct(tmp_path / "cmap.gct", ["pr_gene_id", "symbol"])
+    ref = test[:, inputs].copy()
+    ref.X = np.round(X, 6)
+    ref.write_h5ad(tmp_path / "entrez.h5ad")
+    apply = ["reconstruct", "apply", str(tmp_path / "rec")]
+    assert main([*apply, str(tmp_path / "cmap.gct"), "--out", str(tmp_path / "a.h5ad")]) == 0
+    assert main([*apply, str(tmp_path / "entrez.h5ad"), "--out", str(tmp_path / "b.h5ad")]) == 0
+    a, b = read(tmp_path / "a.h5ad"), read(tmp_path / "b.h5ad")
+    assert list(a.var_names) == list(gtex.var_names)
+    np.testing.assert_allclose(np.asarray(a.X), np.asarray(b.X), rtol=1e-5, atol=1e-5)
+    gct(tmp_path / "probes.gct", ["pool"])
+    capsys.readouterr()
+    assert main([*apply, str(tmp_path / "probes.gct"), "--out", str(tmp_path / "c.h5ad")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "20 of the 20 input genes of the reconstructor are missing" in err

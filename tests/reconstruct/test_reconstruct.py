@@ -614,3 +614,41 @@ def test_inputs_of_another_pseudocount_than_the_fit_are_converted_or_refused():
     res = rec.score(recorded(test, None, "log2, as given (--scale log)"), per_gene=False)
     assert res["log_note"].startswith("the test data's log2, as given (--scale log) records no pseudocount beside the "
                                       "reconstructor's training data's log2(x+1): taken as they are")
+
+
+def test_linear_inputs_with_a_few_values_below_0_are_judged_linear():
+    """Profiles on the linear scale with a few values below 0 (a generator's noise): given to a reconstructor fitted
+    on log-scale data they are refused as values before the log, not taken as log values because one is below 0;
+    given to one that takes log2(x+1) itself they are refused naming the values below 0 and the clip at 0, not
+    called log-scale (values up to thousands) nor 'already log-transformed' where their record says linear. Log
+    values below 0 (log2(TPM+0.001)) stay log values."""
+    from rnagen.pp.history import set_log_state
+
+    L, genes = _low_inputs(n=100)
+    L = L + 3.0                                  # inputs 5 to 7.5 in log2 units: 31 to 180 before the log
+    train, test = L[:80], L[80:]
+    on_log = rc.fit(_unrecorded(train, genes), inputs=genes[:10], val_size=0.25, seed=0)
+    on_lin = rc.fit(_unrecorded(np.exp2(train) - 1, genes), inputs=genes[:10], val_size=0.25, seed=0)
+    assert on_log.meta["log"]["applied"] is False and on_lin.meta["log"]["applied"] is True
+    lin = np.exp2(test) - 1
+    lin[0, 0], lin[3, 2] = -0.2, -5.0
+    with pytest.raises(DataError, match=r"look like values before the log \(up to"):
+        on_log.apply(_unrecorded(lin, genes))
+    recorded = _unrecorded(lin, genes)
+    set_log_state(recorded, logged=False, transform="linear")
+    with pytest.raises(DataError, match=r"look like values before the log"):
+        on_log.apply(recorded)
+    for data in (_unrecorded(lin, genes), recorded):
+        with pytest.raises(DataError, match=r"2 values of its input genes are below 0 \(first: sample 's0', gene "
+                                            r"'G0': -0\.2\).*set them to 0 \(clip the profiles at 0\)"):
+            on_lin.apply(data)
+    clipped = on_lin.apply(_unrecorded(np.maximum(lin, 0), genes))
+    assert np.isfinite(clipped.X).all() and float(clipped.X.min()) >= 0
+    # log2(TPM + 0.001) inputs: values below 0 are log values, taken by a fit on such values
+    tpm = np.log2(np.exp2(L) - 1 + 0.001)
+    tpm[:, 0] = np.where(np.arange(len(L)) % 4 == 0, np.log2(0.001), tpm[:, 0])
+    on_tpm = rc.fit(_unrecorded(tpm[:80], genes), inputs=genes[:10], val_size=0.25, seed=0)
+    assert on_tpm.meta["log"]["applied"] is False
+    assert on_tpm.apply(_unrecorded(tpm[80:], genes)).n_obs == 20
+    with pytest.raises(DataError, match="look log-scale"):
+        on_lin.apply(_unrecorded(tpm[80:], genes))

@@ -2,6 +2,7 @@
 `rnagen tune` on the bundled data whose best configuration trains with `rnagen train --config`."""
 from __future__ import annotations
 
+import contextlib
 import sys
 import tomllib
 from dataclasses import dataclass, field
@@ -440,3 +441,118 @@ def test_a_read_only_study_database_is_one_line_not_a_traceback(tmp_path):
     finally:
         undo()
     assert db.read_bytes() == before
+
+
+def test_a_tune_stopped_by_sigterm_leaves_no_trial_running(gtex_small, tmp_path, monkeypatch, capsys):
+    """SIGTERM (a scheduler's stop, ``timeout``) during a trial of ``rnagen tune``: the command ends in one line with
+    status 143, the trial it was running is marked failed in the study (as Optuna marks one stopped by Ctrl-C), not
+    left running for every worker's sampler until a heartbeat check, and the best configuration so far is written;
+    a second run joins the study and completes its trials."""
+    import os
+    import signal
+
+    from rnagen.tune.study import _TrialRunner
+
+    real = _TrialRunner.evaluate
+    calls = []
+
+    def evaluate(self, cfg):
+        calls.append(1)
+        if len(calls) == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real(self, cfg)
+
+    monkeypatch.setattr(_TrialRunner, "evaluate", evaluate)
+    best = tmp_path / "best.toml"
+    args = ["tune", str(gtex_small), "--model", "gaussian", "--label-key", "tissue", "--trials", "3",
+            "--budget", "fast", "--sampler-seed", "1", "--quiet", "--out", str(best)]
+    assert main(args) == 143
+    assert capsys.readouterr().err == "rnagen: terminated\n"
+    db = f"sqlite:///{tmp_path / 'rnagen-gaussian.db'}"
+    study = optuna.load_study(study_name="rnagen-gaussian", storage=db)
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL]
+    assert tomllib.loads(best.read_text())["model"] == "gaussian"
+    args.remove("--quiet")
+    assert main(args[:7] + ["1"] + args[8:]) == 0
+    assert "study 'rnagen-gaussian': 3 trials (2 complete, 0 pruned, 1 failed)" in capsys.readouterr().out
+    study = optuna.load_study(study_name="rnagen-gaussian", storage=db)
+    assert [t.state.name for t in study.trials] == ["COMPLETE", "FAIL", "COMPLETE"]
+
+
+def test_a_sqlite_database_of_another_program_is_not_taken_as_the_study_storage(gtex_small, tmp_path, capsys):
+    """--storage naming a SQLite file that holds another program's tables (the user's own database): refused in one
+    line before anything is written, the file byte for byte as it was (Optuna would add its 13 tables to it); an
+    empty file, and a study database, are taken."""
+    import sqlite3
+
+    mine = tmp_path / "results.db"
+    with contextlib.closing(sqlite3.connect(mine)) as con:
+        con.execute("CREATE TABLE samples (id TEXT, tissue TEXT)")
+        con.execute("INSERT INTO samples VALUES ('s1', 'Lung')")
+        con.commit()
+    kept = mine.read_bytes()
+    args = ["tune", str(gtex_small), "--model", "gaussian", "--label-key", "tissue", "--trials", "1", "--budget",
+            "fast", "--sampler-seed", "1", "--quiet", "--out", str(tmp_path / "out" / "best.toml")]
+    assert main([*args, "--storage", f"sqlite:///{mine}"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is a SQLite database of something else (tables: samples)" in err
+    assert mine.read_bytes() == kept and not (tmp_path / "out").exists()
+    empty = tmp_path / "empty.db"
+    empty.touch()
+    assert main([*args, "--storage", f"sqlite:///{empty}"]) == 0
+    assert main([*args, "--storage", f"sqlite:///{empty}"]) == 0   # the study's own database, joined
+    study = optuna.load_study(study_name="rnagen-gaussian", storage=f"sqlite:///{empty}")
+    assert [t.state.name for t in study.trials] == ["COMPLETE", "COMPLETE"]
+
+
+def test_a_validation_share_no_stratified_split_allows_is_named_with_the_shares_that_do(gtex_small, tmp_path, capsys):
+    """3 profiles of each of 10 classes: --val-size 0.2 holds out 6, fewer than the classes, and 0.8 keeps 6, and
+    each is refused naming the bound (the smallest share of 3 decimals holding out 10, the largest keeping 10);
+    0.34 holds out 11, leaving a class 1 training profile, which every trial's model refuses: refused before the
+    study is made, in one line with no traceback. A share within the bounds tunes."""
+    from rnagen.data import read
+
+    a = read(gtex_small)
+    keep = np.concatenate([np.flatnonzero(a.obs["tissue"].to_numpy() == c)[:3] for c in a.obs["tissue"].cat.categories])
+    a[keep].copy().write_h5ad(tmp_path / "small.h5ad")
+    args = ["tune", str(tmp_path / "small.h5ad"), "--model", "gaussian", "--label-key", "tissue", "--trials", "1",
+            "--budget", "fast", "--sampler-seed", "1", "--quiet", "--out", str(tmp_path / "t" / "best.toml")]
+    for share, said in (("0.2", "--val-size 0.2 of 30 samples holds out 6, but a split stratified by 'tissue' holds "
+                                "out and keeps one of each of its 10 classes; give --val-size at least 0.301"),
+                        ("0.8", "holds out 24, but a split stratified by 'tissue' holds out and keeps one of each of "
+                                "its 10 classes; give --val-size at most 0.666"),
+                        ("0.34", "--val-size 0.34 leaves 1 class(es) of 'tissue' fewer than 2 training samples")):
+        assert main([*args, "--val-size", share]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and said in err and "Traceback" not in err, err
+        assert not (tmp_path / "t").exists()
+    assert main([*args, "--val-size", "0.301"]) == 0
+
+
+
+def test_an_rnagen_error_in_a_trial_is_one_line_without_optunas_traceback(gtex_small, tmp_path, monkeypatch, capsys):
+    """A trial stopped by an rnagen error (data a model refuses): Optuna's "trial failed" warning and traceback are
+    dropped by the command's log filter (kept for any other exception, a bug to report); the command ends with the
+    error's one line and status 2."""
+    import logging
+
+    from rnagen.cli.tune import _no_interrupt_trace
+    from rnagen.tune.study import _TrialRunner
+
+    def record(exc):
+        try:
+            raise exc
+        except Exception:
+            return logging.LogRecord("optuna", logging.WARNING, __file__, 1, "Trial 0 failed with parameters: {}",
+                                     None, sys.exc_info())
+
+    assert _no_interrupt_trace(record(DataError("refused"))) is False
+    assert _no_interrupt_trace(record(ValueError("a bug"))) is True
+
+    def evaluate(self, cfg):
+        raise DataError("the model refuses these profiles; give others")
+
+    monkeypatch.setattr(_TrialRunner, "evaluate", evaluate)
+    assert main(["tune", str(gtex_small), "--model", "gaussian", "--label-key", "tissue", "--trials", "1", "--budget",
+                 "fast", "--quiet", "--out", str(tmp_path / "best.toml")]) == 2
+    assert capsys.readouterr().err == "rnagen: error: the model refuses these profiles; give others\n"

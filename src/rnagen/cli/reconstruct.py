@@ -73,8 +73,17 @@ def cmd_apply(args: argparse.Namespace) -> int:
         write_profiles(full, args.out)
     from ..pp import get_history
 
-    if note := get_history(full)[-1].get("input_log"):   # the inputs' log converted to the fit's base
+    step = get_history(full)[-1]
+    if note := step.get("input_log"):   # the inputs' log converted to the fit's base
         print(f"note: {note}")
+    if n := step.get("replaced_targets"):
+        shown = _preview(step["replaced_examples"], 5)
+        print(f"note: {n} genes of {args.data} that the reconstructor predicts ({shown}{', ...' if n > 5 else ''}) "
+              f"hold its predictions in {args.out}, not the values given")
+    if n := step.get("left_out_genes"):
+        shown = _preview(step["left_out_examples"], 5)
+        print(f"note: {n} genes of {args.data} that the reconstructor was not fitted on ({shown}"
+              f"{', ...' if n > 5 else ''}) are left out of {args.out}")
     print(f"reconstructed {full.n_obs} profiles: {len(rec.input_idx)} input genes kept + {len(rec.target_idx)} "
           f"predicted = {full.n_vars} genes -> {args.out}")
     return 0

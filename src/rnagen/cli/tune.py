@@ -64,11 +64,13 @@ def register(sub) -> None:
 
 
 def _no_interrupt_trace(record: logging.LogRecord) -> bool:
-    """Drop optuna's "trial failed" warning and traceback for an interrupt (Ctrl-C, SIGTERM): the command ends
-    with its own one line."""
+    """Drop optuna's "trial failed" warning and traceback for an interrupt (Ctrl-C, SIGTERM) or an rnagen error (bad
+    data or settings, which stop the study): the command ends with its own one line."""
+    from ..errors import RnagenError
+
     exc = record.exc_info[1] if record.exc_info else None
     if exc is not None:
-        return isinstance(exc, Exception)
+        return isinstance(exc, Exception) and not isinstance(exc, RnagenError)
     return "failed with value None" not in record.getMessage()   # the same failure's second line
 
 
@@ -151,8 +153,11 @@ def run(args: argparse.Namespace) -> int:
                  timeout=args.timeout, out=out, callbacks=[report])
     states = [t.state.name for t in study.get_trials(deepcopy=False)]
     best = max((t for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"), key=lambda t: t.value)
+    # trials stopped (Ctrl-C, SIGTERM, an error) and those another worker runs, or ran until it was killed, said too
+    others = "".join(f", {states.count(s)} {word}" for s, word in (("FAIL", "failed"), ("RUNNING", "running"),
+                                                                    ("WAITING", "waiting")) if s in states)
     print(f"study {study_name!r}: {len(states)} trials ({states.count('COMPLETE')} complete, "
-          f"{states.count('PRUNED')} pruned); best trial {best.number}: {best.value:.4f}")
+          f"{states.count('PRUNED')} pruned{others}); best trial {best.number}: {best.value:.4f}")
     print(f"wrote {out} (train it with: rnagen train {args.data} --model {args.model} --config {out} "
           f"--label-key {args.label_key} --out RUN_DIR)")
     return 0

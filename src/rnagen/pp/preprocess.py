@@ -769,6 +769,19 @@ def stratified_group_split(adata, y: np.ndarray, *, test_size: float, seed: int,
         raise DataError(f"{len(lone)} class(es) of {label_key!r} hold one profile under several ids ({c!r}: {shown}, "
                         "the same values): no held-out profile of it is new to the training set; remove the copies "
                         "from the input, or drop the class (rnagen data prepare --min-samples)")
+    # a stratified split holds out at least one profile of each class and keeps one of each (scikit-learn holds out
+    # ceil(share x n)): a share outside those bounds is named with the bounds
+    n, k = len(first), len(counts)
+    lo, hi = k / n, (n - k) / n
+    if (int(np.ceil(float(test_size) * n)) < k or n - int(np.ceil(float(test_size) * n)) < k) and lo <= hi:
+        what = (f"{n} distinct profiles ({adata.n_obs} samples, copies kept together)" if n < adata.n_obs
+                else f"{n} samples")
+        # the smallest share of 3 decimals holding out k (scikit-learn rounds share x n up), the largest keeping k
+        bound = (f"at least {np.floor((k - 1) / n * 1000) / 1000 + 0.001:.3f}" if float(test_size) < lo
+                 else f"at most {np.floor(hi * 1000) / 1000:.3f}")
+        raise DataError(f"{option} {test_size:g} of {what} holds out {int(np.ceil(float(test_size) * n))}, but a split "
+                        f"stratified by {label_key!r} holds out and keeps one of each of its {k} classes; give "
+                        f"{option} {bound}")
     try:
         tr, te = train_test_split(first, test_size=test_size, random_state=seed, stratify=yf)
     except ValueError as e:

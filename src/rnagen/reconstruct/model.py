@@ -45,6 +45,7 @@ from ..errors import ConfigError, DataError, RunDirError
 from ..pp.history import (
     TWO_LOG_BASES,
     conversion_formula,
+    get_history,
     log1p_name,
     log_base,
     log_bases_differ,
@@ -109,6 +110,15 @@ class MLPConfig:
     patience: int = 8
     """Stop after this many epochs without a better validation MSE (the best weights are kept)."""
 
+
+#: the MSE, as a share of the test targets' mean variance (both on the model's log scale), below which
+#: :meth:`Reconstructor.score`'s test targets are its own predictions written with three decimals or more (rounding
+#: to 0.001 leaves an MSE of about 1e-7): measured expression is never predicted that closely
+_OWN_PREDICTIONS_MSE = 1e-6
+
+#: the gene columns of ``var`` that name the genes of profiles whose ``var_names`` are microarray probes (CMap's
+#: GCT row metadata first)
+_GENE_COLUMNS = ("pr_gene_id", "pr_gene_symbol", "gene_id", "gene_symbol", "symbol", "entrez_id", "ensembl_id")
 
 #: the fewest held-out profiles :meth:`Reconstructor.score` takes
 MIN_SCORE_SAMPLES = 5
@@ -559,11 +569,29 @@ class Reconstructor:
             raise RunDirError("the reconstructor is not fitted; call rnagen.reconstruct.fit or load a folder")
         return self.pipe_in, self.pipe_out
 
+    def _gene_names(self, adata) -> list[str]:
+        """The gene of each column of ``adata``: its ``var_names``, or, where those are microarray probe ids (CMap's
+        L1000 GCT files name each landmark by its Affymetrix probe, ``200814_at``), the first gene column of its
+        ``var`` (:data:`_GENE_COLUMNS`: CMap's ``pr_gene_id`` and ``pr_gene_symbol`` first) that names any of the
+        input genes."""
+        from .._genes import looks_like_probes
+
+        var = [str(v) for v in adata.var_names]
+        if not looks_like_probes(var):
+            return var
+        for col in _GENE_COLUMNS:
+            if col in adata.var.columns:
+                names = [str(v) for v in adata.var[col]]
+                if any(h is not None for h in match_genes(self.input_names, names)):
+                    return names
+        return var
+
     def _input_positions(self, adata, where: str) -> list[int]:
         require_anndata(adata, where)
-        pos = require_genes(self.input_names, [str(v) for v in adata.var_names], what="input genes of the "
+        pos = require_genes(self.input_names, self._gene_names(adata), what="input genes of the "
                             "reconstructor", where=where)
         step = _chunk_rows(len(pos))
+        n_neg, first_neg = 0, ""
         for s in range(0, adata.n_obs, step):   # one missing input gives every predicted gene of its profile NaN
             block = _dense_rows(adata.X, slice(s, s + step), np.asarray(pos), cast=False)
             if not np.isfinite(block).all():
@@ -571,7 +599,20 @@ class Reconstructor:
                 raise DataError(f"{where}: NaN or infinite values in the input genes (first: sample "
                                 f"{str(adata.obs_names[s + i])!r}, gene {self.input_names[j]!r}); fill them in or "
                                 "drop those samples first (rnagen data prepare --missing impute|drop)")
+            below = block < 0
+            if below.any():
+                if not n_neg:
+                    i, j = np.argwhere(below)[0]
+                    first_neg = (f"sample {str(adata.obs_names[s + i])!r}, gene {self.input_names[j]!r}: "
+                                 f"{float(block[i, j]):.4g}")
+                n_neg += int(below.sum())
         self._check_scale(adata, np.asarray(pos), where)
+        if n_neg and any(isinstance(t, Log2p1) for t in self._pipelines()[0].steps):
+            # values on the fitted linear scale (the log-scale reading was refused above) with some below 0, as a
+            # generator's noise leaves them: log2(x+1) is undefined below -1 and is no expression level below 0
+            raise DataError(f"{where}: {n_neg} values of its input genes are below 0 (first: {first_neg}), but the "
+                            "reconstructor takes log2(x+1) of values before the log, which are never negative; "
+                            "set them to 0 (clip the profiles at 0) or drop those samples first")
         return pos
 
     def _check_scale(self, adata, pos: np.ndarray, where: str) -> None:
@@ -590,12 +631,14 @@ class Reconstructor:
                             f"on {lg.get('data_log_state')}: {TWO_LOG_BASES}")
         if lg.get("decided_by") != "auto":
             return   # the user fixed the log step (log=log2p1 or none): their data, their scale
-        logged = bool(st["logged"]) if st is not None else self._looks_logged_inputs(X)
+        logged, by_means = (bool(st["logged"]), True) if st is not None else self._looks_logged_inputs(X)
         if lg.get("applied") and logged:
             raise DataError(f"{where}: its input genes look log-scale (values up to {float(np.nanmax(X)):.3g}) but the "
                             "reconstructor was fitted on values before the log (it takes log2(x+1) itself); give the "
                             "values before the log, or fit it on log-scale data")
-        if not lg.get("applied") and not logged and float(np.nanmin(X)) >= 0:
+        # linear values with a few below 0 (a generator's noise) are linear still, where the recorded state or the
+        # fitted means say so; below 0 by the range rule alone, they may be centred log values
+        if not lg.get("applied") and not logged and (by_means or float(np.nanmin(X)) >= 0):
             raise DataError(f"{where}: its input genes look like values before the log (up to "
                             f"{float(np.nanmax(X)):.4g}) but the reconstructor was fitted on log-scale data; give "
                             "log-scale values (log2(x+1)), or fit it on the raw values")
@@ -651,16 +694,19 @@ class Reconstructor:
                             f"z-scores), but the reconstructor was fitted on expression values (their median mean "
                             f"{float(np.median(mu)):.3g}); give the values before scaling")
 
-    def _looks_logged_inputs(self, X: np.ndarray) -> bool:
-        """Whether input values ``X`` (samples x input genes, no recorded log state) are log-scale, judged against
-        the fitted input genes: the scale on which their means lie nearer the training means (in training
+    def _looks_logged_inputs(self, X: np.ndarray) -> tuple[bool, bool]:
+        """Whether input values ``X`` (samples x input genes, no recorded log state) are log-scale, and whether the
+        fitted input genes decided it: the scale on which their means lie nearer the training means (in training
         standard deviations, median over the genes) when the two readings differ fourfold or more, else the
         value-range rule of :func:`rnagen.pp.looks_logged`. The range alone cannot tell linear values that stay
-        in the log range (genes of 3 to 25 reads, say) from log values."""
+        in the log range (genes of 3 to 25 reads, say) from log values. The linear reading takes values below 0 as
+        0: a generator's profiles on the linear scale hold a few such values, which leave their means where they
+        are, while log-scale values (log2(TPM+0.001) at -9.97 for no expression) are judged as the log values they
+        are."""
         steps = self.pipe_in.steps if self.pipe_in is not None else []
         sc = steps[-1] if steps and isinstance(steps[-1], StandardScaler) else None
         if sc is None or sc.mean is None or sc.std is None:
-            return looks_logged(X)
+            return looks_logged(X), False
         mu, sd = np.asarray(sc.mean, np.float64), np.asarray(sc.std, np.float64)
         m = np.nanmean(np.asarray(X, np.float64), axis=0)
 
@@ -670,12 +716,12 @@ class Reconstructor:
         # the fitted means are of log-scale values either way (log2(x+1) taken by the pipeline or by the user):
         # log-scale input compares as it is, linear input after log2(x+1)
         as_log = off(m)
-        as_linear = off(np.log2(np.asarray(X, np.float64) + 1.0).mean(axis=0)) if float(np.min(X)) >= 0 else np.inf
+        as_linear = off(np.log2(np.maximum(np.asarray(X, np.float64), 0.0) + 1.0).mean(axis=0))
         if as_log <= 0.25 * as_linear:
-            return True
+            return True, True
         if as_linear <= 0.25 * as_log:
-            return False
-        return looks_logged(X)
+            return False, True
+        return looks_logged(X), False
 
     def predict(self, adata) -> np.ndarray:
         """Predicted target genes (``target_names`` order) for the input genes of ``adata``, original units."""
@@ -740,7 +786,26 @@ class Reconstructor:
             set_log_state(out, logged=logged, transform=f"{what}, as the reconstructor's training data")
         record(out, "reconstruct", method=self.method, n_inputs=int(len(self.input_idx)),
                n_targets=int(len(self.target_idx)), rnagen_version=__version__,
-               **({"input_log": rebased} if rebased is not None else {}))
+               **({"input_log": rebased} if rebased is not None else {}),
+               **self._genes_not_kept(adata, pos))
+        return out
+
+    def _genes_not_kept(self, adata, pos: np.ndarray) -> dict[str, Any]:
+        """The genes of ``adata`` besides its input genes, which the full profiles do not carry over: those the
+        reconstructor predicts (their values replaced by its predictions: ``replaced_targets``, the first names in
+        ``replaced_examples``) and those it does not know (left out: ``left_out_genes``, ``left_out_examples``);
+        nothing where ``adata`` holds only input genes."""
+        var = self._gene_names(adata)
+        if len(var) <= len(pos):
+            return {}
+        hits = match_genes(self.target_names, var)
+        replaced = sorted({h for h in hits if h is not None} - set(pos.tolist()))
+        left = sorted(set(range(len(var))) - set(pos.tolist()) - set(replaced))
+        out: dict[str, Any] = {}
+        if replaced:
+            out.update(replaced_targets=len(replaced), replaced_examples=[var[i] for i in replaced[:5]])
+        if left:
+            out.update(left_out_genes=len(left), left_out_examples=[var[i] for i in left[:5]])
         return out
 
     # --- scoring ----------------------------------------------------------------------------------------
@@ -764,7 +829,7 @@ class Reconstructor:
         if not isinstance(per_gene, (bool, np.bool_)):   # "no" would read as true
             raise ConfigError(f"score: per_gene must be True or False, got {per_gene!r}")
         adata, rebased = self._on_fitted_base(adata, "the test data")
-        var = [str(v) for v in adata.var_names]
+        var = self._gene_names(adata)
         pos = np.asarray(self._input_positions(adata, "the test data"))
         hits = match_genes(self.target_names, var, unique=True, where="the test data")
         keep = np.asarray([k for k, h in enumerate(hits) if h is not None], dtype=np.int64)
@@ -772,6 +837,7 @@ class Reconstructor:
             raise DataError(f"none of the {len(self.target_idx)} target genes of the reconstructor are in the test "
                             f"data; score on full profiles with the training data's genes")
         tpos = np.asarray([hits[k] for k in keep], dtype=np.int64)
+        self._refuse_reconstructed(adata, tpos)
         if adata.n_obs < MIN_SCORE_SAMPLES:
             # each gene's R² divides by its spread over the test profiles: over 2 or 3 of them some genes hardly
             # vary, and their R² (large and negative) swamps the mean
@@ -791,6 +857,10 @@ class Reconstructor:
         r2, r = gene_scores(truth_log, pred_log)
         err = pred_log - truth_log
         zt = scaler.transform(truth_log)
+        if float(np.mean(err * err)) < _OWN_PREDICTIONS_MSE * float(np.mean(truth_log.var(axis=0))):
+            raise DataError("the test data's target genes are this reconstructor's own predictions (they match them "
+                            "to within rounding: reconstructed profiles, as a CSV file of reconstruct apply's holds "
+                            "them): they would score it against itself; score on held-out real full profiles")
         genes = [self.target_names[k] for k in keep]
         res: dict[str, Any] = {
             "method": self.method,
@@ -820,6 +890,23 @@ class Reconstructor:
             res["per_gene"] = {"gene": genes, "symbol": [self.symbols[self.target_idx[k]] for k in keep],
                                "r2": r2.tolist(), "pearson": r.tolist()}
         return res
+
+    @staticmethod
+    def _refuse_reconstructed(adata, tpos: np.ndarray) -> None:
+        """Refuse test data whose target genes are predictions: profiles :meth:`apply` wrote (their history's
+        ``reconstruct`` step, or ``var["reconstructed"]`` marking the genes at ``tpos``, as a GCT file keeps it).
+        Scored, a reconstructor's own predictions give R² 1, and another reconstructor's measure the two against
+        each other, not against measured expression."""
+        steps = [h for h in get_history(adata) if h.get("step") == "reconstruct"]
+        mark = adata.var["reconstructed"] if "reconstructed" in adata.var.columns else None
+        marked = (mark is not None and pd.api.types.is_bool_dtype(mark.dtype)
+                  and bool(np.asarray(mark, dtype=bool)[tpos].any()))
+        if steps or marked:
+            how = (f"its record names a {steps[-1].get('method') or 'reconstruct'} step" if steps
+                   else "its genes are marked reconstructed")
+            raise DataError(f"the test data are reconstructed profiles ({how}): their target genes are predictions, "
+                            "not measured values, and would score the reconstruction against predictions; score on "
+                            "held-out real full profiles")
 
     def _training_profiles(self, adata, pos: np.ndarray) -> list[int]:
         """The test profiles that are training profiles (every input value the same by their digests, or the same

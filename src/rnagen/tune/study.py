@@ -9,7 +9,9 @@ median of earlier trials at the same rung.
 Storage: a local SQLite file by default (nothing to set up). With ``postgresql://user@host/db`` several
 ``rnagen tune`` processes, on as many machines, share one study: Optuna hands each a new trial number from
 the database, and the TPE sampler's "constant liar" keeps concurrent workers from proposing the same
-configuration. A worker that dies mid-trial is detected by its missing heartbeat and its trial re-queued.
+configuration. A worker stopped by Ctrl-C or SIGTERM marks its trial failed on the way out; one killed outright
+(``kill -9``, a lost machine) is detected by its missing heartbeat, and its trial marked failed when a worker
+next starts a trial after the grace period (3 minutes).
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from .._io import describe_os_error, make_folders
 from ..config import build_config, check_number, check_seed, write_config
@@ -79,6 +82,8 @@ def _storage(url: str):
     new_file = db_file is not None and not db_file.exists()
     if url.startswith("postgresql"):
         engine_kwargs["pool_pre_ping"] = True  # survive a server restart between long trials
+    if db_file is not None and not new_file:
+        _refuse_foreign_sqlite(db_file)
     attempts = 6
     for attempt in range(attempts):
         try:
@@ -107,6 +112,32 @@ def _storage(url: str):
                 raise refused from None
             raise ConfigError(f"cannot open storage {url!r}: {str(e).splitlines()[0]}") from None
     raise AssertionError("unreachable")
+
+
+#: the tables Optuna's RDB storage creates (``optuna.storages._rdb.models``)
+_OPTUNA_TABLES = frozenset({
+    "studies", "version_info", "study_directions", "study_user_attributes", "study_system_attributes", "trials",
+    "trial_user_attributes", "trial_system_attributes", "trial_params", "trial_values", "trial_intermediate_values",
+    "trial_heartbeats", "alembic_version"})
+
+
+def _refuse_foreign_sqlite(db_file: Path) -> None:
+    """Refuse a SQLite file that holds tables and no Optuna study (another program's database, the user's own):
+    opening it as the storage would add Optuna's tables to it. A file SQLite cannot read as a database is left to
+    the opening, which names it."""
+    import sqlite3
+
+    try:
+        with contextlib.closing(sqlite3.connect(f"{db_file.resolve().as_uri()}?mode=ro", uri=True)) as con:
+            tables = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    except (sqlite3.Error, OSError, ValueError):
+        return
+    # none of Optuna's tables: a study's file another worker is creating this moment holds some of them already
+    if tables and set(tables).isdisjoint(_OPTUNA_TABLES):
+        shown = ", ".join(sorted(tables)[:5]) + (f", ... ({len(tables) - 5} more)" if len(tables) > 5 else "")
+        raise OutputError(f"study database {db_file} is a SQLite database of something else (tables: {shown}), not "
+                          "an Optuna study's; Optuna would add its tables to it: name another file with --storage "
+                          "sqlite:///FILE.db")
 
 
 def _db_refused(url: str, message: str) -> OutputError | None:
@@ -299,6 +330,15 @@ def split_validation(adata, *, label_key: str, val_size: float, seed: int):
     # would make the trials that reproduce their training profiles score best
     tr, va, _ = stratified_group_split(adata, labels, test_size=val_size, seed=seed, label_key=label_key,
                                        option="--val-size")
+    # every model fits each class on 2 profiles at least: a split that leaves one would fail every trial
+    kept = pd.Series(labels[tr]).value_counts().reindex(sorted(counts), fill_value=0)
+    short = kept[kept < 2]
+    if len(short):
+        c = short.index[0]
+        raise DataError(f"--val-size {val_size:g} leaves {len(short)} class(es) of {label_key!r} fewer than 2 training "
+                        f"samples ({c!r}: {int(short.iloc[0])} of {int(counts[c])}); every trial trains on 2 of each "
+                        "class at least: give a smaller --val-size, or drop the small classes (rnagen data prepare "
+                        "--min-samples)")
     return adata[np.sort(tr)].copy(), adata[np.sort(va)].copy()
 
 
@@ -408,6 +448,7 @@ def tune(
     except BaseException as e:
         # interrupted (Ctrl-C, SIGTERM), or the study's database full: the best configuration of the trials
         # completed so far is kept
+        runner.fail_running(study)
         if out is not None and any(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials):
             write_best_config(study, out)
         failure = _storage_failure(e, normalise_storage(storage))
@@ -455,6 +496,24 @@ class _TrialRunner:
     seed: int
     device: str
     worker: str
+    running: list = dataclasses.field(default_factory=list)
+    """The trial this worker is running (none between trials)."""
+
+    def fail_running(self, study) -> None:
+        """Mark the trial this worker was running when it was stopped as failed. Optuna does so for an exception
+        or Ctrl-C, not for another ``BaseException`` (SIGTERM, raised by ``rnagen`` as one: a scheduler's or
+        ``timeout``'s stop), which would leave it running in the storage until a later worker's heartbeat check,
+        counted as running by every worker's sampler meanwhile. A storage that cannot be written is left as it is
+        (its own error is the one raised)."""
+        import optuna
+
+        with contextlib.suppress(Exception):
+            running = {t.number for t in study.get_trials(deepcopy=False,
+                                                           states=(optuna.trial.TrialState.RUNNING,))}
+            for trial in self.running:
+                if trial.number in running:
+                    study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        self.running.clear()
 
     def evaluate(self, cfg) -> tuple[float, Scores, float]:
         """Objective value, scores and seconds of one configuration, trained from scratch."""
@@ -471,6 +530,10 @@ class _TrialRunner:
         return objective_value(scores, self.objective), scores, time.perf_counter() - t0
 
     def __call__(self, trial) -> float:
+        self.running[:] = [trial]
+        return self._run(trial)
+
+    def _run(self, trial) -> float:
         import optuna
 
         overrides = suggest(self.model_cls, trial, self.budget)
