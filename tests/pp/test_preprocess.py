@@ -387,7 +387,7 @@ def test_other_features_work_with_all_and_a_list():
 
 def test_same_gene_in_two_columns_error_first_mean():
     a = _adata([[1.0, 2.0, 5.0], [3.0, 4.0, 6.0]], ["TP53", "EGFR", "tp53"])
-    msg = r"1 genes appear in more than one column \(e.g. 'TP53' and 'tp53'.*--duplicates first\|mean"
+    msg = r"1 gene appears in more than one column \(e.g. 'TP53' and 'tp53'.*--duplicates first\|mean"
     with pytest.raises(DataError, match=msg):
         select_genes(a, "all")
     f = select_genes(a, "all", duplicates="first")

@@ -346,7 +346,8 @@ def _resolve_duplicates(adata, var: list[str], vtype: IdType, duplicates: str) -
     if duplicates == "error":
         ex = groups[0]
         names = " and ".join(repr(var[i][:40]) for i in ex[:3])
-        raise DataError(f"{len(groups)} genes appear in more than one column (e.g. {names} are the same gene); "
+        which = "1 gene appears" if len(groups) == 1 else f"{len(groups)} genes appear"
+        raise DataError(f"{which} in more than one column (e.g. {names} are the same gene); "
                         f"keep the first, average or add them (rnagen data prepare --duplicates first|mean|sum), or "
                         f"remove the extra columns")
     adata = _merge_same_genes(adata, groups, duplicates)
