@@ -404,6 +404,28 @@ def build_config(
     return cfg
 
 
+def given_keys(toml: Mapping[str, Any] | None = None,
+               overrides: Iterable[str] | Mapping[str, Any] | str | None = None) -> set[str]:
+    """The dotted keys (``train.steps``) that a TOML mapping and overrides, as :func:`build_config` reads them,
+    set; a value that is a list (``network.hidden=[256,128]``) is one key, the top-level ``model`` none."""
+    out: set[str] = set()
+
+    def walk(node: Mapping[str, Any], prefix: str) -> None:
+        for k, v in node.items():
+            if isinstance(v, Mapping):
+                walk(v, f"{prefix}{k}.")
+            else:
+                out.add(f"{prefix}{k}")
+
+    if toml is not None:
+        walk({k: v for k, v in toml.items() if k != "model"}, "")
+    if isinstance(overrides, str):
+        overrides = [overrides]
+    if overrides:
+        walk(overrides_to_dict(overrides) if not isinstance(overrides, Mapping) else _expand_dotted(overrides), "")
+    return out
+
+
 def _expand_dotted(items: Mapping[str, Any]) -> dict[str, Any]:
     """A mapping of overrides as nested dicts: ``{"train.steps": 20}`` as ``{"train": {"steps": 20}}`` (the dotted
     keys ``--set`` takes), nested mappings kept and merged."""

@@ -41,7 +41,8 @@ TINY = ["network.width=16", "network.depth=1", "network.time_dim=8", "schedule.T
 
 
 def _fit(name, data, overrides, **kw):
-    model = get_model(name).from_config(overrides=overrides)
+    # the settings as given: these tests check DP-SGD itself, not the private defaults (test_privacy_defaults.py)
+    model = get_model(name).from_config(overrides=overrides, private_defaults=False)
     return model.fit(data, label_key="tissue", seed=3, device="cpu", progress=False, **kw)
 
 
@@ -592,8 +593,8 @@ def test_the_noise_of_a_step_is_drawn_apart_from_every_batch():
     oo._generate_noise, torch.rand = noise, rand
     try:
         get_model("diffusion").from_config(overrides=["train.steps=14", "privacy.noise_multiplier=1",
-                                                      "network.width=32"]).fit(gtex26(), label_key="tissue",
-                                                                                device="cpu", progress=False)
+                                                      "network.width=32"], private_defaults=False
+                                           ).fit(gtex26(), label_key="tissue", device="cpu", progress=False)
     finally:
         oo._generate_noise, torch.rand = real_noise, real_rand
     assert len(noises) == 10 and len(uniforms) >= 14

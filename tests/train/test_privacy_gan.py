@@ -32,7 +32,9 @@ TINY = ["network.generator_hidden=[16]", "network.critic_hidden=[16]", "network.
 
 
 def _fit(data, overrides, **kw):
-    model = get_model("wgan-gp").from_config(overrides=overrides)
+    # the settings as given: these tests check private training itself, not the private defaults
+    # (test_privacy_defaults.py)
+    model = get_model("wgan-gp").from_config(overrides=overrides, private_defaults=False)
     return model.fit(data, label_key="tissue", seed=3, device="cpu", progress=False, **kw)
 
 
@@ -182,7 +184,8 @@ def test_a_private_runs_progress_bar_shows_no_statistic_of_its_batches(small, mo
             pass
 
     monkeypatch.setattr(rnagen.utils, "progress_bar", Bar)
-    model = get_model("wgan-gp").from_config(overrides=TINY + ["train.steps=4", "privacy.noise_multiplier=1"])
+    model = get_model("wgan-gp").from_config(overrides=TINY + ["train.steps=4", "privacy.noise_multiplier=1"],
+                                             private_defaults=False)
     model.fit(small, label_key="tissue", seed=3, device="cpu", progress=True)
     assert shown and all(set(d) <= {"seconds"} for d in shown)
     shown.clear()

@@ -6,20 +6,12 @@ trained with ``privacy.epsilon=ε`` (δ = 1/n, the default accountant for the to
 Gaussian-mechanism analysis of :mod:`rnagen.models.gaussian` for the Gaussian), sampled and scored like every
 other row. The diffusion rows sample with DPM-Solver++ (the model's default sampler).
 
-The torch models' private rows train with :data:`PRIVATE_SETTINGS` on top of the budget's settings: a fixed
-length (a private run cannot choose it on held-out private profiles), and a smaller diffusion network than the
-non-private default (the noise DP-SGD adds to the averaged gradient has the same standard deviation on every
-parameter, so its norm grows with the square root of the parameter count, and opacus's per-sample gradients
-take batch x parameters memory and time; the VAE's encoder and decoder are halved for the same reason, and the
-WGAN-GP's critic is one layer of 64 and its generator, a residual on the private per-class Gaussian
-(``gan.anchor=auto``), learns at a fiftieth of the default rate for 300 steps: a generator that moves fast on a
-noisy critic leaves the data, ``benchmarks/RESULTS_privacy.md``, "The private WGAN-GP"). The
-private diffusion rows learn a residual on top of the exact denoiser of the private per-class Gaussian
-(means, variances and, where it can be detected, the low-rank within-class correlation) whose statistics are
-released with 80% of the budget (``objective.anchor=full``; the accountant composes both), with
-16 noise draws per profile inside each clipped gradient (``objective.noise_multiplicity``, Dockhorn et al.
-2022) and no label dropout (guidance is not used). A user's ``--set MODEL:KEY=VALUE`` applies to the private
-rows of that model too, after these settings.
+The torch models' private rows train with :data:`PRIVATE_SETTINGS` (:mod:`rnagen.models._private`, which says
+why each differs from the non-private default; ``rnagen train`` applies the same ones to a private run) on top of
+the budget's settings: a fixed length, a smaller network, the diffusion model's anchor on the private per-class
+Gaussian (``objective.anchor=full``, released with 80% of the budget; the accountant composes both) and the
+WGAN-GP's slow generator. A user's ``--set MODEL:KEY=VALUE`` applies to the private rows of that model too,
+after these settings.
 """
 from __future__ import annotations
 
@@ -29,26 +21,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..errors import ConfigError
+from ..models._private import PRIVATE_SETTINGS
 
 __all__ = ["PRIVATE_FAMILIES", "PRIVATE_SETTINGS", "parse_privacy_budgets", "private_rows", "parse_private_row",
            "private_row_name"]
 
 #: model families with a private variant (registered model names), in leaderboard order
 PRIVATE_FAMILIES: tuple[str, ...] = ("diffusion", "vae", "wgan-gp", "gaussian")
-#: settings of the private rows, applied after the budget's (``dotted.key: value``)
-PRIVATE_SETTINGS: dict[str, dict[str, Any]] = {
-    "diffusion": {"objective.anchor": "full", "network.width": 64, "network.depth": 1, "train.steps": 300,
-                  "train.batch_size": 256, "train.lr": 3e-3, "objective.noise_multiplicity": 16,
-                  "objective.label_dropout": 0.0, "train.val_fraction": 0.0, "train.checkpoint_every": 100,
-                  "train.ema_decay": 0.99},
-    "vae": {"network.hidden": [256, 128], "train.steps": 600, "train.batch_size": 128, "train.val_fraction": 0.0,
-            "train.checkpoint_every": 200},
-    "wgan-gp": {"network.critic_hidden": [64], "network.generator_norm": "layer", "gan.lr_generator": 1e-5,
-                "train.steps": 300,
-                "train.batch_size": 128, "train.val_fraction": 0.0, "train.ema_decay": 0.99,
-                "train.checkpoint_every": 100},
-    "gaussian": {},
-}
 #: the sampler options of each family's private rows
 PRIVATE_SAMPLER: dict[str, dict[str, Any]] = {"diffusion": {"sampler": "dpm++"}, "vae": {}, "wgan-gp": {},
                                                "gaussian": {}}

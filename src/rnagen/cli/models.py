@@ -35,12 +35,17 @@ def cmd_train(args: argparse.Namespace) -> int:
 
         name = read_toml(args.config).get("model", "diffusion") if args.config else "diffusion"
     cls = get_model(name)
+    # a private run takes the private settings (rnagen.models.PRIVATE_SETTINGS) that --config and --set leave unset
     model = cls.from_config(args.config, args.set)
     if args.label_key is None and args.labels is not None:
         raise DataError("--labels needs --label-key, the label file's column holding the classes")
     args.label_key = label_key_or_recorded(args.label_key, args.data)
     adata = read_input(args.data, label_key=args.label_key, labels=args.labels)
     info = dist_info()
+    if info.is_main and model.private_settings_applied:
+        from ..models._private import describe_private_defaults
+
+        print(describe_private_defaults(model.private_settings_applied))
     started = time.perf_counter()
     with warnings.catch_warnings():   # said in the summary line below, not as a Python warning
         warnings.filterwarnings("ignore", message="classes that differ only in case", category=UserWarning)
@@ -135,7 +140,9 @@ def register(sub) -> None:
         description="Train a conditional generator. DATA is any input the data layer reads (.h5ad, CSV/TSV, "
                     "GCT, parquet, Feather, a workbook, an R .rds/.RData). The run folder gets the resolved config, "
                     "weights, gene names, fitted transforms, version and training log; an interrupted run resumes "
-                    "from its checkpoint. "
+                    "from its checkpoint. A private run (--set privacy.epsilon=E) of the diffusion model, the VAE "
+                    "or the WGAN-GP takes the settings measured for DP-SGD (a fixed length, a smaller network; "
+                    "rnagen.models.PRIVATE_SETTINGS) for every key --config and --set leave unset, and says which. "
                     "Several processes: torchrun --nproc_per_node=N -m rnagen train ...",
     )
     p.add_argument("data", metavar="DATA",

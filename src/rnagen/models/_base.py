@@ -68,6 +68,7 @@ from ..config import (
     check_seed,
     checked,
     config_to_dict,
+    given_keys,
     read_toml,
     require_config,
     write_config,
@@ -660,19 +661,36 @@ class Generator(ABC):
         self.n_train = 0
         self.seed = 0
         self.is_fitted = False
+        #: the private settings :meth:`from_config` applied on top of the configuration given (key: value)
+        self.private_settings_applied: dict[str, Any] = {}
         #: the run folder this model was trained into, loaded from or saved to: ``save`` may rewrite it
         self._run_dir: Path | None = None
 
     # ----------------------------------------------------------------------------------------------------
     @classmethod
-    def from_config(cls, toml: Any = None, overrides: Any = None) -> "Generator":
-        """Build from a TOML file/dict and ``key=value`` overrides on top of the dataclass defaults."""
+    def from_config(cls, toml: Any = None, overrides: Any = None, *, private_defaults: bool = True) -> "Generator":
+        """Build from a TOML file/dict and ``key=value`` overrides on top of the dataclass defaults.
+
+        A private configuration (``privacy.epsilon`` or ``privacy.noise_multiplier`` set) takes each of the model's
+        private settings (:data:`rnagen.models.PRIVATE_SETTINGS`: a fixed length, a smaller network, ...) that
+        ``toml`` and ``overrides`` do not set themselves, unless ``private_defaults=False``; the keys applied are
+        in :attr:`private_settings_applied`. A configuration built by hand and passed to the constructor is taken
+        as it is.
+        """
+        from ._private import private_defaults as settings_for
+
         if isinstance(toml, (str, Path)):
             toml = cls._config_file(toml)
         elif isinstance(toml, Mapping) and toml.get("model", cls.name) != cls.name:
             raise ConfigError(f"the configuration is for model {toml['model']!r}, not {cls.name!r}; build it with "
                               f"get_model({toml['model']!r})")
-        return cls(build_config(cls.config_cls, toml=toml, overrides=overrides))
+        cfg: Any = build_config(cls.config_cls, toml=toml, overrides=overrides)
+        applied = settings_for(cls.name, cfg, given_keys(toml, overrides)) if private_defaults else {}
+        if applied:
+            cfg = build_config(cls.config_cls, overrides=applied, base=cfg)
+        model = cls(cfg)
+        model.private_settings_applied = applied
+        return model
 
     @classmethod
     def _config_file(cls, path: str | Path) -> dict[str, Any]:
@@ -1601,7 +1619,7 @@ class Generator(ABC):
                               "`rnagen train` again with the same --out to resume")
         with reading(run_dir / "config.toml", fix=fix):
             raw = cls._config_file(run_dir / "config.toml")
-            model = cls.from_config(raw)
+            model = cls.from_config(raw, private_defaults=False)   # the run's own settings, as trained
             model._saved_config(raw)
         with reading(run_dir / "meta.json", fix=fix):
             meta = _read_meta(run_dir / "meta.json")

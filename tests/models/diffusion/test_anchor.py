@@ -206,7 +206,7 @@ def test_plan_with_a_prior_release_spends_the_target_in_total():
 @needs_opacus
 def test_private_anchored_diffusion_spends_the_target_in_total(gaussian_data):
     m = DiffusionModel.from_config(overrides=TINY + ["objective.anchor=diag", "train.steps=10", "privacy.epsilon=5",
-                                                     "objective.anchor_epsilon_share=0.4"])
+                                                     "objective.anchor_epsilon_share=0.4"], private_defaults=False)
     m.fit(gaussian_data, label_key="c", seed=0, device="cpu", progress=False)
     rec = m.privacy
     assert 5.0 - 0.011 < rec["epsilon"] <= 5.0 + 1e-9 and rec["epsilon_target"] == 5.0
@@ -220,7 +220,8 @@ def test_private_anchored_diffusion_spends_the_target_in_total(gaussian_data):
 
     assert f"{epsilon_text(rec['epsilon_dpsgd'])} alone" in line   # rounded up, as every printed epsilon
     assert "accountant auto (the smaller epsilon of RDP and PRV)" in line
-    plain = DiffusionModel.from_config(overrides=TINY + ["train.steps=10", "privacy.epsilon=5"])
+    plain = DiffusionModel.from_config(overrides=TINY + ["train.steps=10", "privacy.epsilon=5"],
+                                       private_defaults=False)   # no anchor: the private defaults would add one
     plain.fit(gaussian_data, label_key="c", seed=0, device="cpu", progress=False)
     assert rec["noise_multiplier"] > plain.privacy["noise_multiplier"]
     # the anchor holds noisy, clipped statistics: the class means in the model's space, off by at least the
