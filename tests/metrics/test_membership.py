@@ -533,21 +533,27 @@ def test_the_verdict_reads_an_auc_interval_on_its_logit_scale_near_a_bound():
                                                  "needs 100 non-members)")
 
 
+def _auc_verdict_cases(seed: int, n: int, auc_range: tuple[float, float], n_boot: int):
+    """``n`` GAN-Leaks AUCs drawn in ``auc_range`` with replicate spreads of 0.02-0.12: each AUC, its spread, its
+    verdict rows (:func:`_auc_leak_rows`), the verdict line of 50 non-members and ``logit_ci`` of its replicates at
+    the family-wise level of those rows (10 statistics, two-sided 0.995)."""
+    from rnagen.metrics._bootstrap import logit_ci
+
+    rng = np.random.default_rng(seed)
+    for _ in range(n):
+        v, sd = rng.uniform(*auc_range), rng.uniform(0.02, 0.12)
+        reps = np.clip(v + sd * rng.standard_normal(n_boot), 0, 1)
+        rows = _auc_leak_rows(v, reps)
+        yield v, sd, rows, mm.verdict(rows, n_nonmembers=50), logit_ci(v, reps, level=1 - 0.05 / 10)
+
+
 @pytest.mark.parametrize("n_boot", [50, 1000])
 def test_the_verdict_agrees_with_the_auc_interval_at_the_family_wise_level(n_boot):
     """Over AUCs from 0.55 to 0.97 and spreads of 0.02-0.12: GAN-Leaks' AUC is called leaky exactly where
     ``logit_ci`` of its replicates at the family-wise level (10 statistics, two-sided 0.995) lies above 0.5, the
     bound the line prints is that interval's lower end, and never where the printed 95% interval holds 0.5."""
-    from rnagen.metrics._bootstrap import logit_ci
-
-    rng = np.random.default_rng(1)
     called = 0
-    for _ in range(60):
-        v, sd = rng.uniform(0.55, 0.97), rng.uniform(0.02, 0.12)
-        reps = np.clip(v + sd * rng.standard_normal(n_boot), 0, 1)
-        rows = _auc_leak_rows(v, reps)
-        line = mm.verdict(rows, n_nonmembers=50)
-        fam = logit_ci(v, reps, level=1 - 0.05 / 10)[0]
+    for v, sd, rows, line, (fam, _) in _auc_verdict_cases(1, 60, (0.55, 0.97), n_boot):
         assert line.startswith("1 of 5 attacks beat chance") == (fam > 0.5), (v, sd, line)
         if fam > 0.5:
             called += 1
@@ -721,16 +727,8 @@ def test_an_auc_below_chance_is_said_as_the_reversed_attacks_leak(n_boot):
     """A synthetic set that keeps away from its training profiles (members farther from it than non-members):
     GAN-Leaks' AUC well below 0.5 is said where its family-wise upper bound, the mirror of the lower one of
     1 - AUC on the logit scale, lies below 0.5, with that bound; an AUC whose upper bound reaches 0.5 is not."""
-    from rnagen.metrics._bootstrap import logit_ci
-
-    rng = np.random.default_rng(2)
     said = 0
-    for _ in range(40):
-        v, sd = rng.uniform(0.03, 0.45), rng.uniform(0.02, 0.12)
-        reps = np.clip(v + sd * rng.standard_normal(n_boot), 0, 1)
-        rows = _auc_leak_rows(v, reps)
-        line = mm.verdict(rows, n_nonmembers=50)
-        upper = logit_ci(v, reps, level=1 - 0.05 / 10)[1]
+    for v, sd, rows, line, (_, upper) in _auc_verdict_cases(2, 40, (0.03, 0.45), n_boot):
         assert ("below chance" in line) == (upper < 0.5), (v, sd, line)
         if upper < 0.5:
             said += 1
