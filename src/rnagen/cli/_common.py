@@ -53,14 +53,23 @@ def class_code_genes(adata) -> list[tuple[str, list[str]]]:
     return out
 
 
+def class_codes_hint(adata) -> str:
+    """The features of ``adata`` that read as class codes (:func:`class_code_genes`), each with its first values,
+    and the ``--label-key`` that takes the first as the labels; ``""`` where there are none."""
+    codes = class_code_genes(adata)
+    if not codes:
+        return ""
+    listed = ", ".join(f"{g[:30]!r} holds whole numbers ({', '.join(v)}{', ...' if len(v) == 5 else ''})"
+                       for g, v in codes[:3])
+    return (f"{listed} where the other features hold fractions: class codes read as a gene? --label-key "
+            f"{codes[0][0]} takes them as the labels")
+
+
 def columns_hint(cols: list[str], adata=None) -> str:
     """`` (its sample columns: a, b)``, or how to add labels where there is no column, for an error that asks for
     a label column; with ``adata``, the features that read as class codes (:func:`class_code_genes`) named too."""
-    codes = class_code_genes(adata) if adata is not None else []
-    coded = ("; " + ", ".join(f"{g[:30]!r} holds whole numbers ({', '.join(v)}{', ...' if len(v) == 5 else ''})"
-                              for g, v in codes[:3])
-             + f" where the other features hold fractions: class codes read as a gene? --label-key {codes[0][0]} "
-             "takes them as the labels") if codes else ""
+    hint = class_codes_hint(adata) if adata is not None else ""
+    coded = f"; {hint}" if hint else ""
     if not cols:
         return f" (it holds no sample column: add the labels with rnagen data prepare --labels FILE{coded})"
     return (f" (its sample columns: {', '.join(repr(c[:30]) for c in cols[:10])}{', ...' if len(cols) > 10 else ''}"

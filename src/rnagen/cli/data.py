@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Literal
 
 from ..errors import DataError
 from . import _types as T
-from ._common import class_code_genes, columns_hint, read_input
+from ._common import class_codes_hint, columns_hint, read_input
 
 if TYPE_CHECKING:
     from ..data.genes import IdType
@@ -466,9 +466,10 @@ def _count_str(x: float) -> str:
 
 
 def _steps_before_reading(path: str, adata) -> int:
-    """How many of ``adata``'s history steps the input carried before this command read it: a prepared .h5ad's
-    own (reading it again appends a ``read`` step only where the read changed something), else those before the
-    last ``read`` step, the one this read appended. The summary reports only what this command did."""
+    """The number of leading entries of ``adata``'s transform record (``uns["rnagen"]["history"]``) that the input
+    file itself holds, so that the summary reports only the steps this command adds: a prepared .h5ad's own record
+    (a read of it appends a ``read`` entry only where the read changed something), else the entries ahead of the
+    last ``read`` entry, the one this read appended."""
     from ..pp import get_history
 
     hist = get_history(adata)
@@ -491,8 +492,8 @@ def _steps_before_reading(path: str, adata) -> int:
 
 def _what_was_dropped(adata, *, since: int = 0) -> str:
     """``"; 1 duplicated sample averaged (--duplicates mean)"``-style notes of what reading and gene selection
-    removed, so a user sees every row or column that did not make it into the output; from the history steps
-    ``since`` on (those of this command, not of the prepare that wrote its input)."""
+    removed, so a user sees every row or column that did not make it into the output; from the transform record's
+    entries ``since`` on (this command's, not those the input file holds)."""
     from ..pp import get_history
 
     notes = []
@@ -769,11 +770,8 @@ def summarize(adata, *, path: str = "", label_key: str | None = None) -> str:
         and adata.obs[c].nunique() <= min(200, max(1, adata.n_obs - 1)) and not is_split_column(adata.obs[c])])
     if not label_key and not keys and len(adata.obs.columns):
         lines.append("columns:   " + ", ".join(map(str, adata.obs.columns))[:300] + " (none looks like labels)")
-    if not label_key and not keys and (codes := class_code_genes(adata)):
-        lines.append("labels:    none read; " + ", ".join(
-            f"{g[:30]!r} holds whole numbers ({', '.join(v)}{', ...' if len(v) == 5 else ''})" for g, v in codes[:3])
-            + f" where the other features hold fractions: class codes read as a gene? --label-key {codes[0][0]} "
-            "takes them as the labels")
+    if not label_key and not keys and (hint := class_codes_hint(adata)):
+        lines.append(f"labels:    none read; {hint}")
     for k in keys:
         if k not in adata.obs.columns:
             columns = ", ".join(map(str, adata.obs.columns)) or "none"
